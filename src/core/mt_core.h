@@ -1,0 +1,99 @@
+/* mt_core: the platform's services behind the gateway: store (SQLite, WAL),
+ * authentication (users, Argon2id passwords, expiring revocable tokens),
+ * files (inputs, outputs, fusion, keys sealed at rest), functions, tasks
+ * (Teaclave's state machine), scheduler (durable queue, worker threads,
+ * cancellation, crash recovery), audit log (hash-chained) and metering.
+ *
+ * The gateway (src/gateway) is the only caller of mt_core_handle; there is no
+ * other way into the services. Handlers decode JSON with the bounded reader
+ * (mt_json) and run each state change in one SQLite transaction, so bad input
+ * changes nothing.
+ *
+ * Ownership: mt_core_open allocates; mt_core_close stops the scheduler (killing
+ * running workers), and frees everything. mt_response owns its json/raw.
+ * Thread-safety: mt_core_handle, mt_core_authenticate, mt_core_audit and
+ * mt_core_metrics may be called from one thread (the gateway's event loop);
+ * the scheduler runs its own threads with their own database connections. */
+#ifndef MT_CORE_H
+#define MT_CORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+#include "mt_tee.h"
+
+typedef struct mt_core mt_core;
+
+typedef struct mt_core_config {
+    const char *data_dir;            /* holds mesatee.db, objects/, tls/, sealing.key */
+    const char *worker_path;         /* mesatee-worker executable */
+    const char *file_url_root;       /* file:// inputs allowed under this dir; NULL = refused */
+    unsigned workers;                /* concurrent tasks; 0 = number of cores */
+    int64_t token_ttl_seconds;       /* 0 = 12 hours */
+    uint64_t task_mem_bytes;         /* per-worker address-space limit; 0 = 2 GiB */
+    uint32_t task_cpu_seconds;       /* 0 = 600 */
+    uint32_t task_wall_ms;           /* 0 = 900000 */
+    size_t max_json_bytes;           /* 0 = 1 MiB */
+    size_t max_json_depth;           /* 0 = 32 */
+    size_t max_upload_bytes;         /* 0 = 1 GiB (POST /v1/objects) */
+    const char *admin_password;      /* first start: admin's password; NULL = generate and print once */
+} mt_core_config;
+
+mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);
+mt_status mt_core_start_scheduler(mt_core *core, mt_err *err);
+void mt_core_close(mt_core *core);
+
+typedef struct mt_principal {
+    char username[65];
+    bool is_admin;
+    char token_id[65];   /* hex SHA-256 of the token, as stored */
+} mt_principal;
+
+/* Bearer token -> principal. MT_EAUTH if missing, unknown, expired or revoked. */
+mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *out,
+                               mt_err *err);
+
+typedef struct mt_request {
+    const char *method;        /* "GET", "POST", "PUT", "DELETE" */
+    const char *path;          /* decoded path, e.g. "/v1/tasks/<id>/approve" */
+    const char *query;         /* raw query string or NULL */
+    const uint8_t *body;
+    size_t body_len;
+    const mt_principal *who;   /* NULL only for routes that need no auth */
+} mt_request;
+
+typedef struct mt_response {
+    int status;                /* HTTP status */
+    json_t *json;              /* owned; NULL when raw is used */
+    uint8_t *raw;              /* owned; e.g. ciphertext download */
+    size_t raw_len;
+    char object[80];           /* object the request touched, for the audit log */
+    char route[64];            /* route pattern, e.g. "POST /v1/tasks/{id}/approve" (metrics) */
+} mt_response;
+
+/* Routes and handles one request; always fills resp (errors as 4xx/5xx JSON
+ * {"error":{"code","message"}}). */
+void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp);
+/* False for routes that need no authentication (login). Unknown routes: true. */
+bool mt_core_route_needs_auth(const char *method, const char *path);
+/* Largest body the route accepts (JSON limit, or upload limit for /v1/objects). */
+size_t mt_core_route_max_body(const mt_core *core, const char *method, const char *path);
+void mt_response_clear(mt_response *resp);
+
+/* Appends one hash-chained audit entry (actor may be "-" for anonymous). */
+mt_status mt_core_audit(mt_core *core, const char *actor, const char *action,
+                        const char *object, int status, mt_err *err);
+/* Recomputes the audit chain of a data dir's database; MT_OK if intact, else
+ * MT_ECONFLICT naming the first bad entry. Works offline on a stopped daemon. */
+mt_status mt_core_audit_verify_dir(const char *data_dir, uint64_t *entries, mt_err *err);
+
+/* Prometheus text of the core's gauges (tasks by state, metering totals);
+ * heap string. */
+char *mt_core_metrics(mt_core *core);
+/* True once the store is open and the scheduler threads run. */
+bool mt_core_ready(const mt_core *core);
+
+#endif

@@ -1,0 +1,84 @@
+/* mt_ff: mesatee's authenticated, chunked streaming file format (AES-256-GCM).
+ * Specified in docs/formats.md. Header: magic "MTF1", version, algorithm,
+ * segment size, key id, per-file random nonce prefix; the header is the AAD
+ * of every segment. Segment i's nonce = prefix(7) || i (u32 BE) || last-flag.
+ * Detects truncation, extension, reordering, bit flips, and segments swapped
+ * between files or keys.
+ *
+ * Ownership: writer/reader handles from _new are freed with _free (NULL ok);
+ * they wipe key material on free. Buffers returned by the one-shot helpers are
+ * heap memory the caller frees.
+ * Errors: every decrypt failure is MT_ECRYPTO with message "decryption failed"
+ * plus at most the segment index; a wrong key is reported as MT_ECRYPTO
+ * "wrong key (key id mismatch)" from the header check. Malformed headers are
+ * MT_EINVAL.
+ * Thread-safety: a handle is used by one thread at a time. */
+#ifndef MT_FF_H
+#define MT_FF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+#define MT_FF_KEY_LEN 32
+#define MT_FF_KEY_ID_LEN 16
+#define MT_FF_HEADER_LEN 40
+#define MT_FF_TAG_LEN 16
+#define MT_FF_DEFAULT_SEGMENT (64 * 1024)
+
+typedef struct mt_ff_header {
+    uint8_t version;
+    uint8_t algorithm;
+    uint32_t segment_size;
+    uint8_t key_id[MT_FF_KEY_ID_LEN];
+    uint8_t nonce_prefix[7];
+} mt_ff_header;
+
+/* Key id: first 16 bytes of SHA-256("mesatee-ff-key-id" || key). */
+void mt_ff_key_id(const uint8_t key[MT_FF_KEY_LEN], uint8_t out[MT_FF_KEY_ID_LEN]);
+
+/* Parses and validates a header from exactly the first MT_FF_HEADER_LEN bytes of buf. */
+mt_status mt_ff_header_parse(const uint8_t *buf, size_t len, mt_ff_header *out, mt_err *err);
+
+/* Ciphertext size for a plaintext of plain_len bytes with the default segment. */
+uint64_t mt_ff_ciphertext_size(uint64_t plain_len);
+
+/* Streaming writer. sink receives ciphertext bytes in order; a non-MT_OK
+ * return aborts. */
+typedef mt_status (*mt_ff_sink)(void *ctx, const uint8_t *buf, size_t len, mt_err *err);
+typedef struct mt_ff_writer mt_ff_writer;
+mt_status mt_ff_writer_new(const uint8_t key[MT_FF_KEY_LEN], mt_ff_sink sink, void *ctx,
+                           mt_ff_writer **out, mt_err *err);
+mt_status mt_ff_writer_write(mt_ff_writer *w, const uint8_t *buf, size_t len, mt_err *err);
+/* Writes the last segment. Must be called exactly once. */
+mt_status mt_ff_writer_finish(mt_ff_writer *w, mt_err *err);
+void mt_ff_writer_free(mt_ff_writer *w);
+
+/* Streaming reader: feed ciphertext in any chunking; plaintext goes to sink
+ * only after each segment authenticates. finish fails if the last segment
+ * was not seen (truncation). */
+typedef struct mt_ff_reader mt_ff_reader;
+mt_status mt_ff_reader_new(const uint8_t key[MT_FF_KEY_LEN], mt_ff_sink sink, void *ctx,
+                           mt_ff_reader **out, mt_err *err);
+__attribute__((warn_unused_result)) mt_status
+mt_ff_reader_feed(mt_ff_reader *r, const uint8_t *buf, size_t len, mt_err *err);
+__attribute__((warn_unused_result)) mt_status mt_ff_reader_finish(mt_ff_reader *r, mt_err *err);
+void mt_ff_reader_free(mt_ff_reader *r);
+
+/* One-shot helpers over memory. */
+mt_status mt_ff_encrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
+                        uint8_t **out, size_t *out_len, mt_err *err);
+__attribute__((warn_unused_result)) mt_status
+mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len, uint8_t **out,
+              size_t *out_len, mt_err *err);
+
+/* File helpers: stream in_path to out_path (written crash-safely: tmp + fsync
+ * + rename; on failure out_path is untouched). */
+mt_status mt_ff_encrypt_file(const uint8_t key[MT_FF_KEY_LEN], const char *in_path,
+                             const char *out_path, mt_err *err);
+__attribute__((warn_unused_result)) mt_status
+mt_ff_decrypt_file(const uint8_t key[MT_FF_KEY_LEN], const char *in_path, const char *out_path,
+                   mt_err *err);
+
+#endif

@@ -1,0 +1,80 @@
+/* mt_executor: runs one task in a fresh, sandboxed worker process.
+ *
+ * The daemon (trusted) calls mt_executor_run; it starts the `mesatee-worker`
+ * executable with a clean environment, sends it the job over a pipe, and waits.
+ * The worker: applies rlimits (address space, CPU time, open files, no core
+ * files), fetches and decrypts inputs (local ciphertext paths, or file:// and
+ * https:// URLs via untrusted_fetch before the sandbox closes), installs a
+ * seccomp-bpf allow-list (no open, no socket, no exec), runs the function,
+ * encrypts every output under its owner's key in the mt_ff format, and reports
+ * a JSON result. The parent enforces the wall-clock timeout and cancellation
+ * by SIGKILL and meters CPU time and peak memory with wait4().
+ *
+ * Ownership: mt_job is borrowed. mt_job_result fields are owned by the result
+ * and released with mt_job_result_clear.
+ * Errors: mt_executor_run returns MT_OK whenever the job ran to an outcome
+ * (success, failure, crash, timeout, cancel: see result->ok / failure_reason);
+ * a non-OK status means the worker could not be started at all.
+ * Thread-safety: mt_executor_run may be called from several threads at once. */
+#ifndef MT_EXECUTOR_H
+#define MT_EXECUTOR_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+typedef struct mt_job_input {
+    char *slot;        /* input slot name */
+    char *path;        /* local ciphertext file, or NULL */
+    char *url;         /* file:// or https:// when path is NULL */
+    uint8_t key[32];   /* file key (plaintext key, inside the TEE only) */
+} mt_job_input;
+
+typedef struct mt_job_output {
+    char *slot;        /* output slot name */
+    char *path;        /* final path of the encrypted output object */
+    uint8_t key[32];   /* owner's key the output is encrypted under */
+} mt_job_output;
+
+typedef struct mt_job_limits {
+    uint64_t mem_bytes;    /* RLIMIT_AS of the worker; 0 = 2 GiB */
+    uint32_t cpu_seconds;  /* RLIMIT_CPU; 0 = 600 */
+    uint32_t wall_ms;      /* wall clock; 0 = 900000 */
+    uint64_t max_input_bytes; /* per input ciphertext; 0 = 4 GiB */
+} mt_job_limits;
+
+typedef struct mt_job {
+    const char *task_id;
+    const char *executor_type;  /* "builtin" */
+    const char *function;       /* built-in name: "echo", "psi" */
+    json_t *arguments;          /* object: name -> string value */
+    mt_job_input *inputs;
+    size_t n_inputs;
+    mt_job_output *outputs;
+    size_t n_outputs;
+    mt_job_limits limits;
+    const char *worker_path;    /* path of mesatee-worker */
+    const char *file_url_root;  /* file:// URLs must be under this dir; NULL = refuse */
+} mt_job;
+
+typedef struct mt_job_result {
+    bool ok;
+    bool canceled;
+    char *return_value;    /* function's return value (text), when ok */
+    char *failure_reason;  /* when !ok: actionable reason */
+    char *log;             /* worker log lines (bounded, 64 KiB) */
+    json_t *outputs;       /* slot -> {"size":n,"sha256":"hex"} of the ciphertext */
+    uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out;
+} mt_job_result;
+
+mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void *arg,
+                          mt_job_result *result, mt_err *err);
+void mt_job_result_clear(mt_job_result *r);
+
+/* True if name is a built-in function ("echo", "psi"). */
+bool mt_builtin_exists(const char *name);
+
+#endif

@@ -1,0 +1,32 @@
+/* mt_server: the gateway. A TLS 1.3-only HTTPS server (libevent evhttp over
+ * OpenSSL bufferevents) that is the single entry to the services: every
+ * request is size-checked, authenticated (Bearer token), authorised and
+ * handled by mt_core, audited (hash-chained log) and metered (/metrics).
+ * /healthz, /readyz and /metrics are served here.
+ *
+ * mt_server_run blocks until SIGTERM or SIGINT (or mt_server_stop), then shuts
+ * down gracefully: stops accepting, lets in-flight requests finish (5 s at
+ * most), stops the scheduler (killing running workers, whose tasks are
+ * re-queued or failed at next start), closes the store.
+ * At start it writes <data-dir>/tls/server-cert.pem (the certificate clients
+ * pin) and <data-dir>/server.url ("https://127.0.0.1:PORT", useful with port 0).
+ * Thread-safety: one server per process. */
+#ifndef MT_SERVER_H
+#define MT_SERVER_H
+
+#include "mt_core.h"
+#include "mt_err.h"
+
+typedef struct mt_server_config {
+    const char *listen;          /* "HOST:PORT"; default "127.0.0.1:7443"; port 0 = any */
+    const char *tee_level;       /* "none" (default) or "soft" */
+    unsigned max_connections;    /* 0 = 256 */
+    mt_core_config core;         /* data_dir required */
+} mt_server_config;
+
+mt_status mt_server_run(const mt_server_config *cfg, mt_err *err);
+
+/* Asks a running server to stop (async-signal-safe). */
+void mt_server_stop(void);
+
+#endif

@@ -1,0 +1,36 @@
+/* untrusted_objstore: the object directory on the host's disk
+ * (<data-dir>/objects/<id>). It only ever holds ciphertext in the mt_ff
+ * format, so the host sees sizes, never contents. Writes are crash-safe
+ * (tmp + fsync + rename + fsync dir).
+ * Ownership: mt_objstore from _open is freed with _close (NULL ok).
+ * Thread-safety: all functions may be called from any thread. */
+#ifndef UNTRUSTED_OBJSTORE_H
+#define UNTRUSTED_OBJSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+typedef struct mt_objstore mt_objstore;
+
+mt_status untrusted_objstore_open(const char *data_dir, mt_objstore **out, mt_err *err);
+void untrusted_objstore_close(mt_objstore *s);
+
+/* Path of object id ("<dir>/objects/<id>") into out. id must be mt_id_valid. */
+mt_status untrusted_objstore_path(const mt_objstore *s, const char *id, char *out, size_t cap,
+                                  mt_err *err);
+/* Crash-safe write of a whole object; *sha256_hex (65 bytes) receives the digest. */
+mt_status untrusted_objstore_put(mt_objstore *s, const char *id, const uint8_t *data,
+                                 size_t len, char sha256_hex[65], mt_err *err);
+/* Reads a whole object (max bytes). Caller frees *out. */
+mt_status untrusted_objstore_get(mt_objstore *s, const char *id, size_t max, uint8_t **out,
+                                 size_t *len, mt_err *err);
+/* Size in bytes, MT_ENOTFOUND if absent. */
+mt_status untrusted_objstore_size(mt_objstore *s, const char *id, uint64_t *size, mt_err *err);
+/* Deletes; absent is not an error. */
+mt_status untrusted_objstore_delete(mt_objstore *s, const char *id, mt_err *err);
+/* Removes leftover "*.tmp.*" files from interrupted writes; returns count. */
+size_t untrusted_objstore_sweep(mt_objstore *s);
+
+#endif

@@ -1,0 +1,1 @@
+mt_add_unit_test(test_common SOURCES ${MT_TEST_DIR}/unit/test_common.c LIBS mt_common)
