@@ -6,6 +6,20 @@ cmake_policy(SET CMP0009 NEW)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/bench/*")
 set(OLD_GLOB
   "/work/main/bench/CMakeLists.txt"
+  "/work/main/bench/fileformat"
+  "/work/main/bench/psi"
+  )
+if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
+  message("-- GLOB mismatch!")
+  file(TOUCH_NOCREATE "/work/main/build/CMakeFiles/cmake.verify_globs")
+endif()
+
+# MT_FUZZ_CMAKE at fuzz/CMakeLists.txt:19 (file)
+file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/fuzz/*.cmake")
+set(OLD_GLOB
+  "/work/main/fuzz/ff_reader.cmake"
+  "/work/main/fuzz/job_decode.cmake"
+  "/work/main/fuzz/psi_parse.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")
@@ -24,7 +38,11 @@ endif()
 # MT_TEST_CMAKE at tests/CMakeLists.txt:16 (file)
 file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/unit/*.cmake")
 set(OLD_GLOB
+  "/work/main/tests/unit/client.cmake"
   "/work/main/tests/unit/common.cmake"
+  "/work/main/tests/unit/crypto.cmake"
+  "/work/main/tests/unit/executor.cmake"
+  "/work/main/tests/unit/gateway.cmake"
   )
 if(NOT "${NEW_GLOB}" STREQUAL "${OLD_GLOB}")
   message("-- GLOB mismatch!")

@@ -26,6 +26,8 @@
 #define MT_FF_HEADER_LEN 40
 #define MT_FF_TAG_LEN 16
 #define MT_FF_DEFAULT_SEGMENT (64 * 1024)
+#define MT_FF_MIN_SEGMENT 4096
+#define MT_FF_MAX_SEGMENT (16 * 1024 * 1024)
 
 typedef struct mt_ff_header {
     uint8_t version;
@@ -50,6 +52,10 @@ typedef mt_status (*mt_ff_sink)(void *ctx, const uint8_t *buf, size_t len, mt_er
 typedef struct mt_ff_writer mt_ff_writer;
 mt_status mt_ff_writer_new(const uint8_t key[MT_FF_KEY_LEN], mt_ff_sink sink, void *ctx,
                            mt_ff_writer **out, mt_err *err);
+/* Like mt_ff_writer_new with a chosen segment size (a power of two in
+ * 4096..16 MiB; MT_EINVAL otherwise). Small segments suit tests and tiny files. */
+mt_status mt_ff_writer_new_segment(const uint8_t key[MT_FF_KEY_LEN], uint32_t segment_size,
+                                   mt_ff_sink sink, void *ctx, mt_ff_writer **out, mt_err *err);
 mt_status mt_ff_writer_write(mt_ff_writer *w, const uint8_t *buf, size_t len, mt_err *err);
 /* Writes the last segment. Must be called exactly once. */
 mt_status mt_ff_writer_finish(mt_ff_writer *w, mt_err *err);

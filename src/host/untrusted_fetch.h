@@ -20,4 +20,12 @@ int untrusted_fetch_url_supported(const char *url);
 mt_status untrusted_fetch(const char *url, const char *file_root, size_t max, uint8_t **out,
                           size_t *len, mt_err *err);
 
+/* file:// only: checks url against file_root exactly like untrusted_fetch
+ * (absolute path under realpath(file_root), no "..", no symlink in the path
+ * below the root, regular file, O_NOFOLLOW) and returns an open read-only,
+ * close-on-exec descriptor in *fd and its size in *size. The executor uses it
+ * to hand file:// inputs to the sandboxed worker as inherited descriptors. */
+mt_status untrusted_fetch_open_file(const char *url, const char *file_root, int *fd,
+                                    uint64_t *size, mt_err *err);
+
 #endif

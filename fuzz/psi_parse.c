@@ -1,0 +1,64 @@
+/* Fuzz target: the PSI id-list parser and intersection (mt_psi_compute).
+ * The input is split at the first 0x00 byte into two id lists; the result
+ * must be sorted strictly, newline-terminated and contained in both lists. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_builtin.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* True if id (len bytes) is a line of list (after CR stripping). */
+static int contains(const uint8_t *list, size_t n, const uint8_t *id, size_t len)
+{
+    size_t pos = 0;
+    while (pos < n) {
+        const uint8_t *s = list + pos, *nl = memchr(s, '\n', n - pos);
+        size_t l = nl ? (size_t)(nl - s) : n - pos;
+        pos += l + (nl ? 1 : 0);
+        if (nl && l && s[l - 1] == '\r')
+            l--;
+        if (l == len && memcmp(s, id, len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const uint8_t *z = memchr(data, 0, size);
+    size_t la = z ? (size_t)(z - data) : size;
+    mt_psi_input in[2] = {{"a", data, la}, {"b", z ? z + 1 : data + size, z ? size - la - 1 : 0}};
+    uint8_t *out;
+    size_t len, count;
+    mt_err err;
+    if (mt_psi_compute(in, 2, 1, &out, &len, &count, &err) != MT_OK)
+        return 0;
+    size_t pos = 0, seen = 0;
+    const uint8_t *prev = NULL;
+    size_t prev_len = 0;
+    while (pos < len) {
+        const uint8_t *s = out + pos, *nl = memchr(s, '\n', len - pos);
+        if (!nl)
+            abort(); /* every id ends with a newline */
+        size_t l = (size_t)(nl - s);
+        if (l == 0 || !contains(in[0].data, in[0].len, s, l) ||
+            !contains(in[1].data, in[1].len, s, l))
+            abort();
+        if (prev) {
+            size_t m = prev_len < l ? prev_len : l;
+            int c = memcmp(prev, s, m);
+            if (c > 0 || (c == 0 && prev_len >= l))
+                abort(); /* strictly increasing */
+        }
+        prev = s;
+        prev_len = l;
+        pos += l + 1;
+        seen++;
+    }
+    if (seen != count)
+        abort();
+    free(out);
+    return 0;
+}

@@ -1,0 +1,130 @@
+/* cli: internals of the `mesatee` command (daemon + client CLI).
+ *
+ * main.c parses the command line into a cli_ctx (command, positional
+ * arguments, options), resolves the global settings (flags > environment >
+ * config file > defaults) and runs the command's handler. Handlers live in
+ * cmd_client.c (REST commands through libmesatee, local file encryption) and
+ * cmd_server.c (`serve`, offline `audit verify`).
+ *
+ * Exit codes: CLI_OK 0, CLI_FAIL 1 (operation or server error, message on
+ * stderr as "mesatee: ..."), CLI_USAGE 2 (bad usage, with the command's usage).
+ * Ownership: the ctx owns the client handle and config strings; main frees it.
+ * Thread-safety: single-threaded. */
+#ifndef MT_CLI_H
+#define MT_CLI_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "mesatee.h"
+
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+#define CLI_MAX_POS 16
+#define CLI_MAX_OPTS 64
+
+typedef struct cli_opt {
+    const char *name; /* without "--" */
+    bool has_arg;
+} cli_opt;
+
+typedef struct cli_ctx cli_ctx;
+
+enum {
+    CLI_NEEDS_CLIENT = 1u << 0, /* resolve config, build a client */
+    CLI_NEEDS_TOKEN = 1u << 1,  /* load the token file into the client */
+    CLI_NEEDS_CONFIG = 1u << 2, /* resolve config only */
+};
+
+typedef struct cli_cmd {
+    const char *group;
+    const char *sub;        /* NULL for one-word commands (serve, login, logout) */
+    int (*run)(cli_ctx *ctx);
+    const char *args_usage; /* what follows "mesatee GROUP [SUB]" */
+    const char *summary;
+    const cli_opt *opts;    /* terminated by {NULL} */
+    int min_pos, max_pos;
+    unsigned flags;
+} cli_cmd;
+
+/* A resolved global setting and where it came from (for `config show`). */
+typedef struct cli_setting {
+    const char *value; /* NULL if unset */
+    char source[320];
+} cli_setting;
+
+struct cli_ctx {
+    const cli_cmd *cmd;
+    const char *pos[CLI_MAX_POS];
+    int n_pos;
+    struct {
+        const char *name;
+        const char *value; /* NULL for flags */
+    } opt[CLI_MAX_OPTS];
+    int n_opt;
+    /* global flags as given */
+    const char *f_server, *f_ca, *f_token_file, *f_config, *f_output;
+    bool insecure;
+    /* resolved */
+    cli_setting server, ca, token_file, output, config;
+    bool config_found;
+    bool json;
+    bool have_token;
+    mesatee_client *client;
+    char *owned[8]; /* strings from the config file */
+    int n_owned;
+};
+
+/* ---- main.c ---- */
+/* Last value of option name (NULL if absent or a flag). */
+const char *cli_opt_get(const cli_ctx *ctx, const char *name);
+/* True if the option was given at least once. */
+bool cli_opt_has(const cli_ctx *ctx, const char *name);
+/* Values of a repeatable option, in order, into out (max entries); count. */
+int cli_opt_all(const cli_ctx *ctx, const char *name, const char **out, int max);
+/* Prints "mesatee: <msg>" and the command's usage to stderr; returns CLI_USAGE. */
+int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints "mesatee: <msg>" to stderr; returns CLI_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- cmd_client.c ---- */
+int cli_cmd_login(cli_ctx *ctx);
+int cli_cmd_logout(cli_ctx *ctx);
+int cli_cmd_user_add(cli_ctx *ctx);
+int cli_cmd_user_list(cli_ctx *ctx);
+int cli_cmd_file_encrypt(cli_ctx *ctx);
+int cli_cmd_file_decrypt(cli_ctx *ctx);
+int cli_cmd_file_upload(cli_ctx *ctx);
+int cli_cmd_file_register(cli_ctx *ctx);
+int cli_cmd_file_register_output(cli_ctx *ctx);
+int cli_cmd_file_register_fusion(cli_ctx *ctx);
+int cli_cmd_file_list(cli_ctx *ctx);
+int cli_cmd_file_show(cli_ctx *ctx);
+int cli_cmd_file_download(cli_ctx *ctx);
+int cli_cmd_file_delete(cli_ctx *ctx);
+int cli_cmd_file_as_input(cli_ctx *ctx);
+int cli_cmd_function_register(cli_ctx *ctx);
+int cli_cmd_function_list(cli_ctx *ctx);
+int cli_cmd_function_show(cli_ctx *ctx);
+int cli_cmd_function_update(cli_ctx *ctx);
+int cli_cmd_function_disable(cli_ctx *ctx);
+int cli_cmd_function_delete(cli_ctx *ctx);
+int cli_cmd_function_stats(cli_ctx *ctx);
+int cli_cmd_task_create(cli_ctx *ctx);
+int cli_cmd_task_assign(cli_ctx *ctx);
+int cli_cmd_task_approve(cli_ctx *ctx);
+int cli_cmd_task_invoke(cli_ctx *ctx);
+int cli_cmd_task_cancel(cli_ctx *ctx);
+int cli_cmd_task_show(cli_ctx *ctx);
+int cli_cmd_task_list(cli_ctx *ctx);
+int cli_cmd_task_wait(cli_ctx *ctx);
+int cli_cmd_task_result(cli_ctx *ctx);
+int cli_cmd_audit_list(cli_ctx *ctx);
+int cli_cmd_config_show(cli_ctx *ctx);
+
+/* ---- cmd_server.c ---- */
+int cli_cmd_serve(cli_ctx *ctx);
+int cli_cmd_audit_verify(cli_ctx *ctx);
+
+#endif

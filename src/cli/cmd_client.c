@@ -1,0 +1,1128 @@
+/* cmd_client: the CLI's client commands (REST calls through libmesatee) and
+ * the local file encryption commands. Text output is one concise line per
+ * result or list entry; --output json prints the server's JSON unchanged. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mt_util.h"
+
+#define MAX_MULTI 64
+
+/* ======================================================================== */
+/* Helpers                                                                   */
+
+/* Prints the client's last error; adds a hint when not logged in. */
+static int client_fail(cli_ctx *ctx)
+{
+    const char *msg = mesatee_client_errmsg(ctx->client);
+    if (mesatee_client_http_status(ctx->client) == 401 && !ctx->have_token)
+        return cli_fail("%s (not logged in: run 'mesatee login --user NAME'; token file %s)",
+                        msg, ctx->token_file.value ? ctx->token_file.value : "-");
+    return cli_fail("%s", msg);
+}
+
+/* Prints a JSON scalar (strings raw) or a compact dump. */
+static void print_value(FILE *f, json_t *v)
+{
+    if (json_is_string(v)) {
+        fputs(json_string_value(v), f);
+    } else if (!v || json_is_null(v)) {
+        fputs("-", f);
+    } else {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        fputs(s ? s : "?", f);
+        free(s);
+    }
+}
+
+/* "key: value" lines for each member of an object. */
+static void print_object(json_t *o)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        printf("%s: ", k);
+        print_value(stdout, v);
+        putchar('\n');
+    }
+}
+
+/* One line per element of array field `field`, with the given columns
+ * (NULL-terminated; NULL columns = every member as k=v). */
+static void print_list(json_t *root, const char *field, const char *const *cols)
+{
+    json_t *arr = json_object_get(root, field), *e;
+    size_t i;
+    if (!json_is_array(arr)) {
+        print_object(root);
+        return;
+    }
+    json_array_foreach(arr, i, e)
+    {
+        if (cols) {
+            for (int c = 0; cols[c]; c++) {
+                if (c)
+                    putchar(' ');
+                print_value(stdout, json_object_get(e, cols[c]));
+            }
+        } else {
+            const char *k;
+            json_t *v;
+            bool first = true;
+            json_object_foreach(e, k, v)
+            {
+                printf("%s%s=", first ? "" : " ", k);
+                print_value(stdout, v);
+                first = false;
+            }
+        }
+        putchar('\n');
+    }
+    if (json_array_size(arr) == 0)
+        printf("(no %s)\n", field);
+}
+
+typedef void (*text_printer)(json_t *root, const void *arg);
+
+/* Emits a successful answer: JSON as-is, or parsed and printed as text. */
+static int emit(cli_ctx *ctx, const char *resp, text_printer printer, const void *arg)
+{
+    if (ctx->json) {
+        size_t n = resp ? strlen(resp) : 0;
+        fputs(resp ? resp : "", stdout);
+        if (!n || resp[n - 1] != '\n')
+            putchar('\n');
+        return CLI_OK;
+    }
+    json_error_t jerr;
+    json_t *root = resp && *resp ? json_loads(resp, JSON_DECODE_ANY, &jerr) : NULL;
+    if (!root)
+        return cli_fail("server answer is not JSON");
+    printer(root, arg);
+    json_decref(root);
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write output: %s", strerror(errno));
+}
+
+static void pr_object(json_t *root, const void *arg)
+{
+    (void)arg;
+    print_object(root);
+}
+
+/* Prints the string field named by arg (e.g. "file_id"). */
+static void pr_field(json_t *root, const void *arg)
+{
+    print_value(stdout, json_object_get(root, (const char *)arg));
+    putchar('\n');
+}
+
+static void pr_message(json_t *root, const void *arg)
+{
+    (void)root;
+    puts((const char *)arg);
+}
+
+typedef struct list_spec {
+    const char *field;
+    const char *const *cols;
+} list_spec;
+
+static void pr_list(json_t *root, const void *arg)
+{
+    const list_spec *ls = arg;
+    print_list(root, ls->field, ls->cols);
+}
+
+/* Generic call + emit. */
+static int call(cli_ctx *ctx, const char *method, const char *path, const char *body,
+                text_printer printer, const void *arg)
+{
+    char *resp = NULL;
+    int st = mesatee_call(ctx->client, method, path, body, &resp);
+    int rc = st == MESATEE_OK ? emit(ctx, resp, printer, arg) : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+/* Positional argument i must be an object id; usage error otherwise. */
+static const char *id_arg(cli_ctx *ctx, int i, const char *what)
+{
+    const char *id = ctx->pos[i];
+    if (!mt_id_valid(id)) {
+        cli_usage_error(ctx, "'%s' is not a %s id (expected %d lower-case hex characters)", id,
+                        what, MT_ID_LEN);
+        return NULL;
+    }
+    return id;
+}
+
+/* Required option; prints a usage error and returns NULL when missing. */
+static const char *req_opt(cli_ctx *ctx, const char *name)
+{
+    const char *v = cli_opt_get(ctx, name);
+    if (!v || !*v)
+        cli_usage_error(ctx, "missing --%s", name);
+    return v && *v ? v : NULL;
+}
+
+static int load_key(cli_ctx *ctx, const char *opt, uint8_t key[32], int *rc)
+{
+    const char *path = req_opt(ctx, opt);
+    if (!path) {
+        *rc = CLI_USAGE;
+        return -1;
+    }
+    if (mesatee_key_read_file(path, key) != MESATEE_OK) {
+        *rc = cli_fail("%s", mesatee_client_errmsg(NULL));
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads a whole small text file (password, spec) into a heap string. */
+static char *read_text(const char *path, size_t max, int *rc)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mt_err err;
+    if (mt_file_read(path, max, &buf, &len, &err) != MT_OK) {
+        *rc = cli_fail("cannot read %s: %s", path, err.msg);
+        return NULL;
+    }
+    if (memchr(buf, '\0', len)) {
+        mt_wipe(buf, len);
+        free(buf);
+        *rc = cli_fail("%s contains a NUL byte", path);
+        return NULL;
+    }
+    return (char *)buf;
+}
+
+/* First line of a password file (trailing newline removed). */
+static char *read_password(const char *path, int *rc)
+{
+    char *s = read_text(path, 4096, rc);
+    if (!s)
+        return NULL;
+    s[strcspn(s, "\r\n")] = '\0';
+    if (!*s) {
+        free(s);
+        *rc = cli_fail("password file %s is empty", path);
+        return NULL;
+    }
+    return s;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        mt_wipe(s, strlen(s));
+        free(s);
+    }
+}
+
+/* Writes the token file (mode 0600, directory 0700 created if needed). */
+static int save_token(cli_ctx *ctx, const char *token)
+{
+    const char *path = ctx->token_file.value;
+    if (!path)
+        return cli_fail("no token file: give --token-file or set MESATEE_TOKEN_FILE or HOME");
+    char *dir = strdup(path);
+    if (!dir)
+        return cli_fail("out of memory");
+    char *slash = strrchr(dir, '/');
+    mt_err err;
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mt_mkdirs(dir, 0700, &err) != MT_OK) {
+            free(dir);
+            return cli_fail("cannot create %s: %s", path, err.msg);
+        }
+    }
+    free(dir);
+    size_t n = strlen(token);
+    char *line = malloc(n + 2);
+    if (!line)
+        return cli_fail("out of memory");
+    memcpy(line, token, n);
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    mt_status st = mt_file_write_atomic(path, line, n + 1, 0600, &err);
+    free_secret(line);
+    if (st != MT_OK)
+        return cli_fail("cannot write token file %s: %s", path, err.msg);
+    return CLI_OK;
+}
+
+/* ======================================================================== */
+/* Session and users                                                         */
+
+int cli_cmd_login(cli_ctx *ctx)
+{
+    const char *user = req_opt(ctx, "user");
+    if (!user)
+        return CLI_USAGE;
+    int rc = CLI_OK;
+    char *password = NULL;
+    const char *pwfile = cli_opt_get(ctx, "password-file");
+    if (pwfile) {
+        if (!(password = read_password(pwfile, &rc)))
+            return rc;
+    } else {
+        const char *env = getenv("MESATEE_PASSWORD");
+        if (!env || !*env)
+            return cli_usage_error(ctx, "give --password-file F or set MESATEE_PASSWORD");
+        if (!(password = strdup(env)))
+            return cli_fail("out of memory");
+    }
+    char *token = NULL, *resp = NULL;
+    int st = mesatee_login(ctx->client, user, password, &token, &resp);
+    free_secret(password);
+    if (st != MESATEE_OK) {
+        mesatee_free(resp);
+        return cli_fail("%s", mesatee_client_errmsg(ctx->client));
+    }
+    rc = save_token(ctx, token);
+    free_secret(token);
+    if (rc == CLI_OK) {
+        if (ctx->json) {
+            rc = emit(ctx, resp, pr_object, NULL);
+        } else {
+            json_t *root = json_loads(resp, 0, NULL);
+            printf("logged in as %s (%s); token saved to %s", user,
+                   json_string_value(json_object_get(root, "role"))
+                       ? json_string_value(json_object_get(root, "role"))
+                       : "user",
+                   ctx->token_file.value);
+            json_t *exp = json_object_get(root, "expires_at");
+            if (exp) {
+                printf(", expires ");
+                if (json_is_integer(exp)) {
+                    char t[32];
+                    mt_time_format(json_integer_value(exp), t);
+                    fputs(t, stdout);
+                } else {
+                    print_value(stdout, exp);
+                }
+            }
+            putchar('\n');
+            json_decref(root);
+        }
+    }
+    free_secret(resp);
+    return rc;
+}
+
+int cli_cmd_logout(cli_ctx *ctx)
+{
+    if (!ctx->have_token)
+        return cli_fail("not logged in (no token file %s)",
+                        ctx->token_file.value ? ctx->token_file.value : "-");
+    char *resp = NULL;
+    int st = mesatee_logout(ctx->client, &resp);
+    int rc = st == MESATEE_OK ? emit(ctx, resp, pr_message, "logged out") : client_fail(ctx);
+    mesatee_free(resp);
+    /* The token is useless after a successful logout, or already refused. */
+    if ((st == MESATEE_OK || st == MESATEE_EAUTH) && unlink(ctx->token_file.value) != 0 &&
+        errno != ENOENT)
+        rc = cli_fail("cannot delete token file %s: %s", ctx->token_file.value,
+                      strerror(errno));
+    return rc;
+}
+
+int cli_cmd_user_add(cli_ctx *ctx)
+{
+    const char *name = ctx->pos[0];
+    const char *role = cli_opt_get(ctx, "role");
+    if (role && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0)
+        return cli_usage_error(ctx, "--role must be 'user' or 'admin'");
+    int rc = CLI_OK;
+    char *password = NULL;
+    bool generated = false;
+    const char *pwfile = cli_opt_get(ctx, "password-file");
+    if (pwfile) {
+        if (!(password = read_password(pwfile, &rc)))
+            return rc;
+    } else {
+        uint8_t rnd[18];
+        mt_err err;
+        if (mt_random(rnd, sizeof rnd, &err) != MT_OK)
+            return cli_fail("%s", err.msg);
+        password = mt_b64_encode(rnd, sizeof rnd);
+        mt_wipe(rnd, sizeof rnd);
+        if (!password)
+            return cli_fail("out of memory");
+        for (char *p = password; *p; p++) /* URL- and shell-friendly */
+            if (*p == '+' || *p == '/')
+                *p = *p == '+' ? '-' : '_';
+        generated = true;
+    }
+    char *resp = NULL;
+    int st = mesatee_user_add(ctx->client, name, password, role, &resp);
+    if (st != MESATEE_OK) {
+        rc = client_fail(ctx);
+    } else if (ctx->json) {
+        json_t *root = json_loads(resp, 0, NULL);
+        if (root && generated)
+            json_object_set_new(root, "password", json_string(password));
+        char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+        rc = emit(ctx, s ? s : resp, pr_object, NULL);
+        free_secret(s);
+        json_decref(root);
+    } else {
+        printf("user %s created (%s)\n", name, role ? role : "user");
+        if (generated)
+            printf("password: %s\n", password);
+    }
+    free_secret(password);
+    mesatee_free(resp);
+    return rc;
+}
+
+int cli_cmd_user_list(cli_ctx *ctx)
+{
+    static const char *const cols[] = {"username", "role", "created_at", NULL};
+    list_spec ls = {"users", cols};
+    return call(ctx, "GET", "/v1/users", NULL, pr_list, &ls);
+}
+
+/* ======================================================================== */
+/* Files                                                                     */
+
+int cli_cmd_file_encrypt(cli_ctx *ctx)
+{
+    const char *in = req_opt(ctx, "in");
+    const char *out = in ? req_opt(ctx, "out") : NULL;
+    const char *kout = out ? req_opt(ctx, "key-out") : NULL;
+    if (!kout)
+        return CLI_USAGE;
+    uint8_t key[32];
+    if (access(in, R_OK) != 0)
+        return cli_fail("cannot read %s: %s", in, strerror(errno));
+    if (mesatee_key_generate(key) != MESATEE_OK ||
+        mesatee_key_write_file(key, kout) != MESATEE_OK) {
+        mt_wipe(key, sizeof key);
+        return cli_fail("%s", mesatee_client_errmsg(NULL));
+    }
+    int st = mesatee_file_encrypt(key, in, out);
+    mt_wipe(key, sizeof key);
+    if (st != MESATEE_OK) {
+        int rc = cli_fail("%s", mesatee_client_errmsg(NULL));
+        unlink(kout); /* the key protects nothing */
+        return rc;
+    }
+    if (ctx->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s}", "in", in, "out", out, "key_file", kout);
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (s)
+            puts(s);
+        free(s);
+    } else {
+        printf("encrypted %s -> %s (key in %s)\n", in, out, kout);
+    }
+    return CLI_OK;
+}
+
+int cli_cmd_file_decrypt(cli_ctx *ctx)
+{
+    const char *in = req_opt(ctx, "in");
+    const char *out = in ? req_opt(ctx, "out") : NULL;
+    if (!out)
+        return CLI_USAGE;
+    uint8_t key[32];
+    int rc = CLI_OK;
+    if (load_key(ctx, "key", key, &rc) != 0)
+        return rc;
+    int st = mesatee_file_decrypt(key, in, out);
+    mt_wipe(key, sizeof key);
+    if (st != MESATEE_OK)
+        return cli_fail("%s: %s", in, mesatee_client_errmsg(NULL));
+    if (ctx->json)
+        printf("{\"decrypted\":true}\n");
+    else
+        printf("decrypted %s -> %s\n", in, out);
+    return CLI_OK;
+}
+
+int cli_cmd_file_upload(cli_ctx *ctx)
+{
+    char *url = NULL, *resp = NULL;
+    int st = mesatee_upload_file(ctx->client, ctx->pos[0], &url, &resp);
+    int rc = st == MESATEE_OK ? emit(ctx, resp, pr_field, "url") : client_fail(ctx);
+    mesatee_free(url);
+    mesatee_free(resp);
+    return rc;
+}
+
+int cli_cmd_file_register(cli_ctx *ctx)
+{
+    uint8_t key[32];
+    int rc = CLI_OK;
+    if (load_key(ctx, "key", key, &rc) != 0)
+        return rc;
+    char *resp = NULL;
+    int st = mesatee_file_register_input(ctx->client, ctx->pos[0], key,
+                                         cli_opt_get(ctx, "sha256"), cli_opt_get(ctx, "name"),
+                                         NULL, &resp);
+    mt_wipe(key, sizeof key);
+    rc = st == MESATEE_OK ? emit(ctx, resp, pr_field, "file_id") : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+int cli_cmd_file_register_output(cli_ctx *ctx)
+{
+    uint8_t key[32];
+    int rc = CLI_OK;
+    if (load_key(ctx, "key", key, &rc) != 0)
+        return rc;
+    char *resp = NULL;
+    int st = mesatee_file_register_output(ctx->client, key, cli_opt_get(ctx, "name"), NULL,
+                                          &resp);
+    mt_wipe(key, sizeof key);
+    rc = st == MESATEE_OK ? emit(ctx, resp, pr_field, "file_id") : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+/* Splits a comma list in place into out; count or -1 on an empty item. */
+static int split_commas(char *s, const char **out, int max)
+{
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(s, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n >= max)
+            return -1;
+        out[n++] = t;
+    }
+    return n;
+}
+
+int cli_cmd_file_register_fusion(cli_ctx *ctx)
+{
+    const char *owners_opt = req_opt(ctx, "owners");
+    if (!owners_opt)
+        return CLI_USAGE;
+    char *buf = strdup(owners_opt);
+    if (!buf)
+        return cli_fail("out of memory");
+    const char *owners[MAX_MULTI];
+    int n = split_commas(buf, owners, MAX_MULTI);
+    if (n < 2) {
+        free(buf);
+        return cli_usage_error(ctx, "--owners needs at least 2 comma-separated users");
+    }
+    char *resp = NULL;
+    int st = mesatee_file_register_fusion(ctx->client, owners, (size_t)n,
+                                          cli_opt_get(ctx, "name"), NULL, &resp);
+    free(buf);
+    int rc = st == MESATEE_OK ? emit(ctx, resp, pr_field, "file_id") : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+int cli_cmd_file_list(cli_ctx *ctx)
+{
+    static const char *const cols[] = {"file_id", "kind", "name", "written", NULL};
+    list_spec ls = {"files", cols};
+    return call(ctx, "GET", "/v1/files", NULL, pr_list, &ls);
+}
+
+int cli_cmd_file_show(cli_ctx *ctx)
+{
+    const char *id = id_arg(ctx, 0, "file");
+    if (!id)
+        return CLI_USAGE;
+    char path[64];
+    snprintf(path, sizeof path, "/v1/files/%s", id);
+    return call(ctx, "GET", path, NULL, pr_object, NULL);
+}
+
+int cli_cmd_file_download(cli_ctx *ctx)
+{
+    const char *id = id_arg(ctx, 0, "file");
+    if (!id)
+        return CLI_USAGE;
+    const char *out = req_opt(ctx, "out");
+    if (!out)
+        return CLI_USAGE;
+    if (mesatee_file_download(ctx->client, id, out) != MESATEE_OK)
+        return client_fail(ctx);
+    if (ctx->json)
+        printf("{\"downloaded\":true}\n");
+    else
+        printf("downloaded %s -> %s\n", id, out);
+    return CLI_OK;
+}
+
+int cli_cmd_file_delete(cli_ctx *ctx)
+{
+    const char *id = id_arg(ctx, 0, "file");
+    if (!id)
+        return CLI_USAGE;
+    char path[64];
+    snprintf(path, sizeof path, "/v1/files/%s", id);
+    return call(ctx, "DELETE", path, NULL, pr_message, "deleted");
+}
+
+int cli_cmd_file_as_input(cli_ctx *ctx)
+{
+    const char *id = id_arg(ctx, 0, "file");
+    if (!id)
+        return CLI_USAGE;
+    char path[64];
+    snprintf(path, sizeof path, "/v1/files/%s/as-input", id);
+    return call(ctx, "POST", path, "{}", pr_field, "file_id");
+}
+
+/* ======================================================================== */
+/* Functions                                                                 */
+
+/* Reads and checks a JSON spec file; heap string or NULL (rc set). */
+static char *read_spec(cli_ctx *ctx, int *rc)
+{
+    const char *path = req_opt(ctx, "spec");
+    if (!path) {
+        *rc = CLI_USAGE;
+        return NULL;
+    }
+    char *s = read_text(path, 1024 * 1024, rc);
+    if (!s)
+        return NULL;
+    json_error_t jerr;
+    json_t *v = json_loads(s, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(v)) {
+        *rc = v ? cli_fail("%s: expected a JSON object", path)
+                : cli_fail("%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+        json_decref(v);
+        free(s);
+        return NULL;
+    }
+    json_decref(v);
+    return s;
+}
+
+static json_t *slot_array(cli_ctx *ctx, const char *opt)
+{
+    const char *vals[MAX_MULTI];
+    int n = cli_opt_all(ctx, opt, vals, MAX_MULTI);
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name", vals[i], "description",
+                                             "", "optional", 0));
+    return arr;
+}
+
+/* Builds the function description from flags; NULL after a printed error. */
+static json_t *function_from_flags(cli_ctx *ctx, int *rc)
+{
+    const char *name = cli_opt_get(ctx, "name"), *builtin = cli_opt_get(ctx, "builtin");
+    if (!name || !builtin) {
+        *rc = cli_usage_error(ctx, "give --spec FILE.json, or --name and --builtin");
+        return NULL;
+    }
+    if (cli_opt_has(ctx, "public") && cli_opt_has(ctx, "private")) {
+        *rc = cli_usage_error(ctx, "--public and --private exclude each other");
+        return NULL;
+    }
+    json_t *fn = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "description",
+                           cli_opt_get(ctx, "description") ? cli_opt_get(ctx, "description")
+                                                           : "",
+                           "executor_type", "builtin", "builtin", builtin);
+    if (!fn) {
+        *rc = cli_fail("out of memory");
+        return NULL;
+    }
+    if (cli_opt_has(ctx, "public") || cli_opt_has(ctx, "private"))
+        json_object_set_new(fn, "public", json_boolean(cli_opt_has(ctx, "public")));
+    const char *vals[MAX_MULTI];
+    int n = cli_opt_all(ctx, "allow", vals, MAX_MULTI);
+    json_t *allow = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(allow, json_string(vals[i]));
+    json_object_set_new(fn, "allowlist", allow);
+    json_t *args = json_array();
+    n = cli_opt_all(ctx, "arg", vals, MAX_MULTI);
+    for (int i = 0; i < n; i++) {
+        const char *eq = strchr(vals[i], '=');
+        if (!eq || eq == vals[i]) {
+            json_decref(args);
+            json_decref(fn);
+            *rc = cli_usage_error(ctx, "--arg '%s': expected NAME=DEFAULT[:overridable]",
+                                  vals[i]);
+            return NULL;
+        }
+        static const char suffix[] = ":overridable";
+        size_t dlen = strlen(eq + 1);
+        bool over = dlen >= sizeof suffix - 1 &&
+                    !strcmp(eq + 1 + dlen - (sizeof suffix - 1), suffix);
+        if (over)
+            dlen -= sizeof suffix - 1;
+        json_array_append_new(args, json_pack("{s:s%, s:s%, s:b}", "name", vals[i],
+                                              (size_t)(eq - vals[i]), "default", eq + 1, dlen,
+                                              "overridable", over));
+    }
+    json_object_set_new(fn, "arguments", args);
+    json_object_set_new(fn, "inputs", slot_array(ctx, "input-slot"));
+    json_object_set_new(fn, "outputs", slot_array(ctx, "output-slot"));
+    const char *q = cli_opt_get(ctx, "quota");
+    if (q) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(q, &end, 10);
+        if (errno || *end || end == q || v < 0 || v > 2147483647) {
+            json_decref(fn);
+            *rc = cli_usage_error(ctx, "--quota must be a number from 0 to 2147483647");
+            return NULL;
+        }
+        json_object_set_new(fn, "usage_quota", json_integer(v));
+    }
+    return fn;
+}
+
+int cli_cmd_function_register(cli_ctx *ctx)
+{
+    int rc = CLI_OK;
+    char *spec = NULL;
+    if (cli_opt_has(ctx, "spec")) {
+        for (int i = 0; i < ctx->n_opt; i++)
+            if (strcmp(ctx->opt[i].name, "spec") != 0)
+                return cli_usage_error(ctx, "--spec excludes --%s", ctx->opt[i].name);
+        if (!(spec = read_spec(ctx, &rc)))
+            return rc;
+    } else {
+        json_t *fn = function_from_flags(ctx, &rc);
+        if (!fn)
+            return rc;
+        spec = json_dumps(fn, JSON_COMPACT);
+        json_decref(fn);
+        if (!spec)
+            return cli_fail("out of memory");
+    }
+    char *resp = NULL;
+    int st = mesatee_function_register(ctx->client, spec, NULL, &resp);
+    free(spec);
+    rc = st == MESATEE_OK ? emit(ctx, resp, pr_field, "function_id") : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+int cli_cmd_function_list(cli_ctx *ctx)
+{
+    static const char *const cols[] = {"function_id", "name", "builtin", "owner", NULL};
+    list_spec ls = {"functions", cols};
+    return call(ctx, "GET", "/v1/functions", NULL, pr_list, &ls);
+}
+
+static int function_call(cli_ctx *ctx, const char *method, const char *suffix,
+                         const char *body, text_printer pr, const void *arg)
+{
+    const char *id = id_arg(ctx, 0, "function");
+    if (!id)
+        return CLI_USAGE;
+    char path[96];
+    snprintf(path, sizeof path, "/v1/functions/%s%s", id, suffix);
+    return call(ctx, method, path, body, pr, arg);
+}
+
+int cli_cmd_function_show(cli_ctx *ctx)
+{
+    return function_call(ctx, "GET", "", NULL, pr_object, NULL);
+}
+
+int cli_cmd_function_update(cli_ctx *ctx)
+{
+    if (!id_arg(ctx, 0, "function"))
+        return CLI_USAGE;
+    int rc = CLI_OK;
+    char *spec = read_spec(ctx, &rc);
+    if (!spec)
+        return rc;
+    rc = function_call(ctx, "PUT", "", spec, pr_message, "updated");
+    free(spec);
+    return rc;
+}
+
+int cli_cmd_function_disable(cli_ctx *ctx)
+{
+    return function_call(ctx, "POST", "/disable", "{}", pr_message, "disabled");
+}
+
+int cli_cmd_function_delete(cli_ctx *ctx)
+{
+    return function_call(ctx, "DELETE", "", NULL, pr_message, "deleted");
+}
+
+int cli_cmd_function_stats(cli_ctx *ctx)
+{
+    return function_call(ctx, "GET", "/stats", NULL, pr_object, NULL);
+}
+
+/* ======================================================================== */
+/* Tasks                                                                     */
+
+/* --opt SLOT=a,b,... -> [{"name":SLOT,"owners":[a,b]}]; NULL after a usage error. */
+static json_t *ownership_array(cli_ctx *ctx, const char *opt, int *rc)
+{
+    const char *vals[MAX_MULTI];
+    int n = cli_opt_all(ctx, opt, vals, MAX_MULTI);
+    json_t *arr = json_array();
+    for (int i = 0; arr && i < n; i++) {
+        const char *eq = strchr(vals[i], '=');
+        char *users = eq ? strdup(eq + 1) : NULL;
+        const char *names[MAX_MULTI];
+        int k = users ? split_commas(users, names, MAX_MULTI) : -1;
+        if (!eq || eq == vals[i] || k < 1) {
+            free(users);
+            json_decref(arr);
+            *rc = cli_usage_error(ctx, "--%s '%s': expected SLOT=USER[,USER...]", opt, vals[i]);
+            return NULL;
+        }
+        json_t *owners = json_array();
+        for (int j = 0; j < k; j++)
+            json_array_append_new(owners, json_string(names[j]));
+        json_array_append_new(arr, json_pack("{s:s%, s:o}", "name", vals[i],
+                                             (size_t)(eq - vals[i]), "owners", owners));
+        free(users);
+    }
+    if (!arr)
+        *rc = cli_fail("out of memory");
+    return arr;
+}
+
+int cli_cmd_task_create(cli_ctx *ctx)
+{
+    const char *fn = req_opt(ctx, "function");
+    if (!fn)
+        return CLI_USAGE;
+    if (!mt_id_valid(fn))
+        return cli_usage_error(ctx, "--function '%s' is not a function id", fn);
+    int rc = CLI_OK;
+    json_t *args = json_object();
+    const char *vals[MAX_MULTI];
+    int n = cli_opt_all(ctx, "arg", vals, MAX_MULTI);
+    for (int i = 0; i < n; i++) {
+        const char *eq = strchr(vals[i], '=');
+        if (!eq || eq == vals[i]) {
+            json_decref(args);
+            return cli_usage_error(ctx, "--arg '%s': expected KEY=VALUE", vals[i]);
+        }
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - vals[i]), vals[i]);
+        json_object_set_new(args, key, json_string(eq + 1));
+    }
+    json_t *inputs = ownership_array(ctx, "input", &rc);
+    json_t *outputs = inputs ? ownership_array(ctx, "output", &rc) : NULL;
+    if (!inputs || !outputs) {
+        json_decref(args);
+        json_decref(inputs);
+        return rc;
+    }
+    json_t *task = json_pack("{s:s, s:o, s:o, s:o}", "function_id", fn, "arguments", args,
+                             "inputs", inputs, "outputs", outputs);
+    char *spec = task ? json_dumps(task, JSON_COMPACT) : NULL;
+    json_decref(task);
+    if (!spec)
+        return cli_fail("out of memory (arguments must be UTF-8)");
+    char *resp = NULL;
+    int st = mesatee_task_create(ctx->client, spec, NULL, &resp);
+    free(spec);
+    rc = st == MESATEE_OK ? emit(ctx, resp, pr_field, "task_id") : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+/* --opt SLOT=FILE_ID into obj; false after a usage error. */
+static bool bindings(cli_ctx *ctx, const char *opt, json_t *obj, int *rc)
+{
+    const char *vals[MAX_MULTI];
+    int n = cli_opt_all(ctx, opt, vals, MAX_MULTI);
+    for (int i = 0; i < n; i++) {
+        const char *eq = strchr(vals[i], '=');
+        if (!eq || eq == vals[i] || !mt_id_valid(eq + 1)) {
+            *rc = cli_usage_error(ctx, "--%s '%s': expected SLOT=FILE_ID", opt, vals[i]);
+            return false;
+        }
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - vals[i]), vals[i]);
+        json_object_set_new(obj, key, json_string(eq + 1));
+    }
+    return true;
+}
+
+int cli_cmd_task_assign(cli_ctx *ctx)
+{
+    const char *id = id_arg(ctx, 0, "task");
+    if (!id)
+        return CLI_USAGE;
+    if (!cli_opt_has(ctx, "input") && !cli_opt_has(ctx, "output"))
+        return cli_usage_error(ctx, "give at least one --input or --output");
+    int rc = CLI_OK;
+    json_t *in = json_object(), *out = json_object();
+    json_t *doc = json_object();
+    if (!bindings(ctx, "input", in, &rc) || !bindings(ctx, "output", out, &rc)) {
+        json_decref(in);
+        json_decref(out);
+        json_decref(doc);
+        return rc;
+    }
+    json_object_set_new(doc, "inputs", in);
+    json_object_set_new(doc, "outputs", out);
+    char *body = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    if (!body)
+        return cli_fail("out of memory");
+    char *resp = NULL;
+    int st = mesatee_task_assign(ctx->client, id, body, &resp);
+    free(body);
+    rc = st == MESATEE_OK ? emit(ctx, resp, pr_message, "assigned") : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+static int task_verb(cli_ctx *ctx, int (*fn)(mesatee_client *, const char *, char **),
+                     const char *done)
+{
+    const char *id = id_arg(ctx, 0, "task");
+    if (!id)
+        return CLI_USAGE;
+    char *resp = NULL;
+    int st = fn(ctx->client, id, &resp);
+    int rc = st == MESATEE_OK ? emit(ctx, resp, pr_message, done) : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+int cli_cmd_task_approve(cli_ctx *ctx)
+{
+    return task_verb(ctx, mesatee_task_approve, "approved");
+}
+
+int cli_cmd_task_invoke(cli_ctx *ctx)
+{
+    return task_verb(ctx, mesatee_task_invoke, "invoked");
+}
+
+int cli_cmd_task_cancel(cli_ctx *ctx)
+{
+    return task_verb(ctx, mesatee_task_cancel, "canceled");
+}
+
+int cli_cmd_task_show(cli_ctx *ctx)
+{
+    const char *id = id_arg(ctx, 0, "task");
+    if (!id)
+        return CLI_USAGE;
+    char path[64];
+    snprintf(path, sizeof path, "/v1/tasks/%s", id);
+    return call(ctx, "GET", path, NULL, pr_object, NULL);
+}
+
+int cli_cmd_task_list(cli_ctx *ctx)
+{
+    static const char *const cols[] = {"task_id", "status", "function_id", "creator", NULL};
+    list_spec ls = {"tasks", cols};
+    return call(ctx, "GET", "/v1/tasks", NULL, pr_list, &ls);
+}
+
+static void pr_task_final(json_t *root, const void *arg)
+{
+    (void)arg;
+    const char *status = json_string_value(json_object_get(root, "status"));
+    printf("%s", status ? status : "?");
+    json_t *r = json_object_get(root, "result");
+    const char *reason = json_string_value(json_object_get(r, "failure_reason"));
+    if (!reason)
+        reason = json_string_value(json_object_get(root, "failure_reason"));
+    const char *ret = json_string_value(json_object_get(r, "return_value"));
+    if (!ret)
+        ret = json_string_value(json_object_get(root, "return_value"));
+    if (reason && *reason)
+        printf(": %s", reason);
+    else if (ret && *ret)
+        printf(": %s", ret);
+    putchar('\n');
+}
+
+int cli_cmd_task_wait(cli_ctx *ctx)
+{
+    const char *id = id_arg(ctx, 0, "task");
+    if (!id)
+        return CLI_USAGE;
+    long timeout = 0;
+    const char *t = cli_opt_get(ctx, "timeout");
+    if (t) {
+        char *end;
+        errno = 0;
+        timeout = strtol(t, &end, 10);
+        if (errno || *end || end == t || timeout < 0 || timeout > 86400 * 365)
+            return cli_usage_error(ctx, "--timeout must be a number of seconds");
+    }
+    char status[16], *resp = NULL;
+    int st = mesatee_task_wait(ctx->client, id, timeout, status, &resp);
+    int rc;
+    if (st != MESATEE_OK) {
+        rc = client_fail(ctx);
+    } else {
+        rc = emit(ctx, resp, pr_task_final, NULL);
+        if (rc == CLI_OK && strcmp(status, "finished") != 0)
+            rc = cli_fail("task %s %s", id, status);
+    }
+    mesatee_free(resp);
+    return rc;
+}
+
+/* Finds the file id bound to output slot in a task document:
+ * "assignments":{"outputs":{slot:file_id}}, else "outputs" as
+ * [{name|slot, file_id}] or {slot: file_id | {file_id}}. */
+static const char *output_file_id(json_t *task, const char *slot)
+{
+    json_t *bound = json_object_get(json_object_get(json_object_get(task, "assignments"),
+                                                    "outputs"),
+                                    slot);
+    if (json_is_string(bound))
+        return json_string_value(bound);
+    json_t *outs = json_object_get(task, "outputs"), *e;
+    size_t i;
+    if (json_is_array(outs)) {
+        json_array_foreach(outs, i, e)
+        {
+            const char *n = json_string_value(json_object_get(e, "name"));
+            if (!n)
+                n = json_string_value(json_object_get(e, "slot"));
+            if (n && !strcmp(n, slot))
+                return json_string_value(json_object_get(e, "file_id"));
+        }
+    } else if (json_is_object(outs)) {
+        e = json_object_get(outs, slot);
+        return json_is_string(e) ? json_string_value(e)
+                                 : json_string_value(json_object_get(e, "file_id"));
+    }
+    return NULL;
+}
+
+int cli_cmd_task_result(cli_ctx *ctx)
+{
+    const char *id = id_arg(ctx, 0, "task");
+    if (!id)
+        return CLI_USAGE;
+    const char *slot = req_opt(ctx, "slot");
+    const char *out = slot ? req_opt(ctx, "out") : NULL;
+    if (!out)
+        return CLI_USAGE;
+    uint8_t key[32];
+    int rc = CLI_OK;
+    if (load_key(ctx, "key", key, &rc) != 0)
+        return rc;
+    char *resp = NULL, *tmp = NULL;
+    json_t *task = NULL;
+    if (mesatee_task_get(ctx->client, id, &resp) != MESATEE_OK) {
+        rc = client_fail(ctx);
+        goto out;
+    }
+    task = json_loads(resp, 0, NULL);
+    const char *status = json_string_value(json_object_get(task, "status"));
+    if (!status || strcmp(status, "finished") != 0) {
+        rc = cli_fail("task %s is %s, not finished", id, status ? status : "in an unknown state");
+        goto out;
+    }
+    const char *fid = output_file_id(task, slot);
+    if (!fid || !mt_id_valid(fid)) {
+        rc = cli_fail("task %s has no output slot '%s' bound to a file", id, slot);
+        goto out;
+    }
+    size_t n = strlen(out) + 32;
+    if (!(tmp = malloc(n))) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    snprintf(tmp, n, "%s.enc.%ld", out, (long)getpid());
+    if (mesatee_file_download(ctx->client, fid, tmp) != MESATEE_OK) {
+        rc = client_fail(ctx);
+        goto out;
+    }
+    int st = mesatee_file_decrypt(key, tmp, out);
+    unlink(tmp);
+    if (st != MESATEE_OK) {
+        rc = cli_fail("output %s of task %s: %s", slot, id, mesatee_client_errmsg(NULL));
+        goto out;
+    }
+    if (ctx->json)
+        printf("{\"file_id\":\"%s\",\"out\":\"%s\"}\n", fid, out);
+    else
+        printf("wrote %s (output '%s', file %s)\n", out, slot, fid);
+out:
+    mt_wipe(key, sizeof key);
+    json_decref(task);
+    mesatee_free(resp);
+    free(tmp);
+    return rc;
+}
+
+/* ======================================================================== */
+/* Audit and config                                                          */
+
+int cli_cmd_audit_list(cli_ctx *ctx)
+{
+    const char *after = cli_opt_get(ctx, "after"), *limit = cli_opt_get(ctx, "limit");
+    unsigned long long a = 0;
+    unsigned long l = 0;
+    char *end;
+    if (after) {
+        errno = 0;
+        a = strtoull(after, &end, 10);
+        if (errno || *end || end == after || after[0] == '-')
+            return cli_usage_error(ctx, "--after must be a sequence number");
+    }
+    if (limit) {
+        errno = 0;
+        l = strtoul(limit, &end, 10);
+        if (errno || *end || end == limit || l < 1 || l > 1000)
+            return cli_usage_error(ctx, "--limit must be a number from 1 to 1000");
+    }
+    char *resp = NULL;
+    int st = mesatee_audit_list(ctx->client, a, (unsigned)l, &resp);
+    list_spec ls = {"entries", NULL};
+    int rc = st == MESATEE_OK ? emit(ctx, resp, pr_list, &ls) : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+int cli_cmd_config_show(cli_ctx *ctx)
+{
+    struct {
+        const char *key;
+        const cli_setting *s;
+    } rows[] = {{"server", &ctx->server},
+                {"ca", &ctx->ca},
+                {"token_file", &ctx->token_file},
+                {"output", &ctx->output},
+                {"config", &ctx->config}};
+    if (ctx->json) {
+        json_t *o = json_object();
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+            json_object_set_new(o, rows[i].key,
+                                json_pack("{s:s?, s:s}", "value", rows[i].s->value, "source",
+                                          rows[i].s->value ? rows[i].s->source : "unset"));
+        json_object_set_new(o, "config_found", json_boolean(ctx->config_found));
+        char *s = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        if (!s)
+            return cli_fail("out of memory");
+        puts(s);
+        free(s);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        printf("%s = %s (%s)\n", rows[i].key, rows[i].s->value ? rows[i].s->value : "-",
+               rows[i].s->value ? rows[i].s->source : "unset");
+    if (!ctx->config_found && ctx->config.value)
+        printf("# config file %s not found\n", ctx->config.value);
+    return CLI_OK;
+}

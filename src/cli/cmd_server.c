@@ -1,0 +1,190 @@
+/* cmd_server: `mesatee serve` (fills mt_server_config, runs the gateway in
+ * the foreground) and the offline `mesatee audit verify --data-dir DIR`.
+ * Built with MT_CLI_HAVE_SERVER / MT_CLI_HAVE_CORE when those libraries are
+ * part of the build; otherwise the commands say they are not built in. */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mt_util.h"
+#ifdef MT_CLI_HAVE_SERVER
+#include "mt_server.h"
+#endif
+#ifdef MT_CLI_HAVE_CORE
+#include "mt_core.h"
+#endif
+
+/* Parses an unsigned decimal option within [min, max]; false after a usage error. */
+static bool opt_u64(cli_ctx *ctx, const char *name, uint64_t min, uint64_t max, uint64_t *out,
+                    int *rc)
+{
+    const char *v = cli_opt_get(ctx, name);
+    if (!v)
+        return true;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || end == v || v[0] == '-' || x < min || x > max) {
+        *rc = cli_usage_error(ctx, "--%s must be a number from %llu to %llu", name,
+                              (unsigned long long)min, (unsigned long long)max);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+/* The mesatee-worker executable: --worker > MESATEE_WORKER > next to this
+ * binary > <bindir>/../<libexecdir>/mesatee/ (installed) > the build tree's
+ * worker. Heap string, or NULL (message printed). */
+static char *find_worker(cli_ctx *ctx)
+{
+    const char *w = cli_opt_get(ctx, "worker");
+    if (!w)
+        w = getenv("MESATEE_WORKER");
+    if (w && *w) {
+        if (access(w, X_OK) != 0) {
+            cli_fail("worker %s is not executable: %s", w, strerror(errno));
+            return NULL;
+        }
+        return strdup(w);
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    char *cand = NULL;
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash)
+            *slash = '\0';
+        size_t len = strlen(self) + sizeof "/mesatee-worker";
+        if ((cand = malloc(len))) {
+            snprintf(cand, len, "%s/mesatee-worker", self);
+            if (access(cand, X_OK) == 0)
+                return cand;
+        }
+#ifdef MT_CLI_LIBEXEC_REL
+        /* installed layout: <prefix>/bin/mesatee, <prefix>/<libexec>/mesatee/mesatee-worker */
+        char inst[PATH_MAX + 64];
+        snprintf(inst, sizeof inst, "%s/../%s/mesatee/mesatee-worker", self, MT_CLI_LIBEXEC_REL);
+        if (access(inst, X_OK) == 0) {
+            free(cand);
+            return strdup(inst);
+        }
+#endif
+    }
+#ifdef MT_CLI_BUILD_WORKER
+    if (access(MT_CLI_BUILD_WORKER, X_OK) == 0) {
+        free(cand);
+        return strdup(MT_CLI_BUILD_WORKER);
+    }
+#endif
+    cli_fail("cannot find the mesatee-worker executable (looked at %s); give --worker PATH "
+             "or set MESATEE_WORKER",
+             cand ? cand : "the directory of this binary");
+    free(cand);
+    return NULL;
+}
+
+int cli_cmd_serve(cli_ctx *ctx)
+{
+    const char *data_dir = cli_opt_get(ctx, "data-dir");
+    if (!data_dir || !*data_dir)
+        return cli_usage_error(ctx, "missing --data-dir");
+    const char *level = cli_opt_get(ctx, "level");
+    if (level && strcmp(level, "none") != 0 && strcmp(level, "soft") != 0)
+        return cli_usage_error(ctx, "--level must be 'none' or 'soft' (others come with "
+                                    "attestation support)");
+    const char *listen = cli_opt_get(ctx, "listen");
+    if (listen && (!strchr(listen, ':') || listen[0] == ':'))
+        return cli_usage_error(ctx, "--listen must be HOST:PORT");
+    int rc = CLI_OK;
+    uint64_t workers = 0, mem_mb = 0, cpu_s = 0, wall_s = 0, ttl_s = 0, maxconn = 0;
+    if (!opt_u64(ctx, "workers", 1, 1024, &workers, &rc) ||
+        !opt_u64(ctx, "task-mem-mb", 16, 1024 * 1024, &mem_mb, &rc) ||
+        !opt_u64(ctx, "task-cpu-s", 1, 86400 * 7, &cpu_s, &rc) ||
+        !opt_u64(ctx, "task-wall-s", 1, 86400 * 7, &wall_s, &rc) ||
+        !opt_u64(ctx, "token-ttl-s", 60, 86400 * 365, &ttl_s, &rc) ||
+        !opt_u64(ctx, "max-connections", 1, 65536, &maxconn, &rc))
+        return rc;
+#ifdef MT_CLI_HAVE_SERVER
+    char *password = NULL;
+    const char *pwfile = cli_opt_get(ctx, "admin-password-file");
+    if (pwfile) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        mt_err err;
+        if (mt_file_read(pwfile, 4096, &buf, &len, &err) != MT_OK)
+            return cli_fail("cannot read %s: %s", pwfile, err.msg);
+        password = (char *)buf;
+        password[strcspn(password, "\r\n")] = '\0';
+        if (!*password) {
+            free(password);
+            return cli_fail("admin password file %s is empty", pwfile);
+        }
+    }
+    char *worker = find_worker(ctx);
+    if (!worker) {
+        if (password) {
+            mt_wipe(password, strlen(password));
+            free(password);
+        }
+        return CLI_FAIL;
+    }
+    mt_server_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.listen = listen;
+    cfg.tee_level = level ? level : "none";
+    cfg.max_connections = (unsigned)maxconn;
+    cfg.core.data_dir = data_dir;
+    cfg.core.worker_path = worker;
+    cfg.core.file_url_root = cli_opt_get(ctx, "file-url-root");
+    cfg.core.workers = (unsigned)workers;
+    cfg.core.token_ttl_seconds = (int64_t)ttl_s;
+    cfg.core.task_mem_bytes = mem_mb * 1024 * 1024;
+    cfg.core.task_cpu_seconds = (uint32_t)cpu_s;
+    cfg.core.task_wall_ms = (uint32_t)(wall_s * 1000);
+    cfg.core.admin_password = password;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = mt_server_run(&cfg, &err);
+    if (password) {
+        mt_wipe(password, strlen(password));
+        free(password);
+    }
+    free(worker);
+    if (st != MT_OK)
+        return cli_fail("serve: %s", err.msg[0] ? err.msg : mt_status_name(st));
+    return CLI_OK;
+#else
+    (void)find_worker;
+    return cli_fail("this mesatee binary was built without the server (mt_gateway)");
+#endif
+}
+
+int cli_cmd_audit_verify(cli_ctx *ctx)
+{
+    const char *data_dir = cli_opt_get(ctx, "data-dir");
+    if (!data_dir || !*data_dir)
+        return cli_usage_error(ctx, "missing --data-dir");
+#ifdef MT_CLI_HAVE_CORE
+    uint64_t entries = 0;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = mt_core_audit_verify_dir(data_dir, &entries, &err);
+    if (st != MT_OK)
+        return cli_fail("audit log of %s: %s", data_dir,
+                        err.msg[0] ? err.msg : mt_status_name(st));
+    if (ctx->json)
+        printf("{\"intact\":true,\"entries\":%llu}\n", (unsigned long long)entries);
+    else
+        printf("audit log intact: %llu entries\n", (unsigned long long)entries);
+    return CLI_OK;
+#else
+    return cli_fail("this mesatee binary was built without mt_core");
+#endif
+}

@@ -1,0 +1,1269 @@
+/* libmesatee: client handle, HTTP transport (libcurl, TLS 1.3 only), typed
+ * REST calls, key files and file encryption helpers. Contract: mesatee.h. */
+#include "mesatee.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mt_err.h"
+#include "mt_ff.h"
+#include "mt_util.h"
+
+#define CLIENT_ERR_MAX 512
+#define CLIENT_MAX_RESPONSE (64u * 1024 * 1024) /* JSON answers; downloads stream */
+#define CLIENT_DEFAULT_STALL_S 60L
+#define CLIENT_CONNECT_TIMEOUT_S 10L
+#define CLIENT_KEY_FILE_MAX 256
+
+_Static_assert(MT_FF_KEY_LEN == 32, "file keys are 32 bytes");
+_Static_assert(MT_ID_LEN == 32, "ids are 32 hex characters");
+
+struct mesatee_client {
+    char *base;          /* "https://host:port", no trailing slash */
+    char *ca_file;
+    char *token;
+    bool insecure;
+    bool verify_host;
+    long timeout_s;
+    int http_status;
+    CURL *curl;
+    char errmsg[CLIENT_ERR_MAX];
+};
+
+/* ======================================================================== */
+/* Errors                                                                    */
+
+static _Thread_local char tl_errmsg[CLIENT_ERR_MAX];
+
+/* Records a message in c (or the thread's slot when c is NULL); returns st. */
+__attribute__((format(printf, 3, 4))) static int set_err(mesatee_client *c, int st,
+                                                         const char *fmt, ...)
+{
+    char *buf = c ? c->errmsg : tl_errmsg;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, CLIENT_ERR_MAX, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+static void clear_err(mesatee_client *c)
+{
+    (c ? c->errmsg : tl_errmsg)[0] = '\0';
+}
+
+/* Maps a library-internal mt_status to the public status. */
+static int from_mt(mt_status st)
+{
+    switch (st) {
+    case MT_OK: return MESATEE_OK;
+    case MT_EINVAL: return MESATEE_EINVAL;
+    case MT_EAUTH: return MESATEE_EAUTH;
+    case MT_EPERM: return MESATEE_EPERM;
+    case MT_ENOTFOUND: return MESATEE_ENOTFOUND;
+    case MT_ECONFLICT: return MESATEE_ECONFLICT;
+    case MT_ETOOBIG: return MESATEE_ETOOBIG;
+    case MT_EQUOTA: return MESATEE_EQUOTA;
+    case MT_ECRYPTO: return MESATEE_ECRYPTO;
+    case MT_EIO: return MESATEE_EIO;
+    case MT_ENOMEM: return MESATEE_ENOMEM;
+    case MT_EINTERNAL:
+    case MT_EUNAVAIL: return MESATEE_ESERVER;
+    }
+    return MESATEE_ESERVER;
+}
+
+MESATEE_API const char *mesatee_status_name(int status)
+{
+    switch (status) {
+    case MESATEE_OK: return "ok";
+    case MESATEE_EINVAL: return "invalid_argument";
+    case MESATEE_EAUTH: return "unauthenticated";
+    case MESATEE_EPERM: return "permission_denied";
+    case MESATEE_ENOTFOUND: return "not_found";
+    case MESATEE_ECONFLICT: return "conflict";
+    case MESATEE_ETOOBIG: return "too_large";
+    case MESATEE_EQUOTA: return "quota_exceeded";
+    case MESATEE_ECRYPTO: return "crypto_failed";
+    case MESATEE_EIO: return "io_error";
+    case MESATEE_ENOMEM: return "out_of_memory";
+    case MESATEE_ENET: return "network_error";
+    case MESATEE_ESERVER: return "server_error";
+    case MESATEE_ETIMEOUT: return "timeout";
+    }
+    return "unknown";
+}
+
+MESATEE_API const char *mesatee_version(void)
+{
+    return MESATEE_VERSION_STRING;
+}
+
+MESATEE_API size_t mesatee_key_bytes(void)
+{
+    return MT_FF_KEY_LEN;
+}
+
+MESATEE_API size_t mesatee_id_chars(void)
+{
+    return MT_ID_LEN;
+}
+
+MESATEE_API void mesatee_free(void *p)
+{
+    free(p);
+}
+
+/* Heap copy of s into *out (if out is non-NULL). Returns false on ENOMEM. */
+static bool give_string(const char *s, char **out)
+{
+    if (!out)
+        return true;
+    *out = s ? strdup(s) : NULL;
+    return !s || *out;
+}
+
+static void reset_out(char **p)
+{
+    if (p)
+        *p = NULL;
+}
+
+/* ======================================================================== */
+/* Handle                                                                    */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc = CURLE_OK;
+
+static void curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Checks "https://HOST[:PORT][/]" and returns the base without a trailing
+ * slash, or NULL with the thread's message set. */
+static char *parse_server_url(const char *url)
+{
+    static const char scheme[] = "https://";
+    if (!url || !*url) {
+        set_err(NULL, MESATEE_EINVAL, "server URL is empty");
+        return NULL;
+    }
+    if (strncmp(url, scheme, sizeof scheme - 1) != 0) {
+        set_err(NULL, MESATEE_EINVAL, "server URL '%.200s' must start with https://", url);
+        return NULL;
+    }
+    size_t len = strlen(url);
+    if (len > 1024) {
+        set_err(NULL, MESATEE_EINVAL, "server URL is too long");
+        return NULL;
+    }
+    if (url[len - 1] == '/')
+        len--;
+    const char *host = url + sizeof scheme - 1;
+    size_t hlen = len - (size_t)(host - url);
+    if (hlen == 0) {
+        set_err(NULL, MESATEE_EINVAL, "server URL '%.200s' has no host", url);
+        return NULL;
+    }
+    const char *port = NULL;
+    size_t i = 0;
+    if (host[0] == '[') { /* IPv6 literal */
+        for (i = 1; i < hlen && host[i] != ']'; i++)
+            if (!strchr("0123456789abcdefABCDEF:.", host[i]))
+                break;
+        if (i >= hlen || host[i] != ']' || i == 1) {
+            set_err(NULL, MESATEE_EINVAL, "server URL '%.200s' has a bad IPv6 address", url);
+            return NULL;
+        }
+        i++;
+    } else {
+        for (; i < hlen && host[i] != ':'; i++) {
+            char ch = host[i];
+            bool okc = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                       (ch >= '0' && ch <= '9') || ch == '-' || ch == '.';
+            if (!okc) {
+                set_err(NULL, MESATEE_EINVAL,
+                        "server URL '%.200s' must be https://HOST[:PORT] without path, query "
+                        "or user name (bad character '%c')",
+                        url, (ch > 32 && ch < 127) ? ch : '?');
+                return NULL;
+            }
+        }
+        if (i == 0) {
+            set_err(NULL, MESATEE_EINVAL, "server URL '%.200s' has no host", url);
+            return NULL;
+        }
+    }
+    if (i < hlen) {
+        if (host[i] != ':') {
+            set_err(NULL, MESATEE_EINVAL, "server URL '%.200s' must be https://HOST[:PORT]", url);
+            return NULL;
+        }
+        port = host + i + 1;
+        size_t plen = hlen - i - 1;
+        unsigned long p = 0;
+        bool ok = plen > 0 && plen <= 5;
+        for (size_t k = 0; ok && k < plen; k++) {
+            if (port[k] < '0' || port[k] > '9')
+                ok = false;
+            else
+                p = p * 10 + (unsigned long)(port[k] - '0');
+        }
+        if (!ok || p == 0 || p > 65535) {
+            set_err(NULL, MESATEE_EINVAL, "server URL '%.200s' has a bad port", url);
+            return NULL;
+        }
+    }
+    char *base = strndup(url, len);
+    if (!base)
+        set_err(NULL, MESATEE_ENOMEM, "out of memory");
+    return base;
+}
+
+MESATEE_API mesatee_client *mesatee_client_new(const char *server_url)
+{
+    clear_err(NULL);
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != CURLE_OK) {
+        set_err(NULL, MESATEE_ENET, "libcurl initialisation failed: %s",
+                curl_easy_strerror(curl_init_rc));
+        return NULL;
+    }
+    char *base = parse_server_url(server_url);
+    if (!base)
+        return NULL;
+    mesatee_client *c = calloc(1, sizeof *c);
+    if (!c || !(c->curl = curl_easy_init())) {
+        free(c);
+        free(base);
+        set_err(NULL, MESATEE_ENOMEM, "out of memory (client handle)");
+        return NULL;
+    }
+    c->base = base;
+    c->verify_host = true;
+    return c;
+}
+
+MESATEE_API void mesatee_client_free(mesatee_client *c)
+{
+    if (!c)
+        return;
+    if (c->token) {
+        mt_wipe(c->token, strlen(c->token));
+        free(c->token);
+    }
+    curl_easy_cleanup(c->curl);
+    free(c->ca_file);
+    free(c->base);
+    free(c);
+}
+
+MESATEE_API int mesatee_client_set_ca_file(mesatee_client *c, const char *path)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    clear_err(c);
+    if (!path || !*path)
+        return set_err(c, MESATEE_EINVAL, "CA file path is empty");
+    if (access(path, R_OK) != 0)
+        return set_err(c, MESATEE_EIO, "cannot read CA file %s: %s", path, strerror(errno));
+    char *copy = strdup(path);
+    if (!copy)
+        return set_err(c, MESATEE_ENOMEM, "out of memory");
+    free(c->ca_file);
+    c->ca_file = copy;
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_client_set_insecure_skip_verify(mesatee_client *c, int on)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    c->insecure = on != 0;
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_client_set_verify_hostname(mesatee_client *c, int on)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    c->verify_host = on != 0;
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_client_set_token(mesatee_client *c, const char *token)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    clear_err(c);
+    char *copy = NULL;
+    if (token) {
+        for (const char *p = token; *p; p++)
+            if ((unsigned char)*p <= 32 || (unsigned char)*p >= 127)
+                return set_err(c, MESATEE_EINVAL, "token contains a space or control character");
+        if (!*token)
+            return set_err(c, MESATEE_EINVAL, "token is empty");
+        if (!(copy = strdup(token)))
+            return set_err(c, MESATEE_ENOMEM, "out of memory");
+    }
+    if (c->token) {
+        mt_wipe(c->token, strlen(c->token));
+        free(c->token);
+    }
+    c->token = copy;
+    return MESATEE_OK;
+}
+
+MESATEE_API const char *mesatee_client_token(const mesatee_client *c)
+{
+    return c ? c->token : NULL;
+}
+
+MESATEE_API int mesatee_client_set_timeout(mesatee_client *c, long seconds)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (seconds < 0)
+        return set_err(c, MESATEE_EINVAL, "timeout must be >= 0 seconds");
+    c->timeout_s = seconds;
+    return MESATEE_OK;
+}
+
+MESATEE_API const char *mesatee_client_errmsg(const mesatee_client *c)
+{
+    return c ? c->errmsg : tl_errmsg;
+}
+
+MESATEE_API int mesatee_client_http_status(const mesatee_client *c)
+{
+    return c ? c->http_status : 0;
+}
+
+/* ======================================================================== */
+/* Transport                                                                 */
+
+typedef struct membuf {
+    char *data;
+    size_t len, cap;
+    bool too_big;
+} membuf;
+
+static bool membuf_append(membuf *b, const void *p, size_t n)
+{
+    if (b->len + n > CLIENT_MAX_RESPONSE) {
+        b->too_big = true;
+        return false;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d)
+            return false;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return true;
+}
+
+/* Where the response body goes: memory, or a file for 2xx answers. */
+typedef struct sink {
+    CURL *curl;
+    membuf mem;
+    FILE *file; /* NULL: everything to mem */
+    bool file_error;
+} sink;
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    sink *s = ud;
+    size_t n = size * nmemb;
+    if (s->file) {
+        long code = 0;
+        curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
+        if (code >= 200 && code < 300) {
+            if (fwrite(ptr, 1, n, s->file) != n) {
+                s->file_error = true;
+                return 0;
+            }
+            return n;
+        }
+    }
+    return membuf_append(&s->mem, ptr, n) ? n : 0;
+}
+
+static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
+{
+    FILE *f = ud;
+    size_t n = fread(buf, 1, size * nitems, f);
+    if (n == 0 && ferror(f))
+        return CURL_READFUNC_ABORT;
+    return n;
+}
+
+/* A request body: none, memory, or a file streamed with its size. */
+typedef struct body {
+    const char *content_type;
+    const void *mem;
+    size_t mem_len;
+    FILE *file;
+    uint64_t file_len;
+} body;
+
+static bool status_from_code_name(const char *name, int *out)
+{
+    static const struct {
+        const char *name;
+        int st;
+    } map[] = {
+        {"invalid_argument", MESATEE_EINVAL}, {"unauthenticated", MESATEE_EAUTH},
+        {"permission_denied", MESATEE_EPERM}, {"not_found", MESATEE_ENOTFOUND},
+        {"conflict", MESATEE_ECONFLICT},      {"too_large", MESATEE_ETOOBIG},
+        {"quota_exceeded", MESATEE_EQUOTA},   {"crypto_failed", MESATEE_ECRYPTO},
+        {"io_error", MESATEE_ESERVER},        {"out_of_memory", MESATEE_ESERVER},
+        {"internal", MESATEE_ESERVER},        {"unavailable", MESATEE_ESERVER},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i].name, name) == 0) {
+            *out = map[i].st;
+            return true;
+        }
+    return false;
+}
+
+static int status_from_http(long http)
+{
+    switch (http) {
+    case 400: return MESATEE_EINVAL;
+    case 401: return MESATEE_EAUTH;
+    case 403: return MESATEE_EPERM;
+    case 404: return MESATEE_ENOTFOUND;
+    case 409: return MESATEE_ECONFLICT;
+    case 413: return MESATEE_ETOOBIG;
+    case 429: return MESATEE_EQUOTA;
+    }
+    return http >= 400 && http < 500 ? MESATEE_EINVAL : MESATEE_ESERVER;
+}
+
+/* Copies at most max printable bytes of s into out (others become '?'). */
+static void printable(const char *s, size_t n, char *out, size_t max)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k + 1 < max; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\n' || ch == '\r')
+            break;
+        out[k++] = (ch >= 32 && ch < 127) || ch >= 0x80 ? (char)ch : '?';
+    }
+    out[k] = '\0';
+}
+
+/* Turns a non-2xx answer into a status and "HTTP <n> <code>: <message>". */
+static int error_from_response(mesatee_client *c, long http, const membuf *b)
+{
+    int st = status_from_http(http);
+    if (b->data && b->len) {
+        json_error_t jerr;
+        json_t *root = json_loadb(b->data, b->len, 0, &jerr);
+        json_t *e = root ? json_object_get(root, "error") : NULL;
+        const char *code = json_string_value(json_object_get(e, "code"));
+        const char *msg = json_string_value(json_object_get(e, "message"));
+        if (code || msg) {
+            if (code)
+                status_from_code_name(code, &st);
+            set_err(c, st, "HTTP %ld %s: %s", http, code ? code : mesatee_status_name(st),
+                    msg ? msg : "(no message)");
+            json_decref(root);
+            return st;
+        }
+        json_decref(root);
+        char text[200];
+        printable(b->data, b->len, text, sizeof text);
+        return set_err(c, st, "HTTP %ld: %s", http, text);
+    }
+    return set_err(c, st, "HTTP %ld (%s, no error message)", http, mesatee_status_name(st));
+}
+
+/* Message for a transfer that got no (complete) HTTP answer. */
+static int error_from_curl(mesatee_client *c, CURLcode rc, const char *errbuf, const char *url)
+{
+    const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return set_err(c, MESATEE_ENET, "cannot resolve the server's host in %s: %s", c->base,
+                       detail);
+    case CURLE_COULDNT_CONNECT:
+        return set_err(c, MESATEE_ENET, "cannot connect to %s (is the server running?): %s",
+                       c->base, detail);
+    case CURLE_OPERATION_TIMEDOUT:
+        return set_err(c, MESATEE_ENET, "request to %s timed out: %s", url, detail);
+    case CURLE_PEER_FAILED_VERIFICATION:
+#if LIBCURL_VERSION_NUM < 0x073e00
+    case CURLE_SSL_CACERT:
+#endif
+    case CURLE_SSL_CACERT_BADFILE:
+        return set_err(c, MESATEE_ENET,
+                       "TLS: the server's certificate is not trusted (%s); pin the server "
+                       "certificate <data-dir>/tls/server-cert.pem as the CA file",
+                       detail);
+    case CURLE_SSL_CONNECT_ERROR:
+        return set_err(c, MESATEE_ENET,
+                       "TLS handshake with %s failed (TLS 1.3 is required): %s", c->base,
+                       detail);
+    default:
+        return set_err(c, MESATEE_ENET, "request to %s failed: %s", url, detail);
+    }
+}
+
+/* Performs one request. The response body of a 2xx answer goes to out_file
+ * when non-NULL, else to *resp_out (heap string; may be NULL). On non-2xx
+ * answers *resp_out still receives the body. */
+static int request(mesatee_client *c, const char *method, const char *path, const body *in,
+                   FILE *out_file, char **resp_out)
+{
+    reset_out(resp_out);
+    clear_err(c);
+    c->http_status = 0;
+    if (!method || !path || path[0] != '/')
+        return set_err(c, MESATEE_EINVAL, "request path must start with '/'");
+    for (const char *p = path; *p; p++)
+        if ((unsigned char)*p <= 32 || (unsigned char)*p >= 127 || *p == '#')
+            return set_err(c, MESATEE_EINVAL, "request path contains a bad character");
+    bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
+    if (!is_get && !is_post && strcmp(method, "PUT") != 0 && strcmp(method, "DELETE") != 0)
+        return set_err(c, MESATEE_EINVAL, "unsupported HTTP method '%.16s'", method);
+
+    size_t url_len = strlen(c->base) + strlen(path) + 1;
+    char *url = malloc(url_len);
+    char *auth = NULL;
+    struct curl_slist *hdrs = NULL;
+    sink s = {.curl = c->curl, .file = out_file};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    int st = MESATEE_OK;
+    if (!url) {
+        st = set_err(c, MESATEE_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(url, url_len, "%s%s", c->base, path);
+
+    CURL *h = c->curl;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure || !c->verify_host ? 0L : 2L);
+    if (c->ca_file) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* pin: only this file */
+    }
+    long connect_to = CLIENT_CONNECT_TIMEOUT_S;
+    if (c->timeout_s > 0) {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
+        if (c->timeout_s < connect_to)
+            connect_to = c->timeout_s;
+    } else {
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, CLIENT_DEFAULT_STALL_S);
+    }
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, connect_to);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "libmesatee/" MESATEE_VERSION_STRING);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+
+    struct curl_slist *t;
+    if (c->token) {
+        size_t alen = strlen(c->token) + sizeof "Authorization: Bearer ";
+        if (!(auth = malloc(alen))) {
+            st = set_err(c, MESATEE_ENOMEM, "out of memory");
+            goto out;
+        }
+        snprintf(auth, alen, "Authorization: Bearer %s", c->token);
+        if (!(t = curl_slist_append(hdrs, auth)))
+            goto nomem;
+        hdrs = t;
+    }
+    if (!(t = curl_slist_append(hdrs, "Expect:")))
+        goto nomem;
+    hdrs = t;
+    if (in && in->content_type) {
+        char ct[96];
+        snprintf(ct, sizeof ct, "Content-Type: %s", in->content_type);
+        if (!(t = curl_slist_append(hdrs, ct)))
+            goto nomem;
+        hdrs = t;
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+
+    if (is_get) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (in && in->file) {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(h, CURLOPT_READDATA, in->file);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)in->file_len);
+    } else {
+        curl_easy_setopt(h, CURLOPT_POST, 1L);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, in && in->mem ? in->mem : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(in && in->mem ? in->mem_len : 0));
+    }
+    if (!is_get && !is_post)
+        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+
+    CURLcode rc = curl_easy_perform(h);
+    long http = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
+    c->http_status = (int)http;
+    if (rc != CURLE_OK) {
+        if (s.mem.too_big)
+            st = set_err(c, MESATEE_ESERVER, "response from %s is larger than %u bytes", url,
+                         CLIENT_MAX_RESPONSE);
+        else if (s.file_error)
+            st = set_err(c, MESATEE_EIO, "cannot write the downloaded content: %s",
+                         strerror(errno));
+        else if (rc == CURLE_WRITE_ERROR)
+            st = set_err(c, MESATEE_ENOMEM, "out of memory reading the response");
+        else if (rc == CURLE_ABORTED_BY_CALLBACK || rc == CURLE_READ_ERROR)
+            st = set_err(c, MESATEE_EIO, "cannot read the file to upload");
+        else
+            st = error_from_curl(c, rc, errbuf, url);
+        goto out;
+    }
+    if (http < 200 || http >= 300)
+        st = error_from_response(c, http, &s.mem);
+    if (resp_out) {
+        *resp_out = s.mem.data ? s.mem.data : strdup("");
+        s.mem.data = NULL;
+        if (!*resp_out)
+            goto nomem;
+    }
+    goto out;
+nomem:
+    st = set_err(c, MESATEE_ENOMEM, "out of memory");
+out:
+    curl_slist_free_all(hdrs);
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+    if (auth) {
+        mt_wipe(auth, strlen(auth));
+        free(auth);
+    }
+    free(s.mem.data);
+    free(url);
+    return st;
+}
+
+static int call_json(mesatee_client *c, const char *method, const char *path,
+                     const char *json_body, char **json_out)
+{
+    body b = {.content_type = "application/json", .mem = json_body,
+              .mem_len = json_body ? strlen(json_body) : 0};
+    return request(c, method, path, json_body ? &b : NULL, NULL, json_out);
+}
+
+MESATEE_API int mesatee_call(mesatee_client *c, const char *method, const char *path,
+                             const char *json_body, char **json_out)
+{
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    return call_json(c, method, path, json_body, json_out);
+}
+
+/* ======================================================================== */
+/* Typed calls                                                               */
+
+/* Dumps a jansson value (consumed) into a compact heap string. */
+static char *dump_consume(json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    return s;
+}
+
+/* Extracts the string field of the answer into *out (if out is non-NULL). */
+static int pick_field(mesatee_client *c, const char *resp, const char *field, char **out)
+{
+    if (!out)
+        return MESATEE_OK;
+    json_t *root = resp ? json_loads(resp, 0, NULL) : NULL;
+    const char *v = json_string_value(json_object_get(root, field));
+    int st = MESATEE_OK;
+    if (!v)
+        st = set_err(c, MESATEE_ESERVER, "server answer has no string field '%s'", field);
+    else if (!(*out = strdup(v)))
+        st = set_err(c, MESATEE_ENOMEM, "out of memory");
+    json_decref(root);
+    return st;
+}
+
+/* POSTs the (consumed) JSON value and extracts field into *field_out. */
+static int post_pick(mesatee_client *c, const char *path, json_t *req, const char *field,
+                     char **field_out, char **json_out)
+{
+    reset_out(field_out);
+    reset_out(json_out);
+    if (!c) {
+        json_decref(req);
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    }
+    char *reqs = dump_consume(req);
+    if (!reqs)
+        return set_err(c, MESATEE_ENOMEM, "out of memory (request)");
+    char *resp = NULL;
+    int st = call_json(c, "POST", path, reqs, &resp);
+    mt_wipe(reqs, strlen(reqs)); /* may hold a password or a key */
+    free(reqs);
+    if (st == MESATEE_OK && field)
+        st = pick_field(c, resp, field, field_out);
+    if (json_out && (st == MESATEE_OK || c->http_status >= 400)) {
+        *json_out = resp;
+        resp = NULL;
+    }
+    free(resp);
+    return st;
+}
+
+static int check_id(mesatee_client *c, const char *what, const char *id)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!id || !mt_id_valid(id))
+        return set_err(c, MESATEE_EINVAL, "invalid %s id '%.64s' (expected %d lower-case hex "
+                       "characters)", what, id ? id : "", MT_ID_LEN);
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_login(mesatee_client *c, const char *username, const char *password,
+                              char **token_out, char **json_out)
+{
+    reset_out(token_out);
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!username || !password)
+        return set_err(c, MESATEE_EINVAL, "user name and password are required");
+    json_t *req = json_pack("{s:s, s:s}", "username", username, "password", password);
+    if (!req)
+        return set_err(c, MESATEE_EINVAL, "user name and password must be UTF-8");
+    char *token = NULL;
+    int st = post_pick(c, "/v1/auth/login", req, "token", &token, json_out);
+    if (st == MESATEE_OK)
+        st = mesatee_client_set_token(c, token);
+    if (st == MESATEE_OK && !give_string(token, token_out))
+        st = set_err(c, MESATEE_ENOMEM, "out of memory");
+    if (token) {
+        mt_wipe(token, strlen(token));
+        free(token);
+    }
+    return st;
+}
+
+MESATEE_API int mesatee_logout(mesatee_client *c, char **json_out)
+{
+    int st = post_pick(c, "/v1/auth/logout", json_object(), NULL, NULL, json_out);
+    if (st == MESATEE_OK)
+        mesatee_client_set_token(c, NULL);
+    return st;
+}
+
+MESATEE_API int mesatee_user_add(mesatee_client *c, const char *username, const char *password,
+                                 const char *role, char **json_out)
+{
+    reset_out(json_out);
+    if (c && (!username || !password))
+        return set_err(c, MESATEE_EINVAL, "user name and password are required");
+    json_t *req = c ? json_pack("{s:s, s:s, s:s}", "username", username, "password", password,
+                                "role", role ? role : "user")
+                    : NULL;
+    if (c && !req)
+        return set_err(c, MESATEE_EINVAL, "user name, password and role must be UTF-8");
+    return post_pick(c, "/v1/users", req, NULL, NULL, json_out);
+}
+
+MESATEE_API int mesatee_upload_bytes(mesatee_client *c, const uint8_t *buf, size_t len,
+                                     char **url_out, char **json_out)
+{
+    reset_out(url_out);
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!buf && len)
+        return set_err(c, MESATEE_EINVAL, "buffer is NULL");
+    body b = {.content_type = "application/octet-stream", .mem = buf ? (const void *)buf : "",
+              .mem_len = len};
+    char *resp = NULL;
+    int st = request(c, "POST", "/v1/objects", &b, NULL, &resp);
+    if (st == MESATEE_OK)
+        st = pick_field(c, resp, "url", url_out);
+    if (json_out)
+        *json_out = resp;
+    else
+        free(resp);
+    return st;
+}
+
+MESATEE_API int mesatee_upload_file(mesatee_client *c, const char *path, char **url_out,
+                                    char **json_out)
+{
+    reset_out(url_out);
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!path)
+        return set_err(c, MESATEE_EINVAL, "file path is NULL");
+    FILE *f = fopen(path, "rbe");
+    if (!f)
+        return set_err(c, MESATEE_EIO, "cannot open %s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return set_err(c, MESATEE_EIO, "%s is not a regular file", path);
+    }
+    body b = {.content_type = "application/octet-stream", .file = f,
+              .file_len = (uint64_t)sb.st_size};
+    char *resp = NULL;
+    int st = request(c, "POST", "/v1/objects", &b, NULL, &resp);
+    fclose(f);
+    if (st == MESATEE_OK)
+        st = pick_field(c, resp, "url", url_out);
+    if (json_out)
+        *json_out = resp;
+    else
+        free(resp);
+    return st;
+}
+
+MESATEE_API int mesatee_file_register_input(mesatee_client *c, const char *url,
+                                            const uint8_t key[32], const char *sha256_hex,
+                                            const char *name, char **id_out, char **json_out)
+{
+    reset_out(id_out);
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!url || !key)
+        return set_err(c, MESATEE_EINVAL, "url and key are required");
+    char hex[65];
+    mt_hex_encode(key, 32, hex);
+    json_t *req = json_pack("{s:s, s:s}", "url", url, "key", hex);
+    mt_wipe(hex, sizeof hex);
+    if (req && sha256_hex)
+        json_object_set_new(req, "sha256", json_string(sha256_hex));
+    if (req && name)
+        json_object_set_new(req, "name", json_string(name));
+    if (!req)
+        return set_err(c, MESATEE_EINVAL, "url must be UTF-8");
+    return post_pick(c, "/v1/files/inputs", req, "file_id", id_out, json_out);
+}
+
+MESATEE_API int mesatee_file_register_output(mesatee_client *c, const uint8_t key[32],
+                                             const char *name, char **id_out, char **json_out)
+{
+    reset_out(id_out);
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!key)
+        return set_err(c, MESATEE_EINVAL, "key is required");
+    char hex[65];
+    mt_hex_encode(key, 32, hex);
+    json_t *req = json_pack("{s:s}", "key", hex);
+    mt_wipe(hex, sizeof hex);
+    if (req && name)
+        json_object_set_new(req, "name", json_string(name));
+    if (!req)
+        return set_err(c, MESATEE_ENOMEM, "out of memory");
+    return post_pick(c, "/v1/files/outputs", req, "file_id", id_out, json_out);
+}
+
+MESATEE_API int mesatee_file_register_fusion(mesatee_client *c, const char *const *owners,
+                                             size_t n_owners, const char *name, char **id_out,
+                                             char **json_out)
+{
+    reset_out(id_out);
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!owners || n_owners < 2)
+        return set_err(c, MESATEE_EINVAL, "a fusion file needs at least 2 owners");
+    json_t *arr = json_array(), *req = json_object();
+    for (size_t i = 0; arr && i < n_owners; i++)
+        if (!owners[i] || json_array_append_new(arr, json_string(owners[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    if (!arr || !req || json_object_set_new(req, "owners", arr) != 0) {
+        json_decref(req);
+        return set_err(c, MESATEE_EINVAL, "owner names must be non-NULL UTF-8");
+    }
+    if (name)
+        json_object_set_new(req, "name", json_string(name));
+    return post_pick(c, "/v1/files/fusion", req, "file_id", id_out, json_out);
+}
+
+MESATEE_API int mesatee_file_download(mesatee_client *c, const char *file_id,
+                                      const char *out_path)
+{
+    int st = check_id(c, "file", file_id);
+    if (st != MESATEE_OK)
+        return st;
+    if (!out_path)
+        return set_err(c, MESATEE_EINVAL, "output path is NULL");
+    size_t tlen = strlen(out_path) + 32;
+    char *tmp = malloc(tlen);
+    if (!tmp)
+        return set_err(c, MESATEE_ENOMEM, "out of memory");
+    snprintf(tmp, tlen, "%s.tmp.%ld", out_path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        st = set_err(c, MESATEE_EIO, "cannot create %s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        free(tmp);
+        return st;
+    }
+    char path[96];
+    snprintf(path, sizeof path, "/v1/files/%s/content", file_id);
+    st = request(c, "GET", path, NULL, f, NULL);
+    if (st == MESATEE_OK && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        st = set_err(c, MESATEE_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    if (fclose(f) != 0 && st == MESATEE_OK)
+        st = set_err(c, MESATEE_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    if (st == MESATEE_OK && rename(tmp, out_path) != 0)
+        st = set_err(c, MESATEE_EIO, "cannot rename %s to %s: %s", tmp, out_path,
+                     strerror(errno));
+    if (st != MESATEE_OK)
+        unlink(tmp);
+    else
+        mt_fsync_parent_dir(out_path, NULL);
+    free(tmp);
+    return st;
+}
+
+/* POSTs a caller-provided JSON document (validated locally first). */
+static int post_doc(mesatee_client *c, const char *path, const char *doc, const char *what,
+                    const char *field, char **field_out, char **json_out)
+{
+    reset_out(field_out);
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!doc)
+        return set_err(c, MESATEE_EINVAL, "%s is NULL", what);
+    json_error_t jerr;
+    json_t *v = json_loads(doc, JSON_REJECT_DUPLICATES, &jerr);
+    if (!v || !json_is_object(v)) {
+        json_decref(v);
+        if (!v)
+            return set_err(c, MESATEE_EINVAL, "%s is not valid JSON: line %d column %d: %s",
+                           what, jerr.line, jerr.column, jerr.text);
+        return set_err(c, MESATEE_EINVAL, "%s must be a JSON object", what);
+    }
+    return post_pick(c, path, v, field, field_out, json_out);
+}
+
+MESATEE_API int mesatee_function_register(mesatee_client *c, const char *spec_json,
+                                          char **id_out, char **json_out)
+{
+    return post_doc(c, "/v1/functions", spec_json, "function description", "function_id",
+                    id_out, json_out);
+}
+
+MESATEE_API int mesatee_task_create(mesatee_client *c, const char *spec_json, char **id_out,
+                                    char **json_out)
+{
+    return post_doc(c, "/v1/tasks", spec_json, "task description", "task_id", id_out,
+                    json_out);
+}
+
+/* POST /v1/tasks/{id}/<verb> with body (NULL = {}). */
+static int task_verb(mesatee_client *c, const char *task_id, const char *verb,
+                     const char *doc, char **json_out)
+{
+    reset_out(json_out);
+    int st = check_id(c, "task", task_id);
+    if (st != MESATEE_OK)
+        return st;
+    char path[96];
+    snprintf(path, sizeof path, "/v1/tasks/%s/%s", task_id, verb);
+    return post_doc(c, path, doc ? doc : "{}", "assignment", NULL, NULL, json_out);
+}
+
+MESATEE_API int mesatee_task_assign(mesatee_client *c, const char *task_id,
+                                    const char *assign_json, char **json_out)
+{
+    if (c && !assign_json) {
+        reset_out(json_out);
+        return set_err(c, MESATEE_EINVAL, "assignment is NULL");
+    }
+    return task_verb(c, task_id, "assign", assign_json, json_out);
+}
+
+MESATEE_API int mesatee_task_approve(mesatee_client *c, const char *task_id, char **json_out)
+{
+    return task_verb(c, task_id, "approve", NULL, json_out);
+}
+
+MESATEE_API int mesatee_task_invoke(mesatee_client *c, const char *task_id, char **json_out)
+{
+    return task_verb(c, task_id, "invoke", NULL, json_out);
+}
+
+MESATEE_API int mesatee_task_cancel(mesatee_client *c, const char *task_id, char **json_out)
+{
+    return task_verb(c, task_id, "cancel", NULL, json_out);
+}
+
+MESATEE_API int mesatee_task_get(mesatee_client *c, const char *task_id, char **json_out)
+{
+    reset_out(json_out);
+    int st = check_id(c, "task", task_id);
+    if (st != MESATEE_OK)
+        return st;
+    char path[64];
+    snprintf(path, sizeof path, "/v1/tasks/%s", task_id);
+    return call_json(c, "GET", path, NULL, json_out);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long timeout_s,
+                                  char status_out[16], char **json_out)
+{
+    reset_out(json_out);
+    if (status_out)
+        status_out[0] = '\0';
+    int st = check_id(c, "task", task_id);
+    if (st != MESATEE_OK)
+        return st;
+    if (timeout_s < 0)
+        return set_err(c, MESATEE_EINVAL, "timeout must be >= 0 seconds");
+    int64_t deadline = timeout_s ? mt_mono_ms() + (int64_t)timeout_s * 1000 : INT64_MAX;
+    long delay = 100;
+    for (;;) {
+        char *resp = NULL;
+        st = mesatee_task_get(c, task_id, &resp);
+        if (st != MESATEE_OK) {
+            free(resp);
+            return st;
+        }
+        json_t *root = json_loads(resp, 0, NULL);
+        const char *status = json_string_value(json_object_get(root, "status"));
+        if (!status) {
+            json_decref(root);
+            free(resp);
+            return set_err(c, MESATEE_ESERVER, "task answer has no 'status' field");
+        }
+        bool final = strcmp(status, "finished") == 0 || strcmp(status, "failed") == 0 ||
+                     strcmp(status, "canceled") == 0;
+        if (status_out)
+            snprintf(status_out, 16, "%s", status);
+        char last[16];
+        snprintf(last, sizeof last, "%s", status);
+        json_decref(root);
+        bool timed_out = !final && mt_mono_ms() + delay > deadline;
+        if (final || timed_out) {
+            if (json_out)
+                *json_out = resp;
+            else
+                free(resp);
+            if (timed_out)
+                return set_err(c, MESATEE_ETIMEOUT,
+                               "task %s is still '%s' after %ld s", task_id, last, timeout_s);
+            return MESATEE_OK;
+        }
+        free(resp);
+        sleep_ms(delay);
+        if (delay < 1000)
+            delay = delay * 2 > 1000 ? 1000 : delay * 2;
+    }
+}
+
+MESATEE_API int mesatee_audit_list(mesatee_client *c, uint64_t after, unsigned limit,
+                                   char **json_out)
+{
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    char path[96];
+    if (limit)
+        snprintf(path, sizeof path, "/v1/audit?after=%llu&limit=%u", (unsigned long long)after,
+                 limit);
+    else
+        snprintf(path, sizeof path, "/v1/audit?after=%llu", (unsigned long long)after);
+    return call_json(c, "GET", path, NULL, json_out);
+}
+
+/* ======================================================================== */
+/* Keys and file encryption                                                  */
+
+MESATEE_API int mesatee_key_generate(uint8_t key[32])
+{
+    clear_err(NULL);
+    if (!key)
+        return set_err(NULL, MESATEE_EINVAL, "key buffer is NULL");
+    mt_err err;
+    mt_status st = mt_random(key, 32, &err);
+    if (st != MT_OK)
+        return set_err(NULL, from_mt(st), "cannot generate a key: %s", err.msg);
+    return MESATEE_OK;
+}
+
+MESATEE_API void mesatee_key_to_hex(const uint8_t key[32], char hex[65])
+{
+    if (key && hex)
+        mt_hex_encode(key, 32, hex);
+}
+
+MESATEE_API int mesatee_key_from_hex(const char *hex, uint8_t key[32])
+{
+    clear_err(NULL);
+    if (!hex || !key)
+        return set_err(NULL, MESATEE_EINVAL, "key is NULL");
+    mt_err err;
+    if (mt_hex_decode(hex, key, 32, &err) != MT_OK) {
+        mt_wipe(key, 32);
+        return set_err(NULL, MESATEE_EINVAL, "a key is 64 hex characters: %s", err.msg);
+    }
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_key_write_file(const uint8_t key[32], const char *path)
+{
+    clear_err(NULL);
+    if (!key || !path)
+        return set_err(NULL, MESATEE_EINVAL, "key and path are required");
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return set_err(NULL, MESATEE_ECONFLICT,
+                           "key file %s exists already; not overwriting a key", path);
+        return set_err(NULL, MESATEE_EIO, "cannot create key file %s: %s", path,
+                       strerror(errno));
+    }
+    char line[66];
+    mt_hex_encode(key, 32, line);
+    line[64] = '\n';
+    line[65] = '\0';
+    int st = MESATEE_OK;
+    /* fchmod: the umask may have removed bits but never adds any; be exact. */
+    if (fchmod(fd, 0600) != 0 || write(fd, line, 65) != 65 || fsync(fd) != 0)
+        st = set_err(NULL, MESATEE_EIO, "cannot write key file %s: %s", path, strerror(errno));
+    mt_wipe(line, sizeof line);
+    if (close(fd) != 0 && st == MESATEE_OK)
+        st = set_err(NULL, MESATEE_EIO, "cannot write key file %s: %s", path, strerror(errno));
+    if (st != MESATEE_OK)
+        unlink(path);
+    else
+        mt_fsync_parent_dir(path, NULL);
+    return st;
+}
+
+MESATEE_API int mesatee_key_read_file(const char *path, uint8_t key[32])
+{
+    clear_err(NULL);
+    if (!key || !path)
+        return set_err(NULL, MESATEE_EINVAL, "key and path are required");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return set_err(NULL, MESATEE_EIO, "cannot open key file %s: %s", path, strerror(errno));
+    struct stat sb;
+    char buf[CLIENT_KEY_FILE_MAX + 1];
+    ssize_t n = 0;
+    int st = MESATEE_OK;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = set_err(NULL, MESATEE_EIO, "key file %s is not a regular file", path);
+    } else if (sb.st_mode & 077) {
+        st = set_err(NULL, MESATEE_EPERM,
+                     "key file %s may be accessed by group or others (mode %04o); "
+                     "run: chmod 600 %s",
+                     path, (unsigned)(sb.st_mode & 07777), path);
+    } else {
+        size_t got = 0;
+        while (got < sizeof buf - 1) {
+            n = read(fd, buf + got, sizeof buf - 1 - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (n < 0) {
+            st = set_err(NULL, MESATEE_EIO, "cannot read key file %s: %s", path,
+                         strerror(errno));
+        } else {
+            buf[got] = '\0';
+            if (got > 0 && buf[got - 1] == '\n')
+                buf[--got] = '\0';
+            if (got > 0 && buf[got - 1] == '\r')
+                buf[--got] = '\0';
+            mt_err err;
+            if (got != 64)
+                st = set_err(NULL, MESATEE_EINVAL,
+                             "key file %s must hold exactly 64 hex characters (found %s%zu)",
+                             path, got >= CLIENT_KEY_FILE_MAX ? "at least " : "", got);
+            else if (mt_hex_decode(buf, key, 32, &err) != MT_OK)
+                st = set_err(NULL, MESATEE_EINVAL, "key file %s: %s", path, err.msg);
+        }
+    }
+    mt_wipe(buf, sizeof buf);
+    close(fd);
+    if (st != MESATEE_OK)
+        mt_wipe(key, 32);
+    return st;
+}
+
+MESATEE_API int mesatee_file_encrypt(const uint8_t key[32], const char *in_path,
+                                     const char *out_path)
+{
+    clear_err(NULL);
+    if (!key || !in_path || !out_path)
+        return set_err(NULL, MESATEE_EINVAL, "key, input and output paths are required");
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = mt_ff_encrypt_file(key, in_path, out_path, &err);
+    if (st != MT_OK)
+        return set_err(NULL, from_mt(st), "%s", err.msg[0] ? err.msg : "encryption failed");
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_file_decrypt(const uint8_t key[32], const char *in_path,
+                                     const char *out_path)
+{
+    clear_err(NULL);
+    if (!key || !in_path || !out_path)
+        return set_err(NULL, MESATEE_EINVAL, "key, input and output paths are required");
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = mt_ff_decrypt_file(key, in_path, out_path, &err);
+    if (st != MT_OK)
+        return set_err(NULL, from_mt(st), "%s", err.msg[0] ? err.msg : "decryption failed");
+    return MESATEE_OK;
+}

@@ -1,0 +1,217 @@
+/* libmesatee: the client library of mesatee (libcurl over TLS 1.3).
+ *
+ * What it is for: talking to a mesatee server's REST API (docs/design.md) from
+ * C or from any language with a C FFI, and encrypting/decrypting files in
+ * mesatee's file format (docs/formats.md) on the client side, so that the
+ * platform and its host only ever see ciphertext.
+ *
+ * Ownership: mesatee_client_new returns a handle freed with
+ * mesatee_client_free (NULL is a no-op); the handle wipes the token on free.
+ * Every char ** output is a NUL-terminated heap string the caller frees with
+ * mesatee_free (NULL is a no-op); outputs are set to NULL on failure. Output
+ * pointers may be passed as NULL when the caller does not want the value.
+ *
+ * Errors: every fallible function returns a mesatee_status (MESATEE_OK == 0).
+ * Functions that take a client record a readable message in the handle,
+ * read with mesatee_client_errmsg(client), e.g.
+ *   "HTTP 403 permission_denied: file 3f2a... is not owned by you".
+ * Functions without a handle (mesatee_client_new, key and file helpers) record
+ * their message per thread, read with mesatee_client_errmsg(NULL).
+ * Decryption failures say "decryption failed" and nothing more.
+ *
+ * Thread-safety: a handle is used by one thread at a time; different handles
+ * may be used concurrently. Call curl_global_init yourself before starting
+ * threads if your program is multi-threaded (libmesatee calls it lazily). */
+#ifndef MESATEE_H
+#define MESATEE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MESATEE_BUILDING)
+#define MESATEE_API __attribute__((visibility("default")))
+#else
+#define MESATEE_API
+#endif
+#define MESATEE_MUST_CHECK __attribute__((warn_unused_result))
+
+typedef enum mesatee_status {
+    MESATEE_OK = 0,
+    MESATEE_EINVAL = 1,      /* bad argument or malformed input (server: 400) */
+    MESATEE_EAUTH = 2,       /* not logged in, bad credentials, expired token (401) */
+    MESATEE_EPERM = 3,       /* not allowed (403) */
+    MESATEE_ENOTFOUND = 4,   /* no such object, or not visible to the caller (404) */
+    MESATEE_ECONFLICT = 5,   /* exists already, or wrong state (409) */
+    MESATEE_ETOOBIG = 6,     /* over a size limit (413) */
+    MESATEE_EQUOTA = 7,      /* usage quota exhausted (429) */
+    MESATEE_ECRYPTO = 8,     /* decryption / authentication failed */
+    MESATEE_EIO = 9,         /* local file I/O error */
+    MESATEE_ENOMEM = 10,     /* allocation failed */
+    MESATEE_ENET = 11,       /* connection, TLS or transfer failure; no HTTP answer */
+    MESATEE_ESERVER = 12,    /* server error (5xx) or a response that makes no sense */
+    MESATEE_ETIMEOUT = 13,   /* mesatee_task_wait gave up before a final status */
+} mesatee_status;
+
+/* Stable lower-case name of a status ("permission_denied", ...). Never NULL. */
+MESATEE_API const char *mesatee_status_name(int status);
+
+/* Library version string ("0.1.0"). */
+MESATEE_API const char *mesatee_version(void);
+
+/* Sizes, as functions so FFI users need no header. */
+MESATEE_API size_t mesatee_key_bytes(void);  /* 32: file keys (AES-256) */
+MESATEE_API size_t mesatee_id_chars(void);   /* 32: object ids are 32 lower-case hex chars */
+
+/* Frees a string returned by this library. NULL is a no-op. */
+MESATEE_API void mesatee_free(void *p);
+
+/* ------------------------------------------------------------------------ */
+/* Client handle                                                             */
+
+typedef struct mesatee_client mesatee_client;
+
+/* Creates a client for server_url, which must be "https://HOST[:PORT]" with
+ * no path, query or credentials (a trailing '/' is allowed). Peer verification
+ * uses the system CA store until mesatee_client_set_ca_file is called.
+ * Returns NULL on a bad URL or allocation failure; the reason is in
+ * mesatee_client_errmsg(NULL). */
+MESATEE_API mesatee_client *mesatee_client_new(const char *server_url);
+/* Frees the handle and wipes its token. NULL is a no-op. */
+MESATEE_API void mesatee_client_free(mesatee_client *c);
+
+/* Verifies the server against the PEM certificate(s) in path: a CA or the
+ * server's pinned self-signed certificate (<data-dir>/tls/server-cert.pem).
+ * MESATEE_EIO if the file cannot be read. */
+MESATEE_API int mesatee_client_set_ca_file(mesatee_client *c, const char *path);
+/* INSECURE: on != 0 disables all verification of the server's certificate
+ * and name. Anyone on the path can then read and change the traffic,
+ * including the token and file keys. For debugging only. */
+MESATEE_API int mesatee_client_set_insecure_skip_verify(mesatee_client *c, int on);
+/* on == 0 skips the check that the certificate names the host (the chain is
+ * still verified). Default on. */
+MESATEE_API int mesatee_client_set_verify_hostname(mesatee_client *c, int on);
+/* Bearer token for authenticated calls; NULL clears it. */
+MESATEE_API int mesatee_client_set_token(mesatee_client *c, const char *token);
+/* The current token (set or from mesatee_login), or NULL. Owned by the handle. */
+MESATEE_API const char *mesatee_client_token(const mesatee_client *c);
+/* Whole-request timeout in seconds. 0 (the default) = no overall limit, but a
+ * transfer that moves no byte for 60 s is aborted. Connection setup is always
+ * limited to 10 s, or the timeout if smaller. */
+MESATEE_API int mesatee_client_set_timeout(mesatee_client *c, long seconds);
+
+/* Last error message of the handle ("" after success), or with c == NULL the
+ * calling thread's last handle-less error. Never NULL. */
+MESATEE_API const char *mesatee_client_errmsg(const mesatee_client *c);
+/* HTTP status of the last request (0 if none was answered). */
+MESATEE_API int mesatee_client_http_status(const mesatee_client *c);
+
+/* ------------------------------------------------------------------------ */
+/* Generic call                                                              */
+
+/* Sends method ("GET", "POST", "PUT", "DELETE") to path (starting with "/",
+ * may carry a query string) with json_body (NULL = no body) and the token.
+ * On a 2xx answer returns MESATEE_OK and the response body in *json_out.
+ * On other answers returns the status matching the server's error code and
+ * sets errmsg to "HTTP <status> <code>: <message>"; *json_out still receives
+ * the body when there is one. */
+MESATEE_API int mesatee_call(mesatee_client *c, const char *method, const char *path,
+                             const char *json_body, char **json_out);
+
+/* ------------------------------------------------------------------------ */
+/* Typed calls. json_out receives the server's JSON answer; id_out (where    */
+/* present) the new object's id.                                            */
+
+/* POST /v1/auth/login; on success the client keeps the token
+ * (mesatee_client_token) and *token_out gets a copy. */
+MESATEE_API int mesatee_login(mesatee_client *c, const char *username, const char *password,
+                              char **token_out, char **json_out);
+/* POST /v1/auth/logout: revokes the current token and clears it. */
+MESATEE_API int mesatee_logout(mesatee_client *c, char **json_out);
+/* POST /v1/users (admin); role is "user" or "admin" (NULL = "user"). */
+MESATEE_API int mesatee_user_add(mesatee_client *c, const char *username, const char *password,
+                                 const char *role, char **json_out);
+
+/* POST /v1/objects: uploads ciphertext. From a file the body is streamed. */
+MESATEE_API int mesatee_upload_file(mesatee_client *c, const char *path, char **url_out,
+                                    char **json_out);
+MESATEE_API int mesatee_upload_bytes(mesatee_client *c, const uint8_t *buf, size_t len,
+                                     char **url_out, char **json_out);
+
+/* POST /v1/files/inputs. sha256_hex and name may be NULL. */
+MESATEE_API int mesatee_file_register_input(mesatee_client *c, const char *url,
+                                            const uint8_t key[32], const char *sha256_hex,
+                                            const char *name, char **id_out, char **json_out);
+/* POST /v1/files/outputs. name may be NULL. */
+MESATEE_API int mesatee_file_register_output(mesatee_client *c, const uint8_t key[32],
+                                             const char *name, char **id_out,
+                                             char **json_out);
+/* POST /v1/files/fusion with n_owners usernames (the caller included). */
+MESATEE_API int mesatee_file_register_fusion(mesatee_client *c, const char *const *owners,
+                                             size_t n_owners, const char *name, char **id_out,
+                                             char **json_out);
+/* GET /v1/files/{id}/content into out_path (written to a temporary file,
+ * then renamed; on failure out_path is untouched). */
+MESATEE_API int mesatee_file_download(mesatee_client *c, const char *file_id,
+                                      const char *out_path);
+
+/* POST /v1/functions with the function's JSON description. */
+MESATEE_API int mesatee_function_register(mesatee_client *c, const char *spec_json,
+                                          char **id_out, char **json_out);
+/* POST /v1/tasks with the task's JSON description. */
+MESATEE_API int mesatee_task_create(mesatee_client *c, const char *spec_json, char **id_out,
+                                    char **json_out);
+/* POST /v1/tasks/{id}/assign with {"inputs":{slot:file_id},"outputs":{...}}. */
+MESATEE_API int mesatee_task_assign(mesatee_client *c, const char *task_id,
+                                    const char *assign_json, char **json_out);
+MESATEE_API int mesatee_task_approve(mesatee_client *c, const char *task_id, char **json_out);
+MESATEE_API int mesatee_task_invoke(mesatee_client *c, const char *task_id, char **json_out);
+MESATEE_API int mesatee_task_cancel(mesatee_client *c, const char *task_id, char **json_out);
+/* GET /v1/tasks/{id}. */
+MESATEE_API int mesatee_task_get(mesatee_client *c, const char *task_id, char **json_out);
+/* Polls GET /v1/tasks/{id} until its status is final (finished, failed,
+ * canceled): MESATEE_OK with the task in *json_out and the status copied
+ * into status_out (>= 16 bytes; may be NULL). MESATEE_ETIMEOUT after
+ * timeout_s seconds (0 = wait forever) with the last task JSON. */
+MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long timeout_s,
+                                  char status_out[16], char **json_out);
+/* GET /v1/audit?after=after&limit=limit (limit 0 = server default). */
+MESATEE_API int mesatee_audit_list(mesatee_client *c, uint64_t after, unsigned limit,
+                                   char **json_out);
+
+/* ------------------------------------------------------------------------ */
+/* Keys and file encryption (no server involved)                             */
+
+/* Fills key with 32 random bytes from the OS CSPRNG. */
+MESATEE_API int mesatee_key_generate(uint8_t key[32]);
+/* key -> 64 lower-case hex characters + NUL. */
+MESATEE_API void mesatee_key_to_hex(const uint8_t key[32], char hex[65]);
+/* 64 hex characters (either case) -> key. MESATEE_EINVAL otherwise. */
+MESATEE_API int mesatee_key_from_hex(const char *hex, uint8_t key[32]);
+/* Writes the key as one line of hex to a new file of mode 0600. Refuses to
+ * overwrite an existing file (MESATEE_ECONFLICT): that could lose the only
+ * copy of a key. */
+MESATEE_API int mesatee_key_write_file(const uint8_t key[32], const char *path);
+/* Reads a key file: 64 hex characters, optionally followed by a newline.
+ * Refuses files that group or others may access (mode & 077), like ssh does
+ * for private keys, with a message telling to chmod 600. */
+MESATEE_API MESATEE_MUST_CHECK int mesatee_key_read_file(const char *path, uint8_t key[32]);
+
+/* Encrypts in_path into out_path in mesatee's file format (crash-safe write:
+ * on failure out_path is untouched). */
+MESATEE_API int mesatee_file_encrypt(const uint8_t key[32], const char *in_path,
+                                     const char *out_path);
+/* Decrypts and authenticates in_path into out_path; MESATEE_ECRYPTO
+ * ("decryption failed") on a wrong key or any tampering, and then out_path
+ * is untouched. */
+MESATEE_API MESATEE_MUST_CHECK int mesatee_file_decrypt(const uint8_t key[32],
+                                                        const char *in_path,
+                                                        const char *out_path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

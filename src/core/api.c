@@ -1,0 +1,272 @@
+/* api: the route table of the REST API (docs/design.md) and the dispatcher.
+ * Each route names its method and pattern ({id}: a 32-hex object id,
+ * {name}: a username), whether it needs a token and the admin role, what
+ * body it takes, and its handler. The dispatcher checks all of that, then
+ * runs the handler inside one SQLite transaction (BEGIN IMMEDIATE for state
+ * changes) which it commits only when the handler succeeds: bad input
+ * changes nothing. Errors become {"error":{"code","message"}} responses. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_decode.h"
+#include "core_internal.h"
+#include "mt_log.h"
+
+typedef enum { BODY_NONE, BODY_JSON, BODY_RAW } body_kind;
+typedef enum { TX_NONE, TX_READ, TX_WRITE } tx_kind;
+
+typedef struct route {
+    const char *method;
+    const char *pattern;
+    bool auth;
+    bool admin;
+    body_kind body;
+    tx_kind tx;
+    core_handler fn;
+} route;
+
+static const route routes[] = {
+    {"GET", "/healthz", false, false, BODY_NONE, TX_NONE, health_handle},
+    {"GET", "/readyz", false, false, BODY_NONE, TX_NONE, ready_handle},
+    {"GET", "/metrics", false, false, BODY_NONE, TX_NONE, metrics_handle},
+    {"POST", "/v1/auth/login", false, false, BODY_JSON, TX_WRITE, auth_login},
+    {"POST", "/v1/auth/logout", true, false, BODY_NONE, TX_WRITE, auth_logout},
+    {"POST", "/v1/users", true, true, BODY_JSON, TX_WRITE, auth_user_create},
+    {"GET", "/v1/users", true, true, BODY_NONE, TX_READ, auth_user_list},
+    {"GET", "/v1/users/me", true, false, BODY_NONE, TX_READ, auth_user_me},
+    {"POST", "/v1/users/{name}/revoke-tokens", true, true, BODY_NONE, TX_WRITE,
+     auth_user_revoke},
+    {"POST", "/v1/objects", true, false, BODY_RAW, TX_WRITE, files_upload},
+    {"POST", "/v1/files/inputs", true, false, BODY_JSON, TX_WRITE, files_input_new},
+    {"POST", "/v1/files/outputs", true, false, BODY_JSON, TX_WRITE, files_output_new},
+    {"POST", "/v1/files/fusion", true, false, BODY_JSON, TX_WRITE, files_fusion_new},
+    {"POST", "/v1/files/{id}/as-input", true, false, BODY_NONE, TX_WRITE, files_as_input},
+    {"GET", "/v1/files", true, false, BODY_NONE, TX_READ, files_list},
+    {"GET", "/v1/files/{id}", true, false, BODY_NONE, TX_READ, files_get},
+    {"GET", "/v1/files/{id}/content", true, false, BODY_NONE, TX_READ, files_content},
+    {"DELETE", "/v1/files/{id}", true, false, BODY_NONE, TX_WRITE, files_delete},
+    {"POST", "/v1/functions", true, false, BODY_JSON, TX_WRITE, functions_create},
+    {"GET", "/v1/functions", true, false, BODY_NONE, TX_READ, functions_list},
+    {"GET", "/v1/functions/{id}", true, false, BODY_NONE, TX_READ, functions_get},
+    {"PUT", "/v1/functions/{id}", true, false, BODY_JSON, TX_WRITE, functions_update},
+    {"POST", "/v1/functions/{id}/disable", true, false, BODY_NONE, TX_WRITE,
+     functions_disable},
+    {"DELETE", "/v1/functions/{id}", true, false, BODY_NONE, TX_WRITE, functions_delete},
+    {"GET", "/v1/functions/{id}/stats", true, false, BODY_NONE, TX_READ, functions_stats},
+    {"POST", "/v1/tasks", true, false, BODY_JSON, TX_WRITE, tasks_create},
+    {"POST", "/v1/tasks/{id}/assign", true, false, BODY_JSON, TX_WRITE, tasks_assign},
+    {"POST", "/v1/tasks/{id}/approve", true, false, BODY_NONE, TX_WRITE, tasks_approve},
+    {"POST", "/v1/tasks/{id}/invoke", true, false, BODY_NONE, TX_WRITE, tasks_invoke},
+    {"POST", "/v1/tasks/{id}/cancel", true, false, BODY_NONE, TX_WRITE, tasks_cancel},
+    {"GET", "/v1/tasks/{id}", true, false, BODY_NONE, TX_READ, tasks_get},
+    {"GET", "/v1/tasks", true, false, BODY_NONE, TX_READ, tasks_list},
+    {"GET", "/v1/audit", true, false, BODY_NONE, TX_READ, audit_list},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* Matches path against pattern; the {id}/{name} segment is copied into seg
+ * (cap bytes). Segments longer than cap never match. */
+static bool match(const char *pattern, const char *path, char *seg, size_t cap)
+{
+    const char *p = pattern, *q = path;
+    seg[0] = '\0';
+    while (*p && *q) {
+        if (*p == '{') {
+            const char *pend = strchr(p, '}');
+            size_t n = strcspn(q, "/");
+            if (!pend || n == 0 || n >= cap)
+                return false;
+            memcpy(seg, q, n);
+            seg[n] = '\0';
+            p = pend + 1;
+            q += n;
+            continue;
+        }
+        if (*p != *q)
+            return false;
+        p++;
+        q++;
+    }
+    return *p == '\0' && *q == '\0';
+}
+
+/* Finds the route; *path_known tells whether another method matches. */
+static const route *find_route(const char *method, const char *path, char *seg, size_t cap,
+                               bool *path_known)
+{
+    *path_known = false;
+    if (!method || !path)
+        return NULL;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (!match(routes[i].pattern, path, seg, cap))
+            continue;
+        if (!strcmp(routes[i].method, method))
+            return &routes[i];
+        *path_known = true;
+    }
+    return NULL;
+}
+
+bool mt_core_route_needs_auth(const char *method, const char *path)
+{
+    char seg[80];
+    bool known;
+    const route *r = find_route(method, path, seg, sizeof seg, &known);
+    return r ? r->auth : true;
+}
+
+size_t mt_core_route_max_body(const mt_core *core, const char *method, const char *path)
+{
+    char seg[80];
+    bool known;
+    const route *r = find_route(method, path, seg, sizeof seg, &known);
+    if (r && r->body == BODY_RAW)
+        return core->max_upload_bytes;
+    if (r && r->body == BODY_NONE)
+        return 1024;
+    return core->max_json_bytes;
+}
+
+void mt_response_clear(mt_response *resp)
+{
+    if (!resp)
+        return;
+    json_decref(resp->json);
+    free(resp->raw);
+    memset(resp, 0, sizeof *resp);
+}
+
+void core_error_response(mt_response *resp, mt_status code, const char *msg)
+{
+    json_decref(resp->json);
+    resp->json = NULL;
+    free(resp->raw);
+    resp->raw = NULL;
+    resp->raw_len = 0;
+    if (code == MT_OK)
+        code = MT_EINTERNAL;
+    resp->status = mt_status_http(code);
+    resp->json = json_pack("{s:{s:s, s:s}}", "error", "code", mt_status_name(code), "message",
+                           msg && *msg ? msg : mt_status_name(code));
+}
+
+void core_json_response(core_ctx *x, int status, json_t *body)
+{
+    json_decref(x->resp->json);
+    x->resp->json = body;
+    x->resp->status = status;
+}
+
+void core_set_object(core_ctx *x, const char *kind, const char *id)
+{
+    snprintf(x->resp->object, sizeof x->resp->object, "%s:%s", kind, id);
+}
+
+void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
+{
+    memset(resp, 0, sizeof *resp);
+    snprintf(resp->object, sizeof resp->object, "-");
+    mt_err err;
+    mt_err_clear(&err);
+    char seg[80];
+    bool known;
+    const route *r = find_route(req->method, req->path, seg, sizeof seg, &known);
+    if (!r) {
+        snprintf(resp->route, sizeof resp->route, "unknown");
+        char msg[160];
+        if (known)
+            snprintf(msg, sizeof msg, "method %.16s is not supported on %.100s",
+                     req->method ? req->method : "?", req->path);
+        else
+            snprintf(msg, sizeof msg, "no such route: %.16s %.100s; see docs/api/openapi.yaml",
+                     req->method ? req->method : "?", req->path ? req->path : "?");
+        core_error_response(resp, MT_ENOTFOUND, msg);
+        return;
+    }
+    snprintf(resp->route, sizeof resp->route, "%s %s", r->method, r->pattern);
+
+    if (r->auth && (!req->who || !req->who->username[0])) {
+        core_error_response(resp, MT_EAUTH,
+                            "this route needs a token: send 'Authorization: Bearer <token>' "
+                            "from POST /v1/auth/login");
+        return;
+    }
+    if (r->admin && !req->who->is_admin) {
+        core_error_response(resp, MT_EPERM, "this route is for administrators only");
+        return;
+    }
+    /* Path segment: an id must look like one; otherwise nothing can match. */
+    if (strstr(r->pattern, "{id}") && !mt_id_valid(seg)) {
+        core_error_response(resp, MT_ENOTFOUND, "no such object: ids are 32 lower-case hex");
+        return;
+    }
+    if (strstr(r->pattern, "{name}") && !dec_username_valid(seg)) {
+        core_error_response(resp, MT_ENOTFOUND, "no such user");
+        return;
+    }
+    size_t max = mt_core_route_max_body(core, req->method, req->path);
+    if (req->body_len > max) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body of %zu bytes exceeds the limit of %zu",
+                 req->body_len, max);
+        core_error_response(resp, MT_ETOOBIG, msg);
+        return;
+    }
+    if (r->body == BODY_NONE) {
+        dec_limits lim = {max, core->max_json_depth};
+        mt_status rc = dec_empty_body(req->body, req->body_len, &lim, &err);
+        if (rc) {
+            core_error_response(resp, rc, err.msg);
+            return;
+        }
+    }
+
+    core_ctx x;
+    memset(&x, 0, sizeof x);
+    x.core = core;
+    x.db = core->db;
+    x.req = req;
+    x.who = req->who ? req->who->username : "";
+    x.admin = req->who && req->who->is_admin;
+    snprintf(x.id, sizeof x.id, "%s", seg);
+    x.resp = resp;
+    x.err = &err;
+
+    mt_status rc = MT_OK;
+    pthread_mutex_lock(&core->mu);
+    if (r->tx == TX_WRITE)
+        rc = store_begin(core->db, &err);
+    else if (r->tx == TX_READ)
+        rc = store_exec(core->db, "BEGIN", &err);
+    if (!rc)
+        rc = r->fn(&x);
+    if (r->tx != TX_NONE) {
+        if (!rc)
+            rc = store_commit(core->db, &err);
+        if (rc)
+            store_rollback(core->db);
+    }
+    pthread_mutex_unlock(&core->mu);
+
+    if (rc) {
+        if (rc == MT_EIO || rc == MT_EINTERNAL || rc == MT_ENOMEM)
+            mt_error("%s failed: %s", resp->route, err.msg);
+        core_error_response(resp, rc, err.msg);
+        return;
+    }
+    if (x.drop_object[0]) {
+        mt_err e2;
+        if (untrusted_objstore_delete(core->objs, x.drop_object, &e2))
+            mt_warn("could not delete object %s: %s", x.drop_object, e2.msg);
+    }
+    if (x.wake_scheduler)
+        sched_wake(core);
+    if (!resp->json && !resp->raw) {
+        resp->json = json_object();
+        if (!resp->status)
+            resp->status = 200;
+    }
+    if (!resp->status)
+        resp->status = 200;
+}

@@ -1,0 +1,321 @@
+/* auth: users (Argon2id password hashes), bearer tokens (32 random bytes,
+ * base64url, shown once; only their SHA-256 is stored), expiry and
+ * revocation, and the first-start admin bootstrap. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_decode.h"
+#include "core_internal.h"
+#include "mt_log.h"
+#include "mt_pwhash.h"
+#include "mt_util.h"
+
+#define TOKEN_BYTES 32
+#define TOKEN_CHARS 43 /* base64url without padding of 32 bytes */
+
+/* base64url (RFC 4648 section 5) without padding; out has 4*ceil(n/3)+1 bytes. */
+static void b64url(const uint8_t *in, size_t n, char *out)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < n)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < n)
+            v |= in[i + 2];
+        out[o++] = a[(v >> 18) & 63];
+        out[o++] = a[(v >> 12) & 63];
+        if (i + 1 < n)
+            out[o++] = a[(v >> 6) & 63];
+        if (i + 2 < n)
+            out[o++] = a[v & 63];
+    }
+    out[o] = '\0';
+}
+
+static bool token_format_ok(const char *t)
+{
+    if (!t || strlen(t) != TOKEN_CHARS)
+        return false;
+    for (const char *p = t; *p; p++) {
+        char c = *p;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* A random password of n characters from [A-Za-z0-9] (rejection sampling). */
+static mt_status random_password(char *out, size_t n, mt_err *err)
+{
+    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    size_t o = 0;
+    while (o < n) {
+        uint8_t buf[32];
+        mt_status rc = mt_random(buf, sizeof buf, err);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < sizeof buf && o < n; i++)
+            if (buf[i] < 248) /* 248 = 4 * 62 */
+                out[o++] = a[buf[i] % 62];
+        mt_wipe(buf, sizeof buf);
+    }
+    out[n] = '\0';
+    return MT_OK;
+}
+
+mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err)
+{
+    int64_t n;
+    mt_status rc = store_int(c->db, err, &n, NULL, "SELECT count(*) FROM users");
+    if (rc || n > 0)
+        return rc;
+    char generated[21];
+    const char *pw = admin_password;
+    if (!pw) {
+        if ((rc = random_password(generated, 20, err)))
+            return rc;
+        pw = generated;
+    }
+    char hash[MT_PWHASH_STRLEN];
+    if ((rc = mt_pwhash_hash(pw, hash, err)))
+        goto out;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    rc = store_run(c->db, err, NULL,
+                   "INSERT INTO users(username, role, pwhash, created_at) "
+                   "VALUES ('admin', 'admin', ?, CAST(? AS INTEGER))",
+                   hash, now);
+    if (rc)
+        goto out;
+    if (!admin_password) {
+        /* Shown once, on stdout only; never logged. */
+        printf("mesatee: admin password: %s\n", generated);
+        fflush(stdout);
+    }
+    mt_info("created the administrator account 'admin'");
+out:
+    mt_wipe(generated, sizeof generated);
+    return rc;
+}
+
+mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *out,
+                               mt_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!token || !*token)
+        return mt_err_set(err, MT_EAUTH,
+                          "missing token: send 'Authorization: Bearer <token>' from "
+                          "POST /v1/auth/login");
+    if (!token_format_ok(token))
+        return mt_err_set(err, MT_EAUTH, "invalid token: log in again");
+    char th[65];
+    core_sha256_hex(token, strlen(token), th);
+    pthread_mutex_lock(&core->mu);
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(core->db,
+                                 "SELECT t.username, u.role, t.expires_at, t.revoked "
+                                 "FROM tokens t JOIN users u ON u.username = t.username "
+                                 "WHERE t.token_hash = ?",
+                                 &st, err);
+    if (rc)
+        goto out;
+    store_bind_text(st, 1, th);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        if (sqlite3_column_int(st, 3))
+            rc = mt_err_set(err, MT_EAUTH, "token was revoked: log in again");
+        else if (sqlite3_column_int64(st, 2) <= mt_now())
+            rc = mt_err_set(err, MT_EAUTH, "token expired: log in again");
+        else {
+            snprintf(out->username, sizeof out->username, "%s", store_col_text(st, 0));
+            out->is_admin = !strcmp(store_col_text(st, 1), "admin");
+            memcpy(out->token_id, th, sizeof th);
+        }
+    } else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_EAUTH, "unknown token: log in again");
+    else
+        rc = store_fail(core->db, err);
+    sqlite3_finalize(st);
+out:
+    pthread_mutex_unlock(&core->mu);
+    return rc;
+}
+
+/* Hash of a random password, verified against when the user is unknown so
+ * that unknown and known users cost the same. */
+static const char *dummy_hash(mt_core *c)
+{
+    if (!c->dummy_hash[0]) {
+        char pw[21];
+        if (random_password(pw, 20, NULL) == MT_OK)
+            mt_pwhash_hash(pw, c->dummy_hash, NULL);
+        mt_wipe(pw, sizeof pw);
+    }
+    return c->dummy_hash;
+}
+
+mt_status auth_login(core_ctx *x)
+{
+    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_login d;
+    mt_status rc = dec_login_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
+    if (rc)
+        return rc;
+    char stored[MT_PWHASH_STRLEN] = "";
+    char role[16] = "";
+    bool found = false;
+    if (dec_username_valid(d.username)) {
+        core_set_object(x, "user", d.username);
+        sqlite3_stmt *st;
+        if ((rc = store_prepare(x->db, "SELECT pwhash, role FROM users WHERE username = ?",
+                                &st, x->err)))
+            goto out;
+        store_bind_text(st, 1, d.username);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
+            snprintf(role, sizeof role, "%s", store_col_text(st, 1));
+            found = true;
+        } else if (s != SQLITE_DONE)
+            rc = store_fail(x->db, x->err);
+        sqlite3_finalize(st);
+        if (rc)
+            goto out;
+    }
+    bool ok = mt_pwhash_verify(found ? stored : dummy_hash(x->core), d.password);
+    if (!found || !ok) {
+        rc = mt_err_set(x->err, MT_EAUTH, "wrong username or password");
+        goto out;
+    }
+    uint8_t raw[TOKEN_BYTES];
+    char token[TOKEN_CHARS + 2], th[65];
+    if ((rc = mt_random(raw, sizeof raw, x->err)))
+        goto out;
+    b64url(raw, sizeof raw, token);
+    mt_wipe(raw, sizeof raw);
+    core_sha256_hex(token, strlen(token), th);
+    int64_t now = mt_now(), exp = now + x->core->token_ttl;
+    char snow[24], sexp[24];
+    snprintf(snow, sizeof snow, "%lld", (long long)now);
+    snprintf(sexp, sizeof sexp, "%lld", (long long)exp);
+    if ((rc = store_run(x->db, x->err, NULL,
+                        "DELETE FROM tokens WHERE expires_at < CAST(? AS INTEGER) - 86400",
+                        snow)) ||
+        (rc = store_run(x->db, x->err, NULL,
+                        "INSERT INTO tokens(token_hash, username, created_at, expires_at) "
+                        "VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER))",
+                        th, d.username, snow, sexp))) {
+        mt_wipe(token, sizeof token);
+        goto out;
+    }
+    json_t *body = json_pack("{s:s, s:o, s:s, s:s}", "token", token, "expires_at",
+                             core_time_json(exp), "username", d.username, "role", role);
+    mt_wipe(token, sizeof token);
+    if (!body) {
+        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    core_json_response(x, 200, body);
+out:
+    mt_wipe(stored, sizeof stored);
+    dec_login_free(&d);
+    return rc;
+}
+
+mt_status auth_logout(core_ctx *x)
+{
+    core_set_object(x, "user", x->who);
+    mt_status rc = store_run(x->db, x->err, NULL,
+                             "UPDATE tokens SET revoked = 1 WHERE token_hash = ?",
+                             x->req->who->token_id);
+    if (rc)
+        return rc;
+    core_json_response(x, 200, json_pack("{s:b}", "revoked", 1));
+    return MT_OK;
+}
+
+mt_status auth_user_create(core_ctx *x)
+{
+    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_user_new d;
+    mt_status rc = dec_user_new_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
+    if (rc)
+        return rc;
+    core_set_object(x, "user", d.username);
+    bool exists;
+    char hash[MT_PWHASH_STRLEN];
+    if ((rc = core_user_exists(x->db, d.username, &exists, x->err)))
+        goto out;
+    if (exists) {
+        rc = mt_err_set(x->err, MT_ECONFLICT, "user '%s' already exists", d.username);
+        goto out;
+    }
+    if ((rc = mt_pwhash_hash(d.password, hash, x->err)))
+        goto out;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    if ((rc = store_run(x->db, x->err, NULL,
+                        "INSERT INTO users(username, role, pwhash, created_at) "
+                        "VALUES (?, ?, ?, CAST(? AS INTEGER))",
+                        d.username, d.role, hash, now)))
+        goto out;
+    core_json_response(x, 201, json_pack("{s:s, s:s}", "username", d.username, "role", d.role));
+out:
+    dec_user_new_free(&d);
+    return rc;
+}
+
+mt_status auth_user_list(core_ctx *x)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(
+        x->db, "SELECT username, role, created_at FROM users ORDER BY username", &st, x->err);
+    if (rc)
+        return rc;
+    json_t *arr = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "username",
+                                              store_col_text(st, 0), "role",
+                                              store_col_text(st, 1), "created_at",
+                                              core_time_json(sqlite3_column_int64(st, 2))));
+    if (s != SQLITE_DONE)
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    core_json_response(x, 200, json_pack("{s:o}", "users", arr));
+    return MT_OK;
+}
+
+mt_status auth_user_me(core_ctx *x)
+{
+    core_set_object(x, "user", x->who);
+    core_json_response(x, 200, json_pack("{s:s, s:s}", "username", x->who, "role",
+                                         x->admin ? "admin" : "user"));
+    return MT_OK;
+}
+
+mt_status auth_user_revoke(core_ctx *x)
+{
+    core_set_object(x, "user", x->id);
+    bool exists;
+    mt_status rc = core_user_exists(x->db, x->id, &exists, x->err);
+    if (rc)
+        return rc;
+    if (!exists)
+        return mt_err_set(x->err, MT_ENOTFOUND, "no user '%s'", x->id);
+    int n = 0;
+    if ((rc = store_run(x->db, x->err, &n,
+                        "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0",
+                        x->id)))
+        return rc;
+    core_json_response(x, 200, json_pack("{s:i}", "revoked", n));
+    return MT_OK;
+}

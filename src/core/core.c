@@ -1,0 +1,190 @@
+/* core: opening and closing mt_core (configuration defaults, data directory,
+ * object store, sealing key, database, first-start bootstrap, crash
+ * recovery) and helpers shared by the services. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core_internal.h"
+#include "mt_json.h"
+#include "mt_keywrap.h"
+#include "mt_log.h"
+#include "mt_util.h"
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+void core_sha256_hex(const void *data, size_t len, char out[65])
+{
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        abort(); /* SHA-256 cannot fail short of a broken libcrypto */
+    mt_hex_encode(md, 32, out);
+}
+
+json_t *core_time_json(int64_t t)
+{
+    char buf[32];
+    mt_time_format(t, buf);
+    return json_string(buf);
+}
+
+json_t *core_json_load(const char *text)
+{
+    return json_loads(text ? text : "null", JSON_DECODE_ANY, NULL);
+}
+
+mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_err *err)
+{
+    int64_t v;
+    return store_int(db, err, &v, exists, "SELECT 1 FROM users WHERE username = ?", username);
+}
+
+mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32],
+                        uint8_t out[61], mt_err *err)
+{
+    return mt_keywrap_seal(c->file_kek, (const uint8_t *)file_id, strlen(file_id), key, out,
+                           err);
+}
+
+mt_status core_unwrap_key(mt_core *c, const char *file_id, const void *wrapped, size_t len,
+                          uint8_t out[32], mt_err *err)
+{
+    if (!wrapped)
+        return mt_err_set(err, MT_EINTERNAL, "file %s has no key", file_id);
+    return mt_keywrap_open(c->file_kek, (const uint8_t *)file_id, strlen(file_id), wrapped,
+                           len, out, err);
+}
+
+bool core_task_status_final(const char *s)
+{
+    return !strcmp(s, "finished") || !strcmp(s, "failed") || !strcmp(s, "canceled");
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+static void core_free(mt_core *c)
+{
+    if (!c)
+        return;
+    store_close(c->db);
+    untrusted_objstore_close(c->objs);
+    mt_wipe(c->file_kek, sizeof c->file_kek);
+    pthread_mutex_destroy(&c->mu);
+    free(c->data_dir);
+    free(c->db_path);
+    free(c->worker_path);
+    free(c->file_url_root);
+    free(c);
+}
+
+mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err)
+{
+    *out = NULL;
+    if (!cfg || !cfg->data_dir || !cfg->data_dir[0] || !tee)
+        return mt_err_set(err, MT_EINVAL, "mt_core_open: data_dir and tee are required");
+    mt_core *c = calloc(1, sizeof *c);
+    if (!c)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_init(&c->mu, NULL);
+    mt_status rc = MT_OK;
+    c->data_dir = strdup(cfg->data_dir);
+    c->worker_path = mt_strdup(cfg->worker_path);
+    c->file_url_root = mt_strdup(cfg->file_url_root);
+    size_t plen = strlen(cfg->data_dir) + sizeof("/" CORE_DB_NAME);
+    c->db_path = malloc(plen);
+    if (!c->data_dir || !c->db_path || (cfg->worker_path && !c->worker_path) ||
+        (cfg->file_url_root && !c->file_url_root)) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    snprintf(c->db_path, plen, "%s/%s", cfg->data_dir, CORE_DB_NAME);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    c->workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
+    if (c->workers > 256)
+        c->workers = 256;
+    c->token_ttl = cfg->token_ttl_seconds > 0 ? cfg->token_ttl_seconds : 12 * 3600;
+    c->task_mem_bytes = cfg->task_mem_bytes ? cfg->task_mem_bytes : (2ULL << 30);
+    c->task_cpu_seconds = cfg->task_cpu_seconds ? cfg->task_cpu_seconds : 600;
+    c->task_wall_ms = cfg->task_wall_ms ? cfg->task_wall_ms : 900000;
+    c->max_json_bytes = cfg->max_json_bytes ? cfg->max_json_bytes : (1u << 20);
+    c->max_json_depth = cfg->max_json_depth ? cfg->max_json_depth : MT_JSON_DEFAULT_DEPTH;
+    c->max_upload_bytes = cfg->max_upload_bytes ? cfg->max_upload_bytes : (1ULL << 30);
+    c->tee = tee;
+
+    if ((rc = mt_mkdirs(c->data_dir, 0700, err)))
+        goto fail;
+    if ((rc = untrusted_objstore_open(c->data_dir, &c->objs, err)))
+        goto fail;
+    size_t swept = untrusted_objstore_sweep(c->objs);
+    if (swept)
+        mt_info("removed %zu unfinished object writes", swept);
+    if ((rc = mt_tee_sealing_key(tee, "file-keys/v1", c->file_kek, err)))
+        goto fail;
+    if ((rc = store_open(c->db_path, false, &c->db, err)))
+        goto fail;
+    if ((rc = store_migrate(c->db, err)))
+        goto fail;
+    if ((rc = auth_bootstrap(c, cfg->admin_password, err)))
+        goto fail;
+    if ((rc = sched_recover(c->db, err)))
+        goto fail;
+    *out = c;
+    return MT_OK;
+fail:
+    core_free(c);
+    return rc;
+}
+
+void mt_core_close(mt_core *core)
+{
+    if (!core)
+        return;
+    sched_stop(core);
+    core_free(core);
+}
+
+bool mt_core_ready(const mt_core *core)
+{
+    return core && core->db && atomic_load(&((mt_core *)core)->sched_running);
+}
+
+/* ---- health ------------------------------------------------------------ */
+
+static void text_response(core_ctx *x, int status, const char *text)
+{
+    size_t n = strlen(text);
+    x->resp->raw = malloc(n + 1);
+    if (x->resp->raw) {
+        memcpy(x->resp->raw, text, n + 1);
+        x->resp->raw_len = n;
+    }
+    x->resp->status = status;
+}
+
+mt_status health_handle(core_ctx *x)
+{
+    text_response(x, 200, "ok\n");
+    return x->resp->raw ? MT_OK : mt_err_set(x->err, MT_ENOMEM, "out of memory");
+}
+
+mt_status ready_handle(core_ctx *x)
+{
+    if (!mt_core_ready(x->core))
+        return mt_err_set(x->err, MT_EUNAVAIL, "not ready: the scheduler is not running");
+    text_response(x, 200, "ready\n");
+    return x->resp->raw ? MT_OK : mt_err_set(x->err, MT_ENOMEM, "out of memory");
+}
+
+mt_status metrics_handle(core_ctx *x)
+{
+    char *m = metrics_text(x->db);
+    if (!m)
+        return mt_err_set(x->err, MT_EIO, "metrics unavailable");
+    x->resp->raw = (uint8_t *)m;
+    x->resp->raw_len = strlen(m);
+    x->resp->status = 200;
+    return MT_OK;
+}

@@ -1,0 +1,209 @@
+/* core_internal: what the modules of mt_core share and nothing outside sees:
+ * the mt_core struct, the per-request context handed to handlers, the store
+ * helpers (store.c) and the handler prototypes of each service.
+ *
+ * Threading: core->db is the request connection, used under core->mu by
+ * mt_core_handle / mt_core_authenticate / mt_core_audit / mt_core_metrics.
+ * Scheduler threads open their own connections (store_open). */
+#ifndef MT_CORE_INTERNAL_H
+#define MT_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mt_core.h"
+#include "mt_util.h"
+#include "untrusted_objstore.h"
+
+#define CORE_DB_NAME "mesatee.db"
+#define CORE_SCHEMA_VERSION 1
+
+typedef struct core_sched core_sched;
+
+struct mt_core {
+    /* configuration with defaults applied; strings owned */
+    char *data_dir;
+    char *db_path;
+    char *worker_path;
+    char *file_url_root;
+    unsigned workers;
+    int64_t token_ttl;
+    uint64_t task_mem_bytes;
+    uint32_t task_cpu_seconds;
+    uint32_t task_wall_ms;
+    size_t max_json_bytes;
+    size_t max_json_depth;
+    size_t max_upload_bytes;
+
+    mt_tee *tee;             /* borrowed */
+    mt_objstore *objs;
+    uint8_t file_kek[32];    /* sealing key "file-keys/v1": wraps file keys */
+
+    pthread_mutex_t mu;      /* guards db and dummy_hash */
+    sqlite3 *db;
+    char dummy_hash[128];    /* pwhash of a random password, for unknown users */
+
+    core_sched *sched;
+    atomic_bool sched_running;
+};
+
+/* Per-request context handed to every handler. */
+typedef struct core_ctx {
+    mt_core *core;
+    sqlite3 *db;
+    const mt_request *req;
+    const char *who;          /* caller's username ("" when unauthenticated) */
+    bool admin;
+    char id[80];              /* the {id} / {name} path segment, validated */
+    mt_response *resp;
+    mt_err *err;
+    char drop_object[MT_ID_LEN + 1]; /* object file to delete after commit */
+    bool wake_scheduler;      /* signal the scheduler after commit */
+} core_ctx;
+
+/* ---- store.c ---------------------------------------------------------- */
+
+/* Opens (creating if needed) the database with WAL, synchronous=FULL,
+ * foreign keys and a busy timeout; migrates the schema when create is true.
+ * readonly opens without creating or migrating. */
+mt_status store_open(const char *path, bool readonly, sqlite3 **out, mt_err *err);
+mt_status store_migrate(sqlite3 *db, mt_err *err);
+void store_close(sqlite3 *db);
+
+mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err);
+mt_status store_begin(sqlite3 *db, mt_err *err);      /* BEGIN IMMEDIATE */
+mt_status store_commit(sqlite3 *db, mt_err *err);
+void store_rollback(sqlite3 *db);
+/* sqlite3_prepare_v2 with an mt_err on failure (MT_EIO naming the error). */
+mt_status store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
+/* MT_EIO with the connection's message (for unexpected step results). */
+mt_status store_fail(sqlite3 *db, mt_err *err);
+/* Binds text (NULL binds SQL NULL). */
+void store_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* Column text as a non-NULL C string ("" for NULL). */
+const char *store_col_text(sqlite3_stmt *st, int i);
+/* Runs a statement with text parameters (NULL-terminated list) expecting no
+ * rows; *changes (optional) receives sqlite3_changes. */
+mt_status store_run(sqlite3 *db, mt_err *err, int *changes, const char *sql, ...);
+/* Runs a single-row single-integer query with text parameters; *found false
+ * when no row. */
+mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
+
+/* ---- helpers shared by services -------------------------------------- */
+
+/* Hex SHA-256 of len bytes into out (65 bytes). */
+void core_sha256_hex(const void *data, size_t len, char out[65]);
+/* JSON error response into resp. */
+void core_error_response(mt_response *resp, mt_status code, const char *msg);
+/* Success response: takes ownership of body. */
+void core_json_response(core_ctx *x, int status, json_t *body);
+/* Sets resp->object ("kind:id"). */
+void core_set_object(core_ctx *x, const char *kind, const char *id);
+/* RFC 3339 string as a new json_t. */
+json_t *core_time_json(int64_t t);
+/* True if user exists. */
+mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_err *err);
+/* Wraps / unwraps a 32-byte file key under the file KEK with AAD = file_id. */
+mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32],
+                        uint8_t out[61], mt_err *err);
+mt_status core_unwrap_key(mt_core *c, const char *file_id, const void *wrapped, size_t len,
+                          uint8_t out[32], mt_err *err);
+/* Parses a JSON text array of strings (trusted, from the store); new ref. */
+json_t *core_json_load(const char *text);
+
+/* A row of the files table (files.c). */
+typedef struct core_file {
+    char file_id[MT_ID_LEN + 1];
+    char kind[8];               /* input, output, fusion */
+    char name[130];
+    char url[2050];
+    char object_id[MT_ID_LEN + 1]; /* "" when the ciphertext is remote */
+    bool has_size;
+    int64_t size;
+    char sha256[65];            /* "" when unknown */
+    bool written;
+    int64_t created_at;
+    uint8_t wrapped_key[64];
+    size_t wrapped_len;
+} core_file;
+/* Loads a file row; MT_ENOTFOUND if absent. */
+mt_status core_file_load(sqlite3 *db, const char *file_id, core_file *out, mt_err *err);
+/* Sorted JSON array of the file's owners (new reference), NULL on error. */
+json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err);
+/* True if user owns the file. */
+mt_status core_file_is_owner(sqlite3 *db, const char *file_id, const char *user, bool *yes,
+                             mt_err *err);
+
+/* A row of the functions table (functions.c); JSON texts are owned. */
+typedef struct core_function {
+    char function_id[MT_ID_LEN + 1];
+    char owner[65];
+    char name[130];
+    char builtin[65];
+    char executor_type[33];
+    bool public_, disabled;
+    json_t *arguments, *inputs, *outputs; /* arrays, owned */
+    int64_t usage_quota, current_usage;
+} core_function;
+/* Loads a function that is not deleted and that who may see (public, owner,
+ * allow-listed, admin); MT_ENOTFOUND otherwise. */
+mt_status core_function_load_visible(sqlite3 *db, const char *function_id, const char *who,
+                                     bool admin, core_function *out, mt_err *err);
+void core_function_clear(core_function *f);
+
+/* ---- handlers (api.c routes to these) --------------------------------- */
+typedef mt_status (*core_handler)(core_ctx *x);
+
+mt_status auth_login(core_ctx *x);
+mt_status auth_logout(core_ctx *x);
+mt_status auth_user_create(core_ctx *x);
+mt_status auth_user_list(core_ctx *x);
+mt_status auth_user_me(core_ctx *x);
+mt_status auth_user_revoke(core_ctx *x);
+mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err);
+
+mt_status files_upload(core_ctx *x);
+mt_status files_input_new(core_ctx *x);
+mt_status files_output_new(core_ctx *x);
+mt_status files_fusion_new(core_ctx *x);
+mt_status files_as_input(core_ctx *x);
+mt_status files_list(core_ctx *x);
+mt_status files_get(core_ctx *x);
+mt_status files_content(core_ctx *x);
+mt_status files_delete(core_ctx *x);
+
+mt_status functions_create(core_ctx *x);
+mt_status functions_list(core_ctx *x);
+mt_status functions_get(core_ctx *x);
+mt_status functions_update(core_ctx *x);
+mt_status functions_disable(core_ctx *x);
+mt_status functions_delete(core_ctx *x);
+mt_status functions_stats(core_ctx *x);
+
+mt_status tasks_create(core_ctx *x);
+mt_status tasks_assign(core_ctx *x);
+mt_status tasks_approve(core_ctx *x);
+mt_status tasks_invoke(core_ctx *x);
+mt_status tasks_cancel(core_ctx *x);
+mt_status tasks_get(core_ctx *x);
+mt_status tasks_list(core_ctx *x);
+
+mt_status audit_list(core_ctx *x);
+mt_status metrics_handle(core_ctx *x);
+/* Prometheus text from db (caller holds the connection); heap string. */
+char *metrics_text(sqlite3 *db);
+mt_status health_handle(core_ctx *x);
+mt_status ready_handle(core_ctx *x);
+
+/* ---- scheduler (sched.c) ---------------------------------------------- */
+mt_status sched_recover(sqlite3 *db, mt_err *err);
+void sched_wake(mt_core *c);
+void sched_stop(mt_core *c);
+
+/* Final task states. */
+bool core_task_status_final(const char *s);
+
+#endif

@@ -1,0 +1,513 @@
+/* files: uploads (POST /v1/objects), input / output / fusion file
+ * registration, as-input chaining, metadata, ciphertext download and
+ * deletion. File keys are stored only wrapped under the sealing key
+ * "file-keys/v1" with AAD = file_id. Files are visible to their owners
+ * only; everyone else gets 404 so existence is not revealed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api_decode.h"
+#include "core_internal.h"
+#include "mt_ff.h"
+#include "mt_log.h"
+
+#define OBJECT_URL "mesatee://objects/"
+
+/* ---- rows -------------------------------------------------------------- */
+
+mt_status core_file_load(sqlite3 *db, const char *file_id, core_file *out, mt_err *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db,
+                                 "SELECT file_id, kind, name, url, object_id, size, sha256, "
+                                 "written, created_at, wrapped_key FROM files WHERE file_id = ?",
+                                 &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, file_id);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        snprintf(out->file_id, sizeof out->file_id, "%s", store_col_text(st, 0));
+        snprintf(out->kind, sizeof out->kind, "%s", store_col_text(st, 1));
+        snprintf(out->name, sizeof out->name, "%s", store_col_text(st, 2));
+        snprintf(out->url, sizeof out->url, "%s", store_col_text(st, 3));
+        snprintf(out->object_id, sizeof out->object_id, "%s", store_col_text(st, 4));
+        out->has_size = sqlite3_column_type(st, 5) != SQLITE_NULL;
+        out->size = sqlite3_column_int64(st, 5);
+        snprintf(out->sha256, sizeof out->sha256, "%s", store_col_text(st, 6));
+        out->written = sqlite3_column_int(st, 7) != 0;
+        out->created_at = sqlite3_column_int64(st, 8);
+        int n = sqlite3_column_bytes(st, 9);
+        if (n > 0 && (size_t)n <= sizeof out->wrapped_key) {
+            memcpy(out->wrapped_key, sqlite3_column_blob(st, 9), (size_t)n);
+            out->wrapped_len = (size_t)n;
+        }
+    } else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no file %s", file_id);
+    else
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err)
+{
+    sqlite3_stmt *st;
+    if (store_prepare(db, "SELECT username FROM file_owners WHERE file_id = ? ORDER BY username",
+                      &st, err))
+        return NULL;
+    store_bind_text(st, 1, file_id);
+    json_t *arr = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(arr, json_string(store_col_text(st, 0)));
+    if (s != SQLITE_DONE) {
+        store_fail(db, err);
+        json_decref(arr);
+        arr = NULL;
+    }
+    sqlite3_finalize(st);
+    return arr;
+}
+
+mt_status core_file_is_owner(sqlite3 *db, const char *file_id, const char *user, bool *yes,
+                             mt_err *err)
+{
+    int64_t v;
+    return store_int(db, err, &v, yes,
+                     "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?", file_id,
+                     user);
+}
+
+/* Loads a file the caller owns; MT_ENOTFOUND otherwise (existence hidden). */
+static mt_status load_owned(core_ctx *x, const char *file_id, core_file *f)
+{
+    bool owner;
+    mt_status rc = core_file_is_owner(x->db, file_id, x->who, &owner, x->err);
+    if (rc)
+        return rc;
+    if (!owner)
+        return mt_err_set(x->err, MT_ENOTFOUND, "no file %s among your files", file_id);
+    return core_file_load(x->db, file_id, f, x->err);
+}
+
+static json_t *file_meta(core_ctx *x, const core_file *f)
+{
+    json_t *owners = core_file_owners(x->db, f->file_id, x->err);
+    if (!owners)
+        return NULL;
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:b, s:o}", "file_id", f->file_id,
+                     "kind", f->kind, "name", f->name, "owners", owners, "url", f->url, "size",
+                     f->has_size ? json_integer(f->size) : json_null(), "sha256",
+                     f->sha256[0] ? json_string(f->sha256) : json_null(), "written",
+                     f->written, "created_at", core_time_json(f->created_at));
+}
+
+/* Inserts a files row plus one owner row per user. */
+static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
+                             const char *name, const char *url, const char *object_id,
+                             const int64_t *size, const char *sha256, const uint8_t key[32],
+                             bool written, const char *const *owners, size_t n_owners)
+{
+    uint8_t wrapped[61];
+    mt_status rc = core_wrap_key(x->core, file_id, key, wrapped, x->err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(x->db,
+                            "INSERT INTO files(file_id, kind, name, url, object_id, size, "
+                            "sha256, wrapped_key, written, created_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            &st, x->err)))
+        return rc;
+    store_bind_text(st, 1, file_id);
+    store_bind_text(st, 2, kind);
+    store_bind_text(st, 3, name ? name : "");
+    store_bind_text(st, 4, url);
+    store_bind_text(st, 5, object_id && *object_id ? object_id : NULL);
+    if (size)
+        sqlite3_bind_int64(st, 6, *size);
+    else
+        sqlite3_bind_null(st, 6);
+    store_bind_text(st, 7, sha256 && *sha256 ? sha256 : NULL);
+    sqlite3_bind_blob(st, 8, wrapped, sizeof wrapped, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 9, written ? 1 : 0);
+    sqlite3_bind_int64(st, 10, mt_now());
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+    for (size_t i = 0; !rc && i < n_owners; i++)
+        rc = store_run(x->db, x->err, NULL,
+                       "INSERT INTO file_owners(file_id, username) VALUES (?, ?)", file_id,
+                       owners[i]);
+    return rc;
+}
+
+static mt_status created_file(core_ctx *x, const char *file_id)
+{
+    core_set_object(x, "file", file_id);
+    core_json_response(x, 201, json_pack("{s:s}", "file_id", file_id));
+    return MT_OK;
+}
+
+/* ---- handlers ---------------------------------------------------------- */
+
+mt_status files_upload(core_ctx *x)
+{
+    const uint8_t *b = x->req->body;
+    size_t n = x->req->body_len;
+    mt_ff_header h;
+    mt_err herr;
+    if (n < MT_FF_HEADER_LEN || mt_ff_header_parse(b, MT_FF_HEADER_LEN, &h, &herr) != MT_OK)
+        return mt_err_set(x->err, MT_EINVAL,
+                          "the body is not a mesatee encrypted file (mt_ff header missing or "
+                          "invalid); encrypt it with 'mesatee encrypt' first");
+    mt_id id;
+    mt_id_new(&id);
+    char sha[65];
+    mt_status rc = untrusted_objstore_put(x->core->objs, id.s, b, n, sha, x->err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(x->db,
+                            "INSERT INTO objects(id, uploader, size, sha256, created_at) "
+                            "VALUES (?, ?, ?, ?, ?)",
+                            &st, x->err)))
+        goto fail;
+    store_bind_text(st, 1, id.s);
+    store_bind_text(st, 2, x->who);
+    sqlite3_bind_int64(st, 3, (int64_t)n);
+    store_bind_text(st, 4, sha);
+    sqlite3_bind_int64(st, 5, mt_now());
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+    if (rc)
+        goto fail;
+    core_set_object(x, "object", id.s);
+    char url[64];
+    snprintf(url, sizeof url, OBJECT_URL "%s", id.s);
+    core_json_response(x, 201,
+                       json_pack("{s:s, s:I, s:s}", "url", url, "size", (json_int_t)n,
+                                 "sha256", sha));
+    return MT_OK;
+fail:
+    untrusted_objstore_delete(x->core->objs, id.s, NULL);
+    return rc;
+}
+
+/* Reads the mt_ff header of a stored object. */
+static mt_status object_header(core_ctx *x, const char *object_id, mt_ff_header *h)
+{
+    char path[4096];
+    mt_status rc = untrusted_objstore_path(x->core->objs, object_id, path, sizeof path, x->err);
+    if (rc)
+        return rc;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mt_err_set(x->err, MT_EIO, "object %s is missing from the object store",
+                          object_id);
+    uint8_t buf[MT_FF_HEADER_LEN];
+    ssize_t got = pread(fd, buf, sizeof buf, 0);
+    close(fd);
+    if (got != (ssize_t)sizeof buf)
+        return mt_err_set(x->err, MT_EINVAL, "object %s is too short to be a mesatee file",
+                          object_id);
+    return mt_ff_header_parse(buf, sizeof buf, h, x->err);
+}
+
+mt_status files_input_new(core_ctx *x)
+{
+    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_input_new d;
+    mt_status rc = dec_input_new_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
+    if (rc)
+        return rc;
+    int64_t size = 0;
+    bool has_size = false;
+    char sha[65] = "";
+    if (d.url_kind == DEC_URL_OBJECT) {
+        sqlite3_stmt *st;
+        if ((rc = store_prepare(x->db, "SELECT uploader, size, sha256 FROM objects WHERE id = ?",
+                                &st, x->err)))
+            goto out;
+        store_bind_text(st, 1, d.object_id);
+        int s = sqlite3_step(st);
+        bool mine = false;
+        if (s == SQLITE_ROW) {
+            mine = !strcmp(store_col_text(st, 0), x->who);
+            size = sqlite3_column_int64(st, 1);
+            snprintf(sha, sizeof sha, "%s", store_col_text(st, 2));
+            has_size = true;
+        } else if (s != SQLITE_DONE)
+            rc = store_fail(x->db, x->err);
+        sqlite3_finalize(st);
+        if (rc)
+            goto out;
+        if (!mine) {
+            rc = mt_err_set(x->err, MT_ENOTFOUND,
+                            "no uploaded object %s of yours; upload it with POST /v1/objects",
+                            d.object_id);
+            goto out;
+        }
+        mt_ff_header h;
+        if ((rc = object_header(x, d.object_id, &h)))
+            goto out;
+        uint8_t kid[MT_FF_KEY_ID_LEN];
+        mt_ff_key_id(d.key, kid);
+        if (!mt_ct_equal(kid, h.key_id, sizeof kid)) {
+            rc = mt_err_set(x->err, MT_EINVAL,
+                            "key does not match the uploaded file (key id mismatch)");
+            goto out;
+        }
+        if (d.has_sha256 && strcmp(d.sha256, sha)) {
+            rc = mt_err_set(x->err, MT_EINVAL,
+                            "sha256 does not match the uploaded object (stored %s)", sha);
+            goto out;
+        }
+    } else if (d.url_kind == DEC_URL_FILE) {
+        const char *root = x->core->file_url_root;
+        if (!root) {
+            rc = mt_err_set(x->err, MT_EINVAL,
+                            "file:// inputs are disabled on this server (no file URL root is "
+                            "configured); upload with POST /v1/objects instead");
+            goto out;
+        }
+        size_t rl = strlen(root);
+        while (rl > 1 && root[rl - 1] == '/')
+            rl--;
+        const char *path = d.url + 7;
+        if (strncmp(path, root, rl) || path[rl] != '/') {
+            rc = mt_err_set(x->err, MT_EINVAL, "file:// URL is outside the allowed root %s",
+                            root);
+            goto out;
+        }
+        if (d.has_sha256)
+            snprintf(sha, sizeof sha, "%s", d.sha256);
+    } else if (d.has_sha256)
+        snprintf(sha, sizeof sha, "%s", d.sha256);
+
+    mt_id fid;
+    mt_id_new(&fid);
+    const char *owners[1] = {x->who};
+    if ((rc = insert_file(x, fid.s, "input", d.name, d.url,
+                          d.url_kind == DEC_URL_OBJECT ? d.object_id : NULL,
+                          has_size ? &size : NULL, sha, d.key, true, owners, 1)))
+        goto out;
+    rc = created_file(x, fid.s);
+out:
+    dec_input_new_free(&d);
+    return rc;
+}
+
+mt_status files_output_new(core_ctx *x)
+{
+    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_output_new d;
+    mt_status rc = dec_output_new_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
+    if (rc)
+        return rc;
+    mt_id fid;
+    mt_id_new(&fid);
+    char url[64];
+    snprintf(url, sizeof url, OBJECT_URL "%s", fid.s);
+    const char *owners[1] = {x->who};
+    if (!(rc = insert_file(x, fid.s, "output", d.name, url, fid.s, NULL, NULL, d.key, false,
+                           owners, 1)))
+        rc = created_file(x, fid.s);
+    dec_output_new_free(&d);
+    return rc;
+}
+
+mt_status files_fusion_new(core_ctx *x)
+{
+    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_fusion_new d;
+    mt_status rc = dec_fusion_new_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
+    if (rc)
+        return rc;
+    bool me = false;
+    for (size_t i = 0; i < d.n_owners; i++) {
+        if (!strcmp(d.owners[i], x->who))
+            me = true;
+        bool exists;
+        if ((rc = core_user_exists(x->db, d.owners[i], &exists, x->err)))
+            goto out;
+        if (!exists) {
+            rc = mt_err_set(x->err, MT_EINVAL, "field 'owners': no user '%s'", d.owners[i]);
+            goto out;
+        }
+    }
+    if (!me) {
+        rc = mt_err_set(x->err, MT_EINVAL, "field 'owners' must include you ('%s')", x->who);
+        goto out;
+    }
+    uint8_t key[32];
+    if ((rc = mt_random(key, sizeof key, x->err)))
+        goto out;
+    mt_id fid;
+    mt_id_new(&fid);
+    char url[64];
+    snprintf(url, sizeof url, OBJECT_URL "%s", fid.s);
+    rc = insert_file(x, fid.s, "fusion", d.name, url, fid.s, NULL, NULL, key, false, d.owners,
+                     d.n_owners);
+    mt_wipe(key, sizeof key);
+    if (!rc)
+        rc = created_file(x, fid.s);
+out:
+    dec_fusion_new_free(&d);
+    return rc;
+}
+
+mt_status files_as_input(core_ctx *x)
+{
+    core_file f;
+    mt_status rc = load_owned(x, x->id, &f);
+    if (rc)
+        return rc;
+    if (!strcmp(f.kind, "input") || !f.written)
+        return mt_err_set(x->err, MT_ECONFLICT,
+                          "file %s is not a written output or fusion file; only those can be "
+                          "turned into inputs",
+                          f.file_id);
+    uint8_t key[32];
+    if ((rc = core_unwrap_key(x->core, f.file_id, f.wrapped_key, f.wrapped_len, key, x->err)))
+        return rc;
+    json_t *owners = core_file_owners(x->db, f.file_id, x->err);
+    if (!owners) {
+        mt_wipe(key, sizeof key);
+        return x->err->code ? x->err->code : MT_EIO;
+    }
+    const char *ov[DEC_MAX_OWNERS];
+    size_t no = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(owners, i, v) if (no < DEC_MAX_OWNERS) ov[no++] = json_string_value(v);
+    mt_id fid;
+    mt_id_new(&fid);
+    rc = insert_file(x, fid.s, "input", f.name, f.url, f.object_id,
+                     f.has_size ? &f.size : NULL, f.sha256, key, true, ov, no);
+    mt_wipe(key, sizeof key);
+    json_decref(owners);
+    if (!rc)
+        rc = created_file(x, fid.s);
+    return rc;
+}
+
+mt_status files_list(core_ctx *x)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(x->db,
+                                 "SELECT f.file_id FROM files f JOIN file_owners o "
+                                 "ON o.file_id = f.file_id WHERE o.username = ? "
+                                 "ORDER BY f.created_at, f.file_id",
+                                 &st, x->err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, x->who);
+    json_t *arr = json_array();
+    int s;
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        core_file f;
+        if ((rc = core_file_load(x->db, store_col_text(st, 0), &f, x->err)))
+            break;
+        json_t *m = file_meta(x, &f);
+        if (!m)
+            rc = x->err->code ? x->err->code : MT_ENOMEM;
+        else
+            json_array_append_new(arr, m);
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    core_json_response(x, 200, json_pack("{s:o}", "files", arr));
+    return MT_OK;
+}
+
+mt_status files_get(core_ctx *x)
+{
+    core_file f;
+    core_set_object(x, "file", x->id);
+    mt_status rc = load_owned(x, x->id, &f);
+    if (rc)
+        return rc;
+    json_t *m = file_meta(x, &f);
+    if (!m)
+        return x->err->code ? x->err->code : MT_ENOMEM;
+    core_json_response(x, 200, m);
+    return MT_OK;
+}
+
+mt_status files_content(core_ctx *x)
+{
+    core_file f;
+    core_set_object(x, "file", x->id);
+    mt_status rc = load_owned(x, x->id, &f);
+    if (rc)
+        return rc;
+    if (!strcmp(f.kind, "fusion"))
+        return mt_err_set(x->err, MT_EPERM,
+                          "fusion files are never downloaded; turn it into an input with "
+                          "POST /v1/files/%s/as-input",
+                          f.file_id);
+    if (strcmp(f.kind, "output") || !f.written || !f.object_id[0])
+        return mt_err_set(x->err, MT_ECONFLICT,
+                          "file %s has no content to download: only written outputs do",
+                          f.file_id);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if ((rc = untrusted_objstore_get(x->core->objs, f.object_id, (size_t)1 << 40, &buf, &len,
+                                     x->err)))
+        return rc;
+    x->resp->raw = buf;
+    x->resp->raw_len = len;
+    x->resp->status = 200;
+    return MT_OK;
+}
+
+mt_status files_delete(core_ctx *x)
+{
+    core_file f;
+    core_set_object(x, "file", x->id);
+    mt_status rc = load_owned(x, x->id, &f);
+    if (rc)
+        return rc;
+    int64_t busy;
+    bool found;
+    if ((rc = store_int(x->db, x->err, &busy, &found,
+                        "SELECT t.task_id FROM task_files tf JOIN tasks t ON t.task_id = "
+                        "tf.task_id WHERE tf.file_id = ? AND t.status NOT IN "
+                        "('finished','failed','canceled') LIMIT 1",
+                        f.file_id)))
+        return rc;
+    if (found)
+        return mt_err_set(x->err, MT_ECONFLICT,
+                          "file %s is used by a task that has not finished; cancel or finish "
+                          "it first",
+                          f.file_id);
+    if ((rc = store_run(x->db, x->err, NULL, "DELETE FROM files WHERE file_id = ?", f.file_id)))
+        return rc;
+    if (f.object_id[0]) {
+        int64_t others;
+        if ((rc = store_int(x->db, x->err, &others, &found,
+                            "SELECT 1 FROM files WHERE object_id = ? LIMIT 1", f.object_id)))
+            return rc;
+        if (!found) {
+            if ((rc = store_run(x->db, x->err, NULL, "DELETE FROM objects WHERE id = ?",
+                                f.object_id)))
+                return rc;
+            snprintf(x->drop_object, sizeof x->drop_object, "%s", f.object_id);
+        }
+    }
+    core_json_response(x, 200, json_pack("{s:b}", "deleted", 1));
+    return MT_OK;
+}

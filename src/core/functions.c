@@ -1,0 +1,408 @@
+/* functions: registration of built-in functions with their argument and
+ * slot declarations, visibility (public, owner, allow-list, admin), update,
+ * disable, delete (soft, so finished tasks keep their history) and usage
+ * statistics. Invisible functions answer 404; visible ones the caller does
+ * not own answer 403 to owner-only operations. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_decode.h"
+#include "core_internal.h"
+#include "mt_executor.h"
+#include "mt_json.h"
+
+#define FN_COLS                                                                             \
+    "function_id, owner, name, builtin, executor_type, public, disabled, arguments, inputs, " \
+    "outputs, usage_quota, current_usage"
+
+void core_function_clear(core_function *f)
+{
+    if (!f)
+        return;
+    json_decref(f->arguments);
+    json_decref(f->inputs);
+    json_decref(f->outputs);
+    memset(f, 0, sizeof *f);
+}
+
+static void fn_from_row(sqlite3_stmt *st, core_function *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->function_id, sizeof f->function_id, "%s", store_col_text(st, 0));
+    snprintf(f->owner, sizeof f->owner, "%s", store_col_text(st, 1));
+    snprintf(f->name, sizeof f->name, "%s", store_col_text(st, 2));
+    snprintf(f->builtin, sizeof f->builtin, "%s", store_col_text(st, 3));
+    snprintf(f->executor_type, sizeof f->executor_type, "%s", store_col_text(st, 4));
+    f->public_ = sqlite3_column_int(st, 5) != 0;
+    f->disabled = sqlite3_column_int(st, 6) != 0;
+    f->arguments = core_json_load(store_col_text(st, 7));
+    f->inputs = core_json_load(store_col_text(st, 8));
+    f->outputs = core_json_load(store_col_text(st, 9));
+    f->usage_quota = sqlite3_column_int64(st, 10);
+    f->current_usage = sqlite3_column_int64(st, 11);
+}
+
+mt_status core_function_load_visible(sqlite3 *db, const char *function_id, const char *who,
+                                     bool admin, core_function *out, mt_err *err)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(
+        db,
+        "SELECT " FN_COLS " FROM functions f WHERE function_id = ?1 AND deleted = 0 AND "
+        "(?3 OR public = 1 OR owner = ?2 OR EXISTS (SELECT 1 FROM function_allowlist a "
+        "WHERE a.function_id = f.function_id AND a.username = ?2))",
+        &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, function_id);
+    store_bind_text(st, 2, who);
+    sqlite3_bind_int(st, 3, admin ? 1 : 0);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        fn_from_row(st, out);
+        if (!out->arguments || !out->inputs || !out->outputs) {
+            core_function_clear(out);
+            rc = mt_err_set(err, MT_EINTERNAL, "function %s: stored declaration is corrupt",
+                            function_id);
+        }
+    } else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no function %s visible to you", function_id);
+    else
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Full JSON description of a function; allowlist only for owner/admin. */
+static json_t *fn_json(core_ctx *x, const char *function_id)
+{
+    sqlite3_stmt *st;
+    if (store_prepare(x->db,
+                      "SELECT function_id, owner, name, description, executor_type, builtin, "
+                      "public, disabled, arguments, inputs, outputs, usage_quota, "
+                      "current_usage, created_at, updated_at FROM functions WHERE function_id = ?",
+                      &st, x->err))
+        return NULL;
+    store_bind_text(st, 1, function_id);
+    json_t *o = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        o = json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:o, s:o}",
+            "function_id", store_col_text(st, 0), "owner", store_col_text(st, 1), "name",
+            store_col_text(st, 2), "description", store_col_text(st, 3), "executor_type",
+            store_col_text(st, 4), "builtin", store_col_text(st, 5), "public",
+            sqlite3_column_int(st, 6), "disabled", sqlite3_column_int(st, 7), "arguments",
+            core_json_load(store_col_text(st, 8)), "inputs",
+            core_json_load(store_col_text(st, 9)), "outputs",
+            core_json_load(store_col_text(st, 10)), "usage_quota",
+            (json_int_t)sqlite3_column_int64(st, 11), "current_usage",
+            (json_int_t)sqlite3_column_int64(st, 12), "created_at",
+            core_time_json(sqlite3_column_int64(st, 13)), "updated_at",
+            core_time_json(sqlite3_column_int64(st, 14)));
+        if (o && (x->admin || !strcmp(store_col_text(st, 1), x->who))) {
+            json_t *al = json_array();
+            sqlite3_stmt *a;
+            if (!store_prepare(x->db,
+                               "SELECT username FROM function_allowlist WHERE function_id = ? "
+                               "ORDER BY username",
+                               &a, x->err)) {
+                store_bind_text(a, 1, function_id);
+                while (sqlite3_step(a) == SQLITE_ROW)
+                    json_array_append_new(al, json_string(store_col_text(a, 0)));
+                sqlite3_finalize(a);
+            }
+            json_object_set_new(o, "allowlist", al);
+        }
+    }
+    sqlite3_finalize(st);
+    if (!o)
+        mt_err_set(x->err, MT_EINTERNAL, "function %s could not be read", function_id);
+    return o;
+}
+
+/* Replaces the allowlist; every user must exist. */
+static mt_status set_allowlist(core_ctx *x, const char *fid, const dec_function *d)
+{
+    mt_status rc = store_run(x->db, x->err, NULL,
+                             "DELETE FROM function_allowlist WHERE function_id = ?", fid);
+    for (size_t i = 0; !rc && i < d->n_allowlist; i++) {
+        bool exists;
+        if ((rc = core_user_exists(x->db, d->allowlist[i], &exists, x->err)))
+            break;
+        if (!exists)
+            return mt_err_set(x->err, MT_EINVAL, "field 'allowlist': no user '%s'",
+                              d->allowlist[i]);
+        rc = store_run(x->db, x->err, NULL,
+                       "INSERT INTO function_allowlist(function_id, username) VALUES (?, ?)",
+                       fid, d->allowlist[i]);
+    }
+    return rc;
+}
+
+mt_status functions_create(core_ctx *x)
+{
+    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_function d;
+    mt_status rc = dec_function_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
+    if (rc)
+        return rc;
+    json_t *args = NULL, *ins = NULL, *outs = NULL;
+    char *sa = NULL, *si = NULL, *so = NULL;
+    if (!mt_builtin_exists(d.builtin)) {
+        rc = mt_err_set(x->err, MT_EINVAL,
+                        "field 'builtin': no built-in function '%.64s' (available: echo, psi)",
+                        d.builtin);
+        goto out;
+    }
+    args = dec_function_args_json(&d);
+    ins = dec_function_slots_json(d.inputs, d.n_inputs);
+    outs = dec_function_slots_json(d.outputs, d.n_outputs);
+    sa = args ? mt_json_dump(args) : NULL;
+    si = ins ? mt_json_dump(ins) : NULL;
+    so = outs ? mt_json_dump(outs) : NULL;
+    if (!sa || !si || !so) {
+        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    mt_id fid;
+    mt_id_new(&fid);
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(x->db,
+                            "INSERT INTO functions(function_id, owner, name, description, "
+                            "executor_type, builtin, public, arguments, inputs, outputs, "
+                            "usage_quota, created_at, updated_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            &st, x->err)))
+        goto out;
+    int64_t now = mt_now();
+    store_bind_text(st, 1, fid.s);
+    store_bind_text(st, 2, x->who);
+    store_bind_text(st, 3, d.name);
+    store_bind_text(st, 4, d.description);
+    store_bind_text(st, 5, d.executor_type);
+    store_bind_text(st, 6, d.builtin);
+    sqlite3_bind_int(st, 7, d.public_ ? 1 : 0);
+    store_bind_text(st, 8, sa);
+    store_bind_text(st, 9, si);
+    store_bind_text(st, 10, so);
+    sqlite3_bind_int64(st, 11, d.usage_quota);
+    sqlite3_bind_int64(st, 12, now);
+    sqlite3_bind_int64(st, 13, now);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+    if (rc || (rc = set_allowlist(x, fid.s, &d)))
+        goto out;
+    core_set_object(x, "function", fid.s);
+    core_json_response(x, 201, json_pack("{s:s}", "function_id", fid.s));
+out:
+    free(sa);
+    free(si);
+    free(so);
+    json_decref(args);
+    json_decref(ins);
+    json_decref(outs);
+    dec_function_free(&d);
+    return rc;
+}
+
+mt_status functions_list(core_ctx *x)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(
+        x->db,
+        "SELECT function_id FROM functions f WHERE deleted = 0 AND (?2 OR public = 1 OR "
+        "owner = ?1 OR EXISTS (SELECT 1 FROM function_allowlist a WHERE a.function_id = "
+        "f.function_id AND a.username = ?1)) ORDER BY created_at, function_id",
+        &st, x->err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, x->who);
+    sqlite3_bind_int(st, 2, x->admin ? 1 : 0);
+    json_t *arr = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *f = fn_json(x, store_col_text(st, 0));
+        if (!f) {
+            rc = x->err->code ? x->err->code : MT_ENOMEM;
+            break;
+        }
+        json_array_append_new(arr, f);
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    core_json_response(x, 200, json_pack("{s:o}", "functions", arr));
+    return MT_OK;
+}
+
+mt_status functions_get(core_ctx *x)
+{
+    core_function f;
+    core_set_object(x, "function", x->id);
+    mt_status rc = core_function_load_visible(x->db, x->id, x->who, x->admin, &f, x->err);
+    if (rc)
+        return rc;
+    core_function_clear(&f);
+    json_t *o = fn_json(x, x->id);
+    if (!o)
+        return x->err->code;
+    core_json_response(x, 200, o);
+    return MT_OK;
+}
+
+/* Loads a visible function and requires the caller to own it (or be admin). */
+static mt_status load_owned_fn(core_ctx *x, const char *what, core_function *f)
+{
+    core_set_object(x, "function", x->id);
+    mt_status rc = core_function_load_visible(x->db, x->id, x->who, x->admin, f, x->err);
+    if (rc)
+        return rc;
+    if (!x->admin && strcmp(f->owner, x->who)) {
+        core_function_clear(f);
+        return mt_err_set(x->err, MT_EPERM, "only the owner of function %s may %s it", x->id,
+                          what);
+    }
+    return MT_OK;
+}
+
+mt_status functions_update(core_ctx *x)
+{
+    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_function d;
+    mt_status rc = dec_function_update_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
+    if (rc)
+        return rc;
+    core_function f;
+    if ((rc = load_owned_fn(x, "update", &f)))
+        goto out;
+    core_function_clear(&f);
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    if (d.has_description &&
+        (rc = store_run(x->db, x->err, NULL,
+                        "UPDATE functions SET description = ? WHERE function_id = ?",
+                        d.description, x->id)))
+        goto out;
+    if (d.has_public &&
+        (rc = store_run(x->db, x->err, NULL,
+                        "UPDATE functions SET public = CAST(? AS INTEGER) WHERE function_id = ?",
+                        d.public_ ? "1" : "0", x->id)))
+        goto out;
+    if (d.has_quota) {
+        char q[24];
+        snprintf(q, sizeof q, "%lld", (long long)d.usage_quota);
+        if ((rc = store_run(x->db, x->err, NULL,
+                            "UPDATE functions SET usage_quota = CAST(? AS INTEGER) "
+                            "WHERE function_id = ?",
+                            q, x->id)))
+            goto out;
+    }
+    if (d.has_args) {
+        json_t *a = dec_function_args_json(&d);
+        char *sa = a ? mt_json_dump(a) : NULL;
+        json_decref(a);
+        if (!sa) {
+            rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        rc = store_run(x->db, x->err, NULL,
+                       "UPDATE functions SET arguments = ? WHERE function_id = ?", sa, x->id);
+        free(sa);
+        if (rc)
+            goto out;
+    }
+    if (d.has_allowlist && (rc = set_allowlist(x, x->id, &d)))
+        goto out;
+    if ((rc = store_run(x->db, x->err, NULL,
+                        "UPDATE functions SET updated_at = CAST(? AS INTEGER) "
+                        "WHERE function_id = ?",
+                        now, x->id)))
+        goto out;
+    json_t *o = fn_json(x, x->id);
+    if (!o) {
+        rc = x->err->code;
+        goto out;
+    }
+    core_json_response(x, 200, o);
+out:
+    dec_function_free(&d);
+    return rc;
+}
+
+mt_status functions_disable(core_ctx *x)
+{
+    core_function f;
+    mt_status rc = load_owned_fn(x, "disable", &f);
+    if (rc)
+        return rc;
+    core_function_clear(&f);
+    if ((rc = store_run(x->db, x->err, NULL,
+                        "UPDATE functions SET disabled = 1 WHERE function_id = ?", x->id)))
+        return rc;
+    core_json_response(x, 200,
+                       json_pack("{s:s, s:b}", "function_id", x->id, "disabled", 1));
+    return MT_OK;
+}
+
+mt_status functions_delete(core_ctx *x)
+{
+    core_function f;
+    mt_status rc = load_owned_fn(x, "delete", &f);
+    if (rc)
+        return rc;
+    core_function_clear(&f);
+    int64_t v;
+    bool busy;
+    if ((rc = store_int(x->db, x->err, &v, &busy,
+                        "SELECT 1 FROM tasks WHERE function_id = ? AND status NOT IN "
+                        "('finished','failed','canceled') LIMIT 1",
+                        x->id)))
+        return rc;
+    if (busy)
+        return mt_err_set(x->err, MT_ECONFLICT,
+                          "function %s is used by unfinished tasks; cancel them first", x->id);
+    if ((rc = store_run(x->db, x->err, NULL,
+                        "UPDATE functions SET deleted = 1, disabled = 1 WHERE function_id = ?",
+                        x->id)) ||
+        (rc = store_run(x->db, x->err, NULL,
+                        "DELETE FROM function_allowlist WHERE function_id = ?", x->id)))
+        return rc;
+    core_json_response(x, 200, json_pack("{s:b}", "deleted", 1));
+    return MT_OK;
+}
+
+mt_status functions_stats(core_ctx *x)
+{
+    core_function f;
+    mt_status rc = load_owned_fn(x, "read the statistics of", &f);
+    if (rc)
+        return rc;
+    core_function_clear(&f);
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(x->db,
+                            "SELECT usage_quota, current_usage, tasks_finished, tasks_failed, "
+                            "cpu_ms FROM functions WHERE function_id = ?",
+                            &st, x->err)))
+        return rc;
+    store_bind_text(st, 1, x->id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        core_json_response(
+            x, 200,
+            json_pack("{s:I, s:I, s:I, s:I, s:I}", "usage_quota",
+                      (json_int_t)sqlite3_column_int64(st, 0), "current_usage",
+                      (json_int_t)sqlite3_column_int64(st, 1), "tasks_finished",
+                      (json_int_t)sqlite3_column_int64(st, 2), "tasks_failed",
+                      (json_int_t)sqlite3_column_int64(st, 3), "cpu_ms",
+                      (json_int_t)sqlite3_column_int64(st, 4)));
+    else
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+    return rc;
+}

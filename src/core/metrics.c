@@ -1,0 +1,102 @@
+/* metrics: Prometheus text exposition of the core's gauges: tasks by state,
+ * worker metering totals, numbers of users and files. Request counters
+ * and latencies are the gateway's. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = true;
+            return;
+        }
+        if (b->p && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t ncap = (b->cap ? b->cap * 2 : 1024) + (size_t)n;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+}
+
+static int64_t q(sqlite3 *db, const char *sql)
+{
+    int64_t v = 0;
+    store_int(db, NULL, &v, NULL, sql);
+    return v;
+}
+
+char *metrics_text(sqlite3 *db)
+{
+    static const char *const states[] = {"created", "data_assigned", "approved", "staged",
+                                         "running", "finished",      "failed",   "canceled"};
+    sbuf b = {0};
+    sb_printf(&b, "# HELP mesatee_tasks Tasks by state.\n# TYPE mesatee_tasks gauge\n");
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        int64_t v = 0;
+        store_int(db, NULL, &v, NULL, "SELECT count(*) FROM tasks WHERE status = ?", states[i]);
+        sb_printf(&b, "mesatee_tasks{status=\"%s\"} %lld\n", states[i], (long long)v);
+    }
+    sb_printf(&b,
+              "# HELP mesatee_task_cpu_ms_total CPU milliseconds used by task workers.\n"
+              "# TYPE mesatee_task_cpu_ms_total counter\n"
+              "mesatee_task_cpu_ms_total %lld\n",
+              (long long)q(db, "SELECT coalesce(sum(cpu_ms), 0) FROM tasks"));
+    sb_printf(&b,
+              "# HELP mesatee_task_bytes_in_total Input bytes read by task workers.\n"
+              "# TYPE mesatee_task_bytes_in_total counter\n"
+              "mesatee_task_bytes_in_total %lld\n",
+              (long long)q(db, "SELECT coalesce(sum(bytes_in), 0) FROM tasks"));
+    sb_printf(&b,
+              "# HELP mesatee_task_bytes_out_total Output bytes written by task workers.\n"
+              "# TYPE mesatee_task_bytes_out_total counter\n"
+              "mesatee_task_bytes_out_total %lld\n",
+              (long long)q(db, "SELECT coalesce(sum(bytes_out), 0) FROM tasks"));
+    sb_printf(&b,
+              "# HELP mesatee_users Registered users.\n# TYPE mesatee_users gauge\n"
+              "mesatee_users %lld\n",
+              (long long)q(db, "SELECT count(*) FROM users"));
+    sb_printf(&b,
+              "# HELP mesatee_files Registered files.\n# TYPE mesatee_files gauge\n"
+              "mesatee_files %lld\n",
+              (long long)q(db, "SELECT count(*) FROM files"));
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+char *mt_core_metrics(mt_core *core)
+{
+    if (!core)
+        return NULL;
+    pthread_mutex_lock(&core->mu);
+    char *m = metrics_text(core->db);
+    pthread_mutex_unlock(&core->mu);
+    return m;
+}

@@ -1,0 +1,551 @@
+/* sched: the scheduler. The durable queue is the tasks table itself
+ * (status 'staged', ordered by staged_seq). cfg->workers threads, each with
+ * its own SQLite connection, claim the oldest staged task atomically
+ * (UPDATE ... WHERE status = 'staged' RETURNING, inside BEGIN IMMEDIATE),
+ * build an mt_job from the assigned files (keys unwrapped with the sealing
+ * key), run it with mt_executor_run and store the outcome, the metering and
+ * the written outputs in one transaction. Threads wake on invoke (condition
+ * variable) and poll every 500 ms. Cancellation: should_cancel reads the
+ * task's cancel_requested flag (and the stop flag at shutdown).
+ * At start, tasks left 'running' by a crash are marked failed. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core_internal.h"
+#include "mt_executor.h"
+#include "mt_json.h"
+#include "mt_log.h"
+
+#define RESTART_REASON "daemon restarted while the task was running"
+#define STOP_REASON "daemon stopped while the task was running"
+#define POLL_MS 500
+
+struct core_sched {
+    mt_core *core;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t gen;          /* bumped by every wake */
+    atomic_bool stop;
+    unsigned n;
+    pthread_t *threads;
+    sqlite3 **dbs;
+    bool *started;
+};
+
+typedef struct cancel_ctx {
+    core_sched *s;
+    sqlite3 *db;
+    const char *task_id;
+} cancel_ctx;
+
+/* ---- recovery ---------------------------------------------------------- */
+
+mt_status sched_recover(sqlite3 *db, mt_err *err)
+{
+    mt_status rc = store_begin(db, err);
+    if (rc)
+        return rc;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    int n = 0;
+    if ((rc = store_run(db, err, NULL,
+                        "UPDATE functions SET tasks_failed = tasks_failed + (SELECT count(*) "
+                        "FROM tasks t WHERE t.function_id = functions.function_id AND "
+                        "t.status = 'running') WHERE function_id IN (SELECT function_id FROM "
+                        "tasks WHERE status = 'running')")) ||
+        (rc = store_run(db, err, &n,
+                        "UPDATE tasks SET status = 'failed', failure_reason = '" RESTART_REASON
+                        "', cancel_requested = 0, updated_at = CAST(? AS INTEGER) "
+                        "WHERE status = 'running'",
+                        now)) ||
+        (rc = store_commit(db, err))) {
+        store_rollback(db);
+        return rc;
+    }
+    if (n)
+        mt_warn("marked %d task(s) failed: " RESTART_REASON, n);
+    return MT_OK;
+}
+
+/* ---- claiming and running ---------------------------------------------- */
+
+/* Claims the oldest staged task; *got false when the queue is empty. */
+static mt_status claim(sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got, mt_err *err)
+{
+    *got = false;
+    mt_status rc = store_begin(db, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(db,
+                            "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
+                            "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
+                            "ORDER BY staged_seq, rowid LIMIT 1) AND status = 'staged' "
+                            "RETURNING task_id",
+                            &st, err)))
+        goto out;
+    sqlite3_bind_int64(st, 1, mt_now());
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        snprintf(task_id, MT_ID_LEN + 1, "%s", store_col_text(st, 0));
+        *got = true;
+        s = sqlite3_step(st);
+    }
+    if (s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    if (!rc)
+        rc = store_commit(db, err);
+out:
+    if (rc) {
+        store_rollback(db);
+        *got = false;
+    }
+    return rc;
+}
+
+static bool should_cancel(void *arg)
+{
+    cancel_ctx *c = arg;
+    if (atomic_load(&c->s->stop))
+        return true;
+    int64_t v = 0;
+    bool found;
+    if (store_int(c->db, NULL, &v, &found,
+                  "SELECT cancel_requested FROM tasks WHERE task_id = ?", c->task_id))
+        return false;
+    return v != 0;
+}
+
+static void job_free(mt_job *job)
+{
+    for (size_t i = 0; i < job->n_inputs; i++) {
+        free(job->inputs[i].slot);
+        free(job->inputs[i].path);
+        free(job->inputs[i].url);
+        mt_wipe(job->inputs[i].key, sizeof job->inputs[i].key);
+    }
+    for (size_t i = 0; i < job->n_outputs; i++) {
+        free(job->outputs[i].slot);
+        free(job->outputs[i].path);
+        mt_wipe(job->outputs[i].key, sizeof job->outputs[i].key);
+    }
+    free(job->inputs);
+    free(job->outputs);
+    json_decref(job->arguments);
+    memset(job, 0, sizeof *job);
+}
+
+/* Fills one job slot from an assigned file. */
+static mt_status slot_from_file(mt_core *c, sqlite3 *db, const char *file_id, char **path,
+                                char **url, uint8_t key[32], mt_err *err)
+{
+    core_file f;
+    mt_status rc = core_file_load(db, file_id, &f, err);
+    if (rc)
+        return rc;
+    if ((rc = core_unwrap_key(c, f.file_id, f.wrapped_key, f.wrapped_len, key, err)))
+        return rc;
+    if (f.object_id[0]) {
+        char p[4096];
+        if ((rc = untrusted_objstore_path(c->objs, f.object_id, p, sizeof p, err)))
+            return rc;
+        *path = strdup(p);
+        if (!*path)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+    } else if (url) {
+        *url = strdup(f.url);
+        if (!*url)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+    } else
+        return mt_err_set(err, MT_EINTERNAL, "output file %s has no local object", file_id);
+    return MT_OK;
+}
+
+/* Builds the job of a claimed task. strings[] keep executor_type/function alive. */
+static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job *job,
+                           char exec_type[33], char builtin[65], mt_err *err)
+{
+    memset(job, 0, sizeof *job);
+    mt_status rc = store_exec(db, "BEGIN", err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    json_t *assign = NULL;
+    if ((rc = store_prepare(db,
+                            "SELECT t.arguments, t.assignments, f.executor_type, f.builtin "
+                            "FROM tasks t JOIN functions f ON f.function_id = t.function_id "
+                            "WHERE t.task_id = ?",
+                            &st, err)))
+        goto out;
+    store_bind_text(st, 1, task_id);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        job->arguments = core_json_load(store_col_text(st, 0));
+        assign = core_json_load(store_col_text(st, 1));
+        snprintf(exec_type, 33, "%s", store_col_text(st, 2));
+        snprintf(builtin, 65, "%s", store_col_text(st, 3));
+    } else
+        rc = mt_err_set(err, MT_EINTERNAL, "task %s vanished", task_id);
+    sqlite3_finalize(st);
+    if (rc)
+        goto out;
+    if (!job->arguments || !assign) {
+        rc = mt_err_set(err, MT_EINTERNAL, "task %s: stored state is corrupt", task_id);
+        goto out;
+    }
+    json_t *ins = json_object_get(assign, "inputs"), *outs = json_object_get(assign, "outputs");
+    size_t ni = json_object_size(ins), no = json_object_size(outs);
+    job->inputs = calloc(ni ? ni : 1, sizeof *job->inputs);
+    job->outputs = calloc(no ? no : 1, sizeof *job->outputs);
+    if (!job->inputs || !job->outputs) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    const char *slot;
+    json_t *v;
+    json_object_foreach(ins, slot, v)
+    {
+        mt_job_input *in = &job->inputs[job->n_inputs++];
+        in->slot = strdup(slot);
+        if (!in->slot) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((rc = slot_from_file(c, db, json_string_value(v), &in->path, &in->url, in->key,
+                                 err)))
+            goto out;
+    }
+    json_object_foreach(outs, slot, v)
+    {
+        mt_job_output *o = &job->outputs[job->n_outputs++];
+        o->slot = strdup(slot);
+        if (!o->slot) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((rc = slot_from_file(c, db, json_string_value(v), &o->path, NULL, o->key, err)))
+            goto out;
+    }
+    job->task_id = task_id;
+    job->executor_type = exec_type;
+    job->function = builtin;
+    job->limits.mem_bytes = c->task_mem_bytes;
+    job->limits.cpu_seconds = c->task_cpu_seconds;
+    job->limits.wall_ms = c->task_wall_ms;
+    job->worker_path = c->worker_path;
+    job->file_url_root = c->file_url_root;
+out:
+    json_decref(assign);
+    store_rollback(db); /* read transaction */
+    if (rc)
+        job_free(job);
+    return rc;
+}
+
+/* Stores the outcome in one transaction. */
+static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id,
+                        const mt_job_result *r, const char *setup_failure, mt_err *err)
+{
+    mt_status rc = store_begin(db, err);
+    if (rc)
+        return rc;
+    int64_t cancel_req = 0;
+    bool found;
+    if ((rc = store_int(db, err, &cancel_req, &found,
+                        "SELECT cancel_requested FROM tasks WHERE task_id = ? AND status = "
+                        "'running'",
+                        task_id)))
+        goto out;
+    if (!found) /* no longer ours (cannot happen while we hold it) */
+        goto commit;
+    const char *status;
+    const char *reason = NULL;
+    json_t *result = NULL;
+    if (setup_failure) {
+        status = "failed";
+        reason = setup_failure;
+    } else if (r->canceled) {
+        if (cancel_req) {
+            status = "canceled";
+            reason = "canceled while running";
+        } else if (atomic_load(&s->stop)) {
+            status = "failed";
+            reason = STOP_REASON;
+        } else {
+            status = "failed";
+            reason = r->failure_reason ? r->failure_reason : "worker was stopped";
+        }
+    } else if (r->ok) {
+        status = "finished";
+        result = json_pack("{s:s?, s:O?}", "return_value", r->return_value, "outputs",
+                           r->outputs);
+    } else {
+        status = "failed";
+        reason = r->failure_reason ? r->failure_reason : "the function failed";
+    }
+    char *result_text = result ? mt_json_dump(result) : NULL;
+    json_decref(result);
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(db,
+                            "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
+                            "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
+                            "?8, bytes_out = ?9, updated_at = ?10 WHERE task_id = ?11",
+                            &st, err))) {
+        free(result_text);
+        goto out;
+    }
+    store_bind_text(st, 1, status);
+    store_bind_text(st, 2, result_text);
+    store_bind_text(st, 3, reason);
+    store_bind_text(st, 4, r ? r->log : NULL);
+    sqlite3_bind_int64(st, 5, r ? (int64_t)r->cpu_ms : 0);
+    sqlite3_bind_int64(st, 6, r ? (int64_t)r->peak_rss_kb : 0);
+    sqlite3_bind_int64(st, 7, r ? (int64_t)r->wall_ms : 0);
+    sqlite3_bind_int64(st, 8, r ? (int64_t)r->bytes_in : 0);
+    sqlite3_bind_int64(st, 9, r ? (int64_t)r->bytes_out : 0);
+    sqlite3_bind_int64(st, 10, mt_now());
+    store_bind_text(st, 11, task_id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    free(result_text);
+    if (rc)
+        goto out;
+    /* outputs: mark written */
+    if (!strcmp(status, "finished") && r->outputs) {
+        sqlite3_stmt *q;
+        if ((rc = store_prepare(db,
+                                "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
+                                "direction = 'output'",
+                                &q, err)))
+            goto out;
+        store_bind_text(q, 1, task_id);
+        while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+            json_t *o = json_object_get(r->outputs, store_col_text(q, 0));
+            const char *sha = json_string_value(json_object_get(o, "sha256"));
+            json_int_t size = json_integer_value(json_object_get(o, "size"));
+            sqlite3_stmt *u;
+            if ((rc = store_prepare(db,
+                                    "UPDATE files SET written = 1, size = ?, sha256 = ? "
+                                    "WHERE file_id = ?",
+                                    &u, err)))
+                break;
+            sqlite3_bind_int64(u, 1, size);
+            store_bind_text(u, 2, sha);
+            store_bind_text(u, 3, store_col_text(q, 1));
+            if (sqlite3_step(u) != SQLITE_DONE)
+                rc = store_fail(db, err);
+            sqlite3_finalize(u);
+        }
+        sqlite3_finalize(q);
+        if (rc)
+            goto out;
+    }
+    /* function statistics */
+    {
+        sqlite3_stmt *u;
+        if ((rc = store_prepare(db,
+                                "UPDATE functions SET tasks_finished = tasks_finished + ?1, "
+                                "tasks_failed = tasks_failed + ?2, cpu_ms = cpu_ms + ?3 "
+                                "WHERE function_id = (SELECT function_id FROM tasks WHERE "
+                                "task_id = ?4)",
+                                &u, err)))
+            goto out;
+        sqlite3_bind_int(u, 1, !strcmp(status, "finished"));
+        sqlite3_bind_int(u, 2, !strcmp(status, "failed"));
+        sqlite3_bind_int64(u, 3, r ? (int64_t)r->cpu_ms : 0);
+        store_bind_text(u, 4, task_id);
+        if (sqlite3_step(u) != SQLITE_DONE)
+            rc = store_fail(db, err);
+        sqlite3_finalize(u);
+        if (rc)
+            goto out;
+    }
+    mt_info("task %s %s%s%s", task_id, status, reason ? ": " : "", reason ? reason : "");
+commit:
+    rc = store_commit(db, err);
+out:
+    if (rc)
+        store_rollback(db);
+    return rc;
+}
+
+static void run_task(core_sched *s, sqlite3 *db, const char *task_id)
+{
+    mt_core *c = s->core;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_job job;
+    char exec_type[33], builtin[65];
+    mt_job_result res;
+    memset(&res, 0, sizeof res);
+    char reason[MT_ERR_MSG_MAX + 64] = "";
+    mt_status rc = build_job(c, db, task_id, &job, exec_type, builtin, &err);
+    if (rc) {
+        snprintf(reason, sizeof reason, "could not prepare the task: %s", err.msg);
+    } else {
+        cancel_ctx cc = {s, db, task_id};
+        mt_info("task %s running (%s/%s)", task_id, exec_type, builtin);
+        rc = mt_executor_run(&job, should_cancel, &cc, &res, &err);
+        if (rc)
+            snprintf(reason, sizeof reason, "could not start the worker: %s", err.msg);
+        job_free(&job);
+    }
+    /* Retry storing the outcome: it must not be lost to a transient error. */
+    for (int attempt = 0; attempt < 20; attempt++) {
+        mt_err ferr;
+        if (finish(s, db, task_id, rc ? NULL : &res, rc ? reason : NULL, &ferr) == MT_OK)
+            break;
+        mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    mt_job_result_clear(&res);
+}
+
+typedef struct thread_arg {
+    core_sched *s;
+    unsigned idx;
+} thread_arg;
+
+static void *worker_main(void *p)
+{
+    thread_arg *ta = p;
+    core_sched *s = ta->s;
+    sqlite3 *db = s->dbs[ta->idx];
+    free(ta);
+    while (!atomic_load(&s->stop)) {
+        pthread_mutex_lock(&s->mu);
+        uint64_t seen = s->gen;
+        pthread_mutex_unlock(&s->mu);
+        char task_id[MT_ID_LEN + 1];
+        bool got = false;
+        mt_err err;
+        if (claim(db, task_id, &got, &err))
+            mt_warn("scheduler: claiming a task failed: %s", err.msg);
+        if (got) {
+            run_task(s, db, task_id);
+            continue;
+        }
+        pthread_mutex_lock(&s->mu);
+        if (!atomic_load(&s->stop) && s->gen == seen) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_nsec += POLL_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    return NULL;
+}
+
+static void sched_free(core_sched *s)
+{
+    if (!s)
+        return;
+    for (unsigned i = 0; i < s->n; i++)
+        store_close(s->dbs ? s->dbs[i] : NULL);
+    free(s->dbs);
+    free(s->threads);
+    free(s->started);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+void sched_stop(mt_core *c)
+{
+    core_sched *s = c->sched;
+    if (!s)
+        return;
+    atomic_store(&c->sched_running, false);
+    pthread_mutex_lock(&s->mu);
+    atomic_store(&s->stop, true);
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    for (unsigned i = 0; i < s->n; i++)
+        if (s->started[i])
+            pthread_join(s->threads[i], NULL);
+    sched_free(s);
+    c->sched = NULL;
+}
+
+void sched_wake(mt_core *c)
+{
+    core_sched *s = c->sched;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->gen++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
+{
+    if (!core)
+        return mt_err_set(err, MT_EINVAL, "no core");
+    if (core->sched)
+        return MT_OK;
+    if (!core->worker_path)
+        return mt_err_set(err, MT_EINVAL,
+                          "no worker executable configured: set the path of mesatee-worker");
+    core_sched *s = calloc(1, sizeof *s);
+    if (!s)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    s->core = core;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    s->n = core->workers;
+    s->threads = calloc(s->n, sizeof *s->threads);
+    s->dbs = calloc(s->n, sizeof *s->dbs);
+    s->started = calloc(s->n, sizeof *s->started);
+    mt_status rc = MT_OK;
+    if (!s->threads || !s->dbs || !s->started) {
+        s->n = 0;
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    for (unsigned i = 0; i < s->n; i++)
+        if ((rc = store_open(core->db_path, false, &s->dbs[i], err)))
+            goto fail;
+    core->sched = s;
+    for (unsigned i = 0; i < s->n; i++) {
+        thread_arg *ta = malloc(sizeof *ta);
+        if (!ta) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            break;
+        }
+        ta->s = s;
+        ta->idx = i;
+        int e = pthread_create(&s->threads[i], NULL, worker_main, ta);
+        if (e) {
+            free(ta);
+            rc = mt_err_set(err, MT_EINTERNAL, "cannot start scheduler thread: %s",
+                            strerror(e));
+            break;
+        }
+        s->started[i] = true;
+    }
+    if (rc) {
+        sched_stop(core);
+        return rc;
+    }
+    atomic_store(&core->sched_running, true);
+    mt_info("scheduler started with %u worker thread(s)", s->n);
+    return MT_OK;
+fail:
+    sched_free(s);
+    return rc;
+}

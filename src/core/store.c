@@ -1,0 +1,304 @@
+/* store: the SQLite database of mt_core (one connection per thread; WAL,
+ * synchronous=FULL, foreign keys on, busy timeout) and its schema with a
+ * version table and forward migrations. Helpers keep handlers short: every
+ * failure becomes an mt_err naming what went wrong. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+/* ---- schema ------------------------------------------------------------ */
+
+/* Migration i brings the schema from version i to version i+1. */
+static const char *const migrations[] = {
+    /* 0 -> 1: initial schema */
+    "CREATE TABLE users("
+    "  username TEXT PRIMARY KEY,"
+    "  role TEXT NOT NULL CHECK (role IN ('user','admin')),"
+    "  pwhash TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE tokens("
+    "  token_hash TEXT PRIMARY KEY,"
+    "  username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX tokens_user ON tokens(username);"
+    "CREATE TABLE objects("
+    "  id TEXT PRIMARY KEY,"
+    "  uploader TEXT NOT NULL REFERENCES users(username),"
+    "  size INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE files("
+    "  file_id TEXT PRIMARY KEY,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('input','output','fusion')),"
+    "  name TEXT NOT NULL DEFAULT '',"
+    "  url TEXT NOT NULL,"
+    "  object_id TEXT,"                /* local object holding the ciphertext, or NULL */
+    "  size INTEGER,"
+    "  sha256 TEXT,"
+    "  wrapped_key BLOB NOT NULL,"
+    "  written INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX files_object ON files(object_id);"
+    "CREATE TABLE file_owners("
+    "  file_id TEXT NOT NULL REFERENCES files(file_id) ON DELETE CASCADE,"
+    "  username TEXT NOT NULL REFERENCES users(username),"
+    "  PRIMARY KEY (file_id, username));"
+    "CREATE INDEX file_owners_user ON file_owners(username);"
+    "CREATE TABLE functions("
+    "  function_id TEXT PRIMARY KEY,"
+    "  owner TEXT NOT NULL REFERENCES users(username),"
+    "  name TEXT NOT NULL,"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  executor_type TEXT NOT NULL,"
+    "  builtin TEXT NOT NULL,"
+    "  public INTEGER NOT NULL,"
+    "  disabled INTEGER NOT NULL DEFAULT 0,"
+    "  deleted INTEGER NOT NULL DEFAULT 0,"   /* kept for the history of its tasks */
+    "  arguments TEXT NOT NULL,"
+    "  inputs TEXT NOT NULL,"
+    "  outputs TEXT NOT NULL,"
+    "  usage_quota INTEGER NOT NULL DEFAULT 0,"
+    "  current_usage INTEGER NOT NULL DEFAULT 0,"
+    "  tasks_finished INTEGER NOT NULL DEFAULT 0,"
+    "  tasks_failed INTEGER NOT NULL DEFAULT 0,"
+    "  cpu_ms INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE TABLE function_allowlist("
+    "  function_id TEXT NOT NULL REFERENCES functions(function_id) ON DELETE CASCADE,"
+    "  username TEXT NOT NULL,"
+    "  PRIMARY KEY (function_id, username));"
+    "CREATE TABLE tasks("
+    "  task_id TEXT PRIMARY KEY,"
+    "  function_id TEXT NOT NULL REFERENCES functions(function_id),"
+    "  creator TEXT NOT NULL REFERENCES users(username),"
+    "  status TEXT NOT NULL CHECK (status IN ('created','data_assigned','approved','staged',"
+    "    'running','finished','failed','canceled')),"
+    "  arguments TEXT NOT NULL,"        /* object name -> string, defaults merged */
+    "  inputs_ownership TEXT NOT NULL," /* [{name,owners:[...]}] */
+    "  outputs_ownership TEXT NOT NULL,"
+    "  participants TEXT NOT NULL,"     /* sorted array of usernames */
+    "  approvals TEXT NOT NULL DEFAULT '[]',"
+    "  assignments TEXT NOT NULL DEFAULT '{\"inputs\":{},\"outputs\":{}}',"
+    "  result TEXT,"                    /* {return_value, outputs} */
+    "  failure_reason TEXT,"
+    "  log TEXT,"
+    "  cpu_ms INTEGER NOT NULL DEFAULT 0,"
+    "  peak_rss_kb INTEGER NOT NULL DEFAULT 0,"
+    "  wall_ms INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_in INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_out INTEGER NOT NULL DEFAULT 0,"
+    "  cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    "  staged_seq INTEGER,"             /* queue order */
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX tasks_status ON tasks(status, staged_seq);"
+    "CREATE TABLE task_participants("
+    "  task_id TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,"
+    "  username TEXT NOT NULL,"
+    "  PRIMARY KEY (task_id, username));"
+    "CREATE INDEX task_participants_user ON task_participants(username);"
+    "CREATE TABLE task_files("
+    "  task_id TEXT NOT NULL REFERENCES tasks(task_id) ON DELETE CASCADE,"
+    "  slot TEXT NOT NULL,"
+    "  direction TEXT NOT NULL CHECK (direction IN ('input','output')),"
+    "  file_id TEXT NOT NULL REFERENCES files(file_id) ON DELETE CASCADE,"
+    "  PRIMARY KEY (task_id, direction, slot));"
+    "CREATE INDEX task_files_file ON task_files(file_id);"
+    "CREATE TABLE audit("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  time INTEGER NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  object TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  prev_hash TEXT NOT NULL,"
+    "  hash TEXT NOT NULL);",
+};
+#define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+mt_status store_fail(sqlite3 *db, mt_err *err)
+{
+    return mt_err_set(err, MT_EIO, "database error: %s", sqlite3_errmsg(db));
+}
+
+mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        mt_status st = mt_err_set(err, MT_EIO, "database error: %s", msg ? msg : "unknown");
+        sqlite3_free(msg);
+        return st;
+    }
+    return MT_OK;
+}
+
+mt_status store_begin(sqlite3 *db, mt_err *err) { return store_exec(db, "BEGIN IMMEDIATE", err); }
+
+mt_status store_commit(sqlite3 *db, mt_err *err) { return store_exec(db, "COMMIT", err); }
+
+void store_rollback(sqlite3 *db)
+{
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+mt_status store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+        *st = NULL;
+        return store_fail(db, err);
+    }
+    return MT_OK;
+}
+
+void store_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+const char *store_col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+static mt_status prepare_va(sqlite3 *db, const char *sql, va_list ap, sqlite3_stmt **st,
+                            mt_err *err)
+{
+    mt_status rc = store_prepare(db, sql, st, err);
+    if (rc)
+        return rc;
+    int n = sqlite3_bind_parameter_count(*st);
+    for (int i = 1; i <= n; i++)
+        store_bind_text(*st, i, va_arg(ap, const char *));
+    return MT_OK;
+}
+
+mt_status store_run(sqlite3 *db, mt_err *err, int *changes, const char *sql, ...)
+{
+    va_list ap;
+    va_start(ap, sql);
+    sqlite3_stmt *st;
+    mt_status rc = prepare_va(db, sql, ap, &st, err);
+    va_end(ap);
+    if (rc)
+        return rc;
+    int s = sqlite3_step(st);
+    if (s != SQLITE_DONE && s != SQLITE_ROW)
+        rc = store_fail(db, err);
+    else if (changes)
+        *changes = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...)
+{
+    va_list ap;
+    va_start(ap, sql);
+    sqlite3_stmt *st;
+    mt_status rc = prepare_va(db, sql, ap, &st, err);
+    va_end(ap);
+    if (rc)
+        return rc;
+    int s = sqlite3_step(st);
+    *out = 0;
+    if (found)
+        *found = false;
+    if (s == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        if (found)
+            *found = true;
+    } else if (s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Current schema version (0 for a fresh database). */
+static mt_status schema_version(sqlite3 *db, int64_t *v, mt_err *err)
+{
+    mt_status rc = store_exec(
+        db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)", err);
+    if (rc)
+        return rc;
+    bool found;
+    rc = store_int(db, err, v, &found, "SELECT max(version) FROM schema_version");
+    return rc;
+}
+
+mt_status store_migrate(sqlite3 *db, mt_err *err)
+{
+    mt_status rc = store_begin(db, err);
+    if (rc)
+        return rc;
+    int64_t v = 0;
+    rc = schema_version(db, &v, err);
+    if (rc)
+        goto out;
+    if (v > (int64_t)N_MIGRATIONS) {
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "database schema version %lld is newer than this mesatee (%d); "
+                        "upgrade mesatee",
+                        (long long)v, (int)N_MIGRATIONS);
+        goto out;
+    }
+    for (; v < (int64_t)N_MIGRATIONS; v++) {
+        rc = store_exec(db, migrations[v], err);
+        if (rc)
+            goto out;
+        char sql[96];
+        snprintf(sql, sizeof sql, "INSERT INTO schema_version(version) VALUES (%lld)",
+                 (long long)v + 1);
+        rc = store_exec(db, sql, err);
+        if (rc)
+            goto out;
+    }
+    rc = store_commit(db, err);
+out:
+    if (rc)
+        store_rollback(db);
+    return rc;
+}
+
+mt_status store_open(const char *path, bool readonly, sqlite3 **out, mt_err *err)
+{
+    *out = NULL;
+    sqlite3 *db = NULL;
+    int flags = readonly ? SQLITE_OPEN_READONLY
+                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    flags |= SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+        mt_status rc = mt_err_set(err, MT_EIO, "cannot open database %s: %s", path,
+                                  db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return rc;
+    }
+    sqlite3_busy_timeout(db, 10000);
+    sqlite3_extended_result_codes(db, 0);
+    const char *pragmas = readonly ? "PRAGMA foreign_keys=ON;"
+                                   : "PRAGMA journal_mode=WAL;"
+                                     "PRAGMA synchronous=FULL;"
+                                     "PRAGMA foreign_keys=ON;";
+    mt_status rc = store_exec(db, pragmas, err);
+    if (rc) {
+        sqlite3_close(db);
+        return rc;
+    }
+    *out = db;
+    return MT_OK;
+}
+
+void store_close(sqlite3 *db)
+{
+    if (db)
+        sqlite3_close_v2(db);
+}

@@ -1,0 +1,44 @@
+/* builtins: the registry of built-in functions. Compiled into the daemon's
+ * mt_executor (for mt_builtin_exists) and into each worker executable; only
+ * mesatee-worker-test is built with MT_WORKER_TEST_BUILTINS, which adds the
+ * "__test_*" functions that exercise the sandbox. */
+#include <string.h>
+
+#include "mt_builtin.h"
+#include "mt_executor.h"
+
+#ifdef MT_WORKER_TEST_BUILTINS
+mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_spin(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_alloc(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err);
+#endif
+
+static const struct {
+    const char *name;
+    mt_builtin_fn fn;
+} registry[] = {
+    {"echo", mt_builtin_echo},
+    {"psi", mt_builtin_psi},
+#ifdef MT_WORKER_TEST_BUILTINS
+    {"__test_crash", mt_builtin_test_crash},
+    {"__test_spin", mt_builtin_test_spin},
+    {"__test_alloc", mt_builtin_test_alloc},
+    {"__test_open", mt_builtin_test_open},
+#endif
+};
+
+mt_builtin_fn mt_builtin_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (strcmp(registry[i].name, name) == 0)
+            return registry[i].fn;
+    return NULL;
+}
+
+bool mt_builtin_exists(const char *name)
+{
+    return mt_builtin_find(name) != NULL;
+}

@@ -1,0 +1,642 @@
+/* executor: the parent side of mt_executor_run (see mt_executor.h).
+ *
+ * Files: the parent opens every input it can check itself (local ciphertext
+ * paths, and file:// URLs after untrusted_fetch_open_file's root check) and
+ * creates every output as "<path>.tmp.<random>" (O_CREAT|O_EXCL, 0600); the
+ * worker inherits them as numbered fds listed in the job, so it never needs
+ * open(). https:// inputs are fetched by the worker before its seccomp filter
+ * closes. On success the parent fsyncs each temp file, hashes it, and renames
+ * it to its final path (then fsyncs the directory); on any failure it unlinks
+ * every temp file (and any output already renamed). Leftover temp files from
+ * a daemon crash match untrusted_objstore_sweep's "*.tmp.*".
+ *
+ * Channel: one AF_UNIX socketpair, worker side on fd 3; the parent sends the
+ * job and shuts down its write side, then reads the result to EOF (bounded),
+ * polling every 100 ms for cancellation and the wall-clock deadline. */
+#include "mt_executor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "job_codec.h"
+#include "mt_json.h"
+#include "mt_util.h"
+#include "untrusted_fetch.h"
+
+#define POLL_MS 100
+#define DEFAULT_WALL_MS 900000u
+#define DEFAULT_MAX_INPUT (4ULL << 30)
+
+void mt_job_result_clear(mt_job_result *r)
+{
+    if (!r)
+        return;
+    free(r->return_value);
+    free(r->failure_reason);
+    free(r->log);
+    json_decref(r->outputs);
+    memset(r, 0, sizeof *r);
+}
+
+/* Sets result->ok = false with a formatted reason (first reason wins). */
+static void fail(mt_job_result *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(mt_job_result *r, const char *fmt, ...)
+{
+    r->ok = false;
+    if (r->failure_reason)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    r->failure_reason = strdup(buf);
+}
+
+/* Per-run state owned by mt_executor_run. */
+typedef struct run {
+    const mt_job *job;
+    int *in_fd;       /* parent copy of each input fd, -1 for https */
+    int *out_fd;      /* temp file of each output, opened O_RDWR */
+    char **tmp_path;  /* "<path>.tmp.<hex>" */
+    bool *renamed;    /* final path created */
+    int chan;         /* parent end of the socketpair */
+    pid_t pid;
+} run;
+
+static void run_close_inputs(run *x)
+{
+    for (size_t i = 0; x->in_fd && i < x->job->n_inputs; i++)
+        if (x->in_fd[i] >= 0) {
+            close(x->in_fd[i]);
+            x->in_fd[i] = -1;
+        }
+}
+
+/* Removes all temp files and any final output already renamed. */
+static void run_discard_outputs(run *x)
+{
+    for (size_t i = 0; x->out_fd && x->tmp_path && x->renamed && i < x->job->n_outputs; i++) {
+        if (x->out_fd[i] >= 0) {
+            close(x->out_fd[i]);
+            x->out_fd[i] = -1;
+        }
+        if (x->tmp_path[i]) {
+            unlink(x->tmp_path[i]);
+            free(x->tmp_path[i]);
+            x->tmp_path[i] = NULL;
+        }
+        if (x->renamed[i]) {
+            unlink(x->job->outputs[i].path);
+            x->renamed[i] = false;
+        }
+    }
+}
+
+/* Opens the inputs the parent can open; adds their sizes to bytes_in.
+ * Returns false with result failed when one cannot be used. */
+static bool open_inputs(run *x, mt_job_result *res)
+{
+    const mt_job *job = x->job;
+    uint64_t max = job->limits.max_input_bytes ? job->limits.max_input_bytes
+                                                : DEFAULT_MAX_INPUT;
+    for (size_t i = 0; i < job->n_inputs; i++) {
+        const mt_job_input *in = &job->inputs[i];
+        uint64_t size = 0;
+        if (in->path) {
+            int fd = open(in->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+            struct stat sb;
+            if (fd < 0) {
+                fail(res, "input '%s': cannot open its ciphertext: %s", in->slot,
+                     strerror(errno));
+                return false;
+            }
+            x->in_fd[i] = fd;
+            if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+                fail(res, "input '%s': ciphertext is not a regular file", in->slot);
+                return false;
+            }
+            size = (uint64_t)sb.st_size;
+        } else if (in->url && strncmp(in->url, "file://", 7) == 0) {
+            mt_err e = {0};
+            if (untrusted_fetch_open_file(in->url, job->file_url_root, &x->in_fd[i], &size,
+                                          &e) != MT_OK) {
+                fail(res, "input '%s': %s", in->slot, e.msg);
+                return false;
+            }
+        } else if (in->url && strncmp(in->url, "https://", 8) == 0) {
+            continue; /* the worker fetches it */
+        } else {
+            fail(res, "input '%s': needs a local path, a file:// or an https:// URL", in->slot);
+            return false;
+        }
+        if (size > max) {
+            fail(res, "input '%s' is %llu bytes, over the limit of %llu", in->slot,
+                 (unsigned long long)size, (unsigned long long)max);
+            return false;
+        }
+        res->bytes_in += size;
+    }
+    return true;
+}
+
+static bool create_outputs(run *x, mt_job_result *res)
+{
+    const mt_job *job = x->job;
+    for (size_t i = 0; i < job->n_outputs; i++) {
+        const mt_job_output *o = &job->outputs[i];
+        uint8_t rnd[6];
+        char hex[13];
+        if (!o->path || mt_random(rnd, sizeof rnd, NULL) != MT_OK) {
+            fail(res, "output '%s': no path", o->slot);
+            return false;
+        }
+        mt_hex_encode(rnd, sizeof rnd, hex);
+        size_t n = strlen(o->path) + 32;
+        if (!(x->tmp_path[i] = malloc(n))) {
+            fail(res, "out of memory");
+            return false;
+        }
+        snprintf(x->tmp_path[i], n, "%s.tmp.%s", o->path, hex);
+        x->out_fd[i] = open(x->tmp_path[i], O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                            0600);
+        if (x->out_fd[i] < 0) {
+            fail(res, "output '%s': cannot create %s: %s", o->slot, x->tmp_path[i],
+                 strerror(errno));
+            free(x->tmp_path[i]);
+            x->tmp_path[i] = NULL;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Starts the worker. Child fds: 0,1 /dev/null, 2 inherited, 3 channel, then
+ * the data fds in job order (wfd[]); everything else closed. */
+static mt_status spawn_worker(run *x, int child_chan, const int *src, const int *wfd,
+                              size_t nfd, mt_err *err)
+{
+    int first_free = MT_JOB_FIRST_FD + 1 + (int)nfd;
+    int *hi = malloc((nfd + 1) * sizeof *hi);
+    if (!hi)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    /* Move every source above the target range so no dup2 clobbers another. */
+    int hchan = fcntl(child_chan, F_DUPFD_CLOEXEC, first_free);
+    size_t made = 0;
+    mt_status st = MT_OK;
+    for (; hchan >= 0 && made < nfd; made++)
+        if ((hi[made] = fcntl(src[made], F_DUPFD_CLOEXEC, first_free)) < 0)
+            break;
+    if (hchan < 0 || made < nfd) {
+        st = mt_err_set(err, MT_EIO, "cannot prepare worker descriptors: %s", strerror(errno));
+        goto out;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, hchan, MT_JOB_FIRST_FD);
+    for (size_t i = 0; i < nfd; i++)
+        posix_spawn_file_actions_adddup2(&fa, hi[i], wfd[i]);
+    posix_spawn_file_actions_addclosefrom_np(&fa, first_free);
+    char *argv[] = {"mesatee-worker", NULL};
+    char *envp[] = {NULL};
+    int rc = posix_spawn(&x->pid, x->job->worker_path, &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc != 0) {
+        x->pid = -1;
+        st = mt_err_set(err, rc == ENOENT ? MT_ENOTFOUND : MT_EIO,
+                        "cannot start the worker %s: %s", x->job->worker_path, strerror(rc));
+    }
+out:
+    if (hchan >= 0)
+        close(hchan);
+    for (size_t i = 0; i < made; i++)
+        close(hi[i]);
+    free(hi);
+    return st;
+}
+
+/* Why a worker that ended with wait status ws failed, or NULL if it exited 0. */
+static void describe_status(int ws, const mt_job *job, mt_job_result *res)
+{
+    if (WIFSIGNALED(ws)) {
+        int sig = WTERMSIG(ws);
+        const char *abbr = sigabbrev_np(sig);
+        if (sig == SIGSYS)
+            fail(res, "sandbox violation: forbidden system call (SIGSYS)");
+        else if (sig == SIGXCPU)
+            fail(res, "CPU time limit of %u s exceeded (SIGXCPU)",
+                 job->limits.cpu_seconds ? job->limits.cpu_seconds : 600);
+        else if (sig == SIGXFSZ)
+            fail(res, "output size limit exceeded (SIGXFSZ)");
+        else if (sig == SIGKILL)
+            fail(res, "worker killed by signal 9 (SIGKILL): memory or CPU limit?");
+        else
+            fail(res, "worker killed by signal %d (SIG%s)", sig, abbr ? abbr : "?");
+    } else if (WIFEXITED(ws) && WEXITSTATUS(ws) != 0) {
+        fail(res, "worker exited with status %d", WEXITSTATUS(ws));
+    }
+}
+
+/* Applies the worker's result message to res. */
+static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
+{
+    mt_err e = {0};
+    json_t *r = mt_json_parse(buf, len, MT_JOB_RESULT_MAX, 8, &e);
+    if (!r || !json_is_object(r)) {
+        json_decref(r);
+        fail(res, "worker returned no valid result (%s)", len ? e.msg : "empty");
+        return;
+    }
+    const char *log = NULL, *rv = NULL, *reason = NULL;
+    bool ok = false;
+    int64_t fetched = 0;
+    json_t *outs = NULL;
+    if (mt_json_bool_opt(r, "ok", &ok, false, &e) != MT_OK ||
+        mt_json_str_opt(r, "log", MT_JOB_RESULT_MAX, &log, NULL, &e) != MT_OK ||
+        mt_json_str_opt(r, "return_value", MT_JOB_RESULT_MAX, &rv, NULL, &e) != MT_OK ||
+        mt_json_str_opt(r, "reason", 4096, &reason, NULL, &e) != MT_OK ||
+        mt_json_int_opt(r, "fetched_bytes", 0, INT64_MAX, &fetched, 0, &e) != MT_OK ||
+        mt_json_object_opt(r, "outputs", MT_JOB_MAX_SLOTS, &outs, &e) != MT_OK) {
+        json_decref(r);
+        fail(res, "worker returned an invalid result: %s", e.msg);
+        return;
+    }
+    if (log && *log)
+        res->log = strdup(log);
+    res->bytes_in += (uint64_t)fetched;
+    if (!ok) {
+        fail(res, "%s", reason ? reason : "worker reported failure without a reason");
+    } else {
+        res->ok = true;
+        res->return_value = strdup(rv ? rv : "");
+        /* every output must be accounted for */
+        for (size_t i = 0; i < x->job->n_outputs; i++)
+            if (!json_object_get(outs, x->job->outputs[i].slot))
+                fail(res, "worker did not report output '%s'", x->job->outputs[i].slot);
+    }
+    json_decref(r);
+}
+
+/* fsync + size + SHA-256 of output i's temp file. */
+static bool seal_output(run *x, size_t i, mt_job_result *res)
+{
+    int fd = x->out_fd[i];
+    const char *slot = x->job->outputs[i].slot;
+    if (fsync(fd) != 0) {
+        fail(res, "output '%s': fsync failed: %s", slot, strerror(errno));
+        return false;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(1 << 20), digest[32];
+    unsigned int dl = 0;
+    uint64_t size = 0;
+    bool good = md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    while (good) {
+        ssize_t n = pread(fd, buf, 1 << 20, (off_t)size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            good = n == 0;
+            break;
+        }
+        good = EVP_DigestUpdate(md, buf, (size_t)n) == 1;
+        size += (uint64_t)n;
+    }
+    good = good && EVP_DigestFinal_ex(md, digest, &dl) == 1 && dl == 32;
+    EVP_MD_CTX_free(md);
+    free(buf);
+    if (!good) {
+        fail(res, "output '%s': reading back the ciphertext failed", slot);
+        return false;
+    }
+    char hex[65];
+    mt_hex_encode(digest, 32, hex);
+    json_t *o = json_pack("{s:I,s:s}", "size", (json_int_t)size, "sha256", hex);
+    if (!o || json_object_set_new(res->outputs, slot, o) != 0) {
+        fail(res, "out of memory");
+        return false;
+    }
+    res->bytes_out += size;
+    return true;
+}
+
+/* Makes every output final; on any failure none remains. */
+static void commit_outputs(run *x, mt_job_result *res)
+{
+    const mt_job *job = x->job;
+    if (!(res->outputs = json_object())) {
+        fail(res, "out of memory");
+        return;
+    }
+    for (size_t i = 0; res->ok && i < job->n_outputs; i++)
+        if (!seal_output(x, i, res))
+            break;
+    for (size_t i = 0; res->ok && i < job->n_outputs; i++) {
+        if (rename(x->tmp_path[i], job->outputs[i].path) != 0) {
+            fail(res, "output '%s': cannot move it to %s: %s", job->outputs[i].slot,
+                 job->outputs[i].path, strerror(errno));
+            break;
+        }
+        x->renamed[i] = true;
+        free(x->tmp_path[i]);
+        x->tmp_path[i] = NULL;
+    }
+    for (size_t i = 0; res->ok && i < job->n_outputs; i++) {
+        mt_err e;
+        if (mt_fsync_parent_dir(job->outputs[i].path, &e) != MT_OK)
+            fail(res, "output '%s': %s", job->outputs[i].slot, e.msg);
+    }
+    if (!res->ok) {
+        json_decref(res->outputs);
+        res->outputs = NULL;
+        res->bytes_out = 0;
+        run_discard_outputs(x);
+        return;
+    }
+    for (size_t i = 0; i < job->n_outputs; i++) {
+        close(x->out_fd[i]);
+        x->out_fd[i] = -1;
+        x->renamed[i] = false; /* kept */
+    }
+}
+
+/* Exchanges messages with the worker and reaps it. Returns the wait status;
+ * sets *why_killed when the parent killed it (1 timeout, 2 cancel, 3 result
+ * too large). */
+static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline,
+                     bool (*should_cancel)(void *), void *arg, char **rbuf, size_t *rlen,
+                     struct rusage *ru, int *why_killed)
+{
+    size_t sent = 0, cap = 0;
+    bool sending = true, eof = false;
+    int64_t next_cancel_check = mt_mono_ms() + POLL_MS;
+    int ws = 0, sleep_ms = 1;
+    *rbuf = NULL;
+    *rlen = 0;
+    *why_killed = 0;
+    for (;;) {
+        int64_t now = mt_mono_ms();
+        if (now >= deadline) {
+            *why_killed = 1;
+            break;
+        }
+        if (should_cancel && now >= next_cancel_check) {
+            next_cancel_check = now + POLL_MS;
+            if (should_cancel(arg)) {
+                *why_killed = 2;
+                break;
+            }
+        }
+        int64_t wait = deadline - now;
+        if (wait > POLL_MS)
+            wait = POLL_MS;
+        if (eof) {
+            /* channel closed: wait for the process itself */
+            pid_t p = wait4(x->pid, &ws, WNOHANG, ru);
+            if (p == x->pid) {
+                x->pid = -1;
+                return ws;
+            }
+            if (p < 0 && errno != EINTR) {
+                x->pid = -1;
+                return 0;
+            }
+            struct timespec ts = {0, (long)sleep_ms * 1000000L};
+            nanosleep(&ts, NULL);
+            if (sleep_ms < 20)
+                sleep_ms *= 2;
+            continue;
+        }
+        struct pollfd pfd = {.fd = x->chan, .events = POLLIN | (sending ? POLLOUT : 0)};
+        int pr = poll(&pfd, 1, (int)wait);
+        if (pr < 0 && errno != EINTR)
+            break;
+        if (pr <= 0)
+            continue;
+        if (sending && (pfd.revents & (POLLOUT | POLLERR | POLLHUP))) {
+            ssize_t n = send(x->chan, jobtxt + sent, joblen - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0)
+                sent += (size_t)n;
+            if ((n < 0 && errno != EAGAIN && errno != EINTR) || sent == joblen) {
+                sending = false;
+                shutdown(x->chan, SHUT_WR);
+            }
+        }
+        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+            if (*rlen == cap) {
+                if (cap >= MT_JOB_RESULT_MAX) {
+                    *why_killed = 3;
+                    break;
+                }
+                size_t nc = cap ? cap * 2 : 16384;
+                if (nc > MT_JOB_RESULT_MAX)
+                    nc = MT_JOB_RESULT_MAX;
+                char *p = realloc(*rbuf, nc + 1);
+                if (!p) {
+                    *why_killed = 3;
+                    break;
+                }
+                *rbuf = p;
+                cap = nc;
+            }
+            ssize_t n = recv(x->chan, *rbuf + *rlen, cap - *rlen, MSG_DONTWAIT);
+            if (n > 0)
+                *rlen += (size_t)n;
+            else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+                eof = true;
+        }
+    }
+    kill(x->pid, SIGKILL);
+    while (wait4(x->pid, &ws, 0, ru) < 0 && errno == EINTR)
+        ;
+    x->pid = -1;
+    return ws;
+}
+
+mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void *arg,
+                          mt_job_result *result, mt_err *err)
+{
+    memset(result, 0, sizeof *result);
+    if (!job || !job->worker_path || !job->function)
+        return mt_err_set(err, MT_EINVAL, "job needs a worker path and a function");
+    if (job->executor_type && strcmp(job->executor_type, "builtin") != 0)
+        return mt_err_set(err, MT_EINVAL, "executor type '%s' is not supported (only 'builtin')",
+                          job->executor_type);
+    if (job->n_inputs > MT_JOB_MAX_SLOTS || job->n_outputs > MT_JOB_MAX_SLOTS)
+        return mt_err_set(err, MT_EINVAL, "a job has at most %d inputs and %d outputs",
+                          MT_JOB_MAX_SLOTS, MT_JOB_MAX_SLOTS);
+    for (size_t i = 0; i < job->n_inputs; i++)
+        if (!mt_job_slot_valid(job->inputs[i].slot))
+            return mt_err_set(err, MT_EINVAL, "input %zu: invalid slot name", i);
+    for (size_t i = 0; i < job->n_outputs; i++)
+        if (!mt_job_slot_valid(job->outputs[i].slot) || !job->outputs[i].path)
+            return mt_err_set(err, MT_EINVAL, "output %zu: invalid slot name or no path", i);
+    if (access(job->worker_path, X_OK) != 0)
+        return mt_err_set(err, errno == ENOENT ? MT_ENOTFOUND : MT_EIO,
+                          "worker executable %s cannot be run: %s (check the daemon's "
+                          "worker path)", job->worker_path, strerror(errno));
+
+    mt_status st = MT_OK;
+    run x = {.job = job, .chan = -1, .pid = -1};
+    size_t ni = job->n_inputs, no = job->n_outputs;
+    int sv[2] = {-1, -1};
+    int *src = NULL, *wfd = NULL, *in_w = NULL, *out_w = NULL;
+    char *jobtxt = NULL, *rbuf = NULL;
+    size_t rlen = 0;
+    x.in_fd = malloc((ni + 1) * sizeof *x.in_fd);
+    x.out_fd = malloc((no + 1) * sizeof *x.out_fd);
+    x.tmp_path = calloc(no + 1, sizeof *x.tmp_path);
+    x.renamed = calloc(no + 1, sizeof *x.renamed);
+    src = malloc((ni + no + 1) * sizeof *src);
+    wfd = malloc((ni + no + 1) * sizeof *wfd);
+    in_w = malloc((ni + 1) * sizeof *in_w);
+    out_w = malloc((no + 1) * sizeof *out_w);
+    if (!x.in_fd || !x.out_fd || !x.tmp_path || !x.renamed || !src || !wfd || !in_w ||
+        !out_w) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < ni; i++)
+        x.in_fd[i] = -1;
+    for (size_t i = 0; i < no; i++)
+        x.out_fd[i] = -1;
+
+    int64_t start = mt_mono_ms();
+    uint32_t wall = job->limits.wall_ms ? job->limits.wall_ms : DEFAULT_WALL_MS;
+    if (!open_inputs(&x, result) || !create_outputs(&x, result))
+        goto done; /* an outcome: the task fails with the reason */
+
+    size_t nfd = 0;
+    int next = MT_JOB_FIRST_FD + 1;
+    for (size_t i = 0; i < ni; i++) {
+        in_w[i] = -1;
+        if (x.in_fd[i] >= 0) {
+            src[nfd] = x.in_fd[i];
+            wfd[nfd++] = in_w[i] = next++;
+        }
+    }
+    for (size_t i = 0; i < no; i++) {
+        src[nfd] = x.out_fd[i];
+        wfd[nfd++] = out_w[i] = next++;
+    }
+    if (!(jobtxt = mt_wjob_encode(job, in_w, out_w, err))) {
+        st = err ? err->code : MT_ENOMEM;
+        goto out;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        st = mt_err_set(err, MT_EIO, "socketpair failed: %s", strerror(errno));
+        goto out;
+    }
+    if ((st = spawn_worker(&x, sv[1], src, wfd, nfd, err)) != MT_OK)
+        goto out;
+    close(sv[1]);
+    sv[1] = -1;
+    x.chan = sv[0];
+    sv[0] = -1;
+    run_close_inputs(&x);
+
+    struct rusage ru = {0};
+    int why = 0;
+    int ws = supervise(&x, jobtxt, strlen(jobtxt), start + wall, should_cancel, arg, &rbuf,
+                       &rlen, &ru, &why);
+    result->wall_ms = (uint64_t)(mt_mono_ms() - start);
+    result->cpu_ms = (uint64_t)ru.ru_utime.tv_sec * 1000 + (uint64_t)ru.ru_utime.tv_usec / 1000 +
+                     (uint64_t)ru.ru_stime.tv_sec * 1000 + (uint64_t)ru.ru_stime.tv_usec / 1000;
+    result->peak_rss_kb = (uint64_t)ru.ru_maxrss;
+    if (why == 1) {
+        fail(result, "wall-clock limit of %u ms exceeded", wall);
+    } else if (why == 2) {
+        result->canceled = true;
+        fail(result, "canceled");
+    } else if (why == 3) {
+        fail(result, "worker result exceeded %d bytes", MT_JOB_RESULT_MAX);
+    } else {
+        describe_status(ws, job, result);
+        if (!result->failure_reason)
+            take_result(rbuf ? rbuf : "", rlen, &x, result);
+        else if (rlen && rbuf) {
+            /* keep the log of a worker that died after reporting */
+            mt_job_result tmp = {0};
+            take_result(rbuf, rlen, &x, &tmp);
+            if (tmp.log && !result->log) {
+                result->log = tmp.log;
+                tmp.log = NULL;
+            }
+            mt_job_result_clear(&tmp);
+        }
+    }
+    if (result->ok)
+        commit_outputs(&x, result);
+
+done:
+    if (!result->ok) {
+        result->ok = false;
+        if (!result->failure_reason)
+            fail(result, "unknown failure");
+        run_discard_outputs(&x);
+        json_decref(result->outputs);
+        result->outputs = NULL;
+        result->bytes_out = 0;
+        if (!result->wall_ms)
+            result->wall_ms = (uint64_t)(mt_mono_ms() - start);
+    }
+out:
+    if (st != MT_OK) {
+        run_discard_outputs(&x);
+        mt_job_result_clear(result);
+    }
+    if (x.in_fd)
+        run_close_inputs(&x);
+    if (x.out_fd)
+        for (size_t i = 0; i < no; i++)
+            if (x.out_fd[i] >= 0)
+                close(x.out_fd[i]);
+    if (x.chan >= 0)
+        close(x.chan);
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    if (jobtxt) {
+        mt_wipe(jobtxt, strlen(jobtxt));
+        free(jobtxt);
+    }
+    free(rbuf);
+    if (x.tmp_path)
+        for (size_t i = 0; i < no; i++)
+            free(x.tmp_path[i]);
+    free(x.in_fd);
+    free(x.out_fd);
+    free(x.tmp_path);
+    free(x.renamed);
+    free(src);
+    free(wfd);
+    free(in_w);
+    free(out_w);
+    return st;
+}

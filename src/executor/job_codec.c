@@ -1,0 +1,243 @@
+/* job_codec: encoder and bounded decoder of the parent -> worker job. */
+#include "job_codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_json.h"
+#include "mt_util.h"
+
+bool mt_job_slot_valid(const char *s)
+{
+    if (!s)
+        return false;
+    size_t n = strlen(s);
+    if (n == 0 || n > MT_JOB_SLOT_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '/' || s[i] == '\\')
+            return false;
+    return true;
+}
+
+/* Adds {"slot","fd"|"url","key"} to arr. */
+static int add_io(json_t *arr, const char *slot, int fd, const char *url, const uint8_t key[32])
+{
+    char hex[65];
+    mt_hex_encode(key, 32, hex);
+    json_t *o = json_object();
+    int bad = !o || json_object_set_new(o, "slot", json_string(slot)) != 0 ||
+              json_object_set_new(o, "key", json_string(hex)) != 0;
+    if (!bad)
+        bad = fd >= 0 ? json_object_set_new(o, "fd", json_integer(fd)) != 0
+                      : json_object_set_new(o, "url", json_string(url)) != 0;
+    mt_wipe(hex, sizeof hex);
+    if (bad || json_array_append_new(arr, o) != 0) {
+        if (!bad)
+            return -1; /* o was stolen */
+        json_decref(o);
+        return -1;
+    }
+    return 0;
+}
+
+char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, mt_err *err)
+{
+    json_t *root = json_object(), *ins = json_array(), *outs = json_array(),
+           *lim = json_object();
+    char *s = NULL;
+    if (!root || !ins || !outs || !lim) {
+        json_decref(ins);
+        json_decref(outs);
+        json_decref(lim);
+        goto oom;
+    }
+    json_object_set_new(root, "inputs", ins);
+    json_object_set_new(root, "outputs", outs);
+    json_object_set_new(root, "limits", lim);
+    json_object_set_new(root, "v", json_integer(1));
+    json_object_set_new(root, "task_id", json_string(job->task_id ? job->task_id : ""));
+    json_object_set_new(root, "function", json_string(job->function ? job->function : ""));
+    if (job->arguments)
+        json_object_set(root, "arguments", job->arguments);
+    else
+        json_object_set_new(root, "arguments", json_object());
+    for (size_t i = 0; i < job->n_inputs; i++)
+        if (add_io(ins, job->inputs[i].slot, in_fds[i], job->inputs[i].url,
+                   job->inputs[i].key) != 0)
+            goto oom;
+    for (size_t i = 0; i < job->n_outputs; i++)
+        if (add_io(outs, job->outputs[i].slot, out_fds[i], NULL, job->outputs[i].key) != 0)
+            goto oom;
+    json_object_set_new(lim, "mem_bytes", json_integer((json_int_t)job->limits.mem_bytes));
+    json_object_set_new(lim, "cpu_seconds", json_integer(job->limits.cpu_seconds));
+    json_object_set_new(lim, "max_input_bytes",
+                        json_integer((json_int_t)job->limits.max_input_bytes));
+    s = json_dumps(root, JSON_COMPACT);
+    if (!s)
+        goto oom;
+    /* Wipe key strings held by jansson before releasing them. */
+    for (size_t k = 0; k < 2; k++) {
+        json_t *arr = k ? outs : ins, *o;
+        size_t i;
+        json_array_foreach(arr, i, o) {
+            json_t *key = json_object_get(o, "key");
+            if (json_is_string(key))
+                mt_wipe((char *)json_string_value(key), json_string_length(key));
+        }
+    }
+    json_decref(root);
+    return s;
+oom:
+    json_decref(root);
+    mt_err_set(err, MT_ENOMEM, "out of memory encoding the job");
+    return NULL;
+}
+
+static mt_status decode_io(json_t *arr, bool is_input, mt_wjob_io *out, size_t n, int *fds_seen,
+                           mt_err *err)
+{
+    static const char *const keys_in[] = {"slot", "fd", "url", "key", NULL};
+    const char *what = is_input ? "input" : "output";
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(arr, i);
+        if (!json_is_object(o))
+            return mt_err_set(err, MT_EINVAL, "job: %s %zu is not an object", what, i);
+        mt_status st = mt_json_only_keys(o, keys_in, err);
+        if (st != MT_OK)
+            return st;
+        const char *slot, *key, *url;
+        int64_t fd;
+        if ((st = mt_json_str(o, "slot", MT_JOB_SLOT_MAX, &slot, err)) != MT_OK)
+            return st;
+        if (!mt_job_slot_valid(slot))
+            return mt_err_set(err, MT_EINVAL, "job: %s %zu: invalid slot name", what, i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(out[j].slot, slot) == 0)
+                return mt_err_set(err, MT_EINVAL, "job: %s slot '%s' appears twice", what, slot);
+        if ((st = mt_json_str_opt(o, "url", 4096, &url, NULL, err)) != MT_OK)
+            return st;
+        if ((st = mt_json_int_opt(o, "fd", MT_JOB_FIRST_FD + 1, MT_JOB_MAX_FD, &fd, -1, err)) !=
+            MT_OK)
+            return st;
+        if (is_input ? (fd < 0) == (url == NULL) : (fd < 0 || url))
+            return mt_err_set(err, MT_EINVAL, "job: %s '%s' needs exactly one of fd%s", what,
+                              slot, is_input ? " or url" : "");
+        if (url && strncmp(url, "https://", 8) != 0)
+            return mt_err_set(err, MT_EINVAL, "job: input '%s': only https:// URLs go to the "
+                                              "worker", slot);
+        if (fd >= 0) {
+            if (fds_seen[fd])
+                return mt_err_set(err, MT_EINVAL, "job: fd %d is used twice", (int)fd);
+            fds_seen[fd] = 1;
+        }
+        if ((st = mt_json_str(o, "key", 64, &key, err)) != MT_OK)
+            return st;
+        if (mt_hex_decode(key, out[i].key, 32, NULL) != MT_OK)
+            return mt_err_set(err, MT_EINVAL, "job: %s '%s': key must be 64 hex characters",
+                              what, slot);
+        out[i].slot = slot;
+        out[i].fd = (int)fd;
+        out[i].url = url;
+    }
+    return MT_OK;
+}
+
+mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
+{
+    static const char *const top[] = {"v",      "task_id", "function", "arguments",
+                                      "inputs", "outputs", "limits",   NULL};
+    static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "max_input_bytes", NULL};
+    memset(out, 0, sizeof *out);
+    mt_wjob j = {0};
+    int *fds_seen = NULL;
+    j.root = mt_json_parse(buf, len, MT_JOB_MAX, 8, err);
+    if (!j.root)
+        return err ? err->code : MT_EINVAL;
+    mt_status st;
+    json_t *ins, *outs, *args = NULL, *lim;
+    int64_t v, mem, cpu, maxin;
+    if (!json_is_object(j.root)) {
+        st = mt_err_set(err, MT_EINVAL, "job: expected a JSON object");
+        goto fail;
+    }
+    if ((st = mt_json_only_keys(j.root, top, err)) != MT_OK ||
+        (st = mt_json_int(j.root, "v", 1, 1, &v, err)) != MT_OK ||
+        (st = mt_json_str(j.root, "task_id", 64, &j.task_id, err)) != MT_OK ||
+        (st = mt_json_str(j.root, "function", 64, &j.function, err)) != MT_OK ||
+        (st = mt_json_object_opt(j.root, "arguments", 64, &args, err)) != MT_OK ||
+        (st = mt_json_array(j.root, "inputs", MT_JOB_MAX_SLOTS, &ins, err)) != MT_OK ||
+        (st = mt_json_array(j.root, "outputs", MT_JOB_MAX_SLOTS, &outs, err)) != MT_OK)
+        goto fail;
+    lim = json_object_get(j.root, "limits");
+    if (!json_is_object(lim)) {
+        st = mt_err_set(err, MT_EINVAL, "job: field 'limits' must be an object");
+        goto fail;
+    }
+    if ((st = mt_json_only_keys(lim, lkeys, err)) != MT_OK ||
+        (st = mt_json_int(lim, "mem_bytes", 0, INT64_MAX, &mem, err)) != MT_OK ||
+        (st = mt_json_int(lim, "cpu_seconds", 0, UINT32_MAX, &cpu, err)) != MT_OK ||
+        (st = mt_json_int(lim, "max_input_bytes", 0, INT64_MAX, &maxin, err)) != MT_OK)
+        goto fail;
+    if (args) {
+        const char *k;
+        json_t *val;
+        json_object_foreach(args, k, val) {
+            if (!json_is_string(val) || json_string_length(val) > 64 * 1024 ||
+                strlen(json_string_value(val)) != json_string_length(val)) {
+                st = mt_err_set(err, MT_EINVAL,
+                                "job: argument '%.64s' must be a string of at most 64 KiB", k);
+                goto fail;
+            }
+        }
+    }
+    j.arguments = args;
+    j.mem_bytes = (uint64_t)mem;
+    j.cpu_seconds = (uint32_t)cpu;
+    j.max_input_bytes = (uint64_t)maxin;
+    j.n_inputs = json_array_size(ins);
+    j.n_outputs = json_array_size(outs);
+    j.inputs = calloc(j.n_inputs + 1, sizeof *j.inputs);
+    j.outputs = calloc(j.n_outputs + 1, sizeof *j.outputs);
+    fds_seen = calloc(MT_JOB_MAX_FD + 1, sizeof *fds_seen);
+    if (!j.inputs || !j.outputs || !fds_seen) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory decoding the job");
+        goto fail;
+    }
+    if ((st = decode_io(ins, true, j.inputs, j.n_inputs, fds_seen, err)) != MT_OK ||
+        (st = decode_io(outs, false, j.outputs, j.n_outputs, fds_seen, err)) != MT_OK)
+        goto fail;
+    free(fds_seen);
+    *out = j;
+    return MT_OK;
+fail:
+    free(fds_seen);
+    mt_wjob_free(&j);
+    return st;
+}
+
+void mt_wjob_free(mt_wjob *j)
+{
+    if (!j)
+        return;
+    if (j->inputs)
+        mt_wipe(j->inputs, j->n_inputs * sizeof *j->inputs);
+    if (j->outputs)
+        mt_wipe(j->outputs, j->n_outputs * sizeof *j->outputs);
+    free(j->inputs);
+    free(j->outputs);
+    if (j->root) {
+        /* wipe the hex keys inside the JSON tree */
+        for (int k = 0; k < 2; k++) {
+            json_t *arr = json_object_get(j->root, k ? "outputs" : "inputs"), *o;
+            size_t i;
+            json_array_foreach(arr, i, o) {
+                json_t *key = json_object_get(o, "key");
+                if (json_is_string(key))
+                    mt_wipe((char *)json_string_value(key), json_string_length(key));
+            }
+        }
+        json_decref(j->root);
+    }
+    memset(j, 0, sizeof *j);
+}

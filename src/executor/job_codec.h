@@ -1,0 +1,70 @@
+/* job_codec: the two messages between mt_executor_run (parent) and
+ * mesatee-worker, both JSON over the worker's fd 3 (a socketpair).
+ *
+ * Job (parent -> worker; contains plaintext keys, wiped after use):
+ *   {"v":1,"task_id":"..","function":"psi","arguments":{"k":"v",..},
+ *    "inputs":[{"slot":"a","fd":4,"key":"<64 hex>"} | {"slot":"a","url":"https://..","key":..}],
+ *    "outputs":[{"slot":"r","fd":6,"key":"<64 hex>"}],
+ *    "limits":{"mem_bytes":N,"cpu_seconds":N,"max_input_bytes":N}}
+ * Inputs with "fd" are ciphertext files the parent opened (local paths and
+ * checked file:// URLs); "url" is https:// only, fetched by the worker before
+ * its sandbox closes. Output fds are the parent's O_EXCL temp files.
+ *
+ * Result (worker -> parent), at most MT_JOB_RESULT_MAX bytes:
+ *   {"ok":true,"return_value":"..","log":"..","fetched_bytes":N,
+ *    "outputs":{"r":{"plain_bytes":N}}}
+ *   {"ok":false,"reason":"..","log":"..","fetched_bytes":N}
+ *
+ * mt_wjob_decode is the one bounded reader of the job; it is fuzzed
+ * (fuzz/job_decode.c). Thread-safety: reentrant. */
+#ifndef MT_JOB_CODEC_H
+#define MT_JOB_CODEC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+#include "mt_executor.h"
+
+#define MT_JOB_MAX (1024 * 1024)
+#define MT_JOB_RESULT_MAX (1024 * 1024)
+#define MT_JOB_MAX_SLOTS 64
+#define MT_JOB_SLOT_MAX 128
+#define MT_JOB_FIRST_FD 3  /* fd 3 is the channel; data fds follow */
+#define MT_JOB_MAX_FD 1023
+
+typedef struct mt_wjob_io {
+    const char *slot;   /* points into the decoded JSON */
+    int fd;             /* -1 for url inputs */
+    const char *url;    /* https:// or NULL */
+    uint8_t key[32];
+} mt_wjob_io;
+
+typedef struct mt_wjob {
+    json_t *root;       /* owns every string above */
+    const char *task_id, *function;
+    const json_t *arguments;
+    mt_wjob_io *inputs;
+    size_t n_inputs;
+    mt_wjob_io *outputs;
+    size_t n_outputs;
+    uint64_t mem_bytes, max_input_bytes;
+    uint32_t cpu_seconds;
+} mt_wjob;
+
+/* Encodes the job for the worker; in_fds[i] is the worker-side fd of input i
+ * (-1: pass its url), out_fds[i] that of output i. Heap string holding keys:
+ * the caller wipes and frees it. NULL with err set on failure. */
+char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, mt_err *err);
+
+/* Decodes and validates a job. On error *out is zeroed (nothing to free). */
+mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err);
+/* Frees a decoded job and wipes its keys. NULL-safe, idempotent. */
+void mt_wjob_free(mt_wjob *j);
+
+/* True if s is an acceptable slot name: 1..128 bytes, printable ASCII, no '/'. */
+bool mt_job_slot_valid(const char *s);
+
+#endif

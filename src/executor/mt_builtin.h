@@ -1,0 +1,90 @@
+/* mt_builtin: internal API between mesatee-worker and the built-in functions.
+ * Not part of the daemon's contract (that is mt_executor.h).
+ *
+ * A built-in runs inside the sandboxed worker, after the seccomp filter is
+ * installed: it may compute and allocate memory, nothing else. It receives a
+ * context giving its arguments (strings), its decrypted inputs by slot and a
+ * way to write the plaintext of its outputs by slot (the worker encrypts it
+ * under that output's key as it goes) and to append log lines.
+ * Ownership: everything in the context is owned by the worker; a built-in
+ * returns its return value as a heap string in *ret (freed by the worker).
+ * Errors: a built-in returns non-MT_OK with an actionable message in err;
+ * the worker reports it as the task's failure reason. */
+#ifndef MT_BUILTIN_H
+#define MT_BUILTIN_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+#include "mt_ff.h"
+
+#define MT_BCTX_LOG_MAX (64 * 1024)
+
+typedef struct mt_bctx_input {
+    const char *slot;
+    const uint8_t *data; /* plaintext, NUL-terminated (not counted in len) */
+    size_t len;
+} mt_bctx_input;
+
+typedef struct mt_bctx_output {
+    const char *slot;
+    mt_ff_writer *writer;  /* encrypts under the output's key into its fd */
+    uint64_t plain_bytes;  /* plaintext written so far */
+} mt_bctx_output;
+
+typedef struct mt_bctx {
+    const json_t *args;    /* object: name -> string */
+    mt_bctx_input *inputs;
+    size_t n_inputs;
+    mt_bctx_output *outputs;
+    size_t n_outputs;
+    char log[MT_BCTX_LOG_MAX + 1];
+    size_t log_len;
+    bool log_truncated;
+} mt_bctx;
+
+/* Argument value by name, NULL if absent. */
+const char *mt_bctx_arg(const mt_bctx *ctx, const char *name);
+/* Input by slot name, NULL if absent. */
+const mt_bctx_input *mt_bctx_input_find(const mt_bctx *ctx, const char *slot);
+/* Appends plaintext to output idx (encrypted on the fly). */
+mt_status mt_bctx_output_write(mt_bctx *ctx, size_t idx, const void *buf, size_t len,
+                               mt_err *err);
+/* Appends one line to the log (bounded at MT_BCTX_LOG_MAX; excess is dropped
+ * and marked). Never log secrets or input data. */
+void mt_bctx_log(mt_bctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+typedef mt_status (*mt_builtin_fn)(mt_bctx *ctx, char **ret, mt_err *err);
+
+/* The built-in called name, or NULL. The registry is in builtins.c; the test
+ * worker (MT_WORKER_TEST_BUILTINS) adds the "__test_*" ones. */
+mt_builtin_fn mt_builtin_find(const char *name);
+
+/* The built-ins. */
+mt_status mt_builtin_echo(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err);
+
+/* ---- PSI core, shared by the built-in, its tests, fuzzer and benchmark ---- */
+
+#define MT_PSI_MAX_ID 1024
+
+typedef struct mt_psi_input {
+    const char *slot;     /* for error messages */
+    const uint8_t *data;  /* newline-separated ids */
+    size_t len;
+} mt_psi_input;
+
+/* Intersects n >= 2 id lists: lines split on LF (a CR before LF is dropped),
+ * empty lines ignored, duplicates collapsed. *out receives the intersection
+ * sorted bytewise, one id per line each followed by "\n" (heap; free(); may
+ * be NULL when *count is 0), *count the number of ids. seed keys the hash
+ * table (use a random one against crafted collisions).
+ * Errors: MT_EINVAL naming the slot and line for an id longer than
+ * MT_PSI_MAX_ID bytes; MT_ENOMEM. On error *out is NULL. */
+mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
+                         size_t *out_len, size_t *count, mt_err *err);
+
+#endif

@@ -1,0 +1,376 @@
+/* mesatee-worker: runs one job in a sandbox. Started by mt_executor_run with
+ * an empty environment, stdin on /dev/null, the job channel on fd 3 and the
+ * data files on the fds the job names (see job_codec.h for the messages).
+ *
+ * Order: read job -> rlimits, no-new-privs, not dumpable -> fetch https://
+ * inputs -> initialise OpenSSL (RNG, AES-GCM) and the output encryptors ->
+ * RLIMIT_NOFILE/NPROC + seccomp allow-list (no open, socket, exec, fork) ->
+ * read and decrypt inputs -> run the built-in -> finish outputs -> write the
+ * result JSON to fd 3 -> exit 0. Any failure is reported as {"ok":false,
+ * "reason":..} and exit 0; a crash or a sandbox kill shows as a signal. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "job_codec.h"
+#include "mt_builtin.h"
+#include "mt_ff.h"
+#include "mt_util.h"
+#include "sandbox.h"
+#include "untrusted_fetch.h"
+
+#define CHAN_FD MT_JOB_FIRST_FD
+#define READ_CHUNK (1024 * 1024)
+
+#if defined(__SANITIZE_ADDRESS__)
+/* LeakSanitizer runs a ptrace helper at exit, which the seccomp filter
+ * (rightly) kills; leaks are checked by the in-process unit tests instead. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "detect_leaks=0:handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0";
+}
+#endif
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads fd to EOF into a NUL-terminated heap buffer of at most max bytes. */
+static mt_status read_to_eof(int fd, size_t max, char **out, size_t *len, mt_err *err)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    for (;;) {
+        if (n == cap) {
+            if (cap >= max) {
+                free(buf);
+                return mt_err_set(err, MT_ETOOBIG, "job larger than %zu bytes", max);
+            }
+            cap = cap * 2 > max ? max : cap * 2;
+            char *p = realloc(buf, cap + 1);
+            if (!p) {
+                free(buf);
+                return mt_err_set(err, MT_ENOMEM, "out of memory");
+            }
+            buf = p;
+        }
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            return mt_err_set(err, MT_EIO, "reading the job failed: %s", strerror(errno));
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return MT_OK;
+}
+
+/* ---- plaintext sink for the input decryptor ---- */
+
+typedef struct plain_buf {
+    uint8_t *data;
+    size_t len, cap;
+} plain_buf;
+
+static mt_status plain_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    plain_buf *b = ctx;
+    if (len > b->cap - b->len) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap - b->len < len)
+            cap *= 2;
+        uint8_t *p = realloc(b->data, cap + 1);
+        if (!p)
+            return mt_err_set(err, MT_ENOMEM, "out of memory for input plaintext");
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, buf, len);
+    b->len += len;
+    return MT_OK;
+}
+
+static mt_status fd_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    int fd = *(const int *)ctx;
+    int e = write_all(fd, buf, len);
+    if (e)
+        return mt_err_set(err, MT_EIO, "writing an output failed: %s", strerror(e));
+    return MT_OK;
+}
+
+/* Decrypts one input: from fd (streamed in chunks) or from ct (fetched). */
+static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t ct_len,
+                               uint64_t max, mt_bctx_input *out, mt_err *err)
+{
+    plain_buf pb = {0};
+    mt_ff_reader *r = NULL;
+    uint8_t *chunk = NULL;
+    mt_status st;
+    mt_err ignore;
+    size_t hint = ct_len;
+    if (io->fd >= 0) {
+        struct stat sb;
+        if (fstat(io->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return mt_err_set(err, MT_EIO, "input '%s': not a readable file", io->slot);
+        if ((uint64_t)sb.st_size > max)
+            return mt_err_set(err, MT_ETOOBIG, "input '%s' is %lld bytes, over the limit of %llu",
+                              io->slot, (long long)sb.st_size, (unsigned long long)max);
+        hint = (size_t)sb.st_size;
+    }
+    pb.cap = hint;
+    if (!(pb.data = malloc(pb.cap + 1)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory for input '%s'", io->slot);
+    if ((st = mt_ff_reader_new(io->key, plain_sink, &pb, &r, err)) != MT_OK)
+        goto out;
+    if (io->fd < 0) {
+        st = mt_ff_reader_feed(r, ct, ct_len, &ignore);
+    } else {
+        if (!(chunk = malloc(READ_CHUNK))) {
+            st = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        uint64_t total = 0;
+        for (;;) {
+            ssize_t n = read(io->fd, chunk, READ_CHUNK);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                st = mt_err_set(err, MT_EIO, "input '%s': read failed: %s", io->slot,
+                                strerror(errno));
+                goto out;
+            }
+            if (n == 0)
+                break;
+            total += (uint64_t)n;
+            if (total > max) {
+                st = mt_err_set(err, MT_ETOOBIG, "input '%s' is over the limit of %llu bytes",
+                                io->slot, (unsigned long long)max);
+                goto out;
+            }
+            if ((st = mt_ff_reader_feed(r, chunk, (size_t)n, &ignore)) != MT_OK)
+                break;
+        }
+    }
+    if (st == MT_OK)
+        st = mt_ff_reader_finish(r, &ignore);
+    if (st == MT_ENOMEM)
+        st = mt_err_set(err, MT_ENOMEM, "input '%s': out of memory (memory limit?)", io->slot);
+    else if (st != MT_OK)
+        st = mt_err_set(err, MT_ECRYPTO,
+                        "input '%s': decryption failed (tampered, truncated or wrong key)",
+                        io->slot);
+out:
+    free(chunk);
+    mt_ff_reader_free(r);
+    if (st != MT_OK) {
+        mt_wipe(pb.data, pb.len);
+        free(pb.data);
+        return st;
+    }
+    pb.data[pb.len] = 0;
+    out->slot = io->slot;
+    out->data = pb.data;
+    out->len = pb.len;
+    return MT_OK;
+}
+
+/* Loads OpenSSL's configuration, RNG and AES-GCM implementation while files
+ * can still be opened, by running the file format once. */
+static mt_status crypto_warmup(mt_err *err)
+{
+    OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_CIPHERS, NULL);
+    uint8_t key[32], probe[1] = {0}, *ct = NULL, *pt = NULL;
+    size_t ct_len = 0, pt_len = 0;
+    if (RAND_bytes(key, sizeof key) != 1)
+        return mt_err_set(err, MT_EINTERNAL, "worker: random number generator failed");
+    mt_status st = mt_ff_encrypt(key, probe, sizeof probe, &ct, &ct_len, err);
+    if (st == MT_OK)
+        st = mt_ff_decrypt(key, ct, ct_len, &pt, &pt_len, err);
+    free(ct);
+    free(pt);
+    mt_wipe(key, sizeof key);
+    return st;
+}
+
+static void report(int ok, const char *ret, const char *reason, const mt_bctx *ctx,
+                   uint64_t fetched, json_t *outputs)
+{
+    json_t *r = json_object();
+    if (!r)
+        _exit(70);
+    json_object_set_new(r, "ok", json_boolean(ok));
+    if (ok)
+        json_object_set_new(r, "return_value", json_string(ret ? ret : ""));
+    else
+        json_object_set_new(r, "reason", json_string(reason ? reason : "unknown failure"));
+    json_object_set_new(r, "log", json_stringn(ctx->log, ctx->log_len));
+    json_object_set_new(r, "fetched_bytes", json_integer((json_int_t)fetched));
+    if (ok && outputs)
+        json_object_set(r, "outputs", outputs);
+    char *s = json_dumps(r, JSON_COMPACT);
+    json_decref(r);
+    if (!s || strlen(s) > MT_JOB_RESULT_MAX) {
+        static const char fb[] = "{\"ok\":false,\"reason\":\"worker result too large\"}";
+        (void)write_all(CHAN_FD, fb, sizeof fb - 1);
+    } else {
+        (void)write_all(CHAN_FD, s, strlen(s));
+    }
+    free(s);
+}
+
+int main(void)
+{
+    static mt_bctx ctx; /* 64 KiB log: not on the stack */
+    mt_err err = {0};
+    mt_wjob job = {0};
+    char *jbuf = NULL, *ret = NULL;
+    size_t jlen = 0;
+    uint8_t **fetched = NULL;
+    size_t *fetched_len = NULL;
+    uint64_t fetched_total = 0;
+    json_t *outs = NULL;
+    int ok = 0;
+    mt_status st;
+
+    if ((st = read_to_eof(CHAN_FD, MT_JOB_MAX, &jbuf, &jlen, &err)) != MT_OK)
+        goto report;
+    st = mt_wjob_decode(jbuf, jlen, &job, &err);
+    mt_wipe(jbuf, jlen);
+    free(jbuf);
+    if (st != MT_OK)
+        goto report;
+
+    uint64_t mem = job.mem_bytes ? job.mem_bytes : (2ULL << 30);
+    uint32_t cpu = job.cpu_seconds ? job.cpu_seconds : 600;
+    uint64_t max_in = job.max_input_bytes ? job.max_input_bytes : (4ULL << 30);
+    if ((st = mt_sandbox_limits(mem, cpu, &err)) != MT_OK)
+        goto report;
+    mt_builtin_fn fn = mt_builtin_find(job.function);
+    if (!fn) {
+        st = mt_err_set(&err, MT_EINVAL, "unknown built-in function '%s'", job.function);
+        goto report;
+    }
+
+    /* https:// inputs: fetched now, while the network is still reachable. */
+    fetched = calloc(job.n_inputs + 1, sizeof *fetched);
+    fetched_len = calloc(job.n_inputs + 1, sizeof *fetched_len);
+    ctx.inputs = calloc(job.n_inputs + 1, sizeof *ctx.inputs);
+    ctx.outputs = calloc(job.n_outputs + 1, sizeof *ctx.outputs);
+    if (!fetched || !fetched_len || !ctx.inputs || !ctx.outputs) {
+        st = mt_err_set(&err, MT_ENOMEM, "out of memory");
+        goto report;
+    }
+    int highest_fd = CHAN_FD;
+    for (size_t i = 0; i < job.n_inputs; i++) {
+        const mt_wjob_io *io = &job.inputs[i];
+        if (io->fd > highest_fd)
+            highest_fd = io->fd;
+        if (!io->url)
+            continue;
+        mt_err fe;
+        st = untrusted_fetch(io->url, NULL, max_in > SIZE_MAX ? SIZE_MAX : (size_t)max_in,
+                             &fetched[i], &fetched_len[i], &fe);
+        if (st != MT_OK) {
+            mt_err_set(&err, st, "input '%s': %s", io->slot, fe.msg);
+            goto report;
+        }
+        fetched_total += fetched_len[i];
+        mt_bctx_log(&ctx, "fetched input '%s': %zu bytes", io->slot, fetched_len[i]);
+    }
+
+    if ((st = crypto_warmup(&err)) != MT_OK)
+        goto report;
+    ctx.args = job.arguments;
+    ctx.n_outputs = job.n_outputs;
+    for (size_t i = 0; i < job.n_outputs; i++) {
+        mt_wjob_io *io = &job.outputs[i];
+        struct stat sb;
+        if (fstat(io->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            st = mt_err_set(&err, MT_EINTERNAL, "output '%s': fd %d is not a file", io->slot,
+                            io->fd);
+            goto report;
+        }
+        if (io->fd > highest_fd)
+            highest_fd = io->fd;
+        ctx.outputs[i].slot = io->slot;
+        if ((st = mt_ff_writer_new(io->key, fd_sink, &io->fd, &ctx.outputs[i].writer, &err)) !=
+            MT_OK)
+            goto report;
+    }
+
+    if ((st = mt_sandbox_lock(highest_fd, &err)) != MT_OK)
+        goto report;
+
+    /* ---- sandboxed from here on ---- */
+    for (size_t i = 0; i < job.n_inputs; i++) {
+        st = decrypt_input(&job.inputs[i], fetched[i], fetched_len[i], max_in, &ctx.inputs[i],
+                           &err);
+        if (st != MT_OK)
+            goto report;
+        ctx.n_inputs++;
+        free(fetched[i]);
+        fetched[i] = NULL;
+    }
+    if ((st = fn(&ctx, &ret, &err)) != MT_OK)
+        goto report;
+    if (!(outs = json_object())) {
+        st = mt_err_set(&err, MT_ENOMEM, "out of memory");
+        goto report;
+    }
+    for (size_t i = 0; i < ctx.n_outputs; i++) {
+        if ((st = mt_ff_writer_finish(ctx.outputs[i].writer, &err)) != MT_OK)
+            goto report;
+        json_t *o = json_pack("{s:I}", "plain_bytes", (json_int_t)ctx.outputs[i].plain_bytes);
+        if (!o || json_object_set_new(outs, ctx.outputs[i].slot, o) != 0) {
+            st = mt_err_set(&err, MT_ENOMEM, "out of memory");
+            goto report;
+        }
+    }
+    ok = 1;
+
+report:
+    report(ok, ret, err.msg, &ctx, fetched_total, outs);
+    json_decref(outs);
+    free(ret);
+    for (size_t i = 0; i < ctx.n_inputs; i++) {
+        mt_wipe((void *)ctx.inputs[i].data, ctx.inputs[i].len);
+        free((void *)ctx.inputs[i].data);
+    }
+    for (size_t i = 0; ctx.outputs && i < ctx.n_outputs; i++)
+        mt_ff_writer_free(ctx.outputs[i].writer);
+    for (size_t i = 0; fetched && i < job.n_inputs; i++)
+        free(fetched[i]);
+    free(fetched);
+    free(fetched_len);
+    free(ctx.inputs);
+    free(ctx.outputs);
+    mt_wjob_free(&job);
+    _exit(0);
+}

@@ -1,0 +1,1093 @@
+/* gateway.c: the HTTPS server (see mt_gateway.h for the contract).
+ *
+ * Connection accounting: every accepted connection gets its own SSL object
+ * (made in the evhttp bufferevent callback). A small gw_conn record hangs off
+ * the SSL as ex_data; OpenSSL calls our free callback when libevent frees the
+ * SSL with the connection, so the live-connection count cannot drift whatever
+ * path closed the connection. Connections over the limit are still accepted
+ * by evhttp (libevent 2.1 offers no accept hook) but their socket is shut down
+ * right after evhttp has attached it, so the peer sees an immediate close.
+ *
+ * Graceful stop: the listening socket is removed, requests arriving on open
+ * connections get 503 with "Connection: close", and the loop ends when no
+ * response is being written any more or the grace period is over. */
+#include "mt_gateway.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mt_log.h"
+#include "mt_util.h"
+
+/* ------------------------------------------------------------------------ */
+/* Limits and defaults                                                      */
+/* ------------------------------------------------------------------------ */
+
+#define GW_DEFAULT_LISTEN "127.0.0.1:7443"
+#define GW_DEFAULT_MAX_CONNS 256u
+#define GW_DEFAULT_TIMEOUT_S 60u
+#define GW_DEFAULT_GRACE_MS 5000u
+#define GW_DEFAULT_MAX_BODY ((size_t)1 << 30)
+#define GW_MAX_HEADERS 16384
+#define GW_MAX_PATH 2048
+#define GW_MAX_TOKEN 1024
+#define GW_MAX_SERIES 256        /* distinct (route,status) counters kept */
+#define GW_ROUTE_LEN 72          /* route label incl. method */
+#define GW_ACTION_LEN 256        /* audit action "METHOD /path" */
+#define GW_OTHER_ROUTE "other"   /* metrics label of requests without a route pattern */
+
+/* ------------------------------------------------------------------------ */
+/* Types                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef struct gw_conn {
+    mt_gateway *gw;
+    SSL *ssl;                    /* NULL once OpenSSL has freed it */
+    struct gw_conn *next_reject; /* pending in gw->rejects */
+    int refs;                    /* SSL ex_data + pending reject */
+    bool counted;                /* counted in gw->live */
+    bool responding;             /* a response is being written (gw->in_flight) */
+} gw_conn;
+
+typedef struct gw_series {
+    char route[GW_ROUTE_LEN];
+    int status;
+    uint64_t count;
+} gw_series;
+
+typedef struct gw_latency {
+    char route[GW_ROUTE_LEN];
+    double sum_s;
+    uint64_t count;
+} gw_latency;
+
+struct mt_gateway {
+    mt_gateway_backend be;
+    char *data_dir;
+    char level[16];
+    char url[300];
+    unsigned port;
+    unsigned max_conns;
+    unsigned grace_ms;
+    size_t max_body;
+    bool handle_signals;
+
+    SSL_CTX *ssl_ctx;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct event *stop_ev;
+    struct event *sigterm_ev;
+    struct event *sigint_ev;
+    struct event *reject_ev;
+    struct event *grace_ev;
+    int stop_pipe[2];
+    atomic_int stop_requested;
+
+    bool stopping;     /* shutdown begun: no accept, 503 for new requests */
+    bool loop_done;    /* event loop left; no more loop calls from callbacks */
+    unsigned live;     /* open (accepted, within the limit) connections */
+    unsigned in_flight;/* responses being written */
+    uint64_t rejected_total;
+    uint64_t audit_failures;
+    gw_conn *rejects;  /* over-limit connections waiting to be shut down */
+
+    gw_series series[GW_MAX_SERIES];
+    size_t n_series;
+    gw_latency latency[GW_MAX_SERIES];
+    size_t n_latency;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Connection records (SSL ex_data)                                         */
+/* ------------------------------------------------------------------------ */
+
+static int g_conn_idx = -1;
+static pthread_once_t g_conn_once = PTHREAD_ONCE_INIT;
+
+static void gw_conn_unref(gw_conn *c)
+{
+    if (c && --c->refs == 0)
+        free(c);
+}
+
+static void gw_maybe_finish(mt_gateway *gw)
+{
+    if (gw->stopping && !gw->loop_done && gw->in_flight == 0)
+        event_base_loopbreak(gw->base);
+}
+
+/* Called by OpenSSL when a connection's SSL object is freed. */
+static void gw_conn_ssl_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                             void *argp)
+{
+    gw_conn *c = ptr;
+    if (!c)
+        return;
+    mt_gateway *gw = c->gw;
+    c->ssl = NULL;
+    if (c->responding) {
+        c->responding = false;
+        gw->in_flight--;
+    }
+    if (c->counted) {
+        c->counted = false;
+        gw->live--;
+    }
+    gw_maybe_finish(gw);
+    gw_conn_unref(c);
+}
+
+static void gw_conn_index_init(void)
+{
+    g_conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, gw_conn_ssl_free);
+}
+
+static gw_conn *gw_conn_of_request(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (!evcon)
+        return NULL;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    return ssl ? SSL_get_ex_data(ssl, g_conn_idx) : NULL;
+}
+
+/* Shuts down the sockets of over-limit connections; evhttp then sees EOF and
+ * frees them. Runs after evhttp has attached the socket to the bufferevent. */
+static void gw_reject_cb(evutil_socket_t fd, short what, void *arg)
+{
+    mt_gateway *gw = arg;
+    gw_conn *c = gw->rejects;
+    gw->rejects = NULL;
+    while (c) {
+        gw_conn *next = c->next_reject;
+        if (c->ssl) {
+            int sfd = SSL_get_fd(c->ssl);
+            if (sfd >= 0)
+                shutdown(sfd, SHUT_RDWR);
+        }
+        gw_conn_unref(c);
+        c = next;
+    }
+}
+
+/* evhttp's bufferevent factory: one TLS server bufferevent per connection.
+ * libevent falls back to a plaintext bufferevent when this returns NULL, so
+ * failure here is fatal rather than a silent downgrade. */
+static struct bufferevent *gw_bevcb(struct event_base *base, void *arg)
+{
+    mt_gateway *gw = arg;
+    gw_conn *c = calloc(1, sizeof *c);
+    SSL *ssl = c ? SSL_new(gw->ssl_ctx) : NULL;
+    struct bufferevent *bev = NULL;
+    if (ssl)
+        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        mt_error("mesatee: out of memory creating a TLS connection; refusing to fall back "
+                 "to plaintext, aborting");
+        abort();
+    }
+    c->gw = gw;
+    c->ssl = ssl;
+    c->refs = 1;
+    SSL_set_ex_data(ssl, g_conn_idx, c);
+    if (gw->stopping || gw->live >= gw->max_conns) {
+        gw->rejected_total++;
+        c->refs++;
+        c->next_reject = gw->rejects;
+        gw->rejects = c;
+        event_active(gw->reject_ev, EV_TIMEOUT, 0);
+    } else {
+        c->counted = true;
+        gw->live++;
+    }
+    return bev;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Metrics                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void gw_metrics_record(mt_gateway *gw, const char *route, int status, double secs)
+{
+    size_t i;
+    for (i = 0; i < gw->n_series; i++)
+        if (gw->series[i].status == status && !strcmp(gw->series[i].route, route))
+            break;
+    if (i == gw->n_series) {
+        if (gw->n_series == GW_MAX_SERIES) {
+            route = GW_OTHER_ROUTE; /* bounded cardinality: fold into "other" */
+            for (i = 0; i < gw->n_series; i++)
+                if (gw->series[i].status == status && !strcmp(gw->series[i].route, route))
+                    break;
+        }
+        if (i == gw->n_series && gw->n_series < GW_MAX_SERIES) {
+            snprintf(gw->series[i].route, sizeof gw->series[i].route, "%s", route);
+            gw->series[i].status = status;
+            gw->n_series++;
+        }
+    }
+    if (i < gw->n_series)
+        gw->series[i].count++;
+
+    for (i = 0; i < gw->n_latency; i++)
+        if (!strcmp(gw->latency[i].route, route))
+            break;
+    if (i == gw->n_latency && gw->n_latency < GW_MAX_SERIES) {
+        snprintf(gw->latency[i].route, sizeof gw->latency[i].route, "%s", route);
+        gw->n_latency++;
+    }
+    if (i < gw->n_latency) {
+        gw->latency[i].sum_s += secs;
+        gw->latency[i].count++;
+    }
+}
+
+/* Appends a Prometheus label value with \, " and newline escaped. */
+static void gw_add_label(struct evbuffer *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            evbuffer_add_printf(b, "\\%c", *v);
+        else if (*v == '\n')
+            evbuffer_add(b, "\\n", 2);
+        else
+            evbuffer_add(b, v, 1);
+    }
+}
+
+static void gw_metrics_render(mt_gateway *gw, struct evbuffer *b)
+{
+    evbuffer_add_printf(b, "# HELP mesatee_http_requests_total HTTP requests answered, by route "
+                           "and status.\n# TYPE mesatee_http_requests_total counter\n");
+    for (size_t i = 0; i < gw->n_series; i++) {
+        evbuffer_add_printf(b, "mesatee_http_requests_total{route=\"");
+        gw_add_label(b, gw->series[i].route);
+        evbuffer_add_printf(b, "\",status=\"%d\"} %llu\n", gw->series[i].status,
+                            (unsigned long long)gw->series[i].count);
+    }
+    evbuffer_add_printf(b, "# HELP mesatee_http_request_duration_seconds Time spent answering "
+                           "requests, by route.\n"
+                           "# TYPE mesatee_http_request_duration_seconds summary\n");
+    for (size_t i = 0; i < gw->n_latency; i++) {
+        evbuffer_add_printf(b, "mesatee_http_request_duration_seconds_sum{route=\"");
+        gw_add_label(b, gw->latency[i].route);
+        evbuffer_add_printf(b, "\"} %.6f\n", gw->latency[i].sum_s);
+        evbuffer_add_printf(b, "mesatee_http_request_duration_seconds_count{route=\"");
+        gw_add_label(b, gw->latency[i].route);
+        evbuffer_add_printf(b, "\"} %llu\n", (unsigned long long)gw->latency[i].count);
+    }
+    evbuffer_add_printf(b,
+                        "# HELP mesatee_http_connections Open HTTPS connections.\n"
+                        "# TYPE mesatee_http_connections gauge\n"
+                        "mesatee_http_connections %u\n"
+                        "# HELP mesatee_http_connections_rejected_total Connections closed at "
+                        "once because the connection limit was reached or the server was "
+                        "stopping.\n"
+                        "# TYPE mesatee_http_connections_rejected_total counter\n"
+                        "mesatee_http_connections_rejected_total %llu\n"
+                        "# HELP mesatee_audit_failures_total Audit entries that could not be "
+                        "appended.\n"
+                        "# TYPE mesatee_audit_failures_total counter\n"
+                        "mesatee_audit_failures_total %llu\n",
+                        gw->live, (unsigned long long)gw->rejected_total,
+                        (unsigned long long)gw->audit_failures);
+    if (gw->be.metrics) {
+        char *extra = gw->be.metrics(gw->be.ctx);
+        if (extra) {
+            size_t n = strlen(extra);
+            evbuffer_add(b, extra, n);
+            if (n && extra[n - 1] != '\n')
+                evbuffer_add(b, "\n", 1);
+            free(extra);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Responses                                                                */
+/* ------------------------------------------------------------------------ */
+
+/* Everything one request carries through the handler, for audit and metrics. */
+typedef struct gw_req {
+    mt_gateway *gw;
+    struct evhttp_request *req;
+    struct timespec t0;
+    const char *method;        /* method name, "OTHER" for unknown */
+    char action[GW_ACTION_LEN];/* audit action "METHOD /path" */
+    char route[GW_ROUTE_LEN];  /* metrics label */
+    char object[80];
+    const char *actor;
+} gw_req;
+
+static const char *gw_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    }
+    return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+}
+
+static double gw_elapsed(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void gw_on_complete(struct evhttp_request *req, void *arg)
+{
+    mt_gateway *gw = arg;
+    gw_conn *c = gw_conn_of_request(req);
+    if (c && c->responding) {
+        c->responding = false;
+        gw->in_flight--;
+    }
+    gw_maybe_finish(gw);
+}
+
+static void gw_evbuffer_free_cb(const void *data, size_t len, void *arg)
+{
+    free((void *)data);
+}
+
+/* Audits, counts and sends. body (may be NULL) is moved into the reply.
+ * Every request ends here exactly once. */
+static void gw_finish(gw_req *r, int status, const char *content_type, struct evbuffer *body)
+{
+    mt_gateway *gw = r->gw;
+    if (gw->be.audit) {
+        mt_err err;
+        mt_err_clear(&err);
+        if (gw->be.audit(gw->be.ctx, r->actor, r->action, r->object[0] ? r->object : "-", status,
+                         &err) != MT_OK) {
+            gw->audit_failures++;
+            mt_error("mesatee: audit append failed for \"%s\" (%d): %s", r->action, status,
+                     err.msg);
+        }
+    }
+    struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+    if (content_type)
+        evhttp_add_header(h, "Content-Type", content_type);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    evhttp_add_header(h, "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
+    if (gw->stopping)
+        evhttp_add_header(h, "Connection", "close");
+
+    gw_metrics_record(gw, r->route, status, gw_elapsed(&r->t0));
+
+    gw_conn *c = gw_conn_of_request(r->req);
+    if (c && !c->responding) {
+        c->responding = true;
+        gw->in_flight++;
+        evhttp_request_set_on_complete_cb(r->req, gw_on_complete, gw);
+    }
+    evhttp_send_reply(r->req, status, gw_reason(status), body);
+    if (body)
+        evbuffer_free(body);
+}
+
+static void gw_finish_json(gw_req *r, int status, json_t *json)
+{
+    struct evbuffer *b = evbuffer_new();
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    if (!b || !text) {
+        free(text);
+        if (b)
+            evbuffer_free(b);
+        evhttp_send_error(r->req, 500, "Internal Server Error");
+        return;
+    }
+    evbuffer_add_reference(b, text, strlen(text), gw_evbuffer_free_cb, NULL);
+    gw_finish(r, status, "application/json", b);
+}
+
+/* Sends {"error":{"code":mt_status_name(code),"message":msg}} with status. */
+static void gw_finish_error(gw_req *r, int status, mt_status code, const char *msg)
+{
+    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", mt_status_name(code), "message", msg);
+    gw_finish_json(r, status, j);
+    json_decref(j);
+}
+
+static void gw_finish_text(gw_req *r, int status, const char *text)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add(b, text, strlen(text));
+    gw_finish(r, status, "text/plain; charset=utf-8", b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Request handling                                                         */
+/* ------------------------------------------------------------------------ */
+
+static const char *gw_method_name(enum evhttp_cmd_type cmd, bool *supported)
+{
+    *supported = true;
+    switch (cmd) {
+    case EVHTTP_REQ_GET: return "GET";
+    case EVHTTP_REQ_POST: return "POST";
+    case EVHTTP_REQ_PUT: return "PUT";
+    case EVHTTP_REQ_DELETE: return "DELETE";
+    default: break;
+    }
+    *supported = false;
+    switch (cmd) {
+    case EVHTTP_REQ_HEAD: return "HEAD";
+    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
+    case EVHTTP_REQ_TRACE: return "TRACE";
+    case EVHTTP_REQ_CONNECT: return "CONNECT";
+    case EVHTTP_REQ_PATCH: return "PATCH";
+    default: return "OTHER";
+    }
+}
+
+/* Copies s into out as printable ASCII (others become '?'), truncated. */
+static void gw_printable(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; s && *s && n + 1 < cap; s++)
+        out[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+    out[n] = '\0';
+}
+
+static void gw_set_action(gw_req *r, const char *path)
+{
+    char p[GW_ACTION_LEN];
+    gw_printable(p, sizeof p, path);
+    snprintf(r->action, sizeof r->action, "%s %.200s", r->method, p);
+}
+
+/* Decodes the request target's path into *out (heap) and its raw query into
+ * *query (heap or NULL). Refuses NUL bytes, control characters, ".." segments,
+ * relative and overlong paths. */
+static mt_status gw_decode_target(const char *target, char **out, char **query, mt_err *err)
+{
+    *out = NULL;
+    *query = NULL;
+    if (!target || target[0] != '/')
+        return mt_err_set(err, MT_EINVAL, "request target must be an absolute path");
+    if (strlen(target) > GW_MAX_PATH)
+        return mt_err_set(err, MT_EINVAL, "request target longer than %d bytes", GW_MAX_PATH);
+    struct evhttp_uri *uri = evhttp_uri_parse(target);
+    if (!uri)
+        return mt_err_set(err, MT_EINVAL, "request target is not a valid URI path");
+    const char *raw = evhttp_uri_get_path(uri);
+    const char *q = evhttp_uri_get_query(uri);
+    size_t len = 0;
+    char *path = evhttp_uridecode(raw && *raw ? raw : "/", 0, &len);
+    mt_status st = MT_OK;
+    if (!path) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory decoding the request path");
+        goto out;
+    }
+    if (strlen(path) != len) {
+        st = mt_err_set(err, MT_EINVAL, "request path contains a NUL byte");
+        goto out;
+    }
+    if (path[0] != '/') {
+        st = mt_err_set(err, MT_EINVAL, "request path must start with '/'");
+        goto out;
+    }
+    for (const char *s = path; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            st = mt_err_set(err, MT_EINVAL, "request path contains a control character");
+            goto out;
+        }
+    }
+    for (const char *s = path; (s = strstr(s, "..")) != NULL; s += 2) {
+        bool seg_start = s[-1] == '/';
+        bool seg_end = s[2] == '/' || s[2] == '\0';
+        if (seg_start && seg_end) {
+            st = mt_err_set(err, MT_EINVAL, "request path must not contain '..' segments");
+            goto out;
+        }
+    }
+    if (q) {
+        *query = strdup(q);
+        if (!*query) {
+            st = mt_err_set(err, MT_ENOMEM, "out of memory copying the query");
+            goto out;
+        }
+    }
+    *out = path;
+    path = NULL;
+out:
+    free(path);
+    evhttp_uri_free(uri);
+    return st;
+}
+
+/* Parses "Authorization: Bearer <token>"; NULL if absent or malformed. */
+static const char *gw_bearer(struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    const char *t = h + 7;
+    while (*t == ' ')
+        t++;
+    size_t n = strlen(t);
+    if (n == 0 || n > GW_MAX_TOKEN)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] <= 0x20 || t[i] >= 0x7f)
+            return NULL;
+    return t;
+}
+
+static void gw_serve_builtin(gw_req *r, const char *path)
+{
+    mt_gateway *gw = r->gw;
+    snprintf(r->route, sizeof r->route, "GET %s", path);
+    if (!strcmp(path, "/healthz")) {
+        gw_finish_text(r, 200, "ok\n");
+    } else if (!strcmp(path, "/readyz")) {
+        bool ready = !gw->be.ready || gw->be.ready(gw->be.ctx);
+        gw_finish_text(r, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+    } else {
+        struct evbuffer *b = evbuffer_new();
+        if (b)
+            gw_metrics_render(gw, b);
+        gw_finish(r, 200, "text/plain; version=0.0.4; charset=utf-8", b);
+    }
+}
+
+static void gw_serve_backend(gw_req *r, const char *path, const char *query)
+{
+    mt_gateway *gw = r->gw;
+    struct evhttp_request *req = r->req;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t body_len = evbuffer_get_length(in);
+    size_t limit = gw->be.max_body(gw->be.ctx, r->method, path);
+    char msg[MT_ERR_MSG_MAX];
+    if (body_len > limit) {
+        snprintf(msg, sizeof msg, "request body of %zu bytes exceeds the limit of %zu bytes for %.120s",
+                 body_len, limit, r->action);
+        gw_finish_error(r, 413, MT_ETOOBIG, msg);
+        return;
+    }
+
+    mt_principal who;
+    memset(&who, 0, sizeof who);
+    bool authed = false;
+    if (gw->be.needs_auth(gw->be.ctx, r->method, path)) {
+        const char *token = gw_bearer(req);
+        if (!token) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                              "Bearer");
+            gw_finish_error(r, 401, MT_EAUTH,
+                            "missing or malformed 'Authorization: Bearer <token>' header; "
+                            "log in with POST /v1/auth/login");
+            return;
+        }
+        mt_err err;
+        mt_err_clear(&err);
+        mt_status st = gw->be.authenticate(gw->be.ctx, token, &who, &err);
+        if (st != MT_OK) {
+            if (st == MT_EAUTH)
+                evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                                  "Bearer error=\"invalid_token\"");
+            gw_finish_error(r, mt_status_http(st), st,
+                            err.msg[0] ? err.msg
+                                       : "token is invalid, expired or revoked; log in again");
+            return;
+        }
+        who.username[sizeof who.username - 1] = '\0';
+        r->actor = who.username;
+        authed = true;
+    }
+
+    const uint8_t *body = NULL;
+    if (body_len) {
+        body = evbuffer_pullup(in, (ev_ssize_t)body_len);
+        if (!body) {
+            gw_finish_error(r, 500, MT_ENOMEM, "out of memory reading the request body");
+            return;
+        }
+    }
+    mt_request rq = {
+        .method = r->method,
+        .path = path,
+        .query = query,
+        .body = body,
+        .body_len = body_len,
+        .who = authed ? &who : NULL,
+    };
+    mt_response resp;
+    memset(&resp, 0, sizeof resp);
+    gw->be.handle(gw->be.ctx, &rq, &resp);
+
+    resp.object[sizeof resp.object - 1] = '\0';
+    resp.route[sizeof resp.route - 1] = '\0';
+    if (resp.object[0])
+        gw_printable(r->object, sizeof r->object, resp.object);
+    if (resp.route[0]) {
+        gw_printable(r->route, sizeof r->route, resp.route);
+        gw_printable(r->action, sizeof r->action, resp.route);
+    }
+    int status = resp.status;
+    if (status < 100 || status > 599) {
+        mt_error("mesatee: backend returned HTTP status %d for %s", status, r->action);
+        json_decref(resp.json);
+        free(resp.raw);
+        gw_finish_error(r, 500, MT_EINTERNAL, "internal error; see the server log");
+        return;
+    }
+    if (resp.json) {
+        gw_finish_json(r, status, resp.json);
+        json_decref(resp.json);
+        free(resp.raw);
+    } else if (resp.raw) {
+        struct evbuffer *b = evbuffer_new();
+        if (!b || evbuffer_add_reference(b, resp.raw, resp.raw_len, gw_evbuffer_free_cb, NULL)) {
+            if (b)
+                evbuffer_free(b);
+            free(resp.raw);
+            gw_finish_error(r, 500, MT_ENOMEM, "out of memory sending the response");
+            return;
+        }
+        gw_finish(r, status, "application/octet-stream", b);
+    } else {
+        gw_finish(r, status, NULL, NULL);
+    }
+}
+
+/* evhttp generic callback: every request that evhttp parsed comes here. */
+static void gw_request_cb(struct evhttp_request *req, void *arg)
+{
+    mt_gateway *gw = arg;
+    gw_req r;
+    memset(&r, 0, sizeof r);
+    r.gw = gw;
+    r.req = req;
+    r.actor = "-";
+    clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    snprintf(r.route, sizeof r.route, "%s", GW_OTHER_ROUTE);
+    bool supported;
+    r.method = gw_method_name(evhttp_request_get_command(req), &supported);
+
+    const char *target = evhttp_request_get_uri(req);
+    char *path = NULL, *query = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = gw_decode_target(target, &path, &query, &err);
+    gw_set_action(&r, st == MT_OK ? path : target);
+
+    if (!supported) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                          "GET, POST, PUT, DELETE");
+        char msg[MT_ERR_MSG_MAX];
+        snprintf(msg, sizeof msg, "method %s is not supported; use GET, POST, PUT or DELETE",
+                 r.method);
+        gw_finish_error(&r, 405, MT_EINVAL, msg);
+    } else if (st != MT_OK) {
+        gw_finish_error(&r, mt_status_http(st), st, err.msg);
+    } else if (gw->stopping) {
+        gw_finish_error(&r, 503, MT_EUNAVAIL, "server is shutting down; retry shortly");
+    } else if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") ||
+               !strcmp(path, "/metrics")) {
+        if (strcmp(r.method, "GET") != 0) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+            gw_finish_error(&r, 405, MT_EINVAL, "only GET is supported on this path");
+        } else {
+            gw_serve_builtin(&r, path);
+        }
+    } else {
+        gw_serve_backend(&r, path, query);
+    }
+    free(path);
+    free(query);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stop                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void gw_grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+    mt_gateway *gw = arg;
+    if (gw->in_flight)
+        mt_warn("mesatee: %u response(s) still in flight after the grace period; closing",
+                gw->in_flight);
+    event_base_loopbreak(gw->base);
+}
+
+static void gw_begin_shutdown(mt_gateway *gw)
+{
+    if (gw->stopping)
+        return;
+    gw->stopping = true;
+    mt_info("mesatee: shutting down: no new connections, finishing in-flight requests");
+    if (gw->bound) {
+        evhttp_del_accept_socket(gw->http, gw->bound);
+        gw->bound = NULL;
+    }
+    if (gw->in_flight == 0) {
+        event_base_loopbreak(gw->base);
+        return;
+    }
+    struct timeval tv = {.tv_sec = gw->grace_ms / 1000,
+                         .tv_usec = (suseconds_t)(gw->grace_ms % 1000) * 1000};
+    evtimer_add(gw->grace_ev, &tv);
+}
+
+static void gw_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    mt_gateway *gw = arg;
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+    if (atomic_load(&gw->stop_requested))
+        gw_begin_shutdown(gw);
+}
+
+static void gw_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    mt_gateway *gw = arg;
+    mt_info("mesatee: received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    gw_begin_shutdown(gw);
+}
+
+void mt_gateway_stop(mt_gateway *gw)
+{
+    if (!gw)
+        return;
+    int saved = errno;
+    atomic_store(&gw->stop_requested, 1);
+    ssize_t w = write(gw->stop_pipe[1], "s", 1);
+    (void)w;
+    errno = saved;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setup                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Splits "HOST:PORT" / "[V6]:PORT" into host (no brackets) and port. */
+static mt_status gw_parse_listen(const char *listen, char *host, size_t cap, unsigned *port,
+                                 bool *v6, mt_err *err)
+{
+    const char *colon;
+    const char *h;
+    size_t hlen;
+    *v6 = false;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':')
+            return mt_err_set(err, MT_EINVAL, "listen address '%s' is not [IPV6]:PORT", listen);
+        h = listen + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+        *v6 = true;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon || strchr(listen, ':') != colon)
+            return mt_err_set(err, MT_EINVAL,
+                              "listen address '%s' is not HOST:PORT (use [ADDR]:PORT for IPv6)",
+                              listen);
+        h = listen;
+        hlen = (size_t)(colon - listen);
+    }
+    if (hlen == 0 || hlen >= cap)
+        return mt_err_set(err, MT_EINVAL, "listen address '%s' has no usable host", listen);
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    const char *p = colon + 1;
+    unsigned long v = 0;
+    if (!*p || strlen(p) > 5)
+        return mt_err_set(err, MT_EINVAL, "listen address '%s' has no valid port", listen);
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return mt_err_set(err, MT_EINVAL, "listen address '%s' has no valid port", listen);
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (v > 65535)
+        return mt_err_set(err, MT_EINVAL, "port %lu in '%s' is out of range 0-65535", v, listen);
+    *port = (unsigned)v;
+    return MT_OK;
+}
+
+static mt_status gw_tls_context(mt_gateway *gw, EVP_PKEY *key, X509 *cert, mt_err *err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx)
+        return mt_err_set(err, MT_ENOMEM, "cannot create the TLS context");
+    if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        unsigned long e = ERR_get_error();
+        char buf[160];
+        ERR_error_string_n(e, buf, sizeof buf);
+        ERR_clear_error();
+        SSL_CTX_free(ctx);
+        return mt_err_set(err, MT_ECRYPTO,
+                          "cannot set up TLS 1.3 with the server key and certificate: %s", buf);
+    }
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    gw->ssl_ctx = ctx;
+    return MT_OK;
+}
+
+static mt_status gw_write_cert(const char *data_dir, X509 *cert, mt_err *err)
+{
+    char dir[4096], path[4200];
+    if (snprintf(dir, sizeof dir, "%s/tls", data_dir) >= (int)sizeof dir)
+        return mt_err_set(err, MT_EINVAL, "data dir path too long");
+    mt_status st = mt_mkdirs(dir, 0700, err);
+    if (st != MT_OK)
+        return st;
+    if (chmod(dir, 0700) != 0)
+        return mt_err_set(err, MT_EIO, "cannot set mode 0700 on %s: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/server-cert.pem", dir);
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (!bio || PEM_write_bio_X509(bio, cert) != 1) {
+        BIO_free(bio);
+        return mt_err_set(err, MT_ENOMEM, "cannot encode the server certificate as PEM");
+    }
+    char *pem = NULL;
+    long n = BIO_get_mem_data(bio, &pem);
+    st = mt_file_write_atomic(path, pem, (size_t)n, 0644, err);
+    BIO_free(bio);
+    return st;
+}
+
+static mt_status gw_bind(mt_gateway *gw, const char *listen, mt_err *err)
+{
+    char host[256];
+    unsigned port = 0;
+    bool v6 = false;
+    mt_status st = gw_parse_listen(listen, host, sizeof host, &port, &v6, err);
+    if (st != MT_OK)
+        return st;
+    gw->bound = evhttp_bind_socket_with_handle(gw->http, host, (ev_uint16_t)port);
+    if (!gw->bound)
+        return mt_err_set(err, MT_EIO,
+                          "cannot listen on %s: %s (is the address local and the port free?)",
+                          listen, strerror(errno));
+    evutil_socket_t fd = evhttp_bound_socket_get_fd(gw->bound);
+    struct sockaddr_storage ss;
+    socklen_t slen = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &slen) != 0)
+        return mt_err_set(err, MT_EIO, "getsockname on %s failed: %s", listen, strerror(errno));
+    if (ss.ss_family == AF_INET6) {
+        gw->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        v6 = true;
+    } else {
+        gw->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    }
+    const char *url_host = host;
+    if (!strcmp(host, "0.0.0.0"))
+        url_host = "127.0.0.1";
+    else if (!strcmp(host, "::"))
+        url_host = "::1";
+    bool bracket = v6 && strchr(url_host, ':') != NULL;
+    snprintf(gw->url, sizeof gw->url, "https://%s%s%s:%u", bracket ? "[" : "", url_host,
+             bracket ? "]" : "", gw->port);
+    return MT_OK;
+}
+
+mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend *backend,
+                         mt_gateway **out, mt_err *err)
+{
+    *out = NULL;
+    if (!cfg || !backend || !cfg->data_dir || !cfg->key || !cfg->cert)
+        return mt_err_set(err, MT_EINVAL, "gateway needs a data dir, a TLS key and certificate");
+    if (!backend->authenticate || !backend->needs_auth || !backend->max_body ||
+        !backend->handle || !backend->audit)
+        return mt_err_set(err, MT_EINVAL, "gateway backend is missing a required function");
+    pthread_once(&g_conn_once, gw_conn_index_init);
+    if (g_conn_idx < 0)
+        return mt_err_set(err, MT_ENOMEM, "cannot allocate an OpenSSL ex_data index");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+
+    mt_gateway *gw = calloc(1, sizeof *gw);
+    if (!gw)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    gw->stop_pipe[0] = gw->stop_pipe[1] = -1;
+    gw->be = *backend;
+    gw->max_conns = cfg->max_connections ? cfg->max_connections : GW_DEFAULT_MAX_CONNS;
+    gw->grace_ms = cfg->shutdown_grace_ms ? cfg->shutdown_grace_ms : GW_DEFAULT_GRACE_MS;
+    gw->max_body = cfg->max_body ? cfg->max_body : GW_DEFAULT_MAX_BODY;
+    gw->handle_signals = cfg->handle_signals;
+    snprintf(gw->level, sizeof gw->level, "%s", cfg->level ? cfg->level : "none");
+    unsigned timeout = cfg->timeout_seconds ? cfg->timeout_seconds : GW_DEFAULT_TIMEOUT_S;
+    mt_status st = MT_OK;
+
+    gw->data_dir = strdup(cfg->data_dir);
+    if (!gw->data_dir) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((st = gw_tls_context(gw, cfg->key, cfg->cert, err)) != MT_OK)
+        goto out;
+    if (pipe2(gw->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        st = mt_err_set(err, MT_EIO, "cannot create the stop pipe: %s", strerror(errno));
+        goto out;
+    }
+    gw->base = event_base_new();
+    gw->http = gw->base ? evhttp_new(gw->base) : NULL;
+    if (gw->http) {
+        gw->stop_ev = event_new(gw->base, gw->stop_pipe[0], EV_READ | EV_PERSIST, gw_stop_cb, gw);
+        gw->reject_ev = event_new(gw->base, -1, 0, gw_reject_cb, gw);
+        gw->grace_ev = evtimer_new(gw->base, gw_grace_cb, gw);
+        if (gw->handle_signals) {
+            gw->sigterm_ev = evsignal_new(gw->base, SIGTERM, gw_signal_cb, gw);
+            gw->sigint_ev = evsignal_new(gw->base, SIGINT, gw_signal_cb, gw);
+        }
+    }
+    if (!gw->http || !gw->stop_ev || !gw->reject_ev || !gw->grace_ev ||
+        (gw->handle_signals && (!gw->sigterm_ev || !gw->sigint_ev)) ||
+        event_add(gw->stop_ev, NULL) != 0 ||
+        (gw->handle_signals &&
+         (evsignal_add(gw->sigterm_ev, NULL) != 0 || evsignal_add(gw->sigint_ev, NULL) != 0))) {
+        st = mt_err_set(err, MT_ENOMEM, "cannot set up the event loop");
+        goto out;
+    }
+    evhttp_set_allowed_methods(gw->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                             EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    evhttp_set_max_headers_size(gw->http, GW_MAX_HEADERS);
+    evhttp_set_max_body_size(gw->http, gw->max_body > (size_t)INT64_MAX
+                                           ? (ev_ssize_t)INT64_MAX
+                                           : (ev_ssize_t)gw->max_body);
+    evhttp_set_timeout(gw->http, (int)timeout);
+    evhttp_set_bevcb(gw->http, gw_bevcb, gw);
+    evhttp_set_gencb(gw->http, gw_request_cb, gw);
+
+    if ((st = gw_write_cert(gw->data_dir, cfg->cert, err)) != MT_OK)
+        goto out;
+    if ((st = gw_bind(gw, cfg->listen ? cfg->listen : GW_DEFAULT_LISTEN, err)) != MT_OK)
+        goto out;
+    char url_path[4200];
+    if (snprintf(url_path, sizeof url_path, "%s/server.url", gw->data_dir) >=
+        (int)sizeof url_path) {
+        st = mt_err_set(err, MT_EINVAL, "data dir path too long");
+        goto out;
+    }
+    if ((st = mt_file_write_atomic(url_path, gw->url, strlen(gw->url), 0644, err)) != MT_OK)
+        goto out;
+    *out = gw;
+    gw = NULL;
+out:
+    mt_gateway_free(gw);
+    return st;
+}
+
+const char *mt_gateway_url(const mt_gateway *gw) { return gw->url; }
+
+unsigned mt_gateway_port(const mt_gateway *gw) { return gw->port; }
+
+mt_status mt_gateway_run(mt_gateway *gw, mt_err *err)
+{
+    if (!gw || gw->loop_done)
+        return mt_err_set(err, MT_EINVAL, "gateway is not ready to run (already ran?)");
+    mt_info("mesatee: serving on %s, level %s, data dir %s", gw->url, gw->level, gw->data_dir);
+    if (!strcmp(gw->level, "none"))
+        mt_warn("mesatee: security level none: no TEE protection; the host can read keys and "
+                "data in memory. Use --level soft (or a hardware TEE) outside of testing");
+    if (atomic_load(&gw->stop_requested))
+        gw_begin_shutdown(gw);
+    int rc = gw->stopping && gw->in_flight == 0 ? 0 : event_base_dispatch(gw->base);
+    gw->loop_done = true;
+    gw->stopping = true;
+    if (gw->bound) {
+        evhttp_del_accept_socket(gw->http, gw->bound);
+        gw->bound = NULL;
+    }
+    evhttp_free(gw->http); /* closes every remaining connection */
+    gw->http = NULL;
+    /* Run the deferred bufferevent finalizers (they free the SSL objects). */
+    event_base_loop(gw->base, EVLOOP_NONBLOCK);
+    if (rc < 0)
+        return mt_err_set(err, MT_EINTERNAL, "event loop failed");
+    mt_info("mesatee: stopped");
+    return MT_OK;
+}
+
+void mt_gateway_free(mt_gateway *gw)
+{
+    if (!gw)
+        return;
+    gw->loop_done = true;
+    gw->stopping = true;
+    if (gw->http) {
+        if (gw->bound)
+            evhttp_del_accept_socket(gw->http, gw->bound);
+        evhttp_free(gw->http);
+    }
+    if (gw->stop_ev)
+        event_free(gw->stop_ev);
+    if (gw->sigterm_ev)
+        event_free(gw->sigterm_ev);
+    if (gw->sigint_ev)
+        event_free(gw->sigint_ev);
+    if (gw->grace_ev)
+        event_free(gw->grace_ev);
+    if (gw->reject_ev)
+        event_free(gw->reject_ev);
+    if (gw->base)
+        event_base_free(gw->base); /* runs finalizers: SSL objects go, ex_data freed */
+    for (gw_conn *c = gw->rejects, *next; c; c = next) {
+        next = c->next_reject;
+        gw_conn_unref(c);
+    }
+    SSL_CTX_free(gw->ssl_ctx);
+    if (gw->stop_pipe[0] >= 0)
+        close(gw->stop_pipe[0]);
+    if (gw->stop_pipe[1] >= 0)
+        close(gw->stop_pipe[1]);
+    free(gw->data_dir);
+    free(gw);
+}

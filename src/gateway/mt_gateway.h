@@ -1,0 +1,94 @@
+/* mt_gateway: the HTTP layer of the server, independent of the services.
+ *
+ * A TLS 1.3-only HTTPS server (libevent evhttp over OpenSSL bufferevents) that
+ * enforces the limits (connections, header size, body size per route, idle
+ * timeout), decodes and checks the request path, authenticates Bearer tokens,
+ * hands each request to a backend, writes the response (JSON or raw bytes)
+ * with security headers, audits every request (including rejected ones) and
+ * keeps the HTTP metrics. /healthz, /readyz and /metrics are served here.
+ *
+ * The backend is a vtable over the services; mt_server (server.c) fills it
+ * with the mt_core_* functions. Keeping the HTTP layer behind this vtable lets
+ * it be tested without a store.
+ *
+ * Ownership: mt_gateway_new binds the socket and writes
+ * <data_dir>/tls/server-cert.pem and <data_dir>/server.url; mt_gateway_free
+ * releases everything (NULL ok). The key and certificate given in the config
+ * are borrowed: the gateway takes its own references.
+ * Thread-safety: a gateway lives on the thread that calls mt_gateway_run; only
+ * mt_gateway_stop may be called from other threads (and signal handlers).
+ * The backend is called only from the thread running mt_gateway_run.
+ * The gateway ignores SIGPIPE for the whole process (writes to closed sockets
+ * must fail with EPIPE, not kill the daemon). */
+#ifndef MT_GATEWAY_H
+#define MT_GATEWAY_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mt_core.h"
+#include "mt_err.h"
+
+/* The services behind the gateway. Every function pointer is required except
+ * metrics and ready (NULL: no extra metrics; always ready). */
+typedef struct mt_gateway_backend {
+    void *ctx;
+    /* Bearer token -> principal; MT_EAUTH (or any error) means 401. */
+    mt_status (*authenticate)(void *ctx, const char *token, mt_principal *out, mt_err *err);
+    /* False for routes that need no authentication. */
+    bool (*needs_auth)(void *ctx, const char *method, const char *path);
+    /* Largest body the route accepts; larger bodies get 413 before handle. */
+    size_t (*max_body)(void *ctx, const char *method, const char *path);
+    /* Handles one request; always fills resp (json or raw, status, object,
+     * route). The gateway releases resp (json_decref, free(raw)). */
+    void (*handle)(void *ctx, const mt_request *req, mt_response *resp);
+    /* Appends one audit entry; a failure is logged and counted, the response
+     * is not changed. */
+    mt_status (*audit)(void *ctx, const char *actor, const char *action, const char *object,
+                       int status, mt_err *err);
+    /* Prometheus text appended to /metrics; heap string or NULL. */
+    char *(*metrics)(void *ctx);
+    /* /readyz: true when the services can take requests. */
+    bool (*ready)(void *ctx);
+} mt_gateway_backend;
+
+typedef struct mt_gateway_config {
+    const char *listen;            /* "HOST:PORT" or "[V6]:PORT"; NULL = "127.0.0.1:7443"; port 0 = any */
+    const char *data_dir;          /* required: tls/server-cert.pem and server.url are written here */
+    const char *level;             /* TEE level for the start log line; NULL = "none" */
+    EVP_PKEY *key;                 /* required, borrowed: TLS private key */
+    X509 *cert;                    /* required, borrowed: TLS certificate */
+    unsigned max_connections;      /* 0 = 256; more concurrent connections are closed at once */
+    unsigned timeout_seconds;      /* idle/read/write timeout per connection; 0 = 60 */
+    unsigned shutdown_grace_ms;    /* how long in-flight responses may take at stop; 0 = 5000 */
+    size_t max_body;               /* largest body of any route (upload limit); 0 = 1 GiB */
+    bool handle_signals;           /* stop gracefully on SIGTERM and SIGINT */
+} mt_gateway_config;
+
+typedef struct mt_gateway mt_gateway;
+
+/* Creates the TLS context, binds the listening socket and writes the
+ * certificate and URL files. On error nothing is left bound and *out is NULL. */
+mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend *backend,
+                         mt_gateway **out, mt_err *err);
+
+/* "https://HOST:PORT" of the bound socket (wildcard hosts become loopback). */
+const char *mt_gateway_url(const mt_gateway *gw);
+/* The bound TCP port. */
+unsigned mt_gateway_port(const mt_gateway *gw);
+
+/* Serves until mt_gateway_stop (or a signal, if enabled), then stops
+ * accepting, lets in-flight responses finish (grace period) and closes all
+ * connections. Returns MT_OK after a graceful stop. */
+mt_status mt_gateway_run(mt_gateway *gw, mt_err *err);
+
+/* Asks a running (or about to run) gateway to stop. Async-signal-safe and
+ * callable from any thread. */
+void mt_gateway_stop(mt_gateway *gw);
+
+/* Frees the gateway (closes the socket and every connection). NULL ok. */
+void mt_gateway_free(mt_gateway *gw);
+
+#endif

@@ -1,0 +1,175 @@
+/* untrusted_objstore: object files <data-dir>/objects/<id>, written
+ * crash-safely. See untrusted_objstore.h for the contract. */
+#include "untrusted_objstore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mt_util.h"
+
+struct mt_objstore {
+    char dir[PATH_MAX]; /* "<data-dir>/objects" */
+};
+
+mt_status untrusted_objstore_open(const char *data_dir, mt_objstore **out, mt_err *err)
+{
+    *out = NULL;
+    if (!data_dir || !*data_dir)
+        return mt_err_set(err, MT_EINVAL, "object store: data directory is empty");
+    mt_objstore *s = calloc(1, sizeof *s);
+    if (!s)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (snprintf(s->dir, sizeof s->dir, "%s/objects", data_dir) >= (int)sizeof s->dir) {
+        free(s);
+        return mt_err_set(err, MT_EINVAL, "object store: data directory path too long");
+    }
+    mt_status st = mt_mkdirs(s->dir, 0700, err);
+    if (st != MT_OK) {
+        free(s);
+        return st;
+    }
+    *out = s;
+    return MT_OK;
+}
+
+void untrusted_objstore_close(mt_objstore *s)
+{
+    free(s);
+}
+
+mt_status untrusted_objstore_path(const mt_objstore *s, const char *id, char *out, size_t cap,
+                                  mt_err *err)
+{
+    if (!mt_id_valid(id))
+        return mt_err_set(err, MT_EINVAL, "object id must be 32 lower-case hex characters");
+    if ((size_t)snprintf(out, cap, "%s/%s", s->dir, id) >= cap)
+        return mt_err_set(err, MT_EINVAL, "object path too long for the buffer");
+    return MT_OK;
+}
+
+/* Writes all of buf to fd, retrying on EINTR. Returns 0 or an errno value. */
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        buf += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+mt_status untrusted_objstore_put(mt_objstore *s, const char *id, const uint8_t *data,
+                                 size_t len, char sha256_hex[65], mt_err *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 64];
+    mt_status st = untrusted_objstore_path(s, id, path, sizeof path, err);
+    if (st != MT_OK)
+        return st;
+    uint8_t rnd[4];
+    if ((st = mt_random(rnd, sizeof rnd, err)) != MT_OK)
+        return st;
+    char rhex[9];
+    mt_hex_encode(rnd, sizeof rnd, rhex);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d.%s", path, (int)getpid(), rhex);
+
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 failed");
+
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return mt_err_set(err, MT_EIO, "object store: cannot create %s: %s", tmp,
+                          strerror(errno));
+    int e = write_all(fd, data, len);
+    if (e == 0 && fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && e == 0)
+        e = errno;
+    if (e == 0 && rename(tmp, path) != 0)
+        e = errno;
+    if (e != 0) {
+        unlink(tmp);
+        return mt_err_set(err, e == ENOSPC ? MT_ETOOBIG : MT_EIO,
+                          "object store: writing object %s failed: %s", id, strerror(e));
+    }
+    if ((st = mt_fsync_parent_dir(path, err)) != MT_OK)
+        return st;
+    mt_hex_encode(md, 32, sha256_hex);
+    return MT_OK;
+}
+
+mt_status untrusted_objstore_get(mt_objstore *s, const char *id, size_t max, uint8_t **out,
+                                 size_t *len, mt_err *err)
+{
+    *out = NULL;
+    *len = 0;
+    char path[PATH_MAX];
+    mt_status st = untrusted_objstore_path(s, id, path, sizeof path, err);
+    if (st != MT_OK)
+        return st;
+    st = mt_file_read(path, max, out, len, err);
+    if (st == MT_ENOTFOUND)
+        return mt_err_set(err, MT_ENOTFOUND, "object %s does not exist", id);
+    return st;
+}
+
+mt_status untrusted_objstore_size(mt_objstore *s, const char *id, uint64_t *size, mt_err *err)
+{
+    *size = 0;
+    char path[PATH_MAX];
+    mt_status st = untrusted_objstore_path(s, id, path, sizeof path, err);
+    if (st != MT_OK)
+        return st;
+    struct stat sb;
+    if (lstat(path, &sb) != 0) {
+        if (errno == ENOENT)
+            return mt_err_set(err, MT_ENOTFOUND, "object %s does not exist", id);
+        return mt_err_set(err, MT_EIO, "object store: stat %s failed: %s", id, strerror(errno));
+    }
+    if (!S_ISREG(sb.st_mode))
+        return mt_err_set(err, MT_EIO, "object store: %s is not a regular file", id);
+    *size = (uint64_t)sb.st_size;
+    return MT_OK;
+}
+
+mt_status untrusted_objstore_delete(mt_objstore *s, const char *id, mt_err *err)
+{
+    char path[PATH_MAX];
+    mt_status st = untrusted_objstore_path(s, id, path, sizeof path, err);
+    if (st != MT_OK)
+        return st;
+    if (unlink(path) != 0 && errno != ENOENT)
+        return mt_err_set(err, MT_EIO, "object store: deleting %s failed: %s", id,
+                          strerror(errno));
+    return mt_fsync_parent_dir(path, err);
+}
+
+size_t untrusted_objstore_sweep(mt_objstore *s)
+{
+    DIR *d = opendir(s->dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strstr(e->d_name, ".tmp."))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}

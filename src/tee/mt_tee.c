@@ -1,0 +1,330 @@
+/* mt_tee: TEE provider for the "none" and "soft" levels. See mt_tee.h and
+ * docs/formats.md (sealing.key, sealing-key derivation). */
+#include "mt_tee.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/kdf.h>
+#include <openssl/x509v3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mt_log.h"
+#include "mt_util.h"
+
+#define SEAL_SECRET_LEN 32
+#define SEAL_SALT "mesatee-seal-v1"
+#define SEAL_LABEL_MAX 256
+#define CERT_DAYS 90
+
+struct mt_tee {
+    char level[8];
+    char measurement[65]; /* hex SHA-256, "" for none */
+    uint8_t secret[SEAL_SECRET_LEN];
+};
+
+/* ------------------------------------------------------------------------ */
+/* Platform secret: <data_dir>/sealing.key                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Reads an existing sealing.key into out. MT_ENOTFOUND if absent; refuses
+ * anything but a regular 32-byte file without group/other permissions. */
+static mt_status secret_read(const char *path, uint8_t out[SEAL_SECRET_LEN], mt_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return mt_err_set(err, MT_ENOTFOUND, "%s is absent", path);
+        return mt_err_set(err, MT_EIO, "cannot open %s: %s", path, strerror(errno));
+    }
+    struct stat st;
+    mt_status rc = MT_OK;
+    if (fstat(fd, &st) != 0) {
+        rc = mt_err_set(err, MT_EIO, "cannot stat %s: %s", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = mt_err_set(err, MT_EPERM, "%s is not a regular file; refusing to use it", path);
+    } else if (st.st_mode & 077) {
+        rc = mt_err_set(err, MT_EPERM,
+                        "%s has mode %03o and is open to group/other; run `chmod 600 %s`", path,
+                        (unsigned)(st.st_mode & 0777), path);
+    } else if (st.st_size != SEAL_SECRET_LEN) {
+        rc = mt_err_set(err, MT_EINVAL,
+                        "%s is %lld bytes, expected %d; it is damaged or not a sealing key "
+                        "(restore it from backup: data sealed under it depends on it)",
+                        path, (long long)st.st_size, SEAL_SECRET_LEN);
+    } else {
+        size_t off = 0;
+        while (off < SEAL_SECRET_LEN) {
+            ssize_t n = read(fd, out + off, SEAL_SECRET_LEN - off);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                rc = mt_err_set(err, MT_EIO, "cannot read %s", path);
+                break;
+            }
+            off += (size_t)n;
+        }
+    }
+    close(fd);
+    if (rc != MT_OK)
+        mt_wipe(out, SEAL_SECRET_LEN);
+    return rc;
+}
+
+/* Loads the platform secret, creating it (0600, crash-safely) if absent. */
+static mt_status secret_load(const char *data_dir, uint8_t out[SEAL_SECRET_LEN], mt_err *err)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s/sealing.key", data_dir) >= (int)sizeof path)
+        return mt_err_set(err, MT_EINVAL, "data directory path too long");
+    mt_status st = secret_read(path, out, err);
+    if (st != MT_ENOTFOUND)
+        return st;
+    if ((st = mt_mkdirs(data_dir, 0700, err)) != MT_OK)
+        return st;
+    uint8_t fresh[SEAL_SECRET_LEN];
+    if ((st = mt_random(fresh, sizeof fresh, err)) != MT_OK)
+        return st;
+    st = mt_file_write_atomic(path, fresh, sizeof fresh, 0600, err);
+    mt_wipe(fresh, sizeof fresh);
+    if (st != MT_OK)
+        return st;
+    mt_info("created a new platform sealing key at %s (mode 0600); back it up: sealed data "
+            "cannot be recovered without it",
+            path);
+    /* Re-read: whatever is on disk now is the key every process will use. */
+    return secret_read(path, out, err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Soft level: measurement and process hardening                             */
+/* ------------------------------------------------------------------------ */
+
+static mt_status measure_self(char out[65], mt_err *err)
+{
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return mt_err_set(err, MT_EIO, "cannot open /proc/self/exe to measure the binary: %s",
+                          strerror(errno));
+    mt_status st = MT_OK;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(1 << 16);
+    if (!md || !buf || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory while measuring the binary");
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf, 1 << 16);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            st = mt_err_set(err, MT_EIO, "reading /proc/self/exe failed: %s", strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
+            st = mt_err_set(err, MT_EINTERNAL, "SHA-256 failed in OpenSSL");
+            goto out;
+        }
+    }
+    uint8_t digest[32];
+    unsigned int dl = 0;
+    if (EVP_DigestFinal_ex(md, digest, &dl) != 1 || dl != 32) {
+        st = mt_err_set(err, MT_EINTERNAL, "SHA-256 failed in OpenSSL");
+        goto out;
+    }
+    mt_hex_encode(digest, 32, out);
+out:
+    EVP_MD_CTX_free(md);
+    free(buf);
+    close(fd);
+    return st;
+}
+
+static mt_status harden_process(mt_err *err)
+{
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return mt_err_set(err, MT_EINTERNAL, "prctl(PR_SET_DUMPABLE, 0) failed: %s",
+                          strerror(errno));
+    struct rlimit rl = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &rl) != 0)
+        return mt_err_set(err, MT_EINTERNAL, "setrlimit(RLIMIT_CORE, 0) failed: %s",
+                          strerror(errno));
+    return MT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Open / free / accessors                                                   */
+/* ------------------------------------------------------------------------ */
+
+mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_err *err)
+{
+    if (!out)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_open: NULL argument");
+    *out = NULL;
+    if (!level || (strcmp(level, "none") != 0 && strcmp(level, "soft") != 0))
+        return mt_err_set(err, MT_EINVAL,
+                          "unknown TEE level \"%.32s\": valid levels are \"none\" and \"soft\" "
+                          "(tpm2, sev-snp, tdx and sgx come with the attestation work)",
+                          level ? level : "(null)");
+    if (!data_dir || !*data_dir)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_open: data directory is empty");
+    mt_tee *t = calloc(1, sizeof *t);
+    if (!t)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    snprintf(t->level, sizeof t->level, "%s", level);
+    mt_status st;
+    if (strcmp(level, "soft") == 0) {
+        if ((st = harden_process(err)) != MT_OK ||
+            (st = measure_self(t->measurement, err)) != MT_OK)
+            goto fail;
+    }
+    if ((st = secret_load(data_dir, t->secret, err)) != MT_OK)
+        goto fail;
+    if (strcmp(level, "none") == 0)
+        mt_warn("TEE level \"none\" offers no protection: the host can read keys and data; "
+                "use --tee soft (or a hardware level when available)");
+    *out = t;
+    return MT_OK;
+fail:
+    mt_tee_free(t);
+    return st;
+}
+
+void mt_tee_free(mt_tee *tee)
+{
+    if (!tee)
+        return;
+    mt_wipe(tee, sizeof *tee);
+    free(tee);
+}
+
+const char *mt_tee_level(const mt_tee *tee)
+{
+    return tee ? tee->level : "";
+}
+
+const char *mt_tee_measurement(const mt_tee *tee)
+{
+    return tee ? tee->measurement : "";
+}
+
+/* ------------------------------------------------------------------------ */
+/* Sealing keys                                                              */
+/* ------------------------------------------------------------------------ */
+
+mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
+{
+    if (!tee || !label || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_sealing_key: NULL argument");
+    size_t ll = strnlen(label, SEAL_LABEL_MAX + 1);
+    if (ll == 0 || ll > SEAL_LABEL_MAX)
+        return mt_err_set(err, MT_EINVAL, "sealing label must be 1 to %d bytes", SEAL_LABEL_MAX);
+    /* info = level || 0 || measurement || 0 || label */
+    size_t lv = strlen(tee->level), ms = strlen(tee->measurement);
+    uint8_t info[sizeof tee->level + sizeof tee->measurement + SEAL_LABEL_MAX + 2];
+    size_t il = 0;
+    memcpy(info + il, tee->level, lv);
+    il += lv;
+    info[il++] = 0;
+    memcpy(info + il, tee->measurement, ms);
+    il += ms;
+    info[il++] = 0;
+    memcpy(info + il, label, ll);
+    il += ll;
+
+    mt_status st = MT_OK;
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+    EVP_KDF_CTX *kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, tee->secret, SEAL_SECRET_LEN),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (char *)SEAL_SALT,
+                                          sizeof SEAL_SALT - 1),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, il),
+        OSSL_PARAM_construct_end(),
+    };
+    if (!kctx || EVP_KDF_derive(kctx, out, 32, params) != 1) {
+        mt_wipe(out, 32);
+        st = mt_err_set(err, MT_EINTERNAL, "HKDF-SHA256 unavailable in OpenSSL");
+    }
+    EVP_KDF_CTX_free(kctx);
+    EVP_KDF_free(kdf);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* TLS identity                                                              */
+/* ------------------------------------------------------------------------ */
+
+static bool cert_add_ext(X509 *cert, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (!ext)
+        return false;
+    bool ok = X509_add_ext(cert, ext, -1) == 1;
+    X509_EXTENSION_free(ext);
+    return ok;
+}
+
+/* A random positive 128-bit serial number. */
+static bool cert_set_serial(X509 *cert)
+{
+    uint8_t raw[16];
+    if (mt_random(raw, sizeof raw, NULL) != MT_OK)
+        return false;
+    raw[0] &= 0x7f; /* positive in DER */
+    raw[0] |= 0x40; /* non-zero, full length */
+    BIGNUM *bn = BN_bin2bn(raw, sizeof raw, NULL);
+    ASN1_INTEGER *ai = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+    bool ok = ai && X509_set_serialNumber(cert, ai) == 1;
+    ASN1_INTEGER_free(ai);
+    BN_free(bn);
+    return ok;
+}
+
+mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *err)
+{
+    if (!tee || !key || !cert)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_tls_identity: NULL argument");
+    *key = NULL;
+    *cert = NULL;
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *c = X509_new();
+    X509_NAME *name = c ? X509_get_subject_name(c) : NULL;
+    bool ok = k && c && name && X509_set_version(c, 2) == 1 && cert_set_serial(c) &&
+              X509_gmtime_adj(X509_getm_notBefore(c), -60) &&
+              X509_gmtime_adj(X509_getm_notAfter(c), (long)CERT_DAYS * 86400) &&
+              X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"mesatee",
+                                         -1, -1, 0) == 1 &&
+              X509_set_issuer_name(c, name) == 1 && X509_set_pubkey(c, k) == 1 &&
+              cert_add_ext(c, NID_basic_constraints, "critical,CA:FALSE") &&
+              cert_add_ext(c, NID_key_usage, "critical,digitalSignature") &&
+              cert_add_ext(c, NID_ext_key_usage, "serverAuth") &&
+              cert_add_ext(c, NID_subject_key_identifier, "hash") &&
+              cert_add_ext(c, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") &&
+              X509_sign(c, k, EVP_sha256()) > 0;
+    if (!ok) {
+        EVP_PKEY_free(k);
+        X509_free(c);
+        return mt_err_set(err, MT_EINTERNAL,
+                          "making the TLS key and certificate failed in OpenSSL");
+    }
+    *key = k;
+    *cert = c;
+    return MT_OK;
+}

@@ -1,0 +1,1 @@
+mt_add_unit_test(test_gateway SOURCES ${MT_TEST_DIR}/unit/test_gateway.c LIBS mt_gateway PkgConfig::CURL)

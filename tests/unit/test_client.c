@@ -1,0 +1,603 @@
+/* Unit tests of libmesatee through its public API only: key files, file
+ * encryption helpers, URL checks, error messages, and the HTTP/TLS transport
+ * against a small in-process TLS server (OpenSSL) with canned answers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mesatee.h"
+
+/* ======================================================================== */
+/* Temporary directory                                                       */
+
+static char tmpdir[256];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "%s/mt-client-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static char *tpath(const char *leaf)
+{
+    static char buf[4][512];
+    static int i;
+    i = (i + 1) % 4;
+    snprintf(buf[i], sizeof buf[i], "%s/%s", tmpdir, leaf);
+    return buf[i];
+}
+
+static void write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    assert_int_equal(fchmod(fd, mode), 0);
+    close(fd);
+}
+
+static uint8_t *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc((size_t)n + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+    return hay && strstr(hay, needle) != NULL;
+}
+
+/* ======================================================================== */
+/* Constants and keys                                                        */
+
+static void test_sizes_and_names(void **state)
+{
+    (void)state;
+    assert_int_equal(mesatee_key_bytes(), 32);
+    assert_int_equal(mesatee_id_chars(), 32);
+    assert_string_equal(mesatee_status_name(MESATEE_EPERM), "permission_denied");
+    assert_string_equal(mesatee_status_name(MESATEE_ENET), "network_error");
+    assert_string_equal(mesatee_status_name(999), "unknown");
+    assert_string_equal(mesatee_version(), "0.1.0");
+    mesatee_free(NULL);
+    mesatee_client_free(NULL);
+}
+
+static void test_key_file_round_trip(void **state)
+{
+    (void)state;
+    uint8_t k1[32], k2[32], zero[32] = {0};
+    assert_int_equal(mesatee_key_generate(k1), MESATEE_OK);
+    assert_memory_not_equal(k1, zero, 32);
+    const char *p = tpath("key1");
+    assert_int_equal(mesatee_key_write_file(k1, p), MESATEE_OK);
+    struct stat sb;
+    assert_int_equal(stat(p, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(sb.st_size, 65); /* 64 hex + newline */
+    assert_int_equal(mesatee_key_read_file(p, k2), MESATEE_OK);
+    assert_memory_equal(k1, k2, 32);
+    /* never overwrite an existing key */
+    uint8_t k3[32];
+    assert_int_equal(mesatee_key_generate(k3), MESATEE_OK);
+    assert_int_equal(mesatee_key_write_file(k3, p), MESATEE_ECONFLICT);
+    assert_true(contains(mesatee_client_errmsg(NULL), "exists"));
+    assert_int_equal(mesatee_key_read_file(p, k2), MESATEE_OK);
+    assert_memory_equal(k1, k2, 32);
+    /* hex helpers */
+    char hex[65];
+    mesatee_key_to_hex(k1, hex);
+    assert_int_equal(strlen(hex), 64);
+    assert_int_equal(mesatee_key_from_hex(hex, k2), MESATEE_OK);
+    assert_memory_equal(k1, k2, 32);
+    assert_int_equal(mesatee_key_from_hex("abcd", k2), MESATEE_EINVAL);
+}
+
+static void test_key_file_bad(void **state)
+{
+    (void)state;
+    uint8_t key[32];
+    const char good[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    const char *p = tpath("badkey");
+
+    write_file(p, good, 63, 0600); /* one character short */
+    assert_int_equal(mesatee_key_read_file(p, key), MESATEE_EINVAL);
+    assert_true(contains(mesatee_client_errmsg(NULL), "64 hex"));
+
+    char nonhex[65];
+    memcpy(nonhex, good, 65);
+    nonhex[10] = 'g';
+    write_file(p, nonhex, 64, 0600);
+    assert_int_equal(mesatee_key_read_file(p, key), MESATEE_EINVAL);
+    assert_true(contains(mesatee_client_errmsg(NULL), "hex"));
+
+    char two_lines[140];
+    snprintf(two_lines, sizeof two_lines, "%s\n%s\n", good, good);
+    write_file(p, two_lines, strlen(two_lines), 0600);
+    assert_int_equal(mesatee_key_read_file(p, key), MESATEE_EINVAL);
+
+    write_file(p, "", 0, 0600);
+    assert_int_equal(mesatee_key_read_file(p, key), MESATEE_EINVAL);
+
+    /* group/world access refused (like ssh private keys) */
+    write_file(p, good, 64, 0644);
+    assert_int_equal(mesatee_key_read_file(p, key), MESATEE_EPERM);
+    assert_true(contains(mesatee_client_errmsg(NULL), "chmod 600"));
+    write_file(p, good, 64, 0640);
+    assert_int_equal(mesatee_key_read_file(p, key), MESATEE_EPERM);
+
+    /* CRLF and upper case are accepted */
+    char crlf[70];
+    snprintf(crlf, sizeof crlf, "%s\r\n", good);
+    for (char *c = crlf; *c; c++)
+        if (*c >= 'a' && *c <= 'f')
+            *c = (char)(*c - 'a' + 'A');
+    write_file(p, crlf, strlen(crlf), 0400);
+    assert_int_equal(mesatee_key_read_file(p, key), MESATEE_OK);
+    assert_int_equal(key[0], 0);
+    assert_int_equal(key[31], 0x1f);
+
+    assert_int_equal(mesatee_key_read_file(tpath("no-such-key"), key), MESATEE_EIO);
+    assert_true(contains(mesatee_client_errmsg(NULL), "no-such-key"));
+}
+
+/* ======================================================================== */
+/* File encryption                                                           */
+
+static void test_file_encrypt_round_trip_and_tamper(void **state)
+{
+    (void)state;
+    size_t n = 200 * 1024 + 17; /* several segments */
+    uint8_t *plain = malloc(n);
+    assert_non_null(plain);
+    for (size_t i = 0; i < n; i++)
+        plain[i] = (uint8_t)(i * 31 + 7);
+    const char *pp = tpath("plain"), *cp = tpath("cipher"), *op = tpath("plain.out");
+    write_file(pp, plain, n, 0600);
+    uint8_t key[32], other[32];
+    assert_int_equal(mesatee_key_generate(key), MESATEE_OK);
+    assert_int_equal(mesatee_key_generate(other), MESATEE_OK);
+    assert_int_equal(mesatee_file_encrypt(key, pp, cp), MESATEE_OK);
+
+    size_t clen = 0, olen = 0;
+    uint8_t *ct = read_all(cp, &clen);
+    assert_non_null(ct);
+    assert_true(clen > n);
+    assert_null(memmem(ct, clen, plain, 64)); /* no plaintext in the ciphertext */
+
+    assert_int_equal(mesatee_file_decrypt(key, cp, op), MESATEE_OK);
+    uint8_t *back = read_all(op, &olen);
+    assert_non_null(back);
+    assert_int_equal(olen, n);
+    assert_memory_equal(back, plain, n);
+    free(back);
+    unlink(op);
+
+    /* wrong key */
+    assert_int_equal(mesatee_file_decrypt(other, cp, op), MESATEE_ECRYPTO);
+    assert_int_equal(access(op, F_OK), -1);
+
+    /* one flipped bit in the middle */
+    const char *tp = tpath("tampered");
+    ct[clen / 2] ^= 0x01;
+    write_file(tp, ct, clen, 0600);
+    assert_int_equal(mesatee_file_decrypt(key, tp, op), MESATEE_ECRYPTO);
+    assert_true(contains(mesatee_client_errmsg(NULL), "failed"));
+    assert_int_equal(access(op, F_OK), -1);
+    ct[clen / 2] ^= 0x01;
+
+    /* truncation at a segment boundary and mid-segment */
+    write_file(tp, ct, clen - 1, 0600);
+    assert_int_equal(mesatee_file_decrypt(key, tp, op), MESATEE_ECRYPTO);
+    write_file(tp, ct, 40 + 65536 + 16, 0600);
+    assert_int_equal(mesatee_file_decrypt(key, tp, op), MESATEE_ECRYPTO);
+    assert_int_equal(access(op, F_OK), -1);
+
+    /* missing input */
+    assert_int_not_equal(mesatee_file_encrypt(key, tpath("absent"), cp), MESATEE_OK);
+    assert_true(strlen(mesatee_client_errmsg(NULL)) > 0);
+    free(ct);
+    free(plain);
+}
+
+/* ======================================================================== */
+/* Client handle, URLs, argument checks                                      */
+
+static void test_invalid_urls(void **state)
+{
+    (void)state;
+    const char *bad[] = {"",
+                         "http://127.0.0.1:7443",
+                         "https://",
+                         "https://host/path",
+                         "https://host:0",
+                         "https://host:99999",
+                         "https://host:12ab",
+                         "https://user@host",
+                         "https://host?x=1",
+                         "https://ho st",
+                         "https://[::1",
+                         "ftp://host"};
+    assert_null(mesatee_client_new(NULL));
+    assert_true(strlen(mesatee_client_errmsg(NULL)) > 0);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mesatee_client *c = mesatee_client_new(bad[i]);
+        if (c)
+            fail_msg("URL '%s' was accepted", bad[i]);
+        assert_true(contains(mesatee_client_errmsg(NULL), "URL"));
+    }
+    assert_true(contains(mesatee_client_errmsg(NULL), "https://"));
+    const char *good[] = {"https://127.0.0.1:7443", "https://127.0.0.1:7443/",
+                          "https://localhost", "https://[::1]:8443"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        mesatee_client *c = mesatee_client_new(good[i]);
+        if (!c)
+            fail_msg("URL '%s' refused: %s", good[i], mesatee_client_errmsg(NULL));
+        assert_string_equal(mesatee_client_errmsg(NULL), "");
+        mesatee_client_free(c);
+    }
+}
+
+static void test_argument_checks(void **state)
+{
+    (void)state;
+    mesatee_client *c = mesatee_client_new("https://127.0.0.1:1");
+    assert_non_null(c);
+    char *out = (char *)"sentinel";
+    assert_int_equal(mesatee_task_get(c, "not-an-id", &out), MESATEE_EINVAL);
+    assert_null(out);
+    assert_true(contains(mesatee_client_errmsg(c), "invalid task id"));
+    assert_int_equal(mesatee_call(c, "GET", "v1/files", NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_call(c, "PATCH", "/v1/files", NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_call(c, "GET", "/v1/files x", NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_function_register(c, "{not json", NULL, NULL), MESATEE_EINVAL);
+    assert_true(contains(mesatee_client_errmsg(c), "not valid JSON"));
+    assert_int_equal(mesatee_task_create(c, "[1]", NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_client_set_ca_file(c, tpath("no-ca.pem")), MESATEE_EIO);
+    assert_int_equal(mesatee_client_set_token(c, "bad token"), MESATEE_EINVAL);
+    assert_int_equal(mesatee_client_set_timeout(c, -1), MESATEE_EINVAL);
+    const char *one[] = {"alice"};
+    assert_int_equal(mesatee_file_register_fusion(c, one, 1, NULL, NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_client_set_token(c, "tok"), MESATEE_OK);
+    assert_string_equal(mesatee_client_token(c), "tok");
+    assert_int_equal(mesatee_call(NULL, "GET", "/healthz", NULL, NULL), MESATEE_EINVAL);
+    assert_true(contains(mesatee_client_errmsg(NULL), "NULL"));
+    mesatee_client_free(c);
+}
+
+static void test_unreachable_server(void **state)
+{
+    (void)state;
+    mesatee_client *c = mesatee_client_new("https://127.0.0.1:1");
+    assert_non_null(c);
+    char *out = NULL;
+    assert_int_equal(mesatee_call(c, "GET", "/healthz", NULL, &out), MESATEE_ENET);
+    assert_null(out);
+    assert_int_equal(mesatee_client_http_status(c), 0);
+    const char *m = mesatee_client_errmsg(c);
+    assert_true(contains(m, "cannot connect"));
+    assert_true(contains(m, "127.0.0.1:1"));
+    char *tok = NULL;
+    assert_int_equal(mesatee_login(c, "alice", "pw", &tok, NULL), MESATEE_ENET);
+    assert_null(tok);
+    assert_null(mesatee_client_token(c));
+    mesatee_client_free(c);
+}
+
+/* ======================================================================== */
+/* In-process TLS server with canned answers                                 */
+
+typedef struct fake_server {
+    int lfd, port;
+    SSL_CTX *ctx;
+    pthread_t th;
+    int n_conns;         /* connections to serve, one request each */
+    int status;          /* HTTP status of every answer */
+    const char *answer;  /* body of every answer */
+    char *req;           /* last request: head + body */
+    size_t req_len;
+    size_t body_len;     /* body bytes of the last request */
+} fake_server;
+
+static char cert_path[512];
+
+/* Self-signed P-256 certificate for 127.0.0.1/localhost; writes it to
+ * cert_path and returns the key and certificate. */
+static void make_identity(EVP_PKEY **pkey_out, X509 **x_out)
+{
+    EVP_PKEY *pkey = EVP_EC_gen("P-256");
+    assert_non_null(pkey);
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, pkey);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1,
+                               -1, 0);
+    X509_set_issuer_name(x, name);
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext =
+        X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
+    assert_non_null(ext);
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    assert_true(X509_sign(x, pkey, EVP_sha256()) > 0);
+    FILE *f = fopen(cert_path, "w");
+    assert_non_null(f);
+    PEM_write_X509(f, x);
+    fclose(f);
+    *pkey_out = pkey;
+    *x_out = x;
+}
+
+static void *fake_main(void *arg)
+{
+    fake_server *s = arg;
+    for (int n = 0; n < s->n_conns; n++) {
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd < 0)
+            break;
+        SSL *ssl = SSL_new(s->ctx);
+        SSL_set_fd(ssl, fd);
+        if (SSL_accept(ssl) == 1) {
+            size_t cap = 1 << 20, len = 0, head = 0, want = 0;
+            char *buf = malloc(cap + 1);
+            for (;;) {
+                if (len == cap) {
+                    cap *= 2;
+                    buf = realloc(buf, cap + 1);
+                }
+                int r = SSL_read(ssl, buf + len, (int)(cap - len));
+                if (r <= 0)
+                    break;
+                len += (size_t)r;
+                buf[len] = '\0';
+                if (!head) {
+                    char *e = strstr(buf, "\r\n\r\n");
+                    if (!e)
+                        continue;
+                    head = (size_t)(e - buf) + 4;
+                    char *cl = strcasestr(buf, "\r\nContent-Length:");
+                    want = cl && cl < e ? strtoul(cl + 17, NULL, 10) : 0;
+                }
+                if (len >= head + want)
+                    break;
+            }
+            free(s->req);
+            s->req = buf;
+            s->req_len = len;
+            s->body_len = len >= head ? len - head : 0;
+            char hdr[256];
+            size_t blen = strlen(s->answer);
+            int h = snprintf(hdr, sizeof hdr,
+                             "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+                             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                             s->status, blen);
+            SSL_write(ssl, hdr, h);
+            if (blen)
+                SSL_write(ssl, s->answer, (int)blen);
+            SSL_shutdown(ssl);
+        }
+        SSL_free(ssl);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Starts a server for n_conns connections. max_tls 0 = TLS 1.3 only. */
+static void fake_start(fake_server *s, int n_conns, int status, const char *answer,
+                       int max_tls)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(cert_path, sizeof cert_path, "%s/server-cert.pem", tmpdir);
+    EVP_PKEY *pkey;
+    X509 *x;
+    make_identity(&pkey, &x);
+    s->ctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(s->ctx);
+    SSL_CTX_set_min_proto_version(s->ctx, max_tls ? TLS1_2_VERSION : TLS1_3_VERSION);
+    if (max_tls)
+        SSL_CTX_set_max_proto_version(s->ctx, max_tls);
+    assert_int_equal(SSL_CTX_use_certificate(s->ctx, x), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey(s->ctx, pkey), 1);
+    X509_free(x);
+    EVP_PKEY_free(pkey);
+    s->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(s->lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->lfd, 8), 0);
+    socklen_t al = sizeof a;
+    getsockname(s->lfd, (struct sockaddr *)&a, &al);
+    s->port = ntohs(a.sin_port);
+    s->n_conns = n_conns;
+    s->status = status;
+    s->answer = answer;
+    assert_int_equal(pthread_create(&s->th, NULL, fake_main, s), 0);
+}
+
+static void fake_stop(fake_server *s)
+{
+    shutdown(s->lfd, SHUT_RDWR);
+    close(s->lfd);
+    pthread_join(s->th, NULL);
+    SSL_CTX_free(s->ctx);
+    free(s->req);
+}
+
+static mesatee_client *client_for(const fake_server *s, bool pin)
+{
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", s->port);
+    mesatee_client *c = mesatee_client_new(url);
+    assert_non_null(c);
+    mesatee_client_set_timeout(c, 10);
+    if (pin)
+        assert_int_equal(mesatee_client_set_ca_file(c, cert_path), MESATEE_OK);
+    return c;
+}
+
+static void test_server_error_message(void **state)
+{
+    (void)state;
+    fake_server s;
+    fake_start(&s, 1, 403,
+               "{\"error\":{\"code\":\"permission_denied\",\"message\":\"file "
+               "3f2a is not owned by you\"}}",
+               0);
+    mesatee_client *c = client_for(&s, true);
+    char *out = NULL;
+    assert_int_equal(mesatee_call(c, "GET", "/v1/files/x", NULL, &out), MESATEE_EPERM);
+    assert_string_equal(mesatee_client_errmsg(c),
+                        "HTTP 403 permission_denied: file 3f2a is not owned by you");
+    assert_int_equal(mesatee_client_http_status(c), 403);
+    assert_non_null(out); /* the error body is still handed over */
+    assert_true(contains(out, "permission_denied"));
+    mesatee_free(out);
+    assert_true(contains(s.req, "GET /v1/files/x HTTP/1.1"));
+    mesatee_client_free(c);
+    fake_stop(&s);
+}
+
+static void test_tls_untrusted_and_pinned(void **state)
+{
+    (void)state;
+    fake_server s;
+    fake_start(&s, 2, 200, "{\"token\":\"t0k3n\",\"role\":\"user\"}", 0);
+    /* no CA: the self-signed certificate is refused */
+    mesatee_client *c = client_for(&s, false);
+    assert_int_equal(mesatee_call(c, "GET", "/healthz", NULL, NULL), MESATEE_ENET);
+    assert_true(contains(mesatee_client_errmsg(c), "not trusted"));
+    mesatee_client_free(c);
+    /* pinned: login works, keeps the token, sends the JSON body */
+    c = client_for(&s, true);
+    char *tok = NULL, *out = NULL;
+    int st = mesatee_login(c, "alice", "secret pw", &tok, &out);
+    if (st != MESATEE_OK)
+        fail_msg("login: %s", mesatee_client_errmsg(c));
+    assert_string_equal(tok, "t0k3n");
+    assert_string_equal(mesatee_client_token(c), "t0k3n");
+    assert_string_equal(mesatee_client_errmsg(c), "");
+    assert_true(contains(out, "\"role\""));
+    assert_true(contains(s.req, "POST /v1/auth/login"));
+    assert_true(contains(s.req, "\"username\":\"alice\""));
+    assert_true(contains(s.req, "\"password\":\"secret pw\""));
+    assert_true(contains(s.req, "application/json"));
+    mesatee_free(tok);
+    mesatee_free(out);
+    mesatee_client_free(c);
+    fake_stop(&s);
+}
+
+static void test_tls12_refused(void **state)
+{
+    (void)state;
+    fake_server s;
+    fake_start(&s, 1, 200, "{}", TLS1_2_VERSION);
+    mesatee_client *c = client_for(&s, true);
+    assert_int_equal(mesatee_call(c, "GET", "/healthz", NULL, NULL), MESATEE_ENET);
+    assert_true(contains(mesatee_client_errmsg(c), "TLS"));
+    mesatee_client_free(c);
+    fake_stop(&s);
+}
+
+static void test_bearer_and_upload_stream(void **state)
+{
+    (void)state;
+    fake_server s;
+    fake_start(&s, 2, 201, "{\"url\":\"mesatee://objects/abc\",\"size\":300001}", 0);
+    mesatee_client *c = client_for(&s, true);
+    assert_int_equal(mesatee_client_set_token(c, "tok-123"), MESATEE_OK);
+    size_t n = 300001;
+    uint8_t *data = malloc(n);
+    assert_non_null(data);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (uint8_t)(i % 251);
+    const char *p = tpath("upload.bin");
+    write_file(p, data, n, 0600);
+    char *url = NULL;
+    int st = mesatee_upload_file(c, p, &url, NULL);
+    if (st != MESATEE_OK)
+        fail_msg("upload: %s", mesatee_client_errmsg(c));
+    assert_string_equal(url, "mesatee://objects/abc");
+    assert_int_equal(mesatee_client_http_status(c), 201);
+    assert_true(contains(s.req, "POST /v1/objects"));
+    assert_true(contains(s.req, "Authorization: Bearer tok-123"));
+    assert_true(contains(s.req, "application/octet-stream"));
+    assert_int_equal(s.body_len, n);
+    assert_memory_equal(s.req + s.req_len - n, data, n);
+    mesatee_free(url);
+    /* a 2xx answer without the expected field is an error, not a crash */
+    char *fid = NULL;
+    uint8_t key[32] = {1};
+    assert_int_equal(mesatee_file_register_output(c, key, "out", &fid, NULL), MESATEE_ESERVER);
+    assert_null(fid);
+    assert_true(contains(mesatee_client_errmsg(c), "file_id"));
+    assert_true(contains(s.req, "\"key\":\"01000000"));
+    free(data);
+    mesatee_client_free(c);
+    fake_stop(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sizes_and_names),
+        cmocka_unit_test(test_key_file_round_trip),
+        cmocka_unit_test(test_key_file_bad),
+        cmocka_unit_test(test_file_encrypt_round_trip_and_tamper),
+        cmocka_unit_test(test_invalid_urls),
+        cmocka_unit_test(test_argument_checks),
+        cmocka_unit_test(test_unreachable_server),
+        cmocka_unit_test(test_server_error_message),
+        cmocka_unit_test(test_tls_untrusted_and_pinned),
+        cmocka_unit_test(test_tls12_refused),
+        cmocka_unit_test(test_bearer_and_upload_stream),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}

@@ -1,0 +1,993 @@
+/* Unit tests of mt_core's request handling (no scheduler): authentication,
+ * files, functions, the task state machine and its access rules, bad input
+ * of every kind (each asserting the status code AND that nothing changed),
+ * restart recovery, the audit chain and metrics. */
+#include "test_core_util.h"
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "mt_ff.h"
+
+typedef struct fx {
+    tenv e;
+    char *admin, *alice, *bob, *carol;
+} fx;
+
+static int fx_setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    tenv_init(&f->e, "/nonexistent/mesatee-worker");
+    f->admin = tlogin(&f->e, "admin", ADMIN_PW);
+    tadd_user(&f->e, f->admin, "alice");
+    tadd_user(&f->e, f->admin, "bob");
+    tadd_user(&f->e, f->admin, "carol");
+    f->alice = tlogin(&f->e, "alice", USER_PW);
+    f->bob = tlogin(&f->e, "bob", USER_PW);
+    f->carol = tlogin(&f->e, "carol", USER_PW);
+    *state = f;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    fx *f = *state;
+    tenv_free(&f->e);
+    free(f->admin);
+    free(f->alice);
+    free(f->bob);
+    free(f->carol);
+    free(f);
+    return 0;
+}
+
+/* Runs one SQL statement directly on the test's database. */
+static void db_exec(const char *dir, const char *sql)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/mesatee.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("sql failed: %s", msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+static size_t count_objects(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/objects", dir);
+    DIR *d = opendir(path);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+static size_t count_list(tenv *e, const char *path, const char *token, const char *key)
+{
+    json_t *o;
+    assert_int_equal(treq(e, "GET", path, token, NULL, &o), 200);
+    size_t n = json_array_size(json_object_get(o, key));
+    json_decref(o);
+    return n;
+}
+
+/* Uploads plaintext encrypted under key; returns the object URL (static). */
+static const char *upload(tenv *e, const char *token, const uint8_t key[32], const char *plain)
+{
+    static char url[128];
+    uint8_t *ct;
+    size_t n;
+    mt_err err;
+    assert_int_equal(mt_ff_encrypt(key, (const uint8_t *)plain, strlen(plain), &ct, &n, &err),
+                     MT_OK);
+    json_t *o;
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, token, ct, n, &o, NULL, NULL),
+                     201);
+    free(ct);
+    snprintf(url, sizeof url, "%s", jstr(o, "url"));
+    assert_int_equal(json_integer_value(json_object_get(o, "size")), (json_int_t)n);
+    json_decref(o);
+    return url;
+}
+
+/* Registers an input from a fresh upload; returns the file id in out. */
+static void new_input(tenv *e, const char *token, const char *plain, uint8_t key[32],
+                      char out[33])
+{
+    mt_random(key, 32, NULL);
+    char kh[65];
+    thex(key, 32, kh);
+    const char *url = upload(e, token, key, plain);
+    json_t *o;
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", token, &o,
+                           "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
+                     201);
+    snprintf(out, 33, "%s", jstr(o, "file_id"));
+    json_decref(o);
+}
+
+static void new_output(tenv *e, const char *token, uint8_t key[32], char out[33])
+{
+    mt_random(key, 32, NULL);
+    char kh[65];
+    thex(key, 32, kh);
+    json_t *o;
+    assert_int_equal(treqf(e, "POST", "/v1/files/outputs", token, &o, "{\"key\":\"%s\"}", kh),
+                     201);
+    snprintf(out, 33, "%s", jstr(o, "file_id"));
+    json_decref(o);
+}
+
+/* ---- auth -------------------------------------------------------------- */
+
+static void test_bootstrap_generated_password(void **state)
+{
+    (void)state;
+    tenv e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.dir, sizeof e.dir, "/tmp/mt_core_test.XXXXXX");
+    assert_non_null(mkdtemp(e.dir));
+    char out_path[200];
+    snprintf(out_path, sizeof out_path, "%s/stdout.txt", e.dir);
+    fflush(stdout);
+    int saved = dup(1);
+    FILE *cap = fopen(out_path, "w+");
+    assert_non_null(cap);
+    dup2(fileno(cap), 1);
+    tenv_open_core(&e); /* admin_password NULL: generated and printed */
+    fflush(stdout);
+    tenv_close_core(&e);
+    tenv_open_core(&e); /* second start: nothing printed */
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    char buf[256] = "";
+    rewind(cap);
+    size_t n = fread(buf, 1, sizeof buf - 1, cap);
+    buf[n] = '\0';
+    fclose(cap);
+    const char *prefix = "mesatee: admin password: ";
+    assert_int_equal(strncmp(buf, prefix, strlen(prefix)), 0);
+    char pw[64];
+    snprintf(pw, sizeof pw, "%s", buf + strlen(prefix));
+    assert_int_equal(strlen(pw), 21); /* 20 characters and the newline */
+    assert_int_equal(pw[20], '\n');
+    pw[20] = '\0';
+    assert_null(strchr(pw, ' '));
+    assert_null(strstr(buf + strlen(prefix) + 21, "password")); /* printed once */
+    char *tok = tlogin(&e, "admin", pw);
+    json_t *o;
+    assert_int_equal(treq(&e, "GET", "/v1/users/me", tok, NULL, &o), 200);
+    assert_string_equal(jstr(o, "role"), "admin");
+    json_decref(o);
+    free(tok);
+    tenv_free(&e);
+}
+
+static void test_auth_login_logout_revoke(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    json_t *o;
+    /* bad credentials */
+    assert_int_equal(treq(e, "POST", "/v1/auth/login", NULL,
+                          "{\"username\":\"alice\",\"password\":\"wrong-password\"}", &o),
+                     401);
+    assert_string_equal(terr_code(o), "unauthenticated");
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", "/v1/auth/login", NULL,
+                          "{\"username\":\"nobody\",\"password\":\"" USER_PW "\"}", &o),
+                     401);
+    assert_string_equal(terr_msg(o), "wrong username or password");
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", "/v1/auth/login", NULL,
+                          "{\"username\":\"Bad Name\",\"password\":\"" USER_PW "\"}", NULL),
+                     401);
+    assert_int_equal(treq(e, "POST", "/v1/auth/login", NULL,
+                          "{\"username\":\"alice\",\"password\":\"x\",\"extra\":1}", NULL),
+                     400);
+    /* who am I */
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, &o), 200);
+    assert_string_equal(jstr(o, "username"), "alice");
+    assert_string_equal(jstr(o, "role"), "user");
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", NULL, NULL, &o), 401);
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", "not-a-token", NULL, NULL), 401);
+    /* user registration: admin only */
+    assert_int_equal(treq(e, "POST", "/v1/users", f->alice,
+                          "{\"username\":\"eve\",\"password\":\"" USER_PW "\"}", &o),
+                     403);
+    assert_string_equal(terr_code(o), "permission_denied");
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", "/v1/users", f->alice, NULL, NULL), 403);
+    assert_int_equal(count_list(e, "/v1/users", f->admin, "users"), 4);
+    assert_int_equal(treq(e, "POST", "/v1/users", f->admin,
+                          "{\"username\":\"alice\",\"password\":\"" USER_PW "\"}", NULL),
+                     409);
+    assert_int_equal(treq(e, "POST", "/v1/users", f->admin,
+                          "{\"username\":\"Eve!\",\"password\":\"" USER_PW "\"}", NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/users", f->admin,
+                          "{\"username\":\"eve\",\"password\":\"short\"}", NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/users", f->admin,
+                          "{\"username\":\"eve\",\"password\":\"" USER_PW "\",\"role\":\"root\"}",
+                          NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/users", f->admin,
+                          "{\"username\":\"eve\",\"password\":12345678}", NULL),
+                     400);
+    assert_int_equal(count_list(e, "/v1/users", f->admin, "users"), 4);
+    /* logout revokes the presented token only */
+    char *alice2 = tlogin(e, "alice", USER_PW);
+    assert_int_equal(treq(e, "POST", "/v1/auth/logout", f->alice, NULL, &o), 200);
+    assert_true(json_is_true(json_object_get(o, "revoked")));
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 401);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", alice2, NULL, NULL), 200);
+    /* admin revokes every token of a user */
+    assert_int_equal(treq(e, "POST", "/v1/users/alice/revoke-tokens", f->bob, NULL, NULL), 403);
+    assert_int_equal(treq(e, "POST", "/v1/users/alice/revoke-tokens", f->admin, NULL, &o), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "revoked")), 1);
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", alice2, NULL, NULL), 401);
+    assert_int_equal(treq(e, "POST", "/v1/users/nobody/revoke-tokens", f->admin, NULL, NULL),
+                     404);
+    free(alice2);
+}
+
+static void test_auth_expiry(void **state)
+{
+    (void)state;
+    tenv e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.dir, sizeof e.dir, "/tmp/mt_core_test.XXXXXX");
+    assert_non_null(mkdtemp(e.dir));
+    e.cfg.admin_password = ADMIN_PW;
+    e.cfg.token_ttl_seconds = 1;
+    tenv_open_core(&e);
+    char *tok = tlogin(&e, "admin", ADMIN_PW);
+    assert_int_equal(treq(&e, "GET", "/v1/users/me", tok, NULL, NULL), 200);
+    sleep(2);
+    mt_principal p;
+    mt_err err;
+    assert_int_equal(mt_core_authenticate(e.core, tok, &p, &err), MT_EAUTH);
+    assert_non_null(strstr(err.msg, "expired"));
+    free(tok);
+    tenv_free(&e);
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static void test_files(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    json_t *o;
+    /* upload must be an mt_ff ciphertext */
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, f->alice, "hello", 5, &o, NULL,
+                              NULL),
+                     400);
+    json_decref(o);
+    assert_int_equal(count_objects(e->dir), 0);
+
+    uint8_t key[32], other[32];
+    mt_random(key, 32, NULL);
+    mt_random(other, 32, NULL);
+    char kh[65], oh[65];
+    thex(key, 32, kh);
+    thex(other, 32, oh);
+    char url[128];
+    snprintf(url, sizeof url, "%s", upload(e, f->alice, key, "a\nb\nc\n"));
+    assert_int_equal(count_objects(e->dir), 1);
+
+    /* wrong key: refused, nothing registered */
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, &o,
+                           "{\"url\":\"%s\",\"key\":\"%s\"}", url, oh),
+                     400);
+    assert_string_equal(terr_msg(o), "key does not match the uploaded file (key id mismatch)");
+    json_decref(o);
+    assert_int_equal(count_list(e, "/v1/files", f->alice, "files"), 0);
+    /* someone else's upload */
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->bob, NULL,
+                           "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
+                     404);
+    /* sha256 mismatch, bad key format, unknown field */
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, NULL,
+                           "{\"url\":\"%s\",\"key\":\"%s\",\"sha256\":\"%064d\"}", url, kh, 0),
+                     400);
+    char upper[65];
+    snprintf(upper, sizeof upper, "%s", kh);
+    for (char *p = upper; *p; p++)
+        if (*p >= 'a' && *p <= 'f')
+            *p = (char)(*p - 32);
+    if (strcmp(upper, kh))
+        assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, NULL,
+                               "{\"url\":\"%s\",\"key\":\"%s\"}", url, upper),
+                         400);
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, &o,
+                           "{\"url\":\"%s\",\"key\":\"%s\",\"owner\":\"bob\"}", url, kh),
+                     400);
+    assert_non_null(strstr(terr_msg(o), "unknown field 'owner'"));
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, NULL,
+                           "{\"url\":\"ftp://x/y\",\"key\":\"%s\"}", kh),
+                     400);
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, NULL,
+                           "{\"url\":\"file:///etc/passwd\",\"key\":\"%s\"}", kh),
+                     400);
+    assert_int_equal(count_list(e, "/v1/files", f->alice, "files"), 0);
+
+    /* good registration */
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, &o,
+                           "{\"url\":\"%s\",\"key\":\"%s\",\"name\":\"ids\"}", url, kh),
+                     201);
+    char in_id[33];
+    snprintf(in_id, sizeof in_id, "%s", jstr(o, "file_id"));
+    json_decref(o);
+    char path[128], cpath[160];
+    snprintf(path, sizeof path, "/v1/files/%s", in_id);
+    snprintf(cpath, sizeof cpath, "/v1/files/%s/content", in_id);
+    assert_int_equal(treq(e, "GET", path, f->alice, NULL, &o), 200);
+    assert_string_equal(jstr(o, "kind"), "input");
+    assert_string_equal(jstr(o, "name"), "ids");
+    assert_string_equal(jstr(o, "url"), url);
+    assert_true(json_is_true(json_object_get(o, "written")));
+    assert_int_equal(json_array_size(json_object_get(o, "owners")), 1);
+    json_decref(o);
+    /* non-owners see nothing */
+    assert_int_equal(treq(e, "GET", path, f->bob, NULL, &o), 404);
+    assert_string_equal(terr_code(o), "not_found");
+    json_decref(o);
+    assert_int_equal(treq(e, "DELETE", path, f->bob, NULL, NULL), 404);
+    assert_int_equal(treq(e, "GET", cpath, f->bob, NULL, NULL), 404);
+    assert_int_equal(treq(e, "GET", cpath, f->alice, NULL, NULL), 409);
+    assert_int_equal(count_list(e, "/v1/files", f->bob, "files"), 0);
+    /* https input: accepted, no size */
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, &o,
+                           "{\"url\":\"https://example.com/data.mtf\",\"key\":\"%s\"}", kh),
+                     201);
+    json_decref(o);
+    /* outputs */
+    char out_id[33];
+    uint8_t okey[32];
+    new_output(e, f->alice, okey, out_id);
+    snprintf(path, sizeof path, "/v1/files/%s/content", out_id);
+    assert_int_equal(treq(e, "GET", path, f->alice, NULL, NULL), 409);
+    snprintf(path, sizeof path, "/v1/files/%s/as-input", out_id);
+    assert_int_equal(treq(e, "POST", path, f->alice, NULL, NULL), 409);
+    /* fusion */
+    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice, "{\"owners\":[\"alice\"]}",
+                          NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
+                          "{\"owners\":[\"bob\",\"carol\"]}", NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
+                          "{\"owners\":[\"alice\",\"zed\"]}", NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
+                          "{\"owners\":[\"alice\",\"alice\"]}", NULL),
+                     400);
+    assert_int_equal(count_list(e, "/v1/files", f->alice, "files"), 3);
+    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
+                          "{\"owners\":[\"alice\",\"bob\"],\"name\":\"joint\"}", &o),
+                     201);
+    json_decref(o);
+    assert_int_equal(count_list(e, "/v1/files", f->bob, "files"), 1);
+    assert_int_equal(count_list(e, "/v1/files", f->carol, "files"), 0);
+    /* delete removes the object too */
+    snprintf(path, sizeof path, "/v1/files/%s", in_id);
+    assert_int_equal(treq(e, "DELETE", path, f->alice, NULL, &o), 200);
+    assert_true(json_is_true(json_object_get(o, "deleted")));
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", path, f->alice, NULL, NULL), 404);
+    assert_int_equal(count_objects(e->dir), 0);
+}
+
+/* ---- functions --------------------------------------------------------- */
+
+#define PSI_FN                                                                            \
+    "{\"name\":\"psi\",\"description\":\"intersection\",\"executor_type\":\"builtin\","   \
+    "\"builtin\":\"psi\",\"public\":%s,\"allowlist\":%s,\"arguments\":[{\"name\":"       \
+    "\"mode\",\"default\":\"x\",\"overridable\":true},{\"name\":\"fixed\",\"default\":"   \
+    "\"y\"}],\"inputs\":[{\"name\":\"in_a\"},{\"name\":\"in_b\"},{\"name\":\"extra\","     \
+    "\"optional\":true}],\"outputs\":[{\"name\":\"out_a\"},{\"name\":\"out_b\"}],"        \
+    "\"usage_quota\":%d}"
+
+static void new_function(tenv *e, const char *token, const char *pub, const char *allow,
+                         int quota, char out[33])
+{
+    json_t *o;
+    assert_int_equal(treqf(e, "POST", "/v1/functions", token, &o, PSI_FN, pub, allow, quota),
+                     201);
+    snprintf(out, 33, "%s", jstr(o, "function_id"));
+    json_decref(o);
+}
+
+static void test_functions(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    json_t *o;
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
+                          "{\"name\":\"w\",\"executor_type\":\"wasm\",\"builtin\":\"psi\"}", &o),
+                     400);
+    assert_non_null(strstr(terr_msg(o), "executor type 'wasm' is not supported yet"));
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
+                          "{\"name\":\"w\",\"builtin\":\"nope\"}", NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
+                          "{\"name\":\"w\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a-b\"}]}",
+                          NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
+                          "{\"name\":\"w\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"},"
+                          "{\"name\":\"a\"}]}",
+                          NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
+                          "{\"name\":\"w\",\"builtin\":\"psi\",\"usage_quota\":-1}", NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
+                          "{\"name\":\"w\",\"builtin\":\"psi\",\"public\":\"yes\"}", NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
+                          "{\"name\":\"w\",\"builtin\":\"psi\",\"allowlist\":[\"ghost\"]}",
+                          NULL),
+                     400);
+    assert_int_equal(count_list(e, "/v1/functions", f->carol, "functions"), 0);
+
+    char priv[33], pub[33];
+    new_function(e, f->carol, "false", "[\"alice\"]", 0, priv);
+    new_function(e, f->carol, "true", "[]", 0, pub);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/functions/%s", priv);
+    /* visibility */
+    assert_int_equal(treq(e, "GET", path, f->bob, NULL, NULL), 404);
+    assert_int_equal(treq(e, "GET", path, f->alice, NULL, &o), 200);
+    assert_null(json_object_get(o, "allowlist")); /* only for the owner */
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", path, f->carol, NULL, &o), 200);
+    assert_int_equal(json_array_size(json_object_get(o, "allowlist")), 1);
+    assert_int_equal(json_array_size(json_object_get(o, "inputs")), 3);
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", path, f->admin, NULL, NULL), 200);
+    assert_int_equal(count_list(e, "/v1/functions", f->bob, "functions"), 1);
+    assert_int_equal(count_list(e, "/v1/functions", f->alice, "functions"), 2);
+    /* owner-only operations */
+    assert_int_equal(treq(e, "PUT", path, f->alice, "{\"description\":\"mine\"}", NULL), 403);
+    assert_int_equal(treq(e, "PUT", path, f->bob, "{\"description\":\"mine\"}", NULL), 404);
+    assert_int_equal(treq(e, "PUT", path, f->carol, "{\"owner\":\"bob\"}", NULL), 400);
+    assert_int_equal(treq(e, "PUT", path, f->carol, "{}", NULL), 400);
+    assert_int_equal(treq(e, "GET", path, f->carol, NULL, &o), 200);
+    assert_string_equal(jstr(o, "description"), "intersection");
+    json_decref(o);
+    assert_int_equal(treq(e, "PUT", path, f->carol,
+                          "{\"description\":\"new\",\"allowlist\":[\"alice\",\"bob\"],"
+                          "\"usage_quota\":5}",
+                          &o),
+                     200);
+    assert_string_equal(jstr(o, "description"), "new");
+    assert_int_equal(json_integer_value(json_object_get(o, "usage_quota")), 5);
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", path, f->bob, NULL, NULL), 200);
+    char spath[160];
+    snprintf(spath, sizeof spath, "/v1/functions/%s/stats", priv);
+    assert_int_equal(treq(e, "GET", spath, f->alice, NULL, NULL), 403);
+    assert_int_equal(treq(e, "GET", spath, f->carol, NULL, &o), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "usage_quota")), 5);
+    assert_int_equal(json_integer_value(json_object_get(o, "current_usage")), 0);
+    json_decref(o);
+    /* a task keeps the function from being deleted */
+    json_t *t;
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &t,
+                           "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in_a\",\"owners\":"
+                           "[\"alice\"]},{\"name\":\"in_b\",\"owners\":[\"bob\"]}],\"outputs\":"
+                           "[{\"name\":\"out_a\",\"owners\":[\"alice\"]},{\"name\":\"out_b\","
+                           "\"owners\":[\"bob\"]}]}",
+                           pub),
+                     201);
+    char tid[33], tpath[128];
+    snprintf(tid, sizeof tid, "%s", jstr(t, "task_id"));
+    json_decref(t);
+    snprintf(path, sizeof path, "/v1/functions/%s", pub);
+    assert_int_equal(treq(e, "DELETE", path, f->alice, NULL, NULL), 403);
+    assert_int_equal(treq(e, "DELETE", path, f->carol, NULL, NULL), 409);
+    assert_int_equal(treq(e, "GET", path, f->bob, NULL, NULL), 200);
+    /* disabled: no new tasks */
+    snprintf(spath, sizeof spath, "/v1/functions/%s/disable", pub);
+    assert_int_equal(treq(e, "POST", spath, f->bob, NULL, NULL), 403);
+    assert_int_equal(treq(e, "POST", spath, f->carol, NULL, &o), 200);
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &o,
+                           "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in_a\",\"owners\":"
+                           "[\"alice\"]},{\"name\":\"in_b\",\"owners\":[\"bob\"]}],\"outputs\":"
+                           "[{\"name\":\"out_a\",\"owners\":[\"alice\"]},{\"name\":\"out_b\","
+                           "\"owners\":[\"bob\"]}]}",
+                           pub),
+                     409);
+    json_decref(o);
+    assert_int_equal(count_list(e, "/v1/tasks", f->alice, "tasks"), 1);
+    snprintf(tpath, sizeof tpath, "/v1/tasks/%s/cancel", tid);
+    assert_int_equal(treq(e, "POST", tpath, f->alice, NULL, NULL), 200);
+    assert_int_equal(treq(e, "DELETE", path, f->carol, NULL, &o), 200);
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", path, f->carol, NULL, NULL), 404);
+    /* the finished history is kept */
+    char *st = ttask_status(e, f->alice, tid);
+    assert_string_equal(st, "canceled");
+    free(st);
+}
+
+/* ---- tasks: the state machine and its rules ----------------------------- */
+
+typedef struct party {
+    uint8_t in_key[32], out_key[32];
+    char in_id[33], out_id[33];
+} party;
+
+static void expect_status(tenv *e, const char *tok, const char *tid, const char *want)
+{
+    char *s = ttask_status(e, tok, tid);
+    assert_string_equal(s, want);
+    free(s);
+}
+
+static size_t assigned_count(tenv *e, const char *tok, const char *tid)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/tasks/%s", tid);
+    json_t *o;
+    assert_int_equal(treq(e, "GET", path, tok, NULL, &o), 200);
+    json_t *a = json_object_get(o, "assignments");
+    size_t n = json_object_size(json_object_get(a, "inputs")) +
+               json_object_size(json_object_get(a, "outputs"));
+    json_decref(o);
+    return n;
+}
+
+#define TASK_BODY                                                                          \
+    "{\"function_id\":\"%s\",\"arguments\":%s,\"inputs\":[{\"name\":\"in_a\",\"owners\":"  \
+    "[\"alice\"]},{\"name\":\"in_b\",\"owners\":[\"bob\"]}],\"outputs\":[{\"name\":"       \
+    "\"out_a\",\"owners\":[\"alice\"]},{\"name\":\"out_b\",\"owners\":[\"bob\"]}]}"
+
+static void new_task(tenv *e, const char *tok, const char *fid, char out[33])
+{
+    json_t *o;
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", tok, &o, TASK_BODY, fid, "{\"mode\":\"z\"}"),
+                     201);
+    assert_string_equal(jstr(o, "status"), "created");
+    snprintf(out, 33, "%s", jstr(o, "task_id"));
+    json_decref(o);
+}
+
+static void test_task_rules(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    json_t *o;
+    char fid[33];
+    new_function(e, f->carol, "true", "[]", 1, fid);
+    party a, b;
+    new_input(e, f->alice, "1\n2\n", a.in_key, a.in_id);
+    new_output(e, f->alice, a.out_key, a.out_id);
+    new_input(e, f->bob, "2\n3\n", b.in_key, b.in_id);
+    new_output(e, f->bob, b.out_key, b.out_id);
+
+    /* create: bad input */
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &o, TASK_BODY,
+                           "0123456789abcdef0123456789abcdef", "{}"),
+                     404);
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, NULL, TASK_BODY, "xyz", "{}"), 400);
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &o, TASK_BODY, fid,
+                           "{\"bogus\":\"1\"}"),
+                     400);
+    assert_non_null(strstr(terr_msg(o), "no argument 'bogus'"));
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &o, TASK_BODY, fid,
+                           "{\"fixed\":\"1\"}"),
+                     400);
+    assert_non_null(strstr(terr_msg(o), "cannot be overridden"));
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, NULL, TASK_BODY, fid,
+                           "{\"mode\":1}"),
+                     400);
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &o,
+                           "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in_a\",\"owners\":"
+                           "[\"alice\"]}],\"outputs\":[{\"name\":\"out_a\",\"owners\":"
+                           "[\"alice\"]},{\"name\":\"out_b\",\"owners\":[\"bob\"]}]}",
+                           fid),
+                     400);
+    assert_non_null(strstr(terr_msg(o), "'in_b'"));
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, NULL,
+                           "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in_a\",\"owners\":"
+                           "[\"alice\"]},{\"name\":\"in_b\",\"owners\":[\"ghost\"]}],\"outputs\":"
+                           "[{\"name\":\"out_a\",\"owners\":[\"alice\"]},{\"name\":\"out_b\","
+                           "\"owners\":[\"bob\"]}]}",
+                           fid),
+                     400);
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, NULL,
+                           "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in_z\",\"owners\":"
+                           "[\"alice\"]},{\"name\":\"in_a\",\"owners\":[\"alice\"]},{\"name\":"
+                           "\"in_b\",\"owners\":[\"bob\"]}],\"outputs\":[{\"name\":\"out_a\","
+                           "\"owners\":[\"alice\"]},{\"name\":\"out_b\",\"owners\":[\"bob\"]}]}",
+                           fid),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/tasks", f->alice, "{\"function_id\":", NULL), 400);
+    assert_int_equal(treq(e, "POST", "/v1/tasks", f->alice, "[1,2]", NULL), 400);
+    assert_int_equal(treq(e, "POST", "/v1/tasks", f->alice, "{\"function_id\":5}", NULL), 400);
+    assert_int_equal(count_list(e, "/v1/tasks", f->alice, "tasks"), 0);
+
+    char tid[33], path[160];
+    new_task(e, f->alice, fid, tid);
+    snprintf(path, sizeof path, "/v1/tasks/%s", tid);
+    assert_int_equal(treq(e, "GET", path, f->alice, NULL, &o), 200);
+    assert_int_equal(json_array_size(json_object_get(o, "participants")), 2); /* public fn */
+    assert_string_equal(jstr(json_object_get(o, "arguments"), "mode"), "z");
+    assert_string_equal(jstr(json_object_get(o, "arguments"), "fixed"), "y");
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", path, f->carol, NULL, NULL), 404);
+    assert_int_equal(count_list(e, "/v1/tasks", f->bob, "tasks"), 1);
+    assert_int_equal(count_list(e, "/v1/tasks", f->carol, "tasks"), 0);
+
+    /* assign: only participants, only own files, exact owner sets */
+    char apath[160], body[512];
+    snprintf(apath, sizeof apath, "/v1/tasks/%s/assign", tid);
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_a\":\"%s\"}}", a.in_id);
+    assert_int_equal(treq(e, "POST", apath, f->carol, body, NULL), 404);
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_b\":\"%s\"}}", b.in_id);
+    assert_int_equal(treq(e, "POST", apath, f->alice, body, &o), 404); /* bob's file */
+    json_decref(o);
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_b\":\"%s\"}}", a.in_id);
+    assert_int_equal(treq(e, "POST", apath, f->alice, body, &o), 400); /* owner mismatch */
+    assert_non_null(strstr(terr_msg(o), "differ"));
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
+                          "{\"owners\":[\"alice\",\"bob\"]}", &o),
+                     201);
+    char fusion[33];
+    snprintf(fusion, sizeof fusion, "%s", jstr(o, "file_id"));
+    json_decref(o);
+    snprintf(body, sizeof body, "{\"outputs\":{\"out_a\":\"%s\"}}", fusion);
+    assert_int_equal(treq(e, "POST", apath, f->alice, body, NULL), 400); /* owners differ */
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_a\":\"%s\"}}", a.out_id);
+    assert_int_equal(treq(e, "POST", apath, f->alice, body, NULL), 400); /* output as input */
+    snprintf(body, sizeof body, "{\"outputs\":{\"out_a\":\"%s\"}}", a.in_id);
+    assert_int_equal(treq(e, "POST", apath, f->alice, body, NULL), 400); /* input as output */
+    snprintf(body, sizeof body, "{\"inputs\":{\"nope\":\"%s\"}}", a.in_id);
+    assert_int_equal(treq(e, "POST", apath, f->alice, body, NULL), 400);
+    /* one good and one bad binding in one request: nothing is kept */
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_a\":\"%s\",\"in_b\":\"%s\"}}", a.in_id,
+             b.in_id);
+    assert_int_equal(treq(e, "POST", apath, f->alice, body, NULL), 404);
+    assert_int_equal(treq(e, "POST", apath, f->alice, "{\"inputs\":{\"in_a\":5}}", NULL), 400);
+    assert_int_equal(treq(e, "POST", apath, f->alice, "{}", NULL), 400);
+    assert_int_equal(assigned_count(e, f->alice, tid), 0);
+    expect_status(e, f->alice, tid, "created");
+
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_a\":\"%s\"},\"outputs\":{\"out_a\":\"%s\"}}",
+             a.in_id, a.out_id);
+    assert_int_equal(treq(e, "POST", apath, f->alice, body, &o), 200);
+    assert_string_equal(jstr(o, "status"), "created");
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", apath, f->alice, body, NULL), 409); /* already assigned */
+    /* approve too early */
+    char ppath[160], ipath[160], cpath[160];
+    snprintf(ppath, sizeof ppath, "/v1/tasks/%s/approve", tid);
+    snprintf(ipath, sizeof ipath, "/v1/tasks/%s/invoke", tid);
+    snprintf(cpath, sizeof cpath, "/v1/tasks/%s/cancel", tid);
+    assert_int_equal(treq(e, "POST", ppath, f->alice, NULL, NULL), 409);
+    /* a file in use cannot be deleted */
+    char fpath[128];
+    snprintf(fpath, sizeof fpath, "/v1/files/%s", a.in_id);
+    assert_int_equal(treq(e, "DELETE", fpath, f->alice, NULL, NULL), 409);
+    assert_int_equal(treq(e, "GET", fpath, f->alice, NULL, NULL), 200);
+
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_b\":\"%s\"},\"outputs\":{\"out_b\":\"%s\"}}",
+             b.in_id, b.out_id);
+    assert_int_equal(treq(e, "POST", apath, f->bob, body, &o), 200);
+    assert_string_equal(jstr(o, "status"), "data_assigned");
+    json_decref(o);
+
+    /* approve / invoke rules */
+    assert_int_equal(treq(e, "POST", ipath, f->alice, NULL, NULL), 409); /* not approved */
+    assert_int_equal(treq(e, "POST", ppath, f->carol, NULL, NULL), 404); /* not a participant */
+    assert_int_equal(treq(e, "POST", ppath, f->alice, "{\"x\":1}", NULL), 400);
+    assert_int_equal(treq(e, "POST", ppath, f->alice, "garbage", NULL), 400);
+    expect_status(e, f->alice, tid, "data_assigned");
+    assert_int_equal(treq(e, "POST", ppath, f->alice, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "data_assigned");
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", ppath, f->alice, NULL, NULL), 409); /* twice */
+    assert_int_equal(treq(e, "POST", ipath, f->alice, NULL, NULL), 409);
+    assert_int_equal(treq(e, "POST", ppath, f->bob, "{}", &o), 200);
+    assert_string_equal(jstr(o, "status"), "approved");
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", ipath, f->bob, NULL, &o), 403); /* not the creator */
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", ipath, f->carol, NULL, NULL), 404);
+    expect_status(e, f->alice, tid, "approved");
+    assert_int_equal(treq(e, "POST", ipath, f->alice, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "staged");
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", ipath, f->alice, NULL, NULL), 409);
+
+    /* quota 1: a second task cannot be invoked */
+    party a2, b2;
+    new_output(e, f->alice, a2.out_key, a2.out_id);
+    new_output(e, f->bob, b2.out_key, b2.out_id);
+    char t2[33], p2[160];
+    new_task(e, f->alice, fid, t2);
+    snprintf(p2, sizeof p2, "/v1/tasks/%s/assign", t2);
+    /* a.out_id is the output of the staged task: refused */
+    snprintf(body, sizeof body, "{\"outputs\":{\"out_a\":\"%s\"}}", a.out_id);
+    assert_int_equal(treq(e, "POST", p2, f->alice, body, NULL), 409);
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_a\":\"%s\"},\"outputs\":{\"out_a\":\"%s\"}}",
+             a.in_id, a2.out_id);
+    assert_int_equal(treq(e, "POST", p2, f->alice, body, NULL), 200);
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_b\":\"%s\"},\"outputs\":{\"out_b\":\"%s\"}}",
+             b.in_id, b2.out_id);
+    assert_int_equal(treq(e, "POST", p2, f->bob, body, NULL), 200);
+    snprintf(p2, sizeof p2, "/v1/tasks/%s/approve", t2);
+    assert_int_equal(treq(e, "POST", p2, f->alice, NULL, NULL), 200);
+    assert_int_equal(treq(e, "POST", p2, f->bob, NULL, NULL), 200);
+    snprintf(p2, sizeof p2, "/v1/tasks/%s/invoke", t2);
+    assert_int_equal(treq(e, "POST", p2, f->alice, NULL, &o), 429);
+    assert_string_equal(terr_code(o), "quota_exceeded");
+    json_decref(o);
+    expect_status(e, f->alice, t2, "approved");
+    char spath[160];
+    snprintf(spath, sizeof spath, "/v1/functions/%s/stats", fid);
+    assert_int_equal(treq(e, "GET", spath, f->carol, NULL, &o), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "current_usage")), 1);
+    json_decref(o);
+
+    /* cancel rules */
+    snprintf(p2, sizeof p2, "/v1/tasks/%s/cancel", t2);
+    assert_int_equal(treq(e, "POST", p2, f->bob, NULL, NULL), 403);
+    assert_int_equal(treq(e, "POST", p2, f->carol, NULL, NULL), 404);
+    expect_status(e, f->alice, t2, "approved");
+    assert_int_equal(treq(e, "POST", p2, f->alice, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "canceled");
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", p2, f->alice, NULL, NULL), 409);
+    /* the staged task: canceled directly, by an admin */
+    assert_int_equal(treq(e, "POST", cpath, f->admin, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "canceled");
+    json_decref(o);
+    expect_status(e, f->alice, tid, "canceled");
+    /* now the input can be deleted */
+    assert_int_equal(treq(e, "DELETE", fpath, f->alice, NULL, NULL), 200);
+}
+
+static void test_cancel_running_marks_request(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    char fid[33], tid[33];
+    new_function(e, f->carol, "true", "[]", 0, fid);
+    new_task(e, f->alice, fid, tid);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'running' WHERE task_id = '%s'", tid);
+    db_exec(e->dir, sql);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/tasks/%s/cancel", tid);
+    json_t *o;
+    assert_int_equal(treq(e, "POST", path, f->bob, NULL, NULL), 403);
+    assert_int_equal(treq(e, "POST", path, f->alice, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "running");
+    assert_true(json_is_true(json_object_get(o, "cancel_requested")));
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s", tid);
+    assert_int_equal(treq(e, "GET", path, f->alice, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "running");
+    assert_true(json_is_true(json_object_get(o, "cancel_requested")));
+    json_decref(o);
+}
+
+/* ---- protocol-level bad input ------------------------------------------- */
+
+static void test_bad_requests(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    json_t *o;
+    assert_int_equal(treq(e, "GET", "/v1/nothing", f->alice, NULL, &o), 404);
+    assert_string_equal(terr_code(o), "not_found");
+    json_decref(o);
+    assert_int_equal(treq(e, "PATCH", "/v1/tasks", f->alice, NULL, &o), 404);
+    assert_non_null(json_object_get(o, "error"));
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", "/v1/tasks/ZZZ/approve", f->alice, NULL, NULL), 404);
+    assert_int_equal(treq(e, "GET", "/v1/tasks/0123456789abcdef0123456789abcdef", f->alice,
+                          NULL, NULL),
+                     404);
+    assert_int_equal(treq(e, "GET", "/v1/tasks", NULL, NULL, &o), 401);
+    json_decref(o);
+    /* oversized body */
+    size_t big = (1u << 20) + 10;
+    char *buf = malloc(big + 1);
+    memset(buf, ' ', big);
+    buf[0] = '{';
+    buf[big - 1] = '}';
+    buf[big] = '\0';
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->alice, buf, &o), 413);
+    assert_string_equal(terr_code(o), "too_large");
+    json_decref(o);
+    free(buf);
+    /* deep nesting, duplicate keys, NUL, trailing bytes */
+    char deep[200];
+    memset(deep, '[', 100);
+    deep[100] = '\0';
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->alice, deep, NULL), 400);
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->alice,
+                          "{\"name\":\"a\",\"name\":\"b\",\"builtin\":\"psi\"}", NULL),
+                     400);
+    assert_int_equal(treq_raw(e, "POST", "/v1/functions", NULL, f->alice,
+                              "{\"name\":\"a\0\",\"builtin\":\"psi\"}", 27, NULL, NULL, NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->alice,
+                          "{\"name\":\"a\",\"builtin\":\"psi\"} x", NULL),
+                     400);
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->alice, "", NULL), 400);
+    assert_int_equal(count_list(e, "/v1/functions", f->alice, "functions"), 0);
+    /* route helpers */
+    assert_false(mt_core_route_needs_auth("POST", "/v1/auth/login"));
+    assert_true(mt_core_route_needs_auth("POST", "/v1/tasks"));
+    assert_true(mt_core_route_needs_auth("GET", "/v1/unknown"));
+    assert_int_equal(mt_core_route_max_body(e->core, "POST", "/v1/objects"), 1ULL << 30);
+    assert_int_equal(mt_core_route_max_body(e->core, "POST", "/v1/tasks"), 1u << 20);
+    /* health */
+    uint8_t *raw;
+    size_t rl;
+    assert_int_equal(treq_raw(e, "GET", "/healthz", NULL, NULL, NULL, 0, NULL, &raw, &rl), 200);
+    assert_int_equal(rl, 3);
+    assert_memory_equal(raw, "ok\n", 3);
+    free(raw);
+    assert_int_equal(treq(e, "GET", "/readyz", NULL, NULL, NULL), 503); /* no scheduler */
+    assert_false(mt_core_ready(e->core));
+}
+
+/* ---- recovery, audit, metrics ------------------------------------------- */
+
+static void test_restart_recovery(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    char fid[33], t1[33], t2[33];
+    new_function(e, f->carol, "true", "[]", 0, fid);
+    new_task(e, f->alice, fid, t1);
+    new_task(e, f->alice, fid, t2);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'running' WHERE task_id = '%s';"
+             "UPDATE tasks SET status = 'staged', staged_seq = 1 WHERE task_id = '%s'",
+             t1, t2);
+    db_exec(e->dir, sql);
+    tenv_close_core(e);
+    tenv_open_core(e);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/tasks/%s", t1);
+    json_t *o;
+    assert_int_equal(treq(e, "GET", path, f->alice, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "failed");
+    assert_string_equal(jstr(o, "failure_reason"), "daemon restarted while the task was running");
+    json_decref(o);
+    expect_status(e, f->alice, t2, "staged");
+    char spath[160];
+    snprintf(spath, sizeof spath, "/v1/functions/%s/stats", fid);
+    assert_int_equal(treq(e, "GET", spath, f->carol, NULL, &o), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "tasks_failed")), 1);
+    json_decref(o);
+}
+
+static void test_audit_chain(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    mt_err err;
+    char fid[33];
+    new_function(e, f->carol, "true", "[]", 0, fid);
+    char obj[64];
+    snprintf(obj, sizeof obj, "function:%s", fid);
+    assert_int_equal(mt_core_audit(e->core, "carol", "POST /v1/functions", obj, 201, &err),
+                     MT_OK);
+    assert_int_equal(mt_core_audit(e->core, "alice", "GET /v1/files", "-", 200, &err), MT_OK);
+    assert_int_equal(mt_core_audit(e->core, "bob", "GET /v1/files", "-", 200, &err), MT_OK);
+    assert_int_equal(mt_core_audit(e->core, "admin", "PUT /v1/functions/{id}", obj, 200, &err),
+                     MT_OK);
+    assert_int_equal(mt_core_audit(e->core, NULL, "POST /v1/auth/login", "user:x\n", 401, &err),
+                     MT_OK);
+    json_t *o;
+    /* visibility */
+    assert_int_equal(treq(e, "GET", "/v1/audit", f->admin, NULL, &o), 200);
+    assert_int_equal(json_array_size(json_object_get(o, "entries")), 5);
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", "/v1/audit", f->carol, NULL, &o), 200);
+    assert_int_equal(json_array_size(json_object_get(o, "entries")), 2); /* own + her fn */
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", "/v1/audit", f->alice, NULL, &o), 200);
+    assert_int_equal(json_array_size(json_object_get(o, "entries")), 1);
+    json_decref(o);
+    assert_int_equal(treq_raw(e, "GET", "/v1/audit", "after=2&limit=2", f->admin, NULL, 0, &o,
+                              NULL, NULL),
+                     200);
+    json_t *ent = json_object_get(o, "entries");
+    assert_int_equal(json_array_size(ent), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(ent, 0), "seq")), 3);
+    json_decref(o);
+    assert_int_equal(treq_raw(e, "GET", "/v1/audit", "limit=0", f->admin, NULL, 0, NULL, NULL,
+                              NULL),
+                     400);
+    assert_int_equal(treq_raw(e, "GET", "/v1/audit", "foo=1", f->admin, NULL, 0, NULL, NULL,
+                              NULL),
+                     400);
+    /* verify, tamper, verify */
+    tenv_close_core(e);
+    uint64_t n = 0;
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, &n, &err), MT_OK);
+    assert_int_equal(n, 5);
+    db_exec(e->dir, "UPDATE audit SET actor = 'mallory' WHERE seq = 3");
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, &n, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "entry 3"));
+    db_exec(e->dir, "UPDATE audit SET actor = 'bob' WHERE seq = 3");
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, &n, &err), MT_OK);
+    db_exec(e->dir, "DELETE FROM audit WHERE seq = 2");
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir("/nonexistent/dir", &n, &err), MT_EIO);
+    tenv_open_core(e);
+}
+
+static void test_metrics(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    char fid[33], tid[33];
+    new_function(e, f->carol, "true", "[]", 0, fid);
+    new_task(e, f->alice, fid, tid);
+    char *m = mt_core_metrics(e->core);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "mesatee_tasks{status=\"created\"} 1\n"));
+    assert_non_null(strstr(m, "mesatee_tasks{status=\"running\"} 0\n"));
+    assert_non_null(strstr(m, "mesatee_users 4\n"));
+    assert_non_null(strstr(m, "mesatee_files 0\n"));
+    assert_non_null(strstr(m, "mesatee_task_cpu_ms_total 0\n"));
+    assert_non_null(strstr(m, "mesatee_task_bytes_in_total 0\n"));
+    assert_non_null(strstr(m, "mesatee_task_bytes_out_total 0\n"));
+    free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bootstrap_generated_password),
+        cmocka_unit_test(test_auth_expiry),
+        cmocka_unit_test_setup_teardown(test_auth_login_logout_revoke, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_files, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_functions, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_task_rules, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_running_marks_request, fx_setup,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_restart_recovery, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_chain, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,310 @@
+/* End-to-end tests of mt_core with the scheduler and real sandboxed workers:
+ * a three-party PSI task from upload to decrypted outputs, a failing task, a
+ * running task canceled (worker killed), and shutdown while a task runs. */
+#include "test_core_util.h"
+
+#include <sqlite3.h>
+#include <time.h>
+
+#include "mt_ff.h"
+
+#ifndef MT_WORKER_PATH
+#error "MT_WORKER_PATH must name the mesatee-worker executable"
+#endif
+#ifndef MT_WORKER_TEST_PATH
+#error "MT_WORKER_TEST_PATH must name the mesatee-worker-test executable"
+#endif
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Polls until the task reaches want (or a final state); returns the status. */
+static char *wait_status(tenv *e, const char *tok, const char *tid, const char *want,
+                         int timeout_ms)
+{
+    char *s = NULL;
+    for (int waited = 0; waited <= timeout_ms; waited += 50) {
+        free(s);
+        s = ttask_status(e, tok, tid);
+        if (!strcmp(s, want) || !strcmp(s, "finished") || !strcmp(s, "failed") ||
+            !strcmp(s, "canceled"))
+            return s;
+        sleep_ms(50);
+    }
+    return s;
+}
+
+static void post_ok(tenv *e, const char *tok, const char *fmt, const char *id, const char *body)
+{
+    char path[160];
+    snprintf(path, sizeof path, fmt, id);
+    json_t *o;
+    int st = treq(e, "POST", path, tok, body, &o);
+    if (st != 200)
+        fail_msg("POST %s -> %d %s", path, st, o ? terr_msg(o) : "");
+    json_decref(o);
+}
+
+typedef struct party {
+    const char *name;
+    char *tok;
+    uint8_t in_key[32], out_key[32];
+    char in_id[33], out_id[33];
+} party;
+
+static void test_psi_three_parties(void **state)
+{
+    (void)state;
+    tenv e;
+    tenv_init(&e, MT_WORKER_PATH);
+    mt_err err;
+    assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
+    assert_true(mt_core_ready(e.core));
+    assert_int_equal(treq(&e, "GET", "/readyz", NULL, NULL, NULL), 200);
+    char *admin = tlogin(&e, "admin", ADMIN_PW);
+    party p[3] = {{.name = "alice"}, {.name = "bob"}, {.name = "carol"}};
+    const char *sets[3] = {"apple\nbanana\ncherry\ndate\n", "banana\ndate\nfig\ncherry\n",
+                           "date\ncherry\ngrape\nbanana\nzz\n"};
+    for (int i = 0; i < 3; i++) {
+        tadd_user(&e, admin, p[i].name);
+        p[i].tok = tlogin(&e, p[i].name, USER_PW);
+        mt_random(p[i].in_key, 32, NULL);
+        mt_random(p[i].out_key, 32, NULL);
+        uint8_t *ct;
+        size_t n;
+        assert_int_equal(mt_ff_encrypt(p[i].in_key, (const uint8_t *)sets[i], strlen(sets[i]),
+                                       &ct, &n, &err),
+                         MT_OK);
+        json_t *o;
+        assert_int_equal(treq_raw(&e, "POST", "/v1/objects", NULL, p[i].tok, ct, n, &o, NULL,
+                                  NULL),
+                         201);
+        free(ct);
+        char kh[65];
+        thex(p[i].in_key, 32, kh);
+        char url[128];
+        snprintf(url, sizeof url, "%s", jstr(o, "url"));
+        json_decref(o);
+        assert_int_equal(treqf(&e, "POST", "/v1/files/inputs", p[i].tok, &o,
+                               "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
+                         201);
+        snprintf(p[i].in_id, 33, "%s", jstr(o, "file_id"));
+        json_decref(o);
+        thex(p[i].out_key, 32, kh);
+        assert_int_equal(treqf(&e, "POST", "/v1/files/outputs", p[i].tok, &o,
+                               "{\"key\":\"%s\"}", kh),
+                         201);
+        snprintf(p[i].out_id, 33, "%s", jstr(o, "file_id"));
+        json_decref(o);
+    }
+    /* the function belongs to the administrator and is public */
+    json_t *o;
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"psi3\",\"builtin\":\"psi\",\"public\":true,"
+                          "\"inputs\":[{\"name\":\"a\"},{\"name\":\"b\"},{\"name\":\"c\"}],"
+                          "\"outputs\":[{\"name\":\"ra\"},{\"name\":\"rb\"},{\"name\":\"rc\"}]}",
+                          &o),
+                     201);
+    char fid[33];
+    snprintf(fid, sizeof fid, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    assert_int_equal(
+        treqf(&e, "POST", "/v1/tasks", p[0].tok, &o,
+              "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"a\",\"owners\":[\"alice\"]},"
+              "{\"name\":\"b\",\"owners\":[\"bob\"]},{\"name\":\"c\",\"owners\":[\"carol\"]}],"
+              "\"outputs\":[{\"name\":\"ra\",\"owners\":[\"alice\"]},{\"name\":\"rb\","
+              "\"owners\":[\"bob\"]},{\"name\":\"rc\",\"owners\":[\"carol\"]}]}",
+              fid),
+        201);
+    char tid[33];
+    snprintf(tid, sizeof tid, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    const char *in_slot[3] = {"a", "b", "c"}, *out_slot[3] = {"ra", "rb", "rc"};
+    for (int i = 0; i < 3; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"inputs\":{\"%s\":\"%s\"},\"outputs\":{\"%s\":\"%s\"}}",
+                 in_slot[i], p[i].in_id, out_slot[i], p[i].out_id);
+        post_ok(&e, p[i].tok, "/v1/tasks/%s/assign", tid, body);
+    }
+    for (int i = 0; i < 3; i++)
+        post_ok(&e, p[i].tok, "/v1/tasks/%s/approve", tid, NULL);
+    post_ok(&e, p[0].tok, "/v1/tasks/%s/invoke", tid, NULL);
+    char *st = wait_status(&e, p[1].tok, tid, "finished", 30000);
+    if (strcmp(st, "finished")) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/tasks/%s", tid);
+        treq(&e, "GET", path, p[0].tok, NULL, &o);
+        char *d = json_dumps(o, 0);
+        fail_msg("task ended %s: %s", st, d);
+    }
+    free(st);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/tasks/%s", tid);
+    assert_int_equal(treq(&e, "GET", path, p[2].tok, NULL, &o), 200);
+    assert_string_equal(jstr(json_object_get(o, "result"), "return_value"),
+                        "intersection size: 3");
+    assert_true(json_integer_value(json_object_get(json_object_get(o, "metering"), "bytes_in")) >
+                0);
+    json_decref(o);
+    /* every party decrypts its own output; nobody else can read it */
+    for (int i = 0; i < 3; i++) {
+        char cpath[160];
+        snprintf(cpath, sizeof cpath, "/v1/files/%s/content", p[i].out_id);
+        assert_int_equal(treq(&e, "GET", cpath, p[(i + 1) % 3].tok, NULL, NULL), 404);
+        uint8_t *raw;
+        size_t rl;
+        assert_int_equal(treq_raw(&e, "GET", cpath, NULL, p[i].tok, NULL, 0, NULL, &raw, &rl),
+                         200);
+        uint8_t *plain;
+        size_t pl;
+        assert_int_equal(mt_ff_decrypt(p[i].out_key, raw, rl, &plain, &pl, &err), MT_OK);
+        uint8_t *junk = NULL;
+        size_t jl;
+        assert_int_not_equal(mt_ff_decrypt(p[(i + 1) % 3].out_key, raw, rl, &junk, &jl, &err),
+                             MT_OK);
+        free(junk);
+        free(raw);
+        /* the intersection, one id per line, in some order */
+        assert_int_equal(pl, strlen("banana\ncherry\ndate\n"));
+        assert_non_null(memmem(plain, pl, "banana\n", 7));
+        assert_non_null(memmem(plain, pl, "cherry\n", 7));
+        assert_non_null(memmem(plain, pl, "date\n", 5));
+        free(plain);
+        snprintf(cpath, sizeof cpath, "/v1/files/%s", p[i].out_id);
+        assert_int_equal(treq(&e, "GET", cpath, p[i].tok, NULL, &o), 200);
+        assert_true(json_is_true(json_object_get(o, "written")));
+        assert_int_equal(json_integer_value(json_object_get(o, "size")), (json_int_t)rl);
+        assert_int_equal(strlen(jstr(o, "sha256")), 64);
+        json_decref(o);
+        /* a written output chains into a new input */
+        snprintf(cpath, sizeof cpath, "/v1/files/%s/as-input", p[i].out_id);
+        assert_int_equal(treq(&e, "POST", cpath, p[i].tok, NULL, &o), 201);
+        json_decref(o);
+    }
+    snprintf(path, sizeof path, "/v1/functions/%s/stats", fid);
+    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "tasks_finished")), 1);
+    assert_int_equal(json_integer_value(json_object_get(o, "current_usage")), 1);
+    json_decref(o);
+    char *m = mt_core_metrics(e.core);
+    assert_non_null(strstr(m, "mesatee_tasks{status=\"finished\"} 1\n"));
+    free(m);
+    for (int i = 0; i < 3; i++)
+        free(p[i].tok);
+    free(admin);
+    tenv_free(&e);
+    (void)sqlite3_libversion;
+}
+
+/* Creates a slot-less task of function fid by tok and invokes it. */
+static void run_slotless(tenv *e, const char *tok, const char *fid, const char *args,
+                         char tid[33])
+{
+    json_t *o;
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", tok, &o,
+                           "{\"function_id\":\"%s\",\"arguments\":%s}", fid, args),
+                     201);
+    assert_string_equal(jstr(o, "status"), "data_assigned");
+    snprintf(tid, 33, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    post_ok(e, tok, "/v1/tasks/%s/approve", tid, NULL);
+    post_ok(e, tok, "/v1/tasks/%s/invoke", tid, NULL);
+}
+
+static void test_echo_fail_and_cancel_running(void **state)
+{
+    (void)state;
+    tenv e;
+    tenv_init(&e, MT_WORKER_TEST_PATH);
+    mt_err err;
+    assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
+    char *admin = tlogin(&e, "admin", ADMIN_PW);
+    json_t *o;
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"echo\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                          "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                          &o),
+                     201);
+    char echo[33];
+    snprintf(echo, sizeof echo, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"bare\",\"builtin\":\"echo\"}", &o),
+                     201);
+    char bare[33];
+    snprintf(bare, sizeof bare, "%s", jstr(o, "function_id"));
+    json_decref(o);
+
+    /* success */
+    char t1[33], t2[33], t3[33];
+    run_slotless(&e, admin, echo, "{\"message\":\"hello core\"}", t1);
+    char *st = wait_status(&e, admin, t1, "finished", 20000);
+    assert_string_equal(st, "finished");
+    free(st);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/tasks/%s", t1);
+    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+    assert_string_equal(jstr(json_object_get(o, "result"), "return_value"), "hello core");
+    json_decref(o);
+    /* failure: echo without its argument */
+    run_slotless(&e, admin, bare, "{}", t2);
+    st = wait_status(&e, admin, t2, "failed", 20000);
+    assert_string_equal(st, "failed");
+    free(st);
+    snprintf(path, sizeof path, "/v1/tasks/%s", t2);
+    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+    assert_non_null(strstr(jstr(o, "failure_reason"), "message"));
+    json_decref(o);
+
+    /* a task that never ends: made from echo by editing the stored builtin */
+    char sql[256], dbp[200];
+    snprintf(sql, sizeof sql, "UPDATE functions SET builtin = '__test_spin' WHERE function_id "
+                              "= '%s'",
+             bare);
+    snprintf(dbp, sizeof dbp, "%s/mesatee.db", e.dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    run_slotless(&e, admin, bare, "{}", t3);
+    st = wait_status(&e, admin, t3, "running", 10000);
+    assert_string_equal(st, "running");
+    free(st);
+    int64_t t0 = mt_mono_ms();
+    post_ok(&e, admin, "/v1/tasks/%s/cancel", t3, NULL);
+    st = wait_status(&e, admin, t3, "canceled", 10000);
+    assert_string_equal(st, "canceled");
+    free(st);
+    assert_true(mt_mono_ms() - t0 < 5000);
+
+    /* shutdown while running: the task fails with a clear reason */
+    char t4[33];
+    run_slotless(&e, admin, bare, "{}", t4);
+    st = wait_status(&e, admin, t4, "running", 10000);
+    assert_string_equal(st, "running");
+    free(st);
+    tenv_close_core(&e);
+    tenv_open_core(&e);
+    snprintf(path, sizeof path, "/v1/tasks/%s", t4);
+    char *admin2 = tlogin(&e, "admin", ADMIN_PW);
+    assert_int_equal(treq(&e, "GET", path, admin2, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "failed");
+    assert_non_null(strstr(jstr(o, "failure_reason"), "daemon"));
+    json_decref(o);
+    free(admin);
+    free(admin2);
+    tenv_free(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_psi_three_parties),
+        cmocka_unit_test(test_echo_fail_and_cancel_running),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

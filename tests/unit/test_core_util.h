@@ -1,0 +1,180 @@
+/* Helpers for the mt_core tests: a temporary data directory with a TEE and
+ * an open core, and request helpers that go through mt_core_authenticate and
+ * mt_core_handle exactly as the gateway does. */
+#ifndef TEST_CORE_UTIL_H
+#define TEST_CORE_UTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mt_core.h"
+#include "mt_tee.h"
+#include "mt_util.h"
+
+#define ADMIN_PW "admin-password-1"
+#define USER_PW "user-password-1"
+
+typedef struct tenv {
+    char dir[128];
+    mt_tee *tee;
+    mt_core *core;
+    mt_core_config cfg;
+} tenv;
+
+static inline void tenv_rm(const char *dir)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+/* Opens (or re-opens, when dir is already set) a core in e->dir. */
+static inline void tenv_open_core(tenv *e)
+{
+    mt_err err;
+    if (!e->tee)
+        assert_int_equal(mt_tee_open("none", e->dir, &e->tee, &err), MT_OK);
+    e->cfg.data_dir = e->dir;
+    mt_status rc = mt_core_open(&e->cfg, e->tee, &e->core, &err);
+    if (rc)
+        fail_msg("mt_core_open: %s", err.msg);
+}
+
+static inline void tenv_init(tenv *e, const char *worker)
+{
+    memset(e, 0, sizeof *e);
+    snprintf(e->dir, sizeof e->dir, "/tmp/mt_core_test.XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    e->cfg.admin_password = ADMIN_PW;
+    e->cfg.worker_path = worker;
+    e->cfg.workers = 2;
+    tenv_open_core(e);
+}
+
+static inline void tenv_close_core(tenv *e)
+{
+    mt_core_close(e->core);
+    e->core = NULL;
+}
+
+static inline void tenv_free(tenv *e)
+{
+    tenv_close_core(e);
+    mt_tee_free(e->tee);
+    e->tee = NULL;
+    tenv_rm(e->dir);
+}
+
+/* One request; returns the HTTP status, *out (optional) gets the JSON body
+ * (new reference) and raw/raw_len (optional) the raw body. */
+static inline int treq_raw(tenv *e, const char *method, const char *path, const char *query,
+                           const char *token, const void *body, size_t body_len, json_t **out,
+                           uint8_t **raw, size_t *raw_len)
+{
+    mt_principal who;
+    bool authed = false;
+    if (token) {
+        mt_err err;
+        if (mt_core_authenticate(e->core, token, &who, &err) != MT_OK)
+            return 401;
+        authed = true;
+    }
+    mt_request rq = {method, path, query, body, body_len, authed ? &who : NULL};
+    mt_response rs;
+    mt_core_handle(e->core, &rq, &rs);
+    int status = rs.status;
+    if (out)
+        *out = rs.json ? json_incref(rs.json) : NULL;
+    if (raw) {
+        *raw = rs.raw;
+        *raw_len = rs.raw_len;
+        rs.raw = NULL;
+    }
+    mt_response_clear(&rs);
+    return status;
+}
+
+static inline int treq(tenv *e, const char *method, const char *path, const char *token,
+                       const char *body, json_t **out)
+{
+    return treq_raw(e, method, path, NULL, token, body, body ? strlen(body) : 0, out, NULL,
+                    NULL);
+}
+
+/* Like treq with a printf-formatted body. */
+static inline int treqf(tenv *e, const char *method, const char *path, const char *token,
+                        json_t **out, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static inline int treqf(tenv *e, const char *method, const char *path, const char *token,
+                        json_t **out, const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    return treq(e, method, path, token, buf, out);
+}
+
+static inline const char *jstr(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+/* Logs in; returns a heap token (assert on failure). */
+static inline char *tlogin(tenv *e, const char *user, const char *pw)
+{
+    json_t *o;
+    int st = treqf(e, "POST", "/v1/auth/login", NULL, &o,
+                   "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
+    assert_int_equal(st, 200);
+    char *t = strdup(jstr(o, "token"));
+    assert_int_equal(strlen(t), 43);
+    json_decref(o);
+    return t;
+}
+
+static inline void tadd_user(tenv *e, const char *admin_token, const char *user)
+{
+    json_t *o;
+    int st = treqf(e, "POST", "/v1/users", admin_token, &o,
+                   "{\"username\":\"%s\",\"password\":\"" USER_PW "\",\"role\":\"user\"}",
+                   user);
+    assert_int_equal(st, 201);
+    json_decref(o);
+}
+
+/* Error code string of an error response. */
+static inline const char *terr_code(const json_t *o)
+{
+    return jstr(json_object_get(o, "error"), "code");
+}
+static inline const char *terr_msg(const json_t *o)
+{
+    return jstr(json_object_get(o, "error"), "message");
+}
+
+/* GET /v1/tasks/<id> status, or "" if not visible. */
+static inline char *ttask_status(tenv *e, const char *token, const char *task_id)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/tasks/%s", task_id);
+    json_t *o;
+    int st = treq(e, "GET", path, token, NULL, &o);
+    char *s = strdup(st == 200 ? jstr(o, "status") : "");
+    json_decref(o);
+    return s;
+}
+
+static inline void thex(const uint8_t *k, size_t n, char *out) { mt_hex_encode(k, n, out); }
+
+#endif
