@@ -40,6 +40,7 @@ file(GLOB NEW_GLOB LIST_DIRECTORIES true "/work/main/tests/unit/*.cmake")
 set(OLD_GLOB
   "/work/main/tests/unit/client.cmake"
   "/work/main/tests/unit/common.cmake"
+  "/work/main/tests/unit/core.cmake"
   "/work/main/tests/unit/crypto.cmake"
   "/work/main/tests/unit/executor.cmake"
   "/work/main/tests/unit/gateway.cmake"

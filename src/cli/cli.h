@@ -93,6 +93,7 @@ int cli_cmd_login(cli_ctx *ctx);
 int cli_cmd_logout(cli_ctx *ctx);
 int cli_cmd_user_add(cli_ctx *ctx);
 int cli_cmd_user_list(cli_ctx *ctx);
+int cli_cmd_key_generate(cli_ctx *ctx);
 int cli_cmd_file_encrypt(cli_ctx *ctx);
 int cli_cmd_file_decrypt(cli_ctx *ctx);
 int cli_cmd_file_upload(cli_ctx *ctx);

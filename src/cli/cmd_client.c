@@ -395,6 +395,23 @@ int cli_cmd_user_list(cli_ctx *ctx)
 /* ======================================================================== */
 /* Files                                                                     */
 
+int cli_cmd_key_generate(cli_ctx *ctx)
+{
+    const char *out = req_opt(ctx, "out");
+    if (!out)
+        return CLI_USAGE;
+    uint8_t key[32];
+    int st = mesatee_key_generate(key);
+    if (st == MESATEE_OK)
+        st = mesatee_key_write_file(key, out);
+    mt_wipe(key, sizeof key);
+    if (st != MESATEE_OK)
+        return cli_fail("%s", mesatee_client_errmsg(NULL));
+    if (!ctx->json)
+        printf("new key in %s\n", out);
+    return CLI_OK;
+}
+
 int cli_cmd_file_encrypt(cli_ctx *ctx)
 {
     const char *in = req_opt(ctx, "in");

@@ -41,6 +41,7 @@ static const cli_opt o_task_assign[] = {{"input", true}, {"output", true}, {NULL
 static const cli_opt o_wait[] = {{"timeout", true}, {NULL, false}};
 static const cli_opt o_result[] = {{"slot", true}, {"key", true}, {"out", true}, {NULL, false}};
 static const cli_opt o_audit_list[] = {{"after", true}, {"limit", true}, {NULL, false}};
+static const cli_opt o_key_out[] = {{"out", true}, {NULL, false}};
 static const cli_opt o_data_dir[] = {{"data-dir", true}, {NULL, false}};
 
 #define NC (CLI_NEEDS_CLIENT)
@@ -59,6 +60,8 @@ static const cli_cmd commands[] = {
     {"user", "add", cli_cmd_user_add, "NAME [--role user|admin] [--password-file F]",
      "create a user (admin)", o_user_add, 1, 1, NT},
     {"user", "list", cli_cmd_user_list, "", "list users (admin)", o_none, 0, 0, NT},
+    {"key", "generate", cli_cmd_key_generate, "--out KEYFILE",
+     "generate a fresh random key (e.g. for an output file)", o_key_out, 0, 0, 0},
     {"file", "encrypt", cli_cmd_file_encrypt, "--in PLAIN --out CIPHER --key-out KEYFILE",
      "encrypt a file locally under a new key", o_encrypt, 0, 0, 0},
     {"file", "decrypt", cli_cmd_file_decrypt, "--in CIPHER --out PLAIN --key KEYFILE",
@@ -313,7 +316,10 @@ static int parse_args(int argc, char **argv, cli_ctx *ctx)
                 continue;
             }
             const cli_opt *o = NULL;
-            bool global = is_global_with_arg(name);
+            /* A command's own option wins over a global one of the same name
+             * (task create/assign --output SLOT=...); the global one is then
+             * given before the command or through the environment. */
+            bool global = is_global_with_arg(name) && !(ctx->cmd && find_opt(ctx->cmd, name));
             if (!global) {
                 if (!ctx->cmd) {
                     if (group)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mt_builtin.h"
 #include "mt_util.h"
@@ -56,6 +57,10 @@ typedef struct psi_lines {
     size_t pos;
     size_t line; /* 1-based number of the line last returned */
 } psi_lines;
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "psi_find_nl assumes a little-endian machine"
+#endif
 
 /* Position of the first '\n' in s[0..n), or n. Word-at-a-time: ids are
  * short, so a libc memchr call per line costs more than the scan. */
@@ -160,6 +165,23 @@ static int psi_fill(psi_lines *it, const psi_table *t, uint64_t seed, psi_pendin
     return r < 0 ? -1 : 0;
 }
 
+#define PSI_HUGE (2u << 20)
+
+/* Zeroed memory for the table; large tables are 2 MiB-aligned and asked to
+ * be backed by transparent huge pages, which removes most TLB misses and
+ * page faults of the random probes. */
+static void *psi_table_alloc(size_t bytes)
+{
+    if (bytes < PSI_HUGE)
+        return calloc(1, bytes);
+    void *p = aligned_alloc(PSI_HUGE, bytes);
+    if (!p)
+        return NULL;
+    (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure is harmless */
+    memset(p, 0, bytes);
+    return p;
+}
+
 /* Builds the table over input in (round 1); duplicates collapse. */
 static mt_status psi_build(psi_table *t, const mt_psi_input *in, uint64_t seed, mt_err *err)
 {
@@ -167,7 +189,7 @@ static mt_status psi_build(psi_table *t, const mt_psi_input *in, uint64_t seed, 
     size_t sz = 16;
     while (sz < lines * 2)
         sz <<= 1;
-    t->slots = calloc(sz, sizeof *t->slots);
+    t->slots = psi_table_alloc(sz * sizeof *t->slots);
     if (!t->slots)
         return mt_err_set(err, MT_ENOMEM, "out of memory for %zu ids of input '%s'", lines,
                           in->slot);

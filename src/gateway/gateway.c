@@ -56,10 +56,10 @@
 #define GW_MAX_HEADERS 16384
 #define GW_MAX_PATH 2048
 #define GW_MAX_TOKEN 1024
-#define GW_MAX_SERIES 256        /* distinct (route,status) counters kept */
-#define GW_ROUTE_LEN 72          /* route label incl. method */
-#define GW_ACTION_LEN 256        /* audit action "METHOD /path" */
-#define GW_OTHER_ROUTE "other"   /* metrics label of requests without a route pattern */
+#define GW_MAX_SERIES 256      /* distinct (route,status) counters kept */
+#define GW_ROUTE_LEN 72        /* route label incl. method */
+#define GW_ACTION_LEN 256      /* audit action "METHOD /path" */
+#define GW_OTHER_ROUTE "other" /* metrics label of requests without a route pattern */
 
 /* ------------------------------------------------------------------------ */
 /* Types                                                                    */
@@ -109,13 +109,13 @@ struct mt_gateway {
     int stop_pipe[2];
     atomic_int stop_requested;
 
-    bool stopping;     /* shutdown begun: no accept, 503 for new requests */
-    bool loop_done;    /* event loop left; no more loop calls from callbacks */
-    unsigned live;     /* open (accepted, within the limit) connections */
-    unsigned in_flight;/* responses being written */
+    bool stopping;      /* shutdown begun: no accept, 503 for new requests */
+    bool loop_done;     /* event loop left; no more loop calls from callbacks */
+    unsigned live;      /* open (accepted, within the limit) connections */
+    unsigned in_flight; /* responses being written */
     uint64_t rejected_total;
     uint64_t audit_failures;
-    gw_conn *rejects;  /* over-limit connections waiting to be shut down */
+    gw_conn *rejects; /* over-limit connections waiting to be shut down */
 
     gw_series series[GW_MAX_SERIES];
     size_t n_series;
@@ -340,9 +340,9 @@ typedef struct gw_req {
     mt_gateway *gw;
     struct evhttp_request *req;
     struct timespec t0;
-    const char *method;        /* method name, "OTHER" for unknown */
-    char action[GW_ACTION_LEN];/* audit action "METHOD /path" */
-    char route[GW_ROUTE_LEN];  /* metrics label */
+    const char *method;         /* method name, "OTHER" for unknown */
+    char action[GW_ACTION_LEN]; /* audit action "METHOD /path" */
+    char route[GW_ROUTE_LEN];   /* metrics label */
     char object[80];
     const char *actor;
 } gw_req;
@@ -350,19 +350,32 @@ typedef struct gw_req {
 static const char *gw_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
     }
     return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
 }
@@ -469,20 +482,31 @@ static const char *gw_method_name(enum evhttp_cmd_type cmd, bool *supported)
 {
     *supported = true;
     switch (cmd) {
-    case EVHTTP_REQ_GET: return "GET";
-    case EVHTTP_REQ_POST: return "POST";
-    case EVHTTP_REQ_PUT: return "PUT";
-    case EVHTTP_REQ_DELETE: return "DELETE";
-    default: break;
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    default:
+        break;
     }
     *supported = false;
     switch (cmd) {
-    case EVHTTP_REQ_HEAD: return "HEAD";
-    case EVHTTP_REQ_OPTIONS: return "OPTIONS";
-    case EVHTTP_REQ_TRACE: return "TRACE";
-    case EVHTTP_REQ_CONNECT: return "CONNECT";
-    case EVHTTP_REQ_PATCH: return "PATCH";
-    default: return "OTHER";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_TRACE:
+        return "TRACE";
+    case EVHTTP_REQ_CONNECT:
+        return "CONNECT";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    default:
+        return "OTHER";
     }
 }
 
@@ -606,8 +630,9 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
     size_t limit = gw->be.max_body(gw->be.ctx, r->method, path);
     char msg[MT_ERR_MSG_MAX];
     if (body_len > limit) {
-        snprintf(msg, sizeof msg, "request body of %zu bytes exceeds the limit of %zu bytes for %.120s",
-                 body_len, limit, r->action);
+        snprintf(msg, sizeof msg,
+                 "request body of %zu bytes exceeds the limit of %zu bytes for %.120s", body_len,
+                 limit, r->action);
         gw_finish_error(r, 413, MT_ETOOBIG, msg);
         return;
     }
@@ -618,8 +643,7 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
     if (gw->be.needs_auth(gw->be.ctx, r->method, path)) {
         const char *token = gw_bearer(req);
         if (!token) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                              "Bearer");
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
             gw_finish_error(r, 401, MT_EAUTH,
                             "missing or malformed 'Authorization: Bearer <token>' header; "
                             "log in with POST /v1/auth/login");
@@ -729,8 +753,7 @@ static void gw_request_cb(struct evhttp_request *req, void *arg)
         gw_finish_error(&r, mt_status_http(st), st, err.msg);
     } else if (gw->stopping) {
         gw_finish_error(&r, 503, MT_EUNAVAIL, "server is shutting down; retry shortly");
-    } else if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") ||
-               !strcmp(path, "/metrics")) {
+    } else if (!strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/metrics")) {
         if (strcmp(r.method, "GET") != 0) {
             evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
             gw_finish_error(&r, 405, MT_EINVAL, "only GET is supported on this path");
@@ -939,8 +962,8 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     *out = NULL;
     if (!cfg || !backend || !cfg->data_dir || !cfg->key || !cfg->cert)
         return mt_err_set(err, MT_EINVAL, "gateway needs a data dir, a TLS key and certificate");
-    if (!backend->authenticate || !backend->needs_auth || !backend->max_body ||
-        !backend->handle || !backend->audit)
+    if (!backend->authenticate || !backend->needs_auth || !backend->max_body || !backend->handle ||
+        !backend->audit)
         return mt_err_set(err, MT_EINVAL, "gateway backend is missing a required function");
     pthread_once(&g_conn_once, gw_conn_index_init);
     if (g_conn_idx < 0)
@@ -999,9 +1022,8 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                              EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_max_headers_size(gw->http, GW_MAX_HEADERS);
-    evhttp_set_max_body_size(gw->http, gw->max_body > (size_t)INT64_MAX
-                                           ? (ev_ssize_t)INT64_MAX
-                                           : (ev_ssize_t)gw->max_body);
+    evhttp_set_max_body_size(gw->http, gw->max_body > (size_t)INT64_MAX ? (ev_ssize_t)INT64_MAX
+                                                                        : (ev_ssize_t)gw->max_body);
     evhttp_set_timeout(gw->http, (int)timeout);
     evhttp_set_bevcb(gw->http, gw_bevcb, gw);
     evhttp_set_gencb(gw->http, gw_request_cb, gw);
@@ -1025,9 +1047,15 @@ out:
     return st;
 }
 
-const char *mt_gateway_url(const mt_gateway *gw) { return gw->url; }
+const char *mt_gateway_url(const mt_gateway *gw)
+{
+    return gw->url;
+}
 
-unsigned mt_gateway_port(const mt_gateway *gw) { return gw->port; }
+unsigned mt_gateway_port(const mt_gateway *gw)
+{
+    return gw->port;
+}
 
 mt_status mt_gateway_run(mt_gateway *gw, mt_err *err)
 {

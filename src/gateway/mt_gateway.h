@@ -55,16 +55,16 @@ typedef struct mt_gateway_backend {
 } mt_gateway_backend;
 
 typedef struct mt_gateway_config {
-    const char *listen;            /* "HOST:PORT" or "[V6]:PORT"; NULL = "127.0.0.1:7443"; port 0 = any */
-    const char *data_dir;          /* required: tls/server-cert.pem and server.url are written here */
-    const char *level;             /* TEE level for the start log line; NULL = "none" */
-    EVP_PKEY *key;                 /* required, borrowed: TLS private key */
-    X509 *cert;                    /* required, borrowed: TLS certificate */
-    unsigned max_connections;      /* 0 = 256; more concurrent connections are closed at once */
-    unsigned timeout_seconds;      /* idle/read/write timeout per connection; 0 = 60 */
-    unsigned shutdown_grace_ms;    /* how long in-flight responses may take at stop; 0 = 5000 */
-    size_t max_body;               /* largest body of any route (upload limit); 0 = 1 GiB */
-    bool handle_signals;           /* stop gracefully on SIGTERM and SIGINT */
+    const char *listen;   /* "HOST:PORT" or "[V6]:PORT"; NULL = "127.0.0.1:7443"; port 0 = any */
+    const char *data_dir; /* required: tls/server-cert.pem and server.url are written here */
+    const char *level;    /* TEE level for the start log line; NULL = "none" */
+    EVP_PKEY *key;        /* required, borrowed: TLS private key */
+    X509 *cert;           /* required, borrowed: TLS certificate */
+    unsigned max_connections;   /* 0 = 256; more concurrent connections are closed at once */
+    unsigned timeout_seconds;   /* idle/read/write timeout per connection; 0 = 60 */
+    unsigned shutdown_grace_ms; /* how long in-flight responses may take at stop; 0 = 5000 */
+    size_t max_body;            /* largest body of any route (upload limit); 0 = 1 GiB */
+    bool handle_signals;        /* stop gracefully on SIGTERM and SIGINT */
 } mt_gateway_config;
 
 typedef struct mt_gateway mt_gateway;

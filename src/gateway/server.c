@@ -46,9 +46,15 @@ static mt_status be_audit(void *ctx, const char *actor, const char *action, cons
     return mt_core_audit(ctx, actor, action, object, status, err);
 }
 
-static char *be_metrics(void *ctx) { return mt_core_metrics(ctx); }
+static char *be_metrics(void *ctx)
+{
+    return mt_core_metrics(ctx);
+}
 
-static bool be_ready(void *ctx) { return mt_core_ready(ctx); }
+static bool be_ready(void *ctx)
+{
+    return mt_core_ready(ctx);
+}
 
 /* ---- server ---- */
 

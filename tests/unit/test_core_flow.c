@@ -37,10 +37,12 @@ static char *wait_status(tenv *e, const char *tok, const char *tid, const char *
     return s;
 }
 
-static void post_ok(tenv *e, const char *tok, const char *fmt, const char *id, const char *body)
+/* POST /v1/tasks/<id>/<action>, expecting 200. */
+static void post_ok(tenv *e, const char *tok, const char *action, const char *id,
+                    const char *body)
 {
     char path[160];
-    snprintf(path, sizeof path, fmt, id);
+    snprintf(path, sizeof path, "/v1/tasks/%s/%s", id, action);
     json_t *o;
     int st = treq(e, "POST", path, tok, body, &o);
     if (st != 200)
@@ -127,11 +129,11 @@ static void test_psi_three_parties(void **state)
         char body[256];
         snprintf(body, sizeof body, "{\"inputs\":{\"%s\":\"%s\"},\"outputs\":{\"%s\":\"%s\"}}",
                  in_slot[i], p[i].in_id, out_slot[i], p[i].out_id);
-        post_ok(&e, p[i].tok, "/v1/tasks/%s/assign", tid, body);
+        post_ok(&e, p[i].tok, "assign", tid, body);
     }
     for (int i = 0; i < 3; i++)
-        post_ok(&e, p[i].tok, "/v1/tasks/%s/approve", tid, NULL);
-    post_ok(&e, p[0].tok, "/v1/tasks/%s/invoke", tid, NULL);
+        post_ok(&e, p[i].tok, "approve", tid, NULL);
+    post_ok(&e, p[0].tok, "invoke", tid, NULL);
     char *st = wait_status(&e, p[1].tok, tid, "finished", 30000);
     if (strcmp(st, "finished")) {
         char path[128];
@@ -210,8 +212,8 @@ static void run_slotless(tenv *e, const char *tok, const char *fid, const char *
     assert_string_equal(jstr(o, "status"), "data_assigned");
     snprintf(tid, 33, "%s", jstr(o, "task_id"));
     json_decref(o);
-    post_ok(e, tok, "/v1/tasks/%s/approve", tid, NULL);
-    post_ok(e, tok, "/v1/tasks/%s/invoke", tid, NULL);
+    post_ok(e, tok, "approve", tid, NULL);
+    post_ok(e, tok, "invoke", tid, NULL);
 }
 
 static void test_echo_fail_and_cancel_running(void **state)
@@ -275,7 +277,7 @@ static void test_echo_fail_and_cancel_running(void **state)
     assert_string_equal(st, "running");
     free(st);
     int64_t t0 = mt_mono_ms();
-    post_ok(&e, admin, "/v1/tasks/%s/cancel", t3, NULL);
+    post_ok(&e, admin, "cancel", t3, NULL);
     st = wait_status(&e, admin, t3, "canceled", 10000);
     assert_string_equal(st, "canceled");
     free(st);

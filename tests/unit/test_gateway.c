@@ -131,9 +131,15 @@ static mt_status tb_audit_fn(void *ctx, const char *actor, const char *action, c
     return MT_OK;
 }
 
-static char *tb_metrics(void *ctx) { return strdup("mesatee_test_gauge 7\n"); }
+static char *tb_metrics(void *ctx)
+{
+    return strdup("mesatee_test_gauge 7\n");
+}
 
-static bool tb_ready(void *ctx) { return atomic_load(&((tb *)ctx)->ready); }
+static bool tb_ready(void *ctx)
+{
+    return atomic_load(&((tb *)ctx)->ready);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Fixture: server in a thread                                              */
@@ -162,8 +168,8 @@ static void make_identity(EVP_PKEY **key, X509 **cert)
     X509_gmtime_adj(X509_getm_notBefore(x), -60);
     X509_gmtime_adj(X509_getm_notAfter(x), 3600);
     X509_NAME *name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"mesatee-test",
-                               -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"mesatee-test", -1,
+                               -1, 0);
     X509_set_issuer_name(x, name);
     X509_set_pubkey(x, *key);
     X509V3_CTX v3;
@@ -238,10 +244,22 @@ static int setup_common(void **state, unsigned max_conns, bool signals, unsigned
     return 0;
 }
 
-static int setup(void **state) { return setup_common(state, 8, false, 0); }
-static int setup_limit(void **state) { return setup_common(state, 4, false, 0); }
-static int setup_signals(void **state) { return setup_common(state, 8, true, 0); }
-static int setup_timeout(void **state) { return setup_common(state, 8, false, 1); }
+static int setup(void **state)
+{
+    return setup_common(state, 8, false, 0);
+}
+static int setup_limit(void **state)
+{
+    return setup_common(state, 4, false, 0);
+}
+static int setup_signals(void **state)
+{
+    return setup_common(state, 8, true, 0);
+}
+static int setup_timeout(void **state)
+{
+    return setup_common(state, 8, false, 1);
+}
 
 static void fixture_stop(fixture *f)
 {
@@ -321,7 +339,10 @@ typedef struct req_opts {
     long max_recv_speed; /* bytes/s; 0 = unlimited */
 } req_opts;
 
-static void http_resp_free(http_resp *r) { free(r->body); }
+static void http_resp_free(http_resp *r)
+{
+    free(r->body);
+}
 
 static http_resp request(fixture *f, const char *method, const char *path, const req_opts *o)
 {
@@ -452,8 +473,8 @@ static void test_new_rejects_bad_config(void **state)
                              .max_body = tb_max_body,
                              .handle = tb_handle,
                              .audit = tb_audit_fn};
-    const char *bad[] = {"nope", "127.0.0.1:", "127.0.0.1:99999", "127.0.0.1:12a", "[::1]80",
-                         ":80"};
+    const char *bad[] = {"nope",          "127.0.0.1:", "127.0.0.1:99999",
+                         "127.0.0.1:12a", "[::1]80",    ":80"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mt_gateway_config cfg = {
             .listen = bad[i], .data_dir = f->dir, .key = f->key, .cert = f->cert};
@@ -616,7 +637,8 @@ static void test_body_too_large(void **state)
     const char *tok = "Bearer " TB_GOOD_TOKEN;
 
     /* Over the route's limit (1 KiB), under the server's. */
-    http_resp r = request(f, "POST", "/v1/users/me", &(req_opts){.token = tok, .body = big, .body_len = 2000});
+    http_resp r = request(f, "POST", "/v1/users/me",
+                          &(req_opts){.token = tok, .body = big, .body_len = 2000});
     assert_int_equal(r.status, 413);
     assert_error_json(&r, "too_large");
     http_resp_free(&r);
@@ -631,7 +653,8 @@ static void test_body_too_large(void **state)
     http_resp_free(&r);
     assert_int_equal(handle_calls(f), 1);
     /* ...but not 100 KiB (64 KiB limit). */
-    r = request(f, "POST", "/v1/objects", &(req_opts){.token = tok, .body = big, .body_len = 100 * 1024});
+    r = request(f, "POST", "/v1/objects",
+                &(req_opts){.token = tok, .body = big, .body_len = 100 * 1024});
     assert_int_equal(r.status, 413);
     assert_error_json(&r, "too_large");
     http_resp_free(&r);
@@ -650,8 +673,9 @@ static void test_body_too_large(void **state)
 static void test_method_not_allowed(void **state)
 {
     fixture *f = *state;
-    http_resp r = request(f, "PATCH", "/v1/users/me",
-                          &(req_opts){.token = "Bearer " TB_GOOD_TOKEN, .body = "{}", .body_len = 2});
+    http_resp r =
+        request(f, "PATCH", "/v1/users/me",
+                &(req_opts){.token = "Bearer " TB_GOOD_TOKEN, .body = "{}", .body_len = 2});
     assert_int_equal(r.rc, CURLE_OK);
     assert_int_equal(r.status, 405);
     assert_error_json(&r, "invalid_argument");
@@ -743,7 +767,8 @@ static void test_audit_every_request(void **state)
     char body[4096];
     memset(body, 'b', sizeof body);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        req_opts o = {.token = cases[i].token, .body = cases[i].body ? body : NULL,
+        req_opts o = {.token = cases[i].token,
+                      .body = cases[i].body ? body : NULL,
                       .body_len = cases[i].body};
         http_resp r = request(f, cases[i].method, cases[i].path, &o);
         assert_int_equal(r.status, cases[i].status);
@@ -765,7 +790,8 @@ static void test_metrics_increase(void **state)
     assert_true(metric(f, k) == -1);
     double m0 = metric(f, m);
     for (int i = 0; i < 3; i++) {
-        http_resp r = request(f, "GET", "/v1/users/me", &(req_opts){.token = "Bearer " TB_GOOD_TOKEN});
+        http_resp r =
+            request(f, "GET", "/v1/users/me", &(req_opts){.token = "Bearer " TB_GOOD_TOKEN});
         assert_int_equal(r.status, 200);
         http_resp_free(&r);
     }
@@ -773,7 +799,8 @@ static void test_metrics_increase(void **state)
     assert_true(metric(f, d) == 3);
     double m1 = metric(f, m);
     assert_true(m1 >= m0 + 3); /* each scrape is counted too */
-    assert_true(metric(f, "mesatee_http_request_duration_seconds_sum{route=\"GET /v1/users/me\"}") >= 0);
+    assert_true(
+        metric(f, "mesatee_http_request_duration_seconds_sum{route=\"GET /v1/users/me\"}") >= 0);
 }
 
 static int raw_connect(unsigned port)
