@@ -4,6 +4,12 @@
 # 
 # This file includes the relevant testing commands required for 
 # testing this directory and lists subdirectories to be tested as well.
+add_test([=[it_bad_input]=] "bash" "/work/main/tests/integration/it_bad_input.sh")
+set_tests_properties([=[it_bad_input]=] PROPERTIES  ENVIRONMENT "MESATEE_BIN=/work/main/build/src/cli/mesatee" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/integration/integration.cmake;4;add_test;/work/main/tests/integration/integration.cmake;0;;/work/main/tests/CMakeLists.txt;20;include;/work/main/tests/CMakeLists.txt;0;")
+add_test([=[it_restart]=] "bash" "/work/main/tests/integration/it_restart.sh")
+set_tests_properties([=[it_restart]=] PROPERTIES  ENVIRONMENT "MESATEE_BIN=/work/main/build/src/cli/mesatee" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/integration/integration.cmake;4;add_test;/work/main/tests/integration/integration.cmake;0;;/work/main/tests/CMakeLists.txt;20;include;/work/main/tests/CMakeLists.txt;0;")
+add_test([=[it_psi_demo]=] "bash" "/work/main/examples/psi-demo.sh")
+set_tests_properties([=[it_psi_demo]=] PROPERTIES  ENVIRONMENT "MESATEE_BIN=/work/main/build/src/cli/mesatee;N=20000;OVERLAP=777" TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/integration/integration.cmake;8;add_test;/work/main/tests/integration/integration.cmake;0;;/work/main/tests/CMakeLists.txt;20;include;/work/main/tests/CMakeLists.txt;0;")
 add_test([=[test_client]=] "/work/main/build/tests/test_client")
 set_tests_properties([=[test_client]=] PROPERTIES  TIMEOUT "300" _BACKTRACE_TRIPLES "/work/main/tests/CMakeLists.txt;12;add_test;/work/main/tests/unit/client.cmake;2;mt_add_unit_test;/work/main/tests/unit/client.cmake;0;;/work/main/tests/CMakeLists.txt;20;include;/work/main/tests/CMakeLists.txt;0;")
 add_test([=[test_cli]=] "/work/main/build/tests/test_cli")

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -258,6 +260,11 @@ int main(void)
     json_t *outs = NULL;
     int ok = 0;
     mt_status st;
+
+    /* Die with the daemon thread that started us: a worker must never outlive
+     * its scheduler (e.g. after kill -9 of the daemon). */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
+        return 1;
 
     if ((st = read_to_eof(CHAN_FD, MT_JOB_MAX, &jbuf, &jlen, &err)) != MT_OK)
         goto report;

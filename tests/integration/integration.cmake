@@ -1,0 +1,9 @@
+# Integration tests: a real `mesatee serve` on loopback driven by the CLI and curl.
+set(MT_IT_ENV "MESATEE_BIN=$<TARGET_FILE:mesatee>")
+foreach(t it_bad_input it_restart)
+  add_test(NAME ${t} COMMAND bash ${MT_TEST_DIR}/integration/${t}.sh)
+  set_tests_properties(${t} PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+endforeach()
+# The README demo at a smaller size (the full demo uses 100,000 ids per party).
+add_test(NAME it_psi_demo COMMAND bash ${PROJECT_SOURCE_DIR}/examples/psi-demo.sh)
+set_tests_properties(it_psi_demo PROPERTIES ENVIRONMENT "${MT_IT_ENV};N=20000;OVERLAP=777" TIMEOUT 300)

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# kill -9 of the daemon while a task runs, then restart: users, files,
+# functions and finished tasks are intact; the interrupted task is failed with
+# a reason; the worker did not outlive the daemon; the audit chain verifies.
+source "$(dirname "$0")/lib.sh"
+command -v python3 >/dev/null || { echo "SKIP: python3 is needed for the stalling https peer"; exit 0; }
+mt_start_server --workers 2
+mt_login admin
+mt_add_user alice
+
+# A finished task before the crash.
+seq -f "x%g" 1 100 > "$MT_WORK/a.txt"
+as alice file encrypt --in "$MT_WORK/a.txt" --out "$MT_WORK/a.enc" --key-out "$MT_WORK/a.key" >/dev/null
+"$MESATEE_BIN" key generate --out "$MT_WORK/o.key" >/dev/null
+FA=$(as alice file register "$(as alice file upload "$MT_WORK/a.enc")" --key "$MT_WORK/a.key")
+FN=$(as alice function register --name self-psi --builtin psi --input-slot a --input-slot b --output-slot r)
+run_task() { # run_task INPUT_B_FILE -> task id (invoked)
+  local o t
+  o=$(as alice file register-output --key "$MT_WORK/o.key")
+  t=$(as alice task create --function "$FN" --input a=alice --input b=alice --output r=alice)
+  as alice task assign "$t" --input "a=$FA" --input "b=$1" --output "r=$o" >/dev/null
+  as alice task approve "$t" >/dev/null 2>&1 || true
+  as alice task invoke "$t" >/dev/null
+  echo "$t"
+}
+T1=$(run_task "$FA")
+as alice task wait "$T1" --timeout 60 >/dev/null
+ok "task $T1 finished before the crash"
+
+# A task whose input comes from an https peer that accepts and never answers:
+# the worker stays in its fetch, the task stays running.
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+' > "$MT_WORK/peer.port" &
+PEER=$!
+trap 'kill $PEER 2>/dev/null || true; mt_cleanup' EXIT
+for _ in $(seq 50); do [ -s "$MT_WORK/peer.port" ] && break; sleep 0.1; done
+FS=$(as alice file register "https://127.0.0.1:$(cat "$MT_WORK/peer.port")/ids.enc" --key "$MT_WORK/a.key")
+T2=$(run_task "$FS")
+for _ in $(seq 100); do
+  [ "$(as alice --output json task show "$T2" | jq -r .status)" = running ] && break; sleep 0.1
+done
+[ "$(as alice --output json task show "$T2" | jq -r .status)" = running ] || fail "task did not reach running"
+ok "task $T2 is running (worker stalled in its fetch)"
+WORKERS=$(pgrep -P "$MT_PID" -f mesatee-worker || true)
+[ -n "$WORKERS" ] || fail "no worker process under the daemon"
+kill -9 "$MT_PID"; wait "$MT_PID" 2>/dev/null || true; MT_PID=
+ok "daemon killed with SIGKILL"
+sleep 0.5
+for w in $WORKERS; do
+  state=$(awk '{print $3}' "/proc/$w/stat" 2>/dev/null || echo gone)
+  case "$state" in gone|Z|X) ;; *) fail "worker $w outlived the daemon (state $state)" ;; esac
+done
+ok "the worker died with the daemon"
+
+mt_start_server --workers 2
+mt_login alice
+[ "$(as alice --output json task show "$T1" | jq -r .status)" = finished ] || fail "finished task lost"
+ok "finished task intact after restart"
+st=$(as alice --output json task show "$T2")
+[ "$(jget "$st" .status)" = failed ] || fail "interrupted task is $(jget "$st" .status), want failed"
+case "$(jget "$st" .failure_reason)" in *restart*) ;; *) fail "reason: $(jget "$st" .failure_reason)";; esac
+ok "interrupted task failed: $(jget "$st" .failure_reason)"
+as alice file show "$FA" >/dev/null && ok "files intact"
+as alice function show "$FN" >/dev/null && ok "functions intact"
+T3=$(run_task "$FA")
+as alice task wait "$T3" --timeout 60 >/dev/null && ok "new tasks run after the restart"
+mt_stop_server
+"$MESATEE_BIN" audit verify --data-dir "$MT_DATA" && ok "audit chain intact across the crash"
