@@ -29,8 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 1: {
         dec_user_new d;
-        if (dec_user_new_parse(b, n, &lim, &d, &err) == MT_OK &&
-            !dec_username_valid(d.username))
+        if (dec_user_new_parse(b, n, &lim, &d, &err) == MT_OK && !dec_username_valid(d.username))
             abort();
         dec_user_new_free(&d);
         break;
@@ -86,8 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 8: {
         dec_assign d;
-        if (dec_assign_parse(b, n, &lim, &d, &err) == MT_OK &&
-            d.n_inputs + d.n_outputs == 0)
+        if (dec_assign_parse(b, n, &lim, &d, &err) == MT_OK && d.n_inputs + d.n_outputs == 0)
             abort();
         dec_assign_free(&d);
         break;

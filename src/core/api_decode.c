@@ -20,8 +20,7 @@ bool dec_username_valid(const char *s)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
             return false;
     }
     return true;
@@ -53,8 +52,14 @@ static bool lower_hex(const char *s, size_t len)
     return true;
 }
 
-bool dec_key_hex_valid(const char *s) { return lower_hex(s, 64); }
-bool dec_sha256_hex_valid(const char *s) { return lower_hex(s, 64); }
+bool dec_key_hex_valid(const char *s)
+{
+    return lower_hex(s, 64);
+}
+bool dec_sha256_hex_valid(const char *s)
+{
+    return lower_hex(s, 64);
+}
 
 /* Parses the body as a JSON object with only the allowed keys into *root. */
 static mt_status parse_object(const uint8_t *b, size_t n, const dec_limits *l,
@@ -120,12 +125,12 @@ static mt_status user_list(const json_t *o, const char *field, bool required, si
         const char *s = json_string_value(v);
         if (!json_is_string(v) || strlen(s) != json_string_length(v) || !dec_username_valid(s))
             return mt_err_set(err, MT_EINVAL,
-                              "field '%s' item %zu: expected a username ([a-z0-9_.-]{1,64})",
-                              field, i);
+                              "field '%s' item %zu: expected a username ([a-z0-9_.-]{1,64})", field,
+                              i);
         for (size_t j = 0; j < *n; j++)
             if (!strcmp(out[j], s))
-                return mt_err_set(err, MT_EINVAL, "field '%s': user '%s' is listed twice",
-                                  field, s);
+                return mt_err_set(err, MT_EINVAL, "field '%s': user '%s' is listed twice", field,
+                                  s);
         out[(*n)++] = s;
     }
     return MT_OK;
@@ -169,8 +174,8 @@ void dec_user_new_free(dec_user_new *d)
     memset(d, 0, sizeof *d);
 }
 
-mt_status dec_user_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                             dec_user_new *out, mt_err *err)
+mt_status dec_user_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_user_new *out,
+                             mt_err *err)
 {
     static const char *const keys[] = {"username", "password", "role", NULL};
     memset(out, 0, sizeof *out);
@@ -184,8 +189,8 @@ mt_status dec_user_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
         (rc = mt_json_str_opt(root, "role", 16, &out->role, "user", err)))
         goto fail;
     if (!dec_username_valid(out->username)) {
-        rc = mt_err_set(err, MT_EINVAL,
-                        "field 'username': use 1 to 64 characters from [a-z0-9_.-]");
+        rc =
+            mt_err_set(err, MT_EINVAL, "field 'username': use 1 to 64 characters from [a-z0-9_.-]");
         goto fail;
     }
     if (strlen(out->password) < MT_PASSWORD_MIN) {
@@ -218,8 +223,8 @@ void dec_input_new_free(dec_input_new *d)
 
 #define OBJECT_URL_PREFIX "mesatee://objects/"
 
-mt_status dec_input_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                              dec_input_new *out, mt_err *err)
+mt_status dec_input_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_input_new *out,
+                              mt_err *err)
 {
     static const char *const keys[] = {"url", "key", "sha256", "name", NULL};
     memset(out, 0, sizeof *out);
@@ -273,8 +278,8 @@ mt_status dec_input_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
         }
     if (out->sha256) {
         if (!dec_sha256_hex_valid(out->sha256)) {
-            rc = mt_err_set(err, MT_EINVAL,
-                            "field 'sha256': expected 64 lower-case hex characters");
+            rc =
+                mt_err_set(err, MT_EINVAL, "field 'sha256': expected 64 lower-case hex characters");
             goto fail;
         }
         out->has_sha256 = true;
@@ -297,8 +302,8 @@ void dec_output_new_free(dec_output_new *d)
     memset(d, 0, sizeof *d);
 }
 
-mt_status dec_output_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                               dec_output_new *out, mt_err *err)
+mt_status dec_output_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_output_new *out,
+                               mt_err *err)
 {
     static const char *const keys[] = {"key", "name", NULL};
     memset(out, 0, sizeof *out);
@@ -326,8 +331,8 @@ void dec_fusion_new_free(dec_fusion_new *d)
     memset(d, 0, sizeof *d);
 }
 
-mt_status dec_fusion_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                               dec_fusion_new *out, mt_err *err)
+mt_status dec_fusion_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_fusion_new *out,
+                               mt_err *err)
 {
     static const char *const keys[] = {"owners", "name", NULL};
     memset(out, 0, sizeof *out);
@@ -336,8 +341,7 @@ mt_status dec_fusion_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
     if (prc)
         return prc;
     mt_status rc;
-    if ((rc = user_list(root, "owners", true, DEC_MAX_OWNERS, out->owners, &out->n_owners,
-                        err)) ||
+    if ((rc = user_list(root, "owners", true, DEC_MAX_OWNERS, out->owners, &out->n_owners, err)) ||
         (rc = mt_json_str_opt(root, "name", DEC_MAX_NAME, &out->name, "", err)))
         goto fail;
     if (out->n_owners < 2) {
@@ -377,8 +381,7 @@ static mt_status fn_args(const json_t *root, dec_function *d, mt_err *err)
     {
         dec_fn_arg *a = &d->args[i];
         if (!json_is_object(v))
-            return mt_err_set(err, MT_EINVAL, "field 'arguments' item %zu: expected an object",
-                              i);
+            return mt_err_set(err, MT_EINVAL, "field 'arguments' item %zu: expected an object", i);
         if ((rc = mt_json_only_keys(v, keys, err)) ||
             (rc = mt_json_str(v, "name", 64, &a->name, err)) ||
             (rc = mt_json_str_opt(v, "default", DEC_MAX_ARG_VALUE, &a->dflt, "", err)) ||
@@ -386,8 +389,7 @@ static mt_status fn_args(const json_t *root, dec_function *d, mt_err *err)
             return item_err(err, rc, "arguments", i);
         if (!dec_slot_name_valid(a->name))
             return mt_err_set(err, MT_EINVAL,
-                              "field 'arguments' item %zu: name must match [A-Za-z0-9_]{1,64}",
-                              i);
+                              "field 'arguments' item %zu: name must match [A-Za-z0-9_]{1,64}", i);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(d->args[j].name, a->name))
                 return mt_err_set(err, MT_EINVAL, "field 'arguments': '%s' is declared twice",
@@ -411,18 +413,16 @@ static mt_status fn_slots(const json_t *root, const char *field, dec_fn_slot *s,
     json_array_foreach(arr, i, v)
     {
         if (!json_is_object(v))
-            return mt_err_set(err, MT_EINVAL, "field '%s' item %zu: expected an object",
-                              field, i);
+            return mt_err_set(err, MT_EINVAL, "field '%s' item %zu: expected an object", field, i);
         if ((rc = mt_json_only_keys(v, keys, err)) ||
             (rc = mt_json_str(v, "name", 64, &s[i].name, err)) ||
-            (rc = mt_json_str_opt(v, "description", DEC_MAX_DESCRIPTION, &s[i].description,
-                                  "", err)) ||
+            (rc = mt_json_str_opt(v, "description", DEC_MAX_DESCRIPTION, &s[i].description, "",
+                                  err)) ||
             (rc = mt_json_bool_opt(v, "optional", &s[i].optional, false, err)))
             return item_err(err, rc, field, i);
         if (!dec_slot_name_valid(s[i].name))
             return mt_err_set(err, MT_EINVAL,
-                              "field '%s' item %zu: name must match [A-Za-z0-9_]{1,64}", field,
-                              i);
+                              "field '%s' item %zu: name must match [A-Za-z0-9_]{1,64}", field, i);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(s[j].name, s[i].name))
                 return mt_err_set(err, MT_EINVAL, "field '%s': '%s' is declared twice", field,
@@ -432,13 +432,12 @@ static mt_status fn_slots(const json_t *root, const char *field, dec_fn_slot *s,
     return MT_OK;
 }
 
-mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                             dec_function *out, mt_err *err)
+mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_function *out,
+                             mt_err *err)
 {
-    static const char *const keys[] = {"name",      "description", "executor_type",
-                                       "builtin",   "public",      "allowlist",
-                                       "arguments", "inputs",      "outputs",
-                                       "usage_quota", NULL};
+    static const char *const keys[] = {
+        "name",      "description", "executor_type", "builtin",     "public", "allowlist",
+        "arguments", "inputs",      "outputs",       "usage_quota", NULL};
     memset(out, 0, sizeof *out);
     json_t *root;
     mt_status prc = parse_object(b, n, l, keys, &root, err);
@@ -449,8 +448,7 @@ mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l,
     if ((rc = mt_json_str(root, "name", DEC_MAX_NAME, &out->name, err)) ||
         (rc = mt_json_str_opt(root, "description", DEC_MAX_DESCRIPTION, &out->description, "",
                               err)) ||
-        (rc = mt_json_str_opt(root, "executor_type", 32, &out->executor_type, "builtin",
-                              err)) ||
+        (rc = mt_json_str_opt(root, "executor_type", 32, &out->executor_type, "builtin", err)) ||
         (rc = mt_json_str_opt(root, "builtin", 64, &out->builtin, NULL, err)) ||
         (rc = mt_json_bool_opt(root, "public", &out->public_, true, err)) ||
         (rc = user_list(root, "allowlist", false, DEC_MAX_ALLOWLIST, out->allowlist,
@@ -484,8 +482,8 @@ mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l,
                                 out->inputs[i].name);
                 goto fail;
             }
-    out->has_description = out->has_public = out->has_allowlist = out->has_quota =
-        out->has_args = true;
+    out->has_description = out->has_public = out->has_allowlist = out->has_quota = out->has_args =
+        true;
     return MT_OK;
 fail:
     dec_function_free(out);
@@ -495,8 +493,8 @@ fail:
 mt_status dec_function_update_parse(const uint8_t *b, size_t n, const dec_limits *l,
                                     dec_function *out, mt_err *err)
 {
-    static const char *const keys[] = {"description", "public", "allowlist", "usage_quota",
-                                       "arguments", NULL};
+    static const char *const keys[] = {"description", "public",    "allowlist",
+                                       "usage_quota", "arguments", NULL};
     memset(out, 0, sizeof *out);
     json_t *root;
     mt_status prc = parse_object(b, n, l, keys, &root, err);
@@ -504,8 +502,8 @@ mt_status dec_function_update_parse(const uint8_t *b, size_t n, const dec_limits
         return prc;
     out->root = root;
     mt_status rc;
-    if ((rc = mt_json_str_opt(root, "description", DEC_MAX_DESCRIPTION, &out->description,
-                              NULL, err)) ||
+    if ((rc = mt_json_str_opt(root, "description", DEC_MAX_DESCRIPTION, &out->description, NULL,
+                              err)) ||
         (rc = mt_json_bool_opt(root, "public", &out->public_, false, err)) ||
         (rc = user_list(root, "allowlist", false, DEC_MAX_ALLOWLIST, out->allowlist,
                         &out->n_allowlist, err)) ||
@@ -533,9 +531,8 @@ json_t *dec_function_args_json(const dec_function *d)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < d->n_args; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", d->args[i].name,
-                                           "default", d->args[i].dflt, "overridable",
-                                           d->args[i].overridable));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", d->args[i].name, "default",
+                                           d->args[i].dflt, "overridable", d->args[i].overridable));
     return a;
 }
 
@@ -543,9 +540,8 @@ json_t *dec_function_slots_json(const dec_fn_slot *s, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", s[i].name,
-                                           "description", s[i].description, "optional",
-                                           s[i].optional));
+        json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", s[i].name, "description",
+                                           s[i].description, "optional", s[i].optional));
     return a;
 }
 
@@ -573,31 +569,28 @@ static mt_status ownership(const json_t *root, const char *field, dec_ownership 
     json_array_foreach(arr, i, v)
     {
         if (!json_is_object(v))
-            return mt_err_set(err, MT_EINVAL, "field '%s' item %zu: expected an object",
-                              field, i);
+            return mt_err_set(err, MT_EINVAL, "field '%s' item %zu: expected an object", field, i);
         if ((rc = mt_json_only_keys(v, keys, err)) ||
             (rc = mt_json_str(v, "name", 64, &o[i].name, err)) ||
-            (rc = user_list(v, "owners", true, DEC_MAX_OWNERS, o[i].owners, &o[i].n_owners,
-                            err)))
+            (rc = user_list(v, "owners", true, DEC_MAX_OWNERS, o[i].owners, &o[i].n_owners, err)))
             return item_err(err, rc, field, i);
         if (!dec_slot_name_valid(o[i].name))
             return mt_err_set(err, MT_EINVAL,
-                              "field '%s' item %zu: name must match [A-Za-z0-9_]{1,64}", field,
-                              i);
+                              "field '%s' item %zu: name must match [A-Za-z0-9_]{1,64}", field, i);
         if (o[i].n_owners == 0)
             return mt_err_set(err, MT_EINVAL, "field '%s' item %zu: owners must not be empty",
                               field, i);
         for (size_t j = 0; j < i; j++)
             if (!strcmp(o[j].name, o[i].name))
-                return mt_err_set(err, MT_EINVAL, "field '%s': slot '%s' is listed twice",
-                                  field, o[i].name);
+                return mt_err_set(err, MT_EINVAL, "field '%s': slot '%s' is listed twice", field,
+                                  o[i].name);
         *n = i + 1;
     }
     return MT_OK;
 }
 
-mt_status dec_task_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                             dec_task_new *out, mt_err *err)
+mt_status dec_task_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_task_new *out,
+                             mt_err *err)
 {
     static const char *const keys[] = {"function_id", "arguments", "inputs", "outputs", NULL};
     memset(out, 0, sizeof *out);
@@ -678,11 +671,10 @@ static mt_status bindings(const json_t *root, const char *field, dec_binding *bd
     {
         if (!dec_slot_name_valid(k))
             return mt_err_set(err, MT_EINVAL,
-                              "field '%s': slot '%.64s' must match [A-Za-z0-9_]{1,64}", field,
-                              k);
+                              "field '%s': slot '%.64s' must match [A-Za-z0-9_]{1,64}", field, k);
         if (!json_is_string(v) || !mt_id_valid(json_string_value(v)))
-            return mt_err_set(err, MT_EINVAL, "field '%s': value of '%s' must be a file id",
-                              field, k);
+            return mt_err_set(err, MT_EINVAL, "field '%s': value of '%s' must be a file id", field,
+                              k);
         bd[*n].slot = k;
         bd[*n].file_id = json_string_value(v);
         (*n)++;

@@ -19,10 +19,10 @@
 
 #include "mt_err.h"
 
-#define DEC_MAX_SLOTS 64        /* arguments, inputs or outputs of a function */
-#define DEC_MAX_OWNERS 64       /* owners of one file or slot */
+#define DEC_MAX_SLOTS 64  /* arguments, inputs or outputs of a function */
+#define DEC_MAX_OWNERS 64 /* owners of one file or slot */
 #define DEC_MAX_ALLOWLIST 1024
-#define DEC_MAX_NAME 128        /* function / file display names */
+#define DEC_MAX_NAME 128 /* function / file display names */
 #define DEC_MAX_DESCRIPTION 4096
 #define DEC_MAX_ARG_VALUE 4096
 #define DEC_MAX_URL 2048
@@ -33,10 +33,10 @@ typedef struct dec_limits {
 } dec_limits;
 
 /* Format checks shared with handlers. */
-bool dec_username_valid(const char *s);     /* [a-z0-9_.-]{1,64} */
-bool dec_slot_name_valid(const char *s);    /* [A-Za-z0-9_]{1,64} */
-bool dec_key_hex_valid(const char *s);      /* 64 lower-case hex */
-bool dec_sha256_hex_valid(const char *s);   /* 64 lower-case hex */
+bool dec_username_valid(const char *s);   /* [a-z0-9_.-]{1,64} */
+bool dec_slot_name_valid(const char *s);  /* [A-Za-z0-9_]{1,64} */
+bool dec_key_hex_valid(const char *s);    /* 64 lower-case hex */
+bool dec_sha256_hex_valid(const char *s); /* 64 lower-case hex */
 
 /* POST /v1/auth/login and POST /v1/users */
 typedef struct dec_login {
@@ -51,8 +51,8 @@ typedef struct dec_user_new {
     json_t *root;
     const char *username, *password, *role; /* role "user" (default) or "admin" */
 } dec_user_new;
-mt_status dec_user_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                             dec_user_new *out, mt_err *err);
+mt_status dec_user_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_user_new *out,
+                             mt_err *err);
 void dec_user_new_free(dec_user_new *d);
 
 /* POST /v1/files/inputs */
@@ -61,14 +61,14 @@ typedef struct dec_input_new {
     json_t *root;
     const char *url;
     dec_url_kind url_kind;
-    char object_id[33];       /* for mesatee://objects/<id> */
+    char object_id[33]; /* for mesatee://objects/<id> */
     uint8_t key[32];
     bool has_sha256;
     const char *sha256;
-    const char *name;         /* "" when absent */
+    const char *name; /* "" when absent */
 } dec_input_new;
-mt_status dec_input_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                              dec_input_new *out, mt_err *err);
+mt_status dec_input_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_input_new *out,
+                              mt_err *err);
 void dec_input_new_free(dec_input_new *d);
 
 /* POST /v1/files/outputs */
@@ -77,8 +77,8 @@ typedef struct dec_output_new {
     uint8_t key[32];
     const char *name;
 } dec_output_new;
-mt_status dec_output_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                               dec_output_new *out, mt_err *err);
+mt_status dec_output_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_output_new *out,
+                               mt_err *err);
 void dec_output_new_free(dec_output_new *d);
 
 /* POST /v1/files/fusion: owners unique, valid usernames, at least 2. */
@@ -88,8 +88,8 @@ typedef struct dec_fusion_new {
     size_t n_owners;
     const char *name;
 } dec_fusion_new;
-mt_status dec_fusion_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                               dec_fusion_new *out, mt_err *err);
+mt_status dec_fusion_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_fusion_new *out,
+                               mt_err *err);
 void dec_fusion_new_free(dec_fusion_new *d);
 
 /* POST /v1/functions, PUT /v1/functions/{id} */
@@ -117,8 +117,8 @@ typedef struct dec_function {
     /* update only: which fields were present */
     bool has_description, has_public, has_allowlist, has_quota, has_args;
 } dec_function;
-mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                             dec_function *out, mt_err *err);
+mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_function *out,
+                             mt_err *err);
 mt_status dec_function_update_parse(const uint8_t *b, size_t n, const dec_limits *l,
                                     dec_function *out, mt_err *err);
 void dec_function_free(dec_function *d);
@@ -135,14 +135,14 @@ typedef struct dec_ownership {
 typedef struct dec_task_new {
     json_t *root;
     const char *function_id;
-    json_t *arguments;        /* borrowed object of strings (may be empty, never NULL) */
+    json_t *arguments; /* borrowed object of strings (may be empty, never NULL) */
     dec_ownership inputs[DEC_MAX_SLOTS];
     size_t n_inputs;
     dec_ownership outputs[DEC_MAX_SLOTS];
     size_t n_outputs;
 } dec_task_new;
-mt_status dec_task_new_parse(const uint8_t *b, size_t n, const dec_limits *l,
-                             dec_task_new *out, mt_err *err);
+mt_status dec_task_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_task_new *out,
+                             mt_err *err);
 void dec_task_new_free(dec_task_new *d);
 
 /* POST /v1/tasks/{id}/assign */

@@ -39,8 +39,8 @@ static void clean(const char *in, char *out, size_t cap)
     }
 }
 
-mt_status mt_core_audit(mt_core *core, const char *actor, const char *action,
-                        const char *object, int status, mt_err *err)
+mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, const char *object,
+                        int status, mt_err *err)
 {
     char a[80], ac[160], ob[128];
     clean(actor, a, sizeof a);
@@ -54,8 +54,7 @@ mt_status mt_core_audit(mt_core *core, const char *actor, const char *action,
     sqlite3_stmt *st;
     char prev[65] = ZERO_HASH;
     int64_t seq = 1;
-    if ((rc = store_prepare(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st,
-                            err)))
+    if ((rc = store_prepare(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st, err)))
         goto out;
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
@@ -140,8 +139,7 @@ mt_status mt_core_audit_verify_dir(const char *data_dir, uint64_t *entries, mt_e
         }
         char h[65];
         entry_hash(prev, seq, sqlite3_column_int64(st, 1), store_col_text(st, 2),
-                   store_col_text(st, 3), store_col_text(st, 4), sqlite3_column_int64(st, 5),
-                   h);
+                   store_col_text(st, 3), store_col_text(st, 4), sqlite3_column_int64(st, 5), h);
         if (strcmp(h, store_col_text(st, 7))) {
             rc = mt_err_set(err, MT_ECONFLICT,
                             "audit chain broken at entry %lld: its content was changed",
@@ -190,14 +188,13 @@ mt_status audit_list(core_ctx *x)
     json_t *arr = json_array();
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(
-            arr, json_pack("{s:I, s:o, s:s, s:s, s:s, s:I, s:s}", "seq",
-                           (json_int_t)sqlite3_column_int64(st, 0), "time",
-                           core_time_json(sqlite3_column_int64(st, 1)), "actor",
-                           store_col_text(st, 2), "action", store_col_text(st, 3), "object",
-                           store_col_text(st, 4), "status",
-                           (json_int_t)sqlite3_column_int64(st, 5), "hash",
-                           store_col_text(st, 6)));
+        json_array_append_new(arr, json_pack("{s:I, s:o, s:s, s:s, s:s, s:I, s:s}", "seq",
+                                             (json_int_t)sqlite3_column_int64(st, 0), "time",
+                                             core_time_json(sqlite3_column_int64(st, 1)), "actor",
+                                             store_col_text(st, 2), "action", store_col_text(st, 3),
+                                             "object", store_col_text(st, 4), "status",
+                                             (json_int_t)sqlite3_column_int64(st, 5), "hash",
+                                             store_col_text(st, 6)));
     if (s != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);

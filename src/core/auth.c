@@ -102,8 +102,7 @@ out:
     return rc;
 }
 
-mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *out,
-                               mt_err *err)
+mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *out, mt_err *err)
 {
     memset(out, 0, sizeof *out);
     if (!token || !*token)
@@ -146,16 +145,15 @@ out:
 }
 
 /* Hash of a random password, verified against when the user is unknown so
- * that unknown and known users cost the same. */
-static const char *dummy_hash(mt_core *c)
+ * that unknown and known users cost the same. Made once at open. */
+mt_status auth_dummy_init(mt_core *c, mt_err *err)
 {
-    if (!c->dummy_hash[0]) {
-        char pw[21];
-        if (random_password(pw, 20, NULL) == MT_OK)
-            mt_pwhash_hash(pw, c->dummy_hash, NULL);
-        mt_wipe(pw, sizeof pw);
-    }
-    return c->dummy_hash;
+    char pw[21];
+    mt_status rc = random_password(pw, 20, err);
+    if (!rc)
+        rc = mt_pwhash_hash(pw, c->dummy_hash, err);
+    mt_wipe(pw, sizeof pw);
+    return rc;
 }
 
 mt_status auth_login(core_ctx *x)
@@ -171,8 +169,8 @@ mt_status auth_login(core_ctx *x)
     if (dec_username_valid(d.username)) {
         core_set_object(x, "user", d.username);
         sqlite3_stmt *st;
-        if ((rc = store_prepare(x->db, "SELECT pwhash, role FROM users WHERE username = ?",
-                                &st, x->err)))
+        if ((rc = store_prepare(x->db, "SELECT pwhash, role FROM users WHERE username = ?", &st,
+                                x->err)))
             goto out;
         store_bind_text(st, 1, d.username);
         int s = sqlite3_step(st);
@@ -186,7 +184,7 @@ mt_status auth_login(core_ctx *x)
         if (rc)
             goto out;
     }
-    bool ok = mt_pwhash_verify(found ? stored : dummy_hash(x->core), d.password);
+    bool ok = mt_pwhash_verify(found ? stored : x->core->dummy_hash, d.password);
     if (!found || !ok) {
         rc = mt_err_set(x->err, MT_EAUTH, "wrong username or password");
         goto out;
@@ -202,9 +200,9 @@ mt_status auth_login(core_ctx *x)
     char snow[24], sexp[24];
     snprintf(snow, sizeof snow, "%lld", (long long)now);
     snprintf(sexp, sizeof sexp, "%lld", (long long)exp);
-    if ((rc = store_run(x->db, x->err, NULL,
-                        "DELETE FROM tokens WHERE expires_at < CAST(? AS INTEGER) - 86400",
-                        snow)) ||
+    if ((rc =
+             store_run(x->db, x->err, NULL,
+                       "DELETE FROM tokens WHERE expires_at < CAST(? AS INTEGER) - 86400", snow)) ||
         (rc = store_run(x->db, x->err, NULL,
                         "INSERT INTO tokens(token_hash, username, created_at, expires_at) "
                         "VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER))",
@@ -229,9 +227,9 @@ out:
 mt_status auth_logout(core_ctx *x)
 {
     core_set_object(x, "user", x->who);
-    mt_status rc = store_run(x->db, x->err, NULL,
-                             "UPDATE tokens SET revoked = 1 WHERE token_hash = ?",
-                             x->req->who->token_id);
+    mt_status rc =
+        store_run(x->db, x->err, NULL, "UPDATE tokens SET revoked = 1 WHERE token_hash = ?",
+                  x->req->who->token_id);
     if (rc)
         return rc;
     core_json_response(x, 200, json_pack("{s:b}", "revoked", 1));
@@ -279,10 +277,9 @@ mt_status auth_user_list(core_ctx *x)
     json_t *arr = json_array();
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "username",
-                                              store_col_text(st, 0), "role",
-                                              store_col_text(st, 1), "created_at",
-                                              core_time_json(sqlite3_column_int64(st, 2))));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "username", store_col_text(st, 0),
+                                             "role", store_col_text(st, 1), "created_at",
+                                             core_time_json(sqlite3_column_int64(st, 2))));
     if (s != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);
@@ -297,8 +294,8 @@ mt_status auth_user_list(core_ctx *x)
 mt_status auth_user_me(core_ctx *x)
 {
     core_set_object(x, "user", x->who);
-    core_json_response(x, 200, json_pack("{s:s, s:s}", "username", x->who, "role",
-                                         x->admin ? "admin" : "user"));
+    core_json_response(
+        x, 200, json_pack("{s:s, s:s}", "username", x->who, "role", x->admin ? "admin" : "user"));
     return MT_OK;
 }
 
@@ -313,8 +310,7 @@ mt_status auth_user_revoke(core_ctx *x)
         return mt_err_set(x->err, MT_ENOTFOUND, "no user '%s'", x->id);
     int n = 0;
     if ((rc = store_run(x->db, x->err, &n,
-                        "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0",
-                        x->id)))
+                        "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0", x->id)))
         return rc;
     core_json_response(x, 200, json_pack("{s:i}", "revoked", n));
     return MT_OK;

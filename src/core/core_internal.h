@@ -38,13 +38,13 @@ struct mt_core {
     size_t max_json_depth;
     size_t max_upload_bytes;
 
-    mt_tee *tee;             /* borrowed */
+    mt_tee *tee; /* borrowed */
     mt_objstore *objs;
-    uint8_t file_kek[32];    /* sealing key "file-keys/v1": wraps file keys */
+    uint8_t file_kek[32]; /* sealing key "file-keys/v1": wraps file keys */
 
-    pthread_mutex_t mu;      /* guards db and dummy_hash */
+    pthread_mutex_t mu; /* guards db and dummy_hash */
     sqlite3 *db;
-    char dummy_hash[128];    /* pwhash of a random password, for unknown users */
+    char dummy_hash[128]; /* pwhash of a random password, for unknown users */
 
     core_sched *sched;
     atomic_bool sched_running;
@@ -55,13 +55,13 @@ typedef struct core_ctx {
     mt_core *core;
     sqlite3 *db;
     const mt_request *req;
-    const char *who;          /* caller's username ("" when unauthenticated) */
+    const char *who; /* caller's username ("" when unauthenticated) */
     bool admin;
-    char id[80];              /* the {id} / {name} path segment, validated */
+    char id[80]; /* the {id} / {name} path segment, validated */
     mt_response *resp;
     mt_err *err;
     char drop_object[MT_ID_LEN + 1]; /* object file to delete after commit */
-    bool wake_scheduler;      /* signal the scheduler after commit */
+    bool wake_scheduler;             /* signal the scheduler after commit */
 } core_ctx;
 
 /* ---- store.c ---------------------------------------------------------- */
@@ -74,7 +74,7 @@ mt_status store_migrate(sqlite3 *db, mt_err *err);
 void store_close(sqlite3 *db);
 
 mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err);
-mt_status store_begin(sqlite3 *db, mt_err *err);      /* BEGIN IMMEDIATE */
+mt_status store_begin(sqlite3 *db, mt_err *err); /* BEGIN IMMEDIATE */
 mt_status store_commit(sqlite3 *db, mt_err *err);
 void store_rollback(sqlite3 *db);
 /* sqlite3_prepare_v2 with an mt_err on failure (MT_EIO naming the error). */
@@ -107,8 +107,8 @@ json_t *core_time_json(int64_t t);
 /* True if user exists. */
 mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_err *err);
 /* Wraps / unwraps a 32-byte file key under the file KEK with AAD = file_id. */
-mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32],
-                        uint8_t out[61], mt_err *err);
+mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32], uint8_t out[61],
+                        mt_err *err);
 mt_status core_unwrap_key(mt_core *c, const char *file_id, const void *wrapped, size_t len,
                           uint8_t out[32], mt_err *err);
 /* Parses a JSON text array of strings (trusted, from the store); new ref. */
@@ -117,13 +117,13 @@ json_t *core_json_load(const char *text);
 /* A row of the files table (files.c). */
 typedef struct core_file {
     char file_id[MT_ID_LEN + 1];
-    char kind[8];               /* input, output, fusion */
+    char kind[8]; /* input, output, fusion */
     char name[130];
     char url[2050];
     char object_id[MT_ID_LEN + 1]; /* "" when the ciphertext is remote */
     bool has_size;
     int64_t size;
-    char sha256[65];            /* "" when unknown */
+    char sha256[65]; /* "" when unknown */
     bool written;
     int64_t created_at;
     uint8_t wrapped_key[64];
@@ -164,6 +164,7 @@ mt_status auth_user_list(core_ctx *x);
 mt_status auth_user_me(core_ctx *x);
 mt_status auth_user_revoke(core_ctx *x);
 mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err);
+mt_status auth_dummy_init(mt_core *c, mt_err *err);
 
 mt_status files_upload(core_ctx *x);
 mt_status files_input_new(core_ctx *x);

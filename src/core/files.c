@@ -80,8 +80,7 @@ mt_status core_file_is_owner(sqlite3 *db, const char *file_id, const char *user,
 {
     int64_t v;
     return store_int(db, err, &v, yes,
-                     "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?", file_id,
-                     user);
+                     "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?", file_id, user);
 }
 
 /* Loads a file the caller owns; MT_ENOTFOUND otherwise (existence hidden). */
@@ -101,18 +100,18 @@ static json_t *file_meta(core_ctx *x, const core_file *f)
     json_t *owners = core_file_owners(x->db, f->file_id, x->err);
     if (!owners)
         return NULL;
-    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:b, s:o}", "file_id", f->file_id,
-                     "kind", f->kind, "name", f->name, "owners", owners, "url", f->url, "size",
+    return json_pack("{s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:b, s:o}", "file_id", f->file_id, "kind",
+                     f->kind, "name", f->name, "owners", owners, "url", f->url, "size",
                      f->has_size ? json_integer(f->size) : json_null(), "sha256",
-                     f->sha256[0] ? json_string(f->sha256) : json_null(), "written",
-                     f->written, "created_at", core_time_json(f->created_at));
+                     f->sha256[0] ? json_string(f->sha256) : json_null(), "written", f->written,
+                     "created_at", core_time_json(f->created_at));
 }
 
 /* Inserts a files row plus one owner row per user. */
-static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
-                             const char *name, const char *url, const char *object_id,
-                             const int64_t *size, const char *sha256, const uint8_t key[32],
-                             bool written, const char *const *owners, size_t n_owners)
+static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind, const char *name,
+                             const char *url, const char *object_id, const int64_t *size,
+                             const char *sha256, const uint8_t key[32], bool written,
+                             const char *const *owners, size_t n_owners)
 {
     uint8_t wrapped[61];
     mt_status rc = core_wrap_key(x->core, file_id, key, wrapped, x->err);
@@ -192,9 +191,8 @@ mt_status files_upload(core_ctx *x)
     core_set_object(x, "object", id.s);
     char url[64];
     snprintf(url, sizeof url, OBJECT_URL "%s", id.s);
-    core_json_response(x, 201,
-                       json_pack("{s:s, s:I, s:s}", "url", url, "size", (json_int_t)n,
-                                 "sha256", sha));
+    core_json_response(
+        x, 201, json_pack("{s:s, s:I, s:s}", "url", url, "size", (json_int_t)n, "sha256", sha));
     return MT_OK;
 fail:
     untrusted_objstore_delete(x->core->objs, id.s, NULL);
@@ -210,8 +208,7 @@ static mt_status object_header(core_ctx *x, const char *object_id, mt_ff_header 
         return rc;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return mt_err_set(x->err, MT_EIO, "object %s is missing from the object store",
-                          object_id);
+        return mt_err_set(x->err, MT_EIO, "object %s is missing from the object store", object_id);
     uint8_t buf[MT_FF_HEADER_LEN];
     ssize_t got = pread(fd, buf, sizeof buf, 0);
     close(fd);
@@ -283,8 +280,7 @@ mt_status files_input_new(core_ctx *x)
             rl--;
         const char *path = d.url + 7;
         if (strncmp(path, root, rl) || path[rl] != '/') {
-            rc = mt_err_set(x->err, MT_EINVAL, "file:// URL is outside the allowed root %s",
-                            root);
+            rc = mt_err_set(x->err, MT_EINVAL, "file:// URL is outside the allowed root %s", root);
             goto out;
         }
         if (d.has_sha256)
@@ -317,8 +313,8 @@ mt_status files_output_new(core_ctx *x)
     char url[64];
     snprintf(url, sizeof url, OBJECT_URL "%s", fid.s);
     const char *owners[1] = {x->who};
-    if (!(rc = insert_file(x, fid.s, "output", d.name, url, fid.s, NULL, NULL, d.key, false,
-                           owners, 1)))
+    if (!(rc = insert_file(x, fid.s, "output", d.name, url, fid.s, NULL, NULL, d.key, false, owners,
+                           1)))
         rc = created_file(x, fid.s);
     dec_output_new_free(&d);
     return rc;
@@ -390,8 +386,8 @@ mt_status files_as_input(core_ctx *x)
     json_array_foreach(owners, i, v) if (no < DEC_MAX_OWNERS) ov[no++] = json_string_value(v);
     mt_id fid;
     mt_id_new(&fid);
-    rc = insert_file(x, fid.s, "input", f.name, f.url, f.object_id,
-                     f.has_size ? &f.size : NULL, f.sha256, key, true, ov, no);
+    rc = insert_file(x, fid.s, "input", f.name, f.url, f.object_id, f.has_size ? &f.size : NULL,
+                     f.sha256, key, true, ov, no);
     mt_wipe(key, sizeof key);
     json_decref(owners);
     if (!rc)
@@ -461,8 +457,7 @@ mt_status files_content(core_ctx *x)
                           f.file_id);
     if (strcmp(f.kind, "output") || !f.written || !f.object_id[0])
         return mt_err_set(x->err, MT_ECONFLICT,
-                          "file %s has no content to download: only written outputs do",
-                          f.file_id);
+                          "file %s has no content to download: only written outputs do", f.file_id);
     uint8_t *buf = NULL;
     size_t len = 0;
     if ((rc = untrusted_objstore_get(x->core->objs, f.object_id, (size_t)1 << 40, &buf, &len,

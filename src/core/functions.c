@@ -12,8 +12,8 @@
 #include "mt_executor.h"
 #include "mt_json.h"
 
-#define FN_COLS                                                                             \
-    "function_id, owner, name, builtin, executor_type, public, disabled, arguments, inputs, " \
+#define FN_COLS                                                                                    \
+    "function_id, owner, name, builtin, executor_type, public, disabled, arguments, inputs, "      \
     "outputs, usage_quota, current_usage"
 
 void core_function_clear(core_function *f)
@@ -88,19 +88,18 @@ static json_t *fn_json(core_ctx *x, const char *function_id)
     store_bind_text(st, 1, function_id);
     json_t *o = NULL;
     if (sqlite3_step(st) == SQLITE_ROW) {
-        o = json_pack(
-            "{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:o, s:o}",
-            "function_id", store_col_text(st, 0), "owner", store_col_text(st, 1), "name",
-            store_col_text(st, 2), "description", store_col_text(st, 3), "executor_type",
-            store_col_text(st, 4), "builtin", store_col_text(st, 5), "public",
-            sqlite3_column_int(st, 6), "disabled", sqlite3_column_int(st, 7), "arguments",
-            core_json_load(store_col_text(st, 8)), "inputs",
-            core_json_load(store_col_text(st, 9)), "outputs",
-            core_json_load(store_col_text(st, 10)), "usage_quota",
-            (json_int_t)sqlite3_column_int64(st, 11), "current_usage",
-            (json_int_t)sqlite3_column_int64(st, 12), "created_at",
-            core_time_json(sqlite3_column_int64(st, 13)), "updated_at",
-            core_time_json(sqlite3_column_int64(st, 14)));
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:o, s:o}",
+                      "function_id", store_col_text(st, 0), "owner", store_col_text(st, 1), "name",
+                      store_col_text(st, 2), "description", store_col_text(st, 3), "executor_type",
+                      store_col_text(st, 4), "builtin", store_col_text(st, 5), "public",
+                      sqlite3_column_int(st, 6), "disabled", sqlite3_column_int(st, 7), "arguments",
+                      core_json_load(store_col_text(st, 8)), "inputs",
+                      core_json_load(store_col_text(st, 9)), "outputs",
+                      core_json_load(store_col_text(st, 10)), "usage_quota",
+                      (json_int_t)sqlite3_column_int64(st, 11), "current_usage",
+                      (json_int_t)sqlite3_column_int64(st, 12), "created_at",
+                      core_time_json(sqlite3_column_int64(st, 13)), "updated_at",
+                      core_time_json(sqlite3_column_int64(st, 14)));
         if (o && (x->admin || !strcmp(store_col_text(st, 1), x->who))) {
             json_t *al = json_array();
             sqlite3_stmt *a;
@@ -125,8 +124,8 @@ static json_t *fn_json(core_ctx *x, const char *function_id)
 /* Replaces the allowlist; every user must exist. */
 static mt_status set_allowlist(core_ctx *x, const char *fid, const dec_function *d)
 {
-    mt_status rc = store_run(x->db, x->err, NULL,
-                             "DELETE FROM function_allowlist WHERE function_id = ?", fid);
+    mt_status rc =
+        store_run(x->db, x->err, NULL, "DELETE FROM function_allowlist WHERE function_id = ?", fid);
     for (size_t i = 0; !rc && i < d->n_allowlist; i++) {
         bool exists;
         if ((rc = core_user_exists(x->db, d->allowlist[i], &exists, x->err)))
@@ -135,8 +134,8 @@ static mt_status set_allowlist(core_ctx *x, const char *fid, const dec_function 
             return mt_err_set(x->err, MT_EINVAL, "field 'allowlist': no user '%s'",
                               d->allowlist[i]);
         rc = store_run(x->db, x->err, NULL,
-                       "INSERT INTO function_allowlist(function_id, username) VALUES (?, ?)",
-                       fid, d->allowlist[i]);
+                       "INSERT INTO function_allowlist(function_id, username) VALUES (?, ?)", fid,
+                       d->allowlist[i]);
     }
     return rc;
 }
@@ -266,8 +265,7 @@ static mt_status load_owned_fn(core_ctx *x, const char *what, core_function *f)
         return rc;
     if (!x->admin && strcmp(f->owner, x->who)) {
         core_function_clear(f);
-        return mt_err_set(x->err, MT_EPERM, "only the owner of function %s may %s it", x->id,
-                          what);
+        return mt_err_set(x->err, MT_EPERM, "only the owner of function %s may %s it", x->id, what);
     }
     return MT_OK;
 }
@@ -287,8 +285,8 @@ mt_status functions_update(core_ctx *x)
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     if (d.has_description &&
         (rc = store_run(x->db, x->err, NULL,
-                        "UPDATE functions SET description = ? WHERE function_id = ?",
-                        d.description, x->id)))
+                        "UPDATE functions SET description = ? WHERE function_id = ?", d.description,
+                        x->id)))
         goto out;
     if (d.has_public &&
         (rc = store_run(x->db, x->err, NULL,
@@ -346,8 +344,7 @@ mt_status functions_disable(core_ctx *x)
     if ((rc = store_run(x->db, x->err, NULL,
                         "UPDATE functions SET disabled = 1 WHERE function_id = ?", x->id)))
         return rc;
-    core_json_response(x, 200,
-                       json_pack("{s:s, s:b}", "function_id", x->id, "disabled", 1));
+    core_json_response(x, 200, json_pack("{s:s, s:b}", "function_id", x->id, "disabled", 1));
     return MT_OK;
 }
 
@@ -371,8 +368,8 @@ mt_status functions_delete(core_ctx *x)
     if ((rc = store_run(x->db, x->err, NULL,
                         "UPDATE functions SET deleted = 1, disabled = 1 WHERE function_id = ?",
                         x->id)) ||
-        (rc = store_run(x->db, x->err, NULL,
-                        "DELETE FROM function_allowlist WHERE function_id = ?", x->id)))
+        (rc = store_run(x->db, x->err, NULL, "DELETE FROM function_allowlist WHERE function_id = ?",
+                        x->id)))
         return rc;
     core_json_response(x, 200, json_pack("{s:b}", "deleted", 1));
     return MT_OK;
@@ -393,14 +390,13 @@ mt_status functions_stats(core_ctx *x)
         return rc;
     store_bind_text(st, 1, x->id);
     if (sqlite3_step(st) == SQLITE_ROW)
-        core_json_response(
-            x, 200,
-            json_pack("{s:I, s:I, s:I, s:I, s:I}", "usage_quota",
-                      (json_int_t)sqlite3_column_int64(st, 0), "current_usage",
-                      (json_int_t)sqlite3_column_int64(st, 1), "tasks_finished",
-                      (json_int_t)sqlite3_column_int64(st, 2), "tasks_failed",
-                      (json_int_t)sqlite3_column_int64(st, 3), "cpu_ms",
-                      (json_int_t)sqlite3_column_int64(st, 4)));
+        core_json_response(x, 200,
+                           json_pack("{s:I, s:I, s:I, s:I, s:I}", "usage_quota",
+                                     (json_int_t)sqlite3_column_int64(st, 0), "current_usage",
+                                     (json_int_t)sqlite3_column_int64(st, 1), "tasks_finished",
+                                     (json_int_t)sqlite3_column_int64(st, 2), "tasks_failed",
+                                     (json_int_t)sqlite3_column_int64(st, 3), "cpu_ms",
+                                     (json_int_t)sqlite3_column_int64(st, 4)));
     else
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);

@@ -27,7 +27,7 @@ struct core_sched {
     mt_core *core;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    uint64_t gen;          /* bumped by every wake */
+    uint64_t gen; /* bumped by every wake */
     atomic_bool stop;
     unsigned n;
     pthread_t *threads;
@@ -114,8 +114,8 @@ static bool should_cancel(void *arg)
         return true;
     int64_t v = 0;
     bool found;
-    if (store_int(c->db, NULL, &v, &found,
-                  "SELECT cancel_requested FROM tasks WHERE task_id = ?", c->task_id))
+    if (store_int(c->db, NULL, &v, &found, "SELECT cancel_requested FROM tasks WHERE task_id = ?",
+                  c->task_id))
         return false;
     return v != 0;
 }
@@ -214,8 +214,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = slot_from_file(c, db, json_string_value(v), &in->path, &in->url, in->key,
-                                 err)))
+        if ((rc = slot_from_file(c, db, json_string_value(v), &in->path, &in->url, in->key, err)))
             goto out;
     }
     json_object_foreach(outs, slot, v)
@@ -246,8 +245,8 @@ out:
 }
 
 /* Stores the outcome in one transaction. */
-static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id,
-                        const mt_job_result *r, const char *setup_failure, mt_err *err)
+static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const mt_job_result *r,
+                        const char *setup_failure, mt_err *err)
 {
     mt_status rc = store_begin(db, err);
     if (rc)
@@ -280,8 +279,7 @@ static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id,
         }
     } else if (r->ok) {
         status = "finished";
-        result = json_pack("{s:s?, s:O?}", "return_value", r->return_value, "outputs",
-                           r->outputs);
+        result = json_pack("{s:s?, s:O?}", "return_value", r->return_value, "outputs", r->outputs);
     } else {
         status = "failed";
         reason = r->failure_reason ? r->failure_reason : "the function failed";
@@ -532,8 +530,7 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
         int e = pthread_create(&s->threads[i], NULL, worker_main, ta);
         if (e) {
             free(ta);
-            rc = mt_err_set(err, MT_EINTERNAL, "cannot start scheduler thread: %s",
-                            strerror(e));
+            rc = mt_err_set(err, MT_EINTERNAL, "cannot start scheduler thread: %s", strerror(e));
             break;
         }
         s->started[i] = true;

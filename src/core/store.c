@@ -36,7 +36,7 @@ static const char *const migrations[] = {
     "  kind TEXT NOT NULL CHECK (kind IN ('input','output','fusion')),"
     "  name TEXT NOT NULL DEFAULT '',"
     "  url TEXT NOT NULL,"
-    "  object_id TEXT,"                /* local object holding the ciphertext, or NULL */
+    "  object_id TEXT," /* local object holding the ciphertext, or NULL */
     "  size INTEGER,"
     "  sha256 TEXT,"
     "  wrapped_key BLOB NOT NULL,"
@@ -57,7 +57,7 @@ static const char *const migrations[] = {
     "  builtin TEXT NOT NULL,"
     "  public INTEGER NOT NULL,"
     "  disabled INTEGER NOT NULL DEFAULT 0,"
-    "  deleted INTEGER NOT NULL DEFAULT 0,"   /* kept for the history of its tasks */
+    "  deleted INTEGER NOT NULL DEFAULT 0," /* kept for the history of its tasks */
     "  arguments TEXT NOT NULL,"
     "  inputs TEXT NOT NULL,"
     "  outputs TEXT NOT NULL,"
@@ -81,10 +81,10 @@ static const char *const migrations[] = {
     "  arguments TEXT NOT NULL,"        /* object name -> string, defaults merged */
     "  inputs_ownership TEXT NOT NULL," /* [{name,owners:[...]}] */
     "  outputs_ownership TEXT NOT NULL,"
-    "  participants TEXT NOT NULL,"     /* sorted array of usernames */
+    "  participants TEXT NOT NULL," /* sorted array of usernames */
     "  approvals TEXT NOT NULL DEFAULT '[]',"
     "  assignments TEXT NOT NULL DEFAULT '{\"inputs\":{},\"outputs\":{}}',"
-    "  result TEXT,"                    /* {return_value, outputs} */
+    "  result TEXT," /* {return_value, outputs} */
     "  failure_reason TEXT,"
     "  log TEXT,"
     "  cpu_ms INTEGER NOT NULL DEFAULT 0,"
@@ -93,7 +93,7 @@ static const char *const migrations[] = {
     "  bytes_in INTEGER NOT NULL DEFAULT 0,"
     "  bytes_out INTEGER NOT NULL DEFAULT 0,"
     "  cancel_requested INTEGER NOT NULL DEFAULT 0,"
-    "  staged_seq INTEGER,"             /* queue order */
+    "  staged_seq INTEGER," /* queue order */
     "  created_at INTEGER NOT NULL,"
     "  updated_at INTEGER NOT NULL);"
     "CREATE INDEX tasks_status ON tasks(status, staged_seq);"
@@ -137,9 +137,15 @@ mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err)
     return MT_OK;
 }
 
-mt_status store_begin(sqlite3 *db, mt_err *err) { return store_exec(db, "BEGIN IMMEDIATE", err); }
+mt_status store_begin(sqlite3 *db, mt_err *err)
+{
+    return store_exec(db, "BEGIN IMMEDIATE", err);
+}
 
-mt_status store_commit(sqlite3 *db, mt_err *err) { return store_exec(db, "COMMIT", err); }
+mt_status store_commit(sqlite3 *db, mt_err *err)
+{
+    return store_exec(db, "COMMIT", err);
+}
 
 void store_rollback(sqlite3 *db)
 {
@@ -226,8 +232,8 @@ mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const c
 /* Current schema version (0 for a fresh database). */
 static mt_status schema_version(sqlite3 *db, int64_t *v, mt_err *err)
 {
-    mt_status rc = store_exec(
-        db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)", err);
+    mt_status rc =
+        store_exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)", err);
     if (rc)
         return rc;
     bool found;
@@ -273,8 +279,7 @@ mt_status store_open(const char *path, bool readonly, sqlite3 **out, mt_err *err
 {
     *out = NULL;
     sqlite3 *db = NULL;
-    int flags = readonly ? SQLITE_OPEN_READONLY
-                         : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    int flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
     flags |= SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
         mt_status rc = mt_err_set(err, MT_EIO, "cannot open database %s: %s", path,

@@ -78,8 +78,8 @@ static bool json_array_has(const json_t *arr, const char *s)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), s))
-        return true;
+    json_array_foreach(arr, i,
+                       v) if (json_is_string(v) && !strcmp(json_string_value(v), s)) return true;
     return false;
 }
 
@@ -89,8 +89,8 @@ static mt_status load_visible(core_ctx *x, bool allow_admin, task_row *t)
 {
     core_set_object(x, "task", x->id);
     mt_status rc = task_load(x->db, x->id, t, x->err);
-    if (rc == MT_ENOTFOUND || (!rc && !json_array_has(t->participants, x->who) &&
-                               !(allow_admin && x->admin))) {
+    if (rc == MT_ENOTFOUND ||
+        (!rc && !json_array_has(t->participants, x->who) && !(allow_admin && x->admin))) {
         if (!rc)
             task_row_clear(t);
         return mt_err_set(x->err, MT_ENOTFOUND, "no task %s among your tasks", x->id);
@@ -173,16 +173,15 @@ static mt_status check_ownership(core_ctx *x, const char *dir, const json_t *dec
             bool exists;
             mt_status rc = core_user_exists(x->db, sorted[j], &exists, x->err);
             if (!rc && !exists)
-                rc = mt_err_set(x->err, MT_EINVAL, "%s slot '%s': no user '%s'", dir,
-                                own[i].name, sorted[j]);
+                rc = mt_err_set(x->err, MT_EINVAL, "%s slot '%s': no user '%s'", dir, own[i].name,
+                                sorted[j]);
             if (rc) {
                 json_decref(owners);
                 return rc;
             }
             json_array_append_new(owners, json_string(sorted[j]));
         }
-        json_array_append_new(*out,
-                              json_pack("{s:s, s:o}", "name", own[i].name, "owners", owners));
+        json_array_append_new(*out, json_pack("{s:s, s:o}", "name", own[i].name, "owners", owners));
     }
     size_t i;
     json_t *d;
@@ -197,8 +196,8 @@ static mt_status check_ownership(core_ctx *x, const char *dir, const json_t *dec
                 given = true;
         if (!given)
             return mt_err_set(x->err, MT_EINVAL,
-                              "%s slot '%s' of the function is required: declare its owners",
-                              dir, name);
+                              "%s slot '%s' of the function is required: declare its owners", dir,
+                              name);
     }
     return MT_OK;
 }
@@ -213,8 +212,7 @@ mt_status tasks_create(core_ctx *x)
     core_function fn;
     json_t *args = NULL, *ins = NULL, *outs = NULL, *parts = NULL;
     memset(&fn, 0, sizeof fn);
-    if ((rc = core_function_load_visible(x->db, d.function_id, x->who, x->admin, &fn,
-                                         x->err)))
+    if ((rc = core_function_load_visible(x->db, d.function_id, x->who, x->admin, &fn, x->err)))
         goto out;
     if (fn.disabled) {
         rc = mt_err_set(x->err, MT_ECONFLICT, "function %s is disabled: no new tasks",
@@ -225,17 +223,16 @@ mt_status tasks_create(core_ctx *x)
     args = json_object();
     size_t i;
     json_t *a;
-    json_array_foreach(fn.arguments, i, a)
-        json_object_set(args, json_string_value(json_object_get(a, "name")),
-                        json_object_get(a, "default"));
+    json_array_foreach(fn.arguments, i, a) json_object_set(
+        args, json_string_value(json_object_get(a, "name")), json_object_get(a, "default"));
     const char *k;
     json_t *v;
     json_object_foreach(d.arguments, k, v)
     {
         const json_t *decl = find_decl(fn.arguments, k);
         if (!decl) {
-            rc = mt_err_set(x->err, MT_EINVAL, "field 'arguments': the function has no argument '%s'",
-                            k);
+            rc = mt_err_set(x->err, MT_EINVAL,
+                            "field 'arguments': the function has no argument '%s'", k);
             goto out;
         }
         if (!json_is_true(json_object_get(decl, "overridable"))) {
@@ -320,8 +317,8 @@ out:
 /* ---- assign ------------------------------------------------------------ */
 
 /* Compares the file's owners with the declared (sorted) owners. */
-static mt_status owners_equal(core_ctx *x, const char *file_id, const json_t *declared,
-                              bool *eq, json_t **actual)
+static mt_status owners_equal(core_ctx *x, const char *file_id, const json_t *declared, bool *eq,
+                              json_t **actual)
 {
     *actual = core_file_owners(x->db, file_id, x->err);
     if (!*actual)
@@ -339,8 +336,7 @@ static mt_status assign_one(core_ctx *x, task_row *t, const dec_binding *b, bool
                           b->slot);
     json_t *map = json_object_get(t->assignments, input ? "inputs" : "outputs");
     if (json_object_get(map, b->slot))
-        return mt_err_set(x->err, MT_ECONFLICT, "%s slot '%s' is already assigned", dir,
-                          b->slot);
+        return mt_err_set(x->err, MT_ECONFLICT, "%s slot '%s' is already assigned", dir, b->slot);
     bool owner;
     mt_status rc = core_file_is_owner(x->db, b->file_id, x->who, &owner, x->err);
     if (rc)
@@ -353,9 +349,8 @@ static mt_status assign_one(core_ctx *x, task_row *t, const dec_binding *b, bool
     if ((rc = core_file_load(x->db, b->file_id, &f, x->err)))
         return rc;
     if (input && strcmp(f.kind, "input"))
-        return mt_err_set(x->err, MT_EINVAL,
-                          "file %s is an %s file; input slots take input files", f.file_id,
-                          f.kind);
+        return mt_err_set(x->err, MT_EINVAL, "file %s is an %s file; input slots take input files",
+                          f.file_id, f.kind);
     if (!input) {
         if (!strcmp(f.kind, "input"))
             return mt_err_set(x->err, MT_EINVAL,
@@ -428,8 +423,8 @@ mt_status tasks_assign(core_ctx *x)
         goto out_d;
     if (strcmp(t.status, "created")) {
         rc = mt_err_set(x->err, MT_ECONFLICT,
-                        "task %s is %s: data can only be assigned while it is created",
-                        t.task_id, t.status);
+                        "task %s is %s: data can only be assigned while it is created", t.task_id,
+                        t.status);
         goto out;
     }
     if (!json_object_get(t.assignments, "inputs"))
@@ -499,8 +494,7 @@ mt_status tasks_invoke(core_ctx *x)
     if (rc)
         return rc;
     if (strcmp(t.creator, x->who)) {
-        rc = mt_err_set(x->err, MT_EPERM, "only the creator of task %s may invoke it",
-                        t.task_id);
+        rc = mt_err_set(x->err, MT_EPERM, "only the creator of task %s may invoke it", t.task_id);
         goto out;
     }
     if (strcmp(t.status, "approved")) {
@@ -520,8 +514,8 @@ mt_status tasks_invoke(core_ctx *x)
     if (sqlite3_step(st) != SQLITE_ROW)
         rc = mt_err_set(x->err, MT_EINTERNAL, "task %s: its function is missing", t.task_id);
     else if (sqlite3_column_int(st, 0) || sqlite3_column_int(st, 1))
-        rc = mt_err_set(x->err, MT_ECONFLICT,
-                        "function %s is disabled: the task cannot be invoked", t.function_id);
+        rc = mt_err_set(x->err, MT_ECONFLICT, "function %s is disabled: the task cannot be invoked",
+                        t.function_id);
     else if (sqlite3_column_int64(st, 2) > 0 &&
              sqlite3_column_int64(st, 3) >= sqlite3_column_int64(st, 2))
         rc = mt_err_set(x->err, MT_EQUOTA,
@@ -558,8 +552,7 @@ mt_status tasks_cancel(core_ctx *x)
         return rc;
     if (!x->admin && strcmp(t.creator, x->who)) {
         rc = mt_err_set(x->err, MT_EPERM,
-                        "only the creator of task %s or an administrator may cancel it",
-                        t.task_id);
+                        "only the creator of task %s or an administrator may cancel it", t.task_id);
         goto out;
     }
     if (core_task_status_final(t.status)) {
@@ -568,12 +561,11 @@ mt_status tasks_cancel(core_ctx *x)
     }
     if (!strcmp(t.status, "running")) {
         if ((rc = store_run(x->db, x->err, NULL,
-                            "UPDATE tasks SET cancel_requested = 1 WHERE task_id = ?",
-                            t.task_id)))
+                            "UPDATE tasks SET cancel_requested = 1 WHERE task_id = ?", t.task_id)))
             goto out;
         core_json_response(x, 200,
-                           json_pack("{s:s, s:s, s:b}", "task_id", t.task_id, "status",
-                                     "running", "cancel_requested", 1));
+                           json_pack("{s:s, s:s, s:b}", "task_id", t.task_id, "status", "running",
+                                     "cancel_requested", 1));
         goto out;
     }
     if ((rc = store_run(x->db, x->err, NULL,
@@ -611,12 +603,11 @@ static json_t *task_json(core_ctx *x, const char *task_id)
         o = json_pack(
             "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
             "s:{s:I, s:I, s:I, s:I, s:I}, s:b, s:o, s:o}",
-            "task_id", store_col_text(st, 0), "function_id", store_col_text(st, 1),
-            "function_name", store_col_text(st, 2), "creator", store_col_text(st, 3), "status",
+            "task_id", store_col_text(st, 0), "function_id", store_col_text(st, 1), "function_name",
+            store_col_text(st, 2), "creator", store_col_text(st, 3), "status",
             store_col_text(st, 4), "arguments", core_json_load(store_col_text(st, 5)), "inputs",
-            core_json_load(store_col_text(st, 6)), "outputs",
-            core_json_load(store_col_text(st, 7)), "participants",
-            core_json_load(store_col_text(st, 8)), "approvals",
+            core_json_load(store_col_text(st, 6)), "outputs", core_json_load(store_col_text(st, 7)),
+            "participants", core_json_load(store_col_text(st, 8)), "approvals",
             core_json_load(store_col_text(st, 9)), "assignments",
             core_json_load(store_col_text(st, 10)), "result", result ? result : json_null(),
             "failure_reason",
@@ -630,9 +621,8 @@ static json_t *task_json(core_ctx *x, const char *task_id)
             (json_int_t)sqlite3_column_int64(st, 16), "bytes_in",
             (json_int_t)sqlite3_column_int64(st, 17), "bytes_out",
             (json_int_t)sqlite3_column_int64(st, 18), "cancel_requested",
-            sqlite3_column_int(st, 19), "created_at",
-            core_time_json(sqlite3_column_int64(st, 20)), "updated_at",
-            core_time_json(sqlite3_column_int64(st, 21)));
+            sqlite3_column_int(st, 19), "created_at", core_time_json(sqlite3_column_int64(st, 20)),
+            "updated_at", core_time_json(sqlite3_column_int64(st, 21)));
     }
     sqlite3_finalize(st);
     if (!o)

@@ -75,7 +75,7 @@ static size_t count_objects(const char *dir)
 
 static size_t count_list(tenv *e, const char *path, const char *token, const char *key)
 {
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treq(e, "GET", path, token, NULL, &o), 200);
     size_t n = json_array_size(json_object_get(o, key));
     json_decref(o);
@@ -91,9 +91,8 @@ static const char *upload(tenv *e, const char *token, const uint8_t key[32], con
     mt_err err;
     assert_int_equal(mt_ff_encrypt(key, (const uint8_t *)plain, strlen(plain), &ct, &n, &err),
                      MT_OK);
-    json_t *o;
-    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, token, ct, n, &o, NULL, NULL),
-                     201);
+    json_t *o = NULL;
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, token, ct, n, &o, NULL, NULL), 201);
     free(ct);
     snprintf(url, sizeof url, "%s", jstr(o, "url"));
     assert_int_equal(json_integer_value(json_object_get(o, "size")), (json_int_t)n);
@@ -102,17 +101,16 @@ static const char *upload(tenv *e, const char *token, const uint8_t key[32], con
 }
 
 /* Registers an input from a fresh upload; returns the file id in out. */
-static void new_input(tenv *e, const char *token, const char *plain, uint8_t key[32],
-                      char out[33])
+static void new_input(tenv *e, const char *token, const char *plain, uint8_t key[32], char out[33])
 {
     mt_random(key, 32, NULL);
     char kh[65];
     thex(key, 32, kh);
     const char *url = upload(e, token, key, plain);
-    json_t *o;
-    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", token, &o,
-                           "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
-                     201);
+    json_t *o = NULL;
+    assert_int_equal(
+        treqf(e, "POST", "/v1/files/inputs", token, &o, "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
+        201);
     snprintf(out, 33, "%s", jstr(o, "file_id"));
     json_decref(o);
 }
@@ -122,9 +120,8 @@ static void new_output(tenv *e, const char *token, uint8_t key[32], char out[33]
     mt_random(key, 32, NULL);
     char kh[65];
     thex(key, 32, kh);
-    json_t *o;
-    assert_int_equal(treqf(e, "POST", "/v1/files/outputs", token, &o, "{\"key\":\"%s\"}", kh),
-                     201);
+    json_t *o = NULL;
+    assert_int_equal(treqf(e, "POST", "/v1/files/outputs", token, &o, "{\"key\":\"%s\"}", kh), 201);
     snprintf(out, 33, "%s", jstr(o, "file_id"));
     json_decref(o);
 }
@@ -159,7 +156,7 @@ static void test_bootstrap_generated_password(void **state)
     fclose(cap);
     const char *prefix = "mesatee: admin password: ";
     assert_int_equal(strncmp(buf, prefix, strlen(prefix)), 0);
-    char pw[64];
+    char pw[256];
     snprintf(pw, sizeof pw, "%s", buf + strlen(prefix));
     assert_int_equal(strlen(pw), 21); /* 20 characters and the newline */
     assert_int_equal(pw[20], '\n');
@@ -167,7 +164,7 @@ static void test_bootstrap_generated_password(void **state)
     assert_null(strchr(pw, ' '));
     assert_null(strstr(buf + strlen(prefix) + 21, "password")); /* printed once */
     char *tok = tlogin(&e, "admin", pw);
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treq(&e, "GET", "/v1/users/me", tok, NULL, &o), 200);
     assert_string_equal(jstr(o, "role"), "admin");
     json_decref(o);
@@ -179,7 +176,7 @@ static void test_auth_login_logout_revoke(void **state)
 {
     fx *f = *state;
     tenv *e = &f->e;
-    json_t *o;
+    json_t *o = NULL;
     /* bad credentials */
     assert_int_equal(treq(e, "POST", "/v1/auth/login", NULL,
                           "{\"username\":\"alice\",\"password\":\"wrong-password\"}", &o),
@@ -243,8 +240,7 @@ static void test_auth_login_logout_revoke(void **state)
     assert_int_equal(json_integer_value(json_object_get(o, "revoked")), 1);
     json_decref(o);
     assert_int_equal(treq(e, "GET", "/v1/users/me", alice2, NULL, NULL), 401);
-    assert_int_equal(treq(e, "POST", "/v1/users/nobody/revoke-tokens", f->admin, NULL, NULL),
-                     404);
+    assert_int_equal(treq(e, "POST", "/v1/users/nobody/revoke-tokens", f->admin, NULL, NULL), 404);
     free(alice2);
 }
 
@@ -275,10 +271,9 @@ static void test_files(void **state)
 {
     fx *f = *state;
     tenv *e = &f->e;
-    json_t *o;
+    json_t *o = NULL;
     /* upload must be an mt_ff ciphertext */
-    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, f->alice, "hello", 5, &o, NULL,
-                              NULL),
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, f->alice, "hello", 5, &o, NULL, NULL),
                      400);
     json_decref(o);
     assert_int_equal(count_objects(e->dir), 0);
@@ -369,18 +364,17 @@ static void test_files(void **state)
     snprintf(path, sizeof path, "/v1/files/%s/as-input", out_id);
     assert_int_equal(treq(e, "POST", path, f->alice, NULL, NULL), 409);
     /* fusion */
-    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice, "{\"owners\":[\"alice\"]}",
-                          NULL),
-                     400);
-    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
-                          "{\"owners\":[\"bob\",\"carol\"]}", NULL),
-                     400);
-    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
-                          "{\"owners\":[\"alice\",\"zed\"]}", NULL),
-                     400);
-    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
-                          "{\"owners\":[\"alice\",\"alice\"]}", NULL),
-                     400);
+    assert_int_equal(
+        treq(e, "POST", "/v1/files/fusion", f->alice, "{\"owners\":[\"alice\"]}", NULL), 400);
+    assert_int_equal(
+        treq(e, "POST", "/v1/files/fusion", f->alice, "{\"owners\":[\"bob\",\"carol\"]}", NULL),
+        400);
+    assert_int_equal(
+        treq(e, "POST", "/v1/files/fusion", f->alice, "{\"owners\":[\"alice\",\"zed\"]}", NULL),
+        400);
+    assert_int_equal(
+        treq(e, "POST", "/v1/files/fusion", f->alice, "{\"owners\":[\"alice\",\"alice\"]}", NULL),
+        400);
     assert_int_equal(count_list(e, "/v1/files", f->alice, "files"), 3);
     assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
                           "{\"owners\":[\"alice\",\"bob\"],\"name\":\"joint\"}", &o),
@@ -399,20 +393,19 @@ static void test_files(void **state)
 
 /* ---- functions --------------------------------------------------------- */
 
-#define PSI_FN                                                                            \
-    "{\"name\":\"psi\",\"description\":\"intersection\",\"executor_type\":\"builtin\","   \
-    "\"builtin\":\"psi\",\"public\":%s,\"allowlist\":%s,\"arguments\":[{\"name\":"       \
-    "\"mode\",\"default\":\"x\",\"overridable\":true},{\"name\":\"fixed\",\"default\":"   \
-    "\"y\"}],\"inputs\":[{\"name\":\"in_a\"},{\"name\":\"in_b\"},{\"name\":\"extra\","     \
-    "\"optional\":true}],\"outputs\":[{\"name\":\"out_a\"},{\"name\":\"out_b\"}],"        \
+#define PSI_FN                                                                                     \
+    "{\"name\":\"psi\",\"description\":\"intersection\",\"executor_type\":\"builtin\","            \
+    "\"builtin\":\"psi\",\"public\":%s,\"allowlist\":%s,\"arguments\":[{\"name\":"                 \
+    "\"mode\",\"default\":\"x\",\"overridable\":true},{\"name\":\"fixed\",\"default\":"            \
+    "\"y\"}],\"inputs\":[{\"name\":\"in_a\"},{\"name\":\"in_b\"},{\"name\":\"extra\","             \
+    "\"optional\":true}],\"outputs\":[{\"name\":\"out_a\"},{\"name\":\"out_b\"}],"                 \
     "\"usage_quota\":%d}"
 
-static void new_function(tenv *e, const char *token, const char *pub, const char *allow,
-                         int quota, char out[33])
+static void new_function(tenv *e, const char *token, const char *pub, const char *allow, int quota,
+                         char out[33])
 {
-    json_t *o;
-    assert_int_equal(treqf(e, "POST", "/v1/functions", token, &o, PSI_FN, pub, allow, quota),
-                     201);
+    json_t *o = NULL;
+    assert_int_equal(treqf(e, "POST", "/v1/functions", token, &o, PSI_FN, pub, allow, quota), 201);
     snprintf(out, 33, "%s", jstr(o, "function_id"));
     json_decref(o);
 }
@@ -421,15 +414,15 @@ static void test_functions(void **state)
 {
     fx *f = *state;
     tenv *e = &f->e;
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
                           "{\"name\":\"w\",\"executor_type\":\"wasm\",\"builtin\":\"psi\"}", &o),
                      400);
     assert_non_null(strstr(terr_msg(o), "executor type 'wasm' is not supported yet"));
     json_decref(o);
-    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
-                          "{\"name\":\"w\",\"builtin\":\"nope\"}", NULL),
-                     400);
+    assert_int_equal(
+        treq(e, "POST", "/v1/functions", f->carol, "{\"name\":\"w\",\"builtin\":\"nope\"}", NULL),
+        400);
     assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
                           "{\"name\":\"w\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a-b\"}]}",
                           NULL),
@@ -446,8 +439,7 @@ static void test_functions(void **state)
                           "{\"name\":\"w\",\"builtin\":\"psi\",\"public\":\"yes\"}", NULL),
                      400);
     assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
-                          "{\"name\":\"w\",\"builtin\":\"psi\",\"allowlist\":[\"ghost\"]}",
-                          NULL),
+                          "{\"name\":\"w\",\"builtin\":\"psi\",\"allowlist\":[\"ghost\"]}", NULL),
                      400);
     assert_int_equal(count_list(e, "/v1/functions", f->carol, "functions"), 0);
 
@@ -551,7 +543,7 @@ static size_t assigned_count(tenv *e, const char *tok, const char *tid)
 {
     char path[128];
     snprintf(path, sizeof path, "/v1/tasks/%s", tid);
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treq(e, "GET", path, tok, NULL, &o), 200);
     json_t *a = json_object_get(o, "assignments");
     size_t n = json_object_size(json_object_get(a, "inputs")) +
@@ -560,14 +552,14 @@ static size_t assigned_count(tenv *e, const char *tok, const char *tid)
     return n;
 }
 
-#define TASK_BODY                                                                          \
-    "{\"function_id\":\"%s\",\"arguments\":%s,\"inputs\":[{\"name\":\"in_a\",\"owners\":"  \
-    "[\"alice\"]},{\"name\":\"in_b\",\"owners\":[\"bob\"]}],\"outputs\":[{\"name\":"       \
+#define TASK_BODY                                                                                  \
+    "{\"function_id\":\"%s\",\"arguments\":%s,\"inputs\":[{\"name\":\"in_a\",\"owners\":"          \
+    "[\"alice\"]},{\"name\":\"in_b\",\"owners\":[\"bob\"]}],\"outputs\":[{\"name\":"               \
     "\"out_a\",\"owners\":[\"alice\"]},{\"name\":\"out_b\",\"owners\":[\"bob\"]}]}"
 
 static void new_task(tenv *e, const char *tok, const char *fid, char out[33])
 {
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treqf(e, "POST", "/v1/tasks", tok, &o, TASK_BODY, fid, "{\"mode\":\"z\"}"),
                      201);
     assert_string_equal(jstr(o, "status"), "created");
@@ -579,7 +571,7 @@ static void test_task_rules(void **state)
 {
     fx *f = *state;
     tenv *e = &f->e;
-    json_t *o;
+    json_t *o = NULL;
     char fid[33];
     new_function(e, f->carol, "true", "[]", 1, fid);
     party a, b;
@@ -594,18 +586,15 @@ static void test_task_rules(void **state)
                      404);
     json_decref(o);
     assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, NULL, TASK_BODY, "xyz", "{}"), 400);
-    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &o, TASK_BODY, fid,
-                           "{\"bogus\":\"1\"}"),
-                     400);
+    assert_int_equal(
+        treqf(e, "POST", "/v1/tasks", f->alice, &o, TASK_BODY, fid, "{\"bogus\":\"1\"}"), 400);
     assert_non_null(strstr(terr_msg(o), "no argument 'bogus'"));
     json_decref(o);
-    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &o, TASK_BODY, fid,
-                           "{\"fixed\":\"1\"}"),
-                     400);
+    assert_int_equal(
+        treqf(e, "POST", "/v1/tasks", f->alice, &o, TASK_BODY, fid, "{\"fixed\":\"1\"}"), 400);
     assert_non_null(strstr(terr_msg(o), "cannot be overridden"));
     json_decref(o);
-    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, NULL, TASK_BODY, fid,
-                           "{\"mode\":1}"),
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, NULL, TASK_BODY, fid, "{\"mode\":1}"),
                      400);
     assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &o,
                            "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in_a\",\"owners\":"
@@ -658,9 +647,8 @@ static void test_task_rules(void **state)
     assert_int_equal(treq(e, "POST", apath, f->alice, body, &o), 400); /* owner mismatch */
     assert_non_null(strstr(terr_msg(o), "differ"));
     json_decref(o);
-    assert_int_equal(treq(e, "POST", "/v1/files/fusion", f->alice,
-                          "{\"owners\":[\"alice\",\"bob\"]}", &o),
-                     201);
+    assert_int_equal(
+        treq(e, "POST", "/v1/files/fusion", f->alice, "{\"owners\":[\"alice\",\"bob\"]}", &o), 201);
     char fusion[33];
     snprintf(fusion, sizeof fusion, "%s", jstr(o, "file_id"));
     json_decref(o);
@@ -673,8 +661,7 @@ static void test_task_rules(void **state)
     snprintf(body, sizeof body, "{\"inputs\":{\"nope\":\"%s\"}}", a.in_id);
     assert_int_equal(treq(e, "POST", apath, f->alice, body, NULL), 400);
     /* one good and one bad binding in one request: nothing is kept */
-    snprintf(body, sizeof body, "{\"inputs\":{\"in_a\":\"%s\",\"in_b\":\"%s\"}}", a.in_id,
-             b.in_id);
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_a\":\"%s\",\"in_b\":\"%s\"}}", a.in_id, b.in_id);
     assert_int_equal(treq(e, "POST", apath, f->alice, body, NULL), 404);
     assert_int_equal(treq(e, "POST", apath, f->alice, "{\"inputs\":{\"in_a\":5}}", NULL), 400);
     assert_int_equal(treq(e, "POST", apath, f->alice, "{}", NULL), 400);
@@ -788,7 +775,7 @@ static void test_cancel_running_marks_request(void **state)
     db_exec(e->dir, sql);
     char path[160];
     snprintf(path, sizeof path, "/v1/tasks/%s/cancel", tid);
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treq(e, "POST", path, f->bob, NULL, NULL), 403);
     assert_int_equal(treq(e, "POST", path, f->alice, NULL, &o), 200);
     assert_string_equal(jstr(o, "status"), "running");
@@ -807,7 +794,7 @@ static void test_bad_requests(void **state)
 {
     fx *f = *state;
     tenv *e = &f->e;
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treq(e, "GET", "/v1/nothing", f->alice, NULL, &o), 404);
     assert_string_equal(terr_code(o), "not_found");
     json_decref(o);
@@ -815,9 +802,8 @@ static void test_bad_requests(void **state)
     assert_non_null(json_object_get(o, "error"));
     json_decref(o);
     assert_int_equal(treq(e, "POST", "/v1/tasks/ZZZ/approve", f->alice, NULL, NULL), 404);
-    assert_int_equal(treq(e, "GET", "/v1/tasks/0123456789abcdef0123456789abcdef", f->alice,
-                          NULL, NULL),
-                     404);
+    assert_int_equal(
+        treq(e, "GET", "/v1/tasks/0123456789abcdef0123456789abcdef", f->alice, NULL, NULL), 404);
     assert_int_equal(treq(e, "GET", "/v1/tasks", NULL, NULL, &o), 401);
     json_decref(o);
     /* oversized body */
@@ -842,9 +828,9 @@ static void test_bad_requests(void **state)
     assert_int_equal(treq_raw(e, "POST", "/v1/functions", NULL, f->alice,
                               "{\"name\":\"a\0\",\"builtin\":\"psi\"}", 27, NULL, NULL, NULL),
                      400);
-    assert_int_equal(treq(e, "POST", "/v1/functions", f->alice,
-                          "{\"name\":\"a\",\"builtin\":\"psi\"} x", NULL),
-                     400);
+    assert_int_equal(
+        treq(e, "POST", "/v1/functions", f->alice, "{\"name\":\"a\",\"builtin\":\"psi\"} x", NULL),
+        400);
     assert_int_equal(treq(e, "POST", "/v1/functions", f->alice, "", NULL), 400);
     assert_int_equal(count_list(e, "/v1/functions", f->alice, "functions"), 0);
     /* route helpers */
@@ -884,7 +870,7 @@ static void test_restart_recovery(void **state)
     tenv_open_core(e);
     char path[128];
     snprintf(path, sizeof path, "/v1/tasks/%s", t1);
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treq(e, "GET", path, f->alice, NULL, &o), 200);
     assert_string_equal(jstr(o, "status"), "failed");
     assert_string_equal(jstr(o, "failure_reason"), "daemon restarted while the task was running");
@@ -906,15 +892,14 @@ static void test_audit_chain(void **state)
     new_function(e, f->carol, "true", "[]", 0, fid);
     char obj[64];
     snprintf(obj, sizeof obj, "function:%s", fid);
-    assert_int_equal(mt_core_audit(e->core, "carol", "POST /v1/functions", obj, 201, &err),
-                     MT_OK);
+    assert_int_equal(mt_core_audit(e->core, "carol", "POST /v1/functions", obj, 201, &err), MT_OK);
     assert_int_equal(mt_core_audit(e->core, "alice", "GET /v1/files", "-", 200, &err), MT_OK);
     assert_int_equal(mt_core_audit(e->core, "bob", "GET /v1/files", "-", 200, &err), MT_OK);
     assert_int_equal(mt_core_audit(e->core, "admin", "PUT /v1/functions/{id}", obj, 200, &err),
                      MT_OK);
     assert_int_equal(mt_core_audit(e->core, NULL, "POST /v1/auth/login", "user:x\n", 401, &err),
                      MT_OK);
-    json_t *o;
+    json_t *o = NULL;
     /* visibility */
     assert_int_equal(treq(e, "GET", "/v1/audit", f->admin, NULL, &o), 200);
     assert_int_equal(json_array_size(json_object_get(o, "entries")), 5);
@@ -925,18 +910,15 @@ static void test_audit_chain(void **state)
     assert_int_equal(treq(e, "GET", "/v1/audit", f->alice, NULL, &o), 200);
     assert_int_equal(json_array_size(json_object_get(o, "entries")), 1);
     json_decref(o);
-    assert_int_equal(treq_raw(e, "GET", "/v1/audit", "after=2&limit=2", f->admin, NULL, 0, &o,
-                              NULL, NULL),
-                     200);
+    assert_int_equal(
+        treq_raw(e, "GET", "/v1/audit", "after=2&limit=2", f->admin, NULL, 0, &o, NULL, NULL), 200);
     json_t *ent = json_object_get(o, "entries");
     assert_int_equal(json_array_size(ent), 2);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(ent, 0), "seq")), 3);
     json_decref(o);
-    assert_int_equal(treq_raw(e, "GET", "/v1/audit", "limit=0", f->admin, NULL, 0, NULL, NULL,
-                              NULL),
-                     400);
-    assert_int_equal(treq_raw(e, "GET", "/v1/audit", "foo=1", f->admin, NULL, 0, NULL, NULL,
-                              NULL),
+    assert_int_equal(
+        treq_raw(e, "GET", "/v1/audit", "limit=0", f->admin, NULL, 0, NULL, NULL, NULL), 400);
+    assert_int_equal(treq_raw(e, "GET", "/v1/audit", "foo=1", f->admin, NULL, 0, NULL, NULL, NULL),
                      400);
     /* verify, tamper, verify */
     tenv_close_core(e);
@@ -982,8 +964,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_files, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_functions, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_task_rules, fx_setup, fx_teardown),
-        cmocka_unit_test_setup_teardown(test_cancel_running_marks_request, fx_setup,
-                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_running_marks_request, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_restart_recovery, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain, fx_setup, fx_teardown),

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,8 @@ static void test_formats(void **state)
     assert_false(dec_slot_name_valid(""));
     assert_true(dec_key_hex_valid(KEY));
     assert_false(dec_key_hex_valid("00"));
-    assert_false(dec_key_hex_valid(
-        "00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"));
+    assert_false(
+        dec_key_hex_valid("00112233445566778899AABBCCDDEEFF00112233445566778899aabbccddeeff"));
 }
 
 static void test_login_user(void **state)
@@ -54,13 +55,12 @@ static void test_login_user(void **state)
                      MT_EINVAL);
     assert_int_equal(dec_login_parse(B("[]"), &LIM, &l, &err), MT_EINVAL);
     dec_limits tiny = {8, 32};
-    assert_int_equal(dec_login_parse(B("{\"username\":\"a\",\"password\":\"b\"}"), &tiny, &l,
-                                     &err),
+    assert_int_equal(dec_login_parse(B("{\"username\":\"a\",\"password\":\"b\"}"), &tiny, &l, &err),
                      MT_ETOOBIG);
     dec_user_new u;
-    assert_int_equal(dec_user_new_parse(B("{\"username\":\"bob\",\"password\":\"12345678\"}"),
-                                        &LIM, &u, &err),
-                     MT_OK);
+    assert_int_equal(
+        dec_user_new_parse(B("{\"username\":\"bob\",\"password\":\"12345678\"}"), &LIM, &u, &err),
+        MT_OK);
     assert_string_equal(u.role, "user");
     dec_user_new_free(&u);
     assert_int_equal(dec_user_new_parse(B("{\"username\":\"bob\",\"password\":\"12345678\","
@@ -75,11 +75,11 @@ static void test_files(void **state)
     (void)state;
     mt_err err;
     dec_input_new in;
-    assert_int_equal(dec_input_new_parse(B("{\"url\":\"mesatee://objects/"
-                                           "0123456789abcdef0123456789abcdef\",\"key\":\"" KEY
-                                           "\"}"),
-                                         &LIM, &in, &err),
-                     MT_OK);
+    assert_int_equal(
+        dec_input_new_parse(B("{\"url\":\"mesatee://objects/"
+                              "0123456789abcdef0123456789abcdef\",\"key\":\"" KEY "\"}"),
+                            &LIM, &in, &err),
+        MT_OK);
     assert_int_equal(in.url_kind, DEC_URL_OBJECT);
     assert_string_equal(in.object_id, "0123456789abcdef0123456789abcdef");
     assert_int_equal(in.key[0], 0x00);
@@ -102,24 +102,20 @@ static void test_files(void **state)
             fail_msg("accepted: %s", bad[i]);
         dec_input_new_free(&in);
     }
-    assert_int_equal(dec_input_new_parse(B("{\"url\":\"file:///data/x.mtf\",\"key\":\"" KEY
-                                           "\"}"),
+    assert_int_equal(dec_input_new_parse(B("{\"url\":\"file:///data/x.mtf\",\"key\":\"" KEY "\"}"),
                                          &LIM, &in, &err),
                      MT_OK);
     assert_int_equal(in.url_kind, DEC_URL_FILE);
     dec_input_new_free(&in);
 
     dec_fusion_new fu;
-    assert_int_equal(dec_fusion_new_parse(B("{\"owners\":[\"a\",\"b\"]}"), &LIM, &fu, &err),
-                     MT_OK);
+    assert_int_equal(dec_fusion_new_parse(B("{\"owners\":[\"a\",\"b\"]}"), &LIM, &fu, &err), MT_OK);
     assert_int_equal(fu.n_owners, 2);
     dec_fusion_new_free(&fu);
-    assert_int_equal(dec_fusion_new_parse(B("{\"owners\":[\"a\"]}"), &LIM, &fu, &err),
-                     MT_EINVAL);
+    assert_int_equal(dec_fusion_new_parse(B("{\"owners\":[\"a\"]}"), &LIM, &fu, &err), MT_EINVAL);
     assert_int_equal(dec_fusion_new_parse(B("{\"owners\":[\"a\",\"a\"]}"), &LIM, &fu, &err),
                      MT_EINVAL);
-    assert_int_equal(dec_fusion_new_parse(B("{\"owners\":[\"a\",7]}"), &LIM, &fu, &err),
-                     MT_EINVAL);
+    assert_int_equal(dec_fusion_new_parse(B("{\"owners\":[\"a\",7]}"), &LIM, &fu, &err), MT_EINVAL);
 }
 
 static void test_function(void **state)
@@ -234,9 +230,9 @@ static void test_audit_query(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_formats),        cmocka_unit_test(test_login_user),
-        cmocka_unit_test(test_files),          cmocka_unit_test(test_function),
-        cmocka_unit_test(test_task_assign),    cmocka_unit_test(test_audit_query),
+        cmocka_unit_test(test_formats),     cmocka_unit_test(test_login_user),
+        cmocka_unit_test(test_files),       cmocka_unit_test(test_function),
+        cmocka_unit_test(test_task_assign), cmocka_unit_test(test_audit_query),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

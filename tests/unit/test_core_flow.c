@@ -38,12 +38,11 @@ static char *wait_status(tenv *e, const char *tok, const char *tid, const char *
 }
 
 /* POST /v1/tasks/<id>/<action>, expecting 200. */
-static void post_ok(tenv *e, const char *tok, const char *action, const char *id,
-                    const char *body)
+static void post_ok(tenv *e, const char *tok, const char *action, const char *id, const char *body)
 {
     char path[160];
     snprintf(path, sizeof path, "/v1/tasks/%s/%s", id, action);
-    json_t *o;
+    json_t *o = NULL;
     int st = treq(e, "POST", path, tok, body, &o);
     if (st != 200)
         fail_msg("POST %s -> %d %s", path, st, o ? terr_msg(o) : "");
@@ -77,12 +76,11 @@ static void test_psi_three_parties(void **state)
         mt_random(p[i].out_key, 32, NULL);
         uint8_t *ct;
         size_t n;
-        assert_int_equal(mt_ff_encrypt(p[i].in_key, (const uint8_t *)sets[i], strlen(sets[i]),
-                                       &ct, &n, &err),
-                         MT_OK);
-        json_t *o;
-        assert_int_equal(treq_raw(&e, "POST", "/v1/objects", NULL, p[i].tok, ct, n, &o, NULL,
-                                  NULL),
+        assert_int_equal(
+            mt_ff_encrypt(p[i].in_key, (const uint8_t *)sets[i], strlen(sets[i]), &ct, &n, &err),
+            MT_OK);
+        json_t *o = NULL;
+        assert_int_equal(treq_raw(&e, "POST", "/v1/objects", NULL, p[i].tok, ct, n, &o, NULL, NULL),
                          201);
         free(ct);
         char kh[65];
@@ -96,14 +94,13 @@ static void test_psi_three_parties(void **state)
         snprintf(p[i].in_id, 33, "%s", jstr(o, "file_id"));
         json_decref(o);
         thex(p[i].out_key, 32, kh);
-        assert_int_equal(treqf(&e, "POST", "/v1/files/outputs", p[i].tok, &o,
-                               "{\"key\":\"%s\"}", kh),
-                         201);
+        assert_int_equal(
+            treqf(&e, "POST", "/v1/files/outputs", p[i].tok, &o, "{\"key\":\"%s\"}", kh), 201);
         snprintf(p[i].out_id, 33, "%s", jstr(o, "file_id"));
         json_decref(o);
     }
     /* the function belongs to the administrator and is public */
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
                           "{\"name\":\"psi3\",\"builtin\":\"psi\",\"public\":true,"
                           "\"inputs\":[{\"name\":\"a\"},{\"name\":\"b\"},{\"name\":\"c\"}],"
@@ -146,8 +143,7 @@ static void test_psi_three_parties(void **state)
     char path[128];
     snprintf(path, sizeof path, "/v1/tasks/%s", tid);
     assert_int_equal(treq(&e, "GET", path, p[2].tok, NULL, &o), 200);
-    assert_string_equal(jstr(json_object_get(o, "result"), "return_value"),
-                        "intersection size: 3");
+    assert_string_equal(jstr(json_object_get(o, "result"), "return_value"), "intersection size: 3");
     assert_true(json_integer_value(json_object_get(json_object_get(o, "metering"), "bytes_in")) >
                 0);
     json_decref(o);
@@ -156,10 +152,9 @@ static void test_psi_three_parties(void **state)
         char cpath[160];
         snprintf(cpath, sizeof cpath, "/v1/files/%s/content", p[i].out_id);
         assert_int_equal(treq(&e, "GET", cpath, p[(i + 1) % 3].tok, NULL, NULL), 404);
-        uint8_t *raw;
-        size_t rl;
-        assert_int_equal(treq_raw(&e, "GET", cpath, NULL, p[i].tok, NULL, 0, NULL, &raw, &rl),
-                         200);
+        uint8_t *raw = NULL;
+        size_t rl = 0;
+        assert_int_equal(treq_raw(&e, "GET", cpath, NULL, p[i].tok, NULL, 0, NULL, &raw, &rl), 200);
         uint8_t *plain;
         size_t pl;
         assert_int_equal(mt_ff_decrypt(p[i].out_key, raw, rl, &plain, &pl, &err), MT_OK);
@@ -202,10 +197,9 @@ static void test_psi_three_parties(void **state)
 }
 
 /* Creates a slot-less task of function fid by tok and invokes it. */
-static void run_slotless(tenv *e, const char *tok, const char *fid, const char *args,
-                         char tid[33])
+static void run_slotless(tenv *e, const char *tok, const char *fid, const char *args, char tid[33])
 {
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treqf(e, "POST", "/v1/tasks", tok, &o,
                            "{\"function_id\":\"%s\",\"arguments\":%s}", fid, args),
                      201);
@@ -224,7 +218,7 @@ static void test_echo_fail_and_cancel_running(void **state)
     mt_err err;
     assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
     char *admin = tlogin(&e, "admin", ADMIN_PW);
-    json_t *o;
+    json_t *o = NULL;
     assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
                           "{\"name\":\"echo\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
                           "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
@@ -233,9 +227,9 @@ static void test_echo_fail_and_cancel_running(void **state)
     char echo[33];
     snprintf(echo, sizeof echo, "%s", jstr(o, "function_id"));
     json_decref(o);
-    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
-                          "{\"name\":\"bare\",\"builtin\":\"echo\"}", &o),
-                     201);
+    assert_int_equal(
+        treq(&e, "POST", "/v1/functions", admin, "{\"name\":\"bare\",\"builtin\":\"echo\"}", &o),
+        201);
     char bare[33];
     snprintf(bare, sizeof bare, "%s", jstr(o, "function_id"));
     json_decref(o);
@@ -263,8 +257,9 @@ static void test_echo_fail_and_cancel_running(void **state)
 
     /* a task that never ends: made from echo by editing the stored builtin */
     char sql[256], dbp[200];
-    snprintf(sql, sizeof sql, "UPDATE functions SET builtin = '__test_spin' WHERE function_id "
-                              "= '%s'",
+    snprintf(sql, sizeof sql,
+             "UPDATE functions SET builtin = '__test_spin' WHERE function_id "
+             "= '%s'",
              bare);
     snprintf(dbp, sizeof dbp, "%s/mesatee.db", e.dir);
     sqlite3 *db;

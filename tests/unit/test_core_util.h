@@ -4,12 +4,13 @@
 #ifndef TEST_CORE_UTIL_H
 #define TEST_CORE_UTIL_H
 
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,8 +107,7 @@ static inline int treq_raw(tenv *e, const char *method, const char *path, const 
 static inline int treq(tenv *e, const char *method, const char *path, const char *token,
                        const char *body, json_t **out)
 {
-    return treq_raw(e, method, path, NULL, token, body, body ? strlen(body) : 0, out, NULL,
-                    NULL);
+    return treq_raw(e, method, path, NULL, token, body, body ? strlen(body) : 0, out, NULL, NULL);
 }
 
 /* Like treq with a printf-formatted body. */
@@ -133,7 +133,7 @@ static inline const char *jstr(const json_t *o, const char *k)
 /* Logs in; returns a heap token (assert on failure). */
 static inline char *tlogin(tenv *e, const char *user, const char *pw)
 {
-    json_t *o;
+    json_t *o = NULL;
     int st = treqf(e, "POST", "/v1/auth/login", NULL, &o,
                    "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
     assert_int_equal(st, 200);
@@ -145,10 +145,9 @@ static inline char *tlogin(tenv *e, const char *user, const char *pw)
 
 static inline void tadd_user(tenv *e, const char *admin_token, const char *user)
 {
-    json_t *o;
+    json_t *o = NULL;
     int st = treqf(e, "POST", "/v1/users", admin_token, &o,
-                   "{\"username\":\"%s\",\"password\":\"" USER_PW "\",\"role\":\"user\"}",
-                   user);
+                   "{\"username\":\"%s\",\"password\":\"" USER_PW "\",\"role\":\"user\"}", user);
     assert_int_equal(st, 201);
     json_decref(o);
 }
@@ -168,13 +167,16 @@ static inline char *ttask_status(tenv *e, const char *token, const char *task_id
 {
     char path[128];
     snprintf(path, sizeof path, "/v1/tasks/%s", task_id);
-    json_t *o;
+    json_t *o = NULL;
     int st = treq(e, "GET", path, token, NULL, &o);
     char *s = strdup(st == 200 ? jstr(o, "status") : "");
     json_decref(o);
     return s;
 }
 
-static inline void thex(const uint8_t *k, size_t n, char *out) { mt_hex_encode(k, n, out); }
+static inline void thex(const uint8_t *k, size_t n, char *out)
+{
+    mt_hex_encode(k, n, out);
+}
 
 #endif

@@ -193,7 +193,8 @@ static void *server_thread(void *arg)
     return NULL;
 }
 
-static void fixture_start(fixture *f, unsigned max_conns, bool signals, unsigned timeout_s)
+static void fixture_start(fixture *f, unsigned max_conns, bool signals, unsigned timeout_s,
+                          unsigned grace_ms)
 {
     mt_gateway_backend be = {
         .ctx = &f->backend,
@@ -213,7 +214,7 @@ static void fixture_start(fixture *f, unsigned max_conns, bool signals, unsigned
         .cert = f->cert,
         .max_connections = max_conns,
         .max_body = 256 * 1024,
-        .shutdown_grace_ms = 5000,
+        .shutdown_grace_ms = grace_ms,
         .timeout_seconds = timeout_s,
         .handle_signals = signals,
     };
@@ -226,7 +227,8 @@ static void fixture_start(fixture *f, unsigned max_conns, bool signals, unsigned
     f->running = true;
 }
 
-static int setup_common(void **state, unsigned max_conns, bool signals, unsigned timeout_s)
+static int setup_common(void **state, unsigned max_conns, bool signals, unsigned timeout_s,
+                        unsigned grace_ms)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f)
@@ -239,26 +241,31 @@ static int setup_common(void **state, unsigned max_conns, bool signals, unsigned
     atomic_store(&f->backend.ready, true);
     f->run_status = MT_EINTERNAL;
     make_identity(&f->key, &f->cert);
-    fixture_start(f, max_conns, signals, timeout_s);
+    fixture_start(f, max_conns, signals, timeout_s, grace_ms);
     *state = f;
     return 0;
 }
 
 static int setup(void **state)
 {
-    return setup_common(state, 8, false, 0);
+    return setup_common(state, 8, false, 0, 5000);
 }
 static int setup_limit(void **state)
 {
-    return setup_common(state, 4, false, 0);
+    return setup_common(state, 4, false, 0, 5000);
 }
 static int setup_signals(void **state)
 {
-    return setup_common(state, 8, true, 0);
+    return setup_common(state, 8, true, 0, 5000);
 }
 static int setup_timeout(void **state)
 {
-    return setup_common(state, 8, false, 1);
+    return setup_common(state, 8, false, 1, 5000);
+}
+/* A long grace period, so a loaded machine cannot make the drain test flaky. */
+static int setup_grace(void **state)
+{
+    return setup_common(state, 8, false, 0, 60000);
 }
 
 static void fixture_stop(fixture *f)
@@ -906,7 +913,7 @@ static void test_graceful_stop(void **state)
     assert_int_equal(d.r.len, TB_BLOB_BIG);
     http_resp_free(&d.r);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    assert_true(secs < 5.5);
+    assert_true(secs < 60); /* ended by the drain, not by the grace timer */
     /* Stopped: nothing listens any more. */
     http_resp r = request(f, "GET", "/healthz", NULL);
     assert_int_equal(r.rc, CURLE_COULDNT_CONNECT);
@@ -935,7 +942,7 @@ static void test_stop_idle_keepalive_fast(void **state)
     http_resp_free(&r);
     assert_int_equal(f->run_status, MT_OK);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    assert_true(secs < 2.0);
+    assert_true(secs < 3.0); /* well under the 5 s grace period */
 }
 
 static void test_sigterm_stops(void **state)
@@ -968,7 +975,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_metrics_increase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_limit, setup_limit, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup_timeout, teardown),
-        cmocka_unit_test_setup_teardown(test_graceful_stop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_graceful_stop, setup_grace, teardown),
         cmocka_unit_test_setup_teardown(test_stop_idle_keepalive_fast, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_stops, setup_signals, teardown),
     };
