@@ -7,6 +7,8 @@
 subdirs("src/common")
 subdirs("src/crypto")
 subdirs("src/tee")
+subdirs("src/attest")
+subdirs("src/wasm")
 subdirs("src/host")
 subdirs("src/executor")
 subdirs("src/core")
