@@ -192,9 +192,10 @@ mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_
     }
     if ((st = secret_load(data_dir, t->secret, err)) != MT_OK)
         goto fail;
-    if (strcmp(level, "none") == 0)
-        mt_warn("TEE level \"none\" offers no protection: the host can read keys and data; "
-                "use --tee soft (or a hardware level when available)");
+    /* The "none" warning is the gateway's, logged at every start. */
+    if (strcmp(level, "soft") == 0)
+        mt_info("TEE level soft: measurement sha256:%s (daemon executable); process not dumpable, "
+                "no core files", t->measurement);
     *out = t;
     return MT_OK;
 fail:

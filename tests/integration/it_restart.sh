@@ -47,6 +47,15 @@ for _ in $(seq 100); do
 done
 [ "$(as alice --output json task show "$T2" | jq -r .status)" = running ] || fail "task did not reach running"
 ok "task $T2 is running (worker stalled in its fetch)"
+# Cancel of a running task kills its worker.
+TC=$(run_task "$FS")
+for _ in $(seq 100); do
+  [ "$(as alice --output json task show "$TC" | jq -r .status)" = running ] && break; sleep 0.1
+done
+as alice task cancel "$TC" >/dev/null
+expect_fail "waiting on a canceled task" "canceled" as alice task wait "$TC" --timeout 30
+[ "$(pgrep -P "$MT_PID" -f mesatee-worker | wc -l)" = 1 ] || fail "the canceled task's worker still runs"
+ok "cancel of a running task killed its worker"
 WORKERS=$(pgrep -P "$MT_PID" -f mesatee-worker || true)
 [ -n "$WORKERS" ] || fail "no worker process under the daemon"
 kill -9 "$MT_PID"; wait "$MT_PID" 2>/dev/null || true; MT_PID=
