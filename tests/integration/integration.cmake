@@ -7,3 +7,5 @@ endforeach()
 # The README demo at a smaller size (the full demo uses 100,000 ids per party).
 add_test(NAME it_psi_demo COMMAND bash ${PROJECT_SOURCE_DIR}/examples/psi-demo.sh)
 set_tests_properties(it_psi_demo PROPERTIES ENVIRONMENT "${MT_IT_ENV};N=20000;OVERLAP=777" TIMEOUT 300)
+# The API docs match the dispatcher's route table.
+add_test(NAME docs_routes COMMAND bash ${MT_TEST_DIR}/integration/docs_routes.sh)
