@@ -126,6 +126,10 @@ int cli_cmd_serve(cli_ctx *ctx)
             free(password);
             return cli_fail("admin password file %s is empty", pwfile);
         }
+    } else if (getenv("MESATEE_ADMIN_PASSWORD") && *getenv("MESATEE_ADMIN_PASSWORD")) {
+        /* flag > environment; used only at the first start */
+        if (!(password = strdup(getenv("MESATEE_ADMIN_PASSWORD"))))
+            return cli_fail("out of memory");
     }
     char *worker = find_worker(ctx);
     if (!worker) {
