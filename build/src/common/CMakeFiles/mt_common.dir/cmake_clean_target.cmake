@@ -1,3 +1,0 @@
-file(REMOVE_RECURSE
-  "libmt_common.a"
-)
