@@ -156,6 +156,33 @@ void core_json_response(core_ctx *x, int status, json_t *body)
     x->resp->status = status;
 }
 
+mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
+                             core_render_fn render)
+{
+    mt_status rc = MT_OK;
+    json_t *arr = json_array();
+    int s = SQLITE_DONE;
+    while (arr && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = render(x, store_col_text(st, 0));
+        if (!o) {
+            rc = x->err->code ? x->err->code : MT_ENOMEM;
+            break;
+        }
+        json_array_append_new(arr, o);
+    }
+    if (!arr)
+        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    else if (!rc && s != SQLITE_DONE)
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+    if (rc) {
+        json_decref(arr);
+        return rc;
+    }
+    core_json_response(x, 200, json_pack("{s:o}", key, arr));
+    return MT_OK;
+}
+
 void core_set_object(core_ctx *x, const char *kind, const char *id)
 {
     snprintf(x->resp->object, sizeof x->resp->object, "%s:%s", kind, id);

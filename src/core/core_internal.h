@@ -100,6 +100,11 @@ void core_sha256_hex(const void *data, size_t len, char out[65]);
 void core_error_response(mt_response *resp, mt_status code, const char *msg);
 /* Success response: takes ownership of body. */
 void core_json_response(core_ctx *x, int status, json_t *body);
+/* List response {key: [render(id) for each row]}: steps st (prepared and
+ * bound; column 0 is an id), finalizes it in every case, and answers 200. */
+typedef json_t *(*core_render_fn)(core_ctx *x, const char *id);
+mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
+                             core_render_fn render);
 /* Sets resp->object ("kind:id"). */
 void core_set_object(core_ctx *x, const char *kind, const char *id);
 /* RFC 3339 string as a new json_t. */

@@ -395,6 +395,15 @@ mt_status files_as_input(core_ctx *x)
     return rc;
 }
 
+/* Metadata of one file by id (rows come from the caller's own files). */
+static json_t *file_meta_by_id(core_ctx *x, const char *file_id)
+{
+    core_file f;
+    if (core_file_load(x->db, file_id, &f, x->err))
+        return NULL;
+    return file_meta(x, &f);
+}
+
 mt_status files_list(core_ctx *x)
 {
     sqlite3_stmt *st;
@@ -406,27 +415,7 @@ mt_status files_list(core_ctx *x)
     if (rc)
         return rc;
     store_bind_text(st, 1, x->who);
-    json_t *arr = json_array();
-    int s;
-    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        core_file f;
-        if ((rc = core_file_load(x->db, store_col_text(st, 0), &f, x->err)))
-            break;
-        json_t *m = file_meta(x, &f);
-        if (!m)
-            rc = x->err->code ? x->err->code : MT_ENOMEM;
-        else
-            json_array_append_new(arr, m);
-    }
-    if (!rc && s != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
-    if (rc) {
-        json_decref(arr);
-        return rc;
-    }
-    core_json_response(x, 200, json_pack("{s:o}", "files", arr));
-    return MT_OK;
+    return core_list_response(x, st, "files", file_meta_by_id);
 }
 
 mt_status files_get(core_ctx *x)

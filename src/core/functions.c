@@ -220,25 +220,7 @@ mt_status functions_list(core_ctx *x)
         return rc;
     store_bind_text(st, 1, x->who);
     sqlite3_bind_int(st, 2, x->admin ? 1 : 0);
-    json_t *arr = json_array();
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *f = fn_json(x, store_col_text(st, 0));
-        if (!f) {
-            rc = x->err->code ? x->err->code : MT_ENOMEM;
-            break;
-        }
-        json_array_append_new(arr, f);
-    }
-    if (!rc && s != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
-    if (rc) {
-        json_decref(arr);
-        return rc;
-    }
-    core_json_response(x, 200, json_pack("{s:o}", "functions", arr));
-    return MT_OK;
+    return core_list_response(x, st, "functions", fn_json);
 }
 
 mt_status functions_get(core_ctx *x)

@@ -655,23 +655,5 @@ mt_status tasks_list(core_ctx *x)
     if (rc)
         return rc;
     store_bind_text(st, 1, x->who);
-    json_t *arr = json_array();
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = task_json(x, store_col_text(st, 0));
-        if (!o) {
-            rc = x->err->code;
-            break;
-        }
-        json_array_append_new(arr, o);
-    }
-    if (!rc && s != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
-    if (rc) {
-        json_decref(arr);
-        return rc;
-    }
-    core_json_response(x, 200, json_pack("{s:o}", "tasks", arr));
-    return MT_OK;
+    return core_list_response(x, st, "tasks", task_json);
 }

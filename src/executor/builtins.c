@@ -4,6 +4,7 @@
  * "__test_*" functions that exercise the sandbox. */
 #include <string.h>
 
+#include "builtin_csv.h"
 #include "mt_builtin.h"
 #include "mt_executor.h"
 
@@ -20,6 +21,17 @@ static const struct {
 } registry[] = {
     {"echo", mt_builtin_echo},
     {"psi", mt_builtin_psi},
+    {"private_join_and_compute", mt_builtin_private_join_and_compute},
+    {"psi_cardinality", mt_builtin_psi_cardinality},
+    {"ordered_set_intersect", mt_builtin_ordered_set_intersect},
+    {"ordered_set_join", mt_builtin_ordered_set_join},
+    {"linear_regression_train", mt_builtin_linear_regression_train},
+    {"linear_regression_predict", mt_builtin_linear_regression_predict},
+    {"logistic_regression_train", mt_builtin_logistic_regression_train},
+    {"logistic_regression_predict", mt_builtin_logistic_regression_predict},
+    {"sql", mt_builtin_sql},
+    {"password_check", mt_builtin_password_check},
+    {"rsa_sign", mt_builtin_rsa_sign},
 #ifdef MT_WORKER_TEST_BUILTINS
     {"__test_crash", mt_builtin_test_crash},
     {"__test_spin", mt_builtin_test_spin},

@@ -1,0 +1,244 @@
+/* mt_x5: OpenSSL helpers of mt_attest; see mt_x5.h. */
+#include "mt_x5.h"
+
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "mt_attest_int.h"
+#include "mt_util.h"
+
+mt_status mt_x5_load_certs(const uint8_t *buf, size_t len, const char *what,
+                           STACK_OF(X509) **out, mt_err *err)
+{
+    *out = NULL;
+    if (!buf || !len || len > INT32_MAX)
+        return mt_err_set(err, MT_EINVAL, "%s: no certificate given", what);
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    if (!sk)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (buf[0] == 0x30) {
+        const unsigned char *p = buf;
+        X509 *c = d2i_X509(NULL, &p, (long)len);
+        if (!c || p != buf + len) {
+            X509_free(c);
+            sk_X509_free(sk);
+            ERR_clear_error();
+            return mt_err_set(err, MT_EINVAL, "%s: not a DER X.509 certificate", what);
+        }
+        sk_X509_push(sk, c);
+    } else {
+        BIO *b = BIO_new_mem_buf(buf, (int)len);
+        X509 *c;
+        while (b && (c = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+            if (!sk_X509_push(sk, c))
+                X509_free(c);
+        BIO_free(b);
+        ERR_clear_error();
+        if (sk_X509_num(sk) == 0) {
+            sk_X509_free(sk);
+            return mt_err_set(err, MT_EINVAL, "%s: no PEM certificate found", what);
+        }
+    }
+    *out = sk;
+    return MT_OK;
+}
+
+mt_status mt_x5_load_crl(const uint8_t *buf, size_t len, const char *what, X509_CRL **out,
+                         mt_err *err)
+{
+    *out = NULL;
+    if (!buf || !len || len > INT32_MAX)
+        return mt_err_set(err, MT_EINVAL, "%s: no CRL given", what);
+    X509_CRL *crl = NULL;
+    if (buf[0] == 0x30) {
+        const unsigned char *p = buf;
+        crl = d2i_X509_CRL(NULL, &p, (long)len);
+        if (crl && p != buf + len) {
+            X509_CRL_free(crl);
+            crl = NULL;
+        }
+    } else {
+        BIO *b = BIO_new_mem_buf(buf, (int)len);
+        crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+    }
+    ERR_clear_error();
+    if (!crl)
+        return mt_err_set(err, MT_EINVAL, "%s: not a DER or PEM CRL", what);
+    *out = crl;
+    return MT_OK;
+}
+
+bool mt_x5_fingerprint(X509 *cert, uint8_t out[32])
+{
+    unsigned int n = 0;
+    return X509_digest(cert, EVP_sha256(), out, &n) == 1 && n == 32;
+}
+
+bool mt_x5_is_pinned(X509 *cert, const char *pin_hex)
+{
+    uint8_t fp[32], pin[32];
+    if (!mt_x5_fingerprint(cert, fp) || mt_hex_decode(pin_hex, pin, 32, NULL) != MT_OK)
+        return false;
+    return memcmp(fp, pin, 32) == 0;
+}
+
+void mt_x5_cn(X509 *cert, char *out, size_t cap)
+{
+    snprintf(out, cap, "?");
+    if (!cert)
+        return;
+    X509_NAME *nm = X509_get_subject_name(cert);
+    if (nm && X509_NAME_get_text_by_NID(nm, NID_commonName, out, (int)cap) < 0)
+        snprintf(out, cap, "?");
+}
+
+/* Seconds since the epoch of an ASN1_TIME, or 0. */
+static int64_t asn1_time_epoch(const ASN1_TIME *t)
+{
+    struct tm tm;
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+mt_status mt_x5_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, X509 *root,
+                             STACK_OF(X509_CRL) *crls, int64_t at, const char *what,
+                             mt_err *err)
+{
+    mt_status st = MT_ENOMEM;
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    if (!store || !ctx || X509_STORE_add_cert(store, root) != 1 ||
+        X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1) {
+        mt_err_set(err, MT_ENOMEM, "%s: cannot set up certificate verification", what);
+        goto out;
+    }
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_time(param, (time_t)at);
+    if (crls) {
+        X509_STORE_CTX_set0_crls(ctx, crls);
+        X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+    }
+    if (X509_verify_cert(ctx) != 1) {
+        int e = X509_STORE_CTX_get_error(ctx);
+        int depth = X509_STORE_CTX_get_error_depth(ctx);
+        X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+        char cn[96], ts[32], extra[96] = "";
+        mt_x5_cn(cur, cn, sizeof cn);
+        mt_attest_time_str(at, ts);
+        if (cur && (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID)) {
+            char nb[32], na[32];
+            mt_attest_time_str(asn1_time_epoch(X509_get0_notBefore(cur)), nb);
+            mt_attest_time_str(asn1_time_epoch(X509_get0_notAfter(cur)), na);
+            snprintf(extra, sizeof extra, ", valid %s to %s", nb, na);
+        }
+        st = mt_err_set(err, MT_EAUTH,
+                        "%s: certificate chain does not verify at %s: %s (depth %d, CN=%s%s)",
+                        what, ts, X509_verify_cert_error_string(e), depth, cn, extra);
+        goto out;
+    }
+    /* The chain must end in the pinned root (the store's only anchor). */
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    int n = chain ? sk_X509_num(chain) : 0;
+    if (n < 1 || X509_cmp(sk_X509_value(chain, n - 1), root) != 0) {
+        st = mt_err_set(err, MT_EAUTH, "%s: chain does not end in the pinned root", what);
+        goto out;
+    }
+    st = MT_OK;
+out:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    ERR_clear_error();
+    return st;
+}
+
+bool mt_x5_ext(X509 *cert, const char *oid, const uint8_t **val, size_t *len)
+{
+    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
+    if (!obj) {
+        ERR_clear_error();
+        return false;
+    }
+    int idx = X509_get_ext_by_OBJ(cert, obj, -1);
+    ASN1_OBJECT_free(obj);
+    if (idx < 0)
+        return false;
+    X509_EXTENSION *ext = X509_get_ext(cert, idx);
+    ASN1_OCTET_STRING *os = ext ? X509_EXTENSION_get_data(ext) : NULL;
+    if (!os)
+        return false;
+    *val = ASN1_STRING_get0_data(os);
+    *len = (size_t)ASN1_STRING_length(os);
+    return true;
+}
+
+mt_status mt_x5_ec_pub_from_xy(const char *curve, const uint8_t *xy, size_t xylen,
+                               EVP_PKEY **out, mt_err *err)
+{
+    *out = NULL;
+    uint8_t pt[1 + 132];
+    if (xylen == 0 || xylen > sizeof pt - 1)
+        return mt_err_set(err, MT_EINVAL, "bad EC point length %zu", xylen);
+    pt[0] = 0x04;
+    memcpy(pt + 1, xy, xylen);
+    OSSL_PARAM params[3];
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)curve, 0);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, pt, xylen + 1);
+    params[2] = OSSL_PARAM_construct_end();
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    EVP_PKEY *pk = NULL;
+    if (!pc || EVP_PKEY_fromdata_init(pc) != 1 ||
+        EVP_PKEY_fromdata(pc, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        EVP_PKEY_CTX_free(pc);
+        ERR_clear_error();
+        return mt_err_set(err, MT_EAUTH, "attestation key is not a valid %s point", curve);
+    }
+    EVP_PKEY_CTX_free(pc);
+    /* fromdata does not check that the point is on the curve. */
+    EVP_PKEY_CTX *cc = EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL);
+    int ok = cc && EVP_PKEY_public_check(cc) == 1;
+    EVP_PKEY_CTX_free(cc);
+    ERR_clear_error();
+    if (!ok) {
+        EVP_PKEY_free(pk);
+        return mt_err_set(err, MT_EAUTH, "attestation key is not a valid %s point", curve);
+    }
+    *out = pk;
+    return MT_OK;
+}
+
+bool mt_x5_ecdsa_verify(EVP_PKEY *key, const EVP_MD *md, const uint8_t *msg, size_t msglen,
+                        const uint8_t *r, const uint8_t *s, size_t clen, bool le)
+{
+    bool ok = false;
+    unsigned char *der = NULL;
+    EVP_MD_CTX *mc = NULL;
+    ECDSA_SIG *sig = ECDSA_SIG_new();
+    BIGNUM *br = le ? BN_lebin2bn(r, (int)clen, NULL) : BN_bin2bn(r, (int)clen, NULL);
+    BIGNUM *bs = le ? BN_lebin2bn(s, (int)clen, NULL) : BN_bin2bn(s, (int)clen, NULL);
+    if (!sig || !br || !bs || ECDSA_SIG_set0(sig, br, bs) != 1) {
+        BN_free(br);
+        BN_free(bs);
+        goto out;
+    }
+    int dlen = i2d_ECDSA_SIG(sig, &der);
+    if (dlen <= 0)
+        goto out;
+    mc = EVP_MD_CTX_new();
+    if (!mc || EVP_DigestVerifyInit(mc, NULL, md, NULL, key) != 1)
+        goto out;
+    ok = EVP_DigestVerify(mc, der, (size_t)dlen, msg, msglen) == 1;
+out:
+    EVP_MD_CTX_free(mc);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(sig);
+    ERR_clear_error();
+    return ok;
+}

@@ -1,0 +1,53 @@
+/* mt_x5: the OpenSSL 3 helpers of mt_attest: certificates and CRLs from
+ * PEM or DER collateral, chain verification at an injected time against one
+ * pinned root, CRL checks, certificate extensions, and ECDSA signatures given
+ * as raw r||s (big- or little-endian) as DCAP, SNP and COSE encode them.
+ *
+ * Ownership: functions returning OpenSSL objects transfer them to the caller
+ * (X509_free, sk_X509_pop_free, X509_CRL_free, EVP_PKEY_free).
+ * Thread-safety: reentrant. Failure: mt_status with a message naming `what`. */
+#ifndef MT_X5_H
+#define MT_X5_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+/* Certificates from one DER certificate or a concatenation of PEM blocks, in
+ * file order. MT_EINVAL if none can be read. */
+mt_status mt_x5_load_certs(const uint8_t *buf, size_t len, const char *what,
+                           STACK_OF(X509) **out, mt_err *err);
+/* One CRL, DER or PEM. */
+mt_status mt_x5_load_crl(const uint8_t *buf, size_t len, const char *what, X509_CRL **out,
+                         mt_err *err);
+/* SHA-256 of the DER encoding of cert. */
+bool mt_x5_fingerprint(X509 *cert, uint8_t out[32]);
+/* True if cert's SHA-256 fingerprint equals pin_hex (64 hex characters). */
+bool mt_x5_is_pinned(X509 *cert, const char *pin_hex);
+/* Subject CN (or "?") into out. */
+void mt_x5_cn(X509 *cert, char *out, size_t cap);
+
+/* Verifies leaf -> untrusted... -> root at time `at`, where root is the only
+ * trust anchor. With crls non-NULL, every certificate of the chain must be
+ * covered by a CRL valid at `at` and not be listed in it. */
+mt_status mt_x5_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, X509 *root,
+                             STACK_OF(X509_CRL) *crls, int64_t at, const char *what,
+                             mt_err *err);
+
+/* Value bytes (contents of the extnValue OCTET STRING) of the extension with
+ * dotted oid; false if absent. Borrowed from cert. */
+bool mt_x5_ext(X509 *cert, const char *oid, const uint8_t **val, size_t *len);
+
+/* EC public key (curve "P-256" or "P-384") from raw X||Y (2*clen bytes). */
+mt_status mt_x5_ec_pub_from_xy(const char *curve, const uint8_t *xy, size_t xylen,
+                               EVP_PKEY **out, mt_err *err);
+/* ECDSA verification of msg under key with md; the signature is r and s of
+ * clen bytes each, big-endian (le = false) or little-endian (le = true).
+ * Returns true only for a valid signature. */
+bool mt_x5_ecdsa_verify(EVP_PKEY *key, const EVP_MD *md, const uint8_t *msg, size_t msglen,
+                        const uint8_t *r, const uint8_t *s, size_t clen, bool le);
+
+#endif

@@ -1,0 +1,507 @@
+/* SGX and TDX DCAP verifier against the real quotes and collateral in
+ * testvectors/attestation/{sgx-dcap,tdx} (see their PROVENANCE.md). */
+#include "test_attest_util.c"
+
+#include <jansson.h>
+
+#define TODAY "2026-11-23T00:00:00Z"
+#define AT_QVL_SGX "2025-06-20T00:00:00Z" /* 2025-06-19T10:56:11Z .. 2025-07-19T10:01:18Z */
+#define AT_QVL_TDX "2025-06-20T00:00:00Z" /* 2025-06-19T10:32:27Z .. 2025-07-19T10:00:35Z */
+#define AT_QVL_OUTDATED "2026-02-19T00:00:00Z"
+#define AT_GOTDX "2023-07-01T00:00:00Z"
+#define AT_GOTDX_V5 "2026-02-03T00:00:00Z"
+
+static const tv_item QVL_SGX_COLL[] = {
+    {MT_COLL_DCAP_BUNDLE, "sgx-dcap/dcapqvl-sgx-quote-collateral.json"}, {0, NULL}};
+static const tv_item QVL_TDX_COLL[] = {
+    {MT_COLL_DCAP_BUNDLE, "tdx/dcapqvl-tdx-quote-collateral.json"}, {0, NULL}};
+static const tv_item QVL_OUTDATED_COLL[] = {
+    {MT_COLL_DCAP_BUNDLE, "tdx/dcapqvl-tdx-quote-outdated-collateral.json"}, {0, NULL}};
+static const tv_item GOTDX_COLL[] = {
+    {MT_COLL_TCB_INFO, "tdx/gotdxguest-tcbinfo-response.json"},
+    {MT_COLL_TCB_INFO_CHAIN, "tdx/gotdxguest-tcbinfo-issuer-chain.pem"},
+    {MT_COLL_QE_IDENTITY, "tdx/gotdxguest-qeidentity-response.json"},
+    {MT_COLL_PCK_CRL, "tdx/gotdxguest-pckcrl.der"},
+    {MT_COLL_ROOT_CRL, "tdx/gotdxguest-rootcrl.der"},
+    {0, NULL}};
+static const tv_item GOTDX_V5_COLL[] = {
+    {MT_COLL_TCB_INFO, "tdx/gotdxguest-tcbinfo-response-v5.json"},
+    {MT_COLL_TCB_INFO_CHAIN, "tdx/gotdxguest-tcbinfo-issuer-chain.pem"},
+    {0, NULL}};
+
+/* go-tdx-guest appended "\nextra bytes(only for testing purpose)\n" to its
+ * v4 quote; the quote by its own length fields is the first 4935 bytes. The
+ * raw file is rejected (test_tdx_gotdx_trailing); the others use the quote. */
+#define GOTDX_V4 "tdx/gotdxguest-quote-v4-spr-e4.dat"
+static size_t own_len(const char *file, size_t len)
+{
+    return strcmp(file, GOTDX_V4) == 0 && len > 4935 ? 4935 : len;
+}
+
+/* The newer Intel SGX TCB Signing chain (valid to 2032), from a 2026 bundle:
+ * the 2018 one in gotdxguest-tcbinfo-issuer-chain.pem expired 2025-05-21. */
+static mt_attest_collateral *gotdx_v5_coll(bool with_qe)
+{
+    size_t n;
+    uint8_t *b = tv_read("tdx/dcapqvl-tdx-quote-outdated-collateral.json", &n);
+    json_error_t je;
+    json_t *j = json_loadb((const char *)b, n, 0, &je);
+    assert_non_null(j);
+    const char *chain = json_string_value(json_object_get(j, "tcb_info_issuer_chain"));
+    assert_non_null(chain);
+    tv_item items[] = {{MT_COLL_TCB_INFO, "tdx/gotdxguest-tcbinfo-response-v5.json"},
+                       {with_qe ? MT_COLL_QE_IDENTITY : 0, with_qe ? "tdx/gotdxguest-qeidentity-response.json" : NULL},
+                       {0, NULL}};
+    mt_attest_collateral *c = tv_coll(items);
+    assert_int_equal(mt_attest_collateral_add(c, MT_COLL_TCB_INFO_CHAIN, (const uint8_t *)chain,
+                                              strlen(chain), NULL),
+                     MT_OK);
+    json_decref(j);
+    free(b);
+    return c;
+}
+
+/* Verifies a quote file with a collateral list; `mut` may alter the quote. */
+static mt_status run(mt_attest_kind kind, const char *quote, const tv_item *coll, const char *at,
+                     long off, int setval, mt_attest_claims *cl, mt_err *err)
+{
+    size_t len;
+    uint8_t *q = tv_read(quote, &len);
+    len = own_len(quote, len);
+    if (off >= 0)
+        q[off] = setval >= 0 ? (uint8_t)setval : (uint8_t)(q[off] ^ 0x01);
+    mt_attest_collateral *c = coll ? tv_coll(coll) : NULL;
+    mt_status st = mt_attest_verify(kind, q, len, c, tv_time(at), cl, err);
+    mt_attest_collateral_free(c);
+    free(q);
+    return st;
+}
+
+static void expect_ok(mt_attest_kind kind, const char *quote, const tv_item *coll, const char *at,
+                      mt_attest_claims *cl)
+{
+    mt_err err = {0};
+    mt_status st = run(kind, quote, coll, at, -1, -1, cl, &err);
+    if (st != MT_OK)
+        fail_msg("%s: expected success, got %s: %s", quote, mt_status_name(st), err.msg);
+    tv_print_claims(quote, cl);
+}
+
+static void expect_fail(mt_attest_kind kind, const char *quote, const tv_item *coll,
+                        const char *at, long off, int setval, mt_status want, const char *msg)
+{
+    mt_attest_claims cl;
+    mt_err err = {0};
+    mt_status st = run(kind, quote, coll, at, off, setval, &cl, &err);
+    if (st == MT_OK)
+        fail_msg("%s (byte 0x%lx): expected failure \"%s\", but it verified", quote, off, msg);
+    if (want != MT_OK && st != want)
+        fail_msg("%s: expected %s, got %s: %s", quote, mt_status_name(want), mt_status_name(st),
+                 err.msg);
+    tv_assert_msg(&err, msg);
+}
+
+static void assert_rd_prefix(const mt_attest_claims *cl, const char *hex)
+{
+    char got[129];
+    mt_hex_encode(cl->report_data, 64, got);
+    if (strncmp(got, hex, strlen(hex)) != 0)
+        fail_msg("report_data: expected %s..., got %s", hex, got);
+}
+
+static void assert_meas_prefix(const mt_attest_claims *cl, const char *name, const char *hex)
+{
+    const mt_attest_measurement *m = mt_attest_claims_measurement(cl, name);
+    assert_non_null(m);
+    char got[129];
+    mt_hex_encode(m->value, m->len, got);
+    if (strncmp(got, hex, strlen(hex)) != 0)
+        fail_msg("%s: expected %s..., got %s", name, hex, got);
+}
+
+/* ---- SGX ----------------------------------------------------------------- */
+
+static void test_sgx_qvl(void **state)
+{
+    TV_REQUIRE();
+    mt_attest_claims cl;
+    expect_ok(MT_ATTEST_SGX, "sgx-dcap/dcapqvl-sgx-quote.dat", QVL_SGX_COLL, AT_QVL_SGX, &cl);
+    assert_int_equal(cl.kind, MT_ATTEST_SGX);
+    tv_assert_meas(&cl, "mrenclave", "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb");
+    tv_assert_meas(&cl, "mrsigner", "815f42f11cf64430c30bab7816ba596a1da0130c3b028b673133a66cf9a3e0e6");
+    tv_assert_meas(&cl, "fmspc", "00a067110000");
+    assert_int_equal(cl.signer_len, 32);
+    uint8_t rd[64] = "Hello, world!";
+    assert_memory_equal(cl.report_data, rd, 64);
+    assert_false(cl.debug);
+    const mt_attest_measurement *attr = mt_attest_claims_measurement(&cl, "attributes");
+    assert_int_equal(attr->value[0], 0x05); /* INIT | MODE64BIT, DEBUG clear */
+    tv_assert_svn(&cl, "isv_prod_id", 0);
+    tv_assert_svn(&cl, "isv_svn", 0);
+    tv_assert_svn(&cl, "pck.pcesvn", 13);
+    tv_assert_svn(&cl, "qe.isv_svn", 10);
+    tv_assert_svn(&cl, "qe_tcb_status", MT_TCB_UP_TO_DATE);
+    assert_int_equal(cl.tcb_status, MT_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED);
+    assert_int_equal(cl.n_advisories, 2);
+    assert_true(mt_attest_claims_has_advisory(&cl, "INTEL-SA-00289"));
+    assert_true(mt_attest_claims_has_advisory(&cl, "INTEL-SA-00615"));
+    assert_int_equal(cl.checked, MT_ATTEST_CHECKED_TCB | MT_ATTEST_CHECKED_REVOCATION |
+                                     MT_ATTEST_CHECKED_QE_IDENTITY);
+    assert_string_equal(cl.product, "SGX FMSPC 00a067110000");
+}
+
+static void test_sgx_occlum(void **state)
+{
+    TV_REQUIRE();
+    mt_attest_claims cl;
+    expect_ok(MT_ATTEST_SGX, "sgx-dcap/trustee-occlum-quote.dat", NULL, TODAY, &cl);
+    tv_assert_meas(&cl, "mrenclave", "8f173e4613ff05c52aaf04162d234edae8c9977eae47eb2299ae16a553011c68");
+    tv_assert_meas(&cl, "mrsigner", "83d719e77deaca1470f6baf62a4d774303c899db69020f9c70ee1dfc08c7ce9e");
+    tv_assert_meas(&cl, "fmspc", "00606a000000");
+    uint8_t rd[64] = "test";
+    assert_memory_equal(cl.report_data, rd, 64);
+    assert_true(cl.debug); /* attributes 07..: a DEBUG enclave */
+    assert_int_equal(cl.tcb_status, MT_TCB_NOT_EVALUATED);
+    assert_int_equal(cl.checked, 0);
+}
+
+/* Flipping a byte of each field that matters in the SGX quote. */
+static void test_sgx_flips(void **state)
+{
+    TV_REQUIRE();
+    const char *Q = "sgx-dcap/dcapqvl-sgx-quote.dat";
+    static const struct {
+        long off;
+        const char *msg;
+    } f[] = {
+        {112, "attestation key signature over the quote does not verify"},      /* MRENCLAVE */
+        {176, "attestation key signature over the quote does not verify"},      /* MRSIGNER */
+        {368, "attestation key signature over the quote does not verify"},      /* report_data */
+        {96, "attestation key signature over the quote does not verify"},       /* attributes */
+        {48 + 258, "attestation key signature over the quote does not verify"}, /* isv_svn */
+        {8, "attestation key signature over the quote does not verify"},        /* qe_svn */
+        {436, "attestation key signature over the quote does not verify"},      /* signature */
+        {436 + 64, "QE report data does not bind the attestation key"},         /* att key */
+        {436 + 128 + 100, "PCK signature over the QE report does not verify"}, /* QE report */
+        {436 + 128 + 384, "PCK signature over the QE report does not verify"}, /* QE sig */
+        {436 + 128 + 384 + 64 + 2, "QE report data does not bind"},             /* auth data */
+        {20, "QE vendor id is not Intel's"},
+        {2, "unsupported attestation key type"},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        expect_fail(MT_ATTEST_SGX, Q, QVL_SGX_COLL, AT_QVL_SGX, f[i].off, -1, MT_OK, f[i].msg);
+}
+
+/* ---- TDX ----------------------------------------------------------------- */
+
+static void test_tdx_qvl(void **state)
+{
+    TV_REQUIRE();
+    mt_attest_claims cl;
+    expect_ok(MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote.dat", QVL_TDX_COLL, AT_QVL_TDX, &cl);
+    assert_int_equal(cl.kind, MT_ATTEST_TDX);
+    assert_meas_prefix(&cl, "mrtd", "91eb2b44d141d4ec");
+    assert_rd_prefix(&cl, "9a9d48e7");
+    assert_rd_prefix(&cl, "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481"
+                          "601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20");
+    assert_int_equal(cl.tcb_status, MT_TCB_UP_TO_DATE);
+    assert_int_equal(cl.n_advisories, 0);
+    assert_int_equal(cl.checked, MT_ATTEST_CHECKED_TCB | MT_ATTEST_CHECKED_REVOCATION |
+                                     MT_ATTEST_CHECKED_QE_IDENTITY);
+    tv_assert_svn(&cl, "tdx_module.major", 1);
+    assert_false(cl.debug);
+    assert_non_null(mt_attest_claims_measurement(&cl, "rtmr3"));
+}
+
+/* PROVENANCE: PCK SGX component 8 = 3 while every level needs >= 5. */
+static void test_tdx_outdated_rejected(void **state)
+{
+    TV_REQUIRE();
+    expect_fail(MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote-outdated.dat", QVL_OUTDATED_COLL,
+                AT_QVL_OUTDATED, -1, -1, MT_EAUTH, "no TCB level of the TCB info matches");
+    /* Without collateral its signatures and chain still verify. */
+    mt_attest_claims cl;
+    expect_ok(MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote-outdated.dat", NULL, AT_QVL_OUTDATED, &cl);
+    assert_meas_prefix(&cl, "mrtd", "273828c46252fcbd");
+    assert_rd_prefix(&cl, "d2142b64");
+    uint8_t zero[32] = {0};
+    assert_memory_equal(cl.report_data + 32, zero, 32);
+    const mt_attest_measurement *comps = mt_attest_claims_measurement(&cl, "pck.tcb_components");
+    assert_int_equal(comps->value[7], 3);
+    tv_assert_svn(&cl, "quote_version", 5);
+}
+
+/* The SPR E4 platform's PCK components (3,3,2,2,2,1,0,2) are below both
+ * levels of the 2023 TCB info (5,5,2,2,3,1,0,3): no level matches, so the
+ * TCB evaluation rejects it, as for dcapqvl-tdx-quote-outdated. Everything
+ * else (signatures, PCK chain with both CRLs, QE identity) verifies. */
+static const tv_item GOTDX_NO_TCB[] = {
+    {MT_COLL_QE_IDENTITY, "tdx/gotdxguest-qeidentity-response.json"},
+    {MT_COLL_QE_IDENTITY_CHAIN, "tdx/gotdxguest-tcbinfo-issuer-chain.pem"},
+    {MT_COLL_PCK_CRL, "tdx/gotdxguest-pckcrl.der"},
+    {MT_COLL_ROOT_CRL, "tdx/gotdxguest-rootcrl.der"},
+    {0, NULL}};
+
+static void test_tdx_gotdx_v4(void **state)
+{
+    TV_REQUIRE();
+    expect_fail(MT_ATTEST_TDX, GOTDX_V4, GOTDX_COLL, AT_GOTDX, -1, -1, MT_EAUTH,
+                "no TCB level of the TCB info matches the platform (PCK SGX components "
+                "03030202020100020000000000000000, PCESVN 11");
+    mt_attest_claims cl;
+    expect_ok(MT_ATTEST_TDX, GOTDX_V4, GOTDX_NO_TCB, AT_GOTDX, &cl);
+    assert_meas_prefix(&cl, "mrtd", "6363b8043668a3ad");
+    assert_rd_prefix(&cl, "6c62dec1b8191749a31dab490be532a35944dea47caef1f980863993d9899545eb7406a38d1e"
+                          "ed313b987a467dacead6f0c87a6d766c66f6f29f8acb281f1113");
+    tv_assert_meas(&cl, "fmspc", "50806f000000");
+    assert_int_equal(cl.checked, MT_ATTEST_CHECKED_REVOCATION | MT_ATTEST_CHECKED_QE_IDENTITY);
+    assert_int_equal(cl.tcb_status, MT_TCB_NOT_EVALUATED);
+    tv_assert_svn(&cl, "qe_tcb_status", MT_TCB_UP_TO_DATE);
+    tv_assert_svn(&cl, "tdx_module.major", 0); /* TDX 1.0: no module rule */
+}
+
+/* go-tdx-guest's tamper recipes (byte offset -> value -> failure). */
+static void test_tdx_gotdx_tamper(void **state)
+{
+    TV_REQUIRE();
+    const char *Q = "tdx/gotdxguest-quote-v4-spr-e4.dat";
+    expect_fail(MT_ATTEST_TDX, Q, GOTDX_COLL, AT_GOTDX, 0x00, 3, MT_EINVAL,
+                "unsupported TDX quote version 3");
+    /* sig_data_len 0x10cb -> 0x1010: the inner sizes no longer add up. */
+    expect_fail(MT_ATTEST_TDX, Q, GOTDX_COLL, AT_GOTDX, 0x278, 0x10, MT_EINVAL,
+                "does not fill the 3978 bytes of signature data left");
+    expect_fail(MT_ATTEST_TDX, Q, GOTDX_COLL, AT_GOTDX, 0x279, 0x32, MT_EINVAL,
+                "quote signature data length 13003 exceeds the 4299 bytes left");
+    expect_fail(MT_ATTEST_TDX, Q, GOTDX_NO_TCB, AT_GOTDX, 0x1E, 0x32, MT_EAUTH,
+                "attestation key signature over the quote does not verify");
+    expect_fail(MT_ATTEST_TDX, Q, GOTDX_NO_TCB, AT_GOTDX, 0x3C, 0x32, MT_EAUTH,
+                "attestation key signature over the quote does not verify");
+    expect_fail(MT_ATTEST_TDX, Q, GOTDX_NO_TCB, AT_GOTDX, 0xB77, 0x32, MT_EAUTH,
+                "certificate signature failure (depth 0");
+    expect_fail(MT_ATTEST_TDX, Q, GOTDX_NO_TCB, AT_GOTDX, 0xF5F, 0x32, MT_EAUTH,
+                "certificate signature failure (depth 1");
+    expect_fail(MT_ATTEST_TDX, Q, GOTDX_NO_TCB, AT_GOTDX, 0x1329, 0x32, MT_EAUTH,
+                "does not end in the pinned Intel SGX Root CA");
+}
+
+static void test_tdx_gotdx_trailing(void **state)
+{
+    TV_REQUIRE();
+    size_t len;
+    uint8_t *q = tv_read(GOTDX_V4, &len);
+    assert_int_equal(len, 4974);
+    mt_attest_claims cl;
+    mt_err err = {0};
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TDX, q, len, NULL, tv_time(AT_GOTDX), &cl, &err),
+                     MT_EINVAL);
+    tv_assert_msg(&err, "quote has 39 trailing bytes that are not zero");
+    free(q);
+}
+
+static void test_tdx_gotdx_v5(void **state)
+{
+    TV_REQUIRE();
+    mt_attest_claims cl;
+    mt_err err = {0};
+    size_t len;
+    uint8_t *q = tv_read("tdx/gotdxguest-quote-v5.dat", &len);
+    mt_attest_collateral *c = gotdx_v5_coll(false);
+    mt_status st = mt_attest_verify(MT_ATTEST_TDX, q, len, c, tv_time(AT_GOTDX_V5), &cl, &err);
+    mt_attest_collateral_free(c);
+    if (st != MT_OK)
+        fail_msg("gotdxguest v5: %s", err.msg);
+    tv_print_claims("tdx/gotdxguest-quote-v5.dat", &cl);
+    assert_meas_prefix(&cl, "mrtd", "7348651a34b2d2d3");
+    assert_rd_prefix(&cl, "945eaacf");
+    assert_int_equal(cl.checked, MT_ATTEST_CHECKED_TCB); /* QE identity and CRLs expired: not given */
+    tv_assert_svn(&cl, "tdx_module.major", 1);           /* TDX 1.5: module rule applies */
+    assert_non_null(mt_attest_claims_measurement(&cl, "mrservicetd"));
+    /* The 2023 QE identity is expired at that time. */
+    c = gotdx_v5_coll(true);
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TDX, q, len, c, tv_time(AT_GOTDX_V5), &cl, &err),
+                     MT_EAUTH);
+    mt_attest_collateral_free(c);
+    free(q);
+    tv_assert_msg(&err, "QE identity expired at 2023-07-08T07:24:59Z, verification time 2026-02-03T00:00:00Z");
+    /* With the 2018 TCB Signing chain, which expired 2025-05-21. */
+    expect_fail(MT_ATTEST_TDX, "tdx/gotdxguest-quote-v5.dat", GOTDX_V5_COLL, AT_GOTDX_V5, -1, -1,
+                MT_EAUTH, "certificate has expired (depth 0, CN=Intel SGX TCB Signing");
+}
+
+/* Quotes without collateral: signatures, binding and PCK chain only. */
+static void test_tdx_no_collateral(void **state)
+{
+    TV_REQUIRE();
+    static const struct {
+        const char *file, *mrtd, *rd;
+        bool debug;
+    } q[] = {
+        {"tdx/trustee-tdx-quote-4.dat", "705ee9381b8633a9", "7c71fe2c", true},
+        {"tdx/trustee-tdx-quote-5.dat", "dfba221b", "6d6ab13b", false},
+        {"tdx/trustee-tdx-quote-6.dat", "21e8dead", "26cae1c7", false},
+        {"tdx/ccel/cos-113-tdx-quote.dat", "dae67181d3d65e07", "00000000000000000000", false},
+        {"tpm2/azure-tdx-vtpm/td-quote.bin", "024a32b070383331", "9734504f", false},
+    };
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+        mt_attest_claims cl;
+        expect_ok(MT_ATTEST_TDX, q[i].file, NULL, TODAY, &cl);
+        assert_meas_prefix(&cl, "mrtd", q[i].mrtd);
+        assert_rd_prefix(&cl, q[i].rd);
+        assert_int_equal(cl.debug, q[i].debug);
+        assert_int_equal(cl.tcb_status, MT_TCB_NOT_EVALUATED);
+    }
+    /* trustee-4 has FMSPC 50806f000000: evaluate it with the 2023 TCB info. */
+    mt_attest_claims cl;
+    tv_item tcb[] = {{MT_COLL_TCB_INFO, "tdx/gotdxguest-tcbinfo-response.json"},
+                     {MT_COLL_TCB_INFO_CHAIN, "tdx/gotdxguest-tcbinfo-issuer-chain.pem"},
+                     {0, NULL}};
+    mt_err err = {0};
+    mt_status st = run(MT_ATTEST_TDX, "tdx/trustee-tdx-quote-4.dat", tcb, AT_GOTDX, -1, -1, &cl, &err);
+    fprintf(stderr, "    trustee-tdx-quote-4 with the 2023 TCB info: %s %s\n",
+            st == MT_OK ? mt_attest_tcb_status_name(cl.tcb_status) : "rejected:", st == MT_OK ? "" : err.msg);
+    if (st == MT_OK)
+        assert_int_not_equal(cl.tcb_status, MT_TCB_NOT_EVALUATED);
+}
+
+static void test_tdx_flips(void **state)
+{
+    TV_REQUIRE();
+    const char *Q = "tdx/dcapqvl-tdx-quote.dat";
+    static const long offs[] = {
+        48 + 0,   /* tee_tcb_svn */
+        48 + 16,  /* mrseam */
+        48 + 120, /* td_attributes (DEBUG) */
+        184,      /* MRTD */
+        48 + 328, /* RTMR0 */
+        48 + 472, /* RTMR3 */
+        568,      /* report_data */
+        631,      /* report_data end */
+        636,      /* signature */
+    };
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++)
+        expect_fail(MT_ATTEST_TDX, Q, QVL_TDX_COLL, AT_QVL_TDX, offs[i], -1, MT_EAUTH,
+                    "attestation key signature over the quote does not verify");
+    /* The trailing padding is zero; a non-zero byte there is rejected. */
+    expect_fail(MT_ATTEST_TDX, Q, QVL_TDX_COLL, AT_QVL_TDX, 5000, -1, MT_EINVAL,
+                "trailing bytes that are not zero");
+}
+
+/* ---- collateral ------------------------------------------------------------ */
+
+/* A copy of a bundle with one JSON string value edited (first occurrence of
+ * `from` replaced by `to`, same length). */
+static mt_attest_collateral *edited_bundle(const char *rel, const char *from, const char *to)
+{
+    size_t n;
+    uint8_t *b = tv_read(rel, &n);
+    char *p = strstr((char *)b, from);
+    assert_non_null(p);
+    assert_int_equal(strlen(from), strlen(to));
+    memcpy(p, to, strlen(to));
+    mt_attest_collateral *c = mt_attest_collateral_new();
+    assert_int_equal(mt_attest_collateral_add(c, MT_COLL_DCAP_BUNDLE, b, n, NULL), MT_OK);
+    free(b);
+    return c;
+}
+
+static mt_status run_coll(const char *quote, mt_attest_kind kind, mt_attest_collateral *c,
+                          const char *at, mt_err *err)
+{
+    size_t len;
+    uint8_t *q = tv_read(quote, &len);
+    mt_attest_claims cl;
+    mt_status st = mt_attest_verify(kind, q, len, c, tv_time(at), &cl, err);
+    if (st != MT_EAUTH)
+        fprintf(stderr, "    run_coll: %s\n", err->msg);
+    free(q);
+    mt_attest_collateral_free(c);
+    return st;
+}
+
+static void test_collateral_tamper(void **state)
+{
+    TV_REQUIRE();
+    const char *Q = "sgx-dcap/dcapqvl-sgx-quote.dat", *B = "sgx-dcap/dcapqvl-sgx-quote-collateral.json";
+    mt_err err = {0};
+    /* TCB info: a changed TCB level status breaks its signature. */
+    assert_int_equal(run_coll(Q, MT_ATTEST_SGX,
+                              edited_bundle(B, "\\\"tcbEvaluationDataNumber\\\":17",
+                                            "\\\"tcbEvaluationDataNumber\\\":18"),
+                              AT_QVL_SGX, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "TCB info signature does not verify");
+    /* TCB info signature bytes. */
+    assert_int_equal(run_coll(Q, MT_ATTEST_SGX, edited_bundle(B, "\"tcb_info_signature\": \"9a", "\"tcb_info_signature\": \"9b"),
+                              AT_QVL_SGX, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "TCB info signature does not verify");
+    /* QE identity. */
+    assert_int_equal(run_coll(Q, MT_ATTEST_SGX, edited_bundle(B, "\"qe_identity_signature\": \"f1", "\"qe_identity_signature\": \"f2"),
+                              AT_QVL_SGX, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "QE identity signature does not verify");
+    /* PCK CRL signature (last hex digit of the DER). */
+    {
+        size_t n;
+        uint8_t *b = tv_read(B, &n);
+        char *p = strstr((char *)b, "\"pck_crl\": \"");
+        assert_non_null(p);
+        char *end = strchr(p + 12, '"');
+        end[-1] = end[-1] == '0' ? '1' : '0';
+        mt_attest_collateral *c = mt_attest_collateral_new();
+        assert_int_equal(mt_attest_collateral_add(c, MT_COLL_DCAP_BUNDLE, b, n, NULL), MT_OK);
+        free(b);
+        assert_int_equal(run_coll(Q, MT_ATTEST_SGX, c, AT_QVL_SGX, &err), MT_EAUTH);
+        tv_assert_msg(&err, "CRL signature failure");
+    }
+    /* The TDX bundle for the SGX quote. */
+    expect_fail(MT_ATTEST_SGX, Q, QVL_TDX_COLL, AT_QVL_SGX, -1, -1, MT_EAUTH, "");
+    /* The 2026 bundle (FMSPC 90c06f000000) for the dcap-qvl TDX quote (b0c06f000000). */
+    expect_fail(MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote.dat", QVL_OUTDATED_COLL, AT_QVL_OUTDATED, -1,
+                -1, MT_EAUTH, "TCB info is for FMSPC 90c06f000000, the PCK certificate has b0c06f000000");
+    /* Kind mismatch. */
+    expect_fail(MT_ATTEST_SGX, "tdx/dcapqvl-tdx-quote.dat", NULL, TODAY, -1, -1, MT_EINVAL,
+                "quote is a TDX quote, not SGX");
+    /* Only one of the two CRLs. */
+    tv_item one_crl[] = {{MT_COLL_PCK_CRL, "tdx/gotdxguest-pckcrl.der"}, {0, NULL}};
+    expect_fail(MT_ATTEST_TDX, "tdx/gotdxguest-quote-v4-spr-e4.dat", one_crl, AT_GOTDX, -1, -1,
+                MT_EINVAL, "give both the PCK CRL and the root CA CRL");
+}
+
+/* Expired collateral at today's date. */
+static void test_expired_today(void **state)
+{
+    TV_REQUIRE();
+    expect_fail(MT_ATTEST_SGX, "sgx-dcap/dcapqvl-sgx-quote.dat", QVL_SGX_COLL, TODAY, -1, -1,
+                MT_EAUTH, "expired");
+    expect_fail(MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote.dat", QVL_TDX_COLL, TODAY, -1, -1, MT_EAUTH,
+                "expired");
+    expect_fail(MT_ATTEST_TDX, GOTDX_V4, GOTDX_NO_TCB, TODAY, -1, -1,
+                MT_EAUTH, "expired");
+    /* TCB info alone (no CRLs): its own nextUpdate. */
+    size_t len;
+    uint8_t *q = tv_read("tdx/gotdxguest-quote-v5.dat", &len);
+    mt_attest_collateral *c = gotdx_v5_coll(false);
+    mt_attest_claims cl;
+    mt_err err = {0};
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TDX, q, len, c, tv_time(TODAY), &cl, &err), MT_EAUTH);
+    tv_assert_msg(&err, "TCB info expired at 2026-03-03T");
+    mt_attest_collateral_free(c);
+    free(q);
+    /* Just after the window of the dcap-qvl TDX collateral. */
+    expect_fail(MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote.dat", QVL_TDX_COLL, "2025-07-19T10:16:03Z",
+                -1, -1, MT_EAUTH, "expired");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sgx_qvl),          cmocka_unit_test(test_sgx_occlum),
+        cmocka_unit_test(test_sgx_flips),        cmocka_unit_test(test_tdx_qvl),
+        cmocka_unit_test(test_tdx_outdated_rejected), cmocka_unit_test(test_tdx_gotdx_v4),
+        cmocka_unit_test(test_tdx_gotdx_tamper), cmocka_unit_test(test_tdx_gotdx_v5), cmocka_unit_test(test_tdx_gotdx_trailing),
+        cmocka_unit_test(test_tdx_no_collateral), cmocka_unit_test(test_tdx_flips),
+        cmocka_unit_test(test_collateral_tamper), cmocka_unit_test(test_expired_today),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,177 @@
+/* Unit tests of the attestation readers that need no test vectors: times,
+ * kind names, the bounds-checked reader, DER, CBOR, COSE, JSON spans,
+ * collateral handling, and malformed evidence of every kind. */
+#include "test_attest_util.c"
+
+#include "mt_cbor.h"
+#include "mt_cose.h"
+#include "mt_dcap.h"
+#include "mt_dcap_coll.h"
+#include "mt_rd.h"
+#include "mt_snp.h"
+
+static void test_time(void **state)
+{
+    int64_t t;
+    assert_int_equal(mt_attest_time_parse("1970-01-01T00:00:00Z", &t, NULL), MT_OK);
+    assert_int_equal(t, 0);
+    assert_int_equal(mt_attest_time_parse("2025-06-19T10:56:11Z", &t, NULL), MT_OK);
+    assert_int_equal(t, 1750330571);
+    assert_int_equal(mt_attest_time_parse("2023-09-18T15:03:30.860Z", &t, NULL), MT_OK);
+    assert_int_equal(t, 1695049410);
+    mt_err err;
+    assert_int_equal(mt_attest_time_parse("2025-06-19 10:56:11Z", &t, &err), MT_EINVAL);
+    assert_int_equal(mt_attest_time_parse("2025-13-19T10:56:11Z", &t, &err), MT_EINVAL);
+    assert_int_equal(mt_attest_time_parse("2025-06-19T10:56:11+02:00", &t, &err), MT_EINVAL);
+    assert_int_equal(mt_attest_time_parse(NULL, &t, &err), MT_EINVAL);
+}
+
+static void test_names(void **state)
+{
+    mt_attest_kind k;
+    assert_int_equal(mt_attest_kind_parse("tdx", &k, NULL), MT_OK);
+    assert_int_equal(k, MT_ATTEST_TDX);
+    assert_string_equal(mt_attest_kind_name(MT_ATTEST_SEV_SNP), "sev-snp");
+    mt_err err;
+    assert_int_equal(mt_attest_kind_parse("tpm2", &k, &err), MT_EINVAL);
+    assert_string_equal(mt_attest_tcb_status_name(MT_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED),
+                        "ConfigurationAndSWHardeningNeeded");
+}
+
+static void test_rd_der(void **state)
+{
+    const uint8_t b[] = {1, 2, 3};
+    mt_rd r;
+    mt_rd_init(&r, b, sizeof b);
+    assert_int_equal(mt_rd_u16le(&r), 0x0201);
+    assert_int_equal(mt_rd_u16le(&r), 0); /* short: fails, zero */
+    assert_false(mt_rd_ok(&r));
+    assert_int_equal(mt_rd_left(&r), 0);
+    /* DER: long length beyond the buffer. */
+    const uint8_t der[] = {0x30, 0x82, 0xff, 0xff, 0x00};
+    mt_der d;
+    mt_rd_init(&r, der, sizeof der);
+    assert_false(mt_der_next(&r, &d));
+    const uint8_t oid[] = {0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01};
+    char txt[64];
+    assert_true(mt_der_oid_text(oid, sizeof oid, txt, sizeof txt));
+    assert_string_equal(txt, "1.2.840.113741.1.13.1");
+    const uint8_t bad_oid[] = {0x2a, 0x86};
+    assert_false(mt_der_oid_text(bad_oid, sizeof bad_oid, txt, sizeof txt));
+    const uint8_t i9[] = {0x02, 0x09, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    mt_rd_init(&r, i9, sizeof i9);
+    uint64_t v;
+    assert_true(mt_der_next(&r, &d));
+    assert_false(mt_der_uint(&d, &v)); /* over 64 bits */
+    mt_pck_ext px;
+    mt_err err;
+    assert_int_equal(mt_dcap_pck_ext_parse(i9, sizeof i9, &px, &err), MT_EINVAL);
+}
+
+static void test_cbor(void **state)
+{
+    mt_rd r;
+    uint8_t mt;
+    uint64_t arg;
+    const uint8_t indef[] = {0x9f, 0x01, 0xff};
+    mt_rd_init(&r, indef, sizeof indef);
+    assert_false(mt_cbor_head(&r, &mt, &arg));
+    /* Deep nesting is refused. */
+    uint8_t deep[64];
+    memset(deep, 0x81, sizeof deep);
+    deep[63] = 0x00;
+    mt_rd_init(&r, deep, sizeof deep);
+    assert_false(mt_cbor_skip(&r));
+    /* A huge array count with no bytes behind it. */
+    const uint8_t huge[] = {0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    mt_rd_init(&r, huge, sizeof huge);
+    assert_false(mt_cbor_skip(&r));
+    const uint8_t neg[] = {0x38, 0x22};
+    int64_t v;
+    mt_rd_init(&r, neg, sizeof neg);
+    assert_true(mt_cbor_int(&r, &v));
+    assert_int_equal(v, -35);
+    uint8_t h[9];
+    assert_int_equal(mt_cbor_put_head(h, MT_CBOR_BSTR, 300), 3);
+    assert_int_equal(h[0], 0x59);
+    /* COSE: wrong tag, wrong arity, bad alg. */
+    mt_cose_sign1 m;
+    mt_err err;
+    const uint8_t tag17[] = {0xd1, 0x84, 0x40, 0xa0, 0x40, 0x40};
+    assert_int_equal(mt_cose_sign1_parse(tag17, sizeof tag17, &m, &err), MT_EINVAL);
+    tv_assert_msg(&err, "COSE tag 17 is not 18");
+    const uint8_t three[] = {0x83, 0x40, 0xa0, 0x40};
+    assert_int_equal(mt_cose_sign1_parse(three, sizeof three, &m, &err), MT_EINVAL);
+    const uint8_t es256[] = {0x84, 0x43, 0xa1, 0x01, 0x26, 0xa0, 0x40, 0x40};
+    assert_int_equal(mt_cose_sign1_parse(es256, sizeof es256, &m, &err), MT_EINVAL);
+    tv_assert_msg(&err, "COSE algorithm -7 is not ES384");
+}
+
+static void test_json_member(void **state)
+{
+    const char *doc = "{\"a\": [1, {\"x\": \"}\"}], \"tcbInfo\" : {\"k\":\"v\\\"}\"} , \"z\":null}";
+    const char *v;
+    size_t n;
+    assert_true(mt_dcap_json_member(doc, strlen(doc), "tcbInfo", &v, &n));
+    assert_int_equal(n, strlen("{\"k\":\"v\\\"}\"}"));
+    assert_memory_equal(v, "{\"k\":\"v\\\"}\"}", n);
+    assert_false(mt_dcap_json_member(doc, strlen(doc), "missing", &v, &n));
+    assert_false(mt_dcap_json_member("{\"tcbInfo\": {", 13, "tcbInfo", &v, &n));
+    mt_err err;
+    assert_int_equal(mt_dcap_tcb_info_check("{\"id\":\"SGX\",\"version\":2}", 24, &err), MT_EINVAL);
+    tv_assert_msg(&err, "TCB info version 2 is not supported");
+}
+
+static void test_collateral(void **state)
+{
+    mt_attest_collateral *c = mt_attest_collateral_new();
+    assert_non_null(c);
+    mt_err err;
+    assert_int_equal(mt_attest_collateral_add(c, 99, (const uint8_t *)"x", 1, &err), MT_EINVAL);
+    assert_int_equal(mt_attest_collateral_add(c, MT_COLL_AMD_VCEK, NULL, 0, &err), MT_EINVAL);
+    assert_int_equal(mt_attest_collateral_load_dir(c, "/nonexistent-dir", &err), MT_ENOTFOUND);
+    /* A bundle that is not JSON. */
+    assert_int_equal(mt_attest_collateral_add(c, MT_COLL_DCAP_BUNDLE, (const uint8_t *)"{", 1, &err),
+                     MT_OK);
+    mt_dcap_coll dc;
+    assert_int_equal(mt_dcap_coll_load(c, &dc, &err), MT_EINVAL);
+    mt_attest_collateral_free(c);
+    mt_attest_collateral_free(NULL);
+}
+
+/* Malformed evidence of each kind fails cleanly with MT_EINVAL. */
+static void test_malformed(void **state)
+{
+    uint8_t buf[MT_SNP_REPORT_LEN] = {0};
+    mt_attest_claims cl;
+    mt_err err;
+    assert_int_equal(mt_attest_verify(MT_ATTEST_SEV_SNP, buf, sizeof buf, NULL, 0, &cl, &err),
+                     MT_EINVAL);
+    tv_assert_msg(&err, "unsupported SNP report version 0");
+    buf[0] = 2;
+    buf[0x34] = 1;
+    buf[0x48] = 2 << 2; /* signing key 2 */
+    assert_int_equal(mt_attest_verify(MT_ATTEST_SEV_SNP, buf, sizeof buf, NULL, 0, &cl, &err),
+                     MT_EINVAL);
+    tv_assert_msg(&err, "neither VCEK (0) nor VLEK (1)");
+    uint8_t q[64] = {4, 0, 2, 0, 0x81};
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TDX, q, sizeof q, NULL, 0, &cl, &err), MT_EINVAL);
+    tv_assert_msg(&err, "truncated in its report body");
+    assert_int_equal(mt_attest_verify(MT_ATTEST_NITRO, q, sizeof q, NULL, 0, &cl, &err), MT_EINVAL);
+    assert_int_equal(mt_attest_verify(MT_ATTEST_NITRO, q, 0, NULL, 0, &cl, &err), MT_EINVAL);
+    assert_int_equal(mt_attest_verify(99, q, sizeof q, NULL, 0, &cl, &err), MT_EINVAL);
+    static uint8_t big[70000];
+    assert_int_equal(mt_attest_verify(MT_ATTEST_SGX, big, sizeof big, NULL, 0, &cl, &err), MT_EINVAL);
+    tv_assert_msg(&err, "over the 65536-byte limit");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_time),      cmocka_unit_test(test_names),
+        cmocka_unit_test(test_rd_der),    cmocka_unit_test(test_cbor),
+        cmocka_unit_test(test_json_member), cmocka_unit_test(test_collateral),
+        cmocka_unit_test(test_malformed),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
