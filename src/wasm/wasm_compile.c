@@ -1,0 +1,1038 @@
+/* wasm_compile: validates one function body and translates it, in the same
+ * single pass, into the interpreter's internal code (see wasm_int.h).
+ *
+ * Validation follows the WebAssembly 2.0 algorithm (operand type stack with
+ * a polymorphic bottom after unconditional branches, control frames with
+ * block types). Translation resolves every branch to a cell offset, and
+ * records the stack height and arity to keep on each branch, so the
+ * interpreter needs no label stack. Fuel is charged per basic block: each
+ * block starts with OP_FUEL n, n being the number of wasm instructions up to
+ * the next block boundary. Code that validation proves unreachable is not
+ * emitted. On failure an MT_EINVAL error names the code section, the byte
+ * offset in the module and the reason. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wasm_int.h"
+
+#define MAX_LOCALS 50000u
+#define UNK 0
+
+enum { K_BLOCK, K_LOOP, K_IF, K_ELSE, K_FUNC };
+
+typedef struct ctl {
+    uint8_t kind;
+    bool unreachable;
+    bool dead;          /* opened inside unreachable code: emit nothing */
+    const uint8_t *params, *results;
+    uint32_t np, nr;
+    uint32_t height;    /* type-stack height at entry (params excluded) */
+    size_t loop_pos;    /* loop: target cell */
+    size_t patches;     /* forward branch cells to patch, list (index + 1) */
+    size_t if_cell;     /* if: the BR_UNLESS offset cell (index + 1) */
+    bool targeted;
+    uint8_t single;     /* storage for single-result block types */
+} ctl;
+
+typedef struct comp {
+    mt_wasm_module *m;
+    const uint8_t *b;
+    size_t pos, end;
+    mt_err *err;
+    bool failed;
+    const uint64_t *cells;
+    uint8_t *locals;
+    uint32_t nlocals;
+    uint8_t *vals;
+    uint32_t nvals, cap_vals;
+    ctl *ctls;
+    uint32_t nctls, cap_ctls;
+    uint64_t *ir;
+    size_t len, cap;
+    size_t fuel_cell;   /* index + 1 of the current OP_FUEL immediate */
+    uint64_t fuel_count;
+    uint32_t max_height;
+    size_t last_get;    /* cell of the last emitted lone OP_LOCAL_GET */
+} comp;
+
+static bool fail(comp *c, const char *why)
+{
+    if (!c->failed)
+        mt_err_set(c->err, MT_EINVAL, "wasm: code section, offset %zu: %s", c->pos, why);
+    c->failed = true;
+    return false;
+}
+
+/* ---- reader over the body ------------------------------------------------ */
+static bool rbyte(comp *c, uint8_t *out)
+{
+    if (c->pos >= c->end)
+        return fail(c, "unexpected end of function body");
+    *out = c->b[c->pos++];
+    return true;
+}
+
+static bool ruleb(comp *c, unsigned bits, uint64_t *out)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    for (;;) {
+        uint8_t b;
+        if (!rbyte(c, &b))
+            return false;
+        if (bits - shift <= 7) {
+            if (b & 0x80)
+                return fail(c, "integer representation too long");
+            if ((b & 0x7F) >> (bits - shift))
+                return fail(c, "integer too large");
+            v |= (uint64_t)b << shift;
+            break;
+        }
+        v |= (uint64_t)(b & 0x7F) << shift;
+        shift += 7;
+        if (!(b & 0x80))
+            break;
+    }
+    *out = v;
+    return true;
+}
+
+static bool ru32(comp *c, uint32_t *out)
+{
+    uint64_t v;
+    if (!ruleb(c, 32, &v))
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+static bool rsleb(comp *c, unsigned bits, int64_t *out)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    uint8_t b;
+    for (;;) {
+        if (!rbyte(c, &b))
+            return false;
+        if (bits - shift <= 7) {
+            unsigned used = bits - shift;
+            unsigned hi = (unsigned)(b & 0x7F) >> (used - 1);
+            if (b & 0x80)
+                return fail(c, "integer representation too long");
+            if (hi != 0 && hi != (0x7Fu >> (used - 1)))
+                return fail(c, "integer too large");
+            v |= (uint64_t)(b & 0x7F) << shift;
+            shift += 7;
+            break;
+        }
+        v |= (uint64_t)(b & 0x7F) << shift;
+        shift += 7;
+        if (!(b & 0x80))
+            break;
+    }
+    if (shift < 64 && (b & 0x40))
+        v |= ~(uint64_t)0 << shift;
+    *out = (int64_t)v;
+    return true;
+}
+
+static bool rfixed(comp *c, size_t n, uint64_t *out)
+{
+    if (n > c->end - c->pos)
+        return fail(c, "unexpected end of function body");
+    *out = 0;
+    memcpy(out, c->b + c->pos, n);
+    c->pos += n;
+    return true;
+}
+
+static bool rzero(comp *c)
+{
+    uint8_t z;
+    if (!rbyte(c, &z))
+        return false;
+    if (z != 0)
+        return fail(c, "zero byte expected");
+    return true;
+}
+
+/* ---- emission ------------------------------------------------------------ */
+static ctl *top(comp *c) { return &c->ctls[c->nctls - 1]; }
+
+static bool live(comp *c)
+{
+    ctl *t = top(c);
+    return !t->unreachable && !t->dead;
+}
+
+static bool put(comp *c, uint64_t v)
+{
+    if (c->len == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 256;
+        uint64_t *p = realloc(c->ir, nc * sizeof *p);
+        if (!p)
+            return fail(c, "out of memory");
+        c->ir = p, c->cap = nc;
+    }
+    c->ir[c->len++] = v;
+    return true;
+}
+
+static bool op0(comp *c, unsigned op)
+{
+    if (!live(c))
+        return true;
+    return put(c, c->cells[op]);
+}
+
+static bool op1(comp *c, unsigned op, uint64_t a)
+{
+    if (!live(c))
+        return true;
+    /* fuse local.get; local.get (branch targets are always OP_FUEL cells, so
+     * nothing can jump between the two) */
+    if (op == OP_LOCAL_GET && c->len >= 2 && c->last_get == c->len - 2) {
+        c->ir[c->len - 2] = c->cells[OP_LOCAL_GET_LOCAL_GET];
+        c->last_get = SIZE_MAX;
+        return put(c, a);
+    }
+    if (!put(c, c->cells[op]) || !put(c, a))
+        return false;
+    if (op == OP_LOCAL_GET)
+        c->last_get = c->len - 2;
+    return true;
+}
+
+static bool op2(comp *c, unsigned op, uint64_t a, uint64_t b)
+{
+    if (!live(c))
+        return true;
+    return put(c, c->cells[op]) && put(c, a) && put(c, b);
+}
+
+/* Closes the current basic block and opens a new one here. */
+static bool bb_begin(comp *c)
+{
+    if (c->fuel_cell)
+        c->ir[c->fuel_cell - 1] = c->fuel_count;
+    c->fuel_cell = 0;
+    c->fuel_count = 0;
+    if (!live(c))
+        return true;
+    if (!put(c, c->cells[OP_FUEL]) || !put(c, 0))
+        return false;
+    c->fuel_cell = c->len;
+    return true;
+}
+
+/* ---- type stack ---------------------------------------------------------- */
+static bool push(comp *c, uint8_t t)
+{
+    if (c->nvals == c->cap_vals) {
+        uint32_t nc = c->cap_vals ? c->cap_vals * 2 : 64;
+        uint8_t *p = realloc(c->vals, nc);
+        if (!p)
+            return fail(c, "out of memory");
+        c->vals = p, c->cap_vals = nc;
+    }
+    c->vals[c->nvals++] = t;
+    if (live(c) && c->nlocals + c->nvals > c->max_height)
+        c->max_height = c->nlocals + c->nvals;
+    return true;
+}
+
+static bool is_num(uint8_t t)
+{
+    return t == MT_WASM_I32 || t == MT_WASM_I64 || t == MT_WASM_F32 || t == MT_WASM_F64;
+}
+
+static bool is_ref(uint8_t t) { return t == MT_WASM_FUNCREF || t == MT_WASM_EXTERNREF; }
+
+/* Pops one value; expect UNK accepts any type. *got receives the type. */
+static bool pop(comp *c, uint8_t expect, uint8_t *got)
+{
+    ctl *t = top(c);
+    uint8_t v;
+    if (c->nvals == t->height) {
+        if (!t->unreachable)
+            return fail(c, "type mismatch (operand stack underflow)");
+        v = UNK;
+    } else {
+        v = c->vals[--c->nvals];
+    }
+    if (expect != UNK && v != UNK && v != expect)
+        return fail(c, "type mismatch");
+    if (got)
+        *got = v == UNK ? expect : v;
+    return true;
+}
+
+static bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
+{
+    for (uint32_t i = n; i-- > 0;)
+        if (!pop(c, ts[i], NULL))
+            return false;
+    return true;
+}
+
+static bool push_n(comp *c, const uint8_t *ts, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (!push(c, ts[i]))
+            return false;
+    return true;
+}
+
+static bool push_ctl(comp *c, uint8_t kind, const uint8_t *params, uint32_t np,
+                     const uint8_t *results, uint32_t nr, uint8_t single)
+{
+    if (c->nctls == c->cap_ctls) {
+        uint32_t nc = c->cap_ctls ? c->cap_ctls * 2 : 16;
+        ctl *p = realloc(c->ctls, nc * sizeof *p);
+        if (!p)
+            return fail(c, "out of memory");
+        c->ctls = p, c->cap_ctls = nc;
+    }
+    bool dead = c->nctls ? !live(c) : false;
+    ctl *t = &c->ctls[c->nctls++];
+    memset(t, 0, sizeof *t);
+    t->kind = kind;
+    t->dead = dead;
+    t->single = single;
+    t->params = params, t->np = np;
+    t->results = results;
+    t->nr = nr;
+    t->height = c->nvals;
+    return true;
+}
+
+/* Label types of control frame depth l (0 = innermost). */
+static void label_types(ctl *t, const uint8_t **ts, uint32_t *n)
+{
+    if (t->kind == K_LOOP)
+        *ts = t->params, *n = t->np;
+    else
+        *ts = t->results, *n = t->nr;
+}
+
+/* Reads a block type. */
+static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8_t **results,
+                      uint32_t *nr, uint8_t *single)
+{
+    if (c->pos >= c->end)
+        return fail(c, "unexpected end of function body");
+    uint8_t b = c->b[c->pos];
+    *params = NULL, *np = 0, *results = NULL, *nr = 0, *single = 0;
+    if (b == 0x40) {
+        c->pos++;
+        return true;
+    }
+    if (is_num(b) || is_ref(b)) {
+        static const uint8_t one[6] = {MT_WASM_I32, MT_WASM_I64, MT_WASM_F32,
+                                       MT_WASM_F64, MT_WASM_FUNCREF, MT_WASM_EXTERNREF};
+        c->pos++;
+        for (int i = 0; i < 6; i++)
+            if (one[i] == b)
+                *results = &one[i];
+        *nr = 1;
+        return true;
+    }
+    int64_t idx;
+    if (!rsleb(c, 33, &idx))
+        return false;
+    if (idx < 0)
+        return fail(c, "malformed block type");
+    if ((uint64_t)idx >= c->m->ntypes)
+        return fail(c, "unknown type");
+    const wasm_functype *ft = &c->m->types[idx];
+    *params = ft->t, *np = ft->np, *results = ft->t + ft->np, *nr = ft->nr;
+    return true;
+}
+
+/* Emits a branch to label depth l with the operand stack as it is now. */
+static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
+{
+    if (!live(c))
+        return true;
+    ctl *t = &c->ctls[c->nctls - 1 - l];
+    const uint8_t *ts;
+    uint32_t n;
+    label_types(t, &ts, &n);
+    bool needs_drop = c->nvals - n != t->height;
+    if (!put(c, c->cells[needs_drop ? drop : plain]) || !put(c, 0))
+        return false;
+    size_t cell = c->len - 1;
+    if (needs_drop && !put(c, DROP_INFO(c->nlocals + t->height, n)))
+        return false;
+    if (t->kind == K_LOOP) {
+        c->ir[cell] = (uint64_t)((int64_t)t->loop_pos - (int64_t)cell);
+    } else {
+        c->ir[cell] = t->patches;
+        t->patches = cell + 1;
+        t->targeted = true;
+    }
+    return true;
+}
+
+static void patch_list(comp *c, size_t head, size_t target)
+{
+    while (head) {
+        size_t cell = head - 1;
+        head = (size_t)c->ir[cell];
+        c->ir[cell] = (uint64_t)((int64_t)target - (int64_t)cell);
+    }
+}
+
+static bool set_unreachable(comp *c)
+{
+    ctl *t = top(c);
+    c->nvals = t->height;
+    t->unreachable = true;
+    return true;
+}
+
+/* Signature of numeric opcodes 0x45..0xC4: a, b (0: unary), result. */
+static void numeric_sig(uint8_t op, uint8_t *a, uint8_t *b, uint8_t *r)
+{
+    const uint8_t I = MT_WASM_I32, L = MT_WASM_I64, F = MT_WASM_F32, D = MT_WASM_F64;
+    *b = 0;
+    if (op == 0x45) { *a = I, *r = I; }
+    else if (op <= 0x4F) { *a = *b = I, *r = I; }
+    else if (op == 0x50) { *a = L, *r = I; }
+    else if (op <= 0x5A) { *a = *b = L, *r = I; }
+    else if (op <= 0x60) { *a = *b = F, *r = I; }
+    else if (op <= 0x66) { *a = *b = D, *r = I; }
+    else if (op <= 0x69) { *a = I, *r = I; }
+    else if (op <= 0x78) { *a = *b = I, *r = I; }
+    else if (op <= 0x7B) { *a = L, *r = L; }
+    else if (op <= 0x8A) { *a = *b = L, *r = L; }
+    else if (op <= 0x91) { *a = F, *r = F; }
+    else if (op <= 0x98) { *a = *b = F, *r = F; }
+    else if (op <= 0x9F) { *a = D, *r = D; }
+    else if (op <= 0xA6) { *a = *b = D, *r = D; }
+    else {
+        static const uint8_t conv[][2] = {
+            /* A7 */ {L, I}, {F, I}, {F, I}, {D, I}, {D, I}, {I, L}, {I, L}, {F, L}, {F, L},
+            /* B0 */ {D, L}, {D, L}, {I, F}, {I, F}, {L, F}, {L, F}, {D, F}, {I, D}, {I, D},
+            /* B9 */ {L, D}, {L, D}, {F, D}, {F, I}, {D, L}, {I, F}, {L, D},
+            /* C0 */ {I, I}, {I, I}, {L, L}, {L, L}, {L, L}};
+        *a = conv[op - 0xA7][0], *r = conv[op - 0xA7][1];
+    }
+}
+
+static bool memarg(comp *c, unsigned natural_log2, uint32_t *offset)
+{
+    uint32_t align;
+    if (!ru32(c, &align) || !ru32(c, offset))
+        return false;
+    if (c->m->nmems == 0)
+        return fail(c, "unknown memory 0");
+    if (align > natural_log2)
+        return fail(c, "alignment must not be larger than natural");
+    return true;
+}
+
+static bool check_table(comp *c, uint32_t t)
+{
+    if (t >= c->m->ntables)
+        return fail(c, "unknown table");
+    return true;
+}
+
+/* ---- the main loop --------------------------------------------------------- */
+static bool body(comp *c, const wasm_functype *ft)
+{
+    mt_wasm_module *m = c->m;
+    if (!push_ctl(c, K_FUNC, NULL, 0, ft->t + ft->np, ft->nr, 0))
+        return false;
+    if (!bb_begin(c))
+        return false;
+    while (c->nctls > 0) {
+        uint8_t op, t1, t2;
+        uint32_t x, y;
+        if (!rbyte(c, &op))
+            return false;
+        if (live(c))
+            c->fuel_count++;
+        switch (op) {
+        case 0x00:
+            if (!op0(c, OP_UNREACHABLE))
+                return false;
+            set_unreachable(c);
+            break;
+        case 0x01:
+            break;
+        case 0x02:
+        case 0x03: {
+            const uint8_t *p, *r;
+            uint32_t np, nr;
+            uint8_t single;
+            if (!blocktype(c, &p, &np, &r, &nr, &single) || !pop_n(c, p, np) ||
+                !push_ctl(c, op == 0x02 ? K_BLOCK : K_LOOP, p, np, r, nr, single) ||
+                !push_n(c, p, np))
+                return false;
+            if (op == 0x03) {
+                if (!bb_begin(c))
+                    return false;
+                top(c)->loop_pos = c->len >= 2 ? c->len - 2 : 0;
+            }
+            break;
+        }
+        case 0x04: {
+            const uint8_t *p, *r;
+            uint32_t np, nr;
+            uint8_t single;
+            if (!blocktype(c, &p, &np, &r, &nr, &single) || !pop(c, MT_WASM_I32, NULL) ||
+                !pop_n(c, p, np))
+                return false;
+            bool was_live = live(c);
+            if (!op1(c, OP_BR_UNLESS, 0))
+                return false;
+            size_t cell = c->len;
+            if (!push_ctl(c, K_IF, p, np, r, nr, single))
+                return false;
+            if (was_live)
+                top(c)->if_cell = cell;
+            if (!push_n(c, p, np) || !bb_begin(c))
+                return false;
+            break;
+        }
+        case 0x05: {
+            ctl *t = top(c);
+            if (t->kind != K_IF)
+                return fail(c, "else without if");
+            if (!pop_n(c, t->results, t->nr))
+                return false;
+            if (c->nvals != t->height)
+                return fail(c, "type mismatch (values remaining at else)");
+            /* jump from the end of the then branch to the end */
+            if (live(c)) {
+                if (!put(c, c->cells[OP_BR]) || !put(c, t->patches))
+                    return false;
+                t->patches = c->len;
+                t->targeted = true;
+            }
+            t->kind = K_ELSE;
+            t->unreachable = false;
+            if (t->if_cell) {
+                patch_list(c, t->if_cell, c->len);
+                t->if_cell = 0;
+            }
+            if (!bb_begin(c) || !push_n(c, t->params, t->np))
+                return false;
+            break;
+        }
+        case 0x0B: {
+            ctl *t = top(c);
+            if (!pop_n(c, t->results, t->nr))
+                return false;
+            if (c->nvals != t->height)
+                return fail(c, "type mismatch (values remaining at end)");
+            if (t->kind == K_IF) {
+                if (t->np != t->nr || (t->np && memcmp(t->params, t->results, t->np)))
+                    return fail(c, "type mismatch (if without else)");
+            }
+            if (t->kind == K_FUNC) {
+                size_t target = c->len;
+                if ((live(c) || t->targeted) &&
+                    (!put(c, c->cells[OP_RETURN]) || !put(c, t->nr)))
+                    return false;
+                patch_list(c, t->patches, target);
+                if (c->fuel_cell)
+                    c->ir[c->fuel_cell - 1] = c->fuel_count;
+                c->nctls--;
+                break;
+            }
+            bool was_unreachable = t->unreachable && !t->dead;
+            bool need_bb = t->targeted || t->if_cell || t->kind == K_IF || t->kind == K_ELSE ||
+                           was_unreachable;
+            size_t head = t->patches, ifc = t->if_cell;
+            const uint8_t *rs = t->results;
+            uint32_t nr = t->nr;
+            c->nctls--;
+            if (need_bb && !bb_begin(c))
+                return false;
+            size_t target = c->len >= 2 && need_bb && live(c) ? c->len - 2 : c->len;
+            patch_list(c, head, target);
+            if (ifc)
+                patch_list(c, ifc, target);
+            if (!push_n(c, rs, nr))
+                return false;
+            break;
+        }
+        case 0x0C:
+        case 0x0D: {
+            if (!ru32(c, &x))
+                return false;
+            if (x >= c->nctls)
+                return fail(c, "unknown label");
+            if (op == 0x0D && !pop(c, MT_WASM_I32, NULL))
+                return false;
+            const uint8_t *ts;
+            uint32_t n;
+            label_types(&c->ctls[c->nctls - 1 - x], &ts, &n);
+            if (!pop_n(c, ts, n))
+                return false;
+            /* heights are those with the values in place */
+            if (!push_n(c, ts, n))
+                return false;
+            if (op == 0x0C) {
+                if (!emit_branch(c, x, OP_BR, OP_BR_DROP))
+                    return false;
+                set_unreachable(c);
+            } else {
+                if (!emit_branch(c, x, OP_BR_IF, OP_BR_IF_DROP) || !bb_begin(c))
+                    return false;
+            }
+            break;
+        }
+        case 0x0E: {
+            uint32_t n;
+            if (!ru32(c, &n))
+                return false;
+            if (n > c->end - c->pos)
+                return fail(c, "unexpected end of function body");
+            uint32_t *labels = malloc(((size_t)n + 1) * sizeof *labels);
+            if (!labels)
+                return fail(c, "out of memory");
+            bool ok = true;
+            for (uint32_t i = 0; ok && i <= n; i++) {
+                ok = ru32(c, &labels[i]);
+                if (ok && labels[i] >= c->nctls)
+                    ok = fail(c, "unknown label");
+            }
+            if (ok)
+                ok = pop(c, MT_WASM_I32, NULL);
+            const uint8_t *dts = NULL;
+            uint32_t dn = 0;
+            if (ok)
+                label_types(&c->ctls[c->nctls - 1 - labels[n]], &dts, &dn);
+            ctl *t = top(c);
+            for (uint32_t i = 0; ok && i <= n; i++) {
+                const uint8_t *ts;
+                uint32_t tn;
+                label_types(&c->ctls[c->nctls - 1 - labels[i]], &ts, &tn);
+                if (tn != dn) {
+                    ok = fail(c, "type mismatch (br_table arity)");
+                    break;
+                }
+                for (uint32_t k = 0; k < tn; k++) {
+                    uint32_t slot = c->nvals - 1 - k;
+                    uint8_t have;
+                    if (c->nvals < k + 1 || slot < t->height) {
+                        if (!t->unreachable) {
+                            ok = fail(c, "type mismatch (br_table operands)");
+                            break;
+                        }
+                        have = UNK;
+                    } else {
+                        have = c->vals[slot];
+                    }
+                    if (have != UNK && have != ts[tn - 1 - k]) {
+                        ok = fail(c, "type mismatch (br_table operands)");
+                        break;
+                    }
+                }
+            }
+            if (ok && live(c)) {
+                ok = put(c, c->cells[OP_BR_TABLE]) && put(c, n);
+                for (uint32_t i = 0; ok && i <= n; i++) {
+                    ctl *lt = &c->ctls[c->nctls - 1 - labels[i]];
+                    ok = put(c, 0) && put(c, DROP_INFO(c->nlocals + lt->height, dn));
+                    if (!ok)
+                        break;
+                    size_t cell = c->len - 2;
+                    if (lt->kind == K_LOOP) {
+                        c->ir[cell] = (uint64_t)((int64_t)lt->loop_pos - (int64_t)cell);
+                    } else {
+                        c->ir[cell] = lt->patches;
+                        lt->patches = cell + 1;
+                        lt->targeted = true;
+                    }
+                }
+            }
+            free(labels);
+            if (!ok)
+                return false;
+            set_unreachable(c);
+            break;
+        }
+        case 0x0F: {
+            ctl *f = &c->ctls[0];
+            if (!pop_n(c, f->results, f->nr) || !op1(c, OP_RETURN, f->nr))
+                return false;
+            set_unreachable(c);
+            break;
+        }
+        case 0x10: {
+            if (!ru32(c, &x))
+                return false;
+            if (x >= m->nfuncs)
+                return fail(c, "unknown function");
+            const wasm_functype *t = &m->types[m->func_type[x]];
+            if (!pop_n(c, t->t, t->np) || !op1(c, OP_CALL, x) || !push_n(c, t->t + t->np, t->nr))
+                return false;
+            break;
+        }
+        case 0x11: {
+            if (!ru32(c, &x) || !ru32(c, &y))
+                return false;
+            if (x >= m->ntypes)
+                return fail(c, "unknown type");
+            if (!check_table(c, y))
+                return false;
+            if (m->tables[y].elem != MT_WASM_FUNCREF)
+                return fail(c, "type mismatch (call_indirect needs a funcref table)");
+            const wasm_functype *t = &m->types[x];
+            if (!pop(c, MT_WASM_I32, NULL) || !pop_n(c, t->t, t->np) ||
+                !op2(c, OP_CALL_INDIRECT, x, y) || !push_n(c, t->t + t->np, t->nr))
+                return false;
+            break;
+        }
+        case 0x1A:
+            if (!pop(c, UNK, NULL) || !op0(c, OP_DROP))
+                return false;
+            break;
+        case 0x1B:
+        case 0x1C: {
+            uint8_t want = UNK;
+            if (op == 0x1C) {
+                uint32_t n;
+                if (!ru32(c, &n))
+                    return false;
+                if (n != 1)
+                    return fail(c, "invalid result arity");
+                if (!rbyte(c, &want))
+                    return false;
+                if (!is_num(want) && !is_ref(want))
+                    return fail(c, "malformed value type");
+            }
+            if (!pop(c, MT_WASM_I32, NULL) || !pop(c, want, &t1) || !pop(c, want, &t2))
+                return false;
+            if (op == 0x1B) {
+                if ((t1 != UNK && !is_num(t1)) || (t2 != UNK && !is_num(t2)))
+                    return fail(c, "type mismatch (select needs numeric operands)");
+                if (t1 != UNK && t2 != UNK && t1 != t2)
+                    return fail(c, "type mismatch");
+                want = t1 != UNK ? t1 : t2;
+            }
+            if (!op0(c, OP_SELECT) || !push(c, want))
+                return false;
+            break;
+        }
+        case 0x20:
+        case 0x21:
+        case 0x22:
+            if (!ru32(c, &x))
+                return false;
+            if (x >= c->nlocals)
+                return fail(c, "unknown local");
+            if (op == 0x20) {
+                if (!op1(c, OP_LOCAL_GET, x) || !push(c, c->locals[x]))
+                    return false;
+            } else if (op == 0x21) {
+                if (!pop(c, c->locals[x], NULL) || !op1(c, OP_LOCAL_SET, x))
+                    return false;
+            } else {
+                if (!pop(c, c->locals[x], NULL) || !op1(c, OP_LOCAL_TEE, x) ||
+                    !push(c, c->locals[x]))
+                    return false;
+            }
+            break;
+        case 0x23:
+        case 0x24:
+            if (!ru32(c, &x))
+                return false;
+            if (x >= m->nglobals)
+                return fail(c, "unknown global");
+            if (op == 0x23) {
+                if (!op1(c, OP_GLOBAL_GET, x) || !push(c, m->globals[x].type))
+                    return false;
+            } else {
+                if (!m->globals[x].mut)
+                    return fail(c, "global is immutable");
+                if (!pop(c, m->globals[x].type, NULL) || !op1(c, OP_GLOBAL_SET, x))
+                    return false;
+            }
+            break;
+        case 0x25:
+        case 0x26:
+            if (!ru32(c, &x) || !check_table(c, x))
+                return false;
+            if (op == 0x25) {
+                if (!pop(c, MT_WASM_I32, NULL) || !op1(c, OP_TABLE_GET, x) ||
+                    !push(c, m->tables[x].elem))
+                    return false;
+            } else {
+                if (!pop(c, m->tables[x].elem, NULL) || !pop(c, MT_WASM_I32, NULL) ||
+                    !op1(c, OP_TABLE_SET, x))
+                    return false;
+            }
+            break;
+        case 0x28: case 0x29: case 0x2A: case 0x2B: case 0x2C: case 0x2D: case 0x2E:
+        case 0x2F: case 0x30: case 0x31: case 0x32: case 0x33: case 0x34: case 0x35: {
+            static const uint8_t lg[] = {2, 3, 2, 3, 0, 0, 1, 1, 0, 0, 1, 1, 2, 2};
+            static const uint8_t rt[] = {MT_WASM_I32, MT_WASM_I64, MT_WASM_F32, MT_WASM_F64,
+                                         MT_WASM_I32, MT_WASM_I32, MT_WASM_I32, MT_WASM_I32,
+                                         MT_WASM_I64, MT_WASM_I64, MT_WASM_I64, MT_WASM_I64,
+                                         MT_WASM_I64, MT_WASM_I64};
+            if (!memarg(c, lg[op - 0x28], &x) || !pop(c, MT_WASM_I32, NULL) ||
+                !op1(c, op, x) || !push(c, rt[op - 0x28]))
+                return false;
+            break;
+        }
+        case 0x36: case 0x37: case 0x38: case 0x39: case 0x3A: case 0x3B: case 0x3C:
+        case 0x3D: case 0x3E: {
+            static const uint8_t lg[] = {2, 3, 2, 3, 0, 1, 0, 1, 2};
+            static const uint8_t vt[] = {MT_WASM_I32, MT_WASM_I64, MT_WASM_F32,
+                                         MT_WASM_F64, MT_WASM_I32, MT_WASM_I32,
+                                         MT_WASM_I64, MT_WASM_I64, MT_WASM_I64};
+            if (!memarg(c, lg[op - 0x36], &x) || !pop(c, vt[op - 0x36], NULL) ||
+                !pop(c, MT_WASM_I32, NULL) || !op1(c, op, x))
+                return false;
+            break;
+        }
+        case 0x3F:
+        case 0x40:
+            if (!rzero(c))
+                return false;
+            if (m->nmems == 0)
+                return fail(c, "unknown memory 0");
+            if (op == 0x3F) {
+                if (!op0(c, OP_MEMORY_SIZE) || !push(c, MT_WASM_I32))
+                    return false;
+            } else {
+                if (!pop(c, MT_WASM_I32, NULL) || !op0(c, OP_MEMORY_GROW) ||
+                    !push(c, MT_WASM_I32))
+                    return false;
+            }
+            break;
+        case 0x41: {
+            int64_t v;
+            if (!rsleb(c, 32, &v) || !op1(c, OP_CONST, (uint32_t)v) || !push(c, MT_WASM_I32))
+                return false;
+            break;
+        }
+        case 0x42: {
+            int64_t v;
+            if (!rsleb(c, 64, &v) || !op1(c, OP_CONST, (uint64_t)v) || !push(c, MT_WASM_I64))
+                return false;
+            break;
+        }
+        case 0x43:
+        case 0x44: {
+            uint64_t v;
+            if (!rfixed(c, op == 0x43 ? 4 : 8, &v) || !op1(c, OP_CONST, v) ||
+                !push(c, op == 0x43 ? MT_WASM_F32 : MT_WASM_F64))
+                return false;
+            break;
+        }
+        case 0xD0:
+            if (!rbyte(c, &t1))
+                return false;
+            if (!is_ref(t1))
+                return fail(c, "malformed reference type");
+            if (!op1(c, OP_CONST, 0) || !push(c, t1))
+                return false;
+            break;
+        case 0xD1:
+            if (!pop(c, UNK, &t1))
+                return false;
+            if (t1 != UNK && !is_ref(t1))
+                return fail(c, "type mismatch (ref.is_null needs a reference)");
+            if (!op0(c, OP_REF_IS_NULL) || !push(c, MT_WASM_I32))
+                return false;
+            break;
+        case 0xD2:
+            if (!ru32(c, &x))
+                return false;
+            if (x >= m->nfuncs)
+                return fail(c, "unknown function");
+            if (!(m->declared_funcs[x / 8] & (1u << (x % 8))))
+                return fail(c, "undeclared function reference");
+            if (!op1(c, OP_REF_FUNC, x) || !push(c, MT_WASM_FUNCREF))
+                return false;
+            break;
+        case 0xFC: {
+            uint32_t sub;
+            if (!ru32(c, &sub))
+                return false;
+            const uint8_t I = MT_WASM_I32;
+            if (sub <= 7) {
+                static const uint8_t from[] = {MT_WASM_F32, MT_WASM_F32, MT_WASM_F64,
+                                               MT_WASM_F64, MT_WASM_F32, MT_WASM_F32,
+                                               MT_WASM_F64, MT_WASM_F64};
+                if (!pop(c, from[sub], NULL) || !op0(c, OP_TRUNC_SAT_BASE + sub) ||
+                    !push(c, sub < 4 ? MT_WASM_I32 : MT_WASM_I64))
+                    return false;
+                break;
+            }
+            switch (sub) {
+            case 8:
+            case 9:
+                if (!ru32(c, &x))
+                    return false;
+                if (sub == 8 && !rzero(c))
+                    return false;
+                if (!m->has_datacount)
+                    return fail(c, "data count section required");
+                if (x >= m->datacount)
+                    return fail(c, "unknown data segment");
+                if (sub == 8) {
+                    if (m->nmems == 0)
+                        return fail(c, "unknown memory 0");
+                    if (!pop(c, I, NULL) || !pop(c, I, NULL) || !pop(c, I, NULL) ||
+                        !op1(c, OP_MEMORY_INIT, x))
+                        return false;
+                } else if (!op1(c, OP_DATA_DROP, x)) {
+                    return false;
+                }
+                break;
+            case 10:
+            case 11:
+                if (!rzero(c) || (sub == 10 && !rzero(c)))
+                    return false;
+                if (m->nmems == 0)
+                    return fail(c, "unknown memory 0");
+                if (!pop(c, I, NULL) || !pop(c, I, NULL) || !pop(c, I, NULL) ||
+                    !op0(c, sub == 10 ? OP_MEMORY_COPY : OP_MEMORY_FILL))
+                    return false;
+                break;
+            case 12:
+                if (!ru32(c, &x) || !ru32(c, &y))
+                    return false;
+                if (x >= m->nelems)
+                    return fail(c, "unknown elem segment");
+                if (!check_table(c, y))
+                    return false;
+                if (m->elems[x].type != m->tables[y].elem)
+                    return fail(c, "type mismatch (table.init)");
+                if (!pop(c, I, NULL) || !pop(c, I, NULL) || !pop(c, I, NULL) ||
+                    !op2(c, OP_TABLE_INIT, x, y))
+                    return false;
+                break;
+            case 13:
+                if (!ru32(c, &x))
+                    return false;
+                if (x >= m->nelems)
+                    return fail(c, "unknown elem segment");
+                if (!op1(c, OP_ELEM_DROP, x))
+                    return false;
+                break;
+            case 14:
+                if (!ru32(c, &x) || !ru32(c, &y) || !check_table(c, x) || !check_table(c, y))
+                    return false;
+                if (m->tables[x].elem != m->tables[y].elem)
+                    return fail(c, "type mismatch (table.copy)");
+                if (!pop(c, I, NULL) || !pop(c, I, NULL) || !pop(c, I, NULL) ||
+                    !op2(c, OP_TABLE_COPY, x, y))
+                    return false;
+                break;
+            case 15:
+                if (!ru32(c, &x) || !check_table(c, x))
+                    return false;
+                if (!pop(c, I, NULL) || !pop(c, m->tables[x].elem, NULL) ||
+                    !op1(c, OP_TABLE_GROW, x) || !push(c, I))
+                    return false;
+                break;
+            case 16:
+                if (!ru32(c, &x) || !check_table(c, x))
+                    return false;
+                if (!op1(c, OP_TABLE_SIZE, x) || !push(c, I))
+                    return false;
+                break;
+            case 17:
+                if (!ru32(c, &x) || !check_table(c, x))
+                    return false;
+                if (!pop(c, I, NULL) || !pop(c, m->tables[x].elem, NULL) ||
+                    !pop(c, I, NULL) || !op1(c, OP_TABLE_FILL, x))
+                    return false;
+                break;
+            default:
+                return fail(c, "illegal opcode (0xFC prefix)");
+            }
+            break;
+        }
+        default:
+            if (op >= 0x45 && op <= 0xC4) {
+                uint8_t a, b, r;
+                numeric_sig(op, &a, &b, &r);
+                if ((b && !pop(c, b, NULL)) || !pop(c, a, NULL) || !op0(c, op) || !push(c, r))
+                    return false;
+                break;
+            }
+            return fail(c, "illegal opcode");
+        }
+    }
+    if (c->pos != c->end)
+        return fail(c, "section size mismatch (code after function end)");
+    return true;
+}
+
+mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
+{
+    wasm_code *code = &m->codes[i];
+    const wasm_functype *ft = &m->types[m->func_type[m->nfunc_imports + i]];
+    comp c;
+    memset(&c, 0, sizeof c);
+    c.m = m;
+    c.b = m->bytes;
+    c.pos = code->body_off;
+    c.end = (size_t)code->body_off + code->body_len;
+    c.err = err;
+    c.cells = wasm_exec_op_cells();
+    c.last_get = SIZE_MAX;
+    bool ok = false;
+    /* locals */
+    uint32_t ngroups;
+    uint64_t total = ft->np;
+    if (!ru32(&c, &ngroups))
+        goto out;
+    size_t save = c.pos;
+    for (uint32_t g = 0; g < ngroups; g++) {
+        uint32_t n;
+        uint8_t t;
+        if (!ru32(&c, &n) || !rbyte(&c, &t))
+            goto out;
+        total += n;
+        if (total > MAX_LOCALS) {
+            fail(&c, "too many locals");
+            goto out;
+        }
+        if (!is_num(t) && !is_ref(t)) {
+            fail(&c, "malformed value type");
+            goto out;
+        }
+    }
+    c.locals = malloc(total + 1);
+    if (!c.locals) {
+        fail(&c, "out of memory");
+        goto out;
+    }
+    memcpy(c.locals, ft->t, ft->np);
+    c.nlocals = ft->np;
+    c.pos = save;
+    for (uint32_t g = 0; g < ngroups; g++) {
+        uint32_t n;
+        uint8_t t;
+        if (!ru32(&c, &n) || !rbyte(&c, &t))
+            goto out;
+        memset(c.locals + c.nlocals, t, n);
+        c.nlocals += n;
+    }
+    c.max_height = c.nlocals;
+    ok = body(&c, ft);
+out:
+    free(c.locals);
+    free(c.vals);
+    free(c.ctls);
+    if (!ok) {
+        free(c.ir);
+        return c.failed ? MT_EINVAL : mt_err_set(err, MT_EINVAL, "wasm: invalid function");
+    }
+    code->ir = c.ir;
+    code->ir_len = c.len;
+    code->nlocals = c.nlocals;
+    code->max_height = c.max_height + 1;
+    return MT_OK;
+}

@@ -1,0 +1,1031 @@
+/* wasm_exec: the interpreter of translated code (see wasm_int.h).
+ *
+ * One C function runs all nested wasm calls of an entry: frames live in the
+ * store's frame array and in its value stack, so wasm recursion never grows
+ * the C stack (host functions that re-enter wasm do). Dispatch is threaded
+ * (labels as values, one indirect jump per handler) with GCC and clang, a
+ * switch otherwise. Hot state (ip, sp, fp, memory base and size, fuel) is in
+ * locals. Every memory, table and stack access is bounds-checked; each trap
+ * leaves through one exit that stores the fuel and names the reason.
+ * Semantics follow the WebAssembly 2.0 spec: IEEE-754 binary32/64 in
+ * round-to-nearest, NaN propagation, trapping and saturating truncation. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wasm_int.h"
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "mt_wasm assumes a little-endian host"
+#endif
+
+#define ALL_OPS(X) X(0x28) X(0x29) X(0x2A) X(0x2B) X(0x2C) X(0x2D) X(0x2E) X(0x2F) X(0x30) \
+    X(0x31) X(0x32) X(0x33) X(0x34) X(0x35) X(0x36) X(0x37) X(0x38) X(0x39) X(0x3A) X(0x3B) \
+    X(0x3C) X(0x3D) X(0x3E) X(0x45) X(0x46) X(0x47) X(0x48) X(0x49) X(0x4A) X(0x4B) X(0x4C) \
+    X(0x4D) X(0x4E) X(0x4F) X(0x50) X(0x51) X(0x52) X(0x53) X(0x54) X(0x55) X(0x56) X(0x57) \
+    X(0x58) X(0x59) X(0x5A) X(0x5B) X(0x5C) X(0x5D) X(0x5E) X(0x5F) X(0x60) X(0x61) X(0x62) \
+    X(0x63) X(0x64) X(0x65) X(0x66) X(0x67) X(0x68) X(0x69) X(0x6A) X(0x6B) X(0x6C) X(0x6D) \
+    X(0x6E) X(0x6F) X(0x70) X(0x71) X(0x72) X(0x73) X(0x74) X(0x75) X(0x76) X(0x77) X(0x78) \
+    X(0x79) X(0x7A) X(0x7B) X(0x7C) X(0x7D) X(0x7E) X(0x7F) X(0x80) X(0x81) X(0x82) X(0x83) \
+    X(0x84) X(0x85) X(0x86) X(0x87) X(0x88) X(0x89) X(0x8A) X(0x8B) X(0x8C) X(0x8D) X(0x8E) \
+    X(0x8F) X(0x90) X(0x91) X(0x92) X(0x93) X(0x94) X(0x95) X(0x96) X(0x97) X(0x98) X(0x99) \
+    X(0x9A) X(0x9B) X(0x9C) X(0x9D) X(0x9E) X(0x9F) X(0xA0) X(0xA1) X(0xA2) X(0xA3) X(0xA4) \
+    X(0xA5) X(0xA6) X(0xA7) X(0xA8) X(0xA9) X(0xAA) X(0xAB) X(0xAC) X(0xAD) X(0xAE) X(0xAF) \
+    X(0xB0) X(0xB1) X(0xB2) X(0xB3) X(0xB4) X(0xB5) X(0xB6) X(0xB7) X(0xB8) X(0xB9) X(0xBA) \
+    X(0xBB) X(0xBC) X(0xBD) X(0xBE) X(0xBF) X(0xC0) X(0xC1) X(0xC2) X(0xC3) X(0xC4) X(0xE0) \
+    X(0xE1) X(0xE2) X(0xE3) X(0xE4) X(0xE5) X(0xE6) X(0xE7) X(OP_FUEL) X(OP_BR) X(OP_BR_DROP) \
+    X(OP_BR_IF) X(OP_BR_IF_DROP) X(OP_BR_UNLESS) X(OP_BR_TABLE) X(OP_RETURN) X(OP_CALL) \
+    X(OP_CALL_INDIRECT) X(OP_CONST) X(OP_LOCAL_GET) X(OP_LOCAL_SET) X(OP_LOCAL_TEE) \
+    X(OP_GLOBAL_GET) X(OP_GLOBAL_SET) X(OP_TABLE_GET) X(OP_TABLE_SET) X(OP_MEMORY_SIZE) \
+    X(OP_MEMORY_GROW) X(OP_REF_IS_NULL) X(OP_REF_FUNC) X(OP_MEMORY_INIT) X(OP_DATA_DROP) \
+    X(OP_MEMORY_COPY) X(OP_MEMORY_FILL) X(OP_TABLE_INIT) X(OP_ELEM_DROP) X(OP_TABLE_COPY) \
+    X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
+    X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET)
+
+static uint64_t op_cells[OP_COUNT];
+static pthread_once_t op_once = PTHREAD_ONCE_INIT;
+
+static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_err *err);
+
+static void init_cells(void) { run(NULL, NULL, NULL, NULL); }
+
+const uint64_t *wasm_exec_op_cells(void)
+{
+    pthread_once(&op_once, init_cells);
+    return op_cells;
+}
+
+/* ---- float helpers --------------------------------------------------------- */
+static inline float f32v(uint64_t v)
+{
+    uint32_t u = (uint32_t)v;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+static inline double f64v(uint64_t v)
+{
+    double d;
+    memcpy(&d, &v, 8);
+    return d;
+}
+
+static inline uint64_t bf32(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static inline uint64_t bf64(double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    return u;
+}
+
+static inline uint64_t fmin32(uint64_t x, uint64_t y)
+{
+    float a = f32v(x), b = f32v(y);
+    if (a != a || b != b)
+        return bf32(a + b);
+    if (a == b)
+        return (uint32_t)(x | y);
+    return a < b ? (uint32_t)x : (uint32_t)y;
+}
+
+static inline uint64_t fmax32(uint64_t x, uint64_t y)
+{
+    float a = f32v(x), b = f32v(y);
+    if (a != a || b != b)
+        return bf32(a + b);
+    if (a == b)
+        return (uint32_t)(x & y);
+    return a > b ? (uint32_t)x : (uint32_t)y;
+}
+
+static inline uint64_t fmin64(uint64_t x, uint64_t y)
+{
+    double a = f64v(x), b = f64v(y);
+    if (a != a || b != b)
+        return bf64(a + b);
+    if (a == b)
+        return x | y;
+    return a < b ? x : y;
+}
+
+static inline uint64_t fmax64(uint64_t x, uint64_t y)
+{
+    double a = f64v(x), b = f64v(y);
+    if (a != a || b != b)
+        return bf64(a + b);
+    if (a == b)
+        return x & y;
+    return a > b ? x : y;
+}
+
+/* A NaN operand of a unary libm function comes back quiet (arithmetic). */
+static inline uint64_t fun32(uint64_t x, float (*fn)(float))
+{
+    float a = f32v(x);
+    if (a != a)
+        return (uint32_t)x | 0x00400000u;
+    return bf32(fn(a));
+}
+
+static inline uint64_t fun64(uint64_t x, double (*fn)(double))
+{
+    double a = f64v(x);
+    if (a != a)
+        return x | 0x0008000000000000ull;
+    return bf64(fn(a));
+}
+
+/* saturating truncations */
+static uint64_t sat_i32_s(double d)
+{
+    if (d != d)
+        return 0;
+    if (d <= -2147483649.0)
+        return (uint32_t)INT32_MIN;
+    if (d >= 2147483648.0)
+        return (uint32_t)INT32_MAX;
+    return (uint32_t)(int32_t)d;
+}
+
+static uint64_t sat_i32_u(double d)
+{
+    if (d != d || d <= -1.0)
+        return 0;
+    if (d >= 4294967296.0)
+        return UINT32_MAX;
+    return (uint32_t)d;
+}
+
+static uint64_t sat_i64_s(double d)
+{
+    if (d != d)
+        return 0;
+    if (d < -9223372036854775808.0)
+        return (uint64_t)INT64_MIN;
+    if (d >= 9223372036854775808.0)
+        return (uint64_t)INT64_MAX;
+    return (uint64_t)(int64_t)d;
+}
+
+static uint64_t sat_i64_u(double d)
+{
+    if (d != d || d <= -1.0)
+        return 0;
+    if (d >= 18446744073709551616.0)
+        return UINT64_MAX;
+    return (uint64_t)d;
+}
+
+/* ---- host calls --------------------------------------------------------------- */
+static mt_status call_host(mt_wasm_store *s, mt_wasm_func *f, uint64_t *slots, mt_err *err)
+{
+    const wasm_functype *t = f->type;
+    mt_wasm_val small[16];
+    size_t n = t->np > t->nr ? t->np : t->nr;
+    mt_wasm_val *args = small, *res;
+    if (2 * n > 16) {
+        args = calloc(2 * n, sizeof *args);
+        if (!args)
+            return wasm_trap(s, MT_WASM_TRAP_HOST, err);
+    }
+    res = args + n;
+    for (uint32_t i = 0; i < t->np; i++) {
+        args[i].type = t->t[i];
+        args[i].of.i64 = slots[i];
+        if (t->t[i] == MT_WASM_I32 || t->t[i] == MT_WASM_F32)
+            args[i].of.i32 = (uint32_t)slots[i];
+        else if (t->t[i] == MT_WASM_FUNCREF)
+            args[i].of.func = (mt_wasm_func *)(uintptr_t)slots[i];
+        else if (t->t[i] == MT_WASM_EXTERNREF)
+            args[i].of.ext = (uintptr_t)slots[i];
+    }
+    for (uint32_t i = 0; i < t->nr; i++) {
+        memset(&res[i], 0, sizeof res[i]);
+        res[i].type = t->t[t->np + i];
+    }
+    mt_err herr;
+    mt_err_clear(&herr);
+    mt_status st = f->host(f->env, s, args, res, &herr);
+    if (st == MT_OK) {
+        for (uint32_t i = 0; i < t->nr; i++) {
+            uint8_t ty = t->t[t->np + i];
+            if (ty == MT_WASM_I32 || ty == MT_WASM_F32)
+                slots[i] = res[i].of.i32;
+            else if (ty == MT_WASM_FUNCREF)
+                slots[i] = (uintptr_t)res[i].of.func;
+            else if (ty == MT_WASM_EXTERNREF)
+                slots[i] = res[i].of.ext;
+            else
+                slots[i] = res[i].of.i64;
+        }
+    } else if (s->trap != MT_WASM_TRAP_NONE) {
+        /* a trap of a nested wasm call keeps its kind and message */
+        mt_err_set(err, st, "%s", herr.msg);
+    } else {
+        s->trap = MT_WASM_TRAP_HOST;
+        mt_err_set(err, st, "trap: %s", herr.msg[0] ? herr.msg : "host function failed");
+    }
+    if (args != small)
+        free(args);
+    return st;
+}
+
+mt_status wasm_exec_call(mt_wasm_store *s, mt_wasm_func *f, uint64_t *slots, mt_err *err)
+{
+    s->trap = MT_WASM_TRAP_NONE;
+    if (f->host)
+        return call_host(s, f, slots, err);
+    return run(s, f, slots, err);
+}
+
+static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
+{
+    return a == b || wasm_functype_eq(a, b);
+}
+
+/* ---- the interpreter ------------------------------------------------------- */
+#ifdef MT_WASM_THREADED
+#define CASE(x) L_##x:
+#define NEXT() goto *(const void *)(uintptr_t)(*ip++)
+#define REG(x) op_cells[x] = (uint64_t)(uintptr_t) && L_##x;
+#else
+#define CASE(x) case x:
+#define NEXT() goto dispatch
+#define REG(x) op_cells[x] = x;
+#endif
+
+#define TRAP(k)                                                                            \
+    do {                                                                                   \
+        trapk = (k);                                                                       \
+        goto trap;                                                                         \
+    } while (0)
+
+#define RELOAD_MEM()                                                                       \
+    do {                                                                                   \
+        mt_wasm_memory *m0_ = inst && inst->mems ? inst->mems[0] : NULL;                   \
+        mem = m0_ ? m0_->data : NULL;                                                      \
+        memsize = m0_ ? m0_->size : 0;                                                     \
+    } while (0)
+
+#define LOAD(op, N, conv)                                                                  \
+    CASE(op)                                                                               \
+    {                                                                                      \
+        uint64_t a_ = (uint64_t)(uint32_t)sp[-1] + *ip++;                                  \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t v = 0;                                                                    \
+        memcpy(&v, mem + a_, (N));                                                         \
+        sp[-1] = (conv);                                                                   \
+        NEXT();                                                                            \
+    }
+
+#define STORE(op, N)                                                                       \
+    CASE(op)                                                                               \
+    {                                                                                      \
+        uint64_t v_ = sp[-1];                                                              \
+        uint64_t a_ = (uint64_t)(uint32_t)sp[-2] + *ip++;                                  \
+        sp -= 2;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        memcpy(mem + a_, &v_, (N));                                                        \
+        NEXT();                                                                            \
+    }
+
+#define I32B(op, expr)                                                                     \
+    CASE(op)                                                                               \
+    {                                                                                      \
+        uint32_t b = (uint32_t)sp[-1], a = (uint32_t)sp[-2];                               \
+        --sp;                                                                              \
+        sp[-1] = (uint32_t)(expr);                                                         \
+        NEXT();                                                                            \
+    }
+#define I64B(op, expr)                                                                     \
+    CASE(op)                                                                               \
+    {                                                                                      \
+        uint64_t b = sp[-1], a = sp[-2];                                                   \
+        --sp;                                                                              \
+        sp[-1] = (uint64_t)(expr);                                                         \
+        NEXT();                                                                            \
+    }
+#define F32B(op, expr)                                                                     \
+    CASE(op)                                                                               \
+    {                                                                                      \
+        float b = f32v(sp[-1]), a = f32v(sp[-2]);                                          \
+        --sp;                                                                              \
+        sp[-1] = (expr);                                                                   \
+        NEXT();                                                                            \
+    }
+#define F64B(op, expr)                                                                     \
+    CASE(op)                                                                               \
+    {                                                                                      \
+        double b = f64v(sp[-1]), a = f64v(sp[-2]);                                         \
+        --sp;                                                                              \
+        sp[-1] = (expr);                                                                   \
+        NEXT();                                                                            \
+    }
+#define RAWB(op, expr)                                                                     \
+    CASE(op)                                                                               \
+    {                                                                                      \
+        uint64_t b = sp[-1], a = sp[-2];                                                   \
+        --sp;                                                                              \
+        sp[-1] = (expr);                                                                   \
+        NEXT();                                                                            \
+    }
+#define UN(op, expr)                                                                       \
+    CASE(op)                                                                               \
+    {                                                                                      \
+        uint64_t a = sp[-1];                                                               \
+        sp[-1] = (expr);                                                                   \
+        NEXT();                                                                            \
+    }
+
+#define S32(x) ((int32_t)(uint32_t)(x))
+#define S64(x) ((int64_t)(x))
+#define U32(x) ((uint32_t)(x))
+
+static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_err *err)
+{
+    if (!s) {
+        for (unsigned i = 0; i < OP_COUNT; i++)
+            op_cells[i] = 0;
+        ALL_OPS(REG)
+        return MT_OK;
+    }
+    mt_wasm_func *fn = entry;
+    mt_wasm_instance *inst = fn->inst;
+    uint64_t *fp = base, *sp;
+    const uint64_t *ip;
+    uint8_t *mem;
+    uint64_t memsize;
+    int64_t fuel = s->fuel;
+    uint64_t *const stack_end = s->stack + s->stack_slots;
+    wasm_frame *const frames = s->frames;
+    const uint32_t fbase = s->nframes, max_depth = s->lim.max_call_depth;
+    uint32_t nf = fbase;
+    mt_wasm_trap trapk = MT_WASM_TRAP_NONE;
+    mt_wasm_func *callee;
+
+enter: {
+    const wasm_code *code = fn->code;
+    uint32_t np = fn->type->np;
+    if (code->max_height > (size_t)(stack_end - fp))
+        TRAP(MT_WASM_TRAP_VALUE_STACK);
+    if (code->nlocals > np)
+        memset(fp + np, 0, (size_t)(code->nlocals - np) * sizeof *fp);
+    sp = fp + code->nlocals;
+    ip = code->ir;
+    inst = fn->inst;
+    RELOAD_MEM();
+}
+#ifdef MT_WASM_THREADED
+    NEXT();
+    {
+#else
+dispatch:
+    switch (*ip++) {
+#endif
+    CASE(OP_FUEL)
+    {
+        fuel -= (int64_t)*ip++;
+        if (fuel < 0)
+            TRAP(MT_WASM_TRAP_FUEL);
+        NEXT();
+    }
+    CASE(OP_UNREACHABLE) TRAP(MT_WASM_TRAP_UNREACHABLE);
+    CASE(OP_BR)
+    {
+        ip += (int64_t)ip[0];
+        NEXT();
+    }
+    CASE(OP_BR_DROP)
+    {
+        uint64_t d = ip[1];
+        uint32_t h = (uint32_t)(d >> 32), n = (uint32_t)d;
+        memmove(fp + h, sp - n, (size_t)n * sizeof *sp);
+        sp = fp + h + n;
+        ip += (int64_t)ip[0];
+        NEXT();
+    }
+    CASE(OP_BR_IF)
+    {
+        if ((uint32_t)*--sp)
+            ip += (int64_t)ip[0];
+        else
+            ip++;
+        NEXT();
+    }
+    CASE(OP_BR_IF_DROP)
+    {
+        if ((uint32_t)*--sp) {
+            uint64_t d = ip[1];
+            uint32_t h = (uint32_t)(d >> 32), n = (uint32_t)d;
+            memmove(fp + h, sp - n, (size_t)n * sizeof *sp);
+            sp = fp + h + n;
+            ip += (int64_t)ip[0];
+        } else {
+            ip += 2;
+        }
+        NEXT();
+    }
+    CASE(OP_BR_UNLESS)
+    {
+        if (!(uint32_t)*--sp)
+            ip += (int64_t)ip[0];
+        else
+            ip++;
+        NEXT();
+    }
+    CASE(OP_BR_TABLE)
+    {
+        uint64_t i = (uint32_t)*--sp, n = ip[0];
+        if (i > n)
+            i = n;
+        const uint64_t *e = ip + 1 + 2 * i;
+        uint64_t d = e[1];
+        uint32_t h = (uint32_t)(d >> 32), k = (uint32_t)d;
+        if (fp + h + k != sp) {
+            memmove(fp + h, sp - k, (size_t)k * sizeof *sp);
+            sp = fp + h + k;
+        }
+        ip = e + (int64_t)e[0];
+        NEXT();
+    }
+    CASE(OP_RETURN)
+    {
+        uint32_t n = (uint32_t)ip[0];
+        memmove(fp, sp - n, (size_t)n * sizeof *sp);
+        if (nf == fbase)
+            goto done;
+        sp = fp + n;
+        wasm_frame *f = &frames[--nf];
+        ip = f->ip, fp = f->fp, fn = f->fn;
+        inst = fn->inst;
+        RELOAD_MEM();
+        NEXT();
+    }
+    CASE(OP_CALL)
+    {
+        callee = inst->funcs[*ip++];
+        goto do_call;
+    }
+    CASE(OP_CALL_INDIRECT)
+    {
+        const wasm_functype *want = &inst->mod->types[ip[0]];
+        mt_wasm_table *t = inst->tables[ip[1]];
+        ip += 2;
+        uint32_t i = (uint32_t)*--sp;
+        if (i >= t->size)
+            TRAP(MT_WASM_TRAP_UNDEFINED_ELEMENT);
+        callee = (mt_wasm_func *)(uintptr_t)t->elems[i];
+        if (!callee)
+            TRAP(MT_WASM_TRAP_UNINITIALIZED_ELEMENT);
+        if (!funcs_match(callee->type, want))
+            TRAP(MT_WASM_TRAP_INDIRECT_TYPE);
+        goto do_call;
+    }
+    CASE(OP_CONST)
+    {
+        *sp++ = *ip++;
+        NEXT();
+    }
+    CASE(OP_LOCAL_GET)
+    {
+        *sp++ = fp[*ip++];
+        NEXT();
+    }
+    CASE(OP_LOCAL_GET_LOCAL_GET)
+    {
+        sp[0] = fp[ip[0]];
+        sp[1] = fp[ip[1]];
+        sp += 2;
+        ip += 2;
+        NEXT();
+    }
+    CASE(OP_LOCAL_SET)
+    {
+        fp[*ip++] = *--sp;
+        NEXT();
+    }
+    CASE(OP_LOCAL_TEE)
+    {
+        fp[*ip++] = sp[-1];
+        NEXT();
+    }
+    CASE(OP_GLOBAL_GET)
+    {
+        *sp++ = inst->globals[*ip++]->val;
+        NEXT();
+    }
+    CASE(OP_GLOBAL_SET)
+    {
+        inst->globals[*ip++]->val = *--sp;
+        NEXT();
+    }
+    CASE(OP_DROP)
+    {
+        sp--;
+        NEXT();
+    }
+    CASE(OP_SELECT)
+    {
+        uint32_t c = (uint32_t)sp[-1];
+        sp -= 2;
+        if (!c)
+            sp[-1] = sp[0];
+        NEXT();
+    }
+    CASE(OP_TABLE_GET)
+    {
+        mt_wasm_table *t = inst->tables[*ip++];
+        uint32_t i = (uint32_t)sp[-1];
+        if (i >= t->size)
+            TRAP(MT_WASM_TRAP_TABLE_OOB);
+        sp[-1] = t->elems[i];
+        NEXT();
+    }
+    CASE(OP_TABLE_SET)
+    {
+        mt_wasm_table *t = inst->tables[*ip++];
+        uint64_t v = sp[-1];
+        uint32_t i = (uint32_t)sp[-2];
+        sp -= 2;
+        if (i >= t->size)
+            TRAP(MT_WASM_TRAP_TABLE_OOB);
+        t->elems[i] = v;
+        NEXT();
+    }
+    CASE(OP_TABLE_SIZE)
+    {
+        *sp++ = inst->tables[*ip++]->size;
+        NEXT();
+    }
+    CASE(OP_TABLE_GROW)
+    {
+        mt_wasm_table *t = inst->tables[*ip++];
+        uint32_t n = (uint32_t)sp[-1];
+        uint64_t init = sp[-2];
+        sp--;
+        sp[-1] = (uint32_t)wasm_table_grow(t, n, init);
+        NEXT();
+    }
+    CASE(OP_TABLE_FILL)
+    {
+        mt_wasm_table *t = inst->tables[*ip++];
+        uint64_t n = (uint32_t)sp[-1], v = sp[-2], i = (uint32_t)sp[-3];
+        sp -= 3;
+        if (i + n > t->size)
+            TRAP(MT_WASM_TRAP_TABLE_OOB);
+        for (uint64_t k = 0; k < n; k++)
+            t->elems[i + k] = v;
+        NEXT();
+    }
+    CASE(OP_TABLE_COPY)
+    {
+        mt_wasm_table *dt = inst->tables[ip[0]], *st = inst->tables[ip[1]];
+        ip += 2;
+        uint64_t n = (uint32_t)sp[-1], si = (uint32_t)sp[-2], di = (uint32_t)sp[-3];
+        sp -= 3;
+        if (si + n > st->size || di + n > dt->size)
+            TRAP(MT_WASM_TRAP_TABLE_OOB);
+        if (n)
+            memmove(dt->elems + di, st->elems + si, (size_t)n * sizeof *dt->elems);
+        NEXT();
+    }
+    CASE(OP_TABLE_INIT)
+    {
+        const wasm_elem *e = &inst->mod->elems[ip[0]];
+        mt_wasm_table *t = inst->tables[ip[1]];
+        uint64_t seglen = inst->elem_dropped[ip[0]] ? 0 : e->n;
+        ip += 2;
+        uint64_t n = (uint32_t)sp[-1], si = (uint32_t)sp[-2], di = (uint32_t)sp[-3];
+        sp -= 3;
+        if (si + n > seglen || di + n > t->size)
+            TRAP(MT_WASM_TRAP_TABLE_OOB);
+        for (uint64_t k = 0; k < n; k++)
+            t->elems[di + k] = wasm_eval_const(inst, &e->items[si + k]);
+        NEXT();
+    }
+    CASE(OP_ELEM_DROP)
+    {
+        inst->elem_dropped[*ip++] = true;
+        NEXT();
+    }
+    CASE(OP_MEMORY_SIZE)
+    {
+        *sp++ = inst->mems[0]->pages;
+        NEXT();
+    }
+    CASE(OP_MEMORY_GROW)
+    {
+        sp[-1] = (uint32_t)wasm_memory_grow(inst->mems[0], (uint32_t)sp[-1]);
+        RELOAD_MEM();
+        NEXT();
+    }
+    CASE(OP_MEMORY_INIT)
+    {
+        const wasm_data *d = &inst->mod->datas[ip[0]];
+        uint64_t seglen = inst->data_dropped[ip[0]] ? 0 : d->len;
+        ip++;
+        uint64_t n = (uint32_t)sp[-1], si = (uint32_t)sp[-2], di = (uint32_t)sp[-3];
+        sp -= 3;
+        if (si + n > seglen || di + n > memsize)
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);
+        if (n)
+            memcpy(mem + di, d->bytes + si, (size_t)n);
+        NEXT();
+    }
+    CASE(OP_DATA_DROP)
+    {
+        inst->data_dropped[*ip++] = true;
+        NEXT();
+    }
+    CASE(OP_MEMORY_COPY)
+    {
+        uint64_t n = (uint32_t)sp[-1], si = (uint32_t)sp[-2], di = (uint32_t)sp[-3];
+        sp -= 3;
+        if (si + n > memsize || di + n > memsize)
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);
+        if (n)
+            memmove(mem + di, mem + si, (size_t)n);
+        NEXT();
+    }
+    CASE(OP_MEMORY_FILL)
+    {
+        uint64_t n = (uint32_t)sp[-1], v = sp[-2], di = (uint32_t)sp[-3];
+        sp -= 3;
+        if (di + n > memsize)
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);
+        if (n)
+            memset(mem + di, (int)(uint8_t)v, (size_t)n);
+        NEXT();
+    }
+    CASE(OP_REF_IS_NULL)
+    {
+        sp[-1] = sp[-1] == 0;
+        NEXT();
+    }
+    CASE(OP_REF_FUNC)
+    {
+        *sp++ = (uintptr_t)inst->funcs[*ip++];
+        NEXT();
+    }
+
+    /* loads and stores */
+    LOAD(0x28, 4, (uint32_t)v)
+    LOAD(0x29, 8, v)
+    LOAD(0x2A, 4, (uint32_t)v)
+    LOAD(0x2B, 8, v)
+    LOAD(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
+    LOAD(0x2D, 1, (uint8_t)v)
+    LOAD(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
+    LOAD(0x2F, 2, (uint16_t)v)
+    LOAD(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
+    LOAD(0x31, 1, (uint8_t)v)
+    LOAD(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
+    LOAD(0x33, 2, (uint16_t)v)
+    LOAD(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
+    LOAD(0x35, 4, (uint32_t)v)
+    STORE(0x36, 4)
+    STORE(0x37, 8)
+    STORE(0x38, 4)
+    STORE(0x39, 8)
+    STORE(0x3A, 1)
+    STORE(0x3B, 2)
+    STORE(0x3C, 1)
+    STORE(0x3D, 2)
+    STORE(0x3E, 4)
+
+    /* i32 comparisons */
+    UN(0x45, (uint32_t)a == 0)
+    I32B(0x46, a == b)
+    I32B(0x47, a != b)
+    I32B(0x48, S32(a) < S32(b))
+    I32B(0x49, a < b)
+    I32B(0x4A, S32(a) > S32(b))
+    I32B(0x4B, a > b)
+    I32B(0x4C, S32(a) <= S32(b))
+    I32B(0x4D, a <= b)
+    I32B(0x4E, S32(a) >= S32(b))
+    I32B(0x4F, a >= b)
+    /* i64 comparisons */
+    UN(0x50, a == 0)
+    I64B(0x51, a == b)
+    I64B(0x52, a != b)
+    I64B(0x53, S64(a) < S64(b))
+    I64B(0x54, a < b)
+    I64B(0x55, S64(a) > S64(b))
+    I64B(0x56, a > b)
+    I64B(0x57, S64(a) <= S64(b))
+    I64B(0x58, a <= b)
+    I64B(0x59, S64(a) >= S64(b))
+    I64B(0x5A, a >= b)
+    /* float comparisons */
+    F32B(0x5B, a == b)
+    F32B(0x5C, a != b)
+    F32B(0x5D, a < b)
+    F32B(0x5E, a > b)
+    F32B(0x5F, a <= b)
+    F32B(0x60, a >= b)
+    F64B(0x61, a == b)
+    F64B(0x62, a != b)
+    F64B(0x63, a < b)
+    F64B(0x64, a > b)
+    F64B(0x65, a <= b)
+    F64B(0x66, a >= b)
+    /* i32 arithmetic */
+    UN(0x67, (uint32_t)a ? (uint64_t)__builtin_clz((uint32_t)a) : 32)
+    UN(0x68, (uint32_t)a ? (uint64_t)__builtin_ctz((uint32_t)a) : 32)
+    UN(0x69, (uint64_t)__builtin_popcount((uint32_t)a))
+    I32B(0x6A, a + b)
+    I32B(0x6B, a - b)
+    I32B(0x6C, a * b)
+    CASE(0x6D)
+    {
+        uint32_t b = (uint32_t)sp[-1], a = (uint32_t)sp[-2];
+        if (b == 0)
+            TRAP(MT_WASM_TRAP_DIV_ZERO);
+        if (a == 0x80000000u && b == 0xFFFFFFFFu)
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        --sp;
+        sp[-1] = (uint32_t)(S32(a) / S32(b));
+        NEXT();
+    }
+    CASE(0x6E)
+    {
+        uint32_t b = (uint32_t)sp[-1], a = (uint32_t)sp[-2];
+        if (b == 0)
+            TRAP(MT_WASM_TRAP_DIV_ZERO);
+        --sp;
+        sp[-1] = a / b;
+        NEXT();
+    }
+    CASE(0x6F)
+    {
+        uint32_t b = (uint32_t)sp[-1], a = (uint32_t)sp[-2];
+        if (b == 0)
+            TRAP(MT_WASM_TRAP_DIV_ZERO);
+        --sp;
+        sp[-1] = b == 0xFFFFFFFFu ? 0 : (uint32_t)(S32(a) % S32(b));
+        NEXT();
+    }
+    CASE(0x70)
+    {
+        uint32_t b = (uint32_t)sp[-1], a = (uint32_t)sp[-2];
+        if (b == 0)
+            TRAP(MT_WASM_TRAP_DIV_ZERO);
+        --sp;
+        sp[-1] = a % b;
+        NEXT();
+    }
+    I32B(0x71, a & b)
+    I32B(0x72, a | b)
+    I32B(0x73, a ^ b)
+    I32B(0x74, a << (b & 31))
+    I32B(0x75, (uint32_t)(S32(a) >> (b & 31)))
+    I32B(0x76, a >> (b & 31))
+    I32B(0x77, (a << (b & 31)) | (a >> ((32 - b) & 31)))
+    I32B(0x78, (a >> (b & 31)) | (a << ((32 - b) & 31)))
+    /* i64 arithmetic */
+    UN(0x79, a ? (uint64_t)__builtin_clzll(a) : 64)
+    UN(0x7A, a ? (uint64_t)__builtin_ctzll(a) : 64)
+    UN(0x7B, (uint64_t)__builtin_popcountll(a))
+    I64B(0x7C, a + b)
+    I64B(0x7D, a - b)
+    I64B(0x7E, a * b)
+    CASE(0x7F)
+    {
+        uint64_t b = sp[-1], a = sp[-2];
+        if (b == 0)
+            TRAP(MT_WASM_TRAP_DIV_ZERO);
+        if (a == 0x8000000000000000ull && b == UINT64_MAX)
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        --sp;
+        sp[-1] = (uint64_t)(S64(a) / S64(b));
+        NEXT();
+    }
+    CASE(0x80)
+    {
+        uint64_t b = sp[-1], a = sp[-2];
+        if (b == 0)
+            TRAP(MT_WASM_TRAP_DIV_ZERO);
+        --sp;
+        sp[-1] = a / b;
+        NEXT();
+    }
+    CASE(0x81)
+    {
+        uint64_t b = sp[-1], a = sp[-2];
+        if (b == 0)
+            TRAP(MT_WASM_TRAP_DIV_ZERO);
+        --sp;
+        sp[-1] = b == UINT64_MAX ? 0 : (uint64_t)(S64(a) % S64(b));
+        NEXT();
+    }
+    CASE(0x82)
+    {
+        uint64_t b = sp[-1], a = sp[-2];
+        if (b == 0)
+            TRAP(MT_WASM_TRAP_DIV_ZERO);
+        --sp;
+        sp[-1] = a % b;
+        NEXT();
+    }
+    I64B(0x83, a & b)
+    I64B(0x84, a | b)
+    I64B(0x85, a ^ b)
+    I64B(0x86, a << (b & 63))
+    I64B(0x87, (uint64_t)(S64(a) >> (b & 63)))
+    I64B(0x88, a >> (b & 63))
+    I64B(0x89, (a << (b & 63)) | (a >> ((64 - b) & 63)))
+    I64B(0x8A, (a >> (b & 63)) | (a << ((64 - b) & 63)))
+    /* f32 arithmetic */
+    UN(0x8B, a & 0x7FFFFFFFu)
+    UN(0x8C, (a ^ 0x80000000u) & 0xFFFFFFFFu)
+    UN(0x8D, fun32(a, ceilf))
+    UN(0x8E, fun32(a, floorf))
+    UN(0x8F, fun32(a, truncf))
+    UN(0x90, fun32(a, nearbyintf))
+    UN(0x91, fun32(a, sqrtf))
+    F32B(0x92, bf32(a + b))
+    F32B(0x93, bf32(a - b))
+    F32B(0x94, bf32(a * b))
+    F32B(0x95, bf32(a / b))
+    RAWB(0x96, fmin32(a, b))
+    RAWB(0x97, fmax32(a, b))
+    RAWB(0x98, (a & 0x7FFFFFFFu) | (b & 0x80000000u))
+    /* f64 arithmetic */
+    UN(0x99, a & 0x7FFFFFFFFFFFFFFFull)
+    UN(0x9A, a ^ 0x8000000000000000ull)
+    UN(0x9B, fun64(a, ceil))
+    UN(0x9C, fun64(a, floor))
+    UN(0x9D, fun64(a, trunc))
+    UN(0x9E, fun64(a, nearbyint))
+    UN(0x9F, fun64(a, sqrt))
+    F64B(0xA0, bf64(a + b))
+    F64B(0xA1, bf64(a - b))
+    F64B(0xA2, bf64(a * b))
+    F64B(0xA3, bf64(a / b))
+    RAWB(0xA4, fmin64(a, b))
+    RAWB(0xA5, fmax64(a, b))
+    RAWB(0xA6, (a & 0x7FFFFFFFFFFFFFFFull) | (b & 0x8000000000000000ull))
+    /* conversions */
+    UN(0xA7, (uint32_t)a)
+    CASE(0xA8)
+    {
+        float f = f32v(sp[-1]);
+        if (f != f)
+            TRAP(MT_WASM_TRAP_INVALID_CONVERSION);
+        if (!(f >= -2147483648.0f && f < 2147483648.0f))
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        sp[-1] = (uint32_t)(int32_t)f;
+        NEXT();
+    }
+    CASE(0xA9)
+    {
+        float f = f32v(sp[-1]);
+        if (f != f)
+            TRAP(MT_WASM_TRAP_INVALID_CONVERSION);
+        if (!(f > -1.0f && f < 4294967296.0f))
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        sp[-1] = (uint32_t)f;
+        NEXT();
+    }
+    CASE(0xAA)
+    {
+        double f = f64v(sp[-1]);
+        if (f != f)
+            TRAP(MT_WASM_TRAP_INVALID_CONVERSION);
+        if (!(f > -2147483649.0 && f < 2147483648.0))
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        sp[-1] = (uint32_t)(int32_t)f;
+        NEXT();
+    }
+    CASE(0xAB)
+    {
+        double f = f64v(sp[-1]);
+        if (f != f)
+            TRAP(MT_WASM_TRAP_INVALID_CONVERSION);
+        if (!(f > -1.0 && f < 4294967296.0))
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        sp[-1] = (uint32_t)f;
+        NEXT();
+    }
+    UN(0xAC, (uint64_t)(int64_t)(int32_t)(uint32_t)a)
+    UN(0xAD, (uint32_t)a)
+    CASE(0xAE)
+    {
+        float f = f32v(sp[-1]);
+        if (f != f)
+            TRAP(MT_WASM_TRAP_INVALID_CONVERSION);
+        if (!(f >= -9223372036854775808.0f && f < 9223372036854775808.0f))
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        sp[-1] = (uint64_t)(int64_t)f;
+        NEXT();
+    }
+    CASE(0xAF)
+    {
+        float f = f32v(sp[-1]);
+        if (f != f)
+            TRAP(MT_WASM_TRAP_INVALID_CONVERSION);
+        if (!(f > -1.0f && f < 18446744073709551616.0f))
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        sp[-1] = (uint64_t)f;
+        NEXT();
+    }
+    CASE(0xB0)
+    {
+        double f = f64v(sp[-1]);
+        if (f != f)
+            TRAP(MT_WASM_TRAP_INVALID_CONVERSION);
+        if (!(f >= -9223372036854775808.0 && f < 9223372036854775808.0))
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        sp[-1] = (uint64_t)(int64_t)f;
+        NEXT();
+    }
+    CASE(0xB1)
+    {
+        double f = f64v(sp[-1]);
+        if (f != f)
+            TRAP(MT_WASM_TRAP_INVALID_CONVERSION);
+        if (!(f > -1.0 && f < 18446744073709551616.0))
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);
+        sp[-1] = (uint64_t)f;
+        NEXT();
+    }
+    UN(0xB2, bf32((float)(int32_t)(uint32_t)a))
+    UN(0xB3, bf32((float)(uint32_t)a))
+    UN(0xB4, bf32((float)(int64_t)a))
+    UN(0xB5, bf32((float)a))
+    UN(0xB6, bf32((float)f64v(a)))
+    UN(0xB7, bf64((double)(int32_t)(uint32_t)a))
+    UN(0xB8, bf64((double)(uint32_t)a))
+    UN(0xB9, bf64((double)(int64_t)a))
+    UN(0xBA, bf64((double)a))
+    UN(0xBB, bf64((double)f32v(a)))
+    UN(0xBC, a)
+    UN(0xBD, a)
+    UN(0xBE, a)
+    UN(0xBF, a)
+    UN(0xC0, (uint32_t)(int32_t)(int8_t)a)
+    UN(0xC1, (uint32_t)(int32_t)(int16_t)a)
+    UN(0xC2, (uint64_t)(int64_t)(int8_t)a)
+    UN(0xC3, (uint64_t)(int64_t)(int16_t)a)
+    UN(0xC4, (uint64_t)(int64_t)(int32_t)a)
+    UN(0xE0, sat_i32_s(f32v(a)))
+    UN(0xE1, sat_i32_u(f32v(a)))
+    UN(0xE2, sat_i32_s(f64v(a)))
+    UN(0xE3, sat_i32_u(f64v(a)))
+    UN(0xE4, sat_i64_s(f32v(a)))
+    UN(0xE5, sat_i64_u(f32v(a)))
+    UN(0xE6, sat_i64_s(f64v(a)))
+    UN(0xE7, sat_i64_u(f64v(a)))
+#ifndef MT_WASM_THREADED
+    default:
+        TRAP(MT_WASM_TRAP_UNREACHABLE);
+#endif
+    }
+
+do_call: {
+    uint32_t np = callee->type->np;
+    uint64_t *nfp = sp - np;
+    if (callee->host) {
+        s->fuel = fuel;
+        s->nframes = nf;
+        s->stack_used = (size_t)(sp - s->stack);
+        mt_status st = call_host(s, callee, nfp, err);
+        s->nframes = fbase;
+        fuel = s->fuel;
+        if (st != MT_OK) {
+            s->fuel = fuel;
+            return st;
+        }
+        sp = nfp + callee->type->nr;
+        RELOAD_MEM();
+        NEXT();
+    }
+    if (nf >= max_depth)
+        TRAP(MT_WASM_TRAP_CALL_STACK);
+    frames[nf].ip = ip;
+    frames[nf].fp = fp;
+    frames[nf].fn = fn;
+    nf++;
+    fp = nfp;
+    fn = callee;
+    goto enter;
+}
+
+done:
+    s->fuel = fuel;
+    return MT_OK;
+trap:
+    s->fuel = fuel;
+    return wasm_trap(s, trapk, err);
+}

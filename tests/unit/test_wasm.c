@@ -1,0 +1,430 @@
+/* Unit tests for src/wasm: decoder errors, the call API, host imports, and
+ * every limit (fuel, call depth, value stack, memory pages, table size,
+ * module size). Modules are assembled by hand below; the spec runner
+ * (tests/wasm) covers conformance. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_wasm.h"
+
+typedef struct buf {
+    uint8_t b[4096];
+    size_t n;
+} buf;
+
+static void put(buf *m, const void *p, size_t n)
+{
+    assert_true(m->n + n <= sizeof m->b);
+    if (n)
+        memcpy(m->b + m->n, p, n);
+    m->n += n;
+}
+
+static void put_u8(buf *m, uint8_t v) { put(m, &v, 1); }
+
+static void put_uleb(buf *m, uint32_t v)
+{
+    do {
+        uint8_t b = v & 0x7F;
+        v >>= 7;
+        put_u8(m, (uint8_t)(b | (v ? 0x80 : 0)));
+    } while (v);
+}
+
+static void section(buf *m, uint8_t id, const buf *content)
+{
+    put_u8(m, id);
+    put_uleb(m, (uint32_t)content->n);
+    put(m, content->b, content->n);
+}
+
+typedef struct spec {
+    const uint8_t *params, *results;
+    size_t np, nr;
+    const uint8_t *body; /* locals + code + end, without the size */
+    size_t body_len;
+    int mem_min;         /* -1: no memory */
+    int table_min;       /* -1: no table */
+    bool import_host;    /* import env.h with the same type as function 0 */
+} spec;
+
+/* One type, optional import of env.h (same type), memory, table, and one
+ * function exported as "f". */
+static void build(buf *m, const spec *s)
+{
+    buf c;
+    m->n = 0;
+    put(m, "\0asm\1\0\0\0", 8);
+    c.n = 0; /* type */
+    put_uleb(&c, 1);
+    put_u8(&c, 0x60);
+    put_uleb(&c, (uint32_t)s->np);
+    put(&c, s->params, s->np);
+    put_uleb(&c, (uint32_t)s->nr);
+    put(&c, s->results, s->nr);
+    section(m, 1, &c);
+    if (s->import_host) {
+        c.n = 0;
+        put_uleb(&c, 1);
+        put_uleb(&c, 3);
+        put(&c, "env", 3);
+        put_uleb(&c, 1);
+        put(&c, "h", 1);
+        put_u8(&c, 0);
+        put_uleb(&c, 0);
+        section(m, 2, &c);
+    }
+    c.n = 0; /* function */
+    put_uleb(&c, 1);
+    put_uleb(&c, 0);
+    section(m, 3, &c);
+    if (s->table_min >= 0) {
+        c.n = 0;
+        put_uleb(&c, 1);
+        put_u8(&c, 0x70);
+        put_u8(&c, 0);
+        put_uleb(&c, (uint32_t)s->table_min);
+        section(m, 4, &c);
+    }
+    if (s->mem_min >= 0) {
+        c.n = 0;
+        put_uleb(&c, 1);
+        put_u8(&c, 0);
+        put_uleb(&c, (uint32_t)s->mem_min);
+        section(m, 5, &c);
+    }
+    c.n = 0; /* export "f" */
+    put_uleb(&c, 1);
+    put_uleb(&c, 1);
+    put(&c, "f", 1);
+    put_u8(&c, 0);
+    put_uleb(&c, s->import_host ? 1 : 0);
+    section(m, 7, &c);
+    c.n = 0; /* code */
+    put_uleb(&c, 1);
+    put_uleb(&c, (uint32_t)s->body_len);
+    put(&c, s->body, s->body_len);
+    section(m, 10, &c);
+}
+
+static const uint8_t T_I32[] = {MT_WASM_I32};
+
+typedef struct run {
+    mt_wasm_module *mod;
+    mt_wasm_store *store;
+    mt_wasm_instance *inst;
+    mt_wasm_func *f;
+    mt_status inst_status;
+} run;
+
+static mt_status resolve_host(void *env, const char *module, size_t mlen, const char *name,
+                              size_t nlen, mt_wasm_extern *out, mt_err *err)
+{
+    (void)module, (void)mlen, (void)name, (void)nlen, (void)err;
+    out->kind = MT_WASM_EXTERN_FUNC;
+    out->of.func = env;
+    return MT_OK;
+}
+
+/* Builds, decodes and instantiates; f is NULL when instantiation failed. */
+static void setup(run *r, const spec *s, const mt_wasm_limits *lim, mt_wasm_func *(*host)(mt_wasm_store *))
+{
+    buf m;
+    mt_err e;
+    memset(r, 0, sizeof *r);
+    build(&m, s);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, lim, &r->mod, &e), MT_OK);
+    r->store = mt_wasm_store_new(lim);
+    assert_non_null(r->store);
+    mt_wasm_func *h = host ? host(r->store) : NULL;
+    r->inst_status = mt_wasm_instantiate(r->store, r->mod, resolve_host, h, &r->inst, &e);
+    if (r->inst_status != MT_OK)
+        return;
+    mt_wasm_extern x;
+    assert_int_equal(mt_wasm_instance_export(r->inst, "f", 1, &x, &e), MT_OK);
+    assert_int_equal(x.kind, MT_WASM_EXTERN_FUNC);
+    r->f = x.of.func;
+}
+
+static void teardown(run *r)
+{
+    mt_wasm_store_free(r->store);
+    mt_wasm_module_free(r->mod);
+}
+
+static mt_status call0(run *r, mt_wasm_val *res, size_t nres, mt_err *e)
+{
+    return mt_wasm_func_call(r->store, r->f, NULL, 0, res, nres, e);
+}
+
+/* ---- decoder ------------------------------------------------------------------ */
+static void test_decode_errors(void **state)
+{
+    (void)state;
+    mt_wasm_module *m;
+    mt_err e;
+    assert_int_equal(mt_wasm_module_new((const uint8_t *)"\0asx\1\0\0\0", 8, NULL, &m, &e),
+                     MT_EINVAL);
+    assert_null(m);
+    assert_non_null(strstr(e.msg, "header section, offset 4: magic header not detected"));
+    assert_int_equal(mt_wasm_module_new((const uint8_t *)"\0asm\2\0\0\0", 8, NULL, &m, &e),
+                     MT_EINVAL);
+    assert_non_null(strstr(e.msg, "unknown binary version"));
+    /* type section claiming 5 bytes with only 2 present */
+    const uint8_t trunc[] = {0, 'a', 's', 'm', 1, 0, 0, 0, 1, 5, 1, 0x60};
+    assert_int_equal(mt_wasm_module_new(trunc, sizeof trunc, NULL, &m, &e), MT_EINVAL);
+    assert_non_null(strstr(e.msg, "type section, offset 10"));
+    /* empty module is valid */
+    assert_int_equal(mt_wasm_module_new((const uint8_t *)"\0asm\1\0\0\0", 8, NULL, &m, &e), MT_OK);
+    assert_int_equal(mt_wasm_module_num_exports(m), 0);
+    mt_wasm_module_free(m);
+    /* invalid body: i32.add on an empty stack */
+    const uint8_t body[] = {0, 0x6A, 0x0B};
+    spec s = {.body = body, .body_len = sizeof body, .mem_min = -1, .table_min = -1};
+    buf b;
+    build(&b, &s);
+    assert_int_equal(mt_wasm_module_new(b.b, b.n, NULL, &m, &e), MT_EINVAL);
+    assert_non_null(strstr(e.msg, "code section, offset"));
+    assert_non_null(strstr(e.msg, "type mismatch"));
+    /* module size limit */
+    mt_wasm_limits lim;
+    mt_wasm_limits_default(&lim);
+    lim.max_module_bytes = 7;
+    assert_int_equal(mt_wasm_module_new((const uint8_t *)"\0asm\1\0\0\0", 8, &lim, &m, &e),
+                     MT_ETOOBIG);
+    assert_non_null(strstr(e.msg, "exceeds the limit"));
+}
+
+/* ---- calls ------------------------------------------------------------------- */
+static void test_call_and_trap(void **state)
+{
+    (void)state;
+    /* f(x) = 1 / x (signed) */
+    const uint8_t body[] = {0, 0x41, 1, 0x20, 0, 0x6D, 0x0B};
+    spec s = {T_I32, T_I32, 1, 1, body, sizeof body, -1, -1, false};
+    run r;
+    mt_err e;
+    setup(&r, &s, NULL, NULL);
+    assert_non_null(r.f);
+    mt_wasm_val a = {.type = MT_WASM_I32, .of.i32 = 1}, res;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.type, MT_WASM_I32);
+    assert_int_equal(res.of.i32, 1);
+    a.of.i32 = 0;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_EINVAL);
+    assert_string_equal(e.msg, "trap: integer divide by zero");
+    assert_int_equal(mt_wasm_store_trap(r.store), MT_WASM_TRAP_DIV_ZERO);
+    /* the store stays usable after a trap */
+    a.of.i32 = 0xFFFFFFFFu;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 0xFFFFFFFFu);
+    /* wrong argument type or count */
+    a.type = MT_WASM_I64;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_EINVAL);
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, NULL, 0, &res, 1, &e), MT_EINVAL);
+    mt_wasm_extern x;
+    assert_int_equal(mt_wasm_instance_export(r.inst, "g", 1, &x, &e), MT_ENOTFOUND);
+    teardown(&r);
+}
+
+static mt_status host_add1(void *env, mt_wasm_store *s, const mt_wasm_val *args,
+                           mt_wasm_val *results, mt_err *err)
+{
+    (void)env, (void)s;
+    if (args[0].of.i32 == 13)
+        return mt_err_set(err, MT_EPERM, "13 is not allowed");
+    results[0].of.i32 = args[0].of.i32 + 1;
+    return MT_OK;
+}
+
+static mt_wasm_func *make_host(mt_wasm_store *s)
+{
+    mt_wasm_func *f;
+    mt_err e;
+    assert_int_equal(mt_wasm_func_new_host(s, T_I32, 1, T_I32, 1, host_add1, NULL, &f, &e),
+                     MT_OK);
+    return f;
+}
+
+static void test_host_import(void **state)
+{
+    (void)state;
+    /* f(x) = h(x) * 2 */
+    const uint8_t body[] = {0, 0x20, 0, 0x10, 0, 0x41, 2, 0x6C, 0x0B};
+    spec s = {T_I32, T_I32, 1, 1, body, sizeof body, -1, -1, true};
+    run r;
+    mt_err e;
+    setup(&r, &s, NULL, make_host);
+    assert_non_null(r.f);
+    mt_wasm_val a = {.type = MT_WASM_I32, .of.i32 = 20}, res;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 42);
+    a.of.i32 = 13;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_EPERM);
+    assert_int_equal(mt_wasm_store_trap(r.store), MT_WASM_TRAP_HOST);
+    assert_non_null(strstr(e.msg, "13 is not allowed"));
+    teardown(&r);
+    /* no resolver: unlinkable */
+    buf b;
+    build(&b, &s);
+    mt_wasm_module *m;
+    assert_int_equal(mt_wasm_module_new(b.b, b.n, NULL, &m, &e), MT_OK);
+    mt_wasm_store *st = mt_wasm_store_new(NULL);
+    mt_wasm_instance *inst;
+    assert_int_equal(mt_wasm_instantiate(st, m, NULL, NULL, &inst, &e), MT_ENOTFOUND);
+    assert_non_null(strstr(e.msg, "unknown import \"env\".\"h\""));
+    assert_int_equal(mt_wasm_store_trap(st), MT_WASM_TRAP_NONE);
+    mt_wasm_store_free(st);
+    mt_wasm_module_free(m);
+}
+
+/* ---- limits ------------------------------------------------------------------ */
+static void test_fuel(void **state)
+{
+    (void)state;
+    mt_wasm_limits lim;
+    mt_wasm_limits_default(&lim);
+    lim.fuel = 100000;
+    /* an endless loop */
+    const uint8_t loop[] = {0, 0x03, 0x40, 0x0C, 0, 0x0B, 0x0B};
+    spec s = {NULL, NULL, 0, 0, loop, sizeof loop, -1, -1, false};
+    run r;
+    mt_err e;
+    setup(&r, &s, &lim, NULL);
+    assert_int_equal(call0(&r, NULL, 0, &e), MT_EQUOTA);
+    assert_string_equal(e.msg, "trap: fuel exhausted");
+    assert_int_equal(mt_wasm_store_trap(r.store), MT_WASM_TRAP_FUEL);
+    assert_int_equal(mt_wasm_store_fuel(r.store), 0);
+    teardown(&r);
+    /* exact charge: i32.const, i32.const, i32.add, end = 4 */
+    const uint8_t add[] = {0, 0x41, 1, 0x41, 2, 0x6A, 0x0B};
+    spec s2 = {NULL, T_I32, 0, 1, add, sizeof add, -1, -1, false};
+    lim.fuel = 10;
+    setup(&r, &s2, &lim, NULL);
+    mt_wasm_val res;
+    assert_int_equal(call0(&r, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 3);
+    assert_int_equal(mt_wasm_store_fuel(r.store), 6);
+    assert_int_equal(call0(&r, &res, 1, &e), MT_OK);
+    assert_int_equal(call0(&r, &res, 1, &e), MT_EQUOTA); /* 2 left, 4 needed */
+    mt_wasm_store_set_fuel(r.store, UINT64_MAX);
+    assert_int_equal(call0(&r, &res, 1, &e), MT_OK);
+    assert_int_equal(mt_wasm_store_fuel(r.store), UINT64_MAX);
+    teardown(&r);
+}
+
+static void test_call_depth(void **state)
+{
+    (void)state;
+    mt_wasm_limits lim;
+    mt_wasm_limits_default(&lim);
+    lim.max_call_depth = 50;
+    const uint8_t rec[] = {0, 0x10, 0, 0x0B}; /* f() { f(); } */
+    spec s = {NULL, NULL, 0, 0, rec, sizeof rec, -1, -1, false};
+    run r;
+    mt_err e;
+    setup(&r, &s, &lim, NULL);
+    assert_int_equal(call0(&r, NULL, 0, &e), MT_ETOOBIG);
+    assert_string_equal(e.msg, "trap: call stack exhausted");
+    assert_int_equal(mt_wasm_store_trap(r.store), MT_WASM_TRAP_CALL_STACK);
+    teardown(&r);
+}
+
+static void test_value_stack(void **state)
+{
+    (void)state;
+    mt_wasm_limits lim;
+    mt_wasm_limits_default(&lim);
+    lim.max_stack_slots = 4096;
+    /* 200 i64 locals per frame, recursing: the value stack runs out first */
+    const uint8_t rec[] = {1, 0xC8, 0x01, 0x7E, 0x10, 0, 0x0B};
+    spec s = {NULL, NULL, 0, 0, rec, sizeof rec, -1, -1, false};
+    run r;
+    mt_err e;
+    setup(&r, &s, &lim, NULL);
+    assert_int_equal(call0(&r, NULL, 0, &e), MT_ETOOBIG);
+    assert_int_equal(mt_wasm_store_trap(r.store), MT_WASM_TRAP_VALUE_STACK);
+    assert_non_null(strstr(e.msg, "value stack"));
+    teardown(&r);
+}
+
+static void test_memory_cap(void **state)
+{
+    (void)state;
+    mt_wasm_limits lim;
+    mt_wasm_limits_default(&lim);
+    lim.max_memory_pages = 4;
+    /* memory.grow(n) returns the old size or -1 */
+    const uint8_t grow[] = {0, 0x20, 0, 0x40, 0, 0x0B};
+    spec s = {T_I32, T_I32, 1, 1, grow, sizeof grow, 1, -1, false};
+    run r;
+    mt_err e;
+    setup(&r, &s, &lim, NULL);
+    mt_wasm_val a = {.type = MT_WASM_I32, .of.i32 = 10}, res;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 0xFFFFFFFFu);
+    a.of.i32 = 3;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 1);
+    a.of.i32 = 1;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 0xFFFFFFFFu);
+    teardown(&r);
+    /* a minimum above the cap cannot be instantiated */
+    s.mem_min = 5;
+    setup(&r, &s, &lim, NULL);
+    assert_int_equal(r.inst_status, MT_ETOOBIG);
+    assert_null(r.f);
+    teardown(&r);
+    /* out-of-bounds load traps */
+    const uint8_t load[] = {0, 0x20, 0, 0x28, 2, 0, 0x0B};
+    spec s2 = {T_I32, T_I32, 1, 1, load, sizeof load, 1, -1, false};
+    setup(&r, &s2, &lim, NULL);
+    a.of.i32 = 65532;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    a.of.i32 = 65533;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_EINVAL);
+    assert_string_equal(e.msg, "trap: out of bounds memory access");
+    teardown(&r);
+}
+
+static void test_table_cap(void **state)
+{
+    (void)state;
+    mt_wasm_limits lim;
+    mt_wasm_limits_default(&lim);
+    lim.max_table_elems = 10;
+    /* table.grow(ref.null func, n) */
+    const uint8_t grow[] = {0, 0xD0, 0x70, 0x20, 0, 0xFC, 0x0F, 0, 0x0B};
+    spec s = {T_I32, T_I32, 1, 1, grow, sizeof grow, -1, 1, false};
+    run r;
+    mt_err e;
+    setup(&r, &s, &lim, NULL);
+    mt_wasm_val a = {.type = MT_WASM_I32, .of.i32 = 100}, res;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 0xFFFFFFFFu);
+    a.of.i32 = 9;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 1);
+    teardown(&r);
+    s.table_min = 11;
+    setup(&r, &s, &lim, NULL);
+    assert_int_equal(r.inst_status, MT_ETOOBIG);
+    teardown(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_errors), cmocka_unit_test(test_call_and_trap),
+        cmocka_unit_test(test_host_import),   cmocka_unit_test(test_fuel),
+        cmocka_unit_test(test_call_depth),    cmocka_unit_test(test_value_stack),
+        cmocka_unit_test(test_memory_cap),    cmocka_unit_test(test_table_cap),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,14 @@
+# Tests of the wasm engine (owned by wasm): unit tests and the spec runner.
+mt_add_unit_test(test_wasm SOURCES ${MT_TEST_DIR}/unit/test_wasm.c LIBS mt_wasm)
+
+# The official core test suite. Fails when fewer commands pass than the floor
+# (the count reached when it was last raised); skips when ../shared or wabt
+# are absent.
+set(MT_WASM_SPEC_FLOOR 27356)  # all 27,356 binary-module commands of the 90 files
+add_executable(wasm_spec_runner ${MT_TEST_DIR}/wasm/spec_runner.c)
+target_compile_definitions(wasm_spec_runner PRIVATE
+  MT_WASM_SPEC_DIR="${MT_SHARED_DIR}/testvectors/wasm-spec")
+target_link_libraries(wasm_spec_runner PRIVATE mt_wasm PkgConfig::JANSSON)
+add_test(NAME wasm_spec COMMAND wasm_spec_runner --floor ${MT_WASM_SPEC_FLOOR}
+         --work ${CMAKE_BINARY_DIR}/wasm-spec-work)
+set_tests_properties(wasm_spec PROPERTIES TIMEOUT 600)
