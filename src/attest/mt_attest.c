@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "mt_attest_int.h"
+#include "mt_soft.h"
+#include "mt_tpm2.h"
 #include "mt_util.h"
 
 /* ---- names --------------------------------------------------------------- */
@@ -19,6 +21,8 @@ const char *mt_attest_kind_name(mt_attest_kind kind)
     case MT_ATTEST_TDX: return "tdx";
     case MT_ATTEST_SGX: return "sgx";
     case MT_ATTEST_NITRO: return "nitro";
+    case MT_ATTEST_SOFT: return "soft";
+    case MT_ATTEST_TPM2: return "tpm2";
     }
     return NULL;
 }
@@ -26,7 +30,7 @@ const char *mt_attest_kind_name(mt_attest_kind kind)
 mt_status mt_attest_kind_parse(const char *name, mt_attest_kind *out, mt_err *err)
 {
     static const mt_attest_kind all[] = {MT_ATTEST_SEV_SNP, MT_ATTEST_TDX, MT_ATTEST_SGX,
-                                         MT_ATTEST_NITRO};
+                                         MT_ATTEST_NITRO, MT_ATTEST_SOFT, MT_ATTEST_TPM2};
     for (size_t i = 0; name && i < sizeof all / sizeof all[0]; i++) {
         if (strcmp(name, mt_attest_kind_name(all[i])) == 0) {
             *out = all[i];
@@ -34,7 +38,7 @@ mt_status mt_attest_kind_parse(const char *name, mt_attest_kind *out, mt_err *er
         }
     }
     return mt_err_set(err, MT_EINVAL,
-                      "unknown evidence kind '%s' (expected sev-snp, tdx, sgx or nitro)",
+                      "unknown evidence kind '%s' (expected sev-snp, tdx, sgx, nitro, soft or tpm2)",
                       name ? name : "");
 }
 
@@ -112,7 +116,7 @@ void mt_attest_claims_add_advisory(mt_attest_claims *c, const char *id)
 
 /* ---- collateral ---------------------------------------------------------- */
 
-#define COLL_SLOTS (MT_COLL_ROOT_CRL + 1)
+#define COLL_SLOTS (MT_COLL_TPM2_EK_CA + 1)
 
 struct mt_attest_collateral {
     uint8_t *data[COLL_SLOTS];
@@ -289,6 +293,8 @@ mt_status mt_attest_verify(mt_attest_kind kind, const uint8_t *evidence, size_t 
     case MT_ATTEST_TDX:
     case MT_ATTEST_SGX: st = mt_dcap_verify(kind, evidence, len, coll, at, claims, err); break;
     case MT_ATTEST_NITRO: st = mt_nitro_verify(evidence, len, at, claims, err); break;
+    case MT_ATTEST_SOFT: st = mt_soft_verify(evidence, len, at, claims, err); break;
+    case MT_ATTEST_TPM2: st = mt_tpm2_verify(evidence, len, coll, at, claims, err); break;
     default: return mt_err_set(err, MT_EINVAL, "unknown evidence kind %d", (int)kind);
     }
     if (st != MT_OK) {

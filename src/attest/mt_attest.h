@@ -36,9 +36,11 @@ typedef enum mt_attest_kind {
     MT_ATTEST_TDX = 2,     /* DCAP quote v4/v5, tee_type 0x81 */
     MT_ATTEST_SGX = 3,     /* DCAP quote v3/v4, tee_type 0 */
     MT_ATTEST_NITRO = 4,   /* COSE_Sign1 attestation document (raw CBOR) */
+    MT_ATTEST_SOFT = 5,    /* mesatee soft-level evidence (CBOR map, mt_soft.h) */
+    MT_ATTEST_TPM2 = 6,    /* mesatee TPM 2.0 evidence container (mt_tpm2.h) */
 } mt_attest_kind;
 
-/* "sev-snp", "tdx", "sgx", "nitro"; NULL for an unknown kind. */
+/* "sev-snp", "tdx", "sgx", "nitro", "soft"; NULL for an unknown kind. */
 const char *mt_attest_kind_name(mt_attest_kind kind);
 /* Inverse of mt_attest_kind_name; MT_EINVAL for an unknown name. */
 mt_status mt_attest_kind_parse(const char *name, mt_attest_kind *out, mt_err *err);
@@ -62,6 +64,7 @@ const char *mt_attest_tcb_status_name(mt_attest_tcb_status s);
 #define MT_ATTEST_CHECKED_REVOCATION 0x2u  /* CRLs for every certificate of the chain */
 #define MT_ATTEST_CHECKED_QE_IDENTITY 0x4u /* QE identity (DCAP) */
 #define MT_ATTEST_CHECKED_CHIP_ID 0x8u     /* SNP chip_id equals the VCEK hwID */
+#define MT_ATTEST_CHECKED_EK_CHAIN 0x10u   /* TPM EK certificate chains to given roots */
 
 #define MT_ATTEST_MAX_MEASUREMENTS 40
 #define MT_ATTEST_MAX_SVNS 40
@@ -135,6 +138,9 @@ typedef enum mt_attest_coll_item {
     MT_COLL_QE_IDENTITY_CHAIN, /* SGX-Enclave-Identity-Issuer-Chain, PEM; defaults to TCB_INFO_CHAIN */
     MT_COLL_PCK_CRL,        /* PCK Platform/Processor CA CRL, DER or PEM */
     MT_COLL_ROOT_CRL,       /* Intel SGX Root CA CRL, DER or PEM */
+    /* TPM 2.0 (mt_tpm2.h) */
+    MT_COLL_TPM2_AK,        /* pinned AK: TPMT_PUBLIC, or SubjectPublicKeyInfo DER/PEM */
+    MT_COLL_TPM2_EK_CA,     /* EK CA bundle, PEM: self-signed roots + intermediates */
 } mt_attest_coll_item;
 
 typedef struct mt_attest_collateral mt_attest_collateral;

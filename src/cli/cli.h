@@ -63,10 +63,10 @@ struct cli_ctx {
     } opt[CLI_MAX_OPTS];
     int n_opt;
     /* global flags as given */
-    const char *f_server, *f_ca, *f_token_file, *f_config, *f_output;
+    const char *f_server, *f_ca, *f_token_file, *f_config, *f_output, *f_policy;
     bool insecure;
     /* resolved */
-    cli_setting server, ca, token_file, output, config;
+    cli_setting server, ca, token_file, output, config, policy;
     bool config_found;
     bool json;
     bool have_token;
@@ -127,5 +127,13 @@ int cli_cmd_config_show(cli_ctx *ctx);
 /* ---- cmd_server.c ---- */
 int cli_cmd_serve(cli_ctx *ctx);
 int cli_cmd_audit_verify(cli_ctx *ctx);
+int cli_cmd_measure(cli_ctx *ctx);
+/* The settings text measured at the soft level (serve and measure options). */
+void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap);
+
+/* ---- cmd_attest.c ---- */
+int cli_cmd_attest_show(cli_ctx *ctx);
+int cli_cmd_attest_verify(cli_ctx *ctx);
+int cli_cmd_attest_verify_evidence(cli_ctx *ctx);
 
 #endif

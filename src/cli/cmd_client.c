@@ -639,22 +639,46 @@ static json_t *slot_array(cli_ctx *ctx, const char *opt)
 /* Builds the function description from flags; NULL after a printed error. */
 static json_t *function_from_flags(cli_ctx *ctx, int *rc)
 {
-    const char *name = cli_opt_get(ctx, "name"), *builtin = cli_opt_get(ctx, "builtin");
-    if (!name || !builtin) {
-        *rc = cli_usage_error(ctx, "give --spec FILE.json, or --name and --builtin");
+    const char *name = cli_opt_get(ctx, "name"), *builtin = cli_opt_get(ctx, "builtin"),
+               *wasm = cli_opt_get(ctx, "wasm");
+    if (!name || !builtin == !wasm) {
+        *rc = cli_usage_error(ctx, "give --spec FILE.json, or --name and one of --builtin "
+                                   "and --wasm");
         return NULL;
     }
     if (cli_opt_has(ctx, "public") && cli_opt_has(ctx, "private")) {
         *rc = cli_usage_error(ctx, "--public and --private exclude each other");
         return NULL;
     }
-    json_t *fn = json_pack("{s:s, s:s, s:s, s:s}", "name", name, "description",
+    json_t *fn = json_pack("{s:s, s:s, s:s}", "name", name, "description",
                            cli_opt_get(ctx, "description") ? cli_opt_get(ctx, "description")
                                                            : "",
-                           "executor_type", "builtin", "builtin", builtin);
+                           "executor_type", wasm ? "wasm" : "builtin");
     if (!fn) {
         *rc = cli_fail("out of memory");
         return NULL;
+    }
+    if (builtin) {
+        json_object_set_new(fn, "builtin", json_string(builtin));
+    } else {
+        /* the module travels base64-encoded in the registration */
+        uint8_t *mod = NULL;
+        size_t len = 0;
+        mt_err e;
+        if (mt_file_read(wasm, 8u * 1024 * 1024, &mod, &len, &e) != MT_OK) {
+            json_decref(fn);
+            *rc = cli_fail("--wasm %s: %s", wasm, e.msg);
+            return NULL;
+        }
+        char *b64 = mt_b64_encode(mod, len);
+        free(mod);
+        if (!b64) {
+            json_decref(fn);
+            *rc = cli_fail("out of memory");
+            return NULL;
+        }
+        json_object_set_new(fn, "payload", json_string(b64));
+        free(b64);
     }
     if (cli_opt_has(ctx, "public") || cli_opt_has(ctx, "private"))
         json_object_set_new(fn, "public", json_boolean(cli_opt_has(ctx, "public")));

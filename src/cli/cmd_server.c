@@ -90,6 +90,23 @@ static char *find_worker(cli_ctx *ctx)
     return NULL;
 }
 
+/* The settings text that the soft level measures (docs/attestation.md):
+ * "mesatee-config-v1\n" then "name=value\n" for each setting that shapes the
+ * service, in this order, the value as given ("" when absent). Paths of the
+ * deployment (data dir, listen address, password file, worker path) are not
+ * in it; the worker's bytes are measured instead. */
+void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap)
+{
+    static const char *const names[] = {"level",       "workers",     "task-mem-mb",
+                                        "task-cpu-s",  "task-wall-s", "token-ttl-s",
+                                        "file-url-root", "max-connections", NULL};
+    size_t n = (size_t)snprintf(out, cap, "mesatee-config-v1\n");
+    for (int i = 0; names[i] && n < cap; i++) {
+        const char *v = cli_opt_get(ctx, names[i]);
+        n += (size_t)snprintf(out + n, cap - n, "%s=%.900s\n", names[i], v ? v : "");
+    }
+}
+
 int cli_cmd_serve(cli_ctx *ctx)
 {
     const char *data_dir = cli_opt_get(ctx, "data-dir");
@@ -143,6 +160,9 @@ int cli_cmd_serve(cli_ctx *ctx)
     memset(&cfg, 0, sizeof cfg);
     cfg.listen = listen;
     cfg.tee_level = level ? level : "none";
+    char measured[2048];
+    cli_measured_config(ctx, measured, sizeof measured);
+    cfg.measured_config = measured;
     cfg.max_connections = (unsigned)maxconn;
     cfg.core.data_dir = data_dir;
     cfg.core.worker_path = worker;
@@ -190,5 +210,35 @@ int cli_cmd_audit_verify(cli_ctx *ctx)
     return CLI_OK;
 #else
     return cli_fail("this mesatee binary was built without mt_core");
+#endif
+}
+
+/* `mesatee measure [serve options]`: the soft measurement that `mesatee serve`
+ * with the same options would put into its evidence, from the installed files. */
+int cli_cmd_measure(cli_ctx *ctx)
+{
+#ifdef MT_CLI_HAVE_SERVER
+    char measured[2048];
+    cli_measured_config(ctx, measured, sizeof measured);
+    char *worker = find_worker(ctx);
+    if (!worker)
+        return CLI_FAIL;
+    const char *files[] = {worker, NULL};
+    uint8_t m[32];
+    char hex[65];
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = mt_tee_measure_soft((const uint8_t *)measured, strlen(measured), files, m, &err);
+    free(worker);
+    if (st != MT_OK)
+        return cli_fail("measure: %s", err.msg);
+    mt_hex_encode(m, 32, hex);
+    if (ctx->json)
+        printf("{\"kind\":\"soft\",\"measurement\":\"%s\"}\n", hex);
+    else
+        printf("%s\n", hex);
+    return CLI_OK;
+#else
+    return cli_fail("this mesatee binary was built without the server (mt_tee)");
 #endif
 }

@@ -33,7 +33,8 @@ static const cli_opt o_out[] = {{"out", true}, {NULL, false}};
 static const cli_opt o_fn_register[] = {
     {"spec", true},        {"name", true},     {"builtin", true}, {"description", true},
     {"input-slot", true},  {"output-slot", true}, {"public", false}, {"private", false},
-    {"allow", true},       {"quota", true},    {"arg", true},     {NULL, false}};
+    {"allow", true},       {"quota", true},    {"arg", true},     {"wasm", true},
+    {NULL, false}};
 static const cli_opt o_spec[] = {{"spec", true}, {NULL, false}};
 static const cli_opt o_task_create[] = {
     {"function", true}, {"arg", true}, {"input", true}, {"output", true}, {NULL, false}};
@@ -43,6 +44,8 @@ static const cli_opt o_result[] = {{"slot", true}, {"key", true}, {"out", true},
 static const cli_opt o_audit_list[] = {{"after", true}, {"limit", true}, {NULL, false}};
 static const cli_opt o_key_out[] = {{"out", true}, {NULL, false}};
 static const cli_opt o_data_dir[] = {{"data-dir", true}, {NULL, false}};
+static const cli_opt o_attest_ev[] = {
+    {"kind", true}, {"at", true}, {"collateral", true}, {NULL, false}};
 
 #define NC (CLI_NEEDS_CLIENT)
 #define NT (CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN)
@@ -82,8 +85,9 @@ static const cli_cmd commands[] = {
     {"file", "as-input", cli_cmd_file_as_input, "FILE_ID",
      "turn a written output into a new input; prints its id", o_none, 1, 1, NT},
     {"function", "register", cli_cmd_function_register,
-     "(--spec FILE.json | --name N --builtin B [--description D] [--input-slot S]...\n"
-     "        [--output-slot S]... [--public|--private] [--allow USER]... [--quota N]\n"
+     "(--spec FILE.json | --name N (--builtin B | --wasm FILE.wasm) [--description D]\n"
+     "        [--input-slot S]..."
+     " [--output-slot S]... [--public|--private] [--allow USER]... [--quota N]\n"
      "        [--arg NAME=DEFAULT[:overridable]]...)",
      "register a function; prints its id", o_fn_register, 0, 0, NT},
     {"function", "list", cli_cmd_function_list, "", "list visible functions", o_none, 0, 0, NT},
@@ -115,6 +119,17 @@ static const cli_cmd commands[] = {
      "audit entries you may see", o_audit_list, 0, 0, NT},
     {"audit", "verify", cli_cmd_audit_verify, "--data-dir DIR",
      "verify the audit hash chain offline (server stopped)", o_data_dir, 0, 0, 0},
+    {"attest", "show", cli_cmd_attest_show, "[--server URL]",
+     "print the server's attestation claims (TLS handshake only, no credentials sent)", o_none,
+     0, 0, NC},
+    {"attest", "verify", cli_cmd_attest_verify, "--policy FILE [--server URL]",
+     "check the server against a policy (TLS handshake only)", o_none, 0, 0, NC},
+    {"attest", "verify-evidence", cli_cmd_attest_verify_evidence,
+     "--kind sgx|tdx|sev-snp|nitro|tpm2|soft|ratls-cert FILE [--at TIME|now]\n"
+     "        [--collateral DIR] [--policy FILE]",
+     "verify recorded evidence offline; prints its claims", o_attest_ev, 1, 1, 0},
+    {"measure", NULL, cli_cmd_measure, "[--level soft] [the other serve options] [--worker PATH]",
+     "print the soft-level measurement of the installed files, for a policy", o_serve, 0, 0, 0},
     {"config", "show", cli_cmd_config_show, "", "show the effective settings and their source",
      o_none, 0, 0, CLI_NEEDS_CONFIG},
 };
@@ -122,7 +137,7 @@ static const cli_cmd commands[] = {
 
 static const char global_usage[] =
     "global options: --server URL  --ca FILE  --insecure  --token-file FILE\n"
-    "                --config FILE  --output text|json\n";
+    "                --config FILE  --output text|json  --policy FILE\n";
 
 static void print_cmd_usage(FILE *f, const cli_cmd *c)
 {
@@ -204,6 +219,7 @@ int cli_fail(const char *fmt, ...)
 /* Command line                                                              */
 
 static const char *const global_with_arg[] = {"server", "ca", "token-file", "config", "output",
+                                              "policy",
                                               NULL};
 
 /* Records a global option; returns false if name is not global. */
@@ -220,6 +236,8 @@ static bool set_global(cli_ctx *ctx, const char *name, const char *value)
         slot = &ctx->f_config;
     else if (!strcmp(name, "output"))
         slot = &ctx->f_output;
+    else if (!strcmp(name, "policy"))
+        slot = &ctx->f_policy;
     if (!slot)
         return false;
     *slot = value;
@@ -531,6 +549,7 @@ static int resolve_settings(cli_ctx *ctx)
         {&ctx->ca, ctx->f_ca, "--ca", "MESATEE_CA"},
         {&ctx->token_file, ctx->f_token_file, "--token-file", "MESATEE_TOKEN_FILE"},
         {&ctx->output, ctx->f_output, "--output", "MESATEE_OUTPUT"},
+        {&ctx->policy, ctx->f_policy, "--policy", "MESATEE_POLICY"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         if (map[i].flag)
@@ -581,6 +600,10 @@ static int make_client(cli_ctx *ctx)
         fprintf(stderr, "mesatee: WARNING: --insecure: the server's certificate is NOT "
                         "verified; the token and keys can be intercepted\n");
         mesatee_client_set_insecure_skip_verify(ctx->client, 1);
+    } else if (ctx->policy.value) { /* attested TLS: the policy replaces CA pinning */
+        if (mesatee_client_set_policy_file(ctx->client, ctx->policy.value) != 0)
+            return cli_fail("%s (policy from %s)", mesatee_client_errmsg(ctx->client),
+                            ctx->policy.source);
     } else if (ctx->ca.value && mesatee_client_set_ca_file(ctx->client, ctx->ca.value) != 0) {
         return cli_fail("%s (CA from %s)", mesatee_client_errmsg(ctx->client), ctx->ca.source);
     }

@@ -16,8 +16,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "mt_err.h"
 #include "mt_ff.h"
+#include "mt_policy.h"
+#include "mt_ratls.h"
 #include "mt_util.h"
 
 #define CLIENT_ERR_MAX 512
@@ -29,6 +34,8 @@
 _Static_assert(MT_FF_KEY_LEN == 32, "file keys are 32 bytes");
 _Static_assert(MT_ID_LEN == 32, "ids are 32 hex characters");
 
+enum { ATT_OFF = 0, ATT_POLICY = 1, ATT_CAPTURE = 2 };
+
 struct mesatee_client {
     char *base;          /* "https://host:port", no trailing slash */
     char *ca_file;
@@ -39,6 +46,16 @@ struct mesatee_client {
     int http_status;
     CURL *curl;
     char errmsg[CLIENT_ERR_MAX];
+    /* Attestation (see "Attested TLS" below). */
+    mt_policy *policy;
+    char *policy_path;
+    int att_mode;        /* ATT_OFF, ATT_POLICY (enforce), ATT_CAPTURE (attest show) */
+    bool att_done, att_ok; /* per connection, set by the verify callback */
+    bool att_fresh;        /* next request must open a new connection */
+    char att_msg[CLIENT_ERR_MAX];
+    char *att_claims;    /* JSON of the last verified claims */
+    uint8_t *att_cert;   /* ATT_CAPTURE: the server's leaf certificate (DER) */
+    size_t att_cert_len;
 };
 
 /* ======================================================================== */
@@ -101,6 +118,7 @@ MESATEE_API const char *mesatee_status_name(int status)
     case MESATEE_ENET: return "network_error";
     case MESATEE_ESERVER: return "server_error";
     case MESATEE_ETIMEOUT: return "timeout";
+    case MESATEE_EATTEST: return "attestation_failed";
     }
     return "unknown";
 }
@@ -265,6 +283,10 @@ MESATEE_API void mesatee_client_free(mesatee_client *c)
         free(c->token);
     }
     curl_easy_cleanup(c->curl);
+    mt_policy_free(c->policy);
+    free(c->policy_path);
+    free(c->att_claims);
+    free(c->att_cert);
     free(c->ca_file);
     free(c->base);
     free(c);
@@ -504,6 +526,11 @@ static int error_from_response(mesatee_client *c, long http, const membuf *b)
 static int error_from_curl(mesatee_client *c, CURLcode rc, const char *errbuf, const char *url)
 {
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    if (c->att_mode == ATT_POLICY && !c->att_ok)
+        return set_err(c, MESATEE_EATTEST, "%s",
+                       c->att_msg[0] ? c->att_msg
+                                     : "the server was not attested: the TLS handshake ended "
+                                       "before its certificate was verified");
     switch (rc) {
     case CURLE_COULDNT_RESOLVE_HOST:
         return set_err(c, MESATEE_ENET, "cannot resolve the server's host in %s: %s", c->base,
@@ -529,6 +556,265 @@ static int error_from_curl(mesatee_client *c, CURLcode rc, const char *errbuf, c
     default:
         return set_err(c, MESATEE_ENET, "request to %s failed: %s", url, detail);
     }
+}
+
+/* ======================================================================== */
+/* Attested TLS                                                              */
+/*                                                                           */
+/* With a policy, the server's certificate is verified INSIDE the handshake: */
+/* the SSL_CTX gets SSL_VERIFY_PEER and verify_cb, which checks the RA-TLS   */
+/* evidence (mt_ratls) and the policy (mt_policy) on the leaf and aborts the */
+/* handshake on failure, so no request byte reaches an unverified server. A  */
+/* CURLOPT_PREREQFUNCTION gate refuses to send if the callback never passed. */
+/* TLS session resumption is off (a resumed session skips verification).    */
+
+static pthread_once_t att_once = PTHREAD_ONCE_INIT;
+static int att_idx = -1;
+
+static void att_init_once(void)
+{
+    att_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* Verifies the leaf certificate for c (policy mode) or records it (capture
+ * mode). Returns 1 to continue the handshake. */
+static int attest_leaf(mesatee_client *c, X509 *leaf)
+{
+    uint8_t *der = NULL;
+    int dl = leaf ? i2d_X509(leaf, &der) : -1;
+    if (dl <= 0) {
+        snprintf(c->att_msg, sizeof c->att_msg, "the server's certificate cannot be encoded");
+        return 0;
+    }
+    if (c->att_mode == ATT_CAPTURE) {
+        free(c->att_cert);
+        c->att_cert = malloc((size_t)dl);
+        if (c->att_cert)
+            memcpy(c->att_cert, der, (size_t)dl);
+        c->att_cert_len = c->att_cert ? (size_t)dl : 0;
+        OPENSSL_free(der);
+        return 1; /* attest show: nothing is sent; verified after the handshake */
+    }
+    int ok = 0;
+    mt_attest_claims *claims = malloc(sizeof *claims);
+    mt_ratls_info info;
+    mt_err err;
+    mt_err_clear(&err);
+    int64_t now = mt_now();
+    if (!claims) {
+        snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
+    } else if (!mt_ratls_cert_has_evidence(der, (size_t)dl,
+                                           MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY)) {
+        snprintf(c->att_msg, sizeof c->att_msg,
+                 "server %s refused: it presents no attestation evidence (level none) and the "
+                 "policy %s needs at least level soft; pass --insecure only to talk to a server "
+                 "at level none",
+                 c->base, c->policy_path);
+    } else if (mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+                                    NULL, now, claims, &info, &err) != MT_OK) {
+        snprintf(c->att_msg, sizeof c->att_msg, "server %s refused: its attestation evidence "
+                 "does not verify: %s", c->base, err.msg);
+    } else if (mt_policy_check(c->policy, claims, now, &err) != MT_OK) {
+        snprintf(c->att_msg, sizeof c->att_msg, "server %s refused by policy %s: %s", c->base,
+                 c->policy_path, err.msg);
+    } else {
+        free(c->att_claims);
+        c->att_claims = mt_policy_claims_json(claims, &info);
+        ok = c->att_claims != NULL;
+        if (!ok)
+            snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
+    }
+    free(claims);
+    OPENSSL_free(der);
+    return ok;
+}
+
+static int verify_cb(int preverify_ok, X509_STORE_CTX *xs)
+{
+    (void)preverify_ok; /* the chain is self-signed; trust comes from the evidence */
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    mesatee_client *c = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), att_idx) : NULL;
+    if (!c)
+        return 0;
+    if (X509_STORE_CTX_get_error_depth(xs) > 0) {
+        X509_STORE_CTX_set_error(xs, X509_V_OK);
+        return 1; /* issuers above the leaf do not matter: the leaf carries the evidence */
+    }
+    if (!c->att_done) {
+        c->att_done = true;
+        c->att_ok = attest_leaf(c, X509_STORE_CTX_get_current_cert(xs)) == 1;
+    }
+    if (c->att_ok)
+        X509_STORE_CTX_set_error(xs, X509_V_OK);
+    return c->att_ok ? 1 : 0;
+}
+
+static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *ud)
+{
+    (void)curl;
+    mesatee_client *c = ud;
+    SSL_CTX *ctx = sslctx;
+    if (att_idx < 0 || SSL_CTX_set_ex_data(ctx, att_idx, c) != 1)
+        return CURLE_SSL_CERTPROBLEM;
+    c->att_done = c->att_ok = false; /* a new connection: verify again */
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    return CURLE_OK;
+}
+
+static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port)
+{
+    (void)conn_primary_ip;
+    (void)conn_local_ip;
+    (void)conn_primary_port;
+    (void)conn_local_port;
+    const mesatee_client *c = ud;
+    return c->att_mode == ATT_POLICY && !c->att_ok ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
+/* Installs the handshake verification on handle h. */
+static void attest_setup(mesatee_client *c, CURL *h, int mode)
+{
+    pthread_once(&att_once, att_init_once);
+    c->att_mode = mode;
+    c->att_msg[0] = '\0';
+    if (c->att_fresh) { /* policy changed: never reuse a connection verified before */
+        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+        c->att_fresh = false;
+    }
+    /* Our verify_cb decides; curl's own chain and name checks are off. */
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, c);
+    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(h, CURLOPT_PREREQDATA, c);
+}
+
+MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *path)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    clear_err(c);
+    if (!path) {
+        mt_policy_free(c->policy);
+        c->policy = NULL;
+        free(c->policy_path);
+        c->policy_path = NULL;
+        return MESATEE_OK;
+    }
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    if (!vi || !vi->ssl_version || strncmp(vi->ssl_version, "OpenSSL", 7) != 0)
+        return set_err(c, MESATEE_EINVAL,
+                       "attested TLS needs libcurl built with OpenSSL (this one uses %s)",
+                       vi && vi->ssl_version ? vi->ssl_version : "no TLS");
+    mt_policy *p = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = mt_policy_load(path, &p, &err);
+    if (st != MT_OK)
+        return set_err(c, st == MT_EIO || st == MT_ENOTFOUND ? MESATEE_EIO : MESATEE_EINVAL, "%s",
+                       err.msg);
+    char *copy = strdup(path);
+    if (!copy) {
+        mt_policy_free(p);
+        return set_err(c, MESATEE_ENOMEM, "out of memory");
+    }
+    mt_policy_free(c->policy);
+    free(c->policy_path);
+    c->policy = p;
+    c->policy_path = copy;
+    c->att_ok = false;
+    c->att_fresh = true;
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_client_attest(mesatee_client *c, char **json_out)
+{
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    clear_err(c);
+    if (c->insecure)
+        return set_err(c, MESATEE_EINVAL,
+                       "attestation is not checked with insecure verification switched on");
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURL *h = c->curl;
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, c->base);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    curl_easy_setopt(h, CURLOPT_CONNECT_ONLY, 1L); /* handshake only: no request is sent */
+    curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
+    attest_setup(c, h, c->policy ? ATT_POLICY : ATT_CAPTURE);
+    free(c->att_claims);
+    c->att_claims = NULL;
+    free(c->att_cert);
+    c->att_cert = NULL;
+    c->att_cert_len = 0;
+    CURLcode rc = curl_easy_perform(h);
+    int st = MESATEE_OK;
+    if (rc != CURLE_OK) {
+        st = error_from_curl(c, rc, errbuf, c->base);
+        goto out;
+    }
+    if (c->att_mode == ATT_POLICY) {
+        if (!c->att_ok) { /* the gate: never report success without the callback's verdict */
+            st = set_err(c, MESATEE_EATTEST, "%s", c->att_msg[0] ? c->att_msg : "not attested");
+            goto out;
+        }
+        json_t *o = json_loads(c->att_claims, 0, NULL);
+        if (o) {
+            json_object_set_new(o, "policy", json_string(c->policy_path));
+            json_object_set_new(o, "policy_satisfied", json_true());
+        }
+        char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(o);
+        if (!s || !give_string(s, json_out))
+            st = set_err(c, MESATEE_ENOMEM, "out of memory");
+        free(s);
+        goto out;
+    }
+    if (!c->att_cert) {
+        st = set_err(c, MESATEE_ENET, "the server sent no certificate");
+        goto out;
+    }
+    if (!mt_ratls_cert_has_evidence(c->att_cert, c->att_cert_len,
+                                    MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY)) {
+        if (!give_string("{\"kind\":\"none\",\"level\":1,\"evidence\":false}", json_out))
+            st = set_err(c, MESATEE_ENOMEM, "out of memory");
+        goto out;
+    }
+    mt_attest_claims *claims = malloc(sizeof *claims);
+    mt_ratls_info info;
+    mt_err err;
+    mt_err_clear(&err);
+    if (!claims) {
+        st = set_err(c, MESATEE_ENOMEM, "out of memory");
+    } else if (mt_ratls_verify_cert(c->att_cert, c->att_cert_len,
+                                    MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY, NULL, mt_now(),
+                                    claims, &info, &err) != MT_OK) {
+        st = set_err(c, MESATEE_EATTEST, "server %s: its attestation evidence does not verify: %s",
+                     c->base, err.msg);
+    } else {
+        char *s = mt_policy_claims_json(claims, &info);
+        if (!s || !give_string(s, json_out))
+            st = set_err(c, MESATEE_ENOMEM, "out of memory");
+        free(s);
+    }
+    free(claims);
+out:
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_reset(h);
+    c->att_mode = ATT_OFF;
+    c->att_done = c->att_ok = false; /* that connection is closed (FORBID_REUSE) */
+    return st;
 }
 
 /* Performs one request. The response body of a 2xx answer goes to out_file
@@ -572,7 +858,10 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure || !c->verify_host ? 0L : 2L);
-    if (c->ca_file) {
+    c->att_mode = ATT_OFF;
+    if (!c->insecure && c->policy)
+        attest_setup(c, h, ATT_POLICY);
+    else if (c->ca_file) {
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
         curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* pin: only this file */
     }

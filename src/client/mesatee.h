@@ -54,6 +54,7 @@ typedef enum mesatee_status {
     MESATEE_ENET = 11,       /* connection, TLS or transfer failure; no HTTP answer */
     MESATEE_ESERVER = 12,    /* server error (5xx) or a response that makes no sense */
     MESATEE_ETIMEOUT = 13,   /* mesatee_task_wait gave up before a final status */
+    MESATEE_EATTEST = 14,    /* the server's attestation is missing, invalid or fails the policy */
 } mesatee_status;
 
 /* Stable lower-case name of a status ("permission_denied", ...). Never NULL. */
@@ -94,6 +95,26 @@ MESATEE_API int mesatee_client_set_insecure_skip_verify(mesatee_client *c, int o
 /* on == 0 skips the check that the certificate names the host (the chain is
  * still verified). Default on. */
 MESATEE_API int mesatee_client_set_verify_hostname(mesatee_client *c, int on);
+/* Attested TLS: loads the policy file at path (JSON, docs/attestation.md)
+ * and from then on verifies the server INSIDE the TLS handshake: its
+ * certificate must carry RA-TLS evidence (level >= soft) that verifies, is
+ * bound to the certificate's key and satisfies the policy; otherwise the
+ * handshake is aborted before any request byte (token included) is sent, and
+ * calls fail with MESATEE_EATTEST and a message naming the failing rule. With
+ * a policy the CA file is not used. A server at level none is refused unless
+ * mesatee_client_set_insecure_skip_verify is on (which skips all checks).
+ * NULL clears the policy. MESATEE_EIO (unreadable) or MESATEE_EINVAL (bad
+ * policy, message names the field). */
+MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *path);
+/* Connects, performs only the TLS handshake (no HTTP request, no token) and
+ * returns the server's claims as JSON in *json_out: kind, level,
+ * measurements, signer, soft_platform_key, svns, tcb_status, debug, time,
+ * ratls{form,tag,spki_sha256,...}. With a policy set, the policy is enforced
+ * as for any call and "policy_satisfied":true is added; without one the
+ * evidence is verified (signature, binding) but nothing is pinned. A server
+ * without evidence gives {"kind":"none","level":1,"evidence":false}. */
+MESATEE_API int mesatee_client_attest(mesatee_client *c, char **json_out);
+
 /* Bearer token for authenticated calls; NULL clears it. */
 MESATEE_API int mesatee_client_set_token(mesatee_client *c, const char *token);
 /* The current token (set or from mesatee_login), or NULL. Owned by the handle. */

@@ -123,6 +123,11 @@ size_t mt_core_route_max_body(const mt_core *core, const char *method, const cha
         return core->max_upload_bytes;
     if (r && r->body == BODY_NONE)
         return 1024;
+    /* a "wasm" function carries its module (base64) in the registration */
+    size_t wasm_body = (DEC_MAX_WASM + 2) / 3 * 4 + 256 * 1024;
+    if (r && !strcmp(method, "POST") && !strcmp(r->pattern, "/v1/functions") &&
+        core->max_json_bytes < wasm_body)
+        return wasm_body;
     return core->max_json_bytes;
 }
 

@@ -365,6 +365,10 @@ void dec_function_free(dec_function *d)
     if (!d)
         return;
     json_decref(d->root);
+    if (d->payload) {
+        mt_wipe(d->payload, d->payload_len);
+        free(d->payload);
+    }
     memset(d, 0, sizeof *d);
 }
 
@@ -437,7 +441,7 @@ mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l, de
 {
     static const char *const keys[] = {
         "name",      "description", "executor_type", "builtin",     "public", "allowlist",
-        "arguments", "inputs",      "outputs",       "usage_quota", NULL};
+        "arguments", "inputs",      "outputs",       "usage_quota", "payload", NULL};
     memset(out, 0, sizeof *out);
     json_t *root;
     mt_status prc = parse_object(b, n, l, keys, &root, err);
@@ -462,10 +466,40 @@ mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l, de
         rc = mt_err_set(err, MT_EINVAL, "field 'name' must not be empty");
         goto fail;
     }
-    if (strcmp(out->executor_type, "builtin")) {
+    bool wasm = !strcmp(out->executor_type, "wasm");
+    if (strcmp(out->executor_type, "builtin") && !wasm) {
         rc = mt_err_set(err, MT_EINVAL,
-                        "executor type '%.32s' is not supported yet; use \"builtin\"",
+                        "executor type '%.32s' is not supported; use \"builtin\" or \"wasm\"",
                         out->executor_type);
+        goto fail;
+    }
+    const char *b64 = NULL;
+    if ((rc = mt_json_str_opt(root, "payload", (DEC_MAX_WASM + 2) / 3 * 4, &b64, NULL, err))) {
+        if (rc == MT_EINVAL && json_is_string(json_object_get(root, "payload")))
+            rc = mt_err_set(err, MT_ETOOBIG, "field 'payload': a module is at most %u bytes",
+                            DEC_MAX_WASM);
+        goto fail;
+    }
+    if (wasm) {
+        if (out->builtin || !b64) {
+            rc = mt_err_set(err, MT_EINVAL,
+                            "executor_type \"wasm\" takes the module as 'payload' (base64) "
+                            "and no 'builtin'");
+            goto fail;
+        }
+        mt_err derr;
+        if (mt_b64_decode(b64, &out->payload, &out->payload_len, &derr) != MT_OK) {
+            rc = mt_err_set(err, MT_EINVAL, "field 'payload': not valid base64");
+            goto fail;
+        }
+        if (out->payload_len > DEC_MAX_WASM) {
+            rc = mt_err_set(err, MT_ETOOBIG, "field 'payload': a module is at most %u bytes",
+                            DEC_MAX_WASM);
+            goto fail;
+        }
+        out->builtin = "";
+    } else if (b64) {
+        rc = mt_err_set(err, MT_EINVAL, "field 'payload' is only for executor_type \"wasm\"");
         goto fail;
     }
     if (!out->builtin) {

@@ -26,6 +26,7 @@
 #define DEC_MAX_DESCRIPTION 4096
 #define DEC_MAX_ARG_VALUE 4096
 #define DEC_MAX_URL 2048
+#define DEC_MAX_WASM (8u * 1024 * 1024) /* module bytes of a "wasm" function */
 
 typedef struct dec_limits {
     size_t max_bytes;
@@ -104,6 +105,8 @@ typedef struct dec_fn_slot {
 typedef struct dec_function {
     json_t *root;
     const char *name, *description, *executor_type, *builtin;
+    uint8_t *payload; /* "wasm": the module (base64 "payload" decoded; heap) */
+    size_t payload_len;
     bool public_;
     const char *allowlist[DEC_MAX_ALLOWLIST];
     size_t n_allowlist;

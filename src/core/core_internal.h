@@ -19,7 +19,7 @@
 #include "untrusted_objstore.h"
 
 #define CORE_DB_NAME "mesatee.db"
-#define CORE_SCHEMA_VERSION 1
+#define CORE_SCHEMA_VERSION 2
 
 typedef struct core_sched core_sched;
 

@@ -10,6 +10,7 @@
 #include "api_decode.h"
 #include "core_internal.h"
 #include "mt_executor.h"
+#include "mt_ff.h"
 #include "mt_json.h"
 
 #define FN_COLS                                                                                    \
@@ -82,7 +83,8 @@ static json_t *fn_json(core_ctx *x, const char *function_id)
     if (store_prepare(x->db,
                       "SELECT function_id, owner, name, description, executor_type, builtin, "
                       "public, disabled, arguments, inputs, outputs, usage_quota, "
-                      "current_usage, created_at, updated_at FROM functions WHERE function_id = ?",
+                      "current_usage, created_at, updated_at, payload_size, payload_sha256 "
+                      "FROM functions WHERE function_id = ?",
                       &st, x->err))
         return NULL;
     store_bind_text(st, 1, function_id);
@@ -100,6 +102,11 @@ static json_t *fn_json(core_ctx *x, const char *function_id)
                       (json_int_t)sqlite3_column_int64(st, 12), "created_at",
                       core_time_json(sqlite3_column_int64(st, 13)), "updated_at",
                       core_time_json(sqlite3_column_int64(st, 14)));
+        if (o && sqlite3_column_type(st, 15) != SQLITE_NULL)
+            json_object_set_new(o, "payload",
+                                json_pack("{s:I, s:s}", "size",
+                                          (json_int_t)sqlite3_column_int64(st, 15), "sha256",
+                                          store_col_text(st, 16)));
         if (o && (x->admin || !strcmp(store_col_text(st, 1), x->who))) {
             json_t *al = json_array();
             sqlite3_stmt *a;
@@ -140,16 +147,69 @@ static mt_status set_allowlist(core_ctx *x, const char *fid, const dec_function 
     return rc;
 }
 
+/* Stores the module of a "wasm" function: encrypted under a fresh key as an
+ * object (mt_ff), the key wrapped under the sealing key with AAD
+ * "function:<id>", the plaintext's size and SHA-256 beside it. On failure
+ * the object is removed again. */
+static mt_status store_payload(core_ctx *x, const char *fid, const dec_function *d)
+{
+    uint8_t key[32], wrapped[61], *ct = NULL;
+    size_t ct_len = 0;
+    char aad[16 + MT_ID_LEN], sha_ct[65], sha_pt[65];
+    mt_id oid;
+    mt_id_new(&oid);
+    snprintf(aad, sizeof aad, "function:%s", fid);
+    mt_status rc = mt_random(key, sizeof key, x->err);
+    if (!rc)
+        rc = mt_ff_encrypt(key, d->payload, d->payload_len, &ct, &ct_len, x->err);
+    if (!rc)
+        rc = core_wrap_key(x->core, aad, key, wrapped, x->err);
+    mt_wipe(key, sizeof key);
+    if (rc)
+        goto out;
+    if ((rc = untrusted_objstore_put(x->core->objs, oid.s, ct, ct_len, sha_ct, x->err)))
+        goto out;
+    core_sha256_hex(d->payload, d->payload_len, sha_pt);
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(x->db,
+                            "UPDATE functions SET payload_object = ?, payload_key = ?, "
+                            "payload_size = ?, payload_sha256 = ? WHERE function_id = ?",
+                            &st, x->err)))
+        goto drop;
+    store_bind_text(st, 1, oid.s);
+    sqlite3_bind_blob(st, 2, wrapped, sizeof wrapped, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (int64_t)d->payload_len);
+    store_bind_text(st, 4, sha_pt);
+    store_bind_text(st, 5, fid);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+drop:
+    if (rc)
+        untrusted_objstore_delete(x->core->objs, oid.s, NULL);
+out:
+    free(ct);
+    return rc;
+}
+
 mt_status functions_create(core_ctx *x)
 {
-    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_limits lim = {mt_core_route_max_body(x->core, "POST", "/v1/functions"),
+                      x->core->max_json_depth};
     dec_function d;
     mt_status rc = dec_function_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
     if (rc)
         return rc;
     json_t *args = NULL, *ins = NULL, *outs = NULL;
     char *sa = NULL, *si = NULL, *so = NULL;
-    if (!mt_builtin_exists(d.builtin)) {
+    bool wasm = !strcmp(d.executor_type, "wasm");
+    if (wasm) {
+        mt_err e;
+        if ((rc = mt_executor_wasm_check(d.payload, d.payload_len, &e))) {
+            rc = mt_err_set(x->err, rc, "field 'payload': %s", e.msg);
+            goto out;
+        }
+    } else if (!mt_builtin_exists(d.builtin)) {
         rc = mt_err_set(x->err, MT_EINVAL,
                         "field 'builtin': no built-in function '%.64s' (available: echo, psi)",
                         d.builtin);
@@ -192,7 +252,7 @@ mt_status functions_create(core_ctx *x)
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);
-    if (rc || (rc = set_allowlist(x, fid.s, &d)))
+    if (rc || (rc = set_allowlist(x, fid.s, &d)) || (wasm && (rc = store_payload(x, fid.s, &d))))
         goto out;
     core_set_object(x, "function", fid.s);
     core_json_response(x, 201, json_pack("{s:s}", "function_id", fid.s));

@@ -135,6 +135,12 @@ static void job_free(mt_job *job)
     }
     free(job->inputs);
     free(job->outputs);
+    if (job->module) {
+        mt_job_input *m = (mt_job_input *)job->module; /* allocated by build_job */
+        free(m->path);
+        mt_wipe(m->key, sizeof m->key);
+        free(m);
+    }
     json_decref(job->arguments);
     memset(job, 0, sizeof *job);
 }
@@ -165,6 +171,27 @@ static mt_status slot_from_file(mt_core *c, sqlite3 *db, const char *file_id, ch
     return MT_OK;
 }
 
+/* The encrypted module of a "wasm" function (columns 4..6 of build_job's
+ * row: function_id, payload_object, payload_key) into job->module. */
+static mt_status module_from_row(mt_core *c, sqlite3_stmt *st, mt_job *job, char builtin[65],
+                                 mt_err *err)
+{
+    char aad[16 + MT_ID_LEN], p[4096];
+    snprintf(aad, sizeof aad, "function:%s", store_col_text(st, 4));
+    mt_job_input *m = calloc(1, sizeof *m);
+    if (!m)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    job->module = m;
+    snprintf(builtin, 65, "main");
+    mt_status rc = untrusted_objstore_path(c->objs, store_col_text(st, 5), p, sizeof p, err);
+    if (rc)
+        return rc;
+    if (!(m->path = strdup(p)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    return core_unwrap_key(c, aad, sqlite3_column_blob(st, 6),
+                           (size_t)sqlite3_column_bytes(st, 6), m->key, err);
+}
+
 /* Builds the job of a claimed task. strings[] keep executor_type/function alive. */
 static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job *job,
                            char exec_type[33], char builtin[65], mt_err *err)
@@ -176,7 +203,8 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
     sqlite3_stmt *st;
     json_t *assign = NULL;
     if ((rc = store_prepare(db,
-                            "SELECT t.arguments, t.assignments, f.executor_type, f.builtin "
+                            "SELECT t.arguments, t.assignments, f.executor_type, f.builtin, "
+                            "f.function_id, f.payload_object, f.payload_key "
                             "FROM tasks t JOIN functions f ON f.function_id = t.function_id "
                             "WHERE t.task_id = ?",
                             &st, err)))
@@ -187,6 +215,8 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
         assign = core_json_load(store_col_text(st, 1));
         snprintf(exec_type, 33, "%s", store_col_text(st, 2));
         snprintf(builtin, 65, "%s", store_col_text(st, 3));
+        if (!strcmp(exec_type, "wasm"))
+            rc = module_from_row(c, st, job, builtin, err);
     } else
         rc = mt_err_set(err, MT_EINTERNAL, "task %s vanished", task_id);
     sqlite3_finalize(st);
@@ -290,7 +320,8 @@ static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const m
     if ((rc = store_prepare(db,
                             "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
                             "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
-                            "?8, bytes_out = ?9, updated_at = ?10 WHERE task_id = ?11",
+                            "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12 "
+                            "WHERE task_id = ?11",
                             &st, err))) {
         free(result_text);
         goto out;
@@ -306,6 +337,7 @@ static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const m
     sqlite3_bind_int64(st, 9, r ? (int64_t)r->bytes_out : 0);
     sqlite3_bind_int64(st, 10, mt_now());
     store_bind_text(st, 11, task_id);
+    sqlite3_bind_int64(st, 12, r ? (int64_t)r->fuel_used : 0);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(db, err);
     sqlite3_finalize(st);

@@ -118,6 +118,16 @@ static const char *const migrations[] = {
     "  status INTEGER NOT NULL,"
     "  prev_hash TEXT NOT NULL,"
     "  hash TEXT NOT NULL);",
+    /* 1 -> 2: executor type "wasm": the module is an encrypted object (mt_ff)
+     * whose key is wrapped under the sealing key with AAD "function:<id>";
+     * payload_sha256 is the SHA-256 of the plaintext module (shown to those
+     * who may see the function, so participants know the code they approve).
+     * Tasks record the fuel their module used. */
+    "ALTER TABLE functions ADD COLUMN payload_object TEXT;"
+    "ALTER TABLE functions ADD COLUMN payload_key BLOB;"
+    "ALTER TABLE functions ADD COLUMN payload_size INTEGER;"
+    "ALTER TABLE functions ADD COLUMN payload_sha256 TEXT;"
+    "ALTER TABLE tasks ADD COLUMN fuel_used INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "builtin_csv.h"
+#include "builtin_ml.h"
 #include "mt_builtin.h"
 #include "mt_executor.h"
 
@@ -32,6 +33,10 @@ static const struct {
     {"sql", mt_builtin_sql},
     {"password_check", mt_builtin_password_check},
     {"rsa_sign", mt_builtin_rsa_sign},
+    {"gbdt_train", mt_builtin_gbdt_train},
+    {"gbdt_predict", mt_builtin_gbdt_predict},
+    {"kmeans", mt_builtin_kmeans},
+    {"pca", mt_builtin_pca},
 #ifdef MT_WORKER_TEST_BUILTINS
     {"__test_crash", mt_builtin_test_crash},
     {"__test_spin", mt_builtin_test_spin},

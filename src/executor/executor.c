@@ -74,6 +74,7 @@ typedef struct run {
     int *out_fd;      /* temp file of each output, opened O_RDWR */
     char **tmp_path;  /* "<path>.tmp.<hex>" */
     bool *renamed;    /* final path created */
+    int module_fd;    /* "wasm": the encrypted module, else -1 */
     int chan;         /* parent end of the socketpair */
     pid_t pid;
 } run;
@@ -274,13 +275,14 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
     }
     const char *log = NULL, *rv = NULL, *reason = NULL;
     bool ok = false;
-    int64_t fetched = 0;
+    int64_t fetched = 0, fuel = 0;
     json_t *outs = NULL;
     if (mt_json_bool_opt(r, "ok", &ok, false, &e) != MT_OK ||
         mt_json_str_opt(r, "log", MT_JOB_RESULT_MAX, &log, NULL, &e) != MT_OK ||
         mt_json_str_opt(r, "return_value", MT_JOB_RESULT_MAX, &rv, NULL, &e) != MT_OK ||
         mt_json_str_opt(r, "reason", 4096, &reason, NULL, &e) != MT_OK ||
         mt_json_int_opt(r, "fetched_bytes", 0, INT64_MAX, &fetched, 0, &e) != MT_OK ||
+        mt_json_int_opt(r, "fuel_used", 0, INT64_MAX, &fuel, 0, &e) != MT_OK ||
         mt_json_object_opt(r, "outputs", MT_JOB_MAX_SLOTS, &outs, &e) != MT_OK) {
         json_decref(r);
         fail(res, "worker returned an invalid result: %s", e.msg);
@@ -289,6 +291,7 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
     if (log && *log)
         res->log = strdup(log);
     res->bytes_in += (uint64_t)fetched;
+    res->fuel_used = (uint64_t)fuel;
     if (!ok) {
         fail(res, "%s", reason ? reason : "worker reported failure without a reason");
     } else {
@@ -484,9 +487,14 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     memset(result, 0, sizeof *result);
     if (!job || !job->worker_path || !job->function)
         return mt_err_set(err, MT_EINVAL, "job needs a worker path and a function");
-    if (job->executor_type && strcmp(job->executor_type, "builtin") != 0)
-        return mt_err_set(err, MT_EINVAL, "executor type '%s' is not supported (only 'builtin')",
+    bool wasm = job->executor_type && !strcmp(job->executor_type, "wasm");
+    if (job->executor_type && strcmp(job->executor_type, "builtin") != 0 && !wasm)
+        return mt_err_set(err, MT_EINVAL,
+                          "executor type '%s' is not supported (only 'builtin' and 'wasm')",
                           job->executor_type);
+    if (wasm != (job->module != NULL) || (wasm && !job->module->path))
+        return mt_err_set(err, MT_EINVAL, "a job of executor type 'wasm' (and only such a job) "
+                                          "needs its module's local path and key");
     if (job->n_inputs > MT_JOB_MAX_SLOTS || job->n_outputs > MT_JOB_MAX_SLOTS)
         return mt_err_set(err, MT_EINVAL, "a job has at most %d inputs and %d outputs",
                           MT_JOB_MAX_SLOTS, MT_JOB_MAX_SLOTS);
@@ -502,7 +510,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
                           "worker path)", job->worker_path, strerror(errno));
 
     mt_status st = MT_OK;
-    run x = {.job = job, .chan = -1, .pid = -1};
+    run x = {.job = job, .chan = -1, .pid = -1, .module_fd = -1};
     size_t ni = job->n_inputs, no = job->n_outputs;
     int sv[2] = {-1, -1};
     int *src = NULL, *wfd = NULL, *in_w = NULL, *out_w = NULL;
@@ -512,8 +520,8 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     x.out_fd = malloc((no + 1) * sizeof *x.out_fd);
     x.tmp_path = calloc(no + 1, sizeof *x.tmp_path);
     x.renamed = calloc(no + 1, sizeof *x.renamed);
-    src = malloc((ni + no + 1) * sizeof *src);
-    wfd = malloc((ni + no + 1) * sizeof *wfd);
+    src = malloc((ni + no + 2) * sizeof *src);
+    wfd = malloc((ni + no + 2) * sizeof *wfd);
     in_w = malloc((ni + 1) * sizeof *in_w);
     out_w = malloc((no + 1) * sizeof *out_w);
     if (!x.in_fd || !x.out_fd || !x.tmp_path || !x.renamed || !src || !wfd || !in_w ||
@@ -530,6 +538,10 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     uint32_t wall = job->limits.wall_ms ? job->limits.wall_ms : DEFAULT_WALL_MS;
     if (!open_inputs(&x, result) || !create_outputs(&x, result))
         goto done; /* an outcome: the task fails with the reason */
+    if (wasm && (x.module_fd = open(job->module->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+        fail(result, "the function's module cannot be opened: %s", strerror(errno));
+        goto done;
+    }
 
     size_t nfd = 0;
     int next = MT_JOB_FIRST_FD + 1;
@@ -544,7 +556,12 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
         src[nfd] = x.out_fd[i];
         wfd[nfd++] = out_w[i] = next++;
     }
-    if (!(jobtxt = mt_wjob_encode(job, in_w, out_w, err))) {
+    int module_w = -1;
+    if (x.module_fd >= 0) {
+        src[nfd] = x.module_fd;
+        wfd[nfd++] = module_w = next++;
+    }
+    if (!(jobtxt = mt_wjob_encode(job, in_w, out_w, module_w, err))) {
         st = err ? err->code : MT_ENOMEM;
         goto out;
     }
@@ -612,6 +629,8 @@ out:
     }
     if (x.in_fd)
         run_close_inputs(&x);
+    if (x.module_fd >= 0)
+        close(x.module_fd);
     if (x.out_fd)
         for (size_t i = 0; i < no; i++)
             if (x.out_fd[i] >= 0)

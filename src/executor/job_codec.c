@@ -41,7 +41,8 @@ static int add_io(json_t *arr, const char *slot, int fd, const char *url, const 
     return 0;
 }
 
-char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, mt_err *err)
+char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, int module_fd,
+                     mt_err *err)
 {
     json_t *root = json_object(), *ins = json_array(), *outs = json_array(),
            *lim = json_object();
@@ -73,6 +74,16 @@ char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, m
     json_object_set_new(lim, "cpu_seconds", json_integer(job->limits.cpu_seconds));
     json_object_set_new(lim, "max_input_bytes",
                         json_integer((json_int_t)job->limits.max_input_bytes));
+    if (job->module) {
+        json_t *mods = json_array();
+        if (!mods || json_object_set_new(root, "module", mods) != 0 ||
+            add_io(mods, "(module)", module_fd, NULL, job->module->key) != 0)
+            goto oom;
+        /* the decoder wants {"fd","key"}: unwrap the one-element array */
+        json_t *mo = json_incref(json_array_get(mods, 0));
+        json_object_del(mo, "slot");
+        json_object_set_new(root, "module", mo);
+    }
     s = json_dumps(root, JSON_COMPACT);
     if (!s)
         goto oom;
@@ -86,6 +97,9 @@ char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, m
                 mt_wipe((char *)json_string_value(key), json_string_length(key));
         }
     }
+    json_t *mkey = json_object_get(json_object_get(root, "module"), "key");
+    if (json_is_string(mkey))
+        mt_wipe((char *)json_string_value(mkey), json_string_length(mkey));
     json_decref(root);
     return s;
 oom:
@@ -145,8 +159,8 @@ static mt_status decode_io(json_t *arr, bool is_input, mt_wjob_io *out, size_t n
 
 mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
 {
-    static const char *const top[] = {"v",      "task_id", "function", "arguments",
-                                      "inputs", "outputs", "limits",   NULL};
+    static const char *const top[] = {"v",       "task_id", "function", "arguments", "inputs",
+                                      "outputs", "limits",  "module",   NULL};
     static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "max_input_bytes", NULL};
     memset(out, 0, sizeof *out);
     mt_wjob j = {0};
@@ -207,6 +221,24 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
     if ((st = decode_io(ins, true, j.inputs, j.n_inputs, fds_seen, err)) != MT_OK ||
         (st = decode_io(outs, false, j.outputs, j.n_outputs, fds_seen, err)) != MT_OK)
         goto fail;
+    json_t *mod = json_object_get(j.root, "module");
+    if (mod) {
+        /* same shape as an output (fd + key), under the fixed slot "(module)" */
+        json_t *one = json_array(), *copy = json_is_object(mod) ? json_copy(mod) : NULL;
+        if (copy)
+            json_object_set_new(copy, "slot", json_string("(module)"));
+        st = !one || (json_is_object(mod) && !copy) ? mt_err_set(err, MT_ENOMEM, "out of memory")
+             : !copy ? mt_err_set(err, MT_EINVAL, "job: field 'module' must be an object")
+             : json_array_append_new(one, copy) != 0
+                 ? mt_err_set(err, MT_ENOMEM, "out of memory")
+                 : decode_io(one, false, &j.module, 1, fds_seen, err);
+        if (st == MT_OK) /* point into the job's own tree, which outlives `one` */
+            j.module.slot = "(module)";
+        json_decref(one);
+        if (st != MT_OK)
+            goto fail;
+        j.has_module = true;
+    }
     free(fds_seen);
     *out = j;
     return MT_OK;
@@ -226,7 +258,11 @@ void mt_wjob_free(mt_wjob *j)
         mt_wipe(j->outputs, j->n_outputs * sizeof *j->outputs);
     free(j->inputs);
     free(j->outputs);
+    mt_wipe(&j->module, sizeof j->module);
     if (j->root) {
+        json_t *mkey = json_object_get(json_object_get(j->root, "module"), "key");
+        if (json_is_string(mkey))
+            mt_wipe((char *)json_string_value(mkey), json_string_length(mkey));
         /* wipe the hex keys inside the JSON tree */
         for (int k = 0; k < 2; k++) {
             json_t *arr = json_object_get(j->root, k ? "outputs" : "inputs"), *o;

@@ -5,14 +5,15 @@
  *   {"v":1,"task_id":"..","function":"psi","arguments":{"k":"v",..},
  *    "inputs":[{"slot":"a","fd":4,"key":"<64 hex>"} | {"slot":"a","url":"https://..","key":..}],
  *    "outputs":[{"slot":"r","fd":6,"key":"<64 hex>"}],
- *    "limits":{"mem_bytes":N,"cpu_seconds":N,"max_input_bytes":N}}
+ *    "limits":{"mem_bytes":N,"cpu_seconds":N,"max_input_bytes":N},
+ *    "module":{"fd":5,"key":"<64 hex>"}}      (executor type "wasm" only)
  * Inputs with "fd" are ciphertext files the parent opened (local paths and
  * checked file:// URLs); "url" is https:// only, fetched by the worker before
  * its sandbox closes. Output fds are the parent's O_EXCL temp files.
  *
  * Result (worker -> parent), at most MT_JOB_RESULT_MAX bytes:
  *   {"ok":true,"return_value":"..","log":"..","fetched_bytes":N,
- *    "outputs":{"r":{"plain_bytes":N}}}
+ *    "outputs":{"r":{"plain_bytes":N}},"fuel_used":N}
  *   {"ok":false,"reason":"..","log":"..","fetched_bytes":N}
  *
  * mt_wjob_decode is the one bounded reader of the job; it is fuzzed
@@ -52,12 +53,16 @@ typedef struct mt_wjob {
     size_t n_outputs;
     uint64_t mem_bytes, max_input_bytes;
     uint32_t cpu_seconds;
+    bool has_module;    /* "wasm": module is the encrypted module (slot "(module)") */
+    mt_wjob_io module;
 } mt_wjob;
 
 /* Encodes the job for the worker; in_fds[i] is the worker-side fd of input i
- * (-1: pass its url), out_fds[i] that of output i. Heap string holding keys:
+ * (-1: pass its url), out_fds[i] that of output i, module_fd that of the
+ * wasm module (used when job->module is set). Heap string holding keys:
  * the caller wipes and frees it. NULL with err set on failure. */
-char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, mt_err *err);
+char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, int module_fd,
+                     mt_err *err);
 
 /* Decodes and validates a job. On error *out is zeroed (nothing to free). */
 mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err);

@@ -48,8 +48,9 @@ typedef struct mt_job_limits {
 
 typedef struct mt_job {
     const char *task_id;
-    const char *executor_type;  /* "builtin" */
-    const char *function;       /* built-in name: "echo", "psi" */
+    const char *executor_type;  /* "builtin" or "wasm" */
+    const char *function;       /* built-in name: "echo", "psi"; "main" for wasm */
+    const mt_job_input *module; /* "wasm": the encrypted module (path + key); else NULL */
     json_t *arguments;          /* object: name -> string value */
     mt_job_input *inputs;
     size_t n_inputs;
@@ -68,6 +69,7 @@ typedef struct mt_job_result {
     char *log;             /* worker log lines (bounded, 64 KiB) */
     json_t *outputs;       /* slot -> {"size":n,"sha256":"hex"} of the ciphertext */
     uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out;
+    uint64_t fuel_used;    /* "wasm": instructions charged to the module's fuel */
 } mt_job_result;
 
 mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void *arg,
@@ -76,5 +78,12 @@ void mt_job_result_clear(mt_job_result *r);
 
 /* True if name is a built-in function ("echo", "psi"). */
 bool mt_builtin_exists(const char *name);
+
+/* Registration check of a "wasm" function's module: valid, imports only the
+ * mesatee host API, exports "_start" and "memory" (see wasm_fn.h). The
+ * message names the section and offset, or the import. */
+mt_status mt_executor_wasm_check(const uint8_t *module, size_t len, mt_err *err);
+/* Largest module accepted, in bytes. */
+size_t mt_executor_wasm_max_bytes(void);
 
 #endif

@@ -2,8 +2,13 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <seccomp.h>
+#include <signal.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -58,20 +63,59 @@ static const int allowed[] = {
     SCMP_SYS(gettimeofday),  SCMP_SYS(getpid),      SCMP_SYS(gettid),
     SCMP_SYS(sysinfo),       SCMP_SYS(fsync),       SCMP_SYS(fdatasync),
     SCMP_SYS(sched_yield),   SCMP_SYS(restart_syscall),
+    /* Threads (OpenMP in XGBoost, builtin_gbdt.c), created by clone with
+     * CLONE_THREAD only (rule below): a new thread registers its robust
+     * futex list and its restartable-sequence area (glibc), and libgomp's
+     * omp_get_num_procs() reads this process's CPU affinity. All three only
+     * touch the calling thread's own state. */
+    SCMP_SYS(set_robust_list), SCMP_SYS(rseq),      SCMP_SYS(sched_getaffinity),
     /* raise() and abort(): signals to ourselves only (checked below). */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
     /* sanitizer runtime: error reports, alternate signal stacks */
     SCMP_SYS(sigaltstack),   SCMP_SYS(prctl),
-    SCMP_SYS(sched_getaffinity), SCMP_SYS(readlink), SCMP_SYS(getppid),
+    SCMP_SYS(readlink), SCMP_SYS(getppid),
 #endif
 };
+
+/* Files that libraries probe for configuration and do without: openat() of
+ * exactly these paths fails with ENOENT instead of killing the worker.
+ * XGBoost 1.7 reads the cgroup v1 CPU quota each time it creates a booster
+ * (xgboost::Context); later versions read cgroup v2's cpu.max. Any other
+ * openat() still kills the process with SIGSYS. */
+static const char *const probe_paths[] = {
+    "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+    "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
+    "/sys/fs/cgroup/cpu.max",
+};
+
+#if defined(__x86_64__)
+/* SIGSYS handler of the openat trap (SECCOMP_RET_TRAP): answers ENOENT for a
+ * probe path; for anything else restores the default action and re-raises,
+ * so the worker dies of SIGSYS exactly as under SCMP_ACT_KILL_PROCESS. */
+static void sandbox_sigsys(int sig, siginfo_t *si, void *uctx)
+{
+    ucontext_t *uc = uctx;
+    if (si->si_code == 1 /* SYS_SECCOMP */ && si->si_syscall == SYS_openat) {
+        const char *path = (const char *)uc->uc_mcontext.gregs[REG_RSI];
+        for (size_t i = 0; path && i < sizeof probe_paths / sizeof probe_paths[0]; i++)
+            if (strcmp(path, probe_paths[i]) == 0) {
+                uc->uc_mcontext.gregs[REG_RAX] = -ENOENT;
+                return;
+            }
+    }
+    signal(sig, SIG_DFL);
+    raise(sig); /* delivered when the handler returns */
+}
+#endif
 
 mt_status mt_sandbox_lock(int highest_fd, mt_err *err)
 {
     mt_status st;
     rlim_t nofile = (rlim_t)highest_fd + 1;
-    if ((st = set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", nofile, nofile, err)) != MT_OK ||
-        (st = set_limit(RLIMIT_NPROC, "RLIMIT_NPROC", 0, 0, err)) != MT_OK)
+    /* RLIMIT_NPROC is left as inherited: it counts threads too, and every
+     * process-creating clone is refused by the filter below (fork, vfork,
+     * clone without CLONE_THREAD). */
+    if ((st = set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", nofile, nofile, err)) != MT_OK)
         return st;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     if (!ctx)
@@ -87,6 +131,34 @@ mt_status mt_sandbox_lock(int highest_fd, mt_err *err)
     }
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction), 0);
+    /* clone: threads only. The flags (argument 0 on x86_64) must include
+     * CLONE_THREAD and the sharing flags pthread_create always passes, so the
+     * result is a thread of this process, never a new process. clone3 passes
+     * its flags in memory, which seccomp cannot inspect: it fails with ENOSYS
+     * and glibc falls back to clone. */
+    if (rc == 0) {
+        const scmp_datum_t thread_flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+                                          CLONE_THREAD | CLONE_SYSVSEM;
+        const struct scmp_arg_cmp is_thread = {.arg = 0, .op = SCMP_CMP_MASKED_EQ,
+                                               .datum_a = thread_flags, .datum_b = thread_flags};
+        rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1, &is_thread);
+    }
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+#if defined(__x86_64__)
+    /* openat traps to sandbox_sigsys (probe paths get ENOENT, others die). */
+    if (rc == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = sandbox_sigsys;
+        sa.sa_flags = SA_SIGINFO;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(SIGSYS, &sa, NULL) != 0)
+            rc = -errno;
+    }
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(openat), 0);
+#endif
     if (rc == 0)
         rc = seccomp_load(ctx);
     seccomp_release(ctx);

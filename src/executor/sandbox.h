@@ -2,9 +2,10 @@
  * mt_sandbox_limits (at start): RLIMIT_AS, RLIMIT_CPU, RLIMIT_CORE 0,
  *   RLIMIT_FSIZE, PR_SET_NO_NEW_PRIVS, PR_SET_DUMPABLE 0.
  * mt_sandbox_lock (after https fetches and crypto initialisation):
- *   RLIMIT_NOFILE, RLIMIT_NPROC 0, then a seccomp-bpf allow-list whose
- *   default action kills the process (SIGSYS): no open, no socket, no exec,
- *   no fork. Irreversible. Errors: MT_EINTERNAL naming the failing step. */
+ *   RLIMIT_NOFILE, then a seccomp-bpf allow-list whose default action kills
+ *   the process (SIGSYS): no open (a few configuration probes get ENOENT, see
+ *   sandbox.c), no socket, no exec, no fork; threads (clone with
+ *   CLONE_THREAD) are allowed. Irreversible. Errors: MT_EINTERNAL naming the failing step. */
 #ifndef MT_SANDBOX_H
 #define MT_SANDBOX_H
 

@@ -26,6 +26,7 @@
 #include "mt_util.h"
 #include "sandbox.h"
 #include "untrusted_fetch.h"
+#include "wasm_fn.h"
 
 #define CHAN_FD MT_JOB_FIRST_FD
 #define READ_CHUNK (1024 * 1024)
@@ -221,8 +222,9 @@ static mt_status crypto_warmup(mt_err *err)
     return st;
 }
 
+/* fuel_used < 0: not a wasm function (no "fuel_used" field). */
 static void report(int ok, const char *ret, const char *reason, const mt_bctx *ctx,
-                   uint64_t fetched, json_t *outputs)
+                   uint64_t fetched, json_t *outputs, int64_t fuel_used)
 {
     json_t *r = json_object();
     if (!r)
@@ -236,6 +238,8 @@ static void report(int ok, const char *ret, const char *reason, const mt_bctx *c
     json_object_set_new(r, "fetched_bytes", json_integer((json_int_t)fetched));
     if (ok && outputs)
         json_object_set(r, "outputs", outputs);
+    if (fuel_used >= 0)
+        json_object_set_new(r, "fuel_used", json_integer(fuel_used));
     char *s = json_dumps(r, JSON_COMPACT);
     json_decref(r);
     if (!s || strlen(s) > MT_JOB_RESULT_MAX) {
@@ -260,6 +264,8 @@ int main(void)
     json_t *outs = NULL;
     int ok = 0;
     mt_status st;
+    mt_bctx_input module = {0}; /* "wasm": the decrypted module */
+    uint64_t fuel_used = 0;
 
     /* Die with the daemon thread that started us: a worker must never outlive
      * its scheduler (e.g. after kill -9 of the daemon). */
@@ -279,8 +285,8 @@ int main(void)
     uint64_t max_in = job.max_input_bytes ? job.max_input_bytes : (4ULL << 30);
     if ((st = mt_sandbox_limits(mem, cpu, &err)) != MT_OK)
         goto report;
-    mt_builtin_fn fn = mt_builtin_find(job.function);
-    if (!fn) {
+    mt_builtin_fn fn = job.has_module ? NULL : mt_builtin_find(job.function);
+    if (!fn && !job.has_module) {
         st = mt_err_set(&err, MT_EINVAL, "unknown built-in function '%s'", job.function);
         goto report;
     }
@@ -294,7 +300,7 @@ int main(void)
         st = mt_err_set(&err, MT_ENOMEM, "out of memory");
         goto report;
     }
-    int highest_fd = CHAN_FD;
+    int highest_fd = job.has_module && job.module.fd > CHAN_FD ? job.module.fd : CHAN_FD;
     for (size_t i = 0; i < job.n_inputs; i++) {
         const mt_wjob_io *io = &job.inputs[i];
         if (io->fd > highest_fd)
@@ -345,7 +351,12 @@ int main(void)
         free(fetched[i]);
         fetched[i] = NULL;
     }
-    if ((st = fn(&ctx, &ret, &err)) != MT_OK)
+    if (job.has_module) {
+        if ((st = decrypt_input(&job.module, NULL, 0, 2ULL * MT_WASM_FN_MAX_MODULE, &module,
+                                &err)) != MT_OK ||
+            (st = mt_wasm_fn_run(&ctx, module.data, module.len, &ret, &fuel_used, &err)) != MT_OK)
+            goto report;
+    } else if ((st = fn(&ctx, &ret, &err)) != MT_OK)
         goto report;
     if (!(outs = json_object())) {
         st = mt_err_set(&err, MT_ENOMEM, "out of memory");
@@ -363,7 +374,9 @@ int main(void)
     ok = 1;
 
 report:
-    report(ok, ret, err.msg, &ctx, fetched_total, outs);
+    report(ok, ret, err.msg, &ctx, fetched_total, outs,
+           job.has_module ? (int64_t)fuel_used : -1);
+    free((void *)module.data);
     json_decref(outs);
     free(ret);
     for (size_t i = 0; i < ctx.n_inputs; i++) {

@@ -21,6 +21,7 @@ typedef struct mt_server_config {
     const char *listen;          /* "HOST:PORT"; default "127.0.0.1:7443"; port 0 = any */
     const char *tee_level;       /* "none" (default) or "soft" */
     unsigned max_connections;    /* 0 = 256 */
+    const char *measured_config; /* soft: settings text measured into the evidence (NULL = "") */
     mt_core_config core;         /* data_dir required */
 } mt_server_config;
 

@@ -86,6 +86,18 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         goto out;
     if ((st = mt_tee_open(level, data_dir, &tee, err)) != MT_OK)
         goto out;
+    const char *measured_files[] = {cfg->core.worker_path, NULL};
+    const char *mc = cfg->measured_config ? cfg->measured_config : "";
+    if ((st = mt_tee_set_config(tee, (const uint8_t *)mc, strlen(mc), measured_files, err)) !=
+        MT_OK)
+        goto out;
+    if (!strcmp(mt_tee_level(tee), "soft")) {
+        char meas[65], pk[65];
+        mt_tee_soft_ids(tee, meas, pk);
+        mt_info("TEE level soft: evidence measurement %s, platform key %s (pin these in the "
+                "clients' policy; `mesatee measure` recomputes the first)",
+                meas, pk);
+    }
     if ((st = mt_core_open(&cfg->core, tee, &core, err)) != MT_OK)
         goto out;
     if ((st = mt_core_start_scheduler(core, err)) != MT_OK)

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "mt_log.h"
+#include "mt_tee_soft.h"
+#include "tee_tpm2.h"
 #include "mt_util.h"
 
 #define SEAL_SECRET_LEN 32
@@ -31,6 +33,8 @@ struct mt_tee {
     char level[8];
     char measurement[65]; /* hex SHA-256, "" for none */
     uint8_t secret[SEAL_SECRET_LEN];
+    mt_tee_soft *soft; /* level soft: platform key, evidence (mt_tee_soft.h) */
+    mt_tpm2_attester *tpm2; /* level tpm2: TPM attester (tee_tpm2.h) */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -173,10 +177,11 @@ mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_
     if (!out)
         return mt_err_set(err, MT_EINVAL, "mt_tee_open: NULL argument");
     *out = NULL;
-    if (!level || (strcmp(level, "none") != 0 && strcmp(level, "soft") != 0))
+    if (!level || (strcmp(level, "none") != 0 && strcmp(level, "soft") != 0 &&
+                   strcmp(level, "tpm2") != 0))
         return mt_err_set(err, MT_EINVAL,
-                          "unknown TEE level \"%.32s\": valid levels are \"none\" and \"soft\" "
-                          "(tpm2, sev-snp, tdx and sgx come with the attestation work)",
+                          "unknown TEE level \"%.32s\": valid levels are \"none\", \"soft\" and "
+                          "\"tpm2\" (sev-snp, tdx and sgx come with the attestation work)",
                           level ? level : "(null)");
     if (!data_dir || !*data_dir)
         return mt_err_set(err, MT_EINVAL, "mt_tee_open: data directory is empty");
@@ -185,12 +190,17 @@ mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     snprintf(t->level, sizeof t->level, "%s", level);
     mt_status st;
-    if (strcmp(level, "soft") == 0) {
+    if (strcmp(level, "soft") == 0 || strcmp(level, "tpm2") == 0) {
         if ((st = harden_process(err)) != MT_OK ||
             (st = measure_self(t->measurement, err)) != MT_OK)
             goto fail;
     }
     if ((st = secret_load(data_dir, t->secret, err)) != MT_OK)
+        goto fail;
+    if (strcmp(level, "soft") == 0 && (st = mt_tee_soft_open(data_dir, &t->soft, err)) != MT_OK)
+        goto fail;
+    if (strcmp(level, "tpm2") == 0 &&
+        (st = mt_tee_tpm2_open(t->measurement, &t->tpm2, err)) != MT_OK)
         goto fail;
     /* The "none" warning is the gateway's, logged at every start. */
     if (strcmp(level, "soft") == 0)
@@ -207,6 +217,8 @@ void mt_tee_free(mt_tee *tee)
 {
     if (!tee)
         return;
+    mt_tee_soft_free(tee->soft);
+    mt_tpm2_attester_free(tee->tpm2);
     mt_wipe(tee, sizeof *tee);
     free(tee);
 }
@@ -317,15 +329,47 @@ mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *
               cert_add_ext(c, NID_key_usage, "critical,digitalSignature") &&
               cert_add_ext(c, NID_ext_key_usage, "serverAuth") &&
               cert_add_ext(c, NID_subject_key_identifier, "hash") &&
-              cert_add_ext(c, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1") &&
-              X509_sign(c, k, EVP_sha256()) > 0;
+              cert_add_ext(c, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+    mt_status est = ok && tee->soft ? mt_tee_soft_add_evidence(tee->soft, c, k, err) : MT_OK;
+    ok = ok && est == MT_OK && X509_sign(c, k, EVP_sha256()) > 0;
     if (!ok) {
         EVP_PKEY_free(k);
         X509_free(c);
+        if (est != MT_OK)
+            return est;
         return mt_err_set(err, MT_EINTERNAL,
                           "making the TLS key and certificate failed in OpenSSL");
     }
     *key = k;
     *cert = c;
     return MT_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Soft-level evidence configuration (see mt_tee_soft.h)                    */
+/* ------------------------------------------------------------------------ */
+
+mt_status mt_tee_set_config(mt_tee *tee, const uint8_t *config, size_t len,
+                            const char *const *extra_files, mt_err *err)
+{
+    if (!tee)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_set_config: NULL argument");
+    if (!tee->soft)
+        return MT_OK;
+    return mt_tee_soft_set_config(tee->soft, config, len, extra_files, err);
+}
+
+void mt_tee_soft_ids(const mt_tee *tee, char measurement[65], char platform_key[65])
+{
+    measurement[0] = platform_key[0] = '\0';
+    if (!tee || !tee->soft)
+        return;
+    mt_hex_encode(mt_tee_soft_measurement(tee->soft), 32, measurement);
+    mt_tee_soft_platform_key_id(tee->soft, platform_key);
+}
+
+/* Level tpm2: the TPM attester (tee_tpm2.h); NULL at other levels. */
+mt_tpm2_attester *mt_tee_tpm2(const mt_tee *tee)
+{
+    return tee ? tee->tpm2 : NULL;
 }

@@ -33,7 +33,9 @@ static void test_names(void **state)
     assert_int_equal(k, MT_ATTEST_TDX);
     assert_string_equal(mt_attest_kind_name(MT_ATTEST_SEV_SNP), "sev-snp");
     mt_err err;
-    assert_int_equal(mt_attest_kind_parse("tpm2", &k, &err), MT_EINVAL);
+    assert_int_equal(mt_attest_kind_parse("tpm2", &k, &err), MT_OK);
+    assert_int_equal(k, MT_ATTEST_TPM2);
+    assert_int_equal(mt_attest_kind_parse("tpm1.2", &k, &err), MT_EINVAL);
     assert_string_equal(mt_attest_tcb_status_name(MT_TCB_CONFIGURATION_AND_SW_HARDENING_NEEDED),
                         "ConfigurationAndSWHardeningNeeded");
 }

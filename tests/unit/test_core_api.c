@@ -418,7 +418,23 @@ static void test_functions(void **state)
     assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
                           "{\"name\":\"w\",\"executor_type\":\"wasm\",\"builtin\":\"psi\"}", &o),
                      400);
-    assert_non_null(strstr(terr_msg(o), "executor type 'wasm' is not supported yet"));
+    assert_non_null(strstr(terr_msg(o), "takes the module as 'payload'"));
+    json_decref(o);
+    /* a wasm module is validated at registration: the error names section and offset */
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
+                          "{\"name\":\"w\",\"executor_type\":\"wasm\","
+                          "\"payload\":\"AGFzbQEAAAABBQFgAA==\"}",
+                          &o),
+                     400);
+    assert_non_null(strstr(terr_msg(o), "offset"));
+    json_decref(o);
+    /* an empty module has no _start */
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol,
+                          "{\"name\":\"w\",\"executor_type\":\"wasm\","
+                          "\"payload\":\"AGFzbQEAAAA=\"}",
+                          &o),
+                     400);
+    assert_non_null(strstr(terr_msg(o), "_start"));
     json_decref(o);
     assert_int_equal(
         treq(e, "POST", "/v1/functions", f->carol, "{\"name\":\"w\",\"builtin\":\"nope\"}", NULL),
@@ -813,7 +829,7 @@ static void test_bad_requests(void **state)
     buf[0] = '{';
     buf[big - 1] = '}';
     buf[big] = '\0';
-    assert_int_equal(treq(e, "POST", "/v1/functions", f->alice, buf, &o), 413);
+    assert_int_equal(treq(e, "POST", "/v1/tasks", f->alice, buf, &o), 413);
     assert_string_equal(terr_code(o), "too_large");
     json_decref(o);
     free(buf);

@@ -158,7 +158,28 @@ static void test_function(void **state)
         dec_function_free(f);
     }
     assert_int_equal(dec_function_parse(B(bad[0]), &LIM, f, &err), MT_EINVAL);
-    assert_non_null(strstr(err.msg, "executor type 'wasm' is not supported yet"));
+    assert_non_null(strstr(err.msg, "takes the module as 'payload'"));
+    /* executor type wasm: base64 payload, no builtin; payload only for wasm */
+    assert_int_equal(dec_function_parse(B("{\"name\":\"w\",\"executor_type\":\"wasm\","
+                                          "\"payload\":\"AGFzbQEAAAA=\"}"),
+                                        &LIM, f, &err),
+                     MT_OK);
+    assert_int_equal(f->payload_len, 8);
+    assert_memory_equal(f->payload, "\0asm\1\0\0\0", 8);
+    dec_function_free(f);
+    assert_int_equal(dec_function_parse(B("{\"name\":\"w\",\"executor_type\":\"wasm\","
+                                          "\"payload\":\"AGFzbQ!AAAA=\"}"),
+                                        &LIM, f, &err),
+                     MT_EINVAL);
+    assert_non_null(strstr(err.msg, "base64"));
+    assert_int_equal(dec_function_parse(B("{\"name\":\"w\",\"builtin\":\"psi\","
+                                          "\"payload\":\"AGFzbQEAAAA=\"}"),
+                                        &LIM, f, &err),
+                     MT_EINVAL);
+    assert_int_equal(dec_function_parse(B("{\"name\":\"w\",\"executor_type\":\"lua\","
+                                          "\"builtin\":\"psi\"}"),
+                                        &LIM, f, &err),
+                     MT_EINVAL);
     assert_int_equal(dec_function_update_parse(B("{\"usage_quota\":0}"), &LIM, f, &err), MT_OK);
     assert_true(f->has_quota);
     assert_false(f->has_public);

@@ -49,11 +49,11 @@ static void test_bad_level(void **state)
     (void)state;
     mt_tee *t = (mt_tee *)1;
     mt_err e;
-    const char *bad[] = {"sgx", "tpm2", "", "SOFT", "soft ", "none\n"};
+    const char *bad[] = {"sgx", "tpm1.2", "", "SOFT", "soft ", "none\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(mt_tee_open(bad[i], g_dir, &t, &e), MT_EINVAL);
         assert_null(t);
-        assert_non_null(strstr(e.msg, "\"none\" and \"soft\""));
+        assert_non_null(strstr(e.msg, "\"none\", \"soft\" and \"tpm2\""));
         assert_non_null(strstr(e.msg, "attestation"));
     }
     assert_int_equal(mt_tee_open(NULL, g_dir, &t, &e), MT_EINVAL);

@@ -1,0 +1,348 @@
+/* bench_wasm: CPU-bound kernels (kernels.c) run natively, on mt_wasm and on
+ * wabt's wasm-interp in one run, from the same C source; prints the time of
+ * each, the slowdown of mt_wasm vs native and its speedup vs wabt, checks
+ * that every run returns the same checksum, then times decode + validate +
+ * translate + instantiate of a synthetic 1 MiB module.
+ *
+ * Usage: bench_wasm DIR [--no-wabt] [--quick]
+ *   DIR holds <kernel>.wasm (built by this directory's CMakeLists.txt).
+ *   --quick runs each kernel once natively and on mt_wasm, no wabt (a smoke
+ *   test: checksums must agree). */
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kernels.h"
+#include "mt_util.h"
+#include "mt_wasm.h"
+#include "sizes.h"
+
+extern char **environ;
+
+typedef struct kernel {
+    const char *name;
+    uint32_t (*fn)(uint32_t);
+    uint32_t size;
+} kernel;
+
+static const kernel kernels[] = {
+    {"mix", k_mix, KS_MIX},       {"list", k_list, KS_LIST},    {"matrix", k_matrix, KS_MATRIX},
+    {"state", k_state, KS_STATE}, {"fib", k_fib, KS_FIB},       {"sieve", k_sieve, KS_SIEVE},
+    {"sha256", k_sha256, KS_SHA256},
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static mt_status no_imports(void *env, const char *module, size_t mlen, const char *name,
+                            size_t nlen, mt_wasm_extern *out, mt_err *err)
+{
+    (void)env;
+    (void)out;
+    return mt_err_set(err, MT_ENOTFOUND, "no import %.*s.%.*s", (int)mlen, module, (int)nlen,
+                      name);
+}
+
+/* Runs run() of a kernel module on mt_wasm; returns seconds or -1. */
+static double run_ours(const char *path, uint32_t *sum)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    mt_err err;
+    if (mt_file_read(path, 64u << 20, &bytes, &len, &err) != MT_OK) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        return -1;
+    }
+    mt_wasm_module *m = NULL;
+    mt_wasm_store *s = NULL;
+    mt_wasm_instance *inst;
+    mt_wasm_extern run;
+    mt_wasm_val res;
+    double t = -1;
+    if (mt_wasm_module_new(bytes, len, NULL, &m, &err) != MT_OK || !(s = mt_wasm_store_new(NULL)) ||
+        mt_wasm_instantiate(s, m, no_imports, NULL, &inst, &err) != MT_OK ||
+        mt_wasm_instance_export(inst, "run", 3, &run, &err) != MT_OK) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        goto out;
+    }
+    double t0 = now_s();
+    if (mt_wasm_func_call(s, run.of.func, NULL, 0, &res, 1, &err) != MT_OK) {
+        fprintf(stderr, "%s: %s\n", path, err.msg);
+        goto out;
+    }
+    t = now_s() - t0;
+    *sum = res.of.i32;
+out:
+    mt_wasm_store_free(s);
+    mt_wasm_module_free(m);
+    free(bytes);
+    return t;
+}
+
+/* Runs `wasm-interp path --run-all-exports`; returns wall seconds or -1. */
+static double run_wabt(const char *path, uint32_t *sum)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    char *argv[] = {"wasm-interp", (char *)path, "--run-all-exports", NULL};
+    pid_t pid;
+    double t0 = now_s();
+    int rc = posix_spawnp(&pid, "wasm-interp", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc != 0) {
+        close(fds[0]);
+        return -1;
+    }
+    char out[512];
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(fds[0]);
+    int ws;
+    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+        ;
+    double t = now_s() - t0;
+    const char *p = strstr(out, "i32:");
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0 || !p)
+        return -1;
+    *sum = (uint32_t)strtoul(p + 4, NULL, 10);
+    return t;
+}
+
+/* ---- a synthetic 1 MiB module ---------------------------------------------- */
+
+typedef struct buf {
+    uint8_t *p;
+    size_t n, cap;
+} buf;
+
+static void put(buf *b, const void *d, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p)
+            abort();
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+
+static void put1(buf *b, uint8_t v)
+{
+    put(b, &v, 1);
+}
+
+static void leb(buf *b, uint32_t v)
+{
+    do {
+        uint8_t c = v & 0x7F;
+        v >>= 7;
+        put1(b, (uint8_t)(c | (v ? 0x80 : 0)));
+    } while (v);
+}
+
+static void section(buf *mod, uint8_t id, const buf *body)
+{
+    put1(mod, id);
+    leb(mod, (uint32_t)body->n);
+    put(mod, body->p, body->n);
+}
+
+/* About `target` bytes: nfn functions (i32) -> i32 with arithmetic, if/else
+ * and calls to the previous function, the kind of code a compiler emits. */
+static void big_module(size_t target, buf *mod)
+{
+    static const uint8_t pat[] = {
+        0x20, 0x00, 0x41, 0x07, 0x6a, 0x22, 0x01,       /* local.get 0; i32.const 7; add; tee 1 */
+        0x41, 0x03, 0x71, 0x04, 0x7f,                   /* i32.const 3; and; if (result i32) */
+        0x20, 0x01, 0x41, 0x01, 0x74,                   /*   local.get 1; i32.const 1; shl */
+        0x05, 0x20, 0x01, 0x41, 0x05, 0x6c, 0x0b,       /* else local.get 1; i32.const 5; mul end */
+        0x21, 0x00,                                     /* local.set 0 */
+        0x02, 0x40, 0x20, 0x00, 0x45, 0x0d, 0x00, 0x0b, /* block; local.get 0; eqz; br_if 0; end */
+    };
+    const size_t per_fn = 60;
+    size_t body_bytes = per_fn * sizeof pat + 16;
+    uint32_t nfn = (uint32_t)(target / body_bytes);
+    buf sec = {0}, code = {0};
+    static const uint8_t hdr[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
+    put(mod, hdr, sizeof hdr);
+    static const uint8_t types[] = {0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f};
+    sec.n = 0;
+    put(&sec, types, sizeof types);
+    section(mod, 1, &sec);
+    sec.n = 0;
+    leb(&sec, nfn);
+    for (uint32_t i = 0; i < nfn; i++)
+        put1(&sec, 0);
+    section(mod, 3, &sec);
+    sec.n = 0;
+    leb(&sec, 1);
+    leb(&sec, 2);
+    put(&sec, "f0", 2);
+    put1(&sec, 0);
+    leb(&sec, 0);
+    section(mod, 7, &sec);
+    sec.n = 0;
+    leb(&sec, nfn);
+    for (uint32_t f = 0; f < nfn; f++) {
+        code.n = 0;
+        static const uint8_t locals[] = {0x01, 0x01, 0x7f};
+        put(&code, locals, sizeof locals);
+        for (size_t k = 0; k < per_fn; k++) {
+            put(&code, pat, sizeof pat);
+            if (f > 0 && k % 20 == 0) { /* local.get 0; call f-1; local.set 0 */
+                put1(&code, 0x20);
+                put1(&code, 0x00);
+                put1(&code, 0x10);
+                leb(&code, f - 1);
+                put1(&code, 0x21);
+                put1(&code, 0x00);
+            }
+        }
+        put1(&code, 0x20);
+        put1(&code, 0x00);
+        put1(&code, 0x0b);
+        leb(&sec, (uint32_t)code.n);
+        put(&sec, code.p, code.n);
+    }
+    section(mod, 10, &sec);
+    free(sec.p);
+    free(code.p);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int bench_instantiate(void)
+{
+    buf mod = {0};
+    big_module(1u << 20, &mod);
+    enum { REPS = 21 };
+    double load[REPS], inst[REPS];
+    for (int r = 0; r < REPS; r++) {
+        mt_err err;
+        mt_wasm_module *m = NULL;
+        mt_wasm_instance *in;
+        double t0 = now_s();
+        if (mt_wasm_module_new(mod.p, mod.n, NULL, &m, &err) != MT_OK) {
+            fprintf(stderr, "1 MiB module: %s\n", err.msg);
+            free(mod.p);
+            return 1;
+        }
+        double t1 = now_s();
+        mt_wasm_store *s = mt_wasm_store_new(NULL);
+        if (!s || mt_wasm_instantiate(s, m, no_imports, NULL, &in, &err) != MT_OK) {
+            fprintf(stderr, "1 MiB module: %s\n", s ? err.msg : "out of memory");
+            mt_wasm_store_free(s);
+            mt_wasm_module_free(m);
+            free(mod.p);
+            return 1;
+        }
+        double t2 = now_s();
+        load[r] = (t1 - t0) * 1e3;
+        inst[r] = (t2 - t1) * 1e3;
+        mt_wasm_store_free(s);
+        mt_wasm_module_free(m);
+    }
+    qsort(load, REPS, sizeof load[0], cmp_d);
+    qsort(inst, REPS, sizeof inst[0], cmp_d);
+    printf("\n1 MiB module (%zu bytes, synthetic code): decode+validate+translate median %.2f ms "
+           "(min %.2f), instantiate median %.3f ms, total median %.2f ms (target <= 10 ms)\n",
+           mod.n, load[REPS / 2], load[0], inst[REPS / 2], load[REPS / 2] + inst[REPS / 2]);
+    free(mod.p);
+    return 0;
+}
+
+static double geomean(const double *v, size_t n)
+{
+    double s = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] > 0) {
+            s += __builtin_log(v[i]);
+            k++;
+        }
+    return k ? __builtin_exp(s / (double)k) : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_wasm DIR [--no-wabt] [--quick]\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    int wabt = 1, quick = 0;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-wabt"))
+            wabt = 0;
+        else if (!strcmp(argv[i], "--quick"))
+            quick = 1, wabt = 0;
+    }
+    size_t nk = sizeof kernels / sizeof kernels[0];
+    double slow[16], fast[16];
+    int bad = 0;
+    printf("%-8s %10s %10s %10s %9s %9s  %s\n", "kernel", "native s", "mt_wasm s", "wabt s",
+           "vs native", "vs wabt", "checksum");
+    for (size_t i = 0; i < nk; i++) {
+        const kernel *k = &kernels[i];
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s.wasm", dir, k->name);
+        uint32_t sn = 0, so = 0, sw = 0;
+        double tn = 1e9, to, tw = -1;
+        {
+            for (int r = 0; r < (quick ? 1 : 3); r++) { /* best of 3: the floor */
+                double t0 = now_s();
+                sn = k->fn(k->size);
+                double t = now_s() - t0;
+                if (t < tn)
+                    tn = t;
+            }
+        }
+        to = run_ours(path, &so);
+        if (wabt)
+            tw = run_wabt(path, &sw);
+        slow[i] = tn > 0 && to > 0 ? to / tn : 0;
+        fast[i] = tw > 0 && to > 0 ? tw / to : 0;
+        int ok = to >= 0 && so == sn && (!wabt || (tw >= 0 && sw == so));
+        if (!ok)
+            bad = 1;
+        printf("%-8s %10.4f %10.4f %10.3f %8.1fx %8.1fx  %08x%s\n", k->name, tn, to, tw, slow[i],
+               fast[i], so, ok ? "" : "  MISMATCH or failure");
+    }
+    if (!quick) {
+        printf("\nmix: %.1fx native (target <= 15x); ", slow[0]);
+        if (wabt)
+            printf("%.1fx faster than wabt (target >= 10x)\n", fast[0]);
+        else
+            printf("wabt not run\n");
+        printf("geometric mean over all kernels: %.1fx native", geomean(slow, nk));
+        if (wabt)
+            printf(", %.1fx faster than wabt", geomean(fast, nk));
+        printf("\n");
+    }
+    if (bench_instantiate() != 0)
+        bad = 1;
+    return bad;
+}

@@ -1,0 +1,517 @@
+/* mt_policy: attestation policy file and its evaluation; see mt_policy.h. */
+#include "mt_policy.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_attest_int.h"
+#include "mt_json.h"
+#include "mt_util.h"
+
+#define POL_MAX_ROLES 8
+#define POL_MAX_NAMES 16
+#define POL_MAX_VALUES 16
+#define POL_MAX_KEYS 32
+#define POL_MAX_LIST 32
+#define POL_FUTURE_SKEW_S 300
+
+typedef struct pol_meas {
+    char name[MT_ATTEST_NAME_MAX];
+    uint8_t values[POL_MAX_VALUES][MT_ATTEST_VALUE_MAX];
+    size_t lens[POL_MAX_VALUES];
+    size_t n;
+} pol_meas;
+
+typedef struct pol_role {
+    char name[64];
+    pol_meas meas[POL_MAX_NAMES];
+    size_t n;
+} pol_role;
+
+struct mt_policy {
+    char role[64];
+    unsigned kinds; /* bit (1 << kind) */
+    int min_level;
+    pol_role roles[POL_MAX_ROLES];
+    size_t n_roles;
+    uint8_t soft_keys[POL_MAX_KEYS][32];
+    size_t n_soft_keys;
+    mt_attest_svn min_svns[POL_MAX_LIST];
+    size_t n_min_svns;
+    bool allow_debug;
+    char tcb[POL_MAX_LIST][48];
+    size_t n_tcb;
+    char adv[POL_MAX_LIST][24];
+    size_t n_adv;
+    int64_t max_age_s; /* 0 = no limit */
+};
+
+/* ---- parsing ------------------------------------------------------------ */
+
+int mt_policy_level_of(mt_attest_kind kind)
+{
+    switch (kind) {
+    case MT_ATTEST_SOFT: return 2;
+    case MT_ATTEST_TPM2: return 3;
+    case MT_ATTEST_SEV_SNP:
+    case MT_ATTEST_TDX:
+    case MT_ATTEST_NITRO: return 4;
+    case MT_ATTEST_SGX: return 5;
+    }
+    return 0;
+}
+
+int mt_policy_level_parse(const char *name)
+{
+    static const struct {
+        const char *n;
+        int l;
+    } t[] = {{"none", 1}, {"soft", 2}, {"tpm2", 3}, {"sev-snp", 4},
+             {"tdx", 4},  {"nitro", 4}, {"sgx", 5}};
+    for (size_t i = 0; name && i < sizeof t / sizeof t[0]; i++)
+        if (!strcmp(t[i].n, name))
+            return t[i].l;
+    return 0;
+}
+
+/* Hex string of 1..64 bytes into out. */
+static int hex_value(const char *s, uint8_t *out, size_t *len)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n % 2 || n / 2 > MT_ATTEST_VALUE_MAX)
+        return 0;
+    if (mt_hex_decode(s, out, n / 2, NULL) != MT_OK)
+        return 0;
+    *len = n / 2;
+    return 1;
+}
+
+/* Array of strings (1..max items) from v; calls fn on each. */
+static mt_status str_list(json_t *arr, const char *what, size_t max, size_t maxlen,
+                          mt_status (*fn)(void *, const char *, const char *, mt_err *), void *ud,
+                          mt_err *err)
+{
+    if (!json_is_array(arr) || json_array_size(arr) > max)
+        return mt_err_set(err, MT_EINVAL, "field '%s': expected an array of at most %zu strings",
+                          what, max);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (!s || strlen(s) > maxlen)
+            return mt_err_set(err, MT_EINVAL,
+                              "field '%s' item %zu: expected a string of at most %zu bytes", what,
+                              i, maxlen);
+        mt_status st = fn(ud, what, s, err);
+        if (st != MT_OK)
+            return st;
+    }
+    return MT_OK;
+}
+
+static mt_status add_kind(void *ud, const char *what, const char *s, mt_err *err)
+{
+    mt_policy *p = ud;
+    mt_attest_kind k;
+    if (mt_attest_kind_parse(s, &k, NULL) != MT_OK)
+        return mt_err_set(err, MT_EINVAL,
+                          "field '%s': unknown kind '%.32s' (sgx, tdx, sev-snp, nitro, tpm2, soft)", what,
+                          s);
+    p->kinds |= 1u << k;
+    return MT_OK;
+}
+
+static mt_status add_soft_key(void *ud, const char *what, const char *s, mt_err *err)
+{
+    mt_policy *p = ud;
+    if (p->n_soft_keys >= POL_MAX_KEYS || strlen(s) != 64 ||
+        mt_hex_decode(s, p->soft_keys[p->n_soft_keys], 32, NULL) != MT_OK)
+        return mt_err_set(err, MT_EINVAL,
+                          "field '%s': '%.70s' is not 64 hex characters (SHA-256 of the platform "
+                          "key's SubjectPublicKeyInfo, as `mesatee attest show` prints it)",
+                          what, s);
+    p->n_soft_keys++;
+    return MT_OK;
+}
+
+static mt_status add_tcb(void *ud, const char *what, const char *s, mt_err *err)
+{
+    mt_policy *p = ud;
+    bool known = false;
+    for (int i = MT_TCB_NOT_EVALUATED; i <= MT_TCB_REVOKED; i++)
+        if (!strcmp(mt_attest_tcb_status_name((mt_attest_tcb_status)i), s))
+            known = true;
+    if (!known || !strcmp(s, "Revoked"))
+        return mt_err_set(err, MT_EINVAL,
+                          "field '%s': '%.48s' is not an acceptable TCB status (UpToDate, "
+                          "SWHardeningNeeded, ConfigurationNeeded, ..., NotEvaluated)",
+                          what, s);
+    snprintf(p->tcb[p->n_tcb++], sizeof p->tcb[0], "%s", s);
+    return MT_OK;
+}
+
+static mt_status add_adv(void *ud, const char *what, const char *s, mt_err *err)
+{
+    mt_policy *p = ud;
+    if (!*s)
+        return mt_err_set(err, MT_EINVAL, "field '%s': empty advisory id", what);
+    snprintf(p->adv[p->n_adv++], sizeof p->adv[0], "%s", s);
+    return MT_OK;
+}
+
+typedef struct meas_ud {
+    pol_meas *m;
+} meas_ud;
+
+static mt_status add_meas_value(void *ud, const char *what, const char *s, mt_err *err)
+{
+    pol_meas *m = ((meas_ud *)ud)->m;
+    if (!hex_value(s, m->values[m->n], &m->lens[m->n]))
+        return mt_err_set(err, MT_EINVAL, "field '%s': '%.40s' is not 1 to 64 bytes of hex", what,
+                          s);
+    m->n++;
+    return MT_OK;
+}
+
+static mt_status parse_roles(mt_policy *p, json_t *obj, mt_err *err)
+{
+    if (!obj || json_object_size(obj) == 0)
+        return mt_err_set(err, MT_EINVAL,
+                          "field 'measurements' is required: {\"<role>\": {\"measurement\": "
+                          "[\"<hex>\"]}} (get the value with `mesatee measure`)");
+    const char *rname;
+    json_t *rv;
+    json_object_foreach(obj, rname, rv)
+    {
+        if (p->n_roles >= POL_MAX_ROLES || strlen(rname) >= sizeof p->roles[0].name ||
+            !json_is_object(rv) || json_object_size(rv) == 0 ||
+            json_object_size(rv) > POL_MAX_NAMES)
+            return mt_err_set(err, MT_EINVAL,
+                              "field 'measurements.%.40s': expected an object of 1 to %d "
+                              "measurement names (at most %d roles)",
+                              rname, POL_MAX_NAMES, POL_MAX_ROLES);
+        pol_role *r = &p->roles[p->n_roles++];
+        snprintf(r->name, sizeof r->name, "%s", rname);
+        const char *mname;
+        json_t *mv;
+        json_object_foreach(rv, mname, mv)
+        {
+            char what[160];
+            snprintf(what, sizeof what, "measurements.%.40s.%.40s", rname, mname);
+            if (strlen(mname) >= MT_ATTEST_NAME_MAX || !json_is_array(mv) ||
+                json_array_size(mv) == 0)
+                return mt_err_set(err, MT_EINVAL,
+                                  "field '%s': expected a non-empty array of hex values", what);
+            pol_meas *m = &r->meas[r->n++];
+            snprintf(m->name, sizeof m->name, "%s", mname);
+            meas_ud u = {m};
+            mt_status st = str_list(mv, what, POL_MAX_VALUES, 2 * MT_ATTEST_VALUE_MAX,
+                                    add_meas_value, &u, err);
+            if (st != MT_OK)
+                return st;
+        }
+    }
+    return MT_OK;
+}
+
+mt_status mt_policy_parse(const char *json, size_t len, mt_policy **out, mt_err *err)
+{
+    if (!out)
+        return mt_err_set(err, MT_EINVAL, "mt_policy_parse: NULL argument");
+    *out = NULL;
+    mt_err e;
+    mt_err_clear(&e);
+    json_t *doc = mt_json_parse(json, len, MT_POLICY_MAX_BYTES, 8, &e);
+    if (!doc)
+        return mt_err_set(err, MT_EINVAL, "policy: %s", e.msg);
+    mt_policy *p = calloc(1, sizeof *p);
+    if (!p) {
+        json_decref(doc);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    static const char *const keys[] = {
+        "mesatee_policy",      "role",     "allowed_kinds",       "min_level",
+        "measurements",        "soft_platform_keys", "min_svns",   "allow_debug",
+        "accepted_tcb_statuses", "accepted_advisories", "max_evidence_age_s", "comment", NULL};
+    int64_t ver = 0;
+    const char *role = NULL;
+    json_t *arr = NULL, *obj = NULL;
+    mt_status st;
+    if ((st = mt_json_only_keys(doc, keys, &e)) != MT_OK ||
+        (st = mt_json_int(doc, "mesatee_policy", 1, 1, &ver, &e)) != MT_OK ||
+        (st = mt_json_str_opt(doc, "role", 63, &role, "gateway", &e)) != MT_OK)
+        goto fail;
+    snprintf(p->role, sizeof p->role, "%s", role);
+    if ((st = mt_json_array(doc, "allowed_kinds", 8, &arr, &e)) != MT_OK ||
+        (st = str_list(arr, "allowed_kinds", 8, 32, add_kind, p, &e)) != MT_OK)
+        goto fail;
+    if (!p->kinds) {
+        st = mt_err_set(&e, MT_EINVAL, "field 'allowed_kinds' must name at least one kind");
+        goto fail;
+    }
+    json_t *ml = json_object_get(doc, "min_level");
+    if (!ml) {
+        p->min_level = 2;
+    } else if (!json_is_string(ml) || (p->min_level = mt_policy_level_parse(json_string_value(ml))) < 2) {
+        st = mt_err_set(&e, MT_EINVAL, "field 'min_level': expected soft, tpm2, sev-snp, tdx, "
+                                       "nitro or sgx (level none never satisfies a policy)");
+        goto fail;
+    }
+    if ((st = mt_json_object_opt(doc, "measurements", POL_MAX_ROLES, &obj, &e)) != MT_OK ||
+        (st = parse_roles(p, obj, &e)) != MT_OK)
+        goto fail;
+    if ((st = mt_json_array_opt(doc, "soft_platform_keys", POL_MAX_KEYS, &arr, &e)) != MT_OK ||
+        (arr && (st = str_list(arr, "soft_platform_keys", POL_MAX_KEYS, 64, add_soft_key, p,
+                               &e)) != MT_OK))
+        goto fail;
+    if ((p->kinds & (1u << MT_ATTEST_SOFT)) && p->n_soft_keys == 0) {
+        st = mt_err_set(&e, MT_EINVAL,
+                        "field 'soft_platform_keys' is required when 'soft' is allowed: pin the "
+                        "platform key hash that `mesatee attest show` prints");
+        goto fail;
+    }
+    if ((st = mt_json_object_opt(doc, "min_svns", POL_MAX_LIST, &obj, &e)) != MT_OK)
+        goto fail;
+    if (obj) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(obj, k, v)
+        {
+            if (strlen(k) >= MT_ATTEST_NAME_MAX || !json_is_integer(v) || json_integer_value(v) < 0) {
+                st = mt_err_set(&e, MT_EINVAL, "field 'min_svns.%.40s': expected an integer >= 0", k);
+                goto fail;
+            }
+            mt_attest_svn *s = &p->min_svns[p->n_min_svns++];
+            snprintf(s->name, sizeof s->name, "%s", k);
+            s->value = (uint64_t)json_integer_value(v);
+        }
+    }
+    if ((st = mt_json_bool_opt(doc, "allow_debug", &p->allow_debug, false, &e)) != MT_OK)
+        goto fail;
+    if ((st = mt_json_array_opt(doc, "accepted_tcb_statuses", POL_MAX_LIST, &arr, &e)) != MT_OK ||
+        (arr && (st = str_list(arr, "accepted_tcb_statuses", POL_MAX_LIST, 47, add_tcb, p,
+                               &e)) != MT_OK))
+        goto fail;
+    if (!arr)
+        snprintf(p->tcb[p->n_tcb++], sizeof p->tcb[0], "UpToDate");
+    if ((st = mt_json_array_opt(doc, "accepted_advisories", POL_MAX_LIST, &arr, &e)) != MT_OK ||
+        (arr && (st = str_list(arr, "accepted_advisories", POL_MAX_LIST, 23, add_adv, p, &e)) !=
+                    MT_OK))
+        goto fail;
+    if ((st = mt_json_int_opt(doc, "max_evidence_age_s", 0, 10LL * 365 * 86400, &p->max_age_s, 0,
+                              &e)) != MT_OK)
+        goto fail;
+    json_decref(doc);
+    *out = p;
+    return MT_OK;
+fail:
+    json_decref(doc);
+    free(p);
+    return mt_err_set(err, st, "policy: %s", e.msg);
+}
+
+mt_status mt_policy_load(const char *path, mt_policy **out, mt_err *err)
+{
+    if (!path || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_policy_load: NULL argument");
+    *out = NULL;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mt_err e;
+    mt_status st = mt_file_read(path, MT_POLICY_MAX_BYTES, &buf, &len, &e);
+    if (st != MT_OK)
+        return mt_err_set(err, st, "cannot read policy file %s: %s", path, e.msg);
+    st = mt_policy_parse((const char *)buf, len, out, &e);
+    free(buf);
+    if (st != MT_OK)
+        return mt_err_set(err, st, "%s: %s", path, e.msg);
+    return MT_OK;
+}
+
+void mt_policy_free(mt_policy *p) { free(p); }
+
+const char *mt_policy_role(const mt_policy *p) { return p ? p->role : ""; }
+
+/* ---- evaluation --------------------------------------------------------- */
+
+#define RULE_FAIL(err, rule, ...)                                                                  \
+    mt_err_set(err, MT_EPERM, "policy rule '" rule "' failed: " __VA_ARGS__)
+
+mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t now, mt_err *err)
+{
+    if (!p || !c)
+        return mt_err_set(err, MT_EINVAL, "mt_policy_check: NULL argument");
+    const char *kn = mt_attest_kind_name(c->kind);
+    if (!kn || !(p->kinds & (1u << c->kind)))
+        return RULE_FAIL(err, "allowed_kinds", "the server's evidence is of kind '%s', not allowed",
+                         kn ? kn : "?");
+    if (mt_policy_level_of(c->kind) < p->min_level)
+        return RULE_FAIL(err, "min_level", "kind '%s' is level %d, the policy needs level %d", kn,
+                         mt_policy_level_of(c->kind), p->min_level);
+    if (c->kind == MT_ATTEST_SOFT) {
+        bool pinned = false;
+        for (size_t i = 0; i < p->n_soft_keys; i++)
+            if (c->signer_len == 32 && memcmp(c->signer, p->soft_keys[i], 32) == 0)
+                pinned = true;
+        if (!pinned) {
+            char hex[65];
+            mt_hex_encode(c->signer, c->signer_len == 32 ? 32 : 0, hex);
+            return RULE_FAIL(err, "soft_platform_keys",
+                             "the server's platform key %s is not pinned (%zu pinned)", hex,
+                             p->n_soft_keys);
+        }
+    }
+    const pol_role *r = NULL;
+    for (size_t i = 0; i < p->n_roles; i++)
+        if (!strcmp(p->roles[i].name, p->role))
+            r = &p->roles[i];
+    if (!r)
+        return mt_err_set(err, MT_EPERM,
+                          "policy rule 'measurements.%s' failed: the policy expects no "
+                          "measurement for role '%s'",
+                          p->role, p->role);
+    for (size_t i = 0; i < r->n; i++) {
+        const pol_meas *m = &r->meas[i];
+        const mt_attest_measurement *got = mt_attest_claims_measurement(c, m->name);
+        if (!got)
+            return mt_err_set(err, MT_EPERM,
+                              "policy rule 'measurements.%s.%s' failed: the evidence has no "
+                              "measurement '%s'",
+                              p->role, m->name, m->name);
+        bool match = false;
+        for (size_t j = 0; j < m->n; j++)
+            if (m->lens[j] == got->len && memcmp(m->values[j], got->value, got->len) == 0)
+                match = true;
+        if (!match) {
+            char hex[2 * MT_ATTEST_VALUE_MAX + 1];
+            mt_hex_encode(got->value, got->len, hex);
+            return mt_err_set(err, MT_EPERM,
+                              "policy rule 'measurements.%s.%s' failed: the server's %s %.64s is "
+                              "not one of the %zu expected",
+                              p->role, m->name, m->name, hex, m->n);
+        }
+    }
+    for (size_t i = 0; i < p->n_min_svns; i++) {
+        uint64_t v;
+        if (!mt_attest_claims_svn(c, p->min_svns[i].name, &v))
+            return mt_err_set(err, MT_EPERM,
+                              "policy rule 'min_svns.%s' failed: the evidence has no '%s'",
+                              p->min_svns[i].name, p->min_svns[i].name);
+        if (v < p->min_svns[i].value)
+            return mt_err_set(err, MT_EPERM, "policy rule 'min_svns.%s' failed: %llu < %llu",
+                              p->min_svns[i].name, (unsigned long long)v,
+                              (unsigned long long)p->min_svns[i].value);
+    }
+    if (c->debug && !p->allow_debug)
+        return RULE_FAIL(err, "allow_debug", "the server runs in debug mode (its memory is "
+                                             "readable by the host)");
+    if (c->kind != MT_ATTEST_SOFT) { /* soft evidence has no TCB to evaluate */
+        const char *ts = mt_attest_tcb_status_name(c->tcb_status);
+        bool ok = false;
+        for (size_t i = 0; i < p->n_tcb; i++)
+            if (!strcmp(p->tcb[i], ts))
+                ok = true;
+        if (!ok)
+            return RULE_FAIL(err, "accepted_tcb_statuses", "the TCB status is %s", ts);
+        for (size_t a = 0; a < c->n_advisories; a++) {
+            bool acc = false;
+            for (size_t i = 0; i < p->n_adv; i++)
+                if (!strcmp(p->adv[i], c->advisories[a]))
+                    acc = true;
+            if (!acc)
+                return RULE_FAIL(err, "accepted_advisories", "advisory %s is not accepted",
+                                 c->advisories[a]);
+        }
+    }
+    if (p->max_age_s > 0) {
+        if (c->timestamp <= 0)
+            return RULE_FAIL(err, "max_evidence_age_s",
+                             "evidence of kind '%s' carries no time, so its age is unknown", kn);
+        int64_t t = c->timestamp / 1000;
+        if (t > now + POL_FUTURE_SKEW_S)
+            return RULE_FAIL(err, "max_evidence_age_s", "the evidence is dated %lld s in the future",
+                             (long long)(t - now));
+        if (now - t > p->max_age_s)
+            return RULE_FAIL(err, "max_evidence_age_s", "the evidence is %lld s old (at most %lld)",
+                             (long long)(now - t), (long long)p->max_age_s);
+    }
+    return MT_OK;
+}
+
+/* ---- claims as JSON ----------------------------------------------------- */
+
+static json_t *hexj(const uint8_t *b, size_t n)
+{
+    char *s = malloc(2 * n + 1);
+    if (!s)
+        return NULL;
+    mt_hex_encode(b, n, s);
+    json_t *v = json_string(s);
+    free(s);
+    return v;
+}
+
+static json_t *timej(int64_t t)
+{
+    char s[32];
+    mt_attest_time_str(t, s);
+    return json_string(s);
+}
+
+char *mt_policy_claims_json(const mt_attest_claims *c, const mt_ratls_info *info)
+{
+    json_t *o = json_object(), *m = json_object(), *sv = json_object(), *adv = json_array();
+    if (!o || !m || !sv || !adv) {
+        json_decref(o);
+        json_decref(m);
+        json_decref(sv);
+        json_decref(adv);
+        return NULL;
+    }
+    const char *kn = mt_attest_kind_name(c->kind);
+    json_object_set_new(o, "kind", json_string(kn ? kn : "?"));
+    json_object_set_new(o, "level", json_integer(mt_policy_level_of(c->kind)));
+    json_object_set_new(o, "product", json_string(c->product));
+    json_object_set_new(o, "endorsement", json_string(c->endorsement));
+    for (size_t i = 0; i < c->n_measurements && i < MT_ATTEST_MAX_MEASUREMENTS; i++)
+        json_object_set_new(m, c->measurements[i].name,
+                            hexj(c->measurements[i].value, c->measurements[i].len));
+    json_object_set_new(o, "measurements", m);
+    json_object_set_new(o, "signer", hexj(c->signer, c->signer_len));
+    if (c->kind == MT_ATTEST_SOFT)
+        json_object_set_new(o, "soft_platform_key", hexj(c->signer, c->signer_len));
+    for (size_t i = 0; i < c->n_svns && i < MT_ATTEST_MAX_SVNS; i++)
+        json_object_set_new(sv, c->svns[i].name, json_integer((json_int_t)c->svns[i].value));
+    json_object_set_new(o, "svns", sv);
+    json_object_set_new(o, "tcb_status", json_string(mt_attest_tcb_status_name(c->tcb_status)));
+    for (size_t i = 0; i < c->n_advisories && i < MT_ATTEST_MAX_ADVISORIES; i++)
+        json_array_append_new(adv, json_string(c->advisories[i]));
+    json_object_set_new(o, "advisories", adv);
+    json_object_set_new(o, "debug", json_boolean(c->debug));
+    json_object_set_new(o, "report_data", hexj(c->report_data, c->report_data_len));
+    if (c->timestamp > 0)
+        json_object_set_new(o, "time", timej(c->timestamp / 1000));
+    if (info) {
+        json_t *r = json_object();
+        if (r) {
+            json_object_set_new(r, "form", json_string(info->form == MT_RATLS_FORM_LEGACY
+                                                           ? "gramine-legacy"
+                                                           : "ccc"));
+            if (info->form == MT_RATLS_FORM_CCC)
+                json_object_set_new(r, "tag", json_integer((json_int_t)info->tag));
+            json_object_set_new(r, "spki_sha256", hexj(info->spki_sha256, 32));
+            if (info->claims.nonce_len)
+                json_object_set_new(r, "nonce", hexj(info->claims.nonce, info->claims.nonce_len));
+            json_object_set_new(r, "not_before", timej(info->not_before));
+            json_object_set_new(r, "not_after", timej(info->not_after));
+            json_object_set_new(o, "ratls", r);
+        }
+    }
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return s;
+}

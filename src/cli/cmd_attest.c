@@ -1,0 +1,149 @@
+/* cmd_attest: `mesatee attest show|verify|verify-evidence`. show and verify
+ * do a TLS handshake only (mesatee_client_attest): no request and no token
+ * reach the server. verify-evidence checks recorded evidence offline with
+ * mt_attest (and, with --policy, the policy). See docs/cli.md and
+ * docs/attestation.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "mt_attest.h"
+#include "mt_policy.h"
+#include "mt_ratls.h"
+#include "mt_util.h"
+
+#define EVIDENCE_FILE_MAX (1024u * 1024u)
+
+/* Prints a claims JSON document: as is for --output json, else one
+ * "key: value" line per top-level field. */
+static void print_claims(const cli_ctx *ctx, const char *json)
+{
+    if (ctx->json) {
+        printf("%s\n", json);
+        return;
+    }
+    json_t *o = json_loads(json, 0, NULL);
+    if (!o) {
+        printf("%s\n", json);
+        return;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(o, k, v)
+    {
+        char *s = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+                                                               JSON_ENCODE_ANY);
+        printf("%-18s %s\n", k, json_is_string(v) ? json_string_value(v) : s ? s : "?");
+        free(s);
+    }
+    json_decref(o);
+}
+
+int cli_cmd_attest_show(cli_ctx *ctx)
+{
+    /* Show what the server claims; a policy, if configured, is not applied
+     * here (use `attest verify`), so a first contact can be inspected. */
+    if (mesatee_client_set_policy_file(ctx->client, NULL) != 0)
+        return cli_fail("%s", mesatee_client_errmsg(ctx->client));
+    char *json = NULL;
+    int st = mesatee_client_attest(ctx->client, &json);
+    if (st != MESATEE_OK)
+        return cli_fail("%s", mesatee_client_errmsg(ctx->client));
+    print_claims(ctx, json);
+    mesatee_free(json);
+    return CLI_OK;
+}
+
+int cli_cmd_attest_verify(cli_ctx *ctx)
+{
+    if (!ctx->policy.value)
+        return cli_usage_error(ctx, "missing --policy FILE (or MESATEE_POLICY)");
+    if (ctx->insecure)
+        return cli_usage_error(ctx, "--insecure switches verification off; it cannot be used "
+                                    "with attest verify");
+    char *json = NULL;
+    int st = mesatee_client_attest(ctx->client, &json);
+    if (st != MESATEE_OK)
+        return cli_fail("%s", mesatee_client_errmsg(ctx->client));
+    print_claims(ctx, json);
+    mesatee_free(json);
+    return CLI_OK;
+}
+
+int cli_cmd_attest_verify_evidence(cli_ctx *ctx)
+{
+    const char *kind_s = cli_opt_get(ctx, "kind"), *at_s = cli_opt_get(ctx, "at");
+    const char *coll_dir = cli_opt_get(ctx, "collateral");
+    const char *policy = ctx->f_policy ? ctx->f_policy : getenv("MESATEE_POLICY");
+    if (policy && !*policy)
+        policy = NULL;
+    if (!kind_s)
+        return cli_usage_error(ctx, "missing --kind");
+    bool is_cert = !strcmp(kind_s, "ratls-cert");
+    mt_attest_kind kind = MT_ATTEST_SGX;
+    mt_err err;
+    mt_err_clear(&err);
+    if (!is_cert && mt_attest_kind_parse(kind_s, &kind, &err) != MT_OK)
+        return cli_usage_error(ctx, "--kind: %s, or ratls-cert", err.msg);
+    int64_t at = mt_now();
+    if (at_s && strcmp(at_s, "now") != 0 && mt_attest_time_parse(at_s, &at, &err) != MT_OK)
+        return cli_usage_error(ctx, "--at must be an RFC 3339 UTC time such as "
+                                    "2024-01-01T00:00:00Z, or 'now': %s",
+                               err.msg);
+    int rc = CLI_FAIL;
+    uint8_t *ev = NULL;
+    size_t len = 0;
+    mt_attest_collateral *coll = NULL;
+    mt_policy *pol = NULL;
+    mt_attest_claims *claims = calloc(1, sizeof *claims);
+    mt_ratls_info info;
+    char *json = NULL;
+    if (!claims) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    if (mt_file_read(ctx->pos[0], EVIDENCE_FILE_MAX, &ev, &len, &err) != MT_OK) {
+        rc = cli_fail("cannot read %s: %s", ctx->pos[0], err.msg);
+        goto out;
+    }
+    if (coll_dir) {
+        if (!(coll = mt_attest_collateral_new())) {
+            rc = cli_fail("out of memory");
+            goto out;
+        }
+        if (mt_attest_collateral_load_dir(coll, coll_dir, &err) != MT_OK) {
+            rc = cli_fail("collateral %s: %s", coll_dir, err.msg);
+            goto out;
+        }
+    }
+    if (policy && mt_policy_load(policy, &pol, &err) != MT_OK) {
+        rc = cli_fail("%s", err.msg);
+        goto out;
+    }
+    mt_status st = is_cert ? mt_ratls_verify_cert(ev, len, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+                                                  coll, at, claims, &info, &err)
+                           : mt_attest_verify(kind, ev, len, coll, at, claims, &err);
+    if (st != MT_OK) {
+        rc = cli_fail("%s: evidence does not verify (%s): %s", ctx->pos[0], mt_status_name(st),
+                      err.msg);
+        goto out;
+    }
+    if (pol && mt_policy_check(pol, claims, at, &err) != MT_OK) {
+        rc = cli_fail("%s: refused by policy %s: %s", ctx->pos[0], policy, err.msg);
+        goto out;
+    }
+    if (!(json = mt_policy_claims_json(claims, is_cert ? &info : NULL))) {
+        rc = cli_fail("out of memory");
+        goto out;
+    }
+    print_claims(ctx, json);
+    rc = CLI_OK;
+out:
+    free(json);
+    free(claims);
+    mt_policy_free(pol);
+    mt_attest_collateral_free(coll);
+    free(ev);
+    return rc;
+}

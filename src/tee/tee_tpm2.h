@@ -1,0 +1,84 @@
+/* tee_tpm2: the TPM 2.0 attester of level "tpm2" (tss2 ESAPI).
+ *
+ * Opens a TPM through a TCTI configuration string ("device:/dev/tpmrm0",
+ * "swtpm:host=127.0.0.1,port=2321"; NULL: env MESATEE_TPM2_TCTI, else
+ * "device:/dev/tpmrm0"), creates the endorsement key from the TCG RSA 2048
+ * template L-1 (it matches the EK certificate in NV 0x01c00002), creates the
+ * attestation key as an ECC P-256 restricted signing primary key in the
+ * endorsement hierarchy (deterministic: the same AK on every start of the
+ * same TPM, so a verifier enrolls it once and pins it), answers credential
+ * activation challenges (mt_tpm2_enroll_* on the verifier side), extends a
+ * measurement into a PCR, and produces mesatee TPM evidence (mt_tpm2.h
+ * container): a quote over SHA-256 PCRs 0-7 and the application PCR with
+ * extraData = SHA-256(report data).
+ *
+ * Ownership: mt_tpm2_attester_open allocates; mt_tpm2_attester_free flushes
+ * the TPM objects and releases (NULL ok). Borrowed outputs live as long as
+ * the attester. Thread-safety: one thread at a time per attester (the TPM
+ * is one device; the caller serialises).
+ * Built without libtss2 (MT_HAVE_TSS2 unset), open fails with MT_EUNAVAIL. */
+#ifndef TEE_TPM2_H
+#define TEE_TPM2_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+/* NV index of the RSA 2048 EK certificate (TCG EK Credential Profile). */
+#define MT_TPM2_NV_EK_RSA_CERT 0x01c00002u
+/* Default application PCR (resettable, locality 0). */
+#define MT_TPM2_DEFAULT_PCR 23u
+
+typedef struct mt_tpm2_attester mt_tpm2_attester;
+
+/* Opens the TPM and creates EK and AK; reads the EK certificate if the
+ * TPM has one. pcr: the application PCR quoted with PCRs 0-7 (8..23).
+ * MT_EUNAVAIL when the TPM cannot be reached (message names the TCTI). */
+mt_status mt_tpm2_attester_open(const char *tcti, unsigned pcr, mt_tpm2_attester **out,
+                                mt_err *err);
+void mt_tpm2_attester_free(mt_tpm2_attester *a);
+
+/* Marshalled TPMT_PUBLIC of the AK (what a verifier enrolls and pins). */
+void mt_tpm2_attester_ak_public(const mt_tpm2_attester *a, const uint8_t **buf, size_t *len);
+/* DER EK certificate from NV; MT_ENOTFOUND when the TPM has none. */
+mt_status mt_tpm2_attester_ek_cert(const mt_tpm2_attester *a, const uint8_t **der, size_t *len,
+                                   mt_err *err);
+
+/* ActivateCredential with the EK and AK: answers a verifier's challenge
+ * (mt_tpm2_enroll_challenge) with the secret (at most 64 bytes) in
+ * out/out_len. MT_EAUTH when the TPM refuses (the challenge was not made for
+ * this EK and AK). */
+mt_status mt_tpm2_attester_activate(mt_tpm2_attester *a, const uint8_t *cred_blob,
+                                    size_t cred_blob_len, const uint8_t *secret, size_t secret_len,
+                                    uint8_t out[64], size_t *out_len, mt_err *err);
+
+/* Extends the 32-byte digest into the application PCR (SHA-256 bank);
+ * with reset, the PCR is reset first so that it ends up as
+ * SHA-256(32 zero bytes || digest). */
+mt_status mt_tpm2_attester_extend(mt_tpm2_attester *a, const uint8_t digest[32], bool reset,
+                                  mt_err *err);
+
+/* Quotes PCRs 0-7 and the application PCR with extraData = SHA-256(report
+ * data) and returns the evidence container (*out, free()). The PCR values
+ * are read alongside and checked against the quote's pcrDigest (re-read and
+ * re-quoted if a PCR changed in between). report_data: 0 to 64 bytes. */
+mt_status mt_tpm2_attester_quote(mt_tpm2_attester *a, const uint8_t *report_data, size_t len,
+                                 uint8_t **out, size_t *out_len, mt_err *err);
+
+/* Level tpm2 of mt_tee: opens the attester with the TCTI of env
+ * MESATEE_TPM2_TCTI (default device:/dev/tpmrm0) and the PCR of env
+ * MESATEE_TPM2_PCR (default 23), resets that PCR and extends the daemon's
+ * measurement (64 hex characters) into it. */
+mt_status mt_tee_tpm2_open(const char *measurement_hex, mt_tpm2_attester **out, mt_err *err);
+
+/* The attester of a tee opened at level tpm2 (NULL otherwise); borrowed. */
+struct mt_tee;
+mt_tpm2_attester *mt_tee_tpm2(const struct mt_tee *tee);
+
+/* The expected value of the application PCR after
+ * mt_tpm2_attester_extend(digest, reset = true). */
+void mt_tpm2_expected_pcr(const uint8_t digest[32], uint8_t out[32]);
+
+#endif

@@ -1,0 +1,13 @@
+# Unit tests and examples of the machine-learning built-ins (gbdt_train,
+# gbdt_predict, kmeans, pca: src/executor/builtin_gbdt.c, builtin_cluster.c).
+mt_add_unit_test(test_builtin_gbdt SOURCES ${MT_TEST_DIR}/unit/test_builtin_gbdt.c
+                 LIBS test_builtin_common)  # XGBoost comes with mt_worker_lib
+mt_add_unit_test(test_builtin_cluster SOURCES ${MT_TEST_DIR}/unit/test_builtin_cluster.c
+                 LIBS test_builtin_common m)
+set_tests_properties(test_builtin_gbdt test_builtin_cluster PROPERTIES TIMEOUT 120)
+
+foreach(ex gbdt kmeans pca)
+  add_test(NAME example_${ex} COMMAND bash ${PROJECT_SOURCE_DIR}/examples/${ex}.sh)
+  set_tests_properties(example_${ex} PROPERTIES
+    ENVIRONMENT "MESATEE_BIN=$<TARGET_FILE:mesatee>" TIMEOUT 120)
+endforeach()

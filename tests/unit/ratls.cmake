@@ -1,0 +1,9 @@
+# Unit tests of attested TLS: RA-TLS certificates (interop vectors from
+# ${MT_SHARED_DIR}/testvectors/attestation/ra-tls, skipped when absent), soft
+# evidence and its producer in mt_tee, and the client policy.
+mt_add_unit_test(test_ratls SOURCES ${MT_TEST_DIR}/unit/test_ratls.c LIBS mt_attest mt_tee)
+target_compile_definitions(test_ratls PRIVATE
+  MT_TESTVECTORS="${MT_SHARED_DIR}/testvectors/attestation")
+mt_add_unit_test(test_policy SOURCES ${MT_TEST_DIR}/unit/test_policy.c LIBS mt_attest)
+target_compile_definitions(test_policy PRIVATE
+  MT_TESTVECTORS="${MT_SHARED_DIR}/testvectors/attestation")

@@ -1,0 +1,517 @@
+/* Tests of mt_ratls (RA-TLS certificates), mt_soft (soft evidence) and the
+ * soft-level producer in mt_tee: the three real CCC interop certificates of
+ * ra-tls/PROVENANCE.md at pinned times (plus Gramine's legacy extension), the
+ * PROVENANCE negative cases (a changed claims byte, a swapped key), and a
+ * soft certificate made by mt_tee and checked end to end. */
+#include "test_attest_util.c"
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <unistd.h>
+
+#include "mt_ratls.h"
+#include "mt_soft.h"
+#include "mt_tee.h"
+
+#define T_2023_06 1685577600 /* 2023-06-01T00:00:00Z: Gramine and rats-tls PCK valid */
+#define T_2024_01 1705276800 /* 2024-01-15T00:00:00Z: Intel SGX SDK PCK valid (from 2023-12-15) */
+
+static uint8_t *read_cert(const char *name, size_t *len)
+{
+    char rel[128];
+    snprintf(rel, sizeof rel, "ra-tls/%s", name);
+    return tv_read(rel, len);
+}
+
+static X509 *pem_x509(const uint8_t *b, size_t n)
+{
+    BIO *bio = BIO_new_mem_buf(b, (int)n);
+    X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    assert_non_null(x);
+    return x;
+}
+
+static void check_interop(const char *file, int64_t at, const char *mrenclave_hex)
+{
+    TV_REQUIRE();
+    size_t n;
+    uint8_t *pem = read_cert(file, &n);
+    mt_attest_claims c;
+    mt_ratls_info info;
+    mt_err err;
+    mt_status st = mt_ratls_verify_cert(pem, n, MT_RATLS_FORM_CCC, NULL, at, &c, &info, &err);
+    if (st != MT_OK)
+        fail_msg("%s: %s", file, err.msg);
+    assert_int_equal(c.kind, MT_ATTEST_SGX);
+    assert_int_equal(info.form, MT_RATLS_FORM_CCC);
+    assert_int_equal(info.tag, 60000);
+    assert_int_equal(info.claims.hash_alg, 1);
+    assert_memory_equal(info.claims.pubkey_hash, info.spki_sha256, 32);
+    const mt_attest_measurement *m = mt_attest_claims_measurement(&c, "mrenclave");
+    assert_non_null(m);
+    char hex[65];
+    mt_hex_encode(m->value, 32, hex);
+    assert_string_equal(hex, mrenclave_hex);
+    /* The same bytes as DER. */
+    X509 *x = pem_x509(pem, n);
+    uint8_t *der = NULL;
+    int dl = i2d_X509(x, &der);
+    assert_true(dl > 0);
+    assert_int_equal(mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL,
+                                          &err),
+                     MT_OK);
+    OPENSSL_free(der);
+    X509_free(x);
+    free(pem);
+}
+
+static void test_gramine(void **state)
+{
+    check_interop("ccc-gramine-cert.pem", T_2023_06,
+                  "0866e7ca11b9f4efe4bf39b2607f4e1299f111920d96d95719080f01b62b7585");
+}
+
+static void test_sgxsdk(void **state)
+{
+    check_interop("ccc-intel-sgxsdk-cert.pem", T_2024_01,
+                  "09e218a4be9dadbf7cdc82c45497d6d4f676d3b75445fc37a376f0b65b47de6a");
+}
+
+static void test_ratstls(void **state)
+{
+    check_interop("ccc-rats-tls-cert.pem", T_2023_06,
+                  "38e1b40b8c68186f359c97ecb6a89965d9d8638f2df06fbe18e84d79a266c041");
+    /* Expired: 2024-02-22. Today it is refused for its validity. */
+    size_t n;
+    uint8_t *pem = read_cert("ccc-rats-tls-cert.pem", &n);
+    mt_attest_claims c;
+    mt_err err;
+    assert_int_equal(mt_ratls_verify_cert(pem, n, MT_RATLS_FORM_CCC, NULL, mt_now(), &c, NULL,
+                                          &err),
+                     MT_EAUTH);
+    assert_non_null(strstr(err.msg, "not at"));
+    assert_int_equal(c.kind, 0); /* zeroed */
+    free(pem);
+}
+
+static void test_gramine_legacy(void **state)
+{
+    TV_REQUIRE();
+    size_t n;
+    uint8_t *pem = read_cert("ccc-gramine-cert.pem", &n);
+    mt_attest_claims c;
+    mt_ratls_info info;
+    mt_err err;
+    mt_status st = mt_ratls_verify_cert(pem, n, MT_RATLS_FORM_LEGACY, NULL, T_2023_06, &c, &info,
+                                        &err);
+    if (st != MT_OK)
+        fail_msg("legacy: %s", err.msg);
+    assert_int_equal(info.form, MT_RATLS_FORM_LEGACY);
+    assert_memory_equal(c.report_data, info.spki_sha256, 32); /* SPKI hash directly */
+    free(pem);
+    /* The SGX SDK certificate has no legacy extension (its 1.13.1 copy is not one). */
+    pem = read_cert("ccc-intel-sgxsdk-cert.pem", &n);
+    assert_int_equal(mt_ratls_verify_cert(pem, n, MT_RATLS_FORM_LEGACY, NULL, T_2024_01, &c, NULL,
+                                          &err),
+                     MT_ENOTFOUND);
+    free(pem);
+}
+
+/* ---- negative cases: certificates rebuilt around the real evidence ------- */
+
+/* A certificate with public key `pub`, the extension value ext (OID
+ * 2.23.133.5.4.9, non-critical), signed by `signer`; self-issued only when
+ * self_issued (then signer must hold pub's private key). DER into *out. */
+static size_t make_cert(EVP_PKEY *pub, EVP_PKEY *signer, bool self_issued, const uint8_t *ext,
+                        size_t ext_len, uint8_t **out)
+{
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+    ASN1_TIME_set(X509_getm_notBefore(x), 978307200);  /* 2001-01-01 */
+    ASN1_TIME_set(X509_getm_notAfter(x), 1924991999);  /* 2030-12-31 */
+    X509_NAME *sub = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(sub, "CN", MBSTRING_ASC, (const unsigned char *)"subject", -1, -1,
+                               0);
+    X509_NAME *iss = X509_NAME_new();
+    X509_NAME_add_entry_by_txt(iss, "CN", MBSTRING_ASC,
+                               (const unsigned char *)(self_issued ? "subject" : "other issuer"),
+                               -1, -1, 0);
+    X509_set_issuer_name(x, iss);
+    X509_NAME_free(iss);
+    assert_int_equal(X509_set_pubkey(x, pub), 1);
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(os, ext, (int)ext_len);
+    ASN1_OBJECT *oid = OBJ_txt2obj(MT_RATLS_OID, 1);
+    X509_EXTENSION *xe = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os);
+    assert_non_null(xe);
+    X509_add_ext(x, xe, -1);
+    X509_EXTENSION_free(xe);
+    ASN1_OBJECT_free(oid);
+    ASN1_OCTET_STRING_free(os);
+    assert_true(X509_sign(x, signer, EVP_sha256()) > 0);
+    *out = NULL;
+    int n = i2d_X509(x, out);
+    assert_true(n > 0);
+    X509_free(x);
+    return (size_t)n;
+}
+
+/* The CCC extension value of a test-vector certificate (copied). */
+static uint8_t *orig_ext(X509 *x, size_t *len)
+{
+    ASN1_OBJECT *o = OBJ_txt2obj(MT_RATLS_OID, 1);
+    int idx = X509_get_ext_by_OBJ(x, o, -1);
+    ASN1_OBJECT_free(o);
+    assert_true(idx >= 0);
+    ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(X509_get_ext(x, idx));
+    *len = (size_t)ASN1_STRING_length(os);
+    uint8_t *b = malloc(*len);
+    memcpy(b, ASN1_STRING_get0_data(os), *len);
+    return b;
+}
+
+static void test_negative(void **state)
+{
+    TV_REQUIRE();
+    size_t n, el;
+    uint8_t *pem = read_cert("ccc-rats-tls-cert.pem", &n);
+    X509 *orig = pem_x509(pem, n);
+    EVP_PKEY *opub = X509_get0_pubkey(orig);
+    uint8_t *ext = orig_ext(orig, &el);
+    EVP_PKEY *other = EVP_EC_gen("P-256");
+    assert_non_null(other);
+    mt_attest_claims c;
+    mt_err err;
+    uint8_t *der;
+    size_t dl;
+
+    /* Sanity: the original key and extension in a rebuilt (not self-issued)
+     * certificate verify, so the failures below have the stated cause. */
+    dl = make_cert(opub, other, false, ext, el, &der);
+    mt_status st = mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, T_2023_06, &c, NULL, &err);
+    if (st != MT_OK)
+        fail_msg("rebuilt: %s", err.msg);
+    OPENSSL_free(der);
+
+    /* 1. One claims byte changed (in rats-tls' custom claim "key_0"): report
+     *    data no longer matches. */
+    mt_ratls_ext e;
+    assert_int_equal(mt_ratls_ext_parse(ext, el, &e, &err), MT_OK);
+    uint8_t *flip = malloc(el);
+    memcpy(flip, ext, el);
+    size_t coff = (size_t)(e.claims - ext);
+    uint8_t *v0 = memmem(flip + coff, e.claims_len, "value_0", 7);
+    assert_non_null(v0);
+    v0[6] ^= 0x01;
+    dl = make_cert(opub, other, false, flip, el, &der);
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, T_2023_06, &c, NULL,
+                                          &err),
+                     MT_EAUTH);
+    assert_non_null(strstr(err.msg, "report_data does not hold SHA-256 of the claims"));
+    OPENSSL_free(der);
+
+    /* 2. One byte of the pubkey-hash changed: it no longer names the key. */
+    memcpy(flip, ext, el);
+    uint8_t *ph = memmem(flip + coff, e.claims_len, "pubkey-hash", 11);
+    assert_non_null(ph);
+    ph[11 + 2 + 4] ^= 0x80; /* bstr(36) head 2 bytes, [1, bstr32] 4 bytes: first hash byte */
+    dl = make_cert(opub, other, false, flip, el, &der);
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, T_2023_06, &c, NULL,
+                                          &err),
+                     MT_EAUTH);
+    assert_non_null(strstr(err.msg, "pubkey-hash does not match"));
+    OPENSSL_free(der);
+
+    /* 3. The key swapped (a self-signed certificate with another key and the
+     *    original evidence). */
+    dl = make_cert(other, other, true, ext, el, &der);
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, T_2023_06, &c, NULL,
+                                          &err),
+                     MT_EAUTH);
+    assert_non_null(strstr(err.msg, "pubkey-hash does not match"));
+    OPENSSL_free(der);
+
+    /* 4. A byte of the quote's report_data changed: the quote's signature fails. */
+    memcpy(flip, ext, el);
+    size_t qoff = (size_t)(e.evidence - ext);
+    flip[qoff + 368] ^= 0x01;
+    dl = make_cert(opub, other, false, flip, el, &der);
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, T_2023_06, &c, NULL,
+                                          &err),
+                     MT_EAUTH);
+    OPENSSL_free(der);
+
+    /* 5. An unknown tag and a critical extension are refused; no extension = none. */
+    memcpy(flip, ext, el);
+    flip[2] ^= 0x01; /* d9 ea 60 -> d9 ea 61: tag 60001 */
+    dl = make_cert(opub, other, false, flip, el, &der);
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, T_2023_06, &c, NULL,
+                                          &err),
+                     MT_EINVAL);
+    assert_non_null(strstr(err.msg, "60001"));
+    OPENSSL_free(der);
+    assert_int_equal(mt_ratls_verify_cert(pem, n / 2, MT_RATLS_FORM_CCC, NULL, T_2023_06, &c, NULL,
+                                          &err),
+                     MT_EINVAL);
+
+    free(flip);
+    free(ext);
+    EVP_PKEY_free(other);
+    X509_free(orig);
+    free(pem);
+}
+
+/* ---- readers ------------------------------------------------------------ */
+
+static void test_ext_claims_parse(void **state)
+{
+    uint8_t h[32];
+    memset(h, 0xab, sizeof h);
+    uint8_t cl[160];
+    size_t cn;
+    mt_err err;
+    assert_int_equal(mt_ratls_claims_encode(h, (const uint8_t *)"nonce-123", 9, cl, sizeof cl, &cn,
+                                            &err),
+                     MT_OK);
+    mt_ratls_claims rc;
+    assert_int_equal(mt_ratls_claims_parse(cl, cn, &rc, &err), MT_OK);
+    assert_int_equal(rc.hash_alg, 1);
+    assert_memory_equal(rc.pubkey_hash, h, 32);
+    assert_int_equal(rc.nonce_len, 9);
+    /* truncated, trailing, missing pubkey-hash */
+    assert_int_equal(mt_ratls_claims_parse(cl, cn - 1, &rc, &err), MT_EINVAL);
+    uint8_t more[200];
+    memcpy(more, cl, cn);
+    more[cn] = 0;
+    assert_int_equal(mt_ratls_claims_parse(more, cn + 1, &rc, &err), MT_EINVAL);
+    const uint8_t empty_map[] = {0xa0};
+    assert_int_equal(mt_ratls_claims_parse(empty_map, 1, &rc, &err), MT_EINVAL);
+    assert_non_null(strstr(err.msg, "no 'pubkey-hash'"));
+    /* extension: round trip, then trailing byte and wrong shapes */
+    uint8_t *ext = NULL;
+    size_t el = 0;
+    assert_int_equal(mt_ratls_ext_encode(60000, (const uint8_t *)"quote", 5, cl, cn, &ext, &el,
+                                         &err),
+                     MT_OK);
+    mt_ratls_ext e;
+    assert_int_equal(mt_ratls_ext_parse(ext, el, &e, &err), MT_OK);
+    assert_int_equal(e.tag, 60000);
+    assert_int_equal(e.evidence_len, 5);
+    assert_int_equal(e.claims_len, cn);
+    assert_int_equal(mt_ratls_ext_parse(ext, el - 1, &e, &err), MT_EINVAL);
+    const uint8_t not_tag[] = {0x82, 0x41, 0x00, 0x41, 0x00};
+    assert_int_equal(mt_ratls_ext_parse(not_tag, sizeof not_tag, &e, &err), MT_EINVAL);
+    const uint8_t three[] = {0xd9, 0xea, 0x60, 0x83, 0x41, 0x00, 0x41, 0x00, 0x41, 0x00};
+    assert_int_equal(mt_ratls_ext_parse(three, sizeof three, &e, &err), MT_EINVAL);
+    free(ext);
+}
+
+/* ---- soft level end to end ---------------------------------------------- */
+
+static char *tmp_dir(void)
+{
+    char *d = strdup("/tmp/mt-ratls-XXXXXX");
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void rm_dir(const char *d)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+    assert_int_equal(system(cmd), 0);
+}
+
+static size_t cert_der(X509 *x, uint8_t **der)
+{
+    *der = NULL;
+    int n = i2d_X509(x, der);
+    assert_true(n > 0);
+    return (size_t)n;
+}
+
+static void test_soft_cert(void **state)
+{
+    char *dir = tmp_dir();
+    mt_tee *tee = NULL;
+    mt_err err;
+    if (mt_tee_open("soft", dir, &tee, &err) != MT_OK)
+        fail_msg("%s", err.msg);
+    const char *cfg = "mesatee-config-v1\nlevel=soft\n";
+    assert_int_equal(mt_tee_set_config(tee, (const uint8_t *)cfg, strlen(cfg), NULL, &err), MT_OK);
+    char meas[65], pk[65];
+    mt_tee_soft_ids(tee, meas, pk);
+    assert_int_equal(strlen(meas), 64);
+    /* the key file exists with mode 0600 */
+    char kp[512];
+    snprintf(kp, sizeof kp, "%s/platform-key.pem", dir);
+    struct stat sb;
+    assert_int_equal(stat(kp, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    /* same measurement as a fresh computation; another config differs */
+    uint8_t m[32], m2[32];
+    char mh[65];
+    assert_int_equal(mt_tee_measure_soft((const uint8_t *)cfg, strlen(cfg), NULL, m, &err), MT_OK);
+    mt_hex_encode(m, 32, mh);
+    assert_string_equal(mh, meas);
+    assert_int_equal(mt_tee_measure_soft((const uint8_t *)"x", 1, NULL, m2, &err), MT_OK);
+    assert_memory_not_equal(m, m2, 32);
+
+    EVP_PKEY *key = NULL;
+    X509 *x = NULL;
+    assert_int_equal(mt_tee_tls_identity(tee, &key, &x, &err), MT_OK);
+    uint8_t *der;
+    size_t dl = cert_der(x, &der);
+    mt_attest_claims c;
+    mt_ratls_info info;
+    mt_status st = mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, mt_now(), &c, &info, &err);
+    if (st != MT_OK)
+        fail_msg("soft cert: %s", err.msg);
+    assert_int_equal(c.kind, MT_ATTEST_SOFT);
+    assert_int_equal(info.tag, MT_RATLS_TAG_SOFT);
+    const mt_attest_measurement *cm = mt_attest_claims_measurement(&c, "measurement");
+    assert_non_null(cm);
+    assert_memory_equal(cm->value, m, 32);
+    char sh[65];
+    mt_hex_encode(c.signer, 32, sh);
+    assert_string_equal(sh, pk);
+    assert_true(c.timestamp / 1000 <= mt_now() && c.timestamp / 1000 > mt_now() - 60);
+
+    /* The evidence alone, via mt_attest_verify; a flipped byte anywhere fails. */
+    ASN1_OBJECT *o = OBJ_txt2obj(MT_RATLS_OID, 1);
+    X509_EXTENSION *xe = X509_get_ext(x, X509_get_ext_by_OBJ(x, o, -1));
+    ASN1_OBJECT_free(o);
+    ASN1_OCTET_STRING *os = X509_EXTENSION_get_data(xe);
+    mt_ratls_ext e;
+    assert_int_equal(mt_ratls_ext_parse(ASN1_STRING_get0_data(os), (size_t)ASN1_STRING_length(os),
+                                        &e, &err),
+                     MT_OK);
+    mt_attest_claims c2;
+    assert_int_equal(mt_attest_verify(MT_ATTEST_SOFT, e.evidence, e.evidence_len, NULL, mt_now(),
+                                      &c2, &err),
+                     MT_OK);
+    uint8_t ev[MT_SOFT_EVIDENCE_MAX];
+    assert_true(e.evidence_len <= sizeof ev);
+    for (size_t i = 0; i < e.evidence_len; i++) {
+        memcpy(ev, e.evidence, e.evidence_len);
+        ev[i] ^= 0x01;
+        st = mt_attest_verify(MT_ATTEST_SOFT, ev, e.evidence_len, NULL, mt_now(), &c2, &err);
+        if (st == MT_OK)
+            fail_msg("soft evidence with byte %zu flipped verified", i);
+    }
+    /* made in the future relative to `at` */
+    assert_int_equal(mt_attest_verify(MT_ATTEST_SOFT, e.evidence, e.evidence_len, NULL,
+                                      mt_now() - 3600, &c2, &err),
+                     MT_EAUTH);
+    assert_non_null(strstr(err.msg, "after the verification time"));
+
+    /* Another soft daemon with a different platform key: different signer. */
+    char *dir2 = tmp_dir();
+    mt_tee *tee2 = NULL;
+    assert_int_equal(mt_tee_open("soft", dir2, &tee2, &err), MT_OK);
+    char meas2[65], pk2[65];
+    mt_tee_soft_ids(tee2, meas2, pk2);
+    assert_string_not_equal(pk, pk2);
+    /* The same data dir again: the key is kept. */
+    mt_tee *tee3 = NULL;
+    assert_int_equal(mt_tee_open("soft", dir, &tee3, &err), MT_OK);
+    char meas3[65], pk3[65];
+    mt_tee_soft_ids(tee3, meas3, pk3);
+    assert_string_equal(pk, pk3);
+    /* A key file open to others is refused. */
+    mt_tee_free(tee3);
+    tee3 = NULL;
+    assert_int_equal(chmod(kp, 0644), 0);
+    assert_int_equal(mt_tee_open("soft", dir, &tee3, &err), MT_EPERM);
+    assert_non_null(strstr(err.msg, "chmod 600"));
+
+    OPENSSL_free(der);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    mt_tee_free(tee2);
+    mt_tee_free(tee);
+    rm_dir(dir);
+    rm_dir(dir2);
+    free(dir);
+    free(dir2);
+}
+
+static void test_none_cert(void **state)
+{
+    char *dir = tmp_dir();
+    mt_tee *tee = NULL;
+    mt_err err;
+    assert_int_equal(mt_tee_open("none", dir, &tee, &err), MT_OK);
+    EVP_PKEY *key = NULL;
+    X509 *x = NULL;
+    assert_int_equal(mt_tee_tls_identity(tee, &key, &x, &err), MT_OK);
+    uint8_t *der;
+    size_t dl = cert_der(x, &der);
+    assert_false(mt_ratls_cert_has_evidence(der, dl, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY));
+    mt_attest_claims c;
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, mt_now(), &c, NULL,
+                                          &err),
+                     MT_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "level none"));
+    OPENSSL_free(der);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    mt_tee_free(tee);
+    rm_dir(dir);
+    free(dir);
+}
+
+static void test_soft_parse(void **state)
+{
+    mt_soft_evidence e;
+    memset(&e, 0, sizeof e);
+    e.time = 1700000000;
+    memset(e.measurement, 1, 32);
+    memset(e.report_data, 2, 64);
+    memset(e.signature, 3, 64);
+    memset(e.platform_key, 4, 91);
+    e.platform_key_len = 91;
+    uint8_t b[MT_SOFT_EVIDENCE_MAX];
+    size_t n;
+    mt_err err;
+    assert_int_equal(mt_soft_evidence_encode(&e, 1, b, sizeof b, &n, &err), MT_OK);
+    mt_soft_evidence p;
+    assert_int_equal(mt_soft_evidence_parse(b, n, &p, &err), MT_OK);
+    assert_memory_equal(&p, &e, sizeof e);
+    /* Not a P-256 key: the verifier says so. */
+    mt_attest_claims c;
+    assert_int_equal(mt_attest_verify(MT_ATTEST_SOFT, b, n, NULL, e.time, &c, &err), MT_EINVAL);
+    assert_non_null(strstr(err.msg, "P-256"));
+    /* truncated, trailing, too small a buffer */
+    assert_int_equal(mt_soft_evidence_parse(b, n - 1, &p, &err), MT_EINVAL);
+    b[n] = 0;
+    assert_int_equal(mt_soft_evidence_parse(b, n + 1, &p, &err), MT_EINVAL);
+    assert_int_equal(mt_soft_evidence_encode(&e, 1, b, 10, &n, &err), MT_ETOOBIG);
+    /* a non-shortest head for "time" (0x1a 32-bit form is shortest here; use 0x1b) */
+    assert_int_equal(mt_soft_evidence_encode(&e, 1, b, sizeof b, &n, &err), MT_OK);
+    uint8_t nc[MT_SOFT_EVIDENCE_MAX];
+    size_t t = 1 + 5 + 5 + 5; /* map head, "kind", "soft", "time" */
+    assert_int_equal(b[t], 0x1a);
+    memcpy(nc, b, t);
+    nc[t] = 0x1b;
+    memset(nc + t + 1, 0, 4);
+    memcpy(nc + t + 5, b + t + 1, n - t - 1);
+    assert_int_equal(mt_soft_evidence_parse(nc, n + 4, &p, &err), MT_EINVAL);
+    assert_non_null(strstr(err.msg, "deterministic"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gramine),        cmocka_unit_test(test_sgxsdk),
+        cmocka_unit_test(test_ratstls),        cmocka_unit_test(test_gramine_legacy),
+        cmocka_unit_test(test_negative),       cmocka_unit_test(test_ext_claims_parse),
+        cmocka_unit_test(test_soft_cert),      cmocka_unit_test(test_none_cert),
+        cmocka_unit_test(test_soft_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,777 @@
+/* Tests of the TPM 2.0 verifier (src/attest/mt_tpm2.c, mt_tpm2_azure.c) on
+ * the recorded vectors of ../shared/testvectors/attestation/tpm2 (see its
+ * PROVENANCE.md): swtpm quote (ECDSA P-256), trustee generic quote (RSASSA),
+ * Azure SNP and TDX vTPM evidence (HCL report -> hardware report -> HCLAkPub
+ * -> quote). Skips with a message when the vectors are absent. */
+#include "test_attest_util.c"
+
+#include <openssl/hmac.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "mt_json.h"
+#include "mt_tpm2.h"
+#include "mt_tpm2_azure.h"
+
+#define SW "tpm2/swtpm/"
+#define AT_SWTPM "2026-11-24T00:00:00Z" /* EK certs valid from 2026-11-23T02:08:44Z */
+#define AT_AZURE "2024-01-01T00:00:00Z" /* VCEK 2023-05-02 .. 2030-05-02 */
+#define PCR16 "82fcb92f19183c7e173ec35f12a18d0623151c6394dec7a7ef0aa6ddea74bc09"
+#define PCR_DIGEST "b4c9b205fc83c0e6fce0ad31016ca31b97cd5be8f8d3b46a2cf74e35cc187030"
+#define ZERO32 "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+typedef struct sw_vec {
+    uint8_t *msg, *sig, *pub, *pcrs_raw, *name;
+    size_t msg_len, sig_len, pub_len, pcrs_len, name_len;
+    uint8_t nonce[32];
+    mt_tpm2_pcrs pcrs;
+    EVP_PKEY *ak;
+} sw_vec;
+
+static void sw_load(sw_vec *v)
+{
+    memset(v, 0, sizeof *v);
+    v->msg = tv_read(SW "quote.msg", &v->msg_len);
+    v->sig = tv_read(SW "quote.sig", &v->sig_len);
+    v->pub = tv_read(SW "ak.tpmt_public", &v->pub_len);
+    v->pcrs_raw = tv_read(SW "quote.pcrs", &v->pcrs_len);
+    v->name = tv_read(SW "ak.name", &v->name_len);
+    size_t nl = 0;
+    uint8_t *hex = tv_read(SW "nonce.hex", &nl);
+    hex[64] = 0;
+    tv_hex((char *)hex, v->nonce, 32);
+    free(hex);
+    mt_err err;
+    if (mt_tpm2_pcrs_parse_tools(v->pcrs_raw, v->pcrs_len, &v->pcrs, &err) != MT_OK)
+        fail_msg("quote.pcrs: %s", err.msg);
+    mt_tpm2_public p;
+    if (mt_tpm2_public_parse(v->pub, v->pub_len, &p, &err) != MT_OK ||
+        mt_tpm2_public_key(&p, &v->ak, &err) != MT_OK)
+        fail_msg("ak.tpmt_public: %s", err.msg);
+}
+
+static void sw_free(sw_vec *v)
+{
+    free(v->msg);
+    free(v->sig);
+    free(v->pub);
+    free(v->pcrs_raw);
+    free(v->name);
+    EVP_PKEY_free(v->ak);
+}
+
+static mt_tpm2_quote_in sw_in(const sw_vec *v)
+{
+    mt_tpm2_quote_in in = {.attest = v->msg,
+                           .attest_len = v->msg_len,
+                           .sig = v->sig,
+                           .sig_len = v->sig_len,
+                           .ak = v->ak,
+                           .pcrs = &v->pcrs,
+                           .nonce = v->nonce,
+                           .nonce_len = 32};
+    return in;
+}
+
+static void expect_quote_fail(const mt_tpm2_quote_in *in, mt_status want, const char *msg)
+{
+    mt_attest_claims c;
+    mt_err err = {0};
+    mt_status st = mt_tpm2_quote_verify(in, &c, &err);
+    if (st != want)
+        fail_msg("expected %s (%s), got %s: %s", mt_status_name(want), msg, mt_status_name(st),
+                 err.msg);
+    tv_assert_msg(&err, msg);
+    assert_int_equal(c.n_measurements, 0);
+}
+
+/* ---- swtpm recorded quote ----------------------------------------------- */
+
+static void test_swtpm_quote(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    sw_vec v;
+    sw_load(&v);
+    /* The parsed quote says what PROVENANCE says. */
+    mt_tpm2_quote q;
+    mt_err err;
+    assert_int_equal(mt_tpm2_quote_parse(v.msg, v.msg_len, &q, &err), MT_OK);
+    char hex[129];
+    mt_hex_encode(q.pcr_digest, q.pcr_digest_len, hex);
+    assert_string_equal(hex, PCR_DIGEST);
+    assert_int_equal(q.n_sel, 1);
+    assert_int_equal(q.sel[0].hash, MT_TPM2_ALG_SHA256);
+    assert_int_equal(q.sel[0].mask, 0x100ffu);
+    /* The AK name computed from the public area equals ak.name. */
+    uint8_t name[66];
+    size_t nl = 0;
+    assert_int_equal(mt_tpm2_public_name(v.pub, v.pub_len, name, &nl, &err), MT_OK);
+    assert_int_equal(nl, v.name_len);
+    assert_memory_equal(name, v.name, nl);
+    /* ak.pem and ak.tpmt_public are the same key. */
+    size_t pl = 0;
+    uint8_t *pem = tv_read(SW "ak.pem", &pl);
+    BIO *bio = BIO_new_mem_buf(pem, (int)pl);
+    EVP_PKEY *pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+    assert_non_null(pk);
+    assert_int_equal(EVP_PKEY_eq(pk, v.ak), 1);
+    EVP_PKEY_free(pk);
+    BIO_free(bio);
+    free(pem);
+
+    mt_tpm2_quote_in in = sw_in(&v);
+    mt_attest_claims c;
+    if (mt_tpm2_quote_verify(&in, &c, &err) != MT_OK)
+        fail_msg("swtpm quote: %s", err.msg);
+    assert_int_equal(c.kind, MT_ATTEST_TPM2);
+    assert_string_equal(c.endorsement, "AK");
+    assert_int_equal(c.n_measurements, 9);
+    tv_assert_meas(&c, "pcr16", PCR16);
+    for (int i = 0; i < 8; i++) {
+        char n[8];
+        snprintf(n, sizeof n, "pcr%d", i);
+        tv_assert_meas(&c, n, ZERO32);
+    }
+    assert_null(mt_attest_claims_measurement(&c, "pcr17"));
+    assert_int_equal(c.nonce_len, 32);
+    assert_memory_equal(c.nonce, v.nonce, 32);
+    uint64_t fw = 0;
+    assert_true(mt_attest_claims_svn(&c, "tpm.firmware_version", &fw));
+    tv_print_claims("swtpm", &c);
+    sw_free(&v);
+}
+
+static void test_swtpm_negative(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    sw_vec v;
+    sw_load(&v);
+    mt_tpm2_quote_in in = sw_in(&v);
+
+    /* The published negative: one bit flipped in extraData. */
+    size_t tl = 0;
+    uint8_t *tampered = tv_read(SW "quote-tampered-nonce.msg", &tl);
+    in.attest = tampered;
+    in.attest_len = tl;
+    expect_quote_fail(&in, MT_EAUTH, "signature does not verify");
+    free(tampered);
+    in = sw_in(&v);
+
+    /* A valid quote, but not for this verifier's nonce. */
+    uint8_t other[32];
+    memcpy(other, v.nonce, 32);
+    other[31] ^= 1;
+    in.nonce = other;
+    expect_quote_fail(&in, MT_EAUTH, "does not equal the expected nonce");
+    in.nonce_len = 31;
+    expect_quote_fail(&in, MT_EAUTH, "does not equal the expected nonce");
+    in = sw_in(&v);
+
+    /* A PCR value that is not the one quoted. */
+    mt_tpm2_pcrs bad = v.pcrs;
+    bad.banks[0].value[16][0] ^= 0x80;
+    in.pcrs = &bad;
+    expect_quote_fail(&in, MT_EAUTH, "pcrDigest does not match");
+    bad = v.pcrs;
+    bad.banks[0].present &= ~(1u << 16);
+    expect_quote_fail(&in, MT_EINVAL, "no value for it");
+    in = sw_in(&v);
+
+    /* Byte flips: signature r and s, the quote's PCR digest, clock. */
+    uint8_t sig[128], msg[256];
+    size_t offs[] = {6, 10, 40, 41, 70};
+    for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+        memcpy(sig, v.sig, v.sig_len);
+        sig[offs[i]] ^= 1;
+        in.sig = sig;
+        expect_quote_fail(&in, MT_EAUTH, "signature does not verify");
+    }
+    in = sw_in(&v);
+    size_t moffs[] = {0x30, 0x50, 0x5a, 0x80, 0x90};
+    for (size_t i = 0; i < sizeof moffs / sizeof moffs[0]; i++) {
+        memcpy(msg, v.msg, v.msg_len);
+        msg[moffs[i]] ^= 1;
+        in.attest = msg;
+        expect_quote_fail(&in, MT_EAUTH, "signature does not verify");
+    }
+    /* Another key (the trustee AK) is not the signer. */
+    in = sw_in(&v);
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    in.ak = rsa;
+    expect_quote_fail(&in, MT_EAUTH, "signature does not verify");
+    EVP_PKEY_free(rsa);
+    /* Malformed: truncation at every length, trailing byte, wrong magic/type. */
+    in = sw_in(&v);
+    for (size_t n = 0; n < v.msg_len; n++) {
+        in.attest_len = n;
+        mt_attest_claims c;
+        assert_int_equal(mt_tpm2_quote_verify(&in, &c, NULL), MT_EINVAL);
+    }
+    memcpy(msg, v.msg, v.msg_len);
+    msg[v.msg_len] = 0;
+    in.attest = msg;
+    in.attest_len = v.msg_len + 1;
+    expect_quote_fail(&in, MT_EINVAL, "trailing bytes");
+    in.attest_len = v.msg_len;
+    msg[0] = 0;
+    expect_quote_fail(&in, MT_EINVAL, "TPM_GENERATED_VALUE");
+    msg[0] = 0xff;
+    msg[5] = 0x17; /* 0x8017 = ATTEST_CERTIFY */
+    expect_quote_fail(&in, MT_EINVAL, "not a quote");
+    in = sw_in(&v);
+    for (size_t n = 0; n < v.sig_len; n++) {
+        in.sig_len = n;
+        mt_attest_claims c;
+        assert_int_equal(mt_tpm2_quote_verify(&in, &c, NULL), MT_EINVAL);
+    }
+    sw_free(&v);
+}
+
+/* ---- the mesatee container over the recorded swtpm quote ----------------- */
+
+static uint8_t *sw_container(const sw_vec *v, const uint8_t *ek, size_t ek_len, size_t *len)
+{
+    static const char rd[] = "verifier-nonce-0001"; /* nonce = SHA-256(rd) */
+    mt_tpm2_evidence ev = {.report_data = (const uint8_t *)rd,
+                           .report_data_len = sizeof rd - 1,
+                           .attest = v->msg,
+                           .attest_len = v->msg_len,
+                           .sig = v->sig,
+                           .sig_len = v->sig_len,
+                           .ak_public = v->pub,
+                           .ak_public_len = v->pub_len,
+                           .ek_cert = ek,
+                           .ek_cert_len = ek_len,
+                           .pcrs = v->pcrs};
+    uint8_t *out = NULL;
+    mt_err err;
+    if (mt_tpm2_evidence_encode(&ev, &out, len, &err) != MT_OK)
+        fail_msg("encode: %s", err.msg);
+    return out;
+}
+
+static void test_container(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    sw_vec v;
+    sw_load(&v);
+    size_t ekl = 0, el = 0;
+    uint8_t *ek = tv_read(SW "ek-rsa-cert.der", &ekl);
+    uint8_t *ev = sw_container(&v, ek, ekl, &el);
+    mt_tpm2_evidence parsed;
+    mt_err err;
+    assert_int_equal(mt_tpm2_evidence_parse(ev, el, &parsed, &err), MT_OK);
+    assert_int_equal(parsed.ek_cert_len, ekl);
+    assert_non_null(mt_tpm2_pcrs_get(&parsed.pcrs, MT_TPM2_ALG_SHA256, 16));
+
+    tv_item pin_pem[] = {{MT_COLL_TPM2_AK, SW "ak.pem"}, {0, NULL}};
+    tv_item pin_ca[] = {{MT_COLL_TPM2_AK, SW "ak.tpmt_public"},
+                        {MT_COLL_TPM2_EK_CA, SW "swtpm-localca-root-cert.pem"},
+                        {0, NULL}};
+    mt_attest_collateral *c1 = tv_coll(pin_pem), *c2 = tv_coll(pin_ca);
+    size_t il = 0;
+    uint8_t *issuer = tv_read(SW "swtpm-localca-issuer-cert.pem", &il);
+    size_t rl = 0;
+    uint8_t *root = tv_read(SW "swtpm-localca-root-cert.pem", &rl);
+    uint8_t *bundle = malloc(il + rl);
+    memcpy(bundle, issuer, il);
+    memcpy(bundle + il, root, rl);
+
+    mt_attest_claims c;
+    if (mt_attest_verify(MT_ATTEST_TPM2, ev, el, c1, tv_time(AT_SWTPM), &c, &err) != MT_OK)
+        fail_msg("container, pinned SPKI: %s", err.msg);
+    assert_int_equal(c.kind, MT_ATTEST_TPM2);
+    assert_int_equal(c.report_data_len, 19);
+    assert_memory_equal(c.report_data, "verifier-nonce-0001", 19);
+    tv_assert_meas(&c, "pcr16", PCR16);
+    const mt_attest_measurement *an = mt_attest_claims_measurement(&c, "ak_name");
+    assert_non_null(an);
+    assert_memory_equal(an->value, v.name, v.name_len);
+    assert_int_equal(c.checked & MT_ATTEST_CHECKED_EK_CHAIN, 0);
+    assert_true(c.public_key_len > 0);
+
+    /* Root alone: the issuer is missing, the EK chain fails. */
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, ev, el, c2, tv_time(AT_SWTPM), &c, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "EK certificate");
+    assert_int_equal(mt_attest_collateral_add(c2, MT_COLL_TPM2_EK_CA, bundle, il + rl, &err),
+                     MT_OK);
+    if (mt_attest_verify(MT_ATTEST_TPM2, ev, el, c2, tv_time(AT_SWTPM), &c, &err) != MT_OK)
+        fail_msg("container, pinned TPMT_PUBLIC + EK CA: %s", err.msg);
+    assert_int_equal(c.checked & MT_ATTEST_CHECKED_EK_CHAIN, MT_ATTEST_CHECKED_EK_CHAIN);
+    assert_string_equal(c.endorsement, "AK+EK");
+    /* Before the EK certificate was issued. */
+    assert_int_equal(
+        mt_attest_verify(MT_ATTEST_TPM2, ev, el, c2, tv_time("2026-01-01T00:00:00Z"), &c, &err),
+        MT_EAUTH);
+    tv_assert_msg(&err, "not yet valid");
+
+    /* No pin: refused with a hint. Another AK pinned: refused. */
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, ev, el, NULL, 0, &c, &err), MT_EINVAL);
+    tv_assert_msg(&err, "pinned AK");
+    EVP_PKEY *other = EVP_EC_gen("P-256");
+    unsigned char *spki = NULL;
+    int sl = i2d_PUBKEY(other, &spki);
+    mt_attest_collateral *c3 = mt_attest_collateral_new();
+    assert_int_equal(mt_attest_collateral_add(c3, MT_COLL_TPM2_AK, spki, (size_t)sl, &err), MT_OK);
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, ev, el, c3, 0, &c, &err), MT_EAUTH);
+    tv_assert_msg(&err, "not the pinned AK");
+    OPENSSL_free(spki);
+    EVP_PKEY_free(other);
+
+    /* Report data that does not hash to extraData. */
+    uint8_t *bad = malloc(el);
+    memcpy(bad, ev, el);
+    bad[8] ^= 1; /* first byte of the report data */
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, bad, el, c1, 0, &c, &err), MT_EAUTH);
+    tv_assert_msg(&err, "not SHA-256 of the evidence's report data");
+    /* Every truncation is malformed; so is a trailing byte. */
+    for (size_t n = 1; n < el; n++)
+        assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, ev, n, c1, 0, &c, NULL), MT_EINVAL);
+    uint8_t *longer = malloc(el + 1);
+    memcpy(longer, ev, el);
+    longer[el] = 0;
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, longer, el + 1, c1, 0, &c, &err), MT_EINVAL);
+    tv_assert_msg(&err, "trailing");
+    /* Flip every byte of the last PCR value (PCR16): digest mismatch. */
+    memcpy(bad, ev, el);
+    bad[el - 1] ^= 1;
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, bad, el, c1, 0, &c, &err), MT_EAUTH);
+    tv_assert_msg(&err, "pcrDigest");
+
+    free(longer);
+    free(bad);
+    free(bundle);
+    free(issuer);
+    free(root);
+    mt_attest_collateral_free(c1);
+    mt_attest_collateral_free(c2);
+    mt_attest_collateral_free(c3);
+    free(ev);
+    free(ek);
+    sw_free(&v);
+}
+
+/* Enrollment against the recorded EK cert: the challenge is well-formed and
+ * only the right secret completes it; a non-AK or an unchained EK is refused. */
+static void test_enroll_recorded(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    sw_vec v;
+    sw_load(&v);
+    size_t ekl = 0, il = 0, rl = 0;
+    uint8_t *ek = tv_read(SW "ek-rsa-cert.der", &ekl);
+    uint8_t *issuer = tv_read(SW "swtpm-localca-issuer-cert.pem", &il);
+    uint8_t *root = tv_read(SW "swtpm-localca-root-cert.pem", &rl);
+    uint8_t *bundle = malloc(il + rl);
+    memcpy(bundle, issuer, il);
+    memcpy(bundle + il, root, rl);
+    mt_tpm2_enroll *e = NULL;
+    mt_err err;
+    if (mt_tpm2_enroll_begin(ek, ekl, bundle, il + rl, tv_time(AT_SWTPM), v.pub, v.pub_len, &e,
+                             &err) != MT_OK)
+        fail_msg("enroll: %s", err.msg);
+    const uint8_t *blob, *sec;
+    size_t bl, sl;
+    mt_tpm2_enroll_challenge(e, &blob, &bl, &sec, &sl);
+    assert_int_equal(bl, 2 + 32 + 2 + 32);
+    assert_int_equal(sl, 256);
+    uint8_t guess[32] = {0};
+    assert_int_equal(mt_tpm2_enroll_finish(e, guess, 32, &err), MT_EAUTH);
+    tv_assert_msg(&err, "credential activation failed");
+    mt_tpm2_enroll_free(e);
+    mt_tpm2_enroll_free(NULL);
+
+    /* The ECC EK certificate: not supported for activation. */
+    size_t eccl = 0;
+    uint8_t *ecc = tv_read(SW "ek-ecc-cert.der", &eccl);
+    assert_int_equal(mt_tpm2_enroll_begin(ecc, eccl, bundle, il + rl, tv_time(AT_SWTPM), v.pub,
+                                          v.pub_len, &e, &err),
+                     MT_EINVAL);
+    tv_assert_msg(&err, "RSA 2048");
+    /* Root only (issuer missing). */
+    assert_int_equal(
+        mt_tpm2_enroll_begin(ek, ekl, root, rl, tv_time(AT_SWTPM), v.pub, v.pub_len, &e, &err),
+        MT_EAUTH);
+    /* A public area that is not a restricted signing key. */
+    uint8_t pub[128];
+    memcpy(pub, v.pub, v.pub_len);
+    pub[5] &= (uint8_t)~0x01; /* clear restricted (bit 16 of the attributes) */
+    assert_int_equal(
+        mt_tpm2_enroll_begin(ek, ekl, bundle, il + rl, tv_time(AT_SWTPM), pub, v.pub_len, &e, &err),
+        MT_EAUTH);
+    tv_assert_msg(&err, "not those of an attestation key");
+    assert_null(e);
+    free(ecc);
+    free(bundle);
+    free(issuer);
+    free(root);
+    free(ek);
+    sw_free(&v);
+}
+
+/* KDFa against a value computed by hand from its definition (one block). */
+static void test_kdfa(void **state)
+{
+    (void)state;
+    uint8_t key[32], out[16], ref[32];
+    memset(key, 0x11, sizeof key);
+    mt_err err;
+    assert_int_equal(mt_tpm2_kdfa(MT_TPM2_ALG_SHA256, key, 32, "STORAGE", (const uint8_t *)"ab", 2,
+                                  NULL, 0, out, 128, &err),
+                     MT_OK);
+    uint8_t in[] = {0, 0, 0, 1, 'S', 'T', 'O', 'R', 'A', 'G', 'E', 0, 'a', 'b', 0, 0, 0, 128};
+    unsigned int rl = 0;
+    assert_non_null(HMAC(EVP_sha256(), key, 32, in, sizeof in, ref, &rl));
+    assert_memory_equal(out, ref, 16);
+    assert_int_equal(
+        mt_tpm2_kdfa(MT_TPM2_ALG_SHA1 + 1, key, 32, "X", NULL, 0, NULL, 0, out, 128, &err),
+        MT_EINVAL);
+}
+
+/* ---- JSON-wrapped recorded quotes (trustee, Azure) ------------------------ */
+
+typedef struct jq {
+    uint8_t *msg, *sig;
+    size_t msg_len, sig_len;
+    mt_tpm2_pcrs pcrs;
+} jq;
+
+/* Decodes hex (Azure) or base64 (trustee) into a new buffer. */
+static uint8_t *dec(const char *s, bool b64, size_t *len)
+{
+    if (b64) {
+        uint8_t *out = NULL;
+        assert_int_equal(mt_b64_decode(s, &out, len, NULL), MT_OK);
+        return out;
+    }
+    *len = strlen(s) / 2;
+    uint8_t *out = malloc(*len + 1);
+    assert_int_equal(mt_hex_decode(s, out, *len, NULL), MT_OK);
+    return out;
+}
+
+static void jq_load(const json_t *q, bool b64, jq *out)
+{
+    const char *m = json_string_value(json_object_get(q, "message"));
+    const char *s = json_string_value(json_object_get(q, "signature"));
+    json_t *pcrs = json_object_get(q, "pcrs");
+    assert_non_null(m);
+    assert_non_null(s);
+    assert_int_equal(json_array_size(pcrs), 24);
+    out->msg = dec(m, b64, &out->msg_len);
+    out->sig = dec(s, b64, &out->sig_len);
+    memset(&out->pcrs, 0, sizeof out->pcrs);
+    for (unsigned i = 0; i < 24; i++) {
+        uint8_t v[32];
+        tv_hex(json_string_value(json_array_get(pcrs, i)), v, 32);
+        assert_int_equal(mt_tpm2_pcrs_set(&out->pcrs, MT_TPM2_ALG_SHA256, i, v, 32, NULL), MT_OK);
+    }
+}
+
+static json_t *tv_json(const char *rel)
+{
+    size_t n = 0;
+    uint8_t *buf = tv_read(rel, &n);
+    mt_err err;
+    json_t *j = mt_json_parse((const char *)buf, n, 1u << 20, 16, &err);
+    if (!j)
+        fail_msg("%s: %s", rel, err.msg);
+    free(buf);
+    return j;
+}
+
+#define TRUSTEE_NONCE                                                                              \
+    "a04182b506878d4f29b91ee606a71a0d3361ccf1b22db20c98adcaa537bea393ef0e41a18b3569ab678f1497"     \
+    "fbc5c12000000000000000000000000000000000"
+
+static void test_trustee_generic(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    json_t *j = tv_json("tpm2/trustee-generic/tpm_evidence.json");
+    jq q;
+    jq_load(json_object_get(j, "tpm_quote"), true, &q);
+    size_t kl = 0;
+    uint8_t *kder = dec(json_string_value(json_object_get(j, "ak_public")), true, &kl);
+    const unsigned char *p = kder;
+    EVP_PKEY *ak = d2i_PUBKEY(NULL, &p, (long)kl);
+    assert_non_null(ak);
+    uint8_t nonce[64];
+    tv_hex(TRUSTEE_NONCE, nonce, 64);
+    mt_tpm2_quote_in in = {.attest = q.msg,
+                           .attest_len = q.msg_len,
+                           .sig = q.sig,
+                           .sig_len = q.sig_len,
+                           .ak = ak,
+                           .pcrs = &q.pcrs,
+                           .nonce = nonce,
+                           .nonce_len = 64};
+    mt_tpm2_sig s;
+    assert_int_equal(mt_tpm2_sig_parse(q.sig, q.sig_len, &s, NULL), MT_OK);
+    assert_int_equal(s.alg, MT_TPM2_ALG_RSASSA);
+    mt_attest_claims c;
+    mt_err err;
+    if (mt_tpm2_quote_verify(&in, &c, &err) != MT_OK)
+        fail_msg("trustee generic: %s", err.msg);
+    assert_int_equal(c.n_measurements, 24);
+    tv_assert_meas(&c, "pcr0", ZERO32);
+    assert_int_equal(c.report_data_len, 64);
+    tv_print_claims("trustee-generic", &c);
+    /* Negatives: flipped signature, flipped nonce, changed PCR 17. */
+    q.sig[10] ^= 1;
+    expect_quote_fail(&in, MT_EAUTH, "signature does not verify");
+    q.sig[10] ^= 1;
+    nonce[0] ^= 1;
+    expect_quote_fail(&in, MT_EAUTH, "expected nonce");
+    nonce[0] ^= 1;
+    q.pcrs.banks[0].value[17][5] ^= 1;
+    expect_quote_fail(&in, MT_EAUTH, "pcrDigest");
+    EVP_PKEY_free(ak);
+    free(kder);
+    free(q.msg);
+    free(q.sig);
+    json_decref(j);
+}
+
+/* Azure SNP: VCEK + chain from vcek.pem (VCEK, ASK, ARK). */
+static mt_attest_collateral *azure_snp_coll(void)
+{
+    size_t n = 0;
+    uint8_t *pem = tv_read("tpm2/azure-snp-vtpm/vcek.pem", &n);
+    const char *second = strstr((const char *)pem + 1, "-----BEGIN CERTIFICATE-----");
+    assert_non_null(second);
+    size_t vl = (size_t)((const uint8_t *)second - pem);
+    mt_attest_collateral *c = mt_attest_collateral_new();
+    assert_int_equal(mt_attest_collateral_add(c, MT_COLL_AMD_VCEK, pem, vl, NULL), MT_OK);
+    assert_int_equal(
+        mt_attest_collateral_add(c, MT_COLL_AMD_CHAIN, (const uint8_t *)second, n - vl, NULL),
+        MT_OK);
+    free(pem);
+    return c;
+}
+
+static void test_azure_snp(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    size_t hl = 0;
+    uint8_t *hcl = tv_read("tpm2/azure-snp-vtpm/hcl-report.bin", &hl);
+    json_t *j = tv_json("tpm2/azure-snp-vtpm/tpm-quote-v1.json");
+    jq q;
+    jq_load(j, false, &q);
+    mt_attest_collateral *coll = azure_snp_coll();
+    mt_tpm2_azure_in in = {.hcl = hcl,
+                           .hcl_len = hl,
+                           .coll = coll,
+                           .at = tv_time(AT_AZURE),
+                           .quote = {.attest = q.msg,
+                                     .attest_len = q.msg_len,
+                                     .sig = q.sig,
+                                     .sig_len = q.sig_len,
+                                     .raw_rsassa_hash = MT_TPM2_ALG_SHA256,
+                                     .pcrs = &q.pcrs,
+                                     .nonce = (const uint8_t *)"challenge",
+                                     .nonce_len = 9}};
+    mt_attest_claims hw, tpm;
+    mt_err err;
+    if (mt_tpm2_azure_verify(&in, &hw, &tpm, &err) != MT_OK)
+        fail_msg("azure snp: %s", err.msg);
+    assert_int_equal(hw.kind, MT_ATTEST_SEV_SNP);
+    const mt_attest_measurement *m = mt_attest_claims_measurement(&hw, "measurement");
+    assert_non_null(m);
+    char mh[97];
+    mt_hex_encode(m->value, m->len, mh);
+    assert_true(strncmp(mh, "9ac48fca", 8) == 0);
+    assert_true(strcmp(mh + 88, "6d17c315") == 0);
+    assert_int_equal(tpm.kind, MT_ATTEST_TPM2);
+    assert_string_equal(tpm.endorsement, "HCLAkPub");
+    tv_assert_meas(&tpm, "pcr0",
+                   "f3a7e99a5f819a034386bce753a48a73cfdaa0bea0ecfc124bedbf5a8c4799be");
+    assert_int_equal(tpm.report_data_len, 9);
+    assert_memory_equal(tpm.report_data, "challenge", 9);
+    assert_true(tpm.public_key_len > 256);
+    assert_int_equal(tpm.user_data_len, 64);
+    tv_print_claims("azure-snp hw", &hw);
+    tv_print_claims("azure-snp tpm", &tpm);
+
+    /* Negatives. Wrong nonce: */
+    in.quote.nonce = (const uint8_t *)"challengf";
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EAUTH);
+    tv_assert_msg(&err, "expected nonce");
+    assert_int_equal(tpm.n_measurements, 0);
+    in.quote.nonce = (const uint8_t *)"challenge";
+    /* Runtime claims changed (the AK swapped): report_data no longer binds them. */
+    uint8_t *bad = malloc(hl);
+    memcpy(bad, hcl, hl);
+    char *n = memmem(bad, hl, "\"n\":\"", 5);
+    assert_non_null(n);
+    n[6] = n[6] == 'A' ? 'B' : 'A';
+    in.hcl = bad;
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EAUTH);
+    tv_assert_msg(&err, "does not bind the HCL runtime claims");
+    /* The SNP report itself changed: its signature fails. */
+    memcpy(bad, hcl, hl);
+    bad[32 + 0x90] ^= 1; /* measurement */
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EAUTH);
+    /* Non-zero bytes after the report; bad magic; truncation. */
+    memcpy(bad, hcl, hl);
+    bad[hl - 1] = 1;
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EINVAL);
+    memcpy(bad, hcl, hl);
+    bad[0] = 'X';
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EINVAL);
+    in.hcl = hcl;
+    for (size_t k = 0; k < 2346; k += 7) { /* report_size is 2346 */
+        in.hcl_len = k;
+        mt_status kst = mt_tpm2_azure_verify(&in, &hw, &tpm, &err);
+        if (kst != MT_EINVAL)
+            fail_msg("length %zu: %s", k, err.msg);
+    }
+    in.hcl_len = hl;
+    /* A PCR value changed. */
+    q.pcrs.banks[0].value[0][0] ^= 1;
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EAUTH);
+    tv_assert_msg(&err, "pcrDigest");
+    free(bad);
+    mt_attest_collateral_free(coll);
+    free(q.msg);
+    free(q.sig);
+    json_decref(j);
+    free(hcl);
+}
+
+/* base64 or base64url, padded or not. */
+static uint8_t *dec_b64any(const char *s, size_t *len)
+{
+    size_t n = strlen(s);
+    char *t = malloc(n + 4);
+    for (size_t i = 0; i < n; i++)
+        t[i] = s[i] == '-' ? '+' : s[i] == '_' ? '/' : s[i];
+    while (n % 4)
+        t[n++] = '=';
+    t[n] = 0;
+    uint8_t *out = dec(t, true, len);
+    free(t);
+    return out;
+}
+
+/* The trustee bundle evidence-v1.json (its own HCL report, quote and VCEK):
+ * report data "challenge" and pcr00 as the trustee test expects. */
+static void test_azure_snp_bundle(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    json_t *j = tv_json("tpm2/azure-snp-vtpm/evidence-v1.json");
+    jq q;
+    jq_load(json_object_get(j, "tpm_quote"), false, &q);
+    size_t hl = 0, vl = 0;
+    uint8_t *hcl = dec_b64any(json_string_value(json_object_get(j, "hcl_report")), &hl);
+    uint8_t *vcek = dec_b64any(json_string_value(json_object_get(j, "vcek")), &vl);
+    mt_attest_collateral *coll = azure_snp_coll(); /* ASK + ARK Milan */
+    assert_int_equal(mt_attest_collateral_add(coll, MT_COLL_AMD_VCEK, vcek, vl, NULL), MT_OK);
+    mt_tpm2_azure_in in = {.hcl = hcl,
+                           .hcl_len = hl,
+                           .coll = coll,
+                           .at =
+                               tv_time("2025-06-01T00:00:00Z"), /* VCEK 2025-01-28 .. 2032-01-28 */
+                           .quote = {.attest = q.msg,
+                                     .attest_len = q.msg_len,
+                                     .sig = q.sig,
+                                     .sig_len = q.sig_len,
+                                     .raw_rsassa_hash = MT_TPM2_ALG_SHA256,
+                                     .pcrs = &q.pcrs,
+                                     .nonce = (const uint8_t *)"challenge",
+                                     .nonce_len = 9}};
+    mt_attest_claims hw, tpm;
+    mt_err err;
+    if (mt_tpm2_azure_verify(&in, &hw, &tpm, &err) != MT_OK)
+        fail_msg("azure snp evidence-v1: %s", err.msg);
+    tv_assert_meas(&tpm, "pcr0",
+                   "e15c44796beabf46abcec7c57e590942041e47497e4ec27571c8b7664f48dced");
+    assert_memory_equal(tpm.report_data, "challenge", 9);
+    in.quote.nonce_len = 8;
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EAUTH);
+    mt_attest_collateral_free(coll);
+    free(hcl);
+    free(vcek);
+    free(q.msg);
+    free(q.sig);
+    json_decref(j);
+}
+
+static void test_azure_tdx(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    size_t hl = 0, ql = 0;
+    uint8_t *hcl = tv_read("tpm2/azure-tdx-vtpm/hcl-report.bin", &hl);
+    uint8_t *tdq = tv_read("tpm2/azure-tdx-vtpm/td-quote.bin", &ql);
+    json_t *j = tv_json("tpm2/azure-tdx-vtpm/tpm-quote-v1.json");
+    jq q;
+    jq_load(j, false, &q);
+    mt_tpm2_azure_in in = {.hcl = hcl,
+                           .hcl_len = hl,
+                           .td_quote = tdq,
+                           .td_quote_len = ql,
+                           .at = tv_time(AT_AZURE),
+                           .quote = {.attest = q.msg,
+                                     .attest_len = q.msg_len,
+                                     .sig = q.sig,
+                                     .sig_len = q.sig_len,
+                                     .raw_rsassa_hash = MT_TPM2_ALG_SHA256,
+                                     .pcrs = &q.pcrs,
+                                     .nonce = (const uint8_t *)"challenge",
+                                     .nonce_len = 9}};
+    mt_attest_claims hw, tpm;
+    mt_err err;
+    if (mt_tpm2_azure_verify(&in, &hw, &tpm, &err) != MT_OK)
+        fail_msg("azure tdx: %s", err.msg);
+    assert_int_equal(hw.kind, MT_ATTEST_TDX);
+    tv_assert_meas(&hw, "mrtd",
+                   "024a32b070383331181619fa387cb4d55d1e38879f989933055ccad5bc2db795"
+                   "d1737b66205949d15469dc8c1ba7ab7b");
+    assert_int_equal(tpm.kind, MT_ATTEST_TPM2);
+    assert_memory_equal(tpm.report_data, "challenge", 9);
+    tv_print_claims("azure-tdx tpm", &tpm);
+    /* The TDREPORT in the HCL report differs from the quoted TD. */
+    uint8_t *bad = malloc(hl);
+    memcpy(bad, hcl, hl);
+    bad[32 + 528] ^= 1; /* MRTD */
+    in.hcl = bad;
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EAUTH);
+    tv_assert_msg(&err, "mrtd differs");
+    memcpy(bad, hcl, hl);
+    bad[32 + 128] ^= 1; /* report data */
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EAUTH);
+    tv_assert_msg(&err, "report_data differs");
+    /* No TD quote. */
+    in.hcl = hcl;
+    in.td_quote = NULL;
+    assert_int_equal(mt_tpm2_azure_verify(&in, &hw, &tpm, &err), MT_EINVAL);
+    tv_assert_msg(&err, "TD quote");
+    free(bad);
+    free(q.msg);
+    free(q.sig);
+    json_decref(j);
+    free(tdq);
+    free(hcl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_swtpm_quote), cmocka_unit_test(test_swtpm_negative),
+        cmocka_unit_test(test_container),   cmocka_unit_test(test_enroll_recorded),
+        cmocka_unit_test(test_kdfa),        cmocka_unit_test(test_trustee_generic),
+        cmocka_unit_test(test_azure_snp),   cmocka_unit_test(test_azure_snp_bundle),
+        cmocka_unit_test(test_azure_tdx),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
