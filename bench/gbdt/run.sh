@@ -14,7 +14,7 @@ BUILD=${1:-build}
 ROWS=${GBDT_ROWS:-1000000}; TEST=$((ROWS / 5))
 TREES=${GBDT_TREES:-100}; DEPTH=${GBDT_DEPTH:-6}; THREADS=${GBDT_THREADS:-2}; ETA=${GBDT_ETA:-0.1}
 B=$PWD/$BUILD/bench/gbdt/bench_gbdt
-export MESATEE_BIN=${MESATEE_BIN_OVERRIDE:-$PWD/$BUILD/src/cli/mesatee}
+export MESATEE_BIN=$PWD/$BUILD/src/cli/mesatee
 [ -x "$B" ] && [ -x "$MESATEE_BIN" ] || { echo "build first: cmake --build $BUILD --target bench_gbdt mesatee" >&2; exit 1; }
 source tests/integration/lib.sh
 echo "== data: $ROWS training + $TEST test rows x 28 features (fixed seeds)"

@@ -31,8 +31,8 @@ typedef struct kernel {
 } kernel;
 
 static const kernel kernels[] = {
-    {"mix", k_mix, KS_MIX},       {"list", k_list, KS_LIST},    {"matrix", k_matrix, KS_MATRIX},
-    {"state", k_state, KS_STATE}, {"fib", k_fib, KS_FIB},       {"sieve", k_sieve, KS_SIEVE},
+    {"mix", k_mix, KS_MIX},          {"list", k_list, KS_LIST}, {"matrix", k_matrix, KS_MATRIX},
+    {"state", k_state, KS_STATE},    {"fib", k_fib, KS_FIB},    {"sieve", k_sieve, KS_SIEVE},
     {"sha256", k_sha256, KS_SHA256},
 };
 
@@ -48,8 +48,7 @@ static mt_status no_imports(void *env, const char *module, size_t mlen, const ch
 {
     (void)env;
     (void)out;
-    return mt_err_set(err, MT_ENOTFOUND, "no import %.*s.%.*s", (int)mlen, module, (int)nlen,
-                      name);
+    return mt_err_set(err, MT_ENOTFOUND, "no import %.*s.%.*s", (int)mlen, module, (int)nlen, name);
 }
 
 /* Runs run() of a kernel module on mt_wasm; returns seconds or -1. */

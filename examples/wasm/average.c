@@ -35,8 +35,7 @@ int main(void)
         n++;
     }
     if (n < min_parties) {
-        fprintf(stderr, "only %d parties gave a value; at least %lld are needed\n", n,
-                min_parties);
+        fprintf(stderr, "only %d parties gave a value; at least %lld are needed\n", n, min_parties);
         return 3;
     }
     char out[96];

@@ -3,7 +3,8 @@
  * tells both who is richer and nothing else. Input slots "a" and "b"; the
  * return value is "a", "b" or "equal". Neither amount is logged or written.
  *
- *   clang --target=wasm32-wasi -O2 -I sdk/wasm -Wl,--strip-all millionaires.c -o millionaires.wasm */
+ *   clang --target=wasm32-wasi -O2 -I sdk/wasm -Wl,--strip-all millionaires.c -o millionaires.wasm
+ */
 #include <ctype.h>
 #include <stdio.h>
 

@@ -35,8 +35,8 @@
 
 /* Value of task argument name: copies at most cap bytes (no NUL added) and
  * returns the full length, or -1 when the argument is absent. */
-MT_IMPORT(arg_get) int32_t mesatee_arg_get(const char *name, size_t name_len, char *buf,
-                                            size_t cap);
+MT_IMPORT(arg_get)
+int32_t mesatee_arg_get(const char *name, size_t name_len, char *buf, size_t cap);
 /* Input slot by name: a handle >= 0, or -1 when no file is assigned to it.
  * Opening again rewinds it. */
 MT_IMPORT(input_open) int32_t mesatee_input_open(const char *slot, size_t slot_len);

@@ -2,6 +2,7 @@
 #include "mt_policy.h"
 
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "mt_attest_int.h"
 #include "mt_json.h"
+#include "mt_policy_sig.h"
 #include "mt_util.h"
 
 #define POL_MAX_ROLES 8
@@ -17,6 +19,7 @@
 #define POL_MAX_KEYS 32
 #define POL_MAX_LIST 32
 #define POL_FUTURE_SKEW_S 300
+#define POL_PATH_MAX 1024
 
 typedef struct pol_meas {
     char name[MT_ATTEST_NAME_MAX];
@@ -47,6 +50,11 @@ struct mt_policy {
     char adv[POL_MAX_LIST][24];
     size_t n_adv;
     int64_t max_age_s; /* 0 = no limit */
+    uint8_t tpm2_aks[POL_MAX_KEYS][32]; /* SHA-256 of the AK's SPKI DER */
+    size_t n_tpm2_aks;
+    char ek_ca_path[POL_PATH_MAX];       /* "" when absent */
+    char coll_dir[POL_PATH_MAX];         /* "" when absent */
+    mt_attest_collateral *coll;          /* EK CA + collateral dir; NULL when neither */
 };
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -138,6 +146,20 @@ static mt_status add_soft_key(void *ud, const char *what, const char *s, mt_err 
     return MT_OK;
 }
 
+static mt_status add_tpm2_ak(void *ud, const char *what, const char *s, mt_err *err)
+{
+    mt_policy *p = ud;
+    if (p->n_tpm2_aks >= POL_MAX_KEYS || strlen(s) != 64 ||
+        mt_hex_decode(s, p->tpm2_aks[p->n_tpm2_aks], 32, NULL) != MT_OK)
+        return mt_err_set(err, MT_EINVAL,
+                          "field '%s': '%.70s' is not 64 hex characters (SHA-256 of the TPM "
+                          "attestation key's SubjectPublicKeyInfo, `mesatee attest show` prints "
+                          "it as tpm2_ak)",
+                          what, s);
+    p->n_tpm2_aks++;
+    return MT_OK;
+}
+
 static mt_status add_tcb(void *ud, const char *what, const char *s, mt_err *err)
 {
     mt_policy *p = ud;
@@ -218,7 +240,52 @@ static mt_status parse_roles(mt_policy *p, json_t *obj, mt_err *err)
     return MT_OK;
 }
 
+/* Resolves a policy-relative path: absolute as is, else under base_dir
+ * (the policy file's directory; NULL = the working directory). */
+static void pol_path(const char *base_dir, const char *rel, char *out, size_t cap)
+{
+    if (rel[0] == '/' || !base_dir || !*base_dir)
+        snprintf(out, cap, "%s", rel);
+    else
+        snprintf(out, cap, "%s/%s", base_dir, rel);
+}
+
+/* Loads the files the policy names (EK CA bundle, collateral directory). */
+static mt_status pol_load_coll(mt_policy *p, const char *base_dir, mt_err *err)
+{
+    if (!p->ek_ca_path[0] && !p->coll_dir[0])
+        return MT_OK;
+    if (!(p->coll = mt_attest_collateral_new()))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    char path[2 * POL_PATH_MAX + 2];
+    mt_err e;
+    mt_err_clear(&e);
+    if (p->coll_dir[0]) {
+        pol_path(base_dir, p->coll_dir, path, sizeof path);
+        if (mt_attest_collateral_load_dir(p->coll, path, &e) != MT_OK)
+            return mt_err_set(err, MT_EINVAL, "field 'collateral_dir': %s: %s", path, e.msg);
+    }
+    if (p->ek_ca_path[0]) {
+        pol_path(base_dir, p->ek_ca_path, path, sizeof path);
+        if (mt_attest_collateral_add_file(p->coll, MT_COLL_TPM2_EK_CA, path, &e) != MT_OK)
+            return mt_err_set(err, MT_EINVAL,
+                              "field 'tpm2_ek_ca': cannot use %s (a PEM bundle of the TPM "
+                              "vendors' EK CA certificates): %s",
+                              path, e.msg);
+    }
+    return MT_OK;
+}
+
+static mt_status policy_parse_in(const char *json, size_t len, const char *base_dir,
+                                 mt_policy **out, mt_err *err);
+
 mt_status mt_policy_parse(const char *json, size_t len, mt_policy **out, mt_err *err)
+{
+    return policy_parse_in(json, len, NULL, out, err);
+}
+
+static mt_status policy_parse_in(const char *json, size_t len, const char *base_dir,
+                                 mt_policy **out, mt_err *err)
 {
     if (!out)
         return mt_err_set(err, MT_EINVAL, "mt_policy_parse: NULL argument");
@@ -236,7 +303,8 @@ mt_status mt_policy_parse(const char *json, size_t len, mt_policy **out, mt_err 
     static const char *const keys[] = {
         "mesatee_policy",      "role",     "allowed_kinds",       "min_level",
         "measurements",        "soft_platform_keys", "min_svns",   "allow_debug",
-        "accepted_tcb_statuses", "accepted_advisories", "max_evidence_age_s", "comment", NULL};
+        "accepted_tcb_statuses", "accepted_advisories", "max_evidence_age_s", "comment",
+        "tpm2_aks", "tpm2_ek_ca", "collateral_dir", NULL};
     int64_t ver = 0;
     const char *role = NULL;
     json_t *arr = NULL, *obj = NULL;
@@ -274,6 +342,22 @@ mt_status mt_policy_parse(const char *json, size_t len, mt_policy **out, mt_err 
                         "platform key hash that `mesatee attest show` prints");
         goto fail;
     }
+    if ((st = mt_json_array_opt(doc, "tpm2_aks", POL_MAX_KEYS, &arr, &e)) != MT_OK ||
+        (arr && (st = str_list(arr, "tpm2_aks", POL_MAX_KEYS, 64, add_tpm2_ak, p, &e)) != MT_OK))
+        goto fail;
+    const char *ekca = NULL, *cdir = NULL;
+    if ((st = mt_json_str_opt(doc, "tpm2_ek_ca", POL_PATH_MAX - 1, &ekca, NULL, &e)) != MT_OK ||
+        (st = mt_json_str_opt(doc, "collateral_dir", POL_PATH_MAX - 1, &cdir, NULL, &e)) != MT_OK)
+        goto fail;
+    snprintf(p->ek_ca_path, sizeof p->ek_ca_path, "%s", ekca ? ekca : "");
+    snprintf(p->coll_dir, sizeof p->coll_dir, "%s", cdir ? cdir : "");
+    if ((p->kinds & (1u << MT_ATTEST_TPM2)) && p->n_tpm2_aks == 0 && !p->ek_ca_path[0]) {
+        st = mt_err_set(&e, MT_EINVAL,
+                        "field 'tpm2_aks' (or 'tpm2_ek_ca') is required when 'tpm2' is allowed: "
+                        "pin the attestation key hash that `mesatee attest show` prints as "
+                        "tpm2_ak");
+        goto fail;
+    }
     if ((st = mt_json_object_opt(doc, "min_svns", POL_MAX_LIST, &obj, &e)) != MT_OK)
         goto fail;
     if (obj) {
@@ -305,16 +389,24 @@ mt_status mt_policy_parse(const char *json, size_t len, mt_policy **out, mt_err 
     if ((st = mt_json_int_opt(doc, "max_evidence_age_s", 0, 10LL * 365 * 86400, &p->max_age_s, 0,
                               &e)) != MT_OK)
         goto fail;
+    if ((st = pol_load_coll(p, base_dir, &e)) != MT_OK)
+        goto fail;
     json_decref(doc);
     *out = p;
     return MT_OK;
 fail:
     json_decref(doc);
-    free(p);
+    mt_policy_free(p);
     return mt_err_set(err, st, "policy: %s", e.msg);
 }
 
 mt_status mt_policy_load(const char *path, mt_policy **out, mt_err *err)
+{
+    return mt_policy_load_signed(path, NULL, 0, out, err);
+}
+
+mt_status mt_policy_load_signed(const char *path, const char *signers_path, unsigned threshold,
+                                mt_policy **out, mt_err *err)
 {
     if (!path || !out)
         return mt_err_set(err, MT_EINVAL, "mt_policy_load: NULL argument");
@@ -325,14 +417,54 @@ mt_status mt_policy_load(const char *path, mt_policy **out, mt_err *err)
     mt_status st = mt_file_read(path, MT_POLICY_MAX_BYTES, &buf, &len, &e);
     if (st != MT_OK)
         return mt_err_set(err, st, "cannot read policy file %s: %s", path, e.msg);
-    st = mt_policy_parse((const char *)buf, len, out, &e);
+    if (signers_path) {
+        uint8_t *signers = NULL, *sig = NULL;
+        size_t sl = 0, gl = 0;
+        char sig_path[POL_PATH_MAX + 8];
+        snprintf(sig_path, sizeof sig_path, "%s.sig", path);
+        if ((st = mt_file_read(signers_path, 64 * 1024, &signers, &sl, &e)) != MT_OK) {
+            free(buf);
+            return mt_err_set(err, st, "cannot read the policy auditor keys %s: %s",
+                              signers_path, e.msg);
+        }
+        st = mt_file_read(sig_path, MT_POLICY_SIG_FILE_MAX, &sig, &gl, &e);
+        if (st == MT_OK || st == MT_ENOTFOUND || st == MT_EIO)
+            st = mt_policy_sig_verify(buf, len, sig, st == MT_OK ? gl : 0, signers, sl,
+                                      threshold, &e);
+        free(signers);
+        free(sig);
+        if (st != MT_OK) {
+            free(buf);
+            return mt_err_set(err, st, "policy %s is not signed as required by %s: %s", path,
+                              signers_path, e.msg);
+        }
+    }
+    char base[POL_PATH_MAX];
+    snprintf(base, sizeof base, "%s", path);
+    char *slash = strrchr(base, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        base[0] = '\0';
+    st = policy_parse_in((const char *)buf, len, base, out, &e);
     free(buf);
     if (st != MT_OK)
         return mt_err_set(err, st, "%s: %s", path, e.msg);
     return MT_OK;
 }
 
-void mt_policy_free(mt_policy *p) { free(p); }
+void mt_policy_free(mt_policy *p)
+{
+    if (!p)
+        return;
+    mt_attest_collateral_free(p->coll);
+    free(p);
+}
+
+const mt_attest_collateral *mt_policy_collateral(const mt_policy *p)
+{
+    return p ? p->coll : NULL;
+}
 
 const char *mt_policy_role(const mt_policy *p) { return p ? p->role : ""; }
 
@@ -364,6 +496,29 @@ mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t
                              "the server's platform key %s is not pinned (%zu pinned)", hex,
                              p->n_soft_keys);
         }
+    }
+    if (c->kind == MT_ATTEST_TPM2) {
+        uint8_t h[32];
+        unsigned int hl = 0;
+        if (c->public_key_len == 0 ||
+            EVP_Digest(c->public_key, c->public_key_len, h, &hl, EVP_sha256(), NULL) != 1)
+            return RULE_FAIL(err, "tpm2_aks", "the TPM evidence names no attestation key");
+        if (p->n_tpm2_aks) {
+            bool pinned = false;
+            for (size_t i = 0; i < p->n_tpm2_aks; i++)
+                if (memcmp(h, p->tpm2_aks[i], 32) == 0)
+                    pinned = true;
+            if (!pinned) {
+                char hex[65];
+                mt_hex_encode(h, 32, hex);
+                return RULE_FAIL(err, "tpm2_aks",
+                                 "the server's TPM attestation key %s is not pinned (%zu pinned)",
+                                 hex, p->n_tpm2_aks);
+            }
+        }
+        if (p->ek_ca_path[0] && !(c->checked & MT_ATTEST_CHECKED_EK_CHAIN))
+            return RULE_FAIL(err, "tpm2_ek_ca",
+                             "the TPM's EK certificate was not checked against the EK CA");
     }
     const pol_role *r = NULL;
     for (size_t i = 0; i < p->n_roles; i++)
@@ -409,7 +564,7 @@ mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t
     if (c->debug && !p->allow_debug)
         return RULE_FAIL(err, "allow_debug", "the server runs in debug mode (its memory is "
                                              "readable by the host)");
-    if (c->kind != MT_ATTEST_SOFT) { /* soft evidence has no TCB to evaluate */
+    if (c->kind != MT_ATTEST_SOFT && c->kind != MT_ATTEST_TPM2) { /* no TCB to evaluate */
         const char *ts = mt_attest_tcb_status_name(c->tcb_status);
         bool ok = false;
         for (size_t i = 0; i < p->n_tcb; i++)
@@ -484,6 +639,12 @@ char *mt_policy_claims_json(const mt_attest_claims *c, const mt_ratls_info *info
     json_object_set_new(o, "signer", hexj(c->signer, c->signer_len));
     if (c->kind == MT_ATTEST_SOFT)
         json_object_set_new(o, "soft_platform_key", hexj(c->signer, c->signer_len));
+    if (c->kind == MT_ATTEST_TPM2 && c->public_key_len) {
+        uint8_t h[32];
+        unsigned int hl = 0;
+        if (EVP_Digest(c->public_key, c->public_key_len, h, &hl, EVP_sha256(), NULL) == 1)
+            json_object_set_new(o, "tpm2_ak", hexj(h, 32));
+    }
     for (size_t i = 0; i < c->n_svns && i < MT_ATTEST_MAX_SVNS; i++)
         json_object_set_new(sv, c->svns[i].name, json_integer((json_int_t)c->svns[i].value));
     json_object_set_new(o, "svns", sv);

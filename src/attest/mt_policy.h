@@ -26,7 +26,16 @@ typedef struct mt_policy mt_policy;
 mt_status mt_policy_parse(const char *json, size_t len, mt_policy **out, mt_err *err);
 /* Reads and parses a policy file (at most MT_POLICY_MAX_BYTES). */
 mt_status mt_policy_load(const char *path, mt_policy **out, mt_err *err);
+/* As mt_policy_load, but first requires auditor signatures over the file's
+ * exact bytes (mt_policy_sig.h): PATH.sig must hold valid signatures of at
+ * least threshold (0 = all) of the public keys in signers_path (PEM).
+ * MT_EAUTH when they do not. signers_path NULL: same as mt_policy_load. */
+mt_status mt_policy_load_signed(const char *path, const char *signers_path, unsigned threshold,
+                                mt_policy **out, mt_err *err);
 void mt_policy_free(mt_policy *p);
+/* Collateral the policy names (tpm2_ek_ca, collateral_dir), to pass to
+ * mt_ratls_verify_cert; NULL when it names none. Borrowed. */
+const mt_attest_collateral *mt_policy_collateral(const mt_policy *p);
 /* The role whose measurements are expected ("gateway" by default). */
 const char *mt_policy_role(const mt_policy *p);
 

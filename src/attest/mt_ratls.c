@@ -15,6 +15,7 @@
 
 #include "mt_attest_int.h"
 #include "mt_cbor.h"
+#include "mt_tpm2.h"
 
 #define CLAIMS_MAX 4096
 
@@ -319,6 +320,44 @@ static mt_status verify_quote(const uint8_t *q, size_t n, const mt_attest_collat
     return mt_attest_verify(kind, q, n, coll, at, claims, err);
 }
 
+/* TPM evidence in a certificate: the AK pinned in coll, else the evidence's
+ * own AK (the policy pins it); an EK CA in coll is passed on. The evidence
+ * has no wall time: the certificate's notBefore stands for it. */
+static mt_status verify_tpm2(const uint8_t *ev, size_t n, const mt_attest_collateral *coll,
+                             int64_t at, int64_t not_before, mt_attest_claims *claims,
+                             mt_err *err)
+{
+    size_t pin_len = 0, ca_len = 0;
+    const uint8_t *pin = mt_attest_coll_get(coll, MT_COLL_TPM2_AK, &pin_len);
+    const uint8_t *ca = mt_attest_coll_get(coll, MT_COLL_TPM2_EK_CA, &ca_len);
+    mt_tpm2_evidence *e = NULL;
+    mt_attest_collateral *own = NULL;
+    mt_status st = MT_OK;
+    if (!pin) {
+        e = malloc(sizeof *e);
+        own = mt_attest_collateral_new();
+        if (!e || !own) {
+            st = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((st = mt_tpm2_evidence_parse(ev, n, e, err)) != MT_OK ||
+            (st = mt_attest_collateral_add(own, MT_COLL_TPM2_AK, e->ak_public, e->ak_public_len,
+                                           err)) != MT_OK ||
+            (ca && (st = mt_attest_collateral_add(own, MT_COLL_TPM2_EK_CA, ca, ca_len, err)) !=
+                       MT_OK))
+            goto out;
+        coll = own;
+    }
+    if ((st = mt_attest_verify(MT_ATTEST_TPM2, ev, n, coll, at, claims, err)) != MT_OK)
+        goto out;
+    if (claims->timestamp <= 0)
+        claims->timestamp = not_before * 1000;
+out:
+    mt_attest_collateral_free(own);
+    free(e);
+    return st;
+}
+
 mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
                                const mt_attest_collateral *coll, int64_t at,
                                mt_attest_claims *claims, mt_ratls_info *info, mt_err *err)
@@ -423,11 +462,17 @@ mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
         st = verify_quote(e.evidence, e.evidence_len, coll, at, claims, err);
     else if (e.tag == MT_RATLS_TAG_SOFT)
         st = mt_attest_verify(MT_ATTEST_SOFT, e.evidence, e.evidence_len, coll, at, claims, err);
+    else if (e.tag == MT_RATLS_TAG_TPM2)
+        st = verify_tpm2(e.evidence, e.evidence_len, coll, at, inf.not_before, claims, err);
+    else if (e.tag == MT_RATLS_TAG_SNP)
+        st = mt_attest_verify(MT_ATTEST_SEV_SNP, e.evidence, e.evidence_len, coll, at, claims,
+                              err);
     else
         st = mt_err_set(err, MT_EINVAL,
                         "RA-TLS evidence tag %llu is not supported (60000 SGX/TDX quote, %u "
-                        "mesatee soft)",
-                        (unsigned long long)e.tag, MT_RATLS_TAG_SOFT);
+                        "mesatee soft, %u mesatee tpm2, %u SEV-SNP report)",
+                        (unsigned long long)e.tag, MT_RATLS_TAG_SOFT, MT_RATLS_TAG_TPM2,
+                        MT_RATLS_TAG_SNP);
     if (st != MT_OK)
         goto out;
     if (!sha256(e.claims, e.claims_len, want)) {

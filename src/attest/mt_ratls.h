@@ -7,6 +7,14 @@
  *   T = 60000            an SGX or TDX DCAP quote (kind from its tee_type)
  *   T = MT_RATLS_TAG_SOFT mesatee soft evidence (mt_soft.h); a private tag
  *                        from the first-come-first-served range, unregistered
+ *   T = MT_RATLS_TAG_TPM2 mesatee TPM evidence container (mt_tpm2.h); the AK
+ *                        is the one pinned in collateral (MT_COLL_TPM2_AK) or,
+ *                        when none is pinned, the evidence's own AK: the
+ *                        caller's policy must then pin it (claims.public_key)
+ *                        or require an EK chain. TPM evidence has no wall
+ *                        time; claims.timestamp is the certificate's notBefore
+ *                        (signed with the key the quote binds).
+ *   T = MT_RATLS_TAG_SNP  a raw SEV-SNP report; VCEK/chain from collateral
  * claims = CBOR map {"pubkey-hash": bstr(CBOR [alg, bstr hash]), ?"nonce":
  * bstr, other keys ignored}; alg 1 = SHA-256, 7 = SHA-384, 8 = SHA-512 over
  * the certificate's DER SubjectPublicKeyInfo. The evidence's report_data[0:32]
@@ -34,6 +42,8 @@
 #define MT_RATLS_OID "2.23.133.5.4.9"
 #define MT_RATLS_TAG_QUOTE 60000u
 #define MT_RATLS_TAG_SOFT 1836343553u /* 0x6d740001: "mt" 0001, mesatee private */
+#define MT_RATLS_TAG_TPM2 1836343554u /* 0x6d740002: mesatee TPM evidence (mt_tpm2.h) */
+#define MT_RATLS_TAG_SNP 1836343555u  /* 0x6d740003: raw SEV-SNP report (1184 bytes) */
 #define MT_RATLS_EXT_MAX (64u * 1024u + 1024u)
 
 /* Which extensions mt_ratls_verify_cert may use (CCC is tried first). */

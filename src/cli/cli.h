@@ -64,9 +64,11 @@ struct cli_ctx {
     int n_opt;
     /* global flags as given */
     const char *f_server, *f_ca, *f_token_file, *f_config, *f_output, *f_policy;
+    const char *f_policy_signers, *f_policy_threshold;
     bool insecure;
     /* resolved */
     cli_setting server, ca, token_file, output, config, policy;
+    cli_setting policy_signers, policy_threshold; /* auditor keys (PEM), how many must sign */
     bool config_found;
     bool json;
     bool have_token;
@@ -126,6 +128,10 @@ int cli_cmd_config_show(cli_ctx *ctx);
 
 /* ---- cmd_server.c ---- */
 int cli_cmd_serve(cli_ctx *ctx);
+int cli_cmd_policy_sign(cli_ctx *ctx);
+/* --policy-threshold (or MESATEE_POLICY_THRESHOLD) as a number 0..32 (0 =
+ * every listed auditor); usage error otherwise. */
+int cli_policy_threshold(cli_ctx *ctx, unsigned *out);
 int cli_cmd_audit_verify(cli_ctx *ctx);
 int cli_cmd_measure(cli_ctx *ctx);
 /* The settings text measured at the soft level (serve and measure options). */

@@ -1,8 +1,11 @@
 /* cmd_attest: `mesatee attest show|verify|verify-evidence`. show and verify
  * do a TLS handshake only (mesatee_client_attest): no request and no token
  * reach the server. verify-evidence checks recorded evidence offline with
- * mt_attest (and, with --policy, the policy). See docs/cli.md and
+ * mt_attest (and, with --policy, the policy). `mesatee policy sign` adds an
+ * auditor's signature to POLICY.sig (mt_policy_sig.h). See docs/cli.md and
  * docs/attestation.md. */
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include "cli.h"
 #include "mt_attest.h"
 #include "mt_policy.h"
+#include "mt_policy_sig.h"
 #include "mt_ratls.h"
 #include "mt_util.h"
 
@@ -145,5 +149,98 @@ out:
     mt_policy_free(pol);
     mt_attest_collateral_free(coll);
     free(ev);
+    return rc;
+}
+
+int cli_policy_threshold(cli_ctx *ctx, unsigned *out)
+{
+    *out = 0;
+    const char *v = ctx->policy_threshold.value;
+    if (!v)
+        return CLI_OK;
+    char *end = NULL;
+    unsigned long n = strtoul(v, &end, 10);
+    if (!*v || *end || v[0] == '-' || n > MT_POLICY_SIG_MAX)
+        return cli_usage_error(ctx, "%s must be a number from 0 (every auditor) to %d",
+                               ctx->policy_threshold.source, MT_POLICY_SIG_MAX);
+    if (!ctx->policy_signers.value)
+        return cli_usage_error(ctx, "%s needs --policy-signers FILE (or MESATEE_POLICY_SIGNERS)",
+                               ctx->policy_threshold.source);
+    *out = (unsigned)n;
+    return CLI_OK;
+}
+
+/* `mesatee policy sign --key AUDITOR.pem POLICY`: ECDSA P-256/SHA-256 over
+ * the exact bytes of POLICY, added to (or replacing this auditor's line in)
+ * POLICY.sig. */
+int cli_cmd_policy_sign(cli_ctx *ctx)
+{
+    const char *key_path = cli_opt_get(ctx, "key");
+    const char *policy = ctx->pos[0];
+    if (!key_path)
+        return cli_usage_error(ctx, "missing --key AUDITOR.pem (an ECDSA P-256 private key, PEM)");
+    int rc = CLI_FAIL;
+    uint8_t *pol = NULL, *old = NULL, *kb = NULL;
+    size_t pl = 0, ol = 0, kl = 0;
+    char *text = NULL, sig_path[4200];
+    EVP_PKEY *key = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    if (snprintf(sig_path, sizeof sig_path, "%s.sig", policy) >= (int)sizeof sig_path) {
+        rc = cli_usage_error(ctx, "policy path too long");
+        goto out;
+    }
+    if (mt_file_read(policy, MT_POLICY_MAX_BYTES, &pol, &pl, &err) != MT_OK) {
+        rc = cli_fail("cannot read policy %s: %s", policy, err.msg);
+        goto out;
+    }
+    /* The policy must be one an auditor can mean: it parses. */
+    mt_policy *parsed = NULL;
+    if (mt_policy_parse((const char *)pol, pl, &parsed, &err) != MT_OK) {
+        rc = cli_fail("%s: %s (fix it before signing)", policy, err.msg);
+        goto out;
+    }
+    mt_policy_free(parsed);
+    if (mt_file_read(key_path, 16 * 1024, &kb, &kl, &err) != MT_OK) {
+        rc = cli_fail("cannot read auditor key %s: %s", key_path, err.msg);
+        goto out;
+    }
+    BIO *b = BIO_new_mem_buf(kb, (int)kl);
+    key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    ERR_clear_error();
+    if (!key) {
+        rc = cli_fail("%s is not a PEM private key (make one with `openssl genpkey -algorithm EC "
+                      "-pkeyopt ec_paramgen_curve:P-256 -out %s`)",
+                      key_path, key_path);
+        goto out;
+    }
+    mt_status st = mt_file_read(sig_path, MT_POLICY_SIG_FILE_MAX, &old, &ol, &err);
+    if (st != MT_OK && st != MT_ENOTFOUND) {
+        rc = cli_fail("cannot read %s: %s", sig_path, err.msg);
+        goto out;
+    }
+    if (mt_policy_sig_sign(pol, pl, key, old, st == MT_OK ? ol : 0, &text, &err) != MT_OK) {
+        rc = cli_fail("%s: %s", sig_path, err.msg);
+        goto out;
+    }
+    if (mt_file_write_atomic(sig_path, text, strlen(text), 0644, &err) != MT_OK) {
+        rc = cli_fail("cannot write %s: %s", sig_path, err.msg);
+        goto out;
+    }
+    if (ctx->json)
+        printf("{\"signed\":\"%s\"}\n", sig_path);
+    else
+        printf("%s\n", sig_path);
+    rc = CLI_OK;
+out:
+    EVP_PKEY_free(key);
+    if (kb) {
+        mt_wipe(kb, kl);
+        free(kb);
+    }
+    free(text);
+    free(old);
+    free(pol);
     return rc;
 }

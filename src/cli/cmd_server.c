@@ -14,6 +14,7 @@
 #include "mt_util.h"
 #ifdef MT_CLI_HAVE_SERVER
 #include "mt_server.h"
+#include "tee_tpm2.h"
 #endif
 #ifdef MT_CLI_HAVE_CORE
 #include "mt_core.h"
@@ -107,15 +108,26 @@ void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap)
     }
 }
 
+static bool cli_level_known(const char *level)
+{
+    static const char *const levels[] = {"none", "soft", "tpm2", "sev-snp", "tdx", "sgx", NULL};
+    for (int i = 0; levels[i]; i++)
+        if (!strcmp(levels[i], level))
+            return true;
+    return false;
+}
+
 int cli_cmd_serve(cli_ctx *ctx)
 {
     const char *data_dir = cli_opt_get(ctx, "data-dir");
     if (!data_dir || !*data_dir)
         return cli_usage_error(ctx, "missing --data-dir");
     const char *level = cli_opt_get(ctx, "level");
-    if (level && strcmp(level, "none") != 0 && strcmp(level, "soft") != 0)
-        return cli_usage_error(ctx, "--level must be 'none' or 'soft' (others come with "
-                                    "attestation support)");
+    if (level && !cli_level_known(level))
+        return cli_usage_error(ctx, "--level must be none, soft, tpm2, sev-snp, tdx or sgx");
+    const char *tcti = cli_opt_get(ctx, "tpm2-tcti");
+    if (tcti && (!level || strcmp(level, "tpm2") != 0))
+        return cli_usage_error(ctx, "--tpm2-tcti is only for --level tpm2");
     const char *listen = cli_opt_get(ctx, "listen");
     if (listen && (!strchr(listen, ':') || listen[0] == ':'))
         return cli_usage_error(ctx, "--listen must be HOST:PORT");
@@ -128,7 +140,13 @@ int cli_cmd_serve(cli_ctx *ctx)
         !opt_u64(ctx, "token-ttl-s", 60, 86400 * 365, &ttl_s, &rc) ||
         !opt_u64(ctx, "max-connections", 1, 65536, &maxconn, &rc))
         return rc;
+    uint64_t renew_s = 0;
+    if (!opt_u64(ctx, "cert-renew-s", 0, 86400ULL * 365, &renew_s, &rc))
+        return rc;
 #ifdef MT_CLI_HAVE_SERVER
+    /* flag > environment; read by the tpm2 attester (tee_tpm2.h) */
+    if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
+        return cli_fail("cannot set MESATEE_TPM2_TCTI: %s", strerror(errno));
     char *password = NULL;
     const char *pwfile = cli_opt_get(ctx, "admin-password-file");
     if (pwfile) {
@@ -164,6 +182,10 @@ int cli_cmd_serve(cli_ctx *ctx)
     cli_measured_config(ctx, measured, sizeof measured);
     cfg.measured_config = measured;
     cfg.max_connections = (unsigned)maxconn;
+    /* absent: the default (1 hour); 0: never */
+    cfg.cert_renew_s = !cli_opt_get(ctx, "cert-renew-s") ? 0
+                       : renew_s == 0                    ? -1
+                                                         : (long long)renew_s;
     cfg.core.data_dir = data_dir;
     cfg.core.worker_path = worker;
     cfg.core.file_url_root = cli_opt_get(ctx, "file-url-root");
@@ -214,10 +236,28 @@ int cli_cmd_audit_verify(cli_ctx *ctx)
 }
 
 /* `mesatee measure [serve options]`: the soft measurement that `mesatee serve`
- * with the same options would put into its evidence, from the installed files. */
+ * with the same options would put into its evidence, from the installed files.
+ * With --level tpm2: the value of the application PCR (MESATEE_TPM2_PCR,
+ * default 23) after the daemon extends that measurement into it:
+ * SHA-256(32 zero bytes || measurement). */
 int cli_cmd_measure(cli_ctx *ctx)
 {
 #ifdef MT_CLI_HAVE_SERVER
+    const char *level = cli_opt_get(ctx, "level");
+    bool tpm2 = level && !strcmp(level, "tpm2");
+    if (level && strcmp(level, "soft") != 0 && !tpm2)
+        return cli_usage_error(ctx, "measure supports --level soft and tpm2 (the hardware "
+                                    "levels are measured by the hardware: see "
+                                    "docs/attestation.md)");
+    unsigned pcr = 23;
+    const char *pe = getenv("MESATEE_TPM2_PCR");
+    if (tpm2 && pe && *pe) {
+        char *end = NULL;
+        unsigned long v = strtoul(pe, &end, 10);
+        if (*end || v < 8 || v > 23)
+            return cli_usage_error(ctx, "MESATEE_TPM2_PCR must be a PCR index from 8 to 23");
+        pcr = (unsigned)v;
+    }
     char measured[2048];
     cli_measured_config(ctx, measured, sizeof measured);
     char *worker = find_worker(ctx);
@@ -233,6 +273,18 @@ int cli_cmd_measure(cli_ctx *ctx)
     if (st != MT_OK)
         return cli_fail("measure: %s", err.msg);
     mt_hex_encode(m, 32, hex);
+    if (tpm2) {
+        uint8_t v[32];
+        char vhex[65];
+        mt_tpm2_expected_pcr(m, v);
+        mt_hex_encode(v, 32, vhex);
+        if (ctx->json)
+            printf("{\"kind\":\"tpm2\",\"measurement\":\"%s\",\"pcr\":%u,\"pcr%u\":\"%s\"}\n",
+                   hex, pcr, pcr, vhex);
+        else
+            printf("%s\n", vhex);
+        return CLI_OK;
+    }
     if (ctx->json)
         printf("{\"kind\":\"soft\",\"measurement\":\"%s\"}\n", hex);
     else

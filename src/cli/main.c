@@ -21,6 +21,7 @@ static const cli_opt o_serve[] = {
     {"workers", true},       {"admin-password-file", true}, {"file-url-root", true},
     {"task-mem-mb", true},   {"task-cpu-s", true},    {"task-wall-s", true},
     {"token-ttl-s", true},   {"worker", true},        {"max-connections", true},
+    {"tpm2-tcti", true},     {"cert-renew-s", true},
     {NULL, false}};
 static const cli_opt o_user_add[] = {{"role", true}, {"password-file", true}, {NULL, false}};
 static const cli_opt o_login[] = {{"user", true}, {"password-file", true}, {NULL, false}};
@@ -44,6 +45,7 @@ static const cli_opt o_result[] = {{"slot", true}, {"key", true}, {"out", true},
 static const cli_opt o_audit_list[] = {{"after", true}, {"limit", true}, {NULL, false}};
 static const cli_opt o_key_out[] = {{"out", true}, {NULL, false}};
 static const cli_opt o_data_dir[] = {{"data-dir", true}, {NULL, false}};
+static const cli_opt o_policy_sign[] = {{"key", true}, {NULL, false}};
 static const cli_opt o_attest_ev[] = {
     {"kind", true}, {"at", true}, {"collateral", true}, {NULL, false}};
 
@@ -52,9 +54,10 @@ static const cli_opt o_attest_ev[] = {
 
 static const cli_cmd commands[] = {
     {"serve", NULL, cli_cmd_serve,
-     "--data-dir DIR [--listen HOST:PORT] [--level none|soft] [--workers N]\n"
-     "        [--admin-password-file F] [--file-url-root DIR] [--task-mem-mb N]\n"
-     "        [--task-cpu-s N] [--task-wall-s N] [--token-ttl-s N] [--worker PATH]",
+     "--data-dir DIR [--listen HOST:PORT] [--level none|soft|tpm2|sev-snp|tdx|sgx]\n"
+     "        [--workers N] [--admin-password-file F] [--file-url-root DIR] [--task-mem-mb N]\n"
+     "        [--task-cpu-s N] [--task-wall-s N] [--token-ttl-s N] [--worker PATH]\n"
+     "        [--tpm2-tcti TCTI] [--cert-renew-s N]",
      "run the server (daemon) in the foreground", o_serve, 0, 0, 0},
     {"login", NULL, cli_cmd_login, "--user U [--password-file F]  (or MESATEE_PASSWORD)",
      "log in and save the token to the token file", o_login, 0, 0, NC},
@@ -128,8 +131,12 @@ static const cli_cmd commands[] = {
      "--kind sgx|tdx|sev-snp|nitro|tpm2|soft|ratls-cert FILE [--at TIME|now]\n"
      "        [--collateral DIR] [--policy FILE]",
      "verify recorded evidence offline; prints its claims", o_attest_ev, 1, 1, 0},
-    {"measure", NULL, cli_cmd_measure, "[--level soft] [the other serve options] [--worker PATH]",
-     "print the soft-level measurement of the installed files, for a policy", o_serve, 0, 0, 0},
+    {"measure", NULL, cli_cmd_measure,
+     "[--level soft|tpm2] [the other serve options] [--worker PATH]",
+     "print the expected measurement (soft) or application PCR value (tpm2), for a policy",
+     o_serve, 0, 0, 0},
+    {"policy", "sign", cli_cmd_policy_sign, "--key AUDITOR.pem POLICY",
+     "sign a policy file as an auditor (writes or extends POLICY.sig)", o_policy_sign, 1, 1, 0},
     {"config", "show", cli_cmd_config_show, "", "show the effective settings and their source",
      o_none, 0, 0, CLI_NEEDS_CONFIG},
 };
@@ -137,7 +144,8 @@ static const cli_cmd commands[] = {
 
 static const char global_usage[] =
     "global options: --server URL  --ca FILE  --insecure  --token-file FILE\n"
-    "                --config FILE  --output text|json  --policy FILE\n";
+    "                --config FILE  --output text|json  --policy FILE\n"
+    "                --policy-signers FILE  --policy-threshold N\n";
 
 static void print_cmd_usage(FILE *f, const cli_cmd *c)
 {
@@ -219,7 +227,7 @@ int cli_fail(const char *fmt, ...)
 /* Command line                                                              */
 
 static const char *const global_with_arg[] = {"server", "ca", "token-file", "config", "output",
-                                              "policy",
+                                              "policy", "policy-signers", "policy-threshold",
                                               NULL};
 
 /* Records a global option; returns false if name is not global. */
@@ -238,6 +246,10 @@ static bool set_global(cli_ctx *ctx, const char *name, const char *value)
         slot = &ctx->f_output;
     else if (!strcmp(name, "policy"))
         slot = &ctx->f_policy;
+    else if (!strcmp(name, "policy-signers"))
+        slot = &ctx->f_policy_signers;
+    else if (!strcmp(name, "policy-threshold"))
+        slot = &ctx->f_policy_threshold;
     if (!slot)
         return false;
     *slot = value;
@@ -550,6 +562,10 @@ static int resolve_settings(cli_ctx *ctx)
         {&ctx->token_file, ctx->f_token_file, "--token-file", "MESATEE_TOKEN_FILE"},
         {&ctx->output, ctx->f_output, "--output", "MESATEE_OUTPUT"},
         {&ctx->policy, ctx->f_policy, "--policy", "MESATEE_POLICY"},
+        {&ctx->policy_signers, ctx->f_policy_signers, "--policy-signers",
+         "MESATEE_POLICY_SIGNERS"},
+        {&ctx->policy_threshold, ctx->f_policy_threshold, "--policy-threshold",
+         "MESATEE_POLICY_THRESHOLD"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         if (map[i].flag)
@@ -601,6 +617,14 @@ static int make_client(cli_ctx *ctx)
                         "verified; the token and keys can be intercepted\n");
         mesatee_client_set_insecure_skip_verify(ctx->client, 1);
     } else if (ctx->policy.value) { /* attested TLS: the policy replaces CA pinning */
+        unsigned threshold = 0;
+        int trc = cli_policy_threshold(ctx, &threshold);
+        if (trc != CLI_OK)
+            return trc;
+        if (ctx->policy_signers.value &&
+            mesatee_client_set_policy_signers(ctx->client, ctx->policy_signers.value,
+                                              threshold) != 0)
+            return cli_fail("%s", mesatee_client_errmsg(ctx->client));
         if (mesatee_client_set_policy_file(ctx->client, ctx->policy.value) != 0)
             return cli_fail("%s (policy from %s)", mesatee_client_errmsg(ctx->client),
                             ctx->policy.source);

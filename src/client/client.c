@@ -49,6 +49,8 @@ struct mesatee_client {
     /* Attestation (see "Attested TLS" below). */
     mt_policy *policy;
     char *policy_path;
+    char *policy_signers; /* PEM auditor keys; NULL: policy signatures not required */
+    unsigned policy_threshold;
     int att_mode;        /* ATT_OFF, ATT_POLICY (enforce), ATT_CAPTURE (attest show) */
     bool att_done, att_ok; /* per connection, set by the verify callback */
     bool att_fresh;        /* next request must open a new connection */
@@ -285,6 +287,7 @@ MESATEE_API void mesatee_client_free(mesatee_client *c)
     curl_easy_cleanup(c->curl);
     mt_policy_free(c->policy);
     free(c->policy_path);
+    free(c->policy_signers);
     free(c->att_claims);
     free(c->att_cert);
     free(c->ca_file);
@@ -611,7 +614,8 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
                  "at level none",
                  c->base, c->policy_path);
     } else if (mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
-                                    NULL, now, claims, &info, &err) != MT_OK) {
+                                    mt_policy_collateral(c->policy), now, claims, &info,
+                                    &err) != MT_OK) {
         snprintf(c->att_msg, sizeof c->att_msg, "server %s refused: its attestation evidence "
                  "does not verify: %s", c->base, err.msg);
     } else if (mt_policy_check(c->policy, claims, now, &err) != MT_OK) {
@@ -713,10 +717,14 @@ MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *pa
     mt_policy *p = NULL;
     mt_err err;
     mt_err_clear(&err);
-    mt_status st = mt_policy_load(path, &p, &err);
+    mt_status st =
+        mt_policy_load_signed(path, c->policy_signers, c->policy_threshold, &p, &err);
     if (st != MT_OK)
-        return set_err(c, st == MT_EIO || st == MT_ENOTFOUND ? MESATEE_EIO : MESATEE_EINVAL, "%s",
-                       err.msg);
+        return set_err(c,
+                       st == MT_EAUTH                         ? MESATEE_EATTEST
+                       : st == MT_EIO || st == MT_ENOTFOUND ? MESATEE_EIO
+                                                              : MESATEE_EINVAL,
+                       "%s", err.msg);
     char *copy = strdup(path);
     if (!copy) {
         mt_policy_free(p);
@@ -728,6 +736,21 @@ MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *pa
     c->policy_path = copy;
     c->att_ok = false;
     c->att_fresh = true;
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_client_set_policy_signers(mesatee_client *c, const char *signers_pem_path,
+                                                  unsigned threshold)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    clear_err(c);
+    char *copy = NULL;
+    if (signers_pem_path && !(copy = strdup(signers_pem_path)))
+        return set_err(c, MESATEE_ENOMEM, "out of memory");
+    free(c->policy_signers);
+    c->policy_signers = copy;
+    c->policy_threshold = threshold;
     return MESATEE_OK;
 }
 

@@ -106,6 +106,14 @@ MESATEE_API int mesatee_client_set_verify_hostname(mesatee_client *c, int on);
  * NULL clears the policy. MESATEE_EIO (unreadable) or MESATEE_EINVAL (bad
  * policy, message names the field). */
 MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *path);
+/* Auditor signatures (docs/attestation.md): from now on a policy file is
+ * accepted only when PATH.sig holds valid ECDSA P-256 signatures over its
+ * exact bytes by at least threshold (0 = all) of the public keys in
+ * signers_pem_path (PEM bundle; `mesatee policy sign` makes the .sig). Call
+ * before mesatee_client_set_policy_file, which then fails with MESATEE_EATTEST
+ * when the signatures are missing or invalid. NULL clears the requirement. */
+MESATEE_API int mesatee_client_set_policy_signers(mesatee_client *c, const char *signers_pem_path,
+                                                  unsigned threshold);
 /* Connects, performs only the TLS handshake (no HTTP request, no token) and
  * returns the server's claims as JSON in *json_out: kind, level,
  * measurements, signer, soft_platform_key, svns, tcb_status, debug, time,

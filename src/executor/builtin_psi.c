@@ -1,19 +1,60 @@
 /* builtin_psi: private set intersection inside the TEE.
  *
- * Every party's id list arrives decrypted in the worker; the intersection is
- * computed with an open-addressing hash table over the smallest list (slots
- * hold a hash tag and an index; ids are never copied, they point into the
- * input buffers), the other lists are streamed through it, and the result is
- * sorted with an LSD radix sort on an 8-byte prefix followed by a comparison
- * sort of the rare equal-prefix runs. */
+ * Every party's id list arrives decrypted in the worker. The intersection is
+ * a partitioned hash join, built so that the random accesses stay in cache:
+ *
+ *  1. scan: each input is split into lines (64-byte blocks turned into a
+ *     newline bit mask), every id is hashed once (64-bit, seeded) and
+ *     recorded as (hash, offset, length) in input order, with a histogram of
+ *     the hash's top 12 bits. The smallest input (in bytes) goes first: its
+ *     id count fixes the number of partitions P = 2^b (about
+ *     PSI_PART_TARGET ids of it per partition, at most 2^12).
+ *  2. partition: the records are scattered by the top b hash bits into one
+ *     contiguous array per input (a counting sort, so partition p of input i
+ *     is a slice); each 32-byte entry carries the hash, the offset and
+ *     length, and the id's first 16 bytes zero-padded, so ids of up to 16
+ *     bytes are compared and sorted without touching the input again.
+ *  3. join, partition by partition: a small open-addressing table (8-byte
+ *     slots: tag and index) over the smallest input's slice collapses its
+ *     duplicates (round 1); the other inputs' slices stream through it in
+ *     input order, and an id seen in every earlier round moves to round r.
+ *     A slice, its table and its round counters take about 200 KiB, so the
+ *     probes hit L2. Survivors (round n) are compacted to the front of the
+ *     slice; every slice is wiped once used (it holds copies of the ids).
+ *  4. sort: the survivors' 8-byte big-endian prefixes are radix sorted, LSD,
+ *     with digits made of several bytes when few byte values occur (hex ids
+ *     use 16 values per byte: three bytes, 4096 buckets, per pass); runs of
+ *     equal prefixes are then sorted by a comparison sort on the whole id.
+ *
+ * Memory: 16 bytes per id of the largest input (scan records, reused), 32
+ * bytes per id of every input (the partitioned entries), 32 bytes per id of
+ * the intersection (sort), besides the inputs. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "mt_builtin.h"
 #include "mt_util.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "builtin_psi assumes a little-endian machine"
+#endif
+
+/* Ids of the smallest input per partition: its slice (32 B per id), table
+ * (16 B per id) and round counters (2 B per id), about 200 KiB, stay well
+ * inside L2 (1 MiB on the project machine; 2048 to 16384 measured alike). */
+#define PSI_PART_TARGET 4096u
+#define PSI_PART_MAX_BITS 12
+#define PSI_HIST (1u << PSI_PART_MAX_BITS)
+/* Offsets are stored in 53 bits, lengths in 11. */
+#define PSI_LEN_BITS 11
+#define PSI_MAX_INPUT (((uint64_t)1 << (64 - PSI_LEN_BITS)) - 1)
 
 /* ------------------------------------------------------------- hashing */
 
@@ -34,289 +75,473 @@ static inline uint64_t psi_load64(const uint8_t *p)
 #define PSI_K2 0xd6e8feb86659fd93ULL
 #define PSI_K3 0xa0761d6478bd642fULL
 
-/* Seeded 64-bit hash of a short byte string (multiply-fold mixing). */
-static inline uint64_t psi_hash(const uint8_t *p, size_t len, uint64_t seed)
+/* The first 16 bytes of the id s[0..len), zero-padded, as two little-endian
+ * words; avail >= len is the number of readable bytes at s. */
+static inline void psi_prefix(const uint8_t *s, size_t len, size_t avail, uint64_t *p0,
+                              uint64_t *p1)
 {
-    uint64_t h = seed ^ (len * PSI_K3);
-    size_t i = 0;
-    for (; i + 16 <= len; i += 16)
-        h = psi_mix(psi_load64(p + i) ^ PSI_K1 ^ h, psi_load64(p + i + 8) ^ PSI_K2);
-    if (i < len) {
+    uint64_t a, b;
+    if (avail >= 16) {
+        a = psi_load64(s);
+        b = psi_load64(s + 8);
+    } else {
         uint8_t t[16] = {0};
-        memcpy(t, p + i, len - i);
-        h = psi_mix(psi_load64(t) ^ PSI_K1 ^ h, psi_load64(t + 8) ^ PSI_K2);
+        memcpy(t, s, len < 16 ? len : 16);
+        a = psi_load64(t);
+        b = psi_load64(t + 8);
+    }
+    if (len < 8) {
+        a &= len ? ~0ULL >> (64 - 8 * len) : 0;
+        b = 0;
+    } else if (len < 16) {
+        b &= len > 8 ? ~0ULL >> (64 - 8 * (len - 8)) : 0;
+    }
+    *p0 = a;
+    *p1 = b;
+}
+
+/* Seeded 64-bit hash of an id (multiply-fold mixing over 16-byte chunks,
+ * the first given as its zero-padded prefix p0, p1). */
+static inline uint64_t psi_hash(uint64_t p0, uint64_t p1, const uint8_t *s, size_t len,
+                                uint64_t seed)
+{
+    uint64_t h = psi_mix(p0 ^ seed ^ PSI_K1, p1 ^ PSI_K2);
+    for (size_t i = 16; i < len; i += 16) {
+        uint8_t t[16] = {0};
+        memcpy(t, s + i, len - i < 16 ? len - i : 16);
+        h = psi_mix(psi_load64(t) ^ h ^ PSI_K1, psi_load64(t + 8) ^ PSI_K2);
     }
     return psi_mix(h ^ PSI_K3, PSI_K1 ^ len);
 }
 
-/* ------------------------------------------------------------- parsing */
+/* ------------------------------------------------------------- scanning */
 
-/* Line iterator over one input. */
-typedef struct psi_lines {
-    const mt_psi_input *in;
-    size_t pos;
-    size_t line; /* 1-based number of the line last returned */
-} psi_lines;
-
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "psi_find_nl assumes a little-endian machine"
-#endif
-
-/* Position of the first '\n' in s[0..n), or n. Word-at-a-time: ids are
- * short, so a libc memchr call per line costs more than the scan. */
-static inline size_t psi_find_nl(const uint8_t *s, size_t n)
-{
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    const uint64_t nl = ones * '\n';
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x = psi_load64(s + i) ^ nl;
-        uint64_t z = (x - ones) & ~x & highs;
-        if (z)
-            return i + (size_t)(__builtin_ctzll(z) >> 3); /* little-endian */
-    }
-    for (; i < n; i++)
-        if (s[i] == '\n')
-            return i;
-    return n;
-}
-
-/* Next non-empty id: 1 with *p and *len set, 0 at the end, -1 on an overlong id. */
-static inline int psi_next(psi_lines *it, const uint8_t **p, size_t *len, mt_err *err)
-{
-    const uint8_t *d = it->in->data;
-    size_t n = it->in->len;
-    while (it->pos < n) {
-        const uint8_t *s = d + it->pos;
-        size_t rest = n - it->pos;
-        size_t l = psi_find_nl(s, rest);
-        bool has_nl = l < rest;
-        it->pos += l + (has_nl ? 1 : 0);
-        it->line++;
-        if (has_nl && l > 0 && s[l - 1] == '\r')
-            l--;
-        if (l == 0)
-            continue;
-        if (l > MT_PSI_MAX_ID) {
-            mt_err_set(err, MT_EINVAL,
-                       "input '%s', line %zu: id is %zu bytes, longer than the limit of %d",
-                       it->in->slot ? it->in->slot : "?", it->line, l, MT_PSI_MAX_ID);
-            return -1;
-        }
-        *p = s;
-        *len = l;
-        return 1;
-    }
-    return 0;
-}
-
-/* ------------------------------------------------------------- table */
-
-/* One slot per distinct id of the smallest input; 16 bytes, so a probe
- * touches one cache line of the table and, on a tag match, the id itself. */
-typedef struct psi_slot {
-    const uint8_t *p; /* NULL = empty */
-    uint32_t tag;     /* high hash bits */
-    uint16_t len;
-    uint16_t round;   /* last input (1-based) in which this id was seen */
-} psi_slot;
-
-typedef struct psi_table {
-    psi_slot *slots;
-    size_t mask;
-} psi_table;
-
-#define PSI_BATCH 32
-
-typedef struct psi_pending {
-    const uint8_t *p;
-    size_t len;
+/* One id in input order: hash, offset << PSI_LEN_BITS | length. */
+typedef struct psi_rec {
     uint64_t h;
-} psi_pending;
+    uint64_t ref;
+} psi_rec;
 
-/* Number of ids at most in d (newlines, plus an unterminated last line). */
-static size_t psi_count_lines(const uint8_t *d, size_t n)
+/* Bit i set where s[i] == '\n', for the n <= 64 bytes at s. */
+static inline uint64_t psi_nl_mask(const uint8_t *s, size_t n)
 {
-    size_t c = 0;
+    uint64_t m = 0;
+#ifdef __SSE2__
+    if (n == 64) {
+        const __m128i nl = _mm_set1_epi8('\n');
+        for (int k = 0; k < 4; k++) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + 16 * k));
+            m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)) << (16 * k);
+        }
+        return m;
+    }
+#endif
     for (size_t i = 0; i < n; i++)
-        c += d[i] == '\n';
-    return c + (n > 0 && d[n - 1] != '\n');
+        m |= (uint64_t)(s[i] == '\n') << i;
+    return m;
 }
 
-/* Reads up to PSI_BATCH ids, hashes them and prefetches their home slots. */
-static int psi_fill(psi_lines *it, const psi_table *t, uint64_t seed, psi_pending *b,
-                    size_t *nb, mt_err *err)
-{
-    size_t k = 0;
-    int r = 1;
-    while (k < PSI_BATCH && (r = psi_next(it, &b[k].p, &b[k].len, err)) > 0) {
-        b[k].h = psi_hash(b[k].p, b[k].len, seed);
-        __builtin_prefetch(&t->slots[(size_t)b[k].h & t->mask]);
-        k++;
-    }
-    *nb = k;
-    /* second stage: the home slots are (mostly) in cache now; prefetch the
-     * ids they point to where the tag matches, for the comparison. */
-    for (size_t j = 0; j < k; j++) {
-        const psi_slot *s = &t->slots[(size_t)b[j].h & t->mask];
-        if (s->p && s->tag == (uint32_t)(b[j].h >> 32))
-            __builtin_prefetch(s->p);
-    }
-    return r < 0 ? -1 : 0;
-}
+/* Scan state of one input. */
+typedef struct psi_scan_st {
+    psi_rec *rec;  /* the ids, in input order (grown as needed) */
+    size_t cap;
+    size_t n;
+    uint32_t hist[PSI_HIST]; /* by the top 12 hash bits */
+} psi_scan_st;
 
 #define PSI_HUGE (2u << 20)
 
-/* Zeroed memory for the table; large tables are 2 MiB-aligned and asked to
- * be backed by transparent huge pages, which removes most TLB misses and
- * page faults of the random probes. */
-static void *psi_table_alloc(size_t bytes)
+/* Asks for transparent huge pages on the 2 MiB-aligned part of p[0..bytes):
+ * fewer page faults and TLB misses on large arrays. A hint only. */
+static void psi_hint_huge(void *p, size_t bytes)
+{
+    uintptr_t a = ((uintptr_t)p + PSI_HUGE - 1) & ~(uintptr_t)(PSI_HUGE - 1);
+    uintptr_t b = ((uintptr_t)p + bytes) & ~(uintptr_t)(PSI_HUGE - 1);
+    if (p && b > a)
+        (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+}
+
+static mt_status psi_grow(psi_scan_st *sc, const mt_psi_input *in, mt_err *err)
+{
+    size_t cap = sc->cap ? sc->cap * 2 : in->len / 16 + 64;
+    psi_rec *r = realloc(sc->rec, cap * sizeof *r);
+    if (!r)
+        return mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s'",
+                          in->slot ? in->slot : "?");
+    psi_hint_huge(r, cap * sizeof *r);
+    sc->rec = r;
+    sc->cap = cap;
+    return MT_OK;
+}
+
+/* Records one id at offset off, length len. */
+static inline mt_status psi_emit(psi_scan_st *sc, const mt_psi_input *in, size_t off,
+                                 size_t len, size_t line, uint64_t seed, mt_err *err)
+{
+    if (len > MT_PSI_MAX_ID)
+        return mt_err_set(err, MT_EINVAL,
+                          "input '%s', line %zu: id is %zu bytes, longer than the limit of %d",
+                          in->slot ? in->slot : "?", line, len, MT_PSI_MAX_ID);
+    if (sc->n == sc->cap) {
+        mt_status st = psi_grow(sc, in, err);
+        if (st != MT_OK)
+            return st;
+    }
+    const uint8_t *s = in->data + off;
+    uint64_t p0, p1;
+    psi_prefix(s, len, in->len - off, &p0, &p1);
+    uint64_t h = psi_hash(p0, p1, s, len, seed);
+    sc->rec[sc->n].h = h;
+    sc->rec[sc->n].ref = (uint64_t)off << PSI_LEN_BITS | len;
+    sc->n++;
+    sc->hist[h >> (64 - PSI_PART_MAX_BITS)]++;
+    return MT_OK;
+}
+
+/* Splits input in into ids (LF ends a line, a CR before it is dropped, empty
+ * lines are skipped) and records each; sc->n and sc->hist are reset. */
+static mt_status psi_scan(psi_scan_st *sc, const mt_psi_input *in, uint64_t seed, mt_err *err)
+{
+    sc->n = 0;
+    memset(sc->hist, 0, sizeof sc->hist);
+    if (in->len > PSI_MAX_INPUT)
+        return mt_err_set(err, MT_EINVAL, "input '%s' is too large for psi",
+                          in->slot ? in->slot : "?");
+    const uint8_t *d = in->data;
+    size_t n = in->len, start = 0, line = 0;
+    mt_status st = MT_OK;
+    for (size_t blk = 0; blk < n; blk += 64) {
+        uint64_t m = psi_nl_mask(d + blk, n - blk < 64 ? n - blk : 64);
+        while (m) {
+            size_t pos = blk + (size_t)__builtin_ctzll(m);
+            m &= m - 1;
+            line++;
+            size_t len = pos - start;
+            if (len && d[pos - 1] == '\r')
+                len--;
+            if (len && (st = psi_emit(sc, in, start, len, line, seed, err)) != MT_OK)
+                return st;
+            start = pos + 1;
+        }
+    }
+    if (start < n) /* a last line without LF keeps a trailing CR */
+        st = psi_emit(sc, in, start, n - start, line + 1, seed, err);
+    return st;
+}
+
+/* ------------------------------------------------------------- partitioning */
+
+/* One id, partitioned: 32 bytes, two per cache line. */
+typedef struct psi_ent {
+    uint64_t h;
+    uint64_t ref;  /* offset << PSI_LEN_BITS | length */
+    uint64_t p0;   /* bytes 0..7 of the id, zero-padded, little-endian */
+    uint64_t p1;   /* bytes 8..15 */
+} psi_ent;
+
+static inline size_t psi_ent_len(const psi_ent *e)
+{
+    return (size_t)(e->ref & ((1u << PSI_LEN_BITS) - 1));
+}
+
+static inline const uint8_t *psi_ent_id(const psi_ent *e, const uint8_t *base)
+{
+    return base + (e->ref >> PSI_LEN_BITS);
+}
+
+/* Uninitialised memory for a large array, 2 MiB-aligned and asked to be
+ * backed by transparent huge pages when large (fewer TLB misses for the
+ * scatter and the probes, fewer page faults). */
+static void *psi_big_alloc(size_t bytes)
 {
     if (bytes < PSI_HUGE)
-        return calloc(1, bytes);
-    void *p = aligned_alloc(PSI_HUGE, bytes);
-    if (!p)
-        return NULL;
-    (void)madvise(p, bytes, MADV_HUGEPAGE); /* a hint: failure is harmless */
-    memset(p, 0, bytes);
+        return malloc(bytes ? bytes : 1);
+    size_t sz = (bytes + PSI_HUGE - 1) & ~(size_t)(PSI_HUGE - 1);
+    void *p = aligned_alloc(PSI_HUGE, sz);
+    psi_hint_huge(p, sz);
     return p;
 }
 
-/* Builds the table over input in (round 1); duplicates collapse. */
-static mt_status psi_build(psi_table *t, const mt_psi_input *in, uint64_t seed, mt_err *err)
+/* One input, partitioned. */
+typedef struct psi_part {
+    const mt_psi_input *in;
+    psi_ent *ent;  /* n entries, partition p at ent[off[p] .. off[p + 1]) */
+    size_t n;
+    size_t *off;   /* P + 1 */
+} psi_part;
+
+/* Scatters the scanned ids of sc into pt by their top bits hash bits. */
+static mt_status psi_partition(psi_part *pt, const psi_scan_st *sc, unsigned bits, mt_err *err)
 {
-    size_t lines = psi_count_lines(in->data, in->len);
-    size_t sz = 16;
-    while (sz < lines * 2)
-        sz <<= 1;
-    t->slots = psi_table_alloc(sz * sizeof *t->slots);
-    if (!t->slots)
-        return mt_err_set(err, MT_ENOMEM, "out of memory for %zu ids of input '%s'", lines,
-                          in->slot);
-    t->mask = sz - 1;
-    psi_lines it = {.in = in};
-    psi_pending b[PSI_BATCH];
-    size_t nb;
-    do {
-        if (psi_fill(&it, t, seed, b, &nb, err) < 0)
-            return MT_EINVAL;
-        for (size_t k = 0; k < nb; k++) {
-            uint32_t tag = (uint32_t)(b[k].h >> 32);
-            size_t i = (size_t)b[k].h & t->mask;
-            for (;;) {
-                psi_slot *s = &t->slots[i];
-                if (!s->p) {
-                    s->p = b[k].p;
-                    s->tag = tag;
-                    s->len = (uint16_t)b[k].len;
-                    s->round = 1;
-                    break;
-                }
-                if (s->tag == tag && s->len == b[k].len && memcmp(s->p, b[k].p, b[k].len) == 0)
-                    break; /* duplicate */
-                i = (i + 1) & t->mask;
-            }
-        }
-    } while (nb == PSI_BATCH);
+    size_t parts = (size_t)1 << bits;
+    pt->n = sc->n;
+    pt->off = malloc((parts + 1) * sizeof *pt->off);
+    pt->ent = psi_big_alloc(sc->n * sizeof *pt->ent);
+    if (!pt->off || !pt->ent)
+        return mt_err_set(err, MT_ENOMEM, "out of memory for %zu ids of input '%s'", sc->n,
+                          pt->in->slot ? pt->in->slot : "?");
+    /* coarsen the 12-bit histogram to 'bits' bits; off[p] = start of p */
+    size_t sum = 0, group = PSI_HIST >> bits;
+    for (size_t p = 0; p < parts; p++) {
+        pt->off[p] = sum;
+        for (size_t k = 0; k < group; k++)
+            sum += sc->hist[p * group + k];
+    }
+    pt->off[parts] = sum;
+    size_t *cur = malloc(parts * sizeof *cur);
+    if (!cur)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    memcpy(cur, pt->off, parts * sizeof *cur);
+    const uint8_t *d = pt->in->data;
+    size_t dlen = pt->in->len;
+    unsigned shift = 64 - bits; /* bits == 0: one partition (shift 64 avoided) */
+    for (size_t i = 0; i < sc->n; i++) {
+        psi_ent e;
+        e.h = sc->rec[i].h;
+        e.ref = sc->rec[i].ref;
+        size_t off = (size_t)(e.ref >> PSI_LEN_BITS), len = psi_ent_len(&e);
+        psi_prefix(d + off, len, dlen - off, &e.p0, &e.p1);
+        size_t p = bits ? (size_t)(e.h >> shift) : 0;
+        pt->ent[cur[p]++] = e;
+    }
+    free(cur);
     return MT_OK;
 }
 
-/* Streams input in (round r >= 2) through the table: ids seen in every
- * earlier round move to round r. */
-static mt_status psi_probe(psi_table *t, const mt_psi_input *in, uint16_t round, uint64_t seed,
-                           mt_err *err)
+/* ------------------------------------------------------------- join */
+
+/* True if a (of input base ba) and b (of input base bb) are the same id. */
+static inline bool psi_ent_eq(const psi_ent *a, const uint8_t *ba, const psi_ent *b,
+                              const uint8_t *bb)
 {
-    psi_lines it = {.in = in};
-    psi_pending b[PSI_BATCH];
-    size_t nb;
-    do {
-        if (psi_fill(&it, t, seed, b, &nb, err) < 0)
-            return MT_EINVAL;
-        for (size_t k = 0; k < nb; k++) {
-            uint32_t tag = (uint32_t)(b[k].h >> 32);
-            size_t i = (size_t)b[k].h & t->mask;
+    if (a->h != b->h || a->p0 != b->p0 || a->p1 != b->p1)
+        return false;
+    size_t la = psi_ent_len(a);
+    if (la != psi_ent_len(b))
+        return false;
+    return la <= 16 || memcmp(psi_ent_id(a, ba) + 16, psi_ent_id(b, bb) + 16, la - 16) == 0;
+}
+
+/* Per-partition work space, sized for the largest build slice. */
+typedef struct psi_join {
+    uint64_t *tab;   /* slot: tag << 32 | (index + 1); 0 = empty */
+    uint16_t *round;
+    size_t cap;      /* entries of round; tab has >= 2 * cap slots */
+} psi_join;
+
+static inline uint64_t psi_tag(uint64_t h)
+{
+    return (h >> 20) & 0xffffffffULL;
+}
+
+/* Intersects partition p of every input: b is the build input (round 1),
+ * probes are the others in round order. Survivors are moved to the front of
+ * b's slice; returns their number. Every slice of p is wiped afterwards
+ * except the survivors. */
+static size_t psi_join_part(psi_join *js, psi_part *b, psi_part *const *probes, size_t np,
+                            size_t p)
+{
+    psi_ent *be = b->ent + b->off[p];
+    size_t nb = b->off[p + 1] - b->off[p];
+    const uint8_t *bbase = b->in->data;
+    size_t kept = 0;
+    if (nb == 0)
+        goto wipe;
+    size_t tsize = 16;
+    while (tsize < 2 * nb)
+        tsize <<= 1;
+    size_t tmask = tsize - 1;
+    memset(js->tab, 0, tsize * sizeof *js->tab);
+    uint16_t *round = js->round;
+    size_t alive = 0;
+    for (size_t i = 0; i < nb; i++) {
+        const psi_ent *e = &be[i];
+        uint64_t tag = psi_tag(e->h);
+        size_t s = (size_t)e->h & tmask;
+        round[i] = 0;
+        for (;;) {
+            uint64_t v = js->tab[s];
+            if (!v) {
+                js->tab[s] = tag << 32 | (uint64_t)(i + 1);
+                round[i] = 1;
+                alive++;
+                break;
+            }
+            if (v >> 32 == tag && psi_ent_eq(&be[(uint32_t)v - 1], bbase, e, bbase))
+                break; /* a duplicate: the first one stands for it */
+            s = (s + 1) & tmask;
+        }
+    }
+    uint16_t r = 1;
+    for (size_t k = 0; k < np && alive; k++) {
+        r++;
+        const psi_ent *pe = probes[k]->ent + probes[k]->off[p];
+        size_t n = probes[k]->off[p + 1] - probes[k]->off[p];
+        const uint8_t *pbase = probes[k]->in->data;
+        alive = 0;
+        for (size_t i = 0; i < n; i++) {
+            const psi_ent *e = &pe[i];
+            uint64_t tag = psi_tag(e->h);
+            size_t s = (size_t)e->h & tmask;
             for (;;) {
-                psi_slot *s = &t->slots[i];
-                if (!s->p)
+                uint64_t v = js->tab[s];
+                if (!v)
                     break;
-                if (s->tag == tag && s->len == b[k].len &&
-                    memcmp(s->p, b[k].p, b[k].len) == 0) {
-                    if (s->round == round - 1)
-                        s->round = round;
-                    break;
+                if (v >> 32 == tag) {
+                    size_t j = (uint32_t)v - 1;
+                    if (psi_ent_eq(&be[j], bbase, e, pbase)) {
+                        if (round[j] == r - 1) {
+                            round[j] = r;
+                            alive++;
+                        }
+                        break;
+                    }
                 }
-                i = (i + 1) & t->mask;
+                s = (s + 1) & tmask;
             }
         }
-    } while (nb == PSI_BATCH);
-    return MT_OK;
+    }
+    if (r == np + 1 && alive)
+        for (size_t i = 0; i < nb; i++)
+            if (round[i] == r)
+                be[kept++] = be[i];
+wipe:
+    mt_wipe(be + kept, (nb - kept) * sizeof *be);
+    for (size_t k = 0; k < np; k++)
+        mt_wipe(probes[k]->ent + probes[k]->off[p],
+                (probes[k]->off[p + 1] - probes[k]->off[p]) * sizeof(psi_ent));
+    return kept;
 }
 
 /* ------------------------------------------------------------- sorting */
 
 typedef struct psi_key {
-    uint64_t k; /* first 8 bytes, big-endian, zero-padded */
-    const uint8_t *p;
-    size_t len;
+    uint64_t k; /* bytes 0..7 of the id, big-endian: the radix key */
+    const psi_ent *e;
 } psi_key;
 
-static int psi_cmp_ids(const psi_key *a, const psi_key *b)
+/* Bytewise order of two whole ids (of the build input). */
+static int psi_cmp_ids(const psi_ent *a, const psi_ent *b, const uint8_t *base)
 {
-    size_t n = a->len < b->len ? a->len : b->len;
-    int c = memcmp(a->p, b->p, n);
-    if (c)
-        return c;
-    return a->len < b->len ? -1 : a->len > b->len;
+    uint64_t a0 = __builtin_bswap64(a->p0), b0 = __builtin_bswap64(b->p0);
+    if (a0 != b0)
+        return a0 < b0 ? -1 : 1;
+    uint64_t a1 = __builtin_bswap64(a->p1), b1 = __builtin_bswap64(b->p1);
+    if (a1 != b1)
+        return a1 < b1 ? -1 : 1;
+    /* equal zero-padded 16-byte prefixes: an id of <= 16 bytes is a prefix of
+     * the other one */
+    size_t la = psi_ent_len(a), lb = psi_ent_len(b);
+    if (la > 16 && lb > 16) {
+        size_t n = (la < lb ? la : lb) - 16;
+        int c = memcmp(psi_ent_id(a, base) + 16, psi_ent_id(b, base) + 16, n);
+        if (c)
+            return c;
+    }
+    return la < lb ? -1 : la > lb;
 }
 
-static int psi_cmp_keys(const void *x, const void *y)
+static int psi_cmp_keys(const void *x, const void *y, void *base)
 {
     const psi_key *a = x, *b = y;
-    if (a->k != b->k)
-        return a->k < b->k ? -1 : 1;
-    return psi_cmp_ids(a, b);
+    return psi_cmp_ids(a->e, b->e, base);
 }
 
-/* Sorts v[0..n) bytewise: LSD radix on the 8-byte prefix, then qsort of runs
- * with equal prefixes. tmp has room for n keys. */
-static void psi_sort(psi_key *v, psi_key *tmp, size_t n)
+#define PSI_DIGIT_MAX 4096u
+
+/* Sorts v[0..n) bytewise by id; tmp has room for n keys. LSD radix sort on
+ * the 8-byte key: one pass counts every byte's values, then each pass sorts
+ * on a digit made of consecutive key bytes (from the least significant),
+ * each byte replaced by its rank among the values that occur, as many bytes
+ * as fit in PSI_DIGIT_MAX buckets; bytes with a single value are skipped.
+ * Runs of equal keys are then sorted by psi_cmp_keys. */
+static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
 {
-    for (int byte = 0; byte < 8; byte++) {
-        size_t cnt[256] = {0};
-        int shift = byte * 8;
-        for (size_t i = 0; i < n; i++)
-            cnt[(v[i].k >> shift) & 0xff]++;
-        bool trivial = false;
-        for (int b = 0; b < 256; b++)
-            if (cnt[b] == n)
-                trivial = true;
-        if (trivial)
+    size_t cnt[8][256];
+    uint16_t rank[8][256];
+    size_t bucket[PSI_DIGIT_MAX];
+    unsigned nval[8];
+    memset(cnt, 0, sizeof cnt);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = v[i].k;
+        for (int b = 0; b < 8; b++)
+            cnt[b][(k >> (8 * b)) & 0xff]++;
+    }
+    for (int b = 0; b < 8; b++) {
+        unsigned r = 0;
+        for (int x = 0; x < 256; x++)
+            rank[b][x] = (uint16_t)(cnt[b][x] ? r++ : 0);
+        nval[b] = r;
+    }
+    int b = 0;
+    while (b < 8) {
+        if (nval[b] <= 1) {
+            b++;
             continue;
+        }
+        /* digit = Σ rank[byte] * mult over bytes b .. e-1 */
+        int e = b;
+        unsigned mult[8], buckets = 1;
+        while (e < 8 && (nval[e] <= 1 || buckets * nval[e] <= PSI_DIGIT_MAX)) {
+            mult[e] = buckets;
+            if (nval[e] > 1)
+                buckets *= nval[e];
+            e++;
+        }
+        memset(bucket, 0, buckets * sizeof *bucket);
+#define PSI_DIGIT(key)                                                                   \
+    ({                                                                                  \
+        uint64_t k_ = (key);                                                            \
+        unsigned d_ = 0;                                                                \
+        for (int q_ = b; q_ < e; q_++)                                                  \
+            d_ += rank[q_][(k_ >> (8 * q_)) & 0xff] * mult[q_];                         \
+        d_;                                                                             \
+    })
+        for (size_t i = 0; i < n; i++)
+            bucket[PSI_DIGIT(v[i].k)]++;
         size_t sum = 0;
-        for (int b = 0; b < 256; b++) {
-            size_t c = cnt[b];
-            cnt[b] = sum;
+        for (unsigned x = 0; x < buckets; x++) {
+            size_t c = bucket[x];
+            bucket[x] = sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            tmp[cnt[(v[i].k >> shift) & 0xff]++] = v[i];
+            tmp[bucket[PSI_DIGIT(v[i].k)]++] = v[i];
+#undef PSI_DIGIT
         memcpy(v, tmp, n * sizeof *v);
+        b = e;
     }
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && v[j].k == v[i].k)
             j++;
         if (j - i > 1)
-            qsort(v + i, j - i, sizeof *v, psi_cmp_keys);
+            qsort_r(v + i, j - i, sizeof *v, psi_cmp_keys, (void *)base);
         i = j;
     }
 }
 
 /* ------------------------------------------------------------- compute */
 
+#ifdef PSI_PROFILE
+#include <time.h>
+static double psi_t(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+#define PSI_T(name) fprintf(stderr, "%-10s %.1f ms\n", name, (psi_t() - t0_) * 1e3), t0_ = psi_t()
+#else
+#define PSI_T(name) ((void)0)
+#endif
+
 mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
                          size_t *out_len, size_t *count, mt_err *err)
 {
+#ifdef PSI_PROFILE
+    double t0_ = psi_t();
+#endif
     *out = NULL;
     *out_len = 0;
     *count = 0;
@@ -329,72 +554,147 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
         if (in[i].len < in[small].len)
             small = i;
 
-    psi_table t = {0};
+    mt_status st = MT_OK;
+    psi_scan_st *sc = calloc(1, sizeof *sc);
+    psi_part *parts = calloc(n, sizeof *parts); /* parts[0]: build; then rounds 2..n */
+    psi_part **probes = calloc(n, sizeof *probes);
+    psi_join js = {0};
     psi_key *keys = NULL, *tmp = NULL;
+    size_t *kept = NULL, nparts = 0, m = 0, bufcap = 16; /* slack: short ids copied as 16 B */
     uint8_t *buf = NULL;
-    mt_status st = psi_build(&t, &in[small], seed, err);
-    uint16_t round = 1;
-    for (size_t i = 0; st == MT_OK && i < n; i++) {
-        if (i == small)
-            continue;
-        st = psi_probe(&t, &in[i], ++round, seed, err);
+    bool joined = false;
+    if (!sc || !parts || !probes) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
     }
-    if (st != MT_OK)
+    /* scan and partition, the smallest input first, then the others in
+     * order (their rounds); every input is scanned, so that an overlong id
+     * fails the task even when the intersection is already known empty */
+    unsigned bits = 0;
+    bool empty = false;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = k == 0 ? small : (k <= small ? k - 1 : k);
+        if ((st = psi_scan(sc, &in[i], seed, err)) != MT_OK)
+            goto out;
+        PSI_T("scan");
+        if (k == 0)
+            while (bits < PSI_PART_MAX_BITS && ((size_t)PSI_PART_TARGET << bits) < sc->n)
+                bits++;
+        empty = empty || sc->n == 0;
+        if (empty)
+            continue;
+        parts[k].in = &in[i];
+        if ((st = psi_partition(&parts[k], sc, bits, err)) != MT_OK)
+            goto out;
+        PSI_T("partition");
+    }
+    if (empty)
         goto out;
 
-    size_t m = 0, bytes = 0;
-    for (size_t i = 0; i <= t.mask; i++)
-        if (t.slots[i].p && t.slots[i].round == round) {
-            m++;
-            bytes += t.slots[i].len + 1u;
-        }
+    /* join partition by partition */
+    nparts = (size_t)1 << bits;
+    size_t maxb = 0;
+    for (size_t p = 0; p < nparts; p++)
+        if (parts[0].off[p + 1] - parts[0].off[p] > maxb)
+            maxb = parts[0].off[p + 1] - parts[0].off[p];
+    if (maxb > UINT32_MAX - 1) {
+        st = mt_err_set(err, MT_EINVAL, "psi: too many ids in input '%s'", in[small].slot);
+        goto out;
+    }
+    size_t tsize = 16;
+    while (tsize < 2 * maxb)
+        tsize <<= 1;
+    js.tab = psi_big_alloc(tsize * sizeof *js.tab);
+    js.round = malloc(maxb * sizeof *js.round);
+    js.cap = maxb;
+    kept = malloc(nparts * sizeof *kept);
+    if (!js.tab || !js.round || !kept) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory for the join table");
+        goto out;
+    }
+    for (size_t k = 1; k < n; k++)
+        probes[k - 1] = &parts[k];
+    for (size_t p = 0; p < nparts; p++) {
+        kept[p] = psi_join_part(&js, &parts[0], probes, n - 1, p);
+        m += kept[p];
+    }
+    joined = true; /* all but the survivors are wiped */
+    PSI_T("join");
     if (m == 0)
         goto out;
-    keys = malloc(m * sizeof *keys);
-    tmp = malloc(m * sizeof *tmp);
-    buf = malloc(bytes);
-    if (!keys || !tmp || !buf) {
+
+    /* sort the survivors and write them out */
+    keys = psi_big_alloc(m * sizeof *keys);
+    tmp = psi_big_alloc(m * sizeof *tmp);
+    if (!keys || !tmp) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory for an intersection of %zu ids", m);
         goto out;
     }
     size_t k = 0;
-    for (size_t i = 0; i <= t.mask; i++) {
-        const psi_slot *e = &t.slots[i];
-        if (!e->p || e->round != round)
-            continue;
-        keys[k].p = e->p;
-        keys[k].len = e->len;
-        k++;
+    for (size_t p = 0; p < nparts; p++) {
+        const psi_ent *e = parts[0].ent + parts[0].off[p];
+        for (size_t i = 0; i < kept[p]; i++) {
+            keys[k].k = __builtin_bswap64(e[i].p0);
+            keys[k].e = &e[i];
+            bufcap += psi_ent_len(&e[i]) + 1;
+            k++;
+        }
     }
-    /* ids are scattered over the inputs: prefetch a few keys ahead */
-    for (size_t i = 0; i < m; i++) {
-        if (i + 16 < m)
-            __builtin_prefetch(keys[i + 16].p);
-        uint8_t pre[8] = {0};
-        memcpy(pre, keys[i].p, keys[i].len < 8 ? keys[i].len : 8);
-        uint64_t key = 0;
-        for (int b = 0; b < 8; b++)
-            key = key << 8 | pre[b];
-        keys[i].k = key;
+    const uint8_t *base = in[small].data;
+    PSI_T("keys");
+    psi_sort(keys, tmp, m, base);
+    PSI_T("sort");
+    if (!(buf = psi_big_alloc(bufcap))) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory for an intersection of %zu ids", m);
+        goto out;
     }
-    psi_sort(keys, tmp, m);
     size_t o = 0;
     for (size_t i = 0; i < m; i++) {
-        if (i + 16 < m)
-            __builtin_prefetch(keys[i + 16].p);
-        memcpy(buf + o, keys[i].p, keys[i].len);
-        o += keys[i].len;
+        if (i + 8 < m)
+            __builtin_prefetch(keys[i + 8].e);
+        const psi_ent *e = keys[i].e;
+        size_t len = psi_ent_len(e);
+        memcpy(buf + o, &e->p0, 8);
+        memcpy(buf + o + 8, &e->p1, 8);
+        if (len > 16)
+            memcpy(buf + o + 16, psi_ent_id(e, base) + 16, len - 16);
+        o += len;
         buf[o++] = '\n';
     }
+    mt_wipe(buf + o, bufcap - o);
+    PSI_T("output");
     *out = buf;
     buf = NULL;
     *out_len = o;
     *count = m;
 out:
-    free(buf);
+    if (keys)
+        mt_wipe(keys, m * sizeof *keys);
+    if (tmp)
+        mt_wipe(tmp, m * sizeof *tmp);
     free(keys);
     free(tmp);
-    free(t.slots);
+    free(buf);
+    free(js.tab);
+    free(js.round);
+    for (size_t i = 0; parts && i < n; i++) {
+        if (parts[i].ent && !joined)
+            mt_wipe(parts[i].ent, parts[i].n * sizeof *parts[i].ent);
+        else if (i == 0 && joined)
+            for (size_t p = 0; p < nparts; p++)
+                mt_wipe(parts[0].ent + parts[0].off[p], kept[p] * sizeof(psi_ent));
+        free(parts[i].ent);
+        free(parts[i].off);
+    }
+    free(kept);
+    if (sc && sc->rec)
+        mt_wipe(sc->rec, sc->cap * sizeof *sc->rec);
+    if (sc)
+        free(sc->rec);
+    free(sc);
+    free(parts);
+    free(probes);
+    PSI_T("free");
     return st;
 }
 

@@ -79,13 +79,17 @@ static const int allowed[] = {
 
 /* Files that libraries probe for configuration and do without: openat() of
  * exactly these paths fails with ENOENT instead of killing the worker.
- * XGBoost 1.7 reads the cgroup v1 CPU quota each time it creates a booster
- * (xgboost::Context); later versions read cgroup v2's cpu.max. Any other
- * openat() still kills the process with SIGSYS. */
+ * - XGBoost 1.7 reads the cgroup v1 CPU quota each time it creates a booster
+ *   (xgboost::Context); later versions read cgroup v2's cpu.max.
+ * - glibc's malloc reads overcommit_memory the first time it shrinks the heap
+ *   of a thread's arena (check_may_shrink_heap); without it, it releases the
+ *   memory with madvise(MADV_DONTNEED), which is allowed.
+ * Any other openat() still kills the process with SIGSYS. */
 static const char *const probe_paths[] = {
     "/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
     "/sys/fs/cgroup/cpu/cpu.cfs_period_us",
     "/sys/fs/cgroup/cpu.max",
+    "/proc/sys/vm/overcommit_memory",
 };
 
 #if defined(__x86_64__)

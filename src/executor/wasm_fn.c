@@ -48,8 +48,8 @@ static uint8_t *gmem(hctx *h, uint32_t ptr, uint64_t len, const char *fn, mt_err
     size_t size = 0;
     uint8_t *base = h->mem ? mt_wasm_memory_data(h->mem, &size) : NULL;
     if ((uint64_t)ptr + len > size) {
-        mt_err_set(err, MT_EINVAL, "%s: pointer range %u+%llu is outside the module's memory",
-                   fn, ptr, (unsigned long long)len);
+        mt_err_set(err, MT_EINVAL, "%s: pointer range %u+%llu is outside the module's memory", fn,
+                   ptr, (unsigned long long)len);
         return NULL;
     }
     return base ? base + ptr : empty;
@@ -394,20 +394,32 @@ HOSTFN(w_fd_write)
     uint8_t *nw = gmem(h, ARG_I32(3), 4, "wasi.fd_write", err);
     if (!iov || !nw)
         return err->code;
+    /* check and charge every range first, then log: the cost is paid up front */
     uint64_t total = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t ptr, len;
-        memcpy(&ptr, iov + 8 * i, 4);
-        memcpy(&len, iov + 8 * i + 4, 4);
-        const uint8_t *p = gmem(h, ptr, len, "wasi.fd_write", err);
-        if (!p)
-            return err->code;
-        line_feed(h, fd == 2, p, len);
-        total += len;
+    for (uint32_t pass = 0; pass < 2; pass++) {
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t ptr, len;
+            memcpy(&ptr, iov + 8 * i, 4);
+            memcpy(&len, iov + 8 * i + 4, 4);
+            const uint8_t *p = gmem(h, ptr, len, "wasi.fd_write", err);
+            if (!p)
+                return err->code;
+            if (pass == 0)
+                total += len;
+            else
+                line_feed(h, fd == 2, p, len);
+        }
+        if (pass == 0 && total > INT32_MAX) { /* the same range named many times */
+            RET_I32(WASI_EINVAL);
+            return charge(h, 0, err);
+        }
+        mt_status st = pass == 0 ? charge(h, total, err) : MT_OK;
+        if (st != MT_OK)
+            return st;
     }
     put_u32(nw, (uint32_t)total);
     RET_I32(WASI_ESUCCESS);
-    return charge(h, total, err);
+    return MT_OK;
 }
 
 HOSTFN(w_fd_read)
@@ -453,7 +465,7 @@ HOSTFN(w_fd_fdstat_get)
     if (!p)
         return err->code;
     memset(p, 0, 24);
-    p[0] = 2;                                         /* character device */
+    p[0] = 2;                                        /* character device */
     put_u64(p + 8, fd == 0 ? (1u << 1) : (1u << 6)); /* fd_read / fd_write */
     RET_I32(WASI_ESUCCESS);
     return charge(h, 0, err);
@@ -506,11 +518,16 @@ HOSTFN(w_sched_yield)
 static int wasi_clock(uint32_t id)
 {
     switch (id) {
-    case 0: return CLOCK_REALTIME;
-    case 1: return CLOCK_MONOTONIC;
-    case 2: return CLOCK_PROCESS_CPUTIME_ID;
-    case 3: return CLOCK_THREAD_CPUTIME_ID;
-    default: return -1;
+    case 0:
+        return CLOCK_REALTIME;
+    case 1:
+        return CLOCK_MONOTONIC;
+    case 2:
+        return CLOCK_PROCESS_CPUTIME_ID;
+    case 3:
+        return CLOCK_THREAD_CPUTIME_ID;
+    default:
+        return -1;
     }
 }
 
@@ -608,14 +625,14 @@ static size_t types_of(const char *sig, uint8_t *out)
     return n;
 }
 
-static mt_status resolve(void *env, const char *module, size_t mlen, const char *name,
-                         size_t nlen, mt_wasm_extern *out, mt_err *err)
+static mt_status resolve(void *env, const char *module, size_t mlen, const char *name, size_t nlen,
+                         mt_wasm_extern *out, mt_err *err)
 {
     hctx *h = env;
     const host_import *hi = find_import(module, mlen, name, nlen);
     if (!hi)
-        return mt_err_set(err, MT_ENOTFOUND, "import %.*s.%.*s is not provided", (int)mlen,
-                          module, (int)nlen, name);
+        return mt_err_set(err, MT_ENOTFOUND, "import %.*s.%.*s is not provided", (int)mlen, module,
+                          (int)nlen, name);
     uint8_t p[8], r[2];
     size_t np = types_of(hi->params, p), nr = types_of(hi->results, r);
     out->kind = MT_WASM_EXTERN_FUNC;
@@ -701,7 +718,8 @@ static mt_status build_argv(hctx *h, mt_err *err)
     const char *k;
     json_t *v;
     if (h->ctx->args)
-        json_object_foreach((json_t *)h->ctx->args, k, v) {
+        json_object_foreach((json_t *)h->ctx->args, k, v)
+        {
             const char *sv = json_string_value(v);
             size_t l = strlen(k) + 2 + (sv ? strlen(sv) : 0);
             char *a = malloc(l);

@@ -98,6 +98,11 @@ struct mt_gateway {
     bool handle_signals;
 
     SSL_CTX *ssl_ctx;
+    mt_status (*renew)(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *err);
+    void *renew_ctx;
+    unsigned renew_interval_s;
+    struct event *renew_ev;
+    unsigned long renewals;
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
@@ -875,7 +880,7 @@ static mt_status gw_parse_listen(const char *listen, char *host, size_t cap, uns
     return MT_OK;
 }
 
-static mt_status gw_tls_context(mt_gateway *gw, EVP_PKEY *key, X509 *cert, mt_err *err)
+static mt_status gw_tls_context(SSL_CTX **out, EVP_PKEY *key, X509 *cert, mt_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
@@ -894,7 +899,7 @@ static mt_status gw_tls_context(mt_gateway *gw, EVP_PKEY *key, X509 *cert, mt_er
     }
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-    gw->ssl_ctx = ctx;
+    *out = ctx;
     return MT_OK;
 }
 
@@ -919,6 +924,56 @@ static mt_status gw_write_cert(const char *data_dir, X509 *cert, mt_err *err)
     st = mt_file_write_atomic(path, pem, (size_t)n, 0644, err);
     BIO_free(bio);
     return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Certificate renewal                                                       */
+/* ------------------------------------------------------------------------ */
+
+mt_status mt_gateway_renew_now(mt_gateway *gw, mt_err *err)
+{
+    if (!gw || !gw->renew)
+        return mt_err_set(err, MT_EINVAL, "this gateway has no certificate renewal");
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    SSL_CTX *ctx = NULL;
+    mt_status st = gw->renew(gw->renew_ctx, &key, &cert, err);
+    if (st == MT_OK)
+        st = gw_tls_context(&ctx, key, cert, err);
+    if (st == MT_OK) {
+        /* Connections already made hold a reference to the old context. */
+        SSL_CTX_free(gw->ssl_ctx);
+        gw->ssl_ctx = ctx;
+        gw->renewals++;
+        st = gw_write_cert(gw->data_dir, cert, err);
+    }
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    return st;
+}
+
+unsigned long mt_gateway_renewals(const mt_gateway *gw)
+{
+    return gw ? gw->renewals : 0;
+}
+
+static void gw_renew_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    mt_gateway *gw = arg;
+    if (gw->stopping)
+        return;
+    mt_err err;
+    mt_err_clear(&err);
+    if (mt_gateway_renew_now(gw, &err) != MT_OK)
+        mt_error("mesatee: TLS certificate renewal failed, keeping the current one until the "
+                 "next try in %u s: %s",
+                 gw->renew_interval_s, err.msg);
+    else
+        mt_info("mesatee: TLS key and certificate renewed with fresh evidence (renewal %lu; "
+                "next in %u s)",
+                gw->renewals, gw->renew_interval_s);
 }
 
 static mt_status gw_bind(mt_gateway *gw, const char *listen, mt_err *err)
@@ -992,8 +1047,11 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    if ((st = gw_tls_context(gw, cfg->key, cfg->cert, err)) != MT_OK)
+    if ((st = gw_tls_context(&gw->ssl_ctx, cfg->key, cfg->cert, err)) != MT_OK)
         goto out;
+    gw->renew = cfg->renew;
+    gw->renew_ctx = cfg->renew_ctx;
+    gw->renew_interval_s = cfg->renew ? cfg->renew_interval_s : 0;
     if (pipe2(gw->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         st = mt_err_set(err, MT_EIO, "cannot create the stop pipe: %s", strerror(errno));
         goto out;
@@ -1004,12 +1062,16 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         gw->stop_ev = event_new(gw->base, gw->stop_pipe[0], EV_READ | EV_PERSIST, gw_stop_cb, gw);
         gw->reject_ev = event_new(gw->base, -1, 0, gw_reject_cb, gw);
         gw->grace_ev = evtimer_new(gw->base, gw_grace_cb, gw);
+        if (gw->renew_interval_s)
+            gw->renew_ev = event_new(gw->base, -1, EV_PERSIST, gw_renew_cb, gw);
         if (gw->handle_signals) {
             gw->sigterm_ev = evsignal_new(gw->base, SIGTERM, gw_signal_cb, gw);
             gw->sigint_ev = evsignal_new(gw->base, SIGINT, gw_signal_cb, gw);
         }
     }
+    struct timeval renew_tv = {(time_t)gw->renew_interval_s, 0};
     if (!gw->http || !gw->stop_ev || !gw->reject_ev || !gw->grace_ev ||
+        (gw->renew_interval_s && (!gw->renew_ev || event_add(gw->renew_ev, &renew_tv) != 0)) ||
         (gw->handle_signals && (!gw->sigterm_ev || !gw->sigint_ev)) ||
         event_add(gw->stop_ev, NULL) != 0 ||
         (gw->handle_signals &&
@@ -1103,6 +1165,8 @@ void mt_gateway_free(mt_gateway *gw)
         event_free(gw->sigint_ev);
     if (gw->grace_ev)
         event_free(gw->grace_ev);
+    if (gw->renew_ev)
+        event_free(gw->renew_ev);
     if (gw->reject_ev)
         event_free(gw->reject_ev);
     if (gw->base)

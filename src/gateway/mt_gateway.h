@@ -65,6 +65,15 @@ typedef struct mt_gateway_config {
     unsigned shutdown_grace_ms; /* how long in-flight responses may take at stop; 0 = 5000 */
     size_t max_body;            /* largest body of any route (upload limit); 0 = 1 GiB */
     bool handle_signals;        /* stop gracefully on SIGTERM and SIGINT */
+    /* Certificate renewal: every renew_interval_s seconds (0 = never) the
+     * event loop calls renew for a fresh key and certificate (ownership
+     * passes to the gateway), installs them for new connections (in-flight
+     * ones keep theirs) and rewrites tls/server-cert.pem. On failure the old
+     * certificate stays and the error is logged; the next try is at the next
+     * interval. renew runs on the gateway's thread. */
+    mt_status (*renew)(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *err);
+    void *renew_ctx;
+    unsigned renew_interval_s;
 } mt_gateway_config;
 
 typedef struct mt_gateway mt_gateway;
@@ -87,6 +96,12 @@ mt_status mt_gateway_run(mt_gateway *gw, mt_err *err);
 /* Asks a running (or about to run) gateway to stop. Async-signal-safe and
  * callable from any thread. */
 void mt_gateway_stop(mt_gateway *gw);
+
+/* Renews the certificate now (as the renewal timer does); gateway thread
+ * only. MT_OK also counts the renewal. */
+mt_status mt_gateway_renew_now(mt_gateway *gw, mt_err *err);
+/* How many renewals succeeded since start. */
+unsigned long mt_gateway_renewals(const mt_gateway *gw);
 
 /* Frees the gateway (closes the socket and every connection). NULL ok. */
 void mt_gateway_free(mt_gateway *gw);

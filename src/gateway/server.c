@@ -56,6 +56,14 @@ static bool be_ready(void *ctx)
     return mt_core_ready(ctx);
 }
 
+/* Certificate renewal: a fresh key and certificate with fresh evidence. */
+static mt_status renew_identity(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *err)
+{
+    return mt_tee_tls_identity(ctx, key, cert, err);
+}
+
+#define DEFAULT_CERT_RENEW_S 3600
+
 /* ---- server ---- */
 
 void mt_server_stop(void)
@@ -128,6 +136,13 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .max_body = upload > json ? upload : json,
         .handle_signals = true,
     };
+    if (strcmp(mt_tee_level(tee), "none") != 0 && cfg->cert_renew_s >= 0) {
+        gcfg.renew = renew_identity;
+        gcfg.renew_ctx = tee;
+        gcfg.renew_interval_s =
+            cfg->cert_renew_s == 0 ? DEFAULT_CERT_RENEW_S
+            : cfg->cert_renew_s > 86400LL * 365 ? 86400u * 365 : (unsigned)cfg->cert_renew_s;
+    }
     st = mt_gateway_new(&gcfg, &be, &gw, err);
     EVP_PKEY_free(key); /* the gateway's TLS context holds its own references */
     X509_free(cert);

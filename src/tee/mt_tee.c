@@ -8,6 +8,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/kdf.h>
 #include <openssl/x509v3.h>
 #include <stdbool.h>
@@ -19,10 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "mt_log.h"
+#include "mt_ratls.h"
 #include "mt_tee_soft.h"
-#include "tee_tpm2.h"
 #include "mt_util.h"
+#include "tee_hw.h"
+#include "tee_tpm2.h"
 
 #define SEAL_SECRET_LEN 32
 #define SEAL_SALT "mesatee-seal-v1"
@@ -31,6 +36,10 @@
 
 struct mt_tee {
     char level[8];
+    pthread_mutex_t lock; /* one evidence producer call at a time (renewal) */
+    mt_tee_snapshot *snap; /* level tpm2: files measured before the TPM was opened */
+    char ev_meas[65];      /* level tpm2: evidence measurement extended into the PCR */
+    mt_tee_hw *hw;         /* levels sev-snp, tdx, sgx (tee_hw.h) */
     char measurement[65]; /* hex SHA-256, "" for none */
     uint8_t secret[SEAL_SECRET_LEN];
     mt_tee_soft *soft; /* level soft: platform key, evidence (mt_tee_soft.h) */
@@ -177,20 +186,25 @@ mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_
     if (!out)
         return mt_err_set(err, MT_EINVAL, "mt_tee_open: NULL argument");
     *out = NULL;
-    if (!level || (strcmp(level, "none") != 0 && strcmp(level, "soft") != 0 &&
-                   strcmp(level, "tpm2") != 0))
+    static const char *const levels[] = {"none", "soft", "tpm2", "sev-snp", "tdx", "sgx", NULL};
+    bool known = false;
+    for (int i = 0; level && levels[i]; i++)
+        known |= strcmp(level, levels[i]) == 0;
+    if (!known)
         return mt_err_set(err, MT_EINVAL,
-                          "unknown TEE level \"%.32s\": valid levels are \"none\", \"soft\" and "
-                          "\"tpm2\" (sev-snp, tdx and sgx come with the attestation work)",
+                          "unknown TEE level \"%.32s\": valid levels are none, soft, tpm2, "
+                          "sev-snp, tdx and sgx",
                           level ? level : "(null)");
+    bool hw = !strcmp(level, "sev-snp") || !strcmp(level, "tdx") || !strcmp(level, "sgx");
     if (!data_dir || !*data_dir)
         return mt_err_set(err, MT_EINVAL, "mt_tee_open: data directory is empty");
     mt_tee *t = calloc(1, sizeof *t);
     if (!t)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     snprintf(t->level, sizeof t->level, "%s", level);
+    pthread_mutex_init(&t->lock, NULL);
     mt_status st;
-    if (strcmp(level, "soft") == 0 || strcmp(level, "tpm2") == 0) {
+    if (strcmp(level, "none") != 0) {
         if ((st = harden_process(err)) != MT_OK ||
             (st = measure_self(t->measurement, err)) != MT_OK)
             goto fail;
@@ -199,8 +213,13 @@ mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_
         goto fail;
     if (strcmp(level, "soft") == 0 && (st = mt_tee_soft_open(data_dir, &t->soft, err)) != MT_OK)
         goto fail;
-    if (strcmp(level, "tpm2") == 0 &&
-        (st = mt_tee_tpm2_open(t->measurement, &t->tpm2, err)) != MT_OK)
+    /* tpm2: the files are measured before the TCTI module is loaded, so the
+     * evidence measurement equals `mesatee measure --level tpm2`. */
+    if (strcmp(level, "tpm2") == 0 && ((st = mt_tee_snapshot_take(&t->snap, err)) != MT_OK ||
+                                       (st = mt_tee_tpm2_open(t->measurement, &t->tpm2, err)) !=
+                                           MT_OK))
+        goto fail;
+    if (hw && (st = mt_tee_hw_open(level, NULL, NULL, NULL, &t->hw, err)) != MT_OK)
         goto fail;
     /* The "none" warning is the gateway's, logged at every start. */
     if (strcmp(level, "soft") == 0)
@@ -219,6 +238,9 @@ void mt_tee_free(mt_tee *tee)
         return;
     mt_tee_soft_free(tee->soft);
     mt_tpm2_attester_free(tee->tpm2);
+    mt_tee_snapshot_free(tee->snap);
+    mt_tee_hw_free(tee->hw);
+    pthread_mutex_destroy(&tee->lock);
     mt_wipe(tee, sizeof *tee);
     free(tee);
 }
@@ -310,6 +332,60 @@ static bool cert_set_serial(X509 *cert)
     return ok;
 }
 
+/* Adds the RA-TLS extension (tag, evidence, claims) to cert. */
+static mt_status add_ratls_ext(X509 *cert, uint64_t tag, const uint8_t *ev, size_t evl,
+                               const uint8_t *claims, size_t cl, mt_err *err)
+{
+    uint8_t *ext = NULL;
+    size_t el = 0;
+    mt_status st = mt_ratls_ext_encode(tag, ev, evl, claims, cl, &ext, &el, err);
+    if (st != MT_OK)
+        return st;
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    ASN1_OBJECT *oid = OBJ_txt2obj(MT_RATLS_OID, 1);
+    X509_EXTENSION *xe = NULL;
+    if (!os || !oid || ASN1_OCTET_STRING_set(os, ext, (int)el) != 1 ||
+        !(xe = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os)) || X509_add_ext(cert, xe, -1) != 1)
+        st = mt_err_set(err, MT_EINTERNAL, "adding the RA-TLS extension failed in OpenSSL");
+    X509_EXTENSION_free(xe);
+    ASN1_OBJECT_free(oid);
+    ASN1_OCTET_STRING_free(os);
+    free(ext);
+    return st;
+}
+
+/* Levels tpm2, sev-snp, tdx, sgx: evidence whose report data is
+ * SHA-256(claims) || 32 zero bytes, claims = {"pubkey-hash": [1, SHA-256(SPKI)]}. */
+static mt_status add_hw_evidence(mt_tee *tee, X509 *cert, EVP_PKEY *k, mt_err *err)
+{
+    uint8_t *spki = NULL, *ev = NULL;
+    int sl = i2d_PUBKEY(k, &spki);
+    uint8_t h[32], claims[160], rd[64] = {0};
+    size_t cl = 0, evl = 0;
+    unsigned int hl = 0;
+    uint64_t tag = MT_RATLS_TAG_TPM2;
+    mt_status st = MT_OK;
+    if (sl <= 0 || EVP_Digest(spki, (size_t)sl, h, &hl, EVP_sha256(), NULL) != 1) {
+        st = mt_err_set(err, MT_EINTERNAL, "hashing the TLS public key failed");
+        goto out;
+    }
+    if ((st = mt_ratls_claims_encode(h, NULL, 0, claims, sizeof claims, &cl, err)) != MT_OK)
+        goto out;
+    if (EVP_Digest(claims, cl, rd, &hl, EVP_sha256(), NULL) != 1) {
+        st = mt_err_set(err, MT_EINTERNAL, "SHA-256 failed in OpenSSL");
+        goto out;
+    }
+    st = tee->tpm2 ? mt_tpm2_attester_quote(tee->tpm2, rd, sizeof rd, &ev, &evl, err)
+                   : mt_tee_hw_evidence(tee->hw, rd, &tag, &ev, &evl, err);
+    if (st == MT_OK)
+        st = add_ratls_ext(cert, tag, ev, evl, claims, cl, err);
+out:
+    free(ev);
+    OPENSSL_free(spki);
+    ERR_clear_error();
+    return st;
+}
+
 mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *err)
 {
     if (!tee || !key || !cert)
@@ -330,7 +406,13 @@ mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *
               cert_add_ext(c, NID_ext_key_usage, "serverAuth") &&
               cert_add_ext(c, NID_subject_key_identifier, "hash") &&
               cert_add_ext(c, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
-    mt_status est = ok && tee->soft ? mt_tee_soft_add_evidence(tee->soft, c, k, err) : MT_OK;
+    mt_status est = MT_OK;
+    if (ok && (tee->soft || tee->tpm2 || tee->hw)) {
+        pthread_mutex_lock(&tee->lock);
+        est = tee->soft ? mt_tee_soft_add_evidence(tee->soft, c, k, err)
+                        : add_hw_evidence(tee, c, k, err);
+        pthread_mutex_unlock(&tee->lock);
+    }
     ok = ok && est == MT_OK && X509_sign(c, k, EVP_sha256()) > 0;
     if (!ok) {
         EVP_PKEY_free(k);
@@ -354,6 +436,25 @@ mt_status mt_tee_set_config(mt_tee *tee, const uint8_t *config, size_t len,
 {
     if (!tee)
         return mt_err_set(err, MT_EINVAL, "mt_tee_set_config: NULL argument");
+    if (tee->tpm2 && tee->snap) {
+        uint8_t m[32], pcr[32];
+        char pcr_hex[65];
+        mt_status st = mt_tee_snapshot_measure(tee->snap, config, len, extra_files, m, err);
+        pthread_mutex_lock(&tee->lock);
+        if (st == MT_OK)
+            st = mt_tpm2_attester_extend(tee->tpm2, m, true, err);
+        pthread_mutex_unlock(&tee->lock);
+        if (st != MT_OK)
+            return st;
+        mt_hex_encode(m, 32, tee->ev_meas);
+        mt_tpm2_expected_pcr(m, pcr);
+        mt_hex_encode(pcr, 32, pcr_hex);
+        mt_info("TEE level tpm2: evidence measurement %s extended into PCR %u (after reset): "
+                "pcr%u = %s (`mesatee measure --level tpm2` recomputes it)",
+                tee->ev_meas, mt_tpm2_attester_pcr(tee->tpm2), mt_tpm2_attester_pcr(tee->tpm2),
+                pcr_hex);
+        return MT_OK;
+    }
     if (!tee->soft)
         return MT_OK;
     return mt_tee_soft_set_config(tee->soft, config, len, extra_files, err);

@@ -100,14 +100,30 @@ static bool seen_file(const mfile *f, size_t n, dev_t dev, ino_t ino)
     return false;
 }
 
-mt_status mt_tee_measure_soft(const uint8_t *config, size_t len, const char *const *extra_files,
-                              uint8_t out[32], mt_err *err)
+struct mt_tee_snapshot {
+    mfile *f;
+    size_t n; /* the executable, then the libraries sorted by digest */
+};
+
+void mt_tee_snapshot_free(mt_tee_snapshot *s)
 {
-    if (!out || (len && !config) || len > MEAS_CONFIG_MAX)
-        return mt_err_set(err, MT_EINVAL, "mt_tee_measure_soft: bad argument");
+    if (!s)
+        return;
+    free(s->f);
+    free(s);
+}
+
+mt_status mt_tee_snapshot_take(mt_tee_snapshot **out, mt_err *err)
+{
+    *out = NULL;
+    mt_tee_snapshot *s = calloc(1, sizeof *s);
     mfile *f = calloc(MEAS_MAX_FILES, sizeof *f);
-    if (!f)
+    if (!s || !f) {
+        free(s);
+        free(f);
         return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    s->f = f;
     size_t n = 0;
     mt_status st = hash_file("/proc/self/exe", &f[n], err);
     if (st != MT_OK)
@@ -151,6 +167,27 @@ mt_status mt_tee_measure_soft(const uint8_t *config, size_t len, const char *con
         goto out;
     /* Independent of load addresses and paths: libraries by content hash. */
     qsort(f + first_lib, n - first_lib, sizeof *f, cmp_digest);
+    s->n = n;
+out:
+    if (st != MT_OK) {
+        mt_tee_snapshot_free(s);
+        return st;
+    }
+    *out = s;
+    return MT_OK;
+}
+
+mt_status mt_tee_snapshot_measure(const mt_tee_snapshot *snap, const uint8_t *config, size_t len,
+                                  const char *const *extra_files, uint8_t out[32], mt_err *err)
+{
+    if (!snap || !out || (len && !config) || len > MEAS_CONFIG_MAX)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_snapshot_measure: bad argument");
+    mfile *f = calloc(MEAS_MAX_FILES, sizeof *f);
+    if (!f)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    memcpy(f, snap->f, snap->n * sizeof *f);
+    size_t n = snap->n;
+    mt_status st = MT_OK;
     for (const char *const *e = extra_files; e && *e; e++) {
         if (n >= MEAS_MAX_FILES) {
             st = mt_err_set(err, MT_ETOOBIG, "more than %d files to measure", MEAS_MAX_FILES);
@@ -179,6 +216,19 @@ mt_status mt_tee_measure_soft(const uint8_t *config, size_t len, const char *con
         st = mt_err_set(err, MT_EINTERNAL, "SHA-256 failed in OpenSSL");
 out:
     free(f);
+    return st;
+}
+
+mt_status mt_tee_measure_soft(const uint8_t *config, size_t len, const char *const *extra_files,
+                              uint8_t out[32], mt_err *err)
+{
+    if (!out || (len && !config) || len > MEAS_CONFIG_MAX)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_measure_soft: bad argument");
+    mt_tee_snapshot *snap = NULL;
+    mt_status st = mt_tee_snapshot_take(&snap, err);
+    if (st == MT_OK)
+        st = mt_tee_snapshot_measure(snap, config, len, extra_files, out, err);
+    mt_tee_snapshot_free(snap);
     return st;
 }
 

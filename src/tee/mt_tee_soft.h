@@ -25,6 +25,17 @@
 
 typedef struct mt_tee_soft mt_tee_soft;
 
+/* The file part of the measurement (mt_tee_measure_soft), taken once: the
+ * executable and the libraries mapped at that moment. Levels that load more
+ * code later (tpm2: the TCTI module) measure from a snapshot taken before,
+ * so the value equals what `mesatee measure` computes. */
+typedef struct mt_tee_snapshot mt_tee_snapshot;
+mt_status mt_tee_snapshot_take(mt_tee_snapshot **out, mt_err *err);
+void mt_tee_snapshot_free(mt_tee_snapshot *s);
+/* mt_tee_measure_soft over the snapshot's files, then extra_files, then config. */
+mt_status mt_tee_snapshot_measure(const mt_tee_snapshot *snap, const uint8_t *config, size_t len,
+                                  const char *const *extra_files, uint8_t out[32], mt_err *err);
+
 /* Loads <data_dir>/platform-key.pem, creating it (0600) if absent, and
  * measures the process with no configuration and no extra file. */
 mt_status mt_tee_soft_open(const char *data_dir, mt_tee_soft **out, mt_err *err);

@@ -69,6 +69,11 @@ void mt_tpm2_attester_free(mt_tpm2_attester *a)
 {
     free(a);
 }
+unsigned mt_tpm2_attester_pcr(const mt_tpm2_attester *a)
+{
+    (void)a;
+    return MT_TPM2_DEFAULT_PCR;
+}
 void mt_tpm2_attester_ak_public(const mt_tpm2_attester *a, const uint8_t **buf, size_t *len)
 {
     (void)a;
@@ -337,6 +342,11 @@ void mt_tpm2_attester_free(mt_tpm2_attester *a)
         Tss2_TctiLdr_Finalize(&a->tcti);
     free(a->ek_cert);
     free(a);
+}
+
+unsigned mt_tpm2_attester_pcr(const mt_tpm2_attester *a)
+{
+    return a->pcr;
 }
 
 void mt_tpm2_attester_ak_public(const mt_tpm2_attester *a, const uint8_t **buf, size_t *len)

@@ -39,6 +39,8 @@ typedef struct mt_tpm2_attester mt_tpm2_attester;
 mt_status mt_tpm2_attester_open(const char *tcti, unsigned pcr, mt_tpm2_attester **out,
                                 mt_err *err);
 void mt_tpm2_attester_free(mt_tpm2_attester *a);
+/* The application PCR index. */
+unsigned mt_tpm2_attester_pcr(const mt_tpm2_attester *a);
 
 /* Marshalled TPMT_PUBLIC of the AK (what a verifier enrolls and pins). */
 void mt_tpm2_attester_ak_public(const mt_tpm2_attester *a, const uint8_t **buf, size_t *len);

@@ -145,8 +145,8 @@ static void test_function(void **state)
         "{\"name\":\"p\",\"builtin\":\"psi\",\"executor_type\":\"wasm\"}",
         "{\"name\":\"p\"}",
         "{\"name\":\"\",\"builtin\":\"psi\"}",
-        "{\"name\":\"p\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"}],\"outputs\":[{"
-        "\"name\":\"a\"}]}",
+        ("{\"name\":\"p\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"}],\"outputs\":[{"
+         "\"name\":\"a\"}]}"),
         "{\"name\":\"p\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\",\"x\":1}]}",
         "{\"name\":\"p\",\"builtin\":\"psi\",\"inputs\":[\"a\"]}",
         "{\"name\":\"p\",\"builtin\":\"psi\",\"arguments\":[{\"name\":\"k\",\"default\":1}]}",

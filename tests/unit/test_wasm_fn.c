@@ -147,16 +147,20 @@ static const char IO_MODULE[] =
     "  (if (i32.ne (call $iopen (i32.const 32) (i32.const 4)) (i32.const -1)) (then unreachable))\n"
     "  ;; read in two pieces: 5 + 6 bytes, then 0 at the end\n"
     "  (local.set $n (call $iread (local.get $h) (i32.const 100) (i32.const 5)))\n"
-    "  (local.set $n (i32.add (local.get $n) (call $iread (local.get $h) (i32.const 105) (i32.const 50))))\n"
+    "  (local.set $n (i32.add (local.get $n) (call $iread (local.get $h) (i32.const 105) "
+    "(i32.const 50))))\n"
     "  (if (i32.ne (local.get $n) (i32.const 11)) (then unreachable))\n"
-    "  (if (i32.ne (call $iread (local.get $h) (i32.const 200) (i32.const 5)) (i32.const 0)) (then unreachable))\n"
+    "  (if (i32.ne (call $iread (local.get $h) (i32.const 200) (i32.const 5)) (i32.const 0)) (then "
+    "unreachable))\n"
     "  (local.set $o (call $oopen (i32.const 8) (i32.const 3)))\n"
     "  (drop (call $owrite (local.get $o) (i32.const 100) (i32.const 11)))\n"
-    "  (if (i32.ne (call $owrite (i32.const 9) (i32.const 100) (i32.const 1)) (i32.const -2)) (then unreachable))\n"
+    "  (if (i32.ne (call $owrite (i32.const 9) (i32.const 100) (i32.const 1)) (i32.const -2)) "
+    "(then unreachable))\n"
     "  (call $log (i32.const 24) (i32.const 5))\n"
     "  ;; argument 'word' -> return value; absent argument -> -1\n"
     "  (local.set $v (call $arg (i32.const 16) (i32.const 4) (i32.const 300) (i32.const 64)))\n"
-    "  (if (i32.ne (call $arg (i32.const 32) (i32.const 4) (i32.const 400) (i32.const 8)) (i32.const -1)) (then unreachable))\n"
+    "  (if (i32.ne (call $arg (i32.const 32) (i32.const 4) (i32.const 400) (i32.const 8)) "
+    "(i32.const -1)) (then unreachable))\n"
     "  (drop (call $res (i32.const 300) (local.get $v))))\n"
     ")\n";
 
@@ -185,24 +189,30 @@ static void test_wasi(void **state)
     SKIP_WITHOUT_WABT();
     static const char m[] =
         "(module\n"
-        " (import \"wasi_snapshot_preview1\" \"fd_write\" (func $w (param i32 i32 i32 i32) (result i32)))\n"
-        " (import \"wasi_snapshot_preview1\" \"args_sizes_get\" (func $as (param i32 i32) (result i32)))\n"
-        " (import \"wasi_snapshot_preview1\" \"args_get\" (func $ag (param i32 i32) (result i32)))\n"
-        " (import \"wasi_snapshot_preview1\" \"random_get\" (func $rg (param i32 i32) (result i32)))\n"
-        " (import \"wasi_snapshot_preview1\" \"clock_time_get\" (func $ct (param i32 i64 i32) (result i32)))\n"
+        " (import \"wasi_snapshot_preview1\" \"fd_write\" (func $w (param i32 i32 i32 i32) (result "
+        "i32)))\n"
+        " (import \"wasi_snapshot_preview1\" \"args_sizes_get\" (func $as (param i32 i32) (result "
+        "i32)))\n"
+        " (import \"wasi_snapshot_preview1\" \"args_get\" (func $ag (param i32 i32) (result "
+        "i32)))\n"
+        " (import \"wasi_snapshot_preview1\" \"random_get\" (func $rg (param i32 i32) (result "
+        "i32)))\n"
+        " (import \"wasi_snapshot_preview1\" \"clock_time_get\" (func $ct (param i32 i64 i32) "
+        "(result i32)))\n"
         " (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $exit (param i32)))\n"
         " (import \"mesatee\" \"output_open\" (func $oopen (param i32 i32) (result i32)))\n"
         " (import \"mesatee\" \"output_write\" (func $owrite (param i32 i32 i32) (result i32)))\n"
         " (memory (export \"memory\") 1)\n"
-        " (data (i32.const 0) \"\\40\\00\\00\\00\\0c\\00\\00\\00\")\n"  /* iov: ptr 64, len 12 */
-        " (data (i32.const 8) \"\\50\\00\\00\\00\\03\\00\\00\\00\")\n"  /* iov: ptr 80, len 3 */
+        " (data (i32.const 0) \"\\40\\00\\00\\00\\0c\\00\\00\\00\")\n" /* iov: ptr 64, len 12 */
+        " (data (i32.const 8) \"\\50\\00\\00\\00\\03\\00\\00\\00\")\n" /* iov: ptr 80, len 3 */
         " (data (i32.const 64) \"line1\\nline2\\n\")\n"
         " (data (i32.const 80) \"err\")\n"
         " (data (i32.const 96) \"out\")\n"
         " (func (export \"_start\") (local $e i32)\n"
         "  (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 32)))\n"
         "  (drop (call $w (i32.const 2) (i32.const 8) (i32.const 1) (i32.const 32)))\n"
-        "  (if (i32.ne (call $w (i32.const 5) (i32.const 8) (i32.const 1) (i32.const 32)) (i32.const 8)) (then unreachable))\n"
+        "  (if (i32.ne (call $w (i32.const 5) (i32.const 8) (i32.const 1) (i32.const 32)) "
+        "(i32.const 8)) (then unreachable))\n"
         "  ;; argv: main, a=1, b=x[, wasm_clock=1] -> argc >= 3\n"
         "  (drop (call $as (i32.const 200) (i32.const 204)))\n"
         "  (if (i32.lt_u (i32.load (i32.const 200)) (i32.const 3)) (then unreachable))\n"
@@ -259,12 +269,13 @@ static void test_traps_and_limits(void **state)
                      MT_EINVAL);
     assert_non_null(strstr(err.msg, "integer divide by zero"));
     /* proc_exit(0) succeeds */
-    assert_int_equal(run(f,
-                         "(module (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $e (param i32)))"
-                         " (memory (export \"memory\") 1)"
-                         " (func (export \"_start\") (call $e (i32.const 0)) unreachable))",
-                         &ret, &fuel, &err),
-                     MT_OK);
+    assert_int_equal(
+        run(f,
+            "(module (import \"wasi_snapshot_preview1\" \"proc_exit\" (func $e (param i32)))"
+            " (memory (export \"memory\") 1)"
+            " (func (export \"_start\") (call $e (i32.const 0)) unreachable))",
+            &ret, &fuel, &err),
+        MT_OK);
     free(ret);
     fx_free(f);
     /* fuel from the task argument */
@@ -279,12 +290,13 @@ static void test_traps_and_limits(void **state)
     fx_free(f);
     /* memory cap from the task argument: 1 MiB = 16 pages */
     f = fx_new("{\"wasm_memory_mb\":\"1\"}");
-    assert_int_equal(run(f,
-                         "(module (memory (export \"memory\") 2) (func (export \"_start\")"
-                         " (if (i32.ne (memory.grow (i32.const 20)) (i32.const -1)) (then unreachable))"
-                         " (if (i32.ne (memory.grow (i32.const 10)) (i32.const 2)) (then unreachable))))",
-                         &ret, &fuel, &err),
-                     MT_OK);
+    assert_int_equal(
+        run(f,
+            "(module (memory (export \"memory\") 2) (func (export \"_start\")"
+            " (if (i32.ne (memory.grow (i32.const 20)) (i32.const -1)) (then unreachable))"
+            " (if (i32.ne (memory.grow (i32.const 10)) (i32.const 2)) (then unreachable))))",
+            &ret, &fuel, &err),
+        MT_OK);
     free(ret);
     assert_int_equal(run(f, "(module (memory (export \"memory\") 17) (func (export \"_start\")))",
                          &ret, &fuel, &err),
@@ -305,13 +317,15 @@ static void test_traps_and_limits(void **state)
     fx_free(f);
     /* set_result refuses bytes that are not UTF-8 */
     f = fx_new(NULL);
-    assert_int_equal(run(f,
-                         "(module (import \"mesatee\" \"set_result\" (func $r (param i32 i32) (result i32)))"
-                         " (memory (export \"memory\") 1) (data (i32.const 0) \"\\ff\\fe\")"
-                         " (func (export \"_start\")"
-                         "  (if (i32.ne (call $r (i32.const 0) (i32.const 2)) (i32.const -3)) (then unreachable))))",
-                         &ret, &fuel, &err),
-                     MT_OK);
+    assert_int_equal(
+        run(f,
+            "(module (import \"mesatee\" \"set_result\" (func $r (param i32 i32) (result i32)))"
+            " (memory (export \"memory\") 1) (data (i32.const 0) \"\\ff\\fe\")"
+            " (func (export \"_start\")"
+            "  (if (i32.ne (call $r (i32.const 0) (i32.const 2)) (i32.const -3)) (then "
+            "unreachable))))",
+            &ret, &fuel, &err),
+        MT_OK);
     assert_string_equal(ret, "");
     free(ret);
     /* a wrong import signature fails at instantiation */

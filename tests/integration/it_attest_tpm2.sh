@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Level tpm2 end to end: starts swtpm (software TPM, no EK certificate
+# needed), `mesatee serve --level tpm2 --tpm2-tcti swtpm:...`, then checks
+# that the certificate carries a TPM quote bound to the TLS key, that
+# `mesatee measure --level tpm2` predicts the application PCR, that a policy
+# with the right PCR and pinned AK logs in, and that a wrong PCR value or a
+# wrong AK is refused inside the handshake. Skips when swtpm is absent.
+source "$(dirname "$0")/lib.sh"
+command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
+command -v swtpm >/dev/null || { echo "SKIP: swtpm not installed (Debian: apt install swtpm)"; exit 0; }
+B=$MESATEE_BIN
+
+# swtpm on a free port pair (the kernel picks; retried on a race).
+SW_PID=
+stop_swtpm() { [ -n "$SW_PID" ] && kill "$SW_PID" 2>/dev/null; SW_PID=; }
+trap 'stop_swtpm; mt_cleanup' EXIT
+mkdir -p "$MT_WORK/tpm"
+for _ in 1 2 3 4 5; do
+  port=$(python3 -c 'import socket
+for _ in range(50):
+    a=socket.socket(); a.bind(("127.0.0.1",0)); p=a.getsockname()[1]
+    b=socket.socket()
+    try:
+        b.bind(("127.0.0.1",p+1)); print(p); break
+    except OSError: pass
+    finally: a.close(); b.close()')
+  swtpm socket --tpm2 --tpmstate dir="$MT_WORK/tpm" \
+    --server type=tcp,port="$port",bindaddr=127.0.0.1 \
+    --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
+    --flags not-need-init,startup-clear >>"$MT_WORK/swtpm.log" 2>&1 &
+  SW_PID=$!
+  sleep 0.3
+  kill -0 "$SW_PID" 2>/dev/null && break
+  SW_PID=
+done
+[ -n "$SW_PID" ] || fail "swtpm did not start: $(cat "$MT_WORK/swtpm.log")"
+TCTI="swtpm:host=127.0.0.1,port=$port"
+
+mt_start_server --level tpm2 --tpm2-tcti "$TCTI"
+unset MESATEE_CA
+
+show=$("$B" attest show --output json) || fail "attest show: $show"
+[ "$(jget "$show" .kind)" = tpm2 ] || fail "attest show: kind is not tpm2: $show"
+[ "$(jget "$show" .level)" = 3 ] || fail "attest show: level is not 3: $show"
+pcr=$(jget "$show" .measurements.pcr23)
+ak=$(jget "$show" .tpm2_ak)
+[ ${#pcr} -eq 64 ] && [ ${#ak} -eq 64 ] || fail "attest show: no pcr23/tpm2_ak: $show"
+[ "$(jget "$show" .ratls.tag)" = 1836343554 ] || fail "attest show: not the tpm2 RA-TLS tag: $show"
+ok "attest show prints the TPM claims (pcr23, tpm2_ak)"
+
+[ "$("$B" measure --level tpm2)" = "$pcr" ] || fail "measure --level tpm2 differs from pcr23 $pcr"
+[ "$("$B" measure --level tpm2 --workers 3)" != "$pcr" ] || fail "measure ignores the settings"
+[ "$("$B" measure --level soft)" != "$pcr" ] || fail "measure tpm2 equals soft"
+ok "mesatee measure --level tpm2 predicts the application PCR"
+
+policy() { # policy FILE PCR AK
+  cat >"$1" <<EOP
+{"mesatee_policy": 1, "allowed_kinds": ["tpm2"], "min_level": "tpm2",
+ "measurements": {"gateway": {"pcr23": ["$2"]}},
+ "tpm2_aks": ["$3"], "max_evidence_age_s": 3600}
+EOP
+}
+flip() { [ "${1:0:1}" = 0 ] && echo "1${1:1}" || echo "0${1:1}"; }
+policy "$MT_WORK/good.json" "$pcr" "$ak"
+policy "$MT_WORK/bad-pcr.json" "$(flip "$pcr")" "$ak"
+policy "$MT_WORK/bad-ak.json" "$pcr" "$(flip "$ak")"
+
+out=$("$B" --policy "$MT_WORK/good.json" attest verify --output json) || fail "attest verify: $out"
+[ "$(jget "$out" .policy_satisfied)" = true ] || fail "attest verify: $out"
+export MESATEE_POLICY=$MT_WORK/good.json
+mt_login admin
+as admin user list >/dev/null || fail "user list with the matching tpm2 policy"
+ok "a client with the matching tpm2 policy logs in and calls the API"
+
+MESATEE_POLICY=$MT_WORK/bad-pcr.json expect_fail "wrong PCR value refused" \
+  "policy rule 'measurements.gateway.pcr23' failed" as admin user list
+MESATEE_POLICY=$MT_WORK/bad-ak.json expect_fail "unpinned TPM AK refused" \
+  "policy rule 'tpm2_aks' failed" as admin user list
+cat >"$MT_WORK/soft-only.json" <<EOP
+{"mesatee_policy": 1, "allowed_kinds": ["soft"], "measurements": {"gateway": {"measurement": ["$pcr"]}},
+ "soft_platform_keys": ["$ak"]}
+EOP
+MESATEE_POLICY=$MT_WORK/soft-only.json expect_fail "tpm2 server refused by a soft-only policy" \
+  "policy rule 'allowed_kinds' failed" as admin user list
+cat >"$MT_WORK/no-pin.json" <<EOP
+{"mesatee_policy": 1, "allowed_kinds": ["tpm2"], "measurements": {"gateway": {"pcr23": ["$pcr"]}}}
+EOP
+expect_fail "a tpm2 policy without a pinned AK is rejected" "tpm2_aks" \
+  "$B" --policy "$MT_WORK/no-pin.json" attest verify
+
+# Another setting: the PCR (and so the policy) no longer matches.
+mt_stop_server
+mt_start_server --level tpm2 --tpm2-tcti "$TCTI" --workers 3
+unset MESATEE_CA
+expect_fail "tpm2 server with changed settings refused" "measurements.gateway.pcr23" \
+  as admin user list
+
+# An unreachable TPM fails at start with a message naming the TCTI.
+mt_stop_server
+if "$B" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 --level tpm2 \
+  --tpm2-tcti "swtpm:host=127.0.0.1,port=1" >"$MT_WORK/bad.log" 2>&1; then
+  fail "serve with an unreachable TPM started"
+fi
+grep -q "TCTI" "$MT_WORK/bad.log" || fail "unreachable TPM: message does not name the TCTI: $(cat "$MT_WORK/bad.log")"
+ok "unreachable TPM refused at start naming the TCTI"
+echo "it_attest_tpm2: all passed"
