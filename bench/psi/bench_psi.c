@@ -17,7 +17,8 @@
  * Times are thread CPU seconds (CLOCK_THREAD_CPUTIME_ID; robust on a shared
  * machine) and wall seconds, best of N runs for (a). Exit status 1 if any
  * method finds a wrong intersection size.
- * Usage: bench_psi [--ours-only]   env PSI_BENCH_BIG=0 skips 2 x 2^24. */
+ * Usage: bench_psi [--ours-only] [KxL ...]   (cases, e.g. 2x20 5x20; default all)
+ * env PSI_BENCH_BIG=0 skips 2 x 2^24. */
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +291,7 @@ static int run_case(const bcase *c, int ours_only, double ecdh_pair_cpu, bres *r
 int main(int argc, char **argv)
 {
     int ours_only = argc > 1 && strcmp(argv[1], "--ours-only") == 0;
+    int first_case = 1 + ours_only;
     const char *big = getenv("PSI_BENCH_BIG");
     int skip_big = big && strcmp(big, "0") == 0;
     if (sodium_init() < 0)
@@ -334,6 +336,13 @@ int main(int argc, char **argv)
         const bcase *c = &cases[i];
         char name[32];
         snprintf(name, sizeof name, "%zu x 2^%u", c->parties, c->log2n);
+        int wanted = first_case >= argc;
+        for (int a = first_case; a < argc; a++)
+            wanted |= strcmp(argv[a], name + 0) == 0 ||
+                      (strchr(argv[a], 'x') && (size_t)atoi(argv[a]) == c->parties &&
+                       (unsigned)atoi(strchr(argv[a], 'x') + 1) == c->log2n);
+        if (!wanted)
+            continue;
         if (skip_big && c->log2n > 20) {
             printf("| %-9s | %9s | %9s | %9s | %8s | %9s | %8s | <= %5.2f s | %-7s |\n", name,
                    "skipped", "", "", "", "", "", c->target_s, "-");

@@ -77,6 +77,11 @@ char *metrics_text(sqlite3 *db)
               "mesatee_task_bytes_out_total %lld\n",
               (long long)q(db, "SELECT coalesce(sum(bytes_out), 0) FROM tasks"));
     sb_printf(&b,
+              "# HELP mesatee_task_wasm_fuel_total Fuel (wasm instructions) used by tasks.\n"
+              "# TYPE mesatee_task_wasm_fuel_total counter\n"
+              "mesatee_task_wasm_fuel_total %lld\n",
+              (long long)q(db, "SELECT coalesce(sum(fuel_used), 0) FROM tasks"));
+    sb_printf(&b,
               "# HELP mesatee_users Registered users.\n# TYPE mesatee_users gauge\n"
               "mesatee_users %lld\n",
               (long long)q(db, "SELECT count(*) FROM users"));

@@ -164,8 +164,11 @@ void mt_csv_free(mt_csv *t)
     free(t);
 }
 
-mt_status mt_csv_parse(const uint8_t *data, size_t len, const mt_csv_opts *opts, mt_csv **out,
-                       mt_err *err)
+/* mt_csv_parse, or with head_only the header record alone (then *body and
+ * *body_line receive where the data rows start). */
+static mt_status csv_parse(const uint8_t *data, size_t len, const mt_csv_opts *opts,
+                           bool head_only, mt_csv **out, size_t *body, size_t *body_line,
+                           mt_err *err)
 {
     *out = NULL;
     csv_state s = {.d = data, .len = len, .line = 1, .slot = opts->slot ? opts->slot : "?"};
@@ -177,13 +180,21 @@ mt_status mt_csv_parse(const uint8_t *data, size_t len, const mt_csv_opts *opts,
         goto oom;
     /* Arena: every field is at most its raw bytes plus a NUL; fields are at
      * most separators + 1. Generated names (no header) need < 24 bytes each. */
-    size_t seps = 1;
-    for (size_t i = 0; i < len; i++)
-        seps += data[i] == ',' || data[i] == '\n';
-    size_t extra = opts->no_header ? 24 * s.max_cols : 0;
-    if (seps > (SIZE_MAX - extra) / 2 - len)
-        goto oom;
-    if (!(t->arena = malloc(len + seps + extra + 1)))
+    size_t arena;
+    if (head_only) {
+        /* one record: at most max_record + 1 bytes are copied before the
+         * length check fails, and at most max_cols NULs */
+        arena = (len < s.max_record ? len : s.max_record) + 1 + s.max_cols + 1;
+    } else {
+        size_t seps = 1;
+        for (size_t i = 0; i < len; i++)
+            seps += data[i] == ',' || data[i] == '\n';
+        size_t extra = opts->no_header ? 24 * s.max_cols : 0;
+        if (seps > (SIZE_MAX - extra) / 2 - len)
+            goto oom;
+        arena = len + seps + extra + 1;
+    }
+    if (!(t->arena = malloc(arena)))
         goto oom;
     s.dst = t->arena;
     if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf)
@@ -225,6 +236,11 @@ mt_status mt_csv_parse(const uint8_t *data, size_t len, const mt_csv_opts *opts,
             }
             s.n_cells = 0;
             have_header = true;
+            if (head_only) {
+                *body = s.pos;
+                *body_line = s.line;
+                break;
+            }
             continue;
         }
         if (!have_header) { /* no_header: the first record fixes the width */
@@ -266,6 +282,21 @@ fail:
     return st;
 }
 
+mt_status mt_csv_parse(const uint8_t *data, size_t len, const mt_csv_opts *opts, mt_csv **out,
+                       mt_err *err)
+{
+    return csv_parse(data, len, opts, false, out, NULL, NULL, err);
+}
+
+mt_status mt_csv_parse_header(const uint8_t *data, size_t len, const mt_csv_opts *opts,
+                              mt_csv **out, size_t *body, size_t *body_line, mt_err *err)
+{
+    *out = NULL;
+    if (opts->no_header)
+        return mt_err_set(err, MT_EINTERNAL, "mt_csv_parse_header: no_header is not supported");
+    return csv_parse(data, len, opts, true, out, body, body_line, err);
+}
+
 mt_status mt_csv_column(const mt_csv *t, const char *spec, const char *what, size_t *col,
                         mt_err *err)
 {
@@ -283,36 +314,178 @@ mt_status mt_csv_column(const mt_csv *t, const char *spec, const char *what, siz
                       t->slot, spec);
 }
 
-bool mt_num_parse(const char *s, double *out)
+/* ------------------------------------------------------------- numbers */
+
+enum { NUM_BAD, NUM_EXACT, NUM_STRTOD };
+
+static const double pow10_exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                       1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                       1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Scans the strict number grammar (optional sign, digits with an optional
+ * '.', at least one digit, optional exponent with at least one digit) from p
+ * (before end); *stop receives where the grammar ends. NUM_BAD: no number.
+ * NUM_EXACT: *out holds the value, correctly rounded, so bit-identical to
+ * strtod: the decimal significand has at most 19 digits, is at most 2^53 and
+ * the power of ten is at most 22 in magnitude, so significand and power are
+ * exact doubles and one IEEE multiplication or division rounds once
+ * (Clinger's fast path). NUM_STRTOD: valid, but the caller must use strtod. */
+static int num_scan(const char *p, const char *end, double *out, const char **stop)
 {
-    const char *p = s;
-    if (*p == '+' || *p == '-')
+    bool neg = false, dropped = false;
+    if (p < end && (*p == '+' || *p == '-')) {
+        neg = *p == '-';
         p++;
+    }
+    uint64_t m = 0;
+    int nd = 0;      /* significant digits in m */
+    long e = 0;      /* decimal exponent applied to m */
     size_t digits = 0;
-    while (*p >= '0' && *p <= '9')
-        p++, digits++;
+    while (p < end && (unsigned)(*p - '0') < 10) {
+        unsigned dg = (unsigned)(*p - '0');
+        if (nd < 19) {
+            m = m * 10 + dg;
+            nd += m != 0;
+        } else {
+            e++;
+            dropped |= dg != 0;
+        }
+        p++;
+        digits++;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        while (p < end && (unsigned)(*p - '0') < 10) {
+            unsigned dg = (unsigned)(*p - '0');
+            if (nd < 19) {
+                m = m * 10 + dg;
+                nd += m != 0;
+                e--;
+            } else {
+                dropped |= dg != 0;
+            }
+            p++;
+            digits++;
+        }
+    }
+    if (digits == 0) {
+        *stop = p;
+        return NUM_BAD;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool eneg = false;
+        if (p < end && (*p == '+' || *p == '-')) {
+            eneg = *p == '-';
+            p++;
+        }
+        if (!(p < end && (unsigned)(*p - '0') < 10)) {
+            *stop = p;
+            return NUM_BAD;
+        }
+        long x = 0;
+        while (p < end && (unsigned)(*p - '0') < 10) {
+            if (x < 100000)
+                x = x * 10 + (*p - '0');
+            p++;
+        }
+        e += eneg ? -x : x;
+    }
+    *stop = p;
+    if (dropped || m > ((uint64_t)1 << 53))
+        return NUM_STRTOD;
+    if (m == 0) {
+        *out = neg ? -0.0 : 0.0;
+        return NUM_EXACT;
+    }
+    if (e < -22 || e > 22)
+        return NUM_STRTOD;
+    double v = (double)m;
+    v = e < 0 ? v / pow10_exact[-e] : v * pow10_exact[e];
+    *out = neg ? -v : v;
+    return NUM_EXACT;
+}
+
+/* Number of leading ASCII digits in the 8 bytes v (first byte lowest). A
+ * byte is a digit when its high nibble is 3 and its low nibble + 6 stays
+ * below 16; no carry crosses bytes. */
+static inline unsigned swar_digits(uint64_t v)
+{
+    const uint64_t hi = 0xF0F0F0F0F0F0F0F0ULL, lo = 0x0F0F0F0F0F0F0F0FULL;
+    uint64_t bad = ((v & hi) ^ 0x3030303030303030ULL) |
+                   (((v & lo) + 0x0606060606060606ULL) & hi);
+    return bad ? (unsigned)__builtin_ctzll(bad) / 8 : 8;
+}
+
+/* Value of the k (1..8) leading digits of v: the digits are moved to the top
+ * bytes (zero digits fill the bottom), then pairs, quads and the two halves
+ * are combined with one multiplication each. */
+static inline uint64_t swar_value(uint64_t v, unsigned k)
+{
+    uint64_t x = (v - 0x3030303030303030ULL) << (8 * (8 - k));
+    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFULL;
+    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFULL;
+    return (x * 10000 + (x >> 32)) & 0xFFFFFFFFULL;
+}
+
+static const uint64_t pow10_u64[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                      100000000};
+
+/* num_scan for a field followed by at least 24 readable bytes: the digits
+ * before and after the '.' (up to 7 each) are converted 8 bytes at a time.
+ * Anything longer or with an exponent goes to num_scan. Same results. */
+static int num_scan_fast(const char *p0, const char *end, double *out, const char **stop)
+{
+    if (end - p0 < 24)
+        return num_scan(p0, end, out, stop);
+    const char *p = p0;
+    bool neg = *p == '-';
+    p += *p == '-' || *p == '+';
+    uint64_t v;
+    memcpy(&v, p, 8);
+    unsigned k1 = swar_digits(v), k2 = 0;
+    if (k1 == 8)
+        return num_scan(p0, end, out, stop);
+    uint64_t m = k1 ? swar_value(v, k1) : 0;
+    p += k1;
     if (*p == '.') {
         p++;
-        while (*p >= '0' && *p <= '9')
-            p++, digits++;
+        memcpy(&v, p, 8);
+        k2 = swar_digits(v);
+        if (k2 == 8)
+            return num_scan(p0, end, out, stop);
+        if (k2)
+            m = m * pow10_u64[k2] + swar_value(v, k2);
+        p += k2;
     }
-    if (digits == 0)
+    if (k1 + k2 == 0) {
+        *stop = p;
+        return NUM_BAD;
+    }
+    if (*p == 'e' || *p == 'E')
+        return num_scan(p0, end, out, stop);
+    *stop = p;
+    /* at most 14 digits: m < 2^53, and 10^k2 is exact */
+    double d = (double)m;
+    if (k2)
+        d /= (double)pow10_u64[k2];
+    *out = neg ? -d : d;
+    return NUM_EXACT;
+}
+
+bool mt_num_parse(const char *s, double *out)
+{
+    const char *end = s + strlen(s), *stop;
+    double v = 0;
+    int r = num_scan(s, end, &v, &stop);
+    if (r == NUM_BAD || stop != end)
         return false;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        if (*p == '+' || *p == '-')
-            p++;
-        if (!(*p >= '0' && *p <= '9'))
+    if (r == NUM_STRTOD) {
+        errno = 0;
+        v = strtod(s, NULL);
+        if (!isfinite(v))
             return false;
-        while (*p >= '0' && *p <= '9')
-            p++;
     }
-    if (*p)
-        return false;
-    errno = 0;
-    double v = strtod(s, NULL);
-    if (!isfinite(v))
-        return false;
     *out = v;
     return true;
 }
@@ -343,6 +516,176 @@ mt_status mt_csv_number(const mt_csv *t, size_t row, size_t col, double *out, mt
         return MT_OK;
     return mt_err_set(err, MT_EINVAL, "input '%s', line %zu, column %zu: %s", t->slot,
                       t->line[row], col + 1, *s ? "not a finite number" : "empty numeric field");
+}
+
+/* ------------------------------------------------------------- numeric rows */
+
+/* Bytes that end or complicate an unquoted field: the fast path hands any
+ * record holding one (other than ',' and a final LF or CRLF) to csv_record. */
+static bool csv_special(uint8_t c)
+{
+    return c == ',' || c == '\n' || c == '\r' || c == '"' || c == 0;
+}
+
+/* The generic path for one record at s->pos (line s->line): parses it with
+ * csv_record into the scratch arena, checks the field count and converts the
+ * wanted fields with mt_num_parse, exactly as mt_csv_parse + mt_csv_number
+ * would. */
+static mt_status num_record_slow(csv_state *s, size_t n_cols, const mt_csv_numcols *nc,
+                                 double *v, size_t *bad, const char **why, mt_err *err)
+{
+    size_t rec_line = s->line, nf = 0;
+    s->n_cells = 0;
+    char *arena = s->dst;
+    mt_status st = csv_record(s, &nf, err);
+    s->dst = arena;
+    if (st != MT_OK)
+        return st;
+    if (nf != n_cols)
+        return mt_err_set(err, MT_EINVAL,
+                          "input '%s', line %zu, column %zu: expected %zu fields as in the "
+                          "header, found %zu",
+                          s->slot, rec_line, (nf < n_cols ? nf : n_cols) + 1, n_cols, nf);
+    *bad = nc->n;
+    for (size_t j = 0; j < nc->n; j++) {
+        const char *cell = s->cells[nc->col[j]];
+        if (!cell[0] && nc->empty_nan && nc->empty_nan[j]) {
+            v[j] = NAN;
+        } else if (!mt_num_parse(cell, &v[j])) {
+            v[j] = NAN;
+            if (*bad == nc->n) {
+                *bad = j;
+                *why = cell[0] ? "not a finite number" : "empty numeric field";
+            }
+        }
+    }
+    return MT_OK;
+}
+
+mt_status mt_csv_read_numbers(const uint8_t *data, size_t len, const mt_csv_opts *opts,
+                              const mt_csv *head, size_t body, size_t body_line,
+                              const mt_csv_numcols *nc, mt_csv_row_fn row, void *u, mt_err *err)
+{
+    csv_state s = {.d = data, .len = len, .pos = body, .line = body_line,
+                   .slot = opts->slot ? opts->slot : "?"};
+    s.max_record = opts->max_record ? opts->max_record : MT_CSV_MAX_RECORD_DEFAULT;
+    s.max_cols = opts->max_cols ? opts->max_cols : MT_CSV_MAX_COLS_DEFAULT;
+    size_t n_cols = head->n_cols;
+    long *want = malloc(n_cols * sizeof *want);
+    double *v = malloc((nc->n ? nc->n : 1) * sizeof *v);
+    char *scratch = NULL;
+    mt_status st = MT_OK;
+    if (!want || !v) {
+        st = mt_err_set(err, MT_ENOMEM, "input '%s': out of memory", s.slot);
+        goto out;
+    }
+    for (size_t c = 0; c < n_cols; c++)
+        want[c] = -1;
+    for (size_t j = 0; j < nc->n; j++) {
+        if (nc->col[j] >= n_cols || want[nc->col[j]] >= 0) {
+            st = mt_err_set(err, MT_EINTERNAL, "mt_csv_read_numbers: bad column list");
+            goto out;
+        }
+        want[nc->col[j]] = (long)j;
+    }
+    const char *d = (const char *)data, *end = d + len;
+    while (s.pos < len) {
+        const char *p = d + s.pos;
+        if (*p == '\n') {
+            s.pos++;
+            s.line++;
+            continue;
+        }
+        if (*p == '\r' && p + 1 < end && p[1] == '\n') {
+            s.pos += 2;
+            s.line++;
+            continue;
+        }
+        /* fast path: unquoted fields, numbers in the common formats */
+        const char *rec = p;
+        size_t f = 0, rec_line = s.line;
+        bool ok = true, eol = false;
+        while (ok && !eol) {
+            if (f == n_cols) {
+                ok = false; /* too many fields: the generic path says so */
+                break;
+            }
+            long j = want[f++];
+            if (j >= 0) {
+                const char *q;
+                int r = num_scan_fast(p, end, &v[j], &q);
+                if (r == NUM_BAD || (q < end && !csv_special((uint8_t)*q))) {
+                    if (r == NUM_BAD && q == p && (p == end || *p == ',' || *p == '\n') &&
+                        nc->empty_nan && nc->empty_nan[j])
+                        v[j] = NAN; /* an empty field read as missing */
+                    else
+                        ok = false;
+                } else if (r == NUM_STRTOD) {
+                    char buf[64];
+                    size_t tl = (size_t)(q - p);
+                    if (tl >= sizeof buf) {
+                        ok = false;
+                    } else {
+                        memcpy(buf, p, tl);
+                        buf[tl] = 0;
+                        v[j] = strtod(buf, NULL);
+                        ok = isfinite(v[j]);
+                    }
+                    p = q;
+                } else {
+                    p = q;
+                }
+            } else {
+                while (p < end && !csv_special((uint8_t)*p))
+                    p++;
+            }
+            if (!ok)
+                break;
+            if (p == end) {
+                eol = true;
+            } else if (*p == ',') {
+                p++;
+            } else if (*p == '\n') {
+                p++;
+                eol = true;
+            } else if (*p == '\r' && p + 1 < end && p[1] == '\n') {
+                p += 2;
+                eol = true;
+            } else {
+                ok = false; /* quote, NUL, lone CR */
+            }
+        }
+        /* a record ending in ',' at the end of the data has one more (empty)
+         * field: the generic path handles it */
+        if (ok && (f != n_cols || (p == end && p > rec && p[-1] == ',') ||
+                   (size_t)(p - rec) > s.max_record))
+            ok = false;
+        size_t bad = nc->n;
+        const char *why = NULL;
+        if (ok) {
+            s.pos = (size_t)(p - d);
+            s.line++;
+        } else {
+            if (!scratch) {
+                if (!(scratch = malloc(s.max_record + 1 + s.max_cols + 1))) {
+                    st = mt_err_set(err, MT_ENOMEM, "input '%s': out of memory", s.slot);
+                    goto out;
+                }
+            }
+            s.pos = (size_t)(rec - d);
+            s.dst = scratch;
+            if ((st = num_record_slow(&s, n_cols, nc, v, &bad, &why, err)) != MT_OK)
+                goto out;
+        }
+        if ((st = row(u, rec_line, v, bad, why, err)) != MT_OK)
+            goto out;
+    }
+out:
+    free(want);
+    free(v);
+    free(scratch);
+    free(s.cells);
+    return st;
 }
 
 /* ------------------------------------------------------------- sbuf */

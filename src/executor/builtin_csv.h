@@ -71,6 +71,46 @@ mt_status mt_csv_column(const mt_csv *t, const char *spec, const char *what, siz
  * no spaces, no hex, no inf/nan; finite. MT_EINVAL names slot, line, column. */
 mt_status mt_csv_number(const mt_csv *t, size_t row, size_t col, double *out, mt_err *err);
 
+/* ---- numeric rows without a table (the fast path of the numeric built-ins) ---- */
+
+/* Parses only the header record of data, with the checks and messages of
+ * mt_csv_parse (opts->no_header is not supported); the table has no rows.
+ * *body and *body_line receive the offset and line number where the data
+ * rows start. On error *out is NULL. */
+mt_status mt_csv_parse_header(const uint8_t *data, size_t len, const mt_csv_opts *opts,
+                              mt_csv **out, size_t *body, size_t *body_line, mt_err *err);
+
+/* Columns to read as numbers: col[0..n) (distinct indices, in the order the
+ * values are delivered); empty_nan (may be NULL): empty_nan[j] reads an empty
+ * field of col[j] as NaN instead of failing it. */
+typedef struct mt_csv_numcols {
+    const size_t *col;
+    const bool *empty_nan;
+    size_t n;
+} mt_csv_numcols;
+
+/* Called for each data row, in order: line is where the record starts, v[j]
+ * the number of column col[j] (NaN where it is not one). bad is the first j
+ * whose field is not a strict finite number (nc->n when every one is), why
+ * the reason for it ("not a finite number" or "empty numeric field"). A
+ * number error is the caller's to report (it may defer it, so that a later
+ * CSV syntax error wins as with mt_csv_parse). Any status but MT_OK stops
+ * the reading and is returned. */
+typedef mt_status (*mt_csv_row_fn)(void *u, size_t line, const double *v, size_t bad,
+                                   const char *why, mt_err *err);
+
+/* Reads the data rows data[body..len) of a CSV whose header is head (from
+ * mt_csv_parse_header with the same opts), converting the fields nc->col to
+ * doubles without copying fields: unquoted fields in the usual decimal forms
+ * take a fast path whose values are bit-identical to strtod; any other
+ * record (quotes, CRs, odd numbers, wrong field count, ...) goes through the
+ * reader of mt_csv_parse, so values, syntax errors and their line and column
+ * are exactly mt_csv_parse's + mt_num_parse's. The first syntax error stops
+ * the reading (MT_EINVAL / MT_ETOOBIG); MT_ENOMEM. */
+mt_status mt_csv_read_numbers(const uint8_t *data, size_t len, const mt_csv_opts *opts,
+                              const mt_csv *head, size_t body, size_t body_line,
+                              const mt_csv_numcols *nc, mt_csv_row_fn row, void *u, mt_err *err);
+
 /* Parses s as a strict finite number (same rules); false if it is not one. */
 bool mt_num_parse(const char *s, double *out);
 /* Parses s as a strict decimal integer fitting int64; false otherwise. */

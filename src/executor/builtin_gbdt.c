@@ -9,6 +9,7 @@
  * XGBoost's own error texts are passed on only for training parameters;
  * for a model or data it refuses, the reason is ours and quotes nothing. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -614,24 +615,31 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
             goto out;
         }
         n = m.n;
-        if (XGDMatrixCreateFromMat_omp(m.xf, m.n, m.p, NAN, &dm, (int)threads) != 0) {
-            st = xgb_fail(err, "gbdt_predict: XGBoost refused the data", false);
-            goto out;
-        }
-        if (m.xf) {
-            mt_wipe(m.xf, m.n * m.p * sizeof *m.xf);
-            free(m.xf);
-            m.xf = NULL;
-        }
     }
     double t0 = now_s();
     const bst_ulong *shape = NULL;
     bst_ulong dim = 0;
     const float *pred = NULL;
-    if (XGBoosterPredictFromDMatrix(b, dm,
-                                    "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
-                                    "\"iteration_end\": 0, \"strict_shape\": false}",
-                                    &shape, &dim, &pred) != 0) {
+    static const char pred_cfg[] = "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+                                   "\"iteration_end\": 0, \"strict_shape\": false";
+    int xr;
+    if (dm) {
+        xr = XGBoosterPredictFromDMatrix(b, dm, "{\"type\": 0, \"training\": false, "
+                                                "\"iteration_begin\": 0, \"iteration_end\": 0, "
+                                                "\"strict_shape\": false}",
+                                         &shape, &dim, &pred);
+    } else {
+        /* CSV: in-place prediction straight from our float matrix (an
+         * __array_interface__ over m.xf), no DMatrix and no copy */
+        char ai[160], cfg[sizeof pred_cfg + 64];
+        snprintf(ai, sizeof ai,
+                 "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", "
+                 "\"version\": 3}",
+                 (unsigned long long)(uintptr_t)m.xf, m.n, m.p);
+        snprintf(cfg, sizeof cfg, "%s, \"cache_id\": 0, \"missing\": NaN}", pred_cfg);
+        xr = XGBoosterPredictFromDense(b, ai, cfg, NULL, &shape, &dim, &pred);
+    }
+    if (xr != 0) {
         st = xgb_fail(err, "gbdt_predict: prediction failed", false);
         goto out;
     }

@@ -449,6 +449,16 @@ static int psi_cmp_keys(const void *x, const void *y, void *base)
 
 #define PSI_DIGIT_MAX 4096u
 
+/* The radix digit of key k made of its bytes b .. e-1: Σ rank[byte] * mult. */
+static inline unsigned psi_digit(uint64_t k, int b, int e, const uint16_t (*rank)[256],
+                                 const unsigned *mult)
+{
+    unsigned d = 0;
+    for (int q = b; q < e; q++)
+        d += rank[q][(k >> (8 * q)) & 0xff] * mult[q];
+    return d;
+}
+
 /* Sorts v[0..n) bytewise by id; tmp has room for n keys. LSD radix sort on
  * the 8-byte key: one pass counts every byte's values, then each pass sorts
  * on a digit made of consecutive key bytes (from the least significant),
@@ -479,7 +489,6 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
             b++;
             continue;
         }
-        /* digit = Σ rank[byte] * mult over bytes b .. e-1 */
         int e = b;
         unsigned mult[8], buckets = 1;
         while (e < 8 && (nval[e] <= 1 || buckets * nval[e] <= PSI_DIGIT_MAX)) {
@@ -489,16 +498,8 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
             e++;
         }
         memset(bucket, 0, buckets * sizeof *bucket);
-#define PSI_DIGIT(key)                                                                   \
-    ({                                                                                  \
-        uint64_t k_ = (key);                                                            \
-        unsigned d_ = 0;                                                                \
-        for (int q_ = b; q_ < e; q_++)                                                  \
-            d_ += rank[q_][(k_ >> (8 * q_)) & 0xff] * mult[q_];                         \
-        d_;                                                                             \
-    })
         for (size_t i = 0; i < n; i++)
-            bucket[PSI_DIGIT(v[i].k)]++;
+            bucket[psi_digit(v[i].k, b, e, rank, mult)]++;
         size_t sum = 0;
         for (unsigned x = 0; x < buckets; x++) {
             size_t c = bucket[x];
@@ -506,8 +507,7 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            tmp[bucket[PSI_DIGIT(v[i].k)]++] = v[i];
-#undef PSI_DIGIT
+            tmp[bucket[psi_digit(v[i].k, b, e, rank, mult)]++] = v[i];
         memcpy(v, tmp, n * sizeof *v);
         b = e;
     }
@@ -623,13 +623,12 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
     if (m == 0)
         goto out;
 
-    /* sort the survivors and write them out */
-    keys = psi_big_alloc(m * sizeof *keys);
-    tmp = psi_big_alloc(m * sizeof *tmp);
-    if (!keys || !tmp) {
-        st = mt_err_set(err, MT_ENOMEM, "out of memory for an intersection of %zu ids", m);
-        goto out;
-    }
+    /* sort the survivors and write them out. Memory already touched is
+     * reused (fresh pages cost a fault each): the keys go where the second
+     * input's entries were (every survivor is one of them, and 2 keys take
+     * one entry's room; they were wiped by the join). */
+    keys = (psi_key *)(void *)parts[1].ent;
+    tmp = keys + m;
     size_t k = 0;
     for (size_t p = 0; p < nparts; p++) {
         const psi_ent *e = parts[0].ent + parts[0].off[p];
@@ -644,7 +643,12 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
     PSI_T("keys");
     psi_sort(keys, tmp, m, base);
     PSI_T("sort");
-    if (!(buf = psi_big_alloc(bufcap))) {
+    /* the output goes into the scan records' memory when it fits */
+    if (sc->rec && sc->cap * sizeof *sc->rec >= bufcap) {
+        buf = (uint8_t *)sc->rec;
+        bufcap = sc->cap * sizeof *sc->rec;
+        sc->rec = NULL;
+    } else if (!(buf = malloc(bufcap))) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory for an intersection of %zu ids", m);
         goto out;
     }
@@ -668,12 +672,10 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
     *out_len = o;
     *count = m;
 out:
-    if (keys)
-        mt_wipe(keys, m * sizeof *keys);
-    if (tmp)
-        mt_wipe(tmp, m * sizeof *tmp);
-    free(keys);
-    free(tmp);
+    if (keys) /* in parts[1].ent, freed below */
+        mt_wipe(keys, 2 * m * sizeof *keys);
+    if (buf)
+        mt_wipe(buf, bufcap);
     free(buf);
     free(js.tab);
     free(js.round);

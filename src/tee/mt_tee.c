@@ -209,6 +209,9 @@ mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_
             (st = measure_self(t->measurement, err)) != MT_OK)
             goto fail;
     }
+    /* Hardware levels: fail before making any file when the interface is absent. */
+    if (hw && (st = mt_tee_hw_open(level, NULL, NULL, NULL, &t->hw, err)) != MT_OK)
+        goto fail;
     if ((st = secret_load(data_dir, t->secret, err)) != MT_OK)
         goto fail;
     if (strcmp(level, "soft") == 0 && (st = mt_tee_soft_open(data_dir, &t->soft, err)) != MT_OK)
@@ -218,8 +221,6 @@ mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_
     if (strcmp(level, "tpm2") == 0 && ((st = mt_tee_snapshot_take(&t->snap, err)) != MT_OK ||
                                        (st = mt_tee_tpm2_open(t->measurement, &t->tpm2, err)) !=
                                            MT_OK))
-        goto fail;
-    if (hw && (st = mt_tee_hw_open(level, NULL, NULL, NULL, &t->hw, err)) != MT_OK)
         goto fail;
     /* The "none" warning is the gateway's, logged at every start. */
     if (strcmp(level, "soft") == 0)

@@ -1,17 +1,26 @@
-/* mt_tee: the TEE provider interface. In this release two levels exist:
- *   "none" (level 1, no protection, a warning is logged at every start) and
- *   "soft" (level 2, SoftTEE: sealing bound to the SHA-256 measurement of the
- *   daemon executable; process hardening: not dumpable, no core files).
- * Attestation evidence (tpm2, sev-snp, tdx, sgx) is added by the attestation work.
+/* mt_tee: the TEE provider interface. Levels:
+ *   "none"    (1) no protection, a warning is logged at every start;
+ *   "soft"    (2) SoftTEE: evidence signed by a platform key (mt_tee_soft.h);
+ *   "tpm2"    (3) a TPM 2.0 quote (tee_tpm2.h) over PCRs 0-7 and the
+ *                 application PCR, into which the evidence measurement is
+ *                 extended (after a reset) by mt_tee_set_config;
+ *   "sev-snp", "tdx", "sgx" (4, 4, 5): evidence from configfs-tsm,
+ *                 /dev/sev-guest or Gramine's /dev/attestation (tee_hw.h),
+ *                 NOT exercised on hardware here; on a machine without the
+ *                 interface mt_tee_open fails with MT_EUNAVAIL saying so.
+ * Every level but none hardens the process (not dumpable, no core files).
  *
- * Roles provided now:
+ * Roles provided:
  *  - TLS identity: a fresh P-256 key and a self-signed X.509 certificate
- *    (CN=mesatee, 90 days), made at every start.
+ *    (CN=mesatee, 90 days) per call; above level none it carries RA-TLS
+ *    evidence (mt_ratls.h) bound to the new key. The gateway calls it again
+ *    to renew the certificate with fresh evidence.
  *  - Sealing: 32-byte keys derived by HKDF-SHA256 from a 32-byte platform secret
  *    kept in <data-dir>/sealing.key (created 0600 on first start), the level
- *    and (soft) the measurement, and a caller label.
+ *    and (above none) the measurement of the daemon binary, and a caller label.
  * Ownership: mt_tee_open allocates; mt_tee_free releases (NULL ok).
- * Thread-safety: after open, all functions may be called from any thread. */
+ * Thread-safety: after open (and set_config), all functions may be called
+ * from any thread; evidence production is serialised inside. */
 #ifndef MT_TEE_H
 #define MT_TEE_H
 
@@ -24,23 +33,32 @@
 
 typedef struct mt_tee mt_tee;
 
-/* level: "none" or "soft". Creates data_dir/sealing.key if absent. */
+/* level: one of the levels above. Creates data_dir/sealing.key if absent
+ * (hardware levels check their interface first and create nothing when it
+ * is missing). MT_EINVAL for an unknown level, MT_EUNAVAIL when the TPM or
+ * TEE interface cannot be reached. */
 mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_err *err);
 void mt_tee_free(mt_tee *tee);
 
-/* "none" or "soft". */
+/* The level name given to mt_tee_open. */
 const char *mt_tee_level(const mt_tee *tee);
 /* Hex SHA-256 measurement ("" for none). */
 const char *mt_tee_measurement(const mt_tee *tee);
 
 /* Makes a fresh key pair and self-signed certificate. Caller frees both
- * (EVP_PKEY_free, X509_free). Level soft: the certificate carries soft
- * evidence in the RA-TLS extension (mt_ratls.h), bound to the new key. */
+ * (EVP_PKEY_free, X509_free). Above level none the certificate carries fresh
+ * evidence in the RA-TLS extension (mt_ratls.h) whose report data is
+ * SHA-256({"pubkey-hash": [1, SHA-256(SPKI)]}) || 32 zero bytes: soft
+ * evidence, a TPM quote (tag MT_RATLS_TAG_TPM2), an SNP report
+ * (MT_RATLS_TAG_SNP) or a TDX/SGX quote (60000). */
 mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *err);
 
 /* Level soft: records the configuration bytes and extra files (the worker
  * executable) and re-measures (mt_tee_measure_soft); the next TLS identity
- * carries evidence of that measurement. Level none: no-op. The sealing
+ * carries evidence of that measurement. Level tpm2: computes the same
+ * measurement over the files mapped before the TPM was opened, resets the
+ * application PCR and extends it, so PCR = SHA-256(32 zero bytes || M) (what
+ * `mesatee measure --level tpm2` prints). Other levels: no-op. The sealing
  * measurement (mt_tee_measurement) is not changed by this. */
 mt_status mt_tee_set_config(mt_tee *tee, const uint8_t *config, size_t len,
                             const char *const *extra_files, mt_err *err);

@@ -36,7 +36,7 @@ done
 [ -n "$SW_PID" ] || fail "swtpm did not start: $(cat "$MT_WORK/swtpm.log")"
 TCTI="swtpm:host=127.0.0.1,port=$port"
 
-mt_start_server --level tpm2 --tpm2-tcti "$TCTI"
+mt_start_server --level tpm2 --tpm2-tcti "$TCTI" --cert-renew-s 1
 unset MESATEE_CA
 
 show=$("$B" attest show --output json) || fail "attest show: $show"
@@ -71,6 +71,14 @@ export MESATEE_POLICY=$MT_WORK/good.json
 mt_login admin
 as admin user list >/dev/null || fail "user list with the matching tpm2 policy"
 ok "a client with the matching tpm2 policy logs in and calls the API"
+
+# Renewal at level tpm2: a fresh quote for a fresh key every second.
+spki1=$(jget "$show" .ratls.spki_sha256)
+sleep 2.5
+spki2=$("$B" attest show --output json | jq -r .ratls.spki_sha256)
+[ "$spki1" != "$spki2" ] || fail "tpm2: the TLS key was not renewed"
+as admin user list >/dev/null || fail "tpm2: renewed certificate refused"
+ok "tpm2 certificate renewed with a fresh quote and still accepted"
 
 MESATEE_POLICY=$MT_WORK/bad-pcr.json expect_fail "wrong PCR value refused" \
   "policy rule 'measurements.gateway.pcr23' failed" as admin user list

@@ -1,4 +1,5 @@
 /* Tests of the built-ins' CSV reader and helpers (builtin_csv.h), in process. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -193,12 +194,240 @@ static void test_strmap(void **state)
     mt_strmap_free(&m);
 }
 
+/* ---- numbers: bit-identical to strtod ---- */
+
+static uint64_t rnd(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* A random number text: printf forms of random doubles, or random digit
+ * strings (long significands, leading zeros, large exponents). */
+static void random_number(uint64_t *s, char *buf, size_t cap)
+{
+    uint64_t r = rnd(s);
+    double v = ldexp((double)(rnd(s) >> 11), (int)(rnd(s) % 120) - 110) * ((r & 1) ? -1 : 1);
+    switch ((r >> 1) % 6) {
+    case 0:
+        snprintf(buf, cap, "%.6g", v);
+        break;
+    case 1:
+        snprintf(buf, cap, "%.17g", v);
+        break;
+    case 2:
+        snprintf(buf, cap, "%.*f", (int)(rnd(s) % 12), v);
+        break;
+    case 3:
+        snprintf(buf, cap, "%.*e", (int)(rnd(s) % 20), v);
+        break;
+    default: {
+        size_t o = 0;
+        if (rnd(s) % 3 == 0)
+            buf[o++] = rnd(s) & 1 ? '-' : '+';
+        size_t ni = rnd(s) % 24, nf = rnd(s) % 24;
+        for (size_t i = 0; i < ni; i++)
+            buf[o++] = (char)('0' + (rnd(s) % 4 == 0 ? 0 : rnd(s) % 10));
+        if (rnd(s) & 1 || ni == 0) {
+            buf[o++] = '.';
+            for (size_t i = 0; i < nf || (ni == 0 && i == 0); i++)
+                buf[o++] = (char)('0' + rnd(s) % 10);
+        }
+        if (rnd(s) % 4 == 0)
+            o += (size_t)snprintf(buf + o, cap - o, "e%d", (int)(rnd(s) % 700) - 350);
+        buf[o] = 0;
+    }
+    }
+}
+
+static bool same_bits(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b));
+}
+
+static void test_numbers_strtod(void **state)
+{
+    uint64_t s = 7;
+    char buf[128];
+    for (int i = 0; i < 200000; i++) {
+        random_number(&s, buf, sizeof buf);
+        double a, b = strtod(buf, NULL);
+        bool ok = mt_num_parse(buf, &a);
+        if (ok != (bool)isfinite(b))
+            fail_msg("'%s': mt_num_parse %d, strtod %g", buf, ok, b);
+        if (ok && !same_bits(a, b))
+            fail_msg("'%s': %.17g != strtod %.17g", buf, a, b);
+    }
+    const char *edge[] = {"0", "-0", "-0.0", "9007199254740992", "9007199254740993",
+                          "1e22", "1e23", "123456789012345678901234567890", "0.1", "1e-22",
+                          "4.9e-324", "2.2250738585072014e-308", "1.7976931348623157e308"};
+    for (size_t k = 0; k < sizeof edge / sizeof edge[0]; k++) {
+        double a;
+        assert_true(mt_num_parse(edge[k], &a));
+        assert_true(same_bits(a, strtod(edge[k], NULL)));
+    }
+}
+
+/* ---- mt_csv_read_numbers against mt_csv_parse + mt_num_parse ---- */
+
+typedef struct num_rows {
+    mt_sbuf b; /* one text line per row: line, bad, why, value bits */
+} num_rows;
+
+static mt_status collect(void *u, size_t line, const double *v, size_t bad, const char *why,
+                         mt_err *err)
+{
+    num_rows *nr = u;
+    mt_sbuf_printf(&nr->b, "%zu %zu %s", line, bad, why ? why : "-");
+    for (size_t j = 0; j < 3; j++) {
+        uint64_t bits;
+        double x = isnan(v[j]) ? NAN : v[j];
+        memcpy(&bits, &x, 8);
+        mt_sbuf_printf(&nr->b, " %016llx", (unsigned long long)bits);
+    }
+    mt_sbuf_puts(&nr->b, "\n");
+    return MT_OK;
+}
+
+/* Reads columns 2, 0, 1 of text both ways; the results and messages must be
+ * the same. Returns whether it parsed. */
+static bool diff_read(const char *text, size_t len, const bool *empty_nan)
+{
+    mt_csv_opts o = {.slot = "s", .max_record = 200, .max_cols = 6};
+    static const size_t col[3] = {2, 0, 1};
+    mt_csv_numcols nc = {.col = col, .empty_nan = empty_nan, .n = 3};
+    /* reference */
+    mt_err e1 = {0}, e2 = {0};
+    mt_csv *t = NULL;
+    mt_status s1 = mt_csv_parse((const uint8_t *)text, len, &o, &t, &e1);
+    num_rows ref = {0}, got = {0};
+    if (s1 == MT_OK && t->n_cols < 3) {
+        mt_csv_free(t);
+        return false;
+    }
+    if (s1 == MT_OK) {
+        for (size_t r = 0; r < t->n_rows; r++) {
+            double v[3];
+            size_t bad = 3;
+            const char *why = NULL;
+            for (size_t j = 0; j < 3; j++) {
+                const char *c = mt_csv_cell(t, r, col[j]);
+                if (!c[0] && empty_nan[j]) {
+                    v[j] = NAN;
+                } else if (!mt_num_parse(c, &v[j])) {
+                    v[j] = NAN;
+                    if (bad == 3) {
+                        bad = j;
+                        why = c[0] ? "not a finite number" : "empty numeric field";
+                    }
+                }
+            }
+            collect(&ref, t->line[r], v, bad, why, NULL);
+        }
+        mt_csv_free(t);
+    }
+    /* fast path */
+    mt_csv *h = NULL;
+    size_t body = 0, line = 0;
+    mt_status s2 = mt_csv_parse_header((const uint8_t *)text, len, &o, &h, &body, &line, &e2);
+    if (s2 == MT_OK && h->n_cols < 3) {
+        mt_csv_free(h);
+        assert_int_not_equal(s1, MT_OK); /* fewer columns: the reference failed on a row */
+        mt_sbuf_free(&ref.b);
+        return false;
+    }
+    if (s2 == MT_OK)
+        s2 = mt_csv_read_numbers((const uint8_t *)text, len, &o, h, body, line, &nc, collect,
+                                 &got, &e2);
+    mt_csv_free(h);
+    if (s1 != s2 || strcmp(e1.msg, e2.msg) != 0)
+        fail_msg("status %d '%s' vs %d '%s' on <<%.*s>>", s1, e1.msg, s2, e2.msg, (int)len, text);
+    if (s1 == MT_OK && (ref.b.len != got.b.len || memcmp(ref.b.p, got.b.p, ref.b.len) != 0))
+        fail_msg("rows differ on <<%.*s>>:\n%s---\n%s", (int)len, text, ref.b.p, got.b.p);
+    mt_sbuf_free(&ref.b);
+    mt_sbuf_free(&got.b);
+    return s1 == MT_OK;
+}
+
+static void test_read_numbers(void **state)
+{
+    static const bool strict[3] = {false, false, false}, missing[3] = {true, false, true};
+    const char *fixed[] = {
+        "a,b,c\n1,2,3\n",
+        "\xef\xbb\xbf\r\n\na,b,c,pad\r\n1.5,-2,3e2,xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n\r\n"
+        "\"4\",5,6,\"q,\"\"\n\"\n",
+        "a,b,c\n1,,3\n",                  /* empty */
+        "a,b,c\n1,x,3\n7,8,\n",           /* not a number, empty last */
+        "a,b,c\n1,2,3,4\n",               /* too many fields */
+        "a,b,c\n1,2\n",                   /* too few */
+        "a,b,c\n1,2,3\r4,5,6\n",          /* lone CR */
+        "a,b,c\n1,2,3\n4,5,6,",            /* trailing comma at the end */
+        "a,b,c\n1,2,1e999\n",             /* not finite */
+        "a,b,c\n1,2,3\n4,\"5\n",          /* unterminated */
+        "a,b,c\n1,2\"3,4\n",              /* quote inside */
+        "a,b,c\n12345678901234567890123,0.000000000000000000000000001,-0\n",
+        "a,a,c\n1,2,3\n",                 /* duplicate header */
+        "",
+    };
+    for (size_t k = 0; k < sizeof fixed / sizeof fixed[0]; k++) {
+        diff_read(fixed[k], strlen(fixed[k]), strict);
+        diff_read(fixed[k], strlen(fixed[k]), missing);
+    }
+    /* an over-long record (max_record 200 here) */
+    char big[400];
+    memset(big, '1', sizeof big);
+    memcpy(big, "a,b,c\n1,2,", 10);
+    diff_read(big, sizeof big, strict);
+
+    /* random records from a small alphabet and random numbers */
+    uint64_t s = 99;
+    static const char *const pieces[] = {",", ",", ",", "\n", "\n", "\r\n", "\r", "\"",
+                                         "\"\"", "x", " ", "", "-", ".", "e", "0"};
+    char text[4096], num[128];
+    int parsed = 0;
+    for (int i = 0; i < 20000; i++) {
+        size_t o = (size_t)snprintf(text, sizeof text, "%s", rnd(&s) & 1 ? "a,b,c\n" : "a,b,c,pad\n");
+        size_t n = rnd(&s) % 40;
+        for (size_t k = 0; k < n && o < sizeof text - 200; k++) {
+            uint64_t r = rnd(&s) % 10;
+            if (r < 5) {
+                random_number(&s, num, sizeof num);
+                o += (size_t)snprintf(text + o, sizeof text - o, "%s", num);
+            } else if (r < 6) {
+                o += (size_t)snprintf(text + o, sizeof text - o, "yyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+            } else {
+                o += (size_t)snprintf(text + o, sizeof text - o, "%s",
+                                      pieces[rnd(&s) % (sizeof pieces / sizeof pieces[0])]);
+            }
+        }
+        parsed += diff_read(text, o, rnd(&s) & 1 ? strict : missing);
+    }
+    /* well-formed numeric rows: the fast path proper */
+    for (int i = 0; i < 2000; i++) {
+        size_t o = (size_t)snprintf(text, sizeof text, "a,b,c,pad\n");
+        for (int r = 0; r < 20; r++) {
+            for (int c = 0; c < 3; c++) {
+                random_number(&s, num, sizeof num);
+                o += (size_t)snprintf(text + o, sizeof text - o, "%s,", num);
+            }
+            o += (size_t)snprintf(text + o, sizeof text - o, "%s", r & 1 ? "p\r\n" : "p\n");
+        }
+        assert_true(diff_read(text, o, strict));
+        parsed++;
+    }
+    assert_true(parsed > 2000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_numbers_strtod),
+        cmocka_unit_test(test_read_numbers),
         cmocka_unit_test(test_writer_roundtrip),
         cmocka_unit_test(test_strmap),
     };

@@ -279,6 +279,83 @@ static void test_logistic_bad(void **state)
                    "input 'a', line 2, column 2: unterminated quoted field");
 }
 
+/* Both solvers minimise the same objective: with a tight tolerance their
+ * coefficients agree; the default is lbfgs; rows pool from two slots. */
+static void test_logistic_solvers(void **state)
+{
+    char *a = malloc(1 << 16), *b = malloc(1 << 16);
+    size_t oa = (size_t)sprintf(a, "u,v,w,y\n"), ob = (size_t)sprintf(b, "y,w,v,u\n");
+    uint64_t s = 5;
+    for (int r = 0; r < 400; r++) {
+        double u = lcg(&s) * 2, v = lcg(&s) * 3 + 1, w = lcg(&s);
+        double p = sigmoid(-0.5 + 1.5 * u - 0.7 * v + 0.2 * w);
+        int y = (lcg(&s) + 1) / 2 < p;
+        if (r % 3)
+            oa += (size_t)sprintf(a + oa, "%.6g,%.6g,%.6g,%d\r\n", u, v, w, y);
+        else
+            ob += (size_t)sprintf(b + ob, "%d,\"%.6g\",%.6g,%.6g\n", y, w, v, u);
+    }
+    tb_in in[2] = {{"b", b}, {"a", a}};
+    json_t *m[2];
+    const char *solver[2] = {"lbfgs", "liblinear"};
+    for (int k = 0; k < 2; k++) {
+        tb_run run;
+        tb_expect_ok("logistic_regression_train",
+                     tb_args("label", "y", "eps", "1e-9", "solver", solver[k], NULL), in, 2,
+                     one_out, 1, &run);
+        assert_non_null(strstr(run.r.return_value, "rows: 400, training accuracy: 0."));
+        m[k] = model_of(&run, 0);
+        tb_run_clear(&run);
+    }
+    for (int k = 0; k < 3; k++)
+        assert_true(fabs(coef(m[0], (size_t)k) - coef(m[1], (size_t)k)) < 1e-6);
+    assert_true(fabs(json_number_value(json_object_get(m[0], "intercept")) -
+                     json_number_value(json_object_get(m[1], "intercept"))) < 1e-6);
+    /* the default is lbfgs, same model as asking for it */
+    tb_run run;
+    tb_expect_ok("logistic_regression_train", tb_args("label", "y", "eps", "1e-9", NULL), in, 2,
+                 one_out, 1, &run);
+    json_t *d = model_of(&run, 0);
+    assert_true(json_equal(d, m[0]));
+    json_decref(d);
+    tb_run_clear(&run);
+    json_decref(m[0]);
+    json_decref(m[1]);
+    free(a);
+    free(b);
+    tb_in one[1] = {{"a", "x,y\n1,0\n2,1\n"}};
+    tb_expect_fail("logistic_regression_train", tb_args("label", "y", "solver", "newton", NULL),
+                   one, 1, one_out, 1, "argument 'solver': expected lbfgs or liblinear");
+}
+
+/* Errors come in the order of a reader that parses every input before it
+ * reads a number: CSV syntax first (any slot), then columns, then numbers,
+ * then labels. */
+static void test_error_order(void **state)
+{
+    tb_in syn[1] = {{"a", "x,y\n1,zz\n2,1\n3,\"1\n"}};
+    tb_expect_fail("logistic_regression_train", tb_args("label", "y", NULL), syn, 1, one_out, 1,
+                   "input 'a', line 4, column 2: unterminated quoted field");
+    tb_in syn2[2] = {{"a", "x,y\n1,zz\n"}, {"b", "x,y\n1,0\n2,1,3\n"}};
+    tb_expect_fail("linear_regression_train", tb_args("label", "y", NULL), syn2, 2, one_out, 1,
+                   "input 'b', line 3, column 3: expected 2 fields as in the header, found 3");
+    tb_in col[2] = {{"a", "x,y\n1,zz\n"}, {"b", "x,z\n1,0\n"}};
+    tb_expect_fail("linear_regression_train", tb_args("label", "y", NULL), col, 2, one_out, 1,
+                   "input 'b' has no label column 'y' (line 1)");
+    tb_in col2[2] = {{"a", "x,z\n1,0\n"}, {"b", "x,y\n1,\"0\n"}};
+    tb_expect_fail("linear_regression_train", tb_args("label", "y", NULL), col2, 2, one_out, 1,
+                   "input 'b', line 2, column 2: unterminated quoted field");
+    tb_in num[2] = {{"a", "x,y\n1,0\n2,3\n"}, {"b", "y,x\n1,\n"}};
+    tb_expect_fail("logistic_regression_train", tb_args("label", "y", NULL), num, 2, one_out, 1,
+                   "input 'b', line 2, column 2: empty numeric field");
+    tb_in lab[2] = {{"a", "x,y\n1,0\n2,3\n"}, {"b", "y,x\n1,2\n"}};
+    tb_expect_fail("logistic_regression_train", tb_args("label", "y", NULL), lab, 2, one_out, 1,
+                   "input 'a', line 3, column 2: label must be 0 or 1");
+    tb_in empty[2] = {{"a", "x,y\n"}, {"b", "y,x\r\n\r\n"}};
+    tb_expect_fail("linear_regression_train", tb_args("label", "y", NULL), empty, 2, one_out, 1,
+                   "no training rows");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +364,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_linear_bad, tb_setup, tb_teardown),
         cmocka_unit_test_setup_teardown(test_logistic, tb_setup, tb_teardown),
         cmocka_unit_test_setup_teardown(test_logistic_bad, tb_setup, tb_teardown),
+        cmocka_unit_test_setup_teardown(test_logistic_solvers, tb_setup, tb_teardown),
+        cmocka_unit_test_setup_teardown(test_error_order, tb_setup, tb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,7 +173,13 @@ static void test_usage_errors(void **state)
           NULL, 2, NULL, "SLOT=USER");
     check(ARGS("user", "add", "bob", "--role", "king"), NULL, 2, NULL, "--role");
     check(ARGS("serve"), NULL, 2, NULL, "missing --data-dir");
-    check(ARGS("serve", "--data-dir", "/x", "--level", "sgx"), NULL, 2, NULL, "--level");
+    check(ARGS("serve", "--data-dir", "/x", "--level", "sgx2"), NULL, 2, NULL, "--level");
+    check(ARGS("serve", "--data-dir", "/x", "--level", "soft", "--tpm2-tcti", "device:/dev/tpm0"),
+          NULL, 2, NULL, "--tpm2-tcti is only for --level tpm2");
+    check(ARGS("serve", "--data-dir", "/x", "--cert-renew-s", "-1"), NULL, 2, NULL,
+          "--cert-renew-s");
+    check(ARGS("measure", "--level", "sgx"), NULL, 2, NULL, "measure supports --level soft and tpm2");
+    check(ARGS("policy", "sign", "p.json"), NULL, 2, NULL, "missing --key");
     check(ARGS("serve", "--data-dir", "/x", "--workers", "-3"), NULL, 2, NULL, "--workers");
     check(ARGS("audit", "verify"), NULL, 2, NULL, "--data-dir");
     check(ARGS("--output", "xml", "config", "show"), NULL, 2, NULL, "output must be");

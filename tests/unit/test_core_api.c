@@ -968,6 +968,7 @@ static void test_metrics(void **state)
     assert_non_null(strstr(m, "mesatee_task_cpu_ms_total 0\n"));
     assert_non_null(strstr(m, "mesatee_task_bytes_in_total 0\n"));
     assert_non_null(strstr(m, "mesatee_task_bytes_out_total 0\n"));
+    assert_non_null(strstr(m, "mesatee_task_wasm_fuel_total 0\n"));
     free(m);
 }
 

@@ -148,12 +148,190 @@ static void test_random(void **state)
     }
 }
 
+/* ---- partitioned path: k lists of generated ids vs a sort-based reference ---- */
+
+typedef struct strv {
+    char **v;
+    size_t n;
+} strv;
+
+/* Lines of buf as mt_psi_compute reads them (LF, CR before LF dropped,
+ * empty lines skipped), sorted and deduplicated. */
+static strv ref_set(const char *buf, size_t len)
+{
+    strv s = {malloc((len + 1) * sizeof(char *)), 0};
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(buf + pos, '\n', len - pos);
+        size_t l = nl ? (size_t)(nl - (buf + pos)) : len - pos;
+        size_t keep = l;
+        if (nl && keep && buf[pos + keep - 1] == '\r')
+            keep--;
+        if (keep)
+            s.v[s.n++] = strndup(buf + pos, keep);
+        pos += l + (nl ? 1 : 0);
+    }
+    qsort(s.v, s.n, sizeof *s.v, cmp_str);
+    size_t o = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        if (o && strcmp(s.v[o - 1], s.v[i]) == 0)
+            free(s.v[i]);
+        else
+            s.v[o++] = s.v[i];
+    }
+    s.n = o;
+    return s;
+}
+
+static void strv_free(strv *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+}
+
+static uint64_t gen_state;
+static uint64_t gen_rand(void)
+{
+    gen_state = gen_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return gen_state >> 33;
+}
+
+/* n ids drawn from a universe of u: short hex, 16 hex chars, and ids of 17
+ * to 60 bytes sharing a 20-byte prefix (equal 16-byte prefixes: the tail
+ * comparison and the tie sort); LF or CRLF, some empty lines, duplicates,
+ * and sometimes no LF at the end. */
+static char *gen_list(size_t n, uint64_t u, size_t *len)
+{
+    char *b = malloc(n * 72 + 8);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = gen_rand() % u;
+        switch (x % 4) {
+        case 0:
+            o += (size_t)sprintf(b + o, "%llx", (unsigned long long)x);
+            break;
+        case 1:
+            o += (size_t)sprintf(b + o, "%016llx", (unsigned long long)(x * 0x9e3779b97f4a7c15ULL));
+            break;
+        default:
+            o += (size_t)sprintf(b + o, "common-prefix-20byte%.*llu", (int)(x % 40), (unsigned long long)x);
+            break;
+        }
+        if (gen_rand() % 8 == 0)
+            b[o++] = '\r';
+        b[o++] = '\n';
+        if (gen_rand() % 50 == 0)
+            b[o++] = '\n';
+    }
+    if (o && gen_rand() % 2)
+        o--; /* no LF after the last line, and then no CR either */
+    if (o && b[o - 1] == '\r')
+        o--;
+    b[o] = 0;
+    *len = o;
+    return b;
+}
+
+/* k lists, the first of n0 ids (the build side when it is the smallest),
+ * the others of n ids: result vs the reference. */
+static void check_lists(size_t k, size_t n0, size_t n, uint64_t u)
+{
+    char *lists[5];
+    size_t lens[5];
+    mt_psi_input in[5];
+    for (size_t i = 0; i < k; i++) {
+        lists[i] = gen_list(i == 0 ? n0 : n, u, &lens[i]);
+        in[i].slot = "x";
+        in[i].data = (const uint8_t *)lists[i];
+        in[i].len = lens[i];
+    }
+    /* reference: intersect the sorted sets in turn */
+    strv acc = ref_set(lists[0], lens[0]);
+    for (size_t i = 1; i < k; i++) {
+        strv o = ref_set(lists[i], lens[i]);
+        size_t a = 0, b = 0, w = 0;
+        while (a < acc.n && b < o.n) {
+            int c = strcmp(acc.v[a], o.v[b]);
+            if (c == 0) {
+                acc.v[w++] = acc.v[a++];
+                b++;
+            } else if (c < 0) {
+                free(acc.v[a++]);
+            } else {
+                b++;
+            }
+        }
+        while (a < acc.n)
+            free(acc.v[a++]);
+        acc.n = w;
+        strv_free(&o);
+    }
+    size_t wl = 1;
+    for (size_t i = 0; i < acc.n; i++)
+        wl += strlen(acc.v[i]) + 1;
+    char *want = malloc(wl);
+    size_t o = 0;
+    for (size_t i = 0; i < acc.n; i++)
+        o += (size_t)sprintf(want + o, "%s\n", acc.v[i]);
+    want[o] = 0;
+    uint8_t *out;
+    size_t len, count;
+    mt_err err = {0};
+    assert_int_equal(mt_psi_compute(in, k, 99 + n, &out, &len, &count, &err), MT_OK);
+    assert_int_equal(count, acc.n);
+    assert_int_equal(len, o);
+    assert_memory_equal(out ? (const char *)out : "", want, o);
+    free(out);
+    free(want);
+    strv_free(&acc);
+    for (size_t i = 0; i < k; i++)
+        free(lists[i]);
+}
+
+/* Sizes around the partition thresholds (up to 4096 ids of the smallest
+ * input per partition: 1, 1, 2, 4, 8, 32 and 128 partitions), 2 and 5
+ * parties, and an overlong id found on a big input's last line. */
+static void test_partitioned(void **state)
+{
+    gen_state = 11;
+    static const size_t sizes[] = {4000, 4096, 4097, 8193, 20000, 70000, 270000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        uint64_t u = sizes[i] * 3 / 2;
+        check_lists(2, sizes[i], sizes[i] + 1000, u);
+        check_lists(2, sizes[i], sizes[i] / 2, u); /* the second list is the build side */
+    }
+    check_lists(5, 20000, 30000, 25000);
+    check_lists(5, 70000, 60000, 50000);
+    /* duplicates: one id repeated across partitions' worth of lines */
+    check_lists(3, 50000, 50000, 7);
+
+    size_t la;
+    char *a = gen_list(100000, 150000, &la);
+    char *b = malloc(100000 * 8 + 1200);
+    size_t lb = 0;
+    for (int i = 0; i < 100000; i++)
+        lb += (size_t)sprintf(b + lb, "%x\r\n", i);
+    memset(b + lb, 'q', 1025);
+    lb += 1025;
+    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la}, {"bob", (const uint8_t *)b, lb}};
+    uint8_t *out;
+    size_t len, count;
+    mt_err err = {0};
+    assert_int_equal(mt_psi_compute(in, 2, 5, &out, &len, &count, &err), MT_EINVAL);
+    assert_null(out);
+    assert_non_null(strstr(err.msg, "input 'bob', line 100001: id is 1025 bytes"));
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_random),
+        cmocka_unit_test(test_partitioned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

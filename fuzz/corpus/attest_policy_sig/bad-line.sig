@@ -1,0 +1,2 @@
+mesatee-policy-sig-v1
+zz yy

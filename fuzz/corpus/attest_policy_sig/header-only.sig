@@ -1,0 +1,1 @@
+mesatee-policy-sig-v1
