@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Logistic regression benchmark, one run, same fixed-seed data (the GBDT
 # benchmark's generator, bench_gbdt gen):
-#  ours:   logistic_regression_train (liblinear L2R_LR, C=1, eps 0.01) as a
-#          platform task through a real `mesatee serve`; time = the worker's
-#          wall time (decrypt + CSV parse + fit + encrypt), from metering.
+#  ours:   logistic_regression_train (solver lbfgs, the default; C=1, eps
+#          0.01) as a platform task through a real `mesatee serve`; time = the
+#          worker's wall time (decrypt + CSV parse + fit + encrypt), from
+#          metering; the built-in's log splits it into load and fit.
 #  anchor: sklearn LogisticRegression(lbfgs, C=1), fit only, run by Debian's
 #          python3 when python3-sklearn is importable (else skipped).
 # Usage: bench/logreg/run.sh [BUILD_DIR]   env: LOGREG_ROWS (default 800000)
@@ -42,7 +43,9 @@ as alice task invoke "$T" >/dev/null
 as alice task wait "$T" --timeout 3600 >/dev/null || fail "task failed: $(as alice task show "$T")"
 t2=$(ms)
 as alice task result "$T" --slot model --key "$MT_WORK/model.key" --out "$MT_WORK/model.json" >/dev/null
-wall=$(jget "$(as alice --output json task show "$T")" .metering.wall_ms)
+TJ=$(as alice --output json task show "$T")
+wall=$(jget "$TJ" .metering.wall_ms)
+echo "   worker log: $(jget "$TJ" .log | grep logistic_regression_train)"
 mt_stop_server
 
 if [ -n "$PY" ]; then

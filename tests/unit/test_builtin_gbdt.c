@@ -161,6 +161,29 @@ static void test_binary_csv(void **state)
     expect_same(pr.out[0], want, 60, 1, 1);
     free(want);
 
+    /* empty fields are missing values: the in-place prediction gives what
+     * XGBoost gives for a DMatrix holding NaN there */
+    float saved[60];
+    p = d;
+    p += sprintf(p, "x1,x2,x3\n");
+    for (int r = 0; r < 60; r++) {
+        saved[r] = X[r * NF + 1];
+        if (r % 4 == 0) {
+            p += sprintf(p, "%.9g,,%.9g\n", X[r * NF], X[r * NF + 2]);
+            X[r * NF + 1] = NAN;
+        } else {
+            p += sprintf(p, "%.9g,%.9g,%.9g\n", X[r * NF], X[r * NF + 1], X[r * NF + 2]);
+        }
+    }
+    tb_run pm;
+    tb_expect_ok("gbdt_predict", NULL, pin, 2, pouts, 1, &pm);
+    want = xgb_predict(run.out[0], run.out_len[0], 0, 60, false, &cols);
+    for (int r = 0; r < 60; r++)
+        X[r * NF + 1] = saved[r];
+    expect_same(pm.out[0], want, 60, 1, 0);
+    free(want);
+    tb_run_clear(&pm);
+
     /* the same training in this process gives the same predictions */
     DMatrixHandle dm;
     BoosterHandle bst;
