@@ -4,6 +4,9 @@ add_compile_options(
   -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
   -fstack-protector-strong -fno-strict-overflow -fno-delete-null-pointer-checks)
 add_compile_definitions(_GNU_SOURCE)
+# Reproducible builds (docs/reproducible-builds.md): the source and build
+# directories do not appear in the objects (debug info, __FILE__).
+add_compile_options(-ffile-prefix-map=${CMAKE_SOURCE_DIR}=. -ffile-prefix-map=${CMAKE_BINARY_DIR}=build)
 if(NOT CMAKE_BUILD_TYPE STREQUAL "Debug" AND NOT MT_SANITIZE)
   add_compile_definitions(_FORTIFY_SOURCE=2)
 endif()

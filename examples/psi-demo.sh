@@ -9,22 +9,85 @@
 # and approve; the task runs in a sandboxed worker; each downloads and decrypts
 # only its own result and checks it against the expected intersection.
 #
-# Usage: examples/psi-demo.sh [BUILD_DIR]   (N=100000 by default; env N, OVERLAP)
+# With --level soft or tpm2 the server attests itself: the demo reads the
+# server's claims once (`mesatee attest show`; trust on first use of the soft
+# platform key or the TPM's AK), checks the measurement against `mesatee
+# measure` of the installed files, writes a policy, and every organisation's
+# client verifies the server against that policy inside the TLS handshake
+# (`--policy`, no certificate pinning). Level tpm2 runs its own swtpm.
+#
+# Usage: examples/psi-demo.sh [--level none|soft|tpm2] [BUILD_DIR]
+#   env: N (100000), OVERLAP, LEVEL (same as --level; default none),
+#        DEMO_EXPORT=DIR (after the run, copy the server's data dir, admin
+#        password, policy and TPM state there, for tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build}
+LEVEL=${LEVEL:-none}
+BUILD=build
+while [ $# -gt 0 ]; do
+  case $1 in
+    --level) [ $# -ge 2 ] || { echo "demo: --level needs a value" >&2; exit 2; }; LEVEL=$2; shift 2 ;;
+    --level=*) LEVEL=${1#--level=}; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) BUILD=$1; shift ;;
+  esac
+done
+case $LEVEL in none|soft|tpm2) ;; *) echo "demo: LEVEL must be none, soft or tpm2 (got '$LEVEL')" >&2; exit 2 ;; esac
 export MESATEE_BIN=${MESATEE_BIN:-$PWD/$BUILD/src/cli/mesatee}
 N=${N:-100000}
 OVERLAP=${OVERLAP:-12345}
 [ -x "$MESATEE_BIN" ] || { echo "demo: $MESATEE_BIN not built (run scripts/demo)" >&2; exit 1; }
+if [ "$LEVEL" = tpm2 ] && ! command -v swtpm >/dev/null; then
+  echo "SKIP: demo at level tpm2 needs swtpm (Debian: apt install swtpm swtpm-tools)"; exit 0
+fi
+if [ "$LEVEL" != none ] && ! command -v jq >/dev/null; then
+  echo "demo: level $LEVEL needs jq to read the server's claims" >&2; exit 1
+fi
 source tests/integration/lib.sh
 
 now_ms() { date +%s%3N; }
 t0=$(now_ms)
 say() { awk -v ms="$(( $(now_ms) - t0 ))" -v m="$*" 'BEGIN { printf "[%6.2fs] %s\n", ms / 1000, m }'; }
 
-say "starting mesatee serve (level none, embedded SQLite store) in $MT_DATA"
-mt_start_server
+serve_args=(--level "$LEVEL")
+if [ "$LEVEL" = tpm2 ]; then
+  mt_start_swtpm
+  serve_args+=(--tpm2-tcti "$MT_TCTI")
+  say "started a software TPM (swtpm, state in $MT_WORK/tpm) at $MT_TCTI"
+fi
+say "starting mesatee serve (level $LEVEL, embedded SQLite store) in $MT_DATA"
+mt_start_server "${serve_args[@]}"
+verified="clients pinned the server's certificate file (level none: no attestation)"
+if [ "$LEVEL" != none ]; then
+  # First contact: read the claims once (handshake only, nothing sent) and
+  # trust on first use the platform key (soft) or the TPM's AK (tpm2).
+  unset MESATEE_CA
+  show=$("$MESATEE_BIN" attest show --output json) || { echo "demo: attest show failed: $show" >&2; exit 1; }
+  [ "$(jget "$show" .kind)" = "$LEVEL" ] || { echo "demo: server presents $(jget "$show" .kind) evidence, not $LEVEL" >&2; exit 1; }
+  POLICY=$MT_WORK/policy.json
+  if [ "$LEVEL" = soft ]; then
+    meas=$(jget "$show" .measurements.measurement); key=$(jget "$show" .soft_platform_key)
+    ref=$("$MESATEE_BIN" measure --level soft)
+    [ "$meas" = "$ref" ] || { echo "demo: the server's measurement $meas is not the one of the installed files ($ref)" >&2; exit 1; }
+    say "attest show (TOFU): kind soft, measurement $meas (= mesatee measure of the installed files), platform key $key"
+    jq -n --arg m "$meas" --arg k "$key" '{mesatee_policy: 1, allowed_kinds: ["soft"], min_level: "soft",
+      measurements: {gateway: {measurement: [$m]}}, soft_platform_keys: [$k], max_evidence_age_s: 86400,
+      comment: "psi-demo: soft measurement and platform key, trusted on first use"}' > "$POLICY"
+    verified="every client verified the server's soft evidence (measurement ${meas:0:16}..., platform key ${key:0:16}...) against the demo policy inside the TLS handshake"
+  else
+    pcr=$(jget "$show" .measurements.pcr23); ak=$(jget "$show" .tpm2_ak)
+    ref=$("$MESATEE_BIN" measure --level tpm2)
+    [ "$pcr" = "$ref" ] || { echo "demo: the server's pcr23 $pcr is not the one of the installed files ($ref)" >&2; exit 1; }
+    say "attest show (TOFU): kind tpm2, pcr23 $pcr (= mesatee measure --level tpm2), TPM AK $ak"
+    jq -n --arg p "$pcr" --arg a "$ak" '{mesatee_policy: 1, allowed_kinds: ["tpm2"], min_level: "tpm2",
+      measurements: {gateway: {pcr23: [$p]}}, tpm2_aks: [$a], max_evidence_age_s: 86400,
+      comment: "psi-demo: application PCR and TPM AK, trusted on first use"}' > "$POLICY"
+    verified="every client verified the server's TPM quote (pcr23 ${pcr:0:16}..., AK ${ak:0:16}...) against the demo policy inside the TLS handshake"
+  fi
+  export MESATEE_POLICY=$POLICY
+  out=$("$MESATEE_BIN" attest verify --output json) || { echo "demo: policy check failed: $out" >&2; exit 1; }
+  say "wrote $POLICY; every organisation's client uses --policy (no certificate pinning)"
+fi
 mt_login admin
 orgs=(hospital bank insurer)
 for o in "${orgs[@]}"; do mt_add_user "$o"; done
@@ -93,4 +156,12 @@ as hospital --output json task show "$TASK" | jq -c '{status, metering}' | sed '
 say "each party saw only its own data and its own result; the server and the other parties saw only ciphertext"
 mt_stop_server
 "$MESATEE_BIN" audit verify --data-dir "$MT_DATA"
-say "demo done"
+mt_stop_swtpm
+if [ -n "${DEMO_EXPORT:-}" ]; then
+  mkdir -p "$DEMO_EXPORT"
+  cp -a "$MT_DATA" "$DEMO_EXPORT/data"
+  cp "$MT_WORK/admin.pw" "$DEMO_EXPORT/admin.pw"
+  [ -z "${POLICY:-}" ] || cp "$POLICY" "$DEMO_EXPORT/policy.json"
+  [ ! -d "$MT_WORK/tpm" ] || cp -a "$MT_WORK/tpm" "$DEMO_EXPORT/tpm"
+fi
+say "demo done at level $LEVEL: $verified"

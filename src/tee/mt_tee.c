@@ -10,14 +10,17 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/kdf.h>
+#include <openssl/crypto.h>
 #include <openssl/x509v3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pthread.h>
@@ -33,6 +36,11 @@
 #define SEAL_SALT "mesatee-seal-v1"
 #define SEAL_LABEL_MAX 256
 #define CERT_DAYS 90
+/* OpenSSL secure heap (locked, not dumped) for every private key of the
+ * process: the platform key, the TLS keys, the handshakes' ephemeral keys. */
+#define SECURE_HEAP_BYTES (256 * 1024)
+#define SECURE_HEAP_MIN 16
+#define TRACER_CHECK_S 2 /* period of the debugger check while running */
 
 struct mt_tee {
     char level[8];
@@ -41,7 +49,13 @@ struct mt_tee {
     char ev_meas[65];      /* level tpm2: evidence measurement extended into the PCR */
     mt_tee_hw *hw;         /* levels sev-snp, tdx, sgx (tee_hw.h) */
     char measurement[65]; /* hex SHA-256, "" for none */
-    uint8_t secret[SEAL_SECRET_LEN];
+    uint8_t *secret;      /* SEAL_SECRET_LEN bytes in its own page (secret_page_new) */
+    size_t secret_page;   /* size of that mapping */
+    /* above none: the debugger watch thread (tracer_watch) */
+    pthread_t watch;
+    bool watching, stop;
+    pthread_mutex_t watch_lock;
+    pthread_cond_t watch_cond;
     mt_tee_soft *soft; /* level soft: platform key, evidence (mt_tee_soft.h) */
     mt_tpm2_attester *tpm2; /* level tpm2: TPM attester (tee_tpm2.h) */
 };
@@ -165,8 +179,93 @@ out:
     return st;
 }
 
+/* The pid of the process tracing this one (TracerPid in /proc/self/status):
+ * 0 when none, -1 when it cannot be read. */
+static long tracer_pid(void)
+{
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f)
+        return -1;
+    char line[256];
+    long pid = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "TracerPid: %ld", &pid) == 1)
+            break;
+    fclose(f);
+    return pid;
+}
+
+/* Writes "pid N (comm)" of the tracer into out. */
+static void tracer_name(long pid, char *out, size_t cap)
+{
+    char path[64], comm[64] = "?";
+    snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+    }
+    snprintf(out, cap, "pid %ld (%s)", pid, comm);
+}
+
+/* Locks (mlock) and excludes from core dumps (MADV_DONTDUMP) len bytes at
+ * the page-aligned p; warns once when RLIMIT_MEMLOCK is too small. */
+static void lock_pages(void *p, size_t len)
+{
+    static bool warned;
+    if (madvise(p, len, MADV_DONTDUMP) != 0)
+        mt_warn("madvise(MADV_DONTDUMP) on secret pages failed: %s", strerror(errno));
+    if (mlock(p, len) != 0 && !warned) {
+        warned = true;
+        struct rlimit rl = {0, 0};
+        getrlimit(RLIMIT_MEMLOCK, &rl);
+        mt_warn("cannot lock secret pages in memory (mlock: %s; RLIMIT_MEMLOCK %llu bytes): "
+                "secrets may be swapped out; raise the limit (ulimit -l, LimitMEMLOCK= in the "
+                "systemd unit) or grant CAP_IPC_LOCK",
+                strerror(errno), (unsigned long long)rl.rlim_cur);
+    }
+}
+
+/* A zeroed, page-aligned mapping of at least len bytes for a secret, locked
+ * and not dumped (lock_pages). NULL when out of memory. */
+static uint8_t *secret_page_new(size_t len, size_t *mapped)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t sz = ps > 0 ? (len + (size_t)ps - 1) / (size_t)ps * (size_t)ps : 4096;
+    void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    lock_pages(p, sz);
+    *mapped = sz;
+    return p;
+}
+
+static void secret_page_free(uint8_t *p, size_t mapped)
+{
+    if (!p)
+        return;
+    mt_wipe(p, mapped);
+    munlock(p, mapped);
+    munmap(p, mapped);
+}
+
+/* Not dumpable (also keeps same-user processes from attaching a debugger
+ * later), no core files, no tracer attached now, and the OpenSSL secure heap
+ * (mlocked, MADV_DONTDUMP) for private keys. MT_EPERM when traced. */
 static mt_status harden_process(mt_err *err)
 {
+    long tp = tracer_pid();
+    if (tp != 0) {
+        char who[128] = "an unknown process (/proc/self/status unreadable)";
+        if (tp > 0)
+            tracer_name(tp, who, sizeof who);
+        return mt_err_set(err, MT_EPERM,
+                          "refusing to start: a debugger or tracer is attached to this process "
+                          "(%s, TracerPid in /proc/self/status); above level none the daemon "
+                          "does not run traced (use --level none to debug)",
+                          who);
+    }
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
         return mt_err_set(err, MT_EINTERNAL, "prctl(PR_SET_DUMPABLE, 0) failed: %s",
                           strerror(errno));
@@ -174,7 +273,51 @@ static mt_status harden_process(mt_err *err)
     if (setrlimit(RLIMIT_CORE, &rl) != 0)
         return mt_err_set(err, MT_EINTERNAL, "setrlimit(RLIMIT_CORE, 0) failed: %s",
                           strerror(errno));
+    if (!CRYPTO_secure_malloc_initialized()) {
+        int r = CRYPTO_secure_malloc_init(SECURE_HEAP_BYTES, SECURE_HEAP_MIN);
+        if (r == 0)
+            mt_warn("the OpenSSL secure heap could not be set up: private keys live in the "
+                    "ordinary heap (not locked in memory)");
+        else if (r == 2) {
+            getrlimit(RLIMIT_MEMLOCK, &rl);
+            mt_warn("the OpenSSL secure heap for private keys is not locked in memory "
+                    "(RLIMIT_MEMLOCK %llu bytes is too small for %d KiB?): keys may be swapped "
+                    "out; raise the limit (ulimit -l, LimitMEMLOCK=) or grant CAP_IPC_LOCK",
+                    (unsigned long long)rl.rlim_cur, SECURE_HEAP_BYTES / 1024);
+        }
+        ERR_clear_error();
+    }
     return MT_OK;
+}
+
+/* Watch thread: checks TracerPid every TRACER_CHECK_S seconds and logs an
+ * error each time a tracer appears (root can still attach to a non-dumpable
+ * process). It does not stop the daemon: the operator decides. */
+static void *tracer_watch(void *arg)
+{
+    mt_tee *t = arg;
+    long seen = 0;
+    pthread_mutex_lock(&t->watch_lock);
+    while (!t->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += TRACER_CHECK_S;
+        pthread_cond_timedwait(&t->watch_cond, &t->watch_lock, &ts);
+        if (t->stop)
+            break;
+        long tp = tracer_pid();
+        if (tp > 0 && tp != seen) {
+            char who[128];
+            tracer_name(tp, who, sizeof who);
+            mt_error("SECURITY: a debugger or tracer (%s) attached to this mesatee process at "
+                     "level %s: it can read keys and data in memory; treat this host as "
+                     "compromised and restart the daemon",
+                     who, t->level);
+        }
+        seen = tp > 0 ? tp : 0;
+    }
+    pthread_mutex_unlock(&t->watch_lock);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -203,11 +346,17 @@ mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     snprintf(t->level, sizeof t->level, "%s", level);
     pthread_mutex_init(&t->lock, NULL);
+    pthread_mutex_init(&t->watch_lock, NULL);
+    pthread_cond_init(&t->watch_cond, NULL);
     mt_status st;
     if (strcmp(level, "none") != 0) {
         if ((st = harden_process(err)) != MT_OK ||
             (st = measure_self(t->measurement, err)) != MT_OK)
             goto fail;
+    }
+    if (!(t->secret = secret_page_new(SEAL_SECRET_LEN, &t->secret_page))) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory for the sealing secret");
+        goto fail;
     }
     /* Hardware levels: fail before making any file when the interface is absent. */
     if (hw && (st = mt_tee_hw_open(level, NULL, NULL, NULL, &t->hw, err)) != MT_OK)
@@ -223,9 +372,17 @@ mt_status mt_tee_open(const char *level, const char *data_dir, mt_tee **out, mt_
                                            MT_OK))
         goto fail;
     /* The "none" warning is the gateway's, logged at every start. */
+    if (strcmp(level, "none") != 0) {
+        if (pthread_create(&t->watch, NULL, tracer_watch, t) != 0) {
+            st = mt_err_set(err, MT_EINTERNAL, "cannot start the debugger watch thread");
+            goto fail;
+        }
+        t->watching = true;
+    }
     if (strcmp(level, "soft") == 0)
         mt_info("TEE level soft: measurement sha256:%s (daemon executable); process not dumpable, "
-                "no core files", t->measurement);
+                "no core files, secrets locked in memory, no debugger attached (checked every "
+                "%d s)", t->measurement, TRACER_CHECK_S);
     *out = t;
     return MT_OK;
 fail:
@@ -237,6 +394,16 @@ void mt_tee_free(mt_tee *tee)
 {
     if (!tee)
         return;
+    if (tee->watching) {
+        pthread_mutex_lock(&tee->watch_lock);
+        tee->stop = true;
+        pthread_cond_signal(&tee->watch_cond);
+        pthread_mutex_unlock(&tee->watch_lock);
+        pthread_join(tee->watch, NULL);
+    }
+    pthread_cond_destroy(&tee->watch_cond);
+    pthread_mutex_destroy(&tee->watch_lock);
+    secret_page_free(tee->secret, tee->secret_page);
     mt_tee_soft_free(tee->soft);
     mt_tpm2_attester_free(tee->tpm2);
     mt_tee_snapshot_free(tee->snap);

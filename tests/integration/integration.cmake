@@ -10,3 +10,11 @@ add_test(NAME it_psi_demo COMMAND bash ${PROJECT_SOURCE_DIR}/examples/psi-demo.s
 set_tests_properties(it_psi_demo PROPERTIES ENVIRONMENT "${MT_IT_ENV};N=20000;OVERLAP=777" TIMEOUT 300)
 # The API docs match the dispatcher's route table.
 add_test(NAME docs_routes COMMAND bash ${MT_TEST_DIR}/integration/docs_routes.sh)
+# The demo at levels soft and tpm2 (swtpm), and the same policy refusing a
+# server whose settings or binary changed (issue 3, end to end).
+add_test(NAME it_demo_attested COMMAND bash ${MT_TEST_DIR}/integration/it_demo_attested.sh)
+set_tests_properties(it_demo_attested PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MT_DEMO_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
+# Soft-level hardening: refused under strace, secrets locked, tracer logged.
+add_test(NAME it_tee_harden COMMAND bash ${MT_TEST_DIR}/integration/it_tee_harden.sh)
+set_tests_properties(it_tee_harden PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 120)

@@ -6,10 +6,12 @@ set -euo pipefail
 MT_WORK=$(mktemp -d "${TMPDIR:-/tmp}/mesatee-it.XXXXXX")
 MT_DATA=$MT_WORK/server
 MT_PID=
+MT_SW_PID=
 export MESATEE_CONFIG=$MT_WORK/no-config   # never read the user's config
 unset MESATEE_SERVER MESATEE_CA MESATEE_TOKEN_FILE MESATEE_OUTPUT
 
 mt_cleanup() {
+  mt_stop_swtpm
   if [ -n "$MT_PID" ] && kill -0 "$MT_PID" 2>/dev/null; then
     kill -TERM "$MT_PID" 2>/dev/null || true
     for _ in $(seq 50); do kill -0 "$MT_PID" 2>/dev/null || break; sleep 0.1; done
@@ -67,3 +69,40 @@ expect_fail() {
 
 # jget JSON FIELD: prints a field of a JSON document (jq path).
 jget() { printf '%s' "$1" | jq -r "$2"; }
+
+# mt_start_swtpm [STATE_DIR]: starts a software TPM (swtpm) on a free loopback
+# port pair with its state in STATE_DIR (default $MT_WORK/tpm; the same state
+# gives the same AK), sets MT_TCTI for `serve --tpm2-tcti`. The caller checks
+# `command -v swtpm` first. Stopped by mt_stop_swtpm or at exit.
+mt_start_swtpm() {
+  local dir=${1:-$MT_WORK/tpm} port=
+  mkdir -p "$dir"
+  for _ in 1 2 3 4 5; do
+    port=$(python3 -c 'import socket
+for _ in range(50):
+    a=socket.socket(); a.bind(("127.0.0.1",0)); p=a.getsockname()[1]
+    b=socket.socket()
+    try:
+        b.bind(("127.0.0.1",p+1)); print(p); break
+    except OSError: pass
+    finally: a.close(); b.close()')
+    swtpm socket --tpm2 --tpmstate dir="$dir" \
+      --server type=tcp,port="$port",bindaddr=127.0.0.1 \
+      --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
+      --flags not-need-init,startup-clear >>"$MT_WORK/swtpm.log" 2>&1 &
+    MT_SW_PID=$!
+    sleep 0.3
+    kill -0 "$MT_SW_PID" 2>/dev/null && break
+    MT_SW_PID=
+  done
+  [ -n "$MT_SW_PID" ] || fail "swtpm did not start: $(cat "$MT_WORK/swtpm.log")"
+  MT_TCTI="swtpm:host=127.0.0.1,port=$port"
+}
+
+mt_stop_swtpm() {
+  if [ -n "${MT_SW_PID:-}" ]; then
+    kill "$MT_SW_PID" 2>/dev/null || true
+    wait "$MT_SW_PID" 2>/dev/null || true
+  fi
+  MT_SW_PID=
+}
