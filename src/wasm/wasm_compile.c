@@ -8,8 +8,12 @@
  * interpreter needs no label stack. Fuel is charged per basic block: each
  * block starts with OP_FUEL n, n being the number of wasm instructions up to
  * the next block boundary. Code that validation proves unreachable is not
- * emitted. On failure an MT_EINVAL error names the code section, the byte
- * offset in the module and the reason. */
+ * emitted. A peephole over the tail of the current basic block fuses
+ * local.get / const operands, local.set destinations, compare-and-branch,
+ * and local-addressed loads and stores into superinstructions (see
+ * WASM_FB_LIST and the OP_* list in wasm_int.h, docs/wasm-engine.md). On
+ * failure an MT_EINVAL error names the code section, the byte offset in the
+ * module and the reason. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,8 +56,18 @@ typedef struct comp {
     size_t fuel_cell;   /* index + 1 of the current OP_FUEL immediate */
     uint64_t fuel_count;
     uint32_t max_height;
-    size_t last_get;    /* cell of the last emitted lone OP_LOCAL_GET */
+    /* The last instruction(s) emitted in the current basic block, for the
+     * peephole fusions (valid while tend == len, see tail()). */
+    uint8_t tk;         /* TL_* */
+    uint8_t tvar, tidx; /* TL_BIN: operand form (FV_*) and WASM_FB_LIST index */
+    size_t tpos, tend;  /* first cell of the fusable sequence, cell count after it */
+    uint32_t ta, tb;    /* locals */
+    uint64_t tkv;       /* constant */
 } comp;
+
+/* Fusable tails: local.get a | local.get a; local.get b | const k |
+ * local.get a; const k | a WASM_FB_LIST op (its form in tvar) | i32.eqz. */
+enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ };
 
 static bool fail(comp *c, const char *why)
 {
@@ -189,18 +203,7 @@ static bool op1(comp *c, unsigned op, uint64_t a)
 {
     if (!live(c))
         return true;
-    /* fuse local.get; local.get (branch targets are always OP_FUEL cells, so
-     * nothing can jump between the two) */
-    if (op == OP_LOCAL_GET && c->len >= 2 && c->last_get == c->len - 2) {
-        c->ir[c->len - 2] = c->cells[OP_LOCAL_GET_LOCAL_GET];
-        c->last_get = SIZE_MAX;
-        return put(c, a);
-    }
-    if (!put(c, c->cells[op]) || !put(c, a))
-        return false;
-    if (op == OP_LOCAL_GET)
-        c->last_get = c->len - 2;
-    return true;
+    return put(c, c->cells[op]) && put(c, a);
 }
 
 static bool op2(comp *c, unsigned op, uint64_t a, uint64_t b)
@@ -208,6 +211,205 @@ static bool op2(comp *c, unsigned op, uint64_t a, uint64_t b)
     if (!live(c))
         return true;
     return put(c, c->cells[op]) && put(c, a) && put(c, b);
+}
+
+/* ---- peephole fusion -----------------------------------------------------
+ * Branch targets are always OP_FUEL cells (a basic block's first cell), and
+ * every emission moves len past tend, so a tail describes instructions that
+ * nothing can jump between: rewriting them into one operation is exact. */
+static uint8_t tail(comp *c) { return c->tend == c->len && live(c) ? c->tk : TL_NONE; }
+
+static void set_tail(comp *c, uint8_t k, size_t pos)
+{
+    c->tk = k;
+    c->tpos = pos;
+    c->tend = c->len;
+}
+
+static int fb_index(uint8_t op)
+{
+#define FB_IDX(I, OPC, W, EXPR) \
+    case OPC:                   \
+        return I;
+    switch (op) {
+        WASM_FB_LIST(FB_IDX)
+    default:
+        return -1;
+    }
+#undef FB_IDX
+}
+
+/* local.get x: fuses with a preceding lone local.get. */
+static bool emit_get(comp *c, uint32_t x)
+{
+    if (!live(c))
+        return true;
+    if (tail(c) == TL_GET) {
+        c->ir[c->tpos] = c->cells[OP_LOCAL_GET_LOCAL_GET];
+        if (!put(c, x))
+            return false;
+        c->tb = x;
+        set_tail(c, TL_GETGET, c->tpos);
+        return true;
+    }
+    size_t pos = c->len;
+    if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
+        return false;
+    c->ta = x;
+    set_tail(c, TL_GET, pos);
+    return true;
+}
+
+static bool emit_const(comp *c, uint64_t k)
+{
+    if (!live(c))
+        return true;
+    bool after_get = tail(c) == TL_GET;
+    size_t pos = after_get ? c->tpos : c->len;
+    if (!put(c, c->cells[OP_CONST]) || !put(c, k))
+        return false;
+    c->tkv = k;
+    set_tail(c, after_get ? TL_GET_CONST : TL_CONST, pos);
+    return true;
+}
+
+/* A WASM_FB_LIST binop (index idx): takes its operands from the locals and
+ * constant just emitted when it can. */
+static bool emit_binop(comp *c, uint8_t op, int idx)
+{
+    if (!live(c))
+        return true;
+    uint8_t t = tail(c), var = FV_SS_D; /* FV_SS_D: here "the plain op" */
+    bool operands = t == TL_GETGET || t == TL_GET_CONST || t == TL_CONST || t == TL_GET;
+    size_t pos = operands ? c->tpos : c->len;
+    bool ok;
+    c->len = pos;
+    switch (t) {
+    case TL_GETGET:
+        var = FV_LL;
+        ok = put(c, c->cells[OP_FB(FV_LL, idx)]) &&
+             put(c, (uint64_t)c->ta | (uint64_t)c->tb << 32);
+        break;
+    case TL_GET_CONST:
+        var = FV_LC;
+        ok = put(c, c->cells[OP_FB(FV_LC, idx)]) && put(c, c->ta) && put(c, c->tkv);
+        break;
+    case TL_CONST:
+        var = FV_SC;
+        ok = put(c, c->cells[OP_FB(FV_SC, idx)]) && put(c, c->tkv);
+        break;
+    case TL_GET:
+        var = FV_SL;
+        ok = put(c, c->cells[OP_FB(FV_SL, idx)]) && put(c, c->ta);
+        break;
+    default:
+        ok = put(c, c->cells[op]);
+        break;
+    }
+    if (!ok)
+        return false;
+    c->tvar = var;
+    c->tidx = (uint8_t)idx;
+    set_tail(c, TL_BIN, pos);
+    return true;
+}
+
+/* local.set / local.tee d: a binop just emitted writes d directly. */
+static bool emit_set(comp *c, uint32_t d, bool tee)
+{
+    if (!live(c))
+        return true;
+    uint8_t t = tail(c);
+    if (t == TL_LOAD || (t == TL_GET && !tee) || t == TL_CONST) {
+        /* LOAD_L a, off -> LOAD_L_D a|d<<32, off; GET a -> COPY; CONST k -> SET_CONST */
+        uint64_t *ir = c->ir;
+        size_t pos = c->tpos;
+        c->tk = TL_NONE;
+        if (t == TL_LOAD) {
+            ir[pos] = c->cells[OP_LOAD_L_D + c->tidx];
+            ir[pos + 1] |= (uint64_t)d << 32;
+        } else if (t == TL_GET) {
+            ir[pos] = c->cells[OP_COPY];
+            ir[pos + 1] |= (uint64_t)d << 32;
+        } else {
+            uint64_t k = ir[pos + 1];
+            ir[pos] = c->cells[OP_SET_CONST];
+            ir[pos + 1] = d;
+            if (!put(c, k))
+                return false;
+        }
+        return tee ? emit_get(c, d) : true;
+    }
+    if (t != TL_BIN)
+        return put(c, c->cells[tee ? OP_LOCAL_TEE : OP_LOCAL_SET]) && put(c, d);
+    size_t pos = c->tpos;
+    uint64_t *ir = c->ir;
+    int idx = c->tidx;
+    bool ok = true;
+    switch (c->tvar) {
+    case FV_LL:
+        ir[pos] = c->cells[OP_FB(FV_LL_D, idx)];
+        ok = put(c, d);
+        break;
+    case FV_LC:
+        ir[pos] = c->cells[OP_FB(FV_LC_D, idx)];
+        ir[pos + 1] |= (uint64_t)d << 32;
+        break;
+    case FV_SL:
+        ir[pos] = c->cells[OP_FB(FV_SL_D, idx)];
+        ir[pos + 1] |= (uint64_t)d << 32;
+        break;
+    case FV_SC: {
+        uint64_t k = ir[pos + 1];
+        ir[pos] = c->cells[OP_FB(FV_SC_D, idx)];
+        ir[pos + 1] = d;
+        ok = put(c, k);
+        break;
+    }
+    default:
+        ir[pos] = c->cells[OP_FB(FV_SS_D, idx)];
+        ok = put(c, d);
+        break;
+    }
+    c->tk = TL_NONE;
+    if (!ok)
+        return false;
+    return tee ? emit_get(c, d) : true;
+}
+
+/* Before a conditional branch (br_if, or the jump of if when invert):
+ * turns the i32 condition just computed into a compare-and-branch whose
+ * offset cell the caller appends. Returns whether it did. */
+static bool fuse_cond(comp *c, bool invert)
+{
+    static const uint8_t inv[WASM_FB_NCMP] = {1,  0,  8,  9,  6,  7,  4,  5,  2,  3,
+                                              11, 10, 18, 19, 16, 17, 14, 15, 12, 13};
+    uint8_t t = tail(c);
+    c->tk = TL_NONE;
+    if (t == TL_GET || t == TL_GET_EQZ) {
+        /* local.get a [i32.eqz]: branch on the local */
+        bool unless = (t == TL_GET_EQZ) != invert;
+        c->len = c->tpos;
+        if (put(c, c->cells[unless ? OP_BR_UNLESS_L : OP_BR_IF_L]))
+            put(c, c->ta); /* failure: c->failed */
+        return true;
+    }
+    if (t == TL_EQZ) {
+        c->len = c->tpos;
+        put(c, c->cells[invert ? OP_BR_IF : OP_BR_UNLESS]); /* failure: c->failed */
+        return true;
+    }
+    if (t != TL_BIN)
+        return false;
+    int idx = c->tidx;
+    if (invert ? idx >= WASM_FB_NCMP : idx >= 31) /* 31..: i64 results */
+        return false;
+    if (invert)
+        idx = inv[idx];
+    static const uint8_t br[] = {[FV_LL] = FV_BR_LL, [FV_LC] = FV_BR_LC, [FV_SL] = FV_BR_SL,
+                                 [FV_SC] = FV_BR_SC, [FV_SS_D] = FV_BR_SS};
+    c->ir[c->tpos] = c->cells[OP_FB(br[c->tvar], idx)];
+    return true;
 }
 
 /* Closes the current basic block and opens a new one here. */
@@ -359,8 +561,12 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
     uint32_t n;
     label_types(t, &ts, &n);
     bool needs_drop = c->nvals - n != t->height;
-    if (!put(c, c->cells[needs_drop ? drop : plain]) || !put(c, 0))
+    if (!needs_drop && plain == OP_BR_IF && fuse_cond(c, false)) {
+        if (c->failed || !put(c, 0))
+            return false;
+    } else if (!put(c, c->cells[needs_drop ? drop : plain]) || !put(c, 0)) {
         return false;
+    }
     size_t cell = c->len - 1;
     if (needs_drop && !put(c, DROP_INFO(c->nlocals + t->height, n)))
         return false;
@@ -486,8 +692,12 @@ static bool body(comp *c, const wasm_functype *ft)
                 !pop_n(c, p, np))
                 return false;
             bool was_live = live(c);
-            if (!op1(c, OP_BR_UNLESS, 0))
+            if (was_live && fuse_cond(c, true)) {
+                if (c->failed || !put(c, 0))
+                    return false;
+            } else if (!op1(c, OP_BR_UNLESS, 0)) {
                 return false;
+            }
             size_t cell = c->len;
             if (!push_ctl(c, K_IF, p, np, r, nr, single))
                 return false;
@@ -728,13 +938,13 @@ static bool body(comp *c, const wasm_functype *ft)
             if (x >= c->nlocals)
                 return fail(c, "unknown local");
             if (op == 0x20) {
-                if (!op1(c, OP_LOCAL_GET, x) || !push(c, c->locals[x]))
+                if (!emit_get(c, x) || !push(c, c->locals[x]))
                     return false;
             } else if (op == 0x21) {
-                if (!pop(c, c->locals[x], NULL) || !op1(c, OP_LOCAL_SET, x))
+                if (!pop(c, c->locals[x], NULL) || !emit_set(c, x, false))
                     return false;
             } else {
-                if (!pop(c, c->locals[x], NULL) || !op1(c, OP_LOCAL_TEE, x) ||
+                if (!pop(c, c->locals[x], NULL) || !emit_set(c, x, true) ||
                     !push(c, c->locals[x]))
                     return false;
             }
@@ -776,8 +986,20 @@ static bool body(comp *c, const wasm_functype *ft)
                                          MT_WASM_I32, MT_WASM_I32, MT_WASM_I32, MT_WASM_I32,
                                          MT_WASM_I64, MT_WASM_I64, MT_WASM_I64, MT_WASM_I64,
                                          MT_WASM_I64, MT_WASM_I64};
-            if (!memarg(c, lg[op - 0x28], &x) || !pop(c, MT_WASM_I32, NULL) ||
-                !op1(c, op, x) || !push(c, rt[op - 0x28]))
+            if (!memarg(c, lg[op - 0x28], &x) || !pop(c, MT_WASM_I32, NULL))
+                return false;
+            if (tail(c) == TL_GET) {
+                c->len = c->tpos;
+                c->tk = TL_NONE;
+                size_t pos = c->len;
+                if (!op2(c, OP_LOAD_L + (op - 0x28u), c->ta, x))
+                    return false;
+                c->tidx = (uint8_t)(op - 0x28);
+                set_tail(c, TL_LOAD, pos);
+            } else if (!op1(c, op, x)) {
+                return false;
+            }
+            if (!push(c, rt[op - 0x28]))
                 return false;
             break;
         }
@@ -788,8 +1010,17 @@ static bool body(comp *c, const wasm_functype *ft)
                                          MT_WASM_F64, MT_WASM_I32, MT_WASM_I32,
                                          MT_WASM_I64, MT_WASM_I64, MT_WASM_I64};
             if (!memarg(c, lg[op - 0x36], &x) || !pop(c, vt[op - 0x36], NULL) ||
-                !pop(c, MT_WASM_I32, NULL) || !op1(c, op, x))
+                !pop(c, MT_WASM_I32, NULL))
                 return false;
+            if (tail(c) == TL_GETGET) {
+                c->len = c->tpos;
+                c->tk = TL_NONE;
+                if (!op2(c, OP_STORE_LL + (op - 0x36u), (uint64_t)c->ta | (uint64_t)c->tb << 32,
+                         x))
+                    return false;
+            } else if (!op1(c, op, x)) {
+                return false;
+            }
             break;
         }
         case 0x3F:
@@ -809,13 +1040,13 @@ static bool body(comp *c, const wasm_functype *ft)
             break;
         case 0x41: {
             int64_t v;
-            if (!rsleb(c, 32, &v) || !op1(c, OP_CONST, (uint32_t)v) || !push(c, MT_WASM_I32))
+            if (!rsleb(c, 32, &v) || !emit_const(c, (uint32_t)v) || !push(c, MT_WASM_I32))
                 return false;
             break;
         }
         case 0x42: {
             int64_t v;
-            if (!rsleb(c, 64, &v) || !op1(c, OP_CONST, (uint64_t)v) || !push(c, MT_WASM_I64))
+            if (!rsleb(c, 64, &v) || !emit_const(c, (uint64_t)v) || !push(c, MT_WASM_I64))
                 return false;
             break;
         }
@@ -957,7 +1188,26 @@ static bool body(comp *c, const wasm_functype *ft)
             if (op >= 0x45 && op <= 0xC4) {
                 uint8_t a, b, r;
                 numeric_sig(op, &a, &b, &r);
-                if ((b && !pop(c, b, NULL)) || !pop(c, a, NULL) || !op0(c, op) || !push(c, r))
+                if ((b && !pop(c, b, NULL)) || !pop(c, a, NULL))
+                    return false;
+                int idx = fb_index(op);
+                if (idx >= 0) {
+                    if (!emit_binop(c, op, idx))
+                        return false;
+                } else if (op == 0x45 && tail(c) == TL_GET) {
+                    /* local.get a; i32.eqz: kept as is, fused into a branch */
+                    size_t pos = c->tpos;
+                    if (!op0(c, op))
+                        return false;
+                    set_tail(c, TL_GET_EQZ, pos);
+                } else {
+                    size_t pos = c->len;
+                    if (!op0(c, op))
+                        return false;
+                    if (op == 0x45 && live(c))
+                        set_tail(c, TL_EQZ, pos);
+                }
+                if (!push(c, r))
                     return false;
                 break;
             }
@@ -981,7 +1231,6 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
     c.end = (size_t)code->body_off + code->body_len;
     c.err = err;
     c.cells = wasm_exec_op_cells();
-    c.last_get = SIZE_MAX;
     bool ok = false;
     /* locals */
     uint32_t ngroups;

@@ -41,7 +41,8 @@
     X(OP_MEMORY_GROW) X(OP_REF_IS_NULL) X(OP_REF_FUNC) X(OP_MEMORY_INIT) X(OP_DATA_DROP) \
     X(OP_MEMORY_COPY) X(OP_MEMORY_FILL) X(OP_TABLE_INIT) X(OP_ELEM_DROP) X(OP_TABLE_COPY) \
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
-    X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET)
+    X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
+    X(OP_SET_CONST)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -262,6 +263,14 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
 #define REG(x) op_cells[x] = x;
 #endif
 
+#ifdef MT_WASM_THREADED
+#define CASEN(name, num) L_##name:
+#define REGN(name, num) op_cells[num] = (uint64_t)(uintptr_t) && L_##name;
+#else
+#define CASEN(name, num) case num:
+#define REGN(name, num) op_cells[num] = num;
+#endif
+
 #define TRAP(k)                                                                            \
     do {                                                                                   \
         trapk = (k);                                                                       \
@@ -347,6 +356,181 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         NEXT();                                                                            \
     }
 
+/* Fused forms: the load of a local's address, the store of a local to a
+ * local's address, and the 14 operand forms of each WASM_FB_LIST binop (see
+ * wasm_int.h for their cells). Bounds checks are those of LOAD/STORE. */
+#define LOAD_L(op, N, conv)                                                                \
+    CASEN(LDL_##op, OP_LOAD_L + (op - 0x28))                                               \
+    {                                                                                      \
+        uint64_t a_ = (uint64_t)(uint32_t)fp[ip[0]] + ip[1];                               \
+        ip += 2;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t v = 0;                                                                    \
+        memcpy(&v, mem + a_, (N));                                                         \
+        *sp++ = (conv);                                                                    \
+        NEXT();                                                                            \
+    }
+
+#define LOAD_L_D(op, N, conv)                                                              \
+    CASEN(LDLD_##op, OP_LOAD_L_D + (op - 0x28))                                            \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        uint64_t a_ = (uint64_t)(uint32_t)fp[(uint32_t)c_] + ip[1];                        \
+        ip += 2;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t v = 0;                                                                    \
+        memcpy(&v, mem + a_, (N));                                                         \
+        fp[c_ >> 32] = (conv);                                                             \
+        NEXT();                                                                            \
+    }
+
+#define STORE_LL(op, N)                                                                    \
+    CASEN(STLL_##op, OP_STORE_LL + (op - 0x36))                                            \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        uint64_t a_ = (uint64_t)(uint32_t)fp[(uint32_t)c_] + ip[1];                        \
+        uint64_t v_ = fp[c_ >> 32];                                                        \
+        ip += 2;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        memcpy(mem + a_, &v_, (N));                                                        \
+        NEXT();                                                                            \
+    }
+
+#define FBT(W) FBT_##W
+#define FBT_32 uint32_t
+#define FBT_64 uint64_t
+#define FB_HEAD(W) FBT(W) a, b; uint64_t c_ = ip[0]; (void)c_;
+#define FB_LL(W) a = (FBT(W))fp[(uint32_t)c_], b = (FBT(W))fp[c_ >> 32]
+#define FB_OPS(I, OPC, W, EXPR)                                                            \
+    CASEN(FB_LL_##I, OP_FB(FV_LL, I))                                                      \
+    {                                                                                      \
+        FB_HEAD(W) FB_LL(W);                                                               \
+        ip += 1;                                                                           \
+        *sp++ = (FBT(W))(EXPR);                                                            \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_LC_##I, OP_FB(FV_LC, I))                                                      \
+    {                                                                                      \
+        FB_HEAD(W) a = (FBT(W))fp[c_], b = (FBT(W))ip[1];                                  \
+        ip += 2;                                                                           \
+        *sp++ = (FBT(W))(EXPR);                                                            \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_SL_##I, OP_FB(FV_SL, I))                                                      \
+    {                                                                                      \
+        FB_HEAD(W) a = (FBT(W))sp[-1], b = (FBT(W))fp[c_];                                 \
+        ip += 1;                                                                           \
+        sp[-1] = (FBT(W))(EXPR);                                                           \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_SC_##I, OP_FB(FV_SC, I))                                                      \
+    {                                                                                      \
+        FB_HEAD(W) a = (FBT(W))sp[-1], b = (FBT(W))c_;                                     \
+        ip += 1;                                                                           \
+        sp[-1] = (FBT(W))(EXPR);                                                           \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_LL_D_##I, OP_FB(FV_LL_D, I))                                                  \
+    {                                                                                      \
+        FB_HEAD(W) FB_LL(W);                                                               \
+        fp[ip[1]] = (FBT(W))(EXPR);                                                        \
+        ip += 2;                                                                           \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_LC_D_##I, OP_FB(FV_LC_D, I))                                                  \
+    {                                                                                      \
+        FB_HEAD(W) a = (FBT(W))fp[(uint32_t)c_], b = (FBT(W))ip[1];                        \
+        fp[c_ >> 32] = (FBT(W))(EXPR);                                                     \
+        ip += 2;                                                                           \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_SL_D_##I, OP_FB(FV_SL_D, I))                                                  \
+    {                                                                                      \
+        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))fp[(uint32_t)c_];                        \
+        fp[c_ >> 32] = (FBT(W))(EXPR);                                                     \
+        ip += 1;                                                                           \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_SC_D_##I, OP_FB(FV_SC_D, I))                                                  \
+    {                                                                                      \
+        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))ip[1];                                   \
+        fp[c_] = (FBT(W))(EXPR);                                                           \
+        ip += 2;                                                                           \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_SS_D_##I, OP_FB(FV_SS_D, I))                                                  \
+    {                                                                                      \
+        FB_HEAD(W) b = (FBT(W))sp[-1], a = (FBT(W))sp[-2];                                 \
+        sp -= 2;                                                                           \
+        fp[c_] = (FBT(W))(EXPR);                                                           \
+        ip += 1;                                                                           \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_BR_LL_##I, OP_FB(FV_BR_LL, I))                                                \
+    {                                                                                      \
+        FB_HEAD(W) FB_LL(W);                                                               \
+        ip += (FBT(W))(EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                     \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_BR_LC_##I, OP_FB(FV_BR_LC, I))                                                \
+    {                                                                                      \
+        FB_HEAD(W) a = (FBT(W))fp[c_], b = (FBT(W))ip[1];                                  \
+        ip += (FBT(W))(EXPR) != 0 ? 2 + (int64_t)ip[2] : 3;                                     \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_BR_SL_##I, OP_FB(FV_BR_SL, I))                                                \
+    {                                                                                      \
+        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))fp[c_];                                  \
+        ip += (FBT(W))(EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                     \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_BR_SC_##I, OP_FB(FV_BR_SC, I))                                                \
+    {                                                                                      \
+        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))c_;                                      \
+        ip += (FBT(W))(EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                     \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_BR_SS_##I, OP_FB(FV_BR_SS, I))                                                \
+    {                                                                                      \
+        FB_HEAD(W) b = (FBT(W))sp[-1], a = (FBT(W))sp[-2];                                 \
+        sp -= 2;                                                                           \
+        ip += (FBT(W))(EXPR) != 0 ? (int64_t)ip[0] : 1;                                         \
+        NEXT();                                                                            \
+    }
+
+#define FB_REG(I, OPC, W, EXPR)                                                            \
+    REGN(FB_LL_##I, OP_FB(FV_LL, I)) REGN(FB_LC_##I, OP_FB(FV_LC, I))                      \
+    REGN(FB_SL_##I, OP_FB(FV_SL, I)) REGN(FB_SC_##I, OP_FB(FV_SC, I))                      \
+    REGN(FB_LL_D_##I, OP_FB(FV_LL_D, I)) REGN(FB_LC_D_##I, OP_FB(FV_LC_D, I))              \
+    REGN(FB_SL_D_##I, OP_FB(FV_SL_D, I)) REGN(FB_SC_D_##I, OP_FB(FV_SC_D, I))              \
+    REGN(FB_SS_D_##I, OP_FB(FV_SS_D, I)) REGN(FB_BR_LL_##I, OP_FB(FV_BR_LL, I))            \
+    REGN(FB_BR_LC_##I, OP_FB(FV_BR_LC, I)) REGN(FB_BR_SL_##I, OP_FB(FV_BR_SL, I))          \
+    REGN(FB_BR_SC_##I, OP_FB(FV_BR_SC, I)) REGN(FB_BR_SS_##I, OP_FB(FV_BR_SS, I))
+
+#define MEM_FUSED(X) X(LDL_, 0x28, OP_LOAD_L) X(LDL_, 0x29, OP_LOAD_L + 1)                  \
+    X(LDL_, 0x2A, OP_LOAD_L + 2) X(LDL_, 0x2B, OP_LOAD_L + 3) X(LDL_, 0x2C, OP_LOAD_L + 4)  \
+    X(LDL_, 0x2D, OP_LOAD_L + 5) X(LDL_, 0x2E, OP_LOAD_L + 6) X(LDL_, 0x2F, OP_LOAD_L + 7)  \
+    X(LDL_, 0x30, OP_LOAD_L + 8) X(LDL_, 0x31, OP_LOAD_L + 9) X(LDL_, 0x32, OP_LOAD_L + 10) \
+    X(LDL_, 0x33, OP_LOAD_L + 11) X(LDL_, 0x34, OP_LOAD_L + 12)                            \
+    X(LDL_, 0x35, OP_LOAD_L + 13) X(STLL_, 0x36, OP_STORE_LL)                              \
+    X(STLL_, 0x37, OP_STORE_LL + 1) X(STLL_, 0x38, OP_STORE_LL + 2)                        \
+    X(STLL_, 0x39, OP_STORE_LL + 3) X(STLL_, 0x3A, OP_STORE_LL + 4)                        \
+    X(STLL_, 0x3B, OP_STORE_LL + 5) X(STLL_, 0x3C, OP_STORE_LL + 6)                        \
+    X(STLL_, 0x3D, OP_STORE_LL + 7) X(STLL_, 0x3E, OP_STORE_LL + 8)                        \
+    X(LDLD_, 0x28, OP_LOAD_L_D) X(LDLD_, 0x29, OP_LOAD_L_D + 1)                            \
+    X(LDLD_, 0x2A, OP_LOAD_L_D + 2) X(LDLD_, 0x2B, OP_LOAD_L_D + 3)                        \
+    X(LDLD_, 0x2C, OP_LOAD_L_D + 4) X(LDLD_, 0x2D, OP_LOAD_L_D + 5)                        \
+    X(LDLD_, 0x2E, OP_LOAD_L_D + 6) X(LDLD_, 0x2F, OP_LOAD_L_D + 7)                        \
+    X(LDLD_, 0x30, OP_LOAD_L_D + 8) X(LDLD_, 0x31, OP_LOAD_L_D + 9)                        \
+    X(LDLD_, 0x32, OP_LOAD_L_D + 10) X(LDLD_, 0x33, OP_LOAD_L_D + 11)                      \
+    X(LDLD_, 0x34, OP_LOAD_L_D + 12) X(LDLD_, 0x35, OP_LOAD_L_D + 13)
+#define MEM_REG(pre, op, num) REGN(pre##op, num)
+
+_Static_assert(OP_COUNT == OP_FB_BASE + FV_COUNT * WASM_FB_N, "fused op numbering");
+
 #define S32(x) ((int32_t)(uint32_t)(x))
 #define S64(x) ((int64_t)(x))
 #define U32(x) ((uint32_t)(x))
@@ -357,6 +541,8 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         for (unsigned i = 0; i < OP_COUNT; i++)
             op_cells[i] = 0;
         ALL_OPS(REG)
+        WASM_FB_LIST(FB_REG)
+        MEM_FUSED(MEM_REG)
         return MT_OK;
     }
     mt_wasm_func *fn = entry;
@@ -702,6 +888,69 @@ dispatch:
     STORE(0x3C, 1)
     STORE(0x3D, 2)
     STORE(0x3E, 4)
+    LOAD_L(0x28, 4, (uint32_t)v)
+    LOAD_L(0x29, 8, v)
+    LOAD_L(0x2A, 4, (uint32_t)v)
+    LOAD_L(0x2B, 8, v)
+    LOAD_L(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
+    LOAD_L(0x2D, 1, (uint8_t)v)
+    LOAD_L(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
+    LOAD_L(0x2F, 2, (uint16_t)v)
+    LOAD_L(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
+    LOAD_L(0x31, 1, (uint8_t)v)
+    LOAD_L(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
+    LOAD_L(0x33, 2, (uint16_t)v)
+    LOAD_L(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
+    LOAD_L(0x35, 4, (uint32_t)v)
+    STORE_LL(0x36, 4)
+    STORE_LL(0x37, 8)
+    STORE_LL(0x38, 4)
+    STORE_LL(0x39, 8)
+    STORE_LL(0x3A, 1)
+    STORE_LL(0x3B, 2)
+    STORE_LL(0x3C, 1)
+    STORE_LL(0x3D, 2)
+    STORE_LL(0x3E, 4)
+
+    LOAD_L_D(0x28, 4, (uint32_t)v)
+    LOAD_L_D(0x29, 8, v)
+    LOAD_L_D(0x2A, 4, (uint32_t)v)
+    LOAD_L_D(0x2B, 8, v)
+    LOAD_L_D(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
+    LOAD_L_D(0x2D, 1, (uint8_t)v)
+    LOAD_L_D(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
+    LOAD_L_D(0x2F, 2, (uint16_t)v)
+    LOAD_L_D(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
+    LOAD_L_D(0x31, 1, (uint8_t)v)
+    LOAD_L_D(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
+    LOAD_L_D(0x33, 2, (uint16_t)v)
+    LOAD_L_D(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
+    LOAD_L_D(0x35, 4, (uint32_t)v)
+    CASE(OP_BR_IF_L)
+    {
+        ip += (uint32_t)fp[ip[0]] ? 1 + (int64_t)ip[1] : 2;
+        NEXT();
+    }
+    CASE(OP_BR_UNLESS_L)
+    {
+        ip += (uint32_t)fp[ip[0]] ? 2 : 1 + (int64_t)ip[1];
+        NEXT();
+    }
+    CASE(OP_COPY)
+    {
+        uint64_t c_ = *ip++;
+        fp[c_ >> 32] = fp[(uint32_t)c_];
+        NEXT();
+    }
+    CASE(OP_SET_CONST)
+    {
+        fp[ip[0]] = ip[1];
+        ip += 2;
+        NEXT();
+    }
+
+    /* fused integer binops */
+    WASM_FB_LIST(FB_OPS)
 
     /* i32 comparisons */
     UN(0x45, (uint32_t)a == 0)

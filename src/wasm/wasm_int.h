@@ -65,8 +65,53 @@ enum {
     OP_DROP,
     OP_UNREACHABLE,
     OP_LOCAL_GET_LOCAL_GET, /* idx, idx: fused pair */
-    OP_COUNT
+    OP_LOAD_L,         /* 14 ops (0x28..0x35): local, offset: load from a local's address */
+    OP_STORE_LL = OP_LOAD_L + 14, /* 9 ops (0x36..0x3E): addr | val << 32, offset */
+    OP_LOAD_L_D = OP_STORE_LL + 9, /* 14 ops (0x28..0x35): addr | dst << 32, offset */
+    OP_BR_IF_L = OP_LOAD_L_D + 14, /* local, off: branch if the local is nonzero */
+    OP_BR_UNLESS_L,    /* local, off: branch if the local is zero */
+    OP_COPY,           /* src | dst << 32: local.get; local.set */
+    OP_SET_CONST,      /* dst, value: const; local.set */
+    OP_FB_BASE,        /* fused integer binops: OP_FB(variant, index) */
+    OP_COUNT = OP_FB_BASE + 14 * 42 /* FV_COUNT * WASM_FB_N */
 };
+
+/* Integer binary operations that have fused operand forms: X(index, wasm
+ * opcode, width, expression of a and b). Indices 0..19 are the comparisons,
+ * which also have compare-and-branch forms. */
+#define WASM_FB_LIST(X)                                                                    \
+    X(0, 0x46, 32, a == b) X(1, 0x47, 32, a != b) X(2, 0x48, 32, S32(a) < S32(b))          \
+    X(3, 0x49, 32, a < b) X(4, 0x4A, 32, S32(a) > S32(b)) X(5, 0x4B, 32, a > b)            \
+    X(6, 0x4C, 32, S32(a) <= S32(b)) X(7, 0x4D, 32, a <= b) X(8, 0x4E, 32, S32(a) >= S32(b)) \
+    X(9, 0x4F, 32, a >= b) X(10, 0x51, 64, a == b) X(11, 0x52, 64, a != b)                 \
+    X(12, 0x53, 64, S64(a) < S64(b)) X(13, 0x54, 64, a < b) X(14, 0x55, 64, S64(a) > S64(b)) \
+    X(15, 0x56, 64, a > b) X(16, 0x57, 64, S64(a) <= S64(b)) X(17, 0x58, 64, a <= b)       \
+    X(18, 0x59, 64, S64(a) >= S64(b)) X(19, 0x5A, 64, a >= b) X(20, 0x6A, 32, a + b)      \
+    X(21, 0x6B, 32, a - b) X(22, 0x6C, 32, a * b) X(23, 0x71, 32, a & b)                   \
+    X(24, 0x72, 32, a | b) X(25, 0x73, 32, a ^ b) X(26, 0x74, 32, a << (b & 31))           \
+    X(27, 0x75, 32, (uint32_t)(S32(a) >> (b & 31))) X(28, 0x76, 32, a >> (b & 31))         \
+    X(29, 0x77, 32, (a << (b & 31)) | (a >> ((32 - b) & 31)))                              \
+    X(30, 0x78, 32, (a >> (b & 31)) | (a << ((32 - b) & 31))) X(31, 0x7C, 64, a + b)       \
+    X(32, 0x7D, 64, a - b) X(33, 0x7E, 64, a * b) X(34, 0x83, 64, a & b)                   \
+    X(35, 0x84, 64, a | b) X(36, 0x85, 64, a ^ b) X(37, 0x86, 64, a << (b & 63))       \
+    X(38, 0x87, 64, (uint64_t)(S64(a) >> (b & 63))) X(39, 0x88, 64, a >> (b & 63))         \
+    X(40, 0x89, 64, (a << (b & 63)) | (a >> ((64 - b) & 63)))                              \
+    X(41, 0x8A, 64, (a >> (b & 63)) | (a << ((64 - b) & 63)))
+#define WASM_FB_N 42
+#define WASM_FB_NCMP 20
+
+/* Operand forms of a fused binop (L: a local, C: an immediate constant, S:
+ * the operand stack; _D: the result goes to a local instead of the stack;
+ * BR_: a comparison that branches when true, offset in the last cell).
+ * Cells after the operation cell:
+ *   LL a|b<<32       LC a, k          SL b           SC k
+ *   LL_D a|b<<32, d  LC_D a|d<<32, k  SL_D b|d<<32   SC_D d, k   SS_D d
+ *   BR_LL a|b<<32, off  BR_LC a, k, off  BR_SL b, off  BR_SC k, off  BR_SS off */
+enum {
+    FV_LL, FV_LC, FV_SL, FV_SC, FV_LL_D, FV_LC_D, FV_SL_D, FV_SC_D, FV_SS_D,
+    FV_BR_LL, FV_BR_LC, FV_BR_SL, FV_BR_SC, FV_BR_SS, FV_COUNT
+};
+#define OP_FB(v, i) (OP_FB_BASE + (v) * WASM_FB_N + (i))
 
 #define DROP_INFO(height, arity) (((uint64_t)(height) << 32) | (uint32_t)(arity))
 

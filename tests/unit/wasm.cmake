@@ -12,3 +12,10 @@ target_link_libraries(wasm_spec_runner PRIVATE mt_wasm PkgConfig::JANSSON)
 add_test(NAME wasm_spec COMMAND wasm_spec_runner --floor ${MT_WASM_SPEC_FLOOR}
          --work ${CMAKE_BINARY_DIR}/wasm-spec-work)
 set_tests_properties(wasm_spec PROPERTIES TIMEOUT 600)
+
+# Our own .wast tests of the translator's fused instructions (operands from
+# locals and constants, local.set/tee destinations, compare-and-branch, fused
+# loads and stores, out-of-bounds traps): every command must pass.
+add_test(NAME wasm_fused COMMAND ${CMAKE_COMMAND} -E env
+         MESATEE_WASM_SPEC_DIR=${MT_TEST_DIR}/wasm/ours
+         $<TARGET_FILE:wasm_spec_runner> --floor 16 --work ${CMAKE_BINARY_DIR}/wasm-fused-work)
