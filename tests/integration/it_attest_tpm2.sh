@@ -10,31 +10,8 @@ command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 command -v swtpm >/dev/null || { echo "SKIP: swtpm not installed (Debian: apt install swtpm)"; exit 0; }
 B=$MESATEE_BIN
 
-# swtpm on a free port pair (the kernel picks; retried on a race).
-SW_PID=
-stop_swtpm() { [ -n "$SW_PID" ] && kill "$SW_PID" 2>/dev/null; SW_PID=; }
-trap 'stop_swtpm; mt_cleanup' EXIT
-mkdir -p "$MT_WORK/tpm"
-for _ in 1 2 3 4 5; do
-  port=$(python3 -c 'import socket
-for _ in range(50):
-    a=socket.socket(); a.bind(("127.0.0.1",0)); p=a.getsockname()[1]
-    b=socket.socket()
-    try:
-        b.bind(("127.0.0.1",p+1)); print(p); break
-    except OSError: pass
-    finally: a.close(); b.close()')
-  swtpm socket --tpm2 --tpmstate dir="$MT_WORK/tpm" \
-    --server type=tcp,port="$port",bindaddr=127.0.0.1 \
-    --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-    --flags not-need-init,startup-clear >>"$MT_WORK/swtpm.log" 2>&1 &
-  SW_PID=$!
-  sleep 0.3
-  kill -0 "$SW_PID" 2>/dev/null && break
-  SW_PID=
-done
-[ -n "$SW_PID" ] || fail "swtpm did not start: $(cat "$MT_WORK/swtpm.log")"
-TCTI="swtpm:host=127.0.0.1,port=$port"
+mt_start_swtpm        # lib.sh: free port pair, state in $MT_WORK/tpm, stopped at exit
+TCTI=$MT_TCTI
 
 mt_start_server --level tpm2 --tpm2-tcti "$TCTI" --cert-renew-s 1
 unset MESATEE_CA
