@@ -16,10 +16,12 @@
  *   soft      level soft evidence, TOFU policy (measurement + platform key)
  *   tpm2      level tpm2 quote (needs MESATEE_TPM2_TCTI, e.g. a swtpm; else skipped)
  *   sgx-ratls recorded Intel SGX SDK RA-TLS certificate (CCC form, DCAP quote,
- *             no collateral) verified at its pinned time in the handshake of
+ *             no collateral: an empty handle, which holds the verified-PCK-chain
+ *             cache) verified at its pinned time in the handshake of
  *             a level-none server: what a client pays against an SGX server
  *   sgx-dcap  recorded dcap-qvl SGX quote with its collateral (TCB info, QE
- *             identity, CRLs; parsed collateral kept in a handle = cached)
+ *             identity, CRLs) in a handle loaded once: its cache keeps the
+ *             parsed, verified collateral and PCK chain (mt_dcap_coll.h)
  *   tdx-dcap  recorded dcap-qvl TDX quote with its collateral, likewise
  * The recorded rows replace the level-none chain check by the evidence check
  * (they cannot bind to the live key: its enclave key is not ours).
@@ -493,12 +495,11 @@ int main(int argc, char **argv)
         mt_err err;
         if (mt_attest_time_parse(rec[i].at, &v.rec_at, &err) != MT_OK)
             rc = 1;
-        if (cb) {
-            v.coll = mt_attest_collateral_new();
-            if (!v.coll ||
-                mt_attest_collateral_add(v.coll, MT_COLL_DCAP_BUNDLE, cb, cl, &err) != MT_OK)
-                rc = 1;
-        }
+        /* A handle even without collateral: it carries the verifier cache. */
+        v.coll = mt_attest_collateral_new();
+        if (!v.coll ||
+            (cb && mt_attest_collateral_add(v.coll, MT_COLL_DCAP_BUNDLE, cb, cl, &err) != MT_OK))
+            rc = 1;
         if (rc == 0 && !row(rec[i].name, knone, cnone, &v, n, repeats, &base, &med))
             rc = 1;
         mt_attest_collateral_free(v.coll);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mt_attest_int.h"
+#include "mt_dcap_coll.h"
 #include "mt_soft.h"
 #include "mt_tpm2.h"
 #include "mt_util.h"
@@ -121,11 +122,19 @@ void mt_attest_claims_add_advisory(mt_attest_claims *c, const char *id)
 struct mt_attest_collateral {
     uint8_t *data[COLL_SLOTS];
     size_t len[COLL_SLOTS];
+    /* What DCAP verifications remember about these items (mt_dcap_coll.h):
+     * emptied by every add, guarded by its own mutex. */
+    mt_dcap_cache *dcap;
 };
 
 mt_attest_collateral *mt_attest_collateral_new(void)
 {
-    return calloc(1, sizeof(mt_attest_collateral));
+    mt_attest_collateral *c = calloc(1, sizeof(mt_attest_collateral));
+    if (c && !(c->dcap = mt_dcap_cache_new())) {
+        free(c);
+        return NULL;
+    }
+    return c;
 }
 
 void mt_attest_collateral_free(mt_attest_collateral *c)
@@ -134,6 +143,7 @@ void mt_attest_collateral_free(mt_attest_collateral *c)
         return;
     for (size_t i = 0; i < COLL_SLOTS; i++)
         free(c->data[i]);
+    mt_dcap_cache_free(c->dcap);
     free(c);
 }
 
@@ -156,6 +166,7 @@ mt_status mt_attest_collateral_add(mt_attest_collateral *c, mt_attest_coll_item 
     free(c->data[item]);
     c->data[item] = copy;
     c->len[item] = len;
+    mt_dcap_cache_reset(c->dcap); /* what was verified was about the old items */
     return MT_OK;
 }
 
@@ -219,6 +230,11 @@ const uint8_t *mt_attest_coll_get(const mt_attest_collateral *c, mt_attest_coll_
         return NULL;
     *len = c->len[item];
     return c->data[item];
+}
+
+mt_dcap_cache *mt_attest_coll_dcap_cache(const mt_attest_collateral *c)
+{
+    return c ? c->dcap : NULL;
 }
 
 /* ---- times --------------------------------------------------------------- */

@@ -20,8 +20,21 @@
  *
  * Ownership: mt_attest_collateral is an opaque handle (new/free; free(NULL)
  * is a no-op) that copies whatever is added to it. Claims are plain values.
+ *
+ * Caching: a handle also remembers what SGX/TDX verifications established
+ * about its collateral: the parsed items, the TCB info and QE identity whose
+ * signatures verified, their issuer chains, and up to 16 verified PCK chains
+ * (by SHA-256 of the chain bytes), each with the window of certificate and
+ * CRL validity it holds for. A later verification at a time inside that
+ * window skips the parsing and those signature checks; at any other time it
+ * redoes them. Only successes are remembered and every adding of an item
+ * forgets everything, so results and error messages are the same as with a
+ * fresh handle. Keep one handle and reuse it; pass an empty handle rather
+ * than NULL to cache PCK chains when there is no collateral.
+ *
  * Thread-safety: all functions are reentrant; a collateral handle may be read
- * by several verifiers at once once it is no longer being modified. */
+ * by several verifiers at once once it is no longer being modified (its
+ * cache has its own mutex). Adding items must not overlap a verification. */
 #ifndef MT_ATTEST_H
 #define MT_ATTEST_H
 

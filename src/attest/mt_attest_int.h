@@ -15,6 +15,11 @@
 const uint8_t *mt_attest_coll_get(const mt_attest_collateral *c, mt_attest_coll_item item,
                                   size_t *len);
 
+/* The DCAP verification cache of a handle (mt_dcap_coll.h); NULL for a
+ * NULL handle. Logically const: the cache changes only what is remembered,
+ * never what a verification returns, and has its own lock. */
+struct mt_dcap_cache *mt_attest_coll_dcap_cache(const mt_attest_collateral *c);
+
 /* Claims builders: silently ignore overflow of the fixed arrays (the
  * verifiers add a bounded number). */
 void mt_attest_claims_add_meas(mt_attest_claims *c, const char *name, const uint8_t *v,

@@ -257,35 +257,20 @@ bad:
 
 /* ---- verifier ------------------------------------------------------------ */
 
-mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
-                         const mt_attest_collateral *coll, int64_t at,
-                         mt_attest_claims *claims, mt_err *err)
+/* Verifies the PCK chain of the quote (PEM in the certification data): it
+ * ends in the pinned Intel SGX Root CA and verifies at `at`, against both
+ * CRLs of dc when given; then reads the PCK SGX extensions. On success *out
+ * holds references to the leaf and root, and [*lo, *hi] the window of every
+ * certificate and CRL involved (*lo >= *hi when it cannot be known). */
+static mt_status pck_verify(const mt_dcap_quote *q, const mt_dcap_coll *dc, int64_t at,
+                            mt_dcap_pck *out, int64_t *lo, int64_t *hi, mt_err *err)
 {
-    uint16_t ver = len >= 2 ? (uint16_t)(ev[0] | ev[1] << 8) : 0;
-    if (kind == MT_ATTEST_TDX && (ver < 4 || ver > 5))
-        return mt_err_set(err, MT_EINVAL, "unsupported TDX quote version %u (expected 4 or 5)", ver);
-    if (kind == MT_ATTEST_SGX && (ver < 3 || ver > 4))
-        return mt_err_set(err, MT_EINVAL, "unsupported SGX quote version %u (expected 3 or 4)", ver);
-    mt_dcap_quote q;
-    mt_status st = mt_dcap_quote_parse(ev, len, &q, err);
-    if (st != MT_OK)
-        return st;
-    bool tdx = q.tee_type == MT_DCAP_TEE_TDX;
-    if (tdx != (kind == MT_ATTEST_TDX))
-        return mt_err_set(err, MT_EINVAL, "quote is a%s quote, not %s", tdx ? " TDX" : "n SGX",
-                          kind == MT_ATTEST_TDX ? "TDX" : "SGX");
-    if (memcmp(q.qe_vendor_id, intel_qe_vendor, 16) != 0)
-        return mt_err_set(err, MT_EAUTH, "quote QE vendor id is not Intel's");
-
-    mt_dcap_coll dc = {0};
     STACK_OF(X509) *certs = NULL, *untrusted = NULL;
     STACK_OF(X509_CRL) *crls = NULL;
-    EVP_PKEY *ak = NULL;
-    if ((st = mt_dcap_coll_load(coll, &dc, err)) != MT_OK)
-        goto out;
-
+    mt_status st;
+    *lo = *hi = 0;
     /* PCK chain: leaf, intermediate(s), root (the root must be the pin). */
-    if ((st = mt_x5_load_certs(q.cert_data, q.cert_len, "quote PCK certificate chain", &certs,
+    if ((st = mt_x5_load_certs(q->cert_data, q->cert_len, "quote PCK certificate chain", &certs,
                                err)) != MT_OK)
         goto out;
     int nc = sk_X509_num(certs);
@@ -311,13 +296,13 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
         st = mt_err_set(err, MT_EAUTH, "quote PCK chain does not end in the pinned Intel SGX Root CA");
         goto out;
     }
-    if ((dc.pck_crl != NULL) != (dc.root_crl != NULL)) {
+    if ((dc->pck_crl != NULL) != (dc->root_crl != NULL)) {
         st = mt_err_set(err, MT_EINVAL, "give both the PCK CRL and the root CA CRL, or neither");
         goto out;
     }
-    if (dc.pck_crl) {
+    if (dc->pck_crl) {
         crls = sk_X509_CRL_new_null();
-        if (!crls || !sk_X509_CRL_push(crls, dc.pck_crl) || !sk_X509_CRL_push(crls, dc.root_crl)) {
+        if (!crls || !sk_X509_CRL_push(crls, dc->pck_crl) || !sk_X509_CRL_push(crls, dc->root_crl)) {
             st = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
@@ -329,16 +314,77 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
     /* PCK extensions. */
     const uint8_t *xv;
     size_t xl;
-    mt_pck_ext px;
     if (!mt_x5_ext(pck, SGX_OID, &xv, &xl)) {
         st = mt_err_set(err, MT_EAUTH, "PCK certificate has no SGX extensions");
         goto out;
     }
-    if ((st = mt_dcap_pck_ext_parse(xv, xl, &px, err)) != MT_OK)
+    if ((st = mt_dcap_pck_ext_parse(xv, xl, &out->ext, err)) != MT_OK)
         goto out;
+    if (!mt_x5_fingerprint(root, out->root_fp) || X509_up_ref(pck) != 1) {
+        st = mt_err_set(err, MT_EINTERNAL, "cannot reference the PCK chain");
+        goto out;
+    }
+    if (X509_up_ref(root) != 1) {
+        X509_free(pck);
+        st = mt_err_set(err, MT_EINTERNAL, "cannot reference the PCK chain");
+        goto out;
+    }
+    out->leaf = pck;
+    out->root = root;
+    if (!mt_x5_validity(certs, NULL, crls, lo, hi))
+        *lo = *hi = 0;
+    st = MT_OK;
+out:
+    sk_X509_CRL_free(crls); /* the CRLs themselves belong to dc */
+    sk_X509_free(untrusted);
+    sk_X509_pop_free(certs, X509_free);
+    return st;
+}
+
+mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
+                         const mt_attest_collateral *coll, int64_t at,
+                         mt_attest_claims *claims, mt_err *err)
+{
+    uint16_t ver = len >= 2 ? (uint16_t)(ev[0] | ev[1] << 8) : 0;
+    if (kind == MT_ATTEST_TDX && (ver < 4 || ver > 5))
+        return mt_err_set(err, MT_EINVAL, "unsupported TDX quote version %u (expected 4 or 5)", ver);
+    if (kind == MT_ATTEST_SGX && (ver < 3 || ver > 4))
+        return mt_err_set(err, MT_EINVAL, "unsupported SGX quote version %u (expected 3 or 4)", ver);
+    mt_dcap_quote q;
+    mt_status st = mt_dcap_quote_parse(ev, len, &q, err);
+    if (st != MT_OK)
+        return st;
+    bool tdx = q.tee_type == MT_DCAP_TEE_TDX;
+    if (tdx != (kind == MT_ATTEST_TDX))
+        return mt_err_set(err, MT_EINVAL, "quote is a%s quote, not %s", tdx ? " TDX" : "n SGX",
+                          kind == MT_ATTEST_TDX ? "TDX" : "SGX");
+    if (memcmp(q.qe_vendor_id, intel_qe_vendor, 16) != 0)
+        return mt_err_set(err, MT_EAUTH, "quote QE vendor id is not Intel's");
+
+    mt_dcap_state *ds = NULL;
+    mt_dcap_cache *cache = mt_attest_coll_dcap_cache(coll);
+    mt_dcap_pck pck = {0};
+    EVP_PKEY *ak = NULL;
+    if ((st = mt_dcap_state_get(coll, &ds, err)) != MT_OK)
+        goto out;
+    const mt_dcap_coll *dc = mt_dcap_state_coll(ds);
+
+    /* The PCK chain, or the same chain bytes verified before inside their
+     * window with this handle's CRLs. */
+    uint8_t key[32];
+    bool keyed = cache && EVP_Digest(q.cert_data, q.cert_len, key, NULL, EVP_sha256(), NULL) == 1;
+    if (!keyed || !mt_dcap_cache_pck_get(cache, key, at, &pck)) {
+        int64_t lo, hi;
+        if ((st = pck_verify(&q, dc, at, &pck, &lo, &hi, err)) != MT_OK)
+            goto out;
+        if (keyed && lo < hi)
+            mt_dcap_cache_pck_put(cache, key, &pck, lo, hi);
+    }
+    X509 *root = pck.root;
+    const mt_pck_ext px = pck.ext;
 
     /* QE report signed by the PCK. */
-    EVP_PKEY *pk = X509_get0_pubkey(pck);
+    EVP_PKEY *pk = X509_get0_pubkey(pck.leaf);
     if (!pk || !mt_x5_ecdsa_verify(pk, EVP_sha256(), q.qe_report_raw, QE_REPORT_LEN, q.qe_sig,
                                    q.qe_sig + 32, 32, false)) {
         st = mt_err_set(err, MT_EAUTH, "PCK signature over the QE report does not verify");
@@ -391,9 +437,9 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
     p.qe_isvsvn = q.qe_report.isv_svn;
     p.qe_miscselect = q.qe_report.miscselect;
     memcpy(p.qe_attributes, q.qe_report.attributes, 16);
-    if ((st = mt_dcap_coll_evaluate(&dc, root, &p, at, claims, err)) != MT_OK)
+    if ((st = mt_dcap_coll_evaluate(ds, root, pck.root_fp, &p, at, claims, err)) != MT_OK)
         goto out;
-    if (crls)
+    if (dc->pck_crl) /* and root_crl: pck_verify requires both or neither */
         claims->checked |= MT_ATTEST_CHECKED_REVOCATION;
 
     /* Claims. */
@@ -456,11 +502,9 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
     claims->report_data_len = 64;
     st = MT_OK;
 out:
-    if (crls)
-        sk_X509_CRL_free(crls); /* the CRLs themselves belong to dc */
     EVP_PKEY_free(ak);
-    sk_X509_free(untrusted);
-    sk_X509_pop_free(certs, X509_free);
-    mt_dcap_coll_clear(&dc);
+    X509_free(pck.leaf);
+    X509_free(pck.root);
+    mt_dcap_state_put(ds);
     return st;
 }

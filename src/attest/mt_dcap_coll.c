@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -639,21 +640,240 @@ out:
     return st;
 }
 
+/* ---- verification cache ---------------------------------------------------- */
+
+/* What is known about one signed document (TCB info or QE identity). */
+typedef struct signed_doc {
+    bool ready;       /* signature over the exact bytes verified, document parsed */
+    bool chain_ok;    /* issuer chain verified to root_fp; holds for lo < at < hi */
+    int64_t lo, hi;
+    uint8_t root_fp[32];
+} signed_doc;
+
+struct mt_dcap_state {
+    mt_dcap_cache *cache; /* NULL: private state of one verification */
+    mt_dcap_coll coll;
+    tcb_info tcb;         /* valid once tcb_doc.ready */
+    signed_doc tcb_doc;
+    qe_identity qe;       /* valid once qe_doc.ready */
+    signed_doc qe_doc;
+};
+
+typedef struct pck_slot {
+    bool used;
+    uint8_t key[32];
+    mt_dcap_pck v;
+    int64_t lo, hi;
+} pck_slot;
+
+struct mt_dcap_cache {
+    pthread_mutex_t mu;
+    mt_dcap_state *state; /* published once, until reset */
+    pck_slot pck[MT_DCAP_PCK_SLOTS];
+    unsigned next;        /* slot to replace next */
+    mt_dcap_cache_stats stats;
+};
+
+static void cache_lock(mt_dcap_cache *c)
+{
+    if (c)
+        pthread_mutex_lock(&c->mu);
+}
+
+static void cache_unlock(mt_dcap_cache *c)
+{
+    if (c)
+        pthread_mutex_unlock(&c->mu);
+}
+
+static void state_free(mt_dcap_state *s)
+{
+    if (!s)
+        return;
+    mt_dcap_coll_clear(&s->coll);
+    tcb_info_free(&s->tcb);
+    free(s->qe.levels);
+    free(s);
+}
+
+mt_dcap_cache *mt_dcap_cache_new(void)
+{
+    mt_dcap_cache *c = calloc(1, sizeof *c);
+    if (c && pthread_mutex_init(&c->mu, NULL) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void mt_dcap_cache_reset(mt_dcap_cache *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    state_free(c->state);
+    c->state = NULL;
+    for (size_t i = 0; i < MT_DCAP_PCK_SLOTS; i++) {
+        X509_free(c->pck[i].v.leaf);
+        X509_free(c->pck[i].v.root);
+        memset(&c->pck[i], 0, sizeof c->pck[i]);
+    }
+    c->next = 0;
+    memset(&c->stats, 0, sizeof c->stats);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void mt_dcap_cache_stats_get(mt_dcap_cache *c, mt_dcap_cache_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->mu);
+    *out = c->stats;
+    out->pck_entries = 0;
+    for (size_t i = 0; i < MT_DCAP_PCK_SLOTS; i++)
+        out->pck_entries += c->pck[i].used;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void mt_dcap_cache_free(mt_dcap_cache *c)
+{
+    if (!c)
+        return;
+    mt_dcap_cache_reset(c);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+mt_status mt_dcap_state_get(const mt_attest_collateral *coll, mt_dcap_state **out, mt_err *err)
+{
+    *out = NULL;
+    mt_dcap_cache *c = mt_attest_coll_dcap_cache(coll);
+    cache_lock(c);
+    mt_dcap_state *s = c ? c->state : NULL;
+    cache_unlock(c);
+    if (s) {
+        *out = s;
+        return MT_OK;
+    }
+    /* Parsed outside the lock; a concurrent first use may publish first. */
+    if (!(s = calloc(1, sizeof *s)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status st = mt_dcap_coll_load(coll, &s->coll, err);
+    if (st != MT_OK) {
+        free(s);
+        return st;
+    }
+    s->cache = c;
+    if (c) {
+        pthread_mutex_lock(&c->mu);
+        if (c->state) {
+            state_free(s);
+            s = c->state;
+        } else {
+            c->state = s;
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    *out = s;
+    return MT_OK;
+}
+
+void mt_dcap_state_put(mt_dcap_state *s)
+{
+    if (s && !s->cache)
+        state_free(s);
+}
+
+const mt_dcap_coll *mt_dcap_state_coll(const mt_dcap_state *s) { return &s->coll; }
+
+bool mt_dcap_cache_pck_get(mt_dcap_cache *c, const uint8_t key[32], int64_t at,
+                           mt_dcap_pck *out)
+{
+    bool hit = false;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < MT_DCAP_PCK_SLOTS && !hit; i++) {
+        const pck_slot *e = &c->pck[i];
+        if (!e->used || memcmp(e->key, key, 32) != 0 || !(e->lo < at && at < e->hi))
+            continue;
+        if (X509_up_ref(e->v.leaf) != 1)
+            break;
+        if (X509_up_ref(e->v.root) != 1) {
+            X509_free(e->v.leaf);
+            break;
+        }
+        *out = e->v;
+        hit = true;
+        c->stats.pck_hits++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dcap_pck *v,
+                           int64_t lo, int64_t hi)
+{
+    if (X509_up_ref(v->leaf) != 1)
+        return;
+    if (X509_up_ref(v->root) != 1) {
+        X509_free(v->leaf);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    pck_slot *e = NULL;
+    for (size_t i = 0; i < MT_DCAP_PCK_SLOTS && !e; i++)
+        if (c->pck[i].used && memcmp(c->pck[i].key, key, 32) == 0)
+            e = &c->pck[i];
+    if (!e) {
+        e = &c->pck[c->next];
+        c->next = (c->next + 1) % MT_DCAP_PCK_SLOTS;
+    }
+    X509_free(e->v.leaf); /* NULL for an unused slot */
+    X509_free(e->v.root);
+    e->used = true;
+    memcpy(e->key, key, 32);
+    e->v = *v;
+    e->lo = lo;
+    e->hi = hi;
+    c->stats.pck_stored++;
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* ---- evaluation ---------------------------------------------------------- */
 
-/* Checks a signed collateral document: chain to the pinned root at `at`
- * (root CRL when given), then the ECDSA P-256 signature over its exact bytes. */
-static mt_status check_signed(STACK_OF(X509) *chain, X509 *root, X509_CRL *root_crl,
-                              const char *raw, size_t len, const uint8_t sig[64], int64_t at,
-                              const char *what, mt_err *err)
+/* Makes a signed document of s (TCB info, or QE identity when qe) usable at
+ * `at`: its issuer chain verifies to the pinned root at `at` (against the
+ * root CA CRL when given), and its ECDSA P-256 signature over its exact bytes
+ * verifies and it parses. The checks that depend on the bytes only are done
+ * once per state; the chain is verified again unless `at` lies inside the
+ * window of an earlier success. Errors exactly as without the cache. */
+static mt_status doc_ready(mt_dcap_state *s, bool qe, X509 *root, const uint8_t root_fp[32],
+                           int64_t at, mt_err *err)
 {
+    signed_doc *d = qe ? &s->qe_doc : &s->tcb_doc;
+    STACK_OF(X509) *chain = qe ? s->coll.qe_chain : s->coll.tcb_chain;
+    const char *raw = qe ? s->coll.qe_raw : s->coll.tcb_raw;
+    size_t len = qe ? s->coll.qe_raw_len : s->coll.tcb_raw_len;
+    const uint8_t *sig = qe ? s->coll.qe_sig : s->coll.tcb_sig;
+    const char *what = qe ? "QE identity" : "TCB info";
+
+    cache_lock(s->cache);
+    bool ready = d->ready;
+    bool hit = ready && d->chain_ok && d->lo < at && at < d->hi &&
+               memcmp(d->root_fp, root_fp, 32) == 0;
+    if (hit && s->cache)
+        s->cache->stats.chain_hits++;
+    cache_unlock(s->cache);
+    if (hit)
+        return MT_OK;
+
     if (!chain || sk_X509_num(chain) < 1)
         return mt_err_set(err, MT_EINVAL, "%s issuer chain was not given", what);
     X509 *signer = sk_X509_value(chain, 0);
     STACK_OF(X509_CRL) *crls = NULL;
-    if (root_crl) {
+    if (s->coll.root_crl) {
         crls = sk_X509_CRL_new_null();
-        if (!crls || !sk_X509_CRL_push(crls, root_crl)) {
+        if (!crls || !sk_X509_CRL_push(crls, s->coll.root_crl)) {
             sk_X509_CRL_free(crls);
             return mt_err_set(err, MT_ENOMEM, "out of memory");
         }
@@ -662,13 +882,45 @@ static mt_status check_signed(STACK_OF(X509) *chain, X509 *root, X509_CRL *root_
     char w[64];
     snprintf(w, sizeof w, "%s signing certificate", what);
     mt_status st = mt_x5_verify_chain(signer, chain, root, crls, at, w, err);
+    int64_t lo = 0, hi = 0;
+    bool window = st == MT_OK && mt_x5_validity(chain, root, crls, &lo, &hi);
     sk_X509_CRL_free(crls);
     if (st != MT_OK)
         return st;
-    EVP_PKEY *pk = X509_get0_pubkey(signer);
-    if (!pk || !mt_x5_ecdsa_verify(pk, EVP_sha256(), (const uint8_t *)raw, len, sig, sig + 32, 32,
-                                   false))
-        return mt_err_set(err, MT_EAUTH, "%s signature does not verify", what);
+
+    tcb_info t = {0};
+    qe_identity q = {0};
+    if (!ready) {
+        EVP_PKEY *pk = X509_get0_pubkey(signer);
+        if (!pk || !mt_x5_ecdsa_verify(pk, EVP_sha256(), (const uint8_t *)raw, len, sig,
+                                       sig + 32, 32, false))
+            return mt_err_set(err, MT_EAUTH, "%s signature does not verify", what);
+        st = qe ? qe_identity_parse(raw, len, &q, err) : tcb_info_parse(raw, len, &t, err);
+        if (st != MT_OK)
+            return st;
+    }
+    cache_lock(s->cache);
+    if (!ready && !d->ready) { /* else a concurrent verifier published it first */
+        if (qe) {
+            s->qe = q;
+            q.levels = NULL;
+        } else {
+            s->tcb = t;
+            memset(&t, 0, sizeof t);
+        }
+        d->ready = true;
+    }
+    if (s->cache)
+        s->cache->stats.chain_verified++;
+    if (window) {
+        d->chain_ok = true;
+        d->lo = lo;
+        d->hi = hi;
+        memcpy(d->root_fp, root_fp, 32);
+    }
+    cache_unlock(s->cache);
+    free(q.levels);
+    tcb_info_free(&t);
     return MT_OK;
 }
 
@@ -725,52 +977,49 @@ static bool masked_eq(const uint8_t *v, const uint8_t *want, const uint8_t *mask
     return true;
 }
 
-mt_status mt_dcap_coll_evaluate(const mt_dcap_coll *c, X509 *root, const mt_dcap_platform *p,
-                                int64_t at, mt_attest_claims *claims, mt_err *err)
+mt_status mt_dcap_coll_evaluate(mt_dcap_state *s, X509 *root, const uint8_t root_fp[32],
+                                const mt_dcap_platform *p, int64_t at,
+                                mt_attest_claims *claims, mt_err *err)
 {
     mt_status st = MT_OK;
     mt_attest_tcb_status status = MT_TCB_NOT_EVALUATED;
-    tcb_info t = {0};
-    qe_identity q = {0};
+    const tcb_info *t = &s->tcb;
+    const qe_identity *q = &s->qe;
     char hex[16], hex2[16];
-    if (!c->tcb_raw)
+    if (!s->coll.tcb_raw)
         goto qe;
-    st = check_signed(c->tcb_chain, root, c->root_crl, c->tcb_raw, c->tcb_raw_len,
-                                c->tcb_sig, at, "TCB info", err);
-    if (st != MT_OK)
+    if ((st = doc_ready(s, false, root, root_fp, at, err)) != MT_OK)
         return st;
-    if ((st = tcb_info_parse(c->tcb_raw, c->tcb_raw_len, &t, err)) != MT_OK)
-        return st;
-    if (t.tdx != p->tdx) {
-        st = mt_err_set(err, MT_EAUTH, "TCB info is for %s, the quote is %s", t.tdx ? "TDX" : "SGX",
+    if (t->tdx != p->tdx) {
+        st = mt_err_set(err, MT_EAUTH, "TCB info is for %s, the quote is %s", t->tdx ? "TDX" : "SGX",
                         p->tdx ? "TDX" : "SGX");
         goto out;
     }
-    if ((st = check_window(t.issue, t.next, at, "TCB info", err)) != MT_OK)
+    if ((st = check_window(t->issue, t->next, at, "TCB info", err)) != MT_OK)
         goto out;
-    if (memcmp(t.fmspc, p->fmspc, 6) != 0) {
-        mt_hex_encode(t.fmspc, 6, hex);
+    if (memcmp(t->fmspc, p->fmspc, 6) != 0) {
+        mt_hex_encode(t->fmspc, 6, hex);
         mt_hex_encode(p->fmspc, 6, hex2);
         st = mt_err_set(err, MT_EAUTH, "TCB info is for FMSPC %s, the PCK certificate has %s", hex,
                         hex2);
         goto out;
     }
-    if (memcmp(t.pceid, p->pceid, 2) != 0) {
+    if (memcmp(t->pceid, p->pceid, 2) != 0) {
         st = mt_err_set(err, MT_EAUTH, "TCB info PCE-ID does not match the PCK certificate");
         goto out;
     }
     /* TDX module: the SEAM signer and attributes must be Intel's. */
     bool module_rule = p->tdx && p->tee_tcb_svn[1] > 0;
-    if (p->tdx && t.has_module &&
-        (memcmp(t.mod_mrsigner, p->mrsignerseam, 48) != 0 ||
-         !masked_eq(p->seam_attributes, t.mod_attr, t.mod_mask, 8))) {
+    if (p->tdx && t->has_module &&
+        (memcmp(t->mod_mrsigner, p->mrsignerseam, 48) != 0 ||
+         !masked_eq(p->seam_attributes, t->mod_attr, t->mod_mask, 8))) {
         st = mt_err_set(err, MT_EAUTH, "TDX module signer or attributes do not match the TCB info");
         goto out;
     }
     /* Platform level: the first that every component reaches. */
     const tcb_level *sel = NULL;
-    for (size_t i = 0; i < t.n_levels && !sel; i++) {
-        const tcb_level *l = &t.levels[i];
+    for (size_t i = 0; i < t->n_levels && !sel; i++) {
+        const tcb_level *l = &t->levels[i];
         bool ok = p->pcesvn >= l->pcesvn;
         for (size_t k = 0; k < 16 && ok; k++)
             ok = p->sgx_comp[k] >= l->sgx[k];
@@ -791,14 +1040,14 @@ mt_status mt_dcap_coll_evaluate(const mt_dcap_coll *c, X509 *root, const mt_dcap
     }
     status = sel->status;
     add_advisories(claims, sel);
-    mt_attest_claims_add_svn(claims, "tcb_evaluation_number", (uint64_t)t.eval);
+    mt_attest_claims_add_svn(claims, "tcb_evaluation_number", (uint64_t)t->eval);
     if (module_rule) {
         char want[16];
         snprintf(want, sizeof want, "TDX_%02X", p->tee_tcb_svn[1]);
         const module_id *mi = NULL;
-        for (size_t i = 0; i < t.n_mods; i++)
-            if (strcasecmp(t.mods[i].id, want) == 0)
-                mi = &t.mods[i];
+        for (size_t i = 0; i < t->n_mods; i++)
+            if (strcasecmp(t->mods[i].id, want) == 0)
+                mi = &t->mods[i];
         if (!mi) {
             st = mt_err_set(err, MT_EAUTH, "TCB info has no TDX module identity %s", want);
             goto out;
@@ -822,35 +1071,33 @@ mt_status mt_dcap_coll_evaluate(const mt_dcap_coll *c, X509 *root, const mt_dcap
 qe:
 
     /* QE identity. */
-    if (c->qe_raw) {
-        if ((st = check_signed(c->qe_chain, root, c->root_crl, c->qe_raw, c->qe_raw_len, c->qe_sig,
-                               at, "QE identity", err)) != MT_OK ||
-            (st = qe_identity_parse(c->qe_raw, c->qe_raw_len, &q, err)) != MT_OK)
+    if (s->coll.qe_raw) {
+        if ((st = doc_ready(s, true, root, root_fp, at, err)) != MT_OK)
             goto out;
-        if (q.td != p->tdx) {
+        if (q->td != p->tdx) {
             st = mt_err_set(err, MT_EAUTH, "QE identity is for %s, the quote needs %s",
-                            q.td ? "TD_QE" : "QE", p->tdx ? "TD_QE" : "QE");
+                            q->td ? "TD_QE" : "QE", p->tdx ? "TD_QE" : "QE");
             goto out;
         }
-        if ((st = check_window(q.issue, q.next, at, "QE identity", err)) != MT_OK)
+        if ((st = check_window(q->issue, q->next, at, "QE identity", err)) != MT_OK)
             goto out;
-        if (memcmp(q.mrsigner, p->qe_mrsigner, 32) != 0 || q.isvprodid != p->qe_isvprodid) {
+        if (memcmp(q->mrsigner, p->qe_mrsigner, 32) != 0 || q->isvprodid != p->qe_isvprodid) {
             st = mt_err_set(err, MT_EAUTH, "QE report MRSIGNER or ISVPRODID does not match the QE identity");
             goto out;
         }
-        if ((p->qe_miscselect & q.misc_mask) != (q.misc & q.misc_mask) ||
-            !masked_eq(p->qe_attributes, q.attr, q.attr_mask, 16)) {
+        if ((p->qe_miscselect & q->misc_mask) != (q->misc & q->misc_mask) ||
+            !masked_eq(p->qe_attributes, q->attr, q->attr_mask, 16)) {
             st = mt_err_set(err, MT_EAUTH, "QE report MISCSELECT or ATTRIBUTES do not match the QE identity");
             goto out;
         }
-        const tcb_level *ql = isv_level(q.levels, q.n_levels, p->qe_isvsvn);
+        const tcb_level *ql = isv_level(q->levels, q->n_levels, p->qe_isvsvn);
         if (!ql) {
             st = mt_err_set(err, MT_EAUTH, "QE ISVSVN %u is below every QE identity level",
                             p->qe_isvsvn);
             goto out;
         }
         mt_attest_claims_add_svn(claims, "qe_tcb_status", (uint64_t)ql->status);
-        if (c->tcb_raw) {
+        if (s->coll.tcb_raw) {
             status = converge(status, ql->status);
             add_advisories(claims, ql);
         }
@@ -863,7 +1110,5 @@ qe:
     }
     st = MT_OK;
 out:
-    free(q.levels);
-    tcb_info_free(&t);
     return st;
 }

@@ -1,11 +1,13 @@
 /* mt_dcap_coll: DCAP collateral for SGX and TDX quotes: the reader of TCB
  * info and QE identity JSON (from a QuoteCollateralV3 bundle or from PCS
  * responses, keeping the exact signed bytes), their signature and issuer
- * chain checks, and TCB level selection (SGX components, PCESVN, TDX
- * components, the TDX module rule, QE identity, status convergence).
+ * chain checks, TCB level selection (SGX components, PCESVN, TDX
+ * components, the TDX module rule, QE identity, status convergence), and the
+ * verification cache that every collateral handle carries (mt_dcap_cache).
  *
  * Ownership: mt_dcap_coll owns everything it points to; clear it with
- * mt_dcap_coll_clear (safe on a zeroed struct). Thread-safety: reentrant. */
+ * mt_dcap_coll_clear (safe on a zeroed struct). Thread-safety: reentrant;
+ * a cache has its own mutex (see below). */
 #ifndef MT_DCAP_COLL_H
 #define MT_DCAP_COLL_H
 
@@ -14,6 +16,7 @@
 #include <stdint.h>
 
 #include "mt_attest.h"
+#include "mt_dcap.h"
 
 typedef struct mt_dcap_coll {
     /* TCB info: exact signed bytes of the tcbInfo value, signature r||s. */
@@ -57,13 +60,86 @@ typedef struct mt_dcap_platform {
     uint8_t qe_attributes[16];
 } mt_dcap_platform;
 
-/* Verifies the TCB info (and the QE identity when present) against the
+/* ---- verification cache of a collateral handle ---------------------------
+ *
+ * Every mt_attest_collateral holds one mt_dcap_cache. It makes repeated
+ * verifications with one handle cheap without skipping a check whose outcome
+ * could differ; only successes are remembered, so a failure is recomputed and
+ * reads exactly as it would on a fresh handle. It remembers:
+ *   - the parsed collateral (mt_dcap_coll), parsed on first use;
+ *   - per signed document (TCB info, QE identity): that its ECDSA signature
+ *     over the exact bytes verifies, and the parsed document (both depend on
+ *     the bytes only); and the window (mt_x5_validity of its issuer chain,
+ *     the pinned root and the root CA CRL) in which its issuer chain verified.
+ *     A verification at a time inside that window (lo < at < hi) does not
+ *     verify the chain again; outside it, it does (and fails as without the
+ *     cache). The document's own issueDate/nextUpdate are compared at every
+ *     verification, so "TCB info expired at ..." is reported unchanged;
+ *   - up to MT_DCAP_PCK_SLOTS verified PCK chains, keyed by the SHA-256 of
+ *     the quote's certification data (the PEM chain): the parsed leaf and
+ *     pinned root, the root's fingerprint, the PCK SGX extensions, and the
+ *     window of every certificate of the chain and both CRLs. The oldest
+ *     entry is replaced first.
+ * Thread-safety: one mutex per cache guards lookups and insertions; what is
+ * published is not changed again (OpenSSL objects are shared read-only, by
+ * reference) until mt_dcap_cache_reset, which, like mt_attest_collateral_add
+ * that calls it, must not run while the handle is used by a verifier. */
+typedef struct mt_dcap_cache mt_dcap_cache;
+#define MT_DCAP_PCK_SLOTS 16
+
+/* An empty cache; NULL on allocation failure. */
+mt_dcap_cache *mt_dcap_cache_new(void);
+/* Forgets everything (the collateral changed). NULL is a no-op. */
+void mt_dcap_cache_reset(mt_dcap_cache *c);
+/* Frees the cache; NULL is a no-op. */
+void mt_dcap_cache_free(mt_dcap_cache *c);
+
+/* The DCAP collateral of a handle, parsed, with what was verified about it. */
+typedef struct mt_dcap_state mt_dcap_state;
+/* The state of coll: from its cache (parsed and published on first use), or
+ * a private one when coll is NULL. Errors as mt_dcap_coll_load (nothing is
+ * remembered then). Give it back with mt_dcap_state_put. */
+mt_status mt_dcap_state_get(const mt_attest_collateral *coll, mt_dcap_state **out, mt_err *err);
+/* Releases what mt_dcap_state_get gave (frees a private state). NULL is a no-op. */
+void mt_dcap_state_put(mt_dcap_state *s);
+/* The parsed collateral items of s (borrowed, read-only). */
+const mt_dcap_coll *mt_dcap_state_coll(const mt_dcap_state *s);
+
+/* A verified PCK chain: references to the leaf and the pinned root
+ * (X509_free both), the root's SHA-256 fingerprint, the SGX extensions. */
+typedef struct mt_dcap_pck {
+    X509 *leaf, *root;
+    uint8_t root_fp[32];
+    mt_pck_ext ext;
+} mt_dcap_pck;
+/* The chain remembered under key (SHA-256 of the certification data) if
+ * its window contains `at`: *out gets new references. False otherwise. */
+bool mt_dcap_cache_pck_get(mt_dcap_cache *c, const uint8_t key[32], int64_t at,
+                           mt_dcap_pck *out);
+/* Remembers a chain that verified, valid for lo < at < hi, taking its own
+ * references; replaces the entry with the same key, else the oldest. */
+void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dcap_pck *v,
+                           int64_t lo, int64_t hi);
+
+/* Counters of a cache since it was created or reset (tests, benchmarks). */
+typedef struct mt_dcap_cache_stats {
+    uint64_t pck_hits;       /* PCK chains taken from the cache */
+    uint64_t pck_stored;     /* PCK chains verified and remembered */
+    uint64_t chain_hits;     /* TCB info / QE identity issuer chains not verified again */
+    uint64_t chain_verified; /* TCB info / QE identity issuer chains verified */
+    size_t pck_entries;      /* PCK slots in use, at most MT_DCAP_PCK_SLOTS */
+} mt_dcap_cache_stats;
+void mt_dcap_cache_stats_get(mt_dcap_cache *c, mt_dcap_cache_stats *out);
+
+/* Verifies the TCB info (and the QE identity when present) of s against the
  * pinned root at time `at`, selects the TCB level of the platform and fills
  * claims->tcb_status, advisories and checked bits. `root` is the pinned
- * Intel SGX Root CA. MT_EAUTH on a bad signature or chain, expired
- * collateral, a mismatching FMSPC/PCE-ID/QE, no matching level, or Revoked. */
-mt_status mt_dcap_coll_evaluate(const mt_dcap_coll *c, X509 *root, const mt_dcap_platform *p,
-                                int64_t at, mt_attest_claims *claims, mt_err *err);
+ * Intel SGX Root CA and root_fp its SHA-256 fingerprint. MT_EAUTH on a bad
+ * signature or chain, expired collateral, a mismatching FMSPC/PCE-ID/QE, no
+ * matching level, or Revoked. Uses and fills the cache of s (see above). */
+mt_status mt_dcap_coll_evaluate(mt_dcap_state *s, X509 *root, const uint8_t root_fp[32],
+                                const mt_dcap_platform *p, int64_t at,
+                                mt_attest_claims *claims, mt_err *err);
 
 /* Parses and checks TCB info JSON alone (the fuzz entry point). */
 mt_status mt_dcap_tcb_info_check(const char *raw, size_t len, mt_err *err);

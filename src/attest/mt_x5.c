@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -106,6 +107,56 @@ static int64_t asn1_time_epoch(const ASN1_TIME *t)
     if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
         return 0;
     return (int64_t)timegm(&tm);
+}
+
+/* Seconds since the epoch of an ASN1_TIME; false if it cannot be read. */
+static bool asn1_time_to(const ASN1_TIME *t, int64_t *out)
+{
+    struct tm tm;
+    if (!t || ASN1_TIME_to_tm(t, &tm) != 1) {
+        ERR_clear_error();
+        return false;
+    }
+    *out = (int64_t)timegm(&tm);
+    return true;
+}
+
+/* Narrows [*lo, *hi] by a validity period; an absent upper bound (nu NULL)
+ * leaves *hi alone. */
+static bool narrow(const ASN1_TIME *nb, const ASN1_TIME *nu, int64_t *lo, int64_t *hi)
+{
+    int64_t a, b;
+    if (!asn1_time_to(nb, &a))
+        return false;
+    if (a > *lo)
+        *lo = a;
+    if (nu) {
+        if (!asn1_time_to(nu, &b))
+            return false;
+        if (b < *hi)
+            *hi = b;
+    }
+    return true;
+}
+
+bool mt_x5_validity(STACK_OF(X509) *certs, X509 *extra, STACK_OF(X509_CRL) *crls, int64_t *lo,
+                    int64_t *hi)
+{
+    *lo = INT64_MIN;
+    *hi = INT64_MAX;
+    for (int i = 0; certs && i < sk_X509_num(certs); i++) {
+        X509 *c = sk_X509_value(certs, i);
+        if (!narrow(X509_get0_notBefore(c), X509_get0_notAfter(c), lo, hi))
+            return false;
+    }
+    if (extra && !narrow(X509_get0_notBefore(extra), X509_get0_notAfter(extra), lo, hi))
+        return false;
+    for (int i = 0; crls && i < sk_X509_CRL_num(crls); i++) {
+        X509_CRL *c = sk_X509_CRL_value(crls, i);
+        if (!narrow(X509_CRL_get0_lastUpdate(c), X509_CRL_get0_nextUpdate(c), lo, hi))
+            return false;
+    }
+    return *lo < *hi;
 }
 
 mt_status mt_x5_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, X509 *root,

@@ -37,6 +37,16 @@ mt_status mt_x5_verify_chain(X509 *leaf, STACK_OF(X509) *untrusted, X509 *root,
                              STACK_OF(X509_CRL) *crls, int64_t at, const char *what,
                              mt_err *err);
 
+/* The window in which time-dependent chain checks cannot change their
+ * outcome: *lo = the latest notBefore (certificates) or thisUpdate (CRLs),
+ * *hi = the earliest notAfter or nextUpdate (a CRL without nextUpdate adds no
+ * upper bound), over every certificate of certs and extra (either may be
+ * NULL) and every CRL of crls (may be NULL). Callers treat the window as
+ * open at both ends, lo < at < hi, which is never wider than what OpenSSL
+ * accepts. False if a time cannot be read (then nothing may be assumed). */
+bool mt_x5_validity(STACK_OF(X509) *certs, X509 *extra, STACK_OF(X509_CRL) *crls, int64_t *lo,
+                    int64_t *hi);
+
 /* Value bytes (contents of the extnValue OCTET STRING) of the extension with
  * dotted oid; false if absent. Borrowed from cert. */
 bool mt_x5_ext(X509 *cert, const char *oid, const uint8_t **val, size_t *len);

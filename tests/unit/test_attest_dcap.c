@@ -3,6 +3,10 @@
 #include "test_attest_util.c"
 
 #include <jansson.h>
+#include <pthread.h>
+
+#include "mt_attest_int.h"
+#include "mt_dcap_coll.h"
 
 #define TODAY "2026-11-23T00:00:00Z"
 #define AT_QVL_SGX "2025-06-20T00:00:00Z" /* 2025-06-19T10:56:11Z .. 2025-07-19T10:01:18Z */
@@ -493,6 +497,331 @@ static void test_expired_today(void **state)
                 -1, -1, MT_EAUTH, "expired");
 }
 
+
+/* ---- verification cache of a collateral handle (mt_dcap_cache) ------------- */
+
+/* Verifies a quote file (byte `off` set to setval, or flipped when setval < 0;
+ * off < 0: unchanged) with the handle c, which the caller keeps. */
+static mt_status verify_with(mt_attest_collateral *c, mt_attest_kind kind, const char *quote,
+                             long off, int setval, const char *at, mt_attest_claims *cl,
+                             mt_err *err)
+{
+    size_t len;
+    uint8_t *q = tv_read(quote, &len);
+    len = own_len(quote, len);
+    if (off >= 0)
+        q[off] = setval >= 0 ? (uint8_t)setval : (uint8_t)(q[off] ^ 0x01);
+    mt_err_clear(err);
+    mt_status st = mt_attest_verify(kind, q, len, c, tv_time(at), cl, err);
+    free(q);
+    return st;
+}
+
+static mt_dcap_cache_stats cache_stats(const mt_attest_collateral *c)
+{
+    mt_dcap_cache_stats s;
+    mt_dcap_cache_stats_get(mt_attest_coll_dcap_cache(c), &s);
+    return s;
+}
+
+/* The outcome with the warm handle equals the outcome with a fresh one:
+ * same status, same message, and on success the same claims, byte for byte. */
+static void assert_same_as_fresh(mt_attest_collateral *warm, const tv_item *items,
+                                 mt_attest_kind kind, const char *quote, long off, int setval,
+                                 const char *at)
+{
+    mt_attest_claims *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    mt_err ea, eb;
+    mt_attest_collateral *fresh = tv_coll(items);
+    mt_status sa = verify_with(fresh, kind, quote, off, setval, at, a, &ea);
+    mt_status sb = verify_with(warm, kind, quote, off, setval, at, b, &eb);
+    mt_attest_collateral_free(fresh);
+    if (sa != sb || strcmp(ea.msg, eb.msg) != 0)
+        fail_msg("%s byte %ld at %s: fresh handle gave %s \"%s\", warm handle %s \"%s\"", quote,
+                 off, at, mt_status_name(sa), ea.msg, mt_status_name(sb), eb.msg);
+    if (memcmp(a, b, sizeof *a) != 0)
+        fail_msg("%s at %s: the warm handle's claims differ from a fresh handle's", quote, at);
+    free(a);
+    free(b);
+}
+
+static const struct {
+    mt_attest_kind kind;
+    const char *quote;
+    const tv_item *coll;
+    const char *at;
+} CACHE_CASES[] = {
+    {MT_ATTEST_SGX, "sgx-dcap/dcapqvl-sgx-quote.dat", QVL_SGX_COLL, AT_QVL_SGX},
+    {MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote.dat", QVL_TDX_COLL, AT_QVL_TDX},
+    {MT_ATTEST_TDX, GOTDX_V4, GOTDX_NO_TCB, AT_GOTDX},       /* PCS items, DER CRLs */
+    {MT_ATTEST_TDX, "tdx/trustee-tdx-quote-4.dat", NULL, TODAY}, /* empty handle */
+};
+#define N_CACHE_CASES (sizeof CACHE_CASES / sizeof CACHE_CASES[0])
+
+/* (a) A second and third verification with the same handle return the claims
+ * of the first (and of a fresh handle), and come from the cache. */
+static void test_cache_same_claims(void **state)
+{
+    TV_REQUIRE();
+    for (size_t i = 0; i < N_CACHE_CASES; i++) {
+        mt_attest_collateral *c = tv_coll(CACHE_CASES[i].coll);
+        mt_attest_claims *first = malloc(sizeof *first), *again = malloc(sizeof *again);
+        assert_non_null(first);
+        assert_non_null(again);
+        mt_err err;
+        assert_int_equal(verify_with(c, CACHE_CASES[i].kind, CACHE_CASES[i].quote, -1, -1,
+                                     CACHE_CASES[i].at, first, &err),
+                         MT_OK);
+        mt_dcap_cache_stats s1 = cache_stats(c);
+        assert_int_equal(s1.pck_hits, 0);
+        assert_int_equal(s1.pck_stored, 1);
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(verify_with(c, CACHE_CASES[i].kind, CACHE_CASES[i].quote, -1, -1,
+                                         CACHE_CASES[i].at, again, &err),
+                             MT_OK);
+            assert_memory_equal(first, again, sizeof *first);
+        }
+        mt_dcap_cache_stats s2 = cache_stats(c);
+        assert_int_equal(s2.pck_hits, 2);
+        assert_int_equal(s2.pck_stored, 1);
+        assert_int_equal(s2.chain_verified, s1.chain_verified); /* no issuer chain again */
+        assert_int_equal(s2.chain_hits, 2 * s1.chain_verified);
+        assert_same_as_fresh(c, CACHE_CASES[i].coll, CACHE_CASES[i].kind, CACHE_CASES[i].quote,
+                             -1, -1, CACHE_CASES[i].at);
+        free(first);
+        free(again);
+        mt_attest_collateral_free(c);
+    }
+}
+
+/* (b) With a warm handle, a verification at a time outside the collateral's
+ * windows fails exactly as with a fresh handle, and the handle still
+ * verifies at the good time afterwards. */
+static void test_cache_expiry(void **state)
+{
+    TV_REQUIRE();
+    static const char *const times[] = {
+        TODAY,                  /* everything expired */
+        "2025-07-19T10:16:03Z", /* TCB info / QE identity expired, certificates valid */
+        "2025-06-19T00:00:00Z", /* before the dcap-qvl TCB info was issued */
+        "2023-08-01T00:00:00Z", /* after the go-tdx-guest collateral */
+        "2060-01-01T00:00:00Z", /* after the Intel root */
+        "2010-01-01T00:00:00Z", /* before every certificate */
+    };
+    for (size_t i = 0; i < N_CACHE_CASES; i++) {
+        mt_attest_collateral *c = tv_coll(CACHE_CASES[i].coll);
+        mt_attest_claims cl;
+        mt_err err;
+        assert_int_equal(verify_with(c, CACHE_CASES[i].kind, CACHE_CASES[i].quote, -1, -1,
+                                     CACHE_CASES[i].at, &cl, &err),
+                         MT_OK);
+        for (size_t t = 0; t < sizeof times / sizeof times[0]; t++) {
+            if (strcmp(times[t], CACHE_CASES[i].at) == 0)
+                continue;
+            assert_same_as_fresh(c, CACHE_CASES[i].coll, CACHE_CASES[i].kind,
+                                 CACHE_CASES[i].quote, -1, -1, times[t]);
+            assert_same_as_fresh(c, CACHE_CASES[i].coll, CACHE_CASES[i].kind,
+                                 CACHE_CASES[i].quote, -1, -1, CACHE_CASES[i].at);
+        }
+        mt_attest_collateral_free(c);
+    }
+    /* The recorded collateral fails at today's date whether warm or not. */
+    mt_attest_collateral *c = tv_coll(QVL_TDX_COLL);
+    mt_attest_claims cl;
+    mt_err err;
+    assert_int_equal(verify_with(c, MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote.dat", -1, -1,
+                                 AT_QVL_TDX, &cl, &err),
+                     MT_OK);
+    assert_int_equal(verify_with(c, MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote.dat", -1, -1,
+                                 "2025-07-19T10:16:03Z", &cl, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "expired");
+    assert_int_equal(cl.tcb_status, MT_TCB_NOT_EVALUATED); /* zeroed on failure */
+    assert_int_equal(verify_with(c, MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote.dat", -1, -1, TODAY,
+                                 &cl, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "expired");
+    mt_attest_collateral_free(c);
+}
+
+/* (c) With a warm handle, tampered evidence is rejected exactly as with a
+ * fresh one, and does not disturb what the handle remembers. */
+static void test_cache_tamper(void **state)
+{
+    TV_REQUIRE();
+    static const struct {
+        size_t c;
+        long off;
+        int val;
+    } t[] = {
+        /* dcap-qvl SGX: body, signature, attestation key, QE report, QE
+         * signature, auth data, QE vendor, PCK chain (leaf, intermediate, root). */
+        {0, 112, -1}, {0, 368, -1}, {0, 436, -1}, {0, 436 + 64, -1},
+        {0, 436 + 128 + 100, -1}, {0, 436 + 128 + 384, -1}, {0, 436 + 128 + 384 + 64 + 2, -1},
+        {0, 20, -1}, {0, 1200, -1}, {0, 2500, -1}, {0, 4000, -1},
+        /* dcap-qvl TDX: MRTD, RTMR3, report_data, signature, padding. */
+        {1, 184, -1}, {1, 48 + 472, -1}, {1, 568, -1}, {1, 636, -1}, {1, 5000, -1},
+        /* go-tdx-guest recipes: signatures, PCK leaf, intermediate, root. */
+        {2, 0x1E, 0x32}, {2, 0x3C, 0x32}, {2, 0xB77, 0x32}, {2, 0xF5F, 0x32}, {2, 0x1329, 0x32},
+        {2, 0x278, 0x10},
+    };
+    mt_attest_collateral *warm[3];
+    for (size_t i = 0; i < 3; i++) {
+        warm[i] = tv_coll(CACHE_CASES[i].coll);
+        mt_attest_claims cl;
+        mt_err err;
+        assert_int_equal(verify_with(warm[i], CACHE_CASES[i].kind, CACHE_CASES[i].quote, -1, -1,
+                                     CACHE_CASES[i].at, &cl, &err),
+                         MT_OK);
+    }
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        size_t k = t[i].c;
+        mt_attest_claims cl;
+        mt_err err;
+        if (verify_with(warm[k], CACHE_CASES[k].kind, CACHE_CASES[k].quote, t[i].off, t[i].val,
+                        CACHE_CASES[k].at, &cl, &err) == MT_OK)
+            fail_msg("%s byte 0x%lx: tampered quote verified with a warm handle",
+                     CACHE_CASES[k].quote, t[i].off);
+        assert_same_as_fresh(warm[k], CACHE_CASES[k].coll, CACHE_CASES[k].kind,
+                             CACHE_CASES[k].quote, t[i].off, t[i].val, CACHE_CASES[k].at);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        assert_same_as_fresh(warm[i], CACHE_CASES[i].coll, CACHE_CASES[i].kind,
+                             CACHE_CASES[i].quote, -1, -1, CACHE_CASES[i].at);
+        mt_attest_collateral_free(warm[i]);
+    }
+}
+
+/* Changing an item of a warm handle forgets what was verified with the old
+ * one: a tampered TCB info is caught, the good one verifies again. */
+static void test_cache_reset_on_add(void **state)
+{
+    TV_REQUIRE();
+    const char *Q = "sgx-dcap/dcapqvl-sgx-quote.dat", *B = "sgx-dcap/dcapqvl-sgx-quote-collateral.json";
+    size_t n;
+    uint8_t *good = tv_read(B, &n);
+    uint8_t *bad = malloc(n);
+    assert_non_null(bad);
+    memcpy(bad, good, n);
+    char *p = strstr((char *)bad, "\\\"tcbEvaluationDataNumber\\\":17");
+    assert_non_null(p);
+    p[strlen("\\\"tcbEvaluationDataNumber\\\":17") - 1] = '8';
+    mt_attest_collateral *c = tv_coll(QVL_SGX_COLL);
+    mt_attest_claims cl;
+    mt_err err;
+    assert_int_equal(verify_with(c, MT_ATTEST_SGX, Q, -1, -1, AT_QVL_SGX, &cl, &err), MT_OK);
+    assert_int_equal(mt_attest_collateral_add(c, MT_COLL_DCAP_BUNDLE, bad, n, &err), MT_OK);
+    assert_int_equal(cache_stats(c).pck_entries, 0);
+    assert_int_equal(verify_with(c, MT_ATTEST_SGX, Q, -1, -1, AT_QVL_SGX, &cl, &err), MT_EAUTH);
+    tv_assert_msg(&err, "TCB info signature does not verify");
+    assert_int_equal(mt_attest_collateral_add(c, MT_COLL_DCAP_BUNDLE, good, n, &err), MT_OK);
+    assert_int_equal(verify_with(c, MT_ATTEST_SGX, Q, -1, -1, AT_QVL_SGX, &cl, &err), MT_OK);
+    assert_int_equal(cl.checked, MT_ATTEST_CHECKED_TCB | MT_ATTEST_CHECKED_REVOCATION |
+                                     MT_ATTEST_CHECKED_QE_IDENTITY);
+    mt_attest_collateral_free(c);
+    free(good);
+    free(bad);
+}
+
+/* The PCK cache is bounded: the last byte of the certification data (a NUL
+ * after the PEM chain, covered by no signature) varied 24 times gives 24
+ * chain keys; the cache keeps MT_DCAP_PCK_SLOTS, and every quote verifies. */
+static void test_cache_bounded(void **state)
+{
+    TV_REQUIRE();
+    const char *Q = "sgx-dcap/dcapqvl-sgx-quote.dat";
+    size_t len;
+    uint8_t *q = tv_read(Q, &len);
+    assert_int_equal(q[len - 1], 0);
+    assert_int_equal(q[len - 2], '\n');
+    mt_attest_collateral *c = tv_coll(QVL_SGX_COLL);
+    mt_attest_claims *ref = malloc(sizeof *ref), *cl = malloc(sizeof *cl);
+    assert_non_null(ref);
+    assert_non_null(cl);
+    mt_err err;
+    assert_int_equal(mt_attest_verify(MT_ATTEST_SGX, q, len, c, tv_time(AT_QVL_SGX), ref, &err),
+                     MT_OK);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 24; i++) {
+            q[len - 1] = (uint8_t)('a' + i);
+            if (mt_attest_verify(MT_ATTEST_SGX, q, len, c, tv_time(AT_QVL_SGX), cl, &err) != MT_OK)
+                fail_msg("variant %d: %s", i, err.msg);
+            assert_memory_equal(ref, cl, sizeof *ref);
+        }
+    }
+    mt_dcap_cache_stats s = cache_stats(c);
+    assert_int_equal(s.pck_entries, MT_DCAP_PCK_SLOTS);
+    assert_int_equal(s.pck_stored, 1 + 2 * 24); /* FIFO over 24 keys: every lookup misses */
+    assert_int_equal(s.pck_hits, 0);
+    q[len - 1] = 'x'; /* still in the cache from the second round */
+    assert_int_equal(mt_attest_verify(MT_ATTEST_SGX, q, len, c, tv_time(AT_QVL_SGX), cl, &err),
+                     MT_OK);
+    assert_int_equal(cache_stats(c).pck_hits, 1);
+    free(ref);
+    free(cl);
+    mt_attest_collateral_free(c);
+    free(q);
+}
+
+typedef struct {
+    const mt_attest_collateral *c;
+    const uint8_t *q;
+    size_t len;
+    int64_t at;
+    const mt_attest_claims *ref;
+    int failures;
+} cache_thread_arg;
+
+static void *cache_thread(void *p)
+{
+    cache_thread_arg *a = p;
+    mt_attest_claims *cl = malloc(sizeof *cl);
+    for (int i = 0; cl && i < 20; i++) {
+        mt_err err;
+        if (mt_attest_verify(MT_ATTEST_TDX, a->q, a->len, a->c, a->at, cl, &err) != MT_OK ||
+            memcmp(cl, a->ref, sizeof *cl) != 0)
+            a->failures++;
+    }
+    if (!cl)
+        a->failures++;
+    free(cl);
+    return NULL;
+}
+
+/* One handle shared by threads from its first use (they race to publish). */
+static void test_cache_threads(void **state)
+{
+    TV_REQUIRE();
+    size_t len;
+    uint8_t *q = tv_read("tdx/dcapqvl-tdx-quote.dat", &len);
+    mt_attest_claims *ref = malloc(sizeof *ref);
+    assert_non_null(ref);
+    mt_attest_collateral *fresh = tv_coll(QVL_TDX_COLL);
+    mt_err err;
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TDX, q, len, fresh, tv_time(AT_QVL_TDX), ref, &err),
+                     MT_OK);
+    mt_attest_collateral_free(fresh);
+    mt_attest_collateral *c = tv_coll(QVL_TDX_COLL);
+    pthread_t th[4];
+    cache_thread_arg a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (cache_thread_arg){c, q, len, tv_time(AT_QVL_TDX), ref, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, cache_thread, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(a[i].failures, 0);
+    }
+    mt_dcap_cache_stats s = cache_stats(c);
+    assert_int_equal(s.pck_hits + s.pck_stored, 80);
+    assert_int_equal(s.pck_entries, 1);
+    mt_attest_collateral_free(c);
+    free(ref);
+    free(q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -502,6 +831,9 @@ int main(void)
         cmocka_unit_test(test_tdx_gotdx_tamper), cmocka_unit_test(test_tdx_gotdx_v5), cmocka_unit_test(test_tdx_gotdx_trailing),
         cmocka_unit_test(test_tdx_no_collateral), cmocka_unit_test(test_tdx_flips),
         cmocka_unit_test(test_collateral_tamper), cmocka_unit_test(test_expired_today),
+        cmocka_unit_test(test_cache_same_claims), cmocka_unit_test(test_cache_expiry),
+        cmocka_unit_test(test_cache_tamper),      cmocka_unit_test(test_cache_reset_on_add),
+        cmocka_unit_test(test_cache_bounded),     cmocka_unit_test(test_cache_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
