@@ -134,6 +134,13 @@ int cli_cmd_policy_sign(cli_ctx *ctx);
 int cli_policy_threshold(cli_ctx *ctx, unsigned *out);
 int cli_cmd_audit_verify(cli_ctx *ctx);
 int cli_cmd_measure(cli_ctx *ctx);
+/* The mesatee-worker executable: --worker > MESATEE_WORKER > next to this
+ * binary > the build tree. Heap string, or NULL (message printed). */
+char *cli_find_worker(cli_ctx *ctx);
+
+/* ---- cmd_executor.c ---- */
+/* `mesatee executor`: the separate executor role (docs/design.md). */
+int cli_cmd_executor(cli_ctx *ctx);
 /* The settings text measured at the soft level (serve and measure options). */
 void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap);
 

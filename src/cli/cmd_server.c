@@ -42,7 +42,7 @@ static bool opt_u64(cli_ctx *ctx, const char *name, uint64_t min, uint64_t max, 
 /* The mesatee-worker executable: --worker > MESATEE_WORKER > next to this
  * binary > <bindir>/../<libexecdir>/mesatee/ (installed) > the build tree's
  * worker. Heap string, or NULL (message printed). */
-static char *find_worker(cli_ctx *ctx)
+char *cli_find_worker(cli_ctx *ctx)
 {
     const char *w = cli_opt_get(ctx, "worker");
     if (!w)
@@ -166,7 +166,7 @@ int cli_cmd_serve(cli_ctx *ctx)
         if (!(password = strdup(getenv("MESATEE_ADMIN_PASSWORD"))))
             return cli_fail("out of memory");
     }
-    char *worker = find_worker(ctx);
+    char *worker = cli_find_worker(ctx);
     if (!worker) {
         if (password) {
             mt_wipe(password, strlen(password));
@@ -195,6 +195,18 @@ int cli_cmd_serve(cli_ctx *ctx)
     cfg.core.task_cpu_seconds = (uint32_t)cpu_s;
     cfg.core.task_wall_ms = (uint32_t)(wall_s * 1000);
     cfg.core.admin_password = password;
+    cfg.remote_executors = cli_opt_has(ctx, "remote-executors");
+    cfg.executor_listen = cli_opt_get(ctx, "executor-listen");
+    cfg.executor_policy = cli_opt_get(ctx, "executor-policy");
+    if (!cfg.remote_executors && (cfg.executor_listen || cfg.executor_policy)) {
+        free(worker);
+        if (password) {
+            mt_wipe(password, strlen(password));
+            free(password);
+        }
+        return cli_usage_error(ctx, "--executor-listen and --executor-policy need "
+                                    "--remote-executors");
+    }
     mt_err err;
     mt_err_clear(&err);
     mt_status st = mt_server_run(&cfg, &err);
@@ -207,7 +219,7 @@ int cli_cmd_serve(cli_ctx *ctx)
         return cli_fail("serve: %s", err.msg[0] ? err.msg : mt_status_name(st));
     return CLI_OK;
 #else
-    (void)find_worker;
+    (void)cli_find_worker;
     return cli_fail("this mesatee binary was built without the server (mt_gateway)");
 #endif
 }
@@ -260,7 +272,7 @@ int cli_cmd_measure(cli_ctx *ctx)
     }
     char measured[2048];
     cli_measured_config(ctx, measured, sizeof measured);
-    char *worker = find_worker(ctx);
+    char *worker = cli_find_worker(ctx);
     if (!worker)
         return CLI_FAIL;
     const char *files[] = {worker, NULL};

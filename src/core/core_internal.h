@@ -208,6 +208,17 @@ mt_status ready_handle(core_ctx *x);
 mt_status sched_recover(sqlite3 *db, mt_err *err);
 void sched_wake(mt_core *c);
 void sched_stop(mt_core *c);
+/* Remote executors (remote_sched.c): claims the oldest staged task and
+ * builds its job (*got false when none; a task whose job cannot be built is
+ * left 'running' for the caller to fail with sched_finish); frees a job;
+ * stores an outcome (r NULL with setup_failure) in one transaction. */
+struct mt_job;
+struct mt_job_result;
+mt_status sched_claim_job(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
+                          struct mt_job *job, char exec_type[33], char builtin[65], mt_err *err);
+void sched_job_free(struct mt_job *job);
+mt_status sched_finish(sqlite3 *db, const char *task_id, const struct mt_job_result *r,
+                       const char *setup_failure, mt_err *err);
 
 /* Final task states. */
 bool core_task_status_final(const char *s);

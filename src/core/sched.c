@@ -300,7 +300,7 @@ static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const m
         if (cancel_req) {
             status = "canceled";
             reason = "canceled while running";
-        } else if (atomic_load(&s->stop)) {
+        } else if (s && atomic_load(&s->stop)) {
             status = "failed";
             reason = STOP_REASON;
         } else {
@@ -577,4 +577,26 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
 fail:
     sched_free(s);
     return rc;
+}
+
+/* ---- for remote executors (remote_sched.c) ------------------------------ */
+
+mt_status sched_claim_job(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
+                          mt_job *job, char exec_type[33], char builtin[65], mt_err *err)
+{
+    mt_status rc = claim(db, task_id, got, err);
+    if (rc || !*got)
+        return rc;
+    return build_job(c, db, task_id, job, exec_type, builtin, err);
+}
+
+void sched_job_free(mt_job *job)
+{
+    job_free(job);
+}
+
+mt_status sched_finish(sqlite3 *db, const char *task_id, const mt_job_result *r,
+                       const char *setup_failure, mt_err *err)
+{
+    return finish(NULL, db, task_id, r, setup_failure, err);
 }

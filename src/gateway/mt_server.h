@@ -26,6 +26,14 @@ typedef struct mt_server_config {
      * evidence every cert_renew_s seconds; 0 = default (3600), < 0 = never.
      * Level none never renews (clients pin its certificate). */
     long long cert_renew_s;
+    /* Separate executor role (docs/design.md "Separate roles"): when
+     * remote_executors is set the daemon runs no task itself; it serves the
+     * executor API (mt_executor_api.h) on executor_listen (NULL =
+     * "127.0.0.1:7444") to executors whose evidence satisfies the policy file
+     * executor_policy (role "executor", required). */
+    bool remote_executors;
+    const char *executor_listen;
+    const char *executor_policy;
     mt_core_config core;         /* data_dir required */
 } mt_server_config;
 

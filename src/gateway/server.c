@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_executor_api.h"
 #include "mt_gateway.h"
 #include "mt_log.h"
 #include "mt_util.h"
@@ -89,6 +90,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
     mt_gateway *gw = NULL;
+    mt_policy *exec_policy = NULL;
+    mt_executor_api *exec_api = NULL;
     mt_status st = mt_mkdirs(data_dir, 0700, err);
     if (st != MT_OK)
         goto out;
@@ -108,7 +111,16 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     }
     if ((st = mt_core_open(&cfg->core, tee, &core, err)) != MT_OK)
         goto out;
-    if ((st = mt_core_start_scheduler(core, err)) != MT_OK)
+    if (cfg->remote_executors) {
+        if (!cfg->executor_policy) {
+            st = mt_err_set(err, MT_EINVAL, "--remote-executors needs --executor-policy FILE");
+            goto out;
+        }
+        if ((st = mt_policy_load(cfg->executor_policy, &exec_policy, err)) != MT_OK ||
+            (st = mt_executor_api_start(cfg->executor_listen, data_dir, tee, exec_policy, core,
+                                        &exec_api, err)) != MT_OK)
+            goto out;
+    } else if ((st = mt_core_start_scheduler(core, err)) != MT_OK)
         goto out;
     if ((st = mt_tee_tls_identity(tee, &key, &cert, err)) != MT_OK)
         goto out;
@@ -159,6 +171,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     while (atomic_load(&g_stoppers) > 0) {
     }
 out:
+    mt_executor_api_stop(exec_api);
+    mt_policy_free(exec_policy);
     mt_gateway_free(gw);
     EVP_PKEY_free(key);
     X509_free(cert);

@@ -1,0 +1,184 @@
+/* mt_atls: see mt_atls.h. */
+#include "mt_atls.h"
+
+#include <errno.h>
+
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mt_log.h"
+#include "mt_util.h"
+
+static _Thread_local char g_refusal[MT_ERR_MSG_MAX + 96];
+static int g_pol_idx = -1;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void idx_init(void)
+{
+    g_pol_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+const char *mt_atls_last_refusal(void)
+{
+    return g_refusal;
+}
+
+/* 1 if the peer's leaf carries evidence that verifies and satisfies pol. */
+static int check_leaf(X509 *leaf, const mt_policy *pol)
+{
+    uint8_t *der = NULL;
+    int dl = leaf ? i2d_X509(leaf, &der) : -1;
+    if (dl <= 0) {
+        snprintf(g_refusal, sizeof g_refusal, "the peer's certificate cannot be encoded");
+        return 0;
+    }
+    mt_attest_claims *claims = malloc(sizeof *claims);
+    mt_err err;
+    mt_err_clear(&err);
+    int64_t now = mt_now();
+    int ok = 0;
+    if (!claims)
+        snprintf(g_refusal, sizeof g_refusal, "out of memory");
+    else if (!mt_ratls_cert_has_evidence(der, (size_t)dl, MT_RATLS_FORM_CCC))
+        snprintf(g_refusal, sizeof g_refusal, "the peer presents no attestation evidence");
+    else if (mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC,
+                                  mt_policy_collateral(pol), now, claims, NULL, &err) != MT_OK)
+        snprintf(g_refusal, sizeof g_refusal, "the peer's evidence does not verify: %s", err.msg);
+    else if (mt_policy_check(pol, claims, now, &err) != MT_OK)
+        snprintf(g_refusal, sizeof g_refusal, "the peer is refused by the %s policy: %s",
+                 mt_policy_role(pol), err.msg);
+    else
+        ok = 1;
+    free(claims);
+    OPENSSL_free(der);
+    return ok;
+}
+
+static int verify_cb(int preverify_ok, X509_STORE_CTX *xs)
+{
+    (void)preverify_ok; /* self-signed: trust comes from the evidence */
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    const mt_policy *pol = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), g_pol_idx) : NULL;
+    if (!pol)
+        return 0;
+    if (X509_STORE_CTX_get_error_depth(xs) > 0) {
+        X509_STORE_CTX_set_error(xs, X509_V_OK);
+        return 1; /* the leaf carries the evidence */
+    }
+    int ok = check_leaf(X509_STORE_CTX_get_current_cert(xs), pol);
+    if (ok)
+        X509_STORE_CTX_set_error(xs, X509_V_OK);
+    return ok;
+}
+
+mt_status mt_atls_ctx_new(bool server, EVP_PKEY *key, X509 *cert, const mt_policy *policy,
+                          SSL_CTX **out, mt_err *err)
+{
+    *out = NULL;
+    if (!key || !cert || !policy)
+        return mt_err_set(err, MT_EINVAL, "attested TLS needs a key, a certificate and a policy");
+    pthread_once(&g_once, idx_init);
+    g_refusal[0] = '\0';
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (!ctx || g_pol_idx < 0 || SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
+        SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1 ||
+        SSL_CTX_set_ex_data(ctx, g_pol_idx, (void *)policy) != 1) {
+        SSL_CTX_free(ctx);
+        return mt_err_set(err, MT_EINTERNAL, "cannot set up the attested TLS context");
+    }
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    if (server)
+        SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_verify(ctx,
+                       SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
+                       verify_cb);
+    *out = ctx;
+    return MT_OK;
+}
+
+mt_status mt_atls_write(SSL *ssl, const void *data, size_t len, mt_err *err)
+{
+    const uint8_t *p = data;
+    while (len) {
+        int chunk = len > (1u << 20) ? 1 << 20 : (int)len;
+        int n = SSL_write(ssl, p, chunk);
+        if (n <= 0)
+            return mt_err_set(err, MT_EIO, "TLS write failed");
+        p += n;
+        len -= (size_t)n;
+    }
+    return MT_OK;
+}
+
+mt_status mt_atls_parse_head(const char *head, size_t max_body, size_t *content_length,
+                             mt_err *err)
+{
+    *content_length = 0;
+    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        if (!strncasecmp(line + 2, "content-length:", 15)) {
+            const char *v = line + 17;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            if (*v < '0' || *v > '9')
+                return mt_err_set(err, MT_EINVAL, "bad Content-Length");
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(v, &end, 10);
+            if (errno || (*end && *end != '\r'))
+                return mt_err_set(err, MT_EINVAL, "bad Content-Length");
+            if (n > max_body)
+                return mt_err_set(err, MT_ETOOBIG, "body larger than %zu bytes", max_body);
+            *content_length = (size_t)n;
+        }
+    }
+    return MT_OK;
+}
+
+mt_status mt_atls_read_msg(SSL *ssl, char *head, size_t head_cap, size_t max_body,
+                           uint8_t **body, size_t *body_len, mt_err *err)
+{
+    *body = NULL;
+    *body_len = 0;
+    size_t h = 0;
+    /* byte by byte up to the blank line: heads are small */
+    for (;;) {
+        if (h + 1 >= head_cap)
+            return mt_err_set(err, MT_ETOOBIG, "message head too large");
+        int n = SSL_read(ssl, head + h, 1);
+        if (n <= 0)
+            return mt_err_set(err, MT_EIO, "connection closed while reading");
+        h++;
+        if (h >= 4 && !memcmp(head + h - 4, "\r\n\r\n", 4))
+            break;
+    }
+    head[h - 4] = '\0';
+    size_t clen = 0;
+    mt_status st = mt_atls_parse_head(head, max_body, &clen, err);
+    if (st != MT_OK)
+        return st;
+    if (!clen)
+        return MT_OK;
+    uint8_t *b = malloc(clen + 1);
+    if (!b)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    size_t got = 0;
+    while (got < clen) {
+        int want = clen - got > (1u << 20) ? 1 << 20 : (int)(clen - got);
+        int n = SSL_read(ssl, b + got, want);
+        if (n <= 0) {
+            free(b);
+            return mt_err_set(err, MT_EIO, "connection closed while reading the body");
+        }
+        got += (size_t)n;
+    }
+    b[clen] = '\0';
+    *body = b;
+    *body_len = clen;
+    return MT_OK;
+}

@@ -1,0 +1,449 @@
+/* cmd_executor: `mesatee executor`, the separate executor role (docs/design.md
+ * "Separate roles"). It opens its own TEE identity (mt_tee in its own data
+ * dir, measurement over this binary, the worker and its settings), connects
+ * to the scheduler's executor API with mutually attested TLS (mt_atls.h: the
+ * scheduler must satisfy --policy, role "gateway" or "scheduler"; the
+ * scheduler checks this executor against its executor-role policy), polls for
+ * staged tasks, runs each with mt_executor_run (the same sandboxed worker as
+ * the single-process daemon) and reports the outcome and the outputs'
+ * ciphertext. Protocol: mt_remote_sched.h. */
+#include <errno.h>
+#include <netdb.h>
+#include <openssl/sha.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mt_util.h"
+#ifdef MT_CLI_HAVE_SERVER
+#include "mt_atls.h"
+#include "mt_executor.h"
+#include "mt_json.h"
+#include "mt_tee.h"
+
+#define MAX_JOB_BYTES (1024u * 1024u * 1024u)
+
+typedef struct ex_conf {
+    char host[256];
+    char port[16];
+    SSL_CTX *ctx;
+    const char *work_dir;
+    const char *worker;
+    const char *file_url_root;
+} ex_conf;
+
+/* One request over a fresh attested connection. *status 0 when the handshake
+ * or the connection failed (message in err). */
+static mt_status ex_request(const ex_conf *c, const char *path, const char *body, size_t len,
+                            int *status, uint8_t **resp, size_t *resp_len, mt_err *err)
+{
+    *status = 0;
+    *resp = NULL;
+    *resp_len = 0;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(c->host, c->port, &hints, &ai) || !ai)
+        return mt_err_set(err, MT_EIO, "cannot resolve %s", c->host);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+        freeaddrinfo(ai);
+        if (fd >= 0)
+            close(fd);
+        return mt_err_set(err, MT_EIO, "cannot connect to %s:%s: %s", c->host, c->port,
+                          strerror(errno));
+    }
+    freeaddrinfo(ai);
+    struct timeval tv = {120, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    mt_status rc = MT_OK;
+    SSL *ssl = SSL_new(c->ctx);
+    if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (SSL_connect(ssl) != 1) {
+        const char *why = mt_atls_last_refusal();
+        rc = mt_err_set(err, MT_EAUTH, "attested TLS handshake with the scheduler failed: %s",
+                        why[0] ? why : "the scheduler refused this executor");
+        goto out;
+    }
+    char head[512];
+    snprintf(head, sizeof head,
+             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+             path, c->host, len);
+    /* TLS 1.3: the scheduler checks this executor's certificate after our
+     * side of the handshake completed; a refusal shows as a closed channel. */
+    char rhead[8192];
+    if ((rc = mt_atls_write(ssl, head, strlen(head), err)) ||
+        (len && (rc = mt_atls_write(ssl, body, len, err))) ||
+        (rc = mt_atls_read_msg(ssl, rhead, sizeof rhead, MAX_JOB_BYTES, resp, resp_len, err))) {
+        if (rc == MT_EIO)
+            rc = mt_err_set(err, MT_EAUTH, "attested TLS handshake with the scheduler failed: "
+                                           "the scheduler refused this executor (see its log)");
+        goto out;
+    }
+    if (sscanf(rhead, "HTTP/1.1 %d", status) != 1)
+        rc = mt_err_set(err, MT_EIO, "bad response from the scheduler");
+    SSL_shutdown(ssl);
+out:
+    SSL_free(ssl);
+    close(fd);
+    return rc;
+}
+
+static void ex_job_free(mt_job *job)
+{
+    for (size_t i = 0; i < job->n_inputs; i++) {
+        free(job->inputs[i].slot);
+        free(job->inputs[i].path);
+        free(job->inputs[i].url);
+        mt_wipe(job->inputs[i].key, 32);
+    }
+    for (size_t i = 0; i < job->n_outputs; i++) {
+        if (job->outputs[i].path)
+            unlink(job->outputs[i].path);
+        free(job->outputs[i].slot);
+        free(job->outputs[i].path);
+        mt_wipe(job->outputs[i].key, 32);
+    }
+    free(job->inputs);
+    free(job->outputs);
+    if (job->module) {
+        mt_job_input *m = (mt_job_input *)job->module;
+        free(m->path);
+        mt_wipe(m->key, 32);
+        free(m);
+    }
+}
+
+/* One slot {"ciphertext"|"url", "key"}: ciphertext goes to file fpath. */
+static mt_status ex_slot(const json_t *o, const char *fpath, char **path, char **url,
+                         uint8_t key[32], mt_err *err)
+{
+    const char *k = NULL, *ct = NULL, *u = NULL;
+    mt_status rc;
+    if ((rc = mt_json_str(o, "key", 64, &k, err)) || (rc = mt_hex_decode(k, key, 32, err)) ||
+        (rc = mt_json_str_opt(o, "ciphertext", SIZE_MAX, &ct, NULL, err)) ||
+        (rc = mt_json_str_opt(o, "url", 2048, &u, NULL, err)))
+        return rc;
+    if (ct && path) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if ((rc = mt_b64_decode(ct, &data, &len, err)))
+            return rc;
+        rc = mt_file_write_atomic(fpath, data, len, 0600, err);
+        free(data);
+        if (rc)
+            return rc;
+        if (!(*path = strdup(fpath)))
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+    } else if (u && url) {
+        if (!(*url = strdup(u)))
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+    } else if (path && url) {
+        return mt_err_set(err, MT_EINVAL, "input without ciphertext or url");
+    }
+    return MT_OK;
+}
+
+/* The scheduler's job document into job (paths under dir). */
+static mt_status ex_job_parse(const ex_conf *c, json_t *j, const char *dir, mt_job *job,
+                              mt_err *err)
+{
+    json_t *ins = json_object_get(j, "inputs"), *outs = json_object_get(j, "outputs");
+    json_t *lim = json_object_get(j, "limits"), *mod = json_object_get(j, "module");
+    job->task_id = json_string_value(json_object_get(j, "task_id"));
+    job->executor_type = json_string_value(json_object_get(j, "executor_type"));
+    job->function = json_string_value(json_object_get(j, "function"));
+    job->arguments = json_object_get(j, "arguments");
+    if (!job->task_id || !mt_id_valid(job->task_id) || !job->executor_type || !job->function ||
+        !json_is_object(job->arguments) || !json_is_array(ins) || !json_is_array(outs) ||
+        json_array_size(ins) > 64 || json_array_size(outs) > 64)
+        return mt_err_set(err, MT_EINVAL, "malformed job from the scheduler");
+    job->limits.mem_bytes = (uint64_t)json_integer_value(json_object_get(lim, "mem_bytes"));
+    job->limits.cpu_seconds = (uint32_t)json_integer_value(json_object_get(lim, "cpu_seconds"));
+    job->limits.wall_ms = (uint32_t)json_integer_value(json_object_get(lim, "wall_ms"));
+    job->worker_path = c->worker;
+    job->file_url_root = c->file_url_root;
+    job->inputs = calloc(json_array_size(ins) + 1, sizeof *job->inputs);
+    job->outputs = calloc(json_array_size(outs) + 1, sizeof *job->outputs);
+    if (!job->inputs || !job->outputs)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    char p[4200];
+    mt_status rc = MT_OK;
+    if (json_is_object(mod)) {
+        mt_job_input *m = calloc(1, sizeof *m);
+        if (!m)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        job->module = m;
+        snprintf(p, sizeof p, "%s/module", dir);
+        if ((rc = ex_slot(mod, p, &m->path, NULL, m->key, err)))
+            return rc;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(ins, i, v)
+    {
+        mt_job_input *in = &job->inputs[job->n_inputs++];
+        const char *slot = json_string_value(json_object_get(v, "slot"));
+        if (!slot || !(in->slot = strdup(slot)))
+            return mt_err_set(err, MT_EINVAL, "input without slot");
+        snprintf(p, sizeof p, "%s/in-%zu", dir, i);
+        if ((rc = ex_slot(v, p, &in->path, &in->url, in->key, err)))
+            return rc;
+    }
+    json_array_foreach(outs, i, v)
+    {
+        mt_job_output *o = &job->outputs[job->n_outputs++];
+        const char *slot = json_string_value(json_object_get(v, "slot"));
+        snprintf(p, sizeof p, "%s/out-%zu", dir, i);
+        if (!slot || !(o->slot = strdup(slot)) || !(o->path = strdup(p)))
+            return mt_err_set(err, MT_EINVAL, "output without slot");
+        if ((rc = ex_slot(v, p, NULL, NULL, o->key, err)))
+            return rc;
+    }
+    return MT_OK;
+}
+
+/* The report document of a run (outputs' ciphertext included when ok). */
+static json_t *ex_report(const mt_job *job, const mt_job_result *r, const char *setup_failure)
+{
+    json_t *rep = json_pack(
+        "{s:s, s:b, s:b, s:s?, s:s?, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{}}", "task_id",
+        job->task_id, "ok", !setup_failure && r->ok, "canceled", !setup_failure && r->canceled,
+        "return_value", setup_failure ? NULL : r->return_value, "failure_reason",
+        setup_failure ? setup_failure : r->failure_reason, "log", setup_failure ? NULL : r->log,
+        "metering", "cpu_ms", (json_int_t)r->cpu_ms, "peak_rss_kb", (json_int_t)r->peak_rss_kb,
+        "wall_ms", (json_int_t)r->wall_ms, "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
+        (json_int_t)r->bytes_out, "fuel_used", (json_int_t)r->fuel_used, "outputs");
+    if (!rep || setup_failure || !r->ok)
+        return rep;
+    json_t *outs = json_object_get(rep, "outputs");
+    for (size_t i = 0; i < job->n_outputs; i++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        mt_err err;
+        if (mt_file_read(job->outputs[i].path, MAX_JOB_BYTES, &data, &len, &err) != MT_OK)
+            continue; /* the scheduler fails the task for a missing slot */
+        uint8_t md[32];
+        char hex[65];
+        SHA256(data, len, md);
+        mt_hex_encode(md, 32, hex);
+        char *b64 = mt_b64_encode(data, len);
+        free(data);
+        if (b64)
+            json_object_set_new(outs, job->outputs[i].slot,
+                                json_pack("{s:s, s:s, s:I}", "ciphertext", b64, "sha256", hex,
+                                          "size", (json_int_t)len));
+        free(b64);
+    }
+    return rep;
+}
+
+/* Runs one claimed job and reports it. */
+static mt_status ex_run(const ex_conf *c, json_t *j, mt_err *err)
+{
+    mt_job job;
+    memset(&job, 0, sizeof job);
+    mt_job_result res;
+    memset(&res, 0, sizeof res);
+    char dir[4096], reason[MT_ERR_MSG_MAX + 64] = "";
+    const char *tid = json_string_value(json_object_get(j, "task_id"));
+    if (!tid || !mt_id_valid(tid))
+        return mt_err_set(err, MT_EINVAL, "malformed job from the scheduler");
+    snprintf(dir, sizeof dir, "%s/%s", c->work_dir, tid);
+    mt_err jerr;
+    mt_err_clear(&jerr);
+    mt_status rc = mt_mkdirs(dir, 0700, &jerr);
+    if (!rc)
+        rc = ex_job_parse(c, j, dir, &job, &jerr);
+    if (rc) {
+        snprintf(reason, sizeof reason, "the executor could not prepare the task: %s",
+                 jerr.msg);
+    } else {
+        fprintf(stderr, "mesatee executor: task %s running (%s/%s)\n", tid, job.executor_type,
+                job.function);
+        if (mt_executor_run(&job, NULL, NULL, &res, &jerr) != MT_OK)
+            snprintf(reason, sizeof reason, "could not start the worker: %s", jerr.msg);
+    }
+    job.task_id = tid;
+    json_t *rep = ex_report(&job, &res, reason[0] ? reason : NULL);
+    char *body = rep ? mt_json_dump(rep) : NULL;
+    json_decref(rep);
+    mt_job_result_clear(&res);
+    ex_job_free(&job);
+    rmdir(dir);
+    if (!body)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    int status = 0;
+    uint8_t *resp = NULL;
+    size_t rlen = 0;
+    rc = ex_request(c, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen, err);
+    free(body);
+    if (!rc && status != 200)
+        rc = mt_err_set(err, MT_EIO, "the scheduler did not store the report (HTTP %d): %.200s",
+                        status, resp ? (const char *)resp : "");
+    else if (!rc)
+        fprintf(stderr, "mesatee executor: task %s reported\n", tid);
+    free(resp);
+    return rc;
+}
+
+static void ex_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The settings measured into the executor's evidence. */
+static void ex_measured_config(const cli_ctx *ctx, char *out, size_t cap)
+{
+    static const char *const names[] = {"level", "poll-ms", "file-url-root", NULL};
+    size_t n = (size_t)snprintf(out, cap, "mesatee-executor-config-v1\n");
+    for (int i = 0; names[i] && n < cap; i++) {
+        const char *v = cli_opt_get(ctx, names[i]);
+        n += (size_t)snprintf(out + n, cap - n, "%s=%.900s\n", names[i], v ? v : "");
+    }
+}
+#endif
+
+int cli_cmd_executor(cli_ctx *ctx)
+{
+#ifdef MT_CLI_HAVE_SERVER
+    const char *data_dir = cli_opt_get(ctx, "data-dir");
+    const char *sched = cli_opt_get(ctx, "scheduler");
+    const char *policy_path = ctx->f_policy;
+    const char *level = cli_opt_get(ctx, "level");
+    bool print_id = cli_opt_has(ctx, "print-identity");
+    if (!data_dir || !*data_dir)
+        return cli_usage_error(ctx, "missing --data-dir");
+    if (!level)
+        level = "soft";
+    if (!strcmp(level, "none"))
+        return cli_usage_error(ctx, "an executor needs evidence: --level soft or tpm2");
+    if (!print_id && (!sched || !policy_path))
+        return cli_usage_error(ctx, "missing --scheduler URL or --policy FILE");
+    unsigned long poll_ms = 500, max_tasks = 0;
+    const char *v;
+    char *end;
+    if ((v = cli_opt_get(ctx, "poll-ms")) &&
+        ((poll_ms = strtoul(v, &end, 10)) < 10 || poll_ms > 600000 || *end))
+        return cli_usage_error(ctx, "--poll-ms must be 10..600000");
+    if ((v = cli_opt_get(ctx, "max-tasks")) &&
+        ((max_tasks = strtoul(v, &end, 10)) < 1 || max_tasks > 1000000000 || *end))
+        return cli_usage_error(ctx, "--max-tasks must be a positive number");
+    ex_conf c;
+    memset(&c, 0, sizeof c);
+    if (sched) {
+        const char *hp = strncmp(sched, "https://", 8) ? NULL : sched + 8;
+        const char *colon = hp ? strrchr(hp, ':') : NULL;
+        if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof c.host ||
+            strlen(colon + 1) >= sizeof c.port || !colon[1] || strchr(colon + 1, '/'))
+            return cli_usage_error(ctx, "--scheduler must be https://HOST:PORT");
+        memcpy(c.host, hp, (size_t)(colon - hp));
+        snprintf(c.port, sizeof c.port, "%s", colon + 1);
+    }
+    const char *tcti = cli_opt_get(ctx, "tpm2-tcti");
+    if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
+        return cli_fail("cannot set MESATEE_TPM2_TCTI: %s", strerror(errno));
+    char *worker = cli_find_worker(ctx);
+    if (!worker)
+        return CLI_FAIL;
+    int ret = CLI_FAIL;
+    mt_tee *tee = NULL;
+    mt_policy *pol = NULL;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    char measured[2048], work[4096];
+    ex_measured_config(ctx, measured, sizeof measured);
+    const char *files[] = {worker, NULL};
+    snprintf(work, sizeof work, "%s/work", data_dir);
+    c.work_dir = work;
+    c.worker = worker;
+    c.file_url_root = cli_opt_get(ctx, "file-url-root");
+    if (mt_mkdirs(data_dir, 0700, &err) || mt_mkdirs(work, 0700, &err) ||
+        mt_tee_open(level, data_dir, &tee, &err) ||
+        mt_tee_set_config(tee, (const uint8_t *)measured, strlen(measured), files, &err)) {
+        cli_fail("executor: %s", err.msg);
+        goto out;
+    }
+    char meas[65], pk[65];
+    mt_tee_soft_ids(tee, meas, pk);
+    if (print_id) {
+        printf("{\"level\":\"%s\",\"measurement\":\"%s\",\"soft_platform_key\":\"%s\"}\n",
+               mt_tee_level(tee), meas, pk);
+        ret = CLI_OK;
+        goto out;
+    }
+    fprintf(stderr, "mesatee executor: level %s, evidence measurement %s, platform key %s\n",
+            mt_tee_level(tee), meas, pk);
+    if (mt_policy_load(policy_path, &pol, &err)) {
+        cli_fail("executor: %s", err.msg);
+        goto out;
+    }
+    if (strcmp(mt_policy_role(pol), "gateway") && strcmp(mt_policy_role(pol), "scheduler")) {
+        cli_fail("executor: the policy %s must name the role \"gateway\" or \"scheduler\"",
+                 policy_path);
+        goto out;
+    }
+    if (mt_tee_tls_identity(tee, &key, &cert, &err) ||
+        mt_atls_ctx_new(false, key, cert, pol, &c.ctx, &err)) {
+        cli_fail("executor: %s", err.msg);
+        goto out;
+    }
+    unsigned long done = 0;
+    unsigned backoff = (unsigned)poll_ms;
+    while (!max_tasks || done < max_tasks) {
+        int status = 0;
+        uint8_t *resp = NULL;
+        size_t rlen = 0;
+        mt_err rerr;
+        mt_err_clear(&rerr);
+        if (ex_request(&c, "/v1/executor/claim", NULL, 0, &status, &resp, &rlen, &rerr)) {
+            fprintf(stderr, "mesatee executor: %s\n", rerr.msg);
+            free(resp);
+            ex_sleep_ms(backoff);
+            backoff = backoff < 10000 ? backoff * 2 : backoff;
+            continue;
+        }
+        backoff = (unsigned)poll_ms;
+        if (status == 200 && resp) {
+            json_t *j = mt_json_parse((const char *)resp, rlen, MAX_JOB_BYTES,
+                                      MT_JSON_DEFAULT_DEPTH, &rerr);
+            mt_wipe(resp, rlen);
+            if (!j || ex_run(&c, j, &rerr))
+                fprintf(stderr, "mesatee executor: %s\n", rerr.msg);
+            json_decref(j);
+            done++;
+        } else if (status != 204) {
+            fprintf(stderr, "mesatee executor: claim failed (HTTP %d): %.200s\n", status,
+                    resp ? (const char *)resp : "");
+            ex_sleep_ms((unsigned)poll_ms);
+        } else {
+            ex_sleep_ms((unsigned)poll_ms);
+        }
+        free(resp);
+    }
+    ret = CLI_OK;
+out:
+    SSL_CTX_free(c.ctx);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    mt_policy_free(pol);
+    mt_tee_free(tee);
+    free(worker);
+    return ret;
+#else
+    (void)ctx;
+    return cli_fail("this mesatee binary was built without the executor (mt_gateway)");
+#endif
+}

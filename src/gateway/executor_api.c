@@ -1,0 +1,229 @@
+/* executor_api: see mt_executor_api.h. */
+#include "mt_executor_api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "mt_atls.h"
+#include "mt_json.h"
+#include "mt_log.h"
+#include "mt_remote_sched.h"
+#include "mt_util.h"
+
+#define IO_TIMEOUT_S 30
+
+struct mt_executor_api {
+    int fd;
+    SSL_CTX *ctx;
+    mt_remote_sched *rs;
+    pthread_t thread;
+    atomic_bool stop;
+};
+
+/* Binds HOST:PORT; -1 with err set. */
+static int bind_listen(const char *addr, unsigned *port, mt_err *err)
+{
+    const char *listen_addr = addr;
+    char host[256];
+    const char *colon = strrchr(listen_addr, ':');
+    if (!colon || (size_t)(colon - listen_addr) >= sizeof host || colon == listen_addr) {
+        mt_err_set(err, MT_EINVAL, "--executor-listen must be HOST:PORT");
+        return -1;
+    }
+    memcpy(host, listen_addr, (size_t)(colon - listen_addr));
+    host[colon - listen_addr] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &ai) || !ai) {
+        mt_err_set(err, MT_EINVAL, "cannot resolve executor listen address %s", listen_addr);
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 64)) {
+        mt_err_set(err, MT_EIO, "cannot listen on %s: %s", listen_addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+static void respond(SSL *ssl, int status, const char *reason, const char *body)
+{
+    char head[160];
+    size_t len = body ? strlen(body) : 0;
+    snprintf(head, sizeof head,
+             "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n",
+             status, reason, len);
+    mt_err err;
+    if (mt_atls_write(ssl, head, strlen(head), &err) == MT_OK && len)
+        (void)mt_atls_write(ssl, body, len, &err);
+}
+
+static void respond_error(SSL *ssl, mt_status code, const char *msg)
+{
+    int st = code == MT_EINVAL ? 400 : code == MT_ENOTFOUND ? 404 : code == MT_ECONFLICT ? 409
+           : code == MT_ETOOBIG ? 413 : 500;
+    json_t *j = json_pack("{s:s}", "error", msg);
+    char *s = j ? mt_json_dump(j) : NULL;
+    json_decref(j);
+    respond(ssl, st, "Error", s ? s : "{}");
+    free(s);
+}
+
+/* One request on an established, verified connection. */
+static void serve_one(mt_executor_api *api, SSL *ssl)
+{
+    char head[8192];
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status rc = mt_atls_read_msg(ssl, head, sizeof head, MT_REMOTE_MAX_REPORT, &body, &blen,
+                                    &err);
+    if (rc) {
+        if (rc != MT_EIO)
+            respond_error(ssl, rc, err.msg);
+        free(body);
+        return;
+    }
+    if (!strncmp(head, "POST /v1/executor/claim ", 24)) {
+        json_t *job = NULL;
+        if ((rc = mt_remote_sched_claim(api->rs, &job, &err))) {
+            respond_error(ssl, rc, err.msg);
+        } else if (!job) {
+            respond(ssl, 204, "No Content", NULL);
+        } else {
+            char *s = mt_json_dump(job);
+            json_decref(job);
+            if (s)
+                respond(ssl, 200, "OK", s);
+            else
+                respond_error(ssl, MT_ENOMEM, "out of memory");
+            if (s)
+                mt_wipe(s, strlen(s)); /* carries file keys */
+            free(s);
+        }
+    } else if (!strncmp(head, "POST /v1/executor/report ", 25)) {
+        if ((rc = mt_remote_sched_report(api->rs, body, blen, &err)))
+            respond_error(ssl, rc, err.msg);
+        else
+            respond(ssl, 200, "OK", "{\"stored\":true}");
+    } else {
+        respond_error(ssl, MT_ENOTFOUND, "no such executor route");
+    }
+    free(body);
+}
+
+static void *api_main(void *p)
+{
+    mt_executor_api *api = p;
+    while (!atomic_load(&api->stop)) {
+        struct pollfd pfd = {.fd = api->fd, .events = POLLIN};
+        if (poll(&pfd, 1, 200) <= 0)
+            continue;
+        int c = accept4(api->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0)
+            continue;
+        struct timeval tv = {IO_TIMEOUT_S, 0};
+        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        SSL *ssl = SSL_new(api->ctx);
+        if (ssl && SSL_set_fd(ssl, c) == 1) {
+            if (SSL_accept(ssl) == 1) {
+                serve_one(api, ssl);
+                SSL_shutdown(ssl);
+            } else {
+                const char *why = mt_atls_last_refusal();
+                mt_warn("executor API: peer refused in the TLS handshake: %s",
+                        why[0] ? why : "no client certificate or handshake failure");
+            }
+        }
+        SSL_free(ssl);
+        close(c);
+    }
+    return NULL;
+}
+
+mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee *tee,
+                                const mt_policy *policy, mt_core *core,
+                                mt_executor_api **out, mt_err *err)
+{
+    *out = NULL;
+    if (!policy || strcmp(mt_policy_role(policy), "executor") != 0)
+        return mt_err_set(err, MT_EINVAL,
+                          "the executor policy must name \"role\": \"executor\"");
+    mt_executor_api *api = calloc(1, sizeof *api);
+    if (!api)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    api->fd = -1;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    unsigned port = 0;
+    mt_status rc = mt_tee_tls_identity(tee, &key, &cert, err);
+    if (!rc)
+        rc = mt_atls_ctx_new(true, key, cert, policy, &api->ctx, err);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    if (!rc && (api->fd = bind_listen(listen ? listen : "127.0.0.1:7444", &port, err)) < 0)
+        rc = err->code ? err->code : MT_EIO;
+    if (!rc)
+        rc = mt_remote_sched_new(core, &api->rs, err);
+    if (!rc) {
+        char path[4096], url[64];
+        snprintf(path, sizeof path, "%s/executor.url", data_dir);
+        snprintf(url, sizeof url, "https://127.0.0.1:%u\n", port);
+        rc = mt_file_write_atomic(path, url, strlen(url), 0644, err);
+    }
+    if (!rc) {
+        int e = pthread_create(&api->thread, NULL, api_main, api);
+        if (e)
+            rc = mt_err_set(err, MT_EINTERNAL, "cannot start the executor API: %s", strerror(e));
+    }
+    if (rc) {
+        mt_remote_sched_free(api->rs);
+        if (api->fd >= 0)
+            close(api->fd);
+        SSL_CTX_free(api->ctx);
+        free(api);
+        return rc;
+    }
+    mt_info("executor API (mutually attested TLS, role executor) on 127.0.0.1:%u; tasks run "
+            "on remote executors only",
+            port);
+    *out = api;
+    return MT_OK;
+}
+
+void mt_executor_api_stop(mt_executor_api *api)
+{
+    if (!api)
+        return;
+    atomic_store(&api->stop, true);
+    pthread_join(api->thread, NULL);
+    mt_remote_sched_free(api->rs);
+    close(api->fd);
+    SSL_CTX_free(api->ctx);
+    free(api);
+}

@@ -1,0 +1,30 @@
+/* mt_executor_api: the scheduler's internal API for remote executors
+ * (docs/design.md "Separate roles"). A second listener, separate from the
+ * public gateway, speaking mutually attested TLS (mt_atls.h): the client
+ * must present an RA-TLS certificate whose evidence satisfies the
+ * executor-role policy, checked inside the handshake; a refused peer never
+ * gets a response. Routes (JSON bodies, see mt_remote_sched.h):
+ *   POST /v1/executor/claim   200 job document, 204 when no task is staged
+ *   POST /v1/executor/report  200 {"stored": true}; 4xx {"error": msg}
+ * One request per connection, served in order on the API's own thread.
+ * Ownership: start borrows tee, policy and core (they must outlive stop).
+ * Writes <data_dir>/executor.url ("https://127.0.0.1:PORT"). */
+#ifndef MT_EXECUTOR_API_H
+#define MT_EXECUTOR_API_H
+
+#include "mt_core.h"
+#include "mt_err.h"
+#include "mt_policy.h"
+#include "mt_tee.h"
+
+typedef struct mt_executor_api mt_executor_api;
+
+/* Binds listen ("HOST:PORT", port 0 = any), makes a TLS identity and starts
+ * serving on a new thread. On error nothing is left running. */
+mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee *tee,
+                                const mt_policy *policy, mt_core *core,
+                                mt_executor_api **out, mt_err *err);
+/* Stops the thread and frees everything (NULL ok). */
+void mt_executor_api_stop(mt_executor_api *api);
+
+#endif

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Separate executor role with mutual attestation (docs/design.md "Separate
+# roles"): `serve --remote-executors` runs no task itself; a PSI task stays
+# staged until an attested `mesatee executor` claims it over the executor API,
+# runs it with the sandboxed worker and reports the outputs; each party
+# decrypts its own result. An executor whose measurement is not in the
+# executor policy, and a client without a certificate, are refused in the
+# handshake and get no task; the public gateway does not serve the API.
+source "$(dirname "$0")/lib.sh"
+command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
+command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 0; }
+B=$MESATEE_BIN
+EX=$MT_WORK/executor
+EX_PID=
+trap 'if [ -n "$EX_PID" ]; then kill "$EX_PID" 2>/dev/null || true; fi; mt_cleanup' EXIT
+
+# The executor's own identity (its data dir, this binary, the worker, its settings).
+id=$("$B" executor --data-dir "$EX" --level soft --print-identity) || fail "executor --print-identity"
+emeas=$(jget "$id" .measurement); epk=$(jget "$id" .soft_platform_key)
+[ ${#emeas} -eq 64 ] && [ ${#epk} -eq 64 ] || fail "no executor identity: $id"
+cat >"$MT_WORK/executor-policy.json" <<EOP
+{"mesatee_policy": 1, "role": "executor", "allowed_kinds": ["soft"], "min_level": "soft",
+ "measurements": {"executor": {"measurement": ["$emeas"]}},
+ "soft_platform_keys": ["$epk"], "max_evidence_age_s": 86400}
+EOP
+
+mt_start_server --level soft --remote-executors --executor-policy "$MT_WORK/executor-policy.json" \
+  --executor-listen 127.0.0.1:0
+[ -s "$MT_DATA/executor.url" ] || fail "no executor.url"
+EURL=$(cat "$MT_DATA/executor.url")
+show=$("$B" attest show --output json) || fail "attest show"
+cat >"$MT_WORK/scheduler-policy.json" <<EOP
+{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
+ "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
+ "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 86400}
+EOP
+ok "daemon serves the executor API on $EURL"
+
+mt_login admin
+for u in alice bob; do mt_add_user "$u"; done
+seq -f "id%g" 1 300 > "$MT_WORK/alice.txt"
+seq -f "id%g" 201 500 > "$MT_WORK/bob.txt"
+declare -A IN OUT
+for u in alice bob; do
+  as "$u" file encrypt --in "$MT_WORK/$u.txt" --out "$MT_WORK/$u.enc" --key-out "$MT_WORK/$u.key" >/dev/null
+  IN[$u]=$(as "$u" file register "$(as "$u" file upload "$MT_WORK/$u.enc")" --key "$MT_WORK/$u.key")
+  "$B" key generate --out "$MT_WORK/$u.out.key" >/dev/null
+  OUT[$u]=$(as "$u" file register-output --key "$MT_WORK/$u.out.key")
+done
+FN=$(as alice function register --name psi2 --builtin psi --input-slot a --input-slot b \
+  --output-slot ra --output-slot rb --public)
+T=$(as alice task create --function "$FN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
+as alice task assign "$T" --input "a=${IN[alice]}" --output "ra=${OUT[alice]}" >/dev/null
+as bob task assign "$T" --input "b=${IN[bob]}" --output "rb=${OUT[bob]}" >/dev/null
+as alice task approve "$T" >/dev/null; as bob task approve "$T" >/dev/null
+as alice task invoke "$T" >/dev/null
+status() { as alice task show "$T" --output json | jq -r .status; }
+sleep 1
+[ "$(status)" = staged ] || fail "the daemon ran the task itself: $(status)"
+ok "with --remote-executors the daemon runs no task itself"
+
+# A client without a certificate: no response, no task.
+if out=$(curl -sk --max-time 5 -X POST "$EURL/v1/executor/claim" 2>&1); then
+  fail "executor API answered a client without a certificate: $out"
+fi
+[ "$(status)" = staged ] || fail "task left staged after a client without certificate"
+ok "client without a certificate refused in the handshake"
+
+# The public gateway does not serve the executor API.
+code=$(curl -sk -o /dev/null -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$MT_WORK/admin.token" 2>/dev/null || true)" \
+  --cacert "$MT_DATA/tls/server-cert.pem" "$MESATEE_SERVER/v1/executor/claim" || true)
+[ "$code" != 200 ] && [ "$code" != 204 ] || fail "gateway serves the executor API ($code)"
+[ "$(status)" = staged ] || fail "task left staged after the gateway probe"
+ok "the public gateway does not serve the executor API (HTTP $code)"
+
+# An executor with other settings (other measurement): refused, gets no task.
+"$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "$EURL" --data-dir "$EX" \
+  --level soft --poll-ms 100 --max-tasks 1 >"$MT_WORK/bad-executor.log" 2>&1 &
+EX_PID=$!
+sleep 3
+kill "$EX_PID" 2>/dev/null || fail "the mismatching executor exited (did it get a task?)"
+wait "$EX_PID" 2>/dev/null || true; EX_PID=
+grep -q "handshake with the scheduler failed" "$MT_WORK/bad-executor.log" ||
+  fail "bad executor not refused: $(tail -n 5 "$MT_WORK/bad-executor.log")"
+grep -q "measurements.executor.measurement" "$MT_WORK/server.log" ||
+  fail "scheduler did not log the policy refusal"
+[ "$(status)" = staged ] || fail "a mismatching executor got the task"
+ok "executor with a different measurement refused in the handshake; task stays staged"
+
+# The matching executor claims, runs and reports the task.
+timeout 60 "$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "$EURL" \
+  --data-dir "$EX" --level soft --max-tasks 1 >"$MT_WORK/executor.log" 2>&1 ||
+  fail "executor failed: $(tail -n 10 "$MT_WORK/executor.log")"
+as alice task wait "$T" --timeout 60 >/dev/null || fail "task did not finish: $(status)"
+[ "$(status)" = finished ] || fail "task status $(status)"
+want=$(seq -f "id%g" 201 300 | LC_ALL=C sort)
+as alice task result "$T" --slot ra --key "$MT_WORK/alice.out.key" --out "$MT_WORK/ra.txt" >/dev/null
+as bob task result "$T" --slot rb --key "$MT_WORK/bob.out.key" --out "$MT_WORK/rb.txt" >/dev/null
+[ "$(LC_ALL=C sort "$MT_WORK/ra.txt")" = "$want" ] || fail "alice's result is wrong"
+[ "$(LC_ALL=C sort "$MT_WORK/rb.txt")" = "$want" ] || fail "bob's result is wrong"
+ok "remote executor ran PSI; alice and bob decrypt the 100 common ids"
