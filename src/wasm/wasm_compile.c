@@ -88,27 +88,12 @@ static bool rbyte(comp *c, uint8_t *out)
 
 static bool ruleb(comp *c, unsigned bits, uint64_t *out)
 {
-    uint64_t v = 0;
-    unsigned shift = 0;
-    for (;;) {
-        uint8_t b;
-        if (!rbyte(c, &b))
-            return false;
-        if (bits - shift <= 7) {
-            if (b & 0x80)
-                return fail(c, "integer representation too long");
-            if ((b & 0x7F) >> (bits - shift))
-                return fail(c, "integer too large");
-            v |= (uint64_t)b << shift;
-            break;
-        }
-        v |= (uint64_t)(b & 0x7F) << shift;
-        shift += 7;
-        if (!(b & 0x80))
-            break;
-    }
-    *out = v;
-    return true;
+    size_t used;
+    wasm_leb_status st = wasm_leb_u(c->b + c->pos, c->end - c->pos, bits, out, &used);
+    c->pos += used;
+    if (st == WASM_LEB_OK)
+        return true;
+    return fail(c, st == WASM_LEB_END ? "unexpected end of function body" : wasm_leb_why(st));
 }
 
 static bool ru32(comp *c, uint32_t *out)
@@ -122,32 +107,12 @@ static bool ru32(comp *c, uint32_t *out)
 
 static bool rsleb(comp *c, unsigned bits, int64_t *out)
 {
-    uint64_t v = 0;
-    unsigned shift = 0;
-    uint8_t b;
-    for (;;) {
-        if (!rbyte(c, &b))
-            return false;
-        if (bits - shift <= 7) {
-            unsigned used = bits - shift;
-            unsigned hi = (unsigned)(b & 0x7F) >> (used - 1);
-            if (b & 0x80)
-                return fail(c, "integer representation too long");
-            if (hi != 0 && hi != (0x7Fu >> (used - 1)))
-                return fail(c, "integer too large");
-            v |= (uint64_t)(b & 0x7F) << shift;
-            shift += 7;
-            break;
-        }
-        v |= (uint64_t)(b & 0x7F) << shift;
-        shift += 7;
-        if (!(b & 0x80))
-            break;
-    }
-    if (shift < 64 && (b & 0x40))
-        v |= ~(uint64_t)0 << shift;
-    *out = (int64_t)v;
-    return true;
+    size_t used;
+    wasm_leb_status st = wasm_leb_s(c->b + c->pos, c->end - c->pos, bits, out, &used);
+    c->pos += used;
+    if (st == WASM_LEB_OK)
+        return true;
+    return fail(c, st == WASM_LEB_END ? "unexpected end of function body" : wasm_leb_why(st));
 }
 
 static bool rfixed(comp *c, size_t n, uint64_t *out)

@@ -47,58 +47,22 @@ static bool rd_bytes(rd *r, size_t n, const uint8_t **out)
 
 static bool rd_uleb(rd *r, unsigned bits, uint64_t *out)
 {
-    uint64_t v = 0;
-    unsigned shift = 0;
-    for (;;) {
-        uint8_t b;
-        if (!rd_byte(r, &b))
-            return false;
-        if (bits - shift <= 7) { /* last byte allowed */
-            unsigned used = bits - shift;
-            if (b & 0x80)
-                return rd_fail(r, "integer representation too long");
-            if ((b & 0x7F) >> used)
-                return rd_fail(r, "integer too large");
-            v |= (uint64_t)b << shift;
-            break;
-        }
-        v |= (uint64_t)(b & 0x7F) << shift;
-        shift += 7;
-        if (!(b & 0x80))
-            break;
-    }
-    *out = v;
-    return true;
+    size_t used;
+    wasm_leb_status st = wasm_leb_u(r->b + r->pos, r->end - r->pos, bits, out, &used);
+    r->pos += used;
+    if (st == WASM_LEB_OK)
+        return true;
+    return rd_fail(r, st == WASM_LEB_END ? "unexpected end" : wasm_leb_why(st));
 }
 
 static bool rd_sleb(rd *r, unsigned bits, int64_t *out)
 {
-    uint64_t v = 0;
-    unsigned shift = 0;
-    uint8_t b;
-    for (;;) {
-        if (!rd_byte(r, &b))
-            return false;
-        if (bits - shift <= 7) {
-            unsigned used = bits - shift;
-            unsigned hi = (unsigned)(b & 0x7F) >> (used - 1);
-            if (b & 0x80)
-                return rd_fail(r, "integer representation too long");
-            if (hi != 0 && hi != (0x7Fu >> (used - 1)))
-                return rd_fail(r, "integer too large");
-            v |= (uint64_t)(b & 0x7F) << shift;
-            shift += 7;
-            break;
-        }
-        v |= (uint64_t)(b & 0x7F) << shift;
-        shift += 7;
-        if (!(b & 0x80))
-            break;
-    }
-    if (shift < 64 && (b & 0x40))
-        v |= ~(uint64_t)0 << shift;
-    *out = (int64_t)v;
-    return true;
+    size_t used;
+    wasm_leb_status st = wasm_leb_s(r->b + r->pos, r->end - r->pos, bits, out, &used);
+    r->pos += used;
+    if (st == WASM_LEB_OK)
+        return true;
+    return rd_fail(r, st == WASM_LEB_END ? "unexpected end" : wasm_leb_why(st));
 }
 
 static bool rd_u32(rd *r, uint32_t *out)

@@ -300,4 +300,86 @@ int64_t wasm_table_grow(mt_wasm_table *t, uint32_t delta, uint64_t init);
 uint64_t wasm_eval_const(const mt_wasm_instance *inst, const wasm_constexpr *ce);
 bool wasm_functype_eq(const wasm_functype *a, const wasm_functype *b);
 
+
+/* ---- LEB128 (shared by the module decoder and the code translator) ------ */
+typedef enum { WASM_LEB_OK, WASM_LEB_END, WASM_LEB_LONG, WASM_LEB_BIG } wasm_leb_status;
+
+/* Message of a failed decode ("integer representation too long", "integer
+ * too large"); WASM_LEB_END is reported by the caller in its own words. */
+static inline const char *wasm_leb_why(wasm_leb_status s)
+{
+    return s == WASM_LEB_LONG ? "integer representation too long" : "integer too large";
+}
+
+/* Unsigned LEB128 of at most `bits` bits from p[0..n). *used is the number of
+ * bytes read, including the offending byte on failure (n at WASM_LEB_END). */
+static inline wasm_leb_status wasm_leb_u(const uint8_t *p, size_t n, unsigned bits,
+                                         uint64_t *out, size_t *used)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    size_t i = 0;
+    for (;;) {
+        if (i >= n) {
+            *used = n;
+            return WASM_LEB_END;
+        }
+        uint8_t b = p[i++];
+        if (bits - shift <= 7) { /* last byte allowed */
+            *used = i;
+            if (b & 0x80)
+                return WASM_LEB_LONG;
+            if ((b & 0x7F) >> (bits - shift))
+                return WASM_LEB_BIG;
+            v |= (uint64_t)b << shift;
+            break;
+        }
+        v |= (uint64_t)(b & 0x7F) << shift;
+        shift += 7;
+        if (!(b & 0x80))
+            break;
+    }
+    *used = i;
+    *out = v;
+    return WASM_LEB_OK;
+}
+
+/* Signed LEB128 of at most `bits` bits; as wasm_leb_u. */
+static inline wasm_leb_status wasm_leb_s(const uint8_t *p, size_t n, unsigned bits,
+                                         int64_t *out, size_t *used)
+{
+    uint64_t v = 0;
+    unsigned shift = 0;
+    size_t i = 0;
+    uint8_t b;
+    for (;;) {
+        if (i >= n) {
+            *used = n;
+            return WASM_LEB_END;
+        }
+        b = p[i++];
+        if (bits - shift <= 7) {
+            unsigned last = bits - shift;
+            unsigned hi = (unsigned)(b & 0x7F) >> (last - 1);
+            *used = i;
+            if (b & 0x80)
+                return WASM_LEB_LONG;
+            if (hi != 0 && hi != (0x7Fu >> (last - 1)))
+                return WASM_LEB_BIG;
+            v |= (uint64_t)(b & 0x7F) << shift;
+            shift += 7;
+            break;
+        }
+        v |= (uint64_t)(b & 0x7F) << shift;
+        shift += 7;
+        if (!(b & 0x80))
+            break;
+    }
+    if (shift < 64 && (b & 0x40))
+        v |= ~(uint64_t)0 << shift;
+    *used = i;
+    *out = (int64_t)v;
+    return WASM_LEB_OK;
+}
+
 #endif
