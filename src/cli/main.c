@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_config.h"
 #include "mt_util.h"
 
 #define CLI_DEFAULT_SERVER "https://127.0.0.1:7443"
@@ -482,71 +483,46 @@ static char *trim(char *s)
     return s;
 }
 
-/* Reads the config file; fills file-level settings (only where flag/env did
- * not set them). Returns CLI_OK or CLI_USAGE (message printed). */
+/* Reads the config file (cli_config.h is its one reader); fills file-level
+ * settings (only where flag/env did not set them). Returns CLI_OK or
+ * CLI_USAGE (message printed). */
 static int read_config(cli_ctx *ctx, const char *path, bool must_exist)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        if (errno == ENOENT && !must_exist)
-            return CLI_OK;
-        return cli_usage_error(NULL, "cannot read config file %s: %s", path, strerror(errno));
-    }
+    uint8_t *text = NULL;
+    size_t len = 0;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = mt_file_read(path, CLI_CONFIG_MAX_BYTES, &text, &len, &err);
+    if (st == MT_ENOTFOUND && !must_exist)
+        return CLI_OK;
+    if (st)
+        return cli_usage_error(NULL, "cannot read config file %s (%s)", path, err.msg);
     ctx->config_found = true;
-    char line[1024];
-    int lineno = 0, rc = CLI_OK;
-    bool seen[4] = {false, false, false, false};
-    static const char *const keys[] = {"server", "ca", "token_file", "output"};
-    cli_setting *targets[] = {&ctx->server, &ctx->ca, &ctx->token_file, &ctx->output};
-    while (fgets(line, sizeof line, f)) {
-        lineno++;
-        if (!strchr(line, '\n') && !feof(f)) {
-            rc = cli_fail("%s:%d: line too long", path, lineno);
-            rc = CLI_USAGE;
-            break;
-        }
-        char *s = trim(line);
-        if (*s == '\0' || *s == '#')
-            continue;
-        char *eq = strchr(s, '=');
-        if (!eq) {
-            cli_fail("%s:%d: expected 'key = value'", path, lineno);
-            rc = CLI_USAGE;
-            break;
-        }
-        *eq = '\0';
-        char *key = trim(s), *value = trim(eq + 1);
-        int k = -1;
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(keys[i], key))
-                k = i;
-        if (k < 0) {
-            cli_fail("%s:%d: unknown key '%.64s' (known keys: server, ca, token_file, output)",
-                     path, lineno, key);
-            rc = CLI_USAGE;
-            break;
-        }
-        if (seen[k]) {
-            cli_fail("%s:%d: key '%s' is set twice", path, lineno, key);
-            rc = CLI_USAGE;
-            break;
-        }
-        seen[k] = true;
-        if (*value == '\0') {
-            cli_fail("%s:%d: key '%s' has an empty value", path, lineno, key);
-            rc = CLI_USAGE;
-            break;
-        }
-        if (!targets[k]->value) {
-            char *v = keep(ctx, strdup(value));
-            if (!v) {
-                rc = cli_fail("out of memory");
-                break;
-            }
-            setting_from(targets[k], v, "config %s:%d", path, lineno);
-        }
+    cli_config cf;
+    st = cli_config_parse((const char *)text, len, &cf, &err);
+    free(text);
+    if (st) {
+        if (cf.error_line)
+            cli_fail("%s:%d: %s", path, cf.error_line, err.msg);
+        else
+            cli_fail("%s: %s", path, err.msg);
+        return CLI_USAGE;
     }
-    fclose(f);
+    cli_setting *targets[CLI_CONFIG_NKEYS] = {&ctx->server, &ctx->ca, &ctx->token_file,
+                                              &ctx->output};
+    int rc = CLI_OK;
+    for (int k = 0; k < CLI_CONFIG_NKEYS; k++) {
+        if (!cf.value[k] || targets[k]->value)
+            continue;
+        char *v = keep(ctx, cf.value[k]);
+        cf.value[k] = NULL;
+        if (!v) {
+            rc = cli_fail("out of memory");
+            break;
+        }
+        setting_from(targets[k], v, "config %s:%d", path, cf.line[k]);
+    }
+    cli_config_clear(&cf);
     return rc;
 }
 

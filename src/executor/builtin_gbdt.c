@@ -298,7 +298,7 @@ mt_status mt_builtin_gbdt_train(mt_bctx *ctx, char **ret, mt_err *err)
                                           "subsample", "threads",  "seed",   NULL};
     *ret = NULL;
     mt_status st;
-    bool libsvm;
+    bool libsvm = false;
     int64_t num_class, trees, depth, threads, seed;
     double eta, subsample;
     if ((st = mt_arg_only(ctx, "gbdt_train", allowed, err)) != MT_OK ||
@@ -479,7 +479,7 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
                                           NULL};
     *ret = NULL;
     mt_status st;
-    bool libsvm;
+    bool libsvm = false;
     int64_t threads;
     if ((st = mt_arg_only(ctx, "gbdt_predict", allowed, err)) != MT_OK ||
         (st = arg_format(ctx, &libsvm, err)) != MT_OK ||

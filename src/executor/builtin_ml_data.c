@@ -84,7 +84,7 @@ static mt_status resolve_features(const mt_csv *t0, const ml_load_opts *o, long 
         for (;;) {
             const char *comma = strchr(p, ',');
             size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            size_t c;
+            size_t c = 0;
             mt_status st = col_by_name(t0, p, len, "feature", &c, err);
             if (st != MT_OK)
                 return mt_err_set(err, MT_EINVAL, "argument 'features': %s", err->msg);

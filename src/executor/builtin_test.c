@@ -34,6 +34,10 @@ mt_status mt_builtin_test_spin(mt_bctx *ctx, char **ret, mt_err *err)
     return MT_OK;
 }
 
+/* The blocks stay reachable through this list, so no compiler may elide the
+ * allocations (clang -O2 removes a malloc+memset whose pointer is unused). */
+static void *volatile g_alloc_head;
+
 mt_status mt_builtin_test_alloc(mt_bctx *ctx, char **ret, mt_err *err)
 {
     *ret = NULL;
@@ -44,6 +48,9 @@ mt_status mt_builtin_test_alloc(mt_bctx *ctx, char **ret, mt_err *err)
             return mt_err_set(err, MT_ENOMEM, "out of memory after %zu MiB (memory limit)",
                               total >> 20);
         memset(p, 1, 16 << 20); /* touch it: really use the memory */
+        void *prev = g_alloc_head;
+        memcpy(p, &prev, sizeof prev);
+        g_alloc_head = p;
         total += 16 << 20;
     }
 }

@@ -25,7 +25,7 @@ static mt_status set_limit(int res, const char *name, rlim_t soft, rlim_t hard, 
 mt_status mt_sandbox_limits(uint64_t mem_bytes, uint32_t cpu_seconds, mt_err *err)
 {
     mt_status st;
-#if !defined(__SANITIZE_ADDRESS__)
+#if !defined(MT_SANITIZER_BUILD)
     /* AddressSanitizer reserves terabytes of shadow address space, so a
      * sanitizer build of the worker cannot run under RLIMIT_AS. */
     if ((st = set_limit(RLIMIT_AS, "RLIMIT_AS", mem_bytes, mem_bytes, err)) != MT_OK)
@@ -70,7 +70,7 @@ static const int allowed[] = {
      * touch the calling thread's own state. */
     SCMP_SYS(set_robust_list), SCMP_SYS(rseq),      SCMP_SYS(sched_getaffinity),
     /* raise() and abort(): signals to ourselves only (checked below). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#if defined(MT_SANITIZER_BUILD)
     /* sanitizer runtime: error reports, alternate signal stacks */
     SCMP_SYS(sigaltstack),   SCMP_SYS(prctl),
     SCMP_SYS(readlink), SCMP_SYS(getppid),

@@ -31,7 +31,7 @@
 #define CHAN_FD MT_JOB_FIRST_FD
 #define READ_CHUNK (1024 * 1024)
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(MT_SANITIZER_BUILD)
 /* LeakSanitizer runs a ptrace helper at exit, which the seccomp filter
  * (rightly) kills; leaks are checked by the in-process unit tests instead. */
 const char *__asan_default_options(void);

@@ -271,12 +271,10 @@ static void test_echo_fail_and_cancel_running(void **state)
     st = wait_status(&e, admin, t3, "running", 10000);
     assert_string_equal(st, "running");
     free(st);
-    int64_t t0 = mt_mono_ms();
     post_ok(&e, admin, "cancel", t3, NULL);
     st = wait_status(&e, admin, t3, "canceled", 10000);
     assert_string_equal(st, "canceled");
     free(st);
-    assert_true(mt_mono_ms() - t0 < 5000);
 
     /* shutdown while running: the task fails with a clear reason */
     char t4[33];

@@ -24,7 +24,8 @@ static char g_root[PATH_MAX];
 static void put_file(const char *dir, const char *name, const void *data, size_t len)
 {
     char p[PATH_MAX + 64];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int n = snprintf(p, sizeof p, "%s/%s", dir, name);
+    assert_true(n > 0 && (size_t)n < sizeof p);
     FILE *f = fopen(p, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, len, f), len);
