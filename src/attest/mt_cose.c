@@ -42,6 +42,8 @@ mt_status mt_cose_sign1_parse(const uint8_t *buf, size_t len, mt_cose_sign1 *o, 
     /* Protected header: a map holding alg = ES384. */
     mt_rd h;
     mt_rd_init(&h, o->protected_hdr, o->protected_len);
+    if (!mt_cbor_map_unique(&h))
+        return mt_err_set(err, MT_EINVAL, "COSE protected header is not a map of distinct keys");
     if (!mt_cbor_head(&h, &mt, &arg) || mt != MT_CBOR_MAP)
         return mt_err_set(err, MT_EINVAL, "COSE protected header is not a map");
     int64_t alg = 0;

@@ -101,8 +101,11 @@ mt_status mt_ratls_claims_parse(const uint8_t *p, size_t len, mt_ratls_claims *o
     mt_rd_init(&r, p, len);
     uint8_t major;
     uint64_t n;
-    if (!mt_cbor_head(&r, &major, &n) || major != MT_CBOR_MAP || n > mt_rd_left(&r))
-        return mt_err_set(err, MT_EINVAL, "RA-TLS claims are not a CBOR map");
+    if (!mt_cbor_map_unique(&r) || !mt_cbor_head(&r, &major, &n) || major != MT_CBOR_MAP ||
+        n > mt_rd_left(&r))
+        return mt_err_set(err, MT_EINVAL,
+                          "RA-TLS claims are not a CBOR map of at most %d distinct keys",
+                          MT_CBOR_MAX_MAP_KEYS);
     int seen_hash = 0, seen_nonce = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint8_t km;

@@ -7,6 +7,7 @@
 #include "mt_cose.h"
 #include "mt_dcap.h"
 #include "mt_dcap_coll.h"
+#include "mt_nitro.h"
 #include "mt_rd.h"
 #include "mt_snp.h"
 
@@ -167,13 +168,183 @@ static void test_malformed(void **state)
     tv_assert_msg(&err, "over the 65536-byte limit");
 }
 
+/* ---- crafted Nitro documents (issue 8, item 2) ----------------------------- */
+
+typedef struct cb {
+    uint8_t b[8192];
+    size_t n;
+} cb;
+
+static void cb_head(cb *c, uint8_t major, uint64_t arg)
+{
+    assert_true(c->n + 9 <= sizeof c->b);
+    c->n += mt_cbor_put_head(c->b + c->n, major, arg);
+}
+
+static void cb_str(cb *c, uint8_t major, const void *p, size_t n)
+{
+    cb_head(c, major, n);
+    assert_true(c->n + n <= sizeof c->b);
+    memcpy(c->b + c->n, p, n);
+    c->n += n;
+}
+
+static void cb_tstr(cb *c, const char *s) { cb_str(c, MT_CBOR_TSTR, s, strlen(s)); }
+
+/* "pcrs": {first..first+count-1: 48 bytes} */
+static void cb_pcrs(cb *c, unsigned first, unsigned count)
+{
+    uint8_t v[48];
+    memset(v, 0x5a, sizeof v);
+    cb_tstr(c, "pcrs");
+    cb_head(c, MT_CBOR_MAP, count);
+    for (unsigned i = 0; i < count; i++) {
+        cb_head(c, MT_CBOR_UINT, first + i);
+        cb_str(c, MT_CBOR_BSTR, v, sizeof v);
+    }
+}
+
+/* The required fields other than pcrs (5 entries). */
+static void cb_required(cb *c)
+{
+    const uint8_t der[4] = {0x30, 0x02, 0x05, 0x00};
+    cb_tstr(c, "module_id");
+    cb_tstr(c, "i-0123456789abcdef0-enc0123456789abcd");
+    cb_tstr(c, "digest");
+    cb_tstr(c, "SHA384");
+    cb_tstr(c, "timestamp");
+    cb_head(c, MT_CBOR_UINT, 1700000000000ull);
+    cb_tstr(c, "certificate");
+    cb_str(c, MT_CBOR_BSTR, der, sizeof der);
+    cb_tstr(c, "cabundle");
+    cb_head(c, MT_CBOR_ARRAY, 1);
+    cb_str(c, MT_CBOR_BSTR, der, sizeof der);
+}
+
+/* COSE_Sign1 [h'{1: -35}', {}, payload, 96-byte signature] around p. */
+static void cb_cose(cb *out, const cb *p)
+{
+    const uint8_t prot[] = {0xa1, 0x01, 0x38, 0x22};
+    uint8_t sig[96] = {0};
+    out->n = 0;
+    cb_head(out, MT_CBOR_TAG, 18);
+    cb_head(out, MT_CBOR_ARRAY, 4);
+    cb_str(out, MT_CBOR_BSTR, prot, sizeof prot);
+    cb_head(out, MT_CBOR_MAP, 0);
+    cb_str(out, MT_CBOR_BSTR, p->b, p->n);
+    cb_str(out, MT_CBOR_BSTR, sig, sizeof sig);
+}
+
+static void test_nitro_crafted(void **state)
+{
+    static mt_nitro_doc d;
+    static cb c, env;
+    mt_err err;
+    mt_attest_claims cl;
+
+    /* Well-formed shape: parses (the certificates are not, so verify fails later). */
+    c.n = 0;
+    cb_head(&c, MT_CBOR_MAP, 6);
+    cb_required(&c);
+    cb_pcrs(&c, 0, MT_NITRO_MAX_PCRS);
+    assert_int_equal(mt_nitro_doc_parse(c.b, c.n, &d, &err), MT_OK);
+    assert_int_equal(d.n_pcrs, MT_NITRO_MAX_PCRS);
+
+    /* 32 PCRs, then "pcrs" again with 32 more: the old reader appended the
+     * second map after the first (pcr[32..63]), overwriting n_pcrs and the
+     * pointers behind the array. Now: a clean error, before any value of the
+     * repeated key is read, and before any signature check. */
+    c.n = 0;
+    cb_head(&c, MT_CBOR_MAP, 7);
+    cb_required(&c);
+    cb_pcrs(&c, 0, MT_NITRO_MAX_PCRS);
+    cb_pcrs(&c, 0, MT_NITRO_MAX_PCRS);
+    assert_int_equal(mt_nitro_doc_parse(c.b, c.n, &d, &err), MT_EINVAL);
+    tv_assert_msg(&err, "repeats a key");
+    cb_cose(&env, &c);
+    assert_int_equal(mt_attest_verify(MT_ATTEST_NITRO, env.b, env.n, NULL, 0, &cl, &err),
+                     MT_EINVAL);
+    tv_assert_msg(&err, "repeats a key");
+
+    /* The same with distinct PCR indexes in the second map (1 + 32 entries). */
+    c.n = 0;
+    cb_head(&c, MT_CBOR_MAP, 7);
+    cb_required(&c);
+    cb_pcrs(&c, 0, 1);
+    cb_pcrs(&c, 0, MT_NITRO_MAX_PCRS);
+    assert_int_equal(mt_nitro_doc_parse(c.b, c.n, &d, &err), MT_EINVAL);
+
+    /* More PCRs than fit, and a PCR index out of range. */
+    c.n = 0;
+    cb_head(&c, MT_CBOR_MAP, 6);
+    cb_required(&c);
+    cb_pcrs(&c, 0, MT_NITRO_MAX_PCRS + 1);
+    assert_int_equal(mt_nitro_doc_parse(c.b, c.n, &d, &err), MT_EINVAL);
+    tv_assert_msg(&err, "pcrs is not a map of 1 to 32");
+    c.n = 0;
+    cb_head(&c, MT_CBOR_MAP, 6);
+    cb_required(&c);
+    cb_pcrs(&c, 1, MT_NITRO_MAX_PCRS);
+    assert_int_equal(mt_nitro_doc_parse(c.b, c.n, &d, &err), MT_EINVAL);
+
+    /* A repeated PCR index inside one map. */
+    c.n = 0;
+    cb_head(&c, MT_CBOR_MAP, 6);
+    cb_required(&c);
+    cb_tstr(&c, "pcrs");
+    cb_head(&c, MT_CBOR_MAP, 2);
+    uint8_t v[48] = {0};
+    for (int i = 0; i < 2; i++) {
+        cb_head(&c, MT_CBOR_UINT, 3);
+        cb_str(&c, MT_CBOR_BSTR, v, sizeof v);
+    }
+    assert_int_equal(mt_nitro_doc_parse(c.b, c.n, &d, &err), MT_EINVAL);
+
+    /* A repeated optional key, the second time with a value the first would
+     * have accepted; an integer key encoded two ways is still one key. */
+    c.n = 0;
+    cb_head(&c, MT_CBOR_MAP, 8);
+    cb_required(&c);
+    cb_pcrs(&c, 0, 1);
+    cb_tstr(&c, "user_data");
+    cb_str(&c, MT_CBOR_BSTR, "a", 1);
+    cb_tstr(&c, "user_data");
+    cb_str(&c, MT_CBOR_BSTR, "b", 1);
+    assert_int_equal(mt_nitro_doc_parse(c.b, c.n, &d, &err), MT_EINVAL);
+    tv_assert_msg(&err, "repeats a key");
+    const uint8_t dup_int[] = {0xa2, 0x01, 0x00, 0x18, 0x01, 0x00};
+    mt_rd r;
+    mt_rd_init(&r, dup_int, sizeof dup_int);
+    assert_false(mt_cbor_map_unique(&r));
+    assert_int_equal(r.off, 0); /* not consumed */
+    const uint8_t two[] = {0xa2, 0x01, 0x00, 0x61, 0x01, 0x00};
+    mt_rd_init(&r, two, sizeof two);
+    assert_true(mt_cbor_map_unique(&r));
+
+    /* Trailing bytes after the map. */
+    c.n = 0;
+    cb_head(&c, MT_CBOR_MAP, 6);
+    cb_required(&c);
+    cb_pcrs(&c, 0, 2);
+    cb_head(&c, MT_CBOR_UINT, 0);
+    assert_int_equal(mt_nitro_doc_parse(c.b, c.n, &d, &err), MT_EINVAL);
+    tv_assert_msg(&err, "trailing bytes");
+
+    /* A COSE protected header with alg repeated under two encodings of key 1. */
+    const uint8_t prot2[] = {0x84, 0x47, 0xa2, 0x01, 0x38, 0x22, 0x18, 0x01, 0x26,
+                             0xa0, 0x40, 0x40};
+    mt_cose_sign1 m;
+    assert_int_equal(mt_cose_sign1_parse(prot2, sizeof prot2, &m, &err), MT_EINVAL);
+    tv_assert_msg(&err, "distinct keys");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time),      cmocka_unit_test(test_names),
         cmocka_unit_test(test_rd_der),    cmocka_unit_test(test_cbor),
         cmocka_unit_test(test_json_member), cmocka_unit_test(test_collateral),
-        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_malformed), cmocka_unit_test(test_nitro_crafted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
