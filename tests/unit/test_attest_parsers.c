@@ -25,6 +25,23 @@ static void test_time(void **state)
     assert_int_equal(mt_attest_time_parse("2025-13-19T10:56:11Z", &t, &err), MT_EINVAL);
     assert_int_equal(mt_attest_time_parse("2025-06-19T10:56:11+02:00", &t, &err), MT_EINVAL);
     assert_int_equal(mt_attest_time_parse(NULL, &t, &err), MT_EINVAL);
+    /* Impossible dates are refused rather than normalised (issue 8, item 5). */
+    static const char *const bad[] = {
+        "2025-02-31T00:00:00Z", "2025-02-29T00:00:00Z", "2100-02-29T00:00:00Z",
+        "2025-04-31T00:00:00Z", "2025-06-00T00:00:00Z", "2025-06-19T24:00:00Z",
+        "2025-06-19T10:60:00Z", "2025-06-19T10:56:60Z", "2025-12-31T23:58:60Z",
+        "2025-06-19T10:56:61Z", "2025-00-19T10:56:11Z",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (mt_attest_time_parse(bad[i], &t, &err) != MT_EINVAL)
+            fail_msg("'%s' was accepted as %lld", bad[i], (long long)t);
+    /* Leap days and the leap second are real. */
+    assert_int_equal(mt_attest_time_parse("2024-02-29T12:00:00Z", &t, NULL), MT_OK);
+    assert_int_equal(t, 1709208000);
+    assert_int_equal(mt_attest_time_parse("2000-02-29T00:00:00Z", &t, NULL), MT_OK);
+    assert_int_equal(mt_attest_time_parse("2016-12-31T23:59:60Z", &t, NULL), MT_OK);
+    assert_int_equal(t, 1483228800); /* = 2017-01-01T00:00:00Z */
+    assert_int_equal(mt_attest_time_parse("2025-01-31T23:59:59Z", &t, NULL), MT_OK);
 }
 
 static void test_names(void **state)
