@@ -978,39 +978,135 @@ static char *tcb_info_uptodate(void)
     return raw;
 }
 
-/* Evaluates a document signed by key with issuer chain c[0..n) against the
- * test root; qe: the document is QE identity (raw) instead of TCB info. */
-static mt_status teval(const tpki *k, bool qe, const char *raw, EVP_PKEY *key, X509 *const *c,
-                       size_t n, int64_t at, mt_attest_claims *cl, mt_err *err)
+/* Evaluates TCB info (tcb_raw) and/or QE identity (qe_raw), each signed by
+ * key with issuer chain c[0..n), for platform p against the test root. */
+static mt_status teval_full(const tpki *k, const char *tcb_raw, const char *qe_raw,
+                            EVP_PKEY *key, X509 *const *c, size_t n, const mt_dcap_platform *p,
+                            int64_t at, mt_attest_claims *cl, mt_err *err)
 {
-    char *doc = tsigned(qe ? "enclaveIdentity" : "tcbInfo", raw, key);
     size_t pl;
     char *pem = tpem(c, n, &pl);
     mt_attest_collateral *coll = mt_attest_collateral_new();
     assert_non_null(coll);
-    assert_int_equal(mt_attest_collateral_add(coll, qe ? MT_COLL_QE_IDENTITY : MT_COLL_TCB_INFO,
-                                              (const uint8_t *)doc, strlen(doc), err),
-                     MT_OK);
-    assert_int_equal(mt_attest_collateral_add(coll,
-                                              qe ? MT_COLL_QE_IDENTITY_CHAIN
-                                                 : MT_COLL_TCB_INFO_CHAIN,
-                                              (const uint8_t *)pem, pl, err),
-                     MT_OK);
+    for (int qe = 0; qe < 2; qe++) {
+        const char *raw = qe ? qe_raw : tcb_raw;
+        if (!raw)
+            continue;
+        char *doc = tsigned(qe ? "enclaveIdentity" : "tcbInfo", raw, key);
+        assert_int_equal(mt_attest_collateral_add(coll,
+                                                  qe ? MT_COLL_QE_IDENTITY : MT_COLL_TCB_INFO,
+                                                  (const uint8_t *)doc, strlen(doc), err),
+                         MT_OK);
+        assert_int_equal(mt_attest_collateral_add(coll,
+                                                  qe ? MT_COLL_QE_IDENTITY_CHAIN
+                                                     : MT_COLL_TCB_INFO_CHAIN,
+                                                  (const uint8_t *)pem, pl, err),
+                         MT_OK);
+        free(doc);
+    }
     mt_dcap_state *s = NULL;
     assert_int_equal(mt_dcap_state_get(coll, &s, err), MT_OK);
-    mt_dcap_platform p;
-    memset(&p, 0, sizeof p);
-    static const uint8_t fmspc[6] = {0x00, 0x60, 0x6a, 0x00, 0x00, 0x00};
-    memcpy(p.fmspc, fmspc, 6);
     uint8_t fp[32];
     assert_true(mt_x5_fingerprint(k->root, fp));
     memset(cl, 0, sizeof *cl);
-    mt_status st = mt_dcap_coll_evaluate(s, k->root, fp, &p, at, cl, err);
+    mt_status st = mt_dcap_coll_evaluate(s, k->root, fp, p, at, cl, err);
     mt_dcap_state_put(s);
     mt_attest_collateral_free(coll);
     free(pem);
-    free(doc);
     return st;
+}
+
+static const uint8_t tfmspc[6] = {0x00, 0x60, 0x6a, 0x00, 0x00, 0x00};
+
+static mt_status teval(const tpki *k, bool qe, const char *raw, EVP_PKEY *key, X509 *const *c,
+                       size_t n, int64_t at, mt_attest_claims *cl, mt_err *err)
+{
+    mt_dcap_platform p;
+    memset(&p, 0, sizeof p);
+    memcpy(p.fmspc, tfmspc, 6);
+    return teval_full(k, qe ? NULL : raw, qe ? raw : NULL, key, c, n, &p, at, cl, err);
+}
+
+/* '"INTEL-SA-%05d"' for first..first+count-1, comma-separated, into out. */
+static void tadv(char *out, size_t cap, int first, int count)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (int i = 0; i < count; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s\"INTEL-SA-%05d\"", i ? "," : "", first + i);
+}
+
+/* TDX TCB info (module TDX_01) and TD_QE identity, all SVNs and identities 0,
+ * UpToDate, with the given advisories per level. */
+static void tdx_docs(char **tcb, char **qe, int t0, int tn, int m0, int mn, int q0, int qn)
+{
+    char comps[400] = "", ta[1200], ma[1200], qa[1200];
+    for (int i = 0; i < 16; i++)
+        strcat(comps, i ? ",{\"svn\":0}" : "{\"svn\":0}");
+    tadv(ta, sizeof ta, t0, tn);
+    tadv(ma, sizeof ma, m0, mn);
+    tadv(qa, sizeof qa, q0, qn);
+    char z48[97], z16[33], f16[33];
+    memset(z48, '0', 96);
+    z48[96] = 0;
+    memset(z16, '0', 32);
+    z16[32] = 0;
+    memset(f16, 'F', 32);
+    f16[32] = 0;
+    *tcb = malloc(8192);
+    *qe = malloc(4096);
+    snprintf(*tcb, 8192,
+             "{\"id\":\"TDX\",\"version\":3,\"issueDate\":\"2025-06-01T00:00:00Z\","
+             "\"nextUpdate\":\"2025-07-01T00:00:00Z\",\"fmspc\":\"00606a000000\","
+             "\"pceId\":\"0000\",\"tcbType\":0,\"tcbEvaluationDataNumber\":17,"
+             "\"tdxModuleIdentities\":[{\"id\":\"TDX_01\",\"mrsigner\":\"%s\","
+             "\"attributes\":\"0000000000000000\",\"attributesMask\":\"FFFFFFFFFFFFFFFF\","
+             "\"tcbLevels\":[{\"tcb\":{\"isvsvn\":0},\"tcbStatus\":\"UpToDate\","
+             "\"advisoryIDs\":[%s]}]}],"
+             "\"tcbLevels\":[{\"tcb\":{\"sgxtcbcomponents\":[%s],\"pcesvn\":0,"
+             "\"tdxtcbcomponents\":[%s]},\"tcbStatus\":\"UpToDate\",\"advisoryIDs\":[%s]}]}",
+             z48, ma, comps, comps, ta);
+    snprintf(*qe, 4096,
+             "{\"id\":\"TD_QE\",\"version\":2,\"issueDate\":\"2025-06-01T00:00:00Z\","
+             "\"nextUpdate\":\"2025-07-01T00:00:00Z\",\"miscselect\":\"00000000\","
+             "\"miscselectMask\":\"FFFFFFFF\",\"attributes\":\"%s\",\"attributesMask\":\"%s\","
+             "\"mrsigner\":\"%.64s\",\"isvprodid\":0,\"tcbLevels\":[{\"tcb\":{\"isvsvn\":0},"
+             "\"tcbStatus\":\"UpToDate\",\"advisoryIDs\":[%s]}]}",
+             z16, f16, z48, qa);
+}
+
+/* More advisories than the claims hold fail the verification instead of being
+ * dropped (a dropped one would pass accepted_advisories). */
+static void test_advisories_overflow(void **state)
+{
+    (void)state;
+    tpki k;
+    tpki_make(&k);
+    const int64_t at = tv_time("2025-06-20T00:00:00Z");
+    X509 *good[] = {k.tcb, k.root};
+    mt_dcap_platform p;
+    memset(&p, 0, sizeof p);
+    memcpy(p.fmspc, tfmspc, 6);
+    p.tdx = true;
+    p.tee_tcb_svn[1] = 1; /* module TDX_01 */
+    mt_attest_claims cl;
+    mt_err err;
+    char *tcb, *qe;
+    /* 32 + 32 distinct, and the QE's one repeats a platform one: 64, all kept. */
+    tdx_docs(&tcb, &qe, 1, 32, 33, 32, 1, 1);
+    if (teval_full(&k, tcb, qe, k.tcb_key, good, 2, &p, at, &cl, &err) != MT_OK)
+        fail_msg("64 advisories: %s", err.msg);
+    assert_int_equal(cl.n_advisories, MT_ATTEST_MAX_ADVISORIES);
+    assert_true(mt_attest_claims_has_advisory(&cl, "INTEL-SA-00064"));
+    free(tcb);
+    free(qe);
+    /* A 65th (from the QE identity): refused, not dropped. */
+    tdx_docs(&tcb, &qe, 1, 32, 33, 32, 65, 1);
+    assert_int_equal(teval_full(&k, tcb, qe, k.tcb_key, good, 2, &p, at, &cl, &err), MT_EAUTH);
+    tv_assert_msg(&err, "more than 64 advisories");
+    free(tcb);
+    free(qe);
+    tpki_free(&k);
 }
 
 static void test_tcb_signer_role(void **state)
@@ -1088,7 +1184,7 @@ int main(void)
         cmocka_unit_test(test_cache_same_claims), cmocka_unit_test(test_cache_expiry),
         cmocka_unit_test(test_cache_tamper),      cmocka_unit_test(test_cache_reset_on_add),
         cmocka_unit_test(test_cache_bounded),     cmocka_unit_test(test_cache_threads),
-        cmocka_unit_test(test_tcb_signer_role),
+        cmocka_unit_test(test_tcb_signer_role), cmocka_unit_test(test_advisories_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
