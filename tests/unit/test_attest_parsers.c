@@ -355,6 +355,97 @@ static void test_nitro_crafted(void **state)
     tv_assert_msg(&err, "distinct keys");
 }
 
+/* ---- PCK SGX extensions: repeated items and deeper OIDs (issue 8 class) ---- */
+
+typedef struct derb {
+    uint8_t b[2048];
+    size_t n;
+} derb;
+
+/* Appends tag, short or 2-byte length, content. */
+static void der_put(derb *d, uint8_t tag, const uint8_t *c, size_t n)
+{
+    assert_true(n < 65536 && d->n + 4 + n <= sizeof d->b);
+    d->b[d->n++] = tag;
+    if (n < 128) {
+        d->b[d->n++] = (uint8_t)n;
+    } else {
+        d->b[d->n++] = 0x82;
+        d->b[d->n++] = (uint8_t)(n >> 8);
+        d->b[d->n++] = (uint8_t)n;
+    }
+    memcpy(d->b + d->n, c, n);
+    d->n += n;
+}
+
+/* SEQUENCE { OID 1.2.840.113741.1.13.1.<arcs>, value } appended to d. */
+static void sgx_item(derb *d, const uint8_t *arcs, size_t na, uint8_t vtag, const uint8_t *v,
+                     size_t vn)
+{
+    static const uint8_t base[] = {0x2a, 0x86, 0x48, 0x86, 0xf8, 0x4d, 0x01, 0x0d, 0x01};
+    uint8_t oid[16];
+    memcpy(oid, base, sizeof base);
+    memcpy(oid + sizeof base, arcs, na);
+    derb it = {.n = 0};
+    der_put(&it, 0x06, oid, sizeof base + na);
+    der_put(&it, vtag, v, vn);
+    der_put(d, 0x30, it.b, it.n);
+}
+
+/* The extension with the TCB of 16 components + pcesvn (+ extra), optional
+ * repeats: rep_fmspc adds a second FMSPC, rep_comp a second component 1,
+ * deep adds the component .2.1.5. */
+static size_t pck_ext(uint8_t *out, bool rep_fmspc, bool rep_comp, bool deep)
+{
+    derb tcb = {.n = 0}, top = {.n = 0}, all = {.n = 0};
+    for (uint8_t k = 1; k <= 17; k++) {
+        uint8_t arcs[2] = {2, k}, v = k == 17 ? 9 : k;
+        sgx_item(&tcb, arcs, 2, 0x02, &v, 1);
+    }
+    if (rep_comp) {
+        uint8_t arcs[2] = {2, 1}, v = 200;
+        sgx_item(&tcb, arcs, 2, 0x02, &v, 1);
+    }
+    if (deep) {
+        uint8_t arcs[3] = {2, 1, 5}, v = 201;
+        sgx_item(&tcb, arcs, 3, 0x02, &v, 1);
+    }
+    uint8_t ppid[16] = {1}, pceid[2] = {0, 0}, fmspc[6] = {0, 0x60, 0x6a, 0, 0, 0},
+            fmspc2[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    uint8_t a1[1] = {1}, a2[1] = {2}, a3[1] = {3}, a4[1] = {4};
+    sgx_item(&top, a1, 1, 0x04, ppid, 16);
+    sgx_item(&top, a2, 1, 0x30, tcb.b, tcb.n);
+    sgx_item(&top, a3, 1, 0x04, pceid, 2);
+    sgx_item(&top, a4, 1, 0x04, fmspc, 6);
+    if (rep_fmspc)
+        sgx_item(&top, a4, 1, 0x04, fmspc2, 6);
+    der_put(&all, 0x30, top.b, top.n);
+    memcpy(out, all.b, all.n);
+    return all.n;
+}
+
+static void test_pck_ext_repeats(void **state)
+{
+    (void)state;
+    uint8_t der[2048];
+    mt_pck_ext px;
+    mt_err err;
+    size_t n = pck_ext(der, false, false, false);
+    assert_int_equal(mt_dcap_pck_ext_parse(der, n, &px, &err), MT_OK);
+    assert_int_equal(px.comp[0], 1);
+    assert_int_equal(px.pcesvn, 9);
+    assert_int_equal(px.fmspc[1], 0x60);
+    /* A second FMSPC used to replace the first silently. */
+    n = pck_ext(der, true, false, false);
+    assert_int_equal(mt_dcap_pck_ext_parse(der, n, &px, &err), MT_EINVAL);
+    /* A second component 1 (SVN 200) likewise. */
+    n = pck_ext(der, false, true, false);
+    assert_int_equal(mt_dcap_pck_ext_parse(der, n, &px, &err), MT_EINVAL);
+    /* A deeper OID .2.1.5 was read by sscanf as component 1. */
+    n = pck_ext(der, false, false, true);
+    assert_int_equal(mt_dcap_pck_ext_parse(der, n, &px, &err), MT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_rd_der),    cmocka_unit_test(test_cbor),
         cmocka_unit_test(test_json_member), cmocka_unit_test(test_collateral),
         cmocka_unit_test(test_malformed), cmocka_unit_test(test_nitro_crafted),
+        cmocka_unit_test(test_pck_ext_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
