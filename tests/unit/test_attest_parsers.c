@@ -10,6 +10,7 @@
 #include "mt_nitro.h"
 #include "mt_rd.h"
 #include "mt_snp.h"
+#include "mt_tpm2.h"
 
 static void test_time(void **state)
 {
@@ -446,6 +447,46 @@ static void test_pck_ext_repeats(void **state)
     assert_int_equal(mt_dcap_pck_ext_parse(der, n, &px, &err), MT_EINVAL);
 }
 
+/* A tpm2-tools PCR dump that selects one bank twice: the second value of
+ * PCR 0 used to overwrite the first silently. */
+static void test_tpm2_tools_repeated_bank(void **state)
+{
+    (void)state;
+    uint8_t b[4 + 16 * 8 + 4 + 4 + 8 * 66];
+    memset(b, 0, sizeof b);
+    size_t o = 0;
+    b[o] = 2; /* count (u32le) */
+    o += 4;
+    for (int i = 0; i < 16; i++, o += 8) {
+        if (i < 2) {
+            b[o] = 0x0b; /* SHA-256, u16le */
+            b[o + 2] = 3;
+            b[o + 3] = 0x01; /* PCR 0 */
+        }
+    }
+    b[o] = 1; /* one digest list */
+    o += 4;
+    b[o] = 2; /* two digests */
+    o += 4;
+    for (int k = 0; k < 8; k++, o += 66)
+        if (k < 2) {
+            b[o] = 32;
+            memset(b + o + 2, k ? 0xbb : 0xaa, 32);
+        }
+    assert_int_equal(o, sizeof b);
+    static mt_tpm2_pcrs pcrs;
+    mt_err err;
+    assert_int_equal(mt_tpm2_pcrs_parse_tools(b, sizeof b, &pcrs, &err), MT_EINVAL);
+    tv_assert_msg(&err, "selects bank 0x000b twice");
+    b[4 + 8] = 0x0c; /* the second selection is SHA-384: a digest of the wrong size */
+    assert_int_equal(mt_tpm2_pcrs_parse_tools(b, sizeof b, &pcrs, &err), MT_EINVAL);
+    b[4 + 8] = 0; /* one bank: one digest too many */
+    b[4 + 8 + 2] = 0;
+    b[4 + 8 + 3] = 0;
+    b[0] = 1;
+    assert_int_equal(mt_tpm2_pcrs_parse_tools(b, sizeof b, &pcrs, &err), MT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,7 +494,7 @@ int main(void)
         cmocka_unit_test(test_rd_der),    cmocka_unit_test(test_cbor),
         cmocka_unit_test(test_json_member), cmocka_unit_test(test_collateral),
         cmocka_unit_test(test_malformed), cmocka_unit_test(test_nitro_crafted),
-        cmocka_unit_test(test_pck_ext_repeats),
+        cmocka_unit_test(test_pck_ext_repeats), cmocka_unit_test(test_tpm2_tools_repeated_bank),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

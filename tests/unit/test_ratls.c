@@ -440,6 +440,20 @@ static void test_issuer_and_report_data(void **state)
         free(ext);
     }
 
+    /* A claims map with a repeated key (even one the reader skips) is not a
+     * valid CBOR map: refused. */
+    const uint8_t rep[] = {0xa3, 0x6b, 'p', 'u', 'b', 'k', 'e', 'y', '-', 'h', 'a', 's', 'h',
+                           0x82, 0x01, 0x58, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x61, 'k',
+                           0x00, 0x61, 'k', 0x01};
+    mt_ratls_claims rc;
+    assert_int_equal(mt_ratls_claims_parse(rep, sizeof rep, &rc, &err), MT_EINVAL);
+    tv_assert_msg(&err, "distinct keys");
+    uint8_t distinct[sizeof rep];
+    memcpy(distinct, rep, sizeof rep);
+    distinct[sizeof rep - 2] = 'j'; /* keys k and j: fine, both skipped */
+    assert_int_equal(mt_ratls_claims_parse(distinct, sizeof distinct, &rc, &err), MT_OK);
+
     /* The private tags, as the docs and comments give them. */
     assert_int_equal(MT_RATLS_TAG_SOFT, 0x6d746101u);
     assert_int_equal(MT_RATLS_TAG_TPM2, 0x6d746102u);
