@@ -11,6 +11,7 @@
 #include "mt_rd.h"
 #include "mt_snp.h"
 #include "mt_tpm2.h"
+#include "mt_x5.h"
 
 static void test_time(void **state)
 {
@@ -487,6 +488,39 @@ static void test_tpm2_tools_repeated_bank(void **state)
     assert_int_equal(mt_tpm2_pcrs_parse_tools(b, sizeof b, &pcrs, &err), MT_EINVAL);
 }
 
+/* An extension present twice is ambiguous: mt_x5_ext treats it as absent
+ * (its callers then fail closed). */
+static void test_x5_ext_repeated(void **state)
+{
+    (void)state;
+    X509 *x = X509_new();
+    assert_non_null(x);
+    static const unsigned char v1[] = {0x02, 0x01, 0x05}, v2[] = {0x02, 0x01, 0x07};
+    const unsigned char *vals[] = {v1, v2};
+    const uint8_t *got;
+    size_t gl;
+    ASN1_OBJECT *o = OBJ_txt2obj("1.3.6.1.4.1.3704.1.3.1", 1);
+    for (int i = 0; i < 2; i++) {
+        ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+        ASN1_OCTET_STRING_set(os, vals[i], 3);
+        X509_EXTENSION *e = X509_EXTENSION_create_by_OBJ(NULL, o, 0, os);
+        assert_non_null(e);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+        ASN1_OCTET_STRING_free(os);
+        bool found = mt_x5_ext(x, "1.3.6.1.4.1.3704.1.3.1", &got, &gl);
+        if (i == 0) {
+            assert_true(found);
+            assert_int_equal(gl, 3);
+            assert_int_equal(got[2], 5);
+        } else {
+            assert_false(found);
+        }
+    }
+    ASN1_OBJECT_free(o);
+    X509_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -495,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_json_member), cmocka_unit_test(test_collateral),
         cmocka_unit_test(test_malformed), cmocka_unit_test(test_nitro_crafted),
         cmocka_unit_test(test_pck_ext_repeats), cmocka_unit_test(test_tpm2_tools_repeated_bank),
+        cmocka_unit_test(test_x5_ext_repeated),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
