@@ -278,8 +278,14 @@ mt_status mt_attest_time_parse(const char *s, int64_t *out, mt_err *err)
         while (*p >= '0' && *p <= '9')
             p++;
     }
-    if (strcmp(p, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-        se > 60)
+    /* Impossible dates are refused, not normalised: the day must exist in
+     * its month (Feb 29 only in leap years), hours 00-23, minutes 00-59, and
+     * second 60 only as a leap second, at 23:59:60 (RFC 3339 5.7). */
+    static const unsigned mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (strcmp(p, "Z") != 0 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || se > 60)
+        goto bad;
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (d > mdays[mo - 1] + (mo == 2 && leap ? 1u : 0u) || (se == 60 && (h != 23 || mi != 59)))
         goto bad;
     *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
     return MT_OK;

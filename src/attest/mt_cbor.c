@@ -1,6 +1,8 @@
 /* mt_cbor: minimal CBOR reader; see mt_cbor.h. */
 #include "mt_cbor.h"
 
+#include <string.h>
+
 bool mt_cbor_head(mt_rd *r, uint8_t *major, uint64_t *arg)
 {
     uint8_t ib = mt_rd_u8(r);
@@ -116,6 +118,56 @@ bool mt_cbor_null(mt_rd *r)
 {
     uint8_t b = mt_rd_u8(r);
     return mt_rd_ok(r) && b == 0xf6;
+}
+
+/* One decoded map key for mt_cbor_map_unique. */
+typedef struct cbor_key {
+    uint8_t major;
+    uint64_t arg;
+    const uint8_t *p; /* string bytes, or the whole encoding for other types */
+    size_t n;
+} cbor_key;
+
+bool mt_cbor_map_unique(const mt_rd *r)
+{
+    mt_rd c = *r;
+    uint8_t mt;
+    uint64_t n;
+    if (!mt_cbor_head(&c, &mt, &n) || mt != MT_CBOR_MAP || n > MT_CBOR_MAX_MAP_KEYS)
+        return false;
+    cbor_key keys[MT_CBOR_MAX_MAP_KEYS];
+    for (uint64_t i = 0; i < n; i++) {
+        cbor_key *k = &keys[i];
+        const uint8_t *start = mt_rd_ptr(&c);
+        uint8_t km;
+        if (!mt_cbor_peek(&c, &km))
+            return false;
+        if (km == MT_CBOR_UINT || km == MT_CBOR_NINT) {
+            if (!mt_cbor_head(&c, &k->major, &k->arg))
+                return false;
+            k->p = NULL;
+            k->n = 0;
+        } else if (km == MT_CBOR_BSTR || km == MT_CBOR_TSTR) {
+            if (!str(&c, km, &k->p, &k->n))
+                return false;
+            k->major = km;
+            k->arg = k->n;
+        } else {
+            if (!mt_cbor_skip(&c))
+                return false;
+            k->major = km;
+            k->arg = 0;
+            k->p = start;
+            k->n = (size_t)(mt_rd_ptr(&c) - start);
+        }
+        for (uint64_t j = 0; j < i; j++)
+            if (keys[j].major == k->major && keys[j].arg == k->arg && keys[j].n == k->n &&
+                (k->n == 0 || memcmp(keys[j].p, k->p, k->n) == 0))
+                return false;
+        if (!mt_cbor_skip(&c))
+            return false;
+    }
+    return mt_rd_ok(&c);
 }
 
 size_t mt_cbor_put_head(uint8_t *out, uint8_t major, uint64_t arg)

@@ -36,6 +36,14 @@ bool mt_cbor_tstr(mt_rd *r, const char **p, size_t *n);
 bool mt_cbor_int(mt_rd *r, int64_t *out);
 /* The simple value null (0xf6). */
 bool mt_cbor_null(mt_rd *r);
+/* Checks, without consuming r, that the next item is a map of at most
+ * MT_CBOR_MAX_MAP_KEYS entries whose keys are all different (RFC 8949 §5.6:
+ * a map with duplicate keys is not valid). Integer keys compare by value,
+ * string keys by type and bytes, other keys by their encoding. False if the
+ * item is not such a map or is malformed. Call it before reading any entry,
+ * so no value is used before a repeated key is seen. */
+#define MT_CBOR_MAX_MAP_KEYS 64
+bool mt_cbor_map_unique(const mt_rd *r);
 /* Encodes a head into out (at most 9 bytes); returns its length. */
 size_t mt_cbor_put_head(uint8_t *out, uint8_t major, uint64_t arg);
 

@@ -30,8 +30,10 @@ mt_status mt_cose_sign1_parse(const uint8_t *buf, size_t len, mt_cose_sign1 *o, 
     if (!mt_cbor_bstr(&r, &o->protected_hdr, &o->protected_len))
         goto bad;
     uint8_t peek;
-    if (!mt_cbor_peek(&r, &peek) || peek != MT_CBOR_MAP || !mt_cbor_skip(&r))
-        return mt_err_set(err, MT_EINVAL, "COSE_Sign1 unprotected header is not a map");
+    if (!mt_cbor_peek(&r, &peek) || peek != MT_CBOR_MAP || !mt_cbor_map_unique(&r) ||
+        !mt_cbor_skip(&r))
+        return mt_err_set(err, MT_EINVAL,
+                          "COSE_Sign1 unprotected header is not a map of distinct keys");
     if (!mt_cbor_bstr(&r, &o->payload, &o->payload_len))
         return mt_err_set(err, MT_EINVAL, "COSE_Sign1 payload is not a byte string");
     if (!mt_cbor_bstr(&r, &o->sig, &o->sig_len))
@@ -42,6 +44,8 @@ mt_status mt_cose_sign1_parse(const uint8_t *buf, size_t len, mt_cose_sign1 *o, 
     /* Protected header: a map holding alg = ES384. */
     mt_rd h;
     mt_rd_init(&h, o->protected_hdr, o->protected_len);
+    if (!mt_cbor_map_unique(&h))
+        return mt_err_set(err, MT_EINVAL, "COSE protected header is not a map of distinct keys");
     if (!mt_cbor_head(&h, &mt, &arg) || mt != MT_CBOR_MAP)
         return mt_err_set(err, MT_EINVAL, "COSE protected header is not a map");
     int64_t alg = 0;

@@ -197,18 +197,26 @@ mt_status mt_dcap_pck_ext_parse(const uint8_t *der, size_t len, mt_pck_ext *o, m
             goto bad;
         mt_rd_init(&ir, item.val, item.len);
         if (!mt_der_next(&ir, &oid) || oid.tag != 0x06 || !mt_der_next(&ir, &val) ||
-            !mt_der_oid_text(oid.val, oid.len, name, sizeof name))
+            mt_rd_left(&ir) || !mt_der_oid_text(oid.val, oid.len, name, sizeof name))
             goto bad;
-        if (strcmp(name, SGX_OID ".1") == 0 && val.tag == 0x04 && val.len == 16) {
+        /* A repeated item is refused before its value is used. */
+        unsigned bit = strcmp(name, SGX_OID ".1") == 0   ? 1
+                       : strcmp(name, SGX_OID ".3") == 0 ? 2
+                       : strcmp(name, SGX_OID ".4") == 0 ? 4
+                       : strcmp(name, SGX_OID ".2") == 0 ? 8
+                                                          : 0;
+        if (seen & bit)
+            goto bad;
+        if (bit == 1 && val.tag == 0x04 && val.len == 16) {
             memcpy(o->ppid, val.val, 16);
             seen |= 1;
-        } else if (strcmp(name, SGX_OID ".3") == 0 && val.tag == 0x04 && val.len == 2) {
+        } else if (bit == 2 && val.tag == 0x04 && val.len == 2) {
             memcpy(o->pceid, val.val, 2);
             seen |= 2;
-        } else if (strcmp(name, SGX_OID ".4") == 0 && val.tag == 0x04 && val.len == 6) {
+        } else if (bit == 4 && val.tag == 0x04 && val.len == 6) {
             memcpy(o->fmspc, val.val, 6);
             seen |= 4;
-        } else if (strcmp(name, SGX_OID ".2") == 0 && val.tag == 0x30) {
+        } else if (bit == 8 && val.tag == 0x30) {
             mt_rd tr;
             mt_rd_init(&tr, val.val, val.len);
             unsigned comps = 0;
@@ -220,13 +228,20 @@ mt_status mt_dcap_pck_ext_parse(const uint8_t *der, size_t len, mt_pck_ext *o, m
                     goto bad;
                 mt_rd_init(&tir, ti.val, ti.len);
                 if (!mt_der_next(&tir, &to) || to.tag != 0x06 || !mt_der_next(&tir, &tv) ||
-                    !mt_der_oid_text(to.val, to.len, tn, sizeof tn) ||
+                    mt_rd_left(&tir) || !mt_der_oid_text(to.val, to.len, tn, sizeof tn) ||
                     strncmp(tn, SGX_OID ".2.", strlen(SGX_OID ".2.")) != 0)
                     goto bad;
-                int k = 0;
-                if (sscanf(tn + strlen(SGX_OID ".2."), "%d", &k) != 1)
+                /* The last arc, exactly: 1 or 2 decimal digits and nothing
+                 * after (a deeper OID such as .2.1.5 is not component 1). */
+                const char *ks = tn + strlen(SGX_OID ".2.");
+                size_t kn = strlen(ks);
+                if (kn < 1 || kn > 2 || ks[0] < '0' || ks[0] > '9' ||
+                    (kn == 2 && (ks[1] < '0' || ks[1] > '9')))
                     goto bad;
+                int k = kn == 1 ? ks[0] - '0' : (ks[0] - '0') * 10 + (ks[1] - '0');
                 uint64_t v;
+                if (k >= 1 && k <= 18 && (comps & (1u << (k - 1))))
+                    goto bad; /* repeated component */
                 if (k >= 1 && k <= 16) {
                     if (!mt_der_uint(&tv, &v) || v > 255)
                         goto bad;
@@ -241,9 +256,10 @@ mt_status mt_dcap_pck_ext_parse(const uint8_t *der, size_t len, mt_pck_ext *o, m
                     if (tv.tag != 0x04 || tv.len != 16)
                         goto bad;
                     memcpy(o->cpusvn, tv.val, 16);
+                    comps |= 1u << 17;
                 }
             }
-            if (comps != 0x1ffffu)
+            if ((comps & 0x1ffffu) != 0x1ffffu)
                 goto bad;
             seen |= 8;
         }

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <openssl/evp.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -841,6 +842,51 @@ void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dca
 
 /* ---- evaluation ---------------------------------------------------------- */
 
+#define TCB_SIGNING_CN "Intel SGX TCB Signing"
+#define PCK_SGX_EXT_OID "1.2.840.113741.1.13.1"
+
+mt_status mt_dcap_tcb_signer_check(X509 *signer, X509 *root, const char *what, mt_err *err)
+{
+    if (!signer || !root)
+        return mt_err_set(err, MT_EINVAL, "%s: no signing certificate", what);
+    /* Subject: exactly one CN, exactly Intel's name for the role. */
+    X509_NAME *nm = X509_get_subject_name(signer);
+    int idx = nm ? X509_NAME_get_index_by_NID(nm, NID_commonName, -1) : -1;
+    ASN1_STRING *cn = idx >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, idx)) : NULL;
+    static const char want[] = TCB_SIGNING_CN;
+    if (!cn || X509_NAME_get_index_by_NID(nm, NID_commonName, idx) >= 0 ||
+        ASN1_STRING_length(cn) != (int)(sizeof want - 1) ||
+        memcmp(ASN1_STRING_get0_data(cn), want, sizeof want - 1) != 0)
+        return mt_err_set(err, MT_EAUTH,
+                          "%s is not signed by the Intel SGX TCB Signing certificate (its signer's "
+                          "subject CN is not \"" TCB_SIGNING_CN "\")",
+                          what);
+    /* Issued directly by the pinned root: its signature verifies with the
+     * root's key (a PCK certificate is issued by a PCK Platform/Processor CA). */
+    EVP_PKEY *rk = X509_get0_pubkey(root);
+    if (!rk || X509_NAME_cmp(X509_get_issuer_name(signer), X509_get_subject_name(root)) != 0 ||
+        X509_verify(signer, rk) != 1)
+        return mt_err_set(err, MT_EAUTH,
+                          "%s signing certificate is not issued directly by the pinned Intel SGX "
+                          "Root CA",
+                          what);
+    /* Its role as Intel issues it: an end entity (CA:FALSE) whose key usage
+     * is digitalSignature (with nonRepudiation), no certificate or CRL
+     * signing, and no PCK SGX extension. */
+    uint32_t flags = X509_get_extension_flags(signer);
+    uint32_t ku = X509_get_key_usage(signer);
+    ASN1_OBJECT *sgx = OBJ_txt2obj(PCK_SGX_EXT_OID, 1);
+    int has_sgx = sgx ? X509_get_ext_by_OBJ(signer, sgx, -1) >= 0 : 1;
+    ASN1_OBJECT_free(sgx);
+    if ((flags & EXFLAG_INVALID) || (flags & EXFLAG_CA) || !(flags & EXFLAG_KUSAGE) ||
+        !(ku & KU_DIGITAL_SIGNATURE) || (ku & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) || has_sgx)
+        return mt_err_set(err, MT_EAUTH,
+                          "%s signing certificate does not have the TCB Signing role (end entity, "
+                          "key usage digitalSignature only, no PCK SGX extension)",
+                          what);
+    return MT_OK;
+}
+
 /* Makes a signed document of s (TCB info, or QE identity when qe) usable at
  * `at`: its issuer chain verifies to the pinned root at `at` (against the
  * root CA CRL when given), and its ECDSA P-256 signature over its exact bytes
@@ -870,6 +916,12 @@ static mt_status doc_ready(mt_dcap_state *s, bool qe, X509 *root, const uint8_t 
     if (!chain || sk_X509_num(chain) < 1)
         return mt_err_set(err, MT_EINVAL, "%s issuer chain was not given", what);
     X509 *signer = sk_X509_value(chain, 0);
+    /* Any certificate chaining to the root is not enough (a PCK key of a
+     * compromised platform could sign "UpToDate"): the signer must be the
+     * TCB Signing certificate. Checked with the chain, inside the cache. */
+    mt_status sst = mt_dcap_tcb_signer_check(signer, root, what, err);
+    if (sst != MT_OK)
+        return sst;
     STACK_OF(X509_CRL) *crls = NULL;
     if (s->coll.root_crl) {
         crls = sk_X509_CRL_new_null();
@@ -954,10 +1006,19 @@ static mt_attest_tcb_status converge(mt_attest_tcb_status platform, mt_attest_tc
     return platform;
 }
 
-static void add_advisories(mt_attest_claims *c, const tcb_level *l)
+/* Adds the advisories of a level. The claims hold MT_ATTEST_MAX_ADVISORIES;
+ * one that does not fit fails the verification (a dropped advisory would
+ * slip past a policy's accepted_advisories). */
+static mt_status add_advisories(mt_attest_claims *c, const tcb_level *l, mt_err *err)
 {
-    for (size_t i = 0; i < l->n_adv; i++)
+    for (size_t i = 0; i < l->n_adv; i++) {
+        if (!mt_attest_claims_has_advisory(c, l->adv[i]) &&
+            c->n_advisories >= MT_ATTEST_MAX_ADVISORIES)
+            return mt_err_set(err, MT_EAUTH, "the TCB levels name more than %d advisories",
+                              MT_ATTEST_MAX_ADVISORIES);
         mt_attest_claims_add_advisory(c, l->adv[i]);
+    }
+    return MT_OK;
 }
 
 /* First level of an isvsvn list that the given svn reaches. */
@@ -1039,7 +1100,8 @@ mt_status mt_dcap_coll_evaluate(mt_dcap_state *s, X509 *root, const uint8_t root
         goto out;
     }
     status = sel->status;
-    add_advisories(claims, sel);
+    if ((st = add_advisories(claims, sel, err)) != MT_OK)
+        goto out;
     mt_attest_claims_add_svn(claims, "tcb_evaluation_number", (uint64_t)t->eval);
     if (module_rule) {
         char want[16];
@@ -1064,7 +1126,8 @@ mt_status mt_dcap_coll_evaluate(mt_dcap_state *s, X509 *root, const uint8_t root
             goto out;
         }
         status = converge(status, ml->status);
-        add_advisories(claims, ml);
+        if ((st = add_advisories(claims, ml, err)) != MT_OK)
+            goto out;
     }
     claims->checked |= MT_ATTEST_CHECKED_TCB;
 
@@ -1099,7 +1162,8 @@ qe:
         mt_attest_claims_add_svn(claims, "qe_tcb_status", (uint64_t)ql->status);
         if (s->coll.tcb_raw) {
             status = converge(status, ql->status);
-            add_advisories(claims, ql);
+            if ((st = add_advisories(claims, ql, err)) != MT_OK)
+                goto out;
         }
         claims->checked |= MT_ATTEST_CHECKED_QE_IDENTITY;
     }

@@ -141,6 +141,16 @@ mt_status mt_dcap_coll_evaluate(mt_dcap_state *s, X509 *root, const uint8_t root
                                 const mt_dcap_platform *p, int64_t at,
                                 mt_attest_claims *claims, mt_err *err);
 
+/* The signer of TCB info and QE identity (`what` names the document in the
+ * message): Intel's TCB Signing certificate, i.e. exactly one subject CN
+ * "Intel SGX TCB Signing", issued directly by `root` (the pinned Intel SGX
+ * Root CA; its signature verifies with the root's key), an end entity
+ * (CA:FALSE) whose key usage includes digitalSignature and neither
+ * keyCertSign nor cRLSign, without the PCK SGX extension. Any other
+ * certificate that chains to the root, a PCK certificate in particular, is
+ * refused with MT_EAUTH. Validity and CRLs are checked by the chain check. */
+mt_status mt_dcap_tcb_signer_check(X509 *signer, X509 *root, const char *what, mt_err *err);
+
 /* Parses and checks TCB info JSON alone (the fuzz entry point). */
 mt_status mt_dcap_tcb_info_check(const char *raw, size_t len, mt_err *err);
 

@@ -38,6 +38,18 @@ static bool opt_bstr(mt_rd *r, mt_nitro_bytes *out)
     return mt_cbor_bstr(r, &out->p, &out->n) && out->n <= BLOB_MAX;
 }
 
+/* The bit of a known top-level key, 0 for an unknown one. */
+static unsigned key_bit(const char *k, size_t kl)
+{
+    static const char *const names[] = {"module_id",  "digest",    "timestamp",
+                                        "pcrs",       "certificate", "cabundle",
+                                        "public_key", "user_data", "nonce"};
+    for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (key_is(k, kl, names[i]))
+            return 1u << i;
+    return 0;
+}
+
 mt_status mt_nitro_doc_parse(const uint8_t *buf, size_t len, mt_nitro_doc *o, mt_err *err)
 {
     memset(o, 0, sizeof *o);
@@ -45,47 +57,60 @@ mt_status mt_nitro_doc_parse(const uint8_t *buf, size_t len, mt_nitro_doc *o, mt
     mt_rd_init(&r, buf, len);
     uint8_t mt;
     uint64_t n;
+    /* Every key is checked for repetition before any value is read (a map
+     * with duplicate keys is invalid CBOR); the seen bits below repeat the
+     * check per known field, before its value is read. */
+    if (!mt_cbor_peek(&r, &mt) || mt != MT_CBOR_MAP)
+        return mt_err_set(err, MT_EINVAL, "Nitro document payload is not a CBOR map");
+    if (!mt_cbor_map_unique(&r))
+        return mt_err_set(err, MT_EINVAL, "Nitro document payload map is malformed, has over %d "
+                                          "keys or repeats a key",
+                          MT_CBOR_MAX_MAP_KEYS);
     if (!mt_cbor_head(&r, &mt, &n) || mt != MT_CBOR_MAP)
         return mt_err_set(err, MT_EINVAL, "Nitro document payload is not a CBOR map");
     unsigned seen = 0;
     for (uint64_t i = 0; i < n; i++) {
         const char *k;
         size_t kl;
-        unsigned bit;
         if (!mt_cbor_tstr(&r, &k, &kl))
             return mt_err_set(err, MT_EINVAL, "Nitro document key %llu is not a text string",
                               (unsigned long long)i);
-        if (key_is(k, kl, "module_id")) {
-            bit = 1;
+        unsigned bit = key_bit(k, kl);
+        if (!bit)
+            return mt_err_set(err, MT_EINVAL, "Nitro document has an unknown field '%.*s'",
+                              (int)(kl > 32 ? 32 : kl), k);
+        if (seen & bit)
+            return mt_err_set(err, MT_EINVAL, "Nitro document repeats field '%.*s'", (int)kl, k);
+        seen |= bit;
+        if (bit == 1) { /* module_id */
             if (!mt_cbor_tstr(&r, &o->module_id, &o->module_id_len) || o->module_id_len == 0 ||
                 o->module_id_len > 64)
                 goto bad;
-        } else if (key_is(k, kl, "digest")) {
-            bit = 2;
+        } else if (bit == 2) { /* digest */
             const char *d;
             size_t dl;
             if (!mt_cbor_tstr(&r, &d, &dl))
                 goto bad;
             if (!key_is(d, dl, "SHA384"))
                 return mt_err_set(err, MT_EINVAL, "Nitro document digest is not SHA384");
-        } else if (key_is(k, kl, "timestamp")) {
-            bit = 4;
+        } else if (bit == 4) { /* timestamp */
             int64_t t;
             if (!mt_cbor_int(&r, &t) || t <= 0)
                 goto bad;
             o->timestamp_ms = (uint64_t)t;
-        } else if (key_is(k, kl, "pcrs")) {
-            bit = 8;
+        } else if (bit == 8) { /* pcrs */
             uint64_t np;
-            if (!mt_cbor_head(&r, &mt, &np) || mt != MT_CBOR_MAP || np == 0 ||
-                np > MT_NITRO_MAX_PCRS)
-                return mt_err_set(err, MT_EINVAL, "Nitro document pcrs is not a map of 1 to %d",
+            if (!mt_cbor_peek(&r, &mt) || mt != MT_CBOR_MAP || !mt_cbor_map_unique(&r) ||
+                !mt_cbor_head(&r, &mt, &np) || np == 0 || np > MT_NITRO_MAX_PCRS)
+                return mt_err_set(err, MT_EINVAL,
+                                  "Nitro document pcrs is not a map of 1 to %d distinct indexes",
                                   MT_NITRO_MAX_PCRS);
             for (uint64_t k2 = 0; k2 < np; k2++) {
                 int64_t idx;
-                if (!mt_cbor_int(&r, &idx) || idx < 0 || idx >= MT_NITRO_MAX_PCRS ||
-                    !mt_cbor_bstr(&r, &o->pcr[o->n_pcrs].p, &o->pcr[o->n_pcrs].n) ||
-                    o->pcr[o->n_pcrs].n != 48)
+                mt_nitro_bytes v;
+                /* o->n_pcrs == k2 < np <= MT_NITRO_MAX_PCRS: the write is in bounds. */
+                if (o->n_pcrs >= MT_NITRO_MAX_PCRS || !mt_cbor_int(&r, &idx) || idx < 0 ||
+                    idx >= MT_NITRO_MAX_PCRS || !mt_cbor_bstr(&r, &v.p, &v.n) || v.n != 48)
                     return mt_err_set(err, MT_EINVAL,
                                       "Nitro document PCR entry %llu is not index -> 48 bytes",
                                       (unsigned long long)k2);
@@ -93,14 +118,13 @@ mt_status mt_nitro_doc_parse(const uint8_t *buf, size_t len, mt_nitro_doc *o, mt
                     if (o->pcr_index[j] == idx)
                         return mt_err_set(err, MT_EINVAL, "Nitro document repeats PCR %lld",
                                           (long long)idx);
+                o->pcr[o->n_pcrs] = v;
                 o->pcr_index[o->n_pcrs++] = (uint8_t)idx;
             }
-        } else if (key_is(k, kl, "certificate")) {
-            bit = 16;
+        } else if (bit == 16) { /* certificate */
             if (!mt_cbor_bstr(&r, &o->certificate.p, &o->certificate.n) || !o->certificate.n)
                 goto bad;
-        } else if (key_is(k, kl, "cabundle")) {
-            bit = 32;
+        } else if (bit == 32) { /* cabundle */
             uint64_t nc;
             if (!mt_cbor_head(&r, &mt, &nc) || mt != MT_CBOR_ARRAY || nc == 0 ||
                 nc > MT_NITRO_MAX_CABUNDLE)
@@ -110,25 +134,16 @@ mt_status mt_nitro_doc_parse(const uint8_t *buf, size_t len, mt_nitro_doc *o, mt
                 if (!mt_cbor_bstr(&r, &o->cabundle[c].p, &o->cabundle[c].n) || !o->cabundle[c].n)
                     goto bad;
             o->n_cabundle = (size_t)nc;
-        } else if (key_is(k, kl, "public_key")) {
-            bit = 64;
+        } else if (bit == 64) {
             if (!opt_bstr(&r, &o->public_key))
                 goto bad;
-        } else if (key_is(k, kl, "user_data")) {
-            bit = 128;
+        } else if (bit == 128) {
             if (!opt_bstr(&r, &o->user_data))
                 goto bad;
-        } else if (key_is(k, kl, "nonce")) {
-            bit = 256;
+        } else {
             if (!opt_bstr(&r, &o->nonce))
                 goto bad;
-        } else {
-            return mt_err_set(err, MT_EINVAL, "Nitro document has an unknown field '%.*s'",
-                              (int)(kl > 32 ? 32 : kl), k);
         }
-        if (seen & bit)
-            return mt_err_set(err, MT_EINVAL, "Nitro document repeats field '%.*s'", (int)kl, k);
-        seen |= bit;
     }
     if (!mt_rd_ok(&r))
         goto bad;

@@ -101,8 +101,11 @@ mt_status mt_ratls_claims_parse(const uint8_t *p, size_t len, mt_ratls_claims *o
     mt_rd_init(&r, p, len);
     uint8_t major;
     uint64_t n;
-    if (!mt_cbor_head(&r, &major, &n) || major != MT_CBOR_MAP || n > mt_rd_left(&r))
-        return mt_err_set(err, MT_EINVAL, "RA-TLS claims are not a CBOR map");
+    if (!mt_cbor_map_unique(&r) || !mt_cbor_head(&r, &major, &n) || major != MT_CBOR_MAP ||
+        n > mt_rd_left(&r))
+        return mt_err_set(err, MT_EINVAL,
+                          "RA-TLS claims are not a CBOR map of at most %d distinct keys",
+                          MT_CBOR_MAX_MAP_KEYS);
     int seen_hash = 0, seen_nonce = 0;
     for (uint64_t i = 0; i < n; i++) {
         uint8_t km;
@@ -308,6 +311,34 @@ static int sha256(const uint8_t *p, size_t n, uint8_t out[32])
     return EVP_Digest(p, n, out, &l, EVP_sha256(), NULL) == 1 && l == 32;
 }
 
+/* report_data = h || 32 zero bytes: all 64 bytes, as the CCC interoperable
+ * form and Gramine's legacy form define them (and as every producer in the
+ * test vectors and in mt_tee writes them). */
+static bool report_data_binds(const mt_attest_claims *c, const uint8_t h[32])
+{
+    static const uint8_t zero[32];
+    return c->report_data_len == 64 && CRYPTO_memcmp(c->report_data, h, 32) == 0 &&
+           CRYPTO_memcmp(c->report_data + 32, zero, 32) == 0;
+}
+
+/* An RA-TLS certificate is self-issued (issuer name = subject name, RFC 5280
+ * 3.4.61) and self-signed: its signature verifies with its own key. A
+ * certificate issued by another party cannot be checked here (there is no
+ * issuer to verify against), so it is refused rather than accepted unsigned.
+ * Key usage is not consulted (X509_check_issued would treat a self-signed
+ * certificate without keyCertSign as "not self-issued"). */
+static mt_status check_self_signed(X509 *x, EVP_PKEY *pub, mt_err *err)
+{
+    if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) != 0)
+        return mt_err_set(err, MT_EAUTH,
+                          "the RA-TLS certificate is not self-issued (its issuer is another "
+                          "name) and its issuer's signature cannot be verified: refused");
+    if (X509_verify(x, pub) != 1)
+        return mt_err_set(err, MT_EAUTH, "the self-issued certificate's signature does not "
+                                         "verify with its own key");
+    return MT_OK;
+}
+
 /* Verifies quote evidence of a kind read from its header. */
 static mt_status verify_quote(const uint8_t *q, size_t n, const mt_attest_collateral *coll,
                               int64_t at, mt_attest_claims *claims, mt_err *err)
@@ -416,11 +447,6 @@ mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
         st = mt_err_set(err, MT_EINVAL, "the certificate's public key cannot be read");
         goto out;
     }
-    if (X509_check_issued(x, x) == X509_V_OK && X509_verify(x, pub) != 1) {
-        st = mt_err_set(err, MT_EAUTH, "the self-issued certificate's signature does not verify "
-                                       "with its own key");
-        goto out;
-    }
     int sl = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
     if (sl <= 0 || !sha256(spki, (size_t)sl, inf.spki_sha256)) {
         st = mt_err_set(err, MT_EINTERNAL, "encoding the certificate's public key failed");
@@ -434,12 +460,13 @@ mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
         if ((st = verify_quote(val, vlen, coll, at, claims, err)) != MT_OK)
             goto out;
         memcpy(want, inf.spki_sha256, 32);
-        if (claims->report_data_len < 32 || CRYPTO_memcmp(claims->report_data, want, 32) != 0) {
-            st = mt_err_set(err, MT_EAUTH, "legacy RA-TLS: the quote's report_data does not hold "
-                                           "SHA-256 of the certificate's key");
+        if (!report_data_binds(claims, want)) {
+            st = mt_err_set(err, MT_EAUTH, "legacy RA-TLS: the quote's report_data is not "
+                                           "SHA-256 of the certificate's key followed by 32 zero "
+                                           "bytes");
             goto out;
         }
-        goto done;
+        goto sig;
     }
     mt_ratls_ext e;
     if ((st = mt_ratls_ext_parse(val, vlen, &e, err)) != MT_OK ||
@@ -479,12 +506,17 @@ mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
         st = mt_err_set(err, MT_EINTERNAL, "SHA-256 failed in OpenSSL");
         goto out;
     }
-    if (claims->report_data_len < 32 || CRYPTO_memcmp(claims->report_data, want, 32) != 0) {
+    if (!report_data_binds(claims, want)) {
         st = mt_err_set(err, MT_EAUTH, "RA-TLS evidence's report_data does not hold SHA-256 of "
-                                       "the claims (claims changed or evidence reused)");
+                                       "the claims followed by 32 zero bytes (claims changed or "
+                                       "evidence reused)");
         goto out;
     }
-done:
+sig:
+    /* Last, so that a failure above names the binding that failed; nothing
+     * is returned before it. */
+    if ((st = check_self_signed(x, pub, err)) != MT_OK)
+        goto out;
     if (info)
         *info = inf;
 out:

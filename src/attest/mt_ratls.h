@@ -17,18 +17,20 @@
  *   T = MT_RATLS_TAG_SNP  a raw SEV-SNP report; VCEK/chain from collateral
  * claims = CBOR map {"pubkey-hash": bstr(CBOR [alg, bstr hash]), ?"nonce":
  * bstr, other keys ignored}; alg 1 = SHA-256, 7 = SHA-384, 8 = SHA-512 over
- * the certificate's DER SubjectPublicKeyInfo. The evidence's report_data[0:32]
- * is SHA-256(claims bytes).
+ * the certificate's DER SubjectPublicKeyInfo. The evidence's report_data is
+ * SHA-256(claims bytes) followed by 32 zero bytes (all 64 bytes are checked).
  * Legacy Gramine form (verify only): OID 1.2.840.113741.1337.6, or Gramine's
  * mis-encoded variant (OID content 06 09 2A 86 48 86 F8 4D 8A 39 06, read by
  * parsers as 0.6.9.42.840.113741.1337.6), whose value is a raw SGX quote with
- * report_data[0:32] = SHA-256(SPKI DER).
+ * report_data = SHA-256(SPKI DER) || 32 zero bytes.
  *
- * mt_ratls_verify_cert checks: certificate parses, valid at `at`, self-
- * signature when self-issued, exactly one evidence extension of the chosen
- * form and not critical, pubkey-hash equals the hash of the certificate's
- * SPKI, the evidence verifies (mt_attest_verify), and report_data binds the
- * claims. It applies no policy (see mt_policy.h).
+ * mt_ratls_verify_cert checks: certificate parses, valid at `at`, exactly one
+ * evidence extension of the chosen form and not critical, pubkey-hash equals
+ * the hash of the certificate's SPKI, the evidence verifies (mt_attest_verify),
+ * report_data binds the claims (all 64 bytes), and the certificate is
+ * self-issued and its signature verifies with its own key: a certificate
+ * issued by another name is refused (MT_EAUTH), as there is no issuer to
+ * verify it against. It applies no policy (see mt_policy.h).
  * Ownership: parse results borrow the input; nothing is allocated except by
  * mt_ratls_ext_encode. Thread-safety: reentrant. */
 #ifndef MT_RATLS_H
@@ -41,9 +43,9 @@
 
 #define MT_RATLS_OID "2.23.133.5.4.9"
 #define MT_RATLS_TAG_QUOTE 60000u
-#define MT_RATLS_TAG_SOFT 1836343553u /* 0x6d740001: "mt" 0001, mesatee private */
-#define MT_RATLS_TAG_TPM2 1836343554u /* 0x6d740002: mesatee TPM evidence (mt_tpm2.h) */
-#define MT_RATLS_TAG_SNP 1836343555u  /* 0x6d740003: raw SEV-SNP report (1184 bytes) */
+#define MT_RATLS_TAG_SOFT 1836343553u /* 0x6d746101: "mta" 01, mesatee private */
+#define MT_RATLS_TAG_TPM2 1836343554u /* 0x6d746102: mesatee TPM evidence (mt_tpm2.h) */
+#define MT_RATLS_TAG_SNP 1836343555u  /* 0x6d746103: raw SEV-SNP report (1184 bytes) */
 #define MT_RATLS_EXT_MAX (64u * 1024u + 1024u)
 
 /* Which extensions mt_ratls_verify_cert may use (CCC is tried first). */

@@ -212,9 +212,13 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
         mt_rd r;
         mt_der d;
         mt_rd_init(&r, pv, pn);
-        if (mt_der_next(&r, &d) && d.tag == 0x16 && d.len < sizeof product) {
+        if (mt_der_next(&r, &d) && d.tag == 0x16 && d.len < sizeof product &&
+            mt_rd_left(&r) == 0 && d.len > 0 && !memchr(d.val, 0, d.len)) {
             memcpy(product, d.val, d.len);
             product[d.len] = 0;
+        } else {
+            st = mt_err_set(err, MT_EAUTH, "%s productName extension is malformed", kname);
+            goto out;
         }
     }
     if (!product[0]) /* VLEKs carry no productName; the chain names the family. */

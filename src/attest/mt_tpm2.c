@@ -405,6 +405,10 @@ mt_status mt_tpm2_pcrs_parse_tools(const uint8_t *buf, size_t len, mt_tpm2_pcrs 
         if (i < count && (size < 1 || size > 4 || (size == 4 && b[3])))
             return mt_err_set(err, MT_EINVAL, "PCR file has a malformed selection");
         sel[i].mask = size >= 3 ? (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 : 0;
+        for (size_t j = 0; j < i && i < count; j++) /* a bank twice would overwrite values */
+            if (sel[j].hash == sel[i].hash)
+                return mt_err_set(err, MT_EINVAL, "PCR file selects bank 0x%04x twice",
+                                  sel[i].hash);
     }
     uint32_t nlists = rd_u32h(&r);
     if (!mt_rd_ok(&r) || nlists > 16)

@@ -122,8 +122,11 @@ static mt_status claims_ak(const uint8_t *json, size_t len, EVP_PKEY **out, uint
         const char *kid = NULL;
         if (json_is_object(k) && mt_json_str_opt(k, "kid", 64, &kid, NULL, NULL) == MT_OK && kid &&
             strcmp(kid, "HCLAkPub") == 0) {
+            if (ak) { /* which one another verifier would take is not defined */
+                st = mt_err_set(err, MT_EINVAL, "runtime claims name two keys \"HCLAkPub\"");
+                goto out;
+            }
             ak = k;
-            break;
         }
     }
     if (!ak) {
@@ -168,9 +171,14 @@ static mt_status claims_ak(const uint8_t *json, size_t len, EVP_PKEY **out, uint
     if (st != MT_OK)
         goto out;
     const char *uds = NULL;
-    if (mt_json_str_opt(root, "user-data", 128, &uds, NULL, NULL) == MT_OK && uds &&
-        strlen(uds) % 2 == 0 && strlen(uds) <= 128 &&
-        mt_hex_decode(uds, ud, strlen(uds) / 2, NULL) == MT_OK)
+    if (mt_json_str_opt(root, "user-data", 128, &uds, NULL, NULL) != MT_OK ||
+        (uds && (strlen(uds) % 2 != 0 || strlen(uds) > 128 ||
+                 mt_hex_decode(uds, ud, strlen(uds) / 2, NULL) != MT_OK))) {
+        /* present but malformed: refused rather than read as absent */
+        st = mt_err_set(err, MT_EINVAL, "runtime claims' user-data is not at most 64 bytes of hex");
+        goto out;
+    }
+    if (uds)
         *ud_len = strlen(uds) / 2;
 out:
     free(n);

@@ -218,8 +218,11 @@ bool mt_x5_ext(X509 *cert, const char *oid, const uint8_t **val, size_t *len)
         return false;
     }
     int idx = X509_get_ext_by_OBJ(cert, obj, -1);
+    /* An extension present twice is ambiguous: treated as absent (callers
+     * then fail closed). */
+    int again = idx < 0 ? -1 : X509_get_ext_by_OBJ(cert, obj, idx);
     ASN1_OBJECT_free(obj);
-    if (idx < 0)
+    if (idx < 0 || again >= 0)
         return false;
     X509_EXTENSION *ext = X509_get_ext(cert, idx);
     ASN1_OCTET_STRING *os = ext ? X509_EXTENSION_get_data(ext) : NULL;

@@ -48,7 +48,7 @@ bool mt_x5_validity(STACK_OF(X509) *certs, X509 *extra, STACK_OF(X509_CRL) *crls
                     int64_t *hi);
 
 /* Value bytes (contents of the extnValue OCTET STRING) of the extension with
- * dotted oid; false if absent. Borrowed from cert. */
+ * dotted oid; false if absent or present more than once. Borrowed from cert. */
 bool mt_x5_ext(X509 *cert, const char *oid, const uint8_t **val, size_t *len);
 
 /* EC public key (curve "P-256" or "P-384") from raw X||Y (2*clen bytes). */

@@ -3,10 +3,14 @@
 #include "test_attest_util.c"
 
 #include <jansson.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <pthread.h>
 
 #include "mt_attest_int.h"
 #include "mt_dcap_coll.h"
+#include "mt_util.h"
+#include "mt_x5.h"
 
 #define TODAY "2026-11-23T00:00:00Z"
 #define AT_QVL_SGX "2025-06-20T00:00:00Z" /* 2025-06-19T10:56:11Z .. 2025-07-19T10:01:18Z */
@@ -822,6 +826,352 @@ static void test_cache_threads(void **state)
     free(q);
 }
 
+/* ---- issue 8, item 3: TCB info / QE identity signer role ------------------
+ * Test PKI made at run time (no private key is committed): a test root
+ * standing in for the pinned Intel SGX Root CA (mt_dcap_coll_evaluate takes
+ * the root as an argument; the production pin stays in mt_dcap.c), a TCB
+ * Signing certificate under it, and a PCK-style chain root -> "PCK Platform
+ * CA" -> "PCK Certificate" whose key signs a TCB info claiming UpToDate. */
+
+typedef struct tpki {
+    EVP_PKEY *root_key, *tcb_key, *ca_key, *pck_key;
+    X509 *root, *tcb, *ca, *pck, *pck_named, *tcb_direct_pck_cn, *tcb_ca, *tcb_sgxext;
+} tpki;
+
+static X509 *tcert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key,
+                   const char *bc, const char *ku, bool sgx_ext)
+{
+    X509 *x = X509_new();
+    assert_non_null(x);
+    static long serial = 100;
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+    ASN1_TIME_set(X509_getm_notBefore(x), 1577836800); /* 2020-01-01 */
+    ASN1_TIME_set(X509_getm_notAfter(x), 2208988800);  /* 2040-01-01 */
+    X509_NAME *nm = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_NAME_add_entry_by_txt(nm, "O", MBSTRING_ASC, (const unsigned char *)"Intel Corporation",
+                               -1, -1, 0);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : nm);
+    assert_int_equal(X509_set_pubkey(x, key), 1);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer ? issuer : x, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_nconf_nid(NULL, &ctx, NID_basic_constraints, bc);
+    assert_non_null(e);
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    e = X509V3_EXT_nconf_nid(NULL, &ctx, NID_key_usage, ku);
+    assert_non_null(e);
+    X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    if (sgx_ext) { /* the PCK SGX extension, an empty SEQUENCE will do */
+        static const unsigned char seq[] = {0x30, 0x00};
+        ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+        ASN1_OCTET_STRING_set(os, seq, sizeof seq);
+        ASN1_OBJECT *o = OBJ_txt2obj("1.2.840.113741.1.13.1", 1);
+        e = X509_EXTENSION_create_by_OBJ(NULL, o, 0, os);
+        assert_non_null(e);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+        ASN1_OBJECT_free(o);
+        ASN1_OCTET_STRING_free(os);
+    }
+    assert_true(X509_sign(x, issuer_key, EVP_sha256()) > 0);
+    return x;
+}
+
+static void tpki_make(tpki *k)
+{
+    k->root_key = EVP_EC_gen("P-256");
+    k->tcb_key = EVP_EC_gen("P-256");
+    k->ca_key = EVP_EC_gen("P-256");
+    k->pck_key = EVP_EC_gen("P-256");
+    assert_true(k->root_key && k->tcb_key && k->ca_key && k->pck_key);
+    const char *ee = "critical,digitalSignature,nonRepudiation";
+    k->root = tcert("Intel SGX Root CA", k->root_key, NULL, k->root_key, "critical,CA:TRUE",
+                    "critical,keyCertSign,cRLSign", false);
+    k->tcb = tcert("Intel SGX TCB Signing", k->tcb_key, k->root, k->root_key, "critical,CA:FALSE",
+                   ee, false);
+    k->ca = tcert("Intel SGX PCK Platform CA", k->ca_key, k->root, k->root_key,
+                  "critical,CA:TRUE,pathlen:0", "critical,keyCertSign,cRLSign", false);
+    k->pck = tcert("Intel SGX PCK Certificate", k->pck_key, k->ca, k->ca_key, "critical,CA:FALSE",
+                   ee, true);
+    /* The right name, but under the PCK CA, not the root. */
+    k->pck_named = tcert("Intel SGX TCB Signing", k->pck_key, k->ca, k->ca_key,
+                         "critical,CA:FALSE", ee, false);
+    /* Directly under the root, but named as a PCK certificate. */
+    k->tcb_direct_pck_cn = tcert("Intel SGX PCK Certificate", k->tcb_key, k->root, k->root_key,
+                                 "critical,CA:FALSE", ee, false);
+    /* The right name under the root, but a CA / with the PCK SGX extension. */
+    k->tcb_ca = tcert("Intel SGX TCB Signing", k->tcb_key, k->root, k->root_key,
+                      "critical,CA:TRUE", "critical,digitalSignature,keyCertSign", false);
+    k->tcb_sgxext = tcert("Intel SGX TCB Signing", k->tcb_key, k->root, k->root_key,
+                          "critical,CA:FALSE", ee, true);
+}
+
+static void tpki_free(tpki *k)
+{
+    X509 *c[] = {k->root, k->tcb, k->ca, k->pck, k->pck_named, k->tcb_direct_pck_cn, k->tcb_ca,
+                 k->tcb_sgxext};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        X509_free(c[i]);
+    EVP_PKEY_free(k->root_key);
+    EVP_PKEY_free(k->tcb_key);
+    EVP_PKEY_free(k->ca_key);
+    EVP_PKEY_free(k->pck_key);
+}
+
+/* PEM of the given certificates, in order (malloc'd). */
+static char *tpem(X509 *const *c, size_t n, size_t *len)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(PEM_write_bio_X509(b, c[i]), 1);
+    char *p;
+    long l = BIO_get_mem_data(b, &p);
+    char *out = malloc((size_t)l + 1);
+    memcpy(out, p, (size_t)l);
+    out[l] = 0;
+    *len = (size_t)l;
+    BIO_free(b);
+    return out;
+}
+
+/* {"<member>": raw, "signature": hex(r||s of ECDSA-SHA256(raw))} signed by key. */
+static char *tsigned(const char *member, const char *raw, EVP_PKEY *key)
+{
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    uint8_t der[80], rs[64];
+    size_t dl = sizeof der;
+    assert_int_equal(EVP_DigestSignInit(mc, NULL, EVP_sha256(), NULL, key), 1);
+    assert_int_equal(EVP_DigestSign(mc, der, &dl, (const uint8_t *)raw, strlen(raw)), 1);
+    EVP_MD_CTX_free(mc);
+    const uint8_t *p = der;
+    ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &p, (long)dl);
+    assert_non_null(sig);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(sig), rs, 32), 32);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(sig), rs + 32, 32), 32);
+    ECDSA_SIG_free(sig);
+    char hex[129];
+    mt_hex_encode(rs, 64, hex);
+    size_t n = strlen(raw) + strlen(member) + 200;
+    char *out = malloc(n);
+    snprintf(out, n, "{\"%s\":%s,\"signature\":\"%s\"}", member, raw, hex);
+    return out;
+}
+
+/* A TCB info for FMSPC 00606a000000 whose only level (all SVNs 0) is UpToDate. */
+static char *tcb_info_uptodate(void)
+{
+    char comps[400] = "";
+    for (int i = 0; i < 16; i++)
+        strcat(comps, i ? ",{\"svn\":0}" : "{\"svn\":0}");
+    char *raw = malloc(1024);
+    snprintf(raw, 1024,
+             "{\"id\":\"SGX\",\"version\":3,\"issueDate\":\"2025-06-01T00:00:00Z\","
+             "\"nextUpdate\":\"2025-07-01T00:00:00Z\",\"fmspc\":\"00606a000000\","
+             "\"pceId\":\"0000\",\"tcbType\":0,\"tcbEvaluationDataNumber\":17,"
+             "\"tcbLevels\":[{\"tcb\":{\"sgxtcbcomponents\":[%s],\"pcesvn\":0},"
+             "\"tcbDate\":\"2025-01-01T00:00:00Z\",\"tcbStatus\":\"UpToDate\"}]}",
+             comps);
+    return raw;
+}
+
+/* Evaluates TCB info (tcb_raw) and/or QE identity (qe_raw), each signed by
+ * key with issuer chain c[0..n), for platform p against the test root. */
+static mt_status teval_full(const tpki *k, const char *tcb_raw, const char *qe_raw,
+                            EVP_PKEY *key, X509 *const *c, size_t n, const mt_dcap_platform *p,
+                            int64_t at, mt_attest_claims *cl, mt_err *err)
+{
+    size_t pl;
+    char *pem = tpem(c, n, &pl);
+    mt_attest_collateral *coll = mt_attest_collateral_new();
+    assert_non_null(coll);
+    for (int qe = 0; qe < 2; qe++) {
+        const char *raw = qe ? qe_raw : tcb_raw;
+        if (!raw)
+            continue;
+        char *doc = tsigned(qe ? "enclaveIdentity" : "tcbInfo", raw, key);
+        assert_int_equal(mt_attest_collateral_add(coll,
+                                                  qe ? MT_COLL_QE_IDENTITY : MT_COLL_TCB_INFO,
+                                                  (const uint8_t *)doc, strlen(doc), err),
+                         MT_OK);
+        assert_int_equal(mt_attest_collateral_add(coll,
+                                                  qe ? MT_COLL_QE_IDENTITY_CHAIN
+                                                     : MT_COLL_TCB_INFO_CHAIN,
+                                                  (const uint8_t *)pem, pl, err),
+                         MT_OK);
+        free(doc);
+    }
+    mt_dcap_state *s = NULL;
+    assert_int_equal(mt_dcap_state_get(coll, &s, err), MT_OK);
+    uint8_t fp[32];
+    assert_true(mt_x5_fingerprint(k->root, fp));
+    memset(cl, 0, sizeof *cl);
+    mt_status st = mt_dcap_coll_evaluate(s, k->root, fp, p, at, cl, err);
+    mt_dcap_state_put(s);
+    mt_attest_collateral_free(coll);
+    free(pem);
+    return st;
+}
+
+static const uint8_t tfmspc[6] = {0x00, 0x60, 0x6a, 0x00, 0x00, 0x00};
+
+static mt_status teval(const tpki *k, bool qe, const char *raw, EVP_PKEY *key, X509 *const *c,
+                       size_t n, int64_t at, mt_attest_claims *cl, mt_err *err)
+{
+    mt_dcap_platform p;
+    memset(&p, 0, sizeof p);
+    memcpy(p.fmspc, tfmspc, 6);
+    return teval_full(k, qe ? NULL : raw, qe ? raw : NULL, key, c, n, &p, at, cl, err);
+}
+
+/* '"INTEL-SA-%05d"' for first..first+count-1, comma-separated, into out. */
+static void tadv(char *out, size_t cap, int first, int count)
+{
+    size_t o = 0;
+    out[0] = 0;
+    for (int i = 0; i < count; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s\"INTEL-SA-%05d\"", i ? "," : "", first + i);
+}
+
+/* TDX TCB info (module TDX_01) and TD_QE identity, all SVNs and identities 0,
+ * UpToDate, with the given advisories per level. */
+static void tdx_docs(char **tcb, char **qe, int t0, int tn, int m0, int mn, int q0, int qn)
+{
+    char comps[400] = "", ta[1200], ma[1200], qa[1200];
+    for (int i = 0; i < 16; i++)
+        strcat(comps, i ? ",{\"svn\":0}" : "{\"svn\":0}");
+    tadv(ta, sizeof ta, t0, tn);
+    tadv(ma, sizeof ma, m0, mn);
+    tadv(qa, sizeof qa, q0, qn);
+    char z48[97], z16[33], f16[33];
+    memset(z48, '0', 96);
+    z48[96] = 0;
+    memset(z16, '0', 32);
+    z16[32] = 0;
+    memset(f16, 'F', 32);
+    f16[32] = 0;
+    *tcb = malloc(8192);
+    *qe = malloc(4096);
+    snprintf(*tcb, 8192,
+             "{\"id\":\"TDX\",\"version\":3,\"issueDate\":\"2025-06-01T00:00:00Z\","
+             "\"nextUpdate\":\"2025-07-01T00:00:00Z\",\"fmspc\":\"00606a000000\","
+             "\"pceId\":\"0000\",\"tcbType\":0,\"tcbEvaluationDataNumber\":17,"
+             "\"tdxModuleIdentities\":[{\"id\":\"TDX_01\",\"mrsigner\":\"%s\","
+             "\"attributes\":\"0000000000000000\",\"attributesMask\":\"FFFFFFFFFFFFFFFF\","
+             "\"tcbLevels\":[{\"tcb\":{\"isvsvn\":0},\"tcbStatus\":\"UpToDate\","
+             "\"advisoryIDs\":[%s]}]}],"
+             "\"tcbLevels\":[{\"tcb\":{\"sgxtcbcomponents\":[%s],\"pcesvn\":0,"
+             "\"tdxtcbcomponents\":[%s]},\"tcbStatus\":\"UpToDate\",\"advisoryIDs\":[%s]}]}",
+             z48, ma, comps, comps, ta);
+    snprintf(*qe, 4096,
+             "{\"id\":\"TD_QE\",\"version\":2,\"issueDate\":\"2025-06-01T00:00:00Z\","
+             "\"nextUpdate\":\"2025-07-01T00:00:00Z\",\"miscselect\":\"00000000\","
+             "\"miscselectMask\":\"FFFFFFFF\",\"attributes\":\"%s\",\"attributesMask\":\"%s\","
+             "\"mrsigner\":\"%.64s\",\"isvprodid\":0,\"tcbLevels\":[{\"tcb\":{\"isvsvn\":0},"
+             "\"tcbStatus\":\"UpToDate\",\"advisoryIDs\":[%s]}]}",
+             z16, f16, z48, qa);
+}
+
+/* More advisories than the claims hold fail the verification instead of being
+ * dropped (a dropped one would pass accepted_advisories). */
+static void test_advisories_overflow(void **state)
+{
+    (void)state;
+    tpki k;
+    tpki_make(&k);
+    const int64_t at = tv_time("2025-06-20T00:00:00Z");
+    X509 *good[] = {k.tcb, k.root};
+    mt_dcap_platform p;
+    memset(&p, 0, sizeof p);
+    memcpy(p.fmspc, tfmspc, 6);
+    p.tdx = true;
+    p.tee_tcb_svn[1] = 1; /* module TDX_01 */
+    mt_attest_claims cl;
+    mt_err err;
+    char *tcb, *qe;
+    /* 32 + 32 distinct, and the QE's one repeats a platform one: 64, all kept. */
+    tdx_docs(&tcb, &qe, 1, 32, 33, 32, 1, 1);
+    if (teval_full(&k, tcb, qe, k.tcb_key, good, 2, &p, at, &cl, &err) != MT_OK)
+        fail_msg("64 advisories: %s", err.msg);
+    assert_int_equal(cl.n_advisories, MT_ATTEST_MAX_ADVISORIES);
+    assert_true(mt_attest_claims_has_advisory(&cl, "INTEL-SA-00064"));
+    free(tcb);
+    free(qe);
+    /* A 65th (from the QE identity): refused, not dropped. */
+    tdx_docs(&tcb, &qe, 1, 32, 33, 32, 65, 1);
+    assert_int_equal(teval_full(&k, tcb, qe, k.tcb_key, good, 2, &p, at, &cl, &err), MT_EAUTH);
+    tv_assert_msg(&err, "more than 64 advisories");
+    free(tcb);
+    free(qe);
+    tpki_free(&k);
+}
+
+static void test_tcb_signer_role(void **state)
+{
+    (void)state;
+    tpki k;
+    tpki_make(&k);
+    const int64_t at = tv_time("2025-06-20T00:00:00Z");
+    char *raw = tcb_info_uptodate();
+    mt_attest_claims cl;
+    mt_err err;
+
+    /* Control: the TCB Signing certificate under the root: UpToDate. */
+    X509 *good[] = {k.tcb, k.root};
+    if (teval(&k, false, raw, k.tcb_key, good, 2, at, &cl, &err) != MT_OK)
+        fail_msg("TCB Signing certificate refused: %s", err.msg);
+    assert_int_equal(cl.tcb_status, MT_TCB_UP_TO_DATE);
+
+    /* The attack: a PCK key (chain PCK -> PCK Platform CA -> root) signs
+     * "UpToDate". It chains to the root; before issue 8 it was accepted. */
+    X509 *pck[] = {k.pck, k.ca, k.root};
+    assert_int_equal(teval(&k, false, raw, k.pck_key, pck, 3, at, &cl, &err), MT_EAUTH);
+    tv_assert_msg(&err, "TCB info is not signed by the Intel SGX TCB Signing certificate");
+    assert_int_equal(cl.tcb_status, MT_TCB_NOT_EVALUATED);
+
+    /* The right name under the PCK CA (not directly under the root). */
+    X509 *named[] = {k.pck_named, k.ca, k.root};
+    assert_int_equal(teval(&k, false, raw, k.pck_key, named, 3, at, &cl, &err), MT_EAUTH);
+    tv_assert_msg(&err, "not issued directly by the pinned Intel SGX Root CA");
+
+    /* Directly under the root but another name; the right name but a CA, or
+     * carrying the PCK SGX extension. */
+    X509 *other_cn[] = {k.tcb_direct_pck_cn, k.root};
+    assert_int_equal(teval(&k, false, raw, k.tcb_key, other_cn, 2, at, &cl, &err), MT_EAUTH);
+    tv_assert_msg(&err, "not signed by the Intel SGX TCB Signing certificate");
+    X509 *ca[] = {k.tcb_ca, k.root};
+    assert_int_equal(teval(&k, false, raw, k.tcb_key, ca, 2, at, &cl, &err), MT_EAUTH);
+    tv_assert_msg(&err, "does not have the TCB Signing role");
+    X509 *sgxext[] = {k.tcb_sgxext, k.root};
+    assert_int_equal(teval(&k, false, raw, k.tcb_key, sgxext, 2, at, &cl, &err), MT_EAUTH);
+    tv_assert_msg(&err, "does not have the TCB Signing role");
+
+    /* QE identity: the same rule (a real QE identity re-signed, when the
+     * test vectors are present). */
+    if (tv_dir()) {
+        size_t n;
+        uint8_t *b = tv_read("sgx-dcap/dcapqvl-sgx-quote-collateral.json", &n);
+        json_t *j = json_loadb((const char *)b, n, 0, NULL);
+        assert_non_null(j);
+        const char *qe = json_string_value(json_object_get(j, "qe_identity"));
+        assert_non_null(qe);
+        assert_int_equal(teval(&k, true, qe, k.pck_key, pck, 3, at, &cl, &err), MT_EAUTH);
+        tv_assert_msg(&err, "QE identity is not signed by the Intel SGX TCB Signing certificate");
+        /* With the TCB Signing certificate it gets past the signer checks
+         * (and fails later, on the zero platform's QE report). */
+        mt_status st = teval(&k, true, qe, k.tcb_key, good, 2, at, &cl, &err);
+        assert_int_equal(st, MT_EAUTH);
+        tv_assert_msg(&err, "QE report MRSIGNER or ISVPRODID does not match");
+        json_decref(j);
+        free(b);
+    }
+    free(raw);
+    tpki_free(&k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -834,6 +1184,7 @@ int main(void)
         cmocka_unit_test(test_cache_same_claims), cmocka_unit_test(test_cache_expiry),
         cmocka_unit_test(test_cache_tamper),      cmocka_unit_test(test_cache_reset_on_add),
         cmocka_unit_test(test_cache_bounded),     cmocka_unit_test(test_cache_threads),
+        cmocka_unit_test(test_tcb_signer_role), cmocka_unit_test(test_advisories_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

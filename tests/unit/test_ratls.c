@@ -124,6 +124,8 @@ static void test_gramine_legacy(void **state)
 /* A certificate with public key `pub`, the extension value ext (OID
  * 2.23.133.5.4.9, non-critical), signed by `signer`; self-issued only when
  * self_issued (then signer must hold pub's private key). DER into *out. */
+static bool g_ku_sign_only; /* make_cert adds keyUsage = digitalSignature */
+
 static size_t make_cert(EVP_PKEY *pub, EVP_PKEY *signer, bool self_issued, const uint8_t *ext,
                         size_t ext_len, uint8_t **out)
 {
@@ -143,6 +145,13 @@ static size_t make_cert(EVP_PKEY *pub, EVP_PKEY *signer, bool self_issued, const
     X509_set_issuer_name(x, iss);
     X509_NAME_free(iss);
     assert_int_equal(X509_set_pubkey(x, pub), 1);
+    if (g_ku_sign_only) { /* keyUsage without keyCertSign */
+        X509_EXTENSION *ku =
+            X509V3_EXT_nconf_nid(NULL, NULL, NID_key_usage, "critical,digitalSignature");
+        assert_non_null(ku);
+        X509_add_ext(x, ku, -1);
+        X509_EXTENSION_free(ku);
+    }
     ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
     ASN1_OCTET_STRING_set(os, ext, (int)ext_len);
     ASN1_OBJECT *oid = OBJ_txt2obj(MT_RATLS_OID, 1);
@@ -189,12 +198,15 @@ static void test_negative(void **state)
     uint8_t *der;
     size_t dl;
 
-    /* Sanity: the original key and extension in a rebuilt (not self-issued)
-     * certificate verify, so the failures below have the stated cause. */
+    /* The original key and extension in a rebuilt certificate issued by
+     * another name: every binding holds, but the issuer's signature cannot be
+     * checked, so it is refused, and only for that (the issuer check runs
+     * last, so the failures below have the stated cause). Before issue 8 this
+     * certificate was accepted without any signature check. */
     dl = make_cert(opub, other, false, ext, el, &der);
     mt_status st = mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, T_2023_06, &c, NULL, &err);
-    if (st != MT_OK)
-        fail_msg("rebuilt: %s", err.msg);
+    assert_int_equal(st, MT_EAUTH);
+    tv_assert_msg(&err, "is not self-issued");
     OPENSSL_free(der);
 
     /* 1. One claims byte changed (in rats-tls' custom claim "key_0"): report
@@ -308,6 +320,149 @@ static void test_ext_claims_parse(void **state)
     const uint8_t three[] = {0xd9, 0xea, 0x60, 0x83, 0x41, 0x00, 0x41, 0x00, 0x41, 0x00};
     assert_int_equal(mt_ratls_ext_parse(three, sizeof three, &e, &err), MT_EINVAL);
     free(ext);
+}
+
+/* ---- issue 8, item 5: issuer signature and all 64 bytes of report data ---- */
+
+/* Raw r||s ECDSA P-256/SHA-256 signature of msg. */
+static void sign_rs(EVP_PKEY *key, const uint8_t *msg, size_t len, uint8_t sig[64])
+{
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    uint8_t der[80];
+    size_t dl = sizeof der;
+    assert_non_null(mc);
+    assert_int_equal(EVP_DigestSignInit(mc, NULL, EVP_sha256(), NULL, key), 1);
+    assert_int_equal(EVP_DigestSign(mc, der, &dl, msg, len), 1);
+    EVP_MD_CTX_free(mc);
+    const uint8_t *p = der;
+    ECDSA_SIG *s = d2i_ECDSA_SIG(NULL, &p, (long)dl);
+    assert_non_null(s);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(s), sig, 32), 32);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(s), sig + 32, 32), 32);
+    ECDSA_SIG_free(s);
+}
+
+/* A CCC extension for tls_key with soft evidence signed by platform whose
+ * report_data = SHA-256(claims) || tail. */
+static uint8_t *soft_ext(EVP_PKEY *tls_key, EVP_PKEY *platform, const uint8_t tail[32],
+                         size_t *el)
+{
+    uint8_t *spki = NULL, h[32], claims[160];
+    int sl = i2d_PUBKEY(tls_key, &spki);
+    unsigned int hl = 0;
+    size_t cl = 0;
+    mt_err err;
+    assert_true(sl > 0);
+    assert_int_equal(EVP_Digest(spki, (size_t)sl, h, &hl, EVP_sha256(), NULL), 1);
+    OPENSSL_free(spki);
+    assert_int_equal(mt_ratls_claims_encode(h, NULL, 0, claims, sizeof claims, &cl, &err), MT_OK);
+    mt_soft_evidence e;
+    memset(&e, 0, sizeof e);
+    e.time = 1700000000;
+    memset(e.measurement, 0x11, sizeof e.measurement);
+    assert_int_equal(EVP_Digest(claims, cl, e.report_data, &hl, EVP_sha256(), NULL), 1);
+    memcpy(e.report_data + 32, tail, 32);
+    uint8_t *pk = NULL;
+    int pl = i2d_PUBKEY(platform, &pk);
+    assert_true(pl > 0 && (size_t)pl <= sizeof e.platform_key);
+    memcpy(e.platform_key, pk, (size_t)pl);
+    e.platform_key_len = (size_t)pl;
+    OPENSSL_free(pk);
+    uint8_t tbs[MT_SOFT_EVIDENCE_MAX], ev[MT_SOFT_EVIDENCE_MAX];
+    size_t tl = 0, evl = 0;
+    assert_int_equal(mt_soft_evidence_encode(&e, 0, tbs, sizeof tbs, &tl, &err), MT_OK);
+    sign_rs(platform, tbs, tl, e.signature);
+    assert_int_equal(mt_soft_evidence_encode(&e, 1, ev, sizeof ev, &evl, &err), MT_OK);
+    uint8_t *ext = NULL;
+    assert_int_equal(mt_ratls_ext_encode(MT_RATLS_TAG_SOFT, ev, evl, claims, cl, &ext, el, &err),
+                     MT_OK);
+    return ext;
+}
+
+static void test_issuer_and_report_data(void **state)
+{
+    (void)state;
+    const int64_t at = 1750000000; /* 2025-06-15 */
+    EVP_PKEY *k = EVP_EC_gen("P-256"), *platform = EVP_EC_gen("P-256"),
+             *other = EVP_EC_gen("P-256");
+    assert_true(k && platform && other);
+    uint8_t zero[32] = {0}, tail[32] = {0};
+    mt_attest_claims c;
+    mt_err err;
+    uint8_t *der;
+    size_t el, dl;
+
+    /* Baseline: self-issued, self-signed, report_data = SHA-256(claims) || 0^32. */
+    uint8_t *ext = soft_ext(k, platform, zero, &el);
+    dl = make_cert(k, k, true, ext, el, &der);
+    if (mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL, &err) != MT_OK)
+        fail_msg("baseline: %s", err.msg);
+    OPENSSL_free(der);
+
+    /* Issued by another name and signed by another key: refused (was accepted
+     * without any signature check). */
+    dl = make_cert(k, other, false, ext, el, &der);
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "is not self-issued");
+    assert_int_equal(c.report_data_len, 0); /* no claims on failure */
+    OPENSSL_free(der);
+
+    /* Self-issued by name, signed by another key, keyUsage without
+     * keyCertSign: X509_check_issued called this "not self-issued", so the
+     * signature was skipped and the certificate accepted. */
+    g_ku_sign_only = true;
+    dl = make_cert(k, other, true, ext, el, &der);
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "does not verify with its own key");
+    OPENSSL_free(der);
+    /* The same, correctly self-signed, is fine: key usage is not consulted. */
+    dl = make_cert(k, k, true, ext, el, &der);
+    if (mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL, &err) != MT_OK)
+        fail_msg("self-signed with keyUsage: %s", err.msg);
+    OPENSSL_free(der);
+    g_ku_sign_only = false;
+    free(ext);
+
+    /* report_data[32:64] must be zero: one bit set anywhere in the second
+     * half is refused (the second half was ignored). */
+    const size_t pos[] = {0, 17, 31};
+    for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++) {
+        memset(tail, 0, sizeof tail);
+        tail[pos[i]] = 0x01;
+        ext = soft_ext(k, platform, tail, &el);
+        dl = make_cert(k, k, true, ext, el, &der);
+        assert_int_equal(
+            mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL, &err), MT_EAUTH);
+        tv_assert_msg(&err, "followed by 32 zero bytes");
+        OPENSSL_free(der);
+        free(ext);
+    }
+
+    /* A claims map with a repeated key (even one the reader skips) is not a
+     * valid CBOR map: refused. */
+    const uint8_t rep[] = {0xa3, 0x6b, 'p', 'u', 'b', 'k', 'e', 'y', '-', 'h', 'a', 's', 'h',
+                           0x82, 0x01, 0x58, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x61, 'k',
+                           0x00, 0x61, 'k', 0x01};
+    mt_ratls_claims rc;
+    assert_int_equal(mt_ratls_claims_parse(rep, sizeof rep, &rc, &err), MT_EINVAL);
+    tv_assert_msg(&err, "distinct keys");
+    uint8_t distinct[sizeof rep];
+    memcpy(distinct, rep, sizeof rep);
+    distinct[sizeof rep - 2] = 'j'; /* keys k and j: fine, both skipped */
+    assert_int_equal(mt_ratls_claims_parse(distinct, sizeof distinct, &rc, &err), MT_OK);
+
+    /* The private tags, as the docs and comments give them. */
+    assert_int_equal(MT_RATLS_TAG_SOFT, 0x6d746101u);
+    assert_int_equal(MT_RATLS_TAG_TPM2, 0x6d746102u);
+    assert_int_equal(MT_RATLS_TAG_SNP, 0x6d746103u);
+    assert_int_equal(MT_RATLS_TAG_QUOTE, 0xea60u);
+
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(platform);
+    EVP_PKEY_free(other);
 }
 
 /* ---- soft level end to end ---------------------------------------------- */
@@ -511,7 +666,7 @@ int main(void)
         cmocka_unit_test(test_ratstls),        cmocka_unit_test(test_gramine_legacy),
         cmocka_unit_test(test_negative),       cmocka_unit_test(test_ext_claims_parse),
         cmocka_unit_test(test_soft_cert),      cmocka_unit_test(test_none_cert),
-        cmocka_unit_test(test_soft_parse),
+        cmocka_unit_test(test_soft_parse),     cmocka_unit_test(test_issuer_and_report_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
