@@ -1,4 +1,4 @@
-/* cmd_attest: `mesatee attest show|verify|verify-evidence`. show and verify
+/* cmd_attest: `mesatee attest show|verify|verify-evidence|tpm-enroll`. show and verify
  * do a TLS handshake only (mesatee_client_attest): no request and no token
  * reach the server. verify-evidence checks recorded evidence offline with
  * mt_attest (and, with --policy, the policy). `mesatee policy sign` adds an
@@ -15,7 +15,11 @@
 #include "mt_policy.h"
 #include "mt_policy_sig.h"
 #include "mt_ratls.h"
+#include "mt_tpm2.h"
 #include "mt_util.h"
+#ifdef MT_CLI_HAVE_SERVER
+#include "tee_tpm2.h"
+#endif
 
 #define EVIDENCE_FILE_MAX (1024u * 1024u)
 
@@ -75,15 +79,32 @@ int cli_cmd_attest_verify(cli_ctx *ctx)
     return CLI_OK;
 }
 
+/* verify-evidence: without --policy, the evidence alone (mt_attest_verify
+ * or mt_ratls_verify_cert with --collateral). With --policy (signed as
+ * --policy-signers requires), exactly what a live client evaluates:
+ * mt_policy_verify_cert / mt_policy_verify_evidence with the policy's own
+ * collateral, so --collateral is refused there. */
 int cli_cmd_attest_verify_evidence(cli_ctx *ctx)
 {
     const char *kind_s = cli_opt_get(ctx, "kind"), *at_s = cli_opt_get(ctx, "at");
     const char *coll_dir = cli_opt_get(ctx, "collateral");
-    const char *policy = ctx->f_policy ? ctx->f_policy : getenv("MESATEE_POLICY");
+    const char *policy = ctx->policy.value;
+    static const char *const expect_opts[MT_POLICY_EXPECT_N] = {
+        "expect-report-data", "expect-nonce", "expect-user-data"};
     if (policy && !*policy)
         policy = NULL;
     if (!kind_s)
         return cli_usage_error(ctx, "missing --kind");
+    if (policy && coll_dir)
+        return cli_usage_error(ctx, "--collateral cannot be used with --policy: the policy's "
+                                    "'collateral_dir' is what a live client uses, so name the "
+                                    "directory there");
+    for (int i = 0; i < MT_POLICY_EXPECT_N; i++)
+        if (!policy && cli_opt_get(ctx, expect_opts[i]))
+            return cli_usage_error(ctx, "--%s needs --policy FILE", expect_opts[i]);
+    unsigned threshold = 0;
+    if (cli_policy_threshold(ctx, &threshold) != CLI_OK)
+        return CLI_USAGE;
     bool is_cert = !strcmp(kind_s, "ratls-cert");
     mt_attest_kind kind = MT_ATTEST_SGX;
     mt_err err;
@@ -121,20 +142,34 @@ int cli_cmd_attest_verify_evidence(cli_ctx *ctx)
             goto out;
         }
     }
-    if (policy && mt_policy_load(policy, &pol, &err) != MT_OK) {
+    if (policy && mt_policy_load_signed(policy, ctx->policy_signers.value, threshold, &pol,
+                                        &err) != MT_OK) {
         rc = cli_fail("%s", err.msg);
         goto out;
     }
-    mt_status st = is_cert ? mt_ratls_verify_cert(ev, len, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
-                                                  coll, at, claims, &info, &err)
-                           : mt_attest_verify(kind, ev, len, coll, at, claims, &err);
+    for (int i = 0; pol && i < MT_POLICY_EXPECT_N; i++) {
+        const char *hx = cli_opt_get(ctx, expect_opts[i]);
+        if (hx && mt_policy_set_expected(pol, (mt_policy_expect)i, hx, &err) != MT_OK) {
+            rc = cli_usage_error(ctx, "--%s: %s", expect_opts[i], err.msg);
+            goto out;
+        }
+    }
+    mt_status st;
+    if (pol)
+        st = is_cert ? mt_policy_verify_cert(pol, ev, len, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+                                             at, claims, &info, &err)
+                     : mt_policy_verify_evidence(pol, kind, ev, len, at, claims, &err);
+    else
+        st = is_cert ? mt_ratls_verify_cert(ev, len, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+                                            coll, at, claims, &info, &err)
+                     : mt_attest_verify(kind, ev, len, coll, at, claims, &err);
+    if (st == MT_EPERM && pol) {
+        rc = cli_fail("%s: refused by policy %s: %s", ctx->pos[0], policy, err.msg);
+        goto out;
+    }
     if (st != MT_OK) {
         rc = cli_fail("%s: evidence does not verify (%s): %s", ctx->pos[0], mt_status_name(st),
                       err.msg);
-        goto out;
-    }
-    if (pol && mt_policy_check(pol, claims, at, &err) != MT_OK) {
-        rc = cli_fail("%s: refused by policy %s: %s", ctx->pos[0], policy, err.msg);
         goto out;
     }
     if (!(json = mt_policy_claims_json(claims, is_cert ? &info : NULL))) {
@@ -243,4 +278,107 @@ out:
     free(old);
     free(pol);
     return rc;
+}
+
+/* Reads a PEM private key; NULL (message in err) when it is not one. */
+static EVP_PKEY *read_private_key(const char *path, mt_err *err)
+{
+    uint8_t *kb = NULL;
+    size_t kl = 0;
+    if (mt_file_read(path, 16 * 1024, &kb, &kl, err) != MT_OK)
+        return NULL;
+    BIO *b = BIO_new_mem_buf(kb, (int)kl);
+    EVP_PKEY *key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    ERR_clear_error();
+    mt_wipe(kb, kl);
+    free(kb);
+    if (!key)
+        mt_err_set(err, MT_EINVAL, "not a PEM private key");
+    return key;
+}
+
+/* `mesatee attest tpm-enroll --ek-ca CA.pem --key ENROLLER.pem --out RECORD`:
+ * credential activation against the TPM at --tpm2-tcti (MESATEE_TPM2_TCTI,
+ * default device:/dev/tpmrm0); on success writes the signed enrolment
+ * record and prints the AK and enroller hashes a policy lists. */
+int cli_cmd_attest_tpm_enroll(cli_ctx *ctx)
+{
+    const char *ca_path = cli_opt_get(ctx, "ek-ca"), *key_path = cli_opt_get(ctx, "key");
+    const char *out_path = cli_opt_get(ctx, "out"), *tcti = cli_opt_get(ctx, "tpm2-tcti");
+    const char *ek_path = cli_opt_get(ctx, "ek-cert");
+    if (!ca_path || !key_path || !out_path)
+        return cli_usage_error(ctx, "needs --ek-ca CA.pem (the TPM vendors' EK CA bundle), --key "
+                                    "ENROLLER.pem (ECDSA P-256 private key) and --out RECORD.json");
+#ifndef MT_CLI_HAVE_SERVER
+    (void)tcti;
+    (void)ek_path;
+    return cli_fail("this mesatee was built without the TEE library: tpm-enroll is unavailable");
+#else
+    int rc = CLI_FAIL;
+    uint8_t *ca = NULL, *ek = NULL;
+    size_t cal = 0, ekl = 0;
+    char *record = NULL;
+    EVP_PKEY *key = NULL;
+    mt_tpm2_attester *a = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    if (mt_file_read(ca_path, 1024 * 1024, &ca, &cal, &err) != MT_OK) {
+        rc = cli_fail("cannot read EK CA bundle %s: %s", ca_path, err.msg);
+        goto out;
+    }
+    if (ek_path && mt_file_read(ek_path, 64 * 1024, &ek, &ekl, &err) != MT_OK) {
+        rc = cli_fail("cannot read EK certificate %s: %s", ek_path, err.msg);
+        goto out;
+    }
+    if (!(key = read_private_key(key_path, &err))) {
+        rc = cli_fail("enroller key %s: %s (make one with `openssl genpkey -algorithm EC -pkeyopt "
+                      "ec_paramgen_curve:P-256 -out %s`)",
+                      key_path, err.msg, key_path);
+        goto out;
+    }
+    if (mt_tpm2_attester_open(tcti ? tcti : getenv("MESATEE_TPM2_TCTI"), MT_TPM2_DEFAULT_PCR, &a,
+                              &err) != MT_OK) {
+        rc = cli_fail("%s", err.msg);
+        goto out;
+    }
+    if (mt_tpm2_attester_enrol(a, ek, ekl, ca, cal, mt_now(), key, &record, &err) != MT_OK) {
+        rc = cli_fail("enrolment failed: %s", err.msg);
+        goto out;
+    }
+    if (mt_file_write_atomic(out_path, record, strlen(record), 0644, &err) != MT_OK) {
+        rc = cli_fail("cannot write %s: %s", out_path, err.msg);
+        goto out;
+    }
+    mt_tpm2_record r;
+    mt_err_clear(&err);
+    uint8_t eh[32];
+    unsigned char *spki = NULL;
+    int sl = i2d_PUBKEY(key, &spki);
+    unsigned int hl = 0;
+    if (sl <= 0 || EVP_Digest(spki, (size_t)sl, eh, &hl, EVP_sha256(), NULL) != 1 ||
+        mt_tpm2_record_verify((const uint8_t *)record, strlen(record),
+                              (const uint8_t (*)[32])eh, 1, ca, cal, &r, &err) != MT_OK) {
+        OPENSSL_free(spki);
+        rc = cli_fail("the record just written does not verify: %s", err.msg);
+        goto out;
+    }
+    OPENSSL_free(spki);
+    char akh[65], enh[65];
+    mt_hex_encode(r.ak_sha256, 32, akh);
+    mt_hex_encode(r.enroller_sha256, 32, enh);
+    if (ctx->json)
+        printf("{\"record\":\"%s\",\"tpm2_ak\":\"%s\",\"tpm2_enroller\":\"%s\"}\n", out_path, akh,
+               enh);
+    else
+        printf("record         %s\ntpm2_ak        %s\ntpm2_enroller  %s\n", out_path, akh, enh);
+    rc = CLI_OK;
+out:
+    mt_tpm2_attester_free(a);
+    EVP_PKEY_free(key);
+    free(record);
+    free(ca);
+    free(ek);
+    return rc;
+#endif
 }
