@@ -5,6 +5,11 @@
  * one that does not hold, with MT_EPERM and a message that names the rule:
  *   "policy rule 'measurements.gateway.measurement' failed: the server's
  *    measurement 3f2a... is not one of the 1 expected values".
+ * TPM attestation keys are trusted only when pinned (tpm2_aks) or covered by
+ * an enrolment record (tpm2_enrollers, tpm2_enrolments) verified at load; a
+ * policy that allows tpm2 and cannot establish that is refused at load.
+ * Relying-party requirements (required_checks, snp_vmpl, snp_policy_*,
+ * expected_*) fail closed when the evidence cannot satisfy them.
  * The level "none" (no evidence) never satisfies a policy: a caller that
  * accepts it does so by an explicit insecure switch, outside the policy.
  * Ownership: mt_policy is opaque (parse/load allocate, free(NULL) no-op).
