@@ -1160,6 +1160,17 @@ static mt_status record_tbs(const uint8_t *ak, size_t ak_len, const uint8_t *ek,
     return MT_OK;
 }
 
+/* True for an EC key on NIST P-256 (the only enroller key type). */
+static bool is_p256(EVP_PKEY *k)
+{
+    char group[32];
+    size_t gl = 0;
+    return EVP_PKEY_get_base_id(k) == EVP_PKEY_EC &&
+           EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                          &gl) == 1 &&
+           strcmp(group, "prime256v1") == 0;
+}
+
 static bool sha256_of(const uint8_t *p, size_t n, uint8_t out[32])
 {
     unsigned int l = 0;
@@ -1205,7 +1216,7 @@ mt_status mt_tpm2_record_sign(const uint8_t *ak_public, size_t ak_public_len,
     if (!ak_public || !ek_cert || !enroller || !out)
         return mt_err_set(err, MT_EINVAL, "mt_tpm2_record_sign: NULL argument");
     *out = NULL;
-    if (EVP_PKEY_get_base_id(enroller) != EVP_PKEY_EC || EVP_PKEY_get_bits(enroller) != 256)
+    if (!is_p256(enroller))
         return mt_err_set(err, MT_EINVAL, "the enroller key must be an ECDSA P-256 private key");
     uint8_t ak_hash[32];
     X509 *cert = NULL;
@@ -1342,8 +1353,7 @@ mt_status mt_tpm2_record_verify(const uint8_t *buf, size_t len, const uint8_t (*
     }
     const unsigned char *p = spki;
     key = d2i_PUBKEY(NULL, &p, (long)sl);
-    if (!key || p != spki + sl || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
-        EVP_PKEY_get_bits(key) != 256) {
+    if (!key || p != spki + sl || !is_p256(key)) {
         st = mt_err_set(&e, MT_EINVAL, "field 'enroller': not an ECDSA P-256 public key");
         goto out;
     }

@@ -367,10 +367,14 @@ int cli_cmd_attest_tpm_enroll(cli_ctx *ctx)
     char akh[65], enh[65];
     mt_hex_encode(r.ak_sha256, 32, akh);
     mt_hex_encode(r.enroller_sha256, 32, enh);
-    if (ctx->json)
-        printf("{\"record\":\"%s\",\"tpm2_ak\":\"%s\",\"tpm2_enroller\":\"%s\"}\n", out_path, akh,
-               enh);
-    else
+    if (ctx->json) {
+        json_t *o = json_pack("{s:s, s:s, s:s}", "record", out_path, "tpm2_ak", akh,
+                              "tpm2_enroller", enh);
+        char *js = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        printf("%s\n", js ? js : "{}");
+        free(js);
+        json_decref(o);
+    } else
         printf("record         %s\ntpm2_ak        %s\ntpm2_enroller  %s\n", out_path, akh, enh);
     rc = CLI_OK;
 out:

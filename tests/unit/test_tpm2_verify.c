@@ -1136,6 +1136,15 @@ static void test_forged_ak_refused(void **state)
     tv_assert_msg(&err, "policy rule 'required_checks' failed");
     mt_policy_free(p);
 
+    /* Enroller keys are ECDSA P-256 only. */
+    EVP_PKEY *p384 = EVP_EC_gen("P-384");
+    char *r384 = NULL;
+    assert_int_equal(mt_tpm2_record_sign(v.pub, v.pub_len, ek, ekl, tv_time(AT_SWTPM), p384,
+                                         &r384, &err),
+                     MT_EINVAL);
+    assert_null(r384);
+    EVP_PKEY_free(p384);
+
     /* 6. No record without a successful activation. */
     size_t bl = il + rl;
     uint8_t *bundle = malloc(bl);
