@@ -1396,3 +1396,85 @@ out:
     ERR_clear_error();
     return st;
 }
+
+/* ---- enrolment in two places: saved state ------------------------------- */
+
+#define STATE_VERSION 1
+
+mt_status mt_tpm2_enroll_save(const mt_tpm2_enroll *e, char **out, mt_err *err)
+{
+    if (!e || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_tpm2_enroll_save: NULL argument");
+    *out = NULL;
+    if (e->used)
+        return mt_err_set(err, MT_EINVAL, "the enrolment was already answered");
+    char ts[32];
+    mt_time_format(e->at, ts);
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "mesatee_tpm2_enrol_state", json_integer(STATE_VERSION)) ||
+        !json_hex(o, "secret", e->secret, sizeof e->secret) ||
+        !json_hex(o, "ak_public", e->ak_public, e->ak_public_len) ||
+        !json_hex(o, "ek_cert", e->ek_der, e->ek_der_len) ||
+        json_object_set_new(o, "enrolled_at", json_string(ts)) ||
+        !(*out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+        json_decref(o);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    json_decref(o);
+    return MT_OK;
+}
+
+mt_status mt_tpm2_enroll_load(const uint8_t *buf, size_t len, mt_tpm2_enroll **out, mt_err *err)
+{
+    if (!buf || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_tpm2_enroll_load: NULL argument");
+    *out = NULL;
+    mt_err e2;
+    mt_err_clear(&e2);
+    json_t *doc = mt_json_parse((const char *)buf, len, MT_TPM2_RECORD_MAX, 4, &e2);
+    if (!doc)
+        return mt_err_set(err, MT_EINVAL, "enrolment state: %s", e2.msg);
+    static const char *const keys[] = {"mesatee_tpm2_enrol_state", "secret", "ak_public",
+                                       "ek_cert", "enrolled_at", NULL};
+    uint8_t *sec = NULL, *ak = NULL, *ek = NULL;
+    size_t sl = 0, akl = 0, ekl = 0;
+    int64_t ver = 0, at = 0;
+    const char *ts = NULL;
+    mt_tpm2_enroll *e = NULL;
+    mt_status st;
+    if ((st = mt_json_only_keys(doc, keys, &e2)) != MT_OK ||
+        (st = mt_json_int(doc, "mesatee_tpm2_enrol_state", STATE_VERSION, STATE_VERSION, &ver,
+                          &e2)) != MT_OK ||
+        (st = rec_hex(doc, "secret", CRED_SECRET_LEN, &sec, &sl, &e2)) != MT_OK ||
+        (st = rec_hex(doc, "ak_public", MT_TPM2_AK_PUBLIC_MAX, &ak, &akl, &e2)) != MT_OK ||
+        (st = rec_hex(doc, "ek_cert", MT_TPM2_EK_CERT_MAX, &ek, &ekl, &e2)) != MT_OK ||
+        (st = mt_json_str(doc, "enrolled_at", 40, &ts, &e2)) != MT_OK ||
+        (st = mt_attest_time_parse(ts, &at, &e2)) != MT_OK)
+        goto out;
+    if (sl != CRED_SECRET_LEN) {
+        st = mt_err_set(&e2, MT_EINVAL, "field 'secret' is not %d bytes", CRED_SECRET_LEN);
+        goto out;
+    }
+    if (!(e = calloc(1, sizeof *e))) {
+        st = mt_err_set(&e2, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(e->secret, sec, sl);
+    memcpy(e->ak_public, ak, akl);
+    e->ak_public_len = akl;
+    memcpy(e->ek_der, ek, ekl);
+    e->ek_der_len = ekl;
+    e->at = at;
+    *out = e;
+    st = MT_OK;
+out:
+    if (st != MT_OK)
+        mt_err_set(err, st, "enrolment state: %s", e2.msg);
+    if (sec)
+        mt_wipe(sec, sl);
+    free(sec);
+    free(ak);
+    free(ek);
+    json_decref(doc); /* holds the secret's hex: jansson frees it unwiped */
+    return st;
+}

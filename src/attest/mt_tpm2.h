@@ -289,6 +289,16 @@ typedef struct mt_tpm2_record {
  * text (free()). MT_EAUTH when the activation did not succeed. */
 __attribute__((warn_unused_result)) mt_status
 mt_tpm2_enroll_record(const mt_tpm2_enroll *e, EVP_PKEY *enroller, char **out, mt_err *err);
+/* Enrolment in two places (the enroller never runs on the TPM host):
+ * mt_tpm2_enroll_save writes a begun, unanswered enrollment as JSON text
+ * (*out heap) holding the SECRET of the challenge, the AK, the EK
+ * certificate and the time; whoever reads it can complete the enrolment
+ * without the TPM, so it stays on the enroller's machine (mode 0600) and is
+ * used once. mt_tpm2_enroll_load reads it back into a handle whose finish
+ * then checks the TPM's answer (mt_tpm2_enroll_challenge is empty on it). */
+mt_status mt_tpm2_enroll_save(const mt_tpm2_enroll *e, char **out, mt_err *err);
+mt_status mt_tpm2_enroll_load(const uint8_t *buf, size_t len, mt_tpm2_enroll **out,
+                              mt_err *err);
 /* Signs a record from its parts. The signature is the enroller's word that
  * the binding was established (by mt_tpm2_enroll_* or by equivalent
  * tooling such as tpm2_makecredential/activatecredential): only an enroller

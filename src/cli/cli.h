@@ -149,5 +149,8 @@ int cli_cmd_attest_show(cli_ctx *ctx);
 int cli_cmd_attest_verify(cli_ctx *ctx);
 int cli_cmd_attest_verify_evidence(cli_ctx *ctx);
 int cli_cmd_attest_tpm_enroll(cli_ctx *ctx);
+int cli_cmd_attest_tpm_challenge(cli_ctx *ctx);
+int cli_cmd_attest_tpm_request(cli_ctx *ctx);
+int cli_cmd_attest_tpm_activate(cli_ctx *ctx);
 
 #endif

@@ -2,7 +2,8 @@
 # TPM attestation-key trust by enrolment, end to end (issue 8, item 1): a
 # swtpm with an EK certificate from a local CA (swtpm_setup + swtpm_localca),
 # `mesatee attest tpm-enroll` (credential activation against the TPM) writes
-# a signed enrolment record; a policy trusting the enroller verifies the
+# a signed enrolment record, in one step or split between the TPM host and
+# the enroller (tpm-request, tpm-challenge, tpm-activate, tpm-enroll --state); a policy trusting the enroller verifies the
 # server and logs in; a policy naming only an EK CA is refused at load (it
 # used to accept any AK whose evidence carried a public EK certificate); a
 # record from an untrusted enroller is refused; and `attest verify-evidence
@@ -53,6 +54,30 @@ out=$("$B" --output json attest tpm-enroll --tpm2-tcti "$TCTI" --ek-ca "$MT_WORK
 ok "tpm-enroll: credential activation, signed record (wrong EK CA refused, nothing written)"
 "$B" --output json attest tpm-enroll --tpm2-tcti "$TCTI" --ek-ca "$MT_WORK/ek-ca.pem" \
   --key "$MT_WORK/other.pem" --out "$MT_WORK/other-rec.json" >/dev/null || fail "second enrolment"
+# Split enrolment: the challenge is made and checked on the enroller's side;
+# the TPM host only sees public data and the challenge.
+"$B" attest tpm-request --tpm2-tcti "$TCTI" --out "$MT_WORK/req.json" >/dev/null || fail "tpm-request"
+"$B" attest tpm-challenge "$MT_WORK/req.json" --ek-ca "$MT_WORK/ek-ca.pem" \
+  --state "$MT_WORK/state.json" --out "$MT_WORK/chal.json" >/dev/null || fail "tpm-challenge"
+[ "$(stat -c %a "$MT_WORK/state.json")" = 600 ] || fail "enrolment state is not mode 0600"
+"$B" attest tpm-activate "$MT_WORK/chal.json" --tpm2-tcti "$TCTI" --out "$MT_WORK/ans.json" \
+  >/dev/null || fail "tpm-activate"
+out=$("$B" --output json attest tpm-enroll --state "$MT_WORK/state.json" --answer "$MT_WORK/ans.json" \
+  --key "$MT_WORK/enroller.pem" --ek-ca "$MT_WORK/ek-ca.pem" --out "$MT_WORK/rec2.json") ||
+  fail "tpm-enroll --state: $out"
+[ "$(jget "$out" .tpm2_ak)" = "$ak" ] || fail "split enrolment: another AK: $out"
+[ ! -e "$MT_WORK/state.json" ] || fail "the enrolment state was not removed"
+expect_fail "split enrolment: the state is used once" "enrolment state" \
+  "$B" attest tpm-enroll --state "$MT_WORK/state.json" --answer "$MT_WORK/ans.json" \
+  --key "$MT_WORK/enroller.pem" --out "$MT_WORK/rec3.json"
+"$B" attest tpm-challenge "$MT_WORK/req.json" --ek-ca "$MT_WORK/ek-ca.pem" \
+  --state "$MT_WORK/state.json" --out "$MT_WORK/chal.json" >/dev/null || fail "tpm-challenge 2"
+printf '{"answer": "%064d"}' 0 >"$MT_WORK/guess.json"
+expect_fail "split enrolment: a guessed answer is refused" "credential activation failed" \
+  "$B" attest tpm-enroll --state "$MT_WORK/state.json" --answer "$MT_WORK/guess.json" \
+  --key "$MT_WORK/enroller.pem" --out "$MT_WORK/rec3.json"
+[ ! -e "$MT_WORK/rec3.json" ] && [ ! -e "$MT_WORK/state.json" ] || fail "refused enrolment left files"
+ok "split enrolment (tpm-request, tpm-challenge, tpm-activate, tpm-enroll --state)"
 mt_stop_swtpm
 mt_start_swtpm "$MT_WORK/tpm"   # the server gets the TPM to itself
 TCTI=$MT_TCTI
@@ -71,6 +96,8 @@ EOP
 }
 policy "$MT_WORK/enrolled.json" ", \"tpm2_ek_ca\": \"ek-ca.pem\", \"tpm2_enrollers\": [\"$enroller\"],
  \"tpm2_enrolments\": [\"rec.json\"], \"required_checks\": {\"tpm2\": [\"ek_chain\"]}"
+policy "$MT_WORK/split.json" ", \"tpm2_ek_ca\": \"ek-ca.pem\", \"tpm2_enrollers\": [\"$enroller\"],
+ \"tpm2_enrolments\": [\"rec2.json\"], \"required_checks\": {\"tpm2\": [\"ek_chain\"]}"
 policy "$MT_WORK/ekca-only.json" ", \"tpm2_ek_ca\": \"ek-ca.pem\""
 policy "$MT_WORK/untrusted.json" ", \"tpm2_enrollers\": [\"$enroller\"],
  \"tpm2_enrolments\": [\"rec.json\", \"other-rec.json\"]"
@@ -81,6 +108,7 @@ out=$("$B" --policy "$MT_WORK/enrolled.json" attest verify --output json) || fai
 [ "$(jget "$out" '.checked | index("ek_chain") != null')" = true ] || fail "no ek_chain in: $out"
 MESATEE_POLICY=$MT_WORK/enrolled.json mt_login admin
 MESATEE_POLICY=$MT_WORK/enrolled.json as admin user list >/dev/null || fail "user list, enrolled AK"
+out=$("$B" --policy "$MT_WORK/split.json" attest verify --output json) || fail "attest verify, split record: $out"
 ok "a policy trusting the enrolment record verifies the server (ek_chain) and logs in"
 
 expect_fail "a policy with only tpm2_ek_ca is refused at load" \

@@ -1145,6 +1145,63 @@ static void test_forged_ak_refused(void **state)
     assert_null(r384);
     EVP_PKEY_free(p384);
 
+    /* Split enrolment: the saved state completes only with its secret, once. */
+    {
+        uint8_t *bnd = malloc(il + rl);
+        memcpy(bnd, issuer, il);
+        memcpy(bnd + il, root, rl);
+        mt_tpm2_enroll *b = NULL, *l = NULL;
+        char *st_json = NULL;
+        assert_int_equal(mt_tpm2_enroll_begin(ek, ekl, bnd, il + rl, tv_time(AT_SWTPM), v.pub,
+                                              v.pub_len, &b, &err),
+                         MT_OK);
+        assert_int_equal(mt_tpm2_enroll_save(b, &st_json, &err), MT_OK);
+        const char *sp = strstr(st_json, "\"secret\":\"");
+        assert_non_null(sp);
+        uint8_t secret[32];
+        char sh[65];
+        memcpy(sh, sp + 10, 64);
+        sh[64] = 0;
+        tv_hex(sh, secret, 32);
+        assert_int_equal(mt_tpm2_enroll_load((const uint8_t *)st_json, strlen(st_json), &l, &err),
+                         MT_OK);
+        char *r2 = NULL;
+        assert_int_equal(mt_tpm2_enroll_record(l, enroller, &r2, &err), MT_EAUTH);
+        assert_int_equal(mt_tpm2_enroll_finish(l, secret, 32, &err), MT_OK);
+        assert_int_equal(mt_tpm2_enroll_finish(l, secret, 32, &err), MT_EAUTH); /* once */
+        assert_int_equal(mt_tpm2_enroll_record(l, enroller, &r2, &err), MT_OK);
+        mt_tpm2_record rr;
+        uint8_t eh[32];
+        tv_hex(en_hex, eh, 32);
+        assert_int_equal(mt_tpm2_record_verify((const uint8_t *)r2, strlen(r2),
+                                               (const uint8_t(*)[32])eh, 1, bnd, il + rl, &rr,
+                                               &err),
+                         MT_OK);
+        assert_true(rr.ek_chain_checked);
+        mt_tpm2_enroll_free(l);
+        l = NULL;
+        /* A wrong secret fails; a malformed state is refused. */
+        assert_int_equal(mt_tpm2_enroll_load((const uint8_t *)st_json, strlen(st_json), &l, &err),
+                         MT_OK);
+        secret[0] ^= 1;
+        assert_int_equal(mt_tpm2_enroll_finish(l, secret, 32, &err), MT_EAUTH);
+        mt_tpm2_enroll_free(l);
+        l = NULL;
+        assert_int_equal(mt_tpm2_enroll_load((const uint8_t *)"{\"mesatee_tpm2_enrol_state\":1}",
+                                             30, &l, &err),
+                         MT_EINVAL);
+        assert_null(l);
+        /* An answered enrollment is not saved. */
+        assert_int_equal(mt_tpm2_enroll_finish(b, secret, 32, &err), MT_EAUTH);
+        char *again = NULL;
+        assert_int_equal(mt_tpm2_enroll_save(b, &again, &err), MT_EINVAL);
+        mt_tpm2_enroll_free(b);
+        mt_wipe(st_json, strlen(st_json));
+        free(st_json);
+        free(r2);
+        free(bnd);
+    }
+
     /* 6. No record without a successful activation. */
     size_t bl = il + rl;
     uint8_t *bundle = malloc(bl);
