@@ -143,4 +143,15 @@ rd=$(jget "$out" .report_data)
 "$B" --policy "$MT_WORK/enrolled.json" attest verify-evidence --kind ratls-cert \
   --expect-report-data "$rd" "$MT_WORK/cert.pem" >/dev/null || fail "--expect-report-data with the right value"
 ok "verify-evidence --policy agrees with the live client (--expect-report-data too)"
+
+# The executor API: an executor policy that cannot establish AK trust stops
+# the scheduler at start (it used to accept a forged executor).
+sed 's/"gateway"/"executor"/; s/"mesatee_policy": 1,/"mesatee_policy": 1, "role": "executor",/' \
+  "$MT_WORK/ekca-only.json" >"$MT_WORK/exec-ekca-only.json"
+mt_stop_server
+expect_fail "serve --executor-policy with only tpm2_ek_ca refused at start" \
+  "'tpm2_ek_ca' alone establishes no trust" \
+  timeout 20 "$B" serve --data-dir "$MT_WORK/exec-data" --listen 127.0.0.1:0 \
+  --admin-password-file "$MT_WORK/admin.pw" --remote-executors \
+  --executor-listen 127.0.0.1:0 --executor-policy "$MT_WORK/exec-ekca-only.json"
 echo "it_tpm2_enrol: all passed"
