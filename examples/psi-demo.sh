@@ -75,6 +75,9 @@ if [ "$LEVEL" != none ]; then
       comment: "psi-demo: soft measurement and platform key, trusted on first use"}' > "$POLICY"
     verified="every client verified the server's soft evidence (measurement ${meas:0:16}..., platform key ${key:0:16}...) against the demo policy inside the TLS handshake"
   else
+    # The AK is pinned (tpm2_aks): an AK is trusted only when pinned or
+    # enrolled. This demo's swtpm has no EK certificate, so TOFU it is; with a
+    # real TPM, enrol it (mesatee attest tpm-enroll, docs/attestation.md).
     pcr=$(jget "$show" .measurements.pcr23); ak=$(jget "$show" .tpm2_ak)
     ref=$("$MESATEE_BIN" measure --level tpm2)
     [ "$pcr" = "$ref" ] || { echo "demo: the server's pcr23 $pcr is not the one of the installed files ($ref)" >&2; exit 1; }

@@ -41,16 +41,17 @@ static int check_leaf(X509 *leaf, const mt_policy *pol)
     mt_err_clear(&err);
     int64_t now = mt_now();
     int ok = 0;
+    mt_status st = MT_OK;
     if (!claims)
         snprintf(g_refusal, sizeof g_refusal, "out of memory");
     else if (!mt_ratls_cert_has_evidence(der, (size_t)dl, MT_RATLS_FORM_CCC))
         snprintf(g_refusal, sizeof g_refusal, "the peer presents no attestation evidence");
-    else if (mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC,
-                                  mt_policy_collateral(pol), now, claims, NULL, &err) != MT_OK)
-        snprintf(g_refusal, sizeof g_refusal, "the peer's evidence does not verify: %s", err.msg);
-    else if (mt_policy_check(pol, claims, now, &err) != MT_OK)
+    else if ((st = mt_policy_verify_cert(pol, der, (size_t)dl, MT_RATLS_FORM_CCC, now, claims,
+                                         NULL, &err)) == MT_EPERM)
         snprintf(g_refusal, sizeof g_refusal, "the peer is refused by the %s policy: %s",
                  mt_policy_role(pol), err.msg);
+    else if (st != MT_OK)
+        snprintf(g_refusal, sizeof g_refusal, "the peer's evidence does not verify: %s", err.msg);
     else
         ok = 1;
     free(claims);

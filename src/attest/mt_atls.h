@@ -1,8 +1,8 @@
 /* mt_atls: mutually attested TLS between services (scheduler <-> executor,
  * docs/design.md "Separate roles"). Both sides present an RA-TLS certificate
- * from their own mt_tee and verify the peer's leaf INSIDE the handshake:
- * evidence valid and bound to the key (mt_ratls_verify_cert), claims satisfy
- * the caller's per-role policy (mt_policy_check). A server context requires a
+ * from their own mt_tee and verify the peer's leaf INSIDE the handshake with
+ * mt_policy_verify_cert (the one path of every relying party): evidence
+ * valid and bound to the key, claims satisfy the caller's per-role policy. A server context requires a
  * client certificate: a peer without one, without evidence or failing the
  * policy never completes the handshake. TLS 1.3 only, no session resumption.
  * Messages are minimal HTTP/1.1 (one request per connection, Content-Length).

@@ -11,6 +11,7 @@
 #include "mt_attest_int.h"
 #include "mt_json.h"
 #include "mt_policy_sig.h"
+#include "mt_tpm2.h"
 #include "mt_util.h"
 
 #define POL_MAX_ROLES 8
@@ -20,6 +21,9 @@
 #define POL_MAX_LIST 32
 #define POL_FUTURE_SKEW_S 300
 #define POL_PATH_MAX 1024
+#define POL_MAX_ENROLMENTS 256
+#define POL_EXPECT_MAX MT_ATTEST_BLOB_MAX
+#define POL_N_KINDS (MT_ATTEST_TPM2 + 1)
 
 typedef struct pol_meas {
     char name[MT_ATTEST_NAME_MAX];
@@ -54,7 +58,22 @@ struct mt_policy {
     size_t n_tpm2_aks;
     char ek_ca_path[POL_PATH_MAX];       /* "" when absent */
     char coll_dir[POL_PATH_MAX];         /* "" when absent */
-    mt_attest_collateral *coll;          /* EK CA + collateral dir; NULL when neither */
+    mt_attest_collateral *coll;          /* collateral dir; NULL when absent */
+    /* TPM AK trust by enrolment: trusted enrollers (SHA-256 of their SPKI)
+     * and the records verified at load (mt_tpm2_record_verify). */
+    uint8_t enrollers[POL_MAX_KEYS][32];
+    size_t n_enrollers;
+    mt_tpm2_record *enrolled; /* heap, n_enrolled entries */
+    size_t n_enrolled;
+    /* Checks that must have run (MT_ATTEST_CHECKED_*), per evidence kind. */
+    unsigned required[POL_N_KINDS];
+    /* SEV-SNP: exact VMPL (-1 = any) and guest policy bits that must be
+     * clear / set. */
+    int64_t snp_vmpl;
+    uint64_t snp_forbid, snp_require;
+    /* Expected values bound into the evidence (offline freshness). */
+    uint8_t *expect[MT_POLICY_EXPECT_N];
+    size_t expect_len[MT_POLICY_EXPECT_N];
 };
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -160,6 +179,99 @@ static mt_status add_tpm2_ak(void *ud, const char *what, const char *s, mt_err *
     return MT_OK;
 }
 
+static mt_status add_enroller(void *ud, const char *what, const char *s, mt_err *err)
+{
+    mt_policy *p = ud;
+    if (p->n_enrollers >= POL_MAX_KEYS || strlen(s) != 64 ||
+        mt_hex_decode(s, p->enrollers[p->n_enrollers], 32, NULL) != MT_OK)
+        return mt_err_set(err, MT_EINVAL,
+                          "field '%s': '%.70s' is not 64 hex characters (SHA-256 of an "
+                          "enroller's SubjectPublicKeyInfo, as `mesatee attest tpm-enroll` "
+                          "prints it)",
+                          what, s);
+    p->n_enrollers++;
+    return MT_OK;
+}
+
+/* Names of MT_ATTEST_CHECKED_* bits, as policies and claims JSON write them. */
+static const struct {
+    const char *name;
+    unsigned bit;
+} check_names[] = {{"tcb", MT_ATTEST_CHECKED_TCB},
+                   {"revocation", MT_ATTEST_CHECKED_REVOCATION},
+                   {"qe_identity", MT_ATTEST_CHECKED_QE_IDENTITY},
+                   {"chip_id", MT_ATTEST_CHECKED_CHIP_ID},
+                   {"ek_chain", MT_ATTEST_CHECKED_EK_CHAIN}};
+#define N_CHECK_NAMES (sizeof check_names / sizeof check_names[0])
+
+typedef struct req_ud {
+    unsigned bits;
+} req_ud;
+
+static mt_status add_required(void *ud, const char *what, const char *s, mt_err *err)
+{
+    for (size_t i = 0; i < N_CHECK_NAMES; i++) {
+        if (!strcmp(check_names[i].name, s)) {
+            ((req_ud *)ud)->bits |= check_names[i].bit;
+            return MT_OK;
+        }
+    }
+    return mt_err_set(err, MT_EINVAL,
+                      "field '%s': unknown check '%.32s' (tcb, revocation, qe_identity, chip_id, "
+                      "ek_chain)",
+                      what, s);
+}
+
+/* SEV-SNP guest policy bits by name (AMD SEV-SNP ABI, GUEST_POLICY). */
+static const struct {
+    const char *name;
+    unsigned bit;
+} snp_bits[] = {{"smt", 16},           {"migrate_ma", 18},          {"debug", 19},
+                {"single_socket", 20}, {"cxl_allow", 21},           {"mem_aes_256_xts", 22},
+                {"rapl_dis", 23},      {"ciphertext_hiding", 24},   {"page_swap_disable", 25}};
+
+typedef struct snp_ud {
+    uint64_t mask;
+} snp_ud;
+
+static mt_status add_snp_bit(void *ud, const char *what, const char *s, mt_err *err)
+{
+    for (size_t i = 0; i < sizeof snp_bits / sizeof snp_bits[0]; i++) {
+        if (!strcmp(snp_bits[i].name, s)) {
+            ((snp_ud *)ud)->mask |= 1ull << snp_bits[i].bit;
+            return MT_OK;
+        }
+    }
+    unsigned n = 0;
+    char tail = 0;
+    if (sscanf(s, "bit%2u%c", &n, &tail) == 1 && n < 64 && strlen(s) <= 5) {
+        ((snp_ud *)ud)->mask |= 1ull << n;
+        return MT_OK;
+    }
+    return mt_err_set(err, MT_EINVAL,
+                      "field '%s': unknown SNP policy bit '%.32s' (smt, migrate_ma, debug, "
+                      "single_socket, cxl_allow, mem_aes_256_xts, rapl_dis, ciphertext_hiding, "
+                      "page_swap_disable, or bitN with N 0..63)",
+                      what, s);
+}
+
+/* Paths of enrolment records, collected at parse and verified after the
+ * EK CA is read. */
+typedef struct enrol_paths {
+    const char *paths[POL_MAX_ENROLMENTS];
+    size_t n;
+} enrol_paths;
+
+static mt_status add_enrol_path(void *ud, const char *what, const char *s, mt_err *err)
+{
+    enrol_paths *e = ud;
+    if (!*s || e->n >= POL_MAX_ENROLMENTS)
+        return mt_err_set(err, MT_EINVAL, "field '%s': empty path or over %d records", what,
+                          POL_MAX_ENROLMENTS);
+    e->paths[e->n++] = s;
+    return MT_OK;
+}
+
 static mt_status add_tcb(void *ud, const char *what, const char *s, mt_err *err)
 {
     mt_policy *p = ud;
@@ -250,30 +362,65 @@ static void pol_path(const char *base_dir, const char *rel, char *out, size_t ca
         snprintf(out, cap, "%s/%s", base_dir, rel);
 }
 
-/* Loads the files the policy names (EK CA bundle, collateral directory). */
+/* Loads the collateral directory the policy names. */
 static mt_status pol_load_coll(mt_policy *p, const char *base_dir, mt_err *err)
 {
-    if (!p->ek_ca_path[0] && !p->coll_dir[0])
+    if (!p->coll_dir[0])
         return MT_OK;
     if (!(p->coll = mt_attest_collateral_new()))
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     char path[2 * POL_PATH_MAX + 2];
     mt_err e;
     mt_err_clear(&e);
-    if (p->coll_dir[0]) {
-        pol_path(base_dir, p->coll_dir, path, sizeof path);
-        if (mt_attest_collateral_load_dir(p->coll, path, &e) != MT_OK)
-            return mt_err_set(err, MT_EINVAL, "field 'collateral_dir': %s: %s", path, e.msg);
-    }
+    pol_path(base_dir, p->coll_dir, path, sizeof path);
+    if (mt_attest_collateral_load_dir(p->coll, path, &e) != MT_OK)
+        return mt_err_set(err, MT_EINVAL, "field 'collateral_dir': %s: %s", path, e.msg);
+    return MT_OK;
+}
+
+/* Verifies every enrolment record the policy names (signed by a trusted
+ * enroller; EK chained to tpm2_ek_ca when given). One bad record refuses
+ * the whole policy: a relying party must not silently trust fewer TPMs, or
+ * more, than its policy says. */
+static mt_status pol_load_enrolments(mt_policy *p, const enrol_paths *ep, const char *base_dir,
+                                     mt_err *err)
+{
+    uint8_t *ca = NULL;
+    size_t ca_len = 0;
+    char path[2 * POL_PATH_MAX + 2];
+    mt_err e;
+    mt_err_clear(&e);
+    mt_status st = MT_OK;
     if (p->ek_ca_path[0]) {
         pol_path(base_dir, p->ek_ca_path, path, sizeof path);
-        if (mt_attest_collateral_add_file(p->coll, MT_COLL_TPM2_EK_CA, path, &e) != MT_OK)
+        if ((st = mt_file_read(path, MT_ATTEST_COLL_MAX, &ca, &ca_len, &e)) != MT_OK)
             return mt_err_set(err, MT_EINVAL,
                               "field 'tpm2_ek_ca': cannot use %s (a PEM bundle of the TPM "
                               "vendors' EK CA certificates): %s",
                               path, e.msg);
     }
-    return MT_OK;
+    if (ep->n && !(p->enrolled = calloc(ep->n, sizeof *p->enrolled))) {
+        free(ca);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < ep->n; i++) {
+        uint8_t *rec = NULL;
+        size_t rl = 0;
+        pol_path(base_dir, ep->paths[i], path, sizeof path);
+        if ((st = mt_file_read(path, MT_TPM2_RECORD_MAX, &rec, &rl, &e)) == MT_OK)
+            st = mt_tpm2_record_verify(rec, rl, (const uint8_t (*)[32])p->enrollers,
+                                       p->n_enrollers, ca, ca_len, &p->enrolled[p->n_enrolled],
+                                       &e);
+        free(rec);
+        if (st != MT_OK) {
+            st = mt_err_set(err, st == MT_EAUTH ? MT_EAUTH : MT_EINVAL,
+                            "field 'tpm2_enrolments': %s: %s", path, e.msg);
+            break;
+        }
+        p->n_enrolled++;
+    }
+    free(ca);
+    return st;
 }
 
 static mt_status policy_parse_in(const char *json, size_t len, const char *base_dir,
@@ -304,7 +451,11 @@ static mt_status policy_parse_in(const char *json, size_t len, const char *base_
         "mesatee_policy",      "role",     "allowed_kinds",       "min_level",
         "measurements",        "soft_platform_keys", "min_svns",   "allow_debug",
         "accepted_tcb_statuses", "accepted_advisories", "max_evidence_age_s", "comment",
-        "tpm2_aks", "tpm2_ek_ca", "collateral_dir", NULL};
+        "tpm2_aks", "tpm2_ek_ca", "collateral_dir", "tpm2_enrollers", "tpm2_enrolments",
+        "required_checks", "snp_vmpl", "snp_policy_forbidden", "snp_policy_required",
+        "expected_report_data", "expected_nonce", "expected_user_data", NULL};
+    enrol_paths ep;
+    ep.n = 0;
     int64_t ver = 0;
     const char *role = NULL;
     json_t *arr = NULL, *obj = NULL;
@@ -351,12 +502,100 @@ static mt_status policy_parse_in(const char *json, size_t len, const char *base_
         goto fail;
     snprintf(p->ek_ca_path, sizeof p->ek_ca_path, "%s", ekca ? ekca : "");
     snprintf(p->coll_dir, sizeof p->coll_dir, "%s", cdir ? cdir : "");
-    if ((p->kinds & (1u << MT_ATTEST_TPM2)) && p->n_tpm2_aks == 0 && !p->ek_ca_path[0]) {
-        st = mt_err_set(&e, MT_EINVAL,
-                        "field 'tpm2_aks' (or 'tpm2_ek_ca') is required when 'tpm2' is allowed: "
-                        "pin the attestation key hash that `mesatee attest show` prints as "
-                        "tpm2_ak");
+    if ((st = mt_json_array_opt(doc, "tpm2_enrollers", POL_MAX_KEYS, &arr, &e)) != MT_OK ||
+        (arr && (st = str_list(arr, "tpm2_enrollers", POL_MAX_KEYS, 64, add_enroller, p, &e)) !=
+                    MT_OK) ||
+        (st = mt_json_array_opt(doc, "tpm2_enrolments", POL_MAX_ENROLMENTS, &arr, &e)) != MT_OK ||
+        (arr && (st = str_list(arr, "tpm2_enrolments", POL_MAX_ENROLMENTS, POL_PATH_MAX - 1,
+                               add_enrol_path, &ep, &e)) != MT_OK))
         goto fail;
+    /* AK trust: a pin, or an enrolment record signed by a trusted enroller.
+     * Anything else cannot establish that an AK lives in a TPM, so such a
+     * policy is refused here rather than accepting whatever AK the server
+     * presents. */
+    if (ep.n && !p->n_enrollers) {
+        st = mt_err_set(&e, MT_EINVAL,
+                        "field 'tpm2_enrolments' needs 'tpm2_enrollers': the SHA-256 of the "
+                        "public keys whose signature on an enrolment record you trust");
+        goto fail;
+    }
+    if (p->n_enrollers && !ep.n) {
+        st = mt_err_set(&e, MT_EINVAL,
+                        "field 'tpm2_enrollers' needs 'tpm2_enrolments': the enrolment records "
+                        "(`mesatee attest tpm-enroll --out FILE`) of the TPMs to trust");
+        goto fail;
+    }
+    if (p->ek_ca_path[0] && !ep.n) {
+        st = mt_err_set(&e, MT_EINVAL,
+                        "field 'tpm2_ek_ca' alone establishes no trust in a TPM attestation key "
+                        "(EK certificates are public and a quote does not bind the EK to the "
+                        "AK): it checks the EK certificates of 'tpm2_enrolments', which need "
+                        "'tpm2_enrollers'; or pin the AKs in 'tpm2_aks' and drop 'tpm2_ek_ca'");
+        goto fail;
+    }
+    if ((p->kinds & (1u << MT_ATTEST_TPM2)) && p->n_tpm2_aks == 0 && ep.n == 0) {
+        st = mt_err_set(&e, MT_EINVAL,
+                        "'tpm2' is allowed but the policy cannot establish trust in a TPM "
+                        "attestation key: pin the AK hashes that `mesatee attest show` prints "
+                        "as tpm2_ak in 'tpm2_aks', or list enrolment records in "
+                        "'tpm2_enrolments' signed by a key in 'tpm2_enrollers' (`mesatee attest "
+                        "tpm-enroll`)");
+        goto fail;
+    }
+    if ((st = mt_json_object_opt(doc, "required_checks", POL_N_KINDS + 1, &obj, &e)) != MT_OK)
+        goto fail;
+    if (obj) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(obj, k, v)
+        {
+            char what[64];
+            snprintf(what, sizeof what, "required_checks.%.32s", k);
+            mt_attest_kind kind = MT_ATTEST_SGX;
+            bool all = !strcmp(k, "all");
+            if (!all && mt_attest_kind_parse(k, &kind, NULL) != MT_OK) {
+                st = mt_err_set(&e, MT_EINVAL,
+                                "field '%s': expected an evidence kind (sgx, tdx, sev-snp, "
+                                "nitro, tpm2, soft) or 'all'",
+                                what);
+                goto fail;
+            }
+            req_ud u = {0};
+            if ((st = str_list(v, what, N_CHECK_NAMES, 32, add_required, &u, &e)) != MT_OK)
+                goto fail;
+            for (int i = 1; i < POL_N_KINDS; i++)
+                if (all || i == (int)kind)
+                    p->required[i] |= u.bits;
+        }
+    }
+    if ((st = mt_json_int_opt(doc, "snp_vmpl", 0, 3, &p->snp_vmpl, -1, &e)) != MT_OK)
+        goto fail;
+    snp_ud fu = {0}, ru = {0};
+    if ((st = mt_json_array_opt(doc, "snp_policy_forbidden", 64, &arr, &e)) != MT_OK ||
+        (arr && (st = str_list(arr, "snp_policy_forbidden", 64, 32, add_snp_bit, &fu, &e)) !=
+                    MT_OK) ||
+        (st = mt_json_array_opt(doc, "snp_policy_required", 64, &arr, &e)) != MT_OK ||
+        (arr && (st = str_list(arr, "snp_policy_required", 64, 32, add_snp_bit, &ru, &e)) !=
+                    MT_OK))
+        goto fail;
+    if (fu.mask & ru.mask) {
+        st = mt_err_set(&e, MT_EINVAL,
+                        "fields 'snp_policy_forbidden' and 'snp_policy_required' name the same bit");
+        goto fail;
+    }
+    p->snp_forbid = fu.mask;
+    p->snp_require = ru.mask;
+    static const char *const expect_keys[MT_POLICY_EXPECT_N] = {
+        "expected_report_data", "expected_nonce", "expected_user_data"};
+    for (int i = 0; i < MT_POLICY_EXPECT_N; i++) {
+        const char *hx = NULL;
+        size_t max = i == MT_POLICY_EXPECT_REPORT_DATA ? 64 : POL_EXPECT_MAX;
+        if ((st = mt_json_str_opt(doc, expect_keys[i], 2 * max, &hx, NULL, &e)) != MT_OK)
+            goto fail;
+        if (hx && (st = mt_policy_set_expected(p, (mt_policy_expect)i, hx, &e)) != MT_OK) {
+            st = mt_err_set(&e, MT_EINVAL, "field '%s': %s", expect_keys[i], e.msg);
+            goto fail;
+        }
     }
     if ((st = mt_json_object_opt(doc, "min_svns", POL_MAX_LIST, &obj, &e)) != MT_OK)
         goto fail;
@@ -389,7 +628,8 @@ static mt_status policy_parse_in(const char *json, size_t len, const char *base_
     if ((st = mt_json_int_opt(doc, "max_evidence_age_s", 0, 10LL * 365 * 86400, &p->max_age_s, 0,
                               &e)) != MT_OK)
         goto fail;
-    if ((st = pol_load_coll(p, base_dir, &e)) != MT_OK)
+    if ((st = pol_load_coll(p, base_dir, &e)) != MT_OK ||
+        (st = pol_load_enrolments(p, &ep, base_dir, &e)) != MT_OK)
         goto fail;
     json_decref(doc);
     *out = p;
@@ -458,7 +698,31 @@ void mt_policy_free(mt_policy *p)
     if (!p)
         return;
     mt_attest_collateral_free(p->coll);
+    free(p->enrolled);
+    for (int i = 0; i < MT_POLICY_EXPECT_N; i++)
+        free(p->expect[i]);
     free(p);
+}
+
+mt_status mt_policy_set_expected(mt_policy *p, mt_policy_expect which, const char *hex,
+                                 mt_err *err)
+{
+    if (!p || !hex || (int)which < 0 || which >= MT_POLICY_EXPECT_N)
+        return mt_err_set(err, MT_EINVAL, "mt_policy_set_expected: bad argument");
+    size_t n = strlen(hex), max = which == MT_POLICY_EXPECT_REPORT_DATA ? 64 : POL_EXPECT_MAX;
+    if (n == 0 || n % 2 || n / 2 > max)
+        return mt_err_set(err, MT_EINVAL, "expected 2 to %zu hex characters", 2 * max);
+    uint8_t *b = malloc(n / 2);
+    if (!b)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (mt_hex_decode(hex, b, n / 2, NULL) != MT_OK) {
+        free(b);
+        return mt_err_set(err, MT_EINVAL, "not hex");
+    }
+    free(p->expect[which]);
+    p->expect[which] = b;
+    p->expect_len[which] = n / 2;
+    return MT_OK;
 }
 
 const mt_attest_collateral *mt_policy_collateral(const mt_policy *p)
@@ -472,6 +736,24 @@ const char *mt_policy_role(const mt_policy *p) { return p ? p->role : ""; }
 
 #define RULE_FAIL(err, rule, ...)                                                                  \
     mt_err_set(err, MT_EPERM, "policy rule '" rule "' failed: " __VA_ARGS__)
+
+/* SHA-256 of the AK SubjectPublicKeyInfo of TPM claims; false if none. */
+static bool tpm2_ak_hash(const mt_attest_claims *c, uint8_t h[32])
+{
+    unsigned int hl = 0;
+    return c->public_key_len > 0 && c->public_key_len <= sizeof c->public_key &&
+           EVP_Digest(c->public_key, c->public_key_len, h, &hl, EVP_sha256(), NULL) == 1 &&
+           hl == 32;
+}
+
+/* The verified enrolment record of an AK hash, or NULL. */
+static const mt_tpm2_record *pol_enrolled(const mt_policy *p, const uint8_t h[32])
+{
+    for (size_t i = 0; i < p->n_enrolled; i++)
+        if (memcmp(p->enrolled[i].ak_sha256, h, 32) == 0)
+            return &p->enrolled[i];
+    return NULL;
+}
 
 mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t now, mt_err *err)
 {
@@ -497,29 +779,40 @@ mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t
                              p->n_soft_keys);
         }
     }
+    unsigned checked = c->checked;
     if (c->kind == MT_ATTEST_TPM2) {
+        /* The AK that signed the quote is trusted only when pinned or
+         * covered by a verified enrolment record (credential activation).
+         * The EK certificate of the evidence is never a reason. */
+        const mt_tpm2_record *rec = NULL;
         uint8_t h[32];
-        unsigned int hl = 0;
-        if (c->public_key_len == 0 ||
-            EVP_Digest(c->public_key, c->public_key_len, h, &hl, EVP_sha256(), NULL) != 1)
+        if (!tpm2_ak_hash(c, h))
             return RULE_FAIL(err, "tpm2_aks", "the TPM evidence names no attestation key");
-        if (p->n_tpm2_aks) {
-            bool pinned = false;
-            for (size_t i = 0; i < p->n_tpm2_aks; i++)
-                if (memcmp(h, p->tpm2_aks[i], 32) == 0)
-                    pinned = true;
-            if (!pinned) {
-                char hex[65];
-                mt_hex_encode(h, 32, hex);
-                return RULE_FAIL(err, "tpm2_aks",
-                                 "the server's TPM attestation key %s is not pinned (%zu pinned)",
-                                 hex, p->n_tpm2_aks);
-            }
+        bool pinned = false;
+        for (size_t i = 0; i < p->n_tpm2_aks; i++)
+            if (memcmp(h, p->tpm2_aks[i], 32) == 0)
+                pinned = true;
+        rec = pol_enrolled(p, h);
+        if (!pinned && !rec) {
+            char hex[65];
+            mt_hex_encode(h, 32, hex);
+            return RULE_FAIL(err, "tpm2_aks",
+                             "the server's TPM attestation key %s is neither pinned (%zu pinned) "
+                             "nor enrolled (%zu enrolment records)",
+                             hex, p->n_tpm2_aks, p->n_enrolled);
         }
-        if (p->ek_ca_path[0] && !(c->checked & MT_ATTEST_CHECKED_EK_CHAIN))
-            return RULE_FAIL(err, "tpm2_ek_ca",
-                             "the TPM's EK certificate was not checked against the EK CA");
+        checked &= ~MT_ATTEST_CHECKED_EK_CHAIN; /* only an enrolment establishes it */
+        if (rec && rec->ek_chain_checked)
+            checked |= MT_ATTEST_CHECKED_EK_CHAIN;
     }
+    unsigned need = c->kind > 0 && c->kind < POL_N_KINDS ? p->required[c->kind] : 0;
+    for (size_t i = 0; i < N_CHECK_NAMES; i++)
+        if ((need & check_names[i].bit) && !(checked & check_names[i].bit))
+            return mt_err_set(err, MT_EPERM,
+                              "policy rule 'required_checks' failed: the check '%s' is required "
+                              "for kind '%s' and was not done on this evidence (missing "
+                              "collateral, or the kind cannot provide it)",
+                              check_names[i].name, kn);
     const pol_role *r = NULL;
     for (size_t i = 0; i < p->n_roles; i++)
         if (!strcmp(p->roles[i].name, p->role))
@@ -564,6 +857,52 @@ mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t
     if (c->debug && !p->allow_debug)
         return RULE_FAIL(err, "allow_debug", "the server runs in debug mode (its memory is "
                                              "readable by the host)");
+    if (c->kind == MT_ATTEST_SEV_SNP) {
+        uint64_t v = 0;
+        if (p->snp_vmpl >= 0) {
+            if (!mt_attest_claims_svn(c, "vmpl", &v))
+                return RULE_FAIL(err, "snp_vmpl", "the evidence has no VMPL");
+            if (v != (uint64_t)p->snp_vmpl)
+                return RULE_FAIL(err, "snp_vmpl", "the report was made at VMPL %llu, not %lld",
+                                 (unsigned long long)v, (long long)p->snp_vmpl);
+        }
+        if (p->snp_forbid | p->snp_require) {
+            if (!mt_attest_claims_svn(c, "policy", &v))
+                return RULE_FAIL(err, "snp_policy", "the evidence has no guest policy");
+            if (v & p->snp_forbid)
+                return RULE_FAIL(err, "snp_policy_forbidden",
+                                 "guest policy 0x%llx sets forbidden bits 0x%llx",
+                                 (unsigned long long)v, (unsigned long long)(v & p->snp_forbid));
+            if ((v & p->snp_require) != p->snp_require)
+                return RULE_FAIL(err, "snp_policy_required",
+                                 "guest policy 0x%llx lacks required bits 0x%llx",
+                                 (unsigned long long)v,
+                                 (unsigned long long)(p->snp_require & ~v));
+        }
+    }
+    /* Expected values: exact bytes. report_data may be shorter than the
+     * evidence's; the rest must then be zero (as workloads pad it). */
+    if (p->expect[MT_POLICY_EXPECT_REPORT_DATA]) {
+        size_t n = p->expect_len[MT_POLICY_EXPECT_REPORT_DATA];
+        bool ok = c->report_data_len >= n && c->report_data_len <= sizeof c->report_data &&
+                  memcmp(c->report_data, p->expect[MT_POLICY_EXPECT_REPORT_DATA], n) == 0;
+        for (size_t i = n; ok && i < c->report_data_len; i++)
+            ok = c->report_data[i] == 0;
+        if (!ok)
+            return RULE_FAIL(err, "expected_report_data",
+                             "the evidence's report data (%zu bytes) is not the expected value",
+                             c->report_data_len);
+    }
+    if (p->expect[MT_POLICY_EXPECT_NONCE] &&
+        (c->nonce_len != p->expect_len[MT_POLICY_EXPECT_NONCE] ||
+         memcmp(c->nonce, p->expect[MT_POLICY_EXPECT_NONCE], c->nonce_len) != 0))
+        return RULE_FAIL(err, "expected_nonce", "the evidence of kind '%s' carries %s", kn,
+                         c->nonce_len ? "another nonce" : "no nonce");
+    if (p->expect[MT_POLICY_EXPECT_USER_DATA] &&
+        (c->user_data_len != p->expect_len[MT_POLICY_EXPECT_USER_DATA] ||
+         memcmp(c->user_data, p->expect[MT_POLICY_EXPECT_USER_DATA], c->user_data_len) != 0))
+        return RULE_FAIL(err, "expected_user_data", "the evidence of kind '%s' carries %s", kn,
+                         c->user_data_len ? "other user data" : "no user data");
     if (c->kind != MT_ATTEST_SOFT && c->kind != MT_ATTEST_TPM2) { /* no TCB to evaluate */
         const char *ts = mt_attest_tcb_status_name(c->tcb_status);
         bool ok = false;
@@ -595,6 +934,72 @@ mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t
                              (long long)(now - t), (long long)p->max_age_s);
     }
     return MT_OK;
+}
+
+/* ---- verification + evaluation: the one path ---------------------------- */
+
+/* Records in the claims what the policy established about a TPM AK: the EK
+ * chain flag only when a verified enrolment record covers the AK. */
+static void pol_mark(const mt_policy *p, mt_attest_claims *c)
+{
+    if (c->kind != MT_ATTEST_TPM2)
+        return;
+    c->checked &= ~MT_ATTEST_CHECKED_EK_CHAIN;
+    uint8_t h[32];
+    const mt_tpm2_record *rec = tpm2_ak_hash(c, h) ? pol_enrolled(p, h) : NULL;
+    if (rec && rec->ek_chain_checked)
+        c->checked |= MT_ATTEST_CHECKED_EK_CHAIN;
+}
+
+mt_status mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t len,
+                                unsigned forms, int64_t now, mt_attest_claims *claims,
+                                mt_ratls_info *info, mt_err *err)
+{
+    if (!p || !cert || !claims)
+        return mt_err_set(err, MT_EINVAL, "mt_policy_verify_cert: NULL argument");
+    mt_status st = mt_ratls_verify_cert(cert, len, forms, p->coll, now, claims, info, err);
+    if (st != MT_OK)
+        return st == MT_EPERM ? MT_EAUTH : st;
+    pol_mark(p, claims);
+    return mt_policy_check(p, claims, now, err);
+}
+
+mt_status mt_policy_verify_evidence(const mt_policy *p, mt_attest_kind kind, const uint8_t *ev,
+                                    size_t len, int64_t now, mt_attest_claims *claims,
+                                    mt_err *err)
+{
+    if (!p || !ev || !claims)
+        return mt_err_set(err, MT_EINVAL, "mt_policy_verify_evidence: NULL argument");
+    memset(claims, 0, sizeof *claims);
+    const mt_attest_collateral *coll = p->coll;
+    mt_attest_collateral *own = NULL;
+    mt_tpm2_evidence *te = NULL;
+    mt_status st = MT_OK;
+    size_t pl = 0;
+    if (kind == MT_ATTEST_TPM2 && !mt_attest_coll_get(coll, MT_COLL_TPM2_AK, &pl)) {
+        /* As for RA-TLS: the quote is checked with the evidence's own AK,
+         * and the AK is then trusted only by the policy (pin or
+         * enrolment), in mt_policy_check. */
+        if (!(te = malloc(sizeof *te)) || !(own = mt_attest_collateral_new())) {
+            st = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((st = mt_tpm2_evidence_parse(ev, len, te, err)) != MT_OK ||
+            (st = mt_attest_collateral_add(own, MT_COLL_TPM2_AK, te->ak_public, te->ak_public_len,
+                                           err)) != MT_OK)
+            goto out;
+        coll = own;
+    }
+    if ((st = mt_attest_verify(kind, ev, len, coll, now, claims, err)) != MT_OK) {
+        st = st == MT_EPERM ? MT_EAUTH : st;
+        goto out;
+    }
+    pol_mark(p, claims);
+    st = mt_policy_check(p, claims, now, err);
+out:
+    mt_attest_collateral_free(own);
+    free(te);
+    return st;
 }
 
 /* ---- claims as JSON ----------------------------------------------------- */
@@ -654,6 +1059,12 @@ char *mt_policy_claims_json(const mt_attest_claims *c, const mt_ratls_info *info
     json_object_set_new(o, "advisories", adv);
     json_object_set_new(o, "debug", json_boolean(c->debug));
     json_object_set_new(o, "report_data", hexj(c->report_data, c->report_data_len));
+    json_t *chk = json_array();
+    for (size_t i = 0; chk && i < N_CHECK_NAMES; i++)
+        if (c->checked & check_names[i].bit)
+            json_array_append_new(chk, json_string(check_names[i].name));
+    if (chk)
+        json_object_set_new(o, "checked", chk);
     if (c->timestamp > 0)
         json_object_set_new(o, "time", timej(c->timestamp / 1000));
     if (info) {

@@ -5,6 +5,11 @@
  * one that does not hold, with MT_EPERM and a message that names the rule:
  *   "policy rule 'measurements.gateway.measurement' failed: the server's
  *    measurement 3f2a... is not one of the 1 expected values".
+ * TPM attestation keys are trusted only when pinned (tpm2_aks) or covered by
+ * an enrolment record (tpm2_enrollers, tpm2_enrolments) verified at load; a
+ * policy that allows tpm2 and cannot establish that is refused at load.
+ * Relying-party requirements (required_checks, snp_vmpl, snp_policy_*,
+ * expected_*) fail closed when the evidence cannot satisfy them.
  * The level "none" (no evidence) never satisfies a policy: a caller that
  * accepts it does so by an explicit insecure switch, outside the policy.
  * Ownership: mt_policy is opaque (parse/load allocate, free(NULL) no-op).
@@ -33,8 +38,9 @@ mt_status mt_policy_load(const char *path, mt_policy **out, mt_err *err);
 mt_status mt_policy_load_signed(const char *path, const char *signers_path, unsigned threshold,
                                 mt_policy **out, mt_err *err);
 void mt_policy_free(mt_policy *p);
-/* Collateral the policy names (tpm2_ek_ca, collateral_dir), to pass to
- * mt_ratls_verify_cert; NULL when it names none. Borrowed. */
+/* Collateral the policy names (collateral_dir), to pass to
+ * mt_ratls_verify_cert; NULL when it names none. Borrowed. Prefer
+ * mt_policy_verify_cert, which uses it. */
 const mt_attest_collateral *mt_policy_collateral(const mt_policy *p);
 /* The role whose measurements are expected ("gateway" by default). */
 const char *mt_policy_role(const mt_policy *p);
@@ -50,6 +56,39 @@ int mt_policy_level_parse(const char *name);
  * MT_OK or MT_EPERM with the failing rule named. */
 __attribute__((warn_unused_result)) mt_status
 mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t now, mt_err *err);
+
+/* Expected values a policy can demand (policy keys expected_report_data,
+ * expected_nonce, expected_user_data; CLI --expect-*). */
+typedef enum mt_policy_expect {
+    MT_POLICY_EXPECT_REPORT_DATA = 0, /* 1..64 bytes; shorter: the rest must be zero */
+    MT_POLICY_EXPECT_NONCE = 1,       /* exact (Nitro nonce, TPM extraData) */
+    MT_POLICY_EXPECT_USER_DATA = 2,   /* exact (Nitro user_data) */
+    MT_POLICY_EXPECT_N = 3,
+} mt_policy_expect;
+
+/* Sets (replaces) an expected value from hex. MT_EINVAL for bad hex or
+ * size. Not thread-safe against concurrent checks with p. */
+mt_status mt_policy_set_expected(mt_policy *p, mt_policy_expect which, const char *hex,
+                                 mt_err *err);
+
+/* THE verification path of every relying party (the client's RA-TLS
+ * handshake, the executor API's client-certificate check, mutually attested
+ * TLS, `mesatee attest verify-evidence --policy`): verifies an RA-TLS
+ * certificate with the policy's collateral (mt_ratls_verify_cert), records
+ * in claims what the policy established (MT_ATTEST_CHECKED_EK_CHAIN for an
+ * enrolled TPM AK), then applies mt_policy_check. Returns MT_EPERM (rule
+ * named) when the policy refuses, another status when the evidence does not
+ * verify. claims and info (may be NULL) are filled as far as verification
+ * got. */
+__attribute__((warn_unused_result)) mt_status
+mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t len, unsigned forms,
+                      int64_t now, mt_attest_claims *claims, mt_ratls_info *info, mt_err *err);
+/* The same for raw evidence of a kind (recorded evidence, offline). TPM
+ * evidence is checked with its own AK, which the policy must then trust (pin
+ * or enrolment), exactly as in an RA-TLS certificate. */
+__attribute__((warn_unused_result)) mt_status
+mt_policy_verify_evidence(const mt_policy *p, mt_attest_kind kind, const uint8_t *ev,
+                          size_t len, int64_t now, mt_attest_claims *claims, mt_err *err);
 
 /* The claims (and, when info is non-NULL, the RA-TLS details) as a compact
  * JSON object; heap string (free()), NULL on allocation failure. */

@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "mt_attest_int.h"
+#include "mt_json.h"
 #include "mt_rd.h"
 #include "mt_util.h"
 #include "mt_x5.h"
@@ -793,7 +796,6 @@ mt_status mt_tpm2_verify(const uint8_t *buf, size_t len, const mt_attest_collate
     if (!ev)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     EVP_PKEY *ak = NULL;
-    X509 *ek = NULL;
     mt_tpm2_public pub;
     mt_status st = mt_tpm2_evidence_parse(buf, len, ev, err);
     if (st != MT_OK)
@@ -812,15 +814,17 @@ mt_status mt_tpm2_verify(const uint8_t *buf, size_t len, const mt_attest_collate
         (st = ak_pinned(pin, pin_len, ev->ak_public, ev->ak_public_len, ak, err)) != MT_OK)
         goto out;
     if (ca) {
-        if (!ev->ek_cert) {
-            st = mt_err_set(err, MT_EAUTH,
-                            "EK CA roots were given but the TPM evidence has no EK certificate");
-            goto out;
-        }
-        if ((st = cert_load(ev->ek_cert, ev->ek_cert_len, "EK certificate", &ek, err)) != MT_OK ||
-            (st = ek_chain_verify(ek, ca, ca_len, at, err)) != MT_OK)
-            goto out;
+        /* An EK certificate is public and nothing in a quote binds it to the
+         * AK: checking its chain here would prove nothing about the AK. The
+         * binding comes from enrolment (credential activation), below. */
+        st = mt_err_set(err, MT_EINVAL,
+                        "an EK CA bundle cannot make TPM evidence trustworthy (EK certificates "
+                        "are public and a quote does not bind one to its AK): enrol the AK by "
+                        "credential activation (`mesatee attest tpm-enroll`) and pin it or "
+                        "trust its signed enrolment record");
+        goto out;
     }
+    (void)at;
     uint8_t nonce[32];
     unsigned int nl = 0;
     if (EVP_Digest(ev->report_data, ev->report_data_len, nonce, &nl, EVP_sha256(), NULL) != 1) {
@@ -855,13 +859,8 @@ mt_status mt_tpm2_verify(const uint8_t *buf, size_t len, const mt_attest_collate
         claims->public_key_len = (size_t)sl;
     }
     OPENSSL_free(spki);
-    if (ek) {
-        snprintf(claims->endorsement, sizeof claims->endorsement, "AK+EK");
-        claims->checked |= MT_ATTEST_CHECKED_EK_CHAIN;
-    }
     st = MT_OK;
 out:
-    X509_free(ek);
     EVP_PKEY_free(ak);
     free(ev);
     ERR_clear_error();
@@ -879,6 +878,14 @@ struct mt_tpm2_enroll {
     uint8_t enc[MAX_RSA_BYTES];
     size_t enc_len;
     bool used;
+    bool activated; /* finish succeeded: a record may be made */
+    /* What a record states: the AK public area, the EK certificate (DER)
+     * and the time its chain was checked. */
+    uint8_t ak_public[MT_TPM2_AK_PUBLIC_MAX];
+    size_t ak_public_len;
+    uint8_t ek_der[MT_TPM2_EK_CERT_MAX];
+    size_t ek_der_len;
+    int64_t at;
 };
 
 mt_status mt_tpm2_kdfa(uint16_t hash, const uint8_t *key, size_t key_len, const char *label,
@@ -1053,10 +1060,27 @@ mt_status mt_tpm2_enroll_begin(const uint8_t *ek_cert, size_t ek_cert_len, const
                         "is supported for credential activation)");
         goto out;
     }
+    if (ak_public_len > MT_TPM2_AK_PUBLIC_MAX) {
+        st = mt_err_set(err, MT_EINVAL, "AK public area is over %u bytes", MT_TPM2_AK_PUBLIC_MAX);
+        goto out;
+    }
     if (!(e = calloc(1, sizeof *e))) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
+    unsigned char *der = NULL;
+    int dl = i2d_X509(cert, &der);
+    if (dl <= 0 || (size_t)dl > sizeof e->ek_der) {
+        OPENSSL_free(der);
+        st = mt_err_set(err, MT_EINVAL, "EK certificate is over %u bytes DER", MT_TPM2_EK_CERT_MAX);
+        goto out;
+    }
+    memcpy(e->ek_der, der, (size_t)dl);
+    e->ek_der_len = (size_t)dl;
+    OPENSSL_free(der);
+    memcpy(e->ak_public, ak_public, ak_public_len);
+    e->ak_public_len = ak_public_len;
+    e->at = at;
     if ((st = mt_random(e->secret, sizeof e->secret, err)) != MT_OK ||
         (st = make_credential(e, ek, name, name_len, err)) != MT_OK)
         goto out;
@@ -1087,6 +1111,7 @@ mt_status mt_tpm2_enroll_finish(mt_tpm2_enroll *e, const uint8_t *answer, size_t
     e->used = true;
     if (!first || answer_len != CRED_SECRET_LEN || !mt_ct_equal(answer, e->secret, answer_len))
         return mt_err_set(err, MT_EAUTH, "credential activation failed");
+    e->activated = true;
     return MT_OK;
 }
 
@@ -1096,4 +1121,364 @@ void mt_tpm2_enroll_free(mt_tpm2_enroll *e)
         return;
     mt_wipe(e, sizeof *e);
     free(e);
+}
+
+/* ---- enrolment records --------------------------------------------------- */
+
+#define RECORD_VERSION 1
+#define RECORD_LABEL "mesatee-tpm2-enrolment-v1"
+#define ENROLLER_SPKI_MAX 256
+#define RECORD_SIG_MAX 80
+
+/* The bytes an enroller signs:
+ *   RECORD_LABEL NUL | u32 len | AK TPMT_PUBLIC | u32 len | EK cert DER |
+ *   u64 enrolled_at (two's complement) | u32 len | enroller SPKI DER
+ * all big-endian. *out is heap (free()). */
+static mt_status record_tbs(const uint8_t *ak, size_t ak_len, const uint8_t *ek, size_t ek_len,
+                            int64_t at, const uint8_t *spki, size_t spki_len, uint8_t **out,
+                            size_t *out_len, mt_err *err)
+{
+    size_t n = sizeof RECORD_LABEL + 4 + ak_len + 4 + ek_len + 8 + 4 + spki_len, off = 0;
+    uint8_t *b = malloc(n);
+    if (!b)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    memcpy(b, RECORD_LABEL, sizeof RECORD_LABEL);
+    off = sizeof RECORD_LABEL;
+    const uint8_t *parts[3] = {ak, ek, spki};
+    size_t lens[3] = {ak_len, ek_len, spki_len};
+    for (int i = 0; i < 3; i++) {
+        if (i == 2) {
+            uint64_t t = (uint64_t)at;
+            for (int k = 7; k >= 0; k--)
+                b[off++] = (uint8_t)(t >> (8 * k));
+        }
+        b[off++] = (uint8_t)(lens[i] >> 24);
+        b[off++] = (uint8_t)(lens[i] >> 16);
+        b[off++] = (uint8_t)(lens[i] >> 8);
+        b[off++] = (uint8_t)lens[i];
+        memcpy(b + off, parts[i], lens[i]);
+        off += lens[i];
+    }
+    *out = b;
+    *out_len = off;
+    return MT_OK;
+}
+
+/* True for an EC key on NIST P-256 (the only enroller key type). */
+static bool is_p256(EVP_PKEY *k)
+{
+    char group[32];
+    size_t gl = 0;
+    return EVP_PKEY_get_base_id(k) == EVP_PKEY_EC &&
+           EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
+                                          &gl) == 1 &&
+           strcmp(group, "prime256v1") == 0;
+}
+
+static bool sha256_of(const uint8_t *p, size_t n, uint8_t out[32])
+{
+    unsigned int l = 0;
+    return EVP_Digest(p, n, out, &l, EVP_sha256(), NULL) == 1 && l == 32;
+}
+
+/* SHA-256 of the SPKI DER of a TPMT_PUBLIC's key (what tpm2_aks pins). */
+static mt_status ak_spki_hash(const uint8_t *ak, size_t ak_len, uint8_t out[32], mt_err *err)
+{
+    mt_tpm2_public pub;
+    EVP_PKEY *k = NULL;
+    mt_status st;
+    if ((st = mt_tpm2_public_parse(ak, ak_len, &pub, err)) != MT_OK ||
+        (st = ak_attrs_check(&pub, err)) != MT_OK ||
+        (st = mt_tpm2_public_key(&pub, &k, err)) != MT_OK)
+        return st;
+    unsigned char *spki = NULL;
+    int sl = i2d_PUBKEY(k, &spki);
+    EVP_PKEY_free(k);
+    st = sl > 0 && sha256_of(spki, (size_t)sl, out)
+             ? MT_OK
+             : mt_err_set(err, MT_EINTERNAL, "cannot encode the AK public key");
+    OPENSSL_free(spki);
+    return st;
+}
+
+/* Adds "key": hex(bytes) to o; false on allocation failure. */
+static bool json_hex(json_t *o, const char *key, const uint8_t *b, size_t n)
+{
+    char *h = malloc(2 * n + 1);
+    if (!h)
+        return false;
+    mt_hex_encode(b, n, h);
+    bool ok = json_object_set_new(o, key, json_string(h)) == 0;
+    free(h);
+    return ok;
+}
+
+mt_status mt_tpm2_record_sign(const uint8_t *ak_public, size_t ak_public_len,
+                              const uint8_t *ek_cert, size_t ek_cert_len, int64_t at,
+                              EVP_PKEY *enroller, char **out, mt_err *err)
+{
+    if (!ak_public || !ek_cert || !enroller || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_tpm2_record_sign: NULL argument");
+    *out = NULL;
+    if (!is_p256(enroller))
+        return mt_err_set(err, MT_EINVAL, "the enroller key must be an ECDSA P-256 private key");
+    uint8_t ak_hash[32];
+    X509 *cert = NULL;
+    mt_status st;
+    if (ak_public_len > MT_TPM2_AK_PUBLIC_MAX || ek_cert_len > MT_TPM2_EK_CERT_MAX)
+        return mt_err_set(err, MT_EINVAL, "AK public area or EK certificate too large");
+    if ((st = ak_spki_hash(ak_public, ak_public_len, ak_hash, err)) != MT_OK ||
+        (st = cert_load(ek_cert, ek_cert_len, "EK certificate", &cert, err)) != MT_OK)
+        return st;
+    unsigned char *ek = NULL, *spki = NULL;
+    int el = i2d_X509(cert, &ek), sl = i2d_PUBKEY(enroller, &spki);
+    X509_free(cert);
+    uint8_t *tbs = NULL, sig[RECORD_SIG_MAX];
+    size_t tl = 0, gl = sizeof sig;
+    json_t *o = NULL;
+    EVP_MD_CTX *md = NULL;
+    char ts[32];
+    if (el <= 0 || sl <= 0 || (size_t)el > MT_TPM2_EK_CERT_MAX || (size_t)sl > ENROLLER_SPKI_MAX) {
+        st = mt_err_set(err, MT_EINVAL, "cannot encode the EK certificate or the enroller key");
+        goto out;
+    }
+    if ((st = record_tbs(ak_public, ak_public_len, ek, (size_t)el, at, spki, (size_t)sl, &tbs, &tl,
+                         err)) != MT_OK)
+        goto out;
+    if (!(md = EVP_MD_CTX_new()) || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, enroller) != 1 ||
+        EVP_DigestSign(md, sig, &gl, tbs, tl) != 1) {
+        st = mt_err_set(err, MT_EINTERNAL, "signing the enrolment record failed in OpenSSL");
+        goto out;
+    }
+    mt_time_format(at, ts);
+    if (!(o = json_object()) ||
+        json_object_set_new(o, "mesatee_tpm2_enrolment", json_integer(RECORD_VERSION)) ||
+        !json_hex(o, "tpm2_ak", ak_hash, 32) || !json_hex(o, "ak_public", ak_public, ak_public_len) ||
+        !json_hex(o, "ek_cert", ek, (size_t)el) ||
+        json_object_set_new(o, "enrolled_at", json_string(ts)) ||
+        !json_hex(o, "enroller", spki, (size_t)sl) || !json_hex(o, "signature", sig, gl) ||
+        !(*out = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER))) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    st = MT_OK;
+out:
+    json_decref(o);
+    EVP_MD_CTX_free(md);
+    free(tbs);
+    OPENSSL_free(ek);
+    OPENSSL_free(spki);
+    ERR_clear_error();
+    return st;
+}
+
+mt_status mt_tpm2_enroll_record(const mt_tpm2_enroll *e, EVP_PKEY *enroller, char **out,
+                                mt_err *err)
+{
+    if (!e || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_tpm2_enroll_record: NULL argument");
+    *out = NULL;
+    if (!e->activated)
+        return mt_err_set(err, MT_EAUTH, "no enrolment record without a successful credential "
+                                         "activation");
+    return mt_tpm2_record_sign(e->ak_public, e->ak_public_len, e->ek_der, e->ek_der_len, e->at,
+                               enroller, out, err);
+}
+
+/* A hex field of 1..max bytes into a new buffer. */
+static mt_status rec_hex(json_t *doc, const char *key, size_t max, uint8_t **out, size_t *len,
+                         mt_err *err)
+{
+    const char *s = NULL;
+    mt_status st = mt_json_str(doc, key, 2 * max, &s, err);
+    if (st != MT_OK)
+        return st;
+    size_t n = strlen(s);
+    if (n == 0 || n % 2)
+        return mt_err_set(err, MT_EINVAL, "field '%s': expected hex", key);
+    if (!(*out = malloc(n / 2)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (mt_hex_decode(s, *out, n / 2, NULL) != MT_OK) {
+        free(*out);
+        *out = NULL;
+        return mt_err_set(err, MT_EINVAL, "field '%s': expected hex", key);
+    }
+    *len = n / 2;
+    return MT_OK;
+}
+
+mt_status mt_tpm2_record_verify(const uint8_t *buf, size_t len, const uint8_t (*enrollers)[32],
+                                size_t n_enrollers, const uint8_t *ek_ca, size_t ca_len,
+                                mt_tpm2_record *out, mt_err *err)
+{
+    if (!buf || !out || (n_enrollers && !enrollers))
+        return mt_err_set(err, MT_EINVAL, "mt_tpm2_record_verify: NULL argument");
+    memset(out, 0, sizeof *out);
+    mt_err e;
+    mt_err_clear(&e);
+    json_t *doc = mt_json_parse((const char *)buf, len, MT_TPM2_RECORD_MAX, 4, &e);
+    if (!doc)
+        return mt_err_set(err, MT_EINVAL, "enrolment record: %s", e.msg);
+    static const char *const keys[] = {"mesatee_tpm2_enrolment", "tpm2_ak", "ak_public",
+                                       "ek_cert", "enrolled_at", "enroller", "signature", NULL};
+    uint8_t *ak = NULL, *ek = NULL, *spki = NULL, *sig = NULL, *tbs = NULL, *claimed = NULL;
+    size_t akl = 0, ekl = 0, sl = 0, gl = 0, tl = 0, cl = 0;
+    int64_t ver = 0, at = 0;
+    const char *ts = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    EVP_MD_CTX *md = NULL;
+    mt_status st;
+    if ((st = mt_json_only_keys(doc, keys, &e)) != MT_OK ||
+        (st = mt_json_int(doc, "mesatee_tpm2_enrolment", RECORD_VERSION, RECORD_VERSION, &ver,
+                          &e)) != MT_OK ||
+        (st = rec_hex(doc, "tpm2_ak", 32, &claimed, &cl, &e)) != MT_OK ||
+        (st = rec_hex(doc, "ak_public", MT_TPM2_AK_PUBLIC_MAX, &ak, &akl, &e)) != MT_OK ||
+        (st = rec_hex(doc, "ek_cert", MT_TPM2_EK_CERT_MAX, &ek, &ekl, &e)) != MT_OK ||
+        (st = rec_hex(doc, "enroller", ENROLLER_SPKI_MAX, &spki, &sl, &e)) != MT_OK ||
+        (st = rec_hex(doc, "signature", RECORD_SIG_MAX, &sig, &gl, &e)) != MT_OK ||
+        (st = mt_json_str(doc, "enrolled_at", 40, &ts, &e)) != MT_OK ||
+        (st = mt_attest_time_parse(ts, &at, &e)) != MT_OK)
+        goto out;
+    if (!sha256_of(spki, sl, out->enroller_sha256)) {
+        st = mt_err_set(&e, MT_EINTERNAL, "SHA-256 failed in OpenSSL");
+        goto out;
+    }
+    bool trusted = false;
+    for (size_t i = 0; i < n_enrollers; i++)
+        if (memcmp(enrollers[i], out->enroller_sha256, 32) == 0)
+            trusted = true;
+    if (!trusted) {
+        char hex[65];
+        mt_hex_encode(out->enroller_sha256, 32, hex);
+        st = mt_err_set(&e, MT_EAUTH, "signed by enroller %s, which is not a trusted enroller",
+                        hex);
+        goto out;
+    }
+    const unsigned char *p = spki;
+    key = d2i_PUBKEY(NULL, &p, (long)sl);
+    if (!key || p != spki + sl || !is_p256(key)) {
+        st = mt_err_set(&e, MT_EINVAL, "field 'enroller': not an ECDSA P-256 public key");
+        goto out;
+    }
+    if ((st = record_tbs(ak, akl, ek, ekl, at, spki, sl, &tbs, &tl, &e)) != MT_OK)
+        goto out;
+    if (!(md = EVP_MD_CTX_new()) || EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+        EVP_DigestVerify(md, sig, gl, tbs, tl) != 1) {
+        st = mt_err_set(&e, MT_EAUTH, "the enroller's signature does not verify");
+        goto out;
+    }
+    if ((st = ak_spki_hash(ak, akl, out->ak_sha256, &e)) != MT_OK)
+        goto out;
+    if (cl != 32 || memcmp(claimed, out->ak_sha256, 32) != 0) {
+        st = mt_err_set(&e, MT_EINVAL, "field 'tpm2_ak' is not the hash of 'ak_public'");
+        goto out;
+    }
+    if ((st = cert_load(ek, ekl, "EK certificate", &cert, &e)) != MT_OK)
+        goto out;
+    if (ek_ca && (st = ek_chain_verify(cert, ek_ca, ca_len, at, &e)) != MT_OK)
+        goto out;
+    out->ek_chain_checked = ek_ca != NULL;
+    (void)sha256_of(ek, ekl, out->ek_cert_sha256);
+    out->enrolled_at = at;
+    st = MT_OK;
+out:
+    if (st != MT_OK) {
+        memset(out, 0, sizeof *out);
+        mt_err_set(err, st, "enrolment record: %s", e.msg);
+    }
+    json_decref(doc);
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    free(ak);
+    free(ek);
+    free(spki);
+    free(sig);
+    free(tbs);
+    free(claimed);
+    ERR_clear_error();
+    return st;
+}
+
+/* ---- enrolment in two places: saved state ------------------------------- */
+
+#define STATE_VERSION 1
+
+mt_status mt_tpm2_enroll_save(const mt_tpm2_enroll *e, char **out, mt_err *err)
+{
+    if (!e || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_tpm2_enroll_save: NULL argument");
+    *out = NULL;
+    if (e->used)
+        return mt_err_set(err, MT_EINVAL, "the enrolment was already answered");
+    char ts[32];
+    mt_time_format(e->at, ts);
+    json_t *o = json_object();
+    if (!o || json_object_set_new(o, "mesatee_tpm2_enrol_state", json_integer(STATE_VERSION)) ||
+        !json_hex(o, "secret", e->secret, sizeof e->secret) ||
+        !json_hex(o, "ak_public", e->ak_public, e->ak_public_len) ||
+        !json_hex(o, "ek_cert", e->ek_der, e->ek_der_len) ||
+        json_object_set_new(o, "enrolled_at", json_string(ts)) ||
+        !(*out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+        json_decref(o);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    json_decref(o);
+    return MT_OK;
+}
+
+mt_status mt_tpm2_enroll_load(const uint8_t *buf, size_t len, mt_tpm2_enroll **out, mt_err *err)
+{
+    if (!buf || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_tpm2_enroll_load: NULL argument");
+    *out = NULL;
+    mt_err e2;
+    mt_err_clear(&e2);
+    json_t *doc = mt_json_parse((const char *)buf, len, MT_TPM2_RECORD_MAX, 4, &e2);
+    if (!doc)
+        return mt_err_set(err, MT_EINVAL, "enrolment state: %s", e2.msg);
+    static const char *const keys[] = {"mesatee_tpm2_enrol_state", "secret", "ak_public",
+                                       "ek_cert", "enrolled_at", NULL};
+    uint8_t *sec = NULL, *ak = NULL, *ek = NULL;
+    size_t sl = 0, akl = 0, ekl = 0;
+    int64_t ver = 0, at = 0;
+    const char *ts = NULL;
+    mt_tpm2_enroll *e = NULL;
+    mt_status st;
+    if ((st = mt_json_only_keys(doc, keys, &e2)) != MT_OK ||
+        (st = mt_json_int(doc, "mesatee_tpm2_enrol_state", STATE_VERSION, STATE_VERSION, &ver,
+                          &e2)) != MT_OK ||
+        (st = rec_hex(doc, "secret", CRED_SECRET_LEN, &sec, &sl, &e2)) != MT_OK ||
+        (st = rec_hex(doc, "ak_public", MT_TPM2_AK_PUBLIC_MAX, &ak, &akl, &e2)) != MT_OK ||
+        (st = rec_hex(doc, "ek_cert", MT_TPM2_EK_CERT_MAX, &ek, &ekl, &e2)) != MT_OK ||
+        (st = mt_json_str(doc, "enrolled_at", 40, &ts, &e2)) != MT_OK ||
+        (st = mt_attest_time_parse(ts, &at, &e2)) != MT_OK)
+        goto out;
+    if (sl != CRED_SECRET_LEN) {
+        st = mt_err_set(&e2, MT_EINVAL, "field 'secret' is not %d bytes", CRED_SECRET_LEN);
+        goto out;
+    }
+    if (!(e = calloc(1, sizeof *e))) {
+        st = mt_err_set(&e2, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    memcpy(e->secret, sec, sl);
+    memcpy(e->ak_public, ak, akl);
+    e->ak_public_len = akl;
+    memcpy(e->ek_der, ek, ekl);
+    e->ek_der_len = ekl;
+    e->at = at;
+    *out = e;
+    st = MT_OK;
+out:
+    if (st != MT_OK)
+        mt_err_set(err, st, "enrolment state: %s", e2.msg);
+    if (sec)
+        mt_wipe(sec, sl);
+    free(sec);
+    free(ak);
+    free(ek);
+    json_decref(doc); /* holds the secret's hex: jansson frees it unwiped */
+    return st;
 }

@@ -13,16 +13,22 @@
  *     for foreign evidence (tpm2-tools, trustee, Azure vTPM).
  *  3. mt_attest_verify(MT_ATTEST_TPM2, ...) on the mesatee container: the AK
  *     must equal the pinned AK in collateral (MT_COLL_TPM2_AK), extraData must
- *     be SHA-256(report data); with MT_COLL_TPM2_EK_CA the EK certificate in
- *     the evidence must chain to one of those roots at the verification time.
+ *     be SHA-256(report data). The EK certificate a container may carry is
+ *     NOT checked and proves nothing (EK certificates are public; a quote
+ *     does not bind the EK to the AK): collateral MT_COLL_TPM2_EK_CA is
+ *     refused (MT_EINVAL) rather than giving a false sense of an EK check,
+ *     and MT_ATTEST_CHECKED_EK_CHAIN is never set here.
  *
- * AK trust comes from enrollment (mt_tpm2_enroll_*): the verifier checks the
- * EK certificate chain, checks that the AK public area is a restricted,
- * fixedTPM signing key, and runs MakeCredential in software (OpenSSL) against
- * the EK public key and the AK name. Only a TPM holding both the EK private
- * key and a loaded object with exactly that AK name can return the secret
- * (ActivateCredential), so a correct answer proves the AK lives in the TPM
- * the EK certificate vouches for. The caller then pins the AK public area.
+ * AK trust comes only from a pin or from enrollment (mt_tpm2_enroll_*): the
+ * verifier checks the EK certificate chain, checks that the AK public area is
+ * a restricted, fixedTPM signing key, and runs MakeCredential in software
+ * (OpenSSL) against the EK public key and the AK name. Only a TPM holding
+ * both the EK private key and a loaded object with exactly that AK name can
+ * return the secret (ActivateCredential), so a correct answer proves the AK
+ * lives in the TPM the EK certificate vouches for. The enroller then pins the
+ * AK, or signs an enrolment record (mt_tpm2_enroll_record) that relying
+ * parties trust through their policy (mt_policy.h: tpm2_enrollers,
+ * tpm2_enrolments); only such a record sets MT_ATTEST_CHECKED_EK_CHAIN.
  *
  * Ownership: parsed structs borrow from the input buffer. mt_tpm2_enroll is
  * an opaque handle (new via begin, free; free(NULL) is a no-op) whose secret
@@ -254,6 +260,63 @@ void mt_tpm2_enroll_challenge(const mt_tpm2_enroll *e, const uint8_t **cred_blob
 __attribute__((warn_unused_result)) mt_status
 mt_tpm2_enroll_finish(mt_tpm2_enroll *e, const uint8_t *answer, size_t answer_len, mt_err *err);
 void mt_tpm2_enroll_free(mt_tpm2_enroll *e);
+
+/* ---- enrolment records ---------------------------------------------------
+
+ * A record is the enroller's signed statement "this AK was proven, by
+ * credential activation, to live in the TPM of this EK certificate, whose
+ * chain I checked at this time". JSON text (at most MT_TPM2_RECORD_MAX):
+ *   {"mesatee_tpm2_enrolment": 1, "tpm2_ak": hex SHA-256 of the AK SPKI,
+ *    "ak_public": hex TPMT_PUBLIC, "ek_cert": hex DER, "enrolled_at": RFC 3339,
+ *    "enroller": hex SPKI DER (ECDSA P-256), "signature": hex DER ECDSA}
+ * The signature (SHA-256) covers "mesatee-tpm2-enrolment-v1" NUL, then
+ * u32 len | ak_public, u32 len | ek_cert, u64 enrolled_at, u32 len | enroller
+ * (big-endian). */
+#define MT_TPM2_RECORD_MAX (32u * 1024u)
+#define MT_TPM2_AK_PUBLIC_MAX 1024u
+#define MT_TPM2_EK_CERT_MAX 8192u
+
+typedef struct mt_tpm2_record {
+    uint8_t ak_sha256[32];       /* SHA-256 of the AK's SPKI DER (claims "tpm2_ak") */
+    uint8_t ek_cert_sha256[32];  /* SHA-256 of the EK certificate DER */
+    uint8_t enroller_sha256[32]; /* SHA-256 of the enroller's SPKI DER */
+    int64_t enrolled_at;
+    bool ek_chain_checked; /* the EK chained to the ek_ca given to verify, at enrolled_at */
+} mt_tpm2_record;
+
+/* The record of a finished enrollment (mt_tpm2_enroll_finish returned
+ * MT_OK), signed with enroller (ECDSA P-256 private key); *out heap JSON
+ * text (free()). MT_EAUTH when the activation did not succeed. */
+__attribute__((warn_unused_result)) mt_status
+mt_tpm2_enroll_record(const mt_tpm2_enroll *e, EVP_PKEY *enroller, char **out, mt_err *err);
+/* Enrolment in two places (the enroller never runs on the TPM host):
+ * mt_tpm2_enroll_save writes a begun, unanswered enrollment as JSON text
+ * (*out heap) holding the SECRET of the challenge, the AK, the EK
+ * certificate and the time; whoever reads it can complete the enrolment
+ * without the TPM, so it stays on the enroller's machine (mode 0600) and is
+ * used once. mt_tpm2_enroll_load reads it back into a handle whose finish
+ * then checks the TPM's answer (mt_tpm2_enroll_challenge is empty on it). */
+mt_status mt_tpm2_enroll_save(const mt_tpm2_enroll *e, char **out, mt_err *err);
+mt_status mt_tpm2_enroll_load(const uint8_t *buf, size_t len, mt_tpm2_enroll **out,
+                              mt_err *err);
+/* Signs a record from its parts. The signature is the enroller's word that
+ * the binding was established (by mt_tpm2_enroll_* or by equivalent
+ * tooling such as tpm2_makecredential/activatecredential): only an enroller
+ * that did so may call this. The AK must have the attributes of an
+ * attestation key (as for mt_tpm2_enroll_begin). */
+__attribute__((warn_unused_result)) mt_status
+mt_tpm2_record_sign(const uint8_t *ak_public, size_t ak_public_len, const uint8_t *ek_cert,
+                    size_t ek_cert_len, int64_t at, EVP_PKEY *enroller, char **out, mt_err *err);
+/* Verifies a record: well-formed, signed by an enroller whose SPKI SHA-256
+ * is one of enrollers[0..n), AK public area of an attestation key whose hash
+ * is the record's tpm2_ak, EK certificate parses and, when ek_ca (PEM
+ * bundle) is given, chains to it at enrolled_at. Fills *out (zeroed on
+ * failure). MT_EAUTH for an untrusted enroller, a bad signature or chain,
+ * MT_EINVAL for a malformed record. */
+__attribute__((warn_unused_result)) mt_status
+mt_tpm2_record_verify(const uint8_t *buf, size_t len, const uint8_t (*enrollers)[32],
+                      size_t n_enrollers, const uint8_t *ek_ca, size_t ca_len,
+                      mt_tpm2_record *out, mt_err *err);
 
 /* Credential protection, exposed for tests (TPM 2.0 Part 1, 24):
  * KDFa(hash, key, label, contextU, contextV, bits) into out (bits/8 bytes). */

@@ -148,5 +148,9 @@ void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap);
 int cli_cmd_attest_show(cli_ctx *ctx);
 int cli_cmd_attest_verify(cli_ctx *ctx);
 int cli_cmd_attest_verify_evidence(cli_ctx *ctx);
+int cli_cmd_attest_tpm_enroll(cli_ctx *ctx);
+int cli_cmd_attest_tpm_challenge(cli_ctx *ctx);
+int cli_cmd_attest_tpm_request(cli_ctx *ctx);
+int cli_cmd_attest_tpm_activate(cli_ctx *ctx);
 
 #endif

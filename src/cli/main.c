@@ -53,7 +53,14 @@ static const cli_opt o_key_out[] = {{"out", true}, {NULL, false}};
 static const cli_opt o_data_dir[] = {{"data-dir", true}, {NULL, false}};
 static const cli_opt o_policy_sign[] = {{"key", true}, {NULL, false}};
 static const cli_opt o_attest_ev[] = {
-    {"kind", true}, {"at", true}, {"collateral", true}, {NULL, false}};
+    {"kind", true}, {"at", true}, {"collateral", true}, {"expect-report-data", true},
+    {"expect-nonce", true}, {"expect-user-data", true}, {NULL, false}};
+static const cli_opt o_tpm_enroll[] = {
+    {"tpm2-tcti", true}, {"ek-ca", true}, {"key", true}, {"out", true}, {"ek-cert", true},
+    {"state", true}, {"answer", true}, {NULL, false}};
+static const cli_opt o_tpm_challenge[] = {
+    {"ek-ca", true}, {"state", true}, {"out", true}, {NULL, false}};
+static const cli_opt o_tpm_host[] = {{"tpm2-tcti", true}, {"out", true}, {NULL, false}};
 
 #define NC (CLI_NEEDS_CLIENT)
 #define NT (CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN)
@@ -142,8 +149,27 @@ static const cli_cmd commands[] = {
      "check the server against a policy (TLS handshake only)", o_none, 0, 0, NC},
     {"attest", "verify-evidence", cli_cmd_attest_verify_evidence,
      "--kind sgx|tdx|sev-snp|nitro|tpm2|soft|ratls-cert FILE [--at TIME|now]\n"
-     "        [--collateral DIR] [--policy FILE]",
-     "verify recorded evidence offline; prints its claims", o_attest_ev, 1, 1, 0},
+     "        [--collateral DIR | --policy FILE [--expect-report-data HEX]\n"
+     "        [--expect-nonce HEX] [--expect-user-data HEX]]",
+     "verify recorded evidence offline (with --policy: as a live client does)", o_attest_ev, 1,
+     1, CLI_NEEDS_CONFIG},
+    {"attest", "tpm-enroll", cli_cmd_attest_tpm_enroll,
+     "--ek-ca CA.pem --key ENROLLER.pem --out RECORD.json [--tpm2-tcti TCTI]\n"
+     "        [--ek-cert EK.der]  |  --state STATE --answer ANSWER.json --key ENROLLER.pem\n"
+     "        --out RECORD.json [--ek-ca CA.pem]",
+     "enrol a TPM's attestation key by credential activation; writes a signed record",
+     o_tpm_enroll, 0, 0, 0},
+    {"attest", "tpm-request", cli_cmd_attest_tpm_request, "--out REQUEST.json [--tpm2-tcti TCTI]",
+     "TPM host: the AK and EK certificate to enrol (split enrolment, step 1)", o_tpm_host, 0, 0,
+     0},
+    {"attest", "tpm-challenge", cli_cmd_attest_tpm_challenge,
+     "REQUEST.json --ek-ca CA.pem --state STATE --out CHALLENGE.json",
+     "enroller: check the EK and make the activation challenge (step 2)", o_tpm_challenge, 1, 1,
+     0},
+    {"attest", "tpm-activate", cli_cmd_attest_tpm_activate,
+     "CHALLENGE.json --out ANSWER.json [--tpm2-tcti TCTI]",
+     "TPM host: answer the challenge with the TPM (step 3; then tpm-enroll --state)", o_tpm_host,
+     1, 1, 0},
     {"measure", NULL, cli_cmd_measure,
      "[--level soft|tpm2] [the other serve options] [--worker PATH]",
      "print the expected measurement (soft) or application PCR value (tpm2), for a policy",

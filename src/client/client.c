@@ -604,6 +604,7 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
     mt_err err;
     mt_err_clear(&err);
     int64_t now = mt_now();
+    mt_status pst;
     if (!claims) {
         snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
     } else if (!mt_ratls_cert_has_evidence(der, (size_t)dl,
@@ -613,14 +614,15 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
                  "policy %s needs at least level soft; pass --insecure only to talk to a server "
                  "at level none",
                  c->base, c->policy_path);
-    } else if (mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
-                                    mt_policy_collateral(c->policy), now, claims, &info,
-                                    &err) != MT_OK) {
-        snprintf(c->att_msg, sizeof c->att_msg, "server %s refused: its attestation evidence "
-                 "does not verify: %s", c->base, err.msg);
-    } else if (mt_policy_check(c->policy, claims, now, &err) != MT_OK) {
-        snprintf(c->att_msg, sizeof c->att_msg, "server %s refused by policy %s: %s", c->base,
-                 c->policy_path, err.msg);
+    } else if ((pst = mt_policy_verify_cert(c->policy, der, (size_t)dl,
+                                            MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY, now, claims,
+                                            &info, &err)) != MT_OK) {
+        if (pst == MT_EPERM)
+            snprintf(c->att_msg, sizeof c->att_msg, "server %s refused by policy %s: %s", c->base,
+                     c->policy_path, err.msg);
+        else
+            snprintf(c->att_msg, sizeof c->att_msg, "server %s refused: its attestation evidence "
+                     "does not verify: %s", c->base, err.msg);
     } else {
         free(c->att_claims);
         c->att_claims = mt_policy_claims_json(claims, &info);

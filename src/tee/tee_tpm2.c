@@ -50,6 +50,33 @@ mt_status mt_tee_tpm2_open(const char *measurement_hex, mt_tpm2_attester **out, 
     return MT_OK;
 }
 
+mt_status mt_tpm2_attester_enrol(mt_tpm2_attester *a, const uint8_t *ek_cert, size_t ek_len,
+                                 const uint8_t *ek_ca, size_t ca_len, int64_t at,
+                                 EVP_PKEY *enroller, char **record, mt_err *err)
+{
+    if (!a || !ek_ca || !enroller || !record)
+        return mt_err_set(err, MT_EINVAL, "mt_tpm2_attester_enrol: NULL argument");
+    *record = NULL;
+    const uint8_t *ak = NULL, *blob = NULL, *sec = NULL;
+    size_t akl = 0, bl = 0, sl = 0, al = 0;
+    uint8_t answer[64];
+    mt_status st;
+    if (!ek_cert && (st = mt_tpm2_attester_ek_cert(a, &ek_cert, &ek_len, err)) != MT_OK)
+        return st;
+    mt_tpm2_attester_ak_public(a, &ak, &akl);
+    mt_tpm2_enroll *e = NULL;
+    if ((st = mt_tpm2_enroll_begin(ek_cert, ek_len, ek_ca, ca_len, at, ak, akl, &e, err)) !=
+        MT_OK)
+        return st;
+    mt_tpm2_enroll_challenge(e, &blob, &bl, &sec, &sl);
+    if ((st = mt_tpm2_attester_activate(a, blob, bl, sec, sl, answer, &al, err)) == MT_OK &&
+        (st = mt_tpm2_enroll_finish(e, answer, al, err)) == MT_OK)
+        st = mt_tpm2_enroll_record(e, enroller, record, err);
+    mt_wipe(answer, sizeof answer);
+    mt_tpm2_enroll_free(e);
+    return st;
+}
+
 #ifndef MT_HAVE_TSS2
 
 struct mt_tpm2_attester {

@@ -56,6 +56,19 @@ mt_status mt_tpm2_attester_activate(mt_tpm2_attester *a, const uint8_t *cred_blo
                                     size_t cred_blob_len, const uint8_t *secret, size_t secret_len,
                                     uint8_t out[64], size_t *out_len, mt_err *err);
 
+/* Enrolment (run by an enroller who holds the enroller key, against this
+ * TPM): checks the EK certificate (ek_cert DER/PEM, or the TPM's own from
+ * NV when NULL) against ek_ca (PEM bundle) at `at`, runs credential
+ * activation for this attester's AK (mt_tpm2_enroll_* verifier side, this
+ * TPM answering), and only when the TPM proved it holds both the EK and the
+ * AK returns the signed enrolment record (mt_tpm2_enroll_record; *record
+ * heap JSON text). MT_EAUTH when the chain, the AK attributes or the
+ * activation fail. */
+struct evp_pkey_st;
+mt_status mt_tpm2_attester_enrol(mt_tpm2_attester *a, const uint8_t *ek_cert, size_t ek_len,
+                                 const uint8_t *ek_ca, size_t ca_len, int64_t at,
+                                 struct evp_pkey_st *enroller, char **record, mt_err *err);
+
 /* Extends the 32-byte digest into the application PCR (SHA-256 bank);
  * with reset, the PCR is reset first so that it ends up as
  * SHA-256(32 zero bytes || digest). */

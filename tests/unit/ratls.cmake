@@ -7,3 +7,9 @@ target_compile_definitions(test_ratls PRIVATE
 mt_add_unit_test(test_policy SOURCES ${MT_TEST_DIR}/unit/test_policy.c LIBS mt_attest)
 target_compile_definitions(test_policy PRIVATE
   MT_TESTVECTORS="${MT_SHARED_DIR}/testvectors/attestation")
+# Policy requirements (required_checks, SNP VMPL/policy bits, expected report
+# data, nonce, user data) on recorded evidence (issue 8, item 4).
+mt_add_unit_test(test_policy_require SOURCES ${MT_TEST_DIR}/unit/test_policy_require.c
+  LIBS mt_attest)
+target_compile_definitions(test_policy_require PRIVATE
+  MT_TESTVECTORS="${MT_SHARED_DIR}/testvectors/attestation")

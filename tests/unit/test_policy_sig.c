@@ -308,7 +308,9 @@ static void test_tpm2_rules(void **state)
              pcrhex, g_dir);
     assert_int_equal(mt_policy_parse(doc, strlen(doc), &p, &err), MT_EINVAL);
     assert_non_null(strstr(err.msg, "tpm2_ek_ca"));
-    /* with an EK CA: the claims must say the EK chain was checked */
+    /* An EK CA alone (no pinned AK, no enrolment): refused at load. Before
+     * issue 8 this policy loaded and accepted any AK whose evidence carried
+     * a (public) EK certificate chaining to the CA. */
     char ca[300];
     snprintf(ca, sizeof ca, "%s/ca.pem", g_dir);
     BIO *b = BIO_new_file(ca, "w");
@@ -329,13 +331,20 @@ static void test_tpm2_rules(void **state)
              "{\"mesatee_policy\":1,\"allowed_kinds\":[\"tpm2\"],\"measurements\":{\"gateway\":"
              "{\"pcr23\":[\"%s\"]}},\"tpm2_ek_ca\":\"%s\"}",
              pcrhex, ca);
-    if (mt_policy_parse(doc, strlen(doc), &p, &err) != MT_OK)
-        fail_msg("policy with EK CA: %s", err.msg);
-    assert_non_null(mt_policy_collateral(p));
-    assert_int_equal(mt_policy_check(p, c, 0, &err), MT_EPERM);
-    assert_non_null(strstr(err.msg, "tpm2_ek_ca"));
+    assert_int_equal(mt_policy_parse(doc, strlen(doc), &p, &err), MT_EINVAL);
+    assert_null(p);
+    assert_non_null(strstr(err.msg, "'tpm2_ek_ca' alone establishes no trust"));
+    /* A pinned policy: claims that say "EK chain checked" do not make an
+     * unpinned AK acceptable. */
+    snprintf(doc, sizeof doc,
+             "{\"mesatee_policy\":1,\"allowed_kinds\":[\"tpm2\"],\"measurements\":{\"gateway\":"
+             "{\"pcr23\":[\"%s\"]}},\"tpm2_aks\":[\"%s\"]}",
+             pcrhex, hex);
+    assert_int_equal(mt_policy_parse(doc, strlen(doc), &p, &err), MT_OK);
+    c->public_key[0] ^= 1;
     c->checked |= MT_ATTEST_CHECKED_EK_CHAIN;
-    assert_int_equal(mt_policy_check(p, c, 0, &err), MT_OK);
+    assert_int_equal(mt_policy_check(p, c, 0, &err), MT_EPERM);
+    assert_non_null(strstr(err.msg, "policy rule 'tpm2_aks' failed"));
     mt_policy_free(p);
     free(c);
 }

@@ -30,6 +30,7 @@
 #include <openssl/evp.h>
 
 #include "mt_attest.h"
+#include "mt_policy.h"
 #include "mt_tee.h"
 #include "mt_tpm2.h"
 #include "mt_util.h"
@@ -344,7 +345,6 @@ static mt_attest_collateral *coll_for(mt_tpm2_attester *t)
     mt_attest_collateral *c = mt_attest_collateral_new();
     assert_non_null(c);
     assert_int_equal(mt_attest_collateral_add(c, MT_COLL_TPM2_AK, ak, akl, NULL), MT_OK);
-    assert_int_equal(mt_attest_collateral_add(c, MT_COLL_TPM2_EK_CA, F.ca, F.ca_len, NULL), MT_OK);
     return c;
 }
 
@@ -432,8 +432,9 @@ static void test_quote_loop(void **state)
     if (mt_attest_verify(MT_ATTEST_TPM2, ev, el, coll, mt_now(), &c, &err) != MT_OK)
         fail_msg("verify: %s", err.msg);
     assert_int_equal(c.kind, MT_ATTEST_TPM2);
-    assert_string_equal(c.endorsement, "AK+EK");
-    assert_int_equal(c.checked & MT_ATTEST_CHECKED_EK_CHAIN, MT_ATTEST_CHECKED_EK_CHAIN);
+    assert_string_equal(c.endorsement, "AK");
+    /* A pin is not an EK check: only a policy's enrolment record sets it. */
+    assert_int_equal(c.checked & MT_ATTEST_CHECKED_EK_CHAIN, 0);
     assert_int_equal(c.report_data_len, 64);
     assert_memory_equal(c.report_data, rd, 64);
     const mt_attest_measurement *m = mt_attest_claims_measurement(&c, "pcr23");
@@ -493,6 +494,79 @@ static void test_quote_loop(void **state)
     free(bad);
     free(ev);
     mt_attest_collateral_free(coll);
+}
+
+/* Enrolment as `mesatee attest tpm-enroll` does it (mt_tpm2_attester_enrol):
+ * a signed record for TPM A's AK, a policy trusting its enroller, A's quote
+ * accepted with the EK chain established, B's quote refused; B cannot be
+ * enrolled under A's EK certificate. */
+static void test_enrol_record(void **state)
+{
+    (void)state;
+    REQUIRE_SWTPM();
+    mt_err err;
+    EVP_PKEY *enroller = EVP_EC_gen("P-256");
+    assert_non_null(enroller);
+    char *rec = NULL;
+    if (mt_tpm2_attester_enrol(F.ta, NULL, 0, F.ca, F.ca_len, mt_now(), enroller, &rec, &err) !=
+        MT_OK)
+        fail_msg("enrol TPM A: %s", err.msg);
+    const uint8_t *ek_a;
+    size_t ek_al;
+    assert_int_equal(mt_tpm2_attester_ek_cert(F.ta, &ek_a, &ek_al, &err), MT_OK);
+    char *rec_b = NULL;
+    assert_int_equal(
+        mt_tpm2_attester_enrol(F.tb, ek_a, ek_al, F.ca, F.ca_len, mt_now(), enroller, &rec_b, &err),
+        MT_EAUTH);
+    assert_null(rec_b);
+    char rp[160], cp[160];
+    snprintf(rp, sizeof rp, "%s/rec.json", F.dir);
+    snprintf(cp, sizeof cp, "%s/ek-ca.pem", F.dir);
+    assert_int_equal(mt_file_write_atomic(rp, rec, strlen(rec), 0644, &err), MT_OK);
+    assert_int_equal(mt_file_write_atomic(cp, F.ca, F.ca_len, 0644, &err), MT_OK);
+    unsigned char *spki = NULL;
+    int sl = i2d_PUBKEY(enroller, &spki);
+    uint8_t eh[32], meas[32], expected[32];
+    unsigned int hl = 0;
+    assert_int_equal(EVP_Digest(spki, (size_t)sl, eh, &hl, EVP_sha256(), NULL), 1);
+    OPENSSL_free(spki);
+    char ehex[65], phex[65];
+    mt_hex_encode(eh, 32, ehex);
+    sha256("enrolled daemon", meas);
+    mt_tpm2_expected_pcr(meas, expected);
+    mt_hex_encode(expected, 32, phex);
+    char doc[1024];
+    snprintf(doc, sizeof doc,
+             "{\"mesatee_policy\":1,\"allowed_kinds\":[\"tpm2\"],\"min_level\":\"tpm2\","
+             "\"measurements\":{\"gateway\":{\"pcr23\":[\"%s\"]}},\"tpm2_ek_ca\":\"%s\","
+             "\"tpm2_enrollers\":[\"%s\"],\"tpm2_enrolments\":[\"%s\"],"
+             "\"required_checks\":{\"tpm2\":[\"ek_chain\"]}}",
+             phex, cp, ehex, rp);
+    mt_policy *p = NULL;
+    if (mt_policy_parse(doc, strlen(doc), &p, &err) != MT_OK)
+        fail_msg("policy: %s", err.msg);
+    uint8_t rd[64] = {7};
+    uint8_t *ev = NULL;
+    size_t el = 0;
+    mt_attest_claims *c = malloc(sizeof *c);
+    assert_int_equal(mt_tpm2_attester_extend(F.ta, meas, true, &err), MT_OK);
+    assert_int_equal(mt_tpm2_attester_quote(F.ta, rd, sizeof rd, &ev, &el, &err), MT_OK);
+    if (mt_policy_verify_evidence(p, MT_ATTEST_TPM2, ev, el, mt_now(), c, &err) != MT_OK)
+        fail_msg("TPM A's quote, enrolled: %s", err.msg);
+    assert_int_equal(c->checked & MT_ATTEST_CHECKED_EK_CHAIN, MT_ATTEST_CHECKED_EK_CHAIN);
+    free(ev);
+    ev = NULL;
+    /* TPM B, same measurement, same EK CA: its AK is not enrolled. */
+    assert_int_equal(mt_tpm2_attester_extend(F.tb, meas, true, &err), MT_OK);
+    assert_int_equal(mt_tpm2_attester_quote(F.tb, rd, sizeof rd, &ev, &el, &err), MT_OK);
+    assert_int_equal(mt_policy_verify_evidence(p, MT_ATTEST_TPM2, ev, el, mt_now(), c, &err),
+                     MT_EPERM);
+    assert_non_null(strstr(err.msg, "policy rule 'tpm2_aks' failed"));
+    free(ev);
+    free(c);
+    mt_policy_free(p);
+    free(rec);
+    EVP_PKEY_free(enroller);
 }
 
 static void test_open_errors(void **state)
@@ -561,7 +635,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enroll),     cmocka_unit_test(test_ak_of_other_tpm),
-        cmocka_unit_test(test_quote_loop), cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_quote_loop), cmocka_unit_test(test_enrol_record),
+        cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_tee_level),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

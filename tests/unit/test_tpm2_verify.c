@@ -9,7 +9,13 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <unistd.h>
+
 #include "mt_json.h"
+#include "mt_policy.h"
+#include "mt_ratls.h"
 #include "mt_tpm2.h"
 #include "mt_tpm2_azure.h"
 
@@ -295,21 +301,17 @@ static void test_container(void **state)
     assert_int_equal(c.checked & MT_ATTEST_CHECKED_EK_CHAIN, 0);
     assert_true(c.public_key_len > 0);
 
-    /* Root alone: the issuer is missing, the EK chain fails. */
+    /* An EK CA bundle given to the quote verifier is refused, with the
+     * full bundle too: the evidence's EK certificate is not bound to its AK,
+     * so checking its chain would prove nothing (issue 8, item 1). */
     assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, ev, el, c2, tv_time(AT_SWTPM), &c, &err),
-                     MT_EAUTH);
-    tv_assert_msg(&err, "EK certificate");
+                     MT_EINVAL);
+    tv_assert_msg(&err, "cannot make TPM evidence trustworthy");
     assert_int_equal(mt_attest_collateral_add(c2, MT_COLL_TPM2_EK_CA, bundle, il + rl, &err),
                      MT_OK);
-    if (mt_attest_verify(MT_ATTEST_TPM2, ev, el, c2, tv_time(AT_SWTPM), &c, &err) != MT_OK)
-        fail_msg("container, pinned TPMT_PUBLIC + EK CA: %s", err.msg);
-    assert_int_equal(c.checked & MT_ATTEST_CHECKED_EK_CHAIN, MT_ATTEST_CHECKED_EK_CHAIN);
-    assert_string_equal(c.endorsement, "AK+EK");
-    /* Before the EK certificate was issued. */
-    assert_int_equal(
-        mt_attest_verify(MT_ATTEST_TPM2, ev, el, c2, tv_time("2026-01-01T00:00:00Z"), &c, &err),
-        MT_EAUTH);
-    tv_assert_msg(&err, "not yet valid");
+    assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, ev, el, c2, tv_time(AT_SWTPM), &c, &err),
+                     MT_EINVAL);
+    assert_int_equal(c.checked, 0);
 
     /* No pin: refused with a hint. Another AK pinned: refused. */
     assert_int_equal(mt_attest_verify(MT_ATTEST_TPM2, ev, el, NULL, 0, &c, &err), MT_EINVAL);
@@ -764,6 +766,478 @@ static void test_azure_tdx(void **state)
     free(hcl);
 }
 
+/* ---- AK trust: pins and enrolment records (issue 8, item 1) ------------- */
+
+static char g_tmp[64];
+
+static void tmp_init(void)
+{
+    snprintf(g_tmp, sizeof g_tmp, "/tmp/mt-tpm2-trust-XXXXXX");
+    assert_non_null(mkdtemp(g_tmp));
+}
+
+static void tmp_done(const char *const *names)
+{
+    char p[160];
+    for (size_t i = 0; names[i]; i++) {
+        snprintf(p, sizeof p, "%s/%s", g_tmp, names[i]);
+        unlink(p);
+    }
+    rmdir(g_tmp);
+}
+
+/* Writes g_tmp/name; returns the path in out (160 bytes). */
+static void tmp_write(const char *name, const void *data, size_t len, char *out)
+{
+    snprintf(out, 160, "%s/%s", g_tmp, name);
+    FILE *f = fopen(out, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void spki_hex(EVP_PKEY *k, char hex[65])
+{
+    unsigned char *spki = NULL;
+    int sl = i2d_PUBKEY(k, &spki);
+    uint8_t h[32];
+    unsigned int hl = 0;
+    assert_true(sl > 0);
+    assert_int_equal(EVP_Digest(spki, (size_t)sl, h, &hl, EVP_sha256(), NULL), 1);
+    OPENSSL_free(spki);
+    mt_hex_encode(h, 32, hex);
+}
+
+static void put16(uint8_t *b, size_t *o, unsigned v)
+{
+    b[(*o)++] = (uint8_t)(v >> 8);
+    b[(*o)++] = (uint8_t)v;
+}
+
+/* A forgery anyone can make: a software key dressed as an AK (a TPMT_PUBLIC
+ * with every AK attribute set), the genuine EK certificate of a real TPM
+ * (EK certificates are public), PCR 16 set to whatever the policy expects,
+ * and a quote over SHA-256(rd) signed by the software key. The container
+ * is well formed and its quote verifies with its own AK. */
+static uint8_t *forged_container(const sw_vec *v, const uint8_t *ek, size_t ekl,
+                                 const uint8_t *rd, size_t rdl, size_t *len)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_non_null(k);
+    BIGNUM *x = NULL, *y = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_X, &x), 1);
+    assert_int_equal(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_EC_PUB_Y, &y), 1);
+    static uint8_t pub[88];
+    assert_int_equal(v->pub_len, sizeof pub);
+    memcpy(pub, v->pub, sizeof pub);
+    assert_true(pub[20] == 0 && pub[21] == 32 && pub[54] == 0 && pub[55] == 32);
+    assert_int_equal(BN_bn2binpad(x, pub + 22, 32), 32);
+    assert_int_equal(BN_bn2binpad(y, pub + 56, 32), 32);
+    BN_free(x);
+    BN_free(y);
+    uint8_t pcr16[32], extra[32], dig[32];
+    tv_hex(PCR16, pcr16, 32);
+    unsigned int hl = 0;
+    assert_int_equal(EVP_Digest(rd, rdl, extra, &hl, EVP_sha256(), NULL), 1);
+    assert_int_equal(EVP_Digest(pcr16, 32, dig, &hl, EVP_sha256(), NULL), 1);
+    uint8_t att[256], name[34] = {0x00, 0x0b};
+    assert_int_equal(EVP_Digest(pub, sizeof pub, name + 2, &hl, EVP_sha256(), NULL), 1);
+    size_t o = 0;
+    static const uint8_t head[] = {0xff, 0x54, 0x43, 0x47, 0x80, 0x18};
+    memcpy(att, head, sizeof head);
+    o = sizeof head;
+    put16(att, &o, sizeof name);
+    memcpy(att + o, name, sizeof name);
+    o += sizeof name;
+    put16(att, &o, 32);
+    memcpy(att + o, extra, 32);
+    o += 32;
+    memset(att + o, 0x11, 8 + 4 + 4); /* clock, resetCount, restartCount */
+    o += 16;
+    att[o++] = 1;                    /* safe */
+    memset(att + o, 0x22, 8);        /* firmwareVersion */
+    o += 8;
+    static const uint8_t sel[] = {0, 0, 0, 1, 0x00, 0x0b, 3, 0x00, 0x00, 0x01}; /* sha256: 16 */
+    memcpy(att + o, sel, sizeof sel);
+    o += sizeof sel;
+    put16(att, &o, 32);
+    memcpy(att + o, dig, 32);
+    o += 32;
+    /* TPMT_SIGNATURE: ECDSA, SHA-256, r, s */
+    uint8_t der[80], sig[4 + 2 * 34];
+    size_t dl = sizeof der, so = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k), 1);
+    assert_int_equal(EVP_DigestSign(md, der, &dl, att, o), 1);
+    EVP_MD_CTX_free(md);
+    const unsigned char *dp = der;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &dp, (long)dl);
+    assert_non_null(es);
+    put16(sig, &so, MT_TPM2_ALG_ECDSA);
+    put16(sig, &so, MT_TPM2_ALG_SHA256);
+    put16(sig, &so, 32);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(es), sig + so, 32), 32);
+    so += 32;
+    put16(sig, &so, 32);
+    assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + so, 32), 32);
+    so += 32;
+    ECDSA_SIG_free(es);
+    EVP_PKEY_free(k);
+    mt_tpm2_evidence ev = {.report_data = rd,
+                           .report_data_len = rdl,
+                           .attest = att,
+                           .attest_len = o,
+                           .sig = sig,
+                           .sig_len = so,
+                           .ak_public = pub,
+                           .ak_public_len = sizeof pub,
+                           .ek_cert = ek,
+                           .ek_cert_len = ekl};
+    mt_err err;
+    assert_int_equal(mt_tpm2_pcrs_set(&ev.pcrs, MT_TPM2_ALG_SHA256, 16, pcr16, 32, &err), MT_OK);
+    uint8_t *out = NULL;
+    if (mt_tpm2_evidence_encode(&ev, &out, len, &err) != MT_OK)
+        fail_msg("encode: %s", err.msg);
+    /* The forgery is well formed: its quote verifies with its own AK. */
+    mt_attest_collateral *own = mt_attest_collateral_new();
+    mt_attest_claims *c = malloc(sizeof *c);
+    assert_int_equal(mt_attest_collateral_add(own, MT_COLL_TPM2_AK, pub, sizeof pub, &err), MT_OK);
+    if (mt_attest_verify(MT_ATTEST_TPM2, out, *len, own, 0, c, &err) != MT_OK)
+        fail_msg("forged container does not verify with its own AK: %s", err.msg);
+    assert_int_equal(c->checked, 0);
+    free(c);
+    mt_attest_collateral_free(own);
+    return out;
+}
+
+/* A forged RA-TLS certificate: a fresh TLS key, its pubkey-hash claims, and
+ * a forged TPM container over SHA-256(claims) || 32 zero bytes. DER. */
+static uint8_t *forged_cert(const sw_vec *v, const uint8_t *ek, size_t ekl, size_t *len)
+{
+    EVP_PKEY *tls = EVP_EC_gen("P-256");
+    unsigned char *spki = NULL;
+    int sl = i2d_PUBKEY(tls, &spki);
+    uint8_t h[32], claims[160], rd[64] = {0};
+    size_t cl = 0, evl = 0, xl = 0;
+    unsigned int hl = 0;
+    mt_err err;
+    assert_int_equal(EVP_Digest(spki, (size_t)sl, h, &hl, EVP_sha256(), NULL), 1);
+    OPENSSL_free(spki);
+    assert_int_equal(mt_ratls_claims_encode(h, NULL, 0, claims, sizeof claims, &cl, &err), MT_OK);
+    assert_int_equal(EVP_Digest(claims, cl, rd, &hl, EVP_sha256(), NULL), 1);
+    uint8_t *ev = forged_container(v, ek, ekl, rd, sizeof rd, &evl), *xv = NULL;
+    assert_int_equal(
+        mt_ratls_ext_encode(MT_RATLS_TAG_TPM2, ev, evl, claims, cl, &xv, &xl, &err), MT_OK);
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"forged", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509_set_pubkey(x, tls);
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    ASN1_OBJECT *oid = OBJ_txt2obj(MT_RATLS_OID, 1);
+    assert_int_equal(ASN1_OCTET_STRING_set(os, xv, (int)xl), 1);
+    X509_EXTENSION *xe = X509_EXTENSION_create_by_OBJ(NULL, oid, 0, os);
+    assert_int_equal(X509_add_ext(x, xe, -1), 1);
+    assert_true(X509_sign(x, tls, EVP_sha256()) > 0);
+    unsigned char *der = NULL;
+    int dl = i2d_X509(x, &der);
+    assert_true(dl > 0);
+    uint8_t *out = malloc((size_t)dl);
+    memcpy(out, der, (size_t)dl);
+    *len = (size_t)dl;
+    OPENSSL_free(der);
+    X509_EXTENSION_free(xe);
+    ASN1_OBJECT_free(oid);
+    ASN1_OCTET_STRING_free(os);
+    X509_free(x);
+    EVP_PKEY_free(tls);
+    free(xv);
+    free(ev);
+    return out;
+}
+
+static mt_policy *policy_or_fail(const char *doc)
+{
+    mt_policy *p = NULL;
+    mt_err err;
+    if (mt_policy_parse(doc, strlen(doc), &p, &err) != MT_OK)
+        fail_msg("policy refused: %s\n%s", err.msg, doc);
+    return p;
+}
+
+static void policy_refused(const char *doc, mt_status want, const char *msg)
+{
+    mt_policy *p = NULL;
+    mt_err err;
+    mt_status st = mt_policy_parse(doc, strlen(doc), &p, &err);
+    if (st != want)
+        fail_msg("expected %s, got %s (%s)\n%s", mt_status_name(want), mt_status_name(st),
+                 st == MT_OK ? "accepted" : err.msg, doc);
+    assert_null(p);
+    tv_assert_msg(&err, msg);
+}
+
+#define POL_HEAD                                                                                   \
+    "{\"mesatee_policy\":1,\"allowed_kinds\":[\"tpm2\"],\"min_level\":\"tpm2\","                \
+    "\"measurements\":{\"gateway\":{\"pcr16\":[\"" PCR16 "\"]}}"
+
+/* The forged evidence of the review: a policy with an EK CA and no pinned
+ * AK is refused at load, and every policy that loads refuses the forgery,
+ * as raw evidence and inside an RA-TLS certificate, through the one path
+ * live clients use (mt_policy_verify_cert). */
+static void test_forged_ak_refused(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    tmp_init();
+    sw_vec v;
+    sw_load(&v);
+    size_t ekl = 0, il = 0, rl = 0, fl = 0, gl = 0, cl = 0;
+    uint8_t *ek = tv_read(SW "ek-rsa-cert.der", &ekl);
+    uint8_t *issuer = tv_read(SW "swtpm-localca-issuer-cert.pem", &il);
+    uint8_t *root = tv_read(SW "swtpm-localca-root-cert.pem", &rl);
+    char ca[160], rec[160], doc[2048], ak_hex[65], en_hex[65];
+    tmp_write("ca.pem", issuer, il, ca);
+    FILE *f = fopen(ca, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite(root, 1, rl, f), rl);
+    fclose(f);
+    static const char rd[] = "any report data";
+    uint8_t *forged = forged_container(&v, ek, ekl, (const uint8_t *)rd, sizeof rd - 1, &fl);
+    uint8_t *genuine = sw_container(&v, ek, ekl, &gl);
+    uint8_t *cert = forged_cert(&v, ek, ekl, &cl);
+    mt_attest_claims *c = malloc(sizeof *c);
+    mt_err err;
+
+    /* 1. tpm2_ek_ca without pins or enrolments: refused at load. */
+    snprintf(doc, sizeof doc, POL_HEAD ",\"tpm2_ek_ca\":\"%s\"}", ca);
+    policy_refused(doc, MT_EINVAL, "alone establishes no trust");
+    /* ... and with pins, the EK CA would check nothing: refused too. */
+    EVP_PKEY *ak = v.ak;
+    spki_hex(ak, ak_hex);
+    snprintf(doc, sizeof doc, POL_HEAD ",\"tpm2_ek_ca\":\"%s\",\"tpm2_aks\":[\"%s\"]}", ca, ak_hex);
+    policy_refused(doc, MT_EINVAL, "alone establishes no trust");
+
+    /* 2. Pinned genuine AK: the forgery is refused, raw and in a cert. */
+    snprintf(doc, sizeof doc, POL_HEAD ",\"tpm2_aks\":[\"%s\"]}", ak_hex);
+    mt_policy *p = policy_or_fail(doc);
+    assert_int_equal(mt_policy_verify_evidence(p, MT_ATTEST_TPM2, forged, fl, 0, c, &err),
+                     MT_EPERM);
+    tv_assert_msg(&err, "policy rule 'tpm2_aks' failed");
+    assert_int_equal(mt_policy_verify_cert(p, cert, cl, MT_RATLS_FORM_CCC, mt_now(), c, NULL, &err),
+                     MT_EPERM);
+    tv_assert_msg(&err, "policy rule 'tpm2_aks' failed");
+    assert_int_equal(c->checked & MT_ATTEST_CHECKED_EK_CHAIN, 0);
+    if (mt_policy_verify_evidence(p, MT_ATTEST_TPM2, genuine, gl, tv_time(AT_SWTPM), c, &err) !=
+        MT_OK)
+        fail_msg("genuine evidence, pinned AK: %s", err.msg);
+    assert_int_equal(c->checked & MT_ATTEST_CHECKED_EK_CHAIN, 0); /* a pin is not an EK check */
+    mt_policy_free(p);
+
+    /* 3. Enrolment: the genuine AK's record signed by a trusted enroller. */
+    EVP_PKEY *enroller = EVP_EC_gen("P-256"), *attacker = EVP_EC_gen("P-256");
+    spki_hex(enroller, en_hex);
+    char *json = NULL;
+    if (mt_tpm2_record_sign(v.pub, v.pub_len, ek, ekl, tv_time(AT_SWTPM), enroller, &json,
+                            &err) != MT_OK)
+        fail_msg("record: %s", err.msg);
+    tmp_write("rec.json", json, strlen(json), rec);
+    snprintf(doc, sizeof doc,
+             POL_HEAD ",\"tpm2_ek_ca\":\"%s\",\"tpm2_enrollers\":[\"%s\"],"
+                      "\"tpm2_enrolments\":[\"%s\"],\"required_checks\":{\"tpm2\":[\"ek_chain\"]}}",
+             ca, en_hex, rec);
+    p = policy_or_fail(doc);
+    assert_int_equal(mt_policy_verify_evidence(p, MT_ATTEST_TPM2, forged, fl, 0, c, &err),
+                     MT_EPERM);
+    tv_assert_msg(&err, "neither pinned");
+    assert_int_equal(mt_policy_verify_cert(p, cert, cl, MT_RATLS_FORM_CCC, mt_now(), c, NULL, &err),
+                     MT_EPERM);
+    tv_assert_msg(&err, "policy rule 'tpm2_aks' failed");
+    if (mt_policy_verify_evidence(p, MT_ATTEST_TPM2, genuine, gl, tv_time(AT_SWTPM), c, &err) !=
+        MT_OK)
+        fail_msg("genuine evidence, enrolled AK: %s", err.msg);
+    assert_int_equal(c->checked & MT_ATTEST_CHECKED_EK_CHAIN, MT_ATTEST_CHECKED_EK_CHAIN);
+    char *cj = mt_policy_claims_json(c, NULL);
+    assert_non_null(strstr(cj, "\"ek_chain\""));
+    free(cj);
+    /* mt_policy_check alone (claims without the flag) reaches the same
+     * verdict: the record, not the claims, is what counts. */
+    c->checked = 0;
+    assert_int_equal(mt_policy_check(p, c, 0, &err), MT_OK);
+    c->public_key[c->public_key_len - 1] ^= 1; /* another AK */
+    c->checked = MT_ATTEST_CHECKED_EK_CHAIN;    /* a verifier's word is not enough */
+    assert_int_equal(mt_policy_check(p, c, 0, &err), MT_EPERM);
+    tv_assert_msg(&err, "policy rule 'tpm2_aks' failed");
+    mt_policy_free(p);
+
+    /* 4. The attacker enrols the forged AK himself: his key is not trusted. */
+    mt_tpm2_evidence fe;
+    assert_int_equal(mt_tpm2_evidence_parse(forged, fl, &fe, &err), MT_OK);
+    char *fake = NULL;
+    assert_int_equal(mt_tpm2_record_sign(fe.ak_public, fe.ak_public_len, ek, ekl,
+                                         tv_time(AT_SWTPM), attacker, &fake, &err),
+                     MT_OK);
+    char frec[160];
+    tmp_write("fake.json", fake, strlen(fake), frec);
+    snprintf(doc, sizeof doc,
+             POL_HEAD ",\"tpm2_enrollers\":[\"%s\"],\"tpm2_enrolments\":[\"%s\",\"%s\"]}", en_hex,
+             rec, frec);
+    policy_refused(doc, MT_EAUTH, "not a trusted enroller");
+
+    /* 5. Tampered records are refused at load. */
+    static const char *const fields[] = {"\"signature\": \"", "\"enrolled_at\": \"2026-",
+                                         "\"ak_public\": \"", "\"tpm2_ak\": \""};
+    static const char *const why[] = {"signature", "signature", "signature", "tpm2_ak"};
+    for (size_t i = 0; i < 4; i++) {
+        char *t = strdup(json), *at = strstr(t, fields[i]);
+        assert_non_null(at);
+        char *ch = at + strlen(fields[i]) + 4;
+        *ch = *ch == '1' ? '2' : '1'; /* one hex digit of the third byte */
+        char tp[160];
+        tmp_write("tampered.json", t, strlen(t), tp);
+        snprintf(doc, sizeof doc,
+                 POL_HEAD ",\"tpm2_enrollers\":[\"%s\"],\"tpm2_enrolments\":[\"%s\"]}", en_hex,
+                 tp);
+        mt_policy *q = NULL;
+        assert_int_not_equal(mt_policy_parse(doc, strlen(doc), &q, &err), MT_OK);
+        assert_null(q);
+        tv_assert_msg(&err, why[i]);
+        free(t);
+    }
+    /* An enrolment before the EK certificate was valid: chain fails. */
+    char *early = NULL;
+    assert_int_equal(mt_tpm2_record_sign(v.pub, v.pub_len, ek, ekl,
+                                         tv_time("2026-01-01T00:00:00Z"), enroller, &early, &err),
+                     MT_OK);
+    char erec[160];
+    tmp_write("early.json", early, strlen(early), erec);
+    snprintf(doc, sizeof doc,
+             POL_HEAD ",\"tpm2_ek_ca\":\"%s\",\"tpm2_enrollers\":[\"%s\"],"
+                      "\"tpm2_enrolments\":[\"%s\"]}",
+             ca, en_hex, erec);
+    policy_refused(doc, MT_EAUTH, "not yet valid");
+    /* Enrollers without records, records without enrollers: refused. */
+    snprintf(doc, sizeof doc, POL_HEAD ",\"tpm2_enrollers\":[\"%s\"]}", en_hex);
+    policy_refused(doc, MT_EINVAL, "needs 'tpm2_enrolments'");
+    snprintf(doc, sizeof doc, POL_HEAD ",\"tpm2_enrolments\":[\"%s\"]}", rec);
+    policy_refused(doc, MT_EINVAL, "needs 'tpm2_enrollers'");
+    /* Pinned AK but the policy requires an EK check: fails closed. */
+    snprintf(doc, sizeof doc,
+             POL_HEAD ",\"tpm2_aks\":[\"%s\"],\"required_checks\":{\"tpm2\":[\"ek_chain\"]}}",
+             ak_hex);
+    p = policy_or_fail(doc);
+    assert_int_equal(
+        mt_policy_verify_evidence(p, MT_ATTEST_TPM2, genuine, gl, tv_time(AT_SWTPM), c, &err),
+        MT_EPERM);
+    tv_assert_msg(&err, "policy rule 'required_checks' failed");
+    mt_policy_free(p);
+
+    /* Enroller keys are ECDSA P-256 only. */
+    EVP_PKEY *p384 = EVP_EC_gen("P-384");
+    char *r384 = NULL;
+    assert_int_equal(mt_tpm2_record_sign(v.pub, v.pub_len, ek, ekl, tv_time(AT_SWTPM), p384,
+                                         &r384, &err),
+                     MT_EINVAL);
+    assert_null(r384);
+    EVP_PKEY_free(p384);
+
+    /* Split enrolment: the saved state completes only with its secret, once. */
+    {
+        uint8_t *bnd = malloc(il + rl);
+        memcpy(bnd, issuer, il);
+        memcpy(bnd + il, root, rl);
+        mt_tpm2_enroll *b = NULL, *l = NULL;
+        char *st_json = NULL;
+        assert_int_equal(mt_tpm2_enroll_begin(ek, ekl, bnd, il + rl, tv_time(AT_SWTPM), v.pub,
+                                              v.pub_len, &b, &err),
+                         MT_OK);
+        assert_int_equal(mt_tpm2_enroll_save(b, &st_json, &err), MT_OK);
+        const char *sp = strstr(st_json, "\"secret\":\"");
+        assert_non_null(sp);
+        uint8_t secret[32];
+        char sh[65];
+        memcpy(sh, sp + 10, 64);
+        sh[64] = 0;
+        tv_hex(sh, secret, 32);
+        assert_int_equal(mt_tpm2_enroll_load((const uint8_t *)st_json, strlen(st_json), &l, &err),
+                         MT_OK);
+        char *r2 = NULL;
+        assert_int_equal(mt_tpm2_enroll_record(l, enroller, &r2, &err), MT_EAUTH);
+        assert_int_equal(mt_tpm2_enroll_finish(l, secret, 32, &err), MT_OK);
+        assert_int_equal(mt_tpm2_enroll_finish(l, secret, 32, &err), MT_EAUTH); /* once */
+        assert_int_equal(mt_tpm2_enroll_record(l, enroller, &r2, &err), MT_OK);
+        mt_tpm2_record rr;
+        uint8_t eh[32];
+        tv_hex(en_hex, eh, 32);
+        assert_int_equal(mt_tpm2_record_verify((const uint8_t *)r2, strlen(r2),
+                                               (const uint8_t(*)[32])eh, 1, bnd, il + rl, &rr,
+                                               &err),
+                         MT_OK);
+        assert_true(rr.ek_chain_checked);
+        mt_tpm2_enroll_free(l);
+        l = NULL;
+        /* A wrong secret fails; a malformed state is refused. */
+        assert_int_equal(mt_tpm2_enroll_load((const uint8_t *)st_json, strlen(st_json), &l, &err),
+                         MT_OK);
+        secret[0] ^= 1;
+        assert_int_equal(mt_tpm2_enroll_finish(l, secret, 32, &err), MT_EAUTH);
+        mt_tpm2_enroll_free(l);
+        l = NULL;
+        assert_int_equal(mt_tpm2_enroll_load((const uint8_t *)"{\"mesatee_tpm2_enrol_state\":1}",
+                                             30, &l, &err),
+                         MT_EINVAL);
+        assert_null(l);
+        /* An answered enrollment is not saved. */
+        assert_int_equal(mt_tpm2_enroll_finish(b, secret, 32, &err), MT_EAUTH);
+        char *again = NULL;
+        assert_int_equal(mt_tpm2_enroll_save(b, &again, &err), MT_EINVAL);
+        mt_tpm2_enroll_free(b);
+        mt_wipe(st_json, strlen(st_json));
+        free(st_json);
+        free(r2);
+        free(bnd);
+    }
+
+    /* 6. No record without a successful activation. */
+    size_t bl = il + rl;
+    uint8_t *bundle = malloc(bl);
+    memcpy(bundle, issuer, il);
+    memcpy(bundle + il, root, rl);
+    mt_tpm2_enroll *e = NULL;
+    assert_int_equal(mt_tpm2_enroll_begin(ek, ekl, bundle, bl, tv_time(AT_SWTPM), v.pub,
+                                          v.pub_len, &e, &err),
+                     MT_OK);
+    char *none = NULL;
+    assert_int_equal(mt_tpm2_enroll_record(e, enroller, &none, &err), MT_EAUTH);
+    uint8_t guess[32] = {0};
+    assert_int_equal(mt_tpm2_enroll_finish(e, guess, 32, &err), MT_EAUTH);
+    assert_int_equal(mt_tpm2_enroll_record(e, enroller, &none, &err), MT_EAUTH);
+    assert_null(none);
+    mt_tpm2_enroll_free(e);
+
+    static const char *const files[] = {"ca.pem",   "rec.json",   "fake.json",
+                                        "tampered.json", "early.json", NULL};
+    tmp_done(files);
+    free(bundle);
+    free(early);
+    free(fake);
+    free(json);
+    EVP_PKEY_free(enroller);
+    EVP_PKEY_free(attacker);
+    free(c);
+    free(cert);
+    free(genuine);
+    free(forged);
+    free(issuer);
+    free(root);
+    free(ek);
+    sw_free(&v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -771,7 +1245,7 @@ int main(void)
         cmocka_unit_test(test_container),   cmocka_unit_test(test_enroll_recorded),
         cmocka_unit_test(test_kdfa),        cmocka_unit_test(test_trustee_generic),
         cmocka_unit_test(test_azure_snp),   cmocka_unit_test(test_azure_snp_bundle),
-        cmocka_unit_test(test_azure_tdx),
+        cmocka_unit_test(test_azure_tdx),   cmocka_unit_test(test_forged_ak_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
