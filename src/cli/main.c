@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mt_secmem.h"
 #include "mt_util.h"
 
 #define CLI_DEFAULT_SERVER "https://127.0.0.1:7443"
@@ -670,6 +671,7 @@ int main(int argc, char **argv)
 {
     cli_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
+    mt_secmem_install_json(); /* passwords, keys, tokens in jansson's heap: wiped on free */
     if (argc < 2) {
         print_usage(stderr);
         return CLI_USAGE;

@@ -23,6 +23,7 @@
 #include "job_codec.h"
 #include "mt_builtin.h"
 #include "mt_ff.h"
+#include "mt_secmem.h"
 #include "mt_util.h"
 #include "sandbox.h"
 #include "untrusted_fetch.h"
@@ -271,6 +272,7 @@ int main(void)
      * its scheduler (e.g. after kill -9 of the daemon). */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
         return 1;
+    mt_secmem_install_json(); /* the job document carries file keys */
 
     if ((st = read_to_eof(CHAN_FD, MT_JOB_MAX, &jbuf, &jlen, &err)) != MT_OK)
         goto report;
