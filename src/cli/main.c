@@ -646,6 +646,8 @@ static int make_client(cli_ctx *ctx)
     }
     if ((ctx->cmd->flags & CLI_NEEDS_TOKEN) && ctx->token_file.value) {
         FILE *f = fopen(ctx->token_file.value, "re");
+        if (f)
+            setvbuf(f, NULL, _IONBF, 0); /* no stdio copy of the token */
         if (!f) {
             if (errno == ENOENT)
                 return CLI_OK; /* not logged in; the server will say so */

@@ -397,7 +397,7 @@ static bool membuf_append(membuf *b, const void *p, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *d = realloc(b->data, cap);
+        char *d = mt_secmem_realloc(b->data, cap); /* may hold a token */
         if (!d)
             return false;
         b->data = d;
@@ -971,7 +971,7 @@ out:
         mt_wipe(auth, strlen(auth));
         free(auth);
     }
-    free(s.mem.data);
+    mt_secmem_free(s.mem.data); /* a login answer holds a token */
     free(url);
     return st;
 }
@@ -1043,7 +1043,7 @@ static int post_pick(mesatee_client *c, const char *path, json_t *req, const cha
         *json_out = resp;
         resp = NULL;
     }
-    free(resp);
+    mt_secmem_free(resp); /* a login answer holds a token */
     return st;
 }
 

@@ -5,6 +5,7 @@
 #include <malloc.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
+#include <string.h>
 
 static mt_secmem_observer g_observer;
 static void *g_observer_arg;
@@ -23,6 +24,19 @@ void mt_secmem_free(void *p)
     if (g_observer)
         g_observer(p, n, g_observer_arg);
     free(p);
+}
+
+void *mt_secmem_realloc(void *p, size_t n)
+{
+    if (!p)
+        return malloc(n);
+    size_t old = malloc_usable_size(p);
+    void *q = malloc(n ? n : 1);
+    if (!q)
+        return NULL;
+    memcpy(q, p, old < n ? old : n);
+    mt_secmem_free(p);
+    return q;
 }
 
 bool mt_secmem_install_json(void)

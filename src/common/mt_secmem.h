@@ -29,6 +29,11 @@
 
 void *mt_secmem_malloc(size_t n);
 void mt_secmem_free(void *p);
+/* realloc for buffers that grow while holding secrets (job documents,
+ * responses with tokens): copies into a new block and wipes and frees the old
+ * one, so no stale copy stays on the heap. NULL p: malloc. On failure NULL is
+ * returned and p is untouched (still owned by the caller). */
+void *mt_secmem_realloc(void *p, size_t n);
 
 /* Registers mt_secmem_malloc/mt_secmem_free as jansson's allocator. Returns
  * true if they are installed after the call (now or by an earlier call). */

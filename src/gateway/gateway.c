@@ -52,6 +52,10 @@
 #define GW_DEFAULT_MAX_CONNS 256u
 #define GW_DEFAULT_TIMEOUT_S 60u
 #define GW_DEFAULT_GRACE_MS 5000u
+/* Request bodies up to this size are wiped after handling: every JSON document
+ * that carries a password or a key is far smaller. Larger bodies are raw
+ * ciphertext uploads, not wiped so that the event loop stays responsive. */
+#define GW_WIPE_BODY_MAX (4u << 20)
 #define GW_DEFAULT_MAX_BODY ((size_t)1 << 30)
 #define GW_MAX_HEADERS 16384
 #define GW_MAX_PATH 2048
@@ -380,6 +384,14 @@ static void gw_evbuffer_free_cb(const void *data, size_t len, void *arg)
     free((void *)data);
 }
 
+/* For JSON answers: they may carry a token or a key (login, key release). */
+static void gw_evbuffer_wipe_free_cb(const void *data, size_t len, void *arg)
+{
+    (void)arg;
+    mt_wipe((void *)data, len);
+    free((void *)data);
+}
+
 /* Audits, counts and sends. body (may be NULL) is moved into the reply.
  * Every request ends here exactly once. */
 static void gw_finish(gw_req *r, int status, const char *content_type, struct evbuffer *body)
@@ -431,7 +443,7 @@ static void gw_finish_json(gw_req *r, int status, json_t *json)
         evhttp_send_error(r->req, 500, "Internal Server Error");
         return;
     }
-    evbuffer_add_reference(b, text, strlen(text), gw_evbuffer_free_cb, NULL);
+    evbuffer_add_reference(b, text, strlen(text), gw_evbuffer_wipe_free_cb, NULL);
     gw_finish(r, status, "application/json", b);
 }
 
@@ -662,6 +674,8 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
     mt_response resp;
     memset(&resp, 0, sizeof resp);
     gw->be.handle(gw->be.ctx, &rq, &resp);
+    if (body && body_len <= GW_WIPE_BODY_MAX)
+        mt_wipe((void *)body, body_len); /* passwords and hex keys arrive here */
 
     resp.object[sizeof resp.object - 1] = '\0';
     resp.route[sizeof resp.route - 1] = '\0';
