@@ -206,7 +206,7 @@ static mt_status load_bundle(const uint8_t *b, size_t n, mt_dcap_coll *o, mt_err
 {
     json_t *j = mt_json_parse((const char *)b, n, JSON_MAX, MT_JSON_DEFAULT_DEPTH, err);
     if (!j)
-        return mt_err_set(err, MT_EINVAL, "DCAP collateral bundle: %s", err ? err->msg : "bad JSON");
+        return mt_err_prefix(err, MT_EINVAL, "DCAP collateral bundle: ");
     mt_status st = MT_OK;
     const char *s = NULL;
     static const char *const opt_keys[] = {"pck_crl_issuer_chain", "root_ca_crl", "pck_crl",
@@ -239,11 +239,8 @@ static mt_status load_bundle(const uint8_t *b, size_t n, mt_dcap_coll *o, mt_err
             st = set_raw(&o->qe_raw, &o->qe_raw_len, raw, strlen(raw), err);
     }
     json_decref(j);
-    if (st != MT_OK && err && strncmp(err->msg, "DCAP", 4) != 0) {
-        char m[MT_ERR_MSG_MAX];
-        snprintf(m, sizeof m, "%s", err->msg);
-        mt_err_set(err, st, "DCAP collateral bundle: %s", m);
-    }
+    if (st != MT_OK) /* every failure above is still unprefixed here */
+        mt_err_prefix(err, st, "DCAP collateral bundle: ");
     return st;
 }
 

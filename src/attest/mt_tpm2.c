@@ -517,7 +517,9 @@ static mt_status sig_get(const mt_tpm2_quote_in *in, mt_tpm2_sig *s, mt_err *err
     return MT_OK;
 }
 
-static mt_status quote_verify(const mt_tpm2_quote_in *in, mt_attest_claims *c, mt_err *err)
+/* *nonce_bad (optional) is set when the only failure is extraData != nonce. */
+static mt_status quote_verify(const mt_tpm2_quote_in *in, mt_attest_claims *c, bool *nonce_bad,
+                              mt_err *err)
 {
     if (!in->attest || !in->sig || !in->ak || !in->pcrs || (!in->nonce && in->nonce_len))
         return mt_err_set(err, MT_EINVAL, "TPM quote verification: missing input");
@@ -529,11 +531,14 @@ static mt_status quote_verify(const mt_tpm2_quote_in *in, mt_attest_claims *c, m
         return st;
     if (!sig_verify(in->ak, &s, in->attest, in->attest_len))
         return mt_err_set(err, MT_EAUTH, "TPM quote signature does not verify with the AK");
-    if (q.extra_len != in->nonce_len || !mt_ct_equal(q.extra, in->nonce, in->nonce_len))
+    if (q.extra_len != in->nonce_len || !mt_ct_equal(q.extra, in->nonce, in->nonce_len)) {
+        if (nonce_bad)
+            *nonce_bad = true;
         return mt_err_set(err, MT_EAUTH,
                           "TPM quote extraData (%zu bytes) does not equal the expected nonce "
                           "(%zu bytes): stale or replayed quote",
                           q.extra_len, in->nonce_len);
+    }
     /* pcrDigest = H_sig(PCR values in selection order, ascending index). */
     const EVP_MD *md = mt_tpm2_hash_md(s.hash);
     EVP_MD_CTX *mc = EVP_MD_CTX_new();
@@ -594,7 +599,7 @@ mt_status mt_tpm2_quote_verify(const mt_tpm2_quote_in *in, mt_attest_claims *cla
     if (!in || !claims)
         return mt_err_set(err, MT_EINVAL, "mt_tpm2_quote_verify: NULL argument");
     memset(claims, 0, sizeof *claims);
-    mt_status st = quote_verify(in, claims, err);
+    mt_status st = quote_verify(in, claims, NULL, err);
     if (st != MT_OK)
         memset(claims, 0, sizeof *claims);
     return st;
@@ -839,8 +844,9 @@ mt_status mt_tpm2_verify(const uint8_t *buf, size_t len, const mt_attest_collate
                            .pcrs = &ev->pcrs,
                            .nonce = nonce,
                            .nonce_len = nl};
-    if ((st = quote_verify(&in, claims, err)) != MT_OK) {
-        if (st == MT_EAUTH && strstr(err ? err->msg : "", "extraData"))
+    bool nonce_bad = false;
+    if ((st = quote_verify(&in, claims, &nonce_bad, err)) != MT_OK) {
+        if (nonce_bad)
             st = mt_err_set(err, MT_EAUTH,
                             "TPM quote extraData is not SHA-256 of the evidence's report data");
         goto out;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "mt_secmem.h"
 #include "mt_util.h"
 
 #define MAX_MULTI 64
@@ -212,19 +213,18 @@ static char *read_password(const char *path, int *rc)
         return NULL;
     s[strcspn(s, "\r\n")] = '\0';
     if (!*s) {
-        free(s);
+        mt_secmem_free(s);
         *rc = cli_fail("password file %s is empty", path);
         return NULL;
     }
     return s;
 }
 
+/* Wipes the whole heap block (not only up to the first NUL: a password file's
+ * later lines stay behind the cut) and frees it. */
 static void free_secret(char *s)
 {
-    if (s) {
-        mt_wipe(s, strlen(s));
-        free(s);
-    }
+    mt_secmem_free(s);
 }
 
 /* Writes the token file (mode 0600, directory 0700 created if needed). */
@@ -280,6 +280,8 @@ int cli_cmd_login(cli_ctx *ctx)
             return cli_usage_error(ctx, "give --password-file F or set MESATEE_PASSWORD");
         if (!(password = strdup(env)))
             return cli_fail("out of memory");
+        mt_wipe((char *)env, strlen(env)); /* also clears /proc/PID/environ */
+        unsetenv("MESATEE_PASSWORD");
     }
     char *token = NULL, *resp = NULL;
     int st = mesatee_login(ctx->client, user, password, &token, &resp);

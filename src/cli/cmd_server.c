@@ -165,6 +165,9 @@ int cli_cmd_serve(cli_ctx *ctx)
         /* flag > environment; used only at the first start */
         if (!(password = strdup(getenv("MESATEE_ADMIN_PASSWORD"))))
             return cli_fail("out of memory");
+        char *env = getenv("MESATEE_ADMIN_PASSWORD");
+        mt_wipe(env, strlen(env)); /* also clears /proc/PID/environ */
+        unsetenv("MESATEE_ADMIN_PASSWORD");
     }
     char *worker = cli_find_worker(ctx);
     if (!worker) {

@@ -9,6 +9,8 @@
 
 #include "cli.h"
 #include "cli_config.h"
+
+#include "mt_secmem.h"
 #include "mt_util.h"
 
 #define CLI_DEFAULT_SERVER "https://127.0.0.1:7443"
@@ -647,6 +649,8 @@ static int make_client(cli_ctx *ctx)
     }
     if ((ctx->cmd->flags & CLI_NEEDS_TOKEN) && ctx->token_file.value) {
         FILE *f = fopen(ctx->token_file.value, "re");
+        if (f)
+            setvbuf(f, NULL, _IONBF, 0); /* no stdio copy of the token */
         if (!f) {
             if (errno == ENOENT)
                 return CLI_OK; /* not logged in; the server will say so */
@@ -672,6 +676,7 @@ int main(int argc, char **argv)
 {
     cli_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
+    mt_secmem_install_json(); /* passwords, keys, tokens in jansson's heap: wiped on free */
     if (argc < 2) {
         print_usage(stderr);
         return CLI_USAGE;

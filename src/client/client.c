@@ -23,6 +23,7 @@
 #include "mt_ff.h"
 #include "mt_policy.h"
 #include "mt_ratls.h"
+#include "mt_secmem.h"
 #include "mt_util.h"
 
 #define CLIENT_ERR_MAX 512
@@ -169,6 +170,7 @@ static CURLcode curl_init_rc = CURLE_OK;
 static void curl_init_once(void)
 {
     curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    mt_secmem_install_json(); /* passwords, tokens and keys in jansson's heap */
 }
 
 /* Checks "https://HOST[:PORT][/]" and returns the base without a trailing
@@ -395,7 +397,7 @@ static bool membuf_append(membuf *b, const void *p, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *d = realloc(b->data, cap);
+        char *d = mt_secmem_realloc(b->data, cap); /* may hold a token */
         if (!d)
             return false;
         b->data = d;
@@ -451,39 +453,28 @@ typedef struct body {
     uint64_t file_len;
 } body;
 
+/* A status the server reported: its own I/O, memory and internal failures are
+ * MESATEE_ESERVER (MESATEE_EIO/ENOMEM mean local failures). */
+static int from_server(mt_status st)
+{
+    if (st == MT_EIO || st == MT_ENOMEM)
+        return MESATEE_ESERVER;
+    return from_mt(st);
+}
+
+/* The server's error.code name, through mt_err's one table. */
 static bool status_from_code_name(const char *name, int *out)
 {
-    static const struct {
-        const char *name;
-        int st;
-    } map[] = {
-        {"invalid_argument", MESATEE_EINVAL}, {"unauthenticated", MESATEE_EAUTH},
-        {"permission_denied", MESATEE_EPERM}, {"not_found", MESATEE_ENOTFOUND},
-        {"conflict", MESATEE_ECONFLICT},      {"too_large", MESATEE_ETOOBIG},
-        {"quota_exceeded", MESATEE_EQUOTA},   {"crypto_failed", MESATEE_ECRYPTO},
-        {"io_error", MESATEE_ESERVER},        {"out_of_memory", MESATEE_ESERVER},
-        {"internal", MESATEE_ESERVER},        {"unavailable", MESATEE_ESERVER},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(map[i].name, name) == 0) {
-            *out = map[i].st;
-            return true;
-        }
-    return false;
+    mt_status st;
+    if (!mt_status_from_name(name, &st) || st == MT_OK)
+        return false;
+    *out = from_server(st);
+    return true;
 }
 
 static int status_from_http(long http)
 {
-    switch (http) {
-    case 400: return MESATEE_EINVAL;
-    case 401: return MESATEE_EAUTH;
-    case 403: return MESATEE_EPERM;
-    case 404: return MESATEE_ENOTFOUND;
-    case 409: return MESATEE_ECONFLICT;
-    case 413: return MESATEE_ETOOBIG;
-    case 429: return MESATEE_EQUOTA;
-    }
-    return http >= 400 && http < 500 ? MESATEE_EINVAL : MESATEE_ESERVER;
+    return from_server(mt_status_from_http(http < 0 || http > 999 ? 0 : (int)http));
 }
 
 /* Copies at most max printable bytes of s into out (others become '?'). */
@@ -982,7 +973,7 @@ out:
         mt_wipe(auth, strlen(auth));
         free(auth);
     }
-    free(s.mem.data);
+    mt_secmem_free(s.mem.data); /* a login answer holds a token */
     free(url);
     return st;
 }
@@ -1054,7 +1045,7 @@ static int post_pick(mesatee_client *c, const char *path, json_t *req, const cha
         *json_out = resp;
         resp = NULL;
     }
-    free(resp);
+    mt_secmem_free(resp); /* a login answer holds a token */
     return st;
 }
 
@@ -1244,17 +1235,20 @@ MESATEE_API int mesatee_file_download(mesatee_client *c, const char *file_id,
         return st;
     if (!out_path)
         return set_err(c, MESATEE_EINVAL, "output path is NULL");
-    size_t tlen = strlen(out_path) + 32;
+    size_t tlen = strlen(out_path) + MT_TMPFILE_EXTRA;
     char *tmp = malloc(tlen);
     if (!tmp)
         return set_err(c, MESATEE_ENOMEM, "out of memory");
-    snprintf(tmp, tlen, "%s.tmp.%ld", out_path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    int fd = -1;
+    mt_err terr;
+    if (mt_tmpfile_open(out_path, 0600, tmp, tlen, &fd, &terr) != MT_OK) {
+        free(tmp);
+        return set_err(c, MESATEE_EIO, "%s", terr.msg);
+    }
+    FILE *f = fdopen(fd, "wb");
     if (!f) {
         st = set_err(c, MESATEE_EIO, "cannot create %s: %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+        mt_tmpfile_discard(fd, tmp);
         free(tmp);
         return st;
     }
@@ -1265,13 +1259,10 @@ MESATEE_API int mesatee_file_download(mesatee_client *c, const char *file_id,
         st = set_err(c, MESATEE_EIO, "cannot write %s: %s", tmp, strerror(errno));
     if (fclose(f) != 0 && st == MESATEE_OK)
         st = set_err(c, MESATEE_EIO, "cannot write %s: %s", tmp, strerror(errno));
-    if (st == MESATEE_OK && rename(tmp, out_path) != 0)
-        st = set_err(c, MESATEE_EIO, "cannot rename %s to %s: %s", tmp, out_path,
-                     strerror(errno));
+    if (st == MESATEE_OK && mt_tmpfile_publish(-1, tmp, out_path, &terr) != MT_OK)
+        st = set_err(c, MESATEE_EIO, "%s", terr.msg);
     if (st != MESATEE_OK)
         unlink(tmp);
-    else
-        mt_fsync_parent_dir(out_path, NULL);
     free(tmp);
     return st;
 }

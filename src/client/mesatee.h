@@ -21,7 +21,15 @@
  *
  * Thread-safety: a handle is used by one thread at a time; different handles
  * may be used concurrently. Call curl_global_init yourself before starting
- * threads if your program is multi-threaded (libmesatee calls it lazily). */
+ * threads if your program is multi-threaded (libmesatee calls it lazily).
+ *
+ * Secrets: the first mesatee_client_new registers a wiping allocator with
+ * jansson (json_set_alloc_funcs), so passwords, tokens and keys that pass
+ * through JSON are overwritten when freed; it leaves an allocator your
+ * program registered itself in place. Like curl_global_init, create the first
+ * client before other threads use jansson. Strings this library returns that
+ * hold a secret (tokens) should be overwritten by the caller before
+ * mesatee_free. */
 #ifndef MESATEE_H
 #define MESATEE_H
 

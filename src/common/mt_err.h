@@ -8,6 +8,7 @@
 #ifndef MT_ERR_H
 #define MT_ERR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum mt_status {
@@ -38,13 +39,35 @@ typedef struct mt_err {
 mt_status mt_err_set(mt_err *err, mt_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Puts a formatted prefix before err's current message and sets its code:
+ * `return mt_err_prefix(err, MT_EINVAL, "argument '%s': ", name);` turns
+ * "no column 'w'" into "argument 'features': no column 'w'". The old message
+ * is copied before formatting, so the prefix appears once; never write
+ * mt_err_set(err, c, "...%s", err->msg) (source and destination overlap).
+ * Truncates to MT_ERR_MSG_MAX - 1 bytes. NULL err: returns code. */
+mt_status mt_err_prefix(mt_err *err, mt_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Resets err to MT_OK with an empty message. */
 void mt_err_clear(mt_err *err);
 
 /* Stable lower-case identifier of a code ("invalid_argument", ...). */
 const char *mt_status_name(mt_status code);
 
-/* The HTTP status that the REST API uses for a code. */
+/* The HTTP status that the REST API (and the executor API) uses for a code.
+ * mt_status_name, mt_status_http and the two reverse mappings below read ONE
+ * table (mt_err.c); no other module keeps its own copy. */
 int mt_status_http(mt_status code);
+
+/* Reverse of mt_status_name; false (and *out untouched) for unknown names. */
+bool mt_status_from_name(const char *name, mt_status *out);
+
+/* The code a client assumes for an HTTP answer without a (known) error code:
+ * 2xx MT_OK; a status from the table its first code (400 MT_EINVAL); other
+ * 4xx MT_EINVAL; anything else MT_EINTERNAL. */
+mt_status mt_status_from_http(int http);
+
+/* The reason phrase for an HTTP status ("Forbidden"). */
+const char *mt_http_reason(int http);
 
 #endif

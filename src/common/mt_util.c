@@ -203,32 +203,50 @@ mt_status mt_fsync_parent_dir(const char *path, mt_err *err)
     return MT_OK;
 }
 
-mt_status mt_file_write_atomic(const char *path, const void *data, size_t len, int mode,
-                               mt_err *err)
+mt_status mt_tmpfile_open(const char *path, int mode, char *tmp, size_t tmp_size, int *fd,
+                          mt_err *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof tmp)
-        return mt_err_set(err, MT_EINVAL, "path too long");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return mt_err_set(err, MT_EIO, "cannot create %s: %s", tmp, strerror(errno));
-    const uint8_t *p = data;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, p + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return mt_err_set(err, MT_EIO, "write %s failed: %s", tmp, strerror(e));
-        }
-        off += (size_t)w;
+    *fd = -1;
+    if (tmp_size)
+        tmp[0] = '\0';
+    uint8_t rnd[8];
+    char hex[2 * sizeof rnd + 1];
+    mt_status st = mt_random(rnd, sizeof rnd, err);
+    if (st != MT_OK)
+        return st;
+    mt_hex_encode(rnd, sizeof rnd, hex);
+    int n = snprintf(tmp, tmp_size, "%s.tmp.%s", path, hex);
+    if (n < 0 || (size_t)n >= tmp_size) {
+        if (tmp_size)
+            tmp[0] = '\0';
+        return mt_err_set(err, MT_EINVAL, "path too long: %.200s", path);
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
+    *fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    if (*fd < 0) {
+        int e = errno;
+        return mt_err_set(err, MT_EIO, "cannot create %s: %s", tmp, strerror(e));
+    }
+    return MT_OK;
+}
+
+void mt_tmpfile_discard(int fd, const char *tmp)
+{
+    if (fd >= 0)
+        close(fd);
+    if (tmp && tmp[0])
         unlink(tmp);
-        return mt_err_set(err, MT_EIO, "fsync %s failed", tmp);
+}
+
+mt_status mt_tmpfile_publish(int fd, const char *tmp, const char *path, mt_err *err)
+{
+    if (fd >= 0) {
+        int e = fsync(fd) != 0 ? errno : 0;
+        if (close(fd) != 0 && e == 0)
+            e = errno;
+        if (e != 0) {
+            unlink(tmp);
+            return mt_err_set(err, MT_EIO, "fsync %s failed: %s", tmp, strerror(e));
+        }
     }
     if (rename(tmp, path) != 0) {
         int e = errno;
@@ -236,6 +254,30 @@ mt_status mt_file_write_atomic(const char *path, const void *data, size_t len, i
         return mt_err_set(err, MT_EIO, "rename to %s failed: %s", path, strerror(e));
     }
     return mt_fsync_parent_dir(path, err);
+}
+
+mt_status mt_file_write_atomic(const char *path, const void *data, size_t len, int mode,
+                               mt_err *err)
+{
+    char tmp[4096];
+    int fd;
+    mt_status st = mt_tmpfile_open(path, mode, tmp, sizeof tmp, &fd, err);
+    if (st != MT_OK)
+        return st;
+    const uint8_t *p = data;
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, p + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            mt_tmpfile_discard(fd, tmp);
+            return mt_err_set(err, MT_EIO, "write %s failed: %s", tmp, strerror(e));
+        }
+        off += (size_t)w;
+    }
+    return mt_tmpfile_publish(fd, tmp, path, err);
 }
 
 mt_status mt_mkdirs(const char *path, int mode, mt_err *err)

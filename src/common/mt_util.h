@@ -43,8 +43,25 @@ mt_status mt_b64_decode(const char *in, uint8_t **out, size_t *outlen, mt_err *e
 /* Reads a whole file, refusing files larger than max bytes (MT_ETOOBIG).
  * The buffer is NUL-terminated (not counted in *len). */
 mt_status mt_file_read(const char *path, size_t max, uint8_t **out, size_t *len, mt_err *err);
-/* Crash-safe write: writes to "<path>.tmp.<pid>", fsyncs, renames over path and
- * fsyncs the directory. On failure the old file (if any) is untouched. */
+/* Temporary files: the one way mesatee creates a file that is later renamed
+ * into place (token file, sealing key, keys, downloads, outputs, objects).
+ * mt_tmpfile_open creates "<path>.tmp.<16 random hex>" with
+ * O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC and the given mode: it never
+ * opens an existing file or follows a symbolic link planted at that name, and
+ * the name cannot be predicted. tmp (tmp_size >= strlen(path) +
+ * MT_TMPFILE_EXTRA) receives the name; *fd the descriptor (-1 on failure).
+ * mt_tmpfile_publish fsyncs and closes fd (when fd >= 0; pass -1 if the caller
+ * closed it after fsync), renames tmp over path and fsyncs the directory; on
+ * any failure it removes tmp, so no partial file is left and the old file at
+ * path (if any) is untouched. mt_tmpfile_discard closes fd (if >= 0) and
+ * removes tmp. */
+#define MT_TMPFILE_EXTRA 22 /* ".tmp." + 16 hex + NUL */
+mt_status mt_tmpfile_open(const char *path, int mode, char *tmp, size_t tmp_size, int *fd,
+                          mt_err *err);
+mt_status mt_tmpfile_publish(int fd, const char *tmp, const char *path, mt_err *err);
+void mt_tmpfile_discard(int fd, const char *tmp);
+/* Crash-safe write of a whole file through mt_tmpfile_open/_publish. On
+ * failure the old file (if any) is untouched and no temporary file remains. */
 mt_status mt_file_write_atomic(const char *path, const void *data, size_t len, int mode,
                                mt_err *err);
 /* fsync of the directory containing path. */

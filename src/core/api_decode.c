@@ -90,9 +90,7 @@ static mt_status parse_object(const uint8_t *b, size_t n, const dec_limits *l,
 /* Prefixes err's message with the field and item it came from. */
 static mt_status item_err(mt_err *err, mt_status rc, const char *field, size_t i)
 {
-    char m[MT_ERR_MSG_MAX];
-    snprintf(m, sizeof m, "%s", err ? err->msg : "invalid");
-    return mt_err_set(err, rc, "field '%s' item %zu: %s", field, i, m);
+    return mt_err_prefix(err, rc, "field '%s' item %zu: ", field, i);
 }
 
 static mt_status key_field(const json_t *o, const char *field, uint8_t key[32], mt_err *err)

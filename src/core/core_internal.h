@@ -81,6 +81,12 @@ void store_rollback(sqlite3 *db);
 mt_status store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
 /* MT_EIO with the connection's message (for unexpected step results). */
 mt_status store_fail(sqlite3 *db, mt_err *err);
+/* One step of a row loop: true on SQLITE_ROW; false at SQLITE_DONE; false
+ * with *rc set (store_fail, unless *rc was already set) on any other result.
+ * Loops are written `while (!rc && store_next(db, st, &rc, err))`, so a step
+ * error is never mistaken for the end of the rows (and a transaction that
+ * updates per row rolls back instead of committing a part). */
+bool store_next(sqlite3 *db, sqlite3_stmt *st, mt_status *rc, mt_err *err);
 /* Binds text (NULL binds SQL NULL). */
 void store_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Column text as a non-NULL C string ("" for NULL). */

@@ -115,9 +115,16 @@ static json_t *fn_json(core_ctx *x, const char *function_id)
                                "ORDER BY username",
                                &a, x->err)) {
                 store_bind_text(a, 1, function_id);
-                while (sqlite3_step(a) == SQLITE_ROW)
+                mt_status arc = MT_OK;
+                while (!arc && store_next(x->db, a, &arc, x->err))
                     json_array_append_new(al, json_string(store_col_text(a, 0)));
                 sqlite3_finalize(a);
+                if (arc) { /* a partial allowlist would mislead: fail */
+                    json_decref(al);
+                    json_decref(o);
+                    sqlite3_finalize(st);
+                    return NULL;
+                }
             }
             json_object_set_new(o, "allowlist", al);
         }

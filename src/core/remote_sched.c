@@ -160,7 +160,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
     r->outputs = json_object();
     if (!r->outputs)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+    while (!rc && store_next(rs->db, q, &rc, err)) {
         const char *slot = store_col_text(q, 0);
         json_t *o = json_object_get(reported, slot);
         const char *ct = NULL, *sha = NULL;

@@ -353,7 +353,7 @@ static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const m
                                 &q, err)))
             goto out;
         store_bind_text(q, 1, task_id);
-        while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+        while (!rc && store_next(db, q, &rc, err)) {
             json_t *o = json_object_get(r->outputs, store_col_text(q, 0));
             const char *sha = json_string_value(json_object_get(o, "sha256"));
             json_int_t size = json_integer_value(json_object_get(o, "size"));

@@ -136,6 +136,16 @@ mt_status store_fail(sqlite3 *db, mt_err *err)
     return mt_err_set(err, MT_EIO, "database error: %s", sqlite3_errmsg(db));
 }
 
+bool store_next(sqlite3 *db, sqlite3_stmt *st, mt_status *rc, mt_err *err)
+{
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        return true;
+    if (s != SQLITE_DONE && *rc == MT_OK)
+        *rc = store_fail(db, err);
+    return false;
+}
+
 mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err)
 {
     char *msg = NULL;

@@ -694,20 +694,13 @@ static mt_status stream_file(const uint8_t key[MT_FF_KEY_LEN], bool encrypt, con
     if (!key || !in_path || !out_path)
         return mt_err_set(err, MT_EINVAL, "mt_ff file helper: NULL argument");
     char tmp[PATH_MAX];
-    uint8_t rnd[4];
-    mt_status st = mt_random(rnd, sizeof rnd, err);
-    if (st != MT_OK)
-        return st;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%d.%02x%02x%02x%02x", out_path, (int)getpid(), rnd[0],
-                 rnd[1], rnd[2], rnd[3]) >= (int)sizeof tmp)
-        return mt_err_set(err, MT_EINVAL, "output path too long: %s", out_path);
+    mt_status st;
     int in = open(in_path, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return mt_err_set(err, errno == ENOENT ? MT_ENOTFOUND : MT_EIO, "cannot open %s: %s",
                           in_path, strerror(errno));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        st = mt_err_set(err, MT_EIO, "cannot create %s: %s", tmp, strerror(errno));
+    int fd = -1;
+    if ((st = mt_tmpfile_open(out_path, 0600, tmp, sizeof tmp, &fd, err)) != MT_OK) {
         close(in);
         return st;
     }
@@ -741,21 +734,8 @@ static mt_status stream_file(const uint8_t key[MT_FF_KEY_LEN], bool encrypt, con
     st = encrypt ? mt_ff_writer_finish(w, err) : mt_ff_reader_finish(r, err);
     if (st != MT_OK)
         goto out;
-    if (fsync(fd) != 0) {
-        st = mt_err_set(err, MT_EIO, "fsync %s failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    int rc = close(fd);
+    st = mt_tmpfile_publish(fd, tmp, out_path, err); /* closes fd; removes tmp on failure */
     fd = -1;
-    if (rc != 0) {
-        st = mt_err_set(err, MT_EIO, "close %s failed: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp, out_path) != 0) {
-        st = mt_err_set(err, MT_EIO, "rename to %s failed: %s", out_path, strerror(errno));
-        goto out;
-    }
-    st = mt_fsync_parent_dir(out_path, err);
 out:
     if (chunk) {
         mt_wipe(chunk, FF_FILE_CHUNK);

@@ -87,7 +87,7 @@ static mt_status resolve_features(const mt_csv *t0, const ml_load_opts *o, long 
             size_t c = 0;
             mt_status st = col_by_name(t0, p, len, "feature", &c, err);
             if (st != MT_OK)
-                return mt_err_set(err, MT_EINVAL, "argument 'features': %s", err->msg);
+                return mt_err_prefix(err, MT_EINVAL, "argument 'features': ");
             if ((long)c == lc)
                 return mt_err_set(err, MT_EINVAL,
                                   "argument 'features': '%.64s' is the label column", p);

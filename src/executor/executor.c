@@ -160,24 +160,18 @@ static bool create_outputs(run *x, mt_job_result *res)
     const mt_job *job = x->job;
     for (size_t i = 0; i < job->n_outputs; i++) {
         const mt_job_output *o = &job->outputs[i];
-        uint8_t rnd[6];
-        char hex[13];
-        if (!o->path || mt_random(rnd, sizeof rnd, NULL) != MT_OK) {
+        if (!o->path) {
             fail(res, "output '%s': no path", o->slot);
             return false;
         }
-        mt_hex_encode(rnd, sizeof rnd, hex);
-        size_t n = strlen(o->path) + 32;
+        size_t n = strlen(o->path) + MT_TMPFILE_EXTRA;
         if (!(x->tmp_path[i] = malloc(n))) {
             fail(res, "out of memory");
             return false;
         }
-        snprintf(x->tmp_path[i], n, "%s.tmp.%s", o->path, hex);
-        x->out_fd[i] = open(x->tmp_path[i], O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                            0600);
-        if (x->out_fd[i] < 0) {
-            fail(res, "output '%s': cannot create %s: %s", o->slot, x->tmp_path[i],
-                 strerror(errno));
+        mt_err terr;
+        if (mt_tmpfile_open(o->path, 0600, x->tmp_path[i], n, &x->out_fd[i], &terr) != MT_OK) {
+            fail(res, "output '%s': %s", o->slot, terr.msg);
             free(x->tmp_path[i]);
             x->tmp_path[i] = NULL;
             return false;

@@ -23,6 +23,7 @@
 #include "job_codec.h"
 #include "mt_builtin.h"
 #include "mt_ff.h"
+#include "mt_secmem.h"
 #include "mt_util.h"
 #include "sandbox.h"
 #include "untrusted_fetch.h"
@@ -63,16 +64,16 @@ static mt_status read_to_eof(int fd, size_t max, char **out, size_t *len, mt_err
     char *buf = malloc(cap + 1);
     if (!buf)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    for (;;) {
+    for (;;) { /* the job carries file keys: no stale copies (mt_secmem) */
         if (n == cap) {
             if (cap >= max) {
-                free(buf);
+                mt_secmem_free(buf);
                 return mt_err_set(err, MT_ETOOBIG, "job larger than %zu bytes", max);
             }
             cap = cap * 2 > max ? max : cap * 2;
-            char *p = realloc(buf, cap + 1);
+            char *p = mt_secmem_realloc(buf, cap + 1);
             if (!p) {
-                free(buf);
+                mt_secmem_free(buf);
                 return mt_err_set(err, MT_ENOMEM, "out of memory");
             }
             buf = p;
@@ -81,7 +82,7 @@ static mt_status read_to_eof(int fd, size_t max, char **out, size_t *len, mt_err
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            free(buf);
+            mt_secmem_free(buf);
             return mt_err_set(err, MT_EIO, "reading the job failed: %s", strerror(errno));
         }
         if (r == 0)
@@ -271,6 +272,7 @@ int main(void)
      * its scheduler (e.g. after kill -9 of the daemon). */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
         return 1;
+    mt_secmem_install_json(); /* the job document carries file keys */
 
     if ((st = read_to_eof(CHAN_FD, MT_JOB_MAX, &jbuf, &jlen, &err)) != MT_OK)
         goto report;

@@ -81,15 +81,31 @@ static void respond(SSL *ssl, int status, const char *reason, const char *body)
         (void)mt_atls_write(ssl, body, len, &err);
 }
 
-static void respond_error(SSL *ssl, mt_status code, const char *msg)
+char *mt_executor_api_error_response(mt_status code, const char *msg)
 {
-    int st = code == MT_EINVAL ? 400 : code == MT_ENOTFOUND ? 404 : code == MT_ECONFLICT ? 409
-           : code == MT_ETOOBIG ? 413 : 500;
-    json_t *j = json_pack("{s:s}", "error", msg);
+    int st = mt_status_http(code);
+    json_t *j = json_pack("{s:s, s:s}", "error", msg ? msg : "", "code", mt_status_name(code));
     char *s = j ? mt_json_dump(j) : NULL;
     json_decref(j);
-    respond(ssl, st, "Error", s ? s : "{}");
+    const char *body = s ? s : "{}";
+    size_t len = strlen(body), cap = len + 200;
+    char *out = malloc(cap);
+    if (out)
+        snprintf(out, cap,
+                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                 "Connection: close\r\n\r\n%s",
+                 st, mt_http_reason(st), len, body);
     free(s);
+    return out;
+}
+
+static void respond_error(SSL *ssl, mt_status code, const char *msg)
+{
+    char *out = mt_executor_api_error_response(code, msg);
+    mt_err err;
+    if (out)
+        (void)mt_atls_write(ssl, out, strlen(out), &err);
+    free(out);
 }
 
 /* One request on an established, verified connection. */

@@ -52,6 +52,10 @@
 #define GW_DEFAULT_MAX_CONNS 256u
 #define GW_DEFAULT_TIMEOUT_S 60u
 #define GW_DEFAULT_GRACE_MS 5000u
+/* Request bodies up to this size are wiped after handling: every JSON document
+ * that carries a password or a key is far smaller. Larger bodies are raw
+ * ciphertext uploads, not wiped so that the event loop stays responsive. */
+#define GW_WIPE_BODY_MAX (4u << 20)
 #define GW_DEFAULT_MAX_BODY ((size_t)1 << 30)
 #define GW_MAX_HEADERS 16384
 #define GW_MAX_PATH 2048
@@ -354,35 +358,7 @@ typedef struct gw_req {
 
 static const char *gw_reason(int status)
 {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Content Too Large";
-    case 429:
-        return "Too Many Requests";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    }
-    return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+    return mt_http_reason(status);
 }
 
 static double gw_elapsed(const struct timespec *t0)
@@ -405,6 +381,14 @@ static void gw_on_complete(struct evhttp_request *req, void *arg)
 
 static void gw_evbuffer_free_cb(const void *data, size_t len, void *arg)
 {
+    free((void *)data);
+}
+
+/* For JSON answers: they may carry a token or a key (login, key release). */
+static void gw_evbuffer_wipe_free_cb(const void *data, size_t len, void *arg)
+{
+    (void)arg;
+    mt_wipe((void *)data, len);
     free((void *)data);
 }
 
@@ -459,7 +443,7 @@ static void gw_finish_json(gw_req *r, int status, json_t *json)
         evhttp_send_error(r->req, 500, "Internal Server Error");
         return;
     }
-    evbuffer_add_reference(b, text, strlen(text), gw_evbuffer_free_cb, NULL);
+    evbuffer_add_reference(b, text, strlen(text), gw_evbuffer_wipe_free_cb, NULL);
     gw_finish(r, status, "application/json", b);
 }
 
@@ -690,6 +674,8 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
     mt_response resp;
     memset(&resp, 0, sizeof resp);
     gw->be.handle(gw->be.ctx, &rq, &resp);
+    if (body && body_len <= GW_WIPE_BODY_MAX)
+        mt_wipe((void *)body, body_len); /* passwords and hex keys arrive here */
 
     resp.object[sizeof resp.object - 1] = '\0';
     resp.route[sizeof resp.route - 1] = '\0';

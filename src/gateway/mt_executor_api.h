@@ -5,7 +5,8 @@
  * executor-role policy, checked inside the handshake; a refused peer never
  * gets a response. Routes (JSON bodies, see mt_remote_sched.h):
  *   POST /v1/executor/claim   200 job document, 204 when no task is staged
- *   POST /v1/executor/report  200 {"stored": true}; 4xx {"error": msg}
+ *   POST /v1/executor/report  200 {"stored": true}; errors {"error": msg,
+ *                             "code": name} with mt_status_http's status
  * One request per connection, served in order on the API's own thread.
  * Ownership: start borrows tee, policy and core (they must outlive stop).
  * Writes <data_dir>/executor.url ("https://127.0.0.1:PORT"). */
@@ -26,5 +27,10 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
                                 mt_executor_api **out, mt_err *err);
 /* Stops the thread and frees everything (NULL ok). */
 void mt_executor_api_stop(mt_executor_api *api);
+
+/* The complete HTTP/1.1 error answer the API sends for code: status from
+ * mt_status_http (403 permission, 429 quota, ...), body {"error": msg,
+ * "code": mt_status_name(code)}. Heap string (free()), NULL if out of memory. */
+char *mt_executor_api_error_response(mt_status code, const char *msg);
 
 #endif

@@ -77,35 +77,26 @@ mt_status untrusted_objstore_put(mt_objstore *s, const char *id, const uint8_t *
     mt_status st = untrusted_objstore_path(s, id, path, sizeof path, err);
     if (st != MT_OK)
         return st;
-    uint8_t rnd[4];
-    if ((st = mt_random(rnd, sizeof rnd, err)) != MT_OK)
-        return st;
-    char rhex[9];
-    mt_hex_encode(rnd, sizeof rnd, rhex);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d.%s", path, (int)getpid(), rhex);
 
     uint8_t md[32];
     unsigned int mdlen = 0;
     if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         return mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 failed");
 
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return mt_err_set(err, MT_EIO, "object store: cannot create %s: %s", tmp,
-                          strerror(errno));
+    int fd;
+    if ((st = mt_tmpfile_open(path, 0600, tmp, sizeof tmp, &fd, err)) != MT_OK)
+        return st;
     int e = write_all(fd, data, len);
     if (e == 0 && fsync(fd) != 0)
         e = errno;
     if (close(fd) != 0 && e == 0)
-        e = errno;
-    if (e == 0 && rename(tmp, path) != 0)
         e = errno;
     if (e != 0) {
         unlink(tmp);
         return mt_err_set(err, e == ENOSPC ? MT_ETOOBIG : MT_EIO,
                           "object store: writing object %s failed: %s", id, strerror(e));
     }
-    if ((st = mt_fsync_parent_dir(path, err)) != MT_OK)
+    if ((st = mt_tmpfile_publish(-1, tmp, path, err)) != MT_OK)
         return st;
     mt_hex_encode(md, 32, sha256_hex);
     return MT_OK;

@@ -200,8 +200,9 @@ static void test_bad_input(void **state)
                    "input 'a', line 3, column 2: empty numeric field");
     tb_in q[1] = {{"a", "x,y\n1,2\n\"3,4\n"}};
     tb_expect_fail("kmeans", tb_args("k", "1", NULL), q, 1, km_outs, 2, "input 'a', line 3");
+    /* exact text: the prefix once (it was formatted into its own buffer) */
     tb_expect_fail("kmeans", tb_args("k", "1", "features", "x,w", NULL), ok, 1, km_outs, 2,
-                   "argument 'features'");
+                   "argument 'features': input 'a', line 1: no feature column 'w'");
     tb_expect_fail("kmeans", tb_args("k", "1", "id", "name", NULL), ok, 1, km_outs, 2,
                    "input 'a', line 1: no id column 'name'");
     const char *const pc[] = {"components"};
