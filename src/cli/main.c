@@ -9,7 +9,6 @@
 
 #include "cli.h"
 #include "cli_config.h"
-
 #include "mt_secmem.h"
 #include "mt_util.h"
 
