@@ -19,7 +19,6 @@
 
 #include "wasm_int.h"
 
-#define MAX_LOCALS 50000u
 #define UNK 0
 
 enum { K_BLOCK, K_LOOP, K_IF, K_ELSE, K_FUNC };
@@ -453,6 +452,8 @@ static bool push_n(comp *c, const uint8_t *ts, uint32_t n)
 static bool push_ctl(comp *c, uint8_t kind, const uint8_t *params, uint32_t np,
                      const uint8_t *results, uint32_t nr, uint8_t single)
 {
+    if (c->nctls > WASM_MAX_NESTING) /* the function's own frame is not a block */
+        return fail(c, "blocks nested too deeply (the limit is 10000)");
     if (c->nctls == c->cap_ctls) {
         uint32_t nc = c->cap_ctls ? c->cap_ctls * 2 : 16;
         ctl *p = realloc(c->ctls, nc * sizeof *p);
@@ -767,6 +768,8 @@ static bool body(comp *c, const wasm_functype *ft)
                 return false;
             if (n > c->end - c->pos)
                 return fail(c, "unexpected end of function body");
+            if (n > WASM_MAX_BR_TABLE)
+                return fail(c, "br_table has too many labels (the limit is 65536)");
             uint32_t *labels = malloc(((size_t)n + 1) * sizeof *labels);
             if (!labels)
                 return fail(c, "out of memory");
@@ -1209,8 +1212,9 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
         if (!ru32(&c, &n) || !rbyte(&c, &t))
             goto out;
         total += n;
-        if (total > MAX_LOCALS) {
-            fail(&c, "too many locals");
+        if (total > WASM_MAX_LOCALS) {
+            fail(&c, total > UINT32_MAX ? "too many locals"
+                                        : "too many locals (the limit is 50000 per function)");
             goto out;
         }
         if (!is_num(t) && !is_ref(t)) {

@@ -7,6 +7,7 @@
  * names, data count) and every function body is validated and translated by
  * wasm_compile_func(). On any failure the module is freed and an MT_EINVAL
  * error names the section, the byte offset and the reason. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,6 +250,16 @@ static bool rd_count(rd *r, uint32_t *n, size_t min_item)
     return true;
 }
 
+/* Refuses a count over an implementation limit (WASM_MAX_* in wasm_int.h). */
+static bool rd_cap(rd *r, uint64_t n, uint32_t cap, const char *what)
+{
+    if (n <= cap)
+        return true;
+    char why[96];
+    snprintf(why, sizeof why, "too many %s (the limit is %u)", what, cap);
+    return rd_fail(r, why);
+}
+
 static bool grow_arr(rd *r, void **arr, size_t elem, size_t n)
 {
     void *p = realloc(*arr, (n ? n : 1) * elem);
@@ -262,7 +273,7 @@ static bool grow_arr(rd *r, void **arr, size_t elem, size_t n)
 static bool sec_type(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 3))
+    if (!rd_count(r, &n, 3) || !rd_cap(r, n, WASM_MAX_TYPES, "types"))
         return false;
     m->types = calloc(n ? n : 1, sizeof *m->types);
     if (!m->types)
@@ -274,7 +285,7 @@ static bool sec_type(rd *r, mt_wasm_module *m)
             return false;
         if (form != 0x60)
             return rd_fail(r, "integer representation too long (expected func type 0x60)");
-        if (!rd_count(r, &np, 1))
+        if (!rd_count(r, &np, 1) || !rd_cap(r, np, WASM_MAX_PARAMS, "parameters"))
             return false;
         wasm_functype *ft = &m->types[i];
         m->ntypes = i + 1;
@@ -285,7 +296,7 @@ static bool sec_type(rd *r, mt_wasm_module *m)
             if (!rd_valtype(r, &ft->t[k]))
                 return false;
         ft->np = np;
-        if (!rd_count(r, &nr, 1))
+        if (!rd_count(r, &nr, 1) || !rd_cap(r, nr, WASM_MAX_PARAMS, "results"))
             return false;
         uint8_t *t = realloc(ft->t, (size_t)np + nr + 1);
         if (!t)
@@ -302,7 +313,7 @@ static bool sec_type(rd *r, mt_wasm_module *m)
 static bool sec_import(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 4))
+    if (!rd_count(r, &n, 4) || !rd_cap(r, n, WASM_MAX_IMPORTS, "imports"))
         return false;
     m->imports = calloc(n ? n : 1, sizeof *m->imports);
     if (!m->imports)
@@ -326,7 +337,8 @@ static bool sec_import(rd *r, mt_wasm_module *m)
             break;
         case MT_WASM_EXTERN_TABLE:
             if (!rd_reftype(r, &im->table.elem) ||
-                !rd_limits(r, &im->table.lim, UINT32_MAX, "table size"))
+                !rd_limits(r, &im->table.lim, UINT32_MAX, "table size") ||
+                !rd_cap(r, (uint64_t)m->ntables + 1, WASM_MAX_TABLES, "tables"))
                 return false;
             if (!grow_arr(r, (void **)&m->tables, sizeof(wasm_tabletype), m->ntables + 1))
                 return false;
@@ -365,7 +377,7 @@ static bool sec_import(rd *r, mt_wasm_module *m)
 static bool sec_function(rd *r, mt_wasm_module *m, uint32_t *ndefined)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 1))
+    if (!rd_count(r, &n, 1) || !rd_cap(r, (uint64_t)m->nfuncs + n, WASM_MAX_FUNCS, "functions"))
         return false;
     if (!grow_arr(r, (void **)&m->func_type, sizeof(uint32_t), (size_t)m->nfuncs + n))
         return false;
@@ -384,7 +396,8 @@ static bool sec_function(rd *r, mt_wasm_module *m, uint32_t *ndefined)
 static bool sec_table(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 2))
+    if (!rd_count(r, &n, 2) ||
+        !rd_cap(r, (uint64_t)m->ntables + n, WASM_MAX_TABLES, "tables"))
         return false;
     if (!grow_arr(r, (void **)&m->tables, sizeof(wasm_tabletype), (size_t)m->ntables + n))
         return false;
@@ -416,7 +429,8 @@ static bool sec_memory(rd *r, mt_wasm_module *m)
 static bool sec_global(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 4))
+    if (!rd_count(r, &n, 4) ||
+        !rd_cap(r, (uint64_t)m->nglobals + n, WASM_MAX_GLOBALS, "globals"))
         return false;
     if (!grow_arr(r, (void **)&m->globals, sizeof(wasm_globaltype), (size_t)m->nglobals + n))
         return false;
@@ -448,7 +462,7 @@ static bool sec_global(rd *r, mt_wasm_module *m)
 static bool sec_export(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 3))
+    if (!rd_count(r, &n, 3) || !rd_cap(r, n, WASM_MAX_EXPORTS, "exports"))
         return false;
     m->exports = calloc(n ? n : 1, sizeof *m->exports);
     if (!m->exports)
@@ -480,7 +494,7 @@ static bool sec_export(rd *r, mt_wasm_module *m)
 static bool sec_elem(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 2))
+    if (!rd_count(r, &n, 2) || !rd_cap(r, n, WASM_MAX_ELEM_SEGS, "element segments"))
         return false;
     m->elems = calloc(n ? n : 1, sizeof *m->elems);
     if (!m->elems)
@@ -577,7 +591,7 @@ static bool sec_code(rd *r, mt_wasm_module *m, uint32_t ndefined)
 static bool sec_data(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 2))
+    if (!rd_count(r, &n, 2) || !rd_cap(r, n, WASM_MAX_DATA_SEGS, "data segments"))
         return false;
     if (m->has_datacount && n != m->datacount)
         return rd_fail(r, "data count and data section have inconsistent lengths");
@@ -715,7 +729,8 @@ static bool decode(rd *r, mt_wasm_module *m)
             break;
         case 11: ok = sec_data(r, m); break;
         case 12:
-            ok = rd_u32(r, &m->datacount);
+            ok = rd_u32(r, &m->datacount) &&
+                 rd_cap(r, m->datacount, WASM_MAX_DATA_SEGS, "data segments");
             m->has_datacount = true;
             break;
         }
