@@ -14,6 +14,8 @@
  * WASM_FB_LIST and the OP_* list in wasm_int.h, docs/wasm-engine.md). On
  * failure an MT_EINVAL error names the code section, the byte offset in the
  * module and the reason. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,11 +78,23 @@ static bool fail(comp *c, const char *why)
     return false;
 }
 
+/* fail with a formatted reason (numbers only: never input bytes). */
+static bool failf(comp *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool failf(comp *c, const char *fmt, ...)
+{
+    char why[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return fail(c, why);
+}
+
 /* ---- reader over the body ------------------------------------------------ */
 static bool rbyte(comp *c, uint8_t *out)
 {
     if (c->pos >= c->end)
-        return fail(c, "unexpected end of function body");
+        return fail(c, "unexpected end of section or function");
     *out = c->b[c->pos++];
     return true;
 }
@@ -92,7 +106,7 @@ static bool ruleb(comp *c, unsigned bits, uint64_t *out)
     c->pos += used;
     if (st == WASM_LEB_OK)
         return true;
-    return fail(c, st == WASM_LEB_END ? "unexpected end of function body" : wasm_leb_why(st));
+    return fail(c, st == WASM_LEB_END ? "unexpected end of section or function" : wasm_leb_why(st));
 }
 
 static bool ru32(comp *c, uint32_t *out)
@@ -111,13 +125,13 @@ static bool rsleb(comp *c, unsigned bits, int64_t *out)
     c->pos += used;
     if (st == WASM_LEB_OK)
         return true;
-    return fail(c, st == WASM_LEB_END ? "unexpected end of function body" : wasm_leb_why(st));
+    return fail(c, st == WASM_LEB_END ? "unexpected end of section or function" : wasm_leb_why(st));
 }
 
 static bool rfixed(comp *c, size_t n, uint64_t *out)
 {
     if (n > c->end - c->pos)
-        return fail(c, "unexpected end of function body");
+        return fail(c, "unexpected end of section or function");
     *out = 0;
     memcpy(out, c->b + c->pos, n);
     c->pos += n;
@@ -488,7 +502,7 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
                       uint32_t *nr, uint8_t *single)
 {
     if (c->pos >= c->end)
-        return fail(c, "unexpected end of function body");
+        return fail(c, "unexpected end of section or function");
     uint8_t b = c->b[c->pos];
     *params = NULL, *np = 0, *results = NULL, *nr = 0, *single = 0;
     if (b == 0x40) {
@@ -607,7 +621,7 @@ static bool memarg(comp *c, unsigned natural_log2, uint32_t *offset)
 static bool check_table(comp *c, uint32_t t)
 {
     if (t >= c->m->ntables)
-        return fail(c, "unknown table");
+        return failf(c, "unknown table %u", t);
     return true;
 }
 
@@ -767,7 +781,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (!ru32(c, &n))
                 return false;
             if (n > c->end - c->pos)
-                return fail(c, "unexpected end of function body");
+                return fail(c, "unexpected end of section or function");
             if (n > WASM_MAX_BR_TABLE)
                 return fail(c, "br_table has too many labels (the limit is 65536)");
             uint32_t *labels = malloc(((size_t)n + 1) * sizeof *labels);
@@ -846,7 +860,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (!ru32(c, &x))
                 return false;
             if (x >= m->nfuncs)
-                return fail(c, "unknown function");
+                return failf(c, "unknown function %u", x);
             const wasm_functype *t = &m->types[m->func_type[x]];
             if (!pop_n(c, t->t, t->np) || !op1(c, OP_CALL, x) || !push_n(c, t->t + t->np, t->nr))
                 return false;
@@ -922,7 +936,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (!ru32(c, &x))
                 return false;
             if (x >= m->nglobals)
-                return fail(c, "unknown global");
+                return failf(c, "unknown global %u", x);
             if (op == 0x23) {
                 if (!op1(c, OP_GLOBAL_GET, x) || !push(c, m->globals[x].type))
                     return false;
@@ -1046,7 +1060,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (!ru32(c, &x))
                 return false;
             if (x >= m->nfuncs)
-                return fail(c, "unknown function");
+                return failf(c, "unknown function %u", x);
             if (!(m->declared_funcs[x / 8] & (1u << (x % 8))))
                 return fail(c, "undeclared function reference");
             if (!op1(c, OP_REF_FUNC, x) || !push(c, MT_WASM_FUNCREF))
@@ -1073,13 +1087,13 @@ static bool body(comp *c, const wasm_functype *ft)
                     return false;
                 if (sub == 8 && !rzero(c))
                     return false;
+                if (sub == 8 && m->nmems == 0)
+                    return fail(c, "unknown memory 0");
                 if (!m->has_datacount)
-                    return fail(c, "data count section required");
+                    return failf(c, "unknown data segment %u (data count section required)", x);
                 if (x >= m->datacount)
-                    return fail(c, "unknown data segment");
+                    return failf(c, "unknown data segment %u", x);
                 if (sub == 8) {
-                    if (m->nmems == 0)
-                        return fail(c, "unknown memory 0");
                     if (!pop(c, I, NULL) || !pop(c, I, NULL) || !pop(c, I, NULL) ||
                         !op1(c, OP_MEMORY_INIT, x))
                         return false;
@@ -1100,10 +1114,10 @@ static bool body(comp *c, const wasm_functype *ft)
             case 12:
                 if (!ru32(c, &x) || !ru32(c, &y))
                     return false;
-                if (x >= m->nelems)
-                    return fail(c, "unknown elem segment");
                 if (!check_table(c, y))
                     return false;
+                if (x >= m->nelems)
+                    return failf(c, "unknown elem segment %u", x);
                 if (m->elems[x].type != m->tables[y].elem)
                     return fail(c, "type mismatch (table.init)");
                 if (!pop(c, I, NULL) || !pop(c, I, NULL) || !pop(c, I, NULL) ||
@@ -1114,7 +1128,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 if (!ru32(c, &x))
                     return false;
                 if (x >= m->nelems)
-                    return fail(c, "unknown elem segment");
+                    return failf(c, "unknown elem segment %u", x);
                 if (!op1(c, OP_ELEM_DROP, x))
                     return false;
                 break;

@@ -7,6 +7,7 @@
  * names, data count) and every function body is validated and translated by
  * wasm_compile_func(). On any failure the module is freed and an MT_EINVAL
  * error names the section, the byte offset and the reason. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +30,22 @@ static bool rd_fail(rd *r, const char *why)
     return false;
 }
 
+/* rd_fail with a formatted reason (numbers only: never input bytes). */
+static bool rd_failf(rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool rd_failf(rd *r, const char *fmt, ...)
+{
+    char why[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return rd_fail(r, why);
+}
+
 static bool rd_byte(rd *r, uint8_t *out)
 {
     if (r->pos >= r->end)
-        return rd_fail(r, "unexpected end");
+        return rd_fail(r, "unexpected end of section or function");
     *out = r->b[r->pos++];
     return true;
 }
@@ -40,7 +53,7 @@ static bool rd_byte(rd *r, uint8_t *out)
 static bool rd_bytes(rd *r, size_t n, const uint8_t **out)
 {
     if (n > r->end - r->pos)
-        return rd_fail(r, "unexpected end");
+        return rd_fail(r, "unexpected end of section or function");
     *out = r->b + r->pos;
     r->pos += n;
     return true;
@@ -53,7 +66,8 @@ static bool rd_uleb(rd *r, unsigned bits, uint64_t *out)
     r->pos += used;
     if (st == WASM_LEB_OK)
         return true;
-    return rd_fail(r, st == WASM_LEB_END ? "unexpected end" : wasm_leb_why(st));
+    return rd_fail(r, st == WASM_LEB_END ? "unexpected end of section or function"
+                                         : wasm_leb_why(st));
 }
 
 static bool rd_sleb(rd *r, unsigned bits, int64_t *out)
@@ -63,7 +77,8 @@ static bool rd_sleb(rd *r, unsigned bits, int64_t *out)
     r->pos += used;
     if (st == WASM_LEB_OK)
         return true;
-    return rd_fail(r, st == WASM_LEB_END ? "unexpected end" : wasm_leb_why(st));
+    return rd_fail(r, st == WASM_LEB_END ? "unexpected end of section or function"
+                                         : wasm_leb_why(st));
 }
 
 static bool rd_u32(rd *r, uint32_t *out)
@@ -158,7 +173,8 @@ static bool rd_limits(rd *r, wasm_lim *l, uint64_t bound, const char *what)
     if (!rd_byte(r, &flag))
         return false;
     if (flag > 1)
-        return rd_fail(r, "integer too large (limits flag)");
+        return rd_fail(r, flag & 0x80 ? "integer representation too long (limits flag)"
+                                      : "integer too large (limits flag)");
     if (!rd_u32(r, &l->min))
         return false;
     l->has_max = flag == 1;
@@ -212,7 +228,7 @@ static bool rd_constexpr(rd *r, mt_wasm_module *m, wasm_constexpr *ce)
             return false;
         /* constant expressions see imported globals only (Wasm 2.0) */
         if (idx >= m->nglobal_imports || idx >= m->nglobals)
-            return rd_fail(r, "unknown global");
+            return rd_failf(r, "unknown global %u", idx);
         ce->kind = CE_GLOBAL, ce->type = m->globals[idx].type, ce->val = idx;
         if (m->globals[idx].mut)
             return rd_fail(r, "constant expression required");
@@ -226,7 +242,7 @@ static bool rd_constexpr(rd *r, mt_wasm_module *m, wasm_constexpr *ce)
         if (!rd_u32(r, &idx))
             return false;
         if (idx >= m->nfuncs)
-            return rd_fail(r, "unknown function");
+            return rd_failf(r, "unknown function %u", idx);
         ce->kind = CE_REF_FUNC, ce->type = MT_WASM_FUNCREF, ce->val = idx;
         m->declared_funcs[idx / 8] |= (uint8_t)(1u << (idx % 8));
         break;
@@ -246,7 +262,7 @@ static bool rd_count(rd *r, uint32_t *n, size_t min_item)
         return false;
     /* every item takes at least min_item bytes: bound allocations by input */
     if (min_item && *n > (r->end - r->pos) / min_item)
-        return rd_fail(r, "unexpected end (count larger than section)");
+        return rd_fail(r, "unexpected end of section or function (count larger than section)");
     return true;
 }
 
@@ -473,15 +489,16 @@ static bool sec_export(rd *r, mt_wasm_module *m)
         if (!rd_name(r, &e->name, &e->nlen) || !rd_byte(r, &e->kind) || !rd_u32(r, &e->idx))
             return false;
         uint32_t lim;
+        const char *what;
         switch (e->kind) {
-        case MT_WASM_EXTERN_FUNC: lim = m->nfuncs; break;
-        case MT_WASM_EXTERN_TABLE: lim = m->ntables; break;
-        case MT_WASM_EXTERN_MEMORY: lim = m->nmems; break;
-        case MT_WASM_EXTERN_GLOBAL: lim = m->nglobals; break;
+        case MT_WASM_EXTERN_FUNC: lim = m->nfuncs, what = "function"; break;
+        case MT_WASM_EXTERN_TABLE: lim = m->ntables, what = "table"; break;
+        case MT_WASM_EXTERN_MEMORY: lim = m->nmems, what = "memory"; break;
+        case MT_WASM_EXTERN_GLOBAL: lim = m->nglobals, what = "global"; break;
         default: return rd_fail(r, "malformed export kind");
         }
         if (e->idx >= lim)
-            return rd_fail(r, "unknown export index");
+            return rd_failf(r, "unknown %s %u", what, e->idx);
         if (e->kind == MT_WASM_EXTERN_FUNC)
             m->declared_funcs[e->idx / 8] |= (uint8_t)(1u << (e->idx % 8));
         for (uint32_t k = 0; k < i; k++)
@@ -547,7 +564,7 @@ static bool sec_elem(rd *r, mt_wasm_module *m)
                 if (!rd_u32(r, &f))
                     return false;
                 if (f >= m->nfuncs)
-                    return rd_fail(r, "unknown function");
+                    return rd_failf(r, "unknown function %u", f);
                 e->items[k].kind = CE_REF_FUNC;
                 e->items[k].type = MT_WASM_FUNCREF;
                 e->items[k].val = f;
@@ -557,7 +574,7 @@ static bool sec_elem(rd *r, mt_wasm_module *m)
         }
         if (e->mode == SEG_ACTIVE) {
             if (e->table >= m->ntables)
-                return rd_fail(r, "unknown table");
+                return rd_failf(r, "unknown table %u", e->table);
             if (m->tables[e->table].elem != e->type)
                 return rd_fail(r, "type mismatch between element segment and table");
         }
@@ -611,7 +628,7 @@ static bool sec_data(rd *r, mt_wasm_module *m)
             return false;
         if (d->mode == SEG_ACTIVE) {
             if (mem >= m->nmems)
-                return rd_fail(r, "unknown memory");
+                return rd_failf(r, "unknown memory %u", mem);
             if (!rd_constexpr(r, m, &d->offset))
                 return false;
             if (d->offset.type != MT_WASM_I32)
@@ -695,7 +712,7 @@ static bool decode(rd *r, mt_wasm_module *m)
         if (!rd_u32(r, &size))
             return false;
         if (size > r->end - r->pos)
-            return rd_fail(r, "section size mismatch (unexpected end)");
+            return rd_fail(r, "length out of bounds (section size)");
         if (id != 0) {
             if (sec_rank(id) <= last)
                 return rd_fail(r, "unexpected content after last section (junk or order)");
@@ -719,7 +736,7 @@ static bool decode(rd *r, mt_wasm_module *m)
         case 8:
             ok = rd_u32(r, &m->start);
             if (ok && m->start >= m->nfuncs)
-                ok = rd_fail(r, "unknown function");
+                ok = rd_failf(r, "unknown function %u", m->start);
             m->has_start = true;
             break;
         case 9: ok = sec_elem(r, m); break;
