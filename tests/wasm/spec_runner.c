@@ -613,7 +613,8 @@ int main(int argc, char **argv)
                 all[nall++] = strndup(de->d_name, l - 5);
             }
         }
-        qsort(all, nall, sizeof *all, cmp_str);
+        if (nall)
+            qsort(all, nall, sizeof *all, cmp_str);
     }
     closedir(d);
     if (nnames == 0 && nall == 0) {
