@@ -447,8 +447,21 @@ static bool pop(comp *c, uint8_t expect, uint8_t *got)
     return true;
 }
 
+/* True when the top n values are exactly ts (no polymorphic bottom involved):
+ * the common case, checked in one memcmp. Validation then costs a few
+ * nanoseconds per value however large a type's arity (up to
+ * WASM_MAX_PARAMS). */
+static bool top_is(comp *c, const uint8_t *ts, uint32_t n)
+{
+    return n && c->nvals - top(c)->height >= n && !memcmp(c->vals + c->nvals - n, ts, n);
+}
+
 static bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
 {
+    if (top_is(c, ts, n)) {
+        c->nvals -= n;
+        return true;
+    }
     for (uint32_t i = n; i-- > 0;)
         if (!pop(c, ts[i], NULL))
             return false;
@@ -457,6 +470,13 @@ static bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
 
 static bool push_n(comp *c, const uint8_t *ts, uint32_t n)
 {
+    if (n > 1 && c->cap_vals - c->nvals >= n) {
+        memcpy(c->vals + c->nvals, ts, n);
+        c->nvals += n;
+        if (live(c) && c->nlocals + c->nvals > c->max_height)
+            c->max_height = c->nlocals + c->nvals;
+        return true;
+    }
     for (uint32_t i = 0; i < n; i++)
         if (!push(c, ts[i]))
             return false;
@@ -761,10 +781,8 @@ static bool body(comp *c, const wasm_functype *ft)
             const uint8_t *ts;
             uint32_t n;
             label_types(&c->ctls[c->nctls - 1 - x], &ts, &n);
-            if (!pop_n(c, ts, n))
-                return false;
             /* heights are those with the values in place */
-            if (!push_n(c, ts, n))
+            if (!top_is(c, ts, n) && (!pop_n(c, ts, n) || !push_n(c, ts, n)))
                 return false;
             if (op == 0x0C) {
                 if (!emit_branch(c, x, OP_BR, OP_BR_DROP))
@@ -800,6 +818,10 @@ static bool body(comp *c, const wasm_functype *ft)
             if (ok)
                 label_types(&c->ctls[c->nctls - 1 - labels[n]], &dts, &dn);
             ctl *t = top(c);
+            /* label type vectors already checked against the stack (the same
+             * vector is checked once: n labels x arity must not be the cost) */
+            const uint8_t *seen[16];
+            uint32_t nseen = 0;
             for (uint32_t i = 0; ok && i <= n; i++) {
                 const uint8_t *ts;
                 uint32_t tn;
@@ -808,6 +830,13 @@ static bool body(comp *c, const wasm_functype *ft)
                     ok = fail(c, "type mismatch (br_table arity)");
                     break;
                 }
+                bool dup = false;
+                for (uint32_t k = 0; k < nseen && !dup; k++)
+                    dup = seen[k] == ts;
+                if (dup)
+                    continue;
+                if (nseen < 16)
+                    seen[nseen++] = ts;
                 for (uint32_t k = 0; k < tn; k++) {
                     uint32_t slot = c->nvals - 1 - k;
                     uint8_t have;

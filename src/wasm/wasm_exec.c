@@ -278,12 +278,12 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     } while (0)
 
 /* Charges u fuel units on top of the instruction's own unit (bulk
- * operations, see WASM_FUEL_* in wasm_int.h); traps before any work is done
- * when less is left. fuel is >= 0 here: OP_FUEL trapped otherwise. */
+ * operations, locals, operands moved; see WASM_FUEL_* in wasm_int.h); traps
+ * before any work is done when less is left. */
 #define CHARGE(u)                                                                          \
     do {                                                                                   \
         uint64_t u_ = (u);                                                                 \
-        if (u_ > (uint64_t)fuel) {                                                         \
+        if (fuel < 0 || u_ > (uint64_t)fuel) {                                             \
             fuel = 0;                                                                      \
             TRAP(MT_WASM_TRAP_FUEL);                                                       \
         }                                                                                  \
@@ -577,8 +577,10 @@ enter: {
     uint32_t np = fn->type->np;
     if (code->max_height > (size_t)(stack_end - fp))
         TRAP(MT_WASM_TRAP_VALUE_STACK);
-    if (code->nlocals > np)
+    if (code->nlocals > np) {
+        CHARGE((code->nlocals - np) / WASM_FUEL_SLOTS_PER_UNIT);
         memset(fp + np, 0, (size_t)(code->nlocals - np) * sizeof *fp);
+    }
     sp = fp + code->nlocals;
     ip = code->ir;
     inst = fn->inst;
@@ -608,6 +610,7 @@ dispatch:
     {
         uint64_t d = ip[1];
         uint32_t h = (uint32_t)(d >> 32), n = (uint32_t)d;
+        CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
         memmove(fp + h, sp - n, (size_t)n * sizeof *sp);
         sp = fp + h + n;
         ip += (int64_t)ip[0];
@@ -626,6 +629,7 @@ dispatch:
         if ((uint32_t)*--sp) {
             uint64_t d = ip[1];
             uint32_t h = (uint32_t)(d >> 32), n = (uint32_t)d;
+            CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
             memmove(fp + h, sp - n, (size_t)n * sizeof *sp);
             sp = fp + h + n;
             ip += (int64_t)ip[0];
@@ -651,6 +655,7 @@ dispatch:
         uint64_t d = e[1];
         uint32_t h = (uint32_t)(d >> 32), k = (uint32_t)d;
         if (fp + h + k != sp) {
+            CHARGE(k / WASM_FUEL_SLOTS_PER_UNIT);
             memmove(fp + h, sp - k, (size_t)k * sizeof *sp);
             sp = fp + h + k;
         }
@@ -660,6 +665,7 @@ dispatch:
     CASE(OP_RETURN)
     {
         uint32_t n = (uint32_t)ip[0];
+        CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
         memmove(fp, sp - n, (size_t)n * sizeof *sp);
         if (nf == fbase)
             goto done;

@@ -23,14 +23,18 @@
 #define WASM_PAGE 65536u
 #define WASM_MAX_PAGES 65536u
 
-/* Fuel cost model of bulk operations (docs/wasm-engine.md, "Fuel"). Every
- * instruction costs 1 unit (charged per basic block); on top of that, before
- * doing the work: memory.fill/copy/init 1 unit per WASM_FUEL_BYTES_PER_UNIT
- * bytes (rounded down), table.fill/copy/init/grow WASM_FUEL_PER_ELEM per
- * element, memory.grow WASM_FUEL_PER_PAGE per page added (a grow that fails
- * for the cap costs nothing extra). Not enough fuel left traps with
- * MT_WASM_TRAP_FUEL and nothing is written. */
+/* Fuel cost model (docs/wasm-engine.md, "Fuel"). Every instruction costs 1
+ * unit (charged per basic block); on top of that, before doing the work:
+ * memory.fill/copy/init 1 unit per WASM_FUEL_BYTES_PER_UNIT bytes (rounded
+ * down), table.fill/copy/init/grow WASM_FUEL_PER_ELEM per element,
+ * memory.grow WASM_FUEL_PER_PAGE per page added (a grow that fails for the
+ * cap costs nothing extra), and 1 per WASM_FUEL_SLOTS_PER_UNIT value slots
+ * for the locals a call zeroes and the operands a branch or return moves.
+ * Not enough fuel left traps with MT_WASM_TRAP_FUEL and nothing is written. */
 #define WASM_FUEL_BYTES_PER_UNIT 64u
+/* Value-stack slots (8 bytes) per unit: locals zeroed at function entry and
+ * values moved by a branch or return that drops operands below them. */
+#define WASM_FUEL_SLOTS_PER_UNIT 8u
 #define WASM_FUEL_PER_ELEM 1u
 #define WASM_FUEL_PER_PAGE (WASM_PAGE / WASM_FUEL_BYTES_PER_UNIT)
 

@@ -470,6 +470,15 @@ static void test_fuel_bulk(void **state)
     assert_int_equal(mt_wasm_store_fuel(r.store), 2997 - 2051);
     assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_EQUOTA);
     teardown(&r);
+    /* locals are zeroed at every call: 1 per 8 (4000 i64 locals: 500 + 1 for end) */
+    const uint8_t locals[] = {1, 0xA0, 0x1F, 0x7E, 0x0B};
+    spec s5 = {NULL, NULL, 0, 0, locals, sizeof locals, -1, -1, false};
+    lim.fuel = 1000;
+    setup(&r, &s5, &lim, NULL);
+    assert_int_equal(call0(&r, NULL, 0, &e), MT_OK);
+    assert_int_equal(mt_wasm_store_fuel(r.store), 499);
+    assert_int_equal(call0(&r, NULL, 0, &e), MT_EQUOTA);
+    teardown(&r);
     /* table.grow: 1 per element */
     const uint8_t tgrow[] = {0, 0xD0, 0x70, 0x20, 0, 0xFC, 0x0F, 0, 0x0B};
     spec s4 = {T_I32, T_I32, 1, 1, tgrow, sizeof tgrow, -1, 1, false};
