@@ -111,7 +111,7 @@ static bool ruleb(comp *c, unsigned bits, uint64_t *out)
 
 static bool ru32(comp *c, uint32_t *out)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (!ruleb(c, 32, &v))
         return false;
     *out = (uint32_t)v;

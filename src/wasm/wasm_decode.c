@@ -83,7 +83,7 @@ static bool rd_sleb(rd *r, unsigned bits, int64_t *out)
 
 static bool rd_u32(rd *r, uint32_t *out)
 {
-    uint64_t v;
+    uint64_t v = 0;
     if (!rd_uleb(r, 32, &v))
         return false;
     *out = (uint32_t)v;
