@@ -664,7 +664,7 @@ out:
 /* ---- registration check of a wasm module (kind "wasm_check") ---------------- */
 
 #define CHECK_MEM_BYTES (1ULL << 30)
-#define CHECK_CPU_SECONDS 30u
+#define CHECK_CPU_SECONDS 10u
 #define CHECK_WALL_MS 60000u
 
 mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module, size_t len,

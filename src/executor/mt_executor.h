@@ -84,7 +84,7 @@ bool mt_builtin_exists(const char *name);
  * module is never parsed in the calling process: a mesatee-worker started
  * from worker_path (kind "wasm_check" job, the module on a sealed memfd)
  * decodes and validates it under the worker's rlimits (1 GiB address
- * space, 30 s CPU, 60 s wall clock) and seccomp filter, and reports. Errors:
+ * space, 10 s CPU, 60 s wall clock) and seccomp filter, and reports. Errors:
  * MT_EINVAL (invalid, or the check exhausted those limits) or MT_ETOOBIG
  * (size) with a message naming the section and offset, or the import;
  * MT_EUNAVAIL when worker_path is NULL; MT_ENOTFOUND/MT_EIO/MT_EINTERNAL when
