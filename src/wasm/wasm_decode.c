@@ -246,6 +246,8 @@ static bool rd_constexpr(rd *r, mt_wasm_module *m, wasm_constexpr *ce)
         ce->kind = CE_REF_FUNC, ce->type = MT_WASM_FUNCREF, ce->val = idx;
         m->declared_funcs[idx / 8] |= (uint8_t)(1u << (idx % 8));
         break;
+    case 0x0B: /* an empty expression has no value */
+        return rd_fail(r, "type mismatch (empty constant expression)");
     default:
         return rd_fail(r, "constant expression required");
     }
@@ -329,7 +331,7 @@ static bool sec_type(rd *r, mt_wasm_module *m)
 static bool sec_import(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 4) || !rd_cap(r, n, WASM_MAX_IMPORTS, "imports"))
+    if (!rd_count(r, &n, 3) || !rd_cap(r, n, WASM_MAX_IMPORTS, "imports"))
         return false;
     m->imports = calloc(n ? n : 1, sizeof *m->imports);
     if (!m->imports)
@@ -429,8 +431,10 @@ static bool sec_table(rd *r, mt_wasm_module *m)
 static bool sec_memory(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 2))
+    if (!rd_count(r, &n, 1))
         return false;
+    if ((uint64_t)m->nmems + n > 1) /* Wasm 2.0: refused before allocating */
+        return rd_fail(r, "multiple memories");
     if (!grow_arr(r, (void **)&m->mems, sizeof(wasm_lim), (size_t)m->nmems + n))
         return false;
     for (uint32_t i = 0; i < n; i++) {
