@@ -212,7 +212,7 @@ mt_status functions_create(core_ctx *x)
     bool wasm = !strcmp(d.executor_type, "wasm");
     if (wasm) {
         mt_err e;
-        if ((rc = mt_executor_wasm_check(d.payload, d.payload_len, &e))) {
+        if ((rc = mt_executor_wasm_check(x->core->worker_path, d.payload, d.payload_len, &e))) {
             rc = mt_err_set(x->err, rc, "field 'payload': %s", e.msg);
             goto out;
         }

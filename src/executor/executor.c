@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -651,5 +652,129 @@ out:
     free(wfd);
     free(in_w);
     free(out_w);
+    return st;
+}
+
+/* ---- registration check of a wasm module (kind "wasm_check") ---------------- */
+
+#define CHECK_MEM_BYTES (1ULL << 30)
+#define CHECK_CPU_SECONDS 10u
+#define CHECK_WALL_MS 60000u
+
+mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module, size_t len,
+                                 mt_err *err)
+{
+    if (!worker_path)
+        return mt_err_set(err, MT_EUNAVAIL,
+                          "wasm modules are checked in the sandboxed worker, and this server "
+                          "has no worker path configured");
+    if (len > mt_executor_wasm_max_bytes())
+        return mt_err_set(err, MT_ETOOBIG, "wasm: module of %zu bytes exceeds the limit of %zu",
+                          len, mt_executor_wasm_max_bytes());
+    mt_job dummy = {.worker_path = worker_path};
+    run x = {.job = &dummy, .chan = -1, .pid = -1, .module_fd = -1};
+    int sv[2] = {-1, -1};
+    char *jobtxt = NULL, *rbuf = NULL;
+    size_t rlen = 0;
+    json_t *r = NULL;
+    mt_status st;
+    /* the module on a sealed memfd: the worker reads it after its sandbox closed */
+    x.module_fd = memfd_create("mesatee-wasm-check", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (x.module_fd < 0) {
+        st = mt_err_set(err, MT_EIO, "memfd_create failed: %s", strerror(errno));
+        goto out;
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(x.module_fd, module + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            st = mt_err_set(err, MT_EIO, "writing the module for its check failed: %s",
+                            strerror(errno));
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    if (fcntl(x.module_fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) !=
+            0 ||
+        lseek(x.module_fd, 0, SEEK_SET) != 0) {
+        st = mt_err_set(err, MT_EIO, "sealing the module for its check failed: %s",
+                        strerror(errno));
+        goto out;
+    }
+    int module_w = MT_JOB_FIRST_FD + 1;
+    if (!(jobtxt = mt_wjob_encode_wasm_check(module_w, CHECK_MEM_BYTES, CHECK_CPU_SECONDS, err))) {
+        st = err ? err->code : MT_ENOMEM;
+        goto out;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        st = mt_err_set(err, MT_EIO, "socketpair failed: %s", strerror(errno));
+        goto out;
+    }
+    if ((st = spawn_worker(&x, sv[1], &x.module_fd, &module_w, 1, err)) != MT_OK) {
+        st = MT_EUNAVAIL; /* the server's fault, not the module's: message kept */
+        if (err)
+            err->code = st;
+        goto out;
+    }
+    close(sv[1]);
+    sv[1] = -1;
+    x.chan = sv[0];
+    sv[0] = -1;
+    struct rusage ru;
+    int why = 0;
+    int ws = supervise(&x, jobtxt, strlen(jobtxt), mt_mono_ms() + CHECK_WALL_MS, NULL, NULL, &rbuf,
+                       &rlen, &ru, &why);
+    mt_job_result res = {0};
+    if (why == 0)
+        describe_status(ws, &dummy, &res);
+    if (why != 0 || res.failure_reason) {
+        /* a module whose check exhausts the worker's limits is refused */
+        st = mt_err_set(err, MT_EINVAL, "wasm: the module could not be checked within the "
+                                        "limits of the sandboxed check (%s)",
+                        why == 1   ? "wall-clock limit"
+                        : why == 3 ? "result too large"
+                        : res.failure_reason ? res.failure_reason
+                                             : "worker failed");
+        mt_job_result_clear(&res);
+        goto out;
+    }
+    mt_err pe = {0};
+    bool ok = false;
+    const char *reason = NULL;
+    int64_t code = MT_EINVAL;
+    r = mt_json_parse(rbuf ? rbuf : "", rlen, MT_JOB_RESULT_MAX, 4, &pe);
+    if (!r || !json_is_object(r) || mt_json_bool_opt(r, "ok", &ok, false, &pe) != MT_OK ||
+        mt_json_str_opt(r, "reason", 4096, &reason, NULL, &pe) != MT_OK ||
+        mt_json_int_opt(r, "status", MT_EINVAL, MT_EUNAVAIL, &code, MT_EINVAL, &pe) != MT_OK) {
+        st = mt_err_set(err, MT_EINTERNAL, "the module check returned no valid result");
+        goto out;
+    }
+    if (ok) {
+        st = MT_OK;
+    } else {
+        /* the worker's own failures (memory) are the module's fault at this size */
+        mt_status c = (mt_status)code;
+        if (c != MT_ETOOBIG)
+            c = MT_EINVAL;
+        st = mt_err_set(err, c, "%s", reason ? reason : "wasm: module refused");
+    }
+out:
+    json_decref(r);
+    if (x.pid > 0) {
+        kill(x.pid, SIGKILL);
+        while (waitpid(x.pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    if (x.module_fd >= 0)
+        close(x.module_fd);
+    if (x.chan >= 0)
+        close(x.chan);
+    if (sv[0] >= 0)
+        close(sv[0]);
+    if (sv[1] >= 0)
+        close(sv[1]);
+    free(jobtxt);
+    free(rbuf);
     return st;
 }

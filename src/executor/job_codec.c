@@ -108,6 +108,21 @@ oom:
     return NULL;
 }
 
+char *mt_wjob_encode_wasm_check(int module_fd, uint64_t mem_bytes, uint32_t cpu_seconds,
+                                mt_err *err)
+{
+    json_t *root = json_pack("{s:i,s:s,s:s,s:s,s:{},s:[],s:[],s:{s:I,s:I,s:I},s:{s:i}}", "v", 1,
+                             "kind", "wasm_check", "task_id", "", "function", "", "arguments",
+                             "inputs", "outputs", "limits", "mem_bytes", (json_int_t)mem_bytes,
+                             "cpu_seconds", (json_int_t)cpu_seconds, "max_input_bytes",
+                             (json_int_t)0, "module", "fd", module_fd);
+    char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    json_decref(root);
+    if (!s)
+        mt_err_set(err, MT_ENOMEM, "out of memory encoding the job");
+    return s;
+}
+
 static mt_status decode_io(json_t *arr, bool is_input, mt_wjob_io *out, size_t n, int *fds_seen,
                            mt_err *err)
 {
@@ -159,8 +174,9 @@ static mt_status decode_io(json_t *arr, bool is_input, mt_wjob_io *out, size_t n
 
 mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
 {
-    static const char *const top[] = {"v",       "task_id", "function", "arguments", "inputs",
-                                      "outputs", "limits",  "module",   NULL};
+    static const char *const top[] = {"v",      "task_id", "function", "arguments", "inputs",
+                                      "outputs", "limits", "module",   "kind",      NULL};
+    static const char *const check_mod[] = {"fd", NULL};
     static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "max_input_bytes", NULL};
     memset(out, 0, sizeof *out);
     mt_wjob j = {0};
@@ -171,6 +187,7 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
     mt_status st;
     json_t *ins, *outs, *args = NULL, *lim;
     int64_t v, mem, cpu, maxin;
+    const char *kind = NULL;
     if (!json_is_object(j.root)) {
         st = mt_err_set(err, MT_EINVAL, "job: expected a JSON object");
         goto fail;
@@ -181,8 +198,28 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
         (st = mt_json_str(j.root, "function", 64, &j.function, err)) != MT_OK ||
         (st = mt_json_object_opt(j.root, "arguments", 64, &args, err)) != MT_OK ||
         (st = mt_json_array(j.root, "inputs", MT_JOB_MAX_SLOTS, &ins, err)) != MT_OK ||
-        (st = mt_json_array(j.root, "outputs", MT_JOB_MAX_SLOTS, &outs, err)) != MT_OK)
+        (st = mt_json_array(j.root, "outputs", MT_JOB_MAX_SLOTS, &outs, err)) != MT_OK ||
+        (st = mt_json_str_opt(j.root, "kind", 16, &kind, NULL, err)) != MT_OK)
         goto fail;
+    if (kind && strcmp(kind, "run") != 0 && strcmp(kind, "wasm_check") != 0) {
+        st = mt_err_set(err, MT_EINVAL, "job: unknown kind");
+        goto fail;
+    }
+    j.wasm_check = kind && !strcmp(kind, "wasm_check");
+    if (j.wasm_check) {
+        /* the plaintext module on one fd; nothing else */
+        json_t *mod = json_object_get(j.root, "module");
+        int64_t fd;
+        if (json_array_size(ins) || json_array_size(outs) || !json_is_object(mod)) {
+            st = mt_err_set(err, MT_EINVAL, "job: a wasm_check job has a module and no slots");
+            goto fail;
+        }
+        if ((st = mt_json_only_keys(mod, check_mod, err)) != MT_OK ||
+            (st = mt_json_int(mod, "fd", MT_JOB_FIRST_FD + 1, MT_JOB_MAX_FD, &fd, err)) != MT_OK)
+            goto fail;
+        j.module.fd = (int)fd;
+        j.module.slot = "(module)";
+    }
     lim = json_object_get(j.root, "limits");
     if (!json_is_object(lim)) {
         st = mt_err_set(err, MT_EINVAL, "job: field 'limits' must be an object");
@@ -221,7 +258,7 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
     if ((st = decode_io(ins, true, j.inputs, j.n_inputs, fds_seen, err)) != MT_OK ||
         (st = decode_io(outs, false, j.outputs, j.n_outputs, fds_seen, err)) != MT_OK)
         goto fail;
-    json_t *mod = json_object_get(j.root, "module");
+    json_t *mod = j.wasm_check ? NULL : json_object_get(j.root, "module");
     if (mod) {
         /* same shape as an output (fd + key), under the fixed slot "(module)" */
         json_t *one = json_array(), *copy = json_is_object(mod) ? json_copy(mod) : NULL;

@@ -7,6 +7,9 @@
  *    "outputs":[{"slot":"r","fd":6,"key":"<64 hex>"}],
  *    "limits":{"mem_bytes":N,"cpu_seconds":N,"max_input_bytes":N},
  *    "module":{"fd":5,"key":"<64 hex>"}}      (executor type "wasm" only)
+ * Registration check of a wasm module (no keys; the module is plaintext):
+ *   {"v":1,"kind":"wasm_check","task_id":"","function":"","inputs":[],
+ *    "outputs":[],"limits":{..},"module":{"fd":4}}
  * Inputs with "fd" are ciphertext files the parent opened (local paths and
  * checked file:// URLs); "url" is https:// only, fetched by the worker before
  * its sandbox closes. Output fds are the parent's O_EXCL temp files.
@@ -15,6 +18,8 @@
  *   {"ok":true,"return_value":"..","log":"..","fetched_bytes":N,
  *    "outputs":{"r":{"plain_bytes":N}},"fuel_used":N}
  *   {"ok":false,"reason":"..","log":"..","fetched_bytes":N}
+ * and for "wasm_check" {"ok":true} or {"ok":false,"reason":"..","status":N}
+ * (N an mt_status).
  *
  * mt_wjob_decode is the one bounded reader of the job; it is fuzzed
  * (fuzz/job_decode.c). Thread-safety: reentrant. */
@@ -55,6 +60,7 @@ typedef struct mt_wjob {
     uint32_t cpu_seconds;
     bool has_module;    /* "wasm": module is the encrypted module (slot "(module)") */
     mt_wjob_io module;
+    bool wasm_check;    /* kind "wasm_check": module.fd is the plaintext module, no key */
 } mt_wjob;
 
 /* Encodes the job for the worker; in_fds[i] is the worker-side fd of input i
@@ -63,6 +69,11 @@ typedef struct mt_wjob {
  * the caller wipes and frees it. NULL with err set on failure. */
 char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, int module_fd,
                      mt_err *err);
+
+/* Encodes a "wasm_check" job: the worker decodes and validates the plaintext
+ * module on its fd module_fd (mt_wasm_fn_check) and reports the outcome. */
+char *mt_wjob_encode_wasm_check(int module_fd, uint64_t mem_bytes, uint32_t cpu_seconds,
+                                mt_err *err);
 
 /* Decodes and validates a job. On error *out is zeroed (nothing to free). */
 mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err);

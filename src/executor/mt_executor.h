@@ -81,8 +81,16 @@ bool mt_builtin_exists(const char *name);
 
 /* Registration check of a "wasm" function's module: valid, imports only the
  * mesatee host API, exports "_start" and "memory" (see wasm_fn.h). The
- * message names the section and offset, or the import. */
-mt_status mt_executor_wasm_check(const uint8_t *module, size_t len, mt_err *err);
+ * module is never parsed in the calling process: a mesatee-worker started
+ * from worker_path (kind "wasm_check" job, the module on a sealed memfd)
+ * decodes and validates it under the worker's rlimits (1 GiB address
+ * space, 10 s CPU, 60 s wall clock) and seccomp filter, and reports. Errors:
+ * MT_EINVAL (invalid, or the check exhausted those limits) or MT_ETOOBIG
+ * (size) with a message naming the section and offset, or the import;
+ * MT_EUNAVAIL when worker_path is NULL; MT_ENOTFOUND/MT_EIO/MT_EINTERNAL when
+ * the worker cannot be started or answers nonsense. */
+mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module, size_t len,
+                                 mt_err *err);
 /* Largest module accepted, in bytes. */
 size_t mt_executor_wasm_max_bytes(void);
 

@@ -832,10 +832,8 @@ out:
 
 /* ---- the daemon's view (mt_executor.h) ------------------------------------- */
 
-mt_status mt_executor_wasm_check(const uint8_t *module, size_t len, mt_err *err)
-{
-    return mt_wasm_fn_check(module, len, err);
-}
+/* mt_executor_wasm_check runs mt_wasm_fn_check in a sandboxed worker: see
+ * executor.c. */
 
 size_t mt_executor_wasm_max_bytes(void)
 {

@@ -252,6 +252,34 @@ static void report(int ok, const char *ret, const char *reason, const mt_bctx *c
     free(s);
 }
 
+/* Kind "wasm_check": decodes and validates the plaintext module on its fd in
+ * the sandbox (rlimits applied, seccomp closed before the first byte is
+ * parsed), reports {"ok":..,"reason":..,"status":..} and exits. */
+static void wasm_check(const mt_wjob *job)
+{
+    mt_err err = {0};
+    char *mod = NULL;
+    size_t len = 0;
+    mt_status st = mt_sandbox_lock(job->module.fd, &err);
+    if (st == MT_OK)
+        st = read_to_eof(job->module.fd, (size_t)MT_WASM_FN_MAX_MODULE + 1, &mod, &len, &err);
+    if (st == MT_ETOOBIG)
+        st = mt_err_set(&err, MT_ETOOBIG, "wasm: module larger than %u bytes",
+                        MT_WASM_FN_MAX_MODULE);
+    if (st == MT_OK)
+        st = mt_wasm_fn_check((const uint8_t *)mod, len, &err);
+    free(mod);
+    json_t *r = st == MT_OK ? json_pack("{s:b}", "ok", 1)
+                            : json_pack("{s:b,s:s,s:i}", "ok", 0, "reason", err.msg, "status",
+                                        (int)st);
+    char *s = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    json_decref(r);
+    if (!s)
+        _exit(70);
+    (void)write_all(CHAN_FD, s, strlen(s));
+    free(s);
+}
+
 int main(void)
 {
     static mt_bctx ctx; /* 64 KiB log: not on the stack */
@@ -287,6 +315,11 @@ int main(void)
     uint64_t max_in = job.max_input_bytes ? job.max_input_bytes : (4ULL << 30);
     if ((st = mt_sandbox_limits(mem, cpu, &err)) != MT_OK)
         goto report;
+    if (job.wasm_check) {
+        wasm_check(&job);
+        mt_wjob_free(&job);
+        _exit(0);
+    }
     mt_builtin_fn fn = job.has_module ? NULL : mt_builtin_find(job.function);
     if (!fn && !job.has_module) {
         st = mt_err_set(&err, MT_EINVAL, "unknown built-in function '%s'", job.function);

@@ -14,9 +14,15 @@
  *   Objects of one store must never be passed to another store.
  * - No ambient authority: an instance sees only the imports the resolver
  *   hands it.
- * - Limits (mt_wasm_limits) are enforced: fuel (charged per basic block),
- *   memory pages, table elements, call depth, value-stack slots, module
- *   size. Exhausting fuel, call depth or the value stack traps with a reason;
+ * - Limits (mt_wasm_limits) are enforced: fuel (1 per instruction, charged
+ *   per basic block, plus the length of bulk memory/table operations,
+ *   memory.grow, locals zeroed and operands moved: docs/wasm-engine.md),
+ *   memory pages (per memory, and for all memories and tables of a store
+ *   together, tables at 8 bytes per element), table elements, call depth,
+ *   value-stack slots, module size. A module over one of the decoder's
+ *   implementation limits (tables, functions, globals, types, imports,
+ *   exports, segments, locals, nesting depth, br_table labels) is invalid.
+ *   Exhausting fuel, call depth or the value stack traps with a reason;
  *   memory.grow/table.grow beyond a cap return -1 as the spec requires, and
  *   instantiating a module whose minimum exceeds a cap fails with
  *   MT_ETOOBIG.

@@ -14,12 +14,13 @@
  * WASM_FB_LIST and the OP_* list in wasm_int.h, docs/wasm-engine.md). On
  * failure an MT_EINVAL error names the code section, the byte offset in the
  * module and the reason. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "wasm_int.h"
 
-#define MAX_LOCALS 50000u
 #define UNK 0
 
 enum { K_BLOCK, K_LOOP, K_IF, K_ELSE, K_FUNC };
@@ -77,11 +78,23 @@ static bool fail(comp *c, const char *why)
     return false;
 }
 
+/* fail with a formatted reason (numbers only: never input bytes). */
+static bool failf(comp *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool failf(comp *c, const char *fmt, ...)
+{
+    char why[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return fail(c, why);
+}
+
 /* ---- reader over the body ------------------------------------------------ */
 static bool rbyte(comp *c, uint8_t *out)
 {
     if (c->pos >= c->end)
-        return fail(c, "unexpected end of function body");
+        return fail(c, "unexpected end of section or function");
     *out = c->b[c->pos++];
     return true;
 }
@@ -93,7 +106,7 @@ static bool ruleb(comp *c, unsigned bits, uint64_t *out)
     c->pos += used;
     if (st == WASM_LEB_OK)
         return true;
-    return fail(c, st == WASM_LEB_END ? "unexpected end of function body" : wasm_leb_why(st));
+    return fail(c, st == WASM_LEB_END ? "unexpected end of section or function" : wasm_leb_why(st));
 }
 
 static bool ru32(comp *c, uint32_t *out)
@@ -112,13 +125,13 @@ static bool rsleb(comp *c, unsigned bits, int64_t *out)
     c->pos += used;
     if (st == WASM_LEB_OK)
         return true;
-    return fail(c, st == WASM_LEB_END ? "unexpected end of function body" : wasm_leb_why(st));
+    return fail(c, st == WASM_LEB_END ? "unexpected end of section or function" : wasm_leb_why(st));
 }
 
 static bool rfixed(comp *c, size_t n, uint64_t *out)
 {
     if (n > c->end - c->pos)
-        return fail(c, "unexpected end of function body");
+        return fail(c, "unexpected end of section or function");
     *out = 0;
     memcpy(out, c->b + c->pos, n);
     c->pos += n;
@@ -434,8 +447,21 @@ static bool pop(comp *c, uint8_t expect, uint8_t *got)
     return true;
 }
 
+/* True when the top n values are exactly ts (no polymorphic bottom involved):
+ * the common case, checked in one memcmp. Validation then costs a few
+ * nanoseconds per value however large a type's arity (up to
+ * WASM_MAX_PARAMS). */
+static bool top_is(comp *c, const uint8_t *ts, uint32_t n)
+{
+    return n && c->nvals - top(c)->height >= n && !memcmp(c->vals + c->nvals - n, ts, n);
+}
+
 static bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
 {
+    if (top_is(c, ts, n)) {
+        c->nvals -= n;
+        return true;
+    }
     for (uint32_t i = n; i-- > 0;)
         if (!pop(c, ts[i], NULL))
             return false;
@@ -444,6 +470,13 @@ static bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
 
 static bool push_n(comp *c, const uint8_t *ts, uint32_t n)
 {
+    if (n > 1 && c->cap_vals - c->nvals >= n) {
+        memcpy(c->vals + c->nvals, ts, n);
+        c->nvals += n;
+        if (live(c) && c->nlocals + c->nvals > c->max_height)
+            c->max_height = c->nlocals + c->nvals;
+        return true;
+    }
     for (uint32_t i = 0; i < n; i++)
         if (!push(c, ts[i]))
             return false;
@@ -453,6 +486,8 @@ static bool push_n(comp *c, const uint8_t *ts, uint32_t n)
 static bool push_ctl(comp *c, uint8_t kind, const uint8_t *params, uint32_t np,
                      const uint8_t *results, uint32_t nr, uint8_t single)
 {
+    if (c->nctls > WASM_MAX_NESTING) /* the function's own frame is not a block */
+        return fail(c, "blocks nested too deeply (the limit is 10000)");
     if (c->nctls == c->cap_ctls) {
         uint32_t nc = c->cap_ctls ? c->cap_ctls * 2 : 16;
         ctl *p = realloc(c->ctls, nc * sizeof *p);
@@ -487,7 +522,7 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
                       uint32_t *nr, uint8_t *single)
 {
     if (c->pos >= c->end)
-        return fail(c, "unexpected end of function body");
+        return fail(c, "unexpected end of section or function");
     uint8_t b = c->b[c->pos];
     *params = NULL, *np = 0, *results = NULL, *nr = 0, *single = 0;
     if (b == 0x40) {
@@ -606,7 +641,7 @@ static bool memarg(comp *c, unsigned natural_log2, uint32_t *offset)
 static bool check_table(comp *c, uint32_t t)
 {
     if (t >= c->m->ntables)
-        return fail(c, "unknown table");
+        return failf(c, "unknown table %u", t);
     return true;
 }
 
@@ -746,10 +781,8 @@ static bool body(comp *c, const wasm_functype *ft)
             const uint8_t *ts;
             uint32_t n;
             label_types(&c->ctls[c->nctls - 1 - x], &ts, &n);
-            if (!pop_n(c, ts, n))
-                return false;
             /* heights are those with the values in place */
-            if (!push_n(c, ts, n))
+            if (!top_is(c, ts, n) && (!pop_n(c, ts, n) || !push_n(c, ts, n)))
                 return false;
             if (op == 0x0C) {
                 if (!emit_branch(c, x, OP_BR, OP_BR_DROP))
@@ -766,7 +799,9 @@ static bool body(comp *c, const wasm_functype *ft)
             if (!ru32(c, &n))
                 return false;
             if (n > c->end - c->pos)
-                return fail(c, "unexpected end of function body");
+                return fail(c, "unexpected end of section or function");
+            if (n > WASM_MAX_BR_TABLE)
+                return fail(c, "br_table has too many labels (the limit is 65536)");
             uint32_t *labels = malloc(((size_t)n + 1) * sizeof *labels);
             if (!labels)
                 return fail(c, "out of memory");
@@ -783,6 +818,10 @@ static bool body(comp *c, const wasm_functype *ft)
             if (ok)
                 label_types(&c->ctls[c->nctls - 1 - labels[n]], &dts, &dn);
             ctl *t = top(c);
+            /* label type vectors already checked against the stack (the same
+             * vector is checked once: n labels x arity must not be the cost) */
+            const uint8_t *seen[16];
+            uint32_t nseen = 0;
             for (uint32_t i = 0; ok && i <= n; i++) {
                 const uint8_t *ts;
                 uint32_t tn;
@@ -791,6 +830,13 @@ static bool body(comp *c, const wasm_functype *ft)
                     ok = fail(c, "type mismatch (br_table arity)");
                     break;
                 }
+                bool dup = false;
+                for (uint32_t k = 0; k < nseen && !dup; k++)
+                    dup = seen[k] == ts;
+                if (dup)
+                    continue;
+                if (nseen < 16)
+                    seen[nseen++] = ts;
                 for (uint32_t k = 0; k < tn; k++) {
                     uint32_t slot = c->nvals - 1 - k;
                     uint8_t have;
@@ -843,7 +889,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (!ru32(c, &x))
                 return false;
             if (x >= m->nfuncs)
-                return fail(c, "unknown function");
+                return failf(c, "unknown function %u", x);
             const wasm_functype *t = &m->types[m->func_type[x]];
             if (!pop_n(c, t->t, t->np) || !op1(c, OP_CALL, x) || !push_n(c, t->t + t->np, t->nr))
                 return false;
@@ -919,7 +965,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (!ru32(c, &x))
                 return false;
             if (x >= m->nglobals)
-                return fail(c, "unknown global");
+                return failf(c, "unknown global %u", x);
             if (op == 0x23) {
                 if (!op1(c, OP_GLOBAL_GET, x) || !push(c, m->globals[x].type))
                     return false;
@@ -1043,7 +1089,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (!ru32(c, &x))
                 return false;
             if (x >= m->nfuncs)
-                return fail(c, "unknown function");
+                return failf(c, "unknown function %u", x);
             if (!(m->declared_funcs[x / 8] & (1u << (x % 8))))
                 return fail(c, "undeclared function reference");
             if (!op1(c, OP_REF_FUNC, x) || !push(c, MT_WASM_FUNCREF))
@@ -1070,13 +1116,13 @@ static bool body(comp *c, const wasm_functype *ft)
                     return false;
                 if (sub == 8 && !rzero(c))
                     return false;
+                if (sub == 8 && m->nmems == 0)
+                    return fail(c, "unknown memory 0");
                 if (!m->has_datacount)
-                    return fail(c, "data count section required");
+                    return failf(c, "unknown data segment %u (data count section required)", x);
                 if (x >= m->datacount)
-                    return fail(c, "unknown data segment");
+                    return failf(c, "unknown data segment %u", x);
                 if (sub == 8) {
-                    if (m->nmems == 0)
-                        return fail(c, "unknown memory 0");
                     if (!pop(c, I, NULL) || !pop(c, I, NULL) || !pop(c, I, NULL) ||
                         !op1(c, OP_MEMORY_INIT, x))
                         return false;
@@ -1097,10 +1143,10 @@ static bool body(comp *c, const wasm_functype *ft)
             case 12:
                 if (!ru32(c, &x) || !ru32(c, &y))
                     return false;
-                if (x >= m->nelems)
-                    return fail(c, "unknown elem segment");
                 if (!check_table(c, y))
                     return false;
+                if (x >= m->nelems)
+                    return failf(c, "unknown elem segment %u", x);
                 if (m->elems[x].type != m->tables[y].elem)
                     return fail(c, "type mismatch (table.init)");
                 if (!pop(c, I, NULL) || !pop(c, I, NULL) || !pop(c, I, NULL) ||
@@ -1111,7 +1157,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 if (!ru32(c, &x))
                     return false;
                 if (x >= m->nelems)
-                    return fail(c, "unknown elem segment");
+                    return failf(c, "unknown elem segment %u", x);
                 if (!op1(c, OP_ELEM_DROP, x))
                     return false;
                 break;
@@ -1209,8 +1255,9 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
         if (!ru32(&c, &n) || !rbyte(&c, &t))
             goto out;
         total += n;
-        if (total > MAX_LOCALS) {
-            fail(&c, "too many locals");
+        if (total > WASM_MAX_LOCALS) {
+            fail(&c, total > UINT32_MAX ? "too many locals"
+                                        : "too many locals (the limit is 50000 per function)");
             goto out;
         }
         if (!is_num(t) && !is_ref(t)) {

@@ -7,6 +7,8 @@
  * names, data count) and every function body is validated and translated by
  * wasm_compile_func(). On any failure the module is freed and an MT_EINVAL
  * error names the section, the byte offset and the reason. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,10 +30,22 @@ static bool rd_fail(rd *r, const char *why)
     return false;
 }
 
+/* rd_fail with a formatted reason (numbers only: never input bytes). */
+static bool rd_failf(rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool rd_failf(rd *r, const char *fmt, ...)
+{
+    char why[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    return rd_fail(r, why);
+}
+
 static bool rd_byte(rd *r, uint8_t *out)
 {
     if (r->pos >= r->end)
-        return rd_fail(r, "unexpected end");
+        return rd_fail(r, "unexpected end of section or function");
     *out = r->b[r->pos++];
     return true;
 }
@@ -39,7 +53,7 @@ static bool rd_byte(rd *r, uint8_t *out)
 static bool rd_bytes(rd *r, size_t n, const uint8_t **out)
 {
     if (n > r->end - r->pos)
-        return rd_fail(r, "unexpected end");
+        return rd_fail(r, "unexpected end of section or function");
     *out = r->b + r->pos;
     r->pos += n;
     return true;
@@ -52,7 +66,8 @@ static bool rd_uleb(rd *r, unsigned bits, uint64_t *out)
     r->pos += used;
     if (st == WASM_LEB_OK)
         return true;
-    return rd_fail(r, st == WASM_LEB_END ? "unexpected end" : wasm_leb_why(st));
+    return rd_fail(r, st == WASM_LEB_END ? "unexpected end of section or function"
+                                         : wasm_leb_why(st));
 }
 
 static bool rd_sleb(rd *r, unsigned bits, int64_t *out)
@@ -62,7 +77,8 @@ static bool rd_sleb(rd *r, unsigned bits, int64_t *out)
     r->pos += used;
     if (st == WASM_LEB_OK)
         return true;
-    return rd_fail(r, st == WASM_LEB_END ? "unexpected end" : wasm_leb_why(st));
+    return rd_fail(r, st == WASM_LEB_END ? "unexpected end of section or function"
+                                         : wasm_leb_why(st));
 }
 
 static bool rd_u32(rd *r, uint32_t *out)
@@ -157,7 +173,8 @@ static bool rd_limits(rd *r, wasm_lim *l, uint64_t bound, const char *what)
     if (!rd_byte(r, &flag))
         return false;
     if (flag > 1)
-        return rd_fail(r, "integer too large (limits flag)");
+        return rd_fail(r, flag & 0x80 ? "integer representation too long (limits flag)"
+                                      : "integer too large (limits flag)");
     if (!rd_u32(r, &l->min))
         return false;
     l->has_max = flag == 1;
@@ -211,7 +228,7 @@ static bool rd_constexpr(rd *r, mt_wasm_module *m, wasm_constexpr *ce)
             return false;
         /* constant expressions see imported globals only (Wasm 2.0) */
         if (idx >= m->nglobal_imports || idx >= m->nglobals)
-            return rd_fail(r, "unknown global");
+            return rd_failf(r, "unknown global %u", idx);
         ce->kind = CE_GLOBAL, ce->type = m->globals[idx].type, ce->val = idx;
         if (m->globals[idx].mut)
             return rd_fail(r, "constant expression required");
@@ -225,10 +242,12 @@ static bool rd_constexpr(rd *r, mt_wasm_module *m, wasm_constexpr *ce)
         if (!rd_u32(r, &idx))
             return false;
         if (idx >= m->nfuncs)
-            return rd_fail(r, "unknown function");
+            return rd_failf(r, "unknown function %u", idx);
         ce->kind = CE_REF_FUNC, ce->type = MT_WASM_FUNCREF, ce->val = idx;
         m->declared_funcs[idx / 8] |= (uint8_t)(1u << (idx % 8));
         break;
+    case 0x0B: /* an empty expression has no value */
+        return rd_fail(r, "type mismatch (empty constant expression)");
     default:
         return rd_fail(r, "constant expression required");
     }
@@ -245,8 +264,18 @@ static bool rd_count(rd *r, uint32_t *n, size_t min_item)
         return false;
     /* every item takes at least min_item bytes: bound allocations by input */
     if (min_item && *n > (r->end - r->pos) / min_item)
-        return rd_fail(r, "unexpected end (count larger than section)");
+        return rd_fail(r, "unexpected end of section or function (count larger than section)");
     return true;
+}
+
+/* Refuses a count over an implementation limit (WASM_MAX_* in wasm_int.h). */
+static bool rd_cap(rd *r, uint64_t n, uint32_t cap, const char *what)
+{
+    if (n <= cap)
+        return true;
+    char why[96];
+    snprintf(why, sizeof why, "too many %s (the limit is %u)", what, cap);
+    return rd_fail(r, why);
 }
 
 static bool grow_arr(rd *r, void **arr, size_t elem, size_t n)
@@ -262,7 +291,7 @@ static bool grow_arr(rd *r, void **arr, size_t elem, size_t n)
 static bool sec_type(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 3))
+    if (!rd_count(r, &n, 3) || !rd_cap(r, n, WASM_MAX_TYPES, "types"))
         return false;
     m->types = calloc(n ? n : 1, sizeof *m->types);
     if (!m->types)
@@ -274,7 +303,7 @@ static bool sec_type(rd *r, mt_wasm_module *m)
             return false;
         if (form != 0x60)
             return rd_fail(r, "integer representation too long (expected func type 0x60)");
-        if (!rd_count(r, &np, 1))
+        if (!rd_count(r, &np, 1) || !rd_cap(r, np, WASM_MAX_PARAMS, "parameters"))
             return false;
         wasm_functype *ft = &m->types[i];
         m->ntypes = i + 1;
@@ -285,7 +314,7 @@ static bool sec_type(rd *r, mt_wasm_module *m)
             if (!rd_valtype(r, &ft->t[k]))
                 return false;
         ft->np = np;
-        if (!rd_count(r, &nr, 1))
+        if (!rd_count(r, &nr, 1) || !rd_cap(r, nr, WASM_MAX_PARAMS, "results"))
             return false;
         uint8_t *t = realloc(ft->t, (size_t)np + nr + 1);
         if (!t)
@@ -302,7 +331,7 @@ static bool sec_type(rd *r, mt_wasm_module *m)
 static bool sec_import(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 4))
+    if (!rd_count(r, &n, 3) || !rd_cap(r, n, WASM_MAX_IMPORTS, "imports"))
         return false;
     m->imports = calloc(n ? n : 1, sizeof *m->imports);
     if (!m->imports)
@@ -326,7 +355,8 @@ static bool sec_import(rd *r, mt_wasm_module *m)
             break;
         case MT_WASM_EXTERN_TABLE:
             if (!rd_reftype(r, &im->table.elem) ||
-                !rd_limits(r, &im->table.lim, UINT32_MAX, "table size"))
+                !rd_limits(r, &im->table.lim, UINT32_MAX, "table size") ||
+                !rd_cap(r, (uint64_t)m->ntables + 1, WASM_MAX_TABLES, "tables"))
                 return false;
             if (!grow_arr(r, (void **)&m->tables, sizeof(wasm_tabletype), m->ntables + 1))
                 return false;
@@ -365,7 +395,7 @@ static bool sec_import(rd *r, mt_wasm_module *m)
 static bool sec_function(rd *r, mt_wasm_module *m, uint32_t *ndefined)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 1))
+    if (!rd_count(r, &n, 1) || !rd_cap(r, (uint64_t)m->nfuncs + n, WASM_MAX_FUNCS, "functions"))
         return false;
     if (!grow_arr(r, (void **)&m->func_type, sizeof(uint32_t), (size_t)m->nfuncs + n))
         return false;
@@ -384,7 +414,8 @@ static bool sec_function(rd *r, mt_wasm_module *m, uint32_t *ndefined)
 static bool sec_table(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 2))
+    if (!rd_count(r, &n, 2) ||
+        !rd_cap(r, (uint64_t)m->ntables + n, WASM_MAX_TABLES, "tables"))
         return false;
     if (!grow_arr(r, (void **)&m->tables, sizeof(wasm_tabletype), (size_t)m->ntables + n))
         return false;
@@ -400,8 +431,10 @@ static bool sec_table(rd *r, mt_wasm_module *m)
 static bool sec_memory(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 2))
+    if (!rd_count(r, &n, 1))
         return false;
+    if ((uint64_t)m->nmems + n > 1) /* Wasm 2.0: refused before allocating */
+        return rd_fail(r, "multiple memories");
     if (!grow_arr(r, (void **)&m->mems, sizeof(wasm_lim), (size_t)m->nmems + n))
         return false;
     for (uint32_t i = 0; i < n; i++) {
@@ -416,7 +449,8 @@ static bool sec_memory(rd *r, mt_wasm_module *m)
 static bool sec_global(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 4))
+    if (!rd_count(r, &n, 4) ||
+        !rd_cap(r, (uint64_t)m->nglobals + n, WASM_MAX_GLOBALS, "globals"))
         return false;
     if (!grow_arr(r, (void **)&m->globals, sizeof(wasm_globaltype), (size_t)m->nglobals + n))
         return false;
@@ -448,7 +482,7 @@ static bool sec_global(rd *r, mt_wasm_module *m)
 static bool sec_export(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 3))
+    if (!rd_count(r, &n, 3) || !rd_cap(r, n, WASM_MAX_EXPORTS, "exports"))
         return false;
     m->exports = calloc(n ? n : 1, sizeof *m->exports);
     if (!m->exports)
@@ -459,15 +493,16 @@ static bool sec_export(rd *r, mt_wasm_module *m)
         if (!rd_name(r, &e->name, &e->nlen) || !rd_byte(r, &e->kind) || !rd_u32(r, &e->idx))
             return false;
         uint32_t lim;
+        const char *what;
         switch (e->kind) {
-        case MT_WASM_EXTERN_FUNC: lim = m->nfuncs; break;
-        case MT_WASM_EXTERN_TABLE: lim = m->ntables; break;
-        case MT_WASM_EXTERN_MEMORY: lim = m->nmems; break;
-        case MT_WASM_EXTERN_GLOBAL: lim = m->nglobals; break;
+        case MT_WASM_EXTERN_FUNC: lim = m->nfuncs, what = "function"; break;
+        case MT_WASM_EXTERN_TABLE: lim = m->ntables, what = "table"; break;
+        case MT_WASM_EXTERN_MEMORY: lim = m->nmems, what = "memory"; break;
+        case MT_WASM_EXTERN_GLOBAL: lim = m->nglobals, what = "global"; break;
         default: return rd_fail(r, "malformed export kind");
         }
         if (e->idx >= lim)
-            return rd_fail(r, "unknown export index");
+            return rd_failf(r, "unknown %s %u", what, e->idx);
         if (e->kind == MT_WASM_EXTERN_FUNC)
             m->declared_funcs[e->idx / 8] |= (uint8_t)(1u << (e->idx % 8));
         for (uint32_t k = 0; k < i; k++)
@@ -480,7 +515,7 @@ static bool sec_export(rd *r, mt_wasm_module *m)
 static bool sec_elem(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 2))
+    if (!rd_count(r, &n, 2) || !rd_cap(r, n, WASM_MAX_ELEM_SEGS, "element segments"))
         return false;
     m->elems = calloc(n ? n : 1, sizeof *m->elems);
     if (!m->elems)
@@ -533,7 +568,7 @@ static bool sec_elem(rd *r, mt_wasm_module *m)
                 if (!rd_u32(r, &f))
                     return false;
                 if (f >= m->nfuncs)
-                    return rd_fail(r, "unknown function");
+                    return rd_failf(r, "unknown function %u", f);
                 e->items[k].kind = CE_REF_FUNC;
                 e->items[k].type = MT_WASM_FUNCREF;
                 e->items[k].val = f;
@@ -543,7 +578,7 @@ static bool sec_elem(rd *r, mt_wasm_module *m)
         }
         if (e->mode == SEG_ACTIVE) {
             if (e->table >= m->ntables)
-                return rd_fail(r, "unknown table");
+                return rd_failf(r, "unknown table %u", e->table);
             if (m->tables[e->table].elem != e->type)
                 return rd_fail(r, "type mismatch between element segment and table");
         }
@@ -577,7 +612,7 @@ static bool sec_code(rd *r, mt_wasm_module *m, uint32_t ndefined)
 static bool sec_data(rd *r, mt_wasm_module *m)
 {
     uint32_t n;
-    if (!rd_count(r, &n, 2))
+    if (!rd_count(r, &n, 2) || !rd_cap(r, n, WASM_MAX_DATA_SEGS, "data segments"))
         return false;
     if (m->has_datacount && n != m->datacount)
         return rd_fail(r, "data count and data section have inconsistent lengths");
@@ -597,7 +632,7 @@ static bool sec_data(rd *r, mt_wasm_module *m)
             return false;
         if (d->mode == SEG_ACTIVE) {
             if (mem >= m->nmems)
-                return rd_fail(r, "unknown memory");
+                return rd_failf(r, "unknown memory %u", mem);
             if (!rd_constexpr(r, m, &d->offset))
                 return false;
             if (d->offset.type != MT_WASM_I32)
@@ -681,7 +716,7 @@ static bool decode(rd *r, mt_wasm_module *m)
         if (!rd_u32(r, &size))
             return false;
         if (size > r->end - r->pos)
-            return rd_fail(r, "section size mismatch (unexpected end)");
+            return rd_fail(r, "length out of bounds (section size)");
         if (id != 0) {
             if (sec_rank(id) <= last)
                 return rd_fail(r, "unexpected content after last section (junk or order)");
@@ -705,7 +740,7 @@ static bool decode(rd *r, mt_wasm_module *m)
         case 8:
             ok = rd_u32(r, &m->start);
             if (ok && m->start >= m->nfuncs)
-                ok = rd_fail(r, "unknown function");
+                ok = rd_failf(r, "unknown function %u", m->start);
             m->has_start = true;
             break;
         case 9: ok = sec_elem(r, m); break;
@@ -715,7 +750,8 @@ static bool decode(rd *r, mt_wasm_module *m)
             break;
         case 11: ok = sec_data(r, m); break;
         case 12:
-            ok = rd_u32(r, &m->datacount);
+            ok = rd_u32(r, &m->datacount) &&
+                 rd_cap(r, m->datacount, WASM_MAX_DATA_SEGS, "data segments");
             m->has_datacount = true;
             break;
         }

@@ -277,6 +277,19 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         goto trap;                                                                         \
     } while (0)
 
+/* Charges u fuel units on top of the instruction's own unit (bulk
+ * operations, locals, operands moved; see WASM_FUEL_* in wasm_int.h); traps
+ * before any work is done when less is left. */
+#define CHARGE(u)                                                                          \
+    do {                                                                                   \
+        uint64_t u_ = (u);                                                                 \
+        if (fuel < 0 || u_ > (uint64_t)fuel) {                                             \
+            fuel = 0;                                                                      \
+            TRAP(MT_WASM_TRAP_FUEL);                                                       \
+        }                                                                                  \
+        fuel -= (int64_t)u_;                                                               \
+    } while (0)
+
 #define RELOAD_MEM()                                                                       \
     do {                                                                                   \
         mt_wasm_memory *m0_ = inst && inst->mems ? inst->mems[0] : NULL;                   \
@@ -564,8 +577,10 @@ enter: {
     uint32_t np = fn->type->np;
     if (code->max_height > (size_t)(stack_end - fp))
         TRAP(MT_WASM_TRAP_VALUE_STACK);
-    if (code->nlocals > np)
+    if (code->nlocals > np) {
+        CHARGE((code->nlocals - np) / WASM_FUEL_SLOTS_PER_UNIT);
         memset(fp + np, 0, (size_t)(code->nlocals - np) * sizeof *fp);
+    }
     sp = fp + code->nlocals;
     ip = code->ir;
     inst = fn->inst;
@@ -595,6 +610,7 @@ dispatch:
     {
         uint64_t d = ip[1];
         uint32_t h = (uint32_t)(d >> 32), n = (uint32_t)d;
+        CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
         memmove(fp + h, sp - n, (size_t)n * sizeof *sp);
         sp = fp + h + n;
         ip += (int64_t)ip[0];
@@ -613,6 +629,7 @@ dispatch:
         if ((uint32_t)*--sp) {
             uint64_t d = ip[1];
             uint32_t h = (uint32_t)(d >> 32), n = (uint32_t)d;
+            CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
             memmove(fp + h, sp - n, (size_t)n * sizeof *sp);
             sp = fp + h + n;
             ip += (int64_t)ip[0];
@@ -638,6 +655,7 @@ dispatch:
         uint64_t d = e[1];
         uint32_t h = (uint32_t)(d >> 32), k = (uint32_t)d;
         if (fp + h + k != sp) {
+            CHARGE(k / WASM_FUEL_SLOTS_PER_UNIT);
             memmove(fp + h, sp - k, (size_t)k * sizeof *sp);
             sp = fp + h + k;
         }
@@ -647,6 +665,7 @@ dispatch:
     CASE(OP_RETURN)
     {
         uint32_t n = (uint32_t)ip[0];
+        CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
         memmove(fp, sp - n, (size_t)n * sizeof *sp);
         if (nf == fbase)
             goto done;
@@ -759,6 +778,8 @@ dispatch:
         uint32_t n = (uint32_t)sp[-1];
         uint64_t init = sp[-2];
         sp--;
+        if ((uint64_t)t->size + n <= t->cap)
+            CHARGE((uint64_t)n * WASM_FUEL_PER_ELEM);
         sp[-1] = (uint32_t)wasm_table_grow(t, n, init);
         NEXT();
     }
@@ -769,6 +790,7 @@ dispatch:
         sp -= 3;
         if (i + n > t->size)
             TRAP(MT_WASM_TRAP_TABLE_OOB);
+        CHARGE(n * WASM_FUEL_PER_ELEM);
         for (uint64_t k = 0; k < n; k++)
             t->elems[i + k] = v;
         NEXT();
@@ -781,6 +803,7 @@ dispatch:
         sp -= 3;
         if (si + n > st->size || di + n > dt->size)
             TRAP(MT_WASM_TRAP_TABLE_OOB);
+        CHARGE(n * WASM_FUEL_PER_ELEM);
         if (n)
             memmove(dt->elems + di, st->elems + si, (size_t)n * sizeof *dt->elems);
         NEXT();
@@ -795,6 +818,7 @@ dispatch:
         sp -= 3;
         if (si + n > seglen || di + n > t->size)
             TRAP(MT_WASM_TRAP_TABLE_OOB);
+        CHARGE(n * WASM_FUEL_PER_ELEM);
         for (uint64_t k = 0; k < n; k++)
             t->elems[di + k] = wasm_eval_const(inst, &e->items[si + k]);
         NEXT();
@@ -811,6 +835,9 @@ dispatch:
     }
     CASE(OP_MEMORY_GROW)
     {
+        mt_wasm_memory *m0 = inst->mems[0];
+        if ((uint64_t)m0->pages + (uint32_t)sp[-1] <= m0->cap)
+            CHARGE((uint64_t)(uint32_t)sp[-1] * WASM_FUEL_PER_PAGE);
         sp[-1] = (uint32_t)wasm_memory_grow(inst->mems[0], (uint32_t)sp[-1]);
         RELOAD_MEM();
         NEXT();
@@ -824,6 +851,7 @@ dispatch:
         sp -= 3;
         if (si + n > seglen || di + n > memsize)
             TRAP(MT_WASM_TRAP_MEMORY_OOB);
+        CHARGE(n / WASM_FUEL_BYTES_PER_UNIT);
         if (n)
             memcpy(mem + di, d->bytes + si, (size_t)n);
         NEXT();
@@ -839,6 +867,7 @@ dispatch:
         sp -= 3;
         if (si + n > memsize || di + n > memsize)
             TRAP(MT_WASM_TRAP_MEMORY_OOB);
+        CHARGE(n / WASM_FUEL_BYTES_PER_UNIT);
         if (n)
             memmove(mem + di, mem + si, (size_t)n);
         NEXT();
@@ -849,6 +878,7 @@ dispatch:
         sp -= 3;
         if (di + n > memsize)
             TRAP(MT_WASM_TRAP_MEMORY_OOB);
+        CHARGE(n / WASM_FUEL_BYTES_PER_UNIT);
         if (n)
             memset(mem + di, (int)(uint8_t)v, (size_t)n);
         NEXT();

@@ -23,6 +23,39 @@
 #define WASM_PAGE 65536u
 #define WASM_MAX_PAGES 65536u
 
+/* Fuel cost model (docs/wasm-engine.md, "Fuel"). Every instruction costs 1
+ * unit (charged per basic block); on top of that, before doing the work:
+ * memory.fill/copy/init 1 unit per WASM_FUEL_BYTES_PER_UNIT bytes (rounded
+ * down), table.fill/copy/init/grow WASM_FUEL_PER_ELEM per element,
+ * memory.grow WASM_FUEL_PER_PAGE per page added (a grow that fails for the
+ * cap costs nothing extra), and 1 per WASM_FUEL_SLOTS_PER_UNIT value slots
+ * for the locals a call zeroes and the operands a branch or return moves.
+ * Not enough fuel left traps with MT_WASM_TRAP_FUEL and nothing is written. */
+#define WASM_FUEL_BYTES_PER_UNIT 64u
+/* Value-stack slots (8 bytes) per unit: locals zeroed at function entry and
+ * values moved by a branch or return that drops operands below them. */
+#define WASM_FUEL_SLOTS_PER_UNIT 8u
+#define WASM_FUEL_PER_ELEM 1u
+#define WASM_FUEL_PER_PAGE (WASM_PAGE / WASM_FUEL_BYTES_PER_UNIT)
+
+/* Implementation limits of the decoder and validator (docs/wasm-engine.md,
+ * "Limits"). A module over one is refused as invalid with a message naming
+ * the limit; they bound what decoding, validating and instantiating a module
+ * may allocate, whatever its size. Close to the JS API's limits where those
+ * exist, lower where a count multiplies runtime objects. */
+#define WASM_MAX_TYPES 100000u
+#define WASM_MAX_PARAMS 1000u        /* params, and results, of one function type */
+#define WASM_MAX_IMPORTS 10000u
+#define WASM_MAX_FUNCS 200000u       /* imported + defined */
+#define WASM_MAX_TABLES 100u         /* imported + defined */
+#define WASM_MAX_GLOBALS 100000u     /* imported + defined */
+#define WASM_MAX_EXPORTS 100000u
+#define WASM_MAX_ELEM_SEGS 100000u
+#define WASM_MAX_DATA_SEGS 100000u
+#define WASM_MAX_LOCALS 50000u       /* params + declared locals of one function */
+#define WASM_MAX_NESTING 10000u      /* nested block/loop/if in one function */
+#define WASM_MAX_BR_TABLE 65536u     /* labels of one br_table */
+
 /* ---- internal op numbers ------------------------------------------------ */
 /* 0x00..0xD2: the single-byte wasm opcode of the same number (numeric ops,
  * loads and stores with an offset immediate, unreachable, drop, select).
@@ -232,6 +265,7 @@ struct mt_wasm_memory {
     uint32_t pages;
     wasm_lim type;                   /* declared limits (for import matching) */
     uint32_t cap;                    /* growth cap: declared max and store limit */
+    mt_wasm_store *store;            /* charged for its bytes */
 };
 
 struct mt_wasm_table {
@@ -240,6 +274,7 @@ struct mt_wasm_table {
     wasm_lim type;
     uint32_t cap;
     uint8_t elem;
+    mt_wasm_store *store;            /* charged for its bytes */
 };
 
 struct mt_wasm_global {
@@ -276,6 +311,10 @@ struct mt_wasm_store {
     uint32_t nframes;        /* frames in use by active calls */
     uint32_t reentry;        /* nesting of mt_wasm_func_call (host re-entry) */
     wasm_obj *objs;
+    /* Bytes of all memories and tables (8 per element) in the store, and
+     * their cap: max_memory_pages pages. A table is memory the module can
+     * make the host allocate, so it counts against the same cap. */
+    uint64_t obj_bytes, obj_bytes_cap;
 };
 
 typedef struct wasm_frame {

@@ -81,6 +81,9 @@ mt_wasm_store *mt_wasm_store_new(const mt_wasm_limits *lim)
         return NULL;
     }
     mt_wasm_store_set_fuel(s, s->lim.fuel);
+    uint32_t pages = s->lim.max_memory_pages < WASM_MAX_PAGES ? s->lim.max_memory_pages
+                                                              : WASM_MAX_PAGES;
+    s->obj_bytes_cap = (uint64_t)pages * WASM_PAGE;
     return s;
 }
 
@@ -158,6 +161,16 @@ static void *new_obj(mt_wasm_store *s, int kind, size_t n)
 }
 
 /* ---- memories and tables -------------------------------------------------------- */
+/* Charges n more bytes of memories and tables to the store; false (nothing
+ * charged) when that would pass the cap. */
+static bool bytes_charge(mt_wasm_store *s, uint64_t n)
+{
+    if (n > s->obj_bytes_cap - s->obj_bytes)
+        return false;
+    s->obj_bytes += n;
+    return true;
+}
+
 static mt_status memory_make(mt_wasm_store *s, wasm_lim lim, mt_wasm_memory **out, mt_err *err)
 {
     uint32_t cap = s->lim.max_memory_pages;
@@ -169,9 +182,15 @@ static mt_status memory_make(mt_wasm_store *s, wasm_lim lim, mt_wasm_memory **ou
         return mt_err_set(err, MT_ETOOBIG,
                           "wasm: memory of %u pages exceeds the limit of %u pages", lim.min,
                           cap);
+    if (!bytes_charge(s, (uint64_t)lim.min * WASM_PAGE))
+        return mt_err_set(err, MT_ETOOBIG,
+                          "wasm: memory of %u pages exceeds what is left of the memory cap of "
+                          "%u pages (tables count against it)",
+                          lim.min, s->lim.max_memory_pages);
     mt_wasm_memory *m = new_obj(s, MT_WASM_EXTERN_MEMORY, sizeof *m);
     if (!m)
         return mt_err_set(err, MT_ENOMEM, "wasm: out of memory");
+    m->store = s;
     m->type = lim;
     m->cap = cap;
     if (lim.min) {
@@ -190,12 +209,14 @@ int wasm_memory_grow(mt_wasm_memory *m, uint32_t delta)
     uint32_t old = m->pages;
     if (delta == 0)
         return (int)old;
-    if ((uint64_t)old + delta > m->cap)
+    if ((uint64_t)old + delta > m->cap || !bytes_charge(m->store, (uint64_t)delta * WASM_PAGE))
         return -1;
     uint64_t nsize = (uint64_t)(old + delta) * WASM_PAGE;
     uint8_t *p = realloc(m->data, (size_t)nsize);
-    if (!p)
+    if (!p) {
+        m->store->obj_bytes -= (uint64_t)delta * WASM_PAGE;
         return -1;
+    }
     memset(p + m->size, 0, (size_t)(nsize - m->size));
     m->data = p;
     m->size = nsize;
@@ -212,9 +233,15 @@ static mt_status table_make(mt_wasm_store *s, uint8_t elem, wasm_lim lim, mt_was
     if (lim.min > cap)
         return mt_err_set(err, MT_ETOOBIG,
                           "wasm: table of %u elements exceeds the limit of %u", lim.min, cap);
+    if (!bytes_charge(s, (uint64_t)lim.min * sizeof(uint64_t)))
+        return mt_err_set(err, MT_ETOOBIG,
+                          "wasm: table of %u elements exceeds what is left of the memory cap of "
+                          "%u pages (8 bytes per element)",
+                          lim.min, s->lim.max_memory_pages);
     mt_wasm_table *t = new_obj(s, MT_WASM_EXTERN_TABLE, sizeof *t);
     if (!t)
         return mt_err_set(err, MT_ENOMEM, "wasm: out of memory");
+    t->store = s;
     t->elem = elem;
     t->type = lim;
     t->cap = cap;
@@ -233,9 +260,13 @@ int64_t wasm_table_grow(mt_wasm_table *t, uint32_t delta, uint64_t init)
         return -1;
     if (delta == 0)
         return old;
-    uint64_t *p = realloc(t->elems, ((size_t)old + delta) * sizeof *p);
-    if (!p)
+    if (!bytes_charge(t->store, (uint64_t)delta * sizeof(uint64_t)))
         return -1;
+    uint64_t *p = realloc(t->elems, ((size_t)old + delta) * sizeof *p);
+    if (!p) {
+        t->store->obj_bytes -= (uint64_t)delta * sizeof(uint64_t);
+        return -1;
+    }
     for (uint32_t i = 0; i < delta; i++)
         p[old + i] = init;
     t->elems = p;

@@ -5,6 +5,9 @@ target_include_directories(test_core_decode PRIVATE ${PROJECT_SOURCE_DIR}/src/co
 
 mt_add_unit_test(test_core_api SOURCES ${MT_TEST_DIR}/unit/test_core_api.c
                  LIBS mt_core mt_crypto mt_tee PkgConfig::SQLITE)
+# wasm modules are checked at registration in a real (sandboxed) worker
+add_dependencies(test_core_api mesatee-worker)
+target_compile_definitions(test_core_api PRIVATE MT_WORKER_PATH="$<TARGET_FILE:mesatee-worker>")
 
 mt_add_unit_test(test_core_flow SOURCES ${MT_TEST_DIR}/unit/test_core_flow.c
                  LIBS mt_core mt_crypto mt_tee PkgConfig::SQLITE)

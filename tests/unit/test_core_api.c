@@ -18,7 +18,7 @@ typedef struct fx {
 static int fx_setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
-    tenv_init(&f->e, "/nonexistent/mesatee-worker");
+    tenv_init(&f->e, MT_WORKER_PATH); /* no scheduler: runs only wasm checks */
     f->admin = tlogin(&f->e, "admin", ADMIN_PW);
     tadd_user(&f->e, f->admin, "alice");
     tadd_user(&f->e, f->admin, "bob");

@@ -418,6 +418,200 @@ static void test_table_cap(void **state)
     teardown(&r);
 }
 
+
+/* ---- bulk operations are charged by length (issue 8, item 15) ---------------- */
+static void test_fuel_bulk(void **state)
+{
+    (void)state;
+    mt_wasm_limits lim;
+    mt_wasm_limits_default(&lim);
+    lim.fuel = 100000;
+    /* 200 times memory.fill(0, 1, 16 MiB): 3.2 GB written for ~3000 instructions
+     * when fills cost one unit each */
+    const uint8_t loop[] = {1,    1,    0x7F, 0x03, 0x40, 0x41, 0,    0x41, 1,    0x41,
+                            0x80, 0x80, 0x80, 0x08, 0xFC, 0x0B, 0,    0x20, 0,    0x41,
+                            1,    0x6A, 0x22, 0,    0x41, 0xC8, 0x01, 0x48, 0x0D, 0,
+                            0x0B, 0x0B};
+    spec s = {NULL, NULL, 0, 0, loop, sizeof loop, 256, -1, false};
+    run r;
+    mt_err e;
+    setup(&r, &s, &lim, NULL);
+    assert_non_null(r.f);
+    assert_int_equal(call0(&r, NULL, 0, &e), MT_EQUOTA);
+    assert_string_equal(e.msg, "trap: fuel exhausted");
+    assert_int_equal(mt_wasm_store_trap(r.store), MT_WASM_TRAP_FUEL);
+    teardown(&r);
+    /* exact charge of fill(0, 1, n): 5 instructions + n / 64 */
+    const uint8_t fill[] = {0, 0x41, 0, 0x41, 1, 0x20, 0, 0xFC, 0x0B, 0, 0x0B};
+    spec s2 = {T_I32, NULL, 1, 0, fill, sizeof fill, 1, -1, false};
+    lim.fuel = 1000;
+    setup(&r, &s2, &lim, NULL);
+    mt_wasm_val a = {.type = MT_WASM_I32, .of.i32 = 640};
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, NULL, 0, &e), MT_OK);
+    assert_int_equal(mt_wasm_store_fuel(r.store), 1000 - 5 - 10);
+    a.of.i32 = 65536; /* 1024 + 5 > 985 left: traps before writing */
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, NULL, 0, &e), MT_EQUOTA);
+    assert_int_equal(mt_wasm_store_trap(r.store), MT_WASM_TRAP_FUEL);
+    teardown(&r);
+    /* memory.grow: 1024 per page added; a grow refused by the cap costs nothing more */
+    const uint8_t grow[] = {0, 0x20, 0, 0x40, 0, 0x0B};
+    spec s3 = {T_I32, T_I32, 1, 1, grow, sizeof grow, 1, -1, false};
+    lim.fuel = 3000;
+    lim.max_memory_pages = 64;
+    setup(&r, &s3, &lim, NULL);
+    mt_wasm_val res;
+    a.of.i32 = 1000; /* over the cap: -1, 3 units */
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 0xFFFFFFFFu);
+    assert_int_equal(mt_wasm_store_fuel(r.store), 2997);
+    a.of.i32 = 2; /* 2048 + 3 */
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 1);
+    assert_int_equal(mt_wasm_store_fuel(r.store), 2997 - 2051);
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_EQUOTA);
+    teardown(&r);
+    /* locals are zeroed at every call: 1 per 8 (4000 i64 locals: 500 + 1 for end) */
+    const uint8_t locals[] = {1, 0xA0, 0x1F, 0x7E, 0x0B};
+    spec s5 = {NULL, NULL, 0, 0, locals, sizeof locals, -1, -1, false};
+    lim.fuel = 1000;
+    setup(&r, &s5, &lim, NULL);
+    assert_int_equal(call0(&r, NULL, 0, &e), MT_OK);
+    assert_int_equal(mt_wasm_store_fuel(r.store), 499);
+    assert_int_equal(call0(&r, NULL, 0, &e), MT_EQUOTA);
+    teardown(&r);
+    /* table.grow: 1 per element */
+    const uint8_t tgrow[] = {0, 0xD0, 0x70, 0x20, 0, 0xFC, 0x0F, 0, 0x0B};
+    spec s4 = {T_I32, T_I32, 1, 1, tgrow, sizeof tgrow, -1, 1, false};
+    lim.fuel = 1000;
+    setup(&r, &s4, &lim, NULL);
+    a.of.i32 = 5000;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_EQUOTA);
+    teardown(&r);
+}
+
+/* ---- implementation limits (issue 8, item 16) ----------------------------------- */
+typedef struct big {
+    uint8_t *b;
+    size_t n, cap;
+} big;
+
+static void big_put(big *m, const void *p, size_t n)
+{
+    if (m->n + n > m->cap) {
+        m->cap = (m->n + n) * 2;
+        m->b = realloc(m->b, m->cap);
+        assert_non_null(m->b);
+    }
+    memcpy(m->b + m->n, p, n);
+    m->n += n;
+}
+
+static void big_uleb(big *m, uint32_t v)
+{
+    do {
+        uint8_t b = v & 0x7F;
+        v >>= 7;
+        b |= v ? 0x80 : 0;
+        big_put(m, &b, 1);
+    } while (v);
+}
+
+static void big_section(big *m, uint8_t id, const big *c)
+{
+    big_put(m, &id, 1);
+    big_uleb(m, (uint32_t)c->n);
+    big_put(m, c->b, c->n);
+}
+
+/* A module of ntables empty tables and one function () -> () whose body
+ * nests depth blocks. */
+static void big_module(big *m, uint32_t ntables, uint32_t depth)
+{
+    big c = {0};
+    memset(m, 0, sizeof *m);
+    big_put(m, "\0asm\1\0\0\0", 8);
+    big_put(&c, "\1\x60\0\0", 4);
+    big_section(m, 1, &c);
+    c.n = 0;
+    big_put(&c, "\1\0", 2);
+    big_section(m, 3, &c);
+    if (ntables) {
+        c.n = 0;
+        big_uleb(&c, ntables);
+        for (uint32_t i = 0; i < ntables; i++)
+            big_put(&c, "\x70\0\0", 3);
+        big_section(m, 4, &c);
+    }
+    big body = {0};
+    big_put(&body, "\0", 1);
+    for (uint32_t i = 0; i < depth; i++)
+        big_put(&body, "\x02\x40", 2);
+    for (uint32_t i = 0; i <= depth; i++)
+        big_put(&body, "\x0B", 1);
+    c.n = 0;
+    big_uleb(&c, 1);
+    big_uleb(&c, (uint32_t)body.n);
+    big_put(&c, body.b, body.n);
+    big_section(m, 10, &c);
+    free(body.b);
+    free(c.b);
+}
+
+static void test_module_limits(void **state)
+{
+    (void)state;
+    mt_wasm_module *mod = NULL;
+    mt_err e;
+    big m;
+    /* 20,000 tables: refused by the decoder, nothing reserved */
+    big_module(&m, 20000, 0);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_EINVAL);
+    assert_null(mod);
+    assert_non_null(strstr(e.msg, "table section"));
+    assert_non_null(strstr(e.msg, "too many tables (the limit is 100)"));
+    free(m.b);
+    big_module(&m, 100, 0);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_OK);
+    mt_wasm_module_free(mod);
+    free(m.b);
+    /* 200,000 nested blocks: refused by the validator */
+    big_module(&m, 0, 200000);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_EINVAL);
+    assert_null(mod);
+    assert_non_null(strstr(e.msg, "code section"));
+    assert_non_null(strstr(e.msg, "nested too deeply"));
+    free(m.b);
+    big_module(&m, 0, 10000);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_OK);
+    mt_wasm_module_free(mod);
+    free(m.b);
+}
+
+/* Tables count against the store's memory cap (8 bytes per element). */
+static void test_table_memory(void **state)
+{
+    (void)state;
+    mt_wasm_limits lim;
+    mt_wasm_limits_default(&lim);
+    lim.max_memory_pages = 1; /* 64 KiB: 8192 elements */
+    const uint8_t nop[] = {0, 0x0B};
+    spec s = {NULL, NULL, 0, 0, nop, sizeof nop, -1, 9000, false};
+    run r;
+    setup(&r, &s, &lim, NULL);
+    assert_int_equal(r.inst_status, MT_ETOOBIG);
+    teardown(&r);
+    s.table_min = 8000;
+    setup(&r, &s, &lim, NULL);
+    assert_int_equal(r.inst_status, MT_OK);
+    teardown(&r);
+    /* a table and a memory share the cap */
+    lim.max_memory_pages = 2;
+    s.mem_min = 2;
+    setup(&r, &s, &lim, NULL);
+    assert_int_equal(r.inst_status, MT_ETOOBIG);
+    teardown(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +619,8 @@ int main(void)
         cmocka_unit_test(test_host_import),   cmocka_unit_test(test_fuel),
         cmocka_unit_test(test_call_depth),    cmocka_unit_test(test_value_stack),
         cmocka_unit_test(test_memory_cap),    cmocka_unit_test(test_table_cap),
+        cmocka_unit_test(test_fuel_bulk),     cmocka_unit_test(test_module_limits),
+        cmocka_unit_test(test_table_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

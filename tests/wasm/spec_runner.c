@@ -9,8 +9,13 @@
  * and nan:arithmetic), assert_trap, assert_exhaustion, assert_invalid,
  * assert_malformed (binary modules; text ones are counted as skipped),
  * assert_unlinkable, assert_uninstantiable. Prints passed/failed/skipped per
- * file and in total. Exits 0 with a message when the vectors or wast2json are
- * absent; exits 1 when the total passed is below the floor. */
+ * file and in total. assert_invalid/assert_malformed modules must be refused,
+ * and the spec's expected message must appear in ours: a module refused for
+ * another reason is counted as a message mismatch, reported (count and the
+ * first few), and fails the run only with --strict-messages. Exit status:
+ * 77 (CTest's SKIP_RETURN_CODE) when the vectors, wast2json or any command
+ * are absent; 1 when any command failed, a file could not be converted, or
+ * fewer commands passed than the floor; 0 otherwise. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -45,7 +50,10 @@ typedef struct ctx {
     int shown;
 } ctx;
 
-static long t_passed, t_failed, t_skipped, t_text;
+#define SKIP_CODE 77
+#define MISMATCH_SHOWN 10
+
+static long t_passed, t_failed, t_skipped, t_text, t_mismatch;
 
 static void fail_msg(ctx *c, json_t *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -449,6 +457,12 @@ static void run_command(ctx *c, json_t *cmd)
                      json_string_value(json_object_get(cmd, "text")));
             return;
         }
+        if (!text_matches(cmd, e.msg)) {
+            if (t_mismatch++ < MISMATCH_SHOWN || c->verbose)
+                printf("    MISMATCH %s:%lld %s: expected \"%s\", got \"%s\"\n", c->file,
+                       (long long)json_integer_value(json_object_get(cmd, "line")), type,
+                       json_string_value(json_object_get(cmd, "text")), e.msg);
+        }
         c->passed++;
     } else if (!strcmp(type, "assert_unlinkable") || !strcmp(type, "assert_uninstantiable")) {
         const char *fn = json_string_value(json_object_get(cmd, "filename"));
@@ -557,7 +571,7 @@ int main(int argc, char **argv)
     const char *spec = getenv("MESATEE_WASM_SPEC_DIR");
     const char *work = "wasm-spec-work";
     long floor = 0;
-    bool verbose = false;
+    bool verbose = false, strict = false;
     char **names = calloc((size_t)argc + 1, sizeof *names);
     size_t nnames = 0;
     for (int i = 1; i < argc; i++) {
@@ -569,6 +583,8 @@ int main(int argc, char **argv)
             spec = spec && *spec ? spec : argv[++i];
         else if (!strcmp(argv[i], "-v"))
             verbose = true;
+        else if (!strcmp(argv[i], "--strict-messages"))
+            strict = true;
         else
             names[nnames++] = argv[i];
     }
@@ -578,13 +594,13 @@ int main(int argc, char **argv)
     if (!d) {
         printf("spec_runner: SKIPPED: no test vectors at %s (set MESATEE_WASM_SPEC_DIR)\n", spec);
         free(names);
-        return 0;
+        return SKIP_CODE;
     }
     if (system("wast2json --version >/dev/null 2>&1") != 0) {
         printf("spec_runner: SKIPPED: wast2json not found (apt-get install wabt)\n");
         closedir(d);
         free(names);
-        return 0;
+        return SKIP_CODE;
     }
     char **all = NULL;
     size_t nall = 0;
@@ -597,9 +613,16 @@ int main(int argc, char **argv)
                 all[nall++] = strndup(de->d_name, l - 5);
             }
         }
-        qsort(all, nall, sizeof *all, cmp_str);
+        if (nall)
+            qsort(all, nall, sizeof *all, cmp_str);
     }
     closedir(d);
+    if (nnames == 0 && nall == 0) {
+        printf("spec_runner: SKIPPED: no .wast files in %s\n", spec);
+        free(all);
+        free(names);
+        return SKIP_CODE;
+    }
     if (mkdir(work, 0755) != 0 && errno != EEXIST) {
         printf("spec_runner: cannot create %s\n", work);
         return 1;
@@ -612,10 +635,25 @@ int main(int argc, char **argv)
     printf("spec_runner: TOTAL files %zu (with failures %d): passed %ld, failed %ld, skipped %ld "
            "(text-format assert_malformed/invalid: %ld)\n",
            n, files_failed, t_passed, t_failed, t_skipped, t_text);
+    printf("spec_runner: assert_invalid/assert_malformed refused with another message than the "
+           "spec's: %ld%s\n",
+           t_mismatch, t_mismatch > MISMATCH_SHOWN && !verbose ? " (first ones shown; -v: all)" : "");
     printf("spec_runner: floor %ld: %s\n", floor, t_passed >= floor ? "OK" : "BELOW FLOOR");
     for (size_t i = 0; i < nall; i++)
         free(all[i]);
     free(all);
     free(names);
+    if (t_passed + t_failed == 0) {
+        printf("spec_runner: SKIPPED: no command was run\n");
+        return SKIP_CODE;
+    }
+    if (t_failed > 0 || files_failed > 0) {
+        printf("spec_runner: FAILED: %ld failed commands in %d files\n", t_failed, files_failed);
+        return 1;
+    }
+    if (strict && t_mismatch > 0) {
+        printf("spec_runner: FAILED: %ld message mismatches (--strict-messages)\n", t_mismatch);
+        return 1;
+    }
     return t_passed >= floor ? 0 : 1;
 }
