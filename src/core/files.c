@@ -267,6 +267,17 @@ mt_status files_input_new(core_ctx *x)
                             "sha256 does not match the uploaded object (stored %s)", sha);
             goto out;
         }
+    } else if (!d.has_sha256) {
+        /* The worker checks every input's ciphertext against the SHA-256
+         * recorded here; for a URL the owner must say which content is meant
+         * (the host serving the URL is not trusted to). */
+        rc = mt_err_set(x->err, MT_EINVAL,
+                        "field 'sha256' is required for %s inputs: give the SHA-256 of the "
+                        "encrypted file at the URL (e.g. `sha256sum FILE.enc`, or "
+                        "`mesatee file register URL --sha256 HEX`); the task fails if the "
+                        "content differs",
+                        d.url_kind == DEC_URL_FILE ? "file://" : "https://");
+        goto out;
     } else if (d.url_kind == DEC_URL_FILE) {
         const char *root = x->core->file_url_root;
         if (!root) {
@@ -313,9 +324,30 @@ mt_status files_output_new(core_ctx *x)
     char url[64];
     snprintf(url, sizeof url, OBJECT_URL "%s", fid.s);
     const char *owners[1] = {x->who};
+    /* One key per output: a keyed fingerprint (the key itself is stored only
+     * wrapped) finds an earlier output registered with the same key. */
+    char fp[65];
+    core_key_fingerprint(x->core, d.key, fp);
+    if (!d.allow_key_reuse) {
+        int64_t one;
+        bool used = false;
+        if ((rc = store_int(x->db, x->err, &one, &used,
+                            "SELECT 1 FROM files WHERE key_fp = ? LIMIT 1", fp)))
+            goto out;
+        if (used) {
+            rc = mt_err_set(x->err, MT_ECONFLICT,
+                            "this key is already the key of another output: use a fresh key "
+                            "for every output (`mesatee keygen`), or set allow_key_reuse "
+                            "(`--allow-key-reuse`) if you mean to");
+            goto out;
+        }
+    }
     if (!(rc = insert_file(x, fid.s, "output", d.name, url, fid.s, NULL, NULL, d.key, false, owners,
-                           1)))
+                           1)) &&
+        !(rc = store_run(x->db, x->err, NULL, "UPDATE files SET key_fp = ? WHERE file_id = ?", fp,
+                         fid.s)))
         rc = created_file(x, fid.s);
+out:
     dec_output_new_free(&d);
     return rc;
 }
