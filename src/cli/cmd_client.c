@@ -416,22 +416,33 @@ int cli_cmd_file_encrypt(cli_ctx *ctx)
 {
     const char *in = req_opt(ctx, "in");
     const char *out = in ? req_opt(ctx, "out") : NULL;
-    const char *kout = out ? req_opt(ctx, "key-out") : NULL;
+    if (!out)
+        return CLI_USAGE;
+    bool existing = cli_opt_has(ctx, "key");
+    if (existing && cli_opt_has(ctx, "key-out"))
+        return cli_usage_error(ctx, "--key (an existing key) and --key-out (a new key) exclude "
+                                    "each other");
+    const char *kout = existing ? cli_opt_get(ctx, "key") : req_opt(ctx, "key-out");
     if (!kout)
         return CLI_USAGE;
     uint8_t key[32];
+    int rc = CLI_OK;
     if (access(in, R_OK) != 0)
         return cli_fail("cannot read %s: %s", in, strerror(errno));
-    if (mesatee_key_generate(key) != MESATEE_OK ||
-        mesatee_key_write_file(key, kout) != MESATEE_OK) {
+    if (existing) {
+        if (load_key(ctx, "key", key, &rc) != 0)
+            return rc;
+    } else if (mesatee_key_generate(key) != MESATEE_OK ||
+               mesatee_key_write_file(key, kout) != MESATEE_OK) {
         mt_wipe(key, sizeof key);
         return cli_fail("%s", mesatee_client_errmsg(NULL));
     }
     int st = mesatee_file_encrypt(key, in, out);
     mt_wipe(key, sizeof key);
     if (st != MESATEE_OK) {
-        int rc = cli_fail("%s", mesatee_client_errmsg(NULL));
-        unlink(kout); /* the key protects nothing */
+        rc = cli_fail("%s", mesatee_client_errmsg(NULL));
+        if (!existing)
+            unlink(kout); /* the key protects nothing */
         return rc;
     }
     if (ctx->json) {
@@ -1083,7 +1094,7 @@ int cli_cmd_task_result(cli_ctx *ctx)
     int rc = CLI_OK;
     if (load_key(ctx, "key", key, &rc) != 0)
         return rc;
-    char *resp = NULL, *tmp = NULL;
+    char *resp = NULL;
     json_t *task = NULL;
     if (mesatee_task_get(ctx->client, id, &resp) != MESATEE_OK) {
         rc = client_fail(ctx);
@@ -1100,23 +1111,11 @@ int cli_cmd_task_result(cli_ctx *ctx)
         rc = cli_fail("task %s has no output slot '%s' bound to a file", id, slot);
         goto out;
     }
-    size_t n = strlen(out) + 32;
-    if (!(tmp = malloc(n))) {
-        rc = cli_fail("out of memory");
-        goto out;
-    }
-    snprintf(tmp, n, "%s.enc.%ld", out, (long)getpid());
     /* The output must be the one written for this task, slot and file: the
      * server could serve another task's (or slot's) output under this id. */
     unsigned flags = cli_opt_has(ctx, "allow-unbound") ? MESATEE_ALLOW_UNBOUND : 0;
-    if (mesatee_file_download_ex(ctx->client, fid, tmp, flags) != MESATEE_OK) {
+    if (mesatee_task_output_download(ctx->client, id, slot, fid, key, out, flags) != MESATEE_OK) {
         rc = cli_fail("output %s of task %s: %s", slot, id, mesatee_client_errmsg(ctx->client));
-        goto out;
-    }
-    int st = mesatee_file_decrypt_output(key, tmp, out, id, slot, fid, flags);
-    unlink(tmp);
-    if (st != MESATEE_OK) {
-        rc = cli_fail("output %s of task %s: %s", slot, id, mesatee_client_errmsg(NULL));
         goto out;
     }
     if (ctx->json)
@@ -1127,7 +1126,6 @@ out:
     mt_wipe(key, sizeof key);
     json_decref(task);
     mesatee_free(resp);
-    free(tmp);
     return rc;
 }
 

@@ -30,7 +30,8 @@ static const cli_opt o_executor[] = {
     {"print-identity", false}, {NULL, false}};
 static const cli_opt o_user_add[] = {{"role", true}, {"password-file", true}, {NULL, false}};
 static const cli_opt o_login[] = {{"user", true}, {"password-file", true}, {NULL, false}};
-static const cli_opt o_encrypt[] = {{"in", true}, {"out", true}, {"key-out", true}, {NULL, false}};
+static const cli_opt o_encrypt[] = {
+    {"in", true}, {"out", true}, {"key-out", true}, {"key", true}, {NULL, false}};
 static const cli_opt o_decrypt[] = {{"in", true},   {"out", true},  {"key", true},
                                     {"task", true}, {"slot", true}, {"file", true},
                                     {"allow-unbound", false}, {NULL, false}};
@@ -84,8 +85,9 @@ static const cli_cmd commands[] = {
     {"user", "list", cli_cmd_user_list, "", "list users (admin)", o_none, 0, 0, NT},
     {"key", "generate", cli_cmd_key_generate, "--out KEYFILE",
      "generate a fresh random key (e.g. for an output file)", o_key_out, 0, 0, 0},
-    {"file", "encrypt", cli_cmd_file_encrypt, "--in PLAIN --out CIPHER --key-out KEYFILE",
-     "encrypt a file locally under a new key", o_encrypt, 0, 0, 0},
+    {"file", "encrypt", cli_cmd_file_encrypt,
+     "--in PLAIN --out CIPHER (--key-out NEWKEYFILE | --key KEYFILE)",
+     "encrypt a file locally under a new key (or an existing one)", o_encrypt, 0, 0, 0},
     {"file", "decrypt", cli_cmd_file_decrypt,
      "--in CIPHER --out PLAIN --key KEYFILE [--task T --slot S --file F [--allow-unbound]]",
      "decrypt a file locally (with --task/--slot/--file: only that task output)", o_decrypt, 0,

@@ -1269,14 +1269,29 @@ static int read_ff_header(mesatee_client *c, const char *path, mt_ff_header *h)
     return MESATEE_OK;
 }
 
+static int download(mesatee_client *c, const char *file_id, const char *out_path,
+                    unsigned flags);
+
 MESATEE_API int mesatee_file_download(mesatee_client *c, const char *file_id,
                                       const char *out_path)
 {
     return mesatee_file_download_ex(c, file_id, out_path, 0);
 }
 
+#define DOWNLOAD_NO_BINDING_CHECK 0x100u /* internal: the caller checks the full binding */
+
 MESATEE_API int mesatee_file_download_ex(mesatee_client *c, const char *file_id,
                                          const char *out_path, unsigned flags)
+{
+    if (flags & DOWNLOAD_NO_BINDING_CHECK)
+        return set_err(c, MESATEE_EINVAL, "unknown flag");
+    return download(c, file_id, out_path, flags);
+}
+
+/* GET /v1/files/{id}/content into out_path; checks the header's file
+ * binding unless flags has DOWNLOAD_NO_BINDING_CHECK. */
+static int download(mesatee_client *c, const char *file_id, const char *out_path,
+                    unsigned flags)
 {
     int st = check_id(c, "file", file_id);
     if (st != MESATEE_OK)
@@ -1306,7 +1321,7 @@ MESATEE_API int mesatee_file_download_ex(mesatee_client *c, const char *file_id,
         st = set_err(c, MESATEE_EIO, "cannot write %s: %s", tmp, strerror(errno));
     /* The content must be the output written for this file: the server (the
      * host) could serve another output's ciphertext. */
-    if (st == MESATEE_OK) {
+    if (st == MESATEE_OK && !(flags & DOWNLOAD_NO_BINDING_CHECK)) {
         mt_ff_header h;
         uint8_t want[16];
         st = read_ff_header(c, tmp, &h);
@@ -1652,6 +1667,40 @@ MESATEE_API int mesatee_file_decrypt_output(const uint8_t key[32], const char *i
     if (ms != MT_OK)
         return set_err(NULL, from_mt(ms), "%s", err.msg[0] ? err.msg : "decryption failed");
     return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_task_output_download(mesatee_client *c, const char *task_id,
+                                             const char *slot, const char *file_id,
+                                             const uint8_t key[32], const char *out_path,
+                                             unsigned flags)
+{
+    int st = check_id(c, "task", task_id);
+    if (st != MESATEE_OK)
+        return st;
+    if (!slot || !key || !out_path)
+        return set_err(c, MESATEE_EINVAL, "slot, key and output path are required");
+    size_t n = strlen(out_path) + 48;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return set_err(c, MESATEE_ENOMEM, "out of memory");
+    uint8_t rnd[6];
+    char rhex[13];
+    if (mt_random(rnd, sizeof rnd, NULL) != MT_OK) {
+        free(tmp);
+        return set_err(c, MESATEE_EIO, "no randomness for a temporary file name");
+    }
+    mt_hex_encode(rnd, sizeof rnd, rhex);
+    snprintf(tmp, n, "%s.enc.%ld.%s", out_path, (long)getpid(), rhex);
+    st = download(c, file_id, tmp, DOWNLOAD_NO_BINDING_CHECK);
+    if (st == MESATEE_OK) {
+        st = mesatee_file_decrypt_output(key, tmp, out_path, task_id, slot, file_id,
+                                         flags & MESATEE_ALLOW_UNBOUND);
+        if (st != MESATEE_OK)
+            set_err(c, st, "%s", mesatee_client_errmsg(NULL));
+    }
+    unlink(tmp);
+    free(tmp);
+    return st;
 }
 
 MESATEE_API int mesatee_file_sha256(const char *path, char hex[65])

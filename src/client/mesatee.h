@@ -266,6 +266,15 @@ MESATEE_API MESATEE_MUST_CHECK int
 mesatee_file_decrypt_output(const uint8_t key[32], const char *in_path, const char *out_path,
                             const char *task_id, const char *slot, const char *file_id,
                             unsigned flags);
+/* Downloads output file_id of task task_id (slot slot) and decrypts it into
+ * out_path: the output must be bound to exactly (task_id, slot, file_id)
+ * (see mesatee_file_decrypt_output; flags: 0 or MESATEE_ALLOW_UNBOUND). The
+ * ciphertext goes to a temporary file that is removed; on any failure
+ * out_path is untouched. */
+MESATEE_API MESATEE_MUST_CHECK int
+mesatee_task_output_download(mesatee_client *c, const char *task_id, const char *slot,
+                             const char *file_id, const uint8_t key[32], const char *out_path,
+                             unsigned flags);
 /* SHA-256 of a file's bytes as 64 lower-case hex characters + NUL (what
  * POST /v1/files/inputs takes as "sha256" for a URL input). */
 MESATEE_API int mesatee_file_sha256(const char *path, char hex[65]);
