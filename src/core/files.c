@@ -484,6 +484,21 @@ mt_status files_content(core_ctx *x)
     if ((rc = untrusted_objstore_get(x->core->objs, f.object_id, (size_t)1 << 40, &buf, &len,
                                      x->err)))
         return rc;
+    /* The object directory is the host's: serve only the ciphertext the task
+     * wrote (its SHA-256 was recorded when the task finished). Clients also
+     * check the output binding in the file itself (docs/formats.md 1.6). */
+    char sha[65];
+    core_sha256_hex(buf, len, sha);
+    if (f.sha256[0] && !mt_ct_equal(sha, f.sha256, 64)) {
+        free(buf);
+        mt_error("file %s: its object does not match the SHA-256 recorded when it was written "
+                 "(the object directory was modified)",
+                 f.file_id);
+        return mt_err_set(x->err, MT_EIO,
+                          "file %s: the stored ciphertext does not match the SHA-256 recorded "
+                          "when it was written (integrity check failed); ask the operator",
+                          f.file_id);
+    }
     x->resp->raw = buf;
     x->resp->raw_len = len;
     x->resp->status = 200;

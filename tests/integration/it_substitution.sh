@@ -6,6 +6,7 @@
 #  - a copied output: `task result` and `file download` refuse it;
 #  - the same output key twice: refused unless --allow-key-reuse.
 source "$(dirname "$0")/lib.sh"
+command -v sqlite3 >/dev/null || { echo "SKIP: the sqlite3 shell is needed to play the host"; exit 0; }
 mt_start_server --workers 1
 mt_login admin
 mt_add_user alice
@@ -85,6 +86,13 @@ as alice file download "$R" --out "$MT_WORK/r.enc" >/dev/null || fail "download 
 
 cp "$(obj "$R")" "$MT_WORK/r.saved"
 cp "$(obj "$P")" "$(obj "$R")"   # task 2's output 'ra' copied over task 3's 'ra'
+# the server compares the object with the SHA-256 recorded when it was written
+expect_fail "the server serves an output object that changed" "integrity check failed" \
+  as alice file download "$R" --out "$MT_WORK/x.enc"
+# a host that also rewrites the recorded hash in the database (the store is
+# host storage): now only the client's binding check stands in the way
+sethash() { sqlite3 "$MT_DATA/mesatee.db" "UPDATE files SET sha256 = '$(sha256sum "$(obj "$1")" | cut -d' ' -f1)' WHERE file_id = '$1'"; }
+sethash "$R"
 rm -f "$MT_WORK/x.txt"
 expect_fail "task result of an output copied from another task" "output of another task" \
   as alice task result "$T3" --slot ra --key "$MT_WORK/shared.key" --out "$MT_WORK/x.txt"
@@ -94,6 +102,7 @@ expect_fail "file download of an output copied from another file" "written for a
 [ ! -e "$MT_WORK/x.enc" ] || fail "ciphertext kept for a copied output"
 
 cp "$(obj "$S")" "$(obj "$R")"   # task 3's own 'rb' copied over its 'ra'
+sethash "$R"
 expect_fail "task result of an output copied from another slot" "another output slot" \
   as alice task result "$T3" --slot ra --key "$MT_WORK/shared.key" --out "$MT_WORK/x.txt"
 
@@ -106,9 +115,11 @@ as alice file decrypt --in "$MT_WORK/r.enc" --out "$MT_WORK/r.txt" --key "$MT_WO
   --task "$T3" --slot ra --file "$R" >/dev/null || fail "decrypt of the genuine output"
 # an unbound file (version 1) is not accepted as an output unless asked
 cp "$MT_WORK/a.enc" "$(obj "$R")"
+sethash "$R"
 expect_fail "an unbound file served as an output" "not bound" \
   as alice file download "$R" --out "$MT_WORK/x.enc"
 cp "$MT_WORK/r.saved" "$(obj "$R")"
+sethash "$R"
 as alice task result "$T3" --slot ra --key "$MT_WORK/shared.key" --out "$MT_WORK/r3b.txt" >/dev/null \
   || fail "the genuine output is refused after being put back"
 ok "outputs copied between tasks, slots and files are refused on download"
