@@ -19,6 +19,7 @@
 #include "mt_executor.h"
 #include <openssl/evp.h>
 
+#include "job_codec.h"
 #include "mt_ff.h"
 #include "mt_util.h"
 
@@ -474,6 +475,73 @@ static void test_module_integrity(void **state)
     free(m.path);
 }
 
+/* The job codec carries the integrity fields (issue 8 item 9) and rejects
+ * malformed ones. */
+static void test_job_codec_integrity_fields(void **state)
+{
+    (void)state;
+    mt_job_input in[1] = {{0}};
+    mt_job_output out[1] = {{0}};
+    mt_job_input mod = {0};
+    in[0].slot = "a";
+    in[0].path = "/x";
+    memset(in[0].sha256, 'b', 64);
+    out[0].slot = "r";
+    out[0].path = "/y";
+    out[0].file_id = "00000000000000000000000000000011";
+    mod.path = "/m";
+    memset(mod.plain_sha256, 'c', 64);
+    mt_job j = base_job("main", false);
+    j.executor_type = "wasm";
+    j.module = &mod;
+    j.inputs = in;
+    j.n_inputs = 1;
+    j.outputs = out;
+    j.n_outputs = 1;
+    int ifd[1] = {4}, ofd[1] = {5};
+    mt_err err = {0};
+    char *txt = mt_wjob_encode(&j, ifd, ofd, 6, &err);
+    assert_non_null(txt);
+    mt_wjob w;
+    assert_int_equal(mt_wjob_decode(txt, strlen(txt), &w, &err), MT_OK);
+    assert_string_equal(w.inputs[0].sha256, in[0].sha256);
+    assert_null(w.inputs[0].file_id);
+    assert_string_equal(w.outputs[0].file_id, out[0].file_id);
+    assert_null(w.outputs[0].sha256);
+    assert_string_equal(w.module.plain_sha256, mod.plain_sha256);
+    mt_wjob_free(&w);
+    free(txt);
+
+    /* without them: absent, not empty */
+    in[0].sha256[0] = 0;
+    out[0].file_id = NULL;
+    j.module = NULL;
+    j.executor_type = "builtin";
+    txt = mt_wjob_encode(&j, ifd, ofd, -1, &err);
+    assert_int_equal(mt_wjob_decode(txt, strlen(txt), &w, &err), MT_OK);
+    assert_null(w.inputs[0].sha256);
+    assert_null(w.outputs[0].file_id);
+    mt_wjob_free(&w);
+    free(txt);
+
+#define K64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    static const char *const bad[] = {
+        "{\"v\":1,\"task_id\":\"t\",\"function\":\"f\",\"inputs\":[{\"slot\":\"a\",\"fd\":4,"
+        "\"key\":\"" K64 "\",\"sha256\":\"ABC\"}],\"outputs\":[],\"limits\":{\"mem_bytes\":0,"
+        "\"cpu_seconds\":0,\"max_input_bytes\":0}}",
+        "{\"v\":1,\"task_id\":\"t\",\"function\":\"f\",\"inputs\":[],\"outputs\":[{\"slot\":\"r\","
+        "\"fd\":4,\"key\":\"" K64 "\",\"file_id\":\"zz\"}],\"limits\":{\"mem_bytes\":0,"
+        "\"cpu_seconds\":0,\"max_input_bytes\":0}}",
+        "{\"v\":1,\"task_id\":\"t\",\"function\":\"f\",\"inputs\":[],\"outputs\":[{\"slot\":\"r\","
+        "\"fd\":4,\"key\":\"" K64 "\",\"sha256\":\"" /* a hash on an output: unknown field */
+        "0000000000000000000000000000000000000000000000000000000000000000\"}],"
+        "\"limits\":{\"mem_bytes\":0,\"cpu_seconds\":0,\"max_input_bytes\":0}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mt_wjob_decode(bad[i], strlen(bad[i]), &w, &err), MT_EINVAL);
+#undef K64
+}
+
 static void test_tampered(void **state) { psi_bad_input(1); }
 static void test_wrong_key(void **state) { psi_bad_input(2); }
 static void test_truncated(void **state) { psi_bad_input(3); }
@@ -652,6 +720,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_substituted_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_integrity, setup, teardown),
+        cmocka_unit_test(test_job_codec_integrity_fields),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
