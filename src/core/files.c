@@ -267,17 +267,6 @@ mt_status files_input_new(core_ctx *x)
                             "sha256 does not match the uploaded object (stored %s)", sha);
             goto out;
         }
-    } else if (!d.has_sha256) {
-        /* The worker checks every input's ciphertext against the SHA-256
-         * recorded here; for a URL the owner must say which content is meant
-         * (the host serving the URL is not trusted to). */
-        rc = mt_err_set(x->err, MT_EINVAL,
-                        "field 'sha256' is required for %s inputs: give the SHA-256 of the "
-                        "encrypted file at the URL (e.g. `sha256sum FILE.enc`, or "
-                        "`mesatee file register URL --sha256 HEX`); the task fails if the "
-                        "content differs",
-                        d.url_kind == DEC_URL_FILE ? "file://" : "https://");
-        goto out;
     } else if (d.url_kind == DEC_URL_FILE) {
         const char *root = x->core->file_url_root;
         if (!root) {
@@ -294,10 +283,22 @@ mt_status files_input_new(core_ctx *x)
             rc = mt_err_set(x->err, MT_EINVAL, "file:// URL is outside the allowed root %s", root);
             goto out;
         }
-        if (d.has_sha256)
-            snprintf(sha, sizeof sha, "%s", d.sha256);
-    } else if (d.has_sha256)
+    }
+    if (d.url_kind != DEC_URL_OBJECT) {
+        /* The worker checks every input's ciphertext against the SHA-256
+         * recorded here; for a URL the owner must say which content is meant
+         * (the host serving the URL is not trusted to). */
+        if (!d.has_sha256) {
+            rc = mt_err_set(x->err, MT_EINVAL,
+                            "field 'sha256' is required for %s inputs: give the SHA-256 of the "
+                            "encrypted file at the URL (e.g. `sha256sum FILE.enc`, or "
+                            "`mesatee file register URL --sha256 HEX`); the task fails if the "
+                            "content differs",
+                            d.url_kind == DEC_URL_FILE ? "file://" : "https://");
+            goto out;
+        }
         snprintf(sha, sizeof sha, "%s", d.sha256);
+    }
 
     mt_id fid;
     mt_id_new(&fid);
