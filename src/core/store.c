@@ -133,8 +133,7 @@ static const char *const migrations[] = {
      * so that registering the same output key twice is detected without
      * storing the key in clear. NULL for inputs, fusion files and outputs
      * registered before this migration. */
-    "ALTER TABLE files ADD COLUMN key_fp TEXT;"
-    "CREATE INDEX files_key_fp ON files(key_fp);",
+    "ALTER TABLE files ADD COLUMN key_fp TEXT; CREATE INDEX files_key_fp ON files(key_fp);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
