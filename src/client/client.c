@@ -1206,6 +1206,8 @@ MESATEE_API int mesatee_file_register_output_ex(mesatee_client *c, const uint8_t
         return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
     if (!key)
         return set_err(c, MESATEE_EINVAL, "key is required");
+    if (flags & ~MESATEE_ALLOW_KEY_REUSE)
+        return set_err(c, MESATEE_EINVAL, "unknown flags 0x%x", flags & ~MESATEE_ALLOW_KEY_REUSE);
     char hex[65];
     mt_hex_encode(key, 32, hex);
     json_t *req = json_pack("{s:s}", "key", hex);
@@ -1283,8 +1285,8 @@ MESATEE_API int mesatee_file_download(mesatee_client *c, const char *file_id,
 MESATEE_API int mesatee_file_download_ex(mesatee_client *c, const char *file_id,
                                          const char *out_path, unsigned flags)
 {
-    if (flags & DOWNLOAD_NO_BINDING_CHECK)
-        return set_err(c, MESATEE_EINVAL, "unknown flag");
+    if (flags & ~MESATEE_ALLOW_UNBOUND)
+        return set_err(c, MESATEE_EINVAL, "unknown flags 0x%x", flags & ~MESATEE_ALLOW_UNBOUND);
     return download(c, file_id, out_path, flags);
 }
 
@@ -1651,6 +1653,8 @@ MESATEE_API int mesatee_file_decrypt_output(const uint8_t key[32], const char *i
     if (!key || !in_path || !out_path || !task_id || !slot || !file_id)
         return set_err(NULL, MESATEE_EINVAL,
                        "key, paths, task id, slot and file id are required");
+    if (flags & ~MESATEE_ALLOW_UNBOUND)
+        return set_err(NULL, MESATEE_EINVAL, "unknown flags 0x%x", flags & ~MESATEE_ALLOW_UNBOUND);
     mt_err err;
     mt_err_clear(&err);
     mt_ff_binding b;
@@ -1679,6 +1683,8 @@ MESATEE_API int mesatee_task_output_download(mesatee_client *c, const char *task
         return st;
     if (!slot || !key || !out_path)
         return set_err(c, MESATEE_EINVAL, "slot, key and output path are required");
+    if (flags & ~MESATEE_ALLOW_UNBOUND)
+        return set_err(c, MESATEE_EINVAL, "unknown flags 0x%x", flags & ~MESATEE_ALLOW_UNBOUND);
     size_t n = strlen(out_path) + 48;
     char *tmp = malloc(n);
     if (!tmp)
