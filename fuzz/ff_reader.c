@@ -3,7 +3,9 @@
  * the rest is an mt_ff file fed to a reader keyed with FUZZ_KEY (bytes
  * 0x00..0x1f). The same bytes go through the one-shot decrypt and
  * mt_ff_header_parse. Must never crash or leak; any status is fine, but a
- * successful one-shot and streaming decrypt must agree. */
+ * successful one-shot and streaming decrypt must agree, and so must a reader
+ * expecting a version 2 file's own binding (one expecting another binding
+ * must fail without releasing plaintext). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +64,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (st == MT_OK)
         st = mt_ff_reader_finish(r, &err);
     mt_ff_reader_free(r);
+
+    /* version 2: a reader expecting the file's own binding agrees with the
+     * plain reader; one expecting another binding never succeeds */
+    mt_ff_header h2;
+    if (mt_ff_header_parse(data, size, &h2, &err) == MT_OK && h2.bound) {
+        for (int other = 0; other < 2; other++) {
+            mt_ff_binding want = h2.binding;
+            want.slot_hash[0] ^= (uint8_t)other;
+            acc a2 = {0};
+            mt_ff_reader *r2 = NULL;
+            mt_status s2 = mt_ff_reader_new(key, acc_sink, &a2, &r2, &err);
+            mt_ff_reader_expect(r2, &want);
+            if (s2 == MT_OK)
+                s2 = mt_ff_reader_feed(r2, data, size, &err);
+            if (s2 == MT_OK)
+                s2 = mt_ff_reader_finish(r2, &err);
+            mt_ff_reader_free(r2);
+            if (other ? (s2 == MT_OK || a2.len) : ((s2 == MT_OK) != (st == MT_OK)))
+                abort();
+            free(a2.p);
+        }
+    }
 
     uint8_t *plain = NULL;
     size_t plain_len = 0;

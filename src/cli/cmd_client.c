@@ -418,22 +418,33 @@ int cli_cmd_file_encrypt(cli_ctx *ctx)
 {
     const char *in = req_opt(ctx, "in");
     const char *out = in ? req_opt(ctx, "out") : NULL;
-    const char *kout = out ? req_opt(ctx, "key-out") : NULL;
+    if (!out)
+        return CLI_USAGE;
+    bool existing = cli_opt_has(ctx, "key");
+    if (existing && cli_opt_has(ctx, "key-out"))
+        return cli_usage_error(ctx, "--key (an existing key) and --key-out (a new key) exclude "
+                                    "each other");
+    const char *kout = existing ? cli_opt_get(ctx, "key") : req_opt(ctx, "key-out");
     if (!kout)
         return CLI_USAGE;
     uint8_t key[32];
+    int rc = CLI_OK;
     if (access(in, R_OK) != 0)
         return cli_fail("cannot read %s: %s", in, strerror(errno));
-    if (mesatee_key_generate(key) != MESATEE_OK ||
-        mesatee_key_write_file(key, kout) != MESATEE_OK) {
+    if (existing) {
+        if (load_key(ctx, "key", key, &rc) != 0)
+            return rc;
+    } else if (mesatee_key_generate(key) != MESATEE_OK ||
+               mesatee_key_write_file(key, kout) != MESATEE_OK) {
         mt_wipe(key, sizeof key);
         return cli_fail("%s", mesatee_client_errmsg(NULL));
     }
     int st = mesatee_file_encrypt(key, in, out);
     mt_wipe(key, sizeof key);
     if (st != MESATEE_OK) {
-        int rc = cli_fail("%s", mesatee_client_errmsg(NULL));
-        unlink(kout); /* the key protects nothing */
+        rc = cli_fail("%s", mesatee_client_errmsg(NULL));
+        if (!existing)
+            unlink(kout); /* the key protects nothing */
         return rc;
     }
     if (ctx->json) {
@@ -459,7 +470,20 @@ int cli_cmd_file_decrypt(cli_ctx *ctx)
     int rc = CLI_OK;
     if (load_key(ctx, "key", key, &rc) != 0)
         return rc;
-    int st = mesatee_file_decrypt(key, in, out);
+    const char *task = cli_opt_get(ctx, "task"), *slot = cli_opt_get(ctx, "slot"),
+               *file = cli_opt_get(ctx, "file");
+    int st;
+    if (task || slot || file) {
+        if (!task || !slot || !file) {
+            mt_wipe(key, sizeof key);
+            return cli_usage_error(ctx, "--task, --slot and --file go together");
+        }
+        st = mesatee_file_decrypt_output(key, in, out, task, slot, file,
+                                         cli_opt_has(ctx, "allow-unbound") ? MESATEE_ALLOW_UNBOUND
+                                                                          : 0);
+    } else {
+        st = mesatee_file_decrypt(key, in, out);
+    }
     mt_wipe(key, sizeof key);
     if (st != MESATEE_OK)
         return cli_fail("%s: %s", in, mesatee_client_errmsg(NULL));
@@ -487,9 +511,15 @@ int cli_cmd_file_register(cli_ctx *ctx)
     if (load_key(ctx, "key", key, &rc) != 0)
         return rc;
     char *resp = NULL;
-    int st = mesatee_file_register_input(ctx->client, ctx->pos[0], key,
-                                         cli_opt_get(ctx, "sha256"), cli_opt_get(ctx, "name"),
-                                         NULL, &resp);
+    const char *sha = cli_opt_get(ctx, "sha256");
+    char computed[65];
+    /* A file:// input needs the SHA-256 of its ciphertext: compute it when
+     * the path is readable here (the same machine as the server's root). */
+    if (!sha && !strncmp(ctx->pos[0], "file://", 7) && access(ctx->pos[0] + 7, R_OK) == 0 &&
+        mesatee_file_sha256(ctx->pos[0] + 7, computed) == MESATEE_OK)
+        sha = computed;
+    int st = mesatee_file_register_input(ctx->client, ctx->pos[0], key, sha,
+                                         cli_opt_get(ctx, "name"), NULL, &resp);
     mt_wipe(key, sizeof key);
     rc = st == MESATEE_OK ? emit(ctx, resp, pr_field, "file_id") : client_fail(ctx);
     mesatee_free(resp);
@@ -503,8 +533,9 @@ int cli_cmd_file_register_output(cli_ctx *ctx)
     if (load_key(ctx, "key", key, &rc) != 0)
         return rc;
     char *resp = NULL;
-    int st = mesatee_file_register_output(ctx->client, key, cli_opt_get(ctx, "name"), NULL,
-                                          &resp);
+    int st = mesatee_file_register_output_ex(
+        ctx->client, key, cli_opt_get(ctx, "name"),
+        cli_opt_has(ctx, "allow-key-reuse") ? MESATEE_ALLOW_KEY_REUSE : 0, NULL, &resp);
     mt_wipe(key, sizeof key);
     rc = st == MESATEE_OK ? emit(ctx, resp, pr_field, "file_id") : client_fail(ctx);
     mesatee_free(resp);
@@ -571,7 +602,9 @@ int cli_cmd_file_download(cli_ctx *ctx)
     const char *out = req_opt(ctx, "out");
     if (!out)
         return CLI_USAGE;
-    if (mesatee_file_download(ctx->client, id, out) != MESATEE_OK)
+    if (mesatee_file_download_ex(ctx->client, id, out,
+                                 cli_opt_has(ctx, "allow-unbound") ? MESATEE_ALLOW_UNBOUND : 0) !=
+        MESATEE_OK)
         return client_fail(ctx);
     if (ctx->json)
         printf("{\"downloaded\":true}\n");
@@ -1063,7 +1096,7 @@ int cli_cmd_task_result(cli_ctx *ctx)
     int rc = CLI_OK;
     if (load_key(ctx, "key", key, &rc) != 0)
         return rc;
-    char *resp = NULL, *tmp = NULL;
+    char *resp = NULL;
     json_t *task = NULL;
     if (mesatee_task_get(ctx->client, id, &resp) != MESATEE_OK) {
         rc = client_fail(ctx);
@@ -1080,20 +1113,11 @@ int cli_cmd_task_result(cli_ctx *ctx)
         rc = cli_fail("task %s has no output slot '%s' bound to a file", id, slot);
         goto out;
     }
-    size_t n = strlen(out) + 32;
-    if (!(tmp = malloc(n))) {
-        rc = cli_fail("out of memory");
-        goto out;
-    }
-    snprintf(tmp, n, "%s.enc.%ld", out, (long)getpid());
-    if (mesatee_file_download(ctx->client, fid, tmp) != MESATEE_OK) {
-        rc = client_fail(ctx);
-        goto out;
-    }
-    int st = mesatee_file_decrypt(key, tmp, out);
-    unlink(tmp);
-    if (st != MESATEE_OK) {
-        rc = cli_fail("output %s of task %s: %s", slot, id, mesatee_client_errmsg(NULL));
+    /* The output must be the one written for this task, slot and file: the
+     * server could serve another task's (or slot's) output under this id. */
+    unsigned flags = cli_opt_has(ctx, "allow-unbound") ? MESATEE_ALLOW_UNBOUND : 0;
+    if (mesatee_task_output_download(ctx->client, id, slot, fid, key, out, flags) != MESATEE_OK) {
+        rc = cli_fail("output %s of task %s: %s", slot, id, mesatee_client_errmsg(ctx->client));
         goto out;
     }
     if (ctx->json)
@@ -1104,7 +1128,6 @@ out:
     mt_wipe(key, sizeof key);
     json_decref(task);
     mesatee_free(resp);
-    free(tmp);
     return rc;
 }
 

@@ -111,6 +111,7 @@ static void ex_job_free(mt_job *job)
             unlink(job->outputs[i].path);
         free(job->outputs[i].slot);
         free(job->outputs[i].path);
+        free(job->outputs[i].file_id);
         mt_wipe(job->outputs[i].key, 32);
     }
     free(job->inputs);
@@ -121,6 +122,23 @@ static void ex_job_free(mt_job *job)
         mt_wipe(m->key, 32);
         free(m);
     }
+}
+
+/* Copies the optional 64-hex field name of o into out ("" when absent). */
+static mt_status ex_hex64(const json_t *o, const char *name, char out[65], mt_err *err)
+{
+    const char *v = NULL;
+    mt_status rc = mt_json_str_opt(o, name, 64, &v, NULL, err);
+    if (rc)
+        return rc;
+    out[0] = 0;
+    if (!v)
+        return MT_OK;
+    uint8_t tmp[32];
+    if (strlen(v) != 64 || mt_hex_decode(v, tmp, 32, NULL) != MT_OK)
+        return mt_err_set(err, MT_EINVAL, "job field '%s' must be 64 hex characters", name);
+    snprintf(out, 65, "%s", v);
+    return MT_OK;
 }
 
 /* One slot {"ciphertext"|"url", "key"}: ciphertext goes to file fpath. */
@@ -184,7 +202,8 @@ static mt_status ex_job_parse(const ex_conf *c, json_t *j, const char *dir, mt_j
             return mt_err_set(err, MT_ENOMEM, "out of memory");
         job->module = m;
         snprintf(p, sizeof p, "%s/module", dir);
-        if ((rc = ex_slot(mod, p, &m->path, NULL, m->key, err)))
+        if ((rc = ex_slot(mod, p, &m->path, NULL, m->key, err)) ||
+            (rc = ex_hex64(mod, "plain_sha256", m->plain_sha256, err)))
             return rc;
     }
     size_t i;
@@ -196,7 +215,8 @@ static mt_status ex_job_parse(const ex_conf *c, json_t *j, const char *dir, mt_j
         if (!slot || !(in->slot = strdup(slot)))
             return mt_err_set(err, MT_EINVAL, "input without slot");
         snprintf(p, sizeof p, "%s/in-%zu", dir, i);
-        if ((rc = ex_slot(v, p, &in->path, &in->url, in->key, err)))
+        if ((rc = ex_slot(v, p, &in->path, &in->url, in->key, err)) ||
+            (rc = ex_hex64(v, "sha256", in->sha256, err)))
             return rc;
     }
     json_array_foreach(outs, i, v)
@@ -208,6 +228,9 @@ static mt_status ex_job_parse(const ex_conf *c, json_t *j, const char *dir, mt_j
             return mt_err_set(err, MT_EINVAL, "output without slot");
         if ((rc = ex_slot(v, p, NULL, NULL, o->key, err)))
             return rc;
+        const char *fid = json_string_value(json_object_get(v, "file_id"));
+        if (fid && (!mt_id_valid(fid) || !(o->file_id = strdup(fid))))
+            return mt_err_set(err, MT_EINVAL, "output '%s': bad file_id", slot);
     }
     return MT_OK;
 }

@@ -32,12 +32,16 @@ static const cli_opt o_executor[] = {
     {"print-identity", false}, {NULL, false}};
 static const cli_opt o_user_add[] = {{"role", true}, {"password-file", true}, {NULL, false}};
 static const cli_opt o_login[] = {{"user", true}, {"password-file", true}, {NULL, false}};
-static const cli_opt o_encrypt[] = {{"in", true}, {"out", true}, {"key-out", true}, {NULL, false}};
-static const cli_opt o_decrypt[] = {{"in", true}, {"out", true}, {"key", true}, {NULL, false}};
+static const cli_opt o_encrypt[] = {
+    {"in", true}, {"out", true}, {"key-out", true}, {"key", true}, {NULL, false}};
+static const cli_opt o_decrypt[] = {{"in", true},   {"out", true},  {"key", true},
+                                    {"task", true}, {"slot", true}, {"file", true},
+                                    {"allow-unbound", false}, {NULL, false}};
 static const cli_opt o_register[] = {{"key", true}, {"sha256", true}, {"name", true}, {NULL, false}};
-static const cli_opt o_register_out[] = {{"key", true}, {"name", true}, {NULL, false}};
+static const cli_opt o_register_out[] = {
+    {"key", true}, {"name", true}, {"allow-key-reuse", false}, {NULL, false}};
 static const cli_opt o_fusion[] = {{"owners", true}, {"name", true}, {NULL, false}};
-static const cli_opt o_out[] = {{"out", true}, {NULL, false}};
+static const cli_opt o_download[] = {{"out", true}, {"allow-unbound", false}, {NULL, false}};
 static const cli_opt o_fn_register[] = {
     {"spec", true},        {"name", true},     {"builtin", true}, {"description", true},
     {"input-slot", true},  {"output-slot", true}, {"public", false}, {"private", false},
@@ -48,7 +52,8 @@ static const cli_opt o_task_create[] = {
     {"function", true}, {"arg", true}, {"input", true}, {"output", true}, {NULL, false}};
 static const cli_opt o_task_assign[] = {{"input", true}, {"output", true}, {NULL, false}};
 static const cli_opt o_wait[] = {{"timeout", true}, {NULL, false}};
-static const cli_opt o_result[] = {{"slot", true}, {"key", true}, {"out", true}, {NULL, false}};
+static const cli_opt o_result[] = {
+    {"slot", true}, {"key", true}, {"out", true}, {"allow-unbound", false}, {NULL, false}};
 static const cli_opt o_audit_list[] = {{"after", true}, {"limit", true}, {NULL, false}};
 static const cli_opt o_key_out[] = {{"out", true}, {NULL, false}};
 static const cli_opt o_data_dir[] = {{"data-dir", true}, {NULL, false}};
@@ -89,22 +94,28 @@ static const cli_cmd commands[] = {
     {"user", "list", cli_cmd_user_list, "", "list users (admin)", o_none, 0, 0, NT},
     {"key", "generate", cli_cmd_key_generate, "--out KEYFILE",
      "generate a fresh random key (e.g. for an output file)", o_key_out, 0, 0, 0},
-    {"file", "encrypt", cli_cmd_file_encrypt, "--in PLAIN --out CIPHER --key-out KEYFILE",
-     "encrypt a file locally under a new key", o_encrypt, 0, 0, 0},
-    {"file", "decrypt", cli_cmd_file_decrypt, "--in CIPHER --out PLAIN --key KEYFILE",
-     "decrypt a file locally", o_decrypt, 0, 0, 0},
+    {"file", "encrypt", cli_cmd_file_encrypt,
+     "--in PLAIN --out CIPHER (--key-out NEWKEYFILE | --key KEYFILE)",
+     "encrypt a file locally under a new key (or an existing one)", o_encrypt, 0, 0, 0},
+    {"file", "decrypt", cli_cmd_file_decrypt,
+     "--in CIPHER --out PLAIN --key KEYFILE [--task T --slot S --file F [--allow-unbound]]",
+     "decrypt a file locally (with --task/--slot/--file: only that task output)", o_decrypt, 0,
+     0, 0},
     {"file", "upload", cli_cmd_file_upload, "CIPHERTEXT", "upload ciphertext; prints its url",
      o_none, 1, 1, NT},
     {"file", "register", cli_cmd_file_register, "URL --key KEYFILE [--sha256 HEX] [--name N]",
-     "register an input file; prints its id", o_register, 1, 1, NT},
-    {"file", "register-output", cli_cmd_file_register_output, "--key KEYFILE [--name N]",
+     "register an input file (file://, https://: --sha256 of the ciphertext; computed for a "
+     "readable file:// path); prints its id",
+     o_register, 1, 1, NT},
+    {"file", "register-output", cli_cmd_file_register_output,
+     "--key KEYFILE [--name N] [--allow-key-reuse]",
      "register an output file; prints its id", o_register_out, 0, 0, NT},
     {"file", "register-fusion", cli_cmd_file_register_fusion, "--owners U1,U2[,...] [--name N]",
      "register a fusion file (platform key); prints its id", o_fusion, 0, 0, NT},
     {"file", "list", cli_cmd_file_list, "", "list your files", o_none, 0, 0, NT},
     {"file", "show", cli_cmd_file_show, "FILE_ID", "show a file", o_none, 1, 1, NT},
-    {"file", "download", cli_cmd_file_download, "FILE_ID --out CIPHER",
-     "download an output's ciphertext", o_out, 1, 1, NT},
+    {"file", "download", cli_cmd_file_download, "FILE_ID --out CIPHER [--allow-unbound]",
+     "download an output's ciphertext (refused unless bound to FILE_ID)", o_download, 1, 1, NT},
     {"file", "delete", cli_cmd_file_delete, "FILE_ID", "delete a file", o_none, 1, 1, NT},
     {"file", "as-input", cli_cmd_file_as_input, "FILE_ID",
      "turn a written output into a new input; prints its id", o_none, 1, 1, NT},
@@ -137,8 +148,10 @@ static const cli_cmd commands[] = {
     {"task", "list", cli_cmd_task_list, "", "list your tasks", o_none, 0, 0, NT},
     {"task", "wait", cli_cmd_task_wait, "TASK_ID [--timeout SECONDS]",
      "wait for a final status; exit 0 only if finished", o_wait, 1, 1, NT},
-    {"task", "result", cli_cmd_task_result, "TASK_ID --slot S --key KEYFILE --out PLAIN",
-     "download and decrypt an output of a finished task", o_result, 1, 1, NT},
+    {"task", "result", cli_cmd_task_result,
+     "TASK_ID --slot S --key KEYFILE --out PLAIN [--allow-unbound]",
+     "download and decrypt an output of a finished task (refused unless bound to it)", o_result,
+     1, 1, NT},
     {"audit", "list", cli_cmd_audit_list, "[--after SEQ] [--limit N]",
      "audit entries you may see", o_audit_list, 0, 0, NT},
     {"audit", "verify", cli_cmd_audit_verify, "--data-dir DIR",

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -1185,18 +1186,29 @@ MESATEE_API int mesatee_file_register_input(mesatee_client *c, const char *url,
 MESATEE_API int mesatee_file_register_output(mesatee_client *c, const uint8_t key[32],
                                              const char *name, char **id_out, char **json_out)
 {
+    return mesatee_file_register_output_ex(c, key, name, 0, id_out, json_out);
+}
+
+MESATEE_API int mesatee_file_register_output_ex(mesatee_client *c, const uint8_t key[32],
+                                                const char *name, unsigned flags,
+                                                char **id_out, char **json_out)
+{
     reset_out(id_out);
     reset_out(json_out);
     if (!c)
         return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
     if (!key)
         return set_err(c, MESATEE_EINVAL, "key is required");
+    if (flags & ~MESATEE_ALLOW_KEY_REUSE)
+        return set_err(c, MESATEE_EINVAL, "unknown flags 0x%x", flags & ~MESATEE_ALLOW_KEY_REUSE);
     char hex[65];
     mt_hex_encode(key, 32, hex);
     json_t *req = json_pack("{s:s}", "key", hex);
     mt_wipe(hex, sizeof hex);
     if (req && name)
         json_object_set_new(req, "name", json_string(name));
+    if (req && (flags & MESATEE_ALLOW_KEY_REUSE))
+        json_object_set_new(req, "allow_key_reuse", json_true());
     if (!req)
         return set_err(c, MESATEE_ENOMEM, "out of memory");
     return post_pick(c, "/v1/files/outputs", req, "file_id", id_out, json_out);
@@ -1227,8 +1239,54 @@ MESATEE_API int mesatee_file_register_fusion(mesatee_client *c, const char *cons
     return post_pick(c, "/v1/files/fusion", req, "file_id", id_out, json_out);
 }
 
+/* Reads the mt_ff header of a local file. MESATEE_OK with *h filled. */
+static int read_ff_header(mesatee_client *c, const char *path, mt_ff_header *h)
+{
+    uint8_t buf[MT_FF_HEADER_MAX];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return set_err(c, MESATEE_EIO, "cannot open %s: %s", path, strerror(errno));
+    size_t got = 0;
+    while (got < sizeof buf) {
+        ssize_t n = read(fd, buf + got, sizeof buf - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    mt_err err;
+    mt_err_clear(&err);
+    if (mt_ff_header_parse(buf, got, h, &err) != MT_OK)
+        return set_err(c, MESATEE_ECRYPTO, "%s is not a mesatee encrypted file: %s", path,
+                       err.msg);
+    return MESATEE_OK;
+}
+
+static int download(mesatee_client *c, const char *file_id, const char *out_path,
+                    unsigned flags);
+
 MESATEE_API int mesatee_file_download(mesatee_client *c, const char *file_id,
                                       const char *out_path)
+{
+    return mesatee_file_download_ex(c, file_id, out_path, 0);
+}
+
+#define DOWNLOAD_NO_BINDING_CHECK 0x100u /* internal: the caller checks the full binding */
+
+MESATEE_API int mesatee_file_download_ex(mesatee_client *c, const char *file_id,
+                                         const char *out_path, unsigned flags)
+{
+    if (flags & ~MESATEE_ALLOW_UNBOUND)
+        return set_err(c, MESATEE_EINVAL, "unknown flags 0x%x", flags & ~MESATEE_ALLOW_UNBOUND);
+    return download(c, file_id, out_path, flags);
+}
+
+/* GET /v1/files/{id}/content into out_path; checks the header's file
+ * binding unless flags has DOWNLOAD_NO_BINDING_CHECK. */
+static int download(mesatee_client *c, const char *file_id, const char *out_path,
+                    unsigned flags)
 {
     int st = check_id(c, "file", file_id);
     if (st != MESATEE_OK)
@@ -1259,6 +1317,26 @@ MESATEE_API int mesatee_file_download(mesatee_client *c, const char *file_id,
         st = set_err(c, MESATEE_EIO, "cannot write %s: %s", tmp, strerror(errno));
     if (fclose(f) != 0 && st == MESATEE_OK)
         st = set_err(c, MESATEE_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    /* The content must be the output written for this file: the server (the
+     * host) could serve another output's ciphertext. */
+    if (st == MESATEE_OK && !(flags & DOWNLOAD_NO_BINDING_CHECK)) {
+        mt_ff_header h;
+        uint8_t want[16];
+        st = read_ff_header(c, tmp, &h);
+        if (st == MESATEE_OK && mt_hex_decode(file_id, want, sizeof want, NULL) != MT_OK)
+            st = set_err(c, MESATEE_EINVAL, "file id %s is not hex", file_id);
+        if (st == MESATEE_OK && h.bound && memcmp(h.binding.file_id, want, sizeof want) != 0)
+            st = set_err(c, MESATEE_ECRYPTO,
+                         "refusing the content of file %s: it is the output written for "
+                         "another file (copied or substituted by the server)",
+                         file_id);
+        else if (st == MESATEE_OK && !h.bound && !(flags & MESATEE_ALLOW_UNBOUND))
+            st = set_err(c, MESATEE_ECRYPTO,
+                         "refusing the content of file %s: it is not bound to any task output "
+                         "(an unbound mt_ff version 1 file: substituted, or written by a server "
+                         "older than format version 2; --allow-unbound accepts the latter)",
+                         file_id);
+    }
     if (st == MESATEE_OK && mt_tmpfile_publish(-1, tmp, out_path, &terr) != MT_OK)
         st = set_err(c, MESATEE_EIO, "%s", terr.msg);
     if (st != MESATEE_OK)
@@ -1556,6 +1634,103 @@ MESATEE_API int mesatee_file_encrypt(const uint8_t key[32], const char *in_path,
     mt_status st = mt_ff_encrypt_file(key, in_path, out_path, &err);
     if (st != MT_OK)
         return set_err(NULL, from_mt(st), "%s", err.msg[0] ? err.msg : "encryption failed");
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_file_decrypt_output(const uint8_t key[32], const char *in_path,
+                                            const char *out_path, const char *task_id,
+                                            const char *slot, const char *file_id,
+                                            unsigned flags)
+{
+    clear_err(NULL);
+    if (!key || !in_path || !out_path || !task_id || !slot || !file_id)
+        return set_err(NULL, MESATEE_EINVAL,
+                       "key, paths, task id, slot and file id are required");
+    if (flags & ~MESATEE_ALLOW_UNBOUND)
+        return set_err(NULL, MESATEE_EINVAL, "unknown flags 0x%x", flags & ~MESATEE_ALLOW_UNBOUND);
+    mt_err err;
+    mt_err_clear(&err);
+    mt_ff_binding b;
+    if (mt_ff_binding_make(task_id, slot, file_id, &b, &err) != MT_OK)
+        return set_err(NULL, MESATEE_EINVAL, "%s", err.msg);
+    mt_ff_header h;
+    int st = read_ff_header(NULL, in_path, &h);
+    if (st != MESATEE_OK)
+        return st;
+    /* An unbound file is accepted only when asked; a bound one must match
+     * (the reader checks the header it authenticates, not this first read). */
+    bool check = h.bound || !(flags & MESATEE_ALLOW_UNBOUND);
+    mt_status ms = mt_ff_decrypt_file_bound(key, in_path, out_path, check ? &b : NULL, &err);
+    if (ms != MT_OK)
+        return set_err(NULL, from_mt(ms), "%s", err.msg[0] ? err.msg : "decryption failed");
+    return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_task_output_download(mesatee_client *c, const char *task_id,
+                                             const char *slot, const char *file_id,
+                                             const uint8_t key[32], const char *out_path,
+                                             unsigned flags)
+{
+    int st = check_id(c, "task", task_id);
+    if (st != MESATEE_OK)
+        return st;
+    if (!slot || !key || !out_path)
+        return set_err(c, MESATEE_EINVAL, "slot, key and output path are required");
+    if (flags & ~MESATEE_ALLOW_UNBOUND)
+        return set_err(c, MESATEE_EINVAL, "unknown flags 0x%x", flags & ~MESATEE_ALLOW_UNBOUND);
+    size_t n = strlen(out_path) + 48;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return set_err(c, MESATEE_ENOMEM, "out of memory");
+    uint8_t rnd[6];
+    char rhex[13];
+    if (mt_random(rnd, sizeof rnd, NULL) != MT_OK) {
+        free(tmp);
+        return set_err(c, MESATEE_EIO, "no randomness for a temporary file name");
+    }
+    mt_hex_encode(rnd, sizeof rnd, rhex);
+    snprintf(tmp, n, "%s.enc.%ld.%s", out_path, (long)getpid(), rhex);
+    st = download(c, file_id, tmp, DOWNLOAD_NO_BINDING_CHECK);
+    if (st == MESATEE_OK) {
+        st = mesatee_file_decrypt_output(key, tmp, out_path, task_id, slot, file_id,
+                                         flags & MESATEE_ALLOW_UNBOUND);
+        if (st != MESATEE_OK)
+            set_err(c, st, "%s", mesatee_client_errmsg(NULL));
+    }
+    unlink(tmp);
+    free(tmp);
+    return st;
+}
+
+MESATEE_API int mesatee_file_sha256(const char *path, char hex[65])
+{
+    clear_err(NULL);
+    if (!path || !hex)
+        return set_err(NULL, MESATEE_EINVAL, "path and output buffer are required");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return set_err(NULL, MESATEE_EIO, "cannot open %s: %s", path, strerror(errno));
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(1 << 20), d[32];
+    unsigned int dl = 0;
+    bool good = md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
+    while (good) {
+        ssize_t n = read(fd, buf, 1 << 20);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            good = n == 0;
+            break;
+        }
+        good = EVP_DigestUpdate(md, buf, (size_t)n) == 1;
+    }
+    good = good && EVP_DigestFinal_ex(md, d, &dl) == 1 && dl == 32;
+    EVP_MD_CTX_free(md);
+    free(buf);
+    close(fd);
+    if (!good)
+        return set_err(NULL, MESATEE_EIO, "cannot hash %s", path);
+    mt_hex_encode(d, 32, hex);
     return MESATEE_OK;
 }
 

@@ -186,14 +186,32 @@ MESATEE_API int mesatee_file_register_input(mesatee_client *c, const char *url,
 MESATEE_API int mesatee_file_register_output(mesatee_client *c, const uint8_t key[32],
                                              const char *name, char **id_out,
                                              char **json_out);
+/* Flags of the _ex functions below. */
+#define MESATEE_ALLOW_KEY_REUSE 1u /* register an output whose key another output has */
+#define MESATEE_ALLOW_UNBOUND 2u   /* accept an unbound (mt_ff version 1) output, e.g. one
+                                      written by a server older than format version 2 */
+/* POST /v1/files/outputs with flags (0 or MESATEE_ALLOW_KEY_REUSE). The
+ * server refuses (MESATEE_ECONFLICT) a key that is already another output's
+ * unless MESATEE_ALLOW_KEY_REUSE is given. */
+MESATEE_API int mesatee_file_register_output_ex(mesatee_client *c, const uint8_t key[32],
+                                                const char *name, unsigned flags,
+                                                char **id_out, char **json_out);
 /* POST /v1/files/fusion with n_owners usernames (the caller included). */
 MESATEE_API int mesatee_file_register_fusion(mesatee_client *c, const char *const *owners,
                                              size_t n_owners, const char *name, char **id_out,
                                              char **json_out);
 /* GET /v1/files/{id}/content into out_path (written to a temporary file,
- * then renamed; on failure out_path is untouched). */
+ * then renamed; on failure out_path is untouched). The content must be an
+ * output bound to file_id (mt_ff version 2 header, docs/formats.md):
+ * MESATEE_ECRYPTO when the server returns another output's ciphertext (for
+ * another file) or an unbound file. The header is authenticated when the
+ * file is decrypted (mesatee_file_decrypt_output). */
 MESATEE_API int mesatee_file_download(mesatee_client *c, const char *file_id,
                                       const char *out_path);
+/* mesatee_file_download with flags (0 or MESATEE_ALLOW_UNBOUND: also accept
+ * an unbound version 1 file; a file bound to another file is still refused). */
+MESATEE_API int mesatee_file_download_ex(mesatee_client *c, const char *file_id,
+                                         const char *out_path, unsigned flags);
 
 /* POST /v1/functions with the function's JSON description. */
 MESATEE_API int mesatee_function_register(mesatee_client *c, const char *spec_json,
@@ -247,6 +265,27 @@ MESATEE_API int mesatee_file_encrypt(const uint8_t key[32], const char *in_path,
 MESATEE_API MESATEE_MUST_CHECK int mesatee_file_decrypt(const uint8_t key[32],
                                                         const char *in_path,
                                                         const char *out_path);
+/* mesatee_file_decrypt of a task's output that must be bound to exactly
+ * (task_id, slot, file_id) (ids: 32 hex characters): MESATEE_ECRYPTO, with
+ * out_path untouched, when it is the output of another task, slot or file
+ * (copied by the host) or not bound at all (unless flags has
+ * MESATEE_ALLOW_UNBOUND). */
+MESATEE_API MESATEE_MUST_CHECK int
+mesatee_file_decrypt_output(const uint8_t key[32], const char *in_path, const char *out_path,
+                            const char *task_id, const char *slot, const char *file_id,
+                            unsigned flags);
+/* Downloads output file_id of task task_id (slot slot) and decrypts it into
+ * out_path: the output must be bound to exactly (task_id, slot, file_id)
+ * (see mesatee_file_decrypt_output; flags: 0 or MESATEE_ALLOW_UNBOUND). The
+ * ciphertext goes to a temporary file that is removed; on any failure
+ * out_path is untouched. */
+MESATEE_API MESATEE_MUST_CHECK int
+mesatee_task_output_download(mesatee_client *c, const char *task_id, const char *slot,
+                             const char *file_id, const uint8_t key[32], const char *out_path,
+                             unsigned flags);
+/* SHA-256 of a file's bytes as 64 lower-case hex characters + NUL (what
+ * POST /v1/files/inputs takes as "sha256" for a URL input). */
+MESATEE_API int mesatee_file_sha256(const char *path, char hex[65]);
 
 #ifdef __cplusplus
 }

@@ -303,7 +303,7 @@ void dec_output_new_free(dec_output_new *d)
 mt_status dec_output_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_output_new *out,
                                mt_err *err)
 {
-    static const char *const keys[] = {"key", "name", NULL};
+    static const char *const keys[] = {"key", "name", "allow_key_reuse", NULL};
     memset(out, 0, sizeof *out);
     json_t *root;
     mt_status prc = parse_object(b, n, l, keys, &root, err);
@@ -311,7 +311,8 @@ mt_status dec_output_new_parse(const uint8_t *b, size_t n, const dec_limits *l, 
         return prc;
     mt_status rc;
     if ((rc = key_field(root, "key", out->key, err)) ||
-        (rc = mt_json_str_opt(root, "name", DEC_MAX_NAME, &out->name, "", err))) {
+        (rc = mt_json_str_opt(root, "name", DEC_MAX_NAME, &out->name, "", err)) ||
+        (rc = mt_json_bool_opt(root, "allow_key_reuse", &out->allow_key_reuse, false, err))) {
         json_decref(root);
         mt_wipe(out, sizeof *out);
         memset(out, 0, sizeof *out);

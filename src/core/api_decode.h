@@ -77,6 +77,7 @@ typedef struct dec_output_new {
     json_t *root;
     uint8_t key[32];
     const char *name;
+    bool allow_key_reuse; /* "allow_key_reuse": true: the key may already be another output's */
 } dec_output_new;
 mt_status dec_output_new_parse(const uint8_t *b, size_t n, const dec_limits *l, dec_output_new *out,
                                mt_err *err);

@@ -2,6 +2,7 @@
  * object store, sealing key, database, first-start bootstrap, crash
  * recovery) and helpers shared by the services. */
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,20 @@ void core_sha256_hex(const void *data, size_t len, char out[65])
     unsigned int mdlen = 0;
     if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
         abort(); /* SHA-256 cannot fail short of a broken libcrypto */
+    mt_hex_encode(md, 32, out);
+}
+
+void core_key_fingerprint(mt_core *c, const uint8_t key[32], char out[65])
+{
+    static const char label[] = "mesatee-output-key-fp/v1";
+    uint8_t msg[sizeof label - 1 + 32], md[32];
+    unsigned int mdlen = 0;
+    memcpy(msg, label, sizeof label - 1);
+    memcpy(msg + sizeof label - 1, key, 32);
+    if (!HMAC(EVP_sha256(), c->key_fp_key, sizeof c->key_fp_key, msg, sizeof msg, md, &mdlen) ||
+        mdlen != 32)
+        abort(); /* HMAC-SHA256 cannot fail short of a broken libcrypto */
+    mt_wipe(msg, sizeof msg);
     mt_hex_encode(md, 32, out);
 }
 
@@ -71,6 +86,7 @@ static void core_free(mt_core *c)
     store_close(c->db);
     untrusted_objstore_close(c->objs);
     mt_wipe(c->file_kek, sizeof c->file_kek);
+    mt_wipe(c->key_fp_key, sizeof c->key_fp_key);
     pthread_mutex_destroy(&c->mu);
     free(c->data_dir);
     free(c->db_path);
@@ -120,7 +136,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     size_t swept = untrusted_objstore_sweep(c->objs);
     if (swept)
         mt_info("removed %zu unfinished object writes", swept);
-    if ((rc = mt_tee_sealing_key(tee, "file-keys/v1", c->file_kek, err)))
+    if ((rc = mt_tee_sealing_key(tee, "file-keys/v1", c->file_kek, err)) ||
+        (rc = mt_tee_sealing_key(tee, "output-key-fingerprint/v1", c->key_fp_key, err)))
         goto fail;
     if ((rc = store_open(c->db_path, false, &c->db, err)))
         goto fail;

@@ -41,6 +41,7 @@ struct mt_core {
     mt_tee *tee; /* borrowed */
     mt_objstore *objs;
     uint8_t file_kek[32]; /* sealing key "file-keys/v1": wraps file keys */
+    uint8_t key_fp_key[32]; /* sealing key "output-key-fingerprint/v1": output key fingerprints */
 
     pthread_mutex_t mu; /* guards db and dummy_hash */
     sqlite3 *db;
@@ -102,6 +103,10 @@ mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const c
 
 /* Hex SHA-256 of len bytes into out (65 bytes). */
 void core_sha256_hex(const void *data, size_t len, char out[65]);
+/* Keyed fingerprint of a file key (HMAC-SHA256 under core->key_fp_key, 64
+ * hex): equal keys give equal fingerprints; without the TEE-held key the
+ * fingerprint tells nothing about the key. */
+void core_key_fingerprint(mt_core *c, const uint8_t key[32], char out[65]);
 /* JSON error response into resp. */
 void core_error_response(mt_response *resp, mt_status code, const char *msg);
 /* Success response: takes ownership of body. */

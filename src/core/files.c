@@ -283,10 +283,22 @@ mt_status files_input_new(core_ctx *x)
             rc = mt_err_set(x->err, MT_EINVAL, "file:// URL is outside the allowed root %s", root);
             goto out;
         }
-        if (d.has_sha256)
-            snprintf(sha, sizeof sha, "%s", d.sha256);
-    } else if (d.has_sha256)
+    }
+    if (d.url_kind != DEC_URL_OBJECT) {
+        /* The worker checks every input's ciphertext against the SHA-256
+         * recorded here; for a URL the owner must say which content is meant
+         * (the host serving the URL is not trusted to). */
+        if (!d.has_sha256) {
+            rc = mt_err_set(x->err, MT_EINVAL,
+                            "field 'sha256' is required for %s inputs: give the SHA-256 of the "
+                            "encrypted file at the URL (e.g. `sha256sum FILE.enc`, or "
+                            "`mesatee file register URL --sha256 HEX`); the task fails if the "
+                            "content differs",
+                            d.url_kind == DEC_URL_FILE ? "file://" : "https://");
+            goto out;
+        }
         snprintf(sha, sizeof sha, "%s", d.sha256);
+    }
 
     mt_id fid;
     mt_id_new(&fid);
@@ -313,9 +325,30 @@ mt_status files_output_new(core_ctx *x)
     char url[64];
     snprintf(url, sizeof url, OBJECT_URL "%s", fid.s);
     const char *owners[1] = {x->who};
+    /* One key per output: a keyed fingerprint (the key itself is stored only
+     * wrapped) finds an earlier output registered with the same key. */
+    char fp[65];
+    core_key_fingerprint(x->core, d.key, fp);
+    if (!d.allow_key_reuse) {
+        int64_t one;
+        bool used = false;
+        if ((rc = store_int(x->db, x->err, &one, &used,
+                            "SELECT 1 FROM files WHERE key_fp = ? LIMIT 1", fp)))
+            goto out;
+        if (used) {
+            rc = mt_err_set(x->err, MT_ECONFLICT,
+                            "this key is already the key of another output: use a fresh key "
+                            "for every output (`mesatee keygen`), or set allow_key_reuse "
+                            "(`--allow-key-reuse`) if you mean to");
+            goto out;
+        }
+    }
     if (!(rc = insert_file(x, fid.s, "output", d.name, url, fid.s, NULL, NULL, d.key, false, owners,
-                           1)))
+                           1)) &&
+        !(rc = store_run(x->db, x->err, NULL, "UPDATE files SET key_fp = ? WHERE file_id = ?", fp,
+                         fid.s)))
         rc = created_file(x, fid.s);
+out:
     dec_output_new_free(&d);
     return rc;
 }
@@ -452,6 +485,21 @@ mt_status files_content(core_ctx *x)
     if ((rc = untrusted_objstore_get(x->core->objs, f.object_id, (size_t)1 << 40, &buf, &len,
                                      x->err)))
         return rc;
+    /* The object directory is the host's: serve only the ciphertext the task
+     * wrote (its SHA-256 was recorded when the task finished). Clients also
+     * check the output binding in the file itself (docs/formats.md 1.6). */
+    char sha[65];
+    core_sha256_hex(buf, len, sha);
+    if (f.sha256[0] && !mt_ct_equal(sha, f.sha256, 64)) {
+        free(buf);
+        mt_error("file %s: its object does not match the SHA-256 recorded when it was written "
+                 "(the object directory was modified)",
+                 f.file_id);
+        return mt_err_set(x->err, MT_EIO,
+                          "file %s: the stored ciphertext does not match the SHA-256 recorded "
+                          "when it was written (integrity check failed); ask the operator",
+                          f.file_id);
+    }
     x->resp->raw = buf;
     x->resp->raw_len = len;
     x->resp->status = 200;

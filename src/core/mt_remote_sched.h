@@ -7,9 +7,13 @@
  * returned as a job document:
  *   {"task_id", "executor_type", "function", "arguments": {..},
  *    "limits": {"mem_bytes","cpu_seconds","wall_ms"},
- *    "module": null | {"ciphertext": b64, "key": hex},
- *    "inputs": [{"slot", "ciphertext": b64 | "url": s, "key": hex}],
- *    "outputs": [{"slot", "key": hex}]}
+ *    "module": null | {"ciphertext": b64, "key": hex, "plain_sha256": hex},
+ *    "inputs": [{"slot", "ciphertext": b64 | "url": s, "key": hex, "sha256": hex}],
+ *    "outputs": [{"slot", "key": hex, "file_id": id}]}
+ * "sha256" is the input ciphertext's SHA-256 recorded at registration and
+ * "plain_sha256" the module's registered SHA-256: the executor's worker
+ * checks both before running anything. "file_id" binds each output to
+ * (task_id, slot, file_id) in its mt_ff version 2 header.
  * The keys are plaintext file keys: the document only ever travels over the
  * mutually attested channel.
  * Report: {"task_id", "ok", "canceled", "return_value", "failure_reason",

@@ -49,14 +49,18 @@ void mt_remote_sched_free(mt_remote_sched *rs)
     free(rs);
 }
 
-/* {"ciphertext": b64 of path | "url": url, "key": hex} into o. */
+/* {"ciphertext": b64 of path | "url": url, "key": hex} into o, plus
+ * "<extra_name>": extra when extra is non-empty (an input's "sha256", an
+ * output's "file_id", the module's "plain_sha256"). */
 static mt_status slot_json(json_t *o, const char *path, const char *url, const uint8_t key[32],
-                           mt_err *err)
+                           const char *extra_name, const char *extra, mt_err *err)
 {
     char hex[65];
     mt_hex_encode(key, 32, hex);
     int e = json_object_set_new(o, "key", json_string(hex));
     mt_wipe(hex, sizeof hex);
+    if (extra && *extra)
+        e |= json_object_set_new(o, extra_name, json_string(extra));
     if (path) {
         uint8_t *data = NULL;
         size_t len = 0;
@@ -91,7 +95,8 @@ static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
         if (!m || json_object_set_new(j, "module", m))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         else
-            rc = slot_json(m, job->module->path, NULL, job->module->key, err);
+            rc = slot_json(m, job->module->path, NULL, job->module->key, "plain_sha256",
+                           job->module->plain_sha256, err);
     } else if (json_object_set_new(j, "module", json_null())) {
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
@@ -100,14 +105,16 @@ static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
         if (!o || json_array_append_new(json_object_get(j, "inputs"), o))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         else
-            rc = slot_json(o, job->inputs[i].path, job->inputs[i].url, job->inputs[i].key, err);
+            rc = slot_json(o, job->inputs[i].path, job->inputs[i].url, job->inputs[i].key,
+                           "sha256", job->inputs[i].sha256, err);
     }
     for (size_t i = 0; !rc && i < job->n_outputs; i++) {
         json_t *o = json_pack("{s:s}", "slot", job->outputs[i].slot);
         if (!o || json_array_append_new(json_object_get(j, "outputs"), o))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         else
-            rc = slot_json(o, NULL, NULL, job->outputs[i].key, err);
+            rc = slot_json(o, NULL, NULL, job->outputs[i].key, "file_id",
+                           job->outputs[i].file_id, err);
     }
     if (rc) {
         json_decref(j);

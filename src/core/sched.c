@@ -131,6 +131,7 @@ static void job_free(mt_job *job)
     for (size_t i = 0; i < job->n_outputs; i++) {
         free(job->outputs[i].slot);
         free(job->outputs[i].path);
+        free(job->outputs[i].file_id);
         mt_wipe(job->outputs[i].key, sizeof job->outputs[i].key);
     }
     free(job->inputs);
@@ -145,14 +146,23 @@ static void job_free(mt_job *job)
     memset(job, 0, sizeof *job);
 }
 
-/* Fills one job slot from an assigned file. */
+/* Fills one job slot from an assigned file. Inputs (url != NULL) also get
+ * the ciphertext SHA-256 recorded at registration into sha256 (the worker
+ * checks it); an input without one is refused. */
 static mt_status slot_from_file(mt_core *c, sqlite3 *db, const char *file_id, char **path,
-                                char **url, uint8_t key[32], mt_err *err)
+                                char **url, uint8_t key[32], char sha256[65], mt_err *err)
 {
     core_file f;
     mt_status rc = core_file_load(db, file_id, &f, err);
     if (rc)
         return rc;
+    if (url && strlen(f.sha256) != 64)
+        return mt_err_set(err, MT_EINVAL,
+                          "input file %s has no recorded SHA-256 of its ciphertext (registered "
+                          "by an older version); register it again with its sha256",
+                          file_id);
+    if (sha256)
+        snprintf(sha256, 65, "%s", f.sha256);
     if ((rc = core_unwrap_key(c, f.file_id, f.wrapped_key, f.wrapped_len, key, err)))
         return rc;
     if (f.object_id[0]) {
@@ -171,8 +181,9 @@ static mt_status slot_from_file(mt_core *c, sqlite3 *db, const char *file_id, ch
     return MT_OK;
 }
 
-/* The encrypted module of a "wasm" function (columns 4..6 of build_job's
- * row: function_id, payload_object, payload_key) into job->module. */
+/* The encrypted module of a "wasm" function (columns 4..7 of build_job's
+ * row: function_id, payload_object, payload_key, payload_sha256) into
+ * job->module; the worker checks the decrypted module against the SHA-256. */
 static mt_status module_from_row(mt_core *c, sqlite3_stmt *st, mt_job *job, char builtin[65],
                                  mt_err *err)
 {
@@ -188,6 +199,7 @@ static mt_status module_from_row(mt_core *c, sqlite3_stmt *st, mt_job *job, char
         return rc;
     if (!(m->path = strdup(p)))
         return mt_err_set(err, MT_ENOMEM, "out of memory");
+    snprintf(m->plain_sha256, sizeof m->plain_sha256, "%s", store_col_text(st, 7));
     return core_unwrap_key(c, aad, sqlite3_column_blob(st, 6),
                            (size_t)sqlite3_column_bytes(st, 6), m->key, err);
 }
@@ -204,7 +216,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
     json_t *assign = NULL;
     if ((rc = store_prepare(db,
                             "SELECT t.arguments, t.assignments, f.executor_type, f.builtin, "
-                            "f.function_id, f.payload_object, f.payload_key "
+                            "f.function_id, f.payload_object, f.payload_key, f.payload_sha256 "
                             "FROM tasks t JOIN functions f ON f.function_id = t.function_id "
                             "WHERE t.task_id = ?",
                             &st, err)))
@@ -244,7 +256,8 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = slot_from_file(c, db, json_string_value(v), &in->path, &in->url, in->key, err)))
+        if ((rc = slot_from_file(c, db, json_string_value(v), &in->path, &in->url, in->key,
+                                 in->sha256, err)))
             goto out;
     }
     json_object_foreach(outs, slot, v)
@@ -255,7 +268,12 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = slot_from_file(c, db, json_string_value(v), &o->path, NULL, o->key, err)))
+        if (!(o->file_id = strdup(json_string_value(v) ? json_string_value(v) : ""))) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((rc = slot_from_file(c, db, json_string_value(v), &o->path, NULL, o->key, NULL,
+                                 err)))
             goto out;
     }
     job->task_id = task_id;

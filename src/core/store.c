@@ -128,6 +128,12 @@ static const char *const migrations[] = {
     "ALTER TABLE functions ADD COLUMN payload_size INTEGER;"
     "ALTER TABLE functions ADD COLUMN payload_sha256 TEXT;"
     "ALTER TABLE tasks ADD COLUMN fuel_used INTEGER NOT NULL DEFAULT 0;",
+    /* issue 8 item 9: key_fp is a keyed fingerprint of an output's key
+     * (HMAC-SHA256 under the sealing key "output-key-fingerprint/v1", hex),
+     * so that registering the same output key twice is detected without
+     * storing the key in clear. NULL for inputs, fusion files and outputs
+     * registered before this migration. */
+    "ALTER TABLE files ADD COLUMN key_fp TEXT; CREATE INDEX files_key_fp ON files(key_fp);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -26,6 +26,8 @@
 
 #define FF_MAGIC "MTF1"
 #define FF_VERSION 1
+#define FF_VERSION_BOUND 2
+#define FF_SLOT_LABEL "mesatee-ff-slot"
 #define FF_ALG_AES256GCM 1
 #define FF_PREFIX_LEN 7
 #define FF_NONCE_LEN 12
@@ -70,6 +72,51 @@ static uint32_t get_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+mt_status mt_ff_binding_make(const char *task_id, const char *slot, const char *file_id,
+                             mt_ff_binding *out, mt_err *err)
+{
+    if (!task_id || !slot || !file_id || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_ff_binding_make: NULL argument");
+    memset(out, 0, sizeof *out);
+    size_t sl = strlen(slot);
+    if (strlen(task_id) != 32 || strlen(file_id) != 32 || sl == 0 || sl > 128 ||
+        mt_hex_decode(task_id, out->task_id, 16, NULL) != MT_OK ||
+        mt_hex_decode(file_id, out->file_id, 16, NULL) != MT_OK)
+        return mt_err_set(err, MT_EINVAL,
+                          "an output binding needs a task id and a file id of 32 hex characters "
+                          "and a slot name of 1..128 bytes");
+    uint8_t msg[sizeof FF_SLOT_LABEL - 1 + 128], md[32];
+    unsigned int mdlen = 0;
+    memcpy(msg, FF_SLOT_LABEL, sizeof FF_SLOT_LABEL - 1);
+    memcpy(msg + sizeof FF_SLOT_LABEL - 1, slot, sl);
+    if (EVP_Digest(msg, sizeof FF_SLOT_LABEL - 1 + sl, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+        mdlen != 32)
+        return mt_err_set(err, MT_EINTERNAL, "SHA-256 unavailable in OpenSSL");
+    memcpy(out->slot_hash, md, sizeof out->slot_hash);
+    return MT_OK;
+}
+
+mt_status mt_ff_binding_check(const mt_ff_header *h, const mt_ff_binding *expect, mt_err *err)
+{
+    if (!expect)
+        return MT_OK;
+    if (!h || !h->bound)
+        return mt_err_set(err, MT_ECRYPTO,
+                          "output binding check failed: the file is not bound to any task "
+                          "output (an unbound mt_ff version 1 file), so it cannot be this "
+                          "task's output");
+    if (memcmp(h->binding.task_id, expect->task_id, 16) != 0)
+        return mt_err_set(err, MT_ECRYPTO, "output binding check failed: the file is the "
+                                           "output of another task (copied or substituted)");
+    if (memcmp(h->binding.slot_hash, expect->slot_hash, 16) != 0)
+        return mt_err_set(err, MT_ECRYPTO, "output binding check failed: the file is another "
+                                           "output slot's output (copied or substituted)");
+    if (memcmp(h->binding.file_id, expect->file_id, 16) != 0)
+        return mt_err_set(err, MT_ECRYPTO, "output binding check failed: the file was written "
+                                           "for another output file (copied or substituted)");
+    return MT_OK;
+}
+
 static void header_encode(uint32_t segment_size, const uint8_t key_id[MT_FF_KEY_ID_LEN],
                           const uint8_t prefix[FF_PREFIX_LEN], uint8_t out[MT_FF_HEADER_LEN])
 {
@@ -93,9 +140,14 @@ mt_status mt_ff_header_parse(const uint8_t *buf, size_t len, mt_ff_header *out, 
                           MT_FF_HEADER_LEN);
     if (memcmp(buf, FF_MAGIC, 4) != 0)
         return mt_err_set(err, MT_EINVAL, "not an mt_ff file: bad magic (expected \"MTF1\")");
-    if (buf[4] != FF_VERSION)
-        return mt_err_set(err, MT_EINVAL, "unsupported mt_ff version %u (this build reads 1)",
+    if (buf[4] != FF_VERSION && buf[4] != FF_VERSION_BOUND)
+        return mt_err_set(err, MT_EINVAL, "unsupported mt_ff version %u (this build reads 1 and 2)",
                           buf[4]);
+    if (buf[4] == FF_VERSION_BOUND && len < MT_FF_HEADER_V2_LEN)
+        return mt_err_set(err, MT_EINVAL,
+                          "not an mt_ff file: %zu bytes, shorter than the %d-byte version 2 "
+                          "header",
+                          len, MT_FF_HEADER_V2_LEN);
     if (buf[5] != FF_ALG_AES256GCM)
         return mt_err_set(err, MT_EINVAL,
                           "unsupported mt_ff algorithm %u (this build reads 1 = AES-256-GCM)",
@@ -113,6 +165,14 @@ mt_status mt_ff_header_parse(const uint8_t *buf, size_t len, mt_ff_header *out, 
     out->segment_size = seg;
     memcpy(out->key_id, buf + 12, MT_FF_KEY_ID_LEN);
     memcpy(out->nonce_prefix, buf + 28, FF_PREFIX_LEN);
+    out->bound = buf[4] == FF_VERSION_BOUND;
+    out->length = out->bound ? MT_FF_HEADER_V2_LEN : MT_FF_HEADER_LEN;
+    memset(&out->binding, 0, sizeof out->binding);
+    if (out->bound) {
+        memcpy(out->binding.task_id, buf + 40, 16);
+        memcpy(out->binding.slot_hash, buf + 56, 16);
+        memcpy(out->binding.file_id, buf + 72, 16);
+    }
     return MT_OK;
 }
 
@@ -149,7 +209,7 @@ static EVP_CIPHER_CTX *ctx_new(const uint8_t key[MT_FF_KEY_LEN], int enc)
 
 /* Seals one segment: ciphertext of len bytes to out, tag to out + len.
  * in and out may be equal. Returns false only on an OpenSSL failure. */
-static bool seg_seal(EVP_CIPHER_CTX *ctx, const uint8_t hdr[MT_FF_HEADER_LEN], uint64_t index,
+static bool seg_seal(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, uint64_t index,
                      bool last, const uint8_t *in, size_t len, uint8_t *out)
 {
     uint8_t iv[FF_NONCE_LEN];
@@ -158,7 +218,7 @@ static bool seg_seal(EVP_CIPHER_CTX *ctx, const uint8_t hdr[MT_FF_HEADER_LEN], u
     put_be32(iv + FF_PREFIX_LEN, (uint32_t)index);
     iv[11] = last ? 1 : 0;
     if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1) != 1 ||
-        EVP_CipherUpdate(ctx, NULL, &n, hdr, MT_FF_HEADER_LEN) != 1)
+        EVP_CipherUpdate(ctx, NULL, &n, hdr, (int)hdr_len) != 1)
         return false;
     if (len > 0 && EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1)
         return false;
@@ -170,7 +230,7 @@ static bool seg_seal(EVP_CIPHER_CTX *ctx, const uint8_t hdr[MT_FF_HEADER_LEN], u
 
 /* Opens one segment of ct_len bytes (ciphertext + tag) into out (ct_len - 16
  * bytes). Returns false if authentication fails; out is then wiped. */
-static bool seg_open(EVP_CIPHER_CTX *ctx, const uint8_t hdr[MT_FF_HEADER_LEN], uint64_t index,
+static bool seg_open(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, uint64_t index,
                      bool last, const uint8_t *ct, size_t ct_len, uint8_t *out)
 {
     uint8_t iv[FF_NONCE_LEN], tag[MT_FF_TAG_LEN];
@@ -181,7 +241,7 @@ static bool seg_open(EVP_CIPHER_CTX *ctx, const uint8_t hdr[MT_FF_HEADER_LEN], u
     iv[11] = last ? 1 : 0;
     memcpy(tag, ct + len, MT_FF_TAG_LEN); /* ct may alias out */
     bool ok = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1) == 1 &&
-              EVP_CipherUpdate(ctx, NULL, &n, hdr, MT_FF_HEADER_LEN) == 1 &&
+              EVP_CipherUpdate(ctx, NULL, &n, hdr, (int)hdr_len) == 1 &&
               (len == 0 || EVP_CipherUpdate(ctx, out, &n, ct, (int)len) == 1) &&
               EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, MT_FF_TAG_LEN, tag) == 1 &&
               EVP_CipherFinal_ex(ctx, out + len, &f) == 1;
@@ -204,7 +264,8 @@ struct mt_ff_writer {
     EVP_CIPHER_CTX *ctx;
     mt_ff_sink sink;
     void *sink_ctx;
-    uint8_t header[MT_FF_HEADER_LEN];
+    uint8_t header[MT_FF_HEADER_MAX];
+    size_t header_len;
     uint32_t seg;
     uint64_t index; /* index of the next segment */
     uint8_t *buf;   /* plaintext held back: buf_len <= seg */
@@ -231,6 +292,7 @@ mt_status mt_ff_writer_new_segment(const uint8_t key[MT_FF_KEY_LEN], uint32_t se
         goto out;
     mt_ff_key_id(key, key_id);
     header_encode(segment_size, key_id, prefix, w->header);
+    w->header_len = MT_FF_HEADER_LEN;
     w->seg = segment_size;
     w->sink = sink;
     w->sink_ctx = ctx;
@@ -272,7 +334,21 @@ static mt_status writer_header(mt_ff_writer *w, mt_err *err)
     if (w->header_sent)
         return MT_OK;
     w->header_sent = true;
-    return writer_sink(w, w->header, MT_FF_HEADER_LEN, err);
+    return writer_sink(w, w->header, w->header_len, err);
+}
+
+mt_status mt_ff_writer_bind(mt_ff_writer *w, const mt_ff_binding *b, mt_err *err)
+{
+    if (!w || !b)
+        return mt_err_set(err, MT_EINVAL, "mt_ff_writer_bind: NULL argument");
+    if (w->header_sent || w->failed || w->finished)
+        return mt_err_set(err, MT_EINVAL, "mt_ff_writer_bind: the header is already written");
+    w->header[4] = FF_VERSION_BOUND;
+    memcpy(w->header + 40, b->task_id, 16);
+    memcpy(w->header + 56, b->slot_hash, 16);
+    memcpy(w->header + 72, b->file_id, 16);
+    w->header_len = MT_FF_HEADER_V2_LEN;
+    return MT_OK;
 }
 
 /* Seals len (<= seg) plaintext bytes as the next segment and hands it to the sink. */
@@ -283,7 +359,7 @@ static mt_status writer_emit(mt_ff_writer *w, const uint8_t *in, size_t len, boo
         return mt_err_set(err, MT_ETOOBIG,
                           "plaintext too large: mt_ff allows at most 2^32 segments");
     }
-    if (!seg_seal(w->ctx, w->header, w->index, last, in, len, w->out)) {
+    if (!seg_seal(w->ctx, w->header, w->header_len, w->index, last, in, len, w->out)) {
         w->failed = true;
         return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM encryption failed in OpenSSL");
     }
@@ -375,8 +451,11 @@ struct mt_ff_reader {
     mt_ff_sink sink;
     void *sink_ctx;
     uint8_t key_id[MT_FF_KEY_ID_LEN];
-    uint8_t header[MT_FF_HEADER_LEN];
+    uint8_t header[MT_FF_HEADER_MAX];
     size_t header_len;
+    size_t header_need; /* 40 until the version byte says 88 */
+    bool has_expect;
+    mt_ff_binding expect;
     size_t seg;    /* plaintext bytes of a full segment */
     size_t seg_ct; /* seg + tag */
     uint8_t *buf;  /* ciphertext held back: buf_len <= seg_ct */
@@ -402,10 +481,20 @@ mt_status mt_ff_reader_new(const uint8_t key[MT_FF_KEY_LEN], mt_ff_sink sink, vo
         return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
     }
     mt_ff_key_id(key, r->key_id);
+    r->header_need = MT_FF_HEADER_LEN;
     r->sink = sink;
     r->sink_ctx = ctx;
     *out = r;
     return MT_OK;
+}
+
+void mt_ff_reader_expect(mt_ff_reader *r, const mt_ff_binding *b)
+{
+    if (!r)
+        return;
+    r->has_expect = b != NULL;
+    if (b)
+        r->expect = *b;
 }
 
 static mt_status reader_fail(mt_ff_reader *r, mt_status st)
@@ -419,11 +508,13 @@ static mt_status reader_fail(mt_ff_reader *r, mt_status st)
 static mt_status reader_start(mt_ff_reader *r, mt_err *err)
 {
     mt_ff_header h;
-    mt_status st = mt_ff_header_parse(r->header, MT_FF_HEADER_LEN, &h, err);
+    mt_status st = mt_ff_header_parse(r->header, r->header_len, &h, err);
     if (st != MT_OK)
         return st;
     if (!mt_ct_equal(h.key_id, r->key_id, MT_FF_KEY_ID_LEN))
         return mt_err_set(err, MT_ECRYPTO, "wrong key (key id mismatch)");
+    if (r->has_expect && (st = mt_ff_binding_check(&h, &r->expect, err)) != MT_OK)
+        return st;
     r->seg = h.segment_size;
     r->seg_ct = r->seg + MT_FF_TAG_LEN;
     r->buf = malloc(r->seg_ct);
@@ -439,7 +530,7 @@ static mt_status reader_open(mt_ff_reader *r, const uint8_t *ct, size_t ct_len, 
 {
     if (r->index > FF_MAX_INDEX)
         return decrypt_failed(err, r->index, " (more than 2^32 segments)");
-    if (!seg_open(r->ctx, r->header, r->index, last, ct, ct_len, r->plain))
+    if (!seg_open(r->ctx, r->header, r->header_len, r->index, last, ct, ct_len, r->plain))
         return decrypt_failed(err, r->index, "");
     r->index++;
     return r->sink(r->sink_ctx, r->plain, ct_len - MT_FF_TAG_LEN, err);
@@ -465,16 +556,22 @@ mt_status mt_ff_reader_feed(mt_ff_reader *r, const uint8_t *buf, size_t len, mt_
         return mt_err_set(err, MT_EINVAL, "mt_ff_reader_feed: NULL buffer");
     if (len == 0)
         return MT_OK;
-    if (r->header_len < MT_FF_HEADER_LEN) {
-        size_t n = MT_FF_HEADER_LEN - r->header_len;
+    while (r->header_len < r->header_need) {
+        size_t n = r->header_need - r->header_len;
         if (n > len)
             n = len;
         memcpy(r->header + r->header_len, buf, n);
         r->header_len += n;
         buf += n;
         len -= n;
-        if (r->header_len < MT_FF_HEADER_LEN)
+        if (r->header_len < r->header_need)
             return MT_OK;
+        /* a version 2 header continues with the binding */
+        if (r->header_need == MT_FF_HEADER_LEN && r->header[4] == FF_VERSION_BOUND &&
+            memcmp(r->header, FF_MAGIC, 4) == 0) {
+            r->header_need = MT_FF_HEADER_V2_LEN;
+            continue;
+        }
         if ((st = reader_start(r, err)) != MT_OK)
             return reader_fail(r, st);
     }
@@ -508,11 +605,11 @@ mt_status mt_ff_reader_finish(mt_ff_reader *r, mt_err *err)
     mt_status st = reader_usable(r, err);
     if (st != MT_OK)
         return st;
-    if (r->header_len < MT_FF_HEADER_LEN)
+    if (r->header_len < r->header_need)
         return reader_fail(r, mt_err_set(err, MT_EINVAL,
                                          "not an mt_ff file: %zu bytes, shorter than the "
-                                         "%d-byte header",
-                                         r->header_len, MT_FF_HEADER_LEN));
+                                         "%zu-byte header",
+                                         r->header_len, r->header_need));
     if (r->buf_len < MT_FF_TAG_LEN)
         return reader_fail(r, decrypt_failed(err, r->index, " (truncated)"));
     st = reader_open(r, r->buf, r->buf_len, true, err);
@@ -588,7 +685,7 @@ mt_status mt_ff_encrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, 
     for (uint64_t i = 0; i < nseg; i++) {
         size_t n = (i + 1 < nseg) ? seg : len - (size_t)(i * seg);
         const uint8_t *in = plain ? plain + (size_t)(i * seg) : NULL;
-        if (!seg_seal(ctx, buf, i, i + 1 == nseg, in, n, o)) {
+        if (!seg_seal(ctx, buf, MT_FF_HEADER_LEN, i, i + 1 == nseg, in, n, o)) {
             EVP_CIPHER_CTX_free(ctx);
             free(buf);
             return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM encryption failed in OpenSSL");
@@ -618,7 +715,7 @@ mt_status mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, siz
         return mt_err_set(err, MT_ECRYPTO, "wrong key (key id mismatch)");
     /* The segment layout follows from the length alone: full segments, then
      * a last one of 0..seg plaintext bytes (a full last one if rem == 0). */
-    size_t body = len - MT_FF_HEADER_LEN, seg = h.segment_size, sc = seg + MT_FF_TAG_LEN;
+    size_t body = len - h.length, seg = h.segment_size, sc = seg + MT_FF_TAG_LEN;
     size_t nfull = body / sc, rem = body % sc, nseg;
     if (rem == 0) {
         if (nfull == 0)
@@ -640,10 +737,10 @@ mt_status mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, siz
         free(buf);
         return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
     }
-    const uint8_t *c = ct + MT_FF_HEADER_LEN;
+    const uint8_t *c = ct + h.length;
     for (size_t i = 0; i < nseg; i++) {
         size_t clen = (i + 1 < nseg) ? sc : body - i * sc;
-        if (!seg_open(ctx, ct, i, i + 1 == nseg, c, clen, buf + i * seg)) {
+        if (!seg_open(ctx, ct, h.length, i, i + 1 == nseg, c, clen, buf + i * seg)) {
             st = decrypt_failed(err, i, "");
             goto fail;
         }
@@ -689,7 +786,7 @@ static mt_status fd_sink_write(void *ctx, const uint8_t *buf, size_t len, mt_err
  * private temporary file next to out_path, then fsyncs and renames it into
  * place. On any failure the temporary file is removed and out_path untouched. */
 static mt_status stream_file(const uint8_t key[MT_FF_KEY_LEN], bool encrypt, const char *in_path,
-                             const char *out_path, mt_err *err)
+                             const char *out_path, const mt_ff_binding *expect, mt_err *err)
 {
     if (!key || !in_path || !out_path)
         return mt_err_set(err, MT_EINVAL, "mt_ff file helper: NULL argument");
@@ -716,6 +813,8 @@ static mt_status stream_file(const uint8_t key[MT_FF_KEY_LEN], bool encrypt, con
                  : mt_ff_reader_new(key, fd_sink_write, &sink, &r, err);
     if (st != MT_OK)
         goto out;
+    if (r && expect)
+        mt_ff_reader_expect(r, expect);
     for (;;) {
         ssize_t n = read(in, chunk, FF_FILE_CHUNK);
         if (n < 0 && errno == EINTR)
@@ -754,11 +853,17 @@ out:
 mt_status mt_ff_encrypt_file(const uint8_t key[MT_FF_KEY_LEN], const char *in_path,
                              const char *out_path, mt_err *err)
 {
-    return stream_file(key, true, in_path, out_path, err);
+    return stream_file(key, true, in_path, out_path, NULL, err);
 }
 
 mt_status mt_ff_decrypt_file(const uint8_t key[MT_FF_KEY_LEN], const char *in_path,
                              const char *out_path, mt_err *err)
 {
-    return stream_file(key, false, in_path, out_path, err);
+    return stream_file(key, false, in_path, out_path, NULL, err);
+}
+
+mt_status mt_ff_decrypt_file_bound(const uint8_t key[MT_FF_KEY_LEN], const char *in_path,
+                                   const char *out_path, const mt_ff_binding *expect, mt_err *err)
+{
+    return stream_file(key, false, in_path, out_path, expect, err);
 }

@@ -3,7 +3,8 @@
  * segment size, key id, per-file random nonce prefix; the header is the AAD
  * of every segment. Segment i's nonce = prefix(7) || i (u32 BE) || last-flag.
  * Detects truncation, extension, reordering, bit flips, and segments swapped
- * between files or keys.
+ * between files or keys. Version 2 adds an authenticated output binding
+ * (task, slot, file) after the version 1 fields; readers accept both.
  *
  * Ownership: writer/reader handles from _new are freed with _free (NULL ok);
  * they wipe key material on free. Buffers returned by the one-shot helpers are
@@ -16,6 +17,7 @@
 #ifndef MT_FF_H
 #define MT_FF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,24 +25,54 @@
 
 #define MT_FF_KEY_LEN 32
 #define MT_FF_KEY_ID_LEN 16
-#define MT_FF_HEADER_LEN 40
+#define MT_FF_HEADER_LEN 40      /* version 1 header; the shortest header */
+#define MT_FF_HEADER_V2_LEN 88   /* version 2: version 1 fields + binding (48) */
+#define MT_FF_HEADER_MAX MT_FF_HEADER_V2_LEN
+#define MT_FF_BINDING_LEN 48
 #define MT_FF_TAG_LEN 16
 #define MT_FF_DEFAULT_SEGMENT (64 * 1024)
 #define MT_FF_MIN_SEGMENT 4096
 #define MT_FF_MAX_SEGMENT (16 * 1024 * 1024)
 
+/* Output binding (format version 2): which task, output slot and file an
+ * output was written for. Carried in clear in the header and authenticated as
+ * part of the AAD of every segment, so an output copied onto another task's,
+ * slot's or file's object is recognised (docs/formats.md 1.6). */
+typedef struct mt_ff_binding {
+    uint8_t task_id[16];   /* the task id's 32 hex characters, decoded */
+    uint8_t slot_hash[16]; /* SHA-256("mesatee-ff-slot" || slot)[0..16] */
+    uint8_t file_id[16];   /* the output file id, decoded */
+} mt_ff_binding;
+
 typedef struct mt_ff_header {
-    uint8_t version;
+    uint8_t version;       /* 1 (unbound) or 2 (bound to a task output) */
     uint8_t algorithm;
     uint32_t segment_size;
     uint8_t key_id[MT_FF_KEY_ID_LEN];
     uint8_t nonce_prefix[7];
+    size_t length;         /* header bytes: MT_FF_HEADER_LEN or MT_FF_HEADER_V2_LEN */
+    bool bound;            /* version 2 */
+    mt_ff_binding binding; /* when bound */
 } mt_ff_header;
+
+/* Fills a binding from a task id and a file id (32 hex characters each) and
+ * a slot name (1..128 bytes). MT_EINVAL when an id is not 32 hex characters. */
+mt_status mt_ff_binding_make(const char *task_id, const char *slot, const char *file_id,
+                             mt_ff_binding *out, mt_err *err);
+
+/* Compares a file's header with what the caller expects. expect NULL: any
+ * header is fine. Otherwise the file must be bound (version 2) with the same
+ * task, slot and file; MT_ECRYPTO names the first field that differs ("the
+ * output of another task" ...) or says the file is not bound. The message
+ * carries no bytes of the file. */
+mt_status mt_ff_binding_check(const mt_ff_header *h, const mt_ff_binding *expect, mt_err *err);
 
 /* Key id: first 16 bytes of SHA-256("mesatee-ff-key-id" || key). */
 void mt_ff_key_id(const uint8_t key[MT_FF_KEY_LEN], uint8_t out[MT_FF_KEY_ID_LEN]);
 
-/* Parses and validates a header from exactly the first MT_FF_HEADER_LEN bytes of buf. */
+/* Parses and validates the header at the start of buf (len >= the header's
+ * length: 40 bytes for version 1, 88 for version 2; later bytes are ignored).
+ * out->length tells how many bytes the header took. */
 mt_status mt_ff_header_parse(const uint8_t *buf, size_t len, mt_ff_header *out, mt_err *err);
 
 /* Ciphertext size for a plaintext of plain_len bytes with the default segment. */
@@ -56,6 +88,9 @@ mt_status mt_ff_writer_new(const uint8_t key[MT_FF_KEY_LEN], mt_ff_sink sink, vo
  * 4096..16 MiB; MT_EINVAL otherwise). Small segments suit tests and tiny files. */
 mt_status mt_ff_writer_new_segment(const uint8_t key[MT_FF_KEY_LEN], uint32_t segment_size,
                                    mt_ff_sink sink, void *ctx, mt_ff_writer **out, mt_err *err);
+/* Makes the writer produce a version-2 file bound to b. Must be called before
+ * the first write or finish (MT_EINVAL afterwards). */
+mt_status mt_ff_writer_bind(mt_ff_writer *w, const mt_ff_binding *b, mt_err *err);
 mt_status mt_ff_writer_write(mt_ff_writer *w, const uint8_t *buf, size_t len, mt_err *err);
 /* Writes the last segment. Must be called exactly once. */
 mt_status mt_ff_writer_finish(mt_ff_writer *w, mt_err *err);
@@ -67,6 +102,10 @@ void mt_ff_writer_free(mt_ff_writer *w);
 typedef struct mt_ff_reader mt_ff_reader;
 mt_status mt_ff_reader_new(const uint8_t key[MT_FF_KEY_LEN], mt_ff_sink sink, void *ctx,
                            mt_ff_reader **out, mt_err *err);
+/* Makes the reader refuse (MT_ECRYPTO, before any plaintext) a file that is
+ * not bound to exactly *b (see mt_ff_binding_check). Call before the first
+ * feed; b is copied. */
+void mt_ff_reader_expect(mt_ff_reader *r, const mt_ff_binding *b);
 __attribute__((warn_unused_result)) mt_status
 mt_ff_reader_feed(mt_ff_reader *r, const uint8_t *buf, size_t len, mt_err *err);
 __attribute__((warn_unused_result)) mt_status mt_ff_reader_finish(mt_ff_reader *r, mt_err *err);
@@ -86,5 +125,10 @@ mt_status mt_ff_encrypt_file(const uint8_t key[MT_FF_KEY_LEN], const char *in_pa
 __attribute__((warn_unused_result)) mt_status
 mt_ff_decrypt_file(const uint8_t key[MT_FF_KEY_LEN], const char *in_path, const char *out_path,
                    mt_err *err);
+/* mt_ff_decrypt_file that first checks the header against expect (NULL: no
+ * check); a mismatch leaves out_path untouched. */
+__attribute__((warn_unused_result)) mt_status
+mt_ff_decrypt_file_bound(const uint8_t key[MT_FF_KEY_LEN], const char *in_path,
+                         const char *out_path, const mt_ff_binding *expect, mt_err *err);
 
 #endif

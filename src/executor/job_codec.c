@@ -20,8 +20,21 @@ bool mt_job_slot_valid(const char *s)
     return true;
 }
 
-/* Adds {"slot","fd"|"url","key"} to arr. */
-static int add_io(json_t *arr, const char *slot, int fd, const char *url, const uint8_t key[32])
+/* True for 64 lower-case hex characters (a SHA-256 as the store records it). */
+static bool sha256_hex_valid(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return false;
+    for (size_t i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+/* Adds {"slot","fd"|"url","key"} plus the optional "<extra_name>": extra
+ * (skipped when extra is NULL or empty) to arr. */
+static int add_io(json_t *arr, const char *slot, int fd, const char *url, const uint8_t key[32],
+                  const char *extra_name, const char *extra)
 {
     char hex[65];
     mt_hex_encode(key, 32, hex);
@@ -31,6 +44,8 @@ static int add_io(json_t *arr, const char *slot, int fd, const char *url, const 
     if (!bad)
         bad = fd >= 0 ? json_object_set_new(o, "fd", json_integer(fd)) != 0
                       : json_object_set_new(o, "url", json_string(url)) != 0;
+    if (!bad && extra && *extra)
+        bad = json_object_set_new(o, extra_name, json_string(extra)) != 0;
     mt_wipe(hex, sizeof hex);
     if (bad || json_array_append_new(arr, o) != 0) {
         if (!bad)
@@ -65,10 +80,11 @@ char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, i
         json_object_set_new(root, "arguments", json_object());
     for (size_t i = 0; i < job->n_inputs; i++)
         if (add_io(ins, job->inputs[i].slot, in_fds[i], job->inputs[i].url,
-                   job->inputs[i].key) != 0)
+                   job->inputs[i].key, "sha256", job->inputs[i].sha256) != 0)
             goto oom;
     for (size_t i = 0; i < job->n_outputs; i++)
-        if (add_io(outs, job->outputs[i].slot, out_fds[i], NULL, job->outputs[i].key) != 0)
+        if (add_io(outs, job->outputs[i].slot, out_fds[i], NULL, job->outputs[i].key,
+                   "file_id", job->outputs[i].file_id) != 0)
             goto oom;
     json_object_set_new(lim, "mem_bytes", json_integer((json_int_t)job->limits.mem_bytes));
     json_object_set_new(lim, "cpu_seconds", json_integer(job->limits.cpu_seconds));
@@ -77,7 +93,8 @@ char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, i
     if (job->module) {
         json_t *mods = json_array();
         if (!mods || json_object_set_new(root, "module", mods) != 0 ||
-            add_io(mods, "(module)", module_fd, NULL, job->module->key) != 0)
+            add_io(mods, "(module)", module_fd, NULL, job->module->key, "plain_sha256",
+                   job->module->plain_sha256) != 0)
             goto oom;
         /* the decoder wants {"fd","key"}: unwrap the one-element array */
         json_t *mo = json_incref(json_array_get(mods, 0));
@@ -123,16 +140,21 @@ char *mt_wjob_encode_wasm_check(int module_fd, uint64_t mem_bytes, uint32_t cpu_
     return s;
 }
 
-static mt_status decode_io(json_t *arr, bool is_input, mt_wjob_io *out, size_t n, int *fds_seen,
+/* kind: 0 input, 1 output, 2 module. */
+static mt_status decode_io(json_t *arr, int kind, mt_wjob_io *out, size_t n, int *fds_seen,
                            mt_err *err)
 {
-    static const char *const keys_in[] = {"slot", "fd", "url", "key", NULL};
-    const char *what = is_input ? "input" : "output";
+    static const char *const keys_in[] = {"slot", "fd", "url", "key", "sha256", NULL};
+    static const char *const keys_out[] = {"slot", "fd", "key", "file_id", NULL};
+    static const char *const keys_mod[] = {"slot", "fd", "key", "plain_sha256", NULL};
+    bool is_input = kind == 0;
+    const char *what = is_input ? "input" : kind == 1 ? "output" : "module";
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(arr, i);
         if (!json_is_object(o))
             return mt_err_set(err, MT_EINVAL, "job: %s %zu is not an object", what, i);
-        mt_status st = mt_json_only_keys(o, keys_in, err);
+        mt_status st =
+            mt_json_only_keys(o, is_input ? keys_in : kind == 1 ? keys_out : keys_mod, err);
         if (st != MT_OK)
             return st;
         const char *slot, *key, *url;
@@ -165,9 +187,23 @@ static mt_status decode_io(json_t *arr, bool is_input, mt_wjob_io *out, size_t n
         if (mt_hex_decode(key, out[i].key, 32, NULL) != MT_OK)
             return mt_err_set(err, MT_EINVAL, "job: %s '%s': key must be 64 hex characters",
                               what, slot);
+        const char *sha = NULL, *psha = NULL, *fid = NULL;
+        if ((st = mt_json_str_opt(o, "sha256", 64, &sha, NULL, err)) != MT_OK ||
+            (st = mt_json_str_opt(o, "plain_sha256", 64, &psha, NULL, err)) != MT_OK ||
+            (st = mt_json_str_opt(o, "file_id", 32, &fid, NULL, err)) != MT_OK)
+            return st;
+        if ((sha && !sha256_hex_valid(sha)) || (psha && !sha256_hex_valid(psha)))
+            return mt_err_set(err, MT_EINVAL,
+                              "job: %s '%s': a sha256 must be 64 lower-case hex characters",
+                              what, slot);
+        if (fid && !mt_id_valid(fid))
+            return mt_err_set(err, MT_EINVAL, "job: output '%s': file_id is not an id", slot);
         out[i].slot = slot;
         out[i].fd = (int)fd;
         out[i].url = url;
+        out[i].sha256 = sha;
+        out[i].plain_sha256 = psha;
+        out[i].file_id = fid;
     }
     return MT_OK;
 }
@@ -255,8 +291,8 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
         st = mt_err_set(err, MT_ENOMEM, "out of memory decoding the job");
         goto fail;
     }
-    if ((st = decode_io(ins, true, j.inputs, j.n_inputs, fds_seen, err)) != MT_OK ||
-        (st = decode_io(outs, false, j.outputs, j.n_outputs, fds_seen, err)) != MT_OK)
+    if ((st = decode_io(ins, 0, j.inputs, j.n_inputs, fds_seen, err)) != MT_OK ||
+        (st = decode_io(outs, 1, j.outputs, j.n_outputs, fds_seen, err)) != MT_OK)
         goto fail;
     json_t *mod = j.wasm_check ? NULL : json_object_get(j.root, "module");
     if (mod) {
@@ -268,7 +304,7 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
              : !copy ? mt_err_set(err, MT_EINVAL, "job: field 'module' must be an object")
              : json_array_append_new(one, copy) != 0
                  ? mt_err_set(err, MT_ENOMEM, "out of memory")
-                 : decode_io(one, false, &j.module, 1, fds_seen, err);
+                 : decode_io(one, 2, &j.module, 1, fds_seen, err);
         if (st == MT_OK) /* point into the job's own tree, which outlives `one` */
             j.module.slot = "(module)";
         json_decref(one);

@@ -3,10 +3,15 @@
  *
  * Job (parent -> worker; contains plaintext keys, wiped after use):
  *   {"v":1,"task_id":"..","function":"psi","arguments":{"k":"v",..},
- *    "inputs":[{"slot":"a","fd":4,"key":"<64 hex>"} | {"slot":"a","url":"https://..","key":..}],
- *    "outputs":[{"slot":"r","fd":6,"key":"<64 hex>"}],
+ *    "inputs":[{"slot":"a","fd":4,"key":"<64 hex>","sha256":"<64 hex>"?} |
+ *              {"slot":"a","url":"https://..","key":..,"sha256":..?}],
+ *    "outputs":[{"slot":"r","fd":6,"key":"<64 hex>","file_id":"<32 hex>"?}],
  *    "limits":{"mem_bytes":N,"cpu_seconds":N,"max_input_bytes":N},
- *    "module":{"fd":5,"key":"<64 hex>"}}      (executor type "wasm" only)
+ *    "module":{"fd":5,"key":"<64 hex>","plain_sha256":"<64 hex>"?}}  ("wasm" only)
+ * "sha256": the input's ciphertext must hash to it (checked by the worker
+ * before the function runs). "file_id": the output is written as an mt_ff
+ * version 2 file bound to (task_id, slot, file_id). "plain_sha256": the
+ * decrypted module must hash to it.
  * Registration check of a wasm module (no keys; the module is plaintext):
  *   {"v":1,"kind":"wasm_check","task_id":"","function":"","inputs":[],
  *    "outputs":[],"limits":{..},"module":{"fd":4}}
@@ -46,6 +51,9 @@ typedef struct mt_wjob_io {
     int fd;             /* -1 for url inputs */
     const char *url;    /* https:// or NULL */
     uint8_t key[32];
+    const char *sha256;       /* input: expected ciphertext SHA-256 (hex) or NULL */
+    const char *plain_sha256; /* module: expected plaintext SHA-256 (hex) or NULL */
+    const char *file_id;      /* output: file id the output is bound to, or NULL */
 } mt_wjob_io;
 
 typedef struct mt_wjob {

@@ -31,12 +31,24 @@ typedef struct mt_job_input {
     char *path;        /* local ciphertext file, or NULL */
     char *url;         /* file:// or https:// when path is NULL */
     uint8_t key[32];   /* file key (plaintext key, inside the TEE only) */
+    /* Expected SHA-256 (64 lower-case hex) of the ciphertext as recorded at
+     * registration; "" = not checked. The worker hashes the ciphertext it
+     * reads and fails the task ("integrity") on a mismatch before the
+     * function runs, so no output is produced from a substituted input. */
+    char sha256[65];
+    /* job->module only: expected SHA-256 of the decrypted module (the hash
+     * participants see and approve); "" = not checked. */
+    char plain_sha256[65];
 } mt_job_input;
 
 typedef struct mt_job_output {
     char *slot;        /* output slot name */
     char *path;        /* final path of the encrypted output object */
     uint8_t key[32];   /* owner's key the output is encrypted under */
+    /* Output file id (32 hex). When set (and the task id is an id), the
+     * worker writes an mt_ff version 2 file bound to (task, slot, file id);
+     * NULL writes an unbound version 1 file (tests). */
+    char *file_id;
 } mt_job_output;
 
 typedef struct mt_job_limits {

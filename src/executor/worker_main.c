@@ -129,7 +129,23 @@ static mt_status fd_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
     return MT_OK;
 }
 
-/* Decrypts one input: from fd (streamed in chunks) or from ct (fetched). */
+/* True when the SHA-256 in md (finalised) equals the expected hex digest. */
+static bool digest_matches(EVP_MD_CTX *md, const char *expect_hex)
+{
+    uint8_t d[32];
+    unsigned int dl = 0;
+    char hex[65];
+    if (EVP_DigestFinal_ex(md, d, &dl) != 1 || dl != 32)
+        return false;
+    mt_hex_encode(d, 32, hex);
+    return mt_ct_equal(hex, expect_hex, 64);
+}
+
+/* Decrypts one input: from fd (streamed in chunks) or from ct (fetched).
+ * Integrity: when io->sha256 is set, the ciphertext read must hash to it
+ * (the SHA-256 recorded at registration); when io->plain_sha256 is set (the
+ * module), so must the plaintext. A mismatch fails with "integrity check
+ * failed" and the plaintext is wiped: the caller runs nothing on it. */
 static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t ct_len,
                                uint64_t max, mt_bctx_input *out, mt_err *err)
 {
@@ -139,21 +155,36 @@ static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t c
     mt_status st;
     mt_err ignore;
     size_t hint = ct_len;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return mt_err_set(err, MT_EINTERNAL, "input '%s': SHA-256 unavailable", io->slot);
+    }
     if (io->fd >= 0) {
         struct stat sb;
-        if (fstat(io->fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+        if (fstat(io->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+            EVP_MD_CTX_free(md);
             return mt_err_set(err, MT_EIO, "input '%s': not a readable file", io->slot);
-        if ((uint64_t)sb.st_size > max)
+        }
+        if ((uint64_t)sb.st_size > max) {
+            EVP_MD_CTX_free(md);
             return mt_err_set(err, MT_ETOOBIG, "input '%s' is %lld bytes, over the limit of %llu",
                               io->slot, (long long)sb.st_size, (unsigned long long)max);
+        }
         hint = (size_t)sb.st_size;
     }
     pb.cap = hint;
-    if (!(pb.data = malloc(pb.cap + 1)))
+    if (!(pb.data = malloc(pb.cap + 1))) {
+        EVP_MD_CTX_free(md);
         return mt_err_set(err, MT_ENOMEM, "out of memory for input '%s'", io->slot);
+    }
     if ((st = mt_ff_reader_new(io->key, plain_sink, &pb, &r, err)) != MT_OK)
         goto out;
     if (io->fd < 0) {
+        if (EVP_DigestUpdate(md, ct, ct_len) != 1) {
+            st = mt_err_set(err, MT_EINTERNAL, "SHA-256 failed");
+            goto out;
+        }
         st = mt_ff_reader_feed(r, ct, ct_len, &ignore);
     } else {
         if (!(chunk = malloc(READ_CHUNK))) {
@@ -178,6 +209,10 @@ static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t c
                                 io->slot, (unsigned long long)max);
                 goto out;
             }
+            if (EVP_DigestUpdate(md, chunk, (size_t)n) != 1) {
+                st = mt_err_set(err, MT_EINTERNAL, "SHA-256 failed");
+                goto out;
+            }
             if ((st = mt_ff_reader_feed(r, chunk, (size_t)n, &ignore)) != MT_OK)
                 break;
         }
@@ -190,7 +225,21 @@ static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t c
         st = mt_err_set(err, MT_ECRYPTO,
                         "input '%s': decryption failed (tampered, truncated or wrong key)",
                         io->slot);
+    if (st == MT_OK && io->sha256 && !digest_matches(md, io->sha256))
+        st = mt_err_set(err, MT_ECRYPTO,
+                        "input '%s': integrity check failed: its ciphertext does not match the "
+                        "SHA-256 recorded at registration (substituted or modified)",
+                        io->slot);
+    if (st == MT_OK && io->plain_sha256) {
+        if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+            EVP_DigestUpdate(md, pb.data, pb.len) != 1 || !digest_matches(md, io->plain_sha256))
+            st = mt_err_set(err, MT_ECRYPTO,
+                            "%s: integrity check failed: it does not match the SHA-256 "
+                            "registered with the function (substituted or modified)",
+                            strcmp(io->slot, "(module)") ? io->slot : "the function's module");
+    }
 out:
+    EVP_MD_CTX_free(md);
     free(chunk);
     mt_ff_reader_free(r);
     if (st != MT_OK) {
@@ -371,6 +420,13 @@ int main(void)
         if ((st = mt_ff_writer_new(io->key, fd_sink, &io->fd, &ctx.outputs[i].writer, &err)) !=
             MT_OK)
             goto report;
+        /* bind the output to its task, slot and file (mt_ff version 2) */
+        if (io->file_id) {
+            mt_ff_binding b;
+            if ((st = mt_ff_binding_make(job.task_id, io->slot, io->file_id, &b, &err)) != MT_OK ||
+                (st = mt_ff_writer_bind(ctx.outputs[i].writer, &b, &err)) != MT_OK)
+                goto report;
+        }
     }
 
     if ((st = mt_sandbox_lock(highest_fd, &err)) != MT_OK)

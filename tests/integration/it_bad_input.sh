@@ -90,7 +90,10 @@ expect_fail "bob decrypts with the wrong key" "wrong key" as bob task result "$T
 [ ! -e "$MT_WORK/y" ] && ok "nothing written on a wrong key"
 
 # Quota of 1 is used: a second task cannot be invoked.
-OA2=$(as alice file register-output --key "$MT_WORK/ao.key"); OB2=$(as bob file register-output --key "$MT_WORK/bo.key")
+expect_fail "an output key used twice" "already the key of another output" as alice file register-output --key "$MT_WORK/ao.key"
+"$MESATEE_BIN" key generate --out "$MT_WORK/ao2.key" >/dev/null
+"$MESATEE_BIN" key generate --out "$MT_WORK/bo2.key" >/dev/null
+OA2=$(as alice file register-output --key "$MT_WORK/ao2.key"); OB2=$(as bob file register-output --key "$MT_WORK/bo2.key")
 T2=$(as alice task create --function "$FN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
 as alice task assign "$T2" --input "a=$FA" --output "ra=$OA2" >/dev/null
 as bob task assign "$T2" --input "b=$FB" --output "rb=$OB2" >/dev/null
@@ -104,7 +107,8 @@ printf '\xff' | dd of="$MT_WORK/t.enc" bs=1 seek=100 conv=notrunc status=none
 URL_T=$(as alice file upload "$MT_WORK/t.enc")
 FT=$(as alice file register "$URL_T" --key "$MT_WORK/a.key")
 FN1=$(as alice function register --name psi-self --builtin psi --input-slot a --input-slot b --output-slot ra)
-OA3=$(as alice file register-output --key "$MT_WORK/ao.key")
+"$MESATEE_BIN" key generate --out "$MT_WORK/ao3.key" >/dev/null
+OA3=$(as alice file register-output --key "$MT_WORK/ao3.key")
 T3=$(as alice task create --function "$FN1" --input a=alice --input b=alice --output ra=alice)
 as alice task assign "$T3" --input "a=$FT" --input "b=$FA" --output "ra=$OA3" >/dev/null
 as alice task approve "$T3" >/dev/null 2>&1 || true

@@ -11,12 +11,13 @@ mt_add_user alice
 # A finished task before the crash.
 seq -f "x%g" 1 100 > "$MT_WORK/a.txt"
 as alice file encrypt --in "$MT_WORK/a.txt" --out "$MT_WORK/a.enc" --key-out "$MT_WORK/a.key" >/dev/null
-"$MESATEE_BIN" key generate --out "$MT_WORK/o.key" >/dev/null
 FA=$(as alice file register "$(as alice file upload "$MT_WORK/a.enc")" --key "$MT_WORK/a.key")
 FN=$(as alice function register --name self-psi --builtin psi --input-slot a --input-slot b --output-slot r)
 run_task() { # run_task INPUT_B_FILE -> task id (invoked)
-  local o t
-  o=$(as alice file register-output --key "$MT_WORK/o.key")
+  local o t k
+  k=$(mktemp -u "$MT_WORK/o.XXXXXX.key") # one key per output
+  "$MESATEE_BIN" key generate --out "$k" >/dev/null
+  o=$(as alice file register-output --key "$k")
   t=$(as alice task create --function "$FN" --input a=alice --input b=alice --output r=alice)
   as alice task assign "$t" --input "a=$FA" --input "b=$1" --output "r=$o" >/dev/null
   as alice task approve "$t" >/dev/null 2>&1 || true
@@ -40,7 +41,8 @@ while True:
 PEER=$!
 trap 'kill $PEER 2>/dev/null || true; mt_cleanup' EXIT
 for _ in $(seq 50); do [ -s "$MT_WORK/peer.port" ] && break; sleep 0.1; done
-FS=$(as alice file register "https://127.0.0.1:$(cat "$MT_WORK/peer.port")/ids.enc" --key "$MT_WORK/a.key")
+FS=$(as alice file register "https://127.0.0.1:$(cat "$MT_WORK/peer.port")/ids.enc" --key "$MT_WORK/a.key" \
+       --sha256 "$(sha256sum "$MT_WORK/a.enc" | cut -d' ' -f1)")
 T2=$(run_task "$FS")
 for _ in $(seq 100); do
   [ "$(as alice --output json task show "$T2" | jq -r .status)" = running ] && break; sleep 0.1

@@ -118,7 +118,9 @@ ok "word count: $(jget "$S" .result.return_value); output decrypted by dave only
 expect_fail "carol cannot download dave's counts" "HTTP 40" as carol file download "$O" --out "$MT_WORK/x"
 
 # fuel limit: the same task with too little fuel fails with a clear reason
-O2=$(as dave file register-output --key "$MT_WORK/counts.key")
+expect_fail "the same output key twice" "already the key of another output" \
+  as dave file register-output --key "$MT_WORK/counts.key"
+O2=$(as dave file register-output --key "$MT_WORK/counts.key" --allow-key-reuse)
 T=$(as dave task create --function "$FW" --input doc=dave --output counts=dave --arg wasm_fuel=5000)
 as dave task assign "$T" --input "doc=$D" --output "counts=$O2" >/dev/null
 run_task "$T" dave carol

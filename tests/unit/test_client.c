@@ -240,6 +240,122 @@ static void test_file_encrypt_round_trip_and_tamper(void **state)
     free(plain);
 }
 
+/* SHA-256(label || data)[0..16]. */
+static void sha16(const char *label, const void *data, size_t len, uint8_t out[16])
+{
+    uint8_t md[32];
+    unsigned int ml = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    assert_non_null(c);
+    assert_int_equal(EVP_DigestInit_ex(c, EVP_sha256(), NULL), 1);
+    assert_int_equal(EVP_DigestUpdate(c, label, strlen(label)), 1);
+    assert_int_equal(EVP_DigestUpdate(c, data, len), 1);
+    assert_int_equal(EVP_DigestFinal_ex(c, md, &ml), 1);
+    EVP_MD_CTX_free(c);
+    memcpy(out, md, 16);
+}
+
+/* Writes a one-segment mt_ff version 2 file built from docs/formats.md 1.6
+ * alone (not with the library's writer): header(88) || ct || tag. */
+static void write_bound(const char *path, const uint8_t key[32], const char *task_hex,
+                        const char *slot, const char *file_hex, const char *msg)
+{
+    uint8_t h[88] = {'M', 'T', 'F', '1', 2, 1, 0, 0, 0, 1, 0, 0}, ct[256], nonce[12];
+    sha16("mesatee-ff-key-id", key, 32, h + 12);
+    memcpy(h + 28, "\x01\x02\x03\x04\x05\x06\x07", 7);
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(task_hex + 2 * i, "%2x", &v), 1);
+        h[40 + i] = (uint8_t)v;
+        assert_int_equal(sscanf(file_hex + 2 * i, "%2x", &v), 1);
+        h[72 + i] = (uint8_t)v;
+    }
+    sha16("mesatee-ff-slot", slot, strlen(slot), h + 56);
+    memcpy(nonce, h + 28, 7);
+    memcpy(nonce + 7, "\x00\x00\x00\x00\x01", 5); /* segment 0, last */
+    size_t n = strlen(msg);
+    int l = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, nonce), 1);
+    assert_int_equal(EVP_EncryptUpdate(c, NULL, &l, h, sizeof h), 1);
+    assert_int_equal(EVP_EncryptUpdate(c, ct, &l, (const uint8_t *)msg, (int)n), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(c, ct + n, &l), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, ct + n), 1);
+    EVP_CIPHER_CTX_free(c);
+    uint8_t buf[512];
+    memcpy(buf, h, sizeof h);
+    memcpy(buf + sizeof h, ct, n + 16);
+    write_file(path, buf, sizeof h + n + 16, 0600);
+}
+
+/* Issue 8 item 9: an output is accepted only as the output of its own task,
+ * slot and file. */
+static void test_decrypt_output_binding(void **state)
+{
+    (void)state;
+    static const char T[] = "0123456789abcdef0123456789abcdef",
+                      T2[] = "0123456789abcdef0123456789abcdee",
+                      F[] = "000000000000000000000000000000ff";
+    uint8_t key[32];
+    assert_int_equal(mesatee_key_generate(key), MESATEE_OK);
+    const char *bp = tpath("bound"), *op = tpath("out"), *pp = tpath("plain"),
+               *up = tpath("unbound");
+    write_bound(bp, key, T, "result", F, "the result\n");
+    size_t len = 0;
+    uint8_t *got;
+
+    /* readable as any mt_ff file; as this output only with its binding */
+    assert_int_equal(mesatee_file_decrypt(key, bp, op), MESATEE_OK);
+    unlink(op);
+    assert_int_equal(mesatee_file_decrypt_output(key, bp, op, T, "result", F, 0), MESATEE_OK);
+    got = read_all(op, &len);
+    assert_int_equal(len, 11);
+    assert_memory_equal(got, "the result\n", 11);
+    free(got);
+    unlink(op);
+    assert_int_equal(mesatee_file_decrypt_output(key, bp, op, T2, "result", F, 0),
+                     MESATEE_ECRYPTO);
+    assert_true(contains(mesatee_client_errmsg(NULL), "output of another task"));
+    assert_int_equal(mesatee_file_decrypt_output(key, bp, op, T, "other", F, 0), MESATEE_ECRYPTO);
+    assert_true(contains(mesatee_client_errmsg(NULL), "another output slot"));
+    assert_int_equal(mesatee_file_decrypt_output(key, bp, op, T, "result", T, 0), MESATEE_ECRYPTO);
+    assert_true(contains(mesatee_client_errmsg(NULL), "another output file"));
+    /* ALLOW_UNBOUND never accepts a file bound to something else */
+    assert_int_equal(
+        mesatee_file_decrypt_output(key, bp, op, T2, "result", F, MESATEE_ALLOW_UNBOUND),
+        MESATEE_ECRYPTO);
+    assert_int_equal(access(op, F_OK), -1);
+
+    /* an unbound (version 1) file: refused unless asked */
+    write_file(pp, "old\n", 4, 0600);
+    assert_int_equal(mesatee_file_encrypt(key, pp, up), MESATEE_OK);
+    assert_int_equal(mesatee_file_decrypt_output(key, up, op, T, "result", F, 0), MESATEE_ECRYPTO);
+    assert_true(contains(mesatee_client_errmsg(NULL), "not bound"));
+    assert_int_equal(access(op, F_OK), -1);
+    assert_int_equal(
+        mesatee_file_decrypt_output(key, up, op, T, "result", F, MESATEE_ALLOW_UNBOUND),
+        MESATEE_OK);
+    unlink(op);
+
+    /* the binding bytes are authenticated: a header rewritten to pass fails */
+    write_bound(bp, key, T2, "result", F, "the result\n");
+    got = read_all(bp, &len);
+    got[40 + 15] ^= 0x01; /* T2 -> T */
+    write_file(bp, got, len, 0600);
+    free(got);
+    assert_int_equal(mesatee_file_decrypt_output(key, bp, op, T, "result", F, 0), MESATEE_ECRYPTO);
+    assert_true(contains(mesatee_client_errmsg(NULL), "failed"));
+    assert_int_equal(access(op, F_OK), -1);
+
+    /* bad arguments */
+    assert_int_equal(mesatee_file_decrypt_output(key, bp, op, "t1", "result", F, 0),
+                     MESATEE_EINVAL);
+    assert_int_equal(mesatee_file_decrypt_output(key, bp, op, T, NULL, F, 0), MESATEE_EINVAL);
+    char hex[65];
+    assert_int_equal(mesatee_file_sha256(pp, hex), MESATEE_OK);
+    assert_string_equal(hex, "01d09d19c2139a46aebfb577780d123d7396e97201bc7ead210a2ebff8239dee");
+}
+
 /* ======================================================================== */
 /* Client handle, URLs, argument checks                                      */
 
@@ -591,6 +707,7 @@ int main(void)
         cmocka_unit_test(test_key_file_round_trip),
         cmocka_unit_test(test_key_file_bad),
         cmocka_unit_test(test_file_encrypt_round_trip_and_tamper),
+        cmocka_unit_test(test_decrypt_output_binding),
         cmocka_unit_test(test_invalid_urls),
         cmocka_unit_test(test_argument_checks),
         cmocka_unit_test(test_unreachable_server),

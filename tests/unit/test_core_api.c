@@ -350,15 +350,65 @@ static void test_files(void **state)
     assert_int_equal(treq(e, "GET", cpath, f->bob, NULL, NULL), 404);
     assert_int_equal(treq(e, "GET", cpath, f->alice, NULL, NULL), 409);
     assert_int_equal(count_list(e, "/v1/files", f->bob, "files"), 0);
-    /* https input: accepted, no size */
+    /* https input: its ciphertext's SHA-256 is required (the worker checks
+     * it at run time: issue 8 item 9); accepted with one, no size */
     assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, &o,
                            "{\"url\":\"https://example.com/data.mtf\",\"key\":\"%s\"}", kh),
+                     400);
+    assert_non_null(strstr(terr_msg(o), "field 'sha256' is required for https:// inputs"));
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", f->alice, &o,
+                           "{\"url\":\"https://example.com/data.mtf\",\"key\":\"%s\","
+                           "\"sha256\":\"%064d\"}",
+                           kh, 0),
                      201);
     json_decref(o);
     /* outputs */
     char out_id[33];
     uint8_t okey[32];
     new_output(e, f->alice, okey, out_id);
+    /* one key per output (issue 8 item 9): a second registration with the
+     * same key is refused, by anyone, unless allow_key_reuse is set */
+    {
+        char okh[65];
+        thex(okey, 32, okh);
+        assert_int_equal(treqf(e, "POST", "/v1/files/outputs", f->alice, &o, "{\"key\":\"%s\"}",
+                               okh),
+                         409);
+        assert_non_null(strstr(terr_msg(o), "already the key of another output"));
+        json_decref(o);
+        assert_int_equal(treqf(e, "POST", "/v1/files/outputs", f->bob, &o, "{\"key\":\"%s\"}",
+                               okh),
+                         409);
+        json_decref(o);
+        assert_int_equal(treqf(e, "POST", "/v1/files/outputs", f->alice, &o,
+                               "{\"key\":\"%s\",\"allow_key_reuse\":1}", okh),
+                         400);
+        json_decref(o);
+        assert_int_equal(treqf(e, "POST", "/v1/files/outputs", f->alice, &o,
+                               "{\"key\":\"%s\",\"allow_key_reuse\":true}", okh),
+                         201);
+        snprintf(path, sizeof path, "/v1/files/%s", jstr(o, "file_id"));
+        json_decref(o);
+        /* the key is stored only wrapped: the fingerprint is not the key, nor its key id */
+        char *row = NULL;
+        sqlite3 *db = NULL;
+        char dbp[300];
+        snprintf(dbp, sizeof dbp, "%s/mesatee.db", e->dir);
+        assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(db, "SELECT key_fp FROM files WHERE key_fp IS NOT "
+                                                "NULL LIMIT 1", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        row = strdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        assert_int_equal(strlen(row), 64);
+        assert_null(strstr(row, okh));
+        free(row);
+        assert_int_equal(treq(e, "DELETE", path, f->alice, NULL, NULL), 200);
+    }
     snprintf(path, sizeof path, "/v1/files/%s/content", out_id);
     assert_int_equal(treq(e, "GET", path, f->alice, NULL, NULL), 409);
     snprintf(path, sizeof path, "/v1/files/%s/as-input", out_id);

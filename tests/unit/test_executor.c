@@ -17,6 +17,9 @@
 #include <cmocka.h>
 
 #include "mt_executor.h"
+#include <openssl/evp.h>
+
+#include "job_codec.h"
 #include "mt_ff.h"
 #include "mt_util.h"
 
@@ -325,6 +328,220 @@ static void psi_bad_input(int how)
     free(out[0].path);
 }
 
+/* SHA-256 of a file, lower-case hex. */
+static void sha256_file_hex(const char *path, char hex[65])
+{
+    uint8_t *b, md[32];
+    size_t n;
+    unsigned int ml = 0;
+    assert_int_equal(mt_file_read(path, 1 << 26, &b, &n, NULL), MT_OK);
+    assert_int_equal(EVP_Digest(b, n, md, &ml, EVP_sha256(), NULL), 1);
+    free(b);
+    mt_hex_encode(md, 32, hex);
+}
+
+/* Issue 8 item 9: an input swapped for another ciphertext under the same key
+ * after registration fails the task with an integrity reason, before the
+ * function runs, and no output is written; outputs are bound to their task,
+ * slot and file. */
+static void test_substituted_input(void **state)
+{
+    (void)state;
+    static const char FILE_ID[] = "0000000000000000000000000000abcd";
+    mt_job_input in[2] = {{0}};
+    mt_job_output out[1] = {{0}};
+    in[0].slot = "alice";
+    in[1].slot = "bob";
+    key_of(in[0].key, 1);
+    key_of(in[1].key, 2);
+    in[0].path = write_ct("alice", in[0].key, "a\nb\nc\n");
+    in[1].path = write_ct("bob", in[1].key, "b\n");
+    sha256_file_hex(in[0].path, in[0].sha256);
+    sha256_file_hex(in[1].path, in[1].sha256);
+    out[0].slot = "result";
+    key_of(out[0].key, 9);
+    out[0].path = path_of("result");
+    out[0].file_id = (char *)FILE_ID;
+    mt_job j = base_job("psi", false);
+    j.inputs = in;
+    j.n_inputs = 2;
+    j.outputs = out;
+    j.n_outputs = 1;
+    mt_job_result r;
+
+    /* the registered ciphertexts: runs; the output is bound (format v2) */
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    uint8_t *ct;
+    size_t ct_len;
+    assert_int_equal(mt_file_read(out[0].path, 1 << 20, &ct, &ct_len, NULL), MT_OK);
+    mt_ff_header h;
+    mt_ff_binding want, other;
+    assert_int_equal(mt_ff_header_parse(ct, ct_len, &h, NULL), MT_OK);
+    assert_true(h.bound);
+    assert_int_equal(mt_ff_binding_make(j.task_id, "result", FILE_ID, &want, NULL), MT_OK);
+    assert_int_equal(mt_ff_binding_check(&h, &want, NULL), MT_OK);
+    assert_int_equal(mt_ff_binding_make(j.task_id, "other", FILE_ID, &other, NULL), MT_OK);
+    assert_int_equal(mt_ff_binding_check(&h, &other, NULL), MT_ECRYPTO);
+    free(ct);
+    char *pt = read_pt(out[0].path, out[0].key);
+    assert_string_equal(pt, "b\n");
+    free(pt);
+    unlink(out[0].path);
+
+    /* the host swaps alice's ciphertext for another one under the same key */
+    unlink(in[0].path);
+    free(in[0].path);
+    in[0].path = write_ct("alice", in[0].key, "b\nx\n");
+    size_t files = count_files();
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_false(r.ok);
+    assert_string_equal(r.failure_reason,
+                        "input 'alice': integrity check failed: its ciphertext does not match "
+                        "the SHA-256 recorded at registration (substituted or modified)");
+    assert_null(r.outputs);
+    assert_int_equal(r.bytes_out, 0);
+    assert_int_equal(count_files(), files); /* no output, no temporary file */
+    assert_int_not_equal(access(out[0].path, F_OK), 0);
+    mt_job_result_clear(&r);
+
+    /* the same through a file:// URL (opened by the parent, read by the worker) */
+    char url[600];
+    snprintf(url, sizeof url, "file://%s", in[0].path);
+    char *p0 = in[0].path;
+    in[0].path = NULL;
+    in[0].url = url;
+    j.file_url_root = dir;
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.failure_reason, "integrity check failed"));
+    assert_int_not_equal(access(out[0].path, F_OK), 0);
+    mt_job_result_clear(&r);
+    /* with the swapped file's own hash it runs (the check is the hash, nothing else) */
+    sha256_file_hex(p0, in[0].sha256);
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    unlink(out[0].path);
+    unlink(p0);
+    unlink(in[1].path);
+    free(p0);
+    free(in[1].path);
+    free(out[0].path);
+}
+
+/* The wasm module is checked against the SHA-256 registered with the function. */
+static void test_module_integrity(void **state)
+{
+    (void)state;
+    /* (module (memory (export "memory") 1) (func (export "_start"))) */
+    static const uint8_t wasm[] = {
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00,
+        0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x13, 0x02, 0x06, '_',
+        's',  't',  'a',  'r',  't',  0x00, 0x00, 0x06, 'm',  'e',  'm',  'o',  'r',  'y',
+        0x02, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b};
+    mt_err err = {0};
+    assert_int_equal(mt_executor_wasm_check(wasm, sizeof wasm, &err), MT_OK);
+    mt_job_input m = {0};
+    key_of(m.key, 5);
+    uint8_t *ct, md[32];
+    size_t ct_len;
+    unsigned int ml = 0;
+    assert_int_equal(mt_ff_encrypt(m.key, wasm, sizeof wasm, &ct, &ct_len, NULL), MT_OK);
+    m.path = path_of("module");
+    FILE *f = fopen(m.path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(ct, 1, ct_len, f), ct_len);
+    fclose(f);
+    free(ct);
+    assert_int_equal(EVP_Digest(wasm, sizeof wasm, md, &ml, EVP_sha256(), NULL), 1);
+    mt_hex_encode(md, 32, m.plain_sha256);
+    mt_job j = base_job("main", false);
+    j.executor_type = "wasm";
+    j.module = &m;
+    mt_job_result r;
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, &err), MT_OK);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    m.plain_sha256[0] = m.plain_sha256[0] == '0' ? '1' : '0';
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, &err), MT_OK);
+    assert_false(r.ok);
+    assert_string_equal(r.failure_reason,
+                        "the function's module: integrity check failed: it does not match the "
+                        "SHA-256 registered with the function (substituted or modified)");
+    mt_job_result_clear(&r);
+    unlink(m.path);
+    free(m.path);
+}
+
+/* The job codec carries the integrity fields (issue 8 item 9) and rejects
+ * malformed ones. */
+static void test_job_codec_integrity_fields(void **state)
+{
+    (void)state;
+    mt_job_input in[1] = {{0}};
+    mt_job_output out[1] = {{0}};
+    mt_job_input mod = {0};
+    in[0].slot = "a";
+    in[0].path = "/x";
+    memset(in[0].sha256, 'b', 64);
+    out[0].slot = "r";
+    out[0].path = "/y";
+    out[0].file_id = "00000000000000000000000000000011";
+    mod.path = "/m";
+    memset(mod.plain_sha256, 'c', 64);
+    mt_job j = base_job("main", false);
+    j.executor_type = "wasm";
+    j.module = &mod;
+    j.inputs = in;
+    j.n_inputs = 1;
+    j.outputs = out;
+    j.n_outputs = 1;
+    int ifd[1] = {4}, ofd[1] = {5};
+    mt_err err = {0};
+    char *txt = mt_wjob_encode(&j, ifd, ofd, 6, &err);
+    assert_non_null(txt);
+    mt_wjob w;
+    assert_int_equal(mt_wjob_decode(txt, strlen(txt), &w, &err), MT_OK);
+    assert_string_equal(w.inputs[0].sha256, in[0].sha256);
+    assert_null(w.inputs[0].file_id);
+    assert_string_equal(w.outputs[0].file_id, out[0].file_id);
+    assert_null(w.outputs[0].sha256);
+    assert_string_equal(w.module.plain_sha256, mod.plain_sha256);
+    mt_wjob_free(&w);
+    free(txt);
+
+    /* without them: absent, not empty */
+    in[0].sha256[0] = 0;
+    out[0].file_id = NULL;
+    j.module = NULL;
+    j.executor_type = "builtin";
+    txt = mt_wjob_encode(&j, ifd, ofd, -1, &err);
+    assert_int_equal(mt_wjob_decode(txt, strlen(txt), &w, &err), MT_OK);
+    assert_null(w.inputs[0].sha256);
+    assert_null(w.outputs[0].file_id);
+    mt_wjob_free(&w);
+    free(txt);
+
+#define K64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    static const char *const bad[] = {
+        "{\"v\":1,\"task_id\":\"t\",\"function\":\"f\",\"inputs\":[{\"slot\":\"a\",\"fd\":4,"
+        "\"key\":\"" K64 "\",\"sha256\":\"ABC\"}],\"outputs\":[],\"limits\":{\"mem_bytes\":0,"
+        "\"cpu_seconds\":0,\"max_input_bytes\":0}}",
+        "{\"v\":1,\"task_id\":\"t\",\"function\":\"f\",\"inputs\":[],\"outputs\":[{\"slot\":\"r\","
+        "\"fd\":4,\"key\":\"" K64 "\",\"file_id\":\"zz\"}],\"limits\":{\"mem_bytes\":0,"
+        "\"cpu_seconds\":0,\"max_input_bytes\":0}}",
+        "{\"v\":1,\"task_id\":\"t\",\"function\":\"f\",\"inputs\":[],\"outputs\":[{\"slot\":\"r\","
+        "\"fd\":4,\"key\":\"" K64 "\",\"sha256\":\"" /* a hash on an output: unknown field */
+        "0000000000000000000000000000000000000000000000000000000000000000\"}],"
+        "\"limits\":{\"mem_bytes\":0,\"cpu_seconds\":0,\"max_input_bytes\":0}}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mt_wjob_decode(bad[i], strlen(bad[i]), &w, &err), MT_EINVAL);
+#undef K64
+}
+
 static void test_tampered(void **state) { psi_bad_input(1); }
 static void test_wrong_key(void **state) { psi_bad_input(2); }
 static void test_truncated(void **state) { psi_bad_input(3); }
@@ -503,6 +720,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tampered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_substituted_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_module_integrity, setup, teardown),
+        cmocka_unit_test(test_job_codec_integrity_fields),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),

@@ -302,7 +302,7 @@ static void test_header_parse(void **state)
         uint8_t val;
         const char *msg;
     } bad[] = {
-        {0, 'X', "bad magic"},     {3, '2', "bad magic"},      {4, 2, "version 2"},
+        {0, 'X', "bad magic"},     {3, '2', "bad magic"},      {4, 3, "version 3"},
         {4, 0, "version 0"},       {5, 2, "algorithm 2"},      {6, 1, "reserved"},
         {7, 0x80, "reserved"},     {35, 1, "reserved"},        {39, 0xff, "reserved"},
         {8, 0x01, "segment size"}, {10, 0x18, "segment size"}, {11, 0x01, "segment size"},
@@ -313,6 +313,16 @@ static void test_header_parse(void **state)
         assert_int_equal(mt_ff_header_parse(c, 40, &h, &e), MT_EINVAL);
         assert_non_null(strstr(e.msg, bad[i].msg));
         expect_fail(KEY, c, g_ct.len, MT_EINVAL);
+        free(c);
+    }
+    /* a version 1 file relabelled version 2: 40 bytes are too short for its
+     * header, and with the rest it no longer authenticates */
+    {
+        uint8_t *c = dup_ct(0);
+        c[4] = 2;
+        assert_int_equal(mt_ff_header_parse(c, 40, &h, &e), MT_EINVAL);
+        assert_non_null(strstr(e.msg, "version 2"));
+        expect_fail(KEY, c, g_ct.len, MT_ECRYPTO);
         free(c);
     }
     /* segment sizes: 2048 too small, 32 MiB too big, 4096 and 16 MiB accepted */
@@ -489,32 +499,32 @@ static void test_crafted_segments(void **state)
     memcpy(f, hdr, 40);
 
     /* sanity: a correctly built 2-segment file opens */
-    assert_true(seg_seal(ctx, hdr, 0, false, g_plain, SMALL_SEG, f + 40));
-    assert_true(seg_seal(ctx, hdr, 1, true, g_plain + SMALL_SEG, 10, f + 40 + SEGC));
+    assert_true(seg_seal(ctx, hdr, 40, 0, false, g_plain, SMALL_SEG, f + 40));
+    assert_true(seg_seal(ctx, hdr, 40, 1, true, g_plain + SMALL_SEG, 10, f + 40 + SEGC));
     expect_ok(KEY, f, 40 + SEGC + 26, g_plain, SMALL_SEG + 10);
 
     /* non-last segment shorter than segment_size */
-    assert_true(seg_seal(ctx, hdr, 0, false, g_plain, 100, f + 40));
-    assert_true(seg_seal(ctx, hdr, 1, true, g_plain, 10, f + 40 + 116));
+    assert_true(seg_seal(ctx, hdr, 40, 0, false, g_plain, 100, f + 40));
+    assert_true(seg_seal(ctx, hdr, 40, 1, true, g_plain, 10, f + 40 + 116));
     expect_fail(KEY, f, 40 + 116 + 26, MT_ECRYPTO);
 
     /* last segment not flagged last (stream cut at a boundary) */
-    assert_true(seg_seal(ctx, hdr, 0, false, g_plain, SMALL_SEG, f + 40));
-    assert_true(seg_seal(ctx, hdr, 1, false, g_plain, 10, f + 40 + SEGC));
+    assert_true(seg_seal(ctx, hdr, 40, 0, false, g_plain, SMALL_SEG, f + 40));
+    assert_true(seg_seal(ctx, hdr, 40, 1, false, g_plain, 10, f + 40 + SEGC));
     expect_fail(KEY, f, 40 + SEGC + 26, MT_ECRYPTO);
 
     /* a "last" segment followed by another segment */
-    assert_true(seg_seal(ctx, hdr, 0, true, g_plain, SMALL_SEG, f + 40));
-    assert_true(seg_seal(ctx, hdr, 1, true, g_plain, 10, f + 40 + SEGC));
+    assert_true(seg_seal(ctx, hdr, 40, 0, true, g_plain, SMALL_SEG, f + 40));
+    assert_true(seg_seal(ctx, hdr, 40, 1, true, g_plain, 10, f + 40 + SEGC));
     expect_fail(KEY, f, 40 + SEGC + 26, MT_ECRYPTO);
 
     /* index skips 1 */
-    assert_true(seg_seal(ctx, hdr, 0, false, g_plain, SMALL_SEG, f + 40));
-    assert_true(seg_seal(ctx, hdr, 2, true, g_plain, 10, f + 40 + SEGC));
+    assert_true(seg_seal(ctx, hdr, 40, 0, false, g_plain, SMALL_SEG, f + 40));
+    assert_true(seg_seal(ctx, hdr, 40, 2, true, g_plain, 10, f + 40 + SEGC));
     expect_fail(KEY, f, 40 + SEGC + 26, MT_ECRYPTO);
 
     /* AAD is the header: seal under one header, present with another prefix */
-    assert_true(seg_seal(ctx, hdr, 0, true, g_plain, 10, f + 40));
+    assert_true(seg_seal(ctx, hdr, 40, 0, true, g_plain, 10, f + 40));
     expect_ok(KEY, f, 40 + 26, g_plain, 10);
     f[28] ^= 1;
     expect_fail(KEY, f, 40 + 26, MT_ECRYPTO);
@@ -622,6 +632,129 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
     fclose(f);
 }
 
+/* Format version 2: outputs bound to (task, slot, file). Regression test of
+ * issue 8 item 9: an output copied from another task, slot or file is refused
+ * before any plaintext is released, and the binding is authenticated. */
+static void test_output_binding(void **state)
+{
+    (void)state;
+    static const char T1[] = "0123456789abcdef0123456789abcdef",
+                      T2[] = "fedcba9876543210fedcba9876543210",
+                      F1[] = "00000000000000000000000000000011",
+                      F2[] = "00000000000000000000000000000022";
+    mt_err e;
+    mt_ff_binding b, other;
+    assert_int_equal(mt_ff_binding_make(T1, "result", F1, &b, &e), MT_OK);
+    assert_int_equal(mt_ff_binding_make("t1", "result", F1, &other, &e), MT_EINVAL);
+    assert_int_equal(mt_ff_binding_make(T1, "", F1, &other, &e), MT_EINVAL);
+
+    bytes ct = {0};
+    mt_ff_writer *w = NULL;
+    assert_int_equal(mt_ff_writer_new_segment(KEY, SMALL_SEG, bytes_sink, &ct, &w, &e), MT_OK);
+    assert_int_equal(mt_ff_writer_bind(w, &b, &e), MT_OK);
+    assert_int_equal(mt_ff_writer_write(w, g_plain, 2 * SMALL_SEG + 5, &e), MT_OK);
+    assert_int_equal(mt_ff_writer_bind(w, &b, &e), MT_EINVAL); /* header already out */
+    assert_int_equal(mt_ff_writer_finish(w, &e), MT_OK);
+    mt_ff_writer_free(w);
+    assert_int_equal(ct.len, MT_FF_HEADER_V2_LEN + 2 * SMALL_SEG + 5 + 3 * 16);
+
+    mt_ff_header h;
+    assert_int_equal(mt_ff_header_parse(ct.p, MT_FF_HEADER_LEN, &h, &e), MT_EINVAL);
+    assert_int_equal(mt_ff_header_parse(ct.p, ct.len, &h, &e), MT_OK);
+    assert_int_equal(h.version, 2);
+    assert_true(h.bound);
+    assert_int_equal(h.length, MT_FF_HEADER_V2_LEN);
+    assert_int_equal(mt_ff_binding_check(&h, &b, &e), MT_OK);
+    assert_int_equal(mt_ff_binding_check(&h, NULL, &e), MT_OK);
+
+    /* readers without an expectation read it (one-shot and streaming, any chunking) */
+    expect_ok(KEY, ct.p, ct.len, g_plain, 2 * SMALL_SEG + 5);
+    bytes pt = {0};
+    assert_int_equal(stream_decrypt(KEY, ct.p, ct.len, 1, &pt, &e), MT_OK);
+    assert_int_equal(pt.len, 2 * SMALL_SEG + 5);
+    bytes_free(&pt);
+
+    /* the expected binding opens; any other is refused before any plaintext */
+    const struct {
+        const char *t, *s, *f, *why;
+    } cases[] = {{T2, "result", F1, "another task"},
+                 {T1, "other", F1, "another output slot"},
+                 {T1, "result", F2, "another output file"}};
+    for (size_t k = 0; k <= 3; k++) {
+        mt_ff_binding x = b;
+        if (k < 3)
+            assert_int_equal(mt_ff_binding_make(cases[k].t, cases[k].s, cases[k].f, &x, &e),
+                             MT_OK);
+        mt_ff_reader *r = NULL;
+        assert_int_equal(mt_ff_reader_new(KEY, bytes_sink, &pt, &r, &e), MT_OK);
+        mt_ff_reader_expect(r, &x);
+        mt_status st = mt_ff_reader_feed(r, ct.p, ct.len, &e);
+        if (st == MT_OK)
+            st = mt_ff_reader_finish(r, &e);
+        mt_ff_reader_free(r);
+        if (k == 3) {
+            assert_int_equal(st, MT_OK);
+            assert_int_equal(pt.len, 2 * SMALL_SEG + 5);
+        } else {
+            assert_int_equal(st, MT_ECRYPTO);
+            assert_non_null(strstr(e.msg, cases[k].why));
+            assert_int_equal(pt.len, 0);
+        }
+        bytes_free(&pt);
+    }
+
+    /* the binding is authenticated: rewriting it in the header breaks every segment */
+    uint8_t *c = malloc(ct.len);
+    memcpy(c, ct.p, ct.len);
+    c[40] ^= 0x01;
+    expect_fail(KEY, c, ct.len, MT_ECRYPTO);
+    /* downgrade to version 1 (drop the binding) fails too */
+    c[40] ^= 0x01;
+    c[4] = 1;
+    uint8_t *v1 = malloc(ct.len - 48);
+    memcpy(v1, c, 40);
+    memcpy(v1 + 40, c + 88, ct.len - 88);
+    expect_fail(KEY, v1, ct.len - 48, MT_ECRYPTO);
+    free(v1);
+    free(c);
+
+    /* an unbound (version 1) file is refused where a binding is expected */
+    bytes v1ct = {0};
+    stream_encrypt(KEY, SMALL_SEG, g_plain, 10, 0, &v1ct);
+    assert_int_equal(mt_ff_header_parse(v1ct.p, v1ct.len, &h, &e), MT_OK);
+    assert_false(h.bound);
+    assert_int_equal(mt_ff_binding_check(&h, &b, &e), MT_ECRYPTO);
+    assert_non_null(strstr(e.msg, "not bound"));
+
+    /* file helper: a mismatch leaves no output file */
+    char dir[] = "/tmp/mt_ff_bind_XXXXXX", in[64], out[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(in, sizeof in, "%s/ct", dir);
+    snprintf(out, sizeof out, "%s/pt", dir);
+    FILE *f = fopen(in, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(ct.p, 1, ct.len, f), ct.len);
+    fclose(f);
+    mt_ff_binding x;
+    assert_int_equal(mt_ff_binding_make(T2, "result", F1, &x, &e), MT_OK);
+    assert_int_equal(mt_ff_decrypt_file_bound(KEY, in, out, &x, &e), MT_ECRYPTO);
+    assert_int_not_equal(access(out, F_OK), 0);
+    assert_int_equal(mt_ff_decrypt_file_bound(KEY, in, out, &b, &e), MT_OK);
+    assert_int_equal(access(out, F_OK), 0);
+    unlink(out);
+    unlink(in);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int left = 0;
+    while ((de = readdir(d)))
+        left += de->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(left, 0);
+    rmdir(dir);
+    bytes_free(&v1ct);
+    bytes_free(&ct);
+}
+
 static void test_files(void **state)
 {
     (void)state;
@@ -723,6 +856,7 @@ int main(void)
         cmocka_unit_test(test_segment_limit),
         cmocka_unit_test(test_api_misuse_and_sink_errors),
         cmocka_unit_test(test_files),
+        cmocka_unit_test(test_output_binding),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
