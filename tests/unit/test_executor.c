@@ -442,7 +442,7 @@ static void test_module_integrity(void **state)
         's',  't',  'a',  'r',  't',  0x00, 0x00, 0x06, 'm',  'e',  'm',  'o',  'r',  'y',
         0x02, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b};
     mt_err err = {0};
-    assert_int_equal(mt_executor_wasm_check(wasm, sizeof wasm, &err), MT_OK);
+    assert_int_equal(mt_executor_wasm_check(MT_WORKER_PATH, wasm, sizeof wasm, &err), MT_OK);
     mt_job_input m = {0};
     key_of(m.key, 5);
     uint8_t *ct, md[32];
