@@ -23,6 +23,7 @@
 #ifdef MT_CLI_HAVE_SERVER
 #include "mt_atls.h"
 #include "mt_executor.h"
+#include "remote_job.h"
 #include "mt_json.h"
 #include "mt_tee.h"
 
@@ -124,113 +125,69 @@ static void ex_job_free(mt_job *job)
     }
 }
 
-/* Copies the optional 64-hex field name of o into out ("" when absent). */
-static mt_status ex_hex64(const json_t *o, const char *name, char out[65], mt_err *err)
+/* Writes ciphertext to fpath (0600, crash-safe) and returns a heap copy of
+ * the path in *path. */
+static mt_status ex_put(const mt_rjob_io *io, const char *fpath, char **path, mt_err *err)
 {
-    const char *v = NULL;
-    mt_status rc = mt_json_str_opt(o, name, 64, &v, NULL, err);
+    mt_status rc = mt_file_write_atomic(fpath, io->ciphertext, io->ciphertext_len, 0600, err);
     if (rc)
         return rc;
-    out[0] = 0;
-    if (!v)
-        return MT_OK;
-    uint8_t tmp[32];
-    if (strlen(v) != 64 || mt_hex_decode(v, tmp, 32, NULL) != MT_OK)
-        return mt_err_set(err, MT_EINVAL, "job field '%s' must be 64 hex characters", name);
-    snprintf(out, 65, "%s", v);
+    if (!(*path = strdup(fpath)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
     return MT_OK;
 }
 
-/* One slot {"ciphertext"|"url", "key"}: ciphertext goes to file fpath. */
-static mt_status ex_slot(const json_t *o, const char *fpath, char **path, char **url,
-                         uint8_t key[32], mt_err *err)
-{
-    const char *k = NULL, *ct = NULL, *u = NULL;
-    mt_status rc;
-    if ((rc = mt_json_str(o, "key", 64, &k, err)) || (rc = mt_hex_decode(k, key, 32, err)) ||
-        (rc = mt_json_str_opt(o, "ciphertext", SIZE_MAX, &ct, NULL, err)) ||
-        (rc = mt_json_str_opt(o, "url", 2048, &u, NULL, err)))
-        return rc;
-    if (ct && path) {
-        uint8_t *data = NULL;
-        size_t len = 0;
-        if ((rc = mt_b64_decode(ct, &data, &len, err)))
-            return rc;
-        rc = mt_file_write_atomic(fpath, data, len, 0600, err);
-        free(data);
-        if (rc)
-            return rc;
-        if (!(*path = strdup(fpath)))
-            return mt_err_set(err, MT_ENOMEM, "out of memory");
-    } else if (u && url) {
-        if (!(*url = strdup(u)))
-            return mt_err_set(err, MT_ENOMEM, "out of memory");
-    } else if (path && url) {
-        return mt_err_set(err, MT_EINVAL, "input without ciphertext or url");
-    }
-    return MT_OK;
-}
-
-/* The scheduler's job document into job (paths under dir). */
-static mt_status ex_job_parse(const ex_conf *c, json_t *j, const char *dir, mt_job *job,
+/* The decoded job (remote_job.h, the one reader of the scheduler's job
+ * document) into job; ciphertexts become files under dir. job borrows
+ * strings from rj, which must outlive it. */
+static mt_status ex_job_build(const ex_conf *c, const mt_rjob *rj, const char *dir, mt_job *job,
                               mt_err *err)
 {
-    json_t *ins = json_object_get(j, "inputs"), *outs = json_object_get(j, "outputs");
-    json_t *lim = json_object_get(j, "limits"), *mod = json_object_get(j, "module");
-    job->task_id = json_string_value(json_object_get(j, "task_id"));
-    job->executor_type = json_string_value(json_object_get(j, "executor_type"));
-    job->function = json_string_value(json_object_get(j, "function"));
-    job->arguments = json_object_get(j, "arguments");
-    if (!job->task_id || !mt_id_valid(job->task_id) || !job->executor_type || !job->function ||
-        !json_is_object(job->arguments) || !json_is_array(ins) || !json_is_array(outs) ||
-        json_array_size(ins) > 64 || json_array_size(outs) > 64)
-        return mt_err_set(err, MT_EINVAL, "malformed job from the scheduler");
-    job->limits.mem_bytes = (uint64_t)json_integer_value(json_object_get(lim, "mem_bytes"));
-    job->limits.cpu_seconds = (uint32_t)json_integer_value(json_object_get(lim, "cpu_seconds"));
-    job->limits.wall_ms = (uint32_t)json_integer_value(json_object_get(lim, "wall_ms"));
+    job->task_id = rj->task_id;
+    job->executor_type = rj->executor_type;
+    job->function = rj->function;
+    job->arguments = rj->arguments;
+    job->limits.mem_bytes = rj->mem_bytes;
+    job->limits.cpu_seconds = rj->cpu_seconds;
+    job->limits.wall_ms = rj->wall_ms;
     job->worker_path = c->worker;
     job->file_url_root = c->file_url_root;
-    job->inputs = calloc(json_array_size(ins) + 1, sizeof *job->inputs);
-    job->outputs = calloc(json_array_size(outs) + 1, sizeof *job->outputs);
+    job->inputs = calloc(rj->n_inputs + 1, sizeof *job->inputs);
+    job->outputs = calloc(rj->n_outputs + 1, sizeof *job->outputs);
     if (!job->inputs || !job->outputs)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     char p[4200];
     mt_status rc = MT_OK;
-    if (json_is_object(mod)) {
+    if (rj->has_module) {
         mt_job_input *m = calloc(1, sizeof *m);
         if (!m)
             return mt_err_set(err, MT_ENOMEM, "out of memory");
         job->module = m;
+        memcpy(m->key, rj->module.key, 32);
+        memcpy(m->plain_sha256, rj->module.plain_sha256, sizeof m->plain_sha256);
         snprintf(p, sizeof p, "%s/module", dir);
-        if ((rc = ex_slot(mod, p, &m->path, NULL, m->key, err)) ||
-            (rc = ex_hex64(mod, "plain_sha256", m->plain_sha256, err)))
+        if ((rc = ex_put(&rj->module, p, &m->path, err)))
             return rc;
     }
-    size_t i;
-    json_t *v;
-    json_array_foreach(ins, i, v)
-    {
+    for (size_t i = 0; i < rj->n_inputs; i++) {
+        const mt_rjob_io *r = &rj->inputs[i];
         mt_job_input *in = &job->inputs[job->n_inputs++];
-        const char *slot = json_string_value(json_object_get(v, "slot"));
-        if (!slot || !(in->slot = strdup(slot)))
-            return mt_err_set(err, MT_EINVAL, "input without slot");
+        if (!(in->slot = strdup(r->slot)) || (r->url && !(in->url = strdup(r->url))))
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        memcpy(in->key, r->key, 32);
+        memcpy(in->sha256, r->sha256, sizeof in->sha256);
         snprintf(p, sizeof p, "%s/in-%zu", dir, i);
-        if ((rc = ex_slot(v, p, &in->path, &in->url, in->key, err)) ||
-            (rc = ex_hex64(v, "sha256", in->sha256, err)))
+        if (r->ciphertext && (rc = ex_put(r, p, &in->path, err)))
             return rc;
     }
-    json_array_foreach(outs, i, v)
-    {
+    for (size_t i = 0; i < rj->n_outputs; i++) {
+        const mt_rjob_io *r = &rj->outputs[i];
         mt_job_output *o = &job->outputs[job->n_outputs++];
-        const char *slot = json_string_value(json_object_get(v, "slot"));
         snprintf(p, sizeof p, "%s/out-%zu", dir, i);
-        if (!slot || !(o->slot = strdup(slot)) || !(o->path = strdup(p)))
-            return mt_err_set(err, MT_EINVAL, "output without slot");
-        if ((rc = ex_slot(v, p, NULL, NULL, o->key, err)))
-            return rc;
-        const char *fid = json_string_value(json_object_get(v, "file_id"));
-        if (fid && (!mt_id_valid(fid) || !(o->file_id = strdup(fid))))
-            return mt_err_set(err, MT_EINVAL, "output '%s': bad file_id", slot);
+        if (!(o->slot = strdup(r->slot)) || !(o->path = strdup(p)) ||
+            (r->file_id[0] && !(o->file_id = strdup(r->file_id))))
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        memcpy(o->key, r->key, 32);
     }
     return MT_OK;
 }
@@ -271,22 +228,42 @@ static json_t *ex_report(const mt_job *job, const mt_job_result *r, const char *
 }
 
 /* Runs one claimed job and reports it. */
-static mt_status ex_run(const ex_conf *c, json_t *j, mt_err *err)
+/* The task id of a job document the reader refused, when it has a valid
+ * one (so the scheduler learns the task failed); else "". */
+static void ex_refused_task_id(const uint8_t *doc, size_t len, char tid[MT_ID_LEN + 1])
+{
+    tid[0] = 0;
+    json_t *j = mt_json_parse((const char *)doc, len, MAX_JOB_BYTES, MT_JSON_DEFAULT_DEPTH, NULL);
+    const char *t = json_string_value(json_object_get(j, "task_id"));
+    if (t && mt_id_valid(t))
+        snprintf(tid, MT_ID_LEN + 1, "%s", t);
+    json_decref(j);
+}
+
+/* Runs one claimed job document and reports it. */
+static mt_status ex_run(const ex_conf *c, const uint8_t *doc, size_t doc_len, mt_err *err)
 {
     mt_job job;
     memset(&job, 0, sizeof job);
     mt_job_result res;
     memset(&res, 0, sizeof res);
-    char dir[4096], reason[MT_ERR_MSG_MAX + 64] = "";
-    const char *tid = json_string_value(json_object_get(j, "task_id"));
-    if (!tid || !mt_id_valid(tid))
-        return mt_err_set(err, MT_EINVAL, "malformed job from the scheduler");
-    snprintf(dir, sizeof dir, "%s/%s", c->work_dir, tid);
+    mt_rjob rj;
+    char dir[4096], reason[MT_ERR_MSG_MAX + 64] = "", tid[MT_ID_LEN + 1];
     mt_err jerr;
     mt_err_clear(&jerr);
-    mt_status rc = mt_mkdirs(dir, 0700, &jerr);
-    if (!rc)
-        rc = ex_job_parse(c, j, dir, &job, &jerr);
+    mt_status rc = mt_rjob_decode((const char *)doc, doc_len, &rj, &jerr);
+    if (rc) {
+        ex_refused_task_id(doc, doc_len, tid);
+        if (!tid[0])
+            return mt_err_set(err, MT_EINVAL, "malformed job from the scheduler: %s", jerr.msg);
+        dir[0] = 0;
+    } else {
+        snprintf(tid, sizeof tid, "%s", rj.task_id);
+        snprintf(dir, sizeof dir, "%s/%s", c->work_dir, tid);
+        rc = mt_mkdirs(dir, 0700, &jerr);
+        if (!rc)
+            rc = ex_job_build(c, &rj, dir, &job, &jerr);
+    }
     if (rc) {
         snprintf(reason, sizeof reason, "the executor could not prepare the task: %s",
                  jerr.msg);
@@ -302,7 +279,9 @@ static mt_status ex_run(const ex_conf *c, json_t *j, mt_err *err)
     json_decref(rep);
     mt_job_result_clear(&res);
     ex_job_free(&job);
-    rmdir(dir);
+    mt_rjob_free(&rj);
+    if (dir[0])
+        rmdir(dir);
     if (!body)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     int status = 0;
@@ -440,12 +419,9 @@ int cli_cmd_executor(cli_ctx *ctx)
         }
         backoff = (unsigned)poll_ms;
         if (status == 200 && resp) {
-            json_t *j = mt_json_parse((const char *)resp, rlen, MAX_JOB_BYTES,
-                                      MT_JSON_DEFAULT_DEPTH, &rerr);
-            mt_wipe(resp, rlen);
-            if (!j || ex_run(&c, j, &rerr))
+            if (ex_run(&c, resp, rlen, &rerr))
                 fprintf(stderr, "mesatee executor: %s\n", rerr.msg);
-            json_decref(j);
+            mt_wipe(resp, rlen);
             done++;
         } else if (status != 204) {
             fprintf(stderr, "mesatee executor: claim failed (HTTP %d): %.200s\n", status,

@@ -1,0 +1,220 @@
+/* remote_job: reader of the claimed job document; contract in remote_job.h. */
+#include "remote_job.h"
+
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "job_codec.h"
+#include "mt_json.h"
+#include "mt_util.h"
+
+#define RJOB_MAX_BYTES (1024u * 1024u * 1024u)
+#define RJOB_MAX_ARGS 64
+#define RJOB_MAX_ARG_BYTES (64 * 1024)
+
+static void io_clear(mt_rjob_io *io)
+{
+    free(io->slot);
+    if (io->ciphertext) {
+        OPENSSL_cleanse(io->ciphertext, io->ciphertext_len);
+        free(io->ciphertext);
+    }
+    free(io->url);
+    OPENSSL_cleanse(io->key, sizeof io->key);
+    memset(io, 0, sizeof *io);
+}
+
+void mt_rjob_free(mt_rjob *j)
+{
+    if (!j)
+        return;
+    for (size_t i = 0; j->inputs && i < j->n_inputs; i++)
+        io_clear(&j->inputs[i]);
+    for (size_t i = 0; j->outputs && i < j->n_outputs; i++)
+        io_clear(&j->outputs[i]);
+    io_clear(&j->module);
+    free(j->inputs);
+    free(j->outputs);
+    json_decref(j->root);
+    memset(j, 0, sizeof *j);
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+    if (strlen(s) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+              (s[i] >= 'A' && s[i] <= 'F')))
+            return false;
+    return true;
+}
+
+/* Optional lower-case hex field of exactly n characters into out (n + 1). */
+static mt_status opt_hex(const json_t *o, const char *what, const char *key, size_t n, char *out,
+                         mt_err *err)
+{
+    const char *s = NULL;
+    mt_status rc = mt_json_str_opt(o, key, n, &s, NULL, err);
+    if (rc)
+        return mt_err_prefix(err, rc, "job %s: ", what);
+    if (!s)
+        return MT_OK;
+    if (!is_hex(s, n))
+        return mt_err_set(err, MT_EINVAL, "job %s: field '%s' must be %zu hex digits",
+                          what, key, n);
+    memcpy(out, s, n + 1);
+    return MT_OK;
+}
+
+/* kind: 0 input, 1 output, 2 module. */
+static mt_status decode_io(const json_t *o, int kind, const char *what, mt_rjob_io *io,
+                           mt_err *err)
+{
+    static const char *const k_in[] = {"slot", "key", "ciphertext", "url", "sha256", NULL};
+    static const char *const k_out[] = {"slot", "key", "file_id", NULL};
+    static const char *const k_mod[] = {"key", "ciphertext", "plain_sha256", NULL};
+    if (!json_is_object(o))
+        return mt_err_set(err, MT_EINVAL, "job %s: expected an object", what);
+    mt_status rc = mt_json_only_keys(o, kind == 0 ? k_in : kind == 1 ? k_out : k_mod, err);
+    if (rc)
+        return mt_err_prefix(err, rc, "job %s: ", what);
+    const char *slot = "(module)", *key = NULL, *ct = NULL, *url = NULL;
+    if (kind != 2 && (rc = mt_json_str(o, "slot", MT_JOB_SLOT_MAX, &slot, err)))
+        return mt_err_prefix(err, rc, "job %s: ", what);
+    if (!mt_job_slot_valid(slot))
+        return mt_err_set(err, MT_EINVAL, "job %s: invalid slot name", what);
+    if ((rc = mt_json_str(o, "key", 64, &key, err)))
+        return mt_err_prefix(err, rc, "job %s: ", what);
+    if (!is_hex(key, 64))
+        return mt_err_set(err, MT_EINVAL, "job %s: field 'key' must be 64 hex digits",
+                          what);
+    if (kind != 1 && ((rc = mt_json_str_opt(o, "ciphertext", RJOB_MAX_BYTES, &ct, NULL, err)) ||
+                      (kind == 0 && (rc = mt_json_str_opt(o, "url", 2048, &url, NULL, err)))))
+        return mt_err_prefix(err, rc, "job %s: ", what);
+    if (kind == 0 && (ct != NULL) == (url != NULL))
+        return mt_err_set(err, MT_EINVAL, "job %s: exactly one of 'ciphertext' and 'url'", what);
+    if (kind == 2 && !ct)
+        return mt_err_set(err, MT_EINVAL, "job %s: field 'ciphertext' is required", what);
+    if (url && (strncmp(url, "https://", 8) != 0 || strlen(url) <= 8))
+        return mt_err_set(err, MT_EINVAL, "job %s: a url input must be https://", what);
+    if ((kind == 0 && (rc = opt_hex(o, what, "sha256", 64, io->sha256, err))) ||
+        (kind == 1 && (rc = opt_hex(o, what, "file_id", 32, io->file_id, err))) ||
+        (kind == 2 && (rc = opt_hex(o, what, "plain_sha256", 64, io->plain_sha256, err))))
+        return rc;
+    if (!(io->slot = strdup(slot)) || (url && !(io->url = strdup(url))))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    if ((rc = mt_hex_decode(key, io->key, 32, err)))
+        return mt_err_prefix(err, rc, "job %s: ", what);
+    if (ct && (rc = mt_b64_decode(ct, &io->ciphertext, &io->ciphertext_len, err)))
+        return mt_err_set(err, rc, "job %s: field 'ciphertext' is not base64", what);
+    return MT_OK;
+}
+
+/* The slots of arr into a fresh array *out (n items), unique names. */
+static mt_status decode_slots(const json_t *arr, int kind, mt_rjob_io **out, size_t *n,
+                              mt_err *err)
+{
+    size_t count = json_array_size(arr);
+    *out = calloc(count + 1, sizeof **out);
+    if (!*out)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        char what[32];
+        snprintf(what, sizeof what, "%s %zu", kind == 0 ? "input" : "output", i);
+        mt_rjob_io *io = &(*out)[i];
+        *n = i + 1; /* counted before decoding, so mt_rjob_free releases a partial item */
+        mt_status rc = decode_io(json_array_get(arr, i), kind, what, io, err);
+        if (rc)
+            return rc;
+        for (size_t k = 0; k < i; k++)
+            if (strcmp((*out)[k].slot, io->slot) == 0)
+                return mt_err_set(err, MT_EINVAL, "job %s: slot repeated", what);
+    }
+    return MT_OK;
+}
+
+mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err)
+{
+    static const char *const top[] = {"task_id", "executor_type", "function", "arguments",
+                                      "limits",  "module",        "inputs",   "outputs",
+                                      NULL};
+    static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "wall_ms", NULL};
+    memset(out, 0, sizeof *out);
+    mt_rjob j = {0};
+    mt_status rc;
+    json_t *lim = NULL, *ins = NULL, *outs = NULL, *mod;
+    int64_t mem = 0, cpu = 0, wall = 0;
+    if (!(j.root = mt_json_parse(buf, len, RJOB_MAX_BYTES, 8, err)))
+        return err ? err->code : MT_EINVAL;
+    if (!json_is_object(j.root)) {
+        rc = mt_err_set(err, MT_EINVAL, "job: expected a JSON object");
+        goto fail;
+    }
+    if ((rc = mt_json_only_keys(j.root, top, err)) ||
+        (rc = mt_json_str(j.root, "task_id", 32, &j.task_id, err)) ||
+        (rc = mt_json_str(j.root, "executor_type", 16, &j.executor_type, err)) ||
+        (rc = mt_json_str(j.root, "function", 64, &j.function, err)) ||
+        (rc = mt_json_object_opt(j.root, "arguments", RJOB_MAX_ARGS, &j.arguments, err)) ||
+        (rc = mt_json_object_opt(j.root, "limits", 8, &lim, err)) ||
+        (rc = mt_json_array(j.root, "inputs", MT_JOB_MAX_SLOTS, &ins, err)) ||
+        (rc = mt_json_array(j.root, "outputs", MT_JOB_MAX_SLOTS, &outs, err))) {
+        mt_err_prefix(err, rc, "job: ");
+        goto fail;
+    }
+    if (!mt_id_valid(j.task_id)) {
+        rc = mt_err_set(err, MT_EINVAL, "job: task_id is not an id");
+        goto fail;
+    }
+    if (strcmp(j.executor_type, "builtin") != 0 && strcmp(j.executor_type, "wasm") != 0) {
+        rc = mt_err_set(err, MT_EINVAL, "job: unknown executor_type");
+        goto fail;
+    }
+    if (!j.function[0]) {
+        rc = mt_err_set(err, MT_EINVAL, "job: empty function name");
+        goto fail;
+    }
+    if (!j.arguments || !lim) {
+        rc = mt_err_set(err, MT_EINVAL, "job: fields 'arguments' and 'limits' are required");
+        goto fail;
+    }
+    const char *k;
+    json_t *val;
+    json_object_foreach(j.arguments, k, val) {
+        if (!json_is_string(val) || json_string_length(val) > RJOB_MAX_ARG_BYTES ||
+            strlen(json_string_value(val)) != json_string_length(val)) {
+            rc = mt_err_set(err, MT_EINVAL, "job: every argument must be a string of at most "
+                                            "64 KiB without NUL");
+            goto fail;
+        }
+    }
+    if ((rc = mt_json_only_keys(lim, lkeys, err)) ||
+        (rc = mt_json_int(lim, "mem_bytes", 0, INT64_MAX, &mem, err)) ||
+        (rc = mt_json_int(lim, "cpu_seconds", 0, UINT32_MAX, &cpu, err)) ||
+        (rc = mt_json_int(lim, "wall_ms", 0, UINT32_MAX, &wall, err))) {
+        mt_err_prefix(err, rc, "job limits: ");
+        goto fail;
+    }
+    j.mem_bytes = (uint64_t)mem;
+    j.cpu_seconds = (uint32_t)cpu;
+    j.wall_ms = (uint32_t)wall;
+    mod = json_object_get(j.root, "module");
+    if (mod && !json_is_null(mod)) {
+        if ((rc = decode_io(mod, 2, "module", &j.module, err)))
+            goto fail;
+        j.has_module = true;
+    }
+    if (j.has_module != (strcmp(j.executor_type, "wasm") == 0)) {
+        rc = mt_err_set(err, MT_EINVAL, "job: a wasm job has a module, a builtin job none");
+        goto fail;
+    }
+    if ((rc = decode_slots(ins, 0, &j.inputs, &j.n_inputs, err)) ||
+        (rc = decode_slots(outs, 1, &j.outputs, &j.n_outputs, err)))
+        goto fail;
+    *out = j;
+    return MT_OK;
+fail:
+    mt_rjob_free(&j);
+    return rc;
+}

@@ -1,0 +1,59 @@
+/* remote_job: the one reader of the job document a remote executor claims
+ * from the scheduler over attested TLS (POST /v1/executor/claim, built by
+ * src/core/remote_sched.c job_json).
+ *
+ * Document (every field required unless marked optional; no other keys):
+ *   {"task_id":"<32 hex>", "executor_type":"builtin"|"wasm",
+ *    "function":"<1..64 bytes>", "arguments":{"name":"string",..} (<= 64, each <= 64 KiB),
+ *    "limits":{"mem_bytes":N, "cpu_seconds":N, "wall_ms":N},
+ *    "module":null | {"key":"<64 hex>","ciphertext":"<base64>","plain_sha256":"<64 hex>"?},
+ *    "inputs":[{"slot":S,"key":K,"ciphertext":B64 | "url":"https://..","sha256":H?}] (<= 64),
+ *    "outputs":[{"slot":S,"key":K,"file_id":"<32 hex>"?}] (<= 64)}
+ * Slots satisfy mt_job_slot_valid and are unique within inputs and within
+ * outputs; an input has exactly one of ciphertext and url; "wasm" jobs have
+ * a module, "builtin" jobs none.
+ *
+ * Ownership: mt_rjob_decode fills *out with heap memory released by
+ * mt_rjob_free (which wipes keys and ciphertext); `arguments` is borrowed
+ * from out->root. On failure *out holds nothing to free.
+ * Errors: MT_EINVAL naming the field at fault (never quoting values),
+ * MT_ENOMEM.
+ * Thread-safety: none needed (no shared state).
+ */
+#ifndef MT_REMOTE_JOB_H
+#define MT_REMOTE_JOB_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+typedef struct {
+    char *slot;          /* "(module)" for the module */
+    uint8_t key[32];
+    uint8_t *ciphertext; /* decoded bytes, or NULL for a url input */
+    size_t ciphertext_len;
+    char *url;           /* https:// input, or NULL */
+    char sha256[65];     /* input: expected ciphertext SHA-256 (hex), "" if absent */
+    char plain_sha256[65]; /* module: expected plaintext SHA-256, "" if absent */
+    char file_id[33];    /* output: the file it is bound to, "" if absent */
+} mt_rjob_io;
+
+typedef struct {
+    json_t *root;
+    const char *task_id, *executor_type, *function; /* borrowed from root */
+    json_t *arguments;                               /* borrowed from root */
+    uint64_t mem_bytes;
+    uint32_t cpu_seconds, wall_ms;
+    bool has_module;
+    mt_rjob_io module;
+    mt_rjob_io *inputs, *outputs;
+    size_t n_inputs, n_outputs;
+} mt_rjob;
+
+mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err);
+void mt_rjob_free(mt_rjob *j);
+
+#endif

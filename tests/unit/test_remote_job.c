@@ -1,0 +1,112 @@
+/* Unit tests of mt_rjob_decode, the remote executor's reader of the job
+ * document claimed from the scheduler. The old reader took fields loosely
+ * (negative limits became huge unsigned ones, unknown keys and repeated slots
+ * passed, an input with both ciphertext and url used one of them). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "remote_job.h"
+
+#define K64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define H64 "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define ID "cccccccccccccccccccccccccccccccc"
+
+/* A job document with the given limits, module, inputs and outputs JSON. */
+static char *doc(char *buf, size_t cap, const char *type, const char *limits, const char *module,
+                 const char *inputs, const char *outputs)
+{
+    snprintf(buf, cap,
+             "{\"task_id\":\"" ID "\",\"executor_type\":\"%s\",\"function\":\"psi\","
+             "\"arguments\":{\"a\":\"1\"},\"limits\":%s,\"module\":%s,\"inputs\":%s,"
+             "\"outputs\":%s}",
+             type, limits, module, inputs, outputs);
+    return buf;
+}
+
+#define LIM "{\"mem_bytes\":1024,\"cpu_seconds\":5,\"wall_ms\":100}"
+#define IN_A "{\"slot\":\"a\",\"key\":\"" K64 "\",\"ciphertext\":\"AAEC\",\"sha256\":\"" H64 "\"}"
+#define OUT_R "{\"slot\":\"r\",\"key\":\"" K64 "\",\"file_id\":\"" ID "\"}"
+
+static void test_accepts(void **state)
+{
+    (void)state;
+    char b[2048];
+    mt_rjob j;
+    mt_err err = {0};
+    doc(b, sizeof b, "builtin", LIM, "null",
+        "[" IN_A ",{\"slot\":\"b\",\"key\":\"" K64 "\",\"url\":\"https://h/x\"}]", "[" OUT_R "]");
+    assert_int_equal(mt_rjob_decode(b, strlen(b), &j, &err), MT_OK);
+    assert_string_equal(j.task_id, ID);
+    assert_int_equal(j.n_inputs, 2);
+    assert_int_equal(j.inputs[0].ciphertext_len, 3);
+    assert_string_equal(j.inputs[0].sha256, H64);
+    assert_null(j.inputs[0].url);
+    assert_string_equal(j.inputs[1].url, "https://h/x");
+    assert_string_equal(j.outputs[0].file_id, ID);
+    assert_int_equal(j.mem_bytes, 1024);
+    assert_int_equal(j.wall_ms, 100);
+    assert_false(j.has_module);
+    mt_rjob_free(&j);
+}
+
+static void refused(const char *b, const char *why)
+{
+    mt_rjob j;
+    mt_err err = {0};
+    assert_int_equal(mt_rjob_decode(b, strlen(b), &j, &err), MT_EINVAL);
+    if (!strstr(err.msg, why))
+        fail_msg("message '%s' lacks '%s'", err.msg, why);
+    assert_null(j.root);
+    /* messages name fields, never values */
+    assert_null(strstr(err.msg, K64));
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    char b[2048];
+    refused(doc(b, sizeof b, "builtin", "{\"mem_bytes\":-1,\"cpu_seconds\":5,\"wall_ms\":1}",
+                "null", "[]", "[]"),
+            "mem_bytes");
+    refused(doc(b, sizeof b, "builtin", "{\"mem_bytes\":1,\"cpu_seconds\":5,\"wall_ms\":1,\"x\":1}",
+                "null", "[]", "[]"),
+            "'x'");
+    refused(doc(b, sizeof b, "builtin", LIM, "null", "[" IN_A "," IN_A "]", "[]"),
+            "slot repeated");
+    refused(doc(b, sizeof b, "builtin", LIM, "null",
+                "[{\"slot\":\"a\",\"key\":\"" K64 "\",\"ciphertext\":\"AA==\",\"url\":\"https://x/\"}]",
+                "[]"),
+            "exactly one of");
+    refused(doc(b, sizeof b, "builtin", LIM, "null",
+                "[{\"slot\":\"a\",\"key\":\"" K64 "\",\"url\":\"file:///etc/passwd\"}]", "[]"),
+            "https://");
+    refused(doc(b, sizeof b, "builtin", LIM, "null", "[]",
+                "[{\"slot\":\"../r\",\"key\":\"" K64 "\"}]"),
+            "invalid slot name");
+    refused(doc(b, sizeof b, "builtin", LIM, "null", "[]", "[{\"slot\":\"r\",\"key\":\"zz\"}]"),
+            "key");
+    refused(doc(b, sizeof b, "wasm", LIM, "null", "[]", "[]"), "a wasm job has a module");
+    refused(doc(b, sizeof b, "builtin", LIM,
+                "{\"key\":\"" K64 "\",\"ciphertext\":\"AA==\"}", "[]", "[]"),
+            "a wasm job has a module");
+    refused(doc(b, sizeof b, "native", LIM, "null", "[]", "[]"), "executor_type");
+    refused(doc(b, sizeof b, "builtin", LIM, "null",
+                "[{\"slot\":\"a\",\"key\":\"" K64 "\",\"ciphertext\":\"!!\"}]", "[]"),
+            "base64");
+    refused("[1,2]", "expected a JSON object");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accepts),
+        cmocka_unit_test(test_refusals),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
