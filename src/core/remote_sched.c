@@ -10,6 +10,7 @@
 #include "mt_executor.h"
 #include "mt_json.h"
 #include "mt_log.h"
+#include "remote_job.h"
 
 #define MAX_INPUT_BYTES (256u * 1024u * 1024u)
 #define MAX_SLOTS 64
@@ -205,52 +206,34 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
     return rc;
 }
 
-static char *dup_opt(const json_t *o, const char *key)
+static char *dup_opt(const char *s)
 {
-    const char *s = json_string_value(json_object_get(o, key));
     return s ? strdup(s) : NULL;
 }
 
 mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_t len,
                                  mt_err *err)
 {
-    static const char *const keys[] = {"task_id", "ok",  "canceled", "return_value",
-                                       "failure_reason", "log", "metering", "outputs", NULL};
-    json_t *j = mt_json_parse((const char *)body, len, MT_REMOTE_MAX_REPORT,
-                              MT_JSON_DEFAULT_DEPTH, err);
-    if (!j)
-        return MT_EINVAL;
+    /* remote_job.h is the one reader of the report (fuzzed: fuzz/remote_report.c) */
+    mt_rreport rep;
+    mt_status rc = mt_rreport_decode((const char *)body, len, &rep, err);
+    if (rc)
+        return rc;
     mt_job_result r;
     memset(&r, 0, sizeof r);
-    const char *task_id = NULL;
-    json_t *met = NULL, *outs = NULL;
-    int64_t v[6] = {0};
-    static const char *const mk[] = {"cpu_ms", "peak_rss_kb", "wall_ms",
-                                     "bytes_in", "bytes_out", "fuel_used"};
-    mt_status rc;
-    if ((rc = mt_json_only_keys(j, keys, err)) ||
-        (rc = mt_json_str(j, "task_id", MT_ID_LEN, &task_id, err)) ||
-        (rc = mt_json_bool_opt(j, "ok", &r.ok, false, err)) ||
-        (rc = mt_json_bool_opt(j, "canceled", &r.canceled, false, err)) ||
-        (rc = mt_json_object_opt(j, "metering", 8, &met, err)) ||
-        (rc = mt_json_object_opt(j, "outputs", MAX_SLOTS, &outs, err)))
-        goto out;
-    if (!mt_id_valid(task_id)) {
-        rc = mt_err_set(err, MT_EINVAL, "task_id is not an id");
-        goto out;
-    }
-    for (int i = 0; met && i < 6; i++)
-        if ((rc = mt_json_int_opt(met, mk[i], 0, INT64_MAX, &v[i], 0, err)))
-            goto out;
-    r.cpu_ms = (uint64_t)v[0];
-    r.peak_rss_kb = (uint64_t)v[1];
-    r.wall_ms = (uint64_t)v[2];
-    r.bytes_in = (uint64_t)v[3];
-    r.bytes_out = (uint64_t)v[4];
-    r.fuel_used = (uint64_t)v[5];
-    r.return_value = dup_opt(j, "return_value");
-    r.failure_reason = dup_opt(j, "failure_reason");
-    r.log = dup_opt(j, "log");
+    const char *task_id = rep.task_id;
+    json_t *outs = rep.outputs;
+    r.ok = rep.ok;
+    r.canceled = rep.canceled;
+    r.cpu_ms = rep.cpu_ms;
+    r.peak_rss_kb = rep.peak_rss_kb;
+    r.wall_ms = rep.wall_ms;
+    r.bytes_in = rep.bytes_in;
+    r.bytes_out = rep.bytes_out;
+    r.fuel_used = rep.fuel_used;
+    r.return_value = dup_opt(rep.return_value);
+    r.failure_reason = dup_opt(rep.failure_reason);
+    r.log = dup_opt(rep.log);
     int64_t running = 0;
     bool found = false;
     if ((rc = store_int(rs->db, err, &running, &found,
@@ -275,6 +258,6 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     rc = sched_finish(rs->db, task_id, &r, NULL, err);
 out:
     mt_job_result_clear(&r);
-    json_decref(j);
+    mt_rreport_free(&rep);
     return rc;
 }

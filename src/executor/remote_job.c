@@ -218,3 +218,103 @@ fail:
     mt_rjob_free(&j);
     return rc;
 }
+
+/* ---- the report (executor -> scheduler) --------------------------------- */
+
+void mt_rreport_free(mt_rreport *r)
+{
+    if (!r)
+        return;
+    json_decref(r->root);
+    memset(r, 0, sizeof *r);
+}
+
+static mt_status opt_text(const json_t *o, const char *key, const char **out, mt_err *err)
+{
+    /* the worker's own result is at most MT_JOB_RESULT_MAX in all */
+    mt_status rc = mt_json_str_opt(o, key, MT_JOB_RESULT_MAX, out, NULL, err);
+    return rc ? mt_err_prefix(err, rc, "report: ") : MT_OK;
+}
+
+mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err *err)
+{
+    static const char *const keys[] = {"task_id", "ok",  "canceled", "return_value",
+                                       "failure_reason", "log", "metering", "outputs", NULL};
+    static const char *const mk[] = {"cpu_ms",   "peak_rss_kb", "wall_ms",
+                                     "bytes_in", "bytes_out",   "fuel_used", NULL};
+    static const char *const ok_keys[] = {"ciphertext", "sha256", "size", NULL};
+    memset(out, 0, sizeof *out);
+    mt_rreport r = {0};
+    mt_status rc;
+    json_t *met = NULL;
+    if (!(r.root = mt_json_parse(buf, len, MT_RREPORT_MAX_BYTES, 8, err)))
+        return err ? err->code : MT_EINVAL;
+    if (!json_is_object(r.root)) {
+        rc = mt_err_set(err, MT_EINVAL, "report: expected a JSON object");
+        goto fail;
+    }
+    if ((rc = mt_json_only_keys(r.root, keys, err)) ||
+        (rc = mt_json_str(r.root, "task_id", 32, &r.task_id, err)) ||
+        (rc = mt_json_bool_opt(r.root, "ok", &r.ok, false, err)) ||
+        (rc = mt_json_bool_opt(r.root, "canceled", &r.canceled, false, err)) ||
+        (rc = mt_json_object_opt(r.root, "metering", 6, &met, err)) ||
+        (rc = mt_json_object_opt(r.root, "outputs", MT_JOB_MAX_SLOTS, &r.outputs, err))) {
+        mt_err_prefix(err, rc, "report: ");
+        goto fail;
+    }
+    if (!mt_id_valid(r.task_id)) {
+        rc = mt_err_set(err, MT_EINVAL, "report: task_id is not an id");
+        goto fail;
+    }
+    if ((rc = opt_text(r.root, "return_value", &r.return_value, err)) ||
+        (rc = opt_text(r.root, "failure_reason", &r.failure_reason, err)) ||
+        (rc = opt_text(r.root, "log", &r.log, err)))
+        goto fail;
+    if (met) {
+        uint64_t *dst[] = {&r.cpu_ms,   &r.peak_rss_kb, &r.wall_ms,
+                           &r.bytes_in, &r.bytes_out,   &r.fuel_used};
+        if ((rc = mt_json_only_keys(met, mk, err))) {
+            mt_err_prefix(err, rc, "report metering: ");
+            goto fail;
+        }
+        for (int i = 0; mk[i]; i++) {
+            int64_t v = 0;
+            if ((rc = mt_json_int_opt(met, mk[i], 0, INT64_MAX, &v, 0, err))) {
+                mt_err_prefix(err, rc, "report metering: ");
+                goto fail;
+            }
+            *dst[i] = (uint64_t)v;
+        }
+    }
+    const char *slot;
+    json_t *o;
+    json_object_foreach(r.outputs, slot, o) {
+        const char *ct = NULL, *sha = NULL;
+        int64_t size = 0;
+        if (!mt_job_slot_valid(slot)) {
+            rc = mt_err_set(err, MT_EINVAL, "report: an output has an invalid slot name");
+            goto fail;
+        }
+        if (!json_is_object(o)) {
+            rc = mt_err_set(err, MT_EINVAL, "report: output '%s' must be an object", slot);
+            goto fail;
+        }
+        if ((rc = mt_json_only_keys(o, ok_keys, err)) ||
+            (rc = mt_json_str(o, "ciphertext", MT_RREPORT_MAX_BYTES, &ct, err)) ||
+            (rc = mt_json_str(o, "sha256", 64, &sha, err)) ||
+            (rc = mt_json_int(o, "size", 0, MT_RREPORT_MAX_BYTES, &size, err))) {
+            mt_err_prefix(err, rc, "report output '%s': ", slot);
+            goto fail;
+        }
+        if (!is_hex(sha, 64)) {
+            rc = mt_err_set(err, MT_EINVAL, "report output '%s': sha256 must be 64 hex digits",
+                            slot);
+            goto fail;
+        }
+    }
+    *out = r;
+    return MT_OK;
+fail:
+    mt_rreport_free(&r);
+    return rc;
+}

@@ -56,4 +56,28 @@ typedef struct {
 mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err);
 void mt_rjob_free(mt_rjob *j);
 
+/* The report a remote executor sends back (POST /v1/executor/report, built by
+ * the executor's ex_report), read by the scheduler:
+ *   {"task_id":"<32 hex>", "ok":bool?, "canceled":bool?,
+ *    "return_value":S?, "failure_reason":S?, "log":S? (each <= MT_JOB_RESULT_MAX, no NUL),
+ *    "metering":{"cpu_ms","peak_rss_kb","wall_ms","bytes_in","bytes_out",
+ *                "fuel_used": non-negative integers, each optional}?,
+ *    "outputs":{"<slot>":{"ciphertext":"<base64>","sha256":"<64 hex>",
+ *                         "size":N}}? (<= 64 valid slot names)}
+ * Every string is borrowed from out->root; outputs stay JSON (validated here,
+ * decoded by the scheduler slot by slot). Release with mt_rreport_free. */
+typedef struct {
+    json_t *root;
+    const char *task_id;
+    bool ok, canceled;
+    const char *return_value, *failure_reason, *log; /* NULL when absent */
+    uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out, fuel_used;
+    json_t *outputs; /* NULL when absent */
+} mt_rreport;
+
+#define MT_RREPORT_MAX_BYTES (256u * 1024u * 1024u)
+
+mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err *err);
+void mt_rreport_free(mt_rreport *r);
+
 #endif

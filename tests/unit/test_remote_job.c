@@ -102,11 +102,44 @@ static void test_refusals(void **state)
     refused("[1,2]", "expected a JSON object");
 }
 
+/* The scheduler's reader of the executor's report. */
+static void test_report(void **state)
+{
+    (void)state;
+    const char *ok = "{\"task_id\":\"" ID "\",\"ok\":true,\"metering\":{\"cpu_ms\":7},"
+                     "\"outputs\":{\"r\":{\"ciphertext\":\"AAEC\",\"sha256\":\"" H64
+                     "\",\"size\":3}}}";
+    mt_rreport r;
+    mt_err err = {0};
+    assert_int_equal(mt_rreport_decode(ok, strlen(ok), &r, &err), MT_OK);
+    assert_true(r.ok);
+    assert_int_equal(r.cpu_ms, 7);
+    assert_non_null(json_object_get(r.outputs, "r"));
+    mt_rreport_free(&r);
+    const char *bad[] = {
+        "{\"task_id\":\"" ID "\",\"metering\":{\"cpu_ms\":-5}}",
+        "{\"task_id\":\"" ID "\",\"metering\":{\"evil\":1}}",
+        "{\"task_id\":\"nope\"}",
+        "{\"task_id\":\"" ID "\",\"outputs\":{\"../x\":{\"ciphertext\":\"\","
+        "\"sha256\":\"" H64 "\",\"size\":0}}}",
+        "{\"task_id\":\"" ID "\",\"outputs\":{\"r\":{\"ciphertext\":\"\","
+        "\"sha256\":\"xyz\",\"size\":0}}}",
+        "{\"task_id\":\"" ID "\",\"outputs\":{\"r\":{\"ciphertext\":\"\","
+        "\"sha256\":\"" H64 "\",\"size\":0,\"more\":1}}}",
+        "{\"task_id\":\"" ID "\",\"log\":7}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mt_rreport_decode(bad[i], strlen(bad[i]), &r, &err), MT_EINVAL);
+        assert_null(r.root);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
