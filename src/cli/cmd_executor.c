@@ -23,6 +23,7 @@
 #ifdef MT_CLI_HAVE_SERVER
 #include "mt_atls.h"
 #include "mt_executor.h"
+#include "untrusted_fetch.h"
 #include "mt_json.h"
 #include "mt_tee.h"
 
@@ -35,6 +36,7 @@ typedef struct ex_conf {
     const char *work_dir;
     const char *worker;
     const char *file_url_root;
+    const char *fetch_allow;
 } ex_conf;
 
 /* One request over a fresh attested connection. *status 0 when the handshake
@@ -172,6 +174,7 @@ static mt_status ex_job_parse(const ex_conf *c, json_t *j, const char *dir, mt_j
     job->limits.wall_ms = (uint32_t)json_integer_value(json_object_get(lim, "wall_ms"));
     job->worker_path = c->worker;
     job->file_url_root = c->file_url_root;
+    job->fetch_allow = c->fetch_allow;
     job->inputs = calloc(json_array_size(ins) + 1, sizeof *job->inputs);
     job->outputs = calloc(json_array_size(outs) + 1, sizeof *job->outputs);
     if (!job->inputs || !job->outputs)
@@ -311,6 +314,12 @@ static void ex_measured_config(const cli_ctx *ctx, char *out, size_t cap)
         const char *v = cli_opt_get(ctx, names[i]);
         n += (size_t)snprintf(out + n, cap - n, "%s=%.900s\n", names[i], v ? v : "");
     }
+    /* measured when used, as in cli_measured_config */
+    const char *fa = cli_opt_get(ctx, "fetch-allow");
+    if (fa && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "fetch-allow=%.900s\n", fa);
+    if (cli_opt_has(ctx, "log-task-errors") && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "log-task-errors=1\n");
 }
 #endif
 
@@ -370,6 +379,13 @@ int cli_cmd_executor(cli_ctx *ctx)
     c.work_dir = work;
     c.worker = worker;
     c.file_url_root = cli_opt_get(ctx, "file-url-root");
+    c.fetch_allow = cli_opt_get(ctx, "fetch-allow");
+    if (untrusted_fetch_allow_check(c.fetch_allow, &err) != MT_OK) {
+        cli_fail("executor: --fetch-allow: %s", err.msg);
+        goto out;
+    }
+    if (cli_opt_has(ctx, "log-task-errors"))
+        mt_executor_set_log_task_errors(true);
     if (mt_mkdirs(data_dir, 0700, &err) || mt_mkdirs(work, 0700, &err) ||
         mt_tee_open(level, data_dir, &tee, &err) ||
         mt_tee_set_config(tee, (const uint8_t *)measured, strlen(measured), files, &err)) {

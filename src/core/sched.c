@@ -266,6 +266,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
     job->limits.wall_ms = c->task_wall_ms;
     job->worker_path = c->worker_path;
     job->file_url_root = c->file_url_root;
+    job->fetch_allow = c->fetch_allow;
 out:
     json_decref(assign);
     store_rollback(db); /* read transaction */

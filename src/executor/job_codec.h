@@ -6,7 +6,8 @@
  *    "inputs":[{"slot":"a","fd":4,"key":"<64 hex>"} | {"slot":"a","url":"https://..","key":..}],
  *    "outputs":[{"slot":"r","fd":6,"key":"<64 hex>"}],
  *    "limits":{"mem_bytes":N,"cpu_seconds":N,"max_input_bytes":N},
- *    "module":{"fd":5,"key":"<64 hex>"}}      (executor type "wasm" only)
+ *    "module":{"fd":5,"key":"<64 hex>"},      (executor type "wasm" only)
+ *    "fetch_allow":"192.0.2.0/24,..."}        (optional: outbound allow-list)
  * Inputs with "fd" are ciphertext files the parent opened (local paths and
  * checked file:// URLs); "url" is https:// only, fetched by the worker before
  * its sandbox closes. Output fds are the parent's O_EXCL temp files.
@@ -14,7 +15,11 @@
  * Result (worker -> parent), at most MT_JOB_RESULT_MAX bytes:
  *   {"ok":true,"return_value":"..","log":"..","fetched_bytes":N,
  *    "outputs":{"r":{"plain_bytes":N}},"fuel_used":N}
- *   {"ok":false,"reason":"..","log":"..","fetched_bytes":N}
+ *   {"ok":false,"reason":"..","detail":"..","log":"..","fetched_bytes":N}
+ * "reason" is what every participant reads: an error class and positions,
+ * never input-derived bytes. "detail" is the cause behind it (may hold such
+ * bytes): the parent logs it only when the operator enabled
+ * --log-task-errors, and never stores it.
  *
  * mt_wjob_decode is the one bounded reader of the job; it is fuzzed
  * (fuzz/job_decode.c). Thread-safety: reentrant. */
@@ -46,6 +51,7 @@ typedef struct mt_wjob_io {
 typedef struct mt_wjob {
     json_t *root;       /* owns every string above */
     const char *task_id, *function;
+    const char *fetch_allow; /* https:// allow-list (CIDRs, comma-separated) or NULL */
     const json_t *arguments;
     mt_wjob_io *inputs;
     size_t n_inputs;
