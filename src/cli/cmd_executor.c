@@ -273,8 +273,14 @@ static mt_status ex_run(const ex_conf *c, json_t *j, mt_err *err)
     } else {
         fprintf(stderr, "mesatee executor: task %s running (%s/%s)\n", tid, job.executor_type,
                 job.function);
-        if (mt_executor_run(&job, NULL, NULL, &res, &jerr) != MT_OK)
-            snprintf(reason, sizeof reason, "could not start the worker: %s", jerr.msg);
+        mt_status xrc = mt_executor_run(&job, NULL, NULL, &res, &jerr);
+        if (xrc != MT_OK) {
+            /* the message names host paths: the executor's log, not the reason */
+            fprintf(stderr, "mesatee executor: task %s: could not start the worker: %s\n", tid,
+                    jerr.msg);
+            snprintf(reason, sizeof reason, "could not start the worker (%s; see the executor "
+                     "log)", mt_status_name(xrc));
+        }
     }
     job.task_id = tid;
     json_t *rep = ex_report(&job, &res, reason[0] ? reason : NULL);
