@@ -27,12 +27,14 @@
  * json_extract error). The message goes to mt_bctx_detail, for the
  * operator's log. The number of suppressed rows is not revealed. */
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "builtin_csv.h"
+#include "builtin_sql.h"
 #include "mt_util.h"
 
 #define SQL_MAX_QUERY 100000
@@ -542,12 +544,15 @@ typedef struct span {
     size_t b, e;
 } span;
 
-/* Splits [b, e) at commas of depth d into at most max parts. */
+/* Splits [b, e) at commas of depth d into parts; SIZE_MAX when there are
+ * more than max (the caller refuses: no part goes unchecked). */
 static size_t split_commas(const sql_toks *tk, size_t b, size_t e, int d, span *part, size_t max)
 {
     size_t n = 0, start = b;
-    for (size_t i = b; i <= e && n < max; i++)
+    for (size_t i = b; i <= e; i++)
         if (i == e || (tok_punct(&tk->t[i], ',') && tk->t[i].depth == d)) {
+            if (n == max)
+                return SIZE_MAX;
             part[n].b = start;
             part[n].e = i;
             n++;
@@ -619,8 +624,8 @@ typedef struct agg_src {
  * COUNT(DISTINCT ref.rowid) per input table in FROM inserted first in the
  * result columns (*n_counts of them). Reasons name the rule, never query
  * text beyond its token position. */
-static mt_status agg_rewrite(const char *query, const mt_bctx *ctx, const char *const *rowid,
-                             mt_sbuf *out, int *n_counts, mt_err *err)
+static mt_status agg_rewrite(const char *query, const char *const *tables, size_t n_tables,
+                             const char *const *rowid, mt_sbuf *out, int *n_counts, mt_err *err)
 {
     sql_toks tk = {0};
     span *items = NULL, *keys = NULL;
@@ -693,9 +698,13 @@ static mt_status agg_rewrite(const char *query, const mt_bctx *ctx, const char *
         if (group + 2 >= group_e)
             AGG_FAIL("GROUP BY needs at least one key");
         nkeys = split_commas(&tk, group + 2, group_e, 0, keys, AGG_MAX_COLS);
+        if (nkeys == SIZE_MAX)
+            AGG_FAIL("at most %d GROUP BY keys", AGG_MAX_COLS);
     }
     /* every result column is an allowed aggregate or a GROUP BY key */
     size_t nitems = split_commas(&tk, sel_b, from, 0, items, AGG_MAX_COLS);
+    if (nitems == SIZE_MAX)
+        AGG_FAIL("at most %d result columns", AGG_MAX_COLS);
     for (size_t i = 0; i < nitems; i++) {
         size_t b = items[i].b, e = items[i].e;
         if (b == e)
@@ -718,6 +727,8 @@ static mt_status agg_rewrite(const char *query, const mt_bctx *ctx, const char *
     if (order) {
         span ob[64];
         size_t no = split_commas(&tk, order + 2, limit ? limit : n, 0, ob, 64);
+        if (no == SIZE_MAX)
+            AGG_FAIL("at most 64 ORDER BY terms");
         for (size_t o = 0; o < no; o++) {
             size_t b = ob[o].b, e = ob[o].e;
             while (e > b && (tok_is(&tk.t[e - 1], "ASC") || tok_is(&tk.t[e - 1], "DESC") ||
@@ -777,8 +788,8 @@ static mt_status agg_rewrite(const char *query, const mt_bctx *ctx, const char *
         if (nl < sizeof name && !(k->type == TK_QID && memchr(np, k->p[0] == '[' ? ']' : k->p[0], nl))) {
             memcpy(name, np, nl);
             name[nl] = 0;
-            for (size_t t = 0; t < ctx->n_inputs && !input; t++)
-                if (sqlite3_stricmp(ctx->inputs[t].slot, name) == 0) {
+            for (size_t t = 0; t < n_tables && !input; t++)
+                if (sqlite3_stricmp(tables[t], name) == 0) {
                     input = true;
                     rid = rowid[t];
                 }
@@ -834,6 +845,22 @@ out:
     return st;
 }
 
+mt_status mt_sql_agg_rewrite(const char *query, const char *const *tables,
+                             const char *const *rowid, size_t n, char **out, int *n_counts,
+                             mt_err *err)
+{
+    mt_sbuf b = {0};
+    *out = NULL;
+    *n_counts = 0;
+    mt_status st = agg_rewrite(query, tables, n, rowid, &b, n_counts, err);
+    if (st != MT_OK) {
+        mt_sbuf_free(&b);
+        return st;
+    }
+    *out = b.p;
+    return MT_OK;
+}
+
 mt_status mt_builtin_sql(mt_bctx *ctx, char **ret, mt_err *err)
 {
     static const char *const allowed[] = {"query", "max_rows", "min_group_size", NULL};
@@ -861,8 +888,14 @@ mt_status mt_builtin_sql(mt_bctx *ctx, char **ret, mt_err *err)
     size_t rows = 0, suppressed = 0;
     int n_counts = 0; /* aggregation mode: leading engine-computed group counts */
     const char **rowid = calloc(ctx->n_inputs, sizeof *rowid);
-    if (!rowid)
+    const char **tables = calloc(ctx->n_inputs, sizeof *tables);
+    if (!rowid || !tables) {
+        free(rowid);
+        free(tables);
         return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < ctx->n_inputs; i++)
+        tables[i] = ctx->inputs[i].slot;
     if ((st = sql_vfs_init(err)) != MT_OK)
         goto out;
     if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
@@ -893,7 +926,8 @@ mt_status mt_builtin_sql(mt_bctx *ctx, char **ret, mt_err *err)
     }
     /* aggregation mode: the platform's own group counts are added */
     if (min_group > 0) {
-        if ((st = agg_rewrite(query, ctx, rowid, &rq, &n_counts, err)) != MT_OK)
+        if ((st = agg_rewrite(query, tables, ctx->n_inputs, rowid, &rq, &n_counts, err)) !=
+            MT_OK)
             goto out;
         query = rq.p;
     }
@@ -990,5 +1024,6 @@ out:
     mt_sbuf_free(&b);
     mt_sbuf_free(&rq);
     free(rowid);
+    free(tables);
     return st;
 }
