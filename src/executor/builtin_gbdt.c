@@ -544,8 +544,8 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
     bool shaped = json_is_object(mj) && json_is_object(json_object_get(mj, "learner"));
     json_decref(mj);
     if (!shaped) {
-        st = mt_err_set(err, MT_EINVAL, "input '%s': not an XGBoost JSON model%s%s", min->slot,
-                        je.msg[0] ? ": " : "", je.msg);
+        st = mt_err_set(err, MT_EINVAL, "input '%s': not an XGBoost JSON model%s", min->slot,
+                        je.code == MT_ETOOBIG ? " (larger than the limit)" : "");
         goto out;
     }
     bst_ulong nf = 0;
