@@ -180,16 +180,25 @@ static const char *sql_error_class(sqlite3 *db)
 /* Fails with a class, SQLite's error code and (when SQLite knows it) the
  * byte offset in the query; SQLite's own message goes to the operator-only
  * detail. */
-static mt_status sql_fail(mt_bctx *ctx, sqlite3 *db, const char *what, mt_err *err)
+static mt_status sql_fail_at(mt_bctx *ctx, sqlite3 *db, const char *what, int ins_at,
+                             int ins_len, mt_err *err)
 {
     int code = db ? sqlite3_extended_errcode(db) : SQLITE_ERROR;
     int off = db ? sqlite3_error_offset(db) : -1;
+    /* an offset in the platform's rewrite, mapped back to the query's text */
+    if (ins_len > 0 && off >= ins_at)
+        off = off >= ins_at + ins_len ? off - ins_len : ins_at;
     mt_bctx_detail(ctx, "sql: %s: %s", what, db ? sqlite3_errmsg(db) : "?");
     char at[48] = "";
     if (off >= 0)
         snprintf(at, sizeof at, ", at byte %d of the query", off);
     return mt_err_set(err, MT_EINVAL, "sql: %s: %s (SQLite error %d: %s%s)", what,
                       sql_error_class(db), code, sqlite3_errstr(code), at);
+}
+
+static mt_status sql_fail(mt_bctx *ctx, sqlite3 *db, const char *what, mt_err *err)
+{
+    return sql_fail_at(ctx, db, what, 0, 0, err);
 }
 
 /* The name under which the table's rowid is reachable: the first of rowid,
@@ -625,7 +634,8 @@ typedef struct agg_src {
  * result columns (*n_counts of them). Reasons name the rule, never query
  * text beyond its token position. */
 static mt_status agg_rewrite(const char *query, const char *const *tables, size_t n_tables,
-                             const char *const *rowid, mt_sbuf *out, int *n_counts, mt_err *err)
+                             const char *const *rowid, mt_sbuf *out, int *n_counts,
+                             size_t *ins_at, mt_err *err)
 {
     sql_toks tk = {0};
     span *items = NULL, *keys = NULL;
@@ -837,6 +847,7 @@ static mt_status agg_rewrite(const char *query, const char *const *tables, size_
         goto out;
     }
     *n_counts = (int)nsrc;
+    *ins_at = ins;
 out:
 #undef AGG_FAIL
     free(items);
@@ -852,7 +863,8 @@ mt_status mt_sql_agg_rewrite(const char *query, const char *const *tables,
     mt_sbuf b = {0};
     *out = NULL;
     *n_counts = 0;
-    mt_status st = agg_rewrite(query, tables, n, rowid, &b, n_counts, err);
+    size_t at = 0;
+    mt_status st = agg_rewrite(query, tables, n, rowid, &b, n_counts, &at, err);
     if (st != MT_OK) {
         mt_sbuf_free(&b);
         return st;
@@ -887,6 +899,7 @@ mt_status mt_builtin_sql(mt_bctx *ctx, char **ret, mt_err *err)
     mt_sbuf b = {0}, rq = {0};
     size_t rows = 0, suppressed = 0;
     int n_counts = 0; /* aggregation mode: leading engine-computed group counts */
+    int ins_at = 0, ins_len = 0; /* where and how long they are in the query run */
     const char **rowid = calloc(ctx->n_inputs, sizeof *rowid);
     const char **tables = calloc(ctx->n_inputs, sizeof *tables);
     if (!rowid || !tables) {
@@ -926,9 +939,12 @@ mt_status mt_builtin_sql(mt_bctx *ctx, char **ret, mt_err *err)
     }
     /* aggregation mode: the platform's own group counts are added */
     if (min_group > 0) {
-        if ((st = agg_rewrite(query, tables, ctx->n_inputs, rowid, &rq, &n_counts, err)) !=
+        size_t at = 0;
+        if ((st = agg_rewrite(query, tables, ctx->n_inputs, rowid, &rq, &n_counts, &at, err)) !=
             MT_OK)
             goto out;
+        ins_at = (int)at;
+        ins_len = (int)(rq.len - strlen(query));
         query = rq.p;
     }
     /* ---- locked from here on: only the approved query, read-only ---- */
@@ -949,7 +965,7 @@ mt_status mt_builtin_sql(mt_bctx *ctx, char **ret, mt_err *err)
             st = mt_err_set(err, MT_EPERM, "sql: %s is not allowed (read-only SELECT queries only)",
                             au.denied);
         else
-            st = sql_fail(ctx, db, "the query does not compile", err);
+            st = sql_fail_at(ctx, db, "the query does not compile", ins_at, ins_len, err);
         goto out;
     }
     if (!stmt) {
@@ -1005,7 +1021,7 @@ mt_status mt_builtin_sql(mt_bctx *ctx, char **ret, mt_err *err)
             break;
     }
     if (!b.oom && rc != SQLITE_DONE) {
-        st = sql_fail(ctx, db, "the query failed", err);
+        st = sql_fail_at(ctx, db, "the query failed", ins_at, ins_len, err);
         goto out;
     }
     if ((st = mt_sbuf_write_all(ctx, &b, err)) != MT_OK)

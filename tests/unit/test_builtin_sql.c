@@ -299,6 +299,9 @@ static void test_sql_group_size_by_engine(void **state)
         {"SELECT ssn AS region, COUNT(*) FROM alice GROUP BY region", "result column 1"},
         {"SELECT region, COUNT(*) FROM (alice) GROUP BY region", "FROM may only name"},
         {"SELECT COUNT(*) FROM json_each('[1]')", "at least one input table"},
+        /* an error offset points into the query as written, not the rewrite */
+        {"SELECT COUNT(*), SUM(nosuch) FROM alice",
+         "no such column (SQLite error 1: SQL logic error, at byte 21 of the query)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         expect_fail_without(bad[i].q, "2", bad[i].want, none);
