@@ -24,6 +24,7 @@
 #include "mt_atls.h"
 #include "mt_executor.h"
 #include "remote_job.h"
+#include "untrusted_fetch.h"
 #include "mt_json.h"
 #include "mt_tee.h"
 
@@ -36,6 +37,7 @@ typedef struct ex_conf {
     const char *work_dir;
     const char *worker;
     const char *file_url_root;
+    const char *fetch_allow;
 } ex_conf;
 
 /* One request over a fresh attested connection. *status 0 when the handshake
@@ -152,6 +154,7 @@ static mt_status ex_job_build(const ex_conf *c, const mt_rjob *rj, const char *d
     job->limits.wall_ms = rj->wall_ms;
     job->worker_path = c->worker;
     job->file_url_root = c->file_url_root;
+    job->fetch_allow = c->fetch_allow;
     job->inputs = calloc(rj->n_inputs + 1, sizeof *job->inputs);
     job->outputs = calloc(rj->n_outputs + 1, sizeof *job->outputs);
     if (!job->inputs || !job->outputs)
@@ -270,8 +273,14 @@ static mt_status ex_run(const ex_conf *c, const uint8_t *doc, size_t doc_len, mt
     } else {
         fprintf(stderr, "mesatee executor: task %s running (%s/%s)\n", tid, job.executor_type,
                 job.function);
-        if (mt_executor_run(&job, NULL, NULL, &res, &jerr) != MT_OK)
-            snprintf(reason, sizeof reason, "could not start the worker: %s", jerr.msg);
+        mt_status xrc = mt_executor_run(&job, NULL, NULL, &res, &jerr);
+        if (xrc != MT_OK) {
+            /* the message names host paths: the executor's log, not the reason */
+            fprintf(stderr, "mesatee executor: task %s: could not start the worker: %s\n", tid,
+                    jerr.msg);
+            snprintf(reason, sizeof reason, "could not start the worker (%s; see the executor "
+                     "log)", mt_status_name(xrc));
+        }
     }
     job.task_id = tid;
     json_t *rep = ex_report(&job, &res, reason[0] ? reason : NULL);
@@ -313,6 +322,12 @@ static void ex_measured_config(const cli_ctx *ctx, char *out, size_t cap)
         const char *v = cli_opt_get(ctx, names[i]);
         n += (size_t)snprintf(out + n, cap - n, "%s=%.900s\n", names[i], v ? v : "");
     }
+    /* measured when used, as in cli_measured_config */
+    const char *fa = cli_opt_get(ctx, "fetch-allow");
+    if (fa && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "fetch-allow=%.900s\n", fa);
+    if (cli_opt_has(ctx, "log-task-errors") && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "log-task-errors=1\n");
 }
 #endif
 
@@ -372,6 +387,13 @@ int cli_cmd_executor(cli_ctx *ctx)
     c.work_dir = work;
     c.worker = worker;
     c.file_url_root = cli_opt_get(ctx, "file-url-root");
+    c.fetch_allow = cli_opt_get(ctx, "fetch-allow");
+    if (untrusted_fetch_allow_check(c.fetch_allow, &err) != MT_OK) {
+        cli_fail("executor: --fetch-allow: %s", err.msg);
+        goto out;
+    }
+    if (cli_opt_has(ctx, "log-task-errors"))
+        mt_executor_set_log_task_errors(true);
     if (mt_mkdirs(data_dir, 0700, &err) || mt_mkdirs(work, 0700, &err) ||
         mt_tee_open(level, data_dir, &tee, &err) ||
         mt_tee_set_config(tee, (const uint8_t *)measured, strlen(measured), files, &err)) {

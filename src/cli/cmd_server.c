@@ -18,6 +18,8 @@
 #endif
 #ifdef MT_CLI_HAVE_CORE
 #include "mt_core.h"
+#include "mt_executor.h"
+#include "untrusted_fetch.h"
 #endif
 
 /* Parses an unsigned decimal option within [min, max]; false after a usage error. */
@@ -106,6 +108,14 @@ void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap)
         const char *v = cli_opt_get(ctx, names[i]);
         n += (size_t)snprintf(out + n, cap - n, "%s=%.900s\n", names[i], v ? v : "");
     }
+    /* Settings that loosen data protection are measured when used (absent,
+     * the text is what it always was): the outbound allow-list and the
+     * operator's log of task failure details. */
+    const char *fa = cli_opt_get(ctx, "fetch-allow");
+    if (fa && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "fetch-allow=%.900s\n", fa);
+    if (cli_opt_has(ctx, "log-task-errors") && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "log-task-errors=1\n");
 }
 
 static bool cli_level_known(const char *level)
@@ -147,6 +157,13 @@ int cli_cmd_serve(cli_ctx *ctx)
     /* flag > environment; read by the tpm2 attester (tee_tpm2.h) */
     if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
         return cli_fail("cannot set MESATEE_TPM2_TCTI: %s", strerror(errno));
+    {
+        mt_err ferr = {0};
+        if (untrusted_fetch_allow_check(cli_opt_get(ctx, "fetch-allow"), &ferr) != MT_OK)
+            return cli_fail("serve: --fetch-allow: %s", ferr.msg);
+    }
+    if (cli_opt_has(ctx, "log-task-errors"))
+        mt_executor_set_log_task_errors(true);
     char *password = NULL;
     const char *pwfile = cli_opt_get(ctx, "admin-password-file");
     if (pwfile) {
@@ -192,6 +209,7 @@ int cli_cmd_serve(cli_ctx *ctx)
     cfg.core.data_dir = data_dir;
     cfg.core.worker_path = worker;
     cfg.core.file_url_root = cli_opt_get(ctx, "file-url-root");
+    cfg.core.fetch_allow = cli_opt_get(ctx, "fetch-allow");
     cfg.core.workers = (unsigned)workers;
     cfg.core.token_ttl_seconds = (int64_t)ttl_s;
     cfg.core.task_mem_bytes = mem_mb * 1024 * 1024;

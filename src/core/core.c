@@ -92,6 +92,7 @@ static void core_free(mt_core *c)
     free(c->db_path);
     free(c->worker_path);
     free(c->file_url_root);
+    free(c->fetch_allow);
     free(c);
 }
 
@@ -108,10 +109,11 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     c->data_dir = strdup(cfg->data_dir);
     c->worker_path = mt_strdup(cfg->worker_path);
     c->file_url_root = mt_strdup(cfg->file_url_root);
+    c->fetch_allow = mt_strdup(cfg->fetch_allow);
     size_t plen = strlen(cfg->data_dir) + sizeof("/" CORE_DB_NAME);
     c->db_path = malloc(plen);
     if (!c->data_dir || !c->db_path || (cfg->worker_path && !c->worker_path) ||
-        (cfg->file_url_root && !c->file_url_root)) {
+        (cfg->file_url_root && !c->file_url_root) || (cfg->fetch_allow && !c->fetch_allow)) {
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto fail;
     }

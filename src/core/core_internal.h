@@ -29,6 +29,7 @@ struct mt_core {
     char *db_path;
     char *worker_path;
     char *file_url_root;
+    char *fetch_allow;
     unsigned workers;
     int64_t token_ttl;
     uint64_t task_mem_bytes;

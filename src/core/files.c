@@ -280,7 +280,7 @@ mt_status files_input_new(core_ctx *x)
             rl--;
         const char *path = d.url + 7;
         if (strncmp(path, root, rl) || path[rl] != '/') {
-            rc = mt_err_set(x->err, MT_EINVAL, "file:// URL is outside the allowed root %s", root);
+            rc = mt_err_set(x->err, MT_EINVAL, "file:// URL is outside the allowed root");
             goto out;
         }
     }

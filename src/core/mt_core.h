@@ -31,6 +31,8 @@ typedef struct mt_core_config {
     const char *data_dir;            /* holds mesatee.db, objects/, tls/, sealing.key */
     const char *worker_path;         /* mesatee-worker executable */
     const char *file_url_root;       /* file:// inputs allowed under this dir; NULL = refused */
+    const char *fetch_allow;         /* https:// inputs: CIDRs reachable despite the default
+                                        deny list (comma-separated); NULL = none */
     unsigned workers;                /* concurrent tasks; 0 = number of cores */
     int64_t token_ttl_seconds;       /* 0 = 12 hours */
     uint64_t task_mem_bytes;         /* per-worker address-space limit; 0 = 2 GiB */

@@ -284,6 +284,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
     job->limits.wall_ms = c->task_wall_ms;
     job->worker_path = c->worker_path;
     job->file_url_root = c->file_url_root;
+    job->fetch_allow = c->fetch_allow;
 out:
     json_decref(assign);
     store_rollback(db); /* read transaction */
@@ -438,8 +439,12 @@ static void run_task(core_sched *s, sqlite3 *db, const char *task_id)
         cancel_ctx cc = {s, db, task_id};
         mt_info("task %s running (%s/%s)", task_id, exec_type, builtin);
         rc = mt_executor_run(&job, should_cancel, &cc, &res, &err);
-        if (rc)
-            snprintf(reason, sizeof reason, "could not start the worker: %s", err.msg);
+        if (rc) {
+            /* the message names host paths: the operator's log, not the reason */
+            mt_warn("task %s: could not start the worker: %s", task_id, err.msg);
+            snprintf(reason, sizeof reason, "could not start the worker (%s; see the server log)",
+                     mt_status_name(rc));
+        }
         job_free(&job);
     }
     /* Retry storing the outcome: it must not be lost to a transient error. */

@@ -63,3 +63,11 @@ void mt_bctx_log(mt_bctx *ctx, const char *fmt, ...)
     ctx->log[ctx->log_len++] = '\n';
     ctx->log[ctx->log_len] = 0;
 }
+
+void mt_bctx_detail(mt_bctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->detail, sizeof ctx->detail, fmt, ap);
+    va_end(ap);
+}

@@ -376,10 +376,11 @@ mt_status mt_builtin_pca(mt_bctx *ctx, char **ret, mt_err *err)
             s += x[r * p + q] * x[r * p + q];
         sd[q] = sqrt(s / (double)(n - 1));
         if (scale && !(sd[q] > 0)) {
+            /* by position: column names come from the input's header */
             st = mt_err_set(err, MT_EINVAL,
-                            "pca: feature '%.64s' is constant: it cannot be scaled (scale=false "
-                            "or drop it)",
-                            m.names[q]);
+                            "pca: feature %zu (in the order used) is constant: it cannot be "
+                            "scaled (scale=false or drop it)",
+                            q + 1);
             goto out;
         }
     }

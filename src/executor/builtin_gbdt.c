@@ -8,6 +8,7 @@
  * with clone(CLONE_THREAD), and its cgroup probe gets ENOENT (sandbox.c).
  * XGBoost's own error texts are passed on only for training parameters;
  * for a model or data it refuses, the reason is ours and quotes nothing. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,10 +44,14 @@ static void xgb_init(mt_bctx *ctx)
     XGBSetGlobalConfig("{\"verbosity\": 1}");
 }
 
-/* MT_EINTERNAL with what failed; XGBoost's text only when show is true. */
+/* MT_EINTERNAL with what failed; XGBoost's text only when show is true (its
+ * messages about data can quote feature names or values: those calls pass
+ * false, and the text goes to the operator-only detail). */
 static mt_status xgb_fail(mt_err *err, const char *what, bool show)
 {
     const char *e = XGBGetLastError();
+    if (log_ctx && e && *e)
+        mt_bctx_detail(log_ctx, "%s: XGBoost: %.900s", what, e);
     if (show && e && *e) {
         /* XGBoost's messages start with a source location: keep the last line */
         const char *nl = strrchr(e, '\n');
@@ -184,10 +189,12 @@ static mt_status svm_parse(const mt_bctx_input *in, svm_data *d, mt_err *err)
             tok++;
             double v;
             if (tok == 1) {
-                if (!svm_number(t, tl, &v))
+                /* range checked before the conversion to float (out of
+                 * range it would be undefined, and infinite in practice) */
+                if (!svm_number(t, tl, &v) || !(fabs(v) <= FLT_MAX))
                     return mt_err_set(err, MT_EINVAL,
                                       "input '%s', line %zu, column 1: label is not a finite "
-                                      "number",
+                                      "32-bit number",
                                       in->slot, line);
                 d->y[d->n] = (float)v;
             } else {
@@ -210,7 +217,7 @@ static mt_status svm_parse(const mt_bctx_input *in, svm_data *d, mt_err *err)
                     return mt_err_set(err, MT_EINVAL,
                                       "input '%s', line %zu, column %zu: indices must increase",
                                       in->slot, line, tok);
-                if (!svm_number(colon + 1, tl - il - 1, &v) || isinf((float)v))
+                if (!svm_number(colon + 1, tl - il - 1, &v) || !(fabs(v) <= FLT_MAX))
                     return mt_err_set(err, MT_EINVAL,
                                       "input '%s', line %zu, column %zu: value is not a finite "
                                       "32-bit number",
@@ -252,6 +259,26 @@ static mt_status svm_load(mt_bctx *ctx, const size_t *idx, size_t n, svm_data *d
         return mt_err_set(err, MT_EINVAL, "no data rows (every input is empty)");
     }
     return MT_OK;
+}
+
+mt_status mt_libsvm_parse_view(const char *slot, const uint8_t *data, size_t len,
+                               void (*check)(const mt_libsvm_view *v, void *u), void *u,
+                               mt_err *err)
+{
+    mt_bctx_input in = {.slot = slot, .data = data, .len = len};
+    svm_data d;
+    memset(&d, 0, sizeof d);
+    if (!svm_reserve(&d, 0, 1))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    d.indptr[0] = 0;
+    mt_status st = svm_parse(&in, &d, err);
+    if (st == MT_OK && check) {
+        mt_libsvm_view v = {.n = d.n, .nnz = d.nnz, .max_col = d.max_col, .indptr = d.indptr,
+                            .indices = d.indices, .values = d.values, .y = d.y};
+        check(&v, u);
+    }
+    svm_free(&d);
+    return st;
 }
 
 /* ------------------------------------------------------------- arguments */
@@ -397,7 +424,7 @@ mt_status mt_builtin_gbdt_train(mt_bctx *ctx, char **ret, mt_err *err)
     /* the model records the feature names: gbdt_predict finds them by name */
     if (!libsvm &&
         XGBoosterSetStrFeatureInfo(b, "feature_name", (const char **)m.names, p) != 0) {
-        st = xgb_fail(err, "gbdt_train: setting the feature names failed", true);
+        st = xgb_fail(err, "gbdt_train: setting the feature names failed", false);
         goto out;
     }
 #define SETP(k, fmt, val)                                                                          \
@@ -420,7 +447,7 @@ mt_status mt_builtin_gbdt_train(mt_bctx *ctx, char **ret, mt_err *err)
 #undef SETP
     for (int64_t it = 0; it < trees; it++)
         if (XGBoosterUpdateOneIter(b, (int)it, dm) != 0) {
-            st = xgb_fail(err, "gbdt_train: training failed", true);
+            st = xgb_fail(err, "gbdt_train: training failed", false);
             goto out;
         }
     double t2 = now_s();
@@ -517,8 +544,8 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
     bool shaped = json_is_object(mj) && json_is_object(json_object_get(mj, "learner"));
     json_decref(mj);
     if (!shaped) {
-        st = mt_err_set(err, MT_EINVAL, "input '%s': not an XGBoost JSON model%s%s", min->slot,
-                        je.msg[0] ? ": " : "", je.msg);
+        st = mt_err_set(err, MT_EINVAL, "input '%s': not an XGBoost JSON model%s", min->slot,
+                        je.code == MT_ETOOBIG ? " (larger than the limit)" : "");
         goto out;
     }
     bst_ulong nf = 0;

@@ -83,6 +83,21 @@ static inline double ml_rand_unit(uint64_t *s)
     return (double)(ml_rand_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* The gbdt built-in's LIBSVM reader, as the fuzz target (fuzz/libsvm_parse.c)
+ * sees it: parses data as input slot "slot" and, on success, hands the
+ * parsed rows to check (CSR: indptr[0..n], indices/values[0..nnz], y[0..n],
+ * max_col = 1 + largest index) before freeing them. The reason on failure
+ * names the slot, line and column only. */
+typedef struct mt_libsvm_view {
+    size_t n, nnz, max_col;
+    const size_t *indptr;
+    const unsigned *indices;
+    const float *values, *y;
+} mt_libsvm_view;
+mt_status mt_libsvm_parse_view(const char *slot, const uint8_t *data, size_t len,
+                               void (*check)(const mt_libsvm_view *v, void *u), void *u,
+                               mt_err *err);
+
 /* The built-ins (registered in builtins.c). */
 mt_status mt_builtin_gbdt_train(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err);

@@ -372,8 +372,10 @@ static mt_status reg_model_load(const mt_bctx_input *in, const char *kind, reg_m
 {
     mt_err e = {0};
     m->root = mt_json_parse((const char *)in->data, in->len, REG_MODEL_MAX, 8, &e);
+    /* reasons name the rule, not the model's bytes (jansson quotes them) */
     if (!m->root)
-        return mt_err_set(err, MT_EINVAL, "input '%s': not a model: %s", in->slot, e.msg);
+        return mt_err_set(err, MT_EINVAL, "input '%s': not a model: %s", in->slot,
+                          e.code == MT_ETOOBIG ? "larger than the limit" : "malformed JSON");
     const char *k;
     json_t *f, *c;
     static const char *const keys[] = {"model", "label", "features", "coefficients", "intercept",
@@ -382,11 +384,19 @@ static mt_status reg_model_load(const mt_bctx_input *in, const char *kind, reg_m
         mt_json_str(m->root, "model", 64, &k, &e) != MT_OK ||
         mt_json_array(m->root, "features", REG_MAX_FEATURES, &f, &e) != MT_OK ||
         mt_json_array(m->root, "coefficients", REG_MAX_FEATURES, &c, &e) != MT_OK)
-        return mt_err_set(err, MT_EINVAL, "input '%s': not a model: %s", in->slot,
-                          e.msg[0] ? e.msg : "expected a JSON object");
-    if (strcmp(k, kind) != 0)
-        return mt_err_set(err, MT_EINVAL, "input '%s': a '%.64s' model, expected '%s'", in->slot,
-                          k, kind);
+        return mt_err_set(err, MT_EINVAL, "input '%s': not a model: expected an object with "
+                          "the fields model, features and coefficients (and only known ones)",
+                          in->slot);
+    if (strcmp(k, kind) != 0) {
+        /* the model's own text is named only when it is one of the known kinds */
+        const char *known = !strcmp(k, "linear_regression")     ? "linear_regression"
+                            : !strcmp(k, "logistic_regression") ? "logistic_regression"
+                                                                : NULL;
+        if (known)
+            return mt_err_set(err, MT_EINVAL, "input '%s': a '%s' model, expected '%s'",
+                              in->slot, known, kind);
+        return mt_err_set(err, MT_EINVAL, "input '%s': not a '%s' model", in->slot, kind);
+    }
     json_t *b = json_object_get(m->root, "intercept");
     if (json_array_size(f) != json_array_size(c) || json_array_size(f) == 0 || !json_is_number(b))
         return mt_err_set(err, MT_EINVAL,
@@ -456,10 +466,18 @@ static mt_status reg_predict(mt_bctx *ctx, const char *fn, const char *kind, int
     }
     const char *id = mt_bctx_arg(ctx, "id");
     for (size_t i = 0; i < nd; i++) {
-        for (size_t k = 0; k < m.p; k++)
-            if ((st = reg_col(d.t[i], m.features[k], "feature", &d.fcol[i * m.p + k], err)) !=
-                MT_OK)
+        for (size_t k = 0; k < m.p; k++) {
+            mt_err ce;
+            /* the feature names come from the model (another party's input):
+             * the reason gives the feature's position, not its name */
+            if ((st = reg_col(d.t[i], m.features[k], "feature", &d.fcol[i * m.p + k], &ce)) !=
+                MT_OK) {
+                mt_bctx_detail(ctx, "%s", ce.msg);
+                st = mt_err_set(err, st, "input '%s' has no column for the model's feature %zu "
+                                "(line 1)", d.t[i]->slot, k + 1);
                 goto out;
+            }
+        }
         if (id && (st = mt_csv_column(d.t[i], id, "id", &idcol[i], err)) != MT_OK)
             goto out;
     }

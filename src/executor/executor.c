@@ -21,6 +21,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,12 +36,50 @@
 
 #include "job_codec.h"
 #include "mt_json.h"
+#include "mt_log.h"
 #include "mt_util.h"
 #include "untrusted_fetch.h"
 
 #define POLL_MS 100
 #define DEFAULT_WALL_MS 900000u
 #define DEFAULT_MAX_INPUT (4ULL << 30)
+
+/* 0 = not decided yet (read MESATEE_LOG_TASK_ERRORS), 1 = off, 2 = on */
+static atomic_int log_task_errors;
+
+void mt_executor_set_log_task_errors(bool on)
+{
+    atomic_store(&log_task_errors, on ? 2 : 1);
+}
+
+bool mt_executor_log_task_errors(void)
+{
+    int v = atomic_load(&log_task_errors);
+    if (v == 0) {
+        const char *e = getenv("MESATEE_LOG_TASK_ERRORS");
+        v = e && *e && strcmp(e, "0") != 0 ? 2 : 1;
+        int expect = 0;
+        atomic_compare_exchange_strong(&log_task_errors, &expect, v);
+        v = atomic_load(&log_task_errors);
+    }
+    return v == 2;
+}
+
+/* Operator-only detail of a failure (may hold input-derived bytes or host
+ * paths): to the daemon's log when --log-task-errors is on, else dropped. */
+static void detail(const mt_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void detail(const mt_job *job, const char *fmt, ...)
+{
+    if (!mt_executor_log_task_errors())
+        return;
+    char buf[1200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    mt_warn("task %s: failure detail (operator log only): %s",
+            job && job->task_id ? job->task_id : "?", buf);
+}
 
 void mt_job_result_clear(mt_job_result *r)
 {
@@ -123,8 +162,8 @@ static bool open_inputs(run *x, mt_job_result *res)
             int fd = open(in->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
             struct stat sb;
             if (fd < 0) {
-                fail(res, "input '%s': cannot open its ciphertext: %s", in->slot,
-                     strerror(errno));
+                detail(job, "input '%s': open %s: %s", in->slot, in->path, strerror(errno));
+                fail(res, "input '%s': cannot open its ciphertext (errno %d)", in->slot, errno);
                 return false;
             }
             x->in_fd[i] = fd;
@@ -172,7 +211,9 @@ static bool create_outputs(run *x, mt_job_result *res)
         }
         mt_err terr;
         if (mt_tmpfile_open(o->path, 0600, x->tmp_path[i], n, &x->out_fd[i], &terr) != MT_OK) {
-            fail(res, "output '%s': %s", o->slot, terr.msg);
+            detail(job, "output '%s': %s", o->slot, terr.msg);
+            fail(res, "output '%s': cannot create its file (%s)", o->slot,
+                 mt_status_name(terr.code));
             free(x->tmp_path[i]);
             x->tmp_path[i] = NULL;
             return false;
@@ -268,7 +309,7 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         fail(res, "worker returned no valid result (%s)", len ? e.msg : "empty");
         return;
     }
-    const char *log = NULL, *rv = NULL, *reason = NULL;
+    const char *log = NULL, *rv = NULL, *reason = NULL, *why = NULL;
     bool ok = false;
     int64_t fetched = 0, fuel = 0;
     json_t *outs = NULL;
@@ -276,6 +317,7 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         mt_json_str_opt(r, "log", MT_JOB_RESULT_MAX, &log, NULL, &e) != MT_OK ||
         mt_json_str_opt(r, "return_value", MT_JOB_RESULT_MAX, &rv, NULL, &e) != MT_OK ||
         mt_json_str_opt(r, "reason", 4096, &reason, NULL, &e) != MT_OK ||
+        mt_json_str_opt(r, "detail", 4096, &why, NULL, &e) != MT_OK ||
         mt_json_int_opt(r, "fetched_bytes", 0, INT64_MAX, &fetched, 0, &e) != MT_OK ||
         mt_json_int_opt(r, "fuel_used", 0, INT64_MAX, &fuel, 0, &e) != MT_OK ||
         mt_json_object_opt(r, "outputs", MT_JOB_MAX_SLOTS, &outs, &e) != MT_OK) {
@@ -283,6 +325,8 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         fail(res, "worker returned an invalid result: %s", e.msg);
         return;
     }
+    if (why && *why)
+        detail(x->job, "%s", why);
     if (log && *log)
         res->log = strdup(log);
     res->bytes_in += (uint64_t)fetched;
@@ -356,8 +400,11 @@ static void commit_outputs(run *x, mt_job_result *res)
             break;
     for (size_t i = 0; res->ok && i < job->n_outputs; i++) {
         if (rename(x->tmp_path[i], job->outputs[i].path) != 0) {
-            fail(res, "output '%s': cannot move it to %s: %s", job->outputs[i].slot,
-                 job->outputs[i].path, strerror(errno));
+            int e = errno;
+            detail(job, "output '%s': cannot move it to %s: %s", job->outputs[i].slot,
+                   job->outputs[i].path, strerror(e));
+            fail(res, "output '%s': cannot move it to its final name (errno %d)",
+                 job->outputs[i].slot, e);
             break;
         }
         x->renamed[i] = true;
@@ -366,8 +413,10 @@ static void commit_outputs(run *x, mt_job_result *res)
     }
     for (size_t i = 0; res->ok && i < job->n_outputs; i++) {
         mt_err e;
-        if (mt_fsync_parent_dir(job->outputs[i].path, &e) != MT_OK)
-            fail(res, "output '%s': %s", job->outputs[i].slot, e.msg);
+        if (mt_fsync_parent_dir(job->outputs[i].path, &e) != MT_OK) {
+            detail(job, "output '%s': %s", job->outputs[i].slot, e.msg);
+            fail(res, "output '%s': syncing its directory failed", job->outputs[i].slot);
+        }
     }
     if (!res->ok) {
         json_decref(res->outputs);

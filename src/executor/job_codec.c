@@ -86,6 +86,8 @@ char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, i
         if (add_io(outs, job->outputs[i].slot, out_fds[i], NULL, job->outputs[i].key,
                    "file_id", job->outputs[i].file_id) != 0)
             goto oom;
+    if (job->fetch_allow)
+        json_object_set_new(root, "fetch_allow", json_string(job->fetch_allow));
     json_object_set_new(lim, "mem_bytes", json_integer((json_int_t)job->limits.mem_bytes));
     json_object_set_new(lim, "cpu_seconds", json_integer(job->limits.cpu_seconds));
     json_object_set_new(lim, "max_input_bytes",
@@ -210,8 +212,9 @@ static mt_status decode_io(json_t *arr, int kind, mt_wjob_io *out, size_t n, int
 
 mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
 {
-    static const char *const top[] = {"v",      "task_id", "function", "arguments", "inputs",
-                                      "outputs", "limits", "module",   "kind",      NULL};
+    static const char *const top[] = {"v",       "task_id", "function", "arguments", "inputs",
+                                      "outputs", "limits",  "module",   "kind",      "fetch_allow",
+                                      NULL};
     static const char *const check_mod[] = {"fd", NULL};
     static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "max_input_bytes", NULL};
     memset(out, 0, sizeof *out);
@@ -233,6 +236,8 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
         (st = mt_json_str(j.root, "task_id", 64, &j.task_id, err)) != MT_OK ||
         (st = mt_json_str(j.root, "function", 64, &j.function, err)) != MT_OK ||
         (st = mt_json_object_opt(j.root, "arguments", 64, &args, err)) != MT_OK ||
+        (st = mt_json_str_opt(j.root, "fetch_allow", 4096, &j.fetch_allow, NULL, err)) !=
+            MT_OK ||
         (st = mt_json_array(j.root, "inputs", MT_JOB_MAX_SLOTS, &ins, err)) != MT_OK ||
         (st = mt_json_array(j.root, "outputs", MT_JOB_MAX_SLOTS, &outs, err)) != MT_OK ||
         (st = mt_json_str_opt(j.root, "kind", 16, &kind, NULL, err)) != MT_OK)

@@ -8,6 +8,7 @@
  *    "outputs":[{"slot":"r","fd":6,"key":"<64 hex>","file_id":"<32 hex>"?}],
  *    "limits":{"mem_bytes":N,"cpu_seconds":N,"max_input_bytes":N},
  *    "module":{"fd":5,"key":"<64 hex>","plain_sha256":"<64 hex>"?}}  ("wasm" only)
+ *    "fetch_allow":"192.0.2.0/24,..."          (optional: outbound allow-list)
  * "sha256": the input's ciphertext must hash to it (checked by the worker
  * before the function runs). "file_id": the output is written as an mt_ff
  * version 2 file bound to (task_id, slot, file_id). "plain_sha256": the
@@ -22,9 +23,13 @@
  * Result (worker -> parent), at most MT_JOB_RESULT_MAX bytes:
  *   {"ok":true,"return_value":"..","log":"..","fetched_bytes":N,
  *    "outputs":{"r":{"plain_bytes":N}},"fuel_used":N}
- *   {"ok":false,"reason":"..","log":"..","fetched_bytes":N}
+ *   {"ok":false,"reason":"..","detail":"..","log":"..","fetched_bytes":N}
  * and for "wasm_check" {"ok":true} or {"ok":false,"reason":"..","status":N}
  * (N an mt_status).
+ * "reason" is what every participant reads: an error class and positions,
+ * never input-derived bytes. "detail" is the cause behind it (may hold such
+ * bytes): the parent logs it only when the operator enabled
+ * --log-task-errors, and never stores it.
  *
  * mt_wjob_decode is the one bounded reader of the job; it is fuzzed
  * (fuzz/job_decode.c). Thread-safety: reentrant. */
@@ -59,6 +64,7 @@ typedef struct mt_wjob_io {
 typedef struct mt_wjob {
     json_t *root;       /* owns every string above */
     const char *task_id, *function;
+    const char *fetch_allow; /* https:// allow-list (CIDRs, comma-separated) or NULL */
     const json_t *arguments;
     mt_wjob_io *inputs;
     size_t n_inputs;

@@ -44,6 +44,7 @@ typedef struct mt_bctx {
     char log[MT_BCTX_LOG_MAX + 1];
     size_t log_len;
     bool log_truncated;
+    char detail[1024];     /* operator-only failure detail (see mt_bctx_detail) */
 } mt_bctx;
 
 /* Argument value by name, NULL if absent. */
@@ -56,6 +57,12 @@ mt_status mt_bctx_output_write(mt_bctx *ctx, size_t idx, const void *buf, size_t
 /* Appends one line to the log (bounded at MT_BCTX_LOG_MAX; excess is dropped
  * and marked). Never log secrets or input data. */
 void mt_bctx_log(mt_bctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Records the detail behind a failure (SQLite's message, a parser's view of
+ * the offending bytes): it never reaches the task's reason or log, which every
+ * participant reads; the parent writes it to the operator's log only when the
+ * operator enabled --log-task-errors. The last call wins. */
+void mt_bctx_detail(mt_bctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 typedef mt_status (*mt_builtin_fn)(mt_bctx *ctx, char **ret, mt_err *err);
 

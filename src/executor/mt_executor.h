@@ -71,6 +71,8 @@ typedef struct mt_job {
     mt_job_limits limits;
     const char *worker_path;    /* path of mesatee-worker */
     const char *file_url_root;  /* file:// URLs must be under this dir; NULL = refuse */
+    const char *fetch_allow;    /* https:// inputs: comma-separated CIDRs reachable despite
+                                   the default deny list (serve --fetch-allow); NULL = none */
 } mt_job;
 
 typedef struct mt_job_result {
@@ -83,6 +85,15 @@ typedef struct mt_job_result {
     uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out;
     uint64_t fuel_used;    /* "wasm": instructions charged to the module's fuel */
 } mt_job_result;
+
+/* Operator's log of task failure details (off by default; serve/executor
+ * --log-task-errors, or MESATEE_LOG_TASK_ERRORS=1 in the daemon's
+ * environment). A failure reason, which every participant reads, carries only
+ * an error class and positions; the detail behind it (SQLite's message, curl's
+ * text, errno and paths) may hold input-derived bytes and goes only to the
+ * daemon's stderr log, and only when this is on. Thread-safe. */
+void mt_executor_set_log_task_errors(bool on);
+bool mt_executor_log_task_errors(void);
 
 mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void *arg,
                           mt_job_result *result, mt_err *err);

@@ -284,6 +284,8 @@ static void report(int ok, const char *ret, const char *reason, const mt_bctx *c
         json_object_set_new(r, "return_value", json_string(ret ? ret : ""));
     else
         json_object_set_new(r, "reason", json_string(reason ? reason : "unknown failure"));
+    if (!ok && ctx->detail[0])
+        json_object_set_new(r, "detail", json_string(ctx->detail));
     json_object_set_new(r, "log", json_stringn(ctx->log, ctx->log_len));
     json_object_set_new(r, "fetched_bytes", json_integer((json_int_t)fetched));
     if (ok && outputs)
@@ -392,10 +394,15 @@ int main(void)
         if (!io->url)
             continue;
         mt_err fe;
-        st = untrusted_fetch(io->url, NULL, max_in > SIZE_MAX ? SIZE_MAX : (size_t)max_in,
-                             &fetched[i], &fetched_len[i], &fe);
+        char why[512] = "";
+        untrusted_fetch_opts fo = {.allow = job.fetch_allow, .detail = why,
+                                   .detail_cap = sizeof why};
+        st = untrusted_fetch_ex(io->url, &fo, max_in > SIZE_MAX ? SIZE_MAX : (size_t)max_in,
+                                &fetched[i], &fetched_len[i], &fe);
         if (st != MT_OK) {
-            mt_err_set(&err, st, "input '%s': %s", io->slot, fe.msg);
+            /* one class for every cause: no port-scan oracle in the reason */
+            mt_bctx_detail(&ctx, "input '%s': %s: %s", io->slot, fe.msg, why);
+            mt_err_set(&err, st, "input '%s': fetch failed", io->slot);
             goto report;
         }
         fetched_total += fetched_len[i];

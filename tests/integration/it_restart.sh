@@ -4,7 +4,8 @@
 # a reason; the worker did not outlive the daemon; the audit chain verifies.
 source "$(dirname "$0")/lib.sh"
 command -v python3 >/dev/null || { echo "SKIP: python3 is needed for the stalling https peer"; exit 0; }
-mt_start_server --workers 2
+# the https peer below is on loopback, which the outbound policy refuses by default
+mt_start_server --workers 2 --fetch-allow 127.0.0.1/32
 mt_login admin
 mt_add_user alice
 
@@ -69,7 +70,7 @@ for w in $WORKERS; do
 done
 ok "the worker died with the daemon"
 
-mt_start_server --workers 2
+mt_start_server --workers 2 --fetch-allow 127.0.0.1/32
 mt_login alice
 [ "$(as alice --output json task show "$T1" | jq -r .status)" = finished ] || fail "finished task lost"
 ok "finished task intact after restart"

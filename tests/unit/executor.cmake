@@ -1,6 +1,6 @@
 # Unit tests of the host (untrusted_objstore, untrusted_fetch) and executor areas.
-mt_add_unit_test(test_objstore SOURCES ${MT_TEST_DIR}/unit/test_objstore.c LIBS mt_host)
-mt_add_unit_test(test_fetch SOURCES ${MT_TEST_DIR}/unit/test_fetch.c LIBS mt_host)
+mt_add_unit_test(test_objstore SOURCES ${MT_TEST_DIR}/unit/test_objstore.c LIBS mt_host Threads::Threads)
+mt_add_unit_test(test_fetch SOURCES ${MT_TEST_DIR}/unit/test_fetch.c LIBS mt_host Threads::Threads)
 mt_add_unit_test(test_psi SOURCES ${MT_TEST_DIR}/unit/test_psi.c LIBS mt_worker_lib)
 mt_add_unit_test(test_executor SOURCES ${MT_TEST_DIR}/unit/test_executor.c
                  LIBS mt_executor mt_crypto Threads::Threads)

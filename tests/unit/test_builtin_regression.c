@@ -173,7 +173,7 @@ static void test_linear_bad(void **state)
     tb_in p1[2] = {{"model", model}, {"data", "y\n1\n"}};
     const char *const pouts[] = {"pred"};
     tb_expect_fail("linear_regression_predict", NULL, p1, 2, pouts, 1,
-                   "input 'data' has no feature column 'x'");
+                   "input 'data' has no column for the model's feature 1 (line 1)");
     tb_in p2[2] = {{"model", "{\"model\":\"linear_regression\"}"}, {"data", "x\n1\n"}};
     tb_expect_fail("linear_regression_predict", NULL, p2, 2, pouts, 1,
                    "input 'model': not a model");

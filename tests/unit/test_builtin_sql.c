@@ -3,6 +3,7 @@
  * no ATTACH/PRAGMA/DDL/DML, one statement, max_rows, min_group_size), bad
  * input, and a cross-check against the sqlite3 shell on plaintext when it
  * is installed. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -33,7 +35,7 @@ static void test_sql_golden(void **state)
                  in, 2, outs, 2, &run);
     assert_string_equal(run.out[0], "region,units,revenue\neast,5,6.25\nnorth,6,14.0\nsouth,5,19.5\n");
     assert_string_equal(run.out[1], run.out[0]);
-    assert_string_equal(run.r.return_value, "rows: 3, suppressed: 0");
+    assert_string_equal(run.r.return_value, "rows: 3");
     tb_run_clear(&run);
 
     /* join across parties; text quoting; types inferred (id INTEGER sorts numerically) */
@@ -47,7 +49,8 @@ static void test_sql_golden(void **state)
                                     "integer\n");
     tb_run_clear(&run);
 
-    /* min_group_size: groups below the threshold are suppressed */
+    /* min_group_size: groups below the threshold are suppressed (the
+     * platform counts each group's rows itself; __group_size is just a column) */
     tb_expect_ok("sql",
                  tb_args("query",
                          "SELECT region, COUNT(*) AS __group_size, AVG(price) AS avg_price "
@@ -56,7 +59,7 @@ static void test_sql_golden(void **state)
                  in, 2, outs, 1, &run);
     assert_string_equal(run.out[0], "region,__group_size,avg_price\nnorth,3,2.33333333333333"
                                     "\nsouth,2,3.0\n");
-    assert_string_equal(run.r.return_value, "rows: 2, suppressed: 1");
+    assert_string_equal(run.r.return_value, "rows: 2");
     tb_run_clear(&run);
 
     /* empty strings and NULLs; a one-column result keeps empty rows */
@@ -91,10 +94,11 @@ static void test_sql_policy(void **state)
         {"BEGIN", "transaction control is not allowed"},
         {"SELECT 1; DELETE FROM sales", "exactly one statement"},
         {"SELECT 1; SELECT 2", "exactly one statement"},
-        {"SELEC 1", "sql: the query does not compile: near \"SELEC\": syntax error"},
-        {"SELECT nope FROM sales", "no such column: nope"},
+        {"SELEC 1", "sql: the query does not compile: syntax error (SQLite error 1: SQL logic "
+                    "error, at byte 0 of the query)"},
+        {"SELECT nope FROM sales", "the query does not compile: no such column (SQLite error 1"},
         {"  -- nothing", "holds no statement"},
-        {"SELECT * FROM secret", "no such table: secret"},
+        {"SELECT * FROM secret", "the query does not compile: no such table (SQLite error 1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         tb_expect_fail("sql", tb_args("query", bad[i].q, NULL), in, 2, outs, 1, bad[i].want);
@@ -107,15 +111,200 @@ static void test_sql_policy(void **state)
     tb_run_clear(&run);
     tb_expect_fail("sql",
                    tb_args("query", "SELECT region FROM sales", "min_group_size", "3", NULL), in,
-                   2, outs, 1, "must return the size of each group as a column named __group_size");
+                   2, outs, 1, "result column 1 must be COUNT(..), SUM(..), AVG(..) or TOTAL(..)");
     tb_expect_fail("sql",
                    tb_args("query", "SELECT 'x' AS __group_size", "min_group_size", "3", NULL),
-                   in, 2, outs, 1, "result row 1: __group_size is not an integer");
+                   in, 2, outs, 1, "the query must read input tables");
     tb_expect_fail("sql", NULL, in, 2, outs, 1, "argument 'query'");
     tb_expect_fail("sql", tb_args("query", "SELECT 1", "max_rows", "0", NULL), in, 2, outs, 1,
                    "argument 'max_rows': expected an integer");
     tb_expect_fail("sql", tb_args("query", "SELECT 1", "mode", "rw", NULL), in, 2, outs, 1,
                    "unknown argument 'mode'");
+}
+
+/* ---- issue 8, item 11: reasons carry classes, never data; the schema is
+ * not readable; group sizes are the engine's ---- */
+
+#define ALICE "id,secret,region\n1,TOPSECRET-ALICE-1,north\n2,TOPSECRET-ALICE-2,north\n" \
+              "3,TOPSECRET-ALICE-3,south\n"
+
+static void expect_fail_without(const char *q, const char *min_group, const char *want,
+                                const char *const *never)
+{
+    tb_in in[2] = {{"alice", ALICE}, {"sales", SALES}};
+    tb_run run;
+    tb_exec("sql", tb_args("query", q, "min_group_size", min_group, NULL), in, 2, outs, 1, &run);
+    assert_false(run.r.ok);
+    assert_non_null(run.r.failure_reason);
+    if (!strstr(run.r.failure_reason, want))
+        fail_msg("query %s: reason '%s' lacks '%s'", q, run.r.failure_reason, want);
+    for (int i = 0; never[i]; i++) {
+        if (strstr(run.r.failure_reason, never[i]))
+            fail_msg("query %s: reason '%s' leaks '%s'", q, run.r.failure_reason, never[i]);
+        if (run.r.log && strstr(run.r.log, never[i]))
+            fail_msg("query %s: log '%s' leaks '%s'", q, run.r.log, never[i]);
+    }
+    tb_run_clear(&run);
+}
+
+static void test_sql_reasons_leak_nothing(void **state)
+{
+    static const char *const data[] = {"TOPSECRET", "ALICE", NULL};
+    /* another party's values as a JSON path: SQLite's message quotes them */
+    expect_fail_without("SELECT json_extract('{}', secret) FROM alice", "0",
+                        "sql: the query failed: JSON path error (SQLite error 1", data);
+    expect_fail_without("SELECT json_insert('{}', secret, 1) FROM alice WHERE id = 2", "0",
+                        "JSON path error", data);
+    /* a syntax error: class and byte offset, no query text */
+    static const char *const qbytes[] = {"QUERYBYTES", "near", "\"AND\"", NULL};
+    expect_fail_without("SELECT * FROM alice WHERE secret = 'QUERYBYTES' AND AND 1", "0",
+                        "the query does not compile: syntax error (SQLite error 1: SQL logic "
+                        "error, at byte",
+                        qbytes);
+    static const char *const names[] = {"nosuchcolumnQB", NULL};
+    expect_fail_without("SELECT nosuchcolumnQB FROM alice", "0", "no such column", names);
+}
+
+/* The detail behind a reason reaches the operator's log (stderr) only when
+ * the operator turned it on. */
+static char *run_capturing_stderr(const char *q)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/stderr.txt", tb_dir());
+    fflush(stderr);
+    int saved = dup(2), fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    dup2(fd, 2);
+    close(fd);
+    tb_in in[2] = {{"alice", ALICE}, {"sales", SALES}};
+    tb_run run;
+    tb_exec("sql", tb_args("query", q, NULL), in, 2, outs, 1, &run);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_false(run.r.ok);
+    tb_run_clear(&run);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    static char buf[65536];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static void test_sql_detail_to_operator_log_only(void **state)
+{
+    const char *q = "SELECT json_extract('{}', secret) FROM alice";
+    mt_executor_set_log_task_errors(false);
+    assert_null(strstr(run_capturing_stderr(q), "TOPSECRET"));
+    mt_executor_set_log_task_errors(true);
+    const char *log = run_capturing_stderr(q);
+    mt_executor_set_log_task_errors(false);
+    if (!strstr(log, "failure detail (operator log only)") || !strstr(log, "TOPSECRET-ALICE-1"))
+        fail_msg("operator log lacks the detail: %s", log);
+}
+
+static void test_sql_schema_refused(void **state)
+{
+    static const char *const cols[] = {"secret", "CREATE TABLE", NULL};
+    const char *q[] = {"SELECT sql FROM sqlite_master", "SELECT name, sql FROM sqlite_schema",
+                       "SELECT count(*) FROM sqlite_master", "SELECT 1 FROM sqlite_temp_master",
+                       "SELECT * FROM main.sqlite_master", "SELECT name FROM pragma_table_info('alice')",
+                       "SELECT * FROM pragma_table_list", NULL};
+    for (int i = 0; q[i]; i++)
+        expect_fail_without(q[i], "0", "is not allowed", cols);
+    expect_fail_without("SELECT * FROM dbstat", "0", "sql: the query does not compile", cols);
+    /* json_each still works (its module is kept and warmed up) */
+    tb_in in[2] = {{"alice", ALICE}, {"sales", SALES}};
+    tb_run run;
+    tb_expect_ok("sql", tb_args("query", "SELECT value FROM json_each('[1,2]')", NULL), in, 2,
+                 outs, 1, &run);
+    assert_string_equal(run.out[0], "value\n1\n2\n");
+    tb_run_clear(&run);
+}
+
+static void test_sql_group_size_by_engine(void **state)
+{
+    tb_in in[2] = {{"alice", ALICE}, {"sales", SALES}};
+    tb_run run;
+    /* no __group_size column at all: the platform counts (east has 1 row) */
+    tb_expect_ok("sql",
+                 tb_args("query",
+                         "SELECT region, SUM(amount) AS units FROM sales GROUP BY region "
+                         "ORDER BY region",
+                         "min_group_size", "2", NULL),
+                 in, 2, outs, 1, &run);
+    assert_string_equal(run.out[0], "region,units\nnorth,6\nsouth,5\n");
+    /* the number of suppressed groups is revealed nowhere */
+    assert_string_equal(run.r.return_value, "rows: 2");
+    assert_null(strstr(run.r.log ? run.r.log : "", "suppressed"));
+    tb_run_clear(&run);
+    /* a __group_size inflated by a self-join does not help: each table's
+     * distinct rows are counted */
+    tb_expect_ok("sql",
+                 tb_args("query",
+                         "SELECT a.region, COUNT(*) AS __group_size FROM sales a JOIN sales b "
+                         "ON 1 = 1 GROUP BY a.region ORDER BY a.region",
+                         "min_group_size", "2", NULL),
+                 in, 2, outs, 1, &run);
+    assert_string_equal(run.out[0], "region,__group_size\nnorth,18\nsouth,12\n");
+    tb_run_clear(&run);
+    /* a join across parties: each party's group must be large enough */
+    tb_expect_ok("sql",
+                 tb_args("query",
+                         "SELECT s.region, COUNT(*) AS n FROM sales AS s, alice WHERE "
+                         "alice.region = s.region GROUP BY s.region",
+                         "min_group_size", "2", NULL),
+                 in, 2, outs, 1, &run);
+    assert_string_equal(run.out[0], "region,n\nnorth,6\n"); /* south: 1 alice row */
+    tb_run_clear(&run);
+    /* one group: the whole table (6 rows) */
+    tb_expect_ok("sql",
+                 tb_args("query", "SELECT COUNT(*), TOTAL(amount) FROM sales", "min_group_size",
+                         "6", NULL),
+                 in, 2, outs, 1, &run);
+    assert_string_equal(run.out[0], "COUNT(*),TOTAL(amount)\n6,16.0\n");
+    tb_run_clear(&run);
+    tb_expect_ok("sql",
+                 tb_args("query", "SELECT COUNT(*), TOTAL(amount) FROM sales", "min_group_size",
+                         "7", NULL),
+                 in, 2, outs, 1, &run);
+    assert_string_equal(run.out[0], "COUNT(*),TOTAL(amount)\n");
+    assert_string_equal(run.r.return_value, "rows: 0");
+    tb_run_clear(&run);
+
+    /* shapes where the platform cannot tell the group are refused */
+    static const char *const none[] = {NULL};
+    struct {
+        const char *q, *want;
+    } bad[] = {
+        {"SELECT region, 5 AS __group_size FROM sales GROUP BY region", "result column 2"},
+        {"SELECT region, product FROM sales GROUP BY region", "result column 2"},
+        {"SELECT secret FROM alice", "result column 1"},
+        {"SELECT region, MAX(secret) FROM alice GROUP BY region", "result column 2"},
+        {"SELECT g, COUNT(*) FROM (SELECT secret AS g FROM alice) GROUP BY g",
+         "subqueries, CTEs"},
+        {"WITH x AS (SELECT * FROM alice) SELECT region, COUNT(*) FROM x GROUP BY region",
+         "must start with SELECT"},
+        {"SELECT region, COUNT(*) FROM alice GROUP BY region UNION ALL SELECT secret, 9 FROM "
+         "alice",
+         "subqueries, CTEs"},
+        {"SELECT region, LAG(SUM(id)) OVER (ORDER BY region) FROM alice GROUP BY region",
+         "window functions are not allowed (token 11: OVER)"},
+        {"SELECT DISTINCT region FROM alice", "DISTINCT"},
+        {"SELECT region, COUNT(*) FROM alice WHERE id IN (SELECT id FROM alice) GROUP BY region",
+         "subqueries"},
+        {"SELECT region, COUNT(*) FROM alice GROUP BY region ORDER BY secret", "ORDER BY term 1"},
+        {"SELECT ssn AS region, COUNT(*) FROM alice GROUP BY region", "result column 1"},
+        {"SELECT region, COUNT(*) FROM (alice) GROUP BY region", "FROM may only name"},
+        {"SELECT COUNT(*) FROM json_each('[1]')", "at least one input table"},
+        /* an error offset points into the query as written, not the rewrite */
+        {"SELECT COUNT(*), SUM(nosuch) FROM alice",
+         "no such column (SQLite error 1: SQL logic error, at byte 21 of the query)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        expect_fail_without(bad[i].q, "2", bad[i].want, none);
 }
 
 static void test_sql_bad_input(void **state)
@@ -176,6 +365,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sql_golden, tb_setup, tb_teardown),
         cmocka_unit_test_setup_teardown(test_sql_policy, tb_setup, tb_teardown),
         cmocka_unit_test_setup_teardown(test_sql_bad_input, tb_setup, tb_teardown),
+        cmocka_unit_test_setup_teardown(test_sql_reasons_leak_nothing, tb_setup, tb_teardown),
+        cmocka_unit_test_setup_teardown(test_sql_schema_refused, tb_setup, tb_teardown),
+        cmocka_unit_test_setup_teardown(test_sql_detail_to_operator_log_only, tb_setup,
+                                        tb_teardown),
+        cmocka_unit_test_setup_teardown(test_sql_group_size_by_engine, tb_setup, tb_teardown),
         cmocka_unit_test_setup_teardown(test_sql_vs_sqlite3, tb_setup, tb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

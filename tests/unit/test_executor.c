@@ -1,7 +1,9 @@
 /* Tests of mt_executor_run with real worker processes (mesatee-worker and
  * mesatee-worker-test): built-ins, sandbox kills, limits, cancellation,
  * failure cleanup and concurrency. */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -671,6 +674,50 @@ static void test_urls(void **state)
     assert_false(r.ok);
     assert_non_null(strstr(r.failure_reason, "input 'a'"));
     mt_job_result_clear(&r);
+
+    /* the outbound policy in the worker: a loopback listener is never
+     * connected to by default (one generic reason), and is with the job's
+     * allow-list (the TLS handshake then fails: same reason) */
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(ls, 8), 0);
+    assert_int_equal(getsockname(ls, (struct sockaddr *)&sa, &sl), 0);
+    char url_h[64];
+    snprintf(url_h, sizeof url_h, "https://localhost:%d/x", ntohs(sa.sin_port));
+    in[0].url = url_h;
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_false(r.ok);
+    assert_string_equal(r.failure_reason, "input 'a': fetch failed");
+    mt_job_result_clear(&r);
+    int c = accept(ls, NULL, NULL);
+    assert_int_equal(c, -1); /* nothing ever connected */
+    snprintf(url_h, sizeof url_h, "https://127.0.0.1:%d/x", ntohs(sa.sin_port));
+    j.fetch_allow = "127.0.0.0/8";
+    /* the worker waits in the TLS handshake until the peer closes: a child
+     * process accepts the connection and closes it */
+    pid_t closer = fork();
+    if (closer == 0) {
+        for (int k = 0; k < 600; k++) { /* up to 60 s */
+            int a = accept(ls, NULL, NULL);
+            if (a >= 0) {
+                close(a);
+                _exit(0);
+            }
+            usleep(100000);
+        }
+        _exit(1);
+    }
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_false(r.ok);
+    assert_string_equal(r.failure_reason, "input 'a': fetch failed");
+    mt_job_result_clear(&r);
+    int ws = 0;
+    assert_int_equal(waitpid(closer, &ws, 0), closer);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0); /* the allowed peer was reached */
+    close(ls);
+    j.fetch_allow = NULL;
     free(pa);
     free(pb);
 }
