@@ -628,6 +628,68 @@ mt_status mt_tee_set_config(mt_tee *tee, const uint8_t *config, size_t len,
     return mt_tee_soft_set_config(tee->soft, config, len, extra_files, err);
 }
 
+mt_status mt_tee_sign(mt_tee *tee, const uint8_t *msg, size_t len, uint8_t **sig,
+                      size_t *sig_len, uint8_t **spki, size_t *spki_len, mt_err *err)
+{
+    *sig = NULL;
+    *sig_len = 0;
+    if (spki) {
+        *spki = NULL;
+        *spki_len = 0;
+    }
+    if (!tee || (!msg && len))
+        return mt_err_set(err, MT_EINVAL, "mt_tee_sign: NULL argument");
+    EVP_PKEY *key = NULL;
+    bool owned = false;
+    const EVP_MD *md = NULL;
+    if (tee->soft) {
+        key = mt_tee_soft_platform_key(tee->soft);
+        md = EVP_sha256();
+    } else {
+        uint8_t seed[32];
+        mt_status st = mt_tee_sealing_key(tee, "signing-key/v1", seed, err);
+        if (st != MT_OK)
+            return st;
+        key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof seed);
+        mt_wipe(seed, sizeof seed);
+        owned = true;
+    }
+    if (!key)
+        return mt_err_set(err, MT_EINTERNAL, "no signing key");
+    mt_status st = MT_OK;
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    size_t sl = 0;
+    uint8_t *s = NULL;
+    if (!mc || EVP_DigestSignInit(mc, NULL, md, NULL, key) != 1 ||
+        EVP_DigestSign(mc, NULL, &sl, msg, len) != 1 || !(s = malloc(sl ? sl : 1)) ||
+        EVP_DigestSign(mc, s, &sl, msg, len) != 1) {
+        free(s);
+        s = NULL;
+        st = mt_err_set(err, MT_EINTERNAL, "signing failed");
+    }
+    EVP_MD_CTX_free(mc);
+    if (st == MT_OK && spki) {
+        uint8_t *der = NULL;
+        int dl = i2d_PUBKEY(key, &der);
+        if (dl <= 0 || !(*spki = malloc((size_t)dl))) {
+            st = mt_err_set(err, MT_ENOMEM, "encoding the public key failed");
+        } else {
+            memcpy(*spki, der, (size_t)dl);
+            *spki_len = (size_t)dl;
+        }
+        OPENSSL_free(der);
+    }
+    if (owned)
+        EVP_PKEY_free(key);
+    if (st != MT_OK) {
+        free(s);
+        return st;
+    }
+    *sig = s;
+    *sig_len = sl;
+    return MT_OK;
+}
+
 void mt_tee_soft_ids(const mt_tee *tee, char measurement[65], char platform_key[65])
 {
     measurement[0] = platform_key[0] = '\0';
