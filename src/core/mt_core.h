@@ -88,8 +88,7 @@ void mt_response_clear(mt_response *resp);
 /* Appends one hash-chained, MACed audit entry in its own transaction (actor
  * may be "-" for anonymous): for requests that changed nothing. A request
  * that commits a change has its entry written in that change's transaction
- * by mt_core_handle (resp->audited). Refuses (MT_EINTERNAL "integrity check
- * failed: audit log") to extend a log whose head the TEE did not write. */
+ * by mt_core_handle (resp->audited). */
 mt_status mt_core_audit(mt_core *core, const char *actor, const char *action,
                         const char *object, int status, mt_err *err);
 
