@@ -85,12 +85,18 @@ mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err)
         goto out;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
-    rc = store_run(c->db, err, NULL,
-                   "INSERT INTO users(username, role, pwhash, created_at) "
-                   "VALUES ('admin', 'admin', ?, CAST(? AS INTEGER))",
-                   hash, now);
-    if (rc)
+    /* the account and its audit entry in one transaction */
+    if ((rc = store_begin(c->db, err)))
         goto out;
+    if ((rc = store_run(c->db, err, NULL,
+                        "INSERT INTO users(username, role, pwhash, created_at) "
+                        "VALUES ('admin', 'admin', ?, CAST(? AS INTEGER))",
+                        hash, now)) ||
+        (rc = audit_append(c, c->db, "-", "bootstrap: create admin", "user:admin", 0, err)) ||
+        (rc = store_commit(c->db, err))) {
+        store_rollback(c->db);
+        goto out;
+    }
     if (!admin_password) {
         /* Shown once, on stdout only; never logged. */
         printf("mesatee: admin password: %s\n", generated);
