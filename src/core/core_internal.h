@@ -126,6 +126,14 @@ mt_status integ_approval_seal(mt_core *c, sqlite3 *db, const char *task_id, cons
 /* Everything above, plus every participant's approval of exactly this
  * binding: the check before a task is handed to any executor. */
 mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
+/* users.mac (username, role, pwhash, created_at) and tokens.mac (hash,
+ * username, times, revoked): sealed on every write, checked on login and
+ * on every authentication ("integrity check failed: user" / "token"). */
+mt_status integ_user_seal(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
+mt_status integ_user_check(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
+mt_status integ_token_seal(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err);
+mt_status integ_token_check(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err);
+mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
 /* store_migrate hook: seals rows written before the MACs existed. */
 mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err);
 

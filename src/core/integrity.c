@@ -14,6 +14,9 @@
  *   tasks.decl_mac     over task_id, function_id, creator and the exact
  *                      stored texts of arguments, inputs_ownership,
  *                      outputs_ownership and participants
+ *   users.mac          over username, role, password hash, created_at
+ *   tokens.mac         over token hash, username, created_at, expires_at,
+ *                      revoked (resealed when revoked)
  *   task_participants.approval_mac
  *                      per participant, over task_id, username and the
  *                      task's binding hash (below), written when that
@@ -556,6 +559,114 @@ mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err
     return rc;
 }
 
+/* ---- users and tokens --------------------------------------------------- */
+
+/* Computes the MAC of the row `sql` selects by key (columns 0..n-2 are the
+ * fields, column n-1 the stored MAC). MT_ENOTFOUND when there is no row. */
+static mt_status row_mac(mt_core *c, sqlite3 *db, const char *domain, const char *sql, int n,
+                         const char *key, char mac[65], char stored[65], mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, key);
+    fbuf b;
+    fb_init(&b, domain);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        for (int i = 0; i < n - 1; i++)
+            fb_col(&b, st, i);
+        snprintf(stored, 65, "%s", store_col_text(st, n - 1));
+        if (!fb_mac(c->integ_key, &b, mac))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    } else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    else
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    fb_free(&b);
+    return rc;
+}
+
+#define USER_SQL "SELECT username, role, pwhash, created_at, mac FROM users WHERE username = ?"
+#define TOKEN_SQL                                                                                  \
+    "SELECT token_hash, username, created_at, expires_at, revoked, mac FROM tokens "              \
+    "WHERE token_hash = ?"
+
+mt_status integ_user_seal(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = row_mac(c, db, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err);
+    if (!rc)
+        rc = store_run(db, err, NULL, "UPDATE users SET mac = ? WHERE username = ?", mac,
+                       username);
+    return rc;
+}
+
+mt_status integ_user_check(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = row_mac(c, db, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err);
+    if (rc)
+        return rc;
+    if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: user %s does not match its MAC (role or password hash "
+                 "edited outside mesatee)",
+                 username);
+        return integ_fail(err, "user");
+    }
+    return MT_OK;
+}
+
+mt_status integ_token_seal(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc =
+        row_mac(c, db, "mesatee-token/v1", TOKEN_SQL, 6, token_hash, mac, stored, err);
+    if (!rc)
+        rc = store_run(db, err, NULL, "UPDATE tokens SET mac = ? WHERE token_hash = ?", mac,
+                       token_hash);
+    return rc;
+}
+
+mt_status integ_token_check(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc =
+        row_mac(c, db, "mesatee-token/v1", TOKEN_SQL, 6, token_hash, mac, stored, err);
+    if (rc)
+        return rc;
+    if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: a token row does not match its MAC (inserted or edited "
+                 "outside mesatee)");
+        return integ_fail(err, "token");
+    }
+    return MT_OK;
+}
+
+mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc =
+        store_prepare(db, "SELECT token_hash FROM tokens WHERE username = ?", &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, username);
+    json_t *ids = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(ids, json_string(store_col_text(st, 0)));
+    if (s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) if (!rc) rc = integ_token_seal(c, db, json_string_value(v), err);
+    json_decref(ids);
+    return rc;
+}
+
 /* ---- sealing rows written before the MACs existed ---------------------- */
 
 /* Runs fn(c, db, id, err) for every id the query returns. */
@@ -615,10 +726,12 @@ mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err)
     int64_t rows = 0;
     mt_status rc = store_int(db, err, &rows, NULL,
                              "SELECT (SELECT count(*) FROM files) + (SELECT count(*) FROM tasks) "
-                             "+ (SELECT count(*) FROM audit)");
+                             "+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM users)");
     if (rc || rows == 0)
         return rc;
-    if ((rc = for_each_id(c, db, "SELECT file_id FROM files", integ_file_seal, err)) ||
+    if ((rc = for_each_id(c, db, "SELECT username FROM users", integ_user_seal, err)) ||
+        (rc = for_each_id(c, db, "SELECT token_hash FROM tokens", integ_token_seal, err)) ||
+        (rc = for_each_id(c, db, "SELECT file_id FROM files", integ_file_seal, err)) ||
         (rc = for_each_id(c, db, "SELECT task_id FROM tasks", integ_task_decl_seal, err)) ||
         (rc = for_each_id(c, db,
                           "SELECT task_id FROM tasks WHERE status IN ('data_assigned', "

@@ -5,8 +5,8 @@
  *
  * UNTRUSTED STORAGE: the database file is host-owned (outside the TEE at the
  * hardware levels). Nothing read from it is trusted for a security decision
- * unless integrity.c verified its MAC (file rows with their owners, task
- * declarations, approvals) or the audit chain's MACs; see
+ * unless integrity.c verified its MAC (users and tokens, file rows with
+ * their owners, task declarations, approvals) or the audit chain's MACs; see
  * docs/threat-model.md "The store is untrusted". */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -141,7 +141,9 @@ static const char *const migrations[] = {
     "ALTER TABLE files ADD COLUMN mac TEXT;"
     "ALTER TABLE tasks ADD COLUMN decl_mac TEXT;"
     "ALTER TABLE task_participants ADD COLUMN approval_mac TEXT;"
-    "ALTER TABLE audit ADD COLUMN mac TEXT;",
+    "ALTER TABLE audit ADD COLUMN mac TEXT;"
+    "ALTER TABLE users ADD COLUMN mac TEXT;"
+    "ALTER TABLE tokens ADD COLUMN mac TEXT;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

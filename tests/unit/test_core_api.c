@@ -1281,6 +1281,45 @@ static void test_store_tampering(void **state)
     json_decref(o);
     snprintf(path, sizeof path, "/v1/tasks/%s", tid);
     assert_int_equal(treq(e, "GET", path, f->carol, NULL, NULL), 404);
+
+    /* users and tokens: a role, a password hash or a token written by the
+     * host is refused */
+    mt_err err;
+    mt_principal who;
+    assert_int_equal(treq(e, "GET", "/v1/users", f->bob, NULL, NULL), 403);
+    db_exec(e->dir, "UPDATE users SET role = 'admin' WHERE username = 'bob'");
+    assert_int_equal(mt_core_authenticate(e->core, f->bob, &who, &err), MT_EINTERNAL);
+    assert_string_equal(err.msg, "integrity check failed: user");
+    assert_int_equal(treq(e, "GET", "/v1/users", f->bob, NULL, NULL), 401);
+    db_exec(e->dir, "UPDATE users SET role = 'user' WHERE username = 'bob'");
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->bob, NULL, NULL), 200);
+    /* a known password's hash copied onto carol: login as carol fails */
+    db_exec(e->dir, "UPDATE users SET pwhash = (SELECT pwhash FROM users WHERE username = "
+                    "'alice') WHERE username = 'carol'");
+    assert_int_equal(treq(e, "POST", "/v1/auth/login", NULL,
+                          "{\"username\":\"carol\",\"password\":\"" USER_PW "\"}", &o),
+                     500);
+    assert_string_equal(terr_msg(o), "integrity check failed: user");
+    json_decref(o);
+    /* a token row inserted for alice (the host knows the token) */
+    const char *forged = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    char th[65];
+    uint8_t md[32];
+    unsigned ml;
+    EVP_Digest(forged, strlen(forged), md, &ml, EVP_sha256(), NULL);
+    thex(md, 32, th);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tokens(token_hash, username, created_at, expires_at) VALUES "
+             "('%s', 'alice', 0, 99999999999)",
+             th);
+    db_exec(e->dir, sql);
+    assert_int_equal(mt_core_authenticate(e->core, forged, &who, &err), MT_EINTERNAL);
+    assert_string_equal(err.msg, "integrity check failed: token");
+    /* a revoked token made valid again */
+    assert_int_equal(treq(e, "POST", "/v1/auth/logout", f->bob, NULL, NULL), 200);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->bob, NULL, NULL), 401);
+    db_exec(e->dir, "UPDATE tokens SET revoked = 0 WHERE username = 'bob'");
+    assert_int_equal(mt_core_authenticate(e->core, f->bob, &who, &err), MT_EINTERNAL);
 }
 
 static void test_metrics(void **state)
