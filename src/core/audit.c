@@ -2,8 +2,8 @@
  *   hash_n = SHA-256(prev_hash_hex "\n" seq "\n" time "\n" actor "\n" action
  *                    "\n" object "\n" status)       (hex)
  *   mac_n  = HMAC-SHA256(audit_key, "mesatee-audit/v1" NUL || u32be(64) || hash_n)
- * with prev_hash of the first entry = 64 zeros and audit_key a sealing key
- * of the TEE provider ("audit-chain/v1") that the host never sees. The
+ * with prev_hash of the first entry = 64 zeros and audit_key a key of the
+ * TEE provider (mt_tee_platform_key "audit-chain/v1") the host never sees. The
  * store is untrusted (store.c): whoever writes the database can recompute
  * the hash chain after an edit, but not the MACs.
  *

@@ -123,10 +123,12 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     if (swept)
         mt_info("removed %zu unfinished object writes", swept);
     /* Keys held by the TEE provider only: the store is untrusted, so its
-     * rows that matter carry MACs under these (integrity.c, audit.c). */
+     * rows that matter carry MACs under these (integrity.c, audit.c). They
+     * are not bound to the binary's measurement, so an upgraded daemon still
+     * verifies the store (file keys stay measurement-bound). */
     if ((rc = mt_tee_sealing_key(tee, "file-keys/v1", c->file_kek, err)) ||
-        (rc = mt_tee_sealing_key(tee, "store-integrity/v1", c->integ_key, err)) ||
-        (rc = mt_tee_sealing_key(tee, "audit-chain/v1", c->audit_key, err)))
+        (rc = mt_tee_platform_key(tee, "store-integrity/v1", c->integ_key, err)) ||
+        (rc = mt_tee_platform_key(tee, "audit-chain/v1", c->audit_key, err)))
         goto fail;
     if ((rc = store_open(c->db_path, false, &c->db, err)))
         goto fail;

@@ -4,8 +4,9 @@
  * TEE, and whoever writes it could otherwise flip an approval, swap an
  * input, add an owner or change an argument of a staged task. Every row that
  * decides what runs, on whose data and for whom carries an HMAC-SHA256 under
- * core->integ_key, a sealing key derived inside the TEE provider
- * ("store-integrity/v1", mt_tee_sealing_key); the host never sees it.
+ * core->integ_key, a key derived inside the TEE provider
+ * ("store-integrity/v1", mt_tee_platform_key: like a sealing key but not
+ * bound to the binary, so upgrades keep it); the host never sees it.
  *
  *   files.mac          over every column of the file (kind, name, URL,
  *                      object, size, SHA-256 of the ciphertext, written,

@@ -427,7 +427,9 @@ const char *mt_tee_measurement(const mt_tee *tee)
 /* Sealing keys                                                              */
 /* ------------------------------------------------------------------------ */
 
-mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
+/* HKDF-SHA256(secret, salt, info = level || 0 || meas || 0 || label). */
+static mt_status seal_derive(mt_tee *tee, const char *meas, const char *label, uint8_t out[32],
+                             mt_err *err)
 {
     if (!tee || !label || !out)
         return mt_err_set(err, MT_EINVAL, "mt_tee_sealing_key: NULL argument");
@@ -435,13 +437,13 @@ mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt
     if (ll == 0 || ll > SEAL_LABEL_MAX)
         return mt_err_set(err, MT_EINVAL, "sealing label must be 1 to %d bytes", SEAL_LABEL_MAX);
     /* info = level || 0 || measurement || 0 || label */
-    size_t lv = strlen(tee->level), ms = strlen(tee->measurement);
+    size_t lv = strlen(tee->level), ms = strnlen(meas, sizeof tee->measurement - 1);
     uint8_t info[sizeof tee->level + sizeof tee->measurement + SEAL_LABEL_MAX + 2];
     size_t il = 0;
     memcpy(info + il, tee->level, lv);
     il += lv;
     info[il++] = 0;
-    memcpy(info + il, tee->measurement, ms);
+    memcpy(info + il, meas, ms);
     il += ms;
     info[il++] = 0;
     memcpy(info + il, label, ll);
@@ -465,6 +467,17 @@ mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt
     EVP_KDF_CTX_free(kctx);
     EVP_KDF_free(kdf);
     return st;
+}
+
+mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
+{
+    return seal_derive(tee, tee ? tee->measurement : "", label, out, err);
+}
+
+mt_status mt_tee_platform_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
+{
+    /* "*" is never a measurement (hex or empty): no collision with sealing keys */
+    return seal_derive(tee, "*", label, out, err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -647,7 +660,7 @@ mt_status mt_tee_sign(mt_tee *tee, const uint8_t *msg, size_t len, uint8_t **sig
         md = EVP_sha256();
     } else {
         uint8_t seed[32];
-        mt_status st = mt_tee_sealing_key(tee, "signing-key/v1", seed, err);
+        mt_status st = mt_tee_platform_key(tee, "signing-key/v1", seed, err);
         if (st != MT_OK)
             return st;
         key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof seed);
