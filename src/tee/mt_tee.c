@@ -428,8 +428,8 @@ const char *mt_tee_measurement(const mt_tee *tee)
 /* ------------------------------------------------------------------------ */
 
 /* HKDF-SHA256(secret, salt, info = level || 0 || meas || 0 || label). */
-static mt_status seal_derive(mt_tee *tee, const char *meas, const char *label, uint8_t out[32],
-                             mt_err *err)
+static mt_status seal_derive(mt_tee *tee, const char *level, const char *meas, const char *label,
+                             uint8_t out[32], mt_err *err)
 {
     if (!tee || !label || !out)
         return mt_err_set(err, MT_EINVAL, "mt_tee_sealing_key: NULL argument");
@@ -437,10 +437,11 @@ static mt_status seal_derive(mt_tee *tee, const char *meas, const char *label, u
     if (ll == 0 || ll > SEAL_LABEL_MAX)
         return mt_err_set(err, MT_EINVAL, "sealing label must be 1 to %d bytes", SEAL_LABEL_MAX);
     /* info = level || 0 || measurement || 0 || label */
-    size_t lv = strlen(tee->level), ms = strnlen(meas, sizeof tee->measurement - 1);
+    size_t lv = strnlen(level, sizeof tee->level - 1),
+           ms = strnlen(meas, sizeof tee->measurement - 1);
     uint8_t info[sizeof tee->level + sizeof tee->measurement + SEAL_LABEL_MAX + 2];
     size_t il = 0;
-    memcpy(info + il, tee->level, lv);
+    memcpy(info + il, level, lv);
     il += lv;
     info[il++] = 0;
     memcpy(info + il, meas, ms);
@@ -471,13 +472,14 @@ static mt_status seal_derive(mt_tee *tee, const char *meas, const char *label, u
 
 mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
 {
-    return seal_derive(tee, tee ? tee->measurement : "", label, out, err);
+    return seal_derive(tee, tee ? tee->level : "", tee ? tee->measurement : "", label, out,
+                       err);
 }
 
 mt_status mt_tee_platform_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
 {
-    /* "*" is never a measurement (hex or empty): no collision with sealing keys */
-    return seal_derive(tee, "*", label, out, err);
+    /* level "" and measurement "*": never those of a sealing key */
+    return seal_derive(tee, "", "*", label, out, err);
 }
 
 /* ------------------------------------------------------------------------ */

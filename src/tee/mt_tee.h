@@ -77,11 +77,11 @@ mt_status mt_tee_measure_soft(const uint8_t *config, size_t len, const char *con
 /* Derives a 32-byte sealing key for label (e.g. "file-keys/v1"). */
 mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err);
 
-/* Derives a 32-byte key for label like mt_tee_sealing_key but NOT bound to
- * the daemon binary's measurement (only to the platform secret and the
- * level): the analogue of signer-bound sealing, for keys an upgraded daemon
- * must still hold (the store's integrity MACs, the checkpoint signing key).
- * Never equal to a sealing key. */
+/* Derives a 32-byte key for label like mt_tee_sealing_key but bound to the
+ * platform secret only, not to the level or the daemon binary's
+ * measurement: the analogue of signer-bound sealing, for keys an upgraded
+ * (or re-levelled) daemon must still hold (the store's integrity MACs, the
+ * checkpoint signing key). Never equal to a sealing key. */
 mt_status mt_tee_platform_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err);
 
 /* Signs msg with the provider's signing key (audit checkpoints): at level
