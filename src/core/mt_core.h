@@ -2,7 +2,10 @@
  * authentication (users, Argon2id passwords, expiring revocable tokens),
  * files (inputs, outputs, fusion, keys sealed at rest), functions, tasks
  * (Teaclave's state machine), scheduler (durable queue, worker threads,
- * cancellation, crash recovery), audit log (hash-chained) and metering.
+ * cancellation, crash recovery), audit log (hash-chained, MACed, signed
+ * checkpoints) and metering. The store is untrusted host storage: the rows
+ * that decide access and what runs carry MACs under a TEE-held key
+ * (integrity.c, docs/threat-model.md "The store is untrusted").
  *
  * The gateway (src/gateway) is the only caller of mt_core_handle; there is no
  * other way into the services. Handlers decode JSON with the bounded reader
