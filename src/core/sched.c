@@ -327,6 +327,26 @@ out:
     return rc;
 }
 
+/* Checks the MAC of every output file of the task. */
+static mt_status outputs_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+{
+    sqlite3_stmt *q;
+    mt_status rc = store_prepare(db,
+                                 "SELECT file_id FROM task_files WHERE task_id = ? AND "
+                                 "direction = 'output'",
+                                 &q, err);
+    if (rc)
+        return rc;
+    store_bind_text(q, 1, task_id);
+    int s;
+    while (!rc && (s = sqlite3_step(q)) == SQLITE_ROW)
+        rc = integ_file_check(c, db, store_col_text(q, 0), NULL, err);
+    if (!rc && s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
 /* Stores the outcome in one transaction. */
 static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task_id,
                         const mt_job_result *r, const char *setup_failure, mt_err *err)
@@ -366,6 +386,22 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     } else {
         status = "failed";
         reason = r->failure_reason ? r->failure_reason : "the function failed";
+    }
+    /* an output row edited while the task ran is not marked written (nor
+     * re-MACed): the task fails instead of being stuck retrying */
+    if (!strcmp(status, "finished")) {
+        mt_err ierr;
+        mt_status irc = outputs_check(c, db, task_id, &ierr);
+        if (irc == MT_EINTERNAL) {
+            status = "failed";
+            reason = "integrity check failed: file";
+            json_decref(result);
+            result = NULL;
+        } else if (irc) {
+            json_decref(result);
+            rc = mt_err_set(err, irc, "%s", ierr.msg);
+            goto out;
+        }
     }
     char *result_text = result ? mt_json_dump(result) : NULL;
     json_decref(result);
