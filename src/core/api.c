@@ -5,7 +5,8 @@
  * runs the handler inside one SQLite transaction (BEGIN IMMEDIATE for state
  * changes) which it commits only when the handler succeeds: bad input
  * changes nothing. A state change's audit entry is appended inside that
- * same transaction (resp->audited), so no change commits unaudited. Errors become {"error":{"code","message"}} responses. */
+ * same transaction (resp->audited), so no change commits unaudited.
+ * Errors become {"error":{"code","message"}} responses. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

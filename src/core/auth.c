@@ -328,7 +328,8 @@ mt_status auth_user_revoke(core_ctx *x)
         return mt_err_set(x->err, MT_ENOTFOUND, "no user '%s'", x->id);
     int n = 0;
     if ((rc = store_run(x->db, x->err, &n,
-                        "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0", x->id)) ||
+                        "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0",
+                        x->id)) ||
         (rc = integ_tokens_seal_user(x->core, x->db, x->id, x->err))) /* all revoked now */
         return rc;
     core_json_response(x, 200, json_pack("{s:i}", "revoked", n));

@@ -134,6 +134,10 @@ mt_status integ_user_check(mt_core *c, sqlite3 *db, const char *username, mt_err
 mt_status integ_token_seal(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err);
 mt_status integ_token_check(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err);
 mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
+/* functions.mac (all but usage/statistics counters) with the allow-list:
+ * sealed after every change by the owner, checked on every load. */
+mt_status integ_function_seal(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err);
+mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err);
 /* store_migrate hook: seals rows written before the MACs existed. */
 mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err);
 
@@ -209,9 +213,10 @@ typedef struct core_function {
     int64_t usage_quota, current_usage;
 } core_function;
 /* Loads a function that is not deleted and that who may see (public, owner,
- * allow-listed, admin); MT_ENOTFOUND otherwise. */
-mt_status core_function_load_visible(sqlite3 *db, const char *function_id, const char *who,
-                                     bool admin, core_function *out, mt_err *err);
+ * allow-listed, admin), after checking its MAC; MT_ENOTFOUND otherwise. */
+mt_status core_function_load_visible(mt_core *c, sqlite3 *db, const char *function_id,
+                                     const char *who, bool admin, core_function *out,
+                                     mt_err *err);
 void core_function_clear(core_function *f);
 
 /* ---- handlers (api.c routes to these) --------------------------------- */

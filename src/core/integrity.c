@@ -16,6 +16,8 @@
  *                      stored texts of arguments, inputs_ownership,
  *                      outputs_ownership and participants
  *   users.mac          over username, role, password hash, created_at
+ *   functions.mac      over the function (owner, visibility, flags, quota,
+ *                      declaration, payload) and its allow-list
  *   tokens.mac         over token hash, username, created_at, expires_at,
  *                      revoked (resealed when revoked)
  *   task_participants.approval_mac
@@ -365,6 +367,18 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
     mt_status rc = integ_task_decl_check(c, db, task_id, err);
     if (rc)
         return rc;
+    {
+        sqlite3_stmt *fq;
+        char fid[MT_ID_LEN + 1] = "";
+        if ((rc = store_prepare(db, "SELECT function_id FROM tasks WHERE task_id = ?", &fq, err)))
+            return rc;
+        store_bind_text(fq, 1, task_id);
+        if (sqlite3_step(fq) == SQLITE_ROW)
+            snprintf(fid, sizeof fid, "%s", store_col_text(fq, 0));
+        sqlite3_finalize(fq);
+        if ((rc = integ_function_check(c, db, fid, err)))
+            return rc == MT_ENOTFOUND ? integ_fail(err, "task") : rc;
+    }
     fbuf b;
     fb_init(&b, "mesatee-task-binding/v1");
     json_t *parts = NULL, *ins = NULL, *outs = NULL, *assign = NULL, *seen = NULL;
@@ -668,6 +682,77 @@ mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, 
     return rc;
 }
 
+/* ---- functions ---------------------------------------------------------- */
+
+/* The function row (all but its usage and statistics counters and
+ * updated_at) and its sorted allow-list. */
+static mt_status function_mac(mt_core *c, sqlite3 *db, const char *function_id, char mac[65],
+                              char stored[65], mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db,
+                                 "SELECT function_id, owner, name, description, executor_type, "
+                                 "builtin, public, disabled, deleted, arguments, inputs, outputs, "
+                                 "usage_quota, created_at, payload_object, payload_size, "
+                                 "payload_sha256, payload_key, mac FROM functions "
+                                 "WHERE function_id = ?",
+                                 &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, function_id);
+    fbuf b;
+    fb_init(&b, "mesatee-function/v1");
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        for (int i = 0; i < 17; i++)
+            fb_col(&b, st, i);
+        fb_col_digest(&b, st, 17);
+        snprintf(stored, 65, "%s", store_col_text(st, 18));
+    } else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no function %s", function_id);
+    else
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    if (!rc && !(rc = store_prepare(db,
+                                    "SELECT username FROM function_allowlist WHERE "
+                                    "function_id = ? ORDER BY username",
+                                    &st, err))) {
+        store_bind_text(st, 1, function_id);
+        while ((s = sqlite3_step(st)) == SQLITE_ROW)
+            fb_col(&b, st, 0);
+        if (s != SQLITE_DONE)
+            rc = store_fail(db, err);
+        sqlite3_finalize(st);
+    }
+    if (!rc && !fb_mac(c->integ_key, &b, mac))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    fb_free(&b);
+    return rc;
+}
+
+mt_status integ_function_seal(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = function_mac(c, db, function_id, mac, stored, err);
+    if (!rc)
+        rc = store_run(db, err, NULL, "UPDATE functions SET mac = ? WHERE function_id = ?", mac,
+                       function_id);
+    return rc;
+}
+
+mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = function_mac(c, db, function_id, mac, stored, err);
+    if (rc)
+        return rc;
+    if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: function %s does not match its MAC", function_id);
+        return integ_fail(err, "function");
+    }
+    return MT_OK;
+}
+
 /* ---- sealing rows written before the MACs existed ---------------------- */
 
 /* Runs fn(c, db, id, err) for every id the query returns. */
@@ -732,6 +817,8 @@ mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err)
         return rc;
     if ((rc = for_each_id(c, db, "SELECT username FROM users", integ_user_seal, err)) ||
         (rc = for_each_id(c, db, "SELECT token_hash FROM tokens", integ_token_seal, err)) ||
+        (rc = for_each_id(c, db, "SELECT function_id FROM functions", integ_function_seal,
+                          err)) ||
         (rc = for_each_id(c, db, "SELECT file_id FROM files", integ_file_seal, err)) ||
         (rc = for_each_id(c, db, "SELECT task_id FROM tasks", integ_task_decl_seal, err)) ||
         (rc = for_each_id(c, db,

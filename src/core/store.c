@@ -143,7 +143,8 @@ static const char *const migrations[] = {
     "ALTER TABLE task_participants ADD COLUMN approval_mac TEXT;"
     "ALTER TABLE audit ADD COLUMN mac TEXT;"
     "ALTER TABLE users ADD COLUMN mac TEXT;"
-    "ALTER TABLE tokens ADD COLUMN mac TEXT;",
+    "ALTER TABLE tokens ADD COLUMN mac TEXT;"
+    "ALTER TABLE functions ADD COLUMN mac TEXT;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

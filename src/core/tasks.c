@@ -223,7 +223,8 @@ mt_status tasks_create(core_ctx *x)
     core_function fn;
     json_t *args = NULL, *ins = NULL, *outs = NULL, *parts = NULL;
     memset(&fn, 0, sizeof fn);
-    if ((rc = core_function_load_visible(x->db, d.function_id, x->who, x->admin, &fn, x->err)))
+    if ((rc = core_function_load_visible(x->core, x->db, d.function_id, x->who, x->admin, &fn,
+                                         x->err)))
         goto out;
     if (fn.disabled) {
         rc = mt_err_set(x->err, MT_ECONFLICT, "function %s is disabled: no new tasks",

@@ -1168,7 +1168,7 @@ static void test_integrity_upgrade(void **state)
     db_exec(e->dir, "ALTER TABLE files DROP COLUMN mac; ALTER TABLE tasks DROP COLUMN decl_mac;"
                     "ALTER TABLE task_participants DROP COLUMN approval_mac;"
                     "ALTER TABLE audit DROP COLUMN mac; ALTER TABLE users DROP COLUMN mac;"
-                    "ALTER TABLE tokens DROP COLUMN mac;"
+                    "ALTER TABLE tokens DROP COLUMN mac; ALTER TABLE functions DROP COLUMN mac;"
                     "DELETE FROM schema_version WHERE version = 3");
     tenv_open_core(e);
     json_t *o = NULL;
@@ -1309,6 +1309,25 @@ static void test_store_tampering(void **state)
     json_decref(o);
     snprintf(path, sizeof path, "/v1/tasks/%s", tid);
     assert_int_equal(treq(e, "GET", path, f->carol, NULL, NULL), 404);
+
+    /* functions: a private function made public, and a built-in swapped
+     * under an approved task */
+    char pfid[33], fpath[160];
+    new_function(e, f->carol, "false", "[]", 0, pfid);
+    snprintf(fpath, sizeof fpath, "/v1/functions/%s", pfid);
+    assert_int_equal(treq(e, "GET", fpath, f->alice, NULL, NULL), 404);
+    snprintf(sql, sizeof sql, "UPDATE functions SET public = 1 WHERE function_id = '%s'", pfid);
+    db_exec(e->dir, sql);
+    assert_int_equal(treq(e, "GET", fpath, f->alice, NULL, &o), 500);
+    assert_string_equal(terr_msg(o), "integrity check failed: function");
+    json_decref(o);
+    approved_task(f, &a, &b, true, tid);
+    snprintf(sql, sizeof sql,
+             "UPDATE functions SET builtin = 'echo' WHERE function_id = (SELECT function_id "
+             "FROM tasks WHERE task_id = '%s')",
+             tid);
+    db_exec(e->dir, sql);
+    expect_integrity(e, f->alice, tid, "function");
 
     /* users and tokens: a role, a password hash or a token written by the
      * host is refused */
