@@ -34,6 +34,7 @@ enum {
     CLI_NEEDS_CLIENT = 1u << 0, /* resolve config, build a client */
     CLI_NEEDS_TOKEN = 1u << 1,  /* load the token file into the client */
     CLI_NEEDS_CONFIG = 1u << 2, /* resolve config only */
+    CLI_ONLINE_UNLESS_DATA_DIR = 1u << 3, /* client + token unless --data-dir is given */
 };
 
 typedef struct cli_cmd {
@@ -72,6 +73,7 @@ struct cli_ctx {
     bool config_found;
     bool json;
     bool have_token;
+    unsigned flags; /* the command's flags, CLI_ONLINE_UNLESS_DATA_DIR resolved */
     mesatee_client *client;
     char *owned[8]; /* strings from the config file */
     int n_owned;
@@ -124,6 +126,9 @@ int cli_cmd_task_list(cli_ctx *ctx);
 int cli_cmd_task_wait(cli_ctx *ctx);
 int cli_cmd_task_result(cli_ctx *ctx);
 int cli_cmd_audit_list(cli_ctx *ctx);
+int cli_cmd_audit_checkpoint(cli_ctx *ctx);
+/* `audit verify --checkpoint FILE...` against the running daemon. */
+int cli_audit_verify_online(cli_ctx *ctx);
 int cli_cmd_config_show(cli_ctx *ctx);
 
 /* ---- cmd_server.c ---- */

@@ -245,24 +245,173 @@ int cli_cmd_serve(cli_ctx *ctx)
 #endif
 }
 
+#ifdef MT_CLI_HAVE_CORE
+#define MAX_CHECKPOINTS 64
+
+/* Reads and verifies (signature, format) one held checkpoint file. */
+static int load_checkpoint(const char *path, mt_audit_checkpoint *cp)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = mt_file_read(path, 65536, &buf, &len, &err);
+    if (st == MT_OK)
+        st = mt_core_audit_checkpoint_parse(buf, len, cp, &err);
+    free(buf);
+    if (st != MT_OK)
+        return cli_fail("checkpoint %s: %s", path, err.msg[0] ? err.msg : mt_status_name(st));
+    return CLI_OK;
+}
+
+/* Loads every --checkpoint; all must be signed by one key (--key-id when
+ * given, else the key of the first). */
+static int load_checkpoints(cli_ctx *ctx, mt_audit_checkpoint *cps, int *n)
+{
+    const char *files[MAX_CHECKPOINTS];
+    *n = cli_opt_all(ctx, "checkpoint", files, MAX_CHECKPOINTS);
+    if (*n < 0)
+        return cli_usage_error(ctx, "at most %d --checkpoint files", MAX_CHECKPOINTS);
+    const char *pin = cli_opt_get(ctx, "key-id");
+    for (int i = 0; i < *n; i++) {
+        int rc = load_checkpoint(files[i], &cps[i]);
+        if (rc != CLI_OK)
+            return rc;
+        const char *want = pin ? pin : cps[0].key_id;
+        if (strcmp(cps[i].key_id, want) != 0)
+            return cli_fail("checkpoint %s is signed by key %s, not %s", files[i], cps[i].key_id,
+                            want);
+    }
+    return CLI_OK;
+}
+#endif
+
 int cli_cmd_audit_verify(cli_ctx *ctx)
 {
     const char *data_dir = cli_opt_get(ctx, "data-dir");
-    if (!data_dir || !*data_dir)
+    if (!data_dir)
+        return cli_audit_verify_online(ctx);
+    if (!*data_dir)
         return cli_usage_error(ctx, "missing --data-dir");
 #ifdef MT_CLI_HAVE_CORE
-    uint64_t entries = 0;
+    mt_audit_checkpoint cps[MAX_CHECKPOINTS];
+    int n = 0;
+    int rc = load_checkpoints(ctx, cps, &n);
+    if (rc != CLI_OK)
+        return rc;
+    uint64_t entries = 0, covered = 0;
+    for (int i = 0; i < n; i++)
+        if (cps[i].entries > covered)
+            covered = cps[i].entries;
     mt_err err;
     mt_err_clear(&err);
-    mt_status st = mt_core_audit_verify_dir(data_dir, &entries, &err);
+    mt_status st = mt_core_audit_verify_dir(data_dir, cps, (size_t)n, &entries, &err);
     if (st != MT_OK)
         return cli_fail("audit log of %s: %s", data_dir,
                         err.msg[0] ? err.msg : mt_status_name(st));
     if (ctx->json)
-        printf("{\"intact\":true,\"entries\":%llu}\n", (unsigned long long)entries);
+        printf("{\"intact\":true,\"entries\":%llu,\"covered_by_checkpoints\":%llu}\n",
+               (unsigned long long)entries, (unsigned long long)covered);
     else
-        printf("audit log intact: %llu entries\n", (unsigned long long)entries);
+        printf("audit log intact: %llu entries; %llu covered by %d held checkpoint(s)%s\n",
+               (unsigned long long)entries, (unsigned long long)covered, n,
+               entries > covered ? " (the rest is authenticated only by the daemon's MACs: "
+                                   "run `mesatee audit checkpoint`)"
+                                 : "");
     return CLI_OK;
+#else
+    return cli_fail("this mesatee binary was built without mt_core");
+#endif
+}
+
+int cli_audit_verify_online(cli_ctx *ctx)
+{
+#ifdef MT_CLI_HAVE_CORE
+    mt_audit_checkpoint cps[MAX_CHECKPOINTS];
+    int n = 0;
+    int rc = load_checkpoints(ctx, cps, &n);
+    if (rc != CLI_OK)
+        return rc;
+    if (n == 0)
+        return cli_usage_error(ctx, "give --data-dir DIR (offline) or --checkpoint FILE (the "
+                                    "server's log against a checkpoint you hold)");
+    uint64_t newest = 0;
+    for (int i = 0; i < n; i++) {
+        char *resp = NULL;
+        if (mesatee_audit_checkpoint(ctx->client, (int64_t)cps[i].entries, &resp) != MESATEE_OK) {
+            int http = mesatee_client_http_status(ctx->client);
+            rc = cli_fail("audit log does not match held checkpoint of %llu entries: %s%s",
+                          (unsigned long long)cps[i].entries,
+                          mesatee_client_errmsg(ctx->client),
+                          http == 409 ? " (truncated)" : "");
+            mesatee_free(resp);
+            return rc;
+        }
+        mt_audit_checkpoint now;
+        rc = CLI_OK;
+        mt_err err;
+        mt_err_clear(&err);
+        if (mt_core_audit_checkpoint_parse((const uint8_t *)resp, strlen(resp), &now, &err) !=
+            MT_OK)
+            rc = cli_fail("the server's checkpoint: %s", err.msg);
+        else if (strcmp(now.key_id, cps[i].key_id) != 0)
+            rc = cli_fail("the server signs with key %s, the held checkpoint with %s",
+                          now.key_id, cps[i].key_id);
+        else if (now.entries != cps[i].entries || strcmp(now.head, cps[i].head) != 0)
+            rc = cli_fail("audit log rewritten: entry %llu differs from the held checkpoint",
+                          (unsigned long long)cps[i].entries);
+        mesatee_free(resp);
+        if (rc != CLI_OK)
+            return rc;
+        if (cps[i].entries > newest)
+            newest = cps[i].entries;
+    }
+    if (ctx->json)
+        printf("{\"consistent\":true,\"checkpoints\":%d}\n", n);
+    else
+        printf("audit log consistent with %d held checkpoint(s) (up to entry %llu); the server "
+               "verified every entry's MAC\n",
+               n, (unsigned long long)newest);
+    return CLI_OK;
+#else
+    return cli_fail("this mesatee binary was built without mt_core");
+#endif
+}
+
+int cli_cmd_audit_checkpoint(cli_ctx *ctx)
+{
+#ifdef MT_CLI_HAVE_CORE
+    const char *e = cli_opt_get(ctx, "entries"), *out = cli_opt_get(ctx, "out");
+    long long entries = -1;
+    if (e) {
+        char *end;
+        errno = 0;
+        entries = strtoll(e, &end, 10);
+        if (errno || *end || end == e || entries < 0)
+            return cli_usage_error(ctx, "--entries must be a number of entries");
+    }
+    char *resp = NULL;
+    if (mesatee_audit_checkpoint(ctx->client, entries, &resp) != MESATEE_OK) {
+        int rc = cli_fail("%s", mesatee_client_errmsg(ctx->client));
+        mesatee_free(resp);
+        return rc;
+    }
+    mt_audit_checkpoint cp;
+    mt_err err;
+    mt_err_clear(&err);
+    int rc = CLI_OK;
+    if (mt_core_audit_checkpoint_parse((const uint8_t *)resp, strlen(resp), &cp, &err) != MT_OK)
+        rc = cli_fail("the server's checkpoint: %s", err.msg);
+    else if (out && mt_file_write_atomic(out, resp, strlen(resp), 0644, &err) != MT_OK)
+        rc = cli_fail("cannot write %s: %s", out, err.msg);
+    else if (ctx->json)
+        puts(resp);
+    else
+        printf("audit checkpoint: %llu entries, head %s, signed by %s key %s%s%s\n",
+               (unsigned long long)cp.entries, cp.head, cp.level, cp.key_id,
+               out ? "; saved to " : "", out ? out : "");
+    mesatee_free(resp);
+    return rc;
 #else
     return cli_fail("this mesatee binary was built without mt_core");
 #endif

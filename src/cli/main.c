@@ -58,7 +58,9 @@ static const cli_opt o_result[] = {
     {"slot", true}, {"key", true}, {"out", true}, {"allow-unbound", false}, {NULL, false}};
 static const cli_opt o_audit_list[] = {{"after", true}, {"limit", true}, {NULL, false}};
 static const cli_opt o_key_out[] = {{"out", true}, {NULL, false}};
-static const cli_opt o_data_dir[] = {{"data-dir", true}, {NULL, false}};
+static const cli_opt o_audit_verify[] = {
+    {"data-dir", true}, {"checkpoint", true}, {"key-id", true}, {NULL, false}};
+static const cli_opt o_audit_cp[] = {{"entries", true}, {"out", true}, {NULL, false}};
 static const cli_opt o_policy_sign[] = {{"key", true}, {NULL, false}};
 static const cli_opt o_attest_ev[] = {
     {"kind", true}, {"at", true}, {"collateral", true}, {"expect-report-data", true},
@@ -156,8 +158,13 @@ static const cli_cmd commands[] = {
      1, 1, NT},
     {"audit", "list", cli_cmd_audit_list, "[--after SEQ] [--limit N]",
      "audit entries you may see", o_audit_list, 0, 0, NT},
-    {"audit", "verify", cli_cmd_audit_verify, "--data-dir DIR",
-     "verify the audit hash chain offline (server stopped)", o_data_dir, 0, 0, 0},
+    {"audit", "checkpoint", cli_cmd_audit_checkpoint, "[--entries N] [--out FILE]",
+     "get a signed audit checkpoint (entry count + head hash); --out keeps it", o_audit_cp, 0, 0,
+     NT},
+    {"audit", "verify", cli_cmd_audit_verify,
+     "[--data-dir DIR] [--checkpoint FILE]... [--key-id HEX]",
+     "check the audit log against held checkpoints: offline (--data-dir) or via the server",
+     o_audit_verify, 0, 0, CLI_ONLINE_UNLESS_DATA_DIR},
     {"attest", "show", cli_cmd_attest_show, "[--server URL]",
      "print the server's attestation claims (TLS handshake only, no credentials sent)", o_none,
      0, 0, NC},
@@ -661,7 +668,7 @@ static int make_client(cli_ctx *ctx)
     } else if (ctx->ca.value && mesatee_client_set_ca_file(ctx->client, ctx->ca.value) != 0) {
         return cli_fail("%s (CA from %s)", mesatee_client_errmsg(ctx->client), ctx->ca.source);
     }
-    if ((ctx->cmd->flags & CLI_NEEDS_TOKEN) && ctx->token_file.value) {
+    if ((ctx->flags & CLI_NEEDS_TOKEN) && ctx->token_file.value) {
         FILE *f = fopen(ctx->token_file.value, "re");
         if (f)
             setvbuf(f, NULL, _IONBF, 0); /* no stdio copy of the token */
@@ -704,11 +711,14 @@ int main(int argc, char **argv)
         return CLI_OK;
     if (rc != CLI_OK)
         return rc;
-    if (ctx.cmd->flags & (CLI_NEEDS_CLIENT | CLI_NEEDS_CONFIG | CLI_NEEDS_TOKEN))
+    ctx.flags = ctx.cmd->flags;
+    if ((ctx.flags & CLI_ONLINE_UNLESS_DATA_DIR) && !cli_opt_get(&ctx, "data-dir"))
+        ctx.flags |= CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN;
+    if (ctx.flags & (CLI_NEEDS_CLIENT | CLI_NEEDS_CONFIG | CLI_NEEDS_TOKEN))
         rc = resolve_settings(&ctx);
     if (rc == CLI_OK)
         rc = resolve_output(&ctx);
-    if (rc == CLI_OK && (ctx.cmd->flags & (CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN)))
+    if (rc == CLI_OK && (ctx.flags & (CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN)))
         rc = make_client(&ctx);
     if (rc == CLI_OK)
         rc = ctx.cmd->run(&ctx);

@@ -1504,6 +1504,19 @@ MESATEE_API int mesatee_audit_list(mesatee_client *c, uint64_t after, unsigned l
     return call_json(c, "GET", path, NULL, json_out);
 }
 
+MESATEE_API int mesatee_audit_checkpoint(mesatee_client *c, int64_t entries, char **json_out)
+{
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    char path[96];
+    if (entries >= 0)
+        snprintf(path, sizeof path, "/v1/audit/checkpoint?entries=%lld", (long long)entries);
+    else
+        snprintf(path, sizeof path, "/v1/audit/checkpoint");
+    return call_json(c, "GET", path, NULL, json_out);
+}
+
 /* ======================================================================== */
 /* Keys and file encryption                                                  */
 

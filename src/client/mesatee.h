@@ -236,6 +236,10 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
 /* GET /v1/audit?after=after&limit=limit (limit 0 = server default). */
 MESATEE_API int mesatee_audit_list(mesatee_client *c, uint64_t after, unsigned limit,
                                    char **json_out);
+/* GET /v1/audit/checkpoint[?entries=N]: a signed audit checkpoint (the
+ * newest when entries < 0). The document is returned as received; its
+ * signature is checked by `mesatee audit checkpoint` / `audit verify`. */
+MESATEE_API int mesatee_audit_checkpoint(mesatee_client *c, int64_t entries, char **json_out);
 
 /* ------------------------------------------------------------------------ */
 /* Keys and file encryption (no server involved)                             */

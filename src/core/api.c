@@ -4,7 +4,9 @@
  * body it takes, and its handler. The dispatcher checks all of that, then
  * runs the handler inside one SQLite transaction (BEGIN IMMEDIATE for state
  * changes) which it commits only when the handler succeeds: bad input
- * changes nothing. Errors become {"error":{"code","message"}} responses. */
+ * changes nothing. A state change's audit entry is appended inside that
+ * same transaction (resp->audited), so no change commits unaudited.
+ * Errors become {"error":{"code","message"}} responses. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,7 @@ static const route routes[] = {
     {"GET", "/v1/tasks/{id}", true, false, BODY_NONE, TX_READ, tasks_get},
     {"GET", "/v1/tasks", true, false, BODY_NONE, TX_READ, tasks_list},
     {"GET", "/v1/audit", true, false, BODY_NONE, TX_READ, audit_list},
+    {"GET", "/v1/audit/checkpoint", true, false, BODY_NONE, TX_READ, audit_checkpoint_handle},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -271,6 +274,14 @@ void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
         rc = store_exec(core->db, "BEGIN", &err);
     if (!rc)
         rc = r->fn(&x);
+    /* A committed change carries its audit entry in its own transaction:
+     * a crash can never leave a change without its entry. */
+    if (!rc && r->tx == TX_WRITE) {
+        rc = audit_append(core, core->db, x.who[0] ? x.who : "-", resp->route, resp->object,
+                          resp->status ? resp->status : 200, &err);
+        if (!rc)
+            resp->audited = true;
+    }
     if (r->tx != TX_NONE) {
         if (!rc)
             rc = store_commit(core->db, &err);
@@ -280,6 +291,7 @@ void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     pthread_mutex_unlock(&core->mu);
 
     if (rc) {
+        resp->audited = false; /* rolled back with the change */
         if (rc == MT_EIO || rc == MT_EINTERNAL || rc == MT_ENOMEM)
             mt_error("%s failed: %s", resp->route, err.msg);
         core_error_response(resp, rc, err.msg);

@@ -768,6 +768,21 @@ static bool parse_u63(const char *s, size_t len, int64_t *out)
     return true;
 }
 
+mt_status dec_checkpoint_query_parse(const char *query, bool *has, int64_t *entries,
+                                     mt_err *err)
+{
+    *has = false;
+    *entries = 0;
+    if (!query || !*query)
+        return MT_OK;
+    size_t n = strnlen(query, 64);
+    if (n < 9 || n >= 64 || strncmp(query, "entries=", 8) != 0 ||
+        !parse_u63(query + 8, n - 8, entries))
+        return mt_err_set(err, MT_EINVAL, "query: expected entries=N (a number of entries)");
+    *has = true;
+    return MT_OK;
+}
+
 mt_status dec_audit_query_parse(const char *query, dec_audit_query *out, mt_err *err)
 {
     out->after = 0;

@@ -173,5 +173,8 @@ typedef struct dec_audit_query {
     int64_t limit;
 } dec_audit_query;
 mt_status dec_audit_query_parse(const char *query, dec_audit_query *out, mt_err *err);
+/* GET /v1/audit/checkpoint?entries=N (optional; *has false when absent). */
+mt_status dec_checkpoint_query_parse(const char *query, bool *has, int64_t *entries,
+                                     mt_err *err);
 
 #endif

@@ -1,17 +1,37 @@
-/* audit: the hash-chained audit log. Entry n stores
+/* audit: the audit log, hash-chained and keyed. Entry n stores
  *   hash_n = SHA-256(prev_hash_hex "\n" seq "\n" time "\n" actor "\n" action
  *                    "\n" object "\n" status)       (hex)
- * with prev_hash of the first entry = 64 zeros. Appends run in their own
- * transaction; verification recomputes the chain from a read-only connection
- * and names the first entry that does not match. */
+ *   mac_n  = HMAC-SHA256(audit_key, "mesatee-audit/v1" NUL || u32be(64) || hash_n)
+ * with prev_hash of the first entry = 64 zeros and audit_key a key of the
+ * TEE provider (mt_tee_platform_key "audit-chain/v1") the host never sees. The
+ * store is untrusted (store.c): whoever writes the database can recompute
+ * the hash chain after an edit, but not the MACs.
+ *
+ * Appends run inside the transaction of the change they record
+ * (mt_core_handle for requests, sched.c for the scheduler), so no committed
+ * change is left without its entry.
+ *
+ * Checkpoints (GET /v1/audit/checkpoint): the daemon verifies the whole
+ * chain with its MACs, then signs {entries, head hash, time, level} with the
+ * provider's signing key (mt_tee_sign: the platform key at level soft).
+ * Auditors keep them; `mesatee audit verify --checkpoint FILE` detects a
+ * truncation or rewrite of the first `entries` entries, offline (hash chain
+ * + signature, --data-dir) or against the running daemon (a fresh
+ * checkpoint for the same count must have the same head). */
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_decode.h"
 #include "core_internal.h"
+#include "mt_json.h"
+#include "mt_log.h"
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
+#define CHECKPOINT_FORMAT "mesatee-audit-checkpoint/v1"
+#define CHECKPOINT_MAX 8192
 
 static void entry_hash(const char *prev, int64_t seq, int64_t time, const char *actor,
                        const char *action, const char *object, int64_t status, char out[65])
@@ -24,6 +44,11 @@ static void entry_hash(const char *prev, int64_t seq, int64_t time, const char *
                        (long long)time, actor, action, object, (long long)status);
     core_sha256_hex(buf, (size_t)len, out);
     free(buf);
+}
+
+static mt_status entry_mac(const mt_core *c, const char *hash, char out[65], mt_err *err)
+{
+    return integ_mac_text(c->audit_key, "mesatee-audit/v1", hash, out, err);
 }
 
 /* Strips control characters so one entry is one line of text. */
@@ -39,23 +64,20 @@ static void clean(const char *in, char *out, size_t cap)
     }
 }
 
-mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, const char *object,
-                        int status, mt_err *err)
+mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *action,
+                       const char *object, int status, mt_err *err)
 {
     char a[80], ac[160], ob[128];
     clean(actor, a, sizeof a);
     clean(action, ac, sizeof ac);
     clean(object, ob, sizeof ob);
-    pthread_mutex_lock(&core->mu);
-    sqlite3 *db = core->db;
-    mt_status rc = store_begin(db, err);
-    if (rc)
-        goto unlock;
     sqlite3_stmt *st;
     char prev[65] = ZERO_HASH;
     int64_t seq = 1;
-    if ((rc = store_prepare(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st, err)))
-        goto out;
+    mt_status rc = store_prepare(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                                 &st, err);
+    if (rc)
+        return rc;
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
         seq = sqlite3_column_int64(st, 0) + 1;
@@ -64,15 +86,20 @@ mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, co
         rc = store_fail(db, err);
     sqlite3_finalize(st);
     if (rc)
-        goto out;
+        return rc;
+    /* The head is not re-checked here: every entry's own MAC is checked by
+     * chain_walk, so extending a forged log launders nothing, and service
+     * does not stop on a host's edit (or after a binary change re-keys). */
+    char h[65], mac[65];
     int64_t now = mt_now();
-    char h[65];
     entry_hash(prev, seq, now, a, ac, ob, status, h);
+    if ((rc = entry_mac(c, h, mac, err)))
+        return rc;
     if ((rc = store_prepare(db,
                             "INSERT INTO audit(seq, time, actor, action, object, status, "
-                            "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            "prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             &st, err)))
-        goto out;
+        return rc;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, now);
     store_bind_text(st, 3, a);
@@ -81,50 +108,57 @@ mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, co
     sqlite3_bind_int64(st, 6, status);
     store_bind_text(st, 7, prev);
     store_bind_text(st, 8, h);
+    store_bind_text(st, 9, mac);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(db, err);
     sqlite3_finalize(st);
+    return rc;
+}
+
+mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, const char *object,
+                        int status, mt_err *err)
+{
+    pthread_mutex_lock(&core->mu);
+    sqlite3 *db = core->db;
+    mt_status rc = store_begin(db, err);
+    if (!rc)
+        rc = audit_append(core, db, actor, action, object, status, err);
     if (!rc)
         rc = store_commit(db, err);
-out:
     if (rc)
         store_rollback(db);
-unlock:
     pthread_mutex_unlock(&core->mu);
     return rc;
 }
 
-mt_status mt_core_audit_verify_dir(const char *data_dir, uint64_t *entries, mt_err *err)
+/* ---- chain verification ------------------------------------------------- */
+
+/* Walks the chain from entry 1: contiguous sequence numbers, prev_hash
+ * links, recomputed hashes and, when c is not NULL, every entry's MAC.
+ * *count receives the number of entries; for each i < n_at, hash_at[i]
+ * receives the hash of entry at[i] ("" when the log is shorter; ZERO_HASH
+ * for at[i] == 0). Offline callers (c NULL) check the unkeyed chain only. */
+static mt_status chain_walk(const mt_core *c, sqlite3 *db, const uint64_t *at,
+                            char (*hash_at)[65], size_t n_at, uint64_t *count, char head[65],
+                            mt_err *err)
 {
-    if (entries)
-        *entries = 0;
-    if (!data_dir)
-        return mt_err_set(err, MT_EINVAL, "no data directory given");
-    size_t n = strlen(data_dir) + sizeof("/" CORE_DB_NAME);
-    char *path = malloc(n);
-    if (!path)
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
-    snprintf(path, n, "%s/%s", data_dir, CORE_DB_NAME);
-    sqlite3 *db;
-    mt_status rc = store_open(path, true, &db, err);
-    free(path);
+    *count = 0;
+    for (size_t i = 0; i < n_at; i++)
+        snprintf(hash_at[i], 65, "%s", at[i] == 0 ? ZERO_HASH : "");
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db,
+                                 "SELECT seq, time, actor, action, object, status, prev_hash, "
+                                 "hash, mac FROM audit ORDER BY seq",
+                                 &st, err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(db,
-                            "SELECT seq, time, actor, action, object, status, prev_hash, hash "
-                            "FROM audit ORDER BY seq",
-                            &st, err))) {
-        store_close(db);
-        return rc;
-    }
     char prev[65] = ZERO_HASH;
-    int64_t expect_seq = 0;
-    uint64_t count = 0;
+    int64_t expect_seq = 1;
+    uint64_t n = 0;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
-        if (expect_seq && seq != expect_seq) {
+        if (seq != expect_seq) {
             rc = mt_err_set(err, MT_ECONFLICT,
                             "audit chain broken: entry %lld follows %lld (entries removed)",
                             (long long)seq, (long long)expect_seq - 1);
@@ -146,14 +180,245 @@ mt_status mt_core_audit_verify_dir(const char *data_dir, uint64_t *entries, mt_e
                             (long long)seq);
             break;
         }
+        if (c) {
+            char mac[65];
+            if ((rc = entry_mac(c, h, mac, err)))
+                break;
+            if (!integ_hex_equal(mac, store_col_text(st, 8))) {
+                mt_error("audit log: entry %lld does not match its MAC", (long long)seq);
+                rc = mt_err_set(err, MT_EINTERNAL,
+                                "integrity check failed: audit log (entry %lld)", (long long)seq);
+                break;
+            }
+        }
         memcpy(prev, h, sizeof prev);
+        n++;
+        for (size_t i = 0; i < n_at; i++)
+            if (at[i] == n)
+                memcpy(hash_at[i], h, 65);
         expect_seq = seq + 1;
-        count++;
     }
     if (!rc && s != SQLITE_DONE)
         rc = store_fail(db, err);
     sqlite3_finalize(st);
+    *count = n;
+    if (head)
+        memcpy(head, prev, 65);
+    return rc;
+}
+
+mt_status audit_seal_legacy(mt_core *c, sqlite3 *db, mt_err *err)
+{
+    uint64_t n;
+    /* the unkeyed chain must hold before it is trusted (once, at upgrade) */
+    mt_status rc = chain_walk(NULL, db, NULL, NULL, 0, &n, NULL, err);
+    if (rc)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(db, "SELECT seq, hash FROM audit WHERE mac IS NULL", &st, err)))
+        return rc;
+    json_t *rows = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(rows, json_pack("[I, s]", (json_int_t)sqlite3_column_int64(st, 0),
+                                              store_col_text(st, 1)));
+    if (s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        if (rc)
+            break;
+        char mac[65], seq[24];
+        snprintf(seq, sizeof seq, "%lld", (long long)json_integer_value(json_array_get(r, 0)));
+        if (!(rc = entry_mac(c, json_string_value(json_array_get(r, 1)), mac, err)))
+            rc = store_run(db, err, NULL,
+                           "UPDATE audit SET mac = ? WHERE seq = CAST(? AS INTEGER)", mac, seq);
+    }
+    json_decref(rows);
+    return rc;
+}
+
+/* ---- checkpoints -------------------------------------------------------- */
+
+/* The signed bytes of a checkpoint. */
+static int checkpoint_message(char *buf, size_t cap, uint64_t entries, const char *head,
+                              int64_t time, const char *level)
+{
+    return snprintf(buf, cap, CHECKPOINT_FORMAT "\n%llu\n%s\n%lld\n%s\n",
+                    (unsigned long long)entries, head, (long long)time, level);
+}
+
+static bool hex64(const char *s)
+{
+    if (strlen(s) != 64)
+        return false;
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+mt_status audit_checkpoint_handle(core_ctx *x)
+{
+    bool has = false;
+    int64_t want = 0;
+    mt_status rc = dec_checkpoint_query_parse(x->req->query, &has, &want, x->err);
+    if (rc)
+        return rc;
+    uint64_t at = (uint64_t)want, count = 0;
+    char hash_at[1][65], head[65];
+    /* the daemon signs only a log whose every entry it can authenticate */
+    if ((rc = chain_walk(x->core, x->db, &at, hash_at, 1, &count, head, x->err))) {
+        if (rc == MT_ECONFLICT) {
+            mt_error("audit log: %s", x->err->msg);
+            rc = integ_fail(x->err, "audit log");
+        }
+        return rc;
+    }
+    if (!has) {
+        at = count;
+        memcpy(hash_at[0], head, sizeof head);
+    }
+    if (at > count)
+        return mt_err_set(x->err, MT_ECONFLICT,
+                          "the audit log has %llu entries, fewer than the %llu asked for "
+                          "(truncated, or a checkpoint from another server)",
+                          (unsigned long long)count, (unsigned long long)at);
+    const char *level = mt_tee_level(x->core->tee);
+    int64_t now = mt_now();
+    char msg[256];
+    int ml = checkpoint_message(msg, sizeof msg, at, hash_at[0], now, level);
+    uint8_t *sig = NULL, *spki = NULL;
+    size_t sl = 0, pl = 0;
+    if ((rc = mt_tee_sign(x->core->tee, (const uint8_t *)msg, (size_t)ml, &sig, &sl, &spki, &pl,
+                          x->err)))
+        return rc;
+    char kid[65];
+    core_sha256_hex(spki, pl, kid);
+    char *bsig = mt_b64_encode(sig, sl), *bkey = mt_b64_encode(spki, pl);
+    free(sig);
+    free(spki);
+    json_t *o = (bsig && bkey) ? json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s}", "format",
+                                           CHECKPOINT_FORMAT, "entries", (json_int_t)at, "head",
+                                           hash_at[0], "time", (json_int_t)now, "level", level,
+                                           "key", bkey, "key_id", kid, "signature", bsig)
+                               : NULL;
+    free(bsig);
+    free(bkey);
+    if (!o)
+        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    core_json_response(x, 200, o);
+    return MT_OK;
+}
+
+mt_status mt_core_audit_checkpoint_parse(const uint8_t *buf, size_t len, mt_audit_checkpoint *out,
+                                         mt_err *err)
+{
+    static const char *const keys[] = {"format", "entries", "head",      "time",
+                                       "level",  "key",     "key_id",    "signature",
+                                       NULL};
+    memset(out, 0, sizeof *out);
+    json_t *j = mt_json_parse((const char *)buf, len, CHECKPOINT_MAX, 4, err);
+    if (!j)
+        return MT_EINVAL;
+    const char *fmt, *head, *level, *key, *kid, *sig;
+    int64_t entries, t;
+    uint8_t *spki = NULL, *sg = NULL;
+    size_t pl = 0, sl = 0;
+    EVP_PKEY *pk = NULL;
+    EVP_MD_CTX *mc = NULL;
+    mt_status rc;
+    if ((rc = mt_json_only_keys(j, keys, err)) ||
+        (rc = mt_json_str(j, "format", 64, &fmt, err)) ||
+        (rc = mt_json_int(j, "entries", 0, INT64_MAX, &entries, err)) ||
+        (rc = mt_json_str(j, "head", 64, &head, err)) ||
+        (rc = mt_json_int(j, "time", 0, INT64_MAX, &t, err)) ||
+        (rc = mt_json_str(j, "level", 15, &level, err)) ||
+        (rc = mt_json_str(j, "key", 1024, &key, err)) ||
+        (rc = mt_json_str(j, "key_id", 64, &kid, err)) ||
+        (rc = mt_json_str(j, "signature", 512, &sig, err)))
+        goto out;
+    if (strcmp(fmt, CHECKPOINT_FORMAT) || !hex64(head) || !hex64(kid)) {
+        rc = mt_err_set(err, MT_EINVAL, "not a mesatee audit checkpoint (" CHECKPOINT_FORMAT ")");
+        goto out;
+    }
+    for (const char *p = level; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-')) {
+            rc = mt_err_set(err, MT_EINVAL, "checkpoint: bad level");
+            goto out;
+        }
+    if ((rc = mt_b64_decode(key, &spki, &pl, err)) || (rc = mt_b64_decode(sig, &sg, &sl, err)))
+        goto out;
+    char h[65];
+    core_sha256_hex(spki, pl, h);
+    const uint8_t *p = spki;
+    if (strcmp(h, kid) || !(pk = d2i_PUBKEY(NULL, &p, (long)pl)) || p != spki + pl ||
+        (EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC && EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519)) {
+        rc = mt_err_set(err, MT_EINVAL, "checkpoint: key is not a P-256 or Ed25519 public key "
+                                        "matching key_id");
+        goto out;
+    }
+    char msg[256];
+    int ml = checkpoint_message(msg, sizeof msg, (uint64_t)entries, head, t, level);
+    const EVP_MD *md = EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC ? EVP_sha256() : NULL;
+    if (!(mc = EVP_MD_CTX_new()) || EVP_DigestVerifyInit(mc, NULL, md, NULL, pk) != 1 ||
+        EVP_DigestVerify(mc, sg, sl, (const uint8_t *)msg, (size_t)ml) != 1) {
+        rc = mt_err_set(err, MT_ECRYPTO, "checkpoint signature verification failed");
+        goto out;
+    }
+    out->entries = (uint64_t)entries;
+    out->time = t;
+    snprintf(out->head, sizeof out->head, "%s", head);
+    snprintf(out->key_id, sizeof out->key_id, "%s", kid);
+    snprintf(out->level, sizeof out->level, "%s", level);
+out:
+    EVP_MD_CTX_free(mc);
+    EVP_PKEY_free(pk);
+    free(spki);
+    free(sg);
+    json_decref(j);
+    return rc;
+}
+
+mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoint *cps,
+                                   size_t n_cps, uint64_t *entries, mt_err *err)
+{
+    if (entries)
+        *entries = 0;
+    if (!data_dir)
+        return mt_err_set(err, MT_EINVAL, "no data directory given");
+    if (n_cps > 64)
+        return mt_err_set(err, MT_EINVAL, "at most 64 checkpoints at once");
+    size_t n = strlen(data_dir) + sizeof("/" CORE_DB_NAME);
+    char *path = malloc(n);
+    if (!path)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    snprintf(path, n, "%s/%s", data_dir, CORE_DB_NAME);
+    sqlite3 *db;
+    mt_status rc = store_open(path, true, &db, err);
+    free(path);
+    if (rc)
+        return rc;
+    uint64_t at[64] = {0}, count = 0;
+    char hash_at[64][65];
+    for (size_t i = 0; i < n_cps; i++)
+        at[i] = cps[i].entries;
+    rc = chain_walk(NULL, db, at, hash_at, n_cps, &count, NULL, err);
     store_close(db);
+    for (size_t i = 0; !rc && i < n_cps; i++) {
+        if (cps[i].entries > count)
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "audit log truncated: it has %llu entries, a held checkpoint "
+                            "records %llu",
+                            (unsigned long long)count, (unsigned long long)cps[i].entries);
+        else if (strcmp(hash_at[i], cps[i].head))
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "audit log rewritten: entry %llu differs from the held checkpoint",
+                            (unsigned long long)cps[i].entries);
+    }
     if (entries)
         *entries = count;
     return rc;

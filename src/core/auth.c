@@ -85,12 +85,19 @@ mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err)
         goto out;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
-    rc = store_run(c->db, err, NULL,
-                   "INSERT INTO users(username, role, pwhash, created_at) "
-                   "VALUES ('admin', 'admin', ?, CAST(? AS INTEGER))",
-                   hash, now);
-    if (rc)
+    /* the account and its audit entry in one transaction */
+    if ((rc = store_begin(c->db, err)))
         goto out;
+    if ((rc = store_run(c->db, err, NULL,
+                        "INSERT INTO users(username, role, pwhash, created_at) "
+                        "VALUES ('admin', 'admin', ?, CAST(? AS INTEGER))",
+                        hash, now)) ||
+        (rc = integ_user_seal(c, c->db, "admin", err)) ||
+        (rc = audit_append(c, c->db, "-", "bootstrap: create admin", "user:admin", 0, err)) ||
+        (rc = store_commit(c->db, err))) {
+        store_rollback(c->db);
+        goto out;
+    }
     if (!admin_password) {
         /* Shown once, on stdout only; never logged. */
         printf("mesatee: admin password: %s\n", generated);
@@ -139,6 +146,10 @@ mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *o
     else
         rc = store_fail(core->db, err);
     sqlite3_finalize(st);
+    /* the store is untrusted: the token and the user's role are MACed */
+    if (!rc && ((rc = integ_token_check(core, core->db, th, err)) ||
+                (rc = integ_user_check(core, core->db, out->username, err))))
+        memset(out, 0, sizeof *out);
 out:
     pthread_mutex_unlock(&core->mu);
     return rc;
@@ -181,6 +192,9 @@ mt_status auth_login(core_ctx *x)
         } else if (s != SQLITE_DONE)
             rc = store_fail(x->db, x->err);
         sqlite3_finalize(st);
+        /* a password hash the TEE did not write is never verified against */
+        if (!rc && found)
+            rc = integ_user_check(x->core, x->db, d.username, x->err);
         if (rc)
             goto out;
     }
@@ -206,7 +220,8 @@ mt_status auth_login(core_ctx *x)
         (rc = store_run(x->db, x->err, NULL,
                         "INSERT INTO tokens(token_hash, username, created_at, expires_at) "
                         "VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER))",
-                        th, d.username, snow, sexp))) {
+                        th, d.username, snow, sexp)) ||
+        (rc = integ_token_seal(x->core, x->db, th, x->err))) {
         mt_wipe(token, sizeof token);
         goto out;
     }
@@ -230,6 +245,8 @@ mt_status auth_logout(core_ctx *x)
     mt_status rc =
         store_run(x->db, x->err, NULL, "UPDATE tokens SET revoked = 1 WHERE token_hash = ?",
                   x->req->who->token_id);
+    if (!rc)
+        rc = integ_token_seal(x->core, x->db, x->req->who->token_id, x->err);
     if (rc)
         return rc;
     core_json_response(x, 200, json_pack("{s:b}", "revoked", 1));
@@ -259,7 +276,8 @@ mt_status auth_user_create(core_ctx *x)
     if ((rc = store_run(x->db, x->err, NULL,
                         "INSERT INTO users(username, role, pwhash, created_at) "
                         "VALUES (?, ?, ?, CAST(? AS INTEGER))",
-                        d.username, d.role, hash, now)))
+                        d.username, d.role, hash, now)) ||
+        (rc = integ_user_seal(x->core, x->db, d.username, x->err)))
         goto out;
     core_json_response(x, 201, json_pack("{s:s, s:s}", "username", d.username, "role", d.role));
 out:
@@ -310,7 +328,9 @@ mt_status auth_user_revoke(core_ctx *x)
         return mt_err_set(x->err, MT_ENOTFOUND, "no user '%s'", x->id);
     int n = 0;
     if ((rc = store_run(x->db, x->err, &n,
-                        "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0", x->id)))
+                        "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0",
+                        x->id)) ||
+        (rc = integ_tokens_seal_user(x->core, x->db, x->id, x->err))) /* all revoked now */
         return rc;
     core_json_response(x, 200, json_pack("{s:i}", "revoked", n));
     return MT_OK;

@@ -87,6 +87,8 @@ static void core_free(mt_core *c)
     untrusted_objstore_close(c->objs);
     mt_wipe(c->file_kek, sizeof c->file_kek);
     mt_wipe(c->key_fp_key, sizeof c->key_fp_key);
+    mt_wipe(c->integ_key, sizeof c->integ_key);
+    mt_wipe(c->audit_key, sizeof c->audit_key);
     pthread_mutex_destroy(&c->mu);
     free(c->data_dir);
     free(c->db_path);
@@ -138,16 +140,22 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     size_t swept = untrusted_objstore_sweep(c->objs);
     if (swept)
         mt_info("removed %zu unfinished object writes", swept);
+    /* Keys held by the TEE provider only: the store is untrusted, so its
+     * rows that matter carry MACs under these (integrity.c, audit.c). They
+     * are not bound to the binary's measurement, so an upgraded daemon still
+     * verifies the store (file keys stay measurement-bound). */
     if ((rc = mt_tee_sealing_key(tee, "file-keys/v1", c->file_kek, err)) ||
-        (rc = mt_tee_sealing_key(tee, "output-key-fingerprint/v1", c->key_fp_key, err)))
+        (rc = mt_tee_sealing_key(tee, "output-key-fingerprint/v1", c->key_fp_key, err)) ||
+        (rc = mt_tee_platform_key(tee, "store-integrity/v1", c->integ_key, err)) ||
+        (rc = mt_tee_platform_key(tee, "audit-chain/v1", c->audit_key, err)))
         goto fail;
     if ((rc = store_open(c->db_path, false, &c->db, err)))
         goto fail;
-    if ((rc = store_migrate(c->db, err)))
+    if ((rc = store_migrate(c->db, integ_seal_legacy, c, err)))
         goto fail;
     if ((rc = auth_bootstrap(c, cfg->admin_password, err)) || (rc = auth_dummy_init(c, err)))
         goto fail;
-    if ((rc = sched_recover(c->db, err)))
+    if ((rc = sched_recover(c, c->db, err)))
         goto fail;
     *out = c;
     return MT_OK;

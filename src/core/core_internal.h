@@ -19,7 +19,7 @@
 #include "untrusted_objstore.h"
 
 #define CORE_DB_NAME "mesatee.db"
-#define CORE_SCHEMA_VERSION 2
+#define CORE_SCHEMA_VERSION 3
 
 typedef struct core_sched core_sched;
 
@@ -43,6 +43,8 @@ struct mt_core {
     mt_objstore *objs;
     uint8_t file_kek[32]; /* sealing key "file-keys/v1": wraps file keys */
     uint8_t key_fp_key[32]; /* sealing key "output-key-fingerprint/v1": output key fingerprints */
+    uint8_t integ_key[32]; /* platform key "store-integrity/v1": MACs of store rows */
+    uint8_t audit_key[32]; /* platform key "audit-chain/v1": MACs of audit entries */
 
     pthread_mutex_t mu; /* guards db and dummy_hash */
     sqlite3 *db;
@@ -72,7 +74,12 @@ typedef struct core_ctx {
  * foreign keys and a busy timeout; migrates the schema when create is true.
  * readonly opens without creating or migrating. */
 mt_status store_open(const char *path, bool readonly, sqlite3 **out, mt_err *err);
-mt_status store_migrate(sqlite3 *db, mt_err *err);
+/* Migrates to the newest schema in one transaction. When this call runs the
+ * migration that adds the integrity MACs (marked STORE_INTEGRITY_MARKER),
+ * hook (may be NULL) runs inside the same transaction to seal older rows. */
+#define STORE_INTEGRITY_MARKER "integrity-macs"
+typedef mt_status (*store_migrate_hook)(void *ctx, sqlite3 *db, mt_err *err);
+mt_status store_migrate(sqlite3 *db, store_migrate_hook hook, void *hook_ctx, mt_err *err);
 void store_close(sqlite3 *db);
 
 mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err);
@@ -99,6 +106,56 @@ mt_status store_run(sqlite3 *db, mt_err *err, int *changes, const char *sql, ...
 /* Runs a single-row single-integer query with text parameters; *found false
  * when no row. */
 mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
+
+/* ---- integrity.c: MACs over the untrusted store ------------------------ */
+/* MT_EINTERNAL "integrity check failed: CLASS". */
+mt_status integ_fail(mt_err *err, const char *cls);
+/* Constant-time comparison of two 64-hex MACs (false unless both are 64). */
+bool integ_hex_equal(const char *a, const char *b);
+/* HMAC-SHA256(key, domain NUL || field(text)) as hex. */
+mt_status integ_mac_text(const uint8_t key[32], const char *domain, const char *text,
+                         char out[65], mt_err *err);
+/* (Re)computes files.mac from the row and its owners. */
+mt_status integ_file_seal(mt_core *c, sqlite3 *db, const char *file_id, mt_err *err);
+/* Verifies files.mac ("integrity check failed: file"); mac_out (optional)
+ * receives it. MT_ENOTFOUND when the file does not exist. */
+mt_status integ_file_check(mt_core *c, sqlite3 *db, const char *file_id, char mac_out[65],
+                           mt_err *err);
+/* tasks.decl_mac over the task's immutable declaration. */
+mt_status integ_task_decl_seal(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
+mt_status integ_task_decl_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
+/* The task's binding hash, recomputed from the rows after checking the
+ * declaration, every assigned file and the structure. */
+mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char hash_out[65],
+                             mt_err *err);
+/* Records user's approval of the task's current binding. */
+mt_status integ_approval_seal(mt_core *c, sqlite3 *db, const char *task_id, const char *user,
+                              mt_err *err);
+/* Everything above, plus every participant's approval of exactly this
+ * binding: the check before a task is handed to any executor. */
+mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
+/* users.mac (username, role, pwhash, created_at) and tokens.mac (hash,
+ * username, times, revoked): sealed on every write, checked on login and
+ * on every authentication ("integrity check failed: user" / "token"). */
+mt_status integ_user_seal(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
+mt_status integ_user_check(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
+mt_status integ_token_seal(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err);
+mt_status integ_token_check(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err);
+mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
+/* functions.mac (all but usage/statistics counters) with the allow-list:
+ * sealed after every change by the owner, checked on every load. */
+mt_status integ_function_seal(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err);
+mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err);
+/* store_migrate hook: seals rows written before the MACs existed. */
+mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err);
+
+/* ---- audit.c ------------------------------------------------------------ */
+/* Appends one audit entry on db inside the caller's write transaction. */
+mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *action,
+                       const char *object, int status, mt_err *err);
+/* Computes the MAC of every audit entry that has none (migration). */
+mt_status audit_seal_legacy(mt_core *c, sqlite3 *db, mt_err *err);
+mt_status audit_checkpoint_handle(core_ctx *x);
 
 /* ---- helpers shared by services -------------------------------------- */
 
@@ -146,13 +203,15 @@ typedef struct core_file {
     uint8_t wrapped_key[64];
     size_t wrapped_len;
 } core_file;
-/* Loads a file row; MT_ENOTFOUND if absent. */
-mt_status core_file_load(sqlite3 *db, const char *file_id, core_file *out, mt_err *err);
+/* Loads a file row after verifying its MAC (integ_file_check); MT_ENOTFOUND
+ * if absent. */
+mt_status core_file_load(mt_core *c, sqlite3 *db, const char *file_id, core_file *out,
+                         mt_err *err);
 /* Sorted JSON array of the file's owners (new reference), NULL on error. */
 json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err);
-/* True if user owns the file. */
-mt_status core_file_is_owner(sqlite3 *db, const char *file_id, const char *user, bool *yes,
-                             mt_err *err);
+/* True if user owns the file (the owner rows verified by the file's MAC). */
+mt_status core_file_is_owner(mt_core *c, sqlite3 *db, const char *file_id, const char *user,
+                             bool *yes, mt_err *err);
 
 /* A row of the functions table (functions.c); JSON texts are owned. */
 typedef struct core_function {
@@ -166,9 +225,10 @@ typedef struct core_function {
     int64_t usage_quota, current_usage;
 } core_function;
 /* Loads a function that is not deleted and that who may see (public, owner,
- * allow-listed, admin); MT_ENOTFOUND otherwise. */
-mt_status core_function_load_visible(sqlite3 *db, const char *function_id, const char *who,
-                                     bool admin, core_function *out, mt_err *err);
+ * allow-listed, admin), after checking its MAC; MT_ENOTFOUND otherwise. */
+mt_status core_function_load_visible(mt_core *c, sqlite3 *db, const char *function_id,
+                                     const char *who, bool admin, core_function *out,
+                                     mt_err *err);
 void core_function_clear(core_function *f);
 
 /* ---- handlers (api.c routes to these) --------------------------------- */
@@ -217,7 +277,7 @@ mt_status health_handle(core_ctx *x);
 mt_status ready_handle(core_ctx *x);
 
 /* ---- scheduler (sched.c) ---------------------------------------------- */
-mt_status sched_recover(sqlite3 *db, mt_err *err);
+mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err);
 void sched_wake(mt_core *c);
 void sched_stop(mt_core *c);
 /* Remote executors (remote_sched.c): claims the oldest staged task and
@@ -229,7 +289,7 @@ struct mt_job_result;
 mt_status sched_claim_job(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
                           struct mt_job *job, char exec_type[33], char builtin[65], mt_err *err);
 void sched_job_free(struct mt_job *job);
-mt_status sched_finish(sqlite3 *db, const char *task_id, const struct mt_job_result *r,
+mt_status sched_finish(mt_core *c, sqlite3 *db, const char *task_id, const struct mt_job_result *r,
                        const char *setup_failure, mt_err *err);
 
 /* Final task states. */

@@ -19,11 +19,16 @@
 
 /* ---- rows -------------------------------------------------------------- */
 
-mt_status core_file_load(sqlite3 *db, const char *file_id, core_file *out, mt_err *err)
+mt_status core_file_load(mt_core *c, sqlite3 *db, const char *file_id, core_file *out,
+                         mt_err *err)
 {
     memset(out, 0, sizeof *out);
+    /* the row comes from untrusted storage: its MAC first */
+    mt_status rc = integ_file_check(c, db, file_id, NULL, err);
+    if (rc)
+        return rc;
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db,
+    rc = store_prepare(db,
                                  "SELECT file_id, kind, name, url, object_id, size, sha256, "
                                  "written, created_at, wrapped_key FROM files WHERE file_id = ?",
                                  &st, err);
@@ -75,24 +80,29 @@ json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err)
     return arr;
 }
 
-mt_status core_file_is_owner(sqlite3 *db, const char *file_id, const char *user, bool *yes,
-                             mt_err *err)
+mt_status core_file_is_owner(mt_core *c, sqlite3 *db, const char *file_id, const char *user,
+                             bool *yes, mt_err *err)
 {
     int64_t v;
-    return store_int(db, err, &v, yes,
-                     "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?", file_id, user);
+    mt_status rc = store_int(db, err, &v, yes,
+                             "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?",
+                             file_id, user);
+    /* an owner row counts only if the file's MAC (over all its owners) holds */
+    if (!rc && *yes && (rc = integ_file_check(c, db, file_id, NULL, err)))
+        *yes = false;
+    return rc;
 }
 
 /* Loads a file the caller owns; MT_ENOTFOUND otherwise (existence hidden). */
 static mt_status load_owned(core_ctx *x, const char *file_id, core_file *f)
 {
     bool owner;
-    mt_status rc = core_file_is_owner(x->db, file_id, x->who, &owner, x->err);
+    mt_status rc = core_file_is_owner(x->core, x->db, file_id, x->who, &owner, x->err);
     if (rc)
         return rc;
     if (!owner)
         return mt_err_set(x->err, MT_ENOTFOUND, "no file %s among your files", file_id);
-    return core_file_load(x->db, file_id, f, x->err);
+    return core_file_load(x->core, x->db, file_id, f, x->err);
 }
 
 static json_t *file_meta(core_ctx *x, const core_file *f)
@@ -144,6 +154,8 @@ static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
         rc = store_run(x->db, x->err, NULL,
                        "INSERT INTO file_owners(file_id, username) VALUES (?, ?)", file_id,
                        owners[i]);
+    if (!rc)
+        rc = integ_file_seal(x->core, x->db, file_id, x->err);
     return rc;
 }
 
@@ -432,7 +444,7 @@ mt_status files_as_input(core_ctx *x)
 static json_t *file_meta_by_id(core_ctx *x, const char *file_id)
 {
     core_file f;
-    if (core_file_load(x->db, file_id, &f, x->err))
+    if (core_file_load(x->core, x->db, file_id, &f, x->err))
         return NULL;
     return file_meta(x, &f);
 }

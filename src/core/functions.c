@@ -44,12 +44,19 @@ static void fn_from_row(sqlite3_stmt *st, core_function *f)
     f->current_usage = sqlite3_column_int64(st, 11);
 }
 
-mt_status core_function_load_visible(sqlite3 *db, const char *function_id, const char *who,
-                                     bool admin, core_function *out, mt_err *err)
+mt_status core_function_load_visible(mt_core *c, sqlite3 *db, const char *function_id,
+                                     const char *who, bool admin, core_function *out,
+                                     mt_err *err)
 {
     memset(out, 0, sizeof *out);
+    /* visibility and ownership come from untrusted storage: MAC first */
+    mt_status rc = integ_function_check(c, db, function_id, err);
+    if (rc == MT_ENOTFOUND)
+        return mt_err_set(err, MT_ENOTFOUND, "no function %s visible to you", function_id);
+    if (rc)
+        return rc;
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(
+    rc = store_prepare(
         db,
         "SELECT " FN_COLS " FROM functions f WHERE function_id = ?1 AND deleted = 0 AND "
         "(?3 OR public = 1 OR owner = ?2 OR EXISTS (SELECT 1 FROM function_allowlist a "
@@ -79,6 +86,8 @@ mt_status core_function_load_visible(sqlite3 *db, const char *function_id, const
 /* Full JSON description of a function; allowlist only for owner/admin. */
 static json_t *fn_json(core_ctx *x, const char *function_id)
 {
+    if (integ_function_check(x->core, x->db, function_id, x->err))
+        return NULL;
     sqlite3_stmt *st;
     if (store_prepare(x->db,
                       "SELECT function_id, owner, name, description, executor_type, builtin, "
@@ -259,7 +268,9 @@ mt_status functions_create(core_ctx *x)
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);
-    if (rc || (rc = set_allowlist(x, fid.s, &d)) || (wasm && (rc = store_payload(x, fid.s, &d))))
+    if (rc || (rc = set_allowlist(x, fid.s, &d)) ||
+        (wasm && (rc = store_payload(x, fid.s, &d))) ||
+        (rc = integ_function_seal(x->core, x->db, fid.s, x->err)))
         goto out;
     core_set_object(x, "function", fid.s);
     core_json_response(x, 201, json_pack("{s:s}", "function_id", fid.s));
@@ -294,7 +305,8 @@ mt_status functions_get(core_ctx *x)
 {
     core_function f;
     core_set_object(x, "function", x->id);
-    mt_status rc = core_function_load_visible(x->db, x->id, x->who, x->admin, &f, x->err);
+    mt_status rc =
+        core_function_load_visible(x->core, x->db, x->id, x->who, x->admin, &f, x->err);
     if (rc)
         return rc;
     core_function_clear(&f);
@@ -309,7 +321,8 @@ mt_status functions_get(core_ctx *x)
 static mt_status load_owned_fn(core_ctx *x, const char *what, core_function *f)
 {
     core_set_object(x, "function", x->id);
-    mt_status rc = core_function_load_visible(x->db, x->id, x->who, x->admin, f, x->err);
+    mt_status rc =
+        core_function_load_visible(x->core, x->db, x->id, x->who, x->admin, f, x->err);
     if (rc)
         return rc;
     if (!x->admin && strcmp(f->owner, x->who)) {
@@ -370,7 +383,8 @@ mt_status functions_update(core_ctx *x)
     if ((rc = store_run(x->db, x->err, NULL,
                         "UPDATE functions SET updated_at = CAST(? AS INTEGER) "
                         "WHERE function_id = ?",
-                        now, x->id)))
+                        now, x->id)) ||
+        (rc = integ_function_seal(x->core, x->db, x->id, x->err)))
         goto out;
     json_t *o = fn_json(x, x->id);
     if (!o) {
@@ -391,7 +405,8 @@ mt_status functions_disable(core_ctx *x)
         return rc;
     core_function_clear(&f);
     if ((rc = store_run(x->db, x->err, NULL,
-                        "UPDATE functions SET disabled = 1 WHERE function_id = ?", x->id)))
+                        "UPDATE functions SET disabled = 1 WHERE function_id = ?", x->id)) ||
+        (rc = integ_function_seal(x->core, x->db, x->id, x->err)))
         return rc;
     core_json_response(x, 200, json_pack("{s:s, s:b}", "function_id", x->id, "disabled", 1));
     return MT_OK;
@@ -418,7 +433,8 @@ mt_status functions_delete(core_ctx *x)
                         "UPDATE functions SET deleted = 1, disabled = 1 WHERE function_id = ?",
                         x->id)) ||
         (rc = store_run(x->db, x->err, NULL, "DELETE FROM function_allowlist WHERE function_id = ?",
-                        x->id)))
+                        x->id)) ||
+        (rc = integ_function_seal(x->core, x->db, x->id, x->err)))
         return rc;
     core_json_response(x, 200, json_pack("{s:b}", "deleted", 1));
     return MT_OK;

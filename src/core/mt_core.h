@@ -2,7 +2,10 @@
  * authentication (users, Argon2id passwords, expiring revocable tokens),
  * files (inputs, outputs, fusion, keys sealed at rest), functions, tasks
  * (Teaclave's state machine), scheduler (durable queue, worker threads,
- * cancellation, crash recovery), audit log (hash-chained) and metering.
+ * cancellation, crash recovery), audit log (hash-chained, MACed, signed
+ * checkpoints) and metering. The store is untrusted host storage: the rows
+ * that decide access and what runs carry MACs under a TEE-held key
+ * (integrity.c, docs/threat-model.md "The store is untrusted").
  *
  * The gateway (src/gateway) is the only caller of mt_core_handle; there is no
  * other way into the services. Handlers decode JSON with the bounded reader
@@ -74,6 +77,8 @@ typedef struct mt_response {
     size_t raw_len;
     char object[80];           /* object the request touched, for the audit log */
     char route[64];            /* route pattern, e.g. "POST /v1/tasks/{id}/approve" (metrics) */
+    bool audited;              /* the audit entry was written in the change's own
+                                  transaction: the gateway must not append another */
 } mt_response;
 
 /* Routes and handles one request; always fills resp (errors as 4xx/5xx JSON
@@ -85,12 +90,41 @@ bool mt_core_route_needs_auth(const char *method, const char *path);
 size_t mt_core_route_max_body(const mt_core *core, const char *method, const char *path);
 void mt_response_clear(mt_response *resp);
 
-/* Appends one hash-chained audit entry (actor may be "-" for anonymous). */
+/* Appends one hash-chained, MACed audit entry in its own transaction (actor
+ * may be "-" for anonymous): for requests that changed nothing. A request
+ * that commits a change has its entry written in that change's transaction
+ * by mt_core_handle (resp->audited). */
 mt_status mt_core_audit(mt_core *core, const char *actor, const char *action,
                         const char *object, int status, mt_err *err);
-/* Recomputes the audit chain of a data dir's database; MT_OK if intact, else
- * MT_ECONFLICT naming the first bad entry. Works offline on a stopped daemon. */
-mt_status mt_core_audit_verify_dir(const char *data_dir, uint64_t *entries, mt_err *err);
+
+/* A signed audit checkpoint (GET /v1/audit/checkpoint, docs/formats.md):
+ * the first `entries` entries of the log end in hash `head`. */
+typedef struct mt_audit_checkpoint {
+    uint64_t entries;
+    char head[65];
+    int64_t time;
+    char key_id[65]; /* SHA-256 of the signing key's SPKI DER (hex) */
+    char level[16];
+} mt_audit_checkpoint;
+
+/* Parses a checkpoint document (bounded reader, unknown keys refused) and
+ * verifies its signature with the key it carries, whose SHA-256 must be
+ * key_id. Whether that key is the server's is the caller's decision
+ * (compare key_id with a pinned or previously held one). MT_EINVAL when
+ * malformed, MT_ECRYPTO when the signature does not verify. */
+mt_status mt_core_audit_checkpoint_parse(const uint8_t *buf, size_t len,
+                                         mt_audit_checkpoint *out, mt_err *err);
+
+/* Offline check of a data dir's audit log (the daemon may be stopped):
+ * recomputes the unkeyed hash chain (catches inconsistent edits and gaps)
+ * and checks it against each held checkpoint (n_cps may be 0; at most 64):
+ * the log must have at least cp.entries entries and entry cp.entries must
+ * hash to cp.head (catches truncation and consistent rewrites of what the
+ * checkpoint covers). The per-entry MACs need the TEE-held key: entries
+ * after the newest checkpoint are authenticated only by the daemon
+ * (GET /v1/audit/checkpoint). MT_ECONFLICT naming the first problem. */
+mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoint *cps,
+                                   size_t n_cps, uint64_t *entries, mt_err *err);
 
 /* Prometheus text of the core's gauges (tasks by state, metering totals);
  * heap string. */

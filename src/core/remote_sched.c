@@ -147,7 +147,7 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     if (job.task_id)
         sched_job_free(&job);
     mt_err ferr;
-    if (sched_finish(rs->db, task_id, NULL, reason, &ferr))
+    if (sched_finish(rs->core, rs->db, task_id, NULL, reason, &ferr))
         mt_error("task %s: storing the failure failed: %s", task_id, ferr.msg);
     return rc;
 }
@@ -193,7 +193,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
         }
         core_file f;
         char path[4096];
-        if (!(rc = core_file_load(rs->db, store_col_text(q, 1), &f, err)) &&
+        if (!(rc = core_file_load(rs->core, rs->db, store_col_text(q, 1), &f, err)) &&
             !(rc = untrusted_objstore_path(rs->core->objs, f.object_id, path, sizeof path, err)))
             rc = mt_file_write_atomic(path, data, len, 0600, err);
         free(data);
@@ -255,7 +255,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
             r.failure_reason = strdup(reason);
         }
     }
-    rc = sched_finish(rs->db, task_id, &r, NULL, err);
+    rc = sched_finish(rs->core, rs->db, task_id, &r, NULL, err);
 out:
     mt_job_result_clear(&r);
     mt_rreport_free(&rep);

@@ -7,7 +7,15 @@
  * the written outputs in one transaction. Threads wake on invoke (condition
  * variable) and poll every 500 ms. Cancellation: should_cancel reads the
  * task's cancel_requested flag (and the stop flag at shutdown).
- * At start, tasks left 'running' by a crash are marked failed. */
+ * At start, tasks left 'running' by a crash are marked failed.
+ *
+ * The store is untrusted: before a claimed task's keys are unwrapped for an
+ * executor (local worker or remote executor), build_job verifies its
+ * declaration, files, binding and every participant's approval
+ * (integ_task_verify); a task that fails is marked failed with "integrity
+ * check failed: CLASS" and nothing runs. Every state change the scheduler
+ * commits (claim, outcome, recovery) carries its audit entry in the same
+ * transaction (actor "scheduler"). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,11 +51,46 @@ typedef struct cancel_ctx {
 
 /* ---- recovery ---------------------------------------------------------- */
 
-mt_status sched_recover(sqlite3 *db, mt_err *err)
+/* Audits "task STATUS" for each task the query returns (inside the caller's
+ * transaction, before the change it records). */
+static mt_status audit_tasks(mt_core *c, sqlite3 *db, const char *sql, const char *action,
+                             mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    json_t *ids = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(ids, json_string(store_col_text(st, 0)));
+    if (s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        if (rc)
+            break;
+        char obj[8 + MT_ID_LEN];
+        snprintf(obj, sizeof obj, "task:%s", json_string_value(v));
+        rc = audit_append(c, db, "scheduler", action, obj, 0, err);
+    }
+    json_decref(ids);
+    return rc;
+}
+
+mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err)
 {
     mt_status rc = store_begin(db, err);
     if (rc)
         return rc;
+    if ((rc = audit_tasks(c, db, "SELECT task_id FROM tasks WHERE status = 'running'",
+                          "task failed (restart)", err))) {
+        store_rollback(db);
+        return rc;
+    }
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     int n = 0;
@@ -73,7 +116,8 @@ mt_status sched_recover(sqlite3 *db, mt_err *err)
 /* ---- claiming and running ---------------------------------------------- */
 
 /* Claims the oldest staged task; *got false when the queue is empty. */
-static mt_status claim(sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got, mt_err *err)
+static mt_status claim(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
+                       mt_err *err)
 {
     *got = false;
     mt_status rc = store_begin(db, err);
@@ -97,6 +141,11 @@ static mt_status claim(sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got, mt_e
     if (s != SQLITE_DONE)
         rc = store_fail(db, err);
     sqlite3_finalize(st);
+    if (!rc && *got) {
+        char obj[8 + MT_ID_LEN];
+        snprintf(obj, sizeof obj, "task:%s", task_id);
+        rc = audit_append(c, db, "scheduler", "task running", obj, 0, err);
+    }
     if (!rc)
         rc = store_commit(db, err);
 out:
@@ -153,7 +202,7 @@ static mt_status slot_from_file(mt_core *c, sqlite3 *db, const char *file_id, ch
                                 char **url, uint8_t key[32], char sha256[65], mt_err *err)
 {
     core_file f;
-    mt_status rc = core_file_load(db, file_id, &f, err);
+    mt_status rc = core_file_load(c, db, file_id, &f, err);
     if (rc)
         return rc;
     if (url && strlen(f.sha256) != 64)
@@ -214,6 +263,10 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
         return rc;
     sqlite3_stmt *st;
     json_t *assign = NULL;
+    /* the rows are untrusted: the whole binding and every approval of it,
+     * in this same read transaction, before any key is unwrapped */
+    if ((rc = integ_task_verify(c, db, task_id, err)))
+        goto out;
     if ((rc = store_prepare(db,
                             "SELECT t.arguments, t.assignments, f.executor_type, f.builtin, "
                             "f.function_id, f.payload_object, f.payload_key, f.payload_sha256 "
@@ -293,9 +346,29 @@ out:
     return rc;
 }
 
+/* Checks the MAC of every output file of the task. */
+static mt_status outputs_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+{
+    sqlite3_stmt *q;
+    mt_status rc = store_prepare(db,
+                                 "SELECT file_id FROM task_files WHERE task_id = ? AND "
+                                 "direction = 'output'",
+                                 &q, err);
+    if (rc)
+        return rc;
+    store_bind_text(q, 1, task_id);
+    int s;
+    while (!rc && (s = sqlite3_step(q)) == SQLITE_ROW)
+        rc = integ_file_check(c, db, store_col_text(q, 0), NULL, err);
+    if (!rc && s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(q);
+    return rc;
+}
+
 /* Stores the outcome in one transaction. */
-static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const mt_job_result *r,
-                        const char *setup_failure, mt_err *err)
+static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task_id,
+                        const mt_job_result *r, const char *setup_failure, mt_err *err)
 {
     mt_status rc = store_begin(db, err);
     if (rc)
@@ -332,6 +405,22 @@ static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const m
     } else {
         status = "failed";
         reason = r->failure_reason ? r->failure_reason : "the function failed";
+    }
+    /* an output row edited while the task ran is not marked written (nor
+     * re-MACed): the task fails instead of being stuck retrying */
+    if (!strcmp(status, "finished")) {
+        mt_err ierr;
+        mt_status irc = outputs_check(c, db, task_id, &ierr);
+        if (irc == MT_EINTERNAL) {
+            status = "failed";
+            reason = "integrity check failed: file";
+            json_decref(result);
+            result = NULL;
+        } else if (irc) {
+            json_decref(result);
+            rc = mt_err_set(err, irc, "%s", ierr.msg);
+            goto out;
+        }
     }
     char *result_text = result ? mt_json_dump(result) : NULL;
     json_decref(result);
@@ -377,6 +466,9 @@ static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const m
             const char *sha = json_string_value(json_object_get(o, "sha256"));
             json_int_t size = json_integer_value(json_object_get(o, "size"));
             sqlite3_stmt *u;
+            /* re-MAC the row, but never launder one edited meanwhile */
+            if ((rc = integ_file_check(c, db, store_col_text(q, 1), NULL, err)))
+                break;
             if ((rc = store_prepare(db,
                                     "UPDATE files SET written = 1, size = ?, sha256 = ? "
                                     "WHERE file_id = ?",
@@ -388,6 +480,8 @@ static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const m
             if (sqlite3_step(u) != SQLITE_DONE)
                 rc = store_fail(db, err);
             sqlite3_finalize(u);
+            if (!rc)
+                rc = integ_file_seal(c, db, store_col_text(q, 1), err);
         }
         sqlite3_finalize(q);
         if (rc)
@@ -411,6 +505,13 @@ static mt_status finish(core_sched *s, sqlite3 *db, const char *task_id, const m
             rc = store_fail(db, err);
         sqlite3_finalize(u);
         if (rc)
+            goto out;
+    }
+    {
+        char obj[8 + MT_ID_LEN], action[24];
+        snprintf(obj, sizeof obj, "task:%s", task_id);
+        snprintf(action, sizeof action, "task %s", status);
+        if ((rc = audit_append(c, db, "scheduler", action, obj, 0, err)))
             goto out;
     }
     mt_info("task %s %s%s%s", task_id, status, reason ? ": " : "", reason ? reason : "");
@@ -450,7 +551,7 @@ static void run_task(core_sched *s, sqlite3 *db, const char *task_id)
     /* Retry storing the outcome: it must not be lost to a transient error. */
     for (int attempt = 0; attempt < 20; attempt++) {
         mt_err ferr;
-        if (finish(s, db, task_id, rc ? NULL : &res, rc ? reason : NULL, &ferr) == MT_OK)
+        if (finish(s, c, db, task_id, rc ? NULL : &res, rc ? reason : NULL, &ferr) == MT_OK)
             break;
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
         struct timespec ts = {0, 250 * 1000 * 1000};
@@ -477,7 +578,7 @@ static void *worker_main(void *p)
         char task_id[MT_ID_LEN + 1];
         bool got = false;
         mt_err err;
-        if (claim(db, task_id, &got, &err))
+        if (claim(s->core, db, task_id, &got, &err))
             mt_warn("scheduler: claiming a task failed: %s", err.msg);
         if (got) {
             run_task(s, db, task_id);
@@ -607,7 +708,7 @@ fail:
 mt_status sched_claim_job(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
                           mt_job *job, char exec_type[33], char builtin[65], mt_err *err)
 {
-    mt_status rc = claim(db, task_id, got, err);
+    mt_status rc = claim(c, db, task_id, got, err);
     if (rc || !*got)
         return rc;
     return build_job(c, db, task_id, job, exec_type, builtin, err);
@@ -618,8 +719,8 @@ void sched_job_free(mt_job *job)
     job_free(job);
 }
 
-mt_status sched_finish(sqlite3 *db, const char *task_id, const mt_job_result *r,
+mt_status sched_finish(mt_core *c, sqlite3 *db, const char *task_id, const mt_job_result *r,
                        const char *setup_failure, mt_err *err)
 {
-    return finish(NULL, db, task_id, r, setup_failure, err);
+    return finish(NULL, c, db, task_id, r, setup_failure, err);
 }

@@ -1,7 +1,13 @@
 /* store: the SQLite database of mt_core (one connection per thread; WAL,
  * synchronous=FULL, foreign keys on, busy timeout) and its schema with a
  * version table and forward migrations. Helpers keep handlers short: every
- * failure becomes an mt_err naming what went wrong. */
+ * failure becomes an mt_err naming what went wrong.
+ *
+ * UNTRUSTED STORAGE: the database file is host-owned (outside the TEE at the
+ * hardware levels). Nothing read from it is trusted for a security decision
+ * unless integrity.c verified its MAC (users and tokens, file rows with
+ * their owners, task declarations, approvals) or the audit chain's MACs; see
+ * docs/threat-model.md "The store is untrusted". */
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +134,18 @@ static const char *const migrations[] = {
     "ALTER TABLE functions ADD COLUMN payload_size INTEGER;"
     "ALTER TABLE functions ADD COLUMN payload_sha256 TEXT;"
     "ALTER TABLE tasks ADD COLUMN fuel_used INTEGER NOT NULL DEFAULT 0;",
-    /* issue 8 item 9: key_fp is a keyed fingerprint of an output's key
+    /* 2 -> 3: the store is untrusted; MACs under a TEE-held key
+     * (integrity.c, audit.c). Rows written before this version are sealed
+     * once, in the migration's transaction (store_migrate's hook). */
+    "/* " STORE_INTEGRITY_MARKER " */"
+    "ALTER TABLE files ADD COLUMN mac TEXT;"
+    "ALTER TABLE tasks ADD COLUMN decl_mac TEXT;"
+    "ALTER TABLE task_participants ADD COLUMN approval_mac TEXT;"
+    "ALTER TABLE audit ADD COLUMN mac TEXT;"
+    "ALTER TABLE users ADD COLUMN mac TEXT;"
+    "ALTER TABLE tokens ADD COLUMN mac TEXT;"
+    "ALTER TABLE functions ADD COLUMN mac TEXT;",
+    /* 3 -> 4 (issue 8 item 9): key_fp is a keyed fingerprint of an output's key
      * (HMAC-SHA256 under the sealing key "output-key-fingerprint/v1", hex),
      * so that registering the same output key twice is detected without
      * storing the key in clear. NULL for inputs, fusion files and outputs
@@ -267,7 +284,7 @@ static mt_status schema_version(sqlite3 *db, int64_t *v, mt_err *err)
     return rc;
 }
 
-mt_status store_migrate(sqlite3 *db, mt_err *err)
+mt_status store_migrate(sqlite3 *db, store_migrate_hook hook, void *hook_ctx, mt_err *err)
 {
     mt_status rc = store_begin(db, err);
     if (rc)
@@ -283,7 +300,10 @@ mt_status store_migrate(sqlite3 *db, mt_err *err)
                         (long long)v, (int)N_MIGRATIONS);
         goto out;
     }
+    bool sealed_now = false;
     for (; v < (int64_t)N_MIGRATIONS; v++) {
+        if (strstr(migrations[v], STORE_INTEGRITY_MARKER))
+            sealed_now = true;
         rc = store_exec(db, migrations[v], err);
         if (rc)
             goto out;
@@ -294,6 +314,8 @@ mt_status store_migrate(sqlite3 *db, mt_err *err)
         if (rc)
             goto out;
     }
+    if (sealed_now && hook && (rc = hook(hook_ctx, db, err)))
+        goto out;
     rc = store_commit(db, err);
 out:
     if (rc)

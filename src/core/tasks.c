@@ -9,7 +9,13 @@
  *
  * participants = every declared owner, the creator, and the function owner
  * when the function is private. Only participants see a task (others: 404).
- * Each handler runs inside the dispatcher's IMMEDIATE transaction. */
+ * Each handler runs inside the dispatcher's IMMEDIATE transaction.
+ *
+ * The store is untrusted (integrity.c): a task's declaration (function,
+ * creator, arguments, ownership, participants) is MACed at create and
+ * verified at every load; each approval is a MAC over the task's binding
+ * recomputed from the rows; invoke (and the scheduler, before any executor
+ * sees the task) verifies every participant's approval of that binding. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +43,16 @@ static void task_row_clear(task_row *t)
     memset(t, 0, sizeof *t);
 }
 
-static mt_status task_load(sqlite3 *db, const char *task_id, task_row *t, mt_err *err)
+static mt_status task_load(mt_core *c, sqlite3 *db, const char *task_id, task_row *t,
+                           mt_err *err)
 {
     memset(t, 0, sizeof *t);
+    /* participants decide who sees and acts: the declaration's MAC first */
+    mt_status rc = integ_task_decl_check(c, db, task_id, err);
+    if (rc)
+        return rc;
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db,
+    rc = store_prepare(db,
                                  "SELECT task_id, function_id, creator, status, "
                                  "inputs_ownership, outputs_ownership, participants, approvals, "
                                  "assignments, cancel_requested FROM tasks WHERE task_id = ?",
@@ -88,7 +99,7 @@ static bool json_array_has(const json_t *arr, const char *s)
 static mt_status load_visible(core_ctx *x, bool allow_admin, task_row *t)
 {
     core_set_object(x, "task", x->id);
-    mt_status rc = task_load(x->db, x->id, t, x->err);
+    mt_status rc = task_load(x->core, x->db, x->id, t, x->err);
     if (rc == MT_ENOTFOUND ||
         (!rc && !json_array_has(t->participants, x->who) && !(allow_admin && x->admin))) {
         if (!rc)
@@ -212,7 +223,8 @@ mt_status tasks_create(core_ctx *x)
     core_function fn;
     json_t *args = NULL, *ins = NULL, *outs = NULL, *parts = NULL;
     memset(&fn, 0, sizeof fn);
-    if ((rc = core_function_load_visible(x->db, d.function_id, x->who, x->admin, &fn, x->err)))
+    if ((rc = core_function_load_visible(x->core, x->db, d.function_id, x->who, x->admin, &fn,
+                                         x->err)))
         goto out;
     if (fn.disabled) {
         rc = mt_err_set(x->err, MT_ECONFLICT, "function %s is disabled: no new tasks",
@@ -300,6 +312,8 @@ mt_status tasks_create(core_ctx *x)
         rc = store_run(x->db, x->err, NULL,
                        "INSERT INTO task_participants(task_id, username) VALUES (?, ?)", tid.s,
                        pset[j]);
+    if (!rc)
+        rc = integ_task_decl_seal(x->core, x->db, tid.s, x->err);
     if (rc)
         goto out;
     core_set_object(x, "task", tid.s);
@@ -338,7 +352,7 @@ static mt_status assign_one(core_ctx *x, task_row *t, const dec_binding *b, bool
     if (json_object_get(map, b->slot))
         return mt_err_set(x->err, MT_ECONFLICT, "%s slot '%s' is already assigned", dir, b->slot);
     bool owner;
-    mt_status rc = core_file_is_owner(x->db, b->file_id, x->who, &owner, x->err);
+    mt_status rc = core_file_is_owner(x->core, x->db, b->file_id, x->who, &owner, x->err);
     if (rc)
         return rc;
     if (!owner)
@@ -346,7 +360,7 @@ static mt_status assign_one(core_ctx *x, task_row *t, const dec_binding *b, bool
                           "no file %s among your files: you can only assign files you own",
                           b->file_id);
     core_file f;
-    if ((rc = core_file_load(x->db, b->file_id, &f, x->err)))
+    if ((rc = core_file_load(x->core, x->db, b->file_id, &f, x->err)))
         return rc;
     if (input && strcmp(f.kind, "input"))
         return mt_err_set(x->err, MT_EINVAL, "file %s is an %s file; input slots take input files",
@@ -473,6 +487,9 @@ mt_status tasks_approve(core_ctx *x)
     json_array_append_new(t.approvals, json_string(x->who));
     if ((rc = set_json_col(x, "approvals", t.task_id, t.approvals)))
         goto out;
+    /* the approval that counts: a MAC over the binding as it is now */
+    if ((rc = integ_approval_seal(x->core, x->db, t.task_id, x->who, x->err)))
+        goto out;
     bool all = true;
     size_t i;
     json_t *p;
@@ -504,6 +521,8 @@ mt_status tasks_invoke(core_ctx *x)
                         t.task_id, t.status);
         goto out;
     }
+    if ((rc = integ_task_verify(x->core, x->db, t.task_id, x->err)))
+        goto out;
     sqlite3_stmt *st;
     if ((rc = store_prepare(x->db,
                             "SELECT disabled, deleted, usage_quota, current_usage FROM functions "
@@ -631,6 +650,22 @@ static json_t *task_json(core_ctx *x, const char *task_id)
     return o;
 }
 
+/* task_json for tasks_list: the task_participants row that selected it is
+ * untrusted, so membership is checked against the verified declaration. */
+static json_t *task_json_participant(core_ctx *x, const char *task_id)
+{
+    task_row t;
+    if (task_load(x->core, x->db, task_id, &t, x->err))
+        return NULL;
+    bool member = json_array_has(t.participants, x->who);
+    task_row_clear(&t);
+    if (!member) {
+        integ_fail(x->err, "task");
+        return NULL;
+    }
+    return task_json(x, task_id);
+}
+
 mt_status tasks_get(core_ctx *x)
 {
     task_row t;
@@ -656,5 +691,5 @@ mt_status tasks_list(core_ctx *x)
     if (rc)
         return rc;
     store_bind_text(st, 1, x->who);
-    return core_list_response(x, st, "tasks", task_json);
+    return core_list_response(x, st, "tasks", task_json_participant);
 }

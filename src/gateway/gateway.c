@@ -354,6 +354,7 @@ typedef struct gw_req {
     char route[GW_ROUTE_LEN];   /* metrics label */
     char object[80];
     const char *actor;
+    bool audited; /* the backend wrote the entry in the change's transaction */
 } gw_req;
 
 static const char *gw_reason(int status)
@@ -397,7 +398,7 @@ static void gw_evbuffer_wipe_free_cb(const void *data, size_t len, void *arg)
 static void gw_finish(gw_req *r, int status, const char *content_type, struct evbuffer *body)
 {
     mt_gateway *gw = r->gw;
-    if (gw->be.audit) {
+    if (gw->be.audit && !r->audited) {
         mt_err err;
         mt_err_clear(&err);
         if (gw->be.audit(gw->be.ctx, r->actor, r->action, r->object[0] ? r->object : "-", status,
@@ -676,6 +677,7 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
     gw->be.handle(gw->be.ctx, &rq, &resp);
     if (body && body_len <= GW_WIPE_BODY_MAX)
         mt_wipe((void *)body, body_len); /* passwords and hex keys arrive here */
+    r->audited = resp.audited;
 
     resp.object[sizeof resp.object - 1] = '\0';
     resp.route[sizeof resp.route - 1] = '\0';

@@ -427,7 +427,9 @@ const char *mt_tee_measurement(const mt_tee *tee)
 /* Sealing keys                                                              */
 /* ------------------------------------------------------------------------ */
 
-mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
+/* HKDF-SHA256(secret, salt, info = level || 0 || meas || 0 || label). */
+static mt_status seal_derive(mt_tee *tee, const char *level, const char *meas, const char *label,
+                             uint8_t out[32], mt_err *err)
 {
     if (!tee || !label || !out)
         return mt_err_set(err, MT_EINVAL, "mt_tee_sealing_key: NULL argument");
@@ -435,13 +437,14 @@ mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt
     if (ll == 0 || ll > SEAL_LABEL_MAX)
         return mt_err_set(err, MT_EINVAL, "sealing label must be 1 to %d bytes", SEAL_LABEL_MAX);
     /* info = level || 0 || measurement || 0 || label */
-    size_t lv = strlen(tee->level), ms = strlen(tee->measurement);
+    size_t lv = strnlen(level, sizeof tee->level - 1),
+           ms = strnlen(meas, sizeof tee->measurement - 1);
     uint8_t info[sizeof tee->level + sizeof tee->measurement + SEAL_LABEL_MAX + 2];
     size_t il = 0;
-    memcpy(info + il, tee->level, lv);
+    memcpy(info + il, level, lv);
     il += lv;
     info[il++] = 0;
-    memcpy(info + il, tee->measurement, ms);
+    memcpy(info + il, meas, ms);
     il += ms;
     info[il++] = 0;
     memcpy(info + il, label, ll);
@@ -465,6 +468,18 @@ mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt
     EVP_KDF_CTX_free(kctx);
     EVP_KDF_free(kdf);
     return st;
+}
+
+mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
+{
+    return seal_derive(tee, tee ? tee->level : "", tee ? tee->measurement : "", label, out,
+                       err);
+}
+
+mt_status mt_tee_platform_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
+{
+    /* level "" and measurement "*": never those of a sealing key */
+    return seal_derive(tee, "", "*", label, out, err);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -626,6 +641,68 @@ mt_status mt_tee_set_config(mt_tee *tee, const uint8_t *config, size_t len,
     if (!tee->soft)
         return MT_OK;
     return mt_tee_soft_set_config(tee->soft, config, len, extra_files, err);
+}
+
+mt_status mt_tee_sign(mt_tee *tee, const uint8_t *msg, size_t len, uint8_t **sig,
+                      size_t *sig_len, uint8_t **spki, size_t *spki_len, mt_err *err)
+{
+    *sig = NULL;
+    *sig_len = 0;
+    if (spki) {
+        *spki = NULL;
+        *spki_len = 0;
+    }
+    if (!tee || (!msg && len))
+        return mt_err_set(err, MT_EINVAL, "mt_tee_sign: NULL argument");
+    EVP_PKEY *key = NULL;
+    bool owned = false;
+    const EVP_MD *md = NULL;
+    if (tee->soft) {
+        key = mt_tee_soft_platform_key(tee->soft);
+        md = EVP_sha256();
+    } else {
+        uint8_t seed[32];
+        mt_status st = mt_tee_platform_key(tee, "signing-key/v1", seed, err);
+        if (st != MT_OK)
+            return st;
+        key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof seed);
+        mt_wipe(seed, sizeof seed);
+        owned = true;
+    }
+    if (!key)
+        return mt_err_set(err, MT_EINTERNAL, "no signing key");
+    mt_status st = MT_OK;
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    size_t sl = 0;
+    uint8_t *s = NULL;
+    if (!mc || EVP_DigestSignInit(mc, NULL, md, NULL, key) != 1 ||
+        EVP_DigestSign(mc, NULL, &sl, msg, len) != 1 || !(s = malloc(sl ? sl : 1)) ||
+        EVP_DigestSign(mc, s, &sl, msg, len) != 1) {
+        free(s);
+        s = NULL;
+        st = mt_err_set(err, MT_EINTERNAL, "signing failed");
+    }
+    EVP_MD_CTX_free(mc);
+    if (st == MT_OK && spki) {
+        uint8_t *der = NULL;
+        int dl = i2d_PUBKEY(key, &der);
+        if (dl <= 0 || !(*spki = malloc((size_t)dl))) {
+            st = mt_err_set(err, MT_ENOMEM, "encoding the public key failed");
+        } else {
+            memcpy(*spki, der, (size_t)dl);
+            *spki_len = (size_t)dl;
+        }
+        OPENSSL_free(der);
+    }
+    if (owned)
+        EVP_PKEY_free(key);
+    if (st != MT_OK) {
+        free(s);
+        return st;
+    }
+    *sig = s;
+    *sig_len = sl;
+    return MT_OK;
 }
 
 void mt_tee_soft_ids(const mt_tee *tee, char measurement[65], char platform_key[65])

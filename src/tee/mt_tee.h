@@ -77,4 +77,21 @@ mt_status mt_tee_measure_soft(const uint8_t *config, size_t len, const char *con
 /* Derives a 32-byte sealing key for label (e.g. "file-keys/v1"). */
 mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err);
 
+/* Derives a 32-byte key for label like mt_tee_sealing_key but bound to the
+ * platform secret only, not to the level or the daemon binary's
+ * measurement: the analogue of signer-bound sealing, for keys an upgraded
+ * (or re-levelled) daemon must still hold (the store's integrity MACs, the
+ * checkpoint signing key). Never equal to a sealing key. */
+mt_status mt_tee_platform_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err);
+
+/* Signs msg with the provider's signing key (audit checkpoints): at level
+ * soft the platform key (ECDSA P-256 with SHA-256, DER signature: the key
+ * clients pin); at every other level an Ed25519 key derived from the
+ * platform secret with the label "signing-key/v1" (mt_tee_platform_key), so it never
+ * leaves the provider and stays the same across upgrades of the daemon. *sig and *spki
+ * (the public key as DER SubjectPublicKeyInfo; spki may be NULL) are
+ * malloc'ed; the caller frees them. */
+mt_status mt_tee_sign(mt_tee *tee, const uint8_t *msg, size_t len, uint8_t **sig,
+                      size_t *sig_len, uint8_t **spki, size_t *spki_len, mt_err *err);
+
 #endif

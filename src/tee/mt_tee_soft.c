@@ -383,6 +383,11 @@ void mt_tee_soft_platform_key_id(const mt_tee_soft *s, char out[65])
     mt_hex_encode(h, 32, out);
 }
 
+EVP_PKEY *mt_tee_soft_platform_key(const mt_tee_soft *s)
+{
+    return s ? s->key : NULL;
+}
+
 /* ---- evidence ----------------------------------------------------------- */
 
 /* ECDSA P-256/SHA-256 over msg as raw r||s. */

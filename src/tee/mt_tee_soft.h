@@ -45,6 +45,8 @@ mt_status mt_tee_soft_set_config(mt_tee_soft *s, const uint8_t *config, size_t l
                                  const char *const *extra_files, mt_err *err);
 /* The current evidence measurement (32 bytes). */
 const uint8_t *mt_tee_soft_measurement(const mt_tee_soft *s);
+/* The platform key (borrowed; lives as long as s). */
+EVP_PKEY *mt_tee_soft_platform_key(const mt_tee_soft *s);
 /* SHA-256 of the platform key's SPKI DER as 64 hex characters. */
 void mt_tee_soft_platform_key_id(const mt_tee_soft *s, char out[65]);
 /* Adds the RA-TLS extension with fresh soft evidence bound to tls_key to

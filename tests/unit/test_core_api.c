@@ -8,6 +8,8 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+
 #include "mt_ff.h"
 
 typedef struct fx {
@@ -949,6 +951,22 @@ static void test_restart_recovery(void **state)
     json_decref(o);
 }
 
+static int64_t audit_rows(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/mesatee.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM audit", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
 static void test_audit_chain(void **state)
 {
     fx *f = *state;
@@ -956,25 +974,26 @@ static void test_audit_chain(void **state)
     mt_err err;
     char fid[33];
     new_function(e, f->carol, "true", "[]", 0, fid);
+    int64_t base = audit_rows(e->dir); /* logins, users and the function, in-transaction */
+    assert_true(base >= 8);
+    json_t *o = NULL;
+    assert_int_equal(treq(e, "GET", "/v1/audit", f->carol, NULL, &o), 200);
+    size_t carol_base = json_array_size(json_object_get(o, "entries"));
+    json_decref(o);
     char obj[64];
     snprintf(obj, sizeof obj, "function:%s", fid);
-    assert_int_equal(mt_core_audit(e->core, "carol", "POST /v1/functions", obj, 201, &err), MT_OK);
     assert_int_equal(mt_core_audit(e->core, "alice", "GET /v1/files", "-", 200, &err), MT_OK);
     assert_int_equal(mt_core_audit(e->core, "bob", "GET /v1/files", "-", 200, &err), MT_OK);
     assert_int_equal(mt_core_audit(e->core, "admin", "PUT /v1/functions/{id}", obj, 200, &err),
                      MT_OK);
     assert_int_equal(mt_core_audit(e->core, NULL, "POST /v1/auth/login", "user:x\n", 401, &err),
                      MT_OK);
-    json_t *o = NULL;
     /* visibility */
     assert_int_equal(treq(e, "GET", "/v1/audit", f->admin, NULL, &o), 200);
-    assert_int_equal(json_array_size(json_object_get(o, "entries")), 5);
+    assert_int_equal(json_array_size(json_object_get(o, "entries")), (size_t)base + 4);
     json_decref(o);
     assert_int_equal(treq(e, "GET", "/v1/audit", f->carol, NULL, &o), 200);
-    assert_int_equal(json_array_size(json_object_get(o, "entries")), 2); /* own + her fn */
-    json_decref(o);
-    assert_int_equal(treq(e, "GET", "/v1/audit", f->alice, NULL, &o), 200);
-    assert_int_equal(json_array_size(json_object_get(o, "entries")), 1);
+    assert_int_equal(json_array_size(json_object_get(o, "entries")), carol_base + 1); /* her fn */
     json_decref(o);
     assert_int_equal(
         treq_raw(e, "GET", "/v1/audit", "after=2&limit=2", f->admin, NULL, 0, &o, NULL, NULL), 200);
@@ -989,17 +1008,415 @@ static void test_audit_chain(void **state)
     /* verify, tamper, verify */
     tenv_close_core(e);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, &n, &err), MT_OK);
-    assert_int_equal(n, 5);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(n, (uint64_t)base + 4);
     db_exec(e->dir, "UPDATE audit SET actor = 'mallory' WHERE seq = 3");
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_ECONFLICT);
     assert_non_null(strstr(err.msg, "entry 3"));
-    db_exec(e->dir, "UPDATE audit SET actor = 'bob' WHERE seq = 3");
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, &n, &err), MT_OK);
+    db_exec(e->dir, "UPDATE audit SET actor = 'admin' WHERE seq = 3");
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_OK);
     db_exec(e->dir, "DELETE FROM audit WHERE seq = 2");
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, &n, &err), MT_ECONFLICT);
-    assert_int_equal(mt_core_audit_verify_dir("/nonexistent/dir", &n, &err), MT_EIO);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir("/nonexistent/dir", NULL, 0, &n, &err), MT_EIO);
     tenv_open_core(e);
+}
+
+/* Item 10: a committed change and its audit entry are one transaction. */
+static void test_audit_in_transaction(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    int64_t before = audit_rows(e->dir);
+    char fid[33];
+    new_function(e, f->carol, "true", "[]", 0, fid); /* mt_core_handle only, no gateway */
+    assert_int_equal(audit_rows(e->dir), before + 1);
+    json_t *o = NULL;
+    assert_int_equal(treq_raw(e, "GET", "/v1/audit", "limit=1000", f->admin, NULL, 0, &o, NULL,
+                              NULL),
+                     200);
+    json_t *ent = json_object_get(o, "entries");
+    json_t *last = json_array_get(ent, json_array_size(ent) - 1);
+    assert_string_equal(jstr(last, "action"), "POST /v1/functions");
+    assert_string_equal(jstr(last, "actor"), "carol");
+    char obj[64];
+    snprintf(obj, sizeof obj, "function:%s", fid);
+    assert_string_equal(jstr(last, "object"), obj);
+    json_decref(o);
+    /* a rejected request commits nothing and writes no entry itself */
+    assert_int_equal(treq(e, "POST", "/v1/functions", f->carol, "{}", NULL), 400);
+    assert_int_equal(audit_rows(e->dir), before + 1);
+    /* when the entry cannot be written, the change is not committed either */
+    size_t nfn = count_list(e, "/v1/functions", f->carol, "functions");
+    db_exec(e->dir, "CREATE TRIGGER no_audit BEFORE INSERT ON audit "
+                    "BEGIN SELECT RAISE(ABORT, 'audit refused'); END");
+    assert_int_equal(treqf(e, "POST", "/v1/functions", f->carol, &o, PSI_FN, "true", "[]", 0), 500);
+    json_decref(o);
+    db_exec(e->dir, "DROP TRIGGER no_audit");
+    assert_int_equal(audit_rows(e->dir), before + 1);
+    assert_int_equal(count_list(e, "/v1/functions", f->carol, "functions"), nfn);
+}
+
+/* Recomputes the unkeyed hash chain after an edit, as a host could. */
+static void recompute_chain(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/mesatee.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT seq, time, actor, action, object, status FROM "
+                                        "audit ORDER BY seq",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+    json_t *rows = json_array();
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char buf[1024], h[65];
+        int len = snprintf(buf, sizeof buf, "%s\n%lld\n%lld\n%s\n%s\n%s\n%lld", prev,
+                           (long long)sqlite3_column_int64(st, 0),
+                           (long long)sqlite3_column_int64(st, 1),
+                           (const char *)sqlite3_column_text(st, 2),
+                           (const char *)sqlite3_column_text(st, 3),
+                           (const char *)sqlite3_column_text(st, 4),
+                           (long long)sqlite3_column_int64(st, 5));
+        uint8_t md[32];
+        unsigned ml;
+        EVP_Digest(buf, (size_t)len, md, &ml, EVP_sha256(), NULL);
+        thex(md, 32, h);
+        json_array_append_new(rows, json_pack("[I, s, s]",
+                                              (json_int_t)sqlite3_column_int64(st, 0), prev, h));
+        memcpy(prev, h, sizeof prev);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        char sql[320];
+        snprintf(sql, sizeof sql, "UPDATE audit SET prev_hash = '%s', hash = '%s' WHERE seq = %lld",
+                 json_string_value(json_array_get(r, 1)), json_string_value(json_array_get(r, 2)),
+                 (long long)json_integer_value(json_array_get(r, 0)));
+        db_exec(dir, sql);
+    }
+    json_decref(rows);
+}
+
+/* Fetches a checkpoint (query may be NULL); returns its document (heap). */
+static char *get_checkpoint(tenv *e, const char *tok, const char *query, int want_status)
+{
+    json_t *o = NULL;
+    assert_int_equal(treq_raw(e, "GET", "/v1/audit/checkpoint", query, tok, NULL, 0, &o, NULL,
+                              NULL),
+                     want_status);
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+/* Item 10: rewrites that recompute the unkeyed chain and truncations are
+ * detected against held, signed checkpoints. */
+static void test_audit_checkpoints(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    mt_err err;
+    char *doc1 = get_checkpoint(e, f->alice, NULL, 200);
+    mt_audit_checkpoint cp1, cp2, bad;
+    assert_int_equal(mt_core_audit_checkpoint_parse((uint8_t *)doc1, strlen(doc1), &cp1, &err),
+                     MT_OK);
+    assert_int_equal((int64_t)cp1.entries, audit_rows(e->dir));
+    assert_string_equal(cp1.level, "none");
+    /* a forged checkpoint does not verify */
+    char *forged = strdup(doc1);
+    char num[32];
+    snprintf(num, sizeof num, "\"entries\":%llu", (unsigned long long)cp1.entries);
+    char *p = strstr(forged, num);
+    assert_non_null(p);
+    p[10] = p[10] == '9' ? '8' : '9';
+    assert_int_equal(mt_core_audit_checkpoint_parse((uint8_t *)forged, strlen(forged), &bad, &err),
+                     MT_ECRYPTO);
+    free(forged);
+    assert_int_equal(mt_core_audit_checkpoint_parse((uint8_t *)"{\"format\":1}", 12, &bad, &err),
+                     MT_EINVAL);
+    /* more entries, a second checkpoint, one for an older count */
+    char fid[33];
+    new_function(e, f->carol, "true", "[]", 0, fid);
+    new_function(e, f->carol, "true", "[]", 0, fid);
+    char *doc2 = get_checkpoint(e, f->bob, NULL, 200);
+    assert_int_equal(mt_core_audit_checkpoint_parse((uint8_t *)doc2, strlen(doc2), &cp2, &err),
+                     MT_OK);
+    assert_true(cp2.entries > cp1.entries);
+    assert_string_equal(cp2.key_id, cp1.key_id);
+    char q[64];
+    snprintf(q, sizeof q, "entries=%llu", (unsigned long long)cp1.entries);
+    char *doc1b = get_checkpoint(e, f->bob, q, 200);
+    mt_audit_checkpoint cp1b;
+    assert_int_equal(mt_core_audit_checkpoint_parse((uint8_t *)doc1b, strlen(doc1b), &cp1b, &err),
+                     MT_OK);
+    assert_string_equal(cp1b.head, cp1.head);
+    free(get_checkpoint(e, f->bob, "entries=999999", 409));
+    free(get_checkpoint(e, f->bob, "entries=x", 400));
+    mt_audit_checkpoint held[2] = {cp1, cp2};
+    uint64_t n;
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, held, 2, &n, &err), MT_OK);
+
+    /* truncation: drop the newest entries (the unkeyed chain still holds) */
+    tenv_close_core(e);
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM audit WHERE seq > %llu",
+             (unsigned long long)cp1.entries + 1);
+    db_exec(e->dir, sql);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, held, 1, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, held, 2, &n, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "truncated"));
+    tenv_open_core(e);
+    snprintf(q, sizeof q, "entries=%llu", (unsigned long long)cp2.entries);
+    free(get_checkpoint(e, f->bob, q, 409));
+
+    /* rewrite: edit entry 2 and recompute the unkeyed chain */
+    tenv_close_core(e);
+    db_exec(e->dir, "UPDATE audit SET actor = 'mallory' WHERE seq = 2");
+    recompute_chain(e->dir);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_OK); /* unkeyed */
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, held, 1, &n, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "rewritten"));
+    tenv_open_core(e);
+    /* the daemon refuses to sign it: the MACs do not match */
+    json_t *o = NULL;
+    assert_int_equal(treq_raw(e, "GET", "/v1/audit/checkpoint", NULL, f->alice, NULL, 0, &o, NULL,
+                              NULL),
+                     500);
+    assert_non_null(strstr(terr_msg(o), "integrity check failed: audit log"));
+    json_decref(o);
+    /* extending it launders nothing: the forged entry still fails */
+    assert_int_equal(mt_core_audit(e->core, "x", "GET /healthz", "-", 200, &err), MT_OK);
+    assert_int_equal(treq_raw(e, "GET", "/v1/audit/checkpoint", NULL, f->alice, NULL, 0, NULL,
+                              NULL, NULL),
+                     500);
+    free(doc1);
+    free(doc1b);
+    free(doc2);
+}
+
+/* ---- item 8: the store is untrusted ------------------------------------ */
+
+static void approved_task(fx *f, party *a, party *b, bool both, char tid[33]);
+
+/* A database written before the MACs existed is sealed once at upgrade and
+ * keeps working: logins, tokens, files, approved tasks, the audit log. */
+static void test_integrity_upgrade(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    party a, b;
+    char tid[33], path[160];
+    approved_task(f, &a, &b, true, tid);
+    tenv_close_core(e);
+    db_exec(e->dir, "ALTER TABLE files DROP COLUMN mac; ALTER TABLE tasks DROP COLUMN decl_mac;"
+                    "ALTER TABLE task_participants DROP COLUMN approval_mac;"
+                    "ALTER TABLE audit DROP COLUMN mac; ALTER TABLE users DROP COLUMN mac;"
+                    "ALTER TABLE tokens DROP COLUMN mac; ALTER TABLE functions DROP COLUMN mac;"
+                    "DELETE FROM schema_version WHERE version = 3");
+    tenv_open_core(e);
+    json_t *o = NULL;
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
+    snprintf(path, sizeof path, "/v1/files/%s", a.in_id);
+    assert_int_equal(treq(e, "GET", path, f->alice, NULL, NULL), 200);
+    snprintf(path, sizeof path, "/v1/tasks/%s/invoke", tid);
+    assert_int_equal(treq(e, "POST", path, f->alice, NULL, &o), 200);
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", "/v1/audit/checkpoint", f->bob, NULL, NULL), 200);
+}
+
+/* A task of alice and bob with both inputs and outputs assigned; approved by
+ * alice, and by bob when both is true. */
+static void approved_task(fx *f, party *a, party *b, bool both, char tid[33])
+{
+    tenv *e = &f->e;
+    char fid[33], body[512], path[160];
+    new_function(e, f->carol, "true", "[]", 0, fid);
+    new_input(e, f->alice, "1\n2\n", a->in_key, a->in_id);
+    new_output(e, f->alice, a->out_key, a->out_id);
+    new_input(e, f->bob, "2\n3\n", b->in_key, b->in_id);
+    new_output(e, f->bob, b->out_key, b->out_id);
+    new_task(e, f->alice, fid, tid);
+    snprintf(path, sizeof path, "/v1/tasks/%s/assign", tid);
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_a\":\"%s\"},\"outputs\":{\"out_a\":\"%s\"}}",
+             a->in_id, a->out_id);
+    assert_int_equal(treq(e, "POST", path, f->alice, body, NULL), 200);
+    snprintf(body, sizeof body, "{\"inputs\":{\"in_b\":\"%s\"},\"outputs\":{\"out_b\":\"%s\"}}",
+             b->in_id, b->out_id);
+    assert_int_equal(treq(e, "POST", path, f->bob, body, NULL), 200);
+    snprintf(path, sizeof path, "/v1/tasks/%s/approve", tid);
+    assert_int_equal(treq(e, "POST", path, f->alice, NULL, NULL), 200);
+    if (both)
+        assert_int_equal(treq(e, "POST", path, f->bob, NULL, NULL), 200);
+}
+
+/* Invokes tid as alice expecting "integrity check failed: cls". */
+static void expect_integrity(tenv *e, const char *tok, const char *tid, const char *cls)
+{
+    char path[160], want[96];
+    snprintf(path, sizeof path, "/v1/tasks/%s/invoke", tid);
+    snprintf(want, sizeof want, "integrity check failed: %s", cls);
+    json_t *o = NULL;
+    assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 500);
+    assert_string_equal(terr_msg(o), want);
+    json_decref(o);
+}
+
+static void test_store_tampering(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    party a, b, a2, b2;
+    char tid[33], sql[512], path[160];
+    json_t *o = NULL;
+
+    /* an untampered task invokes */
+    approved_task(f, &a, &b, true, tid);
+    snprintf(path, sizeof path, "/v1/tasks/%s/invoke", tid);
+    assert_int_equal(treq(e, "POST", path, f->alice, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "staged");
+    json_decref(o);
+
+    /* flip an approval flag: bob never approved */
+    approved_task(f, &a, &b, false, tid);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET approvals = '[\"alice\",\"bob\"]', status = 'approved' "
+             "WHERE task_id = '%s'",
+             tid);
+    db_exec(e->dir, sql);
+    expect_integrity(e, f->alice, tid, "approval");
+
+    /* change an input's file id (rows kept consistent with each other) */
+    approved_task(f, &a, &b, true, tid);
+    new_input(e, f->alice, "9\n", a2.in_key, a2.in_id);
+    snprintf(sql, sizeof sql,
+             "UPDATE task_files SET file_id = '%s' WHERE task_id = '%s' AND slot = 'in_a';"
+             "UPDATE tasks SET assignments = replace(assignments, '%s', '%s') "
+             "WHERE task_id = '%s'",
+             a2.in_id, tid, a.in_id, a2.in_id, tid);
+    db_exec(e->dir, sql);
+    expect_integrity(e, f->alice, tid, "approval");
+    /* only the column the job is built from */
+    approved_task(f, &a, &b, true, tid);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET assignments = replace(assignments, '%s', '%s') "
+             "WHERE task_id = '%s'",
+             a.in_id, a2.in_id, tid);
+    db_exec(e->dir, sql);
+    expect_integrity(e, f->alice, tid, "binding");
+
+    /* change an output's owner */
+    approved_task(f, &a, &b, true, tid);
+    snprintf(sql, sizeof sql, "UPDATE file_owners SET username = 'carol' WHERE file_id = '%s'",
+             b.out_id);
+    db_exec(e->dir, sql);
+    expect_integrity(e, f->alice, tid, "file");
+
+    /* change an argument */
+    approved_task(f, &a, &b, true, tid);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET arguments = replace(arguments, '\"z\"', '\"q\"') "
+             "WHERE task_id = '%s'",
+             tid);
+    db_exec(e->dir, sql);
+    expect_integrity(e, f->alice, tid, "task");
+
+    /* change an input's recorded ciphertext hash */
+    approved_task(f, &a2, &b2, true, tid);
+    snprintf(sql, sizeof sql,
+             "UPDATE files SET sha256 = '%064d' WHERE file_id = '%s'", 0, a2.in_id);
+    db_exec(e->dir, sql);
+    expect_integrity(e, f->alice, tid, "file");
+
+    /* drop a participant (and its approval row) */
+    approved_task(f, &a, &b, true, tid);
+    snprintf(sql, sizeof sql,
+             "DELETE FROM task_participants WHERE task_id = '%s' AND username = 'bob'", tid);
+    db_exec(e->dir, sql);
+    expect_integrity(e, f->alice, tid, "task");
+
+    /* access rows: an added owner row gives carol nothing */
+    snprintf(sql, sizeof sql, "INSERT INTO file_owners(file_id, username) VALUES ('%s', 'carol')",
+             a.in_id);
+    db_exec(e->dir, sql);
+    snprintf(path, sizeof path, "/v1/files/%s", a.in_id);
+    assert_int_equal(treq(e, "GET", path, f->carol, NULL, &o), 500);
+    assert_string_equal(terr_msg(o), "integrity check failed: file");
+    json_decref(o);
+    /* an added participant row does not show the task to carol */
+    approved_task(f, &a, &b, true, tid);
+    snprintf(sql, sizeof sql, "INSERT INTO task_participants(task_id, username) VALUES ('%s', "
+                              "'carol')",
+             tid);
+    db_exec(e->dir, sql);
+    assert_int_equal(treq(e, "GET", "/v1/tasks", f->carol, NULL, &o), 500);
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s", tid);
+    assert_int_equal(treq(e, "GET", path, f->carol, NULL, NULL), 404);
+
+    /* functions: a private function made public, and a built-in swapped
+     * under an approved task */
+    char pfid[33], fpath[160];
+    new_function(e, f->carol, "false", "[]", 0, pfid);
+    snprintf(fpath, sizeof fpath, "/v1/functions/%s", pfid);
+    assert_int_equal(treq(e, "GET", fpath, f->alice, NULL, NULL), 404);
+    snprintf(sql, sizeof sql, "UPDATE functions SET public = 1 WHERE function_id = '%s'", pfid);
+    db_exec(e->dir, sql);
+    assert_int_equal(treq(e, "GET", fpath, f->alice, NULL, &o), 500);
+    assert_string_equal(terr_msg(o), "integrity check failed: function");
+    json_decref(o);
+    approved_task(f, &a, &b, true, tid);
+    snprintf(sql, sizeof sql,
+             "UPDATE functions SET builtin = 'echo' WHERE function_id = (SELECT function_id "
+             "FROM tasks WHERE task_id = '%s')",
+             tid);
+    db_exec(e->dir, sql);
+    expect_integrity(e, f->alice, tid, "function");
+
+    /* users and tokens: a role, a password hash or a token written by the
+     * host is refused */
+    mt_err err;
+    mt_principal who;
+    assert_int_equal(treq(e, "GET", "/v1/users", f->bob, NULL, NULL), 403);
+    db_exec(e->dir, "UPDATE users SET role = 'admin' WHERE username = 'bob'");
+    assert_int_equal(mt_core_authenticate(e->core, f->bob, &who, &err), MT_EINTERNAL);
+    assert_string_equal(err.msg, "integrity check failed: user");
+    assert_int_equal(treq(e, "GET", "/v1/users", f->bob, NULL, NULL), 401);
+    db_exec(e->dir, "UPDATE users SET role = 'user' WHERE username = 'bob'");
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->bob, NULL, NULL), 200);
+    /* a known password's hash copied onto carol: login as carol fails */
+    db_exec(e->dir, "UPDATE users SET pwhash = (SELECT pwhash FROM users WHERE username = "
+                    "'alice') WHERE username = 'carol'");
+    assert_int_equal(treq(e, "POST", "/v1/auth/login", NULL,
+                          "{\"username\":\"carol\",\"password\":\"" USER_PW "\"}", &o),
+                     500);
+    assert_string_equal(terr_msg(o), "integrity check failed: user");
+    json_decref(o);
+    /* a token row inserted for alice (the host knows the token) */
+    const char *forged = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    char th[65];
+    uint8_t md[32];
+    unsigned ml;
+    EVP_Digest(forged, strlen(forged), md, &ml, EVP_sha256(), NULL);
+    thex(md, 32, th);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tokens(token_hash, username, created_at, expires_at) VALUES "
+             "('%s', 'alice', 0, 99999999999)",
+             th);
+    db_exec(e->dir, sql);
+    assert_int_equal(mt_core_authenticate(e->core, forged, &who, &err), MT_EINTERNAL);
+    assert_string_equal(err.msg, "integrity check failed: token");
+    /* a revoked token made valid again */
+    assert_int_equal(treq(e, "POST", "/v1/auth/logout", f->bob, NULL, NULL), 200);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->bob, NULL, NULL), 401);
+    db_exec(e->dir, "UPDATE tokens SET revoked = 0 WHERE username = 'bob'");
+    assert_int_equal(mt_core_authenticate(e->core, f->bob, &who, &err), MT_EINTERNAL);
 }
 
 static void test_metrics(void **state)
@@ -1035,6 +1452,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_requests, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_restart_recovery, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_audit_chain, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_in_transaction, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_checkpoints, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_store_tampering, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_integrity_upgrade, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

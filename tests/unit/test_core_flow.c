@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 #include <time.h>
 
+#include "core_internal.h" /* integ_function_seal: the test stands in for the TEE */
 #include "mt_ff.h"
 
 #ifndef MT_WORKER_PATH
@@ -255,7 +256,9 @@ static void test_echo_fail_and_cancel_running(void **state)
     assert_non_null(strstr(jstr(o, "failure_reason"), "message"));
     json_decref(o);
 
-    /* a task that never ends: made from echo by editing the stored builtin */
+    /* a task that never ends: made from echo by editing the stored builtin
+     * and resealing the row with the core's key (the store is untrusted: an
+     * edit alone fails the task's integrity check) */
     char sql[256], dbp[200];
     snprintf(sql, sizeof sql,
              "UPDATE functions SET builtin = '__test_spin' WHERE function_id "
@@ -266,6 +269,8 @@ static void test_echo_fail_and_cancel_running(void **state)
     assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    mt_err serr;
+    assert_int_equal(integ_function_seal(e.core, db, bare, &serr), MT_OK);
     sqlite3_close(db);
     run_slotless(&e, admin, bare, "{}", t3);
     st = wait_status(&e, admin, t3, "running", 10000);

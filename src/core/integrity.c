@@ -1,0 +1,833 @@
+/* integrity: MACs over the rows of the untrusted store (store.c).
+ *
+ * The SQLite file is host-owned: at the hardware levels it lies outside the
+ * TEE, and whoever writes it could otherwise flip an approval, swap an
+ * input, add an owner or change an argument of a staged task. Every row that
+ * decides what runs, on whose data and for whom carries an HMAC-SHA256 under
+ * core->integ_key, a key derived inside the TEE provider
+ * ("store-integrity/v1", mt_tee_platform_key: like a sealing key but not
+ * bound to the binary, so upgrades keep it); the host never sees it.
+ *
+ *   files.mac          over every column of the file (kind, name, URL,
+ *                      object, size, SHA-256 of the ciphertext, written,
+ *                      created_at, SHA-256 of the wrapped key = its key id)
+ *                      and its sorted owners (file_owners rows)
+ *   tasks.decl_mac     over task_id, function_id, creator and the exact
+ *                      stored texts of arguments, inputs_ownership,
+ *                      outputs_ownership and participants
+ *   users.mac          over username, role, password hash, created_at
+ *   functions.mac      over the function (owner, visibility, flags, quota,
+ *                      declaration, payload) and its allow-list
+ *   tokens.mac         over token hash, username, created_at, expires_at,
+ *                      revoked (resealed when revoked)
+ *   task_participants.approval_mac
+ *                      per participant, over task_id, username and the
+ *                      task's binding hash (below), written when that
+ *                      participant approves through an authenticated request
+ *
+ * The binding hash is SHA-256 over the task declaration, the function's
+ * executor type, built-in name, wasm payload object, payload SHA-256 and
+ * wrapped payload key, and, per assigned slot (task_files, ordered), the
+ * direction, slot, file id and that file's verified MAC (hence its ciphertext
+ * hash, key id and owners). integ_task_verify recomputes it from the rows
+ * and checks the declaration MAC, every file MAC, the structure (each slot
+ * assigned once, to a file of the right kind whose owners are the declared
+ * ones, every owner a participant, the assignments column equal to the
+ * task_files rows, one task_participants row per participant) and every
+ * participant's approval MAC, before any key is unwrapped for an executor.
+ *
+ * Each field is encoded as u32be length || bytes (length 0xffffffff for SQL
+ * NULL) after a domain string and a NUL, so no two field lists collide.
+ * Failures say "integrity check failed: CLASS" (file, task, binding,
+ * approval) and nothing derived from the rows; they are MT_EINTERNAL.
+ * What this does not give: freshness. A host that restores an older,
+ * consistent copy of the database (rollback) is not detected
+ * (docs/threat-model.md).
+ * Thread-safety: stateless; callers pass their own connection. */
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+#include "mt_json.h"
+#include "mt_log.h"
+
+/* ---- field buffer ------------------------------------------------------ */
+
+typedef struct fbuf {
+    uint8_t *p;
+    size_t len, cap;
+    bool oom;
+} fbuf;
+
+static void fb_raw(fbuf *b, const void *d, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n)
+            cap *= 2;
+        uint8_t *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n)
+        memcpy(b->p + b->len, d, n);
+    b->len += n;
+}
+
+static void fb_len(fbuf *b, uint32_t v)
+{
+    uint8_t l[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    fb_raw(b, l, 4);
+}
+
+static void fb_bytes(fbuf *b, const void *d, size_t n)
+{
+    if (!d) {
+        fb_len(b, 0xffffffffu);
+        return;
+    }
+    if (n >= 0xffffffffu) {
+        b->oom = true;
+        return;
+    }
+    fb_len(b, (uint32_t)n);
+    fb_raw(b, d, n);
+}
+
+static void fb_str(fbuf *b, const char *s)
+{
+    fb_bytes(b, s, s ? strlen(s) : 0);
+}
+
+/* Column i of st as a field (NULL stays distinct from ""). */
+static void fb_col(fbuf *b, sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        fb_bytes(b, NULL, 0);
+        return;
+    }
+    const unsigned char *t = sqlite3_column_text(st, i);
+    fb_bytes(b, t ? (const char *)t : "", (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* SHA-256 of a blob column as a hex field (the key id of a wrapped key). */
+static void fb_col_digest(fbuf *b, sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+        fb_bytes(b, NULL, 0);
+        return;
+    }
+    char h[65];
+    const void *p = sqlite3_column_blob(st, i);
+    core_sha256_hex(p ? p : "", (size_t)sqlite3_column_bytes(st, i), h);
+    fb_str(b, h);
+}
+
+static void fb_init(fbuf *b, const char *domain)
+{
+    memset(b, 0, sizeof *b);
+    fb_raw(b, domain, strlen(domain) + 1);
+}
+
+static void fb_free(fbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- primitives -------------------------------------------------------- */
+
+mt_status integ_fail(mt_err *err, const char *cls)
+{
+    return mt_err_set(err, MT_EINTERNAL, "integrity check failed: %s", cls);
+}
+
+/* HMAC-SHA256(key, buffer) as hex. false on allocation failure. */
+static bool fb_mac(const uint8_t key[32], const fbuf *b, char out[65])
+{
+    if (b->oom)
+        return false;
+    uint8_t md[32];
+    size_t ml = 0;
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, 32, b->p, b->len, md, sizeof md,
+                   &ml) ||
+        ml != 32)
+        return false;
+    mt_hex_encode(md, 32, out);
+    return true;
+}
+
+bool integ_hex_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    return la == 64 && lb == 64 && mt_ct_equal(a, b, 64);
+}
+
+mt_status integ_mac_text(const uint8_t key[32], const char *domain, const char *text,
+                         char out[65], mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, domain);
+    fb_str(&b, text);
+    bool ok = fb_mac(key, &b, out);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+/* Computes the MAC a file row should carry; *stored receives the stored one
+ * ("" when NULL). MT_ENOTFOUND when there is no such file. */
+static mt_status file_mac(mt_core *c, sqlite3 *db, const char *file_id, char mac[65],
+                          char stored[65], mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db,
+                                 "SELECT file_id, kind, name, url, object_id, size, sha256, "
+                                 "written, created_at, wrapped_key, mac FROM files "
+                                 "WHERE file_id = ?",
+                                 &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, file_id);
+    fbuf b;
+    fb_init(&b, "mesatee-file/v1");
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        for (int i = 0; i < 9; i++)
+            fb_col(&b, st, i);
+        fb_col_digest(&b, st, 9);
+        snprintf(stored, 65, "%s", store_col_text(st, 10));
+    } else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no file %s", file_id);
+    else
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    if (!rc && !(rc = store_prepare(db,
+                                    "SELECT username FROM file_owners WHERE file_id = ? "
+                                    "ORDER BY username",
+                                    &st, err))) {
+        store_bind_text(st, 1, file_id);
+        while ((s = sqlite3_step(st)) == SQLITE_ROW)
+            fb_col(&b, st, 0);
+        if (s != SQLITE_DONE)
+            rc = store_fail(db, err);
+        sqlite3_finalize(st);
+    }
+    if (!rc && !fb_mac(c->integ_key, &b, mac))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    fb_free(&b);
+    return rc;
+}
+
+mt_status integ_file_seal(mt_core *c, sqlite3 *db, const char *file_id, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = file_mac(c, db, file_id, mac, stored, err);
+    if (!rc)
+        rc = store_run(db, err, NULL, "UPDATE files SET mac = ? WHERE file_id = ?", mac, file_id);
+    return rc;
+}
+
+mt_status integ_file_check(mt_core *c, sqlite3 *db, const char *file_id, char mac_out[65],
+                           mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = file_mac(c, db, file_id, mac, stored, err);
+    if (rc)
+        return rc;
+    if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: file %s does not match its MAC (edited outside mesatee)",
+                 file_id);
+        return integ_fail(err, "file");
+    }
+    if (mac_out)
+        memcpy(mac_out, mac, 65);
+    return MT_OK;
+}
+
+/* ---- task declaration -------------------------------------------------- */
+
+static mt_status decl_mac(mt_core *c, sqlite3 *db, const char *task_id, char mac[65],
+                          char stored[65], mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db,
+                                 "SELECT task_id, function_id, creator, arguments, "
+                                 "inputs_ownership, outputs_ownership, participants, decl_mac "
+                                 "FROM tasks WHERE task_id = ?",
+                                 &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, task_id);
+    fbuf b;
+    fb_init(&b, "mesatee-task-decl/v1");
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        for (int i = 0; i < 7; i++)
+            fb_col(&b, st, i);
+        snprintf(stored, 65, "%s", store_col_text(st, 7));
+        if (!fb_mac(c->integ_key, &b, mac))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    } else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
+    else
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    fb_free(&b);
+    return rc;
+}
+
+mt_status integ_task_decl_seal(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = decl_mac(c, db, task_id, mac, stored, err);
+    if (!rc)
+        rc = store_run(db, err, NULL, "UPDATE tasks SET decl_mac = ? WHERE task_id = ?", mac,
+                       task_id);
+    return rc;
+}
+
+mt_status integ_task_decl_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = decl_mac(c, db, task_id, mac, stored, err);
+    if (rc)
+        return rc;
+    if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: task %s declaration does not match its MAC", task_id);
+        return integ_fail(err, "task");
+    }
+    return MT_OK;
+}
+
+/* ---- binding ----------------------------------------------------------- */
+
+static bool arr_has(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), s))
+        return true;
+    return false;
+}
+
+/* The declared owners of slot in an ownership array, or NULL. */
+static const json_t *decl_owners(const json_t *own, const char *slot)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(own, i, v)
+    {
+        const char *n = json_string_value(json_object_get(v, "name"));
+        if (n && !strcmp(n, slot))
+            return json_object_get(v, "owners");
+    }
+    return NULL;
+}
+
+/* Structural checks of the declaration itself: well-formed, creator and
+ * every declared owner among the participants. */
+static bool decl_sane(const json_t *parts, const json_t *ins, const json_t *outs,
+                      const char *creator)
+{
+    if (!json_is_array(parts) || !json_is_array(ins) || !json_is_array(outs) ||
+        !arr_has(parts, creator))
+        return false;
+    const json_t *lists[2] = {ins, outs};
+    for (int l = 0; l < 2; l++) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(lists[l], i, v)
+        {
+            const json_t *owners = json_object_get(v, "owners");
+            if (!json_is_string(json_object_get(v, "name")) || !json_is_array(owners))
+                return false;
+            size_t j;
+            json_t *o;
+            json_array_foreach(owners, j, o) if (!json_is_string(o) ||
+                                                  !arr_has(parts, json_string_value(o))) return
+                false;
+        }
+    }
+    return true;
+}
+
+mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char hash_out[65],
+                             mt_err *err)
+{
+    mt_status rc = integ_task_decl_check(c, db, task_id, err);
+    if (rc)
+        return rc;
+    {
+        sqlite3_stmt *fq;
+        char fid[MT_ID_LEN + 1] = "";
+        if ((rc = store_prepare(db, "SELECT function_id FROM tasks WHERE task_id = ?", &fq, err)))
+            return rc;
+        store_bind_text(fq, 1, task_id);
+        if (sqlite3_step(fq) == SQLITE_ROW)
+            snprintf(fid, sizeof fid, "%s", store_col_text(fq, 0));
+        sqlite3_finalize(fq);
+        if ((rc = integ_function_check(c, db, fid, err)))
+            return rc == MT_ENOTFOUND ? integ_fail(err, "task") : rc;
+    }
+    fbuf b;
+    fb_init(&b, "mesatee-task-binding/v1");
+    json_t *parts = NULL, *ins = NULL, *outs = NULL, *assign = NULL, *seen = NULL;
+    char creator[65] = "";
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(db,
+                            "SELECT t.task_id, t.function_id, t.creator, t.arguments, "
+                            "t.inputs_ownership, t.outputs_ownership, t.participants, "
+                            "f.executor_type, f.builtin, f.payload_object, f.payload_sha256, "
+                            "f.payload_key, t.assignments FROM tasks t JOIN functions f ON "
+                            "f.function_id = t.function_id WHERE t.task_id = ?",
+                            &st, err)))
+        goto out;
+    store_bind_text(st, 1, task_id);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        for (int i = 0; i < 11; i++)
+            fb_col(&b, st, i);
+        fb_col_digest(&b, st, 11);
+        snprintf(creator, sizeof creator, "%s", store_col_text(st, 2));
+        ins = core_json_load(store_col_text(st, 4));
+        outs = core_json_load(store_col_text(st, 5));
+        parts = core_json_load(store_col_text(st, 6));
+        assign = core_json_load(store_col_text(st, 12));
+    } else if (s == SQLITE_DONE)
+        rc = integ_fail(err, "task"); /* decl verified, function row gone */
+    else
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    if (rc)
+        goto out;
+    if (!decl_sane(parts, ins, outs, creator) || !json_is_object(assign)) {
+        rc = integ_fail(err, "binding");
+        goto out;
+    }
+    /* assigned slots: the rows, their files' MACs, kinds and owners */
+    seen = json_pack("{s:{}, s:{}}", "inputs", "outputs");
+    if (!seen) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = store_prepare(db,
+                            "SELECT tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf "
+                            "JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ? "
+                            "ORDER BY tf.direction, tf.slot",
+                            &st, err)))
+        goto out;
+    store_bind_text(st, 1, task_id);
+    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *dir = store_col_text(st, 0), *slot = store_col_text(st, 1),
+                   *fid = store_col_text(st, 2), *kind = store_col_text(st, 3);
+        bool input = !strcmp(dir, "input");
+        const json_t *want = decl_owners(input ? ins : outs, slot);
+        char fmac[65];
+        json_t *owners = NULL;
+        if ((rc = integ_file_check(c, db, fid, fmac, err)))
+            break;
+        if (!want || (input ? strcmp(kind, "input") != 0 : !strcmp(kind, "input"))) {
+            rc = integ_fail(err, "binding");
+            break;
+        }
+        owners = core_file_owners(db, fid, err);
+        if (!owners) {
+            rc = err->code ? err->code : MT_ENOMEM;
+            break;
+        }
+        bool eq = json_equal(owners, (json_t *)want);
+        json_decref(owners);
+        if (!eq) {
+            rc = integ_fail(err, "binding");
+            break;
+        }
+        json_object_set_new(json_object_get(seen, input ? "inputs" : "outputs"), slot,
+                            json_string(fid));
+        fb_str(&b, dir);
+        fb_str(&b, slot);
+        fb_str(&b, fid);
+        fb_str(&b, fmac);
+    }
+    if (!rc && s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    if (rc)
+        goto out;
+    /* what the job is built from (the assignments column) is exactly the
+     * verified rows, and every declared slot is assigned */
+    if (!json_equal(seen, assign) ||
+        json_object_size(json_object_get(seen, "inputs")) != json_array_size(ins) ||
+        json_object_size(json_object_get(seen, "outputs")) != json_array_size(outs)) {
+        rc = integ_fail(err, "binding");
+        goto out;
+    }
+    /* one task_participants row per participant and no other */
+    int64_t nrows = 0;
+    if ((rc = store_int(db, err, &nrows, NULL,
+                        "SELECT count(*) FROM task_participants WHERE task_id = ?", task_id)))
+        goto out;
+    if ((size_t)nrows != json_array_size(parts)) {
+        rc = integ_fail(err, "task");
+        goto out;
+    }
+    uint8_t md[32];
+    unsigned int ml = 0;
+    if (b.oom || EVP_Digest(b.p, b.len, md, &ml, EVP_sha256(), NULL) != 1 || ml != 32) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory hashing the task binding");
+        goto out;
+    }
+    mt_hex_encode(md, 32, hash_out);
+out:
+    fb_free(&b);
+    json_decref(parts);
+    json_decref(ins);
+    json_decref(outs);
+    json_decref(assign);
+    json_decref(seen);
+    return rc;
+}
+
+/* ---- approvals --------------------------------------------------------- */
+
+static mt_status approval_mac(mt_core *c, const char *task_id, const char *user,
+                              const char *binding, char out[65], mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, "mesatee-approval/v1");
+    fb_str(&b, task_id);
+    fb_str(&b, user);
+    fb_str(&b, binding);
+    bool ok = fb_mac(c->integ_key, &b, out);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+mt_status integ_approval_seal(mt_core *c, sqlite3 *db, const char *task_id, const char *user,
+                              mt_err *err)
+{
+    char binding[65], mac[65];
+    mt_status rc = integ_task_binding(c, db, task_id, binding, err);
+    if (rc || (rc = approval_mac(c, task_id, user, binding, mac, err)))
+        return rc;
+    int changed = 0;
+    if ((rc = store_run(db, err, &changed,
+                        "UPDATE task_participants SET approval_mac = ? WHERE task_id = ? AND "
+                        "username = ?",
+                        mac, task_id, user)))
+        return rc;
+    return changed == 1 ? MT_OK : integ_fail(err, "task");
+}
+
+mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+{
+    char binding[65];
+    mt_status rc = integ_task_binding(c, db, task_id, binding, err);
+    if (rc)
+        return rc;
+    json_t *parts = NULL;
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(db, "SELECT participants FROM tasks WHERE task_id = ?", &st, err)))
+        return rc;
+    store_bind_text(st, 1, task_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        parts = core_json_load(store_col_text(st, 0));
+    sqlite3_finalize(st);
+    if (!json_is_array(parts)) {
+        json_decref(parts);
+        return integ_fail(err, "task");
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p)
+    {
+        const char *user = json_string_value(p);
+        char want[65], stored[65] = "";
+        if ((rc = approval_mac(c, task_id, user, binding, want, err)))
+            break;
+        if ((rc = store_prepare(db,
+                                "SELECT approval_mac FROM task_participants WHERE task_id = ? "
+                                "AND username = ?",
+                                &st, err)))
+            break;
+        store_bind_text(st, 1, task_id);
+        store_bind_text(st, 2, user);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
+        sqlite3_finalize(st);
+        if (!integ_hex_equal(want, stored)) {
+            mt_error("store integrity: task %s lacks a valid approval of its binding", task_id);
+            rc = integ_fail(err, "approval");
+            break;
+        }
+    }
+    json_decref(parts);
+    return rc;
+}
+
+/* ---- users and tokens --------------------------------------------------- */
+
+/* Computes the MAC of the row `sql` selects by key (columns 0..n-2 are the
+ * fields, column n-1 the stored MAC). MT_ENOTFOUND when there is no row. */
+static mt_status row_mac(mt_core *c, sqlite3 *db, const char *domain, const char *sql, int n,
+                         const char *key, char mac[65], char stored[65], mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, key);
+    fbuf b;
+    fb_init(&b, domain);
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        for (int i = 0; i < n - 1; i++)
+            fb_col(&b, st, i);
+        snprintf(stored, 65, "%s", store_col_text(st, n - 1));
+        if (!fb_mac(c->integ_key, &b, mac))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    } else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    else
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    fb_free(&b);
+    return rc;
+}
+
+#define USER_SQL "SELECT username, role, pwhash, created_at, mac FROM users WHERE username = ?"
+#define TOKEN_SQL                                                                                  \
+    "SELECT token_hash, username, created_at, expires_at, revoked, mac FROM tokens "              \
+    "WHERE token_hash = ?"
+
+mt_status integ_user_seal(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = row_mac(c, db, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err);
+    if (!rc)
+        rc = store_run(db, err, NULL, "UPDATE users SET mac = ? WHERE username = ?", mac,
+                       username);
+    return rc;
+}
+
+mt_status integ_user_check(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = row_mac(c, db, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err);
+    if (rc)
+        return rc;
+    if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: user %s does not match its MAC (role or password hash "
+                 "edited outside mesatee)",
+                 username);
+        return integ_fail(err, "user");
+    }
+    return MT_OK;
+}
+
+mt_status integ_token_seal(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc =
+        row_mac(c, db, "mesatee-token/v1", TOKEN_SQL, 6, token_hash, mac, stored, err);
+    if (!rc)
+        rc = store_run(db, err, NULL, "UPDATE tokens SET mac = ? WHERE token_hash = ?", mac,
+                       token_hash);
+    return rc;
+}
+
+mt_status integ_token_check(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc =
+        row_mac(c, db, "mesatee-token/v1", TOKEN_SQL, 6, token_hash, mac, stored, err);
+    if (rc)
+        return rc;
+    if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: a token row does not match its MAC (inserted or edited "
+                 "outside mesatee)");
+        return integ_fail(err, "token");
+    }
+    return MT_OK;
+}
+
+mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc =
+        store_prepare(db, "SELECT token_hash FROM tokens WHERE username = ?", &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, username);
+    json_t *ids = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(ids, json_string(store_col_text(st, 0)));
+    if (s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) if (!rc) rc = integ_token_seal(c, db, json_string_value(v), err);
+    json_decref(ids);
+    return rc;
+}
+
+/* ---- functions ---------------------------------------------------------- */
+
+/* The function row (all but its usage and statistics counters and
+ * updated_at) and its sorted allow-list. */
+static mt_status function_mac(mt_core *c, sqlite3 *db, const char *function_id, char mac[65],
+                              char stored[65], mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db,
+                                 "SELECT function_id, owner, name, description, executor_type, "
+                                 "builtin, public, disabled, deleted, arguments, inputs, outputs, "
+                                 "usage_quota, created_at, payload_object, payload_size, "
+                                 "payload_sha256, payload_key, mac FROM functions "
+                                 "WHERE function_id = ?",
+                                 &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, function_id);
+    fbuf b;
+    fb_init(&b, "mesatee-function/v1");
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        for (int i = 0; i < 17; i++)
+            fb_col(&b, st, i);
+        fb_col_digest(&b, st, 17);
+        snprintf(stored, 65, "%s", store_col_text(st, 18));
+    } else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no function %s", function_id);
+    else
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    if (!rc && !(rc = store_prepare(db,
+                                    "SELECT username FROM function_allowlist WHERE "
+                                    "function_id = ? ORDER BY username",
+                                    &st, err))) {
+        store_bind_text(st, 1, function_id);
+        while ((s = sqlite3_step(st)) == SQLITE_ROW)
+            fb_col(&b, st, 0);
+        if (s != SQLITE_DONE)
+            rc = store_fail(db, err);
+        sqlite3_finalize(st);
+    }
+    if (!rc && !fb_mac(c->integ_key, &b, mac))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    fb_free(&b);
+    return rc;
+}
+
+mt_status integ_function_seal(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = function_mac(c, db, function_id, mac, stored, err);
+    if (!rc)
+        rc = store_run(db, err, NULL, "UPDATE functions SET mac = ? WHERE function_id = ?", mac,
+                       function_id);
+    return rc;
+}
+
+mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc = function_mac(c, db, function_id, mac, stored, err);
+    if (rc)
+        return rc;
+    if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: function %s does not match its MAC", function_id);
+        return integ_fail(err, "function");
+    }
+    return MT_OK;
+}
+
+/* ---- sealing rows written before the MACs existed ---------------------- */
+
+/* Runs fn(c, db, id, err) for every id the query returns. */
+static mt_status for_each_id(mt_core *c, sqlite3 *db, const char *sql,
+                             mt_status (*fn)(mt_core *, sqlite3 *, const char *, mt_err *),
+                             mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    json_t *ids = json_array();
+    int s;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(ids, json_string(store_col_text(st, 0)));
+    if (s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) if (!rc) rc = fn(c, db, json_string_value(v), err);
+    json_decref(ids);
+    return rc;
+}
+
+static mt_status seal_approvals(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db, "SELECT approvals FROM tasks WHERE task_id = ?", &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, task_id);
+    json_t *appr = sqlite3_step(st) == SQLITE_ROW ? core_json_load(store_col_text(st, 0)) : NULL;
+    sqlite3_finalize(st);
+    size_t i;
+    json_t *v;
+    json_array_foreach(appr, i, v)
+    {
+        if (rc)
+            break;
+        if (json_is_string(v))
+            rc = integ_approval_seal(c, db, task_id, json_string_value(v), err);
+    }
+    json_decref(appr);
+    /* a legacy task whose binding no longer holds keeps no approval: it
+     * will fail its integrity check rather than run */
+    if (rc == MT_EINTERNAL) {
+        mt_warn("store integrity: task %s could not be sealed (%s)", task_id, err->msg);
+        rc = MT_OK;
+    }
+    return rc;
+}
+
+mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err)
+{
+    mt_core *c = core;
+    int64_t rows = 0;
+    mt_status rc = store_int(db, err, &rows, NULL,
+                             "SELECT (SELECT count(*) FROM files) + (SELECT count(*) FROM tasks) "
+                             "+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM users)");
+    if (rc || rows == 0)
+        return rc;
+    if ((rc = for_each_id(c, db, "SELECT username FROM users", integ_user_seal, err)) ||
+        (rc = for_each_id(c, db, "SELECT token_hash FROM tokens", integ_token_seal, err)) ||
+        (rc = for_each_id(c, db, "SELECT function_id FROM functions", integ_function_seal,
+                          err)) ||
+        (rc = for_each_id(c, db, "SELECT file_id FROM files", integ_file_seal, err)) ||
+        (rc = for_each_id(c, db, "SELECT task_id FROM tasks", integ_task_decl_seal, err)) ||
+        (rc = for_each_id(c, db,
+                          "SELECT task_id FROM tasks WHERE status IN ('data_assigned', "
+                          "'approved', 'staged', 'running')",
+                          seal_approvals, err)) ||
+        (rc = audit_seal_legacy(c, db, err)))
+        return rc;
+    mt_info("store integrity: sealed the rows written before this version (trusted once, at "
+            "this upgrade)");
+    return MT_OK;
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The audit log is keyed and checkpointed (issue 8, item 10): a user keeps
+# signed checkpoints (signed by the soft platform key); dropping the newest
+# entries is detected against a held checkpoint offline and through the
+# daemon; editing an entry and recomputing the whole unkeyed SHA-256 chain
+# passes the unkeyed check but is detected against a held checkpoint, and the
+# daemon refuses to sign the forged log (MACs under a TEE-held key), also after
+# appending to it.
+source "$(dirname "$0")/lib.sh"
+command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
+command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 (the CLI) not installed"; exit 0; }
+command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 0; }
+DB=$MT_DATA/mesatee.db
+B=$MESATEE_BIN
+
+mt_start_server --level soft
+mt_login admin
+mt_add_user alice
+pk=$("$B" attest show --output json | jq -r .soft_platform_key)
+as alice audit checkpoint --out "$MT_WORK/cp1.json" >/dev/null
+[ "$(jq -r .key_id "$MT_WORK/cp1.json")" = "$pk" ] || fail "checkpoint not signed by the platform key"
+[ "$(jq -r .level "$MT_WORK/cp1.json")" = soft ] || fail "checkpoint level"
+ok "checkpoint of $(jq -r .entries "$MT_WORK/cp1.json") entries signed by the platform key"
+for i in 1 2 3; do "$B" key generate --out "$MT_WORK/k$i" >/dev/null
+  as alice file register-output --key "$MT_WORK/k$i" >/dev/null; done
+as alice audit checkpoint --out "$MT_WORK/cp2.json" >/dev/null
+n1=$(jq -r .entries "$MT_WORK/cp1.json"); n2=$(jq -r .entries "$MT_WORK/cp2.json")
+[ "$n2" -gt "$n1" ] || fail "second checkpoint does not extend the first"
+as alice audit verify --checkpoint "$MT_WORK/cp1.json" --checkpoint "$MT_WORK/cp2.json" >/dev/null ||
+  fail "online verify of an intact log"
+ok "online verify: the log is consistent with both held checkpoints"
+# A forged checkpoint file is refused.
+jq '.entries += 1' "$MT_WORK/cp2.json" > "$MT_WORK/forged.json"
+expect_fail "forged checkpoint" "signature verification failed" \
+  "$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/forged.json"
+mt_stop_server
+"$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/cp1.json" \
+  --checkpoint "$MT_WORK/cp2.json" --key-id "$pk" >/dev/null || fail "offline verify of an intact log"
+ok "offline verify: intact against both held checkpoints"
+mkdir "$MT_WORK/backup"; cp -a "$DB"* "$MT_WORK/backup/"
+
+# Truncation: drop the newest entries (what remains is a valid unkeyed chain).
+sqlite3 -batch "$DB" "DELETE FROM audit WHERE seq > $((n1 + 1))"
+"$B" audit verify --data-dir "$MT_DATA" >/dev/null || fail "the truncated chain should verify unkeyed"
+expect_fail "truncation against a held checkpoint (offline)" "truncated" \
+  "$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/cp2.json"
+mt_start_server --level soft
+expect_fail "truncation against a held checkpoint (online)" "truncated" \
+  as alice audit verify --checkpoint "$MT_WORK/cp2.json"
+mt_stop_server
+rm -f "$DB"*; cp -a "$MT_WORK/backup/"* "$MT_DATA/"
+
+# Rewrite: edit an entry, then recompute every hash of the unkeyed chain.
+python3 - "$DB" <<'EOP'
+import hashlib, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE audit SET actor = 'mallory' WHERE seq = 3")
+prev = "0" * 64
+for seq, t, actor, action, obj, status in db.execute(
+        "SELECT seq, time, actor, action, object, status FROM audit ORDER BY seq").fetchall():
+    h = hashlib.sha256(f"{prev}\n{seq}\n{t}\n{actor}\n{action}\n{obj}\n{status}".encode()).hexdigest()
+    db.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, h, seq))
+    prev = h
+db.commit()
+EOP
+"$B" audit verify --data-dir "$MT_DATA" >/dev/null || fail "the recomputed chain should verify unkeyed"
+ok "a rewritten log with a recomputed unkeyed chain passes the unkeyed check alone"
+expect_fail "rewrite against a held checkpoint (offline)" "rewritten" \
+  "$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/cp1.json"
+mt_start_server --level soft
+expect_fail "the daemon refuses to sign the rewritten log" "integrity check failed: audit log" \
+  as alice audit checkpoint
+expect_fail "rewrite against a held checkpoint (online)" "integrity check failed: audit log" \
+  as alice audit verify --checkpoint "$MT_WORK/cp1.json"
+"$B" key generate --out "$MT_WORK/k4" >/dev/null
+as alice file register-output --key "$MT_WORK/k4" >/dev/null || fail "service stopped"
+expect_fail "new entries do not launder the forged one" "integrity check failed: audit log" \
+  as alice audit checkpoint
