@@ -145,7 +145,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
      * are not bound to the binary's measurement, so an upgraded daemon still
      * verifies the store (file keys stay measurement-bound). */
     if ((rc = mt_tee_sealing_key(tee, "file-keys/v1", c->file_kek, err)) ||
-        (rc = mt_tee_sealing_key(tee, "output-key-fingerprint/v1", c->key_fp_key, err)) ||
+        (rc = mt_tee_platform_key(tee, "output-key-fingerprint/v1", c->key_fp_key, err)) ||
         (rc = mt_tee_platform_key(tee, "store-integrity/v1", c->integ_key, err)) ||
         (rc = mt_tee_platform_key(tee, "audit-chain/v1", c->audit_key, err)))
         goto fail;

@@ -42,7 +42,7 @@ struct mt_core {
     mt_tee *tee; /* borrowed */
     mt_objstore *objs;
     uint8_t file_kek[32]; /* sealing key "file-keys/v1": wraps file keys */
-    uint8_t key_fp_key[32]; /* sealing key "output-key-fingerprint/v1": output key fingerprints */
+    uint8_t key_fp_key[32]; /* platform key "output-key-fingerprint/v1": output key fingerprints */
     uint8_t integ_key[32]; /* platform key "store-integrity/v1": MACs of store rows */
     uint8_t audit_key[32]; /* platform key "audit-chain/v1": MACs of audit entries */
 

@@ -146,7 +146,7 @@ static const char *const migrations[] = {
     "ALTER TABLE tokens ADD COLUMN mac TEXT;"
     "ALTER TABLE functions ADD COLUMN mac TEXT;",
     /* 3 -> 4 (issue 8 item 9): key_fp is a keyed fingerprint of an output's key
-     * (HMAC-SHA256 under the sealing key "output-key-fingerprint/v1", hex),
+     * (HMAC-SHA256 under the platform key "output-key-fingerprint/v1", hex),
      * so that registering the same output key twice is detected without
      * storing the key in clear. NULL for inputs, fusion files and outputs
      * registered before this migration. */

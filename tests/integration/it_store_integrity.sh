@@ -29,8 +29,8 @@ declare -A OA OB IA
 new_task() {
   local t ia ib oa ob
   ia=$(input alice); ib=$(input bob)
-  oa=$(as alice file register-output --key "$MT_WORK/alice.out.key")
-  ob=$(as bob file register-output --key "$MT_WORK/bob.out.key")
+  oa=$(as alice file register-output --key "$MT_WORK/alice.out.key" --allow-key-reuse)
+  ob=$(as bob file register-output --key "$MT_WORK/bob.out.key" --allow-key-reuse)
   t=$(as alice task create --function "$FN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
   as alice task assign "$t" --input "a=$ia" --output "ra=$oa" >/dev/null
   as bob task assign "$t" --input "b=$ib" --output "rb=$ob" >/dev/null

@@ -1219,7 +1219,8 @@ static void test_integrity_upgrade(void **state)
                     "ALTER TABLE task_participants DROP COLUMN approval_mac;"
                     "ALTER TABLE audit DROP COLUMN mac; ALTER TABLE users DROP COLUMN mac;"
                     "ALTER TABLE tokens DROP COLUMN mac; ALTER TABLE functions DROP COLUMN mac;"
-                    "DELETE FROM schema_version WHERE version = 3");
+                    "DROP INDEX files_key_fp; ALTER TABLE files DROP COLUMN key_fp;"
+                    "DELETE FROM schema_version WHERE version >= 3");
     tenv_open_core(e);
     json_t *o = NULL;
     assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
