@@ -52,6 +52,18 @@ typedef struct mt_gateway_backend {
     char *(*metrics)(void *ctx);
     /* /readyz: true when the services can take requests. */
     bool (*ready)(void *ctx);
+    /* Optional (all four or none): routes whose body is written to an upload
+     * sink as it arrives instead of being buffered (POST /v1/objects). The
+     * gateway hands the sink to handle in mt_request.upload and frees it
+     * afterwards (upload_free removes what was not committed). */
+    bool (*streams_body)(void *ctx, const char *method, const char *path);
+    mt_status (*upload_begin)(void *ctx, mt_upload **out, mt_err *err);
+    mt_status (*upload_write)(mt_upload *u, const uint8_t *data, size_t len, mt_err *err);
+    void (*upload_free)(mt_upload *u);
+    /* Optional: routes whose handle is slow (password hashing) and runs on the
+     * gateway's worker threads instead of the event loop. handle must then be
+     * safe to call from those threads concurrently with the loop's calls. */
+    bool (*slow)(void *ctx, const char *method, const char *path);
 } mt_gateway_backend;
 
 typedef struct mt_gateway_config {
@@ -64,6 +76,9 @@ typedef struct mt_gateway_config {
     unsigned timeout_seconds;   /* idle/read/write timeout per connection; 0 = 60 */
     unsigned shutdown_grace_ms; /* how long in-flight responses may take at stop; 0 = 5000 */
     size_t max_body;            /* largest body of any route (upload limit); 0 = 1 GiB */
+    size_t max_buffered;        /* request bodies held in memory, all connections; 0 = 64 MiB */
+    unsigned slow_threads;      /* worker threads for slow routes; 0 = 2 */
+    unsigned slow_queue;        /* slow requests waiting for a thread; more get 503; 0 = 64 */
     bool handle_signals;        /* stop gracefully on SIGTERM and SIGINT */
     /* Certificate renewal: every renew_interval_s seconds (0 = never) the
      * event loop calls renew for a fresh key and certificate (ownership
