@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_http_head.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -65,7 +66,6 @@
 #define GW_UNAUTH_MAX_BODY ((size_t)1 << 20) /* body cap of routes without a token */
 #define GW_NOBODY_MAX_BODY 1024              /* built-in paths, unsupported methods */
 #define GW_UNDER_READ_HIGH (256 * 1024)      /* TLS bytes read ahead of the filter */
-#define GW_MAX_HEADER_LINES 100
 #define GW_DEFAULT_SLOW_THREADS 2u
 #define GW_DEFAULT_SLOW_QUEUE 64u
 /* What evhttp sees instead of a request refused at its head. */
@@ -807,106 +807,6 @@ static const char *gw_bearer(struct evhttp_request *req)
  * The head is parsed strictly so that evhttp, which parses it again, reads
  * the same method, target and Content-Length. */
 
-typedef struct gw_head {
-    char method[16];
-    const char *target;
-    size_t target_len;
-    bool has_cl;
-    uint64_t cl;
-    bool has_te;
-    bool dup;        /* a repeated Content-Length or Authorization */
-    const char *auth; /* value (not NUL-terminated) */
-    size_t auth_len;
-    bool expect_continue;
-    size_t cl_at, cl_end; /* the Content-Length line */
-    size_t ex_at, ex_end; /* the Expect line */
-} gw_head;
-
-static bool gw_tchar(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           (ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
-}
-
-/* Parses a head of n bytes ending in CRLF CRLF (h[n] is NUL). False when it
- * is not strictly well-formed. */
-static bool gw_parse_head(const char *h, size_t n, gw_head *hd)
-{
-    memset(hd, 0, sizeof *hd);
-    size_t i = 0;
-    while (i < sizeof hd->method - 1 && h[i] >= 'A' && h[i] <= 'Z')
-        i++;
-    if (i == 0 || h[i] != ' ')
-        return false;
-    memcpy(hd->method, h, i);
-    hd->method[i] = '\0';
-    size_t t0 = ++i;
-    while ((unsigned char)h[i] > 0x20 && (unsigned char)h[i] < 0x7f)
-        i++;
-    if (i == t0 || h[i] != ' ')
-        return false;
-    hd->target = h + t0;
-    hd->target_len = i - t0;
-    i++;
-    if (n - i < 10 || (memcmp(h + i, "HTTP/1.1\r\n", 10) != 0 &&
-                       memcmp(h + i, "HTTP/1.0\r\n", 10) != 0))
-        return false;
-    i += 10;
-    for (unsigned lines = 0;; lines++) {
-        if (h[i] == '\r' && h[i + 1] == '\n')
-            return i + 2 == n;
-        if (lines == GW_MAX_HEADER_LINES)
-            return false;
-        size_t at = i;
-        while (gw_tchar((unsigned char)h[i]))
-            i++;
-        if (i == at || h[i] != ':')
-            return false;
-        size_t name_len = i - at;
-        i++;
-        while (h[i] == ' ' || h[i] == '\t')
-            i++;
-        size_t v0 = i;
-        while (h[i] == '\t' || ((unsigned char)h[i] >= 0x20 && h[i] != 0x7f))
-            i++;
-        if (h[i] != '\r' || h[i + 1] != '\n')
-            return false;
-        size_t v1 = i;
-        while (v1 > v0 && (h[v1 - 1] == ' ' || h[v1 - 1] == '\t'))
-            v1--;
-        i += 2;
-        const char *name = h + at, *v = h + v0;
-        size_t vn = v1 - v0;
-        if (name_len == 14 && !strncasecmp(name, "content-length", 14)) {
-            if (hd->has_cl)
-                hd->dup = true;
-            if (vn == 0 || vn > 18)
-                return false;
-            uint64_t cl = 0;
-            for (size_t k = 0; k < vn; k++) {
-                if (v[k] < '0' || v[k] > '9')
-                    return false;
-                cl = cl * 10 + (uint64_t)(v[k] - '0');
-            }
-            hd->has_cl = true;
-            hd->cl = cl;
-            hd->cl_at = at;
-            hd->cl_end = i;
-        } else if (name_len == 17 && !strncasecmp(name, "transfer-encoding", 17)) {
-            hd->has_te = true;
-        } else if (name_len == 13 && !strncasecmp(name, "authorization", 13)) {
-            if (hd->auth)
-                hd->dup = true;
-            hd->auth = v;
-            hd->auth_len = vn;
-        } else if (name_len == 6 && !strncasecmp(name, "expect", 6)) {
-            hd->expect_continue = vn == 12 && !strncasecmp(v, "100-continue", 12);
-            hd->ex_at = at;
-            hd->ex_end = i;
-        }
-    }
-}
-
 /* Records a refusal and hands evhttp the synthetic head; drops the rest. */
 static void gw_refuse(gw_conn *c, struct evbuffer *dst, int status, mt_status code,
                       unsigned retry_after, const char *fmt, ...)
@@ -936,7 +836,7 @@ static bool gw_is_builtin(const char *path)
 /* Gives evhttp a head with a body, without its Expect line: "100 Continue"
  * goes to the client from here (evhttp would add it to the filter's output
  * while writing is disabled, where libevent 2.1 leaves it). */
-static void gw_pass_head(gw_conn *c, const char *h, size_t n, const gw_head *hd,
+static void gw_pass_head(gw_conn *c, const char *h, size_t n, const mt_http_head *hd,
                          struct evbuffer *dst)
 {
     if (!hd->ex_end) {
@@ -953,12 +853,12 @@ static void gw_pass_head(gw_conn *c, const char *h, size_t n, const gw_head *hd,
 static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
 {
     mt_gateway *gw = c->gw;
-    gw_head hd;
+    mt_http_head hd;
     snprintf(c->rej_method, sizeof c->rej_method, "OTHER");
     snprintf(c->rej_actor, sizeof c->rej_actor, "-");
     snprintf(c->rej_action, sizeof c->rej_action, "OTHER -");
     c->rej_www_auth = false;
-    if (!gw_parse_head(h, n, &hd)) {
+    if (!mt_http_head_parse(h, n, &hd)) {
         gw_refuse(c, dst, 400, MT_EINVAL, 0, "malformed HTTP request head");
         return;
     }

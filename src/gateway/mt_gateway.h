@@ -15,9 +15,16 @@
  * <data_dir>/tls/server-cert.pem and <data_dir>/server.url; mt_gateway_free
  * releases everything (NULL ok). The key and certificate given in the config
  * are borrowed: the gateway takes its own references.
+ * Each request head is judged before its body is read (token for routes that
+ * need one, the route's body limit, at most 1 MiB without a token, a cap on
+ * the bodies held in memory by all connections: 401/413/503), and bodies of
+ * streamed routes go to the backend's upload sink as they arrive; see
+ * docs/design.md "Decisions worth knowing".
  * Thread-safety: a gateway lives on the thread that calls mt_gateway_run; only
  * mt_gateway_stop may be called from other threads (and signal handlers).
- * The backend is called only from the thread running mt_gateway_run.
+ * The backend is called only from the thread running mt_gateway_run, except
+ * handle for slow routes (backend.slow), which runs on the gateway's worker
+ * threads (slow_threads of them, slow_queue waiting at most).
  * The gateway ignores SIGPIPE for the whole process (writes to closed sockets
  * must fail with EPIPE, not kill the daemon). */
 #ifndef MT_GATEWAY_H
