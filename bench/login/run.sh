@@ -50,7 +50,7 @@ def healthz_ms(n, stop=None):
 
 def bad_login(src):
     s = conn(src)
-    body = json.dumps({"username": "u" + secrets.token_hex(4), "password": "wrong"})
+    body = json.dumps({"username": "u" + secrets.token_hex(4), "password": "wrong-password"})
     request(s, f"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n{body}")
     s.close()
