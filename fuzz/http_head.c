@@ -19,8 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size + 4;
     mt_http_head h;
     if (mt_http_head_parse(head, n, &h)) {
-        if (h.target < head || h.target + h.target_len > head + n || h.cl_end > n ||
-            h.ex_end > n || (h.auth && h.auth + h.auth_len > head + n))
+        if (h.target < head || h.target + h.target_len > head + n || h.cl_end > n || h.ex_end > n ||
+            (h.auth && h.auth + h.auth_len > head + n))
             abort();
     }
     free(head);

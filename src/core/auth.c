@@ -298,8 +298,7 @@ mt_status auth_login(core_ctx *x)
     pthread_mutex_unlock(&core->limits->mu);
     if (wait_a || wait_s) {
         x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
-        rc = mt_err_set(x->err, MT_EQUOTA,
-                        "too many failed logins for this %s; retry after %u s",
+        rc = mt_err_set(x->err, MT_EQUOTA, "too many failed logins for this %s; retry after %u s",
                         wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
         goto out;
     }

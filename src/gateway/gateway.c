@@ -96,10 +96,10 @@ typedef struct gw_conn {
     struct bufferevent *filter; /* what evhttp reads and writes; NULL once freed */
     size_t out_copied;          /* bytes at the front of filter output copied to under */
     gw_mode mode;
-    uint64_t remaining;  /* body bytes of the current request still to come */
-    size_t reserved;     /* bytes of the current body counted in gw->buffered */
-    mt_upload *upload;   /* streamed body of the current request */
-    uint64_t streamed;   /* bytes written to upload */
+    uint64_t remaining;    /* body bytes of the current request still to come */
+    size_t reserved;       /* bytes of the current body counted in gw->buffered */
+    mt_upload *upload;     /* streamed body of the current request */
+    uint64_t streamed;     /* bytes written to upload */
     struct evbuffer *held; /* head given to evhttp once the streamed body is complete */
     /* A request refused at its head; the request callback answers it. */
     int rej_status;
@@ -136,9 +136,9 @@ struct mt_gateway {
     bool pool_init;
     bool pool_stop;
     pthread_t *pool_threads;
-    unsigned pool_n;       /* threads started */
+    unsigned pool_n; /* threads started */
     unsigned pool_max_queue;
-    unsigned pool_queued;  /* waiting for a thread */
+    unsigned pool_queued;              /* waiting for a thread */
     gw_job *pool_q_head, *pool_q_tail; /* waiting */
     gw_job *pool_done;                 /* handled, waiting for the loop to answer */
     unsigned jobs_pending;             /* queued, running or done but not answered (loop) */
@@ -863,7 +863,7 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
         return;
     }
     snprintf(c->rej_method, sizeof c->rej_method, "%s", hd.method);
-    static const char *const known[] = {"GET",  "POST",    "PUT",     "DELETE", "HEAD",
+    static const char *const known[] = {"GET",     "POST",  "PUT",     "DELETE", "HEAD",
                                         "OPTIONS", "TRACE", "CONNECT", "PATCH"};
     bool is_known = false;
     for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
@@ -989,8 +989,8 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
         c->remaining = hd.cl;
         goto out;
     }
-    if (hd.cl > gw->max_buffered - (gw->buffered < gw->max_buffered ? gw->buffered
-                                                                       : gw->max_buffered)) {
+    if (hd.cl >
+        gw->max_buffered - (gw->buffered < gw->max_buffered ? gw->buffered : gw->max_buffered)) {
         mt_warn("mesatee: %zu bytes of request bodies in memory; refusing %llu more (503)",
                 gw->buffered, (unsigned long long)hd.cl);
         gw_refuse(c, dst, 503, MT_EUNAVAIL, 1,
@@ -1079,8 +1079,7 @@ static enum bufferevent_filter_result gw_in_filter(struct evbuffer *src, struct 
         snprintf(c->rej_method, sizeof c->rej_method, "OTHER");
         snprintf(c->rej_actor, sizeof c->rej_actor, "-");
         snprintf(c->rej_action, sizeof c->rej_action, "OTHER -");
-        gw_refuse(c, dst, 431, MT_ETOOBIG, 0, "request head longer than %d bytes",
-                  GW_MAX_HEADERS);
+        gw_refuse(c, dst, 431, MT_ETOOBIG, 0, "request head longer than %d bytes", GW_MAX_HEADERS);
         evbuffer_drain(src, avail);
         return BEV_OK;
     }
@@ -1742,8 +1741,7 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     gw->stop_pipe[0] = gw->stop_pipe[1] = -1;
     gw->done_pipe[0] = gw->done_pipe[1] = -1;
     gw->be = *backend;
-    if (!gw->be.streams_body || !gw->be.upload_begin || !gw->be.upload_write ||
-        !gw->be.upload_free)
+    if (!gw->be.streams_body || !gw->be.upload_begin || !gw->be.upload_write || !gw->be.upload_free)
         gw->be.streams_body = NULL;
     gw->max_buffered = cfg->max_buffered ? cfg->max_buffered : GW_DEFAULT_MAX_BUFFERED;
     gw->pool_max_queue = cfg->slow_queue ? cfg->slow_queue : GW_DEFAULT_SLOW_QUEUE;
@@ -1876,7 +1874,7 @@ mt_status mt_gateway_run(mt_gateway *gw, mt_err *err)
         evhttp_del_accept_socket(gw->http, gw->bound);
         gw->bound = NULL;
     }
-    gw_pool_drain(gw); /* answers pending slow requests while their connections exist */
+    gw_pool_drain(gw);     /* answers pending slow requests while their connections exist */
     evhttp_free(gw->http); /* closes every remaining connection */
     gw->http = NULL;
     /* Run the deferred bufferevent finalizers (they free the SSL objects). */

@@ -29,8 +29,8 @@ bool mt_http_head_parse(const char *h, size_t n, mt_http_head *hd)
     hd->target = h + t0;
     hd->target_len = i - t0;
     i++;
-    if (n - i < 10 || (memcmp(h + i, "HTTP/1.1\r\n", 10) != 0 &&
-                       memcmp(h + i, "HTTP/1.0\r\n", 10) != 0))
+    if (n - i < 10 ||
+        (memcmp(h + i, "HTTP/1.1\r\n", 10) != 0 && memcmp(h + i, "HTTP/1.0\r\n", 10) != 0))
         return false;
     i += 10;
     for (unsigned lines = 0;; lines++) {
@@ -87,4 +87,3 @@ bool mt_http_head_parse(const char *h, size_t n, mt_http_head *hd)
         }
     }
 }
-

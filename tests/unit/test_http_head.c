@@ -61,21 +61,21 @@ static void test_refused(void **state)
 {
     (void)state;
     const char *bad[] = {
-        "get / HTTP/1.1\r\n\r\n",                               /* lower-case method */
-        "GET  / HTTP/1.1\r\n\r\n",                              /* two spaces */
-        "GET / HTTP/2.0\r\n\r\n",                               /* version */
-        "GET / HTTP/1.1\n\r\n",                                 /* bare LF */
-        "GET / HTTP/1.1\r\nA: b\nC: d\r\n\r\n",                 /* bare LF in a header */
-        "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",            /* obs-fold */
-        "GET / HTTP/1.1\r\nA : b\r\n\r\n",                      /* space before colon */
-        "GET / HTTP/1.1\r\nA\x01: b\r\n\r\n",                   /* control in a name */
-        "GET / HTTP/1.1\r\nA: b\x7f\r\n\r\n",                   /* DEL in a value */
-        "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",        /* not digits */
-        "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",        /* sign */
+        "get / HTTP/1.1\r\n\r\n",                                         /* lower-case method */
+        "GET  / HTTP/1.1\r\n\r\n",                                        /* two spaces */
+        "GET / HTTP/2.0\r\n\r\n",                                         /* version */
+        "GET / HTTP/1.1\n\r\n",                                           /* bare LF */
+        "GET / HTTP/1.1\r\nA: b\nC: d\r\n\r\n",                           /* bare LF in a header */
+        "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",                      /* obs-fold */
+        "GET / HTTP/1.1\r\nA : b\r\n\r\n",                                /* space before colon */
+        "GET / HTTP/1.1\r\nA\x01: b\r\n\r\n",                             /* control in a name */
+        "GET / HTTP/1.1\r\nA: b\x7f\r\n\r\n",                             /* DEL in a value */
+        "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",                  /* not digits */
+        "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",                  /* sign */
         "POST / HTTP/1.1\r\nContent-Length: 1234567890123456789\r\n\r\n", /* 19 digits */
-        "POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",           /* empty */
-        "GET /a b HTTP/1.1\r\n\r\n",                            /* space in target */
-        "GET / HTTP/1.1\r\n\r\nX",                              /* bytes after the head */
+        "POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",                     /* empty */
+        "GET /a b HTTP/1.1\r\n\r\n",                                      /* space in target */
+        "GET / HTTP/1.1\r\n\r\nX",                                        /* bytes after the head */
     };
     mt_http_head h;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
