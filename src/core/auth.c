@@ -1,6 +1,7 @@
 /* auth: users (Argon2id password hashes), bearer tokens (32 random bytes,
  * base64url, shown once; only their SHA-256 is stored), expiry and
  * revocation, and the first-start admin bootstrap. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -247,6 +248,22 @@ static void rl_fail(rl_table *t, const char *key, int64_t now)
     e->at_ms = now;
 }
 
+/* The per-address key of a client: its IPv4 address, or its IPv6 /64 (one
+ * host usually holds a whole /64). */
+static void rl_source_key(const char *peer, char *out, size_t cap)
+{
+    struct in6_addr a6;
+    if (peer && strchr(peer, ':') && inet_pton(AF_INET6, peer, &a6) == 1) {
+        memset(a6.s6_addr + 8, 0, 8);
+        char t[INET6_ADDRSTRLEN];
+        if (inet_ntop(AF_INET6, &a6, t, sizeof t)) {
+            snprintf(out, cap, "%s/64", t);
+            return;
+        }
+    }
+    snprintf(out, cap, "%s", peer && *peer ? peer : "-");
+}
+
 static mt_status auth_limits_init(mt_core *c, mt_err *err)
 {
     struct auth_limits *l = calloc(1, sizeof *l);
@@ -286,7 +303,8 @@ mt_status auth_login(core_ctx *x)
     char role[16] = "";
     bool found = false;
     bool valid_name = dec_username_valid(d.username);
-    const char *src = x->req->peer ? x->req->peer : "-";
+    char src[INET6_ADDRSTRLEN + 8];
+    rl_source_key(x->req->peer, src, sizeof src);
     char akey[72];
     snprintf(akey, sizeof akey, "%.64s", valid_name ? d.username : "-");
     if (valid_name)
