@@ -462,9 +462,17 @@ static void gw_metrics_render(mt_gateway *gw, struct evbuffer *b)
                         "# HELP mesatee_audit_failures_total Audit entries that could not be "
                         "appended.\n"
                         "# TYPE mesatee_audit_failures_total counter\n"
-                        "mesatee_audit_failures_total %llu\n",
+                        "mesatee_audit_failures_total %llu\n"
+                        "# HELP mesatee_http_body_bytes_buffered Request body bytes held in "
+                        "memory now (reserved at the request head).\n"
+                        "# TYPE mesatee_http_body_bytes_buffered gauge\n"
+                        "mesatee_http_body_bytes_buffered %zu\n"
+                        "# HELP mesatee_http_slow_pending Requests of slow routes (password "
+                        "hashing) queued or running on the gateway's worker threads.\n"
+                        "# TYPE mesatee_http_slow_pending gauge\n"
+                        "mesatee_http_slow_pending %u\n",
                         gw->live, (unsigned long long)gw->rejected_total,
-                        (unsigned long long)gw->audit_failures);
+                        (unsigned long long)gw->audit_failures, gw->buffered, gw->jobs_pending);
     if (gw->be.metrics) {
         char *extra = gw->be.metrics(gw->be.ctx);
         if (extra) {

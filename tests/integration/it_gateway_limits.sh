@@ -104,7 +104,9 @@ ok "refusals are audited ($n413 entries with status 413)"
 curl -sS --cacert "$MESATEE_CA" "$MESATEE_SERVER/metrics" > "$MT_WORK/metrics"
 grep -q 'mesatee_http_requests_total{route="other",status="413"} 28$' "$MT_WORK/metrics" ||
   fail "refusals not metered: $(grep requests_total "$MT_WORK/metrics")"
-ok "refusals are metered"
+grep -q '^mesatee_http_body_bytes_buffered 0$' "$MT_WORK/metrics" ||
+  fail "bodies still counted as buffered after the flood: $(grep buffered "$MT_WORK/metrics")"
+ok "refusals are metered; no body bytes left reserved"
 
 # Bodies held in memory are capped server-wide: heads of 10 MiB bodies that
 # never complete; past 64 MiB of them the next one gets 503 + Retry-After.
@@ -160,4 +162,13 @@ curl -sS --cacert "$MESATEE_CA" -H "Authorization: Bearer $TOK_A" --data-binary 
   "$MESATEE_SERVER/v1/objects" | grep -q invalid_argument || fail "junk upload not refused"
 [ -z "$(find "$MT_DATA/objects" -name '*.tmp.*')" ] || fail "temporary upload files left behind"
 ok "CLI upload and register work; refused uploads leave no temporary file"
+# The reservations of the abandoned bodies were released when their
+# connections closed.
+for _ in $(seq 100); do
+  b=$(curl -sS --cacert "$MESATEE_CA" "$MESATEE_SERVER/metrics" | awk '$1 == "mesatee_http_body_bytes_buffered" {print $2}')
+  [ "$b" = 0 ] && break
+  sleep 0.1
+done
+[ "$b" = 0 ] || fail "$b body bytes still reserved after their connections closed"
+ok "reservations released when connections close"
 kill -0 "$MT_PID" || fail "daemon died"
