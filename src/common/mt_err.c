@@ -120,10 +120,13 @@ const char *mt_http_reason(int http)
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
+    case 411: return "Length Required";
     case 413: return "Content Too Large";
     case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
     }
     return http < 400 ? "OK" : http < 500 ? "Client Error" : "Server Error";
 }

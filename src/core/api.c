@@ -32,9 +32,11 @@ static const route routes[] = {
     {"GET", "/healthz", false, false, BODY_NONE, TX_NONE, health_handle},
     {"GET", "/readyz", false, false, BODY_NONE, TX_NONE, ready_handle},
     {"GET", "/metrics", false, false, BODY_NONE, TX_NONE, metrics_handle},
-    {"POST", "/v1/auth/login", false, false, BODY_JSON, TX_WRITE, auth_login},
+    /* Slow routes (mt_core_route_is_slow) run on the gateway's worker threads
+     * and take the store lock themselves around their reads and writes. */
+    {"POST", "/v1/auth/login", false, false, BODY_JSON, TX_NONE, auth_login},
     {"POST", "/v1/auth/logout", true, false, BODY_NONE, TX_WRITE, auth_logout},
-    {"POST", "/v1/users", true, true, BODY_JSON, TX_WRITE, auth_user_create},
+    {"POST", "/v1/users", true, true, BODY_JSON, TX_NONE, auth_user_create},
     {"GET", "/v1/users", true, true, BODY_NONE, TX_READ, auth_user_list},
     {"GET", "/v1/users/me", true, false, BODY_NONE, TX_READ, auth_user_me},
     {"POST", "/v1/users/{name}/revoke-tokens", true, true, BODY_NONE, TX_WRITE, auth_user_revoke},
@@ -132,6 +134,22 @@ size_t mt_core_route_max_body(const mt_core *core, const char *method, const cha
         core->max_json_bytes < wasm_body)
         return wasm_body;
     return core->max_json_bytes;
+}
+
+bool mt_core_route_is_slow(const char *method, const char *path)
+{
+    char seg[80];
+    bool known;
+    const route *r = find_route(method, path, seg, sizeof seg, &known);
+    return r && (r->fn == auth_login || r->fn == auth_user_create); /* see mt_core_handle */
+}
+
+bool mt_core_route_streams_body(const char *method, const char *path)
+{
+    char seg[80];
+    bool known;
+    const route *r = find_route(method, path, seg, sizeof seg, &known);
+    return r && r->body == BODY_RAW;
 }
 
 void mt_response_clear(mt_response *resp)
@@ -246,6 +264,10 @@ void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
         core_error_response(resp, MT_ETOOBIG, msg);
         return;
     }
+    if (req->upload && r->body != BODY_RAW) {
+        core_error_response(resp, MT_EINTERNAL, "streamed body on a route that takes none");
+        return;
+    }
     if (r->body == BODY_NONE) {
         dec_limits lim = {max, core->max_json_depth};
         mt_status rc = dec_empty_body(req->body, req->body_len, &lim, &err);
@@ -267,6 +289,12 @@ void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     x.err = &err;
 
     mt_status rc = MT_OK;
+    /* Slow routes take the lock themselves, never while hashing. */
+    bool self_locking = r->fn == auth_login || r->fn == auth_user_create;
+    if (self_locking) {
+        rc = r->fn(&x);
+        goto handled;
+    }
     pthread_mutex_lock(&core->mu);
     if (r->tx == TX_WRITE)
         rc = store_begin(core->db, &err);
@@ -290,6 +318,7 @@ void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     }
     pthread_mutex_unlock(&core->mu);
 
+handled:
     if (rc) {
         resp->audited = false; /* rolled back with the change */
         if (rc == MT_EIO || rc == MT_EINTERNAL || rc == MT_ENOMEM)

@@ -1,9 +1,11 @@
 /* auth: users (Argon2id password hashes), bearer tokens (32 random bytes,
  * base64url, shown once; only their SHA-256 is stored), expiry and
  * revocation, and the first-start admin bootstrap. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api_decode.h"
 #include "core_internal.h"
@@ -155,6 +157,8 @@ out:
     return rc;
 }
 
+static mt_status auth_limits_init(mt_core *c, mt_err *err);
+
 /* Hash of a random password, verified against when the user is unknown so
  * that unknown and known users cost the same. Made once at open. */
 mt_status auth_dummy_init(mt_core *c, mt_err *err)
@@ -164,12 +168,144 @@ mt_status auth_dummy_init(mt_core *c, mt_err *err)
     if (!rc)
         rc = mt_pwhash_hash(pw, c->dummy_hash, err);
     mt_wipe(pw, sizeof pw);
+    if (!rc && !c->limits)
+        rc = auth_limits_init(c, err);
     return rc;
 }
 
+/* ---- failed-login rate limits ------------------------------------------ */
+/* Each key (an account name, a client address) has a leaky bucket of failed
+ * logins: a failure adds one, the level drains at `per_s` per second, and
+ * while one more failure would pass `burst` every login for that key gets 429
+ * with Retry-After, before any password is hashed. A success empties the
+ * account's bucket. The table is fixed-size; a new key takes a free slot or
+ * the one with the lowest level. */
+
+#define RL_SLOTS 1024
+#define RL_ACCOUNT_BURST 5.0
+#define RL_ACCOUNT_DRAIN (1.0 / 12.0) /* 5 a minute */
+#define RL_SOURCE_BURST 20.0
+#define RL_SOURCE_DRAIN (1.0 / 3.0) /* 20 a minute */
+
+typedef struct rl_slot {
+    char key[72];
+    double level;
+    int64_t at_ms;
+} rl_slot;
+
+typedef struct rl_table {
+    double burst, drain;
+    rl_slot s[RL_SLOTS];
+} rl_table;
+
+struct auth_limits {
+    pthread_mutex_t mu;
+    rl_table account, source;
+};
+
+static int64_t rl_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double rl_level(const rl_table *t, const rl_slot *e, int64_t now)
+{
+    double l = e->level - t->drain * (double)(now - e->at_ms) / 1000.0;
+    return l > 0 ? l : 0;
+}
+
+/* The slot of key, or NULL when absent and !create. */
+static rl_slot *rl_find(rl_table *t, const char *key, bool create, int64_t now)
+{
+    rl_slot *victim = NULL;
+    double low = 0;
+    for (size_t i = 0; i < RL_SLOTS; i++) {
+        rl_slot *e = &t->s[i];
+        if (e->key[0] && !strcmp(e->key, key))
+            return e;
+        double l = e->key[0] ? rl_level(t, e, now) : -1;
+        if (!victim || l < low) {
+            victim = e;
+            low = l;
+        }
+    }
+    if (!create)
+        return NULL;
+    snprintf(victim->key, sizeof victim->key, "%s", key);
+    victim->level = 0;
+    victim->at_ms = now;
+    return victim;
+}
+
+/* Seconds until one more failure for key fits; 0 when it fits now. */
+static unsigned rl_wait(rl_table *t, const char *key, int64_t now)
+{
+    rl_slot *e = rl_find(t, key, false, now);
+    if (!e)
+        return 0;
+    double over = rl_level(t, e, now) + 1.0 - t->burst;
+    if (over <= 0)
+        return 0;
+    unsigned s = (unsigned)(over / t->drain) + 1;
+    return s;
+}
+
+static void rl_fail(rl_table *t, const char *key, int64_t now)
+{
+    rl_slot *e = rl_find(t, key, true, now);
+    e->level = rl_level(t, e, now) + 1.0;
+    e->at_ms = now;
+}
+
+/* The per-address key of a client: its IPv4 address, or its IPv6 /64 (one
+ * host usually holds a whole /64). */
+static void rl_source_key(const char *peer, char *out, size_t cap)
+{
+    struct in6_addr a6;
+    if (peer && strchr(peer, ':') && inet_pton(AF_INET6, peer, &a6) == 1) {
+        memset(a6.s6_addr + 8, 0, 8);
+        char t[INET6_ADDRSTRLEN];
+        if (inet_ntop(AF_INET6, &a6, t, sizeof t)) {
+            snprintf(out, cap, "%s/64", t);
+            return;
+        }
+    }
+    snprintf(out, cap, "%s", peer && *peer ? peer : "-");
+}
+
+static mt_status auth_limits_init(mt_core *c, mt_err *err)
+{
+    struct auth_limits *l = calloc(1, sizeof *l);
+    if (!l || pthread_mutex_init(&l->mu, NULL) != 0) {
+        free(l);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    l->account.burst = RL_ACCOUNT_BURST;
+    l->account.drain = RL_ACCOUNT_DRAIN;
+    l->source.burst = RL_SOURCE_BURST;
+    l->source.drain = RL_SOURCE_DRAIN;
+    c->limits = l;
+    return MT_OK;
+}
+
+void auth_limits_free(mt_core *c)
+{
+    if (!c || !c->limits)
+        return;
+    pthread_mutex_destroy(&c->limits->mu);
+    free(c->limits);
+    c->limits = NULL;
+}
+
+/* Runs on one of the gateway's worker threads (mt_core_route_is_slow): the
+ * route has no transaction of its own; the store lock is taken to read the
+ * hash and to write the token, never while Argon2id runs. */
 mt_status auth_login(core_ctx *x)
 {
-    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    mt_core *core = x->core;
+    dec_limits lim = {core->max_json_bytes, core->max_json_depth};
     dec_login d;
     mt_status rc = dec_login_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
     if (rc)
@@ -177,28 +313,59 @@ mt_status auth_login(core_ctx *x)
     char stored[MT_PWHASH_STRLEN] = "";
     char role[16] = "";
     bool found = false;
-    if (dec_username_valid(d.username)) {
+    bool valid_name = dec_username_valid(d.username);
+    char src[INET6_ADDRSTRLEN + 8];
+    rl_source_key(x->req->peer, src, sizeof src);
+    char akey[72];
+    snprintf(akey, sizeof akey, "%.64s", valid_name ? d.username : "-");
+    if (valid_name)
         core_set_object(x, "user", d.username);
+    int64_t now_ms = rl_now_ms();
+    pthread_mutex_lock(&core->limits->mu);
+    unsigned wait_a = rl_wait(&core->limits->account, akey, now_ms);
+    unsigned wait_s = rl_wait(&core->limits->source, src, now_ms);
+    pthread_mutex_unlock(&core->limits->mu);
+    if (wait_a || wait_s) {
+        x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
+        rc = mt_err_set(x->err, MT_EQUOTA, "too many failed logins for this %s; retry after %u s",
+                        wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
+        goto out;
+    }
+    if (valid_name) {
+        pthread_mutex_lock(&core->mu);
         sqlite3_stmt *st;
         if ((rc = store_prepare(x->db, "SELECT pwhash, role FROM users WHERE username = ?", &st,
-                                x->err)))
-            goto out;
-        store_bind_text(st, 1, d.username);
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW) {
-            snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
-            snprintf(role, sizeof role, "%s", store_col_text(st, 1));
-            found = true;
-        } else if (s != SQLITE_DONE)
-            rc = store_fail(x->db, x->err);
-        sqlite3_finalize(st);
-        /* a password hash the TEE did not write is never verified against */
-        if (!rc && found)
-            rc = integ_user_check(x->core, x->db, d.username, x->err);
+                                x->err)) == MT_OK) {
+            store_bind_text(st, 1, d.username);
+            int s = sqlite3_step(st);
+            if (s == SQLITE_ROW) {
+                snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
+                snprintf(role, sizeof role, "%s", store_col_text(st, 1));
+                found = true;
+            } else if (s != SQLITE_DONE)
+                rc = store_fail(x->db, x->err);
+            sqlite3_finalize(st);
+            /* a password hash the TEE did not write is never verified against */
+            if (!rc && found)
+                rc = integ_user_check(x->core, x->db, d.username, x->err);
+        }
+        pthread_mutex_unlock(&core->mu);
         if (rc)
             goto out;
     }
-    bool ok = mt_pwhash_verify(found ? stored : x->core->dummy_hash, d.password);
+    /* dummy_hash is written once at open, before any thread runs. */
+    bool ok = mt_pwhash_verify(found ? stored : core->dummy_hash, d.password);
+    now_ms = rl_now_ms();
+    pthread_mutex_lock(&core->limits->mu);
+    if (!found || !ok) {
+        rl_fail(&core->limits->account, akey, now_ms);
+        rl_fail(&core->limits->source, src, now_ms);
+    } else {
+        rl_slot *e = rl_find(&core->limits->account, akey, false, now_ms);
+        if (e)
+            e->level = 0;
+    }
+    pthread_mutex_unlock(&core->limits->mu);
     if (!found || !ok) {
         rc = mt_err_set(x->err, MT_EAUTH, "wrong username or password");
         goto out;
@@ -210,18 +377,30 @@ mt_status auth_login(core_ctx *x)
     b64url(raw, sizeof raw, token);
     mt_wipe(raw, sizeof raw);
     core_sha256_hex(token, strlen(token), th);
-    int64_t now = mt_now(), exp = now + x->core->token_ttl;
+    int64_t now = mt_now(), exp = now + core->token_ttl;
     char snow[24], sexp[24];
     snprintf(snow, sizeof snow, "%lld", (long long)now);
     snprintf(sexp, sizeof sexp, "%lld", (long long)exp);
-    if ((rc =
-             store_run(x->db, x->err, NULL,
-                       "DELETE FROM tokens WHERE expires_at < CAST(? AS INTEGER) - 86400", snow)) ||
-        (rc = store_run(x->db, x->err, NULL,
-                        "INSERT INTO tokens(token_hash, username, created_at, expires_at) "
-                        "VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER))",
-                        th, d.username, snow, sexp)) ||
-        (rc = integ_token_seal(x->core, x->db, th, x->err))) {
+    pthread_mutex_lock(&core->mu);
+    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+        if ((rc = store_run(x->db, x->err, NULL,
+                            "DELETE FROM tokens WHERE expires_at < CAST(? AS INTEGER) - 86400",
+                            snow)) ||
+            (rc = store_run(x->db, x->err, NULL,
+                            "INSERT INTO tokens(token_hash, username, created_at, expires_at) "
+                            "VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER))",
+                            th, d.username, snow, sexp)) ||
+            (rc = integ_token_seal(x->core, x->db, th, x->err)) ||
+            /* the audit entry in the change's own transaction (audit.c) */
+            (rc = audit_append(x->core, x->db, "-", x->resp->route, x->resp->object, 200,
+                               x->err)) ||
+            (rc = store_commit(x->db, x->err)))
+            store_rollback(x->db);
+        else
+            x->resp->audited = true;
+    }
+    pthread_mutex_unlock(&core->mu);
+    if (rc) {
         mt_wipe(token, sizeof token);
         goto out;
     }
@@ -253,6 +432,8 @@ mt_status auth_logout(core_ctx *x)
     return MT_OK;
 }
 
+/* Runs on one of the gateway's worker threads like auth_login: hashes the
+ * password first, then checks and inserts in one write transaction. */
 mt_status auth_user_create(core_ctx *x)
 {
     dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
@@ -263,24 +444,37 @@ mt_status auth_user_create(core_ctx *x)
     core_set_object(x, "user", d.username);
     bool exists;
     char hash[MT_PWHASH_STRLEN];
-    if ((rc = core_user_exists(x->db, d.username, &exists, x->err)))
-        goto out;
-    if (exists) {
-        rc = mt_err_set(x->err, MT_ECONFLICT, "user '%s' already exists", d.username);
-        goto out;
-    }
     if ((rc = mt_pwhash_hash(d.password, hash, x->err)))
         goto out;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
-    if ((rc = store_run(x->db, x->err, NULL,
-                        "INSERT INTO users(username, role, pwhash, created_at) "
-                        "VALUES (?, ?, ?, CAST(? AS INTEGER))",
-                        d.username, d.role, hash, now)) ||
-        (rc = integ_user_seal(x->core, x->db, d.username, x->err)))
+    pthread_mutex_lock(&x->core->mu);
+    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+        if ((rc = core_user_exists(x->db, d.username, &exists, x->err)) == MT_OK && exists)
+            rc = mt_err_set(x->err, MT_ECONFLICT, "user '%s' already exists", d.username);
+        if (rc == MT_OK)
+            rc = store_run(x->db, x->err, NULL,
+                           "INSERT INTO users(username, role, pwhash, created_at) "
+                           "VALUES (?, ?, ?, CAST(? AS INTEGER))",
+                           d.username, d.role, hash, now);
+        if (rc == MT_OK)
+            rc = integ_user_seal(x->core, x->db, d.username, x->err);
+        if (rc == MT_OK)
+            rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
+                              x->resp->object, 201, x->err);
+        if (rc == MT_OK)
+            rc = store_commit(x->db, x->err);
+        if (rc)
+            store_rollback(x->db);
+        else
+            x->resp->audited = true;
+    }
+    pthread_mutex_unlock(&x->core->mu);
+    if (rc)
         goto out;
     core_json_response(x, 201, json_pack("{s:s, s:s}", "username", d.username, "role", d.role));
 out:
+    mt_wipe(hash, sizeof hash);
     dec_user_new_free(&d);
     return rc;
 }

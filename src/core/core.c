@@ -84,6 +84,7 @@ static void core_free(mt_core *c)
     if (!c)
         return;
     store_close(c->db);
+    auth_limits_free(c);
     untrusted_objstore_close(c->objs);
     mt_wipe(c->file_kek, sizeof c->file_kek);
     mt_wipe(c->key_fp_key, sizeof c->key_fp_key);

@@ -52,6 +52,8 @@ struct mt_core {
 
     core_sched *sched;
     atomic_bool sched_running;
+
+    struct auth_limits *limits; /* failed-login rate limits (auth.c), own lock */
 };
 
 /* Per-request context handed to every handler. */
@@ -241,7 +243,8 @@ mt_status auth_user_list(core_ctx *x);
 mt_status auth_user_me(core_ctx *x);
 mt_status auth_user_revoke(core_ctx *x);
 mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err);
-mt_status auth_dummy_init(mt_core *c, mt_err *err);
+mt_status auth_dummy_init(mt_core *c, mt_err *err); /* also sets up the login limits */
+void auth_limits_free(mt_core *c);
 
 mt_status files_upload(core_ctx *x);
 mt_status files_input_new(core_ctx *x);

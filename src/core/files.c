@@ -168,10 +168,53 @@ static mt_status created_file(core_ctx *x, const char *file_id)
 
 /* ---- handlers ---------------------------------------------------------- */
 
+/* ---- streamed uploads (mt_core.h) ---- */
+
+struct mt_upload {
+    mt_objstore_writer *w;
+};
+
+mt_status mt_core_upload_begin(mt_core *core, mt_upload **out, mt_err *err)
+{
+    *out = NULL;
+    mt_upload *u = calloc(1, sizeof *u);
+    if (!u)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = untrusted_objstore_writer_new(core->objs, &u->w, err);
+    if (rc) {
+        free(u);
+        return rc;
+    }
+    *out = u;
+    return MT_OK;
+}
+
+mt_status mt_core_upload_write(mt_upload *u, const uint8_t *data, size_t len, mt_err *err)
+{
+    return untrusted_objstore_writer_write(u->w, data, len, err);
+}
+
+void mt_core_upload_free(mt_upload *u)
+{
+    if (!u)
+        return;
+    untrusted_objstore_writer_free(u->w);
+    free(u);
+}
+
 mt_status files_upload(core_ctx *x)
 {
     const uint8_t *b = x->req->body;
     size_t n = x->req->body_len;
+    uint8_t head[MT_FF_HEADER_LEN];
+    mt_upload *up = x->req->upload;
+    if (up) {
+        if (untrusted_objstore_writer_size(up->w) != n)
+            return mt_err_set(x->err, MT_EINTERNAL, "streamed upload size mismatch");
+        b = head;
+        if (untrusted_objstore_writer_prefix(up->w, head, sizeof head) < sizeof head)
+            n = 0;
+    }
     mt_ff_header h;
     mt_err herr;
     if (n < MT_FF_HEADER_LEN || mt_ff_header_parse(b, MT_FF_HEADER_LEN, &h, &herr) != MT_OK)
@@ -181,7 +224,8 @@ mt_status files_upload(core_ctx *x)
     mt_id id;
     mt_id_new(&id);
     char sha[65];
-    mt_status rc = untrusted_objstore_put(x->core->objs, id.s, b, n, sha, x->err);
+    mt_status rc = up ? untrusted_objstore_writer_commit(up->w, id.s, sha, x->err)
+                      : untrusted_objstore_put(x->core->objs, id.s, b, n, sha, x->err);
     if (rc)
         return rc;
     sqlite3_stmt *st;

@@ -15,7 +15,9 @@
  * Ownership: mt_core_open allocates; mt_core_close stops the scheduler (killing
  * running workers), and frees everything. mt_response owns its json/raw.
  * Thread-safety: mt_core_handle, mt_core_authenticate, mt_core_audit and
- * mt_core_metrics may be called from one thread (the gateway's event loop);
+ * mt_core_metrics may be called from one thread (the gateway's event loop),
+ * except that mt_core_handle for slow routes (mt_core_route_is_slow) may run
+ * on other threads at the same time;
  * the scheduler runs its own threads with their own database connections. */
 #ifndef MT_CORE_H
 #define MT_CORE_H
@@ -61,6 +63,17 @@ typedef struct mt_principal {
 mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *out,
                                mt_err *err);
 
+/* A request body streamed to a temporary object file while it arrives
+ * (routes for which mt_core_route_streams_body is true: POST /v1/objects), so
+ * that an upload is never held in memory whole. _begin creates the file,
+ * _write appends (any thread, one at a time), _free removes it unless the
+ * handler committed it as an object (NULL ok). */
+typedef struct mt_upload mt_upload;
+bool mt_core_route_streams_body(const char *method, const char *path);
+mt_status mt_core_upload_begin(mt_core *core, mt_upload **out, mt_err *err);
+mt_status mt_core_upload_write(mt_upload *u, const uint8_t *data, size_t len, mt_err *err);
+void mt_core_upload_free(mt_upload *u);
+
 typedef struct mt_request {
     const char *method;        /* "GET", "POST", "PUT", "DELETE" */
     const char *path;          /* decoded path, e.g. "/v1/tasks/<id>/approve" */
@@ -68,6 +81,8 @@ typedef struct mt_request {
     const uint8_t *body;
     size_t body_len;
     const mt_principal *who;   /* NULL only for routes that need no auth */
+    mt_upload *upload;         /* streamed body (body NULL, body_len its size); borrowed */
+    const char *peer;          /* client address ("127.0.0.1"), for rate limits; may be NULL */
 } mt_request;
 
 typedef struct mt_response {
@@ -79,6 +94,7 @@ typedef struct mt_response {
     char route[64];            /* route pattern, e.g. "POST /v1/tasks/{id}/approve" (metrics) */
     bool audited;              /* the audit entry was written in the change's own
                                   transaction: the gateway must not append another */
+    unsigned retry_after_s;    /* > 0: sent as Retry-After (429, 503) */
 } mt_response;
 
 /* Routes and handles one request; always fills resp (errors as 4xx/5xx JSON
@@ -86,6 +102,11 @@ typedef struct mt_response {
 void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp);
 /* False for routes that need no authentication (login). Unknown routes: true. */
 bool mt_core_route_needs_auth(const char *method, const char *path);
+/* True for routes whose handler hashes a password (Argon2id: login, user
+ * creation). mt_core_handle may be called for them from other threads, any
+ * number at a time, while the gateway's loop thread handles the rest: they
+ * hash outside the store lock and take it only to read and to write. */
+bool mt_core_route_is_slow(const char *method, const char *path);
 /* Largest body the route accepts (JSON limit, or upload limit for /v1/objects). */
 size_t mt_core_route_max_body(const mt_core *core, const char *method, const char *path);
 void mt_response_clear(mt_response *resp);

@@ -30,6 +30,7 @@
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_http_head.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -64,18 +66,54 @@
 #define GW_ROUTE_LEN 72        /* route label incl. method */
 #define GW_ACTION_LEN 256      /* audit action "METHOD /path" */
 #define GW_OTHER_ROUTE "other" /* metrics label of requests without a route pattern */
+#define GW_DEFAULT_MAX_BUFFERED ((size_t)64 << 20)
+#define GW_UNAUTH_MAX_BODY ((size_t)1 << 20) /* body cap of routes without a token */
+#define GW_NOBODY_MAX_BODY 1024              /* built-in paths, unsupported methods */
+#define GW_UNDER_READ_HIGH (256 * 1024)      /* TLS bytes read ahead of the filter */
+#define GW_DEFAULT_SLOW_THREADS 2u
+#define GW_DEFAULT_SLOW_QUEUE 64u
+/* What evhttp sees instead of a request refused at its head. */
+#define GW_SYNTH_HEAD "GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
 
 /* ------------------------------------------------------------------------ */
 /* Types                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* Where the input filter is in the current request (see "Request heads"). */
+typedef enum {
+    GW_MODE_HEAD,    /* collecting the next request head */
+    GW_MODE_BODY,    /* passing `remaining` body bytes to evhttp */
+    GW_MODE_STREAM,  /* writing `remaining` body bytes to the upload sink */
+    GW_MODE_HOLD,    /* request handed over; hold further bytes until it is answered */
+    GW_MODE_DISCARD, /* request refused at its head; drop everything until close */
+} gw_mode;
+
 typedef struct gw_conn {
     mt_gateway *gw;
     SSL *ssl;                    /* NULL once OpenSSL has freed it */
     struct gw_conn *next_reject; /* pending in gw->rejects */
-    int refs;                    /* SSL ex_data + pending reject */
+    int refs;                    /* SSL ex_data + input filter + pending reject */
     bool counted;                /* counted in gw->live */
     bool responding;             /* a response is being written (gw->in_flight) */
+
+    struct bufferevent *under;  /* the TLS bufferevent below the filter; NULL once freed */
+    struct bufferevent *filter; /* what evhttp reads and writes; NULL once freed */
+    size_t out_copied;          /* bytes at the front of filter output copied to under */
+    gw_mode mode;
+    uint64_t remaining;    /* body bytes of the current request still to come */
+    size_t reserved;       /* bytes of the current body counted in gw->buffered */
+    mt_upload *upload;     /* streamed body of the current request */
+    uint64_t streamed;     /* bytes written to upload */
+    struct evbuffer *held; /* head given to evhttp once the streamed body is complete */
+    /* A request refused at its head; the request callback answers it. */
+    int rej_status;
+    mt_status rej_code;
+    unsigned rej_retry_after;
+    bool rej_www_auth;
+    char rej_method[16];
+    char rej_actor[65];
+    char rej_action[GW_ACTION_LEN];
+    char rej_msg[256];
 } gw_conn;
 
 typedef struct gw_series {
@@ -90,8 +128,26 @@ typedef struct gw_latency {
     uint64_t count;
 } gw_latency;
 
+typedef struct gw_job gw_job;
+
 struct mt_gateway {
     mt_gateway_backend be;
+    size_t max_buffered;
+    size_t buffered; /* request bodies held in memory now (reservations) */
+    /* Worker threads for slow routes (password hashing). */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_cv;
+    bool pool_init;
+    bool pool_stop;
+    pthread_t *pool_threads;
+    unsigned pool_n; /* threads started */
+    unsigned pool_max_queue;
+    unsigned pool_queued;              /* waiting for a thread */
+    gw_job *pool_q_head, *pool_q_tail; /* waiting */
+    gw_job *pool_done;                 /* handled, waiting for the loop to answer */
+    unsigned jobs_pending;             /* queued, running or done but not answered (loop) */
+    int done_pipe[2];
+    struct event *done_ev;
     char *data_dir;
     char level[16];
     char url[300];
@@ -147,7 +203,7 @@ static void gw_conn_unref(gw_conn *c)
 
 static void gw_maybe_finish(mt_gateway *gw)
 {
-    if (gw->stopping && !gw->loop_done && gw->in_flight == 0)
+    if (gw->stopping && !gw->loop_done && gw->in_flight == 0 && gw->jobs_pending == 0)
         event_base_loopbreak(gw->base);
 }
 
@@ -183,8 +239,83 @@ static gw_conn *gw_conn_of_request(struct evhttp_request *req)
     if (!evcon)
         return NULL;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
-    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    struct bufferevent *under = bev ? bufferevent_get_underlying(bev) : NULL;
+    SSL *ssl = under ? bufferevent_openssl_get_ssl(under) : NULL;
     return ssl ? SSL_get_ex_data(ssl, g_conn_idx) : NULL;
+}
+
+/* Ends the current request's claims: its memory reservation, its upload
+ * sink (removing an uncommitted file), its held head and its refusal. */
+static void gw_conn_req_reset(gw_conn *c)
+{
+    mt_gateway *gw = c->gw;
+    if (c->reserved) {
+        gw->buffered -= c->reserved < gw->buffered ? c->reserved : gw->buffered;
+        c->reserved = 0;
+    }
+    if (c->upload) {
+        gw->be.upload_free(c->upload);
+        c->upload = NULL;
+    }
+    c->streamed = 0;
+    c->remaining = 0;
+    if (c->held) {
+        evbuffer_free(c->held);
+        c->held = NULL;
+    }
+    c->rej_status = 0;
+    c->rej_www_auth = false;
+    c->rej_retry_after = 0;
+}
+
+static enum bufferevent_filter_result gw_in_filter(struct evbuffer *src, struct evbuffer *dst,
+                                                   ev_ssize_t lim, enum bufferevent_flush_mode m,
+                                                   void *ctx);
+
+/* Output filter: evhttp counts a response as sent (and may close the
+ * connection) when the filter's output is empty, so the bytes stay there
+ * until the TLS bufferevent has written the copy it got: at most
+ * GW_OUT_CHUNK at a time, the next chunk once the previous one is out. */
+#define GW_OUT_CHUNK (64 * 1024)
+static enum bufferevent_filter_result gw_out_filter(struct evbuffer *src, struct evbuffer *dst,
+                                                    ev_ssize_t lim, enum bufferevent_flush_mode m,
+                                                    void *ctx)
+{
+    (void)lim;
+    (void)m;
+    gw_conn *c = ctx;
+    if (evbuffer_get_length(dst) > 0)
+        return BEV_NEED_MORE; /* the previous chunk is not written yet */
+    bool drained = c->out_copied > 0;
+    if (drained) {
+        evbuffer_drain(src, c->out_copied);
+        c->out_copied = 0;
+    }
+    size_t len = evbuffer_get_length(src);
+    if (len == 0)
+        return drained ? BEV_OK : BEV_NEED_MORE; /* BEV_OK: evhttp's write callback runs */
+    size_t k = len < GW_OUT_CHUNK ? len : GW_OUT_CHUNK;
+    struct evbuffer_iovec v[8];
+    int nv = evbuffer_peek(src, (ev_ssize_t)k, NULL, v, 8);
+    size_t copied = 0;
+    for (int i = 0; i < nv && i < 8 && copied < k; i++) {
+        size_t n = v[i].iov_len < k - copied ? v[i].iov_len : k - copied;
+        if (evbuffer_add(dst, v[i].iov_base, n) != 0)
+            return BEV_ERROR;
+        copied += n;
+    }
+    c->out_copied = copied;
+    return BEV_NEED_MORE;
+}
+
+/* The input filter is being freed with the connection. */
+static void gw_filter_free(void *ctx)
+{
+    gw_conn *c = ctx;
+    gw_conn_req_reset(c);
+    c->filter = NULL;
+    c->under = NULL;
+    gw_conn_unref(c);
 }
 
 /* Shuts down the sockets of over-limit connections; evhttp then sees EOF and
@@ -214,10 +345,16 @@ static struct bufferevent *gw_bevcb(struct event_base *base, void *arg)
     mt_gateway *gw = arg;
     gw_conn *c = calloc(1, sizeof *c);
     SSL *ssl = c ? SSL_new(gw->ssl_ctx) : NULL;
-    struct bufferevent *bev = NULL;
+    struct bufferevent *under = NULL, *bev = NULL;
     if (ssl)
-        bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
+        under = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                               BEV_OPT_CLOSE_ON_FREE);
+    /* evhttp reads through gw_in_filter, which sees each request head before
+     * evhttp does (see "Request heads"). */
+    if (under)
+        bev = bufferevent_filter_new(under, gw_in_filter, gw_out_filter,
+                                     BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS,
+                                     gw_filter_free, c);
     if (!bev) {
         mt_error("mesatee: out of memory creating a TLS connection; refusing to fall back "
                  "to plaintext, aborting");
@@ -225,8 +362,12 @@ static struct bufferevent *gw_bevcb(struct event_base *base, void *arg)
     }
     c->gw = gw;
     c->ssl = ssl;
-    c->refs = 1;
+    c->under = under;
+    c->filter = bev;
+    c->mode = GW_MODE_HEAD;
+    c->refs = 2; /* SSL ex_data + filter context */
     SSL_set_ex_data(ssl, g_conn_idx, c);
+    bufferevent_setwatermark(under, EV_READ, 0, GW_UNDER_READ_HIGH);
     if (gw->stopping || gw->live >= gw->max_conns) {
         gw->rejected_total++;
         c->refs++;
@@ -325,9 +466,17 @@ static void gw_metrics_render(mt_gateway *gw, struct evbuffer *b)
                         "# HELP mesatee_audit_failures_total Audit entries that could not be "
                         "appended.\n"
                         "# TYPE mesatee_audit_failures_total counter\n"
-                        "mesatee_audit_failures_total %llu\n",
+                        "mesatee_audit_failures_total %llu\n"
+                        "# HELP mesatee_http_body_bytes_buffered Request body bytes held in "
+                        "memory now (reserved at the request head).\n"
+                        "# TYPE mesatee_http_body_bytes_buffered gauge\n"
+                        "mesatee_http_body_bytes_buffered %zu\n"
+                        "# HELP mesatee_http_slow_pending Requests of slow routes (password "
+                        "hashing) queued or running on the gateway's worker threads.\n"
+                        "# TYPE mesatee_http_slow_pending gauge\n"
+                        "mesatee_http_slow_pending %u\n",
                         gw->live, (unsigned long long)gw->rejected_total,
-                        (unsigned long long)gw->audit_failures);
+                        (unsigned long long)gw->audit_failures, gw->buffered, gw->jobs_pending);
     if (gw->be.metrics) {
         char *extra = gw->be.metrics(gw->be.ctx);
         if (extra) {
@@ -376,6 +525,16 @@ static void gw_on_complete(struct evhttp_request *req, void *arg)
     if (c && c->responding) {
         c->responding = false;
         gw->in_flight--;
+    }
+    if (c && c->under) {
+        /* The request is answered: the next head may come. Bytes that arrived
+         * meanwhile wait in the TLS bufferevent; run the filter over them. */
+        gw_conn_req_reset(c);
+        if (c->mode == GW_MODE_HOLD) {
+            c->mode = GW_MODE_HEAD;
+            if (evbuffer_get_length(bufferevent_get_input(c->under)))
+                bufferevent_trigger(c->under, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
+        }
     }
     gw_maybe_finish(gw);
 }
@@ -428,9 +587,17 @@ static void gw_finish(gw_req *r, int status, const char *content_type, struct ev
         gw->in_flight++;
         evhttp_request_set_on_complete_cb(r->req, gw_on_complete, gw);
     }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
+    struct bufferevent *fbev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
     evhttp_send_reply(r->req, status, gw_reason(status), body);
     if (body)
         evbuffer_free(body);
+    /* libevent 2.1's filter does not pass on output that was added while
+     * writing was disabled once writing is enabled (evhttp adds the response,
+     * then enables writing): push it to the TLS bufferevent now. Only the
+     * copy moves (gw_out_filter), so evhttp's write callback cannot run here. */
+    if (fbev)
+        bufferevent_flush(fbev, EV_WRITE, BEV_NORMAL);
 }
 
 static void gw_finish_json(gw_req *r, int status, json_t *json)
@@ -576,10 +743,10 @@ out:
     return st;
 }
 
-/* Parses "Authorization: Bearer <token>"; NULL if absent or malformed. */
-static const char *gw_bearer(struct evhttp_request *req)
+/* The token of an "Authorization: Bearer <token>" value; NULL if absent or
+ * malformed. */
+static const char *gw_bearer_value(const char *h)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return NULL;
     const char *t = h + 7;
@@ -592,6 +759,327 @@ static const char *gw_bearer(struct evhttp_request *req)
         if (t[i] <= 0x20 || t[i] >= 0x7f)
             return NULL;
     return t;
+}
+
+/* Parses "Authorization: Bearer <token>"; NULL if absent or malformed. */
+static const char *gw_bearer(struct evhttp_request *req)
+{
+    return gw_bearer_value(
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Request heads                                                            */
+/* ------------------------------------------------------------------------ */
+/* evhttp (libevent 2.1) reads a whole body before any callback of ours runs,
+ * with one body limit for every route. So each connection's bytes pass
+ * through gw_in_filter, a bufferevent filter between TLS and evhttp, which
+ * takes each request head (request line and headers, up to the blank line)
+ * before evhttp sees it and decides, before any body byte is read:
+ *  - a head that is not strictly well-formed HTTP/1.x, has Transfer-Encoding
+ *    (411: bodies need a Content-Length) or repeats Content-Length or
+ *    Authorization is refused;
+ *  - a body on a route that needs a token is refused without a valid token
+ *    (401); a body over the route's limit is refused (413), and routes
+ *    without a token take at most GW_UNAUTH_MAX_BODY;
+ *  - a body that would take the bodies held in memory over max_buffered is
+ *    refused (503, Retry-After);
+ *  - a streamed route's body (uploads) goes to the backend's upload sink as it
+ *    arrives; evhttp gets the head (with Content-Length: 0) when it is done;
+ *  - otherwise the head and exactly Content-Length body bytes go to evhttp,
+ *    and further bytes wait until the request is answered.
+ * A refused request reaches evhttp as GW_SYNTH_HEAD; the request callback
+ * answers it from the recorded refusal (audited and metered like any
+ * request), with "Connection: close", and the rest of the body is dropped.
+ * The head is parsed strictly so that evhttp, which parses it again, reads
+ * the same method, target and Content-Length. */
+
+/* Records a refusal and hands evhttp the synthetic head; drops the rest. */
+static void gw_refuse(gw_conn *c, struct evbuffer *dst, int status, mt_status code,
+                      unsigned retry_after, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void gw_refuse(gw_conn *c, struct evbuffer *dst, int status, mt_status code,
+                      unsigned retry_after, const char *fmt, ...)
+{
+    bool www = c->rej_www_auth;
+    gw_conn_req_reset(c);
+    c->rej_www_auth = www;
+    c->rej_status = status;
+    c->rej_code = code;
+    c->rej_retry_after = retry_after;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->rej_msg, sizeof c->rej_msg, fmt, ap);
+    va_end(ap);
+    evbuffer_add(dst, GW_SYNTH_HEAD, strlen(GW_SYNTH_HEAD));
+    c->mode = GW_MODE_DISCARD;
+}
+
+static bool gw_is_builtin(const char *path)
+{
+    return !strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/metrics");
+}
+
+/* Gives evhttp a head with a body, without its Expect line: "100 Continue"
+ * goes to the client from here (evhttp would add it to the filter's output
+ * while writing is disabled, where libevent 2.1 leaves it). */
+static void gw_pass_head(gw_conn *c, const char *h, size_t n, const mt_http_head *hd,
+                         struct evbuffer *dst)
+{
+    if (!hd->ex_end) {
+        evbuffer_add(dst, h, n);
+        return;
+    }
+    evbuffer_add(dst, h, hd->ex_at);
+    evbuffer_add(dst, h + hd->ex_end, n - hd->ex_end);
+    if (hd->expect_continue && c->under)
+        bufferevent_write(c->under, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+}
+
+/* Decides what to do with the head h (n bytes, NUL-terminated); see above. */
+static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
+{
+    mt_gateway *gw = c->gw;
+    mt_http_head hd;
+    snprintf(c->rej_method, sizeof c->rej_method, "OTHER");
+    snprintf(c->rej_actor, sizeof c->rej_actor, "-");
+    snprintf(c->rej_action, sizeof c->rej_action, "OTHER -");
+    c->rej_www_auth = false;
+    if (!mt_http_head_parse(h, n, &hd)) {
+        gw_refuse(c, dst, 400, MT_EINVAL, 0, "malformed HTTP request head");
+        return;
+    }
+    snprintf(c->rej_method, sizeof c->rej_method, "%s", hd.method);
+    static const char *const known[] = {"GET",     "POST",  "PUT",     "DELETE", "HEAD",
+                                        "OPTIONS", "TRACE", "CONNECT", "PATCH"};
+    bool is_known = false;
+    for (size_t k = 0; k < sizeof known / sizeof known[0]; k++)
+        is_known = is_known || !strcmp(hd.method, known[k]);
+    if (!is_known) {
+        gw_refuse(c, dst, 405, MT_EINVAL, 0,
+                  "method is not supported; use GET, POST, PUT or DELETE");
+        return;
+    }
+    char target[GW_MAX_PATH + 1];
+    char *path = NULL, *query = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = MT_EINVAL;
+    if (hd.target_len <= GW_MAX_PATH) {
+        memcpy(target, hd.target, hd.target_len);
+        target[hd.target_len] = '\0';
+        st = gw_decode_target(target, &path, &query, &err);
+    } else {
+        snprintf(target, sizeof target, "%.*s", 200, hd.target);
+    }
+    char p[GW_ACTION_LEN];
+    gw_printable(p, sizeof p, st == MT_OK ? path : target);
+    snprintf(c->rej_action, sizeof c->rej_action, "%s %.200s", hd.method, p);
+    free(query);
+
+    if (hd.dup) {
+        gw_refuse(c, dst, 400, MT_EINVAL, 0, "repeated Content-Length or Authorization header");
+        goto out;
+    }
+    if (hd.has_te) {
+        gw_refuse(c, dst, 411, MT_EINVAL, 0,
+                  "Transfer-Encoding is not accepted; send the body with a Content-Length");
+        goto out;
+    }
+    if (!hd.has_cl || hd.cl == 0) {
+        /* No body: evhttp and the request callback do the rest. */
+        evbuffer_add(dst, h, n);
+        c->mode = GW_MODE_HOLD;
+        goto out;
+    }
+    bool supported = !strcmp(hd.method, "GET") || !strcmp(hd.method, "POST") ||
+                     !strcmp(hd.method, "PUT") || !strcmp(hd.method, "DELETE");
+    if (st != MT_OK || !supported || gw_is_builtin(path)) {
+        if (hd.cl > GW_NOBODY_MAX_BODY) {
+            gw_refuse(c, dst, 413, MT_ETOOBIG, 0,
+                      "request body of %llu bytes exceeds the limit of %d bytes here",
+                      (unsigned long long)hd.cl, GW_NOBODY_MAX_BODY);
+            goto out;
+        }
+        gw_pass_head(c, h, n, &hd, dst);
+        c->mode = GW_MODE_BODY;
+        c->remaining = hd.cl;
+        goto out;
+    }
+    size_t limit = gw->be.max_body(gw->be.ctx, hd.method, path);
+    if (gw->be.needs_auth(gw->be.ctx, hd.method, path)) {
+        char av[GW_MAX_TOKEN + 16];
+        const char *token = NULL;
+        if (hd.auth && hd.auth_len < sizeof av) {
+            memcpy(av, hd.auth, hd.auth_len);
+            av[hd.auth_len] = '\0';
+            token = gw_bearer_value(av);
+        }
+        mt_principal who;
+        memset(&who, 0, sizeof who);
+        mt_err aerr;
+        mt_err_clear(&aerr);
+        mt_status ast = token ? gw->be.authenticate(gw->be.ctx, token, &who, &aerr) : MT_EAUTH;
+        mt_wipe(av, sizeof av);
+        if (ast != MT_OK) {
+            c->rej_www_auth = true;
+            gw_refuse(c, dst, mt_status_http(ast), ast, 0, "%s",
+                      !token ? "missing or malformed 'Authorization: Bearer <token>' header; "
+                               "log in with POST /v1/auth/login"
+                      : aerr.msg[0] ? aerr.msg
+                                    : "token is invalid, expired or revoked; log in again");
+            goto out;
+        }
+        who.username[sizeof who.username - 1] = '\0';
+        snprintf(c->rej_actor, sizeof c->rej_actor, "%s", who.username);
+    } else if (limit > GW_UNAUTH_MAX_BODY) {
+        limit = GW_UNAUTH_MAX_BODY;
+    }
+    if (hd.cl > limit) {
+        gw_refuse(c, dst, 413, MT_ETOOBIG, 0,
+                  "request body of %llu bytes exceeds the limit of %zu bytes for %.120s",
+                  (unsigned long long)hd.cl, limit, c->rej_action);
+        goto out;
+    }
+    if (gw->be.streams_body && gw->be.streams_body(gw->be.ctx, hd.method, path)) {
+        mt_err uerr;
+        mt_err_clear(&uerr);
+        mt_status ust = gw->be.upload_begin(gw->be.ctx, &c->upload, &uerr);
+        c->held = ust == MT_OK ? evbuffer_new() : NULL;
+        if (!c->held) {
+            mt_error("mesatee: cannot start an upload for %s: %s", c->rej_action, uerr.msg);
+            gw_refuse(c, dst, 503, MT_EUNAVAIL, 5, "cannot store the upload now; retry later");
+            goto out;
+        }
+        /* The head without its Content-Length and Expect lines, then
+         * "Content-Length: 0": evhttp gets no body, the handler the sink. */
+        size_t cut[2][2] = {{hd.cl_at, hd.cl_end}, {hd.ex_at, hd.ex_end}};
+        if (cut[1][1] && cut[1][0] < cut[0][0]) {
+            size_t t0 = cut[0][0], t1 = cut[0][1];
+            cut[0][0] = cut[1][0];
+            cut[0][1] = cut[1][1];
+            cut[1][0] = t0;
+            cut[1][1] = t1;
+        }
+        size_t at = 0;
+        for (int k = 0; k < 2; k++) {
+            if (!cut[k][1])
+                continue;
+            evbuffer_add(c->held, h + at, cut[k][0] - at);
+            at = cut[k][1];
+        }
+        evbuffer_add(c->held, h + at, n - 2 - at);
+        evbuffer_add(c->held, "Content-Length: 0\r\n\r\n", 21);
+        if (hd.expect_continue && c->under)
+            bufferevent_write(c->under, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        c->mode = GW_MODE_STREAM;
+        c->remaining = hd.cl;
+        goto out;
+    }
+    if (hd.cl >
+        gw->max_buffered - (gw->buffered < gw->max_buffered ? gw->buffered : gw->max_buffered)) {
+        mt_warn("mesatee: %zu bytes of request bodies in memory; refusing %llu more (503)",
+                gw->buffered, (unsigned long long)hd.cl);
+        gw_refuse(c, dst, 503, MT_EUNAVAIL, 1,
+                  "the server is holding too many request bodies; retry shortly");
+        goto out;
+    }
+    c->reserved = (size_t)hd.cl;
+    gw->buffered += c->reserved;
+    gw_pass_head(c, h, n, &hd, dst);
+    c->mode = GW_MODE_BODY;
+    c->remaining = hd.cl;
+out:
+    free(path);
+}
+
+/* Writes up to `remaining` bytes of src to the upload sink. */
+static enum bufferevent_filter_result gw_stream(gw_conn *c, struct evbuffer *src,
+                                                struct evbuffer *dst)
+{
+    mt_gateway *gw = c->gw;
+    bool any = false;
+    while (c->remaining && evbuffer_get_length(src)) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(src, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        size_t k = v.iov_len < c->remaining ? v.iov_len : (size_t)c->remaining;
+        mt_err err;
+        mt_err_clear(&err);
+        mt_status st = gw->be.upload_write(c->upload, v.iov_base, k, &err);
+        evbuffer_drain(src, k);
+        any = true;
+        if (st != MT_OK) {
+            mt_error("mesatee: storing an upload failed for %s: %s", c->rej_action, err.msg);
+            if (st == MT_ETOOBIG)
+                gw_refuse(c, dst, 507, MT_ETOOBIG, 0, "no space left to store the upload");
+            else
+                gw_refuse(c, dst, 500, MT_EIO, 0, "storing the upload failed; see the server log");
+            return BEV_OK;
+        }
+        c->remaining -= k;
+        c->streamed += k;
+    }
+    if (c->remaining == 0) {
+        evbuffer_add_buffer(dst, c->held);
+        c->mode = GW_MODE_HOLD;
+        return BEV_OK;
+    }
+    return any ? BEV_OK : BEV_NEED_MORE;
+}
+
+static enum bufferevent_filter_result gw_in_filter(struct evbuffer *src, struct evbuffer *dst,
+                                                   ev_ssize_t lim, enum bufferevent_flush_mode m,
+                                                   void *ctx)
+{
+    (void)lim;
+    (void)m;
+    gw_conn *c = ctx;
+    size_t avail = evbuffer_get_length(src);
+    switch (c->mode) {
+    case GW_MODE_DISCARD:
+        evbuffer_drain(src, avail);
+        return BEV_NEED_MORE;
+    case GW_MODE_HOLD:
+        return BEV_NEED_MORE;
+    case GW_MODE_BODY: {
+        size_t k = avail < c->remaining ? avail : (size_t)c->remaining;
+        if (k == 0)
+            return BEV_NEED_MORE;
+        evbuffer_remove_buffer(src, dst, k);
+        c->remaining -= k;
+        if (c->remaining == 0)
+            c->mode = GW_MODE_HOLD;
+        return BEV_OK;
+    }
+    case GW_MODE_STREAM:
+        return gw_stream(c, src, dst);
+    case GW_MODE_HEAD:
+        break;
+    }
+    if (avail == 0)
+        return BEV_NEED_MORE;
+    struct evbuffer_ptr end = evbuffer_search(src, "\r\n\r\n", 4, NULL);
+    if (end.pos < 0 && avail <= GW_MAX_HEADERS)
+        return BEV_NEED_MORE;
+    if (end.pos < 0 || (size_t)end.pos + 4 > GW_MAX_HEADERS) {
+        snprintf(c->rej_method, sizeof c->rej_method, "OTHER");
+        snprintf(c->rej_actor, sizeof c->rej_actor, "-");
+        snprintf(c->rej_action, sizeof c->rej_action, "OTHER -");
+        gw_refuse(c, dst, 431, MT_ETOOBIG, 0, "request head longer than %d bytes", GW_MAX_HEADERS);
+        evbuffer_drain(src, avail);
+        return BEV_OK;
+    }
+    size_t n = (size_t)end.pos + 4;
+    char *h = malloc(n + 1);
+    if (!h)
+        return BEV_ERROR;
+    evbuffer_remove(src, h, n);
+    h[n] = '\0';
+    gw_decide(c, h, n, dst);
+    mt_wipe(h, n); /* may hold a token */
+    free(h);
+    return BEV_OK;
 }
 
 static void gw_serve_builtin(gw_req *r, const char *path)
@@ -611,74 +1099,69 @@ static void gw_serve_builtin(gw_req *r, const char *path)
     }
 }
 
-static void gw_serve_backend(gw_req *r, const char *path, const char *query)
-{
-    mt_gateway *gw = r->gw;
-    struct evhttp_request *req = r->req;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t body_len = evbuffer_get_length(in);
-    size_t limit = gw->be.max_body(gw->be.ctx, r->method, path);
-    char msg[MT_ERR_MSG_MAX];
-    if (body_len > limit) {
-        snprintf(msg, sizeof msg,
-                 "request body of %zu bytes exceeds the limit of %zu bytes for %.120s", body_len,
-                 limit, r->action);
-        gw_finish_error(r, 413, MT_ETOOBIG, msg);
-        return;
-    }
-
+/* One request for the backend, with copies of everything handle reads, so
+ * that it can run on a worker thread (slow routes) while the loop goes on. */
+struct gw_job {
+    gw_job *next;
+    gw_req r;
+    char *path;
+    char *query;
+    uint8_t *body; /* copy (slow routes) or NULL */
+    const uint8_t *body_ref;
+    size_t body_len;
+    mt_upload *upload; /* owned by the job from here on */
     mt_principal who;
-    memset(&who, 0, sizeof who);
-    bool authed = false;
-    if (gw->be.needs_auth(gw->be.ctx, r->method, path)) {
-        const char *token = gw_bearer(req);
-        if (!token) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-            gw_finish_error(r, 401, MT_EAUTH,
-                            "missing or malformed 'Authorization: Bearer <token>' header; "
-                            "log in with POST /v1/auth/login");
-            return;
-        }
-        mt_err err;
-        mt_err_clear(&err);
-        mt_status st = gw->be.authenticate(gw->be.ctx, token, &who, &err);
-        if (st != MT_OK) {
-            if (st == MT_EAUTH)
-                evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                                  "Bearer error=\"invalid_token\"");
-            gw_finish_error(r, mt_status_http(st), st,
-                            err.msg[0] ? err.msg
-                                       : "token is invalid, expired or revoked; log in again");
-            return;
-        }
-        who.username[sizeof who.username - 1] = '\0';
-        r->actor = who.username;
-        authed = true;
-    }
-
-    const uint8_t *body = NULL;
-    if (body_len) {
-        body = evbuffer_pullup(in, (ev_ssize_t)body_len);
-        if (!body) {
-            gw_finish_error(r, 500, MT_ENOMEM, "out of memory reading the request body");
-            return;
-        }
-    }
-    mt_request rq = {
-        .method = r->method,
-        .path = path,
-        .query = query,
-        .body = body,
-        .body_len = body_len,
-        .who = authed ? &who : NULL,
-    };
+    bool authed;
+    char peer[64];
     mt_response resp;
-    memset(&resp, 0, sizeof resp);
-    gw->be.handle(gw->be.ctx, &rq, &resp);
-    if (body && body_len <= GW_WIPE_BODY_MAX)
-        mt_wipe((void *)body, body_len); /* passwords and hex keys arrive here */
-    r->audited = resp.audited;
+};
 
+static void gw_job_free(gw_job *j)
+{
+    if (!j)
+        return;
+    if (j->upload)
+        j->r.gw->be.upload_free(j->upload);
+    if (j->body) {
+        mt_wipe(j->body, j->body_len); /* may hold a password */
+        free(j->body);
+    }
+    free(j->path);
+    free(j->query);
+    mt_wipe(&j->who, sizeof j->who);
+    free(j);
+}
+
+static void gw_job_handle(gw_job *j)
+{
+    mt_gateway *gw = j->r.gw;
+    mt_request rq = {
+        .method = j->r.method,
+        .path = j->path,
+        .query = j->query,
+        .body = j->body ? j->body : j->body_ref,
+        .body_len = j->body_len,
+        .who = j->authed ? &j->who : NULL,
+        .upload = j->upload,
+        .peer = j->peer[0] ? j->peer : NULL,
+    };
+    memset(&j->resp, 0, sizeof j->resp);
+    gw->be.handle(gw->be.ctx, &rq, &j->resp);
+    /* passwords and hex keys arrive in small bodies (a copy is wiped in
+     * gw_job_free; a referenced body is wiped here) */
+    if (!j->body && j->body_ref && j->body_len <= GW_WIPE_BODY_MAX)
+        mt_wipe((void *)j->body_ref, j->body_len);
+}
+
+/* Answers a handled job (loop thread) and frees it. */
+static void gw_job_answer(gw_job *j)
+{
+    gw_req *r = &j->r;
+    mt_response resp = j->resp;
+    memset(&j->resp, 0, sizeof j->resp);
+    r->audited = resp.audited; /* written in the change's transaction: not again */
+    if (j->authed)
+        r->actor = j->who.username;
     resp.object[sizeof resp.object - 1] = '\0';
     resp.route[sizeof resp.route - 1] = '\0';
     if (resp.object[0])
@@ -687,15 +1170,18 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
         gw_printable(r->route, sizeof r->route, resp.route);
         gw_printable(r->action, sizeof r->action, resp.route);
     }
+    if (resp.retry_after_s) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", resp.retry_after_s);
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", ra);
+    }
     int status = resp.status;
     if (status < 100 || status > 599) {
         mt_error("mesatee: backend returned HTTP status %d for %s", status, r->action);
         json_decref(resp.json);
         free(resp.raw);
         gw_finish_error(r, 500, MT_EINTERNAL, "internal error; see the server log");
-        return;
-    }
-    if (resp.json) {
+    } else if (resp.json) {
         gw_finish_json(r, status, resp.json);
         json_decref(resp.json);
         free(resp.raw);
@@ -706,11 +1192,216 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
                 evbuffer_free(b);
             free(resp.raw);
             gw_finish_error(r, 500, MT_ENOMEM, "out of memory sending the response");
-            return;
+        } else {
+            gw_finish(r, status, "application/octet-stream", b);
         }
-        gw_finish(r, status, "application/octet-stream", b);
     } else {
         gw_finish(r, status, NULL, NULL);
+    }
+    gw_job_free(j);
+}
+
+/* Worker thread: handles slow jobs, hands them back through done_pipe. */
+static void *gw_pool_main(void *arg)
+{
+    mt_gateway *gw = arg;
+    pthread_mutex_lock(&gw->pool_mu);
+    for (;;) {
+        while (!gw->pool_q_head && !gw->pool_stop)
+            pthread_cond_wait(&gw->pool_cv, &gw->pool_mu);
+        gw_job *j = gw->pool_q_head;
+        if (!j)
+            break; /* stopping and nothing left */
+        gw->pool_q_head = j->next;
+        if (!gw->pool_q_head)
+            gw->pool_q_tail = NULL;
+        gw->pool_queued--;
+        pthread_mutex_unlock(&gw->pool_mu);
+        gw_job_handle(j);
+        pthread_mutex_lock(&gw->pool_mu);
+        j->next = gw->pool_done;
+        gw->pool_done = j;
+        ssize_t w = write(gw->done_pipe[1], "j", 1);
+        (void)w; /* a full pipe already wakes the loop */
+    }
+    pthread_mutex_unlock(&gw->pool_mu);
+    return NULL;
+}
+
+/* Answers every handled job (loop thread), oldest first. */
+static void gw_pool_answer(mt_gateway *gw)
+{
+    pthread_mutex_lock(&gw->pool_mu);
+    gw_job *done = gw->pool_done;
+    gw->pool_done = NULL;
+    pthread_mutex_unlock(&gw->pool_mu);
+    gw_job *rev = NULL;
+    while (done) {
+        gw_job *next = done->next;
+        done->next = rev;
+        rev = done;
+        done = next;
+    }
+    while (rev) {
+        gw_job *next = rev->next;
+        gw->jobs_pending--;
+        gw_job_answer(rev);
+        rev = next;
+    }
+    gw_maybe_finish(gw);
+}
+
+static void gw_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+    gw_pool_answer(arg);
+}
+
+/* Stops the worker threads after they have handled what is queued, and
+ * answers everything (before evhttp frees the connections). */
+static void gw_pool_drain(mt_gateway *gw)
+{
+    if (!gw->pool_init)
+        return;
+    pthread_mutex_lock(&gw->pool_mu);
+    gw->pool_stop = true;
+    pthread_cond_broadcast(&gw->pool_cv);
+    pthread_mutex_unlock(&gw->pool_mu);
+    for (unsigned i = 0; i < gw->pool_n; i++)
+        pthread_join(gw->pool_threads[i], NULL);
+    gw->pool_n = 0;
+    /* No thread left: queued jobs (none when threads ran) are handled here. */
+    while (gw->pool_q_head) {
+        gw_job *j = gw->pool_q_head;
+        gw->pool_q_head = j->next;
+        gw_job_handle(j);
+        j->next = gw->pool_done;
+        gw->pool_done = j;
+    }
+    gw->pool_q_tail = NULL;
+    gw->pool_queued = 0;
+    if (gw->http)
+        gw_pool_answer(gw);
+}
+
+static void gw_serve_backend(gw_req *r, const char *path, const char *query)
+{
+    mt_gateway *gw = r->gw;
+    struct evhttp_request *req = r->req;
+    gw_conn *c = gw_conn_of_request(req);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    bool streamed = c && c->upload;
+    size_t body_len = streamed ? (size_t)c->streamed : evbuffer_get_length(in);
+    size_t limit = gw->be.max_body(gw->be.ctx, r->method, path);
+    char msg[MT_ERR_MSG_MAX];
+    if (body_len > limit) {
+        snprintf(msg, sizeof msg,
+                 "request body of %zu bytes exceeds the limit of %zu bytes for %.120s", body_len,
+                 limit, r->action);
+        gw_finish_error(r, 413, MT_ETOOBIG, msg);
+        return;
+    }
+
+    gw_job *j = calloc(1, sizeof *j);
+    if (!j || !(j->path = strdup(path)) || (query && !(j->query = strdup(query)))) {
+        gw_job_free(j);
+        gw_finish_error(r, 500, MT_ENOMEM, "out of memory");
+        return;
+    }
+    j->r = *r;
+    if (streamed) {
+        j->upload = c->upload;
+        c->upload = NULL;
+    }
+    if (gw->be.needs_auth(gw->be.ctx, r->method, path)) {
+        const char *token = gw_bearer(req);
+        if (!token) {
+            gw_job_free(j);
+            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+            gw_finish_error(r, 401, MT_EAUTH,
+                            "missing or malformed 'Authorization: Bearer <token>' header; "
+                            "log in with POST /v1/auth/login");
+            return;
+        }
+        mt_err err;
+        mt_err_clear(&err);
+        mt_status st = gw->be.authenticate(gw->be.ctx, token, &j->who, &err);
+        if (st != MT_OK) {
+            gw_job_free(j);
+            if (st == MT_EAUTH)
+                evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                                  "Bearer error=\"invalid_token\"");
+            gw_finish_error(r, mt_status_http(st), st,
+                            err.msg[0] ? err.msg
+                                       : "token is invalid, expired or revoked; log in again");
+            return;
+        }
+        j->who.username[sizeof j->who.username - 1] = '\0';
+        j->authed = true;
+        j->r.actor = j->who.username;
+    }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon) {
+        char *addr = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(evcon, &addr, &port);
+        if (addr)
+            snprintf(j->peer, sizeof j->peer, "%s", addr);
+    }
+    bool slow = gw->pool_n > 0 && gw->be.slow && gw->be.slow(gw->be.ctx, r->method, path);
+    if (!streamed && body_len) {
+        const uint8_t *body = evbuffer_pullup(in, (ev_ssize_t)body_len);
+        if (body && slow && (j->body = malloc(body_len)) != NULL)
+            memcpy(j->body, body, body_len);
+        if (!body || (slow && !j->body)) {
+            gw_job_free(j);
+            gw_finish_error(r, 500, MT_ENOMEM, "out of memory reading the request body");
+            return;
+        }
+        j->body_ref = body;
+        j->body_len = body_len;
+    } else {
+        j->body_len = body_len;
+    }
+    if (!slow) {
+        gw_job_handle(j);
+        gw_job_answer(j);
+        return;
+    }
+    /* Slow route: a worker thread handles it; gw_done_cb answers. */
+    j->body_ref = NULL;
+    if (evbuffer_get_length(in)) {
+        mt_wipe(evbuffer_pullup(in, -1), evbuffer_get_length(in));
+        evbuffer_drain(in, evbuffer_get_length(in));
+    }
+    pthread_mutex_lock(&gw->pool_mu);
+    bool full = gw->pool_queued >= gw->pool_max_queue;
+    if (!full) {
+        j->next = NULL;
+        if (gw->pool_q_tail)
+            gw->pool_q_tail->next = j;
+        else
+            gw->pool_q_head = j;
+        gw->pool_q_tail = j;
+        gw->pool_queued++;
+        pthread_cond_signal(&gw->pool_cv);
+    }
+    pthread_mutex_unlock(&gw->pool_mu);
+    if (full) {
+        gw_job_free(j);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        gw_finish_error(r, 503, MT_EUNAVAIL, "too many requests waiting; retry shortly");
+        return;
+    }
+    gw->jobs_pending++;
+    if (c && !c->responding) {
+        /* counts as in flight so that a graceful stop waits for it */
+        c->responding = true;
+        gw->in_flight++;
+        evhttp_request_set_on_complete_cb(req, gw_on_complete, gw);
     }
 }
 
@@ -727,6 +1418,25 @@ static void gw_request_cb(struct evhttp_request *req, void *arg)
     snprintf(r.route, sizeof r.route, "%s", GW_OTHER_ROUTE);
     bool supported;
     r.method = gw_method_name(evhttp_request_get_command(req), &supported);
+
+    gw_conn *c = gw_conn_of_request(req);
+    if (c && c->rej_status) {
+        /* Refused at its head (gw_decide): answer, audit and meter it here. */
+        struct evkeyvalq *oh = evhttp_request_get_output_headers(req);
+        r.method = c->rej_method;
+        r.actor = c->rej_actor;
+        snprintf(r.action, sizeof r.action, "%s", c->rej_action);
+        evhttp_add_header(oh, "Connection", "close");
+        if (c->rej_www_auth)
+            evhttp_add_header(oh, "WWW-Authenticate", "Bearer");
+        if (c->rej_retry_after) {
+            char ra[16];
+            snprintf(ra, sizeof ra, "%u", c->rej_retry_after);
+            evhttp_add_header(oh, "Retry-After", ra);
+        }
+        gw_finish_error(&r, c->rej_status, c->rej_code, c->rej_msg);
+        return;
+    }
 
     const char *target = evhttp_request_get_uri(req);
     char *path = NULL, *query = NULL;
@@ -783,7 +1493,7 @@ static void gw_begin_shutdown(mt_gateway *gw)
         evhttp_del_accept_socket(gw->http, gw->bound);
         gw->bound = NULL;
     }
-    if (gw->in_flight == 0) {
+    if (gw->in_flight == 0 && gw->jobs_pending == 0) {
         event_base_loopbreak(gw->base);
         return;
     }
@@ -1021,7 +1731,13 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     if (!gw)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     gw->stop_pipe[0] = gw->stop_pipe[1] = -1;
+    gw->done_pipe[0] = gw->done_pipe[1] = -1;
     gw->be = *backend;
+    if (!gw->be.streams_body || !gw->be.upload_begin || !gw->be.upload_write || !gw->be.upload_free)
+        gw->be.streams_body = NULL;
+    gw->max_buffered = cfg->max_buffered ? cfg->max_buffered : GW_DEFAULT_MAX_BUFFERED;
+    gw->pool_max_queue = cfg->slow_queue ? cfg->slow_queue : GW_DEFAULT_SLOW_QUEUE;
+    unsigned slow_threads = cfg->slow_threads ? cfg->slow_threads : GW_DEFAULT_SLOW_THREADS;
     gw->max_conns = cfg->max_connections ? cfg->max_connections : GW_DEFAULT_MAX_CONNS;
     gw->grace_ms = cfg->shutdown_grace_ms ? cfg->shutdown_grace_ms : GW_DEFAULT_GRACE_MS;
     gw->max_body = cfg->max_body ? cfg->max_body : GW_DEFAULT_MAX_BODY;
@@ -1040,14 +1756,26 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     gw->renew = cfg->renew;
     gw->renew_ctx = cfg->renew_ctx;
     gw->renew_interval_s = cfg->renew ? cfg->renew_interval_s : 0;
-    if (pipe2(gw->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (pipe2(gw->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
+        pipe2(gw->done_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         st = mt_err_set(err, MT_EIO, "cannot create the stop pipe: %s", strerror(errno));
         goto out;
     }
+    if (pthread_mutex_init(&gw->pool_mu, NULL) != 0) {
+        st = mt_err_set(err, MT_ENOMEM, "cannot create the worker pool lock");
+        goto out;
+    }
+    if (pthread_cond_init(&gw->pool_cv, NULL) != 0) {
+        pthread_mutex_destroy(&gw->pool_mu);
+        st = mt_err_set(err, MT_ENOMEM, "cannot create the worker pool condition");
+        goto out;
+    }
+    gw->pool_init = true;
     gw->base = event_base_new();
     gw->http = gw->base ? evhttp_new(gw->base) : NULL;
     if (gw->http) {
         gw->stop_ev = event_new(gw->base, gw->stop_pipe[0], EV_READ | EV_PERSIST, gw_stop_cb, gw);
+        gw->done_ev = event_new(gw->base, gw->done_pipe[0], EV_READ | EV_PERSIST, gw_done_cb, gw);
         gw->reject_ev = event_new(gw->base, -1, 0, gw_reject_cb, gw);
         gw->grace_ev = evtimer_new(gw->base, gw_grace_cb, gw);
         if (gw->renew_interval_s)
@@ -1058,7 +1786,8 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         }
     }
     struct timeval renew_tv = {(time_t)gw->renew_interval_s, 0};
-    if (!gw->http || !gw->stop_ev || !gw->reject_ev || !gw->grace_ev ||
+    if (!gw->http || !gw->stop_ev || !gw->done_ev || event_add(gw->done_ev, NULL) != 0 ||
+        !gw->reject_ev || !gw->grace_ev ||
         (gw->renew_interval_s && (!gw->renew_ev || event_add(gw->renew_ev, &renew_tv) != 0)) ||
         (gw->handle_signals && (!gw->sigterm_ev || !gw->sigint_ev)) ||
         event_add(gw->stop_ev, NULL) != 0 ||
@@ -1077,6 +1806,19 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     evhttp_set_timeout(gw->http, (int)timeout);
     evhttp_set_bevcb(gw->http, gw_bevcb, gw);
     evhttp_set_gencb(gw->http, gw_request_cb, gw);
+
+    if (gw->be.slow) {
+        gw->pool_threads = calloc(slow_threads, sizeof *gw->pool_threads);
+        if (!gw->pool_threads) {
+            st = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (; gw->pool_n < slow_threads; gw->pool_n++)
+            if (pthread_create(&gw->pool_threads[gw->pool_n], NULL, gw_pool_main, gw) != 0) {
+                st = mt_err_set(err, MT_ENOMEM, "cannot start the gateway's worker threads");
+                goto out;
+            }
+    }
 
     if ((st = gw_write_cert(gw->data_dir, cfg->cert, err)) != MT_OK)
         goto out;
@@ -1124,6 +1866,7 @@ mt_status mt_gateway_run(mt_gateway *gw, mt_err *err)
         evhttp_del_accept_socket(gw->http, gw->bound);
         gw->bound = NULL;
     }
+    gw_pool_drain(gw);     /* answers pending slow requests while their connections exist */
     evhttp_free(gw->http); /* closes every remaining connection */
     gw->http = NULL;
     /* Run the deferred bufferevent finalizers (they free the SSL objects). */
@@ -1140,6 +1883,7 @@ void mt_gateway_free(mt_gateway *gw)
         return;
     gw->loop_done = true;
     gw->stopping = true;
+    gw_pool_drain(gw);
     if (gw->http) {
         if (gw->bound)
             evhttp_del_accept_socket(gw->http, gw->bound);
@@ -1147,6 +1891,8 @@ void mt_gateway_free(mt_gateway *gw)
     }
     if (gw->stop_ev)
         event_free(gw->stop_ev);
+    if (gw->done_ev)
+        event_free(gw->done_ev);
     if (gw->sigterm_ev)
         event_free(gw->sigterm_ev);
     if (gw->sigint_ev)
@@ -1168,6 +1914,21 @@ void mt_gateway_free(mt_gateway *gw)
         close(gw->stop_pipe[0]);
     if (gw->stop_pipe[1] >= 0)
         close(gw->stop_pipe[1]);
+    if (gw->done_pipe[0] >= 0)
+        close(gw->done_pipe[0]);
+    if (gw->done_pipe[1] >= 0)
+        close(gw->done_pipe[1]);
+    for (gw_job *j = gw->pool_done, *next; j; j = next) {
+        next = j->next;
+        json_decref(j->resp.json);
+        free(j->resp.raw);
+        gw_job_free(j);
+    }
+    if (gw->pool_init) {
+        pthread_mutex_destroy(&gw->pool_mu);
+        pthread_cond_destroy(&gw->pool_cv);
+    }
+    free(gw->pool_threads);
     free(gw->data_dir);
     free(gw);
 }

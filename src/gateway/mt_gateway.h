@@ -15,9 +15,16 @@
  * <data_dir>/tls/server-cert.pem and <data_dir>/server.url; mt_gateway_free
  * releases everything (NULL ok). The key and certificate given in the config
  * are borrowed: the gateway takes its own references.
+ * Each request head is judged before its body is read (token for routes that
+ * need one, the route's body limit, at most 1 MiB without a token, a cap on
+ * the bodies held in memory by all connections: 401/413/503), and bodies of
+ * streamed routes go to the backend's upload sink as they arrive; see
+ * docs/design.md "Decisions worth knowing".
  * Thread-safety: a gateway lives on the thread that calls mt_gateway_run; only
  * mt_gateway_stop may be called from other threads (and signal handlers).
- * The backend is called only from the thread running mt_gateway_run.
+ * The backend is called only from the thread running mt_gateway_run, except
+ * handle for slow routes (backend.slow), which runs on the gateway's worker
+ * threads (slow_threads of them, slow_queue waiting at most).
  * The gateway ignores SIGPIPE for the whole process (writes to closed sockets
  * must fail with EPIPE, not kill the daemon). */
 #ifndef MT_GATEWAY_H
@@ -52,6 +59,18 @@ typedef struct mt_gateway_backend {
     char *(*metrics)(void *ctx);
     /* /readyz: true when the services can take requests. */
     bool (*ready)(void *ctx);
+    /* Optional (all four or none): routes whose body is written to an upload
+     * sink as it arrives instead of being buffered (POST /v1/objects). The
+     * gateway hands the sink to handle in mt_request.upload and frees it
+     * afterwards (upload_free removes what was not committed). */
+    bool (*streams_body)(void *ctx, const char *method, const char *path);
+    mt_status (*upload_begin)(void *ctx, mt_upload **out, mt_err *err);
+    mt_status (*upload_write)(mt_upload *u, const uint8_t *data, size_t len, mt_err *err);
+    void (*upload_free)(mt_upload *u);
+    /* Optional: routes whose handle is slow (password hashing) and runs on the
+     * gateway's worker threads instead of the event loop. handle must then be
+     * safe to call from those threads concurrently with the loop's calls. */
+    bool (*slow)(void *ctx, const char *method, const char *path);
 } mt_gateway_backend;
 
 typedef struct mt_gateway_config {
@@ -64,6 +83,9 @@ typedef struct mt_gateway_config {
     unsigned timeout_seconds;   /* idle/read/write timeout per connection; 0 = 60 */
     unsigned shutdown_grace_ms; /* how long in-flight responses may take at stop; 0 = 5000 */
     size_t max_body;            /* largest body of any route (upload limit); 0 = 1 GiB */
+    size_t max_buffered;        /* request bodies held in memory, all connections; 0 = 64 MiB */
+    unsigned slow_threads;      /* worker threads for slow routes; 0 = 2 */
+    unsigned slow_queue;        /* slow requests waiting for a thread; more get 503; 0 = 64 */
     bool handle_signals;        /* stop gracefully on SIGTERM and SIGINT */
     /* Certificate renewal: every renew_interval_s seconds (0 = never) the
      * event loop calls renew for a fresh key and certificate (ownership

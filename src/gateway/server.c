@@ -57,6 +57,23 @@ static bool be_ready(void *ctx)
     return mt_core_ready(ctx);
 }
 
+static bool be_streams_body(void *ctx, const char *method, const char *path)
+{
+    (void)ctx;
+    return mt_core_route_streams_body(method, path);
+}
+
+static mt_status be_upload_begin(void *ctx, mt_upload **out, mt_err *err)
+{
+    return mt_core_upload_begin(ctx, out, err);
+}
+
+static bool be_slow(void *ctx, const char *method, const char *path)
+{
+    (void)ctx;
+    return mt_core_route_is_slow(method, path);
+}
+
 /* Certificate renewal: a fresh key and certificate with fresh evidence. */
 static mt_status renew_identity(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *err)
 {
@@ -134,6 +151,11 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .audit = be_audit,
         .metrics = be_metrics,
         .ready = be_ready,
+        .streams_body = be_streams_body,
+        .upload_begin = be_upload_begin,
+        .upload_write = mt_core_upload_write,
+        .upload_free = mt_core_upload_free,
+        .slow = be_slow,
     };
     /* evhttp's own limit is the largest body of any route (the upload). */
     size_t upload = mt_core_route_max_body(core, "POST", "/v1/objects");

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,4 +164,136 @@ size_t untrusted_objstore_sweep(mt_objstore *s)
     }
     closedir(d);
     return n;
+}
+
+/* ---- streaming writer ---------------------------------------------------- */
+
+#define WRITER_PREFIX 256
+
+struct mt_objstore_writer {
+    mt_objstore *s;
+    int fd;
+    char tmp[PATH_MAX + 64];
+    EVP_MD_CTX *md;
+    uint64_t size;
+    uint8_t prefix[WRITER_PREFIX];
+    bool committed;
+    bool failed;
+};
+
+mt_status untrusted_objstore_writer_new(mt_objstore *s, mt_objstore_writer **out, mt_err *err)
+{
+    *out = NULL;
+    mt_objstore_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    w->s = s;
+    w->fd = -1;
+    uint8_t rnd[8];
+    char rhex[17];
+    mt_status st = mt_random(rnd, sizeof rnd, err);
+    if (st != MT_OK) {
+        free(w);
+        return st;
+    }
+    mt_hex_encode(rnd, sizeof rnd, rhex);
+    snprintf(w->tmp, sizeof w->tmp, "%s/upload.tmp.%d.%s", s->dir, (int)getpid(), rhex);
+    w->md = EVP_MD_CTX_new();
+    if (!w->md || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(w->md);
+        free(w);
+        return mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 unavailable");
+    }
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (w->fd < 0) {
+        int e = errno;
+        EVP_MD_CTX_free(w->md);
+        free(w);
+        return mt_err_set(err, MT_EIO, "object store: cannot create an upload file: %s",
+                          strerror(e));
+    }
+    *out = w;
+    return MT_OK;
+}
+
+mt_status untrusted_objstore_writer_write(mt_objstore_writer *w, const uint8_t *data, size_t len,
+                                          mt_err *err)
+{
+    if (w->failed || w->committed)
+        return mt_err_set(err, MT_EINVAL, "object store: upload file is closed");
+    if (len == 0)
+        return MT_OK;
+    if (w->size < WRITER_PREFIX) {
+        size_t n = WRITER_PREFIX - (size_t)w->size;
+        memcpy(w->prefix + w->size, data, n < len ? n : len);
+    }
+    int e = write_all(w->fd, data, len);
+    if (e == 0 && EVP_DigestUpdate(w->md, data, len) != 1)
+        e = EIO;
+    if (e != 0) {
+        w->failed = true;
+        return mt_err_set(err, e == ENOSPC ? MT_ETOOBIG : MT_EIO,
+                          "object store: writing an upload failed: %s", strerror(e));
+    }
+    w->size += len;
+    return MT_OK;
+}
+
+uint64_t untrusted_objstore_writer_size(const mt_objstore_writer *w)
+{
+    return w ? w->size : 0;
+}
+
+size_t untrusted_objstore_writer_prefix(const mt_objstore_writer *w, uint8_t *out, size_t cap)
+{
+    size_t n = w->size < WRITER_PREFIX ? (size_t)w->size : WRITER_PREFIX;
+    if (n > cap)
+        n = cap;
+    memcpy(out, w->prefix, n);
+    return n;
+}
+
+mt_status untrusted_objstore_writer_commit(mt_objstore_writer *w, const char *id,
+                                           char sha256_hex[65], mt_err *err)
+{
+    char path[PATH_MAX];
+    mt_status st = untrusted_objstore_path(w->s, id, path, sizeof path, err);
+    if (st != MT_OK)
+        return st;
+    if (w->failed || w->committed)
+        return mt_err_set(err, MT_EINVAL, "object store: upload file is closed");
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    if (EVP_DigestFinal_ex(w->md, md, &mdlen) != 1 || mdlen != 32) {
+        w->failed = true;
+        return mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 failed");
+    }
+    int e = fsync(w->fd) != 0 ? errno : 0;
+    if (close(w->fd) != 0 && e == 0)
+        e = errno;
+    w->fd = -1;
+    if (e == 0 && rename(w->tmp, path) != 0)
+        e = errno;
+    if (e != 0) {
+        w->failed = true;
+        return mt_err_set(err, e == ENOSPC ? MT_ETOOBIG : MT_EIO,
+                          "object store: writing object %s failed: %s", id, strerror(e));
+    }
+    w->committed = true;
+    if ((st = mt_fsync_parent_dir(path, err)) != MT_OK)
+        return st;
+    mt_hex_encode(md, 32, sha256_hex);
+    return MT_OK;
+}
+
+void untrusted_objstore_writer_free(mt_objstore_writer *w)
+{
+    if (!w)
+        return;
+    if (w->fd >= 0)
+        close(w->fd);
+    if (!w->committed)
+        unlink(w->tmp);
+    EVP_MD_CTX_free(w->md);
+    free(w);
 }

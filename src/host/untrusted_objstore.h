@@ -30,6 +30,24 @@ mt_status untrusted_objstore_get(mt_objstore *s, const char *id, size_t max, uin
 mt_status untrusted_objstore_size(mt_objstore *s, const char *id, uint64_t *size, mt_err *err);
 /* Deletes; absent is not an error. */
 mt_status untrusted_objstore_delete(mt_objstore *s, const char *id, mt_err *err);
+/* Streaming writes (an upload that arrives in pieces): _writer_new creates a
+ * temporary file "<dir>/upload.tmp.<pid>.<random>" (O_EXCL|O_NOFOLLOW, 0600),
+ * _writer_write appends and hashes, _writer_commit fsyncs it, renames it to
+ * the object id and fsyncs the directory. _writer_free closes and removes the
+ * temporary file unless it was committed (NULL ok). A crash leaves only a
+ * "*.tmp.*" file that _sweep removes at the next start. A writer is used by
+ * one thread at a time. */
+typedef struct mt_objstore_writer mt_objstore_writer;
+mt_status untrusted_objstore_writer_new(mt_objstore *s, mt_objstore_writer **out, mt_err *err);
+mt_status untrusted_objstore_writer_write(mt_objstore_writer *w, const uint8_t *data, size_t len,
+                                          mt_err *err);
+/* Bytes written so far; the first min(cap, size) of them are copied to out. */
+uint64_t untrusted_objstore_writer_size(const mt_objstore_writer *w);
+size_t untrusted_objstore_writer_prefix(const mt_objstore_writer *w, uint8_t *out, size_t cap);
+mt_status untrusted_objstore_writer_commit(mt_objstore_writer *w, const char *id,
+                                           char sha256_hex[65], mt_err *err);
+void untrusted_objstore_writer_free(mt_objstore_writer *w);
+
 /* Removes leftover "*.tmp.*" files from interrupted writes; returns count. */
 size_t untrusted_objstore_sweep(mt_objstore *s);
 

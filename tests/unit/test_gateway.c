@@ -652,7 +652,7 @@ static void test_body_too_large(void **state)
     tb_audit a = last_audit(f);
     assert_int_equal(a.status, 413);
     assert_string_equal(a.action, "POST /v1/users/me");
-    assert_string_equal(a.actor, "-"); /* size is checked before authentication */
+    assert_string_equal(a.actor, "alice"); /* the token is checked at the head, before the size */
 
     /* Limits are per route: 2000 bytes are fine for the upload route... */
     r = request(f, "POST", "/v1/objects", &(req_opts){.token = tok, .body = big, .body_len = 2000});
@@ -767,7 +767,7 @@ static void test_audit_every_request(void **state)
         {"GET", "/healthz", NULL, 0, 200, "-", "GET /healthz"},
         {"GET", "/v1/users/me", NULL, 0, 401, "-", "GET /v1/users/me"},
         {"GET", "/v1/users/me", tok, 0, 200, "alice", "GET /v1/users/me"},
-        {"PUT", "/v1/things/1", tok, 4096, 413, "-", "PUT /v1/things/1"},
+        {"PUT", "/v1/things/1", tok, 4096, 413, "alice", "PUT /v1/things/1"},
         {"DELETE", "/v1/things/1", tok, 0, 404, "alice", "DELETE /v1/things/1"},
         {"PATCH", "/x", NULL, 0, 405, "-", "PATCH /x"},
     };
