@@ -116,6 +116,10 @@ void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap)
         n += (size_t)snprintf(out + n, cap - n, "fetch-allow=%.900s\n", fa);
     if (cli_opt_has(ctx, "log-task-errors") && n < cap)
         n += (size_t)snprintf(out + n, cap - n, "log-task-errors=1\n");
+    /* trusting a store's unsealed rows once (upgrade from before the MACs):
+     * measured, so attested clients see a server started that way */
+    if (cli_opt_has(ctx, "seal-legacy-store") && n < cap)
+        n += (size_t)snprintf(out + n, cap - n, "seal-legacy-store=1\n");
 }
 
 static bool cli_level_known(const char *level)
@@ -210,6 +214,7 @@ int cli_cmd_serve(cli_ctx *ctx)
     cfg.core.worker_path = worker;
     cfg.core.file_url_root = cli_opt_get(ctx, "file-url-root");
     cfg.core.fetch_allow = cli_opt_get(ctx, "fetch-allow");
+    cfg.core.seal_legacy_store = cli_opt_has(ctx, "seal-legacy-store");
     cfg.core.workers = (unsigned)workers;
     cfg.core.token_ttl_seconds = (int64_t)ttl_s;
     cfg.core.task_mem_bytes = mem_mb * 1024 * 1024;

@@ -23,7 +23,7 @@ static const cli_opt o_serve[] = {
     {"workers", true},       {"admin-password-file", true}, {"file-url-root", true},
     {"task-mem-mb", true},   {"task-cpu-s", true},    {"task-wall-s", true},
     {"token-ttl-s", true},   {"worker", true},        {"max-connections", true},
-    {"fetch-allow", true},   {"log-task-errors", false},
+    {"fetch-allow", true},   {"log-task-errors", false}, {"seal-legacy-store", false},
     {"tpm2-tcti", true},     {"cert-renew-s", true},
     {"remote-executors", false}, {"executor-listen", true}, {"executor-policy", true},
     {NULL, false}};
@@ -81,6 +81,7 @@ static const cli_cmd commands[] = {
      "        [--workers N] [--admin-password-file F] [--file-url-root DIR] [--task-mem-mb N]\n"
      "        [--task-cpu-s N] [--task-wall-s N] [--token-ttl-s N] [--worker PATH]\n"
      "        [--tpm2-tcti TCTI] [--cert-renew-s N] [--fetch-allow CIDR,..] [--log-task-errors]\n"
+     "        [--seal-legacy-store]\n"
      "        [--remote-executors --executor-policy FILE [--executor-listen HOST:PORT]]",
      "run the server (daemon) in the foreground", o_serve, 0, 0, 0},
     {"executor", NULL, cli_cmd_executor,

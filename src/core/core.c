@@ -110,6 +110,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     pthread_mutex_init(&c->mu, NULL);
     mt_status rc = MT_OK;
     c->data_dir = strdup(cfg->data_dir);
+    c->seal_legacy_store = cfg->seal_legacy_store;
     c->worker_path = mt_strdup(cfg->worker_path);
     c->file_url_root = mt_strdup(cfg->file_url_root);
     c->fetch_allow = mt_strdup(cfg->fetch_allow);

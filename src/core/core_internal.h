@@ -30,6 +30,7 @@ struct mt_core {
     char *worker_path;
     char *file_url_root;
     char *fetch_allow;
+    bool seal_legacy_store; /* mt_core_config.seal_legacy_store */
     unsigned workers;
     int64_t token_ttl;
     uint64_t task_mem_bytes;

@@ -815,6 +815,17 @@ mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err)
                              "+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM users)");
     if (rc || rows == 0)
         return rc;
+    /* The schema version is in the host's database: a host can make a sealed
+     * store look unsealed (drop the MAC columns, delete the version rows),
+     * edit it, and have this function MAC its edits. So rows are sealed as
+     * they are only with the operator's explicit, measured consent. */
+    if (!c->seal_legacy_store)
+        return mt_err_set(err, MT_ECONFLICT,
+                          "the store has rows without integrity MACs (schema version below 3: "
+                          "written by a mesatee from before store integrity, or its MAC columns "
+                          "were removed by someone with access to the database). If you are "
+                          "upgrading, start once with --seal-legacy-store to trust its rows as "
+                          "they are now (the flag is part of the measured configuration)");
     if ((rc = for_each_id(c, db, "SELECT username FROM users", integ_user_seal, err)) ||
         (rc = for_each_id(c, db, "SELECT token_hash FROM tokens", integ_token_seal, err)) ||
         (rc = for_each_id(c, db, "SELECT function_id FROM functions", integ_function_seal,

@@ -47,6 +47,10 @@ typedef struct mt_core_config {
     size_t max_json_depth;           /* 0 = 32 */
     size_t max_upload_bytes;         /* 0 = 1 GiB (POST /v1/objects) */
     const char *admin_password;      /* first start: admin's password; NULL = generate and print once */
+    bool seal_legacy_store;          /* operator consents to MAC the rows of a store written
+                                        before store integrity (schema < 3) as they are; without
+                                        it such a store (or one made to look like it by removing
+                                        the MAC columns) is refused */
 } mt_core_config;
 
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);

@@ -1221,7 +1221,20 @@ static void test_integrity_upgrade(void **state)
                     "ALTER TABLE tokens DROP COLUMN mac; ALTER TABLE functions DROP COLUMN mac;"
                     "DROP INDEX files_key_fp; ALTER TABLE files DROP COLUMN key_fp;"
                     "DELETE FROM schema_version WHERE version >= 3");
+    /* The version lives in the host's database: a host could make a sealed
+     * store look like this, edit it, and have the edits sealed. Without the
+     * operator's (measured) consent the store is refused and left as it is. */
+    db_exec(e->dir, "UPDATE users SET role = 'admin' WHERE username = 'bob'");
+    mt_err oerr;
+    mt_core *refused = NULL;
+    e->cfg.data_dir = e->dir;
+    assert_int_equal(mt_core_open(&e->cfg, e->tee, &refused, &oerr), MT_ECONFLICT);
+    assert_null(refused);
+    assert_non_null(strstr(oerr.msg, "--seal-legacy-store"));
+    db_exec(e->dir, "UPDATE users SET role = 'user' WHERE username = 'bob'");
+    e->cfg.seal_legacy_store = true;
     tenv_open_core(e);
+    e->cfg.seal_legacy_store = false;
     json_t *o = NULL;
     assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
     snprintf(path, sizeof path, "/v1/files/%s", a.in_id);
