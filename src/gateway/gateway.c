@@ -526,11 +526,14 @@ static void gw_on_complete(struct evhttp_request *req, void *arg)
         c->responding = false;
         gw->in_flight--;
     }
-    if (c && c->under) {
+    if (c && c->under && c->mode == GW_MODE_HOLD) {
         /* The request is answered: the next head may come. Bytes that arrived
-         * meanwhile wait in the TLS bufferevent; run the filter over them. */
+         * meanwhile wait in the TLS bufferevent; run the filter over them.
+         * (Only in HOLD: the filter hands evhttp one request at a time, so a
+         * completion in any other mode is not the one it holds for, and its
+         * state, e.g. a streaming upload, must stay.) */
         gw_conn_req_reset(c);
-        if (c->mode == GW_MODE_HOLD) {
+        {
             c->mode = GW_MODE_HEAD;
             if (evbuffer_get_length(bufferevent_get_input(c->under)))
                 bufferevent_trigger(c->under, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
@@ -878,7 +881,7 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
     free(query);
 
     if (hd.dup) {
-        gw_refuse(c, dst, 400, MT_EINVAL, 0, "repeated Content-Length or Authorization header");
+        gw_refuse(c, dst, 400, MT_EINVAL, 0, "repeated Content-Length, Authorization or Expect header");
         goto out;
     }
     if (hd.has_te) {
@@ -894,7 +897,15 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
     }
     bool supported = !strcmp(hd.method, "GET") || !strcmp(hd.method, "POST") ||
                      !strcmp(hd.method, "PUT") || !strcmp(hd.method, "DELETE");
-    if (st != MT_OK || !supported || gw_is_builtin(path)) {
+    if (!supported) {
+        /* evhttp reads no body for HEAD or TRACE: the body's bytes would be
+         * parsed as a next request that this filter never saw (smuggling
+         * past every check here). No route takes a body on other methods. */
+        gw_refuse(c, dst, 400, MT_EINVAL, 0,
+                  "a request body is accepted only with GET, POST, PUT or DELETE");
+        goto out;
+    }
+    if (st != MT_OK || gw_is_builtin(path)) {
         if (hd.cl > GW_NOBODY_MAX_BODY) {
             gw_refuse(c, dst, 413, MT_ETOOBIG, 0,
                       "request body of %llu bytes exceeds the limit of %d bytes here",
@@ -999,6 +1010,11 @@ static enum bufferevent_filter_result gw_stream(gw_conn *c, struct evbuffer *src
 {
     mt_gateway *gw = c->gw;
     bool any = false;
+    if (!c->upload || !c->held) {
+        /* the request this body belonged to is gone: never write anywhere */
+        gw_refuse(c, dst, 500, MT_EINTERNAL, 0, "internal error: upload state lost");
+        return BEV_OK;
+    }
     while (c->remaining && evbuffer_get_length(src)) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(src, -1, NULL, &v, 1) < 1 || v.iov_len == 0)

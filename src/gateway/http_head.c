@@ -81,6 +81,8 @@ bool mt_http_head_parse(const char *h, size_t n, mt_http_head *hd)
             hd->auth = v;
             hd->auth_len = vn;
         } else if (name_len == 6 && !strncasecmp(name, "expect", 6)) {
+            if (hd->ex_end)
+                hd->dup = true; /* only one Expect line is cut from a streamed head */
             hd->expect_continue = vn == 12 && !strncasecmp(v, "100-continue", 12);
             hd->ex_at = at;
             hd->ex_end = i;

@@ -55,6 +55,10 @@ static void test_flags(void **state)
     assert_true(h.dup);
     assert_true(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", &h));
     assert_true(h.has_te);
+    /* only one Expect line is cut from a streamed head: a second is refused */
+    assert_true(parse("POST / HTTP/1.1\r\nExpect: 100-continue\r\nexpect: 100-continue\r\n\r\n",
+                      &h));
+    assert_true(h.dup);
 }
 
 static void test_refused(void **state)
