@@ -149,6 +149,13 @@ mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, 
  * sealed after every change by the owner, checked on every load. */
 mt_status integ_function_seal(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err);
 mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err);
+/* tasks.result_mac over what participants read of a task's outcome
+ * (result, failure_reason, log): sealed wherever they are written, checked
+ * when a task is shown ("integrity check failed: result"). The ids variant
+ * seals every task the query returns. */
+mt_status integ_task_result_seal(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
+mt_status integ_task_result_seal_ids(mt_core *c, sqlite3 *db, json_t *ids, mt_err *err);
+mt_status integ_task_result_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
 /* store_migrate hook: seals rows written before the MACs existed. */
 mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err);
 

@@ -753,6 +753,56 @@ mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id,
     return MT_OK;
 }
 
+/* ---- task outcomes ------------------------------------------------------ */
+
+#define RESULT_SQL                                                                                 \
+    "SELECT task_id, result, failure_reason, log, result_mac FROM tasks WHERE task_id = ?"
+
+mt_status integ_task_result_seal(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+{
+    char mac[65], stored[65];
+    mt_status rc =
+        row_mac(c, db, "mesatee-task-result/v1", RESULT_SQL, 5, task_id, mac, stored, err);
+    if (!rc)
+        rc = store_run(db, err, NULL, "UPDATE tasks SET result_mac = ? WHERE task_id = ?", mac,
+                       task_id);
+    return rc;
+}
+
+mt_status integ_task_result_seal_ids(mt_core *c, sqlite3 *db, json_t *ids, mt_err *err)
+{
+    size_t i;
+    json_t *v;
+    mt_status rc = MT_OK;
+    json_array_foreach(ids, i, v) if (!rc) rc =
+        integ_task_result_seal(c, db, json_string_value(v), err);
+    return rc;
+}
+
+mt_status integ_task_result_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+{
+    /* no outcome yet (or one removed: nothing to show, nothing to vouch for) */
+    int64_t empty = 0;
+    bool found = false;
+    mt_status rc = store_int(db, err, &empty, &found,
+                             "SELECT result IS NULL AND failure_reason IS NULL AND log IS NULL "
+                             "FROM tasks WHERE task_id = ?",
+                             task_id);
+    if (rc || !found || empty)
+        return rc;
+    char mac[65], stored[65];
+    rc = row_mac(c, db, "mesatee-task-result/v1", RESULT_SQL, 5, task_id, mac, stored, err);
+    if (rc)
+        return rc;
+    if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: the outcome of task %s does not match its MAC (result, "
+                 "failure reason or log edited outside mesatee)",
+                 task_id);
+        return integ_fail(err, "result");
+    }
+    return MT_OK;
+}
+
 /* ---- sealing rows written before the MACs existed ---------------------- */
 
 /* Runs fn(c, db, id, err) for every id the query returns. */
@@ -836,6 +886,7 @@ mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err)
                           "SELECT task_id FROM tasks WHERE status IN ('data_assigned', "
                           "'approved', 'staged', 'running')",
                           seal_approvals, err)) ||
+        (rc = for_each_id(c, db, "SELECT task_id FROM tasks", integ_task_result_seal, err)) ||
         (rc = audit_seal_legacy(c, db, err)))
         return rc;
     mt_info("store integrity: sealed the rows written before this version (trusted once, at "

@@ -54,7 +54,7 @@ typedef struct cancel_ctx {
 /* Audits "task STATUS" for each task the query returns (inside the caller's
  * transaction, before the change it records). */
 static mt_status audit_tasks(mt_core *c, sqlite3 *db, const char *sql, const char *action,
-                             mt_err *err)
+                             json_t **ids_out, mt_err *err)
 {
     sqlite3_stmt *st;
     mt_status rc = store_prepare(db, sql, &st, err);
@@ -77,6 +77,8 @@ static mt_status audit_tasks(mt_core *c, sqlite3 *db, const char *sql, const cha
         snprintf(obj, sizeof obj, "task:%s", json_string_value(v));
         rc = audit_append(c, db, "scheduler", action, obj, 0, err);
     }
+    if (ids_out && !rc)
+        *ids_out = json_incref(ids);
     json_decref(ids);
     return rc;
 }
@@ -86,8 +88,9 @@ mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err)
     mt_status rc = store_begin(db, err);
     if (rc)
         return rc;
+    json_t *failed = NULL; /* the tasks failed here: their outcome is re-sealed */
     if ((rc = audit_tasks(c, db, "SELECT task_id FROM tasks WHERE status = 'running'",
-                          "task failed (restart)", err))) {
+                          "task failed (restart)", &failed, err))) {
         store_rollback(db);
         return rc;
     }
@@ -104,10 +107,13 @@ mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err)
                         "', cancel_requested = 0, updated_at = CAST(? AS INTEGER) "
                         "WHERE status = 'running'",
                         now)) ||
+        (rc = integ_task_result_seal_ids(c, db, failed, err)) ||
         (rc = store_commit(db, err))) {
+        json_decref(failed);
         store_rollback(db);
         return rc;
     }
+    json_decref(failed);
     if (n)
         mt_warn("marked %d task(s) failed: " RESTART_REASON, n);
     return MT_OK;
@@ -450,6 +456,8 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
         rc = store_fail(db, err);
     sqlite3_finalize(st);
     free(result_text);
+    if (!rc)
+        rc = integ_task_result_seal(c, db, task_id, err);
     if (rc)
         goto out;
     /* outputs: mark written */

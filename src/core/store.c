@@ -141,6 +141,7 @@ static const char *const migrations[] = {
     "ALTER TABLE files ADD COLUMN mac TEXT;"
     "ALTER TABLE tasks ADD COLUMN decl_mac TEXT;"
     "ALTER TABLE task_participants ADD COLUMN approval_mac TEXT;"
+    "ALTER TABLE tasks ADD COLUMN result_mac TEXT;"
     "ALTER TABLE audit ADD COLUMN mac TEXT;"
     "ALTER TABLE users ADD COLUMN mac TEXT;"
     "ALTER TABLE tokens ADD COLUMN mac TEXT;"

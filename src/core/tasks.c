@@ -591,6 +591,7 @@ mt_status tasks_cancel(core_ctx *x)
                         "UPDATE tasks SET failure_reason = 'canceled by ' || ? "
                         "WHERE task_id = ?",
                         x->who, t.task_id)) ||
+        (rc = integ_task_result_seal(x->core, x->db, t.task_id, x->err)) ||
         (rc = set_status(x, t.task_id, "canceled")))
         goto out;
     status_response(x, 200, t.task_id, "canceled");
@@ -603,6 +604,9 @@ out:
 
 static json_t *task_json(core_ctx *x, const char *task_id)
 {
+    /* what participants read of the outcome was written by the TEE */
+    if (integ_task_result_check(x->core, x->db, task_id, x->err))
+        return NULL;
     sqlite3_stmt *st;
     if (store_prepare(x->db,
                       "SELECT t.task_id, t.function_id, f.name, t.creator, t.status, "

@@ -90,6 +90,16 @@ expect_fail "invoking a task whose argument was changed" "integrity check failed
   as alice task invoke "$T_api"
 expect_fail "the new owner reading a file whose owner row was changed" "integrity check failed: file" \
   as alice file show "${OB[owner]}"
+# The outcome participants read (return value, failure reason, log) is MACed
+# too (review finding): a host that edits a finished task's result is caught.
+as alice --output json task show "$T_ok" | jq -e '.status == "finished"' >/dev/null ||
+  fail "the untampered task is not shown as finished"
+sql "UPDATE tasks SET result = json_set(result, '\$.return_value', 'forged') WHERE task_id = '$T_ok'"
+expect_fail "showing a task whose result was edited" "integrity check failed: result" \
+  as alice task show "$T_ok"
+sql "UPDATE tasks SET failure_reason = 'all fine' WHERE task_id = '$T_flip'"
+expect_fail "showing a task whose failure reason was edited" "integrity check failed: result" \
+  as alice task show "$T_flip"
 mt_stop_server
 
 # Nothing ran for the tampered tasks: no output written, no output object.

@@ -1217,6 +1217,7 @@ static void test_integrity_upgrade(void **state)
     tenv_close_core(e);
     db_exec(e->dir, "ALTER TABLE files DROP COLUMN mac; ALTER TABLE tasks DROP COLUMN decl_mac;"
                     "ALTER TABLE task_participants DROP COLUMN approval_mac;"
+                    "ALTER TABLE tasks DROP COLUMN result_mac;"
                     "ALTER TABLE audit DROP COLUMN mac; ALTER TABLE users DROP COLUMN mac;"
                     "ALTER TABLE tokens DROP COLUMN mac; ALTER TABLE functions DROP COLUMN mac;"
                     "DROP INDEX files_key_fp; ALTER TABLE files DROP COLUMN key_fp;"
