@@ -35,6 +35,11 @@
  * base64. A job above the limit is refused before its body is read. */
 #define DEFAULT_MAX_JOB_MIB 256u
 #define MAX_MAX_JOB_MIB 4096u
+/* Reports answered 503 (scheduler buffering too much) are sent again this
+ * many times, after 1, 2, 4 ... s. */
+#define REPORT_RETRIES 3u
+
+static void ex_sleep_ms(unsigned ms);
 
 typedef struct ex_conf {
     char host[256];
@@ -310,7 +315,18 @@ static mt_status ex_run(const ex_conf *c, const uint8_t *doc, size_t doc_len, mt
     int status = 0;
     uint8_t *resp = NULL;
     size_t rlen = 0;
-    rc = ex_request(c, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen, err);
+    /* 503: the scheduler is buffering too many reports; retry a few times */
+    for (unsigned attempt = 0;; attempt++) {
+        rc = ex_request(c, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen,
+                        err);
+        if (rc || status != 503 || attempt == REPORT_RETRIES)
+            break;
+        fprintf(stderr, "mesatee executor: task %s: the scheduler is busy (HTTP 503), "
+                        "retrying the report\n", tid);
+        free(resp);
+        resp = NULL;
+        ex_sleep_ms(1000u << attempt);
+    }
     free(body);
     if (!rc && status != 200)
         rc = mt_err_set(err, MT_EIO, "the scheduler did not store the report (HTTP %d): %.200s",

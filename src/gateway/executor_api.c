@@ -186,6 +186,15 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
                 blen, held, api->max_buffered);
         respond_error(ssl, MT_EUNAVAIL,
                       "the executor API is buffering too many bytes; retry later");
+        /* discard (not buffer) the body the peer is sending, so that it
+         * reads the answer instead of a reset; the deadline bounds this */
+        char sink[16384];
+        for (size_t left = blen; left;) {
+            int n = SSL_read(ssl, sink, left < sizeof sink ? (int)left : (int)sizeof sink);
+            if (n <= 0)
+                break;
+            left -= (size_t)n;
+        }
         return;
     }
     if ((rc = mt_atls_read_body(ssl, blen, &body, &err))) {

@@ -17,7 +17,7 @@
  * MT_REMOTE_MAX_REPORT) are read only after the handshake authenticated the
  * peer, and their announced length is reserved against a total of
  * max_buffered bytes across connections first: over it the answer is 503
- * (MT_EUNAVAIL) and nothing is read.
+ * (MT_EUNAVAIL) and the body is discarded as it arrives, never buffered.
  * Ownership: start borrows tee, policy and core (they must outlive stop).
  * Writes <data_dir>/executor.url ("https://127.0.0.1:PORT"). */
 #ifndef MT_EXECUTOR_API_H

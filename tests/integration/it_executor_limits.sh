@@ -84,6 +84,8 @@ kill -0 "$SLOW_PID" 2>/dev/null || fail "the slow peer ended early: $(cat "$MT_W
 timeout 90 "$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "$EURL" \
   --data-dir "$EX" --level soft --max-tasks 1 >"$MT_WORK/executor.log" 2>&1 ||
   fail "executor did not finish (blocked by the slow peer?): $(tail -n 5 "$MT_WORK/executor.log")"
+grep -q "the scheduler is busy (HTTP 503), retrying the report" "$MT_WORK/executor.log" ||
+  fail "no retry after 503: $(tail -n 5 "$MT_WORK/executor.log")"
 grep -q "did not store the report (HTTP 503)" "$MT_WORK/executor.log" ||
   fail "report above the buffered-bytes limit not refused with 503: $(tail -n 5 "$MT_WORK/executor.log")"
 grep -q "bytes already buffered" "$MT_WORK/server.log" || fail "no refusal in the server log"
