@@ -121,8 +121,16 @@ mt_status mt_atls_parse_head(const char *head, size_t max_body, size_t *content_
                              mt_err *err)
 {
     *content_length = 0;
+    bool seen = false;
     for (const char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        /* one framing only: a second length or a transfer coding could make
+         * the two ends disagree about where the body ends */
+        if (!strncasecmp(line + 2, "transfer-encoding:", 18))
+            return mt_err_set(err, MT_EINVAL, "Transfer-Encoding is not supported");
         if (!strncasecmp(line + 2, "content-length:", 15)) {
+            if (seen)
+                return mt_err_set(err, MT_EINVAL, "more than one Content-Length");
+            seen = true;
             const char *v = line + 17;
             while (*v == ' ' || *v == '\t')
                 v++;
@@ -141,11 +149,10 @@ mt_status mt_atls_parse_head(const char *head, size_t max_body, size_t *content_
     return MT_OK;
 }
 
-mt_status mt_atls_read_msg(SSL *ssl, char *head, size_t head_cap, size_t max_body,
-                           uint8_t **body, size_t *body_len, mt_err *err)
+mt_status mt_atls_read_head(SSL *ssl, char *head, size_t head_cap, size_t max_body,
+                            size_t *content_length, mt_err *err)
 {
-    *body = NULL;
-    *body_len = 0;
+    *content_length = 0;
     size_t h = 0;
     /* byte by byte up to the blank line: heads are small */
     for (;;) {
@@ -159,18 +166,37 @@ mt_status mt_atls_read_msg(SSL *ssl, char *head, size_t head_cap, size_t max_bod
             break;
     }
     head[h - 4] = '\0';
-    size_t clen = 0;
-    mt_status st = mt_atls_parse_head(head, max_body, &clen, err);
-    if (st != MT_OK)
-        return st;
-    if (!clen)
+    return mt_atls_parse_head(head, max_body, content_length, err);
+}
+
+/* First allocation of a body buffer; it doubles as bytes arrive. */
+#define ATLS_BODY_CHUNK ((size_t)1 << 16)
+
+mt_status mt_atls_read_body(SSL *ssl, size_t len, uint8_t **body, mt_err *err)
+{
+    *body = NULL;
+    if (!len)
         return MT_OK;
-    uint8_t *b = malloc(clen + 1);
+    /* Grown as bytes arrive, never beyond len: a peer that announces a large
+     * body and sends little holds only what it sent. */
+    size_t cap = len < ATLS_BODY_CHUNK ? len : ATLS_BODY_CHUNK;
+    uint8_t *b = malloc(cap + 1);
     if (!b)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     size_t got = 0;
-    while (got < clen) {
-        int want = clen - got > (1u << 20) ? 1 << 20 : (int)(clen - got);
+    while (got < len) {
+        if (got == cap) {
+            size_t ncap = cap > len / 2 ? len : cap * 2;
+            uint8_t *nb = realloc(b, ncap + 1);
+            if (!nb) {
+                free(b);
+                return mt_err_set(err, MT_ENOMEM, "out of memory");
+            }
+            b = nb;
+            cap = ncap;
+        }
+        size_t room = cap - got;
+        int want = room > (1u << 20) ? 1 << 20 : (int)room;
         int n = SSL_read(ssl, b + got, want);
         if (n <= 0) {
             free(b);
@@ -178,8 +204,19 @@ mt_status mt_atls_read_msg(SSL *ssl, char *head, size_t head_cap, size_t max_bod
         }
         got += (size_t)n;
     }
-    b[clen] = '\0';
+    b[len] = '\0';
     *body = b;
-    *body_len = clen;
     return MT_OK;
+}
+
+mt_status mt_atls_read_msg(SSL *ssl, char *head, size_t head_cap, size_t max_body,
+                           uint8_t **body, size_t *body_len, mt_err *err)
+{
+    *body = NULL;
+    *body_len = 0;
+    size_t clen = 0;
+    mt_status st = mt_atls_read_head(ssl, head, head_cap, max_body, &clen, err);
+    if (st == MT_OK && (st = mt_atls_read_body(ssl, clen, body, err)) == MT_OK)
+        *body_len = clen;
+    return st;
 }

@@ -32,16 +32,29 @@ mt_status mt_atls_write(SSL *ssl, const void *data, size_t len, mt_err *err);
 
 /* Parses a message head (NUL-terminated, start line and headers separated by
  * CRLF, without the blank line): *content_length from the Content-Length
- * header (0 when absent). MT_EINVAL for a malformed value, MT_ETOOBIG above
- * max_body. This is the bounded reader of the executor API's message heads
- * (fuzz/atls_head.c). */
+ * header (0 when absent). MT_EINVAL for a malformed value, a second
+ * Content-Length or any Transfer-Encoding (one framing only), MT_ETOOBIG
+ * above max_body. This is the bounded reader of the executor API's message
+ * heads (fuzz/atls_head.c). */
 mt_status mt_atls_parse_head(const char *head, size_t max_body, size_t *content_length,
                              mt_err *err);
 
-/* Reads one HTTP/1.1 message: the head (start line and headers, at most
- * head_cap - 1 bytes, NUL-terminated, without the blank line) and a body of
- * Content-Length bytes (at most max_body; *body malloc'd, NUL-terminated,
- * NULL when empty). MT_ETOOBIG, MT_EINVAL or MT_EIO. */
+/* Reads a message head (start line and headers, at most head_cap - 1 bytes,
+ * NUL-terminated, without the blank line) and parses it with
+ * mt_atls_parse_head. The body is left unread: a caller can account for
+ * *content_length (e.g. against a budget) before reading it. */
+mt_status mt_atls_read_head(SSL *ssl, char *head, size_t head_cap, size_t max_body,
+                            size_t *content_length, mt_err *err);
+
+/* Reads exactly len body bytes (*body malloc'd, NUL-terminated, NULL when len
+ * is 0). The buffer grows as bytes arrive (never beyond len + 1), so a peer
+ * announcing more than it sends holds only what it sent; bytes after len are
+ * not read (one request per connection). Timeouts are the socket's
+ * (SO_RCVTIMEO) or the caller's watchdog. MT_ENOMEM or MT_EIO. */
+mt_status mt_atls_read_body(SSL *ssl, size_t len, uint8_t **body, mt_err *err);
+
+/* mt_atls_read_head then mt_atls_read_body (at most max_body bytes).
+ * MT_ETOOBIG, MT_EINVAL, MT_ENOMEM or MT_EIO. */
 mt_status mt_atls_read_msg(SSL *ssl, char *head, size_t head_cap, size_t max_body,
                            uint8_t **body, size_t *body_len, mt_err *err);
 

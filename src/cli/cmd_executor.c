@@ -28,7 +28,18 @@
 #include "mt_json.h"
 #include "mt_tee.h"
 
-#define MAX_JOB_BYTES (1024u * 1024u * 1024u)
+#include "mt_remote_sched.h"
+
+/* The largest job document read from the scheduler by default
+ * (--max-job-mib): it is buffered whole, inputs' ciphertext included as
+ * base64. A job above the limit is refused before its body is read. */
+#define DEFAULT_MAX_JOB_MIB 256u
+#define MAX_MAX_JOB_MIB 4096u
+/* Reports answered 503 (scheduler buffering too much) are sent again this
+ * many times, after 1, 2, 4 ... s. */
+#define REPORT_RETRIES 3u
+
+static void ex_sleep_ms(unsigned ms);
 
 typedef struct ex_conf {
     char host[256];
@@ -38,6 +49,7 @@ typedef struct ex_conf {
     const char *worker;
     const char *file_url_root;
     const char *fetch_allow;
+    size_t max_job; /* bytes */
 } ex_conf;
 
 /* One request over a fresh attested connection. *status 0 when the handshake
@@ -86,7 +98,12 @@ static mt_status ex_request(const ex_conf *c, const char *path, const char *body
     char rhead[8192];
     if ((rc = mt_atls_write(ssl, head, strlen(head), err)) ||
         (len && (rc = mt_atls_write(ssl, body, len, err))) ||
-        (rc = mt_atls_read_msg(ssl, rhead, sizeof rhead, MAX_JOB_BYTES, resp, resp_len, err))) {
+        (rc = mt_atls_read_msg(ssl, rhead, sizeof rhead, c->max_job, resp, resp_len, err))) {
+        if (rc == MT_ETOOBIG)
+            rc = mt_err_set(err, MT_ETOOBIG,
+                            "the scheduler's answer is larger than --max-job-mib (%zu MiB); "
+                            "raise it to run such jobs",
+                            c->max_job >> 20);
         if (rc == MT_EIO)
             rc = mt_err_set(err, MT_EAUTH, "attested TLS handshake with the scheduler failed: "
                                            "the scheduler refused this executor (see its log)");
@@ -213,7 +230,9 @@ static json_t *ex_report(const mt_job *job, const mt_job_result *r, const char *
         uint8_t *data = NULL;
         size_t len = 0;
         mt_err err;
-        if (mt_file_read(job->outputs[i].path, MAX_JOB_BYTES, &data, &len, &err) != MT_OK)
+        /* an output above the report limit could not be stored anyway */
+        if (mt_file_read(job->outputs[i].path, MT_REMOTE_MAX_REPORT, &data, &len, &err) !=
+            MT_OK)
             continue; /* the scheduler fails the task for a missing slot */
         uint8_t md[32];
         char hex[65];
@@ -236,7 +255,7 @@ static json_t *ex_report(const mt_job *job, const mt_job_result *r, const char *
 static void ex_refused_task_id(const uint8_t *doc, size_t len, char tid[MT_ID_LEN + 1])
 {
     tid[0] = 0;
-    json_t *j = mt_json_parse((const char *)doc, len, MAX_JOB_BYTES, MT_JSON_DEFAULT_DEPTH, NULL);
+    json_t *j = mt_json_parse((const char *)doc, len, len, MT_JSON_DEFAULT_DEPTH, NULL);
     const char *t = json_string_value(json_object_get(j, "task_id"));
     if (t && mt_id_valid(t))
         snprintf(tid, MT_ID_LEN + 1, "%s", t);
@@ -296,7 +315,18 @@ static mt_status ex_run(const ex_conf *c, const uint8_t *doc, size_t doc_len, mt
     int status = 0;
     uint8_t *resp = NULL;
     size_t rlen = 0;
-    rc = ex_request(c, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen, err);
+    /* 503: the scheduler is buffering too many reports; retry a few times */
+    for (unsigned attempt = 0;; attempt++) {
+        rc = ex_request(c, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen,
+                        err);
+        if (rc || status != 503 || attempt == REPORT_RETRIES)
+            break;
+        fprintf(stderr, "mesatee executor: task %s: the scheduler is busy (HTTP 503), "
+                        "retrying the report\n", tid);
+        free(resp);
+        resp = NULL;
+        ex_sleep_ms(1000u << attempt);
+    }
     free(body);
     if (!rc && status != 200)
         rc = mt_err_set(err, MT_EIO, "the scheduler did not store the report (HTTP %d): %.200s",
@@ -356,8 +386,14 @@ int cli_cmd_executor(cli_ctx *ctx)
     if ((v = cli_opt_get(ctx, "max-tasks")) &&
         ((max_tasks = strtoul(v, &end, 10)) < 1 || max_tasks > 1000000000 || *end))
         return cli_usage_error(ctx, "--max-tasks must be a positive number");
+    unsigned long max_job_mib = DEFAULT_MAX_JOB_MIB;
+    if ((v = cli_opt_get(ctx, "max-job-mib")) &&
+        ((max_job_mib = strtoul(v, &end, 10)) < 1 || max_job_mib > MAX_MAX_JOB_MIB || *end ||
+         v[0] == '-'))
+        return cli_usage_error(ctx, "--max-job-mib must be 1..4096");
     ex_conf c;
     memset(&c, 0, sizeof c);
+    c.max_job = (size_t)max_job_mib << 20;
     if (sched) {
         const char *hp = strncmp(sched, "https://", 8) ? NULL : sched + 8;
         const char *colon = hp ? strrchr(hp, ':') : NULL;

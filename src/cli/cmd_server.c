@@ -224,14 +224,27 @@ int cli_cmd_serve(cli_ctx *ctx)
     cfg.remote_executors = cli_opt_has(ctx, "remote-executors");
     cfg.executor_listen = cli_opt_get(ctx, "executor-listen");
     cfg.executor_policy = cli_opt_get(ctx, "executor-policy");
-    if (!cfg.remote_executors && (cfg.executor_listen || cfg.executor_policy)) {
+    const char *mbuf = cli_opt_get(ctx, "executor-max-buffered-mib");
+    unsigned long mbuf_mib = 0;
+    char *mbuf_end = NULL;
+    if (mbuf && ((mbuf_mib = strtoul(mbuf, &mbuf_end, 10)) < 1 || mbuf_mib > 65536 ||
+                 *mbuf_end || mbuf[0] == '-')) {
         free(worker);
         if (password) {
             mt_wipe(password, strlen(password));
             free(password);
         }
-        return cli_usage_error(ctx, "--executor-listen and --executor-policy need "
-                                    "--remote-executors");
+        return cli_usage_error(ctx, "--executor-max-buffered-mib must be 1..65536");
+    }
+    cfg.executor_max_buffered = (size_t)mbuf_mib * 1024 * 1024;
+    if (!cfg.remote_executors && (cfg.executor_listen || cfg.executor_policy || mbuf)) {
+        free(worker);
+        if (password) {
+            mt_wipe(password, strlen(password));
+            free(password);
+        }
+        return cli_usage_error(ctx, "--executor-listen, --executor-policy and "
+                                    "--executor-max-buffered-mib need --remote-executors");
     }
     mt_err err;
     mt_err_clear(&err);

@@ -26,12 +26,12 @@ static const cli_opt o_serve[] = {
     {"fetch-allow", true},   {"log-task-errors", false}, {"seal-legacy-store", false},
     {"tpm2-tcti", true},     {"cert-renew-s", true},
     {"remote-executors", false}, {"executor-listen", true}, {"executor-policy", true},
-    {NULL, false}};
+    {"executor-max-buffered-mib", true}, {NULL, false}};
 static const cli_opt o_executor[] = {
     {"scheduler", true}, {"data-dir", true}, {"level", true}, {"worker", true},
     {"tpm2-tcti", true}, {"poll-ms", true}, {"max-tasks", true}, {"file-url-root", true},
     {"fetch-allow", true}, {"log-task-errors", false},
-    {"print-identity", false}, {NULL, false}};
+    {"print-identity", false}, {"max-job-mib", true}, {NULL, false}};
 static const cli_opt o_user_add[] = {{"role", true}, {"password-file", true}, {NULL, false}};
 static const cli_opt o_login[] = {{"user", true}, {"password-file", true}, {NULL, false}};
 static const cli_opt o_encrypt[] = {
@@ -82,12 +82,14 @@ static const cli_cmd commands[] = {
      "        [--task-cpu-s N] [--task-wall-s N] [--token-ttl-s N] [--worker PATH]\n"
      "        [--tpm2-tcti TCTI] [--cert-renew-s N] [--fetch-allow CIDR,..] [--log-task-errors]\n"
      "        [--seal-legacy-store]\n"
-     "        [--remote-executors --executor-policy FILE [--executor-listen HOST:PORT]]",
+     "        [--remote-executors --executor-policy FILE [--executor-listen HOST:PORT]\n"
+     "         [--executor-max-buffered-mib N]]",
      "run the server (daemon) in the foreground", o_serve, 0, 0, 0},
     {"executor", NULL, cli_cmd_executor,
      "--scheduler https://HOST:PORT --policy FILE --data-dir DIR [--level soft|tpm2]\n"
      "        [--worker PATH] [--poll-ms N] [--max-tasks N] [--file-url-root DIR]\n"
-     "        [--tpm2-tcti TCTI] [--print-identity] [--fetch-allow CIDR,..] [--log-task-errors]",
+     "        [--tpm2-tcti TCTI] [--print-identity] [--fetch-allow CIDR,..] [--log-task-errors]\n"
+     "        [--max-job-mib N]",
      "run a separate executor role: attested to the scheduler, runs its tasks", o_executor, 0,
      0, 0},
     {"login", NULL, cli_cmd_login, "--user U [--password-file F]  (or MESATEE_PASSWORD)",

@@ -28,7 +28,7 @@
 #include "mt_util.h"
 
 #define CLIENT_ERR_MAX 512
-#define CLIENT_MAX_RESPONSE (64u * 1024 * 1024) /* JSON answers; downloads stream */
+#define CLIENT_MAX_RESPONSE MESATEE_MAX_RESPONSE_BYTES /* JSON answers; downloads stream */
 #define CLIENT_DEFAULT_STALL_S 60L
 #define CLIENT_CONNECT_TIMEOUT_S 10L
 #define CLIENT_KEY_FILE_MAX 256
@@ -398,6 +398,8 @@ static bool membuf_append(membuf *b, const void *p, size_t n)
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n + 1)
             cap *= 2;
+        if (cap > (size_t)CLIENT_MAX_RESPONSE + 1)
+            cap = (size_t)CLIENT_MAX_RESPONSE + 1; /* never more than the limit allows */
         char *d = mt_secmem_realloc(b->data, cap); /* may hold a token */
         if (!d)
             return false;

@@ -154,7 +154,14 @@ MESATEE_API int mesatee_client_http_status(const mesatee_client *c);
  * On a 2xx answer returns MESATEE_OK and the response body in *json_out.
  * On other answers returns the status matching the server's error code and
  * sets errmsg to "HTTP <status> <code>: <message>"; *json_out still receives
- * the body when there is one. */
+ * the body when there is one.
+ * Every answer held in memory (this call, the typed calls' json_out, the
+ * error body of any request) is at most MESATEE_MAX_RESPONSE_BYTES: a longer
+ * one (a broken or hostile server) aborts the transfer with MESATEE_ESERVER
+ * ("response from URL is larger than N bytes"), so the client's memory stays
+ * bounded whatever the server sends. File content is not held in memory
+ * (mesatee_file_download streams it to disk). */
+#define MESATEE_MAX_RESPONSE_BYTES (64u * 1024u * 1024u)
 MESATEE_API int mesatee_call(mesatee_client *c, const char *method, const char *path,
                              const char *json_body, char **json_out);
 
@@ -200,8 +207,9 @@ MESATEE_API int mesatee_file_register_output_ex(mesatee_client *c, const uint8_t
 MESATEE_API int mesatee_file_register_fusion(mesatee_client *c, const char *const *owners,
                                              size_t n_owners, const char *name, char **id_out,
                                              char **json_out);
-/* GET /v1/files/{id}/content into out_path (written to a temporary file,
- * then renamed; on failure out_path is untouched). The content must be an
+/* GET /v1/files/{id}/content into out_path (written to a temporary file
+ * as it arrives, never held whole in memory, then renamed; on failure
+ * out_path is untouched and the temporary file removed). The content must be an
  * output bound to file_id (mt_ff version 2 header, docs/formats.md):
  * MESATEE_ECRYPTO when the server returns another output's ciphertext (for
  * another file) or an unbound file. The header is authenticated when the

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mt_atls.h"
@@ -22,13 +23,33 @@
 
 #define IO_TIMEOUT_S 30
 
+/* One connection being served: its socket and the time at which the
+ * watchdog (the accept loop) shuts it down whatever it is doing. */
+typedef struct conn_slot {
+    int fd; /* -1: free */
+    time_t deadline;
+    bool cut;
+} conn_slot;
+
 struct mt_executor_api {
     int fd;
     SSL_CTX *ctx;
     mt_remote_sched *rs;
+    pthread_mutex_t rs_mu; /* rs is one handle: claims and reports in turn */
     pthread_t thread;
     atomic_bool stop;
+    size_t max_buffered;
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t idle;
+    conn_slot slots[MT_EXECUTOR_API_MAX_CONNS];
+    size_t active;
+    size_t buffered; /* body bytes reserved by connections being served */
 };
+
+typedef struct conn_arg {
+    mt_executor_api *api;
+    size_t slot;
+} conn_arg;
 
 /* Binds HOST:PORT; -1 with err set. */
 static int bind_listen(const char *addr, unsigned *port, mt_err *err)
@@ -108,7 +129,41 @@ static void respond_error(SSL *ssl, mt_status code, const char *msg)
     free(out);
 }
 
-/* One request on an established, verified connection. */
+static time_t now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static void set_deadline(mt_executor_api *api, size_t slot, time_t d)
+{
+    pthread_mutex_lock(&api->mu);
+    api->slots[slot].deadline = d;
+    pthread_mutex_unlock(&api->mu);
+}
+
+/* Reserves n body bytes against the listener's total; false when over. */
+static bool reserve(mt_executor_api *api, size_t n, size_t *held)
+{
+    pthread_mutex_lock(&api->mu);
+    bool ok = n <= api->max_buffered && api->buffered <= api->max_buffered - n;
+    *held = api->buffered;
+    if (ok)
+        api->buffered += n;
+    pthread_mutex_unlock(&api->mu);
+    return ok;
+}
+
+static void release(mt_executor_api *api, size_t n)
+{
+    pthread_mutex_lock(&api->mu);
+    api->buffered -= n;
+    pthread_mutex_unlock(&api->mu);
+}
+
+/* One request on an established, verified connection (the peer passed the
+ * executor-role policy inside the handshake: nothing is read before). */
 static void serve_one(mt_executor_api *api, SSL *ssl)
 {
     char head[8192];
@@ -116,17 +171,44 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
     size_t blen = 0;
     mt_err err;
     mt_err_clear(&err);
-    mt_status rc = mt_atls_read_msg(ssl, head, sizeof head, MT_REMOTE_MAX_REPORT, &body, &blen,
-                                    &err);
+    mt_status rc = mt_atls_read_head(ssl, head, sizeof head, MT_REMOTE_MAX_REPORT, &blen, &err);
     if (rc) {
         if (rc != MT_EIO)
             respond_error(ssl, rc, err.msg);
-        free(body);
+        return;
+    }
+    /* the body is buffered whole (mt_rreport_decode parses it): its bytes
+     * count against the listener's total before any is read */
+    size_t held = 0;
+    if (!reserve(api, blen, &held)) {
+        mt_warn("executor API: refused a %zu-byte body: %zu bytes already buffered (limit "
+                "%zu)",
+                blen, held, api->max_buffered);
+        respond_error(ssl, MT_EUNAVAIL,
+                      "the executor API is buffering too many bytes; retry later");
+        /* discard (not buffer) the body the peer is sending, so that it
+         * reads the answer instead of a reset; the deadline bounds this */
+        char sink[16384];
+        for (size_t left = blen; left;) {
+            int n = SSL_read(ssl, sink, left < sizeof sink ? (int)left : (int)sizeof sink);
+            if (n <= 0)
+                break;
+            left -= (size_t)n;
+        }
+        return;
+    }
+    if ((rc = mt_atls_read_body(ssl, blen, &body, &err))) {
+        release(api, blen);
+        if (rc != MT_EIO)
+            respond_error(ssl, rc, err.msg);
         return;
     }
     if (!strncmp(head, "POST /v1/executor/claim ", 24)) {
         json_t *job = NULL;
-        if ((rc = mt_remote_sched_claim(api->rs, &job, &err))) {
+        pthread_mutex_lock(&api->rs_mu);
+        rc = mt_remote_sched_claim(api->rs, &job, &err);
+        pthread_mutex_unlock(&api->rs_mu);
+        if (rc) {
             respond_error(ssl, rc, err.msg);
         } else if (!job) {
             respond(ssl, 204, "No Content", NULL);
@@ -142,7 +224,10 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
             free(s);
         }
     } else if (!strncmp(head, "POST /v1/executor/report ", 25)) {
-        if ((rc = mt_remote_sched_report(api->rs, body, blen, &err)))
+        pthread_mutex_lock(&api->rs_mu);
+        rc = mt_remote_sched_report(api->rs, body, blen, &err);
+        pthread_mutex_unlock(&api->rs_mu);
+        if (rc)
             respond_error(ssl, rc, err.msg);
         else
             respond(ssl, 200, "OK", "{\"stored\":true}");
@@ -150,41 +235,115 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
         respond_error(ssl, MT_ENOTFOUND, "no such executor route");
     }
     free(body);
+    release(api, blen);
+}
+
+static void *conn_main(void *p)
+{
+    conn_arg *a = p;
+    mt_executor_api *api = a->api;
+    size_t slot = a->slot;
+    free(a);
+    int c = api->slots[slot].fd; /* set before the thread started, fixed until freed below */
+    SSL *ssl = SSL_new(api->ctx);
+    if (ssl && SSL_set_fd(ssl, c) == 1) {
+        if (SSL_accept(ssl) == 1) {
+            set_deadline(api, slot, now_s() + MT_EXECUTOR_API_REQUEST_S);
+            serve_one(api, ssl);
+            SSL_shutdown(ssl);
+        } else {
+            const char *why = mt_atls_last_refusal();
+            mt_warn("executor API: peer refused in the TLS handshake: %s",
+                    why[0] ? why : "no client certificate, handshake failure or timeout");
+        }
+    }
+    SSL_free(ssl);
+    pthread_mutex_lock(&api->mu);
+    close(c);
+    api->slots[slot].fd = -1;
+    api->active--;
+    pthread_cond_broadcast(&api->idle);
+    pthread_mutex_unlock(&api->mu);
+    return NULL;
+}
+
+/* Shuts down connections past their deadline (all of them when stopping):
+ * a blocked read returns and the connection's thread ends. */
+static void watchdog(mt_executor_api *api, bool all)
+{
+    time_t now = now_s();
+    pthread_mutex_lock(&api->mu);
+    for (size_t i = 0; i < MT_EXECUTOR_API_MAX_CONNS; i++) {
+        conn_slot *s = &api->slots[i];
+        if (s->fd >= 0 && !s->cut && (all || now >= s->deadline)) {
+            if (!all)
+                mt_warn("executor API: connection past its deadline closed");
+            shutdown(s->fd, SHUT_RDWR);
+            s->cut = true;
+        }
+    }
+    pthread_mutex_unlock(&api->mu);
+}
+
+static void start_conn(mt_executor_api *api, int c)
+{
+    struct timeval tv = {IO_TIMEOUT_S, 0};
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    pthread_mutex_lock(&api->mu);
+    size_t slot = MT_EXECUTOR_API_MAX_CONNS;
+    for (size_t i = 0; i < MT_EXECUTOR_API_MAX_CONNS && slot == MT_EXECUTOR_API_MAX_CONNS; i++)
+        if (api->slots[i].fd < 0)
+            slot = i;
+    conn_arg *a = slot < MT_EXECUTOR_API_MAX_CONNS ? malloc(sizeof *a) : NULL;
+    pthread_attr_t attr;
+    bool started = false;
+    if (a && pthread_attr_init(&attr) == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        *a = (conn_arg){api, slot};
+        api->slots[slot] = (conn_slot){c, now_s() + MT_EXECUTOR_API_HANDSHAKE_S, false};
+        pthread_t t;
+        started = pthread_create(&t, &attr, conn_main, a) == 0;
+        pthread_attr_destroy(&attr);
+        if (started)
+            api->active++;
+        else
+            api->slots[slot].fd = -1;
+    }
+    pthread_mutex_unlock(&api->mu);
+    if (!started) {
+        free(a);
+        mt_warn("executor API: %s; connection closed",
+                slot < MT_EXECUTOR_API_MAX_CONNS ? "cannot start a thread"
+                                                 : "too many connections being served");
+        close(c);
+    }
 }
 
 static void *api_main(void *p)
 {
     mt_executor_api *api = p;
     while (!atomic_load(&api->stop)) {
+        watchdog(api, false);
         struct pollfd pfd = {.fd = api->fd, .events = POLLIN};
         if (poll(&pfd, 1, 200) <= 0)
             continue;
         int c = accept4(api->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c < 0)
-            continue;
-        struct timeval tv = {IO_TIMEOUT_S, 0};
-        setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        SSL *ssl = SSL_new(api->ctx);
-        if (ssl && SSL_set_fd(ssl, c) == 1) {
-            if (SSL_accept(ssl) == 1) {
-                serve_one(api, ssl);
-                SSL_shutdown(ssl);
-            } else {
-                const char *why = mt_atls_last_refusal();
-                mt_warn("executor API: peer refused in the TLS handshake: %s",
-                        why[0] ? why : "no client certificate or handshake failure");
-            }
-        }
-        SSL_free(ssl);
-        close(c);
+        if (c >= 0)
+            start_conn(api, c);
     }
+    /* stop: cut every connection and wait for their threads */
+    watchdog(api, true);
+    pthread_mutex_lock(&api->mu);
+    while (api->active)
+        pthread_cond_wait(&api->idle, &api->mu);
+    pthread_mutex_unlock(&api->mu);
     return NULL;
 }
 
 mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee *tee,
                                 const mt_policy *policy, mt_core *core,
-                                mt_executor_api **out, mt_err *err)
+                                size_t max_buffered, mt_executor_api **out, mt_err *err)
 {
     *out = NULL;
     if (!policy || strcmp(mt_policy_role(policy), "executor") != 0)
@@ -194,6 +353,12 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
     if (!api)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     api->fd = -1;
+    api->max_buffered = max_buffered ? max_buffered : MT_EXECUTOR_API_MAX_BUFFERED;
+    for (size_t i = 0; i < MT_EXECUTOR_API_MAX_CONNS; i++)
+        api->slots[i].fd = -1;
+    pthread_mutex_init(&api->mu, NULL);
+    pthread_mutex_init(&api->rs_mu, NULL);
+    pthread_cond_init(&api->idle, NULL);
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
     unsigned port = 0;
@@ -222,12 +387,15 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
         if (api->fd >= 0)
             close(api->fd);
         SSL_CTX_free(api->ctx);
+        pthread_mutex_destroy(&api->mu);
+        pthread_mutex_destroy(&api->rs_mu);
+        pthread_cond_destroy(&api->idle);
         free(api);
         return rc;
     }
     mt_info("executor API (mutually attested TLS, role executor) on 127.0.0.1:%u; tasks run "
-            "on remote executors only",
-            port);
+            "on remote executors only; at most %d connections, %zu body bytes buffered",
+            port, MT_EXECUTOR_API_MAX_CONNS, api->max_buffered);
     *out = api;
     return MT_OK;
 }
@@ -241,5 +409,8 @@ void mt_executor_api_stop(mt_executor_api *api)
     mt_remote_sched_free(api->rs);
     close(api->fd);
     SSL_CTX_free(api->ctx);
+    pthread_mutex_destroy(&api->mu);
+    pthread_mutex_destroy(&api->rs_mu);
+    pthread_cond_destroy(&api->idle);
     free(api);
 }

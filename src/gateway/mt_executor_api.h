@@ -7,7 +7,17 @@
  *   POST /v1/executor/claim   200 job document, 204 when no task is staged
  *   POST /v1/executor/report  200 {"stored": true}; errors {"error": msg,
  *                             "code": name} with mt_status_http's status
- * One request per connection, served in order on the API's own thread.
+ * One request per connection. Limits (docs/threat-model.md "Resource
+ * exhaustion"): at most MT_EXECUTOR_API_MAX_CONNS connections are served at
+ * once, each on its own thread (more are closed at accept); a connection
+ * must finish its handshake within MT_EXECUTOR_API_HANDSHAKE_S and its
+ * request within MT_EXECUTOR_API_REQUEST_S of the handshake, else the
+ * listener shuts its socket (a slow or silent peer, or one announcing more
+ * than it sends, cannot hold a connection or its buffer); bodies (at most
+ * MT_REMOTE_MAX_REPORT) are read only after the handshake authenticated the
+ * peer, and their announced length is reserved against a total of
+ * max_buffered bytes across connections first: over it the answer is 503
+ * (MT_EUNAVAIL) and the body is discarded as it arrives, never buffered.
  * Ownership: start borrows tee, policy and core (they must outlive stop).
  * Writes <data_dir>/executor.url ("https://127.0.0.1:PORT"). */
 #ifndef MT_EXECUTOR_API_H
@@ -16,14 +26,23 @@
 #include "mt_core.h"
 #include "mt_err.h"
 #include "mt_policy.h"
+#include "mt_remote_sched.h"
 #include "mt_tee.h"
 
 typedef struct mt_executor_api mt_executor_api;
 
+#define MT_EXECUTOR_API_MAX_CONNS 16
+#define MT_EXECUTOR_API_HANDSHAKE_S 15
+#define MT_EXECUTOR_API_REQUEST_S 600
+/* Default total of body bytes buffered across connections (two reports). */
+#define MT_EXECUTOR_API_MAX_BUFFERED ((size_t)2 * MT_REMOTE_MAX_REPORT)
+
 /* Binds listen ("HOST:PORT", port 0 = any), makes a TLS identity and starts
- * serving on a new thread. On error nothing is left running. */
+ * serving on a new thread. max_buffered: the total of body bytes buffered
+ * across connections (0: MT_EXECUTOR_API_MAX_BUFFERED). On error nothing is
+ * left running. */
 mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee *tee,
-                                const mt_policy *policy, mt_core *core,
+                                const mt_policy *policy, mt_core *core, size_t max_buffered,
                                 mt_executor_api **out, mt_err *err);
 /* Stops the thread and frees everything (NULL ok). */
 void mt_executor_api_stop(mt_executor_api *api);

@@ -34,6 +34,9 @@ typedef struct mt_server_config {
     bool remote_executors;
     const char *executor_listen;
     const char *executor_policy;
+    /* Total body bytes the executor API buffers across connections (0 =
+     * MT_EXECUTOR_API_MAX_BUFFERED); over it a request is answered 503. */
+    size_t executor_max_buffered;
     mt_core_config core;         /* data_dir required */
 } mt_server_config;
 

@@ -135,7 +135,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         }
         if ((st = mt_policy_load(cfg->executor_policy, &exec_policy, err)) != MT_OK ||
             (st = mt_executor_api_start(cfg->executor_listen, data_dir, tee, exec_policy, core,
-                                        &exec_api, err)) != MT_OK)
+                                        cfg->executor_max_buffered, &exec_api, err)) != MT_OK)
             goto out;
     } else if ((st = mt_core_start_scheduler(core, err)) != MT_OK)
         goto out;

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -453,6 +454,15 @@ typedef struct fake_server {
     char *req;           /* last request: head + body */
     size_t req_len;
     size_t body_len;     /* body bytes of the last request */
+    /* Streamed answers (stream_len > 0): prefix, then stream_len bytes of
+     * fill, sent until done or the client goes away; Content-Length only
+     * when with_length. */
+    const uint8_t *prefix;
+    size_t prefix_len;
+    uint64_t stream_len;
+    char fill;
+    bool with_length;
+    uint64_t streamed; /* answer bytes the client accepted */
 } fake_server;
 
 static char cert_path[512];
@@ -528,6 +538,36 @@ static void *fake_main(void *arg)
             s->req = buf;
             s->req_len = len;
             s->body_len = len >= head ? len - head : 0;
+            if (s->stream_len) {
+                char hdr[256];
+                char len_hdr[64] = "";
+                if (s->with_length)
+                    snprintf(len_hdr, sizeof len_hdr, "Content-Length: %llu\r\n",
+                             (unsigned long long)(s->prefix_len + s->stream_len));
+                int h = snprintf(hdr, sizeof hdr,
+                                 "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%s"
+                                 "Connection: close\r\n\r\n",
+                                 s->status, len_hdr);
+                SSL_write(ssl, hdr, h);
+                bool up = s->prefix_len == 0 ||
+                          SSL_write(ssl, s->prefix, (int)s->prefix_len) == (int)s->prefix_len;
+                static char chunk[1 << 16];
+                memset(chunk, s->fill, sizeof chunk);
+                for (uint64_t sent = 0; up && sent < s->stream_len;) {
+                    int want = s->stream_len - sent > sizeof chunk ? (int)sizeof chunk
+                                                                    : (int)(s->stream_len - sent);
+                    int w = SSL_write(ssl, chunk, want);
+                    up = w > 0;
+                    if (up)
+                        sent += (uint64_t)w;
+                    s->streamed = sent;
+                }
+                if (up)
+                    SSL_shutdown(ssl);
+                SSL_free(ssl);
+                close(fd);
+                continue;
+            }
             char hdr[256];
             size_t blen = strlen(s->answer);
             int h = snprintf(hdr, sizeof hdr,
@@ -545,11 +585,36 @@ static void *fake_main(void *arg)
     return NULL;
 }
 
+/* A streamed answer for fake_start_stream. */
+typedef struct fake_stream {
+    const uint8_t *prefix;
+    size_t prefix_len;
+    uint64_t len;
+    char fill;
+    bool with_length;
+} fake_stream;
+
+static void fake_start_stream(fake_server *s, int n_conns, int status, const char *answer,
+                              int max_tls, const fake_stream *st);
+
 /* Starts a server for n_conns connections. max_tls 0 = TLS 1.3 only. */
 static void fake_start(fake_server *s, int n_conns, int status, const char *answer,
                        int max_tls)
 {
+    fake_start_stream(s, n_conns, status, answer, max_tls, NULL);
+}
+
+static void fake_start_stream(fake_server *s, int n_conns, int status, const char *answer,
+                              int max_tls, const fake_stream *st)
+{
     memset(s, 0, sizeof *s);
+    if (st) {
+        s->prefix = st->prefix;
+        s->prefix_len = st->prefix_len;
+        s->stream_len = st->len;
+        s->fill = st->fill;
+        s->with_length = st->with_length;
+    }
     snprintf(cert_path, sizeof cert_path, "%s/server-cert.pem", tmpdir);
     EVP_PKEY *pkey;
     X509 *x;
@@ -700,8 +765,141 @@ static void test_bearer_and_upload_stream(void **state)
     fake_stop(&s);
 }
 
+/* ======================================================================== */
+/* Bounded memory whatever the server sends                                  */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MT_TEST_ASAN 1
+#endif
+#endif
+#ifdef MT_TEST_ASAN
+/* AddressSanitizer keeps freed blocks in a quarantine (256 MiB by default),
+ * which the peak-RSS checks below would count as held memory. ASAN_OPTIONS
+ * in the environment still wins. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=4";
+}
+#endif
+
+/* A /proc/self/status field in kB (-1 when unavailable). */
+static long proc_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return -1;
+    char line[256];
+    long v = -1;
+    size_t fl = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, field, fl) && line[fl] == ':') {
+            v = strtol(line + fl + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+/* Resets the peak RSS (VmHWM) to the current RSS; false when the kernel
+ * does not allow it. */
+static bool reset_peak(void)
+{
+    int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool ok = write(fd, "5", 1) == 1;
+    close(fd);
+    return ok;
+}
+
+/* Issue 8 item 6 (client side): a server answering an API call with an
+ * endless JSON body (no Content-Length) makes the call fail with a clear
+ * error once MESATEE_MAX_RESPONSE_BYTES are held; the client's peak memory
+ * stays near that limit, not the 512 MiB the server would send. */
+static void test_oversized_json_answer(void **state)
+{
+    (void)state;
+    fake_server s;
+    /* one endless number, no length */
+    fake_stream fs = {(const uint8_t *)"[", 1, 512ull << 20, '1', false};
+    fake_start_stream(&s, 1, 200, "", 0, &fs);
+    mesatee_client *c = client_for(&s, true);
+    bool peak = reset_peak();
+    long base = proc_kb("VmRSS");
+    char *out = NULL;
+    assert_int_equal(mesatee_call(c, "GET", "/v1/tasks", NULL, &out), MESATEE_ESERVER);
+    assert_null(out);
+    assert_true(contains(mesatee_client_errmsg(c), "larger than 67108864 bytes"));
+    long hwm = proc_kb("VmHWM");
+    mesatee_client_free(c);
+    fake_stop(&s);
+    assert_true(s.streamed < s.stream_len); /* the client stopped reading */
+    if (peak && base > 0 && hwm > 0) {
+        /* the limit, one copy while the buffer grows, sanitizer overhead */
+        print_message("peak RSS +%ld kB for an endless answer\n", hwm - base);
+        if (hwm - base > 320 * 1024)
+            fail_msg("peak RSS grew by %ld kB for a capped 64 MiB answer", hwm - base);
+    } else {
+        print_message("peak RSS not measurable here (/proc/self/clear_refs): bound unchecked\n");
+    }
+}
+
+/* Issue 8 item 6 (client side): a 200 MiB download is streamed to the
+ * temporary file as it arrives (peak memory far below its size), its
+ * binding is still checked from the file's header, and it is published
+ * whole. */
+static void test_large_download_streams(void **state)
+{
+    (void)state;
+    static const char T[] = "0123456789abcdef0123456789abcdef",
+                      F[] = "000000000000000000000000000000ff";
+    uint8_t key[32];
+    assert_int_equal(mesatee_key_generate(key), MESATEE_OK);
+    const char *hp = tpath("bound-head.enc");
+    write_bound(hp, key, T, "out", F, "x");
+    size_t plen = 0;
+    uint8_t *prefix = read_all(hp, &plen);
+    const uint64_t big = 200ull << 20;
+    fake_server s;
+    fake_stream fs = {prefix, plen, big, 'z', true};
+    fake_start_stream(&s, 2, 200, "", 0, &fs);
+    mesatee_client *c = client_for(&s, true);
+    char out[512];
+    snprintf(out, sizeof out, "%s", tpath("download.enc"));
+    bool peak = reset_peak();
+    long base = proc_kb("VmRSS");
+    int st = mesatee_file_download(c, F, out);
+    long hwm = proc_kb("VmHWM");
+    if (st != MESATEE_OK)
+        fail_msg("download: %s", mesatee_client_errmsg(c));
+    struct stat sb;
+    assert_int_equal(stat(out, &sb), 0);
+    assert_int_equal((uint64_t)sb.st_size, plen + big);
+    if (peak && base > 0 && hwm > 0) {
+        print_message("peak RSS +%ld kB for a 200 MiB download\n", hwm - base);
+        if (hwm - base > 48 * 1024)
+            fail_msg("peak RSS grew by %ld kB for a 200 MiB download", hwm - base);
+    } else {
+        print_message("peak RSS not measurable here (/proc/self/clear_refs): bound unchecked\n");
+    }
+    unlink(out);
+    /* the same content under another file id: refused after streaming,
+     * nothing published, no temporary file left */
+    static const char F2[] = "000000000000000000000000000000fe";
+    assert_int_equal(mesatee_file_download(c, F2, out), MESATEE_ECRYPTO);
+    assert_int_equal(stat(out, &sb), -1);
+    mesatee_client_free(c);
+    fake_stop(&s);
+    free(prefix);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* the fake server writes to clients that left */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes_and_names),
         cmocka_unit_test(test_key_file_round_trip),
@@ -715,6 +913,8 @@ int main(void)
         cmocka_unit_test(test_tls_untrusted_and_pinned),
         cmocka_unit_test(test_tls12_refused),
         cmocka_unit_test(test_bearer_and_upload_stream),
+        cmocka_unit_test(test_large_download_streams),
+        cmocka_unit_test(test_oversized_json_answer),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

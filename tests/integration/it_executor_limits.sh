@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Resource limits of the executor API (`serve --remote-executors`,
+# docs/threat-model.md "Resource exhaustion"):
+# - a peer that never finishes its handshake (one byte now and then, each
+#   within the socket's per-read timeout) is cut by the listener's deadline,
+#   and does not stop an attested executor from being served meanwhile
+#   (the old listener served one connection at a time, with only a per-read
+#   timeout: such a peer held it for ever);
+# - report bodies count against a total of buffered bytes
+#   (--executor-max-buffered-mib): a report above it is answered 503 and not
+#   read, the daemon stays up.
+source "$(dirname "$0")/lib.sh"
+command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
+command -v python3 >/dev/null || { echo "SKIP: python3 not installed"; exit 0; }
+B=$MESATEE_BIN
+EX=$MT_WORK/executor
+SLOW_PID=
+trap 'if [ -n "$SLOW_PID" ]; then kill "$SLOW_PID" 2>/dev/null || true; fi; mt_cleanup' EXIT
+
+id=$("$B" executor --data-dir "$EX" --level soft --print-identity) || fail "executor --print-identity"
+emeas=$(jget "$id" .measurement); epk=$(jget "$id" .soft_platform_key)
+cat >"$MT_WORK/executor-policy.json" <<EOP
+{"mesatee_policy": 1, "role": "executor", "allowed_kinds": ["soft"], "min_level": "soft",
+ "measurements": {"executor": {"measurement": ["$emeas"]}},
+ "soft_platform_keys": ["$epk"], "max_evidence_age_s": 86400}
+EOP
+mt_start_server --level soft --remote-executors --executor-policy "$MT_WORK/executor-policy.json" \
+  --executor-listen 127.0.0.1:0 --executor-max-buffered-mib 1
+EURL=$(cat "$MT_DATA/executor.url")
+EPORT=${EURL##*:}
+show=$("$B" attest show --output json) || fail "attest show"
+cat >"$MT_WORK/scheduler-policy.json" <<EOP
+{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
+ "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
+ "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 86400}
+EOP
+
+# A slow, unauthenticated peer: a TLS record header byte by byte, one every
+# 2 s (well inside the 30 s per-read timeout), until the server closes.
+cat >"$MT_WORK/slow.py" <<'EOP'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.settimeout(1)
+for b in b"\x16\x03\x01\x02\x00" + b"\x01" * 600:
+    try:
+        s.send(bytes([b]))
+        if s.recv(1) == b"":
+            print("closed by the server"); sys.exit(0)
+    except socket.timeout:
+        pass
+    except OSError:
+        print("closed by the server"); sys.exit(0)
+    time.sleep(1)
+print("still open"); sys.exit(1)
+EOP
+python3 "$MT_WORK/slow.py" "$EPORT" >"$MT_WORK/slow.log" 2>&1 &
+SLOW_PID=$!
+sleep 1
+
+mt_login admin
+for u in alice bob; do mt_add_user "$u"; done
+# 150,000 common ids: the output (and so the report) is well above 1 MiB
+seq -f "id%g" 1 150000 > "$MT_WORK/alice.txt"
+cp "$MT_WORK/alice.txt" "$MT_WORK/bob.txt"
+declare -A IN OUT
+for u in alice bob; do
+  as "$u" file encrypt --in "$MT_WORK/$u.txt" --out "$MT_WORK/$u.enc" --key-out "$MT_WORK/$u.key" >/dev/null
+  IN[$u]=$(as "$u" file register "$(as "$u" file upload "$MT_WORK/$u.enc")" --key "$MT_WORK/$u.key")
+  "$B" key generate --out "$MT_WORK/$u.out.key" >/dev/null
+  OUT[$u]=$(as "$u" file register-output --key "$MT_WORK/$u.out.key")
+done
+FN=$(as alice function register --name psi2 --builtin psi --input-slot a --input-slot b \
+  --output-slot ra --output-slot rb --public)
+T=$(as alice task create --function "$FN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
+as alice task assign "$T" --input "a=${IN[alice]}" --output "ra=${OUT[alice]}" >/dev/null
+as bob task assign "$T" --input "b=${IN[bob]}" --output "rb=${OUT[bob]}" >/dev/null
+as alice task approve "$T" >/dev/null; as bob task approve "$T" >/dev/null
+as alice task invoke "$T" >/dev/null
+status() { as alice task show "$T" --output json | jq -r .status; }
+
+kill -0 "$SLOW_PID" 2>/dev/null || fail "the slow peer ended early: $(cat "$MT_WORK/slow.log")"
+# While the slow peer holds its connection, the executor is served: it claims
+# the task (over 1 MiB of outputs) and its report is refused with 503.
+timeout 90 "$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "$EURL" \
+  --data-dir "$EX" --level soft --max-tasks 1 >"$MT_WORK/executor.log" 2>&1 ||
+  fail "executor did not finish (blocked by the slow peer?): $(tail -n 5 "$MT_WORK/executor.log")"
+grep -q "the scheduler is busy (HTTP 503), retrying the report" "$MT_WORK/executor.log" ||
+  fail "no retry after 503: $(tail -n 5 "$MT_WORK/executor.log")"
+grep -q "did not store the report (HTTP 503)" "$MT_WORK/executor.log" ||
+  fail "report above the buffered-bytes limit not refused with 503: $(tail -n 5 "$MT_WORK/executor.log")"
+grep -q "bytes already buffered" "$MT_WORK/server.log" || fail "no refusal in the server log"
+[ "$(status)" = running ] || fail "task status $(status) after a refused report"
+curl -sf --cacert "$MESATEE_CA" "$MESATEE_SERVER/healthz" >/dev/null || fail "daemon not healthy"
+ok "executor served while a slow peer is connected; a report above the total is answered 503"
+
+# The slow peer is cut by the handshake deadline (15 s), not held for ever.
+wait "$SLOW_PID"; rc=$?; SLOW_PID=
+[ "$rc" = 0 ] || fail "the slow peer was never disconnected: $(cat "$MT_WORK/slow.log")"
+grep -q "connection past its deadline closed" "$MT_WORK/server.log" || fail "no deadline in the log"
+ok "a peer that never completes its handshake is disconnected at the deadline"
