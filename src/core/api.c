@@ -41,7 +41,7 @@ static const route routes[] = {
     {"GET", "/v1/users", true, true, BODY_NONE, TX_READ, auth_user_list},
     {"GET", "/v1/users/me", true, false, BODY_NONE, TX_READ, auth_user_me},
     {"POST", "/v1/users/{name}/revoke-tokens", true, true, BODY_NONE, TX_WRITE, auth_user_revoke},
-    {"POST", "/v1/objects", true, false, BODY_RAW, TX_WRITE, files_upload},
+    {"POST", "/v1/objects", true, false, BODY_RAW, TX_NONE, files_upload}, /* slow */
     {"POST", "/v1/files/inputs", true, false, BODY_JSON, TX_WRITE, files_input_new},
     {"POST", "/v1/files/outputs", true, false, BODY_JSON, TX_WRITE, files_output_new},
     {"POST", "/v1/files/fusion", true, false, BODY_JSON, TX_WRITE, files_fusion_new},
@@ -139,12 +139,13 @@ size_t mt_core_route_max_body(const mt_core *core, const char *method, const cha
 
 /* Slow routes: their handlers take the store lock themselves, only around
  * their reads and writes, and do their slow part (password hashing, the
- * sandboxed wasm check, hashing a stored object) outside it; each writes its
- * own audit entry in its change's transaction (resp->audited). */
+ * sandboxed wasm check, hashing a stored object, an upload's fsync) outside
+ * it; those that change state write their own audit entry in the change's
+ * transaction (resp->audited). */
 static bool route_slow(const route *r)
 {
     return r->fn == auth_login || r->fn == auth_user_create || r->fn == functions_create ||
-           r->fn == files_content;
+           r->fn == files_content || r->fn == files_upload;
 }
 
 bool mt_core_route_is_slow(const char *method, const char *path)
