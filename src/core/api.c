@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "api_decode.h"
 #include "core_internal.h"
@@ -40,16 +41,16 @@ static const route routes[] = {
     {"GET", "/v1/users", true, true, BODY_NONE, TX_READ, auth_user_list},
     {"GET", "/v1/users/me", true, false, BODY_NONE, TX_READ, auth_user_me},
     {"POST", "/v1/users/{name}/revoke-tokens", true, true, BODY_NONE, TX_WRITE, auth_user_revoke},
-    {"POST", "/v1/objects", true, false, BODY_RAW, TX_WRITE, files_upload},
+    {"POST", "/v1/objects", true, false, BODY_RAW, TX_NONE, files_upload}, /* slow */
     {"POST", "/v1/files/inputs", true, false, BODY_JSON, TX_WRITE, files_input_new},
     {"POST", "/v1/files/outputs", true, false, BODY_JSON, TX_WRITE, files_output_new},
     {"POST", "/v1/files/fusion", true, false, BODY_JSON, TX_WRITE, files_fusion_new},
     {"POST", "/v1/files/{id}/as-input", true, false, BODY_NONE, TX_WRITE, files_as_input},
     {"GET", "/v1/files", true, false, BODY_NONE, TX_READ, files_list},
     {"GET", "/v1/files/{id}", true, false, BODY_NONE, TX_READ, files_get},
-    {"GET", "/v1/files/{id}/content", true, false, BODY_NONE, TX_READ, files_content},
+    {"GET", "/v1/files/{id}/content", true, false, BODY_NONE, TX_NONE, files_content}, /* slow */
     {"DELETE", "/v1/files/{id}", true, false, BODY_NONE, TX_WRITE, files_delete},
-    {"POST", "/v1/functions", true, false, BODY_JSON, TX_WRITE, functions_create},
+    {"POST", "/v1/functions", true, false, BODY_JSON, TX_NONE, functions_create}, /* slow */
     {"GET", "/v1/functions", true, false, BODY_NONE, TX_READ, functions_list},
     {"GET", "/v1/functions/{id}", true, false, BODY_NONE, TX_READ, functions_get},
     {"PUT", "/v1/functions/{id}", true, false, BODY_JSON, TX_WRITE, functions_update},
@@ -136,12 +137,23 @@ size_t mt_core_route_max_body(const mt_core *core, const char *method, const cha
     return core->max_json_bytes;
 }
 
+/* Slow routes: their handlers take the store lock themselves, only around
+ * their reads and writes, and do their slow part (password hashing, the
+ * sandboxed wasm check, hashing a stored object, an upload's fsync) outside
+ * it; those that change state write their own audit entry in the change's
+ * transaction (resp->audited). */
+static bool route_slow(const route *r)
+{
+    return r->fn == auth_login || r->fn == auth_user_create || r->fn == functions_create ||
+           r->fn == files_content || r->fn == files_upload;
+}
+
 bool mt_core_route_is_slow(const char *method, const char *path)
 {
     char seg[80];
     bool known;
     const route *r = find_route(method, path, seg, sizeof seg, &known);
-    return r && (r->fn == auth_login || r->fn == auth_user_create); /* see mt_core_handle */
+    return r && route_slow(r); /* see mt_core_handle */
 }
 
 bool mt_core_route_streams_body(const char *method, const char *path)
@@ -158,6 +170,8 @@ void mt_response_clear(mt_response *resp)
         return;
     json_decref(resp->json);
     free(resp->raw);
+    if (resp->has_raw_fd && resp->raw_fd >= 0)
+        close(resp->raw_fd);
     memset(resp, 0, sizeof *resp);
 }
 
@@ -168,6 +182,10 @@ void core_error_response(mt_response *resp, mt_status code, const char *msg)
     free(resp->raw);
     resp->raw = NULL;
     resp->raw_len = 0;
+    if (resp->has_raw_fd && resp->raw_fd >= 0)
+        close(resp->raw_fd);
+    resp->has_raw_fd = false;
+    resp->raw_fd = -1;
     if (code == MT_OK)
         code = MT_EINTERNAL;
     resp->status = mt_status_http(code);
@@ -289,9 +307,8 @@ void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     x.err = &err;
 
     mt_status rc = MT_OK;
-    /* Slow routes take the lock themselves, never while hashing. */
-    bool self_locking = r->fn == auth_login || r->fn == auth_user_create;
-    if (self_locking) {
+    /* Slow routes take the lock themselves, never during their slow part. */
+    if (route_slow(r)) {
         rc = r->fn(&x);
         goto handled;
     }
@@ -333,7 +350,7 @@ handled:
     }
     if (x.wake_scheduler)
         sched_wake(core);
-    if (!resp->json && !resp->raw) {
+    if (!resp->json && !resp->raw && !resp->has_raw_fd) {
         resp->json = json_object();
         if (!resp->status)
             resp->status = 200;

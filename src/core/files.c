@@ -202,6 +202,8 @@ void mt_core_upload_free(mt_upload *u)
     free(u);
 }
 
+static mt_status upload_row(core_ctx *x, const char *id, size_t n, const char *sha);
+
 mt_status files_upload(core_ctx *x)
 {
     const uint8_t *b = x->req->body;
@@ -224,17 +226,49 @@ mt_status files_upload(core_ctx *x)
     mt_id id;
     mt_id_new(&id);
     char sha[65];
+    /* A slow route: the object's fsync (up to 1 GiB of dirty pages) runs on a
+     * worker thread outside the store lock; the row and its audit entry are
+     * one transaction under it. */
     mt_status rc = up ? untrusted_objstore_writer_commit(up->w, id.s, sha, x->err)
                       : untrusted_objstore_put(x->core->objs, id.s, b, n, sha, x->err);
     if (rc)
         return rc;
+    pthread_mutex_lock(&x->core->mu);
+    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+        rc = upload_row(x, id.s, n, sha);
+        if (rc == MT_OK)
+            rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
+                              x->resp->object, 201, x->err);
+        if (rc == MT_OK)
+            rc = store_commit(x->db, x->err);
+        if (rc)
+            store_rollback(x->db);
+        else
+            x->resp->audited = true;
+    }
+    pthread_mutex_unlock(&x->core->mu);
+    if (rc) {
+        untrusted_objstore_delete(x->core->objs, id.s, NULL);
+        return rc;
+    }
+    char url[64];
+    snprintf(url, sizeof url, OBJECT_URL "%s", id.s);
+    core_json_response(
+        x, 201, json_pack("{s:s, s:I, s:s}", "url", url, "size", (json_int_t)n, "sha256", sha));
+    return MT_OK;
+}
+
+/* The row of an uploaded object (store lock held, transaction open). */
+static mt_status upload_row(core_ctx *x, const char *id, size_t n, const char *sha)
+{
+    mt_status rc;
     sqlite3_stmt *st;
     if ((rc = store_prepare(x->db,
                             "INSERT INTO objects(id, uploader, size, sha256, created_at) "
                             "VALUES (?, ?, ?, ?, ?)",
                             &st, x->err)))
-        goto fail;
-    store_bind_text(st, 1, id.s);
+        return rc;
+    store_bind_text(st, 1, id);
     store_bind_text(st, 2, x->who);
     sqlite3_bind_int64(st, 3, (int64_t)n);
     store_bind_text(st, 4, sha);
@@ -242,16 +276,8 @@ mt_status files_upload(core_ctx *x)
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);
-    if (rc)
-        goto fail;
-    core_set_object(x, "object", id.s);
-    char url[64];
-    snprintf(url, sizeof url, OBJECT_URL "%s", id.s);
-    core_json_response(
-        x, 201, json_pack("{s:s, s:I, s:s}", "url", url, "size", (json_int_t)n, "sha256", sha));
-    return MT_OK;
-fail:
-    untrusted_objstore_delete(x->core->objs, id.s, NULL);
+    if (!rc)
+        core_set_object(x, "object", id);
     return rc;
 }
 
@@ -521,11 +547,21 @@ mt_status files_get(core_ctx *x)
     return MT_OK;
 }
 
+/* A slow route (mt_core_route_is_slow): the row is read and checked under
+ * the store lock; the object is hashed outside it, from the descriptor that
+ * the gateway then streams (never whole in memory), so the bytes served are
+ * the bytes hashed. */
 mt_status files_content(core_ctx *x)
 {
     core_file f;
     core_set_object(x, "file", x->id);
-    mt_status rc = load_owned(x, x->id, &f);
+    pthread_mutex_lock(&x->core->mu);
+    mt_status rc = store_exec(x->db, "BEGIN", x->err);
+    if (!rc) {
+        rc = load_owned(x, x->id, &f);
+        store_rollback(x->db); /* read only */
+    }
+    pthread_mutex_unlock(&x->core->mu);
     if (rc)
         return rc;
     if (!strcmp(f.kind, "fusion"))
@@ -536,18 +572,20 @@ mt_status files_content(core_ctx *x)
     if (strcmp(f.kind, "output") || !f.written || !f.object_id[0])
         return mt_err_set(x->err, MT_ECONFLICT,
                           "file %s has no content to download: only written outputs do", f.file_id);
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if ((rc = untrusted_objstore_get(x->core->objs, f.object_id, (size_t)1 << 40, &buf, &len,
-                                     x->err)))
+    int fd = -1;
+    uint64_t len = 0;
+    if ((rc = untrusted_objstore_open_read(x->core->objs, f.object_id, &fd, &len, x->err)))
         return rc;
     /* The object directory is the host's: serve only the ciphertext the task
      * wrote (its SHA-256 was recorded when the task finished). Clients also
      * check the output binding in the file itself (docs/formats.md 1.6). */
     char sha[65];
-    core_sha256_hex(buf, len, sha);
+    if ((rc = untrusted_objstore_hash_fd(fd, len, sha, x->err))) {
+        close(fd);
+        return rc;
+    }
     if (f.sha256[0] && !mt_ct_equal(sha, f.sha256, 64)) {
-        free(buf);
+        close(fd);
         mt_error("file %s: its object does not match the SHA-256 recorded when it was written "
                  "(the object directory was modified)",
                  f.file_id);
@@ -556,8 +594,10 @@ mt_status files_content(core_ctx *x)
                           "when it was written (integrity check failed); ask the operator",
                           f.file_id);
     }
-    x->resp->raw = buf;
-    x->resp->raw_len = len;
+    x->resp->has_raw_fd = true;
+    x->resp->raw_fd = fd;
+    x->resp->raw_fd_len = len;
+    snprintf(x->resp->raw_fd_sha256, sizeof x->resp->raw_fd_sha256, "%s", sha);
     x->resp->status = 200;
     return MT_OK;
 }

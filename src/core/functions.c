@@ -208,6 +208,9 @@ out:
     return rc;
 }
 
+static mt_status create_locked(core_ctx *x, const dec_function *d, const char *sa, const char *si,
+                               const char *so);
+
 mt_status functions_create(core_ctx *x)
 {
     dec_limits lim = {mt_core_route_max_body(x->core, "POST", "/v1/functions"),
@@ -241,39 +244,23 @@ mt_status functions_create(core_ctx *x)
         rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    mt_id fid;
-    mt_id_new(&fid);
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
-                            "INSERT INTO functions(function_id, owner, name, description, "
-                            "executor_type, builtin, public, arguments, inputs, outputs, "
-                            "usage_quota, created_at, updated_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            &st, x->err)))
-        goto out;
-    int64_t now = mt_now();
-    store_bind_text(st, 1, fid.s);
-    store_bind_text(st, 2, x->who);
-    store_bind_text(st, 3, d.name);
-    store_bind_text(st, 4, d.description);
-    store_bind_text(st, 5, d.executor_type);
-    store_bind_text(st, 6, d.builtin);
-    sqlite3_bind_int(st, 7, d.public_ ? 1 : 0);
-    store_bind_text(st, 8, sa);
-    store_bind_text(st, 9, si);
-    store_bind_text(st, 10, so);
-    sqlite3_bind_int64(st, 11, d.usage_quota);
-    sqlite3_bind_int64(st, 12, now);
-    sqlite3_bind_int64(st, 13, now);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
-    if (rc || (rc = set_allowlist(x, fid.s, &d)) ||
-        (wasm && (rc = store_payload(x, fid.s, &d))) ||
-        (rc = integ_function_seal(x->core, x->db, fid.s, x->err)))
-        goto out;
-    core_set_object(x, "function", fid.s);
-    core_json_response(x, 201, json_pack("{s:s}", "function_id", fid.s));
+    /* The check above ran in a worker outside the store lock (a slow route:
+     * mt_core_route_is_slow); the change and its audit entry are one
+     * transaction under it. */
+    pthread_mutex_lock(&x->core->mu);
+    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+        rc = create_locked(x, &d, sa, si, so);
+        if (rc == MT_OK)
+            rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
+                              x->resp->object, 201, x->err);
+        if (rc == MT_OK)
+            rc = store_commit(x->db, x->err);
+        if (rc)
+            store_rollback(x->db);
+        else
+            x->resp->audited = true;
+    }
+    pthread_mutex_unlock(&x->core->mu);
 out:
     free(sa);
     free(si);
@@ -283,6 +270,47 @@ out:
     json_decref(outs);
     dec_function_free(&d);
     return rc;
+}
+
+/* The database part of a registration (store lock held, transaction open). */
+static mt_status create_locked(core_ctx *x, const dec_function *d, const char *sa, const char *si,
+                               const char *so)
+{
+    bool wasm = !strcmp(d->executor_type, "wasm");
+    mt_status rc;
+    mt_id fid;
+    mt_id_new(&fid);
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(x->db,
+                            "INSERT INTO functions(function_id, owner, name, description, "
+                            "executor_type, builtin, public, arguments, inputs, outputs, "
+                            "usage_quota, created_at, updated_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            &st, x->err)))
+        return rc;
+    int64_t now = mt_now();
+    store_bind_text(st, 1, fid.s);
+    store_bind_text(st, 2, x->who);
+    store_bind_text(st, 3, d->name);
+    store_bind_text(st, 4, d->description);
+    store_bind_text(st, 5, d->executor_type);
+    store_bind_text(st, 6, d->builtin);
+    sqlite3_bind_int(st, 7, d->public_ ? 1 : 0);
+    store_bind_text(st, 8, sa);
+    store_bind_text(st, 9, si);
+    store_bind_text(st, 10, so);
+    sqlite3_bind_int64(st, 11, d->usage_quota);
+    sqlite3_bind_int64(st, 12, now);
+    sqlite3_bind_int64(st, 13, now);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = store_fail(x->db, x->err);
+    sqlite3_finalize(st);
+    if (rc || (rc = set_allowlist(x, fid.s, d)) || (wasm && (rc = store_payload(x, fid.s, d))) ||
+        (rc = integ_function_seal(x->core, x->db, fid.s, x->err)))
+        return rc;
+    core_set_object(x, "function", fid.s);
+    core_json_response(x, 201, json_pack("{s:s}", "function_id", fid.s));
+    return MT_OK;
 }
 
 mt_status functions_list(core_ctx *x)

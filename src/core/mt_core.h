@@ -94,6 +94,17 @@ typedef struct mt_response {
     json_t *json;              /* owned; NULL when raw is used */
     uint8_t *raw;              /* owned; e.g. ciphertext download */
     size_t raw_len;
+    /* A body streamed from a file instead (downloads): when has_raw_fd,
+     * raw_fd (owned; closed by mt_response_clear or by whoever sends it) is
+     * sent from offset 0 for raw_fd_len bytes, read in bounded pieces as the
+     * connection drains, and those bytes must hash to raw_fd_sha256 (hex,
+     * "" = not checked): the sender withholds the last piece and ends the
+     * connection if they do not, so no byte other than those checked is
+     * ever served complete. */
+    bool has_raw_fd;
+    int raw_fd;
+    uint64_t raw_fd_len;
+    char raw_fd_sha256[65];
     char object[80];           /* object the request touched, for the audit log */
     char route[64];            /* route pattern, e.g. "POST /v1/tasks/{id}/approve" (metrics) */
     bool audited;              /* the audit entry was written in the change's own
@@ -106,10 +117,13 @@ typedef struct mt_response {
 void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp);
 /* False for routes that need no authentication (login). Unknown routes: true. */
 bool mt_core_route_needs_auth(const char *method, const char *path);
-/* True for routes whose handler hashes a password (Argon2id: login, user
- * creation). mt_core_handle may be called for them from other threads, any
+/* True for routes whose handler is slow: it hashes a password (Argon2id:
+ * login, user creation), checks a wasm module in a sandboxed worker
+ * (function registration) or hashes a stored object before serving it
+ * (file content). mt_core_handle may be called for them from other threads, any
  * number at a time, while the gateway's loop thread handles the rest: they
- * hash outside the store lock and take it only to read and to write. */
+ * do their slow part outside the store lock and take it only to read and to
+ * write. */
 bool mt_core_route_is_slow(const char *method, const char *path);
 /* Largest body the route accepts (JSON limit, or upload limit for /v1/objects). */
 size_t mt_core_route_max_body(const mt_core *core, const char *method, const char *path);

@@ -26,6 +26,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -72,6 +73,7 @@
 #define GW_UNDER_READ_HIGH (256 * 1024)      /* TLS bytes read ahead of the filter */
 #define GW_DEFAULT_SLOW_THREADS 2u
 #define GW_DEFAULT_SLOW_QUEUE 64u
+#define GW_FILE_PIECE (256 * 1024) /* file bodies are read this much at a time */
 /* What evhttp sees instead of a request refused at its head. */
 #define GW_SYNTH_HEAD "GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
 
@@ -114,6 +116,11 @@ typedef struct gw_conn {
     char rej_actor[65];
     char rej_action[GW_ACTION_LEN];
     char rej_msg[256];
+    /* A response body streamed from a file (see "File bodies"). */
+    int dl_fd; /* -1 when none */
+    uint64_t dl_off, dl_len;
+    EVP_MD_CTX *dl_md;
+    char dl_sha[65]; /* hex SHA-256 the bytes must have; "" = not checked */
 } gw_conn;
 
 typedef struct gw_series {
@@ -272,6 +279,8 @@ static enum bufferevent_filter_result gw_in_filter(struct evbuffer *src, struct 
                                                    ev_ssize_t lim, enum bufferevent_flush_mode m,
                                                    void *ctx);
 
+static int gw_dl_piece(gw_conn *c, struct evbuffer *out);
+
 /* Output filter: evhttp counts a response as sent (and may close the
  * connection) when the filter's output is empty, so the bytes stay there
  * until the TLS bufferevent has written the copy it got: at most
@@ -292,6 +301,12 @@ static enum bufferevent_filter_result gw_out_filter(struct evbuffer *src, struct
         c->out_copied = 0;
     }
     size_t len = evbuffer_get_length(src);
+    if (len == 0 && c->dl_fd >= 0) {
+        /* evhttp's part is out: the file body comes next (see "File bodies") */
+        if (gw_dl_piece(c, src) < 0)
+            return BEV_ERROR;
+        len = evbuffer_get_length(src);
+    }
     if (len == 0)
         return drained ? BEV_OK : BEV_NEED_MORE; /* BEV_OK: evhttp's write callback runs */
     size_t k = len < GW_OUT_CHUNK ? len : GW_OUT_CHUNK;
@@ -309,9 +324,11 @@ static enum bufferevent_filter_result gw_out_filter(struct evbuffer *src, struct
 }
 
 /* The input filter is being freed with the connection. */
+static void gw_dl_end(gw_conn *c);
 static void gw_filter_free(void *ctx)
 {
     gw_conn *c = ctx;
+    gw_dl_end(c); /* a file body cut short by the connection's end */
     gw_conn_req_reset(c);
     c->filter = NULL;
     c->under = NULL;
@@ -365,6 +382,7 @@ static struct bufferevent *gw_bevcb(struct event_base *base, void *arg)
     c->under = under;
     c->filter = bev;
     c->mode = GW_MODE_HEAD;
+    c->dl_fd = -1;
     c->refs = 2; /* SSL ex_data + filter context */
     SSL_set_ex_data(ssl, g_conn_idx, c);
     bufferevent_setwatermark(under, EV_READ, 0, GW_UNDER_READ_HIGH);
@@ -555,9 +573,10 @@ static void gw_evbuffer_wipe_free_cb(const void *data, size_t len, void *arg)
     free((void *)data);
 }
 
-/* Audits, counts and sends. body (may be NULL) is moved into the reply.
- * Every request ends here exactly once. */
-static void gw_finish(gw_req *r, int status, const char *content_type, struct evbuffer *body)
+/* Audits, counts, sets the headers and marks the response in flight: the
+ * part of answering that comes before the bytes (gw_finish, gw_finish_fd).
+ * Returns the connection's filter bufferevent (NULL if gone). */
+static struct bufferevent *gw_finish_begin(gw_req *r, int status, const char *content_type)
 {
     mt_gateway *gw = r->gw;
     if (gw->be.audit && !r->audited) {
@@ -591,7 +610,14 @@ static void gw_finish(gw_req *r, int status, const char *content_type, struct ev
         evhttp_request_set_on_complete_cb(r->req, gw_on_complete, gw);
     }
     struct evhttp_connection *evcon = evhttp_request_get_connection(r->req);
-    struct bufferevent *fbev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+}
+
+/* Audits, counts and sends. body (may be NULL) is moved into the reply.
+ * Every request ends here (or in gw_finish_fd) exactly once. */
+static void gw_finish(gw_req *r, int status, const char *content_type, struct evbuffer *body)
+{
+    struct bufferevent *fbev = gw_finish_begin(r, status, content_type);
     evhttp_send_reply(r->req, status, gw_reason(status), body);
     if (body)
         evbuffer_free(body);
@@ -632,6 +658,116 @@ static void gw_finish_text(gw_req *r, int status, const char *text)
     if (b)
         evbuffer_add(b, text, strlen(text));
     gw_finish(r, status, "text/plain; charset=utf-8", b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* File bodies                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* A download (mt_response.has_raw_fd) is answered with its Content-Length
+ * and no body; the output filter (gw_out_filter) then appends the body in
+ * pieces of GW_FILE_PIECE bytes read from the descriptor the backend
+ * hashed, each once the previous one has been written to the TLS
+ * connection, so a connection holds well under a megabyte whatever the
+ * file's size, and evhttp sees its response written (and the request
+ * complete) only after the last piece. The pieces are hashed as they go;
+ * the last one is sent only if the whole matches the SHA-256 the backend
+ * checked, otherwise (the host changed the file in between) the connection
+ * is cut and the client sees a short body. */
+
+static void gw_dl_end(gw_conn *c)
+{
+    if (c->dl_fd >= 0)
+        close(c->dl_fd);
+    c->dl_fd = -1;
+    EVP_MD_CTX_free(c->dl_md);
+    c->dl_md = NULL;
+}
+
+/* Appends the next piece of the file body to out. 1: appended; 0: the body
+ * is complete (descriptor closed); -1: failed (connection to be cut). */
+static int gw_dl_piece(gw_conn *c, struct evbuffer *out)
+{
+    if (c->dl_off >= c->dl_len) {
+        gw_dl_end(c);
+        return 0;
+    }
+    uint64_t left = c->dl_len - c->dl_off;
+    size_t want = left < GW_FILE_PIECE ? (size_t)left : GW_FILE_PIECE;
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)want, &v, 1) < 1 || v.iov_len < want) {
+        mt_error("mesatee: out of memory sending a file body; connection closed");
+        goto fail;
+    }
+    for (size_t got = 0; got < want;) {
+        ssize_t n = pread(c->dl_fd, (uint8_t *)v.iov_base + got, want - got,
+                          (off_t)(c->dl_off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            mt_error("mesatee: reading a file body failed (%s); connection closed",
+                     n < 0 ? strerror(errno) : "the file became shorter");
+            goto fail;
+        }
+        got += (size_t)n;
+    }
+    if (EVP_DigestUpdate(c->dl_md, v.iov_base, want) != 1)
+        goto fail;
+    if (c->dl_off + want == c->dl_len && c->dl_sha[0]) {
+        uint8_t d[32];
+        unsigned int dl = 0;
+        char hex[65];
+        if (EVP_DigestFinal_ex(c->dl_md, d, &dl) != 1 || dl != 32)
+            goto fail;
+        mt_hex_encode(d, 32, hex);
+        if (!mt_ct_equal(hex, c->dl_sha, 64)) {
+            mt_error("mesatee: a file changed on disk after its integrity check while it was "
+                     "sent (the object directory was modified); connection closed before "
+                     "its last bytes");
+            goto fail;
+        }
+    }
+    v.iov_len = want;
+    if (evbuffer_commit_space(out, &v, 1) != 0)
+        goto fail;
+    c->dl_off += want;
+    return 1;
+fail:
+    gw_dl_end(c);
+    if (c->ssl) {
+        int sfd = SSL_get_fd(c->ssl);
+        if (sfd >= 0)
+            shutdown(sfd, SHUT_RDWR);
+    }
+    return -1;
+}
+
+/* Answers with len bytes of fd (owned) as the body; sha: hex SHA-256 they
+ * must have ("" = unchecked). */
+static void gw_finish_fd(gw_req *r, int status, int fd, uint64_t len, const char *sha)
+{
+    gw_conn *c = gw_conn_of_request(r->req);
+    if (len == 0) {
+        close(fd);
+        gw_finish(r, status, "application/octet-stream", NULL);
+        return;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!c || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 || c->dl_fd >= 0) {
+        EVP_MD_CTX_free(md);
+        close(fd);
+        gw_finish_error(r, 500, MT_ENOMEM, "out of memory sending the response");
+        return;
+    }
+    char cl[24];
+    snprintf(cl, sizeof cl, "%llu", (unsigned long long)len);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Length", cl);
+    c->dl_fd = fd;
+    c->dl_off = 0;
+    c->dl_len = len;
+    c->dl_md = md;
+    snprintf(c->dl_sha, sizeof c->dl_sha, "%s", sha && strlen(sha) == 64 ? sha : "");
+    gw_finish(r, status, "application/octet-stream", NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1196,11 +1332,19 @@ static void gw_job_answer(gw_job *j)
         mt_error("mesatee: backend returned HTTP status %d for %s", status, r->action);
         json_decref(resp.json);
         free(resp.raw);
+        if (resp.has_raw_fd && resp.raw_fd >= 0)
+            close(resp.raw_fd);
         gw_finish_error(r, 500, MT_EINTERNAL, "internal error; see the server log");
     } else if (resp.json) {
         gw_finish_json(r, status, resp.json);
         json_decref(resp.json);
         free(resp.raw);
+        if (resp.has_raw_fd && resp.raw_fd >= 0)
+            close(resp.raw_fd);
+    } else if (resp.has_raw_fd && resp.raw_fd >= 0) {
+        free(resp.raw);
+        resp.raw_fd_sha256[sizeof resp.raw_fd_sha256 - 1] = '\0';
+        gw_finish_fd(r, status, resp.raw_fd, resp.raw_fd_len, resp.raw_fd_sha256);
     } else if (resp.raw) {
         struct evbuffer *b = evbuffer_new();
         if (!b || evbuffer_add_reference(b, resp.raw, resp.raw_len, gw_evbuffer_free_cb, NULL)) {
@@ -1938,6 +2082,8 @@ void mt_gateway_free(mt_gateway *gw)
         next = j->next;
         json_decref(j->resp.json);
         free(j->resp.raw);
+        if (j->resp.has_raw_fd && j->resp.raw_fd >= 0)
+            close(j->resp.raw_fd);
         gw_job_free(j);
     }
     if (gw->pool_init) {

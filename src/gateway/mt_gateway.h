@@ -48,8 +48,12 @@ typedef struct mt_gateway_backend {
     bool (*needs_auth)(void *ctx, const char *method, const char *path);
     /* Largest body the route accepts; larger bodies get 413 before handle. */
     size_t (*max_body)(void *ctx, const char *method, const char *path);
-    /* Handles one request; always fills resp (json or raw, status, object,
-     * route). The gateway releases resp (json_decref, free(raw)). */
+    /* Handles one request; always fills resp (json, raw or a file body, status,
+     * object, route). The gateway releases resp (json_decref, free(raw),
+     * close(raw_fd)). A file body (has_raw_fd) is sent with its Content-Length
+     * in bounded pieces as the connection drains; its bytes are hashed as
+     * they go and the connection is cut before the last piece if they do not
+     * match raw_fd_sha256 (when given). */
     void (*handle)(void *ctx, const mt_request *req, mt_response *resp);
     /* Appends one audit entry; a failure is logged and counted, the response
      * is not changed. */
@@ -67,7 +71,8 @@ typedef struct mt_gateway_backend {
     mt_status (*upload_begin)(void *ctx, mt_upload **out, mt_err *err);
     mt_status (*upload_write)(mt_upload *u, const uint8_t *data, size_t len, mt_err *err);
     void (*upload_free)(mt_upload *u);
-    /* Optional: routes whose handle is slow (password hashing) and runs on the
+    /* Optional: routes whose handle is slow (password hashing, sandboxed
+     * checks, hashing a large file) and runs on the
      * gateway's worker threads instead of the event loop. handle must then be
      * safe to call from those threads concurrently with the loop's calls. */
     bool (*slow)(void *ctx, const char *method, const char *path);

@@ -118,6 +118,71 @@ mt_status untrusted_objstore_get(mt_objstore *s, const char *id, size_t max, uin
     return st;
 }
 
+mt_status untrusted_objstore_open_read(mt_objstore *s, const char *id, int *fd, uint64_t *size,
+                                       mt_err *err)
+{
+    *fd = -1;
+    *size = 0;
+    char path[PATH_MAX];
+    mt_status st = untrusted_objstore_path(s, id, path, sizeof path, err);
+    if (st != MT_OK)
+        return st;
+    int f = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (f < 0) {
+        if (errno == ENOENT)
+            return mt_err_set(err, MT_ENOTFOUND, "object %s does not exist", id);
+        return mt_err_set(err, MT_EIO, "object store: opening %s failed: %s", id,
+                          strerror(errno));
+    }
+    struct stat sb;
+    if (fstat(f, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size < 0) {
+        close(f);
+        return mt_err_set(err, MT_EIO, "object store: %s is not a regular file", id);
+    }
+    *fd = f;
+    *size = (uint64_t)sb.st_size;
+    return MT_OK;
+}
+
+mt_status untrusted_objstore_hash_fd(int fd, uint64_t len, char sha256_hex[65], mt_err *err)
+{
+    enum { PIECE = 256 * 1024 };
+    uint8_t *buf = malloc(PIECE);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    mt_status st = MT_OK;
+    if (!buf || !md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory hashing an object");
+        goto out;
+    }
+    for (uint64_t off = 0; off < len;) {
+        size_t want = len - off < PIECE ? (size_t)(len - off) : PIECE;
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            st = mt_err_set(err, MT_EIO, "object store: reading an object failed: %s",
+                            n < 0 ? strerror(errno) : "it became shorter while read");
+            goto out;
+        }
+        if (EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
+            st = mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 failed");
+            goto out;
+        }
+        off += (uint64_t)n;
+    }
+    uint8_t d[32];
+    unsigned int dl = 0;
+    if (EVP_DigestFinal_ex(md, d, &dl) != 1 || dl != 32) {
+        st = mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 failed");
+        goto out;
+    }
+    mt_hex_encode(d, 32, sha256_hex);
+out:
+    EVP_MD_CTX_free(md);
+    free(buf);
+    return st;
+}
+
 mt_status untrusted_objstore_size(mt_objstore *s, const char *id, uint64_t *size, mt_err *err)
 {
     *size = 0;

@@ -26,6 +26,16 @@ mt_status untrusted_objstore_put(mt_objstore *s, const char *id, const uint8_t *
 /* Reads a whole object (max bytes). Caller frees *out. */
 mt_status untrusted_objstore_get(mt_objstore *s, const char *id, size_t max, uint8_t **out,
                                  size_t *len, mt_err *err);
+/* Opens object id for reading (O_RDONLY|O_NOFOLLOW|O_CLOEXEC) into *fd
+ * (caller closes) with its size from fstat of that descriptor: what is then
+ * read from *fd is the file that was opened, whatever the host renames or
+ * replaces afterwards. MT_ENOTFOUND if absent, MT_EIO if not a regular file. */
+mt_status untrusted_objstore_open_read(mt_objstore *s, const char *id, int *fd, uint64_t *size,
+                                       mt_err *err);
+/* SHA-256 (hex) of exactly len bytes of fd from offset 0, read with pread in
+ * bounded pieces (memory does not grow with len). MT_EIO if fewer bytes can
+ * be read (the file shrank). */
+mt_status untrusted_objstore_hash_fd(int fd, uint64_t len, char sha256_hex[65], mt_err *err);
 /* Size in bytes, MT_ENOTFOUND if absent. */
 mt_status untrusted_objstore_size(mt_objstore *s, const char *id, uint64_t *size, mt_err *err);
 /* Deletes; absent is not an error. */

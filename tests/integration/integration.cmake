@@ -19,3 +19,9 @@ set_tests_properties(it_demo_attested PROPERTIES
 # Soft-level hardening: refused under strace, secrets locked, tracer logged.
 add_test(NAME it_tee_harden COMMAND bash ${MT_TEST_DIR}/integration/it_tee_harden.sh)
 set_tests_properties(it_tee_harden PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 120)
+# Slow routes (issue 8, second review): wasm checks and downloads off the loop.
+foreach(t it_wasm_check_slow it_download_stream)
+  add_test(NAME ${t} COMMAND bash ${MT_TEST_DIR}/integration/${t}.sh)
+  set_tests_properties(${t} PROPERTIES
+    ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
+endforeach()

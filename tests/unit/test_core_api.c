@@ -1434,6 +1434,28 @@ static void test_store_tampering(void **state)
     assert_int_equal(mt_core_authenticate(e->core, f->bob, &who, &err), MT_EINTERNAL);
 }
 
+/* Routes with slow work (password hashing, the sandboxed wasm check, hashing
+ * a download, an upload's fsync) run on the gateway's worker threads and take
+ * the store lock themselves: never the event loop under the lock. */
+static void test_slow_routes(void **state)
+{
+    (void)state;
+    const char *slow[][2] = {{"POST", "/v1/auth/login"},
+                             {"POST", "/v1/users"},
+                             {"POST", "/v1/functions"},
+                             {"POST", "/v1/objects"},
+                             {"GET", "/v1/files/0123456789abcdef0123456789abcdef/content"}};
+    for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
+        assert_true(mt_core_route_is_slow(slow[i][0], slow[i][1]));
+    const char *fast[][2] = {{"GET", "/healthz"},
+                             {"GET", "/v1/users/me"},
+                             {"POST", "/v1/tasks"},
+                             {"GET", "/v1/functions"},
+                             {"GET", "/v1/files/0123456789abcdef0123456789abcdef"}};
+    for (size_t i = 0; i < sizeof fast / sizeof fast[0]; i++)
+        assert_false(mt_core_route_is_slow(fast[i][0], fast[i][1]));
+}
+
 static void test_metrics(void **state)
 {
     fx *f = *state;
@@ -1472,6 +1494,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_tampering, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_integrity_upgrade, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
+        cmocka_unit_test(test_slow_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

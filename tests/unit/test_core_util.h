@@ -95,7 +95,18 @@ static inline int treq_raw(tenv *e, const char *method, const char *path, const 
     int status = rs.status;
     if (out)
         *out = rs.json ? json_incref(rs.json) : NULL;
-    if (raw) {
+    if (raw && rs.has_raw_fd) {
+        /* a streamed body (downloads): read what the gateway would send */
+        *raw = malloc(rs.raw_fd_len ? (size_t)rs.raw_fd_len : 1);
+        *raw_len = 0;
+        while (*raw && *raw_len < rs.raw_fd_len) {
+            ssize_t n = pread(rs.raw_fd, *raw + *raw_len, (size_t)rs.raw_fd_len - *raw_len,
+                              (off_t)*raw_len);
+            if (n <= 0)
+                break;
+            *raw_len += (size_t)n;
+        }
+    } else if (raw) {
         *raw = rs.raw;
         *raw_len = rs.raw_len;
         rs.raw = NULL;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
@@ -36,6 +37,9 @@
 #define TB_MAX_AUDIT 512
 #define TB_GOOD_TOKEN "good-token-0123456789"
 #define TB_BLOB_BIG (16u << 20)
+#define TB_FILE_LEN ((3u << 20) + 12345u) /* several pieces, the last one short */
+static char TB_FILE_SHA[65];             /* of the bytes tb_handle writes; set in main */
+#define TB_FILE_BAD_SHA "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 typedef struct tb_audit {
     char actor[80];
@@ -108,6 +112,22 @@ static void tb_handle(void *ctx, const mt_request *req, mt_response *resp)
         resp->status = 200;
         strcpy(resp->route, "GET /v1/blob");
         strcpy(resp->object, "blob:1");
+    } else if (!strcmp(m, "GET") && !strncmp(p, "/v1/fileblob", 12)) {
+        /* a body streamed from a file; ".../bad" announces a wrong SHA-256 */
+        FILE *fp = tmpfile();
+        for (size_t i = 0; fp && i < TB_FILE_LEN; i++)
+            fputc((int)(uint8_t)(i * 13u + (i >> 16)), fp);
+        fflush(fp);
+        resp->has_raw_fd = true;
+        resp->raw_fd = fp ? dup(fileno(fp)) : -1;
+        if (fp)
+            fclose(fp);
+        resp->raw_fd_len = TB_FILE_LEN;
+        snprintf(resp->raw_fd_sha256, sizeof resp->raw_fd_sha256, "%s",
+                 strcmp(p, "/v1/fileblob/bad") ? TB_FILE_SHA : TB_FILE_BAD_SHA);
+        resp->status = 200;
+        strcpy(resp->route, "GET /v1/fileblob");
+        strcpy(resp->object, "file:1");
     } else {
         resp->status = 404;
         resp->json = json_pack("{s:{s:s,s:s}}", "error", "code", "not_found", "message",
@@ -753,6 +773,35 @@ static void test_raw_response(void **state)
     assert_string_equal(a.object, "blob:1");
 }
 
+/* A body streamed from a descriptor (downloads) arrives whole with its
+ * Content-Length; one whose bytes do not hash to the announced SHA-256 is cut
+ * before its last piece. */
+static void test_file_response(void **state)
+{
+    fixture *f = *state;
+    http_resp r = request(f, "GET", "/v1/fileblob", &(req_opts){.token = "Bearer " TB_GOOD_TOKEN});
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.status, 200);
+    assert_true(has_header(&r, "Content-Type: application/octet-stream"));
+    assert_int_equal(r.len, TB_FILE_LEN);
+    for (size_t i = 0; i < r.len; i++)
+        if ((uint8_t)r.body[i] != (uint8_t)(i * 13u + (i >> 16)))
+            fail_msg("byte %zu differs", i);
+    http_resp_free(&r);
+    tb_audit a = last_audit(f);
+    assert_string_equal(a.action, "GET /v1/fileblob");
+    assert_string_equal(a.object, "file:1");
+    r = request(f, "GET", "/v1/fileblob/bad", &(req_opts){.token = "Bearer " TB_GOOD_TOKEN});
+    assert_int_not_equal(r.rc, CURLE_OK);
+    assert_true(r.len < TB_FILE_LEN);
+    http_resp_free(&r);
+    /* the server goes on */
+    r = request(f, "GET", "/v1/fileblob", &(req_opts){.token = "Bearer " TB_GOOD_TOKEN});
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.len, TB_FILE_LEN);
+    http_resp_free(&r);
+}
+
 static void test_audit_every_request(void **state)
 {
     fixture *f = *state;
@@ -960,6 +1009,20 @@ static void test_sigterm_stops(void **state)
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    {
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        uint8_t d[32];
+        unsigned int dl = 0;
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        for (size_t i = 0; i < TB_FILE_LEN; i++) {
+            uint8_t b = (uint8_t)(i * 13u + (i >> 16));
+            EVP_DigestUpdate(md, &b, 1);
+        }
+        EVP_DigestFinal_ex(md, d, &dl);
+        EVP_MD_CTX_free(md);
+        for (unsigned i = 0; i < 32; i++)
+            snprintf(TB_FILE_SHA + 2 * i, 3, "%02x", d[i]);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_new_rejects_bad_config, setup, teardown),
         cmocka_unit_test_setup_teardown(test_files_written, setup, teardown),
@@ -971,6 +1034,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_found_from_backend, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_paths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_raw_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_every_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_increase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_limit, setup_limit, teardown),
