@@ -1037,8 +1037,8 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
         /* evhttp reads no body for HEAD or TRACE: the body's bytes would be
          * parsed as a next request that this filter never saw (smuggling
          * past every check here). No route takes a body on other methods. */
-        gw_refuse(c, dst, 400, MT_EINVAL, 0,
-                  "a request body is accepted only with GET, POST, PUT or DELETE");
+        gw_refuse(c, dst, 405, MT_EINVAL, 0,
+                  "method not allowed here (with a body): use GET, POST, PUT or DELETE");
         goto out;
     }
     if (st != MT_OK || gw_is_builtin(path)) {
@@ -1589,6 +1589,8 @@ static void gw_request_cb(struct evhttp_request *req, void *arg)
         evhttp_add_header(oh, "Connection", "close");
         if (c->rej_www_auth)
             evhttp_add_header(oh, "WWW-Authenticate", "Bearer");
+        if (c->rej_status == 405)
+            evhttp_add_header(oh, "Allow", "GET, POST, PUT, DELETE");
         if (c->rej_retry_after) {
             char ra[16];
             snprintf(ra, sizeof ra, "%u", c->rej_retry_after);
