@@ -104,6 +104,7 @@ typedef struct gw_conn {
     gw_mode mode;
     uint64_t remaining;    /* body bytes of the current request still to come */
     size_t reserved;       /* bytes of the current body counted in gw->buffered */
+    bool reserved_anon;    /* ... and in gw->buffered_anon (no token) */
     mt_upload *upload;     /* streamed body of the current request */
     uint64_t streamed;     /* bytes written to upload */
     struct evbuffer *held; /* head given to evhttp once the streamed body is complete */
@@ -141,6 +142,9 @@ struct mt_gateway {
     mt_gateway_backend be;
     size_t max_buffered;
     size_t buffered; /* request bodies held in memory now (reservations) */
+    size_t buffered_anon; /* the part of buffered sent without a token: at most a
+                             quarter of max_buffered, so anonymous clients that
+                             trickle bodies cannot take the memory users need */
     /* Worker threads for slow routes (password hashing). */
     pthread_mutex_t pool_mu;
     pthread_cond_t pool_cv;
@@ -258,7 +262,10 @@ static void gw_conn_req_reset(gw_conn *c)
     mt_gateway *gw = c->gw;
     if (c->reserved) {
         gw->buffered -= c->reserved < gw->buffered ? c->reserved : gw->buffered;
+        if (c->reserved_anon)
+            gw->buffered_anon -= c->reserved < gw->buffered_anon ? c->reserved : gw->buffered_anon;
         c->reserved = 0;
+        c->reserved_anon = false;
     }
     if (c->upload) {
         gw->be.upload_free(c->upload);
@@ -1054,6 +1061,7 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
         goto out;
     }
     size_t limit = gw->be.max_body(gw->be.ctx, hd.method, path);
+    bool anon = false;
     if (gw->be.needs_auth(gw->be.ctx, hd.method, path)) {
         char av[GW_MAX_TOKEN + 16];
         const char *token = NULL;
@@ -1079,8 +1087,10 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
         }
         who.username[sizeof who.username - 1] = '\0';
         snprintf(c->rej_actor, sizeof c->rej_actor, "%s", who.username);
-    } else if (limit > GW_UNAUTH_MAX_BODY) {
-        limit = GW_UNAUTH_MAX_BODY;
+    } else {
+        anon = true;
+        if (limit > GW_UNAUTH_MAX_BODY)
+            limit = GW_UNAUTH_MAX_BODY;
     }
     if (hd.cl > limit) {
         gw_refuse(c, dst, 413, MT_ETOOBIG, 0,
@@ -1131,8 +1141,22 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
                   "the server is holding too many request bodies; retry shortly");
         goto out;
     }
+    size_t anon_cap = gw->max_buffered / 4;
+    if (anon && hd.cl > anon_cap - (gw->buffered_anon < anon_cap ? gw->buffered_anon : anon_cap)) {
+        mt_warn("mesatee: %zu bytes of unauthenticated request bodies in memory; refusing "
+                "%llu more (503)",
+                gw->buffered_anon, (unsigned long long)hd.cl);
+        gw_refuse(c, dst, 503, MT_EUNAVAIL, 1,
+                  "the server is holding too many unauthenticated request bodies; retry "
+                  "shortly");
+        goto out;
+    }
     c->reserved = (size_t)hd.cl;
     gw->buffered += c->reserved;
+    if (anon) {
+        c->reserved_anon = true;
+        gw->buffered_anon += c->reserved;
+    }
     gw_pass_head(c, h, n, &hd, dst);
     c->mode = GW_MODE_BODY;
     c->remaining = hd.cl;
