@@ -300,6 +300,12 @@ static int load_checkpoints(cli_ctx *ctx, mt_audit_checkpoint *cps, int *n)
             return cli_fail("checkpoint %s is signed by key %s, not %s", files[i], cps[i].key_id,
                             want);
     }
+    if (!pin && *n > 0)
+        fprintf(stderr,
+                "mesatee: warning: the checkpoints are checked against their own signing key "
+                "%s; a forged set would agree with itself. Pass --key-id with the key you "
+                "trust (the one you saw when you saved them, or the attested server's)\n",
+                cps[0].key_id);
     return CLI_OK;
 }
 #endif
