@@ -184,38 +184,42 @@ mt_status integ_mac_text(const uint8_t key[32], const char *domain, const char *
 
 /* ---- files ------------------------------------------------------------- */
 
-/* Computes the MAC a file row should carry; *stored receives the stored one
- * ("" when NULL). MT_ENOTFOUND when there is no such file. */
-static mt_status file_mac(mt_core *c, sqlite3 *db, const char *file_id, char mac[65],
-                          char stored[65], mt_err *err)
+/* A row and the sorted list of names that belongs to it (file owners, a
+ * function's allow-list), MACed together. */
+typedef struct {
+    const char *domain;   /* MAC domain, e.g. "mesatee-file/v1" */
+    const char *row_sql;  /* selects the row by id: n_fields fields, then one
+                             column MACed by digest, then the stored MAC */
+    int n_fields;
+    const char *list_sql; /* selects the names by id, sorted */
+    const char *what;     /* for "no <what> <id>" */
+} row_list_spec;
+
+/* Computes the MAC the row and its list should carry; *stored receives the
+ * stored one ("" when NULL). MT_ENOTFOUND when there is no such row. */
+static mt_status row_list_mac(mt_core *c, sqlite3 *db, const row_list_spec *sp, const char *id,
+                              char mac[65], char stored[65], mt_err *err)
 {
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db,
-                                 "SELECT file_id, kind, name, url, object_id, size, sha256, "
-                                 "written, created_at, wrapped_key, mac FROM files "
-                                 "WHERE file_id = ?",
-                                 &st, err);
+    mt_status rc = store_prepare(db, sp->row_sql, &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, file_id);
+    store_bind_text(st, 1, id);
     fbuf b;
-    fb_init(&b, "mesatee-file/v1");
+    fb_init(&b, sp->domain);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
-        for (int i = 0; i < 9; i++)
+        for (int i = 0; i < sp->n_fields; i++)
             fb_col(&b, st, i);
-        fb_col_digest(&b, st, 9);
-        snprintf(stored, 65, "%s", store_col_text(st, 10));
+        fb_col_digest(&b, st, sp->n_fields);
+        snprintf(stored, 65, "%s", store_col_text(st, sp->n_fields + 1));
     } else if (s == SQLITE_DONE)
-        rc = mt_err_set(err, MT_ENOTFOUND, "no file %s", file_id);
+        rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
     else
         rc = store_fail(db, err);
     sqlite3_finalize(st);
-    if (!rc && !(rc = store_prepare(db,
-                                    "SELECT username FROM file_owners WHERE file_id = ? "
-                                    "ORDER BY username",
-                                    &st, err))) {
-        store_bind_text(st, 1, file_id);
+    if (!rc && !(rc = store_prepare(db, sp->list_sql, &st, err))) {
+        store_bind_text(st, 1, id);
         while ((s = sqlite3_step(st)) == SQLITE_ROW)
             fb_col(&b, st, 0);
         if (s != SQLITE_DONE)
@@ -226,6 +230,19 @@ static mt_status file_mac(mt_core *c, sqlite3 *db, const char *file_id, char mac
         rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
     fb_free(&b);
     return rc;
+}
+
+static const row_list_spec file_spec = {
+    "mesatee-file/v1",
+    "SELECT file_id, kind, name, url, object_id, size, sha256, written, created_at, "
+    "wrapped_key, mac FROM files WHERE file_id = ?",
+    9, "SELECT username FROM file_owners WHERE file_id = ? ORDER BY username", "file"};
+
+/* Computes the MAC a file row (with its owners) should carry. */
+static mt_status file_mac(mt_core *c, sqlite3 *db, const char *file_id, char mac[65],
+                          char stored[65], mt_err *err)
+{
+    return row_list_mac(c, db, &file_spec, file_id, mac, stored, err);
 }
 
 mt_status integ_file_seal(mt_core *c, sqlite3 *db, const char *file_id, mt_err *err)
@@ -686,48 +703,18 @@ mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, 
 
 /* The function row (all but its usage and statistics counters and
  * updated_at) and its sorted allow-list. */
+static const row_list_spec function_spec = {
+    "mesatee-function/v1",
+    "SELECT function_id, owner, name, description, executor_type, builtin, public, disabled, "
+    "deleted, arguments, inputs, outputs, usage_quota, created_at, payload_object, "
+    "payload_size, payload_sha256, payload_key, mac FROM functions WHERE function_id = ?",
+    17, "SELECT username FROM function_allowlist WHERE function_id = ? ORDER BY username",
+    "function"};
+
 static mt_status function_mac(mt_core *c, sqlite3 *db, const char *function_id, char mac[65],
                               char stored[65], mt_err *err)
 {
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(db,
-                                 "SELECT function_id, owner, name, description, executor_type, "
-                                 "builtin, public, disabled, deleted, arguments, inputs, outputs, "
-                                 "usage_quota, created_at, payload_object, payload_size, "
-                                 "payload_sha256, payload_key, mac FROM functions "
-                                 "WHERE function_id = ?",
-                                 &st, err);
-    if (rc)
-        return rc;
-    store_bind_text(st, 1, function_id);
-    fbuf b;
-    fb_init(&b, "mesatee-function/v1");
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        for (int i = 0; i < 17; i++)
-            fb_col(&b, st, i);
-        fb_col_digest(&b, st, 17);
-        snprintf(stored, 65, "%s", store_col_text(st, 18));
-    } else if (s == SQLITE_DONE)
-        rc = mt_err_set(err, MT_ENOTFOUND, "no function %s", function_id);
-    else
-        rc = store_fail(db, err);
-    sqlite3_finalize(st);
-    if (!rc && !(rc = store_prepare(db,
-                                    "SELECT username FROM function_allowlist WHERE "
-                                    "function_id = ? ORDER BY username",
-                                    &st, err))) {
-        store_bind_text(st, 1, function_id);
-        while ((s = sqlite3_step(st)) == SQLITE_ROW)
-            fb_col(&b, st, 0);
-        if (s != SQLITE_DONE)
-            rc = store_fail(db, err);
-        sqlite3_finalize(st);
-    }
-    if (!rc && !fb_mac(c->integ_key, &b, mac))
-        rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
-    fb_free(&b);
-    return rc;
+    return row_list_mac(c, db, &function_spec, function_id, mac, stored, err);
 }
 
 mt_status integ_function_seal(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err)
