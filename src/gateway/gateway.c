@@ -88,6 +88,8 @@ typedef enum {
     GW_MODE_STREAM,  /* writing `remaining` body bytes to the upload sink */
     GW_MODE_HOLD,    /* request handed over; hold further bytes until it is answered */
     GW_MODE_DISCARD, /* request refused at its head; drop everything until close */
+    GW_MODE_DRAIN,   /* refused, its small body still arriving: drop `remaining` bytes,
+                        then answer (so the client reads the answer, not a reset) */
 } gw_mode;
 
 typedef struct gw_conn {
@@ -103,6 +105,8 @@ typedef struct gw_conn {
     size_t out_copied;          /* bytes at the front of filter output copied to under */
     gw_mode mode;
     uint64_t remaining;    /* body bytes of the current request still to come */
+    uint64_t drain_cl;     /* while deciding a head: its body length when small
+                              enough to read and drop before a refusal, else 0 */
     size_t reserved;       /* bytes of the current body counted in gw->buffered */
     bool reserved_anon;    /* ... and in gw->buffered_anon (no token) */
     mt_upload *upload;     /* streamed body of the current request */
@@ -957,6 +961,16 @@ static void gw_refuse(gw_conn *c, struct evbuffer *dst, int status, mt_status co
     va_start(ap, fmt);
     vsnprintf(c->rej_msg, sizeof c->rej_msg, fmt, ap);
     va_end(ap);
+    if (c->drain_cl && status < 500) {
+        /* Closing with unread bytes makes the kernel send a reset that can
+         * destroy the answer before the client reads it: for a client error
+         * a small body is read (and dropped, never held) first. "Busy"
+         * answers (5xx) go at once: the client is to back off, not send. */
+        c->remaining = c->drain_cl;
+        c->drain_cl = 0;
+        c->mode = GW_MODE_DRAIN;
+        return;
+    }
     evbuffer_add(dst, GW_SYNTH_HEAD, strlen(GW_SYNTH_HEAD));
     c->mode = GW_MODE_DISCARD;
 }
@@ -1032,6 +1046,9 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
                   "Transfer-Encoding is not accepted; send the body with a Content-Length");
         goto out;
     }
+    /* From here a refusal reads and drops a small body before it answers
+     * (gw_refuse); a larger one is answered at once and the connection closed. */
+    c->drain_cl = hd.has_cl && hd.cl <= GW_UNAUTH_MAX_BODY ? hd.cl : 0;
     if (!hd.has_cl || hd.cl == 0) {
         /* No body: evhttp and the request callback do the rest. */
         evbuffer_add(dst, h, n);
@@ -1161,6 +1178,7 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
     c->mode = GW_MODE_BODY;
     c->remaining = hd.cl;
 out:
+    c->drain_cl = 0;
     free(path);
 }
 
@@ -1216,6 +1234,16 @@ static enum bufferevent_filter_result gw_in_filter(struct evbuffer *src, struct 
     case GW_MODE_DISCARD:
         evbuffer_drain(src, avail);
         return BEV_NEED_MORE;
+    case GW_MODE_DRAIN: {
+        size_t k = avail < c->remaining ? avail : (size_t)c->remaining;
+        evbuffer_drain(src, k);
+        c->remaining -= k;
+        if (c->remaining)
+            return BEV_NEED_MORE;
+        evbuffer_add(dst, GW_SYNTH_HEAD, strlen(GW_SYNTH_HEAD));
+        c->mode = GW_MODE_DISCARD;
+        return BEV_OK;
+    }
     case GW_MODE_HOLD:
         return BEV_NEED_MORE;
     case GW_MODE_BODY: {
