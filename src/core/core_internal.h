@@ -99,6 +99,10 @@ mt_status store_fail(sqlite3 *db, mt_err *err);
  * error is never mistaken for the end of the rows (and a transaction that
  * updates per row rolls back instead of committing a part). */
 bool store_next(sqlite3 *db, sqlite3_stmt *st, mt_status *rc, mt_err *err);
+/* The first column of every row sql returns (bound to param when not NULL)
+ * as a new JSON array of strings in *out, so that the caller can change those
+ * rows with no statement open on them. *out is NULL on failure. */
+mt_status store_ids(sqlite3 *db, const char *sql, const char *param, json_t **out, mt_err *err);
 /* Binds text (NULL binds SQL NULL). */
 void store_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Column text as a non-NULL C string ("" for NULL). */

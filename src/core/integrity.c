@@ -679,19 +679,9 @@ mt_status integ_token_check(mt_core *c, sqlite3 *db, const char *token_hash, mt_
 
 mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
 {
-    sqlite3_stmt *st;
+    json_t *ids;
     mt_status rc =
-        store_prepare(db, "SELECT token_hash FROM tokens WHERE username = ?", &st, err);
-    if (rc)
-        return rc;
-    store_bind_text(st, 1, username);
-    json_t *ids = json_array();
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(ids, json_string(store_col_text(st, 0)));
-    if (s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    sqlite3_finalize(st);
+        store_ids(db, "SELECT token_hash FROM tokens WHERE username = ?", username, &ids, err);
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v) if (!rc) rc = integ_token_seal(c, db, json_string_value(v), err);
@@ -797,17 +787,8 @@ static mt_status for_each_id(mt_core *c, sqlite3 *db, const char *sql,
                              mt_status (*fn)(mt_core *, sqlite3 *, const char *, mt_err *),
                              mt_err *err)
 {
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(db, sql, &st, err);
-    if (rc)
-        return rc;
-    json_t *ids = json_array();
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(ids, json_string(store_col_text(st, 0)));
-    if (s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    json_t *ids;
+    mt_status rc = store_ids(db, sql, NULL, &ids, err);
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v) if (!rc) rc = fn(c, db, json_string_value(v), err);

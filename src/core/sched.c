@@ -56,17 +56,8 @@ typedef struct cancel_ctx {
 static mt_status audit_tasks(mt_core *c, sqlite3 *db, const char *sql, const char *action,
                              json_t **ids_out, mt_err *err)
 {
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(db, sql, &st, err);
-    if (rc)
-        return rc;
-    json_t *ids = json_array();
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(ids, json_string(store_col_text(st, 0)));
-    if (s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    json_t *ids;
+    mt_status rc = store_ids(db, sql, NULL, &ids, err);
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v)

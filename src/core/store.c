@@ -170,6 +170,29 @@ bool store_next(sqlite3 *db, sqlite3_stmt *st, mt_status *rc, mt_err *err)
     return false;
 }
 
+mt_status store_ids(sqlite3 *db, const char *sql, const char *param, json_t **out, mt_err *err)
+{
+    *out = NULL;
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db, sql, &st, err);
+    if (rc)
+        return rc;
+    if (param)
+        store_bind_text(st, 1, param);
+    json_t *ids = json_array();
+    if (!ids)
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    while (!rc && store_next(db, st, &rc, err))
+        if (json_array_append_new(ids, json_string(store_col_text(st, 0))))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    sqlite3_finalize(st);
+    if (rc)
+        json_decref(ids);
+    else
+        *out = ids;
+    return rc;
+}
+
 mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err)
 {
     char *msg = NULL;
