@@ -23,9 +23,19 @@ enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 #define CLI_MAX_POS 16
 #define CLI_MAX_OPTS 64
 
+/* One option of a command (or a global option). The parser, `--help`, the
+ * usage lines, the man page and the shell completion are all generated from
+ * these tables (cli_help.c), so they cannot drift apart. Fields after has_arg
+ * are optional in the initialiser ({"name", true} still compiles), but
+ * test_cli_help fails for an option without desc or def. */
 typedef struct cli_opt {
-    const char *name; /* without "--" */
+    const char *name;    /* without "--" */
     bool has_arg;
+    char short_name;     /* 'o' for -o, 0: no short form; one long name per letter */
+    const char *metavar; /* placeholder of the value, e.g. "FILE"; NULL: "VALUE" */
+    const char *desc;    /* one line for --help, man page */
+    const char *def;     /* default as shown: a value, "required", "none", "off" */
+    bool repeatable;     /* may be given more than once (cli_opt_all) */
 } cli_opt;
 
 typedef struct cli_ctx cli_ctx;
@@ -35,13 +45,15 @@ enum {
     CLI_NEEDS_TOKEN = 1u << 1,  /* load the token file into the client */
     CLI_NEEDS_CONFIG = 1u << 2, /* resolve config only */
     CLI_ONLINE_UNLESS_DATA_DIR = 1u << 3, /* client + token unless --data-dir is given */
+    CLI_HIDDEN = 1u << 4,       /* not listed in --help, man page or completion */
 };
 
 typedef struct cli_cmd {
     const char *group;
     const char *sub;        /* NULL for one-word commands (serve, login, logout) */
     int (*run)(cli_ctx *ctx);
-    const char *args_usage; /* what follows "mesatee GROUP [SUB]" */
+    const char *args_usage; /* positional arguments after "mesatee GROUP [SUB]"
+                             * (options are added from opts) */
     const char *summary;
     const cli_opt *opts;    /* terminated by {NULL} */
     int min_pos, max_pos;

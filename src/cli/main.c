@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "cli_config.h"
+#include "cli_help.h"
 #include "mt_secmem.h"
 #include "mt_util.h"
 
@@ -17,218 +18,370 @@
 /* ======================================================================== */
 /* Command table                                                             */
 
+/* Entries may stop after has_arg ({"name", true}): the remaining fields are
+ * zero, and test_cli_help then names the option that lacks its help. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const cli_opt o_none[] = {{NULL, false}};
+/* serve (and measure): the measured ones are listed in docs/cli.md */
 static const cli_opt o_serve[] = {
-    {"data-dir", true},      {"listen", true},        {"level", true},
-    {"workers", true},       {"admin-password-file", true}, {"file-url-root", true},
-    {"task-mem-mb", true},   {"task-cpu-s", true},    {"task-wall-s", true},
-    {"token-ttl-s", true},   {"worker", true},        {"max-connections", true},
-    {"fetch-allow", true},   {"log-task-errors", false}, {"seal-legacy-store", false},
-    {"tpm2-tcti", true},     {"cert-renew-s", true},
-    {"remote-executors", false}, {"executor-listen", true}, {"executor-policy", true},
-    {"executor-max-buffered-mib", true}, {NULL, false}};
-static const cli_opt o_executor[] = {
-    {"scheduler", true}, {"data-dir", true}, {"level", true}, {"worker", true},
-    {"tpm2-tcti", true}, {"poll-ms", true}, {"max-tasks", true}, {"file-url-root", true},
-    {"fetch-allow", true}, {"log-task-errors", false},
-    {"print-identity", false}, {"max-job-mib", true}, {NULL, false}};
-static const cli_opt o_user_add[] = {{"role", true}, {"password-file", true}, {NULL, false}};
-static const cli_opt o_login[] = {{"user", true}, {"password-file", true}, {NULL, false}};
-static const cli_opt o_encrypt[] = {
-    {"in", true}, {"out", true}, {"key-out", true}, {"key", true}, {NULL, false}};
-static const cli_opt o_decrypt[] = {{"in", true},   {"out", true},  {"key", true},
-                                    {"task", true}, {"slot", true}, {"file", true},
-                                    {"allow-unbound", false}, {NULL, false}};
-static const cli_opt o_register[] = {{"key", true}, {"sha256", true}, {"name", true}, {NULL, false}};
-static const cli_opt o_register_out[] = {
-    {"key", true}, {"name", true}, {"allow-key-reuse", false}, {NULL, false}};
-static const cli_opt o_fusion[] = {{"owners", true}, {"name", true}, {NULL, false}};
-static const cli_opt o_download[] = {{"out", true}, {"allow-unbound", false}, {NULL, false}};
-static const cli_opt o_fn_register[] = {
-    {"spec", true},        {"name", true},     {"builtin", true}, {"description", true},
-    {"input-slot", true},  {"output-slot", true}, {"public", false}, {"private", false},
-    {"allow", true},       {"quota", true},    {"arg", true},     {"wasm", true},
+    {"data-dir", true, 'd', "DIR", "the server's data directory (store, objects, keys, TLS certificate)",
+     "required"},
+    {"listen", true, 'l', "HOST:PORT", "address of the REST API; port 0 picks a free port (see DIR/server.url)",
+     "127.0.0.1:7443"},
+    {"level", true, 0, "none|soft|tpm2|sev-snp|tdx|sgx", "TEE level (docs/attestation.md)", "none"},
+    {"workers", true, 0, "N", "concurrent tasks", "number of cores"},
+    {"admin-password-file", true, 0, "FILE", "admin password at first start",
+     "MESATEE_ADMIN_PASSWORD, else generated and printed once"},
+    {"file-url-root", true, 0, "DIR", "allow file:// inputs under DIR", "none (file:// refused)"},
+    {"task-mem-mb", true, 0, "N", "per-task memory limit in MiB", "2048"},
+    {"task-cpu-s", true, 0, "N", "per-task CPU seconds", "600"},
+    {"task-wall-s", true, 0, "N", "per-task wall-clock seconds", "900"},
+    {"token-ttl-s", true, 0, "N", "login token lifetime in seconds", "43200"},
+    {"worker", true, 0, "PATH", "the mesatee-worker executable",
+     "MESATEE_WORKER, else next to mesatee, else libexec"},
+    {"max-connections", true, 0, "N", "open connections", "256"},
+    {"fetch-allow", true, 0, "CIDR,..", "https:// inputs may reach these address blocks (measured)",
+     "none"},
+    {"log-task-errors", false, 0, NULL,
+     "log the detail behind task failures (may hold participants' data; measured)", "off"},
+    {"seal-legacy-store", false, 0, NULL,
+     "MAC the rows of a store written before store integrity, once (measured)", "off"},
+    {"tpm2-tcti", true, 0, "TCTI", "level tpm2: how to reach the TPM",
+     "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
+    {"cert-renew-s", true, 0, "N", "above level none: new TLS key and evidence every N seconds; 0 = never",
+     "3600"},
+    {"remote-executors", false, 0, NULL,
+     "run no scheduler threads; serve separate executors on the executor API", "off"},
+    {"executor-listen", true, 0, "HOST:PORT", "with --remote-executors: executor API address",
+     "127.0.0.1:7444"},
+    {"executor-policy", true, 0, "FILE", "with --remote-executors: policy executors must satisfy",
+     "required with --remote-executors"},
+    {"executor-max-buffered-mib", true, 0, "N",
+     "with --remote-executors: report bodies held in memory across connections", "512"},
     {NULL, false}};
-static const cli_opt o_spec[] = {{"spec", true}, {NULL, false}};
+static const cli_opt o_executor[] = {
+    {"scheduler", true, 0, "URL", "the scheduler's executor API, https://HOST:PORT", "required"},
+    {"data-dir", true, 'd', "DIR", "the executor's data directory (keys, identity)", "required"},
+    {"level", true, 0, "soft|tpm2", "TEE level of this executor", "soft"},
+    {"worker", true, 0, "PATH", "the mesatee-worker executable",
+     "MESATEE_WORKER, else next to mesatee, else libexec"},
+    {"tpm2-tcti", true, 0, "TCTI", "level tpm2: how to reach the TPM",
+     "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
+    {"poll-ms", true, 0, "N", "milliseconds between claims when idle (10..600000)", "500"},
+    {"max-tasks", true, 0, "N", "exit after N tasks", "0 (run until stopped)"},
+    {"file-url-root", true, 0, "DIR", "allow file:// inputs under DIR", "none (file:// refused)"},
+    {"fetch-allow", true, 0, "CIDR,..", "https:// inputs may reach these address blocks (measured)",
+     "none"},
+    {"log-task-errors", false, 0, NULL,
+     "log the detail behind task failures (may hold participants' data; measured)", "off"},
+    {"print-identity", false, 0, NULL, "print this executor's identity (for a policy) and exit", "off"},
+    {"max-job-mib", true, 0, "N", "largest job document read from the scheduler (1..4096)", "256"},
+    {NULL, false}};
+static const cli_opt o_user_add[] = {
+    {"role", true, 'r', "user|admin", "role of the new user", "user"},
+    {"password-file", true, 'p', "FILE", "the password is the file's first line",
+     "generated and printed once"},
+    {NULL, false}};
+static const cli_opt o_login[] = {
+    {"user", true, 'u', "NAME", "user name", "required"},
+    {"password-file", true, 'p', "FILE", "the password is the file's first line",
+     "MESATEE_PASSWORD"},
+    {NULL, false}};
+static const cli_opt o_encrypt[] = {
+    {"in", true, 'i', "PLAIN", "plaintext file to encrypt", "required"},
+    {"out", true, 'o', "CIPHER", "ciphertext file to write", "required"},
+    {"key-out", true, 0, "NEWKEYFILE", "generate a new key into this file (mode 0600)",
+     "required unless --key"},
+    {"key", true, 'k', "KEYFILE", "encrypt under this existing key", "required unless --key-out"},
+    {NULL, false}};
+static const cli_opt o_decrypt[] = {
+    {"in", true, 'i', "CIPHER", "ciphertext file to decrypt", "required"},
+    {"out", true, 'o', "PLAIN", "plaintext file to write (nothing is written on tampering)",
+     "required"},
+    {"key", true, 'k', "KEYFILE", "the file's key", "required"},
+    {"task", true, 0, "TASK_ID", "accept only the output written by this task", "none"},
+    {"slot", true, 0, "SLOT", "with --task: ... for this output slot", "none"},
+    {"file", true, 0, "FILE_ID", "with --task: ... for this output file", "none"},
+    {"allow-unbound", false, 0, NULL, "with --task: also accept outputs of format version 1",
+     "off"},
+    {NULL, false}};
+static const cli_opt o_register[] = {
+    {"key", true, 'k', "KEYFILE", "the file's key", "required"},
+    {"sha256", true, 0, "HEX", "SHA-256 of the ciphertext (file://, https://)",
+     "computed for a readable file:// path"},
+    {"name", true, 'n', "NAME", "a name for the file", "none"},
+    {NULL, false}};
+static const cli_opt o_register_out[] = {
+    {"key", true, 'k', "KEYFILE", "key the output is written under", "required"},
+    {"name", true, 'n', "NAME", "a name for the file", "none"},
+    {"allow-key-reuse", false, 0, NULL, "accept a key that is already another output's", "off"},
+    {NULL, false}};
+static const cli_opt o_fusion[] = {
+    {"owners", true, 0, "U1,U2[,...]", "owners (at least 2, you included)", "required"},
+    {"name", true, 'n', "NAME", "a name for the file", "none"},
+    {NULL, false}};
+static const cli_opt o_download[] = {
+    {"out", true, 'o', "CIPHER", "where to write the ciphertext", "required"},
+    {"allow-unbound", false, 0, NULL, "also accept outputs written before format version 2",
+     "off"},
+    {NULL, false}};
+static const cli_opt o_fn_register[] = {
+    {"spec", true, 0, "FILE.json", "the function as a JSON description (instead of the flags)",
+     "none"},
+    {"name", true, 'n', "NAME", "function name", "required unless --spec"},
+    {"builtin", true, 0, "BUILTIN", "built-in function to run (see docs)", "required unless --wasm"},
+    {"description", true, 0, "TEXT", "description", "none"},
+    {"input-slot", true, 0, "SLOT", "an input slot", "none", true},
+    {"output-slot", true, 0, "SLOT", "an output slot", "none", true},
+    {"public", false, 0, NULL, "everyone may use the function", "private"},
+    {"private", false, 0, NULL, "only the owner and --allow users may use it", "private"},
+    {"allow", true, 0, "USER", "a user who may use a private function", "none", true},
+    {"quota", true, 0, "N", "usage quota (number of tasks)", "unlimited"},
+    {"arg", true, 'a', "NAME=DEFAULT[:overridable]", "an argument and its default", "none",
+     true},
+    {"wasm", true, 0, "FILE.wasm", "a C function compiled to WebAssembly", "required unless --builtin"},
+    {NULL, false}};
+static const cli_opt o_spec[] = {
+    {"spec", true, 0, "FILE.json", "{description?,public?,allowlist?,usage_quota?,arguments?}",
+     "required"},
+    {NULL, false}};
 static const cli_opt o_task_create[] = {
-    {"function", true}, {"arg", true}, {"input", true}, {"output", true}, {NULL, false}};
-static const cli_opt o_task_assign[] = {{"input", true}, {"output", true}, {NULL, false}};
-static const cli_opt o_wait[] = {{"timeout", true}, {NULL, false}};
+    {"function", true, 'f', "FUNCTION_ID", "the function to run", "required"},
+    {"arg", true, 'a', "K=V", "an overridable argument's value", "the function's default", true},
+    {"input", true, 0, "SLOT=U1,U2", "the owners of an input slot", "none", true},
+    {"output", true, 0, "SLOT=U1", "the owner of an output slot", "none", true},
+    {NULL, false}};
+static const cli_opt o_task_assign[] = {
+    {"input", true, 0, "SLOT=FILE_ID", "bind your input file to a slot", "none", true},
+    {"output", true, 0, "SLOT=FILE_ID", "bind your output file to a slot", "none", true},
+    {NULL, false}};
+static const cli_opt o_wait[] = {
+    {"timeout", true, 't', "SECONDS", "give up after this long; 0 = no timeout", "0"},
+    {NULL, false}};
 static const cli_opt o_result[] = {
-    {"slot", true}, {"key", true}, {"out", true}, {"allow-unbound", false}, {NULL, false}};
-static const cli_opt o_audit_list[] = {{"after", true}, {"limit", true}, {NULL, false}};
-static const cli_opt o_key_out[] = {{"out", true}, {NULL, false}};
+    {"slot", true, 0, "SLOT", "the output slot", "required"},
+    {"key", true, 'k', "KEYFILE", "key of the output file", "required"},
+    {"out", true, 'o', "PLAIN", "where to write the plaintext", "required"},
+    {"allow-unbound", false, 0, NULL, "also accept outputs written before format version 2",
+     "off"},
+    {NULL, false}};
+static const cli_opt o_audit_list[] = {
+    {"after", true, 0, "SEQ", "entries after this sequence number", "0"},
+    {"limit", true, 0, "N", "at most N entries", "the server's page size"},
+    {NULL, false}};
+static const cli_opt o_key_out[] = {
+    {"out", true, 'o', "KEYFILE", "where to write the key (mode 0600; never overwritten)",
+     "required"},
+    {NULL, false}};
 static const cli_opt o_audit_verify[] = {
-    {"data-dir", true}, {"checkpoint", true}, {"key-id", true}, {NULL, false}};
-static const cli_opt o_audit_cp[] = {{"entries", true}, {"out", true}, {NULL, false}};
-static const cli_opt o_policy_sign[] = {{"key", true}, {NULL, false}};
+    {"data-dir", true, 'd', "DIR", "verify offline from a server's data directory",
+     "none (ask the server)"},
+    {"checkpoint", true, 0, "FILE", "a held checkpoint (from audit checkpoint --out)", "none",
+     true},
+    {"key-id", true, 0, "HEX", "key id every checkpoint must be signed by",
+     "the first checkpoint's key"},
+    {NULL, false}};
+static const cli_opt o_audit_cp[] = {
+    {"entries", true, 0, "N", "checkpoint at this entry count", "all entries"},
+    {"out", true, 'o', "FILE", "keep the checkpoint in this file", "none"},
+    {NULL, false}};
+static const cli_opt o_policy_sign[] = {
+    {"key", true, 'k', "AUDITOR.pem", "the auditor's P-256 private key (PEM)", "required"},
+    {NULL, false}};
 static const cli_opt o_attest_ev[] = {
-    {"kind", true}, {"at", true}, {"collateral", true}, {"expect-report-data", true},
-    {"expect-nonce", true}, {"expect-user-data", true}, {NULL, false}};
+    {"kind", true, 0, "sgx|tdx|sev-snp|nitro|tpm2|soft|ratls-cert", "kind of the evidence file",
+     "required"},
+    {"at", true, 0, "TIME|now", "verification time, RFC 3339 UTC", "now"},
+    {"collateral", true, 0, "DIR", "collateral cache directory (without --policy)", "none"},
+    {"expect-report-data", true, 0, "HEX", "with --policy: expected report data", "none"},
+    {"expect-nonce", true, 0, "HEX", "with --policy: expected nonce", "none"},
+    {"expect-user-data", true, 0, "HEX", "with --policy: expected user data", "none"},
+    {NULL, false}};
 static const cli_opt o_tpm_enroll[] = {
-    {"tpm2-tcti", true}, {"ek-ca", true}, {"key", true}, {"out", true}, {"ek-cert", true},
-    {"state", true}, {"answer", true}, {NULL, false}};
+    {"tpm2-tcti", true, 0, "TCTI", "how to reach the TPM",
+     "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
+    {"ek-ca", true, 0, "CA.pem", "EK CA bundle the EK certificate must chain to",
+     "required unless --state"},
+    {"key", true, 'k', "ENROLLER.pem", "the enroller's signing key (P-256)", "required"},
+    {"out", true, 'o', "RECORD.json", "where to write the signed enrolment record", "required"},
+    {"ek-cert", true, 0, "EK.der", "EK certificate instead of the one in NV", "read from NV"},
+    {"state", true, 0, "STATE", "split enrolment: state from tpm-challenge", "none"},
+    {"answer", true, 0, "ANSWER.json", "split enrolment: answer from tpm-activate",
+     "required with --state"},
+    {NULL, false}};
 static const cli_opt o_tpm_challenge[] = {
-    {"ek-ca", true}, {"state", true}, {"out", true}, {NULL, false}};
-static const cli_opt o_tpm_host[] = {{"tpm2-tcti", true}, {"out", true}, {NULL, false}};
+    {"ek-ca", true, 0, "CA.pem", "EK CA bundle the EK certificate must chain to", "required"},
+    {"state", true, 0, "STATE", "where to keep the challenge's secret (mode 0600)", "required"},
+    {"out", true, 'o', "CHALLENGE.json", "where to write the challenge", "required"},
+    {NULL, false}};
+static const cli_opt o_tpm_host[] = {
+    {"tpm2-tcti", true, 0, "TCTI", "how to reach the TPM",
+     "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
+    {"out", true, 'o', "FILE.json", "where to write the result", "required"},
+    {NULL, false}};
+
+/* Global options: accepted before or after the command. help and version
+ * are handled by the parser itself. */
+static const cli_opt o_global[] = {
+    {"server", true, 's', "URL", "server, https://HOST[:PORT] (env MESATEE_SERVER)",
+     CLI_DEFAULT_SERVER},
+    {"ca", true, 0, "FILE", "PEM certificate to trust: a CA or the pinned server certificate "
+     "(env MESATEE_CA)", "system CAs"},
+    {"insecure", false, 0, NULL, "do NOT verify the server at all (prints a warning)", "off"},
+    {"token-file", true, 0, "FILE", "where login saves the token (env MESATEE_TOKEN_FILE)",
+     "~/.config/mesatee/token"},
+    {"config", true, 'c', "FILE", "config file (env MESATEE_CONFIG)",
+     "~/.config/mesatee/config"},
+    {"output", true, 0, "text|json", "output format; json: JSON results on stdout and JSON "
+     "errors on stderr (env MESATEE_OUTPUT)", "text"},
+    {"policy", true, 0, "FILE", "attested TLS: verify the server against this policy (env "
+     "MESATEE_POLICY)", "none"},
+    {"policy-signers", true, 0, "FILE", "PEM bundle of auditor keys that must sign the policy "
+     "(env MESATEE_POLICY_SIGNERS)", "none"},
+    {"policy-threshold", true, 0, "N", "with --policy-signers: N of them suffice (env "
+     "MESATEE_POLICY_THRESHOLD); 0 = all", "0"},
+    {"help", false, 'h', NULL, "show help for the command and exit", "off"},
+    {"version", false, 'V', NULL, "print the version and exit", "off"},
+    {NULL, false}};
 
 #define NC (CLI_NEEDS_CLIENT)
 #define NT (CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN)
 
 static const cli_cmd commands[] = {
-    {"serve", NULL, cli_cmd_serve,
-     "--data-dir DIR [--listen HOST:PORT] [--level none|soft|tpm2|sev-snp|tdx|sgx]\n"
-     "        [--workers N] [--admin-password-file F] [--file-url-root DIR] [--task-mem-mb N]\n"
-     "        [--task-cpu-s N] [--task-wall-s N] [--token-ttl-s N] [--worker PATH]\n"
-     "        [--tpm2-tcti TCTI] [--cert-renew-s N] [--fetch-allow CIDR,..] [--log-task-errors]\n"
-     "        [--seal-legacy-store]\n"
-     "        [--remote-executors --executor-policy FILE [--executor-listen HOST:PORT]\n"
-     "         [--executor-max-buffered-mib N]]",
+    {"serve", NULL, cli_cmd_serve, "",
      "run the server (daemon) in the foreground", o_serve, 0, 0, 0},
-    {"executor", NULL, cli_cmd_executor,
-     "--scheduler https://HOST:PORT --policy FILE --data-dir DIR [--level soft|tpm2]\n"
-     "        [--worker PATH] [--poll-ms N] [--max-tasks N] [--file-url-root DIR]\n"
-     "        [--tpm2-tcti TCTI] [--print-identity] [--fetch-allow CIDR,..] [--log-task-errors]\n"
-     "        [--max-job-mib N]",
+    {"executor", NULL, cli_cmd_executor, "",
      "run a separate executor role: attested to the scheduler, runs its tasks", o_executor, 0,
      0, 0},
-    {"login", NULL, cli_cmd_login, "--user U [--password-file F]  (or MESATEE_PASSWORD)",
+    {"login", NULL, cli_cmd_login, "",
      "log in and save the token to the token file", o_login, 0, 0, NC},
-    {"logout", NULL, cli_cmd_logout, "", "revoke the saved token and delete the token file",
+    {"logout", NULL, cli_cmd_logout, "",
+     "revoke the saved token and delete the token file",
      o_none, 0, 0, NT},
-    {"user", "add", cli_cmd_user_add, "NAME [--role user|admin] [--password-file F]",
+    {"user", "add", cli_cmd_user_add, "NAME",
      "create a user (admin)", o_user_add, 1, 1, NT},
-    {"user", "list", cli_cmd_user_list, "", "list users (admin)", o_none, 0, 0, NT},
-    {"key", "generate", cli_cmd_key_generate, "--out KEYFILE",
+    {"user", "list", cli_cmd_user_list, "",
+     "list users (admin)", o_none, 0, 0, NT},
+    {"key", "generate", cli_cmd_key_generate, "",
      "generate a fresh random key (e.g. for an output file)", o_key_out, 0, 0, 0},
-    {"file", "encrypt", cli_cmd_file_encrypt,
-     "--in PLAIN --out CIPHER (--key-out NEWKEYFILE | --key KEYFILE)",
+    {"file", "encrypt", cli_cmd_file_encrypt, "",
      "encrypt a file locally under a new key (or an existing one)", o_encrypt, 0, 0, 0},
-    {"file", "decrypt", cli_cmd_file_decrypt,
-     "--in CIPHER --out PLAIN --key KEYFILE [--task T --slot S --file F [--allow-unbound]]",
+    {"file", "decrypt", cli_cmd_file_decrypt, "",
      "decrypt a file locally (with --task/--slot/--file: only that task output)", o_decrypt, 0,
      0, 0},
-    {"file", "upload", cli_cmd_file_upload, "CIPHERTEXT", "upload ciphertext; prints its url",
+    {"file", "upload", cli_cmd_file_upload, "CIPHERTEXT",
+     "upload ciphertext; prints its url",
      o_none, 1, 1, NT},
-    {"file", "register", cli_cmd_file_register, "URL --key KEYFILE [--sha256 HEX] [--name N]",
+    {"file", "register", cli_cmd_file_register, "URL",
      "register an input file (file://, https://: --sha256 of the ciphertext; computed for a "
      "readable file:// path); prints its id",
      o_register, 1, 1, NT},
-    {"file", "register-output", cli_cmd_file_register_output,
-     "--key KEYFILE [--name N] [--allow-key-reuse]",
+    {"file", "register-output", cli_cmd_file_register_output, "",
      "register an output file; prints its id", o_register_out, 0, 0, NT},
-    {"file", "register-fusion", cli_cmd_file_register_fusion, "--owners U1,U2[,...] [--name N]",
+    {"file", "register-fusion", cli_cmd_file_register_fusion, "",
      "register a fusion file (platform key); prints its id", o_fusion, 0, 0, NT},
-    {"file", "list", cli_cmd_file_list, "", "list your files", o_none, 0, 0, NT},
-    {"file", "show", cli_cmd_file_show, "FILE_ID", "show a file", o_none, 1, 1, NT},
-    {"file", "download", cli_cmd_file_download, "FILE_ID --out CIPHER [--allow-unbound]",
+    {"file", "list", cli_cmd_file_list, "",
+     "list your files", o_none, 0, 0, NT},
+    {"file", "show", cli_cmd_file_show, "FILE_ID",
+     "show a file", o_none, 1, 1, NT},
+    {"file", "download", cli_cmd_file_download, "FILE_ID",
      "download an output's ciphertext (refused unless bound to FILE_ID)", o_download, 1, 1, NT},
-    {"file", "delete", cli_cmd_file_delete, "FILE_ID", "delete a file", o_none, 1, 1, NT},
+    {"file", "delete", cli_cmd_file_delete, "FILE_ID",
+     "delete a file", o_none, 1, 1, NT},
     {"file", "as-input", cli_cmd_file_as_input, "FILE_ID",
      "turn a written output into a new input; prints its id", o_none, 1, 1, NT},
-    {"function", "register", cli_cmd_function_register,
-     "(--spec FILE.json | --name N (--builtin B | --wasm FILE.wasm) [--description D]\n"
-     "        [--input-slot S]..."
-     " [--output-slot S]... [--public|--private] [--allow USER]... [--quota N]\n"
-     "        [--arg NAME=DEFAULT[:overridable]]...)",
+    {"function", "register", cli_cmd_function_register, "",
      "register a function; prints its id", o_fn_register, 0, 0, NT},
-    {"function", "list", cli_cmd_function_list, "", "list visible functions", o_none, 0, 0, NT},
-    {"function", "show", cli_cmd_function_show, "FUNCTION_ID", "show a function", o_none, 1, 1,
+    {"function", "list", cli_cmd_function_list, "",
+     "list visible functions", o_none, 0, 0, NT},
+    {"function", "show", cli_cmd_function_show, "FUNCTION_ID",
+     "show a function", o_none, 1, 1,
      NT},
-    {"function", "update", cli_cmd_function_update, "FUNCTION_ID --spec FILE.json",
+    {"function", "update", cli_cmd_function_update, "FUNCTION_ID",
      "update a function", o_spec, 1, 1, NT},
-    {"function", "disable", cli_cmd_function_disable, "FUNCTION_ID", "disable a function",
+    {"function", "disable", cli_cmd_function_disable, "FUNCTION_ID",
+     "disable a function",
      o_none, 1, 1, NT},
-    {"function", "delete", cli_cmd_function_delete, "FUNCTION_ID", "delete a function", o_none,
+    {"function", "delete", cli_cmd_function_delete, "FUNCTION_ID",
+     "delete a function", o_none,
      1, 1, NT},
-    {"function", "stats", cli_cmd_function_stats, "FUNCTION_ID", "usage of a function",
+    {"function", "stats", cli_cmd_function_stats, "FUNCTION_ID",
+     "usage of a function",
      o_none, 1, 1, NT},
-    {"task", "create", cli_cmd_task_create,
-     "--function ID [--arg K=V]... [--input SLOT=U1,U2]... [--output SLOT=U1]...",
+    {"task", "create", cli_cmd_task_create, "",
      "create a task; prints its id", o_task_create, 0, 0, NT},
-    {"task", "assign", cli_cmd_task_assign, "TASK_ID [--input SLOT=FILE_ID]... "
-     "[--output SLOT=FILE_ID]...", "assign your files to a task", o_task_assign, 1, 1, NT},
-    {"task", "approve", cli_cmd_task_approve, "TASK_ID", "approve a task", o_none, 1, 1, NT},
-    {"task", "invoke", cli_cmd_task_invoke, "TASK_ID", "start a task", o_none, 1, 1, NT},
-    {"task", "cancel", cli_cmd_task_cancel, "TASK_ID", "cancel a task", o_none, 1, 1, NT},
-    {"task", "show", cli_cmd_task_show, "TASK_ID", "show a task", o_none, 1, 1, NT},
-    {"task", "list", cli_cmd_task_list, "", "list your tasks", o_none, 0, 0, NT},
-    {"task", "wait", cli_cmd_task_wait, "TASK_ID [--timeout SECONDS]",
+    {"task", "assign", cli_cmd_task_assign, "TASK_ID",
+     "assign your files to a task", o_task_assign, 1, 1, NT},
+    {"task", "approve", cli_cmd_task_approve, "TASK_ID",
+     "approve a task", o_none, 1, 1, NT},
+    {"task", "invoke", cli_cmd_task_invoke, "TASK_ID",
+     "start a task", o_none, 1, 1, NT},
+    {"task", "cancel", cli_cmd_task_cancel, "TASK_ID",
+     "cancel a task", o_none, 1, 1, NT},
+    {"task", "show", cli_cmd_task_show, "TASK_ID",
+     "show a task", o_none, 1, 1, NT},
+    {"task", "list", cli_cmd_task_list, "",
+     "list your tasks", o_none, 0, 0, NT},
+    {"task", "wait", cli_cmd_task_wait, "TASK_ID",
      "wait for a final status; exit 0 only if finished", o_wait, 1, 1, NT},
-    {"task", "result", cli_cmd_task_result,
-     "TASK_ID --slot S --key KEYFILE --out PLAIN [--allow-unbound]",
+    {"task", "result", cli_cmd_task_result, "TASK_ID",
      "download and decrypt an output of a finished task (refused unless bound to it)", o_result,
      1, 1, NT},
-    {"audit", "list", cli_cmd_audit_list, "[--after SEQ] [--limit N]",
+    {"audit", "list", cli_cmd_audit_list, "",
      "audit entries you may see", o_audit_list, 0, 0, NT},
-    {"audit", "checkpoint", cli_cmd_audit_checkpoint, "[--entries N] [--out FILE]",
+    {"audit", "checkpoint", cli_cmd_audit_checkpoint, "",
      "get a signed audit checkpoint (entry count + head hash); --out keeps it", o_audit_cp, 0, 0,
      NT},
-    {"audit", "verify", cli_cmd_audit_verify,
-     "[--data-dir DIR] [--checkpoint FILE]... [--key-id HEX]",
+    {"audit", "verify", cli_cmd_audit_verify, "",
      "check the audit log against held checkpoints: offline (--data-dir) or via the server",
      o_audit_verify, 0, 0, CLI_ONLINE_UNLESS_DATA_DIR},
-    {"attest", "show", cli_cmd_attest_show, "[--server URL]",
+    {"attest", "show", cli_cmd_attest_show, "",
      "print the server's attestation claims (TLS handshake only, no credentials sent)", o_none,
      0, 0, NC},
-    {"attest", "verify", cli_cmd_attest_verify, "--policy FILE [--server URL]",
+    {"attest", "verify", cli_cmd_attest_verify, "",
      "check the server against a policy (TLS handshake only)", o_none, 0, 0, NC},
-    {"attest", "verify-evidence", cli_cmd_attest_verify_evidence,
-     "--kind sgx|tdx|sev-snp|nitro|tpm2|soft|ratls-cert FILE [--at TIME|now]\n"
-     "        [--collateral DIR | --policy FILE [--expect-report-data HEX]\n"
-     "        [--expect-nonce HEX] [--expect-user-data HEX]]",
+    {"attest", "verify-evidence", cli_cmd_attest_verify_evidence, "FILE",
      "verify recorded evidence offline (with --policy: as a live client does)", o_attest_ev, 1,
      1, CLI_NEEDS_CONFIG},
-    {"attest", "tpm-enroll", cli_cmd_attest_tpm_enroll,
-     "--ek-ca CA.pem --key ENROLLER.pem --out RECORD.json [--tpm2-tcti TCTI]\n"
-     "        [--ek-cert EK.der]  |  --state STATE --answer ANSWER.json --key ENROLLER.pem\n"
-     "        --out RECORD.json [--ek-ca CA.pem]",
+    {"attest", "tpm-enroll", cli_cmd_attest_tpm_enroll, "",
      "enrol a TPM's attestation key by credential activation; writes a signed record",
      o_tpm_enroll, 0, 0, 0},
-    {"attest", "tpm-request", cli_cmd_attest_tpm_request, "--out REQUEST.json [--tpm2-tcti TCTI]",
+    {"attest", "tpm-request", cli_cmd_attest_tpm_request, "",
      "TPM host: the AK and EK certificate to enrol (split enrolment, step 1)", o_tpm_host, 0, 0,
      0},
-    {"attest", "tpm-challenge", cli_cmd_attest_tpm_challenge,
-     "REQUEST.json --ek-ca CA.pem --state STATE --out CHALLENGE.json",
+    {"attest", "tpm-challenge", cli_cmd_attest_tpm_challenge, "REQUEST.json",
      "enroller: check the EK and make the activation challenge (step 2)", o_tpm_challenge, 1, 1,
      0},
-    {"attest", "tpm-activate", cli_cmd_attest_tpm_activate,
-     "CHALLENGE.json --out ANSWER.json [--tpm2-tcti TCTI]",
+    {"attest", "tpm-activate", cli_cmd_attest_tpm_activate, "CHALLENGE.json",
      "TPM host: answer the challenge with the TPM (step 3; then tpm-enroll --state)", o_tpm_host,
      1, 1, 0},
-    {"measure", NULL, cli_cmd_measure,
-     "[--level soft|tpm2] [the other serve options] [--worker PATH]",
+    {"measure", NULL, cli_cmd_measure, "",
      "print the expected measurement (soft) or application PCR value (tpm2), for a policy",
      o_serve, 0, 0, 0},
-    {"policy", "sign", cli_cmd_policy_sign, "--key AUDITOR.pem POLICY",
+    {"policy", "sign", cli_cmd_policy_sign, "POLICY",
      "sign a policy file as an auditor (writes or extends POLICY.sig)", o_policy_sign, 1, 1, 0},
-    {"config", "show", cli_cmd_config_show, "", "show the effective settings and their source",
+    {"config", "show", cli_cmd_config_show, "",
+     "show the effective settings and their source",
      o_none, 0, 0, CLI_NEEDS_CONFIG},
+    {"completion", "bash", cli_cmd_completion_bash, "",
+     "print the bash completion script (source it, or install it as "
+     "share/bash-completion/completions/mesatee)", o_none, 0, 0, 0},
+    {"__man", NULL, cli_cmd_man, "", "print the mesatee(1) man page (troff)", o_none, 0, 0,
+     CLI_HIDDEN},
 };
+#pragma GCC diagnostic pop
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
-static const char global_usage[] =
-    "global options: --server URL  --ca FILE  --insecure  --token-file FILE\n"
-    "                --config FILE  --output text|json  --policy FILE\n"
-    "                --policy-signers FILE  --policy-threshold N\n";
-
-static void print_cmd_usage(FILE *f, const cli_cmd *c)
+const cli_cmd *cli_commands(size_t *n)
 {
-    fprintf(f, "usage: mesatee %s%s%s%s%s\n", c->group, c->sub ? " " : "", c->sub ? c->sub : "",
-            c->args_usage[0] ? " " : "", c->args_usage);
+    *n = N_COMMANDS;
+    return commands;
 }
 
-static void print_usage(FILE *f)
+const cli_opt *cli_global_opts(void)
 {
-    fprintf(f, "usage: mesatee [global options] COMMAND [arguments]\n\ncommands:\n");
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        char name[48];
-        snprintf(name, sizeof name, "%s%s%s", commands[i].group, commands[i].sub ? " " : "",
-                 commands[i].sub ? commands[i].sub : "");
-        fprintf(f, "  %-26s %s\n", name, commands[i].summary);
-    }
-    fprintf(f, "\n%s\nRun 'mesatee COMMAND --help' for a command's options. See docs/cli.md.\n",
-            global_usage);
+    return o_global;
 }
 
 /* ======================================================================== */
@@ -260,20 +413,64 @@ int cli_opt_all(const cli_ctx *ctx, const char *name, const char **out, int max)
     return n;
 }
 
+/* The command line's context, for the error printers below (set by main). */
+static cli_ctx *g_ctx;
+
+/* JSON-safe copy of msg: bytes that are not printable ASCII become '?'. */
+static void ascii_only(char *msg)
+{
+    for (unsigned char *p = (unsigned char *)msg; *p; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            *p = '?';
+}
+
+/* Prints one error: "mesatee: <msg>" or, with --output json, the object
+ * {"error":{"message","code","http_status","exit_code"}} on one line of
+ * stderr. For server errors (libmesatee's "HTTP <status> <code>: <message>")
+ * code and http_status are the server's; else code is "usage" or "failed". */
+static void print_error(int exit_code, const char *fmt, va_list ap)
+{
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (!g_ctx || !g_ctx->json) {
+        fprintf(stderr, "mesatee: %s\n", msg);
+        return;
+    }
+    int http = 0;
+    char code[64] = "";
+    const char *h = strstr(msg, "HTTP ");
+    if (h && sscanf(h, "HTTP %3d %63[a-z_]", &http, code) < 1)
+        http = 0;
+    if (http < 100 || http > 599)
+        http = 0;
+    if (!code[0])
+        snprintf(code, sizeof code, "%s", exit_code == CLI_USAGE ? "usage" : "failed");
+    json_t *m = json_string(msg);
+    if (!m) { /* not UTF-8 */
+        ascii_only(msg);
+        m = json_string(msg);
+    }
+    json_t *e = json_pack("{s:{s:o*,s:s,s:o,s:i}}", "error", "message", m, "code", code,
+                          "http_status", http ? json_integer(http) : json_null(), "exit_code",
+                          exit_code);
+    char *s = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    fprintf(stderr, "%s\n", s ? s : "{\"error\":{\"message\":\"out of memory\"}}");
+    free(s);
+    json_decref(e);
+}
+
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("mesatee: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_error(CLI_USAGE, fmt, ap);
     va_end(ap);
-    if (ctx && ctx->cmd) {
-        print_cmd_usage(stderr, ctx->cmd);
-        fputs(global_usage, stderr);
-    } else {
-        print_usage(stderr);
-    }
+    if (g_ctx && g_ctx->json)
+        return CLI_USAGE;
+    if (ctx && ctx->cmd)
+        cli_help_hint(stderr, ctx->cmd);
+    else
+        fputs("Run 'mesatee --help' for the commands and options.\n", stderr);
     return CLI_USAGE;
 }
 
@@ -281,19 +478,28 @@ int cli_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("mesatee: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_error(CLI_FAIL, fmt, ap);
     va_end(ap);
     return CLI_FAIL;
 }
 
+/* A usage error about a command group: the message, then (text mode) the
+ * group's commands. */
+static int group_error(const char *group, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int group_error(const char *group, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    print_error(CLI_USAGE, fmt, ap);
+    va_end(ap);
+    if (!g_ctx || !g_ctx->json)
+        cli_help_group(stderr, group);
+    return CLI_USAGE;
+}
+
 /* ======================================================================== */
 /* Command line                                                              */
-
-static const char *const global_with_arg[] = {"server", "ca", "token-file", "config", "output",
-                                              "policy", "policy-signers", "policy-threshold",
-                                              NULL};
 
 /* Records a global option; returns false if name is not global. */
 static bool set_global(cli_ctx *ctx, const char *name, const char *value)
@@ -307,9 +513,10 @@ static bool set_global(cli_ctx *ctx, const char *name, const char *value)
         slot = &ctx->f_token_file;
     else if (!strcmp(name, "config"))
         slot = &ctx->f_config;
-    else if (!strcmp(name, "output"))
+    else if (!strcmp(name, "output")) {
         slot = &ctx->f_output;
-    else if (!strcmp(name, "policy"))
+        ctx->json = !strcmp(value, "json"); /* errors from here on in JSON */
+    } else if (!strcmp(name, "policy"))
         slot = &ctx->f_policy;
     else if (!strcmp(name, "policy-signers"))
         slot = &ctx->f_policy_signers;
@@ -321,18 +528,11 @@ static bool set_global(cli_ctx *ctx, const char *name, const char *value)
     return true;
 }
 
-static bool is_global_with_arg(const char *name)
+/* The option of list named name (long form) or letter (short form, name NULL). */
+static const cli_opt *find_in(const cli_opt *list, const char *name, char letter)
 {
-    for (int i = 0; global_with_arg[i]; i++)
-        if (!strcmp(global_with_arg[i], name))
-            return true;
-    return false;
-}
-
-static const cli_opt *find_opt(const cli_cmd *c, const char *name)
-{
-    for (const cli_opt *o = c->opts; o->name; o++)
-        if (!strcmp(o->name, name))
+    for (const cli_opt *o = list; o && o->name; o++)
+        if (name ? !strcmp(o->name, name) : (letter && o->short_name == letter))
             return o;
     return NULL;
 }
@@ -362,80 +562,132 @@ static bool group_has_subs(const char *g)
     return false;
 }
 
-static void print_group_usage(FILE *f, const char *g)
+/* "; did you mean 'X'?" for a mistyped group (group NULL) or subcommand. */
+static const char *suggest_cmd(const char *group, const char *word, char *buf, size_t cap)
 {
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(commands[i].group, g))
-            print_cmd_usage(f, &commands[i]);
-    fputs(global_usage, f);
+    const char *cands[N_COMMANDS];
+    size_t n = 0;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (commands[i].flags & CLI_HIDDEN)
+            continue;
+        if (!group)
+            cands[n++] = commands[i].group;
+        else if (!strcmp(commands[i].group, group) && commands[i].sub)
+            cands[n++] = commands[i].sub;
+    }
+    const char *best = cli_closest(word, cands, n);
+    if (!best)
+        return "";
+    snprintf(buf, cap, "; did you mean '%s%s%s'?", group ? group : "", group ? " " : "", best);
+    return buf;
+}
+
+/* "; did you mean '--X'?" for a mistyped option of cmd (or a global one). */
+static const char *suggest_opt(const cli_cmd *cmd, const char *name, char *buf, size_t cap)
+{
+    const char *cands[CLI_MAX_OPTS * 2];
+    size_t n = 0;
+    for (const cli_opt *o = cmd ? cmd->opts : NULL; o && o->name && n < CLI_MAX_OPTS; o++)
+        cands[n++] = o->name;
+    for (const cli_opt *o = o_global; o->name && n < CLI_MAX_OPTS * 2; o++)
+        cands[n++] = o->name;
+    const char *best = cli_closest(name, cands, n);
+    if (!best)
+        return "";
+    snprintf(buf, cap, "; did you mean '--%s'?", best);
+    return buf;
+}
+
+/* Prints the help that fits what was parsed so far; returns -1. */
+static int print_help(const cli_ctx *ctx, const char *group)
+{
+    if (ctx->cmd)
+        cli_help_command(stdout, ctx->cmd);
+    else if (group)
+        cli_help_group(stdout, group);
+    else
+        cli_help_top(stdout);
+    return -1;
 }
 
 /* Parses argv into ctx. Returns CLI_OK, CLI_USAGE (message printed) or -1
- * for --help (usage printed to stdout, exit 0). */
+ * for --help/--version (printed to stdout, exit 0). */
 static int parse_args(int argc, char **argv, cli_ctx *ctx)
 {
     const char *group = NULL;
     bool only_pos = false;
+    char hint[128];
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!only_pos && !strcmp(a, "--")) {
             only_pos = true;
             continue;
         }
-        if (!only_pos && (!strcmp(a, "-h") || !strcmp(a, "--help"))) {
-            if (ctx->cmd) {
-                print_cmd_usage(stdout, ctx->cmd);
-                fputs(global_usage, stdout);
-            } else if (group) {
-                print_group_usage(stdout, group);
-            } else {
-                print_usage(stdout);
-            }
-            return -1;
-        }
         if (!only_pos && a[0] == '-' && a[1] != '\0') {
-            if (a[1] != '-')
-                return cli_usage_error(ctx, "unknown option '%s' (options start with --)", a);
             char name[64];
-            const char *eq = strchr(a + 2, '=');
-            size_t nlen = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
-            if (nlen == 0 || nlen >= sizeof name)
-                return cli_usage_error(ctx, "bad option '%s'", a);
-            memcpy(name, a + 2, nlen);
-            name[nlen] = '\0';
-            const char *value = eq ? eq + 1 : NULL;
-            if (!strcmp(name, "insecure")) {
+            const char *value = NULL;
+            const cli_opt *own = NULL, *glob = NULL;
+            if (a[1] != '-') { /* -x, -xVALUE */
+                own = ctx->cmd ? find_in(ctx->cmd->opts, NULL, a[1]) : NULL;
+                glob = own ? NULL : find_in(o_global, NULL, a[1]);
+                const cli_opt *o = own ? own : glob;
+                if (!o)
+                    return cli_usage_error(ctx, "unknown option '%.8s'", a);
+                snprintf(name, sizeof name, "%s", o->name);
+                if (a[2] && !o->has_arg)
+                    return cli_usage_error(ctx, "option '-%c' (--%s) takes no value", a[1],
+                                           name);
+                if (a[2])
+                    value = a + 2;
+            } else {
+                const char *eq = strchr(a + 2, '=');
+                size_t nlen = eq ? (size_t)(eq - (a + 2)) : strlen(a + 2);
+                if (nlen == 0 || nlen >= sizeof name)
+                    return cli_usage_error(ctx, "bad option '%.80s'", a);
+                memcpy(name, a + 2, nlen);
+                name[nlen] = '\0';
+                value = eq ? eq + 1 : NULL;
+                /* A command's own option wins over a global one of the same
+                 * name (task create/assign --output SLOT=...); the global one
+                 * is then given before the command or through the environment. */
+                own = ctx->cmd ? find_in(ctx->cmd->opts, name, 0) : NULL;
+                glob = own ? NULL : find_in(o_global, name, 0);
+            }
+            if (glob && (!strcmp(glob->name, "help") || !strcmp(glob->name, "version") ||
+                         !strcmp(glob->name, "insecure"))) {
                 if (value)
-                    return cli_usage_error(ctx, "--insecure takes no value");
+                    return cli_usage_error(ctx, "--%s takes no value", glob->name);
+                if (!strcmp(glob->name, "help"))
+                    return print_help(ctx, group);
+                if (!strcmp(glob->name, "version")) {
+                    printf("mesatee %s\n", mesatee_version());
+                    return -1;
+                }
                 ctx->insecure = true;
                 continue;
             }
-            const cli_opt *o = NULL;
-            /* A command's own option wins over a global one of the same name
-             * (task create/assign --output SLOT=...); the global one is then
-             * given before the command or through the environment. */
-            bool global = is_global_with_arg(name) && !(ctx->cmd && find_opt(ctx->cmd, name));
-            if (!global) {
-                if (!ctx->cmd) {
-                    if (group)
-                        return cli_usage_error(ctx, "missing subcommand of '%s' before '%s'",
-                                               group, a);
-                    return cli_usage_error(ctx, "unknown global option '%s'", a);
-                }
-                if (!(o = find_opt(ctx->cmd, name)))
-                    return cli_usage_error(ctx, "unknown option '--%s'", name);
+            if (!own && !glob) {
+                if (!ctx->cmd && group)
+                    return group_error(group, "missing subcommand of '%s' before '%s'", group,
+                                       a);
+                if (!ctx->cmd)
+                    return cli_usage_error(ctx, "unknown global option '%s'%s", a,
+                                           suggest_opt(NULL, name, hint, sizeof hint));
+                return cli_usage_error(ctx, "unknown option '--%s'%s", name,
+                                       suggest_opt(ctx->cmd, name, hint, sizeof hint));
             }
-            if (global || o->has_arg) {
+            const cli_opt *o = own ? own : glob;
+            if (o->has_arg) {
                 if (!value) {
                     if (i + 1 >= argc)
-                        return cli_usage_error(ctx, "option '--%s' needs a value", name);
+                        return cli_usage_error(ctx, "option '--%s' needs a value", o->name);
                     value = argv[++i];
                 }
             } else if (value) {
-                return cli_usage_error(ctx, "option '--%s' takes no value", name);
+                return cli_usage_error(ctx, "option '--%s' takes no value", o->name);
             }
-            if (global) {
-                set_global(ctx, name, value);
+            if (glob) {
+                set_global(ctx, o->name, value);
                 continue;
             }
             if (ctx->n_opt >= CLI_MAX_OPTS)
@@ -447,19 +699,28 @@ static int parse_args(int argc, char **argv, cli_ctx *ctx)
         }
         /* a word */
         if (!ctx->cmd && !group) {
+            if (!strcmp(a, "help")) { /* mesatee help [COMMAND [SUB]] */
+                if (i + 1 < argc && group_exists(argv[i + 1])) {
+                    group = argv[++i];
+                    if (i + 1 < argc)
+                        ctx->cmd = find_cmd(group, argv[i + 1]);
+                    if (!group_has_subs(group))
+                        ctx->cmd = find_cmd(group, NULL);
+                }
+                return print_help(ctx, group);
+            }
             if (!group_exists(a))
-                return cli_usage_error(NULL, "unknown command '%s'", a);
+                return cli_usage_error(NULL, "unknown command '%.64s'%s", a,
+                                       suggest_cmd(NULL, a, hint, sizeof hint));
             group = a;
             if (!group_has_subs(a))
                 ctx->cmd = find_cmd(a, NULL);
             continue;
         }
         if (!ctx->cmd) {
-            if (!(ctx->cmd = find_cmd(group, a))) {
-                fprintf(stderr, "mesatee: unknown command '%s %s'\n", group, a);
-                print_group_usage(stderr, group);
-                return CLI_USAGE;
-            }
+            if (!(ctx->cmd = find_cmd(group, a)))
+                return group_error(group, "unknown command '%s %.64s'%s", group, a,
+                                   suggest_cmd(group, a, hint, sizeof hint));
             continue;
         }
         if (ctx->n_pos >= CLI_MAX_POS)
@@ -467,11 +728,8 @@ static int parse_args(int argc, char **argv, cli_ctx *ctx)
         ctx->pos[ctx->n_pos++] = a;
     }
     if (!ctx->cmd) {
-        if (group) {
-            fprintf(stderr, "mesatee: '%s' needs a subcommand\n", group);
-            print_group_usage(stderr, group);
-            return CLI_USAGE;
-        }
+        if (group)
+            return group_error(group, "'%s' needs a subcommand", group);
         return cli_usage_error(NULL, "missing command");
     }
     if (ctx->n_pos < ctx->cmd->min_pos)
@@ -638,9 +896,8 @@ static int resolve_output(cli_ctx *ctx)
         if (!out)
             out = "text";
     }
-    if (!strcmp(out, "json"))
-        ctx->json = true;
-    else if (strcmp(out, "text") != 0)
+    ctx->json = !strcmp(out, "json");
+    if (!ctx->json && strcmp(out, "text") != 0)
         return cli_usage_error(ctx, "output must be 'text' or 'json', not '%.32s'", out);
     return CLI_OK;
 }
@@ -701,13 +958,14 @@ int main(int argc, char **argv)
     cli_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     mt_secmem_install_json(); /* passwords, keys, tokens in jansson's heap: wiped on free */
+    g_ctx = &ctx;
+    const char *env_out = nonempty_env("MESATEE_OUTPUT");
+    ctx.json = env_out && !strcmp(env_out, "json"); /* JSON errors while parsing */
     if (argc < 2) {
-        print_usage(stderr);
+        if (ctx.json)
+            return cli_usage_error(NULL, "missing command");
+        cli_help_top(stderr);
         return CLI_USAGE;
-    }
-    if (argc == 2 && !strcmp(argv[1], "--version")) {
-        printf("mesatee %s\n", mesatee_version());
-        return CLI_OK;
     }
     int rc = parse_args(argc, argv, &ctx);
     if (rc == -1)
