@@ -101,8 +101,13 @@ int cli_opt_all(const cli_ctx *ctx, const char *name, const char **out, int max)
 /* Prints "mesatee: <msg>" and the command's usage to stderr; returns CLI_USAGE. */
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Prints "mesatee: <msg>" to stderr; returns CLI_FAIL. */
+/* Prints "mesatee: <msg>" to stderr; returns CLI_FAIL. Both print one JSON
+ * object {"error":{...}} instead when --output json (docs/cli.md). */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* --output json results: prints v (consumed) compactly on one line of stdout;
+ * CLI_OK, or CLI_FAIL (message printed) if v is NULL (e.g. a name that is
+ * not UTF-8) or stdout fails. */
+int cli_json_print(json_t *v);
 
 /* ---- cmd_client.c ---- */
 int cli_cmd_login(cli_ctx *ctx);

@@ -490,3 +490,70 @@ int cli_cmd_completion_bash(cli_ctx *ctx)
           f);
     return fflush(f) == 0 && !ferror(f) ? CLI_OK : cli_fail("cannot write the script");
 }
+
+/* ======================================================================== */
+/* Table check                                                               */
+
+/* Problems of one option list; where names the command. Counts into *bad. */
+static void check_opts(const cli_opt *list, const char *where, const char **letters, int *bad)
+{
+    for (const cli_opt *o = list; o && o->name; o++) {
+        const char *why = NULL;
+        if (!o->desc || !*o->desc)
+            why = "has no description";
+        else if (!o->def || !*o->def)
+            why = "has no default (give one, or \"required\", \"none\", \"off\")";
+        else if (o->has_arg && (!o->metavar || !*o->metavar))
+            why = "takes a value but has no metavar";
+        else if (!o->has_arg && o->metavar)
+            why = "is a flag but has a metavar";
+        else if (!o->has_arg && o->repeatable)
+            why = "is a flag but marked repeatable";
+        else if (o->short_name && !((o->short_name >= 'a' && o->short_name <= 'z') ||
+                                    (o->short_name >= 'A' && o->short_name <= 'Z')))
+            why = "has a short form that is not a letter";
+        if (!why)
+            for (const cli_opt *p = list; p < o; p++)
+                if (!strcmp(p->name, o->name))
+                    why = "is listed twice";
+        if (!why && o->short_name) {
+            const char **slot = &letters[(unsigned char)o->short_name];
+            if (*slot && strcmp(*slot, o->name) != 0)
+                why = "uses a short form that means another option elsewhere";
+            else
+                *slot = o->name;
+        }
+        if (why) {
+            printf("option --%s of %s %s\n", o->name, where, why);
+            (*bad)++;
+        }
+    }
+}
+
+int cli_cmd_check_help(cli_ctx *ctx)
+{
+    (void)ctx;
+    size_t n;
+    const cli_cmd *t = cli_commands(&n);
+    const char *letters[256] = {0};
+    int bad = 0;
+    check_opts(cli_global_opts(), "the global options", letters, &bad);
+    for (size_t i = 0; i < n; i++) {
+        char name[64], where[80];
+        snprintf(where, sizeof where, "'%s'", cmd_name(&t[i], name, sizeof name));
+        if (!t[i].summary || !*t[i].summary) {
+            printf("command %s has no summary\n", where);
+            bad++;
+        }
+        if (t[i].args_usage && strstr(t[i].args_usage, "--")) {
+            printf("command %s lists options in its positional-arguments usage (they come "
+                   "from its option table)\n", where);
+            bad++;
+        }
+        check_opts(t[i].opts, where, letters, &bad);
+    }
+    if (bad)
+        return cli_fail("%d problem(s) in the command table", bad);
+    printf("command table ok: %zu commands\n", n);
+    return CLI_OK;
+}

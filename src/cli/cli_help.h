@@ -41,4 +41,9 @@ int cli_cmd_man(cli_ctx *ctx);
 /* `mesatee completion bash`: the bash completion script. */
 int cli_cmd_completion_bash(cli_ctx *ctx);
 
+/* Hidden command `mesatee __check-help`: checks that every command has a
+ * summary and every option a description, a default and a metavar, and that
+ * each short form means one option everywhere; names each problem (exit 1). */
+int cli_cmd_check_help(cli_ctx *ctx);
+
 #endif

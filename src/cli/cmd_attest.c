@@ -264,10 +264,9 @@ int cli_cmd_policy_sign(cli_ctx *ctx)
         goto out;
     }
     if (ctx->json)
-        printf("{\"signed\":\"%s\"}\n", sig_path);
+        rc = cli_json_print(json_pack("{s:s}", "signed", sig_path));
     else
-        printf("%s\n", sig_path);
-    rc = CLI_OK;
+        rc = (printf("%s\n", sig_path), CLI_OK);
 out:
     EVP_PKEY_free(key);
     if (kb) {
@@ -372,6 +371,15 @@ static bool json_hex_get(json_t *o, const char *key, size_t max, uint8_t **out, 
 }
 
 /* Writes a JSON object of one or two hex members (k2 NULL: one). */
+/* The path a command wrote: the path, or {"out":PATH} with --output json. */
+static int print_written(const cli_ctx *ctx, const char *path)
+{
+    if (ctx->json)
+        return cli_json_print(json_pack("{s:s}", "out", path));
+    printf("%s\n", path);
+    return CLI_OK;
+}
+
 static int write_hex_json(const char *path, int mode, const char *k1, const uint8_t *v1,
                           size_t l1, const char *k2, const uint8_t *v2, size_t l2)
 {
@@ -452,8 +460,7 @@ int cli_cmd_attest_tpm_challenge(cli_ctx *ctx)
     if ((rc = write_hex_json(out_path, 0644, "credential_blob", blob, bl, "encrypted_secret", sec,
                              sl)) != CLI_OK)
         goto out;
-    printf("%s\n", out_path);
-    rc = CLI_OK;
+    rc = print_written(ctx, out_path);
 out:
     if (saved) {
         mt_wipe(saved, strlen(saved));
@@ -562,7 +569,7 @@ int cli_cmd_attest_tpm_request(cli_ctx *ctx)
     }
     mt_tpm2_attester_ak_public(t, &ak, &akl);
     if ((rc = write_hex_json(out_path, 0644, "ak_public", ak, akl, "ek_cert", ek, ekl)) == CLI_OK)
-        printf("%s\n", out_path);
+        rc = print_written(ctx, out_path);
 out:
     mt_tpm2_attester_free(t);
     return rc;
@@ -601,7 +608,7 @@ int cli_cmd_attest_tpm_activate(cli_ctx *ctx)
         goto out;
     }
     if ((rc = write_hex_json(out_path, 0600, "answer", answer, al, NULL, NULL, 0)) == CLI_OK)
-        printf("%s\n", out_path);
+        rc = print_written(ctx, out_path);
 out:
     mt_wipe(answer, sizeof answer);
     mt_tpm2_attester_free(t);

@@ -409,8 +409,9 @@ int cli_cmd_key_generate(cli_ctx *ctx)
     mt_wipe(key, sizeof key);
     if (st != MESATEE_OK)
         return cli_fail("%s", mesatee_client_errmsg(NULL));
-    if (!ctx->json)
-        printf("new key in %s\n", out);
+    if (ctx->json)
+        return cli_json_print(json_pack("{s:s}", "key_file", out));
+    printf("new key in %s\n", out);
     return CLI_OK;
 }
 
@@ -448,12 +449,7 @@ int cli_cmd_file_encrypt(cli_ctx *ctx)
         return rc;
     }
     if (ctx->json) {
-        json_t *o = json_pack("{s:s, s:s, s:s}", "in", in, "out", out, "key_file", kout);
-        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-        json_decref(o);
-        if (s)
-            puts(s);
-        free(s);
+        return cli_json_print(json_pack("{s:s, s:s, s:s}", "in", in, "out", out, "key_file", kout));
     } else {
         printf("encrypted %s -> %s (key in %s)\n", in, out, kout);
     }
@@ -488,7 +484,7 @@ int cli_cmd_file_decrypt(cli_ctx *ctx)
     if (st != MESATEE_OK)
         return cli_fail("%s: %s", in, mesatee_client_errmsg(NULL));
     if (ctx->json)
-        printf("{\"decrypted\":true}\n");
+        return cli_json_print(json_pack("{s:b,s:s,s:s}", "decrypted", 1, "in", in, "out", out));
     else
         printf("decrypted %s -> %s\n", in, out);
     return CLI_OK;
@@ -607,7 +603,8 @@ int cli_cmd_file_download(cli_ctx *ctx)
         MESATEE_OK)
         return client_fail(ctx);
     if (ctx->json)
-        printf("{\"downloaded\":true}\n");
+        return cli_json_print(
+            json_pack("{s:b,s:s,s:s}", "downloaded", 1, "file_id", id, "out", out));
     else
         printf("downloaded %s -> %s\n", id, out);
     return CLI_OK;
@@ -1121,7 +1118,7 @@ int cli_cmd_task_result(cli_ctx *ctx)
         goto out;
     }
     if (ctx->json)
-        printf("{\"file_id\":\"%s\",\"out\":\"%s\"}\n", fid, out);
+        rc = cli_json_print(json_pack("{s:s,s:s,s:s}", "file_id", fid, "slot", slot, "out", out));
     else
         printf("wrote %s (output '%s', file %s)\n", out, slot, fid);
 out:

@@ -369,6 +369,8 @@ static const cli_cmd commands[] = {
      "share/bash-completion/completions/mesatee)", o_none, 0, 0, 0},
     {"__man", NULL, cli_cmd_man, "", "print the mesatee(1) man page (troff)", o_none, 0, 0,
      CLI_HIDDEN},
+    {"__check-help", NULL, cli_cmd_check_help, "", "check the command table's help texts",
+     o_none, 0, 0, CLI_HIDDEN},
 };
 #pragma GCC diagnostic pop
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
@@ -481,6 +483,17 @@ int cli_fail(const char *fmt, ...)
     print_error(CLI_FAIL, fmt, ap);
     va_end(ap);
     return CLI_FAIL;
+}
+
+int cli_json_print(json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!s)
+        return cli_fail("cannot encode the result as JSON (file names must be UTF-8)");
+    puts(s);
+    free(s);
+    return fflush(stdout) == 0 ? CLI_OK : cli_fail("cannot write output: %s", strerror(errno));
 }
 
 /* A usage error about a command group: the message, then (text mode) the
