@@ -27,7 +27,7 @@ while read -r name _; do
     /^  (-[a-zA-Z], |    )--/ {
       desc = substr($0, 33)
       if ($0 !~ /\(default: [^)]*\)$/) { getline nxt; desc = substr(nxt, 33) }
-      if (desc !~ /^[^ (].* \(default: [^)]+\)$/) { print $0; bad = 1 }
+      if (desc !~ /^[^ (].* \(default: .+\)$/) { print $0; bad = 1 }
     }
     END { exit bad }' <<<"$help") || fail "$name --help: option without description/default: $bad"
   n=$((n + 1))
