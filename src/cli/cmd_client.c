@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cli_progress.h"
 #include "mt_secmem.h"
 #include "mt_util.h"
 
@@ -493,7 +494,9 @@ int cli_cmd_file_decrypt(cli_ctx *ctx)
 int cli_cmd_file_upload(cli_ctx *ctx)
 {
     char *url = NULL, *resp = NULL;
+    cli_progress_begin(ctx, "upload");
     int st = mesatee_upload_file(ctx->client, ctx->pos[0], &url, &resp);
+    cli_progress_end(ctx);
     int rc = st == MESATEE_OK ? emit(ctx, resp, pr_field, "url") : client_fail(ctx);
     mesatee_free(url);
     mesatee_free(resp);
@@ -598,9 +601,12 @@ int cli_cmd_file_download(cli_ctx *ctx)
     const char *out = req_opt(ctx, "out");
     if (!out)
         return CLI_USAGE;
-    if (mesatee_file_download_ex(ctx->client, id, out,
-                                 cli_opt_has(ctx, "allow-unbound") ? MESATEE_ALLOW_UNBOUND : 0) !=
-        MESATEE_OK)
+    cli_progress_begin(ctx, "download");
+    int st = mesatee_file_download_ex(ctx->client, id, out,
+                                      cli_opt_has(ctx, "allow-unbound") ? MESATEE_ALLOW_UNBOUND
+                                                                        : 0);
+    cli_progress_end(ctx);
+    if (st != MESATEE_OK)
         return client_fail(ctx);
     if (ctx->json)
         return cli_json_print(
@@ -1038,7 +1044,9 @@ int cli_cmd_task_wait(cli_ctx *ctx)
             return cli_usage_error(ctx, "--timeout must be a number of seconds");
     }
     char status[16], *resp = NULL;
+    cli_progress_begin(ctx, "task");
     int st = mesatee_task_wait(ctx->client, id, timeout, status, &resp);
+    cli_progress_end(ctx);
     int rc;
     if (st != MESATEE_OK) {
         rc = client_fail(ctx);
@@ -1113,7 +1121,10 @@ int cli_cmd_task_result(cli_ctx *ctx)
     /* The output must be the one written for this task, slot and file: the
      * server could serve another task's (or slot's) output under this id. */
     unsigned flags = cli_opt_has(ctx, "allow-unbound") ? MESATEE_ALLOW_UNBOUND : 0;
-    if (mesatee_task_output_download(ctx->client, id, slot, fid, key, out, flags) != MESATEE_OK) {
+    cli_progress_begin(ctx, "download");
+    int dst = mesatee_task_output_download(ctx->client, id, slot, fid, key, out, flags);
+    cli_progress_end(ctx);
+    if (dst != MESATEE_OK) {
         rc = cli_fail("output %s of task %s: %s", slot, id, mesatee_client_errmsg(ctx->client));
         goto out;
     }

@@ -60,6 +60,8 @@ struct mesatee_client {
     char *att_claims;    /* JSON of the last verified claims */
     uint8_t *att_cert;   /* ATT_CAPTURE: the server's leaf certificate (DER) */
     size_t att_cert_len;
+    mesatee_progress_fn progress; /* mesatee_client_set_progress; NULL: off */
+    void *progress_ud;
 };
 
 /* ======================================================================== */
@@ -367,6 +369,29 @@ MESATEE_API int mesatee_client_set_timeout(mesatee_client *c, long seconds)
         return set_err(c, MESATEE_EINVAL, "timeout must be >= 0 seconds");
     c->timeout_s = seconds;
     return MESATEE_OK;
+}
+
+MESATEE_API int mesatee_client_set_progress(mesatee_client *c, mesatee_progress_fn fn,
+                                            void *userdata)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    c->progress = fn;
+    c->progress_ud = userdata;
+    return MESATEE_OK;
+}
+
+/* libcurl's transfer-info callback: forwards the byte counts; never aborts. */
+static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    mesatee_client *c = ud;
+    mesatee_progress p = {.up_now = ulnow > 0 ? (uint64_t)ulnow : 0,
+                          .up_total = ultotal > 0 ? (uint64_t)ultotal : 0,
+                          .down_now = dlnow > 0 ? (uint64_t)dlnow : 0,
+                          .down_total = dltotal > 0 ? (uint64_t)dltotal : 0};
+    c->progress(&p, c->progress_ud);
+    return 0;
 }
 
 MESATEE_API const char *mesatee_client_errmsg(const mesatee_client *c)
@@ -897,6 +922,11 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     curl_easy_setopt(h, CURLOPT_USERAGENT, "libmesatee/" MESATEE_VERSION_STRING);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+    if (c->progress) {
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
 
     struct curl_slist *t;
     if (c->token) {
@@ -1450,7 +1480,8 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
         return st;
     if (timeout_s < 0)
         return set_err(c, MESATEE_EINVAL, "timeout must be >= 0 seconds");
-    int64_t deadline = timeout_s ? mt_mono_ms() + (int64_t)timeout_s * 1000 : INT64_MAX;
+    int64_t started = mt_mono_ms();
+    int64_t deadline = timeout_s ? started + (int64_t)timeout_s * 1000 : INT64_MAX;
     long delay = 100;
     for (;;) {
         char *resp = NULL;
@@ -1473,6 +1504,11 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
         char last[16];
         snprintf(last, sizeof last, "%s", status);
         json_decref(root);
+        if (c->progress) {
+            mesatee_progress p = {.task_status = last,
+                                  .waited_s = (long)((mt_mono_ms() - started) / 1000)};
+            c->progress(&p, c->progress_ud);
+        }
         bool timed_out = !final && mt_mono_ms() + delay > deadline;
         if (final || timed_out) {
             if (json_out)

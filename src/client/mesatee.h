@@ -140,6 +140,22 @@ MESATEE_API const char *mesatee_client_token(const mesatee_client *c);
  * limited to 10 s, or the timeout if smaller. */
 MESATEE_API int mesatee_client_set_timeout(mesatee_client *c, long seconds);
 
+/* Progress of the handle's requests, for a progress display. Byte counts are
+ * of the current request (0 total: unknown); task_status and waited_s are set
+ * only by mesatee_task_wait, after each poll of the task (else NULL, 0). */
+typedef struct mesatee_progress {
+    uint64_t up_now, up_total;     /* request body bytes sent / to send */
+    uint64_t down_now, down_total; /* response bytes received / announced */
+    const char *task_status;       /* valid during the call only */
+    long waited_s;
+} mesatee_progress;
+typedef void (*mesatee_progress_fn)(const mesatee_progress *p, void *userdata);
+/* Calls fn(p, userdata) while the handle's requests move bytes (about every
+ * second at least, from the calling thread) and after each poll of
+ * mesatee_task_wait; fn NULL turns it off. fn must not use the handle. */
+MESATEE_API int mesatee_client_set_progress(mesatee_client *c, mesatee_progress_fn fn,
+                                            void *userdata);
+
 /* Last error message of the handle ("" after success), or with c == NULL the
  * calling thread's last handle-less error. Never NULL. */
 MESATEE_API const char *mesatee_client_errmsg(const mesatee_client *c);

@@ -92,6 +92,34 @@ rc=0; as admin --output json file show 0123456789abcdef0123456789abcdef >"$W/o" 
 j=$(as admin --output json user list) || fail "json user list"
 jq -e . <<<"$j" >/dev/null || fail "user list json: $j"
 ok "JSON error of a server error: http_status 404, code not_found"
+
+# ---- progress on stderr: forced (MESATEE_PROGRESS=1), off when not a terminal ----
+seq -f "id%08g" 1 200000 >"$W/big.txt"
+as admin file encrypt -i "$W/big.txt" -o "$W/big.enc" --key-out "$W/big.key" >/dev/null
+url=$(MESATEE_PROGRESS=1 as admin file upload "$W/big.enc" 2>"$W/e") || fail "upload: $(cat "$W/e")"
+grep -q "upload: .*(100%)" "$W/e" || fail "no upload progress: $(cat "$W/e")"
+as admin file upload "$W/big.enc" >/dev/null 2>"$W/e" || fail "upload"
+[ ! -s "$W/e" ] || fail "progress drawn although stderr is no terminal: $(cat "$W/e")"
+if command -v script >/dev/null; then # a real terminal (pty) on stderr
+  script -qec "MESATEE_TOKEN_FILE=$W/admin.token '$M' file upload '$W/big.enc'" /dev/null >"$W/tty" 2>&1 ||
+    fail "upload under script: $(cat "$W/tty")"
+  grep -q "upload: " "$W/tty" || fail "no progress on a terminal: $(cat "$W/tty")"
+fi
+FI=$(as admin file register "$url" --key "$W/big.key")
+FN=$(as admin function register --name self-psi --builtin psi --input-slot a --input-slot b --output-slot r)
+as admin key generate -o "$W/r.key" >/dev/null
+FO=$(as admin file register-output -k "$W/r.key")
+T=$(as admin task create -f "$FN" --input a=admin --input b=admin --output r=admin)
+as admin task assign "$T" --input "a=$FI" --input "b=$FI" --output "r=$FO" >/dev/null
+as admin task approve "$T" >/dev/null 2>&1 || true
+as admin task invoke "$T" >/dev/null
+MESATEE_PROGRESS=1 as admin task wait "$T" -t 120 >/dev/null 2>"$W/e" || fail "task wait: $(cat "$W/e")"
+grep -qE "task: (finished|running|staged|ready|pending)[a-z]* \([0-9]+s\)" "$W/e" || fail "no task wait progress: $(cat "$W/e")"
+MESATEE_PROGRESS=1 as admin task result "$T" --slot r -k "$W/r.key" -o "$W/r.txt" >/dev/null 2>"$W/e" ||
+  fail "task result: $(cat "$W/e")"
+grep -q "download: " "$W/e" || fail "no download progress: $(cat "$W/e")"
+[ "$(wc -l <"$W/r.txt")" -eq 200000 ] || fail "psi of a file with itself: $(wc -l <"$W/r.txt") lines"
+ok "progress on stderr: upload, task wait, download"
 mt_stop_server
 
 # ---- man page ----
