@@ -199,6 +199,16 @@ static void test_closest(void **state)
     assert_string_equal(cli_closest("sever", opts, 3), "server");
 }
 
+static void test_progress_api(void **state)
+{
+    (void)state;
+    assert_int_equal(mesatee_client_set_progress(NULL, NULL, NULL), MESATEE_EINVAL);
+    mesatee_client *c = mesatee_client_new("https://127.0.0.1:1");
+    assert_non_null(c);
+    assert_int_equal(mesatee_client_set_progress(c, NULL, NULL), MESATEE_OK);
+    mesatee_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -208,6 +218,7 @@ int main(void)
         cmocka_unit_test(test_usage_and_help),
         cmocka_unit_test(test_edit_distance),
         cmocka_unit_test(test_closest),
+        cmocka_unit_test(test_progress_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
