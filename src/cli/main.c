@@ -26,7 +26,7 @@ static const cli_opt o_none[] = {{NULL, false}};
 /* serve (and measure): the measured ones are listed in docs/cli.md */
 static const cli_opt o_serve[] = {
     {"data-dir", true, 'd', "DIR", "the server's data directory (store, objects, keys, TLS certificate)",
-     "required"},
+     "required by serve, not used by measure"},
     {"listen", true, 'l', "HOST:PORT", "address of the REST API; port 0 picks a free port (see DIR/server.url)",
      "127.0.0.1:7443"},
     {"level", true, 0, "none|soft|tpm2|sev-snp|tdx|sgx", "TEE level (docs/attestation.md)", "none"},
@@ -431,6 +431,8 @@ static void ascii_only(char *msg)
  * stderr. For server errors (libmesatee's "HTTP <status> <code>: <message>")
  * code and http_status are the server's; else code is "usage" or "failed". */
 static void print_error(int exit_code, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void print_error(int exit_code, const char *fmt, va_list ap)
 {
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -713,7 +715,10 @@ static int parse_args(int argc, char **argv, cli_ctx *ctx)
         /* a word */
         if (!ctx->cmd && !group) {
             if (!strcmp(a, "help")) { /* mesatee help [COMMAND [SUB]] */
-                if (i + 1 < argc && group_exists(argv[i + 1])) {
+                if (i + 1 < argc && !group_exists(argv[i + 1]))
+                    return cli_usage_error(NULL, "unknown command '%.64s'%s", argv[i + 1],
+                                           suggest_cmd(NULL, argv[i + 1], hint, sizeof hint));
+                if (i + 1 < argc) {
                     group = argv[++i];
                     if (i + 1 < argc)
                         ctx->cmd = find_cmd(group, argv[i + 1]);

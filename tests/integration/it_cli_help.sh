@@ -44,6 +44,7 @@ expect_fail "typo in a command" "did you mean 'task'?" "$M" tsk list
 expect_fail "typo in a subcommand" "did you mean 'task show'?" "$M" task shwo x
 expect_fail "typo in an option" "did you mean '--password-file'?" "$M" login --user a --pasword-file x
 expect_fail "typo in a global option" "did you mean '--server'?" "$M" --sever https://x file list
+expect_fail "typo after help" "did you mean 'task'?" "$M" help tsk
 expect_fail "no suggestion for garbage" "unknown command 'qqqqqqqq'" "$M" qqqqqqqq
 if "$M" qqqqqqqq 2>&1 | grep -q "did you mean"; then fail "suggested something for garbage"; fi
 for bad in -- - -Q --=x '--%%' $'--\xff' "-$(printf 'x%.0s' {1..300})"; do
