@@ -76,6 +76,32 @@ void cli_help_hint(FILE *f, const cli_cmd *c)
             cmd_name(c, name, sizeof name));
 }
 
+/* Writes text from column col on, wrapping at spaces before WRAP_COL onto
+ * lines indented by indent columns. */
+static void wrap_text(FILE *f, size_t col, size_t indent, const char *text)
+{
+    bool line_start = true;
+    for (const char *p = text; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t wl = strcspn(p, " ");
+        if (!wl)
+            break;
+        if (!line_start && col + 1 + wl > WRAP_COL) {
+            fprintf(f, "\n%*s", (int)indent, "");
+            col = indent;
+        } else if (!line_start) {
+            fputc(' ', f);
+            col++;
+        }
+        fwrite(p, 1, wl, f);
+        col += wl;
+        p += wl;
+        line_start = false;
+    }
+    fputc('\n', f);
+}
+
 /* "  -o, --out FILE" + description + default, aligned at column 32. */
 static void print_opt(FILE *f, const cli_opt *o)
 {
@@ -91,7 +117,10 @@ static void print_opt(FILE *f, const cli_opt *o)
         fprintf(f, "\n%32s", "");
     else
         fprintf(f, "%*s", 32 - n, "");
-    fprintf(f, "%s (default: %s)\n", o->desc ? o->desc : "", o->def ? o->def : "none");
+    char text[600];
+    snprintf(text, sizeof text, "%s (default: %s)", o->desc ? o->desc : "",
+             o->def ? o->def : "none");
+    wrap_text(f, 32, 32, text);
 }
 
 static void print_global_opts(FILE *f)
@@ -104,7 +133,8 @@ static void print_global_opts(FILE *f)
 int cli_help_command(FILE *f, const cli_cmd *c)
 {
     cli_help_usage(f, c);
-    fprintf(f, "\n%s\n", c->summary);
+    fputc('\n', f);
+    wrap_text(f, 0, 0, c->summary);
     if (c->opts && c->opts->name) {
         fputs("\noptions:\n", f);
         for (const cli_opt *o = c->opts; o->name; o++)
@@ -122,8 +152,10 @@ int cli_help_group(FILE *f, const char *group)
     const cli_cmd *t = cli_commands(&n);
     fprintf(f, "commands of 'mesatee %s':\n", group);
     for (size_t i = 0; i < n; i++)
-        if (!strcmp(t[i].group, group) && !is_hidden(&t[i]))
-            fprintf(f, "  %-22s %s\n", t[i].sub ? t[i].sub : t[i].group, t[i].summary);
+        if (!strcmp(t[i].group, group) && !is_hidden(&t[i])) {
+            fprintf(f, "  %-22s ", t[i].sub ? t[i].sub : t[i].group);
+            wrap_text(f, 25, 25, t[i].summary);
+        }
     fputc('\n', f);
     for (size_t i = 0; i < n; i++)
         if (!strcmp(t[i].group, group) && !is_hidden(&t[i]))
@@ -141,8 +173,10 @@ int cli_help_top(FILE *f)
           f);
     for (size_t i = 0; i < n; i++) {
         char name[64];
-        if (!is_hidden(&t[i]))
-            fprintf(f, "  %-26s %s\n", cmd_name(&t[i], name, sizeof name), t[i].summary);
+        if (is_hidden(&t[i]))
+            continue;
+        fprintf(f, "  %-26s ", cmd_name(&t[i], name, sizeof name));
+        wrap_text(f, 29, 29, t[i].summary);
     }
     print_global_opts(f);
     fputs("\nRun 'mesatee COMMAND --help' for a command's options. See mesatee(1) and "

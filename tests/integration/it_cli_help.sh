@@ -24,14 +24,13 @@ while read -r name _; do
   # each option line carries a description and "(default: ...)" (a long
   # option's description is on the next line)
   bad=$(awk '
-    /^  (-[a-zA-Z], |    )--/ {
-      desc = substr($0, 33)
-      if ($0 !~ /\(default: [^)]*\)$/) { getline nxt; desc = substr(nxt, 33) }
-      if (desc !~ /^[^ (].* \(default: .+\)$/) { print $0; bad = 1 }
-    }
-    END { exit bad }' <<<"$help") || fail "$name --help: option without description/default: $bad"
+    function check() { if (inopt && rec !~ /^[^ (].* \(default: .+\)$/) { print hdr; bad = 1 } inopt = 0 }
+    inopt && length($0) > 32 && substr($0, 1, 32) ~ /^ +$/ && substr($0, 33, 1) != " " { rec = (rec == "" ? "" : rec " ") substr($0, 33); next }
+    { check() }
+    /^  (-[a-zA-Z], |    )--/ { inopt = 1; hdr = $0; rec = substr($0, 33); sub(/^ +/, "", rec) }
+    END { check(); exit bad }' <<<"$help") || fail "$name --help: option without description/default: $bad"
   n=$((n + 1))
-done < <("$M" --help | sed -n '/^commands:/,/^$/p' | sed '1d;$d' | sed -E 's/^  ([a-z_-]+( [a-z-]+)?) {2,}.*/\1/')
+done < <("$M" --help | sed -n '/^commands:/,/^$/p' | sed -nE 's/^  ([a-z_-]+( [a-z-]+)?) {2,}.*/\1/p')
 [ "$n" -ge 40 ] || fail "only $n commands in --help"
 ok "--help of $n commands: every option has a description and a default"
 "$M" help task wait | grep -q "usage: mesatee task wait TASK_ID" || fail "mesatee help task wait"
