@@ -131,6 +131,10 @@ if command -v mandoc >/dev/null; then
 fi
 warn=$(groff -man -ww -z "$man_src" 2>&1) || fail "groff failed: $warn"
 [ -z "$warn" ] || fail "groff warnings: $warn"
+# the check lintian runs on installed man pages
+warn=$(LC_ALL=C.UTF-8 MANROFFSEQ='' MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z "$man_src" 2>&1 >/dev/null) ||
+  fail "man --warnings failed: $warn"
+[ -z "$warn" ] || fail "man --warnings: $warn"
 text=$(MANWIDTH=100 man -l "$man_src" 2>&1 | col -b 2>/dev/null || MANWIDTH=100 man -l "$man_src" 2>&1)
 for want in "file encrypt" "--key-out NEWKEYFILE" "task wait TASK_ID" "EXIT STATUS" "MESATEE_OUTPUT"; do
   grep -qF -- "$want" <<<"$text" || fail "man page lacks '$want'"
