@@ -211,7 +211,8 @@ static const cli_cmd commands[] = {
 static const char global_usage[] =
     "global options: --server URL  --ca FILE  --insecure  --token-file FILE\n"
     "                --config FILE  --output text|json  --policy FILE\n"
-    "                --policy-signers FILE  --policy-threshold N\n";
+    "                --policy-signers FILE  --policy-threshold N\n"
+    "                --tls-server-name NAME\n";
 
 static void print_cmd_usage(FILE *f, const cli_cmd *c)
 {
@@ -294,7 +295,7 @@ int cli_fail(const char *fmt, ...)
 
 static const char *const global_with_arg[] = {"server", "ca", "token-file", "config", "output",
                                               "policy", "policy-signers", "policy-threshold",
-                                              NULL};
+                                              "tls-server-name", NULL};
 
 /* Records a global option; returns false if name is not global. */
 static bool set_global(cli_ctx *ctx, const char *name, const char *value)
@@ -316,6 +317,8 @@ static bool set_global(cli_ctx *ctx, const char *name, const char *value)
         slot = &ctx->f_policy_signers;
     else if (!strcmp(name, "policy-threshold"))
         slot = &ctx->f_policy_threshold;
+    else if (!strcmp(name, "tls-server-name"))
+        slot = &ctx->f_tls_server_name;
     if (!slot)
         return false;
     *slot = value;
@@ -562,7 +565,7 @@ static int read_config(cli_ctx *ctx, const char *path, bool must_exist)
         return CLI_USAGE;
     }
     cli_setting *targets[CLI_CONFIG_NKEYS] = {&ctx->server, &ctx->ca, &ctx->token_file,
-                                              &ctx->output};
+                                              &ctx->output, &ctx->tls_server_name};
     int rc = CLI_OK;
     for (int k = 0; k < CLI_CONFIG_NKEYS; k++) {
         if (!cf.value[k] || targets[k]->value)
@@ -607,6 +610,8 @@ static int resolve_settings(cli_ctx *ctx)
          "MESATEE_POLICY_SIGNERS"},
         {&ctx->policy_threshold, ctx->f_policy_threshold, "--policy-threshold",
          "MESATEE_POLICY_THRESHOLD"},
+        {&ctx->tls_server_name, ctx->f_tls_server_name, "--tls-server-name",
+         "MESATEE_TLS_SERVER_NAME"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         if (map[i].flag)
@@ -653,6 +658,10 @@ static int make_client(cli_ctx *ctx)
     if (!ctx->client)
         return cli_usage_error(NULL, "%s (server from %s)", mesatee_client_errmsg(NULL),
                                ctx->server.source);
+    if (ctx->tls_server_name.value &&
+        mesatee_client_set_tls_server_name(ctx->client, ctx->tls_server_name.value) != 0)
+        return cli_usage_error(ctx, "%s (from %s)", mesatee_client_errmsg(ctx->client),
+                               ctx->tls_server_name.source);
     if (ctx->insecure) {
         fprintf(stderr, "mesatee: WARNING: --insecure: the server's certificate is NOT "
                         "verified; the token and keys can be intercepted\n");
