@@ -529,7 +529,7 @@ static X509 *self_cert(const char *path, EVP_PKEY *key, const char *san, char *w
         snprintf(why, cap, "the file held no readable certificate");
     } else if (X509_check_private_key(c, key) != 1) {
         snprintf(why, cap, "the certificate there belongs to another key (the server last ran "
-                           "at another level, or the key was replaced)");
+                           "at another level or with --tls-cert, or the key was replaced)");
     } else if (!mt_tls_cert_san(c, have, sizeof have) || !mt_tls_san_equal(have, san)) {
         snprintf(why, cap, "the names changed from %.1000s to %.1000s", have, san);
     } else if (secs_left(c) < (long long)MT_TLS_ID_RENEW_DAYS * 86400) {
