@@ -78,10 +78,12 @@ struct cli_ctx {
     /* global flags as given */
     const char *f_server, *f_ca, *f_token_file, *f_config, *f_output, *f_policy;
     const char *f_policy_signers, *f_policy_threshold;
+    const char *f_tls_server_name;
     bool insecure;
     /* resolved */
     cli_setting server, ca, token_file, output, config, policy;
     cli_setting policy_signers, policy_threshold; /* auditor keys (PEM), how many must sign */
+    cli_setting tls_server_name; /* name verified instead of the URL's host */
     bool config_found;
     bool json;
     bool have_token;

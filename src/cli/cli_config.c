@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const cli_config_keys[CLI_CONFIG_NKEYS] = {"server", "ca", "token_file", "output"};
+const char *const cli_config_keys[CLI_CONFIG_NKEYS] = {"server", "ca", "token_file", "output",
+                                                       "tls_server_name"};
 
 static int is_blank(char c)
 {
@@ -49,7 +50,8 @@ static mt_status parse_line(const char *b, const char *e, int lineno, cli_config
             k = i;
     if (k < 0)
         return mt_err_set(err, MT_EINVAL,
-                          "unknown key '%.*s' (known keys: server, ca, token_file, output)",
+                          "unknown key '%.*s' (known keys: server, ca, token_file, output, "
+                          "tls_server_name)",
                           (int)(klen > 64 ? 64 : klen), kb);
     if (out->value[k])
         return mt_err_set(err, MT_EINVAL, "key '%s' is set twice (first on line %d)",

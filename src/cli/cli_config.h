@@ -3,7 +3,7 @@
  * Format: UTF-8 text, one `key = value` per line; blank lines and lines whose
  * first non-blank character is '#' are ignored; spaces and tabs around key
  * and value are trimmed; CRLF line ends are accepted. Known keys: server, ca,
- * token_file, output (cli_config_keys, in that order). A key may appear once;
+ * token_file, output, tls_server_name (cli_config_keys, in that order). A key may appear once;
  * values may not be empty; a line is at most CLI_CONFIG_MAX_LINE bytes; the
  * text may not contain NUL bytes; the whole file is at most
  * CLI_CONFIG_MAX_BYTES (the caller enforces that when reading).
@@ -22,7 +22,7 @@
 
 #include "mt_err.h"
 
-#define CLI_CONFIG_NKEYS 4
+#define CLI_CONFIG_NKEYS 5
 #define CLI_CONFIG_MAX_LINE 1023
 #define CLI_CONFIG_MAX_BYTES (64 * 1024)
 

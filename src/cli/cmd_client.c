@@ -1177,6 +1177,7 @@ int cli_cmd_config_show(cli_ctx *ctx)
                 {"ca", &ctx->ca},
                 {"token_file", &ctx->token_file},
                 {"output", &ctx->output},
+                {"tls_server_name", &ctx->tls_server_name},
                 {"config", &ctx->config}};
     if (ctx->json) {
         json_t *o = json_object();

@@ -14,6 +14,7 @@
 #include "mt_util.h"
 #ifdef MT_CLI_HAVE_SERVER
 #include "mt_server.h"
+#include "mt_tls_id.h"
 #include "tee_tpm2.h"
 #endif
 #ifdef MT_CLI_HAVE_CORE
@@ -158,6 +159,27 @@ int cli_cmd_serve(cli_ctx *ctx)
     if (!opt_u64(ctx, "cert-renew-s", 0, 86400ULL * 365, &renew_s, &rc))
         return rc;
 #ifdef MT_CLI_HAVE_SERVER
+    /* TLS names and the operator's certificate (mt_tls_id.h) */
+    const char *sans[MT_TLS_SAN_MAX + 1];
+    int n_san = cli_opt_all(ctx, "tls-san", sans, MT_TLS_SAN_MAX + 1);
+    if (n_san > MT_TLS_SAN_MAX)
+        return cli_usage_error(ctx, "at most %d --tls-san options", MT_TLS_SAN_MAX);
+    {
+        char san_text[MT_TLS_SAN_TEXT_MAX];
+        mt_err serr = {0};
+        if (mt_tls_san_list(sans, (size_t)n_san, listen, san_text, sizeof san_text, &serr) !=
+            MT_OK)
+            return cli_usage_error(ctx, "--tls-san: %s", serr.msg);
+    }
+    const char *tls_cert = cli_opt_get(ctx, "tls-cert"), *tls_key = cli_opt_get(ctx, "tls-key");
+    if ((tls_cert && !*tls_cert) || (tls_key && !*tls_key))
+        return cli_usage_error(ctx, "--tls-cert and --tls-key need a file name");
+    if ((tls_cert != NULL) != (tls_key != NULL))
+        return cli_usage_error(ctx, "--tls-cert FILE and --tls-key FILE go together");
+    if (tls_cert && level && strcmp(level, "none") != 0)
+        return cli_usage_error(ctx, "--tls-cert/--tls-key are for --level none: attested levels "
+                                    "make their own RA-TLS certificates (clients verify them by "
+                                    "policy, not by name)");
     /* flag > environment; read by the tpm2 attester (tee_tpm2.h) */
     if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
         return cli_fail("cannot set MESATEE_TPM2_TCTI: %s", strerror(errno));
@@ -202,6 +224,10 @@ int cli_cmd_serve(cli_ctx *ctx)
     memset(&cfg, 0, sizeof cfg);
     cfg.listen = listen;
     cfg.tee_level = level ? level : "none";
+    cfg.tls_san = sans;
+    cfg.n_tls_san = (size_t)n_san;
+    cfg.tls_cert = tls_cert;
+    cfg.tls_key = tls_key;
     char measured[2048];
     cli_measured_config(ctx, measured, sizeof measured);
     cfg.measured_config = measured;

@@ -59,6 +59,11 @@ static const cli_opt o_serve[] = {
      "required with --remote-executors"},
     {"executor-max-buffered-mib", true, 0, "N",
      "with --remote-executors: report bodies held in memory across connections", "512"},
+    {"tls-san", true, 0, "NAME|IP", "a name or address for the level-none certificate and the "
+     "RA-TLS certificates (docs/getting-started.md)", "the listen host, the host name, localhost", true},
+    {"tls-cert", true, 0, "FILE", "operator-supplied certificate chain (PEM; level none; "
+     "re-read on SIGHUP)", "a self-signed identity kept in DIR"},
+    {"tls-key", true, 0, "FILE", "the key of --tls-cert (PEM)", "required with --tls-cert"},
     {NULL, false}};
 static const cli_opt o_executor[] = {
     {"scheduler", true, 0, "URL", "the scheduler's executor API, https://HOST:PORT", "required"},
@@ -241,6 +246,8 @@ static const cli_opt o_global[] = {
      "(env MESATEE_POLICY_SIGNERS)", "none"},
     {"policy-threshold", true, 0, "N", "with --policy-signers: N of them suffice (env "
      "MESATEE_POLICY_THRESHOLD); 0 = all", "0"},
+    {"tls-server-name", true, 0, "NAME", "verify the certificate for NAME while connecting to "
+     "the --server address (env MESATEE_TLS_SERVER_NAME)", "the URL's host"},
     {"help", false, 'h', NULL, "show help for the command and exit", "off"},
     {"version", false, 'V', NULL, "print the version and exit", "off"},
     {NULL, false}};
@@ -537,6 +544,8 @@ static bool set_global(cli_ctx *ctx, const char *name, const char *value)
         slot = &ctx->f_policy_signers;
     else if (!strcmp(name, "policy-threshold"))
         slot = &ctx->f_policy_threshold;
+    else if (!strcmp(name, "tls-server-name"))
+        slot = &ctx->f_tls_server_name;
     if (!slot)
         return false;
     *slot = value;
@@ -837,7 +846,7 @@ static int read_config(cli_ctx *ctx, const char *path, bool must_exist)
         return CLI_USAGE;
     }
     cli_setting *targets[CLI_CONFIG_NKEYS] = {&ctx->server, &ctx->ca, &ctx->token_file,
-                                              &ctx->output};
+                                              &ctx->output, &ctx->tls_server_name};
     int rc = CLI_OK;
     for (int k = 0; k < CLI_CONFIG_NKEYS; k++) {
         if (!cf.value[k] || targets[k]->value)
@@ -882,6 +891,8 @@ static int resolve_settings(cli_ctx *ctx)
          "MESATEE_POLICY_SIGNERS"},
         {&ctx->policy_threshold, ctx->f_policy_threshold, "--policy-threshold",
          "MESATEE_POLICY_THRESHOLD"},
+        {&ctx->tls_server_name, ctx->f_tls_server_name, "--tls-server-name",
+         "MESATEE_TLS_SERVER_NAME"},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
         if (map[i].flag)
@@ -927,6 +938,10 @@ static int make_client(cli_ctx *ctx)
     if (!ctx->client)
         return cli_usage_error(NULL, "%s (server from %s)", mesatee_client_errmsg(NULL),
                                ctx->server.source);
+    if (ctx->tls_server_name.value &&
+        mesatee_client_set_tls_server_name(ctx->client, ctx->tls_server_name.value) != 0)
+        return cli_usage_error(ctx, "%s (from %s)", mesatee_client_errmsg(ctx->client),
+                               ctx->tls_server_name.source);
     if (ctx->insecure) {
         fprintf(stderr, "mesatee: WARNING: --insecure: the server's certificate is NOT "
                         "verified; the token and keys can be intercepted\n");

@@ -1,6 +1,7 @@
 /* libmesatee: client handle, HTTP transport (libcurl, TLS 1.3 only), typed
  * REST calls, key files and file encryption helpers. Contract: mesatee.h. */
 #include "mesatee.h"
+#include "client_tls.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -27,7 +28,7 @@
 #include "mt_secmem.h"
 #include "mt_util.h"
 
-#define CLIENT_ERR_MAX 512
+#define CLIENT_ERR_MAX 1024
 #define CLIENT_MAX_RESPONSE MESATEE_MAX_RESPONSE_BYTES /* JSON answers; downloads stream */
 #define CLIENT_DEFAULT_STALL_S 60L
 #define CLIENT_CONNECT_TIMEOUT_S 10L
@@ -62,6 +63,15 @@ struct mesatee_client {
     size_t att_cert_len;
     mesatee_progress_fn progress; /* mesatee_client_set_progress; NULL: off */
     void *progress_ud;
+    /* --tls-server-name: the name in the URL (SNI, verification), while the
+     * connection goes to the address of base (CURLOPT_CONNECT_TO). */
+    char *tls_name_base;           /* "https://NAME:PORT"; NULL = base */
+    struct curl_slist *connect_to; /* "NAME:PORT:HOST:PORT" */
+    /* What the last verified handshake saw, to explain a failure (client_tls.h). */
+    uint8_t *seen_leaf;
+    size_t seen_leaf_len;
+    int seen_verr;
+    bool seen_any;
 };
 
 /* ======================================================================== */
@@ -296,6 +306,9 @@ MESATEE_API void mesatee_client_free(mesatee_client *c)
     free(c->att_claims);
     free(c->att_cert);
     free(c->ca_file);
+    free(c->tls_name_base);
+    curl_slist_free_all(c->connect_to);
+    free(c->seen_leaf);
     free(c->base);
     free(c);
 }
@@ -315,6 +328,64 @@ MESATEE_API int mesatee_client_set_ca_file(mesatee_client *c, const char *path)
     free(c->ca_file);
     c->ca_file = copy;
     return MESATEE_OK;
+}
+
+/* "host" and "port" of base ("https://HOST[:PORT]"; IPv6 keeps its brackets). */
+static void base_host_port(const char *base, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *h = base + strlen("https://");
+    const char *end = h[0] == '[' ? strchr(h, ']') : strchr(h, ':');
+    if (h[0] == '[' && end)
+        end++;
+    if (!end)
+        end = h + strlen(h);
+    snprintf(host, hcap, "%.*s", (int)(end - h), h);
+    snprintf(port, pcap, "%s", *end == ':' ? end + 1 : "443");
+}
+
+MESATEE_API int mesatee_client_set_tls_server_name(mesatee_client *c, const char *name)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    clear_err(c);
+    if (name && !client_tls_name_ok(name)) {
+        char shown[72];
+        size_t k = 0;
+        for (const char *p = name; *p && k < 64; p++)
+            shown[k++] = (*p > 32 && *p < 127) ? *p : '?';
+        shown[k] = '\0';
+        return set_err(c, MESATEE_EINVAL,
+                       "TLS server name '%s%s' is neither a DNS host name nor an IP address",
+                       shown, strlen(name) > 64 ? "..." : "");
+    }
+    char *nb = NULL;
+    struct curl_slist *ct = NULL;
+    if (name) {
+        char host[300], port[8], entry[700];
+        base_host_port(c->base, host, sizeof host, port, sizeof port);
+        bool v6 = client_tls_name_is_v6(name);
+        size_t n = strlen(name) + 32;
+        if (!(nb = malloc(n)))
+            return set_err(c, MESATEE_ENOMEM, "out of memory");
+        snprintf(nb, n, "https://%s%s%s:%s", v6 ? "[" : "", name, v6 ? "]" : "", port);
+        snprintf(entry, sizeof entry, "%s%s%s:%s:%s:%s", v6 ? "[" : "", name, v6 ? "]" : "",
+                 port, host, port);
+        if (!(ct = curl_slist_append(NULL, entry))) {
+            free(nb);
+            return set_err(c, MESATEE_ENOMEM, "out of memory");
+        }
+    }
+    free(c->tls_name_base);
+    curl_slist_free_all(c->connect_to);
+    c->tls_name_base = nb;
+    c->connect_to = ct;
+    return MESATEE_OK;
+}
+
+/* The base URL requests use: the TLS server name's when set. */
+static const char *req_base(const mesatee_client *c)
+{
+    return c->tls_name_base ? c->tls_name_base : c->base;
 }
 
 MESATEE_API int mesatee_client_set_insecure_skip_verify(mesatee_client *c, int on)
@@ -566,11 +637,27 @@ static int error_from_curl(mesatee_client *c, CURLcode rc, const char *errbuf, c
 #if LIBCURL_VERSION_NUM < 0x073e00
     case CURLE_SSL_CACERT:
 #endif
+    {
+        char host[300], port[8], msg[CLIENT_ERR_MAX];
+        base_host_port(req_base(c), host, sizeof host, port, sizeof port);
+        if (host[0] == '[') { /* the certificate names the address without brackets */
+            memmove(host, host + 1, strlen(host));
+            host[strcspn(host, "]")] = '\0';
+        }
+        client_tls_seen seen = {
+            .leaf = c->seen_any ? c->seen_leaf : NULL,
+            .leaf_len = c->seen_leaf_len,
+            .verr = c->seen_verr,
+            .host = host,
+            .ca_file = c->ca_file,
+        };
+        client_tls_explain(&seen, detail, msg, sizeof msg);
+        return set_err(c, MESATEE_ENET, "%s", msg);
+    }
     case CURLE_SSL_CACERT_BADFILE:
-        return set_err(c, MESATEE_ENET,
-                       "TLS: the server's certificate is not trusted (%s); pin the server "
-                       "certificate <data-dir>/tls/server-cert.pem as the CA file",
-                       detail);
+        return set_err(c, MESATEE_EIO,
+                       "TLS: cannot use the CA file %s: %s (it must hold PEM certificates)",
+                       c->ca_file ? c->ca_file : "(system store)", detail);
     case CURLE_SSL_CONNECT_ERROR:
         return set_err(c, MESATEE_ENET,
                        "TLS handshake with %s failed (TLS 1.3 is required): %s", c->base,
@@ -578,6 +665,75 @@ static int error_from_curl(mesatee_client *c, CURLcode rc, const char *errbuf, c
     default:
         return set_err(c, MESATEE_ENET, "request to %s failed: %s", url, detail);
     }
+}
+
+/* ======================================================================== */
+/* What a verified handshake saw (to explain failures, client_tls.h)        */
+/*                                                                           */
+/* Without a policy, curl verifies the chain and the name itself; a verify  */
+/* callback that only records the server's certificate and the first chain  */
+/* error (and returns curl's verdict unchanged) lets a failure be explained: */
+/* chain error = unknown CA / changed pin / expired; no chain error but a   */
+/* failed verification = the name.                                           */
+
+static pthread_once_t seen_once = PTHREAD_ONCE_INIT;
+static int seen_idx = -1;
+static bool seen_usable; /* libcurl uses OpenSSL: its SSL_CTX is ours to hook */
+
+static void seen_init_once(void)
+{
+    seen_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+    seen_usable = seen_idx >= 0 && vi && vi->ssl_version &&
+                  strncmp(vi->ssl_version, "OpenSSL", 7) == 0;
+}
+
+static int seen_verify_cb(int preverify_ok, X509_STORE_CTX *xs)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    mesatee_client *c = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), seen_idx) : NULL;
+    if (!c)
+        return preverify_ok;
+    if (!c->seen_any) {
+        X509 *leaf = X509_STORE_CTX_get0_cert(xs);
+        uint8_t *der = NULL;
+        int dl = leaf ? i2d_X509(leaf, &der) : -1;
+        if (dl > 0) {
+            free(c->seen_leaf);
+            if ((c->seen_leaf = malloc((size_t)dl))) {
+                memcpy(c->seen_leaf, der, (size_t)dl);
+                c->seen_leaf_len = (size_t)dl;
+                c->seen_any = true;
+            }
+        }
+        OPENSSL_free(der);
+    }
+    if (!preverify_ok && c->seen_verr == X509_V_OK)
+        c->seen_verr = X509_STORE_CTX_get_error(xs);
+    return preverify_ok;
+}
+
+static CURLcode seen_ctx_cb(CURL *curl, void *sslctx, void *ud)
+{
+    (void)curl;
+    SSL_CTX *ctx = sslctx;
+    if (SSL_CTX_set_ex_data(ctx, seen_idx, ud) != 1)
+        return CURLE_OK; /* only the explanation is lost */
+    SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), seen_verify_cb);
+    return CURLE_OK;
+}
+
+/* Installs the recorder on h for a verified (CA or system store) transfer. */
+static void seen_setup(mesatee_client *c, CURL *h)
+{
+    pthread_once(&seen_once, seen_init_once);
+    c->seen_any = false;
+    c->seen_verr = X509_V_OK;
+    c->seen_leaf_len = 0;
+    if (!seen_usable)
+        return;
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, seen_ctx_cb);
+    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, c);
 }
 
 /* ======================================================================== */
@@ -787,7 +943,8 @@ MESATEE_API int mesatee_client_attest(mesatee_client *c, char **json_out)
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *h = c->curl;
     curl_easy_reset(h);
-    curl_easy_setopt(h, CURLOPT_URL, c->base);
+    curl_easy_setopt(h, CURLOPT_URL, req_base(c));
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
@@ -879,7 +1036,7 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     if (!is_get && !is_post && strcmp(method, "PUT") != 0 && strcmp(method, "DELETE") != 0)
         return set_err(c, MESATEE_EINVAL, "unsupported HTTP method '%.16s'", method);
 
-    size_t url_len = strlen(c->base) + strlen(path) + 1;
+    size_t url_len = strlen(req_base(c)) + strlen(path) + 1;
     char *url = malloc(url_len);
     char *auth = NULL;
     struct curl_slist *hdrs = NULL;
@@ -890,11 +1047,12 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
         st = set_err(c, MESATEE_ENOMEM, "out of memory");
         goto out;
     }
-    snprintf(url, url_len, "%s%s", c->base, path);
+    snprintf(url, url_len, "%s%s", req_base(c), path);
 
     CURL *h = c->curl;
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -909,6 +1067,8 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
         curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
         curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* pin: only this file */
     }
+    if (!c->insecure && !c->policy)
+        seen_setup(c, h);
     long connect_to = CLIENT_CONNECT_TIMEOUT_S;
     if (c->timeout_s > 0) {
         curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);

@@ -96,6 +96,12 @@ MESATEE_API void mesatee_client_free(mesatee_client *c);
  * server's pinned self-signed certificate (<data-dir>/tls/server-cert.pem).
  * MESATEE_EIO if the file cannot be read. */
 MESATEE_API int mesatee_client_set_ca_file(mesatee_client *c, const char *path);
+/* Connects to the address of the server URL but verifies (and sends as TLS
+ * SNI and Host) name instead: for a server reached by an address that its
+ * certificate does not name (an IP address, a tunnel, a test host). name is
+ * a DNS host name or an IP address; NULL clears it. MESATEE_EINVAL for
+ * anything else. */
+MESATEE_API int mesatee_client_set_tls_server_name(mesatee_client *c, const char *name);
 /* INSECURE: on != 0 disables all verification of the server's certificate
  * and name. Anyone on the path can then read and change the traffic,
  * including the token and file keys. For debugging only. */

@@ -178,6 +178,10 @@ struct mt_gateway {
     unsigned renew_interval_s;
     struct event *renew_ev;
     unsigned long renewals;
+    mt_status (*reload)(void *ctx, EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain,
+                        mt_err *err);
+    void *reload_ctx;
+    struct event *sighup_ev;
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
@@ -1792,7 +1796,8 @@ static mt_status gw_parse_listen(const char *listen, char *host, size_t cap, uns
     return MT_OK;
 }
 
-static mt_status gw_tls_context(SSL_CTX **out, EVP_PKEY *key, X509 *cert, mt_err *err)
+static mt_status gw_tls_context(SSL_CTX **out, EVP_PKEY *key, X509 *cert,
+                                STACK_OF(X509) *chain, mt_err *err)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx)
@@ -1800,7 +1805,7 @@ static mt_status gw_tls_context(SSL_CTX **out, EVP_PKEY *key, X509 *cert, mt_err
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 ||
         SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1 ||
         SSL_CTX_use_certificate(ctx, cert) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
-        SSL_CTX_check_private_key(ctx) != 1) {
+        SSL_CTX_check_private_key(ctx) != 1 || (chain && SSL_CTX_set1_chain(ctx, chain) != 1)) {
         unsigned long e = ERR_get_error();
         char buf[160];
         ERR_error_string_n(e, buf, sizeof buf);
@@ -1815,7 +1820,9 @@ static mt_status gw_tls_context(SSL_CTX **out, EVP_PKEY *key, X509 *cert, mt_err
     return MT_OK;
 }
 
-static mt_status gw_write_cert(const char *data_dir, X509 *cert, mt_err *err)
+/* Writes tls/server-cert.pem: cert, then the chain (if any). */
+static mt_status gw_write_cert(const char *data_dir, X509 *cert, STACK_OF(X509) *chain,
+                               mt_err *err)
 {
     char dir[4096], path[4200];
     if (snprintf(dir, sizeof dir, "%s/tls", data_dir) >= (int)sizeof dir)
@@ -1827,7 +1834,10 @@ static mt_status gw_write_cert(const char *data_dir, X509 *cert, mt_err *err)
         return mt_err_set(err, MT_EIO, "cannot set mode 0700 on %s: %s", dir, strerror(errno));
     snprintf(path, sizeof path, "%s/server-cert.pem", dir);
     BIO *bio = BIO_new(BIO_s_mem());
-    if (!bio || PEM_write_bio_X509(bio, cert) != 1) {
+    bool ok = bio && PEM_write_bio_X509(bio, cert) == 1;
+    for (int i = 0; ok && chain && i < sk_X509_num(chain); i++)
+        ok = PEM_write_bio_X509(bio, sk_X509_value(chain, i)) == 1;
+    if (!ok) {
         BIO_free(bio);
         return mt_err_set(err, MT_ENOMEM, "cannot encode the server certificate as PEM");
     }
@@ -1851,13 +1861,13 @@ mt_status mt_gateway_renew_now(mt_gateway *gw, mt_err *err)
     SSL_CTX *ctx = NULL;
     mt_status st = gw->renew(gw->renew_ctx, &key, &cert, err);
     if (st == MT_OK)
-        st = gw_tls_context(&ctx, key, cert, err);
+        st = gw_tls_context(&ctx, key, cert, NULL, err);
     if (st == MT_OK) {
         /* Connections already made hold a reference to the old context. */
         SSL_CTX_free(gw->ssl_ctx);
         gw->ssl_ctx = ctx;
         gw->renewals++;
-        st = gw_write_cert(gw->data_dir, cert, err);
+        st = gw_write_cert(gw->data_dir, cert, NULL, err);
     }
     EVP_PKEY_free(key);
     X509_free(cert);
@@ -1886,6 +1896,51 @@ static void gw_renew_cb(evutil_socket_t fd, short what, void *arg)
         mt_info("mesatee: TLS key and certificate renewed with fresh evidence (renewal %lu; "
                 "next in %u s)",
                 gw->renewals, gw->renew_interval_s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Identity reload (SIGHUP)                                                  */
+/* ------------------------------------------------------------------------ */
+
+mt_status mt_gateway_reload_identity(mt_gateway *gw, mt_err *err)
+{
+    if (!gw || !gw->reload)
+        return mt_err_set(err, MT_EINVAL, "this gateway cannot reload its TLS identity");
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    STACK_OF(X509) *chain = NULL;
+    SSL_CTX *ctx = NULL;
+    mt_status st = gw->reload(gw->reload_ctx, &key, &cert, &chain, err);
+    if (st == MT_OK && (!key || !cert))
+        st = mt_err_set(err, MT_EINTERNAL, "the identity reload gave no key or certificate");
+    if (st == MT_OK)
+        st = gw_tls_context(&ctx, key, cert, chain, err);
+    if (st == MT_OK) {
+        /* Connections already made hold a reference to the old context. */
+        SSL_CTX_free(gw->ssl_ctx);
+        gw->ssl_ctx = ctx;
+        st = gw_write_cert(gw->data_dir, cert, chain, err);
+    }
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    sk_X509_pop_free(chain, X509_free);
+    return st;
+}
+
+static void gw_sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    mt_gateway *gw = arg;
+    if (gw->stopping || !gw->reload)
+        return;
+    mt_info("mesatee: received SIGHUP: reloading the TLS identity");
+    mt_err err;
+    mt_err_clear(&err);
+    if (mt_gateway_reload_identity(gw, &err) != MT_OK)
+        mt_error("mesatee: TLS identity reload failed, keeping the current one: %s", err.msg);
+    else
+        mt_info("mesatee: TLS identity reloaded (new connections use it; open ones keep theirs)");
 }
 
 static mt_status gw_bind(mt_gateway *gw, const char *listen, mt_err *err)
@@ -1965,8 +2020,10 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    if ((st = gw_tls_context(&gw->ssl_ctx, cfg->key, cfg->cert, err)) != MT_OK)
+    if ((st = gw_tls_context(&gw->ssl_ctx, cfg->key, cfg->cert, cfg->chain, err)) != MT_OK)
         goto out;
+    gw->reload = cfg->reload;
+    gw->reload_ctx = cfg->reload_ctx;
     gw->renew = cfg->renew;
     gw->renew_ctx = cfg->renew_ctx;
     gw->renew_interval_s = cfg->renew ? cfg->renew_interval_s : 0;
@@ -1997,6 +2054,8 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         if (gw->handle_signals) {
             gw->sigterm_ev = evsignal_new(gw->base, SIGTERM, gw_signal_cb, gw);
             gw->sigint_ev = evsignal_new(gw->base, SIGINT, gw_signal_cb, gw);
+            if (gw->reload)
+                gw->sighup_ev = evsignal_new(gw->base, SIGHUP, gw_sighup_cb, gw);
         }
     }
     struct timeval renew_tv = {(time_t)gw->renew_interval_s, 0};
@@ -2006,7 +2065,9 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         (gw->handle_signals && (!gw->sigterm_ev || !gw->sigint_ev)) ||
         event_add(gw->stop_ev, NULL) != 0 ||
         (gw->handle_signals &&
-         (evsignal_add(gw->sigterm_ev, NULL) != 0 || evsignal_add(gw->sigint_ev, NULL) != 0))) {
+         (evsignal_add(gw->sigterm_ev, NULL) != 0 || evsignal_add(gw->sigint_ev, NULL) != 0)) ||
+        (gw->handle_signals && gw->reload &&
+         (!gw->sighup_ev || evsignal_add(gw->sighup_ev, NULL) != 0))) {
         st = mt_err_set(err, MT_ENOMEM, "cannot set up the event loop");
         goto out;
     }
@@ -2034,7 +2095,7 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
             }
     }
 
-    if ((st = gw_write_cert(gw->data_dir, cfg->cert, err)) != MT_OK)
+    if ((st = gw_write_cert(gw->data_dir, cfg->cert, cfg->chain, err)) != MT_OK)
         goto out;
     if ((st = gw_bind(gw, cfg->listen ? cfg->listen : GW_DEFAULT_LISTEN, err)) != MT_OK)
         goto out;
@@ -2111,6 +2172,8 @@ void mt_gateway_free(mt_gateway *gw)
         event_free(gw->sigterm_ev);
     if (gw->sigint_ev)
         event_free(gw->sigint_ev);
+    if (gw->sighup_ev)
+        event_free(gw->sighup_ev);
     if (gw->grace_ev)
         event_free(gw->grace_ev);
     if (gw->renew_ev)

@@ -25,6 +25,7 @@
  * The backend is called only from the thread running mt_gateway_run, except
  * handle for slow routes (backend.slow), which runs on the gateway's worker
  * threads (slow_threads of them, slow_queue waiting at most).
+ * With handle_signals, SIGHUP reloads the TLS identity (config.reload).
  * The gateway ignores SIGPIPE for the whole process (writes to closed sockets
  * must fail with EPIPE, not kill the daemon). */
 #ifndef MT_GATEWAY_H
@@ -101,6 +102,17 @@ typedef struct mt_gateway_config {
     mt_status (*renew)(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *err);
     void *renew_ctx;
     unsigned renew_interval_s;
+    /* Optional, borrowed: issuer certificates sent after cert (an operator's
+     * chain); NULL = none. */
+    STACK_OF(X509) *chain;
+    /* Optional: reloads the identity (key, certificate, chain: ownership
+     * passes to the gateway; *chain may stay NULL) on SIGHUP (when
+     * handle_signals) and on mt_gateway_reload_identity. New connections get
+     * it, in-flight ones keep theirs, tls/server-cert.pem is rewritten. On
+     * failure the current identity stays and the reason is logged. */
+    mt_status (*reload)(void *ctx, EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain,
+                        mt_err *err);
+    void *reload_ctx;
 } mt_gateway_config;
 
 typedef struct mt_gateway mt_gateway;
@@ -127,6 +139,10 @@ void mt_gateway_stop(mt_gateway *gw);
 /* Renews the certificate now (as the renewal timer does); gateway thread
  * only. MT_OK also counts the renewal. */
 mt_status mt_gateway_renew_now(mt_gateway *gw, mt_err *err);
+/* Reloads the TLS identity through the config's reload callback (what
+ * SIGHUP does); gateway thread only. On failure the current identity stays
+ * and err says why. MT_EINVAL when the gateway has no reload callback. */
+mt_status mt_gateway_reload_identity(mt_gateway *gw, mt_err *err);
 /* How many renewals succeeded since start. */
 unsigned long mt_gateway_renewals(const mt_gateway *gw);
 

@@ -10,6 +10,12 @@
  * re-queued or failed at next start), closes the store.
  * At start it writes <data-dir>/tls/server-cert.pem (the certificate clients
  * pin) and <data-dir>/server.url ("https://127.0.0.1:PORT", useful with port 0).
+ * TLS identity (mt_tls_id.h): at level none a stable key and certificate kept
+ * in <data-dir>/tls/ (or the operator's certificate and key); above none a
+ * fresh RA-TLS certificate at every start and renewal. Every certificate the
+ * server makes names tls_san (default: the listen host, the host name,
+ * localhost, 127.0.0.1). SIGHUP reloads the identity (operator files re-read,
+ * attested levels: fresh evidence); a bad new identity keeps the old one.
  * Thread-safety: one server per process. */
 #ifndef MT_SERVER_H
 #define MT_SERVER_H
@@ -37,6 +43,14 @@ typedef struct mt_server_config {
     /* Total body bytes the executor API buffers across connections (0 =
      * MT_EXECUTOR_API_MAX_BUFFERED); over it a request is answered 503. */
     size_t executor_max_buffered;
+    /* TLS names: n_tls_san values of --tls-san (each a name or a comma
+     * list); 0 = the defaults (mt_tls_san_list). */
+    const char *const *tls_san;
+    size_t n_tls_san;
+    /* Level none only: the operator's certificate (chain allowed) and key
+     * files, instead of the identity kept in the data directory. */
+    const char *tls_cert;
+    const char *tls_key;
     mt_core_config core;         /* data_dir required */
 } mt_server_config;
 

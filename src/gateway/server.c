@@ -10,6 +10,7 @@
 #include "mt_executor_api.h"
 #include "mt_gateway.h"
 #include "mt_log.h"
+#include "mt_tls_id.h"
 #include "mt_util.h"
 
 /* The running gateway, for mt_server_stop. g_stoppers counts mt_server_stop
@@ -82,6 +83,29 @@ static mt_status renew_identity(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *
 
 #define DEFAULT_CERT_RENEW_S 3600
 
+/* The server's TLS identity: the operator's files, the stable level-none
+ * identity in the data directory, or a fresh RA-TLS one (mt_tls_id.h). */
+typedef struct server_identity {
+    mt_tee *tee;
+    const char *data_dir;
+    const char *tls_cert, *tls_key; /* operator files; NULL = our own */
+    bool explicit_san;              /* --tls-san given */
+    char san[MT_TLS_SAN_TEXT_MAX];
+} server_identity;
+
+static mt_status load_identity(void *ctx, EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain,
+                               mt_err *err)
+{
+    server_identity *id = ctx;
+    *chain = NULL;
+    if (id->tls_cert)
+        return mt_tls_id_operator(id->tls_cert, id->tls_key, id->explicit_san ? id->san : NULL,
+                                  key, cert, chain, err);
+    if (!strcmp(mt_tee_level(id->tee), "none"))
+        return mt_tls_id_self(id->tee, id->data_dir, id->san, key, cert, err);
+    return mt_tee_tls_identity(id->tee, key, cert, err);
+}
+
 /* ---- server ---- */
 
 void mt_server_stop(void)
@@ -106,13 +130,45 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     mt_core *core = NULL;
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
+    STACK_OF(X509) *chain = NULL;
+    server_identity *ident = calloc(1, sizeof *ident);
     mt_gateway *gw = NULL;
     mt_policy *exec_policy = NULL;
     mt_executor_api *exec_api = NULL;
-    mt_status st = mt_mkdirs(data_dir, 0700, err);
-    if (st != MT_OK)
+    mt_status st = MT_OK;
+    if (!ident) {
+        st = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* The names and the operator's files are checked before anything is made. */
+    ident->data_dir = data_dir;
+    ident->tls_cert = cfg->tls_cert;
+    ident->tls_key = cfg->tls_key;
+    ident->explicit_san = cfg->n_tls_san > 0;
+    if ((st = mt_tls_san_list(cfg->tls_san, cfg->n_tls_san, cfg->listen, ident->san,
+                              sizeof ident->san, err)) != MT_OK)
+        goto out;
+    if ((cfg->tls_cert != NULL) != (cfg->tls_key != NULL)) {
+        st = mt_err_set(err, MT_EINVAL, "give both --tls-cert FILE and --tls-key FILE");
+        goto out;
+    }
+    if (cfg->tls_cert && strcmp(level, "none") != 0) {
+        st = mt_err_set(err, MT_EINVAL,
+                        "--tls-cert/--tls-key are for level none: attested levels make their "
+                        "own RA-TLS certificates (clients verify them by policy)");
+        goto out;
+    }
+    if (cfg->tls_cert && (st = load_identity(ident, &key, &cert, &chain, err)) != MT_OK)
+        goto out;
+    if ((st = mt_mkdirs(data_dir, 0700, err)) != MT_OK)
         goto out;
     if ((st = mt_tee_open(level, data_dir, &tee, err)) != MT_OK)
+        goto out;
+    ident->tee = tee;
+    if ((st = mt_tee_set_tls_san(tee, ident->san, err)) != MT_OK)
+        goto out;
+    if (!cfg->tls_cert && !strcmp(level, "none") &&
+        (st = load_identity(ident, &key, &cert, &chain, err)) != MT_OK)
         goto out;
     const char *measured_files[] = {cfg->core.worker_path, NULL};
     const char *mc = cfg->measured_config ? cfg->measured_config : "";
@@ -139,7 +195,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
             goto out;
     } else if ((st = mt_core_start_scheduler(core, err)) != MT_OK)
         goto out;
-    if ((st = mt_tee_tls_identity(tee, &key, &cert, err)) != MT_OK)
+    if (!cert && (st = load_identity(ident, &key, &cert, &chain, err)) != MT_OK)
         goto out;
 
     mt_gateway_backend be = {
@@ -166,6 +222,9 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .level = mt_tee_level(tee),
         .key = key,
         .cert = cert,
+        .chain = chain,
+        .reload = load_identity,
+        .reload_ctx = ident,
         .max_connections = cfg->max_connections,
         .max_body = upload > json ? upload : json,
         .handle_signals = true,
@@ -180,8 +239,10 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     st = mt_gateway_new(&gcfg, &be, &gw, err);
     EVP_PKEY_free(key); /* the gateway's TLS context holds its own references */
     X509_free(cert);
+    sk_X509_pop_free(chain, X509_free);
     key = NULL;
     cert = NULL;
+    chain = NULL;
     if (st != MT_OK)
         goto out;
 
@@ -198,8 +259,10 @@ out:
     mt_gateway_free(gw);
     EVP_PKEY_free(key);
     X509_free(cert);
+    sk_X509_pop_free(chain, X509_free);
     if (core)
         mt_core_close(core); /* stops the scheduler, kills workers, closes the store */
     mt_tee_free(tee);
+    free(ident);
     return st;
 }

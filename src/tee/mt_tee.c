@@ -58,6 +58,7 @@ struct mt_tee {
     pthread_cond_t watch_cond;
     mt_tee_soft *soft; /* level soft: platform key, evidence (mt_tee_soft.h) */
     mt_tpm2_attester *tpm2; /* level tpm2: TPM attester (tee_tpm2.h) */
+    char *tls_san; /* subjectAltName of new certificates ("DNS:a,IP:b"); NULL = default */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -408,6 +409,7 @@ void mt_tee_free(mt_tee *tee)
     mt_tpm2_attester_free(tee->tpm2);
     mt_tee_snapshot_free(tee->snap);
     mt_tee_hw_free(tee->hw);
+    free(tee->tls_san);
     pthread_mutex_destroy(&tee->lock);
     mt_wipe(tee, sizeof *tee);
     free(tee);
@@ -569,18 +571,36 @@ out:
     return st;
 }
 
-mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *err)
+#define DEFAULT_TLS_SAN "DNS:localhost,IP:127.0.0.1"
+
+mt_status mt_tee_set_tls_san(mt_tee *tee, const char *san, mt_err *err)
 {
-    if (!tee || !key || !cert)
-        return mt_err_set(err, MT_EINVAL, "mt_tee_tls_identity: NULL argument");
-    *key = NULL;
+    if (!tee)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_set_tls_san: NULL argument");
+    char *copy = NULL;
+    if (san && *san && !(copy = strdup(san)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_lock(&tee->lock);
+    free(tee->tls_san);
+    tee->tls_san = copy;
+    pthread_mutex_unlock(&tee->lock);
+    return MT_OK;
+}
+
+/* A self-signed certificate for k (CN=mesatee, SANs of tee, valid days),
+ * with evidence above level none when evidence is true. */
+static mt_status make_cert(mt_tee *tee, EVP_PKEY *k, unsigned days, bool evidence, X509 **cert,
+                           mt_err *err)
+{
     *cert = NULL;
-    EVP_PKEY *k = EVP_EC_gen("P-256");
     X509 *c = X509_new();
     X509_NAME *name = c ? X509_get_subject_name(c) : NULL;
-    bool ok = k && c && name && X509_set_version(c, 2) == 1 && cert_set_serial(c) &&
+    pthread_mutex_lock(&tee->lock);
+    char *san = strdup(tee->tls_san ? tee->tls_san : DEFAULT_TLS_SAN);
+    pthread_mutex_unlock(&tee->lock);
+    bool ok = san && k && c && name && X509_set_version(c, 2) == 1 && cert_set_serial(c) &&
               X509_gmtime_adj(X509_getm_notBefore(c), -60) &&
-              X509_gmtime_adj(X509_getm_notAfter(c), (long)CERT_DAYS * 86400) &&
+              X509_gmtime_adj(X509_getm_notAfter(c), (long)days * 86400) &&
               X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"mesatee",
                                          -1, -1, 0) == 1 &&
               X509_set_issuer_name(c, name) == 1 && X509_set_pubkey(c, k) == 1 &&
@@ -588,26 +608,59 @@ mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *
               cert_add_ext(c, NID_key_usage, "critical,digitalSignature") &&
               cert_add_ext(c, NID_ext_key_usage, "serverAuth") &&
               cert_add_ext(c, NID_subject_key_identifier, "hash") &&
-              cert_add_ext(c, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+              cert_add_ext(c, NID_subject_alt_name, san);
+    free(san);
     mt_status est = MT_OK;
-    if (ok && (tee->soft || tee->tpm2 || tee->hw)) {
+    if (ok && evidence && (tee->soft || tee->tpm2 || tee->hw)) {
         pthread_mutex_lock(&tee->lock);
         est = tee->soft ? mt_tee_soft_add_evidence(tee->soft, c, k, err)
                         : add_hw_evidence(tee, c, k, err);
         pthread_mutex_unlock(&tee->lock);
     }
     ok = ok && est == MT_OK && X509_sign(c, k, EVP_sha256()) > 0;
+    ERR_clear_error();
     if (!ok) {
-        EVP_PKEY_free(k);
         X509_free(c);
         if (est != MT_OK)
             return est;
-        return mt_err_set(err, MT_EINTERNAL,
-                          "making the TLS key and certificate failed in OpenSSL");
+        return mt_err_set(err, MT_EINTERNAL, "making the TLS certificate failed in OpenSSL");
+    }
+    *cert = c;
+    return MT_OK;
+}
+
+mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *err)
+{
+    if (!tee || !key || !cert)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_tls_identity: NULL argument");
+    *key = NULL;
+    *cert = NULL;
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    if (!k) {
+        ERR_clear_error();
+        return mt_err_set(err, MT_EINTERNAL, "making the TLS key failed in OpenSSL");
+    }
+    X509 *c = NULL;
+    mt_status st = make_cert(tee, k, CERT_DAYS, true, &c, err);
+    if (st != MT_OK) {
+        EVP_PKEY_free(k);
+        return st;
     }
     *key = k;
     *cert = c;
     return MT_OK;
+}
+
+mt_status mt_tee_tls_cert_for_key(mt_tee *tee, EVP_PKEY *key, unsigned days, X509 **cert,
+                                  mt_err *err)
+{
+    if (!tee || !key || !cert || days == 0)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_tls_cert_for_key: bad argument");
+    if (strcmp(tee->level, "none") != 0)
+        return mt_err_set(err, MT_EINVAL,
+                          "a long-lived certificate is for level none only; attested levels "
+                          "make fresh RA-TLS certificates");
+    return make_cert(tee, key, days, false, cert, err);
 }
 
 /* ------------------------------------------------------------------------ */

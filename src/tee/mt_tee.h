@@ -14,7 +14,10 @@
  *  - TLS identity: a fresh P-256 key and a self-signed X.509 certificate
  *    (CN=mesatee, 90 days) per call; above level none it carries RA-TLS
  *    evidence (mt_ratls.h) bound to the new key. The gateway calls it again
- *    to renew the certificate with fresh evidence.
+ *    to renew the certificate with fresh evidence. Every certificate names
+ *    the subject alternative names set by mt_tee_set_tls_san. At level none
+ *    the server keeps a stable key in the data directory instead
+ *    (mt_tls_id.h), certified by mt_tee_tls_cert_for_key.
  *  - Sealing: 32-byte keys derived by HKDF-SHA256 from a 32-byte platform secret
  *    kept in <data-dir>/sealing.key (created 0600 on first start), the level
  *    and (above none) the measurement of the daemon binary, and a caller label.
@@ -52,6 +55,17 @@ const char *mt_tee_measurement(const mt_tee *tee);
  * evidence, a TPM quote (tag MT_RATLS_TAG_TPM2), an SNP report
  * (MT_RATLS_TAG_SNP) or a TDX/SGX quote (60000). */
 mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *err);
+
+/* The subjectAltName of every certificate made from now on, in OpenSSL's
+ * form ("DNS:name,IP:addr", built by mt_tls_san_list); NULL or "" = the
+ * default "DNS:localhost,IP:127.0.0.1". The caller validates the names. */
+mt_status mt_tee_set_tls_san(mt_tee *tee, const char *san, mt_err *err);
+
+/* Level none only (MT_EINVAL otherwise): a self-signed certificate (CN=mesatee,
+ * the SANs above, no evidence) for an existing key, valid for days days from
+ * now (minus a minute). Caller frees *cert. */
+mt_status mt_tee_tls_cert_for_key(mt_tee *tee, EVP_PKEY *key, unsigned days, X509 **cert,
+                                  mt_err *err);
 
 /* Level soft: records the configuration bytes and extra files (the worker
  * executable) and re-measures (mt_tee_measure_soft); the next TLS identity

@@ -25,3 +25,9 @@ foreach(t it_wasm_check_slow it_download_stream)
   set_tests_properties(${t} PROPERTIES
     ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
 endforeach()
+# Reaching the server from another machine (issue 9): the TLS identity, the
+# client's TLS errors, and the two-machine walkthrough of docs/getting-started.md.
+foreach(t it_tls_identity it_two_machines)
+  add_test(NAME ${t} COMMAND bash ${MT_TEST_DIR}/integration/${t}.sh)
+  set_tests_properties(${t} PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+endforeach()

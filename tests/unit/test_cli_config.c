@@ -19,7 +19,7 @@ static void test_accepts_all_keys(void **state)
 {
     (void)state;
     const char t[] = "# settings\n\nserver = https://h:1\n\tca=/x/ca.pem  \r\n"
-                     "token_file =  /t \noutput = json";
+                     "token_file =  /t \noutput = json\ntls_server_name = mesatee.example.org";
     cli_config c;
     mt_err err;
     assert_int_equal(parse(t, sizeof t - 1, &c, &err), MT_OK);
@@ -29,6 +29,8 @@ static void test_accepts_all_keys(void **state)
     assert_string_equal(c.value[2], "/t");
     assert_string_equal(c.value[3], "json");
     assert_int_equal(c.line[3], 6);
+    assert_string_equal(c.value[4], "mesatee.example.org");
+    assert_int_equal(c.line[4], 7);
     cli_config_clear(&c);
 }
 
@@ -51,6 +53,11 @@ static void test_refusals(void **state)
     expect_refused("nokey\n", 6, 1, "expected 'key = value'");
     expect_refused("ca = x\nevil = 1\n", 16, 2, "unknown key 'evil'");
     expect_refused("ca =  \t\n", 8, 1, "key 'ca' has an empty value");
+    expect_refused("tls_server_name =\n", 18, 1, "key 'tls_server_name' has an empty value");
+    expect_refused("tls_server_name = a\ntls_server_name = b\n", 40, 2,
+                   "key 'tls_server_name' is set twice");
+    expect_refused("tls_server = a\n", 15, 1, "unknown key 'tls_server' (known keys: server, ca, "
+                                             "token_file, output, tls_server_name)");
     expect_refused("ca = a\0b\n", 9, 0, "NUL byte");
     char big[CLI_CONFIG_MAX_LINE + 20];
     memset(big, 'x', sizeof big);

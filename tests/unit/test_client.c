@@ -693,7 +693,9 @@ static void test_tls_untrusted_and_pinned(void **state)
     /* no CA: the self-signed certificate is refused */
     mesatee_client *c = client_for(&s, false);
     assert_int_equal(mesatee_call(c, "GET", "/healthz", NULL, NULL), MESATEE_ENET);
-    assert_true(contains(mesatee_client_errmsg(c), "not trusted"));
+    assert_true(contains(mesatee_client_errmsg(c), "unknown CA"));
+    assert_true(contains(mesatee_client_errmsg(c), "system's trust store"));
+    assert_false(contains(mesatee_client_errmsg(c), "pin the server"));
     mesatee_client_free(c);
     /* pinned: login works, keeps the token, sends the JSON body */
     c = client_for(&s, true);
@@ -713,6 +715,116 @@ static void test_tls_untrusted_and_pinned(void **state)
     mesatee_free(out);
     mesatee_client_free(c);
     fake_stop(&s);
+}
+
+/* A self-signed certificate (a CA when ca) with a fresh key, written to path. */
+static void write_other_cert(const char *path, bool ca)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    assert_non_null(k);
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"other", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    X509V3_CTX v3;
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
+                                              ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    assert_non_null(ext);
+    X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    PEM_write_X509(f, x);
+    fclose(f);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+/* The client tells a name mismatch, a changed pinned certificate and an
+ * unknown CA apart; --tls-server-name verifies a name other than the address. */
+static void test_tls_errors_explained(void **state)
+{
+    (void)state;
+    fake_server s;
+    fake_start(&s, 4, 200, "ok", 0);
+    char url[64], other[600], ca[600];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", s.port);
+    snprintf(other, sizeof other, "%s/other-pin.pem", tmpdir);
+    snprintf(ca, sizeof ca, "%s/other-ca.pem", tmpdir);
+    write_other_cert(other, false);
+    write_other_cert(ca, true);
+
+    /* the right certificate, a name it does not carry */
+    mesatee_client *c = client_for(&s, true);
+    assert_int_equal(mesatee_client_set_tls_server_name(c, "other.example"), MESATEE_OK);
+    assert_int_equal(mesatee_call(c, "GET", "/healthz", NULL, NULL), MESATEE_ENET);
+    const char *m = mesatee_client_errmsg(c);
+    if (!contains(m, "name mismatch: the server's certificate does not name 'other.example' "
+                     "(it names IP:127.0.0.1, DNS:localhost)"))
+        fail_msg("mismatch: %s", m);
+    assert_true(contains(m, "--tls-server-name"));
+    /* the name it carries, reached by the address */
+    assert_int_equal(mesatee_client_set_tls_server_name(c, "localhost"), MESATEE_OK);
+    char *out = NULL;
+    if (mesatee_call(c, "GET", "/healthz", NULL, &out) != MESATEE_OK)
+        fail_msg("tls server name: %s", mesatee_client_errmsg(c));
+    mesatee_free(out);
+    assert_true(contains(s.req, "Host: localhost:"));
+    mesatee_client_free(c);
+
+    /* a pinned certificate that is not the server's */
+    c = mesatee_client_new(url);
+    assert_int_equal(mesatee_client_set_ca_file(c, other), MESATEE_OK);
+    assert_int_equal(mesatee_call(c, "GET", "/healthz", NULL, NULL), MESATEE_ENET);
+    m = mesatee_client_errmsg(c);
+    if (!contains(m, "the server's certificate changed: ") || !contains(m, " pins sha256:") ||
+        !contains(m, "but the server presents sha256:"))
+        fail_msg("changed: %s", m);
+    assert_false(contains(m, "pin the server"));
+    mesatee_client_free(c);
+
+    /* a CA file that does not vouch for the server */
+    c = mesatee_client_new(url);
+    assert_int_equal(mesatee_client_set_ca_file(c, ca), MESATEE_OK);
+    assert_int_equal(mesatee_call(c, "GET", "/healthz", NULL, NULL), MESATEE_ENET);
+    m = mesatee_client_errmsg(c);
+    if (!contains(m, "unknown CA: the server's certificate sha256:") || !contains(m, ca))
+        fail_msg("unknown CA: %s", m);
+    mesatee_client_free(c);
+    fake_stop(&s);
+}
+
+static void test_tls_server_name_garbage(void **state)
+{
+    (void)state;
+    mesatee_client *c = mesatee_client_new("https://127.0.0.1:7443");
+    assert_non_null(c);
+    static const char *const bad[] = {"",          "a b",         "-x.example", "x-.example",
+                                      "a..b",      "under_score", "1.2.3.999",  "[::1]",
+                                      "host:443",  "a/b",         "\x01",      NULL};
+    for (int i = 0; bad[i]; i++) {
+        assert_int_equal(mesatee_client_set_tls_server_name(c, bad[i]), MESATEE_EINVAL);
+        assert_true(contains(mesatee_client_errmsg(c), "neither a DNS host name nor an IP"));
+    }
+    char long_label[80];
+    memset(long_label, 'a', 64);
+    strcpy(long_label + 64, ".example");
+    assert_int_equal(mesatee_client_set_tls_server_name(c, long_label), MESATEE_EINVAL);
+    assert_int_equal(mesatee_client_set_tls_server_name(c, "mesatee.example.org"), MESATEE_OK);
+    assert_int_equal(mesatee_client_set_tls_server_name(c, "::1"), MESATEE_OK);
+    assert_int_equal(mesatee_client_set_tls_server_name(c, "10.0.0.1"), MESATEE_OK);
+    assert_int_equal(mesatee_client_set_tls_server_name(c, NULL), MESATEE_OK);
+    assert_int_equal(mesatee_client_set_tls_server_name(NULL, "a.example"), MESATEE_EINVAL);
+    mesatee_client_free(c);
 }
 
 static void test_tls12_refused(void **state)
@@ -911,6 +1023,8 @@ int main(void)
         cmocka_unit_test(test_unreachable_server),
         cmocka_unit_test(test_server_error_message),
         cmocka_unit_test(test_tls_untrusted_and_pinned),
+        cmocka_unit_test(test_tls_errors_explained),
+        cmocka_unit_test(test_tls_server_name_garbage),
         cmocka_unit_test(test_tls12_refused),
         cmocka_unit_test(test_bearer_and_upload_stream),
         cmocka_unit_test(test_large_download_streams),
