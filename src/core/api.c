@@ -57,6 +57,7 @@ static const route routes[] = {
     {"POST", "/v1/functions/{id}/disable", true, false, BODY_NONE, TX_WRITE, functions_disable},
     {"DELETE", "/v1/functions/{id}", true, false, BODY_NONE, TX_WRITE, functions_delete},
     {"GET", "/v1/functions/{id}/stats", true, false, BODY_NONE, TX_READ, functions_stats},
+    {"GET", "/v1/builtins", true, false, BODY_NONE, TX_NONE, functions_builtins},
     {"POST", "/v1/tasks", true, false, BODY_JSON, TX_WRITE, tasks_create},
     {"POST", "/v1/tasks/{id}/assign", true, false, BODY_JSON, TX_WRITE, tasks_assign},
     {"POST", "/v1/tasks/{id}/approve", true, false, BODY_NONE, TX_WRITE, tasks_approve},

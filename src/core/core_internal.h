@@ -275,6 +275,13 @@ mt_status functions_update(core_ctx *x);
 mt_status functions_disable(core_ctx *x);
 mt_status functions_delete(core_ctx *x);
 mt_status functions_stats(core_ctx *x);
+/* fn_schema.c: built-in argument schemas (mt_bschema.h) checked at
+ * registration (arg_decls: the stored declaration array) and at task
+ * creation (args: defaults merged with overrides); GET /v1/builtins. */
+mt_status fn_schema_check_register(core_ctx *x, const char *executor_type, const char *builtin,
+                                   const json_t *arg_decls, size_t n_inputs, size_t n_outputs);
+mt_status fn_schema_check_task(core_ctx *x, const core_function *fn, const json_t *args);
+mt_status functions_builtins(core_ctx *x);
 
 mt_status tasks_create(core_ctx *x);
 mt_status tasks_assign(core_ctx *x);
