@@ -254,6 +254,16 @@ mt_status auth_user_create(core_ctx *x);
 mt_status auth_user_list(core_ctx *x);
 mt_status auth_user_me(core_ctx *x);
 mt_status auth_user_revoke(core_ctx *x);
+/* issue 9 user lifecycle: own password change and admin reset (slow routes,
+ * auth.c), show/disable/enable/delete (users.c). */
+mt_status auth_password_self(core_ctx *x);
+mt_status auth_password_reset(core_ctx *x);
+/* Clears the failed-login count of an account (password reset). */
+void auth_limits_forget(mt_core *c, const char *username);
+mt_status users_get(core_ctx *x);
+mt_status users_disable(core_ctx *x);
+mt_status users_enable(core_ctx *x);
+mt_status users_delete(core_ctx *x);
 mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err);
 mt_status auth_dummy_init(mt_core *c, mt_err *err); /* also sets up the login limits */
 void auth_limits_free(mt_core *c);
