@@ -34,6 +34,9 @@ static const cli_opt o_executor[] = {
     {"print-identity", false}, {"max-job-mib", true}, {NULL, false}};
 static const cli_opt o_user_add[] = {{"role", true}, {"password-file", true}, {NULL, false}};
 static const cli_opt o_login[] = {{"user", true}, {"password-file", true}, {NULL, false}};
+static const cli_opt o_passwd[] = {
+    {"old-password-file", true}, {"new-password-file", true}, {NULL, false}};
+static const cli_opt o_pwfile[] = {{"password-file", true}, {NULL, false}};
 static const cli_opt o_encrypt[] = {
     {"in", true}, {"out", true}, {"key-out", true}, {"key", true}, {NULL, false}};
 static const cli_opt o_decrypt[] = {{"in", true},   {"out", true},  {"key", true},
@@ -99,6 +102,25 @@ static const cli_cmd commands[] = {
     {"user", "add", cli_cmd_user_add, "NAME [--role user|admin] [--password-file F]",
      "create a user (admin)", o_user_add, 1, 1, NT},
     {"user", "list", cli_cmd_user_list, "", "list users (admin)", o_none, 0, 0, NT},
+    {"user", "show", cli_cmd_user_show, "NAME",
+     "show a user: role, state, active tokens (admin, or yourself)", o_none, 1, 1, NT},
+    {"user", "passwd", cli_cmd_user_passwd,
+     "--old-password-file F --new-password-file F",
+     "change your own password (your other tokens are revoked)", o_passwd, 0, 0, NT},
+    {"user", "reset-password", cli_cmd_user_reset_password, "NAME [--password-file F]",
+     "set a user's password, revoking their tokens (admin; generated and shown once "
+     "without --password-file)",
+     o_pwfile, 1, 1, NT},
+    {"user", "disable", cli_cmd_user_disable, "NAME",
+     "disable a user: no login, their tokens refused at once (admin)", o_none, 1, 1, NT},
+    {"user", "enable", cli_cmd_user_enable, "NAME", "enable a disabled user (admin)", o_none, 1,
+     1, NT},
+    {"user", "delete", cli_cmd_user_delete, "NAME",
+     "delete a user (admin; refused while they take part in unfinished tasks; the name is "
+     "not reused)",
+     o_none, 1, 1, NT},
+    {"whoami", NULL, cli_cmd_whoami, "", "show who the saved token belongs to and its role",
+     o_none, 0, 0, NT},
     {"key", "generate", cli_cmd_key_generate, "--out KEYFILE",
      "generate a fresh random key (e.g. for an output file)", o_key_out, 0, 0, 0},
     {"file", "encrypt", cli_cmd_file_encrypt,
@@ -133,6 +155,9 @@ static const cli_cmd commands[] = {
      "        [--arg NAME=DEFAULT[:overridable]]...)",
      "register a function; prints its id", o_fn_register, 0, 0, NT},
     {"function", "list", cli_cmd_function_list, "", "list visible functions", o_none, 0, 0, NT},
+    {"function", "builtins", cli_cmd_function_builtins, "[NAME]",
+     "list the built-in functions with their arguments and slots (and wasm's reserved ones)",
+     o_none, 0, 1, NT},
     {"function", "show", cli_cmd_function_show, "FUNCTION_ID", "show a function", o_none, 1, 1,
      NT},
     {"function", "update", cli_cmd_function_update, "FUNCTION_ID --spec FILE.json",

@@ -222,6 +222,12 @@ mt_status functions_create(core_ctx *x)
     json_t *args = NULL, *ins = NULL, *outs = NULL;
     char *sa = NULL, *si = NULL, *so = NULL;
     bool wasm = !strcmp(d.executor_type, "wasm");
+    args = dec_function_args_json(&d);
+    /* the built-in's (or wasm's reserved) argument schema, before anyone
+     * approves, and before the slow module check */
+    if (args && (rc = fn_schema_check_register(x, d.executor_type, d.builtin, args, d.n_inputs,
+                                               d.n_outputs)))
+        goto out;
     if (wasm) {
         mt_err e;
         if ((rc = mt_executor_wasm_check(x->core->worker_path, d.payload, d.payload_len, &e))) {
@@ -229,11 +235,6 @@ mt_status functions_create(core_ctx *x)
             goto out;
         }
     }
-    args = dec_function_args_json(&d);
-    /* the built-in's (or wasm's reserved) argument schema: before anyone approves */
-    if (args && (rc = fn_schema_check_register(x, d.executor_type, d.builtin, args, d.n_inputs,
-                                               d.n_outputs)))
-        goto out;
     ins = dec_function_slots_json(d.inputs, d.n_inputs);
     outs = dec_function_slots_json(d.outputs, d.n_outputs);
     sa = args ? mt_json_dump(args) : NULL;
