@@ -466,7 +466,10 @@ mt_status auth_user_create(core_ctx *x)
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     pthread_mutex_lock(&x->core->mu);
     if ((rc = store_begin(x->db, x->err)) == MT_OK) {
-        if ((rc = core_user_exists(x->db, d.username, &exists, x->err)) == MT_OK && exists)
+        int64_t any;
+        if ((rc = store_int(x->db, x->err, &any, &exists,
+                            "SELECT 1 FROM users WHERE username = ?", d.username)) == MT_OK &&
+            exists)
             rc = mt_err_set(x->err, MT_ECONFLICT,
                             "user '%s' already exists (names of deleted users are not reused)",
                             d.username);

@@ -192,7 +192,8 @@ mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
 void core_set_object(core_ctx *x, const char *kind, const char *id);
 /* RFC 3339 string as a new json_t. */
 json_t *core_time_json(int64_t t);
-/* True if user exists. */
+/* True if user exists and is not deleted (a tombstone is no owner, participant
+ * or allow-listed user of anything new). */
 mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_err *err);
 /* Wraps / unwraps a 32-byte file key under the file KEK with AAD = file_id. */
 mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32], uint8_t out[61],

@@ -30,7 +30,7 @@ static const char *const ch_pwformat[] = {"plain", "sha1", NULL};
 static const char *const ch_digest[] = {"sha256", "sha384", "sha512", NULL};
 static const char *const ch_padding[] = {"pkcs1", "pss", NULL};
 static const char *const ch_format[] = {"csv", "libsvm", NULL};
-static const char *const ch_objective[] = {"reg:squarederror", "binary:logistic",
+static const char *const ch_objective[] = {"binary:logistic", "reg:squarederror",
                                            "multi:softprob", NULL};
 static const char *const ch_clock[] = {"0", "1", NULL};
 
@@ -328,16 +328,20 @@ mt_status mt_bschema_check_value(const mt_barg *a, const char *v, mt_err *err)
             return mt_err_set(err, MT_EINVAL, "argument '%s': expected true or false", a->name);
         return MT_OK;
     case MT_BARG_ENUM: {
+        /* "expected a, b or c", as the built-ins word it */
         char list[256] = "";
-        size_t o = 0;
-        for (size_t i = 0; a->choices[i]; i++) {
+        size_t o = 0, n = 0;
+        while (a->choices[n])
+            n++;
+        for (size_t i = 0; i < n; i++) {
             if (!strcmp(a->choices[i], v))
                 return MT_OK;
-            int w = snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", a->choices[i]);
+            int w = snprintf(list + o, sizeof list - o, "%s%s",
+                             i == 0 ? "" : i + 1 == n ? " or " : ", ", a->choices[i]);
             if (w > 0 && (size_t)w < sizeof list - o)
                 o += (size_t)w;
         }
-        return mt_err_set(err, MT_EINVAL, "argument '%s': expected one of %s", a->name, list);
+        return mt_err_set(err, MT_EINVAL, "argument '%s': expected %s", a->name, list);
     }
     case MT_BARG_INPUT_SLOT:
     case MT_BARG_OUTPUT_SLOT:
