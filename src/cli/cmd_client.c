@@ -389,7 +389,7 @@ int cli_cmd_user_add(cli_ctx *ctx)
 
 int cli_cmd_user_list(cli_ctx *ctx)
 {
-    static const char *const cols[] = {"username", "role", "created_at", NULL};
+    static const char *const cols[] = {"username", "role", "created_at", "state", NULL};
     list_spec ls = {"users", cols};
     return call(ctx, "GET", "/v1/users", NULL, pr_list, &ls);
 }
@@ -1322,6 +1322,8 @@ static void pr_builtin(json_t *b)
         printf("  %-8s ", dirs[d]);
         if (json_is_null(hi))
             printf("%lld or more", (long long)lo);
+        else if (json_integer_value(hi) == 0)
+            printf("none");
         else if (json_integer_value(hi) == lo)
             printf("exactly %lld", (long long)lo);
         else
