@@ -156,8 +156,8 @@ static const char *const migrations[] = {
      * login, its tokens refused) or deleted (a tombstone: the name is never
      * reused, so nobody inherits its files or approvals). The state is under
      * users.mac when not active (integrity.c). */
-    "ALTER TABLE users ADD COLUMN state TEXT NOT NULL DEFAULT 'active' "
-    "CHECK (state IN ('active','disabled','deleted'));",
+    ("ALTER TABLE users ADD COLUMN state TEXT NOT NULL DEFAULT 'active' "
+     "CHECK (state IN ('active','disabled','deleted'));"),
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
