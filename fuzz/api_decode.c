@@ -25,6 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (dec_login_parse(b, n, &lim, &d, &err) == MT_OK && (!d.username || !d.password))
             abort();
         dec_login_free(&d);
+        /* the password bodies (user lifecycle) share the login's inputs */
+        for (int need_old = 0; need_old < 2; need_old++) {
+            dec_password p;
+            if (dec_password_parse(b, n, &lim, need_old, &p, &err) == MT_OK &&
+                (!p.password || strlen(p.password) < 8 || (need_old && !p.old_password)))
+                abort();
+            dec_password_free(&p);
+        }
         break;
     }
     case 1: {

@@ -390,7 +390,7 @@ int cli_cmd_user_add(cli_ctx *ctx)
 
 int cli_cmd_user_list(cli_ctx *ctx)
 {
-    static const char *const cols[] = {"username", "role", "created_at", NULL};
+    static const char *const cols[] = {"username", "role", "created_at", "state", NULL};
     list_spec ls = {"users", cols};
     return call(ctx, "GET", "/v1/users", NULL, pr_list, &ls);
 }
@@ -1200,4 +1200,232 @@ int cli_cmd_config_show(cli_ctx *ctx)
     if (!ctx->config_found && ctx->config.value)
         printf("# config file %s not found\n", ctx->config.value);
     return CLI_OK;
+}
+
+/* ======================================================================== */
+/* User lifecycle (issue 9)                                                  */
+
+/* Emits the answer of a typed call st (resp owned here). */
+static int emit_typed(cli_ctx *ctx, int st, char *resp, text_printer pr, const void *arg)
+{
+    int rc = st == MESATEE_OK ? emit(ctx, resp, pr, arg) : client_fail(ctx);
+    mesatee_free(resp);
+    return rc;
+}
+
+int cli_cmd_whoami(cli_ctx *ctx)
+{
+    char *resp = NULL;
+    int st = mesatee_whoami(ctx->client, &resp);
+    return emit_typed(ctx, st, resp, pr_object, NULL);
+}
+
+int cli_cmd_user_show(cli_ctx *ctx)
+{
+    char *resp = NULL;
+    int st = mesatee_user_show(ctx->client, ctx->pos[0], &resp);
+    return emit_typed(ctx, st, resp, pr_object, NULL);
+}
+
+int cli_cmd_user_disable(cli_ctx *ctx)
+{
+    char *resp = NULL;
+    int st = mesatee_user_disable(ctx->client, ctx->pos[0], &resp);
+    return emit_typed(ctx, st, resp, pr_object, NULL);
+}
+
+int cli_cmd_user_enable(cli_ctx *ctx)
+{
+    char *resp = NULL;
+    int st = mesatee_user_enable(ctx->client, ctx->pos[0], &resp);
+    return emit_typed(ctx, st, resp, pr_object, NULL);
+}
+
+int cli_cmd_user_delete(cli_ctx *ctx)
+{
+    char *resp = NULL;
+    int st = mesatee_user_delete(ctx->client, ctx->pos[0], &resp);
+    return emit_typed(ctx, st, resp, pr_object, NULL);
+}
+
+int cli_cmd_user_passwd(cli_ctx *ctx)
+{
+    const char *of = req_opt(ctx, "old-password-file");
+    const char *nf = of ? req_opt(ctx, "new-password-file") : NULL;
+    if (!nf)
+        return CLI_USAGE;
+    int rc = CLI_OK;
+    char *oldpw = read_password(of, &rc);
+    char *newpw = oldpw ? read_password(nf, &rc) : NULL;
+    if (!newpw) {
+        free_secret(oldpw);
+        return rc;
+    }
+    char *resp = NULL;
+    int st = mesatee_user_change_password(ctx->client, oldpw, newpw, &resp);
+    free_secret(oldpw);
+    free_secret(newpw);
+    return emit_typed(ctx, st, resp, pr_message, "password changed; your other tokens are revoked");
+}
+
+int cli_cmd_user_reset_password(cli_ctx *ctx)
+{
+    const char *name = ctx->pos[0];
+    int rc = CLI_OK;
+    char *password = NULL;
+    bool generated = false;
+    const char *pwfile = cli_opt_get(ctx, "password-file");
+    if (pwfile) {
+        if (!(password = read_password(pwfile, &rc)))
+            return rc;
+    } else {
+        uint8_t rnd[18];
+        mt_err err;
+        if (mt_random(rnd, sizeof rnd, &err) != MT_OK)
+            return cli_fail("%s", err.msg);
+        password = mt_b64_encode(rnd, sizeof rnd);
+        mt_wipe(rnd, sizeof rnd);
+        if (!password)
+            return cli_fail("out of memory");
+        for (char *p = password; *p; p++) /* URL- and shell-friendly */
+            if (*p == '+' || *p == '/')
+                *p = *p == '+' ? '-' : '_';
+        generated = true;
+    }
+    char *resp = NULL;
+    int st = mesatee_user_reset_password(ctx->client, name, password, &resp);
+    if (st != MESATEE_OK) {
+        rc = client_fail(ctx);
+    } else if (ctx->json) {
+        json_t *root = json_loads(resp, 0, NULL);
+        if (root && generated)
+            json_object_set_new(root, "password", json_string(password));
+        char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+        rc = emit(ctx, s ? s : resp, pr_object, NULL);
+        free_secret(s);
+        json_decref(root);
+    } else {
+        printf("password of %s reset; every token of %s is revoked\n", name, name);
+        if (generated)
+            printf("password: %s\n", password); /* shown once */
+    }
+    mesatee_free(resp);
+    if (generated)
+        mt_wipe(password, strlen(password));
+    free(password);
+    return rc;
+}
+
+/* ======================================================================== */
+/* Built-in schemas (issue 9)                                                */
+
+static void pr_builtin(json_t *b)
+{
+    printf("%s  %s\n", json_string_value(json_object_get(b, "name")),
+           json_string_value(json_object_get(b, "summary")));
+    static const char *const dirs[] = {"inputs", "outputs"};
+    for (int d = 0; d < 2; d++) {
+        json_t *s = json_object_get(b, dirs[d]);
+        json_int_t lo = json_integer_value(json_object_get(s, "min"));
+        json_t *hi = json_object_get(s, "max");
+        printf("  %-8s ", dirs[d]);
+        if (json_is_null(hi))
+            printf("%lld or more", (long long)lo);
+        else if (json_integer_value(hi) == 0)
+            printf("none");
+        else if (json_integer_value(hi) == lo)
+            printf("exactly %lld", (long long)lo);
+        else
+            printf("%lld to %lld", (long long)lo, (long long)json_integer_value(hi));
+        printf(" (%s)\n", json_string_value(json_object_get(s, "description")));
+    }
+    json_t *args = json_object_get(b, "arguments");
+    if (json_array_size(args) == 0)
+        printf("  arguments: none%s\n",
+               json_is_true(json_object_get(b, "open_arguments")) ? " reserved" : "");
+    else
+        printf("  arguments%s:\n",
+               json_is_true(json_object_get(b, "open_arguments"))
+                   ? " (reserved; the function declares its own)"
+                   : "");
+    size_t i;
+    json_t *a;
+    json_array_foreach(args, i, a)
+    {
+        const char *type = json_string_value(json_object_get(a, "type"));
+        char range[256] = "";
+        json_t *ch = json_object_get(a, "choices");
+        if (json_is_array(ch)) {
+            size_t o = 0, j;
+            json_t *c;
+            json_array_foreach(ch, j, c)
+            {
+                int w = snprintf(range + o, sizeof range - o, "%s%s", j ? "|" : "",
+                                 json_string_value(c));
+                if (w > 0 && (size_t)w < sizeof range - o)
+                    o += (size_t)w;
+            }
+        } else if (json_is_integer(json_object_get(a, "min")))
+            snprintf(range, sizeof range, "%lld..%lld",
+                     (long long)json_integer_value(json_object_get(a, "min")),
+                     (long long)json_integer_value(json_object_get(a, "max")));
+        else if (json_is_number(json_object_get(a, "min")))
+            snprintf(range, sizeof range, "%g..%g",
+                     json_number_value(json_object_get(a, "min")),
+                     json_number_value(json_object_get(a, "max")));
+        const char *dflt = json_string_value(json_object_get(a, "default"));
+        printf("    %-18s %-11s %s%s%s%s%s  %s\n", json_string_value(json_object_get(a, "name")),
+               type, json_is_true(json_object_get(a, "required")) ? "required " : "", range,
+               dflt ? (*range ? " " : "") : "", dflt ? "default " : "", dflt ? dflt : "",
+               json_string_value(json_object_get(a, "description")));
+    }
+    printf("  returns  %s\n", json_string_value(json_object_get(b, "returns")));
+}
+
+int cli_cmd_function_builtins(cli_ctx *ctx)
+{
+    const char *only = ctx->n_pos > 0 ? ctx->pos[0] : NULL;
+    char *resp = NULL;
+    if (mesatee_builtins(ctx->client, &resp) != MESATEE_OK) {
+        mesatee_free(resp);
+        return client_fail(ctx);
+    }
+    json_t *root = json_loads(resp, 0, NULL);
+    mesatee_free(resp);
+    if (!root)
+        return cli_fail("server answer is not JSON");
+    json_t *list = json_object_get(root, "builtins"), *pick = NULL;
+    size_t i;
+    json_t *b;
+    if (only) {
+        json_array_foreach(list, i, b) if (!strcmp(json_string_value(json_object_get(b, "name")),
+                                                   only)) pick = b;
+        if (!pick && !strcmp(only, "wasm"))
+            pick = json_object_get(root, "wasm");
+        if (!pick) {
+            json_decref(root);
+            return cli_fail("no built-in function '%.64s' (mesatee function builtins lists them)",
+                            only);
+        }
+    }
+    int rc = CLI_OK;
+    if (ctx->json) {
+        char *s = json_dumps(pick ? pick : root, JSON_COMPACT);
+        if (s)
+            puts(s);
+        else
+            rc = cli_fail("out of memory");
+        free(s);
+    } else if (pick) {
+        pr_builtin(pick);
+    } else {
+        json_array_foreach(list, i, b)
+        {
+            pr_builtin(b);
+            putchar('\n');
+        }
+        pr_builtin(json_object_get(root, "wasm"));
+    }
+    json_decref(root);
+    return rc;
 }

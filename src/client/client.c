@@ -1958,3 +1958,108 @@ MESATEE_API int mesatee_file_decrypt(const uint8_t key[32], const char *in_path,
         return set_err(NULL, from_mt(st), "%s", err.msg[0] ? err.msg : "decryption failed");
     return MESATEE_OK;
 }
+
+/* ======================================================================== */
+/* User lifecycle and built-in schemas (issue 9)                            */
+
+/* A user name as the server accepts it ([a-z0-9_.-]{1,64}): it goes into
+ * the path unescaped. */
+static int check_username(mesatee_client *c, const char *name)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    size_t n = name ? strlen(name) : 0;
+    bool ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+             name[i] == '_' || name[i] == '.' || name[i] == '-';
+    if (!ok)
+        return set_err(c, MESATEE_EINVAL, "invalid user name (use 1 to 64 of [a-z0-9_.-])");
+    return MESATEE_OK;
+}
+
+static int user_call(mesatee_client *c, const char *method, const char *name, const char *verb,
+                     char **json_out)
+{
+    reset_out(json_out);
+    int st = check_username(c, name);
+    if (st != MESATEE_OK)
+        return st;
+    char path[128];
+    snprintf(path, sizeof path, "/v1/users/%s%s%s", name, verb ? "/" : "", verb ? verb : "");
+    return call_json(c, method, path, strcmp(method, "GET") ? "{}" : NULL, json_out);
+}
+
+MESATEE_API int mesatee_whoami(mesatee_client *c, char **json_out)
+{
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    return call_json(c, "GET", "/v1/users/me", NULL, json_out);
+}
+
+MESATEE_API int mesatee_user_show(mesatee_client *c, const char *username, char **json_out)
+{
+    return user_call(c, "GET", username, NULL, json_out);
+}
+
+MESATEE_API int mesatee_user_disable(mesatee_client *c, const char *username, char **json_out)
+{
+    return user_call(c, "POST", username, "disable", json_out);
+}
+
+MESATEE_API int mesatee_user_enable(mesatee_client *c, const char *username, char **json_out)
+{
+    return user_call(c, "POST", username, "enable", json_out);
+}
+
+MESATEE_API int mesatee_user_delete(mesatee_client *c, const char *username, char **json_out)
+{
+    reset_out(json_out);
+    int st = check_username(c, username);
+    if (st != MESATEE_OK)
+        return st;
+    char path[96];
+    snprintf(path, sizeof path, "/v1/users/%s", username);
+    return call_json(c, "DELETE", path, NULL, json_out);
+}
+
+MESATEE_API int mesatee_user_change_password(mesatee_client *c, const char *old_password,
+                                             const char *new_password, char **json_out)
+{
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!old_password || !new_password)
+        return set_err(c, MESATEE_EINVAL, "the old and the new password are required");
+    json_t *req = json_pack("{s:s, s:s}", "old_password", old_password, "new_password",
+                            new_password);
+    if (!req)
+        return set_err(c, MESATEE_EINVAL, "passwords must be UTF-8");
+    return post_pick(c, "/v1/users/me/password", req, NULL, NULL, json_out);
+}
+
+MESATEE_API int mesatee_user_reset_password(mesatee_client *c, const char *username,
+                                            const char *new_password, char **json_out)
+{
+    reset_out(json_out);
+    int st = check_username(c, username);
+    if (st != MESATEE_OK)
+        return st;
+    if (!new_password)
+        return set_err(c, MESATEE_EINVAL, "the new password is required");
+    json_t *req = json_pack("{s:s}", "password", new_password);
+    if (!req)
+        return set_err(c, MESATEE_EINVAL, "the password must be UTF-8");
+    char path[128];
+    snprintf(path, sizeof path, "/v1/users/%s/password", username);
+    return post_pick(c, path, req, NULL, NULL, json_out);
+}
+
+MESATEE_API int mesatee_builtins(mesatee_client *c, char **json_out)
+{
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    return call_json(c, "GET", "/v1/builtins", NULL, json_out);
+}

@@ -201,6 +201,31 @@ MESATEE_API int mesatee_logout(mesatee_client *c, char **json_out);
 MESATEE_API int mesatee_user_add(mesatee_client *c, const char *username, const char *password,
                                  const char *role, char **json_out);
 
+/* User lifecycle (issue 9). GET /v1/users/me: who the token belongs to
+ * ({username, role, state}). */
+MESATEE_API int mesatee_whoami(mesatee_client *c, char **json_out);
+/* GET /v1/users/{name}: {username, role, state, created_at, active_tokens};
+ * administrators see anyone, users only themselves. */
+MESATEE_API int mesatee_user_show(mesatee_client *c, const char *username, char **json_out);
+/* POST /v1/users/me/password: changes the caller's own password (the old
+ * one is checked under the failed-login limits); the caller's other tokens
+ * are revoked. */
+MESATEE_API int mesatee_user_change_password(mesatee_client *c, const char *old_password,
+                                             const char *new_password, char **json_out);
+/* Administrators: POST /v1/users/{name}/password sets a new password and
+ * revokes every token of the user; /disable (tokens refused at once) and
+ * /enable; DELETE /v1/users/{name} (refused while the user takes part in an
+ * unfinished task; the name is not reused). The last active administrator
+ * can be neither disabled nor deleted (MESATEE_ECONFLICT). */
+MESATEE_API int mesatee_user_reset_password(mesatee_client *c, const char *username,
+                                            const char *new_password, char **json_out);
+MESATEE_API int mesatee_user_disable(mesatee_client *c, const char *username, char **json_out);
+MESATEE_API int mesatee_user_enable(mesatee_client *c, const char *username, char **json_out);
+MESATEE_API int mesatee_user_delete(mesatee_client *c, const char *username, char **json_out);
+/* GET /v1/builtins: every built-in with its arguments and slots, and the
+ * reserved arguments of wasm functions ({builtins:[...], wasm:{...}}). */
+MESATEE_API int mesatee_builtins(mesatee_client *c, char **json_out);
+
 /* POST /v1/objects: uploads ciphertext. From a file the body is streamed. */
 MESATEE_API int mesatee_upload_file(mesatee_client *c, const char *path, char **url_out,
                                     char **json_out);

@@ -41,6 +41,14 @@ static const route routes[] = {
     {"GET", "/v1/users", true, true, BODY_NONE, TX_READ, auth_user_list},
     {"GET", "/v1/users/me", true, false, BODY_NONE, TX_READ, auth_user_me},
     {"POST", "/v1/users/{name}/revoke-tokens", true, true, BODY_NONE, TX_WRITE, auth_user_revoke},
+    /* user lifecycle (users.c; passwords in auth.c, slow routes); "me" is
+     * matched before {name} and is not a valid new username */
+    {"POST", "/v1/users/me/password", true, false, BODY_JSON, TX_NONE, auth_password_self},
+    {"POST", "/v1/users/{name}/password", true, true, BODY_JSON, TX_NONE, auth_password_reset},
+    {"GET", "/v1/users/{name}", true, false, BODY_NONE, TX_READ, users_get},
+    {"POST", "/v1/users/{name}/disable", true, true, BODY_NONE, TX_WRITE, users_disable},
+    {"POST", "/v1/users/{name}/enable", true, true, BODY_NONE, TX_WRITE, users_enable},
+    {"DELETE", "/v1/users/{name}", true, true, BODY_NONE, TX_WRITE, users_delete},
     {"POST", "/v1/objects", true, false, BODY_RAW, TX_NONE, files_upload}, /* slow */
     {"POST", "/v1/files/inputs", true, false, BODY_JSON, TX_WRITE, files_input_new},
     {"POST", "/v1/files/outputs", true, false, BODY_JSON, TX_WRITE, files_output_new},
@@ -57,6 +65,7 @@ static const route routes[] = {
     {"POST", "/v1/functions/{id}/disable", true, false, BODY_NONE, TX_WRITE, functions_disable},
     {"DELETE", "/v1/functions/{id}", true, false, BODY_NONE, TX_WRITE, functions_delete},
     {"GET", "/v1/functions/{id}/stats", true, false, BODY_NONE, TX_READ, functions_stats},
+    {"GET", "/v1/builtins", true, false, BODY_NONE, TX_NONE, functions_builtins},
     {"POST", "/v1/tasks", true, false, BODY_JSON, TX_WRITE, tasks_create},
     {"POST", "/v1/tasks/{id}/assign", true, false, BODY_JSON, TX_WRITE, tasks_assign},
     {"POST", "/v1/tasks/{id}/approve", true, false, BODY_NONE, TX_WRITE, tasks_approve},
@@ -145,7 +154,8 @@ size_t mt_core_route_max_body(const mt_core *core, const char *method, const cha
 static bool route_slow(const route *r)
 {
     return r->fn == auth_login || r->fn == auth_user_create || r->fn == functions_create ||
-           r->fn == files_content || r->fn == files_upload;
+           r->fn == files_content || r->fn == files_upload || r->fn == auth_password_self ||
+           r->fn == auth_password_reset;
 }
 
 bool mt_core_route_is_slow(const char *method, const char *path)

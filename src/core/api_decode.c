@@ -817,3 +817,42 @@ mt_status dec_audit_query_parse(const char *query, dec_audit_query *out, mt_err 
     }
     return MT_OK;
 }
+
+/* ---- user lifecycle (issue 9) ------------------------------------------- */
+
+void dec_password_free(dec_password *d)
+{
+    if (!d)
+        return;
+    json_decref(d->root);
+    memset(d, 0, sizeof *d);
+}
+
+mt_status dec_password_parse(const uint8_t *b, size_t n, const dec_limits *l, bool need_old,
+                             dec_password *out, mt_err *err)
+{
+    static const char *const keys_self[] = {"old_password", "new_password", NULL};
+    static const char *const keys_reset[] = {"password", NULL};
+    memset(out, 0, sizeof *out);
+    json_t *root;
+    mt_status prc = parse_object(b, n, l, need_old ? keys_self : keys_reset, &root, err);
+    if (prc)
+        return prc;
+    const char *field = need_old ? "new_password" : "password";
+    mt_status rc;
+    if ((need_old &&
+         (rc = mt_json_str(root, "old_password", MT_PASSWORD_MAX, &out->old_password, err))) ||
+        (rc = mt_json_str(root, field, MT_PASSWORD_MAX, &out->password, err)))
+        goto fail;
+    if (strlen(out->password) < MT_PASSWORD_MIN) {
+        rc = mt_err_set(err, MT_EINVAL, "field '%s': use at least %d characters", field,
+                        MT_PASSWORD_MIN);
+        goto fail;
+    }
+    out->root = root;
+    return MT_OK;
+fail:
+    json_decref(root);
+    memset(out, 0, sizeof *out);
+    return rc;
+}

@@ -56,6 +56,17 @@ mt_status dec_user_new_parse(const uint8_t *b, size_t n, const dec_limits *l, de
                              mt_err *err);
 void dec_user_new_free(dec_user_new *d);
 
+/* POST /v1/users/me/password {old_password, new_password} (need_old) and
+ * POST /v1/users/{name}/password {password} (admin reset). The new password
+ * has at least MT_PASSWORD_MIN characters; .password is the new one. */
+typedef struct dec_password {
+    json_t *root;
+    const char *old_password, *password;
+} dec_password;
+mt_status dec_password_parse(const uint8_t *b, size_t n, const dec_limits *l, bool need_old,
+                             dec_password *out, mt_err *err);
+void dec_password_free(dec_password *d);
+
 /* POST /v1/files/inputs */
 typedef enum { DEC_URL_OBJECT, DEC_URL_FILE, DEC_URL_HTTPS } dec_url_kind;
 typedef struct dec_input_new {

@@ -125,7 +125,7 @@ mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *o
     pthread_mutex_lock(&core->mu);
     sqlite3_stmt *st;
     mt_status rc = store_prepare(core->db,
-                                 "SELECT t.username, u.role, t.expires_at, t.revoked "
+                                 "SELECT t.username, u.role, t.expires_at, t.revoked, u.state "
                                  "FROM tokens t JOIN users u ON u.username = t.username "
                                  "WHERE t.token_hash = ?",
                                  &st, err);
@@ -134,7 +134,12 @@ mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *o
     store_bind_text(st, 1, th);
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
-        if (sqlite3_column_int(st, 3))
+        /* a disabled or deleted account's tokens stop working at once (they
+         * are also revoked; the state is under the user's MAC, checked below) */
+        if (strcmp(store_col_text(st, 4), "active") != 0)
+            rc = mt_err_set(err, MT_EAUTH, "the account is %s: ask an administrator",
+                            !strcmp(store_col_text(st, 4), "deleted") ? "deleted" : "disabled");
+        else if (sqlite3_column_int(st, 3))
             rc = mt_err_set(err, MT_EAUTH, "token was revoked: log in again");
         else if (sqlite3_column_int64(st, 2) <= mt_now())
             rc = mt_err_set(err, MT_EAUTH, "token expired: log in again");
@@ -311,7 +316,7 @@ mt_status auth_login(core_ctx *x)
     if (rc)
         return rc;
     char stored[MT_PWHASH_STRLEN] = "";
-    char role[16] = "";
+    char role[16] = "", state[16] = "";
     bool found = false;
     bool valid_name = dec_username_valid(d.username);
     char src[INET6_ADDRSTRLEN + 8];
@@ -334,13 +339,14 @@ mt_status auth_login(core_ctx *x)
     if (valid_name) {
         pthread_mutex_lock(&core->mu);
         sqlite3_stmt *st;
-        if ((rc = store_prepare(x->db, "SELECT pwhash, role FROM users WHERE username = ?", &st,
-                                x->err)) == MT_OK) {
+        if ((rc = store_prepare(x->db, "SELECT pwhash, role, state FROM users WHERE username = ?",
+                                &st, x->err)) == MT_OK) {
             store_bind_text(st, 1, d.username);
             int s = sqlite3_step(st);
             if (s == SQLITE_ROW) {
                 snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
                 snprintf(role, sizeof role, "%s", store_col_text(st, 1));
+                snprintf(state, sizeof state, "%s", store_col_text(st, 2));
                 found = true;
             } else if (s != SQLITE_DONE)
                 rc = store_fail(x->db, x->err);
@@ -368,6 +374,11 @@ mt_status auth_login(core_ctx *x)
     pthread_mutex_unlock(&core->limits->mu);
     if (!found || !ok) {
         rc = mt_err_set(x->err, MT_EAUTH, "wrong username or password");
+        goto out;
+    }
+    /* told only to whoever knows the password (a deleted account has none) */
+    if (strcmp(state, "active") != 0) {
+        rc = mt_err_set(x->err, MT_EAUTH, "the account is %s: ask an administrator", state);
         goto out;
     }
     uint8_t raw[TOKEN_BYTES];
@@ -443,15 +454,25 @@ mt_status auth_user_create(core_ctx *x)
         return rc;
     core_set_object(x, "user", d.username);
     bool exists;
-    char hash[MT_PWHASH_STRLEN];
+    char hash[MT_PWHASH_STRLEN] = "";
+    /* "me" names the caller in /v1/users/me/... */
+    if (!strcmp(d.username, "me")) {
+        rc = mt_err_set(x->err, MT_EINVAL, "field 'username': 'me' is reserved");
+        goto out;
+    }
     if ((rc = mt_pwhash_hash(d.password, hash, x->err)))
         goto out;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     pthread_mutex_lock(&x->core->mu);
     if ((rc = store_begin(x->db, x->err)) == MT_OK) {
-        if ((rc = core_user_exists(x->db, d.username, &exists, x->err)) == MT_OK && exists)
-            rc = mt_err_set(x->err, MT_ECONFLICT, "user '%s' already exists", d.username);
+        int64_t any;
+        if ((rc = store_int(x->db, x->err, &any, &exists,
+                            "SELECT 1 FROM users WHERE username = ?", d.username)) == MT_OK &&
+            exists)
+            rc = mt_err_set(x->err, MT_ECONFLICT,
+                            "user '%s' already exists (names of deleted users are not reused)",
+                            d.username);
         if (rc == MT_OK)
             rc = store_run(x->db, x->err, NULL,
                            "INSERT INTO users(username, role, pwhash, created_at) "
@@ -483,15 +504,18 @@ mt_status auth_user_list(core_ctx *x)
 {
     sqlite3_stmt *st;
     mt_status rc = store_prepare(
-        x->db, "SELECT username, role, created_at FROM users ORDER BY username", &st, x->err);
+        x->db, "SELECT username, role, created_at, state FROM users ORDER BY username", &st,
+        x->err);
     if (rc)
         return rc;
     json_t *arr = json_array();
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(arr, json_pack("{s:s, s:s, s:o}", "username", store_col_text(st, 0),
-                                             "role", store_col_text(st, 1), "created_at",
-                                             core_time_json(sqlite3_column_int64(st, 2))));
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s}", "username",
+                                             store_col_text(st, 0), "role", store_col_text(st, 1),
+                                             "created_at",
+                                             core_time_json(sqlite3_column_int64(st, 2)), "state",
+                                             store_col_text(st, 3)));
     if (s != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);
@@ -506,8 +530,9 @@ mt_status auth_user_list(core_ctx *x)
 mt_status auth_user_me(core_ctx *x)
 {
     core_set_object(x, "user", x->who);
-    core_json_response(
-        x, 200, json_pack("{s:s, s:s}", "username", x->who, "role", x->admin ? "admin" : "user"));
+    core_json_response(x, 200,
+                       json_pack("{s:s, s:s, s:s}", "username", x->who, "role",
+                                 x->admin ? "admin" : "user", "state", "active"));
     return MT_OK;
 }
 
@@ -528,4 +553,158 @@ mt_status auth_user_revoke(core_ctx *x)
         return rc;
     core_json_response(x, 200, json_pack("{s:i}", "revoked", n));
     return MT_OK;
+}
+
+/* ---- user lifecycle: passwords (issue 9) ------------------------------- */
+
+void auth_limits_forget(mt_core *c, const char *username)
+{
+    char akey[72];
+    snprintf(akey, sizeof akey, "%.64s", username);
+    pthread_mutex_lock(&c->limits->mu);
+    rl_slot *e = rl_find(&c->limits->account, akey, false, rl_now_ms());
+    if (e)
+        e->level = 0;
+    pthread_mutex_unlock(&c->limits->mu);
+}
+
+/* Stores hash as user's password (not for deleted accounts), reseals the row,
+ * revokes the user's tokens except keep_token (NULL: all of them), appends
+ * the audit entry: one transaction under the store lock. *revoked: tokens
+ * revoked. MT_ENOTFOUND when no such active user. */
+static mt_status set_password(core_ctx *x, const char *user, const char *hash,
+                              const char *keep_token, int *revoked)
+{
+    mt_status rc;
+    int n = 0;
+    *revoked = 0;
+    pthread_mutex_lock(&x->core->mu);
+    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+        if ((rc = store_run(x->db, x->err, &n,
+                            "UPDATE users SET pwhash = ? WHERE username = ? AND state != 'deleted'",
+                            hash, user)) == MT_OK &&
+            n != 1)
+            rc = mt_err_set(x->err, MT_ENOTFOUND, "no user '%s'", user);
+        if (!rc)
+            rc = integ_user_seal(x->core, x->db, user, x->err);
+        if (!rc)
+            rc = store_run(x->db, x->err, revoked,
+                           "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0 "
+                           "AND token_hash != ?",
+                           user, keep_token ? keep_token : "");
+        if (!rc)
+            rc = integ_tokens_seal_user(x->core, x->db, user, x->err);
+        if (!rc)
+            rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
+                              x->resp->object, 200, x->err);
+        if (!rc)
+            rc = store_commit(x->db, x->err);
+        if (rc)
+            store_rollback(x->db);
+        else
+            x->resp->audited = true;
+    }
+    pthread_mutex_unlock(&x->core->mu);
+    return rc;
+}
+
+/* POST /v1/users/me/password: a slow route (two Argon2id runs outside the
+ * store lock). The old password is checked under the same failed-login
+ * limits as a login (a stolen token must not become a password oracle);
+ * the caller's other tokens are revoked, the one in use stays. */
+mt_status auth_password_self(core_ctx *x)
+{
+    mt_core *core = x->core;
+    dec_limits lim = {core->max_json_bytes, core->max_json_depth};
+    dec_password d;
+    mt_status rc = dec_password_parse(x->req->body, x->req->body_len, &lim, true, &d, x->err);
+    if (rc)
+        return rc;
+    core_set_object(x, "user", x->who);
+    char stored[MT_PWHASH_STRLEN] = "", hash[MT_PWHASH_STRLEN] = "";
+    char src[INET6_ADDRSTRLEN + 8], akey[72];
+    rl_source_key(x->req->peer, src, sizeof src);
+    snprintf(akey, sizeof akey, "%.64s", x->who);
+    int64_t now_ms = rl_now_ms();
+    pthread_mutex_lock(&core->limits->mu);
+    unsigned wait_a = rl_wait(&core->limits->account, akey, now_ms);
+    unsigned wait_s = rl_wait(&core->limits->source, src, now_ms);
+    pthread_mutex_unlock(&core->limits->mu);
+    if (wait_a || wait_s) {
+        x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
+        rc = mt_err_set(x->err, MT_EQUOTA, "too many wrong passwords for this %s; retry after %u s",
+                        wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
+        goto out;
+    }
+    bool found = false;
+    pthread_mutex_lock(&core->mu);
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(x->db, "SELECT pwhash FROM users WHERE username = ? AND "
+                                   "state = 'active'",
+                            &st, x->err)) == MT_OK) {
+        store_bind_text(st, 1, x->who);
+        int s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
+            snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
+            found = true;
+        } else if (s != SQLITE_DONE)
+            rc = store_fail(x->db, x->err);
+        sqlite3_finalize(st);
+        if (!rc && found)
+            rc = integ_user_check(core, x->db, x->who, x->err);
+    }
+    pthread_mutex_unlock(&core->mu);
+    if (rc)
+        goto out;
+    bool ok = found && mt_pwhash_verify(stored, d.old_password);
+    now_ms = rl_now_ms();
+    pthread_mutex_lock(&core->limits->mu);
+    if (!ok) {
+        rl_fail(&core->limits->account, akey, now_ms);
+        rl_fail(&core->limits->source, src, now_ms);
+    }
+    pthread_mutex_unlock(&core->limits->mu);
+    if (!ok) {
+        rc = mt_err_set(x->err, MT_EPERM, "field 'old_password': wrong password");
+        goto out;
+    }
+    int revoked;
+    if ((rc = mt_pwhash_hash(d.password, hash, x->err)) ||
+        (rc = set_password(x, x->who, hash, x->req->who->token_id, &revoked)))
+        goto out;
+    auth_limits_forget(core, x->who);
+    core_json_response(x, 200,
+                       json_pack("{s:s, s:b, s:i}", "username", x->who, "password_changed", 1,
+                                 "tokens_revoked", revoked));
+out:
+    mt_wipe(stored, sizeof stored);
+    mt_wipe(hash, sizeof hash);
+    dec_password_free(&d);
+    return rc;
+}
+
+/* POST /v1/users/{name}/password (admin): a slow route. Sets a new password,
+ * revokes every token of the user and clears the account's failed-login
+ * count. */
+mt_status auth_password_reset(core_ctx *x)
+{
+    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_password d;
+    mt_status rc = dec_password_parse(x->req->body, x->req->body_len, &lim, false, &d, x->err);
+    if (rc)
+        return rc;
+    core_set_object(x, "user", x->id);
+    char hash[MT_PWHASH_STRLEN] = "";
+    int revoked;
+    if ((rc = mt_pwhash_hash(d.password, hash, x->err)) ||
+        (rc = set_password(x, x->id, hash, NULL, &revoked)))
+        goto out;
+    auth_limits_forget(x->core, x->id);
+    core_json_response(x, 200,
+                       json_pack("{s:s, s:b, s:i}", "username", x->id, "password_reset", 1,
+                                 "tokens_revoked", revoked));
+out:
+    mt_wipe(hash, sizeof hash);
+    dec_password_free(&d);
+    return rc;
 }

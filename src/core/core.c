@@ -54,7 +54,8 @@ json_t *core_json_load(const char *text)
 mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_err *err)
 {
     int64_t v;
-    return store_int(db, err, &v, exists, "SELECT 1 FROM users WHERE username = ?", username);
+    return store_int(db, err, &v, exists,
+                     "SELECT 1 FROM users WHERE username = ? AND state != 'deleted'", username);
 }
 
 mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32], uint8_t out[61],

@@ -192,7 +192,8 @@ mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
 void core_set_object(core_ctx *x, const char *kind, const char *id);
 /* RFC 3339 string as a new json_t. */
 json_t *core_time_json(int64_t t);
-/* True if user exists. */
+/* True if user exists and is not deleted (a tombstone is no owner, participant
+ * or allow-listed user of anything new). */
 mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_err *err);
 /* Wraps / unwraps a 32-byte file key under the file KEK with AAD = file_id. */
 mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32], uint8_t out[61],
@@ -254,6 +255,16 @@ mt_status auth_user_create(core_ctx *x);
 mt_status auth_user_list(core_ctx *x);
 mt_status auth_user_me(core_ctx *x);
 mt_status auth_user_revoke(core_ctx *x);
+/* issue 9 user lifecycle: own password change and admin reset (slow routes,
+ * auth.c), show/disable/enable/delete (users.c). */
+mt_status auth_password_self(core_ctx *x);
+mt_status auth_password_reset(core_ctx *x);
+/* Clears the failed-login count of an account (password reset). */
+void auth_limits_forget(mt_core *c, const char *username);
+mt_status users_get(core_ctx *x);
+mt_status users_disable(core_ctx *x);
+mt_status users_enable(core_ctx *x);
+mt_status users_delete(core_ctx *x);
 mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err);
 mt_status auth_dummy_init(mt_core *c, mt_err *err); /* also sets up the login limits */
 void auth_limits_free(mt_core *c);
@@ -275,6 +286,13 @@ mt_status functions_update(core_ctx *x);
 mt_status functions_disable(core_ctx *x);
 mt_status functions_delete(core_ctx *x);
 mt_status functions_stats(core_ctx *x);
+/* fn_schema.c: built-in argument schemas (mt_bschema.h) checked at
+ * registration (arg_decls: the stored declaration array) and at task
+ * creation (args: defaults merged with overrides); GET /v1/builtins. */
+mt_status fn_schema_check_register(core_ctx *x, const char *executor_type, const char *builtin,
+                                   const json_t *arg_decls, size_t n_inputs, size_t n_outputs);
+mt_status fn_schema_check_task(core_ctx *x, const core_function *fn, const json_t *args);
+mt_status functions_builtins(core_ctx *x);
 
 mt_status tasks_create(core_ctx *x);
 mt_status tasks_assign(core_ctx *x);

@@ -222,19 +222,19 @@ mt_status functions_create(core_ctx *x)
     json_t *args = NULL, *ins = NULL, *outs = NULL;
     char *sa = NULL, *si = NULL, *so = NULL;
     bool wasm = !strcmp(d.executor_type, "wasm");
+    args = dec_function_args_json(&d);
+    /* the built-in's (or wasm's reserved) argument schema, before anyone
+     * approves, and before the slow module check */
+    if (args && (rc = fn_schema_check_register(x, d.executor_type, d.builtin, args, d.n_inputs,
+                                               d.n_outputs)))
+        goto out;
     if (wasm) {
         mt_err e;
         if ((rc = mt_executor_wasm_check(x->core->worker_path, d.payload, d.payload_len, &e))) {
             rc = mt_err_set(x->err, rc, "field 'payload': %s", e.msg);
             goto out;
         }
-    } else if (!mt_builtin_exists(d.builtin)) {
-        rc = mt_err_set(x->err, MT_EINVAL,
-                        "field 'builtin': no built-in function '%.64s' (available: echo, psi)",
-                        d.builtin);
-        goto out;
     }
-    args = dec_function_args_json(&d);
     ins = dec_function_slots_json(d.inputs, d.n_inputs);
     outs = dec_function_slots_json(d.outputs, d.n_outputs);
     sa = args ? mt_json_dump(args) : NULL;
@@ -368,9 +368,9 @@ mt_status functions_update(core_ctx *x)
     if (rc)
         return rc;
     core_function f;
+    memset(&f, 0, sizeof f);
     if ((rc = load_owned_fn(x, "update", &f)))
         goto out;
-    core_function_clear(&f);
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     if (d.has_description &&
@@ -394,6 +394,12 @@ mt_status functions_update(core_ctx *x)
     }
     if (d.has_args) {
         json_t *a = dec_function_args_json(&d);
+        if (a && (rc = fn_schema_check_register(x, f.executor_type, f.builtin, a,
+                                                json_array_size(f.inputs),
+                                                json_array_size(f.outputs)))) {
+            json_decref(a);
+            goto out;
+        }
         char *sa = a ? mt_json_dump(a) : NULL;
         json_decref(a);
         if (!sa) {
@@ -421,6 +427,7 @@ mt_status functions_update(core_ctx *x)
     }
     core_json_response(x, 200, o);
 out:
+    core_function_clear(&f);
     dec_function_free(&d);
     return rc;
 }

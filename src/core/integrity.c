@@ -15,7 +15,8 @@
  *   tasks.decl_mac     over task_id, function_id, creator and the exact
  *                      stored texts of arguments, inputs_ownership,
  *                      outputs_ownership and participants
- *   users.mac          over username, role, password hash, created_at
+ *   users.mac          over username, role, password hash, created_at (and the
+ *                      state when the account is disabled or deleted)
  *   functions.mac      over the function (owner, visibility, flags, quota,
  *                      declaration, payload) and its allow-list
  *   tokens.mac         over token hash, username, created_at, expires_at,
@@ -626,10 +627,40 @@ static mt_status row_mac(mt_core *c, sqlite3 *db, const char *domain, const char
     "SELECT token_hash, username, created_at, expires_at, revoked, mac FROM tokens "              \
     "WHERE token_hash = ?"
 
+/* An account that is not active (users.state 'disabled' or 'deleted', schema
+ * 5) is MACed with its state under another domain; an active one exactly as
+ * before the column existed, so rows sealed by earlier versions still verify
+ * and setting a disabled account's state back to 'active' outside mesatee
+ * breaks its MAC. */
+#define USER_STATE_SQL                                                                             \
+    "SELECT username, role, pwhash, created_at, state, mac FROM users WHERE username = ?"
+
+static mt_status user_mac(mt_core *c, sqlite3 *db, const char *username, char mac[65],
+                          char stored[65], mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db, "SELECT state FROM users WHERE username = ?", &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, username);
+    int s = sqlite3_step(st);
+    bool active = s == SQLITE_ROW && !strcmp(store_col_text(st, 0), "active");
+    if (s != SQLITE_ROW && s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    else if (s == SQLITE_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    return active ? row_mac(c, db, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err)
+                  : row_mac(c, db, "mesatee-user-state/v1", USER_STATE_SQL, 6, username, mac,
+                            stored, err);
+}
+
 mt_status integ_user_seal(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = row_mac(c, db, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err);
+    mt_status rc = user_mac(c, db, username, mac, stored, err);
     if (!rc)
         rc = store_run(db, err, NULL, "UPDATE users SET mac = ? WHERE username = ?", mac,
                        username);
@@ -639,7 +670,7 @@ mt_status integ_user_seal(mt_core *c, sqlite3 *db, const char *username, mt_err 
 mt_status integ_user_check(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = row_mac(c, db, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err);
+    mt_status rc = user_mac(c, db, username, mac, stored, err);
     if (rc)
         return rc;
     if (!integ_hex_equal(mac, stored)) {

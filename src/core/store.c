@@ -152,6 +152,12 @@ static const char *const migrations[] = {
      * storing the key in clear. NULL for inputs, fusion files and outputs
      * registered before this migration. */
     "ALTER TABLE files ADD COLUMN key_fp TEXT; CREATE INDEX files_key_fp ON files(key_fp);",
+    /* 4 -> 5 (issue 9, user lifecycle): an account is active, disabled (no
+     * login, its tokens refused) or deleted (a tombstone: the name is never
+     * reused, so nobody inherits its files or approvals). The state is under
+     * users.mac when not active (integrity.c). */
+    ("ALTER TABLE users ADD COLUMN state TEXT NOT NULL DEFAULT 'active' "
+     "CHECK (state IN ('active','disabled','deleted'));"),
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

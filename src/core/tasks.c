@@ -254,6 +254,10 @@ mt_status tasks_create(core_ctx *x)
         }
         json_object_set(args, k, v);
     }
+    /* the built-in's argument schema (mt_bschema.h): a bad value fails now,
+     * before any party approves, not in the worker */
+    if ((rc = fn_schema_check_task(x, &fn, args)))
+        goto out;
     if ((rc = check_ownership(x, "input", fn.inputs, d.inputs, d.n_inputs, &ins)) ||
         (rc = check_ownership(x, "output", fn.outputs, d.outputs, d.n_outputs, &outs)))
         goto out;

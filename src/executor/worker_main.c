@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "job_codec.h"
+#include "mt_bschema.h"
 #include "mt_builtin.h"
 #include "mt_ff.h"
 #include "mt_secmem.h"
@@ -376,6 +377,11 @@ int main(void)
         st = mt_err_set(&err, MT_EINVAL, "unknown built-in function '%s'", job.function);
         goto report;
     }
+    /* the same schema the core checked at registration and task creation
+     * (mt_bschema.h); the test worker's "__test_*" built-ins have none */
+    const mt_bschema *schema = job.has_module ? mt_bschema_wasm() : mt_bschema_find(job.function);
+    if (schema && (st = mt_bschema_check_args(schema, job.arguments, true, &err)) != MT_OK)
+        goto report;
 
     /* https:// inputs: fetched now, while the network is still reachable. */
     fetched = calloc(job.n_inputs + 1, sizeof *fetched);

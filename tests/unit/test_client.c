@@ -419,6 +419,26 @@ static void test_argument_checks(void **state)
     assert_string_equal(mesatee_client_token(c), "tok");
     assert_int_equal(mesatee_call(NULL, "GET", "/healthz", NULL, NULL), MESATEE_EINVAL);
     assert_true(contains(mesatee_client_errmsg(NULL), "NULL"));
+    /* user lifecycle: names go into the path, refused before any request */
+    static const char *const bad_names[] = {"", "Bob", "../x", "a/b", "a b", "x?y",
+                                            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"};
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        out = (char *)"sentinel";
+        assert_int_equal(mesatee_user_show(c, bad_names[i], &out), MESATEE_EINVAL);
+        assert_null(out);
+        assert_true(contains(mesatee_client_errmsg(c), "invalid user name"));
+        assert_int_equal(mesatee_user_disable(c, bad_names[i], NULL), MESATEE_EINVAL);
+        assert_int_equal(mesatee_user_enable(c, bad_names[i], NULL), MESATEE_EINVAL);
+        assert_int_equal(mesatee_user_delete(c, bad_names[i], NULL), MESATEE_EINVAL);
+        assert_int_equal(mesatee_user_reset_password(c, bad_names[i], "password1", NULL),
+                         MESATEE_EINVAL);
+    }
+    assert_int_equal(mesatee_user_show(c, NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_user_reset_password(c, "bob", NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_user_change_password(c, NULL, "password1", NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_user_change_password(c, "password1", NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_whoami(NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_builtins(NULL, NULL), MESATEE_EINVAL);
     mesatee_client_free(c);
 }
 

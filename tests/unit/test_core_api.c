@@ -447,8 +447,8 @@ static void test_files(void **state)
 
 #define PSI_FN                                                                                     \
     "{\"name\":\"psi\",\"description\":\"intersection\",\"executor_type\":\"builtin\","            \
-    "\"builtin\":\"psi\",\"public\":%s,\"allowlist\":%s,\"arguments\":[{\"name\":"                 \
-    "\"mode\",\"default\":\"x\",\"overridable\":true},{\"name\":\"fixed\",\"default\":"            \
+    "\"builtin\":\"private_join_and_compute\",\"public\":%s,\"allowlist\":%s,\"arguments\":[{\"name\":"                 \
+    "\"id\",\"default\":\"x\",\"overridable\":true},{\"name\":\"value\",\"default\":"            \
     "\"y\"}],\"inputs\":[{\"name\":\"in_a\"},{\"name\":\"in_b\"},{\"name\":\"extra\","             \
     "\"optional\":true}],\"outputs\":[{\"name\":\"out_a\"},{\"name\":\"out_b\"}],"                 \
     "\"usage_quota\":%d}"
@@ -628,7 +628,7 @@ static size_t assigned_count(tenv *e, const char *tok, const char *tid)
 static void new_task(tenv *e, const char *tok, const char *fid, char out[33])
 {
     json_t *o = NULL;
-    assert_int_equal(treqf(e, "POST", "/v1/tasks", tok, &o, TASK_BODY, fid, "{\"mode\":\"z\"}"),
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", tok, &o, TASK_BODY, fid, "{\"id\":\"z\"}"),
                      201);
     assert_string_equal(jstr(o, "status"), "created");
     snprintf(out, 33, "%s", jstr(o, "task_id"));
@@ -659,10 +659,10 @@ static void test_task_rules(void **state)
     assert_non_null(strstr(terr_msg(o), "no argument 'bogus'"));
     json_decref(o);
     assert_int_equal(
-        treqf(e, "POST", "/v1/tasks", f->alice, &o, TASK_BODY, fid, "{\"fixed\":\"1\"}"), 400);
+        treqf(e, "POST", "/v1/tasks", f->alice, &o, TASK_BODY, fid, "{\"value\":\"1\"}"), 400);
     assert_non_null(strstr(terr_msg(o), "cannot be overridden"));
     json_decref(o);
-    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, NULL, TASK_BODY, fid, "{\"mode\":1}"),
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, NULL, TASK_BODY, fid, "{\"id\":1}"),
                      400);
     assert_int_equal(treqf(e, "POST", "/v1/tasks", f->alice, &o,
                            "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in_a\",\"owners\":"
@@ -696,8 +696,8 @@ static void test_task_rules(void **state)
     snprintf(path, sizeof path, "/v1/tasks/%s", tid);
     assert_int_equal(treq(e, "GET", path, f->alice, NULL, &o), 200);
     assert_int_equal(json_array_size(json_object_get(o, "participants")), 2); /* public fn */
-    assert_string_equal(jstr(json_object_get(o, "arguments"), "mode"), "z");
-    assert_string_equal(jstr(json_object_get(o, "arguments"), "fixed"), "y");
+    assert_string_equal(jstr(json_object_get(o, "arguments"), "id"), "z");
+    assert_string_equal(jstr(json_object_get(o, "arguments"), "value"), "y");
     json_decref(o);
     assert_int_equal(treq(e, "GET", path, f->carol, NULL, NULL), 404);
     assert_int_equal(count_list(e, "/v1/tasks", f->bob, "tasks"), 1);
@@ -1221,6 +1221,7 @@ static void test_integrity_upgrade(void **state)
                     "ALTER TABLE audit DROP COLUMN mac; ALTER TABLE users DROP COLUMN mac;"
                     "ALTER TABLE tokens DROP COLUMN mac; ALTER TABLE functions DROP COLUMN mac;"
                     "DROP INDEX files_key_fp; ALTER TABLE files DROP COLUMN key_fp;"
+                    "ALTER TABLE users DROP COLUMN state;"
                     "DELETE FROM schema_version WHERE version >= 3");
     /* The version lives in the host's database: a host could make a sealed
      * store look like this, edit it, and have the edits sealed. Without the

@@ -228,9 +228,17 @@ static void test_echo_fail_and_cancel_running(void **state)
     char echo[33];
     snprintf(echo, sizeof echo, "%s", jstr(o, "function_id"));
     json_decref(o);
+    /* echo's schema requires 'message': refused at registration now */
     assert_int_equal(
         treq(&e, "POST", "/v1/functions", admin, "{\"name\":\"bare\",\"builtin\":\"echo\"}", &o),
-        201);
+        400);
+    assert_non_null(strstr(jstr(json_object_get(o, "error"), "message"), "'message'"));
+    json_decref(o);
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"bare\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                          "\"message\",\"default\":\"x\"}]}",
+                          &o),
+                     201);
     char bare[33];
     snprintf(bare, sizeof bare, "%s", jstr(o, "function_id"));
     json_decref(o);
@@ -246,15 +254,14 @@ static void test_echo_fail_and_cancel_running(void **state)
     assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
     assert_string_equal(jstr(json_object_get(o, "result"), "return_value"), "hello core");
     json_decref(o);
-    /* failure: echo without its argument */
-    run_slotless(&e, admin, bare, "{}", t2);
-    st = wait_status(&e, admin, t2, "failed", 20000);
-    assert_string_equal(st, "failed");
-    free(st);
-    snprintf(path, sizeof path, "/v1/tasks/%s", t2);
-    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
-    assert_non_null(strstr(jstr(o, "failure_reason"), "message"));
+    /* failure before anyone approves: echo's required argument set empty */
+    char body[160];
+    snprintf(body, sizeof body, "{\"function_id\":\"%s\",\"arguments\":{\"message\":\"\"}}",
+             echo);
+    assert_int_equal(treq(&e, "POST", "/v1/tasks", admin, body, &o), 400);
+    assert_non_null(strstr(jstr(json_object_get(o, "error"), "message"), "'message' is required"));
     json_decref(o);
+    (void)t2;
 
     /* a task that never ends: made from echo by editing the stored builtin
      * and resealing the row with the core's key (the store is untrusted: an

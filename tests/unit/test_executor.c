@@ -149,6 +149,24 @@ static void test_echo(void **state)
     assert_non_null(strstr(r.failure_reason, "message"));
     mt_job_result_clear(&r);
 
+    /* the worker checks the job against the built-in's schema (mt_bschema)
+     * before running it: an unknown argument, a value out of range */
+    j = base_job("echo", false);
+    j.arguments = json_pack("{s:s, s:s}", "message", "hi", "zz", "1");
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, &err), MT_OK);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.failure_reason, "echo: unknown argument 'zz'"));
+    mt_job_result_clear(&r);
+    json_decref(j.arguments);
+    j = base_job("psi", false);
+    j.arguments = json_pack("{s:s}", "x", "S3CRET");
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, &err), MT_OK);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.failure_reason, "psi: unknown argument 'x'"));
+    assert_null(strstr(r.failure_reason, "S3CRET"));
+    mt_job_result_clear(&r);
+    json_decref(j.arguments);
+
     /* unknown built-in; test built-ins absent from the production worker */
     j = base_job("__test_crash", false);
     assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, &err), MT_OK);

@@ -1,0 +1,81 @@
+/* fn_schema: the core's side of the built-in argument schemas (mt_bschema.h):
+ * checks at function registration/update and at task creation, so that a
+ * bad argument fails before any party approves, and GET /v1/builtins, which
+ * lists the table the worker checks jobs against. Errors name the argument
+ * and never quote its value. */
+#include <string.h>
+
+#include "core_internal.h"
+#include "mt_bschema.h"
+#include "mt_executor.h"
+
+/* The schema of a function: its built-in's, or the reserved arguments of
+ * "wasm". NULL with MT_EINVAL for an unknown built-in. */
+static const mt_bschema *schema_of(const char *executor_type, const char *builtin, mt_err *err)
+{
+    if (executor_type && !strcmp(executor_type, "wasm"))
+        return mt_bschema_wasm();
+    const mt_bschema *s = mt_bschema_find(builtin);
+    if (!s || !mt_builtin_exists(builtin))
+        mt_err_set(err, MT_EINVAL,
+                   "field 'builtin': no built-in function by that name (GET /v1/builtins, "
+                   "`mesatee function builtins`, lists them)");
+    return s && mt_builtin_exists(builtin) ? s : NULL;
+}
+
+/* Prefixes a schema error with the request field it concerns. */
+static mt_status field_err(mt_err *err, const char *field, const mt_err *e)
+{
+    return mt_err_set(err, e->code ? e->code : MT_EINVAL, "field '%s': %s", field, e->msg);
+}
+
+mt_status fn_schema_check_register(core_ctx *x, const char *executor_type, const char *builtin,
+                                   const json_t *arg_decls, size_t n_inputs, size_t n_outputs)
+{
+    const mt_bschema *s = schema_of(executor_type, builtin, x->err);
+    if (!s)
+        return x->err->code;
+    mt_err e;
+    mt_err_clear(&e);
+    if (mt_bschema_check_decl(s, arg_decls, n_inputs, n_outputs, &e))
+        return field_err(x->err, strstr(e.msg, " slots, ") ? "inputs/outputs" : "arguments", &e);
+    return MT_OK;
+}
+
+mt_status fn_schema_check_task(core_ctx *x, const core_function *fn, const json_t *args)
+{
+    /* a function whose built-in this build has no schema for (the test
+     * worker's "__test_*") is left to the worker, which refuses unknown ones */
+    const mt_bschema *s = !strcmp(fn->executor_type, "wasm") ? mt_bschema_wasm()
+                                                             : mt_bschema_find(fn->builtin);
+    if (!s)
+        return MT_OK;
+    mt_err e;
+    mt_err_clear(&e);
+    if (mt_bschema_check_args(s, args, true, &e) ||
+        mt_bschema_check_slots(s, args, fn->inputs, fn->outputs, &e))
+        return field_err(x->err, "arguments", &e);
+    return MT_OK;
+}
+
+mt_status functions_builtins(core_ctx *x)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < mt_bschema_count(); i++) {
+        const mt_bschema *s = mt_bschema_at(i);
+        if (!mt_builtin_exists(s->name))
+            continue; /* in the table but not in this build's registry */
+        json_t *o = mt_bschema_json(s);
+        if (!o || json_array_append_new(arr, o)) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    json_t *w = arr ? mt_bschema_json(mt_bschema_wasm()) : NULL;
+    if (!w) {
+        json_decref(arr);
+        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    }
+    core_json_response(x, 200, json_pack("{s:o, s:o}", "builtins", arr, "wasm", w));
+    return MT_OK;
+}
