@@ -103,5 +103,20 @@ char *mt_core_metrics(mt_core *core)
     pthread_mutex_lock(&core->mu);
     char *m = metrics_text(core->db);
     pthread_mutex_unlock(&core->mu);
-    return m;
+    char *p = metrics_process_text(core->tee ? mt_tee_level(core->tee) : "none");
+    if (!m || !p) {
+        free(m);
+        free(p);
+        return NULL;
+    }
+    size_t a = strlen(m), b = strlen(p);
+    char *all = realloc(m, a + b + 1);
+    if (!all) {
+        free(m);
+        free(p);
+        return NULL;
+    }
+    memcpy(all + a, p, b + 1);
+    free(p);
+    return all;
 }
