@@ -61,11 +61,12 @@ char *metrics_text(sqlite3 *db)
         store_int(db, NULL, &v, NULL, "SELECT count(*) FROM tasks WHERE status = ?", states[i]);
         sb_printf(&b, "mesatee_tasks{status=\"%s\"} %lld\n", states[i], (long long)v);
     }
+    /* seconds, not milliseconds: Prometheus base units (promtool check metrics) */
     sb_printf(&b,
-              "# HELP mesatee_task_cpu_ms_total CPU milliseconds used by task workers.\n"
-              "# TYPE mesatee_task_cpu_ms_total counter\n"
-              "mesatee_task_cpu_ms_total %lld\n",
-              (long long)q(db, "SELECT coalesce(sum(cpu_ms), 0) FROM tasks"));
+              "# HELP mesatee_task_cpu_seconds_total CPU seconds used by task workers.\n"
+              "# TYPE mesatee_task_cpu_seconds_total counter\n"
+              "mesatee_task_cpu_seconds_total %.3f\n",
+              (double)q(db, "SELECT coalesce(sum(cpu_ms), 0) FROM tasks") / 1000.0);
     sb_printf(&b,
               "# HELP mesatee_task_bytes_in_total Input bytes read by task workers.\n"
               "# TYPE mesatee_task_bytes_in_total counter\n"

@@ -25,3 +25,6 @@ foreach(t it_wasm_check_slow it_download_stream)
   set_tests_properties(${t} PROPERTIES
     ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
 endforeach()
+# /metrics passes promtool, has process_* and build info, optional token (issue 9).
+add_test(NAME it_metrics COMMAND bash ${MT_TEST_DIR}/integration/it_metrics.sh)
+set_tests_properties(it_metrics PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
