@@ -123,6 +123,11 @@ bool mt_core_route_allow(const char *path, char *out, size_t cap)
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (!match(routes[i].pattern, path, seg, sizeof seg))
             continue;
+        /* a segment that is no id (or no username) names another route's
+         * literal path: /v1/files/inputs is not /v1/files/{id} */
+        if ((strstr(routes[i].pattern, "{id}") && !mt_id_valid(seg)) ||
+            (strstr(routes[i].pattern, "{name}") && !dec_username_valid(seg)))
+            continue;
         int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", routes[i].method);
         if (w < 0 || (size_t)w >= cap - n)
             break;

@@ -28,3 +28,10 @@ endforeach()
 # /metrics passes promtool, has process_* and build info, optional token (issue 9).
 add_test(NAME it_metrics COMMAND bash ${MT_TEST_DIR}/integration/it_metrics.sh)
 set_tests_properties(it_metrics PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# Live answers of every route match the schemas of docs/api/openapi.yaml (issue 9).
+add_test(NAME it_openapi_live COMMAND bash ${MT_TEST_DIR}/integration/it_openapi_live.sh)
+set_tests_properties(it_openapi_live PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# docs/api/openapi.yaml passes redocly lint (pinned, from npm; skipped offline).
+add_test(NAME openapi_lint COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/openapi-lint --ctest)
+set_tests_properties(openapi_lint PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
