@@ -159,8 +159,10 @@ mt_status dec_page_query_parse(const char *query, page_list list, dec_page *out,
             goto out;
         }
         p += len;
-        if (*p == '&')
-            p++;
+        if (*p == '&' && !*++p) {
+            rc = mt_err_set(err, MT_EINVAL, "query: ends with '&'");
+            goto out;
+        }
     }
     if (seen_after && !seen_cursor) {
         out->seq = after;

@@ -35,3 +35,6 @@ set_tests_properties(it_openapi_live PROPERTIES
 # docs/api/openapi.yaml passes redocly lint (pinned, from npm; skipped offline).
 add_test(NAME openapi_lint COMMAND bash ${PROJECT_SOURCE_DIR}/scripts/openapi-lint --ctest)
 set_tests_properties(openapi_lint PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
+# Paging of the list routes through the CLI (issue 9).
+add_test(NAME it_paging COMMAND bash ${MT_TEST_DIR}/integration/it_paging.sh)
+set_tests_properties(it_paging PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
