@@ -117,8 +117,9 @@ mt_status dec_page_query_parse(const char *query, page_list list, dec_page *out,
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
         if (!eq) {
-            rc = mt_err_set(err, MT_EINVAL, "query: expected limit=N and cursor=C (name=value "
-                                            "pairs separated by '&')");
+            rc = mt_err_set(err, MT_EINVAL,
+                            "query: expected limit=N and cursor=C (name=value "
+                            "pairs separated by '&')");
             goto out;
         }
         size_t klen = (size_t)(eq - p), vlen = len - klen - 1;

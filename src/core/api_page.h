@@ -37,10 +37,10 @@ typedef enum {
 
 typedef struct dec_page {
     int64_t limit;
-    bool has_pos;  /* a cursor (or, for audit, after=) was given */
-    int64_t time;  /* files/functions/tasks: created_at of the last entry */
-    int64_t seq;   /* audit: seq of the last entry (after= sets it too) */
-    char key[72];  /* files/functions/tasks: id; users: username */
+    bool has_pos; /* a cursor (or, for audit, after=) was given */
+    int64_t time; /* files/functions/tasks: created_at of the last entry */
+    int64_t seq;  /* audit: seq of the last entry (after= sets it too) */
+    char key[72]; /* files/functions/tasks: id; users: username */
 } dec_page;
 
 /* Parses the raw query string (NULL or "" = first page, default limit) of

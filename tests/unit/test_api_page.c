@@ -1,10 +1,12 @@
 /* Unit tests of src/core/api_page.c: the list routes' query reader (limit,
  * cursor, audit's after) and the opaque cursor codec, with garbage. */
+// clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <stdio.h>
 #include <string.h>
@@ -71,20 +73,34 @@ static void test_garbage(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "limit=0", "limit=1001", "limit=", "limit=-1", "limit=1x", "limit=99999999999999999999",
-        "limit=1&limit=2", "cursor=", "cursor=zz", "cursor=616", "cursor=6",
+        "limit=0",
+        "limit=1001",
+        "limit=",
+        "limit=-1",
+        "limit=1x",
+        "limit=99999999999999999999",
+        "limit=1&limit=2",
+        "cursor=",
+        "cursor=zz",
+        "cursor=616",
+        "cursor=6",
         "cursor=662e312e30", /* f.1.0: no id */
         "cursor=662e782e30313233343536373839616263646566303132333435363738396162636465",
-        "cursor=752e", /* u. : no name */
+        "cursor=752e",   /* u. : no name */
         "cursor=752e41", /* u.A: not a username */
-        "cursor=662e31002e", "colour=red", "limit", "&", "limit=5&", "after=1",
+        "cursor=662e31002e",
+        "colour=red",
+        "limit",
+        "&",
+        "limit=5&",
+        "after=1",
         "cursor=612e31&cursor=612e32",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         dec_page p;
         mt_err err;
         memset(&err, 0, sizeof err);
-        page_list l = strstr(bad[i], "752e") ? PAGE_USERS
+        page_list l = strstr(bad[i], "752e")   ? PAGE_USERS
                       : strstr(bad[i], "612e") ? PAGE_AUDIT
                                                : PAGE_FILES;
         mt_status st = dec_page_query_parse(bad[i], l, &p, &err);
