@@ -58,7 +58,8 @@ static const cli_opt o_task_assign[] = {{"input", true}, {"output", true}, {NULL
 static const cli_opt o_wait[] = {{"timeout", true}, {NULL, false}};
 static const cli_opt o_result[] = {
     {"slot", true}, {"key", true}, {"out", true}, {"allow-unbound", false}, {NULL, false}};
-static const cli_opt o_audit_list[] = {{"after", true}, {"limit", true}, {"cursor", true}, {NULL, false}};
+static const cli_opt o_audit_list[] = {
+    {"after", true}, {"limit", true}, {"cursor", true}, {NULL, false}};
 static const cli_opt o_list[] = {{"limit", true}, {"cursor", true}, {NULL, false}};
 static const cli_opt o_key_out[] = {{"out", true}, {NULL, false}};
 static const cli_opt o_audit_verify[] = {
@@ -101,7 +102,8 @@ static const cli_cmd commands[] = {
      o_none, 0, 0, NT},
     {"user", "add", cli_cmd_user_add, "NAME [--role user|admin] [--password-file F]",
      "create a user (admin)", o_user_add, 1, 1, NT},
-    {"user", "list", cli_cmd_user_list, "[--limit N] [--cursor C]", "list users (admin)", o_list, 0, 0, NT},
+    {"user", "list", cli_cmd_user_list, "[--limit N] [--cursor C]", "list users (admin)", o_list,
+     0, 0, NT},
     {"key", "generate", cli_cmd_key_generate, "--out KEYFILE",
      "generate a fresh random key (e.g. for an output file)", o_key_out, 0, 0, 0},
     {"file", "encrypt", cli_cmd_file_encrypt,
@@ -122,7 +124,8 @@ static const cli_cmd commands[] = {
      "register an output file; prints its id", o_register_out, 0, 0, NT},
     {"file", "register-fusion", cli_cmd_file_register_fusion, "--owners U1,U2[,...] [--name N]",
      "register a fusion file (platform key); prints its id", o_fusion, 0, 0, NT},
-    {"file", "list", cli_cmd_file_list, "[--limit N] [--cursor C]", "list your files", o_list, 0, 0, NT},
+    {"file", "list", cli_cmd_file_list, "[--limit N] [--cursor C]", "list your files", o_list, 0,
+     0, NT},
     {"file", "show", cli_cmd_file_show, "FILE_ID", "show a file", o_none, 1, 1, NT},
     {"file", "download", cli_cmd_file_download, "FILE_ID --out CIPHER [--allow-unbound]",
      "download an output's ciphertext (refused unless bound to FILE_ID)", o_download, 1, 1, NT},
@@ -135,7 +138,8 @@ static const cli_cmd commands[] = {
      " [--output-slot S]... [--public|--private] [--allow USER]... [--quota N]\n"
      "        [--arg NAME=DEFAULT[:overridable]]...)",
      "register a function; prints its id", o_fn_register, 0, 0, NT},
-    {"function", "list", cli_cmd_function_list, "[--limit N] [--cursor C]", "list visible functions", o_list, 0, 0, NT},
+    {"function", "list", cli_cmd_function_list, "[--limit N] [--cursor C]",
+     "list visible functions", o_list, 0, 0, NT},
     {"function", "show", cli_cmd_function_show, "FUNCTION_ID", "show a function", o_none, 1, 1,
      NT},
     {"function", "update", cli_cmd_function_update, "FUNCTION_ID --spec FILE.json",
@@ -155,7 +159,8 @@ static const cli_cmd commands[] = {
     {"task", "invoke", cli_cmd_task_invoke, "TASK_ID", "start a task", o_none, 1, 1, NT},
     {"task", "cancel", cli_cmd_task_cancel, "TASK_ID", "cancel a task", o_none, 1, 1, NT},
     {"task", "show", cli_cmd_task_show, "TASK_ID", "show a task", o_none, 1, 1, NT},
-    {"task", "list", cli_cmd_task_list, "[--limit N] [--cursor C]", "list your tasks", o_list, 0, 0, NT},
+    {"task", "list", cli_cmd_task_list, "[--limit N] [--cursor C]", "list your tasks", o_list, 0,
+     0, NT},
     {"task", "wait", cli_cmd_task_wait, "TASK_ID [--timeout SECONDS]",
      "wait for a final status; exit 0 only if finished", o_wait, 1, 1, NT},
     {"task", "result", cli_cmd_task_result,

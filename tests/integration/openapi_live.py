@@ -427,7 +427,8 @@ def main():
         allowed = sorted(m.upper() for m in item if m in ("get", "post", "put", "delete", "patch"))
         path = template.replace("{id}", nobody).replace("{name}", "alice")
         for m in [x for x in ("GET", "POST", "PUT", "DELETE", "PATCH") if x not in allowed][:2]:
-            status, hdrs, payload = request(m, path)
+            # with a small body for POST and PUT: refused at the head, before the body
+            status, hdrs, payload = request(m, path, body={} if m in ("POST", "PUT") else None)
             got = sorted(x.strip() for x in hdrs.get("allow", "").split(",") if x.strip())
             need(status == 405, f"{m} {path}: status {status}, expected 405")
             need(got == allowed, f"{m} {path}: Allow {hdrs.get('allow')!r}, expected {allowed}")
