@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api_decode.h"
+#include "api_page.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -107,6 +108,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         q[n] = '\0';
         dec_audit_query a;
         dec_audit_query_parse(q, &a, &err);
+        /* list paging (api_page.h): every list, accepted pages are sane */
+        static const page_list lists[] = {PAGE_FILES, PAGE_FUNCTIONS, PAGE_TASKS, PAGE_USERS,
+                                          PAGE_AUDIT};
+        for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+            dec_page pg;
+            if (dec_page_query_parse(q, lists[i], &pg, &err) == MT_OK &&
+                (pg.limit < 1 || pg.limit > DEC_PAGE_MAX || pg.seq < 0 || pg.time < 0 ||
+                 strnlen(pg.key, sizeof pg.key) == sizeof pg.key))
+                abort();
+        }
         free(q);
         break;
     }

@@ -152,6 +152,38 @@ static int call(cli_ctx *ctx, const char *method, const char *path, const char *
     return rc;
 }
 
+/* A list command: every page (mesatee_list_all), or the one page that
+ * --limit N / --cursor C ask for; then a hint with the next cursor on stderr
+ * (text output; JSON output carries next_cursor). */
+static int list_cmd(cli_ctx *ctx, const char *path, const char *key, const char *const *cols)
+{
+    const char *lim = cli_opt_get(ctx, "limit"), *cur = cli_opt_get(ctx, "cursor");
+    unsigned long l = 0;
+    if (lim) {
+        char *end;
+        errno = 0;
+        l = strtoul(lim, &end, 10);
+        if (errno || *end || end == lim || lim[0] == '-' || l < 1 || l > 1000)
+            return cli_usage_error(ctx, "--limit must be a number from 1 to 1000");
+    }
+    if (cur && (!*cur || strlen(cur) > 160 || strspn(cur, "0123456789abcdef") != strlen(cur)))
+        return cli_usage_error(ctx, "--cursor takes the next cursor printed by the previous page");
+    char *resp = NULL;
+    int st = lim || cur ? mesatee_list_page(ctx->client, path, (unsigned)l, cur, &resp)
+                        : mesatee_list_all(ctx->client, path, key, &resp);
+    list_spec ls = {key, cols};
+    int rc = st == MESATEE_OK ? emit(ctx, resp, pr_list, &ls) : client_fail(ctx);
+    if (rc == CLI_OK && !ctx->json && (lim || cur)) {
+        json_t *root = json_loads(resp, 0, NULL);
+        const char *next = json_string_value(json_object_get(root, "next_cursor"));
+        if (next)
+            fprintf(stderr, "more: add --cursor %s for the next page\n", next);
+        json_decref(root);
+    }
+    mesatee_free(resp);
+    return rc;
+}
+
 /* Positional argument i must be an object id; usage error otherwise. */
 static const char *id_arg(cli_ctx *ctx, int i, const char *what)
 {
@@ -391,8 +423,7 @@ int cli_cmd_user_add(cli_ctx *ctx)
 int cli_cmd_user_list(cli_ctx *ctx)
 {
     static const char *const cols[] = {"username", "role", "created_at", "state", NULL};
-    list_spec ls = {"users", cols};
-    return call(ctx, "GET", "/v1/users", NULL, pr_list, &ls);
+    return list_cmd(ctx, "/v1/users", "users", cols);
 }
 
 /* ======================================================================== */
@@ -579,8 +610,7 @@ int cli_cmd_file_register_fusion(cli_ctx *ctx)
 int cli_cmd_file_list(cli_ctx *ctx)
 {
     static const char *const cols[] = {"file_id", "kind", "name", "written", NULL};
-    list_spec ls = {"files", cols};
-    return call(ctx, "GET", "/v1/files", NULL, pr_list, &ls);
+    return list_cmd(ctx, "/v1/files", "files", cols);
 }
 
 int cli_cmd_file_show(cli_ctx *ctx)
@@ -795,8 +825,7 @@ int cli_cmd_function_register(cli_ctx *ctx)
 int cli_cmd_function_list(cli_ctx *ctx)
 {
     static const char *const cols[] = {"function_id", "name", "builtin", "owner", NULL};
-    list_spec ls = {"functions", cols};
-    return call(ctx, "GET", "/v1/functions", NULL, pr_list, &ls);
+    return list_cmd(ctx, "/v1/functions", "functions", cols);
 }
 
 static int function_call(cli_ctx *ctx, const char *method, const char *suffix,
@@ -1006,8 +1035,7 @@ int cli_cmd_task_show(cli_ctx *ctx)
 int cli_cmd_task_list(cli_ctx *ctx)
 {
     static const char *const cols[] = {"task_id", "status", "function_id", "creator", NULL};
-    list_spec ls = {"tasks", cols};
-    return call(ctx, "GET", "/v1/tasks", NULL, pr_list, &ls);
+    return list_cmd(ctx, "/v1/tasks", "tasks", cols);
 }
 
 static void pr_task_final(json_t *root, const void *arg)
@@ -1160,10 +1188,24 @@ int cli_cmd_audit_list(cli_ctx *ctx)
         if (errno || *end || end == limit || l < 1 || l > 1000)
             return cli_usage_error(ctx, "--limit must be a number from 1 to 1000");
     }
+    /* --cursor: the page after the previous one (list_cmd; --after is then
+     * not needed) */
+    if (cli_opt_get(ctx, "cursor")) {
+        if (after)
+            return cli_usage_error(ctx, "give --after or --cursor, not both");
+        return list_cmd(ctx, "/v1/audit", "entries", NULL);
+    }
     char *resp = NULL;
     int st = mesatee_audit_list(ctx->client, a, (unsigned)l, &resp);
     list_spec ls = {"entries", NULL};
     int rc = st == MESATEE_OK ? emit(ctx, resp, pr_list, &ls) : client_fail(ctx);
+    if (rc == CLI_OK && !ctx->json) {
+        json_t *root = json_loads(resp, 0, NULL);
+        const char *next = json_string_value(json_object_get(root, "next_cursor"));
+        if (next)
+            fprintf(stderr, "more: add --cursor %s for the next page\n", next);
+        json_decref(root);
+    }
     mesatee_free(resp);
     return rc;
 }

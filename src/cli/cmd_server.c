@@ -123,6 +123,40 @@ void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap)
         n += (size_t)snprintf(out + n, cap - n, "seal-legacy-store=1\n");
 }
 
+#ifdef MT_CLI_HAVE_SERVER
+/* Reads the /metrics bearer token of --metrics-token-file: one line of 16 to
+ * 256 printable ASCII characters without spaces (a trailing newline is
+ * dropped). Heap string (wipe it), or NULL after printing an error that names
+ * the file but never its bytes. */
+static char *read_metrics_token(const char *path)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mt_err err;
+    mt_err_clear(&err);
+    if (mt_file_read(path, 4096, &buf, &len, &err) != MT_OK) {
+        cli_fail("--metrics-token-file %s: %s", path, err.msg);
+        return NULL;
+    }
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        len--;
+    bool ok = len >= 16 && len <= 256;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = buf[i] > 0x20 && buf[i] < 0x7f;
+    if (!ok) {
+        mt_wipe(buf, len);
+        free(buf);
+        cli_fail("--metrics-token-file %s: the token must be one line of 16 to 256 printable "
+                 "ASCII characters without spaces (e.g. `head -c 32 /dev/urandom | base64 | "
+                 "tr -d '/+=' > FILE`)",
+                 path);
+        return NULL;
+    }
+    buf[len] = '\0'; /* mt_file_read leaves room for a NUL */
+    return (char *)buf;
+}
+#endif
+
 static bool cli_level_known(const char *level)
 {
     static const char *const levels[] = {"none", "soft", "tpm2", "sev-snp", "tdx", "sgx", NULL};
@@ -272,12 +306,27 @@ int cli_cmd_serve(cli_ctx *ctx)
         return cli_usage_error(ctx, "--executor-listen, --executor-policy and "
                                     "--executor-max-buffered-mib need --remote-executors");
     }
+    char *metrics_token = NULL;
+    const char *mtf = cli_opt_get(ctx, "metrics-token-file");
+    if (mtf && !(metrics_token = read_metrics_token(mtf))) {
+        free(worker);
+        if (password) {
+            mt_wipe(password, strlen(password));
+            free(password);
+        }
+        return CLI_FAIL;
+    }
+    cfg.metrics_token = metrics_token;
     mt_err err;
     mt_err_clear(&err);
     mt_status st = mt_server_run(&cfg, &err);
     if (password) {
         mt_wipe(password, strlen(password));
         free(password);
+    }
+    if (metrics_token) {
+        mt_wipe(metrics_token, strlen(metrics_token));
+        free(metrics_token);
     }
     free(worker);
     if (st != MT_OK)

@@ -64,6 +64,8 @@ static const cli_opt o_serve[] = {
     {"tls-cert", true, 0, "FILE", "operator-supplied certificate chain (PEM; level none; "
      "re-read on SIGHUP)", "a self-signed identity kept in DIR"},
     {"tls-key", true, 0, "FILE", "the key of --tls-cert (PEM)", "required with --tls-cert"},
+    {"metrics-token-file", true, 0, "FILE", "/metrics needs this bearer token (the file's first "
+     "line)", "none (/metrics open)"},
     {NULL, false}};
 static const cli_opt o_executor[] = {
     {"scheduler", true, 0, "URL", "the scheduler's executor API, https://HOST:PORT", "required"},
@@ -183,6 +185,12 @@ static const cli_opt o_result[] = {
 static const cli_opt o_audit_list[] = {
     {"after", true, 0, "SEQ", "entries after this sequence number", "0"},
     {"limit", true, 0, "N", "at most N entries", "the server's page size"},
+    {"cursor", true, 0, "C", "continue from the next_cursor of an earlier page", "first page"},
+    {NULL, false}};
+static const cli_opt o_list[] = {
+    {"limit", true, 0, "N", "at most N entries (1..1000); without it every page is fetched",
+     "all"},
+    {"cursor", true, 0, "C", "continue from the next_cursor of an earlier page", "first page"},
     {NULL, false}};
 static const cli_opt o_key_out[] = {
     {"out", true, 'o', "KEYFILE", "where to write the key (mode 0600; never overwritten)",
@@ -277,7 +285,7 @@ static const cli_cmd commands[] = {
      o_none, 0, 0, NT},
     {"user", "add", cli_cmd_user_add, "NAME",
      "create a user (admin)", o_user_add, 1, 1, NT},
-    {"user", "list", cli_cmd_user_list, "", "list users (admin)", o_none, 0, 0, NT},
+    {"user", "list", cli_cmd_user_list, "", "list users (admin)", o_list, 0, 0, NT},
     {"user", "show", cli_cmd_user_show, "NAME",
      "show a user: role, state, active tokens (admin, or yourself)", o_none, 1, 1, NT},
     {"user", "passwd", cli_cmd_user_passwd, "",
@@ -315,7 +323,7 @@ static const cli_cmd commands[] = {
     {"file", "register-fusion", cli_cmd_file_register_fusion, "",
      "register a fusion file (platform key); prints its id", o_fusion, 0, 0, NT},
     {"file", "list", cli_cmd_file_list, "",
-     "list your files", o_none, 0, 0, NT},
+     "list your files", o_list, 0, 0, NT},
     {"file", "show", cli_cmd_file_show, "FILE_ID",
      "show a file", o_none, 1, 1, NT},
     {"file", "download", cli_cmd_file_download, "FILE_ID",
@@ -326,7 +334,7 @@ static const cli_cmd commands[] = {
      "turn a written output into a new input; prints its id", o_none, 1, 1, NT},
     {"function", "register", cli_cmd_function_register, "",
      "register a function; prints its id", o_fn_register, 0, 0, NT},
-    {"function", "list", cli_cmd_function_list, "", "list visible functions", o_none, 0, 0, NT},
+    {"function", "list", cli_cmd_function_list, "", "list visible functions", o_list, 0, 0, NT},
     {"function", "builtins", cli_cmd_function_builtins, "[NAME]",
      "list the built-in functions with their arguments and slots (and wasm's reserved ones)",
      o_none, 0, 1, NT},
@@ -356,7 +364,7 @@ static const cli_cmd commands[] = {
     {"task", "show", cli_cmd_task_show, "TASK_ID",
      "show a task", o_none, 1, 1, NT},
     {"task", "list", cli_cmd_task_list, "",
-     "list your tasks", o_none, 0, 0, NT},
+     "list your tasks", o_list, 0, 0, NT},
     {"task", "wait", cli_cmd_task_wait, "TASK_ID",
      "wait for a final status; exit 0 only if finished", o_wait, 1, 1, NT},
     {"task", "result", cli_cmd_task_result, "TASK_ID",

@@ -1715,6 +1715,98 @@ MESATEE_API int mesatee_audit_checkpoint(mesatee_client *c, int64_t entries, cha
     return call_json(c, "GET", path, NULL, json_out);
 }
 
+/* Paging (mesatee.h "Paging of the list routes"). */
+#define CLIENT_LIST_MAX_ENTRIES 1000000
+#define CLIENT_CURSOR_MAX 160
+
+MESATEE_API int mesatee_list_page(mesatee_client *c, const char *path, unsigned limit,
+                                  const char *cursor, char **json_out)
+{
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!path || path[0] != '/' || strchr(path, '?') || strlen(path) > 200)
+        return set_err(c, MESATEE_EINVAL, "list path must start with '/' and carry no query");
+    if (limit > 1000)
+        return set_err(c, MESATEE_EINVAL, "page limit %u is over 1000", limit);
+    size_t cl = cursor ? strlen(cursor) : 0;
+    if (cursor && (cl == 0 || cl > CLIENT_CURSOR_MAX || strspn(cursor, "0123456789abcdef") != cl))
+        return set_err(c, MESATEE_EINVAL,
+                       "not a cursor: pass the next_cursor of the previous page unchanged");
+    char q[512];
+    int n = snprintf(q, sizeof q, "%s%s", path, limit || cursor ? "?" : "");
+    if (limit)
+        n += snprintf(q + n, sizeof q - (size_t)n, "limit=%u%s", limit, cursor ? "&" : "");
+    if (cursor)
+        snprintf(q + n, sizeof q - (size_t)n, "cursor=%s", cursor);
+    return call_json(c, "GET", q, NULL, json_out);
+}
+
+MESATEE_API int mesatee_list_all(mesatee_client *c, const char *path, const char *key,
+                                 char **json_out)
+{
+    reset_out(json_out);
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (!key || !*key)
+        return set_err(c, MESATEE_EINVAL, "list key is empty");
+    json_t *all = json_array();
+    if (!all)
+        return set_err(c, MESATEE_ENOMEM, "out of memory");
+    char cursor[CLIENT_CURSOR_MAX + 1] = "";
+    int st = MESATEE_OK;
+    for (;;) {
+        char *page = NULL;
+        st = mesatee_list_page(c, path, 1000, cursor[0] ? cursor : NULL, &page);
+        if (st != MESATEE_OK) {
+            if (json_out && page)
+                *json_out = page; /* the error body, as mesatee_call gives it */
+            else
+                free(page);
+            break;
+        }
+        json_t *doc = json_loads(page, 0, NULL);
+        free(page);
+        json_t *arr = json_object_get(doc, key);
+        json_t *next = json_object_get(doc, "next_cursor");
+        if (!json_is_array(arr) || !next || !(json_is_null(next) || json_is_string(next))) {
+            json_decref(doc);
+            st = set_err(c, MESATEE_ESERVER,
+                         "list answer of %s has no '%s' array or no next_cursor", path, key);
+            break;
+        }
+        if (json_array_size(all) + json_array_size(arr) > CLIENT_LIST_MAX_ENTRIES) {
+            json_decref(doc);
+            st = set_err(c, MESATEE_ESERVER,
+                         "list %s has more than %d entries; page it with mesatee_list_page",
+                         path, CLIENT_LIST_MAX_ENTRIES);
+            break;
+        }
+        json_array_extend(all, arr);
+        const char *nc = json_string_value(next);
+        if (!nc) {
+            json_decref(doc);
+            break;
+        }
+        if (strlen(nc) > CLIENT_CURSOR_MAX || !strcmp(nc, cursor)) {
+            json_decref(doc);
+            st = set_err(c, MESATEE_ESERVER, "list %s: the server repeated a cursor", path);
+            break;
+        }
+        snprintf(cursor, sizeof cursor, "%s", nc);
+        json_decref(doc);
+    }
+    if (st == MESATEE_OK && json_out) {
+        json_t *res = json_pack("{s:o, s:n}", key, all, "next_cursor");
+        all = NULL;
+        if (!res || !(*json_out = json_dumps(res, JSON_COMPACT)))
+            st = set_err(c, MESATEE_ENOMEM, "out of memory");
+        json_decref(res);
+    }
+    json_decref(all);
+    return st;
+}
+
 /* ======================================================================== */
 /* Keys and file encryption                                                  */
 

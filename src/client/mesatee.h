@@ -296,6 +296,23 @@ MESATEE_API int mesatee_audit_list(mesatee_client *c, uint64_t after, unsigned l
  * signature is checked by `mesatee audit checkpoint` / `audit verify`. */
 MESATEE_API int mesatee_audit_checkpoint(mesatee_client *c, int64_t entries, char **json_out);
 
+/* Paging of the list routes (GET /v1/files, /v1/functions, /v1/tasks,
+ * /v1/users, /v1/audit; docs/api/openapi.yaml "Paging").
+ * mesatee_list_page: one page, GET path?limit=limit&cursor=cursor (limit 0 =
+ * the server's default of 100, at most 1000; cursor NULL = the first page,
+ * else the previous answer's next_cursor). *json_out is the answer
+ * ({"<list>":[...],"next_cursor":...}). MESATEE_EINVAL for a path that is not
+ * "/..." without a query, a limit over 1000 or a cursor that is not one.
+ * mesatee_list_all: every page, following next_cursor, joined into
+ * {"<key>":[all entries],"next_cursor":null}; key names the list's array
+ * ("files", "functions", "tasks", "users", "entries"). MESATEE_ESERVER when
+ * an answer lacks that array or its next_cursor, repeats a cursor, or the
+ * list passes 1,000,000 entries (page with mesatee_list_page instead). */
+MESATEE_API int mesatee_list_page(mesatee_client *c, const char *path, unsigned limit,
+                                  const char *cursor, char **json_out);
+MESATEE_API int mesatee_list_all(mesatee_client *c, const char *path, const char *key,
+                                 char **json_out);
+
 /* ------------------------------------------------------------------------ */
 /* Keys and file encryption (no server involved)                             */
 

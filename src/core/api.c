@@ -121,6 +121,30 @@ static const route *find_route(const char *method, const char *path, char *seg, 
     return NULL;
 }
 
+bool mt_core_route_allow(const char *path, char *out, size_t cap)
+{
+    char seg[80];
+    size_t n = 0;
+    if (cap)
+        out[0] = '\0';
+    if (!path)
+        return false;
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (!match(routes[i].pattern, path, seg, sizeof seg))
+            continue;
+        /* a segment that is no id (or no username) names another route's
+         * literal path: /v1/files/inputs is not /v1/files/{id} */
+        if ((strstr(routes[i].pattern, "{id}") && !mt_id_valid(seg)) ||
+            (strstr(routes[i].pattern, "{name}") && !dec_username_valid(seg)))
+            continue;
+        int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", routes[i].method);
+        if (w < 0 || (size_t)w >= cap - n)
+            break;
+        n += (size_t)w;
+    }
+    return n > 0;
+}
+
 bool mt_core_route_needs_auth(const char *method, const char *path)
 {
     char seg[80];
@@ -211,18 +235,30 @@ void core_json_response(core_ctx *x, int status, json_t *body)
 }
 
 mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
-                             core_render_fn render)
+                             core_render_fn render, page_list list, const dec_page *pg)
 {
     mt_status rc = MT_OK;
     json_t *arr = json_array();
     int s = SQLITE_DONE;
+    int64_t n = 0, last_time = 0;
+    char last_id[72] = "";
+    bool more = false;
     while (arr && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = render(x, store_col_text(st, 0));
+        if (n == pg->limit) {
+            more = true; /* a row beyond the page: there is a next page */
+            s = SQLITE_DONE;
+            break;
+        }
+        const char *id = store_col_text(st, 0);
+        snprintf(last_id, sizeof last_id, "%s", id);
+        last_time = sqlite3_column_int64(st, 1);
+        json_t *o = render(x, id);
         if (!o) {
             rc = x->err->code ? x->err->code : MT_ENOMEM;
             break;
         }
         json_array_append_new(arr, o);
+        n++;
     }
     if (!arr)
         rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
@@ -233,8 +269,21 @@ mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
         json_decref(arr);
         return rc;
     }
-    core_json_response(x, 200, json_pack("{s:o}", key, arr));
+    char cur[DEC_CURSOR_MAX + 1] = "";
+    if (more)
+        page_cursor_make(list, last_time, 0, last_id, cur, sizeof cur);
+    core_json_response(x, 200,
+                       json_pack("{s:o, s:o}", key, arr, "next_cursor",
+                                 more && cur[0] ? json_string(cur) : json_null()));
     return MT_OK;
+}
+
+void core_page_bind(sqlite3_stmt *st, int first, const dec_page *pg)
+{
+    sqlite3_bind_int(st, first, pg->has_pos ? 1 : 0);
+    sqlite3_bind_int64(st, first + 1, pg->time);
+    store_bind_text(st, first + 2, pg->key);
+    sqlite3_bind_int64(st, first + 3, pg->limit + 1);
 }
 
 void core_set_object(core_ctx *x, const char *kind, const char *id)

@@ -426,8 +426,8 @@ mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoi
 
 mt_status audit_list(core_ctx *x)
 {
-    dec_audit_query q;
-    mt_status rc = dec_audit_query_parse(x->req->query, &q, x->err);
+    dec_page q;
+    mt_status rc = dec_page_query_parse(x->req->query, PAGE_AUDIT, &q, x->err);
     if (rc)
         return rc;
     sqlite3_stmt *st;
@@ -446,13 +446,21 @@ mt_status audit_list(core_ctx *x)
              "ORDER BY a.seq LIMIT ?4",
              &st, x->err)))
         return rc;
-    sqlite3_bind_int64(st, 1, q.after);
+    sqlite3_bind_int64(st, 1, q.seq);
     store_bind_text(st, 2, x->who);
     sqlite3_bind_int(st, 3, x->admin ? 1 : 0);
-    sqlite3_bind_int64(st, 4, q.limit);
+    sqlite3_bind_int64(st, 4, q.limit + 1);
     json_t *arr = json_array();
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+    int64_t n = 0, last_seq = 0;
+    bool more = false;
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++ == q.limit) { /* a row beyond the page */
+            more = true;
+            s = SQLITE_DONE;
+            break;
+        }
+        last_seq = sqlite3_column_int64(st, 0);
         json_array_append_new(arr, json_pack("{s:I, s:o, s:s, s:s, s:s, s:I, s:s}", "seq",
                                              (json_int_t)sqlite3_column_int64(st, 0), "time",
                                              core_time_json(sqlite3_column_int64(st, 1)), "actor",
@@ -460,6 +468,7 @@ mt_status audit_list(core_ctx *x)
                                              "object", store_col_text(st, 4), "status",
                                              (json_int_t)sqlite3_column_int64(st, 5), "hash",
                                              store_col_text(st, 6)));
+    }
     if (s != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);
@@ -467,6 +476,10 @@ mt_status audit_list(core_ctx *x)
         json_decref(arr);
         return rc;
     }
-    core_json_response(x, 200, json_pack("{s:o}", "entries", arr));
+    char cur[DEC_CURSOR_MAX + 1] = "";
+    if (more)
+        page_cursor_make(PAGE_AUDIT, 0, last_seq, NULL, cur, sizeof cur);
+    core_json_response(x, 200, json_pack("{s:o, s:o}", "entries", arr, "next_cursor",
+                                         cur[0] ? json_string(cur) : json_null()));
     return MT_OK;
 }

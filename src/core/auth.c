@@ -502,20 +502,39 @@ out:
 
 mt_status auth_user_list(core_ctx *x)
 {
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(
-        x->db, "SELECT username, role, created_at, state FROM users ORDER BY username", &st,
-        x->err);
+    dec_page pg;
+    mt_status rc = dec_page_query_parse(x->req->query, PAGE_USERS, &pg, x->err);
     if (rc)
         return rc;
+    sqlite3_stmt *st;
+    rc = store_prepare(x->db,
+                       "SELECT username, role, created_at, state FROM users WHERE (?1 = 0 OR "
+                       "username > ?2) ORDER BY username LIMIT ?3",
+                       &st, x->err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int(st, 1, pg.has_pos ? 1 : 0);
+    store_bind_text(st, 2, pg.key);
+    sqlite3_bind_int64(st, 3, pg.limit + 1);
     json_t *arr = json_array();
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW)
+    int64_t n = 0;
+    char cur[DEC_CURSOR_MAX + 1] = "";
+    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++ == pg.limit) { /* a row beyond the page: the cursor is the last shown */
+            json_t *last = json_array_get(arr, json_array_size(arr) - 1);
+            page_cursor_make(PAGE_USERS, 0, 0,
+                             json_string_value(json_object_get(last, "username")), cur,
+                             sizeof cur);
+            s = SQLITE_DONE;
+            break;
+        }
         json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s}", "username",
                                              store_col_text(st, 0), "role", store_col_text(st, 1),
                                              "created_at",
                                              core_time_json(sqlite3_column_int64(st, 2)), "state",
                                              store_col_text(st, 3)));
+    }
     if (s != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);
@@ -523,7 +542,8 @@ mt_status auth_user_list(core_ctx *x)
         json_decref(arr);
         return rc;
     }
-    core_json_response(x, 200, json_pack("{s:o}", "users", arr));
+    core_json_response(x, 200, json_pack("{s:o, s:o}", "users", arr, "next_cursor",
+                                          cur[0] ? json_string(cur) : json_null()));
     return MT_OK;
 }
 

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api_page.h"
 #include "mt_core.h"
 #include "mt_util.h"
 #include "untrusted_objstore.h"
@@ -183,11 +184,19 @@ void core_key_fingerprint(mt_core *c, const uint8_t key[32], char out[65]);
 void core_error_response(mt_response *resp, mt_status code, const char *msg);
 /* Success response: takes ownership of body. */
 void core_json_response(core_ctx *x, int status, json_t *body);
-/* List response {key: [render(id) for each row]}: steps st (prepared and
- * bound; column 0 is an id), finalizes it in every case, and answers 200. */
+/* List response {key: [render(id) for each row], next_cursor}: steps st
+ * (prepared and bound; column 0 is an id, column 1 its created_at; at most
+ * pg->limit + 1 rows, see core_page_bind), finalizes it in every case, and
+ * answers 200. next_cursor continues after the last entry when a row beyond
+ * the page exists, else null (api_page.h). */
 typedef json_t *(*core_render_fn)(core_ctx *x, const char *id);
 mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
-                             core_render_fn render);
+                             core_render_fn render, page_list list, const dec_page *pg);
+/* Binds the page of a created_at/id ordered list from parameter `first`:
+ * first = has position (0/1), first+1 = created_at, first+2 = id,
+ * first+3 = limit + 1 (the SQL: "(?first = 0 OR created_at > ?first+1 OR
+ * (created_at = ?first+1 AND id > ?first+2)) ... LIMIT ?first+3"). */
+void core_page_bind(sqlite3_stmt *st, int first, const dec_page *pg);
 /* Sets resp->object ("kind:id"). */
 void core_set_object(core_ctx *x, const char *kind, const char *id);
 /* RFC 3339 string as a new json_t. */
@@ -306,6 +315,10 @@ mt_status audit_list(core_ctx *x);
 mt_status metrics_handle(core_ctx *x);
 /* Prometheus text from db (caller holds the connection); heap string. */
 char *metrics_text(sqlite3 *db);
+/* process_* metrics of this process (from /proc/self) and
+ * mesatee_build_info{version,level} 1, as Prometheus text; heap string or
+ * NULL (out of memory). Takes no lock. */
+char *metrics_process_text(const char *level);
 mt_status health_handle(core_ctx *x);
 mt_status ready_handle(core_ctx *x);
 

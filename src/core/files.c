@@ -521,16 +521,22 @@ static json_t *file_meta_by_id(core_ctx *x, const char *file_id)
 
 mt_status files_list(core_ctx *x)
 {
+    dec_page pg;
+    mt_status rc = dec_page_query_parse(x->req->query, PAGE_FILES, &pg, x->err);
+    if (rc)
+        return rc;
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(x->db,
-                                 "SELECT f.file_id FROM files f JOIN file_owners o "
-                                 "ON o.file_id = f.file_id WHERE o.username = ? "
-                                 "ORDER BY f.created_at, f.file_id",
-                                 &st, x->err);
+    rc = store_prepare(x->db,
+                       "SELECT f.file_id, f.created_at FROM files f JOIN file_owners o "
+                       "ON o.file_id = f.file_id WHERE o.username = ?1 AND (?2 = 0 OR "
+                       "f.created_at > ?3 OR (f.created_at = ?3 AND f.file_id > ?4)) "
+                       "ORDER BY f.created_at, f.file_id LIMIT ?5",
+                       &st, x->err);
     if (rc)
         return rc;
     store_bind_text(st, 1, x->who);
-    return core_list_response(x, st, "files", file_meta_by_id);
+    core_page_bind(st, 2, &pg);
+    return core_list_response(x, st, "files", file_meta_by_id, PAGE_FILES, &pg);
 }
 
 mt_status files_get(core_ctx *x)

@@ -315,18 +315,24 @@ static mt_status create_locked(core_ctx *x, const dec_function *d, const char *s
 
 mt_status functions_list(core_ctx *x)
 {
+    dec_page pg;
+    mt_status rc = dec_page_query_parse(x->req->query, PAGE_FUNCTIONS, &pg, x->err);
+    if (rc)
+        return rc;
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(
+    rc = store_prepare(
         x->db,
-        "SELECT function_id FROM functions f WHERE deleted = 0 AND (?2 OR public = 1 OR "
-        "owner = ?1 OR EXISTS (SELECT 1 FROM function_allowlist a WHERE a.function_id = "
-        "f.function_id AND a.username = ?1)) ORDER BY created_at, function_id",
+        "SELECT function_id, created_at FROM functions f WHERE deleted = 0 AND (?2 OR "
+        "public = 1 OR owner = ?1 OR EXISTS (SELECT 1 FROM function_allowlist a WHERE "
+        "a.function_id = f.function_id AND a.username = ?1)) AND (?3 = 0 OR created_at > ?4 "
+        "OR (created_at = ?4 AND function_id > ?5)) ORDER BY created_at, function_id LIMIT ?6",
         &st, x->err);
     if (rc)
         return rc;
     store_bind_text(st, 1, x->who);
     sqlite3_bind_int(st, 2, x->admin ? 1 : 0);
-    return core_list_response(x, st, "functions", fn_json);
+    core_page_bind(st, 3, &pg);
+    return core_list_response(x, st, "functions", fn_json, PAGE_FUNCTIONS, &pg);
 }
 
 mt_status functions_get(core_ctx *x)

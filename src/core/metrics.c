@@ -61,11 +61,12 @@ char *metrics_text(sqlite3 *db)
         store_int(db, NULL, &v, NULL, "SELECT count(*) FROM tasks WHERE status = ?", states[i]);
         sb_printf(&b, "mesatee_tasks{status=\"%s\"} %lld\n", states[i], (long long)v);
     }
+    /* seconds, not milliseconds: Prometheus base units (promtool check metrics) */
     sb_printf(&b,
-              "# HELP mesatee_task_cpu_ms_total CPU milliseconds used by task workers.\n"
-              "# TYPE mesatee_task_cpu_ms_total counter\n"
-              "mesatee_task_cpu_ms_total %lld\n",
-              (long long)q(db, "SELECT coalesce(sum(cpu_ms), 0) FROM tasks"));
+              "# HELP mesatee_task_cpu_seconds_total CPU seconds used by task workers.\n"
+              "# TYPE mesatee_task_cpu_seconds_total counter\n"
+              "mesatee_task_cpu_seconds_total %.3f\n",
+              (double)q(db, "SELECT coalesce(sum(cpu_ms), 0) FROM tasks") / 1000.0);
     sb_printf(&b,
               "# HELP mesatee_task_bytes_in_total Input bytes read by task workers.\n"
               "# TYPE mesatee_task_bytes_in_total counter\n"
@@ -103,5 +104,20 @@ char *mt_core_metrics(mt_core *core)
     pthread_mutex_lock(&core->mu);
     char *m = metrics_text(core->db);
     pthread_mutex_unlock(&core->mu);
-    return m;
+    char *p = metrics_process_text(core->tee ? mt_tee_level(core->tee) : "none");
+    if (!m || !p) {
+        free(m);
+        free(p);
+        return NULL;
+    }
+    size_t a = strlen(m), b = strlen(p);
+    char *all = realloc(m, a + b + 1);
+    if (!all) {
+        free(m);
+        free(p);
+        return NULL;
+    }
+    memcpy(all + a, p, b + 1);
+    free(p);
+    return all;
 }

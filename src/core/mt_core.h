@@ -125,6 +125,10 @@ bool mt_core_route_needs_auth(const char *method, const char *path);
  * do their slow part outside the store lock and take it only to read and to
  * write. */
 bool mt_core_route_is_slow(const char *method, const char *path);
+/* The methods of the routes whose pattern matches path, as an HTTP Allow
+ * value ("GET, DELETE") into out (cap bytes); false (out "") when no route
+ * has that path. The gateway answers 405 with it for any other method. */
+bool mt_core_route_allow(const char *path, char *out, size_t cap);
 /* Largest body the route accepts (JSON limit, or upload limit for /v1/objects). */
 size_t mt_core_route_max_body(const mt_core *core, const char *method, const char *path);
 void mt_response_clear(mt_response *resp);

@@ -690,14 +690,20 @@ mt_status tasks_get(core_ctx *x)
 
 mt_status tasks_list(core_ctx *x)
 {
+    dec_page pg;
+    mt_status rc = dec_page_query_parse(x->req->query, PAGE_TASKS, &pg, x->err);
+    if (rc)
+        return rc;
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(x->db,
-                                 "SELECT t.task_id FROM tasks t JOIN task_participants p ON "
-                                 "p.task_id = t.task_id WHERE p.username = ? "
-                                 "ORDER BY t.created_at, t.task_id",
-                                 &st, x->err);
+    rc = store_prepare(x->db,
+                       "SELECT t.task_id, t.created_at FROM tasks t JOIN task_participants p "
+                       "ON p.task_id = t.task_id WHERE p.username = ?1 AND (?2 = 0 OR "
+                       "t.created_at > ?3 OR (t.created_at = ?3 AND t.task_id > ?4)) "
+                       "ORDER BY t.created_at, t.task_id LIMIT ?5",
+                       &st, x->err);
     if (rc)
         return rc;
     store_bind_text(st, 1, x->who);
-    return core_list_response(x, st, "tasks", task_json_participant);
+    core_page_bind(st, 2, &pg);
+    return core_list_response(x, st, "tasks", task_json_participant, PAGE_TASKS, &pg);
 }

@@ -121,6 +121,7 @@ typedef struct gw_conn {
     char rej_actor[65];
     char rej_action[GW_ACTION_LEN];
     char rej_msg[256];
+    char rej_allow[64]; /* Allow header of a 405 refusal; "" = every method we serve */
     /* A response body streamed from a file (see "File bodies"). */
     int dl_fd; /* -1 when none */
     uint64_t dl_off, dl_len;
@@ -144,6 +145,8 @@ typedef struct gw_job gw_job;
 
 struct mt_gateway {
     mt_gateway_backend be;
+    bool metrics_token_set;         /* /metrics needs a bearer token */
+    unsigned char metrics_token_sha[32]; /* SHA-256 of that token */
     size_t max_buffered;
     size_t buffered; /* request bodies held in memory now (reservations) */
     size_t buffered_anon; /* the part of buffered sent without a token: at most a
@@ -288,6 +291,7 @@ static void gw_conn_req_reset(gw_conn *c)
     c->rej_status = 0;
     c->rej_www_auth = false;
     c->rej_retry_after = 0;
+    c->rej_allow[0] = '\0';
 }
 
 static enum bufferevent_filter_result gw_in_filter(struct evbuffer *src, struct evbuffer *dst,
@@ -984,6 +988,38 @@ static bool gw_is_builtin(const char *path)
     return !strcmp(path, "/healthz") || !strcmp(path, "/readyz") || !strcmp(path, "/metrics");
 }
 
+#define GW_ALLOW_ALL "GET, POST, PUT, DELETE"
+
+/* The Allow value of path into out: "GET" for the built-in paths, the
+ * backend's methods otherwise; false (out = every method we serve) when no
+ * route has that path (path NULL: not decoded). */
+static bool gw_allow(mt_gateway *gw, const char *path, char *out, size_t cap)
+{
+    if (path && gw_is_builtin(path)) {
+        snprintf(out, cap, "GET");
+        return true;
+    }
+    if (path && gw->be.allow && gw->be.allow(gw->be.ctx, path, out, cap) && out[0])
+        return true;
+    snprintf(out, cap, "%s", GW_ALLOW_ALL);
+    return false;
+}
+
+/* True if method is one of the comma-separated methods of allow. */
+static bool gw_method_in(const char *allow, const char *method)
+{
+    size_t m = strlen(method);
+    for (const char *p = allow; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == m && !strncmp(p, method, m))
+            return true;
+        p += n;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return false;
+}
+
 /* Gives evhttp a head with a body, without its Expect line: "100 Continue"
  * goes to the client from here (evhttp would add it to the filter's output
  * while writing is disabled, where libevent 2.1 leaves it). */
@@ -1049,6 +1085,20 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
         gw_refuse(c, dst, 411, MT_EINVAL, 0,
                   "Transfer-Encoding is not accepted; send the body with a Content-Length");
         goto out;
+    }
+    {
+        /* A method the path does not take: 405 with the path's Allow, before
+         * any token check or body byte (a head without a body is answered
+         * the same way by the request callback). */
+        char allow[64];
+        bool path_known = gw_allow(gw, st == MT_OK ? path : NULL, allow, sizeof allow);
+        if (path_known && hd.has_cl && hd.cl > 0 && !gw_method_in(allow, hd.method)) {
+            c->drain_cl = hd.cl <= GW_UNAUTH_MAX_BODY ? hd.cl : 0;
+            gw_refuse(c, dst, 405, MT_EINVAL, 0, "method %.16s is not allowed on this path; use %s",
+                      hd.method, allow);
+            snprintf(c->rej_allow, sizeof c->rej_allow, "%s", allow);
+            goto out;
+        }
     }
     /* From here a refusal reads and drops a small body before it answers
      * (gw_refuse); a larger one is answered at once and the connection closed. */
@@ -1290,6 +1340,18 @@ static enum bufferevent_filter_result gw_in_filter(struct evbuffer *src, struct 
     return BEV_OK;
 }
 
+/* True if token (NULL: none was sent) is the /metrics token. */
+static bool gw_metrics_token_ok(const mt_gateway *gw, const char *token)
+{
+    if (!token)
+        return false;
+    unsigned char h[32];
+    unsigned int hl = 0;
+    if (EVP_Digest(token, strlen(token), h, &hl, EVP_sha256(), NULL) != 1 || hl != sizeof h)
+        return false;
+    return CRYPTO_memcmp(h, gw->metrics_token_sha, sizeof h) == 0;
+}
+
 static void gw_serve_builtin(gw_req *r, const char *path)
 {
     mt_gateway *gw = r->gw;
@@ -1299,6 +1361,12 @@ static void gw_serve_builtin(gw_req *r, const char *path)
     } else if (!strcmp(path, "/readyz")) {
         bool ready = !gw->be.ready || gw->be.ready(gw->be.ctx);
         gw_finish_text(r, ready ? 200 : 503, ready ? "ready\n" : "not ready\n");
+    } else if (gw->metrics_token_set && !gw_metrics_token_ok(gw, gw_bearer(r->req))) {
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
+                          "Bearer realm=\"metrics\"");
+        gw_finish_error(r, 401, MT_EAUTH,
+                        "/metrics needs 'Authorization: Bearer <token>' with the token of "
+                        "the server's --metrics-token-file");
     } else {
         struct evbuffer *b = evbuffer_new();
         if (b)
@@ -1646,7 +1714,7 @@ static void gw_request_cb(struct evhttp_request *req, void *arg)
         if (c->rej_www_auth)
             evhttp_add_header(oh, "WWW-Authenticate", "Bearer");
         if (c->rej_status == 405)
-            evhttp_add_header(oh, "Allow", "GET, POST, PUT, DELETE");
+            evhttp_add_header(oh, "Allow", c->rej_allow[0] ? c->rej_allow : GW_ALLOW_ALL);
         if (c->rej_retry_after) {
             char ra[16];
             snprintf(ra, sizeof ra, "%u", c->rej_retry_after);
@@ -1663,12 +1731,15 @@ static void gw_request_cb(struct evhttp_request *req, void *arg)
     mt_status st = gw_decode_target(target, &path, &query, &err);
     gw_set_action(&r, st == MT_OK ? path : target);
 
-    if (!supported) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                          "GET, POST, PUT, DELETE");
+    char allow[64];
+    bool path_known = gw_allow(gw, st == MT_OK ? path : NULL, allow, sizeof allow);
+    if (!supported || (path_known && !gw_method_in(allow, r.method))) {
+        /* 405 with the methods of this path (every method we serve when the
+         * path is unknown), before any token check */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
         char msg[MT_ERR_MSG_MAX];
-        snprintf(msg, sizeof msg, "method %s is not supported; use GET, POST, PUT or DELETE",
-                 r.method);
+        snprintf(msg, sizeof msg, "method %s is not allowed %s; use %s", r.method,
+                 path_known ? "on this path" : "here", allow);
         gw_finish_error(&r, 405, MT_EINVAL, msg);
     } else if (st != MT_OK) {
         gw_finish_error(&r, mt_status_http(st), st, err.msg);
@@ -2002,6 +2073,17 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     gw->stop_pipe[0] = gw->stop_pipe[1] = -1;
     gw->done_pipe[0] = gw->done_pipe[1] = -1;
     gw->be = *backend;
+    if (cfg->metrics_token) {
+        unsigned int hl = 0;
+        if (!*cfg->metrics_token ||
+            EVP_Digest(cfg->metrics_token, strlen(cfg->metrics_token), gw->metrics_token_sha, &hl,
+                       EVP_sha256(), NULL) != 1 ||
+            hl != sizeof gw->metrics_token_sha) {
+            free(gw);
+            return mt_err_set(err, MT_EINVAL, "cannot use the metrics token (empty?)");
+        }
+        gw->metrics_token_set = true;
+    }
     if (!gw->be.streams_body || !gw->be.upload_begin || !gw->be.upload_write || !gw->be.upload_free)
         gw->be.streams_body = NULL;
     gw->max_buffered = cfg->max_buffered ? cfg->max_buffered : GW_DEFAULT_MAX_BUFFERED;

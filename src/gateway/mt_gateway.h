@@ -77,6 +77,11 @@ typedef struct mt_gateway_backend {
      * gateway's worker threads instead of the event loop. handle must then be
      * safe to call from those threads concurrently with the loop's calls. */
     bool (*slow)(void *ctx, const char *method, const char *path);
+    /* Optional: the methods of path as an Allow value into out (cap bytes);
+     * false when the backend has no route with that path. A request whose
+     * method is not among them gets 405 with that Allow header, before any
+     * token check (/healthz, /readyz and /metrics: GET). */
+    bool (*allow)(void *ctx, const char *path, char *out, size_t cap);
 } mt_gateway_backend;
 
 typedef struct mt_gateway_config {
@@ -93,6 +98,10 @@ typedef struct mt_gateway_config {
     unsigned slow_threads;      /* worker threads for slow routes; 0 = 2 */
     unsigned slow_queue;        /* slow requests waiting for a thread; more get 503; 0 = 64 */
     bool handle_signals;        /* stop gracefully on SIGTERM and SIGINT */
+    /* NULL: /metrics is open to anyone. Else /metrics answers only requests
+     * with "Authorization: Bearer <metrics_token>" (compared by SHA-256 in
+     * constant time; the gateway keeps only the hash) and 401 otherwise. */
+    const char *metrics_token;
     /* Certificate renewal: every renew_interval_s seconds (0 = never) the
      * event loop calls renew for a fresh key and certificate (ownership
      * passes to the gateway), installs them for new connections (in-flight

@@ -51,6 +51,9 @@ typedef struct mt_server_config {
      * files, instead of the identity kept in the data directory. */
     const char *tls_cert;
     const char *tls_key;
+    /* NULL: /metrics open to anyone; else the bearer token /metrics needs
+     * (borrowed; mt_gateway_config.metrics_token). */
+    const char *metrics_token;
     mt_core_config core;         /* data_dir required */
 } mt_server_config;
 

@@ -75,6 +75,12 @@ static bool be_slow(void *ctx, const char *method, const char *path)
     return mt_core_route_is_slow(method, path);
 }
 
+static bool be_allow(void *ctx, const char *path, char *out, size_t cap)
+{
+    (void)ctx;
+    return mt_core_route_allow(path, out, cap);
+}
+
 /* Certificate renewal: a fresh key and certificate with fresh evidence. */
 static mt_status renew_identity(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *err)
 {
@@ -212,6 +218,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .upload_write = mt_core_upload_write,
         .upload_free = mt_core_upload_free,
         .slow = be_slow,
+        .allow = be_allow,
     };
     /* evhttp's own limit is the largest body of any route (the upload). */
     size_t upload = mt_core_route_max_body(core, "POST", "/v1/objects");
@@ -228,6 +235,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .max_connections = cfg->max_connections,
         .max_body = upload > json ? upload : json,
         .handle_signals = true,
+        .metrics_token = cfg->metrics_token,
     };
     if (strcmp(mt_tee_level(tee), "none") != 0 && cfg->cert_renew_s >= 0) {
         gcfg.renew = renew_identity;

@@ -75,7 +75,7 @@ def one(path, auth):
         results.append((path, auth, status, sent))
 
 cases = [("/v1/auth/login", False)] * 16 + [("/v1/tasks", True)] * 8 + \
-        [("/v1/users/me", True)] * 4 + [("/v1/files/outputs", False)] * 8
+        [("/v1/files/fusion", True)] * 4 + [("/v1/files/outputs", False)] * 8
 ts = [threading.Thread(target=one, args=c) for c in cases]
 for t in ts: t.start()
 for t in ts: t.join()

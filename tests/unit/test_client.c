@@ -471,6 +471,7 @@ typedef struct fake_server {
     int n_conns;         /* connections to serve, one request each */
     int status;          /* HTTP status of every answer */
     const char *answer;  /* body of every answer */
+    const char *const *answers; /* when set: body of the answer on connection n */
     char *req;           /* last request: head + body */
     size_t req_len;
     size_t body_len;     /* body bytes of the last request */
@@ -589,14 +590,15 @@ static void *fake_main(void *arg)
                 continue;
             }
             char hdr[256];
-            size_t blen = strlen(s->answer);
+            const char *answer = s->answers ? s->answers[n] : s->answer;
+            size_t blen = strlen(answer);
             int h = snprintf(hdr, sizeof hdr,
                              "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
                              "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                              s->status, blen);
             SSL_write(ssl, hdr, h);
             if (blen)
-                SSL_write(ssl, s->answer, (int)blen);
+                SSL_write(ssl, answer, (int)blen);
             SSL_shutdown(ssl);
         }
         SSL_free(ssl);
@@ -701,6 +703,62 @@ static void test_server_error_message(void **state)
     assert_true(contains(out, "permission_denied"));
     mesatee_free(out);
     assert_true(contains(s.req, "GET /v1/files/x HTTP/1.1"));
+    mesatee_client_free(c);
+    fake_stop(&s);
+}
+
+/* mesatee_list_all follows next_cursor page by page and joins the arrays;
+ * a repeated cursor, a missing array and bad arguments are refused. */
+static void test_list_paging(void **state)
+{
+    (void)state;
+    static const char *const pages[] = {
+        "{\"files\":[{\"n\":1},{\"n\":2}],\"next_cursor\":\"612e31\"}",
+        "{\"files\":[{\"n\":3}],\"next_cursor\":\"612e32\"}",
+        "{\"files\":[],\"next_cursor\":null}",
+    };
+    fake_server s;
+    fake_start(&s, 3, 200, NULL, 0);
+    s.answers = pages;
+    mesatee_client *c = client_for(&s, true);
+    char *out = NULL;
+    assert_int_equal(mesatee_list_all(c, "/v1/files", "files", &out), MESATEE_OK);
+    assert_string_equal(out, "{\"files\":[{\"n\":1},{\"n\":2},{\"n\":3}],\"next_cursor\":null}");
+    mesatee_free(out);
+    assert_true(contains(s.req, "GET /v1/files?limit=1000&cursor=612e32 HTTP/1.1"));
+    mesatee_client_free(c);
+    fake_stop(&s);
+
+    static const char *const loop[] = {
+        "{\"files\":[],\"next_cursor\":\"61\"}",
+        "{\"files\":[],\"next_cursor\":\"61\"}",
+    };
+    fake_start(&s, 2, 200, NULL, 0);
+    s.answers = loop;
+    c = client_for(&s, true);
+    out = NULL;
+    assert_int_equal(mesatee_list_all(c, "/v1/files", "files", &out), MESATEE_ESERVER);
+    assert_true(contains(mesatee_client_errmsg(c), "repeated a cursor"));
+    assert_null(out);
+    mesatee_client_free(c);
+    fake_stop(&s);
+
+    fake_start(&s, 2, 200, "{\"tasks\":[],\"next_cursor\":null}", 0);
+    c = client_for(&s, true);
+    assert_int_equal(mesatee_list_all(c, "/v1/files", "files", &out), MESATEE_ESERVER);
+    assert_true(contains(mesatee_client_errmsg(c), "no 'files' array"));
+    /* one page, with limit and cursor in the query */
+    assert_int_equal(mesatee_list_page(c, "/v1/tasks", 7, "abc0", &out), MESATEE_OK);
+    assert_true(contains(s.req, "GET /v1/tasks?limit=7&cursor=abc0 HTTP/1.1"));
+    mesatee_free(out);
+    /* refused before any request */
+    assert_int_equal(mesatee_list_page(c, "/v1/tasks", 1001, NULL, &out), MESATEE_EINVAL);
+    assert_int_equal(mesatee_list_page(c, "/v1/tasks", 0, "not a cursor", &out), MESATEE_EINVAL);
+    assert_int_equal(mesatee_list_page(c, "/v1/tasks", 0, "", &out), MESATEE_EINVAL);
+    assert_int_equal(mesatee_list_page(c, "/v1/tasks?x=1", 0, NULL, &out), MESATEE_EINVAL);
+    assert_int_equal(mesatee_list_page(c, "v1/tasks", 0, NULL, &out), MESATEE_EINVAL);
+    assert_int_equal(mesatee_list_all(c, "/v1/tasks", "", &out), MESATEE_EINVAL);
+    assert_null(out);
     mesatee_client_free(c);
     fake_stop(&s);
 }
@@ -1042,6 +1100,7 @@ int main(void)
         cmocka_unit_test(test_argument_checks),
         cmocka_unit_test(test_unreachable_server),
         cmocka_unit_test(test_server_error_message),
+        cmocka_unit_test(test_list_paging),
         cmocka_unit_test(test_tls_untrusted_and_pinned),
         cmocka_unit_test(test_tls_errors_explained),
         cmocka_unit_test(test_tls_server_name_garbage),

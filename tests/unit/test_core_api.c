@@ -1470,10 +1470,18 @@ static void test_metrics(void **state)
     assert_non_null(strstr(m, "mesatee_tasks{status=\"running\"} 0\n"));
     assert_non_null(strstr(m, "mesatee_users 4\n"));
     assert_non_null(strstr(m, "mesatee_files 0\n"));
-    assert_non_null(strstr(m, "mesatee_task_cpu_ms_total 0\n"));
+    assert_non_null(strstr(m, "mesatee_task_cpu_seconds_total 0.000\n"));
     assert_non_null(strstr(m, "mesatee_task_bytes_in_total 0\n"));
     assert_non_null(strstr(m, "mesatee_task_bytes_out_total 0\n"));
     assert_non_null(strstr(m, "mesatee_task_wasm_fuel_total 0\n"));
+    /* process metrics from /proc and the build info line */
+    assert_non_null(strstr(m, "\nprocess_resident_memory_bytes "));
+    assert_non_null(strstr(m, "\nprocess_cpu_seconds_total "));
+    assert_non_null(strstr(m, "\nprocess_open_fds "));
+    assert_non_null(strstr(m, "\nprocess_max_fds "));
+    assert_non_null(strstr(m, "\nprocess_start_time_seconds "));
+    assert_non_null(strstr(m, "\nprocess_virtual_memory_bytes "));
+    assert_non_null(strstr(m, "\nmesatee_build_info{version=\""));
     free(m);
 }
 
