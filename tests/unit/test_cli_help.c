@@ -4,11 +4,12 @@
  * --help shows each description and default; edit distance and "did you
  * mean" pick the near candidate and only a near one. The real table is
  * checked by `mesatee __check-help` in it_cli_help. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <stdio.h>
 #include <stdlib.h>
