@@ -416,7 +416,7 @@ int cli_cmd_completion_bash(cli_ctx *ctx)
         if (!seen && !is_hidden(&t[i]))
             fprintf(f, "%s%s", i ? " " : "", t[i].group);
     }
-    fputs("\"; }\n\n", f);
+    fputs(" help\"; }\n\n", f); /* `mesatee help COMMAND [SUB]` */
     /* subcommands of each group */
     fputs("_mesatee_subs() {\n    case \"$1\" in\n", f);
     for (size_t i = 0; i < n; i++) {
@@ -489,7 +489,7 @@ int cli_cmd_completion_bash(cli_ctx *ctx)
           "            --*=*) ;;\n"
           "            -*) argopts=\" $(_mesatee_argopts \"$group\" \"$sub\") \"\n"
           "                [[ $argopts == *\" $w \"* ]] && skip=1 ;;\n"
-          "            *) if [[ -z $group ]]; then group=$w\n"
+          "            *) if [[ -z $group || $group == help ]]; then group=$w\n"
           "               elif [[ -z $sub && -n $(_mesatee_subs \"$group\") ]]; then sub=$w\n"
           "               fi ;;\n"
           "        esac\n"
@@ -509,7 +509,7 @@ int cli_cmd_completion_bash(cli_ctx *ctx)
           "    if [[ $cur == -* ]]; then\n"
           "        mapfile -t COMPREPLY < <(compgen -W \"$(_mesatee_opts \"$group\" \"$sub\")\" "
           "-- \"$cur\")\n"
-          "    elif [[ -z $group ]]; then\n"
+          "    elif [[ -z $group || $group == help ]]; then\n"
           "        mapfile -t COMPREPLY < <(compgen -W \"$(_mesatee_groups)\" -- \"$cur\")\n"
           "    elif [[ -z $sub && -n $(_mesatee_subs \"$group\") ]]; then\n"
           "        mapfile -t COMPREPLY < <(compgen -W \"$(_mesatee_subs \"$group\")\" -- "

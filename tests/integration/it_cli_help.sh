@@ -155,6 +155,8 @@ bash --norc --noprofile -c '
   t() { COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); _mesatee; echo "${COMPREPLY[*]}"; }
   [ "$(t mesatee fi)" = "file" ] || { echo "fi -> $(t mesatee fi)"; exit 1; }
   [ "$(t mesatee task w)" = "wait" ] || { echo "task w -> $(t mesatee task w)"; exit 1; }
+  [ "$(t mesatee help ta)" = "task" ] || { echo "help ta -> $(t mesatee help ta)"; exit 1; }
+  [ "$(t mesatee help task wa)" = "wait" ] || { echo "help task wa -> $(t mesatee help task wa)"; exit 1; }
   [ "$(t mesatee -s https://x:1 task w)" = "wait" ] || { echo "global value skipped?"; exit 1; }
   [ "$(t mesatee file encrypt --k)" = "--key-out --key" ] || { echo "--k -> $(t mesatee file encrypt --k)"; exit 1; }
   [ "$(t mesatee serve --level s)" = "soft sev-snp sgx" ] || { echo "level -> $(t mesatee serve --level s)"; exit 1; }
