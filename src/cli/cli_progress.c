@@ -65,8 +65,8 @@ static void on_progress(const mesatee_progress *p, void *ud)
         return;
     g.last_ms = t;
     if (total)
-        snprintf(line, sizeof line, "%s: %s / %s (%" PRIu64 "%%)", g.what,
-                 human(now, a, sizeof a), human(total, b, sizeof b), now * 100 / total);
+        snprintf(line, sizeof line, "%s: %s / %s (%" PRIu64 "%%)", g.what, human(now, a, sizeof a),
+                 human(total, b, sizeof b), now * 100 / total);
     else
         snprintf(line, sizeof line, "%s: %s", g.what, human(now, a, sizeof a));
     draw(line);

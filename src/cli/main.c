@@ -25,9 +25,11 @@
 static const cli_opt o_none[] = {{NULL, false}};
 /* serve (and measure): the measured ones are listed in docs/cli.md */
 static const cli_opt o_serve[] = {
-    {"data-dir", true, 'd', "DIR", "the server's data directory (store, objects, keys, TLS certificate)",
+    {"data-dir", true, 'd', "DIR",
+     "the server's data directory (store, objects, keys, TLS certificate)",
      "required by serve, not used by measure"},
-    {"listen", true, 'l', "HOST:PORT", "address of the REST API; port 0 picks a free port (see DIR/server.url)",
+    {"listen", true, 'l', "HOST:PORT",
+     "address of the REST API; port 0 picks a free port (see DIR/server.url)",
      "127.0.0.1:7443"},
     {"level", true, 0, "none|soft|tpm2|sev-snp|tdx|sgx", "TEE level (docs/attestation.md)", "none"},
     {"workers", true, 0, "N", "concurrent tasks", "number of cores"},
@@ -49,7 +51,8 @@ static const cli_opt o_serve[] = {
      "MAC the rows of a store written before store integrity, once (measured)", "off"},
     {"tpm2-tcti", true, 0, "TCTI", "level tpm2: how to reach the TPM",
      "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
-    {"cert-renew-s", true, 0, "N", "above level none: new TLS key and evidence every N seconds; 0 = never",
+    {"cert-renew-s", true, 0, "N",
+     "above level none: new TLS key and evidence every N seconds; 0 = never",
      "3600"},
     {"remote-executors", false, 0, NULL,
      "run no scheduler threads; serve separate executors on the executor API", "off"},
@@ -82,7 +85,8 @@ static const cli_opt o_executor[] = {
      "none"},
     {"log-task-errors", false, 0, NULL,
      "log the detail behind task failures (may hold participants' data; measured)", "off"},
-    {"print-identity", false, 0, NULL, "print this executor's identity (for a policy) and exit", "off"},
+    {"print-identity", false, 0, NULL, "print this executor's identity (for a policy) and exit",
+     "off"},
     {"max-job-mib", true, 0, "N", "largest job document read from the scheduler (1..4096)", "256"},
     {NULL, false}};
 static const cli_opt o_user_add[] = {
@@ -146,7 +150,8 @@ static const cli_opt o_fn_register[] = {
     {"spec", true, 0, "FILE.json", "the function as a JSON description (instead of the flags)",
      "none"},
     {"name", true, 'n', "NAME", "function name", "required unless --spec"},
-    {"builtin", true, 0, "BUILTIN", "built-in function to run (see docs)", "required unless --wasm"},
+    {"builtin", true, 0, "BUILTIN", "built-in function to run (see docs)",
+     "required unless --wasm"},
     {"description", true, 0, "TEXT", "description", "none"},
     {"input-slot", true, 0, "SLOT", "an input slot", "none", true},
     {"output-slot", true, 0, "SLOT", "an output slot", "none", true},
@@ -156,7 +161,8 @@ static const cli_opt o_fn_register[] = {
     {"quota", true, 0, "N", "usage quota (number of tasks)", "unlimited"},
     {"arg", true, 'a', "NAME=DEFAULT[:overridable]", "an argument and its default", "none",
      true},
-    {"wasm", true, 0, "FILE.wasm", "a C function compiled to WebAssembly", "required unless --builtin"},
+    {"wasm", true, 0, "FILE.wasm", "a C function compiled to WebAssembly",
+     "required unless --builtin"},
     {NULL, false}};
 static const cli_opt o_spec[] = {
     {"spec", true, 0, "FILE.json", "{description?,public?,allowlist?,usage_quota?,arguments?}",
@@ -489,6 +495,15 @@ static void print_error(int exit_code, const char *fmt, va_list ap)
         http = 0;
     if (http < 100 || http > 599)
         http = 0;
+    if (!code[0] && exit_code != CLI_USAGE) { /* a libmesatee error: its status name */
+        const char *cm = g_ctx->client ? mesatee_client_errmsg(g_ctx->client) : "";
+        const char *tm = mesatee_client_errmsg(NULL);
+        int st = *cm && strstr(msg, cm)   ? mesatee_client_errcode(g_ctx->client)
+                 : *tm && strstr(msg, tm) ? mesatee_client_errcode(NULL)
+                                          : MESATEE_OK;
+        if (st != MESATEE_OK)
+            snprintf(code, sizeof code, "%s", mesatee_status_name(st));
+    }
     if (!code[0])
         snprintf(code, sizeof code, "%s", exit_code == CLI_USAGE ? "usage" : "failed");
     json_t *m = json_string(msg);

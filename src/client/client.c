@@ -61,6 +61,7 @@ struct mesatee_client {
     char *att_claims;    /* JSON of the last verified claims */
     uint8_t *att_cert;   /* ATT_CAPTURE: the server's leaf certificate (DER) */
     size_t att_cert_len;
+    int err_status;      /* status of errmsg (mesatee_client_errcode) */
     mesatee_progress_fn progress; /* mesatee_client_set_progress; NULL: off */
     void *progress_ud;
     /* --tls-server-name: the name in the URL (SNI, verification), while the
@@ -78,6 +79,7 @@ struct mesatee_client {
 /* Errors                                                                    */
 
 static _Thread_local char tl_errmsg[CLIENT_ERR_MAX];
+static _Thread_local int tl_err_status;
 
 /* Records a message in c (or the thread's slot when c is NULL); returns st. */
 __attribute__((format(printf, 3, 4))) static int set_err(mesatee_client *c, int st,
@@ -88,12 +90,14 @@ __attribute__((format(printf, 3, 4))) static int set_err(mesatee_client *c, int 
     va_start(ap, fmt);
     vsnprintf(buf, CLIENT_ERR_MAX, fmt, ap);
     va_end(ap);
+    *(c ? &c->err_status : &tl_err_status) = st;
     return st;
 }
 
 static void clear_err(mesatee_client *c)
 {
     (c ? c->errmsg : tl_errmsg)[0] = '\0';
+    *(c ? &c->err_status : &tl_err_status) = MESATEE_OK;
 }
 
 /* Maps a library-internal mt_status to the public status. */
@@ -468,6 +472,11 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 MESATEE_API const char *mesatee_client_errmsg(const mesatee_client *c)
 {
     return c ? c->errmsg : tl_errmsg;
+}
+
+MESATEE_API int mesatee_client_errcode(const mesatee_client *c)
+{
+    return c ? c->err_status : tl_err_status;
 }
 
 MESATEE_API int mesatee_client_http_status(const mesatee_client *c)

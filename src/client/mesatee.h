@@ -165,6 +165,10 @@ MESATEE_API int mesatee_client_set_progress(mesatee_client *c, mesatee_progress_
 /* Last error message of the handle ("" after success), or with c == NULL the
  * calling thread's last handle-less error. Never NULL. */
 MESATEE_API const char *mesatee_client_errmsg(const mesatee_client *c);
+/* Status (MESATEE_E*) that goes with mesatee_client_errmsg: of the handle's
+ * last error, or with c == NULL of the thread's last handle-less error;
+ * MESATEE_OK when the message is empty. */
+MESATEE_API int mesatee_client_errcode(const mesatee_client *c);
 /* HTTP status of the last request (0 if none was answered). */
 MESATEE_API int mesatee_client_http_status(const mesatee_client *c);
 

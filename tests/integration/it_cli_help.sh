@@ -76,10 +76,15 @@ rc=0; "$M" --output json file encrypt --in x >"$W/o" 2>"$W/e" || rc=$?
 rc=0; MESATEE_OUTPUT=json "$M" tsk >/dev/null 2>"$W/e" || rc=$?
 [ "$rc" -eq 2 ] && jq -e '.error.message | test("did you mean")' "$W/e" >/dev/null ||
   fail "MESATEE_OUTPUT=json unknown command: $(cat "$W/e")"
-rc=0; "$M" --output json file decrypt -i "$W/plain" -o "$W/p4" -k "$W/k" 2>"$W/e" || rc=$?
-[ "$rc" -eq 1 ] && [ "$(jq -r .error.code "$W/e")" = failed ] || fail "json local failure: $(cat "$W/e")"
+cp "$W/c" "$W/c.bad"; printf 'X' | dd of="$W/c.bad" bs=1 seek=60 conv=notrunc 2>/dev/null
+rc=0; "$M" --output json file decrypt -i "$W/c.bad" -o "$W/p4" -k "$W/k" 2>"$W/e" || rc=$?
+[ "$rc" -eq 1 ] && [ "$(jq -r .error.code "$W/e")" = crypto_failed ] && [ ! -e "$W/p4" ] ||
+  fail "json decrypt of a tampered file: $(cat "$W/e")"
+rc=0; "$M" --output json config show --config /nonexistent 2>"$W/e" || rc=$?
+[ "$rc" -eq 2 ] && [ "$(jq -r .error.code "$W/e")" = usage ] || fail "json config error: $(cat "$W/e")"
 rc=0; "$M" --output json --server https://127.0.0.1:1 file list 2>"$W/e" || rc=$?
 [ "$rc" -eq 1 ] && [ "$(jq -r .error.http_status "$W/e")" = null ] &&
+  [ "$(jq -r .error.code "$W/e")" = network_error ] &&
   jq -e '.error.message | test("connect")' "$W/e" >/dev/null || fail "json network error: $(cat "$W/e")"
 ok "json results and JSON errors (usage, local, network)"
 
@@ -150,6 +155,8 @@ bash --norc --noprofile -c '
   t() { COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); _mesatee; echo "${COMPREPLY[*]}"; }
   [ "$(t mesatee fi)" = "file" ] || { echo "fi -> $(t mesatee fi)"; exit 1; }
   [ "$(t mesatee task w)" = "wait" ] || { echo "task w -> $(t mesatee task w)"; exit 1; }
+  [ "$(t mesatee help ta)" = "task" ] || { echo "help ta -> $(t mesatee help ta)"; exit 1; }
+  [ "$(t mesatee help task wa)" = "wait" ] || { echo "help task wa -> $(t mesatee help task wa)"; exit 1; }
   [ "$(t mesatee -s https://x:1 task w)" = "wait" ] || { echo "global value skipped?"; exit 1; }
   [ "$(t mesatee file encrypt --k)" = "--key-out --key" ] || { echo "--k -> $(t mesatee file encrypt --k)"; exit 1; }
   [ "$(t mesatee serve --level s)" = "soft sev-snp sgx" ] || { echo "level -> $(t mesatee serve --level s)"; exit 1; }

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <stdio.h>
@@ -33,8 +34,8 @@ static const cli_opt no_desc[] = {
     {"in", true, 'i', "PLAIN", "plaintext file to encrypt", "required", false},
     {"frobnicate", true, 0, NULL, NULL, NULL, false},
     {NULL, false, 0, NULL, NULL, NULL, false}};
-static const cli_opt no_default[] = {
-    {"level", true, 0, "N", "a level", NULL, false}, {NULL, false, 0, NULL, NULL, NULL, false}};
+static const cli_opt no_default[] = {{"level", true, 0, "N", "a level", NULL, false},
+                                     {NULL, false, 0, NULL, NULL, NULL, false}};
 static const cli_opt short_clash[] = {
     {"input", true, 'i', "F", "not the same as --in", "none", false},
     {NULL, false, 0, NULL, NULL, NULL, false}};
@@ -212,12 +213,9 @@ static void test_progress_api(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_check_good_table),
-        cmocka_unit_test(test_check_missing_description),
-        cmocka_unit_test(test_check_short_clash),
-        cmocka_unit_test(test_usage_and_help),
-        cmocka_unit_test(test_edit_distance),
-        cmocka_unit_test(test_closest),
+        cmocka_unit_test(test_check_good_table),  cmocka_unit_test(test_check_missing_description),
+        cmocka_unit_test(test_check_short_clash), cmocka_unit_test(test_usage_and_help),
+        cmocka_unit_test(test_edit_distance),     cmocka_unit_test(test_closest),
         cmocka_unit_test(test_progress_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
