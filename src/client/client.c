@@ -1,6 +1,7 @@
 /* libmesatee: client handle, HTTP transport (libcurl, TLS 1.3 only), typed
  * REST calls, key files and file encryption helpers. Contract: mesatee.h. */
 #include "mesatee.h"
+#include "client_internal.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -1761,4 +1762,12 @@ MESATEE_API int mesatee_file_decrypt(const uint8_t key[32], const char *in_path,
     if (st != MT_OK)
         return set_err(NULL, from_mt(st), "%s", err.msg[0] ? err.msg : "decryption failed");
     return MESATEE_OK;
+}
+
+/* ======================================================================== */
+/* Internal to libmesatee (client_internal.h)                                */
+
+int mt_client_set_err(mesatee_client *c, int st, const char *msg)
+{
+    return set_err(c, st, "%s", msg);
 }
