@@ -1,0 +1,7 @@
+# Installation and packaging (issue 9; owned by the packaging area).
+# it_install: install into a temporary prefix, move it, build an external
+# program against it with pkg-config and CMake, run the moved binaries.
+add_test(NAME it_install COMMAND bash ${MT_TEST_DIR}/integration/it_install.sh)
+set_tests_properties(it_install PROPERTIES
+  ENVIRONMENT "MESATEE_BIN=$<TARGET_FILE:mesatee>;MT_BUILD_DIR=${PROJECT_BINARY_DIR};CC=${CMAKE_C_COMPILER}"
+  TIMEOUT 600 LABELS "install")
