@@ -9,13 +9,14 @@
 #    (RUNPATH $ORIGIN/../lib) and its own worker (libexec/mesatee).
 source "$(dirname "$0")/lib.sh"
 : "${MT_BUILD_DIR:?MT_BUILD_DIR must point at the build tree}"
+LIB=${MT_INSTALL_LIBDIR:-lib}   # CMAKE_INSTALL_LIBDIR, relative to the prefix
 SRC=$(cd "$(dirname "$0")/pkg" && pwd)
 CC=${CC:-cc}
 # loads_moved_lib BIN: BIN's libmesatee resolves to the moved tree's file.
 loads_moved_lib() {
   local got
   got=$(ldd "$1" | awk '$1 == "libmesatee.so.0" {print $3}')
-  [ -n "$got" ] && [ "$(readlink -f "$got")" = "$(readlink -f "$P/lib/libmesatee.so.0")" ]
+  [ -n "$got" ] && [ "$(readlink -f "$got")" = "$(readlink -f "$P/$LIB/libmesatee.so.0")" ]
 }
 
 cmake --install "$MT_BUILD_DIR" --prefix "$MT_WORK/stage" >"$MT_WORK/install.log" 2>&1 \
@@ -24,27 +25,27 @@ mkdir -p "$MT_WORK/moved"
 mv "$MT_WORK/stage" "$MT_WORK/moved/prefix"
 P=$MT_WORK/moved/prefix
 [ ! -e "$MT_WORK/stage" ] || fail "stage still exists"
-for f in bin/mesatee libexec/mesatee/mesatee-worker include/mesatee.h lib/libmesatee.so \
-         lib/pkgconfig/mesatee.pc lib/cmake/mesatee/mesateeConfig.cmake \
-         lib/cmake/mesatee/mesateeConfigVersion.cmake; do
+for f in bin/mesatee libexec/mesatee/mesatee-worker include/mesatee.h "$LIB/libmesatee.so" \
+         "$LIB/pkgconfig/mesatee.pc" "$LIB/cmake/mesatee/mesateeConfig.cmake" \
+         "$LIB/cmake/mesatee/mesateeConfigVersion.cmake"; do
   [ -e "$P/$f" ] || fail "installed tree lacks $f"
 done
 ok "installed into a temporary prefix and moved it"
 
 # The library itself: SONAME, only mesatee_* exported, the typed calls among them.
-soname=$(readelf -d "$P/lib/libmesatee.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+soname=$(readelf -d "$P/$LIB/libmesatee.so" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = libmesatee.so.0 ] || fail "SONAME is '$soname'"
-exports=$(nm -D --defined-only "$P/lib/libmesatee.so" | awk '$2=="T"{print $3}' | sed 's/@.*//')
-! printf '%s\n' "$exports" | grep -qv '^mesatee_' || fail "non-mesatee symbols exported"
+exports=$(nm -D --defined-only "$P/$LIB/libmesatee.so" | awk '$2=="T"{print $3}' | sed 's/@.*//')
+! grep -qv '^mesatee_' <<<"$exports" || fail "non-mesatee symbols exported"
 for s in mesatee_file_list mesatee_file_get_info mesatee_file_info_free mesatee_function_list \
          mesatee_function_get_info mesatee_function_info_free mesatee_task_list \
          mesatee_task_get_info mesatee_task_info_free; do
-  printf '%s\n' "$exports" | grep -qx "$s" || fail "$s is not exported"
+  grep -qx "$s" <<<"$exports" || fail "$s is not exported"
 done
 ok "libmesatee.so.0 exports only mesatee_*, typed calls included"
 
 # pkg-config, from the moved tree.
-export PKG_CONFIG_PATH=$P/lib/pkgconfig
+export PKG_CONFIG_PATH=$P/$LIB/pkgconfig
 pfx=$(pkg-config --variable=prefix mesatee)
 [ "$(cd "$pfx" && pwd -P)" = "$(cd "$P" && pwd -P)" ] || fail "mesatee.pc prefix is $pfx, not the moved $P"
 [ "$(pkg-config --modversion mesatee)" = "$("$P/bin/mesatee" --version | awk '{print $2}')" ] \
@@ -63,7 +64,7 @@ ok "pkg-config: prefix follows the moved tree; consumer builds and runs"
 cmake -S "$SRC" -B "$MT_WORK/consumer-build" -DCMAKE_PREFIX_PATH="$P" \
   -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >"$MT_WORK/cmake.log" 2>&1 \
   || { cat "$MT_WORK/cmake.log"; fail "configuring a find_package(mesatee) project"; }
-grep -q "mesatee_DIR:PATH=$P/lib/cmake/mesatee" "$MT_WORK/consumer-build/CMakeCache.txt" \
+grep -q "mesatee_DIR:PATH=$P/$LIB/cmake/mesatee" "$MT_WORK/consumer-build/CMakeCache.txt" \
   || fail "find_package did not find the moved tree: $(grep mesatee_DIR "$MT_WORK/consumer-build/CMakeCache.txt")"
 cmake --build "$MT_WORK/consumer-build" >>"$MT_WORK/cmake.log" 2>&1 \
   || { cat "$MT_WORK/cmake.log"; fail "building a find_package(mesatee) project"; }
@@ -84,10 +85,11 @@ ok "find_package(mesatee 9.0) is refused (version file)"
 
 # The installed binary runs from the moved prefix with its own library ...
 MESATEE_BIN=$P/bin/mesatee
-"$MESATEE_BIN" --version | grep -q '^mesatee ' || fail "moved mesatee --version"
+grep -q '^mesatee ' <<<"$("$MESATEE_BIN" --version)" || fail "moved mesatee --version"
 loads_moved_lib "$MESATEE_BIN" || fail "moved mesatee loads $(ldd "$MESATEE_BIN" | grep libmesatee)"
-readelf -d "$MESATEE_BIN" | grep -q 'RUNPATH.*\[\$ORIGIN/../lib\]' || fail "mesatee RUNPATH is not \$ORIGIN/../lib"
-ok "moved mesatee runs with the moved libmesatee (RUNPATH \$ORIGIN/../lib)"
+grep -qF "RUNPATH)            Library runpath: [\$ORIGIN/../$LIB]" <<<"$(readelf -d "$MESATEE_BIN")" \
+  || fail "mesatee RUNPATH is not \$ORIGIN/../$LIB: $(readelf -d "$MESATEE_BIN" | grep -i path)"
+ok "moved mesatee runs with the moved libmesatee (RUNPATH \$ORIGIN/../$LIB)"
 # ... and its own worker: a wrapper in its place records that it ran.
 mv "$P/libexec/mesatee/mesatee-worker" "$P/libexec/mesatee/mesatee-worker.real"
 cat > "$P/libexec/mesatee/mesatee-worker" <<SH
