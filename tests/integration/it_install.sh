@@ -12,6 +12,7 @@ source "$(dirname "$0")/lib.sh"
 LIB=${MT_INSTALL_LIBDIR:-lib}   # CMAKE_INSTALL_LIBDIR, relative to the prefix
 SRC=$(cd "$(dirname "$0")/pkg" && pwd)
 CC=${CC:-cc}
+XFLAGS=${MT_CONSUMER_FLAGS:-}   # sanitizer flags in a sanitized build
 # loads_moved_lib BIN: BIN's libmesatee resolves to the moved tree's file.
 loads_moved_lib() {
   local got
@@ -52,7 +53,8 @@ pfx=$(pkg-config --variable=prefix mesatee)
   || fail "pkg-config version differs from mesatee --version"
 libdir=$(pkg-config --variable=libdir mesatee)
 # shellcheck disable=SC2046
-$CC -std=c17 -Wall -Wextra -Werror -o "$MT_WORK/consumer-pc" "$SRC/consumer.c" \
+# shellcheck disable=SC2086
+$CC -std=c17 -Wall -Wextra -Werror $XFLAGS -o "$MT_WORK/consumer-pc" "$SRC/consumer.c" \
   $(pkg-config --cflags mesatee) $(pkg-config --libs mesatee) -Wl,-rpath,"$libdir" \
   || fail "building against the installed tree with pkg-config"
 out=$("$MT_WORK/consumer-pc") || fail "consumer (pkg-config) failed: $out"
@@ -62,7 +64,8 @@ ok "pkg-config: prefix follows the moved tree; consumer builds and runs"
 
 # CMake find_package, from the moved tree.
 cmake -S "$SRC" -B "$MT_WORK/consumer-build" -DCMAKE_PREFIX_PATH="$P" \
-  -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" >"$MT_WORK/cmake.log" 2>&1 \
+  -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $XFLAGS" -DCMAKE_EXE_LINKER_FLAGS="$XFLAGS" \
+  >"$MT_WORK/cmake.log" 2>&1 \
   || { cat "$MT_WORK/cmake.log"; fail "configuring a find_package(mesatee) project"; }
 grep -q "mesatee_DIR:PATH=$P/$LIB/cmake/mesatee" "$MT_WORK/consumer-build/CMakeCache.txt" \
   || fail "find_package did not find the moved tree: $(grep mesatee_DIR "$MT_WORK/consumer-build/CMakeCache.txt")"
