@@ -1,6 +1,7 @@
 /* libmesatee: client handle, HTTP transport (libcurl, TLS 1.3 only), typed
  * REST calls, key files and file encryption helpers. Contract: mesatee.h. */
 #include "mesatee.h"
+#include "client_internal.h"
 #include "client_tls.h"
 
 #include <curl/curl.h>
@@ -2163,4 +2164,12 @@ MESATEE_API int mesatee_builtins(mesatee_client *c, char **json_out)
     if (!c)
         return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
     return call_json(c, "GET", "/v1/builtins", NULL, json_out);
+}
+
+/* ======================================================================== */
+/* Internal to libmesatee (client_internal.h)                                */
+
+int mt_client_set_err(mesatee_client *c, int st, const char *msg)
+{
+    return set_err(c, st, "%s", msg);
 }

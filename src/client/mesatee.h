@@ -318,6 +318,120 @@ MESATEE_API int mesatee_list_all(mesatee_client *c, const char *path, const char
                                  char **json_out);
 
 /* ------------------------------------------------------------------------ */
+/* Typed list and get calls                                                  */
+
+/* The objects a caller can see, decoded from the server's JSON into structs
+ * (fields: docs/api/openapi.yaml, schemas FileMeta, Function and Task).
+ *
+ * Ownership: the library allocates the array and every string in it; the
+ * caller frees the whole array with the matching *_info_free(array, n), n
+ * being the count returned (1 for *_get_info). Freeing NULL is a no-op.
+ * Strings are NUL-terminated UTF-8 and never NULL, except the fields marked
+ * "or NULL". json holds the whole object as the server sent it (compact), so
+ * fields that newer servers add stay reachable.
+ *
+ * Paging: the list calls follow the server's paging. While an answer carries
+ * "next_cursor", they request the next page (?cursor=...) and return the
+ * items of all pages in one array; a server that does not page answers in
+ * one page.
+ *
+ * Results: on success *out is never NULL (an empty list is an array with
+ * *n == 0). On failure *out is NULL and *n is 0. Errors: those of
+ * mesatee_call; MESATEE_EINVAL for a NULL handle or output pointer or a
+ * malformed id; MESATEE_ESERVER when an answer is not JSON, lacks a required
+ * field or has one of the wrong type (the message names it: "GET /v1/files:
+ * bad answer: files[2].owners: expected an array of strings"), or when
+ * paging does not end (a repeated or over-long cursor, more than
+ * MESATEE_MAX_LIST_PAGES pages).
+ *
+ * Layout: the structs are part of the ABI of libmesatee.so.0; fields are
+ * only added together with a new SONAME. */
+#define MESATEE_MAX_LIST_PAGES 10000u
+
+typedef struct mesatee_file_info {
+    char *id;           /* file_id: 32 lower-case hex characters */
+    char *kind;         /* "input", "output" or "fusion" */
+    char *name;         /* "" when the file has no name */
+    char *url;          /* where the ciphertext lives (mesatee://objects/..., https://...) */
+    char **owners;      /* n_owners usernames */
+    size_t n_owners;
+    int64_t size;       /* ciphertext bytes; -1 when unknown (size null) */
+    char *sha256;       /* 64 hex characters of the ciphertext's SHA-256, or NULL when unknown */
+    int written;        /* outputs: 1 once a task has written it; inputs: 1 */
+    char *created_at;   /* RFC 3339 UTC time */
+    char *json;         /* the whole FileMeta object */
+} mesatee_file_info;
+
+typedef struct mesatee_function_info {
+    char *id;            /* function_id */
+    char *owner;         /* username of the owner */
+    char *name;
+    char *description;   /* "" when none */
+    char *executor_type; /* "builtin" or "wasm" */
+    char *builtin;       /* built-in name; "" for wasm functions */
+    int is_public;       /* 1: every user may use it */
+    int disabled;        /* 1: disabled by its owner; tasks cannot be created */
+    char **inputs;       /* n_inputs input slot names, in declaration order */
+    size_t n_inputs;
+    char **outputs;      /* n_outputs output slot names */
+    size_t n_outputs;
+    int64_t usage_quota;   /* 0 = unlimited */
+    int64_t current_usage;
+    char *created_at;    /* RFC 3339 UTC times */
+    char *updated_at;
+    char *json;          /* the whole Function object (arguments, allowlist, payload...) */
+} mesatee_function_info;
+
+typedef struct mesatee_task_info {
+    char *id;             /* task_id */
+    char *function_id;
+    char *function_name;
+    char *creator;        /* username */
+    char *status;         /* created, data_assigned, approved, staged, running,
+                             finished, failed or canceled */
+    char **participants;  /* n_participants usernames (creator and slot owners) */
+    size_t n_participants;
+    char **approvals;     /* n_approvals usernames that approved */
+    size_t n_approvals;
+    char *failure_reason; /* the reason a failed task failed, or NULL */
+    int cancel_requested; /* 1 once a cancel was requested */
+    int64_t cpu_ms;       /* metering */
+    int64_t peak_rss_kb;
+    int64_t wall_ms;
+    int64_t bytes_in;
+    int64_t bytes_out;
+    int64_t fuel_used;    /* wasm instructions; 0 otherwise or when the server omits it */
+    char *created_at;     /* RFC 3339 UTC times */
+    char *updated_at;
+    char *json;           /* the whole Task object (arguments, slots, assignments, result, log) */
+} mesatee_task_info;
+
+/* GET /v1/files (every page): the caller's files, oldest first. */
+MESATEE_API int mesatee_file_list(mesatee_client *c, mesatee_file_info **out, size_t *n);
+/* GET /v1/files/{id}: one file of the caller's (MESATEE_ENOTFOUND otherwise). */
+MESATEE_API int mesatee_file_get_info(mesatee_client *c, const char *file_id,
+                                      mesatee_file_info **out);
+/* Frees an array of n file infos and all its strings. NULL is a no-op. */
+MESATEE_API void mesatee_file_info_free(mesatee_file_info *v, size_t n);
+
+/* GET /v1/functions (every page): the functions the caller may see (public,
+ * own, allowlisted; all for admins), oldest first. */
+MESATEE_API int mesatee_function_list(mesatee_client *c, mesatee_function_info **out,
+                                      size_t *n);
+/* GET /v1/functions/{id}. */
+MESATEE_API int mesatee_function_get_info(mesatee_client *c, const char *function_id,
+                                          mesatee_function_info **out);
+MESATEE_API void mesatee_function_info_free(mesatee_function_info *v, size_t n);
+
+/* GET /v1/tasks (every page): the tasks the caller participates in, oldest
+ * first. */
+MESATEE_API int mesatee_task_list(mesatee_client *c, mesatee_task_info **out, size_t *n);
+/* GET /v1/tasks/{id}, decoded (mesatee_task_get gives the raw JSON). */
+MESATEE_API int mesatee_task_get_info(mesatee_client *c, const char *task_id,
+                                      mesatee_task_info **out);
+MESATEE_API void mesatee_task_info_free(mesatee_task_info *v, size_t n);
+
+/* ------------------------------------------------------------------------ */
 /* Keys and file encryption (no server involved)                             */
 
 /* Fills key with 32 random bytes from the OS CSPRNG. */

@@ -471,7 +471,8 @@ typedef struct fake_server {
     int n_conns;         /* connections to serve, one request each */
     int status;          /* HTTP status of every answer */
     const char *answer;  /* body of every answer */
-    const char *const *answers; /* when set: body of the answer on connection n */
+    const char *const *answers; /* when set: body of the answer to connection n */
+    char reqline[8][160];       /* first line of the request of connection n (n < 8) */
     char *req;           /* last request: head + body */
     size_t req_len;
     size_t body_len;     /* body bytes of the last request */
@@ -554,6 +555,10 @@ static void *fake_main(void *arg)
                 }
                 if (len >= head + want)
                     break;
+            }
+            if (n < 8) {
+                size_t l = strcspn(buf, "\r\n");
+                snprintf(s->reqline[n], sizeof s->reqline[n], "%.*s", (int)l, buf);
             }
             free(s->req);
             s->req = buf;
@@ -1087,11 +1092,100 @@ static void test_large_download_streams(void **state)
     free(prefix);
 }
 
+/* ======================================================================== */
+/* Typed list calls follow the server's paging                              */
+
+#define TID1 "0123456789abcdef0123456789abcdef"
+#define TID2 "fedcba9876543210fedcba9876543210"
+#define TFILE(id)                                                                              \
+    "{\"file_id\":\"" id "\",\"kind\":\"output\",\"name\":\"n\",\"owners\":[\"alice\"]," \
+    "\"url\":\"mesatee://objects/x\",\"size\":null,\"sha256\":null,\"written\":false,"  \
+    "\"created_at\":\"2026-01-01T00:00:00Z\"}"
+
+static void test_typed_list_pages(void **state)
+{
+    (void)state;
+    static const char *const pages[] = {
+        "{\"files\":[" TFILE(TID1) "],\"next_cursor\":\"c/1 +\"}",
+        "{\"files\":[" TFILE(TID2) "]}",
+    };
+    fake_server s;
+    fake_start(&s, 2, 200, NULL, 0);
+    s.answers = pages;
+    mesatee_client *c = client_for(&s, true);
+    mesatee_file_info *f = NULL;
+    size_t n = 99;
+    assert_int_equal(mesatee_file_list(c, &f, &n), MESATEE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(f[0].id, TID1);
+    assert_string_equal(f[1].id, TID2);
+    assert_string_equal(f[1].name, "n");
+    mesatee_file_info_free(f, n);
+    fake_stop(&s);
+    assert_string_equal(s.reqline[0], "GET /v1/files HTTP/1.1");
+    assert_string_equal(s.reqline[1], "GET /v1/files?cursor=c%2F1%20%2B HTTP/1.1");
+    mesatee_client_free(c);
+}
+
+/* A server that repeats its cursor would make the client loop forever. */
+static void test_typed_list_repeated_cursor(void **state)
+{
+    (void)state;
+    static const char *const pages[] = {
+        "{\"tasks\":[],\"next_cursor\":\"same\"}",
+        "{\"tasks\":[],\"next_cursor\":\"same\"}",
+    };
+    fake_server s;
+    fake_start(&s, 2, 200, NULL, 0);
+    s.answers = pages;
+    mesatee_client *c = client_for(&s, true);
+    mesatee_task_info *t = (mesatee_task_info *)&s;
+    size_t n = 5;
+    assert_int_equal(mesatee_task_list(c, &t, &n), MESATEE_ESERVER);
+    assert_null(t);
+    assert_int_equal(n, 0);
+    assert_non_null(strstr(mesatee_client_errmsg(c), "next_cursor is repeated"));
+    fake_stop(&s);
+    mesatee_client_free(c);
+}
+
+/* A malformed answer and a server error: nothing returned, message says why. */
+static void test_typed_get_errors(void **state)
+{
+    (void)state;
+    fake_server s;
+    fake_start(&s, 1, 200, "{\"function_id\":\"" TID1 "\",\"owner\":7}", 0);
+    mesatee_client *c = client_for(&s, true);
+    mesatee_function_info *f = (mesatee_function_info *)&s;
+    assert_int_equal(mesatee_function_get_info(c, TID1, &f), MESATEE_ESERVER);
+    assert_null(f);
+    assert_string_equal(mesatee_client_errmsg(c),
+                        "GET /v1/functions/{id}: bad answer: function.owner: expected a string");
+    fake_stop(&s);
+    assert_string_equal(s.reqline[0], "GET /v1/functions/" TID1 " HTTP/1.1");
+    fake_start(&s, 1, 404, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such task\"}}", 0);
+    mesatee_client_free(c);
+    c = client_for(&s, true);
+    mesatee_task_info *t = NULL;
+    assert_int_equal(mesatee_task_get_info(c, TID2, &t), MESATEE_ENOTFOUND);
+    assert_null(t);
+    fake_stop(&s);
+    /* no request for bad arguments */
+    assert_int_equal(mesatee_task_get_info(c, "x", &t), MESATEE_EINVAL);
+    assert_int_equal(mesatee_task_get_info(c, TID1, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_file_list(c, NULL, NULL), MESATEE_EINVAL);
+    assert_int_equal(mesatee_file_list(NULL, NULL, NULL), MESATEE_EINVAL);
+    mesatee_client_free(c);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* the fake server writes to clients that left */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sizes_and_names),
+        cmocka_unit_test(test_typed_list_pages),
+        cmocka_unit_test(test_typed_list_repeated_cursor),
+        cmocka_unit_test(test_typed_get_errors),
         cmocka_unit_test(test_key_file_round_trip),
         cmocka_unit_test(test_key_file_bad),
         cmocka_unit_test(test_file_encrypt_round_trip_and_tamper),
