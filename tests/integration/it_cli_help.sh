@@ -169,8 +169,8 @@ ok "bash completion: commands, subcommands, options, choices"
 # ---- installed locations ----
 if [ -n "${MT_BUILD_DIR:-}" ]; then
   cmake --install "$MT_BUILD_DIR" --prefix "$W/inst" >/dev/null || fail "cmake --install"
-  man1=$(find "$W/inst" -path '*/man/man1/mesatee.1' | head -1)
-  [ -n "$man1" ] || fail "no share/man/man1/mesatee.1 installed"
+  man1=$(find "$W/inst" -path '*/man/man1/mesatee.1.gz' | head -1)
+  [ -n "$man1" ] || fail "no share/man/man1/mesatee.1.gz installed"
   [ -s "$W/inst/share/bash-completion/completions/mesatee" ] || fail "completion not installed"
   ok "installed: ${man1#"$W/inst/"}, share/bash-completion/completions/mesatee"
 fi
