@@ -12,7 +12,9 @@
 #    at start (mismatch, expiry, order, purpose, encryption, permissions,
 #    missing and damaged files: refused with a clear error before anything is
 #    created), reloaded on SIGHUP (in-flight connections keep working, a bad
-#    new file keeps the old identity).
+#    new file keeps the old identity);
+#  - level soft: the RA-TLS certificate carries the same --tls-san names, no
+#    key is kept on disk, SIGHUP makes a fresh certificate.
 source "$(dirname "$0")/lib.sh"
 B=$MESATEE_BIN
 W=$MT_WORK
@@ -252,3 +254,16 @@ openssl ca -batch -config "$P/ca.cnf" -cert "$P/inter.pem" -keyfile "$P/inter.ke
   fail "openssl ca could not make an expired certificate"
 chmod 600 "$P/old.key"
 refused "expired certificate" "the certificate in $P/old.pem expired on 2020-02-01T00:00:00Z" "$P/old.pem" "$P/old.key"
+
+# ---------------------------------------------------- attested level: same names
+MT_DATA=$W/soft
+mt_start_server --level soft --tls-san soft.example.test,127.0.0.1
+san=$(openssl x509 -in "$MT_DATA/tls/server-cert.pem" -noout -ext subjectAltName)
+case $san in *"DNS:soft.example.test"*"IP Address:127.0.0.1"*) ;; *) fail "level soft ignores --tls-san: $san" ;; esac
+[ ! -e "$MT_DATA/tls/server-key.pem" ] || fail "level soft kept a TLS key on disk"
+S1=$(fp_served "$(hostport)")
+kill -HUP "$MT_PID"
+for _ in $(seq 100); do grep -q "TLS identity reloaded" "$W/server.log" && [ "$(fp_served "$(hostport)")" != "$S1" ] && break; sleep 0.1; done
+[ "$(fp_served "$(hostport)")" != "$S1" ] || fail "SIGHUP at level soft did not make a fresh RA-TLS certificate"
+ok "level soft: the RA-TLS certificate carries the --tls-san names; SIGHUP makes a fresh one"
+mt_stop_server
