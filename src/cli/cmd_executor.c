@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "mt_util.h"
 #ifdef MT_CLI_HAVE_SERVER
+#include "mt_dirlock.h"
 #include "mt_atls.h"
 #include "mt_executor.h"
 #include "remote_job.h"
@@ -410,6 +411,7 @@ int cli_cmd_executor(cli_ctx *ctx)
     if (!worker)
         return CLI_FAIL;
     int ret = CLI_FAIL;
+    int lock_fd = -1; /* the data directory's lock, held to the end */
     mt_tee *tee = NULL;
     mt_policy *pol = NULL;
     EVP_PKEY *key = NULL;
@@ -430,7 +432,8 @@ int cli_cmd_executor(cli_ctx *ctx)
     }
     if (cli_opt_has(ctx, "log-task-errors"))
         mt_executor_set_log_task_errors(true);
-    if (mt_mkdirs(data_dir, 0700, &err) || mt_mkdirs(work, 0700, &err) ||
+    if (mt_mkdirs(data_dir, 0700, &err) || mt_dirlock_acquire(data_dir, &lock_fd, &err) ||
+        mt_mkdirs(work, 0700, &err) ||
         mt_tee_open(level, data_dir, &tee, &err) ||
         mt_tee_set_config(tee, (const uint8_t *)measured, strlen(measured), files, &err)) {
         cli_fail("executor: %s", err.msg);
@@ -498,6 +501,7 @@ out:
     mt_policy_free(pol);
     mt_tee_free(tee);
     free(worker);
+    mt_dirlock_release(lock_fd);
     return ret;
 #else
     (void)ctx;

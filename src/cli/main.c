@@ -26,7 +26,9 @@ static const cli_opt o_serve[] = {
     {"fetch-allow", true},   {"log-task-errors", false}, {"seal-legacy-store", false},
     {"tpm2-tcti", true},     {"cert-renew-s", true},
     {"remote-executors", false}, {"executor-listen", true}, {"executor-policy", true},
-    {"executor-max-buffered-mib", true}, {NULL, false}};
+    {"executor-max-buffered-mib", true},
+    {"config", true}, {"print-config", false}, {"log-level", true}, {"log-format", true},
+    {"access-log", true}, {NULL, false}};
 static const cli_opt o_executor[] = {
     {"scheduler", true}, {"data-dir", true}, {"level", true}, {"worker", true},
     {"tpm2-tcti", true}, {"poll-ms", true}, {"max-tasks", true}, {"file-url-root", true},
@@ -83,7 +85,9 @@ static const cli_cmd commands[] = {
      "        [--tpm2-tcti TCTI] [--cert-renew-s N] [--fetch-allow CIDR,..] [--log-task-errors]\n"
      "        [--seal-legacy-store]\n"
      "        [--remote-executors --executor-policy FILE [--executor-listen HOST:PORT]\n"
-     "         [--executor-max-buffered-mib N]]",
+     "         [--executor-max-buffered-mib N]]\n"
+     "        [--config FILE] [--print-config] [--log-level error|warn|info|debug]\n"
+     "        [--log-format text|json] [--access-log FILE]",
      "run the server (daemon) in the foreground", o_serve, 0, 0, 0},
     {"executor", NULL, cli_cmd_executor,
      "--scheduler https://HOST:PORT --policy FILE --data-dir DIR [--level soft|tpm2]\n"

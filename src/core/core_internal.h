@@ -254,7 +254,8 @@ mt_status auth_user_create(core_ctx *x);
 mt_status auth_user_list(core_ctx *x);
 mt_status auth_user_me(core_ctx *x);
 mt_status auth_user_revoke(core_ctx *x);
-mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err);
+mt_status auth_bootstrap(mt_core *c, const char *admin_password, const char *password_out,
+                          mt_err *err);
 mt_status auth_dummy_init(mt_core *c, mt_err *err); /* also sets up the login limits */
 void auth_limits_free(mt_core *c);
 

@@ -46,7 +46,11 @@ typedef struct mt_core_config {
     size_t max_json_bytes;           /* 0 = 1 MiB */
     size_t max_json_depth;           /* 0 = 32 */
     size_t max_upload_bytes;         /* 0 = 1 GiB (POST /v1/objects) */
-    const char *admin_password;      /* first start: admin's password; NULL = generate and print once */
+    const char *admin_password;      /* first start: admin's password; NULL = generate one and
+                                        write it to admin_password_out */
+    const char *admin_password_out;  /* where a generated password goes (file, mode 0600,
+                                        replaced if present); NULL = <data_dir>/admin-password.
+                                        Never printed: the log says where it is */
     bool seal_legacy_store;          /* operator consents to MAC the rows of a store written
                                         before store integrity (schema < 3) as they are; without
                                         it such a store (or one made to look like it by removing

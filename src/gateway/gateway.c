@@ -28,6 +28,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -184,6 +185,9 @@ struct mt_gateway {
     struct event *stop_ev;
     struct event *sigterm_ev;
     struct event *sigint_ev;
+    struct event *sighup_ev; /* reload, when set */
+    void (*reload)(void *ctx);
+    void *reload_ctx;
     struct event *reject_ev;
     struct event *grace_ev;
     int stop_pipe[2];
@@ -533,6 +537,7 @@ typedef struct gw_req {
     char object[80];
     const char *actor;
     bool audited; /* the backend wrote the entry in the change's transaction */
+    char request_id[17]; /* X-Request-Id and the access log */
 } gw_req;
 
 static const char *gw_reason(int status)
@@ -611,8 +616,13 @@ static struct bufferevent *gw_finish_begin(gw_req *r, int status, const char *co
     evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
     if (gw->stopping)
         evhttp_add_header(h, "Connection", "close");
+    evhttp_add_header(h, "X-Request-Id", r->request_id);
 
-    gw_metrics_record(gw, r->route, status, gw_elapsed(&r->t0));
+    double secs = gw_elapsed(&r->t0);
+    gw_metrics_record(gw, r->route, status, secs);
+    mt_log_access(&(mt_log_access_rec){r->request_id, r->method, r->route,
+                                       strcmp(r->actor, "-") ? r->actor : NULL, status,
+                                       secs * 1000.0});
 
     gw_conn *c = gw_conn_of_request(r->req);
     if (c && !c->responding) {
@@ -1627,6 +1637,10 @@ static void gw_request_cb(struct evhttp_request *req, void *arg)
     r.req = req;
     r.actor = "-";
     clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    uint8_t rid[8] = {0};
+    if (RAND_bytes(rid, sizeof rid) != 1)
+        memcpy(rid, &r.t0, sizeof rid < sizeof r.t0 ? sizeof rid : sizeof r.t0);
+    mt_hex_encode(rid, sizeof rid, r.request_id);
     snprintf(r.route, sizeof r.route, "%s", GW_OTHER_ROUTE);
     bool supported;
     r.method = gw_method_name(evhttp_request_get_command(req), &supported);
@@ -1731,6 +1745,13 @@ static void gw_signal_cb(evutil_socket_t sig, short what, void *arg)
     mt_gateway *gw = arg;
     mt_info("mesatee: received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     gw_begin_shutdown(gw);
+}
+
+static void gw_sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    mt_gateway *gw = arg;
+    mt_info("mesatee: received SIGHUP: reloading the configuration");
+    gw->reload(gw->reload_ctx);
 }
 
 void mt_gateway_stop(mt_gateway *gw)
@@ -1956,6 +1977,8 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     gw->grace_ms = cfg->shutdown_grace_ms ? cfg->shutdown_grace_ms : GW_DEFAULT_GRACE_MS;
     gw->max_body = cfg->max_body ? cfg->max_body : GW_DEFAULT_MAX_BODY;
     gw->handle_signals = cfg->handle_signals;
+    gw->reload = cfg->reload;
+    gw->reload_ctx = cfg->reload_ctx;
     snprintf(gw->level, sizeof gw->level, "%s", cfg->level ? cfg->level : "none");
     unsigned timeout = cfg->timeout_seconds ? cfg->timeout_seconds : GW_DEFAULT_TIMEOUT_S;
     mt_status st = MT_OK;
@@ -1997,6 +2020,12 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         if (gw->handle_signals) {
             gw->sigterm_ev = evsignal_new(gw->base, SIGTERM, gw_signal_cb, gw);
             gw->sigint_ev = evsignal_new(gw->base, SIGINT, gw_signal_cb, gw);
+            if (gw->reload && (!(gw->sighup_ev = evsignal_new(gw->base, SIGHUP, gw_sighup_cb,
+                                                              gw)) ||
+                               evsignal_add(gw->sighup_ev, NULL) != 0)) {
+                st = mt_err_set(err, MT_ENOMEM, "cannot handle SIGHUP");
+                goto out;
+            }
         }
     }
     struct timeval renew_tv = {(time_t)gw->renew_interval_s, 0};
@@ -2111,6 +2140,8 @@ void mt_gateway_free(mt_gateway *gw)
         event_free(gw->sigterm_ev);
     if (gw->sigint_ev)
         event_free(gw->sigint_ev);
+    if (gw->sighup_ev)
+        event_free(gw->sighup_ev);
     if (gw->grace_ev)
         event_free(gw->grace_ev);
     if (gw->renew_ev)

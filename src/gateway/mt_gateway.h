@@ -101,6 +101,10 @@ typedef struct mt_gateway_config {
     mt_status (*renew)(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *err);
     void *renew_ctx;
     unsigned renew_interval_s;
+    /* SIGHUP (with handle_signals): the event loop calls reload (NULL =
+     * SIGHUP is not handled here); connections are not touched. */
+    void (*reload)(void *ctx);
+    void *reload_ctx;
 } mt_gateway_config;
 
 typedef struct mt_gateway mt_gateway;

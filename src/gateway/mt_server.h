@@ -37,6 +37,9 @@ typedef struct mt_server_config {
     /* Total body bytes the executor API buffers across connections (0 =
      * MT_EXECUTOR_API_MAX_BUFFERED); over it a request is answered 503. */
     size_t executor_max_buffered;
+    /* SIGHUP: called on the gateway's event loop (NULL = SIGHUP not handled). */
+    void (*reload)(void *ctx);
+    void *reload_ctx;
     mt_core_config core;         /* data_dir required */
 } mt_server_config;
 

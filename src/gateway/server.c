@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_dirlock.h"
 #include "mt_executor_api.h"
 #include "mt_gateway.h"
 #include "mt_log.h"
@@ -109,8 +110,12 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     mt_gateway *gw = NULL;
     mt_policy *exec_policy = NULL;
     mt_executor_api *exec_api = NULL;
+    int lock_fd = -1;
     mt_status st = mt_mkdirs(data_dir, 0700, err);
     if (st != MT_OK)
+        goto out;
+    /* before anything else writes in the data directory (mt_dirlock.h) */
+    if ((st = mt_dirlock_acquire(data_dir, &lock_fd, err)) != MT_OK)
         goto out;
     if ((st = mt_tee_open(level, data_dir, &tee, err)) != MT_OK)
         goto out;
@@ -169,6 +174,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .max_connections = cfg->max_connections,
         .max_body = upload > json ? upload : json,
         .handle_signals = true,
+        .reload = cfg->reload,
+        .reload_ctx = cfg->reload_ctx,
     };
     if (strcmp(mt_tee_level(tee), "none") != 0 && cfg->cert_renew_s >= 0) {
         gcfg.renew = renew_identity;
@@ -201,5 +208,6 @@ out:
     if (core)
         mt_core_close(core); /* stops the scheduler, kills workers, closes the store */
     mt_tee_free(tee);
+    mt_dirlock_release(lock_fd);
     return st;
 }
