@@ -21,8 +21,24 @@
 #define CLI_SERVE_DEFAULT_CONFIG "/etc/mesatee/mesatee.conf"
 #endif
 
+/* MESATEE_LOG and MESATEE_LOG_FORMAT as the daemon found them: it sets them
+ * itself for its workers (cli_serve_apply_log), which must not turn into an
+ * environment source on a reload. */
+static bool g_env_saved;
+static char g_env_log[32], g_env_fmt[32];
+
 static const char *env_get(const char *name)
 {
+    if (!g_env_saved) {
+        const char *l = getenv("MESATEE_LOG"), *f = getenv("MESATEE_LOG_FORMAT");
+        snprintf(g_env_log, sizeof g_env_log, "%s", l ? l : "");
+        snprintf(g_env_fmt, sizeof g_env_fmt, "%s", f ? f : "");
+        g_env_saved = true;
+    }
+    if (!strcmp(name, "MESATEE_LOG"))
+        return g_env_log;
+    if (!strcmp(name, "MESATEE_LOG_FORMAT"))
+        return g_env_fmt;
     return getenv(name);
 }
 
@@ -124,6 +140,10 @@ mt_status cli_serve_apply_log(const serve_config *c, mt_err *err)
         return st;
     mt_log_set_level(lv);
     mt_log_set_format(f && !strcmp(f, "json") ? MT_LOG_JSON : MT_LOG_TEXT);
+    /* processes started from now on (the workers) log the same way */
+    static const char *const names[] = {"debug", "info", "warn", "error"};
+    (void)setenv("MESATEE_LOG", names[lv & 3], 1);
+    (void)setenv("MESATEE_LOG_FORMAT", f ? f : "text", 1);
     return MT_OK;
 }
 
@@ -169,6 +189,12 @@ void cli_serve_reload(void *arg)
                 changed[i], v ? v : "the default");
     }
     if (live) {
+        /* said under the old log settings, so the change is seen */
+        for (int i = 0; i < n; i++)
+            if (serve_config_reloadable(changed[i])) {
+                const char *v = serve_config_get(fresh, changed[i]);
+                mt_warn("mesatee: SIGHUP: %s is now %s", changed[i], v ? v : "the default");
+            }
         mt_err err;
         mt_err_clear(&err);
         if (cli_serve_apply_log(fresh, &err) != MT_OK) {
@@ -176,11 +202,6 @@ void cli_serve_reload(void *arg)
             serve_config_free(fresh);
             return;
         }
-        for (int i = 0; i < n; i++)
-            if (serve_config_reloadable(changed[i])) {
-                const char *v = serve_config_get(fresh, changed[i]);
-                mt_info("mesatee: SIGHUP: %s is now %s", changed[i], v ? v : "the default");
-            }
     } else if (serve_config_get(fresh, "access-log")) {
         /* nothing changed: reopen the access log (after rotation) */
         mt_err err;

@@ -21,7 +21,7 @@
  * SC_LINE_MAX bytes; `key = value` lines; comments start a line with '#' or
  * ';' (or follow a value after " ;"); keys before any section apply, as do
  * keys in the section named after the command ([serve]); keys in another
- * * known command's section ([executor]) are skipped (not checked); any other
+ * known command's section ([executor]) are skipped (not checked); any other
  * section is refused. A key may appear once unless repeatable. A file with
  * any error is refused whole: nothing of it is applied.
  *

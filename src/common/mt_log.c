@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 static atomic_int g_level = -1;
-static atomic_int g_format = MT_LOG_TEXT;
+static atomic_int g_format = -1; /* -1: read MESATEE_LOG_FORMAT at first use */
 static atomic_int g_access_fd = -1; /* -1: the log stream */
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -19,6 +19,17 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 void mt_log_set_level(mt_log_level level) { atomic_store(&g_level, (int)level); }
 
 void mt_log_set_format(mt_log_format format) { atomic_store(&g_format, (int)format); }
+
+static int current_format(void)
+{
+    int f = atomic_load(&g_format);
+    if (f >= 0)
+        return f;
+    const char *e = getenv("MESATEE_LOG_FORMAT");
+    f = e && !strcmp(e, "json") ? MT_LOG_JSON : MT_LOG_TEXT;
+    atomic_store(&g_format, f);
+    return f;
+}
 
 bool mt_log_level_parse(const char *s, mt_log_level *out)
 {
@@ -135,7 +146,7 @@ void mt_log(mt_log_level level, const char *fmt, ...)
     timestamp(ts, sizeof ts);
     char line[2048];
     size_t n = 0;
-    if (atomic_load(&g_format) == MT_LOG_JSON) {
+    if (current_format() == MT_LOG_JSON) {
         app(line, sizeof line, &n, "{\"time\":\"%s\",\"level\":\"%s\",\"pid\":%d,"
                                                 "\"msg\":\"",
                              ts, level_names[level & 3], (int)getpid());
@@ -162,7 +173,7 @@ void mt_log_access(const mt_log_access_rec *r)
     char line[1024];
     size_t n = 0;
     const char *user = r->user && *r->user ? r->user : "-";
-    if (atomic_load(&g_format) == MT_LOG_JSON) {
+    if (current_format() == MT_LOG_JSON) {
         app(line, sizeof line, &n,
                              "{\"time\":\"%s\",\"level\":\"info\",\"pid\":%d,\"type\":\"access\","
                              "\"request_id\":\"",

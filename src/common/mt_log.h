@@ -19,7 +19,8 @@ typedef enum { MT_LOG_TEXT = 0, MT_LOG_JSON } mt_log_format;
 void mt_log_set_level(mt_log_level level);
 /* "error", "warn", "info" or "debug" -> level; false for anything else. */
 bool mt_log_level_parse(const char *s, mt_log_level *out);
-/* Text (default): "TIME LEVEL [PID] MESSAGE". JSON: {"time","level","pid","msg"}. */
+/* Text (default): "TIME LEVEL [PID] MESSAGE". JSON: {"time","level","pid","msg"}.
+ * Default: MESATEE_LOG_FORMAT=json|text at first use, else text. */
 void mt_log_set_format(mt_log_format format);
 
 /* Where access lines go: path NULL = the log stream (stderr, at level info),
