@@ -16,6 +16,9 @@
 #include "mt_log.h"
 #include "mt_util.h"
 #include "serve_config.h"
+#ifdef MT_CLI_HAVE_SERVER
+#include "mt_server.h"
+#endif
 
 #ifndef CLI_SERVE_DEFAULT_CONFIG
 #define CLI_SERVE_DEFAULT_CONFIG "/etc/mesatee/mesatee.conf"
@@ -147,6 +150,25 @@ mt_status cli_serve_apply_log(const serve_config *c, mt_err *err)
     return MT_OK;
 }
 
+/* The limits a running server may change (level none): task-mem-mb,
+ * task-cpu-s, task-wall-s, token-ttl-s, max-connections. */
+static mt_status cli_serve_apply_limits(const serve_config *c, mt_err *err)
+{
+#ifdef MT_CLI_HAVE_SERVER
+    mt_server_limits l = {
+        .task_mem_bytes = serve_config_u64(c, "task-mem-mb", 0) * 1024 * 1024,
+        .task_cpu_seconds = (uint32_t)serve_config_u64(c, "task-cpu-s", 0),
+        .task_wall_ms = (uint32_t)(serve_config_u64(c, "task-wall-s", 0) * 1000),
+        .token_ttl_seconds = (int64_t)serve_config_u64(c, "token-ttl-s", 0),
+        .max_connections = (unsigned)serve_config_u64(c, "max-connections", 0),
+    };
+    return mt_server_set_limits(&l, err);
+#else
+    (void)c;
+    return mt_err_set(err, MT_EINVAL, "built without the server");
+#endif
+}
+
 /* ---- SIGHUP ---- */
 
 static cli_ctx *g_reload_ctx;
@@ -177,26 +199,37 @@ void cli_serve_reload(void *arg)
     }
     const char *changed[64];
     int n = serve_config_diff(running, fresh, changed, 64);
-    bool live = false;
+    bool logs = false, limits = false;
     for (int i = 0; i < n; i++) {
-        if (serve_config_reloadable(changed[i])) {
-            live = true;
+        int kind = serve_config_reload_kind(changed[i]);
+        logs = logs || kind == SC_RELOAD_YES;
+        limits = limits || kind == SC_RELOAD_LEVEL_NONE;
+        if (kind != SC_RELOAD_NO)
             continue;
-        }
         const char *v = serve_config_get(fresh, changed[i]);
         mt_warn("mesatee: SIGHUP: %s changed (now %s) but cannot change while running: it "
                 "takes effect at the next restart",
                 changed[i], v ? v : "the default");
     }
-    if (live) {
-        /* said under the old log settings, so the change is seen */
+    mt_err err;
+    mt_err_clear(&err);
+    if (limits && cli_serve_apply_limits(fresh, &err) != MT_OK) {
         for (int i = 0; i < n; i++)
-            if (serve_config_reloadable(changed[i])) {
-                const char *v = serve_config_get(fresh, changed[i]);
-                mt_warn("mesatee: SIGHUP: %s is now %s", changed[i], v ? v : "the default");
-            }
-        mt_err err;
-        mt_err_clear(&err);
+            if (serve_config_reload_kind(changed[i]) == SC_RELOAD_LEVEL_NONE)
+                mt_warn("mesatee: SIGHUP: %s changed but %s: it takes effect at the next "
+                        "restart",
+                        changed[i], err.msg);
+        limits = false;
+    }
+    /* said under the old log settings, so the change is seen */
+    for (int i = 0; i < n; i++) {
+        int kind = serve_config_reload_kind(changed[i]);
+        if (kind == SC_RELOAD_YES || (limits && kind == SC_RELOAD_LEVEL_NONE)) {
+            const char *v = serve_config_get(fresh, changed[i]);
+            mt_warn("mesatee: SIGHUP: %s is now %s", changed[i], v ? v : "the default");
+        }
+    }
+    if (logs) {
         if (cli_serve_apply_log(fresh, &err) != MT_OK) {
             mt_error("mesatee: SIGHUP: %s; the running log settings stay", err.msg);
             serve_config_free(fresh);
@@ -204,8 +237,6 @@ void cli_serve_reload(void *arg)
         }
     } else if (serve_config_get(fresh, "access-log")) {
         /* nothing changed: reopen the access log (after rotation) */
-        mt_err err;
-        mt_err_clear(&err);
         if (mt_log_set_access_file(serve_config_get(fresh, "access-log"), &err) != MT_OK)
             mt_error("mesatee: SIGHUP: %s", err.msg);
     }

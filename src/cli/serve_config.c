@@ -24,7 +24,7 @@ typedef struct sc_key {
     const char *env;          /* NULL: no environment variable */
     const char *dflt;         /* what --print-config shows at the default */
     bool repeatable;
-    bool reloadable; /* takes effect on SIGHUP */
+    int reload; /* SC_RELOAD_*: whether a change takes effect on SIGHUP */
 } sc_key;
 
 static const char *const sc_levels[] = {"none", "soft", "tpm2", "sev-snp", "tdx", "sgx", NULL};
@@ -38,37 +38,45 @@ static const char *const sc_log_formats[] = {"text", "json", NULL};
  * the order --print-config shows them. MESATEE_TPM2_TCTI is read by the
  * tpm2 attester itself, so tpm2-tcti has no variable here. */
 static const sc_key sc_serve_keys[] = {
-    {"data-dir", SC_STR, 0, 0, NULL, "MESATEE_DATA_DIR", "(required)", false, false},
-    {"listen", SC_HOSTPORT, 0, 0, NULL, "MESATEE_LISTEN", "127.0.0.1:7443", false, false},
-    {"level", SC_ENUM, 0, 0, sc_levels, "MESATEE_LEVEL", "none", false, false},
+    {"data-dir", SC_STR, 0, 0, NULL, "MESATEE_DATA_DIR", "(required)", false, SC_RELOAD_NO},
+    {"listen", SC_HOSTPORT, 0, 0, NULL, "MESATEE_LISTEN", "127.0.0.1:7443", false, SC_RELOAD_NO},
+    {"level", SC_ENUM, 0, 0, sc_levels, "MESATEE_LEVEL", "none", false, SC_RELOAD_NO},
     {"workers", SC_U64, 1, 1024, NULL, "MESATEE_WORKERS", "(number of cores, at most 256)",
-     false, false},
+     false, SC_RELOAD_NO},
     {"admin-password-file", SC_STR, 0, 0, NULL, "MESATEE_ADMIN_PASSWORD_FILE",
-     "DATA_DIR/admin-password (written at the first start)", false, false},
+     "DATA_DIR/admin-password (written at the first start)", false, SC_RELOAD_NO},
     {"file-url-root", SC_STR, 0, 0, NULL, "MESATEE_FILE_URL_ROOT", "(file:// inputs refused)",
-     false, false},
-    {"task-mem-mb", SC_U64, 16, 1024 * 1024, NULL, "MESATEE_TASK_MEM_MB", "2048", false, false},
-    {"task-cpu-s", SC_U64, 1, D7, NULL, "MESATEE_TASK_CPU_S", "600", false, false},
-    {"task-wall-s", SC_U64, 1, D7, NULL, "MESATEE_TASK_WALL_S", "900", false, false},
-    {"token-ttl-s", SC_U64, 60, D365, NULL, "MESATEE_TOKEN_TTL_S", "43200", false, false},
-    {"worker", SC_STR, 0, 0, NULL, "MESATEE_WORKER", "(next to this binary)", false, false},
-    {"max-connections", SC_U64, 1, 65536, NULL, "MESATEE_MAX_CONNECTIONS", "256", false, false},
-    {"fetch-allow", SC_STR, 0, 0, NULL, "MESATEE_FETCH_ALLOW", "(none)", true, false},
-    {"log-task-errors", SC_BOOL, 0, 0, NULL, "MESATEE_LOG_TASK_ERRORS", "false", false, false},
+     false, SC_RELOAD_NO},
+    {"task-mem-mb", SC_U64, 16, 1024 * 1024, NULL, "MESATEE_TASK_MEM_MB", "2048", false,
+     SC_RELOAD_LEVEL_NONE},
+    {"task-cpu-s", SC_U64, 1, D7, NULL, "MESATEE_TASK_CPU_S", "600", false,
+     SC_RELOAD_LEVEL_NONE},
+    {"task-wall-s", SC_U64, 1, D7, NULL, "MESATEE_TASK_WALL_S", "900", false,
+     SC_RELOAD_LEVEL_NONE},
+    {"token-ttl-s", SC_U64, 60, D365, NULL, "MESATEE_TOKEN_TTL_S", "43200", false,
+     SC_RELOAD_LEVEL_NONE},
+    {"worker", SC_STR, 0, 0, NULL, "MESATEE_WORKER", "(next to this binary)", false, SC_RELOAD_NO},
+    {"max-connections", SC_U64, 1, 65536, NULL, "MESATEE_MAX_CONNECTIONS", "256", false,
+     SC_RELOAD_LEVEL_NONE},
+    {"fetch-allow", SC_STR, 0, 0, NULL, "MESATEE_FETCH_ALLOW", "(none)", true, SC_RELOAD_NO},
+    {"log-task-errors", SC_BOOL, 0, 0, NULL, "MESATEE_LOG_TASK_ERRORS", "false", false, SC_RELOAD_NO},
     {"seal-legacy-store", SC_BOOL, 0, 0, NULL, "MESATEE_SEAL_LEGACY_STORE", "false", false,
-     false},
+     SC_RELOAD_NO},
     {"tpm2-tcti", SC_STR, 0, 0, NULL, NULL, "(MESATEE_TPM2_TCTI, else the default TCTI)", false,
-     false},
-    {"cert-renew-s", SC_U64, 0, D365, NULL, "MESATEE_CERT_RENEW_S", "3600", false, false},
-    {"remote-executors", SC_BOOL, 0, 0, NULL, "MESATEE_REMOTE_EXECUTORS", "false", false, false},
+     SC_RELOAD_NO},
+    {"cert-renew-s", SC_U64, 0, D365, NULL, "MESATEE_CERT_RENEW_S", "3600", false, SC_RELOAD_NO},
+    {"remote-executors", SC_BOOL, 0, 0, NULL, "MESATEE_REMOTE_EXECUTORS", "false", false, SC_RELOAD_NO},
     {"executor-listen", SC_HOSTPORT, 0, 0, NULL, "MESATEE_EXECUTOR_LISTEN", "127.0.0.1:7444",
-     false, false},
-    {"executor-policy", SC_STR, 0, 0, NULL, "MESATEE_EXECUTOR_POLICY", "(none)", false, false},
+     false, SC_RELOAD_NO},
+    {"executor-policy", SC_STR, 0, 0, NULL, "MESATEE_EXECUTOR_POLICY", "(none)", false, SC_RELOAD_NO},
     {"executor-max-buffered-mib", SC_U64, 1, 65536, NULL, "MESATEE_EXECUTOR_MAX_BUFFERED_MIB",
-     "(built-in)", false, false},
-    {"log-level", SC_ENUM, 0, 0, sc_log_levels, "MESATEE_LOG", "info", false, true},
-    {"log-format", SC_ENUM, 0, 0, sc_log_formats, "MESATEE_LOG_FORMAT", "text", false, true},
-    {"access-log", SC_STR, 0, 0, NULL, "MESATEE_ACCESS_LOG", "(the log stream)", false, true},
+     "(built-in)", false, SC_RELOAD_NO},
+    {"log-level", SC_ENUM, 0, 0, sc_log_levels, "MESATEE_LOG", "info",
+     false, SC_RELOAD_YES},
+    {"log-format", SC_ENUM, 0, 0, sc_log_formats, "MESATEE_LOG_FORMAT", "text",
+     false, SC_RELOAD_YES},
+    {"access-log", SC_STR, 0, 0, NULL, "MESATEE_ACCESS_LOG", "(the log stream)",
+     false, SC_RELOAD_YES},
 };
 #define SC_NSERVE (sizeof sc_serve_keys / sizeof sc_serve_keys[0])
 #define SC_NKEYS_MAX 48
@@ -582,7 +590,10 @@ char *serve_config_render(const serve_config *c, bool json)
                 json_object_set_new(o, "origin", json_string(v->origin));
             else
                 json_object_set_new(o, "default", json_string(c->keys[i].dflt));
-            json_object_set_new(o, "reloadable", json_boolean(c->keys[i].reloadable));
+            json_object_set_new(o, "reloadable",
+                                c->keys[i].reload == SC_RELOAD_LEVEL_NONE
+                                    ? json_string("level none")
+                                    : json_boolean(c->keys[i].reload == SC_RELOAD_YES));
             json_object_set_new(set, c->keys[i].name, o);
         }
         json_object_set_new(root, "settings", set);
@@ -619,10 +630,10 @@ int serve_config_diff(const serve_config *a, const serve_config *b, const char *
     return n;
 }
 
-bool serve_config_reloadable(const char *name)
+int serve_config_reload_kind(const char *name)
 {
     for (size_t i = 0; i < SC_NSERVE; i++)
         if (!strcmp(sc_serve_keys[i].name, name))
-            return sc_serve_keys[i].reloadable;
-    return false;
+            return sc_serve_keys[i].reload;
+    return SC_RELOAD_NO;
 }

@@ -107,7 +107,10 @@ char *serve_config_render(const serve_config *c, bool json);
 /* Keys whose effective value differs between a and b (same command), into
  * out (at most max names); the count. */
 int serve_config_diff(const serve_config *a, const serve_config *b, const char **out, int max);
-/* True if a change of key name takes effect on SIGHUP (see docs/cli.md). */
-bool serve_config_reloadable(const char *name);
+/* Whether a change of key name takes effect on SIGHUP (docs/cli.md): never
+ * (SC_RELOAD_NO), always (the log settings), or only at level none (the
+ * limits, which are measured at the other levels). */
+enum { SC_RELOAD_NO = 0, SC_RELOAD_YES, SC_RELOAD_LEVEL_NONE };
+int serve_config_reload_kind(const char *name);
 
 #endif

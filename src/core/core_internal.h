@@ -32,10 +32,10 @@ struct mt_core {
     char *fetch_allow;
     bool seal_legacy_store; /* mt_core_config.seal_legacy_store */
     unsigned workers;
-    int64_t token_ttl;
-    uint64_t task_mem_bytes;
-    uint32_t task_cpu_seconds;
-    uint32_t task_wall_ms;
+    _Atomic int64_t token_ttl; /* the limits: changed by mt_core_set_limits */
+    _Atomic uint64_t task_mem_bytes;
+    _Atomic uint32_t task_cpu_seconds;
+    _Atomic uint32_t task_wall_ms;
     size_t max_json_bytes;
     size_t max_json_depth;
     size_t max_upload_bytes;

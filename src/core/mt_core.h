@@ -59,6 +59,11 @@ typedef struct mt_core_config {
 
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);
 mt_status mt_core_start_scheduler(mt_core *core, mt_err *err);
+/* Changes the task limits and the token lifetime of a running core (0 = the
+ * default, as in mt_core_config); tasks started and tokens issued from now
+ * on get them. Any thread. */
+void mt_core_set_limits(mt_core *core, uint64_t task_mem_bytes, uint32_t task_cpu_seconds,
+                        uint32_t task_wall_ms, int64_t token_ttl_seconds);
 void mt_core_close(mt_core *core);
 
 typedef struct mt_principal {

@@ -1747,6 +1747,11 @@ static void gw_signal_cb(evutil_socket_t sig, short what, void *arg)
     gw_begin_shutdown(gw);
 }
 
+void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n)
+{
+    gw->max_conns = n ? n : GW_DEFAULT_MAX_CONNS;
+}
+
 static void gw_sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
     mt_gateway *gw = arg;

@@ -133,6 +133,9 @@ void mt_gateway_stop(mt_gateway *gw);
 mt_status mt_gateway_renew_now(mt_gateway *gw, mt_err *err);
 /* How many renewals succeeded since start. */
 unsigned long mt_gateway_renewals(const mt_gateway *gw);
+/* Changes the connection limit (0 = the default); open connections over it
+ * stay. Only on the gateway's thread (e.g. from the reload hook). */
+void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n);
 
 /* Frees the gateway (closes the socket and every connection). NULL ok. */
 void mt_gateway_free(mt_gateway *gw);

@@ -17,6 +17,8 @@
  * calls between loading g_gw and writing to it, so the gateway is not freed
  * under them. */
 static _Atomic(mt_gateway *) g_gw;
+static mt_core *g_core;    /* while serving, for mt_server_set_limits */
+static bool g_level_none;
 static atomic_int g_stop_requested;
 static atomic_int g_stoppers;
 
@@ -84,6 +86,20 @@ static mt_status renew_identity(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *
 #define DEFAULT_CERT_RENEW_S 3600
 
 /* ---- server ---- */
+
+mt_status mt_server_set_limits(const mt_server_limits *l, mt_err *err)
+{
+    mt_gateway *gw = atomic_load(&g_gw);
+    if (!gw || !g_core)
+        return mt_err_set(err, MT_EUNAVAIL, "the server is not running");
+    if (!g_level_none)
+        return mt_err_set(err, MT_EPERM, "the limits are measured at this level: restart to "
+                                         "change them");
+    mt_core_set_limits(g_core, l->task_mem_bytes, l->task_cpu_seconds, l->task_wall_ms,
+                       l->token_ttl_seconds);
+    mt_gateway_set_max_connections(gw, l->max_connections);
+    return MT_OK;
+}
 
 void mt_server_stop(void)
 {
@@ -192,11 +208,14 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     if (st != MT_OK)
         goto out;
 
+    g_core = core;
+    g_level_none = !strcmp(mt_tee_level(tee), "none");
     atomic_store(&g_gw, gw);
     if (atomic_load(&g_stop_requested))
         mt_gateway_stop(gw);
     st = mt_gateway_run(gw, err);
     atomic_store(&g_gw, NULL);
+    g_core = NULL;
     while (atomic_load(&g_stoppers) > 0) {
     }
 out:

@@ -149,6 +149,17 @@ sleep 0.2
 grep -q 'access request_id=[0-9a-f]\{16\} method=GET route="GET /v1/users" status=200 duration_ms=[0-9.]* user=admin' \
   "$W/access.log" || fail "text access log file: $(cat "$W/access.log" 2>&1)"
 ok "SIGHUP: access log to a file, text format"
+# limits at level none: applied at once (a login after it gets the new token lifetime)
+printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlog-level = warn\nworkers = 7\naccess-log = %s\ntoken-ttl-s = 120\n' \
+  "$D" "$W/access.log" > "$W/run.conf"
+kill -HUP "$P4"
+for _ in $(seq 100); do grep -q "token-ttl-s is now 120" "$W/s4.err" && break; sleep 0.05; done
+grep -q "token-ttl-s is now 120" "$W/s4.err" || fail "SIGHUP: token-ttl-s not applied: $(tail -3 "$W/s4.err")"
+resp=$(curl -sS --cacert "$MESATEE_CA" -H 'Content-Type: application/json' \
+  -d "{\"username\":\"admin\",\"password\":\"$PW\"}" "$MESATEE_SERVER/v1/auth/login")
+left=$(( $(date -d "$(jget "$resp" .expires_at)" +%s) - $(date +%s) ))
+[ "$left" -le 120 ] && [ "$left" -gt 0 ] || fail "token lifetime after reload: $left s ($resp)"
+ok "SIGHUP at level none: token-ttl-s applied to the next login (${left}s left)"
 printf 'data-dir = %s\nbogus = 1\n' "$D" > "$W/run.conf"
 kill -HUP "$P4"
 for _ in $(seq 100); do grep -q "configuration not reloaded" "$W/s4.err" && break; sleep 0.05; done
@@ -166,3 +177,18 @@ MT_PID=$!
 for _ in $(seq 200); do [ -s "$D/server.url" ] && break; sleep 0.05; done
 [ -s "$D/server.url" ] || fail "restart after the first server stopped: $(cat "$W/s5.err")"
 ok "after the holder exits, the directory can be used again"
+kill -TERM "$MT_PID"; wait "$MT_PID" || true; MT_PID=
+
+# at an attested level the limits are measured: a reload reports, changes nothing
+D6=$W/d6
+printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlevel = soft\n' "$D6" > "$W/soft.conf"
+"$M" serve --config "$W/soft.conf" >"$W/s6.out" 2>"$W/s6.err" &
+MT_PID=$!
+for _ in $(seq 300); do [ -s "$D6/server.url" ] && break; sleep 0.05; done
+[ -s "$D6/server.url" ] || fail "soft server: $(cat "$W/s6.err")"
+printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlevel = soft\ntask-wall-s = 30\n' "$D6" > "$W/soft.conf"
+kill -HUP "$MT_PID"
+for _ in $(seq 100); do grep -q "task-wall-s changed" "$W/s6.err" && break; sleep 0.05; done
+grep -q "task-wall-s changed but the limits are measured at this level" "$W/s6.err" ||
+  fail "soft SIGHUP: $(tail -3 "$W/s6.err")"
+ok "SIGHUP at level soft: limits are measured, reported as needing a restart"

@@ -312,11 +312,14 @@ static void test_render_and_diff(void **state)
     assert_int_equal(n, 2);
     assert_string_equal(ch[0], "workers");
     assert_string_equal(ch[1], "log-level");
-    assert_false(serve_config_reloadable("workers"));
-    assert_true(serve_config_reloadable("log-level"));
-    assert_true(serve_config_reloadable("log-format"));
-    assert_true(serve_config_reloadable("access-log"));
-    assert_false(serve_config_reloadable("task-wall-s"));
+    assert_int_equal(serve_config_reload_kind("workers"), SC_RELOAD_NO);
+    assert_int_equal(serve_config_reload_kind("level"), SC_RELOAD_NO);
+    assert_int_equal(serve_config_reload_kind("log-level"), SC_RELOAD_YES);
+    assert_int_equal(serve_config_reload_kind("log-format"), SC_RELOAD_YES);
+    assert_int_equal(serve_config_reload_kind("access-log"), SC_RELOAD_YES);
+    assert_int_equal(serve_config_reload_kind("task-wall-s"), SC_RELOAD_LEVEL_NONE);
+    assert_int_equal(serve_config_reload_kind("max-connections"), SC_RELOAD_LEVEL_NONE);
+    assert_int_equal(serve_config_reload_kind("no-such-key"), SC_RELOAD_NO);
     serve_config_free(a);
     serve_config_free(b);
 }
