@@ -124,6 +124,10 @@ grep -q "in use by another mesatee process (PID $P4 holds $D/lock)" <<<"$out" ||
 [ "$(sha256sum "$D/tls/server-cert.pem")" = "$cert_before" ] || fail "the certificate was rewritten"
 [ "$(cat "$D/lock")" = "$P4" ] || fail "lock file holds $(cat "$D/lock")"
 ok "a second serve on the same data directory exits naming PID $P4; certificate untouched"
+expect_fail "an executor on the serving directory" "in use by another mesatee process (PID $P4" \
+  "$M" executor --data-dir "$D" --print-identity
+[ "$(sha256sum "$D/tls/server-cert.pem")" = "$cert_before" ] || fail "the certificate was rewritten"
+
 
 # ---- SIGHUP: log level and access log change, the rest needs a restart ----
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlog-format = json\nlog-level = warn\nworkers = 7\n' \
