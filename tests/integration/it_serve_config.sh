@@ -41,6 +41,18 @@ out=$(MESATEE_SERVE_CONFIG=$W/m.conf "$M" serve --print-config)
 grep -q "# file $W/m.conf:4" <<<"$out" || fail "MESATEE_SERVE_CONFIG: $out"
 ok "--config before the command and MESATEE_SERVE_CONFIG"
 
+# ---- the example configuration: parses as shipped and with every key set ----
+EX=$(dirname "$0")/../../packaging/mesatee.conf
+out=$("$M" serve --config "$EX" --print-config) || fail "example config: $out"
+! grep -q "# file" <<<"$out" || fail "the example sets a key by default: $out"
+sed 's/^#\([a-z0-9-]* = \)/\1/' "$EX" > "$W/example-all.conf"
+out=$("$M" serve --config "$W/example-all.conf" --print-config) ||
+  fail "example config with every key: $out"
+j=$("$M" --output json serve --config "$W/example-all.conf" --print-config)
+missing=$(jget "$j" '.settings | to_entries[] | select(.value.source != "file") | .key')
+[ -z "$missing" ] || fail "keys missing from packaging/mesatee.conf: $missing"
+ok "packaging/mesatee.conf: every key documented, valid when uncommented"
+
 # ---- garbage: refused with file and line, nothing touched ----
 for bad in "workerz = 3" "workers = 0" "workers = lots" "level = hardware" "log-level = loud" \
   "listen = 7443" "remote-executors = perhaps" "just words" "[client]"$'\n'"x = 1" \
