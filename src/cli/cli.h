@@ -158,6 +158,11 @@ void cli_measured_config(const serve_config *c, char *out, size_t cap);
  * /etc/mesatee/mesatee.conf when it exists), MESATEE_<KEY> and the flags.
  * Errors are printed (file:line, variable or flag); CLI_OK, CLI_USAGE or CLI_FAIL. */
 int cli_serve_config_load(cli_ctx *ctx, serve_config **out);
+/* `mesatee executor`: its settings from the file, environment and flags
+ * become its options (ctx->opt, values owned until _done); --print-config
+ * prints them and sets *done. */
+int cli_executor_config(cli_ctx *ctx, bool *done);
+void cli_executor_config_done(void);
 /* --print-config (text, or JSON with --output json). */
 int cli_serve_print_config(cli_ctx *ctx, const serve_config *c);
 /* Runs the daemon with settings c (cmd_server.c). */

@@ -362,7 +362,20 @@ static void ex_measured_config(const cli_ctx *ctx, char *out, size_t cap)
 }
 #endif
 
+static int ex_main(cli_ctx *ctx);
+
 int cli_cmd_executor(cli_ctx *ctx)
+{
+    bool done = false;
+    int rc = cli_executor_config(ctx, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    rc = ex_main(ctx);
+    cli_executor_config_done();
+    return rc;
+}
+
+static int ex_main(cli_ctx *ctx)
 {
 #ifdef MT_CLI_HAVE_SERVER
     const char *data_dir = cli_opt_get(ctx, "data-dir");

@@ -62,7 +62,8 @@ static const char *config_path(const cli_ctx *ctx, bool *must_exist)
 static mt_status load(const cli_ctx *ctx, serve_config **out, char *msg, size_t cap)
 {
     *out = NULL;
-    serve_config *c = serve_config_new("serve");
+    bool exec = ctx->cmd && !strcmp(ctx->cmd->group, "executor");
+    serve_config *c = serve_config_new(exec ? "executor" : "serve");
     if (!c) {
         snprintf(msg, cap, "out of memory");
         return MT_ENOMEM;
@@ -128,6 +129,60 @@ int cli_serve_print_config(cli_ctx *ctx, const serve_config *c)
         fputc('\n', stdout);
     free(s);
     return CLI_OK;
+}
+
+/* ---- mesatee executor ---- */
+
+static serve_config *g_exec; /* the executor's settings, for its options */
+
+int cli_executor_config(cli_ctx *ctx, bool *done)
+{
+    *done = false;
+    serve_config *c = NULL;
+    int rc = cli_serve_config_load(ctx, &c);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_opt_has(ctx, "print-config")) {
+        rc = cli_serve_print_config(ctx, c);
+        serve_config_free(c);
+        *done = true;
+        return rc;
+    }
+    /* the effective values replace the options given, so the executor's code
+     * (and its measured text) sees flags, environment and file alike */
+    int n = 0;
+    for (int i = 0; i < ctx->n_opt; i++)
+        if (!serve_config_key_known(c, ctx->opt[i].name))
+            ctx->opt[n++] = ctx->opt[i];
+    for (size_t k = 0; serve_config_key_at(c, k); k++) {
+        const char *name = serve_config_key_at(c, k), *v = serve_config_get(c, name);
+        if (!v || !strcmp(v, "false"))
+            continue;
+        if (n >= CLI_MAX_OPTS) {
+            serve_config_free(c);
+            return cli_usage_error(ctx, "too many options");
+        }
+        ctx->opt[n].name = name;
+        ctx->opt[n].value = !strcmp(v, "true") && !strcmp(name, "log-task-errors") ? NULL : v;
+        n++;
+    }
+    ctx->n_opt = n;
+    mt_err err;
+    mt_err_clear(&err);
+    const char *l = serve_config_get(c, "log-level"), *f = serve_config_get(c, "log-format");
+    mt_log_level lv = MT_LOG_INFO;
+    if (l && mt_log_level_parse(l, &lv))
+        mt_log_set_level(lv);
+    if (f)
+        mt_log_set_format(!strcmp(f, "json") ? MT_LOG_JSON : MT_LOG_TEXT);
+    g_exec = c;
+    return CLI_OK;
+}
+
+void cli_executor_config_done(void)
+{
+    serve_config_free(g_exec);
+    g_exec = NULL;
 }
 
 /* Applies the log settings of c (log-level, log-format, access-log). */

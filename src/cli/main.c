@@ -33,7 +33,9 @@ static const cli_opt o_executor[] = {
     {"scheduler", true}, {"data-dir", true}, {"level", true}, {"worker", true},
     {"tpm2-tcti", true}, {"poll-ms", true}, {"max-tasks", true}, {"file-url-root", true},
     {"fetch-allow", true}, {"log-task-errors", false},
-    {"print-identity", false}, {"max-job-mib", true}, {NULL, false}};
+    {"print-identity", false}, {"max-job-mib", true},
+    {"config", true}, {"print-config", false}, {"log-level", true}, {"log-format", true},
+    {NULL, false}};
 static const cli_opt o_user_add[] = {{"role", true}, {"password-file", true}, {NULL, false}};
 static const cli_opt o_login[] = {{"user", true}, {"password-file", true}, {NULL, false}};
 static const cli_opt o_encrypt[] = {
@@ -93,7 +95,8 @@ static const cli_cmd commands[] = {
      "--scheduler https://HOST:PORT --policy FILE --data-dir DIR [--level soft|tpm2]\n"
      "        [--worker PATH] [--poll-ms N] [--max-tasks N] [--file-url-root DIR]\n"
      "        [--tpm2-tcti TCTI] [--print-identity] [--fetch-allow CIDR,..] [--log-task-errors]\n"
-     "        [--max-job-mib N]",
+     "        [--max-job-mib N] [--config FILE] [--print-config]\n"
+     "        [--log-level error|warn|info|debug] [--log-format text|json]",
      "run a separate executor role: attested to the scheduler, runs its tasks", o_executor, 0,
      0, 0},
     {"login", NULL, cli_cmd_login, "--user U [--password-file F]  (or MESATEE_PASSWORD)",

@@ -79,10 +79,34 @@ static const sc_key sc_serve_keys[] = {
      false, SC_RELOAD_YES},
 };
 #define SC_NSERVE (sizeof sc_serve_keys / sizeof sc_serve_keys[0])
+
+/* The keys of `mesatee executor` (src/cli/main.c o_executor); its own
+ * checks (cmd_executor.c) still apply after these. */
+static const sc_key sc_executor_keys[] = {
+    {"scheduler", SC_STR, 0, 0, NULL, "MESATEE_SCHEDULER", "(required)", false, SC_RELOAD_NO},
+    {"data-dir", SC_STR, 0, 0, NULL, "MESATEE_DATA_DIR", "(required)", false, SC_RELOAD_NO},
+    {"level", SC_ENUM, 0, 0, sc_levels, "MESATEE_LEVEL", "soft", false, SC_RELOAD_NO},
+    {"worker", SC_STR, 0, 0, NULL, "MESATEE_WORKER", "(next to this binary)", false, SC_RELOAD_NO},
+    {"tpm2-tcti", SC_STR, 0, 0, NULL, NULL, "(MESATEE_TPM2_TCTI, else the default TCTI)", false,
+     SC_RELOAD_NO},
+    {"poll-ms", SC_U64, 10, 600000, NULL, "MESATEE_POLL_MS", "500", false, SC_RELOAD_NO},
+    {"max-tasks", SC_U64, 1, 1000000000, NULL, "MESATEE_MAX_TASKS", "(no limit)", false,
+     SC_RELOAD_NO},
+    {"file-url-root", SC_STR, 0, 0, NULL, "MESATEE_FILE_URL_ROOT", "(file:// inputs refused)",
+     false, SC_RELOAD_NO},
+    {"fetch-allow", SC_STR, 0, 0, NULL, "MESATEE_FETCH_ALLOW", "(none)", true, SC_RELOAD_NO},
+    {"log-task-errors", SC_BOOL, 0, 0, NULL, "MESATEE_LOG_TASK_ERRORS", "false", false,
+     SC_RELOAD_NO},
+    {"max-job-mib", SC_U64, 1, 4096, NULL, "MESATEE_MAX_JOB_MIB", "256", false, SC_RELOAD_NO},
+    {"log-level", SC_ENUM, 0, 0, sc_log_levels, "MESATEE_LOG", "info", false, SC_RELOAD_NO},
+    {"log-format", SC_ENUM, 0, 0, sc_log_formats, "MESATEE_LOG_FORMAT", "text", false,
+     SC_RELOAD_NO},
+};
+#define SC_NEXECUTOR (sizeof sc_executor_keys / sizeof sc_executor_keys[0])
 #define SC_NKEYS_MAX 48
 
-/* Sections of other commands whose keys a shared file may hold. */
-static const char *const sc_other_sections[] = {"executor", NULL};
+/* The commands whose sections a shared file may hold. */
+static const char *const sc_sections[] = {"serve", "executor", NULL};
 
 typedef struct sc_value {
     char *text; /* canonical; repeatable: the values joined with ',' */
@@ -113,14 +137,15 @@ static void sc_value_clear(sc_value *v)
 
 serve_config *serve_config_new(const char *command)
 {
-    if (!command || strcmp(command, "serve") != 0)
+    bool exec = command && !strcmp(command, "executor");
+    if (!command || (strcmp(command, "serve") != 0 && !exec))
         return NULL;
     serve_config *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->command = "serve";
-    c->keys = sc_serve_keys;
-    c->n = SC_NSERVE;
+    c->command = exec ? "executor" : "serve";
+    c->keys = exec ? sc_executor_keys : sc_serve_keys;
+    c->n = exec ? SC_NEXECUTOR : SC_NSERVE;
     return c;
 }
 
@@ -153,6 +178,11 @@ static int sc_find(const serve_config *c, const char *name, size_t len)
             return (int)i;
     }
     return -1;
+}
+
+const char *serve_config_key_at(const serve_config *c, size_t i)
+{
+    return i < c->n ? c->keys[i].name : NULL;
 }
 
 bool serve_config_key_known(const serve_config *c, const char *name)
@@ -353,8 +383,8 @@ static bool sc_section_ok(const char *command, const char *section, bool *apply)
     *apply = !section[0] || !strcmp(section, command);
     if (*apply)
         return true;
-    for (int i = 0; sc_other_sections[i]; i++)
-        if (!strcmp(sc_other_sections[i], section))
+    for (int i = 0; sc_sections[i]; i++)
+        if (!strcmp(sc_sections[i], section))
             return true;
     return false;
 }

@@ -20,8 +20,8 @@
  * UTF-8 text of at most SC_FILE_MAX bytes without NUL bytes, lines of at most
  * SC_LINE_MAX bytes; `key = value` lines; comments start a line with '#' or
  * ';' (or follow a value after " ;"); keys before any section apply, as do
- * keys in the section named after the command ([serve]); keys in another
- * known command's section ([executor]) are skipped (not checked); any other
+ * keys in the section named after the command ([serve], [executor]); keys
+ * in the other command's section are skipped (not checked); any other
  * section is refused. A key may appear once unless repeatable. A file with
  * any error is refused whole: nothing of it is applied.
  *
@@ -51,11 +51,15 @@ typedef enum { SC_SRC_DEFAULT = 0, SC_SRC_FILE, SC_SRC_ENV, SC_SRC_FLAG } sc_sou
 
 typedef struct serve_config serve_config;
 
-/* A new structure for command "serve" (the only one so far) with every key
- * at its default; NULL when out of memory or the command is unknown. */
+/* A new structure for command "serve" (also used by `measure`) or
+ * "executor" (its own keys: the long options of `mesatee executor`) with
+ * every key at its default; NULL when out of memory or the command is
+ * unknown. */
 serve_config *serve_config_new(const char *command);
 void serve_config_free(serve_config *c);
 
+/* The i-th key of c's command (static string), NULL past the last. */
+const char *serve_config_key_at(const serve_config *c, size_t i);
 /* True if name ('-' or '_') is a key of c's command. */
 bool serve_config_key_known(const serve_config *c, const char *name);
 

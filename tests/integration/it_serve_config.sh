@@ -87,6 +87,35 @@ m3=$("$M" measure --config "$W/meas.conf" --workers 3)
 [ "$m1" != "$m3" ] || fail "a flag over the file did not change the measurement"
 ok "measure: the file's settings measure as the same flags"
 
+# ---- mesatee executor: its keys from the same file's [executor] section ----
+cat > "$W/shared.conf" <<CONF
+[serve]
+listen = 127.0.0.1:0
+[executor]
+data-dir = $W/ex
+level = soft
+poll-ms = 100
+fetch-allow = 10.0.0.0/8
+CONF
+out=$(MESATEE_MAX_TASKS=5 "$M" executor --config "$W/shared.conf" --print-config)
+grep -Eq "^poll-ms += 100 +# file $W/shared.conf:6" <<<"$out" || fail "executor file: $out"
+grep -Eq "^max-tasks += 5 +# env MESATEE_MAX_TASKS" <<<"$out" || fail "executor env: $out"
+! grep -q "^listen" <<<"$out" || fail "executor shows serve's keys: $out"
+id1=$("$M" executor --config "$W/shared.conf" --print-identity | jq -r .measurement)
+id2=$("$M" executor --data-dir "$W/ex" --level soft --poll-ms 100 --fetch-allow 10.0.0.0/8 \
+  --print-identity | jq -r .measurement)
+[ -n "$id1" ] && [ "$id1" = "$id2" ] || fail "executor measurement file ($id1) vs flags ($id2)"
+id3=$("$M" executor --config "$W/shared.conf" --poll-ms 200 --print-identity | jq -r .measurement)
+[ "$id1" != "$id3" ] || fail "executor: a flag over the file did not change the measurement"
+printf '[executor]\ndata-dir = %s\npoll-ms = 5\n' "$W/ex2" > "$W/exbad.conf"
+expect_fail "executor: a bad value in [executor]" "exbad.conf:3: poll-ms must be a number from 10" \
+  "$M" executor --config "$W/exbad.conf" --print-identity
+printf 'data-dir = %s\nlisten = 127.0.0.1:0\n' "$W/ex2" > "$W/exbad.conf"
+expect_fail "executor: serve's key outside [serve]" "exbad.conf:2: unknown key 'listen'" \
+  "$M" executor --config "$W/exbad.conf" --print-identity
+[ ! -e "$W/ex2" ] || fail "a refused executor config created its data directory"
+ok "executor: file ([executor]) > defaults, env and flags over it, same measurement as flags"
+
 # ---- first start: the generated admin password in a 0600 file ----
 D=$W/d4
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlog-format = json\n' "$D" > "$W/run.conf"

@@ -324,6 +324,39 @@ static void test_render_and_diff(void **state)
     serve_config_free(b);
 }
 
+static void test_executor_keys(void **state)
+{
+    (void)state;
+    serve_config *c = serve_config_new("executor");
+    assert_non_null(c);
+    mt_err err;
+    int line = 0;
+    assert_int_equal(parse(c, "[serve]\nlisten = 0.0.0.0:1\nbogus-for-serve = 1\n"
+                              "[executor]\nscheduler = https://s:7444\npoll-ms = 0100\n"
+                              "log-task-errors = on\n",
+                           &line, &err),
+                     MT_OK);
+    assert_string_equal(serve_config_get(c, "scheduler"), "https://s:7444");
+    assert_string_equal(serve_config_get(c, "poll-ms"), "100");
+    assert_true(serve_config_bool(c, "log-task-errors"));
+    assert_false(serve_config_key_known(c, "listen"));
+    assert_true(serve_config_key_known(c, "max_job_mib"));
+    assert_string_equal(serve_config_key_at(c, 0), "scheduler");
+    assert_null(serve_config_key_at(c, 1000));
+    assert_int_equal(parse(c, "max-job-mib = 4097\n", &line, &err), MT_EINVAL);
+    assert_int_equal(line, 1);
+    assert_non_null(strstr(err.msg, "from 1 to 4096"));
+    assert_int_equal(parse(c, "[executor]\nworkers = 2\n", &line, &err), MT_EINVAL);
+    assert_int_equal(line, 2);
+    serve_config_free(c);
+    /* and serve skips the executor's section */
+    c = serve_config_new("serve");
+    assert_int_equal(parse(c, "[executor]\nscheduler = x\n[serve]\nworkers = 2\n", &line, &err),
+                     MT_OK);
+    assert_string_equal(serve_config_get(c, "workers"), "2");
+    serve_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_all_or_nothing_over_existing),
         cmocka_unit_test(test_measured_text),
         cmocka_unit_test(test_render_and_diff),
+        cmocka_unit_test(test_executor_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
