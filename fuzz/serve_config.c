@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "serve_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -54,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (const char *p = v; *p; p++)
             if ((unsigned char)*p < 0x20)
                 abort();
+        /* every value renders into JSON (valid UTF-8) */
         /* a value read back is accepted again and unchanged (canonical);
          * a repeatable key's joined list is checked item by item instead */
         if (strcmp(keys[i], "fetch-allow") != 0) {
@@ -66,7 +69,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     serve_config_measured(c, measured, sizeof measured);
     if (strncmp(measured, "mesatee-config-v1\n", 18) != 0)
         abort();
-    char *r = serve_config_render(c, size & 1);
+    char *r = serve_config_render(c, true);
+    json_t *o = r ? json_loads(r, 0, NULL) : NULL;
+    if (!o)
+        abort();
+    for (int i = 0; keys[i]; i++) {
+        /* a value jansson refused (not UTF-8) would be missing */
+        json_t *v = json_object_get(json_object_get(json_object_get(o, "settings"), keys[i]),
+                                    "value");
+        if (serve_config_get(c, keys[i]) && !json_is_string(v))
+            abort();
+    }
+    json_decref(o);
+    free(r);
+    r = serve_config_render(c, false);
     free(r);
     serve_config_free(d);
     serve_config_free(c);

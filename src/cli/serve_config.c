@@ -210,6 +210,45 @@ static bool sc_parse_bool(const char *v, bool *out)
     return false;
 }
 
+/* True if s[0..len) is well-formed UTF-8 (no overlongs, surrogates or
+ * code points above U+10FFFF). */
+static bool sc_utf8_ok(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (len - i - 1 < n)
+            return false;
+        for (size_t j = 1; j <= n; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
 /* Checks value for key k; the canonical text into out (cap bytes). */
 static mt_status sc_check(const sc_key *k, const char *value, const char *label, char *out,
                           size_t cap, mt_err *err)
@@ -222,6 +261,8 @@ static mt_status sc_check(const sc_key *k, const char *value, const char *label,
     for (size_t i = 0; i < len; i++)
         if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
             return mt_err_set(err, MT_EINVAL, "%s contains a control character", label);
+    if (!sc_utf8_ok((const unsigned char *)value, len))
+        return mt_err_set(err, MT_EINVAL, "%s is not UTF-8 text", label);
     switch (k->kind) {
     case SC_U64: {
         bool digits = true;

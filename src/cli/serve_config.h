@@ -12,7 +12,7 @@
  * collects its values from the highest source that gives any.
  *
  * Values are validated when set (numbers in range, enumerations, booleans
- * true|false|yes|no|on|off|1|0, strings non-empty, at most
+ * true|false|yes|no|on|off|1|0, strings non-empty UTF-8, at most
  * SC_VALUE_MAX bytes, no control characters) and stored in canonical form
  * (decimal numbers without sign or leading zeros, "true"/"false").
  *

@@ -146,6 +146,8 @@ static void test_garbage_values(void **state)
         {"listen", ":7443", "HOST:PORT"},        {"log-task-errors", "maybe", "true or false"},
         {"data-dir", "", "empty value"},         {"data-dir", "a\tb", "control character"},
         {"executor-max-buffered-mib", "0", "from 1 to 65536"},
+        {"data-dir", "/d\xff", "not UTF-8"},     {"data-dir", "/\xc0\xaf", "not UTF-8"},
+        {"data-dir", "/\xed\xa0\x80", "not UTF-8"}, {"data-dir", "/\xe2\x82", "not UTF-8"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char label[64];
@@ -163,6 +165,9 @@ static void test_garbage_values(void **state)
     big[sizeof big - 1] = '\0';
     assert_int_equal(serve_config_set(c, "data-dir", big, SC_SRC_FLAG, "--data-dir", NULL, &err),
                      MT_EINVAL);
+    assert_int_equal(serve_config_set(c, "data-dir", "/srv/d\xc3\xa9j\xc3\xa0-\xf0\x9f\x94\x92",
+                                      SC_SRC_FLAG, "--data-dir", NULL, &err),
+                     MT_OK); /* UTF-8 is fine */
     assert_int_equal(serve_config_set(c, "nope", "1", SC_SRC_FLAG, "--nope", NULL, &err),
                      MT_EINVAL);
     assert_int_equal(serve_config_set(c, "workers", NULL, SC_SRC_FLAG, "--workers", NULL, &err),
