@@ -110,15 +110,17 @@ static void text_clean(char *buf, size_t cap, size_t *n, const char *s)
     buf[*n] = '\0';
 }
 
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC) into out (at least 64 bytes). */
 static size_t timestamp(char *out, size_t cap)
 {
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     ts.tv_nsec / 1000000);
+    int ms = (int)((ts.tv_nsec / 1000000) % 1000);
+    int n = snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (tm.tm_year + 1900) % 10000,
+                     (tm.tm_mon + 1) % 100, tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+                     tm.tm_sec % 100, ms < 0 ? 0 : ms);
     return n < 0 ? 0 : (size_t)n;
 }
 
@@ -142,7 +144,7 @@ void mt_log(mt_log_level level, const char *fmt, ...)
     va_end(ap);
     if (m < 0)
         return;
-    char ts[40];
+    char ts[64];
     timestamp(ts, sizeof ts);
     char line[2048];
     size_t n = 0;
@@ -168,7 +170,7 @@ void mt_log_access(const mt_log_access_rec *r)
             return;
         fd = STDERR_FILENO;
     }
-    char ts[40];
+    char ts[64];
     timestamp(ts, sizeof ts);
     char line[1024];
     size_t n = 0;
