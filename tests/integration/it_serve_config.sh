@@ -194,6 +194,25 @@ sleep 0.2
 grep -q 'access request_id=[0-9a-f]\{16\} method=GET route="GET /v1/users" status=200 duration_ms=[0-9.]* user=admin' \
   "$W/access.log" || fail "text access log file: $(cat "$W/access.log" 2>&1)"
 ok "SIGHUP: access log to a file, text format"
+# a reload keeps open connections: one keep-alive connection across a SIGHUP
+python3 - "$MESATEE_SERVER" "$MESATEE_CA" "$P4" > "$W/keepalive.out" 2>&1 <<'PY' ||
+import http.client, os, signal, ssl, sys, time, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+ctx.check_hostname = False
+c = http.client.HTTPSConnection(u.hostname, u.port, context=ctx)
+c.request("GET", "/healthz"); r = c.getresponse(); r.read(); assert r.status == 200
+sock = c.sock
+os.kill(int(sys.argv[3]), signal.SIGHUP)
+time.sleep(0.5)
+c.request("GET", "/healthz"); r = c.getresponse(); r.read(); assert r.status == 200
+assert c.sock is sock, "the connection was replaced"
+print("same connection")
+PY
+  fail "keep-alive across SIGHUP: $(cat "$W/keepalive.out")"
+grep -q "same connection" "$W/keepalive.out" || fail "keep-alive: $(cat "$W/keepalive.out")"
+ok "SIGHUP keeps open connections (one keep-alive connection answered before and after)"
+
 # limits at level none: applied at once (a login after it gets the new token lifetime)
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlog-level = warn\nworkers = 7\naccess-log = %s\ntoken-ttl-s = 120\n' \
   "$D" "$W/access.log" > "$W/run.conf"
