@@ -17,6 +17,7 @@
 #include <stdbool.h>
 
 #include "mesatee.h"
+#include "mt_err.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -169,12 +170,37 @@ int cli_cmd_measure(cli_ctx *ctx);
 /* The mesatee-worker executable: --worker > MESATEE_WORKER > next to this
  * binary > the build tree. Heap string, or NULL (message printed). */
 char *cli_find_worker(cli_ctx *ctx);
+/* The same with the --worker value given (NULL: not given). */
+char *cli_find_worker_at(const char *worker);
 
 /* ---- cmd_executor.c ---- */
 /* `mesatee executor`: the separate executor role (docs/design.md). */
 int cli_cmd_executor(cli_ctx *ctx);
-/* The settings text measured at the soft level (serve and measure options). */
-void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap);
+/* ---- cmd_serve_config.c (serve_config.h: the daemon's settings) ---- */
+typedef struct serve_config serve_config;
+/* The settings text measured at the soft level, from the parsed settings. */
+void cli_measured_config(const serve_config *c, char *out, size_t cap);
+/* serve/measure: the effective settings from the configuration file (serve's
+ * --config, the global --config, MESATEE_SERVE_CONFIG, else
+ * /etc/mesatee/mesatee.conf when it exists), MESATEE_<KEY> and the flags.
+ * Errors are printed (file:line, variable or flag); CLI_OK, CLI_USAGE or CLI_FAIL. */
+int cli_serve_config_load(cli_ctx *ctx, serve_config **out);
+/* `mesatee executor`: its settings from the file, environment and flags
+ * become its options (ctx->opt, values owned until _done); --print-config
+ * prints them and sets *done. */
+int cli_executor_config(cli_ctx *ctx, bool *done);
+void cli_executor_config_done(void);
+/* --print-config (text, or JSON with --output json). */
+int cli_serve_print_config(cli_ctx *ctx, const serve_config *c);
+/* Runs the daemon with settings c (cmd_server.c). */
+int cli_serve_run(cli_ctx *ctx, serve_config *c);
+/* log-level, log-format, access-log of c into mt_log. */
+mt_status cli_serve_apply_log(const serve_config *c, mt_err *err);
+/* SIGHUP: set up with the ctx and the settings the daemon started with
+ * (borrowed until _done); cli_serve_reload is the gateway's reload hook. */
+void cli_serve_reload_init(cli_ctx *ctx, const serve_config *started);
+void cli_serve_reload(void *arg);
+void cli_serve_reload_done(void);
 
 /* ---- cmd_attest.c ---- */
 int cli_cmd_attest_show(cli_ctx *ctx);

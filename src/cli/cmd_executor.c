@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "mt_util.h"
 #ifdef MT_CLI_HAVE_SERVER
+#include "mt_dirlock.h"
 #include "mt_atls.h"
 #include "mt_executor.h"
 #include "remote_job.h"
@@ -361,7 +362,20 @@ static void ex_measured_config(const cli_ctx *ctx, char *out, size_t cap)
 }
 #endif
 
+static int ex_main(cli_ctx *ctx);
+
 int cli_cmd_executor(cli_ctx *ctx)
+{
+    bool done = false;
+    int rc = cli_executor_config(ctx, &done);
+    if (rc != CLI_OK || done)
+        return rc;
+    rc = ex_main(ctx);
+    cli_executor_config_done();
+    return rc;
+}
+
+static int ex_main(cli_ctx *ctx)
 {
 #ifdef MT_CLI_HAVE_SERVER
     const char *data_dir = cli_opt_get(ctx, "data-dir");
@@ -410,6 +424,7 @@ int cli_cmd_executor(cli_ctx *ctx)
     if (!worker)
         return CLI_FAIL;
     int ret = CLI_FAIL;
+    int lock_fd = -1; /* the data directory's lock, held to the end */
     mt_tee *tee = NULL;
     mt_policy *pol = NULL;
     EVP_PKEY *key = NULL;
@@ -430,7 +445,8 @@ int cli_cmd_executor(cli_ctx *ctx)
     }
     if (cli_opt_has(ctx, "log-task-errors"))
         mt_executor_set_log_task_errors(true);
-    if (mt_mkdirs(data_dir, 0700, &err) || mt_mkdirs(work, 0700, &err) ||
+    if (mt_mkdirs(data_dir, 0700, &err) || mt_dirlock_acquire(data_dir, &lock_fd, &err) ||
+        mt_mkdirs(work, 0700, &err) ||
         mt_tee_open(level, data_dir, &tee, &err) ||
         mt_tee_set_config(tee, (const uint8_t *)measured, strlen(measured), files, &err)) {
         cli_fail("executor: %s", err.msg);
@@ -498,6 +514,7 @@ out:
     mt_policy_free(pol);
     mt_tee_free(tee);
     free(worker);
+    mt_dirlock_release(lock_fd);
     return ret;
 #else
     (void)ctx;

@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "mt_util.h"
+#include "serve_config.h"
 #ifdef MT_CLI_HAVE_SERVER
 #include "mt_server.h"
 #include "mt_tls_id.h"
@@ -23,31 +24,16 @@
 #include "untrusted_fetch.h"
 #endif
 
-/* Parses an unsigned decimal option within [min, max]; false after a usage error. */
-static bool opt_u64(cli_ctx *ctx, const char *name, uint64_t min, uint64_t max, uint64_t *out,
-                    int *rc)
-{
-    const char *v = cli_opt_get(ctx, name);
-    if (!v)
-        return true;
-    char *end;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || end == v || v[0] == '-' || x < min || x > max) {
-        *rc = cli_usage_error(ctx, "--%s must be a number from %llu to %llu", name,
-                              (unsigned long long)min, (unsigned long long)max);
-        return false;
-    }
-    *out = x;
-    return true;
-}
-
 /* The mesatee-worker executable: --worker > MESATEE_WORKER > next to this
  * binary > <bindir>/../<libexecdir>/mesatee/ (installed) > the build tree's
  * worker. Heap string, or NULL (message printed). */
 char *cli_find_worker(cli_ctx *ctx)
 {
-    const char *w = cli_opt_get(ctx, "worker");
+    return cli_find_worker_at(cli_opt_get(ctx, "worker"));
+}
+
+char *cli_find_worker_at(const char *w)
+{
     if (!w)
         w = getenv("MESATEE_WORKER");
     if (w && *w) {
@@ -94,33 +80,11 @@ char *cli_find_worker(cli_ctx *ctx)
     return NULL;
 }
 
-/* The settings text that the soft level measures (docs/attestation.md):
- * "mesatee-config-v1\n" then "name=value\n" for each setting that shapes the
- * service, in this order, the value as given ("" when absent). Paths of the
- * deployment (data dir, listen address, password file, worker path) are not
- * in it; the worker's bytes are measured instead. */
-void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap)
+/* The settings text that the soft level measures (docs/attestation.md) is
+ * built from the parsed settings: serve_config_measured. */
+void cli_measured_config(const serve_config *c, char *out, size_t cap)
 {
-    static const char *const names[] = {"level",       "workers",     "task-mem-mb",
-                                        "task-cpu-s",  "task-wall-s", "token-ttl-s",
-                                        "file-url-root", "max-connections", NULL};
-    size_t n = (size_t)snprintf(out, cap, "mesatee-config-v1\n");
-    for (int i = 0; names[i] && n < cap; i++) {
-        const char *v = cli_opt_get(ctx, names[i]);
-        n += (size_t)snprintf(out + n, cap - n, "%s=%.900s\n", names[i], v ? v : "");
-    }
-    /* Settings that loosen data protection are measured when used (absent,
-     * the text is what it always was): the outbound allow-list and the
-     * operator's log of task failure details. */
-    const char *fa = cli_opt_get(ctx, "fetch-allow");
-    if (fa && n < cap)
-        n += (size_t)snprintf(out + n, cap - n, "fetch-allow=%.900s\n", fa);
-    if (cli_opt_has(ctx, "log-task-errors") && n < cap)
-        n += (size_t)snprintf(out + n, cap - n, "log-task-errors=1\n");
-    /* trusting a store's unsealed rows once (upgrade from before the MACs):
-     * measured, so attested clients see a server started that way */
-    if (cli_opt_has(ctx, "seal-legacy-store") && n < cap)
-        n += (size_t)snprintf(out + n, cap - n, "seal-legacy-store=1\n");
+    serve_config_measured(c, out, cap);
 }
 
 #ifdef MT_CLI_HAVE_SERVER
@@ -157,55 +121,92 @@ static char *read_metrics_token(const char *path)
 }
 #endif
 
-static bool cli_level_known(const char *level)
+static void wipe_free(char *p)
 {
-    static const char *const levels[] = {"none", "soft", "tpm2", "sev-snp", "tdx", "sgx", NULL};
-    for (int i = 0; levels[i]; i++)
-        if (!strcmp(levels[i], level))
-            return true;
-    return false;
+    if (p) {
+        mt_wipe(p, strlen(p));
+        free(p);
+    }
+}
+
+/* The admin password for a first start: --admin-password-file when that file
+ * exists (the operator's choice), else MESATEE_ADMIN_PASSWORD; NULL (and
+ * CLI_OK) when the daemon is to generate one (written to the
+ * admin-password-file path, or DATA_DIR/admin-password). */
+static int admin_password(const serve_config *c, char **out)
+{
+    *out = NULL;
+    const char *pwfile = serve_config_get(c, "admin-password-file");
+    if (pwfile && access(pwfile, F_OK) == 0) {
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        mt_err err;
+        if (mt_file_read(pwfile, 4096, &buf, &len, &err) != MT_OK)
+            return cli_fail("cannot read %s: %s", pwfile, err.msg);
+        char *password = (char *)buf;
+        password[strcspn(password, "\r\n")] = '\0';
+        if (!*password) {
+            free(password);
+            return cli_fail("admin password file %s is empty", pwfile);
+        }
+        *out = password;
+    } else if (!pwfile && getenv("MESATEE_ADMIN_PASSWORD") && *getenv("MESATEE_ADMIN_PASSWORD")) {
+        /* flag > environment; used only at the first start */
+        if (!(*out = strdup(getenv("MESATEE_ADMIN_PASSWORD"))))
+            return cli_fail("out of memory");
+        char *env = getenv("MESATEE_ADMIN_PASSWORD");
+        mt_wipe(env, strlen(env)); /* also clears /proc/PID/environ */
+        unsetenv("MESATEE_ADMIN_PASSWORD");
+    }
+    return CLI_OK;
 }
 
 int cli_cmd_serve(cli_ctx *ctx)
 {
-    const char *data_dir = cli_opt_get(ctx, "data-dir");
-    if (!data_dir || !*data_dir)
-        return cli_usage_error(ctx, "missing --data-dir");
-    const char *level = cli_opt_get(ctx, "level");
-    if (level && !cli_level_known(level))
-        return cli_usage_error(ctx, "--level must be none, soft, tpm2, sev-snp, tdx or sgx");
-    const char *tcti = cli_opt_get(ctx, "tpm2-tcti");
+    serve_config *c = NULL;
+    int rc = cli_serve_config_load(ctx, &c);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_opt_has(ctx, "print-config")) {
+        rc = cli_serve_print_config(ctx, c);
+        serve_config_free(c);
+        return rc;
+    }
+    rc = cli_serve_run(ctx, c);
+    serve_config_free(c);
+    return rc;
+}
+
+int cli_serve_run(cli_ctx *ctx, serve_config *c)
+{
+    const char *data_dir = serve_config_get(c, "data-dir");
+    if (!data_dir)
+        return cli_usage_error(ctx, "missing --data-dir (or data-dir in the configuration "
+                                    "file, or MESATEE_DATA_DIR)");
+    const char *level = serve_config_get(c, "level");
+    const char *tcti = serve_config_get(c, "tpm2-tcti");
     if (tcti && (!level || strcmp(level, "tpm2") != 0))
         return cli_usage_error(ctx, "--tpm2-tcti is only for --level tpm2");
-    const char *listen = cli_opt_get(ctx, "listen");
-    if (listen && (!strchr(listen, ':') || listen[0] == ':'))
-        return cli_usage_error(ctx, "--listen must be HOST:PORT");
-    int rc = CLI_OK;
-    uint64_t workers = 0, mem_mb = 0, cpu_s = 0, wall_s = 0, ttl_s = 0, maxconn = 0;
-    if (!opt_u64(ctx, "workers", 1, 1024, &workers, &rc) ||
-        !opt_u64(ctx, "task-mem-mb", 16, 1024 * 1024, &mem_mb, &rc) ||
-        !opt_u64(ctx, "task-cpu-s", 1, 86400 * 7, &cpu_s, &rc) ||
-        !opt_u64(ctx, "task-wall-s", 1, 86400 * 7, &wall_s, &rc) ||
-        !opt_u64(ctx, "token-ttl-s", 60, 86400 * 365, &ttl_s, &rc) ||
-        !opt_u64(ctx, "max-connections", 1, 65536, &maxconn, &rc))
-        return rc;
-    uint64_t renew_s = 0;
-    if (!opt_u64(ctx, "cert-renew-s", 0, 86400ULL * 365, &renew_s, &rc))
-        return rc;
 #ifdef MT_CLI_HAVE_SERVER
-    /* TLS names and the operator's certificate (mt_tls_id.h) */
-    const char *sans[MT_TLS_SAN_MAX + 1];
-    int n_san = cli_opt_all(ctx, "tls-san", sans, MT_TLS_SAN_MAX + 1);
-    if (n_san > MT_TLS_SAN_MAX)
-        return cli_usage_error(ctx, "at most %d --tls-san options", MT_TLS_SAN_MAX);
+    mt_err err;
+    mt_err_clear(&err);
+    if (cli_serve_apply_log(c, &err) != MT_OK)
+        return cli_fail("serve: %s", err.msg);
+    /* flag > environment; read by the tpm2 attester (tee_tpm2.h) */
+    if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
+        return cli_fail("cannot set MESATEE_TPM2_TCTI: %s", strerror(errno));
+    if (untrusted_fetch_allow_check(serve_config_get(c, "fetch-allow"), &err) != MT_OK)
+        return cli_fail("serve: --fetch-allow: %s", err.msg);
+    /* TLS names and the operator's certificate (mt_tls_id.h); tls-san is
+     * repeatable: its values arrive joined with ',' (a list is accepted) */
+    const char *san = serve_config_get(c, "tls-san");
     {
         char san_text[MT_TLS_SAN_TEXT_MAX];
-        mt_err serr = {0};
-        if (mt_tls_san_list(sans, (size_t)n_san, listen, san_text, sizeof san_text, &serr) !=
-            MT_OK)
-            return cli_usage_error(ctx, "--tls-san: %s", serr.msg);
+        if (mt_tls_san_list(san ? &san : NULL, san ? 1 : 0, serve_config_get(c, "listen"),
+                            san_text, sizeof san_text, &err) != MT_OK)
+            return cli_usage_error(ctx, "--tls-san: %s", err.msg);
     }
-    const char *tls_cert = cli_opt_get(ctx, "tls-cert"), *tls_key = cli_opt_get(ctx, "tls-key");
+    const char *tls_cert = serve_config_get(c, "tls-cert"), *tls_key = serve_config_get(c, "tls-key");
     if ((tls_cert && !*tls_cert) || (tls_key && !*tls_key))
         return cli_usage_error(ctx, "--tls-cert and --tls-key need a file name");
     if ((tls_cert != NULL) != (tls_key != NULL))
@@ -214,126 +215,80 @@ int cli_cmd_serve(cli_ctx *ctx)
         return cli_usage_error(ctx, "--tls-cert/--tls-key are for --level none: attested levels "
                                     "make their own RA-TLS certificates (clients verify them by "
                                     "policy, not by name)");
-    /* flag > environment; read by the tpm2 attester (tee_tpm2.h) */
-    if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
-        return cli_fail("cannot set MESATEE_TPM2_TCTI: %s", strerror(errno));
-    {
-        mt_err ferr = {0};
-        if (untrusted_fetch_allow_check(cli_opt_get(ctx, "fetch-allow"), &ferr) != MT_OK)
-            return cli_fail("serve: --fetch-allow: %s", ferr.msg);
-    }
-    if (cli_opt_has(ctx, "log-task-errors"))
+    bool remote = serve_config_bool(c, "remote-executors");
+    const char *mbuf = serve_config_get(c, "executor-max-buffered-mib");
+    if (!remote && (serve_config_get(c, "executor-listen") ||
+                    serve_config_get(c, "executor-policy") || mbuf))
+        return cli_usage_error(ctx, "--executor-listen, --executor-policy and "
+                                    "--executor-max-buffered-mib need --remote-executors");
+    if (serve_config_bool(c, "log-task-errors"))
         mt_executor_set_log_task_errors(true);
     char *password = NULL;
-    const char *pwfile = cli_opt_get(ctx, "admin-password-file");
-    if (pwfile) {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        mt_err err;
-        if (mt_file_read(pwfile, 4096, &buf, &len, &err) != MT_OK)
-            return cli_fail("cannot read %s: %s", pwfile, err.msg);
-        password = (char *)buf;
-        password[strcspn(password, "\r\n")] = '\0';
-        if (!*password) {
-            free(password);
-            return cli_fail("admin password file %s is empty", pwfile);
-        }
-    } else if (getenv("MESATEE_ADMIN_PASSWORD") && *getenv("MESATEE_ADMIN_PASSWORD")) {
-        /* flag > environment; used only at the first start */
-        if (!(password = strdup(getenv("MESATEE_ADMIN_PASSWORD"))))
-            return cli_fail("out of memory");
-        char *env = getenv("MESATEE_ADMIN_PASSWORD");
-        mt_wipe(env, strlen(env)); /* also clears /proc/PID/environ */
-        unsetenv("MESATEE_ADMIN_PASSWORD");
+    int rc = admin_password(c, &password);
+    if (rc != CLI_OK)
+        return rc;
+    char *metrics_token = NULL;
+    const char *mtf = serve_config_get(c, "metrics-token-file");
+    if (mtf && !(metrics_token = read_metrics_token(mtf))) {
+        wipe_free(password);
+        return CLI_FAIL;
     }
-    char *worker = cli_find_worker(ctx);
+    char *worker = cli_find_worker_at(serve_config_get(c, "worker"));
     if (!worker) {
-        if (password) {
-            mt_wipe(password, strlen(password));
-            free(password);
-        }
+        wipe_free(password);
+        wipe_free(metrics_token);
         return CLI_FAIL;
     }
     mt_server_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    cfg.listen = listen;
+    cfg.listen = serve_config_get(c, "listen");
     cfg.tee_level = level ? level : "none";
-    cfg.tls_san = sans;
-    cfg.n_tls_san = (size_t)n_san;
-    cfg.tls_cert = tls_cert;
-    cfg.tls_key = tls_key;
     char measured[2048];
-    cli_measured_config(ctx, measured, sizeof measured);
+    cli_measured_config(c, measured, sizeof measured);
     cfg.measured_config = measured;
-    cfg.max_connections = (unsigned)maxconn;
+    cfg.max_connections = (unsigned)serve_config_u64(c, "max-connections", 0);
     /* absent: the default (1 hour); 0: never */
-    cfg.cert_renew_s = !cli_opt_get(ctx, "cert-renew-s") ? 0
-                       : renew_s == 0                    ? -1
-                                                         : (long long)renew_s;
+    uint64_t renew_s = serve_config_u64(c, "cert-renew-s", 0);
+    cfg.cert_renew_s = !serve_config_get(c, "cert-renew-s") ? 0
+                       : renew_s == 0                      ? -1
+                                                           : (long long)renew_s;
     cfg.core.data_dir = data_dir;
     cfg.core.worker_path = worker;
-    cfg.core.file_url_root = cli_opt_get(ctx, "file-url-root");
-    cfg.core.fetch_allow = cli_opt_get(ctx, "fetch-allow");
-    cfg.core.seal_legacy_store = cli_opt_has(ctx, "seal-legacy-store");
-    cfg.core.workers = (unsigned)workers;
-    cfg.core.token_ttl_seconds = (int64_t)ttl_s;
-    cfg.core.task_mem_bytes = mem_mb * 1024 * 1024;
-    cfg.core.task_cpu_seconds = (uint32_t)cpu_s;
-    cfg.core.task_wall_ms = (uint32_t)(wall_s * 1000);
+    cfg.core.file_url_root = serve_config_get(c, "file-url-root");
+    cfg.core.fetch_allow = serve_config_get(c, "fetch-allow");
+    cfg.core.seal_legacy_store = serve_config_bool(c, "seal-legacy-store");
+    cfg.core.workers = (unsigned)serve_config_u64(c, "workers", 0);
+    cfg.core.token_ttl_seconds = (int64_t)serve_config_u64(c, "token-ttl-s", 0);
+    cfg.core.task_mem_bytes = serve_config_u64(c, "task-mem-mb", 0) * 1024 * 1024;
+    cfg.core.task_cpu_seconds = (uint32_t)serve_config_u64(c, "task-cpu-s", 0);
+    cfg.core.task_wall_ms = (uint32_t)(serve_config_u64(c, "task-wall-s", 0) * 1000);
     cfg.core.admin_password = password;
-    cfg.remote_executors = cli_opt_has(ctx, "remote-executors");
-    cfg.executor_listen = cli_opt_get(ctx, "executor-listen");
-    cfg.executor_policy = cli_opt_get(ctx, "executor-policy");
-    const char *mbuf = cli_opt_get(ctx, "executor-max-buffered-mib");
-    unsigned long mbuf_mib = 0;
-    char *mbuf_end = NULL;
-    if (mbuf && ((mbuf_mib = strtoul(mbuf, &mbuf_end, 10)) < 1 || mbuf_mib > 65536 ||
-                 *mbuf_end || mbuf[0] == '-')) {
-        free(worker);
-        if (password) {
-            mt_wipe(password, strlen(password));
-            free(password);
-        }
-        return cli_usage_error(ctx, "--executor-max-buffered-mib must be 1..65536");
-    }
-    cfg.executor_max_buffered = (size_t)mbuf_mib * 1024 * 1024;
-    if (!cfg.remote_executors && (cfg.executor_listen || cfg.executor_policy || mbuf)) {
-        free(worker);
-        if (password) {
-            mt_wipe(password, strlen(password));
-            free(password);
-        }
-        return cli_usage_error(ctx, "--executor-listen, --executor-policy and "
-                                    "--executor-max-buffered-mib need --remote-executors");
-    }
-    char *metrics_token = NULL;
-    const char *mtf = cli_opt_get(ctx, "metrics-token-file");
-    if (mtf && !(metrics_token = read_metrics_token(mtf))) {
-        free(worker);
-        if (password) {
-            mt_wipe(password, strlen(password));
-            free(password);
-        }
-        return CLI_FAIL;
-    }
+    /* a generated password goes to the named file (it did not exist) */
+    cfg.core.admin_password_out = password ? NULL : serve_config_get(c, "admin-password-file");
+    cfg.remote_executors = remote;
+    cfg.executor_listen = serve_config_get(c, "executor-listen");
+    cfg.executor_policy = serve_config_get(c, "executor-policy");
+    cfg.executor_max_buffered = (size_t)serve_config_u64(c, "executor-max-buffered-mib", 0)
+                                * 1024 * 1024;
+    cfg.tls_san = san ? &san : NULL;
+    cfg.n_tls_san = san ? 1 : 0;
+    cfg.tls_cert = tls_cert;
+    cfg.tls_key = tls_key;
     cfg.metrics_token = metrics_token;
-    mt_err err;
-    mt_err_clear(&err);
+    cfg.reload = cli_serve_reload;
+    cli_serve_reload_init(ctx, c);
     mt_status st = mt_server_run(&cfg, &err);
-    if (password) {
-        mt_wipe(password, strlen(password));
-        free(password);
-    }
-    if (metrics_token) {
-        mt_wipe(metrics_token, strlen(metrics_token));
-        free(metrics_token);
-    }
+    cli_serve_reload_done();
+    wipe_free(password);
+    wipe_free(metrics_token);
     free(worker);
     if (st != MT_OK)
         return cli_fail("serve: %s", err.msg[0] ? err.msg : mt_status_name(st));
     return CLI_OK;
 #else
     (void)cli_find_worker;
+    (void)wipe_free;
+    (void)admin_password;
     return cli_fail("this mesatee binary was built without the server (mt_gateway)");
 #endif
 }
@@ -524,24 +479,33 @@ int cli_cmd_audit_checkpoint(cli_ctx *ctx)
 int cli_cmd_measure(cli_ctx *ctx)
 {
 #ifdef MT_CLI_HAVE_SERVER
-    const char *level = cli_opt_get(ctx, "level");
+    serve_config *c = NULL;
+    int rc = cli_serve_config_load(ctx, &c);
+    if (rc != CLI_OK)
+        return rc;
+    const char *level = serve_config_get(c, "level");
     bool tpm2 = level && !strcmp(level, "tpm2");
-    if (level && strcmp(level, "soft") != 0 && !tpm2)
+    if (level && strcmp(level, "soft") != 0 && !tpm2) {
+        serve_config_free(c);
         return cli_usage_error(ctx, "measure supports --level soft and tpm2 (the hardware "
                                     "levels are measured by the hardware: see "
                                     "docs/attestation.md)");
+    }
     unsigned pcr = 23;
     const char *pe = getenv("MESATEE_TPM2_PCR");
     if (tpm2 && pe && *pe) {
         char *end = NULL;
         unsigned long v = strtoul(pe, &end, 10);
-        if (*end || v < 8 || v > 23)
+        if (*end || v < 8 || v > 23) {
+            serve_config_free(c);
             return cli_usage_error(ctx, "MESATEE_TPM2_PCR must be a PCR index from 8 to 23");
+        }
         pcr = (unsigned)v;
     }
     char measured[2048];
-    cli_measured_config(ctx, measured, sizeof measured);
-    char *worker = cli_find_worker(ctx);
+    cli_measured_config(c, measured, sizeof measured);
+    char *worker = cli_find_worker_at(serve_config_get(c, "worker"));
+    serve_config_free(c);
     if (!worker)
         return CLI_FAIL;
     const char *files[] = {worker, NULL};

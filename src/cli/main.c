@@ -69,6 +69,14 @@ static const cli_opt o_serve[] = {
     {"tls-key", true, 0, "FILE", "the key of --tls-cert (PEM)", "required with --tls-cert"},
     {"metrics-token-file", true, 0, "FILE", "/metrics needs this bearer token (the file's first "
      "line)", "none (/metrics open)"},
+    {"config", true, 'c', "FILE", "the daemon's configuration file (INI; keys are these long "
+     "options; env MESATEE_SERVE_CONFIG)", "/etc/mesatee/mesatee.conf when it exists"},
+    {"print-config", false, 0, NULL, "print the effective settings with their sources and exit",
+     "off"},
+    {"log-level", true, 0, "error|warn|info|debug", "log level (env MESATEE_LOG; SIGHUP reloads)",
+     "info"},
+    {"log-format", true, 0, "text|json", "log line format (env MESATEE_LOG_FORMAT)", "text"},
+    {"access-log", true, 0, "FILE", "one line per HTTP request to FILE", "the log stream"},
     {NULL, false}};
 static const cli_opt o_executor[] = {
     {"scheduler", true, 0, "URL", "the scheduler's executor API, https://HOST:PORT", "required"},
@@ -88,6 +96,12 @@ static const cli_opt o_executor[] = {
     {"print-identity", false, 0, NULL, "print this executor's identity (for a policy) and exit",
      "off"},
     {"max-job-mib", true, 0, "N", "largest job document read from the scheduler (1..4096)", "256"},
+    {"config", true, 'c', "FILE", "the executor's configuration file (INI; keys are these long "
+     "options; env MESATEE_SERVE_CONFIG)", "/etc/mesatee/mesatee.conf when it exists"},
+    {"print-config", false, 0, NULL, "print the effective settings with their sources and exit",
+     "off"},
+    {"log-level", true, 0, "error|warn|info|debug", "log level (env MESATEE_LOG)", "info"},
+    {"log-format", true, 0, "text|json", "log line format (env MESATEE_LOG_FORMAT)", "text"},
     {NULL, false}};
 static const cli_opt o_user_add[] = {
     {"role", true, 'r', "user|admin", "role of the new user", "user"},

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api_decode.h"
 #include "core_internal.h"
@@ -69,15 +70,26 @@ static mt_status random_password(char *out, size_t n, mt_err *err)
     return MT_OK;
 }
 
-mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err)
+/* First start (no users): creates 'admin' with admin_password, or with a
+ * generated one written to password_out (default <data_dir>/admin-password,
+ * mode 0600) before the account is committed, so a password that was never
+ * saved is never the admin's. The file is removed if the commit fails. */
+mt_status auth_bootstrap(mt_core *c, const char *admin_password, const char *password_out,
+                         mt_err *err)
 {
     int64_t n;
     mt_status rc = store_int(c->db, err, &n, NULL, "SELECT count(*) FROM users");
     if (rc || n > 0)
         return rc;
-    char generated[21];
+    char generated[22];
+    char outbuf[4096];
     const char *pw = admin_password;
+    memset(generated, 0, sizeof generated);
     if (!pw) {
+        if (!password_out) {
+            snprintf(outbuf, sizeof outbuf, "%s/admin-password", c->data_dir);
+            password_out = outbuf;
+        }
         if ((rc = random_password(generated, 20, err)))
             return rc;
         pw = generated;
@@ -85,6 +97,15 @@ mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err)
     char hash[MT_PWHASH_STRLEN];
     if ((rc = mt_pwhash_hash(pw, hash, err)))
         goto out;
+    if (!admin_password) {
+        generated[20] = '\n';
+        rc = mt_file_write_atomic(password_out, generated, 21, 0600, err);
+        generated[20] = '\0';
+        if (rc) {
+            mt_err_prefix(err, rc, "cannot save the generated admin password: ");
+            goto out;
+        }
+    }
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     /* the account and its audit entry in one transaction */
@@ -98,14 +119,16 @@ mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err)
         (rc = audit_append(c, c->db, "-", "bootstrap: create admin", "user:admin", 0, err)) ||
         (rc = store_commit(c->db, err))) {
         store_rollback(c->db);
+        if (!admin_password)
+            unlink(password_out);
         goto out;
     }
-    if (!admin_password) {
-        /* Shown once, on stdout only; never logged. */
-        printf("mesatee: admin password: %s\n", generated);
-        fflush(stdout);
-    }
-    mt_info("created the administrator account 'admin'");
+    if (!admin_password)
+        mt_info("created the administrator account 'admin'; its generated password is in %s "
+                "(mode 0600, readable by this user only): log in, then delete the file",
+                password_out);
+    else
+        mt_info("created the administrator account 'admin'");
 out:
     mt_wipe(generated, sizeof generated);
     return rc;

@@ -100,6 +100,15 @@ static void core_free(mt_core *c)
     free(c);
 }
 
+void mt_core_set_limits(mt_core *c, uint64_t task_mem_bytes, uint32_t task_cpu_seconds,
+                        uint32_t task_wall_ms, int64_t token_ttl_seconds)
+{
+    c->token_ttl = token_ttl_seconds > 0 ? token_ttl_seconds : 12 * 3600;
+    c->task_mem_bytes = task_mem_bytes ? task_mem_bytes : (2ULL << 30);
+    c->task_cpu_seconds = task_cpu_seconds ? task_cpu_seconds : 600;
+    c->task_wall_ms = task_wall_ms ? task_wall_ms : 900000;
+}
+
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err)
 {
     *out = NULL;
@@ -156,7 +165,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
         goto fail;
     if ((rc = store_migrate(c->db, integ_seal_legacy, c, err)))
         goto fail;
-    if ((rc = auth_bootstrap(c, cfg->admin_password, err)) || (rc = auth_dummy_init(c, err)))
+    if ((rc = auth_bootstrap(c, cfg->admin_password, cfg->admin_password_out, err)) || (rc = auth_dummy_init(c, err)))
         goto fail;
     if ((rc = sched_recover(c, c->db, err)))
         goto fail;

@@ -33,10 +33,10 @@ struct mt_core {
     char *fetch_allow;
     bool seal_legacy_store; /* mt_core_config.seal_legacy_store */
     unsigned workers;
-    int64_t token_ttl;
-    uint64_t task_mem_bytes;
-    uint32_t task_cpu_seconds;
-    uint32_t task_wall_ms;
+    _Atomic int64_t token_ttl; /* the limits: changed by mt_core_set_limits */
+    _Atomic uint64_t task_mem_bytes;
+    _Atomic uint32_t task_cpu_seconds;
+    _Atomic uint32_t task_wall_ms;
     size_t max_json_bytes;
     size_t max_json_depth;
     size_t max_upload_bytes;
@@ -274,7 +274,8 @@ mt_status users_get(core_ctx *x);
 mt_status users_disable(core_ctx *x);
 mt_status users_enable(core_ctx *x);
 mt_status users_delete(core_ctx *x);
-mt_status auth_bootstrap(mt_core *c, const char *admin_password, mt_err *err);
+mt_status auth_bootstrap(mt_core *c, const char *admin_password, const char *password_out,
+                          mt_err *err);
 mt_status auth_dummy_init(mt_core *c, mt_err *err); /* also sets up the login limits */
 void auth_limits_free(mt_core *c);
 

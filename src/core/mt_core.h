@@ -46,7 +46,11 @@ typedef struct mt_core_config {
     size_t max_json_bytes;           /* 0 = 1 MiB */
     size_t max_json_depth;           /* 0 = 32 */
     size_t max_upload_bytes;         /* 0 = 1 GiB (POST /v1/objects) */
-    const char *admin_password;      /* first start: admin's password; NULL = generate and print once */
+    const char *admin_password;      /* first start: admin's password; NULL = generate one and
+                                        write it to admin_password_out */
+    const char *admin_password_out;  /* where a generated password goes (file, mode 0600,
+                                        replaced if present); NULL = <data_dir>/admin-password.
+                                        Never printed: the log says where it is */
     bool seal_legacy_store;          /* operator consents to MAC the rows of a store written
                                         before store integrity (schema < 3) as they are; without
                                         it such a store (or one made to look like it by removing
@@ -55,6 +59,11 @@ typedef struct mt_core_config {
 
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);
 mt_status mt_core_start_scheduler(mt_core *core, mt_err *err);
+/* Changes the task limits and the token lifetime of a running core (0 = the
+ * default, as in mt_core_config); tasks started and tokens issued from now
+ * on get them. Any thread. */
+void mt_core_set_limits(mt_core *core, uint64_t task_mem_bytes, uint32_t task_cpu_seconds,
+                        uint32_t task_wall_ms, int64_t token_ttl_seconds);
 void mt_core_close(mt_core *core);
 
 typedef struct mt_principal {

@@ -28,6 +28,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -191,6 +192,8 @@ struct mt_gateway {
     struct event *stop_ev;
     struct event *sigterm_ev;
     struct event *sigint_ev;
+    void (*on_hup)(void *ctx); /* SIGHUP: the configuration reload, when set */
+    void *on_hup_ctx;
     struct event *reject_ev;
     struct event *grace_ev;
     int stop_pipe[2];
@@ -541,6 +544,7 @@ typedef struct gw_req {
     char object[80];
     const char *actor;
     bool audited; /* the backend wrote the entry in the change's transaction */
+    char request_id[17]; /* X-Request-Id and the access log */
 } gw_req;
 
 static const char *gw_reason(int status)
@@ -619,8 +623,13 @@ static struct bufferevent *gw_finish_begin(gw_req *r, int status, const char *co
     evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
     if (gw->stopping)
         evhttp_add_header(h, "Connection", "close");
+    evhttp_add_header(h, "X-Request-Id", r->request_id);
 
-    gw_metrics_record(gw, r->route, status, gw_elapsed(&r->t0));
+    double secs = gw_elapsed(&r->t0);
+    gw_metrics_record(gw, r->route, status, secs);
+    mt_log_access(&(mt_log_access_rec){r->request_id, r->method, r->route,
+                                       strcmp(r->actor, "-") ? r->actor : NULL, status,
+                                       secs * 1000.0});
 
     gw_conn *c = gw_conn_of_request(r->req);
     if (c && !c->responding) {
@@ -1699,6 +1708,10 @@ static void gw_request_cb(struct evhttp_request *req, void *arg)
     r.req = req;
     r.actor = "-";
     clock_gettime(CLOCK_MONOTONIC, &r.t0);
+    uint8_t rid[8] = {0};
+    if (RAND_bytes(rid, sizeof rid) != 1)
+        memcpy(rid, &r.t0, sizeof rid < sizeof r.t0 ? sizeof rid : sizeof r.t0);
+    mt_hex_encode(rid, sizeof rid, r.request_id);
     snprintf(r.route, sizeof r.route, "%s", GW_OTHER_ROUTE);
     bool supported;
     r.method = gw_method_name(evhttp_request_get_command(req), &supported);
@@ -1806,6 +1819,11 @@ static void gw_signal_cb(evutil_socket_t sig, short what, void *arg)
     mt_gateway *gw = arg;
     mt_info("mesatee: received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     gw_begin_shutdown(gw);
+}
+
+void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n)
+{
+    gw->max_conns = n ? n : GW_DEFAULT_MAX_CONNS;
 }
 
 void mt_gateway_stop(mt_gateway *gw)
@@ -2003,7 +2021,13 @@ static void gw_sighup_cb(evutil_socket_t sig, short what, void *arg)
     (void)sig;
     (void)what;
     mt_gateway *gw = arg;
-    if (gw->stopping || !gw->reload)
+    if (gw->stopping)
+        return;
+    if (gw->on_hup) {
+        mt_info("mesatee: received SIGHUP: reloading the configuration");
+        gw->on_hup(gw->on_hup_ctx);
+    }
+    if (!gw->reload)
         return;
     mt_info("mesatee: received SIGHUP: reloading the TLS identity");
     mt_err err;
@@ -2093,6 +2117,8 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     gw->grace_ms = cfg->shutdown_grace_ms ? cfg->shutdown_grace_ms : GW_DEFAULT_GRACE_MS;
     gw->max_body = cfg->max_body ? cfg->max_body : GW_DEFAULT_MAX_BODY;
     gw->handle_signals = cfg->handle_signals;
+    gw->on_hup = cfg->on_hup;
+    gw->on_hup_ctx = cfg->on_hup_ctx;
     snprintf(gw->level, sizeof gw->level, "%s", cfg->level ? cfg->level : "none");
     unsigned timeout = cfg->timeout_seconds ? cfg->timeout_seconds : GW_DEFAULT_TIMEOUT_S;
     mt_status st = MT_OK;
@@ -2136,7 +2162,7 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         if (gw->handle_signals) {
             gw->sigterm_ev = evsignal_new(gw->base, SIGTERM, gw_signal_cb, gw);
             gw->sigint_ev = evsignal_new(gw->base, SIGINT, gw_signal_cb, gw);
-            if (gw->reload)
+            if (gw->reload || gw->on_hup)
                 gw->sighup_ev = evsignal_new(gw->base, SIGHUP, gw_sighup_cb, gw);
         }
     }
@@ -2148,7 +2174,7 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         event_add(gw->stop_ev, NULL) != 0 ||
         (gw->handle_signals &&
          (evsignal_add(gw->sigterm_ev, NULL) != 0 || evsignal_add(gw->sigint_ev, NULL) != 0)) ||
-        (gw->handle_signals && gw->reload &&
+        (gw->handle_signals && (gw->reload || gw->on_hup) &&
          (!gw->sighup_ev || evsignal_add(gw->sighup_ev, NULL) != 0))) {
         st = mt_err_set(err, MT_ENOMEM, "cannot set up the event loop");
         goto out;

@@ -122,6 +122,10 @@ typedef struct mt_gateway_config {
     mt_status (*reload)(void *ctx, EVP_PKEY **key, X509 **cert, STACK_OF(X509) **chain,
                         mt_err *err);
     void *reload_ctx;
+    /* SIGHUP (with handle_signals): the event loop first calls on_hup (the
+     * configuration reload; NULL = none), then reloads the identity (reload). */
+    void (*on_hup)(void *ctx);
+    void *on_hup_ctx;
 } mt_gateway_config;
 
 typedef struct mt_gateway mt_gateway;
@@ -154,6 +158,9 @@ mt_status mt_gateway_renew_now(mt_gateway *gw, mt_err *err);
 mt_status mt_gateway_reload_identity(mt_gateway *gw, mt_err *err);
 /* How many renewals succeeded since start. */
 unsigned long mt_gateway_renewals(const mt_gateway *gw);
+/* Changes the connection limit (0 = the default); open connections over it
+ * stay. Only on the gateway's thread (e.g. from the reload hook). */
+void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n);
 
 /* Frees the gateway (closes the socket and every connection). NULL ok. */
 void mt_gateway_free(mt_gateway *gw);

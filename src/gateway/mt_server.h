@@ -54,10 +54,27 @@ typedef struct mt_server_config {
     /* NULL: /metrics open to anyone; else the bearer token /metrics needs
      * (borrowed; mt_gateway_config.metrics_token). */
     const char *metrics_token;
+    /* SIGHUP: called on the gateway's event loop (NULL = SIGHUP not handled). */
+    void (*reload)(void *ctx);
+    void *reload_ctx;
     mt_core_config core;         /* data_dir required */
 } mt_server_config;
 
 mt_status mt_server_run(const mt_server_config *cfg, mt_err *err);
+
+/* Limits a reload may change while the server runs; 0 = the default. */
+typedef struct mt_server_limits {
+    uint64_t task_mem_bytes;
+    uint32_t task_cpu_seconds;
+    uint32_t task_wall_ms;
+    int64_t token_ttl_seconds;
+    unsigned max_connections;
+} mt_server_limits;
+
+/* Applies l to the running server. Only from the reload hook (the gateway's
+ * thread). MT_EPERM above level none: there these settings are measured into
+ * the evidence clients pin, so they change only with a restart. */
+mt_status mt_server_set_limits(const mt_server_limits *l, mt_err *err);
 
 /* Asks a running server to stop (async-signal-safe). */
 void mt_server_stop(void);

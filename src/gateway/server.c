@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_dirlock.h"
 #include "mt_executor_api.h"
 #include "mt_gateway.h"
 #include "mt_log.h"
@@ -17,6 +18,8 @@
  * calls between loading g_gw and writing to it, so the gateway is not freed
  * under them. */
 static _Atomic(mt_gateway *) g_gw;
+static mt_core *g_core;    /* while serving, for mt_server_set_limits */
+static bool g_level_none;
 static atomic_int g_stop_requested;
 static atomic_int g_stoppers;
 
@@ -114,6 +117,20 @@ static mt_status load_identity(void *ctx, EVP_PKEY **key, X509 **cert, STACK_OF(
 
 /* ---- server ---- */
 
+mt_status mt_server_set_limits(const mt_server_limits *l, mt_err *err)
+{
+    mt_gateway *gw = atomic_load(&g_gw);
+    if (!gw || !g_core)
+        return mt_err_set(err, MT_EUNAVAIL, "the server is not running");
+    if (!g_level_none)
+        return mt_err_set(err, MT_EPERM, "the limits are measured at this level: restart to "
+                                         "change them");
+    mt_core_set_limits(g_core, l->task_mem_bytes, l->task_cpu_seconds, l->task_wall_ms,
+                       l->token_ttl_seconds);
+    mt_gateway_set_max_connections(gw, l->max_connections);
+    return MT_OK;
+}
+
 void mt_server_stop(void)
 {
     atomic_store(&g_stop_requested, 1);
@@ -141,6 +158,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     mt_gateway *gw = NULL;
     mt_policy *exec_policy = NULL;
     mt_executor_api *exec_api = NULL;
+    int lock_fd = -1;
     mt_status st = MT_OK;
     if (!ident) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -167,6 +185,9 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     if (cfg->tls_cert && (st = load_identity(ident, &key, &cert, &chain, err)) != MT_OK)
         goto out;
     if ((st = mt_mkdirs(data_dir, 0700, err)) != MT_OK)
+        goto out;
+    /* before anything else writes in the data directory (mt_dirlock.h) */
+    if ((st = mt_dirlock_acquire(data_dir, &lock_fd, err)) != MT_OK)
         goto out;
     if ((st = mt_tee_open(level, data_dir, &tee, err)) != MT_OK)
         goto out;
@@ -236,6 +257,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .max_body = upload > json ? upload : json,
         .handle_signals = true,
         .metrics_token = cfg->metrics_token,
+        .on_hup = cfg->reload,
+        .on_hup_ctx = cfg->reload_ctx,
     };
     if (strcmp(mt_tee_level(tee), "none") != 0 && cfg->cert_renew_s >= 0) {
         gcfg.renew = renew_identity;
@@ -254,11 +277,14 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     if (st != MT_OK)
         goto out;
 
+    g_core = core;
+    g_level_none = !strcmp(mt_tee_level(tee), "none");
     atomic_store(&g_gw, gw);
     if (atomic_load(&g_stop_requested))
         mt_gateway_stop(gw);
     st = mt_gateway_run(gw, err);
     atomic_store(&g_gw, NULL);
+    g_core = NULL;
     while (atomic_load(&g_stoppers) > 0) {
     }
 out:
@@ -272,5 +298,6 @@ out:
         mt_core_close(core); /* stops the scheduler, kills workers, closes the store */
     mt_tee_free(tee);
     free(ident);
+    mt_dirlock_release(lock_fd);
     return st;
 }

@@ -2,7 +2,8 @@
 set(MT_IT_ENV "MESATEE_BIN=$<TARGET_FILE:mesatee>")
 foreach(t it_bad_input it_restart it_chain it_attest it_attest_tpm2 it_cert_renew
   it_policy_sig it_remote_executor it_tpm2_enrol it_substitution it_store_integrity
-  it_audit_checkpoint it_gateway_limits it_login_burst it_gateway_smuggle it_executor_limits)
+  it_audit_checkpoint it_gateway_limits it_login_burst it_gateway_smuggle it_executor_limits
+  it_serve_config)
   add_test(NAME ${t} COMMAND bash ${MT_TEST_DIR}/integration/${t}.sh)
   set_tests_properties(${t} PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 endforeach()

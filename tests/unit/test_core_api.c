@@ -144,33 +144,74 @@ static void test_bootstrap_generated_password(void **state)
     FILE *cap = fopen(out_path, "w+");
     assert_non_null(cap);
     dup2(fileno(cap), 1);
-    tenv_open_core(&e); /* admin_password NULL: generated and printed */
+    tenv_open_core(&e); /* admin_password NULL: generated into <dir>/admin-password */
     fflush(stdout);
     tenv_close_core(&e);
-    tenv_open_core(&e); /* second start: nothing printed */
+    char pw_path[200];
+    snprintf(pw_path, sizeof pw_path, "%s/admin-password", e.dir);
+    struct stat sb;
+    assert_int_equal(stat(pw_path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600); /* the owner's only */
+    char pw[256] = "";
+    FILE *pf = fopen(pw_path, "r");
+    assert_non_null(pf);
+    size_t pn = fread(pw, 1, sizeof pw - 1, pf);
+    fclose(pf);
+    pw[pn] = '\0';
+    assert_int_equal(pn, 21); /* 20 characters and the newline */
+    assert_int_equal(pw[20], '\n');
+    pw[20] = '\0';
+    assert_null(strchr(pw, ' '));
+    /* second start: the file is not rewritten (removing it proves nothing comes back) */
+    assert_int_equal(unlink(pw_path), 0);
+    tenv_open_core(&e);
     fflush(stdout);
     dup2(saved, 1);
     close(saved);
+    assert_int_not_equal(stat(pw_path, &sb), 0);
     char buf[256] = "";
     rewind(cap);
     size_t n = fread(buf, 1, sizeof buf - 1, cap);
     buf[n] = '\0';
     fclose(cap);
-    const char *prefix = "mesatee: admin password: ";
-    assert_int_equal(strncmp(buf, prefix, strlen(prefix)), 0);
-    char pw[256];
-    snprintf(pw, sizeof pw, "%s", buf + strlen(prefix));
-    assert_int_equal(strlen(pw), 21); /* 20 characters and the newline */
-    assert_int_equal(pw[20], '\n');
-    pw[20] = '\0';
-    assert_null(strchr(pw, ' '));
-    assert_null(strstr(buf + strlen(prefix) + 21, "password")); /* printed once */
+    assert_int_equal(n, 0); /* never on stdout */
     char *tok = tlogin(&e, "admin", pw);
     json_t *o = NULL;
     assert_int_equal(treq(&e, "GET", "/v1/users/me", tok, NULL, &o), 200);
     assert_string_equal(jstr(o, "role"), "admin");
     json_decref(o);
     free(tok);
+    tenv_free(&e);
+}
+
+/* A chosen file for the generated password; one that cannot be written
+ * refuses the first start and leaves no administrator behind. */
+static void test_bootstrap_password_out(void **state)
+{
+    (void)state;
+    tenv e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.dir, sizeof e.dir, "/tmp/mt_core_test.XXXXXX");
+    assert_non_null(mkdtemp(e.dir));
+    char bad[256];
+    snprintf(bad, sizeof bad, "%s/no-such-dir/pw", e.dir);
+    e.cfg.admin_password_out = bad;
+    mt_tee *tee = NULL;
+    mt_core *core = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    assert_int_equal(mt_tee_open("none", e.dir, &tee, &err), MT_OK);
+    e.cfg.data_dir = e.dir;
+    assert_int_not_equal(mt_core_open(&e.cfg, tee, &core, &err), MT_OK);
+    assert_non_null(strstr(err.msg, "admin password"));
+    mt_tee_free(tee);
+    char good[256];
+    snprintf(good, sizeof good, "%s/chosen-pw", e.dir);
+    e.cfg.admin_password_out = good;
+    tenv_open_core(&e); /* the failed start left no admin: this one generates */
+    struct stat sb;
+    assert_int_equal(stat(good, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
     tenv_free(&e);
 }
 
@@ -1489,6 +1530,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bootstrap_generated_password),
+        cmocka_unit_test(test_bootstrap_password_out),
         cmocka_unit_test(test_auth_expiry),
         cmocka_unit_test_setup_teardown(test_auth_login_logout_revoke, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_files, fx_setup, fx_teardown),
