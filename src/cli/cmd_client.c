@@ -1045,10 +1045,19 @@ int cli_cmd_task_wait(cli_ctx *ctx)
     int rc;
     if (st != MESATEE_OK) {
         rc = client_fail(ctx);
+        /* distinct exit codes (cli.h): timeout, server unreachable / gone */
+        if (st == MESATEE_ETIMEOUT)
+            rc = CLI_WAIT_TIMEOUT;
+        else if (st == MESATEE_ENET ||
+                 (st == MESATEE_ESERVER && mesatee_client_http_status(ctx->client) >= 502 &&
+                  mesatee_client_http_status(ctx->client) <= 504))
+            rc = CLI_SERVER_GONE;
     } else {
         rc = emit(ctx, resp, pr_task_final, NULL);
-        if (rc == CLI_OK && strcmp(status, "finished") != 0)
-            rc = cli_fail("task %s %s", id, status);
+        if (rc == CLI_OK && strcmp(status, "finished") != 0) {
+            cli_fail("task %s %s", id, status);
+            rc = !strcmp(status, "canceled") ? CLI_TASK_CANCELED : CLI_TASK_FAILED;
+        }
     }
     mesatee_free(resp);
     return rc;

@@ -157,6 +157,9 @@ int cli_cmd_serve(cli_ctx *ctx)
     uint64_t renew_s = 0;
     if (!opt_u64(ctx, "cert-renew-s", 0, 86400ULL * 365, &renew_s, &rc))
         return rc;
+    uint64_t grace_s = 30;
+    if (!opt_u64(ctx, "shutdown-grace-s", 0, 86400, &grace_s, &rc))
+        return rc;
 #ifdef MT_CLI_HAVE_SERVER
     /* flag > environment; read by the tpm2 attester (tee_tpm2.h) */
     if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
@@ -210,6 +213,7 @@ int cli_cmd_serve(cli_ctx *ctx)
     cfg.cert_renew_s = !cli_opt_get(ctx, "cert-renew-s") ? 0
                        : renew_s == 0                    ? -1
                                                          : (long long)renew_s;
+    cfg.shutdown_grace_s = grace_s == 0 ? -1 : (long long)grace_s; /* 0: no wait */
     cfg.core.data_dir = data_dir;
     cfg.core.worker_path = worker;
     cfg.core.file_url_root = cli_opt_get(ctx, "file-url-root");

@@ -26,7 +26,9 @@ static const cli_opt o_serve[] = {
     {"fetch-allow", true},   {"log-task-errors", false}, {"seal-legacy-store", false},
     {"tpm2-tcti", true},     {"cert-renew-s", true},
     {"remote-executors", false}, {"executor-listen", true}, {"executor-policy", true},
-    {"executor-max-buffered-mib", true}, {NULL, false}};
+    {"executor-max-buffered-mib", true},
+    {"shutdown-grace-s", true}, /* graceful stop: wait for running tasks (life) */
+    {NULL, false}};
 static const cli_opt o_executor[] = {
     {"scheduler", true}, {"data-dir", true}, {"level", true}, {"worker", true},
     {"tpm2-tcti", true}, {"poll-ms", true}, {"max-tasks", true}, {"file-url-root", true},
@@ -81,7 +83,7 @@ static const cli_cmd commands[] = {
      "        [--workers N] [--admin-password-file F] [--file-url-root DIR] [--task-mem-mb N]\n"
      "        [--task-cpu-s N] [--task-wall-s N] [--token-ttl-s N] [--worker PATH]\n"
      "        [--tpm2-tcti TCTI] [--cert-renew-s N] [--fetch-allow CIDR,..] [--log-task-errors]\n"
-     "        [--seal-legacy-store]\n"
+     "        [--seal-legacy-store] [--shutdown-grace-s N]\n"
      "        [--remote-executors --executor-policy FILE [--executor-listen HOST:PORT]\n"
      "         [--executor-max-buffered-mib N]]",
      "run the server (daemon) in the foreground", o_serve, 0, 0, 0},

@@ -46,6 +46,7 @@ struct mesatee_client {
     bool verify_host;
     long timeout_s;
     int http_status;
+    int curl_rc; /* CURLcode of the last request's transfer (mesatee_task_wait) */
     CURL *curl;
     char errmsg[CLIENT_ERR_MAX];
     /* Attestation (see "Attested TLS" below). */
@@ -845,6 +846,7 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     reset_out(resp_out);
     clear_err(c);
     c->http_status = 0;
+    c->curl_rc = CURLE_OK;
     if (!method || !path || path[0] != '/')
         return set_err(c, MESATEE_EINVAL, "request path must start with '/'");
     for (const char *p = path; *p; p++)
@@ -942,6 +944,7 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     long http = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
     c->http_status = (int)http;
+    c->curl_rc = (int)rc;
     if (rc != CURLE_OK) {
         if (s.mem.too_big)
             st = set_err(c, MESATEE_ESERVER, "response from %s is larger than %u bytes", url,
@@ -1439,6 +1442,29 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* True when the failed poll looks like a server that is stopping, restarting
+ * or briefly unreachable (connection refused, reset or timed out, 502-504),
+ * not like a server that refuses us (TLS verification, attestation, 4xx). */
+static bool wait_transient(const mesatee_client *c, int st)
+{
+    if (st == MESATEE_ESERVER)
+        return c->http_status == 502 || c->http_status == 503 || c->http_status == 504;
+    if (st != MESATEE_ENET)
+        return false;
+    switch ((CURLcode)c->curl_rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR: /* cut during the handshake by a stopping server */
+        return true;
+    default:
+        return false;
+    }
+}
+
 MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long timeout_s,
                                   char status_out[16], char **json_out)
 {
@@ -1452,13 +1478,36 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
         return set_err(c, MESATEE_EINVAL, "timeout must be >= 0 seconds");
     int64_t deadline = timeout_s ? mt_mono_ms() + (int64_t)timeout_s * 1000 : INT64_MAX;
     long delay = 100;
+    bool seen = false;       /* the server answered once: it exists at this address */
+    int64_t gone_since = -1; /* first failed poll of the current outage */
     for (;;) {
         char *resp = NULL;
         st = mesatee_task_get(c, task_id, &resp);
         if (st != MESATEE_OK) {
             free(resp);
-            return st;
+            if (!seen || !wait_transient(c, st))
+                return st;
+            /* the server went away (stopping, restarting): poll again until
+             * the timeout, or MESATEE_WAIT_RECONNECT_S without one */
+            int64_t now = mt_mono_ms();
+            if (gone_since < 0)
+                gone_since = now;
+            int64_t limit =
+                timeout_s ? deadline : gone_since + (int64_t)MESATEE_WAIT_RECONNECT_S * 1000;
+            if (now + delay > limit) {
+                char why[CLIENT_ERR_MAX];
+                snprintf(why, sizeof why, "%s", c->errmsg);
+                return set_err(c, MESATEE_ENET,
+                               "the server went away while waiting for task %s and did not "
+                               "come back within %lld s (%s)",
+                               task_id, (long long)((now - gone_since + 999) / 1000), why);
+            }
+            sleep_ms(delay);
+            delay = delay * 2 > 2000 ? 2000 : delay * 2;
+            continue;
         }
+        seen = true;
+        gone_since = -1;
         json_t *root = json_loads(resp, 0, NULL);
         const char *status = json_string_value(json_object_get(root, "status"));
         if (!status) {
