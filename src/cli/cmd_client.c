@@ -1040,6 +1040,15 @@ int cli_cmd_task_wait(cli_ctx *ctx)
         if (errno || *end || end == t || timeout < 0 || timeout > 86400 * 365)
             return cli_usage_error(ctx, "--timeout must be a number of seconds");
     }
+    const char *rs = cli_opt_get(ctx, "reconnect-s");
+    if (rs) {
+        char *end;
+        errno = 0;
+        long r = strtol(rs, &end, 10);
+        if (errno || *end || end == rs || r < 1 || r > 86400 * 365)
+            return cli_usage_error(ctx, "--reconnect-s must be a number of seconds (at least 1)");
+        mesatee_client_set_wait_reconnect(ctx->client, r);
+    }
     char status[16], *resp = NULL;
     int st = mesatee_task_wait(ctx->client, id, timeout, status, &resp);
     int rc;

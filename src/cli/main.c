@@ -55,7 +55,7 @@ static const cli_opt o_spec[] = {{"spec", true}, {NULL, false}};
 static const cli_opt o_task_create[] = {
     {"function", true}, {"arg", true}, {"input", true}, {"output", true}, {NULL, false}};
 static const cli_opt o_task_assign[] = {{"input", true}, {"output", true}, {NULL, false}};
-static const cli_opt o_wait[] = {{"timeout", true}, {NULL, false}};
+static const cli_opt o_wait[] = {{"timeout", true}, {"reconnect-s", true}, {NULL, false}};
 static const cli_opt o_result[] = {
     {"slot", true}, {"key", true}, {"out", true}, {"allow-unbound", false}, {NULL, false}};
 static const cli_opt o_audit_list[] = {{"after", true}, {"limit", true}, {NULL, false}};
@@ -155,7 +155,7 @@ static const cli_cmd commands[] = {
     {"task", "cancel", cli_cmd_task_cancel, "TASK_ID", "cancel a task", o_none, 1, 1, NT},
     {"task", "show", cli_cmd_task_show, "TASK_ID", "show a task", o_none, 1, 1, NT},
     {"task", "list", cli_cmd_task_list, "", "list your tasks", o_none, 0, 0, NT},
-    {"task", "wait", cli_cmd_task_wait, "TASK_ID [--timeout SECONDS]",
+    {"task", "wait", cli_cmd_task_wait, "TASK_ID [--timeout SECONDS] [--reconnect-s SECONDS]",
      "wait for a final status; exit 0 only if finished", o_wait, 1, 1, NT},
     {"task", "result", cli_cmd_task_result,
      "TASK_ID --slot S --key KEYFILE --out PLAIN [--allow-unbound]",

@@ -47,6 +47,7 @@ struct mesatee_client {
     long timeout_s;
     int http_status;
     int curl_rc; /* CURLcode of the last request's transfer (mesatee_task_wait) */
+    long wait_reconnect_s; /* mesatee_client_set_wait_reconnect; 0 = default */
     CURL *curl;
     char errmsg[CLIENT_ERR_MAX];
     /* Attestation (see "Attested TLS" below). */
@@ -370,6 +371,16 @@ MESATEE_API int mesatee_client_set_timeout(mesatee_client *c, long seconds)
     return MESATEE_OK;
 }
 
+MESATEE_API int mesatee_client_set_wait_reconnect(mesatee_client *c, long seconds)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (seconds < 0)
+        return set_err(c, MESATEE_EINVAL, "reconnect time must be >= 0 seconds");
+    c->wait_reconnect_s = seconds;
+    return MESATEE_OK;
+}
+
 MESATEE_API const char *mesatee_client_errmsg(const mesatee_client *c)
 {
     return c ? c->errmsg : tl_errmsg;
@@ -524,7 +535,9 @@ static int error_from_response(mesatee_client *c, long http, const membuf *b)
 static int error_from_curl(mesatee_client *c, CURLcode rc, const char *errbuf, const char *url)
 {
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    if (c->att_mode == ATT_POLICY && !c->att_ok)
+    /* no connection, no handshake: not an attestation failure */
+    bool connected = rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST;
+    if (c->att_mode == ATT_POLICY && !c->att_ok && connected)
         return set_err(c, MESATEE_EATTEST, "%s",
                        c->att_msg[0] ? c->att_msg
                                      : "the server was not attested: the TLS handshake ended "
@@ -1449,7 +1462,11 @@ static bool wait_transient(const mesatee_client *c, int st)
 {
     if (st == MESATEE_ESERVER)
         return c->http_status == 502 || c->http_status == 503 || c->http_status == 504;
-    if (st != MESATEE_ENET)
+    /* attested TLS: a connection cut before the certificate was judged (no
+     * verdict, att_msg empty) is a stopping server, not a refusal */
+    if (st == MESATEE_EATTEST && c->att_msg[0])
+        return false;
+    if (st != MESATEE_ENET && st != MESATEE_EATTEST)
         return false;
     switch ((CURLcode)c->curl_rc) {
     case CURLE_COULDNT_CONNECT:
@@ -1492,8 +1509,12 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
             int64_t now = mt_mono_ms();
             if (gone_since < 0)
                 gone_since = now;
-            int64_t limit =
-                timeout_s ? deadline : gone_since + (int64_t)MESATEE_WAIT_RECONNECT_S * 1000;
+            long window = c->wait_reconnect_s ? c->wait_reconnect_s
+                          : timeout_s         ? 0
+                                              : MESATEE_WAIT_RECONNECT_S;
+            int64_t limit = deadline;
+            if (window && gone_since + (int64_t)window * 1000 < limit)
+                limit = gone_since + (int64_t)window * 1000;
             if (now + delay > limit) {
                 char why[CLIENT_ERR_MAX];
                 snprintf(why, sizeof why, "%s", c->errmsg);

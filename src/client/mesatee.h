@@ -139,6 +139,10 @@ MESATEE_API const char *mesatee_client_token(const mesatee_client *c);
  * transfer that moves no byte for 60 s is aborted. Connection setup is always
  * limited to 10 s, or the timeout if smaller. */
 MESATEE_API int mesatee_client_set_timeout(mesatee_client *c, long seconds);
+/* How long mesatee_task_wait keeps polling a server that went away (seconds
+ * of continuous failure): 0 (the default) = until the wait's timeout, or
+ * MESATEE_WAIT_RECONNECT_S when the wait has none. */
+MESATEE_API int mesatee_client_set_wait_reconnect(mesatee_client *c, long seconds);
 
 /* Last error message of the handle ("" after success), or with c == NULL the
  * calling thread's last handle-less error. Never NULL. */
@@ -242,8 +246,8 @@ MESATEE_API int mesatee_task_get(mesatee_client *c, const char *task_id, char **
  * Once the server has answered, a server that goes away (connection refused,
  * reset or timed out; 502, 503, 504: a restart or a graceful stop) is polled
  * again with backoff until the timeout, or for MESATEE_WAIT_RECONNECT_S
- * without one; if it does not come back, MESATEE_ENET ("the server went
- * away ..."). A first poll that fails, and refusals (TLS verification,
+ * without one (mesatee_client_set_wait_reconnect); if it does not come
+ * back, MESATEE_ENET ("the server went away ..."). A first poll that fails, and refusals (TLS verification,
  * attestation, 4xx), are returned at once. */
 #define MESATEE_WAIT_RECONNECT_S 120
 MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long timeout_s,

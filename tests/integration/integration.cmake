@@ -25,3 +25,7 @@ foreach(t it_wasm_check_slow it_download_stream)
   set_tests_properties(${t} PROPERTIES
     ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
 endforeach()
+# Graceful stop, requeue after the grace period, task wait exit codes (issue 9, life).
+add_test(NAME it_graceful_stop COMMAND bash ${MT_TEST_DIR}/integration/it_graceful_stop.sh)
+set_tests_properties(it_graceful_stop PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 600)
