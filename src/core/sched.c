@@ -9,7 +9,7 @@
  * task's cancel_requested flag (and the stop flag at shutdown).
  * At start, tasks left 'running' by a crash are marked failed.
  *
- * Graceful stop (docs/operations.md "Stopping"): mt_core_drain first stops
+ * Graceful stop (docs/service.md "Stopping"): mt_core_drain first stops
  * new claims while the running tasks go on; when the stop flag is then set
  * (sched_stop, after the grace period), a running worker is killed and its
  * task goes back to the queue ('staged', keeping its place, outcome cleared

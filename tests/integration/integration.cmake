@@ -29,3 +29,6 @@ endforeach()
 add_test(NAME it_graceful_stop COMMAND bash ${MT_TEST_DIR}/integration/it_graceful_stop.sh)
 set_tests_properties(it_graceful_stop PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 600)
+# systemd unit (systemd-analyze verify/security) and the sd_notify protocol (issue 9, life).
+add_test(NAME it_systemd COMMAND bash ${MT_TEST_DIR}/integration/it_systemd.sh)
+set_tests_properties(it_systemd PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
