@@ -25,12 +25,3 @@ foreach(t it_wasm_check_slow it_download_stream)
   set_tests_properties(${t} PROPERTIES
     ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
 endforeach()
-# Graceful stop, requeue after the grace period, task wait exit codes (issue 9, life).
-foreach(t it_graceful_stop it_graceful_stop_remote)
-  add_test(NAME ${t} COMMAND bash ${MT_TEST_DIR}/integration/${t}.sh)
-  set_tests_properties(${t} PROPERTIES
-    ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 600)
-endforeach()
-# systemd unit (systemd-analyze verify/security) and the sd_notify protocol (issue 9, life).
-add_test(NAME it_systemd COMMAND bash ${MT_TEST_DIR}/integration/it_systemd.sh)
-set_tests_properties(it_systemd PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
