@@ -45,6 +45,7 @@
 
 #include "mt_http_head.h"
 #include "mt_log.h"
+#include "mt_sdnotify.h"
 #include "mt_util.h"
 
 /* ------------------------------------------------------------------------ */
@@ -187,6 +188,7 @@ struct mt_gateway {
     struct event *reject_ev;
     struct event *grace_ev;
     struct event *drain_ev; /* drain phase: polls drained() */
+    struct event *watchdog_ev; /* WATCHDOG=1 every half WatchdogSec (mt_sdnotify) */
     void (*drain)(void *ctx);
     bool (*drained)(void *ctx);
     void *drain_ctx;
@@ -1747,6 +1749,15 @@ static void gw_drain_poll_cb(evutil_socket_t fd, short what, void *arg)
     evtimer_add(gw->drain_ev, &tv);
 }
 
+/* systemd's watchdog: pinged from the loop, so only a live loop pings. */
+static void gw_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    mt_sdnotify_watchdog();
+}
+
 /* First stop request: the drain phase when configured, else the shutdown. */
 static void gw_begin_stop(mt_gateway *gw)
 {
@@ -2058,6 +2069,8 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         gw->grace_ev = evtimer_new(gw->base, gw_grace_cb, gw);
         if (gw->drain)
             gw->drain_ev = evtimer_new(gw->base, gw_drain_poll_cb, gw);
+        if (mt_sdnotify_watchdog_usec())
+            gw->watchdog_ev = event_new(gw->base, -1, EV_PERSIST, gw_watchdog_cb, gw);
         if (gw->renew_interval_s)
             gw->renew_ev = event_new(gw->base, -1, EV_PERSIST, gw_renew_cb, gw);
         if (gw->handle_signals) {
@@ -2066,8 +2079,13 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         }
     }
     struct timeval renew_tv = {(time_t)gw->renew_interval_s, 0};
+    unsigned long long wd_half = mt_sdnotify_watchdog_usec() / 2;
+    struct timeval watchdog_tv = {(time_t)(wd_half / 1000000),
+                                  (suseconds_t)(wd_half % 1000000)};
     if (!gw->http || !gw->stop_ev || !gw->done_ev || event_add(gw->done_ev, NULL) != 0 ||
         !gw->reject_ev || !gw->grace_ev || (gw->drain && !gw->drain_ev) ||
+        (mt_sdnotify_watchdog_usec() &&
+         (!gw->watchdog_ev || event_add(gw->watchdog_ev, &watchdog_tv) != 0)) ||
         (gw->renew_interval_s && (!gw->renew_ev || event_add(gw->renew_ev, &renew_tv) != 0)) ||
         (gw->handle_signals && (!gw->sigterm_ev || !gw->sigint_ev)) ||
         event_add(gw->stop_ev, NULL) != 0 ||
@@ -2181,6 +2199,8 @@ void mt_gateway_free(mt_gateway *gw)
         event_free(gw->grace_ev);
     if (gw->drain_ev)
         event_free(gw->drain_ev);
+    if (gw->watchdog_ev)
+        event_free(gw->watchdog_ev);
     if (gw->renew_ev)
         event_free(gw->renew_ev);
     if (gw->reject_ev)

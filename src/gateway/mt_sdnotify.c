@@ -2,6 +2,7 @@
 #include "mt_sdnotify.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,4 +63,17 @@ void mt_sdnotify_reloading(void)
     snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
              (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
     send_msg(msg);
+}
+
+unsigned long long mt_sdnotify_watchdog_usec(void)
+{
+    uint64_t usec = 0;
+    if (!mt_sdnotify_enabled() || sd_watchdog_enabled(0, &usec) <= 0)
+        return 0;
+    return (unsigned long long)usec;
+}
+
+void mt_sdnotify_watchdog(void)
+{
+    send_msg("WATCHDOG=1");
 }

@@ -2,7 +2,8 @@
  * daemon is doing, through sd_notify(3) of libsystemd: READY=1 once the
  * listening socket is bound, STOPPING=1 when a graceful stop begins,
  * RELOADING=1 (with MONOTONIC_USEC) and READY=1 around a reload, and STATUS=
- * lines that `systemctl status` shows. Without a service manager
+ * lines that `systemctl status` shows, WATCHDOG=1 when WatchdogSec= is set.
+ * Without a service manager
  * (NOTIFY_SOCKET unset) every call does nothing. NOTIFY_SOCKET stays in the
  * environment (several messages are sent); mesatee-worker is started with an
  * empty environment, so it never inherits it.
@@ -23,6 +24,12 @@ void mt_sdnotify_stopping(const char *status);
 /* RELOADING=1 and MONOTONIC_USEC=<now>; send mt_sdnotify_ready when the
  * reload is over (a SIGHUP reload hook calls both). */
 void mt_sdnotify_reloading(void);
+/* The watchdog interval the service manager asked for (WatchdogSec=:
+ * WATCHDOG_USEC, for this process), in microseconds; 0 = none. */
+unsigned long long mt_sdnotify_watchdog_usec(void);
+/* WATCHDOG=1: the daemon is alive (sent from the event loop, so a loop that
+ * hangs stops the pings and systemd restarts the service). */
+void mt_sdnotify_watchdog(void);
 /* True when NOTIFY_SOCKET is set (a service manager listens). */
 bool mt_sdnotify_enabled(void);
 

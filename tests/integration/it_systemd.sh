@@ -7,7 +7,8 @@
 # real: a unix datagram socket in NOTIFY_SOCKET receives READY=1 from the
 # daemon's own pid (SO_PASSCRED) only once its port accepts connections (the
 # listener connects the moment READY=1 arrives), a STATUS= naming the URL,
-# and STOPPING=1 after SIGTERM; an unusable NOTIFY_SOCKET is logged and does
+# and STOPPING=1 after SIGTERM; WATCHDOG=1 pings when WATCHDOG_USEC is set;
+# an unusable NOTIFY_SOCKET is logged and does
 # not stop the daemon. Starting the unit under a real systemd needs systemd as
 # PID 1, which this container does not have (skipped with a message).
 source "$(dirname "$0")/lib.sh"
@@ -118,6 +119,14 @@ first_stop=$(grep -n STOPPING=1 "$LOG" | head -n 1 | cut -d: -f1)
 ready=$(grep -n READY=1 "$LOG" | head -n 1 | cut -d: -f1)
 [ "$ready" -lt "$first_stop" ] || fail "STOPPING=1 before READY=1: $(cat "$LOG")"
 ok "STOPPING=1 at SIGTERM: $(grep STOPPING=1 "$LOG" | head -n 1)"
+
+# WatchdogSec=: WATCHDOG=1 pings from the event loop (WATCHDOG_USEC 0.2 s here).
+: > "$LOG"
+NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=200000 mt_start_server
+for _ in $(seq 1200); do [ "$(grep -c "WATCHDOG=1" "$LOG")" -ge 3 ] && break; sleep 0.05; done
+[ "$(grep -c "^pid=$MT_PID WATCHDOG=1" "$LOG")" -ge 3 ] || fail "no WATCHDOG=1 pings: $(cat "$LOG")"
+ok "WATCHDOG=1 pings from the daemon ($(grep -c "WATCHDOG=1" "$LOG") so far)"
+mt_stop_server
 
 # An unusable NOTIFY_SOCKET: logged, and the daemon serves anyway.
 NOTIFY_SOCKET=$MT_WORK/no-such-dir/notify.sock mt_start_server

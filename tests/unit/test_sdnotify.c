@@ -100,6 +100,34 @@ static void test_messages(void **state)
     assert_string_equal(m, ""); /* nothing else was sent */
 }
 
+static void test_watchdog(void **state)
+{
+    fx *f = *state;
+    char m[256], pid[32];
+    assert_int_equal(setenv("NOTIFY_SOCKET", f->path, 1), 0);
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
+    assert_int_equal(mt_sdnotify_watchdog_usec(), 0);
+    assert_int_equal(setenv("WATCHDOG_USEC", "30000000", 1), 0);
+    assert_int_equal(mt_sdnotify_watchdog_usec(), 30000000ULL);
+    snprintf(pid, sizeof pid, "%ld", (long)getpid());
+    assert_int_equal(setenv("WATCHDOG_PID", pid, 1), 0);
+    assert_int_equal(mt_sdnotify_watchdog_usec(), 30000000ULL);
+    /* meant for another process, or garbage: no watchdog */
+    snprintf(pid, sizeof pid, "%ld", (long)getpid() + 1);
+    assert_int_equal(setenv("WATCHDOG_PID", pid, 1), 0);
+    assert_int_equal(mt_sdnotify_watchdog_usec(), 0);
+    unsetenv("WATCHDOG_PID");
+    assert_int_equal(setenv("WATCHDOG_USEC", "soon", 1), 0);
+    assert_int_equal(mt_sdnotify_watchdog_usec(), 0);
+    assert_int_equal(setenv("WATCHDOG_USEC", "0", 1), 0);
+    assert_int_equal(mt_sdnotify_watchdog_usec(), 0);
+    unsetenv("WATCHDOG_USEC");
+    mt_sdnotify_watchdog();
+    next_msg(f, m, sizeof m);
+    assert_string_equal(m, "WATCHDOG=1");
+}
+
 static void test_disabled_and_broken(void **state)
 {
     fx *f = *state;
@@ -133,6 +161,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watchdog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_and_broken, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
