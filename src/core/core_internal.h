@@ -299,7 +299,7 @@ void sched_wake(mt_core *c);
 void sched_stop(mt_core *c);
 /* Graceful stop: puts every task still 'running' back in the queue
  * ('staged', same place, outcome cleared and re-sealed), audited "task
- * requeued (stop)". Only for tasks no thread of this process runs any more
+ * requeued (stop)"; one whose cancellation was requested is canceled. Only for tasks no thread of this process runs any more
  * (after sched_stop / once the executor API stopped). */
 mt_status sched_requeue_running(mt_core *c, sqlite3 *db, mt_err *err);
 /* Remote executors (remote_sched.c): claims the oldest staged task and

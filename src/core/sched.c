@@ -154,14 +154,29 @@ mt_status sched_requeue_running(mt_core *c, sqlite3 *db, mt_err *err)
     mt_status rc = store_begin(db, err);
     if (rc)
         return rc;
-    json_t *ids = NULL;
-    if ((rc = audit_tasks(c, db, "SELECT task_id FROM tasks WHERE status = 'running'",
+    json_t *ids = NULL, *canceled = NULL;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    /* a cancellation requested meanwhile (remote runs) wins over the requeue */
+    if ((rc = audit_tasks(c, db,
+                          "SELECT task_id FROM tasks WHERE status = 'running' AND "
+                          "cancel_requested != 0",
+                          "task canceled", &canceled, err)) ||
+        (rc = store_run(db, err, NULL,
+                        "UPDATE tasks SET status = 'canceled', failure_reason = 'canceled while "
+                        "running', updated_at = CAST(? AS INTEGER) WHERE status = 'running' AND "
+                        "cancel_requested != 0",
+                        now)) ||
+        (rc = integ_task_result_seal_ids(c, db, canceled, err)) ||
+        (rc = audit_tasks(c, db, "SELECT task_id FROM tasks WHERE status = 'running'",
                           "task requeued (stop)", &ids, err)) ||
         (rc = requeue_ids(c, db, ids, err)) || (rc = store_commit(db, err))) {
         json_decref(ids);
+        json_decref(canceled);
         store_rollback(db);
         return rc;
     }
+    json_decref(canceled);
     if (json_array_size(ids))
         mt_warn("stop: put %zu running task(s) back in the queue; they run again at the next "
                 "start",

@@ -4,7 +4,8 @@
 # queue (not failed) when the daemon stops; after the restart it is staged,
 # an executor runs it again and it finishes; its integrity MACs still verify
 # (the claim re-checks the whole binding) and the audit trail shows
-# "task requeued (stop)". The executor's worker is held at a gate: orderings,
+# "task requeued (stop)"; a remote run whose cancellation was requested ends
+# canceled instead. The executor's worker is held at a gate: orderings,
 # not timings (timeouts are safety nets).
 source "$(dirname "$0")/lib.sh"
 : "${MESATEE_WORKER:?MESATEE_WORKER must point at the mesatee-worker binary}"
@@ -90,6 +91,25 @@ ev=$(as admin --output json audit list --limit 1000 |
 case "$ev" in *"task running"*"task requeued (stop)"*"task running"*"task finished"*) ;; *) fail "audit trail: $ev" ;; esac
 ok "a fresh executor ran the requeued task to the end; audit: $ev"
 wait "$EX_PID" 2>/dev/null || true; EX_PID=
+
+# A remote run whose cancellation was requested is canceled at the stop, not requeued.
+rm -f "$GATE"
+n=$(wc -l < "$STARTED")
+T2=$(as alice task create --function "$FN" --arg message=cancel)
+as alice task approve "$T2" >/dev/null 2>&1 || true
+as alice task invoke "$T2" >/dev/null
+executor "$MT_WORK/executor3.log"
+for _ in $(seq 1200); do [ "$(wc -l < "$STARTED")" -gt "$n" ] && break; sleep 0.05; done
+[ "$(wc -l < "$STARTED")" -gt "$n" ] || fail "the executor's worker never started for T2"
+as alice task cancel "$T2" >/dev/null
+[ "$(as alice --output json task show "$T2" | jq -r .status)" = running ] || fail "T2 not running"
+mt_stop_server
+touch "$GATE"
+kill "$EX_PID" 2>/dev/null || true; wait "$EX_PID" 2>/dev/null || true; EX_PID=
+start
+[ "$(as alice --output json task show "$T2" | jq -r .status)" = canceled ] ||
+  fail "T2 is $(as alice --output json task show "$T2" | jq -r .status), want canceled"
+ok "a remote run canceled before the stop ends canceled, not requeued"
 mt_stop_server
 "$B" audit verify --data-dir "$MT_DATA" >/dev/null || fail "audit chain does not verify"
 ok "audit chain verifies"
