@@ -2080,6 +2080,8 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     }
     struct timeval renew_tv = {(time_t)gw->renew_interval_s, 0};
     unsigned long long wd_half = mt_sdnotify_watchdog_usec() / 2;
+    if (wd_half < 1000)
+        wd_half = 1000; /* never a zero-timeout persistent timer */
     struct timeval watchdog_tv = {(time_t)(wd_half / 1000000),
                                   (suseconds_t)(wd_half % 1000000)};
     if (!gw->http || !gw->stop_ev || !gw->done_ev || event_add(gw->done_ev, NULL) != 0 ||

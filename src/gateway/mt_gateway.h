@@ -26,7 +26,9 @@
  * handle for slow routes (backend.slow), which runs on the gateway's worker
  * threads (slow_threads of them, slow_queue waiting at most).
  * The gateway ignores SIGPIPE for the whole process (writes to closed sockets
- * must fail with EPIPE, not kill the daemon). */
+ * must fail with EPIPE, not kill the daemon).
+ * Under systemd's watchdog (WatchdogSec=, mt_sdnotify_watchdog_usec) the
+ * event loop sends WATCHDOG=1 every half interval. */
 #ifndef MT_GATEWAY_H
 #define MT_GATEWAY_H
 
