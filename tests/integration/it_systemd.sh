@@ -7,11 +7,13 @@
 # real: a unix datagram socket in NOTIFY_SOCKET receives READY=1 from the
 # daemon's own pid (SO_PASSCRED) only once its port accepts connections (the
 # listener connects the moment READY=1 arrives), a STATUS= naming the URL,
+# a task's worker that does not inherit NOTIFY_SOCKET,
 # and STOPPING=1 after SIGTERM; WATCHDOG=1 pings when WATCHDOG_USEC is set;
 # an unusable NOTIFY_SOCKET is logged and does
 # not stop the daemon. Starting the unit under a real systemd needs systemd as
 # PID 1, which this container does not have (skipped with a message).
 source "$(dirname "$0")/lib.sh"
+: "${MESATEE_WORKER:?MESATEE_WORKER must point at the mesatee-worker binary}"
 UNIT=${MT_UNIT:-$(dirname "$0")/../../packaging/systemd/mesatee.service}
 [ -f "$UNIT" ] || fail "no unit file at $UNIT"
 command -v python3 >/dev/null || { echo "SKIP: python3 is needed for the notify socket"; exit 0; }
@@ -97,7 +99,14 @@ trap 'kill $LISTENER 2>/dev/null || true; mt_cleanup' EXIT
 for _ in $(seq 200); do [ -e "$LOG.bound" ] && break; sleep 0.05; done
 [ -e "$LOG.bound" ] || fail "notify listener did not start: $(cat "$MT_WORK/listener.out")"
 
-NOTIFY_SOCKET=$SOCK mt_start_server
+# a worker wrapper that records the environment the worker gets
+cat > "$MT_WORK/env-worker" <<EOF
+#!/bin/bash
+$(command -v env) > '$MT_WORK/worker.env'
+exec -a mesatee-worker '$MESATEE_WORKER' "\$@"
+EOF
+chmod +x "$MT_WORK/env-worker"
+NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=60000000 mt_start_server --worker "$MT_WORK/env-worker"
 for _ in $(seq 600); do grep -q "READY=1" "$LOG" 2>/dev/null && break; sleep 0.05; done
 grep -q "READY=1" "$LOG" || fail "no READY=1: $(cat "$LOG" "$MT_WORK/listener.out" 2>/dev/null)"
 line=$(grep "READY=1" "$LOG" | head -n 1)
@@ -107,6 +116,17 @@ case "$line" in *"STATUS=serving on $MESATEE_SERVER"*) ;; *) fail "READY=1 witho
 ok "READY=1 from the daemon once its port listens: $line"
 [ "$(grep -c "READY=1" "$LOG")" = 1 ] || fail "READY=1 sent more than once: $(cat "$LOG")"
 grep -q STOPPING "$LOG" && fail "STOPPING=1 before any stop: $(cat "$LOG")"
+# a task's worker does not inherit NOTIFY_SOCKET (nor the watchdog settings)
+mt_login admin
+FN=$(as admin function register --name echo --builtin echo --arg "message=x:overridable")
+T=$(as admin task create --function "$FN" --arg message=env)
+as admin task approve "$T" >/dev/null 2>&1 || true
+as admin task invoke "$T" >/dev/null
+as admin task wait "$T" --timeout 120 >/dev/null || fail "the task did not finish"
+[ -f "$MT_WORK/worker.env" ] || fail "the worker wrapper did not run"
+grep -qE "^(NOTIFY_SOCKET|WATCHDOG_USEC|WATCHDOG_PID)=" "$MT_WORK/worker.env" &&
+  fail "the worker inherited the service manager's variables: $(cat "$MT_WORK/worker.env")"
+ok "the worker does not inherit NOTIFY_SOCKET or WATCHDOG_*"
 PID=$MT_PID
 kill -TERM "$PID"
 for _ in $(seq 1200); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done

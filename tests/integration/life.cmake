@@ -6,4 +6,5 @@ foreach(t it_graceful_stop it_graceful_stop_remote)
     ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 600)
 endforeach()
 add_test(NAME it_systemd COMMAND bash ${MT_TEST_DIR}/integration/it_systemd.sh)
-set_tests_properties(it_systemd PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+set_tests_properties(it_systemd PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
