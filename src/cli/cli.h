@@ -8,6 +8,8 @@
  *
  * Exit codes: CLI_OK 0, CLI_FAIL 1 (operation or server error, message on
  * stderr as "mesatee: ..."), CLI_USAGE 2 (bad usage, with the command's usage).
+ * `task wait` adds CLI_TASK_FAILED 3, CLI_TASK_CANCELED 4, CLI_WAIT_TIMEOUT 5
+ * and CLI_SERVER_GONE 6 (docs/cli.md "Exit codes").
  * Ownership: the ctx owns the client handle and config strings; main frees it.
  * Thread-safety: single-threaded. */
 #ifndef MT_CLI_H
@@ -20,6 +22,14 @@
 #include "mt_err.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+/* `task wait` outcomes beyond 0 (finished), 1 (another error), 2 (usage). */
+enum {
+    CLI_TASK_FAILED = 3,   /* the task ended 'failed' */
+    CLI_TASK_CANCELED = 4, /* the task ended 'canceled' */
+    CLI_WAIT_TIMEOUT = 5,  /* --timeout passed, the task is not final yet */
+    CLI_SERVER_GONE = 6,   /* the server cannot be reached, or went away and did not
+                              come back in time (connection, TLS, 502-504) */
+};
 
 #define CLI_MAX_POS 16
 #define CLI_MAX_OPTS 64

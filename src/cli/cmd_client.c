@@ -1071,6 +1071,15 @@ int cli_cmd_task_wait(cli_ctx *ctx)
         if (errno || *end || end == t || timeout < 0 || timeout > 86400 * 365)
             return cli_usage_error(ctx, "--timeout must be a number of seconds");
     }
+    const char *rs = cli_opt_get(ctx, "reconnect-s");
+    if (rs) {
+        char *end;
+        errno = 0;
+        long r = strtol(rs, &end, 10);
+        if (errno || *end || end == rs || r < 1 || r > 86400 * 365)
+            return cli_usage_error(ctx, "--reconnect-s must be a number of seconds (at least 1)");
+        mesatee_client_set_wait_reconnect(ctx->client, r);
+    }
     char status[16], *resp = NULL;
     cli_progress_begin(ctx, "task");
     int st = mesatee_task_wait(ctx->client, id, timeout, status, &resp);
@@ -1078,10 +1087,19 @@ int cli_cmd_task_wait(cli_ctx *ctx)
     int rc;
     if (st != MESATEE_OK) {
         rc = client_fail(ctx);
+        /* distinct exit codes (cli.h): timeout, server unreachable / gone */
+        if (st == MESATEE_ETIMEOUT)
+            rc = CLI_WAIT_TIMEOUT;
+        else if (st == MESATEE_ENET ||
+                 (st == MESATEE_ESERVER && mesatee_client_http_status(ctx->client) >= 502 &&
+                  mesatee_client_http_status(ctx->client) <= 504))
+            rc = CLI_SERVER_GONE;
     } else {
         rc = emit(ctx, resp, pr_task_final, NULL);
-        if (rc == CLI_OK && strcmp(status, "finished") != 0)
-            rc = cli_fail("task %s %s", id, status);
+        if (rc == CLI_OK && strcmp(status, "finished") != 0) {
+            cli_fail("task %s %s", id, status);
+            rc = !strcmp(status, "canceled") ? CLI_TASK_CANCELED : CLI_TASK_FAILED;
+        }
     }
     mesatee_free(resp);
     return rc;

@@ -252,6 +252,8 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     cfg.cert_renew_s = !serve_config_get(c, "cert-renew-s") ? 0
                        : renew_s == 0                      ? -1
                                                            : (long long)renew_s;
+    uint64_t grace_s = serve_config_u64(c, "shutdown-grace-s", 30);
+    cfg.shutdown_grace_s = grace_s == 0 ? -1 : (long long)grace_s; /* 0: no wait */
     cfg.core.data_dir = data_dir;
     cfg.core.worker_path = worker;
     cfg.core.file_url_root = serve_config_get(c, "file-url-root");

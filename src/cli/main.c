@@ -77,6 +77,8 @@ static const cli_opt o_serve[] = {
      "info"},
     {"log-format", true, 0, "text|json", "log line format (env MESATEE_LOG_FORMAT)", "text"},
     {"access-log", true, 0, "FILE", "one line per HTTP request to FILE", "the log stream"},
+    {"shutdown-grace-s", true, 0, "N", "after SIGTERM, how long running tasks may go on before "
+     "they are stopped and requeued (0..86400)", "30"},
     {NULL, false}};
 static const cli_opt o_executor[] = {
     {"scheduler", true, 0, "URL", "the scheduler's executor API, https://HOST:PORT", "required"},
@@ -194,6 +196,8 @@ static const cli_opt o_task_assign[] = {
     {NULL, false}};
 static const cli_opt o_wait[] = {
     {"timeout", true, 't', "SECONDS", "give up after this long; 0 = no timeout", "0"},
+    {"reconnect-s", true, 0, "SECONDS", "how long to keep polling a server that went away "
+     "(restart) before exit code 6", "the --timeout, else 120"},
     {NULL, false}};
 static const cli_opt o_result[] = {
     {"slot", true, 0, "SLOT", "the output slot", "required"},

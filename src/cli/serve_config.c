@@ -71,6 +71,8 @@ static const sc_key sc_serve_keys[] = {
     {"executor-policy", SC_STR, 0, 0, NULL, "MESATEE_EXECUTOR_POLICY", "(none)", false, SC_RELOAD_NO},
     {"executor-max-buffered-mib", SC_U64, 1, 65536, NULL, "MESATEE_EXECUTOR_MAX_BUFFERED_MIB",
      "(built-in)", false, SC_RELOAD_NO},
+    {"shutdown-grace-s", SC_U64, 0, 86400, NULL, "MESATEE_SHUTDOWN_GRACE_S", "30", false,
+     SC_RELOAD_NO},
     {"tls-san", SC_STR, 0, 0, NULL, "MESATEE_TLS_SAN",
      "(the listen host, the host name, localhost, 127.0.0.1)", true, SC_RELOAD_NO},
     {"tls-cert", SC_STR, 0, 0, NULL, "MESATEE_TLS_CERT", "(an identity kept in DATA_DIR/tls)",

@@ -48,6 +48,8 @@ struct mesatee_client {
     bool verify_host;
     long timeout_s;
     int http_status;
+    int curl_rc; /* CURLcode of the last request's transfer (mesatee_task_wait) */
+    long wait_reconnect_s; /* mesatee_client_set_wait_reconnect; 0 = default */
     CURL *curl;
     char errmsg[CLIENT_ERR_MAX];
     /* Attestation (see "Attested TLS" below). */
@@ -470,6 +472,16 @@ static int on_xferinfo(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return 0;
 }
 
+MESATEE_API int mesatee_client_set_wait_reconnect(mesatee_client *c, long seconds)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    if (seconds < 0)
+        return set_err(c, MESATEE_EINVAL, "reconnect time must be >= 0 seconds");
+    c->wait_reconnect_s = seconds;
+    return MESATEE_OK;
+}
+
 MESATEE_API const char *mesatee_client_errmsg(const mesatee_client *c)
 {
     return c ? c->errmsg : tl_errmsg;
@@ -629,7 +641,9 @@ static int error_from_response(mesatee_client *c, long http, const membuf *b)
 static int error_from_curl(mesatee_client *c, CURLcode rc, const char *errbuf, const char *url)
 {
     const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    if (c->att_mode == ATT_POLICY && !c->att_ok)
+    /* no connection, no handshake: not an attestation failure */
+    bool connected = rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST;
+    if (c->att_mode == ATT_POLICY && !c->att_ok && connected)
         return set_err(c, MESATEE_EATTEST, "%s",
                        c->att_msg[0] ? c->att_msg
                                      : "the server was not attested: the TLS handshake ended "
@@ -1037,6 +1051,7 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     reset_out(resp_out);
     clear_err(c);
     c->http_status = 0;
+    c->curl_rc = CURLE_OK;
     if (!method || !path || path[0] != '/')
         return set_err(c, MESATEE_EINVAL, "request path must start with '/'");
     for (const char *p = path; *p; p++)
@@ -1142,6 +1157,7 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     long http = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
     c->http_status = (int)http;
+    c->curl_rc = (int)rc;
     if (rc != CURLE_OK) {
         if (s.mem.too_big)
             st = set_err(c, MESATEE_ESERVER, "response from %s is larger than %u bytes", url,
@@ -1639,6 +1655,33 @@ static void sleep_ms(long ms)
         ;
 }
 
+/* True when the failed poll looks like a server that is stopping, restarting
+ * or briefly unreachable (connection refused, reset or timed out, 502-504),
+ * not like a server that refuses us (TLS verification, attestation, 4xx). */
+static bool wait_transient(const mesatee_client *c, int st)
+{
+    if (st == MESATEE_ESERVER)
+        return c->http_status == 502 || c->http_status == 503 || c->http_status == 504;
+    /* attested TLS: a connection cut before the certificate was judged (no
+     * verdict, att_msg empty) is a stopping server, not a refusal */
+    if (st == MESATEE_EATTEST && c->att_msg[0])
+        return false;
+    if (st != MESATEE_ENET && st != MESATEE_EATTEST)
+        return false;
+    switch ((CURLcode)c->curl_rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR: /* cut during the handshake by a stopping server */
+        return true;
+    default:
+        return false;
+    }
+}
+
 MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long timeout_s,
                                   char status_out[16], char **json_out)
 {
@@ -1653,13 +1696,40 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
     int64_t started = mt_mono_ms();
     int64_t deadline = timeout_s ? started + (int64_t)timeout_s * 1000 : INT64_MAX;
     long delay = 100;
+    bool seen = false;       /* the server answered once: it exists at this address */
+    int64_t gone_since = -1; /* first failed poll of the current outage */
     for (;;) {
         char *resp = NULL;
         st = mesatee_task_get(c, task_id, &resp);
         if (st != MESATEE_OK) {
             free(resp);
-            return st;
+            if (!seen || !wait_transient(c, st))
+                return st;
+            /* the server went away (stopping, restarting): poll again until
+             * the timeout, or MESATEE_WAIT_RECONNECT_S without one */
+            int64_t now = mt_mono_ms();
+            if (gone_since < 0)
+                gone_since = now;
+            long window = c->wait_reconnect_s ? c->wait_reconnect_s
+                          : timeout_s         ? 0
+                                              : MESATEE_WAIT_RECONNECT_S;
+            int64_t limit = deadline;
+            if (window && gone_since + (int64_t)window * 1000 < limit)
+                limit = gone_since + (int64_t)window * 1000;
+            if (now + delay > limit) {
+                char why[CLIENT_ERR_MAX];
+                snprintf(why, sizeof why, "%s", c->errmsg);
+                return set_err(c, MESATEE_ENET,
+                               "the server went away while waiting for task %s and did not "
+                               "come back within %lld s (%s)",
+                               task_id, (long long)((now - gone_since + 999) / 1000), why);
+            }
+            sleep_ms(delay);
+            delay = delay * 2 > 2000 ? 2000 : delay * 2;
+            continue;
         }
+        seen = true;
+        gone_since = -1;
         json_t *root = json_loads(resp, 0, NULL);
         const char *status = json_string_value(json_object_get(root, "status"));
         if (!status) {

@@ -145,6 +145,10 @@ MESATEE_API const char *mesatee_client_token(const mesatee_client *c);
  * transfer that moves no byte for 60 s is aborted. Connection setup is always
  * limited to 10 s, or the timeout if smaller. */
 MESATEE_API int mesatee_client_set_timeout(mesatee_client *c, long seconds);
+/* How long mesatee_task_wait keeps polling a server that went away (seconds
+ * of continuous failure): 0 (the default) = until the wait's timeout, or
+ * MESATEE_WAIT_RECONNECT_S when the wait has none. */
+MESATEE_API int mesatee_client_set_wait_reconnect(mesatee_client *c, long seconds);
 
 /* Progress of the handle's requests, for a progress display. Byte counts are
  * of the current request (0 total: unknown); task_status and waited_s are set
@@ -289,7 +293,14 @@ MESATEE_API int mesatee_task_get(mesatee_client *c, const char *task_id, char **
 /* Polls GET /v1/tasks/{id} until its status is final (finished, failed,
  * canceled): MESATEE_OK with the task in *json_out and the status copied
  * into status_out (>= 16 bytes; may be NULL). MESATEE_ETIMEOUT after
- * timeout_s seconds (0 = wait forever) with the last task JSON. */
+ * timeout_s seconds (0 = wait forever) with the last task JSON.
+ * Once the server has answered, a server that goes away (connection refused,
+ * reset or timed out; 502, 503, 504: a restart or a graceful stop) is polled
+ * again with backoff until the timeout, or for MESATEE_WAIT_RECONNECT_S
+ * without one (mesatee_client_set_wait_reconnect); if it does not come
+ * back, MESATEE_ENET ("the server went away ..."). A first poll that fails, and refusals (TLS verification,
+ * attestation, 4xx), are returned at once. */
+#define MESATEE_WAIT_RECONNECT_S 120
 MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long timeout_s,
                                   char status_out[16], char **json_out);
 /* GET /v1/audit?after=after&limit=limit (limit 0 = server default). */

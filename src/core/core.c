@@ -181,12 +181,43 @@ void mt_core_close(mt_core *core)
     if (!core)
         return;
     sched_stop(core);
+    if (atomic_load(&core->ran_tasks) && core->db) {
+        mt_err err;
+        mt_err_clear(&err);
+        pthread_mutex_lock(&core->mu);
+        if (sched_requeue_running(core, core->db, &err))
+            mt_error("stop: could not put the running tasks back in the queue (they fail at "
+                     "the next start): %s",
+                     err.msg);
+        pthread_mutex_unlock(&core->mu);
+    }
     core_free(core);
+}
+
+void mt_core_drain(mt_core *core)
+{
+    if (core)
+        atomic_store(&core->draining, true);
+}
+
+int64_t mt_core_tasks_running(mt_core *core)
+{
+    if (!core || !core->db)
+        return -1;
+    int64_t n = 0;
+    bool found = false;
+    mt_err err;
+    pthread_mutex_lock(&core->mu);
+    mt_status rc = store_int(core->db, &err, &n, &found,
+                             "SELECT count(*) FROM tasks WHERE status = 'running'");
+    pthread_mutex_unlock(&core->mu);
+    return rc ? -1 : n;
 }
 
 bool mt_core_ready(const mt_core *core)
 {
-    return core && core->db && atomic_load(&((mt_core *)core)->sched_running);
+    return core && core->db && atomic_load(&((mt_core *)core)->sched_running) &&
+           !atomic_load(&((mt_core *)core)->draining);
 }
 
 /* ---- health ------------------------------------------------------------ */
@@ -210,6 +241,8 @@ mt_status health_handle(core_ctx *x)
 
 mt_status ready_handle(core_ctx *x)
 {
+    if (atomic_load(&x->core->draining))
+        return mt_err_set(x->err, MT_EUNAVAIL, "not ready: the server is shutting down");
     if (!mt_core_ready(x->core))
         return mt_err_set(x->err, MT_EUNAVAIL, "not ready: the scheduler is not running");
     text_response(x, 200, "ready\n");

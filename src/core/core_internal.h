@@ -54,6 +54,8 @@ struct mt_core {
 
     core_sched *sched;
     atomic_bool sched_running;
+    atomic_bool draining;  /* mt_core_drain: no invoke, no new claims (sched.c) */
+    atomic_bool ran_tasks; /* a scheduler (local or remote) ran: requeue at close */
 
     struct auth_limits *limits; /* failed-login rate limits (auth.c), own lock */
 };
@@ -327,6 +329,11 @@ mt_status ready_handle(core_ctx *x);
 mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err);
 void sched_wake(mt_core *c);
 void sched_stop(mt_core *c);
+/* Graceful stop: puts every task still 'running' back in the queue
+ * ('staged', same place, outcome cleared and re-sealed), audited "task
+ * requeued (stop)"; one whose cancellation was requested is canceled. Only for tasks no thread of this process runs any more
+ * (after sched_stop / once the executor API stopped). */
+mt_status sched_requeue_running(mt_core *c, sqlite3 *db, mt_err *err);
 /* Remote executors (remote_sched.c): claims the oldest staged task and
  * builds its job (*got false when none; a task whose job cannot be built is
  * left 'running' for the caller to fail with sched_finish); frees a job;

@@ -64,7 +64,21 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err);
  * on get them. Any thread. */
 void mt_core_set_limits(mt_core *core, uint64_t task_mem_bytes, uint32_t task_cpu_seconds,
                         uint32_t task_wall_ms, int64_t token_ttl_seconds);
+/* Closes the core. After a scheduler (local, or remote executors) ran, tasks
+ * still 'running' are put back in the queue (status 'staged') rather than
+ * failed: the worker was killed before it committed any output (outputs
+ * become visible only with the task's outcome), so they run again at the
+ * next start. A crash (no close) still fails them at the next start. */
 void mt_core_close(mt_core *core);
+
+/* Graceful stop, first phase (any thread): from now on task invocation is
+ * refused (503, MT_EUNAVAIL), the scheduler claims no new task (local
+ * workers and remote executors), /readyz answers 503, and the tasks already
+ * running go on. Idempotent. */
+void mt_core_drain(mt_core *core);
+/* Number of tasks in status 'running' (local workers or remote executors);
+ * -1 when the store cannot be read. Event-loop thread (takes core->mu). */
+int64_t mt_core_tasks_running(mt_core *core);
 
 typedef struct mt_principal {
     char username[65];

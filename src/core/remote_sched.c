@@ -37,6 +37,7 @@ mt_status mt_remote_sched_new(mt_core *core, mt_remote_sched **out, mt_err *err)
         return rc;
     }
     atomic_store(&core->sched_running, true);
+    atomic_store(&core->ran_tasks, true);
     *out = rs;
     return MT_OK;
 }

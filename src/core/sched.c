@@ -9,6 +9,18 @@
  * task's cancel_requested flag (and the stop flag at shutdown).
  * At start, tasks left 'running' by a crash are marked failed.
  *
+ * Graceful stop (docs/service.md "Stopping"): mt_core_drain first stops
+ * new claims while the running tasks go on; when the stop flag is then set
+ * (sched_stop, after the grace period), a running worker is killed and its
+ * task goes back to the queue ('staged', keeping its place, outcome cleared
+ * and re-sealed, audited "task requeued (stop)") instead of failing, unless
+ * its cancellation was requested (then it is canceled). Nothing of it is
+ * visible: the executor writes outputs to temporary files that it renames
+ * only after the worker reported success, and unlinks them when it kills the
+ * worker; an output row is marked written only with the task's outcome, in
+ * the same transaction. A task whose worker finished before the stop is
+ * stored as usual (finish runs before the thread exits).
+ *
  * The store is untrusted: before a claimed task's keys are unwrapped for an
  * executor (local worker or remote executor), build_job verifies its
  * declaration, files, binding and every participant's approval
@@ -107,6 +119,69 @@ mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err)
     json_decref(failed);
     if (n)
         mt_warn("marked %d task(s) failed: " RESTART_REASON, n);
+    return MT_OK;
+}
+
+/* Puts back in the queue the tasks that the query (one column: task_id)
+ * returns, inside the caller's transaction. */
+static mt_status requeue_ids(mt_core *c, sqlite3 *db, json_t *ids, mt_err *err)
+{
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    size_t i;
+    json_t *v;
+    mt_status rc = MT_OK;
+    json_array_foreach(ids, i, v)
+    {
+        if (rc)
+            break;
+        const char *id = json_string_value(v);
+        /* staged_seq is kept: the task runs first after the restart */
+        rc = store_run(db, err, NULL,
+                       "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = NULL, "
+                       "log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = 0, "
+                       "bytes_out = 0, fuel_used = 0, updated_at = CAST(? AS INTEGER) "
+                       "WHERE task_id = ? AND status = 'running'",
+                       now, id);
+        if (!rc)
+            rc = integ_task_result_seal(c, db, id, err);
+    }
+    return rc;
+}
+
+mt_status sched_requeue_running(mt_core *c, sqlite3 *db, mt_err *err)
+{
+    mt_status rc = store_begin(db, err);
+    if (rc)
+        return rc;
+    json_t *ids = NULL, *canceled = NULL;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    /* a cancellation requested meanwhile (remote runs) wins over the requeue */
+    if ((rc = audit_tasks(c, db,
+                          "SELECT task_id FROM tasks WHERE status = 'running' AND "
+                          "cancel_requested != 0",
+                          "task canceled", &canceled, err)) ||
+        (rc = store_run(db, err, NULL,
+                        "UPDATE tasks SET status = 'canceled', failure_reason = 'canceled while "
+                        "running', updated_at = CAST(? AS INTEGER) WHERE status = 'running' AND "
+                        "cancel_requested != 0",
+                        now)) ||
+        (rc = integ_task_result_seal_ids(c, db, canceled, err)) ||
+        (rc = audit_tasks(c, db, "SELECT task_id FROM tasks WHERE status = 'running'",
+                          "task requeued (stop)", &ids, err)) ||
+        (rc = requeue_ids(c, db, ids, err)) || (rc = store_commit(db, err))) {
+        json_decref(ids);
+        json_decref(canceled);
+        store_rollback(db);
+        return rc;
+    }
+    json_decref(canceled);
+    if (json_array_size(ids))
+        mt_warn("stop: put %zu running task(s) back in the queue; they run again at the next "
+                "start",
+                json_array_size(ids));
+    json_decref(ids);
     return MT_OK;
 }
 
@@ -379,6 +454,24 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
         goto out;
     if (!found) /* no longer ours (cannot happen while we hold it) */
         goto commit;
+    if (!setup_failure && r->canceled && !cancel_req && s && atomic_load(&s->stop)) {
+        /* graceful stop after the grace period: the killed worker committed
+         * nothing (its temporary outputs are gone), so the task runs again */
+        char obj[8 + MT_ID_LEN];
+        snprintf(obj, sizeof obj, "task:%s", task_id);
+        json_t *ids = json_pack("[s]", task_id);
+        if (!ids)
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        if (!rc)
+            rc = audit_append(c, db, "scheduler", "task requeued (stop)", obj, 0, err);
+        if (!rc)
+            rc = requeue_ids(c, db, ids, err);
+        json_decref(ids);
+        if (rc)
+            goto out;
+        mt_info("task %s requeued: " STOP_REASON "; it runs again at the next start", task_id);
+        goto commit;
+    }
     const char *status;
     const char *reason = NULL;
     json_t *result = NULL;
@@ -389,9 +482,6 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
         if (cancel_req) {
             status = "canceled";
             reason = "canceled while running";
-        } else if (s && atomic_load(&s->stop)) {
-            status = "failed";
-            reason = STOP_REASON;
         } else {
             status = "failed";
             reason = r->failure_reason ? r->failure_reason : "worker was stopped";
@@ -577,7 +667,7 @@ static void *worker_main(void *p)
         char task_id[MT_ID_LEN + 1];
         bool got = false;
         mt_err err;
-        if (claim(s->core, db, task_id, &got, &err))
+        if (!atomic_load(&s->core->draining) && claim(s->core, db, task_id, &got, &err))
             mt_warn("scheduler: claiming a task failed: %s", err.msg);
         if (got) {
             run_task(s, db, task_id);
@@ -695,6 +785,7 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
         return rc;
     }
     atomic_store(&core->sched_running, true);
+    atomic_store(&core->ran_tasks, true);
     mt_info("scheduler started with %u worker thread(s)", s->n);
     return MT_OK;
 fail:
@@ -707,6 +798,9 @@ fail:
 mt_status sched_claim_job(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
                           mt_job *job, char exec_type[33], char builtin[65], mt_err *err)
 {
+    *got = false;
+    if (atomic_load(&c->draining)) /* graceful stop: no new task for remote executors */
+        return MT_OK;
     mt_status rc = claim(c, db, task_id, got, err);
     if (rc || !*got)
         return rc;

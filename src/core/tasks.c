@@ -510,6 +510,11 @@ out:
 
 mt_status tasks_invoke(core_ctx *x)
 {
+    /* graceful stop (mt_core_drain): no new work; the task stays approved */
+    if (atomic_load(&x->core->draining))
+        return mt_err_set(x->err, MT_EUNAVAIL,
+                          "the server is shutting down and accepts no new tasks; invoke the "
+                          "task again once it has restarted");
     task_row t;
     mt_status rc = load_visible(x, false, &t);
     if (rc)

@@ -46,6 +46,7 @@
 
 #include "mt_http_head.h"
 #include "mt_log.h"
+#include "mt_sdnotify.h"
 #include "mt_util.h"
 
 /* ------------------------------------------------------------------------ */
@@ -196,6 +197,14 @@ struct mt_gateway {
     void *on_hup_ctx;
     struct event *reject_ev;
     struct event *grace_ev;
+    struct event *drain_ev; /* drain phase: polls drained() */
+    struct event *watchdog_ev; /* WATCHDOG=1 every half WatchdogSec (mt_sdnotify) */
+    void (*drain)(void *ctx);
+    bool (*drained)(void *ctx);
+    void *drain_ctx;
+    unsigned drain_grace_ms;
+    int64_t drain_deadline_ms;
+    bool draining; /* drain phase begun (services refuse new tasks) */
     int stop_pipe[2];
     atomic_int stop_requested;
 
@@ -1804,6 +1813,57 @@ static void gw_begin_shutdown(mt_gateway *gw)
     evtimer_add(gw->grace_ev, &tv);
 }
 
+/* Drain phase: every 100 ms until the services are drained or the grace
+ * period is over, then the shutdown proper. */
+static void gw_drain_poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    mt_gateway *gw = arg;
+    if (gw->stopping)
+        return;
+    bool done = gw->drained(gw->drain_ctx);
+    if (done || mt_mono_ms() >= gw->drain_deadline_ms) {
+        if (done)
+            mt_info("mesatee: no task running; stopping");
+        else
+            mt_warn("mesatee: the grace period (%u ms) is over with tasks still running; "
+                    "stopping them (they go back to the queue)",
+                    gw->drain_grace_ms);
+        gw_begin_shutdown(gw);
+        return;
+    }
+    struct timeval tv = {0, 100 * 1000};
+    evtimer_add(gw->drain_ev, &tv);
+}
+
+/* systemd's watchdog: pinged from the loop, so only a live loop pings. */
+static void gw_watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    mt_sdnotify_watchdog();
+}
+
+/* First stop request: the drain phase when configured, else the shutdown. */
+static void gw_begin_stop(mt_gateway *gw)
+{
+    if (gw->stopping || gw->draining)
+        return;
+    if (!gw->drain_ev) {
+        gw_begin_shutdown(gw);
+        return;
+    }
+    gw->draining = true;
+    mt_info("mesatee: stopping: no new tasks; waiting up to %u ms for the running ones (a "
+            "second SIGTERM stops at once)",
+            gw->drain_grace_ms);
+    gw->drain(gw->drain_ctx);
+    gw->drain_deadline_ms = mt_mono_ms() + gw->drain_grace_ms;
+    gw_drain_poll_cb(-1, 0, gw);
+}
+
 static void gw_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
     mt_gateway *gw = arg;
@@ -1811,14 +1871,23 @@ static void gw_stop_cb(evutil_socket_t fd, short what, void *arg)
     while (read(fd, buf, sizeof buf) > 0) {
     }
     if (atomic_load(&gw->stop_requested))
-        gw_begin_shutdown(gw);
+        gw_begin_stop(gw);
 }
 
 static void gw_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     mt_gateway *gw = arg;
     mt_info("mesatee: received %s", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    gw_begin_shutdown(gw);
+    if (gw->draining || gw->stopping) {
+        /* second signal: no more waiting (running tasks go back to the queue) */
+        mt_warn("mesatee: second stop signal: stopping at once");
+        if (gw->drain_ev)
+            evtimer_del(gw->drain_ev);
+        gw_begin_shutdown(gw);
+        event_base_loopbreak(gw->base);
+        return;
+    }
+    gw_begin_stop(gw);
 }
 
 void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n)
@@ -2023,19 +2092,23 @@ static void gw_sighup_cb(evutil_socket_t sig, short what, void *arg)
     mt_gateway *gw = arg;
     if (gw->stopping)
         return;
+    mt_sdnotify_reloading(); /* systemd: RELOADING=1 ... READY=1 */
     if (gw->on_hup) {
         mt_info("mesatee: received SIGHUP: reloading the configuration");
         gw->on_hup(gw->on_hup_ctx);
     }
-    if (!gw->reload)
-        return;
-    mt_info("mesatee: received SIGHUP: reloading the TLS identity");
-    mt_err err;
-    mt_err_clear(&err);
-    if (mt_gateway_reload_identity(gw, &err) != MT_OK)
-        mt_error("mesatee: TLS identity reload failed, keeping the current one: %s", err.msg);
-    else
-        mt_info("mesatee: TLS identity reloaded (new connections use it; open ones keep theirs)");
+    if (gw->reload) {
+        mt_info("mesatee: received SIGHUP: reloading the TLS identity");
+        mt_err err;
+        mt_err_clear(&err);
+        if (mt_gateway_reload_identity(gw, &err) != MT_OK)
+            mt_error("mesatee: TLS identity reload failed, keeping the current one: %s",
+                     err.msg);
+        else
+            mt_info("mesatee: TLS identity reloaded (new connections use it; open ones keep "
+                    "theirs)");
+    }
+    mt_sdnotify_ready("reloaded");
 }
 
 static mt_status gw_bind(mt_gateway *gw, const char *listen, mt_err *err)
@@ -2119,6 +2192,12 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     gw->handle_signals = cfg->handle_signals;
     gw->on_hup = cfg->on_hup;
     gw->on_hup_ctx = cfg->on_hup_ctx;
+    if (cfg->drain && cfg->drained) {
+        gw->drain = cfg->drain;
+        gw->drained = cfg->drained;
+        gw->drain_ctx = cfg->drain_ctx;
+        gw->drain_grace_ms = cfg->drain_grace_ms;
+    }
     snprintf(gw->level, sizeof gw->level, "%s", cfg->level ? cfg->level : "none");
     unsigned timeout = cfg->timeout_seconds ? cfg->timeout_seconds : GW_DEFAULT_TIMEOUT_S;
     mt_status st = MT_OK;
@@ -2157,6 +2236,10 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         gw->done_ev = event_new(gw->base, gw->done_pipe[0], EV_READ | EV_PERSIST, gw_done_cb, gw);
         gw->reject_ev = event_new(gw->base, -1, 0, gw_reject_cb, gw);
         gw->grace_ev = evtimer_new(gw->base, gw_grace_cb, gw);
+        if (gw->drain)
+            gw->drain_ev = evtimer_new(gw->base, gw_drain_poll_cb, gw);
+        if (mt_sdnotify_watchdog_usec())
+            gw->watchdog_ev = event_new(gw->base, -1, EV_PERSIST, gw_watchdog_cb, gw);
         if (gw->renew_interval_s)
             gw->renew_ev = event_new(gw->base, -1, EV_PERSIST, gw_renew_cb, gw);
         if (gw->handle_signals) {
@@ -2167,8 +2250,15 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         }
     }
     struct timeval renew_tv = {(time_t)gw->renew_interval_s, 0};
+    unsigned long long wd_half = mt_sdnotify_watchdog_usec() / 2;
+    if (wd_half < 1000)
+        wd_half = 1000; /* never a zero-timeout persistent timer */
+    struct timeval watchdog_tv = {(time_t)(wd_half / 1000000),
+                                  (suseconds_t)(wd_half % 1000000)};
     if (!gw->http || !gw->stop_ev || !gw->done_ev || event_add(gw->done_ev, NULL) != 0 ||
-        !gw->reject_ev || !gw->grace_ev ||
+        !gw->reject_ev || !gw->grace_ev || (gw->drain && !gw->drain_ev) ||
+        (mt_sdnotify_watchdog_usec() &&
+         (!gw->watchdog_ev || event_add(gw->watchdog_ev, &watchdog_tv) != 0)) ||
         (gw->renew_interval_s && (!gw->renew_ev || event_add(gw->renew_ev, &renew_tv) != 0)) ||
         (gw->handle_signals && (!gw->sigterm_ev || !gw->sigint_ev)) ||
         event_add(gw->stop_ev, NULL) != 0 ||
@@ -2241,7 +2331,7 @@ mt_status mt_gateway_run(mt_gateway *gw, mt_err *err)
         mt_warn("mesatee: security level none: no TEE protection; the host can read keys and "
                 "data in memory. Use --level soft (or a hardware TEE) outside of testing");
     if (atomic_load(&gw->stop_requested))
-        gw_begin_shutdown(gw);
+        gw_begin_stop(gw);
     int rc = gw->stopping && gw->in_flight == 0 ? 0 : event_base_dispatch(gw->base);
     gw->loop_done = true;
     gw->stopping = true;
@@ -2284,6 +2374,10 @@ void mt_gateway_free(mt_gateway *gw)
         event_free(gw->sighup_ev);
     if (gw->grace_ev)
         event_free(gw->grace_ev);
+    if (gw->drain_ev)
+        event_free(gw->drain_ev);
+    if (gw->watchdog_ev)
+        event_free(gw->watchdog_ev);
     if (gw->renew_ev)
         event_free(gw->renew_ev);
     if (gw->reject_ev)

@@ -27,7 +27,9 @@
  * threads (slow_threads of them, slow_queue waiting at most).
  * With handle_signals, SIGHUP reloads the TLS identity (config.reload).
  * The gateway ignores SIGPIPE for the whole process (writes to closed sockets
- * must fail with EPIPE, not kill the daemon). */
+ * must fail with EPIPE, not kill the daemon).
+ * Under systemd's watchdog (WatchdogSec=, mt_sdnotify_watchdog_usec) the
+ * event loop sends WATCHDOG=1 every half interval. */
 #ifndef MT_GATEWAY_H
 #define MT_GATEWAY_H
 
@@ -126,6 +128,16 @@ typedef struct mt_gateway_config {
      * configuration reload; NULL = none), then reloads the identity (reload). */
     void (*on_hup)(void *ctx);
     void *on_hup_ctx;
+    /* Graceful stop of the services (optional; drain and drained both or
+     * neither). At the first stop request (SIGTERM/SIGINT or mt_gateway_stop)
+     * the loop calls drain(drain_ctx) and goes on serving, polling
+     * drained(drain_ctx) every 100 ms, until it is true or drain_grace_ms
+     * passed; then it stops as mt_gateway_run says. A second SIGTERM or
+     * SIGINT during that time stops at once. Both run on the gateway's thread. */
+    void (*drain)(void *ctx);
+    bool (*drained)(void *ctx);
+    void *drain_ctx;
+    unsigned drain_grace_ms;
 } mt_gateway_config;
 
 typedef struct mt_gateway mt_gateway;
@@ -140,9 +152,10 @@ const char *mt_gateway_url(const mt_gateway *gw);
 /* The bound TCP port. */
 unsigned mt_gateway_port(const mt_gateway *gw);
 
-/* Serves until mt_gateway_stop (or a signal, if enabled), then stops
- * accepting, lets in-flight responses finish (grace period) and closes all
- * connections. Returns MT_OK after a graceful stop. */
+/* Serves until mt_gateway_stop (or a signal, if enabled), then (after the
+ * drain phase, when configured) stops accepting, lets in-flight responses
+ * finish (grace period) and closes all connections. Returns MT_OK after a
+ * graceful stop. */
 mt_status mt_gateway_run(mt_gateway *gw, mt_err *err);
 
 /* Asks a running (or about to run) gateway to stop. Async-signal-safe and

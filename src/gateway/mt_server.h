@@ -5,9 +5,14 @@
  * /healthz, /readyz and /metrics are served here.
  *
  * mt_server_run blocks until SIGTERM or SIGINT (or mt_server_stop), then shuts
- * down gracefully: stops accepting, lets in-flight requests finish (5 s at
- * most), stops the scheduler (killing running workers, whose tasks are
- * re-queued or failed at next start), closes the store.
+ * down gracefully in two phases: first it refuses new tasks (invoke: 503;
+ * /readyz: 503; other requests are served) while the running tasks finish,
+ * for shutdown_grace_s at most; then it stops accepting, lets in-flight
+ * requests finish (5 s at most), stops the scheduler (killing the workers
+ * still running, whose tasks go back to the queue: mt_core_close) and closes
+ * the store. A second SIGTERM/SIGINT skips the waiting.
+ * Under systemd (NOTIFY_SOCKET) it sends READY=1 once listening and
+ * STOPPING=1 when the stop begins (mt_sdnotify.h).
  * At start it writes <data-dir>/tls/server-cert.pem (the certificate clients
  * pin) and <data-dir>/server.url ("https://127.0.0.1:PORT", useful with port 0).
  * TLS identity (mt_tls_id.h): at level none a stable key and certificate kept
@@ -32,6 +37,10 @@ typedef struct mt_server_config {
      * evidence every cert_renew_s seconds; 0 = default (3600), < 0 = never.
      * Level none never renews (clients pin its certificate). */
     long long cert_renew_s;
+    /* Graceful stop: how long running tasks may go on after SIGTERM before
+     * their workers are killed and the tasks requeued; 0 = default (30),
+     * < 0 = no wait. */
+    long long shutdown_grace_s;
     /* Separate executor role (docs/design.md "Separate roles"): when
      * remote_executors is set the daemon runs no task itself; it serves the
      * executor API (mt_executor_api.h) on executor_listen (NULL =

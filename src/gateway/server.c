@@ -12,6 +12,7 @@
 #include "mt_gateway.h"
 #include "mt_log.h"
 #include "mt_tls_id.h"
+#include "mt_sdnotify.h"
 #include "mt_util.h"
 
 /* The running gateway, for mt_server_stop. g_stoppers counts mt_server_stop
@@ -91,6 +92,29 @@ static mt_status renew_identity(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *
 }
 
 #define DEFAULT_CERT_RENEW_S 3600
+#define DEFAULT_SHUTDOWN_GRACE_S 30
+
+/* Graceful stop (mt_gateway_config.drain): refuse new tasks, tell systemd,
+ * then wait for the running ones (drained). */
+static int64_t g_last_running = -2; /* last count put in STATUS= */
+
+static void srv_drain(void *ctx)
+{
+    mt_sdnotify_stopping("stopping: no new tasks, waiting for the running ones");
+    g_last_running = -2;
+    mt_core_drain(ctx);
+}
+
+static bool srv_drained(void *ctx)
+{
+    int64_t n = mt_core_tasks_running(ctx);
+    if (n != g_last_running && n > 0) {
+        mt_info("stopping: %lld task(s) still running", (long long)n);
+        mt_sdnotify_status("stopping: %lld task(s) still running", (long long)n);
+    }
+    g_last_running = n;
+    return n == 0;
+}
 
 /* The server's TLS identity: the operator's files, the stable level-none
  * identity in the data directory, or a fresh RA-TLS one (mt_tls_id.h). */
@@ -259,6 +283,13 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .metrics_token = cfg->metrics_token,
         .on_hup = cfg->reload,
         .on_hup_ctx = cfg->reload_ctx,
+        .drain = srv_drain,
+        .drained = srv_drained,
+        .drain_ctx = core,
+        .drain_grace_ms = cfg->shutdown_grace_s < 0 ? 0
+                          : cfg->shutdown_grace_s == 0 ? DEFAULT_SHUTDOWN_GRACE_S * 1000u
+                          : cfg->shutdown_grace_s > 86400 ? 86400u * 1000u
+                                                          : (unsigned)cfg->shutdown_grace_s * 1000u,
     };
     if (strcmp(mt_tee_level(tee), "none") != 0 && cfg->cert_renew_s >= 0) {
         gcfg.renew = renew_identity;
@@ -282,7 +313,14 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     atomic_store(&g_gw, gw);
     if (atomic_load(&g_stop_requested))
         mt_gateway_stop(gw);
+    {
+        char status[400];
+        snprintf(status, sizeof status, "serving on %s (level %s)", mt_gateway_url(gw),
+                 mt_tee_level(tee));
+        mt_sdnotify_ready(status); /* the socket listens since mt_gateway_new */
+    }
     st = mt_gateway_run(gw, err);
+    mt_sdnotify_stopping("stopping: closing the store"); /* also after a failed loop */
     atomic_store(&g_gw, NULL);
     g_core = NULL;
     while (atomic_load(&g_stoppers) > 0) {

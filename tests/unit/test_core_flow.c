@@ -288,20 +288,57 @@ static void test_echo_fail_and_cancel_running(void **state)
     assert_string_equal(st, "canceled");
     free(st);
 
-    /* shutdown while running: the task fails with a clear reason */
+    /* graceful stop, first phase (drain): invoke is refused with 503 and
+     * the task stays approved; the running task goes on */
     char t4[33];
     run_slotless(&e, admin, bare, "{}", t4);
     st = wait_status(&e, admin, t4, "running", 10000);
     assert_string_equal(st, "running");
     free(st);
+    assert_int_equal(treqf(&e, "POST", "/v1/tasks", admin, &o,
+                           "{\"function_id\":\"%s\",\"arguments\":{}}", bare),
+                     201);
+    char t5[33];
+    snprintf(t5, sizeof t5, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    post_ok(&e, admin, "approve", t5, NULL);
+    mt_core_drain(e.core);
+    assert_int_equal(mt_core_tasks_running(e.core), 1);
+    snprintf(path, sizeof path, "/v1/tasks/%s/invoke", t5);
+    assert_int_equal(treq(&e, "POST", path, admin, NULL, &o), 503);
+    assert_string_equal(terr_code(o), "unavailable");
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(o, "error"), "message")),
+               "shutting down"));
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s", t5);
+    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "approved");
+    json_decref(o);
+    assert_int_equal(treq(&e, "GET", "/readyz", NULL, NULL, &o), 503);
+    json_decref(o);
+    /* stop while running (after the grace period): the worker is killed and
+     * the task goes back to the queue, outcome empty, MACs valid */
     tenv_close_core(&e);
     tenv_open_core(&e);
     snprintf(path, sizeof path, "/v1/tasks/%s", t4);
     char *admin2 = tlogin(&e, "admin", ADMIN_PW);
     assert_int_equal(treq(&e, "GET", path, admin2, NULL, &o), 200);
-    assert_string_equal(jstr(o, "status"), "failed");
-    assert_non_null(strstr(jstr(o, "failure_reason"), "daemon"));
+    assert_string_equal(jstr(o, "status"), "staged");
+    json_t *fr = json_object_get(o, "failure_reason");
+    assert_true(!fr || json_is_null(fr));
     json_decref(o);
+    assert_int_equal(mt_core_tasks_running(e.core), 0);
+    /* after the restart it runs again (the claim re-verifies its binding
+     * and approvals) and can be canceled as usual */
+    assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
+    st = wait_status(&e, admin2, t4, "running", 10000);
+    assert_string_equal(st, "running");
+    free(st);
+    post_ok(&e, admin2, "cancel", t4, NULL);
+    st = wait_status(&e, admin2, t4, "canceled", 10000);
+    assert_string_equal(st, "canceled");
+    free(st);
     free(admin);
     free(admin2);
     tenv_free(&e);

@@ -1,0 +1,10 @@
+# Process life (issue 9): graceful stop with a grace period and requeue, task
+# wait exit codes, the systemd unit and the sd_notify protocol (docs/service.md).
+foreach(t it_graceful_stop it_graceful_stop_remote)
+  add_test(NAME ${t} COMMAND bash ${MT_TEST_DIR}/integration/${t}.sh)
+  set_tests_properties(${t} PROPERTIES
+    ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 600)
+endforeach()
+add_test(NAME it_systemd COMMAND bash ${MT_TEST_DIR}/integration/it_systemd.sh)
+set_tests_properties(it_systemd PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
