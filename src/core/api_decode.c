@@ -373,7 +373,7 @@ void dec_function_free(dec_function *d)
 
 static mt_status fn_args(const json_t *root, dec_function *d, mt_err *err)
 {
-    static const char *const keys[] = {"name", "default", "overridable", NULL};
+    static const char *const keys[] = {"name", "default", "overridable", "type", NULL};
     json_t *arr;
     mt_status rc = mt_json_array_opt(root, "arguments", DEC_MAX_SLOTS, &arr, err);
     if (rc || !arr)
@@ -388,8 +388,15 @@ static mt_status fn_args(const json_t *root, dec_function *d, mt_err *err)
         if ((rc = mt_json_only_keys(v, keys, err)) ||
             (rc = mt_json_str(v, "name", 64, &a->name, err)) ||
             (rc = mt_json_str_opt(v, "default", DEC_MAX_ARG_VALUE, &a->dflt, "", err)) ||
-            (rc = mt_json_bool_opt(v, "overridable", &a->overridable, false, err)))
+            (rc = mt_json_bool_opt(v, "overridable", &a->overridable, false, err)) ||
+            (rc = mt_json_str_opt(v, "type", 16, &a->type, NULL, err)))
             return item_err(err, rc, "arguments", i);
+        if (a->type && strcmp(a->type, "string") && strcmp(a->type, "integer") &&
+            strcmp(a->type, "number") && strcmp(a->type, "boolean"))
+            return mt_err_set(err, MT_EINVAL,
+                              "field 'arguments' item %zu: type must be string, integer, number "
+                              "or boolean",
+                              i);
         if (!dec_slot_name_valid(a->name))
             return mt_err_set(err, MT_EINVAL,
                               "field 'arguments' item %zu: name must match [A-Za-z0-9_]{1,64}", i);
@@ -563,9 +570,14 @@ fail:
 json_t *dec_function_args_json(const dec_function *d)
 {
     json_t *a = json_array();
-    for (size_t i = 0; a && i < d->n_args; i++)
-        json_array_append_new(a, json_pack("{s:s, s:s, s:b}", "name", d->args[i].name, "default",
-                                           d->args[i].dflt, "overridable", d->args[i].overridable));
+    for (size_t i = 0; a && i < d->n_args; i++) {
+        json_t *o = json_pack("{s:s, s:s, s:b}", "name", d->args[i].name, "default",
+                              d->args[i].dflt, "overridable", d->args[i].overridable);
+        /* only when declared: rows of untyped functions keep their exact text */
+        if (o && d->args[i].type)
+            json_object_set_new(o, "type", json_string(d->args[i].type));
+        json_array_append_new(a, o);
+    }
     return a;
 }
 

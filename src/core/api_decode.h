@@ -109,6 +109,7 @@ void dec_fusion_new_free(dec_fusion_new *d);
 typedef struct dec_fn_arg {
     const char *name, *dflt;
     bool overridable;
+    const char *type; /* wasm functions: "string", "integer", "number", "boolean"; NULL = any */
 } dec_fn_arg;
 typedef struct dec_fn_slot {
     const char *name, *description;

@@ -53,7 +53,8 @@ mt_status fn_schema_check_task(core_ctx *x, const core_function *fn, const json_
     mt_err e;
     mt_err_clear(&e);
     if (mt_bschema_check_args(s, args, true, &e) ||
-        mt_bschema_check_slots(s, args, fn->inputs, fn->outputs, &e))
+        mt_bschema_check_slots(s, args, fn->inputs, fn->outputs, &e) ||
+        (s->open_args && mt_bschema_check_typed(fn->arguments, args, &e)))
         return field_err(x->err, "arguments", &e);
     return MT_OK;
 }

@@ -311,16 +311,23 @@ mt_status mt_bschema_check_value(const mt_barg *a, const char *v, mt_err *err)
     }
     case MT_BARG_INT: {
         int64_t x;
-        if (!parse_int(v, &x) || x < a->imin || x > a->imax)
+        if (!parse_int(v, &x) || x < a->imin || x > a->imax) {
+            if (a->imin == INT64_MIN && a->imax == INT64_MAX)
+                return mt_err_set(err, MT_EINVAL, "argument '%s': expected an integer", a->name);
             return mt_err_set(err, MT_EINVAL, "argument '%s': expected an integer from %lld to %lld",
                               a->name, (long long)a->imin, (long long)a->imax);
+        }
         return MT_OK;
     }
     case MT_BARG_NUMBER: {
         double x;
-        if (!parse_number(v, &x) || x < a->dmin || x > a->dmax)
+        if (!parse_number(v, &x) || x < a->dmin || x > a->dmax) {
+            if (isinf(a->dmin) && isinf(a->dmax))
+                return mt_err_set(err, MT_EINVAL, "argument '%s': expected a finite number",
+                                  a->name);
             return mt_err_set(err, MT_EINVAL, "argument '%s': expected a number from %g to %g",
                               a->name, a->dmin, a->dmax);
+        }
         return MT_OK;
     }
     case MT_BARG_BOOL:
@@ -419,6 +426,50 @@ static mt_status check_count(const mt_bschema *s, const char *what, size_t n, ui
                       what, n);
 }
 
+/* A declared type ("string", "integer", "number", "boolean") as an argument
+ * declaration without limits beyond its type; false for another name. */
+static bool declared_type(const char *name, const char *type, mt_barg *out)
+{
+    memset(out, 0, sizeof *out);
+    out->name = name;
+    if (!strcmp(type, "string"))
+        out->type = MT_BARG_STRING;
+    else if (!strcmp(type, "integer")) {
+        out->type = MT_BARG_INT;
+        out->imin = INT64_MIN;
+        out->imax = INT64_MAX;
+    } else if (!strcmp(type, "number")) {
+        out->type = MT_BARG_NUMBER;
+        out->dmin = -HUGE_VAL;
+        out->dmax = HUGE_VAL;
+    } else if (!strcmp(type, "boolean"))
+        out->type = MT_BARG_BOOL;
+    else
+        return false;
+    return true;
+}
+
+mt_status mt_bschema_check_typed(const json_t *decls, const json_t *args, mt_err *err)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(decls, i, d)
+    {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        const char *type = json_string_value(json_object_get(d, "type"));
+        const char *v = json_string_value(json_object_get(args, name ? name : ""));
+        mt_barg a;
+        if (!name || !type || !v)
+            continue;
+        if (!declared_type(name, type, &a))
+            return mt_err_set(err, MT_EINVAL, "argument '%s': unknown declared type", name);
+        mt_status rc = mt_bschema_check_value(&a, v, err);
+        if (rc)
+            return rc;
+    }
+    return MT_OK;
+}
+
 mt_status mt_bschema_check_decl(const mt_bschema *s, const json_t *decls, size_t n_inputs,
                                 size_t n_outputs, mt_err *err)
 {
@@ -438,7 +489,21 @@ mt_status mt_bschema_check_decl(const mt_bschema *s, const json_t *decls, size_t
         if (!name)
             return mt_err_set(err, MT_EINVAL, "%s: argument declaration %zu has no name", s->name,
                               i);
+        const char *type = json_string_value(json_object_get(d, "type"));
         const mt_barg *a = mt_bschema_arg(s, name);
+        if (type && (a || !s->open_args))
+            return mt_err_set(err, MT_EINVAL,
+                              "%s: argument '%s' takes its type from the schema "
+                              "(`mesatee function builtins`); declare no type",
+                              s->name, name);
+        mt_barg typed;
+        if (!a && type) {
+            if ((rc = unknown_arg(s, name, err)))
+                return rc;
+            if (!declared_type(name, type, &typed))
+                return mt_err_set(err, MT_EINVAL, "argument '%s': unknown declared type", name);
+            a = &typed;
+        }
         if (!a) {
             if ((rc = unknown_arg(s, name, err)))
                 return rc;

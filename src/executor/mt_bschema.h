@@ -93,6 +93,13 @@ mt_status mt_bschema_check_args(const mt_bschema *s, const json_t *args, bool co
 mt_status mt_bschema_check_decl(const mt_bschema *s, const json_t *decls, size_t n_inputs,
                                 size_t n_outputs, mt_err *err);
 
+/* Functions with open_args (wasm) may declare a type per argument
+ * ({"name", "type": "string"|"integer"|"number"|"boolean"} in decls): the
+ * defaults are checked by mt_bschema_check_decl, the task's merged values
+ * (args) here. Built-in arguments take their type from the schema (a declared
+ * type is refused). */
+mt_status mt_bschema_check_typed(const json_t *decls, const json_t *args, mt_err *err);
+
 /* Task creation: the merged arguments' slot arguments must name one of the
  * function's declared slots (inputs / outputs: arrays of {"name"}), and with
  * outputs_by_role every output must be named by one of them. */

@@ -139,4 +139,19 @@ if [ -f "$MT_WORK/spin.wasm" ]; then
   [ "$(jget "$S" .metering.fuel_used)" -ge 100000000 ] || fail "spin fuel $(jget "$S" .metering.fuel_used)"
   ok "endless loop stopped after $(jget "$S" .metering.fuel_used) instructions"
 fi
+# declared argument types (issue 9): checked at registration and task creation
+jq '.name = "average-typed" | .arguments = [{name: "min_parties", default: "x", type: "integer"}]' \
+  "$MT_WORK/average.json" > "$MT_WORK/typed.json"
+expect_fail "typed default that is no integer" "argument 'min_parties': expected an integer" \
+  as alice function register --spec "$MT_WORK/typed.json"
+jq '.arguments = [{name: "min_parties", default: "3", overridable: true, type: "integer"}]' \
+  "$MT_WORK/typed.json" > "$MT_WORK/typed2.json"
+FT=$(as alice function register --spec "$MT_WORK/typed2.json")
+expect_fail "typed argument set to a non-integer" "argument 'min_parties': expected an integer" \
+  as alice task create --function "$FT" --arg min_parties=three --input p1=alice
+expect_fail "reserved wasm argument out of range" "argument 'wasm_memory_mb'" \
+  as alice task create --function "$FT" --arg wasm_memory_mb=4096 --input p1=alice
+as alice task create --function "$FT" --arg min_parties=4 --input p1=alice >/dev/null ||
+  fail "a typed argument set right"
+ok "wasm argument types checked at register and task create"
 echo "it_wasm: all checks passed"

@@ -255,12 +255,52 @@ static void test_slots(void **state)
     json_decref(outs);
 }
 
+static void test_wasm_declared_types(void **state)
+{
+    (void)state;
+    mt_err err;
+    const mt_bschema *w = mt_bschema_wasm();
+    json_t *d = obj("[{\"name\":\"top\",\"default\":\"3\",\"overridable\":true,\"type\":"
+                    "\"integer\"},{\"name\":\"rate\",\"default\":\"\",\"overridable\":true,"
+                    "\"type\":\"number\"},{\"name\":\"on\",\"default\":\"true\",\"type\":"
+                    "\"boolean\"},{\"name\":\"free\",\"default\":\"x\"}]");
+    assert_int_equal(mt_bschema_check_decl(w, d, 0, 0, &err), MT_OK);
+    json_t *a = obj("{\"top\":\"7\",\"rate\":\"0.5\",\"on\":\"false\",\"free\":\"y\"}");
+    assert_int_equal(mt_bschema_check_typed(d, a, &err), MT_OK);
+    json_decref(a);
+    a = obj("{\"top\":\"" SECRET "\"}");
+    refused(mt_bschema_check_typed(d, a, &err), &err, "argument 'top': expected an integer");
+    json_decref(a);
+    a = obj("{\"rate\":\"nan\"}");
+    refused(mt_bschema_check_typed(d, a, &err), &err, "argument 'rate': expected a finite number");
+    json_decref(a);
+    a = obj("{\"on\":\"1\"}");
+    refused(mt_bschema_check_typed(d, a, &err), &err, "argument 'on': expected true or false");
+    json_decref(a);
+    json_decref(d);
+    /* a bad typed default, an unknown type */
+    d = obj("[{\"name\":\"top\",\"default\":\"x\",\"type\":\"integer\"}]");
+    refused(mt_bschema_check_decl(w, d, 0, 0, &err), &err, "argument 'top': expected an integer");
+    json_decref(d);
+    d = obj("[{\"name\":\"top\",\"default\":\"x\",\"type\":\"int\"}]");
+    refused(mt_bschema_check_decl(w, d, 0, 0, &err), &err, "unknown declared type");
+    json_decref(d);
+    /* built-in arguments take their type from the schema */
+    d = obj("[{\"name\":\"k\",\"default\":\"2\",\"type\":\"integer\"}]");
+    refused(mt_bschema_check_decl(mt_bschema_find("kmeans"), d, 1, 1, &err), &err,
+            "takes its type from the schema");
+    json_decref(d);
+    d = obj("[{\"name\":\"wasm_fuel\",\"default\":\"2\",\"type\":\"integer\"}]");
+    refused(mt_bschema_check_decl(w, d, 0, 0, &err), &err, "takes its type from the schema");
+    json_decref(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_matches_registry), cmocka_unit_test(test_values_garbage),
         cmocka_unit_test(test_args_objects),           cmocka_unit_test(test_declarations),
-        cmocka_unit_test(test_slots),
+        cmocka_unit_test(test_slots),                  cmocka_unit_test(test_wasm_declared_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,6 +139,18 @@ static void test_function(void **state)
     assert_false(f->public_);
     json_t *a = dec_function_args_json(f);
     assert_int_equal(json_array_size(a), 1);
+    assert_null(json_object_get(json_array_get(a, 0), "type")); /* untyped rows unchanged */
+    json_decref(a);
+    dec_function_free(f);
+    assert_int_equal(dec_function_parse(B("{\"name\":\"p\",\"executor_type\":\"wasm\","
+                                          "\"payload\":\"AGFzbQEAAAA=\",\"arguments\":[{"
+                                          "\"name\":\"n\",\"default\":\"1\",\"type\":"
+                                          "\"integer\"}]}"),
+                                        &LIM, f, &err),
+                     MT_OK);
+    a = dec_function_args_json(f);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(a, 0), "type")),
+                        "integer");
     json_decref(a);
     dec_function_free(f);
     const char *bad[] = {
@@ -151,6 +163,9 @@ static void test_function(void **state)
         "{\"name\":\"p\",\"builtin\":\"psi\",\"inputs\":[\"a\"]}",
         "{\"name\":\"p\",\"builtin\":\"psi\",\"arguments\":[{\"name\":\"k\",\"default\":1}]}",
         "{\"name\":\"p\",\"builtin\":\"psi\",\"usage_quota\":1.5}",
+        /* a declared argument type (wasm functions) is one of four names */
+        "{\"name\":\"p\",\"builtin\":\"psi\",\"arguments\":[{\"name\":\"k\",\"type\":\"int\"}]}",
+        "{\"name\":\"p\",\"builtin\":\"psi\",\"arguments\":[{\"name\":\"k\",\"type\":1}]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (dec_function_parse(B(bad[i]), &LIM, f, &err) != MT_EINVAL)
