@@ -149,6 +149,10 @@ int cli_cmd_executor(cli_ctx *ctx);
 /* The settings text measured at the soft level (serve and measure options). */
 void cli_measured_config(const cli_ctx *ctx, char *out, size_t cap);
 
+/* ---- cmd_admin.c ---- */
+int cli_cmd_backup(cli_ctx *ctx);
+int cli_cmd_restore(cli_ctx *ctx);
+
 /* ---- cmd_attest.c ---- */
 int cli_cmd_attest_show(cli_ctx *ctx);
 int cli_cmd_attest_verify(cli_ctx *ctx);
