@@ -213,32 +213,15 @@ out:
     return rc;
 }
 
-/* The object ids the snapshot references, sorted. */
-static mt_status db_refs(const char *path, refs *out, mt_err *err)
+/* Object ids of the snapshot from sql (one column), sorted. */
+static mt_status db_ids(sqlite3 *db, const char *sql, refs *out, mt_err *err)
 {
     memset(out, 0, sizeof *out);
-    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     mt_status rc = MT_OK;
     size_t cap = 0;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-            SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "SELECT id FROM objects UNION SELECT object_id FROM files WHERE "
-                           "object_id IS NOT NULL UNION SELECT payload_object FROM functions "
-                           "WHERE payload_object IS NOT NULL",
-                           -1, &st, NULL) != SQLITE_OK) {
-        /* a store from before schema 2 has no payload_object */
-        if (db && !st &&
-            sqlite3_prepare_v2(db,
-                               "SELECT id FROM objects UNION SELECT object_id FROM files "
-                               "WHERE object_id IS NOT NULL",
-                               -1, &st, NULL) == SQLITE_OK)
-            goto step;
-        rc = db_fail(db, "cannot read the store snapshot", err);
-        goto out;
-    }
-step:;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot read the store snapshot", err);
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
@@ -266,9 +249,46 @@ step:;
         qsort(out->ids, out->n, sizeof *out->ids, str_cmp);
 out:
     sqlite3_finalize(st);
-    sqlite3_close_v2(db);
     if (rc)
         refs_free(out);
+    return rc;
+}
+
+/* The objects of the snapshot: all it names (*all: copied when present) and
+ * those that must exist (*need: uploaded objects, inputs, written outputs,
+ * wasm modules; an output's object appears only once it is written). */
+static mt_status db_refs(const char *path, refs *all, refs *need, mt_err *err)
+{
+    memset(all, 0, sizeof *all);
+    memset(need, 0, sizeof *need);
+    sqlite3 *db = NULL;
+    mt_status rc;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(db, "cannot open the store snapshot", err);
+        sqlite3_close_v2(db);
+        return rc;
+    }
+    /* a store from before schema 2 has no functions.payload_object */
+    int64_t v = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT max(version) FROM schema_version", -1, &st, NULL) ==
+            SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    const char *fn = v >= 2 ? " UNION SELECT payload_object FROM functions" : "";
+    char q1[512], q2[512];
+    snprintf(q1, sizeof q1, "SELECT id FROM objects UNION SELECT object_id FROM files%s", fn);
+    snprintf(q2, sizeof q2,
+             "SELECT id FROM objects UNION SELECT object_id FROM files WHERE kind <> 'output' "
+             "OR written = 1%s",
+             fn);
+    if ((rc = db_ids(db, q1, all, err)) || (rc = db_ids(db, q2, need, err))) {
+        refs_free(all);
+        refs_free(need);
+    }
+    sqlite3_close_v2(db);
     return rc;
 }
 
@@ -286,10 +306,10 @@ static mt_status fd_read(void *ctx, uint8_t *buf, size_t cap, size_t *got, mt_er
     }
 }
 
-mt_status mt_backup_read_fd(int fd, mt_backup_sink sink, void *ctx, mt_backup_info *info,
+mt_status mt_backup_read_fd(int fd, mt_backup_sink sink, void *sink_ctx, mt_backup_info *info,
                             mt_err *err)
 {
-    return mt_backup_read(fd_read, &fd, sink, ctx, info, err);
+    return mt_backup_read(fd_read, &fd, sink, sink_ctx, info, err);
 }
 
 /* ======================================================================== */
@@ -307,26 +327,26 @@ static mt_status backup_once(const char *data_dir, const char *level, const char
         return mt_err_set(err, MT_ENOTFOUND, "%s has no " MT_BACKUP_DB_NAME " (%s): not a "
                           "mesatee data directory",
                           data_dir, strerror(errno));
-    refs objs = {0};
+    refs objs = {0}, need = {0};
     flist files = {0};
     mt_backup_writer *w = NULL;
     mt_status rc;
-    if ((rc = db_snapshot(dbp, snap, err)) || (rc = db_refs(snap, &objs, err)) ||
+    if ((rc = db_snapshot(dbp, snap, err)) || (rc = db_refs(snap, &objs, &need, err)) ||
         (rc = walk(data_dir, "", 0, &objs, &files, err)) ||
         (rc = flist_add(&files, MT_BACKUP_DB_NAME, snap, err)))
         goto out;
     qsort(files.f, files.n, sizeof *files.f, bfile_cmp);
     /* every object of the snapshot must be there */
-    for (size_t i = 0, j = 0; i < objs.n; i++) {
+    for (size_t i = 0, j = 0; i < need.n; i++) {
         char want[16 + MT_ID_LEN];
-        snprintf(want, sizeof want, "objects/%s", objs.ids[i]);
+        snprintf(want, sizeof want, "objects/%s", need.ids[i]);
         while (j < files.n && strcmp(files.f[j].rel, want) < 0)
             j++;
         if (j == files.n || strcmp(files.f[j].rel, want)) {
             rc = mt_err_set(err, MT_ECONFLICT,
                             "object %s of the store is missing from %s/objects (deleted while "
                             "the backup ran, or lost)",
-                            objs.ids[i], data_dir);
+                            need.ids[i], data_dir);
             goto out;
         }
     }
@@ -373,6 +393,7 @@ out:
     mt_backup_writer_free(w);
     flist_free(&files);
     refs_free(&objs);
+    refs_free(&need);
     return rc;
 }
 

@@ -346,12 +346,25 @@ mt_status mt_backup_read(mt_backup_read_fn rd, void *rd_ctx, mt_backup_sink sink
         goto out;
     }
     uint8_t h[21 + 15];
-    if ((rc = r_exact(&r, h, 21, "the header")))
+    size_t mgot = 0;
+    if ((rc = rd(rd_ctx, h, 8, &mgot, err)))
         goto out;
-    if (memcmp(h, MT_BACKUP_MAGIC, 8)) {
+    while (mgot < 8) { /* a short read is not yet the end */
+        size_t k = 0;
+        if ((rc = rd(rd_ctx, h + mgot, 8 - mgot, &k, err)))
+            goto out;
+        if (k == 0 || k > 8 - mgot)
+            break;
+        mgot += k;
+    }
+    if (mgot < 8 || memcmp(h, MT_BACKUP_MAGIC, 8)) {
         rc = mt_err_set(err, MT_EINVAL, "not a mesatee backup (no MTBACKUP header)");
         goto out;
     }
+    EVP_DigestUpdate(r.all, h, 8);
+    r.off = 8;
+    if ((rc = r_exact(&r, h + 8, 13, "the header")))
+        goto out;
     inf.version = (uint32_t)get_be(h + 8, 4);
     if (inf.version != MT_BACKUP_VERSION) {
         rc = mt_err_set(err, MT_EINVAL,

@@ -25,3 +25,9 @@ foreach(t it_wasm_check_slow it_download_stream)
   set_tests_properties(${t} PROPERTIES
     ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
 endforeach()
+# Backup mid-workload, restore into a fresh directory, every party decrypts
+# again (issue 9); at levels none and soft.
+add_test(NAME it_backup COMMAND bash ${MT_TEST_DIR}/integration/it_backup.sh)
+set_tests_properties(it_backup PROPERTIES ENVIRONMENT "${MT_IT_ENV};LEVEL=none" TIMEOUT 300)
+add_test(NAME it_backup_soft COMMAND bash ${MT_TEST_DIR}/integration/it_backup.sh)
+set_tests_properties(it_backup_soft PROPERTIES ENVIRONMENT "${MT_IT_ENV};LEVEL=soft" TIMEOUT 300)
