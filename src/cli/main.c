@@ -59,7 +59,10 @@ static const cli_opt o_result[] = {
 static const cli_opt o_audit_list[] = {{"after", true}, {"limit", true}, {NULL, false}};
 static const cli_opt o_key_out[] = {{"out", true}, {NULL, false}};
 static const cli_opt o_audit_verify[] = {
-    {"data-dir", true}, {"checkpoint", true}, {"key-id", true}, {NULL, false}};
+    {"data-dir", true}, {"checkpoint", true}, {"key-id", true},
+    {"export", true}, {NULL, false}};
+static const cli_opt o_audit_export[] = {
+    {"data-dir", true}, {"since", true}, {"out", true}, {NULL, false}};
 static const cli_opt o_audit_cp[] = {{"entries", true}, {"out", true}, {NULL, false}};
 static const cli_opt o_policy_sign[] = {{"key", true}, {NULL, false}};
 static const cli_opt o_attest_ev[] = {
@@ -167,8 +170,12 @@ static const cli_cmd commands[] = {
     {"audit", "checkpoint", cli_cmd_audit_checkpoint, "[--entries N] [--out FILE]",
      "get a signed audit checkpoint (entry count + head hash); --out keeps it", o_audit_cp, 0, 0,
      NT},
+    {"audit", "export", cli_cmd_audit_export, "--data-dir DIR --since SEQ|TIME --out FILE",
+     "export the audit entries from SEQ (or TIME, RFC 3339) on, with the chain anchor "
+     "(offline, on the server's host)",
+     o_audit_export, 0, 0, 0},
     {"audit", "verify", cli_cmd_audit_verify,
-     "[--data-dir DIR] [--checkpoint FILE]... [--key-id HEX]",
+     "[--data-dir DIR] [--checkpoint FILE]... [--key-id HEX] [--export FILE]...",
      "check the audit log against held checkpoints: offline (--data-dir) or via the server",
      o_audit_verify, 0, 0, CLI_ONLINE_UNLESS_DATA_DIR},
     {"attest", "show", cli_cmd_attest_show, "[--server URL]",
@@ -724,7 +731,8 @@ int main(int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     ctx.flags = ctx.cmd->flags;
-    if ((ctx.flags & CLI_ONLINE_UNLESS_DATA_DIR) && !cli_opt_get(&ctx, "data-dir"))
+    if ((ctx.flags & CLI_ONLINE_UNLESS_DATA_DIR) && !cli_opt_get(&ctx, "data-dir") &&
+        !cli_opt_has(&ctx, "export")) /* `audit verify --export` is offline */
         ctx.flags |= CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN;
     if (ctx.flags & (CLI_NEEDS_CLIENT | CLI_NEEDS_CONFIG | CLI_NEEDS_TOKEN))
         rc = resolve_settings(&ctx);
