@@ -21,6 +21,20 @@
 #define MAX_CPS 64
 #define EXPORT_READ_MAX (1u << 30)
 
+#ifdef MT_CLI_HAVE_CORE
+/* Prints o (taken) as one line of JSON on stdout. */
+static void print_json(json_t *o)
+{
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (t)
+        printf("%s\n", t);
+    else
+        fprintf(stderr, "mesatee: out of memory\n");
+    free(t);
+}
+#endif
+
 int cli_cmd_backup(cli_ctx *ctx)
 {
     const char *dir = cli_opt_get(ctx, "data-dir"), *out = cli_opt_get(ctx, "out");
@@ -47,8 +61,9 @@ int cli_cmd_backup(cli_ctx *ctx)
         return cli_fail("backup of %s failed (no file written): %s", dir,
                         err.msg[0] ? err.msg : mt_status_name(st));
     if (ctx->json)
-        printf("{\"out\":\"%s\",\"files\":%u,\"bytes\":%llu,\"level\":\"%s\",\"sha256\":\"%s\"}\n",
-               out, info.entries, (unsigned long long)info.bytes, info.level, info.sha256);
+        print_json(json_pack("{s:s, s:I, s:I, s:s, s:s}", "out", out, "files",
+                             (json_int_t)info.entries, "bytes", (json_int_t)info.bytes, "level",
+                             info.level, "sha256", info.sha256));
     else
         printf("backup written to %s: %u files, %llu bytes, level %s, sha256 %s\n", out,
                info.entries, (unsigned long long)info.bytes, info.level, info.sha256);
@@ -77,9 +92,9 @@ int cli_cmd_restore(cli_ctx *ctx)
     char when[32];
     mt_time_format(info.created, when);
     if (ctx->json)
-        printf("{\"data_dir\":\"%s\",\"files\":%u,\"bytes\":%llu,\"level\":\"%s\","
-               "\"created\":\"%s\",\"sha256\":\"%s\"}\n",
-               dir, info.entries, (unsigned long long)info.bytes, info.level, when, info.sha256);
+        print_json(json_pack("{s:s, s:I, s:I, s:s, s:s, s:s}", "data_dir", dir, "files",
+                             (json_int_t)info.entries, "bytes", (json_int_t)info.bytes, "level",
+                             info.level, "created", when, "sha256", info.sha256));
     else
         printf("restored %u files (%llu bytes) into %s from a backup of %s (level %s); start "
                "`mesatee serve --data-dir %s` at that level\n",
@@ -123,10 +138,10 @@ int cli_cmd_audit_export(cli_ctx *ctx)
         return cli_fail("audit export from %s failed (no file written): %s", dir,
                         err.msg[0] ? err.msg : mt_status_name(st));
     if (ctx->json)
-        printf("{\"out\":\"%s\",\"first\":%llu,\"last\":%llu,\"entries\":%llu,"
-               "\"anchor\":\"%s\",\"head\":\"%s\"}\n",
-               out, (unsigned long long)info.first, (unsigned long long)info.last,
-               (unsigned long long)info.entries, info.anchor, info.head);
+        print_json(json_pack("{s:s, s:I, s:I, s:I, s:s, s:s}", "out", out, "first",
+                             (json_int_t)info.first, "last", (json_int_t)info.last, "entries",
+                             (json_int_t)info.entries, "anchor", info.anchor, "head",
+                             info.head));
     else
         printf("exported audit entries %llu..%llu (%llu) to %s; anchor %s, head %s\n",
                (unsigned long long)info.first, (unsigned long long)info.last,
