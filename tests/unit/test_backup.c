@@ -48,9 +48,8 @@ static blob make_archive(const char *const *names, const char *const *data, size
 
 static const char *const NAMES[] = {"mesatee.db", "objects/00112233445566778899aabbccddeeff",
                                     "sealing.key", "tls/server-cert.pem"};
-static const char *const DATA[] = {"SQLite format 3", "ciphertext bytes", "0123456789abcdef"
-                                                                          "0123456789abcdef",
-                                   ""};
+static const char *const DATA[] = {"SQLite format 3", "ciphertext bytes",
+                                   "0123456789abcdef0123456789abcdef", ""};
 
 static void test_round_trip(void **s)
 {
