@@ -70,9 +70,15 @@ for _ in $(seq 100); do
 done
 [ "$(as alice --output json task show "$T2" | jq -r .status)" = running ] || fail "task T2 did not reach running"
 
-# The online backup, while T2 runs and the server keeps serving.
+# The online backup, while T2 runs and bob keeps writing (outputs registered
+# in a loop: rows and audit entries appended during the snapshot).
+"$B" key generate --out "$MT_WORK/w.key" >/dev/null
+( while :; do as bob file register-output --key "$MT_WORK/w.key" --allow-key-reuse >/dev/null 2>&1 || true; done ) &
+WRITER=$!
+sleep 0.5
 out=$("$B" --output json backup --data-dir "$MT_DATA" --out "$MT_WORK/backup.mtb" --level "$LEVEL") \
-  || fail "backup failed: $out"
+  || { kill $WRITER; fail "backup failed: $out"; }
+kill $WRITER; wait $WRITER 2>/dev/null || true
 [ "$(jget "$out" .level)" = "$LEVEL" ] || fail "backup level: $out"
 [ "$(stat -c %a "$MT_WORK/backup.mtb")" = 600 ] || fail "backup file is not mode 0600"
 ls "$MT_WORK" | grep -q 'backup.mtb.*tmp' && fail "backup left temporary files"
@@ -108,6 +114,11 @@ case $st in failed|staged|running|finished) ok "the in-flight task is known afte
   *) fail "in-flight task T2 is $st after the restore" ;; esac
 expect_fail "a file made after the snapshot is not in the backup" "not" as alice file show "$LATE"
 as bob function show "$FN" >/dev/null || fail "function lost"
+# every file bob sees (incl. those registered during the snapshot) is intact
+for f in $(as bob --output json file list | jq -r '.files[].file_id'); do
+  as bob file show "$f" >/dev/null || fail "file $f of the snapshot does not verify"
+done
+ok "bob's $(as bob --output json file list | jq '.files | length') files (some written during the snapshot) verify"
 # The restored service keeps working.
 T3=$(as alice task create --function "$FN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
 ok "new task $T3 created on the restored server"
