@@ -404,6 +404,21 @@ mt_status mt_backup_create(const char *data_dir, const char *level, const char *
         return mt_err_set(err, MT_EINVAL, "backup needs a data directory and an output file");
     if (!level || !*level)
         level = "unspecified";
+    /* an archive inside the data directory would be copied into the next one */
+    char rd[PATH_MAX], ro[PATH_MAX], od[PATH_MAX];
+    snprintf(od, sizeof od, "%s", out_path);
+    char *slash = strrchr(od, '/');
+    if (slash)
+        *(slash == od ? slash + 1 : slash) = '\0';
+    else
+        snprintf(od, sizeof od, ".");
+    if (realpath(data_dir, rd) && realpath(od, ro)) {
+        size_t l = strlen(rd);
+        if (!strncmp(ro, rd, l) && (ro[l] == '/' || ro[l] == '\0'))
+            return mt_err_set(err, MT_EINVAL,
+                              "write the backup outside the data directory (%s is inside %s)",
+                              out_path, data_dir);
+    }
     char tmp[PATH_MAX], snap[PATH_MAX];
     int fd = -1, sfd = -1;
     if (strlen(out_path) + MT_TMPFILE_EXTRA + 8 >= sizeof tmp)

@@ -152,6 +152,8 @@ expect_fail "backup without --data-dir" "missing --data-dir" "$B" backup --out "
 expect_fail "backup of a directory that is not a data dir" "not a mesatee data directory" \
   "$B" backup --data-dir "$MT_WORK/full" --out "$MT_WORK/x.mtb"
 expect_fail "backup with a bad level" "--level must be" "$B" backup --data-dir "$OLD" --out "$MT_WORK/x.mtb" --level bogus
+expect_fail "backup into the data directory" "outside the data directory" \
+  "$B" backup --data-dir "$OLD" --out "$OLD/objects/b.mtb"
 expect_fail "backup into a missing directory" "" "$B" backup --data-dir "$OLD" --out "$MT_WORK/no/such/x.mtb"
 [ -e "$MT_WORK/x.mtb" ] && fail "a failed backup left a file"
 ok "garbage refused, nothing half-written"
