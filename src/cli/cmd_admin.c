@@ -2,10 +2,12 @@
  * as the user that owns it: `backup`, `restore`, `audit export` and
  * `audit verify --export`. See docs/operations.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -77,14 +79,40 @@ int cli_cmd_backup(cli_ctx *ctx)
 int cli_cmd_restore(cli_ctx *ctx)
 {
     const char *in = cli_opt_get(ctx, "in"), *dir = cli_opt_get(ctx, "data-dir");
+    bool check = cli_opt_has(ctx, "check");
     if (!in || !*in)
         return cli_usage_error(ctx, "missing --in FILE (the backup archive)");
-    if (!dir || !*dir)
+    if (check && dir)
+        return cli_usage_error(ctx, "--check verifies only: give it without --data-dir");
+    if (!check && (!dir || !*dir))
         return cli_usage_error(ctx, "missing --data-dir DIR (a new or empty directory)");
 #ifdef MT_CLI_HAVE_CORE
     mt_err err;
     mt_err_clear(&err);
     mt_backup_info info;
+    if (check) {
+        int fd = open(in, O_RDONLY | O_CLOEXEC);
+        mt_status st = fd < 0 ? mt_err_set(&err, MT_EIO, "cannot open %s: %s", in,
+                                           strerror(errno))
+                              : mt_backup_read_fd(fd, NULL, NULL, &info, &err);
+        if (fd >= 0)
+            close(fd);
+        if (st != MT_OK)
+            return cli_fail("backup %s does not verify: %s", in,
+                            err.msg[0] ? err.msg : mt_status_name(st));
+        char when[32];
+        mt_time_format(info.created, when);
+        if (ctx->json)
+            print_json(json_pack("{s:s, s:b, s:I, s:I, s:s, s:s, s:s}", "in", in, "intact", 1,
+                                 "files", (json_int_t)info.entries, "bytes",
+                                 (json_int_t)info.bytes, "level", info.level, "created", when,
+                                 "sha256", info.sha256));
+        else
+            printf("backup %s intact: %u files, %llu bytes, level %s, made %s, sha256 %s\n",
+                   in, info.entries, (unsigned long long)info.bytes, info.level, when,
+                   info.sha256);
+        return CLI_OK;
+    }
     mt_status st = mt_backup_restore(in, dir, &info, &err);
     if (st != MT_OK)
         return cli_fail("restore of %s failed (nothing written to %s): %s", in, dir,

@@ -76,7 +76,8 @@ static const cli_opt o_tpm_challenge[] = {
 static const cli_opt o_tpm_host[] = {{"tpm2-tcti", true}, {"out", true}, {NULL, false}};
 static const cli_opt o_backup[] = {
     {"data-dir", true}, {"out", true}, {"level", true}, {NULL, false}};
-static const cli_opt o_restore[] = {{"in", true}, {"data-dir", true}, {NULL, false}};
+static const cli_opt o_restore[] = {
+    {"in", true}, {"data-dir", true}, {"check", false}, {NULL, false}};
 
 #define NC (CLI_NEEDS_CLIENT)
 #define NT (CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN)
@@ -215,9 +216,10 @@ static const cli_cmd commands[] = {
     {"backup", NULL, cli_cmd_backup, "--data-dir DIR --out FILE [--level LEVEL]",
      "online snapshot of a data directory into one archive (run on the server's host)",
      o_backup, 0, 0, 0},
-    {"restore", NULL, cli_cmd_restore, "--in FILE --data-dir NEWDIR",
-     "verify a backup archive, then restore it into a new or empty directory", o_restore, 0, 0,
-     0},
+    {"restore", NULL, cli_cmd_restore, "--in FILE (--data-dir NEWDIR | --check)",
+     "verify a backup archive, then restore it into a new or empty directory (--check: only "
+     "verify)",
+     o_restore, 0, 0, 0},
     {"config", "show", cli_cmd_config_show, "", "show the effective settings and their source",
      o_none, 0, 0, CLI_NEEDS_CONFIG},
 };

@@ -90,6 +90,10 @@ as alice task show "$T2" >/dev/null
 mt_stop_server
 kill $PEER 2>/dev/null || true
 
+out=$("$B" --output json restore --in "$MT_WORK/backup.mtb" --check) || fail "restore --check: $out"
+[ "$(jget "$out" .intact)" = true ] && [ "$(jget "$out" .level)" = "$LEVEL" ] || fail "restore --check: $out"
+ok "restore --check verifies the archive and writes nothing"
+
 # Restore into a fresh directory and serve from it.
 OLD=$MT_DATA
 MT_DATA=$MT_WORK/restored/server
@@ -145,6 +149,8 @@ expect_fail "non-empty target" "not empty" "$B" restore --in "$MT_WORK/backup.mt
 mkdir -p "$MT_WORK/empty"
 "$B" restore --in "$MT_WORK/backup.mtb" --data-dir "$MT_WORK/empty" >/dev/null || fail "restore into an empty directory"
 ok "restore into an existing empty directory"
+expect_fail "restore --check of a tampered archive" "does not verify" "$B" restore --in "$MT_WORK/bad.mtb" --check
+expect_fail "restore --check with --data-dir" "verifies only" "$B" restore --in "$MT_WORK/backup.mtb" --check --data-dir "$MT_WORK/g6"
 expect_fail "restore without --in" "missing --in" "$B" restore --data-dir "$MT_WORK/g5"
 expect_fail "restore without --data-dir" "missing --data-dir" "$B" restore --in "$MT_WORK/backup.mtb"
 expect_fail "backup without --out" "missing --out" "$B" backup --data-dir "$OLD"
