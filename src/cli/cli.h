@@ -212,6 +212,18 @@ void cli_serve_reload_init(cli_ctx *ctx, const serve_config *started);
 void cli_serve_reload(void *arg);
 void cli_serve_reload_done(void);
 
+/* ---- cmd_admin.c ---- */
+int cli_cmd_backup(cli_ctx *ctx);
+int cli_cmd_restore(cli_ctx *ctx);
+int cli_cmd_audit_export(cli_ctx *ctx);
+/* `audit verify --export FILE...` (offline; with --data-dir and
+ * --checkpoint as in `audit verify`). */
+int cli_audit_verify_exports(cli_ctx *ctx);
+/* cmd_server.c: the --checkpoint files (at most 64), signatures checked and
+ * held to --key-id. */
+struct mt_audit_checkpoint;
+int cli_load_checkpoints(cli_ctx *ctx, struct mt_audit_checkpoint *cps, int *n);
+
 /* ---- cmd_attest.c ---- */
 int cli_cmd_attest_show(cli_ctx *ctx);
 int cli_cmd_attest_verify(cli_ctx *ctx);

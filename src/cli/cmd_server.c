@@ -316,7 +316,8 @@ static int load_checkpoint(const char *path, mt_audit_checkpoint *cp)
 
 /* Loads every --checkpoint; all must be signed by one key (--key-id when
  * given, else the key of the first). */
-static int load_checkpoints(cli_ctx *ctx, mt_audit_checkpoint *cps, int *n)
+#define load_checkpoints cli_load_checkpoints
+int cli_load_checkpoints(cli_ctx *ctx, mt_audit_checkpoint *cps, int *n)
 {
     const char *files[MAX_CHECKPOINTS];
     *n = cli_opt_all(ctx, "checkpoint", files, MAX_CHECKPOINTS);
@@ -345,6 +346,8 @@ static int load_checkpoints(cli_ctx *ctx, mt_audit_checkpoint *cps, int *n)
 int cli_cmd_audit_verify(cli_ctx *ctx)
 {
     const char *data_dir = cli_opt_get(ctx, "data-dir");
+    if (cli_opt_has(ctx, "export"))
+        return cli_audit_verify_exports(ctx);
     if (!data_dir)
         return cli_audit_verify_online(ctx);
     if (!*data_dir)

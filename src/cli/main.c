@@ -227,6 +227,26 @@ static const cli_opt o_audit_verify[] = {
      true},
     {"key-id", true, 0, "HEX", "key id every checkpoint must be signed by",
      "the first checkpoint's key"},
+    {"export", true, 0, "FILE", "verify an audit export offline (repeat: consecutive "
+     "exports, in order)", "none", true},
+    {NULL, false}};
+static const cli_opt o_audit_export[] = {
+    {"data-dir", true, 'd', "DIR", "the server's data directory", "required"},
+    {"since", true, 0, "SEQ|TIME", "first entry: a sequence number or an RFC 3339 time",
+     "required"},
+    {"out", true, 'o', "FILE", "the export file to write (mode 0600)", "required"},
+    {NULL, false}};
+static const cli_opt o_backup[] = {
+    {"data-dir", true, 'd', "DIR", "the server's data directory", "required"},
+    {"out", true, 'o', "FILE", "the archive to write (atomically, mode 0600)", "required"},
+    {"level", true, 0, "none|soft|tpm2|sev-snp|tdx|sgx", "the server's level, recorded in the "
+     "archive", "none"},
+    {NULL, false}};
+static const cli_opt o_restore[] = {
+    {"in", true, 'i', "FILE", "the backup archive", "required"},
+    {"data-dir", true, 'd', "NEWDIR", "where to restore (must not exist or be empty)",
+     "required unless --check"},
+    {"check", false, 0, NULL, "only verify the archive", "off"},
     {NULL, false}};
 static const cli_opt o_audit_cp[] = {
     {"entries", true, 0, "N", "checkpoint at this entry count", "all entries"},
@@ -399,6 +419,10 @@ static const cli_cmd commands[] = {
     {"audit", "checkpoint", cli_cmd_audit_checkpoint, "",
      "get a signed audit checkpoint (entry count + head hash); --out keeps it", o_audit_cp, 0, 0,
      NT},
+    {"audit", "export", cli_cmd_audit_export, "",
+     "export the audit entries from SEQ (or TIME, RFC 3339) on, with the chain anchor "
+     "(offline, on the server's host)",
+     o_audit_export, 0, 0, 0},
     {"audit", "verify", cli_cmd_audit_verify, "",
      "check the audit log against held checkpoints: offline (--data-dir) or via the server",
      o_audit_verify, 0, 0, CLI_ONLINE_UNLESS_DATA_DIR},
@@ -427,6 +451,13 @@ static const cli_cmd commands[] = {
      o_serve, 0, 0, 0},
     {"policy", "sign", cli_cmd_policy_sign, "POLICY",
      "sign a policy file as an auditor (writes or extends POLICY.sig)", o_policy_sign, 1, 1, 0},
+    {"backup", NULL, cli_cmd_backup, "",
+     "online snapshot of a data directory into one archive (run on the server's host)",
+     o_backup, 0, 0, 0},
+    {"restore", NULL, cli_cmd_restore, "",
+     "verify a backup archive, then restore it into a new or empty directory (--check: only "
+     "verify)",
+     o_restore, 0, 0, 0},
     {"config", "show", cli_cmd_config_show, "",
      "show the effective settings and their source",
      o_none, 0, 0, CLI_NEEDS_CONFIG},
@@ -1074,7 +1105,8 @@ int main(int argc, char **argv)
     if (rc != CLI_OK)
         return rc;
     ctx.flags = ctx.cmd->flags;
-    if ((ctx.flags & CLI_ONLINE_UNLESS_DATA_DIR) && !cli_opt_get(&ctx, "data-dir"))
+    if ((ctx.flags & CLI_ONLINE_UNLESS_DATA_DIR) && !cli_opt_get(&ctx, "data-dir") &&
+        !cli_opt_has(&ctx, "export")) /* `audit verify --export` is offline */
         ctx.flags |= CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN;
     if (ctx.flags & (CLI_NEEDS_CLIENT | CLI_NEEDS_CONFIG | CLI_NEEDS_TOKEN))
         rc = resolve_settings(&ctx);

@@ -46,6 +46,12 @@ static void entry_hash(const char *prev, int64_t seq, int64_t time, const char *
     free(buf);
 }
 
+void audit_entry_hash(const char *prev, int64_t seq, int64_t time, const char *actor,
+                      const char *action, const char *object, int64_t status, char out[65])
+{
+    entry_hash(prev, seq, time, actor, action, object, status, out);
+}
+
 static mt_status entry_mac(const mt_core *c, const char *hash, char out[65], mt_err *err)
 {
     return integ_mac_text(c->audit_key, "mesatee-audit/v1", hash, out, err);

@@ -172,6 +172,10 @@ mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *a
                        const char *object, int status, mt_err *err);
 /* Computes the MAC of every audit entry that has none (migration). */
 mt_status audit_seal_legacy(mt_core *c, sqlite3 *db, mt_err *err);
+/* The hash of one audit entry (the chain's definition, audit.c header);
+ * shared with the export reader (audit_export.c). */
+void audit_entry_hash(const char *prev, int64_t seq, int64_t time, const char *actor,
+                      const char *action, const char *object, int64_t status, char out[65]);
 mt_status audit_checkpoint_handle(core_ctx *x);
 
 /* ---- helpers shared by services -------------------------------------- */

@@ -45,3 +45,13 @@ set_tests_properties(openapi_lint PROPERTIES TIMEOUT 900 SKIP_RETURN_CODE 77)
 # Paging of the list routes through the CLI (issue 9).
 add_test(NAME it_paging COMMAND bash ${MT_TEST_DIR}/integration/it_paging.sh)
 set_tests_properties(it_paging PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# Backup mid-workload, restore into a fresh directory, every party decrypts
+# again (issue 9); at levels none and soft.
+add_test(NAME it_backup COMMAND bash ${MT_TEST_DIR}/integration/it_backup.sh)
+set_tests_properties(it_backup PROPERTIES ENVIRONMENT "${MT_IT_ENV};LEVEL=none" TIMEOUT 300)
+add_test(NAME it_backup_soft COMMAND bash ${MT_TEST_DIR}/integration/it_backup.sh)
+set_tests_properties(it_backup_soft PROPERTIES ENVIRONMENT "${MT_IT_ENV};LEVEL=soft" TIMEOUT 300)
+# Audit retention: probes not chained, `audit export --since`, exports verified
+# offline and chained across the export boundary (issue 9).
+add_test(NAME it_audit_export COMMAND bash ${MT_TEST_DIR}/integration/it_audit_export.sh)
+set_tests_properties(it_audit_export PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
