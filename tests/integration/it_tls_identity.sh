@@ -39,16 +39,16 @@ hostport() { local u; u=$(cat "$MT_DATA/server.url"); echo "${u#https://}"; }
 # ---------------------------------------------------------------- garbage
 usage_fail "--tls-san with a space" "--tls-san: 'bad name' is neither a DNS host name" \
   "$B" serve --data-dir "$W/g1" --tls-san "bad name"
-usage_fail "--tls-san empty" "--tls-san: TLS name" "$B" serve --data-dir "$W/g1" --tls-san ""
+usage_fail "--tls-san empty" "--tls-san has an empty value" "$B" serve --data-dir "$W/g1" --tls-san ""
 usage_fail "--tls-san empty list item" "empty item" "$B" serve --data-dir "$W/g1" --tls-san "a.example,,b.example"
 usage_fail "--tls-san bad address" "'999.1.1.1' is neither" "$B" serve --data-dir "$W/g1" --tls-san 999.1.1.1
 usage_fail "--tls-san label too long" "is neither" "$B" serve --data-dir "$W/g1" --tls-san "$(printf 'a%.0s' {1..64}).example"
-usage_fail "--tls-san control character" "\\x01" "$B" serve --data-dir "$W/g1" --tls-san "$(printf 'a\001b')"
+usage_fail "--tls-san control character" "control character" "$B" serve --data-dir "$W/g1" --tls-san "$(printf 'a\001b')"
 many=(); for i in $(seq 33); do many+=(--tls-san "h$i.example"); done
-usage_fail "33 --tls-san" "at most 32" "$B" serve --data-dir "$W/g1" "${many[@]}"
+usage_fail "33 --tls-san" "more than 32 times" "$B" serve --data-dir "$W/g1" "${many[@]}"
 usage_fail "--tls-cert alone" "go together" "$B" serve --data-dir "$W/g1" --tls-cert /etc/hostname
 usage_fail "--tls-key alone" "go together" "$B" serve --data-dir "$W/g1" --tls-key /etc/hostname
-usage_fail "--tls-cert empty" "need a file name" "$B" serve --data-dir "$W/g1" --tls-cert "" --tls-key x
+usage_fail "--tls-cert empty" "has an empty value" "$B" serve --data-dir "$W/g1" --tls-cert "" --tls-key x
 usage_fail "--tls-cert at level soft" "are for --level none" \
   "$B" serve --data-dir "$W/g1" --level soft --tls-cert a --tls-key b
 [ ! -e "$W/g1" ] || fail "a refused serve created its data directory"
