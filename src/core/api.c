@@ -42,7 +42,7 @@ static const route routes[] = {
     {"GET", "/v1/users/me", true, false, BODY_NONE, TX_READ, auth_user_me},
     {"POST", "/v1/users/{name}/revoke-tokens", true, true, BODY_NONE, TX_WRITE, auth_user_revoke},
     /* user lifecycle (users.c; passwords in auth.c, slow routes); "me" is
-     * matched before {name} and is not a valid new username */
+     * not a valid new username, and {name} never matches it (shadowed) */
     {"POST", "/v1/users/me/password", true, false, BODY_JSON, TX_NONE, auth_password_self},
     {"POST", "/v1/users/{name}/password", true, true, BODY_JSON, TX_NONE, auth_password_reset},
     {"GET", "/v1/users/{name}", true, false, BODY_NONE, TX_READ, users_get},
@@ -104,6 +104,28 @@ static bool match(const char *pattern, const char *path, char *seg, size_t cap)
     return *p == '\0' && *q == '\0';
 }
 
+/* True when r's {id}/{name} segment, seg, is a literal segment of another
+ * route at the same place ("me" in /v1/users/me, "inputs" in
+ * /v1/files/inputs): that path is the literal route's, never r's, so
+ * /v1/users/me is not /v1/users/{name} (each method once in Allow, and
+ * DELETE /v1/users/me is a 405, not a user named "me"). */
+static bool shadowed(const route *r, const char *seg)
+{
+    const char *brace = strchr(r->pattern, '{');
+    if (!brace)
+        return false;
+    size_t pre = (size_t)(brace - r->pattern), n = strlen(seg);
+    for (size_t j = 0; j < N_ROUTES; j++) {
+        const char *p = routes[j].pattern;
+        if (strncmp(p, r->pattern, pre) != 0 || p[pre] == '{')
+            continue;
+        size_t lit = strcspn(p + pre, "/");
+        if (lit == n && !strncmp(p + pre, seg, n))
+            return true;
+    }
+    return false;
+}
+
 /* Finds the route; *path_known tells whether another method matches. */
 static const route *find_route(const char *method, const char *path, char *seg, size_t cap,
                                bool *path_known)
@@ -112,7 +134,7 @@ static const route *find_route(const char *method, const char *path, char *seg, 
     if (!method || !path)
         return NULL;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (!match(routes[i].pattern, path, seg, cap))
+        if (!match(routes[i].pattern, path, seg, cap) || shadowed(&routes[i], seg))
             continue;
         if (!strcmp(routes[i].method, method))
             return &routes[i];
@@ -130,7 +152,7 @@ bool mt_core_route_allow(const char *path, char *out, size_t cap)
     if (!path)
         return false;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (!match(routes[i].pattern, path, seg, sizeof seg))
+        if (!match(routes[i].pattern, path, seg, sizeof seg) || shadowed(&routes[i], seg))
             continue;
         /* a segment that is no id (or no username) names another route's
          * literal path: /v1/files/inputs is not /v1/files/{id} */

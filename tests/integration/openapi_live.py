@@ -177,6 +177,25 @@ def op_of(template, method):
     return item[method.lower()]
 
 
+def check_headers(label, status, resp, hdrs):
+    """The response headers the spec documents: present when required, and
+    their values match the header's schema."""
+    for name, h in resp.get("headers", {}).items():
+        h = resolve(h)
+        v = hdrs.get(name.lower())
+        if v is None:
+            if h.get("required"):
+                FAILS.append(f"{label} ({status}): header {name} is missing")
+            continue
+        schema = resolve(h.get("schema", {}))
+        if schema.get("type") == "integer":
+            v = int(v) if v.isdigit() else v
+        errs = []
+        check(schema, v, f"header {name}", errs)
+        for e in errs:
+            FAILS.append(f"{label} ({status}): {e}")
+
+
 def call(method, template, params=None, want=None, query="", **kw):
     """Sends method on template (with {id}/{name} from params), checks the
     status (want) and the body against the spec. Returns the parsed body."""
@@ -195,6 +214,7 @@ def call(method, template, params=None, want=None, query="", **kw):
                      f"(documented: {sorted(op.get('responses', {}))})")
         return None
     resp = resolve(resp)
+    check_headers(label, status, resp, hdrs)
     content = resp.get("content", {})
     ctype = hdrs.get("content-type", "").split(";")[0].strip()
     if not content:
@@ -418,6 +438,60 @@ def main():
     call("GET", "/v1/audit/checkpoint", token=L, query="entries=99999999", want=409)
     call("GET", "/v1/audit/checkpoint", token=L, query="entries=x", want=400)
 
+    # user lifecycle: show, own password, reset, disable, enable, delete
+    call("GET", "/v1/users/{name}", {"name": "alice"}, token=A, want=200)
+    call("GET", "/v1/users/{name}", {"name": "alice"}, token=L, want=200)
+    call("GET", "/v1/users/{name}", {"name": "bob"}, token=L, want=403)
+    call("GET", "/v1/users/{name}", {"name": "nobody"}, token=A, want=404)
+    call("GET", "/v1/users/{name}", {"name": "alice"}, want=401)
+    call("POST", "/v1/users/me/password", token=L, want=403,
+         body={"old_password": "not-her-password", "new_password": "alice-password-2"})
+    call("POST", "/v1/users/me/password", token=L, want=400,
+         body={"old_password": "alice-password-1", "new_password": "short"})
+    call("POST", "/v1/users/me/password", token=L, want=200,
+         body={"old_password": "alice-password-1", "new_password": "alice-password-2"})
+    call("GET", "/v1/users/me", token=L, want=200)  # this request's token stays valid
+    call("POST", "/v1/auth/login", body={"username": "alice", "password": "alice-password-2"}, want=200)
+    call("POST", "/v1/users/{name}/password", {"name": "carol"}, token=A, want=200,
+         body={"password": "carol-password-2"})
+    call("POST", "/v1/users/{name}/password", {"name": "carol"}, token=A, want=400,
+         body={"password": "short"})
+    call("POST", "/v1/users/{name}/password", {"name": "carol"}, token=L, want=403,
+         body={"password": "carol-password-3"})
+    call("POST", "/v1/users/{name}/password", {"name": "nobody"}, token=A, want=404,
+         body={"password": "nobody-password"})
+    C = call("POST", "/v1/auth/login", body={"username": "carol", "password": "carol-password-2"},
+             want=200)["token"]
+    call("POST", "/v1/users/{name}/disable", {"name": "carol"}, token=L, want=403)
+    call("POST", "/v1/users/{name}/disable", {"name": "admin"}, token=A, want=409)
+    call("POST", "/v1/users/{name}/disable", {"name": "nobody"}, token=A, want=404)
+    dis = call("POST", "/v1/users/{name}/disable", {"name": "carol"}, token=A, want=200)
+    need(dis and dis["tokens_revoked"] == 1, f"disable carol: {dis}")
+    call("GET", "/v1/users/me", token=C, want=401)
+    call("POST", "/v1/auth/login", body={"username": "carol", "password": "carol-password-2"}, want=401)
+    call("POST", "/v1/users/{name}/enable", {"name": "carol"}, token=L, want=403)
+    call("POST", "/v1/users/{name}/enable", {"name": "nobody"}, token=A, want=404)
+    call("POST", "/v1/users/{name}/enable", {"name": "carol"}, token=A, want=200)
+    cu = call("GET", "/v1/users/{name}", {"name": "carol"}, token=A, want=200)
+    need(cu and cu["state"] == "active", f"carol after enable: {cu}")
+    call("DELETE", "/v1/users/{name}", {"name": "carol"}, token=L, want=403)
+    call("DELETE", "/v1/users/{name}", {"name": "admin"}, token=A, want=409)
+    call("DELETE", "/v1/users/{name}", {"name": "carol"}, token=A, want=200)
+    call("DELETE", "/v1/users/{name}", {"name": "carol"}, token=A, want=404)
+    call("POST", "/v1/users/{name}/enable", {"name": "carol"}, token=A, want=409)
+    call("POST", "/v1/users/{name}/disable", {"name": "carol"}, token=A, want=409)
+    call("POST", "/v1/users/{name}/password", {"name": "carol"}, token=A, want=404,
+         body={"password": "carol-password-4"})
+    # "me" is the caller, never a user named "me"
+    status, _, _ = request("POST", "/v1/users/me/disable", token=A)
+    need(status == 404, f"POST /v1/users/me/disable: status {status}, expected 404")
+
+    # built-in functions and their argument schemas
+    bi = call("GET", "/v1/builtins", token=L, want=200)
+    need(bi and {"echo", "psi"} <= {b.get("name") for b in bi["builtins"]},
+         f"GET /v1/builtins: {bi}")
+    call("GET", "/v1/builtins", want=401)
+
     # logout last
     call("POST", "/v1/auth/logout", token=B, want=200)
     call("POST", "/v1/auth/logout", token=B, want=401)
@@ -432,6 +506,9 @@ def main():
             got = sorted(x.strip() for x in hdrs.get("allow", "").split(",") if x.strip())
             need(status == 405, f"{m} {path}: status {status}, expected 405")
             need(got == allowed, f"{m} {path}: Allow {hdrs.get('allow')!r}, expected {allowed}")
+            check_headers(f"{m} {path}", 405,
+                          {"headers": {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}}},
+                          hdrs)
             errs = []
             try:
                 check({"$ref": "#/components/schemas/Error"}, json.loads(payload), "body", errs)
@@ -439,6 +516,11 @@ def main():
                 errs.append("body is not JSON")
             for e in errs:
                 FAILS.append(f"{m} {path} (405): {e}")
+
+    # /v1/users/me is no /v1/users/{name}: DELETE there is a 405 naming GET once
+    status, hdrs, _ = request("DELETE", "/v1/users/me", token=A)
+    need(status == 405 and hdrs.get("allow") == "GET",
+         f"DELETE /v1/users/me: {status}, Allow {hdrs.get('allow')!r}, expected 405 and 'GET'")
 
     # every operation of the spec was exercised: a success and an error
     for template, item in SPEC["paths"].items():

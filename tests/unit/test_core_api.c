@@ -1498,6 +1498,35 @@ static void test_slow_routes(void **state)
         assert_false(mt_core_route_is_slow(fast[i][0], fast[i][1]));
 }
 
+/* Allow names each method of a path once and only the path's own: a
+ * literal segment ("me", "inputs") is never a {name} or {id} (issue 9). */
+static void test_route_allow(void **state)
+{
+    (void)state;
+    const char *want[][2] = {
+        {"/v1/users/me", "GET"},
+        {"/v1/users/me/password", "POST"},
+        {"/v1/users/alice", "GET, DELETE"},
+        {"/v1/users/alice/password", "POST"},
+        {"/v1/users/alice/disable", "POST"},
+        {"/v1/users", "POST, GET"},
+        {"/v1/files/inputs", "POST"},
+        {"/v1/files/0123456789abcdef0123456789abcdef", "GET, DELETE"},
+        {"/v1/builtins", "GET"},
+    };
+    char out[64];
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        assert_true(mt_core_route_allow(want[i][0], out, sizeof out));
+        assert_string_equal(out, want[i][1]);
+    }
+    /* "me" is no username: these paths are no route at all */
+    assert_false(mt_core_route_allow("/v1/users/me/disable", out, sizeof out));
+    assert_string_equal(out, "");
+    assert_false(mt_core_route_allow("/v1/users/me/revoke-tokens", out, sizeof out));
+    assert_false(mt_core_route_allow("/v1/nothing", out, sizeof out));
+    assert_false(mt_core_route_allow(NULL, out, sizeof out));
+}
+
 static void test_metrics(void **state)
 {
     fx *f = *state;
@@ -1533,6 +1562,7 @@ int main(void)
         cmocka_unit_test(test_bootstrap_password_out),
         cmocka_unit_test(test_auth_expiry),
         cmocka_unit_test_setup_teardown(test_auth_login_logout_revoke, fx_setup, fx_teardown),
+        cmocka_unit_test(test_route_allow),
         cmocka_unit_test_setup_teardown(test_files, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_functions, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_task_rules, fx_setup, fx_teardown),
