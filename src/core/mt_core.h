@@ -192,6 +192,12 @@ mt_status mt_core_audit_checkpoint_parse(const uint8_t *buf, size_t len,
 mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoint *cps,
                                    size_t n_cps, uint64_t *entries, mt_err *err);
 
+/* The prune anchor of a data dir's audit log, read offline without its MAC
+ * (the daemon checks that): *seq the last pruned entry (0 when the log was
+ * never pruned), hash its hash (64 zeros when none). */
+mt_status mt_core_audit_anchor_dir(const char *data_dir, uint64_t *seq, char hash[65],
+                                   mt_err *err);
+
 /* Prometheus text of the core's gauges (tasks by state, metering totals);
  * heap string. */
 char *mt_core_metrics(mt_core *core);
