@@ -188,7 +188,11 @@ mt_status mt_core_audit_checkpoint_parse(const uint8_t *buf, size_t len,
  * hash to cp.head (catches truncation and consistent rewrites of what the
  * checkpoint covers). The per-entry MACs need the TEE-held key: entries
  * after the newest checkpoint are authenticated only by the daemon
- * (GET /v1/audit/checkpoint). MT_ECONFLICT naming the first problem. */
+ * (GET /v1/audit/checkpoint). After `audit prune` the chain is walked from
+ * the prune anchor (audit.c; its MAC is the daemon's to check) and a
+ * checkpoint for an entry before it is refused ("was pruned": check it
+ * against the export). *entries is the seq of the newest entry (the count
+ * ever logged, pruned ones included). MT_ECONFLICT naming the first problem. */
 mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoint *cps,
                                    size_t n_cps, uint64_t *entries, mt_err *err);
 
