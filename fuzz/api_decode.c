@@ -34,6 +34,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             dec_password_free(&p);
         }
+        /* and so does the audit prune body (issue 9, retention) */
+        dec_audit_prune ap;
+        if (dec_audit_prune_parse(b, n, &lim, &ap, &err) == MT_OK &&
+            (ap.before < 2 || ap.export_first < 1 || ap.export_last < ap.export_first ||
+             strlen(ap.export_head) != 64))
+            abort();
         break;
     }
     case 1: {

@@ -219,6 +219,7 @@ int cli_cmd_audit_export(cli_ctx *ctx);
 /* `audit verify --export FILE...` (offline; with --data-dir and
  * --checkpoint as in `audit verify`). */
 int cli_audit_verify_exports(cli_ctx *ctx);
+int cli_cmd_audit_prune(cli_ctx *ctx);
 /* cmd_server.c: the --checkpoint files (at most 64), signatures checked and
  * held to --key-id. */
 struct mt_audit_checkpoint;

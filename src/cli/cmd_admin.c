@@ -1,6 +1,8 @@
 /* cmd_admin: operator commands on a data directory, run on the server's host
  * as the user that owns it: `backup`, `restore`, `audit export` and
- * `audit verify --export`. See docs/operations.md. */
+ * `audit verify --export`; `audit prune`, which asks the running daemon
+ * (only it holds the audit key that MACs the prune anchor). See
+ * docs/operations.md. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -239,14 +241,17 @@ int cli_audit_verify_exports(cli_ctx *ctx)
         /* the store still holds the exported entries with the same hashes
          * (its entry `last` is the export's head), and the held checkpoints */
         mt_audit_checkpoint all[MAX_CPS + 1];
-        memcpy(all, cps, sizeof cps[0] * (size_t)nc);
-        memset(&all[nc], 0, sizeof all[nc]);
-        all[nc].entries = prev.last;
-        memcpy(all[nc].head, prev.head, 65);
+        size_t na = 0;
+        for (int k = 0; k < nc; k++)
+            if (!matched[k]) /* those inside an export are checked there */
+                all[na++] = cps[k];
+        memset(&all[na], 0, sizeof all[na]);
+        all[na].entries = prev.last;
+        memcpy(all[na].head, prev.head, 65);
         mt_err err;
         mt_err_clear(&err);
         uint64_t entries = 0;
-        mt_status st = mt_core_audit_verify_dir(dir, all, (size_t)nc + 1, &entries, &err);
+        mt_status st = mt_core_audit_verify_dir(dir, all, na + 1, &entries, &err);
         if (st != MT_OK)
             return cli_fail("the audit log of %s does not continue the exports: %s", dir,
                             err.msg[0] ? err.msg : mt_status_name(st));
@@ -263,6 +268,71 @@ int cli_audit_verify_exports(cli_ctx *ctx)
                (unsigned long long)first_info.first, (unsigned long long)prev.last, nf,
                first_info.anchor, n_matched,
                store ? "; the store continues them" : "");
+    return CLI_OK;
+#else
+    return cli_fail("this mesatee binary was built without mt_core");
+#endif
+}
+
+int cli_cmd_audit_prune(cli_ctx *ctx)
+{
+    const char *before = cli_opt_get(ctx, "before"), *file = cli_opt_get(ctx, "export");
+    if (!before || !*before)
+        return cli_usage_error(ctx, "missing --before SEQ (entries before SEQ are deleted)");
+    if (!file || !*file)
+        return cli_usage_error(ctx, "missing --export FILE (an audit export covering every "
+                                    "entry to delete)");
+    char *end;
+    errno = 0;
+    long long b = strtoll(before, &end, 10);
+    if (errno || *end || end == before || before[0] == '-' || b < 2)
+        return cli_usage_error(ctx, "--before must be an entry number of at least 2");
+#ifdef MT_CLI_HAVE_CORE
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_audit_export_info info;
+    mt_status st = mt_file_read(file, EXPORT_READ_MAX, &buf, &len, &err);
+    if (st == MT_OK)
+        st = mt_audit_export_verify(buf, len, NULL, NULL, 0, &info, &err);
+    free(buf);
+    if (st != MT_OK)
+        return cli_fail("audit export %s: %s (nothing pruned)", file,
+                        err.msg[0] ? err.msg : mt_status_name(st));
+    if (info.last + 1 < (uint64_t)b)
+        return cli_fail("audit export %s ends at entry %llu: it does not cover the entries "
+                        "before %lld (nothing pruned)",
+                        file, (unsigned long long)info.last, b);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"before\":%lld,\"export_first\":%llu,\"export_last\":%llu,"
+             "\"export_head\":\"%s\"}",
+             b, (unsigned long long)info.first, (unsigned long long)info.last, info.head);
+    char *resp = NULL;
+    if (mesatee_call(ctx->client, "POST", "/v1/audit/prune", body, &resp) != MESATEE_OK) {
+        int rc = cli_fail("audit prune refused (nothing pruned): %s",
+                          mesatee_client_errmsg(ctx->client));
+        mesatee_free(resp);
+        return rc;
+    }
+    json_error_t je;
+    json_t *o = json_loads(resp ? resp : "", 0, &je);
+    mesatee_free(resp);
+    json_int_t seq = json_integer_value(json_object_get(o, "anchor_seq"));
+    json_int_t del = json_integer_value(json_object_get(o, "deleted"));
+    const char *hash = json_string_value(json_object_get(o, "anchor_hash"));
+    if (!o || !hash) {
+        json_decref(o);
+        return cli_fail("audit prune: the server's answer is not understood");
+    }
+    if (ctx->json)
+        print_json(json_incref(o));
+    else
+        printf("audit log pruned: %lld entries deleted; it now starts after anchor entry %lld "
+               "(hash %s), covered by %s\n",
+               (long long)del, (long long)seq, hash, file);
+    json_decref(o);
     return CLI_OK;
 #else
     return cli_fail("this mesatee binary was built without mt_core");

@@ -368,9 +368,21 @@ int cli_cmd_audit_verify(cli_ctx *ctx)
     if (st != MT_OK)
         return cli_fail("audit log of %s: %s", data_dir,
                         err.msg[0] ? err.msg : mt_status_name(st));
+    uint64_t anchor = 0;
+    char ahash[65];
+    if ((st = mt_core_audit_anchor_dir(data_dir, &anchor, ahash, &err)) != MT_OK)
+        return cli_fail("audit log of %s: %s", data_dir,
+                        err.msg[0] ? err.msg : mt_status_name(st));
     if (ctx->json)
-        printf("{\"intact\":true,\"entries\":%llu,\"covered_by_checkpoints\":%llu}\n",
-               (unsigned long long)entries, (unsigned long long)covered);
+        printf("{\"intact\":true,\"entries\":%llu,\"covered_by_checkpoints\":%llu,"
+               "\"anchor_seq\":%llu,\"anchor_hash\":\"%s\"}\n",
+               (unsigned long long)entries, (unsigned long long)covered,
+               (unsigned long long)anchor, ahash);
+    else if (anchor)
+        printf("audit log intact from the prune anchor (entry %llu, hash %s): entries %llu..%llu; "
+               "%llu covered by %d held checkpoint(s)\n",
+               (unsigned long long)anchor, ahash, (unsigned long long)anchor + 1,
+               (unsigned long long)entries, (unsigned long long)covered, n);
     else
         printf("audit log intact: %llu entries; %llu covered by %d held checkpoint(s)%s\n",
                (unsigned long long)entries, (unsigned long long)covered, n,

@@ -230,6 +230,12 @@ static const cli_opt o_audit_verify[] = {
     {"export", true, 0, "FILE", "verify an audit export offline (repeat: consecutive "
      "exports, in order)", "none", true},
     {NULL, false}};
+static const cli_opt o_audit_prune[] = {
+    {"before", true, 0, "SEQ", "delete the entries before SEQ (the last entry stays)",
+     "required"},
+    {"export", true, 0, "FILE", "a verified audit export covering every entry to delete",
+     "required"},
+    {NULL, false}};
 static const cli_opt o_audit_export[] = {
     {"data-dir", true, 'd', "DIR", "the server's data directory", "required"},
     {"since", true, 0, "SEQ|TIME", "first entry: a sequence number or an RFC 3339 time",
@@ -423,6 +429,9 @@ static const cli_cmd commands[] = {
      "export the audit entries from SEQ (or TIME, RFC 3339) on, with the chain anchor "
      "(offline, on the server's host)",
      o_audit_export, 0, 0, 0},
+    {"audit", "prune", cli_cmd_audit_prune, "",
+     "ask the server to delete the audit entries before SEQ, once FILE (an export) holds them",
+     o_audit_prune, 0, 0, NT},
     {"audit", "verify", cli_cmd_audit_verify, "",
      "check the audit log against held checkpoints: offline (--data-dir) or via the server",
      o_audit_verify, 0, 0, CLI_ONLINE_UNLESS_DATA_DIR},

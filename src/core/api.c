@@ -75,6 +75,7 @@ static const route routes[] = {
     {"GET", "/v1/tasks", true, false, BODY_NONE, TX_READ, tasks_list},
     {"GET", "/v1/audit", true, false, BODY_NONE, TX_READ, audit_list},
     {"GET", "/v1/audit/checkpoint", true, false, BODY_NONE, TX_READ, audit_checkpoint_handle},
+    {"POST", "/v1/audit/prune", true, true, BODY_JSON, TX_WRITE, audit_prune_handle},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

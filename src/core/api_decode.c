@@ -868,3 +868,39 @@ fail:
     memset(out, 0, sizeof *out);
     return rc;
 }
+
+mt_status dec_audit_prune_parse(const uint8_t *b, size_t n, const dec_limits *l,
+                                dec_audit_prune *out, mt_err *err)
+{
+    static const char *const keys[] = {"before", "export_first", "export_last", "export_head",
+                                       NULL};
+    memset(out, 0, sizeof *out);
+    json_t *root;
+    mt_status rc = parse_object(b, n, l, keys, &root, err);
+    if (rc)
+        return rc;
+    const char *head = NULL;
+    if ((rc = mt_json_int(root, "before", 2, INT64_MAX, &out->before, err)) ||
+        (rc = mt_json_int(root, "export_first", 1, INT64_MAX, &out->export_first, err)) ||
+        (rc = mt_json_int(root, "export_last", 1, INT64_MAX, &out->export_last, err)) ||
+        (rc = mt_json_str(root, "export_head", 64, &head, err)))
+        goto fail;
+    bool hex = strlen(head) == 64;
+    for (const char *p = head; hex && *p; p++)
+        hex = (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f');
+    if (!hex) {
+        rc = mt_err_set(err, MT_EINVAL, "field 'export_head': 64 lowercase hex digits");
+        goto fail;
+    }
+    if (out->export_last < out->export_first) {
+        rc = mt_err_set(err, MT_EINVAL, "field 'export_last': before export_first");
+        goto fail;
+    }
+    memcpy(out->export_head, head, 65);
+    json_decref(root);
+    return MT_OK;
+fail:
+    json_decref(root);
+    memset(out, 0, sizeof *out);
+    return rc;
+}

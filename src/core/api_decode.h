@@ -189,4 +189,14 @@ mt_status dec_audit_query_parse(const char *query, dec_audit_query *out, mt_err 
 mt_status dec_checkpoint_query_parse(const char *query, bool *has, int64_t *entries,
                                      mt_err *err);
 
+/* POST /v1/audit/prune {before, export_first, export_last, export_head}:
+ * before >= 2; export_first >= 1, export_last >= export_first; export_head
+ * 64 lowercase hex (the hash of entry export_last in the operator's export). */
+typedef struct dec_audit_prune {
+    int64_t before, export_first, export_last;
+    char export_head[65];
+} dec_audit_prune;
+mt_status dec_audit_prune_parse(const uint8_t *b, size_t n, const dec_limits *l,
+                                dec_audit_prune *out, mt_err *err);
+
 #endif

@@ -17,7 +17,19 @@
  * Auditors keep them; `mesatee audit verify --checkpoint FILE` detects a
  * truncation or rewrite of the first `entries` entries, offline (hash chain
  * + signature, --data-dir) or against the running daemon (a fresh
- * checkpoint for the same count must have the same head). */
+ * checkpoint for the same count must have the same head).
+ *
+ * Retention (POST /v1/audit/prune, `mesatee audit prune`): the daemon
+ * deletes the entries before a sequence number once the operator shows an
+ * export that covers them (its last entry's hash must be this log's), and
+ * records the anchor, the seq and hash of the last deleted entry, in
+ * audit_anchor with
+ *   anchor_mac = HMAC-SHA256(audit_key, "mesatee-audit-anchor/v1" NUL ||
+ *                            field(seq "\n" hash))
+ * The chain then starts at the anchor: entry anchor+1's prev_hash is the
+ * anchor's hash. Only the daemon holds audit_key, so prune is a request to
+ * it, not an offline edit; a forged or moved anchor fails its MAC (daemon)
+ * or breaks the chain or a held checkpoint/export (offline). */
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -139,28 +151,93 @@ mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, co
 
 /* ---- chain verification ------------------------------------------------- */
 
-/* Walks the chain from entry 1: contiguous sequence numbers, prev_hash
- * links, recomputed hashes and, when c is not NULL, every entry's MAC.
- * *count receives the number of entries; for each i < n_at, hash_at[i]
- * receives the hash of entry at[i] ("" when the log is shorter; ZERO_HASH
- * for at[i] == 0). Offline callers (c NULL) check the unkeyed chain only. */
-static mt_status chain_walk(const mt_core *c, sqlite3 *db, const uint64_t *at,
-                            char (*hash_at)[65], size_t n_at, uint64_t *count, char head[65],
+static mt_status anchor_mac(const mt_core *c, int64_t seq, const char *hash, char out[65],
                             mt_err *err)
 {
+    char text[96];
+    snprintf(text, sizeof text, "%lld\n%s", (long long)seq, hash);
+    return integ_mac_text(c->audit_key, "mesatee-audit-anchor/v1", text, out, err);
+}
+
+static bool hex64(const char *s);
+
+/* The prune anchor (*seq 0 and ZERO_HASH when the log was never pruned or
+ * the store predates schema 6); with c, its MAC is checked. */
+static mt_status anchor_load(const mt_core *c, sqlite3 *db, int64_t *seq, char hash[65],
+                             mt_err *err)
+{
+    *seq = 0;
+    snprintf(hash, 65, "%s", ZERO_HASH);
+    int64_t has = 0;
+    mt_status rc = store_int(db, err, &has, NULL,
+                             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                             "name = 'audit_anchor'");
+    if (rc || !has)
+        return rc;
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(db, "SELECT seq, hash, mac FROM audit_anchor WHERE id = 1", &st,
+                            err)))
+        return rc;
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW) {
+        int64_t as = sqlite3_column_int64(st, 0);
+        const char *ah = store_col_text(st, 1);
+        if (as < 1 || !hex64(ah))
+            rc = mt_err_set(err, MT_ECONFLICT, "audit chain broken: the prune anchor is damaged");
+        else if (c) {
+            char mac[65];
+            if (!(rc = anchor_mac(c, as, ah, mac, err)) &&
+                !integ_hex_equal(mac, store_col_text(st, 2))) {
+                mt_error("audit log: the prune anchor does not match its MAC");
+                rc = mt_err_set(err, MT_EINTERNAL,
+                                "integrity check failed: audit log (prune anchor)");
+            }
+        }
+        if (!rc) {
+            *seq = as;
+            snprintf(hash, 65, "%s", ah);
+        }
+    } else if (s != SQLITE_DONE)
+        rc = store_fail(db, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Walks the chain from entry 1, or from the prune anchor (its MAC checked
+ * when c is not NULL): contiguous sequence numbers, prev_hash links,
+ * recomputed hashes and, when c is not NULL, every entry's MAC. *count
+ * receives the seq of the last entry (the number of entries ever logged);
+ * for each i < n_at, hash_at[i] receives the hash of entry at[i] ("" when
+ * the log is shorter or at[i] was pruned before the anchor; ZERO_HASH for
+ * at[i] == 0). *anchor_out (optional) the anchor's seq, 0 when none.
+ * Offline callers (c NULL) check the unkeyed chain only. */
+static mt_status chain_walk(const mt_core *c, sqlite3 *db, const uint64_t *at,
+                            char (*hash_at)[65], size_t n_at, uint64_t *count, char head[65],
+                            uint64_t *anchor_out, mt_err *err)
+{
     *count = 0;
+    if (anchor_out)
+        *anchor_out = 0;
     for (size_t i = 0; i < n_at; i++)
         snprintf(hash_at[i], 65, "%s", at[i] == 0 ? ZERO_HASH : "");
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(db,
-                                 "SELECT seq, time, actor, action, object, status, prev_hash, "
-                                 "hash, mac FROM audit ORDER BY seq",
-                                 &st, err);
+    char prev[65];
+    int64_t anchor = 0;
+    mt_status rc = anchor_load(c, db, &anchor, prev, err);
     if (rc)
         return rc;
-    char prev[65] = ZERO_HASH;
-    int64_t expect_seq = 1;
-    uint64_t n = 0;
+    for (size_t i = 0; i < n_at; i++)
+        if (anchor > 0 && at[i] == (uint64_t)anchor)
+            memcpy(hash_at[i], prev, 65);
+    sqlite3_stmt *st;
+    if ((rc = store_prepare(db,
+                            "SELECT seq, time, actor, action, object, status, prev_hash, "
+                            "hash, mac FROM audit ORDER BY seq",
+                            &st, err)))
+        return rc;
+    int64_t expect_seq = anchor + 1;
+    uint64_t n = (uint64_t)anchor;
+    if (anchor_out)
+        *anchor_out = (uint64_t)anchor;
     int s;
     while ((s = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t seq = sqlite3_column_int64(st, 0);
@@ -217,7 +294,7 @@ mt_status audit_seal_legacy(mt_core *c, sqlite3 *db, mt_err *err)
 {
     uint64_t n;
     /* the unkeyed chain must hold before it is trusted (once, at upgrade) */
-    mt_status rc = chain_walk(NULL, db, NULL, NULL, 0, &n, NULL, err);
+    mt_status rc = chain_walk(NULL, db, NULL, NULL, 0, &n, NULL, NULL, err);
     if (rc)
         return rc;
     sqlite3_stmt *st;
@@ -274,10 +351,10 @@ mt_status audit_checkpoint_handle(core_ctx *x)
     mt_status rc = dec_checkpoint_query_parse(x->req->query, &has, &want, x->err);
     if (rc)
         return rc;
-    uint64_t at = (uint64_t)want, count = 0;
+    uint64_t at = (uint64_t)want, count = 0, anchor = 0;
     char hash_at[1][65], head[65];
     /* the daemon signs only a log whose every entry it can authenticate */
-    if ((rc = chain_walk(x->core, x->db, &at, hash_at, 1, &count, head, x->err))) {
+    if ((rc = chain_walk(x->core, x->db, &at, hash_at, 1, &count, head, &anchor, x->err))) {
         if (rc == MT_ECONFLICT) {
             mt_error("audit log: %s", x->err->msg);
             rc = integ_fail(x->err, "audit log");
@@ -293,6 +370,11 @@ mt_status audit_checkpoint_handle(core_ctx *x)
                           "the audit log has %llu entries, fewer than the %llu asked for "
                           "(truncated, or a checkpoint from another server)",
                           (unsigned long long)count, (unsigned long long)at);
+    if (!hash_at[0][0])
+        return mt_err_set(x->err, MT_ECONFLICT,
+                          "entry %llu was pruned: the log starts after entry %llu (check older "
+                          "checkpoints against the export, `mesatee audit verify --export`)",
+                          (unsigned long long)at, (unsigned long long)anchor);
     const char *level = mt_tee_level(x->core->tee);
     int64_t now = mt_now();
     char msg[256];
@@ -412,10 +494,16 @@ mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoi
     char hash_at[64][65];
     for (size_t i = 0; i < n_cps; i++)
         at[i] = cps[i].entries;
-    rc = chain_walk(NULL, db, at, hash_at, n_cps, &count, NULL, err);
+    uint64_t anchor = 0;
+    rc = chain_walk(NULL, db, at, hash_at, n_cps, &count, NULL, &anchor, err);
     store_close(db);
     for (size_t i = 0; !rc && i < n_cps; i++) {
-        if (cps[i].entries > count)
+        if (cps[i].entries > 0 && cps[i].entries < anchor)
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "entry %llu was pruned (the log starts after entry %llu): check it "
+                            "against the export that holds it (audit verify --export)",
+                            (unsigned long long)cps[i].entries, (unsigned long long)anchor);
+        else if (cps[i].entries > count)
             rc = mt_err_set(err, MT_ECONFLICT,
                             "audit log truncated: it has %llu entries, a held checkpoint "
                             "records %llu",
@@ -428,6 +516,100 @@ mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoi
     if (entries)
         *entries = count;
     return rc;
+}
+
+mt_status mt_core_audit_anchor_dir(const char *data_dir, uint64_t *seq, char hash[65],
+                                   mt_err *err)
+{
+    *seq = 0;
+    snprintf(hash, 65, "%s", ZERO_HASH);
+    if (!data_dir)
+        return mt_err_set(err, MT_EINVAL, "no data directory given");
+    size_t n = strlen(data_dir) + sizeof("/" CORE_DB_NAME);
+    char *path = malloc(n);
+    if (!path)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    snprintf(path, n, "%s/%s", data_dir, CORE_DB_NAME);
+    sqlite3 *db;
+    mt_status rc = store_open(path, true, &db, err);
+    free(path);
+    if (rc)
+        return rc;
+    int64_t s = 0;
+    rc = anchor_load(NULL, db, &s, hash, err);
+    store_close(db);
+    *seq = (uint64_t)s;
+    return rc;
+}
+
+/* POST /v1/audit/prune (admin; TX_WRITE: one transaction under the store
+ * lock, so no append interleaves). The caller shows the export it keeps by
+ * its first and last seq and the hash of its last entry; the daemon checks
+ * its whole keyed chain, that the export covers every entry to delete and
+ * that its last hash is this log's, then deletes and writes the MACed
+ * anchor. The route's own audit entry follows in the same transaction. */
+mt_status audit_prune_handle(core_ctx *x)
+{
+    dec_limits lim = {x->core->max_json_bytes, x->core->max_json_depth};
+    dec_audit_prune d;
+    mt_status rc = dec_audit_prune_parse(x->req->body, x->req->body_len, &lim, &d, x->err);
+    if (rc)
+        return rc;
+    uint64_t at[2] = {(uint64_t)d.export_last, (uint64_t)d.before - 1};
+    uint64_t count = 0, anchor = 0;
+    char hash_at[2][65], head[65];
+    if ((rc = chain_walk(x->core, x->db, at, hash_at, 2, &count, head, &anchor, x->err))) {
+        if (rc == MT_ECONFLICT) {
+            mt_error("audit log: %s", x->err->msg);
+            rc = integ_fail(x->err, "audit log");
+        }
+        return rc;
+    }
+    uint64_t before = (uint64_t)d.before, first = anchor + 1;
+    if (before > count)
+        return mt_err_set(x->err, MT_EINVAL,
+                          "field 'before': the log's last entry is %llu and stays; prune "
+                          "before at most %llu",
+                          (unsigned long long)count, (unsigned long long)count);
+    if (before <= first)
+        return mt_err_set(x->err, MT_EINVAL,
+                          "field 'before': the log already starts at entry %llu; nothing to "
+                          "prune",
+                          (unsigned long long)first);
+    if ((uint64_t)d.export_first > first)
+        return mt_err_set(x->err, MT_ECONFLICT,
+                          "the export does not cover entry %llu, the first one to delete "
+                          "(export it: mesatee audit export --since %llu)",
+                          (unsigned long long)first, (unsigned long long)first);
+    if ((uint64_t)d.export_last < before - 1)
+        return mt_err_set(x->err, MT_ECONFLICT,
+                          "the export does not cover entry %llu, the last one to delete",
+                          (unsigned long long)before - 1);
+    if ((uint64_t)d.export_last > count || strcmp(hash_at[0], d.export_head))
+        return mt_err_set(x->err, MT_ECONFLICT,
+                          "the export's last entry is not this audit log's (an export of "
+                          "another server, or a changed one)");
+    char b[24], s[24], t[24], mac[65];
+    snprintf(b, sizeof b, "%llu", (unsigned long long)before);
+    snprintf(s, sizeof s, "%llu", (unsigned long long)before - 1);
+    int64_t now = mt_now();
+    snprintf(t, sizeof t, "%lld", (long long)now);
+    int deleted = 0;
+    if ((rc = anchor_mac(x->core, (int64_t)before - 1, hash_at[1], mac, x->err)) ||
+        (rc = store_run(x->db, x->err, &deleted,
+                        "DELETE FROM audit WHERE seq < CAST(? AS INTEGER)", b)) ||
+        (rc = store_run(x->db, x->err, NULL,
+                        "INSERT OR REPLACE INTO audit_anchor(id, seq, hash, pruned_at, mac) "
+                        "VALUES (1, CAST(? AS INTEGER), ?, CAST(? AS INTEGER), ?)",
+                        s, hash_at[1], t, mac)))
+        return rc;
+    mt_info("audit log pruned: %d entries before %llu deleted (export %lld..%lld)", deleted,
+            (unsigned long long)before, (long long)d.export_first, (long long)d.export_last);
+    core_json_response(x, 200,
+                       json_pack("{s:I, s:s, s:I, s:I}", "anchor_seq", (json_int_t)before - 1,
+                                 "anchor_hash", hash_at[1], "deleted", (json_int_t)deleted,
+                                 "first", (json_int_t)before));
+    return MT_OK;
 }
 
 mt_status audit_list(core_ctx *x)

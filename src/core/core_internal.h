@@ -177,6 +177,7 @@ mt_status audit_seal_legacy(mt_core *c, sqlite3 *db, mt_err *err);
 void audit_entry_hash(const char *prev, int64_t seq, int64_t time, const char *actor,
                       const char *action, const char *object, int64_t status, char out[65]);
 mt_status audit_checkpoint_handle(core_ctx *x);
+mt_status audit_prune_handle(core_ctx *x);
 
 /* ---- helpers shared by services -------------------------------------- */
 

@@ -158,6 +158,16 @@ static const char *const migrations[] = {
      * users.mac when not active (integrity.c). */
     ("ALTER TABLE users ADD COLUMN state TEXT NOT NULL DEFAULT 'active' "
      "CHECK (state IN ('active','disabled','deleted'));"),
+    /* 5 -> 6 (issue 9, audit retention): after `mesatee audit prune` the log
+     * starts after an anchor, the seq and hash of the last pruned entry; the
+     * row is MACed under the audit key like every entry (audit.c), so the
+     * host can neither forge nor move it. At most one row (id 1). */
+    "CREATE TABLE audit_anchor("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  seq INTEGER NOT NULL,"
+    "  hash TEXT NOT NULL,"
+    "  pruned_at INTEGER NOT NULL,"
+    "  mac TEXT NOT NULL);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

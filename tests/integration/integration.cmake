@@ -55,3 +55,5 @@ set_tests_properties(it_backup_soft PROPERTIES ENVIRONMENT "${MT_IT_ENV};LEVEL=s
 # offline and chained across the export boundary (issue 9).
 add_test(NAME it_audit_export COMMAND bash ${MT_TEST_DIR}/integration/it_audit_export.sh)
 set_tests_properties(it_audit_export PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+add_test(NAME it_audit_prune COMMAND bash ${MT_TEST_DIR}/integration/it_audit_prune.sh)
+set_tests_properties(it_audit_prune PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)

@@ -437,6 +437,17 @@ def main():
     call("GET", "/v1/audit/checkpoint", token=L, want=200)
     call("GET", "/v1/audit/checkpoint", token=L, query="entries=99999999", want=409)
     call("GET", "/v1/audit/checkpoint", token=L, query="entries=x", want=400)
+    # prune entries 1..2 as if an export 1..2 were kept (its last hash is the log's)
+    if a1:
+        h2 = a1["entries"][1]["hash"]
+        pr = {"before": 3, "export_first": 1, "export_last": 2, "export_head": h2}
+        call("POST", "/v1/audit/prune", token=L, body=pr, want=403)
+        call("POST", "/v1/audit/prune", token=A, body=dict(pr, before="3"), want=400)
+        call("POST", "/v1/audit/prune", token=A, body=dict(pr, export_head="0" * 64), want=409)
+        p = call("POST", "/v1/audit/prune", token=A, body=pr, want=200)
+        need(p and p["anchor_seq"] == 2 and p["anchor_hash"] == h2 and p["first"] == 3,
+             f"POST /v1/audit/prune: {p}")
+        call("GET", "/v1/audit/checkpoint", token=L, want=200)
 
     # user lifecycle: show, own password, reset, disable, enable, delete
     call("GET", "/v1/users/{name}", {"name": "alice"}, token=A, want=200)

@@ -124,7 +124,7 @@ static void from_version(int v)
     /* The schema this mesatee writes. A new migration fails here until a
      * fixture of the schema before it (the last released one) is added:
      * tests/unit/fixtures/make_store_fixtures.sh, and a test_from_vN below. */
-    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 5);
+    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 6);
     check_data(&e);
     tenv_close_core(&e);
     /* reopened as the upgraded store, without the flag */
