@@ -260,6 +260,48 @@ static void free_secret(char *s)
     mt_secmem_free(s);
 }
 
+/* --output json of `user add` / `user reset-password`: the server's object,
+ * with "password" added when one was generated (NULL: not). */
+static int emit_with_password(cli_ctx *ctx, const char *resp, const char *generated)
+{
+    json_t *root = json_loads(resp, 0, NULL);
+    if (root && generated)
+        json_object_set_new(root, "password", json_string(generated));
+    char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    int rc = emit(ctx, s ? s : resp, pr_object, NULL);
+    free_secret(s);
+    json_decref(root);
+    return rc;
+}
+
+/* The password for `user add` and `user reset-password`: the first line of
+ * --password-file, or (without it) 18 random bytes in URL- and shell-friendly
+ * base64, *generated then set. NULL with *rc set on failure. Free with
+ * free_secret. */
+static char *new_password(cli_ctx *ctx, bool *generated, int *rc)
+{
+    const char *pwfile = cli_opt_get(ctx, "password-file");
+    if (pwfile)
+        return read_password(pwfile, rc);
+    uint8_t rnd[18];
+    mt_err err;
+    if (mt_random(rnd, sizeof rnd, &err) != MT_OK) {
+        *rc = cli_fail("%s", err.msg);
+        return NULL;
+    }
+    char *password = mt_b64_encode(rnd, sizeof rnd);
+    mt_wipe(rnd, sizeof rnd);
+    if (!password) {
+        *rc = cli_fail("out of memory");
+        return NULL;
+    }
+    for (char *p = password; *p; p++) /* URL- and shell-friendly */
+        if (*p == '+' || *p == '/')
+            *p = *p == '+' ? '-' : '_';
+    *generated = true;
+    return password;
+}
+
 /* Writes the token file (mode 0600, directory 0700 created if needed). */
 static int save_token(cli_ctx *ctx, const char *token)
 {
@@ -378,38 +420,16 @@ int cli_cmd_user_add(cli_ctx *ctx)
     if (role && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0)
         return cli_usage_error(ctx, "--role must be 'user' or 'admin'");
     int rc = CLI_OK;
-    char *password = NULL;
     bool generated = false;
-    const char *pwfile = cli_opt_get(ctx, "password-file");
-    if (pwfile) {
-        if (!(password = read_password(pwfile, &rc)))
-            return rc;
-    } else {
-        uint8_t rnd[18];
-        mt_err err;
-        if (mt_random(rnd, sizeof rnd, &err) != MT_OK)
-            return cli_fail("%s", err.msg);
-        password = mt_b64_encode(rnd, sizeof rnd);
-        mt_wipe(rnd, sizeof rnd);
-        if (!password)
-            return cli_fail("out of memory");
-        for (char *p = password; *p; p++) /* URL- and shell-friendly */
-            if (*p == '+' || *p == '/')
-                *p = *p == '+' ? '-' : '_';
-        generated = true;
-    }
+    char *password = new_password(ctx, &generated, &rc);
+    if (!password)
+        return rc;
     char *resp = NULL;
     int st = mesatee_user_add(ctx->client, name, password, role, &resp);
     if (st != MESATEE_OK) {
         rc = client_fail(ctx);
     } else if (ctx->json) {
-        json_t *root = json_loads(resp, 0, NULL);
-        if (root && generated)
-            json_object_set_new(root, "password", json_string(password));
-        char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
-        rc = emit(ctx, s ? s : resp, pr_object, NULL);
-        free_secret(s);
-        json_decref(root);
+        rc = emit_with_password(ctx, resp, generated ? password : NULL);
     } else {
         printf("user %s created (%s)\n", name, role ? role : "user");
         if (generated)
@@ -1332,47 +1352,23 @@ int cli_cmd_user_reset_password(cli_ctx *ctx)
 {
     const char *name = ctx->pos[0];
     int rc = CLI_OK;
-    char *password = NULL;
     bool generated = false;
-    const char *pwfile = cli_opt_get(ctx, "password-file");
-    if (pwfile) {
-        if (!(password = read_password(pwfile, &rc)))
-            return rc;
-    } else {
-        uint8_t rnd[18];
-        mt_err err;
-        if (mt_random(rnd, sizeof rnd, &err) != MT_OK)
-            return cli_fail("%s", err.msg);
-        password = mt_b64_encode(rnd, sizeof rnd);
-        mt_wipe(rnd, sizeof rnd);
-        if (!password)
-            return cli_fail("out of memory");
-        for (char *p = password; *p; p++) /* URL- and shell-friendly */
-            if (*p == '+' || *p == '/')
-                *p = *p == '+' ? '-' : '_';
-        generated = true;
-    }
+    char *password = new_password(ctx, &generated, &rc);
+    if (!password)
+        return rc;
     char *resp = NULL;
     int st = mesatee_user_reset_password(ctx->client, name, password, &resp);
     if (st != MESATEE_OK) {
         rc = client_fail(ctx);
     } else if (ctx->json) {
-        json_t *root = json_loads(resp, 0, NULL);
-        if (root && generated)
-            json_object_set_new(root, "password", json_string(password));
-        char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
-        rc = emit(ctx, s ? s : resp, pr_object, NULL);
-        free_secret(s);
-        json_decref(root);
+        rc = emit_with_password(ctx, resp, generated ? password : NULL);
     } else {
         printf("password of %s reset; every token of %s is revoked\n", name, name);
         if (generated)
             printf("password: %s\n", password); /* shown once */
     }
+    free_secret(password);
     mesatee_free(resp);
-    if (generated)
-        mt_wipe(password, strlen(password));
-    free(password);
     return rc;
 }
 
