@@ -303,6 +303,24 @@ static void rl_source_key(const char *peer, char *out, size_t cap)
     snprintf(out, cap, "%s", peer && *peer ? peer : "-");
 }
 
+/* Refuses (MT_EQUOTA, Retry-After set) while the account key or the source
+ * address is over its failed-attempt limit; `what` names the attempts in the
+ * message ("failed logins"). */
+static mt_status rl_check(core_ctx *x, const char *akey, const char *src, int64_t now_ms,
+                          const char *what)
+{
+    mt_core *core = x->core;
+    pthread_mutex_lock(&core->limits->mu);
+    unsigned wait_a = rl_wait(&core->limits->account, akey, now_ms);
+    unsigned wait_s = rl_wait(&core->limits->source, src, now_ms);
+    pthread_mutex_unlock(&core->limits->mu);
+    if (!wait_a && !wait_s)
+        return MT_OK;
+    x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
+    return mt_err_set(x->err, MT_EQUOTA, "too many %s for this %s; retry after %u s", what,
+                      wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
+}
+
 static mt_status auth_limits_init(mt_core *c, mt_err *err)
 {
     struct auth_limits *l = calloc(1, sizeof *l);
@@ -349,16 +367,8 @@ mt_status auth_login(core_ctx *x)
     if (valid_name)
         core_set_object(x, "user", d.username);
     int64_t now_ms = rl_now_ms();
-    pthread_mutex_lock(&core->limits->mu);
-    unsigned wait_a = rl_wait(&core->limits->account, akey, now_ms);
-    unsigned wait_s = rl_wait(&core->limits->source, src, now_ms);
-    pthread_mutex_unlock(&core->limits->mu);
-    if (wait_a || wait_s) {
-        x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
-        rc = mt_err_set(x->err, MT_EQUOTA, "too many failed logins for this %s; retry after %u s",
-                        wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
+    if ((rc = rl_check(x, akey, src, now_ms, "failed logins")))
         goto out;
-    }
     if (valid_name) {
         pthread_mutex_lock(&core->mu);
         sqlite3_stmt *st;
@@ -669,16 +679,8 @@ mt_status auth_password_self(core_ctx *x)
     rl_source_key(x->req->peer, src, sizeof src);
     snprintf(akey, sizeof akey, "%.64s", x->who);
     int64_t now_ms = rl_now_ms();
-    pthread_mutex_lock(&core->limits->mu);
-    unsigned wait_a = rl_wait(&core->limits->account, akey, now_ms);
-    unsigned wait_s = rl_wait(&core->limits->source, src, now_ms);
-    pthread_mutex_unlock(&core->limits->mu);
-    if (wait_a || wait_s) {
-        x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
-        rc = mt_err_set(x->err, MT_EQUOTA, "too many wrong passwords for this %s; retry after %u s",
-                        wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
+    if ((rc = rl_check(x, akey, src, now_ms, "wrong passwords")))
         goto out;
-    }
     bool found = false;
     pthread_mutex_lock(&core->mu);
     sqlite3_stmt *st;
