@@ -513,15 +513,7 @@ mt_status auth_user_create(core_ctx *x)
                            d.username, d.role, hash, now);
         if (rc == MT_OK)
             rc = integ_user_seal(x->core, x->db, d.username, x->err);
-        if (rc == MT_OK)
-            rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
-                              x->resp->object, 201, x->err);
-        if (rc == MT_OK)
-            rc = store_commit(x->db, x->err);
-        if (rc)
-            store_rollback(x->db);
-        else
-            x->resp->audited = true;
+        rc = core_audit_commit(x, 201, rc);
     }
     pthread_mutex_unlock(&x->core->mu);
     if (rc)
@@ -647,15 +639,7 @@ static mt_status set_password(core_ctx *x, const char *user, const char *hash,
                            user, keep_token ? keep_token : "");
         if (!rc)
             rc = integ_tokens_seal_user(x->core, x->db, user, x->err);
-        if (!rc)
-            rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
-                              x->resp->object, 200, x->err);
-        if (!rc)
-            rc = store_commit(x->db, x->err);
-        if (rc)
-            store_rollback(x->db);
-        else
-            x->resp->audited = true;
+        rc = core_audit_commit(x, 200, rc);
     }
     pthread_mutex_unlock(&x->core->mu);
     return rc;
