@@ -1300,32 +1300,33 @@ int cli_cmd_whoami(cli_ctx *ctx)
     return emit_typed(ctx, st, resp, pr_object, NULL);
 }
 
-int cli_cmd_user_show(cli_ctx *ctx)
+/* `user show|disable|enable|delete NAME`: one call on the named user, its
+ * answer printed as an object. */
+static int user_cmd(cli_ctx *ctx, int (*call)(mesatee_client *, const char *, char **))
 {
     char *resp = NULL;
-    int st = mesatee_user_show(ctx->client, ctx->pos[0], &resp);
+    int st = call(ctx->client, ctx->pos[0], &resp);
     return emit_typed(ctx, st, resp, pr_object, NULL);
+}
+
+int cli_cmd_user_show(cli_ctx *ctx)
+{
+    return user_cmd(ctx, mesatee_user_show);
 }
 
 int cli_cmd_user_disable(cli_ctx *ctx)
 {
-    char *resp = NULL;
-    int st = mesatee_user_disable(ctx->client, ctx->pos[0], &resp);
-    return emit_typed(ctx, st, resp, pr_object, NULL);
+    return user_cmd(ctx, mesatee_user_disable);
 }
 
 int cli_cmd_user_enable(cli_ctx *ctx)
 {
-    char *resp = NULL;
-    int st = mesatee_user_enable(ctx->client, ctx->pos[0], &resp);
-    return emit_typed(ctx, st, resp, pr_object, NULL);
+    return user_cmd(ctx, mesatee_user_enable);
 }
 
 int cli_cmd_user_delete(cli_ctx *ctx)
 {
-    char *resp = NULL;
-    int st = mesatee_user_delete(ctx->client, ctx->pos[0], &resp);
-    return emit_typed(ctx, st, resp, pr_object, NULL);
+    return user_cmd(ctx, mesatee_user_delete);
 }
 
 int cli_cmd_user_passwd(cli_ctx *ctx)
