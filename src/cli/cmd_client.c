@@ -152,6 +152,16 @@ static int call(cli_ctx *ctx, const char *method, const char *path, const char *
     return rc;
 }
 
+/* After a page printed as text: the --cursor of the next one, on stderr. */
+static void hint_next_page(const char *resp)
+{
+    json_t *root = json_loads(resp, 0, NULL);
+    const char *next = json_string_value(json_object_get(root, "next_cursor"));
+    if (next)
+        fprintf(stderr, "more: add --cursor %s for the next page\n", next);
+    json_decref(root);
+}
+
 /* A list command: every page (mesatee_list_all), or the one page that
  * --limit N / --cursor C ask for; then a hint with the next cursor on stderr
  * (text output; JSON output carries next_cursor). */
@@ -173,13 +183,8 @@ static int list_cmd(cli_ctx *ctx, const char *path, const char *key, const char 
                         : mesatee_list_all(ctx->client, path, key, &resp);
     list_spec ls = {key, cols};
     int rc = st == MESATEE_OK ? emit(ctx, resp, pr_list, &ls) : client_fail(ctx);
-    if (rc == CLI_OK && !ctx->json && (lim || cur)) {
-        json_t *root = json_loads(resp, 0, NULL);
-        const char *next = json_string_value(json_object_get(root, "next_cursor"));
-        if (next)
-            fprintf(stderr, "more: add --cursor %s for the next page\n", next);
-        json_decref(root);
-    }
+    if (rc == CLI_OK && !ctx->json && (lim || cur))
+        hint_next_page(resp);
     mesatee_free(resp);
     return rc;
 }
@@ -1237,13 +1242,8 @@ int cli_cmd_audit_list(cli_ctx *ctx)
     int st = mesatee_audit_list(ctx->client, a, (unsigned)l, &resp);
     list_spec ls = {"entries", NULL};
     int rc = st == MESATEE_OK ? emit(ctx, resp, pr_list, &ls) : client_fail(ctx);
-    if (rc == CLI_OK && !ctx->json) {
-        json_t *root = json_loads(resp, 0, NULL);
-        const char *next = json_string_value(json_object_get(root, "next_cursor"));
-        if (next)
-            fprintf(stderr, "more: add --cursor %s for the next page\n", next);
-        json_decref(root);
-    }
+    if (rc == CLI_OK && !ctx->json)
+        hint_next_page(resp);
     mesatee_free(resp);
     return rc;
 }
