@@ -202,6 +202,9 @@ int cli_executor_config(cli_ctx *ctx, bool *done);
 void cli_executor_config_done(void);
 /* --print-config (text, or JSON with --output json). */
 int cli_serve_print_config(cli_ctx *ctx, const serve_config *c);
+/* serve / executor: cli_serve_config_load, and with --print-config the settings
+ * printed and freed instead (*out NULL, *printed true, the printing's result). */
+int cli_serve_config_load_or_print(cli_ctx *ctx, serve_config **out, bool *printed);
 /* Runs the daemon with settings c (cmd_server.c). */
 int cli_serve_run(cli_ctx *ctx, serve_config *c);
 /* log-level, log-format, access-log of c into mt_log. */

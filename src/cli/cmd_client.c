@@ -152,6 +152,16 @@ static int call(cli_ctx *ctx, const char *method, const char *path, const char *
     return rc;
 }
 
+/* After a page printed as text: the --cursor of the next one, on stderr. */
+static void hint_next_page(const char *resp)
+{
+    json_t *root = json_loads(resp, 0, NULL);
+    const char *next = json_string_value(json_object_get(root, "next_cursor"));
+    if (next)
+        fprintf(stderr, "more: add --cursor %s for the next page\n", next);
+    json_decref(root);
+}
+
 /* A list command: every page (mesatee_list_all), or the one page that
  * --limit N / --cursor C ask for; then a hint with the next cursor on stderr
  * (text output; JSON output carries next_cursor). */
@@ -173,13 +183,8 @@ static int list_cmd(cli_ctx *ctx, const char *path, const char *key, const char 
                         : mesatee_list_all(ctx->client, path, key, &resp);
     list_spec ls = {key, cols};
     int rc = st == MESATEE_OK ? emit(ctx, resp, pr_list, &ls) : client_fail(ctx);
-    if (rc == CLI_OK && !ctx->json && (lim || cur)) {
-        json_t *root = json_loads(resp, 0, NULL);
-        const char *next = json_string_value(json_object_get(root, "next_cursor"));
-        if (next)
-            fprintf(stderr, "more: add --cursor %s for the next page\n", next);
-        json_decref(root);
-    }
+    if (rc == CLI_OK && !ctx->json && (lim || cur))
+        hint_next_page(resp);
     mesatee_free(resp);
     return rc;
 }
@@ -258,6 +263,48 @@ static char *read_password(const char *path, int *rc)
 static void free_secret(char *s)
 {
     mt_secmem_free(s);
+}
+
+/* --output json of `user add` / `user reset-password`: the server's object,
+ * with "password" added when one was generated (NULL: not). */
+static int emit_with_password(cli_ctx *ctx, const char *resp, const char *generated)
+{
+    json_t *root = json_loads(resp, 0, NULL);
+    if (root && generated)
+        json_object_set_new(root, "password", json_string(generated));
+    char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
+    int rc = emit(ctx, s ? s : resp, pr_object, NULL);
+    free_secret(s);
+    json_decref(root);
+    return rc;
+}
+
+/* The password for `user add` and `user reset-password`: the first line of
+ * --password-file, or (without it) 18 random bytes in URL- and shell-friendly
+ * base64, *generated then set. NULL with *rc set on failure. Free with
+ * free_secret. */
+static char *new_password(cli_ctx *ctx, bool *generated, int *rc)
+{
+    const char *pwfile = cli_opt_get(ctx, "password-file");
+    if (pwfile)
+        return read_password(pwfile, rc);
+    uint8_t rnd[18];
+    mt_err err;
+    if (mt_random(rnd, sizeof rnd, &err) != MT_OK) {
+        *rc = cli_fail("%s", err.msg);
+        return NULL;
+    }
+    char *password = mt_b64_encode(rnd, sizeof rnd);
+    mt_wipe(rnd, sizeof rnd);
+    if (!password) {
+        *rc = cli_fail("out of memory");
+        return NULL;
+    }
+    for (char *p = password; *p; p++) /* URL- and shell-friendly */
+        if (*p == '+' || *p == '/')
+            *p = *p == '+' ? '-' : '_';
+    *generated = true;
+    return password;
 }
 
 /* Writes the token file (mode 0600, directory 0700 created if needed). */
@@ -378,38 +425,16 @@ int cli_cmd_user_add(cli_ctx *ctx)
     if (role && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0)
         return cli_usage_error(ctx, "--role must be 'user' or 'admin'");
     int rc = CLI_OK;
-    char *password = NULL;
     bool generated = false;
-    const char *pwfile = cli_opt_get(ctx, "password-file");
-    if (pwfile) {
-        if (!(password = read_password(pwfile, &rc)))
-            return rc;
-    } else {
-        uint8_t rnd[18];
-        mt_err err;
-        if (mt_random(rnd, sizeof rnd, &err) != MT_OK)
-            return cli_fail("%s", err.msg);
-        password = mt_b64_encode(rnd, sizeof rnd);
-        mt_wipe(rnd, sizeof rnd);
-        if (!password)
-            return cli_fail("out of memory");
-        for (char *p = password; *p; p++) /* URL- and shell-friendly */
-            if (*p == '+' || *p == '/')
-                *p = *p == '+' ? '-' : '_';
-        generated = true;
-    }
+    char *password = new_password(ctx, &generated, &rc);
+    if (!password)
+        return rc;
     char *resp = NULL;
     int st = mesatee_user_add(ctx->client, name, password, role, &resp);
     if (st != MESATEE_OK) {
         rc = client_fail(ctx);
     } else if (ctx->json) {
-        json_t *root = json_loads(resp, 0, NULL);
-        if (root && generated)
-            json_object_set_new(root, "password", json_string(password));
-        char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
-        rc = emit(ctx, s ? s : resp, pr_object, NULL);
-        free_secret(s);
-        json_decref(root);
+        rc = emit_with_password(ctx, resp, generated ? password : NULL);
     } else {
         printf("user %s created (%s)\n", name, role ? role : "user");
         if (generated)
@@ -1217,13 +1242,8 @@ int cli_cmd_audit_list(cli_ctx *ctx)
     int st = mesatee_audit_list(ctx->client, a, (unsigned)l, &resp);
     list_spec ls = {"entries", NULL};
     int rc = st == MESATEE_OK ? emit(ctx, resp, pr_list, &ls) : client_fail(ctx);
-    if (rc == CLI_OK && !ctx->json) {
-        json_t *root = json_loads(resp, 0, NULL);
-        const char *next = json_string_value(json_object_get(root, "next_cursor"));
-        if (next)
-            fprintf(stderr, "more: add --cursor %s for the next page\n", next);
-        json_decref(root);
-    }
+    if (rc == CLI_OK && !ctx->json)
+        hint_next_page(resp);
     mesatee_free(resp);
     return rc;
 }
@@ -1280,32 +1300,33 @@ int cli_cmd_whoami(cli_ctx *ctx)
     return emit_typed(ctx, st, resp, pr_object, NULL);
 }
 
-int cli_cmd_user_show(cli_ctx *ctx)
+/* `user show|disable|enable|delete NAME`: one call on the named user, its
+ * answer printed as an object. */
+static int user_cmd(cli_ctx *ctx, int (*call)(mesatee_client *, const char *, char **))
 {
     char *resp = NULL;
-    int st = mesatee_user_show(ctx->client, ctx->pos[0], &resp);
+    int st = call(ctx->client, ctx->pos[0], &resp);
     return emit_typed(ctx, st, resp, pr_object, NULL);
+}
+
+int cli_cmd_user_show(cli_ctx *ctx)
+{
+    return user_cmd(ctx, mesatee_user_show);
 }
 
 int cli_cmd_user_disable(cli_ctx *ctx)
 {
-    char *resp = NULL;
-    int st = mesatee_user_disable(ctx->client, ctx->pos[0], &resp);
-    return emit_typed(ctx, st, resp, pr_object, NULL);
+    return user_cmd(ctx, mesatee_user_disable);
 }
 
 int cli_cmd_user_enable(cli_ctx *ctx)
 {
-    char *resp = NULL;
-    int st = mesatee_user_enable(ctx->client, ctx->pos[0], &resp);
-    return emit_typed(ctx, st, resp, pr_object, NULL);
+    return user_cmd(ctx, mesatee_user_enable);
 }
 
 int cli_cmd_user_delete(cli_ctx *ctx)
 {
-    char *resp = NULL;
-    int st = mesatee_user_delete(ctx->client, ctx->pos[0], &resp);
-    return emit_typed(ctx, st, resp, pr_object, NULL);
+    return user_cmd(ctx, mesatee_user_delete);
 }
 
 int cli_cmd_user_passwd(cli_ctx *ctx)
@@ -1332,47 +1353,23 @@ int cli_cmd_user_reset_password(cli_ctx *ctx)
 {
     const char *name = ctx->pos[0];
     int rc = CLI_OK;
-    char *password = NULL;
     bool generated = false;
-    const char *pwfile = cli_opt_get(ctx, "password-file");
-    if (pwfile) {
-        if (!(password = read_password(pwfile, &rc)))
-            return rc;
-    } else {
-        uint8_t rnd[18];
-        mt_err err;
-        if (mt_random(rnd, sizeof rnd, &err) != MT_OK)
-            return cli_fail("%s", err.msg);
-        password = mt_b64_encode(rnd, sizeof rnd);
-        mt_wipe(rnd, sizeof rnd);
-        if (!password)
-            return cli_fail("out of memory");
-        for (char *p = password; *p; p++) /* URL- and shell-friendly */
-            if (*p == '+' || *p == '/')
-                *p = *p == '+' ? '-' : '_';
-        generated = true;
-    }
+    char *password = new_password(ctx, &generated, &rc);
+    if (!password)
+        return rc;
     char *resp = NULL;
     int st = mesatee_user_reset_password(ctx->client, name, password, &resp);
     if (st != MESATEE_OK) {
         rc = client_fail(ctx);
     } else if (ctx->json) {
-        json_t *root = json_loads(resp, 0, NULL);
-        if (root && generated)
-            json_object_set_new(root, "password", json_string(password));
-        char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
-        rc = emit(ctx, s ? s : resp, pr_object, NULL);
-        free_secret(s);
-        json_decref(root);
+        rc = emit_with_password(ctx, resp, generated ? password : NULL);
     } else {
         printf("password of %s reset; every token of %s is revoked\n", name, name);
         if (generated)
             printf("password: %s\n", password); /* shown once */
     }
+    free_secret(password);
     mesatee_free(resp);
-    if (generated)
-        mt_wipe(password, strlen(password));
-    free(password);
     return rc;
 }
 

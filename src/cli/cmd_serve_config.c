@@ -131,6 +131,24 @@ int cli_serve_print_config(cli_ctx *ctx, const serve_config *c)
     return CLI_OK;
 }
 
+int cli_serve_config_load_or_print(cli_ctx *ctx, serve_config **out, bool *printed)
+{
+    *printed = false;
+    *out = NULL;
+    serve_config *c = NULL;
+    int rc = cli_serve_config_load(ctx, &c);
+    if (rc != CLI_OK)
+        return rc;
+    if (cli_opt_has(ctx, "print-config")) {
+        rc = cli_serve_print_config(ctx, c);
+        serve_config_free(c);
+        *printed = true;
+        return rc;
+    }
+    *out = c;
+    return CLI_OK;
+}
+
 /* ---- mesatee executor ---- */
 
 static serve_config *g_exec; /* the executor's settings, for its options */
@@ -139,15 +157,9 @@ int cli_executor_config(cli_ctx *ctx, bool *done)
 {
     *done = false;
     serve_config *c = NULL;
-    int rc = cli_serve_config_load(ctx, &c);
-    if (rc != CLI_OK)
+    int rc = cli_serve_config_load_or_print(ctx, &c, done);
+    if (rc != CLI_OK || *done)
         return rc;
-    if (cli_opt_has(ctx, "print-config")) {
-        rc = cli_serve_print_config(ctx, c);
-        serve_config_free(c);
-        *done = true;
-        return rc;
-    }
     /* the effective values replace the options given, so the executor's code
      * (and its measured text) sees flags, environment and file alike */
     int n = 0;

@@ -164,14 +164,10 @@ static int admin_password(const serve_config *c, char **out)
 int cli_cmd_serve(cli_ctx *ctx)
 {
     serve_config *c = NULL;
-    int rc = cli_serve_config_load(ctx, &c);
-    if (rc != CLI_OK)
+    bool printed;
+    int rc = cli_serve_config_load_or_print(ctx, &c, &printed);
+    if (rc != CLI_OK || printed)
         return rc;
-    if (cli_opt_has(ctx, "print-config")) {
-        rc = cli_serve_print_config(ctx, c);
-        serve_config_free(c);
-        return rc;
-    }
     rc = cli_serve_run(ctx, c);
     serve_config_free(c);
     return rc;

@@ -314,6 +314,20 @@ void core_set_object(core_ctx *x, const char *kind, const char *id)
     snprintf(x->resp->object, sizeof x->resp->object, "%s:%s", kind, id);
 }
 
+mt_status core_audit_commit(core_ctx *x, int status, mt_status rc)
+{
+    if (rc == MT_OK)
+        rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
+                          x->resp->object, status, x->err);
+    if (rc == MT_OK)
+        rc = store_commit(x->db, x->err);
+    if (rc)
+        store_rollback(x->db);
+    else
+        x->resp->audited = true;
+    return rc;
+}
+
 void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
 {
     memset(resp, 0, sizeof *resp);

@@ -765,8 +765,7 @@ mt_status dec_empty_body(const uint8_t *b, size_t n, const dec_limits *l, mt_err
     return MT_OK;
 }
 
-/* Parses a non-negative decimal of at most 18 digits. */
-static bool parse_u63(const char *s, size_t len, int64_t *out)
+bool dec_u63(const char *s, size_t len, int64_t *out)
 {
     if (len == 0 || len > 18)
         return false;
@@ -789,7 +788,7 @@ mt_status dec_checkpoint_query_parse(const char *query, bool *has, int64_t *entr
         return MT_OK;
     size_t n = strnlen(query, 64);
     if (n < 9 || n >= 64 || strncmp(query, "entries=", 8) != 0 ||
-        !parse_u63(query + 8, n - 8, entries))
+        !dec_u63(query + 8, n - 8, entries))
         return mt_err_set(err, MT_EINVAL, "query: expected entries=N (a number of entries)");
     *has = true;
     return MT_OK;
@@ -813,11 +812,11 @@ mt_status dec_audit_query_parse(const char *query, dec_audit_query *out, mt_err 
         size_t klen = (size_t)(eq - p), vlen = len - klen - 1;
         int64_t v;
         if (klen == 5 && !strncmp(p, "after", 5)) {
-            if (!parse_u63(eq + 1, vlen, &v))
+            if (!dec_u63(eq + 1, vlen, &v))
                 return mt_err_set(err, MT_EINVAL, "query 'after': expected a sequence number");
             out->after = v;
         } else if (klen == 5 && !strncmp(p, "limit", 5)) {
-            if (!parse_u63(eq + 1, vlen, &v) || v < 1 || v > 1000)
+            if (!dec_u63(eq + 1, vlen, &v) || v < 1 || v > 1000)
                 return mt_err_set(err, MT_EINVAL, "query 'limit': expected 1 to 1000");
             out->limit = v;
         } else

@@ -38,6 +38,9 @@ bool dec_username_valid(const char *s);   /* [a-z0-9_.-]{1,64} */
 bool dec_slot_name_valid(const char *s);  /* [A-Za-z0-9_]{1,64} */
 bool dec_key_hex_valid(const char *s);    /* 64 lower-case hex */
 bool dec_sha256_hex_valid(const char *s); /* 64 lower-case hex */
+/* Reads s[0..len) as a non-negative decimal of 1..18 digits (no sign, no
+ * space) into *out; false (out untouched) for anything else. */
+bool dec_u63(const char *s, size_t len, int64_t *out);
 
 /* POST /v1/auth/login and POST /v1/users */
 typedef struct dec_login {

@@ -7,21 +7,6 @@
 #include "api_decode.h"
 #include "mt_util.h"
 
-/* Parses a non-negative decimal of 1..18 digits. */
-static bool page_u63(const char *s, size_t len, int64_t *out)
-{
-    if (len == 0 || len > 18)
-        return false;
-    int64_t v = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 static const char *page_list_name(page_list list)
 {
     switch (list) {
@@ -65,7 +50,7 @@ static mt_status page_cursor_read(const char *hex, size_t len, page_list list, d
     size_t plen = n - 2;
     switch (list) {
     case PAGE_AUDIT:
-        if (!page_u63(p, plen, &out->seq))
+        if (!dec_u63(p, plen, &out->seq))
             goto bad;
         break;
     case PAGE_USERS:
@@ -78,7 +63,7 @@ static mt_status page_cursor_read(const char *hex, size_t len, page_list list, d
         break;
     default: {
         const char *dot = memchr(p, '.', plen);
-        if (!dot || !page_u63(p, (size_t)(dot - p), &out->time))
+        if (!dot || !dec_u63(p, (size_t)(dot - p), &out->time))
             goto bad;
         size_t klen = plen - (size_t)(dot - p) - 1;
         if (klen >= sizeof out->key)
@@ -130,7 +115,7 @@ mt_status dec_page_query_parse(const char *query, page_list list, dec_page *out,
                 goto out;
             }
             seen_limit = true;
-            if (!page_u63(eq + 1, vlen, &v) || v < 1 || v > DEC_PAGE_MAX) {
+            if (!dec_u63(eq + 1, vlen, &v) || v < 1 || v > DEC_PAGE_MAX) {
                 rc = mt_err_set(err, MT_EINVAL, "query 'limit': expected a number from 1 to %d",
                                 DEC_PAGE_MAX);
                 goto out;
@@ -150,7 +135,7 @@ mt_status dec_page_query_parse(const char *query, page_list list, dec_page *out,
                 goto out;
             }
             seen_after = true;
-            if (!page_u63(eq + 1, vlen, &after)) {
+            if (!dec_u63(eq + 1, vlen, &after)) {
                 rc = mt_err_set(err, MT_EINVAL, "query 'after': expected a sequence number");
                 goto out;
             }

@@ -303,6 +303,24 @@ static void rl_source_key(const char *peer, char *out, size_t cap)
     snprintf(out, cap, "%s", peer && *peer ? peer : "-");
 }
 
+/* Refuses (MT_EQUOTA, Retry-After set) while the account key or the source
+ * address is over its failed-attempt limit; `what` names the attempts in the
+ * message ("failed logins"). */
+static mt_status rl_check(core_ctx *x, const char *akey, const char *src, int64_t now_ms,
+                          const char *what)
+{
+    mt_core *core = x->core;
+    pthread_mutex_lock(&core->limits->mu);
+    unsigned wait_a = rl_wait(&core->limits->account, akey, now_ms);
+    unsigned wait_s = rl_wait(&core->limits->source, src, now_ms);
+    pthread_mutex_unlock(&core->limits->mu);
+    if (!wait_a && !wait_s)
+        return MT_OK;
+    x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
+    return mt_err_set(x->err, MT_EQUOTA, "too many %s for this %s; retry after %u s", what,
+                      wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
+}
+
 static mt_status auth_limits_init(mt_core *c, mt_err *err)
 {
     struct auth_limits *l = calloc(1, sizeof *l);
@@ -349,16 +367,8 @@ mt_status auth_login(core_ctx *x)
     if (valid_name)
         core_set_object(x, "user", d.username);
     int64_t now_ms = rl_now_ms();
-    pthread_mutex_lock(&core->limits->mu);
-    unsigned wait_a = rl_wait(&core->limits->account, akey, now_ms);
-    unsigned wait_s = rl_wait(&core->limits->source, src, now_ms);
-    pthread_mutex_unlock(&core->limits->mu);
-    if (wait_a || wait_s) {
-        x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
-        rc = mt_err_set(x->err, MT_EQUOTA, "too many failed logins for this %s; retry after %u s",
-                        wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
+    if ((rc = rl_check(x, akey, src, now_ms, "failed logins")))
         goto out;
-    }
     if (valid_name) {
         pthread_mutex_lock(&core->mu);
         sqlite3_stmt *st;
@@ -503,15 +513,7 @@ mt_status auth_user_create(core_ctx *x)
                            d.username, d.role, hash, now);
         if (rc == MT_OK)
             rc = integ_user_seal(x->core, x->db, d.username, x->err);
-        if (rc == MT_OK)
-            rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
-                              x->resp->object, 201, x->err);
-        if (rc == MT_OK)
-            rc = store_commit(x->db, x->err);
-        if (rc)
-            store_rollback(x->db);
-        else
-            x->resp->audited = true;
+        rc = core_audit_commit(x, 201, rc);
     }
     pthread_mutex_unlock(&x->core->mu);
     if (rc)
@@ -637,15 +639,7 @@ static mt_status set_password(core_ctx *x, const char *user, const char *hash,
                            user, keep_token ? keep_token : "");
         if (!rc)
             rc = integ_tokens_seal_user(x->core, x->db, user, x->err);
-        if (!rc)
-            rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
-                              x->resp->object, 200, x->err);
-        if (!rc)
-            rc = store_commit(x->db, x->err);
-        if (rc)
-            store_rollback(x->db);
-        else
-            x->resp->audited = true;
+        rc = core_audit_commit(x, 200, rc);
     }
     pthread_mutex_unlock(&x->core->mu);
     return rc;
@@ -669,16 +663,8 @@ mt_status auth_password_self(core_ctx *x)
     rl_source_key(x->req->peer, src, sizeof src);
     snprintf(akey, sizeof akey, "%.64s", x->who);
     int64_t now_ms = rl_now_ms();
-    pthread_mutex_lock(&core->limits->mu);
-    unsigned wait_a = rl_wait(&core->limits->account, akey, now_ms);
-    unsigned wait_s = rl_wait(&core->limits->source, src, now_ms);
-    pthread_mutex_unlock(&core->limits->mu);
-    if (wait_a || wait_s) {
-        x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
-        rc = mt_err_set(x->err, MT_EQUOTA, "too many wrong passwords for this %s; retry after %u s",
-                        wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
+    if ((rc = rl_check(x, akey, src, now_ms, "wrong passwords")))
         goto out;
-    }
     bool found = false;
     pthread_mutex_lock(&core->mu);
     sqlite3_stmt *st;

@@ -206,6 +206,11 @@ mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
 void core_page_bind(sqlite3_stmt *st, int first, const dec_page *pg);
 /* Sets resp->object ("kind:id"). */
 void core_set_object(core_ctx *x, const char *kind, const char *id);
+/* Ends a write transaction that a slow route opened itself (store_begin under
+ * core->mu): with rc == MT_OK appends the audit entry (HTTP `status`) and
+ * commits, marking the response audited; otherwise, or if either fails, rolls
+ * back. Returns the first failure, or MT_OK. */
+mt_status core_audit_commit(core_ctx *x, int status, mt_status rc);
 /* RFC 3339 string as a new json_t. */
 json_t *core_time_json(int64_t t);
 /* True if user exists and is not deleted (a tombstone is no owner, participant

@@ -236,15 +236,7 @@ mt_status files_upload(core_ctx *x)
     pthread_mutex_lock(&x->core->mu);
     if ((rc = store_begin(x->db, x->err)) == MT_OK) {
         rc = upload_row(x, id.s, n, sha);
-        if (rc == MT_OK)
-            rc = audit_append(x->core, x->db, x->who[0] ? x->who : "-", x->resp->route,
-                              x->resp->object, 201, x->err);
-        if (rc == MT_OK)
-            rc = store_commit(x->db, x->err);
-        if (rc)
-            store_rollback(x->db);
-        else
-            x->resp->audited = true;
+        rc = core_audit_commit(x, 201, rc);
     }
     pthread_mutex_unlock(&x->core->mu);
     if (rc) {

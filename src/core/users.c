@@ -81,6 +81,20 @@ static mt_status set_state(core_ctx *x, const char *user, const char *state, int
     return integ_tokens_seal_user(x->core, x->db, user, x->err);
 }
 
+/* The user named in the path (x->id), as the object of the request, with its
+ * state and role; a deleted account fails with `code` and "user '<id>' <what>". */
+static mt_status undeleted_user(core_ctx *x, char state[16], char role[16], mt_status code,
+                                const char *what)
+{
+    core_set_object(x, "user", x->id);
+    mt_status rc = user_state(x, x->id, state, role);
+    if (rc)
+        return rc;
+    if (!strcmp(state, "deleted"))
+        return mt_err_set(x->err, code, "user '%s' %s", x->id, what);
+    return MT_OK;
+}
+
 /* GET /v1/users/{name}: an administrator sees anyone, a user only itself. */
 mt_status users_get(core_ctx *x)
 {
@@ -112,13 +126,10 @@ mt_status users_get(core_ctx *x)
 
 mt_status users_disable(core_ctx *x)
 {
-    core_set_object(x, "user", x->id);
     char state[16], role[16];
-    mt_status rc = user_state(x, x->id, state, role);
+    mt_status rc = undeleted_user(x, state, role, MT_ECONFLICT, "was deleted");
     if (rc)
         return rc;
-    if (!strcmp(state, "deleted"))
-        return mt_err_set(x->err, MT_ECONFLICT, "user '%s' was deleted", x->id);
     int revoked = 0;
     if ((rc = not_last_admin(x, x->id, role, state, "disabled")) ||
         (rc = set_state(x, x->id, "disabled", &revoked)))
@@ -131,14 +142,11 @@ mt_status users_disable(core_ctx *x)
 
 mt_status users_enable(core_ctx *x)
 {
-    core_set_object(x, "user", x->id);
     char state[16], role[16];
-    mt_status rc = user_state(x, x->id, state, role);
+    mt_status rc = undeleted_user(x, state, role, MT_ECONFLICT,
+                                  "was deleted: deleted accounts are not restored");
     if (rc)
         return rc;
-    if (!strcmp(state, "deleted"))
-        return mt_err_set(x->err, MT_ECONFLICT,
-                          "user '%s' was deleted: deleted accounts are not restored", x->id);
     int revoked;
     if ((rc = set_state(x, x->id, "active", &revoked)))
         return rc;
@@ -148,13 +156,10 @@ mt_status users_enable(core_ctx *x)
 
 mt_status users_delete(core_ctx *x)
 {
-    core_set_object(x, "user", x->id);
     char state[16], role[16];
-    mt_status rc = user_state(x, x->id, state, role);
+    mt_status rc = undeleted_user(x, state, role, MT_ENOTFOUND, "was already deleted");
     if (rc)
         return rc;
-    if (!strcmp(state, "deleted"))
-        return mt_err_set(x->err, MT_ENOTFOUND, "user '%s' was already deleted", x->id);
     if ((rc = not_last_admin(x, x->id, role, state, "deleted")))
         return rc;
     int64_t busy;

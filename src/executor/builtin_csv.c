@@ -490,25 +490,6 @@ bool mt_num_parse(const char *s, double *out)
     return true;
 }
 
-bool mt_int_parse(const char *s, int64_t *out)
-{
-    const char *p = s;
-    if (*p == '+' || *p == '-')
-        p++;
-    if (!*p)
-        return false;
-    for (const char *q = p; *q; q++)
-        if (*q < '0' || *q > '9')
-            return false;
-    errno = 0;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end)
-        return false;
-    *out = v;
-    return true;
-}
-
 mt_status mt_csv_number(const mt_csv *t, size_t row, size_t col, double *out, mt_err *err)
 {
     const char *s = mt_csv_cell(t, row, col);

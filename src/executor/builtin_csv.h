@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mt_bschema.h"
 #include "mt_builtin.h"
 #include "mt_err.h"
 
@@ -113,8 +114,7 @@ mt_status mt_csv_read_numbers(const uint8_t *data, size_t len, const mt_csv_opts
 
 /* Parses s as a strict finite number (same rules); false if it is not one. */
 bool mt_num_parse(const char *s, double *out);
-/* Parses s as a strict decimal integer fitting int64; false otherwise. */
-bool mt_int_parse(const char *s, int64_t *out);
+/* mt_int_parse (strict decimal integer fitting int64): see mt_bschema.h. */
 
 /* ---- output buffer ---- */
 

@@ -230,7 +230,7 @@ const char *mt_bschema_type_name(mt_barg_type t)
 /* ---- values ------------------------------------------------------------- */
 
 /* Optional sign, digits, no spaces; fits int64. */
-static bool parse_int(const char *s, int64_t *out)
+bool mt_int_parse(const char *s, int64_t *out)
 {
     const char *p = s;
     if (*p == '+' || *p == '-')
@@ -311,7 +311,7 @@ mt_status mt_bschema_check_value(const mt_barg *a, const char *v, mt_err *err)
     }
     case MT_BARG_INT: {
         int64_t x;
-        if (!parse_int(v, &x) || x < a->imin || x > a->imax) {
+        if (!mt_int_parse(v, &x) || x < a->imin || x > a->imax) {
             if (a->imin == INT64_MIN && a->imax == INT64_MAX)
                 return mt_err_set(err, MT_EINVAL, "argument '%s': expected an integer", a->name);
             return mt_err_set(err, MT_EINVAL, "argument '%s': expected an integer from %lld to %lld",

@@ -115,4 +115,8 @@ json_t *mt_bschema_json(const mt_bschema *s);
  * "input_slot", "output_slot"). */
 const char *mt_bschema_type_name(mt_barg_type t);
 
+/* Parses s as a strict decimal integer (optional sign, digits, no spaces)
+ * fitting int64; false otherwise. The built-ins' integer reader too. */
+bool mt_int_parse(const char *s, int64_t *out);
+
 #endif
