@@ -45,17 +45,7 @@ done
 ok "two-party task $T1 finished; alice and bob decrypted their results"
 
 # A task in flight: its input comes from an https peer that never answers.
-python3 -c '
-import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
-print(s.getsockname()[1], flush=True)
-held = []
-while True:
-    c, _ = s.accept(); held.append(c)
-' > "$MT_WORK/peer.port" &
-PEER=$!
-trap 'kill $PEER 2>/dev/null || true; mt_cleanup' EXIT
-for _ in $(seq 50); do [ -s "$MT_WORK/peer.port" ] && break; sleep 0.1; done
+mt_silent_peer
 FS=$(as alice file register "https://127.0.0.1:$(cat "$MT_WORK/peer.port")/ids.enc" --key "$MT_WORK/alice.key" \
        --sha256 "$(sha256sum "$MT_WORK/alice.enc" | cut -d' ' -f1)")
 "$B" key generate --out "$MT_WORK/t2.key" >/dev/null
@@ -88,7 +78,7 @@ ok "online backup while task $T2 runs: $(jget "$out" .files) files, $(jget "$out
 LATE=$(as alice file register-output --key "$MT_WORK/late.key")
 as alice task show "$T2" >/dev/null
 mt_stop_server
-kill $PEER 2>/dev/null || true
+kill "$MT_PEER" 2>/dev/null || true
 
 out=$("$B" --output json restore --in "$MT_WORK/backup.mtb" --check) || fail "restore --check: $out"
 [ "$(jget "$out" .intact)" = true ] && [ "$(jget "$out" .level)" = "$LEVEL" ] || fail "restore --check: $out"

@@ -31,17 +31,7 @@ ok "task $T1 finished before the crash"
 
 # A task whose input comes from an https peer that accepts and never answers:
 # the worker stays in its fetch, the task stays running.
-python3 -c '
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
-print(s.getsockname()[1], flush=True)
-held = []
-while True:
-    c, _ = s.accept(); held.append(c)
-' > "$MT_WORK/peer.port" &
-PEER=$!
-trap 'kill $PEER 2>/dev/null || true; mt_cleanup' EXIT
-for _ in $(seq 50); do [ -s "$MT_WORK/peer.port" ] && break; sleep 0.1; done
+mt_silent_peer
 FS=$(as alice file register "https://127.0.0.1:$(cat "$MT_WORK/peer.port")/ids.enc" --key "$MT_WORK/a.key" \
        --sha256 "$(sha256sum "$MT_WORK/a.enc" | cut -d' ' -f1)")
 T2=$(run_task "$FS")

@@ -11,6 +11,7 @@ export MESATEE_CONFIG=$MT_WORK/no-config   # never read the user's config
 unset MESATEE_SERVER MESATEE_CA MESATEE_TOKEN_FILE MESATEE_OUTPUT
 
 mt_cleanup() {
+  [ -z "$MT_PEER" ] || kill "$MT_PEER" 2>/dev/null || true
   mt_stop_swtpm
   if [ -n "$MT_PID" ] && kill -0 "$MT_PID" 2>/dev/null; then
     kill -TERM "$MT_PID" 2>/dev/null || true
@@ -20,6 +21,23 @@ mt_cleanup() {
   if [ -z "${MT_KEEP:-}" ]; then rm -rf "$MT_WORK"; else echo "kept $MT_WORK"; fi
 }
 trap mt_cleanup EXIT
+
+# mt_silent_peer: a TCP listener on loopback that accepts and never answers
+# (a task fetching an https:// input from it stays running); its port goes to
+# $MT_WORK/peer.port, its PID to MT_PEER (killed at exit).
+MT_PEER=
+mt_silent_peer() {
+  python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept(); held.append(c)
+' > "$MT_WORK/peer.port" &
+  MT_PEER=$!
+  for _ in $(seq 50); do [ -s "$MT_WORK/peer.port" ] && break; sleep 0.1; done
+}
 
 fail() { echo "FAIL: $*" >&2; [ -f "$MT_WORK/server.log" ] && tail -n 30 "$MT_WORK/server.log" >&2; exit 1; }
 ok() { echo "ok - $*"; }
