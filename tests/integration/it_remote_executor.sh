@@ -40,20 +40,7 @@ mt_login admin
 for u in alice bob; do mt_add_user "$u"; done
 seq -f "id%g" 1 300 > "$MT_WORK/alice.txt"
 seq -f "id%g" 201 500 > "$MT_WORK/bob.txt"
-declare -A IN OUT
-for u in alice bob; do
-  as "$u" file encrypt --in "$MT_WORK/$u.txt" --out "$MT_WORK/$u.enc" --key-out "$MT_WORK/$u.key" >/dev/null
-  IN[$u]=$(as "$u" file register "$(as "$u" file upload "$MT_WORK/$u.enc")" --key "$MT_WORK/$u.key")
-  "$B" key generate --out "$MT_WORK/$u.out.key" >/dev/null
-  OUT[$u]=$(as "$u" file register-output --key "$MT_WORK/$u.out.key")
-done
-FN=$(as alice function register --name psi2 --builtin psi --input-slot a --input-slot b \
-  --output-slot ra --output-slot rb --public)
-T=$(as alice task create --function "$FN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
-as alice task assign "$T" --input "a=${IN[alice]}" --output "ra=${OUT[alice]}" >/dev/null
-as bob task assign "$T" --input "b=${IN[bob]}" --output "rb=${OUT[bob]}" >/dev/null
-as alice task approve "$T" >/dev/null; as bob task approve "$T" >/dev/null
-as alice task invoke "$T" >/dev/null
+mt_psi2_invoke
 status() { as alice task show "$T" --output json | jq -r .status; }
 sleep 1
 [ "$(status)" = staged ] || fail "the daemon ran the task itself: $(status)"

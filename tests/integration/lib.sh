@@ -67,6 +67,26 @@ mt_stop_server() {
 # as USER cmd...: runs the CLI as USER (token file per user).
 as() { local u=$1; shift; MESATEE_TOKEN_FILE="$MT_WORK/$u.token" "$MESATEE_BIN" "$@"; }
 
+# mt_psi2_invoke: alice and bob (logged in, ids in $MT_WORK/alice.txt and
+# bob.txt) encrypt and upload their inputs, register outputs, and run a
+# two-party psi task to invoked. Sets IN[u], OUT[u] (file ids), FN, T.
+mt_psi2_invoke() {
+  declare -gA IN OUT
+  for u in alice bob; do
+    as "$u" file encrypt --in "$MT_WORK/$u.txt" --out "$MT_WORK/$u.enc" --key-out "$MT_WORK/$u.key" >/dev/null
+    IN[$u]=$(as "$u" file register "$(as "$u" file upload "$MT_WORK/$u.enc")" --key "$MT_WORK/$u.key")
+    "$MESATEE_BIN" key generate --out "$MT_WORK/$u.out.key" >/dev/null
+    OUT[$u]=$(as "$u" file register-output --key "$MT_WORK/$u.out.key")
+  done
+  FN=$(as alice function register --name psi2 --builtin psi --input-slot a --input-slot b \
+    --output-slot ra --output-slot rb --public)
+  T=$(as alice task create --function "$FN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
+  as alice task assign "$T" --input "a=${IN[alice]}" --output "ra=${OUT[alice]}" >/dev/null
+  as bob task assign "$T" --input "b=${IN[bob]}" --output "rb=${OUT[bob]}" >/dev/null
+  as alice task approve "$T" >/dev/null; as bob task approve "$T" >/dev/null
+  as alice task invoke "$T" >/dev/null
+}
+
 # mt_login USER: logs USER in (password from $MT_WORK/USER.pw).
 mt_login() { as "$1" login --user "$1" --password-file "$MT_WORK/$1.pw" >/dev/null; }
 
