@@ -73,6 +73,24 @@ mt_status core_unwrap_key(mt_core *c, const char *file_id, const void *wrapped, 
                            out, err);
 }
 
+mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t out[32],
+                   uint32_t *used, mt_err *err)
+{
+    /* Interim: one version, bound to the platform secret (not to the
+     * measurement); the KeyStore (src/keystore) replaces this. */
+    size_t n = purpose ? strnlen(purpose, 49) : 0;
+    if (!c || !out || n == 0 || n > 48 || strspn(purpose, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
+        return mt_err_set(err, MT_EINVAL, "core_kek: bad purpose");
+    if (version > 1)
+        return mt_err_set(err, MT_ENOTFOUND, "key-encryption key version %u does not exist",
+                          (unsigned)version);
+    char label[64];
+    snprintf(label, sizeof label, "kek/%s/v1", purpose);
+    if (used)
+        *used = 1;
+    return mt_tee_platform_key(c->tee, label, out, err);
+}
+
 bool core_task_status_final(const char *s)
 {
     return !strcmp(s, "finished") || !strcmp(s, "failed") || !strcmp(s, "canceled");

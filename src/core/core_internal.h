@@ -221,6 +221,14 @@ mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32], 
                         mt_err *err);
 mt_status core_unwrap_key(mt_core *c, const char *file_id, const void *wrapped, size_t len,
                           uint8_t out[32], mt_err *err);
+/* A 32-byte key-encryption key for purpose ("file-keys", "transit-keys",
+ * ...; 1 to 48 bytes of [a-z0-9-]) at KEK version `version` (0 = the
+ * current one); *used (may be NULL) receives the version written. Every
+ * wrapped key the store holds records the KEK version that wrapped it, so a
+ * rotation can rewrap in the background. MT_ENOTFOUND for a retired or
+ * unknown version. The caller wipes out. Thread-safe. */
+mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t out[32],
+                   uint32_t *used, mt_err *err);
 /* Parses a JSON text array of strings (trusted, from the store); new ref. */
 json_t *core_json_load(const char *text);
 
