@@ -76,6 +76,15 @@ static const route routes[] = {
     {"GET", "/v1/audit", true, false, BODY_NONE, TX_READ, audit_list},
     {"GET", "/v1/audit/checkpoint", true, false, BODY_NONE, TX_READ, audit_checkpoint_handle},
     {"POST", "/v1/audit/prune", true, true, BODY_JSON, TX_WRITE, audit_prune_handle},
+    /* issue 10: the platform KeyStore (kek.c) */
+    {"GET", "/v1/admin/keystore", true, true, BODY_NONE, TX_READ, kek_status_handle},
+    {"POST", "/v1/admin/keystore/rotate", true, true, BODY_NONE, TX_WRITE, kek_rotate_handle},
+    {"POST", "/v1/admin/keystore/legacy", true, true, BODY_JSON, TX_WRITE, kek_legacy_handle},
+    {"GET", "/v1/admin/release-policy", true, true, BODY_NONE, TX_READ, release_policy_get},
+    {"POST", "/v1/admin/release-policy/allow", true, true, BODY_JSON, TX_WRITE,
+     release_policy_allow},
+    {"POST", "/v1/admin/release-policy/revoke", true, true, BODY_JSON, TX_WRITE,
+     release_policy_revoke},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

@@ -10,7 +10,6 @@
 
 #include "core_internal.h"
 #include "mt_json.h"
-#include "mt_keywrap.h"
 #include "mt_log.h"
 #include "mt_util.h"
 
@@ -58,39 +57,6 @@ mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_e
                      "SELECT 1 FROM users WHERE username = ? AND state != 'deleted'", username);
 }
 
-mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32], uint8_t out[61],
-                        mt_err *err)
-{
-    return mt_keywrap_seal(c->file_kek, (const uint8_t *)file_id, strlen(file_id), key, out, err);
-}
-
-mt_status core_unwrap_key(mt_core *c, const char *file_id, const void *wrapped, size_t len,
-                          uint8_t out[32], mt_err *err)
-{
-    if (!wrapped)
-        return mt_err_set(err, MT_EINTERNAL, "file %s has no key", file_id);
-    return mt_keywrap_open(c->file_kek, (const uint8_t *)file_id, strlen(file_id), wrapped, len,
-                           out, err);
-}
-
-mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t out[32],
-                   uint32_t *used, mt_err *err)
-{
-    /* Interim: one version, bound to the platform secret (not to the
-     * measurement); the KeyStore (src/keystore) replaces this. */
-    size_t n = purpose ? strnlen(purpose, 49) : 0;
-    if (!c || !out || n == 0 || n > 48 || strspn(purpose, "abcdefghijklmnopqrstuvwxyz0123456789-") != n)
-        return mt_err_set(err, MT_EINVAL, "core_kek: bad purpose");
-    if (version > 1)
-        return mt_err_set(err, MT_ENOTFOUND, "key-encryption key version %u does not exist",
-                          (unsigned)version);
-    char label[64];
-    snprintf(label, sizeof label, "kek/%s/v1", purpose);
-    if (used)
-        *used = 1;
-    return mt_tee_platform_key(c->tee, label, out, err);
-}
-
 bool core_task_status_final(const char *s)
 {
     return !strcmp(s, "finished") || !strcmp(s, "failed") || !strcmp(s, "canceled");
@@ -102,10 +68,10 @@ static void core_free(mt_core *c)
 {
     if (!c)
         return;
+    core_kek_close(c); /* stops the rewrap thread before the store closes */
     store_close(c->db);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
-    mt_wipe(c->file_kek, sizeof c->file_kek);
     mt_wipe(c->key_fp_key, sizeof c->key_fp_key);
     mt_wipe(c->integ_key, sizeof c->integ_key);
     mt_wipe(c->audit_key, sizeof c->audit_key);
@@ -173,11 +139,13 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     /* Keys held by the TEE provider only: the store is untrusted, so its
      * rows that matter carry MACs under these (integrity.c, audit.c). They
      * are not bound to the binary's measurement, so an upgraded daemon still
-     * verifies the store (file keys stay measurement-bound). */
-    if ((rc = mt_tee_sealing_key(tee, "file-keys/v1", c->file_kek, err)) ||
-        (rc = mt_tee_platform_key(tee, "output-key-fingerprint/v1", c->key_fp_key, err)) ||
+     * verifies the store. File keys are wrapped under KEKs from the KeyStore
+     * (kek.c), released only to a build its release policy allows. */
+    if ((rc = mt_tee_platform_key(tee, "output-key-fingerprint/v1", c->key_fp_key, err)) ||
         (rc = mt_tee_platform_key(tee, "store-integrity/v1", c->integ_key, err)) ||
         (rc = mt_tee_platform_key(tee, "audit-chain/v1", c->audit_key, err)))
+        goto fail;
+    if ((rc = core_kek_open(c, err)))
         goto fail;
     if ((rc = store_open(c->db_path, false, &c->db, err)))
         goto fail;
@@ -186,6 +154,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     if ((rc = auth_bootstrap(c, cfg->admin_password, cfg->admin_password_out, err)) || (rc = auth_dummy_init(c, err)))
         goto fail;
     if ((rc = sched_recover(c, c->db, err)))
+        goto fail;
+    if ((rc = core_kek_start(c, err)))
         goto fail;
     *out = c;
     return MT_OK;

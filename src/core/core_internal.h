@@ -43,7 +43,7 @@ struct mt_core {
 
     mt_tee *tee; /* borrowed */
     mt_objstore *objs;
-    uint8_t file_kek[32]; /* sealing key "file-keys/v1": wraps file keys */
+    struct core_kek_state *kek; /* kek.c: KeyStore, keyring, legacy keys, rewrap thread */
     uint8_t key_fp_key[32]; /* platform key "output-key-fingerprint/v1": output key fingerprints */
     uint8_t integ_key[32]; /* platform key "store-integrity/v1": MACs of store rows */
     uint8_t audit_key[32]; /* platform key "audit-chain/v1": MACs of audit entries */
@@ -216,10 +216,15 @@ json_t *core_time_json(int64_t t);
 /* True if user exists and is not deleted (a tombstone is no owner, participant
  * or allow-listed user of anything new). */
 mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_err *err);
-/* Wraps / unwraps a 32-byte file key under the file KEK with AAD = file_id. */
-mt_status core_wrap_key(mt_core *c, const char *file_id, const uint8_t key[32], uint8_t out[61],
-                        mt_err *err);
-mt_status core_unwrap_key(mt_core *c, const char *file_id, const void *wrapped, size_t len,
+/* ---- kek.c: key-encryption keys from the KeyStore (issue 10) ----------- */
+/* Wraps a 32-byte key under the current "file-keys" KEK with AAD aad (a
+ * file id, "function:<id>"); *version (may be NULL) receives the KEK version
+ * to store beside it. */
+mt_status core_wrap_key(mt_core *c, const char *aad, const uint8_t key[32], uint8_t out[61],
+                        uint32_t *version, mt_err *err);
+/* Unwraps under any live "file-keys" KEK version (current first), then the
+ * legacy measurement-bound keys. MT_ECRYPTO "key unwrap failed ...". */
+mt_status core_unwrap_key(mt_core *c, const char *aad, const void *wrapped, size_t len,
                           uint8_t out[32], mt_err *err);
 /* A 32-byte key-encryption key for purpose ("file-keys", "transit-keys",
  * ...; 1 to 48 bytes of [a-z0-9-]) at KEK version `version` (0 = the
@@ -229,6 +234,51 @@ mt_status core_unwrap_key(mt_core *c, const char *file_id, const void *wrapped, 
  * unknown version. The caller wipes out. Thread-safe. */
 mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t out[32],
                    uint32_t *used, mt_err *err);
+/* The background rewrap's table of wrapped-key columns (kek.c). One entry
+ * per column that holds keys wrapped under a KEK:
+ *   table     the table ("files")
+ *   id_col    its TEXT primary key ("file_id"); rows are visited in its order
+ *   key_col   the BLOB of the wrapped key (rows where it is NULL are skipped)
+ *   ver_col   INTEGER NOT NULL: the KEK version that wrapped key_col (0 =
+ *             legacy, wrapped before the KeyStore by the measurement-bound
+ *             sealing key "file-keys/v1")
+ *   purpose   the core_kek purpose ("file-keys", "transit-keys")
+ *   aad_prefix  AAD = aad_prefix || id (mt_keywrap rows; "" or "function:")
+ *   legacy    true when version-0 rows may exist (only the pre-KeyStore
+ *             columns: files, functions)
+ *   rewrap    NULL: key_col is an mt_keywrap blob (61 bytes) of a 32-byte
+ *             key. Otherwise the column's own format: called with the old
+ *             and new KEK, the row's id and blob, it returns the new blob in
+ *             *out (malloc'ed; the caller frees it), MT_ECRYPTO when old_kek
+ *             does not open it.
+ *   reseal    NULL, or the MAC update of the row after key/version changed
+ *             (integrity.c), run in the same transaction.
+ * Adding a table at merge is one line in core_wrapped_cols (kek.c), e.g.
+ *   {"transit_key_versions", "id", "wrapped", "kek_version", "transit-keys",
+ *    "transit:", false, transit_rewrap, transit_reseal},
+ * with an index on ver_col if the table is large. */
+typedef struct core_wrapped_col {
+    const char *table, *id_col, *key_col, *ver_col, *purpose, *aad_prefix;
+    bool legacy;
+    mt_status (*rewrap)(mt_core *c, const uint8_t old_kek[32], const uint8_t new_kek[32],
+                        const char *id, const void *blob, size_t len, uint8_t **out,
+                        size_t *out_len, mt_err *err);
+    mt_status (*reseal)(mt_core *c, sqlite3 *db, const char *id, mt_err *err);
+} core_wrapped_col;
+extern const core_wrapped_col core_wrapped_cols[];
+extern const size_t core_n_wrapped_cols;
+/* Opens the KeyStore and gets this node's keys (release after attestation);
+ * MT_EPERM naming the measurement when the release policy refuses. */
+mt_status core_kek_open(mt_core *c, mt_err *err);
+/* Starts the rewrap thread (after the store is migrated) and one pass. */
+mt_status core_kek_start(mt_core *c, mt_err *err);
+void core_kek_close(mt_core *c);
+mt_status kek_status_handle(core_ctx *x);
+mt_status kek_rotate_handle(core_ctx *x);
+mt_status kek_legacy_handle(core_ctx *x);
+mt_status release_policy_get(core_ctx *x);
+mt_status release_policy_allow(core_ctx *x);
+mt_status release_policy_revoke(core_ctx *x);
 /* Parses a JSON text array of strings (trusted, from the store); new ref. */
 json_t *core_json_load(const char *text);
 

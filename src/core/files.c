@@ -124,14 +124,15 @@ static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
                              const char *const *owners, size_t n_owners)
 {
     uint8_t wrapped[61];
-    mt_status rc = core_wrap_key(x->core, file_id, key, wrapped, x->err);
+    uint32_t kek_v = 0;
+    mt_status rc = core_wrap_key(x->core, file_id, key, wrapped, &kek_v, x->err);
     if (rc)
         return rc;
     sqlite3_stmt *st;
     if ((rc = store_prepare(x->db,
                             "INSERT INTO files(file_id, kind, name, url, object_id, size, "
-                            "sha256, wrapped_key, written, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "sha256, wrapped_key, written, created_at, kek_version) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             &st, x->err)))
         return rc;
     store_bind_text(st, 1, file_id);
@@ -147,6 +148,7 @@ static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
     sqlite3_bind_blob(st, 8, wrapped, sizeof wrapped, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 9, written ? 1 : 0);
     sqlite3_bind_int64(st, 10, mt_now());
+    sqlite3_bind_int64(st, 11, (int64_t)kek_v);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);

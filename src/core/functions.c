@@ -170,6 +170,7 @@ static mt_status set_allowlist(core_ctx *x, const char *fid, const dec_function 
 static mt_status store_payload(core_ctx *x, const char *fid, const dec_function *d)
 {
     uint8_t key[32], wrapped[61], *ct = NULL;
+    uint32_t kek_v = 0;
     size_t ct_len = 0;
     char aad[16 + MT_ID_LEN], sha_ct[65], sha_pt[65];
     mt_id oid;
@@ -179,7 +180,7 @@ static mt_status store_payload(core_ctx *x, const char *fid, const dec_function 
     if (!rc)
         rc = mt_ff_encrypt(key, d->payload, d->payload_len, &ct, &ct_len, x->err);
     if (!rc)
-        rc = core_wrap_key(x->core, aad, key, wrapped, x->err);
+        rc = core_wrap_key(x->core, aad, key, wrapped, &kek_v, x->err);
     mt_wipe(key, sizeof key);
     if (rc)
         goto out;
@@ -189,14 +190,16 @@ static mt_status store_payload(core_ctx *x, const char *fid, const dec_function 
     sqlite3_stmt *st;
     if ((rc = store_prepare(x->db,
                             "UPDATE functions SET payload_object = ?, payload_key = ?, "
-                            "payload_size = ?, payload_sha256 = ? WHERE function_id = ?",
+                            "payload_size = ?, payload_sha256 = ?, payload_kek_version = ? "
+                            "WHERE function_id = ?",
                             &st, x->err)))
         goto drop;
     store_bind_text(st, 1, oid.s);
     sqlite3_bind_blob(st, 2, wrapped, sizeof wrapped, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 3, (int64_t)d->payload_len);
     store_bind_text(st, 4, sha_pt);
-    store_bind_text(st, 5, fid);
+    sqlite3_bind_int64(st, 5, (int64_t)kek_v);
+    store_bind_text(st, 6, fid);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);

@@ -168,6 +168,21 @@ static const char *const migrations[] = {
     "  hash TEXT NOT NULL,"
     "  pruned_at INTEGER NOT NULL,"
     "  mac TEXT NOT NULL);",
+    /* 6 -> 7 (issue 10, KeyStore): every wrapped key records the KEK version
+     * that wrapped it (kek.c core_wrapped_cols); 0 marks a key wrapped
+     * before the KeyStore under the measurement-bound sealing key, rewrapped
+     * by the background pass. kek_rewrap holds the progress of the last pass
+     * (informational: what is retired is decided from the version columns). */
+    "ALTER TABLE files ADD COLUMN kek_version INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE functions ADD COLUMN payload_kek_version INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX files_kek_version ON files(kek_version);"
+    "CREATE TABLE kek_rewrap("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  target INTEGER NOT NULL,"
+    "  rewrapped INTEGER NOT NULL,"
+    "  stuck INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  finished_at INTEGER);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

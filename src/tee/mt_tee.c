@@ -478,6 +478,31 @@ mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt
                        err);
 }
 
+mt_status mt_tee_legacy_sealing_key(mt_tee *tee, const char *meas_hex, const char *label,
+                                    uint8_t out[32], mt_err *err)
+{
+    if (!tee || !meas_hex || strlen(meas_hex) != 64 ||
+        strspn(meas_hex, "0123456789abcdef") != 64)
+        return mt_err_set(err, MT_EINVAL,
+                          "legacy measurement: expected 64 lowercase hex characters (sha256sum "
+                          "of the old mesatee binary)");
+    if (!strcmp(tee->level, "none"))
+        return mt_err_set(err, MT_EINVAL, "level none seals to no measurement");
+    return seal_derive(tee, tee->level, meas_hex, label, out, err);
+}
+
+void mt_tee_evidence_measurement(const mt_tee *tee, char out[65])
+{
+    char pk[65];
+    out[0] = '\0';
+    if (!tee)
+        return;
+    if (tee->soft)
+        mt_tee_soft_ids(tee, out, pk);
+    else if (tee->tpm2)
+        snprintf(out, 65, "%s", tee->ev_meas);
+}
+
 mt_status mt_tee_platform_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err)
 {
     /* level "" and measurement "*": never those of a sealing key */

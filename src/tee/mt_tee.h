@@ -91,6 +91,17 @@ mt_status mt_tee_measure_soft(const uint8_t *config, size_t len, const char *con
 /* Derives a 32-byte sealing key for label (e.g. "file-keys/v1"). */
 mt_status mt_tee_sealing_key(mt_tee *tee, const char *label, uint8_t out[32], mt_err *err);
 
+/* Issue 10 (KeyStore): the evidence measurement (hex, 64) of level soft
+ * and tpm2 after mt_tee_set_config (tpm2: the M extended into the PCR);
+ * "" at other levels. */
+void mt_tee_evidence_measurement(const mt_tee *tee, char out[65]);
+/* The sealing key for label that a daemon binary of sealing measurement
+ * meas_hex (SHA-256 of its executable file, 64 hex) held at this level: how
+ * keys wrapped by an older build (before the KeyStore) are carried over.
+ * MT_EINVAL for a malformed measurement. */
+mt_status mt_tee_legacy_sealing_key(mt_tee *tee, const char *meas_hex, const char *label,
+                                    uint8_t out[32], mt_err *err);
+
 /* Derives a 32-byte key for label like mt_tee_sealing_key but bound to the
  * platform secret only, not to the level or the daemon binary's
  * measurement: the analogue of signer-bound sealing, for keys an upgraded

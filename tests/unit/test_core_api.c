@@ -1263,6 +1263,8 @@ static void test_integrity_upgrade(void **state)
                     "ALTER TABLE tokens DROP COLUMN mac; ALTER TABLE functions DROP COLUMN mac;"
                     "DROP INDEX files_key_fp; ALTER TABLE files DROP COLUMN key_fp;"
                     "ALTER TABLE users DROP COLUMN state; DROP TABLE audit_anchor;"
+                    "DROP INDEX files_kek_version; ALTER TABLE files DROP COLUMN kek_version;"
+                    "ALTER TABLE functions DROP COLUMN payload_kek_version; DROP TABLE kek_rewrap;"
                     "DELETE FROM schema_version WHERE version >= 3");
     /* The version lives in the host's database: a host could make a sealed
      * store look like this, edit it, and have the edits sealed. Without the

@@ -8,6 +8,7 @@
  * finished task and its outputs, the audit chain verifies. A store from a
  * newer mesatee is refused. */
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "test_core_util.h"
 
@@ -106,6 +107,28 @@ static void check_data(tenv *e)
     free(bob);
 }
 
+/* Waits (polling the admin status) until the rewrap pass is done and no
+ * legacy-wrapped key is left. */
+static void wait_rewrapped(tenv *e)
+{
+    char *admin = tlogin(e, "admin", "fixture-admin-password");
+    for (int i = 0;; i++) {
+        json_t *o = NULL;
+        assert_int_equal(treq(e, "GET", "/v1/admin/keystore", admin, NULL, &o), 200);
+        json_t *rw = json_object_get(o, "rewrap");
+        bool done = json_integer_value(json_object_get(o, "legacy_rows")) == 0 &&
+                    !json_is_true(json_object_get(rw, "running")) &&
+                    json_integer_value(json_object_get(rw, "pending")) == 0;
+        json_decref(o);
+        if (done)
+            break;
+        if (i > 2400)
+            fail_msg("the KeyStore rewrap did not finish");
+        usleep(50000);
+    }
+    free(admin);
+}
+
 static void from_version(int v)
 {
     tenv e;
@@ -124,8 +147,17 @@ static void from_version(int v)
     /* The schema this mesatee writes. A new migration fails here until a
      * fixture of the schema before it (the last released one) is added:
      * tests/unit/fixtures/make_store_fixtures.sh, and a test_from_vN below. */
-    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 6);
+    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 7);
     check_data(&e);
+    /* issue 10: the file and function keys wrapped before the KeyStore
+     * (measurement-bound legacy key; at level none bound to nothing) are
+     * rewrapped under KeyStore KEK version 1 by the background pass */
+    wait_rewrapped(&e);
+    assert_true(db_int(e.dir, "SELECT count(*) FROM files") >= 4);
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM files WHERE kek_version != 1"), 0);
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM functions WHERE payload_key IS NOT "
+                                   "NULL AND payload_kek_version != 1"),
+                     0);
     tenv_close_core(&e);
     /* reopened as the upgraded store, without the flag */
     e.cfg.seal_legacy_store = false;

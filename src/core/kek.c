@@ -1,0 +1,724 @@
+/* kek: key-encryption keys of mt_core from the platform KeyStore
+ * (src/keystore, issue 10), the wrapped-key columns of the store, and the
+ * background rewrap after a rotation or a legacy import.
+ *
+ * At open (core_kek_open) this node asks the KeyStore (in process today)
+ * for the root keys with a fresh attested identity; a build whose evidence
+ * the release policy does not allow gets nothing and mt_core_open fails
+ * naming its measurement. KEK(purpose, v) = HKDF(root v, purpose)
+ * (mt_keyring_kek).
+ *
+ * Rewrap (one thread, its own connection): for every entry of
+ * core_wrapped_cols, the rows whose version column is not the current
+ * version are rewrapped in batches of CORE_REWRAP_BATCH, one transaction per
+ * batch (key, version, the row's MAC, the progress row): a crash loses at
+ * most the batch in flight, which is redone at the next pass. Rows with
+ * version 0 were wrapped before the KeyStore under the measurement-bound
+ * sealing key (legacy); they are rewrapped with the legacy keys this process
+ * holds (the current binary's, and those an operator supplied with
+ * POST /v1/admin/keystore/legacy). A root version is retired (destroyed in
+ * the KeyStore) only when no row of any entry records it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+#include "mt_json.h"
+#include "mt_keystore.h"
+#include "mt_keywrap.h"
+#include "mt_log.h"
+
+#define CORE_REWRAP_BATCH 64
+#define MAX_LEGACY 8
+
+struct core_kek_state {
+    pthread_mutex_t mu; /* guards everything below */
+    mt_keystore *ks;
+    mt_keyring *kr;
+    uint8_t legacy[MAX_LEGACY][32]; /* measurement-bound "file-keys/v1" keys */
+    size_t n_legacy;
+    pthread_t th;
+    bool th_started, stop, kick, running;
+    pthread_cond_t cv;
+    int64_t rewrapped, stuck; /* of the last or current pass */
+    char last_error[MT_ERR_MSG_MAX];
+};
+
+/* ---- the wrapped-key columns ------------------------------------------- */
+
+static mt_status reseal_file(mt_core *c, sqlite3 *db, const char *id, mt_err *err)
+{
+    return integ_file_seal(c, db, id, err);
+}
+
+static mt_status reseal_function(mt_core *c, sqlite3 *db, const char *id, mt_err *err)
+{
+    return integ_function_seal(c, db, id, err);
+}
+
+const core_wrapped_col core_wrapped_cols[] = {
+    {"files", "file_id", "wrapped_key", "kek_version", "file-keys", "", true, NULL, reseal_file},
+    {"functions", "function_id", "payload_key", "payload_kek_version", "file-keys", "function:",
+     true, NULL, reseal_function},
+    /* transit (issue 10): one entry here at merge, see core_internal.h */
+};
+const size_t core_n_wrapped_cols = sizeof core_wrapped_cols / sizeof core_wrapped_cols[0];
+
+/* ---- KEKs -------------------------------------------------------------- */
+
+mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t out[32],
+                   uint32_t *used, mt_err *err)
+{
+    if (!c || !c->kek)
+        return mt_err_set(err, MT_EINVAL, "core_kek: no KeyStore");
+    pthread_mutex_lock(&c->kek->mu);
+    mt_status rc = mt_keyring_kek(c->kek->kr, purpose, version, out, used, err);
+    pthread_mutex_unlock(&c->kek->mu);
+    return rc;
+}
+
+mt_status core_wrap_key(mt_core *c, const char *aad, const uint8_t key[32], uint8_t out[61],
+                        uint32_t *version, mt_err *err)
+{
+    uint8_t kek[32];
+    uint32_t v = 0;
+    mt_status rc = core_kek(c, "file-keys", 0, kek, &v, err);
+    if (!rc)
+        rc = mt_keywrap_seal(kek, (const uint8_t *)aad, strlen(aad), key, out, err);
+    mt_wipe(kek, sizeof kek);
+    if (!rc && version)
+        *version = v;
+    return rc;
+}
+
+/* Unwraps under the KEK of purpose at versions current first, then the
+ * older live ones (all within 63 of the current: a rotation adds one and at
+ * most MT_KEYSTORE_MAX_VERSIONS are live), then (legacy) the legacy keys.
+ * *from receives the version that opened it (0: legacy). */
+static mt_status unwrap_any(mt_core *c, const char *purpose, bool legacy, const char *aad,
+                            const void *wrapped, size_t len, uint8_t out[32], uint32_t *from,
+                            mt_err *err)
+{
+    struct core_kek_state *k = c->kek;
+    if (!wrapped)
+        return mt_err_set(err, MT_EINTERNAL, "no wrapped key");
+    uint8_t kek[32];
+    mt_err e;
+    mt_status rc = MT_ECRYPTO;
+    pthread_mutex_lock(&k->mu);
+    uint32_t cur = mt_keyring_current(k->kr);
+    for (uint32_t d = 0; rc && d < MT_KEYSTORE_MAX_VERSIONS && d < cur; d++) {
+        uint32_t v = cur - d;
+        if (!mt_keyring_has(k->kr, v) || mt_keyring_kek(k->kr, purpose, v, kek, NULL, &e))
+            continue;
+        rc = mt_keywrap_open(kek, (const uint8_t *)aad, strlen(aad), wrapped, len, out, &e);
+        if (!rc && from)
+            *from = v;
+    }
+    for (size_t i = 0; rc && legacy && i < k->n_legacy; i++) {
+        rc = mt_keywrap_open(k->legacy[i], (const uint8_t *)aad, strlen(aad), wrapped, len, out,
+                             &e);
+        if (!rc && from)
+            *from = 0;
+    }
+    pthread_mutex_unlock(&k->mu);
+    mt_wipe(kek, sizeof kek);
+    if (rc)
+        return mt_err_set(err, MT_ECRYPTO,
+                          "key unwrap failed (a key wrapped by an older build before the "
+                          "KeyStore needs `mesatee admin keystore legacy`)");
+    return MT_OK;
+}
+
+mt_status core_unwrap_key(mt_core *c, const char *aad, const void *wrapped, size_t len,
+                          uint8_t out[32], mt_err *err)
+{
+    if (!wrapped)
+        return mt_err_set(err, MT_EINTERNAL, "%s has no key", aad);
+    return unwrap_any(c, "file-keys", true, aad, wrapped, len, out, NULL, err);
+}
+
+/* ---- release ----------------------------------------------------------- */
+
+/* Asks the KeyStore for the root keys with a fresh attested identity; on
+ * success *kr is the new keyring. first: open (or create) the KeyStore. */
+static mt_status release(mt_core *c, bool first, mt_keyring **kr, mt_err *err)
+{
+    mt_keystore_node *node = NULL;
+    char *req = NULL, *resp = NULL, meas[65];
+    size_t rl = 0, pl = 0;
+    bool created = false;
+    mt_status rc = mt_keystore_request(c->tee, &node, &req, &rl, err);
+    if (!rc && first)
+        rc = mt_keystore_open(c->tee, c->data_dir, req, rl, &c->kek->ks, &created, err);
+    if (!rc)
+        rc = mt_keystore_release(c->kek->ks, req, rl, &resp, &pl, meas, err);
+    if (rc == MT_EPERM) {
+        char m[65];
+        mt_tee_evidence_measurement(c->tee, m);
+        rc = mt_err_set(err, MT_EPERM,
+                        "the KeyStore does not release keys to this build: its evidence "
+                        "measurement %s is not allowed by the release policy. On the running "
+                        "server allow it first: mesatee admin release allow %s",
+                        m, m);
+    }
+    if (!rc)
+        rc = mt_keystore_accept(node, resp, pl, kr, err);
+    mt_keystore_node_free(node);
+    free(req);
+    if (resp)
+        mt_wipe(resp, pl);
+    free(resp);
+    return rc;
+}
+
+static mt_status refresh(mt_core *c, mt_err *err)
+{
+    mt_keyring *kr = NULL;
+    mt_status rc = release(c, false, &kr, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&c->kek->mu);
+    mt_keyring *old = c->kek->kr;
+    c->kek->kr = kr;
+    pthread_mutex_unlock(&c->kek->mu);
+    mt_keyring_free(old);
+    return MT_OK;
+}
+
+/* ---- rewrap ------------------------------------------------------------ */
+
+typedef struct rw_row {
+    char id[80];
+    uint8_t *blob; /* heap */
+    size_t len;
+    uint32_t ver;
+} rw_row;
+
+#define ROW_BLOB_MAX (64u * 1024u)
+
+/* Rewrap of one row of an entry with its own format (e->rewrap): the old
+ * KEK is the row's recorded version (legacy rows: not supported there). */
+static mt_status rewrap_custom(mt_core *c, const core_wrapped_col *e, const rw_row *r,
+                               uint8_t **out, size_t *out_len, uint32_t *v, mt_err *err)
+{
+    uint8_t oldk[32], newk[32];
+    mt_status rc = core_kek(c, e->purpose, r->ver, oldk, NULL, err);
+    if (!rc)
+        rc = core_kek(c, e->purpose, 0, newk, v, err);
+    if (!rc)
+        rc = e->rewrap(c, oldk, newk, r->id, r->blob, r->len, out, out_len, err);
+    mt_wipe(oldk, sizeof oldk);
+    mt_wipe(newk, sizeof newk);
+    return rc;
+}
+
+/* One batch of entry e after cursor: at most CORE_REWRAP_BATCH rows, one
+ * transaction. *n receives the rows seen (0: the entry is done). */
+static mt_status rewrap_batch(mt_core *c, sqlite3 *db, const core_wrapped_col *e, char *cursor,
+                              size_t cap, size_t *n, mt_err *err)
+{
+    *n = 0;
+    char sql[512];
+    uint32_t cur;
+    pthread_mutex_lock(&c->kek->mu);
+    cur = mt_keyring_current(c->kek->kr);
+    pthread_mutex_unlock(&c->kek->mu);
+    rw_row *rows = calloc(CORE_REWRAP_BATCH, sizeof *rows);
+    if (!rows)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = store_begin(db, err);
+    if (rc) {
+        free(rows);
+        return rc;
+    }
+    snprintf(sql, sizeof sql,
+             "SELECT %s, %s, %s FROM %s WHERE %s IS NOT NULL AND %s != ? AND %s > ? "
+             "ORDER BY %s LIMIT %d",
+             e->id_col, e->key_col, e->ver_col, e->table, e->key_col, e->ver_col, e->id_col,
+             e->id_col, CORE_REWRAP_BATCH);
+    sqlite3_stmt *st = NULL;
+    if (!(rc = store_prepare(db, sql, &st, err))) {
+        sqlite3_bind_int64(st, 1, (int64_t)cur);
+        store_bind_text(st, 2, cursor);
+        while (!rc && store_next(db, st, &rc, err)) {
+            rw_row *r = &rows[*n];
+            snprintf(r->id, sizeof r->id, "%s", store_col_text(st, 0));
+            int bl = sqlite3_column_bytes(st, 1);
+            r->len = bl > 0 && (size_t)bl <= ROW_BLOB_MAX ? (size_t)bl : 0;
+            r->ver = (uint32_t)sqlite3_column_int64(st, 2);
+            if (r->len && !(r->blob = malloc(r->len)))
+                rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            else if (r->len)
+                memcpy(r->blob, sqlite3_column_blob(st, 1), r->len);
+            (*n)++;
+        }
+        sqlite3_finalize(st);
+    }
+    snprintf(sql, sizeof sql, "UPDATE %s SET %s = ?, %s = ? WHERE %s = ?", e->table, e->key_col,
+             e->ver_col, e->id_col);
+    int64_t done = 0, stuck = 0;
+    for (size_t i = 0; !rc && i < *n; i++) {
+        rw_row *r = &rows[i];
+        char aad[128];
+        uint8_t key[32], kw[MT_KEYWRAP_LEN], *nb = kw;
+        size_t nl = sizeof kw;
+        uint32_t v = 0;
+        mt_err e2;
+        snprintf(cursor, cap, "%s", r->id);
+        mt_status w;
+        if (e->rewrap) {
+            nb = NULL;
+            w = rewrap_custom(c, e, r, &nb, &nl, &v, &e2);
+            if (w == MT_ECRYPTO || w == MT_ENOTFOUND) {
+                stuck++;
+                continue;
+            }
+            if (w)
+                *err = e2;
+        } else {
+            snprintf(aad, sizeof aad, "%s%s", e->aad_prefix, r->id);
+            if (unwrap_any(c, e->purpose, e->legacy, aad, r->blob, r->len, key, NULL, &e2)) {
+                stuck++;
+                continue;
+            }
+            uint8_t kek[32];
+            w = core_kek(c, e->purpose, 0, kek, &v, err);
+            if (!w)
+                w = mt_keywrap_seal(kek, (const uint8_t *)aad, strlen(aad), key, kw, err);
+            mt_wipe(kek, sizeof kek);
+            mt_wipe(key, sizeof key);
+        }
+        if ((rc = w))
+            break;
+        if (!(rc = store_prepare(db, sql, &st, err))) {
+            sqlite3_bind_blob(st, 1, nb, (int)nl, SQLITE_TRANSIENT);
+            sqlite3_bind_int64(st, 2, (int64_t)v);
+            store_bind_text(st, 3, r->id);
+            if (sqlite3_step(st) != SQLITE_DONE)
+                rc = store_fail(db, err);
+            sqlite3_finalize(st);
+        }
+        if (nb != kw)
+            free(nb);
+        if (!rc && e->reseal)
+            rc = e->reseal(c, db, r->id, err);
+        done++;
+    }
+    if (!rc) {
+        char a[24], b[24];
+        snprintf(a, sizeof a, "%lld", (long long)done);
+        snprintf(b, sizeof b, "%lld", (long long)stuck);
+        rc = store_run(db, err, NULL,
+                       "UPDATE kek_rewrap SET rewrapped = rewrapped + ?, stuck = stuck + ? "
+                       "WHERE id = 1",
+                       a, b);
+    }
+    if (!rc)
+        rc = store_commit(db, err);
+    if (rc)
+        store_rollback(db);
+    else {
+        pthread_mutex_lock(&c->kek->mu);
+        c->kek->rewrapped += done;
+        c->kek->stuck += stuck;
+        pthread_mutex_unlock(&c->kek->mu);
+    }
+    for (size_t i = 0; i < CORE_REWRAP_BATCH; i++)
+        free(rows[i].blob);
+    free(rows);
+    return rc;
+}
+
+/* Rows per KEK version over every entry: counts[v] for v < cap (0 =
+ * legacy); *other receives rows of versions >= cap. */
+static mt_status count_rows(sqlite3 *db, int64_t *counts, size_t cap, int64_t *other,
+                            mt_err *err)
+{
+    memset(counts, 0, cap * sizeof *counts);
+    *other = 0;
+    mt_status rc = MT_OK;
+    for (size_t i = 0; !rc && i < core_n_wrapped_cols; i++) {
+        const core_wrapped_col *e = &core_wrapped_cols[i];
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT %s, count(*) FROM %s WHERE %s IS NOT NULL GROUP BY %s",
+                 e->ver_col, e->table, e->key_col, e->ver_col);
+        sqlite3_stmt *st;
+        if ((rc = store_prepare(db, sql, &st, err)))
+            break;
+        while (!rc && store_next(db, st, &rc, err)) {
+            int64_t v = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+            if (v >= 0 && (uint64_t)v < cap)
+                counts[v] += n;
+            else
+                *other += n;
+        }
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+/* Retires every live version but the current one that no row records. */
+static mt_status retire_unused(mt_core *c, sqlite3 *db, mt_err *err)
+{
+    struct core_kek_state *k = c->kek;
+    uint32_t live[MT_KEYSTORE_MAX_VERSIONS];
+    size_t n = 0;
+    uint32_t cur = mt_keystore_versions(k->ks, live, MT_KEYSTORE_MAX_VERSIONS, &n);
+    bool retired = false;
+    for (size_t i = 0; i < n; i++) {
+        if (live[i] == cur)
+            continue;
+        char sql[256], vs[16];
+        snprintf(vs, sizeof vs, "%u", live[i]);
+        int64_t total = 0;
+        mt_status rc = MT_OK;
+        for (size_t j = 0; !rc && j < core_n_wrapped_cols; j++) {
+            const core_wrapped_col *e = &core_wrapped_cols[j];
+            int64_t cnt = 0;
+            snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE %s IS NOT NULL AND %s = ?",
+                     e->table, e->key_col, e->ver_col);
+            rc = store_int(db, err, &cnt, NULL, sql, vs);
+            total += cnt;
+        }
+        if (rc)
+            return rc;
+        if (total > 0)
+            continue;
+        char obj[32];
+        snprintf(obj, sizeof obj, "kek:%u", live[i]);
+        if ((rc = store_begin(db, err)))
+            return rc;
+        /* the entry first, committed only once the version is gone */
+        if ((rc = audit_append(c, db, "-", "keystore: root key version retired", obj, 200,
+                               err)) ||
+            (rc = mt_keystore_retire(k->ks, live[i], err)) || (rc = store_commit(db, err))) {
+            store_rollback(db);
+            return rc;
+        }
+        mt_info("KeyStore: root key version %u retired (no stored key uses it)", live[i]);
+        retired = true;
+    }
+    return retired ? refresh(c, err) : MT_OK;
+}
+
+static mt_status rewrap_pass(mt_core *c, sqlite3 *db, mt_err *err)
+{
+    struct core_kek_state *k = c->kek;
+    pthread_mutex_lock(&k->mu);
+    uint32_t cur = mt_keyring_current(k->kr);
+    k->rewrapped = k->stuck = 0;
+    pthread_mutex_unlock(&k->mu);
+    char tv[16], now[24];
+    snprintf(tv, sizeof tv, "%u", cur);
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    mt_status rc = store_run(db, err, NULL,
+                             "INSERT OR REPLACE INTO kek_rewrap(id, target, rewrapped, stuck, "
+                             "started_at, finished_at) VALUES (1, ?, 0, 0, ?, NULL)",
+                             tv, now);
+    for (size_t i = 0; !rc && i < core_n_wrapped_cols; i++) {
+        char cursor[80] = "";
+        size_t n = 0;
+        do {
+            pthread_mutex_lock(&k->mu);
+            bool stop = k->stop;
+            pthread_mutex_unlock(&k->mu);
+            if (stop)
+                return MT_OK;
+            rc = rewrap_batch(c, db, &core_wrapped_cols[i], cursor, sizeof cursor, &n, err);
+            const char *pause = getenv("MESATEE_KEK_REWRAP_PAUSE_MS");
+            long ms = pause ? strtol(pause, NULL, 10) : 0;
+            if (!rc && n && ms > 0 && ms <= 10000) {
+                struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+            }
+        } while (!rc && n > 0);
+    }
+    if (!rc) {
+        snprintf(now, sizeof now, "%lld", (long long)mt_now());
+        rc = store_run(db, err, NULL, "UPDATE kek_rewrap SET finished_at = ? WHERE id = 1", now);
+    }
+    if (!rc)
+        rc = retire_unused(c, db, err);
+    pthread_mutex_lock(&k->mu);
+    if (!rc && k->stuck)
+        mt_warn("KeyStore rewrap: %lld stored keys could not be unwrapped (legacy keys of an "
+                "older build: give its measurement with `mesatee admin keystore legacy`)",
+                (long long)k->stuck);
+    pthread_mutex_unlock(&k->mu);
+    return rc;
+}
+
+static void *rewrap_main(void *arg)
+{
+    mt_core *c = arg;
+    struct core_kek_state *k = c->kek;
+    sqlite3 *db = NULL;
+    pthread_mutex_lock(&k->mu);
+    while (!k->stop) {
+        while (!k->kick && !k->stop)
+            pthread_cond_wait(&k->cv, &k->mu);
+        if (k->stop)
+            break;
+        k->kick = false;
+        k->running = true;
+        pthread_mutex_unlock(&k->mu);
+        mt_err err;
+        mt_err_clear(&err);
+        mt_status rc = db ? MT_OK : store_open(c->db_path, false, &db, &err);
+        if (!rc)
+            rc = rewrap_pass(c, db, &err);
+        if (rc)
+            mt_error("KeyStore rewrap stopped (resumes at the next rotation or start): %s",
+                     err.msg);
+        pthread_mutex_lock(&k->mu);
+        snprintf(k->last_error, sizeof k->last_error, "%s", rc ? err.msg : "");
+        k->running = false;
+    }
+    pthread_mutex_unlock(&k->mu);
+    store_close(db);
+    return NULL;
+}
+
+static void kick(mt_core *c)
+{
+    pthread_mutex_lock(&c->kek->mu);
+    c->kek->kick = true;
+    pthread_cond_signal(&c->kek->cv);
+    pthread_mutex_unlock(&c->kek->mu);
+}
+
+/* ---- open / close ------------------------------------------------------ */
+
+mt_status core_kek_open(mt_core *c, mt_err *err)
+{
+    struct core_kek_state *k = calloc(1, sizeof *k);
+    if (!k)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_cond_init(&k->cv, NULL);
+    c->kek = k;
+    /* the measurement-bound key that wrapped file keys before the KeyStore */
+    mt_status rc = mt_tee_sealing_key(c->tee, "file-keys/v1", k->legacy[0], err);
+    if (rc)
+        return rc;
+    k->n_legacy = 1;
+    return release(c, true, &k->kr, err);
+}
+
+mt_status core_kek_start(mt_core *c, mt_err *err)
+{
+    struct core_kek_state *k = c->kek;
+    if (pthread_create(&k->th, NULL, rewrap_main, c) != 0)
+        return mt_err_set(err, MT_EINTERNAL, "cannot start the KeyStore rewrap thread");
+    k->th_started = true;
+    kick(c);
+    return MT_OK;
+}
+
+void core_kek_close(mt_core *c)
+{
+    struct core_kek_state *k = c ? c->kek : NULL;
+    if (!k)
+        return;
+    if (k->th_started) {
+        pthread_mutex_lock(&k->mu);
+        k->stop = true;
+        pthread_cond_signal(&k->cv);
+        pthread_mutex_unlock(&k->mu);
+        pthread_join(k->th, NULL);
+    }
+    mt_keystore_free(k->ks);
+    mt_keyring_free(k->kr);
+    pthread_cond_destroy(&k->cv);
+    pthread_mutex_destroy(&k->mu);
+    mt_wipe(k, sizeof *k);
+    free(k);
+    c->kek = NULL;
+}
+
+/* ---- admin REST (docs/design.md, docs/api/openapi.yaml) ---------------- */
+
+static json_t *parse_body(core_ctx *x, const char *const *keys)
+{
+    json_t *doc = mt_json_parse((const char *)x->req->body, x->req->body_len,
+                                x->core->max_json_bytes, x->core->max_json_depth, x->err);
+    if (!doc)
+        return NULL;
+    if (!json_is_object(doc)) {
+        mt_err_set(x->err, MT_EINVAL, "the body must be a JSON object");
+        json_decref(doc);
+        return NULL;
+    }
+    if (mt_json_only_keys(doc, keys, x->err)) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+mt_status kek_status_handle(core_ctx *x)
+{
+    struct core_kek_state *k = x->core->kek;
+    uint32_t live[MT_KEYSTORE_MAX_VERSIONS];
+    size_t n = 0;
+    uint32_t cur = mt_keystore_versions(k->ks, live, MT_KEYSTORE_MAX_VERSIONS, &n);
+    int64_t *counts = calloc((size_t)cur + 1, sizeof *counts), other = 0;
+    if (!counts)
+        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    mt_status rc = count_rows(x->db, counts, (size_t)cur + 1, &other, x->err);
+    json_t *vers = json_array();
+    for (size_t i = 0; !rc && vers && i < n; i++)
+        json_array_append_new(vers, json_pack("{s:I, s:b, s:I}", "version", (json_int_t)live[i],
+                                              "current", live[i] == cur, "rows",
+                                              (json_int_t)(live[i] <= cur ? counts[live[i]] : 0)));
+    int64_t target = 0, started = 0, finished = 0, rewrapped = 0, stuck = 0;
+    bool found = false;
+    if (!rc)
+        rc = store_int(x->db, x->err, &target, &found, "SELECT target FROM kek_rewrap WHERE id = 1");
+    if (!rc && found) {
+        store_int(x->db, x->err, &started, NULL, "SELECT started_at FROM kek_rewrap WHERE id = 1");
+        store_int(x->db, x->err, &finished, NULL,
+                  "SELECT coalesce(finished_at, 0) FROM kek_rewrap WHERE id = 1");
+        store_int(x->db, x->err, &rewrapped, NULL,
+                  "SELECT rewrapped FROM kek_rewrap WHERE id = 1");
+        store_int(x->db, x->err, &stuck, NULL, "SELECT stuck FROM kek_rewrap WHERE id = 1");
+    }
+    int64_t pending = other, legacy = counts[0];
+    for (uint32_t v = 0; v < cur; v++)
+        pending += counts[v];
+    pthread_mutex_lock(&k->mu);
+    bool running = k->running || k->kick;
+    json_t *lerr = k->last_error[0] ? json_string(k->last_error) : json_null();
+    pthread_mutex_unlock(&k->mu);
+    free(counts);
+    if (rc) {
+        json_decref(vers);
+        json_decref(lerr);
+        return rc;
+    }
+    json_t *rw = json_pack("{s:b, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "running", running,
+                           "target", (json_int_t)target, "pending", (json_int_t)pending,
+                           "rewrapped", (json_int_t)rewrapped, "stuck", (json_int_t)stuck,
+                           "started_at", started ? core_time_json(started) : json_null(),
+                           "finished_at", finished ? core_time_json(finished) : json_null(),
+                           "last_error", lerr);
+    core_json_response(x, 200,
+                       json_pack("{s:I, s:o, s:I, s:o}", "current", (json_int_t)cur, "versions",
+                                 vers, "legacy_rows", (json_int_t)legacy, "rewrap",
+                                 rw));
+    return MT_OK;
+}
+
+mt_status kek_rotate_handle(core_ctx *x)
+{
+    uint32_t v = 0;
+    mt_status rc = mt_keystore_rotate(x->core->kek->ks, &v, x->err);
+    if (!rc)
+        rc = refresh(x->core, x->err);
+    if (rc)
+        return rc; /* a rotation that persisted is finished at the next start */
+    kick(x->core);
+    char obj[32];
+    snprintf(obj, sizeof obj, "%u", v);
+    core_set_object(x, "kek", obj);
+    mt_info("KeyStore: root key rotated to version %u; rewrapping stored keys in the background",
+            v);
+    core_json_response(x, 202, json_pack("{s:I}", "version", (json_int_t)v));
+    return MT_OK;
+}
+
+mt_status kek_legacy_handle(core_ctx *x)
+{
+    static const char *const keys[] = {"measurement", NULL};
+    json_t *doc = parse_body(x, keys);
+    if (!doc)
+        return x->err->code ? x->err->code : MT_EINVAL;
+    const char *m = NULL;
+    uint8_t key[32];
+    mt_status rc = mt_json_str(doc, "measurement", 64, &m, x->err);
+    if (!rc && (rc = mt_tee_legacy_sealing_key(x->core->tee, m, "file-keys/v1", key, x->err)))
+        rc = mt_err_set(x->err, MT_EINVAL,
+                        "field 'measurement': expected the sha256sum of the old mesatee binary "
+                        "(64 lowercase hex) at an attested level");
+    if (!rc)
+        core_set_object(x, "measurement", m);
+    json_decref(doc);
+    if (rc)
+        return rc;
+    struct core_kek_state *k = x->core->kek;
+    pthread_mutex_lock(&k->mu);
+    bool have = false;
+    for (size_t i = 0; i < k->n_legacy; i++)
+        if (mt_ct_equal(k->legacy[i], key, 32))
+            have = true;
+    if (!have && k->n_legacy >= MAX_LEGACY)
+        rc = mt_err_set(x->err, MT_ETOOBIG, "at most %d legacy keys per run", MAX_LEGACY);
+    else if (!have)
+        memcpy(k->legacy[k->n_legacy++], key, 32);
+    pthread_mutex_unlock(&k->mu);
+    mt_wipe(key, sizeof key);
+    if (rc)
+        return rc;
+    int64_t counts[1], other = 0;
+    if ((rc = count_rows(x->db, counts, 1, &other, x->err)))
+        return rc;
+    kick(x->core);
+    core_json_response(x, 202, json_pack("{s:I}", "legacy_rows", (json_int_t)counts[0]));
+    return MT_OK;
+}
+
+static mt_status policy_response(core_ctx *x, int status, json_t *extra)
+{
+    json_t *p = mt_keystore_policy(x->core->kek->ks);
+    if (!p) {
+        json_decref(extra);
+        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    }
+    char m[65];
+    mt_tee_evidence_measurement(x->core->tee, m);
+    json_object_set_new(p, "this_build", m[0] ? json_string(m) : json_null());
+    if (extra)
+        json_object_update_new(p, extra);
+    core_json_response(x, status, p);
+    return MT_OK;
+}
+
+mt_status release_policy_get(core_ctx *x)
+{
+    return policy_response(x, 200, NULL);
+}
+
+static mt_status policy_edit(core_ctx *x, bool allow)
+{
+    static const char *const keys[] = {"kind", "value", NULL};
+    json_t *doc = parse_body(x, keys);
+    if (!doc)
+        return x->err->code ? x->err->code : MT_EINVAL;
+    const char *kind = NULL, *value = NULL;
+    bool changed = true;
+    mt_status rc = mt_json_str_opt(doc, "kind", 32, &kind, "measurement", x->err);
+    if (!rc)
+        rc = mt_json_str(doc, "value", 64, &value, x->err);
+    if (!rc)
+        rc = allow ? mt_keystore_policy_allow(x->core->kek->ks, kind, value, &changed, x->err)
+                   : mt_keystore_policy_revoke(x->core->kek->ks, kind, value, x->err);
+    if (!rc) {
+        core_set_object(x, kind, value);
+        mt_info("KeyStore release policy: %s %s %s", allow ? "allowed" : "revoked", kind, value);
+    }
+    json_decref(doc);
+    if (rc)
+        return rc;
+    return policy_response(x, 200, json_pack("{s:b}", "changed", changed));
+}
+
+mt_status release_policy_allow(core_ctx *x)
+{
+    return policy_edit(x, true);
+}
+
+mt_status release_policy_revoke(core_ctx *x)
+{
+    return policy_edit(x, false);
+}

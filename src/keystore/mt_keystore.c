@@ -1,0 +1,669 @@
+/* mt_keystore: the KeyStore service (sealed state, release policy, release,
+ * rotation). Contract in mt_keystore.h; the node side is mt_keyring.c and
+ * the shared message crypto is ks_msg.c. */
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ks_internal.h"
+#include "mt_json.h"
+#include "mt_log.h"
+#include "mt_policy.h"
+#include "mt_ratls.h"
+#include "tee_tpm2.h"
+#include "mt_util.h"
+
+#define STATE_MAGIC "MTKS\x01"
+#define STATE_MAGIC_LEN 5
+#define STATE_AAD "mesatee-keystore-state/v1"
+
+typedef struct ks_version {
+    uint32_t v;
+    uint8_t key[32];
+    int64_t created_at;
+} ks_version;
+
+typedef struct ks_list {
+    char hex[MT_KEYSTORE_MAX_ENTRIES][65];
+    size_t n;
+} ks_list;
+
+typedef struct ks_state {
+    uint32_t current;
+    ks_version vers[MT_KEYSTORE_MAX_VERSIONS];
+    size_t n;
+    char level[16];
+    ks_list meas, spk, aks;
+    int64_t seq;
+} ks_state;
+
+struct mt_keystore {
+    pthread_mutex_t mu;
+    mt_tee *tee;
+    char *path;
+    uint8_t seal_key[32];
+    ks_state st;
+};
+
+static void state_wipe(ks_state *s)
+{
+    mt_wipe(s, sizeof *s);
+}
+
+/* ---- state (de)serialisation ------------------------------------------- */
+
+static bool hex64(const char *s)
+{
+    return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
+static mt_status list_parse(const json_t *pol, const char *key, ks_list *l, mt_err *err)
+{
+    json_t *arr = NULL;
+    l->n = 0;
+    mt_status rc = mt_json_array_opt(pol, key, MT_KEYSTORE_MAX_ENTRIES, &arr, err);
+    if (rc || !arr)
+        return rc;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (!hex64(s))
+            return mt_err_set(err, MT_EINVAL,
+                              "field '%s': entry %zu is not 64 lowercase hex characters", key, i);
+        for (size_t j = 0; j < l->n; j++)
+            if (!strcmp(l->hex[j], s))
+                return mt_err_set(err, MT_EINVAL, "field '%s': entry %zu is a duplicate", key,
+                                  i);
+        snprintf(l->hex[l->n++], 65, "%s", s);
+    }
+    return MT_OK;
+}
+
+static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *err)
+{
+    memset(s, 0, sizeof *s);
+    json_t *doc = mt_json_parse(text, len, MT_KEYSTORE_STATE_MAX, 8, err);
+    if (!doc)
+        return MT_EINVAL;
+    static const char *const top_keys[] = {"mesatee_keystore_state", "current", "versions",
+                                           "policy", NULL};
+    static const char *const ver_keys[] = {"version", "key", "created_at", NULL};
+    static const char *const pol_keys[] = {"level", "measurements", "soft_platform_keys",
+                                           "tpm2_aks", "seq", NULL};
+    int64_t fmt = 0, cur = 0, seq = 0;
+    json_t *vers = NULL, *pol = NULL;
+    const char *level = NULL;
+    mt_status rc = mt_json_only_keys(doc, top_keys, err);
+    if (!rc)
+        rc = mt_json_int(doc, "mesatee_keystore_state", 1, 1, &fmt, err);
+    if (!rc)
+        rc = mt_json_int(doc, "current", 1, UINT32_MAX, &cur, err);
+    if (!rc)
+        rc = mt_json_array(doc, "versions", MT_KEYSTORE_MAX_VERSIONS, &vers, err);
+    if (!rc && !(pol = json_object_get(doc, "policy")))
+        rc = mt_err_set(err, MT_EINVAL, "field 'policy' is required");
+    if (!rc && !json_is_object(pol))
+        rc = mt_err_set(err, MT_EINVAL, "field 'policy': expected an object");
+    if (!rc)
+        rc = mt_json_only_keys(pol, pol_keys, err);
+    if (!rc)
+        rc = mt_json_str(pol, "level", 15, &level, err);
+    if (!rc && strcmp(level, "none") && strcmp(level, "soft") && strcmp(level, "tpm2"))
+        rc = mt_err_set(err, MT_EINVAL, "field 'policy.level': expected none, soft or tpm2");
+    if (!rc)
+        rc = mt_json_int(pol, "seq", 0, INT64_MAX, &seq, err);
+    if (!rc)
+        rc = list_parse(pol, "measurements", &s->meas, err);
+    if (!rc)
+        rc = list_parse(pol, "soft_platform_keys", &s->spk, err);
+    if (!rc)
+        rc = list_parse(pol, "tpm2_aks", &s->aks, err);
+    size_t i;
+    json_t *v;
+    bool have_cur = false;
+    if (!rc)
+        json_array_foreach(vers, i, v)
+        {
+            int64_t ver = 0, created = 0;
+            const char *key = NULL;
+            if (!json_is_object(v)) {
+                rc = mt_err_set(err, MT_EINVAL, "field 'versions': entry %zu is not an object", i);
+                break;
+            }
+            if ((rc = mt_json_only_keys(v, ver_keys, err)) ||
+                (rc = mt_json_int(v, "version", 1, UINT32_MAX, &ver, err)) ||
+                (rc = mt_json_str(v, "key", 64, &key, err)) ||
+                (rc = mt_json_int(v, "created_at", 0, INT64_MAX, &created, err)))
+                break;
+            if (!hex64(key) || (s->n && s->vers[s->n - 1].v >= (uint32_t)ver)) {
+                rc = mt_err_set(err, MT_EINVAL,
+                                "field 'versions': entry %zu has a bad key or is out of order", i);
+                break;
+            }
+            ks_version *kv = &s->vers[s->n++];
+            kv->v = (uint32_t)ver;
+            kv->created_at = created;
+            if ((rc = mt_hex_decode(key, kv->key, 32, err)))
+                break;
+            if (kv->v == (uint32_t)cur)
+                have_cur = true;
+        }
+    if (!rc && !have_cur)
+        rc = mt_err_set(err, MT_EINVAL, "field 'current': names no version in 'versions'");
+    if (!rc) {
+        s->current = (uint32_t)cur;
+        s->seq = seq;
+        snprintf(s->level, sizeof s->level, "%s", level);
+    }
+    json_decref(doc);
+    if (rc)
+        state_wipe(s);
+    return rc;
+}
+
+mt_status mt_keystore_parse_state(const char *text, size_t len, mt_err *err)
+{
+    ks_state *s = malloc(sizeof *s);
+    if (!s)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = state_parse(text, len, s, err);
+    state_wipe(s);
+    free(s);
+    return rc;
+}
+
+static json_t *list_json(const ks_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n; i++)
+        json_array_append_new(a, json_string(l->hex[i]));
+    return a;
+}
+
+static json_t *policy_json(const ks_state *s)
+{
+    return json_pack("{s:s, s:o, s:o, s:o, s:I}", "level", s->level, "measurements",
+                     list_json(&s->meas), "soft_platform_keys", list_json(&s->spk), "tpm2_aks",
+                     list_json(&s->aks), "seq", (json_int_t)s->seq);
+}
+
+/* Seals and writes the state (atomic replace). */
+static mt_status state_save(mt_keystore *ks, mt_err *err)
+{
+    const ks_state *s = &ks->st;
+    json_t *vers = json_array(), *doc = NULL;
+    char hex[65];
+    for (size_t i = 0; vers && i < s->n; i++) {
+        mt_hex_encode(s->vers[i].key, 32, hex);
+        json_array_append_new(vers, json_pack("{s:I, s:s, s:I}", "version",
+                                              (json_int_t)s->vers[i].v, "key", hex, "created_at",
+                                              (json_int_t)s->vers[i].created_at));
+    }
+    mt_wipe(hex, sizeof hex);
+    if (vers)
+        doc = json_pack("{s:i, s:I, s:o, s:o}", "mesatee_keystore_state", 1, "current",
+                        (json_int_t)s->current, "versions", vers, "policy", policy_json(s));
+    char *text = doc ? mt_json_dump(doc) : NULL;
+    json_decref(doc); /* the keys in the JSON tree are freed here (jansson does not wipe) */
+    if (!text)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    size_t tl = strlen(text);
+    uint8_t *blob = malloc(STATE_MAGIC_LEN + KS_GCM_OVERHEAD + tl);
+    mt_status rc = MT_OK;
+    if (!blob)
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (!rc) {
+        memcpy(blob, STATE_MAGIC, STATE_MAGIC_LEN);
+        rc = ks_gcm_seal(ks->seal_key, (const uint8_t *)STATE_AAD, sizeof STATE_AAD - 1,
+                         (const uint8_t *)text, tl, blob + STATE_MAGIC_LEN, err);
+    }
+    if (!rc)
+        rc = mt_file_write_atomic(ks->path, blob, STATE_MAGIC_LEN + KS_GCM_OVERHEAD + tl, 0600,
+                                  err);
+    mt_wipe(text, tl);
+    free(text);
+    free(blob);
+    return rc;
+}
+
+static mt_status state_load(mt_keystore *ks, const uint8_t *buf, size_t len, mt_err *err)
+{
+    if (len < STATE_MAGIC_LEN + KS_GCM_OVERHEAD || memcmp(buf, STATE_MAGIC, STATE_MAGIC_LEN))
+        return mt_err_set(err, MT_EINVAL, "%s: not a mesatee KeyStore state file (format 1)",
+                          ks->path);
+    size_t pl = len - STATE_MAGIC_LEN - KS_GCM_OVERHEAD;
+    char *text = malloc(pl + 1);
+    if (!text)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = ks_gcm_open(ks->seal_key, (const uint8_t *)STATE_AAD, sizeof STATE_AAD - 1,
+                               buf + STATE_MAGIC_LEN, len - STATE_MAGIC_LEN, (uint8_t *)text,
+                               err);
+    if (rc)
+        rc = mt_err_set(err, MT_ECRYPTO,
+                        "%s does not open with this platform's KeyStore seal key (another "
+                        "machine's, or edited)",
+                        ks->path);
+    if (!rc) {
+        text[pl] = '\0';
+        rc = state_parse(text, pl, &ks->st, err);
+        if (rc)
+            mt_err_prefix(err, rc, "%s: ", ks->path);
+    }
+    mt_wipe(text, pl);
+    free(text);
+    return rc;
+}
+
+/* ---- policy ------------------------------------------------------------ */
+
+static bool list_has(const ks_list *l, const char *hex)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (!strcmp(l->hex[i], hex))
+            return true;
+    return false;
+}
+
+/* The mt_policy document of the release policy (see the header). */
+static mt_status build_policy(const ks_state *s, mt_policy **out, mt_err *err)
+{
+    *out = NULL;
+    bool tpm2 = !strcmp(s->level, "tpm2");
+    json_t *ms = json_array();
+    for (size_t i = 0; ms && i < s->meas.n; i++) {
+        if (!tpm2) {
+            json_array_append_new(ms, json_string(s->meas.hex[i]));
+            continue;
+        }
+        uint8_t m[32], pcr[32];
+        char hex[65];
+        if (mt_hex_decode(s->meas.hex[i], m, 32, err)) {
+            json_decref(ms);
+            return MT_EINVAL;
+        }
+        mt_tpm2_expected_pcr(m, pcr);
+        mt_hex_encode(pcr, 32, hex);
+        json_array_append_new(ms, json_string(hex));
+    }
+    json_t *doc = json_pack("{s:i, s:[s], s:s, s:{s:{s:o}}}", "mesatee_policy", 1,
+                            "allowed_kinds", s->level, "min_level", s->level, "measurements",
+                            "gateway", tpm2 ? "pcr23" : "measurement", ms);
+    if (doc && !tpm2)
+        json_object_set_new(doc, "soft_platform_keys", list_json(&s->spk));
+    if (doc && tpm2)
+        json_object_set_new(doc, "tpm2_aks", list_json(&s->aks));
+    char *text = doc ? mt_json_dump(doc) : NULL;
+    json_decref(doc);
+    if (!text)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = mt_policy_parse(text, strlen(text), out, err);
+    free(text);
+    if (rc)
+        mt_err_prefix(err, rc, "KeyStore release policy: ");
+    return rc;
+}
+
+static mt_status list_field(ks_state *s, const char *field, ks_list **l, mt_err *err)
+{
+    if (field && !strcmp(field, "measurement"))
+        *l = &s->meas;
+    else if (field && !strcmp(field, "soft_platform_key"))
+        *l = &s->spk;
+    else if (field && !strcmp(field, "tpm2_ak"))
+        *l = &s->aks;
+    else
+        return mt_err_set(err, MT_EINVAL,
+                          "field 'kind': expected measurement, soft_platform_key or tpm2_ak");
+    return MT_OK;
+}
+
+mt_status mt_keystore_policy_allow(mt_keystore *ks, const char *field, const char *hex,
+                                   bool *changed, mt_err *err)
+{
+    if (changed)
+        *changed = false;
+    ks_list *l;
+    mt_status rc = list_field(&ks->st, field, &l, err);
+    if (rc)
+        return rc;
+    if (!hex64(hex))
+        return mt_err_set(err, MT_EINVAL, "field 'value': expected 64 lowercase hex characters");
+    pthread_mutex_lock(&ks->mu);
+    if (list_has(l, hex))
+        goto out;
+    if (l->n >= MT_KEYSTORE_MAX_ENTRIES) {
+        rc = mt_err_set(err, MT_ETOOBIG, "the release policy holds at most %d entries per list",
+                        MT_KEYSTORE_MAX_ENTRIES);
+        goto out;
+    }
+    snprintf(l->hex[l->n++], 65, "%s", hex);
+    ks->st.seq++;
+    if ((rc = state_save(ks, err))) {
+        l->n--;
+        ks->st.seq--;
+        goto out;
+    }
+    if (changed)
+        *changed = true;
+out:
+    pthread_mutex_unlock(&ks->mu);
+    return rc;
+}
+
+mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const char *hex,
+                                    mt_err *err)
+{
+    ks_list *l;
+    mt_status rc = list_field(&ks->st, field, &l, err);
+    if (rc)
+        return rc;
+    if (!hex64(hex))
+        return mt_err_set(err, MT_EINVAL, "field 'value': expected 64 lowercase hex characters");
+    pthread_mutex_lock(&ks->mu);
+    size_t i = 0;
+    while (i < l->n && strcmp(l->hex[i], hex))
+        i++;
+    if (i == l->n) {
+        rc = mt_err_set(err, MT_ENOTFOUND, "that value is not in the release policy");
+        goto out;
+    }
+    if (l->n == 1 && l == &ks->st.meas) {
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "refusing to revoke the last allowed measurement (no build could "
+                        "start); allow the replacement first");
+        goto out;
+    }
+    ks_list saved = *l;
+    memmove(&l->hex[i], &l->hex[i + 1], (l->n - i - 1) * sizeof l->hex[0]);
+    l->n--;
+    ks->st.seq++;
+    if ((rc = state_save(ks, err))) {
+        *l = saved;
+        ks->st.seq--;
+    }
+out:
+    pthread_mutex_unlock(&ks->mu);
+    return rc;
+}
+
+json_t *mt_keystore_policy(mt_keystore *ks)
+{
+    pthread_mutex_lock(&ks->mu);
+    json_t *p = policy_json(&ks->st);
+    pthread_mutex_unlock(&ks->mu);
+    return p;
+}
+
+/* ---- rotation ---------------------------------------------------------- */
+
+mt_status mt_keystore_rotate(mt_keystore *ks, uint32_t *new_version, mt_err *err)
+{
+    pthread_mutex_lock(&ks->mu);
+    ks_state *s = &ks->st;
+    mt_status rc = MT_OK;
+    if (s->n >= MT_KEYSTORE_MAX_VERSIONS || s->vers[s->n - 1].v == UINT32_MAX) {
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "%d root key versions are live: let the rewrap finish and retire the "
+                        "old ones first",
+                        MT_KEYSTORE_MAX_VERSIONS);
+        goto out;
+    }
+    ks_version *kv = &s->vers[s->n];
+    uint32_t old = s->current;
+    if ((rc = mt_random(kv->key, 32, err)))
+        goto out;
+    kv->v = s->vers[s->n - 1].v + 1;
+    kv->created_at = mt_now();
+    s->n++;
+    s->current = kv->v;
+    if ((rc = state_save(ks, err))) {
+        s->n--;
+        s->current = old;
+        mt_wipe(kv, sizeof *kv);
+        goto out;
+    }
+    if (new_version)
+        *new_version = kv->v;
+out:
+    pthread_mutex_unlock(&ks->mu);
+    return rc;
+}
+
+mt_status mt_keystore_retire(mt_keystore *ks, uint32_t version, mt_err *err)
+{
+    pthread_mutex_lock(&ks->mu);
+    ks_state *s = &ks->st;
+    mt_status rc = MT_OK;
+    size_t i = 0;
+    while (i < s->n && s->vers[i].v != version)
+        i++;
+    if (i == s->n)
+        rc = mt_err_set(err, MT_ENOTFOUND, "root key version %u does not exist", version);
+    else if (version == s->current)
+        rc = mt_err_set(err, MT_ECONFLICT, "root key version %u is the current one", version);
+    if (rc)
+        goto out;
+    ks_version saved = s->vers[i];
+    memmove(&s->vers[i], &s->vers[i + 1], (s->n - i - 1) * sizeof s->vers[0]);
+    s->n--;
+    mt_wipe(&s->vers[s->n], sizeof s->vers[0]);
+    if ((rc = state_save(ks, err))) {
+        memmove(&s->vers[i + 1], &s->vers[i], (s->n - i) * sizeof s->vers[0]);
+        s->vers[i] = saved;
+        s->n++;
+    }
+    mt_wipe(&saved, sizeof saved);
+out:
+    pthread_mutex_unlock(&ks->mu);
+    return rc;
+}
+
+uint32_t mt_keystore_versions(mt_keystore *ks, uint32_t *list, size_t cap, size_t *n)
+{
+    pthread_mutex_lock(&ks->mu);
+    size_t k = 0;
+    for (size_t i = 0; i < ks->st.n && k < cap; i++)
+        list[k++] = ks->st.vers[i].v;
+    uint32_t cur = ks->st.current;
+    pthread_mutex_unlock(&ks->mu);
+    if (n)
+        *n = k;
+    return cur;
+}
+
+/* ---- release ----------------------------------------------------------- */
+
+/* Claims of the evidence in cert (no policy): bootstrap only. */
+static mt_status self_claims(const uint8_t *der, size_t len, mt_attest_claims *c, mt_err *err)
+{
+    return mt_ratls_verify_cert(der, len, MT_RATLS_FORM_CCC, NULL, mt_now(), c, NULL, err);
+}
+
+static void claims_measurement(const mt_attest_claims *c, char out[65])
+{
+    out[0] = '\0';
+    const mt_attest_measurement *m = mt_attest_claims_measurement(
+        c, c->kind == MT_ATTEST_TPM2 ? "pcr23" : "measurement");
+    if (m && m->len == 32)
+        mt_hex_encode(m->value, 32, out);
+}
+
+mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char **resp,
+                              size_t *resp_len, char measurement[65], mt_err *err)
+{
+    *resp = NULL;
+    if (measurement)
+        measurement[0] = '\0';
+    uint8_t *der = NULL;
+    size_t der_len = 0;
+    mt_status rc = mt_keystore_parse_request(req, len, &der, &der_len, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&ks->mu);
+    ks_state *s = &ks->st;
+    if (strcmp(s->level, "none") != 0) {
+        mt_policy *pol = NULL;
+        mt_attest_claims claims;
+        memset(&claims, 0, sizeof claims);
+        rc = build_policy(s, &pol, err);
+        if (!rc)
+            rc = mt_policy_verify_cert(pol, der, der_len, MT_RATLS_FORM_CCC, mt_now(), &claims,
+                                       NULL, err);
+        if (measurement)
+            claims_measurement(&claims, measurement);
+        mt_policy_free(pol);
+    } else if (mt_ratls_cert_has_evidence(der, der_len, MT_RATLS_FORM_CCC)) {
+        rc = mt_err_set(err, MT_EPERM,
+                        "this KeyStore was created at level none and releases keys only to "
+                        "level none");
+    }
+    if (!rc) {
+        uint8_t plain[MT_KEYSTORE_MAX_VERSIONS * 36];
+        size_t pl = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            ks_put_u32(plain + pl, s->vers[i].v);
+            memcpy(plain + pl + 4, s->vers[i].key, 32);
+            pl += 36;
+        }
+        rc = ks_release_encrypt(der, der_len, s->current, plain, pl, resp, resp_len, err);
+        mt_wipe(plain, sizeof plain);
+    }
+    pthread_mutex_unlock(&ks->mu);
+    free(der);
+    return rc;
+}
+
+/* ---- open / free ------------------------------------------------------- */
+
+/* First start: root v1 and a policy allowing exactly the requesting node. */
+static mt_status bootstrap(mt_keystore *ks, const char *req, size_t req_len, mt_err *err)
+{
+    ks_state *s = &ks->st;
+    memset(s, 0, sizeof *s);
+    const char *level = mt_tee_level(ks->tee);
+    if (strcmp(level, "none") && strcmp(level, "soft") && strcmp(level, "tpm2"))
+        return mt_err_set(err, MT_EUNAVAIL,
+                          "the KeyStore supports levels none, soft and tpm2 in this release, "
+                          "not %s",
+                          level);
+    snprintf(s->level, sizeof s->level, "%s", level);
+    mt_status rc = MT_OK;
+    if (strcmp(level, "none") != 0) {
+        uint8_t *der = NULL;
+        size_t dl = 0;
+        mt_attest_claims c;
+        memset(&c, 0, sizeof c);
+        if (!req)
+            return mt_err_set(err, MT_EINVAL, "KeyStore bootstrap needs this node's evidence");
+        rc = mt_keystore_parse_request(req, req_len, &der, &dl, err);
+        if (!rc)
+            rc = self_claims(der, dl, &c, err);
+        free(der);
+        if (rc)
+            return mt_err_prefix(err, rc, "KeyStore bootstrap: this node's evidence: ");
+        mt_tee_evidence_measurement(ks->tee, s->meas.hex[0]);
+        if (!hex64(s->meas.hex[0]))
+            return mt_err_set(err, MT_EINTERNAL, "KeyStore bootstrap: no evidence measurement");
+        s->meas.n = 1;
+        if (c.kind == MT_ATTEST_SOFT && c.signer_len == 32) {
+            mt_hex_encode(c.signer, 32, s->spk.hex[0]);
+            s->spk.n = 1;
+        } else if (c.kind == MT_ATTEST_TPM2 && c.public_key_len > 0) {
+            uint8_t h[32];
+            unsigned hl = 0;
+            if (EVP_Digest(c.public_key, c.public_key_len, h, &hl, EVP_sha256(), NULL) != 1)
+                return mt_err_set(err, MT_EINTERNAL, "SHA-256 failed");
+            mt_hex_encode(h, 32, s->aks.hex[0]);
+            s->aks.n = 1;
+        } else
+            return mt_err_set(err, MT_EINTERNAL,
+                              "KeyStore bootstrap: evidence of an unexpected kind");
+    }
+    s->n = 1;
+    s->current = 1;
+    s->vers[0].v = 1;
+    s->vers[0].created_at = mt_now();
+    s->seq = 1;
+    if ((rc = mt_random(s->vers[0].key, 32, err)) || (rc = state_save(ks, err)))
+        return rc;
+    if (s->meas.n)
+        mt_info("KeyStore: first start: created root key version 1 and a release policy "
+                "(level %s) allowing this build's measurement %s and this node's %s %s; allow a "
+                "new build before upgrading with `mesatee admin release allow <measurement>`",
+                s->level, s->meas.hex[0], s->spk.n ? "platform key" : "TPM AK",
+                s->spk.n ? s->spk.hex[0] : s->aks.hex[0]);
+    else
+        mt_warn("KeyStore: first start at level none: created root key version 1; level none "
+                "releases the keys without any attestation");
+    return MT_OK;
+}
+
+mt_status mt_keystore_open(mt_tee *tee, const char *data_dir, const char *first_req,
+                           size_t first_req_len, mt_keystore **out, bool *created, mt_err *err)
+{
+    *out = NULL;
+    if (created)
+        *created = false;
+    if (!tee || !data_dir)
+        return mt_err_set(err, MT_EINVAL, "mt_keystore_open: NULL argument");
+    mt_keystore *ks = calloc(1, sizeof *ks);
+    if (!ks)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_init(&ks->mu, NULL);
+    ks->tee = tee;
+    size_t pl = strlen(data_dir) + sizeof "/" MT_KEYSTORE_FILE;
+    mt_status rc = MT_OK;
+    if (!(ks->path = malloc(pl))) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    snprintf(ks->path, pl, "%s/%s", data_dir, MT_KEYSTORE_FILE);
+    if ((rc = mt_tee_platform_key(tee, "keystore-seal/v1", ks->seal_key, err)))
+        goto fail;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mt_err rerr;
+    mt_err_clear(&rerr);
+    mt_status r = mt_file_read(ks->path, MT_KEYSTORE_STATE_MAX + 64, &buf, &len, &rerr);
+    if (r == MT_ENOTFOUND) {
+        if ((rc = bootstrap(ks, first_req, first_req_len, err)))
+            goto fail;
+        if (created)
+            *created = true;
+    } else if (r) {
+        rc = mt_err_set(err, r, "%s", rerr.msg);
+        goto fail;
+    } else {
+        rc = state_load(ks, buf, len, err);
+        free(buf);
+        if (rc)
+            goto fail;
+        if (strcmp(ks->st.level, mt_tee_level(tee)) != 0) {
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "the KeyStore of this data directory was created at level %s; "
+                            "this daemon runs at level %s",
+                            ks->st.level, mt_tee_level(tee));
+            goto fail;
+        }
+    }
+    *out = ks;
+    return MT_OK;
+fail:
+    mt_keystore_free(ks);
+    return rc;
+}
+
+void mt_keystore_free(mt_keystore *ks)
+{
+    if (!ks)
+        return;
+    state_wipe(&ks->st);
+    mt_wipe(ks->seal_key, sizeof ks->seal_key);
+    pthread_mutex_destroy(&ks->mu);
+    free(ks->path);
+    free(ks);
+}

@@ -1,0 +1,132 @@
+/* mt_keystore: the platform KeyStore (issue 10). Two roles, in one header
+ * because they speak the same messages:
+ *
+ *  - the KeyStore service (mt_keystore_*): holds the versioned platform root
+ *    keys (32 random bytes per version, never derived from a measurement)
+ *    and the release policy, both in ONE sealed state file
+ *    <data-dir>/keystore.sealed (untrusted host storage: AES-256-GCM under
+ *    the TEE platform key "keystore-seal/v1", which is bound to the platform
+ *    secret and not to the binary, so an upgraded daemon opens it). It
+ *    releases the root keys only to a node whose attestation evidence (an
+ *    RA-TLS certificate) satisfies the release policy, verified with
+ *    mt_policy_verify_cert, encrypted to the certificate's key.
+ *  - the node (mt_keystore_request / mt_keystore_accept / mt_keyring_*):
+ *    makes a fresh attested identity, asks for the keys, opens the answer
+ *    with its private key, and derives key-encryption keys:
+ *        KEK(purpose, v) = HKDF-SHA256(ikm = root key v, salt =
+ *                          "mesatee-kek/v1", info = purpose).
+ *
+ * Today both roles run inside `mesatee serve` (mt_core_open); the request and
+ * response are self-contained byte strings (JSON, docs/formats.md "KeyStore
+ * release messages"), exactly what a separate `keystore` role would exchange
+ * over the network later.
+ *
+ * Release policy (JSON, docs/formats.md): {"level", "measurements": [hex
+ * evidence measurements, i.e. `mesatee measure --output json`
+ * .measurement], "soft_platform_keys": [...], "tpm2_aks": [...], "seq"}.
+ * It is built into an mt_policy (allowed_kinds = the level's kind, soft:
+ * measurements.gateway.measurement; tpm2: measurements.gateway.pcr23 =
+ * SHA-256(0^32 || M) and the AK pins). Level none: the policy records
+ * "none" and the keys are released without evidence (level none protects
+ * nothing; a warning is logged).
+ *
+ * First start (no state file): root key v1 is created and the policy allows
+ * exactly the requesting node (its measurement and its soft platform key or
+ * TPM AK, read from its own verified evidence); logged.
+ *
+ * Errors: MT_EPERM when the policy refuses (the message names the
+ * measurement and how to allow it), MT_EINVAL for malformed messages or
+ * arguments (field named), MT_ECRYPTO when a sealed blob does not
+ * authenticate, MT_EIO for file errors.
+ * Ownership: opaque handles, *_free(NULL) is a no-op; returned strings are
+ * heap (free()).
+ * Thread-safety: an mt_keystore serialises its operations internally; an
+ * mt_keyring is immutable after mt_keystore_accept and may be shared. */
+#ifndef MT_KEYSTORE_H
+#define MT_KEYSTORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+#include "mt_tee.h"
+
+#define MT_KEYSTORE_FILE "keystore.sealed"
+#define MT_KEYSTORE_MAX_VERSIONS 64
+#define MT_KEYSTORE_MAX_ENTRIES 64 /* per policy list */
+#define MT_KEYSTORE_MSG_MAX (256u * 1024u)
+#define MT_KEYSTORE_STATE_MAX (1u << 20)
+
+typedef struct mt_keystore mt_keystore;
+typedef struct mt_keystore_node mt_keystore_node;
+typedef struct mt_keyring mt_keyring;
+
+/* ---- service ------------------------------------------------------------ */
+
+/* Opens the KeyStore of data_dir with the TEE's platform key. When the state
+ * file does not exist it is created (root v1, policy from the evidence in
+ * first_req, a release request made by this node), and *created is set. */
+mt_status mt_keystore_open(mt_tee *tee, const char *data_dir, const char *first_req,
+                           size_t first_req_len, mt_keystore **out, bool *created,
+                           mt_err *err);
+void mt_keystore_free(mt_keystore *ks);
+
+/* Verifies the request's evidence against the release policy and answers
+ * with every live root key version encrypted to the evidence's key.
+ * measurement (65 bytes, may be NULL) receives the evidence measurement
+ * (hex, "" when none), also on MT_EPERM. *resp is heap. */
+mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char **resp,
+                              size_t *resp_len, char measurement[65], mt_err *err);
+
+/* Release policy edits, persisted before returning. field: "measurement"
+ * (64 hex evidence measurement), "soft_platform_key" or "tpm2_ak" (64 hex).
+ * allow adds (no-op when present, *changed false), revoke removes
+ * (MT_ENOTFOUND when absent; removing the last measurement is refused with
+ * MT_ECONFLICT: nothing could start any more). */
+mt_status mt_keystore_policy_allow(mt_keystore *ks, const char *field, const char *hex,
+                                   bool *changed, mt_err *err);
+mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const char *hex,
+                                    mt_err *err);
+/* The policy as JSON (new reference), NULL on allocation failure. */
+json_t *mt_keystore_policy(mt_keystore *ks);
+
+/* Rotation: adds root version current+1 and makes it current (persisted
+ * atomically: a crash leaves either the old or the new state). */
+mt_status mt_keystore_rotate(mt_keystore *ks, uint32_t *new_version, mt_err *err);
+/* Destroys a version that is not current (persisted). MT_ECONFLICT for the
+ * current one, MT_ENOTFOUND when absent. The caller checks first that no
+ * stored wrapped key uses it. */
+mt_status mt_keystore_retire(mt_keystore *ks, uint32_t version, mt_err *err);
+/* Current version and the live versions (ascending) into list (cap). */
+uint32_t mt_keystore_versions(mt_keystore *ks, uint32_t *list, size_t cap, size_t *n);
+
+/* ---- node --------------------------------------------------------------- */
+
+/* A fresh attested identity of this node (mt_tee_tls_identity) and the
+ * release request carrying it (*req heap, JSON). */
+mt_status mt_keystore_request(mt_tee *tee, mt_keystore_node **node, char **req, size_t *len,
+                              mt_err *err);
+void mt_keystore_node_free(mt_keystore_node *node);
+/* Opens a release response with the node's private key. */
+mt_status mt_keystore_accept(const mt_keystore_node *node, const char *resp, size_t len,
+                             mt_keyring **out, mt_err *err);
+void mt_keyring_free(mt_keyring *kr);
+uint32_t mt_keyring_current(const mt_keyring *kr);
+bool mt_keyring_has(const mt_keyring *kr, uint32_t version);
+/* KEK for purpose (1..48 bytes of [a-z0-9-]) at version (0 = current);
+ * *used (may be NULL) receives the version. MT_ENOTFOUND for a version the
+ * keyring does not hold (retired or unknown). */
+mt_status mt_keyring_kek(const mt_keyring *kr, const char *purpose, uint32_t version,
+                         uint8_t out[32], uint32_t *used, mt_err *err);
+
+/* ---- parsers (exposed for the fuzz targets) ------------------------------ */
+
+/* Parses a release request: the DER certificate (heap). */
+mt_status mt_keystore_parse_request(const char *req, size_t len, uint8_t **cert,
+                                    size_t *cert_len, mt_err *err);
+/* Parses the plaintext of a state file (JSON); validates every field. */
+mt_status mt_keystore_parse_state(const char *text, size_t len, mt_err *err);
+
+#endif
