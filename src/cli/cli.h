@@ -223,6 +223,9 @@ int cli_cmd_audit_export(cli_ctx *ctx);
  * --checkpoint as in `audit verify`). */
 int cli_audit_verify_exports(cli_ctx *ctx);
 int cli_cmd_audit_prune(cli_ctx *ctx);
+/* issue 10: the platform KeyStore (cmd_keystore.c) */
+int cli_cmd_admin_release(cli_ctx *ctx);
+int cli_cmd_admin_keystore(cli_ctx *ctx);
 /* cmd_server.c: the --checkpoint files (at most 64), signatures checked and
  * held to --key-id. */
 struct mt_audit_checkpoint;

@@ -236,6 +236,10 @@ static const cli_opt o_audit_prune[] = {
     {"export", true, 0, "FILE", "a verified audit export covering every entry to delete",
      "required"},
     {NULL, false}};
+static const cli_opt o_admin_release[] = {
+    {"kind", true, 0, "KIND", "what HEX is: measurement, soft_platform_key or tpm2_ak",
+     "measurement"},
+    {NULL, false}};
 static const cli_opt o_audit_export[] = {
     {"data-dir", true, 'd', "DIR", "the server's data directory", "required"},
     {"since", true, 0, "SEQ|TIME", "first entry: a sequence number or an RFC 3339 time",
@@ -432,6 +436,14 @@ static const cli_cmd commands[] = {
     {"audit", "prune", cli_cmd_audit_prune, "",
      "ask the server to delete the audit entries before SEQ, once FILE (an export) holds them",
      o_audit_prune, 0, 0, NT},
+    {"admin", "release", cli_cmd_admin_release, "show|allow HEX|revoke HEX",
+     "show or change the KeyStore release policy: which builds (measurements) and nodes get the "
+     "platform keys (admin)",
+     o_admin_release, 1, 2, NT},
+    {"admin", "keystore", cli_cmd_admin_keystore, "status|rotate|legacy HEX",
+     "KeyStore root key versions and rewrap progress; rotate the root key; carry keys of a "
+     "pre-KeyStore build over (admin)",
+     o_none, 1, 2, NT},
     {"audit", "verify", cli_cmd_audit_verify, "",
      "check the audit log against held checkpoints: offline (--data-dir) or via the server",
      o_audit_verify, 0, 0, CLI_ONLINE_UNLESS_DATA_DIR},

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core_internal.h"
 #include "mt_json.h"
@@ -157,9 +158,8 @@ static mt_status release(mt_core *c, bool first, mt_keyring **kr, mt_err *err)
         char m[65];
         mt_tee_evidence_measurement(c->tee, m);
         rc = mt_err_set(err, MT_EPERM,
-                        "the KeyStore does not release keys to this build: its evidence "
-                        "measurement %s is not allowed by the release policy. On the running "
-                        "server allow it first: mesatee admin release allow %s",
+                        "this build's measurement %s is not in the KeyStore release policy: "
+                        "on the running server run `mesatee admin release allow %s`",
                         m, m);
     }
     if (!rc)
@@ -216,7 +216,7 @@ static mt_status rewrap_custom(mt_core *c, const core_wrapped_col *e, const rw_r
 /* One batch of entry e after cursor: at most CORE_REWRAP_BATCH rows, one
  * transaction. *n receives the rows seen (0: the entry is done). */
 static mt_status rewrap_batch(mt_core *c, sqlite3 *db, const core_wrapped_col *e, char *cursor,
-                              size_t cap, size_t *n, mt_err *err)
+                              size_t cap, int batch, size_t *n, mt_err *err)
 {
     *n = 0;
     char sql[512];
@@ -236,7 +236,7 @@ static mt_status rewrap_batch(mt_core *c, sqlite3 *db, const core_wrapped_col *e
              "SELECT %s, %s, %s FROM %s WHERE %s IS NOT NULL AND %s != ? AND %s > ? "
              "ORDER BY %s LIMIT %d",
              e->id_col, e->key_col, e->ver_col, e->table, e->key_col, e->ver_col, e->id_col,
-             e->id_col, CORE_REWRAP_BATCH);
+             e->id_col, batch);
     sqlite3_stmt *st = NULL;
     if (!(rc = store_prepare(db, sql, &st, err))) {
         sqlite3_bind_int64(st, 1, (int64_t)cur);
@@ -416,6 +416,13 @@ static mt_status rewrap_pass(mt_core *c, sqlite3 *db, mt_err *err)
                              "INSERT OR REPLACE INTO kek_rewrap(id, target, rewrapped, stuck, "
                              "started_at, finished_at) VALUES (1, ?, 0, 0, ?, NULL)",
                              tv, now);
+    /* throttles for a large store (docs/operations.md): rows per batch and a
+     * pause between batches; they only slow the pass down */
+    const char *bs = getenv("MESATEE_KEK_REWRAP_BATCH"), *pause = getenv("MESATEE_KEK_REWRAP_PAUSE_MS");
+    long batch = bs ? strtol(bs, NULL, 10) : CORE_REWRAP_BATCH;
+    long ms = pause ? strtol(pause, NULL, 10) : 0;
+    if (batch < 1 || batch > CORE_REWRAP_BATCH)
+        batch = CORE_REWRAP_BATCH;
     for (size_t i = 0; !rc && i < core_n_wrapped_cols; i++) {
         char cursor[80] = "";
         size_t n = 0;
@@ -425,9 +432,8 @@ static mt_status rewrap_pass(mt_core *c, sqlite3 *db, mt_err *err)
             pthread_mutex_unlock(&k->mu);
             if (stop)
                 return MT_OK;
-            rc = rewrap_batch(c, db, &core_wrapped_cols[i], cursor, sizeof cursor, &n, err);
-            const char *pause = getenv("MESATEE_KEK_REWRAP_PAUSE_MS");
-            long ms = pause ? strtol(pause, NULL, 10) : 0;
+            rc = rewrap_batch(c, db, &core_wrapped_cols[i], cursor, sizeof cursor, (int)batch, &n,
+                              err);
             if (!rc && n && ms > 0 && ms <= 10000) {
                 struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
                 nanosleep(&ts, NULL);

@@ -57,3 +57,11 @@ add_test(NAME it_audit_export COMMAND bash ${MT_TEST_DIR}/integration/it_audit_e
 set_tests_properties(it_audit_export PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 add_test(NAME it_audit_prune COMMAND bash ${MT_TEST_DIR}/integration/it_audit_prune.sh)
 set_tests_properties(it_audit_prune PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# Issue 10: the platform KeyStore: upgrade with the release policy, refusal,
+# revoke, rotation with background rewrap, at soft and tpm2 (swtpm).
+add_test(NAME it_keystore_upgrade COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_upgrade.sh)
+set_tests_properties(it_keystore_upgrade PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
+add_test(NAME it_keystore_upgrade_tpm2 COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_upgrade.sh)
+set_tests_properties(it_keystore_upgrade_tpm2 PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>;MT_KS_LEVEL=tpm2" TIMEOUT 300)
