@@ -1,5 +1,5 @@
-/* Schema migrations from every earlier released store schema (store.c
- * migrations 1..4): a store at version 1, 2 and 3 (SQL text fixtures made by
+/* Schema migrations from the earlier released store schemas (store.c
+ * migrations 1..7): a store at version 1, 2, 3, 4 and 6 (SQL text fixtures made by
  * tests/unit/fixtures/make_store_fixtures.sh) is opened by the current code.
  * Versions 1 and 2 have no integrity MACs: refused (and left unchanged)
  * without --seal-legacy-store, sealed with it. Version 3 carries MACs under
@@ -38,8 +38,19 @@ static int64_t db_int(const char *dir, const char *sql)
     return v;
 }
 
+/* A data dir with the fixture's sealing key and the store of fixture name
+ * (schema version v), opened at level. */
+static void make_dir_at(tenv *e, const char *name, int v, const char *level);
+
 /* A data dir with the fixture's sealing key and its store at version v. */
 static void make_dir(tenv *e, int v)
+{
+    char name[32];
+    snprintf(name, sizeof name, "store_v%d.sql", v);
+    make_dir_at(e, name, v, "none");
+}
+
+static void make_dir_at(tenv *e, const char *name, int v, const char *level)
 {
     memset(e, 0, sizeof *e);
     snprintf(e->dir, sizeof e->dir, "/tmp/mt_migrate_test.XXXXXX");
@@ -53,8 +64,6 @@ static void make_dir(tenv *e, int v)
     char p[256];
     snprintf(p, sizeof p, "%s/sealing.key", e->dir);
     assert_int_equal(mt_file_write_atomic(p, key, 32, 0600, &err), MT_OK);
-    char name[32];
-    snprintf(name, sizeof name, "store_v%d.sql", v);
     char *sql = read_text(name);
     snprintf(p, sizeof p, "%s/mesatee.db", e->dir);
     sqlite3 *db;
@@ -65,7 +74,7 @@ static void make_dir(tenv *e, int v)
     sqlite3_close(db);
     free(sql);
     assert_int_equal(db_int(e->dir, "SELECT max(version) FROM schema_version"), v);
-    assert_int_equal(mt_tee_open("none", e->dir, &e->tee, &err), MT_OK);
+    assert_int_equal(mt_tee_open(level, e->dir, &e->tee, &err), MT_OK);
     e->cfg.data_dir = e->dir;
     e->cfg.workers = 1;
 }
@@ -194,6 +203,96 @@ static void test_from_v4(void **s)
     from_version(4);
 }
 
+/* The last release before the KeyStore (schema 6): keys wrapped under the
+ * sealing key are carried over (level none: not measurement-bound). */
+static void test_from_v6(void **s)
+{
+    (void)s;
+    from_version(6);
+}
+
+static int64_t legacy_rows(tenv *e, const char *admin)
+{
+    json_t *o = NULL;
+    assert_int_equal(treq(e, "GET", "/v1/admin/keystore", admin, NULL, &o), 200);
+    int64_t n = json_integer_value(json_object_get(o, "legacy_rows"));
+    json_decref(o);
+    return n;
+}
+
+/* Waits until the rewrap pass started by the last call is over. */
+static void wait_idle(tenv *e, const char *admin)
+{
+    for (int i = 0;; i++) {
+        json_t *o = NULL;
+        assert_int_equal(treq(e, "GET", "/v1/admin/keystore", admin, NULL, &o), 200);
+        bool running = json_is_true(json_object_get(json_object_get(o, "rewrap"), "running"));
+        json_decref(o);
+        if (!running)
+            return;
+        if (i > 2400)
+            fail_msg("the KeyStore rewrap did not finish");
+        usleep(50000);
+    }
+}
+
+/* A schema-6 store written at level soft by the old build: its file keys are
+ * bound to that build's measurement (store_v6_soft.meas, the old binary's
+ * SHA-256), so this build cannot open them until the operator names that
+ * measurement once; then the background pass rewraps them under the
+ * KeyStore KEK. A wrong measurement, garbage and a non-admin change nothing. */
+static void test_v6_soft_legacy(void **s)
+{
+    (void)s;
+    tenv e;
+    make_dir_at(&e, "store_v6_soft.sql", 6, "soft");
+    mt_err err;
+    if (mt_core_open(&e.cfg, e.tee, &e.core, &err) != MT_OK)
+        fail_msg("open of the soft v6 store: %s", err.msg);
+    char *admin = tlogin(&e, "admin", "fixture-admin-password");
+    char *alice = tlogin(&e, "alice", "fixture-alice-password");
+    wait_idle(&e, admin);
+    assert_int_equal(legacy_rows(&e, admin), 2);
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM files WHERE kek_version = 0"), 2);
+    json_t *o = NULL;
+    char *meas = read_text("store_v6_soft.meas");
+    meas[64] = '\0';
+    char body[128];
+    snprintf(body, sizeof body, "{\"measurement\":\"%s\"}", meas);
+    assert_int_equal(treq(&e, "POST", "/v1/admin/keystore/legacy", alice, body, NULL), 403);
+    const char *bad[] = {"{\"measurement\":\"xyz\"}", "{}", "{\"measurement\":1}",
+                         "{\"measurement\":\"" "0000000000000000000000000000000000000000000000000000000000000000" "\",\"x\":1}",
+                         "[]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(treq(&e, "POST", "/v1/admin/keystore/legacy", admin, bad[i], NULL), 400);
+    /* a measurement that is not the old build's: nothing opens */
+    assert_int_equal(treq(&e, "POST", "/v1/admin/keystore/legacy", admin,
+                          "{\"measurement\":\"" "1111111111111111111111111111111111111111111111111111111111111111" "\"}",
+                          &o),
+                     202);
+    json_decref(o);
+    wait_idle(&e, admin);
+    assert_int_equal(legacy_rows(&e, admin), 2);
+    assert_int_equal(treq(&e, "POST", "/v1/admin/keystore/legacy", admin, body, &o), 202);
+    assert_int_equal(json_integer_value(json_object_get(o, "legacy_rows")), 2);
+    json_decref(o);
+    wait_idle(&e, admin);
+    assert_int_equal(legacy_rows(&e, admin), 0);
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM files WHERE kek_version = 1"), 2);
+    /* the rows' MACs were resealed: alice still sees her files */
+    assert_int_equal(treq(&e, "GET", "/v1/files", alice, NULL, &o), 200);
+    assert_int_equal(json_array_size(json_object_get(o, "files")), 2);
+    json_decref(o);
+    tenv_close_core(&e);
+    /* reopened: nothing legacy left, no measurement needed any more */
+    assert_int_equal(mt_core_open(&e.cfg, e.tee, &e.core, &err), MT_OK);
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM files WHERE kek_version != 1"), 0);
+    free(meas);
+    free(admin);
+    free(alice);
+    tenv_free(&e);
+}
+
 /* A version 3 store whose user row was edited by the host (alice made an
  * admin): the MACs carried over from version 3 catch it. */
 static void test_v3_tampered(void **s)
@@ -248,6 +347,8 @@ int main(void)
         cmocka_unit_test(test_from_v2),
         cmocka_unit_test(test_from_v3),
         cmocka_unit_test(test_from_v4),
+        cmocka_unit_test(test_from_v6),
+        cmocka_unit_test(test_v6_soft_legacy),
         cmocka_unit_test(test_v3_tampered),
         cmocka_unit_test(test_newer_refused),
     };
