@@ -65,3 +65,6 @@ set_tests_properties(it_keystore_upgrade PROPERTIES
 add_test(NAME it_keystore_upgrade_tpm2 COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_upgrade.sh)
 set_tests_properties(it_keystore_upgrade_tpm2 PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>;MT_KS_LEVEL=tpm2" TIMEOUT 300)
+# Issue 10 faults: kill -9 during rotation and rewrap, torn and tampered state.
+add_test(NAME it_keystore_crash COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_crash.sh)
+set_tests_properties(it_keystore_crash PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
