@@ -449,6 +449,29 @@ def main():
              f"POST /v1/audit/prune: {p}")
         call("GET", "/v1/audit/checkpoint", token=L, want=200)
 
+    # the platform KeyStore (issue 10): release policy, status, legacy, rotation
+    m1, m2 = "a" * 64, "b" * 64
+    call("GET", "/v1/admin/release-policy", token=A, want=200)
+    call("GET", "/v1/admin/release-policy", token=L, want=403)
+    call("POST", "/v1/admin/release-policy/allow", token=L, body={"value": m1}, want=403)
+    call("POST", "/v1/admin/release-policy/allow", token=A, body={"value": "xyz"}, want=400)
+    call("POST", "/v1/admin/release-policy/allow", token=A, body={"kind": "root", "value": m1}, want=400)
+    p1 = call("POST", "/v1/admin/release-policy/allow", token=A, body={"value": m1}, want=200)
+    need(p1 and p1["changed"] and m1 in p1["measurements"], f"release allow: {p1}")
+    call("POST", "/v1/admin/release-policy/allow", token=A, body={"kind": "measurement", "value": m2}, want=200)
+    call("POST", "/v1/admin/release-policy/revoke", token=A, body={"value": m1}, want=200)
+    call("POST", "/v1/admin/release-policy/revoke", token=A, body={"value": m1}, want=404)
+    call("POST", "/v1/admin/release-policy/revoke", token=A, body={"value": m2}, want=409)
+    call("POST", "/v1/admin/release-policy/revoke", token=A, body={"value": 7}, want=400)
+    st = call("GET", "/v1/admin/keystore", token=A, want=200)
+    call("GET", "/v1/admin/keystore", token=L, want=403)
+    call("POST", "/v1/admin/keystore/legacy", token=A, body={"measurement": "nothex"}, want=400)
+    call("POST", "/v1/admin/keystore/legacy", token=L, body={"measurement": m1}, want=403)
+    call("POST", "/v1/admin/keystore/legacy", token=A, body={"measurement": m1}, want=202)
+    call("POST", "/v1/admin/keystore/rotate", token=L, want=403)
+    r = call("POST", "/v1/admin/keystore/rotate", token=A, want=202)
+    need(st and r and r["version"] == st["current"] + 1, f"keystore rotate: {st} then {r}")
+
     # user lifecycle: show, own password, reset, disable, enable, delete
     call("GET", "/v1/users/{name}", {"name": "alice"}, token=A, want=200)
     call("GET", "/v1/users/{name}", {"name": "alice"}, token=L, want=200)

@@ -1,0 +1,5 @@
+# Fuzz targets of the KeyStore's parsers of outside bytes (owned by keystore):
+# the release request and response messages and the sealed state's plaintext.
+mt_add_fuzzer(keystore_request SOURCES ${MT_FUZZ_DIR}/keystore_request.c LIBS mt_keystore)
+mt_add_fuzzer(keystore_response SOURCES ${MT_FUZZ_DIR}/keystore_response.c LIBS mt_keystore)
+mt_add_fuzzer(keystore_state SOURCES ${MT_FUZZ_DIR}/keystore_state.c LIBS mt_keystore)
