@@ -58,6 +58,16 @@ check_level() {
   out=$("$B" attest verify --output json 2>&1) || fail "$level: unchanged server refused: $out"
   [ "$(jget "$out" .policy_satisfied)" = true ] || fail "$level: unchanged server: $out"
   ok "$level: the unchanged server still satisfies the demo's policy"
+  # issue 10: the KeyStore releases keys only to builds its release policy
+  # allows; the operator allows the changed configuration and binary first
+  # (the clients' policy still refuses them: that is what is checked below)
+  MESATEE_POLICY= as admin login --user admin --password-file "$MT_WORK/admin.pw" >/dev/null ||
+    fail "$level: admin login"
+  local m
+  for m in "$("$B" measure --level "$level" --workers 3 --output json | jq -r .measurement)" \
+    "$("$MT_WORK/changed-bin/mesatee" measure --level "$level" --output json | jq -r .measurement)"; do
+    MESATEE_POLICY= as admin admin release allow "$m" >/dev/null || fail "$level: release allow $m"
+  done
   mt_stop_server
 
   # Changed configuration, then changed binary: same policy, refused.
