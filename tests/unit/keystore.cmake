@@ -1,0 +1,3 @@
+# The platform KeyStore library (issue 10): sealed state, release policy,
+# release messages, rotation/retire, KEK derivation.
+mt_add_unit_test(test_keystore SOURCES ${MT_TEST_DIR}/unit/test_keystore.c LIBS mt_keystore)

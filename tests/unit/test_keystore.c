@@ -1,0 +1,295 @@
+/* Unit tests of mt_keystore (src/keystore): at level soft, the first open
+ * creates root v1 and a policy allowing exactly this node; the release
+ * answers only an allowed measurement, encrypted so that only the requesting
+ * node opens it; policy edits, rotation and retirement persist in the sealed
+ * state across reopen; a tampered or foreign state file and garbage messages
+ * are refused; KEKs are deterministic per (version, purpose) and separate. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mt_keystore.h"
+#include "mt_tee.h"
+#include "mt_util.h"
+
+typedef struct env {
+    char dir[64];
+    mt_tee *tee;
+} env;
+
+static int setup(void **state)
+{
+    env *e = calloc(1, sizeof *e);
+    snprintf(e->dir, sizeof e->dir, "/tmp/mt_keystore_test.XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    mt_err err;
+    assert_int_equal(mt_tee_open("soft", e->dir, &e->tee, &err), MT_OK);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env *e = *state;
+    mt_tee_free(e->tee);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", e->dir);
+    free(e);
+    return 0;
+}
+
+/* A release round trip; returns the status of the release step. */
+static mt_status round_trip(mt_keystore *ks, mt_tee *tee, mt_keyring **kr, char meas[65])
+{
+    mt_keystore_node *node = NULL;
+    char *req = NULL, *resp = NULL;
+    size_t rl = 0, pl = 0;
+    mt_err err;
+    *kr = NULL;
+    assert_int_equal(mt_keystore_request(tee, &node, &req, &rl, &err), MT_OK);
+    mt_status rc = mt_keystore_release(ks, req, rl, &resp, &pl, meas, &err);
+    if (!rc)
+        assert_int_equal(mt_keystore_accept(node, resp, pl, kr, &err), MT_OK);
+    else
+        assert_null(resp);
+    mt_keystore_node_free(node);
+    free(req);
+    free(resp);
+    return rc;
+}
+
+static mt_keystore *open_ks(env *e, bool *created)
+{
+    mt_keystore_node *node = NULL;
+    char *req = NULL;
+    size_t rl = 0;
+    mt_err err;
+    mt_keystore *ks = NULL;
+    assert_int_equal(mt_keystore_request(e->tee, &node, &req, &rl, &err), MT_OK);
+    mt_status rc = mt_keystore_open(e->tee, e->dir, req, rl, &ks, created, &err);
+    if (rc)
+        fail_msg("mt_keystore_open: %s", err.msg);
+    mt_keystore_node_free(node);
+    free(req);
+    return ks;
+}
+
+static void test_bootstrap_release(void **state)
+{
+    env *e = *state;
+    bool created = false;
+    mt_keystore *ks = open_ks(e, &created);
+    assert_true(created);
+    char m[65], pk[65], got[65];
+    mt_tee_soft_ids(e->tee, m, pk);
+    json_t *p = mt_keystore_policy(ks);
+    assert_string_equal(json_string_value(json_object_get(p, "level")), "soft");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(p, "measurements"), 0)), m);
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(p, "soft_platform_keys"), 0)), pk);
+    json_decref(p);
+    mt_keyring *kr = NULL;
+    assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_OK);
+    assert_string_equal(got, m);
+    assert_int_equal(mt_keyring_current(kr), 1);
+    uint8_t a[32], b[32], c[32];
+    uint32_t used = 0;
+    mt_err err;
+    assert_int_equal(mt_keyring_kek(kr, "file-keys", 0, a, &used, &err), MT_OK);
+    assert_int_equal(used, 1);
+    assert_int_equal(mt_keyring_kek(kr, "file-keys", 1, b, NULL, &err), MT_OK);
+    assert_memory_equal(a, b, 32);
+    assert_int_equal(mt_keyring_kek(kr, "transit-keys", 1, c, NULL, &err), MT_OK);
+    assert_memory_not_equal(a, c, 32);
+    assert_int_equal(mt_keyring_kek(kr, "file-keys", 2, c, NULL, &err), MT_ENOTFOUND);
+    assert_int_equal(mt_keyring_kek(kr, "Bad Purpose", 1, c, NULL, &err), MT_EINVAL);
+    assert_int_equal(mt_keyring_kek(kr, "", 1, c, NULL, &err), MT_EINVAL);
+    mt_keyring_free(kr);
+    mt_keystore_free(ks);
+    /* reopened: the same root key (same KEK), not a new bootstrap */
+    ks = open_ks(e, &created);
+    assert_false(created);
+    assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_OK);
+    assert_int_equal(mt_keyring_kek(kr, "file-keys", 1, b, NULL, &err), MT_OK);
+    assert_memory_equal(a, b, 32);
+    mt_keyring_free(kr);
+    mt_keystore_free(ks);
+}
+
+static void test_policy_refuses(void **state)
+{
+    env *e = *state;
+    mt_keystore *ks = open_ks(e, NULL);
+    char m[65], pk[65], got[65];
+    mt_tee_soft_ids(e->tee, m, pk);
+    mt_err err;
+    bool changed = false;
+    char other[65];
+    memset(other, 'a', 64);
+    other[64] = '\0';
+    assert_int_equal(mt_keystore_policy_revoke(ks, "measurement", m, &err), MT_ECONFLICT);
+    assert_int_equal(mt_keystore_policy_allow(ks, "measurement", other, &changed, &err), MT_OK);
+    assert_true(changed);
+    assert_int_equal(mt_keystore_policy_allow(ks, "measurement", other, &changed, &err), MT_OK);
+    assert_false(changed);
+    assert_int_equal(mt_keystore_policy_allow(ks, "measurement", "AB", &changed, &err), MT_EINVAL);
+    assert_int_equal(mt_keystore_policy_allow(ks, "root", other, &changed, &err), MT_EINVAL);
+    assert_int_equal(mt_keystore_policy_revoke(ks, "tpm2_ak", other, &err), MT_ENOTFOUND);
+    assert_int_equal(mt_keystore_policy_revoke(ks, "measurement", m, &err), MT_OK);
+    mt_keyring *kr = NULL;
+    assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_EPERM);
+    assert_string_equal(got, m); /* the refused measurement is named */
+    assert_null(kr);
+    /* the refusal persists across reopen; allowing again releases again */
+    mt_keystore_free(ks);
+    ks = open_ks(e, NULL);
+    assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_EPERM);
+    assert_int_equal(mt_keystore_policy_allow(ks, "measurement", m, &changed, &err), MT_OK);
+    /* another platform key only: refused on the platform key rule */
+    assert_int_equal(mt_keystore_policy_allow(ks, "soft_platform_key", other, &changed, &err),
+                     MT_OK);
+    assert_int_equal(mt_keystore_policy_revoke(ks, "soft_platform_key", pk, &err), MT_OK);
+    assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_EPERM);
+    assert_int_equal(mt_keystore_policy_allow(ks, "soft_platform_key", pk, &changed, &err),
+                     MT_OK);
+    assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_OK);
+    mt_keyring_free(kr);
+    mt_keystore_free(ks);
+}
+
+static void test_rotate_retire(void **state)
+{
+    env *e = *state;
+    mt_keystore *ks = open_ks(e, NULL);
+    mt_err err;
+    uint32_t v = 0, list[8];
+    size_t n = 0;
+    mt_keyring *kr = NULL;
+    char got[65];
+    uint8_t k1[32], k1b[32], k2[32];
+    assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_OK);
+    assert_int_equal(mt_keyring_kek(kr, "file-keys", 1, k1, NULL, &err), MT_OK);
+    mt_keyring_free(kr);
+    assert_int_equal(mt_keystore_rotate(ks, &v, &err), MT_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(mt_keystore_versions(ks, list, 8, &n), 2);
+    assert_int_equal(n, 2);
+    assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_OK);
+    assert_int_equal(mt_keyring_current(kr), 2);
+    assert_true(mt_keyring_has(kr, 1) && mt_keyring_has(kr, 2));
+    assert_int_equal(mt_keyring_kek(kr, "file-keys", 1, k1b, NULL, &err), MT_OK);
+    assert_memory_equal(k1, k1b, 32);
+    assert_int_equal(mt_keyring_kek(kr, "file-keys", 0, k2, &v, &err), MT_OK);
+    assert_int_equal(v, 2);
+    assert_memory_not_equal(k1, k2, 32);
+    mt_keyring_free(kr);
+    assert_int_equal(mt_keystore_retire(ks, 2, &err), MT_ECONFLICT);
+    assert_int_equal(mt_keystore_retire(ks, 9, &err), MT_ENOTFOUND);
+    assert_int_equal(mt_keystore_retire(ks, 1, &err), MT_OK);
+    mt_keystore_free(ks);
+    ks = open_ks(e, NULL); /* persisted */
+    assert_int_equal(mt_keystore_versions(ks, list, 8, &n), 2);
+    assert_int_equal(n, 1);
+    assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_OK);
+    assert_false(mt_keyring_has(kr, 1));
+    assert_int_equal(mt_keyring_kek(kr, "file-keys", 1, k1b, NULL, &err), MT_ENOTFOUND);
+    mt_keyring_free(kr);
+    mt_keystore_free(ks);
+}
+
+static void test_other_node_and_garbage(void **state)
+{
+    env *e = *state;
+    mt_keystore *ks = open_ks(e, NULL);
+    mt_err err;
+    mt_keystore_node *a = NULL, *b = NULL;
+    char *ra = NULL, *rb = NULL, *resp = NULL;
+    size_t la = 0, lb = 0, pl = 0;
+    assert_int_equal(mt_keystore_request(e->tee, &a, &ra, &la, &err), MT_OK);
+    assert_int_equal(mt_keystore_request(e->tee, &b, &rb, &lb, &err), MT_OK);
+    assert_int_equal(mt_keystore_release(ks, ra, la, &resp, &pl, NULL, &err), MT_OK);
+    mt_keyring *kr = NULL;
+    /* only the node whose key the evidence certified opens the answer */
+    assert_int_equal(mt_keystore_accept(b, resp, pl, &kr, &err), MT_ECRYPTO);
+    assert_null(kr);
+    resp[pl / 2] ^= 1; /* a changed byte anywhere: refused, never a crash */
+    assert_int_not_equal(mt_keystore_accept(a, resp, pl, &kr, &err), MT_OK);
+    free(resp);
+    static const char *const bad[] = {
+        "", "{}", "[]", "{\"mesatee_keystore\":1,\"op\":\"release\"}",
+        "{\"mesatee_keystore\":2,\"op\":\"release\",\"evidence\":\"AAAA\"}",
+        "{\"mesatee_keystore\":1,\"op\":\"rotate\",\"evidence\":\"AAAA\"}",
+        "{\"mesatee_keystore\":1,\"op\":\"release\",\"evidence\":\"!!\"}",
+        "{\"mesatee_keystore\":1,\"op\":\"release\",\"evidence\":\"AAAA\"}",
+        "{\"mesatee_keystore\":1,\"op\":\"release\",\"evidence\":\"AAAA\",\"x\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        resp = NULL;
+        mt_status rc = mt_keystore_release(ks, bad[i], strlen(bad[i]), &resp, &pl, NULL, &err);
+        assert_int_not_equal(rc, MT_OK);
+        assert_null(resp);
+    }
+    mt_keystore_node_free(a);
+    mt_keystore_node_free(b);
+    free(ra);
+    free(rb);
+    mt_keystore_free(ks);
+}
+
+static void test_state_file(void **state)
+{
+    env *e = *state;
+    mt_keystore_free(open_ks(e, NULL));
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", e->dir, MT_KEYSTORE_FILE);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mt_err err;
+    assert_int_equal(mt_file_read(path, 1 << 20, &buf, &len, &err), MT_OK);
+    assert_null(memmem(buf, len, "measurements", 12)); /* sealed, not plain JSON */
+    mt_keystore *ks = NULL;
+    buf[len - 3] ^= 0x40;
+    assert_int_equal(mt_file_write_atomic(path, buf, len, 0600, &err), MT_OK);
+    assert_int_equal(mt_keystore_open(e->tee, e->dir, NULL, 0, &ks, NULL, &err), MT_ECRYPTO);
+    assert_non_null(strstr(err.msg, "does not open"));
+    assert_int_equal(mt_file_write_atomic(path, "MTKS", 4, 0600, &err), MT_OK);
+    assert_int_equal(mt_keystore_open(e->tee, e->dir, NULL, 0, &ks, NULL, &err), MT_EINVAL);
+    buf[len - 3] ^= 0x40;
+    assert_int_equal(mt_file_write_atomic(path, buf, len, 0600, &err), MT_OK);
+    free(buf);
+    /* the same state at another level (here none) is refused */
+    mt_tee *none = NULL;
+    assert_int_equal(mt_tee_open("none", e->dir, &none, &err), MT_OK);
+    assert_int_equal(mt_keystore_open(none, e->dir, NULL, 0, &ks, NULL, &err), MT_ECONFLICT);
+    mt_tee_free(none);
+    /* the plaintext reader refuses bad states */
+    static const char *const bad[] = {
+        "{}", "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[],\"policy\":{\"level\":\"soft\",\"seq\":0}}",
+        "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"00\",\"created_at\":0}],\"policy\":{\"level\":\"soft\",\"seq\":0}}",
+        "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"created_at\":0}],\"policy\":{\"level\":\"sgx\",\"seq\":0}}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(mt_keystore_parse_state(bad[i], strlen(bad[i]), &err), MT_EINVAL);
+    const char *good = "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"created_at\":0}],\"policy\":{\"level\":\"none\",\"seq\":0}}";
+    assert_int_equal(mt_keystore_parse_state(good, strlen(good), &err), MT_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_bootstrap_release, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_policy_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotate_retire, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_node_and_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_file, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
