@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ks_internal.h"
 #include "mt_json.h"
@@ -602,6 +603,48 @@ static mt_status bootstrap(mt_keystore *ks, const char *req, size_t req_len, mt_
     return MT_OK;
 }
 
+/* Level tpm2: the state's seal key is 32 random bytes sealed inside the TPM
+ * (owner hierarchy, mt_tpm2_attester_seal) in <data-dir>/keystore.tpm, so a
+ * copy of the data directory opens on no other TPM. */
+static mt_status tpm_seal_key(mt_keystore *ks, const char *data_dir, mt_err *err)
+{
+    mt_tpm2_attester *a = mt_tee_tpm2(ks->tee);
+    if (!a)
+        return mt_err_set(err, MT_EINTERNAL, "level tpm2 without a TPM attester");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", data_dir, MT_KEYSTORE_TPM_FILE);
+    uint8_t *blob = NULL;
+    size_t bl = 0, got = 0;
+    mt_err rerr;
+    mt_err_clear(&rerr);
+    mt_status r = mt_file_read(path, 16384, &blob, &bl, &rerr);
+    if (r == MT_OK) {
+        r = mt_tpm2_attester_unseal(a, blob, bl, ks->seal_key, 32, &got, err);
+        free(blob);
+        if (!r && got != 32)
+            r = mt_err_set(err, MT_EINVAL, "%s: the sealed key is not 32 bytes", path);
+        if (r)
+            return mt_err_prefix(err, r, "KeyStore seal key (%s): ", path);
+        return MT_OK;
+    }
+    if (r != MT_ENOTFOUND)
+        return mt_err_set(err, r, "%s", rerr.msg);
+    if (access(ks->path, F_OK) == 0)
+        return mt_err_set(err, MT_ENOTFOUND,
+                          "%s is missing: the KeyStore state %s is sealed under it and cannot "
+                          "be opened (restore it from the backup of this machine)",
+                          path, ks->path);
+    mt_status rc = mt_random(ks->seal_key, 32, err);
+    if (!rc)
+        rc = mt_tpm2_attester_seal(a, ks->seal_key, 32, &blob, &bl, err);
+    if (!rc)
+        rc = mt_file_write_atomic(path, blob, bl, 0600, err);
+    free(blob);
+    if (!rc)
+        mt_info("KeyStore: seal key created and sealed inside the TPM (%s)", path);
+    return rc;
+}
+
 mt_status mt_keystore_open(mt_tee *tee, const char *data_dir, const char *first_req,
                            size_t first_req_len, mt_keystore **out, bool *created, mt_err *err)
 {
@@ -622,7 +665,11 @@ mt_status mt_keystore_open(mt_tee *tee, const char *data_dir, const char *first_
         goto fail;
     }
     snprintf(ks->path, pl, "%s/%s", data_dir, MT_KEYSTORE_FILE);
-    if ((rc = mt_tee_platform_key(tee, "keystore-seal/v1", ks->seal_key, err)))
+    if (!strcmp(mt_tee_level(tee), "tpm2"))
+        rc = tpm_seal_key(ks, data_dir, err);
+    else
+        rc = mt_tee_platform_key(tee, "keystore-seal/v1", ks->seal_key, err);
+    if (rc)
         goto fail;
     uint8_t *buf = NULL;
     size_t len = 0;

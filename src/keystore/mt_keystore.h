@@ -7,7 +7,10 @@
  *    <data-dir>/keystore.sealed (untrusted host storage: AES-256-GCM under
  *    the TEE platform key "keystore-seal/v1", which is bound to the platform
  *    secret and not to the binary, so an upgraded daemon opens it). It
- *    releases the root keys only to a node whose attestation evidence (an
+ *    At level tpm2 the seal key is instead 32 random bytes sealed INSIDE the
+ *    TPM (a sealed-data object under an owner-hierarchy storage key,
+ *    <data-dir>/keystore.tpm), so a copy of the disk opens on no other TPM.
+ *    It releases the root keys only to a node whose attestation evidence (an
  *    RA-TLS certificate) satisfies the release policy, verified with
  *    mt_policy_verify_cert, encrypted to the certificate's key.
  *  - the node (mt_keystore_request / mt_keystore_accept / mt_keyring_*):
@@ -54,6 +57,7 @@
 #include "mt_tee.h"
 
 #define MT_KEYSTORE_FILE "keystore.sealed"
+#define MT_KEYSTORE_TPM_FILE "keystore.tpm" /* level tpm2: the seal key, sealed in the TPM */
 #define MT_KEYSTORE_MAX_VERSIONS 64
 #define MT_KEYSTORE_MAX_ENTRIES 64 /* per policy list */
 #define MT_KEYSTORE_MSG_MAX (256u * 1024u)

@@ -129,6 +129,21 @@ mt_status mt_tpm2_attester_extend(mt_tpm2_attester *a, const uint8_t digest[32],
     (void)a, (void)digest, (void)reset;
     return mt_err_set(err, MT_EUNAVAIL, "built without libtss2");
 }
+mt_status mt_tpm2_attester_seal(mt_tpm2_attester *a, const uint8_t *data, size_t len,
+                                uint8_t **blob, size_t *blob_len, mt_err *err)
+{
+    (void)a, (void)data, (void)len;
+    *blob = NULL;
+    *blob_len = 0;
+    return mt_err_set(err, MT_EUNAVAIL, "built without libtss2");
+}
+mt_status mt_tpm2_attester_unseal(mt_tpm2_attester *a, const uint8_t *blob, size_t len,
+                                  uint8_t *out, size_t cap, size_t *out_len, mt_err *err)
+{
+    (void)a, (void)blob, (void)len, (void)out, (void)cap;
+    *out_len = 0;
+    return mt_err_set(err, MT_EUNAVAIL, "built without libtss2");
+}
 mt_status mt_tpm2_attester_quote(mt_tpm2_attester *a, const uint8_t *rd, size_t len, uint8_t **out,
                                  size_t *out_len, mt_err *err)
 {
@@ -611,6 +626,237 @@ mt_status mt_tpm2_attester_quote(mt_tpm2_attester *a, const uint8_t *report_data
             break;
     }
     free(ev);
+    return st;
+}
+
+
+/* ---- sealing inside the TPM (issue 10) ---------------------------------- */
+
+/* Storage primary of the owner hierarchy: ECC P-256, AES-128-CFB. */
+static void srk_template(TPM2B_PUBLIC *t)
+{
+    memset(t, 0, sizeof *t);
+    TPMT_PUBLIC *p = &t->publicArea;
+    p->type = TPM2_ALG_ECC;
+    p->nameAlg = TPM2_ALG_SHA256;
+    p->objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                          TPMA_OBJECT_SENSITIVEDATAORIGIN | TPMA_OBJECT_USERWITHAUTH |
+                          TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+    p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
+    p->parameters.eccDetail.symmetric.keyBits.aes = 128;
+    p->parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
+    p->parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+    p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+    p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+}
+
+/* A TPM without a resource manager (swtpm, /dev/tpm0) has three transient
+ * object slots; the EK and AK hold two. The EK is parked (context saved and
+ * flushed) while the storage key and a sealed object are loaded, then
+ * loaded back. */
+static mt_status ek_park(mt_tpm2_attester *a, TPMS_CONTEXT **ctx, mt_err *err)
+{
+    *ctx = NULL;
+    if (a->ek == ESYS_TR_NONE)
+        return MT_OK;
+    TSS2_RC rc = Esys_ContextSave(a->esys, a->ek, ctx);
+    if (rc != TSS2_RC_SUCCESS)
+        return tss_fail(err, MT_EIO, "ContextSave (EK)", rc);
+    rc = Esys_FlushContext(a->esys, a->ek);
+    if (rc != TSS2_RC_SUCCESS) {
+        Esys_Free(*ctx);
+        *ctx = NULL;
+        return tss_fail(err, MT_EIO, "FlushContext (EK)", rc);
+    }
+    a->ek = ESYS_TR_NONE;
+    return MT_OK;
+}
+
+static mt_status ek_unpark(mt_tpm2_attester *a, TPMS_CONTEXT *ctx, mt_err *err)
+{
+    if (!ctx)
+        return MT_OK;
+    TSS2_RC rc = Esys_ContextLoad(a->esys, ctx, &a->ek);
+    Esys_Free(ctx);
+    if (rc != TSS2_RC_SUCCESS) {
+        a->ek = ESYS_TR_NONE;
+        return tss_fail(err, MT_EIO, "ContextLoad (EK)", rc);
+    }
+    return MT_OK;
+}
+
+static mt_status owner_srk(mt_tpm2_attester *a, ESYS_TR *srk, mt_err *err)
+{
+    TPM2B_PUBLIC tmpl, *pub = NULL;
+    TPM2B_SENSITIVE_CREATE sens;
+    TPM2B_DATA outside;
+    TPML_PCR_SELECTION creation;
+    memset(&sens, 0, sizeof sens);
+    memset(&outside, 0, sizeof outside);
+    memset(&creation, 0, sizeof creation);
+    srk_template(&tmpl);
+    TPM2B_CREATION_DATA *cd = NULL;
+    TPM2B_DIGEST *ch = NULL;
+    TPMT_TK_CREATION *tk = NULL;
+    TSS2_RC rc = Esys_CreatePrimary(a->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+                                    ESYS_TR_NONE, &sens, &tmpl, &outside, &creation, srk, &pub,
+                                    &cd, &ch, &tk);
+    Esys_Free(pub);
+    Esys_Free(cd);
+    Esys_Free(ch);
+    Esys_Free(tk);
+    if (rc != TSS2_RC_SUCCESS) {
+        *srk = ESYS_TR_NONE;
+        return tss_fail(err, MT_EIO, "storage key creation (owner CreatePrimary)", rc);
+    }
+    return MT_OK;
+}
+
+static mt_status seal_inner(mt_tpm2_attester *a, const uint8_t *data, size_t len,
+                            uint8_t **blob, size_t *blob_len, mt_err *err)
+{
+    *blob = NULL;
+    *blob_len = 0;
+    if (!a || !data || len == 0 || len > 128)
+        return mt_err_set(err, MT_EINVAL, "TPM seal: 1 to 128 bytes");
+    ESYS_TR srk;
+    mt_status st = owner_srk(a, &srk, err);
+    if (st)
+        return st;
+    TPM2B_SENSITIVE_CREATE sens;
+    TPM2B_PUBLIC tmpl;
+    TPM2B_DATA outside;
+    TPML_PCR_SELECTION creation;
+    memset(&sens, 0, sizeof sens);
+    memset(&tmpl, 0, sizeof tmpl);
+    memset(&outside, 0, sizeof outside);
+    memset(&creation, 0, sizeof creation);
+    sens.sensitive.data.size = (UINT16)len;
+    memcpy(sens.sensitive.data.buffer, data, len);
+    tmpl.publicArea.type = TPM2_ALG_KEYEDHASH;
+    tmpl.publicArea.nameAlg = TPM2_ALG_SHA256;
+    tmpl.publicArea.objectAttributes =
+        TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_USERWITHAUTH |
+        TPMA_OBJECT_NODA;
+    tmpl.publicArea.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
+    TPM2B_PRIVATE *priv = NULL;
+    TPM2B_PUBLIC *pub = NULL;
+    TPM2B_CREATION_DATA *cd = NULL;
+    TPM2B_DIGEST *ch = NULL;
+    TPMT_TK_CREATION *tk = NULL;
+    TSS2_RC rc = Esys_Create(a->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
+                             &tmpl, &outside, &creation, &priv, &pub, &cd, &ch, &tk);
+    mt_wipe(&sens, sizeof sens);
+    Esys_FlushContext(a->esys, srk);
+    Esys_Free(cd);
+    Esys_Free(ch);
+    Esys_Free(tk);
+    if (rc != TSS2_RC_SUCCESS) {
+        Esys_Free(priv);
+        Esys_Free(pub);
+        return tss_fail(err, MT_EIO, "seal (Create)", rc);
+    }
+    size_t cap = sizeof(TPM2B_PUBLIC) + sizeof(TPM2B_PRIVATE), off = 0;
+    uint8_t *b = malloc(cap);
+    if (!b)
+        st = mt_err_set(err, MT_ENOMEM, "out of memory");
+    else if ((rc = Tss2_MU_TPM2B_PUBLIC_Marshal(pub, b, cap, &off)) != TSS2_RC_SUCCESS ||
+             (rc = Tss2_MU_TPM2B_PRIVATE_Marshal(priv, b, cap, &off)) != TSS2_RC_SUCCESS)
+        st = tss_fail(err, MT_EINTERNAL, "marshalling the sealed object", rc);
+    Esys_Free(priv);
+    Esys_Free(pub);
+    if (st) {
+        free(b);
+        return st;
+    }
+    *blob = b;
+    *blob_len = off;
+    return MT_OK;
+}
+
+static mt_status unseal_inner(mt_tpm2_attester *a, const uint8_t *blob, size_t len,
+                              uint8_t *out, size_t cap, size_t *out_len, mt_err *err)
+{
+    *out_len = 0;
+    TPM2B_PUBLIC pub;
+    TPM2B_PRIVATE priv;
+    memset(&pub, 0, sizeof pub);
+    memset(&priv, 0, sizeof priv);
+    size_t off = 0;
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, &pub) != TSS2_RC_SUCCESS ||
+        Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, &priv) != TSS2_RC_SUCCESS || off != len ||
+        pub.publicArea.type != TPM2_ALG_KEYEDHASH)
+        return mt_err_set(err, MT_EINVAL, "TPM unseal: not a sealed object blob");
+    ESYS_TR srk, obj = ESYS_TR_NONE;
+    mt_status st = owner_srk(a, &srk, err);
+    if (st)
+        return st;
+    TSS2_RC rc = Esys_Load(a->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv,
+                           &pub, &obj);
+    Esys_FlushContext(a->esys, srk);
+    if (rc != TSS2_RC_SUCCESS)
+        return mt_err_set(err, MT_ECRYPTO,
+                          "this TPM cannot load the sealed object (sealed by another TPM, or "
+                          "its owner hierarchy was cleared): %s",
+                          Tss2_RC_Decode(rc));
+    TPM2B_SENSITIVE_DATA *data = NULL;
+    rc = Esys_Unseal(a->esys, obj, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &data);
+    Esys_FlushContext(a->esys, obj);
+    if (rc != TSS2_RC_SUCCESS)
+        return tss_fail(err, MT_EIO, "Unseal", rc);
+    if (data->size > cap)
+        st = mt_err_set(err, MT_EINVAL, "TPM unseal: %u bytes do not fit", (unsigned)data->size);
+    else {
+        memcpy(out, data->buffer, data->size);
+        *out_len = data->size;
+    }
+    mt_wipe(data, sizeof *data);
+    Esys_Free(data);
+    return st;
+}
+
+mt_status mt_tpm2_attester_seal(mt_tpm2_attester *a, const uint8_t *data, size_t len,
+                                uint8_t **blob, size_t *blob_len, mt_err *err)
+{
+    *blob = NULL;
+    *blob_len = 0;
+    if (!a)
+        return mt_err_set(err, MT_EINVAL, "TPM seal: NULL argument");
+    TPMS_CONTEXT *ctx = NULL;
+    mt_status st = ek_park(a, &ctx, err);
+    if (st)
+        return st;
+    st = seal_inner(a, data, len, blob, blob_len, err);
+    mt_err e2;
+    mt_status u = ek_unpark(a, ctx, &e2);
+    if (!st && u) {
+        *err = e2;
+        st = u;
+        free(*blob);
+        *blob = NULL;
+    }
+    return st;
+}
+
+mt_status mt_tpm2_attester_unseal(mt_tpm2_attester *a, const uint8_t *blob, size_t len,
+                                  uint8_t *out, size_t cap, size_t *out_len, mt_err *err)
+{
+    *out_len = 0;
+    if (!a || !blob)
+        return mt_err_set(err, MT_EINVAL, "TPM unseal: NULL argument");
+    TPMS_CONTEXT *ctx = NULL;
+    mt_status st = ek_park(a, &ctx, err);
+    if (st)
+        return st;
+    st = unseal_inner(a, blob, len, out, cap, out_len, err);
+    mt_err e2;
+    mt_status u = ek_unpark(a, ctx, &e2);
+    if (!st && u) {
+        *err = e2;
+        st = u;
+        mt_wipe(out, cap);
+        *out_len = 0;
+    }
     return st;
 }
 

@@ -82,6 +82,21 @@ mt_status mt_tpm2_attester_extend(mt_tpm2_attester *a, const uint8_t digest[32],
 mt_status mt_tpm2_attester_quote(mt_tpm2_attester *a, const uint8_t *report_data, size_t len,
                                  uint8_t **out, size_t *out_len, mt_err *err);
 
+/* Issue 10 (KeyStore): seals len (1..128) bytes inside the TPM as a
+ * keyedhash sealed-data object (no policy, empty auth, noDA) under a storage
+ * primary key of the OWNER hierarchy (ECC P-256, AES-128-CFB, restricted
+ * decrypt; re-created from the owner seed at every use and flushed after).
+ * *blob (heap) is TPM2B_PUBLIC || TPM2B_PRIVATE, marshalled: its private
+ * part is encrypted by that storage key, so only this TPM (until its owner
+ * hierarchy is cleared) opens it. unseal: MT_EINVAL for a malformed blob,
+ * MT_ECRYPTO when this TPM cannot load it (another TPM's blob), MT_EIO for
+ * other TPM errors. Not thread-safe against the attester's other calls:
+ * used at start only. */
+mt_status mt_tpm2_attester_seal(mt_tpm2_attester *a, const uint8_t *data, size_t len,
+                                uint8_t **blob, size_t *blob_len, mt_err *err);
+mt_status mt_tpm2_attester_unseal(mt_tpm2_attester *a, const uint8_t *blob, size_t len,
+                                  uint8_t *out, size_t cap, size_t *out_len, mt_err *err);
+
 /* Level tpm2 of mt_tee: opens the attester with the TCTI of env
  * MESATEE_TPM2_TCTI (default device:/dev/tpmrm0) and the PCR of env
  * MESATEE_TPM2_PCR (default 23), resets that PCR and extends the daemon's

@@ -163,3 +163,30 @@ cp "$MT_WORK/mesatee-2" "$BIN/mesatee"
 start
 result bob rb "$MT_WORK/r4.bob"; cmp -s "$MT_WORK/r1.bob" "$MT_WORK/r4.bob" || fail "output after revoke"
 ok "level $LEVEL: a revoked build refuses to start; the allowed one still serves every file"
+
+# ---- tpm2: the KeyStore's seal key lives in this TPM ----------------------------
+if [ "$LEVEL" = tpm2 ]; then
+  [ -s "$MT_DATA/keystore.tpm" ] || fail "no keystore.tpm at level tpm2"
+  grep -q "KeyStore: seal key created and sealed inside the TPM" "$MT_WORK/server.log" || fail "TPM sealing not logged"
+  mt_stop_server
+  mt_stop_swtpm
+  mt_start_swtpm "$MT_WORK/tpm-other"       # another machine's TPM, same disk
+  if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 --level tpm2 \
+      --worker "$BIN/mesatee-worker" --tpm2-tcti "$MT_TCTI" > "$MT_WORK/other-tpm.log" 2>&1; then
+    fail "the data directory opened with another TPM"
+  fi
+  grep -q "cannot load the sealed object" "$MT_WORK/other-tpm.log" || fail "other TPM: $(cat "$MT_WORK/other-tpm.log")"
+  mv "$MT_DATA/keystore.tpm" "$MT_WORK/keystore.tpm"
+  mt_stop_swtpm
+  mt_start_swtpm "$MT_WORK/tpm"
+  if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 --level tpm2 \
+      --worker "$BIN/mesatee-worker" --tpm2-tcti "$MT_TCTI" > "$MT_WORK/no-tpm-file.log" 2>&1; then
+    fail "started without keystore.tpm"
+  fi
+  grep -q "keystore.tpm is missing" "$MT_WORK/no-tpm-file.log" || fail "missing blob: $(cat "$MT_WORK/no-tpm-file.log")"
+  mv "$MT_WORK/keystore.tpm" "$MT_DATA/keystore.tpm"
+  SERVE=(--level tpm2 --worker "$BIN/mesatee-worker" --tpm2-tcti "$MT_TCTI")
+  start
+  result alice ra "$MT_WORK/r5.alice"; cmp -s "$MT_WORK/r1.alice" "$MT_WORK/r5.alice" || fail "output after the TPM checks"
+  ok "level tpm2: the KeyStore seal key is sealed in the TPM: another TPM or a missing blob opens nothing; the original TPM still does"
+fi
