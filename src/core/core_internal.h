@@ -253,6 +253,10 @@ mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t ou
  *             does not open it.
  *   reseal    NULL, or the MAC update of the row after key/version changed
  *             (integrity.c), run in the same transaction.
+ * Writers wrap with core_kek(c, purpose, 0, ...) and store the row (key and
+ * version) in ONE write transaction under core->mu, as every API route does:
+ * a rotation (also under core->mu) then never falls between the wrap and the
+ * commit, so a version the pass found unused stays unused and is retired.
  * Adding a table at merge is one line in core_wrapped_cols (kek.c), e.g.
  *   {"transit_key_versions", "id", "wrapped", "kek_version", "transit-keys",
  *    "transit:", false, transit_rewrap, transit_reseal},
