@@ -92,6 +92,9 @@ M2=$(meas "$MT_WORK/mesatee-2")
 out=$(as admin admin release allow "$M2" --output json)
 [ "$(jget "$out" .changed)" = true ] && [ "$(jget "$out" '.measurements|length')" = 2 ] || fail "allow: $out"
 client_policy "$M1" "$M2"
+as admin audit list --output json | jq -e --arg o "measurement:$M2" \
+  '[.entries[] | select(.action == "POST /v1/admin/release-policy/allow" and .object == $o)] | length == 1' \
+  >/dev/null || fail "release allow not audited with its measurement"
 mt_stop_server
 cp "$MT_WORK/mesatee-2" "$BIN/mesatee"
 start
