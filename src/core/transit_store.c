@@ -540,16 +540,11 @@ mt_status transit_task_key_load(mt_core *c, sqlite3 *db, const char *owner, cons
     return rc;
 }
 
-mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, unsigned limit, unsigned *done,
-                               mt_err *err)
+mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
+                               unsigned *done, mt_err *err)
 {
     *done = 0;
-    uint8_t kek[32];
-    uint32_t cur = 0;
-    mt_status rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &cur, err);
-    mt_wipe(kek, sizeof kek);
-    if (rc)
-        return rc;
+    mt_status rc;
     sqlite3_stmt *st;
     rc = store_prepare(db,
                        "SELECT owner, name, version FROM transit_key_versions "
@@ -557,7 +552,7 @@ mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, unsigned limit, unsigned
                        &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, cur);
+    sqlite3_bind_int64(st, 1, below);
     sqlite3_bind_int64(st, 2, limit);
     json_t *todo = json_array();
     while (!rc && store_next(db, st, &rc, err))
