@@ -19,9 +19,16 @@ mt_add_user bob
 MT_URL=$MESATEE_SERVER MT_CA=$MESATEE_CA MT_ALICE_TOKEN=$MT_WORK/alice.token \
 MT_BOB_TOKEN=$MT_WORK/bob.token "$py" "$root/tests/integration/transit_hvac.py" ||
   fail "python3-hvac against /v1/transit"
-# libmesatee's typed transit calls (ctypes), the base of the PKCS#11 module
+# libmesatee's typed transit calls (ctypes), the base of the PKCS#11 module;
+# a sanitizer build of the library needs its runtime preloaded into python
+preload=
+if ldd "${MESATEE_LIB:?MESATEE_LIB must point at libmesatee.so}" | grep -q libasan; then
+  preload=$(ldd "$MESATEE_LIB" | awk '/libasan/ {print $3}')
+  preload="$preload $(ldd "$MESATEE_LIB" | awk '/libubsan/ {print $3}')"
+fi
+LD_PRELOAD=$preload ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
 MT_URL=$MESATEE_SERVER MT_CA=$MESATEE_CA MT_ALICE_TOKEN=$MT_WORK/alice.token \
-MT_BOB_TOKEN=$MT_WORK/bob.token MESATEE_LIB=${MESATEE_LIB:?MESATEE_LIB must point at libmesatee.so} \
+MT_BOB_TOKEN=$MT_WORK/bob.token MESATEE_LIB=$MESATEE_LIB \
   "$py" "$root/tests/integration/transit_libmesatee.py" || fail "libmesatee transit calls"
 # every request was audited with its route, and metered
 as admin audit list --limit 1000 > "$MT_WORK/audit.txt"
