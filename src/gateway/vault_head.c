@@ -53,8 +53,10 @@ bool mt_vault_head_rewrite(const char *h, size_t n, char **out, size_t *out_n)
     if ((size_t)(target - h) + strlen(VH_PREFIX) > n ||
         strncmp(target, VH_PREFIX, strlen(VH_PREFIX)) != 0)
         return false;
+    /* the target ends at the next space of the request line itself */
+    const char *eol = strstr(h, "\r\n");
     const char *tend = strchr(target, ' ');
-    if (!tend || (size_t)(tend - h) >= n)
+    if (!eol || !tend || tend > eol || (size_t)(eol - h) >= n)
         return false;
     bool list = (size_t)(sp - h) == 4 && !strncmp(h, "LIST", 4);
     size_t tl = 0, al = 0;
