@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core_internal.h"
+#include "transit_core.h"
 #include "mt_json.h"
 #include "mt_log.h"
 #include "mt_util.h"
@@ -70,6 +71,7 @@ static void core_free(mt_core *c)
         return;
     core_kek_close(c); /* stops the rewrap thread before the store closes */
     store_close(c->db);
+    transit_cache_free(c);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
     mt_wipe(c->key_fp_key, sizeof c->key_fp_key);

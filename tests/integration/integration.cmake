@@ -68,3 +68,10 @@ set_tests_properties(it_keystore_upgrade_tpm2 PROPERTIES
 # Issue 10 faults: kill -9 during rotation and rewrap, torn and tampered state.
 add_test(NAME it_keystore_crash COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_crash.sh)
 set_tests_properties(it_keystore_crash PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# KeyStore transit API (issue 10): an unmodified Vault client (python3-hvac).
+add_test(NAME it_transit_hvac COMMAND bash ${MT_TEST_DIR}/integration/it_transit_hvac.sh)
+set_tests_properties(it_transit_hvac PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_LIB=$<TARGET_FILE:libmesatee>" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# KeyStore transit API from the CLI (`mesatee key ...`).
+add_test(NAME it_transit_cli COMMAND bash ${MT_TEST_DIR}/integration/it_transit_cli.sh)
+set_tests_properties(it_transit_cli PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)

@@ -1,0 +1,200 @@
+/* Unit tests of the transit API's store side (src/core/transit*.c) through
+ * mt_core_handle: rows edited by the host are caught by their MACs and
+ * nothing is served from them; a blob moved to another key does not unwrap;
+ * the KEK rewrap keeps every key usable; transit_task_key_load (for tasks)
+ * returns the key the API uses and honours min_encryption_version. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+
+#include "test_core_util.h"
+#include "transit_core.h"
+
+typedef struct fx {
+    tenv e;
+    char *admin, *alice;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    tenv_init(&f->e, NULL);
+    f->admin = tlogin(&f->e, "admin", ADMIN_PW);
+    tadd_user(&f->e, f->admin, "alice");
+    f->alice = tlogin(&f->e, "alice", USER_PW);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    free(f->admin);
+    free(f->alice);
+    tenv_free(&f->e);
+    free(f);
+    return 0;
+}
+
+static void db_exec(fx *f, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(f->e.core->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+}
+
+/* Encrypts "hi" with key; returns the ciphertext (heap) or NULL with *status. */
+static char *encrypt(fx *f, const char *key, int *status)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/transit/encrypt/%s", key);
+    json_t *o = NULL;
+    *status = treq(&f->e, "POST", path, f->alice, "{\"plaintext\":\"aGk=\"}", &o);
+    char *ct = *status == 200 ? strdup(jstr(json_object_get(o, "data"), "ciphertext")) : NULL;
+    json_decref(o);
+    return ct;
+}
+
+static int decrypt(fx *f, const char *key, const char *ct, json_t **o)
+{
+    char path[128], body[512];
+    snprintf(path, sizeof path, "/v1/transit/decrypt/%s", key);
+    snprintf(body, sizeof body, "{\"ciphertext\":\"%s\"}", ct);
+    return treq(&f->e, "POST", path, f->alice, body, o);
+}
+
+static void test_tampering(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/a", f->alice, "{}", NULL), 200);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/b", f->alice, "{}", NULL), 200);
+    int st = 0;
+    char *ct = encrypt(f, "a", &st);
+    assert_non_null(ct);
+    /* the host lowers min_decryption_version's guard by editing the key row */
+    db_exec(f, "UPDATE transit_keys SET deletion_allowed = 1 WHERE name = 'a'");
+    json_t *o = NULL;
+    assert_int_equal(decrypt(f, "a", ct, &o), 500);
+    assert_non_null(strstr(terr_msg(o), "integrity check failed: transit key"));
+    json_decref(o);
+    assert_int_equal(treq(&f->e, "DELETE", "/v1/transit/keys/a", f->alice, NULL, NULL), 500);
+    db_exec(f, "UPDATE transit_keys SET deletion_allowed = 0 WHERE name = 'a'");
+    assert_int_equal(decrypt(f, "a", ct, NULL), 200);
+    /* b's blob and MAC moved onto a's version: the MAC binds the name */
+    db_exec(f, "CREATE TABLE saved AS SELECT * FROM transit_key_versions WHERE name = 'a';"
+               "UPDATE transit_key_versions SET (wrapped, mac) = (SELECT wrapped, mac FROM "
+               "transit_key_versions WHERE name = 'b') WHERE name = 'a'");
+    assert_int_equal(decrypt(f, "a", ct, &o), 500);
+    assert_non_null(strstr(terr_msg(o), "integrity check failed"));
+    json_decref(o);
+    assert_int_equal(encrypt(f, "a", &st) == NULL, true);
+    assert_int_equal(st, 500);
+    db_exec(f, "UPDATE transit_key_versions SET (wrapped, mac) = (SELECT wrapped, mac FROM saved) "
+               "WHERE name = 'a'; DROP TABLE saved");
+    assert_int_equal(decrypt(f, "a", ct, NULL), 200);
+    /* a grant written by the host is refused */
+    db_exec(f, "INSERT INTO transit_grants VALUES ('alice', 'a', 'admin', 'decrypt', 1, "
+               "'0000000000000000000000000000000000000000000000000000000000000000')");
+    char body[512];
+    snprintf(body, sizeof body, "{\"ciphertext\":\"%s\"}", ct);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/decrypt/alice:a", f->admin, body, &o), 500);
+    json_decref(o);
+    db_exec(f, "DELETE FROM transit_grants");
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/decrypt/alice:a", f->admin, body, &o), 404);
+    json_decref(o);
+    free(ct);
+}
+
+static void test_rewrap_and_task_load(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/s", f->alice,
+                          "{\"type\":\"ecdsa-p256\"}", NULL),
+                     200);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/c", f->alice, "{}", NULL), 200);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/c/rotate", f->alice, NULL, NULL), 200);
+    int st = 0;
+    char *ct = encrypt(f, "c", &st);
+    assert_non_null(ct);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/sign/s", f->alice, "{\"input\":\"aGk=\"}", &o),
+                     200);
+    char *sig = strdup(jstr(json_object_get(o, "data"), "signature"));
+    json_decref(o);
+
+    /* rewrap: every version row gets a new blob, keys keep working */
+    sqlite3 *db = f->e.core->db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(hex(wrapped)) FROM "
+                                            "transit_key_versions",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    char *before = strdup((const char *)sqlite3_column_text(q, 0));
+    sqlite3_reset(q);
+    mt_err err;
+    unsigned done = 0;
+    assert_int_equal(transit_rewrap_batch(f->e.core, db, 1, 100, &done, &err), MT_OK);
+    assert_int_equal(done, 0); /* nothing is below the current KEK version */
+    assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 2, &done, &err), MT_OK);
+    assert_int_equal(done, 2); /* the limit */
+    assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 100, &done, &err), MT_OK);
+    assert_int_equal(done, 3);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_not_equal(before, (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    free(before);
+    assert_int_equal(decrypt(f, "c", ct, NULL), 200);
+    char body[512];
+    snprintf(body, sizeof body, "{\"input\":\"aGk=\",\"signature\":\"%s\"}", sig);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/verify/s", f->alice, body, &o), 200);
+    assert_true(json_is_true(json_object_get(json_object_get(o, "data"), "valid")));
+    json_decref(o);
+
+    /* a task loads the same key: its signature verifies through the API */
+    mt_tk_key *k = NULL;
+    uint32_t used = 0;
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "s", 0, &k, &used, &err), MT_OK);
+    assert_int_equal(used, 1);
+    uint8_t *raw = NULL;
+    size_t rl = 0;
+    assert_int_equal(mt_tk_sign(k, MT_TH_SHA2_256, false, MT_TS_DEFAULT, MT_TM_ASN1,
+                                (const uint8_t *)"hi", 2, &raw, &rl, &err),
+                     MT_OK);
+    mt_tk_key_free(k);
+    char *b64 = mt_b64_encode(raw, rl);
+    snprintf(body, sizeof body, "{\"input\":\"aGk=\",\"signature\":\"vault:v1:%s\"}", b64);
+    free(b64);
+    free(raw);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/verify/s", f->alice, body, &o), 200);
+    assert_true(json_is_true(json_object_get(json_object_get(o, "data"), "valid")));
+    json_decref(o);
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "nokey", 0, &k, NULL, &err),
+                     MT_ENOTFOUND);
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "c", 3, &k, NULL, &err),
+                     MT_ENOTFOUND);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/c/config", f->alice,
+                          "{\"min_encryption_version\":2}", NULL),
+                     200);
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "c", 1, &k, NULL, &err),
+                     MT_EINVAL);
+    assert_null(k);
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "c", 2, &k, &used, &err), MT_OK);
+    assert_int_equal(mt_tk_key_type(k), MT_TK_AES256_GCM96);
+    mt_tk_key_free(k);
+    free(ct);
+    free(sig);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrap_and_task_load, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
