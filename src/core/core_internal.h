@@ -164,6 +164,13 @@ mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id,
 mt_status integ_task_result_seal(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
 mt_status integ_task_result_seal_ids(mt_core *c, sqlite3 *db, json_t *ids, mt_err *err);
 mt_status integ_task_result_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
+/* Issue 10 (KeyStore rewrap): *users (new array) = the participants whose
+ * approval matches the task's current binding (empty when it does not
+ * verify). A rewrap changes a wrapped key, so the file's MAC and the
+ * bindings that include it; the approvals valid before are re-sealed after
+ * (the key inside is the same). */
+mt_status integ_valid_approvals(mt_core *c, sqlite3 *db, const char *task_id, json_t **users,
+                                mt_err *err);
 /* store_migrate hook: seals rows written before the MACs existed. */
 mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err);
 
@@ -254,13 +261,17 @@ mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t ou
  *             does not open it.
  *   reseal    NULL, or the MAC update of the row after key/version changed
  *             (integrity.c), run in the same transaction.
+ *   bound_tasks  NULL, or SQL selecting the ids of the non-final tasks whose
+ *             binding (integ_task_binding) covers the row (one ? = its id):
+ *             the approvals that were valid before the rewrap are re-sealed
+ *             after it, in the same transaction (the key is the same).
  * Writers wrap with core_kek(c, purpose, 0, ...) and store the row (key and
  * version) in ONE write transaction under core->mu, as every API route does:
  * a rotation (also under core->mu) then never falls between the wrap and the
  * commit, so a version the pass found unused stays unused and is retired.
  * Adding a table at merge is one line in core_wrapped_cols (kek.c), e.g.
  *   {"transit_key_versions", "id", "wrapped", "kek_version", "transit-keys",
- *    "transit:", false, transit_rewrap, transit_reseal},
+ *    "transit:", false, transit_rewrap, transit_reseal, NULL},
  * with an index on ver_col if the table is large. */
 typedef struct core_wrapped_col {
     const char *table, *id_col, *key_col, *ver_col, *purpose, *aad_prefix;
@@ -269,6 +280,7 @@ typedef struct core_wrapped_col {
                         const char *id, const void *blob, size_t len, uint8_t **out,
                         size_t *out_len, mt_err *err);
     mt_status (*reseal)(mt_core *c, sqlite3 *db, const char *id, mt_err *err);
+    const char *bound_tasks;
 } core_wrapped_col;
 extern const core_wrapped_col core_wrapped_cols[];
 extern const size_t core_n_wrapped_cols;

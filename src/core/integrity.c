@@ -592,6 +592,39 @@ mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err
     return rc;
 }
 
+/* Issue 10 (KeyStore rewrap): the participants whose approval matches the
+ * task's current binding. */
+mt_status integ_valid_approvals(mt_core *c, sqlite3 *db, const char *task_id, json_t **users,
+                                mt_err *err)
+{
+    *users = json_array();
+    if (!*users)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    char binding[65];
+    mt_err e2;
+    if (integ_task_binding(c, db, task_id, binding, &e2))
+        return MT_OK; /* broken already: nothing to carry over */
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(db,
+                                 "SELECT username, approval_mac FROM task_participants WHERE "
+                                 "task_id = ? AND approval_mac IS NOT NULL ORDER BY username",
+                                 &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, task_id);
+    while (!rc && store_next(db, st, &rc, err)) {
+        const char *user = store_col_text(st, 0);
+        char want[65];
+        if ((rc = approval_mac(c, task_id, user, binding, want, err)))
+            break;
+        if (integ_hex_equal(want, store_col_text(st, 1)) &&
+            json_array_append_new(*users, json_string(user)))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- users and tokens --------------------------------------------------- */
 
 /* Computes the MAC of the row `sql` selects by key (columns 0..n-2 are the

@@ -58,9 +58,14 @@ static mt_status reseal_function(mt_core *c, sqlite3 *db, const char *id, mt_err
 }
 
 const core_wrapped_col core_wrapped_cols[] = {
-    {"files", "file_id", "wrapped_key", "kek_version", "file-keys", "", true, NULL, reseal_file},
+    {"files", "file_id", "wrapped_key", "kek_version", "file-keys", "", true, NULL, reseal_file,
+     "SELECT DISTINCT tf.task_id FROM task_files tf JOIN tasks t ON t.task_id = tf.task_id "
+     "WHERE tf.file_id = ? AND t.status NOT IN ('finished','failed','canceled') "
+     "ORDER BY tf.task_id"},
     {"functions", "function_id", "payload_key", "payload_kek_version", "file-keys", "function:",
-     true, NULL, reseal_function},
+     true, NULL, reseal_function,
+     "SELECT task_id FROM tasks WHERE function_id = ? AND status NOT IN "
+     "('finished','failed','canceled') ORDER BY task_id"},
     /* transit (issue 10): one entry here at merge, see core_internal.h */
 };
 const size_t core_n_wrapped_cols = sizeof core_wrapped_cols / sizeof core_wrapped_cols[0];
@@ -213,6 +218,56 @@ static mt_status rewrap_custom(mt_core *c, const core_wrapped_col *e, const rw_r
     return rc;
 }
 
+/* The approvals valid now of the tasks bound_tasks selects for id. */
+static mt_status approvals_before(mt_core *c, sqlite3 *db, const char *bound_tasks,
+                                  const char *id, json_t **out, mt_err *err)
+{
+    json_t *tasks = NULL;
+    mt_status rc = store_ids(db, bound_tasks, id, &tasks, err);
+    if (rc)
+        return rc;
+    json_t *carry = json_array();
+    size_t i;
+    json_t *t;
+    if (!carry)
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    json_array_foreach(tasks, i, t)
+    {
+        json_t *users = NULL;
+        if (rc || (rc = integ_valid_approvals(c, db, json_string_value(t), &users, err)))
+            break;
+        if (json_array_size(users) &&
+            json_array_append_new(carry, json_pack("[O, o]", t, users)))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        else if (!json_array_size(users))
+            json_decref(users);
+    }
+    json_decref(tasks);
+    if (rc) {
+        json_decref(carry);
+        return rc;
+    }
+    *out = carry;
+    return MT_OK;
+}
+
+static mt_status approvals_reseal(mt_core *c, sqlite3 *db, json_t *carry, mt_err *err)
+{
+    size_t i, j;
+    json_t *tu, *u;
+    mt_status rc = MT_OK;
+    json_array_foreach(carry, i, tu)
+    {
+        const char *task = json_string_value(json_array_get(tu, 0));
+        json_array_foreach(json_array_get(tu, 1), j, u)
+        {
+            if ((rc = integ_approval_seal(c, db, task, json_string_value(u), err)))
+                return rc;
+        }
+    }
+    return rc;
+}
+
 /* One batch of entry e after cursor: at most CORE_REWRAP_BATCH rows, one
  * transaction. *n receives the rows seen (0: the entry is done). */
 static mt_status rewrap_batch(mt_core *c, sqlite3 *db, const core_wrapped_col *e, char *cursor,
@@ -291,6 +346,12 @@ static mt_status rewrap_batch(mt_core *c, sqlite3 *db, const core_wrapped_col *e
         }
         if ((rc = w))
             break;
+        json_t *carry = NULL; /* [[task_id, [users]]...] valid before the change */
+        if (e->bound_tasks && (rc = approvals_before(c, db, e->bound_tasks, r->id, &carry, err))) {
+            if (nb != kw)
+                free(nb);
+            break;
+        }
         if (!(rc = store_prepare(db, sql, &st, err))) {
             sqlite3_bind_blob(st, 1, nb, (int)nl, SQLITE_TRANSIENT);
             sqlite3_bind_int64(st, 2, (int64_t)v);
@@ -303,6 +364,9 @@ static mt_status rewrap_batch(mt_core *c, sqlite3 *db, const core_wrapped_col *e
             free(nb);
         if (!rc && e->reseal)
             rc = e->reseal(c, db, r->id, err);
+        if (!rc && carry)
+            rc = approvals_reseal(c, db, carry, err);
+        json_decref(carry);
         done++;
     }
     if (!rc) {

@@ -103,7 +103,8 @@ result alice ra "$MT_WORK/r2.alice"; result bob rb "$MT_WORK/r2.bob"
 cmp -s "$MT_WORK/r1.alice" "$MT_WORK/r2.alice" && cmp -s "$MT_WORK/r1.bob" "$MT_WORK/r2.bob" ||
   fail "outputs of build 1 differ after the upgrade"
 # a new task on the files registered by build 1
-rerun() {
+# prepare NAME: a task on the old input files, approved by both, not invoked
+prepare() {
   local o1 o2 t
   "$B" key generate --out "$MT_WORK/$1.a.key" >/dev/null; "$B" key generate --out "$MT_WORK/$1.b.key" >/dev/null
   o1=$(as alice file register-output --key "$MT_WORK/$1.a.key"); o2=$(as bob file register-output --key "$MT_WORK/$1.b.key")
@@ -111,6 +112,11 @@ rerun() {
   as alice task assign "$t" --input "a=${IN[alice]}" --output "ra=$o1" >/dev/null
   as bob task assign "$t" --input "b=${IN[bob]}" --output "rb=$o2" >/dev/null
   as alice task approve "$t" >/dev/null; as bob task approve "$t" >/dev/null
+  echo "$t"
+}
+# rerun NAME [TASK]: invokes the prepared TASK (or a new one) and checks its result
+rerun() {
+  local t=${2:-$(prepare "$1")}
   as alice task invoke "$t" >/dev/null
   as alice task wait "$t" --timeout 120 >/dev/null || fail "$1: task on the old files: $(as alice task show "$t" 2>&1)"
   as alice task result "$t" --slot ra --key "$MT_WORK/$1.a.key" --out "$MT_WORK/$1.res" >/dev/null
@@ -120,6 +126,7 @@ rerun upgraded
 ok "level $LEVEL: after the upgrade old outputs decrypt and the old input files run in a new task"
 
 # ---- rotation: v2, background rewrap, v1 retired ------------------------------
+TA=$(prepare approved)   # approved before the rotation, invoked after it
 out=$(as admin admin keystore rotate --output json)
 [ "$(jget "$out" .version)" = 2 ] || fail "rotate: $out"
 for _ in $(seq 600); do
@@ -135,7 +142,8 @@ as admin audit list --output json | grep -q "keystore: root key version retired"
 as admin audit list --output json | grep -q "/v1/admin/keystore/rotate" || fail "rotate not audited"
 result alice ra "$MT_WORK/r3.alice"; cmp -s "$MT_WORK/r1.alice" "$MT_WORK/r3.alice" || fail "output after rotation"
 rerun rotated
-ok "level $LEVEL: rotation rewrapped every stored key, retired version 1, files still usable"
+rerun approved "$TA"
+ok "level $LEVEL: rotation rewrapped every stored key, retired version 1, files still usable, approvals kept"
 
 # ---- a build not in the policy gets nothing -------------------------------------
 mt_stop_server
