@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "test_core_util.h"
@@ -190,11 +191,58 @@ static void test_rewrap_and_task_load(void **state)
     free(sig);
 }
 
+/* Key generation (RSA-4096: seconds) runs off the store lock: create and
+ * rotate are slow routes; concurrent rotations never lose or reuse a version. */
+typedef struct rot_arg {
+    fx *f;
+    int ok, conflict;
+} rot_arg;
+
+static void *rotator(void *p)
+{
+    rot_arg *a = p;
+    for (int i = 0; i < 5; i++) {
+        int st = treq(&a->f->e, "POST", "/v1/transit/keys/r/rotate", a->f->alice, NULL, NULL);
+        if (st == 200)
+            a->ok++;
+        else if (st == 409)
+            a->conflict++;
+    }
+    return NULL;
+}
+
+static void test_slow_rotate(void **state)
+{
+    fx *f = *state;
+    assert_true(mt_core_route_is_slow("POST", "/v1/transit/keys/k1"));
+    assert_true(mt_core_route_is_slow("POST", "/v1/transit/keys/alice:k1/rotate"));
+    assert_false(mt_core_route_is_slow("POST", "/v1/transit/encrypt/k1"));
+    assert_false(mt_core_route_is_slow("GET", "/v1/transit/keys/k1"));
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/r", f->alice, "{\"type\":\"ed25519\"}",
+                          NULL),
+                     200);
+    rot_arg a = {f, 0, 0}, b = {f, 0, 0};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, rotator, &a), 0);
+    assert_int_equal(pthread_create(&t2, NULL, rotator, &b), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_int_equal(a.ok + a.conflict + b.ok + b.conflict, 10);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/keys/r", f->alice, NULL, &o), 200);
+    json_t *d = json_object_get(o, "data");
+    int latest = (int)json_integer_value(json_object_get(d, "latest_version"));
+    assert_int_equal(latest, 1 + a.ok + b.ok);
+    assert_int_equal((int)json_object_size(json_object_get(d, "keys")), latest);
+    json_decref(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrap_and_task_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_rotate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
