@@ -24,6 +24,7 @@
 
 #define TRANSIT_PREFIX "/v1/transit/"
 #define TRANSIT_RANDOM_MAX 65536
+#define TRANSIT_MAX_KEYS 1000 /* keys per owner */
 #define NO_SUCH_KEY "no such key, or it is not shared with you for this operation"
 
 /* Operations a grant may name. */
@@ -310,6 +311,16 @@ static mt_status reply_key(core_ctx *x, const tkey_row *k)
 static mt_status key_insert(core_ctx *x, const char *name, mt_tk_type t, const mt_tk_key *key,
                             bool imported, bool allow_rotation)
 {
+    int64_t n = 0;
+    bool found = false;
+    mt_status rc = store_int(x->db, x->err, &n, &found,
+                             "SELECT count(*) FROM transit_keys WHERE owner = ?", x->who, NULL);
+    if (rc)
+        return rc;
+    if (n >= TRANSIT_MAX_KEYS)
+        return mt_err_set(x->err, MT_EQUOTA,
+                          "you have %d KeyStore keys, the most one user may have; delete one",
+                          TRANSIT_MAX_KEYS);
     tkey_row k;
     memset(&k, 0, sizeof k);
     snprintf(k.owner, sizeof k.owner, "%s", x->who);
@@ -320,7 +331,7 @@ static mt_status key_insert(core_ctx *x, const char *name, mt_tk_type t, const m
     k.imported = imported;
     k.allow_rotation = allow_rotation;
     k.created_at = k.updated_at = mt_now();
-    mt_status rc = tstore_key_write(x->core, x->db, &k, true, x->err);
+    rc = tstore_key_write(x->core, x->db, &k, true, x->err);
     if (!rc)
         rc = tstore_version_add(x->core, x->db, k.owner, k.name, 1, key, k.created_at, x->err);
     if (!rc)

@@ -237,12 +237,30 @@ static void test_slow_rotate(void **state)
     json_decref(o);
 }
 
+/* At most 1000 keys per owner: the 1001st is a 429 and nothing is written. */
+static void test_key_limit(void **state)
+{
+    fx *f = *state;
+    db_exec(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 999) "
+               "INSERT INTO transit_keys(owner, name, type, latest_version, created_at, "
+               "updated_at, mac) SELECT 'alice', 'f' || i, 'aes256-gcm96', 1, 1, 1, 'x' FROM n");
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/last", f->alice, "{}", NULL), 200);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/more", f->alice, "{}", &o), 429);
+    assert_non_null(strstr(terr_msg(o), "1000"));
+    json_decref(o);
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/keys/more", f->alice, NULL, NULL), 404);
+    /* other users are not affected */
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/more", f->admin, "{}", NULL), 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrap_and_task_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_rotate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
