@@ -567,6 +567,58 @@ mt_status transit_task_key_load(mt_core *c, sqlite3 *db, const char *owner, cons
     return rc;
 }
 
+/* Rewraps the import wrapping key when its kek_version is below `below`. */
+static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsigned *done,
+                                 mt_err *err)
+{
+    int64_t kv = 0, created = 0;
+    bool found = false;
+    mt_status rc = store_int(db, err, &kv, &found,
+                             "SELECT kek_version FROM transit_wrapping_key WHERE id = 1", NULL);
+    if (rc || !found || kv >= (int64_t)below)
+        return rc;
+    const mt_tk_key *wk = NULL;
+    char *pem = NULL, mac[65];
+    uint8_t *m = NULL, *w = NULL, kek[32];
+    size_t ml = 0, wl = 0;
+    uint32_t used = 0;
+    /* checks the row's MAC and unwraps with its KEK version */
+    rc = tstore_wrapping_key(c, db, false, &wk, &pem, err);
+    if (!rc)
+        rc = store_int(db, err, &created, &found,
+                       "SELECT created_at FROM transit_wrapping_key WHERE id = 1", NULL);
+    if (!rc)
+        rc = mt_tk_key_material(wk, &m, &ml, err);
+    if (!rc)
+        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &used, err);
+    if (!rc) {
+        rc = mt_tk_seal(kek, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, m, ml, &w, &wl, err);
+        mt_wipe(kek, sizeof kek);
+    }
+    mt_secmem_free(m);
+    if (!rc)
+        rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pem, created, mac, err);
+    sqlite3_stmt *st = NULL;
+    if (!rc)
+        rc = store_prepare(db,
+                           "UPDATE transit_wrapping_key SET wrapped = ?, kek_version = ?, "
+                           "mac = ? WHERE id = 1",
+                           &st, err);
+    if (!rc) {
+        sqlite3_bind_blob(st, 1, w, (int)wl, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, used);
+        store_bind_text(st, 3, mac);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = store_fail(db, err);
+    }
+    sqlite3_finalize(st);
+    free(w);
+    free(pem);
+    if (!rc)
+        (*done)++;
+    return rc;
+}
+
 mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
                                unsigned *done, mt_err *err)
 {
@@ -624,5 +676,7 @@ mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned
             (*done)++;
     }
     json_decref(todo);
+    if (!rc && *done < limit)
+        rc = wrapping_rewrap(c, db, below, done, err);
     return rc;
 }

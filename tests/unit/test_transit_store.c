@@ -139,12 +139,31 @@ static void test_rewrap_and_task_load(void **state)
     sqlite3_reset(q);
     mt_err err;
     unsigned done = 0;
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/wrapping_key", f->alice, NULL, &o), 200);
+    char *wpem = strdup(jstr(json_object_get(o, "data"), "public_key"));
+    json_decref(o);
     assert_int_equal(transit_rewrap_batch(f->e.core, db, 1, 100, &done, &err), MT_OK);
     assert_int_equal(done, 0); /* nothing is below the current KEK version */
     assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 2, &done, &err), MT_OK);
     assert_int_equal(done, 2); /* the limit */
     assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 100, &done, &err), MT_OK);
-    assert_int_equal(done, 3);
+    assert_int_equal(done, 4); /* three key versions and the wrapping key */
+    /* the wrapping key still unwraps imports, under the same public key */
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/wrapping_key", f->alice, NULL, &o), 200);
+    assert_string_equal(wpem, jstr(json_object_get(o, "data"), "public_key"));
+    json_decref(o);
+    uint8_t mat[32] = {9}, *blob = NULL;
+    size_t bl = 0;
+    assert_int_equal(mt_tk_import_wrap(wpem, MT_TH_SHA2_256, mat, 32, &blob, &bl, &err), MT_OK);
+    char *bb = mt_b64_encode(blob, bl);
+    free(blob);
+    json_t *ib = json_pack("{s:s}", "ciphertext", bb);
+    char *ibs = json_dumps(ib, 0);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/imp/import", f->alice, ibs, NULL), 200);
+    free(ibs);
+    json_decref(ib);
+    free(bb);
+    free(wpem);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_string_not_equal(before, (const char *)sqlite3_column_text(q, 0));
     sqlite3_finalize(q);
