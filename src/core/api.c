@@ -87,11 +87,12 @@ static const route routes[] = {
      release_policy_revoke},
     /* KeyStore transit API (transit.c, docs/keystore.md); {key} is "name" or "owner:name" */
     {"GET", "/v1/transit/keys", true, false, BODY_NONE, TX_READ, transit_key_list},
-    {"POST", "/v1/transit/keys/{key}", true, false, BODY_JSON, TX_WRITE, transit_key_create},
+    {"POST", "/v1/transit/keys/{key}", true, false, BODY_JSON, TX_NONE, transit_key_create}, /* slow */
     {"GET", "/v1/transit/keys/{key}", true, false, BODY_NONE, TX_READ, transit_key_read},
     {"DELETE", "/v1/transit/keys/{key}", true, false, BODY_NONE, TX_WRITE, transit_key_delete},
     {"POST", "/v1/transit/keys/{key}/config", true, false, BODY_JSON, TX_WRITE, transit_key_config},
-    {"POST", "/v1/transit/keys/{key}/rotate", true, false, BODY_JSON, TX_WRITE, transit_key_rotate},
+    {"POST", "/v1/transit/keys/{key}/rotate", true, false, BODY_JSON, TX_NONE,
+     transit_key_rotate}, /* slow */
     {"POST", "/v1/transit/keys/{key}/import", true, false, BODY_JSON, TX_WRITE, transit_key_import},
     {"POST", "/v1/transit/keys/{key}/import_version", true, false, BODY_JSON, TX_WRITE,
      transit_key_import_version},
@@ -239,7 +240,8 @@ static bool route_slow(const route *r)
 {
     return r->fn == auth_login || r->fn == auth_user_create || r->fn == functions_create ||
            r->fn == files_content || r->fn == files_upload || r->fn == auth_password_self ||
-           r->fn == auth_password_reset;
+           r->fn == auth_password_reset || r->fn == transit_key_create ||
+           r->fn == transit_key_rotate;
 }
 
 bool mt_core_route_is_slow(const char *method, const char *path)

@@ -70,8 +70,8 @@ static void core_free(mt_core *c)
     if (!c)
         return;
     core_kek_close(c); /* stops the rewrap thread before the store closes */
+    transit_cache_free(c); /* finalizes its statement on c->db first */
     store_close(c->db);
-    transit_cache_free(c);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
     mt_wipe(c->key_fp_key, sizeof c->key_fp_key);

@@ -56,7 +56,8 @@ mt_status transit_task_key_load(mt_core *c, sqlite3 *db, const char *owner, cons
  * caller's write transaction (a crash leaves every row either old or new,
  * both usable while the old KEK version exists). *done receives the number
  * rewrapped: call again until it is 0. The import wrapping key (one row) is
- * not included. */
+ * rewrapped the same way, after the key versions. Uses the unwrapped-key
+ * cache: call it under core->mu (with core->db or a connection of its own). */
 mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
                                unsigned *done, mt_err *err);
 

@@ -38,3 +38,22 @@ ok "transit requests are audited"
 curl -sS --cacert "$MESATEE_CA" "$MESATEE_SERVER/metrics" > "$MT_WORK/metrics.txt"
 grep -q 'route="POST /v1/transit/sign/{key}"' "$MT_WORK/metrics.txt" || fail "sign is not metered"
 ok "transit requests are metered"
+# X-Vault-Token and LIST are honoured on /v1/transit/ only: elsewhere the
+# gateway behaves as before (no token: 401; LIST: 405)
+tok=$(cat "$MT_WORK/alice.token")
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$MESATEE_CA" -H "X-Vault-Token: $tok" \
+  "$MESATEE_SERVER/v1/users/me")
+[ "$code" = 401 ] || fail "X-Vault-Token accepted outside /v1/transit/: $code"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$MESATEE_CA" -X LIST -H "X-Vault-Token: $tok" \
+  "$MESATEE_SERVER/v1/files")
+[ "$code" = 405 ] || fail "LIST outside /v1/transit/: $code"
+body=$(curl -sS --cacert "$MESATEE_CA" -X LIST -H "X-Vault-Token: $tok" "$MESATEE_SERVER/v1/transit/keys")
+echo "$body" | jq -e '.data.keys | index("k-ecdsa-p256")' >/dev/null || fail "LIST with curl: $body"
+body=$(curl -sS --cacert "$MESATEE_CA" -X LIST -H "X-Vault-Token: nope" "$MESATEE_SERVER/v1/transit/keys")
+echo "$body" | jq -e '.errors | length == 1' >/dev/null || fail "a bad token on /v1/transit/: no Vault errors: $body"
+ok "X-Vault-Token and LIST only on /v1/transit/; Vault's errors on a refused token"
+# refused requests are audited too (bob's probe of alice's key: 404)
+as admin --output json audit list --limit 1000 > "$MT_WORK/audit.json"
+jq -e '[.entries[] | select(.actor == "bob" and .status == 404 and (.action | startswith("GET /v1/transit/keys/")))] | length > 0' \
+  "$MT_WORK/audit.json" >/dev/null || fail "bob's refused read of alice's key is not audited"
+ok "refused transit requests are audited"

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include "test_core_util.h"
@@ -138,12 +139,31 @@ static void test_rewrap_and_task_load(void **state)
     sqlite3_reset(q);
     mt_err err;
     unsigned done = 0;
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/wrapping_key", f->alice, NULL, &o), 200);
+    char *wpem = strdup(jstr(json_object_get(o, "data"), "public_key"));
+    json_decref(o);
     assert_int_equal(transit_rewrap_batch(f->e.core, db, 1, 100, &done, &err), MT_OK);
     assert_int_equal(done, 0); /* nothing is below the current KEK version */
     assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 2, &done, &err), MT_OK);
     assert_int_equal(done, 2); /* the limit */
     assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 100, &done, &err), MT_OK);
-    assert_int_equal(done, 3);
+    assert_int_equal(done, 4); /* three key versions and the wrapping key */
+    /* the wrapping key still unwraps imports, under the same public key */
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/wrapping_key", f->alice, NULL, &o), 200);
+    assert_string_equal(wpem, jstr(json_object_get(o, "data"), "public_key"));
+    json_decref(o);
+    uint8_t mat[32] = {9}, *blob = NULL;
+    size_t bl = 0;
+    assert_int_equal(mt_tk_import_wrap(wpem, MT_TH_SHA2_256, mat, 32, &blob, &bl, &err), MT_OK);
+    char *bb = mt_b64_encode(blob, bl);
+    free(blob);
+    json_t *ib = json_pack("{s:s}", "ciphertext", bb);
+    char *ibs = json_dumps(ib, 0);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/imp/import", f->alice, ibs, NULL), 200);
+    free(ibs);
+    json_decref(ib);
+    free(bb);
+    free(wpem);
     assert_int_equal(sqlite3_step(q), SQLITE_ROW);
     assert_string_not_equal(before, (const char *)sqlite3_column_text(q, 0));
     sqlite3_finalize(q);
@@ -190,11 +210,76 @@ static void test_rewrap_and_task_load(void **state)
     free(sig);
 }
 
+/* Key generation (RSA-4096: seconds) runs off the store lock: create and
+ * rotate are slow routes; concurrent rotations never lose or reuse a version. */
+typedef struct rot_arg {
+    fx *f;
+    int ok, conflict;
+} rot_arg;
+
+static void *rotator(void *p)
+{
+    rot_arg *a = p;
+    for (int i = 0; i < 5; i++) {
+        int st = treq(&a->f->e, "POST", "/v1/transit/keys/r/rotate", a->f->alice, NULL, NULL);
+        if (st == 200)
+            a->ok++;
+        else if (st == 409)
+            a->conflict++;
+    }
+    return NULL;
+}
+
+static void test_slow_rotate(void **state)
+{
+    fx *f = *state;
+    assert_true(mt_core_route_is_slow("POST", "/v1/transit/keys/k1"));
+    assert_true(mt_core_route_is_slow("POST", "/v1/transit/keys/alice:k1/rotate"));
+    assert_false(mt_core_route_is_slow("POST", "/v1/transit/encrypt/k1"));
+    assert_false(mt_core_route_is_slow("GET", "/v1/transit/keys/k1"));
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/r", f->alice, "{\"type\":\"ed25519\"}",
+                          NULL),
+                     200);
+    rot_arg a = {f, 0, 0}, b = {f, 0, 0};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, rotator, &a), 0);
+    assert_int_equal(pthread_create(&t2, NULL, rotator, &b), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_int_equal(a.ok + a.conflict + b.ok + b.conflict, 10);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/keys/r", f->alice, NULL, &o), 200);
+    json_t *d = json_object_get(o, "data");
+    int latest = (int)json_integer_value(json_object_get(d, "latest_version"));
+    assert_int_equal(latest, 1 + a.ok + b.ok);
+    assert_int_equal((int)json_object_size(json_object_get(d, "keys")), latest);
+    json_decref(o);
+}
+
+/* At most 1000 keys per owner: the 1001st is a 429 and nothing is written. */
+static void test_key_limit(void **state)
+{
+    fx *f = *state;
+    db_exec(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 999) "
+               "INSERT INTO transit_keys(owner, name, type, latest_version, created_at, "
+               "updated_at, mac) SELECT 'alice', 'f' || i, 'aes256-gcm96', 1, 1, 1, 'x' FROM n");
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/last", f->alice, "{}", NULL), 200);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/more", f->alice, "{}", &o), 429);
+    assert_non_null(strstr(terr_msg(o), "1000"));
+    json_decref(o);
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/keys/more", f->alice, NULL, NULL), 404);
+    /* other users are not affected */
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/more", f->admin, "{}", NULL), 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrap_and_task_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_rotate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
