@@ -269,10 +269,8 @@ mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t ou
  * version) in ONE write transaction under core->mu, as every API route does:
  * a rotation (also under core->mu) then never falls between the wrap and the
  * commit, so a version the pass found unused stays unused and is retired.
- * Adding a table at merge is one line in core_wrapped_cols (kek.c), e.g.
- *   {"transit_key_versions", "id", "wrapped", "kek_version", "transit-keys",
- *    "transit:", false, transit_rewrap, transit_reseal, NULL},
- * with an index on ver_col if the table is large. */
+ * Adding a table is one line in core_wrapped_cols (kek.c), with an index on
+ * ver_col if the table is large. */
 typedef struct core_wrapped_col {
     const char *table, *id_col, *key_col, *ver_col, *purpose, *aad_prefix;
     bool legacy;
@@ -281,6 +279,16 @@ typedef struct core_wrapped_col {
                         size_t *out_len, mt_err *err);
     mt_status (*reseal)(mt_core *c, sqlite3 *db, const char *id, mt_err *err);
     const char *bound_tasks;
+    /* NULL, or the table's own batch rewrap, for tables without a single
+     * TEXT id (transit_key_versions is keyed by owner, name, version): called
+     * in the pass's write transaction, it rewraps (and re-MACs) up to `limit`
+     * rows whose ver_col is below `below` to the current KEK and sets *done
+     * (0 = nothing left); id_col, aad_prefix, rewrap, reseal and bound_tasks
+     * are then unused. table/key_col/ver_col still count the rows per
+     * version, so a version is retired only when no row of the table records
+     * it. */
+    mt_status (*batch)(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
+                       unsigned *done, mt_err *err);
 } core_wrapped_col;
 extern const core_wrapped_col core_wrapped_cols[];
 extern const size_t core_n_wrapped_cols;

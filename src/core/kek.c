@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "core_internal.h"
+#include "transit_core.h"
 #include "mt_json.h"
 #include "mt_keystore.h"
 #include "mt_keywrap.h"
@@ -57,16 +58,33 @@ static mt_status reseal_function(mt_core *c, sqlite3 *db, const char *id, mt_err
     return integ_function_seal(c, db, id, err);
 }
 
+/* transit_wrapping_key: rewrapped by transit_rewrap_batch together with the
+ * key versions; this entry only counts its row for retirement. */
+static mt_status no_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
+                          unsigned *done, mt_err *err)
+{
+    (void)c, (void)db, (void)below, (void)limit, (void)err;
+    *done = 0;
+    return MT_OK;
+}
+
 const core_wrapped_col core_wrapped_cols[] = {
     {"files", "file_id", "wrapped_key", "kek_version", "file-keys", "", true, NULL, reseal_file,
      "SELECT DISTINCT tf.task_id FROM task_files tf JOIN tasks t ON t.task_id = tf.task_id "
      "WHERE tf.file_id = ? AND t.status NOT IN ('finished','failed','canceled') "
-     "ORDER BY tf.task_id"},
+     "ORDER BY tf.task_id",
+     NULL},
     {"functions", "function_id", "payload_key", "payload_kek_version", "file-keys", "function:",
      true, NULL, reseal_function,
      "SELECT task_id FROM tasks WHERE function_id = ? AND status NOT IN "
-     "('finished','failed','canceled') ORDER BY task_id"},
-    /* transit (issue 10): one entry here at merge, see core_internal.h */
+     "('finished','failed','canceled') ORDER BY task_id",
+     NULL},
+    /* the transit API's key versions and its import wrapping key (one row):
+     * transit_rewrap_batch rewraps both (transit_core.h) */
+    {"transit_key_versions", "owner", "wrapped", "kek_version", "transit-keys", "", false, NULL,
+     NULL, NULL, transit_rewrap_batch},
+    {"transit_wrapping_key", "id", "wrapped", "kek_version", "transit-keys", "", false, NULL, NULL,
+     NULL, no_batch},
 };
 const size_t core_n_wrapped_cols = sizeof core_wrapped_cols / sizeof core_wrapped_cols[0];
 
@@ -394,6 +412,39 @@ static mt_status rewrap_batch(mt_core *c, sqlite3 *db, const core_wrapped_col *e
     return rc;
 }
 
+/* One batch of an entry with its own batch rewrap (e->batch), in one
+ * transaction with the progress counter. *n: rows rewrapped (0 = done). */
+static mt_status rewrap_table_batch(mt_core *c, sqlite3 *db, const core_wrapped_col *e,
+                                    unsigned limit, size_t *n, mt_err *err)
+{
+    *n = 0;
+    pthread_mutex_lock(&c->kek->mu);
+    uint32_t cur = mt_keyring_current(c->kek->kr);
+    pthread_mutex_unlock(&c->kek->mu);
+    mt_status rc = store_begin(db, err);
+    if (rc)
+        return rc;
+    unsigned done = 0;
+    rc = e->batch(c, db, cur, limit, &done, err);
+    if (!rc && done) {
+        char a[24];
+        snprintf(a, sizeof a, "%u", done);
+        rc = store_run(db, err, NULL,
+                       "UPDATE kek_rewrap SET rewrapped = rewrapped + ? WHERE id = 1", a);
+    }
+    if (!rc)
+        rc = store_commit(db, err);
+    if (rc) {
+        store_rollback(db);
+        return rc;
+    }
+    pthread_mutex_lock(&c->kek->mu);
+    c->kek->rewrapped += done;
+    pthread_mutex_unlock(&c->kek->mu);
+    *n = done;
+    return MT_OK;
+}
+
 /* Rows per KEK version over every entry: counts[v] for v < cap (0 =
  * legacy); *other receives rows of versions >= cap. */
 static mt_status count_rows(sqlite3 *db, int64_t *counts, size_t cap, int64_t *other,
@@ -496,8 +547,11 @@ static mt_status rewrap_pass(mt_core *c, sqlite3 *db, mt_err *err)
             pthread_mutex_unlock(&k->mu);
             if (stop)
                 return MT_OK;
-            rc = rewrap_batch(c, db, &core_wrapped_cols[i], cursor, sizeof cursor, (int)batch, &n,
-                              err);
+            if (core_wrapped_cols[i].batch)
+                rc = rewrap_table_batch(c, db, &core_wrapped_cols[i], (unsigned)batch, &n, err);
+            else
+                rc = rewrap_batch(c, db, &core_wrapped_cols[i], cursor, sizeof cursor,
+                                  (int)batch, &n, err);
             if (!rc && n && ms > 0 && ms <= 10000) {
                 struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
                 nanosleep(&ts, NULL);

@@ -66,6 +66,18 @@ pol=$(as admin admin release show --output json)
   [ "$(jget "$pol" .level)" = "$LEVEL" ] || fail "release show: $pol"
 ok "level $LEVEL: first start allows exactly this build ($M1)"
 
+# transit keys of build 1: a ciphertext and a signature made before the upgrade
+printf 'kept across upgrades' > "$MT_WORK/tmsg"
+as alice key create tk >/dev/null || fail "transit key create"
+as alice key create tsig --type ecdsa-p256 >/dev/null || fail "transit ecdsa key create"
+TCT=$(as alice key encrypt tk --in "$MT_WORK/tmsg") || fail "transit encrypt"
+TSIG=$(as alice key sign tsig --in "$MT_WORK/tmsg") || fail "transit sign"
+transit_check() {
+  [ "$(as alice key decrypt tk "$TCT")" = "kept across upgrades" ] || fail "$1: transit ciphertext of build 1"
+  as alice key verify tsig "$TSIG" --in "$MT_WORK/tmsg" | grep -q '^valid$' || fail "$1: transit signature of build 1"
+  as alice key sign tsig --in "$MT_WORK/tmsg" >/dev/null || fail "$1: transit sign"
+}
+
 # ---- bad input and authorisation on the admin operations ----------------------
 expect_fail "a user cannot change the release policy" "403" as alice admin release allow "$M1"
 expect_fail "a user cannot rotate" "403" as alice admin keystore rotate
@@ -123,7 +135,8 @@ rerun() {
   cmp -s "$MT_WORK/$1.res" "$MT_WORK/r1.alice" || fail "$1: result differs"
 }
 rerun upgraded
-ok "level $LEVEL: after the upgrade old outputs decrypt and the old input files run in a new task"
+transit_check upgraded
+ok "level $LEVEL: after the upgrade old outputs decrypt, the old input files run in a new task, transit keys work"
 
 # ---- rotation: v2, background rewrap, v1 retired ------------------------------
 TA=$(prepare approved)   # approved before the rotation, invoked after it
@@ -137,6 +150,9 @@ done
 [ "$(jget "$st" '[.versions[].version]|join(",")')" = 2 ] || fail "version 1 not retired: $st"
 [ "$(jget "$st" .rewrap.rewrapped)" -ge 5 ] || fail "rewrap count: $st"
 sqlite3 "$MT_DATA/mesatee.db" "SELECT count(*) FROM files WHERE kek_version != 2" | grep -qx 0 || fail "rows not on version 2"
+sqlite3 "$MT_DATA/mesatee.db" "SELECT count(*) FROM transit_key_versions WHERE kek_version != 2" | grep -qx 0 ||
+  fail "transit key versions not on KEK version 2"
+transit_check rotated
 grep -q "root key version 1 retired" "$MT_WORK/server.log" || fail "retire not logged"
 as admin audit list --output json | grep -q "keystore: root key version retired" || fail "retire not audited"
 as admin audit list --output json | grep -q "/v1/admin/keystore/rotate" || fail "rotate not audited"
