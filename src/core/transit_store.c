@@ -551,6 +551,8 @@ mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aa
     mt_tk_key_free(tc->e[victim].key);
     tc->e[victim].key = k;
     snprintf(tc->e[victim].mac, sizeof tc->e[victim].mac, "%s", v->mac);
+    snprintf(tc->e[victim].owner, sizeof tc->e[victim].owner, "%s", v->owner);
+    snprintf(tc->e[victim].name, sizeof tc->e[victim].name, "%s", v->name);
     tc->e[victim].used = tc->tick;
     *out = k;
     return MT_OK;
