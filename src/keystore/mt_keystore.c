@@ -372,10 +372,13 @@ mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const ch
         rc = mt_err_set(err, MT_ENOTFOUND, "that value is not in the release policy");
         goto out;
     }
-    if (l->n == 1 && l == &ks->st.meas) {
+    bool needed = l == &ks->st.meas || (l == &ks->st.spk && !strcmp(ks->st.level, "soft")) ||
+                  (l == &ks->st.aks && !strcmp(ks->st.level, "tpm2"));
+    if (l->n == 1 && needed) {
         rc = mt_err_set(err, MT_ECONFLICT,
-                        "refusing to revoke the last allowed measurement (no build could "
-                        "start); allow the replacement first");
+                        "refusing to revoke the last allowed %s (no node could start); allow "
+                        "the replacement first",
+                        field);
         goto out;
     }
     ks_list saved = *l;

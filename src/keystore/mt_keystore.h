@@ -87,8 +87,9 @@ mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char
 /* Release policy edits, persisted before returning. field: "measurement"
  * (64 hex evidence measurement), "soft_platform_key" or "tpm2_ak" (64 hex).
  * allow adds (no-op when present, *changed false), revoke removes
- * (MT_ENOTFOUND when absent; removing the last measurement is refused with
- * MT_ECONFLICT: nothing could start any more). */
+ * (MT_ENOTFOUND when absent; removing the last measurement, or the last
+ * node key the level needs (soft_platform_key at soft, tpm2_ak at tpm2), is
+ * refused with MT_ECONFLICT: nothing could start any more). */
 mt_status mt_keystore_policy_allow(mt_keystore *ks, const char *field, const char *hex,
                                    bool *changed, mt_err *err);
 mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const char *hex,

@@ -138,6 +138,7 @@ static void test_policy_refuses(void **state)
     memset(other, 'a', 64);
     other[64] = '\0';
     assert_int_equal(mt_keystore_policy_revoke(ks, "measurement", m, &err), MT_ECONFLICT);
+    assert_int_equal(mt_keystore_policy_revoke(ks, "soft_platform_key", pk, &err), MT_ECONFLICT);
     assert_int_equal(mt_keystore_policy_allow(ks, "measurement", other, &changed, &err), MT_OK);
     assert_true(changed);
     assert_int_equal(mt_keystore_policy_allow(ks, "measurement", other, &changed, &err), MT_OK);
