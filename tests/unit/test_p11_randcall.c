@@ -344,6 +344,62 @@ static CK_RV call_random(unsigned fn)
 }
 #define NFUNCS 88
 
+/* Logged in: AES-GCM through transit, tampering and AAD refused. */
+static void aes_gcm_checks(void)
+{
+    CK_SESSION_HANDLE rw;
+    CHECK(F->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw) == CKR_OK,
+          "RW session");
+    char label[32];
+    snprintf(label, sizeof label, "randaes%ld", (long)getpid());
+    CK_ULONG vlen = 32;
+    CK_ATTRIBUTE t[] = {{CKA_LABEL, label, strlen(label)}, {CKA_VALUE_LEN, &vlen, sizeof vlen}};
+    CK_MECHANISM gen = {CKM_AES_KEY_GEN, NULL, 0};
+    CK_OBJECT_HANDLE k = 0;
+    CK_RV rv = F->C_GenerateKey(rw, &gen, t, 2, &k);
+    CHECK(rv == CKR_OK, "C_GenerateKey AES: 0x%lx", rv);
+    if (rv != CKR_OK)
+        return;
+    objects[nobjects++] = k;
+    CK_BYTE iv[12] = {0}, aad[3] = {1, 2, 3};
+    CK_GCM_PARAMS gp = {iv, sizeof iv, 96, aad, sizeof aad, 128};
+    CK_MECHANISM m = {CKM_AES_GCM, &gp, sizeof gp};
+    CK_BYTE pt[] = "attack at dawn", ct[64], back[64];
+    CK_ULONG n = 0, cn, bn;
+    CHECK(F->C_EncryptInit(rw, &m, k) == CKR_OK, "EncryptInit AES-GCM");
+    CHECK(F->C_Encrypt(rw, pt, sizeof pt, NULL, &n) == CKR_OK && n == sizeof pt + 28,
+          "Encrypt size query: %lu", n);
+    n = 4;
+    CHECK(F->C_Encrypt(rw, pt, sizeof pt, ct, &n) == CKR_BUFFER_TOO_SMALL && n == sizeof pt + 28,
+          "Encrypt BUFFER_TOO_SMALL");
+    cn = sizeof ct;
+    rv = F->C_Encrypt(rw, pt, sizeof pt, ct, &cn);
+    CHECK(rv == CKR_OK && cn == sizeof pt + 28, "Encrypt: 0x%lx", rv);
+    CHECK(F->C_DecryptInit(rw, &m, k) == CKR_OK, "DecryptInit");
+    bn = sizeof back;
+    rv = F->C_Decrypt(rw, ct, cn, back, &bn);
+    CHECK(rv == CKR_OK && bn == sizeof pt && !memcmp(back, pt, bn), "Decrypt round trip: 0x%lx",
+          rv);
+    ct[cn - 1] ^= 1;
+    CHECK(F->C_DecryptInit(rw, &m, k) == CKR_OK, "DecryptInit 2");
+    bn = sizeof back;
+    rv = F->C_Decrypt(rw, ct, cn, back, &bn);
+    CHECK(rv == CKR_ENCRYPTED_DATA_INVALID, "tampered ciphertext: 0x%lx", rv);
+    ct[cn - 1] ^= 1;
+    aad[0] ^= 1;
+    CHECK(F->C_DecryptInit(rw, &m, k) == CKR_OK, "DecryptInit 3");
+    bn = sizeof back;
+    rv = F->C_Decrypt(rw, ct, cn, back, &bn);
+    CHECK(rv == CKR_ENCRYPTED_DATA_INVALID, "other associated data: 0x%lx", rv);
+    CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0};
+    CHECK(F->C_SignInit(rw, &ecdsa, k) == CKR_KEY_TYPE_INCONSISTENT, "ECDSA with an AES key");
+    CK_BYTE rnd_bytes[48] = {0}, zero[48] = {0};
+    CHECK(F->C_GenerateRandom(rw, rnd_bytes, sizeof rnd_bytes) == CKR_OK &&
+              memcmp(rnd_bytes, zero, sizeof zero) != 0,
+          "GenerateRandom");
+    sessions[nsessions++] = rw;
+}
+
 /* The answers the standard fixes, before and after C_Initialize. */
 static void fixed_checks(const char *pin)
 {
@@ -433,6 +489,7 @@ static void fixed_checks(const char *pin)
             CHECK(F->C_DestroyObject(s, found[0]) == CKR_ACTION_PROHIBITED, "DestroyObject");
         }
         F->C_FindObjectsFinal(s);
+        aes_gcm_checks();
     }
     sessions[nsessions++] = s;
 }
