@@ -128,7 +128,10 @@ static CK_RV map_status(int rc, const char *what)
         return CKR_OK;
     report(what);
     switch (rc) {
-    case MESATEE_EAUTH: G.logged_in = false; return CKR_USER_NOT_LOGGED_IN;
+    case MESATEE_EAUTH: /* expired or revoked: log in again */
+        G.logged_in = false;
+        G.password_login = false;
+        return CKR_USER_NOT_LOGGED_IN;
     case MESATEE_EPERM: return CKR_KEY_FUNCTION_NOT_PERMITTED;
     case MESATEE_ENOTFOUND: return CKR_KEY_HANDLE_INVALID;
     case MESATEE_ECONFLICT: return CKR_ATTRIBUTE_VALUE_INVALID;
@@ -181,6 +184,8 @@ static void sess_close(p11_sess *s)
 
 static p11_obj *obj_find(CK_OBJECT_HANDLE h)
 {
+    if (!G.logged_in) /* objects exist for a logged-in user only */
+        return NULL;
     for (size_t i = 0; i < G.nobj; i++)
         if (G.objs[i].h == h && G.objs[i].live)
             return &G.objs[i];
@@ -740,8 +745,13 @@ static CK_RV do_initialize(void *init_args)
     return CKR_OK;
 }
 
-static void do_logout_local(void)
+static void do_logout(void)
 {
+    if (G.password_login && G.client) { /* revoke the session token C_Login made */
+        char *out = NULL;
+        (void)mesatee_logout(G.client, &out);
+        mesatee_free(out);
+    }
     G.logged_in = false;
     G.password_login = false;
     if (G.client)
@@ -765,12 +775,7 @@ CK_RV C_Finalize(void *reserved_arg)
     for (size_t i = 0; i < MAX_SESSIONS; i++)
         if (G.sess[i].h)
             sess_close(&G.sess[i]);
-    if (G.password_login) {
-        char *out = NULL;
-        (void)mesatee_logout(G.client, &out); /* revoke the token we made */
-        mesatee_free(out);
-    }
-    do_logout_local();
+    do_logout();
     mesatee_client_free(G.client);
     p11_conf_clear(&G.conf);
     memset(&G, 0, sizeof G);
@@ -973,7 +978,7 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE h)
         UNLOCK_RETURN(rv);
     sess_close(s);
     if (sess_count(false) == 0 && G.logged_in) /* the last session ends the login */
-        do_logout_local();
+        do_logout();
     UNLOCK_RETURN(CKR_OK);
 }
 
@@ -988,7 +993,7 @@ CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
         if (G.sess[i].h)
             sess_close(&G.sess[i]);
     if (G.logged_in)
-        do_logout_local();
+        do_logout();
     UNLOCK_RETURN(CKR_OK);
 }
 
@@ -1065,7 +1070,7 @@ static CK_RV do_login(const CK_UTF8CHAR *pin, CK_ULONG pin_len)
     G.password_login = G.conf.user != NULL;
     CK_RV rv = objs_refresh();
     if (rv != CKR_OK)
-        do_logout_local();
+        do_logout();
     return rv;
 }
 
@@ -1115,11 +1120,6 @@ CK_RV C_Logout(CK_SESSION_HANDLE h)
         UNLOCK_RETURN(rv);
     if (!G.logged_in)
         UNLOCK_RETURN(CKR_USER_NOT_LOGGED_IN);
-    if (G.password_login) {
-        char *out = NULL;
-        (void)mesatee_logout(G.client, &out);
-        mesatee_free(out);
-    }
     for (size_t i = 0; i < MAX_SESSIONS; i++)
         if (G.sess[i].h) {
             op_clear(&G.sess[i].op);
@@ -1128,7 +1128,7 @@ CK_RV C_Logout(CK_SESSION_HANDLE h)
             G.sess[i].finding = false;
             G.sess[i].nfound = G.sess[i].fpos = 0;
         }
-    do_logout_local();
+    do_logout();
     UNLOCK_RETURN(CKR_OK);
 }
 
@@ -2220,6 +2220,16 @@ static const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_AT
     return NULL;
 }
 
+/* A CK_ULONG attribute's value (any alignment); (CK_ULONG)-1 if malformed. */
+static CK_ULONG tmpl_ulong(const CK_ATTRIBUTE *a)
+{
+    CK_ULONG v;
+    if (!a->pValue || a->ulValueLen != sizeof v)
+        return (CK_ULONG)-1;
+    memcpy(&v, a->pValue, sizeof v);
+    return v;
+}
+
 /* A CK_BBOOL attribute: -1 absent, 0/1, -2 malformed. */
 static int tmpl_bool(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE t)
 {
@@ -2320,10 +2330,10 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK
     if ((rv = tmpl_check(tmpl, n, true)) != CKR_OK)
         UNLOCK_RETURN(rv);
     const CK_ATTRIBUTE *vl = tmpl_find(tmpl, n, CKA_VALUE_LEN);
-    if (!vl || vl->ulValueLen != sizeof(CK_ULONG) || *(const CK_ULONG *)vl->pValue != 32)
+    if (!vl || tmpl_ulong(vl) != 32)
         UNLOCK_RETURN(vl ? CKR_ATTRIBUTE_VALUE_INVALID : CKR_TEMPLATE_INCOMPLETE);
     const CK_ATTRIBUTE *kt = tmpl_find(tmpl, n, CKA_KEY_TYPE);
-    if (kt && (kt->ulValueLen != sizeof(CK_KEY_TYPE) || *(const CK_KEY_TYPE *)kt->pValue != CKK_AES))
+    if (kt && tmpl_ulong(kt) != CKK_AES)
         UNLOCK_RETURN(CKR_TEMPLATE_INCONSISTENT);
     char name[P11_RESP_MAX_NAME + 1];
     if ((rv = tmpl_label(tmpl, n, NULL, 0, name)) != CKR_OK)
@@ -2359,7 +2369,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *pub_
         const CK_ATTRIBUTE *bits = tmpl_find(pub_t, pub_n, CKA_MODULUS_BITS);
         if (!bits)
             UNLOCK_RETURN(CKR_TEMPLATE_INCOMPLETE);
-        CK_ULONG b = bits->ulValueLen == sizeof(CK_ULONG) ? *(const CK_ULONG *)bits->pValue : 0;
+        CK_ULONG b = tmpl_ulong(bits);
         type = b == 2048 ? P11_KT_RSA2048 : b == 3072 ? P11_KT_RSA3072
                                         : b == 4096 ? P11_KT_RSA4096
                                                     : P11_KT_OTHER;
