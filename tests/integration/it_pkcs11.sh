@@ -270,7 +270,7 @@ p11l mesatee --read-object --type pubkey --label ec1 -o "$W/ec1.again" >/dev/nul
   cmp -s "$W/ec1.again" "$W/mesatee.ec1.der" || fail "ec1 changed"
 # --- every function, logged in, random arguments (live objects in the pool) -----
 if [ -n "${MT_P11_RANDCALL:-}" ]; then
-  P11_RANDCALL_CONF=$W/mesatee.conf P11_RANDCALL_PIN=$PIN P11_RANDCALL_ITER=${P11_RANDCALL_ITER:-3000} \
+  P11_RANDCALL_CONF=$W/mesatee.conf P11_RANDCALL_PIN=$PIN P11_RANDCALL_ITER=${P11_RANDCALL_ITER:-5000} \
     "$MT_P11_RANDCALL" "$MESATEE_PKCS11" > "$W/randcall.out" 2>&1 || fail "random calls: $(tail -n 20 "$W/randcall.out")"
   ok "random-call test logged in to the live server, last (its random logins may trip the login limit) (AES-GCM round trip, tampered ciphertext refused)"
 fi

@@ -217,6 +217,131 @@ static CK_ATTRIBUTE *rtmpl(CK_ULONG *n)
 static p11_function_list_3_0 *F;
 static CK_ULONG ul1, ul2;
 
+/* A coherent chain on a live object: an init that may succeed (mechanism
+ * with well-formed parameters), then the data calls with random sizes,
+ * including the NULL / short buffer size convention. Returns the last CKR_. */
+static long chain_inits, chain_skips;
+static const char *chain_pin;
+static CK_SESSION_HANDLE chain_s;
+static CK_RV call_chain(void)
+{
+    CK_SESSION_INFO si;
+    if (F->C_GetSessionInfo(chain_s, &si) != CKR_OK &&
+        F->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &chain_s) != CKR_OK)
+        return CKR_OK;
+    if (F->C_GetSessionInfo(chain_s, &si) == CKR_OK && si.state == CKS_RW_PUBLIC_SESSION)
+        F->C_Login(chain_s, CKU_USER, (CK_UTF8CHAR *)chain_pin, strlen(chain_pin));
+    if (nobjects == 0 && F->C_FindObjectsInit(chain_s, NULL, 0) == CKR_OK) {
+        CK_ULONG got = 0;
+        F->C_FindObjects(chain_s, objects, 64, &got);
+        nobjects = got;
+        F->C_FindObjectsFinal(chain_s);
+    }
+    if (!nobjects) {
+        chain_skips++;
+        return CKR_OK;
+    }
+    CK_SESSION_HANDLE s = rndn(4) ? chain_s : rsess();
+    /* 3.0 C_SessionCancel ends what random calls left active */
+    if (rndn(8))
+        F->C_SessionCancel(s, CKF_SIGN | CKF_VERIFY | CKF_ENCRYPT | CKF_DECRYPT | CKF_DIGEST);
+    CK_OBJECT_HANDLE o = objects[rndn((unsigned)nobjects)];
+    static const CK_MECHANISM_TYPE ms[] = {CKM_ECDSA, CKM_ECDSA_SHA256, CKM_EDDSA, CKM_RSA_PKCS,
+                                           CKM_SHA256_RSA_PKCS, CKM_RSA_PKCS_PSS,
+                                           CKM_SHA256_RSA_PKCS_PSS, CKM_RSA_PKCS_OAEP, CKM_AES_GCM};
+    CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+    CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_BYTE iv[12] = {0};
+    CK_GCM_PARAMS gcm = {iv, 12, 96, NULL, 0, 128};
+    CK_MECHANISM m = {ms[rndn(sizeof ms / sizeof ms[0])], NULL, 0};
+    CK_KEY_TYPE kt = 0;
+    CK_OBJECT_CLASS cls = 0;
+    CK_ATTRIBUTE ka[] = {{CKA_KEY_TYPE, &kt, sizeof kt}, {CKA_CLASS, &cls, sizeof cls}};
+    int kind = (int)rndn(4);
+    if (rndn(4) && F->C_GetAttributeValue(chain_s, o, ka, 2) == CKR_OK) {
+        /* mostly a mechanism and direction that fit the key */
+        static const CK_MECHANISM_TYPE ecm[] = {CKM_ECDSA, CKM_ECDSA_SHA256},
+                                       rsam[] = {CKM_RSA_PKCS, CKM_SHA256_RSA_PKCS,
+                                                 CKM_RSA_PKCS_PSS, CKM_SHA256_RSA_PKCS_PSS,
+                                                 CKM_RSA_PKCS_OAEP};
+        if (kt == CKK_EC)
+            m.mechanism = ecm[rndn(2)];
+        else if (kt == CKK_EC_EDWARDS)
+            m.mechanism = CKM_EDDSA;
+        else if (kt == CKK_RSA)
+            m.mechanism = rsam[rndn(5)];
+        else
+            m.mechanism = CKM_AES_GCM;
+        if (m.mechanism == CKM_RSA_PKCS_OAEP)
+            kind = cls == CKO_PUBLIC_KEY ? 2 : 3;
+        else if (m.mechanism == CKM_AES_GCM)
+            kind = 2 + (int)rndn(2);
+        else
+            kind = cls == CKO_PUBLIC_KEY ? 1 : 0;
+    }
+    if (m.mechanism == CKM_RSA_PKCS_PSS || m.mechanism == CKM_SHA256_RSA_PKCS_PSS)
+        m.pParameter = &pss, m.ulParameterLen = sizeof pss;
+    else if (m.mechanism == CKM_RSA_PKCS_OAEP)
+        m.pParameter = &oaep, m.ulParameterLen = sizeof oaep;
+    else if (m.mechanism == CKM_AES_GCM)
+        m.pParameter = &gcm, m.ulParameterLen = sizeof gcm;
+    static const CK_ULONG lens[] = {0, 1, 20, 28, 32, 48, 51, 64, 100, 256, 300, 512};
+    CK_BYTE in[600], out[1024];
+    CK_ULONG inl = lens[rndn(sizeof lens / sizeof lens[0])], outl;
+    for (CK_ULONG i = 0; i < inl; i++)
+        in[i] = (CK_BYTE)rnd();
+    if (rndn(3) == 0 && inl == 51) /* a SHA-256 DigestInfo */
+        memcpy(in, "\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20", 19);
+    CK_RV rv;
+    if (kind == 0)
+        rv = F->C_SignInit(s, &m, o);
+    else if (kind == 1)
+        rv = F->C_VerifyInit(s, &m, o);
+    else if (kind == 2)
+        rv = F->C_EncryptInit(s, &m, o);
+    else
+        rv = F->C_DecryptInit(s, &m, o);
+    if (getenv("P11_RANDCALL_DEBUG"))
+        fprintf(stderr, "chain init kind %d mech 0x%lx: 0x%lx\n", kind, m.mechanism, rv);
+    if (rv != CKR_OK)
+        return rv;
+    chain_inits++;
+    for (int step = 0; step < 3; step++) {
+        outl = rndn(3) == 0 ? rndn(8) : sizeof out;
+        CK_BYTE *op = rndn(4) == 0 ? NULL : out;
+        if (kind == 0)
+            rv = rndn(4) ? F->C_Sign(s, in, inl, op, &outl)
+                         : (F->C_SignUpdate(s, in, inl), F->C_SignFinal(s, op, &outl));
+        else if (kind == 1)
+            rv = rndn(4) ? F->C_Verify(s, in, inl, out, rndn(2) ? 64 : rndn(600))
+                         : (F->C_VerifyUpdate(s, in, inl), F->C_VerifyFinal(s, out, 256));
+        else if (kind == 2)
+            rv = rndn(4) ? F->C_Encrypt(s, in, inl, op, &outl)
+                         : (F->C_EncryptUpdate(s, in, inl, out, &outl),
+                            outl = sizeof out, F->C_EncryptFinal(s, op, &outl));
+        else
+            rv = rndn(4) ? F->C_Decrypt(s, in, inl, op, &outl)
+                         : (F->C_DecryptUpdate(s, in, inl, out, &outl),
+                            outl = sizeof out, F->C_DecryptFinal(s, op, &outl));
+        if (!rv_known(rv))
+            return rv;
+        if (rv != CKR_BUFFER_TOO_SMALL && !(rv == CKR_OK && !op))
+            break;
+    }
+    /* whatever happened, the session takes a new operation afterwards */
+    CK_MECHANISM dm = {CKM_SHA256, NULL, 0};
+    if (F->C_DigestInit(s, &dm) == CKR_OPERATION_ACTIVE) {
+        CK_SESSION_INFO si;
+        if (F->C_GetSessionInfo(s, &si) == CKR_OK) /* an op may stay active only after a size query */
+            (void)si;
+    } else {
+        outl = sizeof out;
+        F->C_DigestFinal(s, out, &outl);
+    }
+    return rv;
+}
+
+
 /* One random call of function number fn; returns its CKR_. */
 static CK_RV call_random(unsigned fn)
 {
@@ -549,10 +674,28 @@ int main(int argc, char **argv)
 
     fixed_checks(pin);
     fprintf(stderr, "fixed checks done (%d failures); %ld random calls\n", failures, iters);
-    long unknown = 0;
+    long unknown = 0, okcalls[NFUNCS] = {0}, chain_ok = 0;
     for (long i = 0; i < iters; i++) {
+        if (pin && i % 200 == 0) { /* keep a logged-in session around: deeper paths */
+            CK_SESSION_HANDLE s;
+            if (nsessions < 8 &&
+                F->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s) == CKR_OK)
+                sessions[nsessions++] = s;
+            if (nsessions)
+                F->C_Login(sessions[nsessions - 1], CKU_USER, (CK_UTF8CHAR *)pin, strlen(pin));
+        }
+        if (pin && rndn(4) == 0) {
+            chain_pin = pin;
+            CK_RV rv = call_chain();
+            if (!rv_known(rv) && unknown++ < 10)
+                fprintf(stderr, "FAIL chained call returned unknown 0x%lx\n", rv);
+            chain_ok += rv == CKR_OK;
+            continue;
+        }
         unsigned fn = rndn(NFUNCS);
         CK_RV rv = call_random(fn);
+        if (rv == CKR_OK)
+            okcalls[fn]++;
         if (!rv_known(rv)) {
             if (unknown++ < 10)
                 fprintf(stderr, "FAIL function #%u returned unknown 0x%lx\n", fn, rv);
@@ -572,6 +715,14 @@ int main(int argc, char **argv)
         }
     }
     failures += unknown > 0;
+    long total_ok = 0;
+    for (unsigned f = 0; f < NFUNCS; f++)
+        total_ok += okcalls[f];
+    fprintf(stderr, "chains: %ld skipped (no objects), %ld operations started\n", chain_skips,
+            chain_inits);
+    fprintf(stderr, "%ld calls returned CKR_OK; C_Sign %ld, C_Verify %ld, C_Encrypt %ld, C_Decrypt %ld, "
+                    "C_GetAttributeValue %ld; chains ending CKR_OK %ld\n",
+            total_ok, okcalls[39], okcalls[45], okcalls[26], okcalls[30], okcalls[20], chain_ok);
     CHECK(F->C_Finalize(NULL) == CKR_OK, "final Finalize");
     if (!getenv("P11_RANDCALL_CONF"))
         unlink(conf);
