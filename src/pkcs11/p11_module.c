@@ -117,8 +117,9 @@ static void pad_copy(CK_UTF8CHAR *dst, size_t n, const char *src)
 
 static void report(const char *what)
 {
-    fprintf(stderr, "libmesatee-pkcs11: %s: %s\n", what,
-            G.client ? mesatee_client_errmsg(G.client) : "no client");
+    const char *m = G.client ? mesatee_client_errmsg(G.client) : "no client";
+    if (*m) /* else the reader of the answer has said why */
+        fprintf(stderr, "libmesatee-pkcs11: %s: %s\n", what, m);
 }
 
 /* Maps a libmesatee status onto a CKR_ for the operation kind. */
@@ -424,8 +425,8 @@ static int attr_get(const p11_obj *o, CK_ATTRIBUTE_TYPE t, uint8_t *buf, size_t 
               : o->type == P11_KT_ED25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN
                                            : CKM_AES_KEY_GEN);
         break;
-    case CKA_ENCRYPT: BOOL((pubk && rsa) || sec); break;
-    case CKA_DECRYPT: BOOL((priv && rsa) || sec); break;
+    case CKA_ENCRYPT: BOOL(sec); break; /* transit's RSA keys sign only */
+    case CKA_DECRYPT: BOOL(sec); break;
     case CKA_SIGN: BOOL(priv); break;
     case CKA_VERIFY: BOOL(pubk); break;
     case CKA_SIGN_RECOVER:
@@ -559,7 +560,6 @@ static const struct {
     {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
     {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
     {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_AES_GCM, 32, 32, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_SHA256, 0, 0, CKF_DIGEST},
     {CKM_SHA384, 0, 0, CKF_DIGEST},
@@ -599,8 +599,7 @@ static bool mech_known(CK_MECHANISM_TYPE m)
 static const char *hash_name_by_len(size_t len)
 {
     switch (len) {
-    case 20: return "sha1";
-    case 28: return "sha2-224";
+    case 28: return "sha2-224"; /* transit signs no SHA-1 digests */
     case 32: return "sha2-256";
     case 48: return "sha2-384";
     case 64: return "sha2-512";
@@ -1351,15 +1350,6 @@ static CK_RV mech_fits(int kind, CK_MECHANISM_TYPE m, const p11_obj *o)
     case CKM_SHA512_RSA_PKCS_PSS:
         return (sign || verify) ? (rsa ? CKR_OK : CKR_KEY_TYPE_INCONSISTENT)
                                 : CKR_KEY_FUNCTION_NOT_PERMITTED;
-    case CKM_RSA_PKCS_OAEP:
-        if (!rsa)
-            return CKR_KEY_TYPE_INCONSISTENT;
-        if (kind == OP_ENCRYPT && o->cls != CKO_PUBLIC_KEY)
-            return CKR_KEY_FUNCTION_NOT_PERMITTED;
-        if (kind == OP_DECRYPT && o->cls != CKO_PRIVATE_KEY)
-            return CKR_KEY_FUNCTION_NOT_PERMITTED;
-        return (kind == OP_ENCRYPT || kind == OP_DECRYPT) ? CKR_OK
-                                                          : CKR_KEY_FUNCTION_NOT_PERMITTED;
     case CKM_AES_GCM:
         if (!aes)
             return CKR_KEY_TYPE_INCONSISTENT;
@@ -1414,20 +1404,14 @@ static CK_RV op_init(int kind, CK_SESSION_HANDLE h, const CK_MECHANISM *mech,
         /* transit's PSS uses MGF1 with the signing hash */
         if (!hm || !mm || EVP_MD_get_type(hm) != EVP_MD_get_type(mm) ||
             (own && EVP_MD_get_type(own) != EVP_MD_get_type(hm)) ||
-            p->sLen > (CK_ULONG)EVP_MD_get_size(hm) * 8)
+            p->sLen > o->pub_len)
+            return CKR_MECHANISM_PARAM_INVALID;
+        /* transit signs PSS with the largest salt (Vault's "auto"): emLen - hLen - 2 */
+        size_t em = (o->pub_len * 8 - 1 + 7) / 8;
+        if (kind == OP_SIGN && p->sLen + (size_t)EVP_MD_get_size(hm) + 2 != em)
             return CKR_MECHANISM_PARAM_INVALID;
         op.pss_md = hm;
         op.pss_salt = (long)p->sLen;
-        break;
-    }
-    case CKM_RSA_PKCS_OAEP: {
-        if (!mech->pParameter || mech->ulParameterLen != sizeof(CK_RSA_PKCS_OAEP_PARAMS))
-            return CKR_MECHANISM_PARAM_INVALID;
-        const CK_RSA_PKCS_OAEP_PARAMS *p = mech->pParameter;
-        /* transit's RSA encryption: OAEP, SHA-256, MGF1-SHA-256, empty label */
-        if (p->hashAlg != CKM_SHA256 || p->mgf != CKG_MGF1_SHA256 ||
-            (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) || p->ulSourceDataLen != 0)
-            return CKR_MECHANISM_PARAM_INVALID;
         break;
     }
     case CKM_AES_GCM: {
@@ -1584,9 +1568,8 @@ static CK_RV do_sign(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_le
         break;
     case CKM_EDDSA: break;
     case CKM_RSA_PKCS:
-        if (!(msg = digest_info_hash(in, len, &mlen)))
-            return CKR_DATA_INVALID; /* transit signs DigestInfo of a known hash only */
-        hash = hash_name_by_len(mlen);
+        if (!(msg = digest_info_hash(in, len, &mlen)) || !(hash = hash_name_by_len(mlen)))
+            return CKR_DATA_INVALID; /* transit signs DigestInfo of a SHA-2 hash only */
         sigalg = "pkcs1v15";
         break;
     case CKM_SHA256_RSA_PKCS:
@@ -1604,8 +1587,8 @@ static CK_RV do_sign(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_le
     }
     uint8_t *sig = NULL;
     size_t sl = 0;
-    rv = map_status(p11_srv_sign(G.client, o->name, o->version, hash, sigalg, op->pss_salt, msg,
-                                 mlen, &sig, &sl),
+    rv = map_status(p11_srv_sign(G.client, o->name, o->version, hash, sigalg, -1, msg, mlen, &sig,
+                                 &sl),
                     "sign");
     if (rv != CKR_OK)
         return rv;
@@ -1704,7 +1687,7 @@ static CK_RV do_verify(p11_op *op, const p11_obj *o, const uint8_t *sig, size_t 
     return ok ? CKR_OK : CKR_SIGNATURE_INVALID;
 }
 
-/* Encrypts the op's input: RSA-OAEP locally, AES-GCM on the server. */
+/* Encrypts the op's input (AES-GCM) on the server. */
 static CK_RV do_encrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_len)
 {
     const uint8_t *in;
@@ -1729,26 +1712,7 @@ static CK_RV do_encrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res
         }
         return rv;
     }
-    if (len > o->pub_len - 66) /* OAEP-SHA-256 overhead: 2 * 32 + 2 */
-        return CKR_DATA_LEN_RANGE;
-    EVP_PKEY *pk = obj_pkey(o);
-    EVP_PKEY_CTX *pc = pk ? EVP_PKEY_CTX_new(pk, NULL) : NULL;
-    size_t ol = o->pub_len;
-    uint8_t *out = malloc(ol);
-    int ok = pc && out && EVP_PKEY_encrypt_init(pc) == 1 &&
-             EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_rsa_oaep_md(pc, EVP_sha256()) == 1 &&
-             EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_sha256()) == 1 &&
-             EVP_PKEY_encrypt(pc, out, &ol, in, len) == 1;
-    EVP_PKEY_CTX_free(pc);
-    EVP_PKEY_free(pk);
-    if (!ok) {
-        free(out);
-        return CKR_FUNCTION_FAILED;
-    }
-    *res = out;
-    *res_len = ol;
-    return CKR_OK;
+    return CKR_MECHANISM_INVALID;
 }
 
 static CK_RV do_decrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_len)
@@ -1759,8 +1723,6 @@ static CK_RV do_decrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res
     if (rv != CKR_OK)
         return rv;
     if (op->mech == CKM_AES_GCM && len < 28)
-        return CKR_ENCRYPTED_DATA_LEN_RANGE;
-    if (op->mech == CKM_RSA_PKCS_OAEP && len != o->pub_len)
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
     int rc = p11_srv_decrypt(G.client, o->name, o->version, in, len, op->aad, op->aadn, res,
                              res_len);
@@ -1776,9 +1738,8 @@ static size_t op_out_bound(const p11_op *op, const p11_obj *o, size_t in_len)
 {
     switch (op->kind) {
     case OP_SIGN: return obj_sig_len(o);
-    case OP_ENCRYPT: return op->mech == CKM_AES_GCM ? in_len + 28 : o->pub_len;
-    case OP_DECRYPT:
-        return op->mech == CKM_AES_GCM ? (in_len >= 28 ? in_len - 28 : 0) : o->pub_len;
+    case OP_ENCRYPT: return in_len + 28;
+    case OP_DECRYPT: return in_len >= 28 ? in_len - 28 : 0;
     default: return 0;
     }
 }
@@ -2285,7 +2246,18 @@ static CK_RV tmpl_label(const CK_ATTRIBUTE *t1, CK_ULONG n1, const CK_ATTRIBUTE 
 static CK_RV gen_on_server(const char *name, p11_ktype type, CK_OBJECT_CLASS c1,
                            CK_OBJECT_HANDLE *h1, CK_OBJECT_CLASS c2, CK_OBJECT_HANDLE *h2)
 {
-    int rc = p11_srv_create(G.client, name, type);
+    /* transit's create of an existing name is a no-op success (as Vault's):
+     * look first, so that a new key pair never turns out to be an old key */
+    p11_keyinfo old;
+    int rc = p11_srv_read(G.client, name, &old);
+    if (rc == MESATEE_OK) {
+        p11_keyinfo_free(&old);
+        fprintf(stderr, "libmesatee-pkcs11: a key named %s exists already\n", name);
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    if (rc != MESATEE_ENOTFOUND)
+        return map_status(rc, "read key");
+    rc = p11_srv_create(G.client, name, type);
     if (rc == MESATEE_ECONFLICT || rc == MESATEE_EINVAL) {
         report("create key");
         return CKR_ATTRIBUTE_VALUE_INVALID; /* exists, or a name the server refuses */

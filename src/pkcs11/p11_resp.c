@@ -68,9 +68,22 @@ void p11_keyinfo_free(p11_keyinfo *k)
 static mt_status pem_to_spki(const char *pem, p11_ktype t, uint8_t **der, size_t *der_len,
                              mt_err *err)
 {
-    BIO *b = BIO_new_mem_buf(pem, (int)strlen(pem));
-    EVP_PKEY *pk = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
+    EVP_PKEY *pk = NULL;
+    if (t == P11_KT_ED25519 && strncmp(pem, "-----", 5) != 0) {
+        /* Vault's form for ed25519: base64 of the 32 raw bytes */
+        uint8_t *raw = NULL;
+        size_t rn = 0;
+        if (mt_b64_decode(pem, &raw, &rn, NULL) == MT_OK && rn == 32)
+            pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rn);
+        free(raw);
+        if (!pk)
+            return mt_err_set(err, MT_EINVAL,
+                              "server answer: public_key is not a 32-byte base64 ed25519 key");
+    } else {
+        BIO *b = BIO_new_mem_buf(pem, (int)strlen(pem));
+        pk = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+        BIO_free(b);
+    }
     if (!pk)
         return mt_err_set(err, MT_EINVAL, "server answer: public_key is not a PEM public key");
     int id = EVP_PKEY_get_base_id(pk), bits = EVP_PKEY_get_bits(pk);

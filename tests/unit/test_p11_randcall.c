@@ -249,7 +249,7 @@ static CK_RV call_chain(void)
     static const CK_MECHANISM_TYPE ms[] = {CKM_ECDSA, CKM_ECDSA_SHA256, CKM_EDDSA, CKM_RSA_PKCS,
                                            CKM_SHA256_RSA_PKCS, CKM_RSA_PKCS_PSS,
                                            CKM_SHA256_RSA_PKCS_PSS, CKM_RSA_PKCS_OAEP, CKM_AES_GCM};
-    CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+    CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, rndn(2) ? 32 : 222};
     CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
     CK_BYTE iv[12] = {0};
     CK_GCM_PARAMS gcm = {iv, 12, 96, NULL, 0, 128};
