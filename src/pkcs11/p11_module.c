@@ -8,7 +8,7 @@
  * asymmetric keys as a CKO_PUBLIC_KEY and a CKO_PRIVATE_KEY, aes256-gcm96 as
  * a CKO_SECRET_KEY; CKA_LABEL is the key name, CKA_ID "NAME:vN". Private and
  * secret keys never leave the server: signing and decryption are transit
- * calls; verification and RSA-OAEP encryption use the public key locally;
+ * calls (AES-GCM encryption too); verification uses the public key locally;
  * digests are local (OpenSSL).
  *
  * Thread-safety: every entry point takes one module mutex (pthread), so the
