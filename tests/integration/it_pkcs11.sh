@@ -271,6 +271,29 @@ ok "another user's keys are not visible"
 # nothing changed by the refused and random calls: the keys are still there
 p11l mesatee --read-object --type pubkey --label ec1 -o "$W/ec1.again" >/dev/null 2>&1 &&
   cmp -s "$W/ec1.again" "$W/mesatee.ec1.der" || fail "ec1 changed"
+# --- key versions: rotate, each version its own objects; a retired version goes away --
+api() { # api METHOD PATH [JSON]: alice's REST call
+  curl -sS -f --cacert "$MESATEE_CA" -H "Authorization: Bearer $(cat "$MT_WORK/alice.token")" \
+    -X "$1" ${3:+-H 'Content-Type: application/json' -d "$3"} "$MESATEE_SERVER$2"
+}
+api POST /v1/transit/keys/ec1/rotate '{}' >/dev/null || fail "rotate ec1"
+p11l mesatee --list-objects > "$W/objs3" 2>&1
+grep -q "ID: *$(hexid ec1:v2)" "$W/objs3" && grep -q "ID: *$(hexid ec1:v1)" "$W/objs3" ||
+  fail "versions 1 and 2 of ec1 not both shown: $(cat "$W/objs3")"
+p11l mesatee --sign --mechanism ECDSA --id "$(hexid ec1:v2)" -i "$W/msg.h" -o "$W/v2.sig" \
+  --signature-format openssl >/dev/null 2>&1 || fail "sign with ec1 v2"
+server_pub ec1 2 > "$W/ec1v2.pem"
+openssl dgst -sha256 -verify "$W/ec1v2.pem" -signature "$W/v2.sig" "$W/msg" >/dev/null ||
+  fail "ec1 v2 signature does not verify with the server's v2 public key"
+openssl dgst -sha256 -verify "$W/mesatee.ec1.pem" -signature "$W/v2.sig" "$W/msg" >/dev/null 2>&1 &&
+  fail "ec1 v2 signature verifies with v1's key"
+api POST /v1/transit/keys/ec1/config '{"min_decryption_version": 2}' >/dev/null || fail "config ec1"
+p11l mesatee --list-objects > "$W/objs4" 2>&1
+grep -q "ID: *$(hexid ec1:v1)" "$W/objs4" && fail "retired version ec1 v1 still shown"
+p11l mesatee --sign --mechanism ECDSA --id "$(hexid ec1:v1)" -i "$W/msg.h" -o "$W/x" > "$W/x.out" 2>&1 &&
+  fail "signed with retired version ec1 v1"
+ok "rotation: ec1 v1 and v2 are separate objects (CKA_ID ec1:vN), v2 signs with its own key; v1 gone after min_decryption_version 2"
+
 # --- every function, logged in, random arguments (live objects in the pool) -----
 if [ -n "${MT_P11_RANDCALL:-}" ]; then
   P11_RANDCALL_CONF=$W/mesatee.conf P11_RANDCALL_PIN=$PIN P11_RANDCALL_ITER=${P11_RANDCALL_ITER:-5000} \
