@@ -310,7 +310,7 @@ static CK_RV obj_upsert(const p11_keyinfo *k, const p11_key_version *v, CK_OBJEC
 /* Adds the objects of one key (all versions from min_decryption_version). */
 static CK_RV objs_add_key(const p11_keyinfo *k)
 {
-    if (k->type == P11_KT_OTHER || !p11_srv_name_ok(k->name, strlen(k->name)))
+    if (k->type == P11_KT_OTHER || !p11_srv_ref_ok(k->name, strlen(k->name)))
         return CKR_OK; /* not representable: not shown */
     for (size_t i = 0; i < k->nver; i++) {
         const p11_key_version *v = &k->ver[i];
@@ -342,13 +342,23 @@ static CK_RV objs_refresh(void)
     for (size_t i = 0; i < G.nobj; i++)
         G.objs[i].live = false;
     for (size_t i = 0; i < n && rv == CKR_OK; i++) {
-        if (!p11_srv_name_ok(names[i], strlen(names[i])))
+        if (!p11_srv_ref_ok(names[i], strlen(names[i])))
             continue;
         p11_keyinfo k;
         int rc = p11_srv_read(G.client, names[i], &k);
-        if (rc == MESATEE_ENOTFOUND) /* deleted meanwhile */
+        if (rc == MESATEE_ENOTFOUND || rc == MESATEE_EPERM) /* deleted meanwhile; a grant without read */
             continue;
         rv = map_status(rc, "read key");
+        if (rv == CKR_OK && strcmp(k.name, names[i]) != 0) {
+            /* a granted key is read as NAME but used as OWNER:NAME */
+            char *ref = mt_strdup(names[i]);
+            if (!ref)
+                rv = CKR_HOST_MEMORY;
+            else {
+                free(k.name);
+                k.name = ref;
+            }
+        }
         if (rv == CKR_OK)
             rv = objs_add_key(&k);
         p11_keyinfo_free(&k);

@@ -21,6 +21,16 @@ bool p11_srv_name_ok(const char *s, size_t len)
     return !(len <= 2 && s[0] == '.'); /* no "." or ".." path segments */
 }
 
+bool p11_srv_ref_ok(const char *s, size_t len)
+{
+    const char *colon = s ? memchr(s, ':', len) : NULL;
+    if (!colon)
+        return p11_srv_name_ok(s, len);
+    size_t a = (size_t)(colon - s);
+    return len <= P11_RESP_MAX_NAME && p11_srv_name_ok(s, a) &&
+           p11_srv_name_ok(colon + 1, len - a - 1);
+}
+
 /* POSTs body (consumed) to path; *out gets the answer. */
 static int post_json(mesatee_client *c, const char *path, json_t *body, char **out)
 {

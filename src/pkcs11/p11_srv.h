@@ -17,8 +17,11 @@
 #include "mesatee.h"
 #include "p11_resp.h"
 
-/* true if s is a key name the module can use: 1..128 bytes of [A-Za-z0-9._-]. */
+/* true if s is a key name the module can create: 1..128 bytes of [A-Za-z0-9._-]. */
 bool p11_srv_name_ok(const char *s, size_t len);
+/* true if s names a key the module can use: a name, or "OWNER:NAME" for a
+ * key another user granted (how transit lists those), 128 bytes at most. */
+bool p11_srv_ref_ok(const char *s, size_t len);
 
 int p11_srv_list(mesatee_client *c, char ***names, size_t *n);
 int p11_srv_read(mesatee_client *c, const char *name, p11_keyinfo *out);

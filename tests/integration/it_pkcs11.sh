@@ -267,6 +267,18 @@ grep -q bobkey "$W/objs2" && fail "alice sees bob's key"
 MESATEE_PKCS11_CONF=$W/bob.conf pkcs11-tool --module "$MESATEE_PKCS11" --login --pin "$(cat "$MT_WORK/bob.pw")" \
   --list-objects 2>&1 | grep -q 'label: *ec1$' && fail "bob sees alice's key"
 ok "another user's keys are not visible"
+# ... until bob grants alice the use of one: then it shows as bob:bobkey and signs
+curl -sS -f --cacert "$MESATEE_CA" -H "Authorization: Bearer $(cat "$MT_WORK/bob.token")" \
+  -H 'Content-Type: application/json' -d '{"user": "alice", "operations": ["read", "sign"]}' \
+  "$MESATEE_SERVER/v1/transit/keys/bobkey/grants" >/dev/null || fail "bob grants alice bobkey"
+p11l mesatee --list-objects > "$W/objs5" 2>&1
+grep -q 'label: *bob:bobkey$' "$W/objs5" || fail "granted key not shown: $(cat "$W/objs5")"
+p11l mesatee --sign --mechanism ECDSA --id "$(hexid bob:bobkey:v1)" -i "$W/msg.h" -o "$W/bob.sig" \
+  --signature-format openssl >/dev/null 2>&1 || fail "sign with the granted key"
+p11l mesatee --read-object --type pubkey --label bob:bobkey -o "$W/bob.der" >/dev/null 2>&1 || fail "read bob:bobkey"
+openssl dgst -sha256 -verify <(openssl pkey -pubin -inform DER -in "$W/bob.der") -signature "$W/bob.sig" "$W/msg" \
+  >/dev/null || fail "granted key's signature does not verify"
+ok "a key bob granted to alice (read, sign) shows as bob:bobkey and signs"
 
 # nothing changed by the refused and random calls: the keys are still there
 p11l mesatee --read-object --type pubkey --label ec1 -o "$W/ec1.again" >/dev/null 2>&1 &&
