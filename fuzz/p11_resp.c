@@ -19,7 +19,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 1;
     mt_err err;
     mt_err_clear(&err);
-    switch (data[0] % 5) {
+    switch (data[0] % 7) {
+    case 5: { /* bare name list (mesatee_transit_key_list) */
+        char **names;
+        size_t n;
+        if (p11_resp_name_list(json, len, &names, &n, &err) != MT_OK) {
+            if (!err.msg[0] || names || n)
+                abort();
+            return 0;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!names[i][0] || strlen(names[i]) > P11_RESP_MAX_NAME)
+                abort();
+        p11_names_free(names, n);
+        return 0;
+    }
+    case 6: { /* a bare vault:vN: string (NUL-terminated copy) */
+        char *str = malloc(len + 1);
+        if (!str)
+            return 0;
+        memcpy(str, json, len);
+        str[len] = '\0';
+        uint8_t *out;
+        size_t n;
+        uint32_t v = 0;
+        if (p11_resp_vault_str(str, &v, &out, &n, &err) != MT_OK) {
+            if (!err.msg[0] || out || n)
+                abort();
+        } else {
+            if (v == 0)
+                abort();
+            free(out);
+        }
+        free(str);
+        return 0;
+    }
     case 0: {
         p11_keyinfo k;
         if (p11_resp_keyinfo(json, len, &k, &err) != MT_OK) {
@@ -61,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t *out;
         size_t n;
         uint32_t v = 0;
-        mt_status rc = data[0] % 5 == 2
+        mt_status rc = data[0] % 7 == 2
                            ? p11_resp_vault_blob(json, len, "signature", &v, &out, &n, &err)
                            : p11_resp_b64(json, len, "plaintext", &out, &n, &err);
         if (rc != MT_OK) {
@@ -69,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             return 0;
         }
-        if (data[0] % 5 == 2 && v == 0)
+        if (data[0] % 7 == 2 && v == 0)
             abort();
         free(out);
         break;

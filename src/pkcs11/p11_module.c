@@ -1597,8 +1597,7 @@ static CK_RV do_sign(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_le
     }
     uint8_t *sig = NULL;
     size_t sl = 0;
-    rv = map_status(p11_srv_sign(G.client, o->name, o->version, hash, sigalg, -1, msg, mlen, &sig,
-                                 &sl),
+    rv = map_status(p11_srv_sign(G.client, o->name, o->version, hash, sigalg, msg, mlen, &sig, &sl),
                     "sign");
     if (rv != CKR_OK)
         return rv;

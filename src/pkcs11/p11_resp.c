@@ -217,20 +217,14 @@ void p11_names_free(char **names, size_t n)
     free(names);
 }
 
-mt_status p11_resp_names(const char *json, size_t len, char ***names, size_t *n, mt_err *err)
+/* Copies the names of arr (NULL: none) into *names / *n. */
+static mt_status names_from_array(const json_t *arr, char ***names, size_t *n, mt_err *err)
 {
-    *names = NULL;
-    *n = 0;
-    json_t *root, *d, *arr;
-    mt_status rc = resp_data(json, len, &root, &d, err);
-    if (rc != MT_OK)
-        return rc;
-    if ((rc = mt_json_array_opt(d, "keys", P11_RESP_MAX_KEYS, &arr, err)) != MT_OK) {
-        rc = mt_err_prefix(err, MT_EINVAL, "server answer: ");
-        goto out;
-    }
+    mt_status rc = MT_OK;
     if (!arr || json_array_size(arr) == 0)
-        goto out;
+        return MT_OK;
+    if (json_array_size(arr) > P11_RESP_MAX_KEYS)
+        return mt_err_set(err, MT_EINVAL, "server answer: more than %d keys", P11_RESP_MAX_KEYS);
     char **v = calloc(json_array_size(arr), sizeof *v);
     if (!v) {
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -256,6 +250,35 @@ mt_status p11_resp_names(const char *json, size_t len, char ***names, size_t *n,
     *names = v;
     *n = json_array_size(arr);
 out:
+    return rc;
+}
+
+mt_status p11_resp_names(const char *json, size_t len, char ***names, size_t *n, mt_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    json_t *root, *d, *arr;
+    mt_status rc = resp_data(json, len, &root, &d, err);
+    if (rc != MT_OK)
+        return rc;
+    if ((rc = mt_json_array_opt(d, "keys", P11_RESP_MAX_KEYS, &arr, err)) != MT_OK)
+        rc = mt_err_prefix(err, MT_EINVAL, "server answer: ");
+    else
+        rc = names_from_array(arr, names, n, err);
+    json_decref(root);
+    return rc;
+}
+
+mt_status p11_resp_name_list(const char *json, size_t len, char ***names, size_t *n, mt_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    json_t *root = mt_json_parse(json, len, P11_RESP_MAX_BYTES, MT_JSON_DEFAULT_DEPTH, err);
+    if (!root)
+        return mt_err_prefix(err, MT_EINVAL, "server answer: ");
+    mt_status rc = json_is_array(root)
+                       ? names_from_array(root, names, n, err)
+                       : mt_err_set(err, MT_EINVAL, "server answer: the key list is not an array");
     json_decref(root);
     return rc;
 }
@@ -270,8 +293,23 @@ mt_status p11_resp_vault_blob(const char *json, size_t len, const char *field, u
     if (rc != MT_OK)
         return rc;
     const char *s;
-    if ((rc = mt_json_str(d, field, P11_RESP_MAX_BYTES, &s, err)) != MT_OK) {
+    if ((rc = mt_json_str(d, field, P11_RESP_MAX_BYTES, &s, err)) != MT_OK)
         rc = mt_err_prefix(err, MT_EINVAL, "server answer: ");
+    else if ((rc = p11_resp_vault_str(s, version, out, out_len, err)) != MT_OK)
+        rc = mt_err_prefix(err, MT_EINVAL, "'%s': ", field);
+    json_decref(root);
+    return rc;
+}
+
+mt_status p11_resp_vault_str(const char *s, uint32_t *version, uint8_t **out, size_t *out_len,
+                             mt_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    const char *field = "value";
+    mt_status rc = MT_OK;
+    if (!s || strlen(s) > P11_RESP_MAX_BYTES) {
+        rc = mt_err_set(err, MT_EINVAL, "server answer: no vault:vN: value");
         goto out;
     }
     if (strncmp(s, "vault:v", 7) != 0) {
@@ -296,7 +334,6 @@ mt_status p11_resp_vault_blob(const char *json, size_t len, const char *field, u
         goto out;
     }
 out:
-    json_decref(root);
     return rc;
 }
 

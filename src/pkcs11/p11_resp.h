@@ -58,6 +58,11 @@ void p11_keyinfo_free(p11_keyinfo *k);
  * no keys). *names is an array of n heap strings, freed with p11_names_free. */
 mt_status p11_resp_names(const char *json, size_t len, char ***names, size_t *n, mt_err *err);
 void p11_names_free(char **names, size_t n);
+/* A bare JSON array of key names (mesatee_transit_key_list's answer). */
+mt_status p11_resp_name_list(const char *json, size_t len, char ***names, size_t *n, mt_err *err);
+/* "vault:vN:<base64>" (a signature or ciphertext string): version and bytes. */
+mt_status p11_resp_vault_str(const char *s, uint32_t *version, uint8_t **out, size_t *out_len,
+                             mt_err *err);
 /* data.<field> = "vault:vN:<base64>" (signature, ciphertext): version and bytes. */
 mt_status p11_resp_vault_blob(const char *json, size_t len, const char *field, uint32_t *version,
                               uint8_t **out, size_t *out_len, mt_err *err);

@@ -1,7 +1,6 @@
 /* p11_srv: transit calls of the PKCS#11 module (p11_srv.h). */
 #include "p11_srv.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,22 +30,6 @@ bool p11_srv_ref_ok(const char *s, size_t len)
            p11_srv_name_ok(colon + 1, len - a - 1);
 }
 
-/* POSTs body (consumed) to path; *out gets the answer. */
-static int post_json(mesatee_client *c, const char *path, json_t *body, char **out)
-{
-    *out = NULL;
-    if (!body)
-        return MESATEE_ENOMEM;
-    char *s = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (!s)
-        return MESATEE_ENOMEM;
-    int rc = mesatee_call(c, "POST", path, s, out);
-    mt_wipe(s, strlen(s));
-    free(s);
-    return rc;
-}
-
 /* Maps a failure to read an answer onto the library's status. */
 static int bad_answer(void) { return MESATEE_ESERVER; }
 
@@ -55,14 +38,10 @@ int p11_srv_list(mesatee_client *c, char ***names, size_t *n)
     *names = NULL;
     *n = 0;
     char *out = NULL;
-    int rc = mesatee_call(c, "GET", "/v1/transit/keys?list=true", NULL, &out);
-    if (rc == MESATEE_ENOTFOUND) { /* Vault answers 404 when there are no keys */
-        mesatee_free(out);
-        return MESATEE_OK;
-    }
+    int rc = mesatee_transit_key_list(c, &out);
     if (rc == MESATEE_OK) {
         mt_err err;
-        if (p11_resp_names(out, strlen(out), names, n, &err) != MT_OK) {
+        if (p11_resp_name_list(out, strlen(out), names, n, &err) != MT_OK) {
             fprintf(stderr, "libmesatee-pkcs11: %s\n", err.msg);
             rc = bad_answer();
         }
@@ -74,13 +53,13 @@ int p11_srv_list(mesatee_client *c, char ***names, size_t *n)
 int p11_srv_read(mesatee_client *c, const char *name, p11_keyinfo *out)
 {
     memset(out, 0, sizeof *out);
-    char path[256], *ans = NULL;
-    snprintf(path, sizeof path, "/v1/transit/keys/%s", name);
-    int rc = mesatee_call(c, "GET", path, NULL, &ans);
+    char *ans = NULL;
+    int rc = mesatee_transit_key_read(c, name, &ans);
     if (rc == MESATEE_OK) {
         mt_err err;
-        if (p11_resp_keyinfo(ans, strlen(ans), out, &err) != MT_OK) {
-            fprintf(stderr, "libmesatee-pkcs11: key %s: %s\n", name, err.msg);
+        if (!ans || p11_resp_keyinfo(ans, strlen(ans), out, &err) != MT_OK) {
+            fprintf(stderr, "libmesatee-pkcs11: key %s: %s\n", name,
+                    ans ? err.msg : "empty answer");
             rc = bad_answer();
         }
     }
@@ -90,64 +69,41 @@ int p11_srv_read(mesatee_client *c, const char *name, p11_keyinfo *out)
 
 int p11_srv_create(mesatee_client *c, const char *name, p11_ktype type)
 {
-    char path[256], *ans = NULL;
-    snprintf(path, sizeof path, "/v1/transit/keys/%s", name);
-    int rc = post_json(c, path, json_pack("{s:s}", "type", p11_ktype_name(type)), &ans);
+    char *ans = NULL;
+    int rc = mesatee_transit_key_create(c, name, p11_ktype_name(type), &ans);
     mesatee_free(ans);
     return rc;
 }
 
-static json_t *b64_value(const uint8_t *p, size_t n)
+/* Reads a "vault:vN:..." answer of the expected version into *out. */
+static int vault_answer(const char *what, const char *name, const char *s, uint32_t version,
+                        uint8_t **out, size_t *out_len)
 {
-    char *s = mt_b64_encode(p, n);
-    if (!s)
-        return NULL;
-    json_t *v = json_string(s);
-    mt_wipe(s, strlen(s));
-    free(s);
-    return v;
+    mt_err err;
+    uint32_t v = 0;
+    if (p11_resp_vault_str(s, &v, out, out_len, &err) != MT_OK || v != version) {
+        free(*out);
+        *out = NULL;
+        *out_len = 0;
+        fprintf(stderr, "libmesatee-pkcs11: %s with %s: %s\n", what, name,
+                v && v != version ? "the server used another key version" : err.msg);
+        return bad_answer();
+    }
+    return MESATEE_OK;
 }
 
 int p11_srv_sign(mesatee_client *c, const char *name, uint32_t version, const char *hash_alg,
-                 const char *sig_alg, long salt_len, const uint8_t *in, size_t in_len,
-                 uint8_t **sig, size_t *sig_len)
+                 const char *sig_alg, const uint8_t *in, size_t in_len, uint8_t **sig,
+                 size_t *sig_len)
 {
     *sig = NULL;
     *sig_len = 0;
-    json_t *b = json_object();
-    if (!b)
-        return MESATEE_ENOMEM;
-    int bad = json_object_set_new(b, "input", b64_value(in, in_len));
-    bad |= json_object_set_new(b, "key_version", json_integer(version));
-    if (hash_alg) {
-        bad |= json_object_set_new(b, "prehashed", json_true());
-        bad |= json_object_set_new(b, "hash_algorithm", json_string(hash_alg));
-    }
-    if (sig_alg)
-        bad |= json_object_set_new(b, "signature_algorithm", json_string(sig_alg));
-    if (salt_len >= 0)
-        bad |= json_object_set_new(b, "salt_length", json_integer(salt_len));
-    if (bad) {
-        json_decref(b);
-        return MESATEE_ENOMEM;
-    }
-    char path[256], *ans = NULL;
-    snprintf(path, sizeof path, "/v1/transit/sign/%s", name);
-    int rc = post_json(c, path, b, &ans);
-    if (rc == MESATEE_OK) {
-        mt_err err;
-        uint32_t v = 0;
-        if (p11_resp_vault_blob(ans, strlen(ans), "signature", &v, sig, sig_len, &err) != MT_OK ||
-            v != version) {
-            free(*sig);
-            *sig = NULL;
-            *sig_len = 0;
-            fprintf(stderr, "libmesatee-pkcs11: sign with %s: %s\n", name,
-                    v != version ? "server signed with another key version" : err.msg);
-            rc = bad_answer();
-        }
-    }
-    mesatee_free(ans);
+    char *s = NULL;
+    int rc = mesatee_transit_sign(c, name, in, in_len, hash_alg, hash_alg != NULL, sig_alg,
+                                  NULL /* asn1: DER */, version, &s);
+    if (rc == MESATEE_OK)
+        rc = vault_answer("sign", name, s, version, sig, sig_len);
+    mesatee_free(s);
     return rc;
 }
 
@@ -157,34 +113,12 @@ int p11_srv_encrypt(mesatee_client *c, const char *name, uint32_t version, const
 {
     *ct = NULL;
     *ct_len = 0;
-    json_t *b = json_object();
-    if (!b)
-        return MESATEE_ENOMEM;
-    int bad = json_object_set_new(b, "plaintext", b64_value(pt, pt_len));
-    bad |= json_object_set_new(b, "key_version", json_integer(version));
-    if (aad_len)
-        bad |= json_object_set_new(b, "associated_data", b64_value(aad, aad_len));
-    if (bad) {
-        json_decref(b);
-        return MESATEE_ENOMEM;
-    }
-    char path[256], *ans = NULL;
-    snprintf(path, sizeof path, "/v1/transit/encrypt/%s", name);
-    int rc = post_json(c, path, b, &ans);
-    if (rc == MESATEE_OK) {
-        mt_err err;
-        uint32_t v = 0;
-        if (p11_resp_vault_blob(ans, strlen(ans), "ciphertext", &v, ct, ct_len, &err) != MT_OK ||
-            v != version) {
-            free(*ct);
-            *ct = NULL;
-            *ct_len = 0;
-            fprintf(stderr, "libmesatee-pkcs11: encrypt with %s: %s\n", name,
-                    v != version ? "server used another key version" : err.msg);
-            rc = bad_answer();
-        }
-    }
-    mesatee_free(ans);
+    char *s = NULL;
+    int rc = mesatee_transit_encrypt(c, name, pt, pt_len, aad_len ? aad : NULL, aad_len, version,
+                                     &s);
+    if (rc == MESATEE_OK)
+        rc = vault_answer("encrypt", name, s, version, ct, ct_len);
+    mesatee_free(s);
     return rc;
 }
 
@@ -205,56 +139,39 @@ int p11_srv_decrypt(mesatee_client *c, const char *name, uint32_t version, const
     }
     snprintf(vault, n, "vault:v%u:%s", version, b64);
     free(b64);
-    json_t *b = json_pack("{s:s}", "ciphertext", vault);
+    uint8_t *p = NULL;
+    size_t pl = 0;
+    int rc = mesatee_transit_decrypt(c, name, vault, aad_len ? aad : NULL, aad_len, &p, &pl);
     free(vault);
-    if (b && aad_len && json_object_set_new(b, "associated_data", b64_value(aad, aad_len))) {
-        json_decref(b);
-        return MESATEE_ENOMEM;
+    if (rc == MESATEE_OK) { /* into our own heap buffer: the caller frees with free() */
+        *pt = malloc(pl ? pl : 1);
+        if (!*pt)
+            rc = MESATEE_ENOMEM;
+        else if (pl)
+            memcpy(*pt, p, pl);
+        *pt_len = *pt ? pl : 0;
     }
-    char path[256], *ans = NULL;
-    snprintf(path, sizeof path, "/v1/transit/decrypt/%s", name);
-    int rc = post_json(c, path, b, &ans);
-    if (rc == MESATEE_OK) {
-        mt_err err;
-        if (p11_resp_b64(ans, strlen(ans), "plaintext", pt, pt_len, &err) != MT_OK) {
-            fprintf(stderr, "libmesatee-pkcs11: decrypt with %s: %s\n", name, err.msg);
-            rc = bad_answer();
-        }
-    }
-    if (ans)
-        mt_wipe(ans, strlen(ans));
-    mesatee_free(ans);
+    if (p)
+        mt_wipe(p, pl);
+    mesatee_free(p);
     return rc;
 }
 
 int p11_srv_random(mesatee_client *c, uint8_t *out, size_t n)
 {
     while (n > 0) {
-        size_t chunk = n > 1024 ? 1024 : n;
-        char path[64], *ans = NULL;
-        snprintf(path, sizeof path, "/v1/transit/random/%zu", chunk);
-        int rc = post_json(c, path, json_pack("{s:s}", "format", "base64"), &ans);
-        if (rc == MESATEE_OK) {
-            mt_err err;
-            uint8_t *buf = NULL;
-            size_t len = 0;
-            if (p11_resp_b64(ans, strlen(ans), "random_bytes", &buf, &len, &err) != MT_OK ||
-                len != chunk) {
-                fprintf(stderr, "libmesatee-pkcs11: random: %s\n",
-                        buf ? "server sent the wrong number of bytes" : err.msg);
-                rc = bad_answer();
-            } else {
-                memcpy(out, buf, chunk);
-                out += chunk;
-                n -= chunk;
-            }
-            if (buf)
-                mt_wipe(buf, len);
-            free(buf);
-        }
-        mesatee_free(ans);
-        if (rc != MESATEE_OK)
+        size_t chunk = n > 65536 ? 65536 : n;
+        uint8_t *buf = NULL;
+        int rc = mesatee_transit_random(c, chunk, &buf);
+        if (rc != MESATEE_OK) {
+            mesatee_free(buf);
             return rc;
+        }
+        memcpy(out, buf, chunk);
+        mt_wipe(buf, chunk);
+        mesatee_free(buf);
+        out += chunk;
+        n -= chunk;
     }
     return MESATEE_OK;
 }

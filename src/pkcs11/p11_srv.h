@@ -1,5 +1,6 @@
 /* p11_srv: the PKCS#11 module's calls to the server's transit API
- * (/v1/transit/..., docs/keystore.md) through libmesatee's mesatee_call.
+ * (/v1/transit/..., docs/keystore.md) through libmesatee's typed
+ * mesatee_transit_* calls.
  *
  * Every answer is read by p11_resp (bounded, checked). Key names passed in
  * are already checked by p11_srv_name_ok (URL-safe characters only).
@@ -28,12 +29,13 @@ int p11_srv_read(mesatee_client *c, const char *name, p11_keyinfo *out);
 int p11_srv_create(mesatee_client *c, const char *name, p11_ktype type);
 /* Signs in with version: prehashed (hash_alg names the digest: "sha2-256"...)
  * or the message itself (hash_alg NULL, Ed25519). sig_alg "pkcs1v15"/"pss"
- * for RSA (NULL otherwise); salt_len < 0: not sent. The signature comes back
- * as transit returns it (ECDSA: ASN.1 DER; Ed25519, RSA: raw). */
+ * for RSA (NULL otherwise). The signature comes back as transit returns it
+ * (ECDSA: ASN.1 DER; Ed25519, RSA: raw). */
 int p11_srv_sign(mesatee_client *c, const char *name, uint32_t version, const char *hash_alg,
-                 const char *sig_alg, long salt_len, const uint8_t *in, size_t in_len,
-                 uint8_t **sig, size_t *sig_len);
-/* AES-GCM: *ct = nonce(12) || ciphertext || tag(16) as transit returns it. */
+                 const char *sig_alg, const uint8_t *in, size_t in_len, uint8_t **sig,
+                 size_t *sig_len);
+/* AES-GCM: *ct = nonce(12) || ciphertext || tag(16) as transit returns it.
+ * aad may be NULL when aad_len is 0. */
 int p11_srv_encrypt(mesatee_client *c, const char *name, uint32_t version, const uint8_t *pt,
                     size_t pt_len, const uint8_t *aad, size_t aad_len, uint8_t **ct,
                     size_t *ct_len);
