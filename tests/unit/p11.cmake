@@ -7,3 +7,5 @@ target_link_libraries(test_p11_randcall PRIVATE ${CMAKE_DL_LIBS})
 add_dependencies(test_p11_randcall mesatee_pkcs11)
 add_test(NAME test_p11_randcall COMMAND test_p11_randcall $<TARGET_FILE:mesatee_pkcs11>)
 set_tests_properties(test_p11_randcall PROPERTIES TIMEOUT 300)
+# The module's readers of outside input: configuration file and transit answers.
+mt_add_unit_test(test_p11_read SOURCES ${MT_TEST_DIR}/unit/test_p11_read.c LIBS mt_p11_read)
