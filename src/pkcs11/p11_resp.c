@@ -143,7 +143,7 @@ static int parse_version_key(const char *s, uint32_t *out)
 mt_status p11_resp_keyinfo(const char *json, size_t len, p11_keyinfo *out, mt_err *err)
 {
     memset(out, 0, sizeof *out);
-    json_t *root, *d;
+    json_t *root = NULL, *d = NULL;
     mt_status rc = resp_data(json, len, &root, &d, err);
     if (rc != MT_OK)
         return rc;
@@ -257,7 +257,7 @@ mt_status p11_resp_names(const char *json, size_t len, char ***names, size_t *n,
 {
     *names = NULL;
     *n = 0;
-    json_t *root, *d, *arr;
+    json_t *root = NULL, *d = NULL, *arr = NULL;
     mt_status rc = resp_data(json, len, &root, &d, err);
     if (rc != MT_OK)
         return rc;
@@ -288,7 +288,7 @@ mt_status p11_resp_vault_blob(const char *json, size_t len, const char *field, u
 {
     *out = NULL;
     *out_len = 0;
-    json_t *root, *d;
+    json_t *root = NULL, *d = NULL;
     mt_status rc = resp_data(json, len, &root, &d, err);
     if (rc != MT_OK)
         return rc;
@@ -342,7 +342,7 @@ mt_status p11_resp_b64(const char *json, size_t len, const char *field, uint8_t 
 {
     *out = NULL;
     *out_len = 0;
-    json_t *root, *d;
+    json_t *root = NULL, *d = NULL;
     mt_status rc = resp_data(json, len, &root, &d, err);
     if (rc != MT_OK)
         return rc;
@@ -358,7 +358,7 @@ mt_status p11_resp_b64(const char *json, size_t len, const char *field, uint8_t 
 mt_status p11_resp_valid(const char *json, size_t len, bool *valid, mt_err *err)
 {
     *valid = false;
-    json_t *root, *d;
+    json_t *root = NULL, *d = NULL;
     mt_status rc = resp_data(json, len, &root, &d, err);
     if (rc != MT_OK)
         return rc;
