@@ -107,6 +107,15 @@ p11l mesatee --keypairgen --key-type EC:secp521r1 --label ec521 > "$W/p521.out" 
   fail "P-521 accepted"
 grep -q CKR_ATTRIBUTE_VALUE_INVALID "$W/p521.out" || fail "P-521: $(cat "$W/p521.out")"
 ok "--keypairgen EC p256 + RSA 2048 on both; duplicate name / P-521 refused"
+for s in $SIDES; do
+  p11l "$s" --keygen --key-type AES:32 --label aes1 --sensitive > "$W/$s.aes" 2>&1 || fail "$s AES keygen: $(cat "$W/$s.aes")"
+  grep -q 'sensitive, always sensitive, never extractable' "$W/$s.aes" || fail "$s AES key: $(cat "$W/$s.aes")"
+  p11l "$s" --generate-random 48 -o "$W/$s.rnd" >/dev/null 2>&1 || fail "$s --generate-random"
+  [ "$(stat -c %s "$W/$s.rnd")" = 48 ] || fail "$s: random bytes"
+done
+p11l mesatee --keygen --key-type AES:32 --label aes2 > "$W/aes2.out" 2>&1 && fail "non-sensitive AES key accepted"
+grep -q CKR_TEMPLATE_INCONSISTENT "$W/aes2.out" || fail "non-sensitive AES key: $(cat "$W/aes2.out")"
+ok "--keygen AES:32 --sensitive and --generate-random on both; a non-sensitive key refused (CKR_TEMPLATE_INCONSISTENT)"
 
 # --- objects: attributes, public keys equal the server's -----------------------
 for s in $SIDES; do
