@@ -292,6 +292,16 @@ ok "a key bob granted to alice (read, sign) shows as bob:bobkey and signs"
 # nothing changed by the refused and random calls: the keys are still there
 p11l mesatee --read-object --type pubkey --label ec1 -o "$W/ec1.again" >/dev/null 2>&1 &&
   cmp -s "$W/ec1.again" "$W/mesatee.ec1.der" || fail "ec1 changed"
+# --- PIN = a mesatee token (no `user` in the configuration) ----------------------
+printf 'server = %s\nca = %s\ntoken_label = cmp\n' "$MESATEE_SERVER" "$MESATEE_CA" > "$W/token.conf"
+MESATEE_PKCS11_CONF=$W/token.conf p11 mesatee --login --pin "$(cat "$MT_WORK/alice.token")" --list-objects \
+  > "$W/tok.out" 2>&1 || fail "token as PIN: $(cat "$W/tok.out")"
+grep -q 'label: *rsa1$' "$W/tok.out" || fail "token as PIN: no objects: $(cat "$W/tok.out")"
+MESATEE_PKCS11_CONF=$W/token.conf p11 mesatee --login --pin "not-a-token" --list-objects > "$W/tok.out" 2>&1 &&
+  fail "a wrong token accepted"
+grep -q CKR_PIN_INCORRECT "$W/tok.out" || fail "wrong token: $(cat "$W/tok.out")"
+ok "without 'user' the PIN is a mesatee token (alice's works, a wrong one is CKR_PIN_INCORRECT)"
+
 # --- key versions: rotate, each version its own objects; a retired version goes away --
 api() { # api METHOD PATH [JSON]: alice's REST call
   curl -sS -f --cacert "$MESATEE_CA" -H "Authorization: Bearer $(cat "$MT_WORK/alice.token")" \
