@@ -61,6 +61,9 @@ set_tests_properties(it_audit_prune PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOU
 add_test(NAME it_transit_hvac COMMAND bash ${MT_TEST_DIR}/integration/it_transit_hvac.sh)
 set_tests_properties(it_transit_hvac PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_LIB=$<TARGET_FILE:libmesatee>" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# KeyStore transit API from the CLI (`mesatee key ...`).
+add_test(NAME it_transit_cli COMMAND bash ${MT_TEST_DIR}/integration/it_transit_cli.sh)
+set_tests_properties(it_transit_cli PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 # libmesatee-pkcs11 beside SoftHSM2: pkcs11-tool, OpenSSL engine_pkcs11, p11tool (issue 10).
 add_test(NAME it_pkcs11 COMMAND bash ${MT_TEST_DIR}/integration/it_pkcs11.sh)
 set_tests_properties(it_pkcs11 PROPERTIES ENVIRONMENT
