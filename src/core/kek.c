@@ -27,6 +27,7 @@
 #include "transit_core.h"
 #include "mt_json.h"
 #include "mt_keystore.h"
+#include "mt_policy_sig.h"
 #include "mt_keywrap.h"
 #include "mt_log.h"
 
@@ -627,7 +628,18 @@ mt_status core_kek_open(mt_core *c, mt_err *err)
     if (rc)
         return rc;
     k->n_legacy = 1;
-    return release(c, true, &k->kr, err);
+    if ((rc = release(c, true, &k->kr, err)))
+        return rc;
+    if (!c->release_signers)
+        return MT_OK;
+    uint8_t *pem = NULL;
+    size_t pl = 0;
+    rc = mt_file_read(c->release_signers, MT_KEYSTORE_SIGNERS_MAX, &pem, &pl, err);
+    if (rc)
+        return mt_err_prefix(err, rc, "--release-signers: ");
+    rc = mt_keystore_set_signers(k->ks, (const char *)pem, pl, c->release_threshold, err);
+    free(pem);
+    return rc;
 }
 
 mt_status core_kek_start(mt_core *c, mt_err *err)
@@ -821,22 +833,28 @@ mt_status release_policy_get(core_ctx *x)
 
 static mt_status policy_edit(core_ctx *x, bool allow)
 {
-    static const char *const keys[] = {"kind", "value", NULL};
+    static const char *const keys[] = {"kind", "value", "signatures", NULL};
     json_t *doc = parse_body(x, keys);
     if (!doc)
         return x->err->code ? x->err->code : MT_EINVAL;
-    const char *kind = NULL, *value = NULL;
+    const char *kind = NULL, *value = NULL, *sigs = NULL;
     bool changed = true;
     mt_status rc = mt_json_str_opt(doc, "kind", 32, &kind, "measurement", x->err);
     if (!rc)
         rc = mt_json_str(doc, "value", 64, &value, x->err);
     if (!rc)
-        rc = allow ? mt_keystore_policy_allow(x->core->kek->ks, kind, value, &changed, x->err)
-                   : mt_keystore_policy_revoke(x->core->kek->ks, kind, value, x->err);
-    if (!rc) {
-        core_set_object(x, kind, value);
-        mt_info("KeyStore release policy: %s %s %s", allow ? "allowed" : "revoked", kind, value);
-    }
+        rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
+    if (!rc)
+        core_set_object(x, kind, value); /* audited, also when refused */
+    size_t sl = sigs ? strlen(sigs) : 0;
+    if (!rc)
+        rc = allow ? mt_keystore_policy_allow_signed(x->core->kek->ks, kind, value, sigs, sl,
+                                                     &changed, x->err)
+                   : mt_keystore_policy_revoke_signed(x->core->kek->ks, kind, value, sigs, sl,
+                                                      x->err);
+    if (!rc)
+        mt_info("KeyStore release policy: %s %s %s%s", allow ? "allowed" : "revoked", kind,
+                value, sigs ? " (auditor signatures checked)" : "");
     json_decref(doc);
     if (rc)
         return rc;

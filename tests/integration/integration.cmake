@@ -75,3 +75,5 @@ set_tests_properties(it_transit_hvac PROPERTIES
 # KeyStore transit API from the CLI (`mesatee key ...`).
 add_test(NAME it_transit_cli COMMAND bash ${MT_TEST_DIR}/integration/it_transit_cli.sh)
 set_tests_properties(it_transit_cli PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+add_test(NAME it_keystore_release_sig COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_release_sig.sh)
+set_tests_properties(it_keystore_release_sig PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
