@@ -642,9 +642,47 @@ mt_status core_kek_open(mt_core *c, mt_err *err)
     return rc;
 }
 
+/* Rollback of keystore.sealed (issue 10): a store row wrapped under a root
+ * key version that the KeyStore no longer has can only mean that the state
+ * file was replaced by an older copy (a version is retired only once no row
+ * records it, and a new version is persisted before any row uses it).
+ * Refused at start, naming the version, before anything is rewrapped. */
+static mt_status rollback_check(mt_core *c, mt_err *err)
+{
+    mt_status rc = MT_OK;
+    for (size_t i = 0; !rc && i < core_n_wrapped_cols; i++) {
+        const core_wrapped_col *e = &core_wrapped_cols[i];
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT %s, count(*) FROM %s WHERE %s IS NOT NULL AND %s > 0 GROUP BY %s",
+                 e->ver_col, e->table, e->key_col, e->ver_col, e->ver_col);
+        sqlite3_stmt *st;
+        if ((rc = store_prepare(c->db, sql, &st, err)))
+            break;
+        while (!rc && store_next(c->db, st, &rc, err)) {
+            int64_t v = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+            bool have = v > 0 && v <= UINT32_MAX && mt_keyring_has(c->kek->kr, (uint32_t)v);
+            if (!have)
+                rc = mt_err_set(err, MT_ECRYPTO,
+                                "the store holds %lld key(s) (%s) wrapped under KeyStore root "
+                                "key version %lld, which %s/%s does not have: the KeyStore state "
+                                "was replaced by an older copy (rollback) or by another "
+                                "node's; put the newest keystore.sealed back (docs/operations.md "
+                                "\"KeyStore\")",
+                                (long long)n, e->table, (long long)v, c->data_dir,
+                                MT_KEYSTORE_FILE);
+        }
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
 mt_status core_kek_start(mt_core *c, mt_err *err)
 {
     struct core_kek_state *k = c->kek;
+    mt_status rc = rollback_check(c, err);
+    if (rc)
+        return rc;
     if (pthread_create(&k->th, NULL, rewrap_main, c) != 0)
         return mt_err_set(err, MT_EINTERNAL, "cannot start the KeyStore rewrap thread");
     k->th_started = true;

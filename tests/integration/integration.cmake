@@ -77,3 +77,5 @@ add_test(NAME it_transit_cli COMMAND bash ${MT_TEST_DIR}/integration/it_transit_
 set_tests_properties(it_transit_cli PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 add_test(NAME it_keystore_release_sig COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_release_sig.sh)
 set_tests_properties(it_keystore_release_sig PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+add_test(NAME it_keystore_rollback COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_rollback.sh)
+set_tests_properties(it_keystore_rollback PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
