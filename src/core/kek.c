@@ -882,8 +882,12 @@ static mt_status policy_edit(core_ctx *x, bool allow)
         rc = mt_json_str(doc, "value", 64, &value, x->err);
     if (!rc)
         rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
-    if (!rc)
-        core_set_object(x, kind, value); /* audited, also when refused */
+    /* audited, also when refused (only well-formed values: the object names
+     * what was asked, never arbitrary input) */
+    if (!rc && (!strcmp(kind, "measurement") || !strcmp(kind, "soft_platform_key") ||
+                !strcmp(kind, "tpm2_ak")) &&
+        strlen(value) == 64 && strspn(value, "0123456789abcdef") == 64)
+        core_set_object(x, kind, value);
     size_t sl = sigs ? strlen(sigs) : 0;
     if (!rc)
         rc = allow ? mt_keystore_policy_allow_signed(x->core->kek->ks, kind, value, sigs, sl,
