@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mt_keystore.h"
 #include "mt_attest.h"
 #include "mt_policy.h"
 #include "mt_policy_sig.h"
@@ -229,9 +230,18 @@ int cli_cmd_policy_sign(cli_ctx *ctx)
         rc = cli_fail("cannot read policy %s: %s", policy, err.msg);
         goto out;
     }
-    /* The policy must be one an auditor can mean: it parses. */
+    /* The policy must be one an auditor can mean: it parses (a client
+     * attestation policy, or a KeyStore release-policy change document from
+     * `mesatee admin release draft`). */
     mt_policy *parsed = NULL;
-    if (mt_policy_parse((const char *)pol, pl, &parsed, &err) != MT_OK) {
+    mt_err kerr;
+    mt_err_clear(&kerr);
+    bool release_doc = strstr((const char *)pol, "\"mesatee_release_policy\"") != NULL;
+    if (release_doc && mt_keystore_parse_release_doc((const char *)pol, pl, &kerr) != MT_OK) {
+        rc = cli_fail("%s: %s (fix it before signing)", policy, kerr.msg);
+        goto out;
+    }
+    if (!release_doc && mt_policy_parse((const char *)pol, pl, &parsed, &err) != MT_OK) {
         rc = cli_fail("%s: %s (fix it before signing)", policy, err.msg);
         goto out;
     }

@@ -49,6 +49,11 @@ static const cli_opt o_serve[] = {
      "log the detail behind task failures (may hold participants' data; measured)", "off"},
     {"seal-legacy-store", false, 0, NULL,
      "MAC the rows of a store written before store integrity, once (measured)", "off"},
+    {"release-signers", true, 0, "PEM",
+     "auditor P-256 public keys whose signatures KeyStore release-policy changes need "
+     "(recorded in the KeyStore at first use)",
+     "none"},
+    {"release-threshold", true, 0, "N", "with --release-signers: how many must sign", "all"},
     {"tpm2-tcti", true, 0, "TCTI", "level tpm2: how to reach the TPM",
      "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
     {"cert-renew-s", true, 0, "N",
@@ -239,6 +244,9 @@ static const cli_opt o_audit_prune[] = {
 static const cli_opt o_admin_release[] = {
     {"kind", true, 0, "KIND", "what HEX is: measurement, soft_platform_key or tpm2_ak",
      "measurement"},
+    {"signatures", true, 0, "FILE",
+     "auditor signatures (`mesatee policy sign` of the `release draft` output) for allow/revoke",
+     "none"},
     {NULL, false}};
 static const cli_opt o_audit_export[] = {
     {"data-dir", true, 'd', "DIR", "the server's data directory", "required"},
@@ -550,10 +558,10 @@ static const cli_cmd commands[] = {
     {"audit", "prune", cli_cmd_audit_prune, "",
      "ask the server to delete the audit entries before SEQ, once FILE (an export) holds them",
      o_audit_prune, 0, 0, NT},
-    {"admin", "release", cli_cmd_admin_release, "show|allow HEX|revoke HEX",
+    {"admin", "release", cli_cmd_admin_release, "show|allow HEX|revoke HEX|draft allow|revoke HEX",
      "show or change the KeyStore release policy: which builds (measurements) and nodes get the "
-     "platform keys (admin)",
-     o_admin_release, 1, 2, NT},
+     "platform keys; draft prints the document auditors sign for a change (admin)",
+     o_admin_release, 1, 3, NT},
     {"admin", "keystore", cli_cmd_admin_keystore, "status|rotate|legacy HEX",
      "KeyStore root key versions and rewrap progress; rotate the root key; carry keys of a "
      "pre-KeyStore build over (admin)",

@@ -32,6 +32,8 @@ struct mt_core {
     char *file_url_root;
     char *fetch_allow;
     bool seal_legacy_store; /* mt_core_config.seal_legacy_store */
+    char *release_signers;      /* mt_core_config.release_signers (path), heap or NULL */
+    unsigned release_threshold; /* mt_core_config.release_threshold */
     unsigned workers;
     _Atomic int64_t token_ttl; /* the limits: changed by mt_core_set_limits */
     _Atomic uint64_t task_mem_bytes;

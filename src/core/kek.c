@@ -27,6 +27,7 @@
 #include "transit_core.h"
 #include "mt_json.h"
 #include "mt_keystore.h"
+#include "mt_policy_sig.h"
 #include "mt_keywrap.h"
 #include "mt_log.h"
 
@@ -627,12 +628,61 @@ mt_status core_kek_open(mt_core *c, mt_err *err)
     if (rc)
         return rc;
     k->n_legacy = 1;
-    return release(c, true, &k->kr, err);
+    if ((rc = release(c, true, &k->kr, err)))
+        return rc;
+    if (!c->release_signers)
+        return MT_OK;
+    uint8_t *pem = NULL;
+    size_t pl = 0;
+    rc = mt_file_read(c->release_signers, MT_KEYSTORE_SIGNERS_MAX, &pem, &pl, err);
+    if (rc)
+        return mt_err_prefix(err, rc, "--release-signers: ");
+    rc = mt_keystore_set_signers(k->ks, (const char *)pem, pl, c->release_threshold, err);
+    free(pem);
+    return rc;
+}
+
+/* Rollback of keystore.sealed (issue 10): a store row wrapped under a root
+ * key version that the KeyStore no longer has can only mean that the state
+ * file was replaced by an older copy (a version is retired only once no row
+ * records it, and a new version is persisted before any row uses it).
+ * Refused at start, naming the version, before anything is rewrapped. */
+static mt_status rollback_check(mt_core *c, mt_err *err)
+{
+    mt_status rc = MT_OK;
+    for (size_t i = 0; !rc && i < core_n_wrapped_cols; i++) {
+        const core_wrapped_col *e = &core_wrapped_cols[i];
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "SELECT %s, count(*) FROM %s WHERE %s IS NOT NULL AND %s > 0 GROUP BY %s",
+                 e->ver_col, e->table, e->key_col, e->ver_col, e->ver_col);
+        sqlite3_stmt *st;
+        if ((rc = store_prepare(c->db, sql, &st, err)))
+            break;
+        while (!rc && store_next(c->db, st, &rc, err)) {
+            int64_t v = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+            bool have = v > 0 && v <= UINT32_MAX && mt_keyring_has(c->kek->kr, (uint32_t)v);
+            if (!have)
+                rc = mt_err_set(err, MT_ECRYPTO,
+                                "the store holds %lld key(s) (%s) wrapped under KeyStore root "
+                                "key version %lld, which %s/%s does not have: the KeyStore state "
+                                "was replaced by an older copy (rollback) or by another "
+                                "node's; put the newest keystore.sealed back (docs/operations.md "
+                                "\"KeyStore\")",
+                                (long long)n, e->table, (long long)v, c->data_dir,
+                                MT_KEYSTORE_FILE);
+        }
+        sqlite3_finalize(st);
+    }
+    return rc;
 }
 
 mt_status core_kek_start(mt_core *c, mt_err *err)
 {
     struct core_kek_state *k = c->kek;
+    mt_status rc = rollback_check(c, err);
+    if (rc)
+        return rc;
     if (pthread_create(&k->th, NULL, rewrap_main, c) != 0)
         return mt_err_set(err, MT_EINTERNAL, "cannot start the KeyStore rewrap thread");
     k->th_started = true;
@@ -821,22 +871,32 @@ mt_status release_policy_get(core_ctx *x)
 
 static mt_status policy_edit(core_ctx *x, bool allow)
 {
-    static const char *const keys[] = {"kind", "value", NULL};
+    static const char *const keys[] = {"kind", "value", "signatures", NULL};
     json_t *doc = parse_body(x, keys);
     if (!doc)
         return x->err->code ? x->err->code : MT_EINVAL;
-    const char *kind = NULL, *value = NULL;
+    const char *kind = NULL, *value = NULL, *sigs = NULL;
     bool changed = true;
     mt_status rc = mt_json_str_opt(doc, "kind", 32, &kind, "measurement", x->err);
     if (!rc)
         rc = mt_json_str(doc, "value", 64, &value, x->err);
     if (!rc)
-        rc = allow ? mt_keystore_policy_allow(x->core->kek->ks, kind, value, &changed, x->err)
-                   : mt_keystore_policy_revoke(x->core->kek->ks, kind, value, x->err);
-    if (!rc) {
+        rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
+    /* audited, also when refused (only well-formed values: the object names
+     * what was asked, never arbitrary input) */
+    if (!rc && (!strcmp(kind, "measurement") || !strcmp(kind, "soft_platform_key") ||
+                !strcmp(kind, "tpm2_ak")) &&
+        strlen(value) == 64 && strspn(value, "0123456789abcdef") == 64)
         core_set_object(x, kind, value);
-        mt_info("KeyStore release policy: %s %s %s", allow ? "allowed" : "revoked", kind, value);
-    }
+    size_t sl = sigs ? strlen(sigs) : 0;
+    if (!rc)
+        rc = allow ? mt_keystore_policy_allow_signed(x->core->kek->ks, kind, value, sigs, sl,
+                                                     &changed, x->err)
+                   : mt_keystore_policy_revoke_signed(x->core->kek->ks, kind, value, sigs, sl,
+                                                      x->err);
+    if (!rc)
+        mt_info("KeyStore release policy: %s %s %s%s", allow ? "allowed" : "revoked", kind,
+                value, sigs ? " (auditor signatures checked)" : "");
     json_decref(doc);
     if (rc)
         return rc;

@@ -55,6 +55,11 @@ typedef struct mt_core_config {
                                         before store integrity (schema < 3) as they are; without
                                         it such a store (or one made to look like it by removing
                                         the MAC columns) is refused */
+    const char *release_signers;     /* PEM bundle of auditor P-256 public keys whose
+                                        signatures a KeyStore release-policy change needs
+                                        (recorded in the sealed KeyStore at first use); NULL =
+                                        none, or the set already recorded */
+    unsigned release_threshold;      /* with release_signers: how many must sign; 0 = all */
 } mt_core_config;
 
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);

@@ -1,7 +1,9 @@
 /* mt_keystore: the KeyStore service (sealed state, release policy, release,
  * rotation). Contract in mt_keystore.h; the node side is mt_keyring.c and
  * the shared message crypto is ks_msg.c. */
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "mt_json.h"
 #include "mt_log.h"
 #include "mt_policy.h"
+#include "mt_policy_sig.h"
 #include "mt_ratls.h"
 #include "tee_tpm2.h"
 #include "mt_util.h"
@@ -38,6 +41,8 @@ typedef struct ks_state {
     char level[16];
     ks_list meas, spk, aks;
     int64_t seq;
+    char signers[MT_KEYSTORE_SIGNERS_MAX + 1]; /* auditor PEM bundle, "" = none */
+    uint32_t threshold;                        /* with signers: 1..number of keys */
 } ks_state;
 
 struct mt_keystore {
@@ -84,6 +89,37 @@ static mt_status list_parse(const json_t *pol, const char *key, ks_list *l, mt_e
     return MT_OK;
 }
 
+/* Counts the P-256 public keys of a PEM bundle; MT_EINVAL when it holds
+ * none, more than MT_POLICY_SIG_MAX, or a key of another type. */
+static mt_status ks_signers_count(const uint8_t *pem, size_t len, unsigned *n, mt_err *err)
+{
+    *n = 0;
+    if (len == 0 || len > MT_KEYSTORE_SIGNERS_MAX)
+        return mt_err_set(err, MT_EINVAL, "the auditor key file is %zu bytes (1 to %u expected)",
+                          len, MT_KEYSTORE_SIGNERS_MAX);
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    if (!b)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = MT_OK;
+    EVP_PKEY *k;
+    while (!rc && (k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL)) != NULL) {
+        char group[32] = "";
+        size_t gl = 0;
+        if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC ||
+            EVP_PKEY_get_utf8_string_param(k, "group", group, sizeof group, &gl) != 1 ||
+            strcmp(group, "prime256v1"))
+            rc = mt_err_set(err, MT_EINVAL, "auditor key %u is not a P-256 public key", *n + 1);
+        else if (++*n > MT_POLICY_SIG_MAX)
+            rc = mt_err_set(err, MT_EINVAL, "more than %d auditor keys", MT_POLICY_SIG_MAX);
+        EVP_PKEY_free(k);
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    if (!rc && *n == 0)
+        rc = mt_err_set(err, MT_EINVAL, "the auditor key file holds no PEM public key");
+    return rc;
+}
+
 static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -91,7 +127,8 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
     if (!doc)
         return MT_EINVAL;
     static const char *const top_keys[] = {"mesatee_keystore_state", "current", "versions",
-                                           "policy", NULL};
+                                           "policy", "release_signers", NULL};
+    static const char *const sig_keys[] = {"pem", "threshold", NULL};
     static const char *const ver_keys[] = {"version", "key", "created_at", NULL};
     static const char *const pol_keys[] = {"level", "measurements", "soft_platform_keys",
                                            "tpm2_aks", "seq", NULL};
@@ -155,6 +192,29 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
         }
     if (!rc && !have_cur)
         rc = mt_err_set(err, MT_EINVAL, "field 'current': names no version in 'versions'");
+    json_t *rs = rc ? NULL : json_object_get(doc, "release_signers");
+    if (rs) {
+        const char *pem = NULL;
+        int64_t thr = 0;
+        unsigned nkeys = 0;
+        if (!json_is_object(rs))
+            rc = mt_err_set(err, MT_EINVAL, "field 'release_signers': expected an object");
+        if (!rc)
+            rc = mt_json_only_keys(rs, sig_keys, err);
+        if (!rc)
+            rc = mt_json_str(rs, "pem", MT_KEYSTORE_SIGNERS_MAX, &pem, err);
+        if (!rc)
+            rc = mt_json_int(rs, "threshold", 1, MT_POLICY_SIG_MAX, &thr, err);
+        if (!rc && (rc = ks_signers_count((const uint8_t *)pem, strlen(pem), &nkeys, err)))
+            mt_err_prefix(err, rc, "field 'release_signers.pem': ");
+        if (!rc && (unsigned)thr > nkeys)
+            rc = mt_err_set(err, MT_EINVAL,
+                            "field 'release_signers.threshold': more than the %u keys", nkeys);
+        if (!rc) {
+            snprintf(s->signers, sizeof s->signers, "%s", pem);
+            s->threshold = (uint32_t)thr;
+        }
+    }
     if (!rc) {
         s->current = (uint32_t)cur;
         s->seq = seq;
@@ -208,6 +268,10 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
     if (vers)
         doc = json_pack("{s:i, s:I, s:o, s:o}", "mesatee_keystore_state", 1, "current",
                         (json_int_t)s->current, "versions", vers, "policy", policy_json(s));
+    if (doc && s->signers[0])
+        json_object_set_new(doc, "release_signers",
+                            json_pack("{s:s, s:I}", "pem", s->signers, "threshold",
+                                      (json_int_t)s->threshold));
     char *text = doc ? mt_json_dump(doc) : NULL;
     json_decref(doc); /* the keys in the JSON tree are freed here (jansson does not wipe) */
     if (!text)
@@ -322,8 +386,135 @@ static mt_status list_field(ks_state *s, const char *field, ks_list **l, mt_err 
     return MT_OK;
 }
 
+/* The document auditors sign for a policy change: the policy as it will be
+ * after the change (seq included, so a signature is good for one change
+ * only), JSON with sorted keys and no spaces, then "\n". Heap. */
+static char *policy_doc(const ks_state *s)
+{
+    json_t *p = policy_json(s);
+    if (p)
+        json_object_set_new(p, "mesatee_release_policy", json_integer(1));
+    char *t = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(p);
+    size_t n = t ? strlen(t) : 0;
+    char *out = t ? malloc(n + 2) : NULL;
+    if (out) {
+        memcpy(out, t, n);
+        memcpy(out + n, "\n", 2);
+    }
+    free(t);
+    return out;
+}
+
+mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *err)
+{
+    json_t *doc = mt_json_parse(text, len, MT_KEYSTORE_STATE_MAX, 4, err);
+    if (!doc)
+        return MT_EINVAL;
+    static const char *const keys[] = {"mesatee_release_policy", "level", "measurements",
+                                       "soft_platform_keys", "tpm2_aks", "seq", NULL};
+    int64_t fmt = 0, seq = 0;
+    const char *level = NULL;
+    ks_list *l = malloc(sizeof *l);
+    mt_status rc = l ? mt_json_only_keys(doc, keys, err)
+                     : mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (!rc)
+        rc = mt_json_int(doc, "mesatee_release_policy", 1, 1, &fmt, err);
+    if (!rc)
+        rc = mt_json_str(doc, "level", 15, &level, err);
+    if (!rc && strcmp(level, "none") && strcmp(level, "soft") && strcmp(level, "tpm2"))
+        rc = mt_err_set(err, MT_EINVAL, "field 'level': expected none, soft or tpm2");
+    if (!rc)
+        rc = mt_json_int(doc, "seq", 1, INT64_MAX, &seq, err);
+    if (!rc)
+        rc = list_parse(doc, "measurements", l, err);
+    if (!rc)
+        rc = list_parse(doc, "soft_platform_keys", l, err);
+    if (!rc)
+        rc = list_parse(doc, "tpm2_aks", l, err);
+    free(l);
+    json_decref(doc);
+    return rc;
+}
+
+/* With auditors configured: at least threshold of them signed the policy
+ * document of s (the state after the change). MT_EPERM otherwise. */
+static mt_status check_sigs(const ks_state *s, const char *sig, size_t sig_len, mt_err *err)
+{
+    if (!s->signers[0])
+        return MT_OK;
+    char *doc = policy_doc(s);
+    if (!doc)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = mt_policy_sig_verify((const uint8_t *)doc, strlen(doc), (const uint8_t *)sig,
+                                        sig ? sig_len : 0, (const uint8_t *)s->signers,
+                                        strlen(s->signers), s->threshold, err);
+    free(doc);
+    if (rc == MT_EAUTH)
+        rc = mt_err_prefix(err, MT_EPERM,
+                           "release policy change refused: it needs %u auditor signatures over "
+                           "the document `mesatee admin release draft` prints: ",
+                           (unsigned)s->threshold);
+    else if (rc == MT_EINVAL)
+        mt_err_prefix(err, rc, "field 'signatures': ");
+    return rc;
+}
+
+mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
+                                  unsigned threshold, mt_err *err)
+{
+    unsigned n = 0;
+    mt_status rc = ks_signers_count((const uint8_t *)pem, len, &n, err);
+    if (rc)
+        return mt_err_prefix(err, rc, "release signers: ");
+    if (memchr(pem, '\0', len))
+        return mt_err_set(err, MT_EINVAL, "release signers: the auditor key file holds a NUL byte");
+    if (threshold == 0)
+        threshold = n;
+    if (threshold > n)
+        return mt_err_set(err, MT_EINVAL,
+                          "release threshold %u is more than the %u auditor keys", threshold, n);
+    pthread_mutex_lock(&ks->mu);
+    ks_state *s = &ks->st;
+    if (s->signers[0]) {
+        if (strlen(s->signers) != len || memcmp(s->signers, pem, len) ||
+            s->threshold != threshold)
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "the release signers or threshold differ from the ones recorded in "
+                            "the KeyStore (%s): the recorded set stays in force; start without "
+                            "--release-signers, or with the recorded file and threshold",
+                            ks->path);
+        goto out;
+    }
+    memcpy(s->signers, pem, len);
+    s->signers[len] = '\0';
+    s->threshold = threshold;
+    if ((rc = state_save(ks, err))) {
+        s->signers[0] = '\0';
+        s->threshold = 0;
+        goto out;
+    }
+    mt_info("KeyStore: release policy changes now need %u of %u auditor signatures", threshold, n);
+out:
+    pthread_mutex_unlock(&ks->mu);
+    return rc;
+}
+
 mt_status mt_keystore_policy_allow(mt_keystore *ks, const char *field, const char *hex,
                                    bool *changed, mt_err *err)
+{
+    return mt_keystore_policy_allow_signed(ks, field, hex, NULL, 0, changed, err);
+}
+
+mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const char *hex,
+                                    mt_err *err)
+{
+    return mt_keystore_policy_revoke_signed(ks, field, hex, NULL, 0, err);
+}
+
+mt_status mt_keystore_policy_allow_signed(mt_keystore *ks, const char *field, const char *hex,
+                                          const char *sig, size_t sig_len, bool *changed,
+                                          mt_err *err)
 {
     if (changed)
         *changed = false;
@@ -343,7 +534,7 @@ mt_status mt_keystore_policy_allow(mt_keystore *ks, const char *field, const cha
     }
     snprintf(l->hex[l->n++], 65, "%s", hex);
     ks->st.seq++;
-    if ((rc = state_save(ks, err))) {
+    if ((rc = check_sigs(&ks->st, sig, sig_len, err)) || (rc = state_save(ks, err))) {
         l->n--;
         ks->st.seq--;
         goto out;
@@ -355,8 +546,8 @@ out:
     return rc;
 }
 
-mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const char *hex,
-                                    mt_err *err)
+mt_status mt_keystore_policy_revoke_signed(mt_keystore *ks, const char *field, const char *hex,
+                                           const char *sig, size_t sig_len, mt_err *err)
 {
     ks_list *l;
     mt_status rc = list_field(&ks->st, field, &l, err);
@@ -385,7 +576,7 @@ mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const ch
     memmove(&l->hex[i], &l->hex[i + 1], (l->n - i - 1) * sizeof l->hex[0]);
     l->n--;
     ks->st.seq++;
-    if ((rc = state_save(ks, err))) {
+    if ((rc = check_sigs(&ks->st, sig, sig_len, err)) || (rc = state_save(ks, err))) {
         *l = saved;
         ks->st.seq--;
     }
@@ -398,6 +589,13 @@ json_t *mt_keystore_policy(mt_keystore *ks)
 {
     pthread_mutex_lock(&ks->mu);
     json_t *p = policy_json(&ks->st);
+    unsigned n = 0;
+    mt_err e = {0};
+    if (p && ks->st.signers[0] &&
+        !ks_signers_count((const uint8_t *)ks->st.signers, strlen(ks->st.signers), &n, &e))
+        json_object_set_new(p, "release_signers",
+                            json_pack("{s:i, s:i}", "keys", (int)n, "threshold",
+                                      (int)ks->st.threshold));
     pthread_mutex_unlock(&ks->mu);
     return p;
 }

@@ -62,6 +62,7 @@
 #define MT_KEYSTORE_MAX_ENTRIES 64 /* per policy list */
 #define MT_KEYSTORE_MSG_MAX (256u * 1024u)
 #define MT_KEYSTORE_STATE_MAX (1u << 20)
+#define MT_KEYSTORE_SIGNERS_MAX (16u * 1024u) /* auditor PEM bundle */
 
 typedef struct mt_keystore mt_keystore;
 typedef struct mt_keystore_node mt_keystore_node;
@@ -94,7 +95,28 @@ mt_status mt_keystore_policy_allow(mt_keystore *ks, const char *field, const cha
                                    bool *changed, mt_err *err);
 mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const char *hex,
                                     mt_err *err);
-/* The policy as JSON (new reference), NULL on allocation failure. */
+/* Auditor signatures over policy changes (mt_policy_sig.h format). When the
+ * KeyStore has release signers, an allow/revoke that changes the policy takes
+ * effect only when at least threshold of them signed the policy document as
+ * it will be after the change: the policy JSON (level, measurements,
+ * soft_platform_keys, tpm2_aks, seq + 1) dumped with sorted keys and no
+ * spaces, with "mesatee_release_policy": 1 added, followed by "\n"
+ * (`mesatee admin release draft` prints it; `mesatee policy sign` signs it).
+ * MT_EPERM (nothing changed) otherwise; MT_EINVAL for a malformed sig.
+ * The unsigned variants pass no signatures. */
+mt_status mt_keystore_policy_allow_signed(mt_keystore *ks, const char *field, const char *hex,
+                                          const char *sig, size_t sig_len, bool *changed,
+                                          mt_err *err);
+mt_status mt_keystore_policy_revoke_signed(mt_keystore *ks, const char *field, const char *hex,
+                                           const char *sig, size_t sig_len, mt_err *err);
+/* Records the auditor keys (PEM bundle of P-256 public keys, at most
+ * MT_POLICY_SIG_MAX) and threshold (0 = all) in the sealed state when it has
+ * none; from then on the host cannot remove or swap them: a different set or
+ * threshold is MT_ECONFLICT (the recorded one stays in force). */
+mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
+                                  unsigned threshold, mt_err *err);
+/* The policy as JSON (new reference), NULL on allocation failure; with
+ * release signers it has "release_signers": {"keys", "threshold"}. */
 json_t *mt_keystore_policy(mt_keystore *ks);
 
 /* Rotation: adds root version current+1 and makes it current (persisted
@@ -131,6 +153,10 @@ mt_status mt_keyring_kek(const mt_keyring *kr, const char *purpose, uint32_t ver
 /* Parses a release request: the DER certificate (heap). */
 mt_status mt_keystore_parse_request(const char *req, size_t len, uint8_t **cert,
                                     size_t *cert_len, mt_err *err);
+/* Validates a release-policy change document (what auditors sign, see
+ * mt_keystore_policy_allow_signed): {"mesatee_release_policy": 1, "level",
+ * "measurements", "soft_platform_keys", "tpm2_aks", "seq"}. */
+mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *err);
 /* Parses the plaintext of a state file (JSON); validates every field. */
 mt_status mt_keystore_parse_state(const char *text, size_t len, mt_err *err);
 

@@ -137,6 +137,12 @@ mt_status mt_tpm2_attester_seal(mt_tpm2_attester *a, const uint8_t *data, size_t
     *blob_len = 0;
     return mt_err_set(err, MT_EUNAVAIL, "built without libtss2");
 }
+mt_status mt_tpm2_sealed_blob_check(const uint8_t *blob, size_t len, mt_err *err)
+{
+    (void)blob, (void)len;
+    return mt_err_set(err, MT_EUNAVAIL, "level tpm2 needs a build with tss2 (libtss2-dev)");
+}
+
 mt_status mt_tpm2_attester_unseal(mt_tpm2_attester *a, const uint8_t *blob, size_t len,
                                   uint8_t *out, size_t cap, size_t *out_len, mt_err *err)
 {
@@ -774,19 +780,56 @@ static mt_status seal_inner(mt_tpm2_attester *a, const uint8_t *data, size_t len
     return MT_OK;
 }
 
+/* Parses and checks a sealed blob (see mt_tpm2_sealed_blob_check). */
+static mt_status sealed_blob_parse(const uint8_t *blob, size_t len, TPM2B_PUBLIC *pub,
+                                   TPM2B_PRIVATE *priv, mt_err *err)
+{
+    memset(pub, 0, sizeof *pub);
+    memset(priv, 0, sizeof *priv);
+    size_t off = 0;
+    if (!blob || len == 0 || len > 4096)
+        return mt_err_set(err, MT_EINVAL, "TPM sealed blob: %zu bytes (1 to 4096 expected)",
+                          blob ? len : 0);
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, pub) != TSS2_RC_SUCCESS)
+        return mt_err_set(err, MT_EINVAL, "TPM sealed blob: the public part does not parse");
+    if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, priv) != TSS2_RC_SUCCESS)
+        return mt_err_set(err, MT_EINVAL, "TPM sealed blob: the private part does not parse");
+    if (off != len)
+        return mt_err_set(err, MT_EINVAL, "TPM sealed blob: %zu bytes after the private part",
+                          len - off);
+    const TPMT_PUBLIC *p = &pub->publicArea;
+    TPMA_OBJECT need = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT;
+    TPMA_OBJECT never = TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_DECRYPT |
+                        TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_SENSITIVEDATAORIGIN;
+    if (p->type != TPM2_ALG_KEYEDHASH || p->nameAlg != TPM2_ALG_SHA256 ||
+        (p->objectAttributes & need) != need || (p->objectAttributes & never) != 0 ||
+        p->parameters.keyedHashDetail.scheme.scheme != TPM2_ALG_NULL)
+        return mt_err_set(err, MT_EINVAL,
+                          "TPM sealed blob: not a sealed-data object of this TPM (type, name "
+                          "algorithm or attributes)");
+    if (priv->size == 0)
+        return mt_err_set(err, MT_EINVAL, "TPM sealed blob: empty private part");
+    return MT_OK;
+}
+
+mt_status mt_tpm2_sealed_blob_check(const uint8_t *blob, size_t len, mt_err *err)
+{
+    TPM2B_PUBLIC pub;
+    TPM2B_PRIVATE priv;
+    mt_status st = sealed_blob_parse(blob, len, &pub, &priv, err);
+    mt_wipe(&priv, sizeof priv);
+    return st;
+}
+
 static mt_status unseal_inner(mt_tpm2_attester *a, const uint8_t *blob, size_t len,
                               uint8_t *out, size_t cap, size_t *out_len, mt_err *err)
 {
     *out_len = 0;
     TPM2B_PUBLIC pub;
     TPM2B_PRIVATE priv;
-    memset(&pub, 0, sizeof pub);
-    memset(&priv, 0, sizeof priv);
-    size_t off = 0;
-    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob, len, &off, &pub) != TSS2_RC_SUCCESS ||
-        Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob, len, &off, &priv) != TSS2_RC_SUCCESS || off != len ||
-        pub.publicArea.type != TPM2_ALG_KEYEDHASH)
-        return mt_err_set(err, MT_EINVAL, "TPM unseal: not a sealed object blob");
+    mt_status pst = sealed_blob_parse(blob, len, &pub, &priv, err);
+    if (pst)
+        return mt_err_prefix(err, pst, "TPM unseal: ");
     ESYS_TR srk, obj = ESYS_TR_NONE;
     mt_status st = owner_srk(a, &srk, err);
     if (st)

@@ -96,6 +96,13 @@ mt_status mt_tpm2_attester_seal(mt_tpm2_attester *a, const uint8_t *data, size_t
                                 uint8_t **blob, size_t *blob_len, mt_err *err);
 mt_status mt_tpm2_attester_unseal(mt_tpm2_attester *a, const uint8_t *blob, size_t len,
                                   uint8_t *out, size_t cap, size_t *out_len, mt_err *err);
+/* The reader of a sealed blob (untrusted host bytes, <data-dir>/keystore.tpm)
+ * without a TPM: TPM2B_PUBLIC || TPM2B_PRIVATE and nothing after them, the
+ * public area a keyedhash sealed-data object (no sign/decrypt, fixedTPM and
+ * fixedParent, name algorithm SHA-256), a non-empty private part. MT_EINVAL
+ * naming what is wrong; MT_EUNAVAIL in a build without tss2. Used by unseal
+ * before the blob reaches the TPM; fuzzed (fuzz/keystore_tpm_blob.c). */
+mt_status mt_tpm2_sealed_blob_check(const uint8_t *blob, size_t len, mt_err *err);
 
 /* Level tpm2 of mt_tee: opens the attester with the TCTI of env
  * MESATEE_TPM2_TCTI (default device:/dev/tpmrm0) and the PCR of env

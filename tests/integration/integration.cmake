@@ -83,3 +83,7 @@ set_tests_properties(it_pkcs11 PROPERTIES ENVIRONMENT
 add_test(NAME it_pkcs11_attest COMMAND bash ${MT_TEST_DIR}/integration/it_pkcs11_attest.sh)
 set_tests_properties(it_pkcs11_attest PROPERTIES ENVIRONMENT
   "${MT_IT_ENV};MESATEE_PKCS11=$<TARGET_FILE:mesatee_pkcs11>" TIMEOUT 300 SKIP_RETURN_CODE 77)
+add_test(NAME it_keystore_release_sig COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_release_sig.sh)
+set_tests_properties(it_keystore_release_sig PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+add_test(NAME it_keystore_rollback COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_rollback.sh)
+set_tests_properties(it_keystore_rollback PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)

@@ -1,3 +1,4 @@
 # The platform KeyStore library (issue 10): sealed state, release policy,
 # release messages, rotation/retire, KEK derivation.
 mt_add_unit_test(test_keystore SOURCES ${MT_TEST_DIR}/unit/test_keystore.c LIBS mt_keystore)
+mt_add_unit_test(test_tpm2_blob SOURCES ${MT_TEST_DIR}/unit/test_tpm2_blob.c LIBS mt_tee)

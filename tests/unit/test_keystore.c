@@ -16,7 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "mt_keystore.h"
+#include "mt_policy_sig.h"
 #include "mt_tee.h"
 #include "mt_util.h"
 
@@ -283,6 +287,145 @@ static void test_state_file(void **state)
     assert_int_equal(mt_keystore_parse_state(good, strlen(good), &err), MT_OK);
 }
 
+/* ---- auditor signatures over release-policy changes --------------------- */
+
+static EVP_PKEY *p256(void)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_non_null(k);
+    return k;
+}
+
+/* Appends k's public key (PEM) to buf. */
+static void pub_pem(EVP_PKEY *k, char *buf, size_t cap)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_PUBKEY(b, k), 1);
+    char *p = NULL;
+    long n = BIO_get_mem_data(b, &p);
+    size_t have = strlen(buf);
+    assert_true(have + (size_t)n < cap);
+    memcpy(buf + have, p, (size_t)n);
+    buf[have + (size_t)n] = '\0';
+    BIO_free(b);
+}
+
+/* The document auditors sign for "allow measurement hex" (what `mesatee
+ * admin release draft` computes from the policy JSON). */
+static char *draft_allow(mt_keystore *ks, const char *hex)
+{
+    json_t *p = mt_keystore_policy(ks);
+    assert_non_null(p);
+    json_object_del(p, "release_signers");
+    json_array_append_new(json_object_get(p, "measurements"), json_string(hex));
+    json_object_set_new(p, "seq", json_integer(json_integer_value(json_object_get(p, "seq")) + 1));
+    json_object_set_new(p, "mesatee_release_policy", json_integer(1));
+    char *t = json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(p);
+    size_t n = strlen(t);
+    char *d = malloc(n + 2);
+    memcpy(d, t, n);
+    memcpy(d + n, "\n", 2);
+    free(t);
+    return d;
+}
+
+static void test_release_signers(void **state)
+{
+    env *e = *state;
+    mt_keystore *ks = open_ks(e, NULL);
+    EVP_PKEY *a = p256(), *b = p256(), *c = p256();
+    char ab[4096] = "", ac[4096] = "";
+    pub_pem(a, ab, sizeof ab);
+    pub_pem(b, ab, sizeof ab);
+    pub_pem(a, ac, sizeof ac);
+    pub_pem(c, ac, sizeof ac);
+    mt_err err;
+    bool changed = false;
+    char m1[65], m2[65];
+    memset(m1, 'b', 64);
+    memset(m2, 'c', 64);
+    m1[64] = m2[64] = '\0';
+    /* bad configurations */
+    assert_int_equal(mt_keystore_set_signers(ks, ab, strlen(ab), 3, &err), MT_EINVAL);
+    assert_int_equal(mt_keystore_set_signers(ks, "junk", 4, 1, &err), MT_EINVAL);
+    assert_int_equal(mt_keystore_set_signers(ks, ab, strlen(ab), 0, &err), MT_OK); /* all: 2 */
+    assert_int_equal(mt_keystore_set_signers(ks, ab, strlen(ab), 2, &err), MT_OK);  /* same */
+    assert_int_equal(mt_keystore_set_signers(ks, ac, strlen(ac), 2, &err), MT_ECONFLICT);
+    assert_int_equal(mt_keystore_set_signers(ks, ab, strlen(ab), 1, &err), MT_ECONFLICT);
+    /* unsigned and half-signed changes: refused, nothing changed */
+    json_t *before = mt_keystore_policy(ks);
+    assert_int_equal(mt_keystore_policy_allow(ks, "measurement", m1, &changed, &err), MT_EPERM);
+    char *doc = draft_allow(ks, m1);
+    assert_int_equal(mt_keystore_parse_release_doc(doc, strlen(doc), &err), MT_OK);
+    char *sig1 = NULL, *sig2 = NULL, *sigx = NULL;
+    assert_int_equal(mt_policy_sig_sign((const uint8_t *)doc, strlen(doc), a, NULL, 0, &sig1, &err),
+                     MT_OK);
+    assert_int_equal(mt_keystore_policy_allow_signed(ks, "measurement", m1, sig1, strlen(sig1),
+                                                     &changed, &err),
+                     MT_EPERM);
+    assert_non_null(strstr(err.msg, "1 of 2"));
+    assert_int_equal(mt_keystore_policy_allow_signed(ks, "measurement", m1, "garbage", 7,
+                                                     &changed, &err),
+                     MT_EINVAL);
+    /* both auditors, but over the document for m2: refused */
+    char *doc2 = draft_allow(ks, m2);
+    assert_int_equal(mt_policy_sig_sign((const uint8_t *)doc2, strlen(doc2), a, NULL, 0, &sigx, &err),
+                     MT_OK);
+    char *tmp = NULL;
+    assert_int_equal(mt_policy_sig_sign((const uint8_t *)doc2, strlen(doc2), b,
+                                        (const uint8_t *)sigx, strlen(sigx), &tmp, &err),
+                     MT_OK);
+    assert_int_equal(mt_keystore_policy_allow_signed(ks, "measurement", m1, tmp, strlen(tmp),
+                                                     &changed, &err),
+                     MT_EPERM);
+    json_t *after = mt_keystore_policy(ks);
+    assert_true(json_equal(before, after));
+    json_decref(after);
+    /* both over the right document: accepted, persisted */
+    assert_int_equal(mt_policy_sig_sign((const uint8_t *)doc, strlen(doc), b,
+                                        (const uint8_t *)sig1, strlen(sig1), &sig2, &err),
+                     MT_OK);
+    assert_int_equal(mt_keystore_policy_allow_signed(ks, "measurement", m1, sig2, strlen(sig2),
+                                                     &changed, &err),
+                     MT_OK);
+    assert_true(changed);
+    /* the signatures do not serve twice (seq moved on) */
+    assert_int_equal(mt_keystore_policy_revoke_signed(ks, "measurement", m1, sig2, strlen(sig2),
+                                                      &err),
+                     MT_EPERM);
+    mt_keystore_free(ks);
+    /* reopened: the signers are in the sealed state */
+    ks = open_ks(e, NULL);
+    json_t *p = mt_keystore_policy(ks);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(p, "release_signers"),
+                                                        "threshold")),
+                     2);
+    assert_int_equal(json_array_size(json_object_get(p, "measurements")), 2);
+    json_decref(p);
+    assert_int_equal(mt_keystore_policy_allow(ks, "measurement", m2, &changed, &err), MT_EPERM);
+    assert_int_equal(mt_keystore_set_signers(ks, ac, strlen(ac), 2, &err), MT_ECONFLICT);
+    /* garbage change documents */
+    static const char *const bad[] = {
+        "{}", "[1]", "{\"mesatee_release_policy\":2,\"level\":\"soft\",\"seq\":1}",
+        "{\"mesatee_release_policy\":1,\"level\":\"sgx\",\"seq\":1}",
+        "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"measurements\":[\"AB\"]}",
+        "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"x\":1}", NULL};
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(mt_keystore_parse_release_doc(bad[i], strlen(bad[i]), &err), MT_EINVAL);
+    json_decref(before);
+    free(doc);
+    free(doc2);
+    free(sig1);
+    free(sig2);
+    free(sigx);
+    free(tmp);
+    EVP_PKEY_free(a);
+    EVP_PKEY_free(b);
+    EVP_PKEY_free(c);
+    mt_keystore_free(ks);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +434,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotate_retire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_node_and_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_signers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
