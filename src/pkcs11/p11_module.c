@@ -1721,7 +1721,7 @@ static CK_RV do_verify(p11_op *op, const p11_obj *o, const uint8_t *sig, size_t 
 static CK_RV oaep_encrypt(const p11_obj *o, const uint8_t *in, size_t len, uint8_t **res,
                           size_t *res_len)
 {
-    if (len > o->pub_len - 66)
+    if (o->pub_len < 66 || len > o->pub_len - 66)
         return CKR_DATA_LEN_RANGE;
     EVP_PKEY *pk = obj_pkey(o);
     uint8_t *buf = pk ? malloc(o->pub_len) : NULL;
@@ -1801,7 +1801,7 @@ static size_t op_out_bound(const p11_op *op, const p11_obj *o, size_t in_len)
     case OP_ENCRYPT: return op->mech == CKM_RSA_PKCS_OAEP ? o->pub_len : in_len + 28;
     case OP_DECRYPT:
         if (op->mech == CKM_RSA_PKCS_OAEP)
-            return o->pub_len - 66;
+            return o->pub_len > 66 ? o->pub_len - 66 : 0;
         return in_len >= 28 ? in_len - 28 : 0;
     default: return 0;
     }
