@@ -435,8 +435,8 @@ static int attr_get(const p11_obj *o, CK_ATTRIBUTE_TYPE t, uint8_t *buf, size_t 
               : o->type == P11_KT_ED25519 ? CKM_EC_EDWARDS_KEY_PAIR_GEN
                                            : CKM_AES_KEY_GEN);
         break;
-    case CKA_ENCRYPT: BOOL(sec); break; /* transit's RSA keys sign only */
-    case CKA_DECRYPT: BOOL(sec); break;
+    case CKA_ENCRYPT: BOOL(sec || (rsa && pubk)); break; /* RSA: CKM_RSA_PKCS_OAEP */
+    case CKA_DECRYPT: BOOL(sec || (rsa && priv)); break;
     case CKA_SIGN: BOOL(priv); break;
     case CKA_VERIFY: BOOL(pubk); break;
     case CKA_SIGN_RECOVER:
@@ -571,6 +571,7 @@ static const struct {
     {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
     {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
     {CKM_AES_GCM, 32, 32, CKF_ENCRYPT | CKF_DECRYPT},
+    {CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_SHA256, 0, 0, CKF_DIGEST},
     {CKM_SHA384, 0, 0, CKF_DIGEST},
     {CKM_SHA512, 0, 0, CKF_DIGEST},
@@ -1360,6 +1361,13 @@ static CK_RV mech_fits(int kind, CK_MECHANISM_TYPE m, const p11_obj *o)
     case CKM_SHA512_RSA_PKCS_PSS:
         return (sign || verify) ? (rsa ? CKR_OK : CKR_KEY_TYPE_INCONSISTENT)
                                 : CKR_KEY_FUNCTION_NOT_PERMITTED;
+    case CKM_RSA_PKCS_OAEP:
+        /* encrypt with the public key object, decrypt with the private one */
+        if (!rsa || (kind == OP_ENCRYPT && o->cls != CKO_PUBLIC_KEY) ||
+            (kind == OP_DECRYPT && o->cls != CKO_PRIVATE_KEY))
+            return CKR_KEY_TYPE_INCONSISTENT;
+        return (kind == OP_ENCRYPT || kind == OP_DECRYPT) ? CKR_OK
+                                                          : CKR_KEY_FUNCTION_NOT_PERMITTED;
     case CKM_AES_GCM:
         if (!aes)
             return CKR_KEY_TYPE_INCONSISTENT;
@@ -1439,6 +1447,16 @@ static CK_RV op_init(int kind, CK_SESSION_HANDLE h, const CK_MECHANISM *mech,
             memcpy(op.aad, p->pAAD, p->ulAADLen);
             op.aadn = p->ulAADLen;
         }
+        break;
+    }
+    case CKM_RSA_PKCS_OAEP: {
+        /* transit's (Vault's) RSA encryption: OAEP, SHA-256, MGF1-SHA-256, no label */
+        if (!mech->pParameter || mech->ulParameterLen != sizeof(CK_RSA_PKCS_OAEP_PARAMS))
+            return CKR_MECHANISM_PARAM_INVALID;
+        const CK_RSA_PKCS_OAEP_PARAMS *p = mech->pParameter;
+        if (p->hashAlg != CKM_SHA256 || p->mgf != CKG_MGF1_SHA256 ||
+            (p->source != 0 && p->source != CKZ_DATA_SPECIFIED) || p->ulSourceDataLen != 0)
+            return CKR_MECHANISM_PARAM_INVALID;
         break;
     }
     case CKM_EDDSA:
@@ -1696,6 +1714,35 @@ static CK_RV do_verify(p11_op *op, const p11_obj *o, const uint8_t *sig, size_t 
     return ok ? CKR_OK : CKR_SIGNATURE_INVALID;
 }
 
+/* RSA-OAEP (SHA-256, MGF1-SHA-256, no label) under the public key, here:
+ * a public-key operation needs no secret, so it runs in the module without
+ * a round trip, and the result is exactly what transit encrypt would give
+ * (docs/keystore-pkcs11.md). */
+static CK_RV oaep_encrypt(const p11_obj *o, const uint8_t *in, size_t len, uint8_t **res,
+                          size_t *res_len)
+{
+    if (o->pub_len < 66 || len > o->pub_len - 66)
+        return CKR_DATA_LEN_RANGE;
+    EVP_PKEY *pk = obj_pkey(o);
+    uint8_t *buf = pk ? malloc(o->pub_len) : NULL;
+    EVP_PKEY_CTX *pc = buf ? EVP_PKEY_CTX_new(pk, NULL) : NULL;
+    size_t ol = o->pub_len;
+    bool ok = pc && EVP_PKEY_encrypt_init(pc) == 1 &&
+              EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) == 1 &&
+              EVP_PKEY_CTX_set_rsa_oaep_md(pc, EVP_sha256()) == 1 &&
+              EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_sha256()) == 1 &&
+              EVP_PKEY_encrypt(pc, buf, &ol, in, len) == 1 && ol == o->pub_len;
+    EVP_PKEY_CTX_free(pc);
+    EVP_PKEY_free(pk);
+    if (!ok) {
+        free(buf);
+        return pk ? CKR_FUNCTION_FAILED : CKR_DEVICE_ERROR;
+    }
+    *res = buf;
+    *res_len = ol;
+    return CKR_OK;
+}
+
 /* Encrypts the op's input (AES-GCM) on the server. */
 static CK_RV do_encrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_len)
 {
@@ -1721,6 +1768,8 @@ static CK_RV do_encrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res
         }
         return rv;
     }
+    if (op->mech == CKM_RSA_PKCS_OAEP)
+        return oaep_encrypt(o, in, len, res, res_len);
     return CKR_MECHANISM_INVALID;
 }
 
@@ -1732,6 +1781,8 @@ static CK_RV do_decrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res
     if (rv != CKR_OK)
         return rv;
     if (op->mech == CKM_AES_GCM && len < 28)
+        return CKR_ENCRYPTED_DATA_LEN_RANGE;
+    if (op->mech == CKM_RSA_PKCS_OAEP && len != o->pub_len) /* one modulus, raw */
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
     int rc = p11_srv_decrypt(G.client, o->name, o->version, in, len, op->aad, op->aadn, res,
                              res_len);
@@ -1747,8 +1798,11 @@ static size_t op_out_bound(const p11_op *op, const p11_obj *o, size_t in_len)
 {
     switch (op->kind) {
     case OP_SIGN: return obj_sig_len(o);
-    case OP_ENCRYPT: return in_len + 28;
-    case OP_DECRYPT: return in_len >= 28 ? in_len - 28 : 0;
+    case OP_ENCRYPT: return op->mech == CKM_RSA_PKCS_OAEP ? o->pub_len : in_len + 28;
+    case OP_DECRYPT:
+        if (op->mech == CKM_RSA_PKCS_OAEP)
+            return o->pub_len > 66 ? o->pub_len - 66 : 0;
+        return in_len >= 28 ? in_len - 28 : 0;
     default: return 0;
     }
 }

@@ -82,7 +82,7 @@ done
 ok "--list-slots: both show token 'cmp'"
 common=$(comm -12 "$W/softhsm.mechs" "$W/mesatee.mechs" | tr '\n' ' ')
 for m in ECDSA ECDSA-KEY-PAIR-GEN RSA-PKCS RSA-PKCS-KEY-PAIR-GEN RSA-PKCS-PSS \
-  SHA256-RSA-PKCS SHA256-RSA-PKCS-PSS AES-GCM AES-KEY-GEN SHA256 SHA384 SHA512; do
+  SHA256-RSA-PKCS SHA256-RSA-PKCS-PSS RSA-PKCS-OAEP AES-GCM AES-KEY-GEN SHA256 SHA384 SHA512; do
   case " $common " in *" $m "*) ;; *) fail "mechanism $m not listed by both: common = $common";; esac
 done
 only_ours=$(comm -13 "$W/softhsm.mechs" "$W/mesatee.mechs" | tr '\n' ' ')
@@ -182,19 +182,38 @@ p11l mesatee --sign --mechanism RSA-PKCS --id "${ID[mesatee.ec1]}" -i "$W/msg.di
 grep -q CKR_KEY_TYPE_INCONSISTENT "$W/x.out" || fail "wrong key type: $(cat "$W/x.out")"
 ok "sign/verify ECDSA, RSA-PKCS, RSA-PKCS-PSS on both (openssl verifies); SHA256-RSA-PKCS(-PSS), ECDSA-SHA256 on ours; tampered / wrong key type refused"
 
-# --- RSA-OAEP: SoftHSM2 decrypts; transit's RSA keys sign only ---------------
+# --- RSA-OAEP (SHA-256, MGF1-SHA-256): openssl encrypts, both modules decrypt -----
+# pkcs11-tool 0.23 --encrypt takes secret keys only ("Secret key not found" for RSA), so
+# C_Encrypt with CKM_RSA_PKCS_OAEP is driven by test_p11_randcall (run below) instead.
+# SoftHSM2 2.6 does OAEP with SHA-1 only (SHA-256 parameters: CKR_ARGUMENTS_BAD), transit
+# with SHA-256 only: each module gets its own parameters, the same plaintext.
 printf 'secret %s' "$RANDOM" > "$W/pt"
-openssl pkeyutl -encrypt -pubin -inkey "$W/softhsm.rsa1.pem" -pkeyopt rsa_padding_mode:oaep \
-  -in "$W/pt" -out "$W/softhsm.ct"
-p11l softhsm --decrypt --mechanism RSA-PKCS-OAEP --hash-algorithm SHA-1 --mgf MGF1-SHA1 \
-  --id "${ID[softhsm.rsa1]}" -i "$W/softhsm.ct" -o "$W/softhsm.dec" > "$W/d.out" 2>&1 || fail "softhsm OAEP: $(cat "$W/d.out")"
-cmp -s "$W/pt" "$W/softhsm.dec" || fail "softhsm OAEP decrypt gave other bytes"
+declare -A OAEP_MD=([softhsm]=sha1 [mesatee]=sha256) OAEP_HASH=([softhsm]=SHA-1 [mesatee]=SHA256)
+for s in $SIDES; do
+  md=${OAEP_MD[$s]}
+  openssl pkeyutl -encrypt -pubin -inkey "$W/$s.rsa1.pem" -pkeyopt rsa_padding_mode:oaep \
+    -pkeyopt rsa_oaep_md:$md -pkeyopt rsa_mgf1_md:$md -in "$W/pt" -out "$W/$s.ct" ||
+    fail "$s: openssl pkeyutl -encrypt"
+  p11l "$s" --decrypt --mechanism RSA-PKCS-OAEP --hash-algorithm "${OAEP_HASH[$s]}" \
+    --mgf "MGF1-$(echo "${OAEP_HASH[$s]}" | tr -d -)" \
+    --id "${ID[$s.rsa1]}" -i "$W/$s.ct" -o "$W/$s.dec" > "$W/d.out" 2>&1 || fail "$s OAEP decrypt: $(cat "$W/d.out")"
+  cmp -s "$W/pt" "$W/$s.dec" || fail "$s: OAEP decrypt gave other bytes"
+done
+p11l softhsm --decrypt --mechanism RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 \
+  --id "${ID[softhsm.rsa1]}" -i "$W/softhsm.ct" > "$W/x.out" 2>&1 && fail "SoftHSM2 now takes OAEP-SHA256: test both with it"
+cmp -s "$W/softhsm.dec" "$W/mesatee.dec" || fail "the two modules decrypted to different bytes"
+# only transit's parameters: SHA-1 OAEP is refused before anything is sent
 openssl pkeyutl -encrypt -pubin -inkey "$W/mesatee.rsa1.pem" -pkeyopt rsa_padding_mode:oaep \
-  -in "$W/pt" -out "$W/mesatee.ct"
+  -in "$W/pt" -out "$W/mesatee.ct1"
 p11l mesatee --decrypt --mechanism RSA-PKCS-OAEP --hash-algorithm SHA-1 --mgf MGF1-SHA1 \
-  --id "${ID[mesatee.rsa1]}" -i "$W/mesatee.ct" > "$W/x.out" 2>&1 && fail "RSA-OAEP decrypt accepted"
-grep -q CKR_MECHANISM_INVALID "$W/x.out" || fail "RSA-OAEP: $(cat "$W/x.out")"
-ok "RSA-OAEP: SoftHSM2 decrypts an openssl ciphertext; ours refuses (CKR_MECHANISM_INVALID: transit RSA keys do not decrypt)"
+  --id "${ID[mesatee.rsa1]}" -i "$W/mesatee.ct1" > "$W/x.out" 2>&1 && fail "RSA-OAEP with SHA-1 accepted"
+grep -q CKR_MECHANISM_PARAM_INVALID "$W/x.out" || fail "RSA-OAEP SHA-1: $(cat "$W/x.out")"
+# a tampered ciphertext
+cp "$W/mesatee.ct" "$W/bad.ct"; printf '\x00\x01' | dd of="$W/bad.ct" bs=1 seek=40 conv=notrunc 2>/dev/null
+p11l mesatee --decrypt --mechanism RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 \
+  --id "${ID[mesatee.rsa1]}" -i "$W/bad.ct" -o "$W/bad.dec" > "$W/x.out" 2>&1 && fail "tampered OAEP ciphertext accepted"
+grep -q CKR_ENCRYPTED_DATA_INVALID "$W/x.out" || fail "tampered OAEP: $(cat "$W/x.out")"
+ok "RSA-OAEP: openssl pkeyutl ciphertexts decrypt with pkcs11-tool on both modules to the same plaintext (SoftHSM2: SHA-1 only; ours: SHA-256 only, SHA-1 refused); tampered ciphertext refused"
 
 # --- OpenSSL through engine_pkcs11: CSR and file signature ----------------------
 for s in $SIDES; do

@@ -61,6 +61,22 @@ openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:auto \
   -verify "$W/r1.pem" -signature "$W/psig" "$W/msg" >/dev/null ||
   fail "openssl does not verify the prehashed RSA-PSS signature"
 ok "key sign, key verify: openssl verifies ECDSA, RSA PKCS#1 v1.5 and prehashed PSS signatures"
+rct=$(as alice key encrypt r1 --in "$W/msg")
+case "$rct" in vault:v1:*) ;; *) fail "key encrypt with rsa-2048: $rct" ;; esac
+[ "$(echo "${rct#vault:v1:}" | base64 -d | wc -c)" -eq 256 ] || fail "RSA ciphertext is not one modulus"
+[ "$(as alice key decrypt r1 "$rct")" = "the quick brown fox" ] || fail "key decrypt with rsa-2048"
+openssl pkeyutl -encrypt -pubin -inkey "$W/r1.pem" -in "$W/msg" -out "$W/oaep.bin" \
+  -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 ||
+  fail "openssl pkeyutl -encrypt"
+[ "$(as alice key decrypt r1 "vault:v1:$(base64 -w0 "$W/oaep.bin")")" = "the quick brown fox" ] ||
+  fail "key decrypt of an openssl RSA-OAEP-SHA256 ciphertext"
+openssl pkeyutl -encrypt -pubin -inkey "$W/r1.pem" -in "$W/msg" -out "$W/oaep1.bin" \
+  -pkeyopt rsa_padding_mode:oaep || fail "openssl pkeyutl -encrypt (SHA-1)"
+expect_fail "RSA-OAEP with SHA-1 is not transit's" "decryption failed" \
+  as alice key decrypt r1 "vault:v1:$(base64 -w0 "$W/oaep1.bin")"
+expect_fail "associated data with an RSA key" "associated_data is not supported" \
+  as alice key encrypt r1 --in "$W/msg" --aad-file "$W/aad"
+ok "key encrypt/decrypt with rsa-2048 (RSA-OAEP-SHA256): openssl pkeyutl ciphertexts decrypt"
 hm=$(as alice key hmac h1 --in "$W/msg" --hash sha2-384)
 as alice key verify h1 "$hm" --hmac --hash sha2-384 --in "$W/msg" | grep -q '^valid$' || fail "hmac verify"
 ok "key hmac, key verify --hmac"

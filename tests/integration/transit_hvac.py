@@ -141,6 +141,60 @@ def main():
     r = t.generate_data_key(name=name, key_type="wrapped", bits=512)["data"]
     need("plaintext" not in r and r["ciphertext"].startswith("vault:v2:"), "generate_data_key wrapped")
 
+    # ---- RSA keys encrypt too: RSA-OAEP with SHA-256 / MGF1-SHA-256, like Vault -------------
+    for ty in ("rsa-2048", "rsa-3072", "rsa-4096"):
+        rd = t.read_key(name="k-" + ty)["data"]
+        need(rd["supports_encryption"] is True and rd["supports_decryption"] is True
+             and rd["supports_signing"] is True, f"read_key {ty}: supports_encryption/decryption")
+        ct = t.encrypt_data(name="k-" + ty, plaintext=b64(msg))["data"]["ciphertext"]
+        need(ct.startswith("vault:v1:") and len(unb64(ct.split(":", 2)[2])) * 8 == int(ty[4:]),
+             f"encrypt_data {ty}: one modulus of OAEP ciphertext")
+        need(unb64(t.decrypt_data(name="k-" + ty, ciphertext=ct)["data"]["plaintext"]) == msg,
+             f"decrypt_data {ty}")
+    need(t.read_key(name="k-ecdsa-p256")["data"]["supports_encryption"] is False,
+         "read_key ecdsa-p256: no encryption")
+    # a ciphertext made by python3-cryptography with the public key from read_key
+    t.create_key(name="k-rsa-enc", key_type="rsa-2048")
+    pub = serialization.load_pem_public_key(
+        t.read_key(name="k-rsa-enc")["data"]["keys"]["1"]["public_key"].encode())
+    oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(),
+                        label=None)
+    ext = "vault:v1:" + b64(pub.encrypt(msg, oaep))
+    need(unb64(t.decrypt_data(name="k-rsa-enc", ciphertext=ext)["data"]["plaintext"]) == msg,
+         "decrypt of a python3-cryptography RSA-OAEP-SHA256 ciphertext")
+    bad = bytearray(unb64(ext[9:]))
+    bad[7] ^= 1
+    expect(hvac.exceptions.InvalidRequest,
+           lambda: t.decrypt_data(name="k-rsa-enc", ciphertext="vault:v1:" + b64(bytes(bad))),
+           "tampered RSA ciphertext", "decryption failed")
+    expect(hvac.exceptions.InvalidRequest,
+           lambda: alice.adapter.post("/v1/transit/encrypt/k-rsa-enc",
+                                      json={"plaintext": b64(msg), "associated_data": b64(b"h")}),
+           "associated_data with an RSA key", "associated_data is not supported")
+    expect(hvac.exceptions.InvalidRequest,
+           lambda: t.encrypt_data(name="k-rsa-enc", plaintext=b64(b"x" * 191)),
+           "plaintext over the OAEP limit", "at most 190 bytes")
+    r = t.encrypt_data(name="k-rsa-enc", plaintext="",
+                       batch_input=[{"plaintext": b64(b"one")}, {"plaintext": b64(b"two")}])
+    res = r["data"]["batch_results"]
+    r = t.decrypt_data(name="k-rsa-enc", ciphertext="",
+                       batch_input=[{"ciphertext": x["ciphertext"]} for x in res])
+    need([unb64(x["plaintext"]) for x in r["data"]["batch_results"]] == [b"one", b"two"],
+         "RSA encrypt/decrypt batch_input")
+    t.rotate_key(name="k-rsa-enc")
+    rw = t.rewrap_data(name="k-rsa-enc", ciphertext=ext)["data"]
+    need(rw["ciphertext"].startswith("vault:v2:"), "rewrap_data RSA to v2")
+    need(unb64(t.decrypt_data(name="k-rsa-enc", ciphertext=rw["ciphertext"])["data"]["plaintext"])
+         == msg, "decrypt the rewrapped RSA ciphertext")
+    t.update_key_configuration(name="k-rsa-enc", min_decryption_version=2)
+    expect(hvac.exceptions.InvalidRequest,
+           lambda: t.decrypt_data(name="k-rsa-enc", ciphertext=ext),
+           "RSA v1 ciphertext below min_decryption_version", "disallowed by policy")
+    r = t.generate_data_key(name="k-rsa-enc", key_type="plaintext", bits=256)["data"]
+    need(r["ciphertext"].startswith("vault:v2:") and
+         unb64(t.decrypt_data(name="k-rsa-enc", ciphertext=r["ciphertext"])["data"]["plaintext"])
+         == unb64(r["plaintext"]), "generate_data_key with an RSA key")
+
     # ---- sign / verify, checked with python3-cryptography ------------------------------------
     for ty in ("ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"):
         name = "k-" + ty

@@ -217,6 +217,40 @@ static CK_ATTRIBUTE *rtmpl(CK_ULONG *n)
 static p11_function_list_3_0 *F;
 static CK_ULONG ul1, ul2;
 
+/* An OAEP ciphertext made under public key object pub decrypts, with the
+ * private key of the same label, to what was encrypted. */
+static long oaep_backs;
+static void oaep_chain_back(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, const CK_BYTE *pt,
+                            CK_ULONG ptl, const CK_BYTE *ct, CK_ULONG ctl)
+{
+    char label[256];
+    CK_ATTRIBUTE la[] = {{CKA_LABEL, label, sizeof label - 1}};
+    if (F->C_GetAttributeValue(s, pub, la, 1) != CKR_OK)
+        return;
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE q[] = {{CKA_CLASS, &cls, sizeof cls}, {CKA_LABEL, label, la[0].ulValueLen}};
+    CK_OBJECT_HANDLE priv = 0;
+    CK_ULONG n = 0;
+    if (F->C_FindObjectsInit(s, q, 2) != CKR_OK)
+        return;
+    F->C_FindObjects(s, &priv, 1, &n);
+    F->C_FindObjectsFinal(s);
+    if (n != 1)
+        return;
+    CK_RSA_PKCS_OAEP_PARAMS p = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, &p, sizeof p};
+    CK_BYTE back[512];
+    CK_ULONG bl = sizeof back;
+    CK_RV rv = F->C_DecryptInit(s, &m, priv);
+    if (rv == CKR_OPERATION_ACTIVE) /* the encrypt op was kept by a size query */
+        return;
+    CHECK(rv == CKR_OK, "chain: OAEP DecryptInit 0x%lx", rv);
+    rv = F->C_Decrypt(s, (CK_BYTE *)ct, ctl, back, &bl);
+    CHECK(rv == CKR_OK && bl == ptl && !memcmp(back, pt, ptl),
+          "chain: OAEP ciphertext decrypts back: 0x%lx", rv);
+    oaep_backs++;
+}
+
 /* A coherent chain on a live object: an init that may succeed (mechanism
  * with well-formed parameters), then the data calls with random sizes,
  * including the NULL / short buffer size convention. Returns the last CKR_. */
@@ -325,6 +359,8 @@ static CK_RV call_chain(void)
                             outl = sizeof out, F->C_DecryptFinal(s, op, &outl));
         if (!rv_known(rv))
             return rv;
+        if (rv == CKR_OK && op && kind == 2 && m.mechanism == CKM_RSA_PKCS_OAEP)
+            oaep_chain_back(s, o, in, inl, out, outl);
         if (rv != CKR_BUFFER_TOO_SMALL && !(rv == CKR_OK && !op))
             break;
     }
@@ -525,6 +561,88 @@ static void aes_gcm_checks(void)
     sessions[nsessions++] = rw;
 }
 
+/* Logged in: RSA-OAEP (SHA-256, MGF1-SHA-256): encrypt with the public key
+ * in the module, decrypt with the private key through transit, the size
+ * conventions, tampering and every other parameter refused. */
+static void rsa_oaep_checks(void)
+{
+    CK_SESSION_HANDLE rw;
+    CHECK(F->C_OpenSession(0, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &rw) == CKR_OK,
+          "RW session (OAEP)");
+    char label[32];
+    snprintf(label, sizeof label, "randrsa%ld", (long)getpid());
+    CK_ULONG bits = 2048;
+    CK_BYTE e[] = {1, 0, 1};
+    CK_ATTRIBUTE pt_[] = {{CKA_LABEL, label, strlen(label)},
+                          {CKA_MODULUS_BITS, &bits, sizeof bits},
+                          {CKA_PUBLIC_EXPONENT, e, sizeof e}};
+    CK_ATTRIBUTE vt[] = {{CKA_LABEL, label, strlen(label)}};
+    CK_MECHANISM gen = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+    CK_OBJECT_HANDLE pub = 0, priv = 0;
+    CK_RV rv = F->C_GenerateKeyPair(rw, &gen, pt_, 3, vt, 1, &pub, &priv);
+    CHECK(rv == CKR_OK, "C_GenerateKeyPair RSA: 0x%lx", rv);
+    if (rv != CKR_OK)
+        return;
+    objects[nobjects++] = pub;
+    objects[nobjects++] = priv;
+    CK_BBOOL enc = 0, dec = 0;
+    CK_ATTRIBUTE ae[] = {{CKA_ENCRYPT, &enc, 1}}, ad[] = {{CKA_DECRYPT, &dec, 1}};
+    CHECK(F->C_GetAttributeValue(rw, pub, ae, 1) == CKR_OK && enc, "CKA_ENCRYPT on RSA public");
+    CHECK(F->C_GetAttributeValue(rw, priv, ad, 1) == CKR_OK && dec, "CKA_DECRYPT on RSA private");
+    CK_MECHANISM_INFO mi;
+    CHECK(F->C_GetMechanismInfo(0, CKM_RSA_PKCS_OAEP, &mi) == CKR_OK &&
+              (mi.flags & (CKF_ENCRYPT | CKF_DECRYPT)) == (CKF_ENCRYPT | CKF_DECRYPT),
+          "OAEP mechanism info");
+    CK_RSA_PKCS_OAEP_PARAMS op = {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, NULL, 0};
+    CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, &op, sizeof op};
+    CK_BYTE pt[] = "the quick brown fox", ct[512], back[512];
+    CK_ULONG n = 0, cn, bn;
+    CHECK(F->C_EncryptInit(rw, &m, pub) == CKR_OK, "EncryptInit OAEP");
+    CHECK(F->C_Encrypt(rw, pt, sizeof pt, NULL, &n) == CKR_OK && n == 256,
+          "OAEP encrypt size query: %lu", n);
+    n = 4;
+    CHECK(F->C_Encrypt(rw, pt, sizeof pt, ct, &n) == CKR_BUFFER_TOO_SMALL && n == 256,
+          "OAEP encrypt BUFFER_TOO_SMALL");
+    cn = sizeof ct;
+    rv = F->C_Encrypt(rw, pt, sizeof pt, ct, &cn);
+    CHECK(rv == CKR_OK && cn == 256, "OAEP encrypt: 0x%lx", rv);
+    CHECK(F->C_DecryptInit(rw, &m, priv) == CKR_OK, "DecryptInit OAEP");
+    bn = sizeof back;
+    rv = F->C_Decrypt(rw, ct, cn, back, &bn);
+    CHECK(rv == CKR_OK && bn == sizeof pt && !memcmp(back, pt, bn), "OAEP round trip: 0x%lx", rv);
+    ct[cn / 2] ^= 1;
+    CHECK(F->C_DecryptInit(rw, &m, priv) == CKR_OK, "DecryptInit OAEP 2");
+    bn = sizeof back;
+    rv = F->C_Decrypt(rw, ct, cn, back, &bn);
+    CHECK(rv == CKR_ENCRYPTED_DATA_INVALID, "tampered OAEP ciphertext: 0x%lx", rv);
+    CHECK(F->C_DecryptInit(rw, &m, priv) == CKR_OK, "DecryptInit OAEP 3");
+    bn = sizeof back;
+    rv = F->C_Decrypt(rw, ct, cn - 1, back, &bn);
+    CHECK(rv == CKR_ENCRYPTED_DATA_LEN_RANGE, "short OAEP ciphertext: 0x%lx", rv);
+    CK_BYTE big[191] = {0};
+    CHECK(F->C_EncryptInit(rw, &m, pub) == CKR_OK, "EncryptInit OAEP 2");
+    cn = sizeof ct;
+    rv = F->C_Encrypt(rw, big, sizeof big, ct, &cn);
+    CHECK(rv == CKR_DATA_LEN_RANGE, "OAEP plaintext over 190 bytes: 0x%lx", rv);
+    CHECK(F->C_DecryptInit(rw, &m, pub) == CKR_KEY_TYPE_INCONSISTENT, "OAEP decrypt with public");
+    CHECK(F->C_EncryptInit(rw, &m, priv) == CKR_KEY_TYPE_INCONSISTENT, "OAEP encrypt with private");
+    CK_BYTE lab[] = "label";
+    CK_RSA_PKCS_OAEP_PARAMS badp[] = {
+        {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0},
+        {CKM_SHA256, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0},
+        {CKM_SHA384, CKG_MGF1_SHA384, CKZ_DATA_SPECIFIED, NULL, 0},
+        {CKM_SHA256, CKG_MGF1_SHA256, CKZ_DATA_SPECIFIED, lab, sizeof lab},
+        {CKM_SHA256, CKG_MGF1_SHA256, 7, NULL, 0}};
+    for (size_t i = 0; i < sizeof badp / sizeof badp[0]; i++) {
+        CK_MECHANISM bm = {CKM_RSA_PKCS_OAEP, &badp[i], sizeof badp[i]};
+        CHECK(F->C_DecryptInit(rw, &bm, priv) == CKR_MECHANISM_PARAM_INVALID,
+              "OAEP parameters #%zu refused", i);
+    }
+    CK_MECHANISM nop = {CKM_RSA_PKCS_OAEP, NULL, 0};
+    CHECK(F->C_EncryptInit(rw, &nop, pub) == CKR_MECHANISM_PARAM_INVALID, "OAEP without params");
+    sessions[nsessions++] = rw;
+}
+
 /* The answers the standard fixes, before and after C_Initialize. */
 static void fixed_checks(const char *pin)
 {
@@ -615,6 +733,7 @@ static void fixed_checks(const char *pin)
         }
         F->C_FindObjectsFinal(s);
         aes_gcm_checks();
+        rsa_oaep_checks();
     }
     sessions[nsessions++] = s;
 }
@@ -718,8 +837,8 @@ int main(int argc, char **argv)
     long total_ok = 0;
     for (unsigned f = 0; f < NFUNCS; f++)
         total_ok += okcalls[f];
-    fprintf(stderr, "chains: %ld skipped (no objects), %ld operations started\n", chain_skips,
-            chain_inits);
+    fprintf(stderr, "chains: %ld skipped (no objects), %ld operations started, %ld OAEP round trips\n",
+            chain_skips, chain_inits, oaep_backs);
     fprintf(stderr, "%ld calls returned CKR_OK; C_Sign %ld, C_Verify %ld, C_Encrypt %ld, C_Decrypt %ld, "
                     "C_GetAttributeValue %ld; chains ending CKR_OK %ld\n",
             total_ok, okcalls[39], okcalls[45], okcalls[26], okcalls[30], okcalls[20], chain_ok);

@@ -39,6 +39,9 @@ static void test_types(void **state)
     assert_int_equal(mt_tk_type_parse(NULL), MT_TK_NONE);
     assert_true(mt_tk_type_encrypts(MT_TK_CHACHA20_POLY1305));
     assert_false(mt_tk_type_encrypts(MT_TK_HMAC));
+    assert_true(mt_tk_type_encrypts(MT_TK_RSA_2048));
+    assert_false(mt_tk_type_encrypts(MT_TK_ECDSA_P256));
+    assert_false(mt_tk_type_encrypts(MT_TK_ED25519));
     assert_true(mt_tk_type_signs(MT_TK_ED25519));
     assert_false(mt_tk_type_signs(MT_TK_AES256_GCM96));
     mt_tk_hash h;
@@ -126,6 +129,92 @@ static void test_aead(void **state)
     assert_int_equal(mt_tk_key_generate(MT_TK_ECDSA_P256, &k, &err), MT_OK);
     assert_int_equal(mt_tk_encrypt(k, (const uint8_t *)"x", 1, NULL, 0, &ct, &cn, &err), MT_EINVAL);
     assert_non_null(strstr(err.msg, "does not support encryption"));
+    mt_tk_key_free(k);
+}
+
+/* RSA-OAEP-SHA256 (Vault's RSA encryption): round trip; a ciphertext made by
+ * plain OpenSSL with the public PEM decrypts; limits and tampering. */
+static void test_rsa_oaep(void **state)
+{
+    (void)state;
+    mt_tk_key *k = NULL;
+    mt_err err;
+    uint8_t *ct = NULL, *pt = NULL;
+    size_t cn = 0, pn = 0;
+    static const uint8_t msg[] = "rsa oaep message";
+    assert_int_equal(mt_tk_key_generate(MT_TK_RSA_2048, &k, &err), MT_OK);
+    assert_int_equal(mt_tk_encrypt(k, msg, sizeof msg, NULL, 0, &ct, &cn, &err), MT_OK);
+    assert_int_equal(cn, 256);
+    assert_int_equal(mt_tk_decrypt(k, ct, cn, NULL, 0, &pt, &pn, &err), MT_OK);
+    assert_int_equal(pn, sizeof msg);
+    assert_memory_equal(pt, msg, pn);
+    mt_secmem_free(pt);
+    /* randomised: a second encryption differs */
+    uint8_t *ct2 = NULL;
+    size_t cn2 = 0;
+    assert_int_equal(mt_tk_encrypt(k, msg, sizeof msg, NULL, 0, &ct2, &cn2, &err), MT_OK);
+    assert_true(cn2 == cn && memcmp(ct, ct2, cn) != 0);
+    free(ct2);
+    /* tampered, truncated */
+    ct[100] ^= 1;
+    assert_int_equal(mt_tk_decrypt(k, ct, cn, NULL, 0, &pt, &pn, &err), MT_ECRYPTO);
+    assert_string_equal(err.msg, "decryption failed");
+    assert_null(pt);
+    ct[100] ^= 1;
+    assert_int_equal(mt_tk_decrypt(k, ct, cn - 1, NULL, 0, &pt, &pn, &err), MT_ECRYPTO);
+    free(ct);
+    ct = NULL;
+    /* associated data refused; the plaintext limit is modulus - 66 */
+    assert_int_equal(mt_tk_encrypt(k, msg, sizeof msg, (const uint8_t *)"a", 1, &ct, &cn, &err),
+                     MT_EINVAL);
+    assert_non_null(strstr(err.msg, "associated_data"));
+    uint8_t big[191] = {0};
+    assert_int_equal(mt_tk_encrypt(k, big, 190, NULL, 0, &ct, &cn, &err), MT_OK);
+    free(ct);
+    assert_int_equal(mt_tk_encrypt(k, big, 191, NULL, 0, &ct, &cn, &err), MT_EINVAL);
+    assert_non_null(strstr(err.msg, "at most 190 bytes"));
+    assert_int_equal(mt_tk_encrypt(k, NULL, 0, NULL, 0, &ct, &cn, &err), MT_OK);
+    assert_int_equal(mt_tk_decrypt(k, ct, cn, NULL, 0, &pt, &pn, &err), MT_OK);
+    assert_int_equal(pn, 0);
+    mt_secmem_free(pt);
+    free(ct);
+    /* plain OpenSSL with the public key, SHA-256 / MGF1-SHA-256 */
+    char *pem = NULL;
+    assert_int_equal(mt_tk_public_pem(k, &pem, &err), MT_OK);
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *pub = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+    BIO_free(b);
+    free(pem);
+    assert_non_null(pub);
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new(pub, NULL);
+    uint8_t oc[256];
+    size_t ol = sizeof oc;
+    assert_true(pc && EVP_PKEY_encrypt_init(pc) == 1 &&
+                EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) == 1 &&
+                EVP_PKEY_CTX_set_rsa_oaep_md(pc, EVP_sha256()) == 1 &&
+                EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_sha256()) == 1 &&
+                EVP_PKEY_encrypt(pc, oc, &ol, msg, sizeof msg) == 1);
+    EVP_PKEY_CTX_free(pc);
+    assert_int_equal(mt_tk_decrypt(k, oc, ol, NULL, 0, &pt, &pn, &err), MT_OK);
+    assert_memory_equal(pt, msg, sizeof msg);
+    mt_secmem_free(pt);
+    /* the same with SHA-1 OAEP (another client's default) does not decrypt */
+    pc = EVP_PKEY_CTX_new(pub, NULL);
+    ol = sizeof oc;
+    assert_true(pc && EVP_PKEY_encrypt_init(pc) == 1 &&
+                EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) == 1 &&
+                EVP_PKEY_encrypt(pc, oc, &ol, msg, sizeof msg) == 1);
+    EVP_PKEY_CTX_free(pc);
+    EVP_PKEY_free(pub);
+    assert_int_equal(mt_tk_decrypt(k, oc, ol, NULL, 0, &pt, &pn, &err), MT_ECRYPTO);
+    mt_tk_key_free(k);
+    /* rsa-4096: the limit follows the modulus */
+    assert_int_equal(mt_tk_key_generate(MT_TK_RSA_4096, &k, &err), MT_OK);
+    uint8_t big4[446] = {0};
+    assert_int_equal(mt_tk_encrypt(k, big4, 446, NULL, 0, &ct, &cn, &err), MT_OK);
+    assert_int_equal(cn, 512);
+    free(ct);
+    assert_int_equal(mt_tk_encrypt(k, big4, 447, NULL, 0, &ct, &cn, &err), MT_EINVAL);
     mt_tk_key_free(k);
 }
 
@@ -566,7 +655,7 @@ int main(void)
         cmocka_unit_test(test_hmac_digest), cmocka_unit_test(test_seal),
         cmocka_unit_test(test_material), cmocka_unit_test(test_import),
         cmocka_unit_test(test_names),    cmocka_unit_test(test_b64_vault),
-        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_batch),    cmocka_unit_test(test_rsa_oaep),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

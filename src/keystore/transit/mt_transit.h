@@ -57,7 +57,7 @@ typedef enum mt_tk_marshal { MT_TM_ASN1 = 0, MT_TM_JWS } mt_tk_marshal;
 const char *mt_tk_type_name(mt_tk_type t);
 /* MT_TK_NONE when s names no type. */
 mt_tk_type mt_tk_type_parse(const char *s);
-bool mt_tk_type_encrypts(mt_tk_type t); /* aes256-gcm96, chacha20-poly1305 */
+bool mt_tk_type_encrypts(mt_tk_type t); /* aes256-gcm96, chacha20-poly1305, rsa-* */
 bool mt_tk_type_signs(mt_tk_type t);    /* ecdsa-*, ed25519, rsa-* */
 bool mt_tk_type_asymmetric(mt_tk_type t);
 
@@ -93,7 +93,11 @@ mt_status mt_tk_public_pem(const mt_tk_key *k, char **out, mt_err *err);
 const char *mt_tk_type_curve(mt_tk_type t);
 
 /* AEAD: out = nonce(12) || ciphertext || tag(16) (Vault's layout).
- * aad may be NULL when aad_len is 0. */
+ * aad may be NULL when aad_len is 0.
+ * rsa-* keys: out = RSA-OAEP (SHA-256, MGF1-SHA-256, empty label) of pt, as
+ * Vault does; aad must be empty (MT_EINVAL otherwise), pt at most
+ * modulus - 66 bytes (MT_EINVAL); a ciphertext that is not one modulus long
+ * or does not decrypt is MT_ECRYPTO "decryption failed". */
 mt_status mt_tk_encrypt(const mt_tk_key *k, const uint8_t *pt, size_t n, const uint8_t *aad,
                         size_t aad_len, uint8_t **out, size_t *out_len, mt_err *err);
 __attribute__((warn_unused_result)) mt_status

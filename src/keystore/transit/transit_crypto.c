@@ -6,6 +6,7 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
@@ -68,7 +69,8 @@ mt_tk_type mt_tk_type_parse(const char *s)
 
 bool mt_tk_type_encrypts(mt_tk_type t)
 {
-    return t == MT_TK_AES256_GCM96 || t == MT_TK_CHACHA20_POLY1305;
+    return t == MT_TK_AES256_GCM96 || t == MT_TK_CHACHA20_POLY1305 || t == MT_TK_RSA_2048 ||
+           t == MT_TK_RSA_3072 || t == MT_TK_RSA_4096;
 }
 
 bool mt_tk_type_asymmetric(mt_tk_type t)
@@ -492,6 +494,50 @@ out:
     return rc;
 }
 
+static bool oaep_setup(EVP_PKEY_CTX *pc, mt_tk_hash h);
+
+/* RSA-OAEP with SHA-256 for the label hash and MGF1, empty label: what Vault's
+ * transit engine does with rsa-* keys. Plaintext is an mt_secmem block. */
+static mt_status rsa_oaep(const mt_tk_key *k, bool enc, const uint8_t *in, size_t n,
+                          size_t aad_len, uint8_t **out, size_t *out_len, mt_err *err)
+{
+    if (aad_len)
+        return mt_err_set(err, MT_EINVAL,
+                          "associated_data is not supported with %s keys (RSA-OAEP)",
+                          mt_tk_type_name(k->type));
+    size_t rl = (size_t)EVP_PKEY_get_size(k->pkey);
+    size_t max = rl - 2 * 32 - 2; /* OAEP-SHA256 */
+    if (enc && n > max)
+        return mt_err_set(err, MT_EINVAL,
+                          "plaintext too long for a %s key: RSA-OAEP-SHA256 takes at most %zu "
+                          "bytes",
+                          mt_tk_type_name(k->type), max);
+    if (!enc && n != rl)
+        return mt_err_set(err, MT_ECRYPTO, "decryption failed");
+    uint8_t *buf = enc ? malloc(rl) : mt_secmem_malloc(rl);
+    if (!buf)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new(k->pkey, NULL);
+    size_t ol = rl;
+    bool ok = pc && (enc ? EVP_PKEY_encrypt_init(pc) : EVP_PKEY_decrypt_init(pc)) > 0 &&
+              oaep_setup(pc, MT_TH_SHA2_256) &&
+              (enc ? EVP_PKEY_encrypt(pc, buf, &ol, in, n) : EVP_PKEY_decrypt(pc, buf, &ol, in, n)) >
+                  0;
+    EVP_PKEY_CTX_free(pc);
+    if (!ok) {
+        ERR_clear_error();
+        if (enc)
+            free(buf);
+        else
+            mt_secmem_free(buf);
+        return enc ? mt_err_set(err, MT_EINTERNAL, "RSA-OAEP encryption failed")
+                   : mt_err_set(err, MT_ECRYPTO, "decryption failed");
+    }
+    *out = buf;
+    *out_len = ol;
+    return MT_OK;
+}
+
 mt_status mt_tk_encrypt(const mt_tk_key *k, const uint8_t *pt, size_t n, const uint8_t *aad,
                         size_t aad_len, uint8_t **out, size_t *out_len, mt_err *err)
 {
@@ -500,6 +546,8 @@ mt_status mt_tk_encrypt(const mt_tk_key *k, const uint8_t *pt, size_t n, const u
     if (!mt_tk_type_encrypts(k->type))
         return mt_err_set(err, MT_EINVAL, "a %s key does not support encryption",
                           mt_tk_type_name(k->type));
+    if (is_rsa(k->type))
+        return rsa_oaep(k, true, pt, n, aad_len, out, out_len, err);
     return aead(aead_cipher(k->type), k->raw, true, pt, n, aad, aad_len, out, out_len, false, err);
 }
 
@@ -511,6 +559,8 @@ mt_status mt_tk_decrypt(const mt_tk_key *k, const uint8_t *ct, size_t n, const u
     if (!mt_tk_type_encrypts(k->type))
         return mt_err_set(err, MT_EINVAL, "a %s key does not support decryption",
                           mt_tk_type_name(k->type));
+    if (is_rsa(k->type))
+        return rsa_oaep(k, false, ct, n, aad_len, out, out_len, err);
     return aead(aead_cipher(k->type), k->raw, false, ct, n, aad, aad_len, out, out_len, true,
                 err);
 }
