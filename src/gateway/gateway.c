@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -2262,6 +2263,11 @@ static mt_status gw_bind(mt_gateway *gw, const char *listen, mt_err *err)
                           "cannot listen on %s: %s (is the address local and the port free?)",
                           listen, strerror(errno));
     evutil_socket_t fd = evhttp_bound_socket_get_fd(gw->bound);
+    /* Accepted connections inherit TCP_NODELAY (Linux): a reply written as
+     * several TLS records must not wait for the client's delayed ACK (40 ms
+     * per keep-alive request otherwise). Best effort. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_storage ss;
     socklen_t slen = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &slen) != 0)
