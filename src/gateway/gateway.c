@@ -178,6 +178,7 @@ struct mt_gateway {
     bool commit_stop;
     pthread_t commit_thread;
     gw_job *commit_q_head, *commit_q_tail;
+    uint64_t commit_batches, commit_entries; /* committed (metrics) */
     int done_pipe[2];
     struct event *done_ev;
     char *data_dir;
@@ -538,6 +539,21 @@ static void gw_metrics_render(mt_gateway *gw, struct evbuffer *b)
                         "mesatee_http_slow_pending %u\n",
                         gw->live, (unsigned long long)gw->rejected_total,
                         (unsigned long long)gw->audit_failures, gw->buffered, gw->jobs_pending);
+    if (gw->commit_init) {
+        pthread_mutex_lock(&gw->pool_mu);
+        unsigned long long batches = gw->commit_batches, entries = gw->commit_entries;
+        pthread_mutex_unlock(&gw->pool_mu);
+        evbuffer_add_printf(b,
+                            "# HELP mesatee_audit_group_commits_total Transactions of the audit "
+                            "group committer (one fsync each).\n"
+                            "# TYPE mesatee_audit_group_commits_total counter\n"
+                            "mesatee_audit_group_commits_total %llu\n"
+                            "# HELP mesatee_audit_group_entries_total Audit entries appended by "
+                            "the group committer.\n"
+                            "# TYPE mesatee_audit_group_entries_total counter\n"
+                            "mesatee_audit_group_entries_total %llu\n",
+                            batches, entries);
+    }
     if (gw->be.metrics) {
         char *extra = gw->be.metrics(gw->be.ctx);
         if (extra) {
@@ -1628,6 +1644,10 @@ static void *gw_commit_main(void *arg)
             rc = gw->be.audit_batch(gw->be.ctx, items, n, &err);
         }
         pthread_mutex_lock(&gw->pool_mu);
+        if (!rc) {
+            gw->commit_batches++;
+            gw->commit_entries += n;
+        }
         while (batch) { /* in queue order: the loop reverses pool_done */
             gw_job *j = batch;
             batch = j->next;

@@ -47,6 +47,11 @@ grep -q '^mesatee_http_requests_total{route="POST /v1/transit/encrypt/{key}",sta
 grep -q '^mesatee_http_requests_total{route="POST /v1/transit/sign/{key}",status="200"} 180$' \
   "$MT_WORK/metrics.txt" || fail "signs not metered"
 ok "metered: 480 encrypts, 180 signs"
+batches=$(sed -n 's/^mesatee_audit_group_commits_total //p' "$MT_WORK/metrics.txt")
+grouped=$(sed -n 's/^mesatee_audit_group_entries_total //p' "$MT_WORK/metrics.txt")
+[ -n "$batches" ] && [ "$grouped" -ge 700 ] && [ "$batches" -le "$grouped" ] ||
+  fail "group commit metrics: $batches batches, $grouped entries"
+ok "group committer: $grouped entries in $batches transactions"
 grep -q '^mesatee_audit_failures_total 0$' "$MT_WORK/metrics.txt" || fail "audit failures counted"
 
 # the daemon walks the whole chain (hashes and MACs) before it signs
