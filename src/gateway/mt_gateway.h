@@ -24,7 +24,8 @@
  * mt_gateway_stop may be called from other threads (and signal handlers).
  * The backend is called only from the thread running mt_gateway_run, except
  * handle for slow routes (backend.slow), which runs on the gateway's worker
- * threads (slow_threads of them, slow_queue waiting at most).
+ * threads (slow_threads of them, slow_queue waiting at most), and
+ * audit_batch, which runs on the gateway's one audit committer thread.
  * With handle_signals, SIGHUP reloads the TLS identity (config.reload).
  * The gateway ignores SIGPIPE for the whole process (writes to closed sockets
  * must fail with EPIPE, not kill the daemon).
