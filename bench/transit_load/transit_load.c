@@ -106,19 +106,36 @@ int main(int argc, char **argv)
     int c;
     while ((c = getopt(argc, argv, "s:C:t:k:o:c:d:n:")) != -1) {
         switch (c) {
-        case 's': url_base = optarg; break;
-        case 'C': ca = optarg; break;
-        case 't': token_file = optarg; break;
-        case 'k': key = optarg; break;
-        case 'o': op = optarg; break;
-        case 'c': conns = (unsigned)strtoul(optarg, NULL, 10); break;
-        case 'd': secs = strtod(optarg, NULL); break;
-        case 'n': per_thread = strtol(optarg, NULL, 10); break;
-        default: goto usage;
+        case 's':
+            url_base = optarg;
+            break;
+        case 'C':
+            ca = optarg;
+            break;
+        case 't':
+            token_file = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'o':
+            op = optarg;
+            break;
+        case 'c':
+            conns = (unsigned)strtoul(optarg, NULL, 10);
+            break;
+        case 'd':
+            secs = strtod(optarg, NULL);
+            break;
+        case 'n':
+            per_thread = strtol(optarg, NULL, 10);
+            break;
+        default:
+            goto usage;
         }
     }
-    if (!url_base || !ca || !token_file || !key || conns < 1 || conns > MAX_CONNS ||
-        !(secs > 0) || per_thread < 0 || (strcmp(op, "encrypt") && strcmp(op, "sign")))
+    if (!url_base || !ca || !token_file || !key || conns < 1 || conns > MAX_CONNS || !(secs > 0) ||
+        per_thread < 0 || (strcmp(op, "encrypt") && strcmp(op, "sign")))
         goto usage;
     FILE *f = fopen(token_file, "r");
     char tok[512] = "";

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -39,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -534,7 +534,8 @@ static void gw_metrics_render(mt_gateway *gw, struct evbuffer *b)
                         "# TYPE mesatee_http_body_bytes_buffered gauge\n"
                         "mesatee_http_body_bytes_buffered %zu\n"
                         "# HELP mesatee_http_slow_pending Requests of slow routes (password "
-                        "hashing) queued or running on the gateway's worker threads.\n"
+                        "hashing) queued or running on the gateway's worker threads, or "
+                        "waiting for the audit group commit.\n"
                         "# TYPE mesatee_http_slow_pending gauge\n"
                         "mesatee_http_slow_pending %u\n",
                         gw->live, (unsigned long long)gw->rejected_total,
@@ -1527,8 +1528,7 @@ static void gw_job_answer(gw_job *j)
         } else {
             /* As for a change whose commit fails: no reply without its entry. */
             gw->audit_failures++;
-            mt_error("mesatee: audit group commit failed for \"%s\": %s", r->action,
-                     j->commit_msg);
+            mt_error("mesatee: audit group commit failed for \"%s\": %s", r->action, j->commit_msg);
             json_decref(resp.json);
             free(resp.raw);
             if (resp.has_raw_fd && resp.raw_fd >= 0)

@@ -9,7 +9,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+// clang-format off: cmocka.h needs the headers above first
 #include <cmocka.h>
+// clang-format on
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -118,7 +120,8 @@ static void test_failed_batch_keeps_nothing(void **state)
     fx *f = *state;
     db_exec(f, "CREATE TRIGGER t_fail BEFORE INSERT ON audit WHEN NEW.actor = 'bad' "
                "BEGIN SELECT RAISE(ABORT, 'injected'); END");
-    mt_audit_item items[3] = {{"good", "a", "-", 200}, {"bad", "b", "-", 200}, {"good", "c", "-", 200}};
+    mt_audit_item items[3] = {
+        {"good", "a", "-", 200}, {"bad", "b", "-", 200}, {"good", "c", "-", 200}};
     mt_err err;
     assert_int_not_equal(mt_core_audit_batch(f->e.core, items, 3, &err), MT_OK);
     assert_int_equal(count(f, "actor IN ('good', 'bad')"), 0);
@@ -175,21 +178,21 @@ static void test_audit_later(void **state)
     const char *enc = "POST /v1/transit/encrypt/{key}";
     char where[128];
     snprintf(where, sizeof where, "action = '%s'", enc);
-    assert_int_equal(handle(f, "POST", "/v1/transit/encrypt/k", "{\"plaintext\":\"aGk=\"}", true,
-                            &audited),
-                     200);
+    assert_int_equal(
+        handle(f, "POST", "/v1/transit/encrypt/k", "{\"plaintext\":\"aGk=\"}", true, &audited),
+        200);
     assert_false(audited);
     assert_int_equal(count(f, where), 0);
     /* refused: still the caller's */
-    assert_int_equal(handle(f, "POST", "/v1/transit/encrypt/nosuch", "{\"plaintext\":\"aGk=\"}",
-                            true, &audited),
-                     404);
+    assert_int_equal(
+        handle(f, "POST", "/v1/transit/encrypt/nosuch", "{\"plaintext\":\"aGk=\"}", true, &audited),
+        404);
     assert_false(audited);
     assert_int_equal(count(f, where), 0);
     /* without audit_later: audited in its own transaction, as before */
-    assert_int_equal(handle(f, "POST", "/v1/transit/encrypt/k", "{\"plaintext\":\"aGk=\"}", false,
-                            &audited),
-                     200);
+    assert_int_equal(
+        handle(f, "POST", "/v1/transit/encrypt/k", "{\"plaintext\":\"aGk=\"}", false, &audited),
+        200);
     assert_true(audited);
     assert_int_equal(count(f, where), 1);
 }
