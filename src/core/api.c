@@ -244,6 +244,23 @@ static bool route_slow(const route *r)
            r->fn == transit_key_rotate;
 }
 
+/* Routes whose only write is their audit entry: with req->audit_later they
+ * run in a read transaction and the caller group-commits the entry. */
+static bool route_audit_only(const route *r)
+{
+    return r->fn == transit_encrypt || r->fn == transit_decrypt || r->fn == transit_rewrap ||
+           r->fn == transit_datakey || r->fn == transit_sign || r->fn == transit_verify ||
+           r->fn == transit_hmac || r->fn == transit_random || r->fn == transit_hash;
+}
+
+bool mt_core_route_audit_only(const char *method, const char *path)
+{
+    char seg[160];
+    bool known;
+    const route *r = find_route(method, path, seg, sizeof seg, &known);
+    return r && route_audit_only(r);
+}
+
 bool mt_core_route_is_slow(const char *method, const char *path)
 {
     char seg[160];
@@ -462,22 +479,27 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
         rc = r->fn(&x);
         goto handled;
     }
+    /* A route whose only write is its audit entry reads only, when the
+     * caller group-commits that entry before replying (audit_later). */
+    tx_kind tx = r->tx;
+    if (tx == TX_WRITE && req->audit_later && route_audit_only(r))
+        tx = TX_READ;
     pthread_mutex_lock(&core->mu);
-    if (r->tx == TX_WRITE)
+    if (tx == TX_WRITE)
         rc = store_begin(core->db, &err);
-    else if (r->tx == TX_READ)
+    else if (tx == TX_READ)
         rc = store_exec(core->db, "BEGIN", &err);
     if (!rc)
         rc = r->fn(&x);
     /* A committed change carries its audit entry in its own transaction:
      * a crash can never leave a change without its entry. */
-    if (!rc && r->tx == TX_WRITE) {
+    if (!rc && tx == TX_WRITE) {
         rc = audit_append(core, core->db, x.who[0] ? x.who : "-", resp->route, resp->object,
                           resp->status ? resp->status : 200, &err);
         if (!rc)
             resp->audited = true;
     }
-    if (r->tx != TX_NONE) {
+    if (tx != TX_NONE) {
         if (!rc)
             rc = store_commit(core->db, &err);
         if (rc)

@@ -149,6 +149,37 @@ mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, co
     return rc;
 }
 
+/* Group commit (docs/design.md, "Audit log"): the gateway's committer thread
+ * hands every entry queued since its last batch here and releases their
+ * replies only after this returns. The batch runs on a second connection
+ * (audit_db) so that its fsync does not hold mu: the loop's read
+ * transactions go on (WAL), and any writer - this batch, a change's
+ * BEGIN IMMEDIATE on core->db, the scheduler - holds SQLite's write lock
+ * while it reads the head and appends, so the chain stays linear. */
+mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t n, mt_err *err)
+{
+    if (n == 0)
+        return MT_OK;
+    pthread_mutex_lock(&core->audit_mu);
+    mt_status rc = MT_OK;
+    if (!core->audit_db)
+        rc = store_open(core->db_path, false, &core->audit_db, err);
+    sqlite3 *db = core->audit_db;
+    if (!rc)
+        rc = store_begin(db, err);
+    if (!rc) {
+        for (size_t i = 0; i < n && !rc; i++)
+            rc = audit_append(core, db, items[i].actor, items[i].action, items[i].object,
+                              items[i].status, err);
+        if (!rc)
+            rc = store_commit(db, err);
+        if (rc)
+            store_rollback(db);
+    }
+    pthread_mutex_unlock(&core->audit_mu);
+    return rc;
+}
+
 /* ---- chain verification ------------------------------------------------- */
 
 static mt_status anchor_mac(const mt_core *c, int64_t seq, const char *hash, char out[65],

@@ -71,6 +71,7 @@ static void core_free(mt_core *c)
         return;
     core_kek_close(c); /* stops the rewrap thread before the store closes */
     transit_cache_free(c); /* finalizes its statement on c->db first */
+    store_close(c->audit_db); /* audit.c: the group committer's connection */
     store_close(c->db);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
@@ -78,6 +79,7 @@ static void core_free(mt_core *c)
     mt_wipe(c->integ_key, sizeof c->integ_key);
     mt_wipe(c->audit_key, sizeof c->audit_key);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->audit_mu);
     free(c->data_dir);
     free(c->release_signers);
     free(c->db_path);
@@ -105,6 +107,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     if (!c)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->audit_mu, NULL);
     mt_status rc = MT_OK;
     c->data_dir = strdup(cfg->data_dir);
     c->seal_legacy_store = cfg->seal_legacy_store;

@@ -53,6 +53,10 @@ struct mt_core {
     pthread_mutex_t mu; /* guards db and dummy_hash */
     sqlite3 *db;
     char dummy_hash[128]; /* pwhash of a random password, for unknown users */
+    /* mt_core_audit_batch (audit.c): its own connection to the store, opened
+     * on first use, so that a batch's fsync never holds mu */
+    pthread_mutex_t audit_mu; /* guards audit_db */
+    sqlite3 *audit_db;
 
     core_sched *sched;
     atomic_bool sched_running;

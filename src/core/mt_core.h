@@ -115,6 +115,11 @@ typedef struct mt_request {
     const mt_principal *who;   /* NULL only for routes that need no auth */
     mt_upload *upload;         /* streamed body (body NULL, body_len its size); borrowed */
     const char *peer;          /* client address ("127.0.0.1"), for rate limits; may be NULL */
+    /* The caller appends the audit entry of a request that changes nothing
+     * but the audit log (mt_core_audit_batch, after handle and before the
+     * reply): such routes (mt_core_route_audit_only) then run in a read
+     * transaction and leave resp->audited false. */
+    bool audit_later;
 } mt_request;
 
 typedef struct mt_response {
@@ -160,6 +165,26 @@ bool mt_core_route_allow(const char *path, char *out, size_t cap);
 /* Largest body the route accepts (JSON limit, or upload limit for /v1/objects). */
 size_t mt_core_route_max_body(const mt_core *core, const char *method, const char *path);
 void mt_response_clear(mt_response *resp);
+
+/* True for routes whose only write is their audit entry (the stateless
+ * transit operations: encrypt, decrypt, rewrap, datakey, sign, verify, hmac,
+ * random, hash); see mt_request.audit_later. */
+bool mt_core_route_audit_only(const char *method, const char *path);
+
+/* One entry for mt_core_audit_batch (strings borrowed). */
+typedef struct mt_audit_item {
+    const char *actor;
+    const char *action;
+    const char *object;
+    int status;
+} mt_audit_item;
+
+/* Group commit: appends n entries, in order, in ONE transaction with one
+ * fsync, on a connection of its own (WAL: the loop's reads under the store
+ * lock go on meanwhile; writers wait on SQLite's write lock, so the chain
+ * stays linear). All or nothing: on failure no entry is kept. Thread-safe
+ * (serialised by its own lock). */
+mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t n, mt_err *err);
 
 /* Appends one hash-chained, MACed audit entry in its own transaction (actor
  * may be "-" for anonymous): for requests that changed nothing. A request

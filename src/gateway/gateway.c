@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -167,6 +168,17 @@ struct mt_gateway {
     gw_job *pool_q_head, *pool_q_tail; /* waiting */
     gw_job *pool_done;                 /* handled, waiting for the loop to answer */
     unsigned jobs_pending;             /* queued, running or done but not answered (loop) */
+    /* Group commit of audit entries (be.audit_batch): a handled request whose
+     * entry the backend did not write waits here, under pool_mu, until the
+     * committer thread has made every queued entry durable in one
+     * transaction; it then joins pool_done and the loop answers it. */
+    pthread_cond_t commit_cv;
+    bool commit_init;
+    bool commit_started;
+    bool commit_stop;
+    pthread_t commit_thread;
+    gw_job *commit_q_head, *commit_q_tail;
+    uint64_t commit_batches, commit_entries; /* committed (metrics) */
     int done_pipe[2];
     struct event *done_ev;
     char *data_dir;
@@ -522,11 +534,27 @@ static void gw_metrics_render(mt_gateway *gw, struct evbuffer *b)
                         "# TYPE mesatee_http_body_bytes_buffered gauge\n"
                         "mesatee_http_body_bytes_buffered %zu\n"
                         "# HELP mesatee_http_slow_pending Requests of slow routes (password "
-                        "hashing) queued or running on the gateway's worker threads.\n"
+                        "hashing) queued or running on the gateway's worker threads, or "
+                        "waiting for the audit group commit.\n"
                         "# TYPE mesatee_http_slow_pending gauge\n"
                         "mesatee_http_slow_pending %u\n",
                         gw->live, (unsigned long long)gw->rejected_total,
                         (unsigned long long)gw->audit_failures, gw->buffered, gw->jobs_pending);
+    if (gw->commit_init) {
+        pthread_mutex_lock(&gw->pool_mu);
+        unsigned long long batches = gw->commit_batches, entries = gw->commit_entries;
+        pthread_mutex_unlock(&gw->pool_mu);
+        evbuffer_add_printf(b,
+                            "# HELP mesatee_audit_group_commits_total Transactions of the audit "
+                            "group committer (one fsync each).\n"
+                            "# TYPE mesatee_audit_group_commits_total counter\n"
+                            "mesatee_audit_group_commits_total %llu\n"
+                            "# HELP mesatee_audit_group_entries_total Audit entries appended by "
+                            "the group committer.\n"
+                            "# TYPE mesatee_audit_group_entries_total counter\n"
+                            "mesatee_audit_group_entries_total %llu\n",
+                            batches, entries);
+    }
     if (gw->be.metrics) {
         char *extra = gw->be.metrics(gw->be.ctx);
         if (extra) {
@@ -1423,6 +1451,10 @@ struct gw_job {
     bool authed;
     char peer[64];
     mt_response resp;
+    bool audit_later;    /* mt_request.audit_later */
+    bool commit_wait;    /* its audit entry goes through the committer */
+    mt_status commit_rc; /* the committer's result for it */
+    char commit_msg[MT_ERR_MSG_MAX];
 };
 
 static void gw_job_free(gw_job *j)
@@ -1453,6 +1485,7 @@ static void gw_job_handle(gw_job *j)
         .who = j->authed ? &j->who : NULL,
         .upload = j->upload,
         .peer = j->peer[0] ? j->peer : NULL,
+        .audit_later = j->audit_later,
     };
     memset(&j->resp, 0, sizeof j->resp);
     gw->be.handle(gw->be.ctx, &rq, &j->resp);
@@ -1462,22 +1495,48 @@ static void gw_job_handle(gw_job *j)
         mt_wipe((void *)j->body_ref, j->body_len);
 }
 
+/* The audit names of a handled job (actor, object, route, action) from its
+ * response; the same before the committer and when answering. */
+static void gw_job_names(gw_job *j)
+{
+    gw_req *r = &j->r;
+    mt_response *resp = &j->resp;
+    if (j->authed)
+        r->actor = j->who.username;
+    resp->object[sizeof resp->object - 1] = '\0';
+    resp->route[sizeof resp->route - 1] = '\0';
+    if (resp->object[0])
+        gw_printable(r->object, sizeof r->object, resp->object);
+    if (resp->route[0]) {
+        gw_printable(r->route, sizeof r->route, resp->route);
+        gw_printable(r->action, sizeof r->action, resp->route);
+    }
+}
+
 /* Answers a handled job (loop thread) and frees it. */
 static void gw_job_answer(gw_job *j)
 {
+    mt_gateway *gw = j->r.gw;
     gw_req *r = &j->r;
+    gw_job_names(j);
     mt_response resp = j->resp;
     memset(&j->resp, 0, sizeof j->resp);
     r->audited = resp.audited; /* written in the change's transaction: not again */
-    if (j->authed)
-        r->actor = j->who.username;
-    resp.object[sizeof resp.object - 1] = '\0';
-    resp.route[sizeof resp.route - 1] = '\0';
-    if (resp.object[0])
-        gw_printable(r->object, sizeof r->object, resp.object);
-    if (resp.route[0]) {
-        gw_printable(r->route, sizeof r->route, resp.route);
-        gw_printable(r->action, sizeof r->action, resp.route);
+    if (j->commit_wait) {
+        if (j->commit_rc == MT_OK) {
+            r->audited = true; /* durable in a group commit before this reply */
+        } else {
+            /* As for a change whose commit fails: no reply without its entry. */
+            gw->audit_failures++;
+            mt_error("mesatee: audit group commit failed for \"%s\": %s", r->action, j->commit_msg);
+            json_decref(resp.json);
+            free(resp.raw);
+            if (resp.has_raw_fd && resp.raw_fd >= 0)
+                close(resp.raw_fd);
+            gw_finish_error(r, 500, MT_EIO, "could not write the audit log; see the server log");
+            gw_job_free(j);
+            return;
+        }
     }
     if (resp.retry_after_s) {
         char ra[16];
@@ -1545,6 +1604,66 @@ static void *gw_pool_main(void *arg)
     return NULL;
 }
 
+/* Committer thread: takes every job queued for the audit log, appends all
+ * their entries in one transaction (be.audit_batch: one fsync) and hands
+ * them to the loop; stops when asked and nothing is left. */
+static void *gw_commit_main(void *arg)
+{
+    mt_gateway *gw = arg;
+    size_t cap = 0;
+    mt_audit_item *items = NULL;
+    pthread_mutex_lock(&gw->pool_mu);
+    for (;;) {
+        while (!gw->commit_q_head && !gw->commit_stop)
+            pthread_cond_wait(&gw->commit_cv, &gw->pool_mu);
+        gw_job *batch = gw->commit_q_head;
+        if (!batch)
+            break;
+        gw->commit_q_head = gw->commit_q_tail = NULL;
+        pthread_mutex_unlock(&gw->pool_mu);
+        size_t n = 0;
+        for (gw_job *j = batch; j; j = j->next)
+            n++;
+        mt_err err;
+        mt_err_clear(&err);
+        mt_status rc = MT_OK;
+        if (n > cap) {
+            mt_audit_item *ni = realloc(items, n * sizeof *items);
+            if (ni) {
+                items = ni;
+                cap = n;
+            } else {
+                rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
+            }
+        }
+        if (!rc) {
+            size_t i = 0;
+            for (gw_job *j = batch; j; j = j->next, i++)
+                items[i] = (mt_audit_item){j->r.actor, j->r.action,
+                                           j->r.object[0] ? j->r.object : "-", j->resp.status};
+            rc = gw->be.audit_batch(gw->be.ctx, items, n, &err);
+        }
+        pthread_mutex_lock(&gw->pool_mu);
+        if (!rc) {
+            gw->commit_batches++;
+            gw->commit_entries += n;
+        }
+        while (batch) { /* in queue order: the loop reverses pool_done */
+            gw_job *j = batch;
+            batch = j->next;
+            j->commit_rc = rc;
+            snprintf(j->commit_msg, sizeof j->commit_msg, "%s", err.msg);
+            j->next = gw->pool_done;
+            gw->pool_done = j;
+        }
+        ssize_t w = write(gw->done_pipe[1], "j", 1);
+        (void)w; /* a full pipe already wakes the loop */
+    }
+    pthread_mutex_unlock(&gw->pool_mu);
+    free(items);
+    return NULL;
+}
+
 /* Answers every handled job (loop thread), oldest first. */
 static void gw_pool_answer(mt_gateway *gw)
 {
@@ -1600,6 +1719,14 @@ static void gw_pool_drain(mt_gateway *gw)
     }
     gw->pool_q_tail = NULL;
     gw->pool_queued = 0;
+    if (gw->commit_started) { /* commits what is queued, then stops */
+        pthread_mutex_lock(&gw->pool_mu);
+        gw->commit_stop = true;
+        pthread_cond_broadcast(&gw->commit_cv);
+        pthread_mutex_unlock(&gw->pool_mu);
+        pthread_join(gw->commit_thread, NULL);
+        gw->commit_started = false;
+    }
     if (gw->http)
         gw_pool_answer(gw);
 }
@@ -1684,9 +1811,17 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
         j->body_len = body_len;
     }
     if (!slow) {
+        j->audit_later = gw->commit_started;
         gw_job_handle(j);
-        gw_job_answer(j);
-        return;
+        /* Its entry not written with a change: group-commit it, then reply
+         * (gw_commit_main); other jobs are answered at once. */
+        if (!gw->commit_started || j->resp.audited || j->resp.status < 100 ||
+            j->resp.status > 599) {
+            gw_job_answer(j);
+            return;
+        }
+        gw_job_names(j);
+        j->commit_wait = true;
     }
     /* Slow route: a worker thread handles it; gw_done_cb answers. */
     j->body_ref = NULL;
@@ -1695,8 +1830,16 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
         evbuffer_drain(in, evbuffer_get_length(in));
     }
     pthread_mutex_lock(&gw->pool_mu);
-    bool full = gw->pool_queued >= gw->pool_max_queue;
-    if (!full) {
+    bool full = !j->commit_wait && gw->pool_queued >= gw->pool_max_queue;
+    if (j->commit_wait) {
+        j->next = NULL;
+        if (gw->commit_q_tail)
+            gw->commit_q_tail->next = j;
+        else
+            gw->commit_q_head = j;
+        gw->commit_q_tail = j;
+        pthread_cond_signal(&gw->commit_cv);
+    } else if (!full) {
         j->next = NULL;
         if (gw->pool_q_tail)
             gw->pool_q_tail->next = j;
@@ -2140,6 +2283,11 @@ static mt_status gw_bind(mt_gateway *gw, const char *listen, mt_err *err)
                           "cannot listen on %s: %s (is the address local and the port free?)",
                           listen, strerror(errno));
     evutil_socket_t fd = evhttp_bound_socket_get_fd(gw->bound);
+    /* Accepted connections inherit TCP_NODELAY (Linux): a reply written as
+     * several TLS records must not wait for the client's delayed ACK (40 ms
+     * per keep-alive request otherwise). Best effort. */
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     struct sockaddr_storage ss;
     socklen_t slen = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &slen) != 0)
@@ -2308,6 +2456,19 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
             }
     }
 
+    if (gw->be.audit_batch && gw->done_ev) {
+        if (pthread_cond_init(&gw->commit_cv, NULL) != 0) {
+            st = mt_err_set(err, MT_ENOMEM, "cannot create the audit committer's condition");
+            goto out;
+        }
+        gw->commit_init = true;
+        if (pthread_create(&gw->commit_thread, NULL, gw_commit_main, gw) != 0) {
+            st = mt_err_set(err, MT_ENOMEM, "cannot start the gateway's audit committer");
+            goto out;
+        }
+        gw->commit_started = true;
+    }
+
     if ((st = gw_write_cert(gw->data_dir, cfg->cert, cfg->chain, err)) != MT_OK)
         goto out;
     if ((st = gw_bind(gw, cfg->listen ? cfg->listen : GW_DEFAULT_LISTEN, err)) != MT_OK)
@@ -2420,6 +2581,8 @@ void mt_gateway_free(mt_gateway *gw)
             close(j->resp.raw_fd);
         gw_job_free(j);
     }
+    if (gw->commit_init)
+        pthread_cond_destroy(&gw->commit_cv);
     if (gw->pool_init) {
         pthread_mutex_destroy(&gw->pool_mu);
         pthread_cond_destroy(&gw->pool_cv);

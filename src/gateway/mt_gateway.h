@@ -24,7 +24,8 @@
  * mt_gateway_stop may be called from other threads (and signal handlers).
  * The backend is called only from the thread running mt_gateway_run, except
  * handle for slow routes (backend.slow), which runs on the gateway's worker
- * threads (slow_threads of them, slow_queue waiting at most).
+ * threads (slow_threads of them, slow_queue waiting at most), and
+ * audit_batch, which runs on the gateway's one audit committer thread.
  * With handle_signals, SIGHUP reloads the TLS identity (config.reload).
  * The gateway ignores SIGPIPE for the whole process (writes to closed sockets
  * must fail with EPIPE, not kill the daemon).
@@ -62,6 +63,12 @@ typedef struct mt_gateway_backend {
      * is not changed. */
     mt_status (*audit)(void *ctx, const char *actor, const char *action, const char *object,
                        int status, mt_err *err);
+    /* Optional: group commit. n entries in ONE transaction, all or none.
+     * With it the gateway sets mt_request.audit_later on the loop's requests
+     * and a committer thread appends the entries handle did not write, many
+     * requests' at once, before their replies are sent; a failed batch
+     * turns each of its replies into a 500. */
+    mt_status (*audit_batch)(void *ctx, const mt_audit_item *items, size_t n, mt_err *err);
     /* Prometheus text appended to /metrics; heap string or NULL. */
     char *(*metrics)(void *ctx);
     /* /readyz: true when the services can take requests. */

@@ -52,6 +52,11 @@ static mt_status be_audit(void *ctx, const char *actor, const char *action, cons
     return mt_core_audit(ctx, actor, action, object, status, err);
 }
 
+static mt_status be_audit_batch(void *ctx, const mt_audit_item *items, size_t n, mt_err *err)
+{
+    return mt_core_audit_batch(ctx, items, n, err);
+}
+
 static char *be_metrics(void *ctx)
 {
     return mt_core_metrics(ctx);
@@ -256,6 +261,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .max_body = be_max_body,
         .handle = be_handle,
         .audit = be_audit,
+        .audit_batch = be_audit_batch,
         .metrics = be_metrics,
         .ready = be_ready,
         .streams_body = be_streams_body,

@@ -87,3 +87,11 @@ add_test(NAME it_keystore_release_sig COMMAND bash ${MT_TEST_DIR}/integration/it
 set_tests_properties(it_keystore_release_sig PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 add_test(NAME it_keystore_rollback COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_rollback.sh)
 set_tests_properties(it_keystore_rollback PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# Group commit of audit entries: concurrent transit requests, one entry each,
+# chain verified; a failed batch answers 500 (bench/transit_load drives it).
+if(MT_BUILD_BENCH)
+  add_test(NAME it_transit_concurrency COMMAND bash ${MT_TEST_DIR}/integration/it_transit_concurrency.sh)
+  set_tests_properties(it_transit_concurrency PROPERTIES
+    ENVIRONMENT "${MT_IT_ENV};MT_TRANSIT_LOAD=$<TARGET_FILE:transit_load>" TIMEOUT 300
+    SKIP_RETURN_CODE 77)
+endif()

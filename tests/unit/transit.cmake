@@ -6,3 +6,7 @@ mt_add_unit_test(test_transit SOURCES ${MT_TEST_DIR}/unit/test_transit.c
 mt_add_unit_test(test_transit_store SOURCES ${MT_TEST_DIR}/unit/test_transit_store.c
                  LIBS mt_core mt_crypto mt_tee PkgConfig::SQLITE Threads::Threads)
 target_include_directories(test_transit_store PRIVATE ${PROJECT_SOURCE_DIR}/src/core)
+# Audit group commit, core side (mt_core_audit_batch, mt_request.audit_later).
+mt_add_unit_test(test_audit_group SOURCES ${MT_TEST_DIR}/unit/test_audit_group.c
+                 LIBS mt_core mt_crypto mt_tee PkgConfig::SQLITE Threads::Threads)
+target_include_directories(test_audit_group PRIVATE ${PROJECT_SOURCE_DIR}/src/core)
