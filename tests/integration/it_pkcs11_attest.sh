@@ -8,6 +8,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 : "${MESATEE_PKCS11:?MESATEE_PKCS11 must point at libmesatee-pkcs11.so}"
+mt_sanitizer_tools "$MESATEE_PKCS11"
 command -v pkcs11-tool >/dev/null && command -v jq >/dev/null || { echo "skip: pkcs11-tool / jq missing"; exit 77; }
 B=$MESATEE_BIN
 mt_start_server --level soft

@@ -144,3 +144,21 @@ mt_stop_swtpm() {
   fi
   MT_SW_PID=
 }
+
+# mt_sanitizer_tools LIB: when LIB (a library of ours that third-party
+# programs load: libmesatee, the PKCS#11 module) is a sanitizer build, those
+# programs (python3, pkcs11-tool, openssl, p11tool) need the ASan/UBSan
+# runtime first in their library list; wraps them to preload it, with leak
+# detection off for them (their own allocations at exit are not ours to
+# report; our code's leaks are covered by the sanitizer runs of our own
+# binaries and test_p11_randcall). No-op for a normal build.
+mt_sanitizer_tools() {
+  local lib=$1 p
+  ldd "$lib" 2>/dev/null | grep -q libasan || return 0
+  p="$(ldd "$lib" | awk '/libasan/ {print $3}') $(ldd "$lib" | awk '/libubsan/ {print $3}')"
+  MT_TOOL_PRELOAD=$p
+  MT_TOOL_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+  pkcs11-tool() { LD_PRELOAD=$MT_TOOL_PRELOAD ASAN_OPTIONS=$MT_TOOL_ASAN command pkcs11-tool "$@"; }
+  p11tool() { LD_PRELOAD=$MT_TOOL_PRELOAD ASAN_OPTIONS=$MT_TOOL_ASAN command p11tool "$@"; }
+  openssl() { LD_PRELOAD=$MT_TOOL_PRELOAD ASAN_OPTIONS=$MT_TOOL_ASAN command openssl "$@"; }
+}
