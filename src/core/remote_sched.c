@@ -84,6 +84,10 @@ static mt_status slot_json(json_t *o, const char *path, const char *url, const u
 static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
 {
     mt_status rc = MT_OK;
+    if (job->n_keys) /* docs/keystore-tasks.md: not handed to remote executors (yet) */
+        return mt_err_set(err, MT_EUNAVAIL,
+                          "a task that signs with a KeyStore key runs on the local executor "
+                          "only; remote executors do not receive KeyStore keys");
     json_t *j = json_pack("{s:s, s:s, s:s, s:O, s:{s:I, s:I, s:I}, s:[], s:[]}", "task_id",
                           job->task_id, "executor_type", job->executor_type, "function",
                           job->function, "arguments", job->arguments, "limits", "mem_bytes",

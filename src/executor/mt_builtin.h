@@ -35,8 +35,20 @@ typedef struct mt_bctx_output {
     uint64_t plain_bytes;  /* plaintext written so far */
 } mt_bctx_output;
 
+/* A KeyStore private key named by a task argument (docs/keystore-tasks.md):
+ * PKCS#8 DER, owned by the worker, wiped after the run. Never log it. */
+typedef struct mt_bctx_key {
+    const char *arg;       /* the argument that names it */
+    const char *type;      /* KeyStore type ("rsa-2048", "ecdsa-p256", "ed25519", ...) */
+    uint32_t version;
+    const uint8_t *der;
+    size_t der_len;
+} mt_bctx_key;
+
 typedef struct mt_bctx {
     const json_t *args;    /* object: name -> string */
+    const mt_bctx_key *keys;
+    size_t n_keys;
     mt_bctx_input *inputs;
     size_t n_inputs;
     mt_bctx_output *outputs;
@@ -51,6 +63,9 @@ typedef struct mt_bctx {
 const char *mt_bctx_arg(const mt_bctx *ctx, const char *name);
 /* Input by slot name, NULL if absent. */
 const mt_bctx_input *mt_bctx_input_find(const mt_bctx *ctx, const char *slot);
+/* The KeyStore key named by argument arg, or NULL (the argument is absent,
+ * or the scheduler loaded no key for it). */
+const mt_bctx_key *mt_bctx_key_find(const mt_bctx *ctx, const char *arg);
 /* Appends plaintext to output idx (encrypted on the fly). */
 mt_status mt_bctx_output_write(mt_bctx *ctx, size_t idx, const void *buf, size_t len,
                                mt_err *err);

@@ -1,0 +1,225 @@
+/* keyuse: KeyStore keys used by tasks (see keyuse.h). */
+#include "keyuse.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mt_bschema.h"
+#include "mt_log.h"
+#include "mt_util.h"
+
+/* What a built-in can sign with: KeyStore type prefixes. */
+static bool type_allowed(const char *builtin, const char *type)
+{
+    if (!strcmp(builtin, "rsa_sign"))
+        return !strncmp(type, "rsa-", 4);
+    return !strncmp(type, "rsa-", 4) || !strncmp(type, "ecdsa-", 6) || !strcmp(type, "ed25519");
+}
+
+static const mt_bschema *schema_for(const char *executor_type, const char *builtin)
+{
+    if (!executor_type || strcmp(executor_type, "builtin") != 0 || !builtin)
+        return NULL;
+    return mt_bschema_find(builtin);
+}
+
+static bool is_participant(const char *owner, const char *const *parts, size_t n,
+                           const json_t *arr)
+{
+    for (size_t i = 0; parts && i < n; i++)
+        if (!strcmp(parts[i], owner))
+            return true;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), owner))
+        return true;
+    return false;
+}
+
+#define NOT_PARTICIPANT                                                                        \
+    "argument '%s': a KeyStore key can be used only by a task its owner takes part in (the "   \
+    "owner approves the task): add the key's owner as a participant (e.g. as the owner of an " \
+    "input or output slot, or let the owner create the task)"
+
+mt_status keyuse_check_task(const char *executor_type, const char *builtin, const json_t *args,
+                            const char *const *parts, size_t n_parts, mt_err *err)
+{
+    const mt_bschema *s = schema_for(executor_type, builtin);
+    for (size_t i = 0; s && i < s->n_args; i++) {
+        const mt_barg *a = &s->args[i];
+        const char *v = json_string_value(json_object_get(args, a->name));
+        char owner[65], name[129];
+        if (a->type != MT_BARG_KEYSTORE_KEY || !v || !*v)
+            continue;
+        if (!mt_bschema_key_split(v, owner, name))
+            return mt_err_set(err, MT_EINVAL, "argument '%s': expected a KeyStore key OWNER/NAME",
+                              a->name);
+        if (!is_participant(owner, parts, n_parts, NULL))
+            return mt_err_set(err, MT_EINVAL, NOT_PARTICIPANT, a->name);
+    }
+    return MT_OK;
+}
+
+void keyuse_job_keys_free(mt_job *job)
+{
+    for (size_t i = 0; job->keys && i < job->n_keys; i++) {
+        mt_job_key *k = &job->keys[i];
+        if (k->der)
+            mt_wipe(k->der, k->der_len);
+        free(k->der);
+        free(k->arg);
+        free(k->type);
+    }
+    free(job->keys);
+    job->keys = NULL;
+    job->n_keys = 0;
+}
+
+/* The version argument of key argument arg: "<arg>_version", 0 when absent. */
+static mt_status version_arg(const json_t *args, const char *arg, uint32_t *out, mt_err *err)
+{
+    char vn[80];
+    snprintf(vn, sizeof vn, "%s_version", arg);
+    const char *v = json_string_value(json_object_get(args, vn));
+    int64_t n = 0;
+    if (v && *v && (!mt_int_parse(v, &n) || n < 0 || n > INT32_MAX))
+        return mt_err_set(err, MT_EINVAL, "argument '%s': expected an integer 0 to %d", vn,
+                          INT32_MAX);
+    *out = (uint32_t)n;
+    return MT_OK;
+}
+
+/* PKCS#8 DER of the private key in material (PKCS#8 or traditional DER, or
+ * PEM), heap, for the worker. */
+static mt_status to_pkcs8(const uint8_t *material, size_t len, uint8_t **der, size_t *der_len,
+                          mt_err *err)
+{
+    const unsigned char *p = material;
+    EVP_PKEY *k = len <= INT32_MAX ? d2i_AutoPrivateKey(NULL, &p, (long)len) : NULL;
+    if (!k)
+        return mt_err_set(err, MT_EINTERNAL, "KeyStore key material is unreadable");
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+    EVP_PKEY_free(k);
+    unsigned char *out = NULL;
+    int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, &out) : -1;
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    if (n <= 0 || n > MT_JOB_KEY_MAX_DER) {
+        OPENSSL_clear_free(out, n > 0 ? (size_t)n : 0);
+        return mt_err_set(err, MT_EINTERNAL, "KeyStore key material does not encode");
+    }
+    *der = malloc((size_t)n);
+    if (*der)
+        memcpy(*der, out, (size_t)n);
+    OPENSSL_clear_free(out, (size_t)n);
+    if (!*der)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    *der_len = (size_t)n;
+    return MT_OK;
+}
+
+mt_status keyuse_job_keys(mt_core *c, sqlite3 *db, const char *executor_type, const char *builtin,
+                          const json_t *args, const json_t *participants, mt_job *job,
+                          mt_err *err)
+{
+    const mt_bschema *s = schema_for(executor_type, builtin);
+    mt_status rc = MT_OK;
+    job->keys = NULL;
+    job->n_keys = 0;
+    for (size_t i = 0; s && i < s->n_args; i++) {
+        const mt_barg *a = &s->args[i];
+        const char *v = json_string_value(json_object_get(args, a->name));
+        char owner[65], name[129];
+        uint32_t version = 0;
+        if (a->type != MT_BARG_KEYSTORE_KEY || !v || !*v)
+            continue;
+        if (!mt_bschema_key_split(v, owner, name)) {
+            rc = mt_err_set(err, MT_EINVAL, "argument '%s': expected a KeyStore key OWNER/NAME",
+                            a->name);
+            goto out;
+        }
+        if (!is_participant(owner, NULL, 0, participants)) {
+            rc = mt_err_set(err, MT_EINVAL, NOT_PARTICIPANT, a->name);
+            goto out;
+        }
+        if ((rc = version_arg(args, a->name, &version, err)))
+            goto out;
+        if (job->n_keys == MT_JOB_MAX_KEYS) {
+            rc = mt_err_set(err, MT_EINVAL, "at most %d KeyStore keys per task", MT_JOB_MAX_KEYS);
+            goto out;
+        }
+        if (!job->keys && !(job->keys = calloc(MT_JOB_MAX_KEYS, sizeof *job->keys))) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        char type[33] = "";
+        uint32_t used = 0;
+        uint8_t *material = NULL;
+        size_t mlen = 0;
+        mt_err lerr;
+        mt_err_clear(&lerr);
+        mt_status lrc = core_transit_private_key(c, db, owner, name, version, type, &used,
+                                                 &material, &mlen, &lerr);
+        if (lrc == MT_ENOMEM) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (lrc) {
+            /* one message for every cause (absent key, version, unavailable
+             * KeyStore): the cause goes to the operator's log only */
+            mt_warn("task key argument '%s': %s", a->name, lerr.msg);
+            rc = mt_err_set(err, MT_EINVAL,
+                            "argument '%s': the KeyStore key is not available to this task (its "
+                            "owner has no key of that name, or not at that version)",
+                            a->name);
+            goto out;
+        }
+        if (!type_allowed(builtin, type)) {
+            mt_wipe(material, mlen);
+            free(material);
+            rc = mt_err_set(err, MT_EINVAL,
+                            "argument '%s': %s cannot sign with a KeyStore key of type %s%s",
+                            a->name, builtin, type,
+                            strcmp(builtin, "rsa_sign") ? ""
+                                                        : " (rsa_sign needs an rsa key; "
+                                                          "keystore_sign takes ecdsa and ed25519)");
+            goto out;
+        }
+        mt_job_key *k = &job->keys[job->n_keys];
+        rc = to_pkcs8(material, mlen, &k->der, &k->der_len, err);
+        mt_wipe(material, mlen);
+        free(material);
+        if (rc)
+            goto out;
+        job->n_keys++;
+        k->version = used;
+        if (!(k->arg = strdup(a->name)) || !(k->type = strdup(type))) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+out:
+    if (rc)
+        keyuse_job_keys_free(job);
+    return rc;
+}
+
+/* ---- KeyStore adapter ----------------------------------------------------- */
+
+mt_status core_transit_private_key(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+                                   uint32_t version, char type[33], uint32_t *used,
+                                   uint8_t **material, size_t *len, mt_err *err)
+{
+    (void)c;
+    (void)db;
+    (void)owner;
+    (void)name;
+    (void)version;
+    type[0] = '\0';
+    *used = 0;
+    *material = NULL;
+    *len = 0;
+    return mt_err_set(err, MT_ENOTFOUND, "the KeyStore (transit) is not part of this build");
+}
