@@ -57,3 +57,6 @@ add_test(NAME it_audit_export COMMAND bash ${MT_TEST_DIR}/integration/it_audit_e
 set_tests_properties(it_audit_export PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 add_test(NAME it_audit_prune COMMAND bash ${MT_TEST_DIR}/integration/it_audit_prune.sh)
 set_tests_properties(it_audit_prune PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# KeyStore keys used by tasks (issue 10, docs/keystore-tasks.md).
+add_test(NAME it_keystore_tasks COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_tasks.sh)
+set_tests_properties(it_keystore_tasks PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
