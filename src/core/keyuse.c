@@ -14,13 +14,15 @@
 /* What a built-in can sign with: KeyStore type prefixes. */
 static bool type_allowed(const char *builtin, const char *type)
 {
-    if (!strcmp(builtin, "rsa_sign"))
+    if (builtin && !strcmp(builtin, "rsa_sign"))
         return !strncmp(type, "rsa-", 4);
     return !strncmp(type, "rsa-", 4) || !strncmp(type, "ecdsa-", 6) || !strcmp(type, "ed25519");
 }
 
 static const mt_bschema *schema_for(const char *executor_type, const char *builtin)
 {
+    if (executor_type && !strcmp(executor_type, "wasm"))
+        return mt_bschema_wasm(); /* wasm_key, for the host function key_sign */
     if (!executor_type || strcmp(executor_type, "builtin") != 0 || !builtin)
         return NULL;
     return mt_bschema_find(builtin);
@@ -181,7 +183,7 @@ mt_status keyuse_job_keys(mt_core *c, sqlite3 *db, const char *executor_type, co
             free(material);
             rc = mt_err_set(err, MT_EINVAL,
                             "argument '%s': %s cannot sign with a KeyStore key of type %s%s",
-                            a->name, builtin, type,
+                            a->name, s == mt_bschema_wasm() ? "mesatee.key_sign" : builtin, type,
                             strcmp(builtin, "rsa_sign") ? ""
                                                         : " (rsa_sign needs an rsa key; "
                                                           "keystore_sign takes ecdsa and ed25519)");

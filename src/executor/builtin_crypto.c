@@ -311,6 +311,47 @@ out:
 
 /* ------------------------------------------------------------- keystore_sign */
 
+mt_status mt_bctx_key_sign(const mt_bctx_key *k, const uint8_t *data, size_t len, uint8_t **sig,
+                           size_t *sig_len, mt_err *err)
+{
+    *sig = NULL;
+    *sig_len = 0;
+    const unsigned char *p = k->der;
+    EVP_PKEY *pkey = k->der_len <= INT32_MAX ? d2i_AutoPrivateKey(NULL, &p, (long)k->der_len)
+                                              : NULL;
+    if (!pkey || p != k->der + k->der_len) {
+        EVP_PKEY_free(pkey);
+        return mt_err_set(err, MT_EINTERNAL, "the KeyStore key is unreadable");
+    }
+    mt_status st = MT_OK;
+    bool ed = EVP_PKEY_is_a(pkey, "ED25519") || EVP_PKEY_is_a(pkey, "ED448");
+    bool rsa = EVP_PKEY_is_a(pkey, "RSA");
+    EVP_MD_CTX *mctx = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    size_t n = 0;
+    if (!ed && !rsa && !EVP_PKEY_is_a(pkey, "EC")) {
+        st = mt_err_set(err, MT_EINVAL, "the KeyStore key (type %s) is not a signing key",
+                        k->type);
+        goto out;
+    }
+    if (!(mctx = EVP_MD_CTX_new()) ||
+        EVP_DigestSignInit(mctx, &pctx, ed ? NULL : EVP_sha256(), NULL, pkey) != 1 ||
+        (rsa && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+                 EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
+        EVP_DigestSign(mctx, NULL, &n, data, len) != 1 || n > MT_BCTX_SIG_MAX ||
+        !(*sig = malloc(n)) || EVP_DigestSign(mctx, *sig, &n, data, len) != 1) {
+        free(*sig);
+        *sig = NULL;
+        st = mt_err_set(err, MT_EINTERNAL, "signing with the KeyStore key failed");
+        goto out;
+    }
+    *sig_len = n;
+out:
+    EVP_MD_CTX_free(mctx);
+    EVP_PKEY_free(pkey);
+    return st;
+}
+
 mt_status mt_builtin_keystore_sign(mt_bctx *ctx, char **ret, mt_err *err)
 {
     static const char *const allowed[] = {"key", "key_version", "data_slot", "digest",

@@ -132,6 +132,8 @@ static const mt_barg a_wasm[] = {
     I("wasm_fuel", false, "10000000000", 1, 1000000000000LL, "instructions the module may run"),
     I("wasm_memory_mb", false, "256", 1, 1024, "linear memory limit in MiB"),
     E("wasm_clock", "0", ch_clock, "1 lets the module read the clocks"),
+    KEY("wasm_key", "KeyStore key OWNER/NAME that mesatee.key_sign signs with"),
+    I("wasm_key_version", false, "0", 0, INT32_MAX, "version of wasm_key (0: the latest)"),
 };
 
 #define ANY MT_BSLOTS_ANY
