@@ -492,6 +492,82 @@ mesatee_task_output_download(mesatee_client *c, const char *task_id, const char 
  * POST /v1/files/inputs takes as "sha256" for a URL input). */
 MESATEE_API int mesatee_file_sha256(const char *path, char hex[65]);
 
+/* ------------------------------------------------------------------------ */
+/* KeyStore transit API (docs/keystore.md): Vault-transit-compatible keys  */
+/* held by the server. `name` is your key ("name") or a key another user   */
+/* granted you ("owner:name"). json_out (optional) gets the server's whole */
+/* answer ({"data": {...}} as Vault shapes it). Ciphertexts, signatures    */
+/* and HMACs are Vault's "vault:v<N>:<base64>" strings; bytes go in and    */
+/* come out raw. Plaintext outputs should be wiped by the caller before    */
+/* mesatee_free.                                                            */
+
+/* POST /v1/transit/keys/{name}: type "aes256-gcm96" (NULL), "chacha20-poly1305",
+ * "ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"
+ * or "hmac". Creating an existing key of the same type changes nothing. */
+MESATEE_API int mesatee_transit_key_create(mesatee_client *c, const char *name, const char *type,
+                                           char **json_out);
+/* GET /v1/transit/keys/{name}: type, versions, public keys (never private parts). */
+MESATEE_API int mesatee_transit_key_read(mesatee_client *c, const char *name, char **json_out);
+/* Your keys and those granted to you, as a JSON array text of names ("[]" when none). */
+MESATEE_API int mesatee_transit_key_list(mesatee_client *c, char **names_out);
+/* DELETE /v1/transit/keys/{name} (after config deletion_allowed=true). */
+MESATEE_API int mesatee_transit_key_delete(mesatee_client *c, const char *name);
+/* POST /v1/transit/keys/{name}/rotate: a new latest version. */
+MESATEE_API int mesatee_transit_key_rotate(mesatee_client *c, const char *name, char **json_out);
+/* POST /v1/transit/keys/{name}/config with config_json, e.g.
+ * {"min_decryption_version":2,"deletion_allowed":true}. */
+MESATEE_API int mesatee_transit_key_config(mesatee_client *c, const char *name,
+                                           const char *config_json, char **json_out);
+/* Imports your own key material (32 raw bytes for aes256-gcm96/chacha20-poly1305,
+ * 16-64 bytes for hmac, PKCS#8 DER for the asymmetric types): fetches the
+ * server's wrapping key and wraps the material for it (RSA-OAEP-SHA256 +
+ * AES-KWP, Vault's BYOK format) before it leaves this process. */
+MESATEE_API int mesatee_transit_key_import(mesatee_client *c, const char *name, const char *type,
+                                           const uint8_t *material, size_t n, int allow_rotation,
+                                           char **json_out);
+/* Grants user the operations (of "read", "encrypt", "decrypt", "rewrap",
+ * "datakey", "sign", "verify", "hmac") on your key; revokes the grant. */
+MESATEE_API int mesatee_transit_grant(mesatee_client *c, const char *name, const char *user,
+                                      const char *const *operations, size_t n_ops,
+                                      char **json_out);
+MESATEE_API int mesatee_transit_revoke(mesatee_client *c, const char *name, const char *user);
+/* Encrypts pt (aad: associated data, NULL for none) with version key_version
+ * (0 = latest); *ciphertext_out is "vault:v<N>:...". */
+MESATEE_API int mesatee_transit_encrypt(mesatee_client *c, const char *name, const uint8_t *pt,
+                                        size_t pt_len, const uint8_t *aad, size_t aad_len,
+                                        uint32_t key_version, char **ciphertext_out);
+/* Decrypts; MESATEE_ECRYPTO ("decryption failed") when it does not authenticate. */
+MESATEE_API int mesatee_transit_decrypt(mesatee_client *c, const char *name,
+                                        const char *ciphertext, const uint8_t *aad,
+                                        size_t aad_len, uint8_t **pt_out, size_t *pt_len);
+/* Signs in (its digest when prehashed; then hash_algorithm names the digest):
+ * hash_algorithm "sha2-256" (NULL) / "sha2-224" / "sha2-384" / "sha2-512" /
+ * "sha3-*" (ignored for ed25519); signature_algorithm (RSA) "pss" (NULL) or
+ * "pkcs1v15"; marshaling_algorithm (ECDSA) "asn1" (NULL, DER) or "jws" (r||s,
+ * base64url). key_version 0 = latest. */
+MESATEE_API int mesatee_transit_sign(mesatee_client *c, const char *name, const uint8_t *in,
+                                     size_t n, const char *hash_algorithm, int prehashed,
+                                     const char *signature_algorithm,
+                                     const char *marshaling_algorithm, uint32_t key_version,
+                                     char **signature_out);
+/* *valid_out 1 when signature verifies over in, else 0 (MESATEE_OK either way). */
+MESATEE_API int mesatee_transit_verify(mesatee_client *c, const char *name, const uint8_t *in,
+                                       size_t n, const char *hash_algorithm, int prehashed,
+                                       const char *signature_algorithm,
+                                       const char *marshaling_algorithm, const char *signature,
+                                       int *valid_out);
+/* n (1 to 65536) random bytes from the server. */
+MESATEE_API int mesatee_transit_random(mesatee_client *c, size_t n, uint8_t **out);
+/* The public key of version `version` (0 = latest) in PEM (SubjectPublicKeyInfo;
+ * ed25519 too); *version_out (optional) the version. MESATEE_EINVAL for a
+ * symmetric key. */
+MESATEE_API int mesatee_transit_public_key(mesatee_client *c, const char *name, uint32_t version,
+                                           char **pem_out, uint32_t *version_out);
+/* Decodes a "vault:v<N>:<base64 or base64url>" string into N and its bytes
+ * (e.g. a raw signature: DER for ECDSA asn1, r||s for jws). */
+MESATEE_API int mesatee_transit_decode(const char *s, uint32_t *version, uint8_t **out,
+                                       size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -76,6 +76,34 @@ static const route routes[] = {
     {"GET", "/v1/audit", true, false, BODY_NONE, TX_READ, audit_list},
     {"GET", "/v1/audit/checkpoint", true, false, BODY_NONE, TX_READ, audit_checkpoint_handle},
     {"POST", "/v1/audit/prune", true, true, BODY_JSON, TX_WRITE, audit_prune_handle},
+    /* KeyStore transit API (transit.c, docs/keystore.md); {key} is "name" or "owner:name" */
+    {"GET", "/v1/transit/keys", true, false, BODY_NONE, TX_READ, transit_key_list},
+    {"POST", "/v1/transit/keys/{key}", true, false, BODY_JSON, TX_WRITE, transit_key_create},
+    {"GET", "/v1/transit/keys/{key}", true, false, BODY_NONE, TX_READ, transit_key_read},
+    {"DELETE", "/v1/transit/keys/{key}", true, false, BODY_NONE, TX_WRITE, transit_key_delete},
+    {"POST", "/v1/transit/keys/{key}/config", true, false, BODY_JSON, TX_WRITE, transit_key_config},
+    {"POST", "/v1/transit/keys/{key}/rotate", true, false, BODY_JSON, TX_WRITE, transit_key_rotate},
+    {"POST", "/v1/transit/keys/{key}/import", true, false, BODY_JSON, TX_WRITE, transit_key_import},
+    {"POST", "/v1/transit/keys/{key}/import_version", true, false, BODY_JSON, TX_WRITE,
+     transit_key_import_version},
+    {"POST", "/v1/transit/keys/{key}/grants", true, false, BODY_JSON, TX_WRITE, transit_grant_add},
+    {"DELETE", "/v1/transit/keys/{key}/grants/{name}", true, false, BODY_NONE, TX_WRITE,
+     transit_grant_revoke},
+    {"GET", "/v1/transit/wrapping_key", true, false, BODY_NONE, TX_WRITE, transit_wrapping_key},
+    {"POST", "/v1/transit/encrypt/{key}", true, false, BODY_JSON, TX_READ, transit_encrypt},
+    {"POST", "/v1/transit/decrypt/{key}", true, false, BODY_JSON, TX_READ, transit_decrypt},
+    {"POST", "/v1/transit/rewrap/{key}", true, false, BODY_JSON, TX_READ, transit_rewrap},
+    {"POST", "/v1/transit/datakey/{kind}/{key}", true, false, BODY_JSON, TX_READ, transit_datakey},
+    {"POST", "/v1/transit/sign/{key}", true, false, BODY_JSON, TX_READ, transit_sign},
+    {"POST", "/v1/transit/sign/{key}/{alg}", true, false, BODY_JSON, TX_READ, transit_sign},
+    {"POST", "/v1/transit/verify/{key}", true, false, BODY_JSON, TX_READ, transit_verify},
+    {"POST", "/v1/transit/verify/{key}/{alg}", true, false, BODY_JSON, TX_READ, transit_verify},
+    {"POST", "/v1/transit/hmac/{key}", true, false, BODY_JSON, TX_READ, transit_hmac},
+    {"POST", "/v1/transit/hmac/{key}/{alg}", true, false, BODY_JSON, TX_READ, transit_hmac},
+    {"POST", "/v1/transit/random", true, false, BODY_JSON, TX_READ, transit_random},
+    {"POST", "/v1/transit/random/{bytes}", true, false, BODY_JSON, TX_READ, transit_random},
+    {"POST", "/v1/transit/hash", true, false, BODY_JSON, TX_READ, transit_hash},
+    {"POST", "/v1/transit/hash/{alg}", true, false, BODY_JSON, TX_READ, transit_hash},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -146,7 +174,7 @@ static const route *find_route(const char *method, const char *path, char *seg, 
 
 bool mt_core_route_allow(const char *path, char *out, size_t cap)
 {
-    char seg[80];
+    char seg[160];
     size_t n = 0;
     if (cap)
         out[0] = '\0';
@@ -170,7 +198,7 @@ bool mt_core_route_allow(const char *path, char *out, size_t cap)
 
 bool mt_core_route_needs_auth(const char *method, const char *path)
 {
-    char seg[80];
+    char seg[160];
     bool known;
     const route *r = find_route(method, path, seg, sizeof seg, &known);
     return r ? r->auth : true;
@@ -178,7 +206,7 @@ bool mt_core_route_needs_auth(const char *method, const char *path)
 
 size_t mt_core_route_max_body(const mt_core *core, const char *method, const char *path)
 {
-    char seg[80];
+    char seg[160];
     bool known;
     const route *r = find_route(method, path, seg, sizeof seg, &known);
     if (r && r->body == BODY_RAW)
@@ -207,7 +235,7 @@ static bool route_slow(const route *r)
 
 bool mt_core_route_is_slow(const char *method, const char *path)
 {
-    char seg[80];
+    char seg[160];
     bool known;
     const route *r = find_route(method, path, seg, sizeof seg, &known);
     return r && route_slow(r); /* see mt_core_handle */
@@ -215,7 +243,7 @@ bool mt_core_route_is_slow(const char *method, const char *path)
 
 bool mt_core_route_streams_body(const char *method, const char *path)
 {
-    char seg[80];
+    char seg[160];
     bool known;
     const route *r = find_route(method, path, seg, sizeof seg, &known);
     return r && r->body == BODY_RAW;
@@ -328,13 +356,28 @@ mt_status core_audit_commit(core_ctx *x, int status, mt_status rc)
     return rc;
 }
 
+static void core_handle(mt_core *core, const mt_request *req, mt_response *resp);
+
+/* Routes and handles one request; a failed /v1/transit/ request also carries
+ * Vault's {"errors": [message]} (docs/keystore.md). */
 void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
+{
+    core_handle(core, req, resp);
+    if (resp->status >= 400 && req->path && !strncmp(req->path, "/v1/transit/", 12) &&
+        json_is_object(resp->json) && !json_object_get(resp->json, "errors")) {
+        const char *m = json_string_value(
+            json_object_get(json_object_get(resp->json, "error"), "message"));
+        json_object_set_new(resp->json, "errors", json_pack("[s]", m ? m : "error"));
+    }
+}
+
+static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
 {
     memset(resp, 0, sizeof *resp);
     snprintf(resp->object, sizeof resp->object, "-");
     mt_err err;
     mt_err_clear(&err);
-    char seg[80];
+    char seg[160];
     bool known;
     const route *r = find_route(req->method, req->path, seg, sizeof seg, &known);
     if (!r) {
@@ -398,7 +441,7 @@ void mt_core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     x.req = req;
     x.who = req->who ? req->who->username : "";
     x.admin = req->who && req->who->is_admin;
-    snprintf(x.id, sizeof x.id, "%s", seg);
+    snprintf(x.id, sizeof x.id, "%.79s", seg);
     x.resp = resp;
     x.err = &err;
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core_internal.h"
+#include "transit_core.h"
 #include "mt_json.h"
 #include "mt_keywrap.h"
 #include "mt_log.h"
@@ -103,6 +104,7 @@ static void core_free(mt_core *c)
     if (!c)
         return;
     store_close(c->db);
+    transit_cache_free(c);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
     mt_wipe(c->file_kek, sizeof c->file_kek);

@@ -58,6 +58,7 @@ struct mt_core {
     atomic_bool ran_tasks; /* a scheduler (local or remote) ran: requeue at close */
 
     struct auth_limits *limits; /* failed-login rate limits (auth.c), own lock */
+    struct transit_cache *transit; /* unwrapped transit keys (transit_store.c), under mu */
 };
 
 /* Per-request context handed to every handler. */
@@ -342,6 +343,28 @@ char *metrics_text(sqlite3 *db);
 char *metrics_process_text(const char *level);
 mt_status health_handle(core_ctx *x);
 mt_status ready_handle(core_ctx *x);
+
+/* transit.c: the Vault-transit-compatible KeyStore API (docs/keystore.md) */
+mt_status transit_key_create(core_ctx *x);
+mt_status transit_key_read(core_ctx *x);
+mt_status transit_key_list(core_ctx *x);
+mt_status transit_key_delete(core_ctx *x);
+mt_status transit_key_config(core_ctx *x);
+mt_status transit_key_rotate(core_ctx *x);
+mt_status transit_key_import(core_ctx *x);
+mt_status transit_key_import_version(core_ctx *x);
+mt_status transit_wrapping_key(core_ctx *x);
+mt_status transit_grant_add(core_ctx *x);
+mt_status transit_grant_revoke(core_ctx *x);
+mt_status transit_encrypt(core_ctx *x);
+mt_status transit_decrypt(core_ctx *x);
+mt_status transit_rewrap(core_ctx *x);
+mt_status transit_datakey(core_ctx *x);
+mt_status transit_sign(core_ctx *x);
+mt_status transit_verify(core_ctx *x);
+mt_status transit_hmac(core_ctx *x);
+mt_status transit_random(core_ctx *x);
+mt_status transit_hash(core_ctx *x);
 
 /* ---- scheduler (sched.c) ---------------------------------------------- */
 mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err);

@@ -9,6 +9,8 @@
 
 #include "mt_bschema.h"
 #include "mt_log.h"
+#include "mt_secmem.h"
+#include "transit_core.h"
 #include "mt_util.h"
 
 /* What a built-in can sign with: KeyStore type prefixes. */
@@ -214,14 +216,30 @@ mt_status core_transit_private_key(mt_core *c, sqlite3 *db, const char *owner, c
                                    uint32_t version, char type[33], uint32_t *used,
                                    uint8_t **material, size_t *len, mt_err *err)
 {
-    (void)c;
-    (void)db;
-    (void)owner;
-    (void)name;
-    (void)version;
     type[0] = '\0';
     *used = 0;
     *material = NULL;
     *len = 0;
-    return mt_err_set(err, MT_ENOTFOUND, "the KeyStore (transit) is not part of this build");
+    mt_tk_key *k = NULL;
+    mt_status rc = transit_task_key_load(c, db, owner, name, version, &k, used, err);
+    if (rc)
+        return rc;
+    const char *tn = mt_tk_type_name(mt_tk_key_type(k));
+    snprintf(type, 33, "%s", tn ? tn : "?");
+    uint8_t *m = NULL;
+    size_t n = 0;
+    if (mt_tk_type_signs(mt_tk_key_type(k))) /* never unwrap more than a signing key */
+        rc = mt_tk_key_material(k, &m, &n, err);
+    mt_tk_key_free(k);
+    if (rc || !m)
+        return rc;
+    /* a plain heap copy the caller wipes; the mt_secmem block is freed here */
+    if ((*material = malloc(n)))
+        memcpy(*material, m, n);
+    mt_wipe(m, n);
+    mt_secmem_free(m);
+    if (!*material)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    *len = n;
+    return MT_OK;
 }

@@ -168,6 +168,57 @@ static const char *const migrations[] = {
     "  hash TEXT NOT NULL,"
     "  pruned_at INTEGER NOT NULL,"
     "  mac TEXT NOT NULL);",
+    /* 6 -> 7: placeholder: replaced by the root branch at merge */
+    "/* placeholder: replaced by the root branch at merge */ SELECT 1;",
+    /* 7 -> 8 (issue 10, KeyStore transit API, transit_core.h): named keys per
+     * owner with versions; each version's material sealed under the KEK
+     * "transit-keys" of version kek_version (AAD binds owner, name, version),
+     * so a KEK rotation can rewrap in the background; grants to other users;
+     * the RSA-4096 import wrapping key. Every row is MACed (integrity key). */
+    "CREATE TABLE transit_keys("
+    "  owner TEXT NOT NULL REFERENCES users(username),"
+    "  name TEXT NOT NULL,"
+    "  type TEXT NOT NULL,"
+    "  latest_version INTEGER NOT NULL,"
+    "  min_decryption_version INTEGER NOT NULL DEFAULT 1,"
+    "  min_encryption_version INTEGER NOT NULL DEFAULT 0,"
+    "  deletion_allowed INTEGER NOT NULL DEFAULT 0,"
+    "  exportable INTEGER NOT NULL DEFAULT 0,"
+    "  imported INTEGER NOT NULL DEFAULT 0,"
+    "  allow_rotation INTEGER NOT NULL DEFAULT 1,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  mac TEXT NOT NULL,"
+    "  PRIMARY KEY (owner, name));"
+    "CREATE TABLE transit_key_versions("
+    "  owner TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  wrapped BLOB NOT NULL,"
+    "  kek_version INTEGER NOT NULL,"
+    "  public_key TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  mac TEXT NOT NULL,"
+    "  PRIMARY KEY (owner, name, version),"
+    "  FOREIGN KEY (owner, name) REFERENCES transit_keys(owner, name));"
+    "CREATE INDEX transit_key_versions_kek ON transit_key_versions(kek_version);"
+    "CREATE TABLE transit_grants("
+    "  owner TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  grantee TEXT NOT NULL REFERENCES users(username),"
+    "  operations TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  mac TEXT NOT NULL,"
+    "  PRIMARY KEY (owner, name, grantee),"
+    "  FOREIGN KEY (owner, name) REFERENCES transit_keys(owner, name));"
+    "CREATE INDEX transit_grants_grantee ON transit_grants(grantee);"
+    "CREATE TABLE transit_wrapping_key("
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+    "  wrapped BLOB NOT NULL,"
+    "  kek_version INTEGER NOT NULL,"
+    "  public_key TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  mac TEXT NOT NULL);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -76,7 +76,9 @@ static const mt_barg a_pwcheck[] = {
     E("format", "plain", ch_pwformat, "list entries: passwords, or SHA-1 hex[:count]"),
 };
 static const mt_barg a_rsa[] = {
-    IN("key_slot", "key", "input slot holding the PEM private key (without 'key')"),
+    /* no schema default: with a KeyStore 'key' there is no key slot; the
+     * built-in still uses "key" when neither is given */
+    IN("key_slot", NULL, "input slot holding the PEM private key (default 'key'; not with 'key')"),
     IN("data_slot", "data", "input slot holding the data to sign"),
     E("digest", "sha256", ch_digest, "digest"),
     E("padding", "pkcs1", ch_padding, "PKCS#1 v1.5 or PSS"),

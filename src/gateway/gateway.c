@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "mt_http_head.h"
+#include "mt_vault_head.h"
 #include "mt_log.h"
 #include "mt_sdnotify.h"
 #include "mt_util.h"
@@ -685,6 +686,8 @@ static void gw_finish_json(gw_req *r, int status, json_t *json)
 static void gw_finish_error(gw_req *r, int status, mt_status code, const char *msg)
 {
     json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", mt_status_name(code), "message", msg);
+    if (j && strstr(r->action, " /v1/transit/")) /* Vault clients read "errors" */
+        json_object_set_new(j, "errors", json_pack("[s]", msg));
     gw_finish_json(r, status, j);
     json_decref(j);
 }
@@ -1352,6 +1355,14 @@ static enum bufferevent_filter_result gw_in_filter(struct evbuffer *src, struct 
         return BEV_ERROR;
     evbuffer_remove(src, h, n);
     h[n] = '\0';
+    char *vh = NULL;
+    size_t vn = 0;
+    if (mt_vault_head_rewrite(h, n, &vh, &vn)) { /* Vault clients on /v1/transit/ */
+        mt_wipe(h, n);
+        free(h);
+        h = vh;
+        n = vn;
+    }
     gw_decide(c, h, n, dst);
     mt_wipe(h, n); /* may hold a token */
     free(h);

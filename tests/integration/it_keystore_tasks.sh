@@ -24,9 +24,12 @@ ks() {
   [ -z "$body" ] || args+=(-H 'Content-Type: application/json' --data "$body")
   curl "${args[@]}" "$MESATEE_SERVER$p"
 }
-# pubkey USER NAME FILE: the key's latest public key (PEM) from the KeyStore.
+# pubkey USER NAME FILE [VERSION]: the key's public key (PEM) from the
+# KeyStore, of VERSION or the latest.
 pubkey() {
-  ks "$1" GET "/v1/transit/keys/$2" | jq -r '.data.keys | to_entries | max_by(.key | tonumber) | .value.public_key' >"$3"
+  local sel='max_by(.key | tonumber)'
+  [ -z "${4:-}" ] || sel="map(select(.key == \"$4\")) | .[0]"
+  ks "$1" GET "/v1/transit/keys/$2" | jq -r ".data.keys | to_entries | $sel | .value.public_key" >"$3"
   grep -q 'BEGIN PUBLIC KEY' "$3" || fail "no public key for $1/$2: $(cat "$3")"
 }
 
@@ -46,14 +49,15 @@ FN=$(as alice function register --name kssign --builtin keystore_sign --public -
 FR=$(as alice function register --name rsasign --builtin rsa_sign --public --input-slot data \
   --arg key=:overridable --arg padding=pkcs1:overridable)
 
-# run_task CREATOR FUNCTION KEY: creates, bob assigns, both approve, creator
-# invokes; prints `task wait`'s line.
+# run_task CREATOR FUNCTION KEY [ARG...]: creates, bob assigns, both approve,
+# creator invokes; prints `task wait`'s line.
 run_task() {
-  local t; t=$(as "$1" task create --function "$2" --arg "key=$3" --input data=bob)
+  local c=$1 f=$2 k=$3; shift 3
+  local t; t=$(as "$c" task create --function "$f" --arg "key=$k" "$@" --input data=bob)
   as bob task assign "$t" --input "data=$DOC" >/dev/null
   as alice task approve "$t" >/dev/null; as bob task approve "$t" >/dev/null
-  as "$1" task invoke "$t" >/dev/null
-  as "$1" task wait "$t" --timeout 60 2>&1 || true
+  as "$c" task invoke "$t" >/dev/null
+  as "$c" task wait "$t" --timeout 60 2>&1 || true
 }
 verify() { # verify LINE PUBKEY
   local sig=${1#finished: }
@@ -71,6 +75,17 @@ line=$(run_task alice "$FR" alice/notary-rsa)
 case "$line" in finished:*) ;; *) fail "rsa_sign with alice's rsa key: $line" ;; esac
 verify "$line" "$MT_WORK/rsa.pub"
 ok "rsa_sign: signed with alice's rsa-2048 KeyStore key (PKCS#1 v1.5), verifies"
+
+# versions: after a rotation the latest signs; key_version pins an older one
+ks alice POST /v1/transit/keys/notary-ec/rotate '{}' >/dev/null
+pubkey alice notary-ec "$MT_WORK/ec2.pub" 2
+line=$(run_task alice "$FN" alice/notary-ec)
+verify "$line" "$MT_WORK/ec2.pub"
+line=$(run_task alice "$FN" alice/notary-ec --arg key_version=1)
+verify "$line" "$MT_WORK/ec.pub"
+line=$(run_task alice "$FN" alice/notary-ec --arg key_version=7)
+case "$line" in *"the KeyStore key is not available to this task"*) ;; *) fail "version 7: $line" ;; esac
+ok "key_version: the latest by default, a named version when pinned, a missing one refused"
 
 # ---- refused ------------------------------------------------------------------
 msg="can be used only by a task its owner takes part in"

@@ -21,6 +21,7 @@ The test FAILS when the spec has an operation that no exercise below covered
 The schema checker implements the subset of OpenAPI 3.0 schemas the spec
 uses and refuses any other keyword, so the spec cannot silently outgrow it.
 """
+import base64
 import http.client
 import json
 import os
@@ -242,6 +243,18 @@ def need(cond, msg):
 
 
 # ------------------------------------------------------------- exercises ---
+
+def transit_wrap(pem, material):
+    """Vault's BYOK import format, made with python3-cryptography (not our C):
+    RSA-OAEP-SHA256 of a fresh AES-256 key, then AES-KWP of the material."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+    pub = serialization.load_pem_public_key(pem.encode())
+    eph = os.urandom(32)
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    return pub.encrypt(eph, oaep) + aes_key_wrap_with_padding(eph, material)
+
 
 def read(p):
     return open(p, "rb").read()
@@ -503,6 +516,85 @@ def main():
          f"GET /v1/builtins: {bi}")
     call("GET", "/v1/builtins", want=401)
 
+    # KeyStore transit API (issue 10, docs/keystore.md)
+    tk = "/v1/transit/keys/{key}"
+    call("POST", tk, {"key": "k1"}, token=L, body={"type": "aes256-gcm96"}, want=200)
+    call("POST", tk, {"key": "k1"}, token=L, body={"type": "ed25519"}, want=409)
+    call("POST", tk, {"key": "bad%20name"}, token=L, body={}, want=400)
+    call("POST", tk, {"key": "bob:k9"}, token=L, body={}, want=403)
+    call("POST", tk, {"key": "s1"}, token=L, body={"type": "ecdsa-p256"}, want=200)
+    call("POST", tk, {"key": "h1"}, token=L, body={"type": "hmac"}, want=200)
+    call("GET", tk, {"key": "s1"}, token=L, want=200)
+    call("GET", tk, {"key": "nokey"}, token=L, want=404)
+    call("GET", tk, {"key": "bad%20name"}, token=L, want=400)
+    call("GET", "/v1/transit/keys", token=L, query="list=true", want=200)
+    call("GET", "/v1/transit/keys", token=L, query="list=maybe", want=400)
+    call("GET", "/v1/transit/keys", token=B, query="list=true", want=404)
+    call("POST", tk + "/rotate", {"key": "k1"}, token=L, want=200)
+    call("POST", tk + "/rotate", {"key": "nokey"}, token=L, want=404)
+    call("POST", tk + "/rotate", {"key": "alice:k1"}, token=B, want=404)
+    call("POST", tk + "/config", {"key": "k1"}, token=L, body={"min_decryption_version": 9}, want=400)
+    call("POST", tk + "/config", {"key": "k1"}, token=L, body={"deletion_allowed": True}, want=200)
+    enc = call("POST", "/v1/transit/encrypt/{key}", {"key": "k1"}, token=L,
+               body={"plaintext": base64.b64encode(b"hi").decode()}, want=200)
+    call("POST", "/v1/transit/encrypt/{key}", {"key": "s1"}, token=L, body={"plaintext": "aGk="}, want=400)
+    call("POST", "/v1/transit/encrypt/{key}", {"key": "k1"}, token=L,
+         body={"batch_input": [{"plaintext": "aGk="}] * 1001}, want=400)
+    ct = enc["data"]["ciphertext"] if enc else "vault:v1:AAAA"
+    call("POST", "/v1/transit/decrypt/{key}", {"key": "k1"}, token=L, body={"ciphertext": ct}, want=200)
+    call("POST", "/v1/transit/decrypt/{key}", {"key": "k1"}, token=L,
+         body={"batch_input": [{"ciphertext": ct}, {"ciphertext": ct[:-4] + "AAA="}]}, want=400)
+    call("POST", "/v1/transit/rewrap/{key}", {"key": "k1"}, token=L, body={"ciphertext": ct}, want=200)
+    call("POST", "/v1/transit/rewrap/{key}", {"key": "k1"}, token=L, body={"ciphertext": "vault:v7:AAAA"}, want=400)
+    call("POST", "/v1/transit/datakey/{kind}/{key}", {"kind": "plaintext", "key": "k1"}, token=L,
+         body={"bits": 256}, want=200)
+    call("POST", "/v1/transit/datakey/{kind}/{key}", {"kind": "wrapped", "key": "k1"}, token=L,
+         body={"bits": 100}, want=400)
+    for alg in ("", "/{alg}"):
+        prm = {"key": "s1", "alg": "sha2-384"}
+        sg = call("POST", "/v1/transit/sign/{key}" + alg, prm, token=L, body={"input": "aGk="}, want=200)
+        call("POST", "/v1/transit/sign/{key}" + alg, {"key": "k1", "alg": "sha2-384"}, token=L,
+             body={"input": "aGk="}, want=400)
+        sig = sg["data"]["signature"] if sg else "vault:v1:AAAA"
+        vr = call("POST", "/v1/transit/verify/{key}" + alg, prm, token=L,
+                  body={"input": "aGk=", "signature": sig}, want=200)
+        need(vr and vr["data"]["valid"] is True, f"verify{alg}: {vr}")
+        call("POST", "/v1/transit/verify/{key}" + alg, prm, token=L, body={"input": "aGk="}, want=400)
+        hm = call("POST", "/v1/transit/hmac/{key}" + alg, {"key": "h1", "alg": "sha2-384"}, token=L,
+                  body={"input": "aGk="}, want=200)
+        call("POST", "/v1/transit/hmac/{key}" + alg, {"key": "h1", "alg": "sha2-384"}, token=L,
+             body={"input": "not base64!"}, want=400)
+    call("POST", "/v1/transit/random", token=L, body={"bytes": 16, "format": "hex"}, want=200)
+    call("POST", "/v1/transit/random", token=L, body={"bytes": 0}, want=400)
+    call("POST", "/v1/transit/random/{bytes}", {"bytes": "24"}, token=L, body={}, want=200)
+    call("POST", "/v1/transit/random/{bytes}", {"bytes": "99999999"}, token=L, body={}, want=400)
+    call("POST", "/v1/transit/hash", token=L, body={"input": "aGk=", "algorithm": "sha2-512"}, want=200)
+    call("POST", "/v1/transit/hash", token=L, body={"input": "aGk=", "algorithm": "md5"}, want=400)
+    call("POST", "/v1/transit/hash/{alg}", {"alg": "sha3-256"}, token=L, body={"input": "aGk="}, want=200)
+    call("POST", "/v1/transit/hash/{alg}", {"alg": "sha1"}, token=L, body={"input": "aGk="}, want=400)
+    # grants: bob uses alice's key as alice:k1 for the granted operations only
+    call("POST", tk + "/grants", {"key": "k1"}, token=L, body={"user": "bob", "operations": ["encrypt"]}, want=200)
+    call("POST", tk + "/grants", {"key": "k1"}, token=L, body={"user": "bob", "operations": ["export"]}, want=400)
+    call("POST", "/v1/transit/encrypt/{key}", {"key": "alice:k1"}, token=B, body={"plaintext": "aGk="}, want=200)
+    call("POST", "/v1/transit/decrypt/{key}", {"key": "alice:k1"}, token=B, body={"ciphertext": ct}, want=404)
+    call("DELETE", tk + "/grants/{name}", {"key": "k1", "name": "bob"}, token=L, want=200)
+    call("DELETE", tk + "/grants/{name}", {"key": "k1", "name": "bob"}, token=L, want=404)
+    # import (Vault BYOK), wrapped here with python3-cryptography
+    wk = call("GET", "/v1/transit/wrapping_key", token=L, want=200)
+    call("GET", "/v1/transit/wrapping_key", want=401)
+    blob = transit_wrap(wk["data"]["public_key"], b"\x11" * 32) if wk else b""
+    call("POST", tk + "/import", {"key": "imp"}, token=L,
+         body={"ciphertext": base64.b64encode(blob).decode(), "type": "aes256-gcm96"}, want=200)
+    call("POST", tk + "/import", {"key": "imp2"}, token=L,
+         body={"ciphertext": base64.b64encode(blob[:-8]).decode()}, want=400)
+    call("POST", tk + "/import_version", {"key": "imp"}, token=L,
+         body={"ciphertext": base64.b64encode(blob).decode()}, want=200)
+    call("POST", tk + "/import_version", {"key": "k1"}, token=L,
+         body={"ciphertext": base64.b64encode(blob).decode()}, want=400)
+    call("DELETE", tk, {"key": "s1"}, token=L, want=400)
+    call("DELETE", tk, {"key": "k1"}, token=L, want=204)
+    call("DELETE", tk, {"key": "k1"}, token=L, want=404)
+
     # logout last
     call("POST", "/v1/auth/logout", token=B, want=200)
     call("POST", "/v1/auth/logout", token=B, want=401)
@@ -511,6 +603,8 @@ def main():
     for template, item in SPEC["paths"].items():
         allowed = sorted(m.upper() for m in item if m in ("get", "post", "put", "delete", "patch"))
         path = template.replace("{id}", nobody).replace("{name}", "alice")
+        for k, v in (("{key}", "k1"), ("{kind}", "wrapped"), ("{alg}", "sha2-256"), ("{bytes}", "8")):
+            path = path.replace(k, v)
         for m in [x for x in ("GET", "POST", "PUT", "DELETE", "PATCH") if x not in allowed][:2]:
             # with a small body for POST and PUT: refused at the head, before the body
             status, hdrs, payload = request(m, path, body={} if m in ("POST", "PUT") else None)

@@ -1263,6 +1263,8 @@ static void test_integrity_upgrade(void **state)
                     "ALTER TABLE tokens DROP COLUMN mac; ALTER TABLE functions DROP COLUMN mac;"
                     "DROP INDEX files_key_fp; ALTER TABLE files DROP COLUMN key_fp;"
                     "ALTER TABLE users DROP COLUMN state; DROP TABLE audit_anchor;"
+                    "DROP TABLE transit_wrapping_key; DROP TABLE transit_grants;"
+                    "DROP TABLE transit_key_versions; DROP TABLE transit_keys;"
                     "DELETE FROM schema_version WHERE version >= 3");
     /* The version lives in the host's database: a host could make a sealed
      * store look like this, edit it, and have the edits sealed. Without the

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# An unmodified Vault client, Debian's python3-hvac, against the KeyStore
+# transit API (issue 10, docs/keystore.md): tests/integration/transit_hvac.py
+# runs every transit method hvac has (create, read, list, rotate, configure,
+# encrypt, decrypt, rewrap, datakey, sign, verify, hmac, random, hash, delete)
+# plus import (through hvac's adapter) and grants, with TLS verified against
+# the server's certificate, and the bad-input cases; then libmesatee's
+# mesatee_transit_* calls (tests/integration/transit_libmesatee.py).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+py=/usr/bin/python3
+"$py" -c 'import hvac, cryptography' 2>/dev/null ||
+  { echo "SKIP: /usr/bin/python3 with hvac and cryptography (Debian: python3-hvac python3-cryptography)"; exit 77; }
+mt_start_server
+as admin login --user admin --password-file "$MT_WORK/admin.pw" >/dev/null
+mt_add_user alice
+mt_add_user bob
+MT_URL=$MESATEE_SERVER MT_CA=$MESATEE_CA MT_ALICE_TOKEN=$MT_WORK/alice.token \
+MT_BOB_TOKEN=$MT_WORK/bob.token "$py" "$root/tests/integration/transit_hvac.py" ||
+  fail "python3-hvac against /v1/transit"
+# libmesatee's typed transit calls (ctypes), the base of the PKCS#11 module
+MT_URL=$MESATEE_SERVER MT_CA=$MESATEE_CA MT_ALICE_TOKEN=$MT_WORK/alice.token \
+MT_BOB_TOKEN=$MT_WORK/bob.token MESATEE_LIB=${MESATEE_LIB:?MESATEE_LIB must point at libmesatee.so} \
+  "$py" "$root/tests/integration/transit_libmesatee.py" || fail "libmesatee transit calls"
+# every request was audited with its route, and metered
+as admin audit list --limit 1000 > "$MT_WORK/audit.txt"
+grep -q "POST /v1/transit/encrypt/{key}" "$MT_WORK/audit.txt" || fail "encrypt is not in the audit log"
+grep -q "GET /v1/transit/keys" "$MT_WORK/audit.txt" || fail "LIST is not in the audit log"
+ok "transit requests are audited"
+curl -sS --cacert "$MESATEE_CA" "$MESATEE_SERVER/metrics" > "$MT_WORK/metrics.txt"
+grep -q 'route="POST /v1/transit/sign/{key}"' "$MT_WORK/metrics.txt" || fail "sign is not metered"
+ok "transit requests are metered"
