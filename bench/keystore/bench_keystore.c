@@ -19,7 +19,10 @@
  * printed; the summary gives the median over rounds.
  * ECDSA through PKCS#11: SoftHSM2 has no CKM_ECDSA_SHA256, so the driver
  * hashes with SHA-256 (OpenSSL, inside the timed loop) and signs with
- * CKM_ECDSA, as pkcs11-tool does; the same for our module.
+ * CKM_ECDSA, as pkcs11-tool does; the same for our module. AES-GCM: the
+ * driver passes a fresh IV per encryption; our module ignores it (transit
+ * picks the nonce and returns nonce || ciphertext || tag, which its decrypt
+ * takes back), so each column decrypts what it encrypted.
  *
  * Usage: bench_keystore [-c CONNS] [-d SECONDS] [-r ROUNDS]
  *          [-s URL -P POLICY -u USER -w PASSWORD_FILE]
@@ -416,7 +419,7 @@ typedef struct {
     CK_SESSION_HANDLE setup_sess;
     CK_OBJECT_HANDLE aes, priv[K_COUNT], pub[K_COUNT];
     uint8_t iv[12];
-    uint8_t ct[MSG_LEN + 16];
+    uint8_t ct[MSG_LEN + 64]; /* SoftHSM2: ct || tag; ours: nonce || ct || tag */
     CK_ULONG ct_len;
     uint8_t sig[K_COUNT][512];
     CK_ULONG sig_len[K_COUNT];

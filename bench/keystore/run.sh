@@ -5,7 +5,9 @@
 # in every TLS handshake, as `mesatee --policy` does), adds a user `bench`,
 # initialises a SoftHSM2 token in its own SOFTHSM2_CONF / token dir, and runs
 # bench_keystore at low priority with all columns. Our PKCS#11 module's column
-# runs when BUILD_DIR holds libmesatee-pkcs11.so (see bench_keystore.c).
+# runs when BUILD_DIR holds libmesatee-pkcs11.so (configured for the same
+# server and policy, user bench). Figures vary with the machine's load: quote
+# them with the load average the script prints.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; shift || true
@@ -39,10 +41,14 @@ if [ -f "$HSM" ] && command -v softhsm2-util >/dev/null; then
 else
   echo "run.sh: SoftHSM2 not installed: its column is skipped (apt install softhsm2)"
 fi
+# our module (docs/keystore-pkcs11.md): same server, same attestation policy,
+# user bench (the PIN is the password)
 OURS=$(find "$BUILD" -name 'libmesatee-pkcs11.so' -print -quit 2>/dev/null || true)
-if [ -n "$OURS" ] && [ -n "${MT_BENCH_P11_SETUP:-}" ]; then
-  source "$MT_BENCH_P11_SETUP" # sets MESATEE_PKCS11_* for the module and P11_PIN
-  ARGS+=(-M "$OURS" -q "$P11_PIN")
+if [ -n "$OURS" ]; then
+  export MESATEE_PKCS11_CONF=$MT_WORK/pkcs11.conf
+  printf 'server = %s\npolicy = %s\nuser = bench\n' "$MESATEE_SERVER" "$MT_WORK/policy.json" \
+    >"$MESATEE_PKCS11_CONF"
+  ARGS+=(-M "$OURS" -q "$(cat "$MT_WORK/bench.pw")")
 fi
 echo "run.sh: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 nice -n 19 "$BIN" "${ARGS[@]}" "$@"
