@@ -11,6 +11,7 @@
 #include "mt_log.h"
 #include "mt_secmem.h"
 #include "transit_core.h"
+#include "transit_store.h"
 #include "mt_util.h"
 
 /* What a built-in can sign with: KeyStore type prefixes. */
@@ -43,13 +44,55 @@ static bool is_participant(const char *owner, const char *const *parts, size_t n
     return false;
 }
 
-#define NOT_PARTICIPANT                                                                        \
-    "argument '%s': a KeyStore key can be used only by a task its owner takes part in (the "   \
-    "owner approves the task): add the key's owner as a participant (e.g. as the owner of an " \
-    "input or output slot, or let the owner create the task)"
+/* True when one of the participants holds the owner's grant of "sign" on
+ * owner/name (transit_grants, MAC-checked; a row whose MAC fails counts as no
+ * grant and is logged). */
+static bool sign_granted(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+                         const char *const *parts, size_t n, const json_t *arr)
+{
+    sqlite3_stmt *st;
+    mt_err err;
+    mt_err_clear(&err);
+    if (store_prepare(db,
+                      "SELECT grantee, operations, created_at, mac FROM transit_grants "
+                      "WHERE owner = ? AND name = ?",
+                      &st, &err))
+        return false;
+    store_bind_text(st, 1, owner);
+    store_bind_text(st, 2, name);
+    bool found = false;
+    while (!found && sqlite3_step(st) == SQLITE_ROW) {
+        const char *who = store_col_text(st, 0), *ops = store_col_text(st, 1);
+        if (!is_participant(who, parts, n, arr))
+            continue;
+        bool sign = false;
+        for (const char *p = ops; *p && !sign;) {
+            size_t l = strcspn(p, ",");
+            sign = l == 4 && !strncmp(p, "sign", 4);
+            p += l + (p[l] == ',');
+        }
+        char mac[65];
+        if (!sign || tstore_grant_mac(c, owner, name, who, ops, sqlite3_column_int64(st, 2), mac,
+                                      &err))
+            continue;
+        if (!integ_hex_equal(mac, store_col_text(st, 3))) {
+            mt_warn("integrity check failed: transit grant of %s/%s to %s (ignored for a task)",
+                    owner, name, who);
+            continue;
+        }
+        found = true;
+    }
+    sqlite3_finalize(st);
+    return found;
+}
 
-mt_status keyuse_check_task(const char *executor_type, const char *builtin, const json_t *args,
-                            const char *const *parts, size_t n_parts, mt_err *err)
+#define NOT_PARTICIPANT                                                                      \
+    "argument '%s': a KeyStore key can be used only by a task its owner, or a user the owner " \
+    "granted 'sign' on it, takes part in (and so approves)"
+
+mt_status keyuse_check_task(mt_core *c, sqlite3 *db, const char *executor_type,
+                            const char *builtin, const json_t *args, const char *const *parts,
+                            size_t n_parts, mt_err *err)
 {
     const mt_bschema *s = schema_for(executor_type, builtin);
     for (size_t i = 0; s && i < s->n_args; i++) {
@@ -61,7 +104,8 @@ mt_status keyuse_check_task(const char *executor_type, const char *builtin, cons
         if (!mt_bschema_key_split(v, owner, name))
             return mt_err_set(err, MT_EINVAL, "argument '%s': expected a KeyStore key OWNER/NAME",
                               a->name);
-        if (!is_participant(owner, parts, n_parts, NULL))
+        if (!is_participant(owner, parts, n_parts, NULL) &&
+            !sign_granted(c, db, owner, name, parts, n_parts, NULL))
             return mt_err_set(err, MT_EINVAL, NOT_PARTICIPANT, a->name);
     }
     return MT_OK;
@@ -144,7 +188,8 @@ mt_status keyuse_job_keys(mt_core *c, sqlite3 *db, const char *executor_type, co
                             a->name);
             goto out;
         }
-        if (!is_participant(owner, NULL, 0, participants)) {
+        if (!is_participant(owner, NULL, 0, participants) &&
+            !sign_granted(c, db, owner, name, NULL, 0, participants)) {
             rc = mt_err_set(err, MT_EINVAL, NOT_PARTICIPANT, a->name);
             goto out;
         }

@@ -1,13 +1,16 @@
 /* keyuse: KeyStore keys used by tasks (docs/keystore-tasks.md).
  *
  * A built-in whose schema declares an argument of type MT_BARG_KEYSTORE_KEY
- * (rsa_sign's and keystore_sign's "key") signs with the KeyStore key that
- * the argument names, "OWNER/NAME", at the version named by the argument
- * "<arg>_version" (0 or absent: the latest). The rule: the key's OWNER must
+ * (rsa_sign's and keystore_sign's "key", wasm's "wasm_key") signs with the
+ * KeyStore key that the argument names, "OWNER/NAME" (or "OWNER:NAME", as
+ * transit paths write another user's key), at the version named by the
+ * argument "<arg>_version" (0 or absent: the latest). The rule: the key's
+ * OWNER, or a user the owner granted "sign" on the key (transit_grants), must
  * be one of the task's participants. Every participant approves the task's
  * binding, which covers the arguments (integrity.c), before it can be
- * invoked, so the key is used only with its owner's approval of exactly
- * this use (function, arguments with the key's name, inputs and outputs).
+ * invoked, so the key is used only with the approval of its owner (or of
+ * the owner's grantee) of exactly this use (function, arguments with the
+ * key's name, inputs and outputs).
  *
  *  - keyuse_check_task runs at task creation: a key whose owner is not a
  *    participant is refused at once (400), before anyone approves.
@@ -35,8 +38,9 @@
 
 /* Task creation: for a built-in function, every non-empty KeyStore key
  * argument in args (merged) must name a key whose owner is in parts. */
-mt_status keyuse_check_task(const char *executor_type, const char *builtin, const json_t *args,
-                            const char *const *parts, size_t n_parts, mt_err *err);
+mt_status keyuse_check_task(mt_core *c, sqlite3 *db, const char *executor_type,
+                            const char *builtin, const json_t *args, const char *const *parts,
+                            size_t n_parts, mt_err *err);
 
 /* Dispatch: loads the KeyStore keys named by args into job->keys (n_keys).
  * participants is the task's verified participant array. On error the job

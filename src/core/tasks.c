@@ -276,7 +276,8 @@ mt_status tasks_create(core_ctx *x)
             set_add(pset, &np, cap, d.outputs[s].owners[j]);
     qsort(pset, np, sizeof *pset, cmp_str);
     /* a KeyStore key named in the arguments: its owner must take part */
-    if ((rc = keyuse_check_task(fn.executor_type, fn.builtin, args, pset, np, x->err)))
+    if ((rc = keyuse_check_task(x->core, x->db, fn.executor_type, fn.builtin, args, pset, np,
+                                x->err)))
         goto out;
     parts = json_array();
     for (size_t j = 0; j < np; j++)

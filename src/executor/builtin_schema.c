@@ -246,8 +246,8 @@ static bool key_part_ok(const char *p, size_t n, size_t max)
 
 bool mt_bschema_key_split(const char *v, char owner[65], char name[129])
 {
-    const char *slash = v ? strchr(v, '/') : NULL;
-    if (!slash)
+    const char *slash = v ? v + strcspn(v, "/:") : NULL;
+    if (!slash || !*slash)
         return false;
     size_t on = (size_t)(slash - v), nn = strlen(slash + 1);
     if (!key_part_ok(v, on, 64) || !key_part_ok(slash + 1, nn, 128))
@@ -407,7 +407,7 @@ mt_status mt_bschema_check_value(const mt_barg *a, const char *v, mt_err *err)
         char o[65], n[129];
         if (*v && !mt_bschema_key_split(v, o, n))
             return mt_err_set(err, MT_EINVAL,
-                              "argument '%s': expected a KeyStore key OWNER/NAME "
+                              "argument '%s': expected a KeyStore key OWNER/NAME or OWNER:NAME "
                               "([A-Za-z0-9_.-]{1,64}/[A-Za-z0-9_.-]{1,128})",
                               a->name);
         return MT_OK;

@@ -122,7 +122,7 @@ const char *mt_bschema_type_name(mt_barg_type t);
  * fitting int64; false otherwise. The built-ins' integer reader too. */
 bool mt_int_parse(const char *s, int64_t *out);
 
-/* Splits a MT_BARG_KEYSTORE_KEY value "OWNER/NAME" (OWNER a user name
+/* Splits a MT_BARG_KEYSTORE_KEY value "OWNER/NAME" or "OWNER:NAME" (OWNER a user name
  * [A-Za-z0-9_.-]{1,64}, NAME [A-Za-z0-9_.-]{1,128}) into owner and name
  * (NUL-terminated); false when v has another form. */
 bool mt_bschema_key_split(const char *v, char owner[65], char name[129]);

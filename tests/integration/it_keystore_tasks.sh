@@ -88,7 +88,7 @@ case "$line" in *"the KeyStore key is not available to this task"*) ;; *) fail "
 ok "key_version: the latest by default, a named version when pinned, a missing one refused"
 
 # ---- refused ------------------------------------------------------------------
-msg="can be used only by a task its owner takes part in"
+msg="can be used only by a task its owner, or a user the owner granted 'sign' on it, takes part in"
 expect_fail "owner not a participant (bob names alice's key)" "$msg" \
   as bob task create --function "$FN" --arg key=alice/notary-ec --input data=bob
 a=$(as alice task create --function "$FN" --arg key=carol/secret --input data=bob 2>&1 || true)
@@ -96,6 +96,29 @@ b=$(as alice task create --function "$FN" --arg key=carol/none --input data=bob 
 case "$a" in *"$msg"*) ;; *) fail "carol's key named by alice: $a" ;; esac
 [ "$a" = "$b" ] || fail "the refusal differs for an existing and a missing key: '$a' vs '$b'"
 ok "another user's key: the same refusal whether or not it exists"
+
+# a grant of "sign" stands for the owner: carol grants alice, alice's task
+# (carol not in it) signs with carol's key; a grant of "verify" only does not
+carol_grant() { ks carol POST /v1/transit/keys/secret/grants "{\"user\":\"alice\",\"operations\":$1}" >/dev/null; }
+carol_grant '["verify"]'
+expect_fail "a grant without sign" "$msg" \
+  as alice task create --function "$FN" --arg key=carol/secret --input data=bob
+carol_grant '["verify","sign"]'
+pubkey carol secret "$MT_WORK/carol.pub"
+line=$(run_task alice "$FN" carol:secret)
+case "$line" in finished:*) ;; *) fail "carol's key granted to alice: $line" ;; esac
+verify "$line" "$MT_WORK/carol.pub"
+ok "a participant the owner granted 'sign' uses the key (OWNER:NAME form)"
+t=$(as alice task create --function "$FN" --arg key=carol/secret --input data=bob)
+ks carol DELETE /v1/transit/keys/secret/grants/alice >/dev/null
+expect_fail "grant revoked" "$msg" \
+  as alice task create --function "$FN" --arg key=carol/secret --input data=bob
+as bob task assign "$t" --input "data=$DOC" >/dev/null
+as alice task approve "$t" >/dev/null; as bob task approve "$t" >/dev/null
+as alice task invoke "$t" >/dev/null
+line=$(as alice task wait "$t" --timeout 60 2>&1 || true)
+case "$line" in *"$msg"*) ;; *) fail "grant revoked after create: $line" ;; esac
+ok "a grant revoked after task create: the task fails at dispatch"
 
 t=$(as alice task create --function "$FN" --arg key=alice/notary-ec --input data=bob)
 as bob task assign "$t" --input "data=$DOC" >/dev/null
