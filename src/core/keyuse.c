@@ -120,6 +120,7 @@ void keyuse_job_keys_free(mt_job *job)
         free(k->der);
         free(k->arg);
         free(k->type);
+        free(k->ref);
     }
     free(job->keys);
     job->keys = NULL;
@@ -244,7 +245,10 @@ mt_status keyuse_job_keys(mt_core *c, sqlite3 *db, const char *executor_type, co
             goto out;
         job->n_keys++;
         k->version = used;
-        if (!(k->arg = strdup(a->name)) || !(k->type = strdup(type))) {
+        char ref[200];
+        snprintf(ref, sizeof ref, "%s/%s", owner, name);
+        if (!(k->arg = strdup(a->name)) || !(k->type = strdup(type)) ||
+            !(k->ref = strdup(ref))) {
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
@@ -252,6 +256,28 @@ mt_status keyuse_job_keys(mt_core *c, sqlite3 *db, const char *executor_type, co
 out:
     if (rc)
         keyuse_job_keys_free(job);
+    return rc;
+}
+
+mt_status keyuse_audit(mt_core *c, sqlite3 *db, const char *task_id, const mt_job *job,
+                       mt_err *err)
+{
+    if (job->n_keys == 0)
+        return MT_OK;
+    mt_status rc = store_begin(db, err);
+    if (rc)
+        return rc;
+    char obj[8 + MT_ID_LEN], action[300];
+    snprintf(obj, sizeof obj, "task:%s", task_id);
+    for (size_t i = 0; !rc && i < job->n_keys; i++) {
+        snprintf(action, sizeof action, "task signs with KeyStore key %s v%u", job->keys[i].ref,
+                 (unsigned)job->keys[i].version);
+        rc = audit_append(c, db, "scheduler", action, obj, 0, err);
+    }
+    if (!rc)
+        rc = store_commit(db, err);
+    if (rc)
+        store_rollback(db);
     return rc;
 }
 

@@ -58,6 +58,13 @@ mt_status core_transit_private_key(mt_core *c, sqlite3 *db, const char *owner, c
                                    uint32_t version, char type[33], uint32_t *used,
                                    uint8_t **material, size_t *len, mt_err *err);
 
+/* Records each key use of the task in the audit log (actor "scheduler",
+ * object "task:ID", action "task signs with KeyStore key OWNER/NAME vN"),
+ * which every participant reads, in its own write transaction on db. A task
+ * whose key use cannot be recorded must not run (the caller fails it). */
+mt_status keyuse_audit(mt_core *c, sqlite3 *db, const char *task_id, const mt_job *job,
+                       mt_err *err);
+
 /* Wipes and frees job->keys. NULL-safe, idempotent. */
 void keyuse_job_keys_free(mt_job *job);
 

@@ -630,6 +630,11 @@ static void run_task(core_sched *s, sqlite3 *db, const char *task_id)
     memset(&res, 0, sizeof res);
     char reason[MT_ERR_MSG_MAX + 64] = "";
     mt_status rc = build_job(c, db, task_id, &job, exec_type, builtin, &err);
+    if (!rc && (rc = keyuse_audit(c, db, task_id, &job, &err))) { /* KeyStore key uses */
+        mt_warn("task %s: recording its KeyStore key use failed: %s", task_id, err.msg);
+        mt_err_set(&err, rc, "its KeyStore key use could not be recorded in the audit log");
+        job_free(&job);
+    }
     if (rc) {
         snprintf(reason, sizeof reason, "could not prepare the task: %s", err.msg);
     } else {

@@ -61,6 +61,7 @@ typedef struct mt_job_key {
     uint32_t version;  /* key version used */
     uint8_t *der;      /* PKCS#8 DER private key (secret: wiped on free) */
     size_t der_len;
+    char *ref;         /* "OWNER/NAME" for the audit log; not sent to the worker */
 } mt_job_key;
 
 #define MT_JOB_MAX_KEYS 4

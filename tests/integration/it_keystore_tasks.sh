@@ -70,6 +70,12 @@ line=$(run_task alice "$FN" alice/notary-ec)
 case "$line" in finished:*) ;; *) fail "keystore_sign with alice's ecdsa key: $line" ;; esac
 verify "$line" "$MT_WORK/ec.pub"
 ok "keystore_sign: bob's data signed with alice's ecdsa-p256 key verifies with its public key"
+for u in alice bob; do
+  as "$u" --output json audit list --limit 1000 | jq -r '.entries[] | "\(.actor) \(.action)"' |
+    grep -qx "scheduler task signs with KeyStore key alice/notary-ec v1" ||
+    fail "$u does not see the key use in the audit log"
+done
+ok "the key use is in the audit log, for every participant"
 
 line=$(run_task alice "$FR" alice/notary-rsa)
 case "$line" in finished:*) ;; *) fail "rsa_sign with alice's rsa key: $line" ;; esac

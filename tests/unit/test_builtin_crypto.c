@@ -174,6 +174,7 @@ static void job_key(mt_job_key *jk, EVP_PKEY *k, const char *type)
     jk->version = 1;
     jk->der = der;
     jk->der_len = (size_t)n;
+    jk->ref = NULL;
 }
 
 static void test_keystore_keys(void **state)
@@ -240,7 +241,7 @@ static void test_keystore_keys(void **state)
                    "argument 'key': expected a KeyStore key OWNER/NAME");
     /* a job whose key is garbage: refused, no crash */
     uint8_t junk[16] = {0x30, 0x03, 1, 2, 3};
-    mt_job_key kj = {"key", "rsa-2048", 1, junk, sizeof junk};
+    mt_job_key kj = {"key", "rsa-2048", 1, junk, sizeof junk, NULL};
     tb_set_keys(&kj, 1);
     tb_expect_fail("keystore_sign", tb_args("key", "alice/k", NULL), in, 1, NULL, 0,
                    "the KeyStore key is unreadable");

@@ -569,7 +569,7 @@ static void test_job_codec_keys(void **state)
 {
     (void)state;
     uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x07};
-    mt_job_key k = {"key", "ecdsa-p256", 3, der, sizeof der};
+    mt_job_key k = {"key", "ecdsa-p256", 3, der, sizeof der, NULL};
     mt_job j = base_job("keystore_sign", false);
     json_t *args = json_pack("{s:s}", "key", "alice/k");
     j.arguments = args;
