@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "job_codec.h"
+#include "keyuse.h"
 #include "mt_executor.h"
 #include "mt_json.h"
 #include "mt_log.h"
@@ -84,10 +86,6 @@ static mt_status slot_json(json_t *o, const char *path, const char *url, const u
 static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
 {
     mt_status rc = MT_OK;
-    if (job->n_keys) /* docs/keystore-tasks.md: not handed to remote executors (yet) */
-        return mt_err_set(err, MT_EUNAVAIL,
-                          "a task that signs with a KeyStore key runs on the local executor "
-                          "only; remote executors do not receive KeyStore keys");
     json_t *j = json_pack("{s:s, s:s, s:s, s:O, s:{s:I, s:I, s:I}, s:[], s:[]}", "task_id",
                           job->task_id, "executor_type", job->executor_type, "function",
                           job->function, "arguments", job->arguments, "limits", "mem_bytes",
@@ -113,6 +111,11 @@ static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
         else
             rc = slot_json(o, job->inputs[i].path, job->inputs[i].url, job->inputs[i].key,
                            "sha256", job->inputs[i].sha256, err);
+    }
+    if (!rc && job->n_keys) { /* KeyStore keys, like file keys (docs/keystore-tasks.md) */
+        json_t *k = mt_job_keys_json(job->keys, job->n_keys);
+        if (!k || json_object_set_new(j, "keys", k))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
     for (size_t i = 0; !rc && i < job->n_outputs; i++) {
         json_t *o = json_pack("{s:s}", "slot", job->outputs[i].slot);
@@ -140,6 +143,8 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     mt_status rc = sched_claim_job(rs->core, rs->db, task_id, &got, &job, exec_type, builtin, err);
     if (!got)
         return rc;
+    if (!rc)
+        rc = keyuse_audit(rs->core, rs->db, task_id, &job, err);
     if (!rc)
         rc = job_json(&job, out, err);
     if (!rc) {

@@ -106,6 +106,19 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
 /* Frees a decoded job and wipes its keys. NULL-safe, idempotent. */
 void mt_wjob_free(mt_wjob *j);
 
+/* KeyStore keys in the remote executor's job document (remote_job.h, built
+ * by src/core/remote_sched.c): the same entries as the worker job's "keys".
+ * mt_job_keys_json: a new array (NULL when out of memory); the caller wipes
+ * it with mt_job_keys_json_wipe before releasing it. mt_job_keys_decode:
+ * at most MT_JOB_MAX_KEYS entries, each naming an argument present in
+ * arguments, once; *out is heap (arg, type, der owned; ref NULL), released
+ * with mt_job_keys_free, which wipes the keys. On error nothing to free. */
+json_t *mt_job_keys_json(const mt_job_key *keys, size_t n);
+void mt_job_keys_json_wipe(json_t *arr);
+mt_status mt_job_keys_decode(const json_t *arr, const json_t *arguments, mt_job_key **out,
+                             size_t *n, mt_err *err);
+void mt_job_keys_free(mt_job_key *keys, size_t n);
+
 /* True if s is an acceptable slot name: 1..128 bytes, printable ASCII, no '/'. */
 bool mt_job_slot_valid(const char *s);
 
