@@ -319,6 +319,82 @@ static const cli_opt o_global[] = {
     {"version", false, 'V', NULL, "print the version and exit", "off"},
     {NULL, false}};
 
+/* KeyStore transit commands (cmd_key.c, docs/keystore.md) */
+static const cli_opt o_tk_create[] = {
+    {"type", true, 0, "TYPE", "aes256-gcm96, chacha20-poly1305, ecdsa-p256, ecdsa-p384, "
+     "ed25519, rsa-2048, rsa-3072, rsa-4096 or hmac", "aes256-gcm96"},
+    {NULL, false}};
+static const cli_opt o_tk_config[] = {
+    {"min-decryption-version", true, 0, "N", "refuse ciphertexts and signatures of older versions",
+     "unchanged"},
+    {"min-encryption-version", true, 0, "N", "oldest version that may encrypt or sign (0: latest)",
+     "unchanged"},
+    {"deletion-allowed", true, 0, "true|false", "whether `key delete` may delete the key",
+     "unchanged"},
+    {NULL, false}};
+static const cli_opt o_tk_import[] = {
+    {"material", true, 'm', "FILE", "the key: 32 raw bytes (aes256-gcm96, chacha20-poly1305), "
+     "16-64 bytes (hmac) or PKCS#8 DER (ecdsa, ed25519, rsa); wrapped for the server locally",
+     "required"},
+    {"type", true, 0, "TYPE", "the key's type", "aes256-gcm96"},
+    {"allow-rotation", false, 0, NULL, "let `key rotate` add generated versions", "off"},
+    {NULL, false}};
+static const cli_opt o_tk_grant[] = {
+    {"user", true, 'u', "NAME", "the user who may use the key (as OWNER:NAME)", "required"},
+    {"op", true, 0, "OP", "an operation: read, encrypt, decrypt, rewrap, datakey, sign, verify, "
+     "hmac", "required", true},
+    {NULL, false}};
+static const cli_opt o_tk_revoke[] = {
+    {"user", true, 'u', "NAME", "the user whose grant is revoked", "required"},
+    {NULL, false}};
+static const cli_opt o_tk_encrypt[] = {
+    {"in", true, 'i', "FILE", "plaintext to encrypt (at most 32 MiB)", "required"},
+    {"aad-file", true, 0, "FILE", "associated data: authenticated, not encrypted", "none"},
+    {"key-version", true, 0, "N", "encrypt with this version", "the latest"},
+    {NULL, false}};
+static const cli_opt o_tk_decrypt[] = {
+    {"out", true, 'o', "FILE", "write the plaintext here (mode 0600)", "stdout"},
+    {"aad-file", true, 0, "FILE", "the associated data given at encryption", "none"},
+    {NULL, false}};
+static const cli_opt o_tk_rewrap[] = {
+    {"key-version", true, 0, "N", "re-encrypt under this version", "the latest"},
+    {NULL, false}};
+static const cli_opt o_tk_datakey[] = {
+    {"bits", true, 0, "N", "128, 256 or 512", "256"},
+    {"wrapped", false, 0, NULL, "only the encrypted data key, not the plaintext", "off"},
+    {NULL, false}};
+static const cli_opt o_tk_sign[] = {
+    {"in", true, 'i', "FILE", "data to sign (its digest with --prehashed)", "required"},
+    {"hash", true, 0, "ALG", "sha2-224, sha2-256, sha2-384, sha2-512, sha3-224 .. sha3-512 "
+     "(not for ed25519)", "sha2-256"},
+    {"prehashed", false, 0, NULL, "the input is already the digest of --hash", "off"},
+    {"signature-algorithm", true, 0, "pss|pkcs1v15", "RSA padding", "pss"},
+    {"marshaling", true, 0, "asn1|jws", "ECDSA signature form: DER or r||s (base64url)", "asn1"},
+    {"key-version", true, 0, "N", "sign with this version", "the latest"},
+    {NULL, false}};
+static const cli_opt o_tk_verify[] = {
+    {"in", true, 'i', "FILE", "the signed data (its digest with --prehashed)", "required"},
+    {"hash", true, 0, "ALG", "the hash the signature (or HMAC) was made with", "sha2-256"},
+    {"prehashed", false, 0, NULL, "the input is already the digest of --hash", "off"},
+    {"signature-algorithm", true, 0, "pss|pkcs1v15", "RSA padding", "pss"},
+    {"marshaling", true, 0, "asn1|jws", "ECDSA signature form", "asn1"},
+    {"hmac", false, 0, NULL, "SIGNATURE is an HMAC from `key hmac`", "off"},
+    {NULL, false}};
+static const cli_opt o_tk_hmac[] = {
+    {"in", true, 'i', "FILE", "data to authenticate", "required"},
+    {"hash", true, 0, "ALG", "sha2-224, sha2-256, sha2-384, sha2-512, sha3-*", "sha2-256"},
+    {"key-version", true, 0, "N", "use this version", "the latest"},
+    {NULL, false}};
+static const cli_opt o_tk_random[] = {
+    {"bytes", true, 0, "N", "how many bytes (1 to 65536)", "32"},
+    {"format", true, 0, "base64|hex", "output encoding", "base64"},
+    {NULL, false}};
+static const cli_opt o_tk_hash[] = {
+    {"in", true, 'i', "FILE", "data to hash", "required"},
+    {"hash", true, 0, "ALG", "sha2-224, sha2-256, sha2-384, sha2-512, sha3-*", "sha2-256"},
+    {"format", true, 0, "hex|base64", "output encoding", "hex"},
+    {NULL, false}};
+
 #define NC (CLI_NEEDS_CLIENT)
 #define NT (CLI_NEEDS_CLIENT | CLI_NEEDS_TOKEN)
 
@@ -356,6 +432,44 @@ static const cli_cmd commands[] = {
      o_none, 0, 0, NT},
     {"key", "generate", cli_cmd_key_generate, "",
      "generate a fresh random key (e.g. for an output file)", o_key_out, 0, 0, 0},
+    {"key", "create", cli_cmd_key_create, "NAME",
+     "create a KeyStore key (Vault transit; docs/keystore.md)", o_tk_create, 1, 1, NT},
+    {"key", "read", cli_cmd_key_read, "NAME",
+     "show a KeyStore key: type, versions, public keys (NAME or OWNER:NAME)", o_none, 1, 1, NT},
+    {"key", "list", cli_cmd_key_list, "", "list your KeyStore keys and those granted to you",
+     o_none, 0, 0, NT},
+    {"key", "rotate", cli_cmd_key_rotate, "NAME", "add a new latest version of a KeyStore key",
+     o_none, 1, 1, NT},
+    {"key", "config", cli_cmd_key_config, "NAME",
+     "set a KeyStore key's minimum versions and deletion_allowed", o_tk_config, 1, 1, NT},
+    {"key", "delete", cli_cmd_key_delete, "NAME",
+     "delete a KeyStore key and all its versions (after --deletion-allowed true)", o_none, 1, 1,
+     NT},
+    {"key", "encrypt", cli_cmd_key_encrypt, "NAME",
+     "encrypt a file with a KeyStore key; prints vault:vN:...", o_tk_encrypt, 1, 1, NT},
+    {"key", "decrypt", cli_cmd_key_decrypt, "NAME CIPHERTEXT",
+     "decrypt a vault:vN:... ciphertext with a KeyStore key", o_tk_decrypt, 2, 2, NT},
+    {"key", "rewrap", cli_cmd_key_rewrap, "NAME CIPHERTEXT",
+     "re-encrypt a ciphertext under the latest version, without seeing the plaintext",
+     o_tk_rewrap, 2, 2, NT},
+    {"key", "datakey", cli_cmd_key_datakey, "NAME",
+     "make a random data key encrypted under a KeyStore key", o_tk_datakey, 1, 1, NT},
+    {"key", "sign", cli_cmd_key_sign, "NAME", "sign a file with a KeyStore key", o_tk_sign, 1,
+     1, NT},
+    {"key", "verify", cli_cmd_key_verify, "NAME SIGNATURE",
+     "verify a signature or HMAC; exit 1 when it does not verify", o_tk_verify, 2, 2, NT},
+    {"key", "hmac", cli_cmd_key_hmac, "NAME", "HMAC of a file with a KeyStore key", o_tk_hmac, 1,
+     1, NT},
+    {"key", "random", cli_cmd_key_random, "", "random bytes from the KeyStore", o_tk_random, 0,
+     0, NT},
+    {"key", "hash", cli_cmd_key_hash, "", "hash a file on the server", o_tk_hash, 0, 0, NT},
+    {"key", "import", cli_cmd_key_import, "NAME",
+     "import your own key, wrapped locally for the KeyStore (Vault BYOK)", o_tk_import, 1, 1,
+     NT},
+    {"key", "grant", cli_cmd_key_grant, "NAME",
+     "let another user use your KeyStore key for named operations", o_tk_grant, 1, 1, NT},
+    {"key", "revoke", cli_cmd_key_revoke, "NAME", "revoke a user's grant on your KeyStore key",
+     o_tk_revoke, 1, 1, NT},
     {"file", "encrypt", cli_cmd_file_encrypt, "",
      "encrypt a file locally under a new key (or an existing one)", o_encrypt, 0, 0, 0},
     {"file", "decrypt", cli_cmd_file_decrypt, "",

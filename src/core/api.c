@@ -78,11 +78,12 @@ static const route routes[] = {
     {"POST", "/v1/audit/prune", true, true, BODY_JSON, TX_WRITE, audit_prune_handle},
     /* KeyStore transit API (transit.c, docs/keystore.md); {key} is "name" or "owner:name" */
     {"GET", "/v1/transit/keys", true, false, BODY_NONE, TX_READ, transit_key_list},
-    {"POST", "/v1/transit/keys/{key}", true, false, BODY_JSON, TX_WRITE, transit_key_create},
+    {"POST", "/v1/transit/keys/{key}", true, false, BODY_JSON, TX_NONE, transit_key_create}, /* slow */
     {"GET", "/v1/transit/keys/{key}", true, false, BODY_NONE, TX_READ, transit_key_read},
     {"DELETE", "/v1/transit/keys/{key}", true, false, BODY_NONE, TX_WRITE, transit_key_delete},
     {"POST", "/v1/transit/keys/{key}/config", true, false, BODY_JSON, TX_WRITE, transit_key_config},
-    {"POST", "/v1/transit/keys/{key}/rotate", true, false, BODY_JSON, TX_WRITE, transit_key_rotate},
+    {"POST", "/v1/transit/keys/{key}/rotate", true, false, BODY_JSON, TX_NONE,
+     transit_key_rotate}, /* slow */
     {"POST", "/v1/transit/keys/{key}/import", true, false, BODY_JSON, TX_WRITE, transit_key_import},
     {"POST", "/v1/transit/keys/{key}/import_version", true, false, BODY_JSON, TX_WRITE,
      transit_key_import_version},
@@ -90,20 +91,20 @@ static const route routes[] = {
     {"DELETE", "/v1/transit/keys/{key}/grants/{name}", true, false, BODY_NONE, TX_WRITE,
      transit_grant_revoke},
     {"GET", "/v1/transit/wrapping_key", true, false, BODY_NONE, TX_WRITE, transit_wrapping_key},
-    {"POST", "/v1/transit/encrypt/{key}", true, false, BODY_JSON, TX_READ, transit_encrypt},
-    {"POST", "/v1/transit/decrypt/{key}", true, false, BODY_JSON, TX_READ, transit_decrypt},
-    {"POST", "/v1/transit/rewrap/{key}", true, false, BODY_JSON, TX_READ, transit_rewrap},
-    {"POST", "/v1/transit/datakey/{kind}/{key}", true, false, BODY_JSON, TX_READ, transit_datakey},
-    {"POST", "/v1/transit/sign/{key}", true, false, BODY_JSON, TX_READ, transit_sign},
-    {"POST", "/v1/transit/sign/{key}/{alg}", true, false, BODY_JSON, TX_READ, transit_sign},
-    {"POST", "/v1/transit/verify/{key}", true, false, BODY_JSON, TX_READ, transit_verify},
-    {"POST", "/v1/transit/verify/{key}/{alg}", true, false, BODY_JSON, TX_READ, transit_verify},
-    {"POST", "/v1/transit/hmac/{key}", true, false, BODY_JSON, TX_READ, transit_hmac},
-    {"POST", "/v1/transit/hmac/{key}/{alg}", true, false, BODY_JSON, TX_READ, transit_hmac},
-    {"POST", "/v1/transit/random", true, false, BODY_JSON, TX_READ, transit_random},
-    {"POST", "/v1/transit/random/{bytes}", true, false, BODY_JSON, TX_READ, transit_random},
-    {"POST", "/v1/transit/hash", true, false, BODY_JSON, TX_READ, transit_hash},
-    {"POST", "/v1/transit/hash/{alg}", true, false, BODY_JSON, TX_READ, transit_hash},
+    {"POST", "/v1/transit/encrypt/{key}", true, false, BODY_JSON, TX_WRITE, transit_encrypt},
+    {"POST", "/v1/transit/decrypt/{key}", true, false, BODY_JSON, TX_WRITE, transit_decrypt},
+    {"POST", "/v1/transit/rewrap/{key}", true, false, BODY_JSON, TX_WRITE, transit_rewrap},
+    {"POST", "/v1/transit/datakey/{kind}/{key}", true, false, BODY_JSON, TX_WRITE, transit_datakey},
+    {"POST", "/v1/transit/sign/{key}", true, false, BODY_JSON, TX_WRITE, transit_sign},
+    {"POST", "/v1/transit/sign/{key}/{alg}", true, false, BODY_JSON, TX_WRITE, transit_sign},
+    {"POST", "/v1/transit/verify/{key}", true, false, BODY_JSON, TX_WRITE, transit_verify},
+    {"POST", "/v1/transit/verify/{key}/{alg}", true, false, BODY_JSON, TX_WRITE, transit_verify},
+    {"POST", "/v1/transit/hmac/{key}", true, false, BODY_JSON, TX_WRITE, transit_hmac},
+    {"POST", "/v1/transit/hmac/{key}/{alg}", true, false, BODY_JSON, TX_WRITE, transit_hmac},
+    {"POST", "/v1/transit/random", true, false, BODY_JSON, TX_WRITE, transit_random},
+    {"POST", "/v1/transit/random/{bytes}", true, false, BODY_JSON, TX_WRITE, transit_random},
+    {"POST", "/v1/transit/hash", true, false, BODY_JSON, TX_WRITE, transit_hash},
+    {"POST", "/v1/transit/hash/{alg}", true, false, BODY_JSON, TX_WRITE, transit_hash},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -230,7 +231,8 @@ static bool route_slow(const route *r)
 {
     return r->fn == auth_login || r->fn == auth_user_create || r->fn == functions_create ||
            r->fn == files_content || r->fn == files_upload || r->fn == auth_password_self ||
-           r->fn == auth_password_reset;
+           r->fn == auth_password_reset || r->fn == transit_key_create ||
+           r->fn == transit_key_rotate;
 }
 
 bool mt_core_route_is_slow(const char *method, const char *path)

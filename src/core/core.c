@@ -103,8 +103,8 @@ static void core_free(mt_core *c)
 {
     if (!c)
         return;
+    transit_cache_free(c); /* finalizes its statement on c->db first */
     store_close(c->db);
-    transit_cache_free(c);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
     mt_wipe(c->file_kek, sizeof c->file_kek);

@@ -24,6 +24,7 @@
 
 #define TRANSIT_PREFIX "/v1/transit/"
 #define TRANSIT_RANDOM_MAX 65536
+#define TRANSIT_MAX_KEYS 1000 /* keys per owner */
 #define NO_SUCH_KEY "no such key, or it is not shared with you for this operation"
 
 /* Operations a grant may name. */
@@ -310,6 +311,16 @@ static mt_status reply_key(core_ctx *x, const tkey_row *k)
 static mt_status key_insert(core_ctx *x, const char *name, mt_tk_type t, const mt_tk_key *key,
                             bool imported, bool allow_rotation)
 {
+    int64_t n = 0;
+    bool found = false;
+    mt_status rc = store_int(x->db, x->err, &n, &found,
+                             "SELECT count(*) FROM transit_keys WHERE owner = ?", x->who, NULL);
+    if (rc)
+        return rc;
+    if (n >= TRANSIT_MAX_KEYS)
+        return mt_err_set(x->err, MT_EQUOTA,
+                          "you have %d KeyStore keys, the most one user may have; delete one",
+                          TRANSIT_MAX_KEYS);
     tkey_row k;
     memset(&k, 0, sizeof k);
     snprintf(k.owner, sizeof k.owner, "%s", x->who);
@@ -320,7 +331,7 @@ static mt_status key_insert(core_ctx *x, const char *name, mt_tk_type t, const m
     k.imported = imported;
     k.allow_rotation = allow_rotation;
     k.created_at = k.updated_at = mt_now();
-    mt_status rc = tstore_key_write(x->core, x->db, &k, true, x->err);
+    rc = tstore_key_write(x->core, x->db, &k, true, x->err);
     if (!rc)
         rc = tstore_version_add(x->core, x->db, k.owner, k.name, 1, key, k.created_at, x->err);
     if (!rc)
@@ -355,27 +366,11 @@ mt_status transit_key_create(core_ctx *x)
         rc = mt_err_set(x->err, MT_EINVAL, "field 'key_size': 16 to 64 bytes");
         goto out;
     }
-    tlookup *l = malloc(sizeof *l);
-    if (!l) {
-        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = tstore_lookup(x->core, x->db, x->who, name, 0, "", l, x->err);
     char obj[140];
     snprintf(obj, sizeof obj, "%s:%s", x->who, name);
     core_set_object(x, "transit-key", obj);
-    if (!rc && l->found) {
-        /* Vault: creating an existing key changes nothing */
-        if (l->key.type != t)
-            rc = mt_err_set(x->err, MT_ECONFLICT, "the key exists with another type");
-        else
-            rc = reply_key(x, &l->key);
-        free(l);
-        goto out;
-    }
-    free(l);
-    if (rc)
-        goto out;
+    /* A slow route (api.c): the key is generated (RSA-4096: seconds)
+     * without the store lock, which is taken only to write. */
     mt_tk_key *key = NULL;
     if (t == MT_TK_HMAC && ks && ks != 32) {
         uint8_t m[64];
@@ -386,8 +381,29 @@ mt_status transit_key_create(core_ctx *x)
     } else {
         rc = mt_tk_key_generate(t, &key, x->err);
     }
-    if (!rc)
-        rc = key_insert(x, name, t, key, false, true);
+    tlookup *l = rc ? NULL : malloc(sizeof *l);
+    if (!rc && !l)
+        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    if (rc) {
+        mt_tk_key_free(key);
+        goto out;
+    }
+    pthread_mutex_lock(&x->core->mu);
+    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+        rc = tstore_lookup(x->core, x->db, x->who, name, 0, "", l, x->err);
+        if (!rc && l->found) {
+            /* Vault: creating an existing key changes nothing */
+            if (l->key.type != t)
+                rc = mt_err_set(x->err, MT_ECONFLICT, "the key exists with another type");
+            else
+                rc = reply_key(x, &l->key);
+        } else if (!rc) {
+            rc = key_insert(x, name, t, key, false, true);
+        }
+        rc = core_audit_commit(x, 200, rc);
+    }
+    pthread_mutex_unlock(&x->core->mu);
+    free(l);
     mt_tk_key_free(key);
 out:
     json_decref(b);
@@ -528,6 +544,35 @@ out:
     return rc;
 }
 
+/* The rotation's checks and what its new version needs, read under the lock. */
+static mt_status rotate_check(core_ctx *x, const char *seg, tlookup *l, size_t *hmac_len)
+{
+    mt_status rc = key_resolve(x, seg, NULL, 0, l);
+    if (!rc && l->key.imported && !l->key.allow_rotation)
+        rc = mt_err_set(x->err, MT_EINVAL,
+                        "this imported key does not allow rotation (allow_rotation at import); "
+                        "add a version with import_version");
+    if (!rc && l->key.latest >= MT_TP_MAX_VERSION)
+        rc = mt_err_set(x->err, MT_EINVAL, "the key has reached its last version");
+    if (!rc && l->key.type == MT_TK_HMAC) {
+        /* a new version of the same size as the latest */
+        const mt_tk_key *cur = NULL;
+        uint8_t *cm = NULL;
+        size_t cn = 0;
+        if (!l->has_ver)
+            rc = mt_err_set(x->err, MT_EINTERNAL, "latest key version missing");
+        if (!rc)
+            rc = tstore_cached_key(x->core, &l->ver, l->key.type, &cur, x->err);
+        if (!rc)
+            rc = mt_tk_key_material(cur, &cm, &cn, x->err);
+        mt_secmem_free(cm);
+        *hmac_len = cn;
+    }
+    return rc;
+}
+
+/* A slow route (api.c): the new version is generated without the store
+ * lock; the write checks that nobody rotated the key in between. */
 mt_status transit_key_rotate(core_ctx *x)
 {
     char seg[160];
@@ -542,42 +587,46 @@ mt_status transit_key_rotate(core_ctx *x)
     if (!l)
         return mt_err_set(x->err, MT_ENOMEM, "out of memory");
     mt_tk_key *key = NULL;
-    rc = key_resolve(x, seg, NULL, 0, l);
-    if (!rc && l->key.imported && !l->key.allow_rotation)
-        rc = mt_err_set(x->err, MT_EINVAL,
-                        "this imported key does not allow rotation (allow_rotation at import); "
-                        "add a version with import_version");
-    if (!rc && l->key.latest >= MT_TP_MAX_VERSION)
-        rc = mt_err_set(x->err, MT_EINVAL, "the key has reached its last version");
+    size_t hl = 32;
+    pthread_mutex_lock(&x->core->mu);
+    if ((rc = store_exec(x->db, "BEGIN", x->err)) == MT_OK) {
+        rc = rotate_check(x, seg, l, &hl);
+        store_rollback(x->db); /* read only */
+    }
+    pthread_mutex_unlock(&x->core->mu);
     tkey_row k = l->key;
     if (!rc && k.type == MT_TK_HMAC) {
-        /* a new version of the same size */
         uint8_t m[64];
-        size_t n = 32;
-        const mt_tk_key *cur = NULL;
-        uint8_t *cm = NULL;
-        size_t cn = 0;
-        if (l->has_ver && !tstore_cached_key(x->core, &l->ver, k.type, &cur, x->err) &&
-            !mt_tk_key_material(cur, &cm, &cn, x->err))
-            n = cn;
-        mt_secmem_free(cm);
-        rc = mt_random(m, n, x->err);
+        rc = hl >= 16 && hl <= 64 ? mt_random(m, hl, x->err)
+                                  : mt_err_set(x->err, MT_EINTERNAL, "bad hmac key size");
         if (!rc)
-            rc = mt_tk_key_from_material(k.type, m, n, &key, x->err);
+            rc = mt_tk_key_from_material(k.type, m, hl, &key, x->err);
         mt_wipe(m, sizeof m);
     } else if (!rc) {
         rc = mt_tk_key_generate(k.type, &key, x->err);
     }
-    if (!rc) {
-        k.latest++;
-        k.updated_at = mt_now();
-        rc = tstore_key_write(x->core, x->db, &k, false, x->err);
+    if (rc)
+        goto out;
+    pthread_mutex_lock(&x->core->mu);
+    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+        rc = rotate_check(x, seg, l, &hl);
+        if (!rc && (l->key.latest != k.latest || l->key.type != k.type))
+            rc = mt_err_set(x->err, MT_ECONFLICT, "the key was rotated meanwhile; retry");
+        if (!rc) {
+            k = l->key;
+            k.latest++;
+            k.updated_at = mt_now();
+            rc = tstore_key_write(x->core, x->db, &k, false, x->err);
+        }
+        if (!rc)
+            rc = tstore_version_add(x->core, x->db, k.owner, k.name, k.latest, key, k.updated_at,
+                                    x->err);
+        if (!rc)
+            rc = reply_key(x, &k);
+        rc = core_audit_commit(x, 200, rc);
     }
-    if (!rc)
-        rc = tstore_version_add(x->core, x->db, k.owner, k.name, k.latest, key, k.updated_at,
-                                x->err);
-    if (!rc)
-        rc = reply_key(x, &k);
+    pthread_mutex_unlock(&x->core->mu);
+out:
     mt_tk_key_free(key);
     free(l);
     return rc;

@@ -50,13 +50,16 @@ size_t transit_version_aad(const char *owner, const char *name, uint32_t version
 mt_status transit_task_key_load(mt_core *c, sqlite3 *db, const char *owner, const char *name,
                                 uint32_t version, mt_tk_key **out, uint32_t *used, mt_err *err);
 
-/* For the KEK rotation (root): rewraps every transit key version and the
- * wrapping key whose kek_version is below the current KEK version to the
- * current one, re-sealing each row's MAC, at most `limit` rows per call, in
- * the caller's write transaction. *done receives the number rewrapped (0:
- * nothing left). */
-mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, unsigned limit, unsigned *done,
-                               mt_err *err);
+/* For the KEK rotation (root): rewraps up to `limit` transit key versions
+ * whose kek_version is below `below` (the current KEK version after a
+ * rotation) to the current KEK version, re-sealing each row's MAC, in the
+ * caller's write transaction (a crash leaves every row either old or new,
+ * both usable while the old KEK version exists). *done receives the number
+ * rewrapped: call again until it is 0. The import wrapping key (one row) is
+ * rewrapped the same way, after the key versions. Uses the unwrapped-key
+ * cache: call it under core->mu (with core->db or a connection of its own). */
+mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
+                               unsigned *done, mt_err *err);
 
 /* Frees the unwrapped-key cache (core close). */
 void transit_cache_free(mt_core *c);

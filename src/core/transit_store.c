@@ -79,6 +79,8 @@ typedef struct tcache_ent {
 struct transit_cache {
     tcache_ent e[TCACHE_N];
     uint64_t tick;
+    sqlite3 *lookup_db;       /* the connection lookup_st belongs to */
+    sqlite3_stmt *lookup_st;  /* tstore_lookup's statement, kept prepared */
 };
 
 void transit_cache_free(mt_core *c)
@@ -87,6 +89,7 @@ void transit_cache_free(mt_core *c)
         return;
     for (size_t i = 0; i < TCACHE_N; i++)
         mt_tk_key_free(c->transit->e[i].key);
+    sqlite3_finalize(c->transit->lookup_st);
     mt_wipe(c->transit, sizeof *c->transit);
     free(c->transit);
     c->transit = NULL;
@@ -213,6 +216,17 @@ static mt_status version_from_stmt(mt_core *c, sqlite3_stmt *st, int o, const tk
     return MT_OK;
 }
 
+/* Ends a use of the lookup statement: reset and kept, or finalized. */
+static void lookup_done(mt_core *c, sqlite3_stmt *st)
+{
+    if (c->transit && st == c->transit->lookup_st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    } else {
+        sqlite3_finalize(st);
+    }
+}
+
 mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *name,
                         uint32_t version, const char *grantee, tlookup *out, mt_err *err)
 {
@@ -224,22 +238,35 @@ mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *
         "v.version = (CASE WHEN ?3 = 0 THEN k.latest_version ELSE ?3 END) "
         "LEFT JOIN transit_grants g ON g.owner = k.owner AND g.name = k.name AND g.grantee = ?4 "
         "WHERE k.owner = ?1 AND k.name = ?2";
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(db, sql, &st, err);
-    if (rc)
+    /* The request connection (under core->mu) keeps the statement prepared
+     * (SQLITE_PREPARE_PERSISTENT); other connections prepare it each time. */
+    sqlite3_stmt *st = NULL;
+    mt_status rc = MT_OK;
+    bool kept = db == c->db && (c->transit || (c->transit = calloc(1, sizeof *c->transit)));
+    if (kept && c->transit->lookup_db == db && c->transit->lookup_st) {
+        st = c->transit->lookup_st;
+    } else if (kept) {
+        sqlite3_finalize(c->transit->lookup_st);
+        c->transit->lookup_st = NULL;
+        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+            return store_fail(db, err);
+        c->transit->lookup_st = st;
+        c->transit->lookup_db = db;
+    } else if ((rc = store_prepare(db, sql, &st, err))) {
         return rc;
+    }
     store_bind_text(st, 1, owner);
     store_bind_text(st, 2, name);
     sqlite3_bind_int64(st, 3, version);
     store_bind_text(st, 4, grantee ? grantee : "");
     int s = sqlite3_step(st);
     if (s == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        lookup_done(c, st);
         return MT_OK; /* out->found false */
     }
     if (s != SQLITE_ROW) {
         rc = store_fail(db, err);
-        sqlite3_finalize(st);
+        lookup_done(c, st);
         return rc;
     }
     key_from_stmt(st, 0, &out->key);
@@ -257,7 +284,7 @@ mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *
             rc = integ_fail(err, "transit grant");
         out->has_grant = !rc;
     }
-    sqlite3_finalize(st);
+    lookup_done(c, st);
     if (!rc)
         out->found = true;
     return rc;
@@ -540,16 +567,63 @@ mt_status transit_task_key_load(mt_core *c, sqlite3 *db, const char *owner, cons
     return rc;
 }
 
-mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, unsigned limit, unsigned *done,
-                               mt_err *err)
+/* Rewraps the import wrapping key when its kek_version is below `below`. */
+static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsigned *done,
+                                 mt_err *err)
+{
+    int64_t kv = 0, created = 0;
+    bool found = false;
+    mt_status rc = store_int(db, err, &kv, &found,
+                             "SELECT kek_version FROM transit_wrapping_key WHERE id = 1", NULL);
+    if (rc || !found || kv >= (int64_t)below)
+        return rc;
+    const mt_tk_key *wk = NULL;
+    char *pem = NULL, mac[65];
+    uint8_t *m = NULL, *w = NULL, kek[32];
+    size_t ml = 0, wl = 0;
+    uint32_t used = 0;
+    /* checks the row's MAC and unwraps with its KEK version */
+    rc = tstore_wrapping_key(c, db, false, &wk, &pem, err);
+    if (!rc)
+        rc = store_int(db, err, &created, &found,
+                       "SELECT created_at FROM transit_wrapping_key WHERE id = 1", NULL);
+    if (!rc)
+        rc = mt_tk_key_material(wk, &m, &ml, err);
+    if (!rc)
+        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &used, err);
+    if (!rc) {
+        rc = mt_tk_seal(kek, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, m, ml, &w, &wl, err);
+        mt_wipe(kek, sizeof kek);
+    }
+    mt_secmem_free(m);
+    if (!rc)
+        rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pem, created, mac, err);
+    sqlite3_stmt *st = NULL;
+    if (!rc)
+        rc = store_prepare(db,
+                           "UPDATE transit_wrapping_key SET wrapped = ?, kek_version = ?, "
+                           "mac = ? WHERE id = 1",
+                           &st, err);
+    if (!rc) {
+        sqlite3_bind_blob(st, 1, w, (int)wl, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, used);
+        store_bind_text(st, 3, mac);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = store_fail(db, err);
+    }
+    sqlite3_finalize(st);
+    free(w);
+    free(pem);
+    if (!rc)
+        (*done)++;
+    return rc;
+}
+
+mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
+                               unsigned *done, mt_err *err)
 {
     *done = 0;
-    uint8_t kek[32];
-    uint32_t cur = 0;
-    mt_status rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &cur, err);
-    mt_wipe(kek, sizeof kek);
-    if (rc)
-        return rc;
+    mt_status rc;
     sqlite3_stmt *st;
     rc = store_prepare(db,
                        "SELECT owner, name, version FROM transit_key_versions "
@@ -557,7 +631,7 @@ mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, unsigned limit, unsigned
                        &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, cur);
+    sqlite3_bind_int64(st, 1, below);
     sqlite3_bind_int64(st, 2, limit);
     json_t *todo = json_array();
     while (!rc && store_next(db, st, &rc, err))
@@ -602,5 +676,7 @@ mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, unsigned limit, unsigned
             (*done)++;
     }
     json_decref(todo);
+    if (!rc && *done < limit)
+        rc = wrapping_rewrap(c, db, below, done, err);
     return rc;
 }

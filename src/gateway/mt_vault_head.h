@@ -5,8 +5,8 @@
  * (gw_decide), this rewrites a head whose target is under /v1/transit/:
  *  - "LIST <target>" becomes "GET <target>?list=true" (Vault's own
  *    equivalent of LIST);
- *  - without an Authorization header, an X-Vault-Token header's value is
- *    added as "Authorization: Bearer <value>".
+ *  - without an Authorization header, the X-Vault-Token header line is
+ *    replaced by "Authorization: Bearer <its value>" (same number of lines).
  * The rewritten head then goes through every check of the gateway like any
  * other (strict parse, token check, limits, audit, metering): nothing is
  * bypassed, and other paths are never touched.

@@ -61,6 +61,9 @@ set_tests_properties(it_audit_prune PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOU
 add_test(NAME it_transit_hvac COMMAND bash ${MT_TEST_DIR}/integration/it_transit_hvac.sh)
 set_tests_properties(it_transit_hvac PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_LIB=$<TARGET_FILE:libmesatee>" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# KeyStore transit API from the CLI (`mesatee key ...`).
+add_test(NAME it_transit_cli COMMAND bash ${MT_TEST_DIR}/integration/it_transit_cli.sh)
+set_tests_properties(it_transit_cli PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 # KeyStore keys used by tasks (issue 10, docs/keystore-tasks.md).
 add_test(NAME it_keystore_tasks COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_tasks.sh)
 set_tests_properties(it_keystore_tasks PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)

@@ -4,7 +4,7 @@
 # takes part in names her key in its arguments ("key": "alice/NAME"), both
 # approve, and the built-in (keystore_sign, rsa_sign) signs bob's data with
 # her key inside the worker; the signature verifies with the public key that
-# the KeyStore gives out. Refused: a key whose owner does not take part (at
+# `mesatee key read` gives out. Refused: a key whose owner does not take part (at
 # create, the same answer whether or not the key exists), a task the owner
 # has not approved (invoke), a key that does not exist or is of the wrong type
 # (the task fails at dispatch; the key never reaches the worker), garbage
@@ -17,26 +17,19 @@ mt_start_server
 mt_login admin
 for u in alice bob carol; do mt_add_user "$u"; done
 
-# ks USER METHOD PATH [JSON]: a transit call as USER (Vault's paths), prints the body.
-ks() {
-  local u=$1 m=$2 p=$3 body=${4:-}
-  local args=(-sS --cacert "$MESATEE_CA" -X "$m" -H "Authorization: Bearer $(cat "$MT_WORK/$u.token")")
-  [ -z "$body" ] || args+=(-H 'Content-Type: application/json' --data "$body")
-  curl "${args[@]}" "$MESATEE_SERVER$p"
-}
-# pubkey USER NAME FILE [VERSION]: the key's public key (PEM) from the
-# KeyStore, of VERSION or the latest.
+# pubkey USER NAME FILE [VERSION]: the key's public key (PEM) from
+# `mesatee key read`, of VERSION or the latest.
 pubkey() {
   local sel='max_by(.key | tonumber)'
   [ -z "${4:-}" ] || sel="map(select(.key == \"$4\")) | .[0]"
-  ks "$1" GET "/v1/transit/keys/$2" | jq -r ".data.keys | to_entries | $sel | .value.public_key" >"$3"
+  as "$1" --output json key read "$2" | jq -r ".data.keys | to_entries | $sel | .value.public_key" >"$3"
   grep -q 'BEGIN PUBLIC KEY' "$3" || fail "no public key for $1/$2: $(cat "$3")"
 }
 
-ks alice POST /v1/transit/keys/notary-ec '{"type":"ecdsa-p256"}' >/dev/null
-ks alice POST /v1/transit/keys/notary-rsa '{"type":"rsa-2048"}' >/dev/null
-ks alice POST /v1/transit/keys/vault '{"type":"aes256-gcm96"}' >/dev/null
-ks carol POST /v1/transit/keys/secret '{"type":"ecdsa-p256"}' >/dev/null
+as alice key create notary-ec --type ecdsa-p256 >/dev/null
+as alice key create notary-rsa --type rsa-2048 >/dev/null
+as alice key create vault --type aes256-gcm96 >/dev/null
+as carol key create secret --type ecdsa-p256 >/dev/null
 pubkey alice notary-ec "$MT_WORK/ec.pub"
 pubkey alice notary-rsa "$MT_WORK/rsa.pub"
 ok "alice's KeyStore keys created"
@@ -83,7 +76,7 @@ verify "$line" "$MT_WORK/rsa.pub"
 ok "rsa_sign: signed with alice's rsa-2048 KeyStore key (PKCS#1 v1.5), verifies"
 
 # versions: after a rotation the latest signs; key_version pins an older one
-ks alice POST /v1/transit/keys/notary-ec/rotate '{}' >/dev/null
+as alice key rotate notary-ec >/dev/null
 pubkey alice notary-ec "$MT_WORK/ec2.pub" 2
 line=$(run_task alice "$FN" alice/notary-ec)
 verify "$line" "$MT_WORK/ec2.pub"
@@ -105,18 +98,17 @@ ok "another user's key: the same refusal whether or not it exists"
 
 # a grant of "sign" stands for the owner: carol grants alice, alice's task
 # (carol not in it) signs with carol's key; a grant of "verify" only does not
-carol_grant() { ks carol POST /v1/transit/keys/secret/grants "{\"user\":\"alice\",\"operations\":$1}" >/dev/null; }
-carol_grant '["verify"]'
+as carol key grant secret --user alice --op verify >/dev/null
 expect_fail "a grant without sign" "$msg" \
   as alice task create --function "$FN" --arg key=carol/secret --input data=bob
-carol_grant '["verify","sign"]'
+as carol key grant secret --user alice --op verify --op sign >/dev/null
 pubkey carol secret "$MT_WORK/carol.pub"
 line=$(run_task alice "$FN" carol:secret)
 case "$line" in finished:*) ;; *) fail "carol's key granted to alice: $line" ;; esac
 verify "$line" "$MT_WORK/carol.pub"
 ok "a participant the owner granted 'sign' uses the key (OWNER:NAME form)"
 t=$(as alice task create --function "$FN" --arg key=carol/secret --input data=bob)
-ks carol DELETE /v1/transit/keys/secret/grants/alice >/dev/null
+as carol key revoke secret --user alice >/dev/null
 expect_fail "grant revoked" "$msg" \
   as alice task create --function "$FN" --arg key=carol/secret --input data=bob
 as bob task assign "$t" --input "data=$DOC" >/dev/null

@@ -90,9 +90,8 @@ ok "remote executor ran PSI; alice and bob decrypt the 100 common ids"
 # A task that signs with a KeyStore key (docs/keystore-tasks.md) on the
 # executor: the key travels in the claimed job like the file keys, the use is
 # audited, the signature verifies with the key's public key.
-ksa() { curl -sS --cacert "$MT_DATA/tls/server-cert.pem" -H "Authorization: Bearer $(cat "$MT_WORK/alice.token")" "$@"; }
-ksa -X POST --data '{"type":"ecdsa-p256"}' "$MESATEE_SERVER/v1/transit/keys/rk" >/dev/null
-ksa "$MESATEE_SERVER/v1/transit/keys/rk" | jq -r '.data.keys["1"].public_key' >"$MT_WORK/rk.pub"
+as alice key create rk --type ecdsa-p256 >/dev/null
+as alice --output json key read rk | jq -r '.data.keys["1"].public_key' >"$MT_WORK/rk.pub"
 printf 'remote doc\n' >"$MT_WORK/doc.txt"
 as bob file encrypt --in "$MT_WORK/doc.txt" --out "$MT_WORK/doc.enc" --key-out "$MT_WORK/doc.key" >/dev/null
 DOC=$(as bob file register "$(as bob file upload "$MT_WORK/doc.enc")" --key "$MT_WORK/doc.key")

@@ -19,9 +19,16 @@ mt_add_user bob
 MT_URL=$MESATEE_SERVER MT_CA=$MESATEE_CA MT_ALICE_TOKEN=$MT_WORK/alice.token \
 MT_BOB_TOKEN=$MT_WORK/bob.token "$py" "$root/tests/integration/transit_hvac.py" ||
   fail "python3-hvac against /v1/transit"
-# libmesatee's typed transit calls (ctypes), the base of the PKCS#11 module
+# libmesatee's typed transit calls (ctypes), the base of the PKCS#11 module;
+# a sanitizer build of the library needs its runtime preloaded into python
+preload=
+if ldd "${MESATEE_LIB:?MESATEE_LIB must point at libmesatee.so}" | grep -q libasan; then
+  preload=$(ldd "$MESATEE_LIB" | awk '/libasan/ {print $3}')
+  preload="$preload $(ldd "$MESATEE_LIB" | awk '/libubsan/ {print $3}')"
+fi
+LD_PRELOAD=$preload ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} \
 MT_URL=$MESATEE_SERVER MT_CA=$MESATEE_CA MT_ALICE_TOKEN=$MT_WORK/alice.token \
-MT_BOB_TOKEN=$MT_WORK/bob.token MESATEE_LIB=${MESATEE_LIB:?MESATEE_LIB must point at libmesatee.so} \
+MT_BOB_TOKEN=$MT_WORK/bob.token MESATEE_LIB=$MESATEE_LIB \
   "$py" "$root/tests/integration/transit_libmesatee.py" || fail "libmesatee transit calls"
 # every request was audited with its route, and metered
 as admin audit list --limit 1000 > "$MT_WORK/audit.txt"
@@ -31,3 +38,22 @@ ok "transit requests are audited"
 curl -sS --cacert "$MESATEE_CA" "$MESATEE_SERVER/metrics" > "$MT_WORK/metrics.txt"
 grep -q 'route="POST /v1/transit/sign/{key}"' "$MT_WORK/metrics.txt" || fail "sign is not metered"
 ok "transit requests are metered"
+# X-Vault-Token and LIST are honoured on /v1/transit/ only: elsewhere the
+# gateway behaves as before (no token: 401; LIST: 405)
+tok=$(cat "$MT_WORK/alice.token")
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$MESATEE_CA" -H "X-Vault-Token: $tok" \
+  "$MESATEE_SERVER/v1/users/me")
+[ "$code" = 401 ] || fail "X-Vault-Token accepted outside /v1/transit/: $code"
+code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$MESATEE_CA" -X LIST -H "X-Vault-Token: $tok" \
+  "$MESATEE_SERVER/v1/files")
+[ "$code" = 405 ] || fail "LIST outside /v1/transit/: $code"
+body=$(curl -sS --cacert "$MESATEE_CA" -X LIST -H "X-Vault-Token: $tok" "$MESATEE_SERVER/v1/transit/keys")
+echo "$body" | jq -e '.data.keys | index("k-ecdsa-p256")' >/dev/null || fail "LIST with curl: $body"
+body=$(curl -sS --cacert "$MESATEE_CA" -X LIST -H "X-Vault-Token: nope" "$MESATEE_SERVER/v1/transit/keys")
+echo "$body" | jq -e '.errors | length == 1' >/dev/null || fail "a bad token on /v1/transit/: no Vault errors: $body"
+ok "X-Vault-Token and LIST only on /v1/transit/; Vault's errors on a refused token"
+# refused requests are audited too (bob's probe of alice's key: 404)
+as admin --output json audit list --limit 1000 > "$MT_WORK/audit.json"
+jq -e '[.entries[] | select(.actor == "bob" and .status == 404 and (.action | startswith("GET /v1/transit/keys/")))] | length > 0' \
+  "$MT_WORK/audit.json" >/dev/null || fail "bob's refused read of alice's key is not audited"
+ok "refused transit requests are audited"

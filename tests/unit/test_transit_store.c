@@ -1,0 +1,285 @@
+/* Unit tests of the transit API's store side (src/core/transit*.c) through
+ * mt_core_handle: rows edited by the host are caught by their MACs and
+ * nothing is served from them; a blob moved to another key does not unwrap;
+ * the KEK rewrap keeps every key usable; transit_task_key_load (for tasks)
+ * returns the key the API uses and honours min_encryption_version. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "test_core_util.h"
+#include "transit_core.h"
+
+typedef struct fx {
+    tenv e;
+    char *admin, *alice;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    tenv_init(&f->e, NULL);
+    f->admin = tlogin(&f->e, "admin", ADMIN_PW);
+    tadd_user(&f->e, f->admin, "alice");
+    f->alice = tlogin(&f->e, "alice", USER_PW);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    free(f->admin);
+    free(f->alice);
+    tenv_free(&f->e);
+    free(f);
+    return 0;
+}
+
+static void db_exec(fx *f, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(f->e.core->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+}
+
+/* Encrypts "hi" with key; returns the ciphertext (heap) or NULL with *status. */
+static char *encrypt(fx *f, const char *key, int *status)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/v1/transit/encrypt/%s", key);
+    json_t *o = NULL;
+    *status = treq(&f->e, "POST", path, f->alice, "{\"plaintext\":\"aGk=\"}", &o);
+    char *ct = *status == 200 ? strdup(jstr(json_object_get(o, "data"), "ciphertext")) : NULL;
+    json_decref(o);
+    return ct;
+}
+
+static int decrypt(fx *f, const char *key, const char *ct, json_t **o)
+{
+    char path[128], body[512];
+    snprintf(path, sizeof path, "/v1/transit/decrypt/%s", key);
+    snprintf(body, sizeof body, "{\"ciphertext\":\"%s\"}", ct);
+    return treq(&f->e, "POST", path, f->alice, body, o);
+}
+
+static void test_tampering(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/a", f->alice, "{}", NULL), 200);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/b", f->alice, "{}", NULL), 200);
+    int st = 0;
+    char *ct = encrypt(f, "a", &st);
+    assert_non_null(ct);
+    /* the host lowers min_decryption_version's guard by editing the key row */
+    db_exec(f, "UPDATE transit_keys SET deletion_allowed = 1 WHERE name = 'a'");
+    json_t *o = NULL;
+    assert_int_equal(decrypt(f, "a", ct, &o), 500);
+    assert_non_null(strstr(terr_msg(o), "integrity check failed: transit key"));
+    json_decref(o);
+    assert_int_equal(treq(&f->e, "DELETE", "/v1/transit/keys/a", f->alice, NULL, NULL), 500);
+    db_exec(f, "UPDATE transit_keys SET deletion_allowed = 0 WHERE name = 'a'");
+    assert_int_equal(decrypt(f, "a", ct, NULL), 200);
+    /* b's blob and MAC moved onto a's version: the MAC binds the name */
+    db_exec(f, "CREATE TABLE saved AS SELECT * FROM transit_key_versions WHERE name = 'a';"
+               "UPDATE transit_key_versions SET (wrapped, mac) = (SELECT wrapped, mac FROM "
+               "transit_key_versions WHERE name = 'b') WHERE name = 'a'");
+    assert_int_equal(decrypt(f, "a", ct, &o), 500);
+    assert_non_null(strstr(terr_msg(o), "integrity check failed"));
+    json_decref(o);
+    assert_int_equal(encrypt(f, "a", &st) == NULL, true);
+    assert_int_equal(st, 500);
+    db_exec(f, "UPDATE transit_key_versions SET (wrapped, mac) = (SELECT wrapped, mac FROM saved) "
+               "WHERE name = 'a'; DROP TABLE saved");
+    assert_int_equal(decrypt(f, "a", ct, NULL), 200);
+    /* a grant written by the host is refused */
+    db_exec(f, "INSERT INTO transit_grants VALUES ('alice', 'a', 'admin', 'decrypt', 1, "
+               "'0000000000000000000000000000000000000000000000000000000000000000')");
+    char body[512];
+    snprintf(body, sizeof body, "{\"ciphertext\":\"%s\"}", ct);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/decrypt/alice:a", f->admin, body, &o), 500);
+    json_decref(o);
+    db_exec(f, "DELETE FROM transit_grants");
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/decrypt/alice:a", f->admin, body, &o), 404);
+    json_decref(o);
+    free(ct);
+}
+
+static void test_rewrap_and_task_load(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/s", f->alice,
+                          "{\"type\":\"ecdsa-p256\"}", NULL),
+                     200);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/c", f->alice, "{}", NULL), 200);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/c/rotate", f->alice, NULL, NULL), 200);
+    int st = 0;
+    char *ct = encrypt(f, "c", &st);
+    assert_non_null(ct);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/sign/s", f->alice, "{\"input\":\"aGk=\"}", &o),
+                     200);
+    char *sig = strdup(jstr(json_object_get(o, "data"), "signature"));
+    json_decref(o);
+
+    /* rewrap: every version row gets a new blob, keys keep working */
+    sqlite3 *db = f->e.core->db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(hex(wrapped)) FROM "
+                                            "transit_key_versions",
+                                        -1, &q, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    char *before = strdup((const char *)sqlite3_column_text(q, 0));
+    sqlite3_reset(q);
+    mt_err err;
+    unsigned done = 0;
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/wrapping_key", f->alice, NULL, &o), 200);
+    char *wpem = strdup(jstr(json_object_get(o, "data"), "public_key"));
+    json_decref(o);
+    assert_int_equal(transit_rewrap_batch(f->e.core, db, 1, 100, &done, &err), MT_OK);
+    assert_int_equal(done, 0); /* nothing is below the current KEK version */
+    assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 2, &done, &err), MT_OK);
+    assert_int_equal(done, 2); /* the limit */
+    assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 100, &done, &err), MT_OK);
+    assert_int_equal(done, 4); /* three key versions and the wrapping key */
+    /* the wrapping key still unwraps imports, under the same public key */
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/wrapping_key", f->alice, NULL, &o), 200);
+    assert_string_equal(wpem, jstr(json_object_get(o, "data"), "public_key"));
+    json_decref(o);
+    uint8_t mat[32] = {9}, *blob = NULL;
+    size_t bl = 0;
+    assert_int_equal(mt_tk_import_wrap(wpem, MT_TH_SHA2_256, mat, 32, &blob, &bl, &err), MT_OK);
+    char *bb = mt_b64_encode(blob, bl);
+    free(blob);
+    json_t *ib = json_pack("{s:s}", "ciphertext", bb);
+    char *ibs = json_dumps(ib, 0);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/imp/import", f->alice, ibs, NULL), 200);
+    free(ibs);
+    json_decref(ib);
+    free(bb);
+    free(wpem);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_not_equal(before, (const char *)sqlite3_column_text(q, 0));
+    sqlite3_finalize(q);
+    free(before);
+    assert_int_equal(decrypt(f, "c", ct, NULL), 200);
+    char body[512];
+    snprintf(body, sizeof body, "{\"input\":\"aGk=\",\"signature\":\"%s\"}", sig);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/verify/s", f->alice, body, &o), 200);
+    assert_true(json_is_true(json_object_get(json_object_get(o, "data"), "valid")));
+    json_decref(o);
+
+    /* a task loads the same key: its signature verifies through the API */
+    mt_tk_key *k = NULL;
+    uint32_t used = 0;
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "s", 0, &k, &used, &err), MT_OK);
+    assert_int_equal(used, 1);
+    uint8_t *raw = NULL;
+    size_t rl = 0;
+    assert_int_equal(mt_tk_sign(k, MT_TH_SHA2_256, false, MT_TS_DEFAULT, MT_TM_ASN1,
+                                (const uint8_t *)"hi", 2, &raw, &rl, &err),
+                     MT_OK);
+    mt_tk_key_free(k);
+    char *b64 = mt_b64_encode(raw, rl);
+    snprintf(body, sizeof body, "{\"input\":\"aGk=\",\"signature\":\"vault:v1:%s\"}", b64);
+    free(b64);
+    free(raw);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/verify/s", f->alice, body, &o), 200);
+    assert_true(json_is_true(json_object_get(json_object_get(o, "data"), "valid")));
+    json_decref(o);
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "nokey", 0, &k, NULL, &err),
+                     MT_ENOTFOUND);
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "c", 3, &k, NULL, &err),
+                     MT_ENOTFOUND);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/c/config", f->alice,
+                          "{\"min_encryption_version\":2}", NULL),
+                     200);
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "c", 1, &k, NULL, &err),
+                     MT_EINVAL);
+    assert_null(k);
+    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "c", 2, &k, &used, &err), MT_OK);
+    assert_int_equal(mt_tk_key_type(k), MT_TK_AES256_GCM96);
+    mt_tk_key_free(k);
+    free(ct);
+    free(sig);
+}
+
+/* Key generation (RSA-4096: seconds) runs off the store lock: create and
+ * rotate are slow routes; concurrent rotations never lose or reuse a version. */
+typedef struct rot_arg {
+    fx *f;
+    int ok, conflict;
+} rot_arg;
+
+static void *rotator(void *p)
+{
+    rot_arg *a = p;
+    for (int i = 0; i < 5; i++) {
+        int st = treq(&a->f->e, "POST", "/v1/transit/keys/r/rotate", a->f->alice, NULL, NULL);
+        if (st == 200)
+            a->ok++;
+        else if (st == 409)
+            a->conflict++;
+    }
+    return NULL;
+}
+
+static void test_slow_rotate(void **state)
+{
+    fx *f = *state;
+    assert_true(mt_core_route_is_slow("POST", "/v1/transit/keys/k1"));
+    assert_true(mt_core_route_is_slow("POST", "/v1/transit/keys/alice:k1/rotate"));
+    assert_false(mt_core_route_is_slow("POST", "/v1/transit/encrypt/k1"));
+    assert_false(mt_core_route_is_slow("GET", "/v1/transit/keys/k1"));
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/r", f->alice, "{\"type\":\"ed25519\"}",
+                          NULL),
+                     200);
+    rot_arg a = {f, 0, 0}, b = {f, 0, 0};
+    pthread_t t1, t2;
+    assert_int_equal(pthread_create(&t1, NULL, rotator, &a), 0);
+    assert_int_equal(pthread_create(&t2, NULL, rotator, &b), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    assert_int_equal(a.ok + a.conflict + b.ok + b.conflict, 10);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/keys/r", f->alice, NULL, &o), 200);
+    json_t *d = json_object_get(o, "data");
+    int latest = (int)json_integer_value(json_object_get(d, "latest_version"));
+    assert_int_equal(latest, 1 + a.ok + b.ok);
+    assert_int_equal((int)json_object_size(json_object_get(d, "keys")), latest);
+    json_decref(o);
+}
+
+/* At most 1000 keys per owner: the 1001st is a 429 and nothing is written. */
+static void test_key_limit(void **state)
+{
+    fx *f = *state;
+    db_exec(f, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 999) "
+               "INSERT INTO transit_keys(owner, name, type, latest_version, created_at, "
+               "updated_at, mac) SELECT 'alice', 'f' || i, 'aes256-gcm96', 1, 1, 1, 'x' FROM n");
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/last", f->alice, "{}", NULL), 200);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/more", f->alice, "{}", &o), 429);
+    assert_non_null(strstr(terr_msg(o), "1000"));
+    json_decref(o);
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/keys/more", f->alice, NULL, NULL), 404);
+    /* other users are not affected */
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/more", f->admin, "{}", NULL), 200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rewrap_and_task_load, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_rotate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_limit, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
