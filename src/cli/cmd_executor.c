@@ -166,6 +166,8 @@ static mt_status ex_job_build(const ex_conf *c, const mt_rjob *rj, const char *d
     job->task_id = rj->task_id;
     job->executor_type = rj->executor_type;
     job->function = rj->function;
+    job->keys = rj->keys; /* KeyStore keys: borrowed from rj, which wipes them */
+    job->n_keys = rj->n_keys;
     job->arguments = rj->arguments;
     job->limits.mem_bytes = rj->mem_bytes;
     job->limits.cpu_seconds = rj->cpu_seconds;

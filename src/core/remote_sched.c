@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "job_codec.h"
+#include "keyuse.h"
 #include "mt_executor.h"
 #include "mt_json.h"
 #include "mt_log.h"
@@ -110,6 +112,11 @@ static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
             rc = slot_json(o, job->inputs[i].path, job->inputs[i].url, job->inputs[i].key,
                            "sha256", job->inputs[i].sha256, err);
     }
+    if (!rc && job->n_keys) { /* KeyStore keys, like file keys (docs/keystore-tasks.md) */
+        json_t *k = mt_job_keys_json(job->keys, job->n_keys);
+        if (!k || json_object_set_new(j, "keys", k))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
     for (size_t i = 0; !rc && i < job->n_outputs; i++) {
         json_t *o = json_pack("{s:s}", "slot", job->outputs[i].slot);
         if (!o || json_array_append_new(json_object_get(j, "outputs"), o))
@@ -136,6 +143,8 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     mt_status rc = sched_claim_job(rs->core, rs->db, task_id, &got, &job, exec_type, builtin, err);
     if (!got)
         return rc;
+    if (!rc)
+        rc = keyuse_audit(rs->core, rs->db, task_id, &job, err);
     if (!rc)
         rc = job_json(&job, out, err);
     if (!rc) {

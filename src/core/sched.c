@@ -35,6 +35,7 @@
 #include <time.h>
 
 #include "core_internal.h"
+#include "keyuse.h"
 #include "mt_executor.h"
 #include "mt_json.h"
 #include "mt_log.h"
@@ -263,6 +264,7 @@ static void job_free(mt_job *job)
         mt_wipe(m->key, sizeof m->key);
         free(m);
     }
+    keyuse_job_keys_free(job);
     json_decref(job->arguments);
     memset(job, 0, sizeof *job);
 }
@@ -334,15 +336,15 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
     if (rc)
         return rc;
     sqlite3_stmt *st;
-    json_t *assign = NULL;
+    json_t *assign = NULL, *participants = NULL;
     /* the rows are untrusted: the whole binding and every approval of it,
      * in this same read transaction, before any key is unwrapped */
     if ((rc = integ_task_verify(c, db, task_id, err)))
         goto out;
     if ((rc = store_prepare(db,
                             "SELECT t.arguments, t.assignments, f.executor_type, f.builtin, "
-                            "f.function_id, f.payload_object, f.payload_key, f.payload_sha256 "
-                            "FROM tasks t JOIN functions f ON f.function_id = t.function_id "
+                            "f.function_id, f.payload_object, f.payload_key, f.payload_sha256, "
+                            "t.participants FROM tasks t JOIN functions f ON f.function_id = t.function_id "
                             "WHERE t.task_id = ?",
                             &st, err)))
         goto out;
@@ -352,6 +354,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
         assign = core_json_load(store_col_text(st, 1));
         snprintf(exec_type, 33, "%s", store_col_text(st, 2));
         snprintf(builtin, 65, "%s", store_col_text(st, 3));
+        participants = core_json_load(store_col_text(st, 8));
         if (!strcmp(exec_type, "wasm"))
             rc = module_from_row(c, st, job, builtin, err);
     } else
@@ -359,10 +362,13 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
     sqlite3_finalize(st);
     if (rc)
         goto out;
-    if (!job->arguments || !assign) {
+    if (!job->arguments || !assign || !participants) {
         rc = mt_err_set(err, MT_EINTERNAL, "task %s: stored state is corrupt", task_id);
         goto out;
     }
+    /* KeyStore keys named in the (verified) arguments, for the built-in */
+    if ((rc = keyuse_job_keys(c, db, exec_type, builtin, job->arguments, participants, job, err)))
+        goto out;
     json_t *ins = json_object_get(assign, "inputs"), *outs = json_object_get(assign, "outputs");
     size_t ni = json_object_size(ins), no = json_object_size(outs);
     job->inputs = calloc(ni ? ni : 1, sizeof *job->inputs);
@@ -412,6 +418,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
     job->fetch_allow = c->fetch_allow;
 out:
     json_decref(assign);
+    json_decref(participants);
     store_rollback(db); /* read transaction */
     if (rc)
         job_free(job);
@@ -623,6 +630,11 @@ static void run_task(core_sched *s, sqlite3 *db, const char *task_id)
     memset(&res, 0, sizeof res);
     char reason[MT_ERR_MSG_MAX + 64] = "";
     mt_status rc = build_job(c, db, task_id, &job, exec_type, builtin, &err);
+    if (!rc && (rc = keyuse_audit(c, db, task_id, &job, &err))) { /* KeyStore key uses */
+        mt_warn("task %s: recording its KeyStore key use failed: %s", task_id, err.msg);
+        mt_err_set(&err, rc, "its KeyStore key use could not be recorded in the audit log");
+        job_free(&job);
+    }
     if (rc) {
         snprintf(reason, sizeof reason, "could not prepare the task: %s", err.msg);
     } else {

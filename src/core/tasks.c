@@ -22,6 +22,7 @@
 
 #include "api_decode.h"
 #include "core_internal.h"
+#include "keyuse.h"
 #include "mt_json.h"
 
 typedef struct task_row {
@@ -274,6 +275,10 @@ mt_status tasks_create(core_ctx *x)
         for (size_t j = 0; j < d.outputs[s].n_owners; j++)
             set_add(pset, &np, cap, d.outputs[s].owners[j]);
     qsort(pset, np, sizeof *pset, cmp_str);
+    /* a KeyStore key named in the arguments: its owner must take part */
+    if ((rc = keyuse_check_task(x->core, x->db, fn.executor_type, fn.builtin, args, pset, np,
+                                x->err)))
+        goto out;
     parts = json_array();
     for (size_t j = 0; j < np; j++)
         json_array_append_new(parts, json_string(pset[j]));

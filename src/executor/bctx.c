@@ -20,6 +20,14 @@ const mt_bctx_input *mt_bctx_input_find(const mt_bctx *ctx, const char *slot)
     return NULL;
 }
 
+const mt_bctx_key *mt_bctx_key_find(const mt_bctx *ctx, const char *arg)
+{
+    for (size_t i = 0; i < ctx->n_keys; i++)
+        if (strcmp(ctx->keys[i].arg, arg) == 0)
+            return &ctx->keys[i];
+    return NULL;
+}
+
 mt_status mt_bctx_output_write(mt_bctx *ctx, size_t idx, const void *buf, size_t len,
                                mt_err *err)
 {

@@ -1,10 +1,15 @@
 /* builtin_crypto: password_check (is one party's password in another
- * party's breached-password list; the answer is only true or false) and
- * rsa_sign (one party's RSA private key signs another party's data; the
- * base64 signature is the return value). OpenSSL (libcrypto) throughout. */
+ * party's breached-password list; the answer is only true or false),
+ * rsa_sign (one party's RSA private key, a key file or a KeyStore key named
+ * by argument 'key', signs another party's data; the base64 signature is the
+ * return value) and keystore_sign (the same with any KeyStore signing key:
+ * ecdsa, ed25519, rsa). KeyStore keys reach the worker in the job, loaded by
+ * the scheduler only for a task whose participants include the key's owner
+ * (docs/keystore-tasks.md). OpenSSL (libcrypto) throughout. */
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <stdio.h>
@@ -146,69 +151,24 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return -1; /* encrypted keys are refused */
 }
 
-mt_status mt_builtin_rsa_sign(mt_bctx *ctx, char **ret, mt_err *err)
+/* Signs data with pkey (md NULL for EdDSA; pss for RSA-PSS with the digest's
+ * length as salt) and writes the base64 signature to every output and *ret. */
+static mt_status sign_and_return(mt_bctx *ctx, const char *fn, EVP_PKEY *pkey, const EVP_MD *md,
+                                 bool pss, const mt_bctx_input *data, char **ret, mt_err *err)
 {
-    static const char *const allowed[] = {"key_slot", "data_slot", "digest", "padding", NULL};
-    *ret = NULL;
-    const mt_bctx_input *key, *data;
-    mt_status st;
-    if ((st = mt_arg_only(ctx, "rsa_sign", allowed, err)) != MT_OK ||
-        (st = slot_arg(ctx, "rsa_sign", "key_slot", "key", &key, err)) != MT_OK ||
-        (st = slot_arg(ctx, "rsa_sign", "data_slot", "data", &data, err)) != MT_OK)
-        return st;
-    if (key == data || ctx->n_inputs != 2)
-        return mt_err_set(err, MT_EINVAL,
-                          "rsa_sign needs exactly 2 input slots: the private key and the data");
-    const char *dg = mt_bctx_arg(ctx, "digest"), *pad = mt_bctx_arg(ctx, "padding");
-    dg = dg ? dg : "sha256";
-    pad = pad ? pad : "pkcs1";
-    const EVP_MD *md = !strcmp(dg, "sha256")   ? EVP_sha256()
-                       : !strcmp(dg, "sha384") ? EVP_sha384()
-                       : !strcmp(dg, "sha512") ? EVP_sha512()
-                                               : NULL;
-    if (!md)
-        return mt_err_set(err, MT_EINVAL, "argument 'digest': expected sha256, sha384 or sha512");
-    bool pss = strcmp(pad, "pss") == 0;
-    if (!pss && strcmp(pad, "pkcs1") != 0)
-        return mt_err_set(err, MT_EINVAL, "argument 'padding': expected pkcs1 or pss");
-    if (key->len > INT32_MAX)
-        return mt_err_set(err, MT_EINVAL, "input '%s': key too large", key->slot);
-
-    BIO *bio = BIO_new_mem_buf(key->data, (int)key->len);
-    EVP_PKEY *pkey = NULL;
+    mt_status st = MT_OK;
     EVP_MD_CTX *mctx = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
     uint8_t *sig = NULL;
     size_t sig_len = 0;
     char *b64 = NULL;
-    if (!bio) {
-        st = mt_err_set(err, MT_ENOMEM, "out of memory");
-        goto out;
-    }
-    pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-    if (!pkey) {
-        st = mt_err_set(err, MT_EINVAL,
-                        "input '%s', line 1, column 1: not an unencrypted PEM private key",
-                        key->slot);
-        goto out;
-    }
-    if (!EVP_PKEY_is_a(pkey, "RSA")) {
-        st = mt_err_set(err, MT_EINVAL, "input '%s': the private key is not an RSA key",
-                        key->slot);
-        goto out;
-    }
-    if (EVP_PKEY_get_bits(pkey) < 2048) {
-        st = mt_err_set(err, MT_EINVAL, "input '%s': RSA key of %d bits, at least 2048 needed",
-                        key->slot, EVP_PKEY_get_bits(pkey));
-        goto out;
-    }
-    EVP_PKEY_CTX *pctx = NULL;
     if (!(mctx = EVP_MD_CTX_new()) || EVP_DigestSignInit(mctx, &pctx, md, NULL, pkey) != 1 ||
         (pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
                  EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
         EVP_DigestSign(mctx, NULL, &sig_len, data->data, data->len) != 1 ||
         !(sig = malloc(sig_len)) ||
         EVP_DigestSign(mctx, sig, &sig_len, data->data, data->len) != 1) {
-        st = mt_err_set(err, MT_EINTERNAL, "rsa_sign: signing failed");
+        st = mt_err_set(err, MT_EINTERNAL, "%s: signing failed", fn);
         goto out;
     }
     if (!(b64 = mt_b64_encode(sig, sig_len))) {
@@ -219,14 +179,217 @@ mt_status mt_builtin_rsa_sign(mt_bctx *ctx, char **ret, mt_err *err)
         st = mt_bctx_output_write(ctx, i, b64, strlen(b64), err);
     if (st != MT_OK)
         goto out;
-    mt_bctx_log(ctx, "rsa_sign: %zu bytes signed (%s, %s)", data->len, dg, pad);
     *ret = b64;
     b64 = NULL;
 out:
     free(b64);
     free(sig);
     EVP_MD_CTX_free(mctx);
+    return st;
+}
+
+static const EVP_MD *digest_named(const char *dg)
+{
+    return !strcmp(dg, "sha256")   ? EVP_sha256()
+           : !strcmp(dg, "sha384") ? EVP_sha384()
+           : !strcmp(dg, "sha512") ? EVP_sha512()
+                                   : NULL;
+}
+
+/* The private key of the KeyStore key named by argument "key" (the scheduler
+ * put it in the job after checking that its owner takes part in the task).
+ * Messages name the argument and the key's type, never the key's name. */
+static mt_status keystore_key(mt_bctx *ctx, const char *fn, EVP_PKEY **out, const char **type,
+                              mt_err *err)
+{
+    *out = NULL;
+    const mt_bctx_key *k = mt_bctx_key_find(ctx, "key");
+    if (!k)
+        return mt_err_set(err, MT_EINVAL,
+                          "%s: argument 'key': no KeyStore key was loaded for this task", fn);
+    const unsigned char *p = k->der;
+    if (k->der_len > INT32_MAX || !(*out = d2i_AutoPrivateKey(NULL, &p, (long)k->der_len)) ||
+        p != k->der + k->der_len) {
+        EVP_PKEY_free(*out);
+        *out = NULL;
+        return mt_err_set(err, MT_EINTERNAL, "%s: argument 'key': the KeyStore key is unreadable",
+                          fn);
+    }
+    *type = k->type;
+    return MT_OK;
+}
+
+/* The one input slot holding the data (argument data_slot, default "data"). */
+static mt_status one_data_input(mt_bctx *ctx, const char *fn, const mt_bctx_input **data,
+                                mt_err *err)
+{
+    mt_status st = slot_arg(ctx, fn, "data_slot", "data", data, err);
+    if (st == MT_OK && ctx->n_inputs != 1)
+        st = mt_err_set(err, MT_EINVAL,
+                        "%s with a KeyStore key ('key') needs exactly 1 input slot: the data",
+                        fn);
+    return st;
+}
+
+mt_status mt_builtin_rsa_sign(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    static const char *const allowed[] = {"key_slot", "data_slot", "digest", "padding",
+                                          "key",      "key_version", NULL};
+    *ret = NULL;
+    const mt_bctx_input *key = NULL, *data;
+    mt_status st;
+    bool ks = mt_bctx_arg(ctx, "key") && *mt_bctx_arg(ctx, "key");
+    if ((st = mt_arg_only(ctx, "rsa_sign", allowed, err)) != MT_OK)
+        return st;
+    if (ks) {
+        if (mt_bctx_arg(ctx, "key_slot"))
+            return mt_err_set(err, MT_EINVAL,
+                              "rsa_sign: give either argument 'key' (a KeyStore key) or "
+                              "'key_slot' (a key file), not both");
+        if ((st = one_data_input(ctx, "rsa_sign", &data, err)) != MT_OK)
+            return st;
+    } else {
+        if ((st = slot_arg(ctx, "rsa_sign", "key_slot", "key", &key, err)) != MT_OK ||
+            (st = slot_arg(ctx, "rsa_sign", "data_slot", "data", &data, err)) != MT_OK)
+            return st;
+        if (key == data || ctx->n_inputs != 2)
+            return mt_err_set(err, MT_EINVAL,
+                              "rsa_sign needs exactly 2 input slots: the private key and the data");
+    }
+    const char *dg = mt_bctx_arg(ctx, "digest"), *pad = mt_bctx_arg(ctx, "padding");
+    dg = dg ? dg : "sha256";
+    pad = pad ? pad : "pkcs1";
+    const EVP_MD *md = digest_named(dg);
+    if (!md)
+        return mt_err_set(err, MT_EINVAL, "argument 'digest': expected sha256, sha384 or sha512");
+    bool pss = strcmp(pad, "pss") == 0;
+    if (!pss && strcmp(pad, "pkcs1") != 0)
+        return mt_err_set(err, MT_EINVAL, "argument 'padding': expected pkcs1 or pss");
+    EVP_PKEY *pkey = NULL;
+    if (ks) {
+        const char *type = NULL;
+        if ((st = keystore_key(ctx, "rsa_sign", &pkey, &type, err)) != MT_OK)
+            return st;
+        if (!EVP_PKEY_is_a(pkey, "RSA")) {
+            st = mt_err_set(err, MT_EINVAL,
+                            "rsa_sign: argument 'key': the KeyStore key is of type %s, not "
+                            "rsa-2048/3072/4096 (keystore_sign signs with any signing key)",
+                            type);
+            goto out;
+        }
+    } else {
+        if (key->len > INT32_MAX)
+            return mt_err_set(err, MT_EINVAL, "input '%s': key too large", key->slot);
+        BIO *bio = BIO_new_mem_buf(key->data, (int)key->len);
+        if (!bio)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+        BIO_free(bio);
+        if (!pkey)
+            return mt_err_set(err, MT_EINVAL,
+                              "input '%s', line 1, column 1: not an unencrypted PEM private key",
+                              key->slot);
+        if (!EVP_PKEY_is_a(pkey, "RSA")) {
+            st = mt_err_set(err, MT_EINVAL, "input '%s': the private key is not an RSA key",
+                            key->slot);
+            goto out;
+        }
+    }
+    if (EVP_PKEY_get_bits(pkey) < 2048) {
+        st = mt_err_set(err, MT_EINVAL, "input '%s': RSA key of %d bits, at least 2048 needed",
+                        key ? key->slot : "(key)", EVP_PKEY_get_bits(pkey));
+        goto out;
+    }
+    if ((st = sign_and_return(ctx, "rsa_sign", pkey, md, pss, data, ret, err)) != MT_OK)
+        goto out;
+    mt_bctx_log(ctx, "rsa_sign: %zu bytes signed (%s, %s%s)", data->len, dg, pad,
+                ks ? ", KeyStore key" : "");
+out:
     EVP_PKEY_free(pkey);
-    BIO_free(bio);
+    return st;
+}
+
+/* ------------------------------------------------------------- keystore_sign */
+
+mt_status mt_bctx_key_sign(const mt_bctx_key *k, const uint8_t *data, size_t len, uint8_t **sig,
+                           size_t *sig_len, mt_err *err)
+{
+    *sig = NULL;
+    *sig_len = 0;
+    const unsigned char *p = k->der;
+    EVP_PKEY *pkey = k->der_len <= INT32_MAX ? d2i_AutoPrivateKey(NULL, &p, (long)k->der_len)
+                                              : NULL;
+    if (!pkey || p != k->der + k->der_len) {
+        EVP_PKEY_free(pkey);
+        return mt_err_set(err, MT_EINTERNAL, "the KeyStore key is unreadable");
+    }
+    mt_status st = MT_OK;
+    bool ed = EVP_PKEY_is_a(pkey, "ED25519") || EVP_PKEY_is_a(pkey, "ED448");
+    bool rsa = EVP_PKEY_is_a(pkey, "RSA");
+    EVP_MD_CTX *mctx = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    size_t n = 0;
+    if (!ed && !rsa && !EVP_PKEY_is_a(pkey, "EC")) {
+        st = mt_err_set(err, MT_EINVAL, "the KeyStore key (type %s) is not a signing key",
+                        k->type);
+        goto out;
+    }
+    if (!(mctx = EVP_MD_CTX_new()) ||
+        EVP_DigestSignInit(mctx, &pctx, ed ? NULL : EVP_sha256(), NULL, pkey) != 1 ||
+        (rsa && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+                 EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
+        EVP_DigestSign(mctx, NULL, &n, data, len) != 1 || n > MT_BCTX_SIG_MAX ||
+        !(*sig = malloc(n)) || EVP_DigestSign(mctx, *sig, &n, data, len) != 1) {
+        free(*sig);
+        *sig = NULL;
+        st = mt_err_set(err, MT_EINTERNAL, "signing with the KeyStore key failed");
+        goto out;
+    }
+    *sig_len = n;
+out:
+    EVP_MD_CTX_free(mctx);
+    EVP_PKEY_free(pkey);
+    return st;
+}
+
+mt_status mt_builtin_keystore_sign(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    static const char *const allowed[] = {"key", "key_version", "data_slot", "digest",
+                                          "padding", NULL};
+    *ret = NULL;
+    const mt_bctx_input *data;
+    mt_status st;
+    if ((st = mt_arg_only(ctx, "keystore_sign", allowed, err)) != MT_OK ||
+        (st = one_data_input(ctx, "keystore_sign", &data, err)) != MT_OK)
+        return st;
+    const char *dg = mt_bctx_arg(ctx, "digest"), *pad = mt_bctx_arg(ctx, "padding");
+    dg = dg ? dg : "sha256";
+    pad = pad ? pad : "pss";
+    const EVP_MD *md = digest_named(dg);
+    if (!md)
+        return mt_err_set(err, MT_EINVAL, "argument 'digest': expected sha256, sha384 or sha512");
+    bool pss = strcmp(pad, "pss") == 0;
+    if (!pss && strcmp(pad, "pkcs1") != 0)
+        return mt_err_set(err, MT_EINVAL, "argument 'padding': expected pss or pkcs1");
+    EVP_PKEY *pkey = NULL;
+    const char *type = NULL;
+    if ((st = keystore_key(ctx, "keystore_sign", &pkey, &type, err)) != MT_OK)
+        return st;
+    bool ed = EVP_PKEY_is_a(pkey, "ED25519") || EVP_PKEY_is_a(pkey, "ED448");
+    bool rsa = EVP_PKEY_is_a(pkey, "RSA");
+    if (!ed && !rsa && !EVP_PKEY_is_a(pkey, "EC")) {
+        st = mt_err_set(err, MT_EINVAL,
+                        "keystore_sign: argument 'key': the KeyStore key is of type %s, not a "
+                        "signing key (ecdsa-p256/p384/p521, ed25519, rsa-2048/3072/4096)",
+                        type);
+        goto out;
+    }
+    if ((st = sign_and_return(ctx, "keystore_sign", pkey, ed ? NULL : md, rsa && pss, data, ret,
+                              err)) != MT_OK)
+        goto out;
+    mt_bctx_log(ctx, "keystore_sign: %zu bytes signed (%s%s%s%s)", data->len, type,
+                ed ? "" : ", ", ed ? "" : dg, rsa ? (pss ? ", pss" : ", pkcs1") : "");
+out:
+    EVP_PKEY_free(pkey);
     return st;
 }

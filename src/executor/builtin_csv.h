@@ -187,5 +187,6 @@ mt_status mt_builtin_logistic_regression_predict(mt_bctx *ctx, char **ret, mt_er
 mt_status mt_builtin_sql(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_password_check(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_rsa_sign(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_keystore_sign(mt_bctx *ctx, char **ret, mt_err *err);
 
 #endif

@@ -21,6 +21,7 @@
 #define E(n, d, ch, help) {n, MT_BARG_ENUM, false, d, 0, 0, 0, 0, ch, 0, help}
 #define IN(n, d, help) {n, MT_BARG_INPUT_SLOT, false, d, NO_LIMIT, help}
 #define OUT(n, d, help) {n, MT_BARG_OUTPUT_SLOT, false, d, NO_LIMIT, help}
+#define KEY(n, help) {n, MT_BARG_KEYSTORE_KEY, false, NULL, NO_LIMIT, help}
 #define ARGS(a) a, sizeof a / sizeof a[0]
 #define NOARGS NULL, 0
 
@@ -75,10 +76,22 @@ static const mt_barg a_pwcheck[] = {
     E("format", "plain", ch_pwformat, "list entries: passwords, or SHA-1 hex[:count]"),
 };
 static const mt_barg a_rsa[] = {
-    IN("key_slot", "key", "input slot holding the PEM private key"),
+    /* no schema default: with a KeyStore 'key' there is no key slot; the
+     * built-in still uses "key" when neither is given */
+    IN("key_slot", NULL, "input slot holding the PEM private key (default 'key'; not with 'key')"),
     IN("data_slot", "data", "input slot holding the data to sign"),
     E("digest", "sha256", ch_digest, "digest"),
     E("padding", "pkcs1", ch_padding, "PKCS#1 v1.5 or PSS"),
+    KEY("key", "KeyStore RSA key OWNER/NAME instead of a key slot (OWNER must take part)"),
+    I("key_version", false, "0", 0, INT32_MAX, "version of the KeyStore key (0: the latest)"),
+};
+static const char *const ch_ks_padding[] = {"pss", "pkcs1", NULL};
+static const mt_barg a_ks_sign[] = {
+    KEY("key", "KeyStore signing key OWNER/NAME (OWNER must take part in the task)"),
+    I("key_version", false, "0", 0, INT32_MAX, "version of the KeyStore key (0: the latest)"),
+    IN("data_slot", "data", "input slot holding the data to sign"),
+    E("digest", "sha256", ch_digest, "digest (ecdsa and rsa keys; ed25519 signs the data)"),
+    E("padding", "pss", ch_ks_padding, "rsa keys: PSS or PKCS#1 v1.5"),
 };
 static const mt_barg a_gbdt_train[] = {
     S("label", false, NULL, "label column (CSV: required)"),
@@ -121,6 +134,8 @@ static const mt_barg a_wasm[] = {
     I("wasm_fuel", false, "10000000000", 1, 1000000000000LL, "instructions the module may run"),
     I("wasm_memory_mb", false, "256", 1, 1024, "linear memory limit in MiB"),
     E("wasm_clock", "0", ch_clock, "1 lets the module read the clocks"),
+    KEY("wasm_key", "KeyStore key OWNER/NAME that mesatee.key_sign signs with"),
+    I("wasm_key_version", false, "0", 0, INT32_MAX, "version of wasm_key (0: the latest)"),
 };
 
 #define ANY MT_BSLOTS_ANY
@@ -157,9 +172,12 @@ static const mt_bschema table[] = {
      "rows: N"},
     {"password_check", "is a password in a breached-password list", ARGS(a_pwcheck), false, 2, 2,
      0, 0, false, "the password and the list", "none", "true or false"},
-    {"rsa_sign", "one party's RSA key signs another party's data", ARGS(a_rsa), false, 2, 2, 0,
-     ANY, false, "the PEM private key and the data", "each receives the base64 signature",
-     "the signature"},
+    {"rsa_sign", "one party's RSA key signs another party's data", ARGS(a_rsa), false, 1, 2, 0,
+     ANY, false, "the PEM private key and the data; only the data with a KeyStore 'key'",
+     "each receives the base64 signature", "the signature"},
+    {"keystore_sign", "a participant's KeyStore key signs another party's data", ARGS(a_ks_sign),
+     false, 1, 1, 0, ANY, false, "the data", "each receives the base64 signature",
+     "the signature (base64; ECDSA in ASN.1 DER)"},
     {"gbdt_train", "gradient boosted trees (XGBoost)", ARGS(a_gbdt_train), false, 1, ANY, 1, ANY,
      false, "CSV with header, or LIBSVM", "each receives the XGBoost JSON model",
      "rows: N, features: P, trees: T"},
@@ -213,6 +231,34 @@ const mt_barg *mt_bschema_arg(const mt_bschema *s, const char *name)
     return NULL;
 }
 
+static bool key_part_ok(const char *p, size_t n, size_t max)
+{
+    if (n == 0 || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return !(n <= 2 && p[0] == '.' && (n == 1 || p[1] == '.'));
+}
+
+bool mt_bschema_key_split(const char *v, char owner[65], char name[129])
+{
+    const char *slash = v ? v + strcspn(v, "/:") : NULL;
+    if (!slash || !*slash)
+        return false;
+    size_t on = (size_t)(slash - v), nn = strlen(slash + 1);
+    if (!key_part_ok(v, on, 64) || !key_part_ok(slash + 1, nn, 128))
+        return false;
+    memcpy(owner, v, on);
+    owner[on] = '\0';
+    memcpy(name, slash + 1, nn);
+    name[nn] = '\0';
+    return true;
+}
+
 const char *mt_bschema_type_name(mt_barg_type t)
 {
     switch (t) {
@@ -223,6 +269,7 @@ const char *mt_bschema_type_name(mt_barg_type t)
     case MT_BARG_ENUM: return "enum";
     case MT_BARG_INPUT_SLOT: return "input_slot";
     case MT_BARG_OUTPUT_SLOT: return "output_slot";
+    case MT_BARG_KEYSTORE_KEY: return "keystore_key";
     }
     return "?";
 }
@@ -356,6 +403,15 @@ mt_status mt_bschema_check_value(const mt_barg *a, const char *v, mt_err *err)
             return mt_err_set(err, MT_EINVAL,
                               "argument '%s': expected a slot name ([A-Za-z0-9_]{1,64})", a->name);
         return MT_OK;
+    case MT_BARG_KEYSTORE_KEY: {
+        char o[65], n[129];
+        if (*v && !mt_bschema_key_split(v, o, n))
+            return mt_err_set(err, MT_EINVAL,
+                              "argument '%s': expected a KeyStore key OWNER/NAME or OWNER:NAME "
+                              "([A-Za-z0-9_.-]{1,64}/[A-Za-z0-9_.-]{1,128})",
+                              a->name);
+        return MT_OK;
+    }
     }
     return mt_err_set(err, MT_EINTERNAL, "argument '%s': unknown type", a->name);
 }

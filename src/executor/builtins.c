@@ -33,6 +33,7 @@ static const struct {
     {"sql", mt_builtin_sql},
     {"password_check", mt_builtin_password_check},
     {"rsa_sign", mt_builtin_rsa_sign},
+    {"keystore_sign", mt_builtin_keystore_sign},
     {"gbdt_train", mt_builtin_gbdt_train},
     {"gbdt_predict", mt_builtin_gbdt_predict},
     {"kmeans", mt_builtin_kmeans},

@@ -56,6 +56,138 @@ static int add_io(json_t *arr, const char *slot, int fd, const char *url, const 
     return 0;
 }
 
+json_t *mt_job_keys_json(const mt_job_key *keys, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        const mt_job_key *k = &keys[i];
+        char *hex = malloc(2 * k->der_len + 1);
+        json_t *o = NULL;
+        if (hex) {
+            mt_hex_encode(k->der, k->der_len, hex);
+            o = json_pack("{s:s, s:s, s:I, s:s}", "arg", k->arg, "type", k->type, "version",
+                          (json_int_t)k->version, "der", hex);
+            mt_wipe(hex, 2 * k->der_len);
+            free(hex);
+        }
+        if (!o || json_array_append_new(arr, o) != 0) {
+            mt_job_keys_json_wipe(arr);
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr;
+}
+
+void mt_job_keys_json_wipe(json_t *arr)
+{
+    json_t *o;
+    size_t i;
+    json_array_foreach(arr, i, o) {
+        json_t *der = json_object_get(o, "der");
+        if (json_is_string(der))
+            mt_wipe((char *)json_string_value(der), json_string_length(der));
+    }
+}
+
+void mt_job_keys_free(mt_job_key *keys, size_t n)
+{
+    for (size_t i = 0; keys && i < n; i++) {
+        if (keys[i].der)
+            mt_wipe(keys[i].der, keys[i].der_len);
+        free(keys[i].der);
+        free(keys[i].arg);
+        free(keys[i].type);
+        free(keys[i].ref);
+    }
+    free(keys);
+}
+
+mt_status mt_job_keys_decode(const json_t *arr, const json_t *arguments, mt_job_key **out,
+                             size_t *n, mt_err *err)
+{
+    static const char *const kk[] = {"arg", "type", "version", "der", NULL};
+    *out = NULL;
+    *n = 0;
+    if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+        json_array_size(arr) > MT_JOB_MAX_KEYS)
+        return mt_err_set(err, MT_EINVAL, "job: field 'keys' must be an array of 1 to %d keys",
+                          MT_JOB_MAX_KEYS);
+    size_t cnt = json_array_size(arr);
+    mt_job_key *keys = calloc(cnt, sizeof *keys);
+    if (!keys)
+        return mt_err_set(err, MT_ENOMEM, "out of memory decoding the job");
+    mt_status st = MT_OK;
+    for (size_t i = 0; i < cnt && !st; i++) {
+        json_t *o = json_array_get(arr, i);
+        const char *arg, *type, *hex;
+        int64_t ver;
+        if (!json_is_object(o)) {
+            st = mt_err_set(err, MT_EINVAL, "job: keys[%zu] must be an object", i);
+            break;
+        }
+        if ((st = mt_json_only_keys(o, kk, err)) || (st = mt_json_str(o, "arg", 64, &arg, err)) ||
+            (st = mt_json_str(o, "type", 32, &type, err)) ||
+            (st = mt_json_int(o, "version", 1, UINT32_MAX, &ver, err)) ||
+            (st = mt_json_str(o, "der", 2 * MT_JOB_KEY_MAX_DER, &hex, err)))
+            break;
+        size_t hl = strlen(hex);
+        if (hl == 0 || hl % 2) {
+            st = mt_err_set(err, MT_EINVAL, "job: keys[%zu]: 'der' must be hex bytes", i);
+            break;
+        }
+        if (!json_is_string(json_object_get(arguments, arg))) {
+            st = mt_err_set(err, MT_EINVAL, "job: keys[%zu]: no argument '%s'", i, arg);
+            break;
+        }
+        for (size_t m = 0; m < i && !st; m++)
+            if (!strcmp(keys[m].arg, arg))
+                st = mt_err_set(err, MT_EINVAL, "job: keys[%zu]: argument '%s' twice", i, arg);
+        if (st)
+            break;
+        mt_job_key *k = &keys[i];
+        k->version = (uint32_t)ver;
+        k->der_len = hl / 2;
+        if (!(k->arg = strdup(arg)) || !(k->type = strdup(type)) ||
+            !(k->der = malloc(k->der_len))) {
+            st = mt_err_set(err, MT_ENOMEM, "out of memory decoding the job");
+            break;
+        }
+        if (mt_hex_decode(hex, k->der, k->der_len, NULL) != MT_OK)
+            st = mt_err_set(err, MT_EINVAL, "job: keys[%zu]: 'der' must be hex bytes", i);
+    }
+    if (st) {
+        mt_job_keys_free(keys, cnt);
+        return st;
+    }
+    *out = keys;
+    *n = cnt;
+    return MT_OK;
+}
+
+/* Adds {"arg","type","version","der"} of every KeyStore key to root "keys". */
+static int add_keys(json_t *root, const mt_job *job)
+{
+    if (job->n_keys == 0)
+        return 0;
+    json_t *arr = mt_job_keys_json(job->keys, job->n_keys);
+    if (!arr)
+        return -1;
+    return json_object_set_new(root, "keys", arr) != 0 ? -1 : 0;
+}
+
+/* Wipes the hex key strings of root's "keys" array (encoder and decoder). */
+static void wipe_keys(json_t *root)
+{
+    json_t *o;
+    size_t i;
+    json_array_foreach(json_object_get(root, "keys"), i, o) {
+        json_t *der = json_object_get(o, "der");
+        if (json_is_string(der))
+            mt_wipe((char *)json_string_value(der), json_string_length(der));
+    }
+}
+
 char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, int module_fd,
                      mt_err *err)
 {
@@ -88,6 +220,8 @@ char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, i
             goto oom;
     if (job->fetch_allow)
         json_object_set_new(root, "fetch_allow", json_string(job->fetch_allow));
+    if (add_keys(root, job) != 0)
+        goto oom;
     json_object_set_new(lim, "mem_bytes", json_integer((json_int_t)job->limits.mem_bytes));
     json_object_set_new(lim, "cpu_seconds", json_integer(job->limits.cpu_seconds));
     json_object_set_new(lim, "max_input_bytes",
@@ -119,9 +253,11 @@ char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, i
     json_t *mkey = json_object_get(json_object_get(root, "module"), "key");
     if (json_is_string(mkey))
         mt_wipe((char *)json_string_value(mkey), json_string_length(mkey));
+    wipe_keys(root);
     json_decref(root);
     return s;
 oom:
+    wipe_keys(root);
     json_decref(root);
     mt_err_set(err, MT_ENOMEM, "out of memory encoding the job");
     return NULL;
@@ -210,11 +346,61 @@ static mt_status decode_io(json_t *arr, int kind, mt_wjob_io *out, size_t n, int
     return MT_OK;
 }
 
+/* The optional "keys" array: at most MT_JOB_MAX_KEYS entries {"arg" (a
+ * present argument's name), "type", "version" (>= 1), "der" (even-length
+ * hex of at most MT_JOB_KEY_MAX_DER bytes)}, each arg once. */
+static mt_status decode_keys(mt_wjob *j, mt_err *err)
+{
+    static const char *const kk[] = {"arg", "type", "version", "der", NULL};
+    json_t *arr = json_object_get(j->root, "keys");
+    if (!arr)
+        return MT_OK;
+    if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+        json_array_size(arr) > MT_JOB_MAX_KEYS)
+        return mt_err_set(err, MT_EINVAL, "job: field 'keys' must be an array of 1 to %d keys",
+                          MT_JOB_MAX_KEYS);
+    size_t n = json_array_size(arr);
+    if (!(j->keys = calloc(n, sizeof *j->keys)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory decoding the job");
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(arr, i);
+        mt_wjob_key *k = &j->keys[i];
+        const char *hex;
+        int64_t ver;
+        mt_status st;
+        if (!json_is_object(o))
+            return mt_err_set(err, MT_EINVAL, "job: keys[%zu] must be an object", i);
+        if ((st = mt_json_only_keys(o, kk, err)) != MT_OK ||
+            (st = mt_json_str(o, "arg", 64, &k->arg, err)) != MT_OK ||
+            (st = mt_json_str(o, "type", 32, &k->type, err)) != MT_OK ||
+            (st = mt_json_int(o, "version", 1, UINT32_MAX, &ver, err)) != MT_OK ||
+            (st = mt_json_str(o, "der", 2 * MT_JOB_KEY_MAX_DER, &hex, err)) != MT_OK)
+            return st;
+        size_t hl = strlen(hex);
+        if (hl == 0 || hl % 2)
+            return mt_err_set(err, MT_EINVAL, "job: keys[%zu]: 'der' must be hex bytes", i);
+        if (!j->arguments || !json_is_string(json_object_get(j->arguments, k->arg)))
+            return mt_err_set(err, MT_EINVAL, "job: keys[%zu]: no argument '%s'", i, k->arg);
+        for (size_t m = 0; m < i; m++)
+            if (!strcmp(j->keys[m].arg, k->arg))
+                return mt_err_set(err, MT_EINVAL, "job: keys[%zu]: argument '%s' twice", i,
+                                  k->arg);
+        k->version = (uint32_t)ver;
+        k->der_len = hl / 2;
+        if (!(k->der = malloc(k->der_len)))
+            return mt_err_set(err, MT_ENOMEM, "out of memory decoding the job");
+        j->n_keys = i + 1;
+        if ((st = mt_hex_decode(hex, k->der, k->der_len, err)) != MT_OK)
+            return mt_err_set(err, MT_EINVAL, "job: keys[%zu]: 'der' must be hex bytes", i);
+    }
+    return MT_OK;
+}
+
 mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
 {
     static const char *const top[] = {"v",       "task_id", "function", "arguments", "inputs",
                                       "outputs", "limits",  "module",   "kind",      "fetch_allow",
-                                      NULL};
+                                      "keys",    NULL};
     static const char *const check_mod[] = {"fd", NULL};
     static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "max_input_bytes", NULL};
     memset(out, 0, sizeof *out);
@@ -317,6 +503,8 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
             goto fail;
         j.has_module = true;
     }
+    if ((st = decode_keys(&j, err)) != MT_OK)
+        goto fail;
     free(fds_seen);
     *out = j;
     return MT_OK;
@@ -337,7 +525,14 @@ void mt_wjob_free(mt_wjob *j)
     free(j->inputs);
     free(j->outputs);
     mt_wipe(&j->module, sizeof j->module);
+    for (size_t i = 0; j->keys && i < j->n_keys; i++) {
+        if (j->keys[i].der)
+            mt_wipe(j->keys[i].der, j->keys[i].der_len);
+        free(j->keys[i].der);
+    }
+    free(j->keys);
     if (j->root) {
+        wipe_keys(j->root);
         json_t *mkey = json_object_get(json_object_get(j->root, "module"), "key");
         if (json_is_string(mkey))
             mt_wipe((char *)json_string_value(mkey), json_string_length(mkey));

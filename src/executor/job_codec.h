@@ -9,6 +9,9 @@
  *    "limits":{"mem_bytes":N,"cpu_seconds":N,"max_input_bytes":N},
  *    "module":{"fd":5,"key":"<64 hex>","plain_sha256":"<64 hex>"?}}  ("wasm" only)
  *    "fetch_allow":"192.0.2.0/24,..."          (optional: outbound allow-list)
+ *    "keys":[{"arg":"key","type":"rsa-2048","version":N,"der":"<hex>"}]
+ *                          (optional: KeyStore private keys, PKCS#8 DER, for
+ *                           the built-in; docs/keystore-tasks.md)
  * "sha256": the input's ciphertext must hash to it (checked by the worker
  * before the function runs). "file_id": the output is written as an mt_ff
  * version 2 file bound to (task_id, slot, file_id). "plain_sha256": the
@@ -61,6 +64,13 @@ typedef struct mt_wjob_io {
     const char *file_id;      /* output: file id the output is bound to, or NULL */
 } mt_wjob_io;
 
+typedef struct mt_wjob_key {
+    const char *arg, *type; /* point into the decoded JSON */
+    uint32_t version;
+    uint8_t *der;           /* heap, wiped by mt_wjob_free */
+    size_t der_len;
+} mt_wjob_key;
+
 typedef struct mt_wjob {
     json_t *root;       /* owns every string above */
     const char *task_id, *function;
@@ -75,6 +85,8 @@ typedef struct mt_wjob {
     bool has_module;    /* "wasm": module is the encrypted module (slot "(module)") */
     mt_wjob_io module;
     bool wasm_check;    /* kind "wasm_check": module.fd is the plaintext module, no key */
+    mt_wjob_key *keys;  /* KeyStore keys (at most MT_JOB_MAX_KEYS) */
+    size_t n_keys;
 } mt_wjob;
 
 /* Encodes the job for the worker; in_fds[i] is the worker-side fd of input i
@@ -93,6 +105,19 @@ char *mt_wjob_encode_wasm_check(int module_fd, uint64_t mem_bytes, uint32_t cpu_
 mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err);
 /* Frees a decoded job and wipes its keys. NULL-safe, idempotent. */
 void mt_wjob_free(mt_wjob *j);
+
+/* KeyStore keys in the remote executor's job document (remote_job.h, built
+ * by src/core/remote_sched.c): the same entries as the worker job's "keys".
+ * mt_job_keys_json: a new array (NULL when out of memory); the caller wipes
+ * it with mt_job_keys_json_wipe before releasing it. mt_job_keys_decode:
+ * at most MT_JOB_MAX_KEYS entries, each naming an argument present in
+ * arguments, once; *out is heap (arg, type, der owned; ref NULL), released
+ * with mt_job_keys_free, which wipes the keys. On error nothing to free. */
+json_t *mt_job_keys_json(const mt_job_key *keys, size_t n);
+void mt_job_keys_json_wipe(json_t *arr);
+mt_status mt_job_keys_decode(const json_t *arr, const json_t *arguments, mt_job_key **out,
+                             size_t *n, mt_err *err);
+void mt_job_keys_free(mt_job_key *keys, size_t n);
 
 /* True if s is an acceptable slot name: 1..128 bytes, printable ASCII, no '/'. */
 bool mt_job_slot_valid(const char *s);

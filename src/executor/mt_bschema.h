@@ -34,6 +34,9 @@ typedef enum {
     MT_BARG_ENUM,        /* one of choices */
     MT_BARG_INPUT_SLOT,  /* the name of one of the function's input slots */
     MT_BARG_OUTPUT_SLOT, /* the name of one of the function's output slots */
+    MT_BARG_KEYSTORE_KEY, /* "" (none) or a KeyStore key "OWNER/NAME" that the scheduler
+                            loads for the built-in (docs/keystore-tasks.md); its version
+                            is the argument NAME_version when declared (0: latest) */
 } mt_barg_type;
 
 typedef struct mt_barg {
@@ -112,11 +115,16 @@ mt_status mt_bschema_check_slots(const mt_bschema *s, const json_t *args, const 
  *  outputs:{min,max|null,description,by_role}, returns}. */
 json_t *mt_bschema_json(const mt_bschema *s);
 /* Name of a type ("string", "integer", "number", "boolean", "enum",
- * "input_slot", "output_slot"). */
+ * "input_slot", "output_slot", "keystore_key"). */
 const char *mt_bschema_type_name(mt_barg_type t);
 
 /* Parses s as a strict decimal integer (optional sign, digits, no spaces)
  * fitting int64; false otherwise. The built-ins' integer reader too. */
 bool mt_int_parse(const char *s, int64_t *out);
+
+/* Splits a MT_BARG_KEYSTORE_KEY value "OWNER/NAME" or "OWNER:NAME" (OWNER a user name
+ * [A-Za-z0-9_.-]{1,64}, NAME [A-Za-z0-9_.-]{1,128}) into owner and name
+ * (NUL-terminated); false when v has another form. */
+bool mt_bschema_key_split(const char *v, char owner[65], char name[129]);
 
 #endif

@@ -35,8 +35,20 @@ typedef struct mt_bctx_output {
     uint64_t plain_bytes;  /* plaintext written so far */
 } mt_bctx_output;
 
+/* A KeyStore private key named by a task argument (docs/keystore-tasks.md):
+ * PKCS#8 DER, owned by the worker, wiped after the run. Never log it. */
+typedef struct mt_bctx_key {
+    const char *arg;       /* the argument that names it */
+    const char *type;      /* KeyStore type ("rsa-2048", "ecdsa-p256", "ed25519", ...) */
+    uint32_t version;
+    const uint8_t *der;
+    size_t der_len;
+} mt_bctx_key;
+
 typedef struct mt_bctx {
     const json_t *args;    /* object: name -> string */
+    const mt_bctx_key *keys;
+    size_t n_keys;
     mt_bctx_input *inputs;
     size_t n_inputs;
     mt_bctx_output *outputs;
@@ -51,6 +63,16 @@ typedef struct mt_bctx {
 const char *mt_bctx_arg(const mt_bctx *ctx, const char *name);
 /* Input by slot name, NULL if absent. */
 const mt_bctx_input *mt_bctx_input_find(const mt_bctx *ctx, const char *slot);
+/* The KeyStore key named by argument arg, or NULL (the argument is absent,
+ * or the scheduler loaded no key for it). */
+const mt_bctx_key *mt_bctx_key_find(const mt_bctx *ctx, const char *arg);
+/* Signs data with KeyStore key k with its type's default scheme: ECDSA with
+ * SHA-256 (ASN.1 DER signature), Ed25519 (pure), RSA-PSS with SHA-256 (salt
+ * = 32 bytes). *sig is heap (at most MT_BCTX_SIG_MAX bytes). MT_EINVAL when
+ * k is not a signing key, MT_EINTERNAL when it does not decode. */
+#define MT_BCTX_SIG_MAX 1024
+mt_status mt_bctx_key_sign(const mt_bctx_key *k, const uint8_t *data, size_t len, uint8_t **sig,
+                           size_t *sig_len, mt_err *err);
 /* Appends plaintext to output idx (encrypted on the fly). */
 mt_status mt_bctx_output_write(mt_bctx *ctx, size_t idx, const void *buf, size_t len,
                                mt_err *err);

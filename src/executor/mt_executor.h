@@ -51,6 +51,22 @@ typedef struct mt_job_output {
     char *file_id;
 } mt_job_output;
 
+/* A KeyStore key a built-in signs with (docs/keystore-tasks.md): named by the
+ * task argument arg (approved by every participant), loaded by the scheduler
+ * after it checked that the key's owner takes part in the task. The private
+ * key travels to the worker in the job like a file key, never to disk. */
+typedef struct mt_job_key {
+    char *arg;         /* the argument naming the key ("key") */
+    char *type;        /* KeyStore type: "rsa-2048", "ecdsa-p256", "ed25519", ... */
+    uint32_t version;  /* key version used */
+    uint8_t *der;      /* PKCS#8 DER private key (secret: wiped on free) */
+    size_t der_len;
+    char *ref;         /* "OWNER/NAME" for the audit log; not sent to the worker */
+} mt_job_key;
+
+#define MT_JOB_MAX_KEYS 4
+#define MT_JOB_KEY_MAX_DER 8192
+
 typedef struct mt_job_limits {
     uint64_t mem_bytes;    /* RLIMIT_AS of the worker; 0 = 2 GiB */
     uint32_t cpu_seconds;  /* RLIMIT_CPU; 0 = 600 */
@@ -69,6 +85,8 @@ typedef struct mt_job {
     mt_job_output *outputs;
     size_t n_outputs;
     mt_job_limits limits;
+    mt_job_key *keys;           /* KeyStore keys for the built-in, or NULL */
+    size_t n_keys;
     const char *worker_path;    /* path of mesatee-worker */
     const char *file_url_root;  /* file:// URLs must be under this dir; NULL = refuse */
     const char *fetch_allow;    /* https:// inputs: comma-separated CIDRs reachable despite

@@ -34,6 +34,7 @@ void mt_rjob_free(mt_rjob *j)
     for (size_t i = 0; j->outputs && i < j->n_outputs; i++)
         io_clear(&j->outputs[i]);
     io_clear(&j->module);
+    mt_job_keys_free(j->keys, j->n_keys);
     free(j->inputs);
     free(j->outputs);
     json_decref(j->root);
@@ -139,7 +140,7 @@ mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err)
 {
     static const char *const top[] = {"task_id", "executor_type", "function", "arguments",
                                       "limits",  "module",        "inputs",   "outputs",
-                                      NULL};
+                                      "keys",    NULL};
     static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "wall_ms", NULL};
     memset(out, 0, sizeof *out);
     mt_rjob j = {0};
@@ -212,6 +213,11 @@ mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err)
     if ((rc = decode_slots(ins, 0, &j.inputs, &j.n_inputs, err)) ||
         (rc = decode_slots(outs, 1, &j.outputs, &j.n_outputs, err)))
         goto fail;
+    json_t *keys = json_object_get(j.root, "keys");
+    if (keys && (rc = mt_job_keys_decode(keys, j.arguments, &j.keys, &j.n_keys, err)))
+        goto fail;
+    if (keys) /* the hex copies in the tree are no longer needed */
+        mt_job_keys_json_wipe(keys);
     *out = j;
     return MT_OK;
 fail:

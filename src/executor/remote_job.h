@@ -8,7 +8,8 @@
  *    "limits":{"mem_bytes":N, "cpu_seconds":N, "wall_ms":N},
  *    "module":null | {"key":"<64 hex>","ciphertext":"<base64>","plain_sha256":"<64 hex>"?},
  *    "inputs":[{"slot":S,"key":K,"ciphertext":B64 | "url":"https://..","sha256":H?}] (<= 64),
- *    "outputs":[{"slot":S,"key":K,"file_id":"<32 hex>"?}] (<= 64)}
+ *    "outputs":[{"slot":S,"key":K,"file_id":"<32 hex>"?}] (<= 64),
+ *    "keys":[{"arg","type","version","der"}]? (KeyStore keys; job_codec.h)}
  * Slots satisfy mt_job_slot_valid and are unique within inputs and within
  * outputs; an input has exactly one of ciphertext and url; "wasm" jobs have
  * a module, "builtin" jobs none.
@@ -29,6 +30,7 @@
 #include <stdint.h>
 
 #include "mt_err.h"
+#include "mt_executor.h"
 
 typedef struct {
     char *slot;          /* "(module)" for the module */
@@ -51,6 +53,8 @@ typedef struct {
     mt_rjob_io module;
     mt_rjob_io *inputs, *outputs;
     size_t n_inputs, n_outputs;
+    mt_job_key *keys; /* KeyStore keys (owned, wiped by mt_rjob_free), or NULL */
+    size_t n_keys;
 } mt_rjob;
 
 mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err);

@@ -569,6 +569,45 @@ HOSTFN(w_clock_res_get)
     return charge(h, 0, err);
 }
 
+/* key_sign(data, len, sig, cap) -> i32: the signature of data[0..len) by
+ * the KeyStore key that the task argument wasm_key names (docs/keystore-tasks.md),
+ * its length; -1 no key (argument absent), -2 cap too small (512 always
+ * suffices for the KeyStore's key types), -3 signing failed. */
+HOSTFN(h_key_sign)
+{
+    (void)s;
+    hctx *h = env;
+    uint32_t len = ARG_I32(1), cap = ARG_I32(3);
+    const uint8_t *data = gmem(h, ARG_I32(0), len, "mesatee.key_sign", err);
+    uint8_t *buf = gmem(h, ARG_I32(2), cap, "mesatee.key_sign", err);
+    if (!data || !buf)
+        return err->code;
+    mt_status st = charge(h, len, err);
+    if (st != MT_OK)
+        return st;
+    const mt_bctx_key *k = mt_bctx_key_find(h->ctx, "wasm_key");
+    if (!k) {
+        RET_I32(-1);
+        return MT_OK;
+    }
+    uint8_t *sig = NULL;
+    size_t n = 0;
+    mt_err serr;
+    if (mt_bctx_key_sign(k, data, len, &sig, &n, &serr) != MT_OK) {
+        mt_bctx_log(h->ctx, "mesatee.key_sign: %s", serr.msg);
+        RET_I32(-3);
+        return MT_OK;
+    }
+    if (n > cap) {
+        RET_I32(-2);
+    } else {
+        memcpy(buf, sig, n);
+        RET_I32(n);
+    }
+    free(sig);
+    return MT_OK;
+}
+
 /* ---- the import table ------------------------------------------------------ */
 
 typedef struct host_import {
@@ -587,6 +626,7 @@ static const host_import imports[] = {
     {M, "output_write", "iii", "i", h_output_write},
     {M, "log", "ii", "", h_log},
     {M, "set_result", "ii", "i", h_set_result},
+    {M, "key_sign", "iiii", "i", h_key_sign},
     {W, "args_get", "ii", "i", w_args_get},
     {W, "args_sizes_get", "ii", "i", w_args_sizes_get},
     {W, "environ_get", "ii", "i", w_environ_get},

@@ -26,6 +26,12 @@
  *     output_write(h, buf, len) -> i32               len, -2 bad handle
  *     log(msg, len)                                  one log line
  *     set_result(buf, len) -> i32                    0, -3 too long/not UTF-8
+ *     key_sign(data, len, sig, cap) -> i32           signature length by the
+ *                                                    KeyStore key named by the
+ *                                                    task argument wasm_key
+ *                                                    (docs/keystore-tasks.md);
+ *                                                    -1 none, -2 cap too small
+ *                                                    (512 suffices), -3 failed
  *   and from "wasi_snapshot_preview1": args_get, args_sizes_get (argv[0] is
  *   "main", then "name=value" per task argument, sorted), environ_get,
  *   environ_sizes_get (empty), fd_write (fd 1 and 2 go to the log, line by
@@ -34,7 +40,8 @@
  *   proc_exit, random_get, sched_yield, clock_time_get and clock_res_get
  *   (ERRNO_ACCES unless the task argument wasm_clock is "1").
  * - Limits from task arguments: wasm_fuel (default 10^10, cap 10^12),
- *   wasm_memory_mb (default 256, cap 1024), wasm_clock ("1" allows clocks).
+ *   wasm_memory_mb (default 256, cap 1024), wasm_clock ("1" allows clocks),
+ *   wasm_key / wasm_key_version (a KeyStore key OWNER/NAME for key_sign).
  * Thread-safety: reentrant (no globals). */
 #ifndef MT_WASM_FN_H
 #define MT_WASM_FN_H

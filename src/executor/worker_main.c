@@ -418,6 +418,14 @@ int main(void)
     if ((st = crypto_warmup(&err)) != MT_OK)
         goto report;
     ctx.args = job.arguments;
+    if (job.n_keys) { /* KeyStore keys: the job's buffers, wiped by mt_wjob_free */
+        static mt_bctx_key keys[MT_JOB_MAX_KEYS];
+        for (size_t i = 0; i < job.n_keys; i++)
+            keys[i] = (mt_bctx_key){job.keys[i].arg, job.keys[i].type, job.keys[i].version,
+                                    job.keys[i].der, job.keys[i].der_len};
+        ctx.keys = keys;
+        ctx.n_keys = job.n_keys;
+    }
     ctx.n_outputs = job.n_outputs;
     for (size_t i = 0; i < job.n_outputs; i++) {
         mt_wjob_io *io = &job.outputs[i];

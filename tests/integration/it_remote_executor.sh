@@ -86,3 +86,26 @@ as bob task result "$T" --slot rb --key "$MT_WORK/bob.out.key" --out "$MT_WORK/r
 [ "$(LC_ALL=C sort "$MT_WORK/ra.txt")" = "$want" ] || fail "alice's result is wrong"
 [ "$(LC_ALL=C sort "$MT_WORK/rb.txt")" = "$want" ] || fail "bob's result is wrong"
 ok "remote executor ran PSI; alice and bob decrypt the 100 common ids"
+
+# A task that signs with a KeyStore key (docs/keystore-tasks.md) on the
+# executor: the key travels in the claimed job like the file keys, the use is
+# audited, the signature verifies with the key's public key.
+as alice key create rk --type ecdsa-p256 >/dev/null
+as alice --output json key read rk | jq -r '.data.keys["1"].public_key' >"$MT_WORK/rk.pub"
+printf 'remote doc\n' >"$MT_WORK/doc.txt"
+as bob file encrypt --in "$MT_WORK/doc.txt" --out "$MT_WORK/doc.enc" --key-out "$MT_WORK/doc.key" >/dev/null
+DOC=$(as bob file register "$(as bob file upload "$MT_WORK/doc.enc")" --key "$MT_WORK/doc.key")
+KFN=$(as alice function register --name kss --builtin keystore_sign --public --input-slot data \
+  --arg key=alice/rk)
+T2=$(as alice task create --function "$KFN" --input data=bob)
+as bob task assign "$T2" --input "data=$DOC" >/dev/null
+as alice task approve "$T2" >/dev/null; as bob task approve "$T2" >/dev/null
+as alice task invoke "$T2" >/dev/null
+timeout 60 "$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "$EURL" \
+  --data-dir "$EX" --level soft --max-tasks 1 >"$MT_WORK/executor2.log" 2>&1 ||
+  fail "executor failed: $(tail -n 10 "$MT_WORK/executor2.log")"
+line=$(as alice task wait "$T2" --timeout 60) || fail "keystore task: $line"
+printf '%s' "${line#finished: }" | base64 -d >"$MT_WORK/doc.sig"
+openssl dgst -sha256 -verify "$MT_WORK/rk.pub" -signature "$MT_WORK/doc.sig" "$MT_WORK/doc.txt" \
+  >/dev/null || fail "the remote executor's signature does not verify"
+ok "remote executor signed with alice's KeyStore key; the signature verifies"

@@ -88,6 +88,15 @@ char *tb_write_plain(const char *name, const char *s)
     return p;
 }
 
+static mt_job_key *next_keys;
+static size_t next_n_keys;
+
+void tb_set_keys(mt_job_key *keys, size_t n)
+{
+    next_keys = keys;
+    next_n_keys = n;
+}
+
 void tb_exec(const char *fn, json_t *args, const tb_in *in, size_t n_in,
              const char *const *outs, size_t n_out, tb_run *run)
 {
@@ -133,6 +142,10 @@ void tb_exec(const char *fn, json_t *args, const tb_in *in, size_t n_in,
     j.n_inputs = n_in;
     j.outputs = jo;
     j.n_outputs = n_out;
+    j.keys = next_keys;
+    j.n_keys = next_n_keys;
+    next_keys = NULL;
+    next_n_keys = 0;
     mt_err err = {0};
     assert_int_equal(mt_executor_run(&j, NULL, NULL, &run->r, &err), MT_OK);
     for (size_t i = 0; i < n_out; i++) {

@@ -37,6 +37,9 @@ json_t *tb_args(const char *k, ...);
 void tb_exec(const char *fn, json_t *args, const tb_in *in, size_t n_in,
              const char *const *outs, size_t n_out, tb_run *run);
 void tb_run_clear(tb_run *run);
+/* KeyStore keys (borrowed) that the next tb_exec puts in its job, as the
+ * scheduler does for a task naming one (keyuse.c); NULL, 0 clears. */
+void tb_set_keys(mt_job_key *keys, size_t n);
 
 /* Runs and asserts success; returns nothing, outputs in run. */
 void tb_expect_ok(const char *fn, json_t *args, const tb_in *in, size_t n_in,

@@ -1,9 +1,11 @@
-/* Tests of password_check and rsa_sign through mt_executor_run and the real
+/* Tests of password_check, rsa_sign and keystore_sign (KeyStore keys in the
+ * job) through mt_executor_run and the real
  * mesatee-worker; signatures are verified here with the public key. */
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -158,11 +160,105 @@ static void test_rsa_sign(void **state)
     EVP_PKEY_free(k);
 }
 
+/* A KeyStore key in the job (as keyuse.c loads it): PKCS#8 DER. */
+static void job_key(mt_job_key *jk, EVP_PKEY *k, const char *type)
+{
+    unsigned char *der = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+    assert_non_null(p8);
+    int n = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+    assert_true(n > 0);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    jk->arg = "key";
+    jk->type = (char *)type;
+    jk->version = 1;
+    jk->der = der;
+    jk->der_len = (size_t)n;
+    jk->ref = NULL;
+}
+
+static void test_keystore_keys(void **state)
+{
+    const char *doc = "pay 100 EUR to Bob\n";
+    tb_in in[1] = {{"data", doc}};
+    tb_run run;
+    EVP_PKEY *rsa = EVP_RSA_gen(2048), *ec = EVP_EC_gen("P-256"),
+             *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(rsa);
+    assert_non_null(ec);
+    assert_non_null(ed);
+    mt_job_key kr, ke, kd;
+    job_key(&kr, rsa, "rsa-2048");
+    job_key(&ke, ec, "ecdsa-p256");
+    job_key(&kd, ed, "ed25519");
+
+    /* rsa_sign: the KeyStore key replaces the key slot; one input */
+    tb_set_keys(&kr, 1);
+    tb_expect_ok("rsa_sign", tb_args("key", "alice/k", NULL), in, 1, NULL, 0, &run);
+    assert_true(verify(rsa, doc, run.r.return_value, EVP_sha256(), false));
+    assert_non_null(strstr(run.r.log, "KeyStore key"));
+    tb_run_clear(&run);
+    tb_set_keys(&kr, 1);
+    tb_expect_ok("rsa_sign", tb_args("key", "alice/k", "padding", "pss", NULL), in, 1, NULL, 0,
+                 &run);
+    assert_true(verify(rsa, doc, run.r.return_value, EVP_sha256(), true));
+    tb_run_clear(&run);
+    /* keystore_sign with each type; the signature verifies with the public key */
+    const char *const outs[] = {"sig"};
+    tb_set_keys(&ke, 1);
+    tb_expect_ok("keystore_sign", tb_args("key", "alice/k", NULL), in, 1, outs, 1, &run);
+    assert_true(verify(ec, doc, run.r.return_value, EVP_sha256(), false));
+    assert_string_equal(run.out[0], run.r.return_value);
+    tb_run_clear(&run);
+    tb_set_keys(&kd, 1);
+    tb_expect_ok("keystore_sign", tb_args("key", "alice/k", NULL), in, 1, NULL, 0, &run);
+    assert_true(verify(ed, doc, run.r.return_value, NULL, false));
+    tb_run_clear(&run);
+    tb_set_keys(&kr, 1);
+    tb_expect_ok("keystore_sign", tb_args("key", "alice/k", "digest", "sha384", NULL), in, 1,
+                 NULL, 0, &run);
+    assert_true(verify(rsa, doc, run.r.return_value, EVP_sha384(), true)); /* PSS by default */
+    tb_run_clear(&run);
+
+    /* wrong type, no key loaded, key and key slot together, two inputs */
+    tb_set_keys(&ke, 1);
+    tb_expect_fail("rsa_sign", tb_args("key", "alice/k", NULL), in, 1, NULL, 0,
+                   "argument 'key': the KeyStore key is of type ecdsa-p256, not rsa");
+    tb_expect_fail("keystore_sign", tb_args("key", "alice/k", NULL), in, 1, NULL, 0,
+                   "argument 'key': no KeyStore key was loaded for this task");
+    tb_expect_fail("rsa_sign", tb_args("key", "alice/k", NULL), in, 1, NULL, 0,
+                   "no KeyStore key was loaded");
+    tb_set_keys(&kr, 1);
+    tb_expect_fail("rsa_sign", tb_args("key", "alice/k", "key_slot", "data", NULL), in, 1, NULL,
+                   0, "either argument 'key'");
+    tb_in two[2] = {{"data", doc}, {"more", "x"}};
+    tb_set_keys(&kr, 1);
+    tb_expect_fail("keystore_sign", tb_args("key", "alice/k", NULL), two, 2, NULL, 0,
+                   "needs exactly 1 input slot");
+    /* the worker checks the argument's form against the schema */
+    tb_set_keys(&kr, 1);
+    tb_expect_fail("keystore_sign", tb_args("key", "no-owner", NULL), in, 1, NULL, 0,
+                   "argument 'key': expected a KeyStore key OWNER/NAME");
+    /* a job whose key is garbage: refused, no crash */
+    uint8_t junk[16] = {0x30, 0x03, 1, 2, 3};
+    mt_job_key kj = {"key", "rsa-2048", 1, junk, sizeof junk, NULL};
+    tb_set_keys(&kj, 1);
+    tb_expect_fail("keystore_sign", tb_args("key", "alice/k", NULL), in, 1, NULL, 0,
+                   "the KeyStore key is unreadable");
+    OPENSSL_free(kr.der);
+    OPENSSL_free(ke.der);
+    OPENSSL_free(kd.der);
+    EVP_PKEY_free(rsa);
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(ed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_password_check, tb_setup, tb_teardown),
         cmocka_unit_test_setup_teardown(test_rsa_sign, tb_setup, tb_teardown),
+        cmocka_unit_test_setup_teardown(test_keystore_keys, tb_setup, tb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -563,6 +563,57 @@ static void test_job_codec_integrity_fields(void **state)
 #undef K64
 }
 
+/* KeyStore keys in the job (docs/keystore-tasks.md): round trip, and the
+ * decoder refuses malformed entries. */
+static void test_job_codec_keys(void **state)
+{
+    (void)state;
+    uint8_t der[5] = {0x30, 0x03, 0x02, 0x01, 0x07};
+    mt_job_key k = {"key", "ecdsa-p256", 3, der, sizeof der, NULL};
+    mt_job j = base_job("keystore_sign", false);
+    json_t *args = json_pack("{s:s}", "key", "alice/k");
+    j.arguments = args;
+    j.keys = &k;
+    j.n_keys = 1;
+    mt_err err = {0};
+    char *txt = mt_wjob_encode(&j, NULL, NULL, -1, &err);
+    assert_non_null(txt);
+    mt_wjob w;
+    assert_int_equal(mt_wjob_decode(txt, strlen(txt), &w, &err), MT_OK);
+    assert_int_equal(w.n_keys, 1);
+    assert_string_equal(w.keys[0].arg, "key");
+    assert_string_equal(w.keys[0].type, "ecdsa-p256");
+    assert_int_equal(w.keys[0].version, 3);
+    assert_int_equal(w.keys[0].der_len, sizeof der);
+    assert_memory_equal(w.keys[0].der, der, sizeof der);
+    mt_wjob_free(&w);
+    free(txt);
+    json_decref(args);
+
+#define HEAD "{\"v\":1,\"task_id\":\"t\",\"function\":\"f\",\"arguments\":{\"key\":\"a/b\"},"  \
+             "\"inputs\":[],\"outputs\":[],\"limits\":{\"mem_bytes\":0,\"cpu_seconds\":0,"     \
+             "\"max_input_bytes\":0},\"keys\":"
+    static const char *const bad[] = {
+        HEAD "[]}",                                                           /* empty */
+        HEAD "{}}",                                                           /* not an array */
+        HEAD "[{\"arg\":\"nope\",\"type\":\"t\",\"version\":1,\"der\":\"00\"}]}", /* no arg */
+        HEAD "[{\"arg\":\"key\",\"type\":\"t\",\"version\":0,\"der\":\"00\"}]}", /* version */
+        HEAD "[{\"arg\":\"key\",\"type\":\"t\",\"version\":1,\"der\":\"0\"}]}",  /* odd hex */
+        HEAD "[{\"arg\":\"key\",\"type\":\"t\",\"version\":1,\"der\":\"zz\"}]}", /* not hex */
+        HEAD "[{\"arg\":\"key\",\"type\":\"t\",\"version\":1,\"der\":\"\"}]}",   /* empty */
+        HEAD "[{\"arg\":\"key\",\"type\":\"t\",\"version\":1,\"der\":\"00\",\"x\":1}]}",
+        HEAD "[{\"arg\":\"key\",\"type\":\"t\",\"version\":1,\"der\":\"00\"},"
+             "{\"arg\":\"key\",\"type\":\"t\",\"version\":1,\"der\":\"00\"}]}",     /* twice */
+        HEAD "[1]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        mt_status st = mt_wjob_decode(bad[i], strlen(bad[i]), &w, &err);
+        if (st != MT_EINVAL)
+            fail_msg("bad key job %zu: status %d", i, (int)st);
+    }
+#undef HEAD
+}
+
 static void test_tampered(void **state) { psi_bad_input(1); }
 static void test_wrong_key(void **state) { psi_bad_input(2); }
 static void test_truncated(void **state) { psi_bad_input(3); }
@@ -788,6 +839,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_substituted_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_integrity, setup, teardown),
         cmocka_unit_test(test_job_codec_integrity_fields),
+        cmocka_unit_test(test_job_codec_keys),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),

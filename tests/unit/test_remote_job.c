@@ -102,6 +102,41 @@ static void test_refusals(void **state)
     refused("[1,2]", "expected a JSON object");
 }
 
+/* KeyStore keys in the claimed job (docs/keystore-tasks.md). */
+static void test_keys(void **state)
+{
+    (void)state;
+    char b[2048], k[2600];
+    mt_rjob j;
+    mt_err err = {0};
+    doc(b, sizeof b, "builtin", LIM, "null", "[]", "[]");
+    b[strlen(b) - 1] = 0;
+    snprintf(k, sizeof k, "%s,\"keys\":[{\"arg\":\"a\",\"type\":\"ecdsa-p256\",\"version\":2,"
+             "\"der\":\"300102\"}]}", b);
+    assert_int_equal(mt_rjob_decode(k, strlen(k), &j, &err), MT_OK);
+    assert_int_equal(j.n_keys, 1);
+    assert_string_equal(j.keys[0].arg, "a");
+    assert_string_equal(j.keys[0].type, "ecdsa-p256");
+    assert_int_equal(j.keys[0].version, 2);
+    assert_int_equal(j.keys[0].der_len, 3);
+    assert_memory_equal(j.keys[0].der, "\x30\x01\x02", 3);
+    mt_rjob_free(&j);
+    static const char *const bad[][2] = {
+        {"[]", "1 to 4 keys"},
+        {"[{\"arg\":\"zz\",\"type\":\"t\",\"version\":1,\"der\":\"00\"}]", "no argument"},
+        {"[{\"arg\":\"a\",\"type\":\"t\",\"version\":0,\"der\":\"00\"}]", "version"},
+        {"[{\"arg\":\"a\",\"type\":\"t\",\"version\":1,\"der\":\"0g\"}]", "hex"},
+        {"[{\"arg\":\"a\",\"type\":\"t\",\"version\":1,\"der\":\"000\"}]", "hex"},
+        {"[{\"arg\":\"a\",\"type\":\"t\",\"version\":1,\"der\":\"00\"},"
+         "{\"arg\":\"a\",\"type\":\"t\",\"version\":1,\"der\":\"00\"}]", "twice"},
+        {"[{\"arg\":\"a\",\"type\":\"t\",\"version\":1,\"der\":\"00\",\"x\":1}]", "'x'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(k, sizeof k, "%s,\"keys\":%s}", b, bad[i][0]);
+        refused(k, bad[i][1]);
+    }
+}
+
 /* The scheduler's reader of the executor's report. */
 static void test_report(void **state)
 {
@@ -139,6 +174,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_keys),
         cmocka_unit_test(test_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,10 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "mt_builtin.h"
 #include "mt_ff.h"
 #include "mt_util.h"
 #include "wasm_fn.h"
@@ -377,6 +381,74 @@ static int setup(void **state)
     return 0;
 }
 
+/* mesatee.key_sign: the module signs its input with the KeyStore key the
+ * scheduler put in the job for the argument wasm_key; the signature (written
+ * to "out") verifies with the public key; -1 without a key, -2 when the
+ * buffer is short. */
+static void test_key_sign(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_WABT();
+    static const char m[] =
+        "(module\n"
+        " (import \"mesatee\" \"key_sign\" (func $sign (param i32 i32 i32 i32) (result i32)))\n"
+        " (import \"mesatee\" \"output_open\" (func $oopen (param i32 i32) (result i32)))\n"
+        " (import \"mesatee\" \"output_write\" (func $owrite (param i32 i32 i32) (result i32)))\n"
+        " (import \"mesatee\" \"set_result\" (func $res (param i32 i32) (result i32)))\n"
+        " (memory (export \"memory\") 1)\n"
+        " (data (i32.const 0) \"out\")\n"
+        " (data (i32.const 8) \"hello\")\n"
+        " (data (i32.const 16) \"ok-1-2\")\n"
+        " (func (export \"_start\") (local $n i32)\n"
+        "  (local.set $n (call $sign (i32.const 8) (i32.const 5) (i32.const 100) (i32.const 512)))\n"
+        "  (if (i32.lt_s (local.get $n) (i32.const 0)) (then\n"
+        "    (drop (call $res (i32.const 16) (i32.const 4))) (return)))\n"
+        "  (if (i32.ne (call $sign (i32.const 8) (i32.const 5) (i32.const 600) (i32.const 4))\n"
+        "        (i32.const -2)) (then unreachable))\n"
+        "  (drop (call $owrite (call $oopen (i32.const 0) (i32.const 3)) (i32.const 100)\n"
+        "        (local.get $n)))\n"
+        "  (drop (call $res (i32.const 16) (i32.const 2))))\n"
+        ")\n";
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_non_null(k);
+    unsigned char *der = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+    int dl = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+    assert_true(dl > 0);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    mt_bctx_key key = {"wasm_key", "ecdsa-p256", 1, der, (size_t)dl};
+
+    fx *f = fx_new("{\"wasm_key\":\"alice/k\"}");
+    f->ctx.keys = &key;
+    f->ctx.n_keys = 1;
+    char *ret = NULL;
+    uint64_t fuel = 0;
+    mt_err err = {0};
+    assert_int_equal(run(f, m, &ret, &fuel, &err), MT_OK);
+    assert_string_equal(ret, "ok");
+    assert_int_equal(mt_ff_writer_finish(f->out.writer, NULL), MT_OK);
+    uint8_t *sig = NULL;
+    size_t sl = 0;
+    assert_int_equal(mt_ff_decrypt(f->key, f->ct.p, f->ct.n, &sig, &sl, NULL), MT_OK);
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestVerifyInit(c, NULL, EVP_sha256(), NULL, k), 1);
+    assert_int_equal(EVP_DigestVerify(c, sig, sl, (const uint8_t *)"hello", 5), 1);
+    EVP_MD_CTX_free(c);
+    free(sig);
+    free(ret);
+    fx_free(f);
+
+    /* no key in the job: -1, the module reports it */
+    f = fx_new("{}");
+    ret = NULL;
+    assert_int_equal(run(f, m, &ret, &fuel, &err), MT_OK);
+    assert_string_equal(ret, "ok-1");
+    free(ret);
+    fx_free(f);
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -392,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_host_io),
         cmocka_unit_test(test_wasi),
         cmocka_unit_test(test_traps_and_limits),
+        cmocka_unit_test(test_key_sign),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
