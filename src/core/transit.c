@@ -482,6 +482,8 @@ mt_status transit_key_delete(core_ctx *x)
     if (!rc)
         rc = store_run(x->db, x->err, NULL, "DELETE FROM transit_keys WHERE owner=? AND name=?",
                        l->key.owner, l->key.name, NULL);
+    if (!rc) /* the material leaves memory now (a rolled-back delete reloads it) */
+        tstore_cache_forget(x->core, l->key.owner, l->key.name);
     free(l);
     if (!rc)
         core_json_response(x, 204, NULL);

@@ -72,6 +72,7 @@ size_t transit_version_aad(const char *owner, const char *name, uint32_t version
 
 typedef struct tcache_ent {
     char mac[65]; /* the version row's MAC: binds owner, name, version, blob */
+    char owner[65], name[65]; /* whose key (tstore_cache_forget) */
     mt_tk_key *key;
     uint64_t used;
 } tcache_ent;
@@ -146,9 +147,22 @@ mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, cons
     mt_tk_key_free(tc->e[victim].key);
     tc->e[victim].key = k;
     snprintf(tc->e[victim].mac, sizeof tc->e[victim].mac, "%s", v->mac);
+    snprintf(tc->e[victim].owner, sizeof tc->e[victim].owner, "%s", v->owner);
+    snprintf(tc->e[victim].name, sizeof tc->e[victim].name, "%s", v->name);
     tc->e[victim].used = tc->tick;
     *out = k;
     return MT_OK;
+}
+
+void tstore_cache_forget(mt_core *c, const char *owner, const char *name)
+{
+    for (size_t i = 0; c->transit && i < TCACHE_N; i++) {
+        tcache_ent *e = &c->transit->e[i];
+        if (e->key && !strcmp(e->owner, owner) && !strcmp(e->name, name)) {
+            mt_tk_key_free(e->key);
+            memset(e, 0, sizeof *e);
+        }
+    }
 }
 
 /* ---- rows ------------------------------------------------------------------------ */
@@ -537,6 +551,8 @@ mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aa
     mt_tk_key_free(tc->e[victim].key);
     tc->e[victim].key = k;
     snprintf(tc->e[victim].mac, sizeof tc->e[victim].mac, "%s", v->mac);
+    snprintf(tc->e[victim].owner, sizeof tc->e[victim].owner, "%s", v->owner);
+    snprintf(tc->e[victim].name, sizeof tc->e[victim].name, "%s", v->name);
     tc->e[victim].used = tc->tick;
     *out = k;
     return MT_OK;

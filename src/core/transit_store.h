@@ -68,6 +68,9 @@ mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type,
 mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aad, size_t al,
                                 const mt_tk_key **out, mt_err *err);
 
+/* Drops owner's key `name` from the cache (its key was deleted). */
+void tstore_cache_forget(mt_core *c, const char *owner, const char *name);
+
 /* The import wrapping key (RSA-4096), created on first use when create is
  * true; *pem_out (optional) its public key in PEM. */
 mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_key **out,

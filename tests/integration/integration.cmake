@@ -64,6 +64,14 @@ set_tests_properties(it_transit_hvac PROPERTIES
 # KeyStore transit API from the CLI (`mesatee key ...`).
 add_test(NAME it_transit_cli COMMAND bash ${MT_TEST_DIR}/integration/it_transit_cli.sh)
 set_tests_properties(it_transit_cli PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# libmesatee-pkcs11 beside SoftHSM2: pkcs11-tool, OpenSSL engine_pkcs11, p11tool (issue 10).
+add_test(NAME it_pkcs11 COMMAND bash ${MT_TEST_DIR}/integration/it_pkcs11.sh)
+set_tests_properties(it_pkcs11 PROPERTIES ENVIRONMENT
+  "${MT_IT_ENV};MESATEE_PKCS11=$<TARGET_FILE:mesatee_pkcs11>;MT_P11_RANDCALL=$<TARGET_FILE:test_p11_randcall>"
+  TIMEOUT 300 SKIP_RETURN_CODE 77)
+add_test(NAME it_pkcs11_attest COMMAND bash ${MT_TEST_DIR}/integration/it_pkcs11_attest.sh)
+set_tests_properties(it_pkcs11_attest PROPERTIES ENVIRONMENT
+  "${MT_IT_ENV};MESATEE_PKCS11=$<TARGET_FILE:mesatee_pkcs11>" TIMEOUT 300 SKIP_RETURN_CODE 77)
 # KeyStore keys used by tasks (issue 10, docs/keystore-tasks.md).
 add_test(NAME it_keystore_tasks COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_tasks.sh)
 set_tests_properties(it_keystore_tasks PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)

@@ -61,6 +61,11 @@ for f in usr/bin/mesatee usr/libexec/mesatee/mesatee-worker "usr/$LIB/libmesatee
   [ -e "$R/$f" ] || fail "/$f is not in the package"
   grep -qx "/$f" <<<"$listed" || fail "dpkg does not list /$f"
 done
+# the PKCS#11 module (issue 10), without an RPATH under /usr
+for f in "usr/$LIB/pkcs11/libmesatee-pkcs11.so" usr/share/doc/mesatee/examples/mesatee-pkcs11.conf; do
+  grep -qx "/$f" <<<"$listed" || fail "dpkg does not list /$f"
+done
+readelf -d "$R/usr/$LIB/pkcs11/libmesatee-pkcs11.so" | grep -qi 'rpath\|runpath' && fail "the packaged PKCS#11 module has an RPATH"
 [ ! -e "$SRCDIR/packaging/systemd/mesatee.service" ] || [ -f "$R/usr/lib/systemd/system/mesatee.service" ] \
   || fail "packaging/systemd/mesatee.service exists but is not in the package"
 ok "dpkg --root unpacked it; daemon, worker, library, header, pkg-config/CMake files, docs in place"

@@ -93,6 +93,11 @@ loads_moved_lib "$MESATEE_BIN" || fail "moved mesatee loads $(ldd "$MESATEE_BIN"
 grep -qF "RUNPATH)            Library runpath: [\$ORIGIN/../$LIB]" <<<"$(readelf -d "$MESATEE_BIN")" \
   || fail "mesatee RUNPATH is not \$ORIGIN/../$LIB: $(readelf -d "$MESATEE_BIN" | grep -i path)"
 ok "moved mesatee runs with the moved libmesatee (RUNPATH \$ORIGIN/../$LIB)"
+# The PKCS#11 module (issue 10) sits in $LIB/pkcs11 and loads the moved libmesatee.
+[ -f "$P/$LIB/pkcs11/libmesatee-pkcs11.so" ] || fail "installed tree lacks $LIB/pkcs11/libmesatee-pkcs11.so"
+loads_moved_lib "$P/$LIB/pkcs11/libmesatee-pkcs11.so" ||
+  fail "moved PKCS#11 module loads $(ldd "$P/$LIB/pkcs11/libmesatee-pkcs11.so" | grep libmesatee)"
+ok "moved libmesatee-pkcs11.so loads the moved libmesatee (RUNPATH \$ORIGIN/..)"
 # ... and its own worker: a wrapper in its place records that it ran.
 mv "$P/libexec/mesatee/mesatee-worker" "$P/libexec/mesatee/mesatee-worker.real"
 cat > "$P/libexec/mesatee/mesatee-worker" <<SH
