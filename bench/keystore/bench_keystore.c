@@ -2,7 +2,8 @@
  *
  * Operations: transit encrypt and decrypt of 1 KiB (AES-256-GCM, 96-bit
  * nonce), sign and verify of a 1 KiB message with ecdsa-p256 (SHA-256),
- * ed25519 and rsa-2048 (RSASSA-PSS, SHA-256; Vault's default for RSA keys).
+ * ed25519 and rsa-2048 (RSASSA-PSS, SHA-256, largest salt: Vault's default
+ * for RSA keys).
  * Columns, all in one run, with the same number of concurrent workers:
  *   rest     our REST API (/v1/transit, Vault's transit paths) on loopback
  *            over attested TLS (libmesatee with a policy file, verified in
@@ -136,7 +137,7 @@ static bool ossl_sign_verify(EVP_PKEY *k, int kind, bool verify, uint8_t *sig, s
     if (r != 1)
         goto out;
     if (kind == K_RSA && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-                          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))
+                          EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_MAX) != 1))
         goto out;
     if (verify)
         ok = EVP_DigestVerify(m, sig, *sig_len, g_msg, MSG_LEN) == 1;
@@ -424,6 +425,7 @@ typedef struct {
     uint8_t sig[K_COUNT][512];
     CK_ULONG sig_len[K_COUNT];
     _Atomic uint64_t iv_ctr;
+    char op_err[OP_COUNT][160]; /* setup failed for this operation (others still run) */
 } p11_state;
 
 typedef struct {
@@ -432,7 +434,9 @@ typedef struct {
     uint64_t ctr;
 } p11_worker;
 
-static CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+/* the largest salt for rsa-2048 and SHA-256 (256 - 32 - 2): what transit
+ * (Vault's "auto") signs with, and the only salt our module signs with */
+static CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 222};
 
 static CK_MECHANISM p11_sig_mech(int k)
 {
@@ -521,6 +525,10 @@ static void p11_worker_free(void *w)
 static void *p11_worker_new(column *col, op_id op, char *err, size_t errlen)
 {
     p11_state *s = col->state;
+    if (s->op_err[op][0]) {
+        snprintf(err, errlen, "%s", s->op_err[op]);
+        return NULL;
+    }
     p11_worker *pw = calloc(1, sizeof *pw);
     if (!pw)
         return NULL;
@@ -632,28 +640,33 @@ static bool p11_setup(column *col, const char *name, const char *path, const cha
     rv = s->f->C_Login(s->setup_sess, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
     if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
         goto fail_rv;
-    step = "C_GenerateKey (AES-256)";
-    if ((rv = p11_genaes(s, CK_FALSE)) != CKR_OK && (rv = p11_genaes(s, CK_TRUE)) != CKR_OK)
-        goto fail_rv;
-    for (int k = K_EC; k < K_COUNT; k++) {
-        step = "C_GenerateKeyPair";
-        if ((rv = p11_genpair(s, k, CK_FALSE)) != CKR_OK &&
-            (rv = p11_genpair(s, k, CK_TRUE)) != CKR_OK)
-            goto fail_rv;
+    /* a key type or mechanism the module refuses fails its operations only */
+    if ((rv = p11_genaes(s, CK_FALSE)) != CKR_OK && (rv = p11_genaes(s, CK_TRUE)) != CKR_OK) {
+        snprintf(s->op_err[OP_ENC], sizeof s->op_err[0], "C_GenerateKey (AES-256): CKR 0x%lx",
+                 (unsigned long)rv);
+        memcpy(s->op_err[OP_DEC], s->op_err[OP_ENC], sizeof s->op_err[0]);
+    } else {
+        RAND_bytes(s->iv, 12);
+        s->ct_len = sizeof s->ct;
+        if ((rv = p11_op(s, s->setup_sess, OP_ENC, s->iv, s->ct, &s->ct_len)) != CKR_OK)
+            snprintf(s->op_err[OP_DEC], sizeof s->op_err[0], "C_Encrypt (setup): CKR 0x%lx",
+                     (unsigned long)rv);
     }
-    RAND_bytes(s->iv, 12);
-    s->ct_len = sizeof s->ct;
-    step = "C_Encrypt (setup)";
-    if ((rv = p11_op(s, s->setup_sess, OP_ENC, s->iv, s->ct, &s->ct_len)) != CKR_OK)
-        goto fail_rv;
     static const op_id sign_ops[] = {OP_SIGN_EC, OP_SIGN_ED, OP_SIGN_RSA};
     for (size_t i = 0; i < 3; i++) {
-        int k = op_key[sign_ops[i]];
+        op_id so = sign_ops[i];
+        int k = op_key[so];
+        if ((rv = p11_genpair(s, k, CK_FALSE)) != CKR_OK &&
+            (rv = p11_genpair(s, k, CK_TRUE)) != CKR_OK) {
+            snprintf(s->op_err[so], sizeof s->op_err[0], "C_GenerateKeyPair: CKR 0x%lx",
+                     (unsigned long)rv);
+            memcpy(s->op_err[so + 1], s->op_err[so], sizeof s->op_err[0]);
+            continue;
+        }
         s->sig_len[k] = sizeof s->sig[k];
-        step = "C_Sign (setup)";
-        if ((rv = p11_op(s, s->setup_sess, sign_ops[i], NULL, s->sig[k], &s->sig_len[k])) !=
-            CKR_OK)
-            goto fail_rv;
+        if ((rv = p11_op(s, s->setup_sess, so, NULL, s->sig[k], &s->sig_len[k])) != CKR_OK)
+            snprintf(s->op_err[so + 1], sizeof s->op_err[0], "C_Sign (setup): CKR 0x%lx",
+                     (unsigned long)rv);
     }
     col->state = s;
     col->worker_new = p11_worker_new;
