@@ -41,7 +41,7 @@ if [ -f "$HSM" ] && command -v softhsm2-util >/dev/null; then
 else
   echo "run.sh: SoftHSM2 not installed: its column is skipped (apt install softhsm2)"
 fi
-# our module (docs/keystore-pkcs11.md): same server, same attestation policy,
+# our module (docs/keystore.md, "PKCS#11 module"): same server, same attestation policy,
 # user bench (the PIN is the password)
 OURS=$(find "$BUILD" -name 'libmesatee-pkcs11.so' -print -quit 2>/dev/null || true)
 if [ -n "$OURS" ]; then

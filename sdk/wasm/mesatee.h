@@ -56,7 +56,7 @@ MT_IMPORT(log) void mesatee_log(const char *msg, size_t len);
  * participant). Returns 0, or -3 when too long or not UTF-8. */
 MT_IMPORT(set_result) int32_t mesatee_set_result(const char *buf, size_t len);
 /* Signature of data by the KeyStore key named by the task argument wasm_key
- * (docs/keystore-tasks.md): its length; -1 no key, -2 cap too small (512
+ * (docs/keystore.md, "Keys in tasks"): its length; -1 no key, -2 cap too small (512
  * suffices), -3 signing failed. */
 MT_IMPORT(key_sign)
 int32_t mesatee_key_sign(const void *data, size_t len, void *sig, size_t cap);

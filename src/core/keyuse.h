@@ -1,4 +1,4 @@
-/* keyuse: KeyStore keys used by tasks (docs/keystore-tasks.md).
+/* keyuse: KeyStore keys used by tasks (docs/keystore.md, "Keys in tasks").
  *
  * A built-in whose schema declares an argument of type MT_BARG_KEYSTORE_KEY
  * (rsa_sign's and keystore_sign's "key", wasm's "wasm_key") signs with the

@@ -112,7 +112,7 @@ static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
             rc = slot_json(o, job->inputs[i].path, job->inputs[i].url, job->inputs[i].key,
                            "sha256", job->inputs[i].sha256, err);
     }
-    if (!rc && job->n_keys) { /* KeyStore keys, like file keys (docs/keystore-tasks.md) */
+    if (!rc && job->n_keys) { /* KeyStore keys, like file keys (docs/keystore.md, "Keys in tasks") */
         json_t *k = mt_job_keys_json(job->keys, job->n_keys);
         if (!k || json_object_set_new(j, "keys", k))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");

@@ -5,7 +5,7 @@
  * return value) and keystore_sign (the same with any KeyStore signing key:
  * ecdsa, ed25519, rsa). KeyStore keys reach the worker in the job, loaded by
  * the scheduler only for a task whose participants include the key's owner
- * (docs/keystore-tasks.md). OpenSSL (libcrypto) throughout. */
+ * (docs/keystore.md, "Keys in tasks"). OpenSSL (libcrypto) throughout. */
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

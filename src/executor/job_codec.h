@@ -11,7 +11,7 @@
  *    "fetch_allow":"192.0.2.0/24,..."          (optional: outbound allow-list)
  *    "keys":[{"arg":"key","type":"rsa-2048","version":N,"der":"<hex>"}]
  *                          (optional: KeyStore private keys, PKCS#8 DER, for
- *                           the built-in; docs/keystore-tasks.md)
+ *                           the built-in; docs/keystore.md, "Keys in tasks")
  * "sha256": the input's ciphertext must hash to it (checked by the worker
  * before the function runs). "file_id": the output is written as an mt_ff
  * version 2 file bound to (task_id, slot, file_id). "plain_sha256": the

@@ -35,7 +35,7 @@ typedef enum {
     MT_BARG_INPUT_SLOT,  /* the name of one of the function's input slots */
     MT_BARG_OUTPUT_SLOT, /* the name of one of the function's output slots */
     MT_BARG_KEYSTORE_KEY, /* "" (none) or a KeyStore key "OWNER/NAME" that the scheduler
-                            loads for the built-in (docs/keystore-tasks.md); its version
+                            loads for the built-in (docs/keystore.md, "Keys in tasks"); its version
                             is the argument NAME_version when declared (0: latest) */
 } mt_barg_type;
 

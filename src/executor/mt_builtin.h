@@ -35,7 +35,7 @@ typedef struct mt_bctx_output {
     uint64_t plain_bytes;  /* plaintext written so far */
 } mt_bctx_output;
 
-/* A KeyStore private key named by a task argument (docs/keystore-tasks.md):
+/* A KeyStore private key named by a task argument (docs/keystore.md, "Keys in tasks"):
  * PKCS#8 DER, owned by the worker, wiped after the run. Never log it. */
 typedef struct mt_bctx_key {
     const char *arg;       /* the argument that names it */

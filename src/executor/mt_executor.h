@@ -51,7 +51,7 @@ typedef struct mt_job_output {
     char *file_id;
 } mt_job_output;
 
-/* A KeyStore key a built-in signs with (docs/keystore-tasks.md): named by the
+/* A KeyStore key a built-in signs with (docs/keystore.md, "Keys in tasks"): named by the
  * task argument arg (approved by every participant), loaded by the scheduler
  * after it checked that the key's owner takes part in the task. The private
  * key travels to the worker in the job like a file key, never to disk. */

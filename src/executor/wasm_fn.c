@@ -570,7 +570,7 @@ HOSTFN(w_clock_res_get)
 }
 
 /* key_sign(data, len, sig, cap) -> i32: the signature of data[0..len) by
- * the KeyStore key that the task argument wasm_key names (docs/keystore-tasks.md),
+ * the KeyStore key that the task argument wasm_key names (docs/keystore.md, "Keys in tasks"),
  * its length; -1 no key (argument absent), -2 cap too small (512 always
  * suffices for the KeyStore's key types), -3 signing failed. */
 HOSTFN(h_key_sign)

@@ -29,7 +29,7 @@
  *     key_sign(data, len, sig, cap) -> i32           signature length by the
  *                                                    KeyStore key named by the
  *                                                    task argument wasm_key
- *                                                    (docs/keystore-tasks.md);
+ *                                                    (docs/keystore.md, "Keys in tasks");
  *                                                    -1 none, -2 cap too small
  *                                                    (512 suffices), -3 failed
  *   and from "wasi_snapshot_preview1": args_get, args_sizes_get (argv[0] is

@@ -1,6 +1,6 @@
 /* p11_conf: the one reader of libmesatee-pkcs11's configuration file.
  *
- * Format (docs/keystore-pkcs11.md): UTF-8 text, one `key = value` per line;
+ * Format (docs/keystore.md, "PKCS#11 module"): UTF-8 text, one `key = value` per line;
  * blank lines and lines whose first non-blank character is '#' are ignored;
  * spaces and tabs around key and value are trimmed; CRLF accepted. Keys:
  *   server          https://HOST[:PORT] of the mesatee server (required)

@@ -1,6 +1,6 @@
 /* libmesatee-pkcs11: a PKCS#11 3.0 module (2.40-compatible) whose one token
  * holds a user's KeyStore transit keys on a mesatee server
- * (docs/keystore-pkcs11.md).
+ * (docs/keystore.md, "PKCS#11 module").
  *
  * Model: one slot (id 0) with one token. After C_Login (PIN = the configured
  * user's password, or a mesatee token when the configuration names no user)
@@ -1717,7 +1717,7 @@ static CK_RV do_verify(p11_op *op, const p11_obj *o, const uint8_t *sig, size_t 
 /* RSA-OAEP (SHA-256, MGF1-SHA-256, no label) under the public key, here:
  * a public-key operation needs no secret, so it runs in the module without
  * a round trip, and the result is exactly what transit encrypt would give
- * (docs/keystore-pkcs11.md). */
+ * (docs/keystore.md, "PKCS#11 module"). */
 static CK_RV oaep_encrypt(const p11_obj *o, const uint8_t *in, size_t len, uint8_t **res,
                           size_t *res_len)
 {

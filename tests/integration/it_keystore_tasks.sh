@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# KeyStore keys used by tasks (docs/keystore-tasks.md): alice owns ecdsa-p256,
+# KeyStore keys used by tasks (docs/keystore.md, "Keys in tasks"): alice owns ecdsa-p256,
 # rsa-2048 and aes KeyStore keys; bob provides a document; a task that alice
 # takes part in names her key in its arguments ("key": "alice/NAME"), both
 # approve, and the built-in (keystore_sign, rsa_sign) signs bob's data with

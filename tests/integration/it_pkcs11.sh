@@ -4,7 +4,7 @@
 # commands run against both modules. Signatures are verified by plain
 # openssl with the exported public key, which must equal the server's
 # (GET /v1/transit/keys/NAME). Where the two modules differ the script says
-# so (docs/keystore-pkcs11.md, "Compared with SoftHSM2").
+# so (docs/keystore.md, "PKCS#11 module", "Compared with SoftHSM2").
 # Environment: MESATEE_BIN, MESATEE_PKCS11 (the module), MT_P11_RANDCALL
 # (tests/unit/test_p11_randcall binary).
 set -euo pipefail

@@ -87,7 +87,7 @@ as bob task result "$T" --slot rb --key "$MT_WORK/bob.out.key" --out "$MT_WORK/r
 [ "$(LC_ALL=C sort "$MT_WORK/rb.txt")" = "$want" ] || fail "bob's result is wrong"
 ok "remote executor ran PSI; alice and bob decrypt the 100 common ids"
 
-# A task that signs with a KeyStore key (docs/keystore-tasks.md) on the
+# A task that signs with a KeyStore key (docs/keystore.md, "Keys in tasks") on the
 # executor: the key travels in the claimed job like the file keys, the use is
 # audited, the signature verifies with the key's public key.
 as alice key create rk --type ecdsa-p256 >/dev/null

@@ -563,7 +563,7 @@ static void test_job_codec_integrity_fields(void **state)
 #undef K64
 }
 
-/* KeyStore keys in the job (docs/keystore-tasks.md): round trip, and the
+/* KeyStore keys in the job (docs/keystore.md, "Keys in tasks"): round trip, and the
  * decoder refuses malformed entries. */
 static void test_job_codec_keys(void **state)
 {

@@ -102,7 +102,7 @@ static void test_refusals(void **state)
     refused("[1,2]", "expected a JSON object");
 }
 
-/* KeyStore keys in the claimed job (docs/keystore-tasks.md). */
+/* KeyStore keys in the claimed job (docs/keystore.md, "Keys in tasks"). */
 static void test_keys(void **state)
 {
     (void)state;
