@@ -65,6 +65,7 @@ struct mt_core {
 
     struct auth_limits *limits; /* failed-login rate limits (auth.c), own lock */
     struct transit_cache *transit; /* unwrapped transit keys (transit_store.c), under mu */
+    struct core_stmt_cache *stmts; /* kept statements on db (stmt_cache.c), under mu */
 };
 
 /* Per-request context handed to every handler. */
@@ -101,6 +102,12 @@ mt_status store_commit(sqlite3 *db, mt_err *err);
 void store_rollback(sqlite3 *db);
 /* sqlite3_prepare_v2 with an mt_err on failure (MT_EIO naming the error). */
 mt_status store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
+/* stmt_cache.c: store_prepare, kept for reuse when db is c->db (the caller
+ * holds c->mu); `sql` must outlive c (a constant). End each use with
+ * core_stmt_put instead of sqlite3_finalize. */
+mt_status core_stmt_get(mt_core *c, sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
+void core_stmt_put(mt_core *c, sqlite3_stmt *st);
+void core_stmt_cache_free(mt_core *c); /* before c->db closes */
 /* MT_EIO with the connection's message (for unexpected step results). */
 mt_status store_fail(sqlite3 *db, mt_err *err);
 /* One step of a row loop: true on SQLITE_ROW; false at SQLITE_DONE; false

@@ -633,7 +633,7 @@ static mt_status row_mac(mt_core *c, sqlite3 *db, const char *domain, const char
                          const char *key, char mac[65], char stored[65], mt_err *err)
 {
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db, sql, &st, err);
+    mt_status rc = core_stmt_get(c, db, sql, &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, key);
@@ -650,7 +650,7 @@ static mt_status row_mac(mt_core *c, sqlite3 *db, const char *domain, const char
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
     else
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(c, st);
     fb_free(&b);
     return rc;
 }
@@ -672,7 +672,7 @@ static mt_status user_mac(mt_core *c, sqlite3 *db, const char *username, char ma
                           char stored[65], mt_err *err)
 {
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db, "SELECT state FROM users WHERE username = ?", &st, err);
+    mt_status rc = core_stmt_get(c, db, "SELECT state FROM users WHERE username = ?", &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, username);
@@ -682,7 +682,7 @@ static mt_status user_mac(mt_core *c, sqlite3 *db, const char *username, char ma
         rc = store_fail(db, err);
     else if (s == SQLITE_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
-    sqlite3_finalize(st);
+    core_stmt_put(c, st);
     if (rc)
         return rc;
     return active ? row_mac(c, db, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err)
