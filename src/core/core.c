@@ -78,6 +78,7 @@ static void core_free(mt_core *c)
     untrusted_objstore_close(c->objs);
     mt_wipe(c->key_fp_key, sizeof c->key_fp_key);
     mt_wipe(c->integ_key, sizeof c->integ_key);
+    integ_mac_thread_clear(); /* this thread's keyed HMAC context (integrity.c) */
     mt_wipe(c->audit_key, sizeof c->audit_key);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->audit_mu);

@@ -136,6 +136,10 @@ mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const c
 mt_status integ_fail(mt_err *err, const char *cls);
 /* Constant-time comparison of two 64-hex MACs (false unless both are 64). */
 bool integ_hex_equal(const char *a, const char *b);
+/* Frees and wipes the calling thread's keyed HMAC context (integrity.c keeps
+ * one per thread, wiped at thread exit); mt_core's close calls it so that no
+ * keyed state outlives the core's wiped keys on the closing thread. */
+void integ_mac_thread_clear(void);
 /* HMAC-SHA256(key, domain NUL || field(text)) as hex. */
 mt_status integ_mac_text(const uint8_t key[32], const char *domain, const char *text,
                          char out[65], mt_err *err);

@@ -156,7 +156,8 @@ mt_status integ_fail(mt_err *err, const char *cls)
 /* Each thread keeps one HMAC-SHA256 context keyed with the last key it
  * used (thread-specific, freed and wiped when the thread exits): re-keying
  * per MAC (EVP_Q_mac fetched the algorithm and the digest each time) cost
- * about 1 us of the ~1.3 us a store-row MAC took. */
+ * about 1 us of the ~1.3 us a store-row MAC took. mt_core's close clears
+ * the closing thread's context (integ_mac_thread_clear). */
 typedef struct {
     uint8_t key[32];
     EVP_MAC_CTX *ctx;
@@ -177,6 +178,16 @@ static void mac_tl_free(void *p)
 static void mac_tl_init(void)
 {
     mac_tl_ok = pthread_key_create(&mac_tl_key, mac_tl_free) == 0;
+}
+
+void integ_mac_thread_clear(void)
+{
+    pthread_once(&mac_tl_once, mac_tl_init);
+    if (!mac_tl_ok)
+        return;
+    mac_tl *t = pthread_getspecific(mac_tl_key);
+    if (t && !pthread_setspecific(mac_tl_key, NULL))
+        mac_tl_free(t);
 }
 
 /* The calling thread's context, initialised for `key`; NULL on failure. */
