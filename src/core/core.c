@@ -71,12 +71,14 @@ static void core_free(mt_core *c)
         return;
     core_kek_close(c); /* stops the rewrap thread before the store closes */
     transit_cache_free(c); /* finalizes its statement on c->db first */
+    core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
     store_close(c->audit_db); /* audit.c: the group committer's connection */
     store_close(c->db);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
     mt_wipe(c->key_fp_key, sizeof c->key_fp_key);
     mt_wipe(c->integ_key, sizeof c->integ_key);
+    integ_mac_thread_clear(); /* this thread's keyed HMAC context (integrity.c) */
     mt_wipe(c->audit_key, sizeof c->audit_key);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->audit_mu);

@@ -65,6 +65,7 @@ struct mt_core {
 
     struct auth_limits *limits; /* failed-login rate limits (auth.c), own lock */
     struct transit_cache *transit; /* unwrapped transit keys (transit_store.c), under mu */
+    struct core_stmt_cache *stmts; /* kept statements on db (stmt_cache.c), under mu */
 };
 
 /* Per-request context handed to every handler. */
@@ -101,6 +102,12 @@ mt_status store_commit(sqlite3 *db, mt_err *err);
 void store_rollback(sqlite3 *db);
 /* sqlite3_prepare_v2 with an mt_err on failure (MT_EIO naming the error). */
 mt_status store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
+/* stmt_cache.c: store_prepare, kept for reuse when db is c->db (the caller
+ * holds c->mu); `sql` must outlive c (a constant). End each use with
+ * core_stmt_put instead of sqlite3_finalize. */
+mt_status core_stmt_get(mt_core *c, sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
+void core_stmt_put(mt_core *c, sqlite3_stmt *st);
+void core_stmt_cache_free(mt_core *c); /* before c->db closes */
 /* MT_EIO with the connection's message (for unexpected step results). */
 mt_status store_fail(sqlite3 *db, mt_err *err);
 /* One step of a row loop: true on SQLITE_ROW; false at SQLITE_DONE; false
@@ -129,6 +136,10 @@ mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const c
 mt_status integ_fail(mt_err *err, const char *cls);
 /* Constant-time comparison of two 64-hex MACs (false unless both are 64). */
 bool integ_hex_equal(const char *a, const char *b);
+/* Frees and wipes the calling thread's keyed HMAC context (integrity.c keeps
+ * one per thread, wiped at thread exit); mt_core's close calls it so that no
+ * keyed state outlives the core's wiped keys on the closing thread. */
+void integ_mac_thread_clear(void);
 /* HMAC-SHA256(key, domain NUL || field(text)) as hex. */
 mt_status integ_mac_text(const uint8_t key[32], const char *domain, const char *text,
                          char out[65], mt_err *err);

@@ -10,3 +10,7 @@ target_include_directories(test_transit_store PRIVATE ${PROJECT_SOURCE_DIR}/src/
 mt_add_unit_test(test_audit_group SOURCES ${MT_TEST_DIR}/unit/test_audit_group.c
                  LIBS mt_core mt_crypto mt_tee PkgConfig::SQLITE Threads::Threads)
 target_include_directories(test_audit_group PRIVATE ${PROJECT_SOURCE_DIR}/src/core)
+# Statements of the request connection kept prepared (src/core/stmt_cache.c).
+mt_add_unit_test(test_stmt_cache SOURCES ${MT_TEST_DIR}/unit/test_stmt_cache.c
+                 LIBS mt_core mt_crypto mt_tee PkgConfig::SQLITE Threads::Threads)
+target_include_directories(test_stmt_cache PRIVATE ${PROJECT_SOURCE_DIR}/src/core)

@@ -1,0 +1,190 @@
+/* Unit tests of the kept statements of the request connection
+ * (src/core/stmt_cache.c) and of what uses them (mt_core_authenticate, the
+ * store-row MACs): a kept statement is reused with its bindings cleared; a
+ * nested use of the same SQL gets its own statement; a statement on another
+ * connection is never kept; and authentication through the kept statements
+ * sees every committed change at once (a revoked token, a tampered token
+ * row, a new token), also with a second connection writing beside it; the
+ * per-thread HMAC context (integrity.c) re-keys between two cores. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+// clang-format off: cmocka.h needs the headers above first
+#include <cmocka.h>
+// clang-format on
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "core_internal.h"
+#include "test_core_util.h"
+
+static const char q_one[] = "SELECT ?1 IS NULL, ?1";
+
+typedef struct fx {
+    tenv e;
+    char *admin, *alice;
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    tenv_init(&f->e, NULL);
+    f->admin = tlogin(&f->e, "admin", ADMIN_PW);
+    tadd_user(&f->e, f->admin, "alice");
+    f->alice = tlogin(&f->e, "alice", USER_PW);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    free(f->admin);
+    free(f->alice);
+    tenv_free(&f->e);
+    free(f);
+    return 0;
+}
+
+static void t_reuse(void **state)
+{
+    fx *f = *state;
+    mt_core *c = f->e.core;
+    mt_err err;
+    sqlite3_stmt *a = NULL, *b = NULL;
+    pthread_mutex_lock(&c->mu);
+    assert_int_equal(core_stmt_get(c, c->db, q_one, &a, &err), MT_OK);
+    sqlite3_bind_int(a, 1, 7);
+    assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(a, 1), 7);
+    core_stmt_put(c, a);
+    assert_int_equal(core_stmt_get(c, c->db, q_one, &b, &err), MT_OK);
+    assert_ptr_equal(a, b); /* kept */
+    assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(b, 0), 1); /* the binding was cleared */
+    core_stmt_put(c, b);
+    assert_true(sqlite3_get_autocommit(c->db)); /* reset: no read left open */
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void t_nested(void **state)
+{
+    fx *f = *state;
+    mt_core *c = f->e.core;
+    mt_err err;
+    sqlite3_stmt *a = NULL, *b = NULL, *again = NULL;
+    pthread_mutex_lock(&c->mu);
+    assert_int_equal(core_stmt_get(c, c->db, q_one, &a, &err), MT_OK);
+    sqlite3_bind_int(a, 1, 1);
+    assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+    assert_int_equal(core_stmt_get(c, c->db, q_one, &b, &err), MT_OK);
+    assert_ptr_not_equal(a, b); /* a is in use: b is its own */
+    sqlite3_bind_int(b, 1, 2);
+    assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(b, 1), 2);
+    assert_int_equal(sqlite3_column_int(a, 1), 1);
+    core_stmt_put(c, b); /* finalized (ASan would see a double use) */
+    core_stmt_put(c, a);
+    assert_int_equal(core_stmt_get(c, c->db, q_one, &again, &err), MT_OK);
+    assert_ptr_equal(again, a);
+    core_stmt_put(c, again);
+    /* bad SQL: an error naming SQLite's message, nothing kept */
+    sqlite3_stmt *bad = (sqlite3_stmt *)1;
+    assert_int_not_equal(core_stmt_get(c, c->db, "SELEC nonsense", &bad, &err), MT_OK);
+    assert_null(bad);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void t_other_db(void **state)
+{
+    fx *f = *state;
+    mt_core *c = f->e.core;
+    mt_err err;
+    sqlite3 *db2 = NULL;
+    assert_int_equal(store_open(c->db_path, false, &db2, &err), MT_OK);
+    sqlite3_stmt *a = NULL;
+    pthread_mutex_lock(&c->mu);
+    assert_int_equal(core_stmt_get(c, c->db, q_one, &a, &err), MT_OK);
+    core_stmt_put(c, a);
+    pthread_mutex_unlock(&c->mu);
+    /* another connection (no lock needed): never the kept statement */
+    sqlite3_stmt *b = NULL;
+    assert_int_equal(core_stmt_get(c, db2, q_one, &b, &err), MT_OK);
+    assert_ptr_not_equal(a, b);
+    assert_ptr_equal(sqlite3_db_handle(b), db2);
+    assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+    core_stmt_put(c, b); /* finalized: the close below would fail otherwise */
+    assert_int_equal(sqlite3_close(db2), SQLITE_OK);
+}
+
+/* Authentication through kept statements sees each committed change. */
+static void t_auth_current(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    json_t *o = NULL;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
+    /* revoked: the very next request fails */
+    assert_int_equal(treq(e, "POST", "/v1/users/alice/revoke-tokens", f->admin, NULL, &o), 200);
+    json_decref(o);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 401);
+    free(f->alice);
+    f->alice = tlogin(e, "alice", USER_PW); /* a new row: found at once */
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
+    /* the token row changed outside mesatee, through another connection:
+     * its MAC no longer matches and the kept MAC statement sees the change */
+    mt_err err;
+    sqlite3 *db2 = NULL;
+    assert_int_equal(store_open(e->core->db_path, false, &db2, &err), MT_OK);
+    assert_int_equal(
+        sqlite3_exec(db2, "UPDATE tokens SET expires_at = expires_at + 1000", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 401);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->admin, NULL, NULL), 401);
+    assert_int_equal(
+        sqlite3_exec(db2, "UPDATE tokens SET expires_at = expires_at - 1000", NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
+    assert_int_equal(sqlite3_close(db2), SQLITE_OK);
+    /* the thread's keyed HMAC context dropped: the next MAC re-keys */
+    integ_mac_thread_clear();
+    assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
+    /* no read transaction is left open between requests */
+    pthread_mutex_lock(&e->core->mu);
+    assert_true(sqlite3_get_autocommit(e->core->db));
+    pthread_mutex_unlock(&e->core->mu);
+}
+
+/* Two cores (two data directories, two store-integrity keys) used in turn
+ * by one thread: the thread's HMAC context re-keys each time, every MAC
+ * still verifies, and a token of one core is unknown to the other. */
+static void t_two_cores(void **state)
+{
+    fx *f = *state;
+    tenv e2;
+    tenv_init(&e2, NULL);
+    char *admin2 = tlogin(&e2, "admin", ADMIN_PW);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(treq(&f->e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
+        assert_int_equal(treq(&e2, "GET", "/v1/users/me", admin2, NULL, NULL), 200);
+        assert_int_equal(treq(&e2, "GET", "/v1/users/me", f->alice, NULL, NULL), 401);
+    }
+    free(admin2);
+    tenv_free(&e2);
+    assert_int_equal(treq(&f->e, "GET", "/v1/users/me", f->admin, NULL, NULL), 200);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(t_reuse, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_nested, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_other_db, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_auth_current, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_two_cores, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
