@@ -1920,6 +1920,24 @@ static CK_RV op_final(int kind, CK_SESSION_HANDLE h, CK_BYTE *out, CK_ULONG *out
     return op_finish(s, out, out_len, s->op.len);
 }
 
+/* An update of an op whose output all comes at Final: checks out_len (a
+ * missing one ends the op), feeds the input and reports no bytes. */
+static CK_RV op_update_noout(int kind, CK_SESSION_HANDLE h, const CK_BYTE *in, CK_ULONG in_len,
+                             CK_ULONG *out_len)
+{
+    if (!out_len) {
+        p11_sess *s;
+        CK_RV rv = op_get(h, kind, &s);
+        if (rv == CKR_OK)
+            op_clear(&s->op);
+        return rv != CKR_OK ? rv : CKR_ARGUMENTS_BAD;
+    }
+    CK_RV rv = op_update(kind, h, in, in_len);
+    if (rv == CKR_OK)
+        *out_len = 0;
+    return rv;
+}
+
 CK_RV C_Encrypt(CK_SESSION_HANDLE h, CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out,
                 CK_ULONG *out_len)
 {
@@ -1933,17 +1951,7 @@ CK_RV C_EncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE *in, CK_ULONG in_len, CK_BYTE
                       CK_ULONG *out_len)
 {
     LOCK();
-    p11_sess *s;
-    if (!out_len) {
-        CK_RV rv = op_get(h, OP_ENCRYPT, &s);
-        if (rv == CKR_OK)
-            op_clear(&s->op);
-        UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_ARGUMENTS_BAD);
-    }
-    CK_RV rv = op_update(OP_ENCRYPT, h, in, in_len);
-    if (rv == CKR_OK)
-        *out_len = 0;
-    UNLOCK_RETURN(rv);
+    UNLOCK_RETURN(op_update_noout(OP_ENCRYPT, h, in, in_len, out_len));
 }
 
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE h, CK_BYTE *out, CK_ULONG *out_len)
@@ -1963,17 +1971,7 @@ CK_RV C_DecryptUpdate(CK_SESSION_HANDLE h, CK_BYTE *in, CK_ULONG in_len, CK_BYTE
                       CK_ULONG *out_len)
 {
     LOCK();
-    p11_sess *s;
-    if (!out_len) {
-        CK_RV rv = op_get(h, OP_DECRYPT, &s);
-        if (rv == CKR_OK)
-            op_clear(&s->op);
-        UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_ARGUMENTS_BAD);
-    }
-    CK_RV rv = op_update(OP_DECRYPT, h, in, in_len);
-    if (rv == CKR_OK)
-        *out_len = 0;
-    UNLOCK_RETURN(rv);
+    UNLOCK_RETURN(op_update_noout(OP_DECRYPT, h, in, in_len, out_len));
 }
 
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE h, CK_BYTE *out, CK_ULONG *out_len)
