@@ -830,15 +830,23 @@ CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *list, CK_ULONG *n)
     UNLOCK_RETURN(CKR_OK);
 }
 
+/* The checks of a call on the slot: the module initialised, the one slot,
+ * then the caller's arguments (args_ok false: CKR_ARGUMENTS_BAD). */
+static CK_RV slot_check(CK_SLOT_ID slot, bool args_ok)
+{
+    if (!G.init)
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (slot != SLOT_ID)
+        return CKR_SLOT_ID_INVALID;
+    return args_ok ? CKR_OK : CKR_ARGUMENTS_BAD;
+}
+
 CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO *info)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
-    if (!info)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
+    CK_RV rv = slot_check(slot, info != NULL);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     memset(info, 0, sizeof *info);
     pad_copy(info->slotDescription, sizeof info->slotDescription, G.conf.server);
     pad_copy(info->manufacturerID, sizeof info->manufacturerID, "mesatee");
@@ -851,12 +859,9 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO *info)
 CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
-    if (!info)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
+    CK_RV rv = slot_check(slot, info != NULL);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     memset(info, 0, sizeof *info);
     pad_copy(info->label, sizeof info->label, G.conf.token_label);
     pad_copy(info->manufacturerID, sizeof info->manufacturerID, "mesatee");
@@ -883,12 +888,9 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
 CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE *list, CK_ULONG *n)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
-    if (!n)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
+    CK_RV rv = slot_check(slot, n != NULL);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     if (!list) {
         *n = NMECHS;
         UNLOCK_RETURN(CKR_OK);
@@ -906,12 +908,9 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE *list, CK_ULONG *n)
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
-    if (!info)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
+    CK_RV rv = slot_check(slot, info != NULL);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     for (size_t i = 0; i < NMECHS; i++)
         if (mechs[i].m == type) {
             info->ulMinKeySize = mechs[i].min;
@@ -925,10 +924,9 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_I
 CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR *pin, CK_ULONG pin_len, CK_UTF8CHAR *label)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
+    CK_RV rv = slot_check(slot, true);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     /* the token is the user's account on the server: nothing to initialise */
     UNLOCK_RETURN(CKR_FUNCTION_NOT_SUPPORTED);
 }
@@ -958,10 +956,9 @@ CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, void *app, CK_NOTIFY notify
                     CK_SESSION_HANDLE *out)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
+    CK_RV rv = slot_check(slot, true);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     if (!(flags & CKF_SERIAL_SESSION))
         UNLOCK_RETURN(CKR_SESSION_PARALLEL_NOT_SUPPORTED);
     if (!out)
@@ -995,10 +992,9 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE h)
 CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
+    CK_RV rv = slot_check(slot, true);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     for (size_t i = 0; i < MAX_SESSIONS; i++)
         if (G.sess[i].h)
             sess_close(&G.sess[i]);
