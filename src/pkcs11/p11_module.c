@@ -1161,26 +1161,29 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJ
     UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED);
 }
 
-CK_RV C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                   CK_OBJECT_HANDLE *out)
+/* A change to object o, which the module never makes: the session's and
+ * the object's errors first, then CKR_ACTION_PROHIBITED. */
+static CK_RV obj_prohibited(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
 {
-    LOCK();
     p11_sess *s;
     CK_RV rv = sess_user(h, &s);
     if (rv == CKR_OK && !obj_find(o))
         rv = CKR_OBJECT_HANDLE_INVALID;
-    UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_ACTION_PROHIBITED);
+    return rv != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
+}
+
+CK_RV C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                   CK_OBJECT_HANDLE *out)
+{
+    LOCK();
+    UNLOCK_RETURN(obj_prohibited(h, o));
 }
 
 CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
 {
     LOCK();
-    p11_sess *s;
-    CK_RV rv = sess_user(h, &s);
-    if (rv == CKR_OK && !obj_find(o))
-        rv = CKR_OBJECT_HANDLE_INVALID;
     /* CKA_DESTROYABLE is false: deletion is `mesatee key delete` */
-    UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_ACTION_PROHIBITED);
+    UNLOCK_RETURN(obj_prohibited(h, o));
 }
 
 CK_RV C_GetObjectSize(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ULONG *size)
