@@ -1298,15 +1298,22 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n)
     UNLOCK_RETURN(CKR_OK);
 }
 
+/* The session h with a search under way (C_FindObjectsInit). */
+static CK_RV sess_finding(CK_SESSION_HANDLE h, p11_sess **s)
+{
+    CK_RV rv = sess_get(h, s);
+    if (rv != CKR_OK)
+        return rv;
+    return (*s)->finding ? CKR_OK : CKR_OPERATION_NOT_INITIALIZED;
+}
+
 CK_RV C_FindObjects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
 {
     LOCK();
     p11_sess *s;
-    CK_RV rv = sess_get(h, &s);
+    CK_RV rv = sess_finding(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    if (!s->finding)
-        UNLOCK_RETURN(CKR_OPERATION_NOT_INITIALIZED);
     if (!n || (!out && max))
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
     CK_ULONG k = 0;
@@ -1320,11 +1327,9 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE h)
 {
     LOCK();
     p11_sess *s;
-    CK_RV rv = sess_get(h, &s);
+    CK_RV rv = sess_finding(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    if (!s->finding)
-        UNLOCK_RETURN(CKR_OPERATION_NOT_INITIALIZED);
     free(s->found);
     s->found = NULL;
     s->nfound = s->fpos = 0;
