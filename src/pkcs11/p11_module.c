@@ -2346,6 +2346,19 @@ static CK_RV gen_on_server(const char *name, p11_ktype type, CK_OBJECT_CLASS c1,
     return rv;
 }
 
+/* After the mechanism's own check, what both key generations need: no
+ * mechanism parameter, a login and a read/write session. */
+static CK_RV gen_allowed(const p11_sess *s, const CK_MECHANISM *m)
+{
+    if (m->pParameter || m->ulParameterLen)
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (!G.logged_in)
+        return CKR_USER_NOT_LOGGED_IN;
+    if (!(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    return CKR_OK;
+}
+
 CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                     CK_OBJECT_HANDLE *out)
 {
@@ -2358,12 +2371,8 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
     if (m->mechanism != CKM_AES_KEY_GEN)
         UNLOCK_RETURN(CKR_MECHANISM_INVALID);
-    if (m->pParameter || m->ulParameterLen)
-        UNLOCK_RETURN(CKR_MECHANISM_PARAM_INVALID);
-    if (!G.logged_in)
-        UNLOCK_RETURN(CKR_USER_NOT_LOGGED_IN);
-    if (!(s->flags & CKF_RW_SESSION))
-        UNLOCK_RETURN(CKR_SESSION_READ_ONLY);
+    if ((rv = gen_allowed(s, m)) != CKR_OK)
+        UNLOCK_RETURN(rv);
     if ((rv = tmpl_check(tmpl, n, true)) != CKR_OK)
         UNLOCK_RETURN(rv);
     const CK_ATTRIBUTE *vl = tmpl_find(tmpl, n, CKA_VALUE_LEN);
@@ -2392,12 +2401,8 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *pub_
     if (m->mechanism != CKM_EC_KEY_PAIR_GEN && m->mechanism != CKM_RSA_PKCS_KEY_PAIR_GEN &&
         m->mechanism != CKM_EC_EDWARDS_KEY_PAIR_GEN)
         UNLOCK_RETURN(CKR_MECHANISM_INVALID);
-    if (m->pParameter || m->ulParameterLen)
-        UNLOCK_RETURN(CKR_MECHANISM_PARAM_INVALID);
-    if (!G.logged_in)
-        UNLOCK_RETURN(CKR_USER_NOT_LOGGED_IN);
-    if (!(s->flags & CKF_RW_SESSION))
-        UNLOCK_RETURN(CKR_SESSION_READ_ONLY);
+    if ((rv = gen_allowed(s, m)) != CKR_OK)
+        UNLOCK_RETURN(rv);
     if ((rv = tmpl_check(pub_t, pub_n, false)) != CKR_OK ||
         (rv = tmpl_check(priv_t, priv_n, true)) != CKR_OK)
         UNLOCK_RETURN(rv);
