@@ -11,6 +11,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* A name list reader's result: a refusal says why and returns nothing; an
+ * accepted list holds non-empty names of at most P11_RESP_MAX_NAME bytes. */
+static void check_names(mt_status rc, const mt_err *err, char **names, size_t n)
+{
+    if (rc != MT_OK) {
+        if (!err->msg[0] || names || n)
+            abort();
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!names[i][0] || strlen(names[i]) > P11_RESP_MAX_NAME)
+            abort();
+    p11_names_free(names, n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -23,15 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 5: { /* bare name list (mesatee_transit_key_list) */
         char **names;
         size_t n;
-        if (p11_resp_name_list(json, len, &names, &n, &err) != MT_OK) {
-            if (!err.msg[0] || names || n)
-                abort();
-            return 0;
-        }
-        for (size_t i = 0; i < n; i++)
-            if (!names[i][0] || strlen(names[i]) > P11_RESP_MAX_NAME)
-                abort();
-        p11_names_free(names, n);
+        mt_status rc = p11_resp_name_list(json, len, &names, &n, &err);
+        check_names(rc, &err, names, n);
         return 0;
     }
     case 6: { /* a bare vault:vN: string (NUL-terminated copy) */
@@ -79,15 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1: {
         char **names;
         size_t n;
-        if (p11_resp_names(json, len, &names, &n, &err) != MT_OK) {
-            if (!err.msg[0] || names || n)
-                abort();
-            return 0;
-        }
-        for (size_t i = 0; i < n; i++)
-            if (!names[i][0] || strlen(names[i]) > P11_RESP_MAX_NAME)
-                abort();
-        p11_names_free(names, n);
+        mt_status rc = p11_resp_names(json, len, &names, &n, &err);
+        check_names(rc, &err, names, n);
         break;
     }
     case 2:

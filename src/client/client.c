@@ -2243,3 +2243,13 @@ int mt_client_set_err(mesatee_client *c, int st, const char *msg)
 {
     return set_err(c, st, "%s", msg);
 }
+
+int mt_client_set_errf(mesatee_client *c, int st, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return set_err(c, st, "%s", msg);
+}

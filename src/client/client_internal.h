@@ -10,4 +10,8 @@
  * every public call does on failure; returns st. */
 int mt_client_set_err(mesatee_client *c, int st, const char *msg);
 
+/* mt_client_set_err with a printf-style message (cut at 255 bytes). */
+int mt_client_set_errf(mesatee_client *c, int st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -2,7 +2,6 @@
  * Vault-transit-compatible API (docs/keystore.md) with raw bytes in and out.
  * Contract: mesatee.h, "KeyStore transit API". Each call is one
  * mesatee_call; answers are read with jansson and checked field by field. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,29 +15,16 @@
 #include "mt_transit_parse.h"
 #include "mt_util.h"
 
-static int tfail(mesatee_client *c, int st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int tfail(mesatee_client *c, int st, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return mt_client_set_err(c, st, msg);
-}
-
 /* "/v1/transit/<what>/<name><tail>" into buf after checking name. */
 static int tpath(mesatee_client *c, char *buf, size_t cap, const char *what, const char *name,
                  const char *tail)
 {
     char owner[65], nm[MT_TP_NAME_MAX + 1];
     if (!c)
-        return tfail(NULL, MESATEE_EINVAL, "client handle is NULL");
+        return mt_client_set_errf(NULL, MESATEE_EINVAL, "client handle is NULL");
     if (!name || !mt_tp_key_ref(name, owner, nm))
-        return tfail(c, MESATEE_EINVAL,
-                     "invalid key name: 1 to 64 of [A-Za-z0-9_.-], or owner:name");
+        return mt_client_set_errf(c, MESATEE_EINVAL,
+                                  "invalid key name: 1 to 64 of [A-Za-z0-9_.-], or owner:name");
     snprintf(buf, cap, "/v1/transit/%s/%s%s", what, name, tail ? tail : "");
     return MESATEE_OK;
 }
@@ -55,7 +41,7 @@ static int tpost(mesatee_client *c, const char *method, const char *path, json_t
         req = json_dumps(body, JSON_COMPACT);
         json_decref(body);
         if (!req)
-            return tfail(c, MESATEE_ENOMEM, "out of memory");
+            return mt_client_set_errf(c, MESATEE_ENOMEM, "out of memory");
     }
     char *resp = NULL;
     int st = mesatee_call(c, method, path, req, &resp);
@@ -67,7 +53,7 @@ static int tpost(mesatee_client *c, const char *method, const char *path, json_t
         json_t *root = resp ? json_loads(resp, 0, NULL) : NULL;
         json_t *d = json_object_get(root, "data");
         if (!json_is_object(d))
-            st = tfail(c, MESATEE_ESERVER, "server answer has no 'data' object");
+            st = mt_client_set_errf(c, MESATEE_ESERVER, "server answer has no 'data' object");
         else
             *data = json_incref(d);
         json_decref(root);
@@ -85,9 +71,10 @@ static int tstr(mesatee_client *c, json_t *d, const char *field, char **out)
 {
     const char *v = json_string_value(json_object_get(d, field));
     if (!v)
-        return tfail(c, MESATEE_ESERVER, "server answer has no string field '%s'", field);
+        return mt_client_set_errf(c, MESATEE_ESERVER, "server answer has no string field '%s'",
+                                  field);
     if (!(*out = mt_strdup(v)))
-        return tfail(c, MESATEE_ENOMEM, "out of memory");
+        return mt_client_set_errf(c, MESATEE_ENOMEM, "out of memory");
     return MESATEE_OK;
 }
 
@@ -121,22 +108,22 @@ MESATEE_API int mesatee_transit_key_list(mesatee_client *c, char **names_out)
 {
     reset(names_out);
     if (!c)
-        return tfail(NULL, MESATEE_EINVAL, "client handle is NULL");
+        return mt_client_set_errf(NULL, MESATEE_EINVAL, "client handle is NULL");
     if (!names_out)
-        return tfail(c, MESATEE_EINVAL, "names_out must not be NULL");
+        return mt_client_set_errf(c, MESATEE_EINVAL, "names_out must not be NULL");
     json_t *d = NULL;
     int st = tpost(c, "GET", "/v1/transit/keys?list=true", NULL, &d, NULL);
     if (st == MESATEE_ENOTFOUND) { /* Vault's answer to an empty list */
         *names_out = mt_strdup("[]");
-        return *names_out ? MESATEE_OK : tfail(c, MESATEE_ENOMEM, "out of memory");
+        return *names_out ? MESATEE_OK : mt_client_set_errf(c, MESATEE_ENOMEM, "out of memory");
     }
     if (st)
         return st;
     json_t *keys = json_object_get(d, "keys");
     if (!json_is_array(keys))
-        st = tfail(c, MESATEE_ESERVER, "server answer has no 'keys' array");
+        st = mt_client_set_errf(c, MESATEE_ESERVER, "server answer has no 'keys' array");
     else if (!(*names_out = json_dumps(keys, JSON_COMPACT)))
-        st = tfail(c, MESATEE_ENOMEM, "out of memory");
+        st = mt_client_set_errf(c, MESATEE_ENOMEM, "out of memory");
     json_decref(d);
     return st;
 }
@@ -167,7 +154,7 @@ MESATEE_API int mesatee_transit_key_config(mesatee_client *c, const char *name,
     json_t *b = config_json ? json_loads(config_json, 0, NULL) : NULL;
     if (!json_is_object(b)) {
         json_decref(b);
-        return tfail(c, MESATEE_EINVAL, "config_json must be a JSON object");
+        return mt_client_set_errf(c, MESATEE_EINVAL, "config_json must be a JSON object");
     }
     return tpost(c, "POST", path, b, NULL, json_out);
 }
@@ -194,7 +181,8 @@ MESATEE_API int mesatee_transit_encrypt(mesatee_client *c, const char *name, con
     if (st)
         return st;
     if (!ciphertext_out || (!pt && pt_len))
-        return tfail(c, MESATEE_EINVAL, "plaintext and ciphertext_out must not be NULL");
+        return mt_client_set_errf(c, MESATEE_EINVAL,
+                                  "plaintext and ciphertext_out must not be NULL");
     json_t *b = json_object();
     json_object_set_new(b, "plaintext", b64_json(pt, pt_len));
     if (aad)
@@ -222,7 +210,8 @@ MESATEE_API int mesatee_transit_decrypt(mesatee_client *c, const char *name,
     if (st)
         return st;
     if (!ciphertext || !pt_out || !pt_len)
-        return tfail(c, MESATEE_EINVAL, "ciphertext, pt_out and pt_len must not be NULL");
+        return mt_client_set_errf(c, MESATEE_EINVAL,
+                                  "ciphertext, pt_out and pt_len must not be NULL");
     json_t *b = json_pack("{s:s}", "ciphertext", ciphertext);
     if (aad)
         json_object_set_new(b, "associated_data", b64_json(aad, aad_len));
@@ -232,7 +221,7 @@ MESATEE_API int mesatee_transit_decrypt(mesatee_client *c, const char *name,
     const char *p = json_string_value(json_object_get(d, "plaintext"));
     mt_err err;
     if (!p || mt_tp_b64("plaintext", p, SIZE_MAX / 4, true, pt_out, pt_len, &err))
-        st = tfail(c, MESATEE_ESERVER, "server answer has no base64 'plaintext'");
+        st = mt_client_set_errf(c, MESATEE_ESERVER, "server answer has no base64 'plaintext'");
     json_decref(d);
     return st;
 }
@@ -266,7 +255,7 @@ MESATEE_API int mesatee_transit_sign(mesatee_client *c, const char *name, const 
     if (st)
         return st;
     if (!signature_out || (!in && n))
-        return tfail(c, MESATEE_EINVAL, "input and signature_out must not be NULL");
+        return mt_client_set_errf(c, MESATEE_EINVAL, "input and signature_out must not be NULL");
     json_t *b = sig_body(in, n, hash_algorithm, prehashed, signature_algorithm,
                          marshaling_algorithm);
     if (key_version)
@@ -292,7 +281,8 @@ MESATEE_API int mesatee_transit_verify(mesatee_client *c, const char *name, cons
     if (st)
         return st;
     if (!signature || !valid_out || (!in && n))
-        return tfail(c, MESATEE_EINVAL, "input, signature and valid_out must not be NULL");
+        return mt_client_set_errf(c, MESATEE_EINVAL,
+                                  "input, signature and valid_out must not be NULL");
     json_t *b = sig_body(in, n, hash_algorithm, prehashed, signature_algorithm,
                          marshaling_algorithm);
     json_object_set_new(b, "signature", json_string(signature));
@@ -301,7 +291,7 @@ MESATEE_API int mesatee_transit_verify(mesatee_client *c, const char *name, cons
         return st;
     json_t *v = json_object_get(d, "valid");
     if (!json_is_boolean(v))
-        st = tfail(c, MESATEE_ESERVER, "server answer has no boolean 'valid'");
+        st = mt_client_set_errf(c, MESATEE_ESERVER, "server answer has no boolean 'valid'");
     else
         *valid_out = json_is_true(v);
     json_decref(d);
@@ -313,9 +303,9 @@ MESATEE_API int mesatee_transit_random(mesatee_client *c, size_t n, uint8_t **ou
     if (out)
         *out = NULL;
     if (!c)
-        return tfail(NULL, MESATEE_EINVAL, "client handle is NULL");
+        return mt_client_set_errf(NULL, MESATEE_EINVAL, "client handle is NULL");
     if (!out || n == 0 || n > 65536)
-        return tfail(c, MESATEE_EINVAL, "out must not be NULL; n is 1 to 65536");
+        return mt_client_set_errf(c, MESATEE_EINVAL, "out must not be NULL; n is 1 to 65536");
     json_t *d = NULL;
     int st = tpost(c, "POST", "/v1/transit/random",
                    json_pack("{s:I, s:s}", "bytes", (json_int_t)n, "format", "base64"), &d,
@@ -328,7 +318,7 @@ MESATEE_API int mesatee_transit_random(mesatee_client *c, size_t n, uint8_t **ou
     if (!s || mt_tp_b64("random_bytes", s, n, true, out, &got, &err) || got != n) {
         mt_secmem_free(*out);
         *out = NULL;
-        st = tfail(c, MESATEE_ESERVER, "server answer has no %zu random bytes", n);
+        st = mt_client_set_errf(c, MESATEE_ESERVER, "server answer has no %zu random bytes", n);
     }
     json_decref(d);
     return st;
@@ -365,7 +355,7 @@ MESATEE_API int mesatee_transit_public_key(mesatee_client *c, const char *name, 
     if (st)
         return st;
     if (!pem_out)
-        return tfail(c, MESATEE_EINVAL, "pem_out must not be NULL");
+        return mt_client_set_errf(c, MESATEE_EINVAL, "pem_out must not be NULL");
     json_t *d = NULL;
     if ((st = tpost(c, "GET", path, NULL, &d, NULL)))
         return st;
@@ -377,21 +367,22 @@ MESATEE_API int mesatee_transit_public_key(mesatee_client *c, const char *name, 
     json_t *e = json_object_get(json_object_get(d, "keys"), num);
     const char *pub = json_string_value(json_object_get(e, "public_key"));
     if (!type || !json_is_integer(lv)) {
-        st = tfail(c, MESATEE_ESERVER, "server answer is not a key description");
+        st = mt_client_set_errf(c, MESATEE_ESERVER, "server answer is not a key description");
     } else if (!pub) {
-        st = tfail(c, json_is_object(e) || !e ? MESATEE_ENOTFOUND : MESATEE_EINVAL,
-                   "key has no public key for version %u (symmetric key or no such version)",
-                   (unsigned)v);
+        st = mt_client_set_errf(
+            c, json_is_object(e) || !e ? MESATEE_ENOTFOUND : MESATEE_EINVAL,
+            "key has no public key for version %u (symmetric key or no such version)", (unsigned)v);
     } else if (!strcmp(type, "ed25519")) {
         uint8_t *raw = NULL;
         size_t rl = 0;
         mt_err err;
         if (mt_tp_b64("public_key", pub, 32, false, &raw, &rl, &err) || rl != 32 ||
             !(*pem_out = ed25519_pem(raw)))
-            st = tfail(c, MESATEE_ESERVER, "server answer has a malformed ed25519 public key");
+            st = mt_client_set_errf(c, MESATEE_ESERVER,
+                                    "server answer has a malformed ed25519 public key");
         free(raw);
     } else if (!(*pem_out = mt_strdup(pub))) {
-        st = tfail(c, MESATEE_ENOMEM, "out of memory");
+        st = mt_client_set_errf(c, MESATEE_ENOMEM, "out of memory");
     }
     if (!st && version_out)
         *version_out = v;
@@ -409,7 +400,7 @@ MESATEE_API int mesatee_transit_key_import(mesatee_client *c, const char *name, 
     if (st)
         return st;
     if (!material || !n)
-        return tfail(c, MESATEE_EINVAL, "key material must not be empty");
+        return mt_client_set_errf(c, MESATEE_EINVAL, "key material must not be empty");
     json_t *d = NULL;
     if ((st = tpost(c, "GET", "/v1/transit/wrapping_key", NULL, &d, NULL)))
         return st;
@@ -418,9 +409,9 @@ MESATEE_API int mesatee_transit_key_import(mesatee_client *c, const char *name, 
     size_t bl = 0;
     mt_err err;
     if (!pem)
-        st = tfail(c, MESATEE_ESERVER, "server answer has no 'public_key'");
+        st = mt_client_set_errf(c, MESATEE_ESERVER, "server answer has no 'public_key'");
     else if (mt_tk_import_wrap(pem, MT_TH_SHA2_256, material, n, &blob, &bl, &err))
-        st = tfail(c, MESATEE_EINVAL, "cannot wrap the key for import: %s", err.msg);
+        st = mt_client_set_errf(c, MESATEE_EINVAL, "cannot wrap the key for import: %s", err.msg);
     json_decref(d);
     if (st)
         return st;
@@ -441,7 +432,8 @@ MESATEE_API int mesatee_transit_grant(mesatee_client *c, const char *name, const
     if (st)
         return st;
     if (!user || !operations || !n_ops)
-        return tfail(c, MESATEE_EINVAL, "user and at least one operation are required");
+        return mt_client_set_errf(c, MESATEE_EINVAL,
+                                  "user and at least one operation are required");
     json_t *ops = json_array();
     for (size_t i = 0; i < n_ops; i++)
         json_array_append_new(ops, json_string(operations[i] ? operations[i] : ""));
@@ -453,7 +445,7 @@ MESATEE_API int mesatee_transit_revoke(mesatee_client *c, const char *name, cons
 {
     char path[300], tail[80];
     if (!user || strlen(user) > 64 || strchr(user, '/'))
-        return tfail(c, MESATEE_EINVAL, "user must be a username");
+        return mt_client_set_errf(c, MESATEE_EINVAL, "user must be a username");
     snprintf(tail, sizeof tail, "/grants/%s", user);
     int st = tpath(c, path, sizeof path, "keys", name, tail);
     return st ? st : tpost(c, "DELETE", path, NULL, NULL, NULL);
@@ -467,10 +459,10 @@ MESATEE_API int mesatee_transit_decode(const char *s, uint32_t *version, uint8_t
     if (n)
         *n = 0;
     if (!s || !version || !out || !n)
-        return tfail(NULL, MESATEE_EINVAL, "arguments must not be NULL");
+        return mt_client_set_errf(NULL, MESATEE_EINVAL, "arguments must not be NULL");
     mt_err err;
     if (mt_tp_vault_parse("value", s, false, version, out, n, &err) &&
         mt_tp_vault_parse("value", s, true, version, out, n, &err))
-        return tfail(NULL, MESATEE_EINVAL, "%s", err.msg);
+        return mt_client_set_errf(NULL, MESATEE_EINVAL, "%s", err.msg);
     return MESATEE_OK;
 }

@@ -1,7 +1,6 @@
 /* libmesatee typed list and get calls (mesatee_file_list, ...): GET the
  * REST routes, follow paging, decode with typed_decode. Contract: mesatee.h,
  * "Typed list and get calls". */
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,19 +12,6 @@
 #include "typed_decode.h"
 
 #define TYPED_CURSOR_MAX 1024 /* longest next_cursor accepted from a server */
-
-static int fail(mesatee_client *c, int st, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(mesatee_client *c, int st, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return mt_client_set_err(c, st, msg);
-}
 
 /* "/v1/files?cursor=<percent-encoded cursor>" into buf. False if too long. */
 static bool page_path(const char *base, const char *cursor, char *buf, size_t cap)
@@ -69,9 +55,9 @@ static int list_all(mesatee_client *c, mt_typed_kind k, const char *base, void *
     if (n)
         *n = 0;
     if (!c)
-        return fail(NULL, MESATEE_EINVAL, "client handle is NULL");
+        return mt_client_set_errf(NULL, MESATEE_EINVAL, "client handle is NULL");
     if (!out || !n)
-        return fail(c, MESATEE_EINVAL, "output pointers must not be NULL");
+        return mt_client_set_errf(c, MESATEE_EINVAL, "output pointers must not be NULL");
     mt_typed_vec v = {0};
     char *cursor = NULL;
     char path[64 + 3 * TYPED_CURSOR_MAX];
@@ -79,12 +65,13 @@ static int list_all(mesatee_client *c, mt_typed_kind k, const char *base, void *
     int st = MESATEE_OK;
     for (unsigned page = 0;; page++) {
         if (page == MESATEE_MAX_LIST_PAGES) {
-            st = fail(c, MESATEE_ESERVER, "GET %s: paging did not end after %u pages", base,
-                      MESATEE_MAX_LIST_PAGES);
+            st = mt_client_set_errf(c, MESATEE_ESERVER, "GET %s: paging did not end after %u pages",
+                                    base, MESATEE_MAX_LIST_PAGES);
             break;
         }
         if (!page_path(base, cursor, path, sizeof path)) {
-            st = fail(c, MESATEE_ESERVER, "GET %s: the server's next_cursor is too long", base);
+            st = mt_client_set_errf(c, MESATEE_ESERVER,
+                                    "GET %s: the server's next_cursor is too long", base);
             break;
         }
         char *resp = NULL;
@@ -97,14 +84,15 @@ static int list_all(mesatee_client *c, mt_typed_kind k, const char *base, void *
         st = mt_typed_decode_page(k, resp, strlen(resp), &v, &next, err);
         free(resp);
         if (st != MESATEE_OK) {
-            fail(c, st, "GET %s: bad answer: %s", base, err);
+            mt_client_set_errf(c, st, "GET %s: bad answer: %s", base, err);
             break;
         }
         if (!next)
             break;
         if (strlen(next) > TYPED_CURSOR_MAX || (cursor && !strcmp(next, cursor))) {
-            st = fail(c, MESATEE_ESERVER, "GET %s: the server's next_cursor is %s", base,
-                      strlen(next) > TYPED_CURSOR_MAX ? "too long" : "repeated");
+            st =
+                mt_client_set_errf(c, MESATEE_ESERVER, "GET %s: the server's next_cursor is %s",
+                                   base, strlen(next) > TYPED_CURSOR_MAX ? "too long" : "repeated");
             free(next);
             break;
         }
@@ -120,7 +108,7 @@ static int list_all(mesatee_client *c, mt_typed_kind k, const char *base, void *
         free(v.items);
         v.items = calloc(1, mt_typed_item_size(k));
         if (!v.items)
-            return fail(c, MESATEE_ENOMEM, "out of memory");
+            return mt_client_set_errf(c, MESATEE_ENOMEM, "out of memory");
     }
     *out = v.items;
     *n = v.n;
@@ -135,13 +123,13 @@ static int get_one(mesatee_client *c, mt_typed_kind k, const char *what, const c
     if (out)
         *out = NULL;
     if (!c)
-        return fail(NULL, MESATEE_EINVAL, "client handle is NULL");
+        return mt_client_set_errf(NULL, MESATEE_EINVAL, "client handle is NULL");
     if (!out)
-        return fail(c, MESATEE_EINVAL, "output pointer must not be NULL");
+        return mt_client_set_errf(c, MESATEE_EINVAL, "output pointer must not be NULL");
     if (!id || !mt_id_valid(id))
-        return fail(c, MESATEE_EINVAL,
-                    "invalid %s id '%.64s' (expected 32 lower-case hex characters)", what,
-                    id ? id : "");
+        return mt_client_set_errf(c, MESATEE_EINVAL,
+                                  "invalid %s id '%.64s' (expected 32 lower-case hex characters)",
+                                  what, id ? id : "");
     char path[96];
     snprintf(path, sizeof path, "%s/%s", base, id);
     char *resp = NULL;
@@ -154,7 +142,7 @@ static int get_one(mesatee_client *c, mt_typed_kind k, const char *what, const c
     st = mt_typed_decode_one(k, resp, strlen(resp), out, err);
     free(resp);
     if (st != MESATEE_OK)
-        return fail(c, st, "GET %s/{id}: bad answer: %s", base, err);
+        return mt_client_set_errf(c, st, "GET %s/{id}: bad answer: %s", base, err);
     return MESATEE_OK;
 }
 

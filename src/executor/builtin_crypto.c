@@ -196,6 +196,25 @@ static const EVP_MD *digest_named(const char *dg)
                                    : NULL;
 }
 
+/* The signing arguments "digest" (default sha256) and "padding" (pkcs1 or
+ * pss, default def_pad, which the error message names first): their names
+ * in *dg and *pad, the digest in *md, pss or not in *pss. */
+static mt_status sign_args(const mt_bctx *ctx, const char *def_pad, const char **dg,
+                           const char **pad, const EVP_MD **md, bool *pss, mt_err *err)
+{
+    *dg = mt_bctx_arg(ctx, "digest");
+    *pad = mt_bctx_arg(ctx, "padding");
+    *dg = *dg ? *dg : "sha256";
+    *pad = *pad ? *pad : def_pad;
+    if (!(*md = digest_named(*dg)))
+        return mt_err_set(err, MT_EINVAL, "argument 'digest': expected sha256, sha384 or sha512");
+    *pss = strcmp(*pad, "pss") == 0;
+    if (!*pss && strcmp(*pad, "pkcs1") != 0)
+        return mt_err_set(err, MT_EINVAL, "argument 'padding': expected %s or %s", def_pad,
+                          strcmp(def_pad, "pss") ? "pss" : "pkcs1");
+    return MT_OK;
+}
+
 /* The private key of the KeyStore key named by argument "key" (the scheduler
  * put it in the job after checking that its owner takes part in the task).
  * Messages name the argument and the key's type, never the key's name. */
@@ -256,15 +275,11 @@ mt_status mt_builtin_rsa_sign(mt_bctx *ctx, char **ret, mt_err *err)
             return mt_err_set(err, MT_EINVAL,
                               "rsa_sign needs exactly 2 input slots: the private key and the data");
     }
-    const char *dg = mt_bctx_arg(ctx, "digest"), *pad = mt_bctx_arg(ctx, "padding");
-    dg = dg ? dg : "sha256";
-    pad = pad ? pad : "pkcs1";
-    const EVP_MD *md = digest_named(dg);
-    if (!md)
-        return mt_err_set(err, MT_EINVAL, "argument 'digest': expected sha256, sha384 or sha512");
-    bool pss = strcmp(pad, "pss") == 0;
-    if (!pss && strcmp(pad, "pkcs1") != 0)
-        return mt_err_set(err, MT_EINVAL, "argument 'padding': expected pkcs1 or pss");
+    const char *dg, *pad;
+    const EVP_MD *md;
+    bool pss;
+    if ((st = sign_args(ctx, "pkcs1", &dg, &pad, &md, &pss, err)) != MT_OK)
+        return st;
     EVP_PKEY *pkey = NULL;
     if (ks) {
         const char *type = NULL;
@@ -362,15 +377,11 @@ mt_status mt_builtin_keystore_sign(mt_bctx *ctx, char **ret, mt_err *err)
     if ((st = mt_arg_only(ctx, "keystore_sign", allowed, err)) != MT_OK ||
         (st = one_data_input(ctx, "keystore_sign", &data, err)) != MT_OK)
         return st;
-    const char *dg = mt_bctx_arg(ctx, "digest"), *pad = mt_bctx_arg(ctx, "padding");
-    dg = dg ? dg : "sha256";
-    pad = pad ? pad : "pss";
-    const EVP_MD *md = digest_named(dg);
-    if (!md)
-        return mt_err_set(err, MT_EINVAL, "argument 'digest': expected sha256, sha384 or sha512");
-    bool pss = strcmp(pad, "pss") == 0;
-    if (!pss && strcmp(pad, "pkcs1") != 0)
-        return mt_err_set(err, MT_EINVAL, "argument 'padding': expected pss or pkcs1");
+    const char *dg, *pad;
+    const EVP_MD *md;
+    bool pss;
+    if ((st = sign_args(ctx, "pss", &dg, &pad, &md, &pss, err)) != MT_OK)
+        return st;
     EVP_PKEY *pkey = NULL;
     const char *type = NULL;
     if ((st = keystore_key(ctx, "keystore_sign", &pkey, &type, err)) != MT_OK)

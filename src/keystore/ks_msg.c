@@ -62,6 +62,22 @@ mt_status ks_gcm_open(const uint8_t key[32], const uint8_t *aad, size_t aad_len,
     return rc;
 }
 
+/* What a release request and a release answer both start with: only the
+ * listed keys, "mesatee_keystore": 1 and "op": "release". */
+static mt_status release_head(const json_t *doc, const char *const *keys, mt_err *err)
+{
+    int64_t v = 0;
+    const char *op = NULL;
+    mt_status rc = mt_json_only_keys(doc, keys, err);
+    if (!rc)
+        rc = mt_json_int(doc, "mesatee_keystore", 1, 1, &v, err);
+    if (!rc)
+        rc = mt_json_str(doc, "op", 16, &op, err);
+    if (!rc && strcmp(op, "release") != 0)
+        rc = mt_err_set(err, MT_EINVAL, "field 'op': expected \"release\"");
+    return rc;
+}
+
 mt_status mt_keystore_parse_request(const char *req, size_t len, uint8_t **cert,
                                     size_t *cert_len, mt_err *err)
 {
@@ -71,15 +87,8 @@ mt_status mt_keystore_parse_request(const char *req, size_t len, uint8_t **cert,
     if (!doc)
         return mt_err_prefix(err, MT_EINVAL, "KeyStore release request: ");
     static const char *const keys[] = {"mesatee_keystore", "op", "evidence", NULL};
-    int64_t v = 0;
-    const char *op = NULL, *ev = NULL;
-    mt_status rc = mt_json_only_keys(doc, keys, err);
-    if (!rc)
-        rc = mt_json_int(doc, "mesatee_keystore", 1, 1, &v, err);
-    if (!rc)
-        rc = mt_json_str(doc, "op", 16, &op, err);
-    if (!rc && strcmp(op, "release") != 0)
-        rc = mt_err_set(err, MT_EINVAL, "field 'op': expected \"release\"");
+    const char *ev = NULL;
+    mt_status rc = release_head(doc, keys, err);
     if (!rc)
         rc = mt_json_str(doc, "evidence", MAX_CERT * 4 / 3 + 4, &ev, err);
     if (!rc && (rc = mt_b64_decode(ev, cert, cert_len, err)))
@@ -223,19 +232,13 @@ mt_status ks_release_decrypt(EVP_PKEY *priv, const uint8_t *cert, size_t cert_le
         return mt_err_prefix(err, MT_EINVAL, "KeyStore release response: ");
     static const char *const keys[] = {"mesatee_keystore", "op", "current", "ephemeral",
                                        "sealed", NULL};
-    int64_t v = 0, cur = 0;
-    const char *op = NULL, *b_eph = NULL, *b_sealed = NULL;
+    int64_t cur = 0;
+    const char *b_eph = NULL, *b_sealed = NULL;
     uint8_t *spki = NULL, *sealed = NULL, key[32], chash[32], aad[sizeof LABEL + 35];
     size_t spki_len = 0, sealed_len = 0;
     EVP_PKEY *eph = NULL;
     unsigned hl = 0;
-    mt_status rc = mt_json_only_keys(doc, keys, err);
-    if (!rc)
-        rc = mt_json_int(doc, "mesatee_keystore", 1, 1, &v, err);
-    if (!rc)
-        rc = mt_json_str(doc, "op", 16, &op, err);
-    if (!rc && strcmp(op, "release") != 0)
-        rc = mt_err_set(err, MT_EINVAL, "field 'op': expected \"release\"");
+    mt_status rc = release_head(doc, keys, err);
     if (!rc)
         rc = mt_json_int(doc, "current", 1, UINT32_MAX, &cur, err);
     if (!rc)

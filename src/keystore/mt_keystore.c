@@ -512,6 +512,19 @@ mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const ch
     return mt_keystore_policy_revoke_signed(ks, field, hex, NULL, 0, err);
 }
 
+/* The list a signed policy change names (field) and the value it adds or
+ * removes (hex: 64 lowercase hex characters). */
+static mt_status policy_target(mt_keystore *ks, const char *field, const char *hex, ks_list **l,
+                               mt_err *err)
+{
+    mt_status rc = list_field(&ks->st, field, l, err);
+    if (rc)
+        return rc;
+    if (!hex64(hex))
+        return mt_err_set(err, MT_EINVAL, "field 'value': expected 64 lowercase hex characters");
+    return MT_OK;
+}
+
 mt_status mt_keystore_policy_allow_signed(mt_keystore *ks, const char *field, const char *hex,
                                           const char *sig, size_t sig_len, bool *changed,
                                           mt_err *err)
@@ -519,11 +532,9 @@ mt_status mt_keystore_policy_allow_signed(mt_keystore *ks, const char *field, co
     if (changed)
         *changed = false;
     ks_list *l;
-    mt_status rc = list_field(&ks->st, field, &l, err);
+    mt_status rc = policy_target(ks, field, hex, &l, err);
     if (rc)
         return rc;
-    if (!hex64(hex))
-        return mt_err_set(err, MT_EINVAL, "field 'value': expected 64 lowercase hex characters");
     pthread_mutex_lock(&ks->mu);
     if (list_has(l, hex))
         goto out;
@@ -550,11 +561,9 @@ mt_status mt_keystore_policy_revoke_signed(mt_keystore *ks, const char *field, c
                                            const char *sig, size_t sig_len, mt_err *err)
 {
     ks_list *l;
-    mt_status rc = list_field(&ks->st, field, &l, err);
+    mt_status rc = policy_target(ks, field, hex, &l, err);
     if (rc)
         return rc;
-    if (!hex64(hex))
-        return mt_err_set(err, MT_EINVAL, "field 'value': expected 64 lowercase hex characters");
     pthread_mutex_lock(&ks->mu);
     size_t i = 0;
     while (i < l->n && strcmp(l->hex[i], hex))

@@ -830,15 +830,23 @@ CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *list, CK_ULONG *n)
     UNLOCK_RETURN(CKR_OK);
 }
 
+/* The checks of a call on the slot: the module initialised, the one slot,
+ * then the caller's arguments (args_ok false: CKR_ARGUMENTS_BAD). */
+static CK_RV slot_check(CK_SLOT_ID slot, bool args_ok)
+{
+    if (!G.init)
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (slot != SLOT_ID)
+        return CKR_SLOT_ID_INVALID;
+    return args_ok ? CKR_OK : CKR_ARGUMENTS_BAD;
+}
+
 CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO *info)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
-    if (!info)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
+    CK_RV rv = slot_check(slot, info != NULL);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     memset(info, 0, sizeof *info);
     pad_copy(info->slotDescription, sizeof info->slotDescription, G.conf.server);
     pad_copy(info->manufacturerID, sizeof info->manufacturerID, "mesatee");
@@ -851,12 +859,9 @@ CK_RV C_GetSlotInfo(CK_SLOT_ID slot, CK_SLOT_INFO *info)
 CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
-    if (!info)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
+    CK_RV rv = slot_check(slot, info != NULL);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     memset(info, 0, sizeof *info);
     pad_copy(info->label, sizeof info->label, G.conf.token_label);
     pad_copy(info->manufacturerID, sizeof info->manufacturerID, "mesatee");
@@ -883,12 +888,9 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
 CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE *list, CK_ULONG *n)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
-    if (!n)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
+    CK_RV rv = slot_check(slot, n != NULL);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     if (!list) {
         *n = NMECHS;
         UNLOCK_RETURN(CKR_OK);
@@ -906,12 +908,9 @@ CK_RV C_GetMechanismList(CK_SLOT_ID slot, CK_MECHANISM_TYPE *list, CK_ULONG *n)
 CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
-    if (!info)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
+    CK_RV rv = slot_check(slot, info != NULL);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     for (size_t i = 0; i < NMECHS; i++)
         if (mechs[i].m == type) {
             info->ulMinKeySize = mechs[i].min;
@@ -925,10 +924,9 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_I
 CK_RV C_InitToken(CK_SLOT_ID slot, CK_UTF8CHAR *pin, CK_ULONG pin_len, CK_UTF8CHAR *label)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
+    CK_RV rv = slot_check(slot, true);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     /* the token is the user's account on the server: nothing to initialise */
     UNLOCK_RETURN(CKR_FUNCTION_NOT_SUPPORTED);
 }
@@ -958,10 +956,9 @@ CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, void *app, CK_NOTIFY notify
                     CK_SESSION_HANDLE *out)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
+    CK_RV rv = slot_check(slot, true);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     if (!(flags & CKF_SERIAL_SESSION))
         UNLOCK_RETURN(CKR_SESSION_PARALLEL_NOT_SUPPORTED);
     if (!out)
@@ -995,10 +992,9 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE h)
 CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
 {
     LOCK();
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    if (slot != SLOT_ID)
-        UNLOCK_RETURN(CKR_SLOT_ID_INVALID);
+    CK_RV rv = slot_check(slot, true);
+    if (rv != CKR_OK)
+        UNLOCK_RETURN(rv);
     for (size_t i = 0; i < MAX_SESSIONS; i++)
         if (G.sess[i].h)
             sess_close(&G.sess[i]);
@@ -1165,26 +1161,29 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJ
     UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED);
 }
 
-CK_RV C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, CK_ULONG n,
-                   CK_OBJECT_HANDLE *out)
+/* A change to object o, which the module never makes: the session's and
+ * the object's errors first, then CKR_ACTION_PROHIBITED. */
+static CK_RV obj_prohibited(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
 {
-    LOCK();
     p11_sess *s;
     CK_RV rv = sess_user(h, &s);
     if (rv == CKR_OK && !obj_find(o))
         rv = CKR_OBJECT_HANDLE_INVALID;
-    UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_ACTION_PROHIBITED);
+    return rv != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
+}
+
+CK_RV C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                   CK_OBJECT_HANDLE *out)
+{
+    LOCK();
+    UNLOCK_RETURN(obj_prohibited(h, o));
 }
 
 CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
 {
     LOCK();
-    p11_sess *s;
-    CK_RV rv = sess_user(h, &s);
-    if (rv == CKR_OK && !obj_find(o))
-        rv = CKR_OBJECT_HANDLE_INVALID;
     /* CKA_DESTROYABLE is false: deletion is `mesatee key delete` */
-    UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_ACTION_PROHIBITED);
+    UNLOCK_RETURN(obj_prohibited(h, o));
 }
 
 CK_RV C_GetObjectSize(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ULONG *size)
@@ -1299,15 +1298,22 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n)
     UNLOCK_RETURN(CKR_OK);
 }
 
+/* The session h with a search under way (C_FindObjectsInit). */
+static CK_RV sess_finding(CK_SESSION_HANDLE h, p11_sess **s)
+{
+    CK_RV rv = sess_get(h, s);
+    if (rv != CKR_OK)
+        return rv;
+    return (*s)->finding ? CKR_OK : CKR_OPERATION_NOT_INITIALIZED;
+}
+
 CK_RV C_FindObjects(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *n)
 {
     LOCK();
     p11_sess *s;
-    CK_RV rv = sess_get(h, &s);
+    CK_RV rv = sess_finding(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    if (!s->finding)
-        UNLOCK_RETURN(CKR_OPERATION_NOT_INITIALIZED);
     if (!n || (!out && max))
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
     CK_ULONG k = 0;
@@ -1321,11 +1327,9 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE h)
 {
     LOCK();
     p11_sess *s;
-    CK_RV rv = sess_get(h, &s);
+    CK_RV rv = sess_finding(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    if (!s->finding)
-        UNLOCK_RETURN(CKR_OPERATION_NOT_INITIALIZED);
     free(s->found);
     s->found = NULL;
     s->nfound = s->fpos = 0;
@@ -1920,6 +1924,24 @@ static CK_RV op_final(int kind, CK_SESSION_HANDLE h, CK_BYTE *out, CK_ULONG *out
     return op_finish(s, out, out_len, s->op.len);
 }
 
+/* An update of an op whose output all comes at Final: checks out_len (a
+ * missing one ends the op), feeds the input and reports no bytes. */
+static CK_RV op_update_noout(int kind, CK_SESSION_HANDLE h, const CK_BYTE *in, CK_ULONG in_len,
+                             CK_ULONG *out_len)
+{
+    if (!out_len) {
+        p11_sess *s;
+        CK_RV rv = op_get(h, kind, &s);
+        if (rv == CKR_OK)
+            op_clear(&s->op);
+        return rv != CKR_OK ? rv : CKR_ARGUMENTS_BAD;
+    }
+    CK_RV rv = op_update(kind, h, in, in_len);
+    if (rv == CKR_OK)
+        *out_len = 0;
+    return rv;
+}
+
 CK_RV C_Encrypt(CK_SESSION_HANDLE h, CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out,
                 CK_ULONG *out_len)
 {
@@ -1933,17 +1955,7 @@ CK_RV C_EncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE *in, CK_ULONG in_len, CK_BYTE
                       CK_ULONG *out_len)
 {
     LOCK();
-    p11_sess *s;
-    if (!out_len) {
-        CK_RV rv = op_get(h, OP_ENCRYPT, &s);
-        if (rv == CKR_OK)
-            op_clear(&s->op);
-        UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_ARGUMENTS_BAD);
-    }
-    CK_RV rv = op_update(OP_ENCRYPT, h, in, in_len);
-    if (rv == CKR_OK)
-        *out_len = 0;
-    UNLOCK_RETURN(rv);
+    UNLOCK_RETURN(op_update_noout(OP_ENCRYPT, h, in, in_len, out_len));
 }
 
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE h, CK_BYTE *out, CK_ULONG *out_len)
@@ -1963,17 +1975,7 @@ CK_RV C_DecryptUpdate(CK_SESSION_HANDLE h, CK_BYTE *in, CK_ULONG in_len, CK_BYTE
                       CK_ULONG *out_len)
 {
     LOCK();
-    p11_sess *s;
-    if (!out_len) {
-        CK_RV rv = op_get(h, OP_DECRYPT, &s);
-        if (rv == CKR_OK)
-            op_clear(&s->op);
-        UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_ARGUMENTS_BAD);
-    }
-    CK_RV rv = op_update(OP_DECRYPT, h, in, in_len);
-    if (rv == CKR_OK)
-        *out_len = 0;
-    UNLOCK_RETURN(rv);
+    UNLOCK_RETURN(op_update_noout(OP_DECRYPT, h, in, in_len, out_len));
 }
 
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE h, CK_BYTE *out, CK_ULONG *out_len)
@@ -2344,6 +2346,19 @@ static CK_RV gen_on_server(const char *name, p11_ktype type, CK_OBJECT_CLASS c1,
     return rv;
 }
 
+/* After the mechanism's own check, what both key generations need: no
+ * mechanism parameter, a login and a read/write session. */
+static CK_RV gen_allowed(const p11_sess *s, const CK_MECHANISM *m)
+{
+    if (m->pParameter || m->ulParameterLen)
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (!G.logged_in)
+        return CKR_USER_NOT_LOGGED_IN;
+    if (!(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    return CKR_OK;
+}
+
 CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK_ULONG n,
                     CK_OBJECT_HANDLE *out)
 {
@@ -2356,12 +2371,8 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
     if (m->mechanism != CKM_AES_KEY_GEN)
         UNLOCK_RETURN(CKR_MECHANISM_INVALID);
-    if (m->pParameter || m->ulParameterLen)
-        UNLOCK_RETURN(CKR_MECHANISM_PARAM_INVALID);
-    if (!G.logged_in)
-        UNLOCK_RETURN(CKR_USER_NOT_LOGGED_IN);
-    if (!(s->flags & CKF_RW_SESSION))
-        UNLOCK_RETURN(CKR_SESSION_READ_ONLY);
+    if ((rv = gen_allowed(s, m)) != CKR_OK)
+        UNLOCK_RETURN(rv);
     if ((rv = tmpl_check(tmpl, n, true)) != CKR_OK)
         UNLOCK_RETURN(rv);
     const CK_ATTRIBUTE *vl = tmpl_find(tmpl, n, CKA_VALUE_LEN);
@@ -2390,12 +2401,8 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *pub_
     if (m->mechanism != CKM_EC_KEY_PAIR_GEN && m->mechanism != CKM_RSA_PKCS_KEY_PAIR_GEN &&
         m->mechanism != CKM_EC_EDWARDS_KEY_PAIR_GEN)
         UNLOCK_RETURN(CKR_MECHANISM_INVALID);
-    if (m->pParameter || m->ulParameterLen)
-        UNLOCK_RETURN(CKR_MECHANISM_PARAM_INVALID);
-    if (!G.logged_in)
-        UNLOCK_RETURN(CKR_USER_NOT_LOGGED_IN);
-    if (!(s->flags & CKF_RW_SESSION))
-        UNLOCK_RETURN(CKR_SESSION_READ_ONLY);
+    if ((rv = gen_allowed(s, m)) != CKR_OK)
+        UNLOCK_RETURN(rv);
     if ((rv = tmpl_check(pub_t, pub_n, false)) != CKR_OK ||
         (rv = tmpl_check(priv_t, priv_n, true)) != CKR_OK)
         UNLOCK_RETURN(rv);

@@ -283,19 +283,27 @@ mt_status p11_resp_name_list(const char *json, size_t len, char ***names, size_t
     return rc;
 }
 
+/* The string field of the answer's data object into *s (owned by *root,
+ * which the caller json_decref()s, also on failure: NULL then). */
+static mt_status resp_str(const char *json, size_t len, const char *field, json_t **root,
+                          const char **s, mt_err *err)
+{
+    json_t *d = NULL;
+    mt_status rc = resp_data(json, len, root, &d, err);
+    if (rc == MT_OK && (rc = mt_json_str(d, field, P11_RESP_MAX_BYTES, s, err)) != MT_OK)
+        rc = mt_err_prefix(err, MT_EINVAL, "server answer: ");
+    return rc;
+}
+
 mt_status p11_resp_vault_blob(const char *json, size_t len, const char *field, uint32_t *version,
                               uint8_t **out, size_t *out_len, mt_err *err)
 {
     *out = NULL;
     *out_len = 0;
-    json_t *root = NULL, *d = NULL;
-    mt_status rc = resp_data(json, len, &root, &d, err);
-    if (rc != MT_OK)
-        return rc;
+    json_t *root;
     const char *s;
-    if ((rc = mt_json_str(d, field, P11_RESP_MAX_BYTES, &s, err)) != MT_OK)
-        rc = mt_err_prefix(err, MT_EINVAL, "server answer: ");
-    else if ((rc = p11_resp_vault_str(s, version, out, out_len, err)) != MT_OK)
+    mt_status rc = resp_str(json, len, field, &root, &s, err);
+    if (rc == MT_OK && (rc = p11_resp_vault_str(s, version, out, out_len, err)) != MT_OK)
         rc = mt_err_prefix(err, MT_EINVAL, "'%s': ", field);
     json_decref(root);
     return rc;
@@ -342,14 +350,10 @@ mt_status p11_resp_b64(const char *json, size_t len, const char *field, uint8_t 
 {
     *out = NULL;
     *out_len = 0;
-    json_t *root = NULL, *d = NULL;
-    mt_status rc = resp_data(json, len, &root, &d, err);
-    if (rc != MT_OK)
-        return rc;
+    json_t *root;
     const char *s;
-    if ((rc = mt_json_str(d, field, P11_RESP_MAX_BYTES, &s, err)) != MT_OK)
-        rc = mt_err_prefix(err, MT_EINVAL, "server answer: ");
-    else if (mt_b64_decode(s, out, out_len, err) != MT_OK)
+    mt_status rc = resp_str(json, len, field, &root, &s, err);
+    if (rc == MT_OK && mt_b64_decode(s, out, out_len, err) != MT_OK)
         rc = mt_err_set(err, MT_EINVAL, "server answer: '%s' is not valid base64", field);
     json_decref(root);
     return rc;

@@ -233,8 +233,10 @@ static void ak_template(TPM2B_PUBLIC *t)
     p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
 }
 
-static mt_status create_primary(mt_tpm2_attester *a, const TPM2B_PUBLIC *tmpl, ESYS_TR *out,
-                                TPM2B_PUBLIC **pub, const char *what, mt_err *err)
+/* A primary key from tmpl in hierarchy (ESYS_TR_RH_ENDORSEMENT, _OWNER):
+ * *out on success, ESYS_TR_NONE and an error naming what on failure. */
+static mt_status create_primary(mt_tpm2_attester *a, ESYS_TR hierarchy, const TPM2B_PUBLIC *tmpl,
+                                ESYS_TR *out, TPM2B_PUBLIC **pub, const char *what, mt_err *err)
 {
     TPM2B_SENSITIVE_CREATE sens;
     TPM2B_DATA outside;
@@ -246,8 +248,8 @@ static mt_status create_primary(mt_tpm2_attester *a, const TPM2B_PUBLIC *tmpl, E
     TPM2B_DIGEST *ch = NULL;
     TPMT_TK_CREATION *tk = NULL;
     TSS2_RC rc =
-        Esys_CreatePrimary(a->esys, ESYS_TR_RH_ENDORSEMENT, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                           ESYS_TR_NONE, &sens, tmpl, &outside, &creation, out, pub, &cd, &ch, &tk);
+        Esys_CreatePrimary(a->esys, hierarchy, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sens,
+                           tmpl, &outside, &creation, out, pub, &cd, &ch, &tk);
     Esys_Free(cd);
     Esys_Free(ch);
     Esys_Free(tk);
@@ -351,12 +353,14 @@ mt_status mt_tpm2_attester_open(const char *tcti, unsigned pcr, mt_tpm2_attester
     }
     TPM2B_PUBLIC tmpl, *pub = NULL;
     ek_template(&tmpl);
-    if ((st = create_primary(a, &tmpl, &a->ek, &pub, "EK creation (CreatePrimary)", err)) != MT_OK)
+    if ((st = create_primary(a, ESYS_TR_RH_ENDORSEMENT, &tmpl, &a->ek, &pub,
+                             "EK creation (CreatePrimary)", err)) != MT_OK)
         goto fail;
     Esys_Free(pub);
     pub = NULL;
     ak_template(&tmpl);
-    if ((st = create_primary(a, &tmpl, &a->ak, &pub, "AK creation (CreatePrimary)", err)) != MT_OK)
+    if ((st = create_primary(a, ESYS_TR_RH_ENDORSEMENT, &tmpl, &a->ak, &pub,
+                             "AK creation (CreatePrimary)", err)) != MT_OK)
         goto fail;
     size_t off = 0;
     rc = Tss2_MU_TPMT_PUBLIC_Marshal(&pub->publicArea, a->ak_pub, sizeof a->ak_pub, &off);
@@ -694,28 +698,11 @@ static mt_status ek_unpark(mt_tpm2_attester *a, TPMS_CONTEXT *ctx, mt_err *err)
 static mt_status owner_srk(mt_tpm2_attester *a, ESYS_TR *srk, mt_err *err)
 {
     TPM2B_PUBLIC tmpl, *pub = NULL;
-    TPM2B_SENSITIVE_CREATE sens;
-    TPM2B_DATA outside;
-    TPML_PCR_SELECTION creation;
-    memset(&sens, 0, sizeof sens);
-    memset(&outside, 0, sizeof outside);
-    memset(&creation, 0, sizeof creation);
     srk_template(&tmpl);
-    TPM2B_CREATION_DATA *cd = NULL;
-    TPM2B_DIGEST *ch = NULL;
-    TPMT_TK_CREATION *tk = NULL;
-    TSS2_RC rc = Esys_CreatePrimary(a->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                                    ESYS_TR_NONE, &sens, &tmpl, &outside, &creation, srk, &pub,
-                                    &cd, &ch, &tk);
+    mt_status st = create_primary(a, ESYS_TR_RH_OWNER, &tmpl, srk, &pub,
+                                  "storage key creation (owner CreatePrimary)", err);
     Esys_Free(pub);
-    Esys_Free(cd);
-    Esys_Free(ch);
-    Esys_Free(tk);
-    if (rc != TSS2_RC_SUCCESS) {
-        *srk = ESYS_TR_NONE;
-        return tss_fail(err, MT_EIO, "storage key creation (owner CreatePrimary)", rc);
-    }
-    return MT_OK;
+    return st;
 }
 
 static mt_status seal_inner(mt_tpm2_attester *a, const uint8_t *data, size_t len,

@@ -13,16 +13,7 @@ DB=$MT_DATA/mesatee.db
 slow() { MESATEE_KEK_REWRAP_BATCH=1 MESATEE_KEK_REWRAP_PAUSE_MS=400 mt_start_server; }
 crash() { kill -KILL "$MT_PID"; wait "$MT_PID" 2>/dev/null || true; MT_PID=; }
 status() { as admin admin keystore status --output json; }
-wait_done() { # wait_done VERSION: only VERSION live and nothing pending
-  local st
-  for _ in $(seq 600); do
-    st=$(status)
-    [ "$(jget "$st" '[.versions[].version]|join(",")')" = "$1" ] &&
-      [ "$(jget "$st" .rewrap.pending)" = 0 ] && return 0
-    sleep 0.1
-  done
-  fail "rewrap to version $1 did not finish: $st"
-}
+wait_done() { mt_kek_wait "$1"; } # only VERSION live and nothing pending
 rows_on() { sqlite3 "$DB" "SELECT count(*) FROM files WHERE kek_version = $1"; }
 check_files() { # every output still decrypts to the same result
   as alice task result "$T" --slot ra --key "$MT_WORK/alice.out.key" --out "$MT_WORK/r.$1" >/dev/null ||

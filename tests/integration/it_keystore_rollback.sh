@@ -22,12 +22,7 @@ cp "$MT_DATA/keystore.sealed" "$MT_WORK/ks.v1"
 out=$(as admin admin keystore rotate --output json)
 [ "$(jget "$out" .version)" = 2 ] || fail "rotate: $out"
 cp "$MT_DATA/keystore.sealed" "$MT_WORK/ks.v12"   # may already lack v1 if the pass was quick
-for _ in $(seq 600); do
-  st=$(as admin admin keystore status --output json)
-  [ "$(jget "$st" '[.versions[].version]|join(",")')" = 2 ] && [ "$(jget "$st" .rewrap.pending)" = 0 ] && break
-  sleep 0.1
-done
-[ "$(jget "$st" '[.versions[].version]|join(",")')" = 2 ] || fail "version 1 not retired: $st"
+mt_kek_wait 2
 sqlite3 "$MT_DATA/mesatee.db" "SELECT count(*) FROM transit_key_versions WHERE kek_version != 2" | grep -qx 0 ||
   fail "transit keys not on version 2"
 mt_stop_server

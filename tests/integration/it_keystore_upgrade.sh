@@ -142,12 +142,8 @@ ok "level $LEVEL: after the upgrade old outputs decrypt, the old input files run
 TA=$(prepare approved)   # approved before the rotation, invoked after it
 out=$(as admin admin keystore rotate --output json)
 [ "$(jget "$out" .version)" = 2 ] || fail "rotate: $out"
-for _ in $(seq 600); do
-  st=$(as admin admin keystore status --output json)
-  [ "$(jget "$st" '[.versions[].version]|join(",")')" = 2 ] && [ "$(jget "$st" .rewrap.pending)" = 0 ] && break
-  sleep 0.1
-done
-[ "$(jget "$st" '[.versions[].version]|join(",")')" = 2 ] || fail "version 1 not retired: $st"
+mt_kek_wait 2
+st=$MT_KS_STATUS
 [ "$(jget "$st" .rewrap.rewrapped)" -ge 5 ] || fail "rewrap count: $st"
 sqlite3 "$MT_DATA/mesatee.db" "SELECT count(*) FROM files WHERE kek_version != 2" | grep -qx 0 || fail "rows not on version 2"
 sqlite3 "$MT_DATA/mesatee.db" "SELECT count(*) FROM transit_key_versions WHERE kek_version != 2" | grep -qx 0 ||

@@ -108,6 +108,19 @@ expect_fail() {
 # jget JSON FIELD: prints a field of a JSON document (jq path).
 jget() { printf '%s' "$1" | jq -r "$2"; }
 
+# mt_kek_wait VERSION: waits (60 s at most) until VERSION is the only live
+# root key version and no rewrap is pending, else fails; the last
+# `admin keystore status` answer is left in MT_KS_STATUS.
+mt_kek_wait() {
+  for _ in $(seq 600); do
+    MT_KS_STATUS=$(as admin admin keystore status --output json)
+    [ "$(jget "$MT_KS_STATUS" '[.versions[].version]|join(",")')" = "$1" ] &&
+      [ "$(jget "$MT_KS_STATUS" .rewrap.pending)" = 0 ] && return 0
+    sleep 0.1
+  done
+  fail "rewrap to version $1 did not finish: $MT_KS_STATUS"
+}
+
 # mt_start_swtpm [STATE_DIR]: starts a software TPM (swtpm) on a free loopback
 # port pair with its state in STATE_DIR (default $MT_WORK/tpm; the same state
 # gives the same AK), sets MT_TCTI for `serve --tpm2-tcti`. The caller checks

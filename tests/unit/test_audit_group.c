@@ -23,31 +23,7 @@
 #define ROUNDS 20
 #define BATCH 5
 
-typedef struct fx {
-    tenv e;
-    char *admin, *alice;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    tenv_init(&f->e, NULL);
-    f->admin = tlogin(&f->e, "admin", ADMIN_PW);
-    tadd_user(&f->e, f->admin, "alice");
-    f->alice = tlogin(&f->e, "alice", USER_PW);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    free(f->admin);
-    free(f->alice);
-    tenv_free(&f->e);
-    free(f);
-    return 0;
-}
+typedef tfx fx; /* admin + alice, test_core_util.h */
 
 static int64_t count(fx *f, const char *where)
 {
@@ -200,9 +176,9 @@ static void test_audit_later(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_concurrent_batches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_batch_keeps_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_audit_later, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_batches, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_failed_batch_keeps_nothing, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_later, tfx_setup, tfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -190,4 +190,32 @@ static inline void thex(const uint8_t *k, size_t n, char *out)
     mt_hex_encode(k, n, out);
 }
 
+/* A cmocka fixture: a fresh core with the admin and one user, alice, both
+ * logged in (tfx_setup / tfx_teardown as the setup and teardown). */
+typedef struct tfx {
+    tenv e;
+    char *admin, *alice;
+} tfx;
+
+static inline int tfx_setup(void **state)
+{
+    tfx *f = calloc(1, sizeof *f);
+    tenv_init(&f->e, NULL);
+    f->admin = tlogin(&f->e, "admin", ADMIN_PW);
+    tadd_user(&f->e, f->admin, "alice");
+    f->alice = tlogin(&f->e, "alice", USER_PW);
+    *state = f;
+    return 0;
+}
+
+static inline int tfx_teardown(void **state)
+{
+    tfx *f = *state;
+    free(f->admin);
+    free(f->alice);
+    tenv_free(&f->e);
+    free(f);
+    return 0;
+}
+
 #endif

@@ -132,6 +132,20 @@ static void test_aead(void **state)
     mt_tk_key_free(k);
 }
 
+/* k's public key read back with plain OpenSSL from its PEM. */
+static EVP_PKEY *ossl_pub(const mt_tk_key *k)
+{
+    char *pem = NULL;
+    mt_err err;
+    assert_int_equal(mt_tk_public_pem(k, &pem, &err), MT_OK);
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *pub = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+    BIO_free(b);
+    free(pem);
+    assert_non_null(pub);
+    return pub;
+}
+
 /* RSA-OAEP-SHA256 (Vault's RSA encryption): round trip; a ciphertext made by
  * plain OpenSSL with the public PEM decrypts; limits and tampering. */
 static void test_rsa_oaep(void **state)
@@ -179,13 +193,7 @@ static void test_rsa_oaep(void **state)
     mt_secmem_free(pt);
     free(ct);
     /* plain OpenSSL with the public key, SHA-256 / MGF1-SHA-256 */
-    char *pem = NULL;
-    assert_int_equal(mt_tk_public_pem(k, &pem, &err), MT_OK);
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *pub = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-    BIO_free(b);
-    free(pem);
-    assert_non_null(pub);
+    EVP_PKEY *pub = ossl_pub(k);
     EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new(pub, NULL);
     uint8_t oc[256];
     size_t ol = sizeof oc;
@@ -224,14 +232,7 @@ static void test_rsa_oaep(void **state)
 static bool ossl_verify(const mt_tk_key *k, const EVP_MD *md, int pad, const uint8_t *msg,
                         size_t n, const uint8_t *sig, size_t sl)
 {
-    char *pem = NULL;
-    mt_err err;
-    assert_int_equal(mt_tk_public_pem(k, &pem, &err), MT_OK);
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *pub = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
-    BIO_free(b);
-    free(pem);
-    assert_non_null(pub);
+    EVP_PKEY *pub = ossl_pub(k);
     EVP_MD_CTX *mc = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pc = NULL;
     bool ok = EVP_DigestVerifyInit(mc, &pc, md, NULL, pub) == 1;

@@ -15,31 +15,7 @@
 #include "test_core_util.h"
 #include "transit_core.h"
 
-typedef struct fx {
-    tenv e;
-    char *admin, *alice;
-} fx;
-
-static int setup(void **state)
-{
-    fx *f = calloc(1, sizeof *f);
-    tenv_init(&f->e, NULL);
-    f->admin = tlogin(&f->e, "admin", ADMIN_PW);
-    tadd_user(&f->e, f->admin, "alice");
-    f->alice = tlogin(&f->e, "alice", USER_PW);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    free(f->admin);
-    free(f->alice);
-    tenv_free(&f->e);
-    free(f);
-    return 0;
-}
+typedef tfx fx; /* admin + alice, test_core_util.h */
 
 static void db_exec(fx *f, const char *sql)
 {
@@ -276,10 +252,10 @@ static void test_key_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_tampering, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rewrap_and_task_load, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_slow_rotate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_key_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tampering, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_rewrap_and_task_load, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_slow_rotate, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_key_limit, tfx_setup, tfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -255,15 +255,24 @@ static bool pkey_matches(EVP_PKEY *pkey, mt_tk_type t)
     return false;
 }
 
-mt_status mt_tk_key_generate(mt_tk_type t, mt_tk_key **out, mt_err *err)
+/* The first steps of making a key of type t: *out cleared, the type
+ * checked, an empty key in *k. */
+static mt_status key_start(mt_tk_type t, mt_tk_key **out, mt_tk_key **k, mt_err *err)
 {
     *out = NULL;
     if (!mt_tk_type_name(t))
         return mt_err_set(err, MT_EINVAL, "unknown key type");
-    mt_tk_key *k = key_new(t);
-    if (!k)
+    if (!(*k = key_new(t)))
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    mt_status rc = MT_OK;
+    return MT_OK;
+}
+
+mt_status mt_tk_key_generate(mt_tk_type t, mt_tk_key **out, mt_err *err)
+{
+    mt_tk_key *k;
+    mt_status rc = key_start(t, out, &k, err);
+    if (rc)
+        return rc;
     if (!mt_tk_type_asymmetric(t)) {
         k->raw_len = 32;
         k->raw = mt_secmem_malloc(32);
@@ -304,13 +313,10 @@ mt_status mt_tk_key_generate(mt_tk_type t, mt_tk_key **out, mt_err *err)
 mt_status mt_tk_key_from_material(mt_tk_type t, const uint8_t *m, size_t n, mt_tk_key **out,
                                   mt_err *err)
 {
-    *out = NULL;
-    if (!mt_tk_type_name(t))
-        return mt_err_set(err, MT_EINVAL, "unknown key type");
-    mt_tk_key *k = key_new(t);
-    if (!k)
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
-    mt_status rc = MT_OK;
+    mt_tk_key *k;
+    mt_status rc = key_start(t, out, &k, err);
+    if (rc)
+        return rc;
     if (!mt_tk_type_asymmetric(t)) {
         bool ok = t == MT_TK_HMAC ? (n >= 16 && n <= 64) : n == 32;
         if (!ok) {
