@@ -170,17 +170,20 @@ mt_status core_unwrap_key(mt_core *c, const char *aad, const void *wrapped, size
 static mt_status release(mt_core *c, bool first, mt_keyring **kr, mt_err *err)
 {
     mt_keystore_node *node = NULL;
-    char *req = NULL, *resp = NULL, meas[65];
+    char *req = NULL, *resp = NULL, meas[MT_KEYSTORE_MEAS_HEX + 1];
     size_t rl = 0, pl = 0;
     bool created = false;
     mt_status rc = mt_keystore_request(c->tee, &node, &req, &rl, err);
     if (!rc && first)
-        rc = mt_keystore_open(c->tee, c->data_dir, req, rl, &c->kek->ks, &created, err);
+        rc = mt_keystore_open_coll(c->tee, c->data_dir, c->keystore_collateral, req, rl,
+                                   &c->kek->ks, &created, err);
     if (!rc)
         rc = mt_keystore_release(c->kek->ks, req, rl, &resp, &pl, meas, err);
     if (rc == MT_EPERM) {
-        char m[65];
+        char m[MT_KEYSTORE_MEAS_HEX + 1];
         mt_tee_evidence_measurement(c->tee, m);
+        if (!m[0]) /* sev-snp, tdx, sgx: the measurement of the verified evidence */
+            snprintf(m, sizeof m, "%s", meas);
         rc = mt_err_set(err, MT_EPERM,
                         "this build's measurement %s is not in the KeyStore release policy: "
                         "on the running server run `mesatee admin release allow %s`",

@@ -53,7 +53,8 @@ static int teardown(void **state)
 }
 
 /* A release round trip; returns the status of the release step. */
-static mt_status round_trip(mt_keystore *ks, mt_tee *tee, mt_keyring **kr, char meas[65])
+static mt_status round_trip(mt_keystore *ks, mt_tee *tee, mt_keyring **kr,
+                            char meas[MT_KEYSTORE_MEAS_HEX + 1])
 {
     mt_keystore_node *node = NULL;
     char *req = NULL, *resp = NULL;
@@ -94,7 +95,7 @@ static void test_bootstrap_release(void **state)
     bool created = false;
     mt_keystore *ks = open_ks(e, &created);
     assert_true(created);
-    char m[65], pk[65], got[65];
+    char m[65], pk[65], got[MT_KEYSTORE_MEAS_HEX + 1];
     mt_tee_soft_ids(e->tee, m, pk);
     json_t *p = mt_keystore_policy(ks);
     assert_string_equal(json_string_value(json_object_get(p, "level")), "soft");
@@ -134,7 +135,7 @@ static void test_policy_refuses(void **state)
 {
     env *e = *state;
     mt_keystore *ks = open_ks(e, NULL);
-    char m[65], pk[65], got[65];
+    char m[65], pk[65], got[MT_KEYSTORE_MEAS_HEX + 1];
     mt_tee_soft_ids(e->tee, m, pk);
     mt_err err;
     bool changed = false;
@@ -180,7 +181,7 @@ static void test_rotate_retire(void **state)
     uint32_t v = 0, list[8];
     size_t n = 0;
     mt_keyring *kr = NULL;
-    char got[65];
+    char got[MT_KEYSTORE_MEAS_HEX + 1];
     uint8_t k1[32], k1b[32], k2[32];
     assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_OK);
     assert_int_equal(mt_keyring_kek(kr, "file-keys", 1, k1, NULL, &err), MT_OK);
