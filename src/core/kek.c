@@ -882,7 +882,7 @@ static mt_status policy_edit(core_ctx *x, bool allow)
     bool changed = true;
     mt_status rc = mt_json_str_opt(doc, "kind", 32, &kind, "measurement", x->err);
     if (!rc)
-        rc = mt_json_str(doc, "value", 64, &value, x->err);
+        rc = mt_json_str(doc, "value", MT_KEYSTORE_MEAS_HEX, &value, x->err);
     if (!rc)
         rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
     /* audited, also when refused (only well-formed values: the object names
