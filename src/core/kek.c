@@ -182,12 +182,22 @@ static mt_status release(mt_core *c, bool first, mt_keyring **kr, mt_err *err)
     if (rc == MT_EPERM) {
         char m[MT_KEYSTORE_MEAS_HEX + 1];
         mt_tee_evidence_measurement(c->tee, m);
-        if (!m[0]) /* sev-snp, tdx, sgx: the measurement of the verified evidence */
-            snprintf(m, sizeof m, "%s", meas);
-        rc = mt_err_set(err, MT_EPERM,
-                        "this build's measurement %s is not in the KeyStore release policy: "
-                        "on the running server run `mesatee admin release allow %s`",
-                        m, m);
+        if (!m[0] && meas[0]) {
+            /* sev-snp, tdx, sgx (NOT exercised on hardware): the measurement
+             * of the verified evidence; the policy may also have refused its
+             * TCB status or debug mode, so its own reason is kept */
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            rc = mt_err_set(err, MT_EPERM,
+                            "this build's measurement %s was refused by the KeyStore release "
+                            "policy (%s); if it is a new build, on the running server run "
+                            "`mesatee admin release allow %s`",
+                            meas, why, meas);
+        } else if (m[0])
+            rc = mt_err_set(err, MT_EPERM,
+                            "this build's measurement %s is not in the KeyStore release policy: "
+                            "on the running server run `mesatee admin release allow %s`",
+                            m, m);
     }
     if (!rc)
         rc = mt_keystore_accept(node, resp, pl, kr, err);

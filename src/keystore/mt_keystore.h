@@ -29,7 +29,9 @@
  * .measurement], "soft_platform_keys": [...], "tpm2_aks": [...], "seq"}.
  * It is built into an mt_policy (allowed_kinds = the level's kind, soft:
  * measurements.gateway.measurement; tpm2: measurements.gateway.pcr23 =
- * SHA-256(0^32 || M) and the AK pins). Level none: the policy records
+ * SHA-256(0^32 || M) and the AK pins; sev-snp / tdx / sgx, NOT exercised
+ * on hardware: measurements.gateway.measurement / mrtd (96 hex) / mrenclave
+ * (64 hex) and collateral_dir = the open's coll_dir). Level none: the policy records
  * "none" and the keys are released without evidence (level none protects
  * nothing; a warning is logged).
  *
