@@ -281,7 +281,7 @@ static void test_state_file(void **state)
     static const char *const bad[] = {
         "{}", "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[],\"policy\":{\"level\":\"soft\",\"seq\":0}}",
         "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"00\",\"created_at\":0}],\"policy\":{\"level\":\"soft\",\"seq\":0}}",
-        "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"created_at\":0}],\"policy\":{\"level\":\"sgx\",\"seq\":0}}"};
+        "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"created_at\":0}],\"policy\":{\"level\":\"nitro\",\"seq\":0}}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(mt_keystore_parse_state(bad[i], strlen(bad[i]), &err), MT_EINVAL);
     const char *good = "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"created_at\":0}],\"policy\":{\"level\":\"none\",\"seq\":0}}";
@@ -409,7 +409,7 @@ static void test_release_signers(void **state)
     /* garbage change documents */
     static const char *const bad[] = {
         "{}", "[1]", "{\"mesatee_release_policy\":2,\"level\":\"soft\",\"seq\":1}",
-        "{\"mesatee_release_policy\":1,\"level\":\"sgx\",\"seq\":1}",
+        "{\"mesatee_release_policy\":1,\"level\":\"nitro\",\"seq\":1}",
         "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"measurements\":[\"AB\"]}",
         "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"x\":1}", NULL};
     for (int i = 0; bad[i]; i++)
