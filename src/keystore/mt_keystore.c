@@ -868,6 +868,10 @@ static mt_status bootstrap(mt_keystore *ks, const char *req, size_t req_len, mt_
                                       err);
         mt_policy_free(cp);
         free(der);
+        if (rc && hw && !ks->coll_dir[0])
+            return mt_err_prefix(err, rc,
+                                 "KeyStore bootstrap: this node's evidence (no collateral: "
+                                 "give it with serve --keystore-collateral DIR): ");
         if (rc)
             return mt_err_prefix(err, rc, "KeyStore bootstrap: this node's evidence: ");
         if (hw)
