@@ -42,6 +42,15 @@ static bool hex64(const char *s)
     return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
+/* A release-policy value: 64 lowercase hex characters, or 96 for a
+ * measurement (48-byte SEV-SNP MEASUREMENT / TDX MRTD; the server checks the
+ * length its level needs). */
+static bool policy_hex(const char *s, const char *kind)
+{
+    return hex64(s) || (!strcmp(kind, "measurement") && s && strlen(s) == 96 &&
+                        strspn(s, "0123456789abcdef") == 96);
+}
+
 /* Prints the document auditors sign for "op value" (allow|revoke): the
  * server's policy after the change with seq + 1, sorted compact JSON and
  * "\n", exactly what the KeyStore checks (mt_keystore.h). */
@@ -131,9 +140,9 @@ int cli_cmd_admin_release(cli_ctx *ctx)
         const char *what = ctx->n_pos > 2 ? ctx->pos[2] : NULL;
         if (!value || (strcmp(value, "allow") && strcmp(value, "revoke")))
             return cli_usage_error(ctx, "expected release draft allow HEX or draft revoke HEX");
-        if (!hex64(what))
+        if (!policy_hex(what, kind))
             return cli_usage_error(ctx, "release draft %s needs a value of 64 lowercase hex "
-                                        "characters",
+                                        "characters (96 for a measurement at sev-snp or tdx)",
                                    value);
         if (cli_opt_get(ctx, "signatures"))
             return cli_usage_error(ctx, "release draft takes no --signatures");
@@ -143,9 +152,10 @@ int cli_cmd_admin_release(cli_ctx *ctx)
         return cli_usage_error(ctx, "release %s takes one value", op);
     if (strcmp(op, "allow") && strcmp(op, "revoke"))
         return cli_usage_error(ctx, "expected show, allow HEX, revoke HEX or draft allow|revoke HEX");
-    if (!hex64(value))
+    if (!policy_hex(value, kind))
         return cli_usage_error(ctx, "release %s needs a value of 64 lowercase hex characters "
-                                    "(a measurement from `mesatee measure --output json`)",
+                                    "(a measurement from `mesatee measure --output json`; 96 "
+                                    "for the MEASUREMENT / MRTD at sev-snp or tdx)",
                                op);
     json_t *b = json_pack("{s:s, s:s}", "kind", kind, "value", value);
     const char *sigfile = cli_opt_get(ctx, "signatures");

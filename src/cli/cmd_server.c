@@ -257,6 +257,7 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     cfg.core.seal_legacy_store = serve_config_bool(c, "seal-legacy-store");
     cfg.core.release_signers = serve_config_get(c, "release-signers");
     cfg.core.release_threshold = (unsigned)serve_config_u64(c, "release-threshold", 0);
+    cfg.core.keystore_collateral = serve_config_get(c, "keystore-collateral");
     cfg.core.workers = (unsigned)serve_config_u64(c, "workers", 0);
     cfg.core.token_ttl_seconds = (int64_t)serve_config_u64(c, "token-ttl-s", 0);
     cfg.core.task_mem_bytes = serve_config_u64(c, "task-mem-mb", 0) * 1024 * 1024;

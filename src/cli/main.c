@@ -54,6 +54,10 @@ static const cli_opt o_serve[] = {
      "(recorded in the KeyStore at first use)",
      "none"},
     {"release-threshold", true, 0, "N", "with --release-signers: how many must sign", "all"},
+    {"keystore-collateral", true, 0, "DIR",
+     "levels sev-snp, tdx, sgx: collateral directory (VCEK/PCK chains, TCB info) that verifies "
+     "this node's evidence for the KeyStore release policy (not exercised on hardware)",
+     "none"},
     {"tpm2-tcti", true, 0, "TCTI", "level tpm2: how to reach the TPM",
      "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
     {"cert-renew-s", true, 0, "N",

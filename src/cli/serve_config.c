@@ -66,6 +66,8 @@ static const sc_key sc_serve_keys[] = {
      SC_RELOAD_NO},
     {"release-threshold", SC_U64, 1, 32, NULL, "MESATEE_RELEASE_THRESHOLD", "(all signers)",
      false, SC_RELOAD_NO},
+    {"keystore-collateral", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_COLLATERAL", "(none)", false,
+     SC_RELOAD_NO},
     {"tpm2-tcti", SC_STR, 0, 0, NULL, NULL, "(MESATEE_TPM2_TCTI, else the default TCTI)", false,
      SC_RELOAD_NO},
     {"cert-renew-s", SC_U64, 0, D365, NULL, "MESATEE_CERT_RENEW_S", "3600", false, SC_RELOAD_NO},

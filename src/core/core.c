@@ -84,6 +84,7 @@ static void core_free(mt_core *c)
     pthread_mutex_destroy(&c->audit_mu);
     free(c->data_dir);
     free(c->release_signers);
+    free(c->keystore_collateral);
     free(c->db_path);
     free(c->worker_path);
     free(c->file_url_root);
@@ -115,6 +116,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     c->seal_legacy_store = cfg->seal_legacy_store;
     c->release_signers = mt_strdup(cfg->release_signers);
     c->release_threshold = cfg->release_threshold;
+    c->keystore_collateral = mt_strdup(cfg->keystore_collateral);
     c->worker_path = mt_strdup(cfg->worker_path);
     c->file_url_root = mt_strdup(cfg->file_url_root);
     c->fetch_allow = mt_strdup(cfg->fetch_allow);
@@ -122,6 +124,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     c->db_path = malloc(plen);
     if (!c->data_dir || !c->db_path || (cfg->worker_path && !c->worker_path) ||
         (cfg->release_signers && !c->release_signers) ||
+        (cfg->keystore_collateral && !c->keystore_collateral) ||
         (cfg->file_url_root && !c->file_url_root) || (cfg->fetch_allow && !c->fetch_allow)) {
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto fail;

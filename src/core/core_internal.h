@@ -33,6 +33,7 @@ struct mt_core {
     char *fetch_allow;
     bool seal_legacy_store; /* mt_core_config.seal_legacy_store */
     char *release_signers;      /* mt_core_config.release_signers (path), heap or NULL */
+    char *keystore_collateral;  /* mt_core_config.keystore_collateral, heap or NULL */
     unsigned release_threshold; /* mt_core_config.release_threshold */
     unsigned workers;
     _Atomic int64_t token_ttl; /* the limits: changed by mt_core_set_limits */

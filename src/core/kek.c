@@ -170,21 +170,34 @@ mt_status core_unwrap_key(mt_core *c, const char *aad, const void *wrapped, size
 static mt_status release(mt_core *c, bool first, mt_keyring **kr, mt_err *err)
 {
     mt_keystore_node *node = NULL;
-    char *req = NULL, *resp = NULL, meas[65];
+    char *req = NULL, *resp = NULL, meas[MT_KEYSTORE_MEAS_HEX + 1];
     size_t rl = 0, pl = 0;
     bool created = false;
     mt_status rc = mt_keystore_request(c->tee, &node, &req, &rl, err);
     if (!rc && first)
-        rc = mt_keystore_open(c->tee, c->data_dir, req, rl, &c->kek->ks, &created, err);
+        rc = mt_keystore_open_coll(c->tee, c->data_dir, c->keystore_collateral, req, rl,
+                                   &c->kek->ks, &created, err);
     if (!rc)
         rc = mt_keystore_release(c->kek->ks, req, rl, &resp, &pl, meas, err);
     if (rc == MT_EPERM) {
-        char m[65];
+        char m[MT_KEYSTORE_MEAS_HEX + 1];
         mt_tee_evidence_measurement(c->tee, m);
-        rc = mt_err_set(err, MT_EPERM,
-                        "this build's measurement %s is not in the KeyStore release policy: "
-                        "on the running server run `mesatee admin release allow %s`",
-                        m, m);
+        if (!m[0] && meas[0]) {
+            /* sev-snp, tdx, sgx (NOT exercised on hardware): the measurement
+             * of the verified evidence; the policy may also have refused its
+             * TCB status or debug mode, so its own reason is kept */
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            rc = mt_err_set(err, MT_EPERM,
+                            "this build's measurement %s was refused by the KeyStore release "
+                            "policy (%s); if it is a new build, on the running server run "
+                            "`mesatee admin release allow %s`",
+                            meas, why, meas);
+        } else if (m[0])
+            rc = mt_err_set(err, MT_EPERM,
+                            "this build's measurement %s is not in the KeyStore release policy: "
+                            "on the running server run `mesatee admin release allow %s`",
+                            m, m);
     }
     if (!rc)
         rc = mt_keystore_accept(node, resp, pl, kr, err);
@@ -879,7 +892,7 @@ static mt_status policy_edit(core_ctx *x, bool allow)
     bool changed = true;
     mt_status rc = mt_json_str_opt(doc, "kind", 32, &kind, "measurement", x->err);
     if (!rc)
-        rc = mt_json_str(doc, "value", 64, &value, x->err);
+        rc = mt_json_str(doc, "value", MT_KEYSTORE_MEAS_HEX, &value, x->err);
     if (!rc)
         rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
     /* audited, also when refused (only well-formed values: the object names

@@ -60,6 +60,10 @@ typedef struct mt_core_config {
                                         (recorded in the sealed KeyStore at first use); NULL =
                                         none, or the set already recorded */
     unsigned release_threshold;      /* with release_signers: how many must sign; 0 = all */
+    const char *keystore_collateral; /* levels sev-snp, tdx, sgx: collateral directory
+                                        (mt_policy collateral_dir) verifying evidence for the
+                                        KeyStore release policy; NULL = none (NOT exercised on
+                                        hardware) */
 } mt_core_config;
 
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);

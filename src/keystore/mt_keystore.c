@@ -29,8 +29,11 @@ typedef struct ks_version {
     int64_t created_at;
 } ks_version;
 
+/* Entries are 64 hex characters, except measurements at sev-snp and tdx
+ * (48-byte MEASUREMENT / MRTD: 96 hex characters). */
+#define KS_HEX_MAX 96
 typedef struct ks_list {
-    char hex[MT_KEYSTORE_MAX_ENTRIES][65];
+    char hex[MT_KEYSTORE_MAX_ENTRIES][KS_HEX_MAX + 1];
     size_t n;
 } ks_list;
 
@@ -50,6 +53,7 @@ struct mt_keystore {
     mt_tee *tee;
     char *path;
     uint8_t seal_key[32];
+    char coll_dir[1024]; /* sev-snp / tdx / sgx: release verification collateral */
     ks_state st;
 };
 
@@ -60,12 +64,50 @@ static void state_wipe(ks_state *s)
 
 /* ---- state (de)serialisation ------------------------------------------- */
 
-static bool hex64(const char *s)
+static bool hexn(const char *s, size_t n)
 {
-    return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+    return s && strlen(s) == n && strspn(s, "0123456789abcdef") == n;
 }
 
-static mt_status list_parse(const json_t *pol, const char *key, ks_list *l, mt_err *err)
+static bool hex64(const char *s)
+{
+    return hexn(s, 64);
+}
+
+/* Levels the KeyStore runs at. sev-snp, tdx and sgx: NOT exercised on
+ * hardware (the policy side is tested against recorded evidence only). */
+static bool ks_level_ok(const char *level)
+{
+    static const char *const ok[] = {"none", "soft", "tpm2", "sev-snp", "tdx", "sgx", NULL};
+    for (size_t i = 0; level && ok[i]; i++)
+        if (!strcmp(level, ok[i]))
+            return true;
+    return false;
+}
+
+#define KS_LEVELS_TEXT "none, soft, tpm2, sev-snp, tdx or sgx"
+
+/* Hex length of a release-policy measurement at a level: the 48-byte SNP
+ * MEASUREMENT and TDX MRTD are 96 hex characters, the rest 64. */
+static size_t meas_hex_len(const char *level)
+{
+    return !strcmp(level, "sev-snp") || !strcmp(level, "tdx") ? 96 : 64;
+}
+
+/* The claim name the release policy's measurements are checked against. */
+static const char *meas_claim(const char *level)
+{
+    if (!strcmp(level, "tpm2"))
+        return "pcr23";
+    if (!strcmp(level, "tdx"))
+        return "mrtd";
+    if (!strcmp(level, "sgx"))
+        return "mrenclave";
+    return "measurement"; /* soft, sev-snp */
+}
+
+static mt_status list_parse(const json_t *pol, const char *key, ks_list *l, size_t hexlen,
+                            mt_err *err)
 {
     json_t *arr = NULL;
     l->n = 0;
@@ -77,14 +119,15 @@ static mt_status list_parse(const json_t *pol, const char *key, ks_list *l, mt_e
     json_array_foreach(arr, i, v)
     {
         const char *s = json_string_value(v);
-        if (!hex64(s))
+        if (!hexn(s, hexlen))
             return mt_err_set(err, MT_EINVAL,
-                              "field '%s': entry %zu is not 64 lowercase hex characters", key, i);
+                              "field '%s': entry %zu is not %zu lowercase hex characters", key, i,
+                              hexlen);
         for (size_t j = 0; j < l->n; j++)
             if (!strcmp(l->hex[j], s))
                 return mt_err_set(err, MT_EINVAL, "field '%s': entry %zu is a duplicate", key,
                                   i);
-        snprintf(l->hex[l->n++], 65, "%s", s);
+        snprintf(l->hex[l->n++], KS_HEX_MAX + 1, "%s", s);
     }
     return MT_OK;
 }
@@ -150,16 +193,16 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
         rc = mt_json_only_keys(pol, pol_keys, err);
     if (!rc)
         rc = mt_json_str(pol, "level", 15, &level, err);
-    if (!rc && strcmp(level, "none") && strcmp(level, "soft") && strcmp(level, "tpm2"))
-        rc = mt_err_set(err, MT_EINVAL, "field 'policy.level': expected none, soft or tpm2");
+    if (!rc && !ks_level_ok(level))
+        rc = mt_err_set(err, MT_EINVAL, "field 'policy.level': expected " KS_LEVELS_TEXT);
     if (!rc)
         rc = mt_json_int(pol, "seq", 0, INT64_MAX, &seq, err);
     if (!rc)
-        rc = list_parse(pol, "measurements", &s->meas, err);
+        rc = list_parse(pol, "measurements", &s->meas, meas_hex_len(level), err);
     if (!rc)
-        rc = list_parse(pol, "soft_platform_keys", &s->spk, err);
+        rc = list_parse(pol, "soft_platform_keys", &s->spk, 64, err);
     if (!rc)
-        rc = list_parse(pol, "tpm2_aks", &s->aks, err);
+        rc = list_parse(pol, "tpm2_aks", &s->aks, 64, err);
     size_t i;
     json_t *v;
     bool have_cur = false;
@@ -334,19 +377,21 @@ static bool list_has(const ks_list *l, const char *hex)
 }
 
 /* The mt_policy document of the release policy (see the header). */
-static mt_status build_policy(const ks_state *s, mt_policy **out, mt_err *err)
+static mt_status build_policy_lists(const char *level, const ks_list *meas, const ks_list *spk,
+                                    const ks_list *aks, const char *coll_dir, mt_policy **out,
+                                    mt_err *err)
 {
     *out = NULL;
-    bool tpm2 = !strcmp(s->level, "tpm2");
+    bool tpm2 = !strcmp(level, "tpm2"), soft = !strcmp(level, "soft");
     json_t *ms = json_array();
-    for (size_t i = 0; ms && i < s->meas.n; i++) {
+    for (size_t i = 0; ms && i < meas->n; i++) {
         if (!tpm2) {
-            json_array_append_new(ms, json_string(s->meas.hex[i]));
+            json_array_append_new(ms, json_string(meas->hex[i]));
             continue;
         }
         uint8_t m[32], pcr[32];
         char hex[65];
-        if (mt_hex_decode(s->meas.hex[i], m, 32, err)) {
+        if (mt_hex_decode(meas->hex[i], m, 32, err)) {
             json_decref(ms);
             return MT_EINVAL;
         }
@@ -355,12 +400,16 @@ static mt_status build_policy(const ks_state *s, mt_policy **out, mt_err *err)
         json_array_append_new(ms, json_string(hex));
     }
     json_t *doc = json_pack("{s:i, s:[s], s:s, s:{s:{s:o}}}", "mesatee_policy", 1,
-                            "allowed_kinds", s->level, "min_level", s->level, "measurements",
-                            "gateway", tpm2 ? "pcr23" : "measurement", ms);
-    if (doc && !tpm2)
-        json_object_set_new(doc, "soft_platform_keys", list_json(&s->spk));
+                            "allowed_kinds", level, "min_level", level, "measurements",
+                            "gateway", meas_claim(level), ms);
+    if (doc && soft)
+        json_object_set_new(doc, "soft_platform_keys", list_json(spk));
     if (doc && tpm2)
-        json_object_set_new(doc, "tpm2_aks", list_json(&s->aks));
+        json_object_set_new(doc, "tpm2_aks", list_json(aks));
+    /* sev-snp / tdx / sgx: the VCEK/PCK chains and TCB info come from the
+     * collateral directory (NOT exercised on hardware). */
+    if (doc && !soft && !tpm2 && coll_dir && coll_dir[0])
+        json_object_set_new(doc, "collateral_dir", json_string(coll_dir));
     char *text = doc ? mt_json_dump(doc) : NULL;
     json_decref(doc);
     if (!text)
@@ -369,6 +418,39 @@ static mt_status build_policy(const ks_state *s, mt_policy **out, mt_err *err)
     free(text);
     if (rc)
         mt_err_prefix(err, rc, "KeyStore release policy: ");
+    return rc;
+}
+
+static mt_status build_policy(const mt_keystore *ks, mt_policy **out, mt_err *err)
+{
+    const ks_state *s = &ks->st;
+    return build_policy_lists(s->level, &s->meas, &s->spk, &s->aks, ks->coll_dir, out, err);
+}
+
+mt_status mt_keystore_hw_policy(const char *level, const char *const *meas, size_t n,
+                                const char *coll_dir, mt_policy **out, mt_err *err)
+{
+    *out = NULL;
+    if (!level || (strcmp(level, "sev-snp") && strcmp(level, "tdx") && strcmp(level, "sgx")))
+        return mt_err_set(err, MT_EINVAL, "mt_keystore_hw_policy: level sev-snp, tdx or sgx");
+    if (n == 0 || n > MT_KEYSTORE_MAX_ENTRIES)
+        return mt_err_set(err, MT_EINVAL, "mt_keystore_hw_policy: 1 to %d measurements",
+                          MT_KEYSTORE_MAX_ENTRIES);
+    ks_list *l = calloc(3, sizeof *l);
+    if (!l)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = MT_OK;
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!hexn(meas[i], meas_hex_len(level)))
+            rc = mt_err_set(err, MT_EINVAL, "measurement %zu: expected %zu lowercase hex "
+                                            "characters at level %s",
+                            i, meas_hex_len(level), level);
+        else
+            snprintf(l[0].hex[l[0].n++], KS_HEX_MAX + 1, "%s", meas[i]);
+    }
+    if (!rc)
+        rc = build_policy_lists(level, &l[0], &l[1], &l[2], coll_dir, out, err);
+    free(l);
     return rc;
 }
 
@@ -422,16 +504,16 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
         rc = mt_json_int(doc, "mesatee_release_policy", 1, 1, &fmt, err);
     if (!rc)
         rc = mt_json_str(doc, "level", 15, &level, err);
-    if (!rc && strcmp(level, "none") && strcmp(level, "soft") && strcmp(level, "tpm2"))
-        rc = mt_err_set(err, MT_EINVAL, "field 'level': expected none, soft or tpm2");
+    if (!rc && !ks_level_ok(level))
+        rc = mt_err_set(err, MT_EINVAL, "field 'level': expected " KS_LEVELS_TEXT);
     if (!rc)
         rc = mt_json_int(doc, "seq", 1, INT64_MAX, &seq, err);
     if (!rc)
-        rc = list_parse(doc, "measurements", l, err);
+        rc = list_parse(doc, "measurements", l, meas_hex_len(level), err);
     if (!rc)
-        rc = list_parse(doc, "soft_platform_keys", l, err);
+        rc = list_parse(doc, "soft_platform_keys", l, 64, err);
     if (!rc)
-        rc = list_parse(doc, "tpm2_aks", l, err);
+        rc = list_parse(doc, "tpm2_aks", l, 64, err);
     free(l);
     json_decref(doc);
     return rc;
@@ -520,8 +602,12 @@ static mt_status policy_target(mt_keystore *ks, const char *field, const char *h
     mt_status rc = list_field(&ks->st, field, l, err);
     if (rc)
         return rc;
-    if (!hex64(hex))
-        return mt_err_set(err, MT_EINVAL, "field 'value': expected 64 lowercase hex characters");
+    size_t want = *l == &ks->st.meas ? meas_hex_len(ks->st.level) : 64;
+    if (!hexn(hex, want))
+        return mt_err_set(err, MT_EINVAL,
+                          "field 'value': expected %zu lowercase hex characters (a %s at level "
+                          "%s)",
+                          want, field, ks->st.level);
     return MT_OK;
 }
 
@@ -543,7 +629,7 @@ mt_status mt_keystore_policy_allow_signed(mt_keystore *ks, const char *field, co
                         MT_KEYSTORE_MAX_ENTRIES);
         goto out;
     }
-    snprintf(l->hex[l->n++], 65, "%s", hex);
+    snprintf(l->hex[l->n++], KS_HEX_MAX + 1, "%s", hex);
     ks->st.seq++;
     if ((rc = check_sigs(&ks->st, sig, sig_len, err)) || (rc = state_save(ks, err))) {
         l->n--;
@@ -688,23 +774,19 @@ uint32_t mt_keystore_versions(mt_keystore *ks, uint32_t *list, size_t cap, size_
 
 /* ---- release ----------------------------------------------------------- */
 
-/* Claims of the evidence in cert (no policy): bootstrap only. */
-static mt_status self_claims(const uint8_t *der, size_t len, mt_attest_claims *c, mt_err *err)
-{
-    return mt_ratls_verify_cert(der, len, MT_RATLS_FORM_CCC, NULL, mt_now(), c, NULL, err);
-}
 
-static void claims_measurement(const mt_attest_claims *c, char out[65])
+static void claims_measurement(const mt_attest_claims *c, const char *level,
+                               char out[MT_KEYSTORE_MEAS_HEX + 1])
 {
     out[0] = '\0';
-    const mt_attest_measurement *m = mt_attest_claims_measurement(
-        c, c->kind == MT_ATTEST_TPM2 ? "pcr23" : "measurement");
-    if (m && m->len == 32)
-        mt_hex_encode(m->value, 32, out);
+    const mt_attest_measurement *m = mt_attest_claims_measurement(c, meas_claim(level));
+    if (m && m->len == meas_hex_len(level) / 2)
+        mt_hex_encode(m->value, m->len, out);
 }
 
 mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char **resp,
-                              size_t *resp_len, char measurement[65], mt_err *err)
+                              size_t *resp_len, char measurement[MT_KEYSTORE_MEAS_HEX + 1],
+                              mt_err *err)
 {
     *resp = NULL;
     if (measurement)
@@ -720,12 +802,12 @@ mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char
         mt_policy *pol = NULL;
         mt_attest_claims claims;
         memset(&claims, 0, sizeof claims);
-        rc = build_policy(s, &pol, err);
+        rc = build_policy(ks, &pol, err);
         if (!rc)
             rc = mt_policy_verify_cert(pol, der, der_len, MT_RATLS_FORM_CCC, mt_now(), &claims,
                                        NULL, err);
         if (measurement)
-            claims_measurement(&claims, measurement);
+            claims_measurement(&claims, s->level, measurement);
         mt_policy_free(pol);
     } else if (mt_ratls_cert_has_evidence(der, der_len, MT_RATLS_FORM_CCC)) {
         rc = mt_err_set(err, MT_EPERM,
@@ -756,11 +838,11 @@ static mt_status bootstrap(mt_keystore *ks, const char *req, size_t req_len, mt_
     ks_state *s = &ks->st;
     memset(s, 0, sizeof *s);
     const char *level = mt_tee_level(ks->tee);
-    if (strcmp(level, "none") && strcmp(level, "soft") && strcmp(level, "tpm2"))
-        return mt_err_set(err, MT_EUNAVAIL,
-                          "the KeyStore supports levels none, soft and tpm2 in this release, "
-                          "not %s",
+    if (!ks_level_ok(level))
+        return mt_err_set(err, MT_EUNAVAIL, "the KeyStore supports levels " KS_LEVELS_TEXT
+                                            ", not %s",
                           level);
+    bool hw = !strcmp(level, "sev-snp") || !strcmp(level, "tdx") || !strcmp(level, "sgx");
     snprintf(s->level, sizeof s->level, "%s", level);
     mt_status rc = MT_OK;
     if (strcmp(level, "none") != 0) {
@@ -771,16 +853,44 @@ static mt_status bootstrap(mt_keystore *ks, const char *req, size_t req_len, mt_
         if (!req)
             return mt_err_set(err, MT_EINVAL, "KeyStore bootstrap needs this node's evidence");
         rc = mt_keystore_parse_request(req, req_len, &der, &dl, err);
+        /* sev-snp / tdx / sgx: the node's own evidence, verified with the
+         * collateral directory (VCEK/PCK chains, TCB info) like a release.
+         * NOT exercised on hardware. */
+        mt_policy *cp = NULL;
+        if (!rc && hw && ks->coll_dir[0]) {
+            json_t *pd = json_pack("{s:i, s:[s], s:{}, s:s}", "mesatee_policy", 1,
+                                   "allowed_kinds", level, "measurements", "collateral_dir",
+                                   ks->coll_dir);
+            char *pt = pd ? mt_json_dump(pd) : NULL;
+            json_decref(pd);
+            rc = pt ? mt_policy_parse(pt, strlen(pt), &cp, err)
+                    : mt_err_set(err, MT_ENOMEM, "out of memory");
+            free(pt);
+        }
         if (!rc)
-            rc = self_claims(der, dl, &c, err);
+            rc = mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC,
+                                      cp ? mt_policy_collateral(cp) : NULL, mt_now(), &c, NULL,
+                                      err);
+        mt_policy_free(cp);
         free(der);
+        if (rc && hw && !ks->coll_dir[0])
+            return mt_err_prefix(err, rc,
+                                 "KeyStore bootstrap: this node's evidence (no collateral: "
+                                 "give it with serve --keystore-collateral DIR): ");
         if (rc)
             return mt_err_prefix(err, rc, "KeyStore bootstrap: this node's evidence: ");
-        mt_tee_evidence_measurement(ks->tee, s->meas.hex[0]);
-        if (!hex64(s->meas.hex[0]))
-            return mt_err_set(err, MT_EINTERNAL, "KeyStore bootstrap: no evidence measurement");
+        if (hw)
+            claims_measurement(&c, level, s->meas.hex[0]);
+        else
+            mt_tee_evidence_measurement(ks->tee, s->meas.hex[0]);
+        if (!hexn(s->meas.hex[0], meas_hex_len(level)))
+            return mt_err_set(err, MT_EINTERNAL,
+                              "KeyStore bootstrap: this node's evidence has no %s of %zu bytes",
+                              meas_claim(level), meas_hex_len(level) / 2);
         s->meas.n = 1;
-        if (c.kind == MT_ATTEST_SOFT && c.signer_len == 32) {
+        if (hw) {
+            /* the measurement (and the platform's chain) is the whole policy */
+        } else if (c.kind == MT_ATTEST_SOFT && c.signer_len == 32) {
             mt_hex_encode(c.signer, 32, s->spk.hex[0]);
             s->spk.n = 1;
         } else if (c.kind == MT_ATTEST_TPM2 && c.public_key_len > 0) {
@@ -805,8 +915,9 @@ static mt_status bootstrap(mt_keystore *ks, const char *req, size_t req_len, mt_
         mt_info("KeyStore: first start: created root key version 1 and a release policy "
                 "(level %s) allowing this build's measurement %s and this node's %s %s; allow a "
                 "new build before upgrading with `mesatee admin release allow <measurement>`",
-                s->level, s->meas.hex[0], s->spk.n ? "platform key" : "TPM AK",
-                s->spk.n ? s->spk.hex[0] : s->aks.hex[0]);
+                s->level, s->meas.hex[0],
+                s->spk.n ? "platform key" : s->aks.n ? "TPM AK" : "(no platform key:)",
+                s->spk.n ? s->spk.hex[0] : s->aks.n ? s->aks.hex[0] : "-");
     else
         mt_warn("KeyStore: first start at level none: created root key version 1; level none "
                 "releases the keys without any attestation");
@@ -858,6 +969,14 @@ static mt_status tpm_seal_key(mt_keystore *ks, const char *data_dir, mt_err *err
 mt_status mt_keystore_open(mt_tee *tee, const char *data_dir, const char *first_req,
                            size_t first_req_len, mt_keystore **out, bool *created, mt_err *err)
 {
+    return mt_keystore_open_coll(tee, data_dir, NULL, first_req, first_req_len, out, created,
+                                 err);
+}
+
+mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *coll_dir,
+                                const char *first_req, size_t first_req_len, mt_keystore **out,
+                                bool *created, mt_err *err)
+{
     *out = NULL;
     if (created)
         *created = false;
@@ -868,6 +987,11 @@ mt_status mt_keystore_open(mt_tee *tee, const char *data_dir, const char *first_
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     pthread_mutex_init(&ks->mu, NULL);
     ks->tee = tee;
+    if (coll_dir && strlen(coll_dir) >= sizeof ks->coll_dir) {
+        free(ks);
+        return mt_err_set(err, MT_EINVAL, "the collateral directory path is too long");
+    }
+    snprintf(ks->coll_dir, sizeof ks->coll_dir, "%s", coll_dir ? coll_dir : "");
     size_t pl = strlen(data_dir) + sizeof "/" MT_KEYSTORE_FILE;
     mt_status rc = MT_OK;
     if (!(ks->path = malloc(pl))) {

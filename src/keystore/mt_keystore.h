@@ -29,7 +29,9 @@
  * .measurement], "soft_platform_keys": [...], "tpm2_aks": [...], "seq"}.
  * It is built into an mt_policy (allowed_kinds = the level's kind, soft:
  * measurements.gateway.measurement; tpm2: measurements.gateway.pcr23 =
- * SHA-256(0^32 || M) and the AK pins). Level none: the policy records
+ * SHA-256(0^32 || M) and the AK pins; sev-snp / tdx / sgx, NOT exercised
+ * on hardware: measurements.gateway.measurement / mrtd (96 hex) / mrenclave
+ * (64 hex) and collateral_dir = the open's coll_dir). Level none: the policy records
  * "none" and the keys are released without evidence (level none protects
  * nothing; a warning is logged).
  *
@@ -54,6 +56,7 @@
 #include <stdint.h>
 
 #include "mt_err.h"
+#include "mt_policy.h"
 #include "mt_tee.h"
 
 #define MT_KEYSTORE_FILE "keystore.sealed"
@@ -76,17 +79,39 @@ typedef struct mt_keyring mt_keyring;
 mt_status mt_keystore_open(mt_tee *tee, const char *data_dir, const char *first_req,
                            size_t first_req_len, mt_keystore **out, bool *created,
                            mt_err *err);
+/* The same; coll_dir (may be NULL) is the collateral directory (VCEK/PCK
+ * chains, TCB info: mt_policy "collateral_dir") that verifies evidence at
+ * levels sev-snp, tdx and sgx, for bootstrap and for every release. Those
+ * three levels are NOT exercised on hardware: the release policy is tested
+ * against recorded evidence only. */
+mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *coll_dir,
+                                const char *first_req, size_t first_req_len, mt_keystore **out,
+                                bool *created, mt_err *err);
 void mt_keystore_free(mt_keystore *ks);
+
+/* Hex length of the longest release-policy measurement (48-byte SNP
+ * MEASUREMENT / TDX MRTD). */
+#define MT_KEYSTORE_MEAS_HEX 96
+
+/* The release policy (as mt_keystore_release checks it) of a KeyStore at
+ * level sev-snp, tdx or sgx allowing the measurements meas[0..n) (96 hex
+ * characters at sev-snp (claim "measurement") and tdx ("mrtd"), 64 at sgx
+ * ("mrenclave")), collateral from coll_dir. For tests and tools; *out is
+ * freed with mt_policy_free. */
+mt_status mt_keystore_hw_policy(const char *level, const char *const *meas, size_t n,
+                                const char *coll_dir, mt_policy **out, mt_err *err);
 
 /* Verifies the request's evidence against the release policy and answers
  * with every live root key version encrypted to the evidence's key.
- * measurement (65 bytes, may be NULL) receives the evidence measurement
- * (hex, "" when none), also on MT_EPERM. *resp is heap. */
+ * measurement (MT_KEYSTORE_MEAS_HEX + 1 bytes, may be NULL) receives the
+ * evidence measurement (hex, "" when none), also on MT_EPERM. *resp is heap. */
 mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char **resp,
-                              size_t *resp_len, char measurement[65], mt_err *err);
+                              size_t *resp_len, char measurement[MT_KEYSTORE_MEAS_HEX + 1],
+                              mt_err *err);
 
 /* Release policy edits, persisted before returning. field: "measurement"
- * (64 hex evidence measurement), "soft_platform_key" or "tpm2_ak" (64 hex).
+ * (64 hex evidence measurement; 96 hex at sev-snp and tdx), "soft_platform_key"
+ * or "tpm2_ak" (64 hex).
  * allow adds (no-op when present, *changed false), revoke removes
  * (MT_ENOTFOUND when absent; removing the last measurement, or the last
  * node key the level needs (soft_platform_key at soft, tpm2_ak at tpm2), is

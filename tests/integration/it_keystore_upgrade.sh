@@ -86,7 +86,16 @@ expect_fail "an unknown kind is refused" "--kind must be" as admin admin release
 TOK=$(cat "$MT_WORK/admin.token")
 api() { curl -sS -o "$MT_WORK/api.out" -w '%{http_code}' --insecure -H "Authorization: Bearer $TOK" "$@"; }
 TOK=$(jq -r .token "$MT_WORK/admin.token" 2>/dev/null || cat "$MT_WORK/admin.token")
-for body in '{"value":"zz"}' '{"kind":"root","value":"'"$M1"'"}' '{"value":"'"$M1"'","x":1}' '[1]' '{"value":' ; do
+# values of the hardware levels (96-hex SEV-SNP MEASUREMENT / TDX MRTD) are
+# refused at this level (soft wants 64), as are the wrong lengths anywhere
+H96=$(printf '%096d' 7)
+expect_fail "a 96-hex measurement is refused at level soft" "expected 64 lowercase hex characters" as admin admin release allow "$H96"
+expect_fail "a 96-hex value of another kind is refused by the CLI" "64 lowercase hex" as admin admin release allow "$H96" --kind tpm2_ak
+expect_fail "a 95-hex measurement is refused by the CLI" "64 lowercase hex" as admin admin release allow "${H96:1}"
+expect_fail "an upper-case 96-hex measurement is refused by the CLI" "64 lowercase hex" as admin admin release allow "A${H96:1}"
+for body in '{"value":"zz"}' '{"kind":"root","value":"'"$M1"'"}' '{"value":"'"$M1"'","x":1}' '[1]' '{"value":' \
+    '{"kind":"measurement","value":"'"$H96"'"}' '{"kind":"tpm2_ak","value":"'"$H96"'"}' \
+    '{"kind":"measurement","value":"'"${H96:2}"'"}' ; do
   code=$(api -X POST --data "$body" "$MESATEE_SERVER/v1/admin/release-policy/allow")
   [ "$code" = 400 ] || fail "garbage $body: HTTP $code $(cat "$MT_WORK/api.out")"
 done

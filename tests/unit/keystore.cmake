@@ -2,3 +2,9 @@
 # release messages, rotation/retire, KEK derivation.
 mt_add_unit_test(test_keystore SOURCES ${MT_TEST_DIR}/unit/test_keystore.c LIBS mt_keystore)
 mt_add_unit_test(test_tpm2_blob SOURCES ${MT_TEST_DIR}/unit/test_tpm2_blob.c LIBS mt_tee)
+# The release policy at sev-snp / tdx / sgx against real recorded evidence
+# (policy side only; NOT exercised on hardware).
+mt_add_unit_test(test_keystore_hw SOURCES ${MT_TEST_DIR}/unit/test_keystore_hw.c
+  LIBS mt_keystore mt_attest)
+target_compile_definitions(test_keystore_hw PRIVATE
+  MT_TESTVECTORS="${MT_SHARED_DIR}/testvectors/attestation")

@@ -53,7 +53,8 @@ static int teardown(void **state)
 }
 
 /* A release round trip; returns the status of the release step. */
-static mt_status round_trip(mt_keystore *ks, mt_tee *tee, mt_keyring **kr, char meas[65])
+static mt_status round_trip(mt_keystore *ks, mt_tee *tee, mt_keyring **kr,
+                            char meas[MT_KEYSTORE_MEAS_HEX + 1])
 {
     mt_keystore_node *node = NULL;
     char *req = NULL, *resp = NULL;
@@ -94,7 +95,7 @@ static void test_bootstrap_release(void **state)
     bool created = false;
     mt_keystore *ks = open_ks(e, &created);
     assert_true(created);
-    char m[65], pk[65], got[65];
+    char m[65], pk[65], got[MT_KEYSTORE_MEAS_HEX + 1];
     mt_tee_soft_ids(e->tee, m, pk);
     json_t *p = mt_keystore_policy(ks);
     assert_string_equal(json_string_value(json_object_get(p, "level")), "soft");
@@ -134,7 +135,7 @@ static void test_policy_refuses(void **state)
 {
     env *e = *state;
     mt_keystore *ks = open_ks(e, NULL);
-    char m[65], pk[65], got[65];
+    char m[65], pk[65], got[MT_KEYSTORE_MEAS_HEX + 1];
     mt_tee_soft_ids(e->tee, m, pk);
     mt_err err;
     bool changed = false;
@@ -180,7 +181,7 @@ static void test_rotate_retire(void **state)
     uint32_t v = 0, list[8];
     size_t n = 0;
     mt_keyring *kr = NULL;
-    char got[65];
+    char got[MT_KEYSTORE_MEAS_HEX + 1];
     uint8_t k1[32], k1b[32], k2[32];
     assert_int_equal(round_trip(ks, e->tee, &kr, got), MT_OK);
     assert_int_equal(mt_keyring_kek(kr, "file-keys", 1, k1, NULL, &err), MT_OK);
@@ -280,7 +281,7 @@ static void test_state_file(void **state)
     static const char *const bad[] = {
         "{}", "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[],\"policy\":{\"level\":\"soft\",\"seq\":0}}",
         "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"00\",\"created_at\":0}],\"policy\":{\"level\":\"soft\",\"seq\":0}}",
-        "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"created_at\":0}],\"policy\":{\"level\":\"sgx\",\"seq\":0}}"};
+        "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"created_at\":0}],\"policy\":{\"level\":\"nitro\",\"seq\":0}}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(mt_keystore_parse_state(bad[i], strlen(bad[i]), &err), MT_EINVAL);
     const char *good = "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"created_at\":0}],\"policy\":{\"level\":\"none\",\"seq\":0}}";
@@ -408,7 +409,7 @@ static void test_release_signers(void **state)
     /* garbage change documents */
     static const char *const bad[] = {
         "{}", "[1]", "{\"mesatee_release_policy\":2,\"level\":\"soft\",\"seq\":1}",
-        "{\"mesatee_release_policy\":1,\"level\":\"sgx\",\"seq\":1}",
+        "{\"mesatee_release_policy\":1,\"level\":\"nitro\",\"seq\":1}",
         "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"measurements\":[\"AB\"]}",
         "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"x\":1}", NULL};
     for (int i = 0; bad[i]; i++)
