@@ -96,28 +96,55 @@ void transit_cache_free(mt_core *c)
     c->transit = NULL;
 }
 
-/* Unwraps a version row's key (no cache). */
-static mt_status version_unwrap(mt_core *c, const char *owner, const char *name, uint32_t version,
-                                mt_tk_type type, const uint8_t *wrapped, size_t wl,
-                                uint32_t kek_version, mt_tk_key **out, mt_err *err)
+/* Opens `wrapped` (sealed under KEK version `kek_version` with `aad`) into a key of `type`;
+ * a failed open or a bad material is an integrity failure naming `what`. */
+static mt_status kek_open(mt_core *c, uint32_t kek_version, const uint8_t *aad, size_t al,
+                          const uint8_t *wrapped, size_t wl, mt_tk_type type, const char *what,
+                          mt_tk_key **out, mt_err *err)
 {
     *out = NULL;
-    uint8_t kek[32], aad[200];
+    uint8_t kek[32];
     mt_status rc = core_kek(c, TRANSIT_KEK_PURPOSE, kek_version, kek, NULL, err);
     if (rc)
         return rc;
-    size_t al = transit_version_aad(owner, name, version, aad);
     uint8_t *m = NULL;
     size_t ml = 0;
     rc = mt_tk_open(kek, aad, al, wrapped, wl, &m, &ml, err);
     mt_wipe(kek, sizeof kek);
     if (rc)
-        return integ_fail(err, "transit key");
+        return integ_fail(err, what);
     rc = mt_tk_key_from_material(type, m, ml, out, err);
     mt_secmem_free(m);
     if (rc)
-        return integ_fail(err, "transit key");
+        return integ_fail(err, what);
     return MT_OK;
+}
+
+/* Seals `key`'s material under the current KEK with `aad`; *used gets the KEK version. */
+static mt_status kek_seal(mt_core *c, const mt_tk_key *key, const uint8_t *aad, size_t al,
+                          uint8_t **w, size_t *wl, uint32_t *used, mt_err *err)
+{
+    uint8_t *m = NULL, kek[32];
+    size_t ml = 0;
+    mt_status rc = mt_tk_key_material(key, &m, &ml, err);
+    if (!rc)
+        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, used, err);
+    if (!rc) {
+        rc = mt_tk_seal(kek, aad, al, m, ml, w, wl, err);
+        mt_wipe(kek, sizeof kek);
+    }
+    mt_secmem_free(m);
+    return rc;
+}
+
+/* Unwraps a version row's key (no cache). */
+static mt_status version_unwrap(mt_core *c, const char *owner, const char *name, uint32_t version,
+                                mt_tk_type type, const uint8_t *wrapped, size_t wl,
+                                uint32_t kek_version, mt_tk_key **out, mt_err *err)
+{
+    uint8_t aad[200];
+    size_t al = transit_version_aad(owner, name, version, aad);
+    return kek_open(c, kek_version, aad, al, wrapped, wl, type, "transit key", out, err);
 }
 
 mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, const mt_tk_key **out,
@@ -346,19 +373,12 @@ mt_status tstore_key_write(mt_core *c, sqlite3 *db, tkey_row *k, bool insert, mt
 mt_status tstore_version_add(mt_core *c, sqlite3 *db, const char *owner, const char *name,
                              uint32_t version, const mt_tk_key *key, int64_t now, mt_err *err)
 {
-    uint8_t *m = NULL, *w = NULL, kek[32], aad[200];
-    size_t ml = 0, wl = 0;
+    uint8_t *w = NULL, aad[200];
+    size_t wl = 0;
     uint32_t used = 0;
     char *pub = NULL, mac[65];
-    mt_status rc = mt_tk_key_material(key, &m, &ml, err);
-    if (!rc)
-        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &used, err);
-    if (!rc) {
-        size_t al = transit_version_aad(owner, name, version, aad);
-        rc = mt_tk_seal(kek, aad, al, m, ml, &w, &wl, err);
-        mt_wipe(kek, sizeof kek);
-    }
-    mt_secmem_free(m);
+    size_t al = transit_version_aad(owner, name, version, aad);
+    mt_status rc = kek_seal(c, key, aad, al, &w, &wl, &used, err);
     if (!rc && wl > TSTORE_WRAPPED_MAX)
         rc = mt_err_set(err, MT_EINTERNAL, "wrapped key too large");
     if (!rc)
@@ -472,21 +492,15 @@ mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_
         return mt_err_set(err, MT_ENOTFOUND, "no wrapping key yet: GET /v1/transit/wrapping_key");
     /* first use: a new RSA-4096 key */
     mt_tk_key *k = NULL;
-    uint8_t *m = NULL, *w = NULL, kek[32];
-    size_t ml = 0, wl = 0;
+    uint8_t *w = NULL;
+    size_t wl = 0;
     uint32_t used = 0;
     char *pub = NULL, mac[65];
     int64_t now = mt_now();
     rc = mt_tk_key_generate(MT_TK_RSA_4096, &k, err);
     if (!rc)
-        rc = mt_tk_key_material(k, &m, &ml, err);
-    if (!rc)
-        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &used, err);
-    if (!rc) {
-        rc = mt_tk_seal(kek, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, m, ml, &w, &wl, err);
-        mt_wipe(kek, sizeof kek);
-    }
-    mt_secmem_free(m);
+        rc = kek_seal(c, k, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, &w, &wl, &used,
+                      err);
     if (!rc)
         rc = mt_tk_public_pem(k, &pub, err);
     mt_tk_key_free(k);
@@ -533,21 +547,11 @@ mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aa
         if (tc->e[i].used < tc->e[victim].used)
             victim = i;
     }
-    uint8_t kek[32];
-    mt_status rc = core_kek(c, TRANSIT_KEK_PURPOSE, v->kek_version, kek, NULL, err);
+    mt_tk_key *k = NULL;
+    mt_status rc = kek_open(c, v->kek_version, aad, al, v->wrapped, v->wrapped_len,
+                            MT_TK_RSA_4096, "transit wrapping key", &k, err);
     if (rc)
         return rc;
-    uint8_t *m = NULL;
-    size_t ml = 0;
-    rc = mt_tk_open(kek, aad, al, v->wrapped, v->wrapped_len, &m, &ml, err);
-    mt_wipe(kek, sizeof kek);
-    if (rc)
-        return integ_fail(err, "transit wrapping key");
-    mt_tk_key *k = NULL;
-    rc = mt_tk_key_from_material(MT_TK_RSA_4096, m, ml, &k, err);
-    mt_secmem_free(m);
-    if (rc)
-        return integ_fail(err, "transit wrapping key");
     mt_tk_key_free(tc->e[victim].key);
     tc->e[victim].key = k;
     snprintf(tc->e[victim].mac, sizeof tc->e[victim].mac, "%s", v->mac);
@@ -595,8 +599,8 @@ static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsign
         return rc;
     const mt_tk_key *wk = NULL;
     char *pem = NULL, mac[65];
-    uint8_t *m = NULL, *w = NULL, kek[32];
-    size_t ml = 0, wl = 0;
+    uint8_t *w = NULL;
+    size_t wl = 0;
     uint32_t used = 0;
     /* checks the row's MAC and unwraps with its KEK version */
     rc = tstore_wrapping_key(c, db, false, &wk, &pem, err);
@@ -604,14 +608,8 @@ static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsign
         rc = store_int(db, err, &created, &found,
                        "SELECT created_at FROM transit_wrapping_key WHERE id = 1", NULL);
     if (!rc)
-        rc = mt_tk_key_material(wk, &m, &ml, err);
-    if (!rc)
-        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &used, err);
-    if (!rc) {
-        rc = mt_tk_seal(kek, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, m, ml, &w, &wl, err);
-        mt_wipe(kek, sizeof kek);
-    }
-    mt_secmem_free(m);
+        rc = kek_seal(c, wk, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, &w, &wl, &used,
+                      err);
     if (!rc)
         rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pem, created, mac, err);
     sqlite3_stmt *st = NULL;
