@@ -439,6 +439,45 @@ mt_status tstore_versions(mt_core *c, sqlite3 *db, const tkey_row *k, tver_cb cb
 
 static const char wrap_aad[] = "transit-wrapping-key/v1";
 
+/* Seals the import wrapping key `k` under the current KEK and writes its row (MACed over
+ * `pub` and `created`): a new row when `insert`, else the existing row's wrapped key. */
+static mt_status wrapping_write(mt_core *c, sqlite3 *db, const mt_tk_key *k, const char *pub,
+                                int64_t created, bool insert, mt_err *err)
+{
+    uint8_t *w = NULL;
+    size_t wl = 0;
+    uint32_t used = 0;
+    char mac[65];
+    mt_status rc = kek_seal(c, k, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, &w, &wl,
+                            &used, err);
+    if (!rc)
+        rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pub, created, mac, err);
+    sqlite3_stmt *st = NULL;
+    if (!rc)
+        rc = store_prepare(db,
+                           insert ? "INSERT INTO transit_wrapping_key(id, wrapped, kek_version, "
+                                    "public_key, created_at, mac) VALUES (1,?,?,?,?,?)"
+                                  : "UPDATE transit_wrapping_key SET wrapped = ?, "
+                                    "kek_version = ?, mac = ? WHERE id = 1",
+                           &st, err);
+    if (!rc) {
+        sqlite3_bind_blob(st, 1, w, (int)wl, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, used);
+        if (insert) {
+            store_bind_text(st, 3, pub);
+            sqlite3_bind_int64(st, 4, created);
+            store_bind_text(st, 5, mac);
+        } else {
+            store_bind_text(st, 3, mac);
+        }
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = store_fail(db, err);
+    }
+    sqlite3_finalize(st);
+    free(w);
+    return rc;
+}
+
 mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_key **out,
                               char **pem_out, mt_err *err)
 {
@@ -492,37 +531,13 @@ mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_
         return mt_err_set(err, MT_ENOTFOUND, "no wrapping key yet: GET /v1/transit/wrapping_key");
     /* first use: a new RSA-4096 key */
     mt_tk_key *k = NULL;
-    uint8_t *w = NULL;
-    size_t wl = 0;
-    uint32_t used = 0;
-    char *pub = NULL, mac[65];
-    int64_t now = mt_now();
+    char *pub = NULL;
     rc = mt_tk_key_generate(MT_TK_RSA_4096, &k, err);
     if (!rc)
-        rc = kek_seal(c, k, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, &w, &wl, &used,
-                      err);
-    if (!rc)
         rc = mt_tk_public_pem(k, &pub, err);
+    if (!rc)
+        rc = wrapping_write(c, db, k, pub, mt_now(), true, err);
     mt_tk_key_free(k);
-    if (!rc)
-        rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pub, now, mac, err);
-    st = NULL;
-    if (!rc)
-        rc = store_prepare(db,
-                           "INSERT INTO transit_wrapping_key(id, wrapped, kek_version, "
-                           "public_key, created_at, mac) VALUES (1,?,?,?,?,?)",
-                           &st, err);
-    if (!rc) {
-        sqlite3_bind_blob(st, 1, w, (int)wl, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, used);
-        store_bind_text(st, 3, pub);
-        sqlite3_bind_int64(st, 4, now);
-        store_bind_text(st, 5, mac);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = store_fail(db, err);
-    }
-    sqlite3_finalize(st);
-    free(w);
     free(pub);
     if (rc)
         return rc;
@@ -598,35 +613,14 @@ static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsign
     if (rc || !found || kv >= (int64_t)below)
         return rc;
     const mt_tk_key *wk = NULL;
-    char *pem = NULL, mac[65];
-    uint8_t *w = NULL;
-    size_t wl = 0;
-    uint32_t used = 0;
+    char *pem = NULL;
     /* checks the row's MAC and unwraps with its KEK version */
     rc = tstore_wrapping_key(c, db, false, &wk, &pem, err);
     if (!rc)
         rc = store_int(db, err, &created, &found,
                        "SELECT created_at FROM transit_wrapping_key WHERE id = 1", NULL);
     if (!rc)
-        rc = kek_seal(c, wk, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, &w, &wl, &used,
-                      err);
-    if (!rc)
-        rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pem, created, mac, err);
-    sqlite3_stmt *st = NULL;
-    if (!rc)
-        rc = store_prepare(db,
-                           "UPDATE transit_wrapping_key SET wrapped = ?, kek_version = ?, "
-                           "mac = ? WHERE id = 1",
-                           &st, err);
-    if (!rc) {
-        sqlite3_bind_blob(st, 1, w, (int)wl, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, used);
-        store_bind_text(st, 3, mac);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = store_fail(db, err);
-    }
-    sqlite3_finalize(st);
-    free(w);
+        rc = wrapping_write(c, db, wk, pem, created, false, err);
     free(pem);
     if (!rc)
         (*done)++;
