@@ -147,8 +147,10 @@ static mt_status version_unwrap(mt_core *c, const char *owner, const char *name,
     return kek_open(c, kek_version, aad, al, wrapped, wl, type, "transit key", out, err);
 }
 
-mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, const mt_tk_key **out,
-                            mt_err *err)
+/* The key of version row `v` from the cache (by its MAC and type), else opened from `v` with
+ * `aad` (a failure names `what`) and cached in place of the least recently used entry. */
+static mt_status cache_get(mt_core *c, const tver_row *v, mt_tk_type type, const uint8_t *aad,
+                           size_t al, const char *what, const mt_tk_key **out, mt_err *err)
 {
     *out = NULL;
     if (!c->transit && !(c->transit = calloc(1, sizeof *c->transit)))
@@ -167,8 +169,8 @@ mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, cons
             victim = i;
     }
     mt_tk_key *k = NULL;
-    mt_status rc = version_unwrap(c, v->owner, v->name, v->version, type, v->wrapped,
-                                  v->wrapped_len, v->kek_version, &k, err);
+    mt_status rc = kek_open(c, v->kek_version, aad, al, v->wrapped, v->wrapped_len, type, what,
+                            &k, err);
     if (rc)
         return rc;
     mt_tk_key_free(tc->e[victim].key);
@@ -179,6 +181,14 @@ mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, cons
     tc->e[victim].used = tc->tick;
     *out = k;
     return MT_OK;
+}
+
+mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, const mt_tk_key **out,
+                            mt_err *err)
+{
+    uint8_t aad[200];
+    size_t al = transit_version_aad(v->owner, v->name, v->version, aad);
+    return cache_get(c, v, type, aad, al, "transit key", out, err);
 }
 
 void tstore_cache_forget(mt_core *c, const char *owner, const char *name)
@@ -547,34 +557,8 @@ mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_
 mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aad, size_t al,
                                 const mt_tk_key **out, mt_err *err)
 {
-    *out = NULL;
-    if (!c->transit && !(c->transit = calloc(1, sizeof *c->transit)))
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
-    struct transit_cache *tc = c->transit;
-    tc->tick++;
-    size_t victim = 0;
-    for (size_t i = 0; i < TCACHE_N; i++) {
-        if (tc->e[i].key && integ_hex_equal(tc->e[i].mac, v->mac)) {
-            tc->e[i].used = tc->tick;
-            *out = tc->e[i].key;
-            return MT_OK;
-        }
-        if (tc->e[i].used < tc->e[victim].used)
-            victim = i;
-    }
-    mt_tk_key *k = NULL;
-    mt_status rc = kek_open(c, v->kek_version, aad, al, v->wrapped, v->wrapped_len,
-                            MT_TK_RSA_4096, "transit wrapping key", &k, err);
-    if (rc)
-        return rc;
-    mt_tk_key_free(tc->e[victim].key);
-    tc->e[victim].key = k;
-    snprintf(tc->e[victim].mac, sizeof tc->e[victim].mac, "%s", v->mac);
-    snprintf(tc->e[victim].owner, sizeof tc->e[victim].owner, "%s", v->owner);
-    snprintf(tc->e[victim].name, sizeof tc->e[victim].name, "%s", v->name);
-    tc->e[victim].used = tc->tick;
-    *out = k;
-    return MT_OK;
+    /* the import wrapping key is always RSA-4096 */
+    return cache_get(c, v, MT_TK_RSA_4096, aad, al, "transit wrapping key", out, err);
 }
 
 /* ---- entry points for other modules ---------------------------------------------- */
