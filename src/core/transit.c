@@ -935,6 +935,30 @@ static void item_fail(json_t *res, mt_err *e, size_t *failed, mt_status *first_r
     json_object_set_new(res, "error", json_string(e->msg));
 }
 
+/* Checks the version `v` named by an item's ciphertext or signature (`what`) against k. */
+static mt_status data_version_check(const tkey_row *k, const char *what, uint32_t v, mt_err *e)
+{
+    if (v > k->latest)
+        return mt_err_set(e, MT_EINVAL, "%s version %u does not exist", what, (unsigned)v);
+    if (v < k->min_dec)
+        return mt_err_set(e, MT_EINVAL, "%s version %u is disallowed by policy (too old)", what,
+                          (unsigned)v);
+    return MT_OK;
+}
+
+/* The key version an item encrypts/signs/MACs with: `req`, or k's latest when 0. */
+static mt_status use_version(const tkey_row *k, uint32_t req, uint32_t *v, mt_err *e)
+{
+    *v = req ? req : k->latest;
+    if (*v > k->latest)
+        return mt_err_set(e, MT_EINVAL, "key version %u does not exist", (unsigned)*v);
+    if (*v < k->min_enc || *v < k->min_dec)
+        return mt_err_set(e, MT_EINVAL,
+                          "key version %u is below the key's minimum encryption version",
+                          (unsigned)*v);
+    return MT_OK;
+}
+
 typedef enum { CRYPT_ENC, CRYPT_DEC, CRYPT_REWRAP } crypt_op;
 
 static mt_status crypt_handle(core_ctx *x, crypt_op op)
@@ -985,13 +1009,7 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
         tkey_row *k = &l->key;
         if (op != CRYPT_ENC) {
             uint32_t v = it->data_version;
-            if (v > k->latest)
-                r = mt_err_set(&e, MT_EINVAL, "ciphertext version %u does not exist",
-                               (unsigned)v);
-            else if (v < k->min_dec)
-                r = mt_err_set(&e, MT_EINVAL,
-                               "ciphertext version %u is disallowed by policy (too old)",
-                               (unsigned)v);
+            r = data_version_check(k, "ciphertext", v, &e);
             if (!r && (r = key_version(x, seg, opname[op], v, l)))
                 e = *x->err;
             if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK)
@@ -1003,13 +1021,8 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
             ptl = it->len;
         }
         if (!r && op != CRYPT_DEC) {
-            uint32_t v = it->key_version ? it->key_version : k->latest;
-            if (v > k->latest)
-                r = mt_err_set(&e, MT_EINVAL, "key version %u does not exist", (unsigned)v);
-            else if (v < k->min_enc || v < k->min_dec)
-                r = mt_err_set(&e, MT_EINVAL,
-                               "key version %u is below the key's minimum encryption version",
-                               (unsigned)v);
+            uint32_t v = 0;
+            r = use_version(k, it->key_version, &v, &e);
             if (!r && (r = key_version(x, seg, opname[op], v, l)))
                 e = *x->err;
             if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK)
@@ -1228,21 +1241,10 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
             bool url = !it->is_hmac && m == MT_TM_JWS;
             r = mt_tp_vault_parse(it->is_hmac ? "hmac" : "signature", it->sig_text, url, &v,
                                   &sig, &sl, &e);
-            if (!r && v > k->latest)
-                r = mt_err_set(&e, MT_EINVAL, "signature version %u does not exist",
-                               (unsigned)v);
-            else if (!r && v < k->min_dec)
-                r = mt_err_set(&e, MT_EINVAL,
-                               "signature version %u is disallowed by policy (too old)",
-                               (unsigned)v);
+            if (!r)
+                r = data_version_check(k, "signature", v, &e);
         } else {
-            v = it->key_version ? it->key_version : k->latest;
-            if (v > k->latest)
-                r = mt_err_set(&e, MT_EINVAL, "key version %u does not exist", (unsigned)v);
-            else if (v < k->min_enc || v < k->min_dec)
-                r = mt_err_set(&e, MT_EINVAL,
-                               "key version %u is below the key's minimum encryption version",
-                               (unsigned)v);
+            r = use_version(k, it->key_version, &v, &e);
         }
         if (!r && (r = key_version(x, seg, opname[op], v, l)))
             e = *x->err;
