@@ -935,6 +935,26 @@ static void item_fail(json_t *res, mt_err *e, size_t *failed, mt_status *first_r
     json_object_set_new(res, "error", json_string(e->msg));
 }
 
+/* Sets res[field] to `b` in Vault's vault:vN: form and res.key_version to v. */
+static void put_versioned(json_t *res, const char *field, uint32_t v, const uint8_t *b, size_t n,
+                          bool url)
+{
+    char *s = mt_tp_vault_format(v, b, n, url);
+    json_object_set_new(res, field, json_string(s ? s : ""));
+    json_object_set_new(res, "key_version", json_integer(v));
+    free(s);
+}
+
+/* Sets res.plaintext to base64(p); the temporary encoding is wiped. */
+static void put_plaintext(json_t *res, const uint8_t *p, size_t n)
+{
+    char *s = mt_b64_encode(p, n);
+    json_object_set_new(res, "plaintext", json_string(s ? s : ""));
+    if (s)
+        mt_wipe(s, strlen(s));
+    free(s);
+}
+
 /* Checks the version `v` named by an item's ciphertext or signature (`what`) against k. */
 static mt_status data_version_check(const tkey_row *k, const char *what, uint32_t v, mt_err *e)
 {
@@ -1028,17 +1048,10 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
             if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK)
                 r = mt_tk_encrypt(key, pt, ptl, it->aad, it->aad_len, &ct, &ctl, &e);
             if (!r) {
-                char *s = mt_tp_vault_format(v, ct, ctl, false);
-                json_object_set_new(res, "ciphertext", json_string(s ? s : ""));
-                json_object_set_new(res, "key_version", json_integer(v));
-                free(s);
+                put_versioned(res, "ciphertext", v, ct, ctl, false);
             }
         } else if (!r) {
-            char *s = mt_b64_encode(pt, ptl);
-            json_object_set_new(res, "plaintext", json_string(s ? s : ""));
-            if (s)
-                mt_wipe(s, strlen(s));
-            free(s);
+            put_plaintext(res, pt, ptl);
         }
         if (pt != it->data)
             mt_secmem_free(pt);
@@ -1127,16 +1140,10 @@ mt_status transit_datakey(core_ctx *x)
         (rc = tstore_cached_key(x->core, &l->ver, l->key.type, &key, x->err)) ||
         (rc = mt_tk_encrypt(key, dk, n, aad, aadl, &ct, &ctl, x->err)))
         goto out;
-    char *cs = mt_tp_vault_format(l->ver.version, ct, ctl, false);
-    json_t *d = json_pack("{s:s, s:I}", "ciphertext", cs ? cs : "", "key_version",
-                          (json_int_t)l->ver.version);
-    free(cs);
+    json_t *d = json_object();
+    put_versioned(d, "ciphertext", l->ver.version, ct, ctl, false);
     if (plain) {
-        char *ps = mt_b64_encode(dk, n);
-        json_object_set_new(d, "plaintext", json_string(ps ? ps : ""));
-        if (ps)
-            mt_wipe(ps, strlen(ps));
-        free(ps);
+        put_plaintext(d, dk, n);
     }
     vault_reply(x, 200, d);
 out:
@@ -1255,10 +1262,7 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
             size_t ml = 0;
             r = mt_tk_hmac(key, h, it->data, it->len, mac, &ml, &e);
             if (!r && op == SIG_HMAC) {
-                char *s = mt_tp_vault_format(v, mac, ml, false);
-                json_object_set_new(res, "hmac", json_string(s ? s : ""));
-                json_object_set_new(res, "key_version", json_integer(v));
-                free(s);
+                put_versioned(res, "hmac", v, mac, ml, false);
             } else if (!r) {
                 bool ok = sl == ml && mt_ct_equal(sig, mac, ml);
                 json_object_set_new(res, "valid", json_boolean(ok));
@@ -1266,10 +1270,7 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
         } else if (!r && op == SIG_SIGN) {
             r = mt_tk_sign(key, h, prehashed, sa, m, it->data, it->len, &sig, &sl, &e);
             if (!r) {
-                char *s = mt_tp_vault_format(v, sig, sl, m == MT_TM_JWS);
-                json_object_set_new(res, "signature", json_string(s ? s : ""));
-                json_object_set_new(res, "key_version", json_integer(v));
-                free(s);
+                put_versioned(res, "signature", v, sig, sl, m == MT_TM_JWS);
             }
         } else if (!r) {
             bool ok = false;
