@@ -894,45 +894,91 @@ mt_status transit_grant_revoke(core_ctx *x)
 
 /* ---- encryption ------------------------------------------------------------------------- */
 
-/* Answers a batch: 400 when any item failed (Vault's default), with every
- * result; single requests answer their first result's data or error. */
-static mt_status batch_reply(core_ctx *x, mt_tp_batch *bt, json_t *results, size_t failed,
-                             mt_status first_rc, const char *first_msg)
+/* One batch request being served: its body, parsed items, resolved key, the results array
+ * and the first failure (what a single-item request answers with). */
+typedef struct {
+    json_t *b;
+    mt_tp_batch bt;
+    tlookup *l;
+    json_t *results;
+    size_t failed;
+    mt_status first_rc;
+    char first_msg[MT_ERR_MSG_MAX];
+} tbatch;
+
+/* Parses the body of a batch request (only the `allowed` fields) into t; t is always
+ * initialised, so batch_free(t) is safe after any outcome. */
+static mt_status batch_open(core_ctx *x, const char *const *allowed, tbatch *t)
 {
-    if (!bt->batch) {
+    memset(t, 0, sizeof *t);
+    mt_status rc = body_parse(x, &t->b);
+    if (rc)
+        return rc;
+    t->l = malloc(sizeof *t->l);
+    t->results = json_array();
+    if (!t->l || !t->results)
+        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    return mt_json_only_keys(t->b, allowed, x->err);
+}
+
+static void batch_free(tbatch *t)
+{
+    json_decref(t->results);
+    mt_tp_batch_free(&t->bt);
+    free(t->l);
+    json_decref(t->b);
+}
+
+/* Starts item `it`'s result object (with its reference) in t->results; clears *e. */
+static json_t *item_begin(tbatch *t, const mt_tp_item *it, mt_err *e)
+{
+    json_t *res = json_object();
+    json_object_set_new(res, "reference", json_string(it->reference));
+    json_array_append_new(t->results, res);
+    mt_err_clear(e);
+    return res;
+}
+
+/* Records an item's error into its result. */
+static void item_fail(tbatch *t, json_t *res, const mt_err *e)
+{
+    if (!t->failed) {
+        t->first_rc = e->code ? e->code : MT_EINVAL;
+        snprintf(t->first_msg, sizeof t->first_msg, "%s", e->msg);
+    }
+    t->failed++;
+    json_object_set_new(res, "error", json_string(e->msg));
+}
+
+/* Answers a batch: 400 when any item failed (Vault's default), with every
+ * result; single requests answer their first result's data or error. Takes t->results. */
+static mt_status batch_reply(core_ctx *x, tbatch *t)
+{
+    json_t *results = t->results;
+    t->results = NULL;
+    if (!t->bt.batch) {
         json_t *r = json_incref(json_array_get(results, 0));
         json_decref(results);
-        if (failed) {
+        if (t->failed) {
             json_decref(r);
-            return mt_err_set(x->err, first_rc, "%s", first_msg);
+            return mt_err_set(x->err, t->first_rc, "%s", t->first_msg);
         }
         json_object_del(r, "reference");
         vault_reply(x, 200, r);
         return MT_OK;
     }
-    vault_reply(x, failed ? 400 : 200, json_pack("{s:o}", "batch_results", results));
-    if (failed) {
+    vault_reply(x, t->failed ? 400 : 200, json_pack("{s:o}", "batch_results", results));
+    if (t->failed) {
         json_t *errs = json_array();
         json_array_append_new(errs, json_string("one or more batch items failed; see "
                                                 "batch_results"));
         json_object_set_new(x->resp->json, "errors", errs);
         json_object_set_new(x->resp->json, "error",
-                            json_pack("{s:s, s:s}", "code", mt_status_name(first_rc), "message",
+                            json_pack("{s:s, s:s}", "code", mt_status_name(t->first_rc),
+                                      "message",
                                       "one or more batch items failed; see batch_results"));
     }
     return MT_OK;
-}
-
-/* Records an item's error into its result. */
-static void item_fail(json_t *res, mt_err *e, size_t *failed, mt_status *first_rc,
-                      char *first_msg, size_t cap)
-{
-    if (!*failed) {
-        *first_rc = e->code ? e->code : MT_EINVAL;
-        snprintf(first_msg, cap, "%s", e->msg);
-    }
-    (*failed)++;
-    json_object_set_new(res, "error", json_string(e->msg));
 }
 
 /* Sets res[field] to `b` in Vault's vault:vN: form and res.key_version to v. */
@@ -984,27 +1030,18 @@ typedef enum { CRYPT_ENC, CRYPT_DEC, CRYPT_REWRAP } crypt_op;
 static mt_status crypt_handle(core_ctx *x, crypt_op op)
 {
     char seg[160];
-    json_t *b = NULL;
-    mt_tp_batch bt = {0};
     if (!path_seg(x, 1, seg, sizeof seg))
         return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
-    if (rc)
-        return rc;
     static const char *const opname[] = {"encrypt", "decrypt", "rewrap"};
     static const mt_tp_op tpop[] = {MT_TP_ENCRYPT, MT_TP_DECRYPT, MT_TP_REWRAP};
     static const char *const allowed[] = {"plaintext", "ciphertext", "context", "nonce",
                                           "key_version", "batch_input", "type",
                                           "convergent_encryption", "associated_data",
                                           "partial_failure_response_code", "reference", NULL};
-    tlookup *l = malloc(sizeof *l);
-    json_t *results = json_array();
-    if (!l || !results) {
-        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = mt_json_only_keys(b, allowed, x->err)) ||
-        (rc = mt_tp_batch_parse(b, tpop[op], &bt, x->err)) ||
+    tbatch t;
+    mt_status rc = batch_open(x, allowed, &t);
+    tlookup *l = t.l;
+    if (rc || (rc = mt_tp_batch_parse(t.b, tpop[op], &t.bt, x->err)) ||
         (rc = key_resolve(x, seg, opname[op], 0, l)))
         goto out;
     if (!mt_tk_type_encrypts(l->key.type)) {
@@ -1012,16 +1049,10 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
                         mt_tk_type_name(l->key.type), opname[op]);
         goto out;
     }
-    size_t failed = 0;
-    mt_status first_rc = MT_OK;
-    char first_msg[MT_ERR_MSG_MAX] = "";
-    for (size_t i = 0; i < bt.n; i++) {
-        mt_tp_item *it = &bt.items[i];
-        json_t *res = json_object();
-        json_object_set_new(res, "reference", json_string(it->reference));
-        json_array_append_new(results, res);
+    for (size_t i = 0; i < t.bt.n; i++) {
+        mt_tp_item *it = &t.bt.items[i];
         mt_err e;
-        mt_err_clear(&e);
+        json_t *res = item_begin(&t, it, &e);
         uint8_t *pt = NULL, *ct = NULL;
         size_t ptl = 0, ctl = 0;
         const mt_tk_key *key = NULL;
@@ -1047,9 +1078,8 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
                 e = *x->err;
             if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK)
                 r = mt_tk_encrypt(key, pt, ptl, it->aad, it->aad_len, &ct, &ctl, &e);
-            if (!r) {
+            if (!r)
                 put_versioned(res, "ciphertext", v, ct, ctl, false);
-            }
         } else if (!r) {
             put_plaintext(res, pt, ptl);
         }
@@ -1057,15 +1087,11 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
             mt_secmem_free(pt);
         free(ct);
         if (r)
-            item_fail(res, &e, &failed, &first_rc, first_msg, sizeof first_msg);
+            item_fail(&t, res, &e);
     }
-    rc = batch_reply(x, &bt, results, failed, first_rc, first_msg);
-    results = NULL;
+    rc = batch_reply(x, &t);
 out:
-    json_decref(results);
-    mt_tp_batch_free(&bt);
-    free(l);
-    json_decref(b);
+    batch_free(&t);
     return rc;
 }
 
@@ -1162,33 +1188,25 @@ typedef enum { SIG_SIGN, SIG_VERIFY, SIG_HMAC } sig_op;
 static mt_status sig_handle(core_ctx *x, sig_op op)
 {
     char seg[160], palg[32] = "";
-    json_t *b = NULL;
-    mt_tp_batch bt = {0};
     if (!path_seg(x, 1, seg, sizeof seg))
         return mt_err_set(x->err, MT_EINVAL, "invalid key name");
     bool has_palg = path_seg(x, 2, palg, sizeof palg);
-    mt_status rc = body_parse(x, &b);
-    if (rc)
-        return rc;
     static const char *const opname[] = {"sign", "verify", "hmac"};
     static const mt_tp_op tpop[] = {MT_TP_SIGN, MT_TP_VERIFY, MT_TP_HMAC};
     static const char *const allowed[] = {
         "name", "input", "key_version", "hash_algorithm", "algorithm", "context", "prehashed",
         "signature_algorithm", "marshaling_algorithm", "batch_input", "signature", "hmac",
         "salt_length", "reference", NULL};
-    tlookup *l = malloc(sizeof *l);
-    json_t *results = json_array();
+    tbatch t;
     const char *hs = NULL, *hs2 = NULL, *sas = NULL, *ms = NULL, *salt = NULL;
     bool prehashed = false;
     mt_tk_hash h = MT_TH_SHA2_256;
     mt_tk_sigalg sa = MT_TS_DEFAULT;
     mt_tk_marshal m = MT_TM_ASN1;
-    if (!l || !results) {
-        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = mt_json_only_keys(b, allowed, x->err)) ||
-        (rc = mt_json_str_opt(b, "hash_algorithm", 32, &hs, NULL, x->err)) ||
+    mt_status rc = batch_open(x, allowed, &t);
+    json_t *b = t.b;
+    tlookup *l = t.l;
+    if (rc || (rc = mt_json_str_opt(b, "hash_algorithm", 32, &hs, NULL, x->err)) ||
         (rc = mt_json_str_opt(b, "algorithm", 32, &hs2, NULL, x->err)) ||
         (rc = mt_json_str_opt(b, "signature_algorithm", 32, &sas, NULL, x->err)) ||
         (rc = mt_json_str_opt(b, "marshaling_algorithm", 32, &ms, NULL, x->err)) ||
@@ -1214,31 +1232,25 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
         rc = mt_err_set(x->err, MT_EINVAL, "field 'salt_length': only 'auto' is supported");
         goto out;
     }
-    if ((rc = mt_tp_batch_parse(b, tpop[op], &bt, x->err)) ||
+    if ((rc = mt_tp_batch_parse(b, tpop[op], &t.bt, x->err)) ||
         (rc = key_resolve(x, seg, opname[op], 0, l)))
         goto out;
     tkey_row *k = &l->key;
     if (op != SIG_HMAC && !mt_tk_type_signs(k->type)) {
         /* verify of an HMAC works with every type */
         bool all_hmac = op == SIG_VERIFY;
-        for (size_t i = 0; all_hmac && i < bt.n; i++)
-            all_hmac = bt.items[i].is_hmac;
+        for (size_t i = 0; all_hmac && i < t.bt.n; i++)
+            all_hmac = t.bt.items[i].is_hmac;
         if (!all_hmac) {
             rc = mt_err_set(x->err, MT_EINVAL, "a %s key does not support signing",
                             mt_tk_type_name(k->type));
             goto out;
         }
     }
-    size_t failed = 0;
-    mt_status first_rc = MT_OK;
-    char first_msg[MT_ERR_MSG_MAX] = "";
-    for (size_t i = 0; i < bt.n; i++) {
-        mt_tp_item *it = &bt.items[i];
-        json_t *res = json_object();
-        json_object_set_new(res, "reference", json_string(it->reference));
-        json_array_append_new(results, res);
+    for (size_t i = 0; i < t.bt.n; i++) {
+        mt_tp_item *it = &t.bt.items[i];
         mt_err e;
-        mt_err_clear(&e);
+        json_t *res = item_begin(&t, it, &e);
         mt_status r = MT_OK;
         const mt_tk_key *key = NULL;
         uint32_t v = 0;
@@ -1269,9 +1281,8 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
             }
         } else if (!r && op == SIG_SIGN) {
             r = mt_tk_sign(key, h, prehashed, sa, m, it->data, it->len, &sig, &sl, &e);
-            if (!r) {
+            if (!r)
                 put_versioned(res, "signature", v, sig, sl, m == MT_TM_JWS);
-            }
         } else if (!r) {
             bool ok = false;
             r = mt_tk_verify(key, h, prehashed, sa, m, it->data, it->len, sig, sl, &ok, &e);
@@ -1280,15 +1291,11 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
         }
         free(sig);
         if (r)
-            item_fail(res, &e, &failed, &first_rc, first_msg, sizeof first_msg);
+            item_fail(&t, res, &e);
     }
-    rc = batch_reply(x, &bt, results, failed, first_rc, first_msg);
-    results = NULL;
+    rc = batch_reply(x, &t);
 out:
-    json_decref(results);
-    mt_tp_batch_free(&bt);
-    free(l);
-    json_decref(b);
+    batch_free(&t);
     return rc;
 }
 
