@@ -410,15 +410,34 @@ out:
     return rc;
 }
 
+/* A request on the key named by path segment 1: copies the name into seg (160 bytes),
+ * parses the body into *b when b is given, and allocates the lookup *l (to free). */
+static mt_status key_request(core_ctx *x, char seg[160], json_t **b, tlookup **l)
+{
+    *l = NULL;
+    if (!path_seg(x, 1, seg, 160))
+        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
+    mt_status rc = b ? body_parse(x, b) : MT_OK;
+    if (rc)
+        return rc;
+    if (!(*l = malloc(sizeof **l))) {
+        if (b) {
+            json_decref(*b);
+            *b = NULL;
+        }
+        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    }
+    return MT_OK;
+}
+
 mt_status transit_key_read(core_ctx *x)
 {
     char seg[160];
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    tlookup *l = malloc(sizeof *l);
-    if (!l)
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    mt_status rc = key_resolve(x, seg, "read", 0, l);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, NULL, &l);
+    if (rc)
+        return rc;
+    rc = key_resolve(x, seg, "read", 0, l);
     if (!rc)
         rc = reply_key(x, &l->key);
     free(l);
@@ -462,12 +481,11 @@ mt_status transit_key_list(core_ctx *x)
 mt_status transit_key_delete(core_ctx *x)
 {
     char seg[160];
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    tlookup *l = malloc(sizeof *l);
-    if (!l)
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    mt_status rc = key_resolve(x, seg, NULL, 0, l);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, NULL, &l);
+    if (rc)
+        return rc;
+    rc = key_resolve(x, seg, NULL, 0, l);
     if (!rc && !l->key.deletion_allowed)
         rc = mt_err_set(x->err, MT_EINVAL,
                         "deletion is not allowed for this key: set deletion_allowed with "
@@ -494,16 +512,10 @@ mt_status transit_key_config(core_ctx *x)
 {
     char seg[160];
     json_t *b = NULL;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, &b, &l);
     if (rc)
         return rc;
-    tlookup *l = malloc(sizeof *l);
-    if (!l) {
-        json_decref(b);
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    }
     static const char *const allowed[] = {"min_decryption_version", "min_encryption_version",
                                           "deletion_allowed", "exportable",
                                           "allow_plaintext_backup", "auto_rotate_period", NULL};
@@ -579,15 +591,11 @@ mt_status transit_key_rotate(core_ctx *x)
 {
     char seg[160];
     json_t *b = NULL;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, &b, &l);
     json_decref(b);
     if (rc)
         return rc;
-    tlookup *l = malloc(sizeof *l);
-    if (!l)
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
     mt_tk_key *key = NULL;
     size_t hl = 32;
     pthread_mutex_lock(&x->core->mu);
@@ -734,16 +742,10 @@ mt_status transit_key_import_version(core_ctx *x)
     char seg[160];
     json_t *b = NULL;
     mt_tk_key *key = NULL;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, &b, &l);
     if (rc)
         return rc;
-    tlookup *l = malloc(sizeof *l);
-    if (!l) {
-        json_decref(b);
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    }
     static const char *const allowed[] = {"ciphertext", "hash_function", NULL};
     if ((rc = mt_json_only_keys(b, allowed, x->err)) || (rc = key_resolve(x, seg, NULL, 0, l)))
         goto out;
@@ -792,16 +794,10 @@ mt_status transit_grant_add(core_ctx *x)
     char seg[160];
     json_t *b = NULL, *ops = NULL;
     const char *user = NULL;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, &b, &l);
     if (rc)
         return rc;
-    tlookup *l = malloc(sizeof *l);
-    if (!l) {
-        json_decref(b);
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    }
     static const char *const allowed[] = {"user", "operations", NULL};
     char list[256] = "";
     bool exists = false;
@@ -873,13 +869,12 @@ out:
 mt_status transit_grant_revoke(core_ctx *x)
 {
     char seg[160];
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    tlookup *l = malloc(sizeof *l);
-    if (!l)
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, NULL, &l);
+    if (rc)
+        return rc;
     int n = 0;
-    mt_status rc = key_resolve(x, seg, NULL, 0, l);
+    rc = key_resolve(x, seg, NULL, 0, l);
     if (!rc)
         rc = store_run(x->db, x->err, &n,
                        "DELETE FROM transit_grants WHERE owner=? AND name=? AND grantee=?",
