@@ -558,6 +558,21 @@ out:
     return rc;
 }
 
+/* Adds `key` as k's new latest version (key row and version row written), then replies
+ * with k. */
+static mt_status version_push(core_ctx *x, tkey_row *k, const mt_tk_key *key)
+{
+    k->latest++;
+    k->updated_at = mt_now();
+    mt_status rc = tstore_key_write(x->core, x->db, k, false, x->err);
+    if (!rc)
+        rc = tstore_version_add(x->core, x->db, k->owner, k->name, k->latest, key,
+                                k->updated_at, x->err);
+    if (!rc)
+        rc = reply_key(x, k);
+    return rc;
+}
+
 /* The rotation's checks and what its new version needs, read under the lock. */
 static mt_status rotate_check(core_ctx *x, const char *seg, tlookup *l, size_t *hmac_len)
 {
@@ -624,15 +639,8 @@ mt_status transit_key_rotate(core_ctx *x)
             rc = mt_err_set(x->err, MT_ECONFLICT, "the key was rotated meanwhile; retry");
         if (!rc) {
             k = l->key;
-            k.latest++;
-            k.updated_at = mt_now();
-            rc = tstore_key_write(x->core, x->db, &k, false, x->err);
+            rc = version_push(x, &k, key);
         }
-        if (!rc)
-            rc = tstore_version_add(x->core, x->db, k.owner, k.name, k.latest, key, k.updated_at,
-                                    x->err);
-        if (!rc)
-            rc = reply_key(x, &k);
         rc = core_audit_commit(x, 200, rc);
     }
     pthread_mutex_unlock(&x->core->mu);
@@ -760,14 +768,7 @@ mt_status transit_key_import_version(core_ctx *x)
     tkey_row k = l->key;
     if ((rc = import_key(x, b, k.type, &key)))
         goto out;
-    k.latest++;
-    k.updated_at = mt_now();
-    rc = tstore_key_write(x->core, x->db, &k, false, x->err);
-    if (!rc)
-        rc = tstore_version_add(x->core, x->db, k.owner, k.name, k.latest, key, k.updated_at,
-                                x->err);
-    if (!rc)
-        rc = reply_key(x, &k);
+    rc = version_push(x, &k, key);
 out:
     mt_tk_key_free(key);
     free(l);
