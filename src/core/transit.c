@@ -248,15 +248,20 @@ static mt_status key_info(core_ctx *x, const tkey_row *k, json_t **out)
 
 /* ---- keys ------------------------------------------------------------------------ */
 
-static mt_status own_name(core_ctx *x, const char *seg, char name[MT_TP_NAME_MAX + 1])
+/* A request that creates the key named by path segment 1 (copied into seg, 160 bytes): the
+ * name must be the caller's own; name gets it without owner, *b the parsed body. */
+static mt_status new_key_request(core_ctx *x, char seg[160], char name[MT_TP_NAME_MAX + 1],
+                                 json_t **b)
 {
     char owner[65];
+    if (!path_seg(x, 1, seg, 160))
+        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
     if (!mt_tp_key_ref(seg, owner, name))
         return mt_err_set(x->err, MT_EINVAL,
                           "invalid key name: a name is 1 to 64 of [A-Za-z0-9_.-]");
     if (owner[0] && strcmp(owner, x->who))
         return mt_err_set(x->err, MT_EPERM, "keys are created in your own name only");
-    return MT_OK;
+    return body_parse(x, b);
 }
 
 /* Options of create and import that must keep their Vault defaults here. */
@@ -345,9 +350,7 @@ mt_status transit_key_create(core_ctx *x)
     json_t *b = NULL;
     mt_tk_type t = MT_TK_NONE;
     mt_status rc;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    if ((rc = own_name(x, seg, name)) || (rc = body_parse(x, &b)))
+    if ((rc = new_key_request(x, seg, name, &b)))
         return rc;
     int64_t ks = 32;
     static const char *const allowed[] = {"type", "derived", "convergent_encryption",
@@ -710,9 +713,7 @@ mt_status transit_key_import(core_ctx *x)
     mt_tk_key *key = NULL;
     bool rot = false;
     mt_status rc;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    if ((rc = own_name(x, seg, name)) || (rc = body_parse(x, &b)))
+    if ((rc = new_key_request(x, seg, name, &b)))
         return rc;
     static const char *const allowed[] = {"ciphertext", "hash_function", "type",
                                           "derived", "context", "exportable",
