@@ -248,15 +248,20 @@ static mt_status key_info(core_ctx *x, const tkey_row *k, json_t **out)
 
 /* ---- keys ------------------------------------------------------------------------ */
 
-static mt_status own_name(core_ctx *x, const char *seg, char name[MT_TP_NAME_MAX + 1])
+/* A request that creates the key named by path segment 1 (copied into seg, 160 bytes): the
+ * name must be the caller's own; name gets it without owner, *b the parsed body. */
+static mt_status new_key_request(core_ctx *x, char seg[160], char name[MT_TP_NAME_MAX + 1],
+                                 json_t **b)
 {
     char owner[65];
+    if (!path_seg(x, 1, seg, 160))
+        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
     if (!mt_tp_key_ref(seg, owner, name))
         return mt_err_set(x->err, MT_EINVAL,
                           "invalid key name: a name is 1 to 64 of [A-Za-z0-9_.-]");
     if (owner[0] && strcmp(owner, x->who))
         return mt_err_set(x->err, MT_EPERM, "keys are created in your own name only");
-    return MT_OK;
+    return body_parse(x, b);
 }
 
 /* Options of create and import that must keep their Vault defaults here. */
@@ -345,9 +350,7 @@ mt_status transit_key_create(core_ctx *x)
     json_t *b = NULL;
     mt_tk_type t = MT_TK_NONE;
     mt_status rc;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    if ((rc = own_name(x, seg, name)) || (rc = body_parse(x, &b)))
+    if ((rc = new_key_request(x, seg, name, &b)))
         return rc;
     int64_t ks = 32;
     static const char *const allowed[] = {"type", "derived", "convergent_encryption",
@@ -410,15 +413,34 @@ out:
     return rc;
 }
 
+/* A request on the key named by path segment 1: copies the name into seg (160 bytes),
+ * parses the body into *b when b is given, and allocates the lookup *l (to free). */
+static mt_status key_request(core_ctx *x, char seg[160], json_t **b, tlookup **l)
+{
+    *l = NULL;
+    if (!path_seg(x, 1, seg, 160))
+        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
+    mt_status rc = b ? body_parse(x, b) : MT_OK;
+    if (rc)
+        return rc;
+    if (!(*l = malloc(sizeof **l))) {
+        if (b) {
+            json_decref(*b);
+            *b = NULL;
+        }
+        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    }
+    return MT_OK;
+}
+
 mt_status transit_key_read(core_ctx *x)
 {
     char seg[160];
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    tlookup *l = malloc(sizeof *l);
-    if (!l)
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    mt_status rc = key_resolve(x, seg, "read", 0, l);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, NULL, &l);
+    if (rc)
+        return rc;
+    rc = key_resolve(x, seg, "read", 0, l);
     if (!rc)
         rc = reply_key(x, &l->key);
     free(l);
@@ -462,12 +484,11 @@ mt_status transit_key_list(core_ctx *x)
 mt_status transit_key_delete(core_ctx *x)
 {
     char seg[160];
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    tlookup *l = malloc(sizeof *l);
-    if (!l)
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    mt_status rc = key_resolve(x, seg, NULL, 0, l);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, NULL, &l);
+    if (rc)
+        return rc;
+    rc = key_resolve(x, seg, NULL, 0, l);
     if (!rc && !l->key.deletion_allowed)
         rc = mt_err_set(x->err, MT_EINVAL,
                         "deletion is not allowed for this key: set deletion_allowed with "
@@ -494,16 +515,10 @@ mt_status transit_key_config(core_ctx *x)
 {
     char seg[160];
     json_t *b = NULL;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, &b, &l);
     if (rc)
         return rc;
-    tlookup *l = malloc(sizeof *l);
-    if (!l) {
-        json_decref(b);
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    }
     static const char *const allowed[] = {"min_decryption_version", "min_encryption_version",
                                           "deletion_allowed", "exportable",
                                           "allow_plaintext_backup", "auto_rotate_period", NULL};
@@ -546,6 +561,21 @@ out:
     return rc;
 }
 
+/* Adds `key` as k's new latest version (key row and version row written), then replies
+ * with k. */
+static mt_status version_push(core_ctx *x, tkey_row *k, const mt_tk_key *key)
+{
+    k->latest++;
+    k->updated_at = mt_now();
+    mt_status rc = tstore_key_write(x->core, x->db, k, false, x->err);
+    if (!rc)
+        rc = tstore_version_add(x->core, x->db, k->owner, k->name, k->latest, key,
+                                k->updated_at, x->err);
+    if (!rc)
+        rc = reply_key(x, k);
+    return rc;
+}
+
 /* The rotation's checks and what its new version needs, read under the lock. */
 static mt_status rotate_check(core_ctx *x, const char *seg, tlookup *l, size_t *hmac_len)
 {
@@ -579,15 +609,11 @@ mt_status transit_key_rotate(core_ctx *x)
 {
     char seg[160];
     json_t *b = NULL;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, &b, &l);
     json_decref(b);
     if (rc)
         return rc;
-    tlookup *l = malloc(sizeof *l);
-    if (!l)
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
     mt_tk_key *key = NULL;
     size_t hl = 32;
     pthread_mutex_lock(&x->core->mu);
@@ -616,15 +642,8 @@ mt_status transit_key_rotate(core_ctx *x)
             rc = mt_err_set(x->err, MT_ECONFLICT, "the key was rotated meanwhile; retry");
         if (!rc) {
             k = l->key;
-            k.latest++;
-            k.updated_at = mt_now();
-            rc = tstore_key_write(x->core, x->db, &k, false, x->err);
+            rc = version_push(x, &k, key);
         }
-        if (!rc)
-            rc = tstore_version_add(x->core, x->db, k.owner, k.name, k.latest, key, k.updated_at,
-                                    x->err);
-        if (!rc)
-            rc = reply_key(x, &k);
         rc = core_audit_commit(x, 200, rc);
     }
     pthread_mutex_unlock(&x->core->mu);
@@ -694,9 +713,7 @@ mt_status transit_key_import(core_ctx *x)
     mt_tk_key *key = NULL;
     bool rot = false;
     mt_status rc;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    if ((rc = own_name(x, seg, name)) || (rc = body_parse(x, &b)))
+    if ((rc = new_key_request(x, seg, name, &b)))
         return rc;
     static const char *const allowed[] = {"ciphertext", "hash_function", "type",
                                           "derived", "context", "exportable",
@@ -734,16 +751,10 @@ mt_status transit_key_import_version(core_ctx *x)
     char seg[160];
     json_t *b = NULL;
     mt_tk_key *key = NULL;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, &b, &l);
     if (rc)
         return rc;
-    tlookup *l = malloc(sizeof *l);
-    if (!l) {
-        json_decref(b);
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    }
     static const char *const allowed[] = {"ciphertext", "hash_function", NULL};
     if ((rc = mt_json_only_keys(b, allowed, x->err)) || (rc = key_resolve(x, seg, NULL, 0, l)))
         goto out;
@@ -758,14 +769,7 @@ mt_status transit_key_import_version(core_ctx *x)
     tkey_row k = l->key;
     if ((rc = import_key(x, b, k.type, &key)))
         goto out;
-    k.latest++;
-    k.updated_at = mt_now();
-    rc = tstore_key_write(x->core, x->db, &k, false, x->err);
-    if (!rc)
-        rc = tstore_version_add(x->core, x->db, k.owner, k.name, k.latest, key, k.updated_at,
-                                x->err);
-    if (!rc)
-        rc = reply_key(x, &k);
+    rc = version_push(x, &k, key);
 out:
     mt_tk_key_free(key);
     free(l);
@@ -792,16 +796,10 @@ mt_status transit_grant_add(core_ctx *x)
     char seg[160];
     json_t *b = NULL, *ops = NULL;
     const char *user = NULL;
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, &b, &l);
     if (rc)
         return rc;
-    tlookup *l = malloc(sizeof *l);
-    if (!l) {
-        json_decref(b);
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    }
     static const char *const allowed[] = {"user", "operations", NULL};
     char list[256] = "";
     bool exists = false;
@@ -873,13 +871,12 @@ out:
 mt_status transit_grant_revoke(core_ctx *x)
 {
     char seg[160];
-    if (!path_seg(x, 1, seg, sizeof seg))
-        return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    tlookup *l = malloc(sizeof *l);
-    if (!l)
-        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    tlookup *l = NULL;
+    mt_status rc = key_request(x, seg, NULL, &l);
+    if (rc)
+        return rc;
     int n = 0;
-    mt_status rc = key_resolve(x, seg, NULL, 0, l);
+    rc = key_resolve(x, seg, NULL, 0, l);
     if (!rc)
         rc = store_run(x->db, x->err, &n,
                        "DELETE FROM transit_grants WHERE owner=? AND name=? AND grantee=?",
@@ -894,45 +891,135 @@ mt_status transit_grant_revoke(core_ctx *x)
 
 /* ---- encryption ------------------------------------------------------------------------- */
 
-/* Answers a batch: 400 when any item failed (Vault's default), with every
- * result; single requests answer their first result's data or error. */
-static mt_status batch_reply(core_ctx *x, mt_tp_batch *bt, json_t *results, size_t failed,
-                             mt_status first_rc, const char *first_msg)
+/* One batch request being served: its body, parsed items, resolved key, the results array
+ * and the first failure (what a single-item request answers with). */
+typedef struct {
+    json_t *b;
+    mt_tp_batch bt;
+    tlookup *l;
+    json_t *results;
+    size_t failed;
+    mt_status first_rc;
+    char first_msg[MT_ERR_MSG_MAX];
+} tbatch;
+
+/* Parses the body of a batch request (only the `allowed` fields) into t; t is always
+ * initialised, so batch_free(t) is safe after any outcome. */
+static mt_status batch_open(core_ctx *x, const char *const *allowed, tbatch *t)
 {
-    if (!bt->batch) {
+    memset(t, 0, sizeof *t);
+    mt_status rc = body_parse(x, &t->b);
+    if (rc)
+        return rc;
+    t->l = malloc(sizeof *t->l);
+    t->results = json_array();
+    if (!t->l || !t->results)
+        return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    return mt_json_only_keys(t->b, allowed, x->err);
+}
+
+static void batch_free(tbatch *t)
+{
+    json_decref(t->results);
+    mt_tp_batch_free(&t->bt);
+    free(t->l);
+    json_decref(t->b);
+}
+
+/* Starts item `it`'s result object (with its reference) in t->results; clears *e. */
+static json_t *item_begin(tbatch *t, const mt_tp_item *it, mt_err *e)
+{
+    json_t *res = json_object();
+    json_object_set_new(res, "reference", json_string(it->reference));
+    json_array_append_new(t->results, res);
+    mt_err_clear(e);
+    return res;
+}
+
+/* Records an item's error into its result. */
+static void item_fail(tbatch *t, json_t *res, const mt_err *e)
+{
+    if (!t->failed) {
+        t->first_rc = e->code ? e->code : MT_EINVAL;
+        snprintf(t->first_msg, sizeof t->first_msg, "%s", e->msg);
+    }
+    t->failed++;
+    json_object_set_new(res, "error", json_string(e->msg));
+}
+
+/* Answers a batch: 400 when any item failed (Vault's default), with every
+ * result; single requests answer their first result's data or error. Takes t->results. */
+static mt_status batch_reply(core_ctx *x, tbatch *t)
+{
+    json_t *results = t->results;
+    t->results = NULL;
+    if (!t->bt.batch) {
         json_t *r = json_incref(json_array_get(results, 0));
         json_decref(results);
-        if (failed) {
+        if (t->failed) {
             json_decref(r);
-            return mt_err_set(x->err, first_rc, "%s", first_msg);
+            return mt_err_set(x->err, t->first_rc, "%s", t->first_msg);
         }
         json_object_del(r, "reference");
         vault_reply(x, 200, r);
         return MT_OK;
     }
-    vault_reply(x, failed ? 400 : 200, json_pack("{s:o}", "batch_results", results));
-    if (failed) {
+    vault_reply(x, t->failed ? 400 : 200, json_pack("{s:o}", "batch_results", results));
+    if (t->failed) {
         json_t *errs = json_array();
         json_array_append_new(errs, json_string("one or more batch items failed; see "
                                                 "batch_results"));
         json_object_set_new(x->resp->json, "errors", errs);
         json_object_set_new(x->resp->json, "error",
-                            json_pack("{s:s, s:s}", "code", mt_status_name(first_rc), "message",
+                            json_pack("{s:s, s:s}", "code", mt_status_name(t->first_rc),
+                                      "message",
                                       "one or more batch items failed; see batch_results"));
     }
     return MT_OK;
 }
 
-/* Records an item's error into its result. */
-static void item_fail(json_t *res, mt_err *e, size_t *failed, mt_status *first_rc,
-                      char *first_msg, size_t cap)
+/* Sets res[field] to `b` in Vault's vault:vN: form and res.key_version to v. */
+static void put_versioned(json_t *res, const char *field, uint32_t v, const uint8_t *b, size_t n,
+                          bool url)
 {
-    if (!*failed) {
-        *first_rc = e->code ? e->code : MT_EINVAL;
-        snprintf(first_msg, cap, "%s", e->msg);
-    }
-    (*failed)++;
-    json_object_set_new(res, "error", json_string(e->msg));
+    char *s = mt_tp_vault_format(v, b, n, url);
+    json_object_set_new(res, field, json_string(s ? s : ""));
+    json_object_set_new(res, "key_version", json_integer(v));
+    free(s);
+}
+
+/* Sets res.plaintext to base64(p); the temporary encoding is wiped. */
+static void put_plaintext(json_t *res, const uint8_t *p, size_t n)
+{
+    char *s = mt_b64_encode(p, n);
+    json_object_set_new(res, "plaintext", json_string(s ? s : ""));
+    if (s)
+        mt_wipe(s, strlen(s));
+    free(s);
+}
+
+/* Checks the version `v` named by an item's ciphertext or signature (`what`) against k. */
+static mt_status data_version_check(const tkey_row *k, const char *what, uint32_t v, mt_err *e)
+{
+    if (v > k->latest)
+        return mt_err_set(e, MT_EINVAL, "%s version %u does not exist", what, (unsigned)v);
+    if (v < k->min_dec)
+        return mt_err_set(e, MT_EINVAL, "%s version %u is disallowed by policy (too old)", what,
+                          (unsigned)v);
+    return MT_OK;
+}
+
+/* The key version an item encrypts/signs/MACs with: `req`, or k's latest when 0. */
+static mt_status use_version(const tkey_row *k, uint32_t req, uint32_t *v, mt_err *e)
+{
+    *v = req ? req : k->latest;
+    if (*v > k->latest)
+        return mt_err_set(e, MT_EINVAL, "key version %u does not exist", (unsigned)*v);
+    if (*v < k->min_enc || *v < k->min_dec)
+        return mt_err_set(e, MT_EINVAL,
+                          "key version %u is below the key's minimum encryption version",
+                          (unsigned)*v);
+    return MT_OK;
 }
 
 typedef enum { CRYPT_ENC, CRYPT_DEC, CRYPT_REWRAP } crypt_op;
@@ -940,27 +1027,18 @@ typedef enum { CRYPT_ENC, CRYPT_DEC, CRYPT_REWRAP } crypt_op;
 static mt_status crypt_handle(core_ctx *x, crypt_op op)
 {
     char seg[160];
-    json_t *b = NULL;
-    mt_tp_batch bt = {0};
     if (!path_seg(x, 1, seg, sizeof seg))
         return mt_err_set(x->err, MT_EINVAL, "invalid key name");
-    mt_status rc = body_parse(x, &b);
-    if (rc)
-        return rc;
     static const char *const opname[] = {"encrypt", "decrypt", "rewrap"};
     static const mt_tp_op tpop[] = {MT_TP_ENCRYPT, MT_TP_DECRYPT, MT_TP_REWRAP};
     static const char *const allowed[] = {"plaintext", "ciphertext", "context", "nonce",
                                           "key_version", "batch_input", "type",
                                           "convergent_encryption", "associated_data",
                                           "partial_failure_response_code", "reference", NULL};
-    tlookup *l = malloc(sizeof *l);
-    json_t *results = json_array();
-    if (!l || !results) {
-        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = mt_json_only_keys(b, allowed, x->err)) ||
-        (rc = mt_tp_batch_parse(b, tpop[op], &bt, x->err)) ||
+    tbatch t;
+    mt_status rc = batch_open(x, allowed, &t);
+    tlookup *l = t.l;
+    if (rc || (rc = mt_tp_batch_parse(t.b, tpop[op], &t.bt, x->err)) ||
         (rc = key_resolve(x, seg, opname[op], 0, l)))
         goto out;
     if (!mt_tk_type_encrypts(l->key.type)) {
@@ -968,16 +1046,10 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
                         mt_tk_type_name(l->key.type), opname[op]);
         goto out;
     }
-    size_t failed = 0;
-    mt_status first_rc = MT_OK;
-    char first_msg[MT_ERR_MSG_MAX] = "";
-    for (size_t i = 0; i < bt.n; i++) {
-        mt_tp_item *it = &bt.items[i];
-        json_t *res = json_object();
-        json_object_set_new(res, "reference", json_string(it->reference));
-        json_array_append_new(results, res);
+    for (size_t i = 0; i < t.bt.n; i++) {
+        mt_tp_item *it = &t.bt.items[i];
         mt_err e;
-        mt_err_clear(&e);
+        json_t *res = item_begin(&t, it, &e);
         uint8_t *pt = NULL, *ct = NULL;
         size_t ptl = 0, ctl = 0;
         const mt_tk_key *key = NULL;
@@ -985,13 +1057,7 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
         tkey_row *k = &l->key;
         if (op != CRYPT_ENC) {
             uint32_t v = it->data_version;
-            if (v > k->latest)
-                r = mt_err_set(&e, MT_EINVAL, "ciphertext version %u does not exist",
-                               (unsigned)v);
-            else if (v < k->min_dec)
-                r = mt_err_set(&e, MT_EINVAL,
-                               "ciphertext version %u is disallowed by policy (too old)",
-                               (unsigned)v);
+            r = data_version_check(k, "ciphertext", v, &e);
             if (!r && (r = key_version(x, seg, opname[op], v, l)))
                 e = *x->err;
             if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK)
@@ -1003,43 +1069,26 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
             ptl = it->len;
         }
         if (!r && op != CRYPT_DEC) {
-            uint32_t v = it->key_version ? it->key_version : k->latest;
-            if (v > k->latest)
-                r = mt_err_set(&e, MT_EINVAL, "key version %u does not exist", (unsigned)v);
-            else if (v < k->min_enc || v < k->min_dec)
-                r = mt_err_set(&e, MT_EINVAL,
-                               "key version %u is below the key's minimum encryption version",
-                               (unsigned)v);
+            uint32_t v = 0;
+            r = use_version(k, it->key_version, &v, &e);
             if (!r && (r = key_version(x, seg, opname[op], v, l)))
                 e = *x->err;
             if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK)
                 r = mt_tk_encrypt(key, pt, ptl, it->aad, it->aad_len, &ct, &ctl, &e);
-            if (!r) {
-                char *s = mt_tp_vault_format(v, ct, ctl, false);
-                json_object_set_new(res, "ciphertext", json_string(s ? s : ""));
-                json_object_set_new(res, "key_version", json_integer(v));
-                free(s);
-            }
+            if (!r)
+                put_versioned(res, "ciphertext", v, ct, ctl, false);
         } else if (!r) {
-            char *s = mt_b64_encode(pt, ptl);
-            json_object_set_new(res, "plaintext", json_string(s ? s : ""));
-            if (s)
-                mt_wipe(s, strlen(s));
-            free(s);
+            put_plaintext(res, pt, ptl);
         }
         if (pt != it->data)
             mt_secmem_free(pt);
         free(ct);
         if (r)
-            item_fail(res, &e, &failed, &first_rc, first_msg, sizeof first_msg);
+            item_fail(&t, res, &e);
     }
-    rc = batch_reply(x, &bt, results, failed, first_rc, first_msg);
-    results = NULL;
+    rc = batch_reply(x, &t);
 out:
-    json_decref(results);
-    mt_tp_batch_free(&bt);
-    free(l);
-    json_decref(b);
+    batch_free(&t);
     return rc;
 }
 
@@ -1114,16 +1163,10 @@ mt_status transit_datakey(core_ctx *x)
         (rc = tstore_cached_key(x->core, &l->ver, l->key.type, &key, x->err)) ||
         (rc = mt_tk_encrypt(key, dk, n, aad, aadl, &ct, &ctl, x->err)))
         goto out;
-    char *cs = mt_tp_vault_format(l->ver.version, ct, ctl, false);
-    json_t *d = json_pack("{s:s, s:I}", "ciphertext", cs ? cs : "", "key_version",
-                          (json_int_t)l->ver.version);
-    free(cs);
+    json_t *d = json_object();
+    put_versioned(d, "ciphertext", l->ver.version, ct, ctl, false);
     if (plain) {
-        char *ps = mt_b64_encode(dk, n);
-        json_object_set_new(d, "plaintext", json_string(ps ? ps : ""));
-        if (ps)
-            mt_wipe(ps, strlen(ps));
-        free(ps);
+        put_plaintext(d, dk, n);
     }
     vault_reply(x, 200, d);
 out:
@@ -1142,33 +1185,25 @@ typedef enum { SIG_SIGN, SIG_VERIFY, SIG_HMAC } sig_op;
 static mt_status sig_handle(core_ctx *x, sig_op op)
 {
     char seg[160], palg[32] = "";
-    json_t *b = NULL;
-    mt_tp_batch bt = {0};
     if (!path_seg(x, 1, seg, sizeof seg))
         return mt_err_set(x->err, MT_EINVAL, "invalid key name");
     bool has_palg = path_seg(x, 2, palg, sizeof palg);
-    mt_status rc = body_parse(x, &b);
-    if (rc)
-        return rc;
     static const char *const opname[] = {"sign", "verify", "hmac"};
     static const mt_tp_op tpop[] = {MT_TP_SIGN, MT_TP_VERIFY, MT_TP_HMAC};
     static const char *const allowed[] = {
         "name", "input", "key_version", "hash_algorithm", "algorithm", "context", "prehashed",
         "signature_algorithm", "marshaling_algorithm", "batch_input", "signature", "hmac",
         "salt_length", "reference", NULL};
-    tlookup *l = malloc(sizeof *l);
-    json_t *results = json_array();
+    tbatch t;
     const char *hs = NULL, *hs2 = NULL, *sas = NULL, *ms = NULL, *salt = NULL;
     bool prehashed = false;
     mt_tk_hash h = MT_TH_SHA2_256;
     mt_tk_sigalg sa = MT_TS_DEFAULT;
     mt_tk_marshal m = MT_TM_ASN1;
-    if (!l || !results) {
-        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = mt_json_only_keys(b, allowed, x->err)) ||
-        (rc = mt_json_str_opt(b, "hash_algorithm", 32, &hs, NULL, x->err)) ||
+    mt_status rc = batch_open(x, allowed, &t);
+    json_t *b = t.b;
+    tlookup *l = t.l;
+    if (rc || (rc = mt_json_str_opt(b, "hash_algorithm", 32, &hs, NULL, x->err)) ||
         (rc = mt_json_str_opt(b, "algorithm", 32, &hs2, NULL, x->err)) ||
         (rc = mt_json_str_opt(b, "signature_algorithm", 32, &sas, NULL, x->err)) ||
         (rc = mt_json_str_opt(b, "marshaling_algorithm", 32, &ms, NULL, x->err)) ||
@@ -1194,31 +1229,25 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
         rc = mt_err_set(x->err, MT_EINVAL, "field 'salt_length': only 'auto' is supported");
         goto out;
     }
-    if ((rc = mt_tp_batch_parse(b, tpop[op], &bt, x->err)) ||
+    if ((rc = mt_tp_batch_parse(b, tpop[op], &t.bt, x->err)) ||
         (rc = key_resolve(x, seg, opname[op], 0, l)))
         goto out;
     tkey_row *k = &l->key;
     if (op != SIG_HMAC && !mt_tk_type_signs(k->type)) {
         /* verify of an HMAC works with every type */
         bool all_hmac = op == SIG_VERIFY;
-        for (size_t i = 0; all_hmac && i < bt.n; i++)
-            all_hmac = bt.items[i].is_hmac;
+        for (size_t i = 0; all_hmac && i < t.bt.n; i++)
+            all_hmac = t.bt.items[i].is_hmac;
         if (!all_hmac) {
             rc = mt_err_set(x->err, MT_EINVAL, "a %s key does not support signing",
                             mt_tk_type_name(k->type));
             goto out;
         }
     }
-    size_t failed = 0;
-    mt_status first_rc = MT_OK;
-    char first_msg[MT_ERR_MSG_MAX] = "";
-    for (size_t i = 0; i < bt.n; i++) {
-        mt_tp_item *it = &bt.items[i];
-        json_t *res = json_object();
-        json_object_set_new(res, "reference", json_string(it->reference));
-        json_array_append_new(results, res);
+    for (size_t i = 0; i < t.bt.n; i++) {
+        mt_tp_item *it = &t.bt.items[i];
         mt_err e;
-        mt_err_clear(&e);
+        json_t *res = item_begin(&t, it, &e);
         mt_status r = MT_OK;
         const mt_tk_key *key = NULL;
         uint32_t v = 0;
@@ -1228,21 +1257,10 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
             bool url = !it->is_hmac && m == MT_TM_JWS;
             r = mt_tp_vault_parse(it->is_hmac ? "hmac" : "signature", it->sig_text, url, &v,
                                   &sig, &sl, &e);
-            if (!r && v > k->latest)
-                r = mt_err_set(&e, MT_EINVAL, "signature version %u does not exist",
-                               (unsigned)v);
-            else if (!r && v < k->min_dec)
-                r = mt_err_set(&e, MT_EINVAL,
-                               "signature version %u is disallowed by policy (too old)",
-                               (unsigned)v);
+            if (!r)
+                r = data_version_check(k, "signature", v, &e);
         } else {
-            v = it->key_version ? it->key_version : k->latest;
-            if (v > k->latest)
-                r = mt_err_set(&e, MT_EINVAL, "key version %u does not exist", (unsigned)v);
-            else if (v < k->min_enc || v < k->min_dec)
-                r = mt_err_set(&e, MT_EINVAL,
-                               "key version %u is below the key's minimum encryption version",
-                               (unsigned)v);
+            r = use_version(k, it->key_version, &v, &e);
         }
         if (!r && (r = key_version(x, seg, opname[op], v, l)))
             e = *x->err;
@@ -1253,22 +1271,15 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
             size_t ml = 0;
             r = mt_tk_hmac(key, h, it->data, it->len, mac, &ml, &e);
             if (!r && op == SIG_HMAC) {
-                char *s = mt_tp_vault_format(v, mac, ml, false);
-                json_object_set_new(res, "hmac", json_string(s ? s : ""));
-                json_object_set_new(res, "key_version", json_integer(v));
-                free(s);
+                put_versioned(res, "hmac", v, mac, ml, false);
             } else if (!r) {
                 bool ok = sl == ml && mt_ct_equal(sig, mac, ml);
                 json_object_set_new(res, "valid", json_boolean(ok));
             }
         } else if (!r && op == SIG_SIGN) {
             r = mt_tk_sign(key, h, prehashed, sa, m, it->data, it->len, &sig, &sl, &e);
-            if (!r) {
-                char *s = mt_tp_vault_format(v, sig, sl, m == MT_TM_JWS);
-                json_object_set_new(res, "signature", json_string(s ? s : ""));
-                json_object_set_new(res, "key_version", json_integer(v));
-                free(s);
-            }
+            if (!r)
+                put_versioned(res, "signature", v, sig, sl, m == MT_TM_JWS);
         } else if (!r) {
             bool ok = false;
             r = mt_tk_verify(key, h, prehashed, sa, m, it->data, it->len, sig, sl, &ok, &e);
@@ -1277,15 +1288,11 @@ static mt_status sig_handle(core_ctx *x, sig_op op)
         }
         free(sig);
         if (r)
-            item_fail(res, &e, &failed, &first_rc, first_msg, sizeof first_msg);
+            item_fail(&t, res, &e);
     }
-    rc = batch_reply(x, &bt, results, failed, first_rc, first_msg);
-    results = NULL;
+    rc = batch_reply(x, &t);
 out:
-    json_decref(results);
-    mt_tp_batch_free(&bt);
-    free(l);
-    json_decref(b);
+    batch_free(&t);
     return rc;
 }
 

@@ -96,32 +96,61 @@ void transit_cache_free(mt_core *c)
     c->transit = NULL;
 }
 
-/* Unwraps a version row's key (no cache). */
-static mt_status version_unwrap(mt_core *c, const char *owner, const char *name, uint32_t version,
-                                mt_tk_type type, const uint8_t *wrapped, size_t wl,
-                                uint32_t kek_version, mt_tk_key **out, mt_err *err)
+/* Opens `wrapped` (sealed under KEK version `kek_version` with `aad`) into a key of `type`;
+ * a failed open or a bad material is an integrity failure naming `what`. */
+static mt_status kek_open(mt_core *c, uint32_t kek_version, const uint8_t *aad, size_t al,
+                          const uint8_t *wrapped, size_t wl, mt_tk_type type, const char *what,
+                          mt_tk_key **out, mt_err *err)
 {
     *out = NULL;
-    uint8_t kek[32], aad[200];
+    uint8_t kek[32];
     mt_status rc = core_kek(c, TRANSIT_KEK_PURPOSE, kek_version, kek, NULL, err);
     if (rc)
         return rc;
-    size_t al = transit_version_aad(owner, name, version, aad);
     uint8_t *m = NULL;
     size_t ml = 0;
     rc = mt_tk_open(kek, aad, al, wrapped, wl, &m, &ml, err);
     mt_wipe(kek, sizeof kek);
     if (rc)
-        return integ_fail(err, "transit key");
+        return integ_fail(err, what);
     rc = mt_tk_key_from_material(type, m, ml, out, err);
     mt_secmem_free(m);
     if (rc)
-        return integ_fail(err, "transit key");
+        return integ_fail(err, what);
     return MT_OK;
 }
 
-mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, const mt_tk_key **out,
-                            mt_err *err)
+/* Seals `key`'s material under the current KEK with `aad`; *used gets the KEK version. */
+static mt_status kek_seal(mt_core *c, const mt_tk_key *key, const uint8_t *aad, size_t al,
+                          uint8_t **w, size_t *wl, uint32_t *used, mt_err *err)
+{
+    uint8_t *m = NULL, kek[32];
+    size_t ml = 0;
+    mt_status rc = mt_tk_key_material(key, &m, &ml, err);
+    if (!rc)
+        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, used, err);
+    if (!rc) {
+        rc = mt_tk_seal(kek, aad, al, m, ml, w, wl, err);
+        mt_wipe(kek, sizeof kek);
+    }
+    mt_secmem_free(m);
+    return rc;
+}
+
+/* Unwraps a version row's key (no cache). */
+static mt_status version_unwrap(mt_core *c, const char *owner, const char *name, uint32_t version,
+                                mt_tk_type type, const uint8_t *wrapped, size_t wl,
+                                uint32_t kek_version, mt_tk_key **out, mt_err *err)
+{
+    uint8_t aad[200];
+    size_t al = transit_version_aad(owner, name, version, aad);
+    return kek_open(c, kek_version, aad, al, wrapped, wl, type, "transit key", out, err);
+}
+
+/* The key of version row `v` from the cache (by its MAC and type), else opened from `v` with
+ * `aad` (a failure names `what`) and cached in place of the least recently used entry. */
+static mt_status cache_get(mt_core *c, const tver_row *v, mt_tk_type type, const uint8_t *aad,
+                           size_t al, const char *what, const mt_tk_key **out, mt_err *err)
 {
     *out = NULL;
     if (!c->transit && !(c->transit = calloc(1, sizeof *c->transit)))
@@ -140,8 +169,8 @@ mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, cons
             victim = i;
     }
     mt_tk_key *k = NULL;
-    mt_status rc = version_unwrap(c, v->owner, v->name, v->version, type, v->wrapped,
-                                  v->wrapped_len, v->kek_version, &k, err);
+    mt_status rc = kek_open(c, v->kek_version, aad, al, v->wrapped, v->wrapped_len, type, what,
+                            &k, err);
     if (rc)
         return rc;
     mt_tk_key_free(tc->e[victim].key);
@@ -152,6 +181,14 @@ mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, cons
     tc->e[victim].used = tc->tick;
     *out = k;
     return MT_OK;
+}
+
+mt_status tstore_cached_key(mt_core *c, const tver_row *v, mt_tk_type type, const mt_tk_key **out,
+                            mt_err *err)
+{
+    uint8_t aad[200];
+    size_t al = transit_version_aad(v->owner, v->name, v->version, aad);
+    return cache_get(c, v, type, aad, al, "transit key", out, err);
 }
 
 void tstore_cache_forget(mt_core *c, const char *owner, const char *name)
@@ -346,19 +383,12 @@ mt_status tstore_key_write(mt_core *c, sqlite3 *db, tkey_row *k, bool insert, mt
 mt_status tstore_version_add(mt_core *c, sqlite3 *db, const char *owner, const char *name,
                              uint32_t version, const mt_tk_key *key, int64_t now, mt_err *err)
 {
-    uint8_t *m = NULL, *w = NULL, kek[32], aad[200];
-    size_t ml = 0, wl = 0;
+    uint8_t *w = NULL, aad[200];
+    size_t wl = 0;
     uint32_t used = 0;
     char *pub = NULL, mac[65];
-    mt_status rc = mt_tk_key_material(key, &m, &ml, err);
-    if (!rc)
-        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &used, err);
-    if (!rc) {
-        size_t al = transit_version_aad(owner, name, version, aad);
-        rc = mt_tk_seal(kek, aad, al, m, ml, &w, &wl, err);
-        mt_wipe(kek, sizeof kek);
-    }
-    mt_secmem_free(m);
+    size_t al = transit_version_aad(owner, name, version, aad);
+    mt_status rc = kek_seal(c, key, aad, al, &w, &wl, &used, err);
     if (!rc && wl > TSTORE_WRAPPED_MAX)
         rc = mt_err_set(err, MT_EINTERNAL, "wrapped key too large");
     if (!rc)
@@ -419,6 +449,45 @@ mt_status tstore_versions(mt_core *c, sqlite3 *db, const tkey_row *k, tver_cb cb
 
 static const char wrap_aad[] = "transit-wrapping-key/v1";
 
+/* Seals the import wrapping key `k` under the current KEK and writes its row (MACed over
+ * `pub` and `created`): a new row when `insert`, else the existing row's wrapped key. */
+static mt_status wrapping_write(mt_core *c, sqlite3 *db, const mt_tk_key *k, const char *pub,
+                                int64_t created, bool insert, mt_err *err)
+{
+    uint8_t *w = NULL;
+    size_t wl = 0;
+    uint32_t used = 0;
+    char mac[65];
+    mt_status rc = kek_seal(c, k, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, &w, &wl,
+                            &used, err);
+    if (!rc)
+        rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pub, created, mac, err);
+    sqlite3_stmt *st = NULL;
+    if (!rc)
+        rc = store_prepare(db,
+                           insert ? "INSERT INTO transit_wrapping_key(id, wrapped, kek_version, "
+                                    "public_key, created_at, mac) VALUES (1,?,?,?,?,?)"
+                                  : "UPDATE transit_wrapping_key SET wrapped = ?, "
+                                    "kek_version = ?, mac = ? WHERE id = 1",
+                           &st, err);
+    if (!rc) {
+        sqlite3_bind_blob(st, 1, w, (int)wl, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 2, used);
+        if (insert) {
+            store_bind_text(st, 3, pub);
+            sqlite3_bind_int64(st, 4, created);
+            store_bind_text(st, 5, mac);
+        } else {
+            store_bind_text(st, 3, mac);
+        }
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = store_fail(db, err);
+    }
+    sqlite3_finalize(st);
+    free(w);
+    return rc;
+}
+
 mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_key **out,
                               char **pem_out, mt_err *err)
 {
@@ -472,43 +541,13 @@ mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_
         return mt_err_set(err, MT_ENOTFOUND, "no wrapping key yet: GET /v1/transit/wrapping_key");
     /* first use: a new RSA-4096 key */
     mt_tk_key *k = NULL;
-    uint8_t *m = NULL, *w = NULL, kek[32];
-    size_t ml = 0, wl = 0;
-    uint32_t used = 0;
-    char *pub = NULL, mac[65];
-    int64_t now = mt_now();
+    char *pub = NULL;
     rc = mt_tk_key_generate(MT_TK_RSA_4096, &k, err);
     if (!rc)
-        rc = mt_tk_key_material(k, &m, &ml, err);
-    if (!rc)
-        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &used, err);
-    if (!rc) {
-        rc = mt_tk_seal(kek, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, m, ml, &w, &wl, err);
-        mt_wipe(kek, sizeof kek);
-    }
-    mt_secmem_free(m);
-    if (!rc)
         rc = mt_tk_public_pem(k, &pub, err);
+    if (!rc)
+        rc = wrapping_write(c, db, k, pub, mt_now(), true, err);
     mt_tk_key_free(k);
-    if (!rc)
-        rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pub, now, mac, err);
-    st = NULL;
-    if (!rc)
-        rc = store_prepare(db,
-                           "INSERT INTO transit_wrapping_key(id, wrapped, kek_version, "
-                           "public_key, created_at, mac) VALUES (1,?,?,?,?,?)",
-                           &st, err);
-    if (!rc) {
-        sqlite3_bind_blob(st, 1, w, (int)wl, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, used);
-        store_bind_text(st, 3, pub);
-        sqlite3_bind_int64(st, 4, now);
-        store_bind_text(st, 5, mac);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = store_fail(db, err);
-    }
-    sqlite3_finalize(st);
-    free(w);
     free(pub);
     if (rc)
         return rc;
@@ -518,44 +557,8 @@ mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_
 mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aad, size_t al,
                                 const mt_tk_key **out, mt_err *err)
 {
-    *out = NULL;
-    if (!c->transit && !(c->transit = calloc(1, sizeof *c->transit)))
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
-    struct transit_cache *tc = c->transit;
-    tc->tick++;
-    size_t victim = 0;
-    for (size_t i = 0; i < TCACHE_N; i++) {
-        if (tc->e[i].key && integ_hex_equal(tc->e[i].mac, v->mac)) {
-            tc->e[i].used = tc->tick;
-            *out = tc->e[i].key;
-            return MT_OK;
-        }
-        if (tc->e[i].used < tc->e[victim].used)
-            victim = i;
-    }
-    uint8_t kek[32];
-    mt_status rc = core_kek(c, TRANSIT_KEK_PURPOSE, v->kek_version, kek, NULL, err);
-    if (rc)
-        return rc;
-    uint8_t *m = NULL;
-    size_t ml = 0;
-    rc = mt_tk_open(kek, aad, al, v->wrapped, v->wrapped_len, &m, &ml, err);
-    mt_wipe(kek, sizeof kek);
-    if (rc)
-        return integ_fail(err, "transit wrapping key");
-    mt_tk_key *k = NULL;
-    rc = mt_tk_key_from_material(MT_TK_RSA_4096, m, ml, &k, err);
-    mt_secmem_free(m);
-    if (rc)
-        return integ_fail(err, "transit wrapping key");
-    mt_tk_key_free(tc->e[victim].key);
-    tc->e[victim].key = k;
-    snprintf(tc->e[victim].mac, sizeof tc->e[victim].mac, "%s", v->mac);
-    snprintf(tc->e[victim].owner, sizeof tc->e[victim].owner, "%s", v->owner);
-    snprintf(tc->e[victim].name, sizeof tc->e[victim].name, "%s", v->name);
-    tc->e[victim].used = tc->tick;
-    *out = k;
-    return MT_OK;
+    /* the import wrapping key is always RSA-4096 */
+    return cache_get(c, v, MT_TK_RSA_4096, aad, al, "transit wrapping key", out, err);
 }
 
 /* ---- entry points for other modules ---------------------------------------------- */
@@ -594,41 +597,14 @@ static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsign
     if (rc || !found || kv >= (int64_t)below)
         return rc;
     const mt_tk_key *wk = NULL;
-    char *pem = NULL, mac[65];
-    uint8_t *m = NULL, *w = NULL, kek[32];
-    size_t ml = 0, wl = 0;
-    uint32_t used = 0;
+    char *pem = NULL;
     /* checks the row's MAC and unwraps with its KEK version */
     rc = tstore_wrapping_key(c, db, false, &wk, &pem, err);
     if (!rc)
         rc = store_int(db, err, &created, &found,
                        "SELECT created_at FROM transit_wrapping_key WHERE id = 1", NULL);
     if (!rc)
-        rc = mt_tk_key_material(wk, &m, &ml, err);
-    if (!rc)
-        rc = core_kek(c, TRANSIT_KEK_PURPOSE, 0, kek, &used, err);
-    if (!rc) {
-        rc = mt_tk_seal(kek, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, m, ml, &w, &wl, err);
-        mt_wipe(kek, sizeof kek);
-    }
-    mt_secmem_free(m);
-    if (!rc)
-        rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pem, created, mac, err);
-    sqlite3_stmt *st = NULL;
-    if (!rc)
-        rc = store_prepare(db,
-                           "UPDATE transit_wrapping_key SET wrapped = ?, kek_version = ?, "
-                           "mac = ? WHERE id = 1",
-                           &st, err);
-    if (!rc) {
-        sqlite3_bind_blob(st, 1, w, (int)wl, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, used);
-        store_bind_text(st, 3, mac);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = store_fail(db, err);
-    }
-    sqlite3_finalize(st);
-    free(w);
+        rc = wrapping_write(c, db, wk, pem, created, false, err);
     free(pem);
     if (!rc)
         (*done)++;
