@@ -488,12 +488,12 @@ static mt_status wrapping_write(mt_core *c, sqlite3 *db, const mt_tk_key *k, con
     return rc;
 }
 
-mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_key **out,
-                              char **pem_out, mt_err *err)
+/* Reads the wrapping key's row into *v after checking its MAC; *found false
+ * (MT_OK) when there is none. pem_out (may be NULL) gets the public key. */
+static mt_status wrapping_row(mt_core *c, sqlite3 *db, tver_row *v, bool *found, char **pem_out,
+                              mt_err *err)
 {
-    *out = NULL;
-    if (pem_out)
-        *pem_out = NULL;
+    *found = false;
     sqlite3_stmt *st;
     mt_status rc = store_prepare(db,
                                  "SELECT wrapped, kek_version, public_key, created_at, mac "
@@ -502,40 +502,54 @@ mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_
     if (rc)
         return rc;
     int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        tver_row v;
-        memset(&v, 0, sizeof v);
-        snprintf(v.owner, sizeof v.owner, "-");
-        snprintf(v.name, sizeof v.name, "wrapping_key");
-        const void *w = sqlite3_column_blob(st, 0);
-        int wl = sqlite3_column_bytes(st, 0);
-        if (wl <= 0 || (size_t)wl > sizeof v.wrapped) {
-            sqlite3_finalize(st);
-            return integ_fail(err, "transit wrapping key");
-        }
-        memcpy(v.wrapped, w, (size_t)wl);
-        v.wrapped_len = (size_t)wl;
-        v.kek_version = (uint32_t)sqlite3_column_int64(st, 1);
-        snprintf(v.public_key, sizeof v.public_key, "%s", store_col_text(st, 2));
-        v.created_at = sqlite3_column_int64(st, 3);
-        char mac[65];
-        rc = tstore_version_mac(c, "-", "wrapping_key", 0, v.wrapped, v.wrapped_len,
-                                v.kek_version, v.public_key, v.created_at, mac, err);
-        if (!rc && !integ_hex_equal(mac, store_col_text(st, 4)))
-            rc = integ_fail(err, "transit wrapping key");
-        snprintf(v.mac, sizeof v.mac, "%s", mac);
+    if (s != SQLITE_ROW) {
+        rc = s == SQLITE_DONE ? MT_OK : store_fail(db, err);
         sqlite3_finalize(st);
-        if (rc)
-            return rc;
-        if (pem_out && !(*pem_out = mt_strdup(v.public_key)))
-            return mt_err_set(err, MT_ENOMEM, "out of memory");
-        /* the cache entry is keyed by the MAC, which binds owner "-" */
-        return tstore_cached_key_aad(c, &v, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, out,
-                                     err);
+        return rc;
     }
-    rc = s == SQLITE_DONE ? MT_OK : store_fail(db, err);
+    memset(v, 0, sizeof *v);
+    snprintf(v->owner, sizeof v->owner, "-");
+    snprintf(v->name, sizeof v->name, "wrapping_key");
+    const void *w = sqlite3_column_blob(st, 0);
+    int wl = sqlite3_column_bytes(st, 0);
+    if (wl <= 0 || (size_t)wl > sizeof v->wrapped) {
+        sqlite3_finalize(st);
+        return integ_fail(err, "transit wrapping key");
+    }
+    memcpy(v->wrapped, w, (size_t)wl);
+    v->wrapped_len = (size_t)wl;
+    v->kek_version = (uint32_t)sqlite3_column_int64(st, 1);
+    snprintf(v->public_key, sizeof v->public_key, "%s", store_col_text(st, 2));
+    v->created_at = sqlite3_column_int64(st, 3);
+    char mac[65];
+    rc = tstore_version_mac(c, "-", "wrapping_key", 0, v->wrapped, v->wrapped_len, v->kek_version,
+                            v->public_key, v->created_at, mac, err);
+    if (!rc && !integ_hex_equal(mac, store_col_text(st, 4)))
+        rc = integ_fail(err, "transit wrapping key");
+    snprintf(v->mac, sizeof v->mac, "%s", mac);
     sqlite3_finalize(st);
     if (rc)
+        return rc;
+    if (pem_out && !(*pem_out = mt_strdup(v->public_key)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    *found = true;
+    return MT_OK;
+}
+
+mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_key **out,
+                              char **pem_out, mt_err *err)
+{
+    *out = NULL;
+    if (pem_out)
+        *pem_out = NULL;
+    tver_row v;
+    bool found = false;
+    mt_status rc = wrapping_row(c, db, &v, &found, pem_out, err);
+    if (!rc && found) /* the cache entry is keyed by the MAC, which binds owner "-" */
+        rc = tstore_cached_key_aad(c, &v, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, out,
+                                   err);
+    mt_wipe(&v, sizeof v);
+    if (rc || found)
         return rc;
     if (!create)
         return mt_err_set(err, MT_ENOTFOUND, "no wrapping key yet: GET /v1/transit/wrapping_key");
@@ -596,16 +610,22 @@ static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsign
                              "SELECT kek_version FROM transit_wrapping_key WHERE id = 1", NULL);
     if (rc || !found || kv >= (int64_t)below)
         return rc;
-    const mt_tk_key *wk = NULL;
-    char *pem = NULL;
-    /* checks the row's MAC and unwraps with its KEK version */
-    rc = tstore_wrapping_key(c, db, false, &wk, &pem, err);
+    /* The rewrap thread never holds core->mu: it reads the row and opens the
+     * key itself, never through the request connection's key cache. */
+    tver_row v;
+    memset(&v, 0, sizeof v);
+    mt_tk_key *wk = NULL;
+    rc = wrapping_row(c, db, &v, &found, NULL, err);
+    if (!rc && !found)
+        rc = mt_err_set(err, MT_EINTERNAL, "transit wrapping key vanished during rewrap");
     if (!rc)
-        rc = store_int(db, err, &created, &found,
-                       "SELECT created_at FROM transit_wrapping_key WHERE id = 1", NULL);
+        rc = kek_open(c, v.kek_version, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, v.wrapped,
+                      v.wrapped_len, MT_TK_RSA_4096, "transit wrapping key", &wk, err);
+    created = v.created_at;
     if (!rc)
-        rc = wrapping_write(c, db, wk, pem, created, false, err);
-    free(pem);
+        rc = wrapping_write(c, db, wk, v.public_key, created, false, err);
+    mt_tk_key_free(wk);
+    mt_wipe(&v, sizeof v);
     if (!rc)
         (*done)++;
     return rc;
