@@ -170,7 +170,7 @@ mt_sanitizer_tools() {
   ldd "$lib" 2>/dev/null | grep -q libasan || return 0
   p="$(ldd "$lib" | awk '/libasan/ {print $3}') $(ldd "$lib" | awk '/libubsan/ {print $3}')"
   MT_TOOL_PRELOAD=$p
-  MT_TOOL_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+  MT_TOOL_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:verify_asan_link_order=0"
   pkcs11-tool() { LD_PRELOAD=$MT_TOOL_PRELOAD ASAN_OPTIONS=$MT_TOOL_ASAN command pkcs11-tool "$@"; }
   p11tool() { LD_PRELOAD=$MT_TOOL_PRELOAD ASAN_OPTIONS=$MT_TOOL_ASAN command p11tool "$@"; }
   openssl() { LD_PRELOAD=$MT_TOOL_PRELOAD ASAN_OPTIONS=$MT_TOOL_ASAN command openssl "$@"; }
