@@ -853,7 +853,7 @@ int main(int argc, char **argv)
                 err[0] = '\0';
                 res[op][c][r] = run_cell(&cols[c], (op_id)op, conns, secs, err, sizeof err);
                 if (res[op][c][r] < 0) {
-                    snprintf(fail[op][c], sizeof fail[0][0], "%s", err);
+                    snprintf(fail[op][c], sizeof fail[0][0], "%.159s", err);
                     printf(" | failed");
                 } else {
                     printf(" | %.0f", res[op][c][r]);
