@@ -70,7 +70,7 @@ static void core_free(mt_core *c)
     if (!c)
         return;
     core_kek_close(c); /* stops the rewrap thread before the store closes */
-    transit_cache_free(c); /* finalizes its statement on c->db first */
+    transit_cache_free(c);
     core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
     store_close(c->audit_db); /* audit.c: the group committer's connection */
     store_close(c->db);

@@ -80,8 +80,6 @@ typedef struct tcache_ent {
 struct transit_cache {
     tcache_ent e[TCACHE_N];
     uint64_t tick;
-    sqlite3 *lookup_db;       /* the connection lookup_st belongs to */
-    sqlite3_stmt *lookup_st;  /* tstore_lookup's statement, kept prepared */
 };
 
 void transit_cache_free(mt_core *c)
@@ -90,7 +88,6 @@ void transit_cache_free(mt_core *c)
         return;
     for (size_t i = 0; i < TCACHE_N; i++)
         mt_tk_key_free(c->transit->e[i].key);
-    sqlite3_finalize(c->transit->lookup_st);
     mt_wipe(c->transit, sizeof *c->transit);
     free(c->transit);
     c->transit = NULL;
@@ -267,17 +264,6 @@ static mt_status version_from_stmt(mt_core *c, sqlite3_stmt *st, int o, const tk
     return MT_OK;
 }
 
-/* Ends a use of the lookup statement: reset and kept, or finalized. */
-static void lookup_done(mt_core *c, sqlite3_stmt *st)
-{
-    if (c->transit && st == c->transit->lookup_st) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    } else {
-        sqlite3_finalize(st);
-    }
-}
-
 mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *name,
                         uint32_t version, const char *grantee, tlookup *out, mt_err *err)
 {
@@ -289,35 +275,23 @@ mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *
         "v.version = (CASE WHEN ?3 = 0 THEN k.latest_version ELSE ?3 END) "
         "LEFT JOIN transit_grants g ON g.owner = k.owner AND g.name = k.name AND g.grantee = ?4 "
         "WHERE k.owner = ?1 AND k.name = ?2";
-    /* The request connection (under core->mu) keeps the statement prepared
-     * (SQLITE_PREPARE_PERSISTENT); other connections prepare it each time. */
+    /* kept prepared on the request connection (stmt_cache.c) */
     sqlite3_stmt *st = NULL;
-    mt_status rc = MT_OK;
-    bool kept = db == c->db && (c->transit || (c->transit = calloc(1, sizeof *c->transit)));
-    if (kept && c->transit->lookup_db == db && c->transit->lookup_st) {
-        st = c->transit->lookup_st;
-    } else if (kept) {
-        sqlite3_finalize(c->transit->lookup_st);
-        c->transit->lookup_st = NULL;
-        if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
-            return store_fail(db, err);
-        c->transit->lookup_st = st;
-        c->transit->lookup_db = db;
-    } else if ((rc = store_prepare(db, sql, &st, err))) {
+    mt_status rc = core_stmt_get(c, db, sql, &st, err);
+    if (rc)
         return rc;
-    }
     store_bind_text(st, 1, owner);
     store_bind_text(st, 2, name);
     sqlite3_bind_int64(st, 3, version);
     store_bind_text(st, 4, grantee ? grantee : "");
     int s = sqlite3_step(st);
     if (s == SQLITE_DONE) {
-        lookup_done(c, st);
+        core_stmt_put(c, st);
         return MT_OK; /* out->found false */
     }
     if (s != SQLITE_ROW) {
         rc = store_fail(db, err);
-        lookup_done(c, st);
+        core_stmt_put(c, st);
         return rc;
     }
     key_from_stmt(st, 0, &out->key);
@@ -335,7 +309,7 @@ mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *
             rc = integ_fail(err, "transit grant");
         out->has_grant = !rc;
     }
-    lookup_done(c, st);
+    core_stmt_put(c, st);
     if (!rc)
         out->found = true;
     return rc;
