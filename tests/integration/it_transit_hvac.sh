@@ -21,15 +21,9 @@ MT_BOB_TOKEN=$MT_WORK/bob.token "$py" "$root/tests/integration/transit_hvac.py" 
   fail "python3-hvac against /v1/transit"
 # libmesatee's typed transit calls (ctypes), the base of the PKCS#11 module;
 # a sanitizer build of the library needs its runtime preloaded into python
-preload=
-if ldd "${MESATEE_LIB:?MESATEE_LIB must point at libmesatee.so}" | grep -q libasan; then
-  preload=$(ldd "$MESATEE_LIB" | awk '/libasan/ {print $3}')
-  preload="$preload $(ldd "$MESATEE_LIB" | awk '/libubsan/ {print $3}')"
-fi
-# (python itself does not free everything at exit: leak detection off there;
-# the link-order check is off because it failed now and then under load
-# although the runtime is preloaded)
-LD_PRELOAD=$preload ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:verify_asan_link_order=0" \
+# (mt_sanitizer_tools in lib.sh)
+mt_sanitizer_tools "${MESATEE_LIB:?MESATEE_LIB must point at libmesatee.so}"
+LD_PRELOAD=${MT_TOOL_PRELOAD:-} ASAN_OPTIONS=${MT_TOOL_ASAN:-${ASAN_OPTIONS:-}} \
 MT_URL=$MESATEE_SERVER MT_CA=$MESATEE_CA MT_ALICE_TOKEN=$MT_WORK/alice.token \
 MT_BOB_TOKEN=$MT_WORK/bob.token MESATEE_LIB=$MESATEE_LIB \
   "$py" "$root/tests/integration/transit_libmesatee.py" || fail "libmesatee transit calls"
