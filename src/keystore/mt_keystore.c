@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -992,6 +993,14 @@ mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *c
         return mt_err_set(err, MT_EINVAL, "the collateral directory path is too long");
     }
     snprintf(ks->coll_dir, sizeof ks->coll_dir, "%s", coll_dir ? coll_dir : "");
+    struct stat cst;
+    if (ks->coll_dir[0] && (stat(ks->coll_dir, &cst) != 0 || !S_ISDIR(cst.st_mode))) {
+        pthread_mutex_destroy(&ks->mu);
+        free(ks);
+        return mt_err_set(err, MT_EINVAL,
+                          "--keystore-collateral: not a readable directory (it holds the "
+                          "collateral that verifies sev-snp, tdx or sgx evidence)");
+    }
     size_t pl = strlen(data_dir) + sizeof "/" MT_KEYSTORE_FILE;
     mt_status rc = MT_OK;
     if (!(ks->path = malloc(pl))) {

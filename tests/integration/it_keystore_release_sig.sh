@@ -33,6 +33,10 @@ serve_fail "--release-threshold 0 refused" "release-threshold" \
   --release-signers "$MT_WORK/ab.pub" --release-threshold 0
 serve_fail "--release-threshold garbage refused" "release-threshold" \
   --release-signers "$MT_WORK/ab.pub" --release-threshold two
+serve_fail "--keystore-collateral that is not a directory refused" "keystore-collateral: not a readable directory" \
+  --keystore-collateral "$MT_WORK/ab.pub"
+serve_fail "--keystore-collateral that does not exist refused" "keystore-collateral: not a readable directory" \
+  --keystore-collateral "$MT_WORK/no-such-dir"
 serve_fail "--release-signers: an Ed25519 key refused" "not a P-256 public key" \
   --release-signers "$MT_WORK/ed.pub"
 printf 'not a pem\n' > "$MT_WORK/junk.pub"
