@@ -166,9 +166,12 @@ mt_stop_swtpm() {
 # report; our code's leaks are covered by the sanitizer runs of our own
 # binaries and test_p11_randcall). No-op for a normal build.
 mt_sanitizer_tools() {
-  local lib=$1 p
-  ldd "$lib" 2>/dev/null | grep -q libasan || return 0
-  p="$(ldd "$lib" | awk '/libasan/ {print $3}') $(ldd "$lib" | awk '/libubsan/ {print $3}')"
+  local lib=$1 deps p
+  # ldd's output read whole: `ldd | grep -q` fails under pipefail when grep
+  # exits first and ldd gets SIGPIPE, which made this a no-op now and then
+  deps=$(ldd "$lib" 2>/dev/null) || return 0
+  case "$deps" in *libasan*) ;; *) return 0 ;; esac
+  p="$(awk '/libasan/ {print $3}' <<<"$deps") $(awk '/libubsan/ {print $3}' <<<"$deps")"
   MT_TOOL_PRELOAD=$p
   MT_TOOL_ASAN="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:verify_asan_link_order=0"
   pkcs11-tool() { LD_PRELOAD=$MT_TOOL_PRELOAD ASAN_OPTIONS=$MT_TOOL_ASAN command pkcs11-tool "$@"; }
