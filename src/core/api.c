@@ -114,6 +114,14 @@ static const route routes[] = {
     {"POST", "/v1/transit/random/{bytes}", true, false, BODY_JSON, TX_WRITE, transit_random},
     {"POST", "/v1/transit/hash", true, false, BODY_JSON, TX_WRITE, transit_hash},
     {"POST", "/v1/transit/hash/{alg}", true, false, BODY_JSON, TX_WRITE, transit_hash},
+    /* Vault transit: export, trim, backup, restore (transit_ext.c) */
+    {"POST", "/v1/transit/keys/{key}/trim", true, false, BODY_JSON, TX_WRITE, transit_key_trim},
+    {"GET", "/v1/transit/export/{kind}/{key}", true, false, BODY_NONE, TX_WRITE, transit_export},
+    {"GET", "/v1/transit/export/{kind}/{key}/{version}", true, false, BODY_NONE, TX_WRITE,
+     transit_export},
+    {"GET", "/v1/transit/backup/{key}", true, false, BODY_NONE, TX_WRITE, transit_backup},
+    {"POST", "/v1/transit/restore", true, false, BODY_JSON, TX_WRITE, transit_restore},
+    {"POST", "/v1/transit/restore/{key}", true, false, BODY_JSON, TX_WRITE, transit_restore},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 

@@ -457,6 +457,10 @@ mt_status transit_verify(core_ctx *x);
 mt_status transit_hmac(core_ctx *x);
 mt_status transit_random(core_ctx *x);
 mt_status transit_hash(core_ctx *x);
+mt_status transit_key_trim(core_ctx *x); /* transit_ext.c */
+mt_status transit_export(core_ctx *x);
+mt_status transit_backup(core_ctx *x);
+mt_status transit_restore(core_ctx *x);
 
 /* ---- scheduler (sched.c) ---------------------------------------------- */
 mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err);

@@ -20,6 +20,7 @@
 #include "mt_json.h"
 #include "mt_secmem.h"
 #include "mt_transit_parse.h"
+#include "transit_ext.h"
 #include "transit_store.h"
 
 #define TRANSIT_PREFIX "/v1/transit/"
@@ -224,16 +225,22 @@ static mt_status key_info(core_ctx *x, const tkey_row *k, json_t **out)
         "{s:s, s:s, s:s, s:I, s:i, s:I, s:I, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, "
         "s:i, s:o}",
         "name", k->name, "owner", k->owner, "type", mt_tk_type_name(t), "latest_version",
-        (json_int_t)k->latest, "min_available_version", 0, "min_decryption_version",
+        (json_int_t)k->latest, "min_available_version", (json_int_t)k->min_avail,
+        "min_decryption_version",
         (json_int_t)k->min_dec, "min_encryption_version", (json_int_t)k->min_enc,
         "deletion_allowed", k->deletion_allowed, "exportable", k->exportable,
-        "allow_plaintext_backup", 0, "derived", 0, "convergent_encryption", 0,
-        "supports_encryption", mt_tk_type_encrypts(t), "supports_decryption",
-        mt_tk_type_encrypts(t), "supports_derivation", 0, "supports_signing",
+        "allow_plaintext_backup", k->allow_plaintext_backup, "derived", k->derived,
+        "convergent_encryption", k->convergent, "supports_encryption", mt_tk_type_encrypts(t),
+        "supports_decryption", mt_tk_type_encrypts(t), "supports_derivation",
+        mt_tk_type_derives(t), "supports_signing",
         mt_tk_type_signs(t), "imported_key", k->imported, "auto_rotate_period", 0, "keys",
         ic.keys);
     if (!d)
         return mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    if (k->derived) /* Vault's fields of a derived key */
+        json_object_set_new(d, "kdf", json_string("hkdf_sha256"));
+    if (k->convergent)
+        json_object_set_new(d, "convergent_encryption_version", json_integer(-1));
     if (!strcmp(k->owner, x->who)) {
         json_t *g = grants_json(x, k, &rc);
         if (rc) {
@@ -267,25 +274,38 @@ static mt_status new_key_request(core_ctx *x, char seg[160], char name[MT_TP_NAM
 /* Options of create and import that must keep their Vault defaults here. */
 static mt_status unsupported_opts(core_ctx *x, const json_t *b)
 {
-    static const char *const flags[] = {"derived", "convergent_encryption",
-                                        "allow_plaintext_backup", "exportable", NULL};
-    for (size_t i = 0; flags[i]; i++) {
-        bool v = false;
-        mt_status rc = mt_json_bool_opt(b, flags[i], &v, false, x->err);
-        if (rc)
-            return rc;
-        if (v)
-            return mt_err_set(x->err, MT_EINVAL,
-                              "field '%s': not supported; keys never leave the KeyStore "
-                              "(docs/keystore.md)",
-                              flags[i]);
-    }
     const json_t *arp = json_object_get(b, "auto_rotate_period");
     if (arp && !json_is_null(arp) &&
         !(json_is_integer(arp) && json_integer_value(arp) == 0) &&
         !(json_is_string(arp) && (!strcmp(json_string_value(arp), "0") ||
                                   !strcmp(json_string_value(arp), ""))))
         return mt_err_set(x->err, MT_EINVAL, "field 'auto_rotate_period': not supported");
+    return MT_OK;
+}
+
+/* Reads exportable, allow_plaintext_backup and (when derive) derived and
+ * convergent_encryption of a create or import body into f (false when absent); checks
+ * them against key type t. */
+static mt_status key_flags(core_ctx *x, const json_t *b, mt_tk_type t, bool derive, tkey_row *f)
+{
+    memset(f, 0, sizeof *f);
+    mt_status rc;
+    if ((rc = mt_json_bool_opt(b, "exportable", &f->exportable, false, x->err)) ||
+        (rc = mt_json_bool_opt(b, "allow_plaintext_backup", &f->allow_plaintext_backup, false,
+                               x->err)) ||
+        (rc = mt_json_bool_opt(b, "derived", &f->derived, false, x->err)) ||
+        (rc = mt_json_bool_opt(b, "convergent_encryption", &f->convergent, false, x->err)))
+        return rc;
+    if (!derive && (f->derived || f->convergent))
+        return mt_err_set(x->err, MT_EINVAL,
+                          "field 'derived': not supported at import; create the key instead");
+    if (f->convergent && !f->derived)
+        return mt_err_set(x->err, MT_EINVAL,
+                          "field 'convergent_encryption': requires derived=true");
+    if (f->derived && !mt_tk_type_derives(t))
+        return mt_err_set(x->err, MT_EINVAL,
+                          "field 'derived': only aes256-gcm96 and chacha20-poly1305 keys are "
+                          "derived here");
     return MT_OK;
 }
 
@@ -299,7 +319,8 @@ static mt_status key_type_field(core_ctx *x, const json_t *b, mt_tk_type *t)
     if (*t == MT_TK_NONE)
         return mt_err_set(x->err, MT_EINVAL,
                           "field 'type': unknown key type; use aes256-gcm96, chacha20-poly1305, "
-                          "ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096 or hmac");
+                          "ecdsa-p256, ecdsa-p384, ecdsa-p521, ed25519, rsa-2048, rsa-3072, "
+                          "rsa-4096 or hmac");
     return MT_OK;
 }
 
@@ -312,9 +333,9 @@ static mt_status reply_key(core_ctx *x, const tkey_row *k)
     return rc;
 }
 
-/* Creates the key row and version 1 from key. */
+/* Creates the key row and version 1 from key, with the flags of f (key_flags). */
 static mt_status key_insert(core_ctx *x, const char *name, mt_tk_type t, const mt_tk_key *key,
-                            bool imported, bool allow_rotation)
+                            bool imported, bool allow_rotation, const tkey_row *f)
 {
     int64_t n = 0;
     bool found = false;
@@ -335,6 +356,10 @@ static mt_status key_insert(core_ctx *x, const char *name, mt_tk_type t, const m
     k.min_dec = 1;
     k.imported = imported;
     k.allow_rotation = allow_rotation;
+    k.exportable = f->exportable;
+    k.allow_plaintext_backup = f->allow_plaintext_backup;
+    k.derived = f->derived;
+    k.convergent = f->convergent;
     k.created_at = k.updated_at = mt_now();
     rc = tstore_key_write(x->core, x->db, &k, true, x->err);
     if (!rc)
@@ -349,6 +374,7 @@ mt_status transit_key_create(core_ctx *x)
     char seg[160], name[MT_TP_NAME_MAX + 1];
     json_t *b = NULL;
     mt_tk_type t = MT_TK_NONE;
+    tkey_row f;
     mt_status rc;
     if ((rc = new_key_request(x, seg, name, &b)))
         return rc;
@@ -358,7 +384,7 @@ mt_status transit_key_create(core_ctx *x)
                                           "auto_rotate_period", "key_size", "managed_key_name",
                                           "managed_key_id", NULL};
     if ((rc = mt_json_only_keys(b, allowed, x->err)) || (rc = unsupported_opts(x, b)) ||
-        (rc = key_type_field(x, b, &t)) ||
+        (rc = key_type_field(x, b, &t)) || (rc = key_flags(x, b, t, true, &f)) ||
         (rc = mt_json_int_opt(b, "key_size", 0, 64, &ks, 0, x->err)))
         goto out;
     if (ks && t != MT_TK_HMAC) {
@@ -401,7 +427,7 @@ mt_status transit_key_create(core_ctx *x)
             else
                 rc = reply_key(x, &l->key);
         } else if (!rc) {
-            rc = key_insert(x, name, t, key, false, true);
+            rc = key_insert(x, name, t, key, false, true, &f);
         }
         rc = core_audit_commit(x, 200, rc);
     }
@@ -522,12 +548,21 @@ mt_status transit_key_config(core_ctx *x)
     static const char *const allowed[] = {"min_decryption_version", "min_encryption_version",
                                           "deletion_allowed", "exportable",
                                           "allow_plaintext_backup", "auto_rotate_period", NULL};
-    bool del = false;
+    bool del = false, exp = false, apb = false;
     int64_t md = 0, me = 0;
     if ((rc = mt_json_only_keys(b, allowed, x->err)) ||
         (rc = key_resolve(x, seg, NULL, 0, l)) || (rc = unsupported_opts(x, b)))
         goto out;
     tkey_row k = l->key;
+    if ((rc = mt_json_bool_opt(b, "exportable", &exp, k.exportable, x->err)) ||
+        (rc = mt_json_bool_opt(b, "allow_plaintext_backup", &apb, k.allow_plaintext_backup,
+                               x->err)))
+        goto out;
+    if ((k.exportable && !exp) || (k.allow_plaintext_backup && !apb)) {
+        rc = mt_err_set(x->err, MT_EINVAL, "field '%s': once enabled it cannot be disabled",
+                        k.exportable && !exp ? "exportable" : "allow_plaintext_backup");
+        goto out;
+    }
     if ((rc = mt_json_bool_opt(b, "deletion_allowed", &del, k.deletion_allowed, x->err)) ||
         (rc = mt_json_int_opt(b, "min_decryption_version", 0, MT_TP_MAX_VERSION, &md, k.min_dec,
                               x->err)) ||
@@ -548,7 +583,16 @@ mt_status transit_key_config(core_ctx *x)
                         "latest version");
         goto out;
     }
+    if (k.min_avail && ((uint32_t)md < k.min_avail || (me && (uint32_t)me < k.min_avail))) {
+        rc = mt_err_set(x->err, MT_EINVAL,
+                        "min_decryption_version and min_encryption_version cannot go below "
+                        "min_available_version %u (older versions were trimmed)",
+                        (unsigned)k.min_avail);
+        goto out;
+    }
     k.deletion_allowed = del;
+    k.exportable = exp;
+    k.allow_plaintext_backup = apb;
     k.min_dec = (uint32_t)md;
     k.min_enc = (uint32_t)me;
     k.updated_at = mt_now();
@@ -712,6 +756,7 @@ mt_status transit_key_import(core_ctx *x)
     mt_tk_type t = MT_TK_NONE;
     mt_tk_key *key = NULL;
     bool rot = false;
+    tkey_row f;
     mt_status rc;
     if ((rc = new_key_request(x, seg, name, &b)))
         return rc;
@@ -728,7 +773,7 @@ mt_status transit_key_import(core_ctx *x)
         return mt_err_set(x->err, MT_ENOMEM, "out of memory");
     }
     if ((rc = mt_json_only_keys(b, allowed, x->err)) || (rc = unsupported_opts(x, b)) ||
-        (rc = key_type_field(x, b, &t)) ||
+        (rc = key_type_field(x, b, &t)) || (rc = key_flags(x, b, t, false, &f)) ||
         (rc = mt_json_bool_opt(b, "allow_rotation", &rot, false, x->err)) ||
         (rc = tstore_lookup(x->core, x->db, x->who, name, 0, "", l, x->err)))
         goto out;
@@ -738,7 +783,7 @@ mt_status transit_key_import(core_ctx *x)
     }
     rc = import_key(x, b, t, &key);
     if (!rc)
-        rc = key_insert(x, name, t, key, true, rot);
+        rc = key_insert(x, name, t, key, true, rot, &f);
 out:
     mt_tk_key_free(key);
     free(l);
@@ -1022,6 +1067,24 @@ static mt_status use_version(const tkey_row *k, uint32_t req, uint32_t *v, mt_er
     return MT_OK;
 }
 
+/* The key an item uses: `base` itself, or for a derived key the key of the item's context
+ * (*tmp, which the caller frees). */
+static mt_status item_key(const tkey_row *k, const mt_tp_item *it, const mt_tk_key *base,
+                          const mt_tk_key **use, mt_tk_key **tmp, mt_err *e)
+{
+    *tmp = NULL;
+    *use = base;
+    if (!k->derived)
+        return it->ctx ? mt_err_set(e, MT_EINVAL, "field 'context': this key is not derived")
+                       : MT_OK;
+    if (!it->ctx)
+        return mt_err_set(e, MT_EINVAL, "field 'context': required, this key is derived");
+    mt_status r = mt_tk_derive(base, it->ctx, it->ctx_len, tmp, e);
+    if (!r)
+        *use = *tmp;
+    return r;
+}
+
 typedef enum { CRYPT_ENC, CRYPT_DEC, CRYPT_REWRAP } crypt_op;
 
 static mt_status crypt_handle(core_ctx *x, crypt_op op)
@@ -1053,6 +1116,7 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
         uint8_t *pt = NULL, *ct = NULL;
         size_t ptl = 0, ctl = 0;
         const mt_tk_key *key = NULL;
+        mt_tk_key *dk = NULL;
         mt_status r = MT_OK;
         tkey_row *k = &l->key;
         if (op != CRYPT_ENC) {
@@ -1060,8 +1124,11 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
             r = data_version_check(k, "ciphertext", v, &e);
             if (!r && (r = key_version(x, seg, opname[op], v, l)))
                 e = *x->err;
-            if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK)
+            if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK &&
+                (r = item_key(k, it, key, &key, &dk, &e)) == MT_OK)
                 r = mt_tk_decrypt(key, it->data, it->len, it->aad, it->aad_len, &pt, &ptl, &e);
+            mt_tk_key_free(dk);
+            dk = NULL;
             if (r == MT_ECRYPTO)
                 mt_err_set(&e, MT_ECRYPTO, "decryption failed");
         } else {
@@ -1073,8 +1140,13 @@ static mt_status crypt_handle(core_ctx *x, crypt_op op)
             r = use_version(k, it->key_version, &v, &e);
             if (!r && (r = key_version(x, seg, opname[op], v, l)))
                 e = *x->err;
-            if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK)
-                r = mt_tk_encrypt(key, pt, ptl, it->aad, it->aad_len, &ct, &ctl, &e);
+            if (!r && (r = tstore_cached_key(x->core, &l->ver, k->type, &key, &e)) == MT_OK &&
+                (r = item_key(k, it, key, &key, &dk, &e)) == MT_OK)
+                r = k->convergent ? mt_tk_encrypt_convergent(key, it->ctx, it->ctx_len, pt, ptl,
+                                                             it->aad, it->aad_len, &ct, &ctl, &e)
+                                  : mt_tk_encrypt(key, pt, ptl, it->aad, it->aad_len, &ct, &ctl,
+                                                  &e);
+            mt_tk_key_free(dk);
             if (!r)
                 put_versioned(res, "ciphertext", v, ct, ctl, false);
         } else if (!r) {
@@ -1127,13 +1199,16 @@ mt_status transit_datakey(core_ctx *x)
     uint8_t dk[64], *ct = NULL, *aad = NULL;
     size_t ctl = 0, aadl = 0;
     const mt_tk_key *key = NULL;
+    mt_tk_key *derived = NULL;
+    mt_tp_item it;
+    memset(&it, 0, sizeof it);
     if (!l) {
         rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
         goto out;
     }
     if ((rc = mt_json_only_keys(b, allowed, x->err)) ||
         (rc = mt_json_int_opt(b, "bits", 128, 512, &bits, 256, x->err)) ||
-        (rc = mt_json_str_opt(b, "context", 4096, &ctx, "", x->err)) ||
+        (rc = mt_json_str_opt(b, "context", 8192, &ctx, "", x->err)) ||
         (rc = mt_json_str_opt(b, "nonce", 4096, &nonce, "", x->err)) ||
         (rc = mt_json_str_opt(b, "associated_data", 1u << 20, &aad_s, NULL, x->err)))
         goto out;
@@ -1141,10 +1216,14 @@ mt_status transit_datakey(core_ctx *x)
         rc = mt_err_set(x->err, MT_EINVAL, "field 'bits': 128, 256 or 512");
         goto out;
     }
-    if (ctx[0] || nonce[0]) {
-        rc = mt_err_set(x->err, MT_EINVAL, "key derivation (context, nonce) is not supported");
+    if (nonce[0]) {
+        rc = mt_err_set(x->err, MT_EINVAL,
+                        "field 'nonce': not taken; convergent keys derive their nonce");
         goto out;
     }
+    if (ctx[0] &&
+        (rc = mt_tp_b64("context", ctx, MT_TP_CONTEXT_MAX, true, &it.ctx, &it.ctx_len, x->err)))
+        goto out;
     if (aad_s && (rc = mt_tp_b64("associated_data", aad_s, 1u << 19, false, &aad, &aadl, x->err)))
         goto out;
     if ((rc = key_resolve(x, seg, "datakey", 0, l)))
@@ -1161,6 +1240,7 @@ mt_status transit_datakey(core_ctx *x)
     size_t n = (size_t)bits / 8;
     if ((rc = mt_random(dk, n, x->err)) ||
         (rc = tstore_cached_key(x->core, &l->ver, l->key.type, &key, x->err)) ||
+        (rc = item_key(&l->key, &it, key, &key, &derived, x->err)) ||
         (rc = mt_tk_encrypt(key, dk, n, aad, aadl, &ct, &ctl, x->err)))
         goto out;
     json_t *d = json_object();
@@ -1171,6 +1251,8 @@ mt_status transit_datakey(core_ctx *x)
     vault_reply(x, 200, d);
 out:
     mt_wipe(dk, sizeof dk);
+    mt_tk_key_free(derived);
+    mt_secmem_free(it.ctx);
     free(ct);
     free(aad);
     free(l);
@@ -1413,4 +1495,32 @@ out:
     mt_secmem_free(data);
     json_decref(b);
     return rc;
+}
+
+/* ---- for transit_ext.c (transit_ext.h) ------------------------------------------------ */
+
+bool transit_x_seg(core_ctx *x, unsigned n, char *out, size_t cap)
+{
+    return path_seg(x, n, out, cap);
+}
+
+mt_status transit_x_body(core_ctx *x, json_t **out)
+{
+    return body_parse(x, out);
+}
+
+void transit_x_reply(core_ctx *x, int status, json_t *data)
+{
+    vault_reply(x, status, data);
+}
+
+mt_status transit_x_resolve(core_ctx *x, const char *seg, const char *op, uint32_t version,
+                            tlookup *l)
+{
+    return key_resolve(x, seg, op, version, l);
+}
+
+mt_status transit_x_reply_key(core_ctx *x, const tkey_row *k)
+{
+    return reply_key(x, k);
 }

@@ -25,13 +25,23 @@ static mt_status mac_json(mt_core *c, const char *domain, json_t *arr, char out[
 
 mt_status tstore_key_mac(mt_core *c, const tkey_row *k, char out[65], mt_err *err)
 {
-    return mac_json(c, "transit-key",
-                    json_pack("[s,s,s,I,I,I,b,b,b,b,I,I]", k->owner, k->name,
-                              mt_tk_type_name(k->type), (json_int_t)k->latest,
-                              (json_int_t)k->min_dec, (json_int_t)k->min_enc, k->deletion_allowed,
-                              k->exportable, k->imported, k->allow_rotation,
-                              (json_int_t)k->created_at, (json_int_t)k->updated_at),
-                    out, err);
+    json_t *a = json_pack("[s,s,s,I,I,I,b,b,b,b,I,I]", k->owner, k->name,
+                          mt_tk_type_name(k->type), (json_int_t)k->latest, (json_int_t)k->min_dec,
+                          (json_int_t)k->min_enc, k->deletion_allowed, k->exportable, k->imported,
+                          k->allow_rotation, (json_int_t)k->created_at, (json_int_t)k->updated_at);
+    /* The columns of migration 10 are MACed only when one differs from its
+     * default, so that the MACs of rows written before it stay valid; a row
+     * whose new columns are changed (either way) no longer verifies. */
+    if (a && (k->allow_plaintext_backup || k->derived || k->convergent || k->min_avail)) {
+        json_t *more = json_pack("[b,b,b,I]", k->allow_plaintext_backup, k->derived,
+                                 k->convergent, (json_int_t)k->min_avail);
+        if (!more || json_array_extend(a, more)) {
+            json_decref(a);
+            a = NULL;
+        }
+        json_decref(more);
+    }
+    return mac_json(c, "transit-key", a, out, err);
 }
 
 mt_status tstore_version_mac(mt_core *c, const char *owner, const char *name, uint32_t version,
@@ -204,7 +214,9 @@ void tstore_cache_forget(mt_core *c, const char *owner, const char *name)
 #define KEY_COLS                                                                              \
     "k.owner, k.name, k.type, k.latest_version, k.min_decryption_version, "                   \
     "k.min_encryption_version, k.deletion_allowed, k.exportable, k.imported, "                \
-    "k.allow_rotation, k.created_at, k.updated_at, k.mac"
+    "k.allow_rotation, k.created_at, k.updated_at, k.mac, k.allow_plaintext_backup, "      \
+    "k.derived, k.convergent_encryption, k.min_available_version"
+#define KEY_NCOLS 17
 
 static void key_from_stmt(sqlite3_stmt *st, int o, tkey_row *k)
 {
@@ -222,6 +234,10 @@ static void key_from_stmt(sqlite3_stmt *st, int o, tkey_row *k)
     k->created_at = sqlite3_column_int64(st, o + 10);
     k->updated_at = sqlite3_column_int64(st, o + 11);
     snprintf(k->mac, sizeof k->mac, "%s", store_col_text(st, o + 12));
+    k->allow_plaintext_backup = sqlite3_column_int(st, o + 13) != 0;
+    k->derived = sqlite3_column_int(st, o + 14) != 0;
+    k->convergent = sqlite3_column_int(st, o + 15) != 0;
+    k->min_avail = (uint32_t)sqlite3_column_int64(st, o + 16);
 }
 
 static mt_status key_check(mt_core *c, const tkey_row *k, mt_err *err)
@@ -296,16 +312,16 @@ mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *
     }
     key_from_stmt(st, 0, &out->key);
     rc = key_check(c, &out->key, err);
-    if (!rc && sqlite3_column_type(st, 13) != SQLITE_NULL) {
-        rc = version_from_stmt(c, st, 13, &out->key, &out->ver, err);
+    if (!rc && sqlite3_column_type(st, KEY_NCOLS) != SQLITE_NULL) {
+        rc = version_from_stmt(c, st, KEY_NCOLS, &out->key, &out->ver, err);
         out->has_ver = !rc;
     }
-    if (!rc && sqlite3_column_type(st, 19) != SQLITE_NULL) {
-        snprintf(out->grant_ops, sizeof out->grant_ops, "%s", store_col_text(st, 19));
-        int64_t gt = sqlite3_column_int64(st, 20);
+    if (!rc && sqlite3_column_type(st, KEY_NCOLS + 6) != SQLITE_NULL) {
+        snprintf(out->grant_ops, sizeof out->grant_ops, "%s", store_col_text(st, KEY_NCOLS + 6));
+        int64_t gt = sqlite3_column_int64(st, KEY_NCOLS + 7);
         char mac[65];
         rc = tstore_grant_mac(c, owner, name, grantee, out->grant_ops, gt, mac, err);
-        if (!rc && !integ_hex_equal(mac, store_col_text(st, 21)))
+        if (!rc && !integ_hex_equal(mac, store_col_text(st, KEY_NCOLS + 8)))
             rc = integ_fail(err, "transit grant");
         out->has_grant = !rc;
     }
@@ -323,12 +339,15 @@ mt_status tstore_key_write(mt_core *c, sqlite3 *db, tkey_row *k, bool insert, mt
     const char *sql =
         insert ? "INSERT INTO transit_keys(type, latest_version, min_decryption_version, "
                  "min_encryption_version, deletion_allowed, exportable, imported, "
-                 "allow_rotation, created_at, updated_at, mac, owner, name) "
-                 "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)"
+                 "allow_rotation, created_at, updated_at, mac, owner, name, "
+                 "allow_plaintext_backup, derived, convergent_encryption, "
+                 "min_available_version) "
+                 "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"
                : "UPDATE transit_keys SET type=?1, latest_version=?2, min_decryption_version=?3, "
                  "min_encryption_version=?4, deletion_allowed=?5, exportable=?6, imported=?7, "
-                 "allow_rotation=?8, created_at=?9, updated_at=?10, mac=?11 "
-                 "WHERE owner=?12 AND name=?13";
+                 "allow_rotation=?8, created_at=?9, updated_at=?10, mac=?11, "
+                 "allow_plaintext_backup=?14, derived=?15, convergent_encryption=?16, "
+                 "min_available_version=?17 WHERE owner=?12 AND name=?13";
     sqlite3_stmt *st;
     if ((rc = store_prepare(db, sql, &st, err)))
         return rc;
@@ -345,6 +364,10 @@ mt_status tstore_key_write(mt_core *c, sqlite3 *db, tkey_row *k, bool insert, mt
     store_bind_text(st, 11, k->mac);
     store_bind_text(st, 12, k->owner);
     store_bind_text(st, 13, k->name);
+    sqlite3_bind_int(st, 14, k->allow_plaintext_backup);
+    sqlite3_bind_int(st, 15, k->derived);
+    sqlite3_bind_int(st, 16, k->convergent);
+    sqlite3_bind_int64(st, 17, k->min_avail);
     int s = sqlite3_step(st);
     if (s != SQLITE_DONE)
         rc = store_fail(db, err);

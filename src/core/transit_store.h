@@ -17,6 +17,10 @@ typedef struct tkey_row {
     bool deletion_allowed, exportable, imported, allow_rotation;
     int64_t created_at, updated_at;
     char mac[65];
+    /* migration 10: Vault's allow_plaintext_backup, derived, convergent_encryption,
+     * min_available_version (versions below it were trimmed: destroyed) */
+    bool allow_plaintext_backup, derived, convergent;
+    uint32_t min_avail;
 } tkey_row;
 
 typedef struct tver_row {

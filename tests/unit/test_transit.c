@@ -32,10 +32,14 @@ static void unhex(const char *h, uint8_t *out)
 static void test_types(void **state)
 {
     (void)state;
-    for (int t = MT_TK_AES256_GCM96; t <= MT_TK_HMAC; t++)
+    for (int t = MT_TK_AES256_GCM96; t <= MT_TK_ECDSA_P521; t++)
         assert_int_equal(mt_tk_type_parse(mt_tk_type_name((mt_tk_type)t)), t);
     assert_int_equal(mt_tk_type_parse("des"), MT_TK_NONE);
-    assert_int_equal(mt_tk_type_parse("ecdsa-p521"), MT_TK_NONE);
+    assert_int_equal(mt_tk_type_parse("ecdsa-p224"), MT_TK_NONE);
+    assert_true(mt_tk_type_signs(MT_TK_ECDSA_P521));
+    assert_false(mt_tk_type_encrypts(MT_TK_ECDSA_P521));
+    assert_true(mt_tk_type_derives(MT_TK_CHACHA20_POLY1305));
+    assert_false(mt_tk_type_derives(MT_TK_RSA_2048));
     assert_int_equal(mt_tk_type_parse(NULL), MT_TK_NONE);
     assert_true(mt_tk_type_encrypts(MT_TK_CHACHA20_POLY1305));
     assert_false(mt_tk_type_encrypts(MT_TK_HMAC));
@@ -250,8 +254,8 @@ static bool ossl_verify(const mt_tk_key *k, const EVP_MD *md, int pad, const uin
 static void test_sign(void **state)
 {
     (void)state;
-    static const mt_tk_type ts[] = {MT_TK_ECDSA_P256, MT_TK_ECDSA_P384, MT_TK_ED25519,
-                                    MT_TK_RSA_2048};
+    static const mt_tk_type ts[] = {MT_TK_ECDSA_P256, MT_TK_ECDSA_P384, MT_TK_ECDSA_P521,
+                                    MT_TK_ED25519, MT_TK_RSA_2048};
     const uint8_t msg[] = "message to sign";
     mt_err err;
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++) {
@@ -400,7 +404,7 @@ static void test_material(void **state)
 {
     (void)state;
     mt_err err;
-    for (int t = MT_TK_AES256_GCM96; t <= MT_TK_HMAC; t++) {
+    for (int t = MT_TK_AES256_GCM96; t <= MT_TK_ECDSA_P521; t++) {
         if (t == MT_TK_RSA_3072 || t == MT_TK_RSA_4096)
             continue; /* slow key generation; the same code as rsa-2048 */
         mt_tk_key *k = NULL, *k2 = NULL;
@@ -614,7 +618,8 @@ static void test_batch(void **state)
          MT_TP_DECRYPT, "batch_input[1]: field 'ciphertext'"},
         {"{\"batch_input\":[]}", MT_TP_ENCRYPT, "non-empty"},
         {"{\"batch_input\":[{\"plaintext\":\"aGk=\",\"extra\":1}]}", MT_TP_ENCRYPT, "extra"},
-        {"{\"plaintext\":\"aGk=\",\"context\":\"eA==\"}", MT_TP_ENCRYPT, "derivation"},
+        {"{\"input\":\"aGk=\",\"context\":\"eA==\"}", MT_TP_SIGN, "encryption only"},
+        {"{\"plaintext\":\"aGk=\",\"context\":\"e\"}", MT_TP_ENCRYPT, "context"},
         {"{\"plaintext\":\"aGk=\",\"nonce\":\"eA==\"}", MT_TP_ENCRYPT, "convergent"},
         {"{}", MT_TP_ENCRYPT, "'plaintext' is required"},
         {"{\"input\":\"aGk=\"}", MT_TP_VERIFY, "exactly one"},

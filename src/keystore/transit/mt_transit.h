@@ -36,6 +36,7 @@ typedef enum mt_tk_type {
     MT_TK_RSA_3072,
     MT_TK_RSA_4096,
     MT_TK_HMAC,
+    MT_TK_ECDSA_P521,
 } mt_tk_type;
 
 typedef enum mt_tk_hash {
@@ -148,6 +149,38 @@ mt_status mt_tk_import_unwrap(const mt_tk_key *wrapping, mt_tk_hash h, const uin
  * wraps material for the wrapping key's public PEM. */
 mt_status mt_tk_import_wrap(const char *wrapping_pem, mt_tk_hash h, const uint8_t *m, size_t n,
                             uint8_t **out, size_t *out_len, mt_err *err);
+
+/* ---- derived keys, convergent encryption, export (docs/keystore.md) ---- */
+
+#define MT_TK_CONTEXT_MAX 4096 /* bytes of a derivation context */
+
+/* Types that may be created with derived=true: aes256-gcm96, chacha20-poly1305. */
+bool mt_tk_type_derives(mt_tk_type t);
+/* The key of context ctx (1 to MT_TK_CONTEXT_MAX bytes) of a derived key:
+ * material HKDF-SHA256(ikm = k's 32 bytes, salt "mesatee-transit-derived/v1",
+ * info = ctx), 32 bytes, same type. MT_EINVAL for another type or context. */
+mt_status mt_tk_derive(const mt_tk_key *k, const uint8_t *ctx, size_t n, mt_tk_key **out,
+                       mt_err *err);
+/* Convergent encryption with the derived key dk (from mt_tk_derive): as
+ * mt_tk_encrypt, but the nonce is the first 12 bytes of
+ * HMAC-SHA256(nk, u64be(len ctx) || ctx || u64be(len aad) || aad || pt) with
+ * nk = HMAC-SHA256(dk, "mesatee-transit-convergent-nonce/v1"): the same
+ * plaintext, context and aad give the same ciphertext; decrypt with
+ * mt_tk_decrypt(dk, ...). */
+mt_status mt_tk_encrypt_convergent(const mt_tk_key *dk, const uint8_t *ctx, size_t cl,
+                                   const uint8_t *pt, size_t n, const uint8_t *aad, size_t al,
+                                   uint8_t **out, size_t *out_len, mt_err *err);
+
+typedef enum mt_tk_export_kind {
+    MT_TX_ENCRYPTION, /* aes/chacha: base64 of the 32 bytes; rsa: PEM RSA PRIVATE KEY */
+    MT_TX_SIGNING,    /* ecdsa: PEM EC PRIVATE KEY; rsa: PEM RSA PRIVATE KEY;
+                         ed25519: base64(seed(32) || public key(32)) */
+    MT_TX_HMAC,       /* base64 of the key's HMAC key (mt_tk_hmac) */
+    MT_TX_PUBLIC,     /* mt_tk_public_text */
+} mt_tk_export_kind;
+/* The key in Vault's export form for kind (*out an mt_secmem string);
+ * MT_EINVAL when the key type has no key of that kind. */
+mt_status mt_tk_export(const mt_tk_key *k, mt_tk_export_kind kind, char **out, mt_err *err);
 
 /* Random bytes (RAND_bytes). */
 mt_status mt_tk_random(uint8_t *out, size_t n, mt_err *err);

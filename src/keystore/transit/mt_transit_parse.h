@@ -23,6 +23,7 @@
 #define MT_TP_NAME_MAX 64     /* key name: [A-Za-z0-9_.-]{1,64}, not "." or ".." */
 #define MT_TP_MAX_BATCH 1000  /* items of one batch_input */
 #define MT_TP_MAX_VERSION 1000000
+#define MT_TP_CONTEXT_MAX 4096 /* decoded bytes of a derivation context */
 
 /* True if s is a valid key name. */
 bool mt_tp_name_valid(const char *s);
@@ -60,6 +61,8 @@ typedef struct mt_tp_item {
     size_t len;
     uint8_t *aad; /* associated_data, NULL when absent */
     size_t aad_len;
+    uint8_t *ctx; /* context (encrypt, decrypt, rewrap; derived keys), NULL when absent */
+    size_t ctx_len;
     uint32_t key_version;  /* 0 = latest (encrypt, rewrap, sign, hmac) */
     uint32_t data_version; /* the N of a ciphertext (decrypt, rewrap) */
     const char *sig_text;  /* verify: the signature / hmac string, unparsed */
@@ -75,8 +78,9 @@ typedef struct mt_tp_batch {
 
 /* Reads a request body's items for op: batch_input when present (1 to
  * MT_TP_MAX_BATCH objects; then the top-level data fields are ignored, as
- * Vault does), else the top-level fields as one item. Context and nonce
- * (key derivation, convergent encryption) must be absent or empty. Unknown
+ * Vault does), else the top-level fields as one item. A non-empty context
+ * (derived keys) is decoded for encrypt/decrypt/rewrap and refused for the
+ * others; a non-empty nonce is refused (convergent keys derive theirs). Unknown
  * fields of an item are refused. */
 mt_status mt_tp_batch_parse(const json_t *body, mt_tp_op op, mt_tp_batch *out, mt_err *err);
 void mt_tp_batch_free(mt_tp_batch *b);

@@ -9,6 +9,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
@@ -35,6 +36,7 @@ static const struct {
     {MT_TK_CHACHA20_POLY1305, "chacha20-poly1305", ""},
     {MT_TK_ECDSA_P256, "ecdsa-p256", "P-256"},
     {MT_TK_ECDSA_P384, "ecdsa-p384", "P-384"},
+    {MT_TK_ECDSA_P521, "ecdsa-p521", "P-521"},
     {MT_TK_ED25519, "ed25519", "ed25519"},
     {MT_TK_RSA_2048, "rsa-2048", "rsa-2048"},
     {MT_TK_RSA_3072, "rsa-3072", "rsa-3072"},
@@ -75,8 +77,8 @@ bool mt_tk_type_encrypts(mt_tk_type t)
 
 bool mt_tk_type_asymmetric(mt_tk_type t)
 {
-    return t == MT_TK_ECDSA_P256 || t == MT_TK_ECDSA_P384 || t == MT_TK_ED25519 ||
-           t == MT_TK_RSA_2048 || t == MT_TK_RSA_3072 || t == MT_TK_RSA_4096;
+    return t == MT_TK_ECDSA_P256 || t == MT_TK_ECDSA_P384 || t == MT_TK_ECDSA_P521 ||
+           t == MT_TK_ED25519 || t == MT_TK_RSA_2048 || t == MT_TK_RSA_3072 || t == MT_TK_RSA_4096;
 }
 
 bool mt_tk_type_signs(mt_tk_type t)
@@ -91,7 +93,7 @@ static bool is_rsa(mt_tk_type t)
 
 static bool is_ec(mt_tk_type t)
 {
-    return t == MT_TK_ECDSA_P256 || t == MT_TK_ECDSA_P384;
+    return t == MT_TK_ECDSA_P256 || t == MT_TK_ECDSA_P384 || t == MT_TK_ECDSA_P521;
 }
 
 static const struct {
@@ -225,6 +227,7 @@ static int key_nid(mt_tk_type t)
     switch (t) {
     case MT_TK_ECDSA_P256: return NID_X9_62_prime256v1;
     case MT_TK_ECDSA_P384: return NID_secp384r1;
+    case MT_TK_ECDSA_P521: return NID_secp521r1;
     default: return 0;
     }
 }
@@ -289,7 +292,7 @@ mt_status mt_tk_key_generate(mt_tk_type t, mt_tk_key **out, mt_err *err)
         else if (t == MT_TK_ED25519)
             p = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
         else
-            p = EVP_PKEY_Q_keygen(NULL, NULL, "EC", t == MT_TK_ECDSA_P256 ? "P-256" : "P-384");
+            p = EVP_PKEY_Q_keygen(NULL, NULL, "EC", mt_tk_type_curve(t));
         if (!p)
             rc = mt_err_set(err, MT_EINTERNAL, "key generation failed");
         k->pkey = p;
@@ -429,9 +432,24 @@ static const EVP_CIPHER *aead_cipher(mt_tk_type t)
 
 /* AES-256-GCM or ChaCha20-Poly1305 with a 12-byte nonce and 16-byte tag.
  * enc: out = nonce || ct || tag; dec: in is that. */
+static mt_status aead_n(const EVP_CIPHER *ciph, const uint8_t key[32], bool enc,
+                        const uint8_t *fixed_nonce, const uint8_t *in, size_t n,
+                        const uint8_t *aad, size_t aad_len, uint8_t **out, size_t *out_len,
+                        bool secure_out, mt_err *err);
+
 static mt_status aead(const EVP_CIPHER *ciph, const uint8_t key[32], bool enc, const uint8_t *in,
                       size_t n, const uint8_t *aad, size_t aad_len, uint8_t **out,
                       size_t *out_len, bool secure_out, mt_err *err)
+{
+    return aead_n(ciph, key, enc, NULL, in, n, aad, aad_len, out, out_len, secure_out, err);
+}
+
+/* aead with, when encrypting and fixed_nonce is not NULL, that nonce instead of a random one
+ * (convergent encryption). */
+static mt_status aead_n(const EVP_CIPHER *ciph, const uint8_t key[32], bool enc,
+                        const uint8_t *fixed_nonce, const uint8_t *in, size_t n,
+                        const uint8_t *aad, size_t aad_len, uint8_t **out, size_t *out_len,
+                        bool secure_out, mt_err *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -451,7 +469,11 @@ static mt_status aead(const EVP_CIPHER *ciph, const uint8_t key[32], bool enc, c
     const uint8_t *body = in;
     size_t body_len = n;
     uint8_t *dst = buf;
-    if (enc) {
+    if (enc && fixed_nonce) {
+        memcpy(nonce, fixed_nonce, sizeof nonce);
+        memcpy(buf, nonce, 12);
+        dst = buf + 12;
+    } else if (enc) {
         if ((rc = mt_tk_random(nonce, sizeof nonce, err)))
             goto out;
         memcpy(buf, nonce, 12);
@@ -606,7 +628,7 @@ static uint8_t *ecdsa_raw_to_der(const uint8_t *raw, size_t n, size_t *der_len)
 
 static size_t ec_field_len(mt_tk_type t)
 {
-    return t == MT_TK_ECDSA_P256 ? 32 : 48;
+    return t == MT_TK_ECDSA_P256 ? 32 : t == MT_TK_ECDSA_P384 ? 48 : 66;
 }
 
 /* Checks the request against the key: which hashes, prehashing, padding and
@@ -925,4 +947,168 @@ mt_status mt_tk_import_wrap(const char *wrapping_pem, mt_tk_hash h, const uint8_
     }
     mt_secmem_free(w);
     return rc;
+}
+
+/* ---- derived keys, convergent encryption, export ------------------------------ */
+
+bool mt_tk_type_derives(mt_tk_type t)
+{
+    return t == MT_TK_AES256_GCM96 || t == MT_TK_CHACHA20_POLY1305;
+}
+
+/* HKDF-SHA256 (RFC 5869) of ikm with salt and info into out (n bytes). */
+static mt_status hkdf(const uint8_t *ikm, size_t il, const char *salt, const uint8_t *info,
+                      size_t nl, uint8_t *out, size_t n, mt_err *err)
+{
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+    size_t ol = n;
+    bool ok = pc && EVP_PKEY_derive_init(pc) > 0 &&
+              EVP_PKEY_CTX_set_hkdf_md(pc, EVP_sha256()) > 0 &&
+              EVP_PKEY_CTX_set1_hkdf_salt(pc, (const uint8_t *)salt, (int)strlen(salt)) > 0 &&
+              EVP_PKEY_CTX_set1_hkdf_key(pc, ikm, (int)il) > 0 &&
+              EVP_PKEY_CTX_add1_hkdf_info(pc, info, (int)nl) > 0 &&
+              EVP_PKEY_derive(pc, out, &ol) > 0 && ol == n;
+    EVP_PKEY_CTX_free(pc);
+    return ok ? MT_OK : mt_err_set(err, MT_EINTERNAL, "key derivation failed");
+}
+
+mt_status mt_tk_derive(const mt_tk_key *k, const uint8_t *ctx, size_t n, mt_tk_key **out,
+                       mt_err *err)
+{
+    *out = NULL;
+    if (!mt_tk_type_derives(k->type) || !k->raw)
+        return mt_err_set(err, MT_EINVAL, "a %s key cannot be derived",
+                          mt_tk_type_name(k->type));
+    if (n == 0 || n > MT_TK_CONTEXT_MAX)
+        return mt_err_set(err, MT_EINVAL, "field 'context': 1 to %d bytes for a derived key",
+                          MT_TK_CONTEXT_MAX);
+    uint8_t d[32];
+    mt_status rc = hkdf(k->raw, k->raw_len, "mesatee-transit-derived/v1", ctx, n, d, sizeof d,
+                        err);
+    if (!rc)
+        rc = mt_tk_key_from_material(k->type, d, sizeof d, out, err);
+    OPENSSL_cleanse(d, sizeof d);
+    return rc;
+}
+
+static void put_u64be(uint8_t b[8], uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        b[i] = (uint8_t)v;
+}
+
+mt_status mt_tk_encrypt_convergent(const mt_tk_key *dk, const uint8_t *ctx, size_t cl,
+                                   const uint8_t *pt, size_t n, const uint8_t *aad, size_t al,
+                                   uint8_t **out, size_t *out_len, mt_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!mt_tk_type_derives(dk->type) || !dk->raw)
+        return mt_err_set(err, MT_EINVAL, "convergent encryption needs a derived key");
+    static const char label[] = "mesatee-transit-convergent-nonce/v1";
+    uint8_t nk[32], mac[32], len[16];
+    unsigned int ml = 0;
+    size_t fl = 0;
+    mt_status rc = MT_OK;
+    EVP_MAC *m = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    EVP_MAC_CTX *h = m ? EVP_MAC_CTX_new(m) : NULL;
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                                                            (char *)"SHA256", 0),
+                           OSSL_PARAM_construct_end()};
+    if (!h || !HMAC(EVP_sha256(), dk->raw, (int)dk->raw_len, (const uint8_t *)label,
+                    sizeof label - 1, nk, &ml) ||
+        ml != 32) {
+        rc = mt_err_set(err, MT_EINTERNAL, "nonce derivation failed");
+        goto out;
+    }
+    put_u64be(len, cl);
+    put_u64be(len + 8, al);
+    bool ok = EVP_MAC_init(h, nk, sizeof nk, params) == 1 && EVP_MAC_update(h, len, 8) == 1 &&
+              (!cl || EVP_MAC_update(h, ctx, cl) == 1) && EVP_MAC_update(h, len + 8, 8) == 1 &&
+              (!al || EVP_MAC_update(h, aad, al) == 1) && (!n || EVP_MAC_update(h, pt, n) == 1) &&
+              EVP_MAC_final(h, mac, &fl, sizeof mac) == 1 && fl == 32;
+    if (!ok) {
+        rc = mt_err_set(err, MT_EINTERNAL, "nonce derivation failed");
+        goto out;
+    }
+    rc = aead_n(aead_cipher(dk->type), dk->raw, true, mac, pt, n, aad, al, out, out_len, false,
+                err);
+out:
+    EVP_MAC_CTX_free(h);
+    EVP_MAC_free(m);
+    OPENSSL_cleanse(nk, sizeof nk);
+    OPENSSL_cleanse(mac, sizeof mac);
+    return rc;
+}
+
+/* s (a heap string) copied into a new mt_secmem string *out; s is wiped and freed. */
+static mt_status secret_text(char *s, char **out, mt_err *err)
+{
+    if (!s)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    size_t l = strlen(s);
+    *out = mt_secmem_malloc(l + 1);
+    if (*out)
+        memcpy(*out, s, l + 1);
+    OPENSSL_cleanse(s, l);
+    free(s);
+    return *out ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+/* PEM of the private key in its traditional form (RSA PRIVATE KEY, EC PRIVATE KEY). */
+static mt_status private_pem(const mt_tk_key *k, char **out, mt_err *err)
+{
+    BIO *b = BIO_new(BIO_s_secmem());
+    char *data = NULL;
+    long len = 0;
+    if (!b || !PEM_write_bio_PrivateKey_traditional(b, k->pkey, NULL, NULL, 0, NULL, NULL) ||
+        (len = BIO_get_mem_data(b, &data)) <= 0 || !(*out = mt_secmem_malloc((size_t)len + 1))) {
+        BIO_free(b);
+        return mt_err_set(err, MT_EINTERNAL, "cannot encode the private key");
+    }
+    memcpy(*out, data, (size_t)len);
+    (*out)[len] = '\0';
+    BIO_free(b);
+    return MT_OK;
+}
+
+mt_status mt_tk_export(const mt_tk_key *k, mt_tk_export_kind kind, char **out, mt_err *err)
+{
+    *out = NULL;
+    const char *tn = mt_tk_type_name(k->type);
+    switch (kind) {
+    case MT_TX_ENCRYPTION:
+        if (!mt_tk_type_encrypts(k->type))
+            break;
+        if (is_rsa(k->type))
+            return private_pem(k, out, err);
+        return secret_text(mt_b64_encode(k->raw, k->raw_len), out, err);
+    case MT_TX_SIGNING:
+        if (!mt_tk_type_signs(k->type))
+            break;
+        if (k->type == MT_TK_ED25519) {
+            /* Vault's form: base64 of the 32-byte seed followed by the public key */
+            uint8_t raw[64];
+            size_t sl = 32, pl = 32;
+            if (!EVP_PKEY_get_raw_private_key(k->pkey, raw, &sl) || sl != 32 ||
+                !EVP_PKEY_get_raw_public_key(k->pkey, raw + 32, &pl) || pl != 32) {
+                OPENSSL_cleanse(raw, sizeof raw);
+                return mt_err_set(err, MT_EINTERNAL, "cannot encode the private key");
+            }
+            mt_status rc = secret_text(mt_b64_encode(raw, sizeof raw), out, err);
+            OPENSSL_cleanse(raw, sizeof raw);
+            return rc;
+        }
+        return private_pem(k, out, err);
+    case MT_TX_HMAC:
+        if (k->type == MT_TK_HMAC)
+            return secret_text(mt_b64_encode(k->raw, k->raw_len), out, err);
+        return secret_text(mt_b64_encode(k->hmac_key, sizeof k->hmac_key), out, err);
+    case MT_TX_PUBLIC:
+        if (!mt_tk_type_asymmetric(k->type))
+            break;
+        return mt_tk_public_text(k, out, err);
+    }
+    return mt_err_set(err, MT_EINVAL, "a %s key has no key of that kind to export",
+                      tn ? tn : "?");
 }

@@ -255,6 +255,7 @@ void mt_tp_batch_free(mt_tp_batch *b)
     for (size_t i = 0; b->items && i < b->n; i++) {
         mt_secmem_free(b->items[i].data);
         mt_secmem_free(b->items[i].aad);
+        mt_secmem_free(b->items[i].ctx);
     }
     free(b->items);
     memset(b, 0, sizeof *b);
@@ -308,17 +309,24 @@ static mt_status item_parse(const json_t *o, mt_tp_op op, bool in_batch, mt_tp_i
     const char *df = data_field(op), *s = NULL, *ctx = NULL, *nonce = NULL, *aad = NULL;
     mt_status rc;
     if ((rc = mt_json_str(o, df, SIZE_MAX / 2, &s, err)) ||
-        (rc = mt_json_str_opt(o, "context", 4096, &ctx, "", err)) ||
+        (rc = mt_json_str_opt(o, "context", 8192, &ctx, "", err)) ||
         (rc = mt_json_str_opt(o, "nonce", 4096, &nonce, "", err)) ||
         (rc = mt_json_str_opt(o, "associated_data", SIZE_MAX / 2, &aad, NULL, err)) ||
         (rc = mt_json_str_opt(o, "reference", 256, &it->reference, "", err)))
         return rc;
-    if (ctx[0])
-        return mt_err_set(err, MT_EINVAL,
-                          "field 'context': key derivation is not supported (docs/keystore.md)");
+    if (ctx[0]) {
+        if (op != MT_TP_ENCRYPT && op != MT_TP_DECRYPT && op != MT_TP_REWRAP)
+            return mt_err_set(err, MT_EINVAL,
+                              "field 'context': key derivation applies to encryption only "
+                              "(docs/keystore.md)");
+        if ((rc = mt_tp_b64("context", ctx, MT_TP_CONTEXT_MAX, true, &it->ctx, &it->ctx_len,
+                            err)))
+            return rc;
+    }
     if (nonce[0])
         return mt_err_set(err, MT_EINVAL,
-                          "field 'nonce': convergent encryption is not supported");
+                          "field 'nonce': not taken; convergent keys derive their nonce "
+                          "(docs/keystore.md)");
     if (op != MT_TP_DECRYPT && op != MT_TP_VERIFY &&
         (rc = version_opt(o, "key_version", &it->key_version, err)))
         return rc;
