@@ -19,6 +19,11 @@ mt_add_user bob
 MT_URL=$MESATEE_SERVER MT_CA=$MESATEE_CA MT_ALICE_TOKEN=$MT_WORK/alice.token \
 MT_BOB_TOKEN=$MT_WORK/bob.token "$py" "$root/tests/integration/transit_hvac.py" ||
   fail "python3-hvac against /v1/transit"
+# the Vault features added later (ecdsa-p521, export, backup/restore, trim,
+# derived and convergent keys): tests/integration/transit_hvac_vault.py
+MT_URL=$MESATEE_SERVER MT_CA=$MESATEE_CA MT_ALICE_TOKEN=$MT_WORK/alice.token \
+MT_BOB_TOKEN=$MT_WORK/bob.token "$py" "$root/tests/integration/transit_hvac_vault.py" ||
+  fail "python3-hvac: export, backup/restore, trim, derived and convergent keys"
 # libmesatee's typed transit calls (ctypes), the base of the PKCS#11 module;
 # a sanitizer build of the library needs its runtime preloaded into python
 # (mt_sanitizer_tools in lib.sh)

@@ -75,8 +75,8 @@ def main():
     msg = b"attack at dawn"
 
     # ---- create / read / list (LIST method) ------------------------------------
-    types = ["aes256-gcm96", "chacha20-poly1305", "ecdsa-p256", "ecdsa-p384", "ed25519",
-             "rsa-2048", "rsa-3072", "rsa-4096"]
+    types = ["aes256-gcm96", "chacha20-poly1305", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521",
+             "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"]
     for ty in types:
         r = t.create_key(name="k-" + ty, key_type=ty)
         need(r["data"]["type"] == ty and r["data"]["latest_version"] == 1, f"create_key {ty}")
@@ -196,7 +196,8 @@ def main():
          == unb64(r["plaintext"]), "generate_data_key with an RSA key")
 
     # ---- sign / verify, checked with python3-cryptography ------------------------------------
-    for ty in ("ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"):
+    for ty in ("ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519", "rsa-2048", "rsa-3072",
+               "rsa-4096"):
         name = "k-" + ty
         info = t.read_key(name=name)["data"]["keys"]["1"]
         if ty == "ed25519":
@@ -330,11 +331,11 @@ def main():
            lambda: t.update_key_configuration(name="k-aes256-gcm96", min_decryption_version=7),
            "min_decryption_version above the latest version")
     expect(hvac.exceptions.InvalidRequest,
-           lambda: t.update_key_configuration(name="k-aes256-gcm96", exportable=True),
-           "exportable=true is refused", "not supported")
+           lambda: alice.adapter.post("/v1/transit/keys/k-x", json={"convergent_encryption": True}),
+           "convergent_encryption without derived is refused", "requires derived")
     expect(hvac.exceptions.InvalidRequest,
-           lambda: t.create_key(name="k-x", exportable=True),
-           "create exportable is refused")
+           lambda: t.create_key(name="k-x", key_type="ecdsa-p256", derived=True),
+           "derived ecdsa key is refused", "derived")
     expect(hvac.exceptions.InvalidRequest,
            lambda: alice.adapter.post("/v1/transit/keys/k-y", json={"type": "des"}),
            "unknown key type", "unknown key type")
