@@ -146,6 +146,10 @@ int cli_cmd_key_delete(cli_ctx *ctx);
 int cli_cmd_key_import(cli_ctx *ctx);
 int cli_cmd_key_grant(cli_ctx *ctx);
 int cli_cmd_key_revoke(cli_ctx *ctx);
+int cli_cmd_key_export(cli_ctx *ctx); /* cmd_key_vault.c */
+int cli_cmd_key_backup(cli_ctx *ctx);
+int cli_cmd_key_restore(cli_ctx *ctx);
+int cli_cmd_key_trim(cli_ctx *ctx);
 int cli_cmd_key_encrypt(cli_ctx *ctx);
 int cli_cmd_key_decrypt(cli_ctx *ctx);
 int cli_cmd_key_rewrap(cli_ctx *ctx);

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "cli.h"
+#include "cmd_key.h"
 #include "mesatee.h"
 #include "mt_util.h"
 
@@ -24,7 +25,7 @@ static int key_client_fail(cli_ctx *ctx)
 
 /* Prints an answer: json: unchanged; text: field `field` of data, or every
  * member of data as "key: value" (field NULL). Frees resp. */
-static int key_emit(cli_ctx *ctx, int st, char *resp, const char *field)
+int key_emit(cli_ctx *ctx, int st, char *resp, const char *field)
 {
     if (st != MESATEE_OK) {
         mesatee_free(resp);
@@ -65,7 +66,7 @@ static int key_emit(cli_ctx *ctx, int st, char *resp, const char *field)
 }
 
 /* Reads the file of option `opt` (required when req). */
-static int read_opt_file(cli_ctx *ctx, const char *opt, bool req, uint8_t **out, size_t *n)
+int read_opt_file(cli_ctx *ctx, const char *opt, bool req, uint8_t **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
@@ -79,7 +80,7 @@ static int read_opt_file(cli_ctx *ctx, const char *opt, bool req, uint8_t **out,
 }
 
 /* Parses a version option (0 when absent). */
-static int version_opt(cli_ctx *ctx, const char *opt, uint32_t *v)
+int version_opt(cli_ctx *ctx, const char *opt, uint32_t *v)
 {
     *v = 0;
     const char *s = cli_opt_get(ctx, opt);
@@ -96,7 +97,7 @@ static int version_opt(cli_ctx *ctx, const char *opt, uint32_t *v)
 
 /* A key name as a path segment: "name" or "owner:name" characters only
  * (the server checks the rest); CLI_USAGE otherwise. */
-static int key_name_check(cli_ctx *ctx, const char *name)
+int key_name_check(cli_ctx *ctx, const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > 129 ||
@@ -106,7 +107,7 @@ static int key_name_check(cli_ctx *ctx, const char *name)
 }
 
 /* POSTs body (consumed) to /v1/transit/<what>/<name><tail> with mesatee_call. */
-static int key_post(cli_ctx *ctx, const char *what, const char *name, json_t *body, char **resp)
+int key_post(cli_ctx *ctx, const char *what, const char *name, json_t *body, char **resp)
 {
     *resp = NULL;
     char path[256];
@@ -121,7 +122,7 @@ static int key_post(cli_ctx *ctx, const char *what, const char *name, json_t *bo
     return st;
 }
 
-static json_t *b64_json(const uint8_t *p, size_t n)
+json_t *b64_json(const uint8_t *p, size_t n)
 {
     char *s = mt_b64_encode(p ? p : (const uint8_t *)"", n);
     json_t *j = s ? json_string(s) : NULL;
@@ -136,6 +137,17 @@ static json_t *b64_json(const uint8_t *p, size_t n)
 int cli_cmd_key_create(cli_ctx *ctx)
 {
     char *resp = NULL;
+    json_t *flags = key_vault_flags(ctx, true);
+    if (flags) { /* Vault options (cmd_key_vault.c): the plain POST */
+        if (key_name_check(ctx, ctx->pos[0])) {
+            json_decref(flags);
+            return CLI_USAGE;
+        }
+        if (cli_opt_get(ctx, "type"))
+            json_object_set_new(flags, "type", json_string(cli_opt_get(ctx, "type")));
+        int st = key_post(ctx, "keys", ctx->pos[0], flags, &resp);
+        return key_emit(ctx, st, resp, NULL);
+    }
     int st = mesatee_transit_key_create(ctx->client, ctx->pos[0], cli_opt_get(ctx, "type"), &resp);
     return key_emit(ctx, st, resp, NULL);
 }
@@ -199,6 +211,10 @@ int cli_cmd_key_config(cli_ctx *ctx)
         }
         json_object_set_new(b, "deletion_allowed", json_boolean(!strcmp(da, "true")));
     }
+    json_t *flags = key_vault_flags(ctx, false); /* --exportable, --allow-plaintext-backup */
+    if (flags)
+        json_object_update(b, flags);
+    json_decref(flags);
     if (json_object_size(b) == 0) {
         rc = cli_usage_error(ctx, "nothing to configure: give at least one option");
         goto bad;
@@ -283,6 +299,13 @@ int cli_cmd_key_encrypt(cli_ctx *ctx)
         free(in);
         return rc;
     }
+    if (cli_opt_get(ctx, "context")) { /* a derived key (cmd_key_vault.c) */
+        rc = key_encrypt_context(ctx, in, n, aad, an, v);
+        mt_wipe(in, n);
+        free(in);
+        free(aad);
+        return rc;
+    }
     char *ct = NULL;
     int st = mesatee_transit_encrypt(ctx->client, ctx->pos[0], in, n, aad, an, v, &ct);
     mt_wipe(in, n);
@@ -306,7 +329,14 @@ int cli_cmd_key_decrypt(cli_ctx *ctx)
     int rc = read_opt_file(ctx, "aad-file", false, &aad, &an);
     if (rc)
         return rc;
-    int st = mesatee_transit_decrypt(ctx->client, ctx->pos[0], ctx->pos[1], aad, an, &pt, &pn);
+    int st = cli_opt_get(ctx, "context")
+                 ? key_decrypt_context(ctx, aad, an, &pt, &pn) /* cmd_key_vault.c */
+                 : mesatee_transit_decrypt(ctx->client, ctx->pos[0], ctx->pos[1], aad, an, &pt,
+                                           &pn);
+    if (st == -1) { /* an answer key_decrypt_context refused; it said why */
+        free(aad);
+        return CLI_FAIL;
+    }
     free(aad);
     if (st)
         return key_client_fail(ctx);
@@ -335,6 +365,7 @@ int cli_cmd_key_rewrap(cli_ctx *ctx)
     json_t *b = json_pack("{s:s}", "ciphertext", ctx->pos[1]);
     if (v)
         json_object_set_new(b, "key_version", json_integer(v));
+    key_context_set(ctx, b);
     char *resp = NULL;
     int st = key_post(ctx, "rewrap", ctx->pos[0], b, &resp);
     return key_emit(ctx, st, resp, ctx->json ? NULL : "ciphertext");
@@ -355,7 +386,9 @@ int cli_cmd_key_datakey(cli_ctx *ctx)
     char what[32];
     snprintf(what, sizeof what, "datakey/%s", cli_opt_has(ctx, "wrapped") ? "wrapped" : "plaintext");
     char *resp = NULL;
-    int st = key_post(ctx, what, ctx->pos[0], json_pack("{s:i}", "bits", (int)nb), &resp);
+    json_t *b = json_pack("{s:i}", "bits", (int)nb);
+    key_context_set(ctx, b);
+    int st = key_post(ctx, what, ctx->pos[0], b, &resp);
     return key_emit(ctx, st, resp, NULL);
 }
 

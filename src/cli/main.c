@@ -338,7 +338,15 @@ static const cli_opt o_global[] = {
 /* KeyStore transit commands (cmd_key.c, docs/keystore.md) */
 static const cli_opt o_tk_create[] = {
     {"type", true, 0, "TYPE", "aes256-gcm96, chacha20-poly1305, ecdsa-p256, ecdsa-p384, "
-     "ed25519, rsa-2048, rsa-3072, rsa-4096 or hmac", "aes256-gcm96"},
+     "ecdsa-p521, ed25519, rsa-2048, rsa-3072, rsa-4096 or hmac", "aes256-gcm96"},
+    {"exportable", false, 0, NULL, "the key may be exported (`key export`); cannot be undone",
+     "off"},
+    {"allow-plaintext-backup", false, 0, NULL, "with --exportable: `key backup` may back it up",
+     "off"},
+    {"derived", false, 0, NULL, "derive a key per --context (aes256-gcm96, chacha20-poly1305)",
+     "off"},
+    {"convergent", false, 0, NULL, "with --derived: the same plaintext and context give the "
+     "same ciphertext", "off"},
     {NULL, false}};
 static const cli_opt o_tk_config[] = {
     {"min-decryption-version", true, 0, "N", "refuse ciphertexts and signatures of older versions",
@@ -347,6 +355,26 @@ static const cli_opt o_tk_config[] = {
      "unchanged"},
     {"deletion-allowed", true, 0, "true|false", "whether `key delete` may delete the key",
      "unchanged"},
+    {"exportable", false, 0, NULL, "let the key be exported (cannot be turned off again)",
+     "unchanged"},
+    {"allow-plaintext-backup", false, 0, NULL, "let the key be backed up in plaintext (cannot "
+     "be turned off again)", "unchanged"},
+    {NULL, false}};
+static const cli_opt o_tk_export[] = {
+    {"kind", true, 0, "KIND", "encryption-key, signing-key, hmac-key or public-key", "required"},
+    {"key-version", true, 0, "N|latest", "only this version", "every version"},
+    {NULL, false}};
+static const cli_opt o_tk_backup[] = {
+    {"out", true, 'o', "FILE", "write the backup here (mode 0600)", "stdout"},
+    {NULL, false}};
+static const cli_opt o_tk_restore[] = {
+    {"in", true, 'i', "FILE", "the backup (`key backup` output)", "required"},
+    {"force", false, 0, NULL, "replace an existing key of that name (its grants are removed)",
+     "off"},
+    {NULL, false}};
+static const cli_opt o_tk_trim[] = {
+    {"min-available-version", true, 0, "N", "destroy every version below N (at most the "
+     "minimum decryption and encryption versions)", "required"},
     {NULL, false}};
 static const cli_opt o_tk_import[] = {
     {"material", true, 'm', "FILE", "the key: 32 raw bytes (aes256-gcm96, chacha20-poly1305), "
@@ -367,17 +395,21 @@ static const cli_opt o_tk_encrypt[] = {
     {"in", true, 'i', "FILE", "plaintext to encrypt (at most 32 MiB)", "required"},
     {"aad-file", true, 0, "FILE", "associated data: authenticated, not encrypted", "none"},
     {"key-version", true, 0, "N", "encrypt with this version", "the latest"},
+    {"context", true, 0, "TEXT", "derivation context of a derived key", "none"},
     {NULL, false}};
 static const cli_opt o_tk_decrypt[] = {
     {"out", true, 'o', "FILE", "write the plaintext here (mode 0600)", "stdout"},
     {"aad-file", true, 0, "FILE", "the associated data given at encryption", "none"},
+    {"context", true, 0, "TEXT", "derivation context given at encryption", "none"},
     {NULL, false}};
 static const cli_opt o_tk_rewrap[] = {
     {"key-version", true, 0, "N", "re-encrypt under this version", "the latest"},
+    {"context", true, 0, "TEXT", "derivation context of a derived key", "none"},
     {NULL, false}};
 static const cli_opt o_tk_datakey[] = {
     {"bits", true, 0, "N", "128, 256 or 512", "256"},
     {"wrapped", false, 0, NULL, "only the encrypted data key, not the plaintext", "off"},
+    {"context", true, 0, "TEXT", "derivation context of a derived key", "none"},
     {NULL, false}};
 static const cli_opt o_tk_sign[] = {
     {"in", true, 'i', "FILE", "data to sign (its digest with --prehashed)", "required"},
@@ -486,6 +518,17 @@ static const cli_cmd commands[] = {
      "let another user use your KeyStore key for named operations", o_tk_grant, 1, 1, NT},
     {"key", "revoke", cli_cmd_key_revoke, "NAME", "revoke a user's grant on your KeyStore key",
      o_tk_revoke, 1, 1, NT},
+    {"key", "export", cli_cmd_key_export, "NAME",
+     "export an exportable KeyStore key (Vault's forms; public-key: any readable key)",
+     o_tk_export, 1, 1, NT},
+    {"key", "backup", cli_cmd_key_backup, "NAME",
+     "plaintext backup of a key (needs --exportable and --allow-plaintext-backup)", o_tk_backup,
+     1, 1, NT},
+    {"key", "restore", cli_cmd_key_restore, "[NAME]",
+     "restore a backup into your namespace (as NAME, else the backup's name)", o_tk_restore, 0,
+     1, NT},
+    {"key", "trim", cli_cmd_key_trim, "NAME", "destroy a KeyStore key's oldest versions",
+     o_tk_trim, 1, 1, NT},
     {"file", "encrypt", cli_cmd_file_encrypt, "",
      "encrypt a file locally under a new key (or an existing one)", o_encrypt, 0, 0, 0},
     {"file", "decrypt", cli_cmd_file_decrypt, "",

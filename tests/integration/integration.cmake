@@ -75,6 +75,8 @@ set_tests_properties(it_transit_hvac PROPERTIES
 # KeyStore transit API from the CLI (`mesatee key ...`).
 add_test(NAME it_transit_cli COMMAND bash ${MT_TEST_DIR}/integration/it_transit_cli.sh)
 set_tests_properties(it_transit_cli PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+add_test(NAME it_transit_cli_vault COMMAND bash ${MT_TEST_DIR}/integration/it_transit_cli_vault.sh)
+set_tests_properties(it_transit_cli_vault PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 # libmesatee-pkcs11 beside SoftHSM2: pkcs11-tool, OpenSSL engine_pkcs11, p11tool (issue 10).
 add_test(NAME it_pkcs11 COMMAND bash ${MT_TEST_DIR}/integration/it_pkcs11.sh)
 set_tests_properties(it_pkcs11 PROPERTIES ENVIRONMENT
