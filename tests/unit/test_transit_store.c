@@ -12,6 +12,9 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+#include "mt_secmem.h"
+#include "mt_transit_backup.h"
+#include "mt_util.h"
 #include "test_core_util.h"
 #include "transit_core.h"
 
@@ -249,6 +252,126 @@ static void test_key_limit(void **state)
     assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/more", f->admin, "{}", NULL), 200);
 }
 
+static int64_t db_count(fx *f, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(f->e.core->db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Migration 10's columns: under the key row's MAC (either way), and rows of the
+ * defaults keep the MAC of the columns before it. */
+static void test_vault_columns(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/a", f->alice, "{}", NULL), 200);
+    int st = 0;
+    char *ct = encrypt(f, "a", &st);
+    assert_non_null(ct);
+    static const char *const cols[] = {"derived", "convergent_encryption",
+                                       "allow_plaintext_backup", "min_available_version"};
+    char sql[200];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(sql, sizeof sql, "UPDATE transit_keys SET %s = 1 WHERE name = 'a'", cols[i]);
+        db_exec(f, sql);
+        json_t *o = NULL;
+        assert_int_equal(decrypt(f, "a", ct, &o), 500);
+        assert_non_null(strstr(terr_msg(o), "integrity check failed: transit key"));
+        json_decref(o);
+        snprintf(sql, sizeof sql, "UPDATE transit_keys SET %s = 0 WHERE name = 'a'", cols[i]);
+        db_exec(f, sql);
+        assert_int_equal(decrypt(f, "a", ct, NULL), 200);
+    }
+    free(ct);
+    /* a derived key set back to not derived by the host is refused too */
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/d", f->alice, "{\"derived\":true}",
+                          NULL),
+                     200);
+    db_exec(f, "UPDATE transit_keys SET derived = 0 WHERE name = 'd'");
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/encrypt/d", f->alice,
+                          "{\"plaintext\":\"aGk=\"}", &o),
+                     500);
+    json_decref(o);
+    /* trim: the rows are gone, the minimum is under the MAC */
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/t", f->alice, "{}", NULL), 200);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/t/rotate", f->alice, "{}", NULL),
+                         200);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/t/config", f->alice,
+                          "{\"min_decryption_version\":3,\"min_encryption_version\":3}", NULL),
+                     200);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/t/trim", f->alice,
+                          "{\"min_available_version\":3}", NULL),
+                     200);
+    assert_int_equal(db_count(f, "SELECT count(*) FROM transit_key_versions WHERE name = 't'"), 1);
+    db_exec(f, "UPDATE transit_keys SET min_available_version = 1 WHERE name = 't'");
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/keys/t", f->alice, NULL, NULL), 500);
+    db_exec(f, "UPDATE transit_keys SET min_available_version = 3 WHERE name = 't'");
+    assert_int_equal(treq(&f->e, "GET", "/v1/transit/keys/t", f->alice, NULL, NULL), 200);
+}
+
+/* A restore whose second version's material is bad writes nothing, and a forced one
+ * that fails leaves the existing key as it was. */
+static void test_restore_atomic(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/keep", f->alice, "{}", NULL), 200);
+    int st = 0;
+    char *ct = encrypt(f, "keep", &st);
+    assert_non_null(ct);
+    mt_tb_key k;
+    memset(&k, 0, sizeof k);
+    k.type = MT_TK_AES256_GCM96;
+    snprintf(k.name, sizeof k.name, "keep");
+    k.latest = 2;
+    k.min_dec = 1;
+    k.n = 2;
+    k.v = calloc(2, sizeof *k.v);
+    for (size_t i = 0; i < 2; i++) {
+        k.v[i].version = (uint32_t)i + 1;
+        k.v[i].len = i ? 31 : 32; /* version 2: not an aes256-gcm96 key */
+        k.v[i].material = mt_secmem_malloc(32);
+        memset(k.v[i].material, 7, 32);
+    }
+    uint8_t *bin = NULL;
+    size_t bl = 0;
+    mt_err err;
+    assert_int_equal(mt_tb_encode(&k, &bin, &bl, &err), MT_OK);
+    char *b64 = mt_b64_encode(bin, bl);
+    char *body = malloc(strlen(b64) + 64);
+    sprintf(body, "{\"backup\":\"%s\",\"force\":true}", b64);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/restore/fresh", f->alice, body, &o), 400);
+    assert_non_null(strstr(terr_msg(o), "version 2 is not a valid aes256-gcm96 key"));
+    json_decref(o);
+    assert_int_equal(db_count(f, "SELECT count(*) FROM transit_keys WHERE name = 'fresh'"), 0);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/restore", f->alice, body, NULL), 400);
+    assert_int_equal(decrypt(f, "keep", ct, NULL), 200); /* the forced restore changed nothing */
+    /* the same backup with good material restores both versions */
+    mt_secmem_free(bin);
+    k.v[1].len = 32;
+    assert_int_equal(mt_tb_encode(&k, &bin, &bl, &err), MT_OK);
+    free(b64);
+    b64 = mt_b64_encode(bin, bl);
+    free(body);
+    body = malloc(strlen(b64) + 64);
+    sprintf(body, "{\"backup\":\"%s\"}", b64);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/restore/fresh", f->alice, body, NULL), 204);
+    assert_int_equal(db_count(f, "SELECT count(*) FROM transit_key_versions WHERE name = 'fresh'"),
+                     2);
+    assert_int_equal(treq(&f->e, "POST", "/v1/transit/restore/admin:x", f->alice, body, &o), 403);
+    json_decref(o);
+    mt_tb_key_clear(&k);
+    mt_secmem_free(bin);
+    free(b64);
+    free(body);
+    free(ct);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +379,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewrap_and_task_load, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_slow_rotate, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_key_limit, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_vault_columns, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_restore_atomic, tfx_setup, tfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
