@@ -119,3 +119,9 @@ for r in "GET /v1/transit/export/{kind}/{key}" "GET /v1/transit/backup/{key}" \
   grep -qF "$r" "$W/audit.txt" || fail "not audited: $r"
 done
 ok "export, backup, restore and trim are audited"
+curl -sS --cacert "$MESATEE_CA" "$MESATEE_SERVER/metrics" > "$W/metrics.txt"
+for r in "GET /v1/transit/export/{kind}/{key}" "POST /v1/transit/restore/{key}" \
+         "POST /v1/transit/keys/{key}/trim"; do
+  grep -qF "route=\"$r\"" "$W/metrics.txt" || fail "not metered: $r"
+done
+ok "export, restore and trim are metered"
