@@ -502,7 +502,7 @@ MESATEE_API int mesatee_file_sha256(const char *path, char hex[65]);
 /* mesatee_free.                                                            */
 
 /* POST /v1/transit/keys/{name}: type "aes256-gcm96" (NULL), "chacha20-poly1305",
- * "ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"
+ * "ecdsa-p256", "ecdsa-p384", "ecdsa-p521", "ed25519", "rsa-2048", "rsa-3072", "rsa-4096"
  * or "hmac". Creating an existing key of the same type changes nothing. */
 MESATEE_API int mesatee_transit_key_create(mesatee_client *c, const char *name, const char *type,
                                            char **json_out);
