@@ -614,6 +614,42 @@ def main():
          body={"ciphertext": base64.b64encode(blob).decode()}, want=200)
     call("POST", tk + "/import_version", {"key": "k1"}, token=L,
          body={"ciphertext": base64.b64encode(blob).decode()}, want=400)
+    # export, backup, restore, trim (Vault transit features, docs/keystore.md)
+    ex = "/v1/transit/export/{kind}/{key}"
+    bkp = "/v1/transit/backup/{key}"
+    call("POST", tk, {"key": "x1"}, token=L,
+         body={"exportable": True, "allow_plaintext_backup": True}, want=200)
+    call("GET", ex, {"kind": "encryption-key", "key": "x1"}, token=L, want=200)
+    call("GET", ex, {"kind": "signing-key", "key": "x1"}, token=L, want=400)
+    call("GET", ex, {"kind": "hmac-key", "key": "h1"}, token=L, want=403)
+    call("GET", ex, {"kind": "encryption-key", "key": "nokey"}, token=L, want=404)
+    call("GET", ex + "/{version}", {"kind": "hmac-key", "key": "x1", "version": "latest"}, token=L,
+         want=200)
+    call("GET", ex + "/{version}", {"kind": "public-key", "key": "s1", "version": "1"}, token=L,
+         want=200)
+    call("GET", ex + "/{version}", {"kind": "hmac-key", "key": "x1", "version": "7"}, token=L,
+         want=400)
+    call("GET", ex + "/{version}", {"kind": "hmac-key", "key": "h1", "version": "1"}, token=L,
+         want=403)
+    call("GET", ex + "/{version}", {"kind": "hmac-key", "key": "nokey", "version": "1"}, token=L,
+         want=404)
+    bk = call("GET", bkp, {"key": "x1"}, token=L, want=200)
+    call("GET", bkp, {"key": "k1"}, token=L, want=403)
+    call("GET", bkp, {"key": "nokey"}, token=L, want=404)
+    b = bk["data"]["backup"] if bk else ""
+    call("POST", "/v1/transit/restore/{key}", {"key": "x2"}, token=L, body={"backup": b}, want=204)
+    call("POST", "/v1/transit/restore/{key}", {"key": "x2"}, token=L, body={"backup": b}, want=400)
+    call("POST", "/v1/transit/restore/{key}", {"key": "alice:x3"}, token=B, body={"backup": b},
+         want=403)
+    call("POST", "/v1/transit/restore", token=B, body={"backup": b}, want=204)
+    call("POST", "/v1/transit/restore", token=L, body={"backup": "AAAA"}, want=400)
+    call("POST", "/v1/transit/restore", token=L, body={"backup": b, "force": "yes"}, want=400)
+    call("POST", tk + "/trim", {"key": "x1"}, token=L, body={"min_available_version": 1}, want=400)
+    call("POST", tk + "/config", {"key": "x1"}, token=L, body={"min_encryption_version": 1}, want=200)
+    call("POST", tk + "/trim", {"key": "x1"}, token=L, body={"min_available_version": 1}, want=200)
+    call("POST", tk + "/trim", {"key": "nokey"}, token=L, body={"min_available_version": 1}, want=404)
+    call("POST", tk + "/trim", {"key": "alice:x1"}, token=B, body={"min_available_version": 1},
+         want=404)
     call("DELETE", tk, {"key": "s1"}, token=L, want=400)
     call("DELETE", tk, {"key": "k1"}, token=L, want=204)
     call("DELETE", tk, {"key": "k1"}, token=L, want=404)
@@ -626,7 +662,8 @@ def main():
     for template, item in SPEC["paths"].items():
         allowed = sorted(m.upper() for m in item if m in ("get", "post", "put", "delete", "patch"))
         path = template.replace("{id}", nobody).replace("{name}", "alice")
-        for k, v in (("{key}", "k1"), ("{kind}", "wrapped"), ("{alg}", "sha2-256"), ("{bytes}", "8")):
+        for k, v in (("{key}", "k1"), ("{kind}", "wrapped"), ("{alg}", "sha2-256"), ("{bytes}", "8"),
+                     ("{version}", "1")):
             path = path.replace(k, v)
         for m in [x for x in ("GET", "POST", "PUT", "DELETE", "PATCH") if x not in allowed][:2]:
             # with a small body for POST and PUT: refused at the head, before the body
