@@ -447,6 +447,13 @@ static int ex_main(cli_ctx *ctx)
     }
     if (cli_opt_has(ctx, "log-task-errors"))
         mt_executor_set_log_task_errors(true);
+    mt_worker_start wstart = MT_WORKER_START_ZYGOTE;
+    if (cli_opt_get(ctx, "worker-start") &&
+        !mt_worker_start_parse(cli_opt_get(ctx, "worker-start"), &wstart)) {
+        cli_fail("executor: --worker-start must be zygote or spawn");
+        goto out;
+    }
+    mt_executor_set_worker_start(wstart);
     if (mt_mkdirs(data_dir, 0700, &err) || mt_dirlock_acquire(data_dir, &lock_fd, &err) ||
         mt_mkdirs(work, 0700, &err) ||
         mt_tee_open(level, data_dir, &tee, &err) ||
