@@ -9,6 +9,8 @@
  * ciphertext. Protocol: mt_remote_sched.h. */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -73,6 +75,8 @@ static mt_status ex_request(const ex_conf *c, const char *path, const char *body
         return mt_err_set(err, MT_EIO, "cannot connect to %s:%s: %s", c->host, c->port,
                           strerror(errno));
     }
+    int one = 1; /* requests go out as several TLS records: no Nagle delay */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     freeaddrinfo(ai);
     struct timeval tv = {120, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
