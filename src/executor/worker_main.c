@@ -7,7 +7,12 @@
  * RLIMIT_NOFILE/NPROC + seccomp allow-list (no open, socket, exec, fork) ->
  * read and decrypt inputs -> run the built-in -> finish outputs -> write the
  * result JSON to fd 3 -> exit 0. Any failure is reported as {"ok":false,
- * "reason":..} and exit 0; a crash or a sandbox kill shows as a signal. */
+ * "reason":..} and exit 0; a crash or a sandbox kill shows as a signal.
+ *
+ * `mesatee-worker --zygote` (zygote_server.h) is the same binary serving as
+ * the daemon's zygote: each forked child enters here with its rlimits,
+ * no-new-privs and (without https inputs) its seccomp filter already applied
+ * before it reads the job; the steps above that it already did are skipped. */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
