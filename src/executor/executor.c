@@ -10,6 +10,11 @@
  * every temp file (and any output already renamed). Leftover temp files from
  * a daemon crash match untrusted_objstore_sweep's "*.tmp.*".
  *
+ * Start: spawn_worker forks the worker from its zygote (zygote.h; the zygote
+ * reaps it and reports its exit and rusage on a report socket, and kills it
+ * on request) or, with MT_WORKER_START_SPAWN, posix_spawns the executable
+ * (reaped here with wait4). The fd layout and the job are the same.
+ *
  * Channel: one AF_UNIX socketpair, worker side on fd 3; the parent sends the
  * job and shuts down its write side, then reads the result to EOF (bounded),
  * polling every 100 ms for cancellation and the wall-clock deadline. */

@@ -1,7 +1,9 @@
 /* mt_executor: runs one task in a fresh, sandboxed worker process.
  *
- * The daemon (trusted) calls mt_executor_run; it starts the `mesatee-worker`
- * executable with a clean environment, sends it the job over a pipe, and waits.
+ * The daemon (trusted) calls mt_executor_run; it starts a `mesatee-worker`
+ * process with a clean environment (forked by the worker's zygote, or
+ * posix_spawn: mt_executor_set_worker_start), sends it the job over a
+ * socketpair, and waits.
  * The worker: applies rlimits (address space, CPU time, open files, no core
  * files), fetches and decrypts inputs (local ciphertext paths, or file:// and
  * https:// URLs via untrusted_fetch before the sandbox closes), installs a
