@@ -26,6 +26,9 @@
  *   tput      trivial (echo) tasks completed per second by 8 concurrent
  *             clients, each invoking its next pre-created task when it sees
  *             the previous one finished (polling every 1 ms)
+ *   burst     the same tasks, each client invoking all of its tasks at once
+ *             and then collecting them (polling every 10 ms): the server's
+ *             rate without a client waiting between tasks
  * Latency columns are the median of the round's tasks in ms; every round is
  * printed, then the median over rounds.
  *
@@ -65,7 +68,7 @@ typedef struct server {
     char lat_id[MAX_ROUNDS][MAX_LAT][33];
     long lat_idx[MAX_ROUNDS][MAX_LAT];
     double cli[MAX_ROUNDS][MAX_LAT], wait[MAX_ROUNDS][MAX_LAT], srv[MAX_ROUNDS][MAX_LAT];
-    double tput[MAX_ROUNDS];
+    double tput[MAX_ROUNDS], burst[MAX_ROUNDS];
 } server;
 
 static int g_rounds = 5, g_lat = 20, g_wait = 3, g_per_client = 25, g_clients = 8, g_iter = 20;
@@ -313,7 +316,7 @@ typedef struct tput_arg {
     server *s;
     pthread_barrier_t *bar;
     char (*ids)[33];
-    bool ok;
+    bool ok, burst;
 } tput_arg;
 
 static void *tput_client(void *p)
@@ -325,22 +328,30 @@ static void *tput_client(void *p)
     pthread_barrier_wait(a->bar); /* created, connection up: clock starts */
     pthread_barrier_wait(a->bar);
     a->ok = true;
-    for (int i = 0; i < g_per_client; i++) {
-        invoke(a->s, c, a->ids[i], NULL);
-        a->ok = poll_done(c, a->ids[i], 1000) && a->ok;
+    if (a->burst) { /* all invoked at once, then collected (GET every 10 ms) */
+        for (int i = 0; i < g_per_client; i++)
+            invoke(a->s, c, a->ids[i], NULL);
+        for (int i = 0; i < g_per_client; i++)
+            a->ok = poll_done(c, a->ids[i], 10000) && a->ok;
+    } else {
+        for (int i = 0; i < g_per_client; i++) {
+            invoke(a->s, c, a->ids[i], NULL);
+            a->ok = poll_done(c, a->ids[i], 1000) && a->ok;
+        }
     }
     mesatee_client_free(c);
     return NULL;
 }
 
-static void throughput(server *s, int round)
+static void throughput(server *s, int round, bool burst)
 {
     pthread_t th[MAX_CLIENTS];
     tput_arg args[MAX_CLIENTS];
     pthread_barrier_t bar;
     pthread_barrier_init(&bar, NULL, (unsigned)g_clients + 1);
     for (int i = 0; i < g_clients; i++) {
-        args[i] = (tput_arg){.s = s, .bar = &bar, .ids = calloc((size_t)g_per_client, 33)};
+        args[i] = (tput_arg){.s = s, .bar = &bar, .ids = calloc((size_t)g_per_client, 33),
+                             .burst = burst};
         pthread_create(&th[i], NULL, tput_client, &args[i]);
     }
     pthread_barrier_wait(&bar);
@@ -352,7 +363,11 @@ static void throughput(server *s, int round)
             die("throughput", "a task did not finish");
         free(args[i].ids);
     }
-    s->tput[round] = (double)(g_clients * g_per_client) / ((now_ms() - t0) / 1e3);
+    double rate = (double)(g_clients * g_per_client) / ((now_ms() - t0) / 1e3);
+    if (burst)
+        s->burst[round] = rate;
+    else
+        s->tput[round] = rate;
     pthread_barrier_destroy(&bar);
 }
 
@@ -466,8 +481,10 @@ int main(int argc, char **argv)
         x_spawn[r] = median(xs, g_iter);
         latency(&srv[0], r);
         latency(&srv[1], r);
-        throughput(&srv[0], r);
-        throughput(&srv[1], r);
+        throughput(&srv[0], r, false);
+        throughput(&srv[1], r, false);
+        throughput(&srv[0], r, true);
+        throughput(&srv[1], r, true);
         fprintf(stderr, "bench_faas: round %d done\n", r + 1);
     }
     for (int i = 0; i < 2; i++)
@@ -476,36 +493,42 @@ int main(int argc, char **argv)
            "%d task-wait tasks, %d clients x %d tasks (throughput); ms are medians of the round\n\n",
            g_rounds, g_iter, g_lat, g_wait, g_clients, g_per_client);
     printf("| round | floor fork+exec ms | posix_spawn ms | wasm inst ms | exec zygote ms | exec "
-           "spawn ms | zygote srv ms | zygote cli ms | zygote wait ms | zygote tasks/s | spawn srv "
-           "ms | spawn cli ms | spawn wait ms | spawn tasks/s |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    double col[13][MAX_ROUNDS];
+           "spawn ms | zygote srv ms | zygote cli ms | zygote wait ms | zygote tasks/s | zygote "
+           "burst/s | spawn srv ms | spawn cli ms | spawn wait ms | spawn tasks/s | spawn burst/s |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    enum { NC = 15 };
+    double col[NC][MAX_ROUNDS];
     for (int r = 0; r < g_rounds; r++) {
-        double row[13] = {a_fork[r], a_spawn[r], a_wasm[r], x_zyg[r], x_spawn[r]};
+        double row[NC] = {a_fork[r], a_spawn[r], a_wasm[r], x_zyg[r], x_spawn[r]};
         for (int s = 0; s < 2; s++) {
             int n = 0;
             for (int i = 0; i < g_lat; i++)
                 if (srv[s].srv[r][i] >= 0)
                     v[n++] = srv[s].srv[r][i];
-            row[5 + 4 * s] = median(v, n);
-            row[6 + 4 * s] = median(srv[s].cli[r], g_lat);
-            row[7 + 4 * s] = median(srv[s].wait[r], g_wait);
-            row[8 + 4 * s] = srv[s].tput[r];
+            row[5 + 5 * s] = median(v, n);
+            row[6 + 5 * s] = median(srv[s].cli[r], g_lat);
+            row[7 + 5 * s] = median(srv[s].wait[r], g_wait);
+            row[8 + 5 * s] = srv[s].tput[r];
+            row[9 + 5 * s] = srv[s].burst[r];
         }
         printf("| %d |", r + 1);
-        for (int c = 0; c < 13; c++) {
+        for (int c = 0; c < NC; c++) {
             col[c][r] = row[c];
-            printf(c == 2 ? " %.4f |" : (c == 8 || c == 12) ? " %.0f |" : " %.2f |", row[c]);
+            printf(c == 2 ? " %.4f |" : (c == 8 || c == 9 || c == 13 || c == 14) ? " %.0f |"
+                                                                                : " %.2f |",
+                   row[c]);
         }
         printf("\n");
     }
     printf("| median |");
-    for (int c = 0; c < 13; c++)
-        printf(c == 2 ? " %.4f |" : (c == 8 || c == 12) ? " %.0f |" : " %.2f |",
+    for (int c = 0; c < NC; c++)
+        printf(c == 2 ? " %.4f |" : (c == 8 || c == 9 || c == 13 || c == 14) ? " %.0f |" : " %.2f |",
                median(col[c], g_rounds));
     printf("\n\nsrv = invoke request arrival to the scheduler's finished line (ms stamps, +-1 ms); "
            "cli = invoke to the client seeing finished (GET every 0.5 ms); wait = the same with "
-           "mesatee_task_wait (polls 100 ms and more).\n");
+           "mesatee_task_wait (polls 100 ms and more); tasks/s = 8 clients each invoking its next task when "
+           "it saw the previous finished (GET every 1 ms); burst/s = each client invokes all its tasks, "
+           "then collects them (GET every 10 ms).\n");
     printf("All server-side latency samples (ms), zygote: ");
     for (int r = 0; r < g_rounds; r++)
         for (int i = 0; i < g_lat; i++)

@@ -35,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -490,7 +491,8 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
     size_t sent = 0, cap = 0;
     bool sending = true, eof = false;
     int64_t next_cancel_check = mt_mono_ms() + POLL_MS;
-    int ws = 0, sleep_ms = 1;
+    int ws = 0, sleep_ms = 1, pidfd = -1;
+    bool pidfd_tried = false;
     *rbuf = NULL;
     *rlen = 0;
     *why_killed = 0;
@@ -527,13 +529,21 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
         if (eof) {
             /* channel closed: wait for the process itself */
             pid_t p = wait4(x->pid, &ws, WNOHANG, ru);
-            if (p == x->pid) {
+            if (p == x->pid || (p < 0 && errno != EINTR)) {
                 x->pid = -1;
-                return ws;
+                if (pidfd >= 0)
+                    close(pidfd);
+                return p < 0 ? 0 : ws;
             }
-            if (p < 0 && errno != EINTR) {
-                x->pid = -1;
-                return 0;
+            /* a pidfd wakes us at the exit (Linux >= 5.3); else back off */
+            if (pidfd < 0 && !pidfd_tried) {
+                pidfd_tried = true;
+                pidfd = (int)syscall(SYS_pidfd_open, x->pid, 0);
+            }
+            if (pidfd >= 0) {
+                struct pollfd pp = {.fd = pidfd, .events = POLLIN};
+                (void)poll(&pp, 1, (int)wait);
+                continue;
             }
             struct timespec ts = {0, (long)sleep_ms * 1000000L};
             nanosleep(&ts, NULL);
@@ -580,6 +590,8 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
                 eof = true;
         }
     }
+    if (pidfd >= 0)
+        close(pidfd);
     worker_kill_reap(x, &ws, ru);
     return ws;
 }
