@@ -250,11 +250,13 @@ static mt_status spawn_worker(run *x, int child_chan, const int *src, const int 
             fds[i + 1] = src[i];
         }
         mt_status st = mt_zygote_fork(x->job->worker_path, &req, fds, &x->zw, err);
-        if (st != MT_OK)
+        if (st == MT_OK) {
+            x->zyg = true;
+            x->pid = x->zw.pid;
+            return MT_OK;
+        }
+        if (st != MT_ECONFLICT) /* else no zygote slot: spawned below */
             return st;
-        x->zyg = true;
-        x->pid = x->zw.pid;
-        return MT_OK;
     }
     int first_free = MT_JOB_FIRST_FD + 1 + (int)nfd;
     int *hi = malloc((nfd + 1) * sizeof *hi);

@@ -128,15 +128,14 @@ static mt_status slot_start(zslot *s, mt_err *err)
 /* The slot of path, with a live zygote. zmu held. */
 static zslot *slot_get(const char *path, mt_err *err)
 {
-    zslot *s = NULL, *lru = NULL;
+    zslot *s = NULL, *free_slot = NULL;
     for (size_t i = 0; i < ZYG_SLOTS; i++) {
         if (zt[i].pid > 0 && !strcmp(zt[i].path, path)) {
             s = &zt[i];
             break;
         }
-        /* a free slot first, else the least recently used */
-        if (!lru || (lru->pid > 0 && (zt[i].pid <= 0 || zt[i].used < lru->used)))
-            lru = &zt[i];
+        if (!free_slot && zt[i].pid <= 0)
+            free_slot = &zt[i];
     }
     if (s) {
         int ws;
@@ -147,8 +146,14 @@ static zslot *slot_get(const char *path, mt_err *err)
             slot_kill(s);
         }
     } else {
-        s = lru;
-        slot_kill(s); /* a zygote of another worker path, least recently used */
+        /* every slot serves another worker path: never end a zygote that may
+         * have running children; the caller spawns this worker instead */
+        if (!free_slot) {
+            mt_err_set(err, MT_ECONFLICT, "no zygote slot free");
+            return NULL;
+        }
+        s = free_slot;
+        slot_kill(s);
         if (strlen(path) >= sizeof s->path) {
             mt_err_set(err, MT_EIO, "worker path too long");
             return NULL;
@@ -222,8 +227,9 @@ mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const i
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs) != 0)
             return mt_err_set(err, MT_EIO, "zygote: socketpair failed: %s", strerror(errno));
         all[0] = rs[1];
+        mt_err le = {0};
         pthread_mutex_lock(&zmu);
-        zslot *s = slot_get(worker_path, err);
+        zslot *s = slot_get(worker_path, &le);
         uint64_t gen = s ? s->gen : 0;
         pid_t zpid = s ? s->pid : 0;
         int e = s ? send_req(s, buf, len, all, nfd) : -1;
@@ -236,7 +242,7 @@ mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const i
         close(rs[1]);
         if (!s) {
             close(rs[0]);
-            return err ? err->code : MT_EIO;
+            return mt_err_set(err, le.code ? le.code : MT_EIO, "%s", le.msg);
         }
         if (e) {
             close(rs[0]);

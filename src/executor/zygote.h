@@ -28,7 +28,10 @@ typedef struct mt_zyg_worker {
     int report; /* daemon side of the report socket, -1 when closed */
 } mt_zyg_worker;
 
-/* fds[0] becomes the child's channel (fd 3), fds[1 + i] its req->target[i]. */
+/* fds[0] becomes the child's channel (fd 3), fds[1 + i] its req->target[i].
+ * MT_ECONFLICT: zygotes of 4 other worker executables are running in this
+ * process (no slot for a fifth): the caller starts the worker with
+ * posix_spawn instead (same sandbox). */
 mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const int *fds,
                          mt_zyg_worker *w, mt_err *err);
 

@@ -259,6 +259,37 @@ static void test_broken_zygote(void **state)
     rmdir(dir);
 }
 
+/* more worker executables than zygote slots: the extra one is spawned, no
+ * running zygote is ended */
+static void test_slots_full(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    char dir[] = "/tmp/mt_zyg_XXXXXX", path[6][64];
+    assert_non_null(mkdtemp(dir));
+    pid_t z[6];
+    int spawned = 0;
+    for (int i = 0; i < 6; i++) {
+        snprintf(path[i], sizeof path[i], "%s/w%d", dir, i);
+        assert_int_equal(symlink(MT_WORKER_TEST_PATH, path[i]), 0);
+        mt_job j = job_of("__test_state", path[i]);
+        mt_job_result r;
+        assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+        assert_true(r.ok);
+        mt_job_result_clear(&r);
+        z[i] = mt_executor_zygote_pid(path[i]);
+        spawned += z[i] == 0;
+    }
+    assert_true(spawned >= 2); /* 4 slots, one held by the test worker's zygote */
+    for (int i = 0; i < 6; i++) {
+        if (z[i])
+            assert_int_equal(kill(z[i], 0), 0); /* still serving */
+        assert_int_equal(mt_executor_zygote_pid(path[i]), z[i]);
+        unlink(path[i]);
+    }
+    rmdir(dir);
+}
+
 /* ---- garbage on a zygote's control socket --------------------------------- */
 
 static pid_t start_zygote(int *ctl)
@@ -394,6 +425,7 @@ int main(void)
         cmocka_unit_test(test_zygote_killed),
         cmocka_unit_test(test_zygote_killed_mid_task),
         cmocka_unit_test(test_broken_zygote),
+        cmocka_unit_test(test_slots_full),
         cmocka_unit_test(test_zygote_garbage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
