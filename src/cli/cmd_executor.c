@@ -9,6 +9,8 @@
  * ciphertext. Protocol: mt_remote_sched.h. */
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -73,6 +75,8 @@ static mt_status ex_request(const ex_conf *c, const char *path, const char *body
         return mt_err_set(err, MT_EIO, "cannot connect to %s:%s: %s", c->host, c->port,
                           strerror(errno));
     }
+    int one = 1; /* requests go out as several TLS records: no Nagle delay */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     freeaddrinfo(ai);
     struct timeval tv = {120, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -447,6 +451,13 @@ static int ex_main(cli_ctx *ctx)
     }
     if (cli_opt_has(ctx, "log-task-errors"))
         mt_executor_set_log_task_errors(true);
+    mt_worker_start wstart = MT_WORKER_START_ZYGOTE;
+    if (cli_opt_get(ctx, "worker-start") &&
+        !mt_worker_start_parse(cli_opt_get(ctx, "worker-start"), &wstart)) {
+        cli_fail("executor: --worker-start must be zygote or spawn");
+        goto out;
+    }
+    mt_executor_set_worker_start(wstart);
     if (mt_mkdirs(data_dir, 0700, &err) || mt_dirlock_acquire(data_dir, &lock_fd, &err) ||
         mt_mkdirs(work, 0700, &err) ||
         mt_tee_open(level, data_dir, &tee, &err) ||

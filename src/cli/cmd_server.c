@@ -219,6 +219,11 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
                                     "--executor-max-buffered-mib need --remote-executors");
     if (serve_config_bool(c, "log-task-errors"))
         mt_executor_set_log_task_errors(true);
+    mt_worker_start wstart = MT_WORKER_START_ZYGOTE;
+    if (serve_config_get(c, "worker-start") &&
+        !mt_worker_start_parse(serve_config_get(c, "worker-start"), &wstart))
+        return cli_usage_error(ctx, "--worker-start must be zygote or spawn");
+    mt_executor_set_worker_start(wstart);
     char *password = NULL;
     int rc = admin_password(c, &password);
     if (rc != CLI_OK)

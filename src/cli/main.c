@@ -42,6 +42,10 @@ static const cli_opt o_serve[] = {
     {"token-ttl-s", true, 0, "N", "login token lifetime in seconds", "43200"},
     {"worker", true, 0, "PATH", "the mesatee-worker executable",
      "MESATEE_WORKER, else next to mesatee, else libexec"},
+    {"worker-start", true, 0, "zygote|spawn",
+     "how each task's worker process starts: forked by a zygote that has the worker loaded, or "
+     "posix_spawn per task (both sandboxed alike; docs/design.md \"Worker start\")",
+     "zygote"},
     {"max-connections", true, 0, "N", "open connections", "256"},
     {"fetch-allow", true, 0, "CIDR,..", "https:// inputs may reach these address blocks (measured)",
      "none"},
@@ -95,6 +99,10 @@ static const cli_opt o_executor[] = {
     {"level", true, 0, "soft|tpm2", "TEE level of this executor", "soft"},
     {"worker", true, 0, "PATH", "the mesatee-worker executable",
      "MESATEE_WORKER, else next to mesatee, else libexec"},
+    {"worker-start", true, 0, "zygote|spawn",
+     "how each task's worker process starts: forked by a zygote that has the worker loaded, or "
+     "posix_spawn per task (both sandboxed alike; docs/design.md \"Worker start\")",
+     "zygote"},
     {"tpm2-tcti", true, 0, "TCTI", "level tpm2: how to reach the TPM",
      "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
     {"poll-ms", true, 0, "N", "milliseconds between claims when idle (10..600000)", "500"},

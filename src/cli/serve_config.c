@@ -30,6 +30,7 @@ typedef struct sc_key {
 static const char *const sc_levels[] = {"none", "soft", "tpm2", "sev-snp", "tdx", "sgx", NULL};
 static const char *const sc_log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const sc_log_formats[] = {"text", "json", NULL};
+static const char *const sc_worker_starts[] = {"zygote", "spawn", NULL};
 
 #define D7 (86400ULL * 7)
 #define D365 (86400ULL * 365)
@@ -56,6 +57,8 @@ static const sc_key sc_serve_keys[] = {
     {"token-ttl-s", SC_U64, 60, D365, NULL, "MESATEE_TOKEN_TTL_S", "43200", false,
      SC_RELOAD_LEVEL_NONE},
     {"worker", SC_STR, 0, 0, NULL, "MESATEE_WORKER", "(next to this binary)", false, SC_RELOAD_NO},
+    {"worker-start", SC_ENUM, 0, 0, sc_worker_starts, "MESATEE_WORKER_START", "zygote", false,
+     SC_RELOAD_NO},
     {"max-connections", SC_U64, 1, 65536, NULL, "MESATEE_MAX_CONNECTIONS", "256", false,
      SC_RELOAD_LEVEL_NONE},
     {"fetch-allow", SC_STR, 0, 0, NULL, "MESATEE_FETCH_ALLOW", "(none)", true, SC_RELOAD_NO},
@@ -102,6 +105,8 @@ static const sc_key sc_executor_keys[] = {
     {"data-dir", SC_STR, 0, 0, NULL, "MESATEE_DATA_DIR", "(required)", false, SC_RELOAD_NO},
     {"level", SC_ENUM, 0, 0, sc_levels, "MESATEE_LEVEL", "soft", false, SC_RELOAD_NO},
     {"worker", SC_STR, 0, 0, NULL, "MESATEE_WORKER", "(next to this binary)", false, SC_RELOAD_NO},
+    {"worker-start", SC_ENUM, 0, 0, sc_worker_starts, "MESATEE_WORKER_START", "zygote", false,
+     SC_RELOAD_NO},
     {"tpm2-tcti", SC_STR, 0, 0, NULL, NULL, "(MESATEE_TPM2_TCTI, else the default TCTI)", false,
      SC_RELOAD_NO},
     {"poll-ms", SC_U64, 10, 600000, NULL, "MESATEE_POLL_MS", "500", false, SC_RELOAD_NO},

@@ -17,6 +17,7 @@ mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_spin(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_alloc(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err);
 
 mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err)
 {
@@ -64,4 +65,41 @@ mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err)
         return mt_err_set(err, MT_EINTERNAL, "sandbox failure: open() succeeded");
     }
     return mt_err_set(err, MT_EINTERNAL, "open() failed without the sandbox killing us");
+}
+
+/* Reports what a previous task could have left in this process: a static
+ * counter, a static buffer and a freed heap block, all written by every
+ * call; "calls=1 prev=(none) heap=(none)" in a fresh process each time. */
+static unsigned g_state_calls;
+static char g_state_prev[64];
+#define STATE_MARK "MT-LEFTOVER-OF-PID-"
+
+mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    (void)ctx;
+    g_state_calls++;
+    char *blk = malloc(4096);
+    if (!blk)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    char heap[64] = "(none)";
+    /* offset 256: past the allocator's free-list pointers */
+    /* read through volatile: the block is uninitialised on purpose */
+    const volatile char *v = blk + 256;
+    size_t k = 0;
+    while (k < sizeof STATE_MARK - 1 && v[k] == STATE_MARK[k])
+        k++;
+    if (k == sizeof STATE_MARK - 1) {
+        size_t m = 0;
+        for (; m < 40 && v[m] >= 0x20 && v[m] < 0x7f; m++)
+            heap[m] = v[m];
+        heap[m] = 0;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "pid=%d calls=%u prev=%s heap=%s", (int)getpid(), g_state_calls, g_state_prev[0] ? g_state_prev : "(none)", heap);
+    snprintf(g_state_prev, sizeof g_state_prev, "task-in-pid-%d", (int)getpid());
+    snprintf(blk + 256, 64, STATE_MARK "%d", (int)getpid());
+    free(blk);
+    if (!(*ret = strdup(buf)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    return MT_OK;
 }

@@ -10,6 +10,11 @@
  * every temp file (and any output already renamed). Leftover temp files from
  * a daemon crash match untrusted_objstore_sweep's "*.tmp.*".
  *
+ * Start: spawn_worker forks the worker from its zygote (zygote.h; the zygote
+ * reaps it and reports its exit and rusage on a report socket, and kills it
+ * on request) or, with MT_WORKER_START_SPAWN, posix_spawns the executable
+ * (reaped here with wait4). The fd layout and the job are the same.
+ *
  * Channel: one AF_UNIX socketpair, worker side on fd 3; the parent sends the
  * job and shuts down its write side, then reads the result to EOF (bounded),
  * polling every 100 ms for cancellation and the wall-clock deadline. */
@@ -30,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +45,7 @@
 #include "mt_log.h"
 #include "mt_util.h"
 #include "untrusted_fetch.h"
+#include "zygote.h"
 
 #define POLL_MS 100
 #define DEFAULT_WALL_MS 900000u
@@ -117,6 +124,8 @@ typedef struct run {
     int module_fd;    /* "wasm": the encrypted module, else -1 */
     int chan;         /* parent end of the socketpair */
     pid_t pid;
+    bool zyg;         /* forked by the zygote: reaped there, reported on zw.report */
+    mt_zyg_worker zw;
 } run;
 
 static void run_close_inputs(run *x)
@@ -225,8 +234,30 @@ static bool create_outputs(run *x, mt_job_result *res)
 /* Starts the worker. Child fds: 0,1 /dev/null, 2 inherited, 3 channel, then
  * the data fds in job order (wfd[]); everything else closed. */
 static mt_status spawn_worker(run *x, int child_chan, const int *src, const int *wfd,
-                              size_t nfd, mt_err *err)
+                              size_t nfd, uint64_t mem, uint32_t cpu, bool lock_early,
+                              mt_err *err)
 {
+    if (mt_executor_worker_start() == MT_WORKER_START_ZYGOTE) {
+        /* the same fd layout, forked by the zygote (zygote.h) */
+        mt_zyg_req req = {.flags = lock_early ? MT_ZYG_LOCK_EARLY : 0, .mem_bytes = mem,
+                          .cpu_seconds = cpu, .n_data = (uint32_t)nfd};
+        int fds[MT_ZYG_MAX_DATA_FDS + 1];
+        if (nfd > MT_ZYG_MAX_DATA_FDS)
+            return mt_err_set(err, MT_EINVAL, "too many files for one worker");
+        fds[0] = child_chan;
+        for (size_t i = 0; i < nfd; i++) {
+            req.target[i] = (uint16_t)wfd[i];
+            fds[i + 1] = src[i];
+        }
+        mt_status st = mt_zygote_fork(x->job->worker_path, &req, fds, &x->zw, err);
+        if (st == MT_OK) {
+            x->zyg = true;
+            x->pid = x->zw.pid;
+            return MT_OK;
+        }
+        if (st != MT_ECONFLICT) /* else no zygote slot: spawned below */
+            return st;
+    }
     int first_free = MT_JOB_FIRST_FD + 1 + (int)nfd;
     int *hi = malloc((nfd + 1) * sizeof *hi);
     if (!hi)
@@ -432,6 +463,26 @@ static void commit_outputs(run *x, mt_job_result *res)
     }
 }
 
+/* SIGKILLs the worker and reaps it (through its zygote when it has one). */
+static void worker_kill_reap(run *x, int *ws, struct rusage *ru)
+{
+    struct rusage ignore;
+    if (!ru)
+        ru = &ignore;
+    if (x->zyg) {
+        mt_zygote_kill(&x->zw);
+        if (mt_zygote_wait(&x->zw, -1, ws, ru) != 1)
+            *ws = SIGKILL; /* the zygote ended: the worker died with it */
+        mt_zygote_release(&x->zw);
+        x->zyg = false;
+    } else if (x->pid > 0) {
+        kill(x->pid, SIGKILL);
+        while (wait4(x->pid, ws, 0, ru) < 0 && errno == EINTR)
+            ;
+    }
+    x->pid = -1;
+}
+
 /* Exchanges messages with the worker and reaps it. Returns the wait status;
  * sets *why_killed when the parent killed it (1 timeout, 2 cancel, 3 result
  * too large). */
@@ -442,7 +493,8 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
     size_t sent = 0, cap = 0;
     bool sending = true, eof = false;
     int64_t next_cancel_check = mt_mono_ms() + POLL_MS;
-    int ws = 0, sleep_ms = 1;
+    int ws = 0, sleep_ms = 1, pidfd = -1;
+    bool pidfd_tried = false;
     *rbuf = NULL;
     *rlen = 0;
     *why_killed = 0;
@@ -462,16 +514,38 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
         int64_t wait = deadline - now;
         if (wait > POLL_MS)
             wait = POLL_MS;
-        if (eof) {
-            /* channel closed: wait for the process itself */
-            pid_t p = wait4(x->pid, &ws, WNOHANG, ru);
-            if (p == x->pid) {
+        if (eof && x->zyg) {
+            /* channel closed: the zygote reports the exit */
+            int got = mt_zygote_wait(&x->zw, (int)wait, &ws, ru);
+            if (got == 1) {
                 x->pid = -1;
                 return ws;
             }
-            if (p < 0 && errno != EINTR) {
+            if (got < 0) {
+                *why_killed = 4;
                 x->pid = -1;
                 return 0;
+            }
+            continue;
+        }
+        if (eof) {
+            /* channel closed: wait for the process itself */
+            pid_t p = wait4(x->pid, &ws, WNOHANG, ru);
+            if (p == x->pid || (p < 0 && errno != EINTR)) {
+                x->pid = -1;
+                if (pidfd >= 0)
+                    close(pidfd);
+                return p < 0 ? 0 : ws;
+            }
+            /* a pidfd wakes us at the exit (Linux >= 5.3); else back off */
+            if (pidfd < 0 && !pidfd_tried) {
+                pidfd_tried = true;
+                pidfd = (int)syscall(SYS_pidfd_open, x->pid, 0);
+            }
+            if (pidfd >= 0) {
+                struct pollfd pp = {.fd = pidfd, .events = POLLIN};
+                (void)poll(&pp, 1, (int)wait);
+                continue;
             }
             struct timespec ts = {0, (long)sleep_ms * 1000000L};
             nanosleep(&ts, NULL);
@@ -518,10 +592,9 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
                 eof = true;
         }
     }
-    kill(x->pid, SIGKILL);
-    while (wait4(x->pid, &ws, 0, ru) < 0 && errno == EINTR)
-        ;
-    x->pid = -1;
+    if (pidfd >= 0)
+        close(pidfd);
+    worker_kill_reap(x, &ws, ru);
     return ws;
 }
 
@@ -554,7 +627,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
                           "worker path)", job->worker_path, strerror(errno));
 
     mt_status st = MT_OK;
-    run x = {.job = job, .chan = -1, .pid = -1, .module_fd = -1};
+    run x = {.job = job, .chan = -1, .pid = -1, .module_fd = -1, .zw = {-1, -1}};
     size_t ni = job->n_inputs, no = job->n_outputs;
     int sv[2] = {-1, -1};
     int *src = NULL, *wfd = NULL, *in_w = NULL, *out_w = NULL;
@@ -613,7 +686,17 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
         st = mt_err_set(err, MT_EIO, "socketpair failed: %s", strerror(errno));
         goto out;
     }
-    if ((st = spawn_worker(&x, sv[1], src, wfd, nfd, err)) != MT_OK)
+    /* the seccomp filter closes before the job is read unless the worker
+     * must fetch an https:// input first (zygote only; docs/design.md) */
+    bool lock_early = true;
+    for (size_t i = 0; i < ni; i++)
+        if (!job->inputs[i].path && job->inputs[i].url &&
+            strncmp(job->inputs[i].url, "https://", 8) == 0)
+            lock_early = false;
+    if ((st = spawn_worker(&x, sv[1], src, wfd, nfd,
+                           job->limits.mem_bytes ? job->limits.mem_bytes : (2ULL << 30),
+                           job->limits.cpu_seconds ? job->limits.cpu_seconds : 600, lock_early,
+                           err)) != MT_OK)
         goto out;
     close(sv[1]);
     sv[1] = -1;
@@ -636,6 +719,8 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
         fail(result, "canceled");
     } else if (why == 3) {
         fail(result, "worker result exceeded %d bytes", MT_JOB_RESULT_MAX);
+    } else if (why == 4) {
+        fail(result, "worker lost: its zygote process ended while the task ran");
     } else {
         describe_status(ws, job, result);
         if (!result->failure_reason)
@@ -673,6 +758,7 @@ out:
     }
     if (x.in_fd)
         run_close_inputs(&x);
+    mt_zygote_release(&x.zw);
     if (x.module_fd >= 0)
         close(x.module_fd);
     if (x.out_fd)
@@ -721,7 +807,7 @@ mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module,
         return mt_err_set(err, MT_ETOOBIG, "wasm: module of %zu bytes exceeds the limit of %zu",
                           len, mt_executor_wasm_max_bytes());
     mt_job dummy = {.worker_path = worker_path};
-    run x = {.job = &dummy, .chan = -1, .pid = -1, .module_fd = -1};
+    run x = {.job = &dummy, .chan = -1, .pid = -1, .module_fd = -1, .zw = {-1, -1}};
     int sv[2] = {-1, -1};
     char *jobtxt = NULL, *rbuf = NULL;
     size_t rlen = 0;
@@ -760,7 +846,8 @@ mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module,
         st = mt_err_set(err, MT_EIO, "socketpair failed: %s", strerror(errno));
         goto out;
     }
-    if ((st = spawn_worker(&x, sv[1], &x.module_fd, &module_w, 1, err)) != MT_OK) {
+    if ((st = spawn_worker(&x, sv[1], &x.module_fd, &module_w, 1, CHECK_MEM_BYTES,
+                           CHECK_CPU_SECONDS, true, err)) != MT_OK) {
         st = MT_EUNAVAIL; /* the server's fault, not the module's: message kept */
         if (err)
             err->code = st;
@@ -777,6 +864,8 @@ mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module,
     mt_job_result res = {0};
     if (why == 0)
         describe_status(ws, &dummy, &res);
+    else if (why == 4)
+        fail(&res, "worker lost: its zygote process ended");
     if (why != 0 || res.failure_reason) {
         /* a module whose check exhausts the worker's limits is refused */
         st = mt_err_set(err, MT_EINVAL, "wasm: the module could not be checked within the "
@@ -810,11 +899,11 @@ mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module,
     }
 out:
     json_decref(r);
-    if (x.pid > 0) {
-        kill(x.pid, SIGKILL);
-        while (waitpid(x.pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+    if (x.pid > 0 || x.zyg) {
+        int ws;
+        worker_kill_reap(&x, &ws, NULL);
     }
+    mt_zygote_release(&x.zw);
     if (x.module_fd >= 0)
         close(x.module_fd);
     if (x.chan >= 0)

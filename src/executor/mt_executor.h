@@ -1,7 +1,9 @@
 /* mt_executor: runs one task in a fresh, sandboxed worker process.
  *
- * The daemon (trusted) calls mt_executor_run; it starts the `mesatee-worker`
- * executable with a clean environment, sends it the job over a pipe, and waits.
+ * The daemon (trusted) calls mt_executor_run; it starts a `mesatee-worker`
+ * process with a clean environment (forked by the worker's zygote, or
+ * posix_spawn: mt_executor_set_worker_start), sends it the job over a
+ * socketpair, and waits.
  * The worker: applies rlimits (address space, CPU time, open files, no core
  * files), fetches and decrypts inputs (local ciphertext paths, or file:// and
  * https:// URLs via untrusted_fetch before the sandbox closes), installs a
@@ -23,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "mt_err.h"
 
@@ -116,6 +119,19 @@ bool mt_executor_log_task_errors(void);
 mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void *arg,
                           mt_job_result *result, mt_err *err);
 void mt_job_result_clear(mt_job_result *r);
+
+/* How a task's worker process starts (serve/executor --worker-start,
+ * docs/design.md "Worker start"): forked by a zygote that has the worker
+ * binary loaded (the default), or posix_spawn of the worker executable per
+ * task. Both apply the same sandbox before the worker reads its job's inputs.
+ * Process-wide; thread-safe. */
+typedef enum { MT_WORKER_START_ZYGOTE = 0, MT_WORKER_START_SPAWN = 1 } mt_worker_start;
+void mt_executor_set_worker_start(mt_worker_start mode);
+mt_worker_start mt_executor_worker_start(void);
+/* "zygote" or "spawn"; false for anything else (*out untouched). */
+bool mt_worker_start_parse(const char *s, mt_worker_start *out);
+/* The running zygote of worker_path, or 0 (tests, diagnostics). */
+pid_t mt_executor_zygote_pid(const char *worker_path);
 
 /* True if name is a built-in function ("echo", "psi"). */
 bool mt_builtin_exists(const char *name);

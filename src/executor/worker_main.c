@@ -7,7 +7,12 @@
  * RLIMIT_NOFILE/NPROC + seccomp allow-list (no open, socket, exec, fork) ->
  * read and decrypt inputs -> run the built-in -> finish outputs -> write the
  * result JSON to fd 3 -> exit 0. Any failure is reported as {"ok":false,
- * "reason":..} and exit 0; a crash or a sandbox kill shows as a signal. */
+ * "reason":..} and exit 0; a crash or a sandbox kill shows as a signal.
+ *
+ * `mesatee-worker --zygote` (zygote_server.h) is the same binary serving as
+ * the daemon's zygote: each forked child enters here with its rlimits,
+ * no-new-privs and (without https inputs) its seccomp filter already applied
+ * before it reads the job; the steps above that it already did are skipped. */
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -29,6 +34,7 @@
 #include "sandbox.h"
 #include "untrusted_fetch.h"
 #include "wasm_fn.h"
+#include "zygote_server.h"
 
 #define CHAN_FD MT_JOB_FIRST_FD
 #define READ_CHUNK (1024 * 1024)
@@ -307,12 +313,12 @@ static void report(int ok, const char *ret, const char *reason, const mt_bctx *c
 /* Kind "wasm_check": decodes and validates the plaintext module on its fd in
  * the sandbox (rlimits applied, seccomp closed before the first byte is
  * parsed), reports {"ok":..,"reason":..,"status":..} and exits. */
-static void wasm_check(const mt_wjob *job)
+static void wasm_check(const mt_wjob *job, const mt_zyg_child *zc)
 {
     mt_err err = {0};
     char *mod = NULL;
     size_t len = 0;
-    mt_status st = mt_sandbox_lock(job->module.fd, &err);
+    mt_status st = zc->locked ? MT_OK : mt_sandbox_lock(job->module.fd, &err);
     if (st == MT_OK)
         st = read_to_eof(job->module.fd, (size_t)MT_WASM_FN_MAX_MODULE + 1, &mod, &len, &err);
     if (st == MT_ETOOBIG)
@@ -332,7 +338,52 @@ static void wasm_check(const mt_wjob *job)
     free(s);
 }
 
-int main(void)
+/* Zygote init hooks, one per executor type (zygote_server.h): work that
+ * holds no secret and no per-task state. OpenSSL's configuration, providers
+ * and the algorithms the file format uses are loaded here once; no random
+ * bytes are drawn (each child seeds its own generator). A "python" executor
+ * type would pre-import its modules in its own hook. */
+static mt_status zygote_init_crypto(mt_err *err)
+{
+    if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_CIPHERS |
+                                OPENSSL_INIT_ADD_ALL_DIGESTS, NULL) != 1)
+        return mt_err_set(err, MT_EINTERNAL, "OpenSSL initialisation failed");
+    EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    bool ok = c && md;
+    EVP_CIPHER_free(c);
+    EVP_MD_free(md);
+    mt_secmem_install_json();
+    return ok ? MT_OK : mt_err_set(err, MT_EINTERNAL, "AES-256-GCM or SHA-256 unavailable");
+}
+
+static const mt_zyg_hook zygote_hooks[] = {
+    {"builtin", zygote_init_crypto},
+    {"wasm", NULL}, /* the interpreter needs no warm-up: modules are per task */
+};
+
+static int worker_run(const mt_zyg_child *zc);
+
+int main(int argc, char **argv)
+{
+    mt_zyg_child zc = {0};
+    if (argc == 2 && strcmp(argv[1], "--zygote") == 0) {
+        mt_err err = {0};
+        if (mt_zygote_serve(CHAN_FD, zygote_hooks, sizeof zygote_hooks / sizeof zygote_hooks[0],
+                            &zc, &err) != MT_OK) {
+            fprintf(stderr, "mesatee-worker: %s\n", err.msg);
+            return 1;
+        }
+        /* here only in a forked child, its sandbox applied (zygote_server.h) */
+    } else if (argc > 1) {
+        fprintf(stderr, "mesatee-worker: started by mesatee; the only option is --zygote\n");
+        return 2;
+    }
+    return worker_run(&zc);
+}
+
+/* One job; zc: what the zygote already applied (zeroed when spawned). */
+static int worker_run(const mt_zyg_child *zc)
 {
     static mt_bctx ctx; /* 64 KiB log: not on the stack */
     mt_err err = {0};
@@ -350,8 +401,8 @@ int main(void)
 
     /* Die with the daemon thread that started us: a worker must never outlive
      * its scheduler (e.g. after kill -9 of the daemon). */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
-        return 1;
+    if (!zc->forked && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1))
+        return 1; /* (a zygote child did this before its sandbox closed) */
     mt_secmem_install_json(); /* the job document carries file keys */
 
     if ((st = read_to_eof(CHAN_FD, MT_JOB_MAX, &jbuf, &jlen, &err)) != MT_OK)
@@ -365,10 +416,18 @@ int main(void)
     uint64_t mem = job.mem_bytes ? job.mem_bytes : (2ULL << 30);
     uint32_t cpu = job.cpu_seconds ? job.cpu_seconds : 600;
     uint64_t max_in = job.max_input_bytes ? job.max_input_bytes : (4ULL << 30);
-    if ((st = mt_sandbox_limits(mem, cpu, &err)) != MT_OK)
+    if (zc->forked) {
+        /* the zygote's child applied the limits its request named: they
+         * must be the job's (both come from the daemon's one job) */
+        if (zc->mem_bytes != mem || zc->cpu_seconds != cpu) {
+            st = mt_err_set(&err, MT_EINTERNAL, "worker: the sandbox limits applied differ "
+                                                "from the job's");
+            goto report;
+        }
+    } else if ((st = mt_sandbox_limits(mem, cpu, &err)) != MT_OK)
         goto report;
     if (job.wasm_check) {
-        wasm_check(&job);
+        wasm_check(&job, zc);
         mt_wjob_free(&job);
         _exit(0);
     }
@@ -399,6 +458,11 @@ int main(void)
             highest_fd = io->fd;
         if (!io->url)
             continue;
+        if (zc->locked) { /* the daemon asks for an early lock only without https inputs */
+            st = mt_err_set(&err, MT_EINTERNAL, "input '%s': the sandbox closed before the fetch",
+                            io->slot);
+            goto report;
+        }
         mt_err fe;
         char why[512] = "";
         untrusted_fetch_opts fo = {.allow = job.fetch_allow, .detail = why,
@@ -450,7 +514,7 @@ int main(void)
         }
     }
 
-    if ((st = mt_sandbox_lock(highest_fd, &err)) != MT_OK)
+    if (!zc->locked && (st = mt_sandbox_lock(highest_fd, &err)) != MT_OK)
         goto report;
 
     /* ---- sandboxed from here on ---- */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -329,8 +330,13 @@ static void *api_main(void *p)
         if (poll(&pfd, 1, 200) <= 0)
             continue;
         int c = accept4(api->fd, NULL, NULL, SOCK_CLOEXEC);
-        if (c >= 0)
+        if (c >= 0) {
+            /* as the gateway's: a reply written as several TLS records must
+             * not wait for the executor's delayed ACK. Best effort. */
+            int one = 1;
+            (void)setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             start_conn(api, c);
+        }
     }
     /* stop: cut every connection and wait for their threads */
     watchdog(api, true);

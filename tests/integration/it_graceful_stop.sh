@@ -67,8 +67,9 @@ start_waiter() { # start_waiter OUT TASK [wait args]: background task wait, once
 }
 
 start() { # start [extra serve args]: level soft on $PORT (0 = any), policy from the evidence
+  # --worker-start spawn: gated-worker counts (and fails) per-task worker starts
   mt_start_server --level soft --worker "$MT_WORK/gated-worker" --workers 2 \
-    --listen "127.0.0.1:${PORT:-0}" "$@"
+    --worker-start spawn --listen "127.0.0.1:${PORT:-0}" "$@"
   unset MESATEE_CA
   PORT=${MESATEE_SERVER##*:}
   if [ ! -f "$MT_WORK/policy.json" ]; then

@@ -75,6 +75,12 @@ expect_fail "garbage flag" "--log-format must be one of text, json" \
   "$M" serve --data-dir "$W/d2" --log-format yaml
 expect_fail "garbage flag" "--log-level must be one of" \
   "$M" serve --data-dir "$W/d2" --log-level 7
+expect_fail "garbage --worker-start" "--worker-start must be one of zygote, spawn" \
+  "$M" serve --data-dir "$W/d2" --worker-start fork
+expect_fail "garbage MESATEE_WORKER_START" "MESATEE_WORKER_START must be one of zygote, spawn" \
+  env MESATEE_WORKER_START=Zygote "$M" serve --data-dir "$W/d2"
+expect_fail "garbage executor --worker-start" "--worker-start must be one of zygote, spawn" \
+  "$M" executor --scheduler https://127.0.0.1:1 --data-dir "$W/d2" --worker-start ""x
 [ ! -e "$W/d2" ] || fail "a refused flag created the data directory"
 
 # ---- measure: the same measurement from flags and from the file ----

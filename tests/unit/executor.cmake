@@ -8,3 +8,8 @@ add_dependencies(test_executor mesatee-worker mesatee-worker-test)
 target_compile_definitions(test_executor PRIVATE
   MT_WORKER_PATH="$<TARGET_FILE:mesatee-worker>"
   MT_WORKER_TEST_PATH="$<TARGET_FILE:mesatee-worker-test>")
+mt_add_unit_test(test_zygote SOURCES ${MT_TEST_DIR}/unit/test_zygote.c
+                 LIBS mt_executor mt_crypto Threads::Threads)
+add_dependencies(test_zygote mesatee-worker mesatee-worker-test)
+target_compile_definitions(test_zygote PRIVATE
+  MT_WORKER_TEST_PATH="$<TARGET_FILE:mesatee-worker-test>")

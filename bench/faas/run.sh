@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# bench/faas/run.sh [BUILD_DIR] [bench_faas options, e.g. -r 5 -n 20 -m 25]:
+# starts two `mesatee serve --level soft` daemons on loopback (lib.sh), one
+# with --worker-start zygote and one with --worker-start spawn, each with an
+# access log, a policy pinning its measurement and platform key (the client
+# verifies the evidence in its TLS handshake, as `mesatee --policy` does), a
+# user `bench` and an echo function; then runs bench_faas at low priority,
+# which measures both servers and the anchors interleaved in every round
+# (see bench_faas.c). Figures vary with the machine's load: quote them with
+# the load average the script prints.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}; shift || true
+BIN=$BUILD/bench/faas/bench_faas
+[ -x "$BIN" ] || { echo "run.sh: $BIN not built (cmake --build $BUILD --target bench_faas)" >&2; exit 1; }
+export MESATEE_BIN=${MESATEE_BIN:-$PWD/$BUILD/src/cli/mesatee}
+export MESATEE_WORKER=${MESATEE_WORKER:-$(find "$PWD/$BUILD" -name mesatee-worker -type f -print -quit)}
+source tests/integration/lib.sh
+command -v jq >/dev/null || { echo "run.sh: jq is needed" >&2; exit 1; }
+ROOT=$MT_WORK
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; MT_WORK=$ROOT; MT_PID=; mt_cleanup' EXIT
+
+# setup MODE: a server with --worker-start MODE in $ROOT/MODE; prints its -A/-B spec
+setup() {
+  MT_WORK=$ROOT/$1; MT_DATA=$MT_WORK/server; mkdir -p "$MT_WORK"
+  mt_start_server --level soft --worker-start "$1" --access-log "$MT_WORK/access.log" >&2
+  PIDS+=("$MT_PID")
+  unset MESATEE_CA
+  local show
+  show=$("$MESATEE_BIN" attest show --output json)
+  cat >"$MT_WORK/policy.json" <<EOP
+{"mesatee_policy": 1, "allowed_kinds": ["soft"], "min_level": "soft",
+ "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
+ "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 86400}
+EOP
+  export MESATEE_POLICY=$MT_WORK/policy.json
+  MESATEE_CA=$MT_DATA/tls/server-cert.pem mt_login admin
+  # one password for user bench on both servers
+  [ -f "$ROOT/bench.pw" ] || head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$ROOT/bench.pw"
+  cp "$ROOT/bench.pw" "$MT_WORK/bench.pw"
+  MESATEE_CA=$MT_DATA/tls/server-cert.pem as admin user add bench --password-file "$ROOT/bench.pw" >/dev/null
+  MESATEE_CA=$MT_DATA/tls/server-cert.pem mt_login bench
+  local fn
+  fn=$(as bench function register --name echo --builtin echo --arg "message=x:overridable")
+  SPEC="$MESATEE_SERVER,$MT_WORK/policy.json,$fn,$MT_WORK/access.log,$MT_WORK/server.log"
+}
+setup zygote; A=$SPEC
+setup spawn; B=$SPEC
+echo "run.sh: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+nice -n 19 "$BIN" -A "$A" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
+echo "run.sh: load average after $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,50 @@
+/* zygote: the daemon's side of pre-forked workers (docs/design.md "Worker
+ * start"). One zygote process per worker executable, `WORKER --zygote`,
+ * started on first use with the same clean start as a spawned worker (empty
+ * environment, stdin/stdout /dev/null, every fd but its control socket
+ * closed); it forks one sandboxed child per task (zygote_server.h).
+ *
+ * mt_zygote_fork hands a request and its fds to the zygote and returns the
+ * child's pid and the report socket. A zygote found dead (reaped here, or its
+ * control socket refuses the request, or it closes the report socket without
+ * a "started" answer) is restarted and the request sent once more; a second
+ * failure is an error (the task fails; nothing ran). The child only ever runs
+ * after its sandbox is applied, and it dies with its zygote (PDEATHSIG).
+ *
+ * Thread-safety: every function may be called from several threads; the
+ * zygote table is behind one mutex, held only to send a request. Errors:
+ * MT_EIO/MT_ENOTFOUND naming the step; the task's bytes never appear. */
+#ifndef MT_ZYGOTE_H
+#define MT_ZYGOTE_H
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "mt_err.h"
+#include "zygote_proto.h"
+
+typedef struct mt_zyg_worker {
+    pid_t pid;
+    int report; /* daemon side of the report socket, -1 when closed */
+} mt_zyg_worker;
+
+/* fds[0] becomes the child's channel (fd 3), fds[1 + i] its req->target[i].
+ * MT_ECONFLICT: zygotes of 4 other worker executables are running in this
+ * process (no slot for a fifth): the caller starts the worker with
+ * posix_spawn instead (same sandbox). */
+mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const int *fds,
+                         mt_zyg_worker *w, mt_err *err);
+
+/* Waits up to timeout_ms (-1: no limit) for the child's exit. Returns 1 with
+ * *ws and *ru set when it exited, 0 on timeout, -1 when the zygote ended
+ * without reporting (the child died with it: PDEATHSIG). */
+int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru);
+
+/* Asks the zygote to SIGKILL the child (race-free: the zygote reaps it only
+ * after). Then mt_zygote_wait. */
+void mt_zygote_kill(mt_zyg_worker *w);
+
+/* Closes the report socket (a child still running is killed by the zygote). */
+void mt_zygote_release(mt_zyg_worker *w);
+
+#endif

@@ -1,0 +1,306 @@
+/* zygote_server: the worker zygote's loop and its children's sandbox entry;
+ * contract in zygote_server.h, messages in zygote_proto.h. */
+#include "zygote_server.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <sys/random.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "job_codec.h"
+#include "sandbox.h"
+#include "zygote_proto.h"
+
+typedef struct kid {
+    pid_t pid;
+    int report;  /* zygote side of the report socket, -1 once the daemon closed it */
+} kid;
+
+typedef struct zyg {
+    int ctl, sfd;
+    sigset_t old_mask;
+    kid *kids;
+    size_t n, cap;
+} zyg;
+
+static void send_report(int fd, const mt_zyg_report *r)
+{
+    uint8_t b[MT_ZYG_REPORT_LEN];
+    mt_zyg_report_encode(r, b);
+    while (send(fd, b, sizeof b, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EINTR)
+        ;
+}
+
+/* Reaps every exited child and reports it. */
+static void reap(zyg *z)
+{
+    for (;;) {
+        int ws = 0;
+        struct rusage ru;
+        memset(&ru, 0, sizeof ru);
+        pid_t p = wait4(-1, &ws, WNOHANG, &ru);
+        if (p < 0 && errno == EINTR)
+            continue;
+        if (p <= 0)
+            return;
+        for (size_t i = 0; i < z->n; i++) {
+            if (z->kids[i].pid != p)
+                continue;
+            if (z->kids[i].report >= 0) {
+                mt_zyg_report r = {
+                    .type = MT_ZYG_EXITED, .pid = p, .status = ws,
+                    .utime_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u +
+                                (uint64_t)ru.ru_utime.tv_usec,
+                    .stime_us = (uint64_t)ru.ru_stime.tv_sec * 1000000u +
+                                (uint64_t)ru.ru_stime.tv_usec,
+                    .maxrss_kb = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 0};
+                send_report(z->kids[i].report, &r);
+                close(z->kids[i].report);
+            }
+            z->kids[i] = z->kids[--z->n];
+            break;
+        }
+    }
+}
+
+static void close_all(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+}
+
+/* The child's side: places the fds, closes everything else, applies the
+ * sandbox. Returns only with everything applied; otherwise reports on the
+ * channel and exits. */
+static void child_enter(zyg *z, pid_t zpid, const mt_zyg_req *req, const int *fds, size_t nfd,
+                        mt_zyg_child *child)
+{
+    mt_err err = {0};
+    const char *step = "descriptors";
+    if (sigprocmask(SIG_SETMASK, &z->old_mask, NULL) != 0 || signal(SIGCHLD, SIG_DFL) == SIG_ERR)
+        _exit(71);
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != zpid)
+        _exit(71); /* the zygote is already gone */
+    int highest = req->n_data ? req->target[req->n_data - 1] : MT_JOB_FIRST_FD;
+    int first_free = highest + 1;
+    /* fds[1] -> 3, fds[2 + i] -> target[i]: move every source above the
+     * target range first so no dup2 clobbers another source. */
+    int hi[MT_ZYG_MAX_DATA_FDS + 1];
+    for (size_t i = 1; i < nfd; i++)
+        if ((hi[i - 1] = fcntl(fds[i], F_DUPFD_CLOEXEC, first_free)) < 0)
+            _exit(71);
+    close_all(fds, nfd);
+    close(z->ctl);
+    close(z->sfd);
+    for (size_t i = 0; i < z->n; i++)
+        if (z->kids[i].report >= 0)
+            close(z->kids[i].report);
+    if (dup2(hi[0], MT_JOB_FIRST_FD) < 0)
+        _exit(71);
+    for (uint32_t i = 0; i < req->n_data; i++)
+        if (dup2(hi[i + 1], req->target[i]) < 0)
+            _exit(71);
+    /* nothing else below first_free either (fds a library kept open) */
+    for (int fd = MT_JOB_FIRST_FD + 1, t = 0; fd < first_free; fd++) {
+        if ((uint32_t)t < req->n_data && req->target[t] == fd) {
+            t++;
+            continue;
+        }
+        close(fd);
+    }
+    if (close_range((unsigned)first_free, ~0u, 0) != 0)
+        _exit(71);
+    free(z->kids);
+    z->kids = NULL;
+    /* per-child state that must not be shared between tasks: jansson's
+     * hash seed (it would open /dev/urandom on first use, after the lock) */
+    uint32_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        _exit(71);
+    json_object_seed(seed ? seed : 1);
+    mt_status st;
+    step = "limits";
+    st = mt_sandbox_limits(req->mem_bytes, req->cpu_seconds, &err);
+    if (st == MT_OK && (req->flags & MT_ZYG_LOCK_EARLY)) {
+        step = "seccomp";
+        st = mt_sandbox_lock(highest, &err);
+    }
+    if (st != MT_OK) {
+        /* the message holds only the failing step and strerror: no job bytes */
+        char msg[512];
+        int n = snprintf(msg, sizeof msg,
+                         "{\"ok\":false,\"reason\":\"worker sandbox setup failed (%s)\"}", step);
+        if (n > 0)
+            (void)!write(MT_JOB_FIRST_FD, msg, (size_t)n);
+        _exit(0);
+    }
+    child->forked = true;
+    child->locked = (req->flags & MT_ZYG_LOCK_EARLY) != 0;
+    child->mem_bytes = req->mem_bytes;
+    child->cpu_seconds = req->cpu_seconds;
+    child->highest_fd = highest;
+}
+
+/* Reads one request and forks its child. Returns 1 in the child, 0 in the
+ * zygote, -1 when the daemon is gone. */
+static int serve_one(zyg *z, mt_zyg_child *child)
+{
+    uint8_t buf[MT_ZYG_REQ_MAX + 1];
+    union {
+        char b[CMSG_SPACE(sizeof(int) * (MT_ZYG_MAX_DATA_FDS + 2))];
+        struct cmsghdr align;
+    } cb;
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+                        .msg_controllen = sizeof cb.b};
+    ssize_t n = recvmsg(z->ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? 0 : -1;
+    if (n == 0)
+        return -1;
+    int fds[MT_ZYG_MAX_DATA_FDS + 2];
+    size_t nfd = 0;
+    bool excess = false;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (nfd < sizeof fds / sizeof fds[0])
+                fds[nfd++] = fd;
+            else {
+                close(fd);
+                excess = true;
+            }
+        }
+    }
+    mt_zyg_req req;
+    mt_err err = {0};
+    if (excess || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+        mt_zyg_req_decode(buf, (size_t)n, &req, &err) != MT_OK || nfd != 2 + (size_t)req.n_data) {
+        /* refused: closing the report socket tells the daemon */
+        close_all(fds, nfd);
+        return 0;
+    }
+    if (z->n == z->cap) {
+        size_t nc = z->cap ? z->cap * 2 : 16;
+        kid *k = realloc(z->kids, nc * sizeof *k);
+        if (!k) {
+            close_all(fds, nfd);
+            return 0;
+        }
+        z->kids = k;
+        z->cap = nc;
+    }
+    pid_t zpid = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        child_enter(z, zpid, &req, fds, nfd, child);
+        return 1;
+    }
+    close_all(fds + 1, nfd - 1);
+    if (pid < 0) {
+        close(fds[0]);
+        return 0;
+    }
+    z->kids[z->n++] = (kid){.pid = pid, .report = fds[0]};
+    mt_zyg_report r = {.type = MT_ZYG_STARTED, .pid = pid};
+    send_report(fds[0], &r);
+    return 0;
+}
+
+mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
+                          mt_zyg_child *child, mt_err *err)
+{
+    zyg z = {.ctl = ctl_fd, .sfd = -1};
+    memset(child, 0, sizeof *child);
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &chld, &z.old_mask) != 0 ||
+        (z.sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK)) < 0)
+        return mt_err_set(err, MT_EINTERNAL, "zygote: signalfd failed: %s", strerror(errno));
+    /* the zygote itself: no core files, no privilege gain, not ptraceable */
+    struct rlimit core0 = {0, 0};
+    if (setrlimit(RLIMIT_CORE, &core0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        return mt_err_set(err, MT_EINTERNAL, "zygote: hardening failed: %s", strerror(errno));
+    for (size_t i = 0; i < n_hooks; i++) {
+        mt_status st = hooks[i].init ? hooks[i].init(err) : MT_OK;
+        if (st != MT_OK)
+            return mt_err_prefix(err, st, "zygote: init of '%s': ", hooks[i].executor_type);
+    }
+    struct pollfd *pf = NULL;
+    size_t pf_cap = 0;
+    for (;;) {
+        if (pf_cap < z.n + 2) {
+            size_t nc = z.n + 2 + 16;
+            struct pollfd *p = realloc(pf, nc * sizeof *p);
+            if (!p) {
+                struct timespec ts = {0, 10000000};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            pf = p;
+            pf_cap = nc;
+        }
+        pf[0] = (struct pollfd){.fd = z.ctl, .events = POLLIN};
+        pf[1] = (struct pollfd){.fd = z.sfd, .events = POLLIN};
+        size_t np = 2;
+        for (size_t i = 0; i < z.n; i++)
+            pf[np++] = (struct pollfd){.fd = z.kids[i].report, .events = POLLIN};
+        int pr = poll(pf, np, -1);
+        if (pr < 0 && errno != EINTR)
+            break;
+        if (pr <= 0)
+            continue;
+        /* kill requests first: the kids array is unchanged since poll */
+        for (size_t i = 0; i + 2 < np && i < z.n; i++) {
+            if (!(pf[i + 2].revents & (POLLIN | POLLHUP | POLLERR)) || z.kids[i].report < 0)
+                continue;
+            char b[16];
+            ssize_t r = recv(z.kids[i].report, b, sizeof b, MSG_DONTWAIT);
+            if (r > 0 && memchr(b, 'K', (size_t)r)) {
+                kill(z.kids[i].pid, SIGKILL); /* not reaped yet: the pid is still ours */
+            } else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+                /* the daemon gave up on this worker */
+                kill(z.kids[i].pid, SIGKILL);
+                close(z.kids[i].report);
+                z.kids[i].report = -1;
+            }
+        }
+        if (pf[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            while (read(z.sfd, &si, sizeof si) > 0)
+                ;
+            reap(&z);
+        }
+        if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            int r = serve_one(&z, child);
+            if (r == 1) {
+                free(pf);
+                return MT_OK; /* in the child, sandboxed */
+            }
+            if (r < 0)
+                break;
+        }
+    }
+    /* the daemon is gone: no worker outlives it */
+    for (size_t i = 0; i < z.n; i++)
+        kill(z.kids[i].pid, SIGKILL);
+    _exit(0);
+}

@@ -1,0 +1,50 @@
+/* zygote_server: the worker zygote, `mesatee-worker --zygote` (docs/design.md
+ * "Worker start"). Started by the daemon (zygote.h) with an empty environment,
+ * stdin/stdout on /dev/null and its control socket (SOCK_SEQPACKET) on fd 3.
+ * It runs the init hooks (heavy initialisation that holds no secret and no
+ * per-task state: library loading happened at exec, the hooks warm up e.g.
+ * OpenSSL's providers; a later "python" executor type adds a hook that
+ * pre-imports its modules), then forks one child per request
+ * (zygote_proto.h). It stays single-threaded: hooks must not start threads.
+ *
+ * In the child, before mt_zygote_serve returns there (and so before the job
+ * is read): signal mask cleared, PR_SET_PDEATHSIG SIGKILL (the zygote),
+ * the channel and data fds placed on their numbers and every other fd closed
+ * (the control socket, other workers' report sockets), rlimits,
+ * PR_SET_NO_NEW_PRIVS and not dumpable (mt_sandbox_limits) and, with
+ * MT_ZYG_LOCK_EARLY, the seccomp filter (mt_sandbox_lock). A child that cannot
+ * apply them writes a failure result to its channel and exits: it never runs
+ * a job unsandboxed.
+ *
+ * In the zygote, mt_zygote_serve never returns once it served: it reaps its
+ * children and reports their exit status and rusage, kills a child on
+ * request or when the daemon closes that child's report socket, and when the
+ * daemon closes the control socket (the daemon ended) kills every child and
+ * exits 0. Returns an error only when it cannot start serving. */
+#ifndef MT_ZYGOTE_SERVER_H
+#define MT_ZYGOTE_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+typedef struct mt_zyg_hook {
+    const char *executor_type; /* "builtin", "wasm", later "python" */
+    mt_status (*init)(mt_err *err);
+} mt_zyg_hook;
+
+/* What a forked child already has applied (worker_main.c reads it). */
+typedef struct mt_zyg_child {
+    bool forked;          /* a child of the zygote */
+    bool locked;          /* the seccomp filter is installed */
+    uint64_t mem_bytes;   /* RLIMIT_AS requested */
+    uint32_t cpu_seconds; /* RLIMIT_CPU */
+    int highest_fd;
+} mt_zyg_child;
+
+mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
+                          mt_zyg_child *child, mt_err *err);
+
+#endif

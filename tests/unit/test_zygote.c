@@ -1,0 +1,432 @@
+/* Unit tests of pre-forked workers (zygote.h, zygote_server.h, zygote_proto.h):
+ * every task a fresh process with nothing of an earlier task, the seccomp
+ * filter active in the child, a killed zygote restarted (or the task failed
+ * cleanly), garbage on the zygote's control socket refused, and the old
+ * posix_spawn path still selectable. No timing thresholds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "job_codec.h"
+#include "mt_executor.h"
+#include "mt_util.h"
+#include "zygote_proto.h"
+
+static mt_job job_of(const char *fn, const char *worker)
+{
+    mt_job j = {0};
+    j.task_id = "00000000000000000000000000000001";
+    j.executor_type = "builtin";
+    j.function = fn;
+    j.worker_path = worker;
+    j.limits.wall_ms = 60000;
+    return j;
+}
+
+/* Runs fn on the test worker; returns the result (caller clears it). */
+static mt_job_result run_fn(const char *fn, bool (*cancel)(void *), void *arg)
+{
+    mt_job j = job_of(fn, MT_WORKER_TEST_PATH);
+    mt_job_result r;
+    mt_err err = {0};
+    assert_int_equal(mt_executor_run(&j, cancel, arg, &r, &err), MT_OK);
+    return r;
+}
+
+static int parse_pid(const char *rv)
+{
+    int pid = 0;
+    assert_non_null(rv);
+    assert_int_equal(sscanf(rv, "pid=%d ", &pid), 1);
+    return pid;
+}
+
+/* ---- the protocol's readers ---------------------------------------------- */
+
+static void test_proto(void **state)
+{
+    (void)state;
+    mt_zyg_req q = {.flags = MT_ZYG_LOCK_EARLY, .mem_bytes = 1ULL << 30, .cpu_seconds = 10,
+                    .n_data = 3, .target = {4, 5, 9}};
+    uint8_t b[MT_ZYG_REQ_MAX];
+    size_t n = mt_zyg_req_encode(&q, b, sizeof b);
+    assert_int_equal(n, MT_ZYG_REQ_HEAD + 6);
+    mt_zyg_req d;
+    mt_err err = {0};
+    assert_int_equal(mt_zyg_req_decode(b, n, &d, &err), MT_OK);
+    assert_int_equal(d.n_data, 3);
+    assert_int_equal(d.target[2], 9);
+    assert_int_equal(d.mem_bytes, 1ULL << 30);
+    /* every truncation and one extra byte */
+    for (size_t k = 0; k < n; k++)
+        assert_int_equal(mt_zyg_req_decode(b, k, &d, &err), MT_EINVAL);
+    b[n] = 0;
+    assert_int_equal(mt_zyg_req_decode(b, n + 1, &d, &err), MT_EINVAL);
+    /* each field out of range */
+    struct {
+        size_t off;
+        uint8_t v;
+        const char *what;
+    } bad[] = {{0, 'X', "magic"},       {4, 2, "flags"},        {8 + 7, 0xff, "mem_bytes"},
+               {16, 0, "cpu_seconds"},  {20, 4, "n_data"},      {24, 3, "target"},
+               {28, 4, "target"},       {29, 0x7f, "target"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t c[MT_ZYG_REQ_MAX];
+        memcpy(c, b, n);
+        if (bad[i].off == 16)
+            memset(c + 16, 0, 4);
+        else
+            c[bad[i].off] = bad[i].v;
+        err.msg[0] = 0;
+        assert_int_equal(mt_zyg_req_decode(c, n, &d, &err), MT_EINVAL);
+        assert_true(err.msg[0] != 0);
+    }
+    /* an invalid request is not even encoded */
+    q.target[1] = 4;
+    assert_int_equal(mt_zyg_req_encode(&q, b, sizeof b), 0);
+
+    mt_zyg_report r = {.type = MT_ZYG_EXITED, .pid = 42, .status = 9 << 8, .utime_us = 5,
+                       .maxrss_kb = 1000};
+    uint8_t rb[MT_ZYG_REPORT_LEN];
+    mt_zyg_report_encode(&r, rb);
+    mt_zyg_report o;
+    assert_int_equal(mt_zyg_report_decode(rb, sizeof rb, &o, &err), MT_OK);
+    assert_int_equal(o.pid, 42);
+    assert_int_equal(o.status, 9 << 8);
+    assert_int_equal(mt_zyg_report_decode(rb, sizeof rb - 1, &o, &err), MT_EINVAL);
+    rb[0] = 7;
+    assert_int_equal(mt_zyg_report_decode(rb, sizeof rb, &o, &err), MT_EINVAL);
+    r.type = MT_ZYG_STARTED; /* "started" with exit fields */
+    mt_zyg_report_encode(&r, rb);
+    assert_int_equal(mt_zyg_report_decode(rb, sizeof rb, &o, &err), MT_EINVAL);
+}
+
+/* ---- fresh process per task ---------------------------------------------- */
+
+static void test_fresh_process(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    int pids[3];
+    pid_t z = 0;
+    for (int i = 0; i < 3; i++) {
+        mt_job_result r = run_fn("__test_state", NULL, NULL);
+        assert_true(r.ok);
+        pids[i] = parse_pid(r.return_value);
+        /* nothing a previous task wrote: static state and freed heap */
+        assert_non_null(strstr(r.return_value, " calls=1 prev=(none) heap=(none)"));
+        mt_job_result_clear(&r);
+        pid_t zi = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+        assert_true(zi > 0);
+        assert_true(zi != pids[i]);
+        if (i)
+            assert_int_equal(zi, z); /* the same zygote served every task */
+        z = zi;
+        for (int k = 0; k < i; k++)
+            assert_true(pids[k] != pids[i]);
+        assert_int_equal(kill(pids[i], 0), -1); /* the worker is gone */
+    }
+}
+
+/* the seccomp filter is active in a zygote's child and a spawned worker */
+static void test_seccomp_both_paths(void **state)
+{
+    (void)state;
+    mt_worker_start modes[] = {MT_WORKER_START_ZYGOTE, MT_WORKER_START_SPAWN};
+    for (size_t i = 0; i < 2; i++) {
+        mt_executor_set_worker_start(modes[i]);
+        mt_job_result r = run_fn("__test_open", NULL, NULL);
+        assert_false(r.ok);
+        assert_string_equal(r.failure_reason, "sandbox violation: forbidden system call (SIGSYS)");
+        mt_job_result_clear(&r);
+        r = run_fn("__test_crash", NULL, NULL);
+        assert_non_null(strstr(r.failure_reason, "SIGSEGV"));
+        mt_job_result_clear(&r);
+    }
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+}
+
+/* the spawn path forks nothing from the zygote */
+static void test_spawn_mode(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    mt_job_result r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    pid_t z = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(z > 0);
+    mt_executor_set_worker_start(MT_WORKER_START_SPAWN);
+    r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    assert_non_null(strstr(r.return_value, " calls=1 prev=(none) heap=(none)"));
+    mt_job_result_clear(&r);
+    assert_int_equal(mt_executor_zygote_pid(MT_WORKER_TEST_PATH), z);
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    mt_worker_start m;
+    assert_true(mt_worker_start_parse("spawn", &m) && m == MT_WORKER_START_SPAWN);
+    assert_true(mt_worker_start_parse("zygote", &m) && m == MT_WORKER_START_ZYGOTE);
+    assert_false(mt_worker_start_parse("Zygote", &m));
+    assert_false(mt_worker_start_parse("", &m));
+    assert_false(mt_worker_start_parse(NULL, &m));
+}
+
+/* ---- a killed zygote ------------------------------------------------------ */
+
+static void test_zygote_killed(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    mt_job_result r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    pid_t z = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(z > 0);
+    assert_int_equal(kill(z, SIGKILL), 0);
+    /* the next task runs in a new zygote's child */
+    r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    assert_non_null(strstr(r.return_value, " calls=1 prev=(none) heap=(none)"));
+    mt_job_result_clear(&r);
+    pid_t z2 = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(z2 > 0 && z2 != z);
+}
+
+/* kills the zygote on the first cancellation check, never cancels */
+static bool kill_zygote_once(void *arg)
+{
+    int *done = arg;
+    if (!*done) {
+        pid_t z = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+        if (z > 0 && kill(z, SIGKILL) == 0)
+            *done = 1;
+    }
+    return false;
+}
+
+static void test_zygote_killed_mid_task(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    int done = 0;
+    mt_job_result r = run_fn("__test_spin", kill_zygote_once, &done);
+    assert_int_equal(done, 1);
+    /* the worker died with its zygote: a clean failure, not a hang */
+    assert_false(r.ok);
+    assert_false(r.canceled);
+    assert_non_null(strstr(r.failure_reason, "zygote"));
+    mt_job_result_clear(&r);
+    r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+}
+
+/* a worker executable that cannot be a zygote: the task fails to start */
+static void test_broken_zygote(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/mt_zyg_XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/worker", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("#!/bin/sh\nexit 3\n", f);
+    fclose(f);
+    assert_int_equal(chmod(path, 0700), 0);
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    mt_job j = job_of("echo", path);
+    j.arguments = json_pack("{s:s}", "message", "x");
+    mt_job_result r;
+    mt_err err = {0};
+    assert_int_not_equal(mt_executor_run(&j, NULL, NULL, &r, &err), MT_OK);
+    assert_non_null(strstr(err.msg, "zygote"));
+    json_decref(j.arguments);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* more worker executables than zygote slots: the extra one is spawned, no
+ * running zygote is ended */
+static void test_slots_full(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    char dir[] = "/tmp/mt_zyg_XXXXXX", path[6][64];
+    assert_non_null(mkdtemp(dir));
+    pid_t z[6];
+    int spawned = 0;
+    for (int i = 0; i < 6; i++) {
+        snprintf(path[i], sizeof path[i], "%s/w%d", dir, i);
+        assert_int_equal(symlink(MT_WORKER_TEST_PATH, path[i]), 0);
+        mt_job j = job_of("__test_state", path[i]);
+        mt_job_result r;
+        assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+        assert_true(r.ok);
+        mt_job_result_clear(&r);
+        z[i] = mt_executor_zygote_pid(path[i]);
+        spawned += z[i] == 0;
+    }
+    assert_true(spawned >= 2); /* 4 slots, one held by the test worker's zygote */
+    for (int i = 0; i < 6; i++) {
+        if (z[i])
+            assert_int_equal(kill(z[i], 0), 0); /* still serving */
+        assert_int_equal(mt_executor_zygote_pid(path[i]), z[i]);
+        unlink(path[i]);
+    }
+    rmdir(dir);
+}
+
+/* ---- garbage on a zygote's control socket --------------------------------- */
+
+static pid_t start_zygote(int *ctl)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+    char *argv[] = {"mesatee-worker", "--zygote", NULL}, *envp[] = {NULL};
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, MT_WORKER_TEST_PATH, &fa, NULL, argv, envp), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(sv[1]);
+    *ctl = sv[0];
+    return pid;
+}
+
+static void send_with_fds(int ctl, const void *buf, size_t len, const int *fds, size_t nfd)
+{
+    union {
+        char b[CMSG_SPACE(sizeof(int) * 8)];
+        struct cmsghdr align;
+    } cb;
+    memset(&cb, 0, sizeof cb);
+    struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (nfd) {
+        mh.msg_control = cb.b;
+        mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfd);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * nfd);
+        memcpy(CMSG_DATA(c), fds, sizeof(int) * nfd);
+    }
+    assert_int_equal(sendmsg(ctl, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* recv on the report socket: the length read (0 = closed) */
+static ssize_t report_of(int fd, uint8_t *b)
+{
+    ssize_t n;
+    while ((n = recv(fd, b, MT_ZYG_REPORT_LEN + 1, 0)) < 0 && errno == EINTR)
+        ;
+    return n;
+}
+
+static void test_zygote_garbage(void **state)
+{
+    (void)state;
+    int ctl;
+    pid_t zp = start_zygote(&ctl);
+    mt_zyg_req q = {.mem_bytes = 1ULL << 30, .cpu_seconds = 10, .n_data = 0};
+    uint8_t good[MT_ZYG_REQ_MAX], bad[MT_ZYG_REQ_MAX];
+    size_t gl = mt_zyg_req_encode(&q, good, sizeof good);
+    assert_true(gl > 0);
+    struct {
+        const char *what;
+        int nfd;      /* fds attached: report, chan, extra */
+        int corrupt;  /* byte offset to flip, -1 none */
+        size_t len;
+    } cases[] = {{"bad magic", 2, 0, 0},       {"no fds", 0, -1, 0},
+                 {"one fd too few", 1, -1, 0}, {"one fd too many", 3, -1, 0},
+                 {"truncated", 2, -1, 10},     {"flags", 2, 5, 0}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rs[2], ch[2], extra = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+        memcpy(bad, good, gl);
+        if (cases[i].corrupt >= 0)
+            bad[cases[i].corrupt] ^= 0x5a;
+        int fds[3] = {rs[1], ch[1], extra};
+        send_with_fds(ctl, bad, cases[i].len ? cases[i].len : gl, fds, (size_t)cases[i].nfd);
+        close(rs[1]);
+        close(ch[1]);
+        close(extra);
+        uint8_t b[MT_ZYG_REPORT_LEN + 1];
+        if (cases[i].nfd > 0)
+            assert_int_equal(report_of(rs[0], b), 0); /* refused: closed, no child */
+        close(rs[0]);
+        close(ch[0]);
+        assert_int_equal(kill(zp, 0), 0); /* the zygote lives on */
+    }
+    /* then a valid request still forks a sandboxed child, which refuses a
+     * garbage job through its channel and exits */
+    int rs[2], ch[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+    q.flags = MT_ZYG_LOCK_EARLY;
+    gl = mt_zyg_req_encode(&q, good, sizeof good);
+    int fds[2] = {rs[1], ch[1]};
+    send_with_fds(ctl, good, gl, fds, 2);
+    close(rs[1]);
+    close(ch[1]);
+    uint8_t b[MT_ZYG_REPORT_LEN + 1];
+    mt_zyg_report rep;
+    assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+    assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+    assert_int_equal(rep.type, MT_ZYG_STARTED);
+    pid_t child = rep.pid;
+    assert_true(child != zp);
+    assert_int_equal(write(ch[0], "{garbage", 8), 8);
+    shutdown(ch[0], SHUT_WR);
+    char out[4096];
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof out - 1 && (n = read(ch[0], out + got, sizeof out - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = 0;
+    assert_non_null(strstr(out, "\"ok\":false"));
+    assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+    assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+    assert_int_equal(rep.type, MT_ZYG_EXITED);
+    assert_int_equal(rep.pid, child);
+    assert_true(WIFEXITED(rep.status) && WEXITSTATUS(rep.status) == 0);
+    close(rs[0]);
+    close(ch[0]);
+    /* the daemon's end closes: the zygote exits */
+    close(ctl);
+    int ws;
+    assert_int_equal(waitpid(zp, &ws, 0), zp);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_proto),
+        cmocka_unit_test(test_fresh_process),
+        cmocka_unit_test(test_seccomp_both_paths),
+        cmocka_unit_test(test_spawn_mode),
+        cmocka_unit_test(test_zygote_killed),
+        cmocka_unit_test(test_zygote_killed_mid_task),
+        cmocka_unit_test(test_broken_zygote),
+        cmocka_unit_test(test_slots_full),
+        cmocka_unit_test(test_zygote_garbage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
