@@ -246,7 +246,10 @@ static const cli_opt o_audit_prune[] = {
      "required"},
     {NULL, false}};
 static const cli_opt o_admin_release[] = {
-    {"kind", true, 0, "KIND", "what HEX is: measurement, soft_platform_key or tpm2_ak",
+    {"kind", true, 0, "KIND",
+     "what VALUE is: measurement, soft_platform_key, tpm2_ak (hex); at sgx mrsigner (hex) or "
+     "isv_prod_id (N) for signer-style release; at sev-snp/tdx/sgx min_svn (NAME=N to allow, "
+     "NAME to revoke)",
      "measurement"},
     {"signatures", true, 0, "FILE",
      "auditor signatures (`mesatee policy sign` of the `release draft` output) for allow/revoke",

@@ -897,10 +897,9 @@ static mt_status policy_edit(core_ctx *x, bool allow)
         rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
     /* audited, also when refused (only well-formed values: the object names
      * what was asked, never arbitrary input) */
-    if (!rc && (!strcmp(kind, "measurement") || !strcmp(kind, "soft_platform_key") ||
-                !strcmp(kind, "tpm2_ak")) &&
-        strlen(value) == 64 && strspn(value, "0123456789abcdef") == 64)
-        core_set_object(x, kind, value);
+    char obj[MT_KEYSTORE_MEAS_HEX + 1];
+    if (!rc && mt_keystore_audit_object(kind, value, obj, sizeof obj))
+        core_set_object(x, kind, obj);
     size_t sl = sigs ? strlen(sigs) : 0;
     if (!rc)
         rc = allow ? mt_keystore_policy_allow_signed(x->core->kek->ks, kind, value, sigs, sl,

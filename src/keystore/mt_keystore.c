@@ -44,6 +44,7 @@ typedef struct ks_state {
     size_t n;
     char level[16];
     ks_list meas, spk, aks;
+    ks_ext ext; /* SGX signer-style release, minimum SVNs (ks_policy.c) */
     int64_t seq;
     char signers[MT_KEYSTORE_SIGNERS_MAX + 1]; /* auditor PEM bundle, "" = none */
     uint32_t threshold;                        /* with signers: 1..number of keys */
@@ -174,8 +175,9 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
                                            "policy", "release_signers", NULL};
     static const char *const sig_keys[] = {"pem", "threshold", NULL};
     static const char *const ver_keys[] = {"version", "key", "created_at", NULL};
-    static const char *const pol_keys[] = {"level", "measurements", "soft_platform_keys",
-                                           "tpm2_aks", "seq", NULL};
+    static const char *const pol_keys[] = {"level",    "measurements", "soft_platform_keys",
+                                           "tpm2_aks", "seq",          "mrsigners",
+                                           "isv_prod_ids", "min_svns", NULL};
     int64_t fmt = 0, cur = 0, seq = 0;
     json_t *vers = NULL, *pol = NULL;
     const char *level = NULL;
@@ -204,6 +206,8 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
         rc = list_parse(pol, "soft_platform_keys", &s->spk, 64, err);
     if (!rc)
         rc = list_parse(pol, "tpm2_aks", &s->aks, 64, err);
+    if (!rc)
+        rc = ks_ext_parse(pol, level, &s->ext, err);
     size_t i;
     json_t *v;
     bool have_cur = false;
@@ -291,9 +295,11 @@ static json_t *list_json(const ks_list *l)
 
 static json_t *policy_json(const ks_state *s)
 {
-    return json_pack("{s:s, s:o, s:o, s:o, s:I}", "level", s->level, "measurements",
-                     list_json(&s->meas), "soft_platform_keys", list_json(&s->spk), "tpm2_aks",
-                     list_json(&s->aks), "seq", (json_int_t)s->seq);
+    json_t *p = json_pack("{s:s, s:o, s:o, s:o, s:I}", "level", s->level, "measurements",
+                          list_json(&s->meas), "soft_platform_keys", list_json(&s->spk),
+                          "tpm2_aks", list_json(&s->aks), "seq", (json_int_t)s->seq);
+    ks_ext_json(&s->ext, p);
+    return p;
 }
 
 /* Seals and writes the state (atomic replace). */
@@ -369,23 +375,17 @@ static mt_status state_load(mt_keystore *ks, const uint8_t *buf, size_t len, mt_
 
 /* ---- policy ------------------------------------------------------------ */
 
-static bool list_has(const ks_list *l, const char *hex)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->hex[i], hex))
-            return true;
-    return false;
-}
-
 /* The mt_policy document of the release policy (see the header). */
 static mt_status build_policy_lists(const char *level, const ks_list *meas, const ks_list *spk,
-                                    const ks_list *aks, const char *coll_dir, mt_policy **out,
-                                    mt_err *err)
+                                    const ks_list *aks, const ks_ext *ext, bool signer,
+                                    const char *coll_dir, mt_policy **out, mt_err *err)
 {
     *out = NULL;
     bool tpm2 = !strcmp(level, "tpm2"), soft = !strcmp(level, "soft");
-    json_t *ms = json_array();
-    for (size_t i = 0; ms && i < meas->n; i++) {
+    /* signer: SGX signer-style release, the mrsigner rule instead of the
+     * mrenclave one (the product id is checked on the claims afterwards) */
+    json_t *ms = signer ? ks_ext_signer_list(ext) : json_array();
+    for (size_t i = 0; ms && !signer && i < meas->n; i++) {
         if (!tpm2) {
             json_array_append_new(ms, json_string(meas->hex[i]));
             continue;
@@ -402,7 +402,8 @@ static mt_status build_policy_lists(const char *level, const ks_list *meas, cons
     }
     json_t *doc = json_pack("{s:i, s:[s], s:s, s:{s:{s:o}}}", "mesatee_policy", 1,
                             "allowed_kinds", level, "min_level", level, "measurements",
-                            "gateway", meas_claim(level), ms);
+                            "gateway", signer ? "mrsigner" : meas_claim(level), ms);
+    ks_ext_policy_doc(ext, doc);
     if (doc && soft)
         json_object_set_new(doc, "soft_platform_keys", list_json(spk));
     if (doc && tpm2)
@@ -422,10 +423,46 @@ static mt_status build_policy_lists(const char *level, const ks_list *meas, cons
     return rc;
 }
 
-static mt_status build_policy(const mt_keystore *ks, mt_policy **out, mt_err *err)
+/* The release decision for a state s: the measurement-style policy (when
+ * the state lists measurements) and, at sgx with mrsigners, the
+ * signer-style one; either may release. With der, the certificate is
+ * verified (mt_policy_verify_cert, claims filled); without, the verified
+ * claims c are checked (recorded evidence, tests). MT_EPERM names the
+ * rule(s) that refused. */
+static mt_status release_decide(const ks_state *s, const char *coll_dir, const uint8_t *der,
+                                size_t der_len, mt_attest_claims *c, mt_err *err)
 {
-    const ks_state *s = &ks->st;
-    return build_policy_lists(s->level, &s->meas, &s->spk, &s->aks, ks->coll_dir, out, err);
+    mt_policy *pm = NULL, *ps = NULL;
+    mt_status rc = MT_OK;
+    if (s->meas.n)
+        rc = build_policy_lists(s->level, &s->meas, &s->spk, &s->aks, &s->ext, false, coll_dir,
+                                &pm, err);
+    if (!rc && !strcmp(s->level, "sgx") && ks_ext_signer_style(&s->ext))
+        rc = build_policy_lists(s->level, &s->meas, &s->spk, &s->aks, &s->ext, true, coll_dir,
+                                &ps, err);
+    if (!rc && !pm && !ps)
+        rc = mt_err_set(err, MT_EPERM, "the KeyStore release policy allows no measurement");
+    mt_policy *first = pm ? pm : ps;
+    int64_t now = der ? mt_now() : 0;
+    if (!rc)
+        rc = der ? mt_policy_verify_cert(first, der, der_len, MT_RATLS_FORM_CCC, now, c, NULL, err)
+                 : mt_policy_check(first, c, now, err);
+    if (!rc && first == ps)
+        rc = ks_ext_signer_check(&s->ext, c, err);
+    else if (rc == MT_EPERM && first == pm && ps) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        mt_err e2;
+        mt_err_clear(&e2);
+        mt_status r2 = mt_policy_check(ps, c, now, &e2);
+        if (!r2)
+            r2 = ks_ext_signer_check(&s->ext, c, &e2);
+        rc = r2 ? mt_err_set(err, MT_EPERM, "%.400s; signer-style release: %.400s", why, e2.msg)
+                : MT_OK;
+    }
+    mt_policy_free(pm);
+    mt_policy_free(ps);
+    return rc;
 }
 
 mt_status mt_keystore_hw_policy(const char *level, const char *const *meas, size_t n,
@@ -450,7 +487,8 @@ mt_status mt_keystore_hw_policy(const char *level, const char *const *meas, size
             snprintf(l[0].hex[l[0].n++], KS_HEX_MAX + 1, "%s", meas[i]);
     }
     if (!rc)
-        rc = build_policy_lists(level, &l[0], &l[1], &l[2], coll_dir, out, err);
+        rc = build_policy_lists(level, &l[0], &l[1], &l[2], &(ks_ext){0}, false, coll_dir, out,
+                                err);
     free(l);
     return rc;
 }
@@ -495,10 +533,16 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
     if (!doc)
         return MT_EINVAL;
     static const char *const keys[] = {"mesatee_release_policy", "level", "measurements",
-                                       "soft_platform_keys", "tpm2_aks", "seq", NULL};
+                                       "soft_platform_keys", "tpm2_aks", "seq", "mrsigners",
+                                       "isv_prod_ids", "min_svns", NULL};
     int64_t fmt = 0, seq = 0;
     const char *level = NULL;
     ks_list *l = malloc(sizeof *l);
+    ks_ext *x = malloc(sizeof *x);
+    if (!x) {
+        free(l);
+        l = NULL;
+    }
     mt_status rc = l ? mt_json_only_keys(doc, keys, err)
                      : mt_err_set(err, MT_ENOMEM, "out of memory");
     if (!rc)
@@ -515,6 +559,9 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
         rc = list_parse(doc, "soft_platform_keys", l, 64, err);
     if (!rc)
         rc = list_parse(doc, "tpm2_aks", l, 64, err);
+    if (!rc)
+        rc = ks_ext_parse(doc, level, x, err);
+    free(x);
     free(l);
     json_decref(doc);
     return rc;
@@ -595,90 +642,231 @@ mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const ch
     return mt_keystore_policy_revoke_signed(ks, field, hex, NULL, 0, err);
 }
 
-/* The list a signed policy change names (field) and the value it adds or
- * removes (hex: 64 lowercase hex characters). */
-static mt_status policy_target(mt_keystore *ks, const char *field, const char *hex, ks_list **l,
+/* The list a policy change names (field) and the value it adds or removes
+ * (hex: 64 lowercase hex characters, 96 for a measurement at sev-snp and
+ * tdx). */
+static mt_status policy_target(ks_state *s, const char *field, const char *hex, ks_list **l,
                                mt_err *err)
 {
-    mt_status rc = list_field(&ks->st, field, l, err);
+    mt_status rc = list_field(s, field, l, err);
     if (rc)
         return rc;
-    size_t want = *l == &ks->st.meas ? meas_hex_len(ks->st.level) : 64;
+    size_t want = *l == &s->meas ? meas_hex_len(s->level) : 64;
     if (!hexn(hex, want))
         return mt_err_set(err, MT_EINVAL,
                           "field 'value': expected %zu lowercase hex characters (a %s at level "
                           "%s)",
-                          want, field, ks->st.level);
+                          want, field, s->level);
     return MT_OK;
+}
+
+/* Applies allow/revoke of (field, value) to s, seq untouched; *changed
+ * false for an allow of a value already there. Refuses (MT_ECONFLICT) a
+ * revoke after which no node could be released to. */
+static mt_status state_edit(ks_state *s, bool allow, const char *field, const char *value,
+                            bool *changed, mt_err *err)
+{
+    *changed = false;
+    if (ks_ext_kind(field)) {
+        mt_status rc = ks_ext_edit(&s->ext, s->level, allow, field, value, changed, err);
+        if (!rc && !allow && !ks_ext_release_possible(&s->ext, s->meas.n))
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "refusing to revoke the last %s of signer-style release while the "
+                            "policy lists no measurement (no node could start); allow the "
+                            "replacement first",
+                            field);
+        return rc;
+    }
+    ks_list *l = NULL;
+    mt_status rc = policy_target(s, field, value, &l, err);
+    if (rc)
+        return rc;
+    size_t i = 0;
+    while (i < l->n && strcmp(l->hex[i], value))
+        i++;
+    if (allow) {
+        if (i < l->n)
+            return MT_OK;
+        if (l->n >= MT_KEYSTORE_MAX_ENTRIES)
+            return mt_err_set(err, MT_ETOOBIG,
+                              "the release policy holds at most %d entries per list",
+                              MT_KEYSTORE_MAX_ENTRIES);
+        snprintf(l->hex[l->n++], KS_HEX_MAX + 1, "%s", value);
+        *changed = true;
+        return MT_OK;
+    }
+    if (i == l->n)
+        return mt_err_set(err, MT_ENOTFOUND, "that value is not in the release policy");
+    bool needed = (l == &s->meas && !ks_ext_release_possible(&s->ext, 0)) ||
+                  (l == &s->spk && !strcmp(s->level, "soft")) ||
+                  (l == &s->aks && !strcmp(s->level, "tpm2"));
+    if (l->n == 1 && needed)
+        return mt_err_set(err, MT_ECONFLICT,
+                          "refusing to revoke the last allowed %s (no node could start); allow "
+                          "the replacement first",
+                          field);
+    memmove(&l->hex[i], &l->hex[i + 1], (l->n - i - 1) * sizeof l->hex[0]);
+    l->n--;
+    *changed = true;
+    return MT_OK;
+}
+
+/* allow/revoke on the KeyStore: edit, seq + 1, auditor signatures over the
+ * result, persist; on any failure the state is as before. */
+static mt_status policy_change(mt_keystore *ks, bool allow, const char *field, const char *value,
+                               const char *sig, size_t sig_len, bool *changed, mt_err *err)
+{
+    bool ch = false;
+    if (changed)
+        *changed = false;
+    if (!value)
+        return mt_err_set(err, MT_EINVAL, "field 'value' is required");
+    ks_state *bak = malloc(sizeof *bak);
+    if (!bak)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_lock(&ks->mu);
+    memcpy(bak, &ks->st, sizeof *bak);
+    mt_status rc = state_edit(&ks->st, allow, field, value, &ch, err);
+    if (!rc && ch) {
+        ks->st.seq++;
+        if ((rc = check_sigs(&ks->st, sig, sig_len, err)) || (rc = state_save(ks, err)))
+            memcpy(&ks->st, bak, sizeof *bak);
+    }
+    pthread_mutex_unlock(&ks->mu);
+    state_wipe(bak);
+    free(bak);
+    if (!rc && changed)
+        *changed = ch;
+    return rc;
 }
 
 mt_status mt_keystore_policy_allow_signed(mt_keystore *ks, const char *field, const char *hex,
                                           const char *sig, size_t sig_len, bool *changed,
                                           mt_err *err)
 {
-    if (changed)
-        *changed = false;
-    ks_list *l;
-    mt_status rc = policy_target(ks, field, hex, &l, err);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&ks->mu);
-    if (list_has(l, hex))
-        goto out;
-    if (l->n >= MT_KEYSTORE_MAX_ENTRIES) {
-        rc = mt_err_set(err, MT_ETOOBIG, "the release policy holds at most %d entries per list",
-                        MT_KEYSTORE_MAX_ENTRIES);
-        goto out;
-    }
-    snprintf(l->hex[l->n++], KS_HEX_MAX + 1, "%s", hex);
-    ks->st.seq++;
-    if ((rc = check_sigs(&ks->st, sig, sig_len, err)) || (rc = state_save(ks, err))) {
-        l->n--;
-        ks->st.seq--;
-        goto out;
-    }
-    if (changed)
-        *changed = true;
-out:
-    pthread_mutex_unlock(&ks->mu);
-    return rc;
+    return policy_change(ks, true, field, hex, sig, sig_len, changed, err);
 }
 
 mt_status mt_keystore_policy_revoke_signed(mt_keystore *ks, const char *field, const char *hex,
                                            const char *sig, size_t sig_len, mt_err *err)
 {
-    ks_list *l;
-    mt_status rc = policy_target(ks, field, hex, &l, err);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&ks->mu);
-    size_t i = 0;
-    while (i < l->n && strcmp(l->hex[i], hex))
-        i++;
-    if (i == l->n) {
-        rc = mt_err_set(err, MT_ENOTFOUND, "that value is not in the release policy");
-        goto out;
+    return policy_change(ks, false, field, hex, sig, sig_len, NULL, err);
+}
+
+/* A policy object (as `admin release show` prints it: other keys are
+ * ignored) into s (level, lists, rules, seq). */
+static mt_status shown_policy_parse(const char *text, size_t len, ks_state *s, mt_err *err)
+{
+    static const char *const keep[] = {"level",        "measurements", "soft_platform_keys",
+                                       "tpm2_aks",     "seq",          "mrsigners",
+                                       "isv_prod_ids", "min_svns"};
+    memset(s, 0, sizeof *s);
+    json_t *in = mt_json_parse(text, len, MT_KEYSTORE_STATE_MAX, 6, err);
+    if (!in)
+        return MT_EINVAL;
+    json_t *pol = json_is_object(in) ? json_object() : NULL;
+    for (size_t i = 0; pol && i < sizeof keep / sizeof keep[0]; i++) {
+        json_t *v = json_object_get(in, keep[i]);
+        if (v)
+            json_object_set(pol, keep[i], v);
     }
-    bool needed = l == &ks->st.meas || (l == &ks->st.spk && !strcmp(ks->st.level, "soft")) ||
-                  (l == &ks->st.aks && !strcmp(ks->st.level, "tpm2"));
-    if (l->n == 1 && needed) {
-        rc = mt_err_set(err, MT_ECONFLICT,
-                        "refusing to revoke the last allowed %s (no node could start); allow "
-                        "the replacement first",
-                        field);
-        goto out;
+    json_decref(in);
+    const char *level = NULL;
+    int64_t seq = 0;
+    mt_status rc = pol ? mt_json_str(pol, "level", 15, &level, err)
+                       : mt_err_set(err, MT_EINVAL, "expected a JSON object");
+    if (!rc && !ks_level_ok(level))
+        rc = mt_err_set(err, MT_EINVAL, "field 'level': expected " KS_LEVELS_TEXT);
+    if (!rc)
+        rc = mt_json_int(pol, "seq", 0, INT64_MAX - 1, &seq, err);
+    if (!rc)
+        rc = list_parse(pol, "measurements", &s->meas, meas_hex_len(level), err);
+    if (!rc)
+        rc = list_parse(pol, "soft_platform_keys", &s->spk, 64, err);
+    if (!rc)
+        rc = list_parse(pol, "tpm2_aks", &s->aks, 64, err);
+    if (!rc)
+        rc = ks_ext_parse(pol, level, &s->ext, err);
+    if (!rc) {
+        snprintf(s->level, sizeof s->level, "%s", level);
+        s->seq = seq;
     }
-    ks_list saved = *l;
-    memmove(&l->hex[i], &l->hex[i + 1], (l->n - i - 1) * sizeof l->hex[0]);
-    l->n--;
-    ks->st.seq++;
-    if ((rc = check_sigs(&ks->st, sig, sig_len, err)) || (rc = state_save(ks, err))) {
-        *l = saved;
-        ks->st.seq--;
-    }
-out:
-    pthread_mutex_unlock(&ks->mu);
+    json_decref(pol);
     return rc;
+}
+
+mt_status mt_keystore_release_draft(const char *policy, size_t len, bool allow,
+                                    const char *kind, const char *value, char **doc, mt_err *err)
+{
+    *doc = NULL;
+    ks_state *s = malloc(sizeof *s);
+    if (!s)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    bool ch = false;
+    mt_status rc = shown_policy_parse(policy, len, s, err);
+    if (rc)
+        mt_err_prefix(err, rc, "the server's release policy: ");
+    if (!rc)
+        rc = state_edit(s, allow, kind, value, &ch, err);
+    if (!rc && !ch)
+        rc = mt_err_set(err, MT_ECONFLICT, "that value is already allowed (nothing to sign)");
+    if (!rc) {
+        s->seq++;
+        if (!(*doc = policy_doc(s)))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    state_wipe(s);
+    free(s);
+    return rc;
+}
+
+mt_status mt_keystore_hw_decide(const char *policy, size_t len, const mt_attest_claims *c,
+                                mt_err *err)
+{
+    ks_state *s = malloc(sizeof *s);
+    mt_attest_claims *cc = malloc(sizeof *cc);
+    mt_status rc = s && cc ? shown_policy_parse(policy, len, s, err)
+                           : mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (!rc && strcmp(s->level, "sev-snp") && strcmp(s->level, "tdx") && strcmp(s->level, "sgx"))
+        rc = mt_err_set(err, MT_EINVAL, "mt_keystore_hw_decide: level sev-snp, tdx or sgx");
+    if (!rc) {
+        memcpy(cc, c, sizeof *cc);
+        rc = release_decide(s, NULL, NULL, 0, cc, err);
+    }
+    free(cc);
+    free(s);
+    return rc;
+}
+
+mt_status mt_keystore_check_value(const char *kind, bool allow, const char *value, mt_err *err)
+{
+    if (!kind || !value)
+        return mt_err_set(err, MT_EINVAL, "kind and value are required");
+    if (ks_ext_kind(kind))
+        return ks_ext_check_value(NULL, allow, kind, value, err);
+    if (strcmp(kind, "measurement") && strcmp(kind, "soft_platform_key") &&
+        strcmp(kind, "tpm2_ak"))
+        return mt_err_set(err, MT_EINVAL, "--kind must be " MT_KEYSTORE_KINDS_TEXT);
+    if (!hexn(value, 64) && !(!strcmp(kind, "measurement") && hexn(value, 96)))
+        return mt_err_set(err, MT_EINVAL,
+                          "a %s is 64 lowercase hex characters (a measurement from `mesatee "
+                          "measure --output json`; 96 for the MEASUREMENT / MRTD at sev-snp or "
+                          "tdx)",
+                          kind);
+    return MT_OK;
+}
+
+bool mt_keystore_audit_object(const char *kind, const char *value, char *out, size_t cap)
+{
+    mt_err e;
+    if (kind && value &&
+        (!strcmp(kind, "measurement") || !strcmp(kind, "soft_platform_key") ||
+         !strcmp(kind, "tpm2_ak")) &&
+        mt_keystore_check_value(kind, true, value, &e) == MT_OK) {
+        snprintf(out, cap, "%s", value);
+        return true;
+    }
+    return ks_ext_audit_object(kind, value, out, cap);
 }
 
 json_t *mt_keystore_policy(mt_keystore *ks)
@@ -800,16 +988,11 @@ mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char
     pthread_mutex_lock(&ks->mu);
     ks_state *s = &ks->st;
     if (strcmp(s->level, "none") != 0) {
-        mt_policy *pol = NULL;
         mt_attest_claims claims;
         memset(&claims, 0, sizeof claims);
-        rc = build_policy(ks, &pol, err);
-        if (!rc)
-            rc = mt_policy_verify_cert(pol, der, der_len, MT_RATLS_FORM_CCC, mt_now(), &claims,
-                                       NULL, err);
+        rc = release_decide(s, ks->coll_dir, der, der_len, &claims, err);
         if (measurement)
             claims_measurement(&claims, s->level, measurement);
-        mt_policy_free(pol);
     } else if (mt_ratls_cert_has_evidence(der, der_len, MT_RATLS_FORM_CCC)) {
         rc = mt_err_set(err, MT_EPERM,
                         "this KeyStore was created at level none and releases keys only to "

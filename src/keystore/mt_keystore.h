@@ -101,6 +101,37 @@ void mt_keystore_free(mt_keystore *ks);
 mt_status mt_keystore_hw_policy(const char *level, const char *const *meas, size_t n,
                                 const char *coll_dir, mt_policy **out, mt_err *err);
 
+/* The release decision at level sev-snp, tdx or sgx over claims of
+ * already verified evidence (recorded evidence, tests and tools): policy is a
+ * release-policy object as `mesatee admin release show` prints it (level,
+ * measurements, and the optional rules "mrsigners" + "isv_prod_ids" (sgx
+ * signer-style release) and "min_svns" {name: N}; other keys ignored).
+ * Exactly the check mt_keystore_release makes after verifying the
+ * certificate (evidence age not checked). MT_OK, MT_EPERM naming the
+ * rule(s) that refused, MT_EINVAL for a malformed policy. */
+mt_status mt_keystore_hw_decide(const char *policy, size_t len, const mt_attest_claims *c,
+                                mt_err *err);
+
+/* Release-policy rule kinds of allow/revoke (mt_keystore_policy_allow). */
+#define MT_KEYSTORE_KINDS_TEXT                                                                 \
+    "measurement, soft_platform_key, tpm2_ak, mrsigner, isv_prod_id or min_svn"
+/* The shape of an allow (allow true) or revoke value of kind, as far as it
+ * can be checked without the KeyStore's level: measurement 64 or 96 hex,
+ * soft_platform_key / tpm2_ak / mrsigner 64 hex, isv_prod_id decimal
+ * 0..65535, min_svn NAME=N (allow) or NAME (revoke). MT_EINVAL (never
+ * echoing the value) otherwise. */
+mt_status mt_keystore_check_value(const char *kind, bool allow, const char *value, mt_err *err);
+/* A well-formed (kind, value) to record as an audit object into out. */
+bool mt_keystore_audit_object(const char *kind, const char *value, char *out, size_t cap);
+/* The document auditors sign for allow/revoke of (kind, value) on the policy
+ * the server shows (policy: `GET /v1/admin/release-policy` answer): the same
+ * edit the KeyStore makes (mt_keystore_policy_allow_signed), seq + 1, sorted
+ * compact JSON and "\n". *doc heap. MT_ECONFLICT when the change changes
+ * nothing or would leave no node releasable, MT_ENOTFOUND for a revoke of an
+ * absent value, MT_EINVAL for a bad value. */
+mt_status mt_keystore_release_draft(const char *policy, size_t len, bool allow,
+                                    const char *kind, const char *value, char **doc, mt_err *err);
+
 /* Verifies the request's evidence against the release policy and answers
  * with every live root key version encrypted to the evidence's key.
  * measurement (MT_KEYSTORE_MEAS_HEX + 1 bytes, may be NULL) receives the
@@ -111,7 +142,9 @@ mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char
 
 /* Release policy edits, persisted before returning. field: "measurement"
  * (64 hex evidence measurement; 96 hex at sev-snp and tdx), "soft_platform_key"
- * or "tpm2_ak" (64 hex).
+ * or "tpm2_ak" (64 hex); at sgx "mrsigner" (64 hex) and "isv_prod_id"
+ * (decimal): signer-style release; at sev-snp, tdx, sgx "min_svn" (allow
+ * NAME=N sets or replaces a minimum, revoke NAME removes it).
  * allow adds (no-op when present, *changed false), revoke removes
  * (MT_ENOTFOUND when absent; removing the last measurement, or the last
  * node key the level needs (soft_platform_key at soft, tpm2_ak at tpm2), is
