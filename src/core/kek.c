@@ -924,3 +924,32 @@ mt_status release_policy_revoke(core_ctx *x)
 {
     return policy_edit(x, false);
 }
+
+/* A signed change of the recorded auditor set (mt_keystore_change_signers):
+ * {"pem", "threshold"?, "signatures"}. Audited (object: the new threshold),
+ * also when refused. */
+mt_status release_policy_signers(core_ctx *x)
+{
+    static const char *const keys[] = {"pem", "threshold", "signatures", NULL};
+    json_t *doc = parse_body(x, keys);
+    if (!doc)
+        return x->err->code ? x->err->code : MT_EINVAL;
+    const char *pem = NULL, *sigs = NULL;
+    int64_t thr = 0;
+    mt_status rc = mt_json_str(doc, "pem", MT_KEYSTORE_SIGNERS_MAX, &pem, x->err);
+    if (!rc)
+        rc = mt_json_int_opt(doc, "threshold", 0, MT_POLICY_SIG_MAX, &thr, 0, x->err);
+    if (!rc)
+        rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
+    if (!rc) {
+        char obj[24];
+        snprintf(obj, sizeof obj, "threshold-%d", (int)thr);
+        core_set_object(x, "release_signers", obj);
+        rc = mt_keystore_change_signers(x->core->kek->ks, pem, strlen(pem), (unsigned)thr, sigs,
+                                        sigs ? strlen(sigs) : 0, x->err);
+    }
+    json_decref(doc);
+    if (rc)
+        return rc;
+    return policy_response(x, 200, json_pack("{s:b}", "changed", true));
+}

@@ -271,6 +271,12 @@ mt_status ks_ext_check_value(const char *level, bool allow, const char *kind, co
                                   "(" MIN_NAMES_TEXT ")");
             return MT_OK;
         }
+        if (strcmp(level, "sev-snp") && strcmp(level, "tdx") && !sgx)
+            return mt_err_set(err, MT_EINVAL,
+                              "kind min_svn: level %s has no security versions to set a minimum "
+                              "for (not a security version of level %s; min_svn is for sev-snp, "
+                              "tdx and sgx)",
+                              level, level);
         return min_value(level, allow, value, &k, &v, err);
     }
     return mt_err_set(err, MT_EINVAL, "field 'kind': not a release-policy rule");

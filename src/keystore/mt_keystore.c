@@ -165,6 +165,37 @@ static mt_status ks_signers_count(const uint8_t *pem, size_t len, unsigned *n, m
     return rc;
 }
 
+/* "release_signers": {"pem", "threshold"} (the state file, and the
+ * document of a signed change of the auditor set); pem / threshold receive
+ * them when non-NULL. */
+static mt_status signers_parse(const json_t *rs, char *pem_out, uint32_t *thr_out, size_t cap,
+                               mt_err *err)
+{
+    static const char *const sig_keys[] = {"pem", "threshold", NULL};
+    const char *pem = NULL;
+    int64_t thr = 0;
+    unsigned nkeys = 0;
+    mt_status rc = MT_OK;
+    if (!json_is_object(rs))
+        rc = mt_err_set(err, MT_EINVAL, "field 'release_signers': expected an object");
+    if (!rc)
+        rc = mt_json_only_keys(rs, sig_keys, err);
+    if (!rc)
+        rc = mt_json_str(rs, "pem", MT_KEYSTORE_SIGNERS_MAX, &pem, err);
+    if (!rc)
+        rc = mt_json_int(rs, "threshold", 1, MT_POLICY_SIG_MAX, &thr, err);
+    if (!rc && (rc = ks_signers_count((const uint8_t *)pem, strlen(pem), &nkeys, err)))
+        mt_err_prefix(err, rc, "field 'release_signers.pem': ");
+    if (!rc && (unsigned)thr > nkeys)
+        rc = mt_err_set(err, MT_EINVAL, "field 'release_signers.threshold': more than the %u keys",
+                        nkeys);
+    if (!rc && pem_out) {
+        snprintf(pem_out, cap, "%s", pem);
+        *thr_out = (uint32_t)thr;
+    }
+    return rc;
+}
+
 static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -173,7 +204,6 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
         return MT_EINVAL;
     static const char *const top_keys[] = {"mesatee_keystore_state", "current", "versions",
                                            "policy", "release_signers", NULL};
-    static const char *const sig_keys[] = {"pem", "threshold", NULL};
     static const char *const ver_keys[] = {"version", "key", "created_at", NULL};
     static const char *const pol_keys[] = {"level",    "measurements", "soft_platform_keys",
                                            "tpm2_aks", "seq",          "mrsigners",
@@ -241,28 +271,8 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
     if (!rc && !have_cur)
         rc = mt_err_set(err, MT_EINVAL, "field 'current': names no version in 'versions'");
     json_t *rs = rc ? NULL : json_object_get(doc, "release_signers");
-    if (rs) {
-        const char *pem = NULL;
-        int64_t thr = 0;
-        unsigned nkeys = 0;
-        if (!json_is_object(rs))
-            rc = mt_err_set(err, MT_EINVAL, "field 'release_signers': expected an object");
-        if (!rc)
-            rc = mt_json_only_keys(rs, sig_keys, err);
-        if (!rc)
-            rc = mt_json_str(rs, "pem", MT_KEYSTORE_SIGNERS_MAX, &pem, err);
-        if (!rc)
-            rc = mt_json_int(rs, "threshold", 1, MT_POLICY_SIG_MAX, &thr, err);
-        if (!rc && (rc = ks_signers_count((const uint8_t *)pem, strlen(pem), &nkeys, err)))
-            mt_err_prefix(err, rc, "field 'release_signers.pem': ");
-        if (!rc && (unsigned)thr > nkeys)
-            rc = mt_err_set(err, MT_EINVAL,
-                            "field 'release_signers.threshold': more than the %u keys", nkeys);
-        if (!rc) {
-            snprintf(s->signers, sizeof s->signers, "%s", pem);
-            s->threshold = (uint32_t)thr;
-        }
-    }
+    if (rs)
+        rc = signers_parse(rs, s->signers, &s->threshold, sizeof s->signers, err);
     if (!rc) {
         s->current = (uint32_t)cur;
         s->seq = seq;
@@ -510,11 +520,16 @@ static mt_status list_field(ks_state *s, const char *field, ks_list **l, mt_err 
 /* The document auditors sign for a policy change: the policy as it will be
  * after the change (seq included, so a signature is good for one change
  * only), JSON with sorted keys and no spaces, then "\n". Heap. */
-static char *policy_doc(const ks_state *s)
+static char *policy_doc_x(const ks_state *s, bool with_signers)
 {
     json_t *p = policy_json(s);
     if (p)
         json_object_set_new(p, "mesatee_release_policy", json_integer(1));
+    /* a change of the auditor set: the document names the new set */
+    if (p && with_signers)
+        json_object_set_new(p, "release_signers",
+                            json_pack("{s:s, s:I}", "pem", s->signers, "threshold",
+                                      (json_int_t)s->threshold));
     char *t = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(p);
     size_t n = t ? strlen(t) : 0;
@@ -527,6 +542,11 @@ static char *policy_doc(const ks_state *s)
     return out;
 }
 
+static char *policy_doc(const ks_state *s)
+{
+    return policy_doc_x(s, false);
+}
+
 mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *err)
 {
     json_t *doc = mt_json_parse(text, len, MT_KEYSTORE_STATE_MAX, 4, err);
@@ -534,7 +554,7 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
         return MT_EINVAL;
     static const char *const keys[] = {"mesatee_release_policy", "level", "measurements",
                                        "soft_platform_keys", "tpm2_aks", "seq", "mrsigners",
-                                       "isv_prod_ids", "min_svns", NULL};
+                                       "isv_prod_ids", "min_svns", "release_signers", NULL};
     int64_t fmt = 0, seq = 0;
     const char *level = NULL;
     ks_list *l = malloc(sizeof *l);
@@ -561,6 +581,9 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
         rc = list_parse(doc, "tpm2_aks", l, 64, err);
     if (!rc)
         rc = ks_ext_parse(doc, level, x, err);
+    json_t *rs = rc ? NULL : json_object_get(doc, "release_signers");
+    if (rs)
+        rc = signers_parse(rs, NULL, NULL, 0, err);
     free(x);
     free(l);
     json_decref(doc);
@@ -569,29 +592,35 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
 
 /* With auditors configured: at least threshold of them signed the policy
  * document of s (the state after the change). MT_EPERM otherwise. */
-static mt_status check_sigs(const ks_state *s, const char *sig, size_t sig_len, mt_err *err)
+static mt_status check_sigs_by(const ks_state *s, bool with_signers, const char *signers,
+                               uint32_t threshold, const char *sig, size_t sig_len, mt_err *err)
 {
-    if (!s->signers[0])
+    if (!signers[0])
         return MT_OK;
-    char *doc = policy_doc(s);
+    char *doc = policy_doc_x(s, with_signers);
     if (!doc)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     mt_status rc = mt_policy_sig_verify((const uint8_t *)doc, strlen(doc), (const uint8_t *)sig,
-                                        sig ? sig_len : 0, (const uint8_t *)s->signers,
-                                        strlen(s->signers), s->threshold, err);
+                                        sig ? sig_len : 0, (const uint8_t *)signers,
+                                        strlen(signers), threshold, err);
     free(doc);
     if (rc == MT_EAUTH)
         rc = mt_err_prefix(err, MT_EPERM,
                            "release policy change refused: it needs %u auditor signatures over "
                            "the document `mesatee admin release draft` prints: ",
-                           (unsigned)s->threshold);
+                           (unsigned)threshold);
     else if (rc == MT_EINVAL)
         mt_err_prefix(err, rc, "field 'signatures': ");
     return rc;
 }
 
-mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
-                                  unsigned threshold, mt_err *err)
+static mt_status check_sigs(const ks_state *s, const char *sig, size_t sig_len, mt_err *err)
+{
+    return check_sigs_by(s, false, s->signers, s->threshold, sig, sig_len, err);
+}
+
+/* A new auditor set: P-256 PEM bundle without NUL, threshold 0 = all. */
+static mt_status signers_check(const char *pem, size_t len, unsigned *threshold, mt_err *err)
 {
     unsigned n = 0;
     mt_status rc = ks_signers_count((const uint8_t *)pem, len, &n, err);
@@ -599,11 +628,62 @@ mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
         return mt_err_prefix(err, rc, "release signers: ");
     if (memchr(pem, '\0', len))
         return mt_err_set(err, MT_EINVAL, "release signers: the auditor key file holds a NUL byte");
-    if (threshold == 0)
-        threshold = n;
-    if (threshold > n)
+    if (*threshold == 0)
+        *threshold = n;
+    if (*threshold > n)
         return mt_err_set(err, MT_EINVAL,
-                          "release threshold %u is more than the %u auditor keys", threshold, n);
+                          "release threshold %u is more than the %u auditor keys", *threshold, n);
+    return MT_OK;
+}
+
+mt_status mt_keystore_change_signers(mt_keystore *ks, const char *pem, size_t len,
+                                     unsigned threshold, const char *sig, size_t sig_len,
+                                     mt_err *err)
+{
+    mt_status rc = signers_check(pem, len, &threshold, err);
+    if (rc)
+        return rc;
+    ks_state *bak = malloc(sizeof *bak);
+    if (!bak)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_lock(&ks->mu);
+    ks_state *s = &ks->st;
+    if (!s->signers[0])
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "this KeyStore has no auditor signers recorded: the first set is "
+                        "recorded at start (serve --release-signers PEM --release-threshold N)");
+    else if (strlen(s->signers) == len && !memcmp(s->signers, pem, len) &&
+             s->threshold == threshold)
+        rc = mt_err_set(err, MT_ECONFLICT, "that is the recorded auditor set and threshold "
+                                           "(nothing to change)");
+    if (!rc) {
+        memcpy(bak, s, sizeof *bak);
+        memcpy(s->signers, pem, len);
+        s->signers[len] = '\0';
+        s->threshold = threshold;
+        s->seq++;
+        /* the document names the new set; the CURRENT auditors sign it */
+        if ((rc = check_sigs_by(s, true, bak->signers, bak->threshold, sig, sig_len, err)) ||
+            (rc = state_save(ks, err)))
+            memcpy(s, bak, sizeof *bak);
+    }
+    pthread_mutex_unlock(&ks->mu);
+    state_wipe(bak);
+    free(bak);
+    if (!rc)
+        mt_info("KeyStore: the auditor set changed (signed by the previous auditors): release "
+                "policy changes now need %u auditor signatures; start with the new "
+                "--release-signers file, or without the flag",
+                threshold);
+    return rc;
+}
+
+mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
+                                  unsigned threshold, mt_err *err)
+{
+    mt_status rc = signers_check(pem, len, &threshold, err);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&ks->mu);
     ks_state *s = &ks->st;
     if (s->signers[0]) {
@@ -624,7 +704,7 @@ mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
         s->threshold = 0;
         goto out;
     }
-    mt_info("KeyStore: release policy changes now need %u of %u auditor signatures", threshold, n);
+    mt_info("KeyStore: release policy changes now need %u auditor signatures", threshold);
 out:
     pthread_mutex_unlock(&ks->mu);
     return rc;
@@ -813,6 +893,32 @@ mt_status mt_keystore_release_draft(const char *policy, size_t len, bool allow,
     if (!rc) {
         s->seq++;
         if (!(*doc = policy_doc(s)))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    state_wipe(s);
+    free(s);
+    return rc;
+}
+
+mt_status mt_keystore_signers_draft(const char *policy, size_t len, const char *pem,
+                                    size_t pem_len, unsigned threshold, char **doc, mt_err *err)
+{
+    *doc = NULL;
+    mt_status rc = signers_check(pem, pem_len, &threshold, err);
+    if (rc)
+        return rc;
+    ks_state *s = malloc(sizeof *s);
+    if (!s)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    rc = shown_policy_parse(policy, len, s, err);
+    if (rc)
+        mt_err_prefix(err, rc, "the server's release policy: ");
+    if (!rc) {
+        memcpy(s->signers, pem, pem_len);
+        s->signers[pem_len] = '\0';
+        s->threshold = threshold;
+        s->seq++;
+        if (!(*doc = policy_doc_x(s, true)))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
     state_wipe(s);

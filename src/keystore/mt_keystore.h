@@ -173,6 +173,21 @@ mt_status mt_keystore_policy_revoke_signed(mt_keystore *ks, const char *field, c
  * threshold is MT_ECONFLICT (the recorded one stays in force). */
 mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
                                   unsigned threshold, mt_err *err);
+/* A signed change of the recorded auditor set (issue 10): the new set pem
+ * (PEM bundle of P-256 keys) and threshold (0 = all) take effect only when
+ * at least the CURRENT threshold of the CURRENT auditors signed the policy
+ * document with seq + 1 and "release_signers": {"pem": <new pem>,
+ * "threshold": <new threshold>} added (sorted compact JSON and "\n",
+ * mt_keystore_signers_draft). MT_EPERM (nothing changed) otherwise,
+ * MT_ECONFLICT when no set is recorded or the set is the recorded one,
+ * MT_EINVAL for a bad set or sig. After the change, start the server with
+ * the new --release-signers file or without the flag. */
+mt_status mt_keystore_change_signers(mt_keystore *ks, const char *pem, size_t len,
+                                     unsigned threshold, const char *sig, size_t sig_len,
+                                     mt_err *err);
+/* The document of that change for the policy the server shows. *doc heap. */
+mt_status mt_keystore_signers_draft(const char *policy, size_t len, const char *pem,
+                                    size_t pem_len, unsigned threshold, char **doc, mt_err *err);
 /* The policy as JSON (new reference), NULL on allocation failure; with
  * release signers it has "release_signers": {"keys", "threshold"}. */
 json_t *mt_keystore_policy(mt_keystore *ks);
