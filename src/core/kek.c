@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "core_internal.h"
@@ -516,15 +517,35 @@ static mt_status retire_unused(mt_core *c, sqlite3 *db, mt_err *err)
             continue;
         char obj[32];
         snprintf(obj, sizeof obj, "kek:%u", live[i]);
+        /* The entry is durable BEFORE the version is destroyed: a crash or a
+         * failed write after the destruction cannot lose it. A crash between
+         * the two leaves the version live and the entry written; the next
+         * pass retires it and writes the entry again (an entry may repeat,
+         * none is missing). */
         if ((rc = store_begin(db, err)))
             return rc;
-        /* the entry first, committed only once the version is gone */
         if ((rc = audit_append(c, db, "-", "keystore: root key version retired", obj, 200,
                                err)) ||
-            (rc = mt_keystore_retire(k->ks, live[i], err)) || (rc = store_commit(db, err))) {
+            (rc = store_commit(db, err))) {
             store_rollback(db);
             return rc;
         }
+        if ((rc = mt_keystore_retire(k->ks, live[i], err))) {
+            mt_err e2;
+            mt_err_clear(&e2);
+            if (!store_begin(db, &e2)) {
+                if (audit_append(c, db, "-", "keystore: root key version retirement failed", obj,
+                                 500, &e2) ||
+                    store_commit(db, &e2))
+                    store_rollback(db);
+            }
+            return rc;
+        }
+        /* test-only fault injection (it_keystore_retire_audit): the process
+         * dies right after the destruction, before anything else is written */
+        const char *crash = getenv("MESATEE_TEST_KEK_CRASH_AFTER_RETIRE");
+        if (crash && !strcmp(crash, "1"))
+            _exit(99);
         mt_info("KeyStore: root key version %u retired (no stored key uses it)", live[i]);
         retired = true;
     }
