@@ -101,4 +101,20 @@ mt_status ks_ext_signer_check(const ks_ext *x, const mt_attest_claims *c, mt_err
 /* A well-formed extension value to record as the audit object. */
 bool ks_ext_audit_object(const char *kind, const char *value, char *out, size_t cap);
 
+/* ---- TPM NV counter (ks_nv.c): rollback detection at level tpm2 ----------
+ * The state records {"tpm_nv": {"index", "counter"}}; every save writes
+ * counter = TPM value + 1 and then increments the TPM counter (so a crash
+ * in between leaves the state one ahead, which the next start completes).
+ * ks_nv_before_save defines the counter at the first save (*idx 0) and
+ * sets *next; ks_nv_after_save increments (a failure is logged: the state
+ * is already durable); ks_nv_check at open refuses (MT_ECONFLICT, naming
+ * the file and what to do) a state older than the counter, ahead of it by
+ * more than one, or whose counter the TPM does not hold. */
+#include "mt_tee.h"
+mt_status ks_nv_before_save(mt_tee *tee, uint32_t *idx, uint64_t *tpm, uint64_t *next,
+                            mt_err *err);
+void ks_nv_after_save(mt_tee *tee, uint32_t idx, uint64_t *tpm, uint64_t saved);
+mt_status ks_nv_check(mt_tee *tee, const char *path, uint32_t idx, uint64_t state_value,
+                      uint64_t *tpm, mt_err *err);
+
 #endif

@@ -48,6 +48,8 @@ typedef struct ks_state {
     int64_t seq;
     char signers[MT_KEYSTORE_SIGNERS_MAX + 1]; /* auditor PEM bundle, "" = none */
     uint32_t threshold;                        /* with signers: 1..number of keys */
+    uint32_t nv_index; /* tpm2: the TPM NV counter against rollback (ks_nv.c), 0 = none */
+    uint64_t nv_value; /* the counter value this state was saved with */
 } ks_state;
 
 struct mt_keystore {
@@ -57,6 +59,9 @@ struct mt_keystore {
     uint8_t seal_key[32];
     char coll_dir[1024]; /* sev-snp / tdx / sgx: release verification collateral */
     ks_state st;
+    bool nv;         /* level tpm2: saves count on the TPM NV counter */
+    uint32_t nv_idx; /* its index (0: not defined yet) */
+    uint64_t nv_tpm; /* its value as last read */
 };
 
 static void state_wipe(ks_state *s)
@@ -203,7 +208,7 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
     if (!doc)
         return MT_EINVAL;
     static const char *const top_keys[] = {"mesatee_keystore_state", "current", "versions",
-                                           "policy", "release_signers", NULL};
+                                           "policy", "release_signers", "tpm_nv", NULL};
     static const char *const ver_keys[] = {"version", "key", "created_at", NULL};
     static const char *const pol_keys[] = {"level",    "measurements", "soft_platform_keys",
                                            "tpm2_aks", "seq",          "mrsigners",
@@ -273,6 +278,23 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
     json_t *rs = rc ? NULL : json_object_get(doc, "release_signers");
     if (rs)
         rc = signers_parse(rs, s->signers, &s->threshold, sizeof s->signers, err);
+    json_t *nv = rc ? NULL : json_object_get(doc, "tpm_nv");
+    if (nv) {
+        static const char *const nv_keys[] = {"index", "counter", NULL};
+        int64_t idx = 0, ctr = 0;
+        if (!json_is_object(nv))
+            rc = mt_err_set(err, MT_EINVAL, "field 'tpm_nv': expected an object");
+        if (!rc)
+            rc = mt_json_only_keys(nv, nv_keys, err);
+        if (!rc)
+            rc = mt_json_int(nv, "index", 1, UINT32_MAX, &idx, err);
+        if (!rc)
+            rc = mt_json_int(nv, "counter", 0, INT64_MAX, &ctr, err);
+        if (!rc) {
+            s->nv_index = (uint32_t)idx;
+            s->nv_value = (uint64_t)ctr;
+        }
+    }
     if (!rc) {
         s->current = (uint32_t)cur;
         s->seq = seq;
@@ -312,9 +334,19 @@ static json_t *policy_json(const ks_state *s)
     return p;
 }
 
-/* Seals and writes the state (atomic replace). */
+/* Seals and writes the state (atomic replace); at tpm2 counted on the TPM
+ * NV counter (ks_nv.c: the state records the value after this save's
+ * increment, written before the increment). */
 static mt_status state_save(mt_keystore *ks, mt_err *err)
 {
+    if (ks->nv) {
+        uint64_t next = 0;
+        mt_status nrc = ks_nv_before_save(ks->tee, &ks->nv_idx, &ks->nv_tpm, &next, err);
+        if (nrc)
+            return nrc;
+        ks->st.nv_index = ks->nv_idx;
+        ks->st.nv_value = next;
+    }
     const ks_state *s = &ks->st;
     json_t *vers = json_array(), *doc = NULL;
     char hex[65];
@@ -332,6 +364,10 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
         json_object_set_new(doc, "release_signers",
                             json_pack("{s:s, s:I}", "pem", s->signers, "threshold",
                                       (json_int_t)s->threshold));
+    if (doc && s->nv_index)
+        json_object_set_new(doc, "tpm_nv",
+                            json_pack("{s:I, s:I}", "index", (json_int_t)s->nv_index, "counter",
+                                      (json_int_t)s->nv_value));
     char *text = doc ? mt_json_dump(doc) : NULL;
     json_decref(doc); /* the keys in the JSON tree are freed here (jansson does not wipe) */
     if (!text)
@@ -349,6 +385,8 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
     if (!rc)
         rc = mt_file_write_atomic(ks->path, blob, STATE_MAGIC_LEN + KS_GCM_OVERHEAD + tl, 0600,
                                   err);
+    if (!rc && ks->nv)
+        ks_nv_after_save(ks->tee, ks->nv_idx, &ks->nv_tpm, s->nv_value);
     mt_wipe(text, tl);
     free(text);
     free(blob);
@@ -1297,7 +1335,8 @@ mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *c
         goto fail;
     }
     snprintf(ks->path, pl, "%s/%s", data_dir, MT_KEYSTORE_FILE);
-    if (!strcmp(mt_tee_level(tee), "tpm2"))
+    ks->nv = !strcmp(mt_tee_level(tee), "tpm2");
+    if (ks->nv)
         rc = tpm_seal_key(ks, data_dir, err);
     else
         rc = mt_tee_platform_key(tee, "keystore-seal/v1", ks->seal_key, err);
@@ -1328,6 +1367,15 @@ mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *c
                             ks->st.level, mt_tee_level(tee));
             goto fail;
         }
+        /* tpm2: a state older than the TPM NV counter is a rollback; a
+         * state made before the counter existed gets one now */
+        if (ks->nv && ks->st.nv_index) {
+            ks->nv_idx = ks->st.nv_index;
+            if ((rc = ks_nv_check(tee, ks->path, ks->st.nv_index, ks->st.nv_value, &ks->nv_tpm,
+                                  err)))
+                goto fail;
+        } else if (ks->nv && (rc = state_save(ks, err)))
+            goto fail;
     }
     *out = ks;
     return MT_OK;
