@@ -9,7 +9,9 @@
  *    secret and not to the binary, so an upgraded daemon opens it). It
  *    At level tpm2 the seal key is instead 32 random bytes sealed INSIDE the
  *    TPM (a sealed-data object under an owner-hierarchy storage key,
- *    <data-dir>/keystore.tpm), so a copy of the disk opens on no other TPM.
+ *    <data-dir>/keystore.tpm), so a copy of the disk opens on no other TPM,
+ *    and every save of the state is counted on a TPM NV counter (ks_nv.c):
+ *    a state older than the counter (a rollback) is refused at open.
  *    It releases the root keys only to a node whose attestation evidence (an
  *    RA-TLS certificate) satisfies the release policy, verified with
  *    mt_policy_verify_cert, encrypted to the certificate's key.
