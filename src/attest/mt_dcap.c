@@ -493,6 +493,13 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
         }
         mt_attest_claims_add_svn(claims, "tdx_module.svn", b->tee_tcb_svn[0]);
         mt_attest_claims_add_svn(claims, "tdx_module.major", b->tee_tcb_svn[1]);
+        /* every TEE_TCB_SVN component, for minimums (policy min_svns, the
+         * KeyStore release policy's min_svn) compared as the TCB info does */
+        for (int i = 0; i < 16; i++) {
+            char nm[MT_ATTEST_NAME_MAX];
+            snprintf(nm, sizeof nm, "tee_tcb_svn.%d", i);
+            mt_attest_claims_add_svn(claims, nm, b->tee_tcb_svn[i]);
+        }
         memcpy(claims->signer, b->mrowner, 48);
         claims->signer_len = 48;
         claims->debug = (b->td_attributes[0] & 0x01) != 0;

@@ -2,6 +2,8 @@
  * through the running server's admin API (only it holds the KeyStore):
  *   mesatee admin release show|allow HEX|revoke HEX [--kind K] [--signatures FILE]
  *   mesatee admin release draft allow|revoke HEX [--kind K]
+ *   mesatee admin release draft --signers PEM [--threshold N]
+ *   mesatee admin release signers --signers PEM [--threshold N] --signatures FILE
  *   mesatee admin keystore status|rotate|legacy HEX
  * See docs/cli.md and docs/operations.md "KeyStore". */
 #include <jansson.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "mt_keystore.h"
 #include "mt_util.h"
 
 /* Sends the call and prints the answer (pretty JSON; one line with
@@ -42,23 +45,12 @@ static bool hex64(const char *s)
     return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
 }
 
-/* A release-policy value: 64 lowercase hex characters, or 96 for a
- * measurement (48-byte SEV-SNP MEASUREMENT / TDX MRTD; the server checks the
- * length its level needs). */
-static bool policy_hex(const char *s, const char *kind)
-{
-    return hex64(s) || (!strcmp(kind, "measurement") && s && strlen(s) == 96 &&
-                        strspn(s, "0123456789abcdef") == 96);
-}
-
 /* Prints the document auditors sign for "op value" (allow|revoke): the
  * server's policy after the change with seq + 1, sorted compact JSON and
- * "\n", exactly what the KeyStore checks (mt_keystore.h). */
+ * "\n", made by the KeyStore's own edit (mt_keystore_release_draft), so it
+ * is exactly what the server checks. */
 static int release_draft(cli_ctx *ctx, const char *op, const char *kind, const char *value)
 {
-    static const char *const lists[][2] = {{"measurement", "measurements"},
-                                           {"soft_platform_key", "soft_platform_keys"},
-                                           {"tpm2_ak", "tpm2_aks"}};
     char *resp = NULL;
     if (mesatee_call(ctx->client, "GET", "/v1/admin/release-policy", NULL, &resp) !=
         MESATEE_OK) {
@@ -66,59 +58,98 @@ static int release_draft(cli_ctx *ctx, const char *op, const char *kind, const c
         mesatee_free(resp);
         return rc;
     }
-    json_error_t je;
-    json_t *o = json_loads(resp ? resp : "", 0, &je);
+    char *doc = NULL;
+    mt_err err = {0};
+    mt_status st = mt_keystore_release_draft(resp ? resp : "", resp ? strlen(resp) : 0,
+                                             !strcmp(op, "allow"), kind, value, &doc, &err);
     mesatee_free(resp);
-    json_t *doc = json_object();
-    static const char *const keep[] = {"level", "measurements", "soft_platform_keys",
-                                       "tpm2_aks", "seq"};
-    for (size_t i = 0; o && doc && i < sizeof keep / sizeof keep[0]; i++) {
-        json_t *v = json_object_get(o, keep[i]);
-        if (v)
-            json_object_set(doc, keep[i], v);
+    if (st != MT_OK)
+        return cli_fail("release draft: %s", err.msg);
+    printf("%s", doc);
+    free(doc);
+    return CLI_OK;
+}
+
+/* --signers PEM [--threshold N]: the file's bytes (heap) and threshold
+ * (0 = all). */
+static int read_signers(cli_ctx *ctx, char **pem, size_t *len, unsigned *thr)
+{
+    const char *path = cli_opt_get(ctx, "signers"), *t = cli_opt_get(ctx, "threshold");
+    *pem = NULL;
+    *thr = 0;
+    if (t) {
+        char *end = NULL;
+        long v = strtol(t, &end, 10);
+        if (!*t || *end || v < 1 || v > 32 || t[0] == '+' || t[0] == ' ')
+            return cli_usage_error(ctx, "--threshold must be a number 1 to 32");
+        *thr = (unsigned)v;
     }
-    json_decref(o);
-    const char *list = NULL;
-    for (size_t i = 0; i < 3; i++)
-        if (!strcmp(kind, lists[i][0]))
-            list = lists[i][1];
-    json_t *arr = doc ? json_object_get(doc, list) : NULL;
-    json_t *seq = doc ? json_object_get(doc, "seq") : NULL;
-    if (!json_is_array(arr) || !json_is_integer(seq)) {
-        json_decref(doc);
-        return cli_fail("release draft: the server's answer is not understood");
-    }
-    arr = json_copy(arr);
-    size_t i, at = SIZE_MAX;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (json_is_string(v) && !strcmp(json_string_value(v), value))
-            at = i;
-    }
-    int rc = CLI_OK;
-    if (!strcmp(op, "allow") && at != SIZE_MAX)
-        rc = cli_fail("release draft: %s is already allowed (nothing to sign)", value);
-    else if (!strcmp(op, "revoke") && at == SIZE_MAX)
-        rc = cli_fail("release draft: that value is not in the release policy");
-    else if (!strcmp(op, "allow"))
-        json_array_append_new(arr, json_string(value));
-    else
-        json_array_remove(arr, at);
-    if (rc == CLI_OK) {
-        json_object_set_new(doc, list, arr);
-        arr = NULL;
-        json_object_set_new(doc, "seq", json_integer(json_integer_value(seq) + 1));
-        json_object_set_new(doc, "mesatee_release_policy", json_integer(1));
-        char *t = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-        if (!t)
-            rc = cli_fail("out of memory");
+    uint8_t *buf = NULL;
+    mt_err err = {0};
+    if (mt_file_read(path, 16 * 1024, &buf, len, &err) != MT_OK)
+        return cli_fail("--signers: %s", err.msg);
+    *pem = (char *)buf;
+    return CLI_OK;
+}
+
+/* Reads --signatures FILE into body["signatures"]. */
+static int add_signatures(json_t *b, const char *sigfile)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mt_err err = {0};
+    if (mt_file_read(sigfile, 64 * 1024, &buf, &len, &err) != MT_OK)
+        return cli_fail("--signatures: %s", err.msg);
+    json_t *sv = json_stringn((const char *)buf, len);
+    free(buf);
+    if (!sv)
+        return cli_fail("--signatures: %s is not a text file", sigfile);
+    json_object_set_new(b, "signatures", sv);
+    return CLI_OK;
+}
+
+/* admin release draft --signers / admin release signers: a signed change of
+ * the recorded auditor set (the current auditors sign a document naming the
+ * new set). */
+static int release_signers(cli_ctx *ctx, bool draft)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    unsigned thr = 0;
+    int rc = read_signers(ctx, &pem, &len, &thr);
+    if (rc != CLI_OK)
+        return rc;
+    if (draft) {
+        char *resp = NULL, *doc = NULL;
+        mt_err err = {0};
+        if (mesatee_call(ctx->client, "GET", "/v1/admin/release-policy", NULL, &resp) !=
+            MESATEE_OK)
+            rc = cli_fail("release draft: %s", mesatee_client_errmsg(ctx->client));
+        else if (mt_keystore_signers_draft(resp ? resp : "", resp ? strlen(resp) : 0, pem, len,
+                                           thr, &doc, &err) != MT_OK)
+            rc = cli_fail("release draft: %s", err.msg);
         else
-            printf("%s\n", t);
-        free(t);
+            printf("%s", doc);
+        mesatee_free(resp);
+        free(doc);
+        free(pem);
+        return rc;
     }
-    json_decref(arr);
-    json_decref(doc);
+    json_t *b = json_pack("{s:s%, s:i}", "pem", pem, len, "threshold", (int)thr);
+    free(pem);
+    if (!b)
+        return cli_fail("--signers: the file is not text");
+    const char *sigfile = cli_opt_get(ctx, "signatures");
+    if (sigfile && (rc = add_signatures(b, sigfile)) != CLI_OK) {
+        json_decref(b);
+        return rc;
+    }
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    if (!body)
+        return cli_fail("out of memory");
+    rc = call_print(ctx, "POST", "/v1/admin/release-policy/signers", body, "release signers");
+    free(body);
     return rc;
 }
 
@@ -128,9 +159,27 @@ int cli_cmd_admin_release(cli_ctx *ctx)
     const char *kind = cli_opt_get(ctx, "kind");
     if (!kind)
         kind = "measurement";
+    mt_err verr = {0};
     if (strcmp(kind, "measurement") && strcmp(kind, "soft_platform_key") &&
-        strcmp(kind, "tpm2_ak"))
-        return cli_usage_error(ctx, "--kind must be measurement, soft_platform_key or tpm2_ak");
+        strcmp(kind, "tpm2_ak") && strcmp(kind, "mrsigner") && strcmp(kind, "isv_prod_id") &&
+        strcmp(kind, "min_svn"))
+        return cli_usage_error(ctx, "--kind must be " MT_KEYSTORE_KINDS_TEXT);
+    bool has_signers = cli_opt_get(ctx, "signers") != NULL;
+    if (cli_opt_get(ctx, "threshold") && !has_signers)
+        return cli_usage_error(ctx, "--threshold goes with --signers");
+    if (has_signers && cli_opt_get(ctx, "kind"))
+        return cli_usage_error(ctx, "--signers takes no --kind");
+    if (!strcmp(op, "signers") || (!strcmp(op, "draft") && has_signers)) {
+        if (value)
+            return cli_usage_error(ctx, "release %s --signers PEM takes no value", op);
+        if (!has_signers)
+            return cli_usage_error(ctx, "release signers needs --signers PEM");
+        if (!strcmp(op, "draft") && cli_opt_get(ctx, "signatures"))
+            return cli_usage_error(ctx, "release draft takes no --signatures");
+        return release_signers(ctx, !strcmp(op, "draft"));
+    }
+    if (has_signers)
+        return cli_usage_error(ctx, "--signers goes with release signers or release draft");
     if (!strcmp(op, "show")) {
         if (value)
             return cli_usage_error(ctx, "release show takes no value");
@@ -140,10 +189,9 @@ int cli_cmd_admin_release(cli_ctx *ctx)
         const char *what = ctx->n_pos > 2 ? ctx->pos[2] : NULL;
         if (!value || (strcmp(value, "allow") && strcmp(value, "revoke")))
             return cli_usage_error(ctx, "expected release draft allow HEX or draft revoke HEX");
-        if (!policy_hex(what, kind))
-            return cli_usage_error(ctx, "release draft %s needs a value of 64 lowercase hex "
-                                        "characters (96 for a measurement at sev-snp or tdx)",
-                                   value);
+        if (!what || mt_keystore_check_value(kind, !strcmp(value, "allow"), what, &verr))
+            return cli_usage_error(ctx, "release draft %s: %s", value,
+                                   what ? verr.msg : "a value is required");
         if (cli_opt_get(ctx, "signatures"))
             return cli_usage_error(ctx, "release draft takes no --signatures");
         return release_draft(ctx, value, kind, what);
@@ -151,29 +199,16 @@ int cli_cmd_admin_release(cli_ctx *ctx)
     if (ctx->n_pos > 2)
         return cli_usage_error(ctx, "release %s takes one value", op);
     if (strcmp(op, "allow") && strcmp(op, "revoke"))
-        return cli_usage_error(ctx, "expected show, allow HEX, revoke HEX or draft allow|revoke HEX");
-    if (!policy_hex(value, kind))
-        return cli_usage_error(ctx, "release %s needs a value of 64 lowercase hex characters "
-                                    "(a measurement from `mesatee measure --output json`; 96 "
-                                    "for the MEASUREMENT / MRTD at sev-snp or tdx)",
-                               op);
+        return cli_usage_error(ctx, "expected show, allow VALUE, revoke VALUE, draft "
+                                    "allow|revoke VALUE, signers or draft --signers PEM");
+    if (!value || mt_keystore_check_value(kind, !strcmp(op, "allow"), value, &verr))
+        return cli_usage_error(ctx, "release %s: %s", op, value ? verr.msg : "a value is required");
     json_t *b = json_pack("{s:s, s:s}", "kind", kind, "value", value);
     const char *sigfile = cli_opt_get(ctx, "signatures");
-    if (b && sigfile) {
-        uint8_t *buf = NULL;
-        size_t len = 0;
-        mt_err err = {0};
-        if (mt_file_read(sigfile, 64 * 1024, &buf, &len, &err) != MT_OK) {
-            json_decref(b);
-            return cli_fail("--signatures: %s", err.msg);
-        }
-        json_t *sv = json_stringn((const char *)buf, len);
-        free(buf);
-        if (!sv) {
-            json_decref(b);
-            return cli_fail("--signatures: %s is not a text file", sigfile);
-        }
-        json_object_set_new(b, "signatures", sv);
+    int src;
+    if (b && sigfile && (src = add_signatures(b, sigfile)) != CLI_OK) {
+        json_decref(b);
+        return src;
     }
     char *body = b ? json_dumps(b, JSON_COMPACT) : NULL;
     json_decref(b);

@@ -254,11 +254,20 @@ static const cli_opt o_audit_prune[] = {
      "required"},
     {NULL, false}};
 static const cli_opt o_admin_release[] = {
-    {"kind", true, 0, "KIND", "what HEX is: measurement, soft_platform_key or tpm2_ak",
+    {"kind", true, 0, "KIND",
+     "what VALUE is: measurement, soft_platform_key, tpm2_ak (hex); at sgx mrsigner (hex) or "
+     "isv_prod_id (N) for signer-style release; at sev-snp/tdx/sgx min_svn (NAME=N to allow, "
+     "NAME to revoke)",
      "measurement"},
     {"signatures", true, 0, "FILE",
      "auditor signatures (`mesatee policy sign` of the `release draft` output) for allow/revoke",
      "none"},
+    {"signers", true, 0, "PEM",
+     "release signers / draft --signers: the NEW auditor P-256 public keys (a signed change of "
+     "the recorded set: the current auditors sign the draft)",
+     "none"},
+    {"threshold", true, 0, "N", "with --signers: how many of the new auditors must sign",
+     "all"},
     {NULL, false}};
 static const cli_opt o_audit_export[] = {
     {"data-dir", true, 'd', "DIR", "the server's data directory", "required"},
@@ -613,9 +622,11 @@ static const cli_cmd commands[] = {
     {"audit", "prune", cli_cmd_audit_prune, "",
      "ask the server to delete the audit entries before SEQ, once FILE (an export) holds them",
      o_audit_prune, 0, 0, NT},
-    {"admin", "release", cli_cmd_admin_release, "show|allow HEX|revoke HEX|draft allow|revoke HEX",
-     "show or change the KeyStore release policy: which builds (measurements) and nodes get the "
-     "platform keys; draft prints the document auditors sign for a change (admin)",
+    {"admin", "release", cli_cmd_admin_release,
+     "show|allow VALUE|revoke VALUE|draft [allow|revoke VALUE]|signers",
+     "show or change the KeyStore release policy: which builds (measurements, SGX signers, "
+     "minimum SVNs) and nodes get the platform keys; signers changes the auditor set; draft "
+     "prints the document auditors sign for a change (admin)",
      o_admin_release, 1, 3, NT},
     {"admin", "keystore", cli_cmd_admin_keystore, "status|rotate|legacy HEX",
      "KeyStore root key versions and rewrap progress; rotate the root key; carry keys of a "

@@ -85,6 +85,8 @@ static const route routes[] = {
      release_policy_allow},
     {"POST", "/v1/admin/release-policy/revoke", true, true, BODY_JSON, TX_WRITE,
      release_policy_revoke},
+    {"POST", "/v1/admin/release-policy/signers", true, true, BODY_JSON, TX_WRITE,
+     release_policy_signers},
     /* KeyStore transit API (transit.c, docs/keystore.md); {key} is "name" or "owner:name" */
     {"GET", "/v1/transit/keys", true, false, BODY_NONE, TX_READ, transit_key_list},
     {"POST", "/v1/transit/keys/{key}", true, false, BODY_JSON, TX_NONE, transit_key_create}, /* slow */

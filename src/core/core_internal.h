@@ -322,6 +322,7 @@ mt_status kek_legacy_handle(core_ctx *x);
 mt_status release_policy_get(core_ctx *x);
 mt_status release_policy_allow(core_ctx *x);
 mt_status release_policy_revoke(core_ctx *x);
+mt_status release_policy_signers(core_ctx *x);
 /* Parses a JSON text array of strings (trusted, from the store); new ref. */
 json_t *core_json_load(const char *text);
 

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "core_internal.h"
@@ -516,15 +517,35 @@ static mt_status retire_unused(mt_core *c, sqlite3 *db, mt_err *err)
             continue;
         char obj[32];
         snprintf(obj, sizeof obj, "kek:%u", live[i]);
+        /* The entry is durable BEFORE the version is destroyed: a crash or a
+         * failed write after the destruction cannot lose it. A crash between
+         * the two leaves the version live and the entry written; the next
+         * pass retires it and writes the entry again (an entry may repeat,
+         * none is missing). */
         if ((rc = store_begin(db, err)))
             return rc;
-        /* the entry first, committed only once the version is gone */
         if ((rc = audit_append(c, db, "-", "keystore: root key version retired", obj, 200,
                                err)) ||
-            (rc = mt_keystore_retire(k->ks, live[i], err)) || (rc = store_commit(db, err))) {
+            (rc = store_commit(db, err))) {
             store_rollback(db);
             return rc;
         }
+        if ((rc = mt_keystore_retire(k->ks, live[i], err))) {
+            mt_err e2;
+            mt_err_clear(&e2);
+            if (!store_begin(db, &e2)) {
+                if (audit_append(c, db, "-", "keystore: root key version retirement failed", obj,
+                                 500, &e2) ||
+                    store_commit(db, &e2))
+                    store_rollback(db);
+            }
+            return rc;
+        }
+        /* test-only fault injection (it_keystore_retire_audit): the process
+         * dies right after the destruction, before anything else is written */
+        const char *crash = getenv("MESATEE_TEST_KEK_CRASH_AFTER_RETIRE");
+        if (crash && !strcmp(crash, "1"))
+            _exit(99);
         mt_info("KeyStore: root key version %u retired (no stored key uses it)", live[i]);
         retired = true;
     }
@@ -897,10 +918,9 @@ static mt_status policy_edit(core_ctx *x, bool allow)
         rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
     /* audited, also when refused (only well-formed values: the object names
      * what was asked, never arbitrary input) */
-    if (!rc && (!strcmp(kind, "measurement") || !strcmp(kind, "soft_platform_key") ||
-                !strcmp(kind, "tpm2_ak")) &&
-        strlen(value) == 64 && strspn(value, "0123456789abcdef") == 64)
-        core_set_object(x, kind, value);
+    char obj[MT_KEYSTORE_MEAS_HEX + 1];
+    if (!rc && mt_keystore_audit_object(kind, value, obj, sizeof obj))
+        core_set_object(x, kind, obj);
     size_t sl = sigs ? strlen(sigs) : 0;
     if (!rc)
         rc = allow ? mt_keystore_policy_allow_signed(x->core->kek->ks, kind, value, sigs, sl,
@@ -924,4 +944,33 @@ mt_status release_policy_allow(core_ctx *x)
 mt_status release_policy_revoke(core_ctx *x)
 {
     return policy_edit(x, false);
+}
+
+/* A signed change of the recorded auditor set (mt_keystore_change_signers):
+ * {"pem", "threshold"?, "signatures"}. Audited (object: the new threshold),
+ * also when refused. */
+mt_status release_policy_signers(core_ctx *x)
+{
+    static const char *const keys[] = {"pem", "threshold", "signatures", NULL};
+    json_t *doc = parse_body(x, keys);
+    if (!doc)
+        return x->err->code ? x->err->code : MT_EINVAL;
+    const char *pem = NULL, *sigs = NULL;
+    int64_t thr = 0;
+    mt_status rc = mt_json_str(doc, "pem", MT_KEYSTORE_SIGNERS_MAX, &pem, x->err);
+    if (!rc)
+        rc = mt_json_int_opt(doc, "threshold", 0, MT_POLICY_SIG_MAX, &thr, 0, x->err);
+    if (!rc)
+        rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
+    if (!rc) {
+        char obj[24];
+        snprintf(obj, sizeof obj, "threshold-%d", (int)thr);
+        core_set_object(x, "release_signers", obj);
+        rc = mt_keystore_change_signers(x->core->kek->ks, pem, strlen(pem), (unsigned)thr, sigs,
+                                        sigs ? strlen(sigs) : 0, x->err);
+    }
+    json_decref(doc);
+    if (rc)
+        return rc;
+    return policy_response(x, 200, json_pack("{s:b}", "changed", true));
 }

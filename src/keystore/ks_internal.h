@@ -4,10 +4,13 @@
 #define MT_KS_INTERNAL_H
 
 #include <openssl/evp.h>
+#include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "mt_err.h"
+#include "mt_attest.h"
 #include "mt_keystore.h"
 
 #define KS_GCM_OVERHEAD 28 /* nonce(12) || ciphertext || tag(16) */
@@ -42,5 +45,76 @@ mt_status ks_release_encrypt(const uint8_t *cert, size_t cert_len, uint32_t curr
 mt_status ks_release_decrypt(EVP_PKEY *priv, const uint8_t *cert, size_t cert_len,
                              const char *resp, size_t len, uint8_t **plain, size_t *plain_len,
                              uint32_t *current, mt_err *err);
+
+/* ---- release-policy extensions (ks_policy.c) ------------------------------
+ * Rules of the release policy beyond the measurement lists, each optional
+ * and absent from the JSON when empty (so older documents are unchanged):
+ *  - "mrsigners" (64 hex) + "isv_prod_ids" (0..65535), level sgx only:
+ *    signer-style release, as SGX sealing to the signer: an enclave whose
+ *    MRSIGNER is listed and whose ISVPRODID is listed is released to
+ *    whatever its MRENCLAVE, so an upgrade signed by the same key needs no
+ *    policy change; a minimum isv_svn keeps older (vulnerable) builds out.
+ *  - "min_svns" {name: N}: minimum security versions, passed to mt_policy's
+ *    "min_svns" rule; the names a level allows are fixed (sev-snp: the
+ *    reported TCB components tcb.bootloader/tee/snp/microcode/fmc and
+ *    guest_svn; tdx: tee_tcb_svn.0..15, tdx_module.svn/major; sgx:
+ *    isv_svn, config_svn), so a typo cannot lock every node out.
+ * Errors never echo the value (MT_EINVAL names the field). */
+#define KS_EXT_MAX 16
+typedef struct ks_ext {
+    char mrsigner[KS_EXT_MAX][65];
+    size_t n_mrsigner;
+    uint16_t prod[KS_EXT_MAX];
+    size_t n_prod;
+    struct {
+        char name[24];
+        uint64_t value;
+    } min[KS_EXT_MAX];
+    size_t n_min;
+} ks_ext;
+
+/* Parses the optional keys of a policy object at level. */
+mt_status ks_ext_parse(const json_t *pol, const char *level, ks_ext *x, mt_err *err);
+/* Adds the non-empty rules to a policy object. */
+void ks_ext_json(const ks_ext *x, json_t *pol);
+/* kind is one of the extension kinds: mrsigner, isv_prod_id, min_svn. */
+bool ks_ext_kind(const char *kind);
+/* Checks an allow/revoke value of an extension kind: mrsigner 64 hex,
+ * isv_prod_id decimal, min_svn NAME=N (allow) / NAME (revoke). level NULL:
+ * the shape only (any hardware level's names). */
+mt_status ks_ext_check_value(const char *level, bool allow, const char *kind, const char *value,
+                             mt_err *err);
+/* Applies allow/revoke; *changed false for an allow that changes nothing;
+ * MT_ENOTFOUND for a revoke of an absent value. */
+mt_status ks_ext_edit(ks_ext *x, const char *level, bool allow, const char *kind,
+                      const char *value, bool *changed, mt_err *err);
+/* Some node can still be released to: a measurement, or a signer with a
+ * product id. */
+bool ks_ext_release_possible(const ks_ext *x, size_t n_meas);
+/* Adds "min_svns" to an mt_policy document. */
+void ks_ext_policy_doc(const ks_ext *x, json_t *doc);
+bool ks_ext_signer_style(const ks_ext *x);
+json_t *ks_ext_signer_list(const ks_ext *x);
+/* Signer-style release after mt_policy matched the mrsigner: the claims'
+ * isv_prod_id is allowed. MT_EPERM naming the rule. */
+mt_status ks_ext_signer_check(const ks_ext *x, const mt_attest_claims *c, mt_err *err);
+/* A well-formed extension value to record as the audit object. */
+bool ks_ext_audit_object(const char *kind, const char *value, char *out, size_t cap);
+
+/* ---- TPM NV counter (ks_nv.c): rollback detection at level tpm2 ----------
+ * The state records {"tpm_nv": {"index", "counter"}}; every save writes
+ * counter = TPM value + 1 and then increments the TPM counter (so a crash
+ * in between leaves the state one ahead, which the next start completes).
+ * ks_nv_before_save defines the counter at the first save (*idx 0) and
+ * sets *next; ks_nv_after_save increments (a failure is logged: the state
+ * is already durable); ks_nv_check at open refuses (MT_ECONFLICT, naming
+ * the file and what to do) a state older than the counter, ahead of it by
+ * more than one, or whose counter the TPM does not hold. */
+#include "mt_tee.h"
+mt_status ks_nv_before_save(mt_tee *tee, uint32_t *idx, uint64_t *tpm, uint64_t *next,
+                            mt_err *err);
+void ks_nv_after_save(mt_tee *tee, uint32_t idx, uint64_t *tpm, uint64_t saved);
+mt_status ks_nv_check(mt_tee *tee, const char *path, uint32_t idx, uint64_t state_value,
+                      uint64_t *tpm, mt_err *err);
 
 #endif

@@ -44,9 +44,12 @@ typedef struct ks_state {
     size_t n;
     char level[16];
     ks_list meas, spk, aks;
+    ks_ext ext; /* SGX signer-style release, minimum SVNs (ks_policy.c) */
     int64_t seq;
     char signers[MT_KEYSTORE_SIGNERS_MAX + 1]; /* auditor PEM bundle, "" = none */
     uint32_t threshold;                        /* with signers: 1..number of keys */
+    uint32_t nv_index; /* tpm2: the TPM NV counter against rollback (ks_nv.c), 0 = none */
+    uint64_t nv_value; /* the counter value this state was saved with */
 } ks_state;
 
 struct mt_keystore {
@@ -56,6 +59,9 @@ struct mt_keystore {
     uint8_t seal_key[32];
     char coll_dir[1024]; /* sev-snp / tdx / sgx: release verification collateral */
     ks_state st;
+    bool nv;         /* level tpm2: saves count on the TPM NV counter */
+    uint32_t nv_idx; /* its index (0: not defined yet) */
+    uint64_t nv_tpm; /* its value as last read */
 };
 
 static void state_wipe(ks_state *s)
@@ -164,6 +170,37 @@ static mt_status ks_signers_count(const uint8_t *pem, size_t len, unsigned *n, m
     return rc;
 }
 
+/* "release_signers": {"pem", "threshold"} (the state file, and the
+ * document of a signed change of the auditor set); pem / threshold receive
+ * them when non-NULL. */
+static mt_status signers_parse(const json_t *rs, char *pem_out, uint32_t *thr_out, size_t cap,
+                               mt_err *err)
+{
+    static const char *const sig_keys[] = {"pem", "threshold", NULL};
+    const char *pem = NULL;
+    int64_t thr = 0;
+    unsigned nkeys = 0;
+    mt_status rc = MT_OK;
+    if (!json_is_object(rs))
+        rc = mt_err_set(err, MT_EINVAL, "field 'release_signers': expected an object");
+    if (!rc)
+        rc = mt_json_only_keys(rs, sig_keys, err);
+    if (!rc)
+        rc = mt_json_str(rs, "pem", MT_KEYSTORE_SIGNERS_MAX, &pem, err);
+    if (!rc)
+        rc = mt_json_int(rs, "threshold", 1, MT_POLICY_SIG_MAX, &thr, err);
+    if (!rc && (rc = ks_signers_count((const uint8_t *)pem, strlen(pem), &nkeys, err)))
+        mt_err_prefix(err, rc, "field 'release_signers.pem': ");
+    if (!rc && (unsigned)thr > nkeys)
+        rc = mt_err_set(err, MT_EINVAL, "field 'release_signers.threshold': more than the %u keys",
+                        nkeys);
+    if (!rc && pem_out) {
+        snprintf(pem_out, cap, "%s", pem);
+        *thr_out = (uint32_t)thr;
+    }
+    return rc;
+}
+
 static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -171,11 +208,11 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
     if (!doc)
         return MT_EINVAL;
     static const char *const top_keys[] = {"mesatee_keystore_state", "current", "versions",
-                                           "policy", "release_signers", NULL};
-    static const char *const sig_keys[] = {"pem", "threshold", NULL};
+                                           "policy", "release_signers", "tpm_nv", NULL};
     static const char *const ver_keys[] = {"version", "key", "created_at", NULL};
-    static const char *const pol_keys[] = {"level", "measurements", "soft_platform_keys",
-                                           "tpm2_aks", "seq", NULL};
+    static const char *const pol_keys[] = {"level",    "measurements", "soft_platform_keys",
+                                           "tpm2_aks", "seq",          "mrsigners",
+                                           "isv_prod_ids", "min_svns", NULL};
     int64_t fmt = 0, cur = 0, seq = 0;
     json_t *vers = NULL, *pol = NULL;
     const char *level = NULL;
@@ -204,6 +241,8 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
         rc = list_parse(pol, "soft_platform_keys", &s->spk, 64, err);
     if (!rc)
         rc = list_parse(pol, "tpm2_aks", &s->aks, 64, err);
+    if (!rc)
+        rc = ks_ext_parse(pol, level, &s->ext, err);
     size_t i;
     json_t *v;
     bool have_cur = false;
@@ -237,26 +276,23 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
     if (!rc && !have_cur)
         rc = mt_err_set(err, MT_EINVAL, "field 'current': names no version in 'versions'");
     json_t *rs = rc ? NULL : json_object_get(doc, "release_signers");
-    if (rs) {
-        const char *pem = NULL;
-        int64_t thr = 0;
-        unsigned nkeys = 0;
-        if (!json_is_object(rs))
-            rc = mt_err_set(err, MT_EINVAL, "field 'release_signers': expected an object");
+    if (rs)
+        rc = signers_parse(rs, s->signers, &s->threshold, sizeof s->signers, err);
+    json_t *nv = rc ? NULL : json_object_get(doc, "tpm_nv");
+    if (nv) {
+        static const char *const nv_keys[] = {"index", "counter", NULL};
+        int64_t idx = 0, ctr = 0;
+        if (!json_is_object(nv))
+            rc = mt_err_set(err, MT_EINVAL, "field 'tpm_nv': expected an object");
         if (!rc)
-            rc = mt_json_only_keys(rs, sig_keys, err);
+            rc = mt_json_only_keys(nv, nv_keys, err);
         if (!rc)
-            rc = mt_json_str(rs, "pem", MT_KEYSTORE_SIGNERS_MAX, &pem, err);
+            rc = mt_json_int(nv, "index", 1, UINT32_MAX, &idx, err);
         if (!rc)
-            rc = mt_json_int(rs, "threshold", 1, MT_POLICY_SIG_MAX, &thr, err);
-        if (!rc && (rc = ks_signers_count((const uint8_t *)pem, strlen(pem), &nkeys, err)))
-            mt_err_prefix(err, rc, "field 'release_signers.pem': ");
-        if (!rc && (unsigned)thr > nkeys)
-            rc = mt_err_set(err, MT_EINVAL,
-                            "field 'release_signers.threshold': more than the %u keys", nkeys);
+            rc = mt_json_int(nv, "counter", 0, INT64_MAX, &ctr, err);
         if (!rc) {
-            snprintf(s->signers, sizeof s->signers, "%s", pem);
-            s->threshold = (uint32_t)thr;
+            s->nv_index = (uint32_t)idx;
+            s->nv_value = (uint64_t)ctr;
         }
     }
     if (!rc) {
@@ -291,14 +327,26 @@ static json_t *list_json(const ks_list *l)
 
 static json_t *policy_json(const ks_state *s)
 {
-    return json_pack("{s:s, s:o, s:o, s:o, s:I}", "level", s->level, "measurements",
-                     list_json(&s->meas), "soft_platform_keys", list_json(&s->spk), "tpm2_aks",
-                     list_json(&s->aks), "seq", (json_int_t)s->seq);
+    json_t *p = json_pack("{s:s, s:o, s:o, s:o, s:I}", "level", s->level, "measurements",
+                          list_json(&s->meas), "soft_platform_keys", list_json(&s->spk),
+                          "tpm2_aks", list_json(&s->aks), "seq", (json_int_t)s->seq);
+    ks_ext_json(&s->ext, p);
+    return p;
 }
 
-/* Seals and writes the state (atomic replace). */
+/* Seals and writes the state (atomic replace); at tpm2 counted on the TPM
+ * NV counter (ks_nv.c: the state records the value after this save's
+ * increment, written before the increment). */
 static mt_status state_save(mt_keystore *ks, mt_err *err)
 {
+    if (ks->nv) {
+        uint64_t next = 0;
+        mt_status nrc = ks_nv_before_save(ks->tee, &ks->nv_idx, &ks->nv_tpm, &next, err);
+        if (nrc)
+            return nrc;
+        ks->st.nv_index = ks->nv_idx;
+        ks->st.nv_value = next;
+    }
     const ks_state *s = &ks->st;
     json_t *vers = json_array(), *doc = NULL;
     char hex[65];
@@ -316,6 +364,10 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
         json_object_set_new(doc, "release_signers",
                             json_pack("{s:s, s:I}", "pem", s->signers, "threshold",
                                       (json_int_t)s->threshold));
+    if (doc && s->nv_index)
+        json_object_set_new(doc, "tpm_nv",
+                            json_pack("{s:I, s:I}", "index", (json_int_t)s->nv_index, "counter",
+                                      (json_int_t)s->nv_value));
     char *text = doc ? mt_json_dump(doc) : NULL;
     json_decref(doc); /* the keys in the JSON tree are freed here (jansson does not wipe) */
     if (!text)
@@ -333,6 +385,8 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
     if (!rc)
         rc = mt_file_write_atomic(ks->path, blob, STATE_MAGIC_LEN + KS_GCM_OVERHEAD + tl, 0600,
                                   err);
+    if (!rc && ks->nv)
+        ks_nv_after_save(ks->tee, ks->nv_idx, &ks->nv_tpm, s->nv_value);
     mt_wipe(text, tl);
     free(text);
     free(blob);
@@ -369,23 +423,17 @@ static mt_status state_load(mt_keystore *ks, const uint8_t *buf, size_t len, mt_
 
 /* ---- policy ------------------------------------------------------------ */
 
-static bool list_has(const ks_list *l, const char *hex)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->hex[i], hex))
-            return true;
-    return false;
-}
-
 /* The mt_policy document of the release policy (see the header). */
 static mt_status build_policy_lists(const char *level, const ks_list *meas, const ks_list *spk,
-                                    const ks_list *aks, const char *coll_dir, mt_policy **out,
-                                    mt_err *err)
+                                    const ks_list *aks, const ks_ext *ext, bool signer,
+                                    const char *coll_dir, mt_policy **out, mt_err *err)
 {
     *out = NULL;
     bool tpm2 = !strcmp(level, "tpm2"), soft = !strcmp(level, "soft");
-    json_t *ms = json_array();
-    for (size_t i = 0; ms && i < meas->n; i++) {
+    /* signer: SGX signer-style release, the mrsigner rule instead of the
+     * mrenclave one (the product id is checked on the claims afterwards) */
+    json_t *ms = signer ? ks_ext_signer_list(ext) : json_array();
+    for (size_t i = 0; ms && !signer && i < meas->n; i++) {
         if (!tpm2) {
             json_array_append_new(ms, json_string(meas->hex[i]));
             continue;
@@ -402,7 +450,8 @@ static mt_status build_policy_lists(const char *level, const ks_list *meas, cons
     }
     json_t *doc = json_pack("{s:i, s:[s], s:s, s:{s:{s:o}}}", "mesatee_policy", 1,
                             "allowed_kinds", level, "min_level", level, "measurements",
-                            "gateway", meas_claim(level), ms);
+                            "gateway", signer ? "mrsigner" : meas_claim(level), ms);
+    ks_ext_policy_doc(ext, doc);
     if (doc && soft)
         json_object_set_new(doc, "soft_platform_keys", list_json(spk));
     if (doc && tpm2)
@@ -422,10 +471,46 @@ static mt_status build_policy_lists(const char *level, const ks_list *meas, cons
     return rc;
 }
 
-static mt_status build_policy(const mt_keystore *ks, mt_policy **out, mt_err *err)
+/* The release decision for a state s: the measurement-style policy (when
+ * the state lists measurements) and, at sgx with mrsigners, the
+ * signer-style one; either may release. With der, the certificate is
+ * verified (mt_policy_verify_cert, claims filled); without, the verified
+ * claims c are checked (recorded evidence, tests). MT_EPERM names the
+ * rule(s) that refused. */
+static mt_status release_decide(const ks_state *s, const char *coll_dir, const uint8_t *der,
+                                size_t der_len, mt_attest_claims *c, mt_err *err)
 {
-    const ks_state *s = &ks->st;
-    return build_policy_lists(s->level, &s->meas, &s->spk, &s->aks, ks->coll_dir, out, err);
+    mt_policy *pm = NULL, *ps = NULL;
+    mt_status rc = MT_OK;
+    if (s->meas.n)
+        rc = build_policy_lists(s->level, &s->meas, &s->spk, &s->aks, &s->ext, false, coll_dir,
+                                &pm, err);
+    if (!rc && !strcmp(s->level, "sgx") && ks_ext_signer_style(&s->ext))
+        rc = build_policy_lists(s->level, &s->meas, &s->spk, &s->aks, &s->ext, true, coll_dir,
+                                &ps, err);
+    if (!rc && !pm && !ps)
+        rc = mt_err_set(err, MT_EPERM, "the KeyStore release policy allows no measurement");
+    mt_policy *first = pm ? pm : ps;
+    int64_t now = der ? mt_now() : 0;
+    if (!rc)
+        rc = der ? mt_policy_verify_cert(first, der, der_len, MT_RATLS_FORM_CCC, now, c, NULL, err)
+                 : mt_policy_check(first, c, now, err);
+    if (!rc && first == ps)
+        rc = ks_ext_signer_check(&s->ext, c, err);
+    else if (rc == MT_EPERM && first == pm && ps) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        mt_err e2;
+        mt_err_clear(&e2);
+        mt_status r2 = mt_policy_check(ps, c, now, &e2);
+        if (!r2)
+            r2 = ks_ext_signer_check(&s->ext, c, &e2);
+        rc = r2 ? mt_err_set(err, MT_EPERM, "%.400s; signer-style release: %.400s", why, e2.msg)
+                : MT_OK;
+    }
+    mt_policy_free(pm);
+    mt_policy_free(ps);
+    return rc;
 }
 
 mt_status mt_keystore_hw_policy(const char *level, const char *const *meas, size_t n,
@@ -450,7 +535,8 @@ mt_status mt_keystore_hw_policy(const char *level, const char *const *meas, size
             snprintf(l[0].hex[l[0].n++], KS_HEX_MAX + 1, "%s", meas[i]);
     }
     if (!rc)
-        rc = build_policy_lists(level, &l[0], &l[1], &l[2], coll_dir, out, err);
+        rc = build_policy_lists(level, &l[0], &l[1], &l[2], &(ks_ext){0}, false, coll_dir, out,
+                                err);
     free(l);
     return rc;
 }
@@ -472,11 +558,16 @@ static mt_status list_field(ks_state *s, const char *field, ks_list **l, mt_err 
 /* The document auditors sign for a policy change: the policy as it will be
  * after the change (seq included, so a signature is good for one change
  * only), JSON with sorted keys and no spaces, then "\n". Heap. */
-static char *policy_doc(const ks_state *s)
+static char *policy_doc_x(const ks_state *s, bool with_signers)
 {
     json_t *p = policy_json(s);
     if (p)
         json_object_set_new(p, "mesatee_release_policy", json_integer(1));
+    /* a change of the auditor set: the document names the new set */
+    if (p && with_signers)
+        json_object_set_new(p, "release_signers",
+                            json_pack("{s:s, s:I}", "pem", s->signers, "threshold",
+                                      (json_int_t)s->threshold));
     char *t = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(p);
     size_t n = t ? strlen(t) : 0;
@@ -489,16 +580,27 @@ static char *policy_doc(const ks_state *s)
     return out;
 }
 
+static char *policy_doc(const ks_state *s)
+{
+    return policy_doc_x(s, false);
+}
+
 mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *err)
 {
     json_t *doc = mt_json_parse(text, len, MT_KEYSTORE_STATE_MAX, 4, err);
     if (!doc)
         return MT_EINVAL;
     static const char *const keys[] = {"mesatee_release_policy", "level", "measurements",
-                                       "soft_platform_keys", "tpm2_aks", "seq", NULL};
+                                       "soft_platform_keys", "tpm2_aks", "seq", "mrsigners",
+                                       "isv_prod_ids", "min_svns", "release_signers", NULL};
     int64_t fmt = 0, seq = 0;
     const char *level = NULL;
     ks_list *l = malloc(sizeof *l);
+    ks_ext *x = malloc(sizeof *x);
+    if (!x) {
+        free(l);
+        l = NULL;
+    }
     mt_status rc = l ? mt_json_only_keys(doc, keys, err)
                      : mt_err_set(err, MT_ENOMEM, "out of memory");
     if (!rc)
@@ -515,6 +617,12 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
         rc = list_parse(doc, "soft_platform_keys", l, 64, err);
     if (!rc)
         rc = list_parse(doc, "tpm2_aks", l, 64, err);
+    if (!rc)
+        rc = ks_ext_parse(doc, level, x, err);
+    json_t *rs = rc ? NULL : json_object_get(doc, "release_signers");
+    if (rs)
+        rc = signers_parse(rs, NULL, NULL, 0, err);
+    free(x);
     free(l);
     json_decref(doc);
     return rc;
@@ -522,29 +630,35 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
 
 /* With auditors configured: at least threshold of them signed the policy
  * document of s (the state after the change). MT_EPERM otherwise. */
-static mt_status check_sigs(const ks_state *s, const char *sig, size_t sig_len, mt_err *err)
+static mt_status check_sigs_by(const ks_state *s, bool with_signers, const char *signers,
+                               uint32_t threshold, const char *sig, size_t sig_len, mt_err *err)
 {
-    if (!s->signers[0])
+    if (!signers[0])
         return MT_OK;
-    char *doc = policy_doc(s);
+    char *doc = policy_doc_x(s, with_signers);
     if (!doc)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     mt_status rc = mt_policy_sig_verify((const uint8_t *)doc, strlen(doc), (const uint8_t *)sig,
-                                        sig ? sig_len : 0, (const uint8_t *)s->signers,
-                                        strlen(s->signers), s->threshold, err);
+                                        sig ? sig_len : 0, (const uint8_t *)signers,
+                                        strlen(signers), threshold, err);
     free(doc);
     if (rc == MT_EAUTH)
         rc = mt_err_prefix(err, MT_EPERM,
                            "release policy change refused: it needs %u auditor signatures over "
                            "the document `mesatee admin release draft` prints: ",
-                           (unsigned)s->threshold);
+                           (unsigned)threshold);
     else if (rc == MT_EINVAL)
         mt_err_prefix(err, rc, "field 'signatures': ");
     return rc;
 }
 
-mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
-                                  unsigned threshold, mt_err *err)
+static mt_status check_sigs(const ks_state *s, const char *sig, size_t sig_len, mt_err *err)
+{
+    return check_sigs_by(s, false, s->signers, s->threshold, sig, sig_len, err);
+}
+
+/* A new auditor set: P-256 PEM bundle without NUL, threshold 0 = all. */
+static mt_status signers_check(const char *pem, size_t len, unsigned *threshold, mt_err *err)
 {
     unsigned n = 0;
     mt_status rc = ks_signers_count((const uint8_t *)pem, len, &n, err);
@@ -552,11 +666,62 @@ mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
         return mt_err_prefix(err, rc, "release signers: ");
     if (memchr(pem, '\0', len))
         return mt_err_set(err, MT_EINVAL, "release signers: the auditor key file holds a NUL byte");
-    if (threshold == 0)
-        threshold = n;
-    if (threshold > n)
+    if (*threshold == 0)
+        *threshold = n;
+    if (*threshold > n)
         return mt_err_set(err, MT_EINVAL,
-                          "release threshold %u is more than the %u auditor keys", threshold, n);
+                          "release threshold %u is more than the %u auditor keys", *threshold, n);
+    return MT_OK;
+}
+
+mt_status mt_keystore_change_signers(mt_keystore *ks, const char *pem, size_t len,
+                                     unsigned threshold, const char *sig, size_t sig_len,
+                                     mt_err *err)
+{
+    mt_status rc = signers_check(pem, len, &threshold, err);
+    if (rc)
+        return rc;
+    ks_state *bak = malloc(sizeof *bak);
+    if (!bak)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_lock(&ks->mu);
+    ks_state *s = &ks->st;
+    if (!s->signers[0])
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "this KeyStore has no auditor signers recorded: the first set is "
+                        "recorded at start (serve --release-signers PEM --release-threshold N)");
+    else if (strlen(s->signers) == len && !memcmp(s->signers, pem, len) &&
+             s->threshold == threshold)
+        rc = mt_err_set(err, MT_ECONFLICT, "that is the recorded auditor set and threshold "
+                                           "(nothing to change)");
+    if (!rc) {
+        memcpy(bak, s, sizeof *bak);
+        memcpy(s->signers, pem, len);
+        s->signers[len] = '\0';
+        s->threshold = threshold;
+        s->seq++;
+        /* the document names the new set; the CURRENT auditors sign it */
+        if ((rc = check_sigs_by(s, true, bak->signers, bak->threshold, sig, sig_len, err)) ||
+            (rc = state_save(ks, err)))
+            memcpy(s, bak, sizeof *bak);
+    }
+    pthread_mutex_unlock(&ks->mu);
+    state_wipe(bak);
+    free(bak);
+    if (!rc)
+        mt_info("KeyStore: the auditor set changed (signed by the previous auditors): release "
+                "policy changes now need %u auditor signatures; start with the new "
+                "--release-signers file, or without the flag",
+                threshold);
+    return rc;
+}
+
+mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
+                                  unsigned threshold, mt_err *err)
+{
+    mt_status rc = signers_check(pem, len, &threshold, err);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&ks->mu);
     ks_state *s = &ks->st;
     if (s->signers[0]) {
@@ -577,7 +742,7 @@ mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
         s->threshold = 0;
         goto out;
     }
-    mt_info("KeyStore: release policy changes now need %u of %u auditor signatures", threshold, n);
+    mt_info("KeyStore: release policy changes now need %u auditor signatures", threshold);
 out:
     pthread_mutex_unlock(&ks->mu);
     return rc;
@@ -595,90 +760,257 @@ mt_status mt_keystore_policy_revoke(mt_keystore *ks, const char *field, const ch
     return mt_keystore_policy_revoke_signed(ks, field, hex, NULL, 0, err);
 }
 
-/* The list a signed policy change names (field) and the value it adds or
- * removes (hex: 64 lowercase hex characters). */
-static mt_status policy_target(mt_keystore *ks, const char *field, const char *hex, ks_list **l,
+/* The list a policy change names (field) and the value it adds or removes
+ * (hex: 64 lowercase hex characters, 96 for a measurement at sev-snp and
+ * tdx). */
+static mt_status policy_target(ks_state *s, const char *field, const char *hex, ks_list **l,
                                mt_err *err)
 {
-    mt_status rc = list_field(&ks->st, field, l, err);
+    mt_status rc = list_field(s, field, l, err);
     if (rc)
         return rc;
-    size_t want = *l == &ks->st.meas ? meas_hex_len(ks->st.level) : 64;
+    size_t want = *l == &s->meas ? meas_hex_len(s->level) : 64;
     if (!hexn(hex, want))
         return mt_err_set(err, MT_EINVAL,
                           "field 'value': expected %zu lowercase hex characters (a %s at level "
                           "%s)",
-                          want, field, ks->st.level);
+                          want, field, s->level);
     return MT_OK;
+}
+
+/* Applies allow/revoke of (field, value) to s, seq untouched; *changed
+ * false for an allow of a value already there. Refuses (MT_ECONFLICT) a
+ * revoke after which no node could be released to. */
+static mt_status state_edit(ks_state *s, bool allow, const char *field, const char *value,
+                            bool *changed, mt_err *err)
+{
+    *changed = false;
+    if (ks_ext_kind(field)) {
+        mt_status rc = ks_ext_edit(&s->ext, s->level, allow, field, value, changed, err);
+        if (!rc && !allow && !ks_ext_release_possible(&s->ext, s->meas.n))
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "refusing to revoke the last %s of signer-style release while the "
+                            "policy lists no measurement (no node could start); allow the "
+                            "replacement first",
+                            field);
+        return rc;
+    }
+    ks_list *l = NULL;
+    mt_status rc = policy_target(s, field, value, &l, err);
+    if (rc)
+        return rc;
+    size_t i = 0;
+    while (i < l->n && strcmp(l->hex[i], value))
+        i++;
+    if (allow) {
+        if (i < l->n)
+            return MT_OK;
+        if (l->n >= MT_KEYSTORE_MAX_ENTRIES)
+            return mt_err_set(err, MT_ETOOBIG,
+                              "the release policy holds at most %d entries per list",
+                              MT_KEYSTORE_MAX_ENTRIES);
+        snprintf(l->hex[l->n++], KS_HEX_MAX + 1, "%s", value);
+        *changed = true;
+        return MT_OK;
+    }
+    if (i == l->n)
+        return mt_err_set(err, MT_ENOTFOUND, "that value is not in the release policy");
+    bool needed = (l == &s->meas && !ks_ext_release_possible(&s->ext, 0)) ||
+                  (l == &s->spk && !strcmp(s->level, "soft")) ||
+                  (l == &s->aks && !strcmp(s->level, "tpm2"));
+    if (l->n == 1 && needed)
+        return mt_err_set(err, MT_ECONFLICT,
+                          "refusing to revoke the last allowed %s (no node could start); allow "
+                          "the replacement first",
+                          field);
+    memmove(&l->hex[i], &l->hex[i + 1], (l->n - i - 1) * sizeof l->hex[0]);
+    l->n--;
+    *changed = true;
+    return MT_OK;
+}
+
+/* allow/revoke on the KeyStore: edit, seq + 1, auditor signatures over the
+ * result, persist; on any failure the state is as before. */
+static mt_status policy_change(mt_keystore *ks, bool allow, const char *field, const char *value,
+                               const char *sig, size_t sig_len, bool *changed, mt_err *err)
+{
+    bool ch = false;
+    if (changed)
+        *changed = false;
+    if (!value)
+        return mt_err_set(err, MT_EINVAL, "field 'value' is required");
+    ks_state *bak = malloc(sizeof *bak);
+    if (!bak)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_lock(&ks->mu);
+    memcpy(bak, &ks->st, sizeof *bak);
+    mt_status rc = state_edit(&ks->st, allow, field, value, &ch, err);
+    if (!rc && ch) {
+        ks->st.seq++;
+        if ((rc = check_sigs(&ks->st, sig, sig_len, err)) || (rc = state_save(ks, err)))
+            memcpy(&ks->st, bak, sizeof *bak);
+    }
+    pthread_mutex_unlock(&ks->mu);
+    state_wipe(bak);
+    free(bak);
+    if (!rc && changed)
+        *changed = ch;
+    return rc;
 }
 
 mt_status mt_keystore_policy_allow_signed(mt_keystore *ks, const char *field, const char *hex,
                                           const char *sig, size_t sig_len, bool *changed,
                                           mt_err *err)
 {
-    if (changed)
-        *changed = false;
-    ks_list *l;
-    mt_status rc = policy_target(ks, field, hex, &l, err);
-    if (rc)
-        return rc;
-    pthread_mutex_lock(&ks->mu);
-    if (list_has(l, hex))
-        goto out;
-    if (l->n >= MT_KEYSTORE_MAX_ENTRIES) {
-        rc = mt_err_set(err, MT_ETOOBIG, "the release policy holds at most %d entries per list",
-                        MT_KEYSTORE_MAX_ENTRIES);
-        goto out;
-    }
-    snprintf(l->hex[l->n++], KS_HEX_MAX + 1, "%s", hex);
-    ks->st.seq++;
-    if ((rc = check_sigs(&ks->st, sig, sig_len, err)) || (rc = state_save(ks, err))) {
-        l->n--;
-        ks->st.seq--;
-        goto out;
-    }
-    if (changed)
-        *changed = true;
-out:
-    pthread_mutex_unlock(&ks->mu);
-    return rc;
+    return policy_change(ks, true, field, hex, sig, sig_len, changed, err);
 }
 
 mt_status mt_keystore_policy_revoke_signed(mt_keystore *ks, const char *field, const char *hex,
                                            const char *sig, size_t sig_len, mt_err *err)
 {
-    ks_list *l;
-    mt_status rc = policy_target(ks, field, hex, &l, err);
+    return policy_change(ks, false, field, hex, sig, sig_len, NULL, err);
+}
+
+/* A policy object (as `admin release show` prints it: other keys are
+ * ignored) into s (level, lists, rules, seq). */
+static mt_status shown_policy_parse(const char *text, size_t len, ks_state *s, mt_err *err)
+{
+    static const char *const keep[] = {"level",        "measurements", "soft_platform_keys",
+                                       "tpm2_aks",     "seq",          "mrsigners",
+                                       "isv_prod_ids", "min_svns"};
+    memset(s, 0, sizeof *s);
+    json_t *in = mt_json_parse(text, len, MT_KEYSTORE_STATE_MAX, 6, err);
+    if (!in)
+        return MT_EINVAL;
+    json_t *pol = json_is_object(in) ? json_object() : NULL;
+    for (size_t i = 0; pol && i < sizeof keep / sizeof keep[0]; i++) {
+        json_t *v = json_object_get(in, keep[i]);
+        if (v)
+            json_object_set(pol, keep[i], v);
+    }
+    json_decref(in);
+    const char *level = NULL;
+    int64_t seq = 0;
+    mt_status rc = pol ? mt_json_str(pol, "level", 15, &level, err)
+                       : mt_err_set(err, MT_EINVAL, "expected a JSON object");
+    if (!rc && !ks_level_ok(level))
+        rc = mt_err_set(err, MT_EINVAL, "field 'level': expected " KS_LEVELS_TEXT);
+    if (!rc)
+        rc = mt_json_int(pol, "seq", 0, INT64_MAX - 1, &seq, err);
+    if (!rc)
+        rc = list_parse(pol, "measurements", &s->meas, meas_hex_len(level), err);
+    if (!rc)
+        rc = list_parse(pol, "soft_platform_keys", &s->spk, 64, err);
+    if (!rc)
+        rc = list_parse(pol, "tpm2_aks", &s->aks, 64, err);
+    if (!rc)
+        rc = ks_ext_parse(pol, level, &s->ext, err);
+    if (!rc) {
+        snprintf(s->level, sizeof s->level, "%s", level);
+        s->seq = seq;
+    }
+    json_decref(pol);
+    return rc;
+}
+
+mt_status mt_keystore_release_draft(const char *policy, size_t len, bool allow,
+                                    const char *kind, const char *value, char **doc, mt_err *err)
+{
+    *doc = NULL;
+    ks_state *s = malloc(sizeof *s);
+    if (!s)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    bool ch = false;
+    mt_status rc = shown_policy_parse(policy, len, s, err);
+    if (rc)
+        mt_err_prefix(err, rc, "the server's release policy: ");
+    if (!rc)
+        rc = state_edit(s, allow, kind, value, &ch, err);
+    if (!rc && !ch)
+        rc = mt_err_set(err, MT_ECONFLICT, "that value is already allowed (nothing to sign)");
+    if (!rc) {
+        s->seq++;
+        if (!(*doc = policy_doc(s)))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    state_wipe(s);
+    free(s);
+    return rc;
+}
+
+mt_status mt_keystore_signers_draft(const char *policy, size_t len, const char *pem,
+                                    size_t pem_len, unsigned threshold, char **doc, mt_err *err)
+{
+    *doc = NULL;
+    mt_status rc = signers_check(pem, pem_len, &threshold, err);
     if (rc)
         return rc;
-    pthread_mutex_lock(&ks->mu);
-    size_t i = 0;
-    while (i < l->n && strcmp(l->hex[i], hex))
-        i++;
-    if (i == l->n) {
-        rc = mt_err_set(err, MT_ENOTFOUND, "that value is not in the release policy");
-        goto out;
+    ks_state *s = malloc(sizeof *s);
+    if (!s)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    rc = shown_policy_parse(policy, len, s, err);
+    if (rc)
+        mt_err_prefix(err, rc, "the server's release policy: ");
+    if (!rc) {
+        memcpy(s->signers, pem, pem_len);
+        s->signers[pem_len] = '\0';
+        s->threshold = threshold;
+        s->seq++;
+        if (!(*doc = policy_doc_x(s, true)))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    bool needed = l == &ks->st.meas || (l == &ks->st.spk && !strcmp(ks->st.level, "soft")) ||
-                  (l == &ks->st.aks && !strcmp(ks->st.level, "tpm2"));
-    if (l->n == 1 && needed) {
-        rc = mt_err_set(err, MT_ECONFLICT,
-                        "refusing to revoke the last allowed %s (no node could start); allow "
-                        "the replacement first",
-                        field);
-        goto out;
-    }
-    ks_list saved = *l;
-    memmove(&l->hex[i], &l->hex[i + 1], (l->n - i - 1) * sizeof l->hex[0]);
-    l->n--;
-    ks->st.seq++;
-    if ((rc = check_sigs(&ks->st, sig, sig_len, err)) || (rc = state_save(ks, err))) {
-        *l = saved;
-        ks->st.seq--;
-    }
-out:
-    pthread_mutex_unlock(&ks->mu);
+    state_wipe(s);
+    free(s);
     return rc;
+}
+
+mt_status mt_keystore_hw_decide(const char *policy, size_t len, const mt_attest_claims *c,
+                                mt_err *err)
+{
+    ks_state *s = malloc(sizeof *s);
+    mt_attest_claims *cc = malloc(sizeof *cc);
+    mt_status rc = s && cc ? shown_policy_parse(policy, len, s, err)
+                           : mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (!rc && strcmp(s->level, "sev-snp") && strcmp(s->level, "tdx") && strcmp(s->level, "sgx"))
+        rc = mt_err_set(err, MT_EINVAL, "mt_keystore_hw_decide: level sev-snp, tdx or sgx");
+    if (!rc) {
+        memcpy(cc, c, sizeof *cc);
+        rc = release_decide(s, NULL, NULL, 0, cc, err);
+    }
+    free(cc);
+    free(s);
+    return rc;
+}
+
+mt_status mt_keystore_check_value(const char *kind, bool allow, const char *value, mt_err *err)
+{
+    if (!kind || !value)
+        return mt_err_set(err, MT_EINVAL, "kind and value are required");
+    if (ks_ext_kind(kind))
+        return ks_ext_check_value(NULL, allow, kind, value, err);
+    if (strcmp(kind, "measurement") && strcmp(kind, "soft_platform_key") &&
+        strcmp(kind, "tpm2_ak"))
+        return mt_err_set(err, MT_EINVAL, "--kind must be " MT_KEYSTORE_KINDS_TEXT);
+    if (!hexn(value, 64) && !(!strcmp(kind, "measurement") && hexn(value, 96)))
+        return mt_err_set(err, MT_EINVAL,
+                          "a %s is 64 lowercase hex characters (a measurement from `mesatee "
+                          "measure --output json`; 96 for the MEASUREMENT / MRTD at sev-snp or "
+                          "tdx)",
+                          kind);
+    return MT_OK;
+}
+
+bool mt_keystore_audit_object(const char *kind, const char *value, char *out, size_t cap)
+{
+    mt_err e;
+    if (kind && value &&
+        (!strcmp(kind, "measurement") || !strcmp(kind, "soft_platform_key") ||
+         !strcmp(kind, "tpm2_ak")) &&
+        mt_keystore_check_value(kind, true, value, &e) == MT_OK) {
+        snprintf(out, cap, "%s", value);
+        return true;
+    }
+    return ks_ext_audit_object(kind, value, out, cap);
 }
 
 json_t *mt_keystore_policy(mt_keystore *ks)
@@ -800,16 +1132,11 @@ mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char
     pthread_mutex_lock(&ks->mu);
     ks_state *s = &ks->st;
     if (strcmp(s->level, "none") != 0) {
-        mt_policy *pol = NULL;
         mt_attest_claims claims;
         memset(&claims, 0, sizeof claims);
-        rc = build_policy(ks, &pol, err);
-        if (!rc)
-            rc = mt_policy_verify_cert(pol, der, der_len, MT_RATLS_FORM_CCC, mt_now(), &claims,
-                                       NULL, err);
+        rc = release_decide(s, ks->coll_dir, der, der_len, &claims, err);
         if (measurement)
             claims_measurement(&claims, s->level, measurement);
-        mt_policy_free(pol);
     } else if (mt_ratls_cert_has_evidence(der, der_len, MT_RATLS_FORM_CCC)) {
         rc = mt_err_set(err, MT_EPERM,
                         "this KeyStore was created at level none and releases keys only to "
@@ -1008,7 +1335,8 @@ mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *c
         goto fail;
     }
     snprintf(ks->path, pl, "%s/%s", data_dir, MT_KEYSTORE_FILE);
-    if (!strcmp(mt_tee_level(tee), "tpm2"))
+    ks->nv = !strcmp(mt_tee_level(tee), "tpm2");
+    if (ks->nv)
         rc = tpm_seal_key(ks, data_dir, err);
     else
         rc = mt_tee_platform_key(tee, "keystore-seal/v1", ks->seal_key, err);
@@ -1039,6 +1367,15 @@ mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *c
                             ks->st.level, mt_tee_level(tee));
             goto fail;
         }
+        /* tpm2: a state older than the TPM NV counter is a rollback; a
+         * state made before the counter existed gets one now */
+        if (ks->nv && ks->st.nv_index) {
+            ks->nv_idx = ks->st.nv_index;
+            if ((rc = ks_nv_check(tee, ks->path, ks->st.nv_index, ks->st.nv_value, &ks->nv_tpm,
+                                  err)))
+                goto fail;
+        } else if (ks->nv && (rc = state_save(ks, err)))
+            goto fail;
     }
     *out = ks;
     return MT_OK;

@@ -9,7 +9,9 @@
  *    secret and not to the binary, so an upgraded daemon opens it). It
  *    At level tpm2 the seal key is instead 32 random bytes sealed INSIDE the
  *    TPM (a sealed-data object under an owner-hierarchy storage key,
- *    <data-dir>/keystore.tpm), so a copy of the disk opens on no other TPM.
+ *    <data-dir>/keystore.tpm), so a copy of the disk opens on no other TPM,
+ *    and every save of the state is counted on a TPM NV counter (ks_nv.c):
+ *    a state older than the counter (a rollback) is refused at open.
  *    It releases the root keys only to a node whose attestation evidence (an
  *    RA-TLS certificate) satisfies the release policy, verified with
  *    mt_policy_verify_cert, encrypted to the certificate's key.
@@ -101,6 +103,37 @@ void mt_keystore_free(mt_keystore *ks);
 mt_status mt_keystore_hw_policy(const char *level, const char *const *meas, size_t n,
                                 const char *coll_dir, mt_policy **out, mt_err *err);
 
+/* The release decision at level sev-snp, tdx or sgx over claims of
+ * already verified evidence (recorded evidence, tests and tools): policy is a
+ * release-policy object as `mesatee admin release show` prints it (level,
+ * measurements, and the optional rules "mrsigners" + "isv_prod_ids" (sgx
+ * signer-style release) and "min_svns" {name: N}; other keys ignored).
+ * Exactly the check mt_keystore_release makes after verifying the
+ * certificate (evidence age not checked). MT_OK, MT_EPERM naming the
+ * rule(s) that refused, MT_EINVAL for a malformed policy. */
+mt_status mt_keystore_hw_decide(const char *policy, size_t len, const mt_attest_claims *c,
+                                mt_err *err);
+
+/* Release-policy rule kinds of allow/revoke (mt_keystore_policy_allow). */
+#define MT_KEYSTORE_KINDS_TEXT                                                                 \
+    "measurement, soft_platform_key, tpm2_ak, mrsigner, isv_prod_id or min_svn"
+/* The shape of an allow (allow true) or revoke value of kind, as far as it
+ * can be checked without the KeyStore's level: measurement 64 or 96 hex,
+ * soft_platform_key / tpm2_ak / mrsigner 64 hex, isv_prod_id decimal
+ * 0..65535, min_svn NAME=N (allow) or NAME (revoke). MT_EINVAL (never
+ * echoing the value) otherwise. */
+mt_status mt_keystore_check_value(const char *kind, bool allow, const char *value, mt_err *err);
+/* A well-formed (kind, value) to record as an audit object into out. */
+bool mt_keystore_audit_object(const char *kind, const char *value, char *out, size_t cap);
+/* The document auditors sign for allow/revoke of (kind, value) on the policy
+ * the server shows (policy: `GET /v1/admin/release-policy` answer): the same
+ * edit the KeyStore makes (mt_keystore_policy_allow_signed), seq + 1, sorted
+ * compact JSON and "\n". *doc heap. MT_ECONFLICT when the change changes
+ * nothing or would leave no node releasable, MT_ENOTFOUND for a revoke of an
+ * absent value, MT_EINVAL for a bad value. */
+mt_status mt_keystore_release_draft(const char *policy, size_t len, bool allow,
+                                    const char *kind, const char *value, char **doc, mt_err *err);
+
 /* Verifies the request's evidence against the release policy and answers
  * with every live root key version encrypted to the evidence's key.
  * measurement (MT_KEYSTORE_MEAS_HEX + 1 bytes, may be NULL) receives the
@@ -111,7 +144,9 @@ mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char
 
 /* Release policy edits, persisted before returning. field: "measurement"
  * (64 hex evidence measurement; 96 hex at sev-snp and tdx), "soft_platform_key"
- * or "tpm2_ak" (64 hex).
+ * or "tpm2_ak" (64 hex); at sgx "mrsigner" (64 hex) and "isv_prod_id"
+ * (decimal): signer-style release; at sev-snp, tdx, sgx "min_svn" (allow
+ * NAME=N sets or replaces a minimum, revoke NAME removes it).
  * allow adds (no-op when present, *changed false), revoke removes
  * (MT_ENOTFOUND when absent; removing the last measurement, or the last
  * node key the level needs (soft_platform_key at soft, tpm2_ak at tpm2), is
@@ -140,6 +175,21 @@ mt_status mt_keystore_policy_revoke_signed(mt_keystore *ks, const char *field, c
  * threshold is MT_ECONFLICT (the recorded one stays in force). */
 mt_status mt_keystore_set_signers(mt_keystore *ks, const char *pem, size_t len,
                                   unsigned threshold, mt_err *err);
+/* A signed change of the recorded auditor set (issue 10): the new set pem
+ * (PEM bundle of P-256 keys) and threshold (0 = all) take effect only when
+ * at least the CURRENT threshold of the CURRENT auditors signed the policy
+ * document with seq + 1 and "release_signers": {"pem": <new pem>,
+ * "threshold": <new threshold>} added (sorted compact JSON and "\n",
+ * mt_keystore_signers_draft). MT_EPERM (nothing changed) otherwise,
+ * MT_ECONFLICT when no set is recorded or the set is the recorded one,
+ * MT_EINVAL for a bad set or sig. After the change, start the server with
+ * the new --release-signers file or without the flag. */
+mt_status mt_keystore_change_signers(mt_keystore *ks, const char *pem, size_t len,
+                                     unsigned threshold, const char *sig, size_t sig_len,
+                                     mt_err *err);
+/* The document of that change for the policy the server shows. *doc heap. */
+mt_status mt_keystore_signers_draft(const char *policy, size_t len, const char *pem,
+                                    size_t pem_len, unsigned threshold, char **doc, mt_err *err);
 /* The policy as JSON (new reference), NULL on allocation failure; with
  * release signers it has "release_signers": {"keys", "threshold"}. */
 json_t *mt_keystore_policy(mt_keystore *ks);

@@ -797,3 +797,14 @@ mt_tpm2_attester *mt_tee_tpm2(const mt_tee *tee)
 {
     return tee ? tee->tpm2 : NULL;
 }
+
+mt_status mt_tee_tpm2_counter(mt_tee *tee, mt_tpm2_nv_op op, uint32_t *index, uint64_t *value,
+                              mt_err *err)
+{
+    if (!tee || !tee->tpm2)
+        return mt_err_set(err, MT_EUNAVAIL, "the TPM NV counter needs level tpm2");
+    pthread_mutex_lock(&tee->lock);
+    mt_status st = mt_tpm2_nv_counter(tee->tpm2, op, index, value, err);
+    pthread_mutex_unlock(&tee->lock);
+    return st;
+}

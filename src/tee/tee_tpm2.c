@@ -1,5 +1,6 @@
 /* tee_tpm2: TPM 2.0 attester over tss2 ESAPI. See tee_tpm2.h. */
 #include "tee_tpm2.h"
+#include "tee_tpm2_int.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -182,6 +183,11 @@ struct mt_tpm2_attester {
     size_t ek_cert_len;
     char tcti_conf[128];
 };
+
+ESYS_CONTEXT *mt_tpm2_attester_esys(mt_tpm2_attester *a)
+{
+    return a->esys;
+}
 
 /* err from a TSS2 return code, naming the operation. */
 static mt_status tss_fail(mt_err *err, mt_status code, const char *what, TSS2_RC rc)

@@ -104,6 +104,27 @@ mt_status mt_tpm2_attester_unseal(mt_tpm2_attester *a, const uint8_t *blob, size
  * before the blob reaches the TPM; fuzzed (fuzz/keystore_tpm_blob.c). */
 mt_status mt_tpm2_sealed_blob_check(const uint8_t *blob, size_t len, mt_err *err);
 
+/* NV counter (issue 10: rollback detection of the KeyStore state at level
+ * tpm2). A TPM NV index of type counter (monotonic: it can only be
+ * incremented; redefined after an undefine it starts at the highest value
+ * any counter of the TPM had), empty auth, noDA, in the owner range.
+ *  - MT_TPM2_NV_DEFINE: defines one at the first free index from *index
+ *    (16 tries; *index receives the one used), increments it once;
+ *  - MT_TPM2_NV_READ / MT_TPM2_NV_INCREMENT: the counter at *index.
+ * *value receives the value after the operation. MT_ENOTFOUND when the
+ * index is not defined, MT_ECONFLICT when it is not a counter, MT_EIO for
+ * other TPM errors. Not thread-safe against the attester's other calls
+ * (mt_tee_tpm2_counter takes the tee's lock). */
+typedef enum mt_tpm2_nv_op {
+    MT_TPM2_NV_READ = 0,
+    MT_TPM2_NV_INCREMENT = 1,
+    MT_TPM2_NV_DEFINE = 2,
+} mt_tpm2_nv_op;
+mt_status mt_tpm2_nv_counter(mt_tpm2_attester *a, mt_tpm2_nv_op op, uint32_t *index,
+                             uint64_t *value, mt_err *err);
+/* The first index the KeyStore tries for its counter (owner range). */
+#define MT_TPM2_NV_KEYSTORE_BASE 0x01000a10u
+
 /* Level tpm2 of mt_tee: opens the attester with the TCTI of env
  * MESATEE_TPM2_TCTI (default device:/dev/tpmrm0) and the PCR of env
  * MESATEE_TPM2_PCR (default 23), resets that PCR and extends the daemon's
@@ -113,6 +134,10 @@ mt_status mt_tee_tpm2_open(const char *measurement_hex, mt_tpm2_attester **out, 
 /* The attester of a tee opened at level tpm2 (NULL otherwise); borrowed. */
 struct mt_tee;
 mt_tpm2_attester *mt_tee_tpm2(const struct mt_tee *tee);
+/* mt_tpm2_nv_counter on the tee's attester, serialised with the evidence
+ * producer (runtime calls). MT_EUNAVAIL below level tpm2. */
+mt_status mt_tee_tpm2_counter(struct mt_tee *tee, mt_tpm2_nv_op op, uint32_t *index,
+                              uint64_t *value, mt_err *err);
 
 /* The expected value of the application PCR after
  * mt_tpm2_attester_extend(digest, reset = true). */

@@ -89,6 +89,10 @@ add_test(NAME it_keystore_release_sig COMMAND bash ${MT_TEST_DIR}/integration/it
 set_tests_properties(it_keystore_release_sig PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 add_test(NAME it_keystore_rollback COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_rollback.sh)
 set_tests_properties(it_keystore_rollback PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+add_test(NAME it_keystore_retire_audit COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_retire_audit.sh)
+set_tests_properties(it_keystore_retire_audit PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+add_test(NAME it_keystore_rollback_tpm2 COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_rollback_tpm2.sh)
+set_tests_properties(it_keystore_rollback_tpm2 PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
 # Group commit of audit entries: concurrent transit requests, one entry each,
 # chain verified; a failed batch answers 500 (bench/transit_load drives it).
 if(MT_BUILD_BENCH)

@@ -130,3 +130,105 @@ serve_fail "restart with another signer set refused" "differ from the ones recor
 serve_fail "restart with another threshold refused" "differ from the ones recorded" \
   --release-signers "$MT_WORK/ab.pub" --release-threshold 1
 ok "the signer set cannot be dropped or swapped by the host"
+
+# Rules of the hardware levels are refused at soft, with the reason; their
+# values are checked before anything is sent (no input echoed)
+mt_start_server --level soft
+mt_login admin
+expect_fail "min_svn at level soft refused" "not a security version of level soft" \
+  as admin admin release allow --kind min_svn isv_svn=3
+expect_fail "mrsigner at level soft refused" "level sgx only" \
+  as admin admin release allow --kind mrsigner "$M"
+expect_fail "isv_prod_id at level soft refused" "level sgx only" \
+  as admin admin release allow --kind isv_prod_id 3
+for bad in "min_svn GARBAGE=1" "min_svn isv_svn=GARBAGE" "min_svn isv_svn=-1" "isv_prod_id GARBAGE" \
+           "isv_prod_id 65536" "mrsigner GARBAGE" "nokind GARBAGE"; do
+  set -- $bad
+  out=$(as admin admin release allow --kind "$1" "$2" 2>&1) && fail "release allow --kind $bad accepted"
+  ! grep -q GARBAGE <<<"$out" || fail "the error echoes the value: $out"
+done
+# the same garbage straight to the REST API (the CLI's checks bypassed): 400,
+# the value not echoed, nothing changed
+TOK=$(jq -r .token "$MT_WORK/admin.token" 2>/dev/null || cat "$MT_WORK/admin.token")
+SEQ1=$(jget "$(as admin admin release show --output json)" .seq)
+for body in '{"kind":"min_svn","value":"GARBAGE=1"}' '{"kind":"min_svn","value":"isv_svn=GARBAGE"}' \
+            '{"kind":"isv_prod_id","value":"GARBAGE"}' '{"kind":"GARBAGE","value":"1"}' \
+            '{"kind":"mrsigner","value":"GARBAGE"}'; do
+  code=$(curl -sS -o "$MT_WORK/api.out" -w '%{http_code}' --insecure -H "Authorization: Bearer $TOK" \
+    -X POST --data "$body" "$MESATEE_SERVER/v1/admin/release-policy/allow")
+  [ "$code" = 400 ] || fail "REST allow $body: HTTP $code $(cat "$MT_WORK/api.out")"
+  ! grep -q GARBAGE "$MT_WORK/api.out" || fail "the REST error echoes the value: $(cat "$MT_WORK/api.out")"
+done
+for body in '{"pem":"GARBAGE"}' '{"pem":1}' '{"pem":"x","threshold":"GARBAGE"}' '{"pem":"GARBAGE","threshold":99}'; do
+  code=$(curl -sS -o "$MT_WORK/api.out" -w '%{http_code}' --insecure -H "Authorization: Bearer $TOK" \
+    -X POST --data "$body" "$MESATEE_SERVER/v1/admin/release-policy/signers")
+  [ "$code" = 400 ] || fail "REST signers $body: HTTP $code $(cat "$MT_WORK/api.out")"
+  ! grep -q GARBAGE "$MT_WORK/api.out" || fail "the REST error echoes the value: $(cat "$MT_WORK/api.out")"
+done
+[ "$(jget "$(as admin admin release show --output json)" .seq)" = "$SEQ1" ] || fail "REST garbage changed the policy"
+ok "new release-policy kinds: refused at soft and for garbage, without echoing the value"
+
+# A signed change of the recorded auditor set: the CURRENT auditors (alice
+# and bob, threshold 2) sign a document naming the new set (alice and carol,
+# threshold 1)
+SEQ0=$(jget "$(as admin admin release show --output json)" .seq)
+S=$MT_WORK/signers.json
+as admin admin release draft --signers "$MT_WORK/ac.pub" --threshold 1 > "$S" || fail "draft --signers: $(cat "$S")"
+[ "$(jq -r .release_signers.threshold "$S")" = 1 ] && [ "$(jq -r .seq "$S")" = $((SEQ0 + 1)) ] &&
+  [ "$(jq -r .release_signers.pem "$S")" = "$(cat "$MT_WORK/ac.pub")" ] || fail "signers draft: $(cat "$S")"
+expect_fail "release signers without --signers refused" "needs --signers" as admin admin release signers
+expect_fail "--threshold without --signers refused" "goes with --signers" as admin admin release show --threshold 1
+expect_fail "--threshold 0 refused" "threshold must be" as admin admin release signers --signers "$MT_WORK/ac.pub" --threshold 0
+expect_fail "--threshold garbage refused" "threshold must be" as admin admin release draft --signers "$MT_WORK/ac.pub" --threshold x
+expect_fail "--signers with a value refused" "takes no value" as admin admin release signers X --signers "$MT_WORK/ac.pub"
+expect_fail "draft --signers takes no --signatures" "no --signatures" \
+  as admin admin release draft --signers "$MT_WORK/ac.pub" --signatures "$S"
+expect_fail "--signers of a junk file refused" "holds no PEM public key" \
+  as admin admin release signers --signers "$MT_WORK/junk.pub" --signatures "$S"
+expect_fail "--signers of an Ed25519 key refused" "not a P-256" \
+  as admin admin release draft --signers "$MT_WORK/ed.pub"
+expect_fail "--signers threshold above the keys refused" "more than the 2 auditor keys" \
+  as admin admin release draft --signers "$MT_WORK/ac.pub" --threshold 3
+expect_fail "unsigned signer change refused" "needs 2 auditor signatures" \
+  as admin admin release signers --signers "$MT_WORK/ac.pub" --threshold 1
+"$B" policy sign --key "$MT_WORK/alice.pem" "$S" >/dev/null || fail "policy sign signers (alice)"
+expect_fail "signer change under the current threshold refused" "1 of 2 needed are valid" \
+  as admin admin release signers --signers "$MT_WORK/ac.pub" --threshold 1 --signatures "$S.sig"
+# carol (in the NEW set only) does not count for this change
+"$B" policy sign --key "$MT_WORK/carol.pem" "$S" >/dev/null || fail "policy sign signers (carol)"
+expect_fail "a signer of the new set only does not count" "1 of 2 needed are valid" \
+  as admin admin release signers --signers "$MT_WORK/ac.pub" --threshold 1 --signatures "$S.sig"
+expect_fail "signatures over the draft do not cover another threshold" "signature does not verify" \
+  as admin admin release signers --signers "$MT_WORK/ac.pub" --threshold 2 --signatures "$S.sig"
+expect_fail "garbage signatures for a signer change refused" "signatures" \
+  as admin admin release signers --signers "$MT_WORK/ac.pub" --threshold 1 --signatures "$MT_WORK/g3.sig"
+p=$(as admin admin release show --output json)
+[ "$(jget "$p" .seq)" = "$SEQ0" ] && [ "$(jget "$p" .release_signers.threshold)" = 2 ] || fail "refused signer changes changed the policy: $p"
+"$B" policy sign --key "$MT_WORK/bob.pem" "$S" >/dev/null || fail "policy sign signers (bob)"
+out=$(as admin admin release signers --signers "$MT_WORK/ac.pub" --threshold 1 --signatures "$S.sig" --output json) ||
+  fail "signer change signed by alice and bob: $out"
+[ "$(jget "$out" .release_signers.threshold)" = 1 ] && [ "$(jget "$out" .seq)" = $((SEQ0 + 1)) ] || fail "signer change: $out"
+ok "a signer change signed by the current auditors takes effect"
+# replay: the same signatures again (nothing to change), and for a change back
+expect_fail "replayed signer change refused" "nothing to change" \
+  as admin admin release signers --signers "$MT_WORK/ac.pub" --threshold 1 --signatures "$S.sig"
+expect_fail "old signatures do not cover another signer change" "signature does not verify" \
+  as admin admin release signers --signers "$MT_WORK/ab.pub" --threshold 2 --signatures "$S.sig"
+# bob is no longer an auditor: his signature alone is not enough for a policy change
+D3=$MT_WORK/draft3.json
+as admin admin release draft allow "$M2" > "$D3" || fail "draft 3"
+"$B" policy sign --key "$MT_WORK/bob.pem" "$D3" >/dev/null || fail "policy sign draft 3 (bob)"
+expect_fail "a removed auditor's signature does not count" "0 of 1 needed are valid" \
+  as admin admin release allow "$M2" --signatures "$D3.sig"
+"$B" policy sign --key "$MT_WORK/carol.pem" "$D3" >/dev/null || fail "policy sign draft 3 (carol)"
+as admin admin release allow "$M2" --signatures "$D3.sig" >/dev/null || fail "carol alone (threshold 1) could not allow"
+ok "the new auditor set and threshold are in force; the old one is not"
+audit=$(as admin audit list --limit 1000 --output json) || fail "audit list: $audit"
+n=$(jget "$audit" '[.entries[] | select(.action == "POST /v1/admin/release-policy/signers" and .object == "release_signers:threshold-1")] | length')
+[ "$n" -ge 5 ] || fail "signer changes are not audited ($n): $audit"
+mt_stop_server
+serve_fail "restart with the replaced signer set refused" "differ from the ones recorded" \
+  --release-signers "$MT_WORK/ab.pub"
+mt_start_server --level soft --release-signers "$MT_WORK/ac.pub" --release-threshold 1
+mt_stop_server
+ok "after a signer change the server starts with the new set, not the old one"

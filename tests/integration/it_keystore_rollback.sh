@@ -7,8 +7,9 @@
 # the store needs, and changes nothing; putting the newest copy back starts
 # and every key still works. A rollback to a copy taken after the rotation
 # but before the retire (both versions) is harmless and starts.
-# What is NOT detected (docs/attestation.md): a rollback of the whole data
-# directory, or of a policy change alone (no rotation in between).
+# What is NOT detected at soft (docs/attestation.md): a rollback of the whole
+# data directory, or of a policy change alone (no rotation in between); at
+# tpm2 the TPM NV counter detects both (it_keystore_rollback_tpm2.sh).
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 0; }

@@ -27,6 +27,7 @@ import json
 import os
 import re
 import ssl
+import subprocess
 import sys
 import time
 import urllib.parse
@@ -260,6 +261,31 @@ def read(p):
     return open(p, "rb").read()
 
 
+RELEASE_KEYS = ("level", "measurements", "soft_platform_keys", "tpm2_aks", "seq", "mrsigners",
+                "isv_prod_ids", "min_svns")
+
+
+def release_sign(token, change, signers=None):
+    """The KeyStore auditor's signatures (the server runs with one release
+    signer, threshold 1) over a release-policy change: the policy as shown,
+    changed, seq + 1, sorted compact JSON + newline (docs/attestation.md),
+    signed with `mesatee policy sign`."""
+    _, _, payload = request("GET", "/v1/admin/release-policy", token=token)
+    p = json.loads(payload)
+    doc = {k: p[k] for k in RELEASE_KEYS if k in p}
+    change(doc)
+    doc["seq"] += 1
+    doc["mesatee_release_policy"] = 1
+    if signers:
+        doc["release_signers"] = signers
+    path = os.path.join(os.environ["MT_WORK"], f"release-draft-{doc['seq']}.json")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
+    subprocess.run([os.environ["MT_BIN"], "policy", "sign", "--key", os.environ["MT_AUD1"], path],
+                   check=True, capture_output=True)
+    return read(path + ".sig").decode()
+
+
 def main():
     admin_pw = read(os.environ["MT_ADMIN_PW"]).decode().strip()
     key1 = read(os.environ["MT_KEY1"]).decode().strip()
@@ -469,13 +495,33 @@ def main():
     call("POST", "/v1/admin/release-policy/allow", token=L, body={"value": m1}, want=403)
     call("POST", "/v1/admin/release-policy/allow", token=A, body={"value": "xyz"}, want=400)
     call("POST", "/v1/admin/release-policy/allow", token=A, body={"kind": "root", "value": m1}, want=400)
-    p1 = call("POST", "/v1/admin/release-policy/allow", token=A, body={"value": m1}, want=200)
+    # the server has one release signer (threshold 1): changes need its signature
+    call("POST", "/v1/admin/release-policy/allow", token=A, body={"value": m1}, want=403)
+    sig = release_sign(A, lambda d: d["measurements"].append(m1))
+    p1 = call("POST", "/v1/admin/release-policy/allow", token=A, body={"value": m1, "signatures": sig},
+              want=200)
     need(p1 and p1["changed"] and m1 in p1["measurements"], f"release allow: {p1}")
-    call("POST", "/v1/admin/release-policy/allow", token=A, body={"kind": "measurement", "value": m2}, want=200)
-    call("POST", "/v1/admin/release-policy/revoke", token=A, body={"value": m1}, want=200)
+    sig = release_sign(A, lambda d: d["measurements"].append(m2))
+    call("POST", "/v1/admin/release-policy/allow", token=A,
+         body={"kind": "measurement", "value": m2, "signatures": sig}, want=200)
+    sig = release_sign(A, lambda d: d["measurements"].remove(m1))
+    call("POST", "/v1/admin/release-policy/revoke", token=A, body={"value": m1, "signatures": sig},
+         want=200)
     call("POST", "/v1/admin/release-policy/revoke", token=A, body={"value": m1}, want=404)
     call("POST", "/v1/admin/release-policy/revoke", token=A, body={"value": m2}, want=409)
     call("POST", "/v1/admin/release-policy/revoke", token=A, body={"value": 7}, want=400)
+    # a signed change of the auditor set: the current auditor signs the new set
+    aud2 = read(os.environ["MT_AUD2_PUB"]).decode()
+    new_set = {"pem": aud2, "threshold": 1}
+    call("POST", "/v1/admin/release-policy/signers", token=L, body=new_set, want=403)
+    call("POST", "/v1/admin/release-policy/signers", token=A, body={"pem": "not a key"}, want=400)
+    call("POST", "/v1/admin/release-policy/signers", token=A, body=new_set, want=403)
+    sig = release_sign(A, lambda d: None, signers=new_set)
+    ps = call("POST", "/v1/admin/release-policy/signers", token=A, body=dict(new_set, signatures=sig),
+              want=200)
+    need(ps and ps["release_signers"]["threshold"] == 1, f"release signers: {ps}")
+    call("POST", "/v1/admin/release-policy/signers", token=A, body=dict(new_set, signatures=sig),
+         want=409)
     st = call("GET", "/v1/admin/keystore", token=A, want=200)
     call("GET", "/v1/admin/keystore", token=L, want=403)
     call("POST", "/v1/admin/keystore/legacy", token=A, body={"measurement": "nothex"}, want=400)

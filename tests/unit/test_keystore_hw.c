@@ -203,6 +203,354 @@ static void test_garbage(void **state)
     }
 }
 
+/* ---- minimum SVNs and signer-style release (mt_keystore_hw_decide) ------ */
+
+/* The claims' SVN name (must exist). */
+static uint64_t svn_of(const mt_attest_claims *c, const char *name)
+{
+    uint64_t v = 0;
+    if (!mt_attest_claims_svn(c, name, &v))
+        fail_msg("the evidence has no SVN '%s'", name);
+    return v;
+}
+
+static char *meas_hex(const mt_attest_claims *c, const char *claim, char *out)
+{
+    const mt_attest_measurement *m = mt_attest_claims_measurement(c, claim);
+    assert_non_null(m);
+    mt_hex_encode(m->value, m->len, out);
+    return out;
+}
+
+/* decide(policy) == want; with MT_EPERM the message holds every `need`
+ * (NULL-terminated) and never the text `never` (may be NULL). */
+static void decide(const char *pol, const mt_attest_claims *c, mt_status want,
+                   const char *const *need, const char *never)
+{
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status st = mt_keystore_hw_decide(pol, strlen(pol), c, &err);
+    if (st != want)
+        fail_msg("policy %s: got %s (%s), expected %s", pol, mt_status_name(st), err.msg,
+                 mt_status_name(want));
+    for (size_t i = 0; need && need[i]; i++)
+        tv_assert_msg(&err, need[i]);
+    if (never && strstr(err.msg, never))
+        fail_msg("the error echoes input: %s", err.msg);
+}
+
+/* For each SVN name: a minimum equal to the evidence's value is met, one
+ * above it is refused naming the rule. */
+static void check_mins(const char *level, const char *claim, const mt_attest_claims *c,
+                       const char *const *names, size_t n)
+{
+    char hex[2 * MT_ATTEST_VALUE_MAX + 1], pol[1024], rule[96];
+    meas_hex(c, claim, hex);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = svn_of(c, names[i]);
+        snprintf(pol, sizeof pol,
+                 "{\"level\":\"%s\",\"measurements\":[\"%s\"],\"seq\":3,\"min_svns\":{\"%s\":%llu}}",
+                 level, hex, names[i], (unsigned long long)v);
+        decide(pol, c, MT_OK, NULL, NULL);
+        if (v >= 255 && strcmp(names[i], "isv_svn") && strcmp(names[i], "guest_svn"))
+            continue; /* a byte already at its top: no higher minimum exists */
+        snprintf(pol, sizeof pol,
+                 "{\"level\":\"%s\",\"measurements\":[\"%s\"],\"seq\":3,\"min_svns\":{\"%s\":%llu}}",
+                 level, hex, names[i], (unsigned long long)v + 1);
+        snprintf(rule, sizeof rule, "policy rule 'min_svns.%s' failed", names[i]);
+        const char *need[] = {rule, NULL};
+        decide(pol, c, MT_EPERM, need, NULL);
+    }
+}
+
+static void test_snp_min(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    static const tv_item coll[] = {{MT_COLL_AMD_VCEK, "sev-snp/gosevguest-milan-vcek.der"},
+                                   {MT_COLL_AMD_CHAIN, "sev-snp/amd-ask-ark-milan-vcek.pem"},
+                                   {0, NULL}};
+    mt_attest_claims *c = malloc(sizeof *c);
+    verify(MT_ATTEST_SEV_SNP, "sev-snp/gosevguest-milan-report.bin", coll, AT_VCEK, c);
+    /* the recorded guest is a debug one, refused as it is (test_snp); the
+     * TCB status is evaluated from collateral, as check_level assumes */
+    c->debug = false;
+    c->tcb_status = MT_TCB_UP_TO_DATE;
+    static const char *const names[] = {"tcb.bootloader", "tcb.tee", "tcb.snp", "tcb.microcode",
+                                        "guest_svn"};
+    check_mins("sev-snp", "measurement", c, names, sizeof names / sizeof names[0]);
+    /* all four reported-TCB components at once, as an operator pins a TCB */
+    char hex[97], pol[1024];
+    meas_hex(c, "measurement", hex);
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sev-snp\",\"measurements\":[\"%s\"],\"seq\":1,\"min_svns\":{"
+             "\"tcb.bootloader\":%llu,\"tcb.tee\":%llu,\"tcb.snp\":%llu,\"tcb.microcode\":%llu}}",
+             hex, (unsigned long long)svn_of(c, "tcb.bootloader"),
+             (unsigned long long)svn_of(c, "tcb.tee"), (unsigned long long)svn_of(c, "tcb.snp"),
+             (unsigned long long)svn_of(c, "tcb.microcode"));
+    decide(pol, c, MT_OK, NULL, NULL);
+    /* SGX names are no SNP minimums */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sev-snp\",\"measurements\":[\"%s\"],\"seq\":1,\"min_svns\":{"
+             "\"isv_svn\":1}}",
+             hex);
+    decide(pol, c, MT_EINVAL, (const char *const[]){"field 'min_svns'", NULL}, NULL);
+    free(c);
+}
+
+static void test_tdx_min(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    static const tv_item coll[] = {
+        {MT_COLL_DCAP_BUNDLE, "tdx/dcapqvl-tdx-quote-collateral.json"}, {0, NULL}};
+    mt_attest_claims *c = malloc(sizeof *c);
+    verify(MT_ATTEST_TDX, "tdx/dcapqvl-tdx-quote.dat", coll, AT_QVL, c);
+    /* the per-byte claims equal the TEE_TCB_SVN bytes */
+    const mt_attest_measurement *t = mt_attest_claims_measurement(c, "tee_tcb_svn");
+    assert_non_null(t);
+    assert_int_equal(t->len, 16);
+    static const char *const names[] = {
+        "tee_tcb_svn.0",  "tee_tcb_svn.1",  "tee_tcb_svn.2",  "tee_tcb_svn.3",
+        "tee_tcb_svn.4",  "tee_tcb_svn.5",  "tee_tcb_svn.6",  "tee_tcb_svn.7",
+        "tee_tcb_svn.8",  "tee_tcb_svn.9",  "tee_tcb_svn.10", "tee_tcb_svn.11",
+        "tee_tcb_svn.12", "tee_tcb_svn.13", "tee_tcb_svn.14", "tee_tcb_svn.15",
+        "tdx_module.svn", "tdx_module.major"};
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(svn_of(c, names[i]), t->value[i]);
+    check_mins("tdx", "mrtd", c, names, sizeof names / sizeof names[0]);
+    free(c);
+}
+
+static void test_sgx_signer(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    static const tv_item coll[] = {
+        {MT_COLL_DCAP_BUNDLE, "sgx-dcap/dcapqvl-sgx-quote-collateral.json"}, {0, NULL}};
+    mt_attest_claims *c = malloc(sizeof *c);
+    verify(MT_ATTEST_SGX, "sgx-dcap/dcapqvl-sgx-quote.dat", coll, AT_QVL, c);
+    /* refused as recorded for its TCB status (test_sgx); the signer rules
+     * are checked with that rule met */
+    c->tcb_status = MT_TCB_UP_TO_DATE;
+    c->n_advisories = 0;
+    c->debug = false;
+    static const char *const names[] = {"isv_svn", "config_svn"};
+    check_mins("sgx", "mrenclave", c, names, 2);
+    char enc[65], sig[65], other_enc[65], other_sig[65], pol[1400];
+    meas_hex(c, "mrenclave", enc);
+    meas_hex(c, "mrsigner", sig);
+    snprintf(other_enc, sizeof other_enc, "%s", enc);
+    other_enc[7] = other_enc[7] == '0' ? '1' : '0';
+    snprintf(other_sig, sizeof other_sig, "%s", sig);
+    other_sig[7] = other_sig[7] == '0' ? '1' : '0';
+    unsigned long long prod = svn_of(c, "isv_prod_id"), isv = svn_of(c, "isv_svn");
+    /* an upgrade: the policy lists only the old enclave, but the signer,
+     * product and minimum isv_svn match: released */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\",\"%s\"],"
+             "\"isv_prod_ids\":[%llu],\"min_svns\":{\"isv_svn\":%llu},\"seq\":2}",
+             other_enc, other_sig, sig, prod, isv);
+    decide(pol, c, MT_OK, NULL, NULL);
+    /* signer-style alone (no measurement listed) */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[%llu],\"seq\":2}",
+             sig, prod);
+    decide(pol, c, MT_OK, NULL, NULL);
+    /* the same signer, but an older isv_svn than the minimum: refused */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[%llu],\"min_svns\":{\"isv_svn\":%llu},\"seq\":2}",
+             other_enc, sig, prod, isv + 1);
+    decide(pol, c, MT_EPERM,
+           (const char *const[]){"policy rule 'min_svns.isv_svn' failed", NULL}, NULL);
+    /* another product of the same signer: refused, naming the rule */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[%llu],\"seq\":2}",
+             other_enc, sig, (prod + 1) % 65536);
+    decide(pol, c, MT_EPERM,
+           (const char *const[]){"measurements.gateway.mrenclave", "signer-style release",
+                                 "isv_prod_ids", NULL},
+           NULL);
+    /* another signer: refused by both ways, each named */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[%llu],\"seq\":2}",
+             other_enc, other_sig, prod);
+    decide(pol, c, MT_EPERM,
+           (const char *const[]){"measurements.gateway.mrenclave",
+                                 "signer-style release: policy rule "
+                                 "'measurements.gateway.mrsigner' failed",
+                                 NULL},
+           NULL);
+    /* a signer without any product id releases nothing */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],\"seq\":2}",
+             other_enc, sig);
+    decide(pol, c, MT_EPERM, (const char *const[]){"isv_prod_ids", NULL}, NULL);
+    /* the measurement-style release still works beside the signer rules */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[%llu],\"seq\":2}",
+             enc, other_sig, (prod + 1) % 65536);
+    decide(pol, c, MT_OK, NULL, NULL);
+    free(c);
+}
+
+/* Garbage in the new rules: refused with the field named, the value never
+ * echoed; the auditors' draft of a change is the KeyStore's own edit. */
+static void test_rules_garbage(void **state)
+{
+    (void)state;
+    mt_attest_claims *c = calloc(1, sizeof *c);
+    char h64[65];
+    memset(h64, 'b', 64);
+    h64[64] = '\0';
+    char pol[1024];
+    static const struct {
+        const char *level, *rules, *field;
+    } bad[] = {
+        {"tdx", "\"mrsigners\":[\"H\"]", "mrsigners"},
+        {"sev-snp", "\"isv_prod_ids\":[1]", "isv_prod_ids"},
+        {"sgx", "\"mrsigners\":[\"H\",\"H\"]", "duplicate"},
+        {"sgx", "\"mrsigners\":[\"ZZZZ\"]", "mrsigners"},
+        {"sgx", "\"isv_prod_ids\":[70000]", "isv_prod_ids"},
+        {"sgx", "\"isv_prod_ids\":[-1]", "isv_prod_ids"},
+        {"sgx", "\"isv_prod_ids\":[\"1\"]", "isv_prod_ids"},
+        {"sgx", "\"isv_prod_ids\":[3,3]", "duplicate"},
+        {"sgx", "\"min_svns\":{\"isv_svn\":-1}", "min_svns.isv_svn"},
+        {"sgx", "\"min_svns\":{\"isv_svn\":\"1\"}", "min_svns.isv_svn"},
+        {"sgx", "\"min_svns\":{\"isv_svn\":70000}", "at most 65535"},
+        {"sgx", "\"min_svns\":{\"GARBAGE<script>\":1}", "field 'min_svns'"},
+        {"tdx", "\"min_svns\":{\"tee_tcb_svn.16\":1}", "field 'min_svns'"},
+        {"tdx", "\"min_svns\":{\"tee_tcb_svn.0\":256}", "at most 255"},
+        {"sgx", "\"min_svns\":[1]", "min_svns"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char rules[256];
+        const char *r = bad[i].rules;
+        size_t k = 0;
+        for (; *r && k < sizeof rules - 70; r++) /* H: a well-formed 64-hex value */
+            if (*r == 'H') {
+                memcpy(rules + k, h64, 64);
+                k += 64;
+            } else
+                rules[k++] = *r;
+        rules[k] = '\0';
+        snprintf(pol, sizeof pol, "{\"level\":\"%s\",\"measurements\":[],\"seq\":1,%s}",
+                 bad[i].level, rules);
+        decide(pol, c, MT_EINVAL, (const char *const[]){bad[i].field, NULL}, "GARBAGE");
+        /* the same rules in a document auditors would sign */
+        snprintf(pol, sizeof pol,
+                 "{\"mesatee_release_policy\":1,\"level\":\"%s\",\"measurements\":[],"
+                 "\"soft_platform_keys\":[],\"tpm2_aks\":[],\"seq\":2,%s}",
+                 bad[i].level, rules);
+        mt_err err;
+        assert_int_equal(mt_keystore_parse_release_doc(pol, strlen(pol), &err), MT_EINVAL);
+    }
+    /* values of allow/revoke */
+    const struct {
+        const char *kind, *value;
+        bool allow;
+        mt_status want;
+    } vals[] = {
+        {"mrsigner", "GARBAGE", true, MT_EINVAL},     {"isv_prod_id", "65536", true, MT_EINVAL},
+        {"isv_prod_id", "012", true, MT_EINVAL},      {"isv_prod_id", "+1", true, MT_EINVAL},
+        {"isv_prod_id", "7", true, MT_OK},            {"min_svn", "isv_svn", true, MT_EINVAL},
+        {"min_svn", "isv_svn=", true, MT_EINVAL},     {"min_svn", "isv_svn=1x", true, MT_EINVAL},
+        {"min_svn", "isv_svn=4", true, MT_OK},        {"min_svn", "isv_svn=4", false, MT_EINVAL},
+        {"min_svn", "isv_svn", false, MT_OK},         {"min_svn", "GARBAGE=1", true, MT_EINVAL},
+        {"min_svn", "tcb.snp=300", true, MT_EINVAL},  {"kind<GARBAGE>", "1", true, MT_EINVAL},
+        {"measurement", "GARBAGE", true, MT_EINVAL},  {"tpm2_ak", h64, false, MT_OK},
+    };
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        mt_err err;
+        mt_err_clear(&err);
+        mt_status st = mt_keystore_check_value(vals[i].kind, vals[i].allow, vals[i].value, &err);
+        if (st != vals[i].want)
+            fail_msg("%s %s: got %s", vals[i].kind, vals[i].value, mt_status_name(st));
+        if (strstr(err.msg, "GARBAGE"))
+            fail_msg("the error echoes input: %s", err.msg);
+    }
+    free(c);
+}
+
+/* The auditors' draft: the KeyStore's own edit, accepted by the document
+ * parser, refused when it changes nothing or would strand every node. */
+static void test_draft(void **state)
+{
+    (void)state;
+    char enc[65], sig[65], shown[1024];
+    memset(enc, 'a', 64);
+    enc[64] = '\0';
+    memset(sig, 'c', 64);
+    sig[64] = '\0';
+    snprintf(shown, sizeof shown,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"soft_platform_keys\":[],"
+             "\"tpm2_aks\":[],\"seq\":7,\"this_build\":null,"
+             "\"release_signers\":{\"keys\":2,\"threshold\":1}}",
+             enc);
+    char *doc = NULL;
+    mt_err err;
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), true, "mrsigner", sig, &doc,
+                                                &err),
+                     MT_OK);
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mesatee_release_policy\":1,"
+             "\"mrsigners\":[\"%s\"],\"seq\":8,\"soft_platform_keys\":[],\"tpm2_aks\":[]}\n",
+             enc, sig);
+    assert_string_equal(doc, want);
+    assert_int_equal(mt_keystore_parse_release_doc(doc, strlen(doc), &err), MT_OK);
+    free(doc);
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), true, "min_svn",
+                                                "isv_svn=3", &doc, &err),
+                     MT_OK);
+    assert_non_null(strstr(doc, "\"min_svns\":{\"isv_svn\":3}"));
+    free(doc);
+    /* nothing to sign */
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), true, "measurement", enc,
+                                                &doc, &err),
+                     MT_ECONFLICT);
+    assert_null(doc);
+    /* the last measurement, with no signer-style release: refused */
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "measurement", enc,
+                                                &doc, &err),
+                     MT_ECONFLICT);
+    /* with a signer and a product id it may go; then the signer may not */
+    snprintf(shown, sizeof shown,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[4],\"seq\":7}",
+             enc, sig);
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "measurement", enc,
+                                                &doc, &err),
+                     MT_OK);
+    free(doc);
+    snprintf(shown, sizeof shown,
+             "{\"level\":\"sgx\",\"measurements\":[],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[4],\"seq\":7}",
+             sig);
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "mrsigner", sig,
+                                                &doc, &err),
+                     MT_ECONFLICT);
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "isv_prod_id", "4",
+                                                &doc, &err),
+                     MT_ECONFLICT);
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "isv_prod_id", "5",
+                                                &doc, &err),
+                     MT_ENOTFOUND);
+    /* rules of another level, and garbage from the server */
+    assert_int_equal(mt_keystore_release_draft("{\"level\":\"soft\",\"measurements\":[],\"seq\":1}",
+                                                45, true, "min_svn", "isv_svn=1", &doc, &err),
+                     MT_EINVAL);
+    assert_int_equal(mt_keystore_release_draft("[1,2]", 5, true, "min_svn", "isv_svn=1", &doc,
+                                                &err),
+                     MT_EINVAL);
+    assert_null(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +559,11 @@ int main(void)
         cmocka_unit_test(test_sgx),
         cmocka_unit_test(test_wrong_kind),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_snp_min),
+        cmocka_unit_test(test_tdx_min),
+        cmocka_unit_test(test_sgx_signer),
+        cmocka_unit_test(test_rules_garbage),
+        cmocka_unit_test(test_draft),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

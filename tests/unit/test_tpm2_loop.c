@@ -631,12 +631,49 @@ static void test_tee_level(void **state)
     unsetenv("MESATEE_TPM2_PCR");
 }
 
+/* The KeyStore's NV counter (issue 10, rollback detection): defined at the
+ * first free index, monotonic, read back; an undefined index is
+ * MT_ENOTFOUND; an ordinary NV index (the EK certificate's) is not taken for
+ * a counter (MT_ECONFLICT); a second define takes the next index. */
+static void test_nv_counter(void **state)
+{
+    (void)state;
+    REQUIRE_SWTPM();
+    mt_err err;
+    uint32_t idx = MT_TPM2_NV_KEYSTORE_BASE, idx2 = MT_TPM2_NV_KEYSTORE_BASE;
+    uint64_t v0 = 0, v = 0;
+    if (mt_tpm2_nv_counter(F.ta, MT_TPM2_NV_DEFINE, &idx, &v0, &err) != MT_OK)
+        fail_msg("define: %s", err.msg);
+    assert_int_equal(idx, MT_TPM2_NV_KEYSTORE_BASE);
+    assert_int_equal(mt_tpm2_nv_counter(F.ta, MT_TPM2_NV_READ, &idx, &v, &err), MT_OK);
+    assert_true(v == v0);
+    assert_int_equal(mt_tpm2_nv_counter(F.ta, MT_TPM2_NV_INCREMENT, &idx, &v, &err), MT_OK);
+    assert_true(v == v0 + 1);
+    assert_int_equal(mt_tpm2_nv_counter(F.ta, MT_TPM2_NV_INCREMENT, &idx, &v, &err), MT_OK);
+    assert_int_equal(mt_tpm2_nv_counter(F.ta, MT_TPM2_NV_READ, &idx, &v, &err), MT_OK);
+    assert_true(v == v0 + 2);
+    /* the base is taken: the next define uses the next index */
+    assert_int_equal(mt_tpm2_nv_counter(F.ta, MT_TPM2_NV_DEFINE, &idx2, &v, &err), MT_OK);
+    assert_int_equal(idx2, MT_TPM2_NV_KEYSTORE_BASE + 1);
+    /* the other TPM has none of them */
+    assert_int_equal(mt_tpm2_nv_counter(F.tb, MT_TPM2_NV_READ, &idx, &v, &err), MT_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "not defined"));
+    uint32_t none = MT_TPM2_NV_KEYSTORE_BASE + 9;
+    assert_int_equal(mt_tpm2_nv_counter(F.ta, MT_TPM2_NV_INCREMENT, &none, &v, &err),
+                     MT_ENOTFOUND);
+    uint32_t ek = MT_TPM2_NV_EK_RSA_CERT;
+    assert_int_equal(mt_tpm2_nv_counter(F.ta, MT_TPM2_NV_READ, &ek, &v, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "not a counter"));
+    assert_int_equal(mt_tpm2_nv_counter(NULL, MT_TPM2_NV_READ, &idx, &v, &err), MT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enroll),     cmocka_unit_test(test_ak_of_other_tpm),
         cmocka_unit_test(test_quote_loop), cmocka_unit_test(test_enrol_record),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_nv_counter),
         cmocka_unit_test(test_tee_level),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,100 @@
+/* ks_nv: rollback detection of the KeyStore state at level tpm2 with a TPM
+ * NV counter (issue 10). Contract in ks_internal.h ("TPM NV counter"). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ks_internal.h"
+#include "mt_log.h"
+#include "tee_tpm2.h"
+
+mt_status ks_nv_before_save(mt_tee *tee, uint32_t *idx, uint64_t *tpm, uint64_t *next,
+                            mt_err *err)
+{
+    if (*idx == 0) {
+        uint32_t i = MT_TPM2_NV_KEYSTORE_BASE;
+        uint64_t v = 0;
+        mt_status rc = mt_tee_tpm2_counter(tee, MT_TPM2_NV_DEFINE, &i, &v, err);
+        if (rc)
+            return mt_err_prefix(err, rc, "KeyStore rollback counter: ");
+        *idx = i;
+        *tpm = v;
+        mt_info("KeyStore: TPM NV counter 0x%08x defined (value %" PRIu64 "): every change of "
+                "the KeyStore state increments it, and a state older than it is refused at start",
+                (unsigned)i, v);
+    }
+    if (*tpm == UINT64_MAX)
+        return mt_err_set(err, MT_EINTERNAL, "the TPM NV counter is at its maximum");
+    *next = *tpm + 1;
+    return MT_OK;
+}
+
+void ks_nv_after_save(mt_tee *tee, uint32_t idx, uint64_t *tpm, uint64_t saved)
+{
+    uint32_t i = idx;
+    uint64_t v = 0;
+    mt_err e;
+    mt_err_clear(&e);
+    /* test-only fault injection (it_keystore_rollback_tpm2): the process dies
+     * between the write of the state and the increment */
+    const char *crash = getenv("MESATEE_TEST_KS_NV_CRASH_BEFORE_INCREMENT");
+    if (crash && !strcmp(crash, "1"))
+        _exit(98);
+    if (mt_tee_tpm2_counter(tee, MT_TPM2_NV_INCREMENT, &i, &v, &e)) {
+        /* the state is written with saved = TPM + 1: the next start
+         * finishes the increment (ks_nv_check) */
+        mt_warn("KeyStore: the state was saved but the TPM NV counter 0x%08x was not "
+                "incremented (%s); the next start completes it",
+                (unsigned)idx, e.msg);
+        return;
+    }
+    *tpm = v;
+    if (v != saved)
+        mt_warn("KeyStore: TPM NV counter 0x%08x is %" PRIu64 ", the saved state records %" PRIu64
+                ": something else incremented it; the next start will refuse this state",
+                (unsigned)idx, v, saved);
+}
+
+mt_status ks_nv_check(mt_tee *tee, const char *path, uint32_t idx, uint64_t state_value,
+                      uint64_t *tpm, mt_err *err)
+{
+    uint32_t i = idx;
+    uint64_t v = 0;
+    mt_status rc = mt_tee_tpm2_counter(tee, MT_TPM2_NV_READ, &i, &v, err);
+    if (rc == MT_ENOTFOUND || rc == MT_ECONFLICT)
+        return mt_err_set(err, MT_ECONFLICT,
+                          "%s names TPM NV counter 0x%08x, which this TPM lacks (cleared, "
+                          "undefined, or another machine's state): a rollback cannot be ruled "
+                          "out; restore the data directory of this TPM",
+                          path, (unsigned)idx);
+    if (rc)
+        return mt_err_prefix(err, rc, "KeyStore rollback counter: ");
+    if (state_value < v)
+        return mt_err_set(err, MT_ECONFLICT,
+                          "%s is older than this TPM's NV counter 0x%08x (state %" PRIu64
+                          ", TPM %" PRIu64 "): an older copy was put back (rollback). Nothing "
+                          "was changed. Put back the newest keystore.sealed and its store",
+                          path, (unsigned)idx, state_value, v);
+    if (state_value > v + 1)
+        return mt_err_set(err, MT_ECONFLICT,
+                          "%s is ahead of this TPM's NV counter 0x%08x (%" PRIu64 " > %" PRIu64
+                          " + 1): the counter was redefined or this is another TPM; restore the "
+                          "data directory of this TPM",
+                          path, (unsigned)idx, state_value, v);
+    if (state_value == v + 1) { /* a change saved before its increment: finish it */
+        if ((rc = mt_tee_tpm2_counter(tee, MT_TPM2_NV_INCREMENT, &i, &v, err)))
+            return mt_err_prefix(err, rc, "KeyStore rollback counter: ");
+        if (v != state_value)
+            return mt_err_set(err, MT_ECONFLICT,
+                              "TPM NV counter 0x%08x moved to %" PRIu64 ", not %" PRIu64
+                              ": another process increments it",
+                              (unsigned)idx, v, state_value);
+        mt_info("KeyStore: completed the TPM NV counter increment of the last change (%" PRIu64
+                ")",
+                v);
+    }
+    *tpm = v;
+    return MT_OK;
+}
