@@ -49,6 +49,7 @@
 #include "mesatee.h"
 #include "mt_util.h"
 #include "p11_conf.h"
+#include "p11_import.h"
 #include "p11_resp.h"
 #include "p11_srv.h"
 /* last: p11-kit's pkcs11.h defines macros on common lower-case words */
@@ -530,7 +531,7 @@ static int attr_get(const p11_obj *o, CK_ATTRIBUTE_TYPE t, uint8_t *buf, size_t 
     case CKA_PRIVATE: BOOL(!pubk); break;
     case CKA_MODIFIABLE: BOOL(0); break;
     case CKA_COPYABLE: BOOL(0); break;
-    case CKA_DESTROYABLE: BOOL(0); break;
+    case CKA_DESTROYABLE: BOOL(!pubk); break; /* C_DestroyObject deletes the transit key */
     case CKA_LABEL: src = o->name; n = strlen(o->name); break;
     case CKA_KEY_TYPE: ULONG(obj_key_type(o)); break;
     case CKA_ID: {
@@ -1481,6 +1482,22 @@ static bool obj_exists(CK_OBJECT_HANDLE o)
     return r;
 }
 
+static CK_RV create_object(p11_sess *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out);
+static const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE t);
+static CK_ULONG tmpl_ulong(const CK_ATTRIBUTE *a);
+static CK_RV tmpl_check(const CK_ATTRIBUTE *tmpl, CK_ULONG n, bool private_part);
+static CK_RV tmpl_label(const CK_ATTRIBUTE *t1, CK_ULONG n1, const CK_ATTRIBUTE *t2, CK_ULONG n2,
+                        char name[P11_RESP_MAX_NAME + 1]);
+static CK_RV key_on_server(p11_sess *s, const char *name, p11_ktype type, const uint8_t *material,
+                           size_t mlen, CK_OBJECT_CLASS c1, CK_OBJECT_HANDLE *h1,
+                           CK_OBJECT_CLASS c2, CK_OBJECT_HANDLE *h2);
+
+/* Imports a private or secret key into the KeyStore (transit import; the
+ * material is wrapped for the server's wrapping key before it leaves the
+ * process): CKA_LABEL is the new key's name, CKA_TOKEN must not be false,
+ * CKA_SENSITIVE true and CKA_EXTRACTABLE false (they are on the server).
+ * Public keys, certificates and data objects are not held by transit:
+ * CKR_ATTRIBUTE_VALUE_INVALID on CKA_CLASS. */
 CK_RV C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
     LOCK();
@@ -1488,8 +1505,120 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJ
     CK_RV rv = sess_get(h, &s);
     if (rv == CKR_OK && ((!tmpl && n) || !out))
         rv = CKR_ARGUMENTS_BAD;
-    /* keys are made on the server (C_GenerateKey*); import is `mesatee key import` */
-    UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED);
+    UNLOCK_RETURN(rv != CKR_OK ? rv : create_object(s, tmpl, n, out));
+}
+
+static CK_RV create_object(p11_sess *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    if (!is_logged_in())
+        return CKR_USER_NOT_LOGGED_IN;
+    if (!(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    CK_RV rv = tmpl_check(tmpl, n, true);
+    if (rv != CKR_OK)
+        return rv;
+    const CK_ATTRIBUTE *ca = tmpl_find(tmpl, n, CKA_CLASS);
+    if (!ca)
+        return CKR_TEMPLATE_INCOMPLETE;
+    CK_ULONG cls = tmpl_ulong(ca);
+    if (cls != CKO_PRIVATE_KEY && cls != CKO_SECRET_KEY) {
+        fprintf(stderr, "libmesatee-pkcs11: the KeyStore holds private and secret keys only "
+                        "(a transit key's public key comes with it)\n");
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    char name[P11_RESP_MAX_NAME + 1];
+    if ((rv = tmpl_label(tmpl, n, NULL, 0, name)) != CKR_OK)
+        return rv;
+    const CK_ATTRIBUTE *id = tmpl_find(tmpl, n, CKA_ID);
+    if (id && id->ulValueLen) { /* the module's CKA_ID is NAME:vN; v1 for an import */
+        char want[P11_RESP_MAX_NAME + 8];
+        int w = snprintf(want, sizeof want, "%s:v1", name);
+        if (w < 0 || id->ulValueLen != (size_t)w || memcmp(id->pValue, want, (size_t)w))
+            return CKR_ATTRIBUTE_READ_ONLY;
+    }
+    p11_ktype type;
+    uint8_t *der = NULL;
+    size_t dl = 0;
+    if ((rv = p11_import_material(tmpl, n, cls, &type, &der, &dl)) != CKR_OK)
+        return rv;
+    if (cls == CKO_SECRET_KEY)
+        rv = key_on_server(s, name, type, der, dl, CKO_SECRET_KEY, out, 0, NULL);
+    else {
+        CK_OBJECT_HANDLE pub;
+        rv = key_on_server(s, name, type, der, dl, CKO_PRIVATE_KEY, out, CKO_PUBLIC_KEY, &pub);
+    }
+    p11_import_free(der, dl);
+    return rv;
+}
+
+static CK_RV destroy_object(p11_sess *s, CK_OBJECT_HANDLE oh);
+
+/* Deletes the transit key of a private or secret key object (with every
+ * object of that key). Refused (CKR_ACTION_PROHIBITED) for public key
+ * objects (the public key goes with its private key), for keys of another
+ * user, for keys with more than one version, retired ones included
+ * (destroying one object would delete them all: `mesatee key delete` does
+ * that), and when the key's deletion_allowed is false. */
+CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
+{
+    LOCK();
+    p11_sess *s;
+    CK_RV rv = sess_user(h, &s);
+    UNLOCK_RETURN(rv != CKR_OK ? rv : destroy_object(s, o));
+}
+
+static CK_RV destroy_object(p11_sess *s, CK_OBJECT_HANDLE oh)
+{
+    pthread_mutex_lock(&g_mu);
+    p11_obj *o = obj_find(oh);
+    if (o)
+        obj_get(o);
+    pthread_mutex_unlock(&g_mu);
+    if (!o)
+        return CKR_OBJECT_HANDLE_INVALID;
+    CK_RV rv = CKR_OK;
+    if (!(s->flags & CKF_RW_SESSION))
+        rv = CKR_SESSION_READ_ONLY;
+    else if (o->cls == CKO_PUBLIC_KEY || strchr(o->name, ':'))
+        rv = CKR_ACTION_PROHIBITED;
+    mesatee_client *c = NULL;
+    uint64_t ep = 0;
+    if (rv == CKR_OK)
+        rv = sess_client(s, &c, &ep);
+    p11_keyinfo k;
+    if (rv == CKR_OK && (rv = map_status_c(c, ep, p11_srv_read(c, o->name, &k), "read key")) == CKR_OK) {
+        /* retired versions count too: the delete would take them all */
+        if (k.latest_version != 1 || o->version != 1) {
+            fprintf(stderr,
+                    "libmesatee-pkcs11: key %s has %u versions: destroying one object would "
+                    "delete them all (mesatee key delete does)\n",
+                    o->name, k.latest_version);
+            rv = CKR_ACTION_PROHIBITED;
+        }
+        p11_keyinfo_free(&k);
+    } else if (rv == CKR_KEY_HANDLE_INVALID) {
+        rv = CKR_OBJECT_HANDLE_INVALID;
+    }
+    if (rv == CKR_OK) {
+        int rc = p11_srv_delete(c, o->name);
+        if (rc == MESATEE_EINVAL) { /* deletion_allowed is false */
+            report(c, "destroy");
+            rv = CKR_ACTION_PROHIBITED;
+        } else if (rc == MESATEE_ENOTFOUND) {
+            rv = CKR_OBJECT_HANDLE_INVALID;
+        } else {
+            rv = map_status_c(c, ep, rc, "destroy");
+        }
+    }
+    if (rv == CKR_OK) { /* every object of the key is gone */
+        pthread_mutex_lock(&g_mu);
+        for (size_t i = 0; i < G.nobj; i++)
+            if (!strcmp(G.objs[i]->name, o->name))
+                G.objs[i]->live = false;
+        pthread_mutex_unlock(&g_mu);
+    }
+    obj_put(o);
+    return rv;
 }
 
 /* A change to object o, which the module never makes: the session's and
@@ -1510,12 +1639,6 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, 
     UNLOCK_RETURN(obj_prohibited(h, o));
 }
 
-CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
-{
-    LOCK();
-    /* CKA_DESTROYABLE is false: deletion is `mesatee key delete` */
-    UNLOCK_RETURN(obj_prohibited(h, o));
-}
 
 CK_RV C_GetObjectSize(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ULONG *size)
 {
@@ -2698,10 +2821,12 @@ static CK_RV tmpl_label(const CK_ATTRIBUTE *t1, CK_ULONG n1, const CK_ATTRIBUTE 
     return CKR_OK;
 }
 
-/* Creates the key on the server and returns the handles of its newest
- * version's objects of classes c1 (and c2 if nonzero). */
-static CK_RV gen_on_server(p11_sess *s, const char *name, p11_ktype type, CK_OBJECT_CLASS c1,
-                           CK_OBJECT_HANDLE *h1, CK_OBJECT_CLASS c2, CK_OBJECT_HANDLE *h2)
+/* Creates the key on the server (or imports material, when not NULL) and
+ * returns the handles of its newest version's objects of classes c1 (and c2
+ * if nonzero). */
+static CK_RV key_on_server(p11_sess *s, const char *name, p11_ktype type, const uint8_t *material,
+                           size_t mlen, CK_OBJECT_CLASS c1, CK_OBJECT_HANDLE *h1,
+                           CK_OBJECT_CLASS c2, CK_OBJECT_HANDLE *h2)
 {
     mesatee_client *c = NULL;
     uint64_t ep = 0;
@@ -2719,9 +2844,9 @@ static CK_RV gen_on_server(p11_sess *s, const char *name, p11_ktype type, CK_OBJ
     }
     if (rc != MESATEE_ENOTFOUND)
         return map_status_c(c, ep, rc, "read key");
-    rc = p11_srv_create(c, name, type);
+    rc = material ? p11_srv_import(c, name, type, material, mlen) : p11_srv_create(c, name, type);
     if (rc == MESATEE_ECONFLICT || rc == MESATEE_EINVAL) {
-        report(c, "create key");
+        report(c, material ? "import key" : "create key");
         return CKR_ATTRIBUTE_VALUE_INVALID; /* exists, or a name the server refuses */
     }
     CK_RV rv = map_status_c(c, ep, rc, "create key");
@@ -2787,7 +2912,8 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK
     char name[P11_RESP_MAX_NAME + 1];
     if ((rv = tmpl_label(tmpl, n, NULL, 0, name)) != CKR_OK)
         UNLOCK_RETURN(rv);
-    UNLOCK_RETURN(gen_on_server(s, name, P11_KT_AES256_GCM96, CKO_SECRET_KEY, out, 0, NULL));
+    UNLOCK_RETURN(
+        key_on_server(s, name, P11_KT_AES256_GCM96, NULL, 0, CKO_SECRET_KEY, out, 0, NULL));
 }
 
 CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *pub_t, CK_ULONG pub_n,
@@ -2852,7 +2978,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *pub_
     if ((rv = tmpl_label(pub_t, pub_n, priv_t, priv_n, name)) != CKR_OK)
         UNLOCK_RETURN(rv);
     UNLOCK_RETURN(
-        gen_on_server(s, name, type, CKO_PUBLIC_KEY, pub_out, CKO_PRIVATE_KEY, priv_out));
+        key_on_server(s, name, type, NULL, 0, CKO_PUBLIC_KEY, pub_out, CKO_PRIVATE_KEY, priv_out));
 }
 
 /* ------------------------------------------------------------------------ */

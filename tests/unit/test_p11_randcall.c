@@ -696,7 +696,8 @@ static void fixed_checks(const char *pin)
     CHECK(F->C_SeedRandom(s, (CK_BYTE *)"x", 1) == CKR_RANDOM_SEED_NOT_SUPPORTED, "SeedRandom");
     CHECK(F->C_MessageEncryptInit(s, &m, 1) == CKR_FUNCTION_NOT_SUPPORTED, "message API");
     CK_OBJECT_HANDLE oh;
-    CHECK(F->C_CreateObject(s, NULL, 0, &oh) == CKR_FUNCTION_NOT_SUPPORTED, "CreateObject");
+    CHECK(F->C_CreateObject(s, NULL, 0, &oh) == CKR_USER_NOT_LOGGED_IN, "CreateObject before login");
+    CHECK(F->C_CreateObject(s, NULL, 1, &oh) == CKR_ARGUMENTS_BAD, "CreateObject NULL template");
     CK_MECHANISM dm = {CKM_SHA256, NULL, 0};
     CK_BYTE dg[32];
     n = 31;
@@ -729,7 +730,8 @@ static void fixed_checks(const char *pin)
             CHECK(F->C_GetAttributeValue(s, found[0], a, 2) == CKR_ATTRIBUTE_SENSITIVE &&
                       a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION && a[1].ulValueLen == 1,
                   "private value is sensitive");
-            CHECK(F->C_DestroyObject(s, found[0]) == CKR_ACTION_PROHIBITED, "DestroyObject");
+            CHECK(F->C_DestroyObject(s, found[0]) == CKR_SESSION_READ_ONLY,
+                  "DestroyObject in a read-only session");
         }
         F->C_FindObjectsFinal(s);
         aes_gcm_checks();
