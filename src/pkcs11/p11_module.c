@@ -76,10 +76,11 @@ typedef struct p11_obj {
     size_t pub_len;
     uint8_t *exp; /* RSA public exponent */
     size_t exp_len;
+    EVP_PKEY *pkey; /* the public key, parsed once (read-only use is thread-safe) */
     _Atomic unsigned refs; /* the table's and operations' references */
 } p11_obj;
 
-enum { OP_NONE, OP_SIGN, OP_VERIFY, OP_ENCRYPT, OP_DECRYPT, OP_DIGEST };
+enum { OP_NONE, OP_SIGN, OP_VERIFY, OP_ENCRYPT, OP_DECRYPT, OP_DIGEST, OP_MSG_ENCRYPT, OP_MSG_DECRYPT };
 
 typedef struct p11_op {
     int kind;
@@ -265,6 +266,7 @@ static void obj_free_fields(p11_obj *o)
     free(o->spki);
     free(o->pub);
     free(o->exp);
+    EVP_PKEY_free(o->pkey);
     memset(o, 0, sizeof *o);
 }
 
@@ -328,7 +330,10 @@ static int obj_fill_pub(p11_obj *o)
             EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_PUB_KEY, o->pub, n, &o->pub_len))
             rc = 0;
     }
-    EVP_PKEY_free(pk);
+    if (rc == 0)
+        o->pkey = pk;
+    else
+        EVP_PKEY_free(pk);
     return rc;
 }
 
@@ -686,7 +691,7 @@ static const struct {
     {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
     {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
     {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_AES_GCM, 32, 32, CKF_ENCRYPT | CKF_DECRYPT},
+    {CKM_AES_GCM, 32, 32, CKF_ENCRYPT | CKF_DECRYPT | CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT},
     {CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_SHA256, 0, 0, CKF_DIGEST},
     {CKM_SHA384, 0, 0, CKF_DIGEST},
@@ -2053,10 +2058,10 @@ static CK_RV op_input(p11_op *op, const uint8_t **in, size_t *len)
     return CKR_OK;
 }
 
+/* The object's public key, a new reference (EVP_PKEY_free). */
 static EVP_PKEY *obj_pkey(const p11_obj *o)
 {
-    const unsigned char *p = o->spki;
-    return o->spki ? d2i_PUBKEY(NULL, &p, (long)o->spki_len) : NULL;
+    return o->pkey && EVP_PKEY_up_ref(o->pkey) ? o->pkey : NULL;
 }
 
 /* DER ECDSA signature -> r || s of 2 * half bytes. */
@@ -3051,9 +3056,12 @@ static CK_RV session_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags)
     CK_RV rv = sess_get(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    if (flags & (CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_DIGEST)) {
+    if (flags & (CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_DIGEST |
+                 CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT)) {
         int k = s->op.kind;
-        if ((k == OP_ENCRYPT && (flags & CKF_ENCRYPT)) ||
+        if ((k == OP_MSG_ENCRYPT && (flags & CKF_MESSAGE_ENCRYPT)) ||
+            (k == OP_MSG_DECRYPT && (flags & CKF_MESSAGE_DECRYPT)) ||
+            (k == OP_ENCRYPT && (flags & CKF_ENCRYPT)) ||
             (k == OP_DECRYPT && (flags & CKF_DECRYPT)) || (k == OP_SIGN && (flags & CKF_SIGN)) ||
             (k == OP_VERIFY && (flags & CKF_VERIFY)) || (k == OP_DIGEST && (flags & CKF_DIGEST)))
             op_clear(&s->op);
@@ -3063,15 +3071,199 @@ static CK_RV session_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags)
     UNLOCK_RETURN(CKR_OK);
 }
 
-/* The message-based API (C_Message*): not offered; transit works on whole
- * messages through C_Encrypt/C_Sign. */
-static CK_RV msg_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
+/* The message-based API for CKM_AES_GCM on aes256-gcm96 keys (PKCS#11 3.0
+ * base 5.13-5.14): every C_EncryptMessage is one transit encrypt. The
+ * KeyStore chooses the 96-bit nonce, so the per-message
+ * CK_GCM_MESSAGE_PARAMS must ask for a generated IV (ivGenerator
+ * CKG_GENERATE or CKG_GENERATE_RANDOM, no fixed bits, ulIvLen 12,
+ * ulTagBits 128): the nonce transit chose is written back to pIv and the
+ * tag to pTag; the ciphertext is as long as the plaintext. A caller's own
+ * IV (CKG_NO_GENERATE) or a counter IV cannot be honoured:
+ * CKR_MECHANISM_PARAM_INVALID. C_DecryptMessage takes pIv and pTag as given.
+ * The multi-part forms (C_*MessageBegin/Next) are not offered (transit
+ * works on whole messages), nor are the message-based sign/verify
+ * functions: CKR_FUNCTION_NOT_SUPPORTED. */
+static CK_RV msg_init_kind(int kind, CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
+{
+    p11_sess *s;
+    CK_RV rv = sess_get(h, &s);
+    if (rv != CKR_OK)
+        return rv;
+    if (!m)
+        return CKR_ARGUMENTS_BAD;
+    if (s->op.kind != OP_NONE)
+        return CKR_OPERATION_ACTIVE;
+    if (m->mechanism != CKM_AES_GCM)
+        return CKR_MECHANISM_INVALID;
+    if (m->pParameter || m->ulParameterLen) /* the parameters come with each message */
+        return CKR_MECHANISM_PARAM_INVALID;
+    pthread_mutex_lock(&g_mu);
+    bool li = G.logged_in;
+    p11_obj *o = li ? obj_find(k) : NULL;
+    if (o)
+        obj_get(o);
+    pthread_mutex_unlock(&g_mu);
+    if (!li)
+        return CKR_USER_NOT_LOGGED_IN;
+    if (!o)
+        return CKR_KEY_HANDLE_INVALID;
+    if (o->type != P11_KT_AES256_GCM96) {
+        obj_put(o);
+        return CKR_KEY_TYPE_INCONSISTENT;
+    }
+    memset(&s->op, 0, sizeof s->op);
+    s->op.kind = kind;
+    s->op.mech = CKM_AES_GCM;
+    s->op.key = k;
+    s->op.ko = o;
+    return CKR_OK;
+}
+
+static CK_RV msg_encrypt_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
 {
     LOCK();
-    UNLOCK_RETURN(sess_unsupported(h));
+    UNLOCK_RETURN(msg_init_kind(OP_MSG_ENCRYPT, h, m, k));
 }
-static CK_RV msg_crypt(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *a, CK_ULONG al,
-                       CK_BYTE *in, CK_ULONG il, CK_BYTE *out, CK_ULONG *ol)
+static CK_RV msg_decrypt_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_init_kind(OP_MSG_DECRYPT, h, m, k));
+}
+
+/* Checks a CK_GCM_MESSAGE_PARAMS for the operation kind. */
+static CK_RV gcm_msg_params(int kind, const void *p, CK_ULONG pl, p11_gcm_message_params *out)
+{
+    if (!p || pl != sizeof *out)
+        return CKR_MECHANISM_PARAM_INVALID;
+    memcpy(out, p, sizeof *out);
+    if (!out->pIv || out->ulIvLen != 12 || !out->pTag || out->ulTagBits != 128)
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (kind == OP_MSG_ENCRYPT &&
+        ((out->ivGenerator != CKG_GENERATE && out->ivGenerator != CKG_GENERATE_RANDOM) ||
+         out->ulIvFixedBits != 0))
+        return CKR_MECHANISM_PARAM_INVALID; /* the KeyStore picks a random nonce */
+    return CKR_OK;
+}
+
+static CK_RV msg_crypt_kind(int kind, CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *aad,
+                            CK_ULONG aad_len, CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out,
+                            CK_ULONG *out_len)
+{
+    p11_sess *s;
+    CK_RV rv = op_get(h, kind, &s);
+    if (rv != CKR_OK)
+        return rv;
+    /* an error in one message leaves the message operation active */
+    if ((!aad && aad_len) || (!in && in_len) || !out_len)
+        return CKR_ARGUMENTS_BAD;
+    if (aad_len > 65536)
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (in_len > MAX_DATA)
+        return CKR_DATA_LEN_RANGE;
+    p11_gcm_message_params gp;
+    if ((rv = gcm_msg_params(kind, p, pl, &gp)) != CKR_OK)
+        return rv;
+    if (!out) {
+        *out_len = in_len;
+        return CKR_OK;
+    }
+    if (*out_len < in_len) {
+        *out_len = in_len;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    p11_obj *o = s->op.ko;
+    if (!obj_usable(o))
+        return CKR_KEY_HANDLE_INVALID;
+    mesatee_client *c = NULL;
+    uint64_t ep = 0;
+    if ((rv = sess_client(s, &c, &ep)) != CKR_OK)
+        return rv;
+    const uint8_t *a = aad_len ? aad : NULL;
+    if (kind == OP_MSG_ENCRYPT) {
+        uint8_t *ct = NULL;
+        size_t cl = 0;
+        rv = map_status_c(c, ep,
+                          p11_srv_encrypt(c, o->name, o->version, in ? in : (CK_BYTE *)"", in_len,
+                                          a, aad_len, &ct, &cl),
+                          "encrypt");
+        if (rv == CKR_OK && cl != in_len + 28) {
+            fprintf(stderr, "libmesatee-pkcs11: server sent a ciphertext of the wrong size\n");
+            rv = CKR_DEVICE_ERROR;
+        }
+        if (rv == CKR_OK) { /* nonce(12) || ciphertext || tag(16) */
+            memcpy(gp.pIv, ct, 12);
+            if (in_len)
+                memcpy(out, ct + 12, in_len);
+            memcpy(gp.pTag, ct + 12 + in_len, 16);
+            *out_len = in_len;
+        }
+        free(ct);
+        return rv;
+    }
+    uint8_t *buf = malloc(in_len + 28), *pt = NULL;
+    size_t ptl = 0;
+    if (!buf)
+        return CKR_HOST_MEMORY;
+    memcpy(buf, gp.pIv, 12);
+    if (in_len)
+        memcpy(buf + 12, in, in_len);
+    memcpy(buf + 12 + in_len, gp.pTag, 16);
+    int rc = p11_srv_decrypt(c, o->name, o->version, buf, in_len + 28, a, aad_len, &pt, &ptl);
+    free(buf);
+    if (rc == MESATEE_EINVAL || rc == MESATEE_ECRYPTO) {
+        report(c, "decrypt");
+        return CKR_ENCRYPTED_DATA_INVALID;
+    }
+    if ((rv = map_status_c(c, ep, rc, "decrypt")) != CKR_OK)
+        return rv;
+    if (ptl != in_len) {
+        rv = CKR_DEVICE_ERROR;
+    } else {
+        if (ptl)
+            memcpy(out, pt, ptl);
+        *out_len = ptl;
+    }
+    if (pt)
+        mt_wipe(pt, ptl);
+    free(pt);
+    return rv;
+}
+
+static CK_RV encrypt_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *a, CK_ULONG al,
+                         CK_BYTE *in, CK_ULONG il, CK_BYTE *out, CK_ULONG *ol)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_crypt_kind(OP_MSG_ENCRYPT, h, p, pl, a, al, in, il, out, ol));
+}
+static CK_RV decrypt_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *a, CK_ULONG al,
+                         CK_BYTE *in, CK_ULONG il, CK_BYTE *out, CK_ULONG *ol)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_crypt_kind(OP_MSG_DECRYPT, h, p, pl, a, al, in, il, out, ol));
+}
+
+/* Ends a message-based operation of kind. */
+static CK_RV msg_final_kind(int kind, CK_SESSION_HANDLE h)
+{
+    p11_sess *s;
+    CK_RV rv = op_get(h, kind, &s);
+    if (rv == CKR_OK)
+        op_clear(&s->op);
+    return rv;
+}
+static CK_RV msg_encrypt_final(CK_SESSION_HANDLE h)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_final_kind(OP_MSG_ENCRYPT, h));
+}
+static CK_RV msg_decrypt_final(CK_SESSION_HANDLE h)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_final_kind(OP_MSG_DECRYPT, h));
+}
+
+/* Not offered: multi-part messages, message-based sign/verify. */
+static CK_RV msg_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
 {
     LOCK();
     UNLOCK_RETURN(sess_unsupported(h));
@@ -3131,10 +3323,23 @@ static CK_RV verify_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, C
 
 static CK_FUNCTION_LIST funcs_2_40 = {{2, 40}, P11_FUNCS_2_40};
 static p11_function_list_3_0 funcs_3_0 = {
-    {3, 0},         P11_FUNCS_2_40,  C_GetInterfaceList, C_GetInterface,  login_user,
-    session_cancel, msg_init,        msg_crypt,          msg_crypt_begin, msg_crypt_next,
-    msg_final,      msg_init,        msg_crypt,          msg_crypt_begin, msg_crypt_next,
-    msg_final,      msg_init,        sign_msg,           sign_msg_begin,  sign_msg,
+    {3, 0},
+    P11_FUNCS_2_40,
+    C_GetInterfaceList,
+    C_GetInterface,
+    login_user,
+    session_cancel,
+    msg_encrypt_init,
+    encrypt_msg,
+    msg_crypt_begin,
+    msg_crypt_next,
+    msg_encrypt_final,
+    msg_decrypt_init,
+    decrypt_msg,
+    msg_crypt_begin,
+    msg_crypt_next,
+    msg_decrypt_final,
+    msg_init,        sign_msg,           sign_msg_begin,  sign_msg,
     msg_final,      msg_init,        verify_msg,         sign_msg_begin,  verify_msg,
     msg_final,
 };
