@@ -6,6 +6,8 @@
  *     same signature with one bit flipped must fail;
  *   - AES-GCM encrypt then decrypt with associated data, plaintext equal;
  *   - RSA-OAEP encrypt (module) then decrypt (server), plaintext equal;
+ *   - PKCS#11 3.0 C_EncryptMessage / C_DecryptMessage (AES-GCM, the
+ *     KeyStore's nonce returned in CK_GCM_MESSAGE_PARAMS), plaintext equal;
  *   - a search (C_FindObjectsInit refreshes the object table) and
  *     C_GenerateRandom in between;
  * then a logout race: threads keep signing while the main thread logs out;
@@ -27,6 +29,7 @@
 #include "p11_defs.h"
 
 static CK_FUNCTION_LIST *F;
+static p11_function_list_3_0 *F3; /* the same module's 3.0 list */
 static const char *g_pin;
 static int g_iter = 10;
 static atomic_int g_fail;
@@ -114,12 +117,31 @@ static CK_RV round_ops(CK_SESSION_HANDLE s, unsigned seed)
     if (rpl != 100 || memcmp(rpt, pt, 100))
         FAILF("RSA-OAEP round trip changed the plaintext");
 
+    /* PKCS#11 3.0 message-based AES-GCM: the nonce comes back in the parameters */
+    CK_BYTE iv[12], tag[16], mct[300], mpt[300];
+    p11_gcm_message_params mp = {iv, 12, 0, CKG_GENERATE_RANDOM, tag, 128};
+    CK_MECHANISM mgcm = {CKM_AES_GCM, NULL, 0};
+    CK_ULONG ml = sizeof mct, mpl = sizeof mpt;
+    if ((rv = F3->C_MessageEncryptInit(s, &mgcm, g_aes)) != CKR_OK ||
+        (rv = F3->C_EncryptMessage(s, &mp, sizeof mp, aad, sizeof aad, pt, sizeof pt, mct, &ml)) !=
+            CKR_OK ||
+        (rv = F3->C_MessageEncryptFinal(s)) != CKR_OK)
+        return rv;
+    mp.ivGenerator = CKG_NO_GENERATE;
+    if ((rv = F3->C_MessageDecryptInit(s, &mgcm, g_aes)) != CKR_OK ||
+        (rv = F3->C_DecryptMessage(s, &mp, sizeof mp, aad, sizeof aad, mct, ml, mpt, &mpl)) !=
+            CKR_OK ||
+        (rv = F3->C_MessageDecryptFinal(s)) != CKR_OK)
+        return rv;
+    if (ml != sizeof pt || mpl != sizeof pt || memcmp(mpt, pt, mpl))
+        FAILF("AES-GCM message round trip changed the plaintext");
+
     if (seed % 3 == 0 && find_one(s, CKO_SECRET_KEY, "thr-aes") == 0)
         FAILF("search for the AES key found nothing");
     unsigned char rnd[32];
     if ((rv = F->C_GenerateRandom(s, rnd, sizeof rnd)) != CKR_OK)
         return rv;
-    atomic_fetch_add(&g_ops, 7);
+    atomic_fetch_add(&g_ops, 9);
     return CKR_OK;
 }
 
@@ -210,6 +232,16 @@ int main(int argc, char **argv)
     CK_RV (*get_list)(CK_FUNCTION_LIST **) = NULL;
     if (lib)
         *(void **)&get_list = dlsym(lib, "C_GetFunctionList");
+    CK_RV (*get_iface)(CK_UTF8CHAR *, CK_VERSION *, p11_interface **, CK_FLAGS) = NULL;
+    if (lib)
+        *(void **)&get_iface = dlsym(lib, "C_GetInterface");
+    p11_interface *ifc = NULL;
+    CK_VERSION v30 = {3, 0};
+    if (!get_iface || get_iface(NULL, &v30, &ifc, 0) != CKR_OK || !ifc) {
+        fprintf(stderr, "no PKCS#11 3.0 interface in %s\n", argv[1]);
+        return 2;
+    }
+    F3 = ifc->pFunctionList;
     if (!get_list || get_list(&F) != CKR_OK) {
         fprintf(stderr, "cannot load %s: %s\n", argv[1], lib ? "no function list" : dlerror());
         return 2;
@@ -246,7 +278,7 @@ int main(int argc, char **argv)
             return 1;
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL);
-    int want = nthreads * g_iter * 7;
+    int want = nthreads * g_iter * 9;
     if (atomic_load(&g_ops) != want)
         FAILF("%d of %d operations completed", atomic_load(&g_ops), want);
     fprintf(stderr, "%d threads x %d rounds: %d operations checked\n", nthreads, g_iter,
