@@ -29,4 +29,5 @@ MESATEE_PKCS11_CONF=$MT_WORK/p11.conf P11_PIN=$(cat "$MT_WORK/alice.pw") \
 grep -q '^PASS' "$MT_WORK/threads.out" || fail "threads: no PASS line"
 ok "$(grep 'operations checked' "$MT_WORK/threads.out")"
 as alice key list >/dev/null || fail "server unusable after the run"
+ok "$(grep "^imports:" "$MT_WORK/threads.out")"
 ok "concurrent sessions: results verified, logout race survived, second login works"

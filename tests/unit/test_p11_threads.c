@@ -10,13 +10,17 @@
  *     KeyStore's nonce returned in CK_GCM_MESSAGE_PARAMS), plaintext equal;
  *   - a search (C_FindObjectsInit refreshes the object table) and
  *     C_GenerateRandom in between;
- * then a logout race: threads keep signing while the main thread logs out;
+ * then imports (C_CreateObject) checked against outside references: an
+ * Ed25519 key (RFC 8032 test 1: public key and deterministic signature) and
+ * an AES key (a ciphertext of the module decrypts with OpenSSL and the same
+ * key bytes), and a logout race: threads keep signing while the main thread logs out;
  * every call must return CKR_OK or one of the codes of a login that ended,
  * never crash, and a new login works afterwards.
  * No timing thresholds: the program checks results only.
  * Usage: test_p11_threads MODULE.so (MESATEE_PKCS11_CONF, P11_PIN set;
  * P11_THREADS, P11_ITER optional). Exit 0 when every check held. */
 #include <dlfcn.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdatomic.h>
@@ -211,6 +215,97 @@ static bool find_keys(CK_SESSION_HANDLE s0)
     return g_ec_priv && g_ec_pub && g_aes && g_rsa_priv && g_rsa_pub;
 }
 
+static int unhex(const char *h, unsigned char *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (sscanf(h + 2 * i, "%2hhx", &out[i]) != 1)
+            return -1;
+    return 0;
+}
+
+/* C_CreateObject of keys with known material, checked against references
+ * computed outside the module. */
+static void import_checks(CK_SESSION_HANDLE s0)
+{
+    static const char sk_hex[] = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    static const char pk_hex[] = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    static const char sig_hex[] = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+                                  "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+    static const CK_BYTE ed_oid[] = {0x06, 0x03, 0x2b, 0x65, 0x70};
+    unsigned char sk[32], pk[32], sig_ref[64];
+    if (unhex(sk_hex, sk, 32) || unhex(pk_hex, pk, 32) || unhex(sig_hex, sig_ref, 64)) {
+        FAILF("test vectors");
+        return;
+    }
+    char label[48];
+    snprintf(label, sizeof label, "thr-imp-ed-%ld", (long)getpid());
+    CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+    CK_KEY_TYPE kt = CKK_EC_EDWARDS;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &pc, sizeof pc},         {CKA_KEY_TYPE, &kt, sizeof kt},
+                        {CKA_TOKEN, &yes, sizeof yes},       {CKA_SENSITIVE, &yes, sizeof yes},
+                        {CKA_LABEL, label, strlen(label)},   {CKA_EC_PARAMS, (void *)ed_oid, sizeof ed_oid},
+                        {CKA_VALUE, sk, sizeof sk}};
+    CK_OBJECT_HANDLE priv = 0;
+    CK_RV rv = F->C_CreateObject(s0, t, sizeof t / sizeof t[0], &priv);
+    if (rv != CKR_OK) {
+        FAILF("C_CreateObject Ed25519: 0x%lx", (unsigned long)rv);
+        return;
+    }
+    CK_OBJECT_HANDLE pub = find_one(s0, CKO_PUBLIC_KEY, label);
+    CK_BYTE pt[40];
+    CK_ATTRIBUTE q = {CKA_EC_POINT, pt, sizeof pt};
+    if (!pub || F->C_GetAttributeValue(s0, pub, &q, 1) != CKR_OK || q.ulValueLen != 34 ||
+        memcmp(pt + 2, pk, 32))
+        FAILF("the imported Ed25519 key's public key is not RFC 8032's");
+    CK_MECHANISM ed = {CKM_EDDSA, NULL, 0};
+    CK_BYTE sig[64];
+    CK_ULONG sl = sizeof sig;
+    if ((rv = F->C_SignInit(s0, &ed, priv)) != CKR_OK ||
+        (rv = F->C_Sign(s0, (CK_BYTE *)"", 0, sig, &sl)) != CKR_OK || sl != 64 ||
+        memcmp(sig, sig_ref, 64))
+        FAILF("Ed25519 signature of the imported key differs from RFC 8032's (0x%lx)",
+              (unsigned long)rv);
+    if ((rv = F->C_DestroyObject(s0, priv)) != CKR_ACTION_PROHIBITED)
+        FAILF("C_DestroyObject without deletion_allowed: 0x%lx", (unsigned long)rv);
+    OPENSSL_cleanse(sk, sizeof sk);
+
+    /* AES-256: the module's ciphertext decrypts with OpenSSL and the key bytes */
+    unsigned char key[32];
+    fill(key, sizeof key, 77);
+    snprintf(label, sizeof label, "thr-imp-aes-%ld", (long)getpid());
+    CK_OBJECT_CLASS sc = CKO_SECRET_KEY;
+    CK_KEY_TYPE ak = CKK_AES;
+    CK_ATTRIBUTE ta[] = {{CKA_CLASS, &sc, sizeof sc},       {CKA_KEY_TYPE, &ak, sizeof ak},
+                         {CKA_TOKEN, &yes, sizeof yes},     {CKA_SENSITIVE, &yes, sizeof yes},
+                         {CKA_LABEL, label, strlen(label)}, {CKA_VALUE, key, sizeof key}};
+    CK_OBJECT_HANDLE sk_h = 0;
+    if ((rv = F->C_CreateObject(s0, ta, sizeof ta / sizeof ta[0], &sk_h)) != CKR_OK) {
+        FAILF("C_CreateObject AES: 0x%lx", (unsigned long)rv);
+        return;
+    }
+    CK_BYTE msg[] = "imported key", aad[] = "ad", ct[64], back[64];
+    CK_GCM_PARAMS gp = {NULL, 0, 0, aad, sizeof aad, 128};
+    CK_MECHANISM gcm = {CKM_AES_GCM, &gp, sizeof gp};
+    CK_ULONG cl = sizeof ct;
+    if ((rv = F->C_EncryptInit(s0, &gcm, sk_h)) != CKR_OK ||
+        (rv = F->C_Encrypt(s0, msg, sizeof msg, ct, &cl)) != CKR_OK || cl != sizeof msg + 28) {
+        FAILF("encrypt with the imported AES key: 0x%lx", (unsigned long)rv);
+        return;
+    }
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    int n1 = 0, n2 = 0, ok = c && EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, ct) == 1 &&
+                          EVP_DecryptUpdate(c, NULL, &n1, aad, sizeof aad) == 1 &&
+                          EVP_DecryptUpdate(c, back, &n1, ct + 12, (int)sizeof msg) == 1 &&
+                          EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16,
+                                              ct + 12 + sizeof msg) == 1 &&
+                          EVP_DecryptFinal_ex(c, back + n1, &n2) == 1;
+    EVP_CIPHER_CTX_free(c);
+    if (!ok || n1 + n2 != (int)sizeof msg || memcmp(back, msg, sizeof msg))
+        FAILF("OpenSSL does not decrypt the imported AES key's ciphertext with the key bytes");
+    fprintf(stderr, "imports: Ed25519 matches RFC 8032, AES ciphertext decrypts with OpenSSL\n");
+}
+
 static CK_RV login(CK_SESSION_HANDLE s)
 {
     return F->C_Login(s, CKU_USER, (CK_UTF8CHAR *)g_pin, strlen(g_pin));
@@ -272,6 +367,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    import_checks(s0);
     pthread_t th[64];
     for (int i = 0; i < nthreads; i++)
         if (pthread_create(&th[i], NULL, worker, (void *)(uintptr_t)i) != 0)
