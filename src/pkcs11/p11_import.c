@@ -203,8 +203,24 @@ static CK_RV rsa_material(const CK_ATTRIBUTE *t, CK_ULONG n, p11_ktype *type, ui
     return rv;
 }
 
+static CK_RV material(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_CLASS cls, p11_ktype *type,
+                      uint8_t **der, size_t *der_len);
+
 CK_RV p11_import_material(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_CLASS cls,
                           p11_ktype *type, uint8_t **der, size_t *der_len)
+{
+    CK_RV rv = material(tmpl, n, cls, type, der, der_len);
+    if (rv != CKR_OK) { /* no half results */
+        p11_import_free(*der, *der_len);
+        *der = NULL;
+        *der_len = 0;
+        *type = P11_KT_OTHER;
+    }
+    return rv;
+}
+
+static CK_RV material(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_CLASS cls, p11_ktype *type,
+                      uint8_t **der, size_t *der_len)
 {
     *der = NULL;
     *der_len = 0;
