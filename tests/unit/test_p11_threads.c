@@ -268,6 +268,25 @@ static void import_checks(CK_SESSION_HANDLE s0)
               (unsigned long)rv);
     if ((rv = F->C_DestroyObject(s0, priv)) != CKR_ACTION_PROHIBITED)
         FAILF("C_DestroyObject without deletion_allowed: 0x%lx", (unsigned long)rv);
+    if ((rv = F->C_DestroyObject(s0, pub)) != CKR_ACTION_PROHIBITED)
+        FAILF("C_DestroyObject of a public key: 0x%lx", (unsigned long)rv);
+    CK_BBOOL dpriv = 9, dpub = 9;
+    CK_ATTRIBUTE qd = {CKA_DESTROYABLE, &dpriv, 1}, qd2 = {CKA_DESTROYABLE, &dpub, 1};
+    if (F->C_GetAttributeValue(s0, priv, &qd, 1) != CKR_OK || dpriv != CK_TRUE ||
+        F->C_GetAttributeValue(s0, pub, &qd2, 1) != CKR_OK || dpub != CK_FALSE)
+        FAILF("CKA_DESTROYABLE: private %d, public %d", dpriv, dpub);
+    CK_ATTRIBUTE nl = {CKA_LABEL, "other", 5};
+    CK_OBJECT_HANDLE copy = 0;
+    if ((rv = F->C_SetAttributeValue(s0, priv, &nl, 1)) != CKR_ACTION_PROHIBITED)
+        FAILF("C_SetAttributeValue: 0x%lx", (unsigned long)rv);
+    if ((rv = F->C_CopyObject(s0, priv, &nl, 1, &copy)) != CKR_ACTION_PROHIBITED)
+        FAILF("C_CopyObject: 0x%lx", (unsigned long)rv);
+    CK_OBJECT_CLASS pubc = CKO_PUBLIC_KEY;
+    CK_ATTRIBUTE tp[] = {{CKA_CLASS, &pubc, sizeof pubc}, {CKA_KEY_TYPE, &kt, sizeof kt},
+                         {CKA_LABEL, "thr-pub", 7}, {CKA_EC_PARAMS, (void *)ed_oid, sizeof ed_oid},
+                         {CKA_EC_POINT, pt, 34}};
+    if ((rv = F->C_CreateObject(s0, tp, 5, &copy)) != CKR_ATTRIBUTE_VALUE_INVALID)
+        FAILF("C_CreateObject of a public key: 0x%lx", (unsigned long)rv);
     OPENSSL_cleanse(sk, sizeof sk);
 
     /* AES-256: the module's ciphertext decrypts with OpenSSL and the key bytes */
