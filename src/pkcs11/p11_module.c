@@ -80,7 +80,18 @@ typedef struct p11_obj {
     _Atomic unsigned refs; /* the table's and operations' references */
 } p11_obj;
 
-enum { OP_NONE, OP_SIGN, OP_VERIFY, OP_ENCRYPT, OP_DECRYPT, OP_DIGEST, OP_MSG_ENCRYPT, OP_MSG_DECRYPT };
+enum {
+    OP_NONE,
+    OP_SIGN,
+    OP_VERIFY,
+    OP_ENCRYPT,
+    OP_DECRYPT,
+    OP_DIGEST,
+    OP_MSG_ENCRYPT,
+    OP_MSG_DECRYPT,
+    OP_MSG_SIGN,
+    OP_MSG_VERIFY
+};
 
 typedef struct p11_op {
     int kind;
@@ -666,6 +677,9 @@ static int attr_get(const p11_obj *o, CK_ATTRIBUTE_TYPE t, uint8_t *buf, size_t 
 /* ------------------------------------------------------------------------ */
 /* Mechanisms                                                                */
 
+/* signature mechanisms: single-part and message-based (PKCS#11 3.0) */
+#define SIG_FLAGS (CKF_SIGN | CKF_VERIFY | CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY)
+
 static const struct {
     CK_MECHANISM_TYPE m;
     CK_ULONG min, max;
@@ -677,20 +691,20 @@ static const struct {
     {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_GENERATE_KEY_PAIR},
     {CKM_AES_KEY_GEN, 32, 32, CKF_GENERATE},
     {CKM_ECDSA, 256, 384,
-     CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
+     SIG_FLAGS | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
     {CKM_ECDSA_SHA256, 256, 384,
-     CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
+     SIG_FLAGS | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
     {CKM_ECDSA_SHA384, 256, 384,
-     CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
-    {CKM_EDDSA, 255, 255, CKF_SIGN | CKF_VERIFY},
-    {CKM_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA256_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA384_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA512_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
+     SIG_FLAGS | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
+    {CKM_EDDSA, 255, 255, SIG_FLAGS},
+    {CKM_RSA_PKCS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA256_RSA_PKCS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA384_RSA_PKCS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA512_RSA_PKCS, 2048, 4096, SIG_FLAGS},
+    {CKM_RSA_PKCS_PSS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, SIG_FLAGS},
     {CKM_AES_GCM, 32, 32, CKF_ENCRYPT | CKF_DECRYPT | CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT},
     {CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_SHA256, 0, 0, CKF_DIGEST},
@@ -3057,9 +3071,12 @@ static CK_RV session_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags)
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
     if (flags & (CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_DIGEST |
-                 CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT)) {
+                 CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MESSAGE_SIGN |
+                 CKF_MESSAGE_VERIFY)) {
         int k = s->op.kind;
-        if ((k == OP_MSG_ENCRYPT && (flags & CKF_MESSAGE_ENCRYPT)) ||
+        if ((k == OP_MSG_SIGN && (flags & CKF_MESSAGE_SIGN)) ||
+            (k == OP_MSG_VERIFY && (flags & CKF_MESSAGE_VERIFY)) ||
+            (k == OP_MSG_ENCRYPT && (flags & CKF_MESSAGE_ENCRYPT)) ||
             (k == OP_MSG_DECRYPT && (flags & CKF_MESSAGE_DECRYPT)) ||
             (k == OP_ENCRYPT && (flags & CKF_ENCRYPT)) ||
             (k == OP_DECRYPT && (flags & CKF_DECRYPT)) || (k == OP_SIGN && (flags & CKF_SIGN)) ||
@@ -3262,12 +3279,7 @@ static CK_RV msg_decrypt_final(CK_SESSION_HANDLE h)
     UNLOCK_RETURN(msg_final_kind(OP_MSG_DECRYPT, h));
 }
 
-/* Not offered: multi-part messages, message-based sign/verify. */
-static CK_RV msg_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
-{
-    LOCK();
-    UNLOCK_RETURN(sess_unsupported(h));
-}
+/* Not offered: multi-part messages. */
 static CK_RV msg_crypt_begin(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *a, CK_ULONG al)
 {
     LOCK();
@@ -3279,13 +3291,115 @@ static CK_RV msg_crypt_next(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *
     LOCK();
     UNLOCK_RETURN(sess_unsupported(h));
 }
-static CK_RV msg_final(CK_SESSION_HANDLE h)
+/* Message-based signing and verification (PKCS#11 3.0 base 5.15-5.16):
+ * C_MessageSignInit / C_MessageVerifyInit take the mechanisms and keys of
+ * C_SignInit / C_VerifyInit; each C_SignMessage is one single-part sign (one
+ * transit request), each C_VerifyMessage one local verification. None of the
+ * module's signature mechanisms has per-message parameters: a parameter is
+ * CKR_MECHANISM_PARAM_INVALID. The multi-part forms (Begin/Next) are
+ * CKR_FUNCTION_NOT_SUPPORTED. */
+static CK_RV msg_sig_init(int kind, CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
+{
+    CK_RV rv = op_init(kind == OP_MSG_SIGN ? OP_SIGN : OP_VERIFY, h, m, k);
+    if (rv == CKR_OK)
+        tl_sess->op.kind = kind; /* op_init succeeded: this thread holds the session */
+    return rv;
+}
+static CK_RV msg_sign_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
 {
     LOCK();
-    UNLOCK_RETURN(sess_unsupported(h));
+    UNLOCK_RETURN(msg_sig_init(OP_MSG_SIGN, h, m, k));
 }
+static CK_RV msg_verify_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_sig_init(OP_MSG_VERIFY, h, m, k));
+}
+
+/* One message of a message-based sign (sig_len != NULL) or verify
+ * (sig_len == NULL, vsig_len the signature's length). */
+static CK_RV msg_sig_one(int kind, CK_SESSION_HANDLE h, const void *p, CK_ULONG pl,
+                         const CK_BYTE *d, CK_ULONG dl, CK_BYTE *sig, CK_ULONG *sig_len,
+                         CK_ULONG vsig_len)
+{
+    p11_sess *s;
+    CK_RV rv = op_get(h, kind, &s);
+    if (rv != CKR_OK)
+        return rv;
+    if ((!d && dl) || (kind == OP_MSG_SIGN ? !sig_len : !sig))
+        return CKR_ARGUMENTS_BAD;
+    if (p || pl)
+        return CKR_MECHANISM_PARAM_INVALID;
+    p11_obj *o = s->op.ko;
+    if (!obj_usable(o))
+        return CKR_KEY_HANDLE_INVALID;
+    size_t want = obj_sig_len(o); /* exact for every key the module shows */
+    if (kind == OP_MSG_SIGN && (!sig || *sig_len < want)) {
+        CK_RV r = sig ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+        *sig_len = want;
+        return r;
+    }
+    /* this message's own operation state, from the initialised one */
+    p11_op t;
+    memset(&t, 0, sizeof t);
+    t.kind = kind == OP_MSG_SIGN ? OP_SIGN : OP_VERIFY;
+    t.mech = s->op.mech;
+    t.key = s->op.key;
+    t.ko = obj_get(o);
+    t.md = s->op.md;
+    t.pss_md = s->op.pss_md;
+    t.pss_salt = s->op.pss_salt;
+    if (t.md && (!(t.mdctx = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(t.mdctx, t.md, NULL)))
+        rv = CKR_HOST_MEMORY;
+    if (rv == CKR_OK)
+        rv = op_feed(&t, d ? d : (const CK_BYTE *)"", dl);
+    if (rv == CKR_OK && kind == OP_MSG_VERIFY) {
+        rv = do_verify(&t, o, sig, vsig_len);
+    } else if (rv == CKR_OK) {
+        mesatee_client *c = NULL;
+        uint64_t ep = 0;
+        uint8_t *res = NULL;
+        size_t rl = 0;
+        if ((rv = sess_client(s, &c, &ep)) == CKR_OK &&
+            (rv = do_sign(c, ep, &t, o, &res, &rl)) == CKR_OK) {
+            if (rl > *sig_len) {
+                rv = CKR_DEVICE_ERROR;
+            } else {
+                memcpy(sig, res, rl);
+                *sig_len = rl;
+            }
+        }
+        free(res);
+    }
+    op_clear(&t);
+    return rv;
+}
+
 static CK_RV sign_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
                       CK_BYTE *sig, CK_ULONG *sl)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_sig_one(OP_MSG_SIGN, h, p, pl, d, dl, sig, sl, 0));
+}
+static CK_RV verify_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
+                        CK_BYTE *sig, CK_ULONG sl)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_sig_one(OP_MSG_VERIFY, h, p, pl, d, dl, sig, NULL, sl));
+}
+static CK_RV msg_sign_final(CK_SESSION_HANDLE h)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_final_kind(OP_MSG_SIGN, h));
+}
+static CK_RV msg_verify_final(CK_SESSION_HANDLE h)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_final_kind(OP_MSG_VERIFY, h));
+}
+/* Not offered: multi-part message signing. */
+static CK_RV sign_msg_next(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
+                           CK_BYTE *sig, CK_ULONG *sl)
 {
     LOCK();
     UNLOCK_RETURN(sess_unsupported(h));
@@ -3295,8 +3409,8 @@ static CK_RV sign_msg_begin(CK_SESSION_HANDLE h, void *p, CK_ULONG pl)
     LOCK();
     UNLOCK_RETURN(sess_unsupported(h));
 }
-static CK_RV verify_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
-                        CK_BYTE *sig, CK_ULONG sl)
+static CK_RV verify_msg_next(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
+                             CK_BYTE *sig, CK_ULONG sl)
 {
     LOCK();
     UNLOCK_RETURN(sess_unsupported(h));
@@ -3339,9 +3453,16 @@ static p11_function_list_3_0 funcs_3_0 = {
     msg_crypt_begin,
     msg_crypt_next,
     msg_decrypt_final,
-    msg_init,        sign_msg,           sign_msg_begin,  sign_msg,
-    msg_final,      msg_init,        verify_msg,         sign_msg_begin,  verify_msg,
-    msg_final,
+    msg_sign_init,
+    sign_msg,
+    sign_msg_begin,
+    sign_msg_next,
+    msg_sign_final,
+    msg_verify_init,
+    verify_msg,
+    sign_msg_begin,
+    verify_msg_next,
+    msg_verify_final,
 };
 
 static CK_UTF8CHAR iface_name[] = "PKCS 11";

@@ -826,7 +826,8 @@ static void fixed_checks(const char *pin)
     CHECK(F->C_MessageEncryptInit(s, &m, 1) == CKR_MECHANISM_INVALID, "message API with ECDSA");
     CK_MECHANISM gm0 = {CKM_AES_GCM, NULL, 0};
     CHECK(F->C_MessageEncryptInit(s, &gm0, 1) == CKR_USER_NOT_LOGGED_IN, "message API before login");
-    CHECK(F->C_MessageSignInit(s, &m, 1) == CKR_FUNCTION_NOT_SUPPORTED, "message-based signing");
+    CHECK(F->C_MessageSignInit(s, &m, 1) == CKR_USER_NOT_LOGGED_IN, "message-based signing before login");
+    CHECK(F->C_SignMessageBegin(s, NULL, 0) == CKR_FUNCTION_NOT_SUPPORTED, "SignMessageBegin");
     CK_OBJECT_HANDLE oh;
     CHECK(F->C_CreateObject(s, NULL, 0, &oh) == CKR_USER_NOT_LOGGED_IN, "CreateObject before login");
     CHECK(F->C_CreateObject(s, NULL, 1, &oh) == CKR_ARGUMENTS_BAD, "CreateObject NULL template");

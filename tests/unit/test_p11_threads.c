@@ -8,6 +8,8 @@
  *   - RSA-OAEP encrypt (module) then decrypt (server), plaintext equal;
  *   - PKCS#11 3.0 C_EncryptMessage / C_DecryptMessage (AES-GCM, the
  *     KeyStore's nonce returned in CK_GCM_MESSAGE_PARAMS), plaintext equal;
+ *   - PKCS#11 3.0 C_SignMessage (two messages, one init; a short buffer)
+ *     and C_VerifyMessage (both verify, a swapped one does not);
  *   - a search (C_FindObjectsInit refreshes the object table) and
  *     C_GenerateRandom in between;
  * then imports (C_CreateObject) checked against outside references: an
@@ -140,12 +142,36 @@ static CK_RV round_ops(CK_SESSION_HANDLE s, unsigned seed)
     if (ml != sizeof pt || mpl != sizeof pt || memcmp(mpt, pt, mpl))
         FAILF("AES-GCM message round trip changed the plaintext");
 
+    /* PKCS#11 3.0 message-based ECDSA: two messages under one init, verified */
+    CK_BYTE msig[64], msig2[64], mdg2[32];
+    CK_ULONG msl = sizeof msig, msl2 = 10;
+    fill(mdg2, sizeof mdg2, seed + 3);
+    if ((rv = F3->C_MessageSignInit(s, &ecdsa, g_ec_priv)) != CKR_OK ||
+        (rv = F3->C_SignMessage(s, NULL, 0, dg, sizeof dg, msig, &msl)) != CKR_OK)
+        return rv;
+    if ((rv = F3->C_SignMessage(s, NULL, 0, mdg2, sizeof mdg2, msig2, &msl2)) !=
+            CKR_BUFFER_TOO_SMALL ||
+        msl2 != 64)
+        FAILF("C_SignMessage with a short buffer: 0x%lx, %lu", (unsigned long)rv,
+              (unsigned long)msl2);
+    if ((rv = F3->C_SignMessage(s, NULL, 0, mdg2, sizeof mdg2, msig2, &msl2)) != CKR_OK ||
+        (rv = F3->C_MessageSignFinal(s)) != CKR_OK)
+        return rv;
+    if ((rv = F3->C_MessageVerifyInit(s, &ecdsa, g_ec_pub)) != CKR_OK)
+        return rv;
+    if (F3->C_VerifyMessage(s, NULL, 0, dg, sizeof dg, msig, msl) != CKR_OK ||
+        F3->C_VerifyMessage(s, NULL, 0, mdg2, sizeof mdg2, msig2, msl2) != CKR_OK ||
+        F3->C_VerifyMessage(s, NULL, 0, mdg2, sizeof mdg2, msig, msl) != CKR_SIGNATURE_INVALID)
+        FAILF("message-based ECDSA signatures do not verify as they should");
+    if ((rv = F3->C_MessageVerifyFinal(s)) != CKR_OK)
+        return rv;
+
     if (seed % 3 == 0 && find_one(s, CKO_SECRET_KEY, "thr-aes") == 0)
         FAILF("search for the AES key found nothing");
     unsigned char rnd[32];
     if ((rv = F->C_GenerateRandom(s, rnd, sizeof rnd)) != CKR_OK)
         return rv;
-    atomic_fetch_add(&g_ops, 9);
+    atomic_fetch_add(&g_ops, 12);
     return CKR_OK;
 }
 
@@ -393,7 +419,7 @@ int main(int argc, char **argv)
             return 1;
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL);
-    int want = nthreads * g_iter * 9;
+    int want = nthreads * g_iter * 12;
     if (atomic_load(&g_ops) != want)
         FAILF("%d of %d operations completed", atomic_load(&g_ops), want);
     fprintf(stderr, "%d threads x %d rounds: %d operations checked\n", nthreads, g_iter,
