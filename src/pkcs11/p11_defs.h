@@ -20,6 +20,36 @@
 #define CKR_OPERATION_CANCEL_FAILED 0x00000202UL
 #endif
 
+/* Mechanism flags of the message-based functions, per-message parameters
+ * of AES-GCM and its IV generators (PKCS#11 3.0 base 5.2, current
+ * mechanisms 2.12.x). */
+#ifndef CKF_MESSAGE_ENCRYPT
+#define CKF_MESSAGE_ENCRYPT 0x00000002UL
+#define CKF_MESSAGE_DECRYPT 0x00000004UL
+#define CKF_MESSAGE_SIGN 0x00000008UL
+#define CKF_MESSAGE_VERIFY 0x00000010UL
+#define CKF_MULTI_MESSAGE 0x00000020UL
+#endif
+#ifndef CKF_END_OF_MESSAGE
+#define CKF_END_OF_MESSAGE 0x00000001UL
+#endif
+#ifndef CKG_NO_GENERATE
+#define CKG_NO_GENERATE 0x00000000UL
+#define CKG_GENERATE 0x00000001UL
+#define CKG_GENERATE_COUNTER 0x00000002UL
+#define CKG_GENERATE_RANDOM 0x00000003UL
+#define CKG_GENERATE_COUNTER_XOR 0x00000004UL
+#endif
+
+typedef struct p11_gcm_message_params {
+    CK_BYTE *pIv;
+    CK_ULONG ulIvLen;
+    CK_ULONG ulIvFixedBits;
+    CK_ULONG ivGenerator; /* CK_GENERATOR_FUNCTION */
+    CK_BYTE *pTag;
+    CK_ULONG ulTagBits;
+} p11_gcm_message_params;
+
 typedef struct p11_interface {
     CK_UTF8CHAR *pInterfaceName;
     void *pFunctionList;

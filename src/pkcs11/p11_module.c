@@ -11,9 +11,22 @@
  * calls (AES-GCM encryption too); verification uses the public key locally;
  * digests are local (OpenSSL).
  *
- * Thread-safety: every entry point takes one module mutex (pthread), so the
- * module is safe for CKF_OS_LOCKING_OK callers; network calls are made with
- * the mutex held (one request at a time).
+ * Thread-safety (PKCS#11 2.40 section 6.7.6, "multi-threaded applications"):
+ * the module always uses the OS's locks (pthread); C_Initialize accepts
+ * CKF_OS_LOCKING_OK and refuses application-supplied locking functions alone
+ * (CKR_CANT_LOCK). Locks, always taken in this order:
+ *   1. a session's mutex (sess.mu), held for the whole of a call on that
+ *      session, network included; a thread holds at most one;
+ *   2. g_login_mu, held by C_Login/C_Logout (and the logout of the last
+ *      C_CloseSession) around the login client G.client;
+ *   3. g_mu, the module state (init, login state, object table, session
+ *      table); held briefly, never across a network call.
+ * Every session has its own libmesatee client (one TLS connection, the
+ * login's token), so sessions make their REST calls in parallel. Objects
+ * are reference-counted and immutable once published: an operation keeps a
+ * reference to its key object, so a concurrent refresh or logout never frees
+ * what a call in flight uses. A logout bumps G.epoch; a session notices at
+ * its next call and drops its operation and search.
  * Errors: every entry point returns a CKR_ code and never crashes on bad
  * handles, NULL or garbage arguments (tests/unit/test_p11_randcall.c);
  * server failures are printed to stderr as "libmesatee-pkcs11: ..." with the
@@ -26,7 +39,9 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +49,7 @@
 #include "mesatee.h"
 #include "mt_util.h"
 #include "p11_conf.h"
+#include "p11_import.h"
 #include "p11_resp.h"
 #include "p11_srv.h"
 /* last: p11-kit's pkcs11.h defines macros on common lower-case words */
@@ -60,14 +76,28 @@ typedef struct p11_obj {
     size_t pub_len;
     uint8_t *exp; /* RSA public exponent */
     size_t exp_len;
+    EVP_PKEY *pkey; /* the public key, parsed once (read-only use is thread-safe) */
+    _Atomic unsigned refs; /* the table's and operations' references */
 } p11_obj;
 
-enum { OP_NONE, OP_SIGN, OP_VERIFY, OP_ENCRYPT, OP_DECRYPT, OP_DIGEST };
+enum {
+    OP_NONE,
+    OP_SIGN,
+    OP_VERIFY,
+    OP_ENCRYPT,
+    OP_DECRYPT,
+    OP_DIGEST,
+    OP_MSG_ENCRYPT,
+    OP_MSG_DECRYPT,
+    OP_MSG_SIGN,
+    OP_MSG_VERIFY
+};
 
 typedef struct p11_op {
     int kind;
     CK_MECHANISM_TYPE mech;
     CK_OBJECT_HANDLE key;
+    p11_obj *ko; /* a reference to the key object */
     const EVP_MD *md;     /* hash-then-sign mechanisms and digests */
     EVP_MD_CTX *mdctx;    /* same */
     const EVP_MD *pss_md; /* RSA-PSS: hash of the input, MGF1 hash */
@@ -83,27 +113,39 @@ typedef struct p11_op {
 } p11_op;
 
 typedef struct p11_sess {
-    CK_SESSION_HANDLE h; /* 0: free */
+    pthread_mutex_t mu;  /* held for a whole call on this session */
+    CK_SESSION_HANDLE h; /* 0: free; written with mu and g_mu held */
     CK_FLAGS flags;
+    uint64_t epoch; /* G.epoch when op/found were last valid */
     p11_op op;
     CK_OBJECT_HANDLE *found;
     size_t nfound, fpos;
     bool finding;
+    mesatee_client *client; /* this session's connection, made on first use */
+    uint64_t client_epoch;  /* the login whose token client carries; 0: none */
 } p11_sess;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_login_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t g_sess_once = PTHREAD_ONCE_INIT;
+/* Slot i holds handles i + 1 + k * MAX_SESSIONS; the slots (and their
+ * mutexes) live as long as the process. */
+static p11_sess g_sess[MAX_SESSIONS];
 static struct {
     bool init;
-    p11_conf conf;
-    mesatee_client *client;
+    p11_conf conf;          /* unchanged between C_Initialize and C_Finalize */
+    mesatee_client *client; /* login/logout only, under g_login_mu */
     bool logged_in;
     bool password_login; /* the token was made by C_Login: revoke at logout */
-    p11_obj *objs;
+    char *token;         /* the login's token, handed to session clients */
+    uint64_t epoch;      /* +1 at every logout; a login belongs to one epoch */
+    p11_obj **objs;
     size_t nobj, capobj;
     CK_OBJECT_HANDLE next_obj;
-    p11_sess sess[MAX_SESSIONS];
     CK_SESSION_HANDLE next_sess;
 } G;
+/* The session whose mutex this thread holds during an entry point. */
+static _Thread_local p11_sess *tl_sess;
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */
@@ -115,23 +157,42 @@ static void pad_copy(CK_UTF8CHAR *dst, size_t n, const char *src)
     memcpy(dst, src, l < n ? l : n);
 }
 
-static void report(const char *what)
+static void report(mesatee_client *c, const char *what)
 {
-    const char *m = G.client ? mesatee_client_errmsg(G.client) : "no client";
+    const char *m = c ? mesatee_client_errmsg(c) : "no client";
     if (*m) /* else the reader of the answer has said why */
         fprintf(stderr, "libmesatee-pkcs11: %s: %s\n", what, m);
 }
 
-/* Maps a libmesatee status onto a CKR_ for the operation kind. */
-static CK_RV map_status(int rc, const char *what)
+static void objs_clear(void);
+
+/* The server refused the token of login epoch ep: that login is over. */
+static void login_lost(uint64_t ep)
+{
+    pthread_mutex_lock(&g_mu);
+    if (G.logged_in && G.epoch == ep) {
+        G.logged_in = false;
+        G.password_login = false;
+        if (G.token)
+            mt_wipe(G.token, strlen(G.token));
+        free(G.token);
+        G.token = NULL;
+        G.epoch++;
+        objs_clear();
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* Maps a libmesatee status of a call made with client c (carrying the token
+ * of login epoch ep) onto a CKR_ for the operation kind. */
+static CK_RV map_status_c(mesatee_client *c, uint64_t ep, int rc, const char *what)
 {
     if (rc == MESATEE_OK)
         return CKR_OK;
-    report(what);
+    report(c, what);
     switch (rc) {
     case MESATEE_EAUTH: /* expired or revoked: log in again */
-        G.logged_in = false;
-        G.password_login = false;
+        login_lost(ep);
         return CKR_USER_NOT_LOGGED_IN;
     case MESATEE_EPERM: return CKR_KEY_FUNCTION_NOT_PERMITTED;
     case MESATEE_ENOTFOUND: return CKR_KEY_HANDLE_INVALID;
@@ -144,27 +205,22 @@ static CK_RV map_status(int rc, const char *what)
     }
 }
 
-static p11_sess *sess_find(CK_SESSION_HANDLE h)
-{
-    if (h == 0)
-        return NULL;
-    for (size_t i = 0; i < MAX_SESSIONS; i++)
-        if (G.sess[i].h == h)
-            return &G.sess[i];
-    return NULL;
-}
-
+/* Sessions counted under g_mu. */
 static size_t sess_count(bool rw_only)
 {
     size_t n = 0;
     for (size_t i = 0; i < MAX_SESSIONS; i++)
-        if (G.sess[i].h && (!rw_only || (G.sess[i].flags & CKF_RW_SESSION)))
+        if (g_sess[i].h && (!rw_only || (g_sess[i].flags & CKF_RW_SESSION)))
             n++;
     return n;
 }
 
+static void obj_put(p11_obj *o);
+
 static void op_clear(p11_op *op)
 {
+    if (op->ko)
+        obj_put(op->ko);
     EVP_MD_CTX_free(op->mdctx);
     if (op->buf)
         mt_wipe(op->buf, op->cap);
@@ -176,21 +232,43 @@ static void op_clear(p11_op *op)
     memset(op, 0, sizeof *op);
 }
 
-static void sess_close(p11_sess *s)
+static void find_clear(p11_sess *s)
 {
-    op_clear(&s->op);
     free(s->found);
-    memset(s, 0, sizeof *s);
+    s->found = NULL;
+    s->nfound = s->fpos = 0;
+    s->finding = false;
 }
 
+/* Frees a session's state, keeping its mutex; the caller holds s->mu and
+ * g_mu. The client is handed back in *client (freed outside g_mu). */
+static void sess_close(p11_sess *s, mesatee_client **client)
+{
+    op_clear(&s->op);
+    find_clear(s);
+    *client = s->client;
+    s->client = NULL;
+    s->client_epoch = 0;
+    s->h = 0;
+    s->flags = 0;
+}
+
+/* The live object with handle h, under g_mu; valid while g_mu is held
+ * (obj_get for longer). */
 static p11_obj *obj_find(CK_OBJECT_HANDLE h)
 {
     if (!G.logged_in) /* objects exist for a logged-in user only */
         return NULL;
     for (size_t i = 0; i < G.nobj; i++)
-        if (G.objs[i].h == h && G.objs[i].live)
-            return &G.objs[i];
+        if (G.objs[i]->h == h && G.objs[i]->live)
+            return G.objs[i];
     return NULL;
+}
+
+static p11_obj *obj_get(p11_obj *o)
+{
+    atomic_fetch_add(&o->refs, 1);
+    return o;
 }
 
 static void obj_free_fields(p11_obj *o)
@@ -199,13 +277,25 @@ static void obj_free_fields(p11_obj *o)
     free(o->spki);
     free(o->pub);
     free(o->exp);
+    EVP_PKEY_free(o->pkey);
     memset(o, 0, sizeof *o);
 }
 
+static void obj_put(p11_obj *o)
+{
+    if (atomic_fetch_sub(&o->refs, 1) == 1) {
+        obj_free_fields(o);
+        free(o);
+    }
+}
+
+/* Drops the table (under g_mu); objects in use by operations live on. */
 static void objs_clear(void)
 {
-    for (size_t i = 0; i < G.nobj; i++)
-        obj_free_fields(&G.objs[i]);
+    for (size_t i = 0; i < G.nobj; i++) {
+        G.objs[i]->live = false; /* operations holding it see it gone */
+        obj_put(G.objs[i]);
+    }
     free(G.objs);
     G.objs = NULL;
     G.nobj = G.capobj = 0;
@@ -251,17 +341,21 @@ static int obj_fill_pub(p11_obj *o)
             EVP_PKEY_get_octet_string_param(pk, OSSL_PKEY_PARAM_PUB_KEY, o->pub, n, &o->pub_len))
             rc = 0;
     }
-    EVP_PKEY_free(pk);
+    if (rc == 0)
+        o->pkey = pk;
+    else
+        EVP_PKEY_free(pk);
     return rc;
 }
 
-/* Adds or refreshes the object (name, version, cls); keeps its handle. */
+/* Adds or refreshes the object (name, version, cls); keeps its handle.
+ * Under g_mu. */
 static CK_RV obj_upsert(const p11_keyinfo *k, const p11_key_version *v, CK_OBJECT_CLASS cls,
                         CK_OBJECT_HANDLE *h_out)
 {
     for (size_t i = 0; i < G.nobj; i++) {
-        p11_obj *o = &G.objs[i];
-        if (o->name && o->cls == cls && o->version == v->version && !strcmp(o->name, k->name) &&
+        p11_obj *o = G.objs[i];
+        if (o->cls == cls && o->version == v->version && !strcmp(o->name, k->name) &&
             o->type == k->type && o->spki_len == v->spki_len &&
             (!v->spki_len || !memcmp(o->spki, v->spki, v->spki_len))) {
             o->live = true;
@@ -272,42 +366,49 @@ static CK_RV obj_upsert(const p11_keyinfo *k, const p11_key_version *v, CK_OBJEC
     }
     if (G.nobj == G.capobj) {
         size_t nc = G.capobj ? G.capobj * 2 : 16;
-        p11_obj *no = realloc(G.objs, nc * sizeof *no);
+        p11_obj **no = realloc(G.objs, nc * sizeof *no);
         if (!no)
             return CKR_HOST_MEMORY;
         G.objs = no;
         G.capobj = nc;
     }
-    p11_obj *o = &G.objs[G.nobj];
-    memset(o, 0, sizeof *o);
+    p11_obj *o = calloc(1, sizeof *o);
+    if (!o)
+        return CKR_HOST_MEMORY;
     o->cls = cls;
     o->type = k->type;
     o->version = v->version;
     o->name = mt_strdup(k->name);
-    if (!o->name)
+    if (!o->name) {
+        free(o);
         return CKR_HOST_MEMORY;
+    }
     if (v->spki_len) {
         o->spki = malloc(v->spki_len);
         if (!o->spki) {
             obj_free_fields(o);
+            free(o);
             return CKR_HOST_MEMORY;
         }
         memcpy(o->spki, v->spki, v->spki_len);
         o->spki_len = v->spki_len;
         if (obj_fill_pub(o) != 0) {
             obj_free_fields(o);
+            free(o);
             return CKR_DEVICE_ERROR;
         }
     }
     o->h = ++G.next_obj;
     o->live = true;
-    G.nobj++;
+    atomic_init(&o->refs, 1);
+    G.objs[G.nobj++] = o;
     if (h_out)
         *h_out = o->h;
     return CKR_OK;
 }
 
-/* Adds the objects of one key (all versions from min_decryption_version). */
+/* Adds the objects of one key (all versions from min_decryption_version).
+ * Under g_mu. */
 static CK_RV objs_add_key(const p11_keyinfo *k)
 {
     if (k->type == P11_KT_OTHER || !p11_srv_ref_ok(k->name, strlen(k->name)))
@@ -328,27 +429,43 @@ static CK_RV objs_add_key(const p11_keyinfo *k)
     return CKR_OK;
 }
 
-/* Re-reads the user's keys from the server. Objects that went away lose
- * their handles; the others keep them. */
-static CK_RV objs_refresh(void)
+typedef struct key_set {
+    p11_keyinfo *k;
+    size_t n;
+} key_set;
+
+static void key_set_free(key_set *ks)
 {
-    if (!G.logged_in)
-        return CKR_OK;
+    for (size_t i = 0; i < ks->n; i++)
+        p11_keyinfo_free(&ks->k[i]);
+    free(ks->k);
+    ks->k = NULL;
+    ks->n = 0;
+}
+
+/* Reads the user's keys from the server with client c (token of login
+ * epoch ep); no lock held. */
+static CK_RV keys_fetch(mesatee_client *c, uint64_t ep, key_set *ks)
+{
+    memset(ks, 0, sizeof *ks);
     char **names = NULL;
     size_t n = 0;
-    CK_RV rv = map_status(p11_srv_list(G.client, &names, &n), "list keys");
+    CK_RV rv = map_status_c(c, ep, p11_srv_list(c, &names, &n), "list keys");
     if (rv != CKR_OK)
         return rv;
-    for (size_t i = 0; i < G.nobj; i++)
-        G.objs[i].live = false;
+    ks->k = calloc(n ? n : 1, sizeof *ks->k);
+    if (!ks->k) {
+        p11_names_free(names, n);
+        return CKR_HOST_MEMORY;
+    }
     for (size_t i = 0; i < n && rv == CKR_OK; i++) {
         if (!p11_srv_ref_ok(names[i], strlen(names[i])))
             continue;
         p11_keyinfo k;
-        int rc = p11_srv_read(G.client, names[i], &k);
+        int rc = p11_srv_read(c, names[i], &k);
         if (rc == MESATEE_ENOTFOUND || rc == MESATEE_EPERM) /* deleted meanwhile; a grant without read */
             continue;
-        rv = map_status(rc, "read key");
+        rv = map_status_c(c, ep, rc, "read key");
         if (rv == CKR_OK && strcmp(k.name, names[i]) != 0) {
             /* a granted key is read as NAME but used as OWNER:NAME */
             char *ref = mt_strdup(names[i]);
@@ -360,10 +477,25 @@ static CK_RV objs_refresh(void)
             }
         }
         if (rv == CKR_OK)
-            rv = objs_add_key(&k);
-        p11_keyinfo_free(&k);
+            ks->k[ks->n++] = k;
+        else if (rc == MESATEE_OK)
+            p11_keyinfo_free(&k);
     }
     p11_names_free(names, n);
+    if (rv != CKR_OK)
+        key_set_free(ks);
+    return rv;
+}
+
+/* Makes the table what ks says, under g_mu: objects that went away lose
+ * their handles; the others keep them. */
+static CK_RV objs_apply(const key_set *ks)
+{
+    for (size_t i = 0; i < G.nobj; i++)
+        G.objs[i]->live = false;
+    CK_RV rv = CKR_OK;
+    for (size_t i = 0; i < ks->n && rv == CKR_OK; i++)
+        rv = objs_add_key(&ks->k[i]);
     return rv;
 }
 
@@ -415,7 +547,7 @@ static int attr_get(const p11_obj *o, CK_ATTRIBUTE_TYPE t, uint8_t *buf, size_t 
     case CKA_PRIVATE: BOOL(!pubk); break;
     case CKA_MODIFIABLE: BOOL(0); break;
     case CKA_COPYABLE: BOOL(0); break;
-    case CKA_DESTROYABLE: BOOL(0); break;
+    case CKA_DESTROYABLE: BOOL(!pubk); break; /* C_DestroyObject deletes the transit key */
     case CKA_LABEL: src = o->name; n = strlen(o->name); break;
     case CKA_KEY_TYPE: ULONG(obj_key_type(o)); break;
     case CKA_ID: {
@@ -545,6 +677,9 @@ static int attr_get(const p11_obj *o, CK_ATTRIBUTE_TYPE t, uint8_t *buf, size_t 
 /* ------------------------------------------------------------------------ */
 /* Mechanisms                                                                */
 
+/* signature mechanisms: single-part and message-based (PKCS#11 3.0) */
+#define SIG_FLAGS (CKF_SIGN | CKF_VERIFY | CKF_MESSAGE_SIGN | CKF_MESSAGE_VERIFY)
+
 static const struct {
     CK_MECHANISM_TYPE m;
     CK_ULONG min, max;
@@ -556,21 +691,21 @@ static const struct {
     {CKM_RSA_PKCS_KEY_PAIR_GEN, 2048, 4096, CKF_GENERATE_KEY_PAIR},
     {CKM_AES_KEY_GEN, 32, 32, CKF_GENERATE},
     {CKM_ECDSA, 256, 384,
-     CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
+     SIG_FLAGS | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
     {CKM_ECDSA_SHA256, 256, 384,
-     CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
+     SIG_FLAGS | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
     {CKM_ECDSA_SHA384, 256, 384,
-     CKF_SIGN | CKF_VERIFY | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
-    {CKM_EDDSA, 255, 255, CKF_SIGN | CKF_VERIFY},
-    {CKM_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA256_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA384_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA512_RSA_PKCS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, CKF_SIGN | CKF_VERIFY},
-    {CKM_AES_GCM, 32, 32, CKF_ENCRYPT | CKF_DECRYPT},
+     SIG_FLAGS | CKF_EC_F_P | CKF_EC_NAMEDCURVE | CKF_EC_UNCOMPRESS},
+    {CKM_EDDSA, 255, 255, SIG_FLAGS},
+    {CKM_RSA_PKCS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA256_RSA_PKCS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA384_RSA_PKCS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA512_RSA_PKCS, 2048, 4096, SIG_FLAGS},
+    {CKM_RSA_PKCS_PSS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA256_RSA_PKCS_PSS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA384_RSA_PKCS_PSS, 2048, 4096, SIG_FLAGS},
+    {CKM_SHA512_RSA_PKCS_PSS, 2048, 4096, SIG_FLAGS},
+    {CKM_AES_GCM, 32, 32, CKF_ENCRYPT | CKF_DECRYPT | CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT},
     {CKM_RSA_PKCS_OAEP, 2048, 4096, CKF_ENCRYPT | CKF_DECRYPT},
     {CKM_SHA256, 0, 0, CKF_DIGEST},
     {CKM_SHA384, 0, 0, CKF_DIGEST},
@@ -678,25 +813,149 @@ static const EVP_MD *mgf_md(CK_RSA_PKCS_MGF_TYPE mgf)
 /* ------------------------------------------------------------------------ */
 /* Entry-point plumbing                                                      */
 
-#define LOCK()                                                                                     \
-    do {                                                                                           \
-        if (pthread_mutex_lock(&g_mu) != 0)                                                        \
-            return CKR_GENERAL_ERROR;                                                              \
-    } while (0)
+/* An entry point starts with LOCK() (no session held yet); sess_get takes
+ * the session's mutex for the rest of the call; UNLOCK_RETURN releases it.
+ * Functions without a session read the module state under g_mu. */
+#define LOCK() (tl_sess = NULL)
 #define UNLOCK_RETURN(rv)                                                                          \
     do {                                                                                           \
         CK_RV rv_ = (rv);                                                                          \
-        pthread_mutex_unlock(&g_mu);                                                               \
+        sess_release();                                                                            \
         return rv_;                                                                                \
     } while (0)
 
-/* Looks up a session of an initialised module. */
+static void sess_init_once(void)
+{
+    for (size_t i = 0; i < MAX_SESSIONS; i++)
+        pthread_mutex_init(&g_sess[i].mu, NULL);
+}
+
+static void sess_release(void)
+{
+    if (tl_sess) {
+        pthread_mutex_unlock(&tl_sess->mu);
+        tl_sess = NULL;
+    }
+}
+
+static bool module_ready(void)
+{
+    pthread_mutex_lock(&g_mu);
+    bool r = G.init;
+    pthread_mutex_unlock(&g_mu);
+    return r;
+}
+
+static bool is_logged_in(void)
+{
+    pthread_mutex_lock(&g_mu);
+    bool r = G.logged_in;
+    pthread_mutex_unlock(&g_mu);
+    return r;
+}
+
+/* Looks up a session of an initialised module and holds its mutex until the
+ * entry point returns (UNLOCK_RETURN). Operation and search state from
+ * before a logout is dropped here. */
 static CK_RV sess_get(CK_SESSION_HANDLE h, p11_sess **out)
 {
-    if (!G.init)
+    *out = NULL;
+    if (tl_sess) { /* a helper of the same entry point */
+        if (tl_sess->h != h)
+            return CKR_SESSION_HANDLE_INVALID;
+        *out = tl_sess;
+        return CKR_OK;
+    }
+    pthread_once(&g_sess_once, sess_init_once);
+    if (!module_ready())
         return CKR_CRYPTOKI_NOT_INITIALIZED;
-    *out = sess_find(h);
-    return *out ? CKR_OK : CKR_SESSION_HANDLE_INVALID;
+    if (h == 0)
+        return CKR_SESSION_HANDLE_INVALID;
+    p11_sess *s = &g_sess[(h - 1) % MAX_SESSIONS];
+    if (pthread_mutex_lock(&s->mu) != 0)
+        return CKR_GENERAL_ERROR;
+    if (s->h != h) {
+        pthread_mutex_unlock(&s->mu);
+        return CKR_SESSION_HANDLE_INVALID;
+    }
+    pthread_mutex_lock(&g_mu);
+    uint64_t ep = G.epoch;
+    pthread_mutex_unlock(&g_mu);
+    if (s->epoch != ep) {
+        op_clear(&s->op);
+        find_clear(s);
+        s->epoch = ep;
+    }
+    tl_sess = s;
+    *out = s;
+    return CKR_OK;
+}
+
+/* A libmesatee client for the configuration; NULL with *what naming the
+ * setting that failed (the message in the client, or per thread). */
+static mesatee_client *client_from_conf(const p11_conf *conf, const char **what)
+{
+    *what = "server";
+    mesatee_client *c = mesatee_client_new(conf->server);
+    if (!c)
+        return NULL;
+    int rc = MESATEE_OK;
+    if (conf->tls_server_name && (*what = "tls_server_name") &&
+        (rc = mesatee_client_set_tls_server_name(c, conf->tls_server_name)) != MESATEE_OK) {
+    } else if (conf->policy_signers && (*what = "policy_signers") &&
+               (rc = mesatee_client_set_policy_signers(c, conf->policy_signers, 0)) !=
+                   MESATEE_OK) {
+    } else if (conf->policy && (*what = "policy") &&
+               (rc = mesatee_client_set_policy_file(c, conf->policy)) != MESATEE_OK) {
+    } else if (conf->ca && (*what = "ca") &&
+               (rc = mesatee_client_set_ca_file(c, conf->ca)) != MESATEE_OK) {
+    } else {
+        *what = "timeout";
+        rc = mesatee_client_set_timeout(c, conf->timeout);
+    }
+    if (rc != MESATEE_OK) {
+        fprintf(stderr, "libmesatee-pkcs11: %s: %s\n", *what, mesatee_client_errmsg(c));
+        mesatee_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* The session's own client, carrying the current login's token (made on
+ * first use: one connection per session); *ep gets the login's epoch. The
+ * caller holds s->mu. */
+static CK_RV sess_client(p11_sess *s, mesatee_client **c, uint64_t *ep)
+{
+    pthread_mutex_lock(&g_mu);
+    if (!G.logged_in || !G.token) {
+        pthread_mutex_unlock(&g_mu);
+        return CKR_USER_NOT_LOGGED_IN;
+    }
+    uint64_t e = G.epoch;
+    char *tok = NULL;
+    if (s->client_epoch != e && !(tok = mt_strdup(G.token))) {
+        pthread_mutex_unlock(&g_mu);
+        return CKR_HOST_MEMORY;
+    }
+    pthread_mutex_unlock(&g_mu);
+    const char *what;
+    if (!s->client && !(s->client = client_from_conf(&G.conf, &what))) {
+        if (tok)
+            mt_wipe(tok, strlen(tok));
+        free(tok);
+        return CKR_DEVICE_ERROR;
+    }
+    if (tok) {
+        int rc = mesatee_client_set_token(s->client, tok);
+        mt_wipe(tok, strlen(tok));
+        free(tok);
+        if (rc != MESATEE_OK)
+            return CKR_HOST_MEMORY;
+        s->client_epoch = e;
+    }
+    *c = s->client;
+    *ep = e;
+    return CKR_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -727,75 +986,106 @@ static CK_RV do_initialize(void *init_args)
                 P11_CONF_ENV);
         return CKR_GENERAL_ERROR;
     }
-    mesatee_client *c = mesatee_client_new(conf.server);
-    int rc = c ? MESATEE_OK : MESATEE_EINVAL;
-    const char *what = "server";
-    if (c && conf.tls_server_name && (what = "tls_server_name") &&
-        (rc = mesatee_client_set_tls_server_name(c, conf.tls_server_name)) != MESATEE_OK) {
-    } else if (c && conf.policy_signers && (what = "policy_signers") &&
-               (rc = mesatee_client_set_policy_signers(c, conf.policy_signers, 0)) !=
-                   MESATEE_OK) {
-    } else if (c && conf.policy && (what = "policy") &&
-               (rc = mesatee_client_set_policy_file(c, conf.policy)) != MESATEE_OK) {
-    } else if (c && conf.ca && (what = "ca") &&
-               (rc = mesatee_client_set_ca_file(c, conf.ca)) != MESATEE_OK) {
-    } else if (c) {
-        rc = mesatee_client_set_timeout(c, conf.timeout);
-    }
-    if (rc != MESATEE_OK) {
-        fprintf(stderr, "libmesatee-pkcs11: %s: %s: %s\n", path, what, mesatee_client_errmsg(c));
-        mesatee_client_free(c);
+    const char *what;
+    mesatee_client *c = client_from_conf(&conf, &what);
+    if (!c) {
+        fprintf(stderr, "libmesatee-pkcs11: %s: %s is not usable\n", path, what);
         p11_conf_clear(&conf);
         return CKR_GENERAL_ERROR;
     }
+    uint64_t ep = G.epoch; /* epochs grow across C_Finalize: sessions' old state stays stale */
     memset(&G, 0, sizeof G);
     G.conf = conf;
     G.client = c;
+    G.epoch = ep + 1;
     G.init = true;
     return CKR_OK;
 }
 
+/* Ends the login; the caller holds g_login_mu (and no g_mu). */
 static void do_logout(void)
 {
-    if (G.password_login && G.client) { /* revoke the session token C_Login made */
+    pthread_mutex_lock(&g_mu);
+    bool revoke = G.logged_in && G.password_login;
+    G.logged_in = false;
+    G.password_login = false;
+    if (G.token)
+        mt_wipe(G.token, strlen(G.token));
+    free(G.token);
+    G.token = NULL;
+    G.epoch++;
+    objs_clear();
+    pthread_mutex_unlock(&g_mu);
+    if (revoke && G.client) { /* revoke the session token C_Login made */
         char *out = NULL;
         (void)mesatee_logout(G.client, &out);
         mesatee_free(out);
     }
-    G.logged_in = false;
-    G.password_login = false;
     if (G.client)
         mesatee_client_set_token(G.client, NULL);
-    objs_clear();
 }
 
 CK_RV C_Initialize(void *init_args)
 {
     LOCK();
-    UNLOCK_RETURN(do_initialize(init_args));
+    pthread_once(&g_sess_once, sess_init_once);
+    pthread_mutex_lock(&g_login_mu);
+    pthread_mutex_lock(&g_mu);
+    CK_RV rv = do_initialize(init_args);
+    pthread_mutex_unlock(&g_mu);
+    pthread_mutex_unlock(&g_login_mu);
+    return rv;
+}
+
+/* Closes every session, waiting for calls in flight on them. The caller
+ * holds no lock. */
+static void close_all_sessions(void)
+{
+    pthread_once(&g_sess_once, sess_init_once);
+    for (size_t i = 0; i < MAX_SESSIONS; i++) {
+        p11_sess *s = &g_sess[i];
+        mesatee_client *c = NULL;
+        pthread_mutex_lock(&s->mu);
+        if (s->h) {
+            pthread_mutex_lock(&g_mu);
+            sess_close(s, &c);
+            pthread_mutex_unlock(&g_mu);
+        }
+        pthread_mutex_unlock(&s->mu);
+        mesatee_client_free(c);
+    }
 }
 
 CK_RV C_Finalize(void *reserved_arg)
 {
     LOCK();
     if (reserved_arg)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
-    if (!G.init)
-        UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
-    for (size_t i = 0; i < MAX_SESSIONS; i++)
-        if (G.sess[i].h)
-            sess_close(&G.sess[i]);
+        return CKR_ARGUMENTS_BAD;
+    if (!module_ready())
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    close_all_sessions();
+    pthread_mutex_lock(&g_login_mu);
     do_logout();
-    mesatee_client_free(G.client);
-    p11_conf_clear(&G.conf);
-    memset(&G, 0, sizeof G);
-    UNLOCK_RETURN(CKR_OK);
+    pthread_mutex_lock(&g_mu);
+    CK_RV rv = CKR_OK;
+    if (!G.init) {
+        rv = CKR_CRYPTOKI_NOT_INITIALIZED; /* a concurrent C_Finalize won */
+    } else {
+        mesatee_client_free(G.client);
+        p11_conf_clear(&G.conf);
+        uint64_t ep = G.epoch;
+        memset(&G, 0, sizeof G);
+        G.epoch = ep;
+    }
+    pthread_mutex_unlock(&g_mu);
+    pthread_mutex_unlock(&g_login_mu);
+    return rv;
 }
 
 CK_RV C_GetInfo(CK_INFO *info)
 {
     LOCK();
-    if (!G.init)
+    if (!module_ready())
         UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
     if (!info)
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
@@ -813,7 +1103,7 @@ CK_RV C_GetInfo(CK_INFO *info)
 CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *list, CK_ULONG *n)
 {
     LOCK();
-    if (!G.init)
+    if (!module_ready())
         UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
     if (!n)
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
@@ -834,7 +1124,7 @@ CK_RV C_GetSlotList(CK_BBOOL token_present, CK_SLOT_ID *list, CK_ULONG *n)
  * then the caller's arguments (args_ok false: CKR_ARGUMENTS_BAD). */
 static CK_RV slot_check(CK_SLOT_ID slot, bool args_ok)
 {
-    if (!G.init)
+    if (!module_ready())
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     if (slot != SLOT_ID)
         return CKR_SLOT_ID_INVALID;
@@ -871,9 +1161,11 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
     info->flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED |
                   CKF_TOKEN_INITIALIZED;
     info->ulMaxSessionCount = MAX_SESSIONS;
-    info->ulSessionCount = sess_count(false);
     info->ulMaxRwSessionCount = MAX_SESSIONS;
+    pthread_mutex_lock(&g_mu);
+    info->ulSessionCount = sess_count(false);
     info->ulRwSessionCount = sess_count(true);
+    pthread_mutex_unlock(&g_mu);
     info->ulMaxPinLen = 4096;
     info->ulMinPinLen = 1;
     info->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
@@ -963,17 +1255,39 @@ CK_RV C_OpenSession(CK_SLOT_ID slot, CK_FLAGS flags, void *app, CK_NOTIFY notify
         UNLOCK_RETURN(CKR_SESSION_PARALLEL_NOT_SUPPORTED);
     if (!out)
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
-    for (size_t i = 0; i < MAX_SESSIONS; i++)
-        if (!G.sess[i].h) {
-            memset(&G.sess[i], 0, sizeof G.sess[i]);
-            G.sess[i].h = ++G.next_sess;
-            if (G.sess[i].h == 0)
-                G.sess[i].h = ++G.next_sess;
-            G.sess[i].flags = flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION);
-            *out = G.sess[i].h;
-            UNLOCK_RETURN(CKR_OK);
+    pthread_once(&g_sess_once, sess_init_once);
+    for (size_t i = 0; i < MAX_SESSIONS; i++) {
+        p11_sess *s = &g_sess[i];
+        if (pthread_mutex_trylock(&s->mu) != 0) /* a call in flight: a session in use */
+            continue;
+        if (s->h) {
+            pthread_mutex_unlock(&s->mu);
+            continue;
         }
+        pthread_mutex_lock(&g_mu);
+        CK_SESSION_HANDLE gen = ++G.next_sess;
+        s->h = gen * MAX_SESSIONS + i + 1; /* slot i, as sess_get finds it */
+        s->flags = flags & (CKF_SERIAL_SESSION | CKF_RW_SESSION);
+        s->epoch = G.epoch;
+        pthread_mutex_unlock(&g_mu);
+        *out = s->h;
+        pthread_mutex_unlock(&s->mu);
+        UNLOCK_RETURN(CKR_OK);
+    }
     UNLOCK_RETURN(CKR_SESSION_COUNT);
+}
+
+/* Ends the login if no session is left (the last session ends it). The
+ * caller holds no lock but possibly its session's. */
+static void logout_if_no_session(void)
+{
+    pthread_mutex_lock(&g_login_mu);
+    pthread_mutex_lock(&g_mu);
+    bool out = G.logged_in && sess_count(false) == 0;
+    pthread_mutex_unlock(&g_mu);
+    if (out)
+        do_logout();
+    pthread_mutex_unlock(&g_login_mu);
 }
 
 CK_RV C_CloseSession(CK_SESSION_HANDLE h)
@@ -983,10 +1297,14 @@ CK_RV C_CloseSession(CK_SESSION_HANDLE h)
     CK_RV rv = sess_get(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    sess_close(s);
-    if (sess_count(false) == 0 && G.logged_in) /* the last session ends the login */
-        do_logout();
-    UNLOCK_RETURN(CKR_OK);
+    mesatee_client *c = NULL;
+    pthread_mutex_lock(&g_mu);
+    sess_close(s, &c);
+    pthread_mutex_unlock(&g_mu);
+    sess_release();
+    mesatee_client_free(c);
+    logout_if_no_session();
+    return CKR_OK;
 }
 
 CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
@@ -995,11 +1313,8 @@ CK_RV C_CloseAllSessions(CK_SLOT_ID slot)
     CK_RV rv = slot_check(slot, true);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    for (size_t i = 0; i < MAX_SESSIONS; i++)
-        if (G.sess[i].h)
-            sess_close(&G.sess[i]);
-    if (G.logged_in)
-        do_logout();
+    close_all_sessions();
+    logout_if_no_session();
     UNLOCK_RETURN(CKR_OK);
 }
 
@@ -1015,7 +1330,7 @@ CK_RV C_GetSessionInfo(CK_SESSION_HANDLE h, CK_SESSION_INFO *info)
     memset(info, 0, sizeof *info);
     info->slotID = SLOT_ID;
     bool rw = s->flags & CKF_RW_SESSION;
-    info->state = G.logged_in ? (rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS)
+    info->state = is_logged_in() ? (rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS)
                               : (rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION);
     info->flags = s->flags;
     UNLOCK_RETURN(CKR_OK);
@@ -1040,7 +1355,8 @@ CK_RV C_SetOperationState(CK_SESSION_HANDLE h, CK_BYTE *state, CK_ULONG len,
     UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED);
 }
 
-/* Logs in with pin: the configured user's password, or a token. */
+/* Logs in with pin: the configured user's password, or a token. The
+ * caller holds g_login_mu and has seen no login. */
 static CK_RV do_login(const CK_UTF8CHAR *pin, CK_ULONG pin_len)
 {
     if (!pin || pin_len == 0 || pin_len > 4096 || memchr(pin, 0, pin_len))
@@ -1061,22 +1377,57 @@ static CK_RV do_login(const CK_UTF8CHAR *pin, CK_ULONG pin_len)
     }
     mt_wipe(p, pin_len);
     free(p);
+    if (out)
+        mt_wipe(out, strlen(out));
     mesatee_free(out);
     if (rc == MESATEE_EAUTH || rc == MESATEE_EINVAL) {
-        report("login");
+        report(G.client, "login");
         mesatee_client_set_token(G.client, NULL);
         return CKR_PIN_INCORRECT;
     }
+    pthread_mutex_lock(&g_mu);
+    uint64_t ep = G.epoch;
+    pthread_mutex_unlock(&g_mu);
     if (rc != MESATEE_OK) {
-        CK_RV rv = map_status(rc, "login"); /* reports before the reset clears the message */
+        CK_RV rv = map_status_c(G.client, ep, rc, "login"); /* reports before the reset clears the message */
         mesatee_client_set_token(G.client, NULL);
         return rv;
     }
-    G.logged_in = true;
-    G.password_login = G.conf.user != NULL;
-    CK_RV rv = objs_refresh();
+    const char *t = mesatee_client_token(G.client);
+    char *tok = t ? mt_strdup(t) : NULL;
+    key_set ks;
+    CK_RV rv = tok ? keys_fetch(G.client, ep, &ks) : CKR_HOST_MEMORY;
+    if (rv == CKR_OK) {
+        pthread_mutex_lock(&g_mu);
+        G.logged_in = true;
+        G.password_login = G.conf.user != NULL;
+        G.token = tok;
+        tok = NULL;
+        rv = objs_apply(&ks);
+        pthread_mutex_unlock(&g_mu);
+        key_set_free(&ks);
+        if (rv != CKR_OK)
+            do_logout();
+    } else if (G.conf.user) { /* revoke the token just made */
+        char *o2 = NULL;
+        (void)mesatee_logout(G.client, &o2);
+        mesatee_free(o2);
+    }
+    if (tok) {
+        mt_wipe(tok, strlen(tok));
+        free(tok);
+    }
     if (rv != CKR_OK)
-        do_logout();
+        mesatee_client_set_token(G.client, NULL);
+    return rv;
+}
+
+/* The login of an entry point that holds its session: one at a time. */
+static CK_RV login_serial(const CK_UTF8CHAR *pin, CK_ULONG pin_len)
+{
+    pthread_mutex_lock(&g_login_mu);
+    CK_RV rv = is_logged_in() ? CKR_USER_ALREADY_LOGGED_IN : do_login(pin, pin_len);
+    pthread_mutex_unlock(&g_login_mu);
     return rv;
 }
 
@@ -1088,13 +1439,11 @@ CK_RV C_Login(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR *pin, CK_ULONG
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
     if (user == CKU_SO || user == CKU_CONTEXT_SPECIFIC)
-        UNLOCK_RETURN(G.logged_in ? CKR_USER_ANOTHER_ALREADY_LOGGED_IN
-                                  : CKR_USER_TYPE_INVALID);
+        UNLOCK_RETURN(is_logged_in() ? CKR_USER_ANOTHER_ALREADY_LOGGED_IN
+                                     : CKR_USER_TYPE_INVALID);
     if (user != CKU_USER)
         UNLOCK_RETURN(CKR_USER_TYPE_INVALID);
-    if (G.logged_in)
-        UNLOCK_RETURN(CKR_USER_ALREADY_LOGGED_IN);
-    UNLOCK_RETURN(do_login(pin, pin_len));
+    UNLOCK_RETURN(login_serial(pin, pin_len));
 }
 
 static CK_RV login_user(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR *pin,
@@ -1112,9 +1461,7 @@ static CK_RV login_user(CK_SESSION_HANDLE h, CK_USER_TYPE user, CK_UTF8CHAR *pin
     /* only the configured user: the token is that user's key ring */
     if (!G.conf.user || strlen(G.conf.user) != name_len || memcmp(G.conf.user, name, name_len))
         UNLOCK_RETURN(CKR_PIN_INCORRECT);
-    if (G.logged_in)
-        UNLOCK_RETURN(CKR_USER_ALREADY_LOGGED_IN);
-    UNLOCK_RETURN(do_login(pin, pin_len));
+    UNLOCK_RETURN(login_serial(pin, pin_len));
 }
 
 CK_RV C_Logout(CK_SESSION_HANDLE h)
@@ -1124,18 +1471,13 @@ CK_RV C_Logout(CK_SESSION_HANDLE h)
     CK_RV rv = sess_get(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    if (!G.logged_in)
-        UNLOCK_RETURN(CKR_USER_NOT_LOGGED_IN);
-    for (size_t i = 0; i < MAX_SESSIONS; i++)
-        if (G.sess[i].h) {
-            op_clear(&G.sess[i].op);
-            free(G.sess[i].found);
-            G.sess[i].found = NULL;
-            G.sess[i].finding = false;
-            G.sess[i].nfound = G.sess[i].fpos = 0;
-        }
-    do_logout();
-    UNLOCK_RETURN(CKR_OK);
+    pthread_mutex_lock(&g_login_mu);
+    if (!is_logged_in())
+        rv = CKR_USER_NOT_LOGGED_IN;
+    else
+        do_logout(); /* every session drops its operation at its next call */
+    pthread_mutex_unlock(&g_login_mu);
+    UNLOCK_RETURN(rv);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1147,9 +1489,34 @@ static CK_RV sess_user(CK_SESSION_HANDLE h, p11_sess **s)
     CK_RV rv = sess_get(h, s);
     if (rv != CKR_OK)
         return rv;
-    return G.logged_in ? CKR_OK : CKR_USER_NOT_LOGGED_IN;
+    return is_logged_in() ? CKR_OK : CKR_USER_NOT_LOGGED_IN;
 }
 
+/* true if handle o names a live object (under g_mu, briefly). */
+static bool obj_exists(CK_OBJECT_HANDLE o)
+{
+    pthread_mutex_lock(&g_mu);
+    bool r = obj_find(o) != NULL;
+    pthread_mutex_unlock(&g_mu);
+    return r;
+}
+
+static CK_RV create_object(p11_sess *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out);
+static const CK_ATTRIBUTE *tmpl_find(const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_ATTRIBUTE_TYPE t);
+static CK_ULONG tmpl_ulong(const CK_ATTRIBUTE *a);
+static CK_RV tmpl_check(const CK_ATTRIBUTE *tmpl, CK_ULONG n, bool private_part);
+static CK_RV tmpl_label(const CK_ATTRIBUTE *t1, CK_ULONG n1, const CK_ATTRIBUTE *t2, CK_ULONG n2,
+                        char name[P11_RESP_MAX_NAME + 1]);
+static CK_RV key_on_server(p11_sess *s, const char *name, p11_ktype type, const uint8_t *material,
+                           size_t mlen, CK_OBJECT_CLASS c1, CK_OBJECT_HANDLE *h1,
+                           CK_OBJECT_CLASS c2, CK_OBJECT_HANDLE *h2);
+
+/* Imports a private or secret key into the KeyStore (transit import; the
+ * material is wrapped for the server's wrapping key before it leaves the
+ * process): CKA_LABEL is the new key's name, CKA_TOKEN must not be false,
+ * CKA_SENSITIVE true and CKA_EXTRACTABLE false (they are on the server).
+ * Public keys, certificates and data objects are not held by transit:
+ * CKR_ATTRIBUTE_VALUE_INVALID on CKA_CLASS. */
 CK_RV C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
     LOCK();
@@ -1157,8 +1524,120 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJ
     CK_RV rv = sess_get(h, &s);
     if (rv == CKR_OK && ((!tmpl && n) || !out))
         rv = CKR_ARGUMENTS_BAD;
-    /* keys are made on the server (C_GenerateKey*); import is `mesatee key import` */
-    UNLOCK_RETURN(rv != CKR_OK ? rv : CKR_FUNCTION_NOT_SUPPORTED);
+    UNLOCK_RETURN(rv != CKR_OK ? rv : create_object(s, tmpl, n, out));
+}
+
+static CK_RV create_object(p11_sess *s, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    if (!is_logged_in())
+        return CKR_USER_NOT_LOGGED_IN;
+    if (!(s->flags & CKF_RW_SESSION))
+        return CKR_SESSION_READ_ONLY;
+    CK_RV rv = tmpl_check(tmpl, n, true);
+    if (rv != CKR_OK)
+        return rv;
+    const CK_ATTRIBUTE *ca = tmpl_find(tmpl, n, CKA_CLASS);
+    if (!ca)
+        return CKR_TEMPLATE_INCOMPLETE;
+    CK_ULONG cls = tmpl_ulong(ca);
+    if (cls != CKO_PRIVATE_KEY && cls != CKO_SECRET_KEY) {
+        fprintf(stderr, "libmesatee-pkcs11: the KeyStore holds private and secret keys only "
+                        "(a transit key's public key comes with it)\n");
+        return CKR_ATTRIBUTE_VALUE_INVALID;
+    }
+    char name[P11_RESP_MAX_NAME + 1];
+    if ((rv = tmpl_label(tmpl, n, NULL, 0, name)) != CKR_OK)
+        return rv;
+    const CK_ATTRIBUTE *id = tmpl_find(tmpl, n, CKA_ID);
+    if (id && id->ulValueLen) { /* the module's CKA_ID is NAME:vN; v1 for an import */
+        char want[P11_RESP_MAX_NAME + 8];
+        int w = snprintf(want, sizeof want, "%s:v1", name);
+        if (w < 0 || id->ulValueLen != (size_t)w || memcmp(id->pValue, want, (size_t)w))
+            return CKR_ATTRIBUTE_READ_ONLY;
+    }
+    p11_ktype type;
+    uint8_t *der = NULL;
+    size_t dl = 0;
+    if ((rv = p11_import_material(tmpl, n, cls, &type, &der, &dl)) != CKR_OK)
+        return rv;
+    if (cls == CKO_SECRET_KEY)
+        rv = key_on_server(s, name, type, der, dl, CKO_SECRET_KEY, out, 0, NULL);
+    else {
+        CK_OBJECT_HANDLE pub;
+        rv = key_on_server(s, name, type, der, dl, CKO_PRIVATE_KEY, out, CKO_PUBLIC_KEY, &pub);
+    }
+    p11_import_free(der, dl);
+    return rv;
+}
+
+static CK_RV destroy_object(p11_sess *s, CK_OBJECT_HANDLE oh);
+
+/* Deletes the transit key of a private or secret key object (with every
+ * object of that key). Refused (CKR_ACTION_PROHIBITED) for public key
+ * objects (the public key goes with its private key), for keys of another
+ * user, for keys with more than one version, retired ones included
+ * (destroying one object would delete them all: `mesatee key delete` does
+ * that), and when the key's deletion_allowed is false. */
+CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
+{
+    LOCK();
+    p11_sess *s;
+    CK_RV rv = sess_user(h, &s);
+    UNLOCK_RETURN(rv != CKR_OK ? rv : destroy_object(s, o));
+}
+
+static CK_RV destroy_object(p11_sess *s, CK_OBJECT_HANDLE oh)
+{
+    pthread_mutex_lock(&g_mu);
+    p11_obj *o = obj_find(oh);
+    if (o)
+        obj_get(o);
+    pthread_mutex_unlock(&g_mu);
+    if (!o)
+        return CKR_OBJECT_HANDLE_INVALID;
+    CK_RV rv = CKR_OK;
+    if (!(s->flags & CKF_RW_SESSION))
+        rv = CKR_SESSION_READ_ONLY;
+    else if (o->cls == CKO_PUBLIC_KEY || strchr(o->name, ':'))
+        rv = CKR_ACTION_PROHIBITED;
+    mesatee_client *c = NULL;
+    uint64_t ep = 0;
+    if (rv == CKR_OK)
+        rv = sess_client(s, &c, &ep);
+    p11_keyinfo k;
+    if (rv == CKR_OK && (rv = map_status_c(c, ep, p11_srv_read(c, o->name, &k), "read key")) == CKR_OK) {
+        /* retired versions count too: the delete would take them all */
+        if (k.latest_version != 1 || o->version != 1) {
+            fprintf(stderr,
+                    "libmesatee-pkcs11: key %s has %u versions: destroying one object would "
+                    "delete them all (mesatee key delete does)\n",
+                    o->name, k.latest_version);
+            rv = CKR_ACTION_PROHIBITED;
+        }
+        p11_keyinfo_free(&k);
+    } else if (rv == CKR_KEY_HANDLE_INVALID) {
+        rv = CKR_OBJECT_HANDLE_INVALID;
+    }
+    if (rv == CKR_OK) {
+        int rc = p11_srv_delete(c, o->name);
+        if (rc == MESATEE_EINVAL) { /* deletion_allowed is false */
+            report(c, "destroy");
+            rv = CKR_ACTION_PROHIBITED;
+        } else if (rc == MESATEE_ENOTFOUND) {
+            rv = CKR_OBJECT_HANDLE_INVALID;
+        } else {
+            rv = map_status_c(c, ep, rc, "destroy");
+        }
+    }
+    if (rv == CKR_OK) { /* every object of the key is gone */
+        pthread_mutex_lock(&g_mu);
+        for (size_t i = 0; i < G.nobj; i++)
+            if (!strcmp(G.objs[i]->name, o->name))
+                G.objs[i]->live = false;
+        pthread_mutex_unlock(&g_mu);
+    }
+    obj_put(o);
+    return rv;
 }
 
 /* A change to object o, which the module never makes: the session's and
@@ -1167,7 +1646,7 @@ static CK_RV obj_prohibited(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
 {
     p11_sess *s;
     CK_RV rv = sess_user(h, &s);
-    if (rv == CKR_OK && !obj_find(o))
+    if (rv == CKR_OK && !obj_exists(o))
         rv = CKR_OBJECT_HANDLE_INVALID;
     return rv != CKR_OK ? rv : CKR_ACTION_PROHIBITED;
 }
@@ -1179,19 +1658,13 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *tmpl, 
     UNLOCK_RETURN(obj_prohibited(h, o));
 }
 
-CK_RV C_DestroyObject(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o)
-{
-    LOCK();
-    /* CKA_DESTROYABLE is false: deletion is `mesatee key delete` */
-    UNLOCK_RETURN(obj_prohibited(h, o));
-}
 
 CK_RV C_GetObjectSize(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ULONG *size)
 {
     LOCK();
     p11_sess *s;
     CK_RV rv = sess_user(h, &s);
-    if (rv == CKR_OK && !obj_find(o))
+    if (rv == CKR_OK && !obj_exists(o))
         rv = CKR_OBJECT_HANDLE_INVALID;
     if (rv == CKR_OK && !size)
         rv = CKR_ARGUMENTS_BAD;
@@ -1208,14 +1681,18 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE
     CK_RV rv = sess_user(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
+    pthread_mutex_lock(&g_mu);
     p11_obj *o = obj_find(oh);
+    if (o)
+        obj_get(o);
+    pthread_mutex_unlock(&g_mu);
     if (!o)
         UNLOCK_RETURN(CKR_OBJECT_HANDLE_INVALID);
-    if (!tmpl && n)
-        UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
-    uint8_t *buf = malloc(ATTR_CAP);
-    if (!buf)
-        UNLOCK_RETURN(CKR_HOST_MEMORY);
+    uint8_t *buf = (!tmpl && n) ? NULL : malloc(ATTR_CAP);
+    if (!buf) {
+        obj_put(o);
+        UNLOCK_RETURN((!tmpl && n) ? CKR_ARGUMENTS_BAD : CKR_HOST_MEMORY);
+    }
     for (CK_ULONG i = 0; i < n; i++) {
         size_t len = 0;
         int a = attr_get(o, tmpl[i].type, buf, ATTR_CAP, &len);
@@ -1238,6 +1715,7 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTRIBUTE
         }
     }
     free(buf);
+    obj_put(o);
     UNLOCK_RETURN(rv);
 }
 
@@ -1246,7 +1724,7 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE 
     LOCK();
     p11_sess *s;
     CK_RV rv = sess_user(h, &s);
-    if (rv == CKR_OK && !obj_find(o))
+    if (rv == CKR_OK && !obj_exists(o))
         rv = CKR_OBJECT_HANDLE_INVALID;
     if (rv == CKR_OK && !tmpl && n)
         rv = CKR_ARGUMENTS_BAD;
@@ -1276,21 +1754,41 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE h, CK_ATTRIBUTE *tmpl, CK_ULONG n)
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
     if (s->finding)
         UNLOCK_RETURN(CKR_OPERATION_ACTIVE);
-    if (G.logged_in && (rv = objs_refresh()) != CKR_OK)
-        UNLOCK_RETURN(rv);
-    uint8_t *buf = malloc(ATTR_CAP);
-    CK_OBJECT_HANDLE *found = calloc(G.nobj ? G.nobj : 1, sizeof *found);
-    if (!buf || !found) {
-        free(buf);
-        free(found);
-        UNLOCK_RETURN(CKR_HOST_MEMORY);
+    key_set ks = {0};
+    mesatee_client *c = NULL;
+    uint64_t ep = 0;
+    bool fetched = false;
+    if (is_logged_in()) { /* read the keys with this session's connection */
+        rv = sess_client(s, &c, &ep);
+        if (rv == CKR_OK)
+            rv = keys_fetch(c, ep, &ks);
+        if (rv != CKR_OK && rv != CKR_USER_NOT_LOGGED_IN) /* logged out meanwhile: nothing */
+            UNLOCK_RETURN(rv);
+        fetched = rv == CKR_OK;
     }
+    uint8_t *buf = malloc(ATTR_CAP);
+    pthread_mutex_lock(&g_mu);
+    if (fetched && G.logged_in && G.epoch == ep)
+        rv = objs_apply(&ks);
+    else
+        rv = CKR_OK;
+    CK_OBJECT_HANDLE *found = calloc(G.nobj ? G.nobj : 1, sizeof *found);
     size_t nf = 0;
-    /* newest version first, so that a label picks the latest key */
-    for (size_t i = G.nobj; i-- > 0;)
-        if (G.objs[i].live && obj_matches(&G.objs[i], tmpl, n, buf))
-            found[nf++] = G.objs[i].h;
+    if (rv == CKR_OK && buf && found && G.logged_in) {
+        /* newest version first, so that a label picks the latest key */
+        for (size_t i = G.nobj; i-- > 0;)
+            if (G.objs[i]->live && obj_matches(G.objs[i], tmpl, n, buf))
+                found[nf++] = G.objs[i]->h;
+    }
+    pthread_mutex_unlock(&g_mu);
+    key_set_free(&ks);
     free(buf);
+    if (rv == CKR_OK && (!buf || !found))
+        rv = CKR_HOST_MEMORY;
+    if (rv != CKR_OK) {
+        free(found);
+        UNLOCK_RETURN(rv);
+    }
     s->found = found;
     s->nfound = nf;
     s->fpos = 0;
@@ -1330,10 +1828,7 @@ CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE h)
     CK_RV rv = sess_finding(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    free(s->found);
-    s->found = NULL;
-    s->nfound = s->fpos = 0;
-    s->finding = false;
+    find_clear(s);
     UNLOCK_RETURN(CKR_OK);
 }
 
@@ -1381,6 +1876,9 @@ static CK_RV mech_fits(int kind, CK_MECHANISM_TYPE m, const p11_obj *o)
     }
 }
 
+static CK_RV op_setup(int kind, p11_sess *s, const CK_MECHANISM *mech, CK_OBJECT_HANDLE key,
+                      p11_obj *o);
+
 /* Common init of sign/verify/encrypt/decrypt. */
 static CK_RV op_init(int kind, CK_SESSION_HANDLE h, const CK_MECHANISM *mech,
                      CK_OBJECT_HANDLE key)
@@ -1393,8 +1891,26 @@ static CK_RV op_init(int kind, CK_SESSION_HANDLE h, const CK_MECHANISM *mech,
         return CKR_ARGUMENTS_BAD;
     if (s->op.kind != OP_NONE)
         return CKR_OPERATION_ACTIVE;
-    if (!G.logged_in)
+    pthread_mutex_lock(&g_mu);
+    bool li = G.logged_in;
+    p11_obj *o = li ? obj_find(key) : NULL;
+    if (o)
+        obj_get(o);
+    pthread_mutex_unlock(&g_mu);
+    if (!li)
         return CKR_USER_NOT_LOGGED_IN;
+    rv = op_setup(kind, s, mech, key, o);
+    if (rv != CKR_OK && o)
+        obj_put(o);
+    return rv;
+}
+
+/* The checks of op_init after the login; on success s->op holds the
+ * reference to o. */
+static CK_RV op_setup(int kind, p11_sess *s, const CK_MECHANISM *mech, CK_OBJECT_HANDLE key,
+                      p11_obj *o)
+{
+    CK_RV rv;
     if (!mech_known(mech->mechanism) || mech->mechanism == CKM_SHA256 ||
         mech->mechanism == CKM_SHA384 || mech->mechanism == CKM_SHA512 ||
         mech->mechanism == CKM_EC_KEY_PAIR_GEN || mech->mechanism == CKM_RSA_PKCS_KEY_PAIR_GEN ||
@@ -1402,7 +1918,6 @@ static CK_RV op_init(int kind, CK_SESSION_HANDLE h, const CK_MECHANISM *mech,
         return CKR_MECHANISM_INVALID;
     if (!mech->pParameter && mech->ulParameterLen)
         return CKR_MECHANISM_PARAM_INVALID;
-    p11_obj *o = obj_find(key);
     if (!o)
         return CKR_KEY_HANDLE_INVALID;
     if ((rv = mech_fits(kind, mech->mechanism, o)) != CKR_OK)
@@ -1480,6 +1995,7 @@ static CK_RV op_init(int kind, CK_SESSION_HANDLE h, const CK_MECHANISM *mech,
             return CKR_HOST_MEMORY;
         }
     }
+    op.ko = o;
     s->op = op;
     return CKR_OK;
 }
@@ -1556,10 +2072,10 @@ static CK_RV op_input(p11_op *op, const uint8_t **in, size_t *len)
     return CKR_OK;
 }
 
+/* The object's public key, a new reference (EVP_PKEY_free). */
 static EVP_PKEY *obj_pkey(const p11_obj *o)
 {
-    const unsigned char *p = o->spki;
-    return o->spki ? d2i_PUBKEY(NULL, &p, (long)o->spki_len) : NULL;
+    return o->pkey && EVP_PKEY_up_ref(o->pkey) ? o->pkey : NULL;
 }
 
 /* DER ECDSA signature -> r || s of 2 * half bytes. */
@@ -1581,7 +2097,8 @@ static CK_RV ecdsa_der_to_raw(const uint8_t *der, size_t len, uint8_t *raw, size
 }
 
 /* Signs the op's input with the server; *res gets the PKCS#11 signature. */
-static CK_RV do_sign(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_len)
+static CK_RV do_sign(mesatee_client *c, uint64_t ep, p11_op *op, const p11_obj *o, uint8_t **res,
+                     size_t *res_len)
 {
     const uint8_t *in;
     size_t len;
@@ -1619,8 +2136,9 @@ static CK_RV do_sign(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_le
     }
     uint8_t *sig = NULL;
     size_t sl = 0;
-    rv = map_status(p11_srv_sign(G.client, o->name, o->version, hash, sigalg, msg, mlen, &sig, &sl),
-                    "sign");
+    rv = map_status_c(c, ep,
+                      p11_srv_sign(c, o->name, o->version, hash, sigalg, msg, mlen, &sig, &sl),
+                      "sign");
     if (rv != CKR_OK)
         return rv;
     size_t want = obj_sig_len(o);
@@ -1748,7 +2266,8 @@ static CK_RV oaep_encrypt(const p11_obj *o, const uint8_t *in, size_t len, uint8
 }
 
 /* Encrypts the op's input (AES-GCM) on the server. */
-static CK_RV do_encrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_len)
+static CK_RV do_encrypt(mesatee_client *c, uint64_t ep, p11_op *op, const p11_obj *o,
+                        uint8_t **res, size_t *res_len)
 {
     const uint8_t *in;
     size_t len;
@@ -1758,9 +2277,10 @@ static CK_RV do_encrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res
     if (op->mech == CKM_AES_GCM) {
         uint8_t *ct = NULL;
         size_t cl = 0;
-        rv = map_status(p11_srv_encrypt(G.client, o->name, o->version, in, len, op->aad, op->aadn,
-                                        &ct, &cl),
-                        "encrypt");
+        rv = map_status_c(c, ep,
+                          p11_srv_encrypt(c, o->name, o->version, in, len, op->aad, op->aadn,
+                                          &ct, &cl),
+                          "encrypt");
         if (rv == CKR_OK && cl != len + 28) {
             fprintf(stderr, "libmesatee-pkcs11: server sent a ciphertext of the wrong size\n");
             free(ct);
@@ -1777,7 +2297,8 @@ static CK_RV do_encrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res
     return CKR_MECHANISM_INVALID;
 }
 
-static CK_RV do_decrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res_len)
+static CK_RV do_decrypt(mesatee_client *c, uint64_t ep, p11_op *op, const p11_obj *o,
+                        uint8_t **res, size_t *res_len)
 {
     const uint8_t *in;
     size_t len;
@@ -1788,13 +2309,21 @@ static CK_RV do_decrypt(p11_op *op, const p11_obj *o, uint8_t **res, size_t *res
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
     if (op->mech == CKM_RSA_PKCS_OAEP && len != o->pub_len) /* one modulus, raw */
         return CKR_ENCRYPTED_DATA_LEN_RANGE;
-    int rc = p11_srv_decrypt(G.client, o->name, o->version, in, len, op->aad, op->aadn, res,
-                             res_len);
+    int rc = p11_srv_decrypt(c, o->name, o->version, in, len, op->aad, op->aadn, res, res_len);
     if (rc == MESATEE_EINVAL || rc == MESATEE_ECRYPTO) { /* tampered or not ours */
-        report("decrypt");
+        report(c, "decrypt");
         return CKR_ENCRYPTED_DATA_INVALID;
     }
-    return map_status(rc, "decrypt");
+    return map_status_c(c, ep, rc, "decrypt");
+}
+
+/* true if the operation's key object is still shown (logged in, not gone). */
+static bool obj_usable(const p11_obj *o)
+{
+    pthread_mutex_lock(&g_mu);
+    bool r = o && G.logged_in && o->live;
+    pthread_mutex_unlock(&g_mu);
+    return r;
 }
 
 /* Upper bound of the output of a single-part op before it runs. */
@@ -1818,8 +2347,8 @@ static size_t op_out_bound(const p11_op *op, const p11_obj *o, size_t in_len)
 static CK_RV op_finish(p11_sess *s, CK_BYTE *out, CK_ULONG *out_len, size_t in_len)
 {
     p11_op *op = &s->op;
-    p11_obj *o = obj_find(op->key);
-    if (!o) {
+    p11_obj *o = op->ko;
+    if (!obj_usable(o)) {
         op_clear(op);
         return CKR_KEY_HANDLE_INVALID;
     }
@@ -1829,10 +2358,15 @@ static CK_RV op_finish(p11_sess *s, CK_BYTE *out, CK_ULONG *out_len, size_t in_l
     }
     CK_RV rv = CKR_OK;
     if (!op->have_res) {
-        switch (op->kind) {
-        case OP_SIGN: rv = do_sign(op, o, &op->res, &op->res_len); break;
-        case OP_ENCRYPT: rv = do_encrypt(op, o, &op->res, &op->res_len); break;
-        default: rv = do_decrypt(op, o, &op->res, &op->res_len); break;
+        mesatee_client *c = NULL;
+        uint64_t ep = 0;
+        rv = sess_client(s, &c, &ep);
+        if (rv == CKR_OK) {
+            switch (op->kind) {
+            case OP_SIGN: rv = do_sign(c, ep, op, o, &op->res, &op->res_len); break;
+            case OP_ENCRYPT: rv = do_encrypt(c, ep, op, o, &op->res, &op->res_len); break;
+            default: rv = do_decrypt(c, ep, op, o, &op->res, &op->res_len); break;
+            }
         }
         if (rv != CKR_OK) {
             op_clear(op);
@@ -2005,10 +2539,10 @@ CK_RV C_SignFinal(CK_SESSION_HANDLE h, CK_BYTE *sig, CK_ULONG *sig_len)
 /* Verification ends the op whatever the outcome. */
 static CK_RV verify_end(p11_sess *s, const CK_BYTE *sig, CK_ULONG sig_len)
 {
-    p11_obj *o = obj_find(s->op.key);
-    CK_RV rv = !sig       ? CKR_ARGUMENTS_BAD
-               : !o       ? CKR_KEY_HANDLE_INVALID
-                          : do_verify(&s->op, o, sig, sig_len);
+    p11_obj *o = s->op.ko;
+    CK_RV rv = !sig              ? CKR_ARGUMENTS_BAD
+               : !obj_usable(o) ? CKR_KEY_HANDLE_INVALID
+                                 : do_verify(&s->op, o, sig, sig_len);
     op_clear(&s->op);
     return rv;
 }
@@ -2140,7 +2674,7 @@ CK_RV C_DigestKey(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE k)
     CK_RV rv = op_get(h, OP_DIGEST, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    rv = obj_find(k) ? CKR_KEY_INDIGESTIBLE : CKR_KEY_HANDLE_INVALID; /* keys stay on the server */
+    rv = obj_exists(k) ? CKR_KEY_INDIGESTIBLE : CKR_KEY_HANDLE_INVALID; /* keys stay on the server */
     op_clear(&s->op);
     UNLOCK_RETURN(rv);
 }
@@ -2306,32 +2840,39 @@ static CK_RV tmpl_label(const CK_ATTRIBUTE *t1, CK_ULONG n1, const CK_ATTRIBUTE 
     return CKR_OK;
 }
 
-/* Creates the key on the server and returns the handles of its newest
- * version's objects of classes c1 (and c2 if nonzero). */
-static CK_RV gen_on_server(const char *name, p11_ktype type, CK_OBJECT_CLASS c1,
-                           CK_OBJECT_HANDLE *h1, CK_OBJECT_CLASS c2, CK_OBJECT_HANDLE *h2)
+/* Creates the key on the server (or imports material, when not NULL) and
+ * returns the handles of its newest version's objects of classes c1 (and c2
+ * if nonzero). */
+static CK_RV key_on_server(p11_sess *s, const char *name, p11_ktype type, const uint8_t *material,
+                           size_t mlen, CK_OBJECT_CLASS c1, CK_OBJECT_HANDLE *h1,
+                           CK_OBJECT_CLASS c2, CK_OBJECT_HANDLE *h2)
 {
+    mesatee_client *c = NULL;
+    uint64_t ep = 0;
+    CK_RV rv0 = sess_client(s, &c, &ep);
+    if (rv0 != CKR_OK)
+        return rv0;
     /* transit's create of an existing name is a no-op success (as Vault's):
      * look first, so that a new key pair never turns out to be an old key */
     p11_keyinfo old;
-    int rc = p11_srv_read(G.client, name, &old);
+    int rc = p11_srv_read(c, name, &old);
     if (rc == MESATEE_OK) {
         p11_keyinfo_free(&old);
         fprintf(stderr, "libmesatee-pkcs11: a key named %s exists already\n", name);
         return CKR_ATTRIBUTE_VALUE_INVALID;
     }
     if (rc != MESATEE_ENOTFOUND)
-        return map_status(rc, "read key");
-    rc = p11_srv_create(G.client, name, type);
+        return map_status_c(c, ep, rc, "read key");
+    rc = material ? p11_srv_import(c, name, type, material, mlen) : p11_srv_create(c, name, type);
     if (rc == MESATEE_ECONFLICT || rc == MESATEE_EINVAL) {
-        report("create key");
+        report(c, material ? "import key" : "create key");
         return CKR_ATTRIBUTE_VALUE_INVALID; /* exists, or a name the server refuses */
     }
-    CK_RV rv = map_status(rc, "create key");
+    CK_RV rv = map_status_c(c, ep, rc, "create key");
     if (rv != CKR_OK)
         return rv;
     p11_keyinfo k;
-    if ((rv = map_status(p11_srv_read(G.client, name, &k), "read key")) != CKR_OK)
+    if ((rv = map_status_c(c, ep, p11_srv_read(c, name, &k), "read key")) != CKR_OK)
         return rv;
     if (k.type != type || k.nver == 0) {
         p11_keyinfo_free(&k);
@@ -2339,9 +2880,15 @@ static CK_RV gen_on_server(const char *name, p11_ktype type, CK_OBJECT_CLASS c1,
         return CKR_DEVICE_ERROR;
     }
     const p11_key_version *v = &k.ver[k.nver - 1];
-    rv = obj_upsert(&k, v, c1, h1);
-    if (rv == CKR_OK && c2)
-        rv = obj_upsert(&k, v, c2, h2);
+    pthread_mutex_lock(&g_mu);
+    if (!G.logged_in || G.epoch != ep) {
+        rv = CKR_USER_NOT_LOGGED_IN; /* logged out meanwhile */
+    } else {
+        rv = obj_upsert(&k, v, c1, h1);
+        if (rv == CKR_OK && c2)
+            rv = obj_upsert(&k, v, c2, h2);
+    }
+    pthread_mutex_unlock(&g_mu);
     p11_keyinfo_free(&k);
     return rv;
 }
@@ -2352,7 +2899,7 @@ static CK_RV gen_allowed(const p11_sess *s, const CK_MECHANISM *m)
 {
     if (m->pParameter || m->ulParameterLen)
         return CKR_MECHANISM_PARAM_INVALID;
-    if (!G.logged_in)
+    if (!is_logged_in())
         return CKR_USER_NOT_LOGGED_IN;
     if (!(s->flags & CKF_RW_SESSION))
         return CKR_SESSION_READ_ONLY;
@@ -2384,7 +2931,8 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *tmpl, CK
     char name[P11_RESP_MAX_NAME + 1];
     if ((rv = tmpl_label(tmpl, n, NULL, 0, name)) != CKR_OK)
         UNLOCK_RETURN(rv);
-    UNLOCK_RETURN(gen_on_server(name, P11_KT_AES256_GCM96, CKO_SECRET_KEY, out, 0, NULL));
+    UNLOCK_RETURN(
+        key_on_server(s, name, P11_KT_AES256_GCM96, NULL, 0, CKO_SECRET_KEY, out, 0, NULL));
 }
 
 CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *pub_t, CK_ULONG pub_n,
@@ -2449,7 +2997,7 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_ATTRIBUTE *pub_
     if ((rv = tmpl_label(pub_t, pub_n, priv_t, priv_n, name)) != CKR_OK)
         UNLOCK_RETURN(rv);
     UNLOCK_RETURN(
-        gen_on_server(name, type, CKO_PUBLIC_KEY, pub_out, CKO_PRIVATE_KEY, priv_out));
+        key_on_server(s, name, type, NULL, 0, CKO_PUBLIC_KEY, pub_out, CKO_PRIVATE_KEY, priv_out));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2476,11 +3024,14 @@ CK_RV C_GenerateRandom(CK_SESSION_HANDLE h, CK_BYTE *out, CK_ULONG len)
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
     if (len == 0)
         UNLOCK_RETURN(CKR_OK);
-    if (!G.logged_in) /* transit's random needs an authenticated caller */
-        UNLOCK_RETURN(CKR_USER_NOT_LOGGED_IN);
+    mesatee_client *c = NULL;
+    uint64_t ep = 0;
+    /* transit's random needs an authenticated caller */
+    if ((rv = sess_client(s, &c, &ep)) != CKR_OK)
+        UNLOCK_RETURN(rv);
     if (len > MAX_DATA)
         UNLOCK_RETURN(CKR_DATA_LEN_RANGE);
-    UNLOCK_RETURN(map_status(p11_srv_random(G.client, out, len), "random"));
+    UNLOCK_RETURN(map_status_c(c, ep, p11_srv_random(c, out, len), "random"));
 }
 
 CK_RV C_GetFunctionStatus(CK_SESSION_HANDLE h)
@@ -2502,7 +3053,7 @@ CK_RV C_CancelFunction(CK_SESSION_HANDLE h)
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID *slot, void *reserved_arg)
 {
     LOCK();
-    if (!G.init)
+    if (!module_ready())
         UNLOCK_RETURN(CKR_CRYPTOKI_NOT_INITIALIZED);
     if (!slot || reserved_arg)
         UNLOCK_RETURN(CKR_ARGUMENTS_BAD);
@@ -2519,35 +3070,216 @@ static CK_RV session_cancel(CK_SESSION_HANDLE h, CK_FLAGS flags)
     CK_RV rv = sess_get(h, &s);
     if (rv != CKR_OK)
         UNLOCK_RETURN(rv);
-    if (flags & (CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_DIGEST)) {
+    if (flags & (CKF_ENCRYPT | CKF_DECRYPT | CKF_SIGN | CKF_VERIFY | CKF_DIGEST |
+                 CKF_MESSAGE_ENCRYPT | CKF_MESSAGE_DECRYPT | CKF_MESSAGE_SIGN |
+                 CKF_MESSAGE_VERIFY)) {
         int k = s->op.kind;
-        if ((k == OP_ENCRYPT && (flags & CKF_ENCRYPT)) ||
+        if ((k == OP_MSG_SIGN && (flags & CKF_MESSAGE_SIGN)) ||
+            (k == OP_MSG_VERIFY && (flags & CKF_MESSAGE_VERIFY)) ||
+            (k == OP_MSG_ENCRYPT && (flags & CKF_MESSAGE_ENCRYPT)) ||
+            (k == OP_MSG_DECRYPT && (flags & CKF_MESSAGE_DECRYPT)) ||
+            (k == OP_ENCRYPT && (flags & CKF_ENCRYPT)) ||
             (k == OP_DECRYPT && (flags & CKF_DECRYPT)) || (k == OP_SIGN && (flags & CKF_SIGN)) ||
             (k == OP_VERIFY && (flags & CKF_VERIFY)) || (k == OP_DIGEST && (flags & CKF_DIGEST)))
             op_clear(&s->op);
     }
-    if ((flags & CKF_FIND_OBJECTS) && s->finding) {
-        free(s->found);
-        s->found = NULL;
-        s->nfound = s->fpos = 0;
-        s->finding = false;
-    }
+    if ((flags & CKF_FIND_OBJECTS) && s->finding)
+        find_clear(s);
     UNLOCK_RETURN(CKR_OK);
 }
 
-/* The message-based API (C_Message*): not offered; transit works on whole
- * messages through C_Encrypt/C_Sign. */
-static CK_RV msg_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
+/* The message-based API for CKM_AES_GCM on aes256-gcm96 keys (PKCS#11 3.0
+ * base 5.13-5.14): every C_EncryptMessage is one transit encrypt. The
+ * KeyStore chooses the 96-bit nonce, so the per-message
+ * CK_GCM_MESSAGE_PARAMS must ask for a generated IV (ivGenerator
+ * CKG_GENERATE or CKG_GENERATE_RANDOM, no fixed bits, ulIvLen 12,
+ * ulTagBits 128): the nonce transit chose is written back to pIv and the
+ * tag to pTag; the ciphertext is as long as the plaintext. A caller's own
+ * IV (CKG_NO_GENERATE) or a counter IV cannot be honoured:
+ * CKR_MECHANISM_PARAM_INVALID. C_DecryptMessage takes pIv and pTag as given.
+ * The multi-part forms (C_*MessageBegin/Next) are not offered (transit
+ * works on whole messages), nor are the message-based sign/verify
+ * functions: CKR_FUNCTION_NOT_SUPPORTED. */
+static CK_RV msg_init_kind(int kind, CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
+{
+    p11_sess *s;
+    CK_RV rv = sess_get(h, &s);
+    if (rv != CKR_OK)
+        return rv;
+    if (!m)
+        return CKR_ARGUMENTS_BAD;
+    if (s->op.kind != OP_NONE)
+        return CKR_OPERATION_ACTIVE;
+    if (m->mechanism != CKM_AES_GCM)
+        return CKR_MECHANISM_INVALID;
+    if (m->pParameter || m->ulParameterLen) /* the parameters come with each message */
+        return CKR_MECHANISM_PARAM_INVALID;
+    pthread_mutex_lock(&g_mu);
+    bool li = G.logged_in;
+    p11_obj *o = li ? obj_find(k) : NULL;
+    if (o)
+        obj_get(o);
+    pthread_mutex_unlock(&g_mu);
+    if (!li)
+        return CKR_USER_NOT_LOGGED_IN;
+    if (!o)
+        return CKR_KEY_HANDLE_INVALID;
+    if (o->type != P11_KT_AES256_GCM96) {
+        obj_put(o);
+        return CKR_KEY_TYPE_INCONSISTENT;
+    }
+    memset(&s->op, 0, sizeof s->op);
+    s->op.kind = kind;
+    s->op.mech = CKM_AES_GCM;
+    s->op.key = k;
+    s->op.ko = o;
+    return CKR_OK;
+}
+
+static CK_RV msg_encrypt_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
 {
     LOCK();
-    UNLOCK_RETURN(sess_unsupported(h));
+    UNLOCK_RETURN(msg_init_kind(OP_MSG_ENCRYPT, h, m, k));
 }
-static CK_RV msg_crypt(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *a, CK_ULONG al,
-                       CK_BYTE *in, CK_ULONG il, CK_BYTE *out, CK_ULONG *ol)
+static CK_RV msg_decrypt_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
 {
     LOCK();
-    UNLOCK_RETURN(sess_unsupported(h));
+    UNLOCK_RETURN(msg_init_kind(OP_MSG_DECRYPT, h, m, k));
 }
+
+/* Checks a CK_GCM_MESSAGE_PARAMS for the operation kind. */
+static CK_RV gcm_msg_params(int kind, const void *p, CK_ULONG pl, p11_gcm_message_params *out)
+{
+    if (!p || pl != sizeof *out)
+        return CKR_MECHANISM_PARAM_INVALID;
+    memcpy(out, p, sizeof *out);
+    if (!out->pIv || out->ulIvLen != 12 || !out->pTag || out->ulTagBits != 128)
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (kind == OP_MSG_ENCRYPT &&
+        ((out->ivGenerator != CKG_GENERATE && out->ivGenerator != CKG_GENERATE_RANDOM) ||
+         out->ulIvFixedBits != 0))
+        return CKR_MECHANISM_PARAM_INVALID; /* the KeyStore picks a random nonce */
+    return CKR_OK;
+}
+
+static CK_RV msg_crypt_kind(int kind, CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *aad,
+                            CK_ULONG aad_len, CK_BYTE *in, CK_ULONG in_len, CK_BYTE *out,
+                            CK_ULONG *out_len)
+{
+    p11_sess *s;
+    CK_RV rv = op_get(h, kind, &s);
+    if (rv != CKR_OK)
+        return rv;
+    /* an error in one message leaves the message operation active */
+    if ((!aad && aad_len) || (!in && in_len) || !out_len)
+        return CKR_ARGUMENTS_BAD;
+    if (aad_len > 65536)
+        return CKR_MECHANISM_PARAM_INVALID;
+    if (in_len > MAX_DATA)
+        return CKR_DATA_LEN_RANGE;
+    p11_gcm_message_params gp;
+    if ((rv = gcm_msg_params(kind, p, pl, &gp)) != CKR_OK)
+        return rv;
+    if (!out) {
+        *out_len = in_len;
+        return CKR_OK;
+    }
+    if (*out_len < in_len) {
+        *out_len = in_len;
+        return CKR_BUFFER_TOO_SMALL;
+    }
+    p11_obj *o = s->op.ko;
+    if (!obj_usable(o))
+        return CKR_KEY_HANDLE_INVALID;
+    mesatee_client *c = NULL;
+    uint64_t ep = 0;
+    if ((rv = sess_client(s, &c, &ep)) != CKR_OK)
+        return rv;
+    const uint8_t *a = aad_len ? aad : NULL;
+    if (kind == OP_MSG_ENCRYPT) {
+        uint8_t *ct = NULL;
+        size_t cl = 0;
+        rv = map_status_c(c, ep,
+                          p11_srv_encrypt(c, o->name, o->version, in ? in : (CK_BYTE *)"", in_len,
+                                          a, aad_len, &ct, &cl),
+                          "encrypt");
+        if (rv == CKR_OK && cl != in_len + 28) {
+            fprintf(stderr, "libmesatee-pkcs11: server sent a ciphertext of the wrong size\n");
+            rv = CKR_DEVICE_ERROR;
+        }
+        if (rv == CKR_OK) { /* nonce(12) || ciphertext || tag(16) */
+            memcpy(gp.pIv, ct, 12);
+            if (in_len)
+                memcpy(out, ct + 12, in_len);
+            memcpy(gp.pTag, ct + 12 + in_len, 16);
+            *out_len = in_len;
+        }
+        free(ct);
+        return rv;
+    }
+    uint8_t *buf = malloc(in_len + 28), *pt = NULL;
+    size_t ptl = 0;
+    if (!buf)
+        return CKR_HOST_MEMORY;
+    memcpy(buf, gp.pIv, 12);
+    if (in_len)
+        memcpy(buf + 12, in, in_len);
+    memcpy(buf + 12 + in_len, gp.pTag, 16);
+    int rc = p11_srv_decrypt(c, o->name, o->version, buf, in_len + 28, a, aad_len, &pt, &ptl);
+    free(buf);
+    if (rc == MESATEE_EINVAL || rc == MESATEE_ECRYPTO) {
+        report(c, "decrypt");
+        return CKR_ENCRYPTED_DATA_INVALID;
+    }
+    if ((rv = map_status_c(c, ep, rc, "decrypt")) != CKR_OK)
+        return rv;
+    if (ptl != in_len) {
+        rv = CKR_DEVICE_ERROR;
+    } else {
+        if (ptl)
+            memcpy(out, pt, ptl);
+        *out_len = ptl;
+    }
+    if (pt)
+        mt_wipe(pt, ptl);
+    free(pt);
+    return rv;
+}
+
+static CK_RV encrypt_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *a, CK_ULONG al,
+                         CK_BYTE *in, CK_ULONG il, CK_BYTE *out, CK_ULONG *ol)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_crypt_kind(OP_MSG_ENCRYPT, h, p, pl, a, al, in, il, out, ol));
+}
+static CK_RV decrypt_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *a, CK_ULONG al,
+                         CK_BYTE *in, CK_ULONG il, CK_BYTE *out, CK_ULONG *ol)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_crypt_kind(OP_MSG_DECRYPT, h, p, pl, a, al, in, il, out, ol));
+}
+
+/* Ends a message-based operation of kind. */
+static CK_RV msg_final_kind(int kind, CK_SESSION_HANDLE h)
+{
+    p11_sess *s;
+    CK_RV rv = op_get(h, kind, &s);
+    if (rv == CKR_OK)
+        op_clear(&s->op);
+    return rv;
+}
+static CK_RV msg_encrypt_final(CK_SESSION_HANDLE h)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_final_kind(OP_MSG_ENCRYPT, h));
+}
+static CK_RV msg_decrypt_final(CK_SESSION_HANDLE h)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_final_kind(OP_MSG_DECRYPT, h));
+}
+
+/* Not offered: multi-part messages. */
 static CK_RV msg_crypt_begin(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *a, CK_ULONG al)
 {
     LOCK();
@@ -2559,13 +3291,115 @@ static CK_RV msg_crypt_next(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *
     LOCK();
     UNLOCK_RETURN(sess_unsupported(h));
 }
-static CK_RV msg_final(CK_SESSION_HANDLE h)
+/* Message-based signing and verification (PKCS#11 3.0 base 5.15-5.16):
+ * C_MessageSignInit / C_MessageVerifyInit take the mechanisms and keys of
+ * C_SignInit / C_VerifyInit; each C_SignMessage is one single-part sign (one
+ * transit request), each C_VerifyMessage one local verification. None of the
+ * module's signature mechanisms has per-message parameters: a parameter is
+ * CKR_MECHANISM_PARAM_INVALID. The multi-part forms (Begin/Next) are
+ * CKR_FUNCTION_NOT_SUPPORTED. */
+static CK_RV msg_sig_init(int kind, CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
+{
+    CK_RV rv = op_init(kind == OP_MSG_SIGN ? OP_SIGN : OP_VERIFY, h, m, k);
+    if (rv == CKR_OK)
+        tl_sess->op.kind = kind; /* op_init succeeded: this thread holds the session */
+    return rv;
+}
+static CK_RV msg_sign_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
 {
     LOCK();
-    UNLOCK_RETURN(sess_unsupported(h));
+    UNLOCK_RETURN(msg_sig_init(OP_MSG_SIGN, h, m, k));
 }
+static CK_RV msg_verify_init(CK_SESSION_HANDLE h, CK_MECHANISM *m, CK_OBJECT_HANDLE k)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_sig_init(OP_MSG_VERIFY, h, m, k));
+}
+
+/* One message of a message-based sign (sig_len != NULL) or verify
+ * (sig_len == NULL, vsig_len the signature's length). */
+static CK_RV msg_sig_one(int kind, CK_SESSION_HANDLE h, const void *p, CK_ULONG pl,
+                         const CK_BYTE *d, CK_ULONG dl, CK_BYTE *sig, CK_ULONG *sig_len,
+                         CK_ULONG vsig_len)
+{
+    p11_sess *s;
+    CK_RV rv = op_get(h, kind, &s);
+    if (rv != CKR_OK)
+        return rv;
+    if ((!d && dl) || (kind == OP_MSG_SIGN ? !sig_len : !sig))
+        return CKR_ARGUMENTS_BAD;
+    if (p || pl)
+        return CKR_MECHANISM_PARAM_INVALID;
+    p11_obj *o = s->op.ko;
+    if (!obj_usable(o))
+        return CKR_KEY_HANDLE_INVALID;
+    size_t want = obj_sig_len(o); /* exact for every key the module shows */
+    if (kind == OP_MSG_SIGN && (!sig || *sig_len < want)) {
+        CK_RV r = sig ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+        *sig_len = want;
+        return r;
+    }
+    /* this message's own operation state, from the initialised one */
+    p11_op t;
+    memset(&t, 0, sizeof t);
+    t.kind = kind == OP_MSG_SIGN ? OP_SIGN : OP_VERIFY;
+    t.mech = s->op.mech;
+    t.key = s->op.key;
+    t.ko = obj_get(o);
+    t.md = s->op.md;
+    t.pss_md = s->op.pss_md;
+    t.pss_salt = s->op.pss_salt;
+    if (t.md && (!(t.mdctx = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(t.mdctx, t.md, NULL)))
+        rv = CKR_HOST_MEMORY;
+    if (rv == CKR_OK)
+        rv = op_feed(&t, d ? d : (const CK_BYTE *)"", dl);
+    if (rv == CKR_OK && kind == OP_MSG_VERIFY) {
+        rv = do_verify(&t, o, sig, vsig_len);
+    } else if (rv == CKR_OK) {
+        mesatee_client *c = NULL;
+        uint64_t ep = 0;
+        uint8_t *res = NULL;
+        size_t rl = 0;
+        if ((rv = sess_client(s, &c, &ep)) == CKR_OK &&
+            (rv = do_sign(c, ep, &t, o, &res, &rl)) == CKR_OK) {
+            if (rl > *sig_len) {
+                rv = CKR_DEVICE_ERROR;
+            } else {
+                memcpy(sig, res, rl);
+                *sig_len = rl;
+            }
+        }
+        free(res);
+    }
+    op_clear(&t);
+    return rv;
+}
+
 static CK_RV sign_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
                       CK_BYTE *sig, CK_ULONG *sl)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_sig_one(OP_MSG_SIGN, h, p, pl, d, dl, sig, sl, 0));
+}
+static CK_RV verify_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
+                        CK_BYTE *sig, CK_ULONG sl)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_sig_one(OP_MSG_VERIFY, h, p, pl, d, dl, sig, NULL, sl));
+}
+static CK_RV msg_sign_final(CK_SESSION_HANDLE h)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_final_kind(OP_MSG_SIGN, h));
+}
+static CK_RV msg_verify_final(CK_SESSION_HANDLE h)
+{
+    LOCK();
+    UNLOCK_RETURN(msg_final_kind(OP_MSG_VERIFY, h));
+}
+/* Not offered: multi-part message signing. */
+static CK_RV sign_msg_next(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
+                           CK_BYTE *sig, CK_ULONG *sl)
 {
     LOCK();
     UNLOCK_RETURN(sess_unsupported(h));
@@ -2575,8 +3409,8 @@ static CK_RV sign_msg_begin(CK_SESSION_HANDLE h, void *p, CK_ULONG pl)
     LOCK();
     UNLOCK_RETURN(sess_unsupported(h));
 }
-static CK_RV verify_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
-                        CK_BYTE *sig, CK_ULONG sl)
+static CK_RV verify_msg_next(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, CK_ULONG dl,
+                             CK_BYTE *sig, CK_ULONG sl)
 {
     LOCK();
     UNLOCK_RETURN(sess_unsupported(h));
@@ -2603,12 +3437,32 @@ static CK_RV verify_msg(CK_SESSION_HANDLE h, void *p, CK_ULONG pl, CK_BYTE *d, C
 
 static CK_FUNCTION_LIST funcs_2_40 = {{2, 40}, P11_FUNCS_2_40};
 static p11_function_list_3_0 funcs_3_0 = {
-    {3, 0},         P11_FUNCS_2_40,  C_GetInterfaceList, C_GetInterface,  login_user,
-    session_cancel, msg_init,        msg_crypt,          msg_crypt_begin, msg_crypt_next,
-    msg_final,      msg_init,        msg_crypt,          msg_crypt_begin, msg_crypt_next,
-    msg_final,      msg_init,        sign_msg,           sign_msg_begin,  sign_msg,
-    msg_final,      msg_init,        verify_msg,         sign_msg_begin,  verify_msg,
-    msg_final,
+    {3, 0},
+    P11_FUNCS_2_40,
+    C_GetInterfaceList,
+    C_GetInterface,
+    login_user,
+    session_cancel,
+    msg_encrypt_init,
+    encrypt_msg,
+    msg_crypt_begin,
+    msg_crypt_next,
+    msg_encrypt_final,
+    msg_decrypt_init,
+    decrypt_msg,
+    msg_crypt_begin,
+    msg_crypt_next,
+    msg_decrypt_final,
+    msg_sign_init,
+    sign_msg,
+    sign_msg_begin,
+    sign_msg_next,
+    msg_sign_final,
+    msg_verify_init,
+    verify_msg,
+    sign_msg_begin,
+    verify_msg_next,
+    msg_verify_final,
 };
 
 static CK_UTF8CHAR iface_name[] = "PKCS 11";

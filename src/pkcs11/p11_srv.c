@@ -175,3 +175,17 @@ int p11_srv_random(mesatee_client *c, uint8_t *out, size_t n)
     }
     return MESATEE_OK;
 }
+
+int p11_srv_import(mesatee_client *c, const char *name, p11_ktype type, const uint8_t *material,
+                   size_t n)
+{
+    char *ans = NULL;
+    int rc = mesatee_transit_key_import(c, name, p11_ktype_name(type), material, n, 0, &ans);
+    mesatee_free(ans);
+    return rc;
+}
+
+int p11_srv_delete(mesatee_client *c, const char *name)
+{
+    return mesatee_transit_key_delete(c, name);
+}

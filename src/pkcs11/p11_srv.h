@@ -7,7 +7,7 @@
  * Ownership: byte outputs are heap buffers (free()); on failure outputs are
  * NULL/0. Errors: a mesatee_status (MESATEE_OK == 0); the message is in
  * mesatee_client_errmsg(c). Thread-safety: one client handle, one thread at
- * a time (the module serialises calls). */
+ * a time (the module gives every session its own client). */
 #ifndef MT_P11_SRV_H
 #define MT_P11_SRV_H
 
@@ -44,5 +44,12 @@ int p11_srv_decrypt(mesatee_client *c, const char *name, uint32_t version, const
                     size_t ct_len, const uint8_t *aad, size_t aad_len, uint8_t **pt,
                     size_t *pt_len);
 int p11_srv_random(mesatee_client *c, uint8_t *out, size_t n);
+/* Transit import (BYOK) of material (p11_import.h) as a new key of type;
+ * libmesatee wraps it for the server's wrapping key. */
+int p11_srv_import(mesatee_client *c, const char *name, p11_ktype type, const uint8_t *material,
+                   size_t n);
+/* DELETE /v1/transit/keys/NAME: MESATEE_EINVAL when the key's
+ * deletion_allowed is false. */
+int p11_srv_delete(mesatee_client *c, const char *name);
 
 #endif

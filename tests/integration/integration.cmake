@@ -82,6 +82,10 @@ add_test(NAME it_pkcs11 COMMAND bash ${MT_TEST_DIR}/integration/it_pkcs11.sh)
 set_tests_properties(it_pkcs11 PROPERTIES ENVIRONMENT
   "${MT_IT_ENV};MESATEE_PKCS11=$<TARGET_FILE:mesatee_pkcs11>;MT_P11_RANDCALL=$<TARGET_FILE:test_p11_randcall>"
   TIMEOUT 300 SKIP_RETURN_CODE 77)
+add_test(NAME it_pkcs11_threads COMMAND bash ${MT_TEST_DIR}/integration/it_pkcs11_threads.sh)
+set_tests_properties(it_pkcs11_threads PROPERTIES ENVIRONMENT
+  "${MT_IT_ENV};MESATEE_PKCS11=$<TARGET_FILE:mesatee_pkcs11>;MT_P11_THREADS=$<TARGET_FILE:test_p11_threads>"
+  TIMEOUT 300)
 add_test(NAME it_pkcs11_attest COMMAND bash ${MT_TEST_DIR}/integration/it_pkcs11_attest.sh)
 set_tests_properties(it_pkcs11_attest PROPERTIES ENVIRONMENT
   "${MT_IT_ENV};MESATEE_PKCS11=$<TARGET_FILE:mesatee_pkcs11>" TIMEOUT 300 SKIP_RETURN_CODE 77)

@@ -362,6 +362,75 @@ p11l mesatee --sign --mechanism ECDSA --id "$(hexid ec1:v1)" -i "$W/msg.h" -o "$
   fail "signed with retired version ec1 v1"
 ok "rotation: ec1 v1 and v2 are separate objects (CKA_ID ec1:vN), v2 signs with its own key; v1 gone after min_decryption_version 2"
 
+# --- import (C_CreateObject via transit import) and delete (C_DestroyObject) ------
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -outform DER -out "$W/imp-ec.der" 2>/dev/null &&
+  openssl pkey -inform DER -in "$W/imp-ec.der" -pubout -out "$W/imp-ec.pub" &&
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -outform DER -out "$W/imp-rsa.der" 2>/dev/null &&
+  openssl pkey -inform DER -in "$W/imp-rsa.der" -pubout -out "$W/imp-rsa.pub" &&
+  head -c 32 /dev/urandom > "$W/imp-aes.key" || fail "import key material"
+# pkcs11-tool --sign picks the key by --id: SoftHSM keeps the one given, ours is NAME:v1
+ID[softhsm.imp-ec]=11; ID[softhsm.imp-rsa]=12; ID[softhsm.imp-aes]=13
+for k in imp-ec imp-rsa imp-aes; do ID[mesatee.$k]=$(hexid "$k:v1"); done
+for s in $SIDES; do
+  for k in ec rsa; do
+    p11l "$s" --write-object "$W/imp-$k.der" --type privkey --label "imp-$k" --id "${ID[$s.imp-$k]}" \
+      > "$W/$s.imp.out" 2>&1 || fail "$s --write-object imp-$k: $(cat "$W/$s.imp.out")"
+  done
+  p11l "$s" --write-object "$W/imp-aes.key" --type secrkey --key-type AES:32 --sensitive --label imp-aes --id "${ID[$s.imp-aes]}" \
+    > "$W/$s.imp.out" 2>&1 || fail "$s --write-object imp-aes: $(cat "$W/$s.imp.out")"
+  p11l "$s" --sign --mechanism ECDSA --id "${ID[$s.imp-ec]}" -i "$W/msg.h" -o "$W/$s.imp-ec.sig" --signature-format openssl \
+    >/dev/null 2>&1 || fail "$s: sign with the imported EC key"
+  openssl dgst -sha256 -verify "$W/imp-ec.pub" -signature "$W/$s.imp-ec.sig" "$W/msg" >/dev/null ||
+    fail "$s: the imported EC key's signature does not verify with the original public key"
+  p11l "$s" --sign --mechanism RSA-PKCS --id "${ID[$s.imp-rsa]}" -i "$W/msg.di" -o "$W/$s.imp-rsa.sig" >/dev/null 2>&1 ||
+    fail "$s: sign with the imported RSA key"
+  openssl dgst -sha256 -verify "$W/imp-rsa.pub" -signature "$W/$s.imp-rsa.sig" "$W/msg" >/dev/null ||
+    fail "$s: the imported RSA key's signature does not verify with the original public key"
+done
+server_pub imp-ec 1 | openssl pkey -pubin -outform DER > "$W/imp-ec.srv.der"
+openssl pkey -pubin -in "$W/imp-ec.pub" -outform DER | cmp -s - "$W/imp-ec.srv.der" ||
+  fail "the server's imp-ec public key is not the imported key's"
+api GET /v1/transit/keys/imp-aes | grep -q '"type": *"aes256-gcm96"' || fail "imp-aes not on the server"
+ok "--write-object privkey (EC P-256, RSA-2048) and secrkey (AES-256) on both; the imported keys sign, openssl verifies with the original public keys"
+# what transit cannot hold, and a name that exists, are refused with nothing made on the server
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 -outform DER -out "$W/p521.der" 2>/dev/null
+p11l mesatee --write-object "$W/p521.der" --type privkey --label imp-p521 > "$W/x.out" 2>&1 && fail "P-521 import accepted"
+grep -q CKR_ATTRIBUTE_VALUE_INVALID "$W/x.out" || fail "P-521 import: $(cat "$W/x.out")"
+api GET /v1/transit/keys/imp-p521 >/dev/null 2>&1 && fail "a refused import left a key"
+p11l mesatee --write-object "$W/imp-ec.pub" --type pubkey --label imp-pub > "$W/x.out" 2>&1 && fail "public key import accepted"
+grep -q CKR_ATTRIBUTE_VALUE_INVALID "$W/x.out" || fail "public key import: $(cat "$W/x.out")"
+p11l mesatee --write-object "$W/imp-ec.der" --type privkey --label imp-ec > "$W/x.out" 2>&1 && fail "import over an existing key accepted"
+grep -q CKR_ATTRIBUTE_VALUE_INVALID "$W/x.out" || fail "import over an existing key: $(cat "$W/x.out")"
+p11l mesatee --write-object "$W/imp-ec.der" --type privkey --label 'bad/name' > "$W/x.out" 2>&1 && fail "bad key name accepted"
+p11l mesatee --write-object "$W/imp-ec.der" --type privkey --label imp-ec2 --id 01 > "$W/x.out" 2>&1 && fail "a CKA_ID other than NAME:v1 accepted"
+grep -q CKR_ATTRIBUTE_READ_ONLY "$W/x.out" || fail "CKA_ID: $(cat "$W/x.out")"
+p11l mesatee --write-object "$W/imp-aes.key" --type secrkey --key-type AES:32 --label imp-aes2 > "$W/x.out" 2>&1 &&
+  fail "a non-sensitive secret key import accepted"
+grep -q CKR_TEMPLATE_INCONSISTENT "$W/x.out" || fail "non-sensitive import: $(cat "$W/x.out")"
+ok "import refusals: P-521, a public key, an existing name, a bad name (CKR_ATTRIBUTE_VALUE_INVALID), a CKA_ID other than NAME:v1 (CKR_ATTRIBUTE_READ_ONLY), a non-sensitive key (CKR_TEMPLATE_INCONSISTENT); nothing made"
+# delete: refused while deletion_allowed is false (the key stays), then allowed;
+# pkcs11-tool 0.23 names no CKR_ACTION_PROHIBITED (0x1b, PKCS#11 2.40)
+p11l mesatee --delete-object --type privkey --label imp-ec > "$W/x.out" 2>&1 && fail "delete without deletion_allowed"
+grep -qE "CKR_ACTION_PROHIBITED|\(0x1b\)" "$W/x.out" || fail "delete without deletion_allowed: $(cat "$W/x.out")"
+api GET /v1/transit/keys/imp-ec >/dev/null || fail "a refused delete removed the key"
+p11l mesatee --delete-object --type pubkey --label imp-ec > "$W/x.out" 2>&1 && fail "public key object deleted"
+grep -qE "CKR_ACTION_PROHIBITED|\(0x1b\)" "$W/x.out" || fail "public key delete: $(cat "$W/x.out")"
+as alice key config imp-ec --deletion-allowed true >/dev/null || fail "deletion_allowed imp-ec"
+as alice key config imp-aes --deletion-allowed true >/dev/null || fail "deletion_allowed imp-aes"
+for s in $SIDES; do
+  p11l "$s" --delete-object --type privkey --label imp-ec > "$W/x.out" 2>&1 || fail "$s delete imp-ec: $(cat "$W/x.out")"
+  p11l "$s" --delete-object --type secrkey --label imp-aes > "$W/x.out" 2>&1 || fail "$s delete imp-aes: $(cat "$W/x.out")"
+  p11l "$s" --list-objects > "$W/$s.objs5" 2>&1
+  grep -q 'label: *imp-ec$\|label: *imp-aes$' "$W/$s.objs5" && [ "$s" = mesatee ] &&
+    fail "$s: deleted keys still listed: $(cat "$W/$s.objs5")"
+done
+api GET /v1/transit/keys/imp-ec >/dev/null 2>&1 && fail "imp-ec still on the server after C_DestroyObject"
+api GET /v1/transit/keys/imp-aes >/dev/null 2>&1 && fail "imp-aes still on the server after C_DestroyObject"
+# a key with two versions: destroying one object would delete both
+p11l mesatee --delete-object --type privkey --id "$(hexid ec1:v2)" > "$W/x.out" 2>&1 && fail "deleted a key with other versions"
+grep -qE "CKR_ACTION_PROHIBITED|\(0x1b\)" "$W/x.out" || fail "multi-version delete: $(cat "$W/x.out")"
+ok "--delete-object: CKR_ACTION_PROHIBITED while deletion_allowed is false, for public keys and multi-version keys; with deletion_allowed the transit key is deleted"
+
 # --- every function, logged in, random arguments (live objects in the pool) -----
 if [ -n "${MT_P11_RANDCALL:-}" ]; then
   P11_RANDCALL_CONF=$W/mesatee.conf P11_RANDCALL_PIN=$PIN P11_RANDCALL_ITER=${P11_RANDCALL_ITER:-5000} \

@@ -92,6 +92,28 @@ static CK_ULONG rlen(void)
 }
 /* A length that fits what p points to (anything if p is NULL). */
 static CK_ULONG rlen_for(const void *p) { return p ? rlen() : (rndn(2) ? 0 : rnd()); }
+/* A per-message parameter for C_EncryptMessage / C_DecryptMessage: NULL, a
+ * buffer of another size, or a CK_GCM_MESSAGE_PARAMS whose pointers are
+ * valid (or NULL) and whose other fields are random or plausible. The
+ * module cannot check pointers, so the structure never holds wild ones. */
+static p11_gcm_message_params gcm_msg_cell;
+static CK_BYTE gcm_iv_cell[16], gcm_tag_cell[16];
+static void *rgcmmsg(void *buf, CK_ULONG *len)
+{
+    switch (rndn(4)) {
+    case 0: *len = rndn(2) ? 0 : rnd(); return NULL;
+    case 1: *len = rndn(2) ? 32 : 8; return buf; /* never sizeof gcm_msg_cell */
+    default: break;
+    }
+    gcm_msg_cell.pIv = rndn(6) ? gcm_iv_cell : NULL;
+    gcm_msg_cell.ulIvLen = rndn(3) ? 12 : rndn(17);
+    gcm_msg_cell.ulIvFixedBits = rndn(4) ? 0 : rnd();
+    gcm_msg_cell.ivGenerator = rndn(3) ? CKG_GENERATE_RANDOM : rndn(6);
+    gcm_msg_cell.pTag = rndn(6) ? gcm_tag_cell : NULL;
+    gcm_msg_cell.ulTagBits = rndn(3) ? 128 : rndn(129);
+    *len = rndn(8) ? sizeof gcm_msg_cell : rndn(sizeof gcm_msg_cell);
+    return &gcm_msg_cell;
+}
 static CK_ULONG *rulongp(CK_ULONG *cell)
 {
     if (rndn(5) == 0)
@@ -482,12 +504,20 @@ static CK_RV call_random(unsigned fn)
     case 66: return F->C_LoginUser(rsess(), rndn(4), b0, rlen_for(b0), b1, rlen_for(b1));
     case 67: return F->C_SessionCancel(rsess(), rnd());
     case 68: return F->C_MessageEncryptInit(rsess(), rmech(), robj());
-    case 69: return F->C_EncryptMessage(rsess(), b0, rlen_for(b0), b1, rlen_for(b1), b0, rlen_for(b0), b1, rulongp(&ul1));
+    case 69: {
+        CK_ULONG pl;
+        void *pm = rgcmmsg(b0, &pl);
+        return F->C_EncryptMessage(rsess(), pm, pl, b1, rlen_for(b1), b0, rlen_for(b0), b1, rulongp(&ul1));
+    }
     case 70: return F->C_EncryptMessageBegin(rsess(), b0, rlen_for(b0), b1, rlen_for(b1));
     case 71: return F->C_EncryptMessageNext(rsess(), b0, rlen_for(b0), b1, rlen_for(b1), b0, rulongp(&ul1), rnd());
     case 72: return F->C_MessageEncryptFinal(rsess());
     case 73: return F->C_MessageDecryptInit(rsess(), rmech(), robj());
-    case 74: return F->C_DecryptMessage(rsess(), b0, rlen_for(b0), b1, rlen_for(b1), b0, rlen_for(b0), b1, rulongp(&ul1));
+    case 74: {
+        CK_ULONG pl;
+        void *pm = rgcmmsg(b0, &pl);
+        return F->C_DecryptMessage(rsess(), pm, pl, b1, rlen_for(b1), b0, rlen_for(b0), b1, rulongp(&ul1));
+    }
     case 75: return F->C_DecryptMessageBegin(rsess(), b0, rlen_for(b0), b1, rlen_for(b1));
     case 76: return F->C_DecryptMessageNext(rsess(), b0, rlen_for(b0), b1, rlen_for(b1), b0, rulongp(&ul1), rnd());
     case 77: return F->C_MessageDecryptFinal(rsess());
@@ -504,6 +534,103 @@ static CK_RV call_random(unsigned fn)
     }
 }
 #define NFUNCS 88
+
+/* The PKCS#11 3.0 message-based AES-GCM functions on key k: the IV and tag
+ * the KeyStore chose come back in CK_GCM_MESSAGE_PARAMS and agree with
+ * single-part C_Decrypt (nonce || ciphertext || tag); a single-part
+ * ciphertext ct (cn bytes, nonce first) decrypts through C_DecryptMessage. */
+static void msg_checks(CK_SESSION_HANDLE rw, CK_OBJECT_HANDLE k, const CK_BYTE *ct, CK_ULONG cn)
+{
+    CK_MECHANISM_INFO mi;
+    CHECK(F->C_GetMechanismInfo(0, CKM_AES_GCM, &mi) == CKR_OK &&
+              (mi.flags & CKF_MESSAGE_ENCRYPT) && (mi.flags & CKF_MESSAGE_DECRYPT),
+          "AES-GCM offers the message-based functions");
+    CK_MECHANISM m = {CKM_AES_GCM, NULL, 0}, withp = {CKM_AES_GCM, &mi, 8};
+    CHECK(F->C_MessageEncryptInit(rw, &withp, k) == CKR_MECHANISM_PARAM_INVALID,
+          "MessageEncryptInit with a parameter");
+    CHECK(F->C_MessageEncryptInit(rw, &m, k) == CKR_OK, "MessageEncryptInit");
+    CHECK(F->C_MessageEncryptInit(rw, &m, k) == CKR_OPERATION_ACTIVE, "MessageEncryptInit twice");
+    CK_BYTE iv[12] = {0}, iv2[12] = {0}, tag[16] = {0}, aad[5] = {9, 8, 7, 6, 5};
+    CK_BYTE pt[] = "message-based", out[64], back[64], single[64];
+    p11_gcm_message_params gp = {iv, 12, 0, CKG_GENERATE_RANDOM, tag, 128};
+    CK_ULONG n = 0;
+    CHECK(F->C_EncryptMessage(rw, &gp, sizeof gp, aad, sizeof aad, pt, sizeof pt, NULL, &n) ==
+                  CKR_OK && n == sizeof pt,
+          "EncryptMessage size query: %lu", n);
+    n = 3;
+    CHECK(F->C_EncryptMessage(rw, &gp, sizeof gp, aad, sizeof aad, pt, sizeof pt, out, &n) ==
+                  CKR_BUFFER_TOO_SMALL && n == sizeof pt,
+          "EncryptMessage BUFFER_TOO_SMALL");
+    static const p11_gcm_message_params bad[] = {
+        {NULL, 12, 0, CKG_GENERATE_RANDOM, NULL, 128}, /* no IV / tag buffers */
+        {NULL, 12, 0, CKG_NO_GENERATE, NULL, 128},     /* a caller's IV */
+        {NULL, 12, 0, CKG_GENERATE_COUNTER, NULL, 128},
+        {NULL, 12, 32, CKG_GENERATE_RANDOM, NULL, 128}, /* fixed IV bits */
+        {NULL, 16, 0, CKG_GENERATE_RANDOM, NULL, 128},
+        {NULL, 12, 0, CKG_GENERATE_RANDOM, NULL, 96},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        p11_gcm_message_params b = bad[i];
+        if (i) {
+            b.pIv = iv2;
+            b.pTag = tag;
+        }
+        n = sizeof out;
+        CK_RV rv = F->C_EncryptMessage(rw, &b, sizeof b, NULL, 0, pt, sizeof pt, out, &n);
+        CHECK(rv == CKR_MECHANISM_PARAM_INVALID, "bad message parameter %zu: 0x%lx", i, rv);
+    }
+    n = sizeof out;
+    CHECK(F->C_EncryptMessage(rw, &gp, sizeof gp - 1, NULL, 0, pt, sizeof pt, out, &n) ==
+              CKR_MECHANISM_PARAM_INVALID,
+          "short message parameter");
+    CHECK(F->C_EncryptMessageBegin(rw, &gp, sizeof gp, NULL, 0) == CKR_FUNCTION_NOT_SUPPORTED,
+          "EncryptMessageBegin");
+    n = sizeof out;
+    CK_RV rv = F->C_EncryptMessage(rw, &gp, sizeof gp, aad, sizeof aad, pt, sizeof pt, out, &n);
+    CHECK(rv == CKR_OK && n == sizeof pt, "EncryptMessage: 0x%lx", rv);
+    CK_BYTE zero[12] = {0};
+    CHECK(memcmp(iv, zero, 12) != 0, "the KeyStore's nonce came back in pIv");
+    memcpy(iv2, iv, 12);
+    CK_ULONG n2 = sizeof back;
+    CHECK(F->C_EncryptMessage(rw, &gp, sizeof gp, aad, sizeof aad, pt, sizeof pt, back, &n2) ==
+                  CKR_OK && memcmp(iv, iv2, 12) != 0,
+          "a second message gets another nonce");
+    CHECK(F->C_MessageEncryptFinal(rw) == CKR_OK, "MessageEncryptFinal");
+    CHECK(F->C_MessageEncryptFinal(rw) == CKR_OPERATION_NOT_INITIALIZED, "MessageEncryptFinal twice");
+    /* the second message, as one single-part ciphertext: nonce || ct || tag */
+    memcpy(single, iv, 12);
+    memcpy(single + 12, back, n2);
+    memcpy(single + 12 + n2, tag, 16);
+    CK_GCM_PARAMS sp = {NULL, 0, 0, aad, sizeof aad, 128};
+    CK_MECHANISM sm = {CKM_AES_GCM, &sp, sizeof sp};
+    CK_BYTE dec[64];
+    CK_ULONG dn = sizeof dec;
+    CHECK(F->C_DecryptInit(rw, &sm, k) == CKR_OK, "DecryptInit for a message");
+    rv = F->C_Decrypt(rw, single, n2 + 28, dec, &dn);
+    CHECK(rv == CKR_OK && dn == sizeof pt && !memcmp(dec, pt, dn),
+          "C_Decrypt of C_EncryptMessage's nonce, ciphertext and tag: 0x%lx", rv);
+    /* C_DecryptMessage of a single-part ciphertext */
+    CHECK(F->C_MessageDecryptInit(rw, &m, k) == CKR_OK, "MessageDecryptInit");
+    p11_gcm_message_params dp = {(CK_BYTE *)ct, 12, 0, CKG_NO_GENERATE, (CK_BYTE *)ct + cn - 16, 128};
+    CK_BYTE aad3[3] = {1, 2, 3};
+    dn = sizeof dec;
+    rv = F->C_DecryptMessage(rw, &dp, sizeof dp, aad3, sizeof aad3, (CK_BYTE *)ct + 12, cn - 28, dec,
+                             &dn);
+    CHECK(rv == CKR_OK && dn == cn - 28 && !memcmp(dec, "attack at dawn", 14),
+          "C_DecryptMessage of a C_Encrypt ciphertext: 0x%lx", rv);
+    CK_BYTE badtag[16];
+    memcpy(badtag, ct + cn - 16, 16);
+    badtag[0] ^= 1;
+    dp.pTag = badtag;
+    dn = sizeof dec;
+    rv = F->C_DecryptMessage(rw, &dp, sizeof dp, aad3, sizeof aad3, (CK_BYTE *)ct + 12, cn - 28, dec,
+                             &dn);
+    CHECK(rv == CKR_ENCRYPTED_DATA_INVALID, "C_DecryptMessage with a wrong tag: 0x%lx", rv);
+    CHECK(F->C_SessionCancel(rw, CKF_MESSAGE_DECRYPT) == CKR_OK, "SessionCancel of message decrypt");
+    CHECK(F->C_DecryptMessage(rw, &dp, sizeof dp, NULL, 0, (CK_BYTE *)ct + 12, cn - 28, dec, &dn) ==
+              CKR_OPERATION_NOT_INITIALIZED,
+          "C_DecryptMessage after C_SessionCancel");
+}
 
 /* Logged in: AES-GCM through transit, tampering and AAD refused. */
 static void aes_gcm_checks(void)
@@ -552,6 +679,8 @@ static void aes_gcm_checks(void)
     bn = sizeof back;
     rv = F->C_Decrypt(rw, ct, cn, back, &bn);
     CHECK(rv == CKR_ENCRYPTED_DATA_INVALID, "other associated data: 0x%lx", rv);
+    aad[0] ^= 1;
+    msg_checks(rw, k, ct, cn);
     CK_MECHANISM ecdsa = {CKM_ECDSA, NULL, 0};
     CHECK(F->C_SignInit(rw, &ecdsa, k) == CKR_KEY_TYPE_INCONSISTENT, "ECDSA with an AES key");
     CK_BYTE rnd_bytes[48] = {0}, zero[48] = {0};
@@ -694,9 +823,14 @@ static void fixed_checks(const char *pin)
     CHECK(F->C_Login(s, CKU_SO, (CK_UTF8CHAR *)"x", 1) == CKR_USER_TYPE_INVALID, "SO login");
     CHECK(F->C_InitToken(0, NULL, 0, NULL) == CKR_FUNCTION_NOT_SUPPORTED, "InitToken");
     CHECK(F->C_SeedRandom(s, (CK_BYTE *)"x", 1) == CKR_RANDOM_SEED_NOT_SUPPORTED, "SeedRandom");
-    CHECK(F->C_MessageEncryptInit(s, &m, 1) == CKR_FUNCTION_NOT_SUPPORTED, "message API");
+    CHECK(F->C_MessageEncryptInit(s, &m, 1) == CKR_MECHANISM_INVALID, "message API with ECDSA");
+    CK_MECHANISM gm0 = {CKM_AES_GCM, NULL, 0};
+    CHECK(F->C_MessageEncryptInit(s, &gm0, 1) == CKR_USER_NOT_LOGGED_IN, "message API before login");
+    CHECK(F->C_MessageSignInit(s, &m, 1) == CKR_USER_NOT_LOGGED_IN, "message-based signing before login");
+    CHECK(F->C_SignMessageBegin(s, NULL, 0) == CKR_FUNCTION_NOT_SUPPORTED, "SignMessageBegin");
     CK_OBJECT_HANDLE oh;
-    CHECK(F->C_CreateObject(s, NULL, 0, &oh) == CKR_FUNCTION_NOT_SUPPORTED, "CreateObject");
+    CHECK(F->C_CreateObject(s, NULL, 0, &oh) == CKR_USER_NOT_LOGGED_IN, "CreateObject before login");
+    CHECK(F->C_CreateObject(s, NULL, 1, &oh) == CKR_ARGUMENTS_BAD, "CreateObject NULL template");
     CK_MECHANISM dm = {CKM_SHA256, NULL, 0};
     CK_BYTE dg[32];
     n = 31;
@@ -729,7 +863,8 @@ static void fixed_checks(const char *pin)
             CHECK(F->C_GetAttributeValue(s, found[0], a, 2) == CKR_ATTRIBUTE_SENSITIVE &&
                       a[0].ulValueLen == CK_UNAVAILABLE_INFORMATION && a[1].ulValueLen == 1,
                   "private value is sensitive");
-            CHECK(F->C_DestroyObject(s, found[0]) == CKR_ACTION_PROHIBITED, "DestroyObject");
+            CHECK(F->C_DestroyObject(s, found[0]) == CKR_SESSION_READ_ONLY,
+                  "DestroyObject in a read-only session");
         }
         F->C_FindObjectsFinal(s);
         aes_gcm_checks();
