@@ -232,6 +232,11 @@ static const char *const migrations[] = {
     "  public_key TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  mac TEXT NOT NULL);",
+    /* 8 -> 9 (issue 10, keys in tasks; the ks-tasks slot "11" of the parallel
+     * work, renumbered at merge): signatures a task made with KeyStore keys,
+     * metered like fuel_used (worker-reported, not MACed: metering, not a
+     * decision on what runs) */
+    "ALTER TABLE tasks ADD COLUMN key_signs INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

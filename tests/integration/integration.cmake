@@ -98,3 +98,6 @@ endif()
 # KeyStore keys used by tasks (issue 10, docs/keystore.md, "Keys in tasks").
 add_test(NAME it_keystore_tasks COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_tasks.sh)
 set_tests_properties(it_keystore_tasks PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# KeyStore keys used by a wasm task end to end, metering and tampering (issue 10).
+add_test(NAME it_keystore_wasm COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_wasm.sh)
+set_tests_properties(it_keystore_wasm PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
