@@ -43,4 +43,16 @@ mt_status ks_release_decrypt(EVP_PKEY *priv, const uint8_t *cert, size_t cert_le
                              const char *resp, size_t len, uint8_t **plain, size_t *plain_len,
                              uint32_t *current, mt_err *err);
 
+/* Escrow (ks_escrow.c) hooks into the service (mt_keystore.c): the live
+ * root versions as records (u32be version || 32-byte key, ascending; heap,
+ * wipe + free), the current version and the state's level. */
+mt_status ks_export_roots(mt_keystore *ks, uint8_t **records, size_t *len, uint32_t *current,
+                          char level[16], mt_err *err);
+/* Opens data_dir's KeyStore when no state file exists, bootstrapping it
+ * (policy from req, like a first start) with the given root versions
+ * instead of a fresh version 1. MT_ECONFLICT when a state exists. */
+mt_status ks_open_with_roots(mt_tee *tee, const char *data_dir, const char *coll_dir,
+                             const char *req, size_t req_len, const uint8_t *records,
+                             size_t rec_len, uint32_t current, mt_keystore **out, mt_err *err);
+
 #endif
