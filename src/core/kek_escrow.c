@@ -102,6 +102,10 @@ mt_status core_kek_recover(mt_core *c, const char *req, size_t req_len, mt_keyst
         rc = mt_keystore_recover(c->tee, c->data_dir, c->keystore_collateral, req, req_len,
                                  (const char *)esc, el, (const char *const *)keys, kl, n, ks,
                                  err);
+        /* MT_EPERM (too few keys) must not read as the release policy's
+         * refusal, which the caller rewrites into "measurement not allowed" */
+        if (rc == MT_EPERM)
+            err->code = rc = MT_EINVAL;
         if (rc)
             mt_err_prefix(err, rc, "--keystore-recover %s: ", cfg->keystore_recover);
     }
