@@ -204,8 +204,8 @@ static void test_tamper_and_garbage(void **state)
     }
     const char *bad[] = {
         "", "[]", "{}", "{\"mesatee_keystore_escrow\": 2}", "not json",
-        "{\"mesatee_keystore_escrow\":1,\"level\":\"soft\",\"created_at\":0,\"current\":1,"
-        "\"versions\":[1],\"threshold\":1,\"sealed\":\"AAAA\",\"shares\":[]}",
+        ("{\"mesatee_keystore_escrow\":1,\"level\":\"soft\",\"created_at\":0,\"current\":1,"
+         "\"versions\":[1],\"threshold\":1,\"sealed\":\"AAAA\",\"shares\":[]}"),
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mt_escrow *e = NULL;
