@@ -17,6 +17,7 @@ mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_spin(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_alloc(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 
 mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err)
 {
@@ -64,4 +65,13 @@ mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err)
         return mt_err_set(err, MT_EINTERNAL, "sandbox failure: open() succeeded");
     }
     return mt_err_set(err, MT_EINTERNAL, "open() failed without the sandbox killing us");
+}
+
+/* Claims 3 KeyStore signatures whether or not the job carried a key: the
+ * parent must refuse such a claim for a job without a key (executor.c). */
+mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    ctx->key_signs += 3;
+    *ret = strdup("signed");
+    return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
 }
