@@ -109,7 +109,9 @@ expect_fail "bob cannot download alice's signature" "HTTP 40" as bob file downlo
 as bob --output json audit list --limit 1000 | jq -r '.entries[].action' |
   grep -qx "task signs with KeyStore key alice/notary-ed v1" || fail "bob does not see the key use"
 [ "$(metric)" = 3 ] || fail "mesatee_task_key_signs_total after three signing tasks: $(metric)"
-ok "/metrics: mesatee_task_key_signs_total 3; bob (participant) sees the key use in the audit log"
+[ "$(as alice --output json function stats "$FN" | jq -r .key_signs)" = 3 ] ||
+  fail "function stats: $(as alice --output json function stats "$FN")"
+ok "/metrics: mesatee_task_key_signs_total 3; function stats key_signs 3; bob (participant) sees the key use in the audit log"
 
 # ---- refused: nothing signed ----------------------------------------------------
 new_task noarg
