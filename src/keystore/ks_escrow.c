@@ -6,7 +6,6 @@
  * refused (fuzz target fuzz/keystore_escrow.c). */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <errno.h>
@@ -178,16 +177,6 @@ static mt_status share_key(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t h[32], 
                            const uint8_t fp[32], const uint8_t *eph, size_t eph_len,
                            uint8_t key[32], mt_err *err)
 {
-    uint8_t z[66];
-    size_t zl = sizeof z;
-    mt_status rc = MT_OK;
-    EVP_PKEY_CTX *dc = EVP_PKEY_CTX_new(mine, NULL);
-    if (!dc || EVP_PKEY_derive_init(dc) != 1 || EVP_PKEY_derive_set_peer(dc, peer) != 1 ||
-        EVP_PKEY_derive(dc, z, &zl) != 1)
-        rc = mt_err_set(err, MT_ECRYPTO, "key agreement failed");
-    EVP_PKEY_CTX_free(dc);
-    if (rc)
-        return rc;
     uint8_t info[sizeof LABEL_SHARE - 1 + 1 + 32 + SPKI_MAX];
     size_t il = 0;
     memcpy(info, LABEL_SHARE, sizeof LABEL_SHARE - 1);
@@ -197,21 +186,7 @@ static mt_status share_key(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t h[32], 
     il += 32;
     memcpy(info + il, eph, eph_len);
     il += eph_len;
-    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-    EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-    OSSL_PARAM ps[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, z, zl),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)h, 32),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, il),
-        OSSL_PARAM_construct_end(),
-    };
-    if (!kc || EVP_KDF_derive(kc, key, 32, ps) != 1)
-        rc = mt_err_set(err, MT_EINTERNAL, "HKDF-SHA256 unavailable");
-    EVP_KDF_CTX_free(kc);
-    EVP_KDF_free(kdf);
-    mt_wipe(z, sizeof z);
-    return rc;
+    return ks_ecdh_hkdf(mine, peer, h, info, il, key, err);
 }
 
 static void share_aad(const uint8_t h[32], uint8_t index, uint8_t aad[33])

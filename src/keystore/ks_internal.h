@@ -43,6 +43,12 @@ mt_status ks_release_decrypt(EVP_PKEY *priv, const uint8_t *cert, size_t cert_le
                              const char *resp, size_t len, uint8_t **plain, size_t *plain_len,
                              uint32_t *current, mt_err *err);
 
+/* key = HKDF-SHA256(ikm = ECDH(mine, peer), salt, info) (32 bytes), for the
+ * release messages and the escrow shares (ks_msg.c). MT_ECRYPTO when the
+ * agreement fails (e.g. keys of different curves). */
+mt_status ks_ecdh_hkdf(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t salt[32],
+                       const uint8_t *info, size_t info_len, uint8_t key[32], mt_err *err);
+
 /* Escrow (ks_escrow.c) hooks into the service (mt_keystore.c): the live
  * root versions as records (u32be version || 32-byte key, ascending; heap,
  * wipe + free), the current version and the state's level. */
