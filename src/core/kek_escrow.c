@@ -5,8 +5,9 @@
  * "Lost TPM"). The escrow answer holds only ciphertext: the root keys
  * sealed under a key split among the recipients, each share encrypted to a
  * recipient's P-256 public key. Admin only; audited (object
- * "kek-escrow:T-of-N"). Thread-safety: a request handler under the core
+ * "kek-escrow:T-of-N:SET", SET naming the recipients, see below). Thread-safety: a request handler under the core
  * lock; core_kek_recover runs in mt_core_open. */
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,11 +69,33 @@ mt_status kek_escrow_handle(core_ctx *x)
     free(out);
     if (!body)
         return mt_err_set(x->err, MT_EINTERNAL, "escrow: %s", perr.msg);
-    char obj[32];
-    snprintf(obj, sizeof obj, "%lld-of-%zu", (long long)th, n);
+    /* who can recover: the audit entry names the recipient set by the first
+     * 16 hex of SHA-256 over the recipients' fingerprints (hex, in share
+     * order), which anyone holding the escrow file recomputes */
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    uint8_t h[32];
+    unsigned hl = 0;
+    bool ok = mc && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) == 1;
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(body, "shares"), i, s) {
+        const char *fp = json_string_value(json_object_get(s, "recipient"));
+        ok = ok && fp && EVP_DigestUpdate(mc, fp, strlen(fp)) == 1;
+        if (fp)
+            mt_info("KeyStore escrow: recipient %zu: SHA-256 of its public key %s", i + 1, fp);
+    }
+    ok = ok && EVP_DigestFinal_ex(mc, h, &hl) == 1;
+    EVP_MD_CTX_free(mc);
+    if (!ok) {
+        json_decref(body);
+        return mt_err_set(x->err, MT_EINTERNAL, "SHA-256 failed");
+    }
+    char hex[17], obj[64];
+    mt_hex_encode(h, 8, hex);
+    snprintf(obj, sizeof obj, "%lld-of-%zu:%.16s", (long long)th, n, hex);
     core_set_object(x, "kek-escrow", obj);
-    mt_info("KeyStore: root keys escrowed to %zu recipient(s), %lld needed to recover", n,
-            (long long)th);
+    mt_info("KeyStore: root keys escrowed to %zu recipient(s) (set %s), %lld needed to recover",
+            n, hex, (long long)th);
     core_json_response(x, 200, body);
     return MT_OK;
 }

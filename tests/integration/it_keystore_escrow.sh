@@ -91,9 +91,15 @@ case "$out" in *"escrow of 1 root key version(s) to 3 recipient(s), 2 needed"*) 
 [ "$(jq -r '.current, (.versions|join(",")), .threshold, (.shares|length), .level' "$MT_WORK/escrow.json" | tr '\n' ' ')" = "2 2 2 3 $LEVEL " ] ||
   fail "escrow header: $(jq -c 'del(.sealed, .shares)' "$MT_WORK/escrow.json")"
 if grep -q "$(base64 -w0 < "$MT_WORK/tmsg")" "$MT_WORK/escrow.json"; then fail "plaintext in the escrow"; fi
-as admin audit list --output json | jq -e '[.entries[] | select(.action == "POST /v1/admin/keystore/escrow"
-  and .object == "kek-escrow:2-of-3" and .status == 200)] | length == 1' >/dev/null ||
-  fail "the escrow is not audited"
+SET=$(jq -j '.shares[].recipient' "$MT_WORK/escrow.json" | sha256sum | cut -c1-16)
+as admin audit list --output json | jq -e --arg o "kek-escrow:2-of-3:$SET" '[.entries[] |
+  select(.action == "POST /v1/admin/keystore/escrow" and .object == $o and .status == 200)] |
+  length == 1' >/dev/null || fail "the escrow is not audited with its recipient set $SET"
+for k in r1 r2 r3; do
+  fp=$(openssl pkey -pubin -in "$MT_WORK/$k.pub" -outform DER | sha256sum | cut -d' ' -f1)
+  jq -e --arg f "$fp" '[.shares[].recipient] | index($f) != null' "$MT_WORK/escrow.json" >/dev/null ||
+    fail "recipient $k's fingerprint is not in the escrow"
+done
 ok "escrow to 3 recipients (a certificate and two public keys), 2 needed: written 0600, audited"
 
 # ---- the TPM is lost ------------------------------------------------------------
