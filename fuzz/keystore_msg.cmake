@@ -5,3 +5,5 @@ mt_add_fuzzer(keystore_response SOURCES ${MT_FUZZ_DIR}/keystore_response.c LIBS 
 mt_add_fuzzer(keystore_state SOURCES ${MT_FUZZ_DIR}/keystore_state.c LIBS mt_keystore)
 # the TPM sealed blob of level tpm2 (keystore.tpm), read through tss2-mu (owned by tee)
 mt_add_fuzzer(keystore_tpm_blob SOURCES ${MT_FUZZ_DIR}/keystore_tpm_blob.c LIBS mt_tee)
+# the root-key escrow file read by `serve --keystore-recover` (owned by keystore)
+mt_add_fuzzer(keystore_escrow SOURCES ${MT_FUZZ_DIR}/keystore_escrow.c LIBS mt_keystore)

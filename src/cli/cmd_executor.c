@@ -230,6 +230,13 @@ static json_t *ex_report(const mt_job *job, const mt_job_result *r, const char *
         "metering", "cpu_ms", (json_int_t)r->cpu_ms, "peak_rss_kb", (json_int_t)r->peak_rss_kb,
         "wall_ms", (json_int_t)r->wall_ms, "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
         (json_int_t)r->bytes_out, "fuel_used", (json_int_t)r->fuel_used, "outputs");
+    /* only when there were any: a server before key metering refuses the key */
+    if (rep && !setup_failure && r->key_signs &&
+        json_object_set_new(json_object_get(rep, "metering"), "key_signs",
+                            json_integer((json_int_t)r->key_signs))) {
+        json_decref(rep);
+        return NULL;
+    }
     if (!rep || setup_failure || !r->ok)
         return rep;
     json_t *outs = json_object_get(rep, "outputs");

@@ -5,6 +5,7 @@
  *   mesatee admin release draft --signers PEM [--threshold N]
  *   mesatee admin release signers --signers PEM [--threshold N] --signatures FILE
  *   mesatee admin keystore status|rotate|legacy HEX
+ *   mesatee admin keystore escrow --recipient PEM... [--threshold N] --out FILE (cmd_escrow.c)
  * See docs/cli.md and docs/operations.md "KeyStore". */
 #include <jansson.h>
 #include <stdio.h>
@@ -232,8 +233,13 @@ int cli_cmd_admin_keystore(cli_ctx *ctx)
             return call_print(ctx, "GET", "/v1/admin/keystore", NULL, "keystore status");
         return call_print(ctx, "POST", "/v1/admin/keystore/rotate", NULL, "keystore rotate");
     }
+    if (!strcmp(op, "escrow")) {
+        if (value)
+            return cli_usage_error(ctx, "keystore escrow takes no value");
+        return cli_keystore_escrow(ctx); /* cmd_escrow.c */
+    }
     if (strcmp(op, "legacy"))
-        return cli_usage_error(ctx, "expected status, rotate or legacy HEX");
+        return cli_usage_error(ctx, "expected status, rotate, legacy HEX or escrow");
     if (!hex64(value))
         return cli_usage_error(ctx, "keystore legacy needs the old binary's sha256sum (64 "
                                     "lowercase hex characters)");

@@ -263,6 +263,26 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     cfg.core.release_signers = serve_config_get(c, "release-signers");
     cfg.core.release_threshold = (unsigned)serve_config_u64(c, "release-threshold", 0);
     cfg.core.keystore_collateral = serve_config_get(c, "keystore-collateral");
+    /* --keystore-recover-key is repeatable: the values joined with ',' */
+    static char rk_text[4096];
+    static const char *rk[16];
+    size_t n_rk = 0;
+    const char *rks = serve_config_get(c, "keystore-recover-key");
+    cfg.core.keystore_recover = serve_config_get(c, "keystore-recover");
+    if (rks && !cfg.core.keystore_recover) {
+        wipe_free(password);
+        wipe_free(metrics_token);
+        free(worker);
+        return cli_fail("--keystore-recover-key needs --keystore-recover FILE (the escrow)");
+    }
+    if (rks && strlen(rks) < sizeof rk_text) {
+        snprintf(rk_text, sizeof rk_text, "%s", rks);
+        for (char *p = rk_text, *s; n_rk < 16 && (s = strsep(&p, ","));)
+            if (*s)
+                rk[n_rk++] = s;
+    }
+    cfg.core.keystore_recover_keys = rk;
+    cfg.core.n_keystore_recover_keys = n_rk;
     cfg.core.workers = (unsigned)serve_config_u64(c, "workers", 0);
     cfg.core.token_ttl_seconds = (int64_t)serve_config_u64(c, "token-ttl-s", 0);
     cfg.core.task_mem_bytes = serve_config_u64(c, "task-mem-mb", 0) * 1024 * 1024;

@@ -62,6 +62,14 @@ static const cli_opt o_serve[] = {
      "levels sev-snp, tdx, sgx: collateral directory (VCEK/PCK chains, TCB info) that verifies "
      "this node's evidence for the KeyStore release policy (not exercised on hardware)",
      "none"},
+    {"keystore-recover", true, 0, "FILE",
+     "rebuild a KeyStore whose state no longer opens (lost TPM) from this escrow file "
+     "(`mesatee admin keystore escrow`), with --keystore-recover-key; once",
+     "none"},
+    {"keystore-recover-key", true, 0, "PEM",
+     "with --keystore-recover: a recipient's P-256 private key (unencrypted PEM file, no comma "
+     "in the path); as many as the escrow's threshold",
+     "none", true},
     {"tpm2-tcti", true, 0, "TCTI", "level tpm2: how to reach the TPM",
      "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
     {"cert-renew-s", true, 0, "N",
@@ -268,6 +276,13 @@ static const cli_opt o_admin_release[] = {
      "none"},
     {"threshold", true, 0, "N", "with --signers: how many of the new auditors must sign",
      "all"},
+    {NULL, false}};
+static const cli_opt o_admin_keystore[] = {
+    {"recipient", true, 0, "PEM",
+     "escrow: a recovery recipient's P-256 certificate or public key (PEM file)", "none", true},
+    {"threshold", true, 0, "N", "escrow: how many recipients' keys recovery needs",
+     "1 (each recipient alone)"},
+    {"out", true, 'o', "FILE", "escrow: where the escrow file goes (mode 0600)", "required"},
     {NULL, false}};
 static const cli_opt o_audit_export[] = {
     {"data-dir", true, 'd', "DIR", "the server's data directory", "required"},
@@ -628,10 +643,10 @@ static const cli_cmd commands[] = {
      "minimum SVNs) and nodes get the platform keys; signers changes the auditor set; draft "
      "prints the document auditors sign for a change (admin)",
      o_admin_release, 1, 3, NT},
-    {"admin", "keystore", cli_cmd_admin_keystore, "status|rotate|legacy HEX",
+    {"admin", "keystore", cli_cmd_admin_keystore, "status|rotate|legacy HEX|escrow",
      "KeyStore root key versions and rewrap progress; rotate the root key; carry keys of a "
-     "pre-KeyStore build over (admin)",
-     o_none, 1, 2, NT},
+     "pre-KeyStore build over; escrow the root keys to recovery recipients (admin)",
+     o_admin_keystore, 1, 2, NT},
     {"audit", "verify", cli_cmd_audit_verify, "",
      "check the audit log against held checkpoints: offline (--data-dir) or via the server",
      o_audit_verify, 0, 0, CLI_ONLINE_UNLESS_DATA_DIR},

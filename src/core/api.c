@@ -80,6 +80,7 @@ static const route routes[] = {
     {"GET", "/v1/admin/keystore", true, true, BODY_NONE, TX_READ, kek_status_handle},
     {"POST", "/v1/admin/keystore/rotate", true, true, BODY_NONE, TX_WRITE, kek_rotate_handle},
     {"POST", "/v1/admin/keystore/legacy", true, true, BODY_JSON, TX_WRITE, kek_legacy_handle},
+    {"POST", "/v1/admin/keystore/escrow", true, true, BODY_JSON, TX_WRITE, kek_escrow_handle},
     {"GET", "/v1/admin/release-policy", true, true, BODY_NONE, TX_READ, release_policy_get},
     {"POST", "/v1/admin/release-policy/allow", true, true, BODY_JSON, TX_WRITE,
      release_policy_allow},

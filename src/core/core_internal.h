@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "api_page.h"
+#include "mt_keystore.h"
 #include "mt_core.h"
 #include "mt_util.h"
 #include "untrusted_objstore.h"
@@ -34,6 +35,7 @@ struct mt_core {
     bool seal_legacy_store; /* mt_core_config.seal_legacy_store */
     char *release_signers;      /* mt_core_config.release_signers (path), heap or NULL */
     char *keystore_collateral;  /* mt_core_config.keystore_collateral, heap or NULL */
+    const mt_core_config *open_cfg; /* during mt_core_open only (KeyStore recovery), else NULL */
     unsigned release_threshold; /* mt_core_config.release_threshold */
     unsigned workers;
     _Atomic int64_t token_ttl; /* the limits: changed by mt_core_set_limits */
@@ -323,6 +325,13 @@ mt_status release_policy_get(core_ctx *x);
 mt_status release_policy_allow(core_ctx *x);
 mt_status release_policy_revoke(core_ctx *x);
 mt_status release_policy_signers(core_ctx *x);
+/* kek_escrow.c: POST /v1/admin/keystore/escrow; and the KeyStore opened by
+ * recovery from c->open_cfg's escrow file and keys (mt_keystore_recover). */
+mt_status kek_escrow_handle(core_ctx *x);
+mt_status core_kek_recover(mt_core *c, const char *req, size_t req_len, mt_keystore **ks,
+                           mt_err *err);
+/* The KeyStore service of this node (kek.c). */
+mt_keystore *core_kek_keystore(mt_core *c);
 /* Parses a JSON text array of strings (trusted, from the store); new ref. */
 json_t *core_json_load(const char *text);
 

@@ -486,18 +486,20 @@ mt_status functions_stats(core_ctx *x)
     sqlite3_stmt *st;
     if ((rc = store_prepare(x->db,
                             "SELECT usage_quota, current_usage, tasks_finished, tasks_failed, "
-                            "cpu_ms FROM functions WHERE function_id = ?",
+                            "cpu_ms, (SELECT coalesce(sum(key_signs), 0) FROM tasks WHERE "
+                            "function_id = ?1) FROM functions WHERE function_id = ?1",
                             &st, x->err)))
         return rc;
     store_bind_text(st, 1, x->id);
     if (sqlite3_step(st) == SQLITE_ROW)
         core_json_response(x, 200,
-                           json_pack("{s:I, s:I, s:I, s:I, s:I}", "usage_quota",
+                           json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "usage_quota",
                                      (json_int_t)sqlite3_column_int64(st, 0), "current_usage",
                                      (json_int_t)sqlite3_column_int64(st, 1), "tasks_finished",
                                      (json_int_t)sqlite3_column_int64(st, 2), "tasks_failed",
                                      (json_int_t)sqlite3_column_int64(st, 3), "cpu_ms",
-                                     (json_int_t)sqlite3_column_int64(st, 4)));
+                                     (json_int_t)sqlite3_column_int64(st, 4), "key_signs",
+                                     (json_int_t)sqlite3_column_int64(st, 5)));
     else
         rc = store_fail(x->db, x->err);
     sqlite3_finalize(st);

@@ -175,7 +175,9 @@ static mt_status release(mt_core *c, bool first, mt_keyring **kr, mt_err *err)
     size_t rl = 0, pl = 0;
     bool created = false;
     mt_status rc = mt_keystore_request(c->tee, &node, &req, &rl, err);
-    if (!rc && first)
+    if (!rc && first && c->open_cfg && c->open_cfg->keystore_recover)
+        rc = core_kek_recover(c, req, rl, &c->kek->ks, err); /* kek_escrow.c */
+    else if (!rc && first)
         rc = mt_keystore_open_coll(c->tee, c->data_dir, c->keystore_collateral, req, rl,
                                    &c->kek->ks, &created, err);
     if (!rc)
@@ -816,6 +818,11 @@ mt_status kek_status_handle(core_ctx *x)
                                  vers, "legacy_rows", (json_int_t)legacy, "rewrap",
                                  rw));
     return MT_OK;
+}
+
+mt_keystore *core_kek_keystore(mt_core *c)
+{
+    return c->kek->ks;
 }
 
 mt_status kek_rotate_handle(core_ctx *x)

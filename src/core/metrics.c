@@ -1,5 +1,5 @@
 /* metrics: Prometheus text exposition of the core's gauges: tasks by state,
- * worker metering totals, numbers of users and files. Request counters
+ * worker metering totals (CPU, bytes, wasm fuel, KeyStore signatures), numbers of users and files. Request counters
  * and latencies are the gateway's. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +82,12 @@ char *metrics_text(sqlite3 *db)
               "# TYPE mesatee_task_wasm_fuel_total counter\n"
               "mesatee_task_wasm_fuel_total %lld\n",
               (long long)q(db, "SELECT coalesce(sum(fuel_used), 0) FROM tasks"));
+    sb_printf(&b,
+              "# HELP mesatee_task_key_signs_total Signatures made by tasks with KeyStore "
+              "keys.\n"
+              "# TYPE mesatee_task_key_signs_total counter\n"
+              "mesatee_task_key_signs_total %lld\n",
+              (long long)q(db, "SELECT coalesce(sum(key_signs), 0) FROM tasks"));
     sb_printf(&b,
               "# HELP mesatee_users Registered users.\n# TYPE mesatee_users gauge\n"
               "mesatee_users %lld\n",

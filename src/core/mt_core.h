@@ -64,6 +64,11 @@ typedef struct mt_core_config {
                                         (mt_policy collateral_dir) verifying evidence for the
                                         KeyStore release policy; NULL = none (NOT exercised on
                                         hardware) */
+    const char *keystore_recover;    /* escrow file (`mesatee admin keystore escrow`): rebuild a
+                                        KeyStore whose state no longer opens (lost TPM) from
+                                        it, with the recipients' private keys below; NULL = no */
+    const char *const *keystore_recover_keys; /* PEM files of the recipients' P-256 keys */
+    size_t n_keystore_recover_keys;
 } mt_core_config;
 
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);

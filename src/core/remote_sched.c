@@ -241,6 +241,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     r.bytes_in = rep.bytes_in;
     r.bytes_out = rep.bytes_out;
     r.fuel_used = rep.fuel_used;
+    r.key_signs = rep.key_signs;
     r.return_value = dup_opt(rep.return_value);
     r.failure_reason = dup_opt(rep.failure_reason);
     r.log = dup_opt(rep.log);
@@ -253,6 +254,24 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     if (!running) {
         rc = mt_err_set(err, MT_ECONFLICT, "task %s is not running", task_id);
         goto out;
+    }
+    if (r.key_signs) {
+        /* signatures only where the claim handed out a key: its use is in
+         * the audit log (keyuse_audit, before the job left) */
+        int64_t uses = 0;
+        char obj[8 + MT_ID_LEN];
+        snprintf(obj, sizeof obj, "task:%s", task_id);
+        if ((rc = store_int(rs->db, err, &uses, NULL,
+                            "SELECT count(*) FROM audit WHERE object = ? AND actor = 'scheduler' "
+                            "AND action LIKE 'task signs with KeyStore key %'",
+                            obj)))
+            goto out;
+        if (!uses) {
+            rc = mt_err_set(err, MT_EINVAL,
+                            "report metering: key_signs for a task that was given no KeyStore "
+                            "key");
+            goto out;
+        }
     }
     if (r.ok && !r.canceled) {
         mt_err oerr;

@@ -141,8 +141,8 @@ static mt_status requeue_ids(mt_core *c, sqlite3 *db, json_t *ids, mt_err *err)
         rc = store_run(db, err, NULL,
                        "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = NULL, "
                        "log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = 0, "
-                       "bytes_out = 0, fuel_used = 0, updated_at = CAST(? AS INTEGER) "
-                       "WHERE task_id = ? AND status = 'running'",
+                       "bytes_out = 0, fuel_used = 0, key_signs = 0, "
+                       "updated_at = CAST(? AS INTEGER) WHERE task_id = ? AND status = 'running'",
                        now, id);
         if (!rc)
             rc = integ_task_result_seal(c, db, id, err);
@@ -522,7 +522,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     if ((rc = store_prepare(db,
                             "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
                             "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
-                            "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12 "
+                            "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13 "
                             "WHERE task_id = ?11",
                             &st, err))) {
         free(result_text);
@@ -540,6 +540,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     sqlite3_bind_int64(st, 10, mt_now());
     store_bind_text(st, 11, task_id);
     sqlite3_bind_int64(st, 12, r ? (int64_t)r->fuel_used : 0);
+    sqlite3_bind_int64(st, 13, r ? (int64_t)r->key_signs : 0);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(db, err);
     sqlite3_finalize(st);

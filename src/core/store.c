@@ -232,9 +232,11 @@ static const char *const migrations[] = {
     "  public_key TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  mac TEXT NOT NULL);",
-    /* 8 -> 9: reserved for the release-policy work (ks-policy); the lead
-     * renumbers at merge. Changes nothing. */
-    "SELECT 1;",
+    /* 8 -> 9 (issue 10, keys in tasks; the ks-tasks slot "11" of the parallel
+     * work, renumbered at merge): signatures a task made with KeyStore keys,
+     * metered like fuel_used (worker-reported, not MACed: metering, not a
+     * decision on what runs) */
+    "ALTER TABLE tasks ADD COLUMN key_signs INTEGER NOT NULL DEFAULT 0;",
     /* 9 -> 10 (issue 10, Vault transit features, transit_core.h): Vault's
      * allow_plaintext_backup, derived and convergent_encryption flags and
      * min_available_version (versions below it were trimmed). Under the row's

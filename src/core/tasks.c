@@ -627,7 +627,7 @@ static json_t *task_json(core_ctx *x, const char *task_id)
                       "t.arguments, t.inputs_ownership, t.outputs_ownership, t.participants, "
                       "t.approvals, t.assignments, t.result, t.failure_reason, t.log, t.cpu_ms, "
                       "t.peak_rss_kb, t.wall_ms, t.bytes_in, t.bytes_out, t.cancel_requested, "
-                      "t.created_at, t.updated_at, t.fuel_used FROM tasks t JOIN functions f ON "
+                      "t.created_at, t.updated_at, t.fuel_used, t.key_signs FROM tasks t JOIN functions f ON "
                       "f.function_id = t.function_id WHERE t.task_id = ?",
                       &st, x->err))
         return NULL;
@@ -639,7 +639,7 @@ static json_t *task_json(core_ctx *x, const char *task_id)
                              : core_json_load(store_col_text(st, 11));
         o = json_pack(
             "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-            "s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:b, s:o, s:o}",
+            "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:b, s:o, s:o}",
             "task_id", store_col_text(st, 0), "function_id", store_col_text(st, 1), "function_name",
             store_col_text(st, 2), "creator", store_col_text(st, 3), "status",
             store_col_text(st, 4), "arguments", core_json_load(store_col_text(st, 5)), "inputs",
@@ -658,7 +658,8 @@ static json_t *task_json(core_ctx *x, const char *task_id)
             (json_int_t)sqlite3_column_int64(st, 16), "bytes_in",
             (json_int_t)sqlite3_column_int64(st, 17), "bytes_out",
             (json_int_t)sqlite3_column_int64(st, 18), "fuel_used",
-            (json_int_t)sqlite3_column_int64(st, 22), "cancel_requested",
+            (json_int_t)sqlite3_column_int64(st, 22), "key_signs",
+            (json_int_t)sqlite3_column_int64(st, 23), "cancel_requested",
             sqlite3_column_int(st, 19), "created_at", core_time_json(sqlite3_column_int64(st, 20)),
             "updated_at", core_time_json(sqlite3_column_int64(st, 21)));
     }

@@ -317,6 +317,8 @@ mt_status mt_builtin_rsa_sign(mt_bctx *ctx, char **ret, mt_err *err)
     }
     if ((st = sign_and_return(ctx, "rsa_sign", pkey, md, pss, data, ret, err)) != MT_OK)
         goto out;
+    if (ks)
+        ctx->key_signs++; /* metered: docs/keystore.md, "Keys in tasks" */
     mt_bctx_log(ctx, "rsa_sign: %zu bytes signed (%s, %s%s)", data->len, dg, pad,
                 ks ? ", KeyStore key" : "");
 out:
@@ -398,6 +400,7 @@ mt_status mt_builtin_keystore_sign(mt_bctx *ctx, char **ret, mt_err *err)
     if ((st = sign_and_return(ctx, "keystore_sign", pkey, ed ? NULL : md, rsa && pss, data, ret,
                               err)) != MT_OK)
         goto out;
+    ctx->key_signs++;
     mt_bctx_log(ctx, "keystore_sign: %zu bytes signed (%s%s%s%s)", data->len, type,
                 ed ? "" : ", ", ed ? "" : dg, rsa ? (pss ? ", pss" : ", pkcs1") : "");
 out:

@@ -15,6 +15,7 @@ mt_status mt_builtin_test_spin(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_alloc(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 #endif
 
 static const struct {
@@ -45,6 +46,7 @@ static const struct {
     {"__test_alloc", mt_builtin_test_alloc},
     {"__test_open", mt_builtin_test_open},
     {"__test_state", mt_builtin_test_state},
+    {"__test_keysign", mt_builtin_test_keysign},
 #endif
 };
 

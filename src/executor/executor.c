@@ -342,7 +342,7 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
     }
     const char *log = NULL, *rv = NULL, *reason = NULL, *why = NULL;
     bool ok = false;
-    int64_t fetched = 0, fuel = 0;
+    int64_t fetched = 0, fuel = 0, signs = 0;
     json_t *outs = NULL;
     if (mt_json_bool_opt(r, "ok", &ok, false, &e) != MT_OK ||
         mt_json_str_opt(r, "log", MT_JOB_RESULT_MAX, &log, NULL, &e) != MT_OK ||
@@ -351,6 +351,7 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         mt_json_str_opt(r, "detail", 4096, &why, NULL, &e) != MT_OK ||
         mt_json_int_opt(r, "fetched_bytes", 0, INT64_MAX, &fetched, 0, &e) != MT_OK ||
         mt_json_int_opt(r, "fuel_used", 0, INT64_MAX, &fuel, 0, &e) != MT_OK ||
+        mt_json_int_opt(r, "key_signs", 0, INT64_MAX, &signs, 0, &e) != MT_OK ||
         mt_json_object_opt(r, "outputs", MT_JOB_MAX_SLOTS, &outs, &e) != MT_OK) {
         json_decref(r);
         fail(res, "worker returned an invalid result: %s", e.msg);
@@ -362,6 +363,14 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         res->log = strdup(log);
     res->bytes_in += (uint64_t)fetched;
     res->fuel_used = (uint64_t)fuel;
+    res->key_signs = (uint64_t)signs;
+    if (signs > 0 && x->job->n_keys == 0) {
+        /* only a job the scheduler gave a KeyStore key can have signed */
+        res->key_signs = 0;
+        fail(res, "worker reported KeyStore signatures for a task that was given no key");
+        json_decref(r);
+        return;
+    }
     if (!ok) {
         fail(res, "%s", reason ? reason : "worker reported failure without a reason");
     } else {

@@ -57,6 +57,7 @@ typedef struct mt_bctx {
     size_t log_len;
     bool log_truncated;
     char detail[1024];     /* operator-only failure detail (see mt_bctx_detail) */
+    uint64_t key_signs;    /* signatures made with KeyStore keys (metered, "key_signs") */
 } mt_bctx;
 
 /* Argument value by name, NULL if absent. */

@@ -105,6 +105,7 @@ typedef struct mt_job_result {
     json_t *outputs;       /* slot -> {"size":n,"sha256":"hex"} of the ciphertext */
     uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out;
     uint64_t fuel_used;    /* "wasm": instructions charged to the module's fuel */
+    uint64_t key_signs;    /* signatures made with the job's KeyStore keys */
 } mt_job_result;
 
 /* Operator's log of task failure details (off by default; serve/executor

@@ -247,7 +247,8 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
     static const char *const keys[] = {"task_id", "ok",  "canceled", "return_value",
                                        "failure_reason", "log", "metering", "outputs", NULL};
     static const char *const mk[] = {"cpu_ms",   "peak_rss_kb", "wall_ms",
-                                     "bytes_in", "bytes_out",   "fuel_used", NULL};
+                                     "bytes_in", "bytes_out",   "fuel_used", "key_signs",
+                                     NULL};
     static const char *const ok_keys[] = {"ciphertext", "sha256", "size", NULL};
     memset(out, 0, sizeof *out);
     mt_rreport r = {0};
@@ -263,7 +264,7 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
         (rc = mt_json_str(r.root, "task_id", 32, &r.task_id, err)) ||
         (rc = mt_json_bool_opt(r.root, "ok", &r.ok, false, err)) ||
         (rc = mt_json_bool_opt(r.root, "canceled", &r.canceled, false, err)) ||
-        (rc = mt_json_object_opt(r.root, "metering", 6, &met, err)) ||
+        (rc = mt_json_object_opt(r.root, "metering", 7, &met, err)) ||
         (rc = mt_json_object_opt(r.root, "outputs", MT_JOB_MAX_SLOTS, &r.outputs, err))) {
         mt_err_prefix(err, rc, "report: ");
         goto fail;
@@ -278,7 +279,7 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
         goto fail;
     if (met) {
         uint64_t *dst[] = {&r.cpu_ms,   &r.peak_rss_kb, &r.wall_ms,
-                           &r.bytes_in, &r.bytes_out,   &r.fuel_used};
+                           &r.bytes_in, &r.bytes_out,   &r.fuel_used, &r.key_signs};
         if ((rc = mt_json_only_keys(met, mk, err))) {
             mt_err_prefix(err, rc, "report metering: ");
             goto fail;

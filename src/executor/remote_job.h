@@ -65,7 +65,7 @@ void mt_rjob_free(mt_rjob *j);
  *   {"task_id":"<32 hex>", "ok":bool?, "canceled":bool?,
  *    "return_value":S?, "failure_reason":S?, "log":S? (each <= MT_JOB_RESULT_MAX, no NUL),
  *    "metering":{"cpu_ms","peak_rss_kb","wall_ms","bytes_in","bytes_out",
- *                "fuel_used": non-negative integers, each optional}?,
+ *                "fuel_used","key_signs": non-negative integers, each optional}?,
  *    "outputs":{"<slot>":{"ciphertext":"<base64>","sha256":"<64 hex>",
  *                         "size":N}}? (<= 64 valid slot names)}
  * Every string is borrowed from out->root; outputs stay JSON (validated here,
@@ -75,7 +75,7 @@ typedef struct {
     const char *task_id;
     bool ok, canceled;
     const char *return_value, *failure_reason, *log; /* NULL when absent */
-    uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out, fuel_used;
+    uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out, fuel_used, key_signs;
     json_t *outputs; /* NULL when absent */
 } mt_rreport;
 

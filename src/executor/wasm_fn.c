@@ -598,6 +598,7 @@ HOSTFN(h_key_sign)
         RET_I32(-3);
         return MT_OK;
     }
+    h->ctx->key_signs++; /* metered: a signature was made, whether or not it fits */
     if (n > cap) {
         RET_I32(-2);
     } else {

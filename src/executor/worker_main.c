@@ -299,6 +299,8 @@ static void report(int ok, const char *ret, const char *reason, const mt_bctx *c
         json_object_set(r, "outputs", outputs);
     if (fuel_used >= 0)
         json_object_set_new(r, "fuel_used", json_integer(fuel_used));
+    if (ctx->key_signs)
+        json_object_set_new(r, "key_signs", json_integer((json_int_t)ctx->key_signs));
     char *s = json_dumps(r, JSON_COMPACT);
     json_decref(r);
     if (!s || strlen(s) > MT_JOB_RESULT_MAX) {

@@ -116,5 +116,22 @@ mt_status ks_nv_before_save(mt_tee *tee, uint32_t *idx, uint64_t *tpm, uint64_t 
 void ks_nv_after_save(mt_tee *tee, uint32_t idx, uint64_t *tpm, uint64_t saved);
 mt_status ks_nv_check(mt_tee *tee, const char *path, uint32_t idx, uint64_t state_value,
                       uint64_t *tpm, mt_err *err);
+/* key = HKDF-SHA256(ikm = ECDH(mine, peer), salt, info) (32 bytes), for the
+ * release messages and the escrow shares (ks_msg.c). MT_ECRYPTO when the
+ * agreement fails (e.g. keys of different curves). */
+mt_status ks_ecdh_hkdf(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t salt[32],
+                       const uint8_t *info, size_t info_len, uint8_t key[32], mt_err *err);
+
+/* Escrow (ks_escrow.c) hooks into the service (mt_keystore.c): the live
+ * root versions as records (u32be version || 32-byte key, ascending; heap,
+ * wipe + free), the current version and the state's level. */
+mt_status ks_export_roots(mt_keystore *ks, uint8_t **records, size_t *len, uint32_t *current,
+                          char level[16], mt_err *err);
+/* Opens data_dir's KeyStore when no state file exists, bootstrapping it
+ * (policy from req, like a first start) with the given root versions
+ * instead of a fresh version 1. MT_ECONFLICT when a state exists. */
+mt_status ks_open_with_roots(mt_tee *tee, const char *data_dir, const char *coll_dir,
+                             const char *req, size_t req_len, const uint8_t *records,
+                             size_t rec_len, uint32_t current, mt_keystore **out, mt_err *err);
 
 #endif

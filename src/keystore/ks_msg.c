@@ -104,9 +104,8 @@ mt_status mt_keystore_parse_request(const char *req, size_t len, uint8_t **cert,
     return rc;
 }
 
-/* key = HKDF(ECDH(mine, peer)), see the header comment. */
-static mt_status derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t chash[32],
-                        const uint8_t *eph_spki, size_t eph_len, uint8_t key[32], mt_err *err)
+mt_status ks_ecdh_hkdf(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t salt[32],
+                       const uint8_t *info, size_t info_len, uint8_t key[32], mt_err *err)
 {
     uint8_t z[66];
     size_t zl = sizeof z;
@@ -118,21 +117,13 @@ static mt_status derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t chash[32],
     EVP_PKEY_CTX_free(dc);
     if (rc)
         return rc;
-    uint8_t *info = malloc(sizeof LABEL - 1 + eph_len);
-    if (!info) {
-        mt_wipe(z, sizeof z);
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
-    }
-    memcpy(info, LABEL, sizeof LABEL - 1);
-    memcpy(info + sizeof LABEL - 1, eph_spki, eph_len);
     EVP_KDF *kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
     EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
     OSSL_PARAM ps[] = {
         OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0),
         OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, z, zl),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)chash, 32),
-        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info,
-                                          sizeof LABEL - 1 + eph_len),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, 32),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info, info_len),
         OSSL_PARAM_construct_end(),
     };
     if (!kc || EVP_KDF_derive(kc, key, 32, ps) != 1)
@@ -140,6 +131,19 @@ static mt_status derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t chash[32],
     EVP_KDF_CTX_free(kc);
     EVP_KDF_free(kdf);
     mt_wipe(z, sizeof z);
+    return rc;
+}
+
+/* key = HKDF(ECDH(mine, peer)), see the header comment. */
+static mt_status derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t chash[32],
+                        const uint8_t *eph_spki, size_t eph_len, uint8_t key[32], mt_err *err)
+{
+    uint8_t *info = malloc(sizeof LABEL - 1 + eph_len);
+    if (!info)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    memcpy(info, LABEL, sizeof LABEL - 1);
+    memcpy(info + sizeof LABEL - 1, eph_spki, eph_len);
+    mt_status rc = ks_ecdh_hkdf(mine, peer, chash, info, sizeof LABEL - 1 + eph_len, key, err);
     free(info);
     return rc;
 }

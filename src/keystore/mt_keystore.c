@@ -62,6 +62,11 @@ struct mt_keystore {
     bool nv;         /* level tpm2: saves count on the TPM NV counter */
     uint32_t nv_idx; /* its index (0: not defined yet) */
     uint64_t nv_tpm; /* its value as last read */
+    /* ks_open_with_roots (recovery from an escrow, ks_escrow.c): the root
+     * versions bootstrap takes instead of a fresh version 1; borrowed */
+    const uint8_t *recover;
+    size_t recover_len;
+    uint32_t recover_current;
 };
 
 static void state_wipe(ks_state *s)
@@ -1232,11 +1237,29 @@ static mt_status bootstrap(mt_keystore *ks, const char *req, size_t req_len, mt_
             return mt_err_set(err, MT_EINTERNAL,
                               "KeyStore bootstrap: evidence of an unexpected kind");
     }
+    s->seq = 1;
+    if (ks->recover) { /* recovery: the escrowed versions (checked by ks_escrow.c) */
+        s->n = ks->recover_len / 36;
+        s->current = ks->recover_current;
+        for (size_t i = 0; i < s->n; i++) {
+            s->vers[i].v = ks_get_u32(ks->recover + 36 * i);
+            memcpy(s->vers[i].key, ks->recover + 36 * i + 4, 32);
+            s->vers[i].created_at = mt_now();
+        }
+        if ((rc = state_save(ks, err)))
+            return rc;
+        mt_info("KeyStore: recovered %zu root key version(s) (current %u) from an escrow into "
+                "a new state; the release policy (level %s) allows this build's measurement %s "
+                "and this node's %s %s",
+                s->n, s->current, s->level, s->meas.n ? s->meas.hex[0] : "-",
+                s->spk.n ? "platform key" : s->aks.n ? "TPM AK" : "(no platform key:)",
+                s->spk.n ? s->spk.hex[0] : s->aks.n ? s->aks.hex[0] : "-");
+        return MT_OK;
+    }
     s->n = 1;
     s->current = 1;
     s->vers[0].v = 1;
     s->vers[0].created_at = mt_now();
-    s->seq = 1;
     if ((rc = mt_random(s->vers[0].key, 32, err)) || (rc = state_save(ks, err)))
         return rc;
     if (s->meas.n)
@@ -1301,9 +1324,59 @@ mt_status mt_keystore_open(mt_tee *tee, const char *data_dir, const char *first_
                                  err);
 }
 
+static mt_status open_impl(mt_tee *tee, const char *data_dir, const char *coll_dir,
+                           const char *first_req, size_t first_req_len, const uint8_t *recover,
+                           size_t recover_len, uint32_t recover_current, mt_keystore **out,
+                           bool *created, mt_err *err);
+
 mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *coll_dir,
                                 const char *first_req, size_t first_req_len, mt_keystore **out,
                                 bool *created, mt_err *err)
+{
+    return open_impl(tee, data_dir, coll_dir, first_req, first_req_len, NULL, 0, 0, out,
+                     created, err);
+}
+
+mt_status ks_open_with_roots(mt_tee *tee, const char *data_dir, const char *coll_dir,
+                             const char *req, size_t req_len, const uint8_t *records,
+                             size_t rec_len, uint32_t current, mt_keystore **out, mt_err *err)
+{
+    bool created = false;
+    if (!records || rec_len == 0 || rec_len % 36 || rec_len / 36 > MT_KEYSTORE_MAX_VERSIONS)
+        return mt_err_set(err, MT_EINVAL, "KeyStore recovery: no root key versions");
+    mt_status rc = open_impl(tee, data_dir, coll_dir, req, req_len, records, rec_len, current,
+                             out, &created, err);
+    if (!rc && !created) { /* a state was there: it is not replaced */
+        mt_keystore_free(*out);
+        *out = NULL;
+        rc = mt_err_set(err, MT_ECONFLICT, "KeyStore recovery: a KeyStore state exists");
+    }
+    return rc;
+}
+
+mt_status ks_export_roots(mt_keystore *ks, uint8_t **records, size_t *len, uint32_t *current,
+                          char level[16], mt_err *err)
+{
+    pthread_mutex_lock(&ks->mu);
+    const ks_state *s = &ks->st;
+    *len = s->n * 36;
+    *records = malloc(*len ? *len : 1);
+    if (*records) {
+        for (size_t i = 0; i < s->n; i++) {
+            ks_put_u32(*records + 36 * i, s->vers[i].v);
+            memcpy(*records + 36 * i + 4, s->vers[i].key, 32);
+        }
+        *current = s->current;
+        snprintf(level, 16, "%s", s->level);
+    }
+    pthread_mutex_unlock(&ks->mu);
+    return *records ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+static mt_status open_impl(mt_tee *tee, const char *data_dir, const char *coll_dir,
+                           const char *first_req, size_t first_req_len, const uint8_t *recover,
+                           size_t recover_len, uint32_t recover_current, mt_keystore **out,
+                           bool *created, mt_err *err)
 {
     *out = NULL;
     if (created)
@@ -1315,6 +1388,9 @@ mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *c
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     pthread_mutex_init(&ks->mu, NULL);
     ks->tee = tee;
+    ks->recover = recover;
+    ks->recover_len = recover_len;
+    ks->recover_current = recover_current;
     if (coll_dir && strlen(coll_dir) >= sizeof ks->coll_dir) {
         free(ks);
         return mt_err_set(err, MT_EINVAL, "the collateral directory path is too long");
@@ -1360,6 +1436,11 @@ mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *c
         free(buf);
         if (rc)
             goto fail;
+        if (ks->recover) { /* ks_open_with_roots: the caller reports it */
+            *out = ks;
+            ks->recover = NULL;
+            return MT_OK;
+        }
         if (strcmp(ks->st.level, mt_tee_level(tee)) != 0) {
             rc = mt_err_set(err, MT_ECONFLICT,
                             "the KeyStore of this data directory was created at level %s; "
@@ -1377,6 +1458,7 @@ mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *c
         } else if (ks->nv && (rc = state_save(ks, err)))
             goto fail;
     }
+    ks->recover = NULL;
     *out = ks;
     return MT_OK;
 fail:

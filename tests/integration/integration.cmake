@@ -108,3 +108,13 @@ endif()
 # KeyStore keys used by tasks (issue 10, docs/keystore.md, "Keys in tasks").
 add_test(NAME it_keystore_tasks COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_tasks.sh)
 set_tests_properties(it_keystore_tasks PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# KeyStore keys used by a wasm task end to end, metering and tampering (issue 10).
+add_test(NAME it_keystore_wasm COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_wasm.sh)
+set_tests_properties(it_keystore_wasm PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# Issue 10, lost TPM: escrow of the root keys and recovery on a new TPM (swtpm),
+# and at soft.
+add_test(NAME it_keystore_escrow_tpm2 COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_escrow.sh)
+set_tests_properties(it_keystore_escrow_tpm2 PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MT_KS_LEVEL=tpm2" TIMEOUT 300)
+add_test(NAME it_keystore_escrow COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_escrow.sh)
+set_tests_properties(it_keystore_escrow PROPERTIES ENVIRONMENT "${MT_IT_ENV};MT_KS_LEVEL=soft" TIMEOUT 300)

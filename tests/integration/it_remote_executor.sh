@@ -108,4 +108,8 @@ line=$(as alice task wait "$T2" --timeout 60) || fail "keystore task: $line"
 printf '%s' "${line#finished: }" | base64 -d >"$MT_WORK/doc.sig"
 openssl dgst -sha256 -verify "$MT_WORK/rk.pub" -signature "$MT_WORK/doc.sig" "$MT_WORK/doc.txt" \
   >/dev/null || fail "the remote executor's signature does not verify"
-ok "remote executor signed with alice's KeyStore key; the signature verifies"
+[ "$(as alice --output json task show "$T2" | jq -r .metering.key_signs)" = 1 ] ||
+  fail "the remote signature is not metered: $(as alice --output json task show "$T2" | jq -c .metering)"
+as bob --output json audit list --limit 1000 | jq -r '.entries[].action' |
+  grep -qx "task signs with KeyStore key alice/rk v1" || fail "the remote key use is not audited"
+ok "remote executor signed with alice's KeyStore key; the signature verifies; audited, metered (key_signs 1)"

@@ -530,6 +530,15 @@ def main():
     call("POST", "/v1/admin/keystore/rotate", token=L, want=403)
     r = call("POST", "/v1/admin/keystore/rotate", token=A, want=202)
     need(st and r and r["version"] == st["current"] + 1, f"keystore rotate: {st} then {r}")
+    # escrow of the root keys to a recovery recipient (a P-256 test public key)
+    rpub = ("-----BEGIN PUBLIC KEY-----\n"
+            "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEr2uWA7BiKy54zNgUabQ9N5JM2Zco\n"
+            "dOlsj7rXrjnOEGKHd1Vqq4dSnD9syvhQ0xRKpMF3/ZcdhBKvb1WqeAonJw==\n"
+            "-----END PUBLIC KEY-----\n")
+    call("POST", "/v1/admin/keystore/escrow", token=L, body={"recipients": [rpub]}, want=403)
+    call("POST", "/v1/admin/keystore/escrow", token=A, body={"recipients": ["x"]}, want=400)
+    e = call("POST", "/v1/admin/keystore/escrow", token=A, body={"recipients": [rpub]}, want=200)
+    need(e and e["threshold"] == 1 and len(e["shares"]) == 1, f"keystore escrow: {e}")
 
     # user lifecycle: show, own password, reset, disable, enable, delete
     call("GET", "/v1/users/{name}", {"name": "alice"}, token=A, want=200)

@@ -8,3 +8,6 @@ mt_add_unit_test(test_keystore_hw SOURCES ${MT_TEST_DIR}/unit/test_keystore_hw.c
   LIBS mt_keystore mt_attest)
 target_compile_definitions(test_keystore_hw PRIVATE
   MT_TESTVECTORS="${MT_SHARED_DIR}/testvectors/attestation")
+# Escrow of the root keys to recovery recipients (Shamir over GF(2^8), P-256
+# ECDH shares) and recovery of a lost KeyStore state (issue 10, lost TPM).
+mt_add_unit_test(test_escrow SOURCES ${MT_TEST_DIR}/unit/test_escrow.c LIBS mt_keystore)

@@ -1267,6 +1267,7 @@ static void test_integrity_upgrade(void **state)
                     "ALTER TABLE functions DROP COLUMN payload_kek_version; DROP TABLE kek_rewrap;"
                     "DROP TABLE transit_wrapping_key; DROP TABLE transit_grants;"
                     "DROP TABLE transit_key_versions; DROP TABLE transit_keys;"
+                    "ALTER TABLE tasks DROP COLUMN key_signs;"
                     "DELETE FROM schema_version WHERE version >= 3");
     /* The version lives in the host's database: a host could make a sealed
      * store look like this, edit it, and have the edits sealed. Without the

@@ -21,6 +21,7 @@
 
 #include "mt_executor.h"
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "job_codec.h"
 #include "mt_ff.h"
@@ -635,6 +636,40 @@ static void run_test_builtin(const char *fn, uint32_t wall_ms, uint64_t mem,
     free(out[0].path);
 }
 
+/* Key metering (key_signs): what the worker reports is taken for a job that
+ * carried a KeyStore key, and refused (the task fails) for one without. */
+static void test_key_signs(void **state)
+{
+    (void)state;
+    mt_job_result r;
+    mt_job j = base_job("__test_keysign", true);
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_false(r.ok);
+    assert_int_equal(r.key_signs, 0);
+    assert_non_null(strstr(r.failure_reason, "KeyStore signatures for a task that was given no key"));
+    mt_job_result_clear(&r);
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_non_null(k);
+    unsigned char *der = NULL;
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+    int dl = i2d_PKCS8_PRIV_KEY_INFO(p8, &der);
+    assert_true(dl > 0);
+    mt_job_key key = {"key", "ecdsa-p256", 1, der, (size_t)dl, "alice/k"};
+    j = base_job("__test_keysign", true);
+    j.arguments = json_pack("{s:s}", "key", "alice/k");
+    j.keys = &key;
+    j.n_keys = 1;
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    if (!r.ok)
+        fail_msg("with a key: %s", r.failure_reason);
+    assert_int_equal(r.key_signs, 3);
+    mt_job_result_clear(&r);
+    json_decref(j.arguments);
+    OPENSSL_free(der);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    EVP_PKEY_free(k);
+}
+
 static void test_crash(void **state)
 {
     mt_job_result r;
@@ -855,6 +890,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_module_integrity, setup, teardown),
         cmocka_unit_test(test_job_codec_integrity_fields),
         cmocka_unit_test(test_job_codec_keys),
+        cmocka_unit_test_setup_teardown(test_key_signs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),

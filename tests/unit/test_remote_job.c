@@ -141,7 +141,7 @@ static void test_keys(void **state)
 static void test_report(void **state)
 {
     (void)state;
-    const char *ok = "{\"task_id\":\"" ID "\",\"ok\":true,\"metering\":{\"cpu_ms\":7},"
+    const char *ok = "{\"task_id\":\"" ID "\",\"ok\":true,\"metering\":{\"cpu_ms\":7,\"key_signs\":2},"
                      "\"outputs\":{\"r\":{\"ciphertext\":\"AAEC\",\"sha256\":\"" H64
                      "\",\"size\":3}}}";
     mt_rreport r;
@@ -149,11 +149,14 @@ static void test_report(void **state)
     assert_int_equal(mt_rreport_decode(ok, strlen(ok), &r, &err), MT_OK);
     assert_true(r.ok);
     assert_int_equal(r.cpu_ms, 7);
+    assert_int_equal(r.key_signs, 2);
     assert_non_null(json_object_get(r.outputs, "r"));
     mt_rreport_free(&r);
     const char *bad[] = {
         "{\"task_id\":\"" ID "\",\"metering\":{\"cpu_ms\":-5}}",
         "{\"task_id\":\"" ID "\",\"metering\":{\"evil\":1}}",
+        "{\"task_id\":\"" ID "\",\"metering\":{\"key_signs\":-1}}",
+        "{\"task_id\":\"" ID "\",\"metering\":{\"key_signs\":\"1\"}}",
         "{\"task_id\":\"nope\"}",
         "{\"task_id\":\"" ID "\",\"outputs\":{\"../x\":{\"ciphertext\":\"\","
         "\"sha256\":\"" H64 "\",\"size\":0}}}",

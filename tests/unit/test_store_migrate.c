@@ -157,6 +157,8 @@ static void from_version(int v)
      * fixture of the schema before it (the last released one) is added:
      * tests/unit/fixtures/make_store_fixtures.sh, and a test_from_vN below. */
     assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 10);
+    /* migration 9 (ks-tasks): key_signs metering, 0 for the old tasks */
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM tasks WHERE key_signs != 0"), 0);
     /* migration 8 (issue 10): the transit API's four tables, empty */
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                    "name IN ('transit_keys', 'transit_key_versions', "

@@ -426,6 +426,8 @@ static void test_key_sign(void **state)
     mt_err err = {0};
     assert_int_equal(run(f, m, &ret, &fuel, &err), MT_OK);
     assert_string_equal(ret, "ok");
+    /* metered: both calls signed (the second's signature did not fit) */
+    assert_int_equal(f->ctx.key_signs, 2);
     assert_int_equal(mt_ff_writer_finish(f->out.writer, NULL), MT_OK);
     uint8_t *sig = NULL;
     size_t sl = 0;
