@@ -103,6 +103,8 @@ mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err)
     if (!(*ret = strdup(buf)))
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     return MT_OK;
+}
+
 /* Claims 3 KeyStore signatures whether or not the job carried a key: the
  * parent must refuse such a claim for a job without a key (executor.c). */
 mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err)
