@@ -78,6 +78,10 @@
 #define GW_DEFAULT_SLOW_THREADS 2u
 #define GW_DEFAULT_SLOW_QUEUE 64u
 #define GW_DEFAULT_REQUEST_THREADS 2u
+/* A pooled route's body up to this size, with a token and without Expect,
+ * is read before its token is checked, and the check is left to the request
+ * thread (see gw_decide). */
+#define GW_DEFER_AUTH_MAX (64 * 1024)
 #define GW_FILE_PIECE (256 * 1024) /* file bodies are read this much at a time */
 /* What evhttp sees instead of a request refused at its head. */
 #define GW_SYNTH_HEAD "GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
@@ -1200,13 +1204,31 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
             av[hd.auth_len] = '\0';
             token = gw_bearer_value(av);
         }
+        /* A small body of a pooled route (the transit operations): its token
+         * is checked by the request thread before anything handles it, not
+         * here on the loop (where the check would take the store lock the
+         * request threads hold). Until then its bytes count as
+         * unauthenticated (a quarter of max_buffered); when that quota is
+         * full, or the client asked to hear a refusal before sending
+         * (Expect: 100-continue), the token is checked here as before. */
+        size_t anon_cap = gw->max_buffered / 4;
+        bool defer = token && gw->req_n > 0 && gw->be.pooled &&
+                     gw->be.pooled(gw->be.ctx, hd.method, path) && !hd.expect_continue &&
+                     hd.cl <= GW_DEFER_AUTH_MAX &&
+                     hd.cl <= anon_cap - (gw->buffered_anon < anon_cap ? gw->buffered_anon
+                                                                       : anon_cap) &&
+                     !(gw->be.streams_body && gw->be.streams_body(gw->be.ctx, hd.method, path));
         mt_principal who;
         memset(&who, 0, sizeof who);
         mt_err aerr;
         mt_err_clear(&aerr);
-        mt_status ast = token ? gw->be.authenticate(gw->be.ctx, token, &who, &aerr) : MT_EAUTH;
+        mt_status ast = defer   ? MT_OK
+                        : token ? gw->be.authenticate(gw->be.ctx, token, &who, &aerr)
+                                : MT_EAUTH;
         mt_wipe(av, sizeof av);
-        if (ast != MT_OK) {
+        if (defer) {
+            anon = true;
+        } else if (ast != MT_OK) {
             c->rej_www_auth = true;
             gw_refuse(c, dst, mt_status_http(ast), ast, 0, "%s",
                       !token ? "missing or malformed 'Authorization: Bearer <token>' header; "
@@ -1215,8 +1237,10 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
                                     : "token is invalid, expired or revoked; log in again");
             goto out;
         }
-        who.username[sizeof who.username - 1] = '\0';
-        snprintf(c->rej_actor, sizeof c->rej_actor, "%s", who.username);
+        if (!defer) {
+            who.username[sizeof who.username - 1] = '\0';
+            snprintf(c->rej_actor, sizeof c->rej_actor, "%s", who.username);
+        }
     } else {
         anon = true;
         if (limit > GW_UNAUTH_MAX_BODY)
