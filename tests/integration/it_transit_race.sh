@@ -43,6 +43,28 @@ n=$(awk '/^mesatee_http_requests_total\{.*status="401"\} / {s += $NF} END {print
   "$MT_WORK/metrics.txt")
 [ "$n" = 5 ] || fail "refused tokens not metered ($n): $(grep 'status="401"' "$MT_WORK/metrics.txt")"
 ok "metered, no audit failure"
+# The token of a small transit body is checked by the request thread
+# (Bearer error="invalid_token"); a body over 64 KiB, or one whose client
+# asks for Expect: 100-continue, still has its token checked at the head,
+# before its body is read (plain "Bearer", connection closed).
+tok=$(cat "$MT_WORK/alice.token")
+bad=${tok%?}$([ "${tok: -1}" = 0 ] && echo 1 || echo 0)
+post() { curl -sS -o "$MT_WORK/post.out" -D "$MT_WORK/post.hdr" -w '%{http_code}' \
+  --cacert "$MESATEE_CA" -H "X-Vault-Token: $bad" "$@" "$MESATEE_SERVER/v1/transit/encrypt/race"; }
+[ "$(post -d '{"plaintext":"aGk="}')" = 401 ] || fail "small body, bad token: not 401"
+grep -qi '^WWW-Authenticate: Bearer error="invalid_token"' "$MT_WORK/post.hdr" ||
+  fail "small body, bad token: $(cat "$MT_WORK/post.hdr")"
+head -c 70000 /dev/zero | tr '\0' 'a' > "$MT_WORK/big.body"
+[ "$(post --data-binary @"$MT_WORK/big.body")" = 401 ] || fail "70000-byte body, bad token: not 401"
+grep -qi '^WWW-Authenticate: Bearer.$' "$MT_WORK/post.hdr" ||
+  fail "70000-byte body, bad token: not refused at the head: $(cat "$MT_WORK/post.hdr")"
+[ "$(post -H 'Expect: 100-continue' -d '{"plaintext":"aGk="}')" = 401 ] ||
+  fail "Expect: 100-continue, bad token: not 401"
+grep -qi '^WWW-Authenticate: Bearer.$' "$MT_WORK/post.hdr" ||
+  fail "Expect: 100-continue, bad token: not refused at the head: $(cat "$MT_WORK/post.hdr")"
+[ "$(q "SELECT count(*) FROM audit WHERE actor='-' AND status=401 AND action LIKE '% /v1/transit/%'")" = 8 ] ||
+  fail "the three refused tokens are not audited"
+ok "bad tokens: small bodies refused by the request thread, large or Expect ones at the head; audited"
 mt_stop_server
 "$MESATEE_BIN" audit verify --data-dir "$MT_DATA" >/dev/null || fail "offline audit verify"
 ok "offline audit verify: the chain is intact"
