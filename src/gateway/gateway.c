@@ -368,6 +368,11 @@ static enum bufferevent_filter_result gw_out_filter(struct evbuffer *src, struct
     if (len == 0)
         return drained ? BEV_OK : BEV_NEED_MORE; /* BEV_OK: evhttp's write callback runs */
     size_t k = len < GW_OUT_CHUNK ? len : GW_OUT_CHUNK;
+    /* One contiguous chunk: the TLS bufferevent writes each buffer chain as
+     * its own SSL_write, so evhttp's head and body in two chains cost two
+     * TLS records and two system calls per reply. */
+    if (evbuffer_expand(dst, k) != 0)
+        return BEV_ERROR;
     struct evbuffer_iovec v[8];
     int nv = evbuffer_peek(src, (ev_ssize_t)k, NULL, v, 8);
     size_t copied = 0;
