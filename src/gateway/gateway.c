@@ -1495,6 +1495,7 @@ struct gw_job {
     bool pooled;         /* handled on a request thread (be.pooled) */
     char *token;         /* pooled: the bearer token a request thread checks */
     mt_status auth_rc;   /* pooled: authentication failed (status in resp.status) */
+    char auth_msg[MT_ERR_MSG_MAX]; /* ... and why */
     char *json_text;     /* pooled: resp.json serialised on the request thread */
     mt_status commit_rc; /* the committer's result for it */
     char commit_msg[MT_ERR_MSG_MAX];
@@ -1593,7 +1594,7 @@ static void gw_job_answer(gw_job *j)
         if (j->auth_rc == MT_EAUTH)
             evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
                               "Bearer error=\"invalid_token\"");
-        gw_finish_error(r, resp.status, j->auth_rc, j->commit_msg);
+        gw_finish_error(r, resp.status, j->auth_rc, j->auth_msg);
         gw_job_free(j);
         return;
     }
@@ -1696,7 +1697,7 @@ static void gw_job_run_pooled(gw_job *j)
             memset(&j->resp, 0, sizeof j->resp);
             j->auth_rc = st;
             j->resp.status = mt_status_http(st);
-            snprintf(j->commit_msg, sizeof j->commit_msg, "%s",
+            snprintf(j->auth_msg, sizeof j->auth_msg, "%s",
                      err.msg[0] ? err.msg : "token is invalid, expired or revoked; log in again");
             return;
         }
