@@ -77,6 +77,11 @@
 #define GW_UNDER_READ_HIGH (256 * 1024)      /* TLS bytes read ahead of the filter */
 #define GW_DEFAULT_SLOW_THREADS 2u
 #define GW_DEFAULT_SLOW_QUEUE 64u
+#define GW_DEFAULT_REQUEST_THREADS 2u
+/* A pooled route's body up to this size, with a token and without Expect,
+ * is read before its token is checked, and the check is left to the request
+ * thread (see gw_decide). */
+#define GW_DEFER_AUTH_MAX (64 * 1024)
 #define GW_FILE_PIECE (256 * 1024) /* file bodies are read this much at a time */
 /* What evhttp sees instead of a request refused at its head. */
 #define GW_SYNTH_HEAD "GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
@@ -178,6 +183,15 @@ struct mt_gateway {
     bool commit_stop;
     pthread_t commit_thread;
     gw_job *commit_q_head, *commit_q_tail;
+    /* Request threads (be.pooled routes): authenticate and handle a request
+     * off the loop, then hand it to the committer (or to pool_done), under
+     * pool_mu. Not bounded by a queue limit: each connection has at most one
+     * request handed over at a time (GW_MODE_HOLD), so at most max_conns wait. */
+    pthread_cond_t req_cv;
+    bool req_cv_init;
+    pthread_t *req_threads;
+    unsigned req_n; /* threads started */
+    gw_job *req_q_head, *req_q_tail;
     uint64_t commit_batches, commit_entries; /* committed (metrics) */
     int done_pipe[2];
     struct event *done_ev;
@@ -354,6 +368,11 @@ static enum bufferevent_filter_result gw_out_filter(struct evbuffer *src, struct
     if (len == 0)
         return drained ? BEV_OK : BEV_NEED_MORE; /* BEV_OK: evhttp's write callback runs */
     size_t k = len < GW_OUT_CHUNK ? len : GW_OUT_CHUNK;
+    /* One contiguous chunk: the TLS bufferevent writes each buffer chain as
+     * its own SSL_write, so evhttp's head and body in two chains cost two
+     * TLS records and two system calls per reply. */
+    if (evbuffer_expand(dst, k) != 0)
+        return BEV_ERROR;
     struct evbuffer_iovec v[8];
     int nv = evbuffer_peek(src, (ev_ssize_t)k, NULL, v, 8);
     size_t copied = 0;
@@ -1190,13 +1209,31 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
             av[hd.auth_len] = '\0';
             token = gw_bearer_value(av);
         }
+        /* A small body of a pooled route (the transit operations): its token
+         * is checked by the request thread before anything handles it, not
+         * here on the loop (where the check would take the store lock the
+         * request threads hold). Until then its bytes count as
+         * unauthenticated (a quarter of max_buffered); when that quota is
+         * full, or the client asked to hear a refusal before sending
+         * (Expect: 100-continue), the token is checked here as before. */
+        size_t anon_cap = gw->max_buffered / 4;
+        bool defer = token && gw->req_n > 0 && gw->be.pooled &&
+                     gw->be.pooled(gw->be.ctx, hd.method, path) && !hd.expect_continue &&
+                     hd.cl <= GW_DEFER_AUTH_MAX &&
+                     hd.cl <= anon_cap - (gw->buffered_anon < anon_cap ? gw->buffered_anon
+                                                                       : anon_cap) &&
+                     !(gw->be.streams_body && gw->be.streams_body(gw->be.ctx, hd.method, path));
         mt_principal who;
         memset(&who, 0, sizeof who);
         mt_err aerr;
         mt_err_clear(&aerr);
-        mt_status ast = token ? gw->be.authenticate(gw->be.ctx, token, &who, &aerr) : MT_EAUTH;
+        mt_status ast = defer   ? MT_OK
+                        : token ? gw->be.authenticate(gw->be.ctx, token, &who, &aerr)
+                                : MT_EAUTH;
         mt_wipe(av, sizeof av);
-        if (ast != MT_OK) {
+        if (defer) {
+            anon = true;
+        } else if (ast != MT_OK) {
             c->rej_www_auth = true;
             gw_refuse(c, dst, mt_status_http(ast), ast, 0, "%s",
                       !token ? "missing or malformed 'Authorization: Bearer <token>' header; "
@@ -1205,8 +1242,10 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
                                     : "token is invalid, expired or revoked; log in again");
             goto out;
         }
-        who.username[sizeof who.username - 1] = '\0';
-        snprintf(c->rej_actor, sizeof c->rej_actor, "%s", who.username);
+        if (!defer) {
+            who.username[sizeof who.username - 1] = '\0';
+            snprintf(c->rej_actor, sizeof c->rej_actor, "%s", who.username);
+        }
     } else {
         anon = true;
         if (limit > GW_UNAUTH_MAX_BODY)
@@ -1453,6 +1492,11 @@ struct gw_job {
     mt_response resp;
     bool audit_later;    /* mt_request.audit_later */
     bool commit_wait;    /* its audit entry goes through the committer */
+    bool pooled;         /* handled on a request thread (be.pooled) */
+    char *token;         /* pooled: the bearer token a request thread checks */
+    mt_status auth_rc;   /* pooled: authentication failed (status in resp.status) */
+    char auth_msg[MT_ERR_MSG_MAX]; /* ... and why */
+    char *json_text;     /* pooled: resp.json serialised on the request thread */
     mt_status commit_rc; /* the committer's result for it */
     char commit_msg[MT_ERR_MSG_MAX];
 };
@@ -1469,6 +1513,14 @@ static void gw_job_free(gw_job *j)
     }
     free(j->path);
     free(j->query);
+    if (j->token) {
+        mt_wipe(j->token, strlen(j->token));
+        free(j->token);
+    }
+    if (j->json_text) { /* may carry a key (datakey) */
+        mt_wipe(j->json_text, strlen(j->json_text));
+        free(j->json_text);
+    }
     mt_wipe(&j->who, sizeof j->who);
     free(j);
 }
@@ -1538,6 +1590,14 @@ static void gw_job_answer(gw_job *j)
             return;
         }
     }
+    if (j->auth_rc != MT_OK) { /* pooled: the token was refused (audited above) */
+        if (j->auth_rc == MT_EAUTH)
+            evhttp_add_header(evhttp_request_get_output_headers(r->req), "WWW-Authenticate",
+                              "Bearer error=\"invalid_token\"");
+        gw_finish_error(r, resp.status, j->auth_rc, j->auth_msg);
+        gw_job_free(j);
+        return;
+    }
     if (resp.retry_after_s) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", resp.retry_after_s);
@@ -1551,6 +1611,22 @@ static void gw_job_answer(gw_job *j)
         if (resp.has_raw_fd && resp.raw_fd >= 0)
             close(resp.raw_fd);
         gw_finish_error(r, 500, MT_EINTERNAL, "internal error; see the server log");
+    } else if (j->json_text) {
+        struct evbuffer *b = evbuffer_new();
+        char *text = j->json_text;
+        size_t len = strlen(text);
+        if (!b || evbuffer_add_reference(b, text, len, gw_evbuffer_wipe_free_cb, NULL)) {
+            if (b)
+                evbuffer_free(b);
+            gw_finish_error(r, 500, MT_ENOMEM, "out of memory sending the response");
+        } else {
+            j->json_text = NULL; /* the buffer frees it */
+            gw_finish(r, status, "application/json", b);
+        }
+        json_decref(resp.json);
+        free(resp.raw);
+        if (resp.has_raw_fd && resp.raw_fd >= 0)
+            close(resp.raw_fd);
     } else if (resp.json) {
         gw_finish_json(r, status, resp.json);
         json_decref(resp.json);
@@ -1599,6 +1675,87 @@ static void *gw_pool_main(void *arg)
         gw->pool_done = j;
         ssize_t w = write(gw->done_pipe[1], "j", 1);
         (void)w; /* a full pipe already wakes the loop */
+    }
+    pthread_mutex_unlock(&gw->pool_mu);
+    return NULL;
+}
+
+/* A pooled job on a request thread (or in gw_pool_drain): checks its token,
+ * handles it and serialises its JSON answer, all without the loop. */
+static void gw_job_run_pooled(gw_job *j)
+{
+    mt_gateway *gw = j->r.gw;
+    if (j->token) {
+        mt_err err;
+        mt_err_clear(&err);
+        mt_status st = gw->be.authenticate(gw->be.ctx, j->token, &j->who, &err);
+        mt_wipe(j->token, strlen(j->token));
+        free(j->token);
+        j->token = NULL;
+        if (st != MT_OK) {
+            /* answered as gw_serve_backend answers a refused token */
+            memset(&j->resp, 0, sizeof j->resp);
+            j->auth_rc = st;
+            j->resp.status = mt_status_http(st);
+            snprintf(j->auth_msg, sizeof j->auth_msg, "%s",
+                     err.msg[0] ? err.msg : "token is invalid, expired or revoked; log in again");
+            return;
+        }
+        j->who.username[sizeof j->who.username - 1] = '\0';
+        j->authed = true;
+        j->r.actor = j->who.username;
+    }
+    gw_job_handle(j);
+    if (j->resp.json && !j->resp.raw && !j->resp.has_raw_fd) {
+        j->json_text = json_dumps(j->resp.json, JSON_COMPACT);
+        if (j->json_text) {
+            json_decref(j->resp.json);
+            j->resp.json = NULL;
+        }
+    }
+}
+
+/* A handled pooled job (pool_mu held): to the committer when its entry is
+ * still to be written, else to the loop. */
+static void gw_job_pooled_done(mt_gateway *gw, gw_job *j)
+{
+    j->next = NULL;
+    if (gw->commit_started && !j->resp.audited && j->resp.status >= 100 &&
+        j->resp.status <= 599) {
+        gw_job_names(j);
+        j->commit_wait = true;
+        if (gw->commit_q_tail)
+            gw->commit_q_tail->next = j;
+        else
+            gw->commit_q_head = j;
+        gw->commit_q_tail = j;
+        pthread_cond_signal(&gw->commit_cv);
+        return;
+    }
+    j->next = gw->pool_done;
+    gw->pool_done = j;
+    ssize_t w = write(gw->done_pipe[1], "j", 1);
+    (void)w; /* a full pipe already wakes the loop */
+}
+
+/* Request thread: handles pooled jobs until the gateway stops. */
+static void *gw_req_main(void *arg)
+{
+    mt_gateway *gw = arg;
+    pthread_mutex_lock(&gw->pool_mu);
+    for (;;) {
+        while (!gw->req_q_head && !gw->pool_stop)
+            pthread_cond_wait(&gw->req_cv, &gw->pool_mu);
+        gw_job *j = gw->req_q_head;
+        if (!j)
+            break; /* stopping and nothing left */
+        gw->req_q_head = j->next;
+        if (!gw->req_q_head)
+            gw->req_q_tail = NULL;
+        pthread_mutex_unlock(&gw->pool_mu);
+        gw_job_run_pooled(j);
+        pthread_mutex_lock(&gw->pool_mu);
+        gw_job_pooled_done(gw, j);
     }
     pthread_mutex_unlock(&gw->pool_mu);
     return NULL;
@@ -1705,10 +1862,26 @@ static void gw_pool_drain(mt_gateway *gw)
     pthread_mutex_lock(&gw->pool_mu);
     gw->pool_stop = true;
     pthread_cond_broadcast(&gw->pool_cv);
+    if (gw->req_cv_init)
+        pthread_cond_broadcast(&gw->req_cv);
     pthread_mutex_unlock(&gw->pool_mu);
     for (unsigned i = 0; i < gw->pool_n; i++)
         pthread_join(gw->pool_threads[i], NULL);
     gw->pool_n = 0;
+    for (unsigned i = 0; i < gw->req_n; i++)
+        pthread_join(gw->req_threads[i], NULL);
+    gw->req_n = 0;
+    /* Pooled jobs left (none when the threads ran) are handled here, before
+     * the committer stops. */
+    while (gw->req_q_head) {
+        gw_job *j = gw->req_q_head;
+        gw->req_q_head = j->next;
+        gw_job_run_pooled(j);
+        pthread_mutex_lock(&gw->pool_mu);
+        gw_job_pooled_done(gw, j);
+        pthread_mutex_unlock(&gw->pool_mu);
+    }
+    gw->req_q_tail = NULL;
     /* No thread left: queued jobs (none when threads ran) are handled here. */
     while (gw->pool_q_head) {
         gw_job *j = gw->pool_q_head;
@@ -1760,6 +1933,10 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
         j->upload = c->upload;
         c->upload = NULL;
     }
+    bool slow = gw->pool_n > 0 && gw->be.slow && gw->be.slow(gw->be.ctx, r->method, path);
+    /* Pooled: token check and handle on a request thread (mt_gateway.h). */
+    bool pooled = !slow && !streamed && gw->req_n > 0 && gw->be.pooled &&
+                  gw->be.pooled(gw->be.ctx, r->method, path);
     if (gw->be.needs_auth(gw->be.ctx, r->method, path)) {
         const char *token = gw_bearer(req);
         if (!token) {
@@ -1772,7 +1949,13 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
         }
         mt_err err;
         mt_err_clear(&err);
-        mt_status st = gw->be.authenticate(gw->be.ctx, token, &j->who, &err);
+        mt_status st = MT_OK;
+        if (pooled) {
+            if (!(j->token = strdup(token)))
+                st = mt_err_set(&err, MT_ENOMEM, "out of memory");
+        } else {
+            st = gw->be.authenticate(gw->be.ctx, token, &j->who, &err);
+        }
         if (st != MT_OK) {
             gw_job_free(j);
             if (st == MT_EAUTH)
@@ -1783,9 +1966,11 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
                                        : "token is invalid, expired or revoked; log in again");
             return;
         }
-        j->who.username[sizeof j->who.username - 1] = '\0';
-        j->authed = true;
-        j->r.actor = j->who.username;
+        if (!pooled) {
+            j->who.username[sizeof j->who.username - 1] = '\0';
+            j->authed = true;
+            j->r.actor = j->who.username;
+        }
     }
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     if (evcon) {
@@ -1795,12 +1980,12 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
         if (addr)
             snprintf(j->peer, sizeof j->peer, "%s", addr);
     }
-    bool slow = gw->pool_n > 0 && gw->be.slow && gw->be.slow(gw->be.ctx, r->method, path);
+    bool copy = slow || pooled; /* the loop goes on: the job keeps its own body */
     if (!streamed && body_len) {
         const uint8_t *body = evbuffer_pullup(in, (ev_ssize_t)body_len);
-        if (body && slow && (j->body = malloc(body_len)) != NULL)
+        if (body && copy && (j->body = malloc(body_len)) != NULL)
             memcpy(j->body, body, body_len);
-        if (!body || (slow && !j->body)) {
+        if (!body || (copy && !j->body)) {
             gw_job_free(j);
             gw_finish_error(r, 500, MT_ENOMEM, "out of memory reading the request body");
             return;
@@ -1810,7 +1995,10 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
     } else {
         j->body_len = body_len;
     }
-    if (!slow) {
+    if (pooled) {
+        j->pooled = true;
+        j->audit_later = gw->commit_started;
+    } else if (!slow) {
         j->audit_later = gw->commit_started;
         gw_job_handle(j);
         /* Its entry not written with a change: group-commit it, then reply
@@ -1823,15 +2011,24 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
         gw_job_names(j);
         j->commit_wait = true;
     }
-    /* Slow route: a worker thread handles it; gw_done_cb answers. */
+    /* Slow or pooled route: a worker or request thread handles it; gw_done_cb
+     * answers. */
     j->body_ref = NULL;
     if (evbuffer_get_length(in)) {
         mt_wipe(evbuffer_pullup(in, -1), evbuffer_get_length(in));
         evbuffer_drain(in, evbuffer_get_length(in));
     }
     pthread_mutex_lock(&gw->pool_mu);
-    bool full = !j->commit_wait && gw->pool_queued >= gw->pool_max_queue;
-    if (j->commit_wait) {
+    bool full = !j->commit_wait && !j->pooled && gw->pool_queued >= gw->pool_max_queue;
+    if (j->pooled) {
+        j->next = NULL;
+        if (gw->req_q_tail)
+            gw->req_q_tail->next = j;
+        else
+            gw->req_q_head = j;
+        gw->req_q_tail = j;
+        pthread_cond_signal(&gw->req_cv);
+    } else if (j->commit_wait) {
         j->next = NULL;
         if (gw->commit_q_tail)
             gw->commit_q_tail->next = j;
@@ -2349,6 +2546,8 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
     gw->max_buffered = cfg->max_buffered ? cfg->max_buffered : GW_DEFAULT_MAX_BUFFERED;
     gw->pool_max_queue = cfg->slow_queue ? cfg->slow_queue : GW_DEFAULT_SLOW_QUEUE;
     unsigned slow_threads = cfg->slow_threads ? cfg->slow_threads : GW_DEFAULT_SLOW_THREADS;
+    unsigned req_threads =
+        cfg->request_threads ? cfg->request_threads : GW_DEFAULT_REQUEST_THREADS;
     gw->max_conns = cfg->max_connections ? cfg->max_connections : GW_DEFAULT_MAX_CONNS;
     gw->grace_ms = cfg->shutdown_grace_ms ? cfg->shutdown_grace_ms : GW_DEFAULT_GRACE_MS;
     gw->max_body = cfg->max_body ? cfg->max_body : GW_DEFAULT_MAX_BODY;
@@ -2452,6 +2651,20 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         for (; gw->pool_n < slow_threads; gw->pool_n++)
             if (pthread_create(&gw->pool_threads[gw->pool_n], NULL, gw_pool_main, gw) != 0) {
                 st = mt_err_set(err, MT_ENOMEM, "cannot start the gateway's worker threads");
+                goto out;
+            }
+    }
+
+    if (gw->be.pooled) {
+        gw->req_threads = calloc(req_threads, sizeof *gw->req_threads);
+        if (!gw->req_threads || pthread_cond_init(&gw->req_cv, NULL) != 0) {
+            st = mt_err_set(err, MT_ENOMEM, "cannot set up the gateway's request threads");
+            goto out;
+        }
+        gw->req_cv_init = true;
+        for (; gw->req_n < req_threads; gw->req_n++)
+            if (pthread_create(&gw->req_threads[gw->req_n], NULL, gw_req_main, gw) != 0) {
+                st = mt_err_set(err, MT_ENOMEM, "cannot start the gateway's request threads");
                 goto out;
             }
     }
@@ -2583,6 +2796,9 @@ void mt_gateway_free(mt_gateway *gw)
     }
     if (gw->commit_init)
         pthread_cond_destroy(&gw->commit_cv);
+    if (gw->req_cv_init)
+        pthread_cond_destroy(&gw->req_cv);
+    free(gw->req_threads);
     if (gw->pool_init) {
         pthread_mutex_destroy(&gw->pool_mu);
         pthread_cond_destroy(&gw->pool_cv);

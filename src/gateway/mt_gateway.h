@@ -24,8 +24,10 @@
  * mt_gateway_stop may be called from other threads (and signal handlers).
  * The backend is called only from the thread running mt_gateway_run, except
  * handle for slow routes (backend.slow), which runs on the gateway's worker
- * threads (slow_threads of them, slow_queue waiting at most), and
- * audit_batch, which runs on the gateway's one audit committer thread.
+ * threads (slow_threads of them, slow_queue waiting at most), authenticate
+ * and handle for pooled routes (backend.pooled), which run on the gateway's
+ * request threads (request_threads of them), and audit_batch, which runs on
+ * the gateway's one audit committer thread.
  * With handle_signals, SIGHUP reloads the TLS identity (config.reload).
  * The gateway ignores SIGPIPE for the whole process (writes to closed sockets
  * must fail with EPIPE, not kill the daemon).
@@ -86,6 +88,14 @@ typedef struct mt_gateway_backend {
      * gateway's worker threads instead of the event loop. handle must then be
      * safe to call from those threads concurrently with the loop's calls. */
     bool (*slow)(void *ctx, const char *method, const char *path);
+    /* Optional: routes (neither slow nor streamed) whose authenticate and
+     * handle run on the gateway's request threads instead of the event loop,
+     * so that the loop does only TLS and HTTP while they run (the transit
+     * operations). authenticate and handle must then be safe to call from
+     * those threads concurrently with each other and with the loop's calls.
+     * Their answers still go through the same audit (group commit), metrics
+     * and reply path as every other request. */
+    bool (*pooled)(void *ctx, const char *method, const char *path);
     /* Optional: the methods of path as an Allow value into out (cap bytes);
      * false when the backend has no route with that path. A request whose
      * method is not among them gets 405 with that Allow header, before any
@@ -106,6 +116,7 @@ typedef struct mt_gateway_config {
     size_t max_buffered;        /* request bodies held in memory, all connections; 0 = 64 MiB */
     unsigned slow_threads;      /* worker threads for slow routes; 0 = 2 */
     unsigned slow_queue;        /* slow requests waiting for a thread; more get 503; 0 = 64 */
+    unsigned request_threads;   /* request threads for backend.pooled routes; 0 = 2 */
     bool handle_signals;        /* stop gracefully on SIGTERM and SIGINT */
     /* NULL: /metrics is open to anyone. Else /metrics answers only requests
      * with "Authorization: Bearer <metrics_token>" (compared by SHA-256 in

@@ -105,6 +105,11 @@ if(MT_BUILD_BENCH)
     ENVIRONMENT "${MT_IT_ENV};MT_TRANSIT_LOAD=$<TARGET_FILE:transit_load>" TIMEOUT 300
     SKIP_RETURN_CODE 77)
 endif()
+# Transit under concurrency: encrypt/decrypt/rewrap while rotating, changing
+# the version policy and deleting; no stale version, one audit entry each.
+add_test(NAME it_transit_race COMMAND bash ${MT_TEST_DIR}/integration/it_transit_race.sh)
+set_tests_properties(it_transit_race PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300
+  SKIP_RETURN_CODE 77)
 # KeyStore keys used by tasks (issue 10, docs/keystore.md, "Keys in tasks").
 add_test(NAME it_keystore_tasks COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_tasks.sh)
 set_tests_properties(it_keystore_tasks PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
