@@ -123,3 +123,9 @@ set_tests_properties(it_keystore_escrow_tpm2 PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MT_KS_LEVEL=tpm2" TIMEOUT 300)
 add_test(NAME it_keystore_escrow COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_escrow.sh)
 set_tests_properties(it_keystore_escrow PROPERTIES ENVIRONMENT "${MT_IT_ENV};MT_KS_LEVEL=soft" TIMEOUT 300)
+# Upgrade from the last released store schema (8) with two binaries: skipped
+# unless MESATEE_OLD_BIN names an old mesatee (e.g. a build of commit c7e9085).
+add_test(NAME it_upgrade_v8 COMMAND bash ${MT_TEST_DIR}/integration/it_upgrade_v8.sh)
+set_tests_properties(it_upgrade_v8 PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 600
+  SKIP_RETURN_CODE 77)
