@@ -380,7 +380,7 @@ static bool fuse_cond(comp *c, bool invert)
     if (t != TL_BIN)
         return false;
     int idx = c->tidx;
-    if (invert ? idx >= WASM_FB_NCMP : idx >= 31) /* 31..: i64 results */
+    if (invert ? idx >= WASM_FB_NCMP : idx >= WASM_FB_BR_LIMIT) /* i64, float results */
         return false;
     if (invert)
         idx = inv[idx];
@@ -1064,7 +1064,7 @@ static bool body(comp *c, const wasm_functype *ft)
         case 0x43:
         case 0x44: {
             uint64_t v;
-            if (!rfixed(c, op == 0x43 ? 4 : 8, &v) || !op1(c, OP_CONST, v) ||
+            if (!rfixed(c, op == 0x43 ? 4 : 8, &v) || !emit_const(c, v) ||
                 !push(c, op == 0x43 ? MT_WASM_F32 : MT_WASM_F64))
                 return false;
             break;

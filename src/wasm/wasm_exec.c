@@ -412,105 +412,183 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         NEXT();                                                                            \
     }
 
+/* Operand kinds of WASM_FB_LIST: FBT the C type of a and b, FBL the read
+ * of an operand from a 64-bit slot or immediate, FBR the slot value of a
+ * result. */
 #define FBT(W) FBT_##W
 #define FBT_32 uint32_t
 #define FBT_64 uint64_t
+#define FBT_F32 float
+#define FBT_F64 double
+#define FBT_F32C float
+#define FBT_F64C double
+#define FBL(W, x) FBL_##W(x)
+#define FBL_32(x) ((uint32_t)(x))
+#define FBL_64(x) ((uint64_t)(x))
+#define FBL_F32(x) f32v(x)
+#define FBL_F64(x) f64v(x)
+#define FBL_F32C(x) f32v(x)
+#define FBL_F64C(x) f64v(x)
+#define FBR(W, e) FBR_##W(e)
+#define FBR_32(e) ((uint64_t)(uint32_t)(e))
+#define FBR_64(e) ((uint64_t)(e))
+#define FBR_F32(e) bf32(e)
+#define FBR_F64(e) bf64(e)
+#define FBR_F32C(e) ((uint64_t)(uint32_t)(e))
+#define FBR_F64C(e) ((uint64_t)(uint32_t)(e))
+/* Trapping divisions (statement expressions: the trap leaves the handler). */
+#define DIV_S32(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        if ((a) == 0x80000000u && (b) == 0xFFFFFFFFu)                                      \
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);                                               \
+        (uint32_t)(S32(a) / S32(b));                                                       \
+    })
+#define DIV_U32(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (a) / (b);                                                                         \
+    })
+#define REM_S32(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (b) == 0xFFFFFFFFu ? 0u : (uint32_t)(S32(a) % S32(b));                             \
+    })
+#define REM_U32(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (a) % (b);                                                                         \
+    })
+#define DIV_S64(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        if ((a) == 0x8000000000000000ull && (b) == UINT64_MAX)                             \
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);                                               \
+        (uint64_t)(S64(a) / S64(b));                                                       \
+    })
+#define DIV_U64(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (a) / (b);                                                                         \
+    })
+#define REM_S64(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (b) == UINT64_MAX ? 0u : (uint64_t)(S64(a) % S64(b));                              \
+    })
+#define REM_U64(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (a) % (b);                                                                         \
+    })
 #define FB_HEAD(W) FBT(W) a, b; uint64_t c_ = ip[0]; (void)c_;
-#define FB_LL(W) a = (FBT(W))fp[(uint32_t)c_], b = (FBT(W))fp[c_ >> 32]
+#define FB_LL(W) a = FBL(W, fp[(uint32_t)c_]), b = FBL(W, fp[c_ >> 32])
 #define FB_OPS(I, OPC, W, EXPR)                                                            \
     CASEN(FB_LL_##I, OP_FB(FV_LL, I))                                                      \
     {                                                                                      \
         FB_HEAD(W) FB_LL(W);                                                               \
         ip += 1;                                                                           \
-        *sp++ = (FBT(W))(EXPR);                                                            \
+        *sp++ = FBR(W, EXPR);                                                              \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_LC_##I, OP_FB(FV_LC, I))                                                      \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))fp[c_], b = (FBT(W))ip[1];                                  \
+        FB_HEAD(W) a = FBL(W, fp[c_]), b = FBL(W, ip[1]);                                  \
         ip += 2;                                                                           \
-        *sp++ = (FBT(W))(EXPR);                                                            \
+        *sp++ = FBR(W, EXPR);                                                              \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SL_##I, OP_FB(FV_SL, I))                                                      \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))sp[-1], b = (FBT(W))fp[c_];                                 \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, fp[c_]);                                 \
         ip += 1;                                                                           \
-        sp[-1] = (FBT(W))(EXPR);                                                           \
+        sp[-1] = FBR(W, EXPR);                                                             \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SC_##I, OP_FB(FV_SC, I))                                                      \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))sp[-1], b = (FBT(W))c_;                                     \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, c_);                                     \
         ip += 1;                                                                           \
-        sp[-1] = (FBT(W))(EXPR);                                                           \
+        sp[-1] = FBR(W, EXPR);                                                             \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_LL_D_##I, OP_FB(FV_LL_D, I))                                                  \
     {                                                                                      \
         FB_HEAD(W) FB_LL(W);                                                               \
-        fp[ip[1]] = (FBT(W))(EXPR);                                                        \
+        fp[ip[1]] = FBR(W, EXPR);                                                          \
         ip += 2;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_LC_D_##I, OP_FB(FV_LC_D, I))                                                  \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))fp[(uint32_t)c_], b = (FBT(W))ip[1];                        \
-        fp[c_ >> 32] = (FBT(W))(EXPR);                                                     \
+        FB_HEAD(W) a = FBL(W, fp[(uint32_t)c_]), b = FBL(W, ip[1]);                        \
+        fp[c_ >> 32] = FBR(W, EXPR);                                                       \
         ip += 2;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SL_D_##I, OP_FB(FV_SL_D, I))                                                  \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))fp[(uint32_t)c_];                        \
-        fp[c_ >> 32] = (FBT(W))(EXPR);                                                     \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, fp[(uint32_t)c_]);                       \
+        fp[c_ >> 32] = FBR(W, EXPR);                                                       \
+        sp--;                                                                              \
         ip += 1;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SC_D_##I, OP_FB(FV_SC_D, I))                                                  \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))ip[1];                                   \
-        fp[c_] = (FBT(W))(EXPR);                                                           \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, ip[1]);                                  \
+        fp[c_] = FBR(W, EXPR);                                                             \
+        sp--;                                                                              \
         ip += 2;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SS_D_##I, OP_FB(FV_SS_D, I))                                                  \
     {                                                                                      \
-        FB_HEAD(W) b = (FBT(W))sp[-1], a = (FBT(W))sp[-2];                                 \
+        FB_HEAD(W) b = FBL(W, sp[-1]), a = FBL(W, sp[-2]);                                 \
+        fp[c_] = FBR(W, EXPR);                                                             \
         sp -= 2;                                                                           \
-        fp[c_] = (FBT(W))(EXPR);                                                           \
         ip += 1;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_LL_##I, OP_FB(FV_BR_LL, I))                                                \
     {                                                                                      \
         FB_HEAD(W) FB_LL(W);                                                               \
-        ip += (FBT(W))(EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                     \
+        ip += FBR(W, EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                  \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_LC_##I, OP_FB(FV_BR_LC, I))                                                \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))fp[c_], b = (FBT(W))ip[1];                                  \
-        ip += (FBT(W))(EXPR) != 0 ? 2 + (int64_t)ip[2] : 3;                                     \
+        FB_HEAD(W) a = FBL(W, fp[c_]), b = FBL(W, ip[1]);                                  \
+        ip += FBR(W, EXPR) != 0 ? 2 + (int64_t)ip[2] : 3;                                  \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_SL_##I, OP_FB(FV_BR_SL, I))                                                \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))fp[c_];                                  \
-        ip += (FBT(W))(EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                     \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, fp[c_]);                                 \
+        sp--;                                                                              \
+        ip += FBR(W, EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                  \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_SC_##I, OP_FB(FV_BR_SC, I))                                                \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))c_;                                      \
-        ip += (FBT(W))(EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                     \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, c_);                                     \
+        sp--;                                                                              \
+        ip += FBR(W, EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                  \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_SS_##I, OP_FB(FV_BR_SS, I))                                                \
     {                                                                                      \
-        FB_HEAD(W) b = (FBT(W))sp[-1], a = (FBT(W))sp[-2];                                 \
+        FB_HEAD(W) b = FBL(W, sp[-1]), a = FBL(W, sp[-2]);                                 \
         sp -= 2;                                                                           \
-        ip += (FBT(W))(EXPR) != 0 ? (int64_t)ip[0] : 1;                                         \
+        ip += FBR(W, EXPR) != 0 ? (int64_t)ip[0] : 1;                                      \
         NEXT();                                                                            \
     }
 

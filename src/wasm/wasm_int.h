@@ -106,12 +106,13 @@ enum {
     OP_COPY,           /* src | dst << 32: local.get; local.set */
     OP_SET_CONST,      /* dst, value: const; local.set */
     OP_FB_BASE,        /* fused integer binops: OP_FB(variant, index) */
-    OP_COUNT = OP_FB_BASE + 14 * 42 /* FV_COUNT * WASM_FB_N */
+    OP_COUNT = OP_FB_BASE + 14 * 70 /* FV_COUNT * WASM_FB_N */
 };
 
-/* Integer binary operations that have fused operand forms: X(index, wasm
- * opcode, width, expression of a and b). Indices 0..19 are the comparisons,
- * which also have compare-and-branch forms. */
+/* Binary operations that have fused operand forms: X(index, wasm opcode,
+ * operand kind, expression of a and b). Indices 0..19 are the integer
+ * comparisons, which also have compare-and-branch forms. The division
+ * expressions (DIV_S32 ...) trap exactly as the plain operations do. */
 #define WASM_FB_LIST(X)                                                                    \
     X(0, 0x46, 32, a == b) X(1, 0x47, 32, a != b) X(2, 0x48, 32, S32(a) < S32(b))          \
     X(3, 0x49, 32, a < b) X(4, 0x4A, 32, S32(a) > S32(b)) X(5, 0x4B, 32, a > b)            \
@@ -129,9 +130,25 @@ enum {
     X(35, 0x84, 64, a | b) X(36, 0x85, 64, a ^ b) X(37, 0x86, 64, a << (b & 63))       \
     X(38, 0x87, 64, (uint64_t)(S64(a) >> (b & 63))) X(39, 0x88, 64, a >> (b & 63))         \
     X(40, 0x89, 64, (a << (b & 63)) | (a >> ((64 - b) & 63)))                              \
-    X(41, 0x8A, 64, (a >> (b & 63)) | (a << ((64 - b) & 63)))
-#define WASM_FB_N 42
+    X(41, 0x8A, 64, (a >> (b & 63)) | (a << ((64 - b) & 63)))                              \
+    X(42, 0x92, F32, a + b) X(43, 0x93, F32, a - b) X(44, 0x94, F32, a * b)                \
+    X(45, 0x95, F32, a / b) X(46, 0xA0, F64, a + b) X(47, 0xA1, F64, a - b)                \
+    X(48, 0xA2, F64, a * b) X(49, 0xA3, F64, a / b) X(50, 0x5B, F32C, a == b)              \
+    X(51, 0x5C, F32C, a != b) X(52, 0x5D, F32C, a < b) X(53, 0x5E, F32C, a > b)            \
+    X(54, 0x5F, F32C, a <= b) X(55, 0x60, F32C, a >= b) X(56, 0x61, F64C, a == b)          \
+    X(57, 0x62, F64C, a != b) X(58, 0x63, F64C, a < b) X(59, 0x64, F64C, a > b)            \
+    X(60, 0x65, F64C, a <= b) X(61, 0x66, F64C, a >= b) X(62, 0x6D, 32, DIV_S32(a, b))     \
+    X(63, 0x6E, 32, DIV_U32(a, b)) X(64, 0x6F, 32, REM_S32(a, b))                          \
+    X(65, 0x70, 32, REM_U32(a, b)) X(66, 0x7F, 64, DIV_S64(a, b))                          \
+    X(67, 0x80, 64, DIV_U64(a, b)) X(68, 0x81, 64, REM_S64(a, b))                          \
+    X(69, 0x82, 64, REM_U64(a, b))
+#define WASM_FB_N 70
 #define WASM_FB_NCMP 20
+/* Indices below this have integer results that a compare-and-branch may
+ * test (the i32 comparisons and i32 arithmetic); 42..61 are the float
+ * operations (F32/F64: float operands and result; F32C/F64C: comparisons
+ * of float operands, i32 result), 62..69 the trapping integer divisions. */
+#define WASM_FB_BR_LIMIT 31
 
 /* Operand forms of a fused binop (L: a local, C: an immediate constant, S:
  * the operand stack; _D: the result goes to a local instead of the stack;
