@@ -64,11 +64,13 @@ typedef struct comp {
     size_t tpos, tend;  /* first cell of the fusable sequence, cell count after it */
     uint32_t ta, tb;    /* locals */
     uint64_t tkv;       /* constant */
+    size_t cpos;        /* TL_GET: index + 1 of an OP_COPY just before it, else 0 */
 } comp;
 
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
  * local.get a; const k | a WASM_FB_LIST op (its form in tvar) | i32.eqz. */
-enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ };
+enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ,
+       TL_COPY };
 
 static bool fail(comp *c, const char *why)
 {
@@ -230,11 +232,12 @@ static bool emit_get(comp *c, uint32_t x)
         set_tail(c, TL_GETGET, c->tpos);
         return true;
     }
-    size_t pos = c->len;
+    size_t pos = c->len, cpos = tail(c) == TL_COPY ? c->tpos + 1 : 0;
     if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
         return false;
     c->ta = x;
     set_tail(c, TL_GET, pos);
+    c->cpos = cpos;
     return true;
 }
 
@@ -307,8 +310,17 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
             ir[pos] = c->cells[OP_LOAD_L_D + c->tidx];
             ir[pos + 1] |= (uint64_t)d << 32;
         } else if (t == TL_GET) {
-            ir[pos] = c->cells[OP_COPY];
             ir[pos + 1] |= (uint64_t)d << 32;
+            if (!tee && c->cpos && c->cpos + 1 == pos) {
+                /* COPY x; local.get a; local.set d -> COPY2 */
+                ir[c->cpos - 1] = c->cells[OP_COPY2];
+                ir[pos] = ir[pos + 1];
+                c->len = pos + 1;
+            } else {
+                ir[pos] = c->cells[OP_COPY];
+                if (!tee)
+                    set_tail(c, TL_COPY, pos);
+            }
         } else {
             uint64_t k = ir[pos + 1];
             ir[pos] = c->cells[OP_SET_CONST];
@@ -1007,6 +1019,21 @@ static bool body(comp *c, const wasm_functype *ft)
                     return false;
                 c->tidx = (uint8_t)(op - 0x28);
                 set_tail(c, TL_LOAD, pos);
+            } else if (tail(c) == TL_BIN && c->tidx == 20 /* i32.add */ &&
+                       (c->tvar == FV_LC || c->tvar == FV_LL)) {
+                /* local.get a; (i32.const k | local.get b); i32.add; LOAD */
+                size_t pos = c->tpos;
+                uint64_t *ir = c->ir;
+                c->tk = TL_NONE;
+                if (c->tvar == FV_LC) {
+                    ir[pos] = c->cells[OP_LOAD_LK + (op - 0x28u)];
+                    if (!put(c, x)) /* a, k already in place */
+                        return false;
+                } else {
+                    ir[pos] = c->cells[OP_LOAD_LLA + (op - 0x28u)];
+                    if (!put(c, x))
+                        return false;
+                }
             } else if (!op1(c, op, x)) {
                 return false;
             }
@@ -1294,6 +1321,7 @@ out:
     code->ir = c.ir;
     code->ir_len = c.len;
     code->nlocals = c.nlocals;
+    code->nparams = ft->np;
     code->max_height = c.max_height + 1;
     return MT_OK;
 }

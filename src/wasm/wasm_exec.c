@@ -42,7 +42,7 @@
     X(OP_MEMORY_COPY) X(OP_MEMORY_FILL) X(OP_TABLE_INIT) X(OP_ELEM_DROP) X(OP_TABLE_COPY) \
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
     X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
-    X(OP_SET_CONST)
+    X(OP_SET_CONST) X(OP_COPY2)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -399,6 +399,36 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         NEXT();                                                                            \
     }
 
+/* local.get a; i32.const k; i32.add; LOAD off (the add wraps at 32 bits
+ * as in wasm, then the offset is added in 64 bits) */
+#define LOAD_LK(op, N, conv)                                                               \
+    CASEN(LDLK_##op, OP_LOAD_LK + (op - 0x28))                                             \
+    {                                                                                      \
+        uint64_t a_ = (uint64_t)(uint32_t)(fp[ip[0]] + ip[1]) + ip[2];                     \
+        ip += 3;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t v = 0;                                                                    \
+        memcpy(&v, mem + a_, (N));                                                         \
+        *sp++ = (conv);                                                                    \
+        NEXT();                                                                            \
+    }
+
+/* local.get a; local.get b; i32.add; LOAD off */
+#define LOAD_LLA(op, N, conv)                                                              \
+    CASEN(LDLLA_##op, OP_LOAD_LLA + (op - 0x28))                                           \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        uint64_t a_ = (uint64_t)(uint32_t)(fp[(uint32_t)c_] + fp[c_ >> 32]) + ip[1];       \
+        ip += 2;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t v = 0;                                                                    \
+        memcpy(&v, mem + a_, (N));                                                         \
+        *sp++ = (conv);                                                                    \
+        NEXT();                                                                            \
+    }
+
 #define STORE_LL(op, N)                                                                    \
     CASEN(STLL_##op, OP_STORE_LL + (op - 0x36))                                            \
     {                                                                                      \
@@ -617,7 +647,21 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     X(LDLD_, 0x2E, OP_LOAD_L_D + 6) X(LDLD_, 0x2F, OP_LOAD_L_D + 7)                        \
     X(LDLD_, 0x30, OP_LOAD_L_D + 8) X(LDLD_, 0x31, OP_LOAD_L_D + 9)                        \
     X(LDLD_, 0x32, OP_LOAD_L_D + 10) X(LDLD_, 0x33, OP_LOAD_L_D + 11)                      \
-    X(LDLD_, 0x34, OP_LOAD_L_D + 12) X(LDLD_, 0x35, OP_LOAD_L_D + 13)
+    X(LDLD_, 0x34, OP_LOAD_L_D + 12) X(LDLD_, 0x35, OP_LOAD_L_D + 13)                      \
+    X(LDLK_, 0x28, OP_LOAD_LK + 0) X(LDLLA_, 0x28, OP_LOAD_LLA + 0) \
+    X(LDLK_, 0x29, OP_LOAD_LK + 1) X(LDLLA_, 0x29, OP_LOAD_LLA + 1) \
+    X(LDLK_, 0x2A, OP_LOAD_LK + 2) X(LDLLA_, 0x2A, OP_LOAD_LLA + 2) \
+    X(LDLK_, 0x2B, OP_LOAD_LK + 3) X(LDLLA_, 0x2B, OP_LOAD_LLA + 3) \
+    X(LDLK_, 0x2C, OP_LOAD_LK + 4) X(LDLLA_, 0x2C, OP_LOAD_LLA + 4) \
+    X(LDLK_, 0x2D, OP_LOAD_LK + 5) X(LDLLA_, 0x2D, OP_LOAD_LLA + 5) \
+    X(LDLK_, 0x2E, OP_LOAD_LK + 6) X(LDLLA_, 0x2E, OP_LOAD_LLA + 6) \
+    X(LDLK_, 0x2F, OP_LOAD_LK + 7) X(LDLLA_, 0x2F, OP_LOAD_LLA + 7) \
+    X(LDLK_, 0x30, OP_LOAD_LK + 8) X(LDLLA_, 0x30, OP_LOAD_LLA + 8) \
+    X(LDLK_, 0x31, OP_LOAD_LK + 9) X(LDLLA_, 0x31, OP_LOAD_LLA + 9) \
+    X(LDLK_, 0x32, OP_LOAD_LK + 10) X(LDLLA_, 0x32, OP_LOAD_LLA + 10) \
+    X(LDLK_, 0x33, OP_LOAD_LK + 11) X(LDLLA_, 0x33, OP_LOAD_LLA + 11) \
+    X(LDLK_, 0x34, OP_LOAD_LK + 12) X(LDLLA_, 0x34, OP_LOAD_LLA + 12) \
+    X(LDLK_, 0x35, OP_LOAD_LK + 13) X(LDLLA_, 0x35, OP_LOAD_LLA + 13)
 #define MEM_REG(pre, op, num) REGN(pre##op, num)
 
 _Static_assert(OP_COUNT == OP_FB_BASE + FV_COUNT * WASM_FB_N, "fused op numbering");
@@ -650,19 +694,30 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
     mt_wasm_trap trapk = MT_WASM_TRAP_NONE;
     mt_wasm_func *callee;
 
+    /* mem and memsize always describe memory 0 of inst: reloaded when inst
+     * changes (calls and returns across instances) and after anything that
+     * may grow a memory (memory.grow, host calls). */
+    RELOAD_MEM();
 enter: {
     const wasm_code *code = fn->code;
-    uint32_t np = fn->type->np;
+    uint32_t np = code->nparams, nl = code->nlocals;
     if (code->max_height > (size_t)(stack_end - fp))
         TRAP(MT_WASM_TRAP_VALUE_STACK);
-    if (code->nlocals > np) {
-        CHARGE((code->nlocals - np) / WASM_FUEL_SLOTS_PER_UNIT);
-        memset(fp + np, 0, (size_t)(code->nlocals - np) * sizeof *fp);
+    if (nl > np) {
+        CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
+        if (nl - np <= 4) {
+            for (uint32_t i = np; i < nl; i++)
+                fp[i] = 0;
+        } else {
+            memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);
+        }
     }
-    sp = fp + code->nlocals;
+    sp = fp + nl;
     ip = code->ir;
-    inst = fn->inst;
-    RELOAD_MEM();
+    if (fn->inst != inst) {
+        inst = fn->inst;
+        RELOAD_MEM();
+    }
 }
 #ifdef MT_WASM_THREADED
     NEXT();
@@ -743,21 +798,58 @@ dispatch:
     CASE(OP_RETURN)
     {
         uint32_t n = (uint32_t)ip[0];
-        CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
-        memmove(fp, sp - n, (size_t)n * sizeof *sp);
+        if (n == 1) {
+            fp[0] = sp[-1];
+        } else {
+            CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
+            memmove(fp, sp - n, (size_t)n * sizeof *sp);
+        }
         if (nf == fbase)
             goto done;
         sp = fp + n;
         wasm_frame *f = &frames[--nf];
         ip = f->ip, fp = f->fp, fn = f->fn;
-        inst = fn->inst;
-        RELOAD_MEM();
+        if (fn->inst != inst) {
+            inst = fn->inst;
+            RELOAD_MEM();
+        }
         NEXT();
     }
     CASE(OP_CALL)
     {
         callee = inst->funcs[*ip++];
-        goto do_call;
+        if (callee->host)
+            goto do_call;
+        /* the common case inline: a wasm function, arguments in place */
+        const wasm_code *code = callee->code;
+        uint64_t *nfp = sp - code->nparams;
+        uint32_t np = code->nparams, nl = code->nlocals;
+        if (nf >= max_depth)
+            TRAP(MT_WASM_TRAP_CALL_STACK);
+        if (code->max_height > (size_t)(stack_end - nfp))
+            TRAP(MT_WASM_TRAP_VALUE_STACK);
+        frames[nf].ip = ip;
+        frames[nf].fp = fp;
+        frames[nf].fn = fn;
+        nf++;
+        fp = nfp;
+        fn = callee;
+        if (nl > np) {
+            CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
+            if (nl - np <= 4) {
+                for (uint32_t i = np; i < nl; i++)
+                    fp[i] = 0;
+            } else {
+                memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);
+            }
+        }
+        sp = fp + nl;
+        ip = code->ir;
+        if (fn->inst != inst) {
+            inst = fn->inst;
+            RELOAD_MEM();
+        }
+        NEXT();
     }
     CASE(OP_CALL_INDIRECT)
     {
@@ -1034,6 +1126,42 @@ dispatch:
     LOAD_L_D(0x33, 2, (uint16_t)v)
     LOAD_L_D(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
     LOAD_L_D(0x35, 4, (uint32_t)v)
+    LOAD_LK(0x28, 4, (uint32_t)v)
+    LOAD_LK(0x29, 8, v)
+    LOAD_LK(0x2A, 4, (uint32_t)v)
+    LOAD_LK(0x2B, 8, v)
+    LOAD_LK(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
+    LOAD_LK(0x2D, 1, (uint8_t)v)
+    LOAD_LK(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
+    LOAD_LK(0x2F, 2, (uint16_t)v)
+    LOAD_LK(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
+    LOAD_LK(0x31, 1, (uint8_t)v)
+    LOAD_LK(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
+    LOAD_LK(0x33, 2, (uint16_t)v)
+    LOAD_LK(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
+    LOAD_LK(0x35, 4, (uint32_t)v)
+    LOAD_LLA(0x28, 4, (uint32_t)v)
+    LOAD_LLA(0x29, 8, v)
+    LOAD_LLA(0x2A, 4, (uint32_t)v)
+    LOAD_LLA(0x2B, 8, v)
+    LOAD_LLA(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
+    LOAD_LLA(0x2D, 1, (uint8_t)v)
+    LOAD_LLA(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
+    LOAD_LLA(0x2F, 2, (uint16_t)v)
+    LOAD_LLA(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
+    LOAD_LLA(0x31, 1, (uint8_t)v)
+    LOAD_LLA(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
+    LOAD_LLA(0x33, 2, (uint16_t)v)
+    LOAD_LLA(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
+    LOAD_LLA(0x35, 4, (uint32_t)v)
+    CASE(OP_COPY2)
+    {
+        uint64_t c0 = ip[0], c1 = ip[1];
+        ip += 2;
+        fp[c0 >> 32] = fp[(uint32_t)c0];
+        fp[c1 >> 32] = fp[(uint32_t)c1];
+        NEXT();
+    }
     CASE(OP_BR_IF_L)
     {
         ip += (uint32_t)fp[ip[0]] ? 1 + (int64_t)ip[1] : 2;

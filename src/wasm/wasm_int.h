@@ -105,7 +105,10 @@ enum {
     OP_BR_UNLESS_L,    /* local, off: branch if the local is zero */
     OP_COPY,           /* src | dst << 32: local.get; local.set */
     OP_SET_CONST,      /* dst, value: const; local.set */
-    OP_FB_BASE,        /* fused integer binops: OP_FB(variant, index) */
+    OP_LOAD_LK,        /* 14 ops (0x28..0x35): local, k, offset: load from (local + k) */
+    OP_LOAD_LLA = OP_LOAD_LK + 14, /* 14 ops (0x28..0x35): a|b<<32, offset: load from (a + b) */
+    OP_COPY2 = OP_LOAD_LLA + 14,   /* src|dst<<32, src|dst<<32: two OP_COPY */
+    OP_FB_BASE,        /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 14 * 70 /* FV_COUNT * WASM_FB_N */
 };
 
@@ -231,6 +234,7 @@ typedef struct wasm_data {
 typedef struct wasm_code {
     uint32_t body_off, body_len;  /* in the module bytes */
     uint32_t nlocals;             /* params + declared locals */
+    uint32_t nparams;             /* params (the type's np), for the call path */
     uint32_t max_height;          /* frame size in slots: locals + operand stack */
     uint64_t *ir;
     size_t ir_len;
