@@ -33,6 +33,7 @@ typedef struct ctl {
     uint32_t np, nr;
     uint32_t height;    /* type-stack height at entry (params excluded) */
     size_t loop_pos;    /* loop: target cell */
+    bool fuel_head;     /* loop: the target cell is its block's OP_FUEL */
     size_t patches;     /* forward branch cells to patch, list (index + 1) */
     size_t if_cell;     /* if: the BR_UNLESS offset cell (index + 1) */
     bool targeted;
@@ -65,6 +66,7 @@ typedef struct comp {
     uint32_t ta, tb;    /* locals */
     uint64_t tkv;       /* constant */
     size_t cpos;        /* TL_GET: index + 1 of an OP_COPY just before it, else 0 */
+    unsigned brop;      /* the operation fuse_cond() wrote at tpos */
 } comp;
 
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
@@ -380,13 +382,15 @@ static bool fuse_cond(comp *c, bool invert)
         /* local.get a [i32.eqz]: branch on the local */
         bool unless = (t == TL_GET_EQZ) != invert;
         c->len = c->tpos;
-        if (put(c, c->cells[unless ? OP_BR_UNLESS_L : OP_BR_IF_L]))
+        c->brop = unless ? OP_BR_UNLESS_L : OP_BR_IF_L;
+        if (put(c, c->cells[c->brop]))
             put(c, c->ta); /* failure: c->failed */
         return true;
     }
     if (t == TL_EQZ) {
         c->len = c->tpos;
-        put(c, c->cells[invert ? OP_BR_IF : OP_BR_UNLESS]); /* failure: c->failed */
+        c->brop = invert ? OP_BR_IF : OP_BR_UNLESS;
+        put(c, c->cells[c->brop]); /* failure: c->failed */
         return true;
     }
     if (t != TL_BIN)
@@ -398,7 +402,8 @@ static bool fuse_cond(comp *c, bool invert)
         idx = inv[idx];
     static const uint8_t br[] = {[FV_LL] = FV_BR_LL, [FV_LC] = FV_BR_LC, [FV_SL] = FV_BR_SL,
                                  [FV_SC] = FV_BR_SC, [FV_SS_D] = FV_BR_SS};
-    c->ir[c->tpos] = c->cells[OP_FB(br[c->tvar], idx)];
+    c->brop = OP_FB(br[c->tvar], idx);
+    c->ir[c->tpos] = c->cells[c->brop];
     return true;
 }
 
@@ -564,6 +569,25 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
 }
 
 /* Emits a branch to label depth l with the operand stack as it is now. */
+/* A branch without drop, operation `op` in cell `at`, that goes back to a
+ * loop head (an OP_FUEL cell): switches it to the form that charges the
+ * loop's fuel itself, where there is one (OP_BR, BR_IF_L, compare-and-branch
+ * of locals and constants). */
+static void to_loop_form(comp *c, size_t at, unsigned op)
+{
+    unsigned to = 0;
+    if (op == OP_BR)
+        to = OP_BR_LOOP;
+    else if (op == OP_BR_IF_L)
+        to = OP_BR_IF_L_LOOP;
+    else if (op >= OP_FB(FV_BR_LL, 0) && op < OP_FB(FV_BR_LL, WASM_FB_BR_LIMIT))
+        to = OP_FB(FV_BRL_LL, op - OP_FB(FV_BR_LL, 0));
+    else if (op >= OP_FB(FV_BR_LC, 0) && op < OP_FB(FV_BR_LC, WASM_FB_BR_LIMIT))
+        to = OP_FB(FV_BRL_LC, op - OP_FB(FV_BR_LC, 0));
+    if (to)
+        c->ir[at] = c->cells[to];
+}
+
 static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
 {
     if (!live(c))
@@ -573,17 +597,24 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
     uint32_t n;
     label_types(t, &ts, &n);
     bool needs_drop = c->nvals - n != t->height;
+    size_t at;
+    unsigned op;
     if (!needs_drop && plain == OP_BR_IF && fuse_cond(c, false)) {
+        at = c->tpos, op = c->brop;
         if (c->failed || !put(c, 0))
             return false;
-    } else if (!put(c, c->cells[needs_drop ? drop : plain]) || !put(c, 0)) {
-        return false;
+    } else {
+        at = c->len, op = needs_drop ? drop : plain;
+        if (!put(c, c->cells[op]) || !put(c, 0))
+            return false;
     }
     size_t cell = c->len - 1;
     if (needs_drop && !put(c, DROP_INFO(c->nlocals + t->height, n)))
         return false;
     if (t->kind == K_LOOP) {
         c->ir[cell] = (uint64_t)((int64_t)t->loop_pos - (int64_t)cell);
+        if (!needs_drop && t->fuel_head)
+            to_loop_form(c, at, op);
     } else {
         c->ir[cell] = t->patches;
         t->patches = cell + 1;
@@ -693,6 +724,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 if (!bb_begin(c))
                     return false;
                 top(c)->loop_pos = c->len >= 2 ? c->len - 2 : 0;
+                top(c)->fuel_head = live(c) && c->len >= 2; /* bb_begin put OP_FUEL 0 */
             }
             break;
         }

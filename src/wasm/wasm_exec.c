@@ -42,7 +42,7 @@
     X(OP_MEMORY_COPY) X(OP_MEMORY_FILL) X(OP_TABLE_INIT) X(OP_ELEM_DROP) X(OP_TABLE_COPY) \
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
     X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
-    X(OP_SET_CONST) X(OP_COPY2)
+    X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -620,7 +620,38 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         sp -= 2;                                                                           \
         ip += FBR(W, EXPR) != 0 ? (int64_t)ip[0] : 1;                                      \
         NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_BRL_LL_##I, OP_FB(FV_BRL_LL, I))                                              \
+    {                                                                                      \
+        FB_HEAD(W) FB_LL(W);                                                               \
+        if (FBR(W, EXPR) != 0) {                                                           \
+            ip += 1 + (int64_t)ip[1];                                                      \
+            LOOP_FUEL();                                                                   \
+        } else {                                                                           \
+            ip += 2;                                                                       \
+        }                                                                                  \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_BRL_LC_##I, OP_FB(FV_BRL_LC, I))                                              \
+    {                                                                                      \
+        FB_HEAD(W) a = FBL(W, fp[c_]), b = FBL(W, ip[1]);                                  \
+        if (FBR(W, EXPR) != 0) {                                                           \
+            ip += 2 + (int64_t)ip[2];                                                      \
+            LOOP_FUEL();                                                                   \
+        } else {                                                                           \
+            ip += 3;                                                                       \
+        }                                                                                  \
+        NEXT();                                                                            \
     }
+
+/* ip at a loop head's OP_FUEL cell: does that cell's work (see FV_BRL_LL). */
+#define LOOP_FUEL()                                                                        \
+    do {                                                                                   \
+        fuel -= (int64_t)ip[1];                                                            \
+        if (fuel < 0)                                                                      \
+            TRAP(MT_WASM_TRAP_FUEL);                                                       \
+        ip += 2;                                                                           \
+    } while (0)
 
 #define FB_REG(I, OPC, W, EXPR)                                                            \
     REGN(FB_LL_##I, OP_FB(FV_LL, I)) REGN(FB_LC_##I, OP_FB(FV_LC, I))                      \
@@ -629,7 +660,8 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     REGN(FB_SL_D_##I, OP_FB(FV_SL_D, I)) REGN(FB_SC_D_##I, OP_FB(FV_SC_D, I))              \
     REGN(FB_SS_D_##I, OP_FB(FV_SS_D, I)) REGN(FB_BR_LL_##I, OP_FB(FV_BR_LL, I))            \
     REGN(FB_BR_LC_##I, OP_FB(FV_BR_LC, I)) REGN(FB_BR_SL_##I, OP_FB(FV_BR_SL, I))          \
-    REGN(FB_BR_SC_##I, OP_FB(FV_BR_SC, I)) REGN(FB_BR_SS_##I, OP_FB(FV_BR_SS, I))
+    REGN(FB_BR_SC_##I, OP_FB(FV_BR_SC, I)) REGN(FB_BR_SS_##I, OP_FB(FV_BR_SS, I))          \
+    REGN(FB_BRL_LL_##I, OP_FB(FV_BRL_LL, I)) REGN(FB_BRL_LC_##I, OP_FB(FV_BRL_LC, I))
 
 #define MEM_FUSED(X) X(LDL_, 0x28, OP_LOAD_L) X(LDL_, 0x29, OP_LOAD_L + 1)                  \
     X(LDL_, 0x2A, OP_LOAD_L + 2) X(LDL_, 0x2B, OP_LOAD_L + 3) X(LDL_, 0x2C, OP_LOAD_L + 4)  \
@@ -1160,6 +1192,22 @@ dispatch:
         ip += 2;
         fp[c0 >> 32] = fp[(uint32_t)c0];
         fp[c1 >> 32] = fp[(uint32_t)c1];
+        NEXT();
+    }
+    CASE(OP_BR_LOOP)
+    {
+        ip += (int64_t)ip[0];
+        LOOP_FUEL();
+        NEXT();
+    }
+    CASE(OP_BR_IF_L_LOOP)
+    {
+        if ((uint32_t)fp[ip[0]]) {
+            ip += 1 + (int64_t)ip[1];
+            LOOP_FUEL();
+        } else {
+            ip += 2;
+        }
         NEXT();
     }
     CASE(OP_BR_IF_L)

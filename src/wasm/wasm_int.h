@@ -108,8 +108,10 @@ enum {
     OP_LOAD_LK,        /* 14 ops (0x28..0x35): local, k, offset: load from (local + k) */
     OP_LOAD_LLA = OP_LOAD_LK + 14, /* 14 ops (0x28..0x35): a|b<<32, offset: load from (a + b) */
     OP_COPY2 = OP_LOAD_LLA + 14,   /* src|dst<<32, src|dst<<32: two OP_COPY */
+    OP_BR_LOOP,        /* off: OP_BR to a loop head, charging its OP_FUEL */
+    OP_BR_IF_L_LOOP,   /* local, off: OP_BR_IF_L to a loop head, likewise */
     OP_FB_BASE,        /* fused binops: OP_FB(variant, index) */
-    OP_COUNT = OP_FB_BASE + 14 * 70 /* FV_COUNT * WASM_FB_N */
+    OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
 
 /* Binary operations that have fused operand forms: X(index, wasm opcode,
@@ -159,10 +161,13 @@ enum {
  * Cells after the operation cell:
  *   LL a|b<<32       LC a, k          SL b           SC k
  *   LL_D a|b<<32, d  LC_D a|d<<32, k  SL_D b|d<<32   SC_D d, k   SS_D d
- *   BR_LL a|b<<32, off  BR_LC a, k, off  BR_SL b, off  BR_SC k, off  BR_SS off */
+ *   BR_LL a|b<<32, off  BR_LC a, k, off  BR_SL b, off  BR_SC k, off  BR_SS off
+ * BRL_LL and BRL_LC are BR_LL and BR_LC branching back to a loop head: the
+ * target is the loop's OP_FUEL cell, whose charge they make themselves
+ * (one dispatch less per iteration, same fuel at the same moment). */
 enum {
     FV_LL, FV_LC, FV_SL, FV_SC, FV_LL_D, FV_LC_D, FV_SL_D, FV_SC_D, FV_SS_D,
-    FV_BR_LL, FV_BR_LC, FV_BR_SL, FV_BR_SC, FV_BR_SS, FV_COUNT
+    FV_BR_LL, FV_BR_LC, FV_BR_SL, FV_BR_SC, FV_BR_SS, FV_BRL_LL, FV_BRL_LC, FV_COUNT
 };
 #define OP_FB(v, i) (OP_FB_BASE + (v) * WASM_FB_N + (i))
 
