@@ -935,7 +935,12 @@ static bool body(comp *c, const wasm_functype *ft)
             if (x >= m->nfuncs)
                 return failf(c, "unknown function %u", x);
             const wasm_functype *t = &m->types[m->func_type[x]];
-            if (!pop_n(c, t->t, t->np) || !op1(c, OP_CALL, x) || !push_n(c, t->t + t->np, t->nr))
+            bool defined = x >= m->nfunc_imports;
+            if (!pop_n(c, t->t, t->np) ||
+                !(defined ? op1(c, OP_CALL_LOCAL,
+                                (uint64_t)(uintptr_t)&m->codes[x - m->nfunc_imports])
+                          : op1(c, OP_CALL, x)) ||
+                !push_n(c, t->t + t->np, t->nr))
                 return false;
             break;
         }

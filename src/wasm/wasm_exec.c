@@ -42,7 +42,7 @@
     X(OP_MEMORY_COPY) X(OP_MEMORY_FILL) X(OP_TABLE_INIT) X(OP_ELEM_DROP) X(OP_TABLE_COPY) \
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
     X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
-    X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP)
+    X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP) X(OP_CALL_LOCAL)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -840,9 +840,9 @@ dispatch:
             goto done;
         sp = fp + n;
         wasm_frame *f = &frames[--nf];
-        ip = f->ip, fp = f->fp, fn = f->fn;
-        if (fn->inst != inst) {
-            inst = fn->inst;
+        ip = f->ip, fp = f->fp;
+        if (f->inst != inst) {
+            inst = f->inst;
             RELOAD_MEM();
         }
         NEXT();
@@ -862,10 +862,9 @@ dispatch:
             TRAP(MT_WASM_TRAP_VALUE_STACK);
         frames[nf].ip = ip;
         frames[nf].fp = fp;
-        frames[nf].fn = fn;
+        frames[nf].inst = inst;
         nf++;
         fp = nfp;
-        fn = callee;
         if (nl > np) {
             CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
             if (nl - np <= 4) {
@@ -877,10 +876,38 @@ dispatch:
         }
         sp = fp + nl;
         ip = code->ir;
-        if (fn->inst != inst) {
-            inst = fn->inst;
+        if (callee->inst != inst) {
+            inst = callee->inst;
             RELOAD_MEM();
         }
+        NEXT();
+    }
+    CASE(OP_CALL_LOCAL)
+    {
+        /* as OP_CALL's inline path; same instance, so no reload */
+        const wasm_code *code = (const wasm_code *)(uintptr_t)*ip++;
+        uint64_t *nfp = sp - code->nparams;
+        uint32_t np = code->nparams, nl = code->nlocals;
+        if (nf >= max_depth)
+            TRAP(MT_WASM_TRAP_CALL_STACK);
+        if (code->max_height > (size_t)(stack_end - nfp))
+            TRAP(MT_WASM_TRAP_VALUE_STACK);
+        frames[nf].ip = ip;
+        frames[nf].fp = fp;
+        frames[nf].inst = inst;
+        nf++;
+        fp = nfp;
+        if (nl > np) {
+            CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
+            if (nl - np <= 4) {
+                for (uint32_t i = np; i < nl; i++)
+                    fp[i] = 0;
+            } else {
+                memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);
+            }
+        }
+        sp = fp + nl;
+        ip = code->ir;
         NEXT();
     }
     CASE(OP_CALL_INDIRECT)
@@ -1548,7 +1575,7 @@ do_call: {
         TRAP(MT_WASM_TRAP_CALL_STACK);
     frames[nf].ip = ip;
     frames[nf].fp = fp;
-    frames[nf].fn = fn;
+    frames[nf].inst = inst;
     nf++;
     fp = nfp;
     fn = callee;

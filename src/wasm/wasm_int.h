@@ -110,6 +110,8 @@ enum {
     OP_COPY2 = OP_LOAD_LLA + 14,   /* src|dst<<32, src|dst<<32: two OP_COPY */
     OP_BR_LOOP,        /* off: OP_BR to a loop head, charging its OP_FUEL */
     OP_BR_IF_L_LOOP,   /* local, off: OP_BR_IF_L to a loop head, likewise */
+    OP_CALL_LOCAL,     /* code: call of a function defined by the same module
+                        * (its wasm_code; the callee runs in the caller's instance) */
     OP_FB_BASE,        /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
@@ -346,7 +348,7 @@ struct mt_wasm_store {
 typedef struct wasm_frame {
     const uint64_t *ip;
     uint64_t *fp;
-    mt_wasm_func *fn;
+    mt_wasm_instance *inst;  /* the caller's */
 } wasm_frame;
 
 /* ---- cross-module functions --------------------------------------------- */
