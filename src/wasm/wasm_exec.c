@@ -644,7 +644,8 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         NEXT();                                                                            \
     }
 
-/* ip at a loop head's OP_FUEL cell: does that cell's work (see FV_BRL_LL). */
+/* ip at a loop head's OP_FUEL cell, or at a function's first cell (always
+ * its entry block's OP_FUEL): does that cell's work (see FV_BRL_LL). */
 #define LOOP_FUEL()                                                                        \
     do {                                                                                   \
         fuel -= (int64_t)ip[1];                                                            \
@@ -880,6 +881,7 @@ dispatch:
             inst = callee->inst;
             RELOAD_MEM();
         }
+        LOOP_FUEL(); /* the callee's first cell is its entry block's OP_FUEL */
         NEXT();
     }
     CASE(OP_CALL_LOCAL)
@@ -908,6 +910,7 @@ dispatch:
         }
         sp = fp + nl;
         ip = code->ir;
+        LOOP_FUEL(); /* the callee's entry block */
         NEXT();
     }
     CASE(OP_CALL_INDIRECT)

@@ -6,7 +6,9 @@
  * when the interpreter uses threaded dispatch, otherwise an op number)
  * followed by that operation's immediates. Branch targets are cell offsets
  * relative to the cell holding them; stack heights are slots above the
- * frame pointer and precomputed by the translator. */
+ * frame pointer and precomputed by the translator. A function's code
+ * always starts with OP_FUEL (its entry block), which the call operations
+ * execute themselves. */
 #ifndef MT_WASM_INT_H
 #define MT_WASM_INT_H
 
