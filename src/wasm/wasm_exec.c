@@ -591,34 +591,49 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     CASEN(FB_BR_LL_##I, OP_FB(FV_BR_LL, I))                                                \
     {                                                                                      \
         FB_HEAD(W) FB_LL(W);                                                               \
-        ip += FBR(W, EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                  \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += 1 + (int64_t)ip[1];                                                      \
+        else                                                                               \
+            FALL(2);                                                                       \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_LC_##I, OP_FB(FV_BR_LC, I))                                                \
     {                                                                                      \
         FB_HEAD(W) a = FBL(W, fp[c_]), b = FBL(W, ip[1]);                                  \
-        ip += FBR(W, EXPR) != 0 ? 2 + (int64_t)ip[2] : 3;                                  \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += 2 + (int64_t)ip[2];                                                      \
+        else                                                                               \
+            FALL(3);                                                                       \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_SL_##I, OP_FB(FV_BR_SL, I))                                                \
     {                                                                                      \
         FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, fp[c_]);                                 \
         sp--;                                                                              \
-        ip += FBR(W, EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                  \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += 1 + (int64_t)ip[1];                                                      \
+        else                                                                               \
+            FALL(2);                                                                       \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_SC_##I, OP_FB(FV_BR_SC, I))                                                \
     {                                                                                      \
         FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, c_);                                     \
         sp--;                                                                              \
-        ip += FBR(W, EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                  \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += 1 + (int64_t)ip[1];                                                      \
+        else                                                                               \
+            FALL(2);                                                                       \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_SS_##I, OP_FB(FV_BR_SS, I))                                                \
     {                                                                                      \
         FB_HEAD(W) b = FBL(W, sp[-1]), a = FBL(W, sp[-2]);                                 \
         sp -= 2;                                                                           \
-        ip += FBR(W, EXPR) != 0 ? (int64_t)ip[0] : 1;                                      \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += (int64_t)ip[0];                                                          \
+        else                                                                               \
+            FALL(1);                                                                       \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BRL_LL_##I, OP_FB(FV_BRL_LL, I))                                              \
@@ -628,7 +643,7 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
             ip += 1 + (int64_t)ip[1];                                                      \
             LOOP_FUEL();                                                                   \
         } else {                                                                           \
-            ip += 2;                                                                       \
+            FALL(2);                                                                       \
         }                                                                                  \
         NEXT();                                                                            \
     }                                                                                      \
@@ -639,7 +654,7 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
             ip += 2 + (int64_t)ip[2];                                                      \
             LOOP_FUEL();                                                                   \
         } else {                                                                           \
-            ip += 3;                                                                       \
+            FALL(3);                                                                       \
         }                                                                                  \
         NEXT();                                                                            \
     }
@@ -652,6 +667,15 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         if (fuel < 0)                                                                      \
             TRAP(MT_WASM_TRAP_FUEL);                                                       \
         ip += 2;                                                                           \
+    } while (0)
+
+/* The fall-through of a conditional branch whose last cell is k cells
+ * ahead: the next cell is always the OP_FUEL of the block that follows it
+ * (wasm_int.h), whose charge the branch makes itself. */
+#define FALL(k)                                                                            \
+    do {                                                                                   \
+        ip += (k);                                                                         \
+        LOOP_FUEL();                                                                       \
     } while (0)
 
 #define FB_REG(I, OPC, W, EXPR)                                                            \
@@ -787,7 +811,7 @@ dispatch:
         if ((uint32_t)*--sp)
             ip += (int64_t)ip[0];
         else
-            ip++;
+            FALL(1);
         NEXT();
     }
     CASE(OP_BR_IF_DROP)
@@ -800,7 +824,7 @@ dispatch:
             sp = fp + h + n;
             ip += (int64_t)ip[0];
         } else {
-            ip += 2;
+            FALL(2);
         }
         NEXT();
     }
@@ -809,7 +833,7 @@ dispatch:
         if (!(uint32_t)*--sp)
             ip += (int64_t)ip[0];
         else
-            ip++;
+            FALL(1);
         NEXT();
     }
     CASE(OP_BR_TABLE)
@@ -1236,18 +1260,24 @@ dispatch:
             ip += 1 + (int64_t)ip[1];
             LOOP_FUEL();
         } else {
-            ip += 2;
+            FALL(2);
         }
         NEXT();
     }
     CASE(OP_BR_IF_L)
     {
-        ip += (uint32_t)fp[ip[0]] ? 1 + (int64_t)ip[1] : 2;
+        if ((uint32_t)fp[ip[0]])
+            ip += 1 + (int64_t)ip[1];
+        else
+            FALL(2);
         NEXT();
     }
     CASE(OP_BR_UNLESS_L)
     {
-        ip += (uint32_t)fp[ip[0]] ? 2 : 1 + (int64_t)ip[1];
+        if ((uint32_t)fp[ip[0]])
+            FALL(2);
+        else
+            ip += 1 + (int64_t)ip[1];
         NEXT();
     }
     CASE(OP_COPY)

@@ -8,7 +8,9 @@
  * relative to the cell holding them; stack heights are slots above the
  * frame pointer and precomputed by the translator. A function's code
  * always starts with OP_FUEL (its entry block), which the call operations
- * execute themselves. */
+ * execute themselves; likewise every conditional branch (br_if, if, and
+ * their fused forms) is followed by the OP_FUEL of the block after it,
+ * which the branch executes itself when it falls through. */
 #ifndef MT_WASM_INT_H
 #define MT_WASM_INT_H
 
