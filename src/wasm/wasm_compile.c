@@ -263,6 +263,20 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     if (!live(c))
         return true;
     uint8_t t = tail(c), var = FV_SS_D; /* FV_SS_D: here "the plain op" */
+    if (t == TL_BIN && c->tvar == FV_LC) {
+        /* local.get b; const k; OP1; OP2 -> one WASM_F2_LIST op (cells b, k) */
+        int n = -1;
+#define F2_FIND(N, I1, I2)                                                                 \
+    if (c->tidx == I1 && idx == I2)                                                        \
+        n = N;
+        WASM_F2_LIST(F2_FIND)
+#undef F2_FIND
+        if (n >= 0) {
+            c->ir[c->tpos] = c->cells[OP_F2_BASE + n];
+            c->tk = TL_NONE;
+            return true;
+        }
+    }
     bool operands = t == TL_GETGET || t == TL_GET_CONST || t == TL_CONST || t == TL_GET;
     size_t pos = operands ? c->tpos : c->len;
     bool ok;

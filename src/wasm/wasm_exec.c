@@ -678,6 +678,28 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         LOOP_FUEL();                                                                       \
     } while (0)
 
+/* WASM_F2_LIST: OP1 of (b, k), OP2 of (a, t), by WASM_FB_LIST index. */
+#define F2_OP1_23(b, k) ((b) & (k))
+#define F2_OP1_26(b, k) ((b) << ((k) & 31))
+#define F2_OP1_27(b, k) ((uint32_t)(S32(b) >> ((k) & 31)))
+#define F2_OP1_28(b, k) ((b) >> ((k) & 31))
+#define F2_OP1_29(b, k) (((b) << ((k) & 31)) | ((b) >> ((32 - (k)) & 31)))
+#define F2_OP1_30(b, k) (((b) >> ((k) & 31)) | ((b) << ((32 - (k)) & 31)))
+#define F2_OP2_20(a, t) ((a) + (t))
+#define F2_OP2_23(a, t) ((a) & (t))
+#define F2_OP2_24(a, t) ((a) | (t))
+#define F2_OP2_25(a, t) ((a) ^ (t))
+#define F2_OPS(N, I1, I2)                                                                  \
+    CASEN(F2_##N, OP_F2_BASE + N)                                                          \
+    {                                                                                      \
+        uint32_t b = (uint32_t)fp[ip[0]], k = (uint32_t)ip[1], a = (uint32_t)sp[-1];       \
+        uint32_t t = F2_OP1_##I1(b, k);                                                    \
+        sp[-1] = (uint32_t)F2_OP2_##I2(a, t);                                              \
+        ip += 2;                                                                           \
+        NEXT();                                                                            \
+    }
+#define F2_REG(N, I1, I2) REGN(F2_##N, OP_F2_BASE + N)
+
 #define FB_REG(I, OPC, W, EXPR)                                                            \
     REGN(FB_LL_##I, OP_FB(FV_LL, I)) REGN(FB_LC_##I, OP_FB(FV_LC, I))                      \
     REGN(FB_SL_##I, OP_FB(FV_SL, I)) REGN(FB_SC_##I, OP_FB(FV_SC, I))                      \
@@ -722,6 +744,7 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
 #define MEM_REG(pre, op, num) REGN(pre##op, num)
 
 _Static_assert(OP_COUNT == OP_FB_BASE + FV_COUNT * WASM_FB_N, "fused op numbering");
+_Static_assert(OP_FB_BASE == OP_F2_BASE + WASM_F2_N, "fused pair numbering");
 
 #define S32(x) ((int32_t)(uint32_t)(x))
 #define S64(x) ((int64_t)(x))
@@ -734,6 +757,7 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
             op_cells[i] = 0;
         ALL_OPS(REG)
         WASM_FB_LIST(FB_REG)
+        WASM_F2_LIST(F2_REG)
         MEM_FUSED(MEM_REG)
         return MT_OK;
     }
@@ -1293,8 +1317,9 @@ dispatch:
         NEXT();
     }
 
-    /* fused integer binops */
+    /* fused binops */
     WASM_FB_LIST(FB_OPS)
+    WASM_F2_LIST(F2_OPS)
 
     /* i32 comparisons */
     UN(0x45, (uint32_t)a == 0)

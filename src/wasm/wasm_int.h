@@ -116,7 +116,8 @@ enum {
     OP_BR_IF_L_LOOP,   /* local, off: OP_BR_IF_L to a loop head, likewise */
     OP_CALL_LOCAL,     /* code: call of a function defined by the same module
                         * (its wasm_code; the callee runs in the caller's instance) */
-    OP_FB_BASE,        /* fused binops: OP_FB(variant, index) */
+    OP_F2_BASE,        /* WASM_F2_LIST: OP_F2_BASE + n */
+    OP_FB_BASE = OP_F2_BASE + 24, /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
 
@@ -176,6 +177,19 @@ enum {
     FV_BR_LL, FV_BR_LC, FV_BR_SL, FV_BR_SC, FV_BR_SS, FV_BRL_LL, FV_BRL_LC, FV_COUNT
 };
 #define OP_FB(v, i) (OP_FB_BASE + (v) * WASM_FB_N + (i))
+
+/* Two fused i32 binops (found hot in SHA-256-like code): `local.get b;
+ * i32.const k; OP1; OP2` with OP2's left operand on the stack:
+ * sp[-1] = sp[-1] OP2 (b OP1 k). X(n, OP1 index, OP2 index) in
+ * WASM_FB_LIST terms; OP1 one of and, shl, shr_s, shr_u, rotl, rotr, OP2
+ * one of add, and, or, xor. Cells: b, k. */
+#define WASM_F2_LIST(X) \
+    X(0, 23, 20) X(1, 23, 23) X(2, 23, 24) X(3, 23, 25) X(4, 26, 20) X(5, 26, 23) \
+    X(6, 26, 24) X(7, 26, 25) X(8, 27, 20) X(9, 27, 23) X(10, 27, 24) X(11, 27, 25) \
+    X(12, 28, 20) X(13, 28, 23) X(14, 28, 24) X(15, 28, 25) X(16, 29, 20) \
+    X(17, 29, 23) X(18, 29, 24) X(19, 29, 25) X(20, 30, 20) X(21, 30, 23) \
+    X(22, 30, 24) X(23, 30, 25)
+#define WASM_F2_N 24
 
 #define DROP_INFO(height, arity) (((uint64_t)(height) << 32) | (uint32_t)(arity))
 
