@@ -67,6 +67,8 @@ typedef struct comp {
     uint64_t tkv;       /* constant */
     size_t cpos;        /* TL_GET: index + 1 of an OP_COPY just before it, else 0 */
     unsigned brop;      /* the operation fuse_cond() wrote at tpos */
+    size_t lpos;        /* TL_GET: index + 1 of an i32 LOAD_L just before it, else 0 */
+    size_t blpos;       /* TL_BIN in form FV_SL: the same for its local.get, else 0 */
 } comp;
 
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
@@ -235,11 +237,13 @@ static bool emit_get(comp *c, uint32_t x)
         return true;
     }
     size_t pos = c->len, cpos = tail(c) == TL_COPY ? c->tpos + 1 : 0;
+    size_t lpos = tail(c) == TL_LOAD && c->tidx == 0 ? c->tpos + 1 : 0;
     if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
         return false;
     c->ta = x;
     set_tail(c, TL_GET, pos);
     c->cpos = cpos;
+    c->lpos = lpos;
     return true;
 }
 
@@ -298,6 +302,8 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     case TL_GET:
         var = FV_SL;
         ok = put(c, c->cells[OP_FB(FV_SL, idx)]) && put(c, c->ta);
+        /* an i32 LOAD_L (3 cells) right before: kept for fuse_cond */
+        c->blpos = c->lpos && c->lpos + 2 == pos ? c->lpos : 0;
         break;
     default:
         ok = put(c, c->cells[op]);
@@ -414,6 +420,16 @@ static bool fuse_cond(comp *c, bool invert)
         return false;
     if (invert)
         idx = inv[idx];
+    if (c->tvar == FV_SL && c->blpos && idx < 10) {
+        /* LOAD_L a, off; FB_SL b -> LDBR a, off, b (the caller adds the offset) */
+        size_t p = c->blpos - 1;
+        c->ir[p + 3] = c->ir[p + 4];
+        c->len = p + 4;
+        c->tpos = p;
+        c->brop = OP_LDBR + (unsigned)idx;
+        c->ir[p] = c->cells[c->brop];
+        return true;
+    }
     static const uint8_t br[] = {[FV_LL] = FV_BR_LL, [FV_LC] = FV_BR_LC, [FV_SL] = FV_BR_SL,
                                  [FV_SC] = FV_BR_SC, [FV_SS_D] = FV_BR_SS};
     c->brop = OP_FB(br[c->tvar], idx);

@@ -700,6 +700,27 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     }
 #define F2_REG(N, I1, I2) REGN(F2_##N, OP_F2_BASE + N)
 
+/* OP_LDBR: an i32 loaded from a local's address compared with a local,
+ * then a conditional branch (with the fall-through fuel of FALL). */
+#define LDBR_LIST(X)                                                                       \
+    X(0, a == b) X(1, a != b) X(2, S32(a) < S32(b)) X(3, a < b) X(4, S32(a) > S32(b))      \
+    X(5, a > b) X(6, S32(a) <= S32(b)) X(7, a <= b) X(8, S32(a) >= S32(b)) X(9, a >= b)
+#define LDBR_OPS(I, EXPR)                                                                  \
+    CASEN(LDBR_##I, OP_LDBR + I)                                                           \
+    {                                                                                      \
+        uint64_t a_ = (uint64_t)(uint32_t)fp[ip[0]] + ip[1];                               \
+        if (a_ + 4 > memsize)                                                              \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint32_t a, b = (uint32_t)fp[ip[2]];                                               \
+        memcpy(&a, mem + a_, 4);                                                           \
+        if (EXPR)                                                                          \
+            ip += 3 + (int64_t)ip[3];                                                      \
+        else                                                                               \
+            FALL(4);                                                                       \
+        NEXT();                                                                            \
+    }
+#define LDBR_REG(I, EXPR) REGN(LDBR_##I, OP_LDBR + I)
+
 #define FB_REG(I, OPC, W, EXPR)                                                            \
     REGN(FB_LL_##I, OP_FB(FV_LL, I)) REGN(FB_LC_##I, OP_FB(FV_LC, I))                      \
     REGN(FB_SL_##I, OP_FB(FV_SL, I)) REGN(FB_SC_##I, OP_FB(FV_SC, I))                      \
@@ -758,6 +779,7 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         ALL_OPS(REG)
         WASM_FB_LIST(FB_REG)
         WASM_F2_LIST(F2_REG)
+        LDBR_LIST(LDBR_REG)
         MEM_FUSED(MEM_REG)
         return MT_OK;
     }
@@ -1320,6 +1342,7 @@ dispatch:
     /* fused binops */
     WASM_FB_LIST(FB_OPS)
     WASM_F2_LIST(F2_OPS)
+    LDBR_LIST(LDBR_OPS)
 
     /* i32 comparisons */
     UN(0x45, (uint32_t)a == 0)

@@ -116,7 +116,9 @@ enum {
     OP_BR_IF_L_LOOP,   /* local, off: OP_BR_IF_L to a loop head, likewise */
     OP_CALL_LOCAL,     /* code: call of a function defined by the same module
                         * (its wasm_code; the callee runs in the caller's instance) */
-    OP_F2_BASE,        /* WASM_F2_LIST: OP_F2_BASE + n */
+    OP_LDBR,           /* 10 ops (i32 comparisons 0..9 of WASM_FB_LIST): a, off, b, brofs:
+                        * local.get a; i32.load off; local.get b; CMP; br_if */
+    OP_F2_BASE = OP_LDBR + 10, /* WASM_F2_LIST: OP_F2_BASE + n */
     OP_FB_BASE = OP_F2_BASE + 24, /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
