@@ -598,7 +598,6 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
     return true;
 }
 
-/* Emits a branch to label depth l with the operand stack as it is now. */
 /* A branch without drop, operation `op` in cell `at`, that goes back to a
  * loop head (an OP_FUEL cell): switches it to the form that charges the
  * loop's fuel itself, where there is one (OP_BR, BR_IF_L, compare-and-branch
@@ -618,6 +617,7 @@ static void to_loop_form(comp *c, size_t at, unsigned op)
         c->ir[at] = c->cells[to];
 }
 
+/* Emits a branch to label depth l with the operand stack as it is now. */
 static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
 {
     if (!live(c))
@@ -1089,18 +1089,11 @@ static bool body(comp *c, const wasm_functype *ft)
             } else if (tail(c) == TL_BIN && c->tidx == 20 /* i32.add */ &&
                        (c->tvar == FV_LC || c->tvar == FV_LL)) {
                 /* local.get a; (i32.const k | local.get b); i32.add; LOAD */
-                size_t pos = c->tpos;
-                uint64_t *ir = c->ir;
+                unsigned base = c->tvar == FV_LC ? OP_LOAD_LK : OP_LOAD_LLA;
+                c->ir[c->tpos] = c->cells[base + (op - 0x28u)];
                 c->tk = TL_NONE;
-                if (c->tvar == FV_LC) {
-                    ir[pos] = c->cells[OP_LOAD_LK + (op - 0x28u)];
-                    if (!put(c, x)) /* a, k already in place */
-                        return false;
-                } else {
-                    ir[pos] = c->cells[OP_LOAD_LLA + (op - 0x28u)];
-                    if (!put(c, x))
-                        return false;
-                }
+                if (!put(c, x)) /* a, k (LC) or a|b<<32 (LL) already in place */
+                    return false;
             } else if (!op1(c, op, x)) {
                 return false;
             }
