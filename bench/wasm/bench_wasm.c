@@ -34,7 +34,7 @@ typedef struct kernel {
 static const kernel kernels[] = {
     {"mix", k_mix, KS_MIX},          {"list", k_list, KS_LIST}, {"matrix", k_matrix, KS_MATRIX},
     {"state", k_state, KS_STATE},    {"fib", k_fib, KS_FIB},    {"sieve", k_sieve, KS_SIEVE},
-    {"sha256", k_sha256, KS_SHA256},
+    {"sha256", k_sha256, KS_SHA256}, {"fmatmul", k_fmatmul, KS_FMATMUL},
 };
 
 /* CPU seconds of this process: steadier than wall time on a shared machine. */

@@ -365,3 +365,33 @@ uint32_t k_sha256(uint32_t iters)
     }
     return h[0] ^ h[7];
 }
+
+/* ---- f64 matrix multiply: C = A x B on 64x64 doubles, repeated ---- */
+#define FMAT_N 64
+static double fa[FMAT_N * FMAT_N], fb[FMAT_N * FMAT_N], fc[FMAT_N * FMAT_N];
+
+uint32_t k_fmatmul(uint32_t iters)
+{
+    uint32_t seed = 7;
+    for (int i = 0; i < FMAT_N * FMAT_N; i++) {
+        fa[i] = (double)(lcg(&seed) & 0xFFF) / 4096.0 - 0.5;
+        fb[i] = (double)(lcg(&seed) & 0xFFF) / 1024.0 + 0.25;
+    }
+    uint32_t sum = 0;
+    for (uint32_t it = 0; it < iters; it++) {
+        for (int i = 0; i < FMAT_N; i++)
+            for (int j = 0; j < FMAT_N; j++) {
+                double acc = 0.0;
+                for (int k = 0; k < FMAT_N; k++)
+                    acc += fa[i * FMAT_N + k] * fb[k * FMAT_N + j];
+                fc[i * FMAT_N + j] = acc;
+            }
+        /* feed the product back (scaled) so no iteration can be skipped */
+        double tr = 0.0;
+        for (int i = 0; i < FMAT_N; i++)
+            tr += fc[i * FMAT_N + i];
+        fa[it % (FMAT_N * FMAT_N)] = tr / (double)(FMAT_N * FMAT_N);
+        sum = sum * 31u + (uint32_t)(int32_t)(tr * 16.0);
+    }
+    return sum;
+}

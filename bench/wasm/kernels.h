@@ -14,5 +14,6 @@ uint32_t k_mix(uint32_t iters);    /* the three above, CoreMark-like, CRC-combin
 uint32_t k_fib(uint32_t n);        /* recursive Fibonacci */
 uint32_t k_sieve(uint32_t iters);  /* sieve of Eratosthenes up to 1,000,000 */
 uint32_t k_sha256(uint32_t iters); /* SHA-256 of a 16 KiB buffer, chained */
+uint32_t k_fmatmul(uint32_t iters); /* f64 matrix multiply, 64x64, repeated */
 
 #endif

@@ -9,4 +9,5 @@
 #define KS_FIB 32
 #define KS_SIEVE 10
 #define KS_SHA256 1200
+#define KS_FMATMUL 500
 #endif

@@ -33,6 +33,7 @@ typedef struct ctl {
     uint32_t np, nr;
     uint32_t height;    /* type-stack height at entry (params excluded) */
     size_t loop_pos;    /* loop: target cell */
+    bool fuel_head;     /* loop: the target cell is its block's OP_FUEL */
     size_t patches;     /* forward branch cells to patch, list (index + 1) */
     size_t if_cell;     /* if: the BR_UNLESS offset cell (index + 1) */
     bool targeted;
@@ -64,11 +65,16 @@ typedef struct comp {
     size_t tpos, tend;  /* first cell of the fusable sequence, cell count after it */
     uint32_t ta, tb;    /* locals */
     uint64_t tkv;       /* constant */
+    size_t cpos;        /* TL_GET: index + 1 of an OP_COPY just before it, else 0 */
+    unsigned brop;      /* the operation fuse_cond() wrote at tpos */
+    size_t lpos;        /* TL_GET: index + 1 of an i32 LOAD_L just before it, else 0 */
+    size_t blpos;       /* TL_BIN in form FV_SL: the same for its local.get, else 0 */
 } comp;
 
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
  * local.get a; const k | a WASM_FB_LIST op (its form in tvar) | i32.eqz. */
-enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ };
+enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ,
+       TL_COPY };
 
 static bool fail(comp *c, const char *why)
 {
@@ -230,11 +236,14 @@ static bool emit_get(comp *c, uint32_t x)
         set_tail(c, TL_GETGET, c->tpos);
         return true;
     }
-    size_t pos = c->len;
+    size_t pos = c->len, cpos = tail(c) == TL_COPY ? c->tpos + 1 : 0;
+    size_t lpos = tail(c) == TL_LOAD && c->tidx == 0 ? c->tpos + 1 : 0;
     if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
         return false;
     c->ta = x;
     set_tail(c, TL_GET, pos);
+    c->cpos = cpos;
+    c->lpos = lpos;
     return true;
 }
 
@@ -258,6 +267,20 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     if (!live(c))
         return true;
     uint8_t t = tail(c), var = FV_SS_D; /* FV_SS_D: here "the plain op" */
+    if (t == TL_BIN && c->tvar == FV_LC) {
+        /* local.get b; const k; OP1; OP2 -> one WASM_F2_LIST op (cells b, k) */
+        int n = -1;
+#define F2_FIND(N, I1, I2)                                                                 \
+    if (c->tidx == I1 && idx == I2)                                                        \
+        n = N;
+        WASM_F2_LIST(F2_FIND)
+#undef F2_FIND
+        if (n >= 0) {
+            c->ir[c->tpos] = c->cells[OP_F2_BASE + n];
+            c->tk = TL_NONE;
+            return true;
+        }
+    }
     bool operands = t == TL_GETGET || t == TL_GET_CONST || t == TL_CONST || t == TL_GET;
     size_t pos = operands ? c->tpos : c->len;
     bool ok;
@@ -279,6 +302,8 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     case TL_GET:
         var = FV_SL;
         ok = put(c, c->cells[OP_FB(FV_SL, idx)]) && put(c, c->ta);
+        /* an i32 LOAD_L (3 cells) right before: kept for fuse_cond */
+        c->blpos = c->lpos && c->lpos + 2 == pos ? c->lpos : 0;
         break;
     default:
         ok = put(c, c->cells[op]);
@@ -307,8 +332,17 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
             ir[pos] = c->cells[OP_LOAD_L_D + c->tidx];
             ir[pos + 1] |= (uint64_t)d << 32;
         } else if (t == TL_GET) {
-            ir[pos] = c->cells[OP_COPY];
             ir[pos + 1] |= (uint64_t)d << 32;
+            if (!tee && c->cpos && c->cpos + 1 == pos) {
+                /* COPY x; local.get a; local.set d -> COPY2 */
+                ir[c->cpos - 1] = c->cells[OP_COPY2];
+                ir[pos] = ir[pos + 1];
+                c->len = pos + 1;
+            } else {
+                ir[pos] = c->cells[OP_COPY];
+                if (!tee)
+                    set_tail(c, TL_COPY, pos);
+            }
         } else {
             uint64_t k = ir[pos + 1];
             ir[pos] = c->cells[OP_SET_CONST];
@@ -368,25 +402,38 @@ static bool fuse_cond(comp *c, bool invert)
         /* local.get a [i32.eqz]: branch on the local */
         bool unless = (t == TL_GET_EQZ) != invert;
         c->len = c->tpos;
-        if (put(c, c->cells[unless ? OP_BR_UNLESS_L : OP_BR_IF_L]))
+        c->brop = unless ? OP_BR_UNLESS_L : OP_BR_IF_L;
+        if (put(c, c->cells[c->brop]))
             put(c, c->ta); /* failure: c->failed */
         return true;
     }
     if (t == TL_EQZ) {
         c->len = c->tpos;
-        put(c, c->cells[invert ? OP_BR_IF : OP_BR_UNLESS]); /* failure: c->failed */
+        c->brop = invert ? OP_BR_IF : OP_BR_UNLESS;
+        put(c, c->cells[c->brop]); /* failure: c->failed */
         return true;
     }
     if (t != TL_BIN)
         return false;
     int idx = c->tidx;
-    if (invert ? idx >= WASM_FB_NCMP : idx >= 31) /* 31..: i64 results */
+    if (invert ? idx >= WASM_FB_NCMP : idx >= WASM_FB_BR_LIMIT) /* i64, float results */
         return false;
     if (invert)
         idx = inv[idx];
+    if (c->tvar == FV_SL && c->blpos && idx < 10) {
+        /* LOAD_L a, off; FB_SL b -> LDBR a, off, b (the caller adds the offset) */
+        size_t p = c->blpos - 1;
+        c->ir[p + 3] = c->ir[p + 4];
+        c->len = p + 4;
+        c->tpos = p;
+        c->brop = OP_LDBR + (unsigned)idx;
+        c->ir[p] = c->cells[c->brop];
+        return true;
+    }
     static const uint8_t br[] = {[FV_LL] = FV_BR_LL, [FV_LC] = FV_BR_LC, [FV_SL] = FV_BR_SL,
                                  [FV_SC] = FV_BR_SC, [FV_SS_D] = FV_BR_SS};
-    c->ir[c->tpos] = c->cells[OP_FB(br[c->tvar], idx)];
+    c->brop = OP_FB(br[c->tvar], idx);
+    c->ir[c->tpos] = c->cells[c->brop];
     return true;
 }
 
@@ -551,6 +598,25 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
     return true;
 }
 
+/* A branch without drop, operation `op` in cell `at`, that goes back to a
+ * loop head (an OP_FUEL cell): switches it to the form that charges the
+ * loop's fuel itself, where there is one (OP_BR, BR_IF_L, compare-and-branch
+ * of locals and constants). */
+static void to_loop_form(comp *c, size_t at, unsigned op)
+{
+    unsigned to = 0;
+    if (op == OP_BR)
+        to = OP_BR_LOOP;
+    else if (op == OP_BR_IF_L)
+        to = OP_BR_IF_L_LOOP;
+    else if (op >= OP_FB(FV_BR_LL, 0) && op < OP_FB(FV_BR_LL, WASM_FB_BR_LIMIT))
+        to = OP_FB(FV_BRL_LL, op - OP_FB(FV_BR_LL, 0));
+    else if (op >= OP_FB(FV_BR_LC, 0) && op < OP_FB(FV_BR_LC, WASM_FB_BR_LIMIT))
+        to = OP_FB(FV_BRL_LC, op - OP_FB(FV_BR_LC, 0));
+    if (to)
+        c->ir[at] = c->cells[to];
+}
+
 /* Emits a branch to label depth l with the operand stack as it is now. */
 static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
 {
@@ -561,17 +627,24 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
     uint32_t n;
     label_types(t, &ts, &n);
     bool needs_drop = c->nvals - n != t->height;
+    size_t at;
+    unsigned op;
     if (!needs_drop && plain == OP_BR_IF && fuse_cond(c, false)) {
+        at = c->tpos, op = c->brop;
         if (c->failed || !put(c, 0))
             return false;
-    } else if (!put(c, c->cells[needs_drop ? drop : plain]) || !put(c, 0)) {
-        return false;
+    } else {
+        at = c->len, op = needs_drop ? drop : plain;
+        if (!put(c, c->cells[op]) || !put(c, 0))
+            return false;
     }
     size_t cell = c->len - 1;
     if (needs_drop && !put(c, DROP_INFO(c->nlocals + t->height, n)))
         return false;
     if (t->kind == K_LOOP) {
         c->ir[cell] = (uint64_t)((int64_t)t->loop_pos - (int64_t)cell);
+        if (!needs_drop && t->fuel_head)
+            to_loop_form(c, at, op);
     } else {
         c->ir[cell] = t->patches;
         t->patches = cell + 1;
@@ -681,6 +754,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 if (!bb_begin(c))
                     return false;
                 top(c)->loop_pos = c->len >= 2 ? c->len - 2 : 0;
+                top(c)->fuel_head = live(c) && c->len >= 2; /* bb_begin put OP_FUEL 0 */
             }
             break;
         }
@@ -891,7 +965,12 @@ static bool body(comp *c, const wasm_functype *ft)
             if (x >= m->nfuncs)
                 return failf(c, "unknown function %u", x);
             const wasm_functype *t = &m->types[m->func_type[x]];
-            if (!pop_n(c, t->t, t->np) || !op1(c, OP_CALL, x) || !push_n(c, t->t + t->np, t->nr))
+            bool defined = x >= m->nfunc_imports;
+            if (!pop_n(c, t->t, t->np) ||
+                !(defined ? op1(c, OP_CALL_LOCAL,
+                                (uint64_t)(uintptr_t)&m->codes[x - m->nfunc_imports])
+                          : op1(c, OP_CALL, x)) ||
+                !push_n(c, t->t + t->np, t->nr))
                 return false;
             break;
         }
@@ -1007,6 +1086,14 @@ static bool body(comp *c, const wasm_functype *ft)
                     return false;
                 c->tidx = (uint8_t)(op - 0x28);
                 set_tail(c, TL_LOAD, pos);
+            } else if (tail(c) == TL_BIN && c->tidx == 20 /* i32.add */ &&
+                       (c->tvar == FV_LC || c->tvar == FV_LL)) {
+                /* local.get a; (i32.const k | local.get b); i32.add; LOAD */
+                unsigned base = c->tvar == FV_LC ? OP_LOAD_LK : OP_LOAD_LLA;
+                c->ir[c->tpos] = c->cells[base + (op - 0x28u)];
+                c->tk = TL_NONE;
+                if (!put(c, x)) /* a, k (LC) or a|b<<32 (LL) already in place */
+                    return false;
             } else if (!op1(c, op, x)) {
                 return false;
             }
@@ -1064,7 +1151,7 @@ static bool body(comp *c, const wasm_functype *ft)
         case 0x43:
         case 0x44: {
             uint64_t v;
-            if (!rfixed(c, op == 0x43 ? 4 : 8, &v) || !op1(c, OP_CONST, v) ||
+            if (!rfixed(c, op == 0x43 ? 4 : 8, &v) || !emit_const(c, v) ||
                 !push(c, op == 0x43 ? MT_WASM_F32 : MT_WASM_F64))
                 return false;
             break;
@@ -1294,6 +1381,7 @@ out:
     code->ir = c.ir;
     code->ir_len = c.len;
     code->nlocals = c.nlocals;
+    code->nparams = ft->np;
     code->max_height = c.max_height + 1;
     return MT_OK;
 }

@@ -42,7 +42,7 @@
     X(OP_MEMORY_COPY) X(OP_MEMORY_FILL) X(OP_TABLE_INIT) X(OP_ELEM_DROP) X(OP_TABLE_COPY) \
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
     X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
-    X(OP_SET_CONST)
+    X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP) X(OP_CALL_LOCAL)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -399,6 +399,36 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         NEXT();                                                                            \
     }
 
+/* local.get a; i32.const k; i32.add; LOAD off (the add wraps at 32 bits
+ * as in wasm, then the offset is added in 64 bits) */
+#define LOAD_LK(op, N, conv)                                                               \
+    CASEN(LDLK_##op, OP_LOAD_LK + (op - 0x28))                                             \
+    {                                                                                      \
+        uint64_t a_ = (uint64_t)(uint32_t)(fp[ip[0]] + ip[1]) + ip[2];                     \
+        ip += 3;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t v = 0;                                                                    \
+        memcpy(&v, mem + a_, (N));                                                         \
+        *sp++ = (conv);                                                                    \
+        NEXT();                                                                            \
+    }
+
+/* local.get a; local.get b; i32.add; LOAD off */
+#define LOAD_LLA(op, N, conv)                                                              \
+    CASEN(LDLLA_##op, OP_LOAD_LLA + (op - 0x28))                                           \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        uint64_t a_ = (uint64_t)(uint32_t)(fp[(uint32_t)c_] + fp[c_ >> 32]) + ip[1];       \
+        ip += 2;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t v = 0;                                                                    \
+        memcpy(&v, mem + a_, (N));                                                         \
+        *sp++ = (conv);                                                                    \
+        NEXT();                                                                            \
+    }
+
 #define STORE_LL(op, N)                                                                    \
     CASEN(STLL_##op, OP_STORE_LL + (op - 0x36))                                            \
     {                                                                                      \
@@ -412,107 +442,284 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         NEXT();                                                                            \
     }
 
+/* Operand kinds of WASM_FB_LIST: FBT the C type of a and b, FBL the read
+ * of an operand from a 64-bit slot or immediate, FBR the slot value of a
+ * result. */
 #define FBT(W) FBT_##W
 #define FBT_32 uint32_t
 #define FBT_64 uint64_t
+#define FBT_F32 float
+#define FBT_F64 double
+#define FBT_F32C float
+#define FBT_F64C double
+#define FBL(W, x) FBL_##W(x)
+#define FBL_32(x) ((uint32_t)(x))
+#define FBL_64(x) ((uint64_t)(x))
+#define FBL_F32(x) f32v(x)
+#define FBL_F64(x) f64v(x)
+#define FBL_F32C(x) f32v(x)
+#define FBL_F64C(x) f64v(x)
+#define FBR(W, e) FBR_##W(e)
+#define FBR_32(e) ((uint64_t)(uint32_t)(e))
+#define FBR_64(e) ((uint64_t)(e))
+#define FBR_F32(e) bf32(e)
+#define FBR_F64(e) bf64(e)
+#define FBR_F32C(e) ((uint64_t)(uint32_t)(e))
+#define FBR_F64C(e) ((uint64_t)(uint32_t)(e))
+/* Trapping divisions (statement expressions: the trap leaves the handler). */
+#define DIV_S32(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        if ((a) == 0x80000000u && (b) == 0xFFFFFFFFu)                                      \
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);                                               \
+        (uint32_t)(S32(a) / S32(b));                                                       \
+    })
+#define DIV_U32(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (a) / (b);                                                                         \
+    })
+#define REM_S32(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (b) == 0xFFFFFFFFu ? 0u : (uint32_t)(S32(a) % S32(b));                             \
+    })
+#define REM_U32(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (a) % (b);                                                                         \
+    })
+#define DIV_S64(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        if ((a) == 0x8000000000000000ull && (b) == UINT64_MAX)                             \
+            TRAP(MT_WASM_TRAP_INT_OVERFLOW);                                               \
+        (uint64_t)(S64(a) / S64(b));                                                       \
+    })
+#define DIV_U64(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (a) / (b);                                                                         \
+    })
+#define REM_S64(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (b) == UINT64_MAX ? 0u : (uint64_t)(S64(a) % S64(b));                              \
+    })
+#define REM_U64(a, b)                                                                      \
+    ({                                                                                     \
+        if ((b) == 0)                                                                      \
+            TRAP(MT_WASM_TRAP_DIV_ZERO);                                                   \
+        (a) % (b);                                                                         \
+    })
 #define FB_HEAD(W) FBT(W) a, b; uint64_t c_ = ip[0]; (void)c_;
-#define FB_LL(W) a = (FBT(W))fp[(uint32_t)c_], b = (FBT(W))fp[c_ >> 32]
+#define FB_LL(W) a = FBL(W, fp[(uint32_t)c_]), b = FBL(W, fp[c_ >> 32])
 #define FB_OPS(I, OPC, W, EXPR)                                                            \
     CASEN(FB_LL_##I, OP_FB(FV_LL, I))                                                      \
     {                                                                                      \
         FB_HEAD(W) FB_LL(W);                                                               \
         ip += 1;                                                                           \
-        *sp++ = (FBT(W))(EXPR);                                                            \
+        *sp++ = FBR(W, EXPR);                                                              \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_LC_##I, OP_FB(FV_LC, I))                                                      \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))fp[c_], b = (FBT(W))ip[1];                                  \
+        FB_HEAD(W) a = FBL(W, fp[c_]), b = FBL(W, ip[1]);                                  \
         ip += 2;                                                                           \
-        *sp++ = (FBT(W))(EXPR);                                                            \
+        *sp++ = FBR(W, EXPR);                                                              \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SL_##I, OP_FB(FV_SL, I))                                                      \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))sp[-1], b = (FBT(W))fp[c_];                                 \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, fp[c_]);                                 \
         ip += 1;                                                                           \
-        sp[-1] = (FBT(W))(EXPR);                                                           \
+        sp[-1] = FBR(W, EXPR);                                                             \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SC_##I, OP_FB(FV_SC, I))                                                      \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))sp[-1], b = (FBT(W))c_;                                     \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, c_);                                     \
         ip += 1;                                                                           \
-        sp[-1] = (FBT(W))(EXPR);                                                           \
+        sp[-1] = FBR(W, EXPR);                                                             \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_LL_D_##I, OP_FB(FV_LL_D, I))                                                  \
     {                                                                                      \
         FB_HEAD(W) FB_LL(W);                                                               \
-        fp[ip[1]] = (FBT(W))(EXPR);                                                        \
+        fp[ip[1]] = FBR(W, EXPR);                                                          \
         ip += 2;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_LC_D_##I, OP_FB(FV_LC_D, I))                                                  \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))fp[(uint32_t)c_], b = (FBT(W))ip[1];                        \
-        fp[c_ >> 32] = (FBT(W))(EXPR);                                                     \
+        FB_HEAD(W) a = FBL(W, fp[(uint32_t)c_]), b = FBL(W, ip[1]);                        \
+        fp[c_ >> 32] = FBR(W, EXPR);                                                       \
         ip += 2;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SL_D_##I, OP_FB(FV_SL_D, I))                                                  \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))fp[(uint32_t)c_];                        \
-        fp[c_ >> 32] = (FBT(W))(EXPR);                                                     \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, fp[(uint32_t)c_]);                       \
+        fp[c_ >> 32] = FBR(W, EXPR);                                                       \
+        sp--;                                                                              \
         ip += 1;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SC_D_##I, OP_FB(FV_SC_D, I))                                                  \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))ip[1];                                   \
-        fp[c_] = (FBT(W))(EXPR);                                                           \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, ip[1]);                                  \
+        fp[c_] = FBR(W, EXPR);                                                             \
+        sp--;                                                                              \
         ip += 2;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_SS_D_##I, OP_FB(FV_SS_D, I))                                                  \
     {                                                                                      \
-        FB_HEAD(W) b = (FBT(W))sp[-1], a = (FBT(W))sp[-2];                                 \
+        FB_HEAD(W) b = FBL(W, sp[-1]), a = FBL(W, sp[-2]);                                 \
+        fp[c_] = FBR(W, EXPR);                                                             \
         sp -= 2;                                                                           \
-        fp[c_] = (FBT(W))(EXPR);                                                           \
         ip += 1;                                                                           \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_LL_##I, OP_FB(FV_BR_LL, I))                                                \
     {                                                                                      \
         FB_HEAD(W) FB_LL(W);                                                               \
-        ip += (FBT(W))(EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                     \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += 1 + (int64_t)ip[1];                                                      \
+        else                                                                               \
+            FALL(2);                                                                       \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_LC_##I, OP_FB(FV_BR_LC, I))                                                \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))fp[c_], b = (FBT(W))ip[1];                                  \
-        ip += (FBT(W))(EXPR) != 0 ? 2 + (int64_t)ip[2] : 3;                                     \
+        FB_HEAD(W) a = FBL(W, fp[c_]), b = FBL(W, ip[1]);                                  \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += 2 + (int64_t)ip[2];                                                      \
+        else                                                                               \
+            FALL(3);                                                                       \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_SL_##I, OP_FB(FV_BR_SL, I))                                                \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))fp[c_];                                  \
-        ip += (FBT(W))(EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                     \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, fp[c_]);                                 \
+        sp--;                                                                              \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += 1 + (int64_t)ip[1];                                                      \
+        else                                                                               \
+            FALL(2);                                                                       \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_SC_##I, OP_FB(FV_BR_SC, I))                                                \
     {                                                                                      \
-        FB_HEAD(W) a = (FBT(W))*--sp, b = (FBT(W))c_;                                      \
-        ip += (FBT(W))(EXPR) != 0 ? 1 + (int64_t)ip[1] : 2;                                     \
+        FB_HEAD(W) a = FBL(W, sp[-1]), b = FBL(W, c_);                                     \
+        sp--;                                                                              \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += 1 + (int64_t)ip[1];                                                      \
+        else                                                                               \
+            FALL(2);                                                                       \
         NEXT();                                                                            \
     }                                                                                      \
     CASEN(FB_BR_SS_##I, OP_FB(FV_BR_SS, I))                                                \
     {                                                                                      \
-        FB_HEAD(W) b = (FBT(W))sp[-1], a = (FBT(W))sp[-2];                                 \
+        FB_HEAD(W) b = FBL(W, sp[-1]), a = FBL(W, sp[-2]);                                 \
         sp -= 2;                                                                           \
-        ip += (FBT(W))(EXPR) != 0 ? (int64_t)ip[0] : 1;                                         \
+        if (FBR(W, EXPR) != 0)                                                             \
+            ip += (int64_t)ip[0];                                                          \
+        else                                                                               \
+            FALL(1);                                                                       \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_BRL_LL_##I, OP_FB(FV_BRL_LL, I))                                              \
+    {                                                                                      \
+        FB_HEAD(W) FB_LL(W);                                                               \
+        if (FBR(W, EXPR) != 0) {                                                           \
+            ip += 1 + (int64_t)ip[1];                                                      \
+            LOOP_FUEL();                                                                   \
+        } else {                                                                           \
+            FALL(2);                                                                       \
+        }                                                                                  \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(FB_BRL_LC_##I, OP_FB(FV_BRL_LC, I))                                              \
+    {                                                                                      \
+        FB_HEAD(W) a = FBL(W, fp[c_]), b = FBL(W, ip[1]);                                  \
+        if (FBR(W, EXPR) != 0) {                                                           \
+            ip += 2 + (int64_t)ip[2];                                                      \
+            LOOP_FUEL();                                                                   \
+        } else {                                                                           \
+            FALL(3);                                                                       \
+        }                                                                                  \
         NEXT();                                                                            \
     }
+
+/* ip at a loop head's OP_FUEL cell, or at a function's first cell (always
+ * its entry block's OP_FUEL): does that cell's work (see FV_BRL_LL). */
+#define LOOP_FUEL()                                                                        \
+    do {                                                                                   \
+        fuel -= (int64_t)ip[1];                                                            \
+        if (fuel < 0)                                                                      \
+            TRAP(MT_WASM_TRAP_FUEL);                                                       \
+        ip += 2;                                                                           \
+    } while (0)
+
+/* The fall-through of a conditional branch whose last cell is k cells
+ * ahead: the next cell is always the OP_FUEL of the block that follows it
+ * (wasm_int.h), whose charge the branch makes itself. */
+#define FALL(k)                                                                            \
+    do {                                                                                   \
+        ip += (k);                                                                         \
+        LOOP_FUEL();                                                                       \
+    } while (0)
+
+/* WASM_F2_LIST: OP1 of (b, k), OP2 of (a, t), by WASM_FB_LIST index. */
+#define F2_OP1_23(b, k) ((b) & (k))
+#define F2_OP1_26(b, k) ((b) << ((k) & 31))
+#define F2_OP1_27(b, k) ((uint32_t)(S32(b) >> ((k) & 31)))
+#define F2_OP1_28(b, k) ((b) >> ((k) & 31))
+#define F2_OP1_29(b, k) (((b) << ((k) & 31)) | ((b) >> ((32 - (k)) & 31)))
+#define F2_OP1_30(b, k) (((b) >> ((k) & 31)) | ((b) << ((32 - (k)) & 31)))
+#define F2_OP2_20(a, t) ((a) + (t))
+#define F2_OP2_23(a, t) ((a) & (t))
+#define F2_OP2_24(a, t) ((a) | (t))
+#define F2_OP2_25(a, t) ((a) ^ (t))
+#define F2_OPS(N, I1, I2)                                                                  \
+    CASEN(F2_##N, OP_F2_BASE + N)                                                          \
+    {                                                                                      \
+        uint32_t b = (uint32_t)fp[ip[0]], k = (uint32_t)ip[1], a = (uint32_t)sp[-1];       \
+        uint32_t t = F2_OP1_##I1(b, k);                                                    \
+        sp[-1] = (uint32_t)F2_OP2_##I2(a, t);                                              \
+        ip += 2;                                                                           \
+        NEXT();                                                                            \
+    }
+#define F2_REG(N, I1, I2) REGN(F2_##N, OP_F2_BASE + N)
+
+/* OP_LDBR: an i32 loaded from a local's address compared with a local,
+ * then a conditional branch (with the fall-through fuel of FALL). */
+#define LDBR_LIST(X)                                                                       \
+    X(0, a == b) X(1, a != b) X(2, S32(a) < S32(b)) X(3, a < b) X(4, S32(a) > S32(b))      \
+    X(5, a > b) X(6, S32(a) <= S32(b)) X(7, a <= b) X(8, S32(a) >= S32(b)) X(9, a >= b)
+#define LDBR_OPS(I, EXPR)                                                                  \
+    CASEN(LDBR_##I, OP_LDBR + I)                                                           \
+    {                                                                                      \
+        uint64_t a_ = (uint64_t)(uint32_t)fp[ip[0]] + ip[1];                               \
+        if (a_ + 4 > memsize)                                                              \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint32_t a, b = (uint32_t)fp[ip[2]];                                               \
+        memcpy(&a, mem + a_, 4);                                                           \
+        if (EXPR)                                                                          \
+            ip += 3 + (int64_t)ip[3];                                                      \
+        else                                                                               \
+            FALL(4);                                                                       \
+        NEXT();                                                                            \
+    }
+#define LDBR_REG(I, EXPR) REGN(LDBR_##I, OP_LDBR + I)
 
 #define FB_REG(I, OPC, W, EXPR)                                                            \
     REGN(FB_LL_##I, OP_FB(FV_LL, I)) REGN(FB_LC_##I, OP_FB(FV_LC, I))                      \
@@ -521,7 +728,8 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     REGN(FB_SL_D_##I, OP_FB(FV_SL_D, I)) REGN(FB_SC_D_##I, OP_FB(FV_SC_D, I))              \
     REGN(FB_SS_D_##I, OP_FB(FV_SS_D, I)) REGN(FB_BR_LL_##I, OP_FB(FV_BR_LL, I))            \
     REGN(FB_BR_LC_##I, OP_FB(FV_BR_LC, I)) REGN(FB_BR_SL_##I, OP_FB(FV_BR_SL, I))          \
-    REGN(FB_BR_SC_##I, OP_FB(FV_BR_SC, I)) REGN(FB_BR_SS_##I, OP_FB(FV_BR_SS, I))
+    REGN(FB_BR_SC_##I, OP_FB(FV_BR_SC, I)) REGN(FB_BR_SS_##I, OP_FB(FV_BR_SS, I))          \
+    REGN(FB_BRL_LL_##I, OP_FB(FV_BRL_LL, I)) REGN(FB_BRL_LC_##I, OP_FB(FV_BRL_LC, I))
 
 #define MEM_FUSED(X) X(LDL_, 0x28, OP_LOAD_L) X(LDL_, 0x29, OP_LOAD_L + 1)                  \
     X(LDL_, 0x2A, OP_LOAD_L + 2) X(LDL_, 0x2B, OP_LOAD_L + 3) X(LDL_, 0x2C, OP_LOAD_L + 4)  \
@@ -539,10 +747,25 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     X(LDLD_, 0x2E, OP_LOAD_L_D + 6) X(LDLD_, 0x2F, OP_LOAD_L_D + 7)                        \
     X(LDLD_, 0x30, OP_LOAD_L_D + 8) X(LDLD_, 0x31, OP_LOAD_L_D + 9)                        \
     X(LDLD_, 0x32, OP_LOAD_L_D + 10) X(LDLD_, 0x33, OP_LOAD_L_D + 11)                      \
-    X(LDLD_, 0x34, OP_LOAD_L_D + 12) X(LDLD_, 0x35, OP_LOAD_L_D + 13)
+    X(LDLD_, 0x34, OP_LOAD_L_D + 12) X(LDLD_, 0x35, OP_LOAD_L_D + 13)                      \
+    X(LDLK_, 0x28, OP_LOAD_LK + 0) X(LDLLA_, 0x28, OP_LOAD_LLA + 0) \
+    X(LDLK_, 0x29, OP_LOAD_LK + 1) X(LDLLA_, 0x29, OP_LOAD_LLA + 1) \
+    X(LDLK_, 0x2A, OP_LOAD_LK + 2) X(LDLLA_, 0x2A, OP_LOAD_LLA + 2) \
+    X(LDLK_, 0x2B, OP_LOAD_LK + 3) X(LDLLA_, 0x2B, OP_LOAD_LLA + 3) \
+    X(LDLK_, 0x2C, OP_LOAD_LK + 4) X(LDLLA_, 0x2C, OP_LOAD_LLA + 4) \
+    X(LDLK_, 0x2D, OP_LOAD_LK + 5) X(LDLLA_, 0x2D, OP_LOAD_LLA + 5) \
+    X(LDLK_, 0x2E, OP_LOAD_LK + 6) X(LDLLA_, 0x2E, OP_LOAD_LLA + 6) \
+    X(LDLK_, 0x2F, OP_LOAD_LK + 7) X(LDLLA_, 0x2F, OP_LOAD_LLA + 7) \
+    X(LDLK_, 0x30, OP_LOAD_LK + 8) X(LDLLA_, 0x30, OP_LOAD_LLA + 8) \
+    X(LDLK_, 0x31, OP_LOAD_LK + 9) X(LDLLA_, 0x31, OP_LOAD_LLA + 9) \
+    X(LDLK_, 0x32, OP_LOAD_LK + 10) X(LDLLA_, 0x32, OP_LOAD_LLA + 10) \
+    X(LDLK_, 0x33, OP_LOAD_LK + 11) X(LDLLA_, 0x33, OP_LOAD_LLA + 11) \
+    X(LDLK_, 0x34, OP_LOAD_LK + 12) X(LDLLA_, 0x34, OP_LOAD_LLA + 12) \
+    X(LDLK_, 0x35, OP_LOAD_LK + 13) X(LDLLA_, 0x35, OP_LOAD_LLA + 13)
 #define MEM_REG(pre, op, num) REGN(pre##op, num)
 
 _Static_assert(OP_COUNT == OP_FB_BASE + FV_COUNT * WASM_FB_N, "fused op numbering");
+_Static_assert(OP_FB_BASE == OP_F2_BASE + WASM_F2_N, "fused pair numbering");
 
 #define S32(x) ((int32_t)(uint32_t)(x))
 #define S64(x) ((int64_t)(x))
@@ -555,6 +778,8 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
             op_cells[i] = 0;
         ALL_OPS(REG)
         WASM_FB_LIST(FB_REG)
+        WASM_F2_LIST(F2_REG)
+        LDBR_LIST(LDBR_REG)
         MEM_FUSED(MEM_REG)
         return MT_OK;
     }
@@ -572,19 +797,30 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
     mt_wasm_trap trapk = MT_WASM_TRAP_NONE;
     mt_wasm_func *callee;
 
+    /* mem and memsize always describe memory 0 of inst: reloaded when inst
+     * changes (calls and returns across instances) and after anything that
+     * may grow a memory (memory.grow, host calls). */
+    RELOAD_MEM();
 enter: {
     const wasm_code *code = fn->code;
-    uint32_t np = fn->type->np;
+    uint32_t np = code->nparams, nl = code->nlocals;
     if (code->max_height > (size_t)(stack_end - fp))
         TRAP(MT_WASM_TRAP_VALUE_STACK);
-    if (code->nlocals > np) {
-        CHARGE((code->nlocals - np) / WASM_FUEL_SLOTS_PER_UNIT);
-        memset(fp + np, 0, (size_t)(code->nlocals - np) * sizeof *fp);
+    if (nl > np) {
+        CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
+        if (nl - np <= 4) {
+            for (uint32_t i = np; i < nl; i++)
+                fp[i] = 0;
+        } else {
+            memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);
+        }
     }
-    sp = fp + code->nlocals;
+    sp = fp + nl;
     ip = code->ir;
-    inst = fn->inst;
-    RELOAD_MEM();
+    if (fn->inst != inst) {
+        inst = fn->inst;
+        RELOAD_MEM();
+    }
 }
 #ifdef MT_WASM_THREADED
     NEXT();
@@ -621,7 +857,7 @@ dispatch:
         if ((uint32_t)*--sp)
             ip += (int64_t)ip[0];
         else
-            ip++;
+            FALL(1);
         NEXT();
     }
     CASE(OP_BR_IF_DROP)
@@ -634,7 +870,7 @@ dispatch:
             sp = fp + h + n;
             ip += (int64_t)ip[0];
         } else {
-            ip += 2;
+            FALL(2);
         }
         NEXT();
     }
@@ -643,7 +879,7 @@ dispatch:
         if (!(uint32_t)*--sp)
             ip += (int64_t)ip[0];
         else
-            ip++;
+            FALL(1);
         NEXT();
     }
     CASE(OP_BR_TABLE)
@@ -665,21 +901,87 @@ dispatch:
     CASE(OP_RETURN)
     {
         uint32_t n = (uint32_t)ip[0];
-        CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
-        memmove(fp, sp - n, (size_t)n * sizeof *sp);
+        if (n == 1) {
+            fp[0] = sp[-1];
+        } else {
+            CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
+            memmove(fp, sp - n, (size_t)n * sizeof *sp);
+        }
         if (nf == fbase)
             goto done;
         sp = fp + n;
         wasm_frame *f = &frames[--nf];
-        ip = f->ip, fp = f->fp, fn = f->fn;
-        inst = fn->inst;
-        RELOAD_MEM();
+        ip = f->ip, fp = f->fp;
+        if (f->inst != inst) {
+            inst = f->inst;
+            RELOAD_MEM();
+        }
         NEXT();
     }
     CASE(OP_CALL)
     {
         callee = inst->funcs[*ip++];
-        goto do_call;
+        if (callee->host)
+            goto do_call;
+        /* the common case inline: a wasm function, arguments in place */
+        const wasm_code *code = callee->code;
+        uint64_t *nfp = sp - code->nparams;
+        uint32_t np = code->nparams, nl = code->nlocals;
+        if (nf >= max_depth)
+            TRAP(MT_WASM_TRAP_CALL_STACK);
+        if (code->max_height > (size_t)(stack_end - nfp))
+            TRAP(MT_WASM_TRAP_VALUE_STACK);
+        frames[nf].ip = ip;
+        frames[nf].fp = fp;
+        frames[nf].inst = inst;
+        nf++;
+        fp = nfp;
+        if (nl > np) {
+            CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
+            if (nl - np <= 4) {
+                for (uint32_t i = np; i < nl; i++)
+                    fp[i] = 0;
+            } else {
+                memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);
+            }
+        }
+        sp = fp + nl;
+        ip = code->ir;
+        if (callee->inst != inst) {
+            inst = callee->inst;
+            RELOAD_MEM();
+        }
+        LOOP_FUEL(); /* the callee's first cell is its entry block's OP_FUEL */
+        NEXT();
+    }
+    CASE(OP_CALL_LOCAL)
+    {
+        /* as OP_CALL's inline path; same instance, so no reload */
+        const wasm_code *code = (const wasm_code *)(uintptr_t)*ip++;
+        uint64_t *nfp = sp - code->nparams;
+        uint32_t np = code->nparams, nl = code->nlocals;
+        if (nf >= max_depth)
+            TRAP(MT_WASM_TRAP_CALL_STACK);
+        if (code->max_height > (size_t)(stack_end - nfp))
+            TRAP(MT_WASM_TRAP_VALUE_STACK);
+        frames[nf].ip = ip;
+        frames[nf].fp = fp;
+        frames[nf].inst = inst;
+        nf++;
+        fp = nfp;
+        if (nl > np) {
+            CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
+            if (nl - np <= 4) {
+                for (uint32_t i = np; i < nl; i++)
+                    fp[i] = 0;
+            } else {
+                memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);
+            }
+        }
+        sp = fp + nl;
+        ip = code->ir;
+        LOOP_FUEL(); /* the callee's entry block */
+        NEXT();
     }
     CASE(OP_CALL_INDIRECT)
     {
@@ -956,14 +1258,72 @@ dispatch:
     LOAD_L_D(0x33, 2, (uint16_t)v)
     LOAD_L_D(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
     LOAD_L_D(0x35, 4, (uint32_t)v)
+    LOAD_LK(0x28, 4, (uint32_t)v)
+    LOAD_LK(0x29, 8, v)
+    LOAD_LK(0x2A, 4, (uint32_t)v)
+    LOAD_LK(0x2B, 8, v)
+    LOAD_LK(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
+    LOAD_LK(0x2D, 1, (uint8_t)v)
+    LOAD_LK(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
+    LOAD_LK(0x2F, 2, (uint16_t)v)
+    LOAD_LK(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
+    LOAD_LK(0x31, 1, (uint8_t)v)
+    LOAD_LK(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
+    LOAD_LK(0x33, 2, (uint16_t)v)
+    LOAD_LK(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
+    LOAD_LK(0x35, 4, (uint32_t)v)
+    LOAD_LLA(0x28, 4, (uint32_t)v)
+    LOAD_LLA(0x29, 8, v)
+    LOAD_LLA(0x2A, 4, (uint32_t)v)
+    LOAD_LLA(0x2B, 8, v)
+    LOAD_LLA(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
+    LOAD_LLA(0x2D, 1, (uint8_t)v)
+    LOAD_LLA(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
+    LOAD_LLA(0x2F, 2, (uint16_t)v)
+    LOAD_LLA(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
+    LOAD_LLA(0x31, 1, (uint8_t)v)
+    LOAD_LLA(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
+    LOAD_LLA(0x33, 2, (uint16_t)v)
+    LOAD_LLA(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
+    LOAD_LLA(0x35, 4, (uint32_t)v)
+    CASE(OP_COPY2)
+    {
+        uint64_t c0 = ip[0], c1 = ip[1];
+        ip += 2;
+        fp[c0 >> 32] = fp[(uint32_t)c0];
+        fp[c1 >> 32] = fp[(uint32_t)c1];
+        NEXT();
+    }
+    CASE(OP_BR_LOOP)
+    {
+        ip += (int64_t)ip[0];
+        LOOP_FUEL();
+        NEXT();
+    }
+    CASE(OP_BR_IF_L_LOOP)
+    {
+        if ((uint32_t)fp[ip[0]]) {
+            ip += 1 + (int64_t)ip[1];
+            LOOP_FUEL();
+        } else {
+            FALL(2);
+        }
+        NEXT();
+    }
     CASE(OP_BR_IF_L)
     {
-        ip += (uint32_t)fp[ip[0]] ? 1 + (int64_t)ip[1] : 2;
+        if ((uint32_t)fp[ip[0]])
+            ip += 1 + (int64_t)ip[1];
+        else
+            FALL(2);
         NEXT();
     }
     CASE(OP_BR_UNLESS_L)
     {
-        ip += (uint32_t)fp[ip[0]] ? 2 : 1 + (int64_t)ip[1];
+        if ((uint32_t)fp[ip[0]])
+            FALL(2);
+        else
+            ip += 1 + (int64_t)ip[1];
         NEXT();
     }
     CASE(OP_COPY)
@@ -979,8 +1339,10 @@ dispatch:
         NEXT();
     }
 
-    /* fused integer binops */
+    /* fused binops */
     WASM_FB_LIST(FB_OPS)
+    WASM_F2_LIST(F2_OPS)
+    LDBR_LIST(LDBR_OPS)
 
     /* i32 comparisons */
     UN(0x45, (uint32_t)a == 0)
@@ -1294,7 +1656,7 @@ do_call: {
         TRAP(MT_WASM_TRAP_CALL_STACK);
     frames[nf].ip = ip;
     frames[nf].fp = fp;
-    frames[nf].fn = fn;
+    frames[nf].inst = inst;
     nf++;
     fp = nfp;
     fn = callee;

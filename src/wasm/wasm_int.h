@@ -6,7 +6,11 @@
  * when the interpreter uses threaded dispatch, otherwise an op number)
  * followed by that operation's immediates. Branch targets are cell offsets
  * relative to the cell holding them; stack heights are slots above the
- * frame pointer and precomputed by the translator. */
+ * frame pointer and precomputed by the translator. A function's code
+ * always starts with OP_FUEL (its entry block), which the call operations
+ * execute themselves; likewise every conditional branch (br_if, if, and
+ * their fused forms) is followed by the OP_FUEL of the block after it,
+ * which the branch executes itself when it falls through. */
 #ifndef MT_WASM_INT_H
 #define MT_WASM_INT_H
 
@@ -105,13 +109,24 @@ enum {
     OP_BR_UNLESS_L,    /* local, off: branch if the local is zero */
     OP_COPY,           /* src | dst << 32: local.get; local.set */
     OP_SET_CONST,      /* dst, value: const; local.set */
-    OP_FB_BASE,        /* fused integer binops: OP_FB(variant, index) */
-    OP_COUNT = OP_FB_BASE + 14 * 42 /* FV_COUNT * WASM_FB_N */
+    OP_LOAD_LK,        /* 14 ops (0x28..0x35): local, k, offset: load from (local + k) */
+    OP_LOAD_LLA = OP_LOAD_LK + 14, /* 14 ops (0x28..0x35): a|b<<32, offset: load from (a + b) */
+    OP_COPY2 = OP_LOAD_LLA + 14,   /* src|dst<<32, src|dst<<32: two OP_COPY */
+    OP_BR_LOOP,        /* off: OP_BR to a loop head, charging its OP_FUEL */
+    OP_BR_IF_L_LOOP,   /* local, off: OP_BR_IF_L to a loop head, likewise */
+    OP_CALL_LOCAL,     /* code: call of a function defined by the same module
+                        * (its wasm_code; the callee runs in the caller's instance) */
+    OP_LDBR,           /* 10 ops (i32 comparisons 0..9 of WASM_FB_LIST): a, off, b, brofs:
+                        * local.get a; i32.load off; local.get b; CMP; br_if */
+    OP_F2_BASE = OP_LDBR + 10, /* WASM_F2_LIST: OP_F2_BASE + n */
+    OP_FB_BASE = OP_F2_BASE + 24, /* fused binops: OP_FB(variant, index) */
+    OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
 
-/* Integer binary operations that have fused operand forms: X(index, wasm
- * opcode, width, expression of a and b). Indices 0..19 are the comparisons,
- * which also have compare-and-branch forms. */
+/* Binary operations that have fused operand forms: X(index, wasm opcode,
+ * operand kind, expression of a and b). Indices 0..19 are the integer
+ * comparisons, which also have compare-and-branch forms. The division
+ * expressions (DIV_S32 ...) trap exactly as the plain operations do. */
 #define WASM_FB_LIST(X)                                                                    \
     X(0, 0x46, 32, a == b) X(1, 0x47, 32, a != b) X(2, 0x48, 32, S32(a) < S32(b))          \
     X(3, 0x49, 32, a < b) X(4, 0x4A, 32, S32(a) > S32(b)) X(5, 0x4B, 32, a > b)            \
@@ -129,9 +144,25 @@ enum {
     X(35, 0x84, 64, a | b) X(36, 0x85, 64, a ^ b) X(37, 0x86, 64, a << (b & 63))       \
     X(38, 0x87, 64, (uint64_t)(S64(a) >> (b & 63))) X(39, 0x88, 64, a >> (b & 63))         \
     X(40, 0x89, 64, (a << (b & 63)) | (a >> ((64 - b) & 63)))                              \
-    X(41, 0x8A, 64, (a >> (b & 63)) | (a << ((64 - b) & 63)))
-#define WASM_FB_N 42
+    X(41, 0x8A, 64, (a >> (b & 63)) | (a << ((64 - b) & 63)))                              \
+    X(42, 0x92, F32, a + b) X(43, 0x93, F32, a - b) X(44, 0x94, F32, a * b)                \
+    X(45, 0x95, F32, a / b) X(46, 0xA0, F64, a + b) X(47, 0xA1, F64, a - b)                \
+    X(48, 0xA2, F64, a * b) X(49, 0xA3, F64, a / b) X(50, 0x5B, F32C, a == b)              \
+    X(51, 0x5C, F32C, a != b) X(52, 0x5D, F32C, a < b) X(53, 0x5E, F32C, a > b)            \
+    X(54, 0x5F, F32C, a <= b) X(55, 0x60, F32C, a >= b) X(56, 0x61, F64C, a == b)          \
+    X(57, 0x62, F64C, a != b) X(58, 0x63, F64C, a < b) X(59, 0x64, F64C, a > b)            \
+    X(60, 0x65, F64C, a <= b) X(61, 0x66, F64C, a >= b) X(62, 0x6D, 32, DIV_S32(a, b))     \
+    X(63, 0x6E, 32, DIV_U32(a, b)) X(64, 0x6F, 32, REM_S32(a, b))                          \
+    X(65, 0x70, 32, REM_U32(a, b)) X(66, 0x7F, 64, DIV_S64(a, b))                          \
+    X(67, 0x80, 64, DIV_U64(a, b)) X(68, 0x81, 64, REM_S64(a, b))                          \
+    X(69, 0x82, 64, REM_U64(a, b))
+#define WASM_FB_N 70
 #define WASM_FB_NCMP 20
+/* Indices below this have integer results that a compare-and-branch may
+ * test (the i32 comparisons and i32 arithmetic); 42..61 are the float
+ * operations (F32/F64: float operands and result; F32C/F64C: comparisons
+ * of float operands, i32 result), 62..69 the trapping integer divisions. */
+#define WASM_FB_BR_LIMIT 31
 
 /* Operand forms of a fused binop (L: a local, C: an immediate constant, S:
  * the operand stack; _D: the result goes to a local instead of the stack;
@@ -139,12 +170,28 @@ enum {
  * Cells after the operation cell:
  *   LL a|b<<32       LC a, k          SL b           SC k
  *   LL_D a|b<<32, d  LC_D a|d<<32, k  SL_D b|d<<32   SC_D d, k   SS_D d
- *   BR_LL a|b<<32, off  BR_LC a, k, off  BR_SL b, off  BR_SC k, off  BR_SS off */
+ *   BR_LL a|b<<32, off  BR_LC a, k, off  BR_SL b, off  BR_SC k, off  BR_SS off
+ * BRL_LL and BRL_LC are BR_LL and BR_LC branching back to a loop head: the
+ * target is the loop's OP_FUEL cell, whose charge they make themselves
+ * (one dispatch less per iteration, same fuel at the same moment). */
 enum {
     FV_LL, FV_LC, FV_SL, FV_SC, FV_LL_D, FV_LC_D, FV_SL_D, FV_SC_D, FV_SS_D,
-    FV_BR_LL, FV_BR_LC, FV_BR_SL, FV_BR_SC, FV_BR_SS, FV_COUNT
+    FV_BR_LL, FV_BR_LC, FV_BR_SL, FV_BR_SC, FV_BR_SS, FV_BRL_LL, FV_BRL_LC, FV_COUNT
 };
 #define OP_FB(v, i) (OP_FB_BASE + (v) * WASM_FB_N + (i))
+
+/* Two fused i32 binops (found hot in SHA-256-like code): `local.get b;
+ * i32.const k; OP1; OP2` with OP2's left operand on the stack:
+ * sp[-1] = sp[-1] OP2 (b OP1 k). X(n, OP1 index, OP2 index) in
+ * WASM_FB_LIST terms; OP1 one of and, shl, shr_s, shr_u, rotl, rotr, OP2
+ * one of add, and, or, xor. Cells: b, k. */
+#define WASM_F2_LIST(X) \
+    X(0, 23, 20) X(1, 23, 23) X(2, 23, 24) X(3, 23, 25) X(4, 26, 20) X(5, 26, 23) \
+    X(6, 26, 24) X(7, 26, 25) X(8, 27, 20) X(9, 27, 23) X(10, 27, 24) X(11, 27, 25) \
+    X(12, 28, 20) X(13, 28, 23) X(14, 28, 24) X(15, 28, 25) X(16, 29, 20) \
+    X(17, 29, 23) X(18, 29, 24) X(19, 29, 25) X(20, 30, 20) X(21, 30, 23) \
+    X(22, 30, 24) X(23, 30, 25)
+#define WASM_F2_N 24
 
 #define DROP_INFO(height, arity) (((uint64_t)(height) << 32) | (uint32_t)(arity))
 
@@ -214,6 +261,7 @@ typedef struct wasm_data {
 typedef struct wasm_code {
     uint32_t body_off, body_len;  /* in the module bytes */
     uint32_t nlocals;             /* params + declared locals */
+    uint32_t nparams;             /* params (the type's np), for the call path */
     uint32_t max_height;          /* frame size in slots: locals + operand stack */
     uint64_t *ir;
     size_t ir_len;
@@ -320,7 +368,7 @@ struct mt_wasm_store {
 typedef struct wasm_frame {
     const uint64_t *ip;
     uint64_t *fp;
-    mt_wasm_func *fn;
+    mt_wasm_instance *inst;  /* the caller's */
 } wasm_frame;
 
 /* ---- cross-module functions --------------------------------------------- */

@@ -420,6 +420,55 @@ static void test_table_cap(void **state)
 
 
 /* ---- bulk operations are charged by length (issue 8, item 15) ---------------- */
+/* Fuel used by f(n) (param i32, no result) from a full budget. */
+static uint64_t fuel_used(const uint8_t *body, size_t len, uint32_t n)
+{
+    mt_wasm_limits lim;
+    mt_wasm_limits_default(&lim);
+    lim.fuel = 1000000;
+    spec s = {T_I32, NULL, 1, 0, body, len, -1, -1, false};
+    run r;
+    mt_err e;
+    setup(&r, &s, &lim, NULL);
+    mt_wasm_val a = {.type = MT_WASM_I32, .of.i32 = n};
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, NULL, 0, &e), MT_OK);
+    uint64_t used = 1000000 - mt_wasm_store_fuel(r.store);
+    teardown(&r);
+    /* with one unit less the same call traps for fuel */
+    lim.fuel = used - 1;
+    setup(&r, &s, &lim, NULL);
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, NULL, 0, &e), MT_EQUOTA);
+    assert_int_equal(mt_wasm_store_trap(r.store), MT_WASM_TRAP_FUEL);
+    teardown(&r);
+    return used;
+}
+
+/* Branches back to a loop head charge the loop block's fuel themselves
+ * (BR_LOOP, BR_IF_L_LOOP, BRL_LC, BRL_LL): every iteration still costs one
+ * unit per wasm instruction of the loop. */
+static void test_fuel_loops(void **state)
+{
+    (void)state;
+    /* loop: local.get 0; i32.const 1; i32.sub; local.tee 0; br_if 0 (5 per iteration) */
+    const uint8_t tee[] = {0, 0x03, 0x40, 0x20, 0, 0x41, 1, 0x6B, 0x22, 0, 0x0D, 0, 0x0B, 0x0B};
+    /* loop: get; const 1; sub; set; get; const 0; i32.ne; br_if 0 (8) */
+    const uint8_t ne[] = {0,    0x03, 0x40, 0x20, 0, 0x41, 1, 0x6B, 0x21, 0, 0x20,
+                          0,    0x41, 0,    0x47, 0x0D, 0, 0x0B, 0x0B};
+    /* block loop: get; eqz; br_if 1; get; const 1; sub; set; br 0 (8) */
+    const uint8_t br[] = {0,    0x02, 0x40, 0x03, 0x40, 0x20, 0, 0x45, 0x0D, 1, 0x20, 0,
+                          0x41, 1,    0x6B, 0x21, 0,    0x0C, 0, 0x0B, 0x0B, 0x0B};
+    /* local 1 = 0; loop: get 1; const 1; add; set 1; get 1; get 0; i32.lt_u; br_if 0 (8) */
+    const uint8_t ll[] = {1,    1,    0x7F, 0x03, 0x40, 0x20, 1,    0x41, 1,    0x6A, 0x21, 1,
+                          0x20, 1,    0x20, 0,    0x49, 0x0D, 0,    0x0B, 0x0B};
+    assert_int_equal(fuel_used(tee, sizeof tee, 11) - fuel_used(tee, sizeof tee, 10), 5);
+    assert_int_equal(fuel_used(tee, sizeof tee, 40) - fuel_used(tee, sizeof tee, 10), 150);
+    assert_int_equal(fuel_used(ne, sizeof ne, 21) - fuel_used(ne, sizeof ne, 20), 8);
+    assert_int_equal(fuel_used(br, sizeof br, 21) - fuel_used(br, sizeof br, 20), 8);
+    assert_int_equal(fuel_used(ll, sizeof ll, 21) - fuel_used(ll, sizeof ll, 20), 8);
+    /* one iteration: the whole body once */
+    assert_int_equal(fuel_used(tee, sizeof tee, 1), 8); /* loop, 5, end, end */
+}
+
 static void test_fuel_bulk(void **state)
 {
     (void)state;
@@ -620,7 +669,7 @@ int main(void)
         cmocka_unit_test(test_call_depth),    cmocka_unit_test(test_value_stack),
         cmocka_unit_test(test_memory_cap),    cmocka_unit_test(test_table_cap),
         cmocka_unit_test(test_fuel_bulk),     cmocka_unit_test(test_module_limits),
-        cmocka_unit_test(test_table_memory),
+        cmocka_unit_test(test_table_memory),  cmocka_unit_test(test_fuel_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
