@@ -25,7 +25,7 @@
 #define ZYG_SLOTS 4
 #define STARTED_TIMEOUT_MS 30000
 #define SEND_TIMEOUT_S 10
-#define KILL_GRACE_MS 10000 /* a zygote that reports no exit this long after 'K' hangs */
+#define KILL_GRACE_MS 30000 /* a zygote that reports no exit this long after 'K' hangs */
 
 typedef struct zslot {
     char path[PATH_MAX];

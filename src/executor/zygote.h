@@ -19,7 +19,7 @@
  * workers go on and are reported as before; it exits after its last child
  * and the daemon reaps it when it released the last worker of it. The next
  * request starts a new zygote. A zygote that does not act on a kill request
- * within KILL_GRACE_MS (it hangs) is killed, and its children with it.
+ * within 30 s (it hangs) is killed, and its children with it.
  *
  * Thread-safety: every function may be called from several threads; the
  * zygote table is behind one mutex, held only to send a request. Errors:

@@ -1,8 +1,11 @@
 /* Unit tests of pre-forked workers (zygote.h, zygote_server.h, zygote_proto.h):
  * every task a fresh process with nothing of an earlier task, the seccomp
  * filter active in the child, a killed zygote restarted (or the task failed
- * cleanly), garbage on the zygote's control socket refused, and the old
- * posix_spawn path still selectable. No timing thresholds. */
+ * cleanly), garbage on the zygote's control socket refused, the old
+ * posix_spawn path still selectable, a zygote taken out of service (a failed
+ * start, --zygote-max-tasks) without disturbing the task running in it, and
+ * the zygote's drain (its children finish; killed when the daemon's end of
+ * their report sockets closes). No timing thresholds. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
