@@ -55,6 +55,7 @@ static uint64_t zgen;
 static atomic_int worker_start_mode; /* mt_worker_start */
 static atomic_uint_fast64_t zyg_max_tasks = MT_ZYGOTE_MAX_TASKS_DEFAULT;
 static atomic_int test_fault; /* mt_zygote_test_fault */
+static atomic_int kill_grace_ms = KILL_GRACE_MS;
 
 void mt_executor_set_zygote_max_tasks(uint64_t n)
 {
@@ -64,6 +65,11 @@ void mt_executor_set_zygote_max_tasks(uint64_t n)
 void mt_zygote_test_fault(int fault)
 {
     atomic_store(&test_fault, fault);
+}
+
+void mt_zygote_test_kill_grace(int ms)
+{
+    atomic_store(&kill_grace_ms, ms > 0 ? ms : KILL_GRACE_MS);
 }
 
 void mt_executor_set_worker_start(mt_worker_start mode)
@@ -396,7 +402,7 @@ int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru)
     if (w->report < 0)
         return -1;
     mt_zyg_report r;
-    int got = read_report(w->report, timeout_ms < 0 && w->kill_sent ? KILL_GRACE_MS : timeout_ms,
+    int got = read_report(w->report, timeout_ms < 0 && w->kill_sent ? atomic_load(&kill_grace_ms) : timeout_ms,
                           &r);
     if (got == 0 && timeout_ms < 0) {
         /* the zygote did not act on 'K': it hangs, and its children are
@@ -406,6 +412,9 @@ int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru)
         if (zp > 0) {
             mt_warn("worker zygote (pid %d) does not answer; ending it", (int)zp);
             kill(zp, SIGKILL);
+            for (size_t i = 0; i < ZYG_SLOTS; i++)
+                if (zt[i].pid > 0 && zt[i].gen == w->zgen) /* reaped at the release */
+                    slot_retire(&zt[i], "does not answer");
         }
         pthread_mutex_unlock(&zmu);
         got = read_report(w->report, -1, &r);

@@ -67,5 +67,7 @@ void mt_zygote_release(mt_zyg_worker *w);
 #define MT_ZYGOTE_FAULT_SEND 1
 #define MT_ZYGOTE_FAULT_STARTED 2
 void mt_zygote_test_fault(int fault);
+/* Tests only: the grace for a kill request (0: the default, 30 s). */
+void mt_zygote_test_kill_grace(int ms);
 
 #endif

@@ -560,6 +560,36 @@ static void test_max_tasks(void **state)
     mt_executor_set_zygote_max_tasks(0); /* the default again */
 }
 
+/* stops the zygote, then cancels: the zygote cannot act on the kill */
+static bool stop_zygote_and_cancel(void *arg)
+{
+    pid_t *z = arg;
+    *z = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(*z > 0);
+    assert_int_equal(kill(*z, SIGSTOP), 0);
+    return true;
+}
+
+/* a zygote that does not act on a kill request (it hangs) is ended after
+ * the grace, so the task's end does not hang; the next task gets a new one */
+static void test_zygote_hangs(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    mt_zygote_test_kill_grace(100);
+    pid_t z = 0;
+    mt_job_result r = run_fn("__test_spin", stop_zygote_and_cancel, &z);
+    assert_true(r.canceled);
+    mt_job_result_clear(&r);
+    mt_zygote_test_kill_grace(0);
+    r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    pid_t z2 = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(z2 > 0 && z2 != z);
+    assert_int_equal(kill(z, 0), -1); /* ended and reaped */
+}
+
 /* the zygote itself: a closed control socket means no more requests; its
  * running child goes on and is reported; a closed report socket (the daemon
  * ended) kills the child; the zygote exits after its last child */
@@ -626,6 +656,7 @@ int main(void)
         cmocka_unit_test(test_start_failure_spares_running),
         cmocka_unit_test(test_max_tasks),
         cmocka_unit_test(test_zygote_drain),
+        cmocka_unit_test(test_zygote_hangs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
