@@ -465,6 +465,9 @@ static int ex_main(cli_ctx *ctx)
         goto out;
     }
     mt_executor_set_worker_start(wstart);
+    if (cli_opt_get(ctx, "zygote-max-tasks")) /* range checked by serve_config */
+        mt_executor_set_zygote_max_tasks(
+            strtoull(cli_opt_get(ctx, "zygote-max-tasks"), NULL, 10));
     if (mt_mkdirs(data_dir, 0700, &err) || mt_dirlock_acquire(data_dir, &lock_fd, &err) ||
         mt_mkdirs(work, 0700, &err) ||
         mt_tee_open(level, data_dir, &tee, &err) ||

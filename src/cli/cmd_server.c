@@ -224,6 +224,9 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
         !mt_worker_start_parse(serve_config_get(c, "worker-start"), &wstart))
         return cli_usage_error(ctx, "--worker-start must be zygote or spawn");
     mt_executor_set_worker_start(wstart);
+    if (serve_config_get(c, "zygote-max-tasks")) /* range checked by serve_config */
+        mt_executor_set_zygote_max_tasks(
+            strtoull(serve_config_get(c, "zygote-max-tasks"), NULL, 10));
     char *password = NULL;
     int rc = admin_password(c, &password);
     if (rc != CLI_OK)

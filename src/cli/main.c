@@ -46,6 +46,10 @@ static const cli_opt o_serve[] = {
      "how each task's worker process starts: forked by a zygote that has the worker loaded, or "
      "posix_spawn per task (both sandboxed alike; docs/design.md \"Worker start\")",
      "zygote"},
+    {"zygote-max-tasks", true, 0, "N",
+     "a worker zygote is replaced after N task starts: its children share its memory layout "
+     "and stack canary (1..1000000; docs/design.md \"Worker start\")",
+     "256"},
     {"max-connections", true, 0, "N", "open connections", "256"},
     {"fetch-allow", true, 0, "CIDR,..", "https:// inputs may reach these address blocks (measured)",
      "none"},
@@ -111,6 +115,10 @@ static const cli_opt o_executor[] = {
      "how each task's worker process starts: forked by a zygote that has the worker loaded, or "
      "posix_spawn per task (both sandboxed alike; docs/design.md \"Worker start\")",
      "zygote"},
+    {"zygote-max-tasks", true, 0, "N",
+     "a worker zygote is replaced after N task starts: its children share its memory layout "
+     "and stack canary (1..1000000; docs/design.md \"Worker start\")",
+     "256"},
     {"tpm2-tcti", true, 0, "TCTI", "level tpm2: how to reach the TPM",
      "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},
     {"poll-ms", true, 0, "N", "milliseconds between claims when idle (10..600000)", "500"},

@@ -1,10 +1,12 @@
 /* builtin_test: built-ins that misbehave on purpose, compiled only into
  * mesatee-worker-test (MT_WORKER_TEST_BUILTINS) to test the sandbox. */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mt_builtin.h"
@@ -19,6 +21,7 @@ mt_status mt_builtin_test_alloc(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 
 mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err)
 {
@@ -111,5 +114,22 @@ mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err)
 {
     ctx->key_signs += 3;
     *ret = strdup("signed");
+    return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+/* Sleeps the argument "ms" (decimal, at most 600000) and returns "slept": a
+ * task that runs a while and then ends normally (test_zygote). */
+mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    *ret = NULL;
+    const char *a = mt_bctx_arg(ctx, "ms");
+    char *end = NULL;
+    unsigned long ms = a ? strtoul(a, &end, 10) : 0;
+    if (!a || !*a || *end || ms > 600000)
+        return mt_err_set(err, MT_EINVAL, "__test_sleep needs 'ms' (0..600000)");
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    *ret = strdup("slept");
     return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
 }

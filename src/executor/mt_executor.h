@@ -131,6 +131,12 @@ void mt_executor_set_worker_start(mt_worker_start mode);
 mt_worker_start mt_executor_worker_start(void);
 /* "zygote" or "spawn"; false for anything else (*out untouched). */
 bool mt_worker_start_parse(const char *s, mt_worker_start *out);
+/* A zygote is replaced after this many task starts (its children share its
+ * memory layout and stack canary; docs/design.md "Worker start"); 0 sets
+ * the default. Thread-safe. */
+#define MT_ZYGOTE_MAX_TASKS_DEFAULT 256
+#define MT_ZYGOTE_MAX_TASKS_MAX 1000000
+void mt_executor_set_zygote_max_tasks(uint64_t n);
 /* The running zygote of worker_path, or 0 (tests, diagnostics). */
 pid_t mt_executor_zygote_pid(const char *worker_path);
 

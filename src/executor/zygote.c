@@ -25,6 +25,7 @@
 #define ZYG_SLOTS 4
 #define STARTED_TIMEOUT_MS 30000
 #define SEND_TIMEOUT_S 10
+#define KILL_GRACE_MS 30000 /* a zygote that reports no exit this long after 'K' hangs */
 
 typedef struct zslot {
     char path[PATH_MAX];
@@ -33,12 +34,43 @@ typedef struct zslot {
     bool has_ctl;
     uint64_t gen;
     int64_t used;
+    uint64_t forks; /* requests sent to this zygote */
+    int64_t live;   /* workers (and starts in flight) the daemon holds of it */
 } zslot;
+
+/* A zygote out of service: its control socket is closed (it forks nothing
+ * more and exits once its last child is reaped); the daemon reaps it when
+ * the last worker it holds of it is released. */
+typedef struct zretired {
+    pid_t pid;
+    uint64_t gen;
+    int64_t live;
+} zretired;
 
 static pthread_mutex_t zmu = PTHREAD_MUTEX_INITIALIZER;
 static zslot zt[ZYG_SLOTS];
+static zretired *zret;
+static size_t zret_n, zret_cap;
 static uint64_t zgen;
 static atomic_int worker_start_mode; /* mt_worker_start */
+static atomic_uint_fast64_t zyg_max_tasks = MT_ZYGOTE_MAX_TASKS_DEFAULT;
+static atomic_int test_fault; /* mt_zygote_test_fault */
+static atomic_int kill_grace_ms = KILL_GRACE_MS;
+
+void mt_executor_set_zygote_max_tasks(uint64_t n)
+{
+    atomic_store(&zyg_max_tasks, n ? n : MT_ZYGOTE_MAX_TASKS_DEFAULT);
+}
+
+void mt_zygote_test_fault(int fault)
+{
+    atomic_store(&test_fault, fault);
+}
+
+void mt_zygote_test_kill_grace(int ms)
+{
+    atomic_store(&kill_grace_ms, ms > 0 ? ms : KILL_GRACE_MS);
+}
 
 void mt_executor_set_worker_start(mt_worker_start mode)
 {
@@ -74,6 +106,83 @@ static void slot_kill(zslot *s)
     s->pid = 0;
     s->ctl = -1;
     s->has_ctl = false;
+}
+
+/* Kills and reaps a zygote that has nothing the daemon still waits for. */
+static void zyg_end(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* Takes a slot's zygote out of service: no request reaches it any more (its
+ * control socket closes, so it drains: it keeps supervising and reporting
+ * its running children and exits after the last one), and the slot is free
+ * for a new zygote. Running workers are not disturbed. zmu held. */
+static void slot_retire(zslot *s, const char *why)
+{
+    if (s->pid <= 0) {
+        slot_kill(s);
+        return;
+    }
+    mt_debug("worker zygote %s (pid %d) out of service (%s), %lld worker(s) still running",
+             s->path, (int)s->pid, why, (long long)s->live);
+    if (s->live > 0 && zret_n == zret_cap) {
+        size_t nc = zret_cap ? zret_cap * 2 : 8;
+        zretired *r = realloc(zret, nc * sizeof *r);
+        if (r) {
+            zret = r;
+            zret_cap = nc;
+        }
+    }
+    if (s->live <= 0) {
+        zyg_end(s->pid);
+    } else if (zret_n < zret_cap) {
+        zret[zret_n++] = (zretired){.pid = s->pid, .gen = s->gen, .live = s->live};
+    } else {
+        mt_warn("worker zygote %s (pid %d): out of memory to keep it draining; ending it",
+                s->path, (int)s->pid);
+        zyg_end(s->pid);
+    }
+    s->pid = 0;
+    slot_kill(s); /* closes the control socket only */
+    s->forks = 0;
+    s->live = 0;
+}
+
+/* Drops one reference to zygote generation gen; a retired zygote with none
+ * left is reaped. zmu held. */
+static void gen_unref(uint64_t gen)
+{
+    for (size_t i = 0; i < ZYG_SLOTS; i++)
+        if (zt[i].pid > 0 && zt[i].gen == gen) {
+            if (zt[i].live > 0)
+                zt[i].live--;
+            return;
+        }
+    for (size_t i = 0; i < zret_n; i++)
+        if (zret[i].gen == gen) {
+            if (--zret[i].live <= 0) {
+                zyg_end(zret[i].pid);
+                zret[i] = zret[--zret_n];
+            }
+            return;
+        }
+}
+
+/* The pid of zygote generation gen, active or retired, 0 if gone. zmu held. */
+static pid_t gen_pid(uint64_t gen)
+{
+    for (size_t i = 0; i < ZYG_SLOTS; i++)
+        if (zt[i].pid > 0 && zt[i].gen == gen)
+            return zt[i].pid;
+    for (size_t i = 0; i < zret_n; i++)
+        if (zret[i].gen == gen)
+            return zret[i].pid;
+    return 0;
 }
 
 /* Starts a zygote for s->path. zmu held. */
@@ -121,6 +230,8 @@ static mt_status slot_start(zslot *s, mt_err *err)
     s->ctl = sv[0];
     s->has_ctl = true;
     s->gen = ++zgen;
+    s->forks = 0;
+    s->live = 0;
     mt_debug("worker zygote %s started (pid %d)", s->path, (int)pid);
     return MT_OK;
 }
@@ -142,8 +253,9 @@ static zslot *slot_get(const char *path, mt_err *err)
         pid_t p = waitpid(s->pid, &ws, WNOHANG);
         if (p == s->pid || (p < 0 && errno == ECHILD)) {
             mt_warn("worker zygote %s (pid %d) ended; starting a new one", s->path, (int)s->pid);
-            s->pid = 0; /* reaped */
+            s->pid = 0; /* reaped; its children died with it (PDEATHSIG) */
             slot_kill(s);
+            s->live = 0;
         }
     } else {
         /* every slot serves another worker path: never end a zygote that may
@@ -228,15 +340,21 @@ mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const i
             return mt_err_set(err, MT_EIO, "zygote: socketpair failed: %s", strerror(errno));
         all[0] = rs[1];
         mt_err le = {0};
+        int fault = atomic_exchange(&test_fault, 0);
         pthread_mutex_lock(&zmu);
         zslot *s = slot_get(worker_path, &le);
         uint64_t gen = s ? s->gen : 0;
         pid_t zpid = s ? s->pid : 0;
-        int e = s ? send_req(s, buf, len, all, nfd) : -1;
-        if (s && e && e != EAGAIN && e != EWOULDBLOCK) {
-            mt_warn("worker zygote %s (pid %d) refused a request (%s); restarting it",
+        int e = !s ? -1 : fault == MT_ZYGOTE_FAULT_SEND ? EPIPE : send_req(s, buf, len, all, nfd);
+        if (s && !e) {
+            s->live++; /* this start; the worker's reference once it runs */
+            if (++s->forks >= (uint64_t)atomic_load(&zyg_max_tasks))
+                slot_retire(s, "served its --zygote-max-tasks"); /* the request is queued */
+        } else if (s && e != EAGAIN && e != EWOULDBLOCK) {
+            /* out of service, not killed: other tasks' workers run on */
+            mt_warn("worker zygote %s (pid %d) refused a request (%s); replacing it",
                     worker_path, (int)zpid, strerror(e));
-            slot_kill(s);
+            slot_retire(s, "refused a request");
         }
         pthread_mutex_unlock(&zmu);
         close(rs[1]);
@@ -252,20 +370,27 @@ mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const i
         }
         mt_zyg_report r;
         int got = read_report(rs[0], STARTED_TIMEOUT_MS, &r);
+        if (fault == MT_ZYGOTE_FAULT_STARTED)
+            got = 0;
         if (got == 1 && r.type == MT_ZYG_STARTED) {
             w->pid = r.pid;
             w->report = rs[0];
+            w->zgen = gen;
+            w->kill_sent = false;
             return MT_OK;
         }
+        /* no child (or one the zygote kills now that its report socket
+         * closes): nothing ran. The zygote died or hangs: out of service,
+         * but its running children are not disturbed. */
         close(rs[0]);
-        /* no child: the zygote died (or hangs); nothing ran */
         pthread_mutex_lock(&zmu);
         for (size_t i = 0; i < ZYG_SLOTS; i++)
             if (zt[i].pid > 0 && zt[i].gen == gen) {
-                mt_warn("worker zygote %s (pid %d) did not start a worker; restarting it",
+                mt_warn("worker zygote %s (pid %d) did not start a worker; replacing it",
                         worker_path, (int)zt[i].pid);
-                slot_kill(&zt[i]);
+                slot_retire(&zt[i], "did not start a worker");
             }
+        gen_unref(gen);
         pthread_mutex_unlock(&zmu);
     }
     return mt_err_set(err, MT_EIO, "cannot start the worker: its zygote failed twice (see the "
@@ -277,7 +402,23 @@ int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru)
     if (w->report < 0)
         return -1;
     mt_zyg_report r;
-    int got = read_report(w->report, timeout_ms, &r);
+    int got = read_report(w->report, timeout_ms < 0 && w->kill_sent ? atomic_load(&kill_grace_ms) : timeout_ms,
+                          &r);
+    if (got == 0 && timeout_ms < 0) {
+        /* the zygote did not act on 'K': it hangs, and its children are
+         * lost to the daemon anyway; end it (the worker dies with it) */
+        pthread_mutex_lock(&zmu);
+        pid_t zp = gen_pid(w->zgen);
+        if (zp > 0) {
+            mt_warn("worker zygote (pid %d) does not answer; ending it", (int)zp);
+            kill(zp, SIGKILL);
+            for (size_t i = 0; i < ZYG_SLOTS; i++)
+                if (zt[i].pid > 0 && zt[i].gen == w->zgen) /* reaped at the release */
+                    slot_retire(&zt[i], "does not answer");
+        }
+        pthread_mutex_unlock(&zmu);
+        got = read_report(w->report, -1, &r);
+    }
     if (got == 0)
         return 0;
     if (got < 0 || r.type != MT_ZYG_EXITED || r.pid != w->pid)
@@ -294,15 +435,21 @@ int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru)
 
 void mt_zygote_kill(mt_zyg_worker *w)
 {
-    if (w->report >= 0)
+    if (w->report >= 0) {
         while (send(w->report, "K", 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
             ;
+        w->kill_sent = true;
+    }
 }
 
 void mt_zygote_release(mt_zyg_worker *w)
 {
-    if (w->report >= 0)
+    if (w->report >= 0) {
         close(w->report);
+        pthread_mutex_lock(&zmu);
+        gen_unref(w->zgen);
+        pthread_mutex_unlock(&zmu);
+    }
     w->report = -1;
     w->pid = -1;
 }

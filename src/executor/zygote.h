@@ -11,12 +11,24 @@
  * failure is an error (the task fails; nothing ran). The child only ever runs
  * after its sandbox is applied, and it dies with its zygote (PDEATHSIG).
  *
+ * A zygote is taken out of service, never killed while workers of it run,
+ * when it served mt_executor_set_zygote_max_tasks requests (each zygote's
+ * children share its memory layout and stack canary: this bounds how many
+ * tasks share them) or when a start through it failed (a send error, no
+ * "started" answer). Out of service, it forks nothing more; its running
+ * workers go on and are reported as before; it exits after its last child
+ * and the daemon reaps it when it released the last worker of it. The next
+ * request starts a new zygote. A zygote that does not act on a kill request
+ * within 30 s (it hangs) is killed, and its children with it.
+ *
  * Thread-safety: every function may be called from several threads; the
  * zygote table is behind one mutex, held only to send a request. Errors:
  * MT_EIO/MT_ENOTFOUND naming the step; the task's bytes never appear. */
 #ifndef MT_ZYGOTE_H
 #define MT_ZYGOTE_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -26,6 +38,8 @@
 typedef struct mt_zyg_worker {
     pid_t pid;
     int report; /* daemon side of the report socket, -1 when closed */
+    uint64_t zgen;  /* the zygote that forked it (zygote.c's generation) */
+    bool kill_sent; /* mt_zygote_kill asked for it */
 } mt_zyg_worker;
 
 /* fds[0] becomes the child's channel (fd 3), fds[1 + i] its req->target[i].
@@ -46,5 +60,14 @@ void mt_zygote_kill(mt_zyg_worker *w);
 
 /* Closes the report socket (a child still running is killed by the zygote). */
 void mt_zygote_release(mt_zyg_worker *w);
+
+/* Tests only: makes the next mt_zygote_fork attempt fail as if the send
+ * failed (MT_ZYGOTE_FAULT_SEND, nothing sent) or no "started" answer came
+ * (MT_ZYGOTE_FAULT_STARTED: sent, the answer ignored). 0 clears it. */
+#define MT_ZYGOTE_FAULT_SEND 1
+#define MT_ZYGOTE_FAULT_STARTED 2
+void mt_zygote_test_fault(int fault);
+/* Tests only: the grace for a kill request (0: the default, 30 s). */
+void mt_zygote_test_kill_grace(int ms);
 
 #endif

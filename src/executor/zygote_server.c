@@ -246,6 +246,7 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
     }
     struct pollfd *pf = NULL;
     size_t pf_cap = 0;
+    bool draining = false;
     for (;;) {
         if (pf_cap < z.n + 2) {
             size_t nc = z.n + 2 + 16;
@@ -258,7 +259,10 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
             pf = p;
             pf_cap = nc;
         }
-        pf[0] = (struct pollfd){.fd = z.ctl, .events = POLLIN};
+        if (draining && z.n == 0)
+            break; /* out of service and no child left */
+        /* draining: the control socket is closed (poll ignores fd -1) */
+        pf[0] = (struct pollfd){.fd = draining ? -1 : z.ctl, .events = POLLIN};
         pf[1] = (struct pollfd){.fd = z.sfd, .events = POLLIN};
         size_t np = 2;
         for (size_t i = 0; i < z.n; i++)
@@ -289,17 +293,24 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
                 ;
             reap(&z);
         }
-        if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+        if (!draining && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
             int r = serve_one(&z, child);
             if (r == 1) {
                 free(pf);
                 return MT_OK; /* in the child, sandboxed */
             }
-            if (r < 0)
-                break;
+            if (r < 0) {
+                /* no more requests: the daemon took this zygote out of
+                 * service, or it ended. Running children go on; each is
+                 * killed when the daemon closes its report socket, which
+                 * the kernel does for every one when the daemon ends. */
+                draining = true;
+                close(z.ctl);
+                z.ctl = -1;
+            }
         }
     }
-    /* the daemon is gone: no worker outlives it */
+    /* poll failed (or drained): no child outlives the zygote's service */
     for (size_t i = 0; i < z.n; i++)
         kill(z.kids[i].pid, SIGKILL);
     _exit(0);

@@ -18,9 +18,13 @@
  *
  * In the zygote, mt_zygote_serve never returns once it served: it reaps its
  * children and reports their exit status and rusage, kills a child on
- * request or when the daemon closes that child's report socket, and when the
- * daemon closes the control socket (the daemon ended) kills every child and
- * exits 0. Returns an error only when it cannot start serving. */
+ * request or when the daemon closes that child's report socket. When the
+ * control socket closes (the daemon took the zygote out of service, or the
+ * daemon ended) it forks nothing more, goes on supervising its running
+ * children and exits 0 after the last one: the daemon's end closes every
+ * report socket, so then each child is killed at once (no worker outlives the
+ * daemon), while a retired zygote's children finish their tasks. Returns an
+ * error only when it cannot start serving. */
 #ifndef MT_ZYGOTE_SERVER_H
 #define MT_ZYGOTE_SERVER_H
 

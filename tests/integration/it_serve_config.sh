@@ -25,6 +25,9 @@ grep -Eq "^task-wall-s += 70 +# flag --task-wall-s" <<<"$out" || fail "flag over
 grep -Eq "^workers += 3 +# env MESATEE_WORKERS" <<<"$out" || fail "env over file: $out"
 grep -Eq "^log-format += json +# file $W/m.conf:6" <<<"$out" || fail "[serve] section: $out"
 grep -Eq "^listen +127.0.0.1:7443 +# default" <<<"$out" || fail "default: $out"
+out2=$(MESATEE_ZYGOTE_MAX_TASKS=7 "$M" serve --config "$W/m.conf" --print-config)
+grep -Eq "^zygote-max-tasks += 7 +# env MESATEE_ZYGOTE_MAX_TASKS" <<<"$out2" ||
+  fail "zygote-max-tasks from the environment: $out2"
 [ ! -e "$W/d1" ] || fail "--print-config touched the data directory"
 ok "--print-config shows flag > env > file > default with file:line"
 j=$(MESATEE_WORKERS=3 "$M" --output json serve --config "$W/m.conf" --task-wall-s 70 --print-config)
@@ -81,6 +84,14 @@ expect_fail "garbage MESATEE_WORKER_START" "MESATEE_WORKER_START must be one of 
   env MESATEE_WORKER_START=Zygote "$M" serve --data-dir "$W/d2"
 expect_fail "garbage executor --worker-start" "--worker-start must be one of zygote, spawn" \
   "$M" executor --scheduler https://127.0.0.1:1 --data-dir "$W/d2" --worker-start ""x
+expect_fail "garbage --zygote-max-tasks" "--zygote-max-tasks must be a number from 1 to 1000000" \
+  "$M" serve --data-dir "$W/d2" --zygote-max-tasks 0
+expect_fail "garbage MESATEE_ZYGOTE_MAX_TASKS" \
+  "MESATEE_ZYGOTE_MAX_TASKS must be a number from 1 to 1000000" \
+  env MESATEE_ZYGOTE_MAX_TASKS=12x "$M" serve --data-dir "$W/d2"
+expect_fail "garbage executor --zygote-max-tasks" \
+  "--zygote-max-tasks must be a number from 1 to 1000000" \
+  "$M" executor --scheduler https://127.0.0.1:1 --data-dir "$W/d2" --zygote-max-tasks 1000001
 [ ! -e "$W/d2" ] || fail "a refused flag created the data directory"
 
 # ---- measure: the same measurement from flags and from the file ----

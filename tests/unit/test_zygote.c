@@ -1,8 +1,12 @@
 /* Unit tests of pre-forked workers (zygote.h, zygote_server.h, zygote_proto.h):
  * every task a fresh process with nothing of an earlier task, the seccomp
  * filter active in the child, a killed zygote restarted (or the task failed
- * cleanly), garbage on the zygote's control socket refused, and the old
- * posix_spawn path still selectable. No timing thresholds. */
+ * cleanly), garbage on the zygote's control socket refused, the old
+ * posix_spawn path still selectable, a zygote taken out of service (a failed
+ * start, --zygote-max-tasks) without disturbing the task running in it, and
+ * the zygote's drain (its children finish; killed when the daemon's end of
+ * their report sockets closes). No timing thresholds. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -24,6 +28,7 @@
 #include "job_codec.h"
 #include "mt_executor.h"
 #include "mt_util.h"
+#include "zygote.h"
 #include "zygote_proto.h"
 
 static mt_job job_of(const char *fn, const char *worker)
@@ -415,6 +420,227 @@ static void test_zygote_garbage(void **state)
     assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
+/* ---- a zygote out of service: running workers go on ---------------------- */
+
+/* The one child process of zp (the running worker), or 0. */
+static pid_t child_of(pid_t zp)
+{
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    pid_t found = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        const char *rp = strrchr(buf, ')');
+        int ppid = 0, pid = atoi(buf);
+        char st;
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == zp && st != 'Z')
+            found = pid;
+    }
+    closedir(d);
+    return found;
+}
+
+typedef struct hold {
+    int fault;      /* MT_ZYGOTE_FAULT_*, or 0: the nested task only */
+    int nested;     /* tasks started while the outer one runs */
+    int done;
+    pid_t zold, worker, znew;
+} hold;
+
+/* On the first check of the outer task: stops its worker (so it surely runs
+ * throughout), makes a start fail (or exhausts the zygote's task budget),
+ * starts other tasks, checks, then lets the worker go on. Never cancels. */
+static bool start_others_while_running(void *arg)
+{
+    hold *h = arg;
+    if (h->done)
+        return false;
+    h->done = 1;
+    h->zold = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(h->zold > 0);
+    h->worker = child_of(h->zold);
+    assert_true(h->worker > 0);
+    assert_int_equal(kill(h->worker, SIGSTOP), 0);
+    mt_zygote_test_fault(h->fault);
+    for (int i = 0; i < h->nested; i++) {
+        mt_job_result r = run_fn("__test_state", NULL, NULL);
+        assert_true(r.ok);
+        mt_job_result_clear(&r);
+    }
+    h->znew = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(h->znew > 0 && h->znew != h->zold); /* a new zygote serves */
+    assert_int_equal(kill(h->zold, 0), 0);           /* the old one drains */
+    assert_int_equal(kill(h->worker, 0), 0);         /* its worker lives */
+    assert_int_equal(kill(h->worker, SIGCONT), 0);
+    return false;
+}
+
+static mt_job_result run_sleep_with(hold *h)
+{
+    mt_job j = job_of("__test_sleep", MT_WORKER_TEST_PATH);
+    j.arguments = json_pack("{s:s}", "ms", "1500");
+    mt_job_result r;
+    mt_err err = {0};
+    assert_int_equal(mt_executor_run(&j, start_others_while_running, h, &r, &err), MT_OK);
+    json_decref(j.arguments);
+    return r;
+}
+
+/* a start that fails (send error, or no "started" answer) takes the zygote
+ * out of service without killing it: the task running in it finishes */
+static void test_start_failure_spares_running(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    int faults[] = {MT_ZYGOTE_FAULT_SEND, MT_ZYGOTE_FAULT_STARTED};
+    for (size_t i = 0; i < 2; i++) {
+        mt_job_result r = run_fn("__test_state", NULL, NULL); /* a zygote runs */
+        assert_true(r.ok);
+        mt_job_result_clear(&r);
+        hold h = {.fault = faults[i], .nested = 1};
+        r = run_sleep_with(&h);
+        assert_int_equal(h.done, 1);
+        assert_true(r.ok); /* not "worker lost" */
+        assert_string_equal(r.return_value, "slept");
+        mt_job_result_clear(&r);
+        /* its last worker released, the old zygote is gone; the new serves */
+        assert_int_equal(kill(h.zold, 0), -1);
+        assert_int_equal(mt_executor_zygote_pid(MT_WORKER_TEST_PATH), h.znew);
+    }
+}
+
+/* --zygote-max-tasks: a zygote is replaced after N starts, its running
+ * worker undisturbed */
+static void test_max_tasks(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    mt_executor_set_zygote_max_tasks(2);
+    pid_t z[5];
+    for (int i = 0; i < 5; i++) {
+        mt_job_result r = run_fn("__test_state", NULL, NULL);
+        assert_true(r.ok);
+        mt_job_result_clear(&r);
+        z[i] = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    }
+    /* whatever zygote ran before, at most 2 starts each from here on: the
+     * budget ran out at most 2 tasks apart, and no zygote came back */
+    int zeros = 0;
+    for (int i = 0; i < 5; i++)
+        zeros += z[i] == 0;
+    assert_true(zeros >= 2);
+    for (int i = 0; i + 1 < 5; i++)
+        if (z[i] == 0 && z[i + 1] == 0)
+            fail_msg("two tasks in a row without a zygote");
+    for (int i = 0; i < 5; i++)
+        if (z[i])
+            for (int k = i + 2; k < 5; k++)
+                assert_true(z[k] != z[i]); /* at most 2 tasks per zygote */
+    /* a running worker outlives its zygote's retirement: from a state with
+     * no zygote in service, the outer task's start and the first nested one
+     * end the new zygote's budget of 2, the second nested one gets the next */
+    for (int i = 0; i < 3 && mt_executor_zygote_pid(MT_WORKER_TEST_PATH) > 0; i++) {
+        mt_job_result r = run_fn("__test_state", NULL, NULL);
+        mt_job_result_clear(&r);
+    }
+    assert_int_equal(mt_executor_zygote_pid(MT_WORKER_TEST_PATH), 0);
+    hold h = {.nested = 2};
+    mt_job_result r = run_sleep_with(&h);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    assert_int_equal(kill(h.zold, 0), -1);
+    mt_executor_set_zygote_max_tasks(0); /* the default again */
+}
+
+/* stops the zygote, then cancels: the zygote cannot act on the kill */
+static bool stop_zygote_and_cancel(void *arg)
+{
+    pid_t *z = arg;
+    *z = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(*z > 0);
+    assert_int_equal(kill(*z, SIGSTOP), 0);
+    return true;
+}
+
+/* a zygote that does not act on a kill request (it hangs) is ended after
+ * the grace, so the task's end does not hang; the next task gets a new one */
+static void test_zygote_hangs(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    mt_zygote_test_kill_grace(100);
+    pid_t z = 0;
+    mt_job_result r = run_fn("__test_spin", stop_zygote_and_cancel, &z);
+    assert_true(r.canceled);
+    mt_job_result_clear(&r);
+    mt_zygote_test_kill_grace(0);
+    r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    pid_t z2 = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(z2 > 0 && z2 != z);
+    assert_int_equal(kill(z, 0), -1); /* ended and reaped */
+}
+
+/* the zygote itself: a closed control socket means no more requests; its
+ * running child goes on and is reported; a closed report socket (the daemon
+ * ended) kills the child; the zygote exits after its last child */
+static void test_zygote_drain(void **state)
+{
+    (void)state;
+    for (int daemon_gone = 0; daemon_gone < 2; daemon_gone++) {
+        int ctl;
+        pid_t zp = start_zygote(&ctl);
+        mt_zyg_req q = {.flags = MT_ZYG_LOCK_EARLY, .mem_bytes = 1ULL << 30,
+                        .cpu_seconds = 10};
+        uint8_t good[MT_ZYG_REQ_MAX];
+        size_t gl = mt_zyg_req_encode(&q, good, sizeof good);
+        int rs[2], ch[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+        int fds[2] = {rs[1], ch[1]};
+        send_with_fds(ctl, good, gl, fds, 2);
+        close(rs[1]);
+        close(ch[1]);
+        uint8_t b[MT_ZYG_REPORT_LEN + 1];
+        mt_zyg_report rep;
+        assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+        assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+        assert_int_equal(rep.type, MT_ZYG_STARTED);
+        pid_t child = rep.pid;
+        close(ctl); /* out of service (or the daemon ended) */
+        if (daemon_gone) {
+            close(rs[0]); /* the daemon's end closes every report socket */
+        } else {
+            /* the child waits for its job: both still there, then it ends
+             * normally and the zygote reports it */
+            assert_int_equal(kill(zp, 0), 0);
+            assert_int_equal(kill(child, 0), 0);
+            assert_int_equal(write(ch[0], "{garbage", 8), 8);
+            shutdown(ch[0], SHUT_WR);
+            assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+            assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+            assert_int_equal(rep.type, MT_ZYG_EXITED);
+            assert_int_equal(rep.pid, child);
+            assert_true(WIFEXITED(rep.status) && WEXITSTATUS(rep.status) == 0);
+            close(rs[0]);
+        }
+        int ws;
+        assert_int_equal(waitpid(zp, &ws, 0), zp);
+        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+        assert_int_equal(kill(child, 0), -1); /* reaped by the zygote before it exited */
+        close(ch[0]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -427,6 +653,10 @@ int main(void)
         cmocka_unit_test(test_broken_zygote),
         cmocka_unit_test(test_slots_full),
         cmocka_unit_test(test_zygote_garbage),
+        cmocka_unit_test(test_start_failure_spares_running),
+        cmocka_unit_test(test_max_tasks),
+        cmocka_unit_test(test_zygote_drain),
+        cmocka_unit_test(test_zygote_hangs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
