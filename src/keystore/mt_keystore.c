@@ -62,6 +62,9 @@ struct mt_keystore {
     bool nv;         /* level tpm2: saves count on the TPM NV counter */
     uint32_t nv_idx; /* its index (0: not defined yet) */
     uint64_t nv_tpm; /* its value as last read */
+    /* != 0: a state recording this value may be on disk while the TPM counter
+     * is below it (failed increment): the next save completes it or refuses */
+    uint64_t nv_pending;
     /* ks_open_with_roots (recovery from an escrow, ks_escrow.c): the root
      * versions bootstrap takes instead of a fresh version 1; borrowed */
     const uint8_t *recover;
@@ -346,7 +349,8 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
 {
     if (ks->nv) {
         uint64_t next = 0;
-        mt_status nrc = ks_nv_before_save(ks->tee, &ks->nv_idx, &ks->nv_tpm, &next, err);
+        mt_status nrc =
+            ks_nv_before_save(ks->tee, &ks->nv_idx, &ks->nv_tpm, &ks->nv_pending, &next, err);
         if (nrc)
             return nrc;
         ks->st.nv_index = ks->nv_idx;
@@ -391,7 +395,21 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
         rc = mt_file_write_atomic(ks->path, blob, STATE_MAGIC_LEN + KS_GCM_OVERHEAD + tl, 0600,
                                   err);
     if (!rc && ks->nv)
-        ks_nv_after_save(ks->tee, ks->nv_idx, &ks->nv_tpm, s->nv_value);
+        ks_nv_after_save(ks->tee, ks->nv_idx, &ks->nv_tpm, &ks->nv_pending, s->nv_value);
+    if (rc && ks->nv && blob) {
+        /* the write reported an error: when the new state is in place anyway
+         * (renamed, then the directory fsync failed) or that cannot be told,
+         * its counter value is owed before any other state is written */
+        uint8_t *back = NULL;
+        size_t bl = 0;
+        mt_err e2;
+        mt_err_clear(&e2);
+        size_t want = STATE_MAGIC_LEN + KS_GCM_OVERHEAD + tl;
+        if (mt_file_read(ks->path, MT_KEYSTORE_STATE_MAX + 64, &back, &bl, &e2) != MT_OK ||
+            (bl == want && !memcmp(back, blob, want)))
+            ks->nv_pending = s->nv_value;
+        free(back);
+    }
     mt_wipe(text, tl);
     free(text);
     free(blob);
