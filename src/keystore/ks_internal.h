@@ -88,12 +88,18 @@ mt_status ks_ext_check_value(const char *level, bool allow, const char *kind, co
  * MT_ENOTFOUND for a revoke of an absent value. */
 mt_status ks_ext_edit(ks_ext *x, const char *level, bool allow, const char *kind,
                       const char *value, bool *changed, mt_err *err);
-/* Some node can still be released to: a measurement, or a signer with a
- * product id. */
+/* Some node can still be released to: a measurement, or active
+ * signer-style release. */
 bool ks_ext_release_possible(const ks_ext *x, size_t n_meas);
 /* Adds "min_svns" to an mt_policy document. */
 void ks_ext_policy_doc(const ks_ext *x, json_t *doc);
+/* Signer-style release is active: an mrsigner, an isv_prod_id AND a
+ * minimum isv_svn (without one, every older, possibly vulnerable enclave of
+ * the signer would be released to: the rules stay inert until it is set). */
 bool ks_ext_signer_style(const ks_ext *x);
+/* NULL without signer rules; "active"; or "inert: <what is missing, the
+ * command>" (static text, for `admin release show` and errors). */
+const char *ks_ext_signer_state(const ks_ext *x);
 json_t *ks_ext_signer_list(const ks_ext *x);
 /* Signer-style release after mt_policy matched the mrsigner: the claims'
  * isv_prod_id is allowed. MT_EPERM naming the rule. */
