@@ -115,7 +115,7 @@ bool ks_ext_audit_object(const char *kind, const char *value, char *out, size_t 
  * sets *next. *pending != 0 means a state recording *pending may be on disk
  * while the TPM counter is still below it (an increment failed, or the write
  * reported an error after it may have landed): before_save first brings the
- * TPM counter to *pending (re-read, increment) and refuses the save (MT_EIO,
+ * TPM counter to *pending (re-read, increment) and refuses the save (MT_EUNAVAIL,
  * or MT_ECONFLICT when the counter moved elsewhere; nothing written) while it
  * cannot, so no two different states ever record the same counter value.
  * ks_nv_after_save increments; a failure is logged and sets *pending (the

@@ -38,16 +38,14 @@ static mt_status nv_complete(mt_tee *tee, uint32_t idx, uint64_t *tpm, uint64_t 
     if (!rc && v + 1 == *pending)
         rc = nv_increment(tee, idx, &v, &e);
     if (rc)
-        return mt_err_set(err, MT_EIO,
-                          "the KeyStore state was not changed: the last change was saved but "
-                          "the TPM NV counter 0x%08x could not be incremented to %" PRIu64
-                          ", and it still cannot (%s); no change is saved until it can (two "
-                          "states with the same counter value would allow a rollback). Check "
-                          "the TPM (--tpm2-tcti) and retry; a restart also completes it",
+        return mt_err_set(err, MT_EUNAVAIL,
+                          "KeyStore state not changed: the TPM NV counter 0x%08x owes the last "
+                          "change's increment to %" PRIu64 " and still cannot take it; no change "
+                          "is saved until it does (check the TPM, retry or restart): %.60s",
                           (unsigned)idx, *pending, e.msg);
     if (v != *pending)
         return mt_err_set(err, MT_ECONFLICT,
-                          "the KeyStore state was not changed: TPM NV counter 0x%08x is %" PRIu64
+                          "KeyStore state not changed: TPM NV counter 0x%08x is %" PRIu64
                           ", the last saved state records %" PRIu64
                           ": something else moves the counter; restart the daemon",
                           (unsigned)idx, v, *pending);

@@ -45,10 +45,12 @@ ok "a failed increment followed by another change: putting the first state back 
 # (2) the owed increment cannot be completed: the change is refused, not applied
 MESATEE_TEST_KS_NV_FAIL_INCREMENTS=2 mt_start_server "${T[@]}"
 as admin admin release allow "$(m build-c)" >/dev/null || fail "allow c"
+before=$(sha256sum < "$MT_DATA/keystore.sealed")
 out=$(as admin admin release allow "$(m build-d)" 2>&1) && fail "a change was saved while the counter increment is owed: $out"
-echo "$out" | grep -q "the KeyStore state was not changed: the last change was saved but the TPM NV counter 0x[0-9a-f]* could not be incremented" ||
+echo "$out" | grep -q "KeyStore state not changed: the TPM NV counter 0x[0-9a-f]* owes the last change's increment to [0-9]* and still cannot take it" ||
   fail "no clear error: $out"
-echo "$out" | grep -q "no change is saved until it can" || fail "no advice: $out"
+echo "$out" | grep -q "no change is saved until it does (check the TPM, retry or restart): TPM2_NV_Increment failed" || fail "no advice: $out"
+[ "$(sha256sum < "$MT_DATA/keystore.sealed")" = "$before" ] || fail "the refused change wrote keystore.sealed"
 has "$(m build-d)" && fail "the refused change was applied in memory"
 has "$(m build-c)" || fail "the saved change is missing"
 cp "$MT_DATA/keystore.sealed" "$MT_WORK/state.c"
