@@ -88,12 +88,18 @@ mt_status ks_ext_check_value(const char *level, bool allow, const char *kind, co
  * MT_ENOTFOUND for a revoke of an absent value. */
 mt_status ks_ext_edit(ks_ext *x, const char *level, bool allow, const char *kind,
                       const char *value, bool *changed, mt_err *err);
-/* Some node can still be released to: a measurement, or a signer with a
- * product id. */
+/* Some node can still be released to: a measurement, or active
+ * signer-style release. */
 bool ks_ext_release_possible(const ks_ext *x, size_t n_meas);
 /* Adds "min_svns" to an mt_policy document. */
 void ks_ext_policy_doc(const ks_ext *x, json_t *doc);
+/* Signer-style release is active: an mrsigner, an isv_prod_id AND a
+ * minimum isv_svn (without one, every older, possibly vulnerable enclave of
+ * the signer would be released to: the rules stay inert until it is set). */
 bool ks_ext_signer_style(const ks_ext *x);
+/* NULL without signer rules; "active"; or "inert: <what is missing, the
+ * command>" (static text, for `admin release show` and errors). */
+const char *ks_ext_signer_state(const ks_ext *x);
 json_t *ks_ext_signer_list(const ks_ext *x);
 /* Signer-style release after mt_policy matched the mrsigner: the claims'
  * isv_prod_id is allowed. MT_EPERM naming the rule. */
@@ -106,14 +112,24 @@ bool ks_ext_audit_object(const char *kind, const char *value, char *out, size_t 
  * counter = TPM value + 1 and then increments the TPM counter (so a crash
  * in between leaves the state one ahead, which the next start completes).
  * ks_nv_before_save defines the counter at the first save (*idx 0) and
- * sets *next; ks_nv_after_save increments (a failure is logged: the state
- * is already durable); ks_nv_check at open refuses (MT_ECONFLICT, naming
- * the file and what to do) a state older than the counter, ahead of it by
- * more than one, or whose counter the TPM does not hold. */
+ * sets *next. *pending != 0 means a state recording *pending may be on disk
+ * while the TPM counter is still below it (an increment failed, or the write
+ * reported an error after it may have landed): before_save first brings the
+ * TPM counter to *pending (re-read, increment) and refuses the save (MT_EUNAVAIL,
+ * or MT_ECONFLICT when the counter moved elsewhere; nothing written) while it
+ * cannot, so no two different states ever record the same counter value.
+ * ks_nv_after_save increments; a failure is logged and sets *pending (the
+ * state is durable; the next save or start completes it); ks_nv_check at
+ * open refuses (MT_ECONFLICT, naming the file and what to do) a state older
+ * than the counter, ahead of it by more than one, or whose counter the TPM
+ * does not hold. Fault injection for tests (as the crash one): the environment
+ * variable MESATEE_TEST_KS_NV_FAIL_INCREMENTS=n makes the first n increments
+ * of this process fail as a TPM error would (which the host can cause anyway). */
 #include "mt_tee.h"
-mt_status ks_nv_before_save(mt_tee *tee, uint32_t *idx, uint64_t *tpm, uint64_t *next,
-                            mt_err *err);
-void ks_nv_after_save(mt_tee *tee, uint32_t idx, uint64_t *tpm, uint64_t saved);
+mt_status ks_nv_before_save(mt_tee *tee, uint32_t *idx, uint64_t *tpm, uint64_t *pending,
+                            uint64_t *next, mt_err *err);
+void ks_nv_after_save(mt_tee *tee, uint32_t idx, uint64_t *tpm, uint64_t *pending,
+                      uint64_t saved);
 mt_status ks_nv_check(mt_tee *tee, const char *path, uint32_t idx, uint64_t state_value,
                       uint64_t *tpm, mt_err *err);
 /* key = HKDF-SHA256(ikm = ECDH(mine, peer), salt, info) (32 bytes), for the

@@ -282,9 +282,33 @@ mt_status ks_ext_check_value(const char *level, bool allow, const char *kind, co
     return mt_err_set(err, MT_EINVAL, "field 'kind': not a release-policy rule");
 }
 
+/* The minimum isv_svn of signer-style release is set. */
+static bool has_min_isv_svn(const ks_ext *x)
+{
+    for (size_t i = 0; i < x->n_min; i++)
+        if (!strcmp(x->min[i].name, "isv_svn"))
+            return true;
+    return false;
+}
+
+const char *ks_ext_signer_state(const ks_ext *x)
+{
+    if (!x->n_mrsigner && !x->n_prod)
+        return NULL;
+    if (!x->n_mrsigner)
+        return "inert: it needs an mrsigner (`mesatee admin release allow --kind mrsigner HEX`)";
+    if (!x->n_prod)
+        return "inert: it needs an isv_prod_id (`mesatee admin release allow --kind isv_prod_id "
+               "N`)";
+    if (!has_min_isv_svn(x))
+        return "inert: it needs a minimum isv_svn, or every older enclave of the signer would "
+               "get the keys (`mesatee admin release allow --kind min_svn isv_svn=N`)";
+    return "active";
+}
+
 bool ks_ext_release_possible(const ks_ext *x, size_t n_meas)
 {
-    return n_meas > 0 || (x->n_mrsigner > 0 && x->n_prod > 0);
+    return n_meas > 0 || ks_ext_signer_style(x);
 }
 
 mt_status ks_ext_edit(ks_ext *x, const char *level, bool allow, const char *kind,
@@ -367,7 +391,7 @@ void ks_ext_policy_doc(const ks_ext *x, json_t *doc)
 
 bool ks_ext_signer_style(const ks_ext *x)
 {
-    return x->n_mrsigner > 0;
+    return x->n_mrsigner > 0 && x->n_prod > 0 && has_min_isv_svn(x);
 }
 
 json_t *ks_ext_signer_list(const ks_ext *x)

@@ -62,6 +62,9 @@ struct mt_keystore {
     bool nv;         /* level tpm2: saves count on the TPM NV counter */
     uint32_t nv_idx; /* its index (0: not defined yet) */
     uint64_t nv_tpm; /* its value as last read */
+    /* != 0: a state recording this value may be on disk while the TPM counter
+     * is below it (failed increment): the next save completes it or refuses */
+    uint64_t nv_pending;
     /* ks_open_with_roots (recovery from an escrow, ks_escrow.c): the root
      * versions bootstrap takes instead of a fresh version 1; borrowed */
     const uint8_t *recover;
@@ -346,7 +349,8 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
 {
     if (ks->nv) {
         uint64_t next = 0;
-        mt_status nrc = ks_nv_before_save(ks->tee, &ks->nv_idx, &ks->nv_tpm, &next, err);
+        mt_status nrc =
+            ks_nv_before_save(ks->tee, &ks->nv_idx, &ks->nv_tpm, &ks->nv_pending, &next, err);
         if (nrc)
             return nrc;
         ks->st.nv_index = ks->nv_idx;
@@ -391,7 +395,21 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
         rc = mt_file_write_atomic(ks->path, blob, STATE_MAGIC_LEN + KS_GCM_OVERHEAD + tl, 0600,
                                   err);
     if (!rc && ks->nv)
-        ks_nv_after_save(ks->tee, ks->nv_idx, &ks->nv_tpm, s->nv_value);
+        ks_nv_after_save(ks->tee, ks->nv_idx, &ks->nv_tpm, &ks->nv_pending, s->nv_value);
+    if (rc && ks->nv && blob) {
+        /* the write reported an error: when the new state is in place anyway
+         * (renamed, then the directory fsync failed) or that cannot be told,
+         * its counter value is owed before any other state is written */
+        uint8_t *back = NULL;
+        size_t bl = 0;
+        mt_err e2;
+        mt_err_clear(&e2);
+        size_t want = STATE_MAGIC_LEN + KS_GCM_OVERHEAD + tl;
+        if (mt_file_read(ks->path, MT_KEYSTORE_STATE_MAX + 64, &back, &bl, &e2) != MT_OK ||
+            (bl == want && !memcmp(back, blob, want)))
+            ks->nv_pending = s->nv_value;
+        free(back);
+    }
     mt_wipe(text, tl);
     free(text);
     free(blob);
@@ -493,8 +511,12 @@ static mt_status release_decide(const ks_state *s, const char *coll_dir, const u
     if (!rc && !strcmp(s->level, "sgx") && ks_ext_signer_style(&s->ext))
         rc = build_policy_lists(s->level, &s->meas, &s->spk, &s->aks, &s->ext, true, coll_dir,
                                 &ps, err);
+    const char *inert = NULL; /* signer rules present but not active (ks_policy.c) */
+    if (!strcmp(s->level, "sgx") && !ps && ks_ext_signer_state(&s->ext))
+        inert = ks_ext_signer_state(&s->ext);
     if (!rc && !pm && !ps)
-        rc = mt_err_set(err, MT_EPERM, "the KeyStore release policy allows no measurement");
+        rc = mt_err_set(err, MT_EPERM, "the KeyStore release policy allows no measurement%s%s",
+                        inert ? "; signer-style release is " : "", inert ? inert : "");
     mt_policy *first = pm ? pm : ps;
     int64_t now = der ? mt_now() : 0;
     if (!rc)
@@ -512,6 +534,10 @@ static mt_status release_decide(const ks_state *s, const char *coll_dir, const u
             r2 = ks_ext_signer_check(&s->ext, c, &e2);
         rc = r2 ? mt_err_set(err, MT_EPERM, "%.400s; signer-style release: %.400s", why, e2.msg)
                 : MT_OK;
+    } else if (rc == MT_EPERM && inert) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        mt_err_set(err, MT_EPERM, "%.400s; signer-style release is %s", why, inert);
     }
     mt_policy_free(pm);
     mt_policy_free(ps);
@@ -794,9 +820,9 @@ static mt_status state_edit(ks_state *s, bool allow, const char *field, const ch
         mt_status rc = ks_ext_edit(&s->ext, s->level, allow, field, value, changed, err);
         if (!rc && !allow && !ks_ext_release_possible(&s->ext, s->meas.n))
             rc = mt_err_set(err, MT_ECONFLICT,
-                            "refusing to revoke the last %s of signer-style release while the "
-                            "policy lists no measurement (no node could start); allow the "
-                            "replacement first",
+                            "refusing to revoke this %s: signer-style release would become "
+                            "inert while the policy lists no measurement (no node could "
+                            "start); allow the replacement first",
                             field);
         return rc;
     }
@@ -987,6 +1013,19 @@ mt_status mt_keystore_hw_decide(const char *policy, size_t len, const mt_attest_
     return rc;
 }
 
+mt_status mt_keystore_signer_release(const char *policy, size_t len, const char **state,
+                                     mt_err *err)
+{
+    *state = NULL;
+    ks_state *s = malloc(sizeof *s);
+    mt_status rc = s ? shown_policy_parse(policy, len, s, err)
+                     : mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (!rc && !strcmp(s->level, "sgx"))
+        *state = ks_ext_signer_state(&s->ext);
+    free(s);
+    return rc;
+}
+
 mt_status mt_keystore_check_value(const char *kind, bool allow, const char *value, mt_err *err)
 {
     if (!kind || !value)
@@ -1029,6 +1068,9 @@ json_t *mt_keystore_policy(mt_keystore *ks)
         json_object_set_new(p, "release_signers",
                             json_pack("{s:i, s:i}", "keys", (int)n, "threshold",
                                       (int)ks->st.threshold));
+    const char *signer = ks_ext_signer_state(&ks->st.ext);
+    if (p && signer && !strcmp(ks->st.level, "sgx"))
+        json_object_set_new(p, "signer_release", json_string(signer));
     pthread_mutex_unlock(&ks->mu);
     return p;
 }

@@ -114,6 +114,14 @@ mt_status mt_keystore_hw_policy(const char *level, const char *const *meas, size
 mt_status mt_keystore_hw_decide(const char *policy, size_t len, const mt_attest_claims *c,
                                 mt_err *err);
 
+/* SGX signer-style release of a policy as `admin release show` prints it
+ * (its "signer_release" field): *state NULL (no signer rules, or not sgx),
+ * "active" (an mrsigner, an isv_prod_id and a minimum isv_svn), or "inert:
+ * <what is missing and the command>" (static text). MT_EINVAL when
+ * malformed. */
+mt_status mt_keystore_signer_release(const char *policy, size_t len, const char **state,
+                                     mt_err *err);
+
 /* Release-policy rule kinds of allow/revoke (mt_keystore_policy_allow). */
 #define MT_KEYSTORE_KINDS_TEXT                                                                 \
     "measurement, soft_platform_key, tpm2_ak, mrsigner, isv_prod_id or min_svn"

@@ -129,3 +129,5 @@ add_test(NAME it_upgrade_v8 COMMAND bash ${MT_TEST_DIR}/integration/it_upgrade_v
 set_tests_properties(it_upgrade_v8 PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 600
   SKIP_RETURN_CODE 77)
+add_test(NAME it_keystore_nv_pending COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_nv_pending.sh)
+set_tests_properties(it_keystore_nv_pending PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)

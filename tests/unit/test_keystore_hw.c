@@ -355,9 +355,53 @@ static void test_sgx_signer(void **state)
     /* signer-style alone (no measurement listed) */
     snprintf(pol, sizeof pol,
              "{\"level\":\"sgx\",\"measurements\":[],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[%llu],\"min_svns\":{\"isv_svn\":%llu},\"seq\":2}",
+             sig, prod, isv);
+    decide(pol, c, MT_OK, NULL, NULL);
+    /* security review: a signer and a product id without a minimum isv_svn
+     * would release to every older (vulnerable) enclave of the signer; the
+     * signer rules stay inert, the refusal says what is missing */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[],\"mrsigners\":[\"%s\"],"
              "\"isv_prod_ids\":[%llu],\"seq\":2}",
              sig, prod);
+    decide(pol, c, MT_EPERM,
+           (const char *const[]){"allows no measurement", "signer-style release is inert",
+                                 "minimum isv_svn", "--kind min_svn isv_svn=N", NULL},
+           NULL);
+    /* a minimum of another SVN (config_svn) does not activate it */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[%llu],\"min_svns\":{\"config_svn\":0},\"seq\":2}",
+             other_enc, sig, prod);
+    decide(pol, c, MT_EPERM,
+           (const char *const[]){"measurements.gateway.mrenclave",
+                                 "signer-style release is inert", "minimum isv_svn", NULL},
+           NULL);
+    /* `admin release show` says which (signer_release) */
+    const char *st = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    assert_int_equal(mt_keystore_signer_release(pol, strlen(pol), &st, &err), MT_OK);
+    assert_non_null(st);
+    assert_non_null(strstr(st, "inert: it needs a minimum isv_svn"));
+    /* with the minimum at 0 (any isv_svn, stated explicitly) it releases */
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[%llu],\"min_svns\":{\"isv_svn\":0},\"seq\":2}",
+             other_enc, sig, prod);
     decide(pol, c, MT_OK, NULL, NULL);
+    assert_int_equal(mt_keystore_signer_release(pol, strlen(pol), &st, &err), MT_OK);
+    assert_string_equal(st, "active");
+    snprintf(pol, sizeof pol, "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"seq\":2}", enc);
+    assert_int_equal(mt_keystore_signer_release(pol, strlen(pol), &st, &err), MT_OK);
+    assert_null(st);
+    snprintf(pol, sizeof pol,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"isv_prod_ids\":[1],\"seq\":2}",
+             enc);
+    assert_int_equal(mt_keystore_signer_release(pol, strlen(pol), &st, &err), MT_OK);
+    assert_non_null(strstr(st, "inert: it needs an mrsigner"));
+    assert_int_equal(mt_keystore_signer_release("{\"level\":7}", 11, &st, &err), MT_EINVAL);
     /* the same signer, but an older isv_svn than the minimum: refused */
     snprintf(pol, sizeof pol,
              "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
@@ -368,7 +412,7 @@ static void test_sgx_signer(void **state)
     /* another product of the same signer: refused, naming the rule */
     snprintf(pol, sizeof pol,
              "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
-             "\"isv_prod_ids\":[%llu],\"seq\":2}",
+             "\"isv_prod_ids\":[%llu],\"min_svns\":{\"isv_svn\":0},\"seq\":2}",
              other_enc, sig, (prod + 1) % 65536);
     decide(pol, c, MT_EPERM,
            (const char *const[]){"measurements.gateway.mrenclave", "signer-style release",
@@ -377,7 +421,7 @@ static void test_sgx_signer(void **state)
     /* another signer: refused by both ways, each named */
     snprintf(pol, sizeof pol,
              "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
-             "\"isv_prod_ids\":[%llu],\"seq\":2}",
+             "\"isv_prod_ids\":[%llu],\"min_svns\":{\"isv_svn\":0},\"seq\":2}",
              other_enc, other_sig, prod);
     decide(pol, c, MT_EPERM,
            (const char *const[]){"measurements.gateway.mrenclave",
@@ -389,7 +433,7 @@ static void test_sgx_signer(void **state)
     snprintf(pol, sizeof pol,
              "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],\"seq\":2}",
              other_enc, sig);
-    decide(pol, c, MT_EPERM, (const char *const[]){"isv_prod_ids", NULL}, NULL);
+    decide(pol, c, MT_EPERM, (const char *const[]){"isv_prod_id", "inert", NULL}, NULL);
     /* the measurement-style release still works beside the signer rules */
     snprintf(pol, sizeof pol,
              "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
@@ -519,10 +563,20 @@ static void test_draft(void **state)
     assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "measurement", enc,
                                                 &doc, &err),
                      MT_ECONFLICT);
-    /* with a signer and a product id it may go; then the signer may not */
+    /* with a signer and a product id but no minimum isv_svn the signer rule
+     * is inert: the last measurement may not go */
     snprintf(shown, sizeof shown,
              "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
              "\"isv_prod_ids\":[4],\"seq\":7}",
+             enc, sig);
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "measurement", enc,
+                                                &doc, &err),
+                     MT_ECONFLICT);
+    /* with a signer, a product id and a minimum isv_svn it may go; then
+     * none of the three may */
+    snprintf(shown, sizeof shown,
+             "{\"level\":\"sgx\",\"measurements\":[\"%s\"],\"mrsigners\":[\"%s\"],"
+             "\"isv_prod_ids\":[4],\"min_svns\":{\"isv_svn\":2},\"seq\":7}",
              enc, sig);
     assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "measurement", enc,
                                                 &doc, &err),
@@ -530,8 +584,12 @@ static void test_draft(void **state)
     free(doc);
     snprintf(shown, sizeof shown,
              "{\"level\":\"sgx\",\"measurements\":[],\"mrsigners\":[\"%s\"],"
-             "\"isv_prod_ids\":[4],\"seq\":7}",
+             "\"isv_prod_ids\":[4],\"min_svns\":{\"isv_svn\":2},\"seq\":7}",
              sig);
+    assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "min_svn", "isv_svn",
+                                                &doc, &err),
+                     MT_ECONFLICT);
+    tv_assert_msg(&err, "signer-style release would become inert");
     assert_int_equal(mt_keystore_release_draft(shown, strlen(shown), false, "mrsigner", sig,
                                                 &doc, &err),
                      MT_ECONFLICT);
