@@ -15,6 +15,8 @@ static const mt_bschema *schema_of(const char *executor_type, const char *builti
 {
     if (executor_type && !strcmp(executor_type, "wasm"))
         return mt_bschema_wasm();
+    if (executor_type && !strcmp(executor_type, "python"))
+        return mt_bschema_python();
     const mt_bschema *s = mt_bschema_find(builtin);
     if (!s || !mt_builtin_exists(builtin))
         mt_err_set(err, MT_EINVAL,
@@ -46,8 +48,9 @@ mt_status fn_schema_check_task(core_ctx *x, const core_function *fn, const json_
 {
     /* a function whose built-in this build has no schema for (the test
      * worker's "__test_*") is left to the worker, which refuses unknown ones */
-    const mt_bschema *s = !strcmp(fn->executor_type, "wasm") ? mt_bschema_wasm()
-                                                             : mt_bschema_find(fn->builtin);
+    const mt_bschema *s = !strcmp(fn->executor_type, "wasm")     ? mt_bschema_wasm()
+                          : !strcmp(fn->executor_type, "python") ? mt_bschema_python()
+                                                                 : mt_bschema_find(fn->builtin);
     if (!s)
         return MT_OK;
     mt_err e;

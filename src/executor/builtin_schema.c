@@ -138,6 +138,12 @@ static const mt_barg a_wasm[] = {
     I("wasm_key_version", false, "0", 0, INT32_MAX, "version of wasm_key (0: the latest)"),
 };
 
+/* executor type "python" (python_fn.h): the one reserved argument */
+static const mt_barg a_python[] = {
+    I("python_max_output_mb", false, "1024", 1, 16384,
+      "MiB of plaintext the function may write over all its outputs"),
+};
+
 #define ANY MT_BSLOTS_ANY
 static const mt_bschema table[] = {
     {"echo", "returns its message argument", ARGS(a_echo), false, 0, 0, 0, 0, false, "none",
@@ -197,6 +203,16 @@ static const mt_bschema wasm_schema = {
     "wasm", "reserved task arguments of WebAssembly functions", ARGS(a_wasm), true, 0, ANY, 0,
     ANY, false, "the function's declared slots", "the function's declared slots",
     "what the module sets"};
+
+static const mt_bschema python_schema = {
+    "python", "reserved task arguments of Python functions", ARGS(a_python), true, 0, ANY, 0,
+    ANY, false, "the function's declared slots", "the function's declared slots",
+    "what the function returns or passes to mesatee.set_result"};
+
+const mt_bschema *mt_bschema_python(void)
+{
+    return &python_schema;
+}
 
 /* ---- lookup ------------------------------------------------------------- */
 
@@ -416,11 +432,12 @@ mt_status mt_bschema_check_value(const mt_barg *a, const char *v, mt_err *err)
     return mt_err_set(err, MT_EINTERNAL, "argument '%s': unknown type", a->name);
 }
 
-/* Unknown name: refused unless open_args, where only the "wasm_" prefix is
- * reserved. */
+/* Unknown name: refused unless open_args, where only the "wasm_" prefix
+ * (wasm) or "python_" prefix (python) is reserved. */
 static mt_status unknown_arg(const mt_bschema *s, const char *name, mt_err *err)
 {
-    if (s->open_args && strncmp(name, "wasm_", 5) != 0)
+    if (s->open_args && s == &python_schema ? strncmp(name, "python_", 7) != 0
+        : s->open_args && strncmp(name, "wasm_", 5) != 0)
         return MT_OK;
     /* names are [A-Za-z0-9_]{1,64} by the time they get here (api_decode);
      * %.64s bounds a worker-side caller */

@@ -118,3 +118,7 @@ set_tests_properties(it_keystore_escrow_tpm2 PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MT_KS_LEVEL=tpm2" TIMEOUT 300)
 add_test(NAME it_keystore_escrow COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_escrow.sh)
 set_tests_properties(it_keystore_escrow PROPERTIES ENVIRONMENT "${MT_IT_ENV};MT_KS_LEVEL=soft" TIMEOUT 300)
+# Python functions (issue 11): CPython in the sandboxed worker, multi-party
+# numpy and pandas tasks, and bad functions refused by the sandbox.
+add_test(NAME it_python COMMAND bash ${MT_TEST_DIR}/integration/it_python.sh)
+set_tests_properties(it_python PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 600 SKIP_RETURN_CODE 77)
