@@ -308,18 +308,13 @@ static mt_status py_fail(mt_err *err, const char *what)
     return mt_err_set(err, MT_EINTERNAL, "python: %s failed", what);
 }
 
-mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
+/* 0 not started, 1 started in this process, 2 started in the zygote (this
+ * is a forked child), -1 the start failed in the zygote */
+static int g_interp;
+
+/* The interpreter itself: audit hook, `mesatee` inittab, isolated config. */
+static mt_status interp_init(mt_err *err)
 {
-    g_ctx = ctx;
-    g_out_max = 1024ULL << 20;
-    const char *mb = ctx ? mt_bctx_arg(ctx, "python_max_output_mb") : NULL;
-    if (mb) {
-        char *end;
-        unsigned long long v = strtoull(mb, &end, 10);
-        if (*end || v < 1 || v > 16384) /* the schema checked it already */
-            return mt_err_set(err, MT_EINVAL, "argument 'python_max_output_mb' out of range");
-        g_out_max = v << 20;
-    }
     if (PySys_AddAuditHook(audit_hook, NULL) != 0 ||
         PyImport_AppendInittab("mesatee", PyInit_mesatee) != 0)
         return mt_err_set(err, MT_EINTERNAL, "python: installing the audit hook failed");
@@ -350,6 +345,70 @@ mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
     if (PyStatus_Exception(s))
         return mt_err_set(err, MT_EINTERNAL, "python: the interpreter did not start (%s)",
                           s.err_msg ? s.err_msg : "unknown");
+    return MT_OK;
+}
+
+/* Heavy packages the zygote imports once (when installed). */
+static const char *const warm_modules[] = {"numpy", "pandas", NULL};
+
+mt_status mt_python_fn_zygote_init(mt_err *err)
+{
+    mt_err e = {0};
+    if (interp_init(&e) != MT_OK) {
+        /* the children report it per python task; other executor types
+         * are unaffected */
+        g_interp = -1;
+        fprintf(stderr, "mesatee-worker: zygote: %s: python tasks will fail\n", e.msg);
+        return MT_OK;
+    }
+    for (size_t i = 0; warm_modules[i]; i++) {
+        PyObject *m = PyImport_ImportModule(warm_modules[i]);
+        Py_XDECREF(m);
+        PyErr_Clear(); /* not installed: imported per task if a function asks */
+    }
+    g_interp = 2;
+    (void)err;
+    return MT_OK;
+}
+
+mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
+{
+    g_ctx = ctx;
+    g_out_max = 1024ULL << 20;
+    const char *mb = ctx ? mt_bctx_arg(ctx, "python_max_output_mb") : NULL;
+    if (mb) {
+        char *end;
+        unsigned long long v = strtoull(mb, &end, 10);
+        if (*end || v < 1 || v > 16384) /* the schema checked it already */
+            return mt_err_set(err, MT_EINVAL, "argument 'python_max_output_mb' out of range");
+        g_out_max = v << 20;
+    }
+    mt_status st;
+    if (g_interp == -1)
+        return mt_err_set(err, MT_EINTERNAL, "python: the interpreter did not start in the "
+                                             "worker's zygote (see the daemon's log)");
+    if (g_interp == 2) {
+        /* a child of the zygote: the interpreter's own after-fork steps
+         * (thread state, import lock, os.register_at_fork hooks: `random`
+         * reseeds from the kernel), then NumPy's global generator, which
+         * every child would otherwise share with the zygote */
+        PyOS_AfterFork_Child();
+        PyObject *gd = PyDict_New();
+        PyObject *r = gd && PyDict_SetItemString(gd, "__builtins__", PyEval_GetBuiltins()) == 0
+                          ? PyRun_String("import sys\n"
+                                         "if 'numpy.random' in sys.modules:\n"
+                                         "    sys.modules['numpy.random'].seed()\n",
+                                         Py_file_input, gd, gd)
+                          : NULL;
+        Py_XDECREF(r);
+        Py_XDECREF(gd);
+        if (!r)
+            return py_fail(err, "reseeding after the zygote's fork");
+    } else if ((st = interp_init(err)) != MT_OK) {
+        return st;
+    } else {
+        g_interp = 1;
+    }
     /* the Python part of `mesatee`, with the allow-list and the arguments */
     PyObject *m = PyImport_ImportModule("mesatee");
     PyObject *d = m ? PyModule_GetDict(m) : NULL;

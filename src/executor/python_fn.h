@@ -48,6 +48,13 @@ const char *const *mt_python_fn_allowed(void);
 const char *const *mt_python_fn_ro_paths(void);
 
 mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err);
+/* The zygote's init hook for "python" (zygote_server.h): starts the
+ * interpreter and imports numpy and pandas (when installed) once, holding no
+ * secret and no task state; each forked child then only runs the
+ * interpreter's after-fork steps and reseeds the generators in
+ * mt_python_fn_start. Never fails: an interpreter that did not start is
+ * reported by each python task (other executor types are unaffected). */
+mt_status mt_python_fn_zygote_init(mt_err *err);
 mt_status mt_python_fn_check(const uint8_t *src, size_t len, mt_err *err);
 mt_status mt_python_fn_run(mt_bctx *ctx, const uint8_t *src, size_t len, char **ret,
                            mt_err *err);

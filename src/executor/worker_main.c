@@ -377,6 +377,7 @@ static mt_status zygote_init_crypto(mt_err *err)
 static const mt_zyg_hook zygote_hooks[] = {
     {"builtin", zygote_init_crypto},
     {"wasm", NULL}, /* the interpreter needs no warm-up: modules are per task */
+    {"python", mt_python_fn_zygote_init}, /* CPython + numpy + pandas, once */
 };
 
 static int worker_run(const mt_zyg_child *zc);

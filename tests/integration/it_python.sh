@@ -151,6 +151,22 @@ expect_fail "reserved python argument out of range" "argument 'python_max_output
 expect_fail "unknown reserved python_ argument" "unknown argument 'python_x'" \
   as alice function register --name bad --python "$EX/linreg.py" --arg python_x=1
 
+# ---- warm start (zygote): no state passes between tasks, generators reseeded ----
+printf '%s\n' 'import numpy, random' 'def entrypoint(argv):' \
+  '    prev = getattr(numpy, "_mt_mark", None)' '    numpy._mt_mark = 1' \
+  '    return "%s %r %r" % (prev, numpy.random.random(), random.random())' > "$MT_WORK/state.py"
+FS=$(as alice function register --name state --python "$MT_WORK/state.py")
+R1= R2=
+for i in 1 2; do
+  T=$(as alice task create --function "$FS"); run_task "$T" alice; S=$(show alice "$T")
+  [ "$(jget "$S" .status)" = finished ] || fail "state: $(jget "$S" .failure_reason)"
+  eval "R$i=\$(jget \"\$S\" .result.return_value)"
+  case "$(eval echo "\$R$i")" in None\ *) ;; *) fail "state passed between tasks: $(eval echo "\$R$i")";; esac
+  W[$i]=$(jget "$S" .metering.wall_ms)
+done
+[ "$R1" != "$R2" ] || fail "two tasks drew the same random numbers: $R1"
+ok "no state passes between python tasks; numpy and random reseeded per task (wall ${W[1]} ms, ${W[2]} ms)"
+
 # the server still runs python tasks after all of that
 T=$(as alice task create --function "$FN" --input a=alice --input b=bob)
 as alice task assign "$T" --input "a=$A" >/dev/null
