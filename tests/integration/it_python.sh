@@ -151,6 +151,45 @@ expect_fail "reserved python argument out of range" "argument 'python_max_output
 expect_fail "unknown reserved python_ argument" "unknown argument 'python_x'" \
   as alice function register --name bad --python "$EX/linreg.py" --arg python_x=1
 
+# ---- the mesatee module's argument checks: garbage of every type is an exception ----
+cat > "$MT_WORK/argcheck.py" <<'PY'
+import mesatee
+def entrypoint(argv):
+    bad = [lambda: mesatee.open_input(123), lambda: mesatee.open_input(None),
+           lambda: mesatee.open_input("nope"), lambda: mesatee.open_input("a" * 100000),
+           lambda: mesatee.open_input("a\0b"), lambda: mesatee.open_input("\udc80"),
+           lambda: mesatee.create_output(b"out"), lambda: mesatee.create_output("nope"),
+           lambda: mesatee._write(-1, b"x"), lambda: mesatee._write(99, b"x"),
+           lambda: mesatee._write(0, 123), lambda: mesatee._write("0", b""),
+           lambda: mesatee._write(0), lambda: mesatee._write(1 << 70, b""),
+           lambda: mesatee.set_result(123), lambda: mesatee.set_result("x" * 70000),
+           lambda: mesatee.set_result("\udc80"), lambda: mesatee.create_output("out").write(12),
+           lambda: mesatee.read_csv(5), lambda: mesatee.log("\udc80")]
+    n = 0
+    for f in bad:
+        try:
+            f()
+        except (TypeError, KeyError, ValueError, OSError, OverflowError, UnicodeError):
+            n += 1
+    mesatee.log(12345678901234567890 ** 3)
+    w = mesatee.create_output("out")
+    w.write("ok")
+    w.close()
+    return "refused=%d of %d" % (n, len(bad))
+PY
+FC=$(as alice function register --name argcheck --python "$MT_WORK/argcheck.py" --output-slot out)
+"$MESATEE_BIN" key generate --out "$MT_WORK/argcheck.key" >/dev/null
+OC=$(as alice file register-output --key "$MT_WORK/argcheck.key")
+T=$(as alice task create --function "$FC" --output out=alice)
+as alice task assign "$T" --output "out=$OC" >/dev/null
+run_task "$T" alice
+S=$(show alice "$T")
+[ "$(jget "$S" .result.return_value)" = "refused=20 of 20" ] \
+  || fail "argcheck: $(jget "$S" .status) $(jget "$S" .result.return_value) $(jget "$S" .failure_reason) $(jget "$S" .log)"
+as alice task result "$T" --slot out --key "$MT_WORK/argcheck.key" --out "$MT_WORK/argcheck.out" >/dev/null
+[ "$(cat "$MT_WORK/argcheck.out")" = ok ] || fail "argcheck output"
+ok "mesatee module: 20 kinds of bad arguments each raise an exception; the task still completes"
+
 # ---- warm start (zygote): no state passes between tasks, generators reseeded ----
 printf '%s\n' 'import numpy, random' 'def entrypoint(argv):' \
   '    prev = getattr(numpy, "_mt_mark", None)' '    numpy._mt_mark = 1' \
