@@ -1462,6 +1462,8 @@ int cli_cmd_function_builtins(cli_ctx *ctx)
                                                    only)) pick = b;
         if (!pick && !strcmp(only, "wasm"))
             pick = json_object_get(root, "wasm");
+        if (!pick && !strcmp(only, "python"))
+            pick = json_object_get(root, "python");
         if (!pick) {
             json_decref(root);
             return cli_fail("no built-in function '%.64s' (mesatee function builtins lists them)",
@@ -1485,6 +1487,17 @@ int cli_cmd_function_builtins(cli_ctx *ctx)
             putchar('\n');
         }
         pr_builtin(json_object_get(root, "wasm"));
+    }
+    if (!ctx->json && (!pick || pick == json_object_get(root, "python")) &&
+        json_object_get(root, "python")) {
+        if (!pick) {
+            putchar('\n');
+            pr_builtin(json_object_get(root, "python"));
+        }
+        fputs("  modules a python function may import:", stdout);
+        json_array_foreach(json_object_get(root, "python_modules"), i, b)
+            printf(" %s", json_string_value(b));
+        putchar('\n');
     }
     json_decref(root);
     return rc;

@@ -593,7 +593,8 @@ static const cli_cmd commands[] = {
      "register a function; prints its id", o_fn_register, 0, 0, NT},
     {"function", "list", cli_cmd_function_list, "", "list visible functions", o_list, 0, 0, NT},
     {"function", "builtins", cli_cmd_function_builtins, "[NAME]",
-     "list the built-in functions with their arguments and slots (and wasm's reserved ones)",
+     "list the built-in functions with their arguments and slots (and the reserved ones of "
+     "wasm and python, and the modules python functions may import)",
      o_none, 0, 1, NT},
     {"function", "show", cli_cmd_function_show, "FUNCTION_ID", "show a function", o_none, 1, 1,
      NT},

@@ -76,10 +76,20 @@ mt_status functions_builtins(core_ctx *x)
         }
     }
     json_t *w = arr ? mt_bschema_json(mt_bschema_wasm()) : NULL;
-    if (!w) {
+    json_t *py = arr ? mt_bschema_json(mt_bschema_python()) : NULL, *mods = json_array();
+    for (const char *const *m = mt_bschema_python_modules(); mods && *m; m++)
+        if (json_array_append_new(mods, json_string(*m)) != 0) {
+            json_decref(mods);
+            mods = NULL;
+        }
+    if (!w || !py || !mods) {
         json_decref(arr);
+        json_decref(w);
+        json_decref(py);
+        json_decref(mods);
         return mt_err_set(x->err, MT_ENOMEM, "out of memory");
     }
-    core_json_response(x, 200, json_pack("{s:o, s:o}", "builtins", arr, "wasm", w));
+    core_json_response(x, 200, json_pack("{s:o, s:o, s:o, s:o}", "builtins", arr, "wasm", w,
+                                         "python", py, "python_modules", mods));
     return MT_OK;
 }

@@ -214,6 +214,27 @@ const mt_bschema *mt_bschema_python(void)
     return &python_schema;
 }
 
+/* What a python function may import (its own imports; the packages
+ * themselves import what they need): the standard library minus I/O,
+ * process, network, interpreter-introspection and code-loading modules,
+ * plus the scientific stack from Debian. Here, beside the schema, so the
+ * daemon can list it (GET /v1/builtins) without linking the worker's
+ * Python module, which enforces the same table (python_fn.c). */
+static const char *const python_modules[] = {
+    "mesatee", "abc", "array", "base64", "binascii", "bisect", "bz2", "calendar", "cmath",
+    "codecs", "collections", "colorsys", "contextlib", "copy", "csv", "dataclasses",
+    "datetime", "decimal", "difflib", "enum", "fractions", "functools", "gzip", "hashlib",
+    "heapq", "hmac", "io", "itertools", "json", "lzma", "math", "numbers", "operator",
+    "pprint", "random", "re", "secrets", "statistics", "string", "struct", "textwrap", "time",
+    "typing", "unicodedata", "uuid", "warnings", "zlib", "numpy", "pandas", "scipy", "sklearn",
+    "statsmodels", "xgboost", NULL,
+};
+
+const char *const *mt_bschema_python_modules(void)
+{
+    return python_modules;
+}
+
 /* ---- lookup ------------------------------------------------------------- */
 
 size_t mt_bschema_count(void)

@@ -77,6 +77,8 @@ const mt_bschema *mt_bschema_wasm(void);
 /* The reserved task arguments of "python" functions (python_max_output_mb);
  * any other name not starting with "python_" is the function's own. */
 const mt_bschema *mt_bschema_python(void);
+/* The top-level modules a python function may import (NULL-terminated). */
+const char *const *mt_bschema_python_modules(void);
 /* The declaration of argument name, or NULL. */
 const mt_barg *mt_bschema_arg(const mt_bschema *s, const char *name);
 

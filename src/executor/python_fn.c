@@ -5,25 +5,13 @@
 
 #include "python_fn.h"
 
+#include "mt_bschema.h"
+
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* What a function may import (its own imports; the packages themselves
- * import what they need). The standard library minus I/O, process,
- * network, interpreter-introspection and code-loading modules, plus the
- * scientific stack from Debian. Shown to participants (docs/python-functions.md). */
-static const char *const allowed_modules[] = {
-    "mesatee", "abc", "array", "base64", "binascii", "bisect", "bz2", "calendar", "cmath",
-    "codecs", "collections", "colorsys", "contextlib", "copy", "csv", "dataclasses",
-    "datetime", "decimal", "difflib", "enum", "fractions", "functools", "gzip", "hashlib",
-    "heapq", "hmac", "io", "itertools", "json", "lzma", "math", "numbers", "operator",
-    "pprint", "random", "re", "secrets", "statistics", "string", "struct", "textwrap", "time",
-    "typing", "unicodedata", "uuid", "warnings", "zlib", "numpy", "pandas", "scipy", "sklearn",
-    "statsmodels", "xgboost", NULL,
-};
 
 /* The interpreter's files: read-only, nothing else (Landlock, sandbox.h). */
 static const char *const ro_paths[] = {
@@ -37,7 +25,7 @@ static const char *const ro_paths[] = {
 
 const char *const *mt_python_fn_allowed(void)
 {
-    return allowed_modules;
+    return mt_bschema_python_modules();
 }
 
 const char *const *mt_python_fn_ro_paths(void)
@@ -413,6 +401,7 @@ mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
     PyObject *m = PyImport_ImportModule("mesatee");
     PyObject *d = m ? PyModule_GetDict(m) : NULL;
     PyObject *allowed = PyFrozenSet_New(NULL);
+    const char *const *allowed_modules = mt_python_fn_allowed();
     for (size_t i = 0; allowed && allowed_modules[i]; i++) {
         PyObject *n = PyUnicode_FromString(allowed_modules[i]);
         if (!n || PySet_Add(allowed, n) != 0) {

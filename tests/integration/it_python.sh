@@ -62,6 +62,13 @@ expect_fail "python with a builtin" "one of --builtin, --wasm and --python" \
 printf '{"name":"x","executor_type":"python"}' > "$MT_WORK/nopayload.json"
 expect_fail "python without a payload" "payload" as alice function register --spec "$MT_WORK/nopayload.json"
 
+# ---- the allow-list participants can read ---------------------------------------
+L=$(as bob --output json function builtins)
+[ "$(jget "$L" '.python_modules | index("numpy") != null')" = true ] || fail "python_modules: $L"
+[ "$(jget "$L" '.python_modules | index("socket")')" = null ] || fail "socket allowed?"
+case "$(as bob function builtins python)" in *"may import: mesatee abc"*numpy*) ;; *) fail "function builtins python";; esac
+ok "GET /v1/builtins and \`function builtins python\` list the modules a python function may import"
+
 # ---- numpy linear regression between alice and bob -----------------------------
 FN=$(as alice function register --name linreg --python "$EX/linreg.py" \
        --input-slot a --input-slot b --public)
