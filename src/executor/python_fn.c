@@ -286,7 +286,10 @@ static const char bootstrap[] =
     "name=top)\n"
     "    return _orig_import(name, globals, locals, fromlist, level)\n"
     "_b.__import__ = _guard\n"
-    "import traceback as _traceback\n"
+    "import traceback as _traceback, linecache as _linecache\n"
+    "def _lines(src):\n"
+    "    # the function's source for its tracebacks (the approved code)\n"
+    "    _linecache.cache['<function>'] = (len(src), None, src.splitlines(True), '<function>')\n"
     "def _format_exc(e):\n"
     "    return ''.join(_traceback.format_exception(e))\n";
 
@@ -432,7 +435,10 @@ mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
     }
     Py_DECREF(allowed);
     Py_DECREF(args);
-    PyObject *r = PyRun_String(bootstrap, Py_file_input, d, d);
+    PyObject *r = NULL, *bc = Py_CompileString(bootstrap, "<mesatee>", Py_file_input);
+    if (bc)
+        r = PyEval_EvalCode(bc, d, d);
+    Py_XDECREF(bc);
     Py_XDECREF(r);
     Py_DECREF(m);
     if (!r)
@@ -582,6 +588,13 @@ mt_status mt_python_fn_run(mt_bctx *ctx, const uint8_t *src, size_t len, char **
         st = py_fail(err, "creating the function's module");
         goto out;
     }
+    /* tracebacks quote the function's own lines (participants approved them) */
+    PyObject *lf = PyDict_GetItemString(md, "_lines"),
+             *us = PyUnicode_DecodeUTF8((const char *)src, (Py_ssize_t)len, "strict");
+    PyObject *lr = lf && us ? PyObject_CallOneArg(lf, us) : NULL;
+    Py_XDECREF(lr);
+    Py_XDECREF(us);
+    PyErr_Clear();
     g_armed = true; /* the function's code from here on */
     r = PyEval_EvalCode(code, g, g);
     if (!r) {

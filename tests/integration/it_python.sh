@@ -154,7 +154,7 @@ def entrypoint(argv):
 bad exception 'def helper(v):
     raise ValueError("bad value")
 def entrypoint(argv):
-    helper(1)' "ValueError: bad value"
+    helper(1)' 'raise ValueError("bad value")'
 bad no_entry 'x = 1' "neither entrypoint(argv) nor main(ctx)"
 expect_fail "reserved python argument out of range" "argument 'python_max_output_mb'" \
   as alice task create --function "$FN" --arg python_max_output_mb=0 --input a=alice
