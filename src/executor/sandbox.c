@@ -197,12 +197,14 @@ mt_status mt_sandbox_lock_python(int highest_fd, const char *const *ro_paths,
  * - sched_getaffinity, sysinfo: os.cpu_count() and OpenBLAS's thread count;
  * - prlimit64: the resource limits read by NumPy/OpenBLAS (reading only:
  *   raising a limit is refused by the kernel below the hard limit anyway).
+ * - getrusage: the process's own resource usage (scikit-learn/joblib);
  * openat is allowed with read-only flags only (rule below); Landlock bounds
  * which files. */
 static const int python_allowed[] = {
     SCMP_SYS(getdents64), SCMP_SYS(fcntl),   SCMP_SYS(getcwd),  SCMP_SYS(readlink),
     SCMP_SYS(getuid),     SCMP_SYS(geteuid), SCMP_SYS(getgid),  SCMP_SYS(getegid),
     SCMP_SYS(uname),      SCMP_SYS(prlimit64), SCMP_SYS(dup),   SCMP_SYS(statx),
+    SCMP_SYS(getrusage),
 };
 
 /* python: calls that packages make at import and do without: they fail
@@ -244,14 +246,23 @@ static mt_status lock_common(int highest_fd, bool python, mt_err *err)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), python_enosys[i], 0);
     if (python && rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0);
-    /* python: openat read-only (no O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND);
-     * an openat with any of them kills the process */
+    /* python: openat read-only (no O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND/
+     * O_TMPFILE); an openat with any of them fails with EACCES */
     if (python && rc == 0) {
         const struct scmp_arg_cmp ro = {
             .arg = 2, .op = SCMP_CMP_MASKED_EQ,
             .datum_a = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | (__O_TMPFILE & ~O_DIRECTORY),
             .datum_b = 0};
         rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, &ro);
+        /* any write-side flag: EACCES (packages probe, e.g. joblib's
+         * semaphore check under /dev/shm at scikit-learn's import, and cope) */
+        static const scmp_datum_t wbits[] = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND,
+                                             __O_TMPFILE & ~O_DIRECTORY};
+        for (size_t i = 0; rc == 0 && i < sizeof wbits / sizeof wbits[0]; i++) {
+            const struct scmp_arg_cmp w = {.arg = 2, .op = SCMP_CMP_MASKED_EQ,
+                                           .datum_a = wbits[i], .datum_b = wbits[i]};
+            rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1, &w);
+        }
     }
     /* raise()/abort() send a signal to this process only: tgkill(own pid). */
     if (rc == 0) {

@@ -26,7 +26,7 @@ mt_status mt_sandbox_lock(int highest_fd, mt_err *err);
  * or executed anywhere), and the seccomp allow-list of mt_sandbox_lock
  * plus the calls an importing interpreter makes, each documented in
  * sandbox.c: openat for reading only (any write, create, truncate or append
- * flag kills the process), getdents64, fcntl, ioctl (answers ENOTTY), getcwd,
+ * flag fails with EACCES), getdents64, fcntl, ioctl (answers ENOTTY), getcwd,
  * readlink, the get*id calls, uname, sysinfo. Still no socket, no exec, no
  * fork. When the kernel has no Landlock (or it is disabled) the rest still
  * applies and *landlock_why says why (a static string); with Landlock

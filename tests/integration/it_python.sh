@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Functions of executor type "python" end to end through the CLI (issue 11):
+# (numpy, pandas and scikit-learn tasks between parties)
 # CPython 3.11 embedded in the sandboxed worker. Two multi-party tasks (numpy
 # linear regression, pandas join-and-aggregate), registration errors (syntax
 # error with line and column, non-UTF-8 source) and bad functions, each a
@@ -115,6 +116,24 @@ else
   echo "note: python3-pandas is not installed: the pandas task is skipped"
 fi
 
+# ---- scikit-learn: a model trained on alice's data, scored on bob's ----------------
+if /usr/bin/python3 -c 'import sklearn' 2>/dev/null; then
+  FK=$(as alice function register --name skscore --python "$EX/sklearn_score.py" \
+         --input-slot train --input-slot test --public)
+  TR=$(put alice train "$(printf '0,0,0\n1,1,1\n0,1,0\n1,0,1\n2,2,1\n-1,-1,0\n2,0,1\n-1,0,0\n')")
+  TE=$(put bob test "$(printf '3,3,1\n-2,-2,0\n1.5,1,1\n-1,-0.5,0\n')")
+  T=$(as bob task create --function "$FK" --input train=alice --input test=bob)
+  as alice task assign "$T" --input "train=$TR" >/dev/null
+  as bob task assign "$T" --input "test=$TE" >/dev/null
+  run_task "$T" bob alice
+  S=$(show bob "$T")
+  [ "$(jget "$S" .result.return_value)" = "accuracy=1.00" ] \
+    || fail "sklearn: $(jget "$S" .status) $(jget "$S" .result.return_value) $(jget "$S" .failure_reason)"
+  ok "scikit-learn model trained on alice's data, scored on bob's: $(jget "$S" .result.return_value)"
+else
+  echo "note: python3-sklearn is not installed: the scikit-learn task is skipped"
+fi
+
 # ---- bad functions: each a failed task, nothing written, server unaffected ------
 bad import 'import socket
 def entrypoint(argv): return 1' "module socket is not allowed in mesatee functions"
@@ -136,6 +155,9 @@ def entrypoint(argv):
 bad fork_raw "$PRE"'
 def entrypoint(argv):
     return libc.fork()' "sandbox violation"
+bad write_raw "$PRE"'
+def entrypoint(argv):
+    if libc.open(b"/tmp/mesatee-python-escape", 0o101, 0o600) < 0: raise OSError("write refused, errno %d" % c.get_errno())' "write refused, errno 13"
 bad passwd_raw "$PRE"'
 def entrypoint(argv):
     if libc.open(b"/etc/passwd", 0) < 0: raise OSError("open refused, errno %d" % c.get_errno())' "open refused, errno 13"
