@@ -733,12 +733,15 @@ static json_t *slot_array(cli_ctx *ctx, const char *opt)
 static json_t *function_from_flags(cli_ctx *ctx, int *rc)
 {
     const char *name = cli_opt_get(ctx, "name"), *builtin = cli_opt_get(ctx, "builtin"),
-               *wasm = cli_opt_get(ctx, "wasm");
-    if (!name || !builtin == !wasm) {
-        *rc = cli_usage_error(ctx, "give --spec FILE.json, or --name and one of --builtin "
-                                   "and --wasm");
+               *wasm = cli_opt_get(ctx, "wasm"), *python = cli_opt_get(ctx, "python");
+    if (!name || (!!builtin + !!wasm + !!python) != 1) {
+        *rc = cli_usage_error(ctx, "give --spec FILE.json, or --name and one of --builtin, "
+                                   "--wasm and --python");
         return NULL;
     }
+    const char *payload_opt = python ? "--python" : "--wasm";
+    if (python)
+        wasm = python; /* the same payload field: the source instead of a module */
     if (cli_opt_has(ctx, "public") && cli_opt_has(ctx, "private")) {
         *rc = cli_usage_error(ctx, "--public and --private exclude each other");
         return NULL;
@@ -746,7 +749,7 @@ static json_t *function_from_flags(cli_ctx *ctx, int *rc)
     json_t *fn = json_pack("{s:s, s:s, s:s}", "name", name, "description",
                            cli_opt_get(ctx, "description") ? cli_opt_get(ctx, "description")
                                                            : "",
-                           "executor_type", wasm ? "wasm" : "builtin");
+                           "executor_type", python ? "python" : wasm ? "wasm" : "builtin");
     if (!fn) {
         *rc = cli_fail("out of memory");
         return NULL;
@@ -760,7 +763,7 @@ static json_t *function_from_flags(cli_ctx *ctx, int *rc)
         mt_err e;
         if (mt_file_read(wasm, 8u * 1024 * 1024, &mod, &len, &e) != MT_OK) {
             json_decref(fn);
-            *rc = cli_fail("--wasm %s: %s", wasm, e.msg);
+            *rc = cli_fail("%s %s: %s", payload_opt, wasm, e.msg);
             return NULL;
         }
         char *b64 = mt_b64_encode(mod, len);
@@ -1459,6 +1462,8 @@ int cli_cmd_function_builtins(cli_ctx *ctx)
                                                    only)) pick = b;
         if (!pick && !strcmp(only, "wasm"))
             pick = json_object_get(root, "wasm");
+        if (!pick && !strcmp(only, "python"))
+            pick = json_object_get(root, "python");
         if (!pick) {
             json_decref(root);
             return cli_fail("no built-in function '%.64s' (mesatee function builtins lists them)",
@@ -1482,6 +1487,17 @@ int cli_cmd_function_builtins(cli_ctx *ctx)
             putchar('\n');
         }
         pr_builtin(json_object_get(root, "wasm"));
+    }
+    if (!ctx->json && (!pick || pick == json_object_get(root, "python")) &&
+        json_object_get(root, "python")) {
+        if (!pick) {
+            putchar('\n');
+            pr_builtin(json_object_get(root, "python"));
+        }
+        fputs("  modules a python function may import:", stdout);
+        json_array_foreach(json_object_get(root, "python_modules"), i, b)
+            printf(" %s", json_string_value(b));
+        putchar('\n');
     }
     json_decref(root);
     return rc;

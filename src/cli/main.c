@@ -212,6 +212,8 @@ static const cli_opt o_fn_register[] = {
      true},
     {"wasm", true, 0, "FILE.wasm", "a C function compiled to WebAssembly",
      "required unless --builtin"},
+    {"python", true, 0, "FILE.py", "a Python 3 function (docs/python-functions.md)",
+     "one of --builtin, --wasm, --python"},
     {NULL, false}};
 static const cli_opt o_spec[] = {
     {"spec", true, 0, "FILE.json", "{description?,public?,allowlist?,usage_quota?,arguments?}",
@@ -599,7 +601,8 @@ static const cli_cmd commands[] = {
      "register a function; prints its id", o_fn_register, 0, 0, NT},
     {"function", "list", cli_cmd_function_list, "", "list visible functions", o_list, 0, 0, NT},
     {"function", "builtins", cli_cmd_function_builtins, "[NAME]",
-     "list the built-in functions with their arguments and slots (and wasm's reserved ones)",
+     "list the built-in functions with their arguments and slots (and the reserved ones of "
+     "wasm and python, and the modules python functions may import)",
      o_none, 0, 1, NT},
     {"function", "show", cli_cmd_function_show, "FUNCTION_ID", "show a function", o_none, 1, 1,
      NT},

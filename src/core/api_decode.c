@@ -472,10 +472,12 @@ mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l, de
         rc = mt_err_set(err, MT_EINVAL, "field 'name' must not be empty");
         goto fail;
     }
-    bool wasm = !strcmp(out->executor_type, "wasm");
+    /* "python" carries its source as the payload, exactly like a wasm module */
+    bool wasm = !strcmp(out->executor_type, "wasm") || !strcmp(out->executor_type, "python");
     if (strcmp(out->executor_type, "builtin") && !wasm) {
         rc = mt_err_set(err, MT_EINVAL,
-                        "executor type '%.32s' is not supported; use \"builtin\" or \"wasm\"",
+                        "executor type '%.32s' is not supported; use \"builtin\", \"wasm\" "
+                        "or \"python\"",
                         out->executor_type);
         goto fail;
     }
@@ -489,8 +491,8 @@ mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l, de
     if (wasm) {
         if (out->builtin || !b64) {
             rc = mt_err_set(err, MT_EINVAL,
-                            "executor_type \"wasm\" takes the module as 'payload' (base64) "
-                            "and no 'builtin'");
+                            "executor_type \"%s\" takes the module as 'payload' (base64) "
+                            "and no 'builtin'", out->executor_type);
             goto fail;
         }
         mt_err derr;
@@ -505,7 +507,8 @@ mt_status dec_function_parse(const uint8_t *b, size_t n, const dec_limits *l, de
         }
         out->builtin = "";
     } else if (b64) {
-        rc = mt_err_set(err, MT_EINVAL, "field 'payload' is only for executor_type \"wasm\"");
+        rc = mt_err_set(err, MT_EINVAL,
+                        "field 'payload' is only for executor_type \"wasm\" or \"python\"");
         goto fail;
     }
     if (!out->builtin) {

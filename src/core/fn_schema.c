@@ -15,6 +15,8 @@ static const mt_bschema *schema_of(const char *executor_type, const char *builti
 {
     if (executor_type && !strcmp(executor_type, "wasm"))
         return mt_bschema_wasm();
+    if (executor_type && !strcmp(executor_type, "python"))
+        return mt_bschema_python();
     const mt_bschema *s = mt_bschema_find(builtin);
     if (!s || !mt_builtin_exists(builtin))
         mt_err_set(err, MT_EINVAL,
@@ -46,8 +48,9 @@ mt_status fn_schema_check_task(core_ctx *x, const core_function *fn, const json_
 {
     /* a function whose built-in this build has no schema for (the test
      * worker's "__test_*") is left to the worker, which refuses unknown ones */
-    const mt_bschema *s = !strcmp(fn->executor_type, "wasm") ? mt_bschema_wasm()
-                                                             : mt_bschema_find(fn->builtin);
+    const mt_bschema *s = !strcmp(fn->executor_type, "wasm")     ? mt_bschema_wasm()
+                          : !strcmp(fn->executor_type, "python") ? mt_bschema_python()
+                                                                 : mt_bschema_find(fn->builtin);
     if (!s)
         return MT_OK;
     mt_err e;
@@ -73,10 +76,20 @@ mt_status functions_builtins(core_ctx *x)
         }
     }
     json_t *w = arr ? mt_bschema_json(mt_bschema_wasm()) : NULL;
-    if (!w) {
+    json_t *py = arr ? mt_bschema_json(mt_bschema_python()) : NULL, *mods = json_array();
+    for (const char *const *m = mt_bschema_python_modules(); mods && *m; m++)
+        if (json_array_append_new(mods, json_string(*m)) != 0) {
+            json_decref(mods);
+            mods = NULL;
+        }
+    if (!w || !py || !mods) {
         json_decref(arr);
+        json_decref(w);
+        json_decref(py);
+        json_decref(mods);
         return mt_err_set(x->err, MT_ENOMEM, "out of memory");
     }
-    core_json_response(x, 200, json_pack("{s:o, s:o}", "builtins", arr, "wasm", w));
+    core_json_response(x, 200, json_pack("{s:o, s:o, s:o, s:o}", "builtins", arr, "wasm", w,
+                                         "python", py, "python_modules", mods));
     return MT_OK;
 }

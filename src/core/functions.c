@@ -225,6 +225,7 @@ mt_status functions_create(core_ctx *x)
     json_t *args = NULL, *ins = NULL, *outs = NULL;
     char *sa = NULL, *si = NULL, *so = NULL;
     bool wasm = !strcmp(d.executor_type, "wasm");
+    bool python = !strcmp(d.executor_type, "python");
     args = dec_function_args_json(&d);
     /* the built-in's (or wasm's reserved) argument schema, before anyone
      * approves, and before the slow module check */
@@ -234,6 +235,13 @@ mt_status functions_create(core_ctx *x)
     if (wasm) {
         mt_err e;
         if ((rc = mt_executor_wasm_check(x->core->worker_path, d.payload, d.payload_len, &e))) {
+            rc = mt_err_set(x->err, rc, "field 'payload': %s", e.msg);
+            goto out;
+        }
+    }
+    if (python) { /* compiled in the sandboxed worker: syntax errors with line and column */
+        mt_err e;
+        if ((rc = mt_executor_python_check(x->core->worker_path, d.payload, d.payload_len, &e))) {
             rc = mt_err_set(x->err, rc, "field 'payload': %s", e.msg);
             goto out;
         }
@@ -271,7 +279,7 @@ out:
 static mt_status create_locked(core_ctx *x, const dec_function *d, const char *sa, const char *si,
                                const char *so)
 {
-    bool wasm = !strcmp(d->executor_type, "wasm");
+    bool wasm = !strcmp(d->executor_type, "wasm") || !strcmp(d->executor_type, "python");
     mt_status rc;
     mt_id fid;
     mt_id_new(&fid);

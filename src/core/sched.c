@@ -355,7 +355,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
         snprintf(exec_type, 33, "%s", store_col_text(st, 2));
         snprintf(builtin, 65, "%s", store_col_text(st, 3));
         participants = core_json_load(store_col_text(st, 8));
-        if (!strcmp(exec_type, "wasm"))
+        if (!strcmp(exec_type, "wasm") || !strcmp(exec_type, "python"))
             rc = module_from_row(c, st, job, builtin, err);
     } else
         rc = mt_err_set(err, MT_EINTERNAL, "task %s vanished", task_id);

@@ -138,6 +138,12 @@ static const mt_barg a_wasm[] = {
     I("wasm_key_version", false, "0", 0, INT32_MAX, "version of wasm_key (0: the latest)"),
 };
 
+/* executor type "python" (python_fn.h): the one reserved argument */
+static const mt_barg a_python[] = {
+    I("python_max_output_mb", false, "1024", 1, 16384,
+      "MiB of plaintext the function may write over all its outputs"),
+};
+
 #define ANY MT_BSLOTS_ANY
 static const mt_bschema table[] = {
     {"echo", "returns its message argument", ARGS(a_echo), false, 0, 0, 0, 0, false, "none",
@@ -197,6 +203,37 @@ static const mt_bschema wasm_schema = {
     "wasm", "reserved task arguments of WebAssembly functions", ARGS(a_wasm), true, 0, ANY, 0,
     ANY, false, "the function's declared slots", "the function's declared slots",
     "what the module sets"};
+
+static const mt_bschema python_schema = {
+    "python", "reserved task arguments of Python functions", ARGS(a_python), true, 0, ANY, 0,
+    ANY, false, "the function's declared slots", "the function's declared slots",
+    "what the function returns or passes to mesatee.set_result"};
+
+const mt_bschema *mt_bschema_python(void)
+{
+    return &python_schema;
+}
+
+/* What a python function may import (its own imports; the packages
+ * themselves import what they need): the standard library minus I/O,
+ * process, network, interpreter-introspection and code-loading modules,
+ * plus the scientific stack from Debian. Here, beside the schema, so the
+ * daemon can list it (GET /v1/builtins) without linking the worker's
+ * Python module, which enforces the same table (python_fn.c). */
+static const char *const python_modules[] = {
+    "mesatee", "abc", "array", "base64", "binascii", "bisect", "bz2", "calendar", "cmath",
+    "codecs", "collections", "colorsys", "contextlib", "copy", "csv", "dataclasses",
+    "datetime", "decimal", "difflib", "enum", "fractions", "functools", "gzip", "hashlib",
+    "heapq", "hmac", "io", "itertools", "json", "lzma", "math", "numbers", "operator",
+    "pprint", "random", "re", "secrets", "statistics", "string", "struct", "textwrap", "time",
+    "typing", "unicodedata", "uuid", "warnings", "zlib", "numpy", "pandas", "scipy", "sklearn",
+    "statsmodels", "xgboost", NULL,
+};
+
+const char *const *mt_bschema_python_modules(void)
+{
+    return python_modules;
+}
 
 /* ---- lookup ------------------------------------------------------------- */
 
@@ -416,11 +453,12 @@ mt_status mt_bschema_check_value(const mt_barg *a, const char *v, mt_err *err)
     return mt_err_set(err, MT_EINTERNAL, "argument '%s': unknown type", a->name);
 }
 
-/* Unknown name: refused unless open_args, where only the "wasm_" prefix is
- * reserved. */
+/* Unknown name: refused unless open_args, where only the "wasm_" prefix
+ * (wasm) or "python_" prefix (python) is reserved. */
 static mt_status unknown_arg(const mt_bschema *s, const char *name, mt_err *err)
 {
-    if (s->open_args && strncmp(name, "wasm_", 5) != 0)
+    if (s->open_args && s == &python_schema ? strncmp(name, "python_", 7) != 0
+        : s->open_args && strncmp(name, "wasm_", 5) != 0)
         return MT_OK;
     /* names are [A-Za-z0-9_]{1,64} by the time they get here (api_decode);
      * %.64s bounds a worker-side caller */

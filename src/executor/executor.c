@@ -613,14 +613,16 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     memset(result, 0, sizeof *result);
     if (!job || !job->worker_path || !job->function)
         return mt_err_set(err, MT_EINVAL, "job needs a worker path and a function");
-    bool wasm = job->executor_type && !strcmp(job->executor_type, "wasm");
+    bool python = job->executor_type && !strcmp(job->executor_type, "python");
+    bool wasm = python || (job->executor_type && !strcmp(job->executor_type, "wasm"));
     if (job->executor_type && strcmp(job->executor_type, "builtin") != 0 && !wasm)
         return mt_err_set(err, MT_EINVAL,
-                          "executor type '%s' is not supported (only 'builtin' and 'wasm')",
+                          "executor type '%s' is not supported (only 'builtin', 'wasm' and "
+                          "'python')",
                           job->executor_type);
     if (wasm != (job->module != NULL) || (wasm && !job->module->path))
-        return mt_err_set(err, MT_EINVAL, "a job of executor type 'wasm' (and only such a job) "
-                                          "needs its module's local path and key");
+        return mt_err_set(err, MT_EINVAL, "a job of executor type 'wasm' or 'python' (and only "
+                                          "such a job) needs its module's local path and key");
     if (job->n_inputs > MT_JOB_MAX_SLOTS || job->n_outputs > MT_JOB_MAX_SLOTS)
         return mt_err_set(err, MT_EINVAL, "a job has at most %d inputs and %d outputs",
                           MT_JOB_MAX_SLOTS, MT_JOB_MAX_SLOTS);
@@ -697,7 +699,9 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     }
     /* the seccomp filter closes before the job is read unless the worker
      * must fetch an https:// input first (zygote only; docs/design.md) */
-    bool lock_early = true;
+    /* python: the worker installs its own filter (sandbox.h,
+     * mt_sandbox_lock_python) after the interpreter started */
+    bool lock_early = !python;
     for (size_t i = 0; i < ni; i++)
         if (!job->inputs[i].path && job->inputs[i].url &&
             strncmp(job->inputs[i].url, "https://", 8) == 0)
@@ -805,16 +809,34 @@ out:
 #define CHECK_CPU_SECONDS 10u
 #define CHECK_WALL_MS 60000u
 
+static mt_status module_check(const char *worker_path, const uint8_t *module, size_t len,
+                              bool python, mt_err *err);
+
 mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module, size_t len,
                                  mt_err *err)
 {
+    return module_check(worker_path, module, len, false, err);
+}
+
+mt_status mt_executor_python_check(const char *worker_path, const uint8_t *source, size_t len,
+                                   mt_err *err)
+{
+    return module_check(worker_path, source, len, true, err);
+}
+
+/* Kind "wasm_check" or "python_check": the same run, one plaintext payload
+ * on a sealed memfd, a result {"ok":..,"reason":..,"status":..}. */
+static mt_status module_check(const char *worker_path, const uint8_t *module, size_t len,
+                              bool python, mt_err *err)
+{
+    const char *what = python ? "python" : "wasm";
     if (!worker_path)
         return mt_err_set(err, MT_EUNAVAIL,
-                          "wasm modules are checked in the sandboxed worker, and this server "
-                          "has no worker path configured");
+                          "%s functions are checked in the sandboxed worker, and this server "
+                          "has no worker path configured", what);
     if (len > mt_executor_wasm_max_bytes())
-        return mt_err_set(err, MT_ETOOBIG, "wasm: module of %zu bytes exceeds the limit of %zu",
-                          len, mt_executor_wasm_max_bytes());
+        return mt_err_set(err, MT_ETOOBIG, "%s: module of %zu bytes exceeds the limit of %zu",
+                          what, len, mt_executor_wasm_max_bytes());
     mt_job dummy = {.worker_path = worker_path};
     run x = {.job = &dummy, .chan = -1, .pid = -1, .module_fd = -1, .zw = {-1, -1}};
     int sv[2] = {-1, -1};
@@ -847,7 +869,8 @@ mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module,
         goto out;
     }
     int module_w = MT_JOB_FIRST_FD + 1;
-    if (!(jobtxt = mt_wjob_encode_wasm_check(module_w, CHECK_MEM_BYTES, CHECK_CPU_SECONDS, err))) {
+    if (!(jobtxt = mt_wjob_encode_check(python ? "python_check" : "wasm_check", module_w,
+                                        CHECK_MEM_BYTES, CHECK_CPU_SECONDS, err))) {
         st = err ? err->code : MT_ENOMEM;
         goto out;
     }
@@ -855,8 +878,10 @@ mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module,
         st = mt_err_set(err, MT_EIO, "socketpair failed: %s", strerror(errno));
         goto out;
     }
+    /* python: the worker starts the interpreter (which reads its standard
+     * library) before it closes the filter and compiles the source */
     if ((st = spawn_worker(&x, sv[1], &x.module_fd, &module_w, 1, CHECK_MEM_BYTES,
-                           CHECK_CPU_SECONDS, true, err)) != MT_OK) {
+                           CHECK_CPU_SECONDS, !python, err)) != MT_OK) {
         st = MT_EUNAVAIL; /* the server's fault, not the module's: message kept */
         if (err)
             err->code = st;
@@ -877,8 +902,8 @@ mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module,
         fail(&res, "worker lost: its zygote process ended");
     if (why != 0 || res.failure_reason) {
         /* a module whose check exhausts the worker's limits is refused */
-        st = mt_err_set(err, MT_EINVAL, "wasm: the module could not be checked within the "
-                                        "limits of the sandboxed check (%s)",
+        st = mt_err_set(err, MT_EINVAL, "%s: the module could not be checked within the "
+                                        "limits of the sandboxed check (%s)", what,
                         why == 1   ? "wall-clock limit"
                         : why == 3 ? "result too large"
                         : res.failure_reason ? res.failure_reason

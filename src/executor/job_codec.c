@@ -220,6 +220,8 @@ char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, i
             goto oom;
     if (job->fetch_allow)
         json_object_set_new(root, "fetch_allow", json_string(job->fetch_allow));
+    if (job->executor_type && !strcmp(job->executor_type, "python"))
+        json_object_set_new(root, "executor_type", json_string("python"));
     if (add_keys(root, job) != 0)
         goto oom;
     json_object_set_new(lim, "mem_bytes", json_integer((json_int_t)job->limits.mem_bytes));
@@ -266,8 +268,14 @@ oom:
 char *mt_wjob_encode_wasm_check(int module_fd, uint64_t mem_bytes, uint32_t cpu_seconds,
                                 mt_err *err)
 {
+    return mt_wjob_encode_check("wasm_check", module_fd, mem_bytes, cpu_seconds, err);
+}
+
+char *mt_wjob_encode_check(const char *kind, int module_fd, uint64_t mem_bytes,
+                           uint32_t cpu_seconds, mt_err *err)
+{
     json_t *root = json_pack("{s:i,s:s,s:s,s:s,s:{},s:[],s:[],s:{s:I,s:I,s:I},s:{s:i}}", "v", 1,
-                             "kind", "wasm_check", "task_id", "", "function", "", "arguments",
+                             "kind", kind, "task_id", "", "function", "", "arguments",
                              "inputs", "outputs", "limits", "mem_bytes", (json_int_t)mem_bytes,
                              "cpu_seconds", (json_int_t)cpu_seconds, "max_input_bytes",
                              (json_int_t)0, "module", "fd", module_fd);
@@ -400,7 +408,7 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
 {
     static const char *const top[] = {"v",       "task_id", "function", "arguments", "inputs",
                                       "outputs", "limits",  "module",   "kind",      "fetch_allow",
-                                      "keys",    NULL};
+                                      "keys",    "executor_type", NULL};
     static const char *const check_mod[] = {"fd", NULL};
     static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "max_input_bytes", NULL};
     memset(out, 0, sizeof *out);
@@ -428,11 +436,20 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
         (st = mt_json_array(j.root, "outputs", MT_JOB_MAX_SLOTS, &outs, err)) != MT_OK ||
         (st = mt_json_str_opt(j.root, "kind", 16, &kind, NULL, err)) != MT_OK)
         goto fail;
-    if (kind && strcmp(kind, "run") != 0 && strcmp(kind, "wasm_check") != 0) {
+    if (kind && strcmp(kind, "run") != 0 && strcmp(kind, "wasm_check") != 0 &&
+        strcmp(kind, "python_check") != 0) {
         st = mt_err_set(err, MT_EINVAL, "job: unknown kind");
         goto fail;
     }
-    j.wasm_check = kind && !strcmp(kind, "wasm_check");
+    const char *etype = NULL;
+    if ((st = mt_json_str_opt(j.root, "executor_type", 16, &etype, NULL, err)) != MT_OK)
+        goto fail;
+    if (etype && strcmp(etype, "python") != 0) {
+        st = mt_err_set(err, MT_EINVAL, "job: field 'executor_type' may only be \"python\"");
+        goto fail;
+    }
+    j.python = (etype != NULL) || (kind && !strcmp(kind, "python_check"));
+    j.wasm_check = kind && (!strcmp(kind, "wasm_check") || !strcmp(kind, "python_check"));
     if (j.wasm_check) {
         /* the plaintext module on one fd; nothing else */
         json_t *mod = json_object_get(j.root, "module");
@@ -502,6 +519,10 @@ mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err)
         if (st != MT_OK)
             goto fail;
         j.has_module = true;
+    }
+    if (j.python && !j.has_module && !j.wasm_check) {
+        st = mt_err_set(err, MT_EINVAL, "job: a python job needs its module");
+        goto fail;
     }
     if ((st = decode_keys(&j, err)) != MT_OK)
         goto fail;

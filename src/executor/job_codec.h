@@ -9,6 +9,7 @@
  *    "limits":{"mem_bytes":N,"cpu_seconds":N,"max_input_bytes":N},
  *    "module":{"fd":5,"key":"<64 hex>","plain_sha256":"<64 hex>"?}}  ("wasm" only)
  *    "fetch_allow":"192.0.2.0/24,..."          (optional: outbound allow-list)
+ *    "executor_type":"python"   (optional: the module is Python source; python_fn.h)
  *    "keys":[{"arg":"key","type":"rsa-2048","version":N,"der":"<hex>"}]
  *                          (optional: KeyStore private keys, PKCS#8 DER, for
  *                           the built-in; docs/keystore.md, "Keys in tasks")
@@ -85,6 +86,8 @@ typedef struct mt_wjob {
     bool has_module;    /* "wasm": module is the encrypted module (slot "(module)") */
     mt_wjob_io module;
     bool wasm_check;    /* kind "wasm_check": module.fd is the plaintext module, no key */
+    bool python;        /* "executor_type":"python" (run), or kind "python_check" (with
+                           wasm_check set: the same shape) */
     mt_wjob_key *keys;  /* KeyStore keys (at most MT_JOB_MAX_KEYS) */
     size_t n_keys;
 } mt_wjob;
@@ -100,6 +103,10 @@ char *mt_wjob_encode(const mt_job *job, const int *in_fds, const int *out_fds, i
  * module on its fd module_fd (mt_wasm_fn_check) and reports the outcome. */
 char *mt_wjob_encode_wasm_check(int module_fd, uint64_t mem_bytes, uint32_t cpu_seconds,
                                 mt_err *err);
+/* The same for kind "wasm_check" or "python_check" (python_fn.h: the worker
+ * compiles the source). */
+char *mt_wjob_encode_check(const char *kind, int module_fd, uint64_t mem_bytes,
+                           uint32_t cpu_seconds, mt_err *err);
 
 /* Decodes and validates a job. On error *out is zeroed (nothing to free). */
 mt_status mt_wjob_decode(const char *buf, size_t len, mt_wjob *out, mt_err *err);

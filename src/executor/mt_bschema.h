@@ -74,6 +74,11 @@ const mt_bschema *mt_bschema_find(const char *name);
 /* The reserved task arguments of "wasm" functions (wasm_fuel, ...); any
  * other name is the function's own (open_args). */
 const mt_bschema *mt_bschema_wasm(void);
+/* The reserved task arguments of "python" functions (python_max_output_mb);
+ * any other name not starting with "python_" is the function's own. */
+const mt_bschema *mt_bschema_python(void);
+/* The top-level modules a python function may import (NULL-terminated). */
+const char *const *mt_bschema_python_modules(void);
 /* The declaration of argument name, or NULL. */
 const mt_barg *mt_bschema_arg(const mt_bschema *s, const char *name);
 

@@ -155,6 +155,14 @@ bool mt_builtin_exists(const char *name);
  * the worker cannot be started or answers nonsense. */
 mt_status mt_executor_wasm_check(const char *worker_path, const uint8_t *module, size_t len,
                                  mt_err *err);
+/* Registration check of a "python" function's source (python_fn.h): the
+ * worker started from worker_path (kind "python_check") starts CPython,
+ * closes its seccomp filter and compiles the source; a syntax error (or
+ * source that is not UTF-8) is MT_EINVAL "python: line L, column C: MSG".
+ * Same limits and other errors as mt_executor_wasm_check. The daemon never
+ * embeds Python. */
+mt_status mt_executor_python_check(const char *worker_path, const uint8_t *source, size_t len,
+                                   mt_err *err);
 /* Largest module accepted, in bytes. */
 size_t mt_executor_wasm_max_bytes(void);
 

@@ -2,15 +2,19 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/landlock.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static mt_status set_limit(int res, const char *name, rlim_t soft, rlim_t hard, mt_err *err)
@@ -112,7 +116,112 @@ static void sandbox_sigsys(int sig, siginfo_t *si, void *uctx)
 }
 #endif
 
+/* Landlock (kernel >= 5.13) through raw system calls (glibc has no
+ * wrappers): a ruleset handling every file-system access right of the
+ * kernel's ABI, with read access (files and directories) beneath each of
+ * paths and nothing else. Returns NULL when applied, else why not. */
+static const char *landlock_restrict(const char *const *paths)
+{
+#if defined(SYS_landlock_create_ruleset) && defined(LANDLOCK_ACCESS_FS_READ_FILE)
+    long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    if (abi < 1)
+        return errno == EOPNOTSUPP ? "Landlock is disabled in this kernel"
+                                   : "this kernel has no Landlock";
+    __u64 handled = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                    LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR |
+                    LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+                    LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR |
+                    LANDLOCK_ACCESS_FS_MAKE_REG | LANDLOCK_ACCESS_FS_MAKE_SOCK |
+                    LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+                    LANDLOCK_ACCESS_FS_MAKE_SYM;
+#if defined(LANDLOCK_ACCESS_FS_REFER)
+    if (abi >= 2)
+        handled |= LANDLOCK_ACCESS_FS_REFER;
+#endif
+#if defined(LANDLOCK_ACCESS_FS_TRUNCATE)
+    if (abi >= 3)
+        handled |= LANDLOCK_ACCESS_FS_TRUNCATE;
+#endif
+    struct landlock_ruleset_attr ra = {.handled_access_fs = handled};
+    int rs = (int)syscall(SYS_landlock_create_ruleset, &ra, sizeof ra, 0);
+    if (rs < 0)
+        return "creating the Landlock ruleset failed";
+    for (size_t i = 0; paths && paths[i]; i++) {
+        int fd = open(paths[i], O_PATH | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* a package directory this host does not have */
+        struct stat sb;
+        struct landlock_path_beneath_attr pb = {
+            .allowed_access = LANDLOCK_ACCESS_FS_READ_FILE,
+            .parent_fd = fd,
+        };
+        if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode))
+            pb.allowed_access |= LANDLOCK_ACCESS_FS_READ_DIR;
+        long r = syscall(SYS_landlock_add_rule, rs, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+        close(fd);
+        if (r != 0) {
+            close(rs);
+            return "adding a Landlock rule failed";
+        }
+    }
+    long r = syscall(SYS_landlock_restrict_self, rs, 0);
+    close(rs);
+    return r == 0 ? NULL : "Landlock restrict_self failed";
+#else
+    (void)paths;
+    return "built without Landlock headers";
+#endif
+}
+
+static mt_status lock_common(int highest_fd, bool python, mt_err *err);
+
 mt_status mt_sandbox_lock(int highest_fd, mt_err *err)
+{
+    return lock_common(highest_fd, false, err);
+}
+
+mt_status mt_sandbox_lock_python(int highest_fd, const char *const *ro_paths,
+                                 const char **landlock_why, mt_err *err)
+{
+    *landlock_why = landlock_restrict(ro_paths);
+    return lock_common(highest_fd + 64, true, err);
+}
+
+/* Added for "python" only (CPython 3.11 importing modules, NumPy/pandas):
+ * - getdents64: the import system lists package directories (os.listdir);
+ * - fcntl: CPython sets and reads FD_CLOEXEC on the files it opens;
+ * - ioctl: isatty() on stdio and io.open's probes; answered ENOTTY (below);
+ * - getcwd, readlink: path normalisation (os.getcwd, realpath of modules);
+ * - getuid/geteuid/getgid/getegid: module initialisation (os, pwd-less site);
+ * - uname: platform and sysconfig queries at import;
+ * - sched_getaffinity, sysinfo: os.cpu_count() and OpenBLAS's thread count;
+ * - prlimit64: the resource limits read by NumPy/OpenBLAS (reading only:
+ *   raising a limit is refused by the kernel below the hard limit anyway).
+ * - getrusage: the process's own resource usage (scikit-learn/joblib);
+ * openat is allowed with read-only flags only (rule below); Landlock bounds
+ * which files. */
+static const int python_allowed[] = {
+    SCMP_SYS(getdents64), SCMP_SYS(fcntl),   SCMP_SYS(getcwd),  SCMP_SYS(readlink),
+    SCMP_SYS(getuid),     SCMP_SYS(geteuid), SCMP_SYS(getgid),  SCMP_SYS(getegid),
+    SCMP_SYS(uname),      SCMP_SYS(prlimit64), SCMP_SYS(dup),   SCMP_SYS(statx),
+    SCMP_SYS(getrusage),
+};
+
+/* python: calls that packages make at import and do without: they fail
+ * with ENOSYS instead of killing the process.
+ * - epoll_create1, pipe2: subprocess.Popen's set-up, which pandas reaches at
+ *   import through platform.processor() (`uname -p`); it catches the OSError.
+ *   (Starting the process itself would be killed: no fork, no exec.)
+ * - poll: glibc's name-service client (nscd) when a package looks up the
+ *   user (os.path.expanduser without HOME).
+ * socket fails with EACCES (below) for the same lookup: no socket exists in
+ * the sandbox either way; a function's own socket.socket() is refused
+ * earlier by the audit hook with a message. */
+static const int python_enosys[] = {
+    SCMP_SYS(epoll_create1), SCMP_SYS(pipe2), SCMP_SYS(poll),
+};
+
+static mt_status lock_common(int highest_fd, bool python, mt_err *err)
 {
     mt_status st;
     rlim_t nofile = (rlim_t)highest_fd + 1;
@@ -127,6 +236,34 @@ mt_status mt_sandbox_lock(int highest_fd, mt_err *err)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof allowed / sizeof allowed[0]; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
+    for (size_t i = 0; python && rc == 0 && i < sizeof python_allowed / sizeof python_allowed[0];
+         i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, python_allowed[i], 0);
+    if (python && rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0);
+    for (size_t i = 0; python && rc == 0 && i < sizeof python_enosys / sizeof python_enosys[0];
+         i++)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), python_enosys[i], 0);
+    if (python && rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0);
+    /* python: openat read-only (no O_WRONLY/O_RDWR/O_CREAT/O_TRUNC/O_APPEND/
+     * O_TMPFILE); an openat with any of them fails with EACCES */
+    if (python && rc == 0) {
+        const struct scmp_arg_cmp ro = {
+            .arg = 2, .op = SCMP_CMP_MASKED_EQ,
+            .datum_a = O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | (__O_TMPFILE & ~O_DIRECTORY),
+            .datum_b = 0};
+        rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, &ro);
+        /* any write-side flag: EACCES (packages probe, e.g. joblib's
+         * semaphore check under /dev/shm at scikit-learn's import, and cope) */
+        static const scmp_datum_t wbits[] = {O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND,
+                                             __O_TMPFILE & ~O_DIRECTORY};
+        for (size_t i = 0; rc == 0 && i < sizeof wbits / sizeof wbits[0]; i++) {
+            const struct scmp_arg_cmp w = {.arg = 2, .op = SCMP_CMP_MASKED_EQ,
+                                           .datum_a = wbits[i], .datum_b = wbits[i]};
+            rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1, &w);
+        }
+    }
     /* raise()/abort() send a signal to this process only: tgkill(own pid). */
     if (rc == 0) {
         const struct scmp_arg_cmp own_pid = {
@@ -160,7 +297,7 @@ mt_status mt_sandbox_lock(int highest_fd, mt_err *err)
         if (sigaction(SIGSYS, &sa, NULL) != 0)
             rc = -errno;
     }
-    if (rc == 0)
+    if (rc == 0 && !python)
         rc = seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(openat), 0);
 #endif
     if (rc == 0)

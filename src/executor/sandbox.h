@@ -18,4 +18,20 @@
 mt_status mt_sandbox_limits(uint64_t mem_bytes, uint32_t cpu_seconds, mt_err *err);
 mt_status mt_sandbox_lock(int highest_fd, mt_err *err);
 
+/* The sandbox of a "python" function (python_fn.h), applied instead of
+ * mt_sandbox_lock once the interpreter started: RLIMIT_NOFILE highest_fd +
+ * 64 (the interpreter opens its modules), Landlock restricting the file
+ * system to reading the paths in ro_paths (NULL-terminated: the Python
+ * installation and the allowed packages; nothing may be written, created
+ * or executed anywhere), and the seccomp allow-list of mt_sandbox_lock
+ * plus the calls an importing interpreter makes, each documented in
+ * sandbox.c: openat for reading only (any write, create, truncate or append
+ * flag fails with EACCES), getdents64, fcntl, ioctl (answers ENOTTY), getcwd,
+ * readlink, the get*id calls, uname, sysinfo. Still no socket, no exec, no
+ * fork. When the kernel has no Landlock (or it is disabled) the rest still
+ * applies and *landlock_why says why (a static string); with Landlock
+ * *landlock_why is NULL. Irreversible. Errors: MT_EINTERNAL naming the step. */
+mt_status mt_sandbox_lock_python(int highest_fd, const char *const *ro_paths,
+                                 const char **landlock_why, mt_err *err);
+
 #endif

@@ -34,6 +34,7 @@
 #include "sandbox.h"
 #include "untrusted_fetch.h"
 #include "wasm_fn.h"
+#include "python_fn.h"
 #include "zygote_server.h"
 
 #define CHAN_FD MT_JOB_FIRST_FD
@@ -320,14 +321,28 @@ static void wasm_check(const mt_wjob *job, const mt_zyg_child *zc)
     mt_err err = {0};
     char *mod = NULL;
     size_t len = 0;
-    mt_status st = zc->locked ? MT_OK : mt_sandbox_lock(job->module.fd, &err);
+    mt_status st = MT_OK;
+    if (job->python) {
+        /* the interpreter reads its standard library before the filter closes */
+        const char *why = NULL;
+        if (zc->locked)
+            st = mt_err_set(&err, MT_EINTERNAL, "python: the sandbox closed before the "
+                                                "interpreter started");
+        if (st == MT_OK)
+            st = mt_python_fn_start(NULL, &err);
+        if (st == MT_OK)
+            st = mt_sandbox_lock_python(job->module.fd, mt_python_fn_ro_paths(), &why, &err);
+    } else if (!zc->locked) {
+        st = mt_sandbox_lock(job->module.fd, &err);
+    }
     if (st == MT_OK)
         st = read_to_eof(job->module.fd, (size_t)MT_WASM_FN_MAX_MODULE + 1, &mod, &len, &err);
     if (st == MT_ETOOBIG)
-        st = mt_err_set(&err, MT_ETOOBIG, "wasm: module larger than %u bytes",
-                        MT_WASM_FN_MAX_MODULE);
+        st = mt_err_set(&err, MT_ETOOBIG, "%s: module larger than %u bytes",
+                        job->python ? "python" : "wasm", MT_WASM_FN_MAX_MODULE);
     if (st == MT_OK)
-        st = mt_wasm_fn_check((const uint8_t *)mod, len, &err);
+        st = job->python ? mt_python_fn_check((const uint8_t *)mod, len, &err)
+                         : mt_wasm_fn_check((const uint8_t *)mod, len, &err);
     free(mod);
     json_t *r = st == MT_OK ? json_pack("{s:b}", "ok", 1)
                             : json_pack("{s:b,s:s,s:i}", "ok", 0, "reason", err.msg, "status",
@@ -362,6 +377,7 @@ static mt_status zygote_init_crypto(mt_err *err)
 static const mt_zyg_hook zygote_hooks[] = {
     {"builtin", zygote_init_crypto},
     {"wasm", NULL}, /* the interpreter needs no warm-up: modules are per task */
+    {"python", mt_python_fn_zygote_init}, /* CPython + numpy + pandas, once */
 };
 
 static int worker_run(const mt_zyg_child *zc);
@@ -440,7 +456,9 @@ static int worker_run(const mt_zyg_child *zc)
     }
     /* the same schema the core checked at registration and task creation
      * (mt_bschema.h); the test worker's "__test_*" built-ins have none */
-    const mt_bschema *schema = job.has_module ? mt_bschema_wasm() : mt_bschema_find(job.function);
+    const mt_bschema *schema = job.python       ? mt_bschema_python()
+                               : job.has_module ? mt_bschema_wasm()
+                                                : mt_bschema_find(job.function);
     if (schema && (st = mt_bschema_check_args(schema, job.arguments, true, &err)) != MT_OK)
         goto report;
 
@@ -516,7 +534,25 @@ static int worker_run(const mt_zyg_child *zc)
         }
     }
 
-    if (!zc->locked && (st = mt_sandbox_lock(highest_fd, &err)) != MT_OK)
+    if (job.python) {
+        /* CPython starts (reading its standard library), then its own filter
+         * and Landlock close (sandbox.h, mt_sandbox_lock_python) before any
+         * input is decrypted and before the function's code runs */
+        const char *why = NULL;
+        if (zc->locked) {
+            st = mt_err_set(&err, MT_EINTERNAL, "python: the sandbox closed before the "
+                                                "interpreter started");
+            goto report;
+        }
+        if ((st = mt_python_fn_start(&ctx, &err)) != MT_OK ||
+            (st = mt_sandbox_lock_python(highest_fd, mt_python_fn_ro_paths(), &why, &err)) !=
+                MT_OK)
+            goto report;
+        if (why)
+            mt_bctx_log(&ctx, "sandbox: %s: files are limited by the seccomp filter (read-only) "
+                              "and the audit hook only",
+                        why);
+    } else if (!zc->locked && (st = mt_sandbox_lock(highest_fd, &err)) != MT_OK)
         goto report;
 
     /* ---- sandboxed from here on ---- */
@@ -531,8 +567,13 @@ static int worker_run(const mt_zyg_child *zc)
     }
     if (job.has_module) {
         if ((st = decrypt_input(&job.module, NULL, 0, 2ULL * MT_WASM_FN_MAX_MODULE, &module,
-                                &err)) != MT_OK ||
-            (st = mt_wasm_fn_run(&ctx, module.data, module.len, &ret, &fuel_used, &err)) != MT_OK)
+                                &err)) != MT_OK)
+            goto report;
+        if (job.python)
+            st = mt_python_fn_run(&ctx, module.data, module.len, &ret, &err);
+        else
+            st = mt_wasm_fn_run(&ctx, module.data, module.len, &ret, &fuel_used, &err);
+        if (st != MT_OK)
             goto report;
     } else if ((st = fn(&ctx, &ret, &err)) != MT_OK)
         goto report;
@@ -553,7 +594,7 @@ static int worker_run(const mt_zyg_child *zc)
 
 report:
     report(ok, ret, err.msg, &ctx, fetched_total, outs,
-           job.has_module ? (int64_t)fuel_used : -1);
+           job.has_module && !job.python ? (int64_t)fuel_used : -1);
     free((void *)module.data);
     json_decref(outs);
     free(ret);

@@ -131,3 +131,7 @@ set_tests_properties(it_upgrade_v8 PROPERTIES
   SKIP_RETURN_CODE 77)
 add_test(NAME it_keystore_nv_pending COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_nv_pending.sh)
 set_tests_properties(it_keystore_nv_pending PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
+# Python functions (issue 11): CPython in the sandboxed worker, multi-party
+# numpy and pandas tasks, and bad functions refused by the sandbox.
+add_test(NAME it_python COMMAND bash ${MT_TEST_DIR}/integration/it_python.sh)
+set_tests_properties(it_python PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 600 SKIP_RETURN_CODE 77)
