@@ -123,3 +123,6 @@ set_tests_properties(it_keystore_escrow_tpm2 PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MT_KS_LEVEL=tpm2" TIMEOUT 300)
 add_test(NAME it_keystore_escrow COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_escrow.sh)
 set_tests_properties(it_keystore_escrow PROPERTIES ENVIRONMENT "${MT_IT_ENV};MT_KS_LEVEL=soft" TIMEOUT 300)
+# Security review: with auditors recorded an escrow needs their signatures
+add_test(NAME it_keystore_escrow_sig COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_escrow_sig.sh)
+set_tests_properties(it_keystore_escrow_sig PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
