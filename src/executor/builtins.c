@@ -16,6 +16,7 @@ mt_status mt_builtin_test_alloc(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 #endif
 
 static const struct {
@@ -47,6 +48,7 @@ static const struct {
     {"__test_open", mt_builtin_test_open},
     {"__test_state", mt_builtin_test_state},
     {"__test_keysign", mt_builtin_test_keysign},
+    {"__test_keysign_huge", mt_builtin_test_keysign_huge},
 #endif
 };
 
