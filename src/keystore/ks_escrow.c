@@ -633,7 +633,9 @@ static mt_status escrow_obj(const char *const *pems, const size_t *pem_lens, siz
         return mt_err_set(err, MT_EINVAL, "escrow: 1 to %d recipients expected",
                           MT_ESCROW_MAX_RECIPIENTS);
     if (threshold < 1 || threshold > n)
-        return mt_err_set(err, MT_EINVAL, "escrow: threshold must be 1 to %zu", n);
+        return mt_err_set(err, MT_EINVAL,
+                          "escrow: threshold %u: expected 1 to the number of recipients (%zu)",
+                          threshold, n);
     uint8_t fps[MT_ESCROW_MAX_RECIPIENTS][32];
     json_t *o = json_pack("{s:s, s:[], s:I}", "purpose", "escrow", "recipients", "threshold",
                           (json_int_t)threshold);
@@ -642,14 +644,15 @@ static mt_status escrow_obj(const char *const *pems, const size_t *pem_lens, siz
         EVP_PKEY *k = recipient_key(pems[i], pem_lens[i]);
         if (!k)
             rc = mt_err_set(err, MT_EINVAL,
-                            "escrow: recipient %zu: not a P-256 certificate or public key PEM",
+                            "recipient %zu: expected an X.509 certificate or PUBLIC KEY PEM of "
+                            "a P-256 (prime256v1) key",
                             i + 1);
         if (!rc)
             rc = key_fp(k, fps[i], err);
         EVP_PKEY_free(k);
         for (size_t j = 0; !rc && j < i; j++)
             if (!memcmp(fps[i], fps[j], 32))
-                rc = mt_err_set(err, MT_EINVAL, "escrow: recipient %zu repeats recipient %zu",
+                rc = mt_err_set(err, MT_EINVAL, "recipient %zu: the same key as recipient %zu",
                                 i + 1, j + 1);
         char hex[65];
         if (!rc) {
