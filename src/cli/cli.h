@@ -249,7 +249,7 @@ int cli_cmd_audit_prune(cli_ctx *ctx);
 /* issue 10: the platform KeyStore (cmd_keystore.c) */
 int cli_cmd_admin_release(cli_ctx *ctx);
 int cli_cmd_admin_keystore(cli_ctx *ctx);
-int cli_keystore_escrow(cli_ctx *ctx); /* cmd_escrow.c: admin keystore escrow */
+int cli_keystore_escrow(cli_ctx *ctx, bool draft); /* cmd_escrow.c: admin keystore escrow [draft] */
 /* cmd_server.c: the --checkpoint files (at most 64), signatures checked and
  * held to --key-id. */
 struct mt_audit_checkpoint;

@@ -4,19 +4,67 @@
  * keys to the recipients' P-256 public keys (certificates or PUBLIC KEY
  * PEMs) and writes it to FILE. The file holds only ciphertext; any
  * threshold of the recipients' private keys recovers the keys with `serve
- * --keystore-recover` (docs/operations.md "Lost TPM"). */
+ * --keystore-recover` (docs/operations.md "Lost TPM").
+ * With auditors (release signers) recorded the server also needs their
+ * signatures: `admin keystore escrow draft --recipient PEM... [--threshold N]`
+ * prints the document they sign (`mesatee policy sign`), and
+ * `--signatures FILE` passes the result. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "mt_escrow.h"
 #include "mt_util.h"
 
 #define MAX_RECIPIENTS 16
 #define PEM_MAX (64 * 1024)
 
-int cli_keystore_escrow(cli_ctx *ctx)
+/* Prints the document auditors sign for this escrow (mt_keystore_escrow_draft
+ * over the server's release policy), so it is exactly what the server checks. */
+static int escrow_draft(cli_ctx *ctx, json_t *recipients, unsigned th)
+{
+    size_t n = json_array_size(recipients);
+    const char *pems[MAX_RECIPIENTS];
+    size_t lens[MAX_RECIPIENTS];
+    for (size_t i = 0; i < n && i < MAX_RECIPIENTS; i++) {
+        pems[i] = json_string_value(json_array_get(recipients, i));
+        lens[i] = json_string_length(json_array_get(recipients, i));
+    }
+    char *resp = NULL, *doc = NULL;
+    mt_err err = {0};
+    int rc = CLI_OK;
+    if (mesatee_call(ctx->client, "GET", "/v1/admin/release-policy", NULL, &resp) !=
+        MESATEE_OK)
+        rc = cli_fail("keystore escrow draft: %s", mesatee_client_errmsg(ctx->client));
+    else if (mt_keystore_escrow_draft(resp ? resp : "", resp ? strlen(resp) : 0, pems, lens, n,
+                                      th, &doc, &err) != MT_OK)
+        rc = cli_fail("keystore escrow draft: %s", err.msg);
+    else
+        printf("%s", doc);
+    mesatee_free(resp);
+    free(doc);
+    return rc;
+}
+
+/* Reads --signatures FILE into body["signatures"]. */
+static int escrow_signatures(json_t *b, const char *sigfile)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    mt_err err = {0};
+    if (mt_file_read(sigfile, 64 * 1024, &buf, &len, &err) != MT_OK)
+        return cli_fail("--signatures: %s", err.msg);
+    json_t *sv = json_stringn((const char *)buf, len);
+    free(buf);
+    if (!sv)
+        return cli_fail("--signatures: %s is not a text file", sigfile);
+    json_object_set_new(b, "signatures", sv);
+    return CLI_OK;
+}
+
+int cli_keystore_escrow(cli_ctx *ctx, bool draft)
 {
     const char *files[MAX_RECIPIENTS + 1];
     int n = cli_opt_all(ctx, "recipient", files, MAX_RECIPIENTS + 1);
@@ -27,7 +75,11 @@ int cli_keystore_escrow(cli_ctx *ctx)
     if (n > MAX_RECIPIENTS)
         return cli_usage_error(ctx, "keystore escrow takes at most %d --recipient",
                                MAX_RECIPIENTS);
-    if (!out)
+    const char *sigfile = cli_opt_get(ctx, "signatures");
+    if (draft && (out || sigfile))
+        return cli_usage_error(ctx, "keystore escrow draft takes no --out or --signatures (it "
+                                    "prints the document auditors sign)");
+    if (!out && !draft)
         return cli_usage_error(ctx, "keystore escrow needs --out FILE");
     long long th = 1;
     if (ts && (strspn(ts, "0123456789") != strlen(ts) || !*ts || strlen(ts) > 3 ||
@@ -51,6 +103,18 @@ int cli_keystore_escrow(cli_ctx *ctx)
         if (!s || json_array_append_new(json_object_get(body, "recipients"), s)) {
             json_decref(body);
             return cli_fail("--recipient %s: not a PEM text file", files[i]);
+        }
+    }
+    if (draft) {
+        int rc = escrow_draft(ctx, json_object_get(body, "recipients"), (unsigned)th);
+        json_decref(body);
+        return rc;
+    }
+    if (sigfile) {
+        int rc = escrow_signatures(body, sigfile);
+        if (rc != CLI_OK) {
+            json_decref(body);
+            return rc;
         }
     }
     char *b = json_dumps(body, JSON_COMPACT);

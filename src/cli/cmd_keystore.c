@@ -5,7 +5,8 @@
  *   mesatee admin release draft --signers PEM [--threshold N]
  *   mesatee admin release signers --signers PEM [--threshold N] --signatures FILE
  *   mesatee admin keystore status|rotate|legacy HEX
- *   mesatee admin keystore escrow --recipient PEM... [--threshold N] --out FILE (cmd_escrow.c)
+ *   mesatee admin keystore escrow --recipient PEM... [--threshold N] [--signatures FILE]
+ *           --out FILE | escrow draft --recipient PEM... [--threshold N] (cmd_escrow.c)
  * See docs/cli.md and docs/operations.md "KeyStore". */
 #include <jansson.h>
 #include <stdio.h>
@@ -234,9 +235,9 @@ int cli_cmd_admin_keystore(cli_ctx *ctx)
         return call_print(ctx, "POST", "/v1/admin/keystore/rotate", NULL, "keystore rotate");
     }
     if (!strcmp(op, "escrow")) {
-        if (value)
-            return cli_usage_error(ctx, "keystore escrow takes no value");
-        return cli_keystore_escrow(ctx); /* cmd_escrow.c */
+        if (value && strcmp(value, "draft"))
+            return cli_usage_error(ctx, "keystore escrow takes no value (or: escrow draft)");
+        return cli_keystore_escrow(ctx, value != NULL); /* cmd_escrow.c */
     }
     if (strcmp(op, "legacy"))
         return cli_usage_error(ctx, "expected status, rotate, legacy HEX or escrow");

@@ -293,6 +293,10 @@ static const cli_opt o_admin_keystore[] = {
     {"threshold", true, 0, "N", "escrow: how many recipients' keys recovery needs",
      "1 (each recipient alone)"},
     {"out", true, 'o', "FILE", "escrow: where the escrow file goes (mode 0600)", "required"},
+    {"signatures", true, 0, "FILE",
+     "escrow: auditor signatures (`mesatee policy sign` of the `keystore escrow draft` output); "
+     "required when the KeyStore has release signers",
+     "none"},
     {NULL, false}};
 static const cli_opt o_audit_export[] = {
     {"data-dir", true, 'd', "DIR", "the server's data directory", "required"},
@@ -654,9 +658,10 @@ static const cli_cmd commands[] = {
      "minimum SVNs) and nodes get the platform keys; signers changes the auditor set; draft "
      "prints the document auditors sign for a change (admin)",
      o_admin_release, 1, 3, NT},
-    {"admin", "keystore", cli_cmd_admin_keystore, "status|rotate|legacy HEX|escrow",
+    {"admin", "keystore", cli_cmd_admin_keystore, "status|rotate|legacy HEX|escrow [draft]",
      "KeyStore root key versions and rewrap progress; rotate the root key; carry keys of a "
-     "pre-KeyStore build over; escrow the root keys to recovery recipients (admin)",
+     "pre-KeyStore build over; escrow the root keys to recovery recipients (admin; with "
+     "auditors: escrow draft prints the document they sign)",
      o_admin_keystore, 1, 2, NT},
     {"audit", "verify", cli_cmd_audit_verify, "",
      "check the audit log against held checkpoints: offline (--data-dir) or via the server",

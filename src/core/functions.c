@@ -494,7 +494,7 @@ mt_status functions_stats(core_ctx *x)
     sqlite3_stmt *st;
     if ((rc = store_prepare(x->db,
                             "SELECT usage_quota, current_usage, tasks_finished, tasks_failed, "
-                            "cpu_ms, (SELECT coalesce(sum(key_signs), 0) FROM tasks WHERE "
+                            "cpu_ms, (SELECT CAST(total(key_signs) AS INTEGER) FROM tasks WHERE "
                             "function_id = ?1) FROM functions WHERE function_id = ?1",
                             &st, x->err)))
         return rc;

@@ -4,7 +4,10 @@
  * mt_escrow.h (docs/keystore.md "Escrow and recovery", docs/operations.md
  * "Lost TPM"). The escrow answer holds only ciphertext: the root keys
  * sealed under a key split among the recipients, each share encrypted to a
- * recipient's P-256 public key. Admin only; audited (object
+ * recipient's P-256 public key. Admin only; with release signers
+ * (auditors) recorded also their signatures ("signatures", over the
+ * document `mesatee admin keystore escrow draft` prints), as for a
+ * release-policy change: an admin alone cannot take the keys out. Audited (object
  * "kek-escrow:T-of-N:SET", SET naming the recipients, see below). Thread-safety: a request handler under the core
  * lock; core_kek_recover runs in mt_core_open. */
 #include <openssl/evp.h>
@@ -16,16 +19,19 @@
 #include "mt_escrow.h"
 #include "mt_json.h"
 #include "mt_log.h"
+#include "mt_policy_sig.h"
 #include "mt_util.h"
 
 mt_status kek_escrow_handle(core_ctx *x)
 {
-    static const char *const keys[] = {"recipients", "threshold", NULL};
+    static const char *const keys[] = {"recipients", "threshold", "signatures", NULL};
     json_t *doc = mt_json_parse((const char *)x->req->body, x->req->body_len,
                                 x->core->max_json_bytes, x->core->max_json_depth, x->err);
     if (!doc)
         return x->err->code ? x->err->code : MT_EINVAL;
     json_t *rc_list = NULL;
+    const char *sigs = NULL;
+    bool by = false;
     int64_t th = 1;
     const char *pems[MT_ESCROW_MAX_RECIPIENTS];
     size_t lens[MT_ESCROW_MAX_RECIPIENTS], n = 0;
@@ -43,6 +49,13 @@ mt_status kek_escrow_handle(core_ctx *x)
         n = json_array_size(rc_list);
         rc = mt_json_int_opt(doc, "threshold", 1, (int64_t)n, &th, 1, x->err);
     }
+    if (!rc)
+        rc = mt_json_str_opt(doc, "signatures", MT_POLICY_SIG_FILE_MAX, &sigs, NULL, x->err);
+    if (!rc) { /* audited also when refused (replaced by the set below) */
+        char o[32];
+        snprintf(o, sizeof o, "%lld-of-%zu", (long long)th, n);
+        core_set_object(x, "kek-escrow", o);
+    }
     for (size_t i = 0; !rc && i < n; i++) {
         const json_t *v = json_array_get(rc_list, i);
         if (!json_is_string(v) || json_string_length(v) == 0 ||
@@ -59,8 +72,8 @@ mt_status kek_escrow_handle(core_ctx *x)
     char *out = NULL;
     size_t ol = 0;
     if (!rc)
-        rc = mt_keystore_escrow(core_kek_keystore(x->core), pems, lens, n, (unsigned)th, &out,
-                                &ol, x->err);
+        rc = mt_keystore_escrow_signed(core_kek_keystore(x->core), pems, lens, n, (unsigned)th,
+                                       sigs, sigs ? strlen(sigs) : 0, &out, &ol, &by, x->err);
     json_decref(doc);
     if (rc)
         return rc;
@@ -94,8 +107,8 @@ mt_status kek_escrow_handle(core_ctx *x)
     mt_hex_encode(h, 8, hex);
     snprintf(obj, sizeof obj, "%lld-of-%zu:%.16s", (long long)th, n, hex);
     core_set_object(x, "kek-escrow", obj);
-    mt_info("KeyStore: root keys escrowed to %zu recipient(s) (set %s), %lld needed to recover",
-            n, hex, (long long)th);
+    mt_info("KeyStore: root keys escrowed to %zu recipient(s) (set %s), %lld needed to recover%s",
+            n, hex, (long long)th, by ? " (auditor signatures checked)" : "");
     core_json_response(x, 200, body);
     return MT_OK;
 }

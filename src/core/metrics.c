@@ -43,6 +43,9 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     }
 }
 
+/* Sums use total() (a float, never an integer overflow) cast back: SQLite's
+ * CAST saturates at INT64_MAX, so a huge claim cannot turn a sum into an
+ * error (sum() fails with "integer overflow", which q() read as 0). */
 static int64_t q(sqlite3 *db, const char *sql)
 {
     int64_t v = 0;
@@ -66,28 +69,28 @@ char *metrics_text(sqlite3 *db)
               "# HELP mesatee_task_cpu_seconds_total CPU seconds used by task workers.\n"
               "# TYPE mesatee_task_cpu_seconds_total counter\n"
               "mesatee_task_cpu_seconds_total %.3f\n",
-              (double)q(db, "SELECT coalesce(sum(cpu_ms), 0) FROM tasks") / 1000.0);
+              (double)q(db, "SELECT CAST(total(cpu_ms) AS INTEGER) FROM tasks") / 1000.0);
     sb_printf(&b,
               "# HELP mesatee_task_bytes_in_total Input bytes read by task workers.\n"
               "# TYPE mesatee_task_bytes_in_total counter\n"
               "mesatee_task_bytes_in_total %lld\n",
-              (long long)q(db, "SELECT coalesce(sum(bytes_in), 0) FROM tasks"));
+              (long long)q(db, "SELECT CAST(total(bytes_in) AS INTEGER) FROM tasks"));
     sb_printf(&b,
               "# HELP mesatee_task_bytes_out_total Output bytes written by task workers.\n"
               "# TYPE mesatee_task_bytes_out_total counter\n"
               "mesatee_task_bytes_out_total %lld\n",
-              (long long)q(db, "SELECT coalesce(sum(bytes_out), 0) FROM tasks"));
+              (long long)q(db, "SELECT CAST(total(bytes_out) AS INTEGER) FROM tasks"));
     sb_printf(&b,
               "# HELP mesatee_task_wasm_fuel_total Fuel (wasm instructions) used by tasks.\n"
               "# TYPE mesatee_task_wasm_fuel_total counter\n"
               "mesatee_task_wasm_fuel_total %lld\n",
-              (long long)q(db, "SELECT coalesce(sum(fuel_used), 0) FROM tasks"));
+              (long long)q(db, "SELECT CAST(total(fuel_used) AS INTEGER) FROM tasks"));
     sb_printf(&b,
               "# HELP mesatee_task_key_signs_total Signatures made by tasks with KeyStore "
               "keys.\n"
               "# TYPE mesatee_task_key_signs_total counter\n"
               "mesatee_task_key_signs_total %lld\n",
-              (long long)q(db, "SELECT coalesce(sum(key_signs), 0) FROM tasks"));
+              (long long)q(db, "SELECT CAST(total(key_signs) AS INTEGER) FROM tasks"));
     sb_printf(&b,
               "# HELP mesatee_users Registered users.\n# TYPE mesatee_users gauge\n"
               "mesatee_users %lld\n",

@@ -22,6 +22,7 @@ mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 
 mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err)
 {
@@ -131,5 +132,14 @@ mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
     *ret = strdup("slept");
+    return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+/* Claims 2^32 + 1 signatures: above MT_JOB_KEY_SIGNS_MAX, the parent must
+ * fail the task even when it carried a key. */
+mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    ctx->key_signs += 4294967297ull;
+    *ret = strdup("signed");
     return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
 }

@@ -17,6 +17,7 @@ mt_status mt_builtin_test_open(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 #endif
 
 static const struct {
@@ -49,6 +50,7 @@ static const struct {
     {"__test_state", mt_builtin_test_state},
     {"__test_keysign", mt_builtin_test_keysign},
     {"__test_sleep", mt_builtin_test_sleep},
+    {"__test_keysign_huge", mt_builtin_test_keysign_huge},
 #endif
 };
 

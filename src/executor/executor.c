@@ -351,7 +351,7 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         mt_json_str_opt(r, "detail", 4096, &why, NULL, &e) != MT_OK ||
         mt_json_int_opt(r, "fetched_bytes", 0, INT64_MAX, &fetched, 0, &e) != MT_OK ||
         mt_json_int_opt(r, "fuel_used", 0, INT64_MAX, &fuel, 0, &e) != MT_OK ||
-        mt_json_int_opt(r, "key_signs", 0, INT64_MAX, &signs, 0, &e) != MT_OK ||
+        mt_json_int_opt(r, "key_signs", 0, MT_JOB_KEY_SIGNS_MAX, &signs, 0, &e) != MT_OK ||
         mt_json_object_opt(r, "outputs", MT_JOB_MAX_SLOTS, &outs, &e) != MT_OK) {
         json_decref(r);
         fail(res, "worker returned an invalid result: %s", e.msg);

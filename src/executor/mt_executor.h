@@ -105,8 +105,16 @@ typedef struct mt_job_result {
     json_t *outputs;       /* slot -> {"size":n,"sha256":"hex"} of the ciphertext */
     uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out;
     uint64_t fuel_used;    /* "wasm": instructions charged to the module's fuel */
-    uint64_t key_signs;    /* signatures made with the job's KeyStore keys */
+    uint64_t key_signs;    /* signatures made with the job's KeyStore keys: the
+                              worker's (remote: the executor's) statement; a
+                              compromised worker can under-report it */
 } mt_job_result;
+
+/* The most KeyStore signatures one task may claim (2^32): a report above it
+ * is refused (the worker's: the task fails; a remote executor's: 400), so
+ * the sums over tasks (GET /v1/functions/{id}/stats, /metrics) stay far
+ * from INT64 overflow. */
+#define MT_JOB_KEY_SIGNS_MAX 4294967296LL
 
 /* Operator's log of task failure details (off by default; serve/executor
  * --log-task-errors, or MESATEE_LOG_TASK_ERRORS=1 in the daemon's

@@ -286,7 +286,9 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
         }
         for (int i = 0; mk[i]; i++) {
             int64_t v = 0;
-            if ((rc = mt_json_int_opt(met, mk[i], 0, INT64_MAX, &v, 0, err))) {
+            /* key_signs bounded per task (MT_JOB_KEY_SIGNS_MAX): the sums stay exact */
+            int64_t max = strcmp(mk[i], "key_signs") ? INT64_MAX : MT_JOB_KEY_SIGNS_MAX;
+            if ((rc = mt_json_int_opt(met, mk[i], 0, max, &v, 0, err))) {
                 mt_err_prefix(err, rc, "report metering: ");
                 goto fail;
             }

@@ -5,6 +5,7 @@
  * fields are decoded to exact sizes, and trailing or unknown keys are
  * refused (fuzz target fuzz/keystore_escrow.c). */
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -622,21 +623,101 @@ mt_status mt_escrow_open(const mt_escrow *e, const char *const *keys, const size
 
 /* ---- the KeyStore's side ------------------------------------------------------ */
 
-mt_status mt_keystore_escrow(mt_keystore *ks, const char *const *pems, const size_t *pem_lens,
-                             size_t n, unsigned threshold, char **out, size_t *out_len,
-                             mt_err *err)
+/* The "escrow" object auditors sign: the recipients' fingerprints (hex, in
+ * share order; each a P-256 key, all distinct) and the threshold. */
+static mt_status escrow_obj(const char *const *pems, const size_t *pem_lens, size_t n,
+                            unsigned threshold, json_t **out, mt_err *err)
 {
+    *out = NULL;
+    if (n == 0 || n > MT_ESCROW_MAX_RECIPIENTS)
+        return mt_err_set(err, MT_EINVAL, "escrow: 1 to %d recipients expected",
+                          MT_ESCROW_MAX_RECIPIENTS);
+    if (threshold < 1 || threshold > n)
+        return mt_err_set(err, MT_EINVAL,
+                          "escrow: threshold %u: expected 1 to the number of recipients (%zu)",
+                          threshold, n);
+    uint8_t fps[MT_ESCROW_MAX_RECIPIENTS][32];
+    json_t *o = json_pack("{s:s, s:[], s:I}", "purpose", "escrow", "recipients", "threshold",
+                          (json_int_t)threshold);
+    mt_status rc = o ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+    for (size_t i = 0; !rc && i < n; i++) {
+        EVP_PKEY *k = recipient_key(pems[i], pem_lens[i]);
+        if (!k)
+            rc = mt_err_set(err, MT_EINVAL,
+                            "recipient %zu: expected an X.509 certificate or PUBLIC KEY PEM of "
+                            "a P-256 (prime256v1) key",
+                            i + 1);
+        if (!rc)
+            rc = key_fp(k, fps[i], err);
+        EVP_PKEY_free(k);
+        for (size_t j = 0; !rc && j < i; j++)
+            if (!memcmp(fps[i], fps[j], 32))
+                rc = mt_err_set(err, MT_EINVAL, "recipient %zu: the same key as recipient %zu",
+                                i + 1, j + 1);
+        char hex[65];
+        if (!rc) {
+            mt_hex_encode(fps[i], 32, hex);
+            if (json_array_append_new(json_object_get(o, "recipients"), json_string(hex)))
+                rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        }
+    }
+    ERR_clear_error();
+    if (rc)
+        json_decref(o);
+    else
+        *out = o;
+    return rc;
+}
+
+mt_status mt_keystore_escrow_signed(mt_keystore *ks, const char *const *pems,
+                                    const size_t *pem_lens, size_t n, unsigned threshold,
+                                    const char *sig, size_t sig_len, char **out, size_t *out_len,
+                                    bool *signed_by, mt_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    json_t *eo = NULL;
+    bool by = false;
+    /* recipients checked first, so a bad request spends no signed seq */
+    mt_status rc = escrow_obj(pems, pem_lens, n, threshold, &eo, err);
+    if (!rc)
+        rc = ks_escrow_authorize(ks, eo, sig, sig_len, &by, err);
+    json_decref(eo);
     uint8_t *rec = NULL;
     size_t rl = 0;
     uint32_t cur = 0;
     char level[16];
-    mt_status rc = ks_export_roots(ks, &rec, &rl, &cur, level, err);
+    if (!rc)
+        rc = ks_export_roots(ks, &rec, &rl, &cur, level, err);
     if (!rc)
         rc = mt_escrow_make(rec, rl, cur, level, mt_now(), pems, pem_lens, n, threshold, out,
                             out_len, err);
     if (rec)
         mt_wipe(rec, rl);
     free(rec);
+    if (signed_by)
+        *signed_by = by;
+    return rc;
+}
+
+mt_status mt_keystore_escrow(mt_keystore *ks, const char *const *pems, const size_t *pem_lens,
+                             size_t n, unsigned threshold, char **out, size_t *out_len,
+                             mt_err *err)
+{
+    return mt_keystore_escrow_signed(ks, pems, pem_lens, n, threshold, NULL, 0, out, out_len,
+                                     NULL, err);
+}
+
+mt_status mt_keystore_escrow_draft(const char *policy, size_t len, const char *const *pems,
+                                   const size_t *pem_lens, size_t n, unsigned threshold,
+                                   char **doc, mt_err *err)
+{
+    *doc = NULL;
+    json_t *eo = NULL;
+    mt_status rc = escrow_obj(pems, pem_lens, n, threshold, &eo, err);
+    if (!rc)
+        rc = ks_escrow_doc(policy, len, eo, doc, err);
+    json_decref(eo);
     return rc;
 }
 

@@ -150,4 +150,16 @@ mt_status ks_open_with_roots(mt_tee *tee, const char *data_dir, const char *coll
                              const char *req, size_t req_len, const uint8_t *records,
                              size_t rec_len, uint32_t current, mt_keystore **out, mt_err *err);
 
+/* Escrow authorization (mt_keystore.c, mt_escrow.h): with auditors
+ * recorded, seq + 1 and at least threshold of them signed the policy
+ * document with "escrow" (the object escrow) added, then the state is saved
+ * (seq spent) before returning MT_OK, *signed_by true. Without auditors
+ * MT_OK, nothing changes, *signed_by false. MT_EPERM (nothing changed) when
+ * the signatures are missing, too few or over another document. */
+mt_status ks_escrow_authorize(mt_keystore *ks, const json_t *escrow, const char *sig,
+                              size_t sig_len, bool *signed_by, mt_err *err);
+/* That document for the policy the server shows (*doc heap). */
+mt_status ks_escrow_doc(const char *policy, size_t len, const json_t *escrow, char **doc,
+                        mt_err *err);
+
 #endif

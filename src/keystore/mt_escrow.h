@@ -36,6 +36,7 @@
 #ifndef MT_ESCROW_H
 #define MT_ESCROW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,10 +84,30 @@ mt_status mt_escrow_open(const mt_escrow *e, const char *const *keys, const size
 #include "mt_keystore.h"
 
 /* An escrow of ks's live root versions (and current) to the recipients, as
- * mt_escrow_make. */
+ * mt_escrow_make. The unsigned variant passes no signatures. */
 mt_status mt_keystore_escrow(mt_keystore *ks, const char *const *pems, const size_t *pem_lens,
                              size_t n, unsigned threshold, char **out, size_t *out_len,
                              mt_err *err);
+/* An escrow takes the root keys out of the TEE, so when the KeyStore has
+ * release signers (auditors) it needs, like a release-policy change, at
+ * least their threshold of signatures (sig: mt_policy_sig.h text) over the
+ * document mt_keystore_escrow_draft makes: the policy document with seq + 1
+ * and "escrow": {"purpose": "escrow", "recipients": [the recipients'
+ * fingerprints, 64 hex, in this order], "threshold": T}. The escrow spends
+ * that seq (persisted before the keys are exported), so a document is good
+ * for one escrow. MT_EPERM (nothing written, nothing exported) for missing,
+ * too few, replayed or foreign signatures; MT_EINVAL for a malformed sig.
+ * Without auditors the admin is the authority: sig is ignored.
+ * *signed_by (may be NULL): auditor signatures were checked. */
+mt_status mt_keystore_escrow_signed(mt_keystore *ks, const char *const *pems,
+                                    const size_t *pem_lens, size_t n, unsigned threshold,
+                                    const char *sig, size_t sig_len, char **out, size_t *out_len,
+                                    bool *signed_by, mt_err *err);
+/* The document auditors sign for that escrow, for the policy the server
+ * shows (`GET /v1/admin/release-policy` answer). *doc heap. */
+mt_status mt_keystore_escrow_draft(const char *policy, size_t len, const char *const *pems,
+                                   const size_t *pem_lens, size_t n, unsigned threshold,
+                                   char **doc, mt_err *err);
 
 /* Recovery of data_dir's KeyStore from the escrow document (text, len) with
  * recipients' private keys (PEM texts), then opened as mt_keystore_open_coll

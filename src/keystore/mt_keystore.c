@@ -616,6 +616,8 @@ static char *policy_doc(const ks_state *s)
     return policy_doc_x(s, false);
 }
 
+static mt_status escrow_obj_parse(const json_t *o, mt_err *err);
+
 mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *err)
 {
     json_t *doc = mt_json_parse(text, len, MT_KEYSTORE_STATE_MAX, 4, err);
@@ -623,7 +625,8 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
         return MT_EINVAL;
     static const char *const keys[] = {"mesatee_release_policy", "level", "measurements",
                                        "soft_platform_keys", "tpm2_aks", "seq", "mrsigners",
-                                       "isv_prod_ids", "min_svns", "release_signers", NULL};
+                                       "isv_prod_ids", "min_svns", "release_signers", "escrow",
+                                       NULL};
     int64_t fmt = 0, seq = 0;
     const char *level = NULL;
     ks_list *l = malloc(sizeof *l);
@@ -653,6 +656,12 @@ mt_status mt_keystore_parse_release_doc(const char *text, size_t len, mt_err *er
     json_t *rs = rc ? NULL : json_object_get(doc, "release_signers");
     if (rs)
         rc = signers_parse(rs, NULL, NULL, 0, err);
+    json_t *eo = rc ? NULL : json_object_get(doc, "escrow");
+    if (eo && rs)
+        rc = mt_err_set(err, MT_EINVAL, "a document is either an escrow or a change of the "
+                                        "auditor set, not both");
+    else if (eo)
+        rc = escrow_obj_parse(eo, err);
     free(x);
     free(l);
     json_decref(doc);
@@ -992,6 +1001,134 @@ mt_status mt_keystore_signers_draft(const char *policy, size_t len, const char *
     }
     state_wipe(s);
     free(s);
+    return rc;
+}
+
+/* ---- escrow authorization (ks_escrow.c; security review of issue 10) ----
+ * With auditors recorded, an escrow of the root keys is a release of them
+ * outside the TEE: like a policy change it needs the current auditors'
+ * threshold of signatures, over the policy document with seq + 1 and
+ * "escrow" (recipients' fingerprints, threshold, purpose) added. seq counts
+ * the escrow, so a signed document is good for one escrow only. */
+static char *escrow_doc(const ks_state *s, const json_t *escrow)
+{
+    json_t *p = policy_json(s);
+    if (p) {
+        json_object_set_new(p, "mesatee_release_policy", json_integer(1));
+        json_object_set_new(p, "escrow", json_deep_copy(escrow));
+    }
+    char *t = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(p);
+    size_t n = t ? strlen(t) : 0;
+    char *out = t ? malloc(n + 2) : NULL;
+    if (out) {
+        memcpy(out, t, n);
+        memcpy(out + n, "\n", 2);
+    }
+    free(t);
+    return out;
+}
+
+mt_status ks_escrow_authorize(mt_keystore *ks, const json_t *escrow, const char *sig,
+                              size_t sig_len, bool *signed_by, mt_err *err)
+{
+    *signed_by = false;
+    ks_state *bak = malloc(sizeof *bak);
+    if (!bak)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = MT_OK;
+    pthread_mutex_lock(&ks->mu);
+    ks_state *s = &ks->st;
+    if (s->signers[0]) {
+        memcpy(bak, s, sizeof *bak);
+        s->seq++;
+        char *doc = escrow_doc(s, escrow);
+        if (!doc)
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        else if (!sig || sig_len == 0)
+            rc = mt_err_set(err, MT_EPERM,
+                            "escrow refused: this KeyStore has auditors, so an escrow of the "
+                            "root keys needs %u auditor signatures over the document "
+                            "`mesatee admin keystore escrow draft` prints",
+                            (unsigned)s->threshold);
+        else
+            rc = mt_policy_sig_verify((const uint8_t *)doc, strlen(doc), (const uint8_t *)sig,
+                                      sig_len, (const uint8_t *)s->signers, strlen(s->signers),
+                                      s->threshold, err);
+        free(doc);
+        if (rc == MT_EAUTH)
+            rc = mt_err_prefix(err, MT_EPERM,
+                               "escrow refused: it needs %u auditor signatures over the "
+                               "document `mesatee admin keystore escrow draft` prints: ",
+                               (unsigned)s->threshold);
+        else if (rc == MT_EINVAL)
+            mt_err_prefix(err, rc, "field 'signatures': ");
+        if (!rc)
+            rc = state_save(ks, err); /* the seq is spent before any key leaves */
+        if (rc)
+            memcpy(s, bak, sizeof *bak);
+        else
+            *signed_by = true;
+    }
+    pthread_mutex_unlock(&ks->mu);
+    state_wipe(bak);
+    free(bak);
+    return rc;
+}
+
+mt_status ks_escrow_doc(const char *policy, size_t len, const json_t *escrow, char **doc,
+                        mt_err *err)
+{
+    *doc = NULL;
+    ks_state *s = malloc(sizeof *s);
+    if (!s)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_status rc = shown_policy_parse(policy, len, s, err);
+    if (rc)
+        mt_err_prefix(err, rc, "the server's release policy: ");
+    if (!rc) {
+        s->seq++;
+        if (!(*doc = escrow_doc(s, escrow)))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    state_wipe(s);
+    free(s);
+    return rc;
+}
+
+/* "escrow" of a signed document: {"purpose": "escrow", "recipients": [1..16
+ * distinct 64 hex], "threshold": 1..n}. */
+static mt_status escrow_obj_parse(const json_t *o, mt_err *err)
+{
+    static const char *const keys[] = {"purpose", "recipients", "threshold", NULL};
+    const char *purpose = NULL;
+    json_t *r = NULL;
+    int64_t t = 0;
+    mt_status rc = json_is_object(o) ? mt_json_only_keys(o, keys, err)
+                                     : mt_err_set(err, MT_EINVAL, "field 'escrow': expected an "
+                                                                  "object");
+    if (!rc)
+        rc = mt_json_str(o, "purpose", 16, &purpose, err);
+    if (!rc && strcmp(purpose, "escrow"))
+        rc = mt_err_set(err, MT_EINVAL, "field 'escrow.purpose': expected \"escrow\"");
+    if (!rc)
+        rc = mt_json_array(o, "recipients", 16, &r, err);
+    if (!rc && json_array_size(r) == 0)
+        rc = mt_err_set(err, MT_EINVAL, "field 'escrow.recipients': 1 to 16 expected");
+    for (size_t i = 0; !rc && i < json_array_size(r); i++) {
+        const char *h = json_string_value(json_array_get(r, i));
+        if (!h || strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64)
+            rc = mt_err_set(err, MT_EINVAL,
+                            "field 'escrow.recipients': item %zu: expected 64 lowercase hex",
+                            i + 1);
+        for (size_t j = 0; !rc && j < i; j++)
+            if (!strcmp(h, json_string_value(json_array_get(r, j))))
+                rc = mt_err_set(err, MT_EINVAL,
+                                "field 'escrow.recipients': item %zu repeats item %zu", i + 1,
+                                j + 1);
+    }
+    if (!rc)
+        rc = mt_json_int(o, "threshold", 1, (int64_t)json_array_size(r), &t, err);
     return rc;
 }
 

@@ -22,6 +22,7 @@ The schema checker implements the subset of OpenAPI 3.0 schemas the spec
 uses and refuses any other keyword, so the spec cannot silently outgrow it.
 """
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -265,7 +266,7 @@ RELEASE_KEYS = ("level", "measurements", "soft_platform_keys", "tpm2_aks", "seq"
                 "isv_prod_ids", "min_svns")
 
 
-def release_sign(token, change, signers=None):
+def release_sign(token, change, signers=None, escrow=None, key=None):
     """The KeyStore auditor's signatures (the server runs with one release
     signer, threshold 1) over a release-policy change: the policy as shown,
     changed, seq + 1, sorted compact JSON + newline (docs/attestation.md),
@@ -278,10 +279,12 @@ def release_sign(token, change, signers=None):
     doc["mesatee_release_policy"] = 1
     if signers:
         doc["release_signers"] = signers
+    if escrow:  # an escrow of the root keys (docs/keystore.md "Escrow and recovery")
+        doc["escrow"] = escrow
     path = os.path.join(os.environ["MT_WORK"], f"release-draft-{doc['seq']}.json")
     with open(path, "w", encoding="utf-8") as f:
         f.write(json.dumps(doc, sort_keys=True, separators=(",", ":")) + "\n")
-    subprocess.run([os.environ["MT_BIN"], "policy", "sign", "--key", os.environ["MT_AUD1"], path],
+    subprocess.run([os.environ["MT_BIN"], "policy", "sign", "--key", key or os.environ["MT_AUD1"], path],
                    check=True, capture_output=True)
     return read(path + ".sig").decode()
 
@@ -537,7 +540,17 @@ def main():
             "-----END PUBLIC KEY-----\n")
     call("POST", "/v1/admin/keystore/escrow", token=L, body={"recipients": [rpub]}, want=403)
     call("POST", "/v1/admin/keystore/escrow", token=A, body={"recipients": ["x"]}, want=400)
-    e = call("POST", "/v1/admin/keystore/escrow", token=A, body={"recipients": [rpub]}, want=200)
+    # with an auditor recorded (aud2 since the signers change) the escrow is signed
+    call("POST", "/v1/admin/keystore/escrow", token=A, body={"recipients": [rpub]}, want=403)
+    call("POST", "/v1/admin/keystore/escrow", token=A, body={"recipients": [rpub], "signatures": 7},
+         want=400)
+    fp = hashlib.sha256(base64.b64decode("".join(rpub.splitlines()[1:-1]))).hexdigest()
+    sig = release_sign(A, lambda d: None, escrow={"purpose": "escrow", "recipients": [fp], "threshold": 1},
+                       key=os.path.join(os.environ["MT_WORK"], "aud2.pem"))
+    e = call("POST", "/v1/admin/keystore/escrow", token=A, body={"recipients": [rpub], "signatures": sig},
+             want=200)
+    call("POST", "/v1/admin/keystore/escrow", token=A, body={"recipients": [rpub], "signatures": sig},
+         want=403)
     need(e and e["threshold"] == 1 and len(e["shares"]) == 1, f"keystore escrow: {e}")
 
     # user lifecycle: show, own password, reset, disable, enable, delete

@@ -1532,6 +1532,35 @@ static void test_route_allow(void **state)
     assert_false(mt_core_route_allow(NULL, out, sizeof out));
 }
 
+/* Security review: key_signs sums over huge claims (rows written before the
+ * per-task bound existed, or by a tampered store) neither fail the stats
+ * (sum() overflow: 500) nor read as 0 in /metrics: total() saturates. */
+static void test_key_signs_sums(void **state)
+{
+    fx *f = *state;
+    tenv *e = &f->e;
+    char fid[33], t1[33], t2[33], sql[256];
+    new_function(e, f->carol, "true", "[]", 0, fid);
+    new_task(e, f->alice, fid, t1);
+    new_task(e, f->alice, fid, t2);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET key_signs = 9223372036854775807 WHERE task_id IN ('%s', '%s')", t1,
+             t2);
+    db_exec(e->dir, sql);
+    tenv_close_core(e);
+    tenv_open_core(e);
+    char spath[160];
+    json_t *o = NULL;
+    snprintf(spath, sizeof spath, "/v1/functions/%s/stats", fid);
+    assert_int_equal(treq(e, "GET", spath, f->carol, NULL, &o), 200);
+    assert_int_equal(json_integer_value(json_object_get(o, "key_signs")), INT64_MAX);
+    json_decref(o);
+    char *m = mt_core_metrics(e->core);
+    assert_non_null(m);
+    assert_non_null(strstr(m, "mesatee_task_key_signs_total 9223372036854775807\n"));
+    free(m);
+}
+
 static void test_metrics(void **state)
 {
     fx *f = *state;
@@ -1580,6 +1609,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_store_tampering, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_integrity_upgrade, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_metrics, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_key_signs_sums, fx_setup, fx_teardown),
         cmocka_unit_test(test_slow_routes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -664,6 +664,12 @@ static void test_key_signs(void **state)
         fail_msg("with a key: %s", r.failure_reason);
     assert_int_equal(r.key_signs, 3);
     mt_job_result_clear(&r);
+    /* a claim above MT_JOB_KEY_SIGNS_MAX (2^32) fails the task */
+    j.function = "__test_keysign_huge";
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.failure_reason, "key_signs"));
+    mt_job_result_clear(&r);
     json_decref(j.arguments);
     OPENSSL_free(der);
     PKCS8_PRIV_KEY_INFO_free(p8);

@@ -19,10 +19,13 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "mt_escrow.h"
 #include "mt_keystore.h"
 #include "mt_policy_sig.h"
 #include "mt_tee.h"
 #include "mt_util.h"
+
+#define HEX64A "4f0f8b5b1e2c7a9d3e6f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7"
 
 typedef struct env {
     char dir[64];
@@ -414,6 +417,84 @@ static void test_release_signers(void **state)
         "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"x\":1}", NULL};
     for (int i = 0; bad[i]; i++)
         assert_int_equal(mt_keystore_parse_release_doc(bad[i], strlen(bad[i]), &err), MT_EINVAL);
+    /* escrow with auditors recorded (security review): unsigned, half-signed,
+     * foreign and replayed signatures refused; the escrow draft signed by both
+     * works once */
+    static const char rpub[] = "-----BEGIN PUBLIC KEY-----\n"
+                               "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEr2uWA7BiKy54zNgUabQ9N5JM2Zco\n"
+                               "dOlsj7rXrjnOEGKHd1Vqq4dSnD9syvhQ0xRKpMF3/ZcdhBKvb1WqeAonJw==\n"
+                               "-----END PUBLIC KEY-----\n";
+    const char *rp[] = {rpub};
+    size_t rl[] = {sizeof rpub - 1};
+    char *esc = NULL, *edoc = NULL, *es1 = NULL, *es2 = NULL;
+    size_t el = 0;
+    bool by = true;
+    assert_int_equal(mt_keystore_escrow(ks, rp, rl, 1, 1, &esc, &el, &err), MT_EPERM);
+    assert_null(esc);
+    assert_non_null(strstr(err.msg, "needs 2 auditor signatures"));
+    json_t *pj = mt_keystore_policy(ks);
+    char *ptext = json_dumps(pj, JSON_COMPACT);
+    json_decref(pj);
+    assert_int_equal(mt_keystore_escrow_draft(ptext, strlen(ptext), rp, rl, 1, 1, &edoc, &err),
+                     MT_OK);
+    assert_int_equal(mt_keystore_parse_release_doc(edoc, strlen(edoc), &err), MT_OK);
+    assert_non_null(strstr(edoc, "\"escrow\":{\"purpose\":\"escrow\",\"recipients\":[\""));
+    assert_int_equal(mt_policy_sig_sign((const uint8_t *)edoc, strlen(edoc), a, NULL, 0, &es1,
+                                        &err),
+                     MT_OK);
+    assert_int_equal(mt_keystore_escrow_signed(ks, rp, rl, 1, 1, es1, strlen(es1), &esc, &el,
+                                               &by, &err),
+                     MT_EPERM);
+    assert_false(by);
+    assert_int_equal(mt_keystore_escrow_signed(ks, rp, rl, 1, 1, "garbage", 7, &esc, &el, &by,
+                                               &err),
+                     MT_EINVAL);
+    /* the release-policy change's signatures (doc) do not serve an escrow */
+    assert_int_equal(mt_keystore_escrow_signed(ks, rp, rl, 1, 1, sig2, strlen(sig2), &esc, &el,
+                                               &by, &err),
+                     MT_EPERM);
+    assert_int_equal(mt_policy_sig_sign((const uint8_t *)edoc, strlen(edoc), b,
+                                        (const uint8_t *)es1, strlen(es1), &es2, &err),
+                     MT_OK);
+    pj = mt_keystore_policy(ks);
+    int64_t seq0 = json_integer_value(json_object_get(pj, "seq"));
+    json_decref(pj);
+    assert_int_equal(mt_keystore_escrow_signed(ks, rp, rl, 1, 1, es2, strlen(es2), &esc, &el,
+                                               &by, &err),
+                     MT_OK);
+    assert_true(by);
+    assert_non_null(esc);
+    free(esc);
+    esc = NULL;
+    pj = mt_keystore_policy(ks);
+    assert_int_equal(json_integer_value(json_object_get(pj, "seq")), seq0 + 1);
+    json_decref(pj);
+    assert_int_equal(mt_keystore_escrow_signed(ks, rp, rl, 1, 1, es2, strlen(es2), &esc, &el,
+                                               &by, &err),
+                     MT_EPERM); /* replay: the seq moved on */
+    assert_null(esc);
+    free(ptext);
+    free(edoc);
+    free(es1);
+    free(es2);
+    /* escrow documents: the "escrow" object is checked */
+    static const char *const ebad[] = {
+        "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"escrow\":1}",
+        "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"escrow\":{\"purpose\":"
+        "\"release\",\"recipients\":[\"" HEX64A "\"],\"threshold\":1}}",
+        "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"escrow\":{\"purpose\":"
+        "\"escrow\",\"recipients\":[\"" HEX64A "\",\"" HEX64A "\"],\"threshold\":1}}",
+        "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"escrow\":{\"purpose\":"
+        "\"escrow\",\"recipients\":[\"" HEX64A "\"],\"threshold\":2}}",
+        "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"escrow\":{\"purpose\":"
+        "\"escrow\",\"recipients\":[\"AB\"],\"threshold\":1}}",
+        "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"escrow\":{\"purpose\":"
+        "\"escrow\",\"recipients\":[],\"threshold\":1}}",
+        "{\"mesatee_release_policy\":1,\"level\":\"soft\",\"seq\":1,\"escrow\":{\"purpose\":"
+        "\"escrow\",\"recipients\":[\"" HEX64A "\"],\"threshold\":1,\"x\":1}}",
+        NULL};
+    for (int i = 0; ebad[i]; i++)
+        assert_int_equal(mt_keystore_parse_release_doc(ebad[i], strlen(ebad[i]), &err), MT_EINVAL);
     json_decref(before);
     free(doc);
     free(doc2);

@@ -152,11 +152,18 @@ static void test_report(void **state)
     assert_int_equal(r.key_signs, 2);
     assert_non_null(json_object_get(r.outputs, "r"));
     mt_rreport_free(&r);
+    const char *at_max = "{\"task_id\":\"" ID "\",\"metering\":{\"key_signs\":4294967296}}";
+    assert_int_equal(mt_rreport_decode(at_max, strlen(at_max), &r, &err), MT_OK);
+    assert_int_equal(r.key_signs, MT_JOB_KEY_SIGNS_MAX);
+    mt_rreport_free(&r);
     const char *bad[] = {
         "{\"task_id\":\"" ID "\",\"metering\":{\"cpu_ms\":-5}}",
         "{\"task_id\":\"" ID "\",\"metering\":{\"evil\":1}}",
         "{\"task_id\":\"" ID "\",\"metering\":{\"key_signs\":-1}}",
         "{\"task_id\":\"" ID "\",\"metering\":{\"key_signs\":\"1\"}}",
+        /* above MT_JOB_KEY_SIGNS_MAX (2^32) per task */
+        "{\"task_id\":\"" ID "\",\"metering\":{\"key_signs\":4294967297}}",
+        "{\"task_id\":\"" ID "\",\"metering\":{\"key_signs\":9223372036854775807}}",
         "{\"task_id\":\"nope\"}",
         "{\"task_id\":\"" ID "\",\"outputs\":{\"../x\":{\"ciphertext\":\"\","
         "\"sha256\":\"" H64 "\",\"size\":0}}}",
