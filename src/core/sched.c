@@ -614,6 +614,8 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     mt_info("task %s %s%s%s", task_id, status, reason ? ": " : "", reason ? reason : "");
 commit:
     rc = store_commit(db, err);
+    if (!rc)
+        core_task_event(c); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
 out:
     if (rc)
         store_rollback(db);
