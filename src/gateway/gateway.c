@@ -2009,6 +2009,23 @@ static bool gw_park(gw_job *j)
     return true;
 }
 
+/* True when the client of a parked request has closed its connection. evhttp
+ * does not read while a request is being answered (nor does the filter in
+ * HOLD), so the socket is peeked: end of stream or an error means gone; bytes
+ * waiting (a TLS alert, a pipelined request) leave it held until its time. */
+static bool gw_park_client_gone(gw_job *j)
+{
+    if (!evhttp_request_get_connection(j->r.req))
+        return true;
+    gw_conn *c = gw_conn_of_request(j->r.req);
+    evutil_socket_t fd = c && c->under ? bufferevent_getfd(c->under) : -1;
+    if (fd < 0)
+        return false;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 /* Goes over the parked requests (loop thread). GW_PARK_WAKE (a task event):
  * each is handled again and answered if its answer is final or its time is
  * up; GW_PARK_TICK: only those whose time is up or whose client left;
@@ -2024,7 +2041,7 @@ static void gw_park_recheck(mt_gateway *gw, int why)
     while (list) {
         gw_job *j = list;
         list = j->next;
-        bool gone = evhttp_request_get_connection(j->r.req) == NULL;
+        bool gone = gw_park_client_gone(j);
         bool due = now >= j->park_deadline_ms;
         if (!gone && why == GW_PARK_TICK && !due) {
             j->next = gw->parked;
@@ -2032,6 +2049,8 @@ static void gw_park_recheck(mt_gateway *gw, int why)
             gw->parked_n++;
             continue;
         }
+        if (gone && evhttp_request_get_connection(j->r.req))
+            evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "Connection", "close");
         if (!gone) {
             gw_job_resp_clear(&j->resp);
             gw_job_handle(j);

@@ -52,6 +52,11 @@ get() { # get TASK QUERY -> "BODY CODE"
   curl -s -w ' %{http_code}' --cacert "$MESATEE_CA" \
     -H "Authorization: Bearer $(cat "$MT_WORK/alice.token")" "$MESATEE_SERVER/v1/tasks/$1?$2"
 }
+bg_get() { # bg_get TASK QUERY OUT: get in the background, curl's PID in BG
+  curl -s -w ' %{http_code}' --cacert "$MESATEE_CA" \
+    -H "Authorization: Bearer $(cat "$MT_WORK/alice.token")" "$MESATEE_SERVER/v1/tasks/$1?$2" > "$3" &
+  BG=$!
+}
 
 for bad in 0 -1 x; do
   expect_fail "--max-task-waiters '$bad' refused" "max-task-waiters" \
@@ -138,10 +143,8 @@ rm -f "$GATE"
 n=$(started)
 T4=$(new_task four); as alice task invoke "$T4" >/dev/null
 wait_started $((n + 1))
-get "$T4" "wait=60s" > "$MT_WORK/c1.out" &
-C1=$!
-get "$T4" "wait=60s" > "$MT_WORK/c2.out" &
-C2=$!
+bg_get "$T4" "wait=60s" "$MT_WORK/c1.out"; C1=$BG
+bg_get "$T4" "wait=60s" "$MT_WORK/c2.out"; C2=$BG
 wait_parked 2
 out=$(get "$T4" "wait=60s")
 case "$out" in *"too many requests are waiting"*' 503') ;; *) fail "a third waiter: $out" ;; esac
