@@ -131,6 +131,9 @@ void mt_executor_set_worker_start(mt_worker_start mode);
 mt_worker_start mt_executor_worker_start(void);
 /* "zygote" or "spawn"; false for anything else (*out untouched). */
 bool mt_worker_start_parse(const char *s, mt_worker_start *out);
+/* Starts the zygote of worker_path now (serve start: the first task does not
+ * pay for it) unless it runs; errors as mt_executor_run's start would give. */
+mt_status mt_executor_zygote_prestart(const char *worker_path, mt_err *err);
 /* The running zygote of worker_path, or 0 (tests, diagnostics). */
 pid_t mt_executor_zygote_pid(const char *worker_path);
 
