@@ -1978,14 +1978,13 @@ static bool gw_park(gw_job *j)
     struct evhttp_request *req = j->r.req;
     if (gw->parked_n >= gw->parked_max) {
         gw->parked_full++;
-        gw_job_names(j);
-        gw_req r = j->r;
+        gw_job_names(j); /* j->r.actor points into j: free j only after */
         gw_job_resp_clear(&j->resp);
-        gw_job_free(j);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
-        gw_finish_error(&r, 503, MT_EUNAVAIL,
+        gw_finish_error(&j->r, 503, MT_EUNAVAIL,
                         "too many requests are waiting for tasks; retry shortly or poll "
                         "without ?wait=");
+        gw_job_free(j);
         return true;
     }
     j->park_deadline_ms = mt_mono_ms() + (int64_t)j->resp.park_ms;
