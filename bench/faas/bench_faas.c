@@ -21,8 +21,10 @@
  *   cli       invoke -> the client sees "finished", polling GET every 0.5 ms
  *             (what the server allows a client; the task is created and
  *             approved before the clock starts)
- *   wait      the same with mesatee_task_wait, libmesatee's polling wait
- *             (100 ms, then growing): what a user of `task wait` sees today
+ *   wait      the same with mesatee_task_wait, what a user of `task wait`
+ *             sees: one GET, then long polls (GET /v1/tasks/{id}?wait=) that
+ *             the server answers when the task ends (before issue 13's long
+ *             poll: polls at 100 ms, then growing)
  *   tput      trivial (echo) tasks completed per second by 8 concurrent
  *             clients, each invoking its next pre-created task when it sees
  *             the previous one finished (polling every 1 ms)
