@@ -528,8 +528,8 @@ int main(int argc, char **argv)
                median(col[c], g_rounds));
     printf("\n\nsrv = invoke request arrival to the scheduler's finished line (ms stamps, +-1 ms); "
            "cli = invoke to the client seeing finished (GET every 0.5 ms); wait = the same with "
-           "mesatee_task_wait (polls 100 ms and more); tasks/s = 8 clients each invoking its next task when "
-           "it saw the previous finished (GET every 1 ms); burst/s = each client invokes all its tasks, "
+           "mesatee_task_wait (a GET, then long polls ?wait=); tasks/s = 8 clients each invoking "
+           "its next task when it saw the previous finished (GET every 1 ms); burst/s = each client invokes all its tasks, "
            "then collects them (GET every 10 ms).\n");
     printf("All server-side latency samples (ms), zygote: ");
     for (int r = 0; r < g_rounds; r++)
