@@ -1720,6 +1720,13 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
                     : mesatee_task_get(c, task_id, &resp);
         if (st != MESATEE_OK) {
             free(resp);
+            if (wait_s && seen && st == MESATEE_ESERVER && c->http_status == 503) {
+                /* too many waiters held (or a stop): a plain GET next */
+                wait_s = 0;
+                sleep_ms(delay);
+                delay = delay * 2 > 1000 ? 1000 : delay * 2;
+                continue;
+            }
             if (!seen || !wait_transient(c, st))
                 return st;
             /* the server went away (stopping, restarting): poll again until

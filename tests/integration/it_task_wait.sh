@@ -149,6 +149,9 @@ wait_parked 2
 out=$(get "$T4" "wait=60s")
 case "$out" in *"too many requests are waiting"*' 503') ;; *) fail "a third waiter: $out" ;; esac
 ok "waiters beyond --max-task-waiters get 503: $out"
+rc=0; as alice task wait "$T4" --timeout 3 >/dev/null 2>&1 || rc=$?
+[ "$rc" = 5 ] || fail "task wait while the waiters are full: exit $rc, want 5 (it polls, then times out)"
+ok "task wait refused a long poll (503) polls instead (exit 5 at its timeout, not 6)"
 kill "$C1"; wait "$C1" 2>/dev/null || true
 wait_parked 1
 ok "a waiter whose client left is dropped"
