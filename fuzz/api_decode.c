@@ -8,6 +8,7 @@
 
 #include "api_decode.h"
 #include "api_page.h"
+#include "core_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -124,6 +125,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  strnlen(pg.key, sizeof pg.key) == sizeof pg.key))
                 abort();
         }
+        /* GET /v1/tasks/{id}?wait= (issue 13, task_wait.c) */
+        unsigned wait_ms;
+        if (core_wait_query_parse(q, &wait_ms, &err) == MT_OK && wait_ms > CORE_WAIT_MAX_MS)
+            abort();
         free(q);
         break;
     }

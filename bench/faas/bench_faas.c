@@ -21,8 +21,10 @@
  *   cli       invoke -> the client sees "finished", polling GET every 0.5 ms
  *             (what the server allows a client; the task is created and
  *             approved before the clock starts)
- *   wait      the same with mesatee_task_wait, libmesatee's polling wait
- *             (100 ms, then growing): what a user of `task wait` sees today
+ *   wait      the same with mesatee_task_wait, what a user of `task wait`
+ *             sees: one GET, then long polls (GET /v1/tasks/{id}?wait=) that
+ *             the server answers when the task ends (before issue 13's long
+ *             poll: polls at 100 ms, then growing)
  *   tput      trivial (echo) tasks completed per second by 8 concurrent
  *             clients, each invoking its next pre-created task when it sees
  *             the previous one finished (polling every 1 ms)
@@ -526,8 +528,8 @@ int main(int argc, char **argv)
                median(col[c], g_rounds));
     printf("\n\nsrv = invoke request arrival to the scheduler's finished line (ms stamps, +-1 ms); "
            "cli = invoke to the client seeing finished (GET every 0.5 ms); wait = the same with "
-           "mesatee_task_wait (polls 100 ms and more); tasks/s = 8 clients each invoking its next task when "
-           "it saw the previous finished (GET every 1 ms); burst/s = each client invokes all its tasks, "
+           "mesatee_task_wait (a GET, then long polls ?wait=); tasks/s = 8 clients each invoking "
+           "its next task when it saw the previous finished (GET every 1 ms); burst/s = each client invokes all its tasks, "
            "then collects them (GET every 10 ms).\n");
     printf("All server-side latency samples (ms), zygote: ");
     for (int r = 0; r < g_rounds; r++)

@@ -251,6 +251,7 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     cli_measured_config(c, measured, sizeof measured);
     cfg.measured_config = measured;
     cfg.max_connections = (unsigned)serve_config_u64(c, "max-connections", 0);
+    cfg.max_task_waiters = (unsigned)serve_config_u64(c, "max-task-waiters", 0);
     /* absent: the default (1 hour); 0: never */
     uint64_t renew_s = serve_config_u64(c, "cert-renew-s", 0);
     cfg.cert_renew_s = !serve_config_get(c, "cert-renew-s") ? 0

@@ -51,6 +51,8 @@ static const cli_opt o_serve[] = {
      "and stack canary (1..1000000; docs/design.md \"Worker start\")",
      "256"},
     {"max-connections", true, 0, "N", "open connections", "256"},
+    {"max-task-waiters", true, 0, "N",
+     "GET /v1/tasks/{id}?wait= requests held at once (task wait); more are answered 503", "256"},
     {"fetch-allow", true, 0, "CIDR,..", "https:// inputs may reach these address blocks (measured)",
      "none"},
     {"log-task-errors", false, 0, NULL,

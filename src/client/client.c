@@ -32,6 +32,7 @@
 #define CLIENT_ERR_MAX 1024
 #define CLIENT_MAX_RESPONSE MESATEE_MAX_RESPONSE_BYTES /* JSON answers; downloads stream */
 #define CLIENT_DEFAULT_STALL_S 60L
+#define CLIENT_LONG_POLL_S 25L /* ?wait= of one task poll (server maximum: 60 s) */
 #define CLIENT_CONNECT_TIMEOUT_S 10L
 #define CLIENT_KEY_FILE_MAX 256
 
@@ -1651,6 +1652,16 @@ MESATEE_API int mesatee_task_get(mesatee_client *c, const char *task_id, char **
     return call_json(c, "GET", path, NULL, json_out);
 }
 
+/* GET /v1/tasks/{id}?wait=Ns: the server holds the answer until the task is
+ * final or N seconds passed (an older server answers at once). */
+static int task_get_wait(mesatee_client *c, const char *task_id, long wait_s, char **json_out)
+{
+    reset_out(json_out);
+    char path[80];
+    snprintf(path, sizeof path, "/v1/tasks/%s?wait=%lds", task_id, wait_s);
+    return call_json(c, "GET", path, NULL, json_out);
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -1701,11 +1712,21 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
     long delay = 100;
     bool seen = false;       /* the server answered once: it exists at this address */
     int64_t gone_since = -1; /* first failed poll of the current outage */
+    long wait_s = 0;         /* this poll's ?wait= (0: a plain GET, the first) */
     for (;;) {
         char *resp = NULL;
-        st = mesatee_task_get(c, task_id, &resp);
+        int64_t asked = mt_mono_ms();
+        st = wait_s ? task_get_wait(c, task_id, wait_s, &resp)
+                    : mesatee_task_get(c, task_id, &resp);
         if (st != MESATEE_OK) {
             free(resp);
+            if (wait_s && seen && st == MESATEE_ESERVER && c->http_status == 503) {
+                /* too many waiters held (or a stop): a plain GET next */
+                wait_s = 0;
+                sleep_ms(delay);
+                delay = delay * 2 > 1000 ? 1000 : delay * 2;
+                continue;
+            }
             if (!seen || !wait_transient(c, st))
                 return st;
             /* the server went away (stopping, restarting): poll again until
@@ -1764,9 +1785,21 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
             return MESATEE_OK;
         }
         free(resp);
-        sleep_ms(delay);
-        if (delay < 1000)
-            delay = delay * 2 > 1000 ? 1000 : delay * 2;
+        /* Long poll (the server holds the answer, GET /v1/tasks/{id}?wait=):
+         * an answer that came back early and not final is from a server
+         * without it (or one stopping): poll with backoff as before. */
+        bool early = wait_s && mt_mono_ms() - asked < wait_s * 500;
+        int64_t left = deadline - mt_mono_ms();
+        wait_s = left / 1000 >= CLIENT_LONG_POLL_S ? CLIENT_LONG_POLL_S : (long)(left / 1000);
+        if (c->timeout_s > 0 && wait_s > c->timeout_s - 2)
+            wait_s = c->timeout_s - 2; /* within the handle's own request timeout */
+        if (wait_s < 1)
+            wait_s = 0;
+        if (early || !wait_s) {
+            sleep_ms(delay);
+            if (delay < 1000)
+                delay = delay * 2 > 1000 ? 1000 : delay * 2;
+        }
     }
 }
 

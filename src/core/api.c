@@ -533,6 +533,8 @@ handled:
     }
     if (x.wake_scheduler)
         sched_wake(core);
+    if (tx == TX_WRITE && !strncmp(req->path, "/v1/tasks/", 10))
+        core_task_event(core); /* canceled, approved...: wakes ?wait= requests */
     if (!resp->json && !resp->raw && !resp->has_raw_fd) {
         resp->json = json_object();
         if (!resp->status)

@@ -69,6 +69,10 @@ struct mt_core {
     struct auth_limits *limits; /* failed-login rate limits (auth.c), own lock */
     struct transit_cache *transit; /* unwrapped transit keys (transit_store.c), under mu */
     struct core_stmt_cache *stmts; /* kept statements on db (stmt_cache.c), under mu */
+    /* task_wait.c: told after every committed task state change */
+    atomic_bool task_listener_set;
+    void (*task_listener)(void *ctx);
+    void *task_listener_ctx;
 };
 
 /* Per-request context handed to every handler. */
@@ -475,6 +479,14 @@ mt_status transit_restore(core_ctx *x);
 /* ---- scheduler (sched.c) ---------------------------------------------- */
 mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err);
 void sched_wake(mt_core *c);
+/* ---- task_wait.c ------------------------------------------------------- */
+#define CORE_WAIT_MAX_MS 60000u /* longest ?wait= of GET /v1/tasks/{id} */
+/* The query of GET /v1/tasks/{id}: "" or wait=N[s|ms] (N seconds when no
+ * unit), at most CORE_WAIT_MAX_MS; *wait_ms 0 when absent. MT_EINVAL naming
+ * the parameter otherwise. */
+mt_status core_wait_query_parse(const char *query, unsigned *wait_ms, mt_err *err);
+/* Tells the task listener (if any) that a task's state changed (any thread). */
+void core_task_event(mt_core *core);
 void sched_stop(mt_core *c);
 /* Graceful stop: puts every task still 'running' back in the queue
  * ('staged', same place, outcome cleared and re-sealed), audited "task

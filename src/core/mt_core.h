@@ -73,6 +73,11 @@ typedef struct mt_core_config {
 
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);
 mt_status mt_core_start_scheduler(mt_core *core, mt_err *err);
+/* Sets the function told after every committed change of a task's state
+ * (on any thread; it must be cheap and thread-safe, e.g. wake an event
+ * loop: mt_gateway_wake). Set it before requests are served; NULL = none.
+ * Used for GET /v1/tasks/{id}?wait= (task_wait.c). */
+void mt_core_set_task_listener(mt_core *core, void (*fn)(void *ctx), void *ctx);
 /* Changes the task limits and the token lifetime of a running core (0 = the
  * default, as in mt_core_config); tasks started and tokens issued from now
  * on get them. Any thread. */
@@ -152,6 +157,10 @@ typedef struct mt_response {
     bool audited;              /* the audit entry was written in the change's own
                                   transaction: the gateway must not append another */
     unsigned retry_after_s;    /* > 0: sent as Retry-After (429, 503) */
+    /* > 0: a complete answer that is not final yet (a task not done, asked
+     * with ?wait=): the caller may hold the request up to park_ms and call
+     * handle again when told of a task event (GET /v1/tasks/{id}?wait=). */
+    unsigned park_ms;
 } mt_response;
 
 /* Routes and handles one request; always fills resp (errors as 4xx/5xx JSON

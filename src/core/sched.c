@@ -614,6 +614,8 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     mt_info("task %s %s%s%s", task_id, status, reason ? ": " : "", reason ? reason : "");
 commit:
     rc = store_commit(db, err);
+    if (!rc)
+        core_task_event(c); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
 out:
     if (rc)
         store_rollback(db);
@@ -799,6 +801,14 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
     }
     atomic_store(&core->sched_running, true);
     atomic_store(&core->ran_tasks, true);
+    if (mt_executor_worker_start() == MT_WORKER_START_ZYGOTE) {
+        /* issue 13: the first task does not pay for the zygote's start; a
+         * failure here is retried by that task's start */
+        mt_err zerr;
+        mt_err_clear(&zerr);
+        if (mt_executor_zygote_prestart(core->worker_path, &zerr) != MT_OK)
+            mt_warn("scheduler: the worker zygote did not start (%s); tasks retry it", zerr.msg);
+    }
     mt_info("scheduler started with %u worker thread(s)", s->n);
     return MT_OK;
 fail:

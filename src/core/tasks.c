@@ -688,13 +688,19 @@ static json_t *task_json_participant(core_ctx *x, const char *task_id)
 mt_status tasks_get(core_ctx *x)
 {
     task_row t;
-    mt_status rc = load_visible(x, false, &t);
+    unsigned wait_ms; /* ?wait=: the gateway may hold the answer (task_wait.c) */
+    mt_status rc = core_wait_query_parse(x->req->query, &wait_ms, x->err);
     if (rc)
+        return rc;
+    if ((rc = load_visible(x, false, &t)))
         return rc;
     task_row_clear(&t);
     json_t *o = task_json(x, x->id);
     if (!o)
         return x->err->code;
+    const char *status = json_string_value(json_object_get(o, "status"));
+    if (wait_ms && status && !core_task_status_final(status))
+        x->resp->park_ms = wait_ms;
     core_json_response(x, 200, o);
     return MT_OK;
 }

@@ -145,6 +145,9 @@ bool mt_worker_start_parse(const char *s, mt_worker_start *out);
 #define MT_ZYGOTE_MAX_TASKS_DEFAULT 256
 #define MT_ZYGOTE_MAX_TASKS_MAX 1000000
 void mt_executor_set_zygote_max_tasks(uint64_t n);
+/* Starts the zygote of worker_path now (serve start: the first task does not
+ * pay for it) unless it runs; errors as mt_executor_run's start would give. */
+mt_status mt_executor_zygote_prestart(const char *worker_path, mt_err *err);
 /* The running zygote of worker_path, or 0 (tests, diagnostics). */
 pid_t mt_executor_zygote_pid(const char *worker_path);
 

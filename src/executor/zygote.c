@@ -454,6 +454,16 @@ void mt_zygote_release(mt_zyg_worker *w)
     w->pid = -1;
 }
 
+mt_status mt_executor_zygote_prestart(const char *worker_path, mt_err *err)
+{
+    if (!worker_path)
+        return mt_err_set(err, MT_EINVAL, "no worker executable");
+    pthread_mutex_lock(&zmu);
+    zslot *s = slot_get(worker_path, err);
+    pthread_mutex_unlock(&zmu);
+    return s ? MT_OK : err->code ? err->code : MT_EIO;
+}
+
 pid_t mt_executor_zygote_pid(const char *worker_path)
 {
     pid_t p = 0;

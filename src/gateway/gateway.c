@@ -71,6 +71,9 @@
 #define GW_ROUTE_LEN 72        /* route label incl. method */
 #define GW_ACTION_LEN 256      /* audit action "METHOD /path" */
 #define GW_OTHER_ROUTE "other" /* metrics label of requests without a route pattern */
+#define GW_DEFAULT_MAX_PARKED 256 /* requests held for ?wait= (mt_gateway_config.max_parked) */
+#define GW_PARK_TICK_MS 200       /* parked: deadlines and gone clients checked this often */
+enum { GW_PARK_WAKE, GW_PARK_TICK, GW_PARK_STOP };
 #define GW_DEFAULT_MAX_BUFFERED ((size_t)64 << 20)
 #define GW_UNAUTH_MAX_BODY ((size_t)1 << 20) /* body cap of routes without a token */
 #define GW_NOBODY_MAX_BODY 1024              /* built-in paths, unsupported methods */
@@ -242,6 +245,14 @@ struct mt_gateway {
     uint64_t rejected_total;
     uint64_t audit_failures;
     gw_conn *rejects; /* over-limit connections waiting to be shut down */
+
+    /* Parked requests (mt_gateway.h "Parked requests"), loop thread only
+     * except park_wake (set by mt_gateway_wake from any thread). */
+    gw_job *parked;
+    unsigned parked_n, parked_max;
+    uint64_t parked_full; /* refused with 503: too many parked */
+    struct event *park_ev; /* deadlines and gone connections, while any is parked */
+    atomic_bool park_wake;
 
     gw_series series[GW_MAX_SERIES];
     size_t n_series;
@@ -516,6 +527,14 @@ static void gw_add_label(struct evbuffer *b, const char *v)
 
 static void gw_metrics_render(mt_gateway *gw, struct evbuffer *b)
 {
+    evbuffer_add_printf(b,
+                        "# HELP mesatee_http_parked_requests Requests held until their task "
+                        "ends (GET /v1/tasks/{id}?wait=).\n# TYPE mesatee_http_parked_requests "
+                        "gauge\nmesatee_http_parked_requests %u\n# HELP "
+                        "mesatee_http_parked_refused_total Waiting requests refused (503) "
+                        "because too many were held.\n# TYPE mesatee_http_parked_refused_total "
+                        "counter\nmesatee_http_parked_refused_total %llu\n",
+                        gw->parked_n, (unsigned long long)gw->parked_full);
     evbuffer_add_printf(b, "# HELP mesatee_http_requests_total HTTP requests answered, by route "
                            "and status.\n# TYPE mesatee_http_requests_total counter\n");
     for (size_t i = 0; i < gw->n_series; i++) {
@@ -1499,6 +1518,7 @@ struct gw_job {
     char *json_text;     /* pooled: resp.json serialised on the request thread */
     mt_status commit_rc; /* the committer's result for it */
     char commit_msg[MT_ERR_MSG_MAX];
+    int64_t park_deadline_ms; /* parked: answer at the latest then (mt_mono_ms) */
 };
 
 static void gw_job_free(gw_job *j)
@@ -1844,6 +1864,8 @@ static void gw_pool_answer(mt_gateway *gw)
     gw_maybe_finish(gw);
 }
 
+static void gw_park_recheck(mt_gateway *gw, int why); /* "Parked requests" */
+
 static void gw_done_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -1851,6 +1873,9 @@ static void gw_done_cb(evutil_socket_t fd, short what, void *arg)
     while (read(fd, buf, sizeof buf) > 0) {
     }
     gw_pool_answer(arg);
+    mt_gateway *gw = arg;
+    if (atomic_exchange(&gw->park_wake, false))
+        gw_park_recheck(gw, GW_PARK_WAKE);
 }
 
 /* Stops the worker threads after they have handled what is queued, and
@@ -1902,6 +1927,162 @@ static void gw_pool_drain(mt_gateway *gw)
     }
     if (gw->http)
         gw_pool_answer(gw);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Parked requests (GET /v1/tasks/{id}?wait=; mt_gateway.h)                  */
+/* ------------------------------------------------------------------------ */
+
+static void gw_job_resp_clear(mt_response *resp)
+{
+    json_decref(resp->json);
+    free(resp->raw);
+    if (resp->has_raw_fd && resp->raw_fd >= 0)
+        close(resp->raw_fd);
+    memset(resp, 0, sizeof *resp);
+}
+
+/* A loop job handled for the last time: answered now, or after the
+ * committer made its audit entry durable (as gw_serve_backend does). */
+static void gw_job_finish_loop(gw_job *j)
+{
+    mt_gateway *gw = j->r.gw;
+    j->resp.park_ms = 0;
+    if (!gw->commit_started || j->resp.audited || j->resp.status < 100 ||
+        j->resp.status > 599) {
+        gw_job_answer(j);
+        return;
+    }
+    gw_job_names(j);
+    j->commit_wait = true;
+    pthread_mutex_lock(&gw->pool_mu);
+    j->next = NULL;
+    if (gw->commit_q_tail)
+        gw->commit_q_tail->next = j;
+    else
+        gw->commit_q_head = j;
+    gw->commit_q_tail = j;
+    pthread_cond_signal(&gw->commit_cv);
+    pthread_mutex_unlock(&gw->pool_mu);
+    gw->jobs_pending++;
+}
+
+/* A handled loop job whose answer asks to wait (resp.park_ms): held in
+ * gw->parked (true), refused with 503 when gw->parked_max are held (true),
+ * or false when it is to be answered now (stopping). */
+static bool gw_park(gw_job *j)
+{
+    mt_gateway *gw = j->r.gw;
+    if (gw->stopping || !gw->park_ev)
+        return false;
+    struct evhttp_request *req = j->r.req;
+    if (gw->parked_n >= gw->parked_max) {
+        gw->parked_full++;
+        gw_job_names(j); /* j->r.actor points into j: free j only after */
+        gw_job_resp_clear(&j->resp);
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        gw_finish_error(&j->r, 503, MT_EUNAVAIL,
+                        "too many requests are waiting for tasks; retry shortly or poll "
+                        "without ?wait=");
+        gw_job_free(j);
+        return true;
+    }
+    j->park_deadline_ms = mt_mono_ms() + (int64_t)j->resp.park_ms;
+    j->body_ref = NULL; /* GET: no body; the input buffer is the connection's */
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    if (evbuffer_get_length(in))
+        evbuffer_drain(in, evbuffer_get_length(in));
+    j->next = gw->parked;
+    gw->parked = j;
+    gw->parked_n++;
+    gw_conn *c = gw_conn_of_request(req);
+    if (c && !c->responding) { /* a graceful stop waits for it (it answers at once) */
+        c->responding = true;
+        gw->in_flight++;
+        evhttp_request_set_on_complete_cb(req, gw_on_complete, gw);
+    }
+    if (!event_pending(gw->park_ev, EV_TIMEOUT, NULL)) {
+        struct timeval tv = {0, GW_PARK_TICK_MS * 1000};
+        event_add(gw->park_ev, &tv);
+    }
+    return true;
+}
+
+/* True when the client of a parked request has closed its connection. evhttp
+ * does not read while a request is being answered (nor does the filter in
+ * HOLD), so the socket is peeked: end of stream or an error means gone; bytes
+ * waiting (a TLS alert, a pipelined request) leave it held until its time. */
+static bool gw_park_client_gone(gw_job *j)
+{
+    if (!evhttp_request_get_connection(j->r.req))
+        return true;
+    gw_conn *c = gw_conn_of_request(j->r.req);
+    evutil_socket_t fd = c && c->under ? bufferevent_getfd(c->under) : -1;
+    if (fd < 0)
+        return false;
+    char b;
+    ssize_t n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Goes over the parked requests (loop thread). GW_PARK_WAKE (a task event):
+ * each is handled again and answered if its answer is final or its time is
+ * up; GW_PARK_TICK: only those whose time is up or whose client left;
+ * GW_PARK_STOP: every one is answered now (handled again first). A request
+ * whose connection is gone is answered with its last answer (which evhttp
+ * drops; it is audited and counted as answered). */
+static void gw_park_recheck(mt_gateway *gw, int why)
+{
+    gw_job *list = gw->parked;
+    gw->parked = NULL;
+    gw->parked_n = 0;
+    int64_t now = mt_mono_ms();
+    while (list) {
+        gw_job *j = list;
+        list = j->next;
+        bool gone = gw_park_client_gone(j);
+        bool due = now >= j->park_deadline_ms;
+        if (!gone && why == GW_PARK_TICK && !due) {
+            j->next = gw->parked;
+            gw->parked = j;
+            gw->parked_n++;
+            continue;
+        }
+        if (gone && evhttp_request_get_connection(j->r.req))
+            evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "Connection", "close");
+        if (!gone) {
+            gw_job_resp_clear(&j->resp);
+            gw_job_handle(j);
+            if (j->resp.park_ms && !due && why != GW_PARK_STOP) {
+                j->next = gw->parked;
+                gw->parked = j;
+                gw->parked_n++;
+                continue;
+            }
+        }
+        gw_job_finish_loop(j);
+    }
+    if (!gw->parked && gw->park_ev)
+        event_del(gw->park_ev);
+    gw_maybe_finish(gw);
+}
+
+static void gw_park_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gw_park_recheck(arg, GW_PARK_TICK);
+}
+
+void mt_gateway_wake(mt_gateway *gw)
+{
+    if (!gw)
+        return;
+    atomic_store(&gw->park_wake, true);
+    if (gw->done_pipe[1] >= 0) {
+        ssize_t w = write(gw->done_pipe[1], "w", 1); /* full pipe: a wake is pending */
+        (void)w;
+    }
 }
 
 static void gw_serve_backend(gw_req *r, const char *path, const char *query)
@@ -2001,6 +2182,8 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
     } else if (!slow) {
         j->audit_later = gw->commit_started;
         gw_job_handle(j);
+        if (j->resp.park_ms && gw_park(j)) /* ?wait=: answered later (or refused) */
+            return;
         /* Its entry not written with a change: group-commit it, then reply
          * (gw_commit_main); other jobs are answered at once. */
         if (!gw->commit_started || j->resp.audited || j->resp.status < 100 ||
@@ -2154,6 +2337,7 @@ static void gw_begin_shutdown(mt_gateway *gw)
     if (gw->stopping)
         return;
     gw->stopping = true;
+    gw_park_recheck(gw, GW_PARK_STOP); /* parked requests: their current answer, now */
     mt_info("mesatee: shutting down: no new connections, finishing in-flight requests");
     if (gw->bound) {
         evhttp_del_accept_socket(gw->http, gw->bound);
@@ -2550,6 +2734,7 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         cfg->request_threads ? cfg->request_threads : GW_DEFAULT_REQUEST_THREADS;
     gw->max_conns = cfg->max_connections ? cfg->max_connections : GW_DEFAULT_MAX_CONNS;
     gw->grace_ms = cfg->shutdown_grace_ms ? cfg->shutdown_grace_ms : GW_DEFAULT_GRACE_MS;
+    gw->parked_max = cfg->max_parked ? cfg->max_parked : GW_DEFAULT_MAX_PARKED;
     gw->max_body = cfg->max_body ? cfg->max_body : GW_DEFAULT_MAX_BODY;
     gw->handle_signals = cfg->handle_signals;
     gw->on_hup = cfg->on_hup;
@@ -2598,6 +2783,7 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         gw->done_ev = event_new(gw->base, gw->done_pipe[0], EV_READ | EV_PERSIST, gw_done_cb, gw);
         gw->reject_ev = event_new(gw->base, -1, 0, gw_reject_cb, gw);
         gw->grace_ev = evtimer_new(gw->base, gw_grace_cb, gw);
+        gw->park_ev = event_new(gw->base, -1, EV_PERSIST, gw_park_tick_cb, gw);
         if (gw->drain)
             gw->drain_ev = evtimer_new(gw->base, gw_drain_poll_cb, gw);
         if (mt_sdnotify_watchdog_usec())
@@ -2728,6 +2914,7 @@ mt_status mt_gateway_run(mt_gateway *gw, mt_err *err)
         evhttp_del_accept_socket(gw->http, gw->bound);
         gw->bound = NULL;
     }
+    gw_park_recheck(gw, GW_PARK_STOP);
     gw_pool_drain(gw);     /* answers pending slow requests while their connections exist */
     evhttp_free(gw->http); /* closes every remaining connection */
     gw->http = NULL;
@@ -2745,6 +2932,12 @@ void mt_gateway_free(mt_gateway *gw)
         return;
     gw->loop_done = true;
     gw->stopping = true;
+    while (gw->parked) { /* never ran: evhttp_free below frees their requests */
+        gw_job *j = gw->parked;
+        gw->parked = j->next;
+        gw_job_resp_clear(&j->resp);
+        gw_job_free(j);
+    }
     gw_pool_drain(gw);
     if (gw->http) {
         if (gw->bound)
@@ -2755,6 +2948,8 @@ void mt_gateway_free(mt_gateway *gw)
         event_free(gw->stop_ev);
     if (gw->done_ev)
         event_free(gw->done_ev);
+    if (gw->park_ev)
+        event_free(gw->park_ev);
     if (gw->sigterm_ev)
         event_free(gw->sigterm_ev);
     if (gw->sigint_ev)

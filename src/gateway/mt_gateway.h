@@ -117,6 +117,7 @@ typedef struct mt_gateway_config {
     unsigned slow_threads;      /* worker threads for slow routes; 0 = 2 */
     unsigned slow_queue;        /* slow requests waiting for a thread; more get 503; 0 = 64 */
     unsigned request_threads;   /* request threads for backend.pooled routes; 0 = 2 */
+    unsigned max_parked;        /* requests held at once for a later answer; more get 503; 0 = 256 */
     bool handle_signals;        /* stop gracefully on SIGTERM and SIGINT */
     /* NULL: /metrics is open to anyone. Else /metrics answers only requests
      * with "Authorization: Bearer <metrics_token>" (compared by SHA-256 in
@@ -192,6 +193,17 @@ unsigned long mt_gateway_renewals(const mt_gateway *gw);
 /* Changes the connection limit (0 = the default); open connections over it
  * stay. Only on the gateway's thread (e.g. from the reload hook). */
 void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n);
+
+/* Parked requests (GET /v1/tasks/{id}?wait=). When handle, on the loop
+ * thread, answers with mt_response.park_ms > 0, the gateway holds the request
+ * (at most max_parked at once; more are answered 503 with Retry-After, their
+ * answer dropped) without blocking the loop. Each call of mt_gateway_wake
+ * (any thread; wakes coalesce) makes the loop call handle again for every
+ * held request: an answer without park_ms is sent, as is any answer once
+ * park_ms (from the first answer) has passed (checked every 200 ms, as is a
+ * client that closed its connection). At stop every held request is handled
+ * once more and answered. Each is audited and counted once, as answered. */
+void mt_gateway_wake(mt_gateway *gw);
 
 /* Frees the gateway (closes the socket and every connection). NULL ok. */
 void mt_gateway_free(mt_gateway *gw);

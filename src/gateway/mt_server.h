@@ -32,6 +32,7 @@ typedef struct mt_server_config {
     const char *listen;          /* "HOST:PORT"; default "127.0.0.1:7443"; port 0 = any */
     const char *tee_level;       /* "none" (default), "soft", "tpm2", "sev-snp", "tdx", "sgx" */
     unsigned max_connections;    /* 0 = 256 */
+    unsigned max_task_waiters;   /* GET /v1/tasks/{id}?wait= held at once; 0 = 256 */
     const char *measured_config; /* soft: settings text measured into the evidence (NULL = "") */
     /* Levels with evidence: renew the TLS key and certificate with fresh
      * evidence every cert_renew_s seconds; 0 = default (3600), < 0 = never.

@@ -26,6 +26,12 @@ static atomic_int g_stoppers;
 
 /* ---- backend: the mt_core functions behind the gateway's vtable ---- */
 
+/* A task changed state (any thread): parked ?wait= requests look again. */
+static void be_task_event(void *gw)
+{
+    mt_gateway_wake(gw);
+}
+
 static mt_status be_authenticate(void *ctx, const char *token, mt_principal *out, mt_err *err)
 {
     return mt_core_authenticate(ctx, token, out, err);
@@ -295,6 +301,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .reload = load_identity,
         .reload_ctx = ident,
         .max_connections = cfg->max_connections,
+        .max_parked = cfg->max_task_waiters,
         .max_body = upload > json ? upload : json,
         .handle_signals = true,
         .metrics_token = cfg->metrics_token,
@@ -328,6 +335,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     g_core = core;
     g_level_none = !strcmp(mt_tee_level(tee), "none");
     atomic_store(&g_gw, gw);
+    mt_core_set_task_listener(core, be_task_event, gw); /* ?wait= */
     if (atomic_load(&g_stop_requested))
         mt_gateway_stop(gw);
     {
@@ -345,6 +353,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
 out:
     mt_executor_api_stop(exec_api);
     mt_policy_free(exec_policy);
+    if (core)
+        mt_core_set_task_listener(core, NULL, NULL); /* before the gateway goes */
     mt_gateway_free(gw);
     EVP_PKEY_free(key);
     X509_free(cert);

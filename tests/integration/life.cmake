@@ -8,3 +8,11 @@ endforeach()
 add_test(NAME it_systemd COMMAND bash ${MT_TEST_DIR}/integration/it_systemd.sh)
 set_tests_properties(it_systemd PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
+# issue 13: long-poll task wait (GET /v1/tasks/{id}?wait=)
+add_test(NAME it_task_wait COMMAND bash ${MT_TEST_DIR}/integration/it_task_wait.sh)
+set_tests_properties(it_task_wait PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
+# issue 13: the worker zygote starts with serve
+add_test(NAME it_zygote_prestart COMMAND bash ${MT_TEST_DIR}/integration/it_zygote_prestart.sh)
+set_tests_properties(it_zygote_prestart PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
