@@ -50,7 +50,9 @@ mt_start_server() {
   "$MESATEE_BIN" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 \
     --admin-password-file "$MT_WORK/admin.pw" "$@" >>"$MT_WORK/server.log" 2>&1 &
   MT_PID=$!
-  for _ in $(seq 200); do
+  # a loaded machine can take a while to start it; a server that dies is
+  # seen at once, so the bound is generous (60 s of sleeps)
+  for _ in $(seq 1200); do
     [ -s "$MT_DATA/server.url" ] && break
     kill -0 "$MT_PID" 2>/dev/null || fail "server exited at start"
     sleep 0.05
