@@ -57,6 +57,7 @@
 #include "mesatee.h"
 #include "mt_executor.h"
 #include "mt_wasm.h"
+#include "worker_spawn.h"
 
 #define MAX_ROUNDS 20
 #define MAX_LAT 64
@@ -134,17 +135,7 @@ static double worker_once(bool use_spawn)
         int hi = fcntl(sv[1], F_DUPFD_CLOEXEC, 4);
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t at;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&at);
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        posix_spawnattr_setsigmask(&at, &none);
-        posix_spawnattr_setsigdefault(&at, &all);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, hi, 3);
+        mt_worker_spawn_init(&fa, &at, hi);
         posix_spawn_file_actions_addclosefrom_np(&fa, 4);
         if (posix_spawn(&pid, MT_WORKER_PATH, &fa, &at, argv, envp) != 0)
             pid = -1;

@@ -45,6 +45,7 @@
 #include "mt_log.h"
 #include "mt_util.h"
 #include "untrusted_fetch.h"
+#include "worker_spawn.h"
 #include "zygote.h"
 
 #define POLL_MS 100
@@ -231,6 +232,21 @@ static bool create_outputs(run *x, mt_job_result *res)
     return true;
 }
 
+void mt_worker_spawn_init(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at, int chan)
+{
+    posix_spawn_file_actions_init(fa);
+    posix_spawnattr_init(at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(at, &none);
+    posix_spawnattr_setsigdefault(at, &all);
+    posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(fa, chan, MT_JOB_FIRST_FD);
+}
+
 /* Starts the worker. Child fds: 0,1 /dev/null, 2 inherited, 3 channel, then
  * the data fds in job order (wfd[]); everything else closed. */
 static mt_status spawn_worker(run *x, int child_chan, const int *src, const int *wfd,
@@ -275,17 +291,7 @@ static mt_status spawn_worker(run *x, int child_chan, const int *src, const int 
     }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, hchan, MT_JOB_FIRST_FD);
+    mt_worker_spawn_init(&fa, &at, hchan);
     for (size_t i = 0; i < nfd; i++)
         posix_spawn_file_actions_adddup2(&fa, hi[i], wfd[i]);
     posix_spawn_file_actions_addclosefrom_np(&fa, first_free);

@@ -21,6 +21,7 @@
 #include "mt_executor.h"
 #include "mt_log.h"
 #include "mt_util.h"
+#include "worker_spawn.h"
 
 #define ZYG_SLOTS 4
 #define STARTED_TIMEOUT_MS 30000
@@ -200,17 +201,7 @@ static mt_status slot_start(zslot *s, mt_err *err)
     close(sv[1]);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, hi, MT_JOB_FIRST_FD);
+    mt_worker_spawn_init(&fa, &at, hi);
     posix_spawn_file_actions_addclosefrom_np(&fa, MT_JOB_FIRST_FD + 1);
     char *argv[] = {"mesatee-worker", "--zygote", NULL};
     char *envp[] = {NULL};
