@@ -1673,20 +1673,31 @@ static void gw_job_answer(gw_job *j)
     gw_job_free(j);
 }
 
+/* pool_mu held: waits on cv until the queue head..tail has a job or the
+ * gateway stops; pops and returns the first job, or NULL when stopping with
+ * nothing left. pool_mu is held again on return. */
+static gw_job *gw_queue_pop(mt_gateway *gw, gw_job **head, gw_job **tail, pthread_cond_t *cv)
+{
+    while (!*head && !gw->pool_stop)
+        pthread_cond_wait(cv, &gw->pool_mu);
+    gw_job *j = *head;
+    if (!j)
+        return NULL;
+    *head = j->next;
+    if (!*head)
+        *tail = NULL;
+    return j;
+}
+
 /* Worker thread: handles slow jobs, hands them back through done_pipe. */
 static void *gw_pool_main(void *arg)
 {
     mt_gateway *gw = arg;
     pthread_mutex_lock(&gw->pool_mu);
     for (;;) {
-        while (!gw->pool_q_head && !gw->pool_stop)
-            pthread_cond_wait(&gw->pool_cv, &gw->pool_mu);
-        gw_job *j = gw->pool_q_head;
+        gw_job *j = gw_queue_pop(gw, &gw->pool_q_head, &gw->pool_q_tail, &gw->pool_cv);
         if (!j)
             break; /* stopping and nothing left */
-        gw->pool_q_head = j->next;
-        if (!gw->pool_q_head)
-            gw->pool_q_tail = NULL;
         gw->pool_queued--;
         pthread_mutex_unlock(&gw->pool_mu);
         gw_job_handle(j);
@@ -1764,14 +1775,9 @@ static void *gw_req_main(void *arg)
     mt_gateway *gw = arg;
     pthread_mutex_lock(&gw->pool_mu);
     for (;;) {
-        while (!gw->req_q_head && !gw->pool_stop)
-            pthread_cond_wait(&gw->req_cv, &gw->pool_mu);
-        gw_job *j = gw->req_q_head;
+        gw_job *j = gw_queue_pop(gw, &gw->req_q_head, &gw->req_q_tail, &gw->req_cv);
         if (!j)
             break; /* stopping and nothing left */
-        gw->req_q_head = j->next;
-        if (!gw->req_q_head)
-            gw->req_q_tail = NULL;
         pthread_mutex_unlock(&gw->pool_mu);
         gw_job_run_pooled(j);
         pthread_mutex_lock(&gw->pool_mu);
