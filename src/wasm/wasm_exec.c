@@ -918,6 +918,35 @@ dispatch:
         }
         NEXT();
     }
+    /* Pushes a frame for the wasm function `code` whose arguments are the
+     * top nparams of the value stack, zeroes its other locals (charged as
+     * fuel) and jumps to its first cell; traps on call or value stack
+     * overflow. A macro so the call stays inline in the dispatch loop. */
+#define ENTER_WASM_FRAME(code)                                                  \
+    do {                                                                        \
+        uint64_t *nfp = sp - (code)->nparams;                                   \
+        uint32_t np = (code)->nparams, nl = (code)->nlocals;                    \
+        if (nf >= max_depth)                                                    \
+            TRAP(MT_WASM_TRAP_CALL_STACK);                                      \
+        if ((code)->max_height > (size_t)(stack_end - nfp))                     \
+            TRAP(MT_WASM_TRAP_VALUE_STACK);                                     \
+        frames[nf].ip = ip;                                                     \
+        frames[nf].fp = fp;                                                     \
+        frames[nf].inst = inst;                                                 \
+        nf++;                                                                   \
+        fp = nfp;                                                               \
+        if (nl > np) {                                                          \
+            CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);                       \
+            if (nl - np <= 4) {                                                 \
+                for (uint32_t i = np; i < nl; i++)                              \
+                    fp[i] = 0;                                                  \
+            } else {                                                            \
+                memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);             \
+            }                                                                   \
+        }                                                                       \
+        sp = fp + nl;                                                           \
+        ip = (code)->ir;                                                        \
+    } while (0)
     CASE(OP_CALL)
     {
         callee = inst->funcs[*ip++];
@@ -925,28 +954,7 @@ dispatch:
             goto do_call;
         /* the common case inline: a wasm function, arguments in place */
         const wasm_code *code = callee->code;
-        uint64_t *nfp = sp - code->nparams;
-        uint32_t np = code->nparams, nl = code->nlocals;
-        if (nf >= max_depth)
-            TRAP(MT_WASM_TRAP_CALL_STACK);
-        if (code->max_height > (size_t)(stack_end - nfp))
-            TRAP(MT_WASM_TRAP_VALUE_STACK);
-        frames[nf].ip = ip;
-        frames[nf].fp = fp;
-        frames[nf].inst = inst;
-        nf++;
-        fp = nfp;
-        if (nl > np) {
-            CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
-            if (nl - np <= 4) {
-                for (uint32_t i = np; i < nl; i++)
-                    fp[i] = 0;
-            } else {
-                memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);
-            }
-        }
-        sp = fp + nl;
-        ip = code->ir;
+        ENTER_WASM_FRAME(code);
         if (callee->inst != inst) {
             inst = callee->inst;
             RELOAD_MEM();
@@ -958,31 +966,11 @@ dispatch:
     {
         /* as OP_CALL's inline path; same instance, so no reload */
         const wasm_code *code = (const wasm_code *)(uintptr_t)*ip++;
-        uint64_t *nfp = sp - code->nparams;
-        uint32_t np = code->nparams, nl = code->nlocals;
-        if (nf >= max_depth)
-            TRAP(MT_WASM_TRAP_CALL_STACK);
-        if (code->max_height > (size_t)(stack_end - nfp))
-            TRAP(MT_WASM_TRAP_VALUE_STACK);
-        frames[nf].ip = ip;
-        frames[nf].fp = fp;
-        frames[nf].inst = inst;
-        nf++;
-        fp = nfp;
-        if (nl > np) {
-            CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
-            if (nl - np <= 4) {
-                for (uint32_t i = np; i < nl; i++)
-                    fp[i] = 0;
-            } else {
-                memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);
-            }
-        }
-        sp = fp + nl;
-        ip = code->ir;
+        ENTER_WASM_FRAME(code);
         LOOP_FUEL(); /* the callee's entry block */
         NEXT();
     }
+#undef ENTER_WASM_FRAME
     CASE(OP_CALL_INDIRECT)
     {
         const wasm_functype *want = &inst->mod->types[ip[0]];
