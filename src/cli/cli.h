@@ -121,6 +121,9 @@ int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * CLI_OK, or CLI_FAIL (message printed) if v is NULL (e.g. a name that is
  * not UTF-8) or stdout fails. */
 int cli_json_print(json_t *v);
+/* Reads --signatures FILE (at most 64 KiB of text) into b["signatures"];
+ * CLI_OK, or CLI_FAIL with "--signatures: ..." printed (cmd_keystore.c). */
+int cli_add_signatures(json_t *b, const char *sigfile);
 
 /* ---- cmd_client.c ---- */
 int cli_cmd_login(cli_ctx *ctx);

@@ -48,22 +48,6 @@ static int escrow_draft(cli_ctx *ctx, json_t *recipients, unsigned th)
     return rc;
 }
 
-/* Reads --signatures FILE into body["signatures"]. */
-static int escrow_signatures(json_t *b, const char *sigfile)
-{
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    mt_err err = {0};
-    if (mt_file_read(sigfile, 64 * 1024, &buf, &len, &err) != MT_OK)
-        return cli_fail("--signatures: %s", err.msg);
-    json_t *sv = json_stringn((const char *)buf, len);
-    free(buf);
-    if (!sv)
-        return cli_fail("--signatures: %s is not a text file", sigfile);
-    json_object_set_new(b, "signatures", sv);
-    return CLI_OK;
-}
-
 int cli_keystore_escrow(cli_ctx *ctx, bool draft)
 {
     const char *files[MAX_RECIPIENTS + 1];
@@ -111,7 +95,7 @@ int cli_keystore_escrow(cli_ctx *ctx, bool draft)
         return rc;
     }
     if (sigfile) {
-        int rc = escrow_signatures(body, sigfile);
+        int rc = cli_add_signatures(body, sigfile);
         if (rc != CLI_OK) {
             json_decref(body);
             return rc;

@@ -95,7 +95,7 @@ static int read_signers(cli_ctx *ctx, char **pem, size_t *len, unsigned *thr)
 }
 
 /* Reads --signatures FILE into body["signatures"]. */
-static int add_signatures(json_t *b, const char *sigfile)
+int cli_add_signatures(json_t *b, const char *sigfile)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -142,7 +142,7 @@ static int release_signers(cli_ctx *ctx, bool draft)
     if (!b)
         return cli_fail("--signers: the file is not text");
     const char *sigfile = cli_opt_get(ctx, "signatures");
-    if (sigfile && (rc = add_signatures(b, sigfile)) != CLI_OK) {
+    if (sigfile && (rc = cli_add_signatures(b, sigfile)) != CLI_OK) {
         json_decref(b);
         return rc;
     }
@@ -208,7 +208,7 @@ int cli_cmd_admin_release(cli_ctx *ctx)
     json_t *b = json_pack("{s:s, s:s}", "kind", kind, "value", value);
     const char *sigfile = cli_opt_get(ctx, "signatures");
     int src;
-    if (b && sigfile && (src = add_signatures(b, sigfile)) != CLI_OK) {
+    if (b && sigfile && (src = cli_add_signatures(b, sigfile)) != CLI_OK) {
         json_decref(b);
         return src;
     }

@@ -586,6 +586,22 @@ static mt_status list_field(ks_state *s, const char *field, ks_list **l, mt_err 
     return MT_OK;
 }
 
+/* p (consumed; NULL on an earlier allocation failure) as sorted compact
+ * JSON and a newline, NUL-terminated and malloc'd; NULL if out of memory. */
+static char *policy_text(json_t *p)
+{
+    char *t = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(p);
+    size_t n = t ? strlen(t) : 0;
+    char *out = t ? malloc(n + 2) : NULL;
+    if (out) {
+        memcpy(out, t, n);
+        memcpy(out + n, "\n", 2);
+    }
+    free(t);
+    return out;
+}
+
 /* The document auditors sign for a policy change: the policy as it will be
  * after the change (seq included, so a signature is good for one change
  * only), JSON with sorted keys and no spaces, then "\n". Heap. */
@@ -599,16 +615,7 @@ static char *policy_doc_x(const ks_state *s, bool with_signers)
         json_object_set_new(p, "release_signers",
                             json_pack("{s:s, s:I}", "pem", s->signers, "threshold",
                                       (json_int_t)s->threshold));
-    char *t = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(p);
-    size_t n = t ? strlen(t) : 0;
-    char *out = t ? malloc(n + 2) : NULL;
-    if (out) {
-        memcpy(out, t, n);
-        memcpy(out + n, "\n", 2);
-    }
-    free(t);
-    return out;
+    return policy_text(p);
 }
 
 static char *policy_doc(const ks_state *s)
@@ -1017,16 +1024,7 @@ static char *escrow_doc(const ks_state *s, const json_t *escrow)
         json_object_set_new(p, "mesatee_release_policy", json_integer(1));
         json_object_set_new(p, "escrow", json_deep_copy(escrow));
     }
-    char *t = p ? json_dumps(p, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(p);
-    size_t n = t ? strlen(t) : 0;
-    char *out = t ? malloc(n + 2) : NULL;
-    if (out) {
-        memcpy(out, t, n);
-        memcpy(out + n, "\n", 2);
-    }
-    free(t);
-    return out;
+    return policy_text(p);
 }
 
 mt_status ks_escrow_authorize(mt_keystore *ks, const json_t *escrow, const char *sig,

@@ -166,20 +166,26 @@ static void report(mesatee_client *c, const char *what)
 
 static void objs_clear(void);
 
+/* g_mu held: forgets the login (token wiped), starts a new epoch and drops
+ * the session objects. */
+static void session_clear(void)
+{
+    G.logged_in = false;
+    G.password_login = false;
+    if (G.token)
+        mt_wipe(G.token, strlen(G.token));
+    free(G.token);
+    G.token = NULL;
+    G.epoch++;
+    objs_clear();
+}
+
 /* The server refused the token of login epoch ep: that login is over. */
 static void login_lost(uint64_t ep)
 {
     pthread_mutex_lock(&g_mu);
-    if (G.logged_in && G.epoch == ep) {
-        G.logged_in = false;
-        G.password_login = false;
-        if (G.token)
-            mt_wipe(G.token, strlen(G.token));
-        free(G.token);
-        G.token = NULL;
-        G.epoch++;
-        objs_clear();
-    }
+    if (G.logged_in && G.epoch == ep)
+        session_clear();
     pthread_mutex_unlock(&g_mu);
 }
 
@@ -1007,14 +1013,7 @@ static void do_logout(void)
 {
     pthread_mutex_lock(&g_mu);
     bool revoke = G.logged_in && G.password_login;
-    G.logged_in = false;
-    G.password_login = false;
-    if (G.token)
-        mt_wipe(G.token, strlen(G.token));
-    free(G.token);
-    G.token = NULL;
-    G.epoch++;
-    objs_clear();
+    session_clear();
     pthread_mutex_unlock(&g_mu);
     if (revoke && G.client) { /* revoke the session token C_Login made */
         char *out = NULL;
