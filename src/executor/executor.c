@@ -644,7 +644,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
                           "worker path)", job->worker_path, strerror(errno));
 
     mt_status st = MT_OK;
-    run x = {.job = job, .chan = -1, .pid = -1, .module_fd = -1, .zw = {-1, -1}};
+    run x = {.job = job, .chan = -1, .pid = -1, .module_fd = -1, .zw = {.pid = -1, .report = -1}};
     size_t ni = job->n_inputs, no = job->n_outputs;
     int sv[2] = {-1, -1};
     int *src = NULL, *wfd = NULL, *in_w = NULL, *out_w = NULL;
@@ -844,7 +844,8 @@ static mt_status module_check(const char *worker_path, const uint8_t *module, si
         return mt_err_set(err, MT_ETOOBIG, "%s: module of %zu bytes exceeds the limit of %zu",
                           what, len, mt_executor_wasm_max_bytes());
     mt_job dummy = {.worker_path = worker_path};
-    run x = {.job = &dummy, .chan = -1, .pid = -1, .module_fd = -1, .zw = {-1, -1}};
+    run x = {.job = &dummy, .chan = -1, .pid = -1, .module_fd = -1,
+             .zw = {.pid = -1, .report = -1}};
     int sv[2] = {-1, -1};
     char *jobtxt = NULL, *rbuf = NULL;
     size_t rlen = 0;
