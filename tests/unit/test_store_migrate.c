@@ -774,8 +774,8 @@ static void test_v8_tampered(void **s)
         /* alice's key made exportable behind her back */
         "UPDATE transit_keys SET exportable = 1 WHERE name = 'k1'",
         /* version 1 of k1 swapped for the hmac key's */
-        "UPDATE transit_key_versions SET (wrapped, mac) = (SELECT wrapped, mac FROM "
-        "transit_key_versions WHERE name = 'h1') WHERE name = 'k1' AND version = 1",
+        ("UPDATE transit_key_versions SET (wrapped, mac) = (SELECT wrapped, mac FROM "
+         "transit_key_versions WHERE name = 'h1') WHERE name = 'k1' AND version = 1"),
         /* bob's grant widened to sign */
         "UPDATE transit_grants SET operations = 'encrypt,decrypt,sign' WHERE grantee = 'bob'",
     };
