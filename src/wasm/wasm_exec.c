@@ -1232,48 +1232,26 @@ dispatch:
     STORE_LL(0x3D, 2)
     STORE_LL(0x3E, 4)
 
-    LOAD_L_D(0x28, 4, (uint32_t)v)
-    LOAD_L_D(0x29, 8, v)
-    LOAD_L_D(0x2A, 4, (uint32_t)v)
-    LOAD_L_D(0x2B, 8, v)
-    LOAD_L_D(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
-    LOAD_L_D(0x2D, 1, (uint8_t)v)
-    LOAD_L_D(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
-    LOAD_L_D(0x2F, 2, (uint16_t)v)
-    LOAD_L_D(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
-    LOAD_L_D(0x31, 1, (uint8_t)v)
-    LOAD_L_D(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
-    LOAD_L_D(0x33, 2, (uint16_t)v)
-    LOAD_L_D(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
-    LOAD_L_D(0x35, 4, (uint32_t)v)
-    LOAD_LK(0x28, 4, (uint32_t)v)
-    LOAD_LK(0x29, 8, v)
-    LOAD_LK(0x2A, 4, (uint32_t)v)
-    LOAD_LK(0x2B, 8, v)
-    LOAD_LK(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
-    LOAD_LK(0x2D, 1, (uint8_t)v)
-    LOAD_LK(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
-    LOAD_LK(0x2F, 2, (uint16_t)v)
-    LOAD_LK(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
-    LOAD_LK(0x31, 1, (uint8_t)v)
-    LOAD_LK(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
-    LOAD_LK(0x33, 2, (uint16_t)v)
-    LOAD_LK(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
-    LOAD_LK(0x35, 4, (uint32_t)v)
-    LOAD_LLA(0x28, 4, (uint32_t)v)
-    LOAD_LLA(0x29, 8, v)
-    LOAD_LLA(0x2A, 4, (uint32_t)v)
-    LOAD_LLA(0x2B, 8, v)
-    LOAD_LLA(0x2C, 1, (uint32_t)(int32_t)(int8_t)v)
-    LOAD_LLA(0x2D, 1, (uint8_t)v)
-    LOAD_LLA(0x2E, 2, (uint32_t)(int32_t)(int16_t)v)
-    LOAD_LLA(0x2F, 2, (uint16_t)v)
-    LOAD_LLA(0x30, 1, (uint64_t)(int64_t)(int8_t)v)
-    LOAD_LLA(0x31, 1, (uint8_t)v)
-    LOAD_LLA(0x32, 2, (uint64_t)(int64_t)(int16_t)v)
-    LOAD_LLA(0x33, 2, (uint16_t)v)
-    LOAD_LLA(0x34, 4, (uint64_t)(int64_t)(int32_t)v)
-    LOAD_LLA(0x35, 4, (uint32_t)v)
+    /* the fused load forms, one per wasm load opcode: (opcode, bytes, conversion) */
+#define WASM_LOAD_OPS(X) \
+    X(0x28, 4, (uint32_t)v) \
+    X(0x29, 8, v) \
+    X(0x2A, 4, (uint32_t)v) \
+    X(0x2B, 8, v) \
+    X(0x2C, 1, (uint32_t)(int32_t)(int8_t)v) \
+    X(0x2D, 1, (uint8_t)v) \
+    X(0x2E, 2, (uint32_t)(int32_t)(int16_t)v) \
+    X(0x2F, 2, (uint16_t)v) \
+    X(0x30, 1, (uint64_t)(int64_t)(int8_t)v) \
+    X(0x31, 1, (uint8_t)v) \
+    X(0x32, 2, (uint64_t)(int64_t)(int16_t)v) \
+    X(0x33, 2, (uint16_t)v) \
+    X(0x34, 4, (uint64_t)(int64_t)(int32_t)v) \
+    X(0x35, 4, (uint32_t)v)
+    WASM_LOAD_OPS(LOAD_L_D)
+    WASM_LOAD_OPS(LOAD_LK)
+    WASM_LOAD_OPS(LOAD_LLA)
+#undef WASM_LOAD_OPS
     CASE(OP_COPY2)
     {
         uint64_t c0 = ip[0], c1 = ip[1];
