@@ -11,7 +11,8 @@ from typing import (Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Se
                     Union)
 
 from . import _lib
-from .errors import MesateeError, TaskFailedError, WaitTimeoutError, from_status
+from .errors import (ConflictError, MesateeError, TaskFailedError, WaitTimeoutError,
+                     from_status)
 
 PathLike = Union[str, "os.PathLike[str]"]
 Json = Dict[str, Any]
@@ -657,7 +658,7 @@ class Tasks:
                out: Optional[PathLike] = None, allow_unbound: bool = False
                ) -> Union[str, bytes, None]:
         """The result of a finished task (TaskFailedError when it failed,
-        ConflictError-like MesateeError when it is not finished yet).
+        ConflictError when it is not finished yet).
 
         Without slot: the function's return value (str, or None).
         With slot and key: downloads the output bound to that slot, checks it
@@ -677,7 +678,7 @@ class Tasks:
         if st in ("failed", "canceled"):
             raise TaskFailedError(task)
         if st != "finished":
-            raise MesateeError(5, "conflict", "task %s is %s, not finished" % (task_id, st))
+            raise ConflictError(5, "conflict", "task %s is %s, not finished" % (task_id, st))
         if slot is None:
             rv = (task.get("result") or {}).get("return_value")
             return None if rv is None else str(rv)
