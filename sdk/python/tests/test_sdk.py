@@ -3,7 +3,6 @@ TLS): two users of two organisations run multi-party tasks (a builtin and a
 python function), errors carry the server's code and message, and bad
 arguments are refused in Python before reaching libmesatee."""
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -53,7 +52,14 @@ def test_policy_file_errors(url, work):
 
 def test_builtin_two_party(alice, bob, tmp_path):
     ia = put_text(alice, tmp_path, "a.txt", "x\ny\nz\n")
-    ib = put_text(bob, tmp_path, "b.txt", "y\nz\nw\n")
+    # bob step by step: encrypt, upload, register (with the ciphertext's sha256)
+    (tmp_path / "b.txt").write_text("y\nz\nw\n")
+    kin = bob.files.encrypt(tmp_path / "b.txt", tmp_path / "b.enc")
+    url = bob.files.upload(tmp_path / "b.enc")
+    assert url.startswith("mesatee://")
+    ib = mesatee.Registered(bob.files.register(url, kin, sha256=mesatee.file_sha256(
+        tmp_path / "b.enc"), name="bob's ids"), kin)
+    assert bob.files.get(ib.file_id)["name"] == "bob's ids"
     ka, kb = mesatee.generate_key(), mesatee.generate_key()
     oa, ob = alice.files.register_output(ka), bob.files.register_output(kb)
     fn = alice.functions.register("psi2", builtin="psi", inputs=["a", "b"],
