@@ -22,6 +22,7 @@
 #   WORKDIR               where the data and keys go (default: a new temp dir)
 
 # %%
+import hashlib
 import os
 import pathlib
 import tempfile
@@ -92,8 +93,6 @@ fn = org_a.functions.register("two_party_regression",
                               python=HERE / "two_party_regression_fn.py",
                               inputs=["a", "b"], outputs=["ra", "rb"], allow=[user_b],
                               description="numpy least squares over both parties' rows")
-import hashlib  # noqa: E402
-
 shown = org_b.functions.get(fn)["payload"]["sha256"]
 assert shown == hashlib.sha256((HERE / "two_party_regression_fn.py").read_bytes()).hexdigest()
 print("function", fn, "sha256", shown)
