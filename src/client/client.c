@@ -1040,6 +1040,10 @@ out:
     curl_easy_reset(h);
     c->att_mode = ATT_OFF;
     c->att_done = c->att_ok = false; /* that connection is closed (FORBID_REUSE) */
+    /* a connection verified by an earlier request may still be cached: its
+     * verdict was just cleared, so the next request must not reuse it (it
+     * would be refused by prereq_cb without a handshake) but verify anew */
+    c->att_fresh = true;
     return st;
 }
 
