@@ -47,6 +47,9 @@ enum { U_X, U_W, U_B, U_Y, U_MEAN, U_VAR, U_SCALE, U_SHIFT, U_N };
 #define MAX_MEMS 16
 #define BUCKETS 256
 #define ALIGN 64
+/* Descriptor-keyed entries (no node key) stop being cached beyond this many entries, so
+ * a model with ever-changing shapes cannot grow the cache without bound. */
+#define MAX_DESC_ENTRIES 4096
 
 typedef struct {
     int64_t op;
@@ -87,6 +90,7 @@ struct mt_nn_dnnl {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     entry *buckets[BUCKETS];
+    size_t nentries;
     void *arena;
     size_t arena_size;
     void (*omp_set)(int);
@@ -281,6 +285,7 @@ static void cache_put(mt_nn_dnnl *ctx, entry *e)
     entry **b = &ctx->buckets[e->hash % BUCKETS];
     e->next = *b;
     *b = e;
+    ctx->nentries++;
 }
 
 static uint64_t fbits(float f)
@@ -513,6 +518,8 @@ static int dispatch(mt_nn_dnnl *ctx, const ckey *k, bool cacheable, build_fn bui
                     size_t errlen)
 {
     apply_threads(ctx);
+    if (cacheable && !k->key && ctx->nentries >= MAX_DESC_ENTRIES)
+        cacheable = cache_find(ctx, k, key_hash(k)) != NULL;
     uint64_t h = key_hash(k);
     entry *e = cacheable ? cache_find(ctx, k, h) : NULL;
     bool fresh = false;

@@ -758,6 +758,28 @@ static void test_bad_params(void **state)
     mt_nn_dnnl_free(ctx);
 }
 
+/* Descriptor-keyed entries stop at a cap (4096) so changing shapes cannot grow the
+ * cache without bound; past it, calls still work, uncached. */
+static void test_cache_cap(void **state)
+{
+    (void)state;
+    mt_nn_dnnl *ctx = new_ctx(1);
+    float x[4200], y[4200];
+    for (int i = 0; i < 4200; i++)
+        x[i] = (float)(i % 7);
+    char err[256];
+    for (int64_t a = 1; a <= 4200; a++)
+        assert_int_equal(mt_nn_dnnl_softmax(ctx, 0, 1, a, 1, x, y, err, sizeof err), 0);
+    mt_nn_dnnl_stats st;
+    mt_nn_dnnl_stats_get(ctx, &st);
+    assert_int_equal(st.entries, 4096);
+    double sum = 0;
+    for (int i = 0; i < 4200; i++)
+        sum += y[i];
+    assert_true(fabs(sum - 1.0) < 1e-3);
+    mt_nn_dnnl_free(ctx);
+}
+
 static void test_threads(void **state)
 {
     (void)state;
@@ -778,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_pool),      cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_lrn),       cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_bad_params), cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_cache_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
