@@ -23,6 +23,7 @@ mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
 
 mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err)
 {
@@ -141,5 +142,21 @@ mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err)
 {
     ctx->key_signs += 4294967297ull;
     *ret = strdup("signed");
+    return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+/* The worker's environment as "OMP_WAIT_POLICY=<value>; <n> variable(s)": the
+ * executor starts workers with OMP_WAIT_POLICY=PASSIVE and nothing else (docs/nn.md). */
+mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    (void)ctx;
+    extern char **environ;
+    size_t n = 0;
+    for (char **e = environ; e && *e; e++)
+        n++;
+    const char *v = getenv("OMP_WAIT_POLICY");
+    char buf[128];
+    snprintf(buf, sizeof buf, "OMP_WAIT_POLICY=%.32s; %zu variable(s)", v ? v : "(unset)", n);
+    *ret = strdup(buf);
     return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
 }

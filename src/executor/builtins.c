@@ -18,6 +18,7 @@ mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
 #endif
 
 static const struct {
@@ -51,6 +52,7 @@ static const struct {
     {"__test_keysign", mt_builtin_test_keysign},
     {"__test_sleep", mt_builtin_test_sleep},
     {"__test_keysign_huge", mt_builtin_test_keysign_huge},
+    {"__test_env", mt_builtin_test_env},
 #endif
 };
 

@@ -296,7 +296,8 @@ static mt_status spawn_worker(run *x, int child_chan, const int *src, const int 
         posix_spawn_file_actions_adddup2(&fa, hi[i], wfd[i]);
     posix_spawn_file_actions_addclosefrom_np(&fa, first_free);
     char *argv[] = {"mesatee-worker", NULL};
-    char *envp[] = {NULL};
+    /* libgomp (oneDNN, XGBoost) reads this when it loads, before main: no spinning */
+    char *envp[] = {"OMP_WAIT_POLICY=PASSIVE", NULL};
     int rc = posix_spawn(&x->pid, x->job->worker_path, &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);

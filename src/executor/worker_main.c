@@ -1,5 +1,5 @@
 /* mesatee-worker: runs one job in a sandbox. Started by mt_executor_run with
- * an empty environment, stdin on /dev/null, the job channel on fd 3 and the
+ * an environment of only OMP_WAIT_POLICY=PASSIVE (docs/nn.md), stdin on /dev/null, the job channel on fd 3 and the
  * data files on the fds the job names (see job_codec.h for the messages).
  *
  * Order: read job -> rlimits, no-new-privs, not dumpable -> fetch https://

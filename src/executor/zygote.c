@@ -204,7 +204,8 @@ static mt_status slot_start(zslot *s, mt_err *err)
     mt_worker_spawn_init(&fa, &at, hi);
     posix_spawn_file_actions_addclosefrom_np(&fa, MT_JOB_FIRST_FD + 1);
     char *argv[] = {"mesatee-worker", "--zygote", NULL};
-    char *envp[] = {NULL};
+    /* libgomp (oneDNN, XGBoost) reads this when it loads, before main: no spinning */
+    char *envp[] = {"OMP_WAIT_POLICY=PASSIVE", NULL};
     pid_t pid;
     int rc = posix_spawn(&pid, s->path, &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);

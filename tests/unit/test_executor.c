@@ -636,6 +636,25 @@ static void run_test_builtin(const char *fn, uint32_t wall_ms, uint64_t mem,
     free(out[0].path);
 }
 
+/* The worker starts with OMP_WAIT_POLICY=PASSIVE and nothing else: libgomp (oneDNN,
+ * XGBoost) reads it at load time, so it must come with the environment (docs/nn.md). */
+static void test_worker_env(void **state)
+{
+    (void)state;
+    mt_worker_start prev = mt_executor_worker_start();
+    const mt_worker_start modes[2] = {MT_WORKER_START_ZYGOTE, MT_WORKER_START_SPAWN};
+    for (int i = 0; i < 2; i++) {
+        mt_executor_set_worker_start(modes[i]);
+        mt_job_result r;
+        mt_job j = base_job("__test_env", true);
+        assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+        assert_true(r.ok);
+        assert_string_equal(r.return_value, "OMP_WAIT_POLICY=PASSIVE; 1 variable(s)");
+        mt_job_result_clear(&r);
+    }
+    mt_executor_set_worker_start(prev);
+}
+
 /* Key metering (key_signs): what the worker reports is taken for a job that
  * carried a KeyStore key, and refused (the task fails) for one without. */
 static void test_key_signs(void **state)
@@ -897,6 +916,7 @@ int main(void)
         cmocka_unit_test(test_job_codec_integrity_fields),
         cmocka_unit_test(test_job_codec_keys),
         cmocka_unit_test_setup_teardown(test_key_signs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
