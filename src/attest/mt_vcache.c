@@ -93,6 +93,7 @@ mt_status mt_vcache_configure(mt_vcache *c, size_t cap, int64_t ttl_s, mt_err *e
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     pthread_mutex_lock(&c->mu);
     slots_clear(c);
+    memset(&c->stats, 0, sizeof c->stats);
     free(c->slots);
     c->slots = ns;
     c->cap = cap;

@@ -58,7 +58,7 @@ void mt_vcache_free(mt_vcache *c);
 /* The process-wide cache (MT_VCACHE_DEFAULT_CAP, MT_VCACHE_DEFAULT_TTL_S);
  * never NULL. */
 mt_vcache *mt_vcache_global(void);
-/* Forgets every entry and sets capacity (0 disables) and TTL (>= 1 s).
+/* Forgets every entry, zeroes the counters and sets capacity (0 disables) and TTL (>= 1 s).
  * MT_EINVAL for values out of range (nothing changed). */
 mt_status mt_vcache_configure(mt_vcache *c, size_t cap, int64_t ttl_s, mt_err *err);
 
