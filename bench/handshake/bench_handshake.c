@@ -340,7 +340,7 @@ static bool row(const char *name, EVP_PKEY *key, X509 *cert, verifier *v, unsign
 
 static void print_line(const char *name, const result *m, const result *base)
 {
-    printf("| %-17s | %8.0f | %7.3f | %7.3f | %8.3f | %5.2fx | %5.2fx |\n", name, m->hs_per_s,
+    printf("| %-18s | %8.0f | %7.3f | %7.3f | %8.3f | %5.2fx | %5.2fx |\n", name, m->hs_per_s,
            m->wall_ms, m->client_cpu_ms, m->verify_cpu_ms, m->wall_ms / base->wall_ms,
            m->client_cpu_ms / base->client_cpu_ms);
 }
@@ -362,7 +362,7 @@ static bool row_cmp(const char *name, EVP_PKEY *key, X509 *cert, verifier *v, EV
                                               MT_VCACHE_DEFAULT_TTL_S, NULL) != MT_OK)
                 return false;
             if (!run_once(k ? key : nkey, k ? cert : ncert, w, n, &r)) {
-                printf("| %-17s | failed (%s): %s |\n", name,
+                printf("| %-18s | failed (%s): %s |\n", name,
                        k == 0 ? "none" : k == 1 ? "nocache" : "cached",
                        w->last_err[0] ? w->last_err : "handshake failed");
                 return false;
