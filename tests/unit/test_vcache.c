@@ -7,6 +7,7 @@
 #include "test_attest_util.c"
 
 #include <openssl/pem.h>
+#include <pthread.h>
 #include <openssl/x509.h>
 
 #include "mt_policy.h"
@@ -319,6 +320,67 @@ static void test_configure(void **state)
     free(c);
 }
 
+/* Several threads sharing one handle (the documented use): counters add up,
+ * the capacity holds, and every hit returns the entry of its own key. */
+typedef struct {
+    mt_vcache *v;
+    int id;
+    int bad;
+} worker_arg;
+
+static void *worker(void *p)
+{
+    worker_arg *a = p;
+    mt_attest_claims *c = calloc(1, sizeof *c), *out = malloc(sizeof *out);
+    if (!c || !out) {
+        a->bad = 1;
+        free(c);
+        free(out);
+        return NULL;
+    }
+    mt_ratls_info info = {.not_after = INT64_MAX};
+    c->valid_until = INT64_MAX;
+    for (int i = 0; i < 2000; i++) {
+        uint8_t k[32] = {0};
+        k[0] = (uint8_t)(1 + (i * 7 + a->id) % 16);
+        c->n_measurements = k[0]; /* the entry says which key it belongs to */
+        if (i % 3 == 0)
+            mt_vcache_put(a->v, k, 100, c, &info);
+        else if (mt_vcache_get(a->v, k, 101, out, NULL) && out->n_measurements != k[0])
+            a->bad = 1;
+    }
+    free(c);
+    free(out);
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    mt_vcache *v = mt_vcache_new(8, 600);
+    assert_non_null(v);
+    pthread_t th[4];
+    worker_arg a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = (worker_arg){.v = v, .id = i};
+        assert_int_equal(pthread_create(&th[i], NULL, worker, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(a[i].bad, 0);
+    }
+    mt_vcache_stats s;
+    mt_vcache_stats_get(v, &s);
+    uint64_t gets = 0, puts = 0;
+    for (int i = 0; i < 2000; i++)
+        *(i % 3 == 0 ? &puts : &gets) += 1;
+    assert_int_equal(s.hits + s.misses, 4 * gets);
+    assert_int_equal(s.stored, 4 * puts);
+    assert_true(s.entries <= 8);
+    assert_true(s.hits > 0);
+    mt_vcache_free(v);
+}
+
 /* valid_until of each evidence kind: verification holds at valid_until - 1
  * and fails at valid_until (something it relied on ends there). */
 static void check_until(mt_attest_kind kind, const uint8_t *ev, size_t len,
@@ -396,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_one_byte_and_failures),
         cmocka_unit_test(test_capacity),
         cmocka_unit_test(test_configure),
+        cmocka_unit_test(test_threads),
         cmocka_unit_test(test_valid_until),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
