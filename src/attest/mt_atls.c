@@ -44,10 +44,11 @@ static int check_leaf(X509 *leaf, const mt_policy *pol)
     mt_status st = MT_OK;
     if (!claims)
         snprintf(g_refusal, sizeof g_refusal, "out of memory");
-    else if (!mt_ratls_cert_has_evidence(der, (size_t)dl, MT_RATLS_FORM_CCC))
-        snprintf(g_refusal, sizeof g_refusal, "the peer presents no attestation evidence");
+    /* verified first: a peer seen before is not parsed again (mt_vcache.h) */
     else if ((st = mt_policy_verify_cert(pol, der, (size_t)dl, MT_RATLS_FORM_CCC, now, claims,
-                                         NULL, &err)) == MT_EPERM)
+                                         NULL, &err)) == MT_ENOTFOUND)
+        snprintf(g_refusal, sizeof g_refusal, "the peer presents no attestation evidence");
+    else if (st == MT_EPERM)
         snprintf(g_refusal, sizeof g_refusal, "the peer is refused by the %s policy: %s",
                  mt_policy_role(pol), err.msg);
     else if (st != MT_OK)

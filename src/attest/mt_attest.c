@@ -297,6 +297,14 @@ void mt_attest_time_str(int64_t t, char out[32]) { mt_time_format(t, out); }
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+void mt_attest_claims_until(mt_attest_claims *c, int64_t t)
+{
+    if (t < 1)
+        t = 1;
+    if (c->valid_until == 0 || t < c->valid_until)
+        c->valid_until = t;
+}
+
 mt_status mt_attest_verify(mt_attest_kind kind, const uint8_t *evidence, size_t len,
                            const mt_attest_collateral *coll, int64_t at,
                            mt_attest_claims *claims, mt_err *err)
@@ -324,5 +332,13 @@ mt_status mt_attest_verify(mt_attest_kind kind, const uint8_t *evidence, size_t 
         return st;
     }
     claims->kind = kind;
+    /* Soft evidence relies on no expiring collateral (its age is the
+     * policy's, checked at every use); TPM evidence neither, unless an EK
+     * chain was checked at `at` (not bounded here: never reused). */
+    if (kind == MT_ATTEST_SOFT)
+        mt_attest_claims_until(claims, INT64_MAX);
+    else if (kind == MT_ATTEST_TPM2)
+        mt_attest_claims_until(claims,
+                               (claims->checked & MT_ATTEST_CHECKED_EK_CHAIN) ? at : INT64_MAX);
     return MT_OK;
 }

@@ -129,6 +129,12 @@ typedef struct mt_attest_claims {
     size_t nonce_len;
     uint8_t public_key[MT_ATTEST_BLOB_MAX];
     size_t public_key_len;
+    /* Until when this result may be reused without verifying again (seconds
+     * since the epoch): the earliest end of validity of what the verification
+     * relied on (certificate notAfter, CRL / TCB info / QE identity
+     * nextUpdate); INT64_MAX when nothing it relied on expires (soft, TPM
+     * without an EK chain). 0 when it cannot be told: never reuse. */
+    int64_t valid_until;
 } mt_attest_claims;
 
 /* Looks up a measurement (NULL if absent) or an svn (false if absent). */

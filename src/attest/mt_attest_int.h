@@ -27,6 +27,10 @@ void mt_attest_claims_add_meas(mt_attest_claims *c, const char *name, const uint
 void mt_attest_claims_add_svn(mt_attest_claims *c, const char *name, uint64_t v);
 void mt_attest_claims_add_advisory(mt_attest_claims *c, const char *id);
 
+/* Lowers claims->valid_until to t (the first bound sets it); t < 1 counts
+ * as 1 (already past: never reused). */
+void mt_attest_claims_until(mt_attest_claims *c, int64_t t);
+
 /* "2025-06-19T10:56:11Z" into out[32]. */
 void mt_attest_time_str(int64_t t, char out[32]);
 

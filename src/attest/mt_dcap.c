@@ -393,6 +393,7 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
         int64_t lo, hi;
         if ((st = pck_verify(&q, dc, at, &pck, &lo, &hi, err)) != MT_OK)
             goto out;
+        pck.hi = lo < hi ? hi : at;
         if (keyed && lo < hi)
             mt_dcap_cache_pck_put(cache, key, &pck, lo, hi);
     }
@@ -455,6 +456,7 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
     memcpy(p.qe_attributes, q.qe_report.attributes, 16);
     if ((st = mt_dcap_coll_evaluate(ds, root, pck.root_fp, &p, at, claims, err)) != MT_OK)
         goto out;
+    mt_attest_claims_until(claims, pck.hi); /* the TCB info / QE identity bound it too */
     if (dc->pck_crl) /* and root_crl: pck_verify requires both or neither */
         claims->checked |= MT_ATTEST_CHECKED_REVOCATION;
 

@@ -891,8 +891,9 @@ mt_status mt_dcap_tcb_signer_check(X509 *signer, X509 *root, const char *what, m
  * once per state; the chain is verified again unless `at` lies inside the
  * window of an earlier success. Errors exactly as without the cache. */
 static mt_status doc_ready(mt_dcap_state *s, bool qe, X509 *root, const uint8_t root_fp[32],
-                           int64_t at, mt_err *err)
+                           int64_t at, int64_t *hi_out, mt_err *err)
 {
+    *hi_out = at; /* unknown: a result relying on it is not reused */
     signed_doc *d = qe ? &s->qe_doc : &s->tcb_doc;
     STACK_OF(X509) *chain = qe ? s->coll.qe_chain : s->coll.tcb_chain;
     const char *raw = qe ? s->coll.qe_raw : s->coll.tcb_raw;
@@ -906,6 +907,8 @@ static mt_status doc_ready(mt_dcap_state *s, bool qe, X509 *root, const uint8_t 
                memcmp(d->root_fp, root_fp, 32) == 0;
     if (hit && s->cache)
         s->cache->stats.chain_hits++;
+    if (hit)
+        *hi_out = d->hi;
     cache_unlock(s->cache);
     if (hit)
         return MT_OK;
@@ -962,6 +965,7 @@ static mt_status doc_ready(mt_dcap_state *s, bool qe, X509 *root, const uint8_t 
     if (s->cache)
         s->cache->stats.chain_verified++;
     if (window) {
+        *hi_out = hi;
         d->chain_ok = true;
         d->lo = lo;
         d->hi = hi;
@@ -1044,10 +1048,14 @@ mt_status mt_dcap_coll_evaluate(mt_dcap_state *s, X509 *root, const uint8_t root
     const tcb_info *t = &s->tcb;
     const qe_identity *q = &s->qe;
     char hex[16], hex2[16];
+    int64_t doc_hi = at;
     if (!s->coll.tcb_raw)
         goto qe;
-    if ((st = doc_ready(s, false, root, root_fp, at, err)) != MT_OK)
+    if ((st = doc_ready(s, false, root, root_fp, at, &doc_hi, err)) != MT_OK)
         return st;
+    /* the result holds while the TCB info and its chain do */
+    mt_attest_claims_until(claims, doc_hi);
+    mt_attest_claims_until(claims, t->next);
     if (t->tdx != p->tdx) {
         st = mt_err_set(err, MT_EAUTH, "TCB info is for %s, the quote is %s", t->tdx ? "TDX" : "SGX",
                         p->tdx ? "TDX" : "SGX");
@@ -1132,8 +1140,10 @@ qe:
 
     /* QE identity. */
     if (s->coll.qe_raw) {
-        if ((st = doc_ready(s, true, root, root_fp, at, err)) != MT_OK)
+        if ((st = doc_ready(s, true, root, root_fp, at, &doc_hi, err)) != MT_OK)
             goto out;
+        mt_attest_claims_until(claims, doc_hi);
+        mt_attest_claims_until(claims, q->next);
         if (q->td != p->tdx) {
             st = mt_err_set(err, MT_EAUTH, "QE identity is for %s, the quote needs %s",
                             q->td ? "TD_QE" : "QE", p->tdx ? "TD_QE" : "QE");

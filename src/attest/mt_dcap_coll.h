@@ -111,6 +111,7 @@ typedef struct mt_dcap_pck {
     X509 *leaf, *root;
     uint8_t root_fp[32];
     mt_pck_ext ext;
+    int64_t hi; /* end of the chain's window (mt_x5_validity); at when unknown */
 } mt_dcap_pck;
 /* The chain remembered under key (SHA-256 of the certification data) if
  * its window contains `at`: *out gets new references. False otherwise. */

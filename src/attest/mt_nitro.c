@@ -221,6 +221,12 @@ mt_status mt_nitro_verify(const uint8_t *ev, size_t len, int64_t at, mt_attest_c
     if ((st = mt_x5_verify_chain(leaf, untrusted, root, NULL, at, "Nitro leaf -> AWS Nitro root G1",
                                  err)) != MT_OK)
         goto out;
+    {
+        int64_t lo, hi, lo2, hi2;
+        bool known = mt_x5_validity(untrusted, leaf, NULL, &lo, &hi) &&
+                     mt_x5_validity(NULL, root, NULL, &lo2, &hi2);
+        mt_attest_claims_until(claims, known ? (hi < hi2 ? hi : hi2) : at);
+    }
     EVP_PKEY *pk = X509_get0_pubkey(leaf);
     if (!pk || EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC || EVP_PKEY_get_bits(pk) != 384) {
         st = mt_err_set(err, MT_EAUTH, "Nitro leaf key is not ECDSA P-384");

@@ -13,6 +13,7 @@
 #include "mt_policy_sig.h"
 #include "mt_tpm2.h"
 #include "mt_util.h"
+#include "mt_vcache.h"
 
 #define POL_MAX_ROLES 8
 #define POL_MAX_NAMES 16
@@ -74,7 +75,31 @@ struct mt_policy {
     /* Expected values bound into the evidence (offline freshness). */
     uint8_t *expect[MT_POLICY_EXPECT_N];
     size_t expect_len[MT_POLICY_EXPECT_N];
+    /* Digest of everything the policy was made from (document, base
+     * directory, collateral, enrolment and EK CA bytes, expected values):
+     * part of the key of the verified-peer cache (mt_vcache.h). digest_ok
+     * false (a hash failed): results checked against it are not cached. */
+    uint8_t digest[32];
+    bool digest_ok;
 };
+
+/* digest = SHA-256(digest || label || len || data). */
+static void pol_mix(mt_policy *p, const char *label, const void *data, size_t len)
+{
+    uint8_t l8[8];
+    for (int i = 0; i < 8; i++)
+        l8[i] = (uint8_t)((uint64_t)len >> (8 * i));
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    unsigned hl = 0;
+    bool ok = m && EVP_DigestInit_ex(m, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(m, p->digest, 32) == 1 &&
+              EVP_DigestUpdate(m, label, strlen(label) + 1) == 1 &&
+              EVP_DigestUpdate(m, l8, 8) == 1 && (!len || EVP_DigestUpdate(m, data, len) == 1) &&
+              EVP_DigestFinal_ex(m, p->digest, &hl) == 1;
+    EVP_MD_CTX_free(m);
+    if (!ok)
+        p->digest_ok = false;
+}
 
 /* ---- parsing ------------------------------------------------------------ */
 
@@ -375,6 +400,13 @@ static mt_status pol_load_coll(mt_policy *p, const char *base_dir, mt_err *err)
     pol_path(base_dir, p->coll_dir, path, sizeof path);
     if (mt_attest_collateral_load_dir(p->coll, path, &e) != MT_OK)
         return mt_err_set(err, MT_EINVAL, "field 'collateral_dir': %s: %s", path, e.msg);
+    for (int item = MT_COLL_AMD_VCEK; item <= MT_COLL_TPM2_EK_CA; item++) {
+        size_t il = 0;
+        const uint8_t *b = mt_attest_coll_get(p->coll, (mt_attest_coll_item)item, &il);
+        char label[24];
+        snprintf(label, sizeof label, "collateral %d", item);
+        pol_mix(p, label, b, b ? il : 0);
+    }
     return MT_OK;
 }
 
@@ -399,6 +431,7 @@ static mt_status pol_load_enrolments(mt_policy *p, const enrol_paths *ep, const 
                               "vendors' EK CA certificates): %s",
                               path, e.msg);
     }
+    pol_mix(p, "tpm2_ek_ca", ca, ca ? ca_len : 0);
     if (ep->n && !(p->enrolled = calloc(ep->n, sizeof *p->enrolled))) {
         free(ca);
         return mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -408,6 +441,8 @@ static mt_status pol_load_enrolments(mt_policy *p, const enrol_paths *ep, const 
         size_t rl = 0;
         pol_path(base_dir, ep->paths[i], path, sizeof path);
         if ((st = mt_file_read(path, MT_TPM2_RECORD_MAX, &rec, &rl, &e)) == MT_OK)
+            pol_mix(p, "tpm2_enrolment", rec, rl);
+        if (st == MT_OK)
             st = mt_tpm2_record_verify(rec, rl, (const uint8_t (*)[32])p->enrollers,
                                        p->n_enrollers, ca, ca_len, &p->enrolled[p->n_enrolled],
                                        &e);
@@ -447,6 +482,9 @@ static mt_status policy_parse_in(const char *json, size_t len, const char *base_
         json_decref(doc);
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     }
+    p->digest_ok = true;
+    pol_mix(p, "mesatee-policy-v1", json, len);
+    pol_mix(p, "base_dir", base_dir ? base_dir : "", base_dir ? strlen(base_dir) : 0);
     static const char *const keys[] = {
         "mesatee_policy",      "role",     "allowed_kinds",       "min_level",
         "measurements",        "soft_platform_keys", "min_svns",   "allow_debug",
@@ -722,6 +760,9 @@ mt_status mt_policy_set_expected(mt_policy *p, mt_policy_expect which, const cha
     free(p->expect[which]);
     p->expect[which] = b;
     p->expect_len[which] = n / 2;
+    char label[24];
+    snprintf(label, sizeof label, "expect %d", (int)which);
+    pol_mix(p, label, b, n / 2);
     return MT_OK;
 }
 
@@ -957,11 +998,41 @@ mt_status mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t 
 {
     if (!p || !cert || !claims)
         return mt_err_set(err, MT_EINVAL, "mt_policy_verify_cert: NULL argument");
-    mt_status st = mt_ratls_verify_cert(cert, len, forms, p->coll, now, claims, info, err);
+    /* A certificate seen before with this policy, whose verification still
+     * holds at now, is not parsed and verified again (mt_vcache.h); the
+     * policy's rules are applied again, as they depend on now. */
+    mt_vcache *vc = mt_vcache_global();
+    uint8_t key[32];
+    mt_ratls_info own;
+    mt_ratls_info *inf = info ? info : &own;
+    bool cacheable = p->digest_ok;
+    if (cacheable) {
+        mt_vcache_key(cert, len, forms, p->digest, key);
+        if (mt_vcache_get(vc, key, now, claims, inf)) {
+            pol_mark(p, claims);
+            mt_status st = mt_policy_check(p, claims, now, err);
+            if (st != MT_OK)
+                mt_vcache_drop(vc, key); /* only successes stay */
+            return st;
+        }
+    }
+    mt_status st = mt_ratls_verify_cert(cert, len, forms, p->coll, now, claims, inf, err);
     if (st != MT_OK)
         return st == MT_EPERM ? MT_EAUTH : st;
+    mt_attest_claims *raw = cacheable ? malloc(sizeof *raw) : NULL;
+    if (raw)
+        memcpy(raw, claims, sizeof *raw);
     pol_mark(p, claims);
-    return mt_policy_check(p, claims, now, err);
+    st = mt_policy_check(p, claims, now, err);
+    if (st == MT_OK && raw)
+        mt_vcache_put(vc, key, now, raw, inf);
+    free(raw);
+    return st;
+}
+
+void mt_policy_digest(const mt_policy *p, uint8_t out[32])
+{
+    memcpy(out, p->digest, 32);
 }
 
 mt_status mt_policy_verify_evidence(const mt_policy *p, mt_attest_kind kind, const uint8_t *ev,

@@ -83,6 +83,19 @@ mt_status mt_policy_set_expected(mt_policy *p, mt_policy_expect which, const cha
 __attribute__((warn_unused_result)) mt_status
 mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t len, unsigned forms,
                       int64_t now, mt_attest_claims *claims, mt_ratls_info *info, mt_err *err);
+/* Verified certificates are remembered (mt_vcache.h, process-wide: at most
+ * 256 entries, 10 minutes, never past the certificate's notAfter or the
+ * collateral's end) under SHA-256 of the certificate bytes, forms and
+ * mt_policy_digest; a hit skips mt_ratls_verify_cert (parse, self-signature,
+ * evidence) but applies mt_policy_check at now again. Only successes are
+ * remembered. */
+
+/* SHA-256 chain over what the policy was made from: its document and base
+ * directory, the bytes of its collateral, EK CA and enrolment records, and
+ * every expected value set since. Two policies with the same digest decide
+ * the same way. */
+void mt_policy_digest(const mt_policy *p, uint8_t out[32]);
+
 /* The same for raw evidence of a kind (recorded evidence, offline). TPM
  * evidence is checked with its own AK, which the policy must then trust (pin
  * or enrolment), exactly as in an RA-TLS certificate. */

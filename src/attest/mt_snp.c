@@ -187,6 +187,12 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
     snprintf(what, sizeof what, "%s -> %s -> ARK-%s", kname, caname, ark_product);
     if ((st = mt_x5_verify_chain(leaf, untrusted, ark, NULL, at, what, err)) != MT_OK)
         goto out;
+    {
+        int64_t lo, hi, lo2, hi2;
+        bool known = mt_x5_validity(untrusted, leaf, NULL, &lo, &hi) &&
+                     mt_x5_validity(NULL, ark, NULL, &lo2, &hi2);
+        mt_attest_claims_until(claims, known ? (hi < hi2 ? hi : hi2) : at);
+    }
 
     /* The intermediate must be the right kind too (ASVK for a VLEK). */
     {

@@ -805,18 +805,19 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
     mt_err_clear(&err);
     int64_t now = mt_now();
     mt_status pst;
+    /* Verified first: a certificate seen before is not parsed again
+     * (mt_vcache.h); MT_ENOTFOUND is "no evidence extension". */
     if (!claims) {
         snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
-    } else if (!mt_ratls_cert_has_evidence(der, (size_t)dl,
-                                           MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY)) {
+    } else if ((pst = mt_policy_verify_cert(c->policy, der, (size_t)dl,
+                                            MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY, now, claims,
+                                            &info, &err)) == MT_ENOTFOUND) {
         snprintf(c->att_msg, sizeof c->att_msg,
                  "server %s refused: it presents no attestation evidence (level none) and the "
                  "policy %s needs at least level soft; pass --insecure only to talk to a server "
                  "at level none",
                  c->base, c->policy_path);
-    } else if ((pst = mt_policy_verify_cert(c->policy, der, (size_t)dl,
-                                            MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY, now, claims,
-                                            &info, &err)) != MT_OK) {
+    } else if (pst != MT_OK) {
         if (pst == MT_EPERM)
             snprintf(c->att_msg, sizeof c->att_msg, "server %s refused by policy %s: %s", c->base,
                      c->policy_path, err.msg);

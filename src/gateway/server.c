@@ -14,6 +14,7 @@
 #include "mt_tls_id.h"
 #include "mt_sdnotify.h"
 #include "mt_util.h"
+#include "mt_vcache.h"
 
 /* The running gateway, for mt_server_stop. g_stoppers counts mt_server_stop
  * calls between loading g_gw and writing to it, so the gateway is not freed
@@ -63,9 +64,36 @@ static mt_status be_audit_batch(void *ctx, const mt_audit_item *items, size_t n,
     return mt_core_audit_batch(ctx, items, n, err);
 }
 
+/* The core's metrics, then the verified-peer cache's counters (attested
+ * TLS peers: executor API, scheduler, KeyStore; mt_vcache.h). */
 static char *be_metrics(void *ctx)
 {
-    return mt_core_metrics(ctx);
+    char *core = mt_core_metrics(ctx);
+    if (!core)
+        return NULL;
+    mt_vcache_stats s;
+    mt_vcache_stats_get(mt_vcache_global(), &s);
+    static const char fmt[] =
+        "# HELP mesatee_attest_peer_cache_hits_total Attested TLS peer certificates found in "
+        "the verified-peer cache (not verified again).\n"
+        "# TYPE mesatee_attest_peer_cache_hits_total counter\n"
+        "mesatee_attest_peer_cache_hits_total %llu\n"
+        "# HELP mesatee_attest_peer_cache_misses_total Attested TLS peer certificates verified "
+        "in full.\n"
+        "# TYPE mesatee_attest_peer_cache_misses_total counter\n"
+        "mesatee_attest_peer_cache_misses_total %llu\n"
+        "# HELP mesatee_attest_peer_cache_entries Verified peers remembered now.\n"
+        "# TYPE mesatee_attest_peer_cache_entries gauge\n"
+        "mesatee_attest_peer_cache_entries %zu\n";
+    size_t cl = strlen(core), cap = cl + sizeof fmt + 3 * 24;
+    char *out = malloc(cap);
+    if (!out)
+        return core;
+    memcpy(out, core, cl);
+    snprintf(out + cl, cap - cl, fmt, (unsigned long long)s.hits, (unsigned long long)s.misses,
+             s.entries);
+    free(core);
+    return out;
 }
 
 static bool be_ready(void *ctx)

@@ -21,6 +21,7 @@ n1=$(count)
 m=$(curl -sf --cacert "$MESATEE_CA" "$MESATEE_SERVER/metrics")
 grep -q 'mesatee_http_requests_total{route="GET /healthz",status="200"} 10$' <<<"$m" || fail "healthz not counted"
 grep -q 'mesatee_http_requests_total{route="GET /readyz",status="200"} 10$' <<<"$m" || fail "readyz not counted"
+grep -Eq '^mesatee_attest_peer_cache_misses_total [0-9]+$' <<<"$m" || fail "no verified-peer cache counters"
 ok "30 probes and scrapes: counted in mesatee_http_requests_total, no audit entries"
 [ "$(curl -s -o /dev/null -w "%{http_code}" --cacert "$MESATEE_CA" -X POST "$MESATEE_SERVER/healthz")" = 405 ] || fail "POST /healthz"
 

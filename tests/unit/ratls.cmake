@@ -13,3 +13,9 @@ mt_add_unit_test(test_policy_require SOURCES ${MT_TEST_DIR}/unit/test_policy_req
   LIBS mt_attest)
 target_compile_definitions(test_policy_require PRIVATE
   MT_TESTVECTORS="${MT_SHARED_DIR}/testvectors/attestation")
+# The verified-peer cache of attested TLS (mt_vcache, issue 13) and the
+# collateral end (claims.valid_until) of every evidence kind, on recorded
+# evidence.
+mt_add_unit_test(test_vcache SOURCES ${MT_TEST_DIR}/unit/test_vcache.c LIBS mt_attest)
+target_compile_definitions(test_vcache PRIVATE
+  MT_TESTVECTORS="${MT_SHARED_DIR}/testvectors/attestation")
