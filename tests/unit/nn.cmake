@@ -1,0 +1,10 @@
+# ONNX engine (src/nn, docs/nn.md): unit/bad-input tests and the conformance runner
+# over Debian's libonnx-testdata node tests (skips when the data is absent).
+if(MT_NN_BUILT)
+  add_executable(nn_conformance ${MT_TEST_DIR}/nn/nn_conformance.c)
+  target_link_libraries(nn_conformance PRIVATE mt_nn)
+  set(MT_ONNX_NODE_DATA "/usr/share/libonnx-testdata/data/node" CACHE PATH "ONNX node test data")
+  add_test(NAME nn_conformance COMMAND nn_conformance ${MT_ONNX_NODE_DATA}
+           ${MT_TEST_DIR}/nn/conformance.floor)
+  set_tests_properties(nn_conformance PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+endif()
