@@ -1,8 +1,10 @@
 /* nn.h: the ONNX inference engine (issue 12). Runs only inside the sandboxed worker.
  *
- * A model is loaded from an ONNX ModelProto (protobuf, opsets 7-17, default domain only)
- * held in memory; external data is accepted when it points into the same payload
- * (location "@payload", offset/length into the buffer given to mt_nn_load). Every bound
+ * A model is loaded from an ONNX ModelProto (protobuf, opsets 7-17; older opsets are
+ * accepted for operators whose latest version is older; default domain only) held in
+ * memory. External data (initializers with data_location EXTERNAL) is read from one blob
+ * carried in the same payload (mt_nn_load_ext: offset/length into that blob, whatever the
+ * location names; files are never opened). Every bound
  * is checked before use (see docs/nn.md "Limits"): the caller's memory cap covers the
  * model's constants, folded constants and the planned arena together.
  *
@@ -48,12 +50,15 @@ typedef struct {
 typedef struct {
     size_t mem_cap;   /* bytes: constants + folded constants + arena (0 = 1 GiB) */
     int threads;      /* >= 1 (0 = 1) */
+    int no_passes;    /* 1: no BatchNorm folding or activation fusion (tests compare both) */
 } mt_nn_limits;
 
 typedef struct mt_nn_model mt_nn_model;
 
 int mt_nn_load(const uint8_t *buf, size_t len, const mt_nn_limits *lim, mt_nn_model **out,
                char *err, size_t errlen);
+int mt_nn_load_ext(const uint8_t *buf, size_t len, const uint8_t *ext, size_t extlen,
+                   const mt_nn_limits *lim, mt_nn_model **out, char *err, size_t errlen);
 void mt_nn_free(mt_nn_model *m);
 
 /* The graph's real inputs (initializers excluded) and outputs, in graph order. The

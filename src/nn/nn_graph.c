@@ -8,8 +8,7 @@
 
 #include "nn_int.h"
 
-static int g_phase_run; /* set while a kernel computes (nn_set_out then only checks) */
-static _Thread_local int t_phase;
+static _Thread_local int t_phase; /* 1 while a kernel computes (nn_set_out does nothing) */
 
 nn_t *nn_in(mt_nn_model *m, nn_node *n, int i)
 {
@@ -621,8 +620,8 @@ int mt_nn_prepare(mt_nn_model *m, const mt_nn_tensor *shapes, size_t n, char *er
                     uses[nd->in[j]]--;
         }
     }
-    rc = fold_bn(m, uses);
-    if (!rc)
+    rc = m->no_passes ? 0 : fold_bn(m, uses);
+    if (!rc && !m->no_passes)
         fuse_act(m, uses);
     free(uses);
     if (rc)
@@ -669,7 +668,6 @@ int mt_nn_run(mt_nn_model *m, const mt_nn_tensor *inputs, size_t nin, mt_nn_tens
         }
     }
     t_phase = 0;
-    (void)g_phase_run;
     for (size_t i = 0; i < nout; i++) {
         nn_t *t = &m->t[m->outputs[i]];
         outputs[i].dtype = t->dtype;

@@ -81,6 +81,7 @@ struct mt_nn_model {
     size_t const_bytes;  /* initializers */
     size_t fold_bytes;   /* constants made by prepare */
     int prepared;
+    int no_passes;
     char *err;
     size_t errlen;
     void *dnnl;

@@ -276,9 +276,9 @@ int nn_tensor_from_proto(mt_nn_model *m, const Onnx__TensorProto *tp, const uint
             else if (strcmp(e->key, "length") == 0)
                 len = strtoull(e->value, &endp, 10);
         }
-        if (!loc || strcmp(loc, "@payload") != 0 || !payload)
+        if (!loc || !payload)
             return nn_fail(m, MT_NN_EUNSUPPORTED,
-                           "tensor %.128s: external data must be located \"@payload\" (files are "
+                           "tensor %.128s: external data needs the model's data blob (files are "
                            "not read)", what);
         if (len == UINT64_MAX)
             len = bytes;
@@ -727,6 +727,12 @@ static int load_graph(mt_nn_model *m, const uint8_t *buf, size_t len)
 int mt_nn_load(const uint8_t *buf, size_t len, const mt_nn_limits *lim, mt_nn_model **out,
                char *err, size_t errlen)
 {
+    return mt_nn_load_ext(buf, len, NULL, 0, lim, out, err, errlen);
+}
+
+int mt_nn_load_ext(const uint8_t *buf, size_t len, const uint8_t *ext, size_t extlen,
+                   const mt_nn_limits *lim, mt_nn_model **out, char *err, size_t errlen)
+{
     *out = NULL;
     if (errlen)
         err[0] = 0;
@@ -739,6 +745,7 @@ int mt_nn_load(const uint8_t *buf, size_t len, const mt_nn_limits *lim, mt_nn_mo
     m->errlen = errlen;
     m->cap = lim && lim->mem_cap ? lim->mem_cap : ((size_t)1 << 30);
     m->threads = lim && lim->threads > 0 ? lim->threads : 1;
+    m->no_passes = lim ? lim->no_passes : 0;
     if (m->threads > 64)
         m->threads = 64;
     int rc;
@@ -766,7 +773,7 @@ int mt_nn_load(const uint8_t *buf, size_t len, const mt_nn_limits *lim, mt_nn_mo
                      "(1 to 17)", m->opset);
         goto fail;
     }
-    rc = load_graph(m, buf, len);
+    rc = load_graph(m, ext, extlen);
     if (rc)
         goto fail;
     *out = m;

@@ -236,7 +236,39 @@ static int binary(mt_nn_model *m, nn_node *n, int run, int op)
 #define BIN(NAME, OP) static int op_##NAME(mt_nn_model *m, nn_node *n, int run) { return binary(m, n, run, OP); }
 BIN(add, B_ADD) BIN(sub, B_SUB) BIN(mul, B_MUL) BIN(div, B_DIV) BIN(pow, B_POW)
 BIN(eq, B_EQ) BIN(lt, B_LT) BIN(gt, B_GT) BIN(le, B_LE) BIN(ge, B_GE) BIN(and, B_AND)
-BIN(or, B_OR) BIN(xor, B_XOR) BIN(prelu, B_PRELU)
+BIN(or, B_OR) BIN(xor, B_XOR)
+
+/* PRelu; before opset 7 a 1-D slope of C elements applies along axis 1 */
+static int op_prelu(mt_nn_model *m, nn_node *n, int run)
+{
+    nn_t *x = IN(0), *s = IN(1);
+    if (m->opset < 7 && x && s && s->rank == 1 && x->rank >= 2 && s->dims[0] == x->dims[1] &&
+        x->dims[x->rank - 1] != s->dims[0]) {
+        nn_t save = *s;
+        s->rank = x->rank - 1;
+        for (int i = 0; i < s->rank; i++) s->dims[i] = i == 0 ? save.dims[0] : 1;
+        int rc = binary(m, n, run, B_PRELU);
+        *s = save;
+        return rc;
+    }
+    return binary(m, n, run, B_PRELU);
+}
+
+static int op_shrink(mt_nn_model *m, nn_node *n, int run)
+{
+    int rc = nn_need(m, n, 0, 0);
+    if (rc)
+        return rc;
+    nn_t *x = IN(0);
+    if (!run)
+        return nn_set_out(m, n, 0, x->dtype, x->rank, x->dims);
+    double l = nn_attr_f(n, "lambd", 0.5f), b = nn_attr_f(n, "bias", 0.f);
+    for (size_t i = 0; i < x->count; i++) {
+        double v = nn_ld(x->data, x->dtype, i);
+        nn_st(OUT(0)->data, x->dtype, i, v < -l ? v + b : v > l ? v - b : 0);
+    }
+    return 0;
+}
 
 static int op_mod(mt_nn_model *m, nn_node *n, int run)
 {
@@ -484,8 +516,11 @@ static int op_identity(mt_nn_model *m, nn_node *n, int run)
     int rc = nn_need(m, n, 0, 0);
     if (rc)
         return rc;
-    nn_t *x = IN(0);
+    nn_t *x = IN(0), *tm = IN(2);
     if (!run) {
+        if (strcmp(n->op, "Dropout") == 0 && tm &&
+            (!nn_known(tm) || !tm->count || nn_ldi(tm->data, tm->dtype, 0)))
+            return FAIL(MT_NN_EUNSUPPORTED, "training mode is not supported (inference only)");
         if ((rc = nn_set_out(m, n, 0, x->dtype, x->rank, x->dims)))
             return rc;
         return nn_set_out(m, n, 1, MT_NN_BOOL, x->rank, x->dims); /* Dropout's mask */
@@ -1636,7 +1671,7 @@ static const nn_opdef ops[] = {
     {"ReduceMin", op_rmin, 0}, {"ReduceProd", op_rprod, 0}, {"ReduceSum", op_rsum, 0},
     {"ReduceSumSquare", op_rsumsq, 0}, {"Relu", op_relu, 0}, {"Reshape", op_reshape, 0},
     {"Round", op_round, 0}, {"Selu", op_selu, 0}, {"Shape", op_shape, NN_OP_SHAPEONLY},
-    {"Sigmoid", op_sigmoid, 0}, {"Sign", op_sign, 0}, {"Sin", op_sin, 0}, {"Sinh", op_sinh, 0},
+    {"Shrink", op_shrink, 0}, {"Sigmoid", op_sigmoid, 0}, {"Sign", op_sign, 0}, {"Sin", op_sin, 0}, {"Sinh", op_sinh, 0},
     {"Size", op_size, NN_OP_SHAPEONLY}, {"Slice", op_slice, 0}, {"Softmax", nn_op_softmax, 0},
     {"Softplus", op_softplus, 0}, {"Softsign", op_softsign, 0}, {"SpaceToDepth", op_s2d, 0},
     {"Split", op_split, 0}, {"Sqrt", op_sqrt, 0}, {"Squeeze", op_squeeze, 0}, {"Sub", op_sub, 0},

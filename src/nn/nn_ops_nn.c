@@ -306,16 +306,16 @@ int nn_op_convtranspose(mt_nn_model *m, nn_node *n, int run)
 /* ---- pooling ---------------------------------------------------------------------- */
 static int pool(mt_nn_model *m, nn_node *n, int run, int ismax)
 {
-    int rc = nn_need(m, n, 0, 1);
+    int rc = nn_need(m, n, 0, !ismax);
     if (rc)
         return rc;
     nn_t *x = IN(0);
+    int gen = x->dtype != MT_NN_FLOAT; /* MaxPool on other numeric types: generic path */
     const int64_t *ks;
     size_t nk = nn_attr_ints(n, "kernel_shape", &ks);
     if ((int)nk != x->rank - 2)
         return FAIL(MT_NN_EINVAL, "kernel_shape must have %d entries", x->rank - 2);
-    if (nn_attr_i(n, "storage_order", 0))
-        return FAIL(MT_NN_EUNSUPPORTED, "storage_order 1 not supported");
+    int colmajor = (int)nn_attr_i(n, "storage_order", 0) != 0;
     int ceil_mode = (int)nn_attr_i(n, "ceil_mode", 0), incl = (int)nn_attr_i(n, "count_include_pad", 0);
     geo g;
     if ((rc = geometry(m, n, x, ks, 1, ceil_mode, 0, NULL, &g)))
@@ -326,15 +326,16 @@ static int pool(mt_nn_model *m, nn_node *n, int run, int ismax)
     if (!run) {
         int64_t d[MT_NN_MAX_RANK];
         geo_dims(&g, N, C, d);
-        if ((rc = nn_set_out(m, n, 0, MT_NN_FLOAT, x->rank, d)))
+        if ((rc = nn_set_out(m, n, 0, x->dtype, x->rank, d)))
             return rc;
         return nn_set_out(m, n, 1, MT_NN_INT64, x->rank, d);
     }
     const float *X = x->data;
     float *Y = OUT(0)->data;
+    void *Yg = OUT(0)->data;
     int64_t *I = OUT(1) ? OUT(1)->data : NULL;
 #ifdef MT_NN_HAVE_DNNL
-    if (g.ns == 2 && !I && nn_dnnl(m)) {
+    if (g.ns == 2 && !I && !gen && nn_dnnl(m)) {
         mt_nn_pool_desc pd = {ismax, incl, N, C, g.in[1], g.in[2], g.out[1], g.out[2], g.k[1], g.k[2],
                               g.s[1], g.s[2], g.d[1], g.d[2], g.pb[1], g.pb[2], g.pe[1], g.pe[2]};
         char e[256];
@@ -345,8 +346,8 @@ static int pool(mt_nn_model *m, nn_node *n, int run, int ismax)
 #endif
     size_t isz = (size_t)(g.in[0] * g.in[1] * g.in[2]), osz = (size_t)(g.out[0] * g.out[1] * g.out[2]);
     for (int64_t p = 0; p < N * C; p++) {
-        const float *xp = X + (size_t)p * isz;
-        float *yp = Y + (size_t)p * osz;
+        const float *xp = gen ? NULL : X + (size_t)p * isz;
+        float *yp = gen ? NULL : Y + (size_t)p * osz;
         for (int64_t od = 0; od < g.out[0]; od++)
             for (int64_t oh = 0; oh < g.out[1]; oh++)
                 for (int64_t ow = 0; ow < g.out[2]; ow++) {
@@ -364,7 +365,9 @@ static int pool(mt_nn_model *m, nn_node *n, int run, int ismax)
                                 if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || iw < 0 || iw >= g.in[2])
                                     continue;
                                 int64_t off = (id * g.in[1] + ih) * g.in[2] + iw;
-                                float v = xp[off];
+                                double v = gen ? nn_ld(x->data, x->dtype, (size_t)p * isz + (size_t)off) : xp[off];
+                                if (colmajor)
+                                    off = (iw * g.in[1] + ih) * g.in[0] + id;
                                 cnt++;
                                 if (ismax) {
                                     if (v > acc || best < 0 || v != v) { if (!(acc != acc)) { acc = v; best = off; } }
@@ -376,7 +379,8 @@ static int pool(mt_nn_model *m, nn_node *n, int run, int ismax)
                     }
                     size_t o = (size_t)((od * g.out[1] + oh) * g.out[2] + ow);
                     if (ismax) {
-                        yp[o] = (float)acc;
+                        if (gen) nn_st(Yg, x->dtype, (size_t)p * osz + o, acc);
+                        else yp[o] = (float)acc;
                         if (I) I[(size_t)p * osz + o] = (int64_t)((size_t)p * isz) + (best < 0 ? 0 : best);
                     } else {
                         int64_t div = incl ? pcnt : cnt;
