@@ -779,11 +779,11 @@ int nn_op_matmul(mt_nn_model *m, nn_node *n, int run)
     }
     size_t batch = 1;
     for (int i = 0; i < br; i++) batch *= (size_t)od[i];
+    float *Y = OUT(0)->data;
+#ifdef MT_NN_HAVE_DNNL
     size_t an = 1, bn = 1;
     for (int i = 0; i < ab.rank; i++) an *= (size_t)ab.dims[i];
     for (int i = 0; i < bb.rank; i++) bn *= (size_t)bb.dims[i];
-    float *Y = OUT(0)->data;
-#ifdef MT_NN_HAVE_DNNL
     if ((an == 1 || an == batch) && (bn == 1 || bn == batch) && nn_dnnl(m)) {
         char e[256];
         int dr = dnnl_rc(m, n, mt_nn_dnnl_matmul(nn_dnnl(m), nn_is_const(b) ? (const void *)n : NULL,

@@ -7,6 +7,12 @@ if(MT_NN_BUILT)
   add_test(NAME nn_conformance COMMAND nn_conformance ${MT_ONNX_NODE_DATA}
            ${MT_TEST_DIR}/nn/conformance.floor)
   set_tests_properties(nn_conformance PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+  # the small torch-exported models of the same package, each with its own floor
+  foreach(set pytorch-converted pytorch-operator)
+    add_test(NAME nn_conformance_${set} COMMAND nn_conformance
+             ${MT_ONNX_NODE_DATA}/../${set} ${MT_TEST_DIR}/nn/conformance-${set}.floor)
+    set_tests_properties(nn_conformance_${set} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 300)
+  endforeach()
 endif()
 if(MT_NN_BUILT AND CMOCKA_FOUND)
   mt_add_unit_test(test_nn SOURCES ${MT_TEST_DIR}/unit/test_nn.c ${MT_TEST_DIR}/nn/onnx_build.c
