@@ -62,7 +62,7 @@ static void reset(mt_nn_model *m)
 {
     for (size_t k = 0; k < m->nt; k++) {
         nn_t *t = &m->t[k];
-        if (t->init)
+        if (t->init && k < m->nt_orig) /* kept; (a load that failed has nt_orig 0) */
             continue;
         if (t->own) {
             free(t->own);

@@ -171,13 +171,11 @@ static int run_test(const char *dir, char *op, size_t oplen, char *why, size_t w
             if (prc)
                 break;
         }
-        for (; no < nout; no++) {
+        for (; !prc && no < nout; no++) {
             if (snprintf(path, sizeof path, "%s/output_%zu.pb", sd, no) >= (int)sizeof path)
                 break;
             uint8_t *tb = slurp(path, &len);
             if (!tb)
-                break;
-            if (prc)
                 break;
             prc = mt_nn_tensor_parse(tb, len, 0, &exp[no], err, sizeof err);
             free(tb);
