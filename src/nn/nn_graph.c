@@ -111,6 +111,7 @@ void mt_nn_free(mt_nn_model *m)
     free(m->inputs);
     free(m->outputs);
     free(m->hash);
+    nn_pool_free(m->pool);
 #ifdef MT_NN_HAVE_DNNL
     if (m->dnnl)
         mt_nn_dnnl_free(m->dnnl);
@@ -555,6 +556,17 @@ int mt_nn_prepare(mt_nn_model *m, const mt_nn_tensor *shapes, size_t n, char *er
     }
     if (copy_nodes(m))
         return nn_fail(m, MT_NN_ENOMEM, "out of memory");
+    /* an output left unnamed ("") still gets a (hidden) tensor: kernels always have
+       somewhere to write */
+    for (size_t i = 0; i < m->nn; i++)
+        for (int j = 0; j < m->nodes[i].nout; j++)
+            if (m->nodes[i].out[j] < 0) {
+                int k = tensor_new(m);
+                if (k < 0)
+                    return nn_fail(m, MT_NN_ENOMEM, "out of memory");
+                m->t[k].producer = (int)i;
+                m->nodes[i].out[j] = k;
+            }
     identity_elim(m);
     int rc = topo(m);
     if (rc)
@@ -628,6 +640,8 @@ int mt_nn_prepare(mt_nn_model *m, const mt_nn_tensor *shapes, size_t n, char *er
         return rc;
     if ((rc = plan_arena(m)))
         return rc;
+    if (m->threads > 1 && !m->pool)
+        m->pool = nn_pool_create(m->threads); /* NULL: runs on the calling thread */
     m->prepared = 1;
     return 0;
 }

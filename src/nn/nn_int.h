@@ -85,6 +85,7 @@ struct mt_nn_model {
     char *err;
     size_t errlen;
     void *dnnl;
+    struct nn_pool *pool;
     /* name -> tensor index */
     int *hash;
     size_t hcap;
@@ -129,6 +130,13 @@ int64_t nn_ldi(const void *p, int dt, size_t i);
 void nn_sti(void *p, int dt, size_t i, int64_t v);
 int nn_is_float(int dt);
 int nn_is_numeric(int dt);
+
+/* worker threads (nn_pool.c): created at prepare when threads > 1 */
+typedef struct nn_pool nn_pool;
+typedef void (*nn_task)(void *ctx, size_t begin, size_t end);
+nn_pool *nn_pool_create(int threads);
+void nn_pool_free(nn_pool *p);
+void nn_parallel(mt_nn_model *m, size_t n, nn_task fn, void *ctx);
 
 /* dnnl (NULL when not built) */
 mt_nn_dnnl *nn_dnnl(mt_nn_model *m);

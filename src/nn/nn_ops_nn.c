@@ -117,6 +117,68 @@ static void geo_dims(const geo *g, int64_t n, int64_t c, int64_t *d)
         d[2 + j] = g->out[3 - g->ns + j];
 }
 
+typedef struct {
+    const float *X, *W, *B;
+    float *Y;
+    const geo *g;
+    int64_t C, M, group;
+    mt_nn_post post;
+} conv_ctx;
+
+/* one (image, output channel) plane per index */
+static void conv_task(void *vc, size_t qb, size_t qe)
+{
+    const conv_ctx *cx = vc;
+    const geo *gp = cx->g;
+    const float *X = cx->X, *W = cx->W, *B = cx->B;
+    float *Y = cx->Y;
+    int64_t C = cx->C, M = cx->M, Cg = C / cx->group, Mg = M / cx->group;
+    int64_t ID = gp->in[0], IH = gp->in[1], IW = gp->in[2], OD = gp->out[0], OH = gp->out[1],
+            OW = gp->out[2];
+    size_t osz = (size_t)(OD * OH * OW), isz = (size_t)(ID * IH * IW);
+    size_t ksz = (size_t)(gp->k[0] * gp->k[1] * gp->k[2]);
+    for (size_t q = qb; q < qe; q++) {
+        int64_t nn = (int64_t)(q / (size_t)M), oc = (int64_t)(q % (size_t)M);
+        {
+            float *yp = Y + ((size_t)nn * (size_t)M + (size_t)oc) * osz;
+            float bv = B ? B[oc] : 0.f;
+            for (size_t i = 0; i < osz; i++)
+                yp[i] = bv;
+            int64_t gi = oc / Mg;
+            for (int64_t ci = 0; ci < Cg; ci++) {
+                const float *xp = X + ((size_t)nn * (size_t)C + (size_t)(gi * Cg + ci)) * isz;
+                const float *wp = W + ((size_t)oc * (size_t)Cg + (size_t)ci) * ksz;
+                for (int64_t kd = 0; kd < gp->k[0]; kd++)
+                    for (int64_t kh = 0; kh < gp->k[1]; kh++)
+                        for (int64_t kw = 0; kw < gp->k[2]; kw++) {
+                            float wv = wp[(kd * gp->k[1] + kh) * gp->k[2] + kw];
+                            int64_t woff = kw * gp->d[2] - gp->pb[2];
+                            int64_t lo = woff >= 0 ? 0 : (-woff + gp->s[2] - 1) / gp->s[2];
+                            int64_t hi = IW - woff <= 0 ? 0 : (IW - woff - 1) / gp->s[2] + 1;
+                            if (hi > OW) hi = OW;
+                            for (int64_t od = 0; od < OD; od++) {
+                                int64_t id = od * gp->s[0] - gp->pb[0] + kd * gp->d[0];
+                                if (id < 0 || id >= ID) continue;
+                                for (int64_t oh = 0; oh < OH; oh++) {
+                                    int64_t ih = oh * gp->s[1] - gp->pb[1] + kh * gp->d[1];
+                                    if (ih < 0 || ih >= IH) continue;
+                                    const float *xr = xp + (id * IH + ih) * IW + woff;
+                                    float *yr = yp + (od * OH + oh) * OW;
+                                    if (gp->s[2] == 1)
+                                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow];
+                                    else
+                                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * gp->s[2]];
+                                }
+                            }
+                        }
+            }
+            if (cx->post.kind != MT_NN_POST_NONE)
+                for (size_t i = 0; i < osz; i++)
+                    yp[i] = post_apply(&cx->post, yp[i]);
+        }
+    }
+}
+
 /* ---- Conv ------------------------------------------------------------------------ */
 int nn_op_conv(mt_nn_model *m, nn_node *n, int run)
 {
@@ -161,48 +223,8 @@ int nn_op_conv(mt_nn_model *m, nn_node *n, int run)
             return dr;
     }
 #endif
-    int64_t Cg = C / group, Mg = M / group;
-    int64_t ID = g.in[0], IH = g.in[1], IW = g.in[2], OD = g.out[0], OH = g.out[1], OW = g.out[2];
-    size_t osz = (size_t)(OD * OH * OW), isz = (size_t)(ID * IH * IW);
-    size_t ksz = (size_t)(g.k[0] * g.k[1] * g.k[2]);
-    for (int64_t nn = 0; nn < N; nn++)
-        for (int64_t oc = 0; oc < M; oc++) {
-            float *yp = Y + ((size_t)nn * (size_t)M + (size_t)oc) * osz;
-            float bv = B ? B[oc] : 0.f;
-            for (size_t i = 0; i < osz; i++)
-                yp[i] = bv;
-            int64_t gi = oc / Mg;
-            for (int64_t ci = 0; ci < Cg; ci++) {
-                const float *xp = X + ((size_t)nn * (size_t)C + (size_t)(gi * Cg + ci)) * isz;
-                const float *wp = W + ((size_t)oc * (size_t)Cg + (size_t)ci) * ksz;
-                for (int64_t kd = 0; kd < g.k[0]; kd++)
-                    for (int64_t kh = 0; kh < g.k[1]; kh++)
-                        for (int64_t kw = 0; kw < g.k[2]; kw++) {
-                            float wv = wp[(kd * g.k[1] + kh) * g.k[2] + kw];
-                            int64_t woff = kw * g.d[2] - g.pb[2];
-                            int64_t lo = woff >= 0 ? 0 : (-woff + g.s[2] - 1) / g.s[2];
-                            int64_t hi = IW - woff <= 0 ? 0 : (IW - woff - 1) / g.s[2] + 1;
-                            if (hi > OW) hi = OW;
-                            for (int64_t od = 0; od < OD; od++) {
-                                int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
-                                if (id < 0 || id >= ID) continue;
-                                for (int64_t oh = 0; oh < OH; oh++) {
-                                    int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-                                    if (ih < 0 || ih >= IH) continue;
-                                    const float *xr = xp + (id * IH + ih) * IW + woff;
-                                    float *yr = yp + (od * OH + oh) * OW;
-                                    if (g.s[2] == 1)
-                                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow];
-                                    else
-                                        for (int64_t ow = lo; ow < hi; ow++) yr[ow] += wv * xr[ow * g.s[2]];
-                                }
-                            }
-                        }
-            }
-            if (n->post.kind != MT_NN_POST_NONE)
-                for (size_t i = 0; i < osz; i++)
-                    yp[i] = post_apply(&n->post, yp[i]);
-        }
+    conv_ctx cx = {X, W, B, Y, &g, C, M, group, n->post};
+    nn_parallel(m, (size_t)(N * M), conv_task, &cx);
     return 0;
 }
 
@@ -743,6 +765,40 @@ int nn_op_gemm(mt_nn_model *m, nn_node *n, int run)
     return 0;
 }
 
+typedef struct {
+    const float *A, *B;
+    float *Y;
+    int64_t M, K, N;
+    int br;
+    int64_t od[MT_NN_MAX_RANK], as[MT_NN_MAX_RANK], bs[MT_NN_MAX_RANK];
+} mm_ctx;
+
+/* rows [qb, qe) of the flattened [batch * M, N] output */
+static void mm_task(void *vc, size_t qb, size_t qe)
+{
+    const mm_ctx *cx = vc;
+    size_t q = qb;
+    while (q < qe) {
+        size_t p = q / (size_t)cx->M, r0 = q % (size_t)cx->M;
+        size_t rows = (size_t)cx->M - r0;
+        if (rows > qe - q)
+            rows = qe - q;
+        /* batch index p -> offsets of A and B */
+        int64_t ao = 0, bo = 0;
+        size_t rem = p;
+        for (int d = cx->br - 1; d >= 0; d--) {
+            int64_t c = (int64_t)(rem % (size_t)cx->od[d]);
+            rem /= (size_t)cx->od[d];
+            ao += c * cx->as[d];
+            bo += c * cx->bs[d];
+        }
+        mm(cx->A + (size_t)(ao * cx->M * cx->K) + r0 * (size_t)cx->K, cx->B + (size_t)(bo * cx->K * cx->N),
+           cx->Y + p * (size_t)(cx->M * cx->N) + r0 * (size_t)cx->N, (int64_t)rows, cx->K, cx->N, cx->K,
+           cx->N, 0, 0);
+        q += rows;
+    }
+}
+
 int nn_op_matmul(mt_nn_model *m, nn_node *n, int run)
 {
     int rc;
@@ -793,19 +849,11 @@ int nn_op_matmul(mt_nn_model *m, nn_node *n, int run)
             return dr;
     }
 #endif
-    int64_t as[MT_NN_MAX_RANK], bs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0};
-    nn_bcast_strides(&ab, br, od, as);
-    nn_bcast_strides(&bb, br, od, bs);
-    int64_t ao = 0, bo = 0;
-    for (size_t p = 0; p < batch; p++) {
-        mm((const float *)a->data + (size_t)(ao * M * K), (const float *)b->data + (size_t)(bo * K * N),
-           Y + p * (size_t)(M * N), M, K, N, K, N, 0, 0);
-        for (int d = br - 1; d >= 0; d--) {
-            idx[d]++; ao += as[d]; bo += bs[d];
-            if (idx[d] < od[d]) break;
-            ao -= as[d] * od[d]; bo -= bs[d] * od[d]; idx[d] = 0;
-        }
-    }
+    mm_ctx cx = {a->data, b->data, Y, M, K, N, br, {0}, {0}, {0}};
+    memcpy(cx.od, od, sizeof od);
+    nn_bcast_strides(&ab, br, od, cx.as);
+    nn_bcast_strides(&bb, br, od, cx.bs);
+    nn_parallel(m, batch * (size_t)M, mm_task, &cx);
     return 0;
 }
 

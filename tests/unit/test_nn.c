@@ -465,6 +465,57 @@ static void test_cycle_and_symbolic(void **state)
     pb_free(&b2);
 }
 
+static void test_threads_same_results(void **state)
+{
+    (void)state;
+    pb b = {0};
+    model_conv_bn_relu(&b, 3);
+    float x[150];
+    unsigned s = 11;
+    for (int i = 0; i < 150; i++) x[i] = frand(&s);
+    mt_nn_tensor in = {MT_NN_FLOAT, 4, {3, 2, 5, 5}, x}, y1, y3;
+    mt_nn_limits l1 = {0, 1, 0}, l3 = {0, 3, 0};
+    mt_nn_model *m1, *m3;
+    assert_int_equal(mt_nn_load(b.p, b.n, &l1, &m1, err, sizeof err), 0);
+    assert_int_equal(mt_nn_load(b.p, b.n, &l3, &m3, err, sizeof err), 0);
+    run1(m1, &in, &y1);
+    run1(m3, &in, &y3);
+    assert_memory_equal(y1.data, y3.data, 225 * sizeof(float));
+    for (int k = 0; k < 3; k++) { /* repeated runs reuse the pool and the arena */
+        assert_int_equal(mt_nn_run(m3, &in, 1, &y3, 1, err, sizeof err), 0);
+        assert_memory_equal(y1.data, y3.data, 225 * sizeof(float));
+    }
+    mt_nn_free(m1);
+    mt_nn_free(m3);
+    pb_free(&b);
+    /* batched MatMul with a broadcast B: [2,3,4] x [4,5] */
+    int64_t da[3] = {2, 3, 4}, db[2] = {4, 5};
+    pb mb = model_binary("MatMul", 3, da, 2, db);
+    assert_int_equal(mt_nn_load(mb.p, mb.n, &l1, &m1, err, sizeof err), 0);
+    assert_int_equal(mt_nn_load(mb.p, mb.n, &l3, &m3, err, sizeof err), 0);
+    float A[24], B[20];
+    for (int i = 0; i < 24; i++) A[i] = frand(&s);
+    for (int i = 0; i < 20; i++) B[i] = frand(&s);
+    mt_nn_tensor ins[2] = {{MT_NN_FLOAT, 3, {2, 3, 4}, A}, {MT_NN_FLOAT, 2, {4, 5}, B}};
+    assert_int_equal(mt_nn_prepare(m1, ins, 2, err, sizeof err), 0);
+    assert_int_equal(mt_nn_prepare(m3, ins, 2, err, sizeof err), 0);
+    assert_int_equal(mt_nn_run(m1, ins, 2, &y1, 1, err, sizeof err), 0);
+    assert_int_equal(mt_nn_run(m3, ins, 2, &y3, 1, err, sizeof err), 0);
+    assert_int_equal(y1.rank, 3);
+    assert_int_equal(y1.dims[2], 5);
+    for (int bi = 0; bi < 2; bi++)
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 5; j++) {
+                double e = 0;
+                for (int k = 0; k < 4; k++) e += A[(bi * 3 + i) * 4 + k] * B[k * 5 + j];
+                assert_true(fabs(((float *)y1.data)[(bi * 3 + i) * 5 + j] - e) < 1e-5);
+            }
+    assert_memory_equal(y1.data, y3.data, 30 * sizeof(float));
+    mt_nn_free(m1);
+    mt_nn_free(m3);
+    pb_free(&mb);
+}
+
 static void test_tensor_parse(void **state)
 {
     (void)state;
@@ -498,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_external_data),
         cmocka_unit_test(test_dynamic_shape),
         cmocka_unit_test(test_cycle_and_symbolic),
+        cmocka_unit_test(test_threads_same_results),
         cmocka_unit_test(test_tensor_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
