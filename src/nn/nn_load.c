@@ -658,6 +658,8 @@ static int load_graph(mt_nn_model *m, const uint8_t *buf, size_t len)
         n->def = nn_op_lookup(np->op_type);
         if (!n->def)
             return nn_node_fail(m, n, MT_NN_EUNSUPPORTED, "operator not supported");
+        if (np->n_output < 1)
+            return nn_node_fail(m, n, MT_NN_EINVAL, "a node needs at least one output");
         if (np->n_input > 1024 || np->n_output > 1024 || np->n_attribute > 256)
             return nn_node_fail(m, n, MT_NN_EINVAL, "too many inputs, outputs or attributes");
         for (size_t a = 0; a < np->n_attribute; a++) {
