@@ -538,6 +538,11 @@ static int op_cast(mt_nn_model *m, nn_node *n, int run)
         return rc;
     nn_t *x = IN(0);
     int to = (int)nn_attr_i(n, "to", 0);
+    if (strcmp(n->op, "CastLike") == 0) {
+        if ((rc = nn_need(m, n, 1, 0)))
+            return rc;
+        to = IN(1)->dtype;
+    }
     if (!run) {
         if (!mt_nn_dtype_size(to))
             return FAIL(MT_NN_EUNSUPPORTED, "cast to element type %d not supported", to);
@@ -1679,6 +1684,9 @@ static const nn_opdef ops[] = {
     {"Tile", op_tile, 0}, {"TopK", op_topk, 0}, {"Transpose", op_transpose, 0},
     {"Trilu", op_trilu, 0}, {"Unsqueeze", op_unsqueeze, 0}, {"Where", op_where, 0},
     {"Xor", op_xor, 0},
+    /* (order does not matter: looked up by name) */
+    {"CastLike", op_cast, 0}, {"NegativeLogLikelihoodLoss", nn_op_nll, 0},
+    {"SoftmaxCrossEntropyLoss", nn_op_sce, 0},
 };
 
 const nn_opdef *nn_op_lookup(const char *op)

@@ -1114,3 +1114,99 @@ static int recurrent(mt_nn_model *m, nn_node *n, int run, int kind /* 0 RNN, 1 G
 int nn_op_rnn(mt_nn_model *m, nn_node *n, int run) { return recurrent(m, n, run, 0); }
 int nn_op_gru(mt_nn_model *m, nn_node *n, int run) { return recurrent(m, n, run, 1); }
 int nn_op_lstm(mt_nn_model *m, nn_node *n, int run) { return recurrent(m, n, run, 2); }
+
+/* ---- losses: NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss --------------------- */
+/* x [N, C, d...] log-probabilities (values in xd, type xdt), target [N, d...] */
+static int nll(mt_nn_model *m, nn_node *n, int run, nn_t *x, nn_t *tg, nn_t *w, const void *xd,
+               int xdt)
+{
+    const char *red = nn_attr_s(n, "reduction", "mean");
+    int r = strcmp(red, "none") == 0 ? 0 : strcmp(red, "sum") == 0 ? 1 : strcmp(red, "mean") == 0 ? 2 : -1;
+    if (r < 0)
+        return FAIL(MT_NN_EINVAL, "reduction must be none, sum or mean");
+    if (x->rank < 2 || tg->rank != x->rank - 1 || nn_is_float(tg->dtype))
+        return FAIL(MT_NN_ESHAPE, "input must be [N, C, ...] and target [N, ...] integers");
+    for (int i = 0; i < tg->rank; i++)
+        if (tg->dims[i] != x->dims[i == 0 ? 0 : i + 1])
+            return FAIL(MT_NN_ESHAPE, "target dims do not match the input");
+    int64_t C = x->dims[1];
+    if (w && (w->count != (size_t)C || w->dtype != x->dtype))
+        return FAIL(MT_NN_ESHAPE, "weight must have C elements of the input's type");
+    if (!run)
+        return nn_set_out(m, n, 0, x->dtype, r ? 0 : tg->rank, tg->dims);
+    const Onnx__AttributeProto *ia = nn_attr(n, "ignore_index");
+    int has_ign = ia && ia->has_i;
+    int64_t ign = has_ign ? ia->i : 0;
+    size_t N = (size_t)x->dims[0], S = N ? tg->count / N : 0;
+    double sum = 0, wsum = 0;
+    nn_t *o = OUT(0);
+    for (size_t a = 0; a < N; a++)
+        for (size_t s = 0; s < S; s++) {
+            int64_t c = nn_ldi(tg->data, tg->dtype, a * S + s);
+            double l = 0, wt = 0;
+            if (!(has_ign && c == ign)) {
+                if (c < 0 || c >= C)
+                    return FAIL(MT_NN_EINVAL, "target class out of range");
+                wt = w ? nn_ld(w->data, w->dtype, (size_t)c) : 1;
+                l = -nn_ld(xd, xdt, (a * (size_t)C + (size_t)c) * S + s) * wt;
+            }
+            if (r == 0)
+                nn_st(o->data, o->dtype, a * S + s, l);
+            sum += l;
+            wsum += wt;
+        }
+    if (r == 1)
+        nn_st(o->data, o->dtype, 0, sum);
+    else if (r == 2)
+        nn_st(o->data, o->dtype, 0, wsum != 0 ? sum / wsum : 0);
+    return 0;
+}
+
+int nn_op_nll(mt_nn_model *m, nn_node *n, int run)
+{
+    int rc;
+    if ((rc = nn_need(m, n, 0, 0)) || (rc = nn_need(m, n, 1, 0)))
+        return rc;
+    nn_t *x = IN(0);
+    if (!nn_is_float(x->dtype))
+        return FAIL(MT_NN_EUNSUPPORTED, "input must be floating point");
+    return nll(m, n, run, x, IN(1), IN(2), x->data, x->dtype);
+}
+
+int nn_op_sce(mt_nn_model *m, nn_node *n, int run)
+{
+    int rc;
+    if ((rc = nn_need(m, n, 0, 0)) || (rc = nn_need(m, n, 1, 0)))
+        return rc;
+    nn_t *x = IN(0);
+    if (!nn_is_float(x->dtype))
+        return FAIL(MT_NN_EUNSUPPORTED, "scores must be floating point");
+    if (!run) {
+        if ((rc = nll(m, n, 0, x, IN(1), IN(2), NULL, x->dtype)))
+            return rc;
+        return nn_set_out(m, n, 1, x->dtype, x->rank, x->dims);
+    }
+    /* log-softmax over axis 1 into the log_prob output, or a scratch buffer */
+    nn_t *lp = OUT(1);
+    void *buf = lp ? lp->data : malloc(x->count * mt_nn_dtype_size(x->dtype) + 1);
+    if (!buf)
+        return FAIL(MT_NN_ENOMEM, "out of memory");
+    size_t N = (size_t)x->dims[0], C = (size_t)x->dims[1], S = N * C != 0 ? x->count / (N * C) : 0;
+    for (size_t a = 0; a < N; a++)
+        for (size_t s = 0; s < S; s++) {
+            double mx = -INFINITY, sum = 0;
+            for (size_t c = 0; c < C; c++) {
+                double v = nn_ld(x->data, x->dtype, (a * C + c) * S + s);
+                if (v > mx) mx = v;
+            }
+            for (size_t c = 0; c < C; c++)
+                sum += exp(nn_ld(x->data, x->dtype, (a * C + c) * S + s) - mx);
+            for (size_t c = 0; c < C; c++)
+                nn_st(buf, x->dtype, (a * C + c) * S + s,
+                      nn_ld(x->data, x->dtype, (a * C + c) * S + s) - mx - log(sum));
+        }
+    rc = nll(m, n, 1, x, IN(1), IN(2), buf, x->dtype);
+    if (!lp)
+        free(buf);
+    return rc;
+}
