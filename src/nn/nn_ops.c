@@ -1686,7 +1686,8 @@ static const nn_opdef ops[] = {
     {"Xor", op_xor, 0},
     /* (order does not matter: looked up by name) */
     {"CastLike", op_cast, 0}, {"NegativeLogLikelihoodLoss", nn_op_nll, 0},
-    {"SoftmaxCrossEntropyLoss", nn_op_sce, 0},
+    {"SoftmaxCrossEntropyLoss", nn_op_sce, 0}, {"Resize", nn_op_resize, 0},
+    {"Upsample", nn_op_resize, 0},
 };
 
 const nn_opdef *nn_op_lookup(const char *op)

@@ -19,6 +19,7 @@ NN_OP(nn_op_gavgpool); NN_OP(nn_op_gmaxpool); NN_OP(nn_op_batchnorm); NN_OP(nn_o
 NN_OP(nn_op_layernorm); NN_OP(nn_op_mvn); NN_OP(nn_op_lrn); NN_OP(nn_op_gemm);
 NN_OP(nn_op_matmul); NN_OP(nn_op_softmax); NN_OP(nn_op_logsoftmax); NN_OP(nn_op_hardmax);
 NN_OP(nn_op_lstm); NN_OP(nn_op_gru); NN_OP(nn_op_rnn); NN_OP(nn_op_nll); NN_OP(nn_op_sce);
+NN_OP(nn_op_resize);
 #undef NN_OP
 
 #endif

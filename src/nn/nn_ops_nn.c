@@ -4,6 +4,7 @@
  * MT_NN_DNNL_EUNSUPPORTED (or when not built) the reference kernel runs. */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1209,4 +1210,209 @@ int nn_op_sce(mt_nn_model *m, nn_node *n, int run)
     if (!lp)
         free(buf);
     return rc;
+}
+
+/* ---- Resize (opsets 10-13 forms) and Upsample --------------------------------------- */
+typedef struct {
+    int64_t idx[4];
+    double w[4];
+    int k;
+    int outside; /* tf_crop_and_resize: extrapolation */
+} rs_tap;
+
+static double cubic_w(double A, double t, int i)
+{
+    switch (i) {
+    case 0: { double u = t + 1; return ((A * u - 5 * A) * u + 8 * A) * u - 4 * A; }
+    case 1: return ((A + 2) * t - (A + 3)) * t * t + 1;
+    case 2: { double u = 1 - t; return ((A + 2) * u - (A + 3)) * u * u + 1; }
+    default: { double u = 2 - t; return ((A * u - 5 * A) * u + 8 * A) * u - 4 * A; }
+    }
+}
+
+int nn_op_resize(mt_nn_model *m, nn_node *n, int run)
+{
+    int rc = nn_need(m, n, 0, 0);
+    if (rc)
+        return rc;
+    nn_t *x = IN(0);
+    int r = x->rank, ups = strcmp(n->op, "Upsample") == 0;
+    if (!nn_is_float(x->dtype) && x->dtype != MT_NN_UINT8 && x->dtype != MT_NN_INT8 &&
+        x->dtype != MT_NN_INT32 && x->dtype != MT_NN_INT64)
+        return FAIL(MT_NN_EUNSUPPORTED, "element type not supported");
+    double scale[MT_NN_MAX_RANK], roi[2 * MT_NN_MAX_RANK];
+    int64_t od[MT_NN_MAX_RANK];
+    for (int i = 0; i < r; i++) { scale[i] = 1; roi[i] = 0; roi[r + i] = 1; }
+    nn_t *ts = NULL, *tz = NULL, *troi = NULL;
+    if (ups) {
+        if (m->opset < 9) {
+            const float *f;
+            size_t k = nn_attr_floats(n, "scales", &f);
+            if ((int)k != r) return FAIL(MT_NN_EINVAL, "scales must have %d entries", r);
+            for (int i = 0; i < r; i++) scale[i] = f[i];
+        } else {
+            ts = IN(1);
+        }
+    } else if (m->opset < 11) {
+        ts = IN(1);
+    } else {
+        troi = IN(1);
+        ts = IN(2);
+        tz = IN(3);
+    }
+    if (ts && ts->count == 0) ts = NULL;
+    if (troi && troi->count == 0) troi = NULL;
+    if (ts) {
+        if (!nn_known(ts) || (int)ts->count != r || !nn_is_float(ts->dtype))
+            return FAIL(MT_NN_EUNSUPPORTED, "scales must be a constant of %d floats", r);
+        for (int i = 0; i < r; i++) scale[i] = nn_ld(ts->data, ts->dtype, (size_t)i);
+    }
+    if (tz) {
+        if (!nn_known(tz) || (int)tz->count != r)
+            return FAIL(MT_NN_EUNSUPPORTED, "sizes must be a constant of %d integers", r);
+        if (ts)
+            return FAIL(MT_NN_EINVAL, "scales and sizes are both given");
+        for (int i = 0; i < r; i++) {
+            od[i] = nn_ldi(tz->data, tz->dtype, (size_t)i);
+            if (od[i] < 0 || od[i] > NN_MAX_DIM)
+                return FAIL(MT_NN_ESHAPE, "invalid sizes");
+            scale[i] = x->dims[i] ? (double)od[i] / (double)x->dims[i] : 1;
+        }
+    } else {
+        if (!ts && !ups)
+            return FAIL(MT_NN_EINVAL, "scales or sizes must be given");
+        for (int i = 0; i < r; i++) {
+            if (!(scale[i] > 0) || scale[i] > 1e6)
+                return FAIL(MT_NN_EINVAL, "scales must be positive");
+            double v = floor((double)x->dims[i] * scale[i]);
+            if (v > (double)NN_MAX_DIM)
+                return FAIL(MT_NN_ESHAPE, "output too large");
+            od[i] = (int64_t)v;
+        }
+    }
+    if (troi) {
+        if (!nn_known(troi) || (int)troi->count != 2 * r)
+            return FAIL(MT_NN_EUNSUPPORTED, "roi must be a constant of %d values", 2 * r);
+        for (int i = 0; i < 2 * r; i++) roi[i] = nn_ld(troi->data, troi->dtype, (size_t)i);
+    }
+    if (!run)
+        return nn_set_out(m, n, 0, x->dtype, r, od);
+    const char *mode = nn_attr_s(n, "mode", "nearest");
+    int md = strcmp(mode, "nearest") == 0 ? 0 : (strcmp(mode, "linear") == 0 || strcmp(mode, "bilinear") == 0) ? 1
+             : strcmp(mode, "cubic") == 0 ? 2 : -1;
+    if (md < 0)
+        return FAIL(MT_NN_EUNSUPPORTED, "mode not supported");
+    char ctm[40], nm[40];
+    snprintf(ctm, sizeof ctm, "%s", nn_attr_s(n, "coordinate_transformation_mode", "half_pixel"));
+    snprintf(nm, sizeof nm, "%s", nn_attr_s(n, "nearest_mode", "round_prefer_floor"));
+    if (ups || m->opset < 11) {
+        snprintf(ctm, sizeof ctm, "asymmetric");
+        snprintf(nm, sizeof nm, "floor");
+    }
+    double A = nn_attr_f(n, "cubic_coeff_a", -0.75f), ext = nn_attr_f(n, "extrapolation_value", 0.f);
+    int excl = (int)nn_attr_i(n, "exclude_outside", 0);
+    size_t ntap = 0;
+    for (int i = 0; i < r; i++) ntap += (size_t)od[i];
+    rs_tap *taps = calloc(ntap + 1, sizeof *taps);
+    if (!taps)
+        return FAIL(MT_NN_ENOMEM, "out of memory");
+    rs_tap *td[MT_NN_MAX_RANK];
+    size_t pos = 0;
+    for (int d = 0; d < r; d++) {
+        td[d] = taps + pos;
+        pos += (size_t)od[d];
+        double in = (double)x->dims[d], s = scale[d], out = in * s; /* unfloored, as ONNX */
+        for (int64_t i = 0; i < od[d]; i++) {
+            rs_tap *t = &td[d][i];
+            double xi = (double)i, xo;
+            if (strcmp(ctm, "half_pixel") == 0) xo = (xi + 0.5) / s - 0.5;
+            else if (strcmp(ctm, "pytorch_half_pixel") == 0) xo = out > 1 ? (xi + 0.5) / s - 0.5 : 0;
+            else if (strcmp(ctm, "align_corners") == 0) xo = out == 1 ? 0 : xi * (in - 1) / (out - 1);
+            else if (strcmp(ctm, "asymmetric") == 0) xo = xi / s;
+            else if (strcmp(ctm, "tf_half_pixel_for_nearest") == 0) xo = (xi + 0.5) / s;
+            else if (strcmp(ctm, "tf_crop_and_resize") == 0) {
+                double st = roi[d], en = roi[r + d];
+                xo = out > 1 ? st * (in - 1) + xi * (en - st) * (in - 1) / (out - 1) : 0.5 * (st + en) * (in - 1);
+                if (xo < 0 || xo > in - 1) t->outside = 1;
+            } else {
+                free(taps);
+                return FAIL(MT_NN_EUNSUPPORTED, "coordinate_transformation_mode not supported");
+            }
+            int64_t hi = x->dims[d] - 1;
+            if (md == 0) {
+                double f = floor(xo), fr = xo - f, v;
+                if (strcmp(nm, "floor") == 0) v = f;
+                else if (strcmp(nm, "ceil") == 0) v = ceil(xo);
+                else if (strcmp(nm, "round_prefer_ceil") == 0) v = fr >= 0.5 ? f + 1 : f;
+                else v = fr > 0.5 ? f + 1 : f;
+                int64_t k = (int64_t)v;
+                t->idx[0] = k < 0 ? 0 : k > hi ? hi : k;
+                t->w[0] = 1;
+                t->k = 1;
+            } else if (md == 1) {
+                double xc = xo;
+                if (xc < 0) xc = 0;
+                if (xc > (double)hi) xc = (double)hi;
+                int64_t k = (int64_t)floor(xc);
+                double fr = xc - (double)k;
+                t->idx[0] = k;
+                t->idx[1] = k + 1 > hi ? hi : k + 1;
+                t->w[0] = 1 - fr;
+                t->w[1] = fr;
+                t->k = 2;
+            } else {
+                int64_t k = (int64_t)floor(xo);
+                double fr = xo - (double)k, sum = 0;
+                for (int j = 0; j < 4; j++) {
+                    int64_t q = k - 1 + j;
+                    double w = cubic_w(A, fr, j);
+                    if (excl && (q < 0 || q > hi)) w = 0;
+                    t->idx[j] = q < 0 ? 0 : q > hi ? hi : q;
+                    t->w[j] = w;
+                    sum += w;
+                }
+                if (excl && sum != 0)
+                    for (int j = 0; j < 4; j++) t->w[j] /= sum;
+                t->k = 4;
+            }
+        }
+    }
+    int64_t xs[MT_NN_MAX_RANK], s = 1, oi[MT_NN_MAX_RANK] = {0};
+    for (int i = r - 1; i >= 0; i--) { xs[i] = s; s *= x->dims[i]; }
+    nn_t *o = OUT(0);
+    for (size_t e = 0; e < o->count; e++) {
+        int outside = 0;
+        for (int d = 0; d < r; d++) outside |= td[d][oi[d]].outside;
+        double acc = 0;
+        if (outside) {
+            acc = ext;
+        } else {
+            int c[MT_NN_MAX_RANK] = {0};
+            for (;;) {
+                double w = 1;
+                int64_t off = 0;
+                for (int d = 0; d < r; d++) {
+                    const rs_tap *t = &td[d][oi[d]];
+                    w *= t->w[c[d]];
+                    off += t->idx[c[d]] * xs[d];
+                }
+                if (w != 0)
+                    acc += w * nn_ld(x->data, x->dtype, (size_t)off);
+                int d = r - 1;
+                for (; d >= 0; d--) {
+                    if (++c[d] < td[d][oi[d]].k) break;
+                    c[d] = 0;
+                }
+                if (d < 0) break;
+            }
+        }
+        if (nn_is_float(o->dtype)) nn_st(o->data, o->dtype, e, acc);
+        else nn_sti(o->data, o->dtype, e, (int64_t)nearbyint(acc));
+        for (int d = r - 1; d >= 0; d--) {
+            if (++oi[d] < od[d]) break;
+            oi[d] = 0;
+        }
+    }
+    free(taps);
+    return 0;
 }
