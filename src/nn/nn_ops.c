@@ -1690,13 +1690,241 @@ static const nn_opdef ops[] = {
     {"Upsample", nn_op_resize, 0},
 };
 
+const nn_opdef *nn_op_lookup2(const char *op); /* the second table, below */
+
 const nn_opdef *nn_op_lookup(const char *op)
 {
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (strcmp(ops[i].name, op) == 0)
             return &ops[i];
-    return NULL;
+    return nn_op_lookup2(op);
 }
 
 size_t nn_op_count(void) { return sizeof ops / sizeof ops[0]; }
 const char *nn_op_name(size_t i) { return i < nn_op_count() ? ops[i].name : NULL; }
+
+/* ---- GatherND, ScatterElements/Scatter, ScatterND, Compress, windows ------------------- */
+static int op_gather_nd(mt_nn_model *m, nn_node *n, int run)
+{
+    int rc;
+    if ((rc = nn_need(m, n, 0, 0)) || (rc = nn_need(m, n, 1, 0)))
+        return rc;
+    nn_t *x = IN(0), *ix = IN(1);
+    int64_t b = nn_attr_i(n, "batch_dims", 0);
+    if (ix->rank < 1 || nn_is_float(ix->dtype) || b < 0 || b >= ix->rank || b >= x->rank)
+        return FAIL(MT_NN_EINVAL, "indices must be integers of rank >= 1, batch_dims in range");
+    int64_t k = ix->dims[ix->rank - 1];
+    if (k < 1 || b + k > x->rank)
+        return FAIL(MT_NN_ESHAPE, "indices' last dimension too large for the data");
+    for (int i = 0; i < b; i++)
+        if (ix->dims[i] != x->dims[i])
+            return FAIL(MT_NN_ESHAPE, "batch dims differ");
+    int64_t d[MT_NN_MAX_RANK];
+    int r = 0;
+    for (int i = 0; i < ix->rank - 1; i++) d[r++] = ix->dims[i];
+    for (int i = (int)(b + k); i < x->rank; i++) {
+        if (r >= MT_NN_MAX_RANK) return FAIL(MT_NN_EUNSUPPORTED, "rank above %d", MT_NN_MAX_RANK);
+        d[r++] = x->dims[i];
+    }
+    if (!run)
+        return nn_set_out(m, n, 0, x->dtype, r, d);
+    size_t es = mt_nn_dtype_size(x->dtype), nb = 1, slice = es, per = 1;
+    for (int i = 0; i < b; i++) nb *= (size_t)x->dims[i];
+    for (int i = (int)(b + k); i < x->rank; i++) slice *= (size_t)x->dims[i];
+    for (int i = (int)b; i < ix->rank - 1; i++) per *= (size_t)ix->dims[i];
+    size_t xb = slice;
+    for (int i = (int)b; i < (int)(b + k); i++) xb *= (size_t)x->dims[i];
+    uint8_t *O = OUT(0)->data;
+    for (size_t bi = 0; bi < nb; bi++)
+        for (size_t p = 0; p < per; p++) {
+            size_t off = 0;
+            for (int64_t j = 0; j < k; j++) {
+                int64_t dim = x->dims[b + j];
+                int64_t v = nn_ldi(ix->data, ix->dtype, ((bi * per + p) * (size_t)k) + (size_t)j);
+                if (v < 0) v += dim;
+                if (v < 0 || v >= dim)
+                    return FAIL(MT_NN_EINVAL, "index out of range");
+                off = off * (size_t)dim + (size_t)v;
+            }
+            memcpy(O, (const uint8_t *)x->data + bi * xb + off * slice, slice);
+            O += slice;
+        }
+    return 0;
+}
+
+static int reduction_mode(mt_nn_model *m, nn_node *n, int *mode)
+{
+    const char *r = nn_attr_s(n, "reduction", "none");
+    *mode = strcmp(r, "none") == 0 ? 0 : strcmp(r, "add") == 0 ? 1 : strcmp(r, "mul") == 0 ? 2 : -1;
+    return *mode < 0 ? FAIL(MT_NN_EUNSUPPORTED, "reduction not supported") : 0;
+}
+
+static void scatter_store(nn_t *o, size_t pos, const nn_t *u, size_t ui, int mode)
+{
+    size_t es = mt_nn_dtype_size(o->dtype);
+    if (mode == 0)
+        memcpy((uint8_t *)o->data + pos * es, (const uint8_t *)u->data + ui * es, es);
+    else if (nn_is_float(o->dtype)) {
+        double a = nn_ld(o->data, o->dtype, pos), v = nn_ld(u->data, u->dtype, ui);
+        nn_st(o->data, o->dtype, pos, mode == 1 ? a + v : a * v);
+    } else {
+        int64_t a = nn_ldi(o->data, o->dtype, pos), v = nn_ldi(u->data, u->dtype, ui);
+        nn_sti(o->data, o->dtype, pos, mode == 1 ? (int64_t)((uint64_t)a + (uint64_t)v)
+                                                 : (int64_t)((uint64_t)a * (uint64_t)v));
+    }
+}
+
+static int op_scatter_elements(mt_nn_model *m, nn_node *n, int run)
+{
+    int rc, mode, a;
+    for (int i = 0; i < 3; i++)
+        if ((rc = nn_need(m, n, i, 0)))
+            return rc;
+    nn_t *x = IN(0), *ix = IN(1), *u = IN(2);
+    if ((rc = reduction_mode(m, n, &mode)) || (rc = nn_axis(m, n, nn_attr_i(n, "axis", 0), x->rank, &a)))
+        return rc;
+    if (ix->rank != x->rank || u->rank != x->rank || u->dtype != x->dtype || nn_is_float(ix->dtype))
+        return FAIL(MT_NN_ESHAPE, "data, indices and updates must have one rank; updates the data's type");
+    for (int i = 0; i < x->rank; i++)
+        if (ix->dims[i] != u->dims[i] || (i != a && ix->dims[i] > x->dims[i]))
+            return FAIL(MT_NN_ESHAPE, "indices and updates do not fit the data");
+    if (!run)
+        return nn_set_out(m, n, 0, x->dtype, x->rank, x->dims);
+    nn_t *o = OUT(0);
+    memcpy(o->data, x->data, x->count * mt_nn_dtype_size(x->dtype));
+    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0}, s = 1;
+    for (int i = x->rank - 1; i >= 0; i--) { xs[i] = s; s *= x->dims[i]; }
+    for (size_t e = 0; e < ix->count; e++) {
+        int64_t v = nn_ldi(ix->data, ix->dtype, e);
+        if (v < 0) v += x->dims[a];
+        if (v < 0 || v >= x->dims[a])
+            return FAIL(MT_NN_EINVAL, "index out of range");
+        int64_t off = 0;
+        for (int d = 0; d < x->rank; d++) off += (d == a ? v : idx[d]) * xs[d];
+        scatter_store(o, (size_t)off, u, e, mode);
+        for (int d = x->rank - 1; d >= 0; d--) {
+            if (++idx[d] < ix->dims[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return 0;
+}
+
+static int op_scatter_nd(mt_nn_model *m, nn_node *n, int run)
+{
+    int rc, mode;
+    for (int i = 0; i < 3; i++)
+        if ((rc = nn_need(m, n, i, 0)))
+            return rc;
+    nn_t *x = IN(0), *ix = IN(1), *u = IN(2);
+    if ((rc = reduction_mode(m, n, &mode)))
+        return rc;
+    if (ix->rank < 1 || nn_is_float(ix->dtype) || u->dtype != x->dtype)
+        return FAIL(MT_NN_EINVAL, "indices must be integers, updates of the data's type");
+    int64_t k = ix->dims[ix->rank - 1];
+    if (k < 1 || k > x->rank || u->rank != ix->rank - 1 + x->rank - (int)k)
+        return FAIL(MT_NN_ESHAPE, "indices and updates do not fit the data");
+    if (!run)
+        return nn_set_out(m, n, 0, x->dtype, x->rank, x->dims);
+    nn_t *o = OUT(0);
+    memcpy(o->data, x->data, x->count * mt_nn_dtype_size(x->dtype));
+    size_t slice = 1, cnt = ix->count / (size_t)k;
+    for (int i = (int)k; i < x->rank; i++) slice *= (size_t)x->dims[i];
+    if (cnt * slice != u->count)
+        return FAIL(MT_NN_ESHAPE, "updates size does not fit");
+    for (size_t p = 0; p < cnt; p++) {
+        size_t off = 0;
+        for (int64_t j = 0; j < k; j++) {
+            int64_t dim = x->dims[j], v = nn_ldi(ix->data, ix->dtype, p * (size_t)k + (size_t)j);
+            if (v < 0) v += dim;
+            if (v < 0 || v >= dim)
+                return FAIL(MT_NN_EINVAL, "index out of range");
+            off = off * (size_t)dim + (size_t)v;
+        }
+        for (size_t q = 0; q < slice; q++)
+            scatter_store(o, off * slice + q, u, p * slice + q, mode);
+    }
+    return 0;
+}
+
+static int op_compress(mt_nn_model *m, nn_node *n, int run)
+{
+    int rc;
+    if ((rc = nn_need(m, n, 0, 0)) || (rc = nn_need(m, n, 1, 0)))
+        return rc;
+    nn_t *x = IN(0), *c = IN(1);
+    if (!nn_known(c))
+        return FAIL(MT_NN_EUNSUPPORTED, "condition decides the output shape but is only known at run time");
+    const Onnx__AttributeProto *aa = nn_attr(n, "axis");
+    int a = -1;
+    if (aa && aa->has_i && (rc = nn_axis(m, n, aa->i, x->rank, &a)))
+        return rc;
+    size_t len = a < 0 ? x->count : (size_t)x->dims[a], sel = 0;
+    for (size_t i = 0; i < c->count && i < len; i++) sel += nn_ldi(c->data, c->dtype, i) != 0;
+    int64_t d[MT_NN_MAX_RANK];
+    int r = 1;
+    if (a < 0) d[0] = (int64_t)sel;
+    else {
+        memcpy(d, x->dims, sizeof d);
+        d[a] = (int64_t)sel;
+        r = x->rank;
+    }
+    if (!run)
+        return nn_set_out(m, n, 0, x->dtype, r, d);
+    size_t es = mt_nn_dtype_size(x->dtype), outer = 1, inner = es;
+    if (a >= 0) {
+        for (int i = 0; i < a; i++) outer *= (size_t)x->dims[i];
+        for (int i = a + 1; i < x->rank; i++) inner *= (size_t)x->dims[i];
+    }
+    uint8_t *O = OUT(0)->data;
+    for (size_t u = 0; u < outer; u++)
+        for (size_t i = 0; i < len && i < c->count; i++)
+            if (nn_ldi(c->data, c->dtype, i)) {
+                memcpy(O, (const uint8_t *)x->data + (u * len + i) * inner, inner);
+                O += inner;
+            }
+    return 0;
+}
+
+static int window(mt_nn_model *m, nn_node *n, int run, int kind)
+{
+    int rc = nn_need(m, n, 0, 0);
+    if (rc)
+        return rc;
+    nn_t *sz = IN(0);
+    if (!nn_known(sz) || sz->count != 1)
+        return FAIL(MT_NN_EUNSUPPORTED, "size must be a known scalar");
+    int64_t N = nn_ldi(sz->data, sz->dtype, 0);
+    int dt = (int)nn_attr_i(n, "output_datatype", MT_NN_FLOAT);
+    if (N < 0 || N > NN_MAX_DIM)
+        return FAIL(MT_NN_EINVAL, "invalid size");
+    if (!run)
+        return nn_set_out(m, n, 0, dt, 1, &N);
+    double den = nn_attr_i(n, "periodic", 1) ? (double)N : (double)(N - 1), pi2 = 2 * M_PI;
+    for (int64_t i = 0; i < N; i++) {
+        double t = den != 0 ? (double)i / den : 0, v;
+        if (kind == 0) v = 0.5 - 0.5 * cos(pi2 * t);
+        else if (kind == 1) v = 25.0 / 46.0 - (1 - 25.0 / 46.0) * cos(pi2 * t);
+        else v = 0.42 - 0.5 * cos(pi2 * t) + 0.08 * cos(2 * pi2 * t);
+        nn_st(OUT(0)->data, dt, (size_t)i, v);
+    }
+    return 0;
+}
+static int op_hann(mt_nn_model *m, nn_node *n, int run) { return window(m, n, run, 0); }
+static int op_hamming(mt_nn_model *m, nn_node *n, int run) { return window(m, n, run, 1); }
+static int op_blackman(mt_nn_model *m, nn_node *n, int run) { return window(m, n, run, 2); }
+
+static const nn_opdef ops2[] = {
+    {"GatherND", op_gather_nd, 0}, {"ScatterElements", op_scatter_elements, 0},
+    {"Scatter", op_scatter_elements, 0}, {"ScatterND", op_scatter_nd, 0},
+    {"Compress", op_compress, 0}, {"HannWindow", op_hann, 0}, {"HammingWindow", op_hamming, 0},
+    {"BlackmanWindow", op_blackman, 0},
+};
+
+const nn_opdef *nn_op_lookup2(const char *op)
+{
+    for (size_t i = 0; i < sizeof ops2 / sizeof ops2[0]; i++)
+        if (strcmp(ops2[i].name, op) == 0)
+            return &ops2[i];
+    return NULL;
+}
