@@ -93,6 +93,14 @@ static void reset(mt_nn_model *m)
     m->arena_size = 0;
     m->fold_bytes = 0;
     m->prepared = 0;
+#ifdef MT_NN_HAVE_DNNL
+    /* oneDNN caches weights by node key (a node's address): the nodes and the folded
+       weights are rebuilt by every prepare, so the cache must not outlive them */
+    if (m->dnnl) {
+        mt_nn_dnnl_free(m->dnnl);
+        m->dnnl = NULL;
+    }
+#endif
 }
 
 void mt_nn_free(mt_nn_model *m)
@@ -137,6 +145,18 @@ static int tensor_new(mt_nn_model *m)
     t->name = "";
     t->producer = -1;
     return (int)m->nt++;
+}
+
+/* every output has no elements: nothing to compute (and zero-sized tensors may still
+   have huge other dims, which must not drive loops) */
+static int outputs_empty(mt_nn_model *m, nn_node *n)
+{
+    for (int j = 0; j < n->nout; j++) {
+        nn_t *t = nn_out(m, n, j);
+        if (t && t->count)
+            return 0;
+    }
+    return 1;
 }
 
 static int alloc_const(mt_nn_model *m, nn_t *t, const char *what)
@@ -600,7 +620,7 @@ int mt_nn_prepare(mt_nn_model *m, const mt_nn_tensor *shapes, size_t n, char *er
                     return rc;
             }
             t_phase = 1;
-            rc = nd->def->fn(m, nd, 1);
+            rc = outputs_empty(m, nd) ? 0 : nd->def->fn(m, nd, 1);
             t_phase = 0;
             if (rc)
                 return rc;
@@ -675,6 +695,8 @@ int mt_nn_run(mt_nn_model *m, const mt_nn_tensor *inputs, size_t nin, mt_nn_tens
     t_phase = 1;
     for (size_t p = 0; p < m->norder; p++) {
         nn_node *nd = &m->nodes[m->order[p]];
+        if (outputs_empty(m, nd))
+            continue;
         int rc = nd->def->fn(m, nd, 1);
         if (rc) {
             t_phase = 0;
