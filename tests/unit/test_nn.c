@@ -123,6 +123,58 @@ static void test_fusion_matches_unfused(void **state)
     pb_free(&b);
 }
 
+/* X[2,3] -> Gemm(W[4,3]^T, C[4]) -> act -> Y; act: LeakyRelu or Clip(-0.2, 0.3) */
+static void model_gemm_act(pb *out, int clip)
+{
+    pb g = {0}, nd;
+    unsigned s = 5;
+    float w[12], c[4], lo = -0.2f, hi = 0.3f;
+    for (int i = 0; i < 12; i++) w[i] = frand(&s);
+    for (int i = 0; i < 4; i++) c[i] = frand(&s);
+    int64_t wd[2] = {4, 3}, cd[1] = {4}, xd[2] = {2, 3}, yd[2] = {2, 4};
+    ob_tensor(&g, 5, "W", MT_NN_FLOAT, 2, wd, w, sizeof w);
+    ob_tensor(&g, 5, "C", MT_NN_FLOAT, 1, cd, c, sizeof c);
+    ob_tensor(&g, 5, "lo", MT_NN_FLOAT, 0, NULL, &lo, 4);
+    ob_tensor(&g, 5, "hi", MT_NN_FLOAT, 0, NULL, &hi, 4);
+    ob_vinfo(&g, 11, "X", MT_NN_FLOAT, 2, xd);
+    ob_vinfo(&g, 12, "Y", MT_NN_FLOAT, 2, yd);
+    const char *gi[] = {"X", "W", "C"}, *go[] = {"h"}, *ai[] = {"h", "lo", "hi"}, *ao[] = {"Y"};
+    ob_node_begin(&nd, "fc", "Gemm", gi, 3, go, 1);
+    ob_attr_i(&nd, "transB", 1);
+    ob_node_end(&g, &nd);
+    ob_node_begin(&nd, "act", clip ? "Clip" : "LeakyRelu", ai, clip ? 3 : 1, ao, 1);
+    if (!clip)
+        ob_attr_f(&nd, "alpha", 0.1f);
+    ob_node_end(&g, &nd);
+    ob_model(out, &g, 13);
+}
+
+static void test_gemm_activation_fusion(void **state)
+{
+    (void)state;
+    for (int clip = 0; clip < 2; clip++) {
+        pb b = {0};
+        model_gemm_act(&b, clip);
+        mt_nn_model *f = load(&b, 0, 0, 0), *u = load(&b, 0, 1, 0);
+        float x[6] = {1, -2, 0.5f, -1, 3, 0.25f};
+        mt_nn_tensor in = {MT_NN_FLOAT, 2, {2, 3}, x}, yf, yu;
+        run1(f, &in, &yf);
+        run1(u, &in, &yu);
+        assert_int_equal(mt_nn_num_nodes(f), 1);
+        assert_int_equal(mt_nn_num_nodes(u), 2);
+        int clipped = 0;
+        for (int i = 0; i < 8; i++) {
+            float a = ((float *)yf.data)[i], e = ((float *)yu.data)[i];
+            assert_true(fabsf(a - e) <= 1e-6f);
+            clipped += clip && (e == -0.2f || e == 0.3f);
+        }
+        assert_true(!clip || clipped > 0);
+        mt_nn_free(f);
+        mt_nn_free(u);
+        pb_free(&b);
+    }
+}
+
 static void test_identity_elimination(void **state)
 {
     (void)state;
@@ -538,6 +590,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fusion_matches_unfused),
+        cmocka_unit_test(test_gemm_activation_fusion),
         cmocka_unit_test(test_identity_elimination),
         cmocka_unit_test(test_malformed_protobuf),
         cmocka_unit_test(test_deep_nesting),
