@@ -717,6 +717,11 @@ int mt_nn_dnnl_conv(mt_nn_dnnl *ctx, const void *key, const mt_nn_conv_desc *d,
         d->group < 1 || d->c % d->group != 0 || d->m % d->group != 0);
     BAD("stride_h, stride_w must be >= 1", d->stride_h < 1 || d->stride_w < 1);
     BAD("dil_h, dil_w must be >= 1", d->dil_h < 1 || d->dil_w < 1);
+    /* ConvTranspose with an explicit output_shape can need negative pads (a larger
+     * output): the engine's reference kernel does those */
+    if (d->transposed == 1 && (d->pad_t < 0 || d->pad_l < 0 || d->pad_b < 0 || d->pad_r < 0))
+        return fail(err, errlen, MT_NN_DNNL_EUNSUPPORTED,
+                    "nn_dnnl ConvTranspose: negative pads are not supported");
     BAD("pad_t, pad_l, pad_b, pad_r must be >= 0",
         d->pad_t < 0 || d->pad_l < 0 || d->pad_b < 0 || d->pad_r < 0);
     BAD("transposed must be 0 or 1", d->transposed != 0 && d->transposed != 1);
