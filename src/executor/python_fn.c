@@ -6,6 +6,7 @@
 #include "python_fn.h"
 
 #include "mt_bschema.h"
+#include "python_modules.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -400,12 +401,28 @@ mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
     } else {
         g_interp = 1;
     }
+    /* the recursion limit (task argument within the schema's cap) */
+    const char *rl = ctx ? mt_bctx_arg(ctx, "python_recursion_limit") : NULL;
+    if (rl) {
+        char *end;
+        long v = strtol(rl, &end, 10);
+        if (*end || v < 50 || v > 10000) /* the schema checked it already */
+            return mt_err_set(err, MT_EINVAL, "argument 'python_recursion_limit' out of range");
+        Py_SetRecursionLimit((int)v);
+    }
+    /* the allow-list the participants approved, as stored in the task
+     * (python_modules.h); a job without it (a registration check) gets the
+     * built-in one */
+    const char *approved = ctx ? mt_bctx_arg(ctx, MT_PYTHON_MODULES_ARG) : NULL;
+    if (approved && !mt_python_modules_valid(approved))
+        return mt_err_set(err, MT_EINVAL, "argument '%s' is not a valid module list",
+                          MT_PYTHON_MODULES_ARG);
     /* the Python part of `mesatee`, with the allow-list and the arguments */
     PyObject *m = PyImport_ImportModule("mesatee");
     PyObject *d = m ? PyModule_GetDict(m) : NULL;
     PyObject *allowed = PyFrozenSet_New(NULL);
     const char *const *allowed_modules = mt_python_fn_allowed();
-    for (size_t i = 0; allowed && allowed_modules[i]; i++) {
+    for (size_t i = 0; allowed && !approved && allowed_modules[i]; i++) {
         PyObject *n = PyUnicode_FromString(allowed_modules[i]);
         if (!n || PySet_Add(allowed, n) != 0) {
             Py_XDECREF(n);
@@ -414,10 +431,23 @@ mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
         }
         Py_DECREF(n);
     }
+    for (const char *p = approved; allowed && p && *p;) {
+        const char *e = strchr(p, ',');
+        PyObject *n = PyUnicode_FromStringAndSize(p, e ? e - p : (Py_ssize_t)strlen(p));
+        if (!n || PySet_Add(allowed, n) != 0) {
+            Py_XDECREF(n);
+            Py_CLEAR(allowed);
+            break;
+        }
+        Py_DECREF(n);
+        p = e ? e + 1 : NULL;
+    }
     PyObject *args = PyDict_New();
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)(ctx ? ctx->args : NULL), k, v) {
+        if (!strcmp(k, MT_PYTHON_MODULES_ARG))
+            continue; /* the server's, not the function's (task show has it) */
         PyObject *pv = PyUnicode_FromString(json_string_value(v) ? json_string_value(v) : "");
         if (!args || !pv || PyDict_SetItemString(args, k, pv) != 0) {
             Py_XDECREF(pv);
@@ -611,7 +641,9 @@ mt_status mt_python_fn_run(mt_bctx *ctx, const uint8_t *src, size_t len, char **
         size_t nk = 0;
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)ctx->args, k, v) if (keys) keys[nk++] = k;
+        json_object_foreach((json_t *)ctx->args, k, v) if (keys &&
+                                                            strcmp(k, MT_PYTHON_MODULES_ARG))
+            keys[nk++] = k;
         for (size_t i = 1; keys && i < nk; i++)
             for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
                 const char *tmp = keys[j];
