@@ -146,6 +146,8 @@ static const mt_barg a_python[] = {
       "MiB of plaintext the function may write over all its outputs"),
     I("python_recursion_limit", false, "1000", 50, 10000,
       "Python's recursion limit (sys.setrecursionlimit); deeper calls raise RecursionError"),
+    KEY("python_key", "KeyStore key OWNER/NAME that mesatee.key_sign signs with"),
+    I("python_key_version", false, "0", 0, INT32_MAX, "version of python_key (0: the latest)"),
     SL("python_modules", false, 4096,
        "set by the server: the operator's allow-list of importable modules (sorted, ','-"
        "separated), approved with the task"),
