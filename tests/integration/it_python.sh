@@ -45,6 +45,9 @@ bad() {
   esac
   [ "$(as alice --output json file show "$o" | jq -r .written)" = false ] || fail "$name: output written"
   as alice --output json task list >/dev/null || fail "$name: the server stopped answering"
+  # a task a limit ended is metered too (issue 11)
+  [ "$name" != loop ] || [ "$(jget "$s" .metering.cpu_ms)" -gt 0 ] \
+    || fail "loop: not metered: $(jget "$s" .metering)"
   ok "$name: $(jget "$s" .failure_reason)"
 }
 
