@@ -84,7 +84,10 @@ mt_stop_server
 # tamper with T2's stored list (storage is untrusted): add os
 sqlite3 -batch "$MT_DATA/mesatee.db" \
   "UPDATE tasks SET arguments = replace(arguments, 'mesatee,', 'mesatee,os,') WHERE task_id = '$T2'"
-mt_start_server --task-cpu-s 5 --task-wall-s 30 --python-allow shlex --python-deny xgboost
+# (and with --worker-start spawn: each python task its own interpreter, hence
+# its own hash seed; docs/python-functions.md "Determinism and state")
+mt_start_server --task-cpu-s 5 --task-wall-s 30 --python-allow shlex --python-deny xgboost \
+  --worker-start spawn
 as bob task invoke "$T1" >/dev/null; as bob task wait "$T1" --timeout 60 >/dev/null || true
 S=$(as bob --output json task show "$T1")
 [ "$(jget "$S" .status)" = failed ] || fail "T1 ran under another list: $(jget "$S" .status)"
@@ -98,4 +101,14 @@ T=$(as bob task create --function "$FJ"); run "$T" bob
 S=$(as bob --output json task show "$T")
 [ "$(jget "$S" .result.return_value)" = 1 ] || fail "json after the change: $(jget "$S" .failure_reason)"
 ok "a task created under the new list (json allowed again) runs"
+printf '%s\n' 'def entrypoint(argv):' '    return hash("mesatee")' > "$MT_WORK/hash.py"
+FH=$(as alice function register --name hash --python "$MT_WORK/hash.py")
+H=()
+for i in 1 2; do
+  T=$(as alice task create --function "$FH"); run "$T" alice
+  H[$i]=$(jget "$(as alice --output json task show "$T")" .result.return_value)
+  [ -n "${H[$i]}" ] && [ "${H[$i]}" != null ] || fail "hash task $i"
+done
+[ "${H[1]}" != "${H[2]}" ] || fail "two spawned python tasks share a hash seed"
+ok "with --worker-start spawn each python task has its own hash seed"
 echo "it_python_allow: all checks passed"
