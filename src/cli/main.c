@@ -218,7 +218,8 @@ static const cli_opt o_fn_register[] = {
      true},
     {"wasm", true, 0, "FILE.wasm", "a C function compiled to WebAssembly",
      "required unless --builtin"},
-    {"python", true, 0, "FILE.py", "a Python 3 function (docs/python-functions.md)",
+    {"python", true, 0, "FILE.py|FILE.zip",
+     "a Python 3 function: one module, or a zip of modules (docs/python-functions.md)",
      "one of --builtin, --wasm, --python"},
     {NULL, false}};
 static const cli_opt o_spec[] = {
