@@ -263,6 +263,8 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     cfg.core.worker_path = worker;
     cfg.core.file_url_root = serve_config_get(c, "file-url-root");
     cfg.core.fetch_allow = serve_config_get(c, "fetch-allow");
+    cfg.core.python_allow = serve_config_get(c, "python-allow");
+    cfg.core.python_deny = serve_config_get(c, "python-deny");
     cfg.core.seal_legacy_store = serve_config_bool(c, "seal-legacy-store");
     cfg.core.release_signers = serve_config_get(c, "release-signers");
     cfg.core.release_threshold = (unsigned)serve_config_u64(c, "release-threshold", 0);

@@ -106,6 +106,10 @@ static const cli_opt o_serve[] = {
     {"access-log", true, 0, "FILE", "one line per HTTP request to FILE", "the log stream"},
     {"shutdown-grace-s", true, 0, "N", "after SIGTERM, how long running tasks may go on before "
      "they are stopped and requeued (0..86400)", "30"},
+    {"python-allow", true, 0, "MOD,..", "top-level modules python functions may import besides "
+     "the default list (bound into each task's approval; docs/python-functions.md)", "none", true},
+    {"python-deny", true, 0, "MOD,..", "modules removed from the default python allow-list "
+     "(bound into each task's approval; docs/python-functions.md)", "none", true},
     {NULL, false}};
 static const cli_opt o_executor[] = {
     {"scheduler", true, 0, "URL", "the scheduler's executor API, https://HOST:PORT", "required"},
@@ -214,7 +218,8 @@ static const cli_opt o_fn_register[] = {
      true},
     {"wasm", true, 0, "FILE.wasm", "a C function compiled to WebAssembly",
      "required unless --builtin"},
-    {"python", true, 0, "FILE.py", "a Python 3 function (docs/python-functions.md)",
+    {"python", true, 0, "FILE.py|FILE.zip",
+     "a Python 3 function: one module, or a zip of modules (docs/python-functions.md)",
      "one of --builtin, --wasm, --python"},
     {NULL, false}};
 static const cli_opt o_spec[] = {

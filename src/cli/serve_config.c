@@ -103,6 +103,8 @@ static const sc_key sc_serve_keys[] = {
      false, SC_RELOAD_YES},
     {"access-log", SC_STR, 0, 0, NULL, "MESATEE_ACCESS_LOG", "(the log stream)",
      false, SC_RELOAD_YES},
+    {"python-allow", SC_STR, 0, 0, NULL, "MESATEE_PYTHON_ALLOW", "(none)", true, SC_RELOAD_NO},
+    {"python-deny", SC_STR, 0, 0, NULL, "MESATEE_PYTHON_DENY", "(none)", true, SC_RELOAD_NO},
 };
 #define SC_NSERVE (sizeof sc_serve_keys / sizeof sc_serve_keys[0])
 

@@ -13,6 +13,7 @@
 #include "mt_json.h"
 #include "mt_log.h"
 #include "mt_util.h"
+#include "python_modules.h"
 
 /* ---- shared helpers ---------------------------------------------------- */
 
@@ -89,6 +90,7 @@ static void core_free(mt_core *c)
     free(c->worker_path);
     free(c->file_url_root);
     free(c->fetch_allow);
+    free(c->python_modules);
     free(c);
 }
 
@@ -130,6 +132,9 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
         goto fail;
     }
     snprintf(c->db_path, plen, "%s/%s", cfg->data_dir, CORE_DB_NAME);
+    if ((rc = mt_python_modules_effective(cfg->python_allow, cfg->python_deny,
+                                          &c->python_modules, err)))
+        goto fail;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
     if (c->workers > 256)

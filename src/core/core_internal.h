@@ -32,6 +32,7 @@ struct mt_core {
     char *worker_path;
     char *file_url_root;
     char *fetch_allow;
+    char *python_modules; /* the python allow-list, canonical (python_modules.h) */
     bool seal_legacy_store; /* mt_core_config.seal_legacy_store */
     char *release_signers;      /* mt_core_config.release_signers (path), heap or NULL */
     char *keystore_collateral;  /* mt_core_config.keystore_collateral, heap or NULL */

@@ -8,6 +8,7 @@
 #include "core_internal.h"
 #include "mt_bschema.h"
 #include "mt_executor.h"
+#include "python_modules.h"
 
 /* The schema of a function: its built-in's, or the reserved arguments of
  * "wasm". NULL with MT_EINVAL for an unknown built-in. */
@@ -37,6 +38,18 @@ mt_status fn_schema_check_register(core_ctx *x, const char *executor_type, const
     const mt_bschema *s = schema_of(executor_type, builtin, x->err);
     if (!s)
         return x->err->code;
+    /* the operator's allow-list: set by the server in each task (python_modules.h) */
+    size_t i;
+    const json_t *d;
+    json_array_foreach((json_t *)arg_decls, i, d)
+    {
+        const char *n = json_string_value(json_object_get(d, "name"));
+        if (s == mt_bschema_python() && n && !strcmp(n, MT_PYTHON_MODULES_ARG))
+            return mt_err_set(x->err, MT_EINVAL,
+                              "field 'arguments': argument '%s' is set by the server (the "
+                              "operator's allow-list), not by a function",
+                              MT_PYTHON_MODULES_ARG);
+    }
     mt_err e;
     mt_err_clear(&e);
     if (mt_bschema_check_decl(s, arg_decls, n_inputs, n_outputs, &e))
@@ -77,11 +90,16 @@ mt_status functions_builtins(core_ctx *x)
     }
     json_t *w = arr ? mt_bschema_json(mt_bschema_wasm()) : NULL;
     json_t *py = arr ? mt_bschema_json(mt_bschema_python()) : NULL, *mods = json_array();
-    for (const char *const *m = mt_bschema_python_modules(); mods && *m; m++)
-        if (json_array_append_new(mods, json_string(*m)) != 0) {
+    /* the server's effective list (the operator's --python-allow/--python-deny) */
+    for (const char *p = x->core->python_modules; mods && p && *p;) {
+        const char *e = strchr(p, ',');
+        json_t *m = json_stringn(p, e ? (size_t)(e - p) : strlen(p));
+        if (!m || json_array_append_new(mods, m) != 0) {
             json_decref(mods);
             mods = NULL;
         }
+        p = e ? e + 1 : NULL;
+    }
     if (!w || !py || !mods) {
         json_decref(arr);
         json_decref(w);

@@ -26,6 +26,8 @@ static const mt_bschema *schema_for(const char *executor_type, const char *built
 {
     if (executor_type && !strcmp(executor_type, "wasm"))
         return mt_bschema_wasm(); /* wasm_key, for the host function key_sign */
+    if (executor_type && !strcmp(executor_type, "python"))
+        return mt_bschema_python(); /* python_key, for mesatee.key_sign */
     if (!executor_type || strcmp(executor_type, "builtin") != 0 || !builtin)
         return NULL;
     return mt_bschema_find(builtin);

@@ -69,6 +69,9 @@ typedef struct mt_core_config {
                                         it, with the recipients' private keys below; NULL = no */
     const char *const *keystore_recover_keys; /* PEM files of the recipients' P-256 keys */
     size_t n_keystore_recover_keys;
+    const char *python_allow;        /* modules added to python functions' default allow-list
+                                        (','-separated; python_modules.h); NULL = none */
+    const char *python_deny;         /* modules removed from it; NULL = none */
 } mt_core_config;
 
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);

@@ -36,6 +36,7 @@
 
 #include "core_internal.h"
 #include "keyuse.h"
+#include "python_modules.h"
 #include "mt_executor.h"
 #include "mt_json.h"
 #include "mt_log.h"
@@ -365,6 +366,26 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
     if (!job->arguments || !assign || !participants) {
         rc = mt_err_set(err, MT_EINTERNAL, "task %s: stored state is corrupt", task_id);
         goto out;
+    }
+    /* python: participants approved the allow-list stored in the task (a task
+     * from before it was stored: the built-in one); the operator's current
+     * one must be the same (python_modules.h) */
+    if (!strcmp(exec_type, "python")) {
+        const char *pm = json_string_value(json_object_get(job->arguments, MT_PYTHON_MODULES_ARG));
+        char *dflt = NULL;
+        mt_err e;
+        mt_err_clear(&e);
+        if (!pm && mt_python_modules_effective(NULL, NULL, &dflt, &e) == MT_OK)
+            pm = dflt;
+        bool same = pm && c->python_modules && !strcmp(pm, c->python_modules);
+        free(dflt);
+        if (!same) {
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "the server's python allow-list (--python-allow/--python-deny) "
+                            "is not the one this task was created and approved with: create "
+                            "the task again and approve the new list");
+            goto out;
+        }
     }
     /* KeyStore keys named in the (verified) arguments, for the built-in */
     if ((rc = keyuse_job_keys(c, db, exec_type, builtin, job->arguments, participants, job, err)))

@@ -23,6 +23,7 @@
 #include "api_decode.h"
 #include "core_internal.h"
 #include "keyuse.h"
+#include "python_modules.h"
 #include "mt_json.h"
 
 typedef struct task_row {
@@ -259,6 +260,14 @@ mt_status tasks_create(core_ctx *x)
      * before any party approves, not in the worker */
     if ((rc = fn_schema_check_task(x, &fn, args)))
         goto out;
+    /* python: the operator's allow-list, bound into the declaration (MACed,
+     * approved by every participant) and enforced by the worker as stored
+     * (python_modules.h) */
+    if (!strcmp(fn.executor_type, "python") &&
+        json_object_set_new(args, MT_PYTHON_MODULES_ARG, json_string(x->core->python_modules))) {
+        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
     if ((rc = check_ownership(x, "input", fn.inputs, d.inputs, d.n_inputs, &ins)) ||
         (rc = check_ownership(x, "output", fn.outputs, d.outputs, d.n_outputs, &outs)))
         goto out;
@@ -664,6 +673,15 @@ static json_t *task_json(core_ctx *x, const char *task_id)
             "updated_at", core_time_json(sqlite3_column_int64(st, 21)));
     }
     sqlite3_finalize(st);
+    /* python: the SHA-256 of the allow-list participants approve (python_modules.h) */
+    const char *pm = o ? json_string_value(json_object_get(json_object_get(o, "arguments"),
+                                                           MT_PYTHON_MODULES_ARG))
+                       : NULL;
+    if (pm) {
+        char h[65];
+        core_sha256_hex(pm, strlen(pm), h);
+        json_object_set_new(o, "python_modules_sha256", json_string(h));
+    }
     if (!o)
         mt_err_set(x->err, MT_EINTERNAL, "task %s could not be read", task_id);
     return o;

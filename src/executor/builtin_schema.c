@@ -138,10 +138,19 @@ static const mt_barg a_wasm[] = {
     I("wasm_key_version", false, "0", 0, INT32_MAX, "version of wasm_key (0: the latest)"),
 };
 
-/* executor type "python" (python_fn.h): the one reserved argument */
+/* executor type "python" (python_fn.h): the reserved arguments;
+ * python_modules is set by the server, never by a function or a task
+ * (python_modules.h: fn_schema.c refuses it in a declaration) */
 static const mt_barg a_python[] = {
     I("python_max_output_mb", false, "1024", 1, 16384,
       "MiB of plaintext the function may write over all its outputs"),
+    I("python_recursion_limit", false, "1000", 50, 10000,
+      "Python's recursion limit (sys.setrecursionlimit); deeper calls raise RecursionError"),
+    KEY("python_key", "KeyStore key OWNER/NAME that mesatee.key_sign signs with"),
+    I("python_key_version", false, "0", 0, INT32_MAX, "version of python_key (0: the latest)"),
+    SL("python_modules", false, 4096,
+       "set by the server: the operator's allow-list of importable modules (sorted, ','-"
+       "separated), approved with the task"),
 };
 
 #define ANY MT_BSLOTS_ANY

@@ -6,6 +6,7 @@
 #include "python_fn.h"
 
 #include "mt_bschema.h"
+#include "python_modules.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -216,7 +217,42 @@ static PyObject *m_set_result(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* key_sign(data) -> bytes: data signed by the KeyStore key that the task
+ * argument python_key names (docs/keystore.md, "Keys in tasks") */
+static PyObject *m_key_sign(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) != 0) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "mesatee.key_sign: data must be bytes-like");
+        return NULL;
+    }
+    const mt_bctx_key *k = g_ctx ? mt_bctx_key_find(g_ctx, "python_key") : NULL;
+    if (!k) {
+        PyBuffer_Release(&b);
+        PyErr_SetString(PyExc_ValueError,
+                        "mesatee.key_sign: the task names no KeyStore key (argument python_key)");
+        return NULL;
+    }
+    uint8_t *sig = NULL;
+    size_t n = 0;
+    mt_err serr;
+    mt_err_clear(&serr);
+    mt_status st = mt_bctx_key_sign(k, b.buf, (size_t)b.len, &sig, &n, &serr);
+    PyBuffer_Release(&b);
+    if (st != MT_OK) {
+        PyErr_Format(PyExc_ValueError, "mesatee.key_sign: %s", serr.msg);
+        return NULL;
+    }
+    g_ctx->key_signs++; /* metered */
+    PyObject *r = PyBytes_FromStringAndSize((const char *)sig, (Py_ssize_t)n);
+    free(sig);
+    return r;
+}
+
 static PyMethodDef m_methods[] = {
+    {"key_sign", m_key_sign, METH_O, "signs data with the task's KeyStore key (python_key)"},
     {"_input", m_input, METH_O, "plaintext of an input slot (bytes)"},
     {"_output_index", m_output_index, METH_O, "handle of an output slot"},
     {"_write", m_write, METH_VARARGS, "appends to an output (encrypted as written)"},
@@ -239,6 +275,7 @@ static PyObject *PyInit_mesatee(void)
 
 static const char bootstrap[] =
     "import io as _io, builtins as _b, sys as _sys\n"
+    "_OWN = frozenset()  # top-level modules of a zip payload (_zip_install)\n"
     "class _Output:\n"
     "    def __init__(self, i, slot):\n"
     "        self._i = i; self.name = slot; self.closed = False\n"
@@ -261,8 +298,12 @@ static const char bootstrap[] =
     "    import pandas\n"
     "    return pandas.read_csv(open_input(slot), **kw)\n"
     "def write_csv(slot, df, index=False, **kw):\n"
-    "    with create_output(slot) as w:\n"
-    "        w.write(df.to_csv(index=index, **kw))\n"
+    "    w = create_output(slot)\n"
+    "    if not callable(getattr(df, 'to_csv', None)):\n"
+    "        raise TypeError('mesatee.write_csv: df must be a pandas DataFrame or Series')\n"
+    "    text = df.to_csv(index=index, **kw)\n"
+    "    with w:\n"
+    "        w.write(text)\n"
     "class _LogStream(_io.TextIOBase):\n"
     "    def __init__(self): self._b = ''\n"
     "    def writable(self): return True\n"
@@ -278,10 +319,11 @@ static const char bootstrap[] =
     "_sys.stdout = _sys.stderr = _LogStream()\n"
     "_orig_import = _b.__import__\n"
     "def _guard(name, globals=None, locals=None, fromlist=(), level=0):\n"
-    "    if level == 0 and globals is not None and "
-    "globals.get('__name__') == '__mesatee_function__':\n"
+    "    caller = globals.get('__name__') if level == 0 and globals is not None else None\n"
+    "    if caller == '__mesatee_function__' or (isinstance(caller, str) and "
+    "caller.partition('.')[0] in _OWN):\n"
     "        top = name.partition('.')[0]\n"
-    "        if top not in _ALLOWED:\n"
+    "        if top not in _ALLOWED and top not in _OWN:\n"
     "            raise ImportError('module %s is not allowed in mesatee functions' % top, "
     "name=top)\n"
     "    return _orig_import(name, globals, locals, fromlist, level)\n"
@@ -291,7 +333,105 @@ static const char bootstrap[] =
     "    # the function's source for its tracebacks (the approved code)\n"
     "    _linecache.cache['<function>'] = (len(src), None, src.splitlines(True), '<function>')\n"
     "def _format_exc(e):\n"
-    "    return ''.join(_traceback.format_exception(e))\n";
+    "    return ''.join(_traceback.format_exception(e))\n"
+    /* zip payloads: Python's own zipfile over the bytes in memory (bounds
+     * checked by the interpreter; no C parser of ours), modules served by
+     * a meta-path finder; the limits are the registrant's messages */
+    "_ZIP_MAX_ENTRIES = 1000\n"
+    "_ZIP_MAX_FILE = 8 << 20\n"
+    "_ZIP_MAX_TOTAL = 32 << 20\n"
+    "def _zip_modules(data):\n"
+    "    # a zip payload: {module name: (entry name, source, is package)}, the entry\n"
+    "    # module's name; ValueError with a message for the registrant\n"
+    "    import zipfile, importlib.util\n"
+    "    try:\n"
+    "        zf = zipfile.ZipFile(_io.BytesIO(data))\n"
+    "        infos = zf.infolist()\n"
+    "    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as e:\n"
+    "        raise ValueError('not a readable zip archive (%s)' % type(e).__name__) from None\n"
+    "    if len(infos) > _ZIP_MAX_ENTRIES:\n"
+    "        raise ValueError('the zip has more than %d entries' % _ZIP_MAX_ENTRIES)\n"
+    "    mods, total, std = {}, 0, set(_sys.stdlib_module_names) | set(_sys.builtin_module_names)\n"
+    "    for zi in infos:\n"
+    "        n = zi.filename\n"
+    "        shown = n[:200].encode('ascii', 'backslashreplace').decode('ascii')\n"
+    "        parts = n.rstrip('/').split('/')\n"
+    "        if not n or n.startswith('/') or any(not p for p in parts):\n"
+    "            raise ValueError(\"zip entry '%s': not a relative path\" % shown)\n"
+    "        if n.endswith('/'):\n"
+    "            if any(not p.isidentifier() for p in parts):\n"
+    "                raise ValueError(\"zip entry '%s': directory names must be Python identifiers\" % shown)\n"
+    "            continue\n"
+    "        if not n.endswith('.py'):\n"
+    "            raise ValueError(\"zip entry '%s': only .py modules (and their directories) may be in the zip\" % shown)\n"
+    "        parts[-1] = parts[-1][:-3]\n"
+    "        if any(not p.isidentifier() or not p.isascii() for p in parts):\n"
+    "            raise ValueError(\"zip entry '%s': module paths must be ASCII Python identifiers\" % shown)\n"
+    "        if zi.flag_bits & 1:\n"
+    "            raise ValueError(\"zip entry '%s': encrypted entries are not supported\" % shown)\n"
+    "        total += zi.file_size\n"
+    "        if zi.file_size > _ZIP_MAX_FILE or total > _ZIP_MAX_TOTAL:\n"
+    "            raise ValueError(\"zip entry '%s': the modules are larger than %d MiB (at most %d MiB each)\"\n"
+    "                             % (shown, _ZIP_MAX_TOTAL >> 20, _ZIP_MAX_FILE >> 20))\n"
+    "        pkg = parts[-1] == '__init__'\n"
+    "        name = '.'.join(parts[:-1] if pkg else parts)\n"
+    "        if not name:\n"
+    "            raise ValueError(\"zip entry '%s': __init__.py at the root of the zip\" % shown)\n"
+    "        top = name.partition('.')[0]\n"
+    "        if top in std or top in _ALLOWED or top == 'mesatee':\n"
+    "            raise ValueError(\"zip entry '%s': module %s has the name of a standard or allowed module\" % (shown, top))\n"
+    "        if name in mods:\n"
+    "            raise ValueError(\"zip entry '%s': module %s appears twice\" % (shown, name))\n"
+    "        try:\n"
+    "            raw = zf.read(zi)\n"
+    "        except Exception as e:\n"
+    "            raise ValueError(\"zip entry '%s': unreadable (%s)\" % (shown, type(e).__name__)) from None\n"
+    "        try:\n"
+    "            src = raw.decode('utf-8')\n"
+    "        except UnicodeDecodeError as e:\n"
+    "            raise ValueError(\"zip entry '%s': not UTF-8 text (invalid sequence at byte offset %d)\" % (shown, e.start)) from None\n"
+    "        if '\\0' in src:\n"
+    "            raise ValueError(\"zip entry '%s': NUL byte at byte offset %d\" % (shown, raw.index(b'\\0')))\n"
+    "        mods[name] = (n, src, pkg)\n"
+    "    for name in mods:  # every package of a module is in the zip\n"
+    "        p = name.rpartition('.')[0]\n"
+    "        if p and p not in mods:\n"
+    "            raise ValueError(\"module %s: its package %s has no __init__.py in the zip\" % (name, p))\n"
+    "    entry = '__main__' if '__main__' in mods else 'main' if 'main' in mods else None\n"
+    "    if entry is None:\n"
+    "        raise ValueError('the zip has neither __main__.py nor main.py at its root (the entry module)')\n"
+    "    if mods[entry][2]:\n"
+    "        raise ValueError('the entry module must be a module, not a package')\n"
+    "    return mods, entry\n"
+    "def _zip_check(data):\n"
+    "    mods, entry = _zip_modules(data)\n"
+    "    for name, (n, src, pkg) in mods.items():\n"
+    "        try:\n"
+    "            compile(src, n, 'exec', dont_inherit=True)\n"
+    "        except SyntaxError as e:\n"
+    "            raise ValueError('%s: line %s, column %s: %s' % (n, e.lineno or 0, e.offset or 0, e.msg)) from None\n"
+    "    return entry\n"
+    "class _ZipLoader:\n"
+    "    def __init__(self, mods): self._m = mods\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name not in self._m: return None\n"
+    "        import importlib.util\n"
+    "        n, src, pkg = self._m[name]\n"
+    "        spec = importlib.util.spec_from_loader(name, self, origin='<function>/' + n, is_package=pkg)\n"
+    "        return spec\n"
+    "    def create_module(self, spec): return None\n"
+    "    def exec_module(self, module):\n"
+    "        n, src, pkg = self._m[module.__name__]\n"
+    "        fn = '<function>/' + n\n"
+    "        _linecache.cache[fn] = (len(src), None, src.splitlines(True), fn)\n"
+    "        exec(compile(src, fn, 'exec', dont_inherit=True), module.__dict__)\n"
+    "def _zip_install(data):\n"
+    "    # the zip's modules importable by the function; returns the entry's source\n"
+    "    global _OWN\n"
+    "    mods, entry = _zip_modules(data)\n"
+    "    _OWN = frozenset(m.partition('.')[0] for m in mods if m != entry)\n"
+    "    _sys.meta_path.insert(0, _ZipLoader({k: v for k, v in mods.items() if k != entry}))\n"
+    "    return mods[entry][1]\n";
 
 static mt_status py_fail(mt_err *err, const char *what)
 {
@@ -400,12 +540,28 @@ mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
     } else {
         g_interp = 1;
     }
+    /* the recursion limit (task argument within the schema's cap) */
+    const char *rl = ctx ? mt_bctx_arg(ctx, "python_recursion_limit") : NULL;
+    if (rl) {
+        char *end;
+        long v = strtol(rl, &end, 10);
+        if (*end || v < 50 || v > 10000) /* the schema checked it already */
+            return mt_err_set(err, MT_EINVAL, "argument 'python_recursion_limit' out of range");
+        Py_SetRecursionLimit((int)v);
+    }
+    /* the allow-list the participants approved, as stored in the task
+     * (python_modules.h); a job without it (a registration check) gets the
+     * built-in one */
+    const char *approved = ctx ? mt_bctx_arg(ctx, MT_PYTHON_MODULES_ARG) : NULL;
+    if (approved && !mt_python_modules_valid(approved))
+        return mt_err_set(err, MT_EINVAL, "argument '%s' is not a valid module list",
+                          MT_PYTHON_MODULES_ARG);
     /* the Python part of `mesatee`, with the allow-list and the arguments */
     PyObject *m = PyImport_ImportModule("mesatee");
     PyObject *d = m ? PyModule_GetDict(m) : NULL;
     PyObject *allowed = PyFrozenSet_New(NULL);
     const char *const *allowed_modules = mt_python_fn_allowed();
-    for (size_t i = 0; allowed && allowed_modules[i]; i++) {
+    for (size_t i = 0; allowed && !approved && allowed_modules[i]; i++) {
         PyObject *n = PyUnicode_FromString(allowed_modules[i]);
         if (!n || PySet_Add(allowed, n) != 0) {
             Py_XDECREF(n);
@@ -414,10 +570,23 @@ mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
         }
         Py_DECREF(n);
     }
+    for (const char *p = approved; allowed && p && *p;) {
+        const char *e = strchr(p, ',');
+        PyObject *n = PyUnicode_FromStringAndSize(p, e ? e - p : (Py_ssize_t)strlen(p));
+        if (!n || PySet_Add(allowed, n) != 0) {
+            Py_XDECREF(n);
+            Py_CLEAR(allowed);
+            break;
+        }
+        Py_DECREF(n);
+        p = e ? e + 1 : NULL;
+    }
     PyObject *args = PyDict_New();
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)(ctx ? ctx->args : NULL), k, v) {
+        if (!strcmp(k, MT_PYTHON_MODULES_ARG))
+            continue; /* the server's, not the function's (task show has it) */
         PyObject *pv = PyUnicode_FromString(json_string_value(v) ? json_string_value(v) : "");
         if (!args || !pv || PyDict_SetItemString(args, k, pv) != 0) {
             Py_XDECREF(pv);
@@ -523,8 +692,57 @@ static PyObject *compile_src(const uint8_t *src, size_t len, mt_err *err)
     return NULL;
 }
 
+/* A zip payload (its local-header or empty-archive signature): source is
+ * never that (bytes 0x03/0x05 are not valid in Python source). */
+static bool is_zip(const uint8_t *src, size_t len)
+{
+    return len >= 4 && src[0] == 'P' && src[1] == 'K' &&
+           ((src[2] == 3 && src[3] == 4) || (src[2] == 5 && src[3] == 6));
+}
+
+/* Calls mesatee.<fn>(bytes of the zip): its result, or NULL with err (a
+ * ValueError's message is the registrant's: "python: MESSAGE"). */
+static PyObject *zip_call(const char *fn, const uint8_t *src, size_t len, mt_err *err)
+{
+    if (len > MT_PYTHON_FN_MAX_SOURCE) {
+        mt_err_set(err, MT_ETOOBIG, "python: the zip is larger than %u bytes",
+                   MT_PYTHON_FN_MAX_SOURCE);
+        return NULL;
+    }
+    PyObject *m = PyImport_ImportModule("mesatee");
+    PyObject *f = m ? PyDict_GetItemString(PyModule_GetDict(m), fn) : NULL;
+    PyObject *b = f ? PyBytes_FromStringAndSize((const char *)src, (Py_ssize_t)len) : NULL;
+    PyObject *r = b ? PyObject_CallOneArg(f, b) : NULL;
+    Py_XDECREF(b);
+    Py_XDECREF(m);
+    if (r)
+        return r;
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    PyObject *s = v && PyErr_GivenExceptionMatches(t, PyExc_ValueError) ? PyObject_Str(v) : NULL;
+    const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
+    if (msg)
+        mt_err_set(err, MT_EINVAL, "python: %.400s", msg);
+    else if (t && PyErr_GivenExceptionMatches(t, PyExc_MemoryError))
+        mt_err_set(err, MT_ENOMEM, "python: out of memory while reading the zip");
+    else
+        mt_err_set(err, MT_EINVAL, "python: not a readable zip archive");
+    PyErr_Clear();
+    Py_XDECREF(s);
+    Py_XDECREF(t);
+    Py_XDECREF(v);
+    Py_XDECREF(tb);
+    return NULL;
+}
+
 mt_status mt_python_fn_check(const uint8_t *src, size_t len, mt_err *err)
 {
+    if (is_zip(src, len)) { /* every module compiled: errors name the entry */
+        PyObject *r = zip_call("_zip_check", src, len, err);
+        Py_XDECREF(r);
+        return r ? MT_OK : err->code;
+    }
     PyObject *code = compile_src(src, len, err);
     if (!code)
         return err->code;
@@ -569,15 +787,32 @@ mt_status mt_python_fn_run(mt_bctx *ctx, const uint8_t *src, size_t len, char **
                            mt_err *err)
 {
     *ret = NULL;
+    /* a zip: its modules become importable, the entry module runs as the
+     * function's module (its source held by entry_src) */
+    PyObject *entry_src = NULL;
+    if (is_zip(src, len)) {
+        Py_ssize_t n = 0;
+        const char *s = NULL;
+        if (!(entry_src = zip_call("_zip_install", src, len, err)))
+            return err->code;
+        if (!PyUnicode_Check(entry_src) || !(s = PyUnicode_AsUTF8AndSize(entry_src, &n))) {
+            Py_DECREF(entry_src);
+            return py_fail(err, "reading the zip's entry module");
+        }
+        src = (const uint8_t *)s;
+        len = (size_t)n;
+    }
     PyObject *m = PyImport_ImportModule("mesatee");
     PyObject *md = m ? PyModule_GetDict(m) : NULL;
     PyObject *code = md ? compile_src(src, len, err) : NULL;
     if (!md) {
         Py_XDECREF(m);
+        Py_XDECREF(entry_src);
         return py_fail(err, "importing mesatee");
     }
     if (!code) {
         Py_DECREF(m);
+        Py_XDECREF(entry_src);
         return err->code;
     }
     mt_status st = MT_OK;
@@ -611,7 +846,9 @@ mt_status mt_python_fn_run(mt_bctx *ctx, const uint8_t *src, size_t len, char **
         size_t nk = 0;
         const char *k;
         json_t *v;
-        json_object_foreach((json_t *)ctx->args, k, v) if (keys) keys[nk++] = k;
+        json_object_foreach((json_t *)ctx->args, k, v) if (keys &&
+                                                            strcmp(k, MT_PYTHON_MODULES_ARG))
+            keys[nk++] = k;
         for (size_t i = 1; keys && i < nk; i++)
             for (size_t j = i; j > 0 && strcmp(keys[j - 1], keys[j]) > 0; j--) {
                 const char *tmp = keys[j];
@@ -681,5 +918,6 @@ out:
     Py_XDECREF(name);
     Py_XDECREF(code);
     Py_XDECREF(m);
+    Py_XDECREF(entry_src);
     return st;
 }

@@ -12,6 +12,20 @@
  *   installation, sockets, processes) and the built-in module `mesatee`
  *   bound to ctx. Call it before the sandbox closes (it reads the standard
  *   library); then mt_sandbox_lock_python with mt_python_fn_ro_paths().
+ *   It also applies python_recursion_limit (task argument, 50..10000,
+ *   default 1000) and takes the import allow-list from the task argument
+ *   python_modules (the list participants approved, python_modules.h;
+ *   refused unless canonical), else the built-in table; that argument is
+ *   kept out of argv and mesatee.args.
+ * - A payload that starts with a zip signature is a zip of modules
+ *   (docs/python-functions.md "Zip payloads"): read by Python's zipfile over
+ *   the bytes in memory, entry __main__.py or main.py, the other modules
+ *   served from memory by a meta-path finder; names, sizes (declared: 8 MiB
+ *   a module, 32 MiB in all), encodings and every module's syntax are
+ *   checked by mt_python_fn_check ("python: ENTRY: line L, column C: MSG").
+ * - mesatee.key_sign(data) signs with the KeyStore key that the argument
+ *   python_key names (ctx->keys); the key is in this process while the
+ *   function runs (docs: approve only code you trust with it).
  * - mt_python_fn_check() compiles source (after the sandbox closed):
  *   MT_EINVAL "python: line L, column C: MESSAGE" for a syntax error,
  *   "python: the source is not UTF-8 (byte offset N)" for bad encoding,

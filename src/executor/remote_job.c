@@ -168,7 +168,8 @@ mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err)
         rc = mt_err_set(err, MT_EINVAL, "job: task_id is not an id");
         goto fail;
     }
-    if (strcmp(j.executor_type, "builtin") != 0 && strcmp(j.executor_type, "wasm") != 0) {
+    bool modular = !strcmp(j.executor_type, "wasm") || !strcmp(j.executor_type, "python");
+    if (strcmp(j.executor_type, "builtin") != 0 && !modular) {
         rc = mt_err_set(err, MT_EINVAL, "job: unknown executor_type");
         goto fail;
     }
@@ -206,8 +207,9 @@ mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err)
             goto fail;
         j.has_module = true;
     }
-    if (j.has_module != (strcmp(j.executor_type, "wasm") == 0)) {
-        rc = mt_err_set(err, MT_EINVAL, "job: a wasm job has a module, a builtin job none");
+    if (j.has_module != modular) {
+        rc = mt_err_set(err, MT_EINVAL,
+                        "job: a wasm or python job has a module, a builtin job none");
         goto fail;
     }
     if ((rc = decode_slots(ins, 0, &j.inputs, &j.n_inputs, err)) ||

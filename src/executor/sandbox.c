@@ -214,11 +214,14 @@ static const int python_allowed[] = {
  *   (Starting the process itself would be killed: no fork, no exec.)
  * - poll: glibc's name-service client (nscd) when a package looks up the
  *   user (os.path.expanduser without HOME).
+ * - statfs: libffi, allocating the first ctypes callback (XGBoost's Python
+ *   package creates one at import), probes statfs("/selinux") and then
+ *   /proc/mounts (Landlock: EACCES) for SELinux: it counts as absent.
  * socket fails with EACCES (below) for the same lookup: no socket exists in
  * the sandbox either way; a function's own socket.socket() is refused
  * earlier by the audit hook with a message. */
 static const int python_enosys[] = {
-    SCMP_SYS(epoll_create1), SCMP_SYS(pipe2), SCMP_SYS(poll),
+    SCMP_SYS(epoll_create1), SCMP_SYS(pipe2), SCMP_SYS(poll), SCMP_SYS(statfs),
 };
 
 static mt_status lock_common(int highest_fd, bool python, mt_err *err)

@@ -135,6 +135,12 @@ set_tests_properties(it_keystore_nv_pending PROPERTIES ENVIRONMENT "${MT_IT_ENV}
 # numpy and pandas tasks, and bad functions refused by the sandbox.
 add_test(NAME it_python COMMAND bash ${MT_TEST_DIR}/integration/it_python.sh)
 set_tests_properties(it_python PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+add_test(NAME it_python_allow COMMAND bash ${MT_TEST_DIR}/integration/it_python_allow.sh)
+set_tests_properties(it_python_allow PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
+add_test(NAME it_python_examples COMMAND bash ${MT_TEST_DIR}/integration/it_python_examples.sh)
+set_tests_properties(it_python_examples PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 600 SKIP_RETURN_CODE 77)
+add_test(NAME it_python_remote COMMAND bash ${MT_TEST_DIR}/integration/it_python_remote.sh)
+set_tests_properties(it_python_remote PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
 # Security review: with auditors recorded an escrow needs their signatures
 add_test(NAME it_keystore_escrow_sig COMMAND bash ${MT_TEST_DIR}/integration/it_keystore_escrow_sig.sh)
 set_tests_properties(it_keystore_escrow_sig PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)

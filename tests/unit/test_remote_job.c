@@ -91,10 +91,12 @@ static void test_refusals(void **state)
             "invalid slot name");
     refused(doc(b, sizeof b, "builtin", LIM, "null", "[]", "[{\"slot\":\"r\",\"key\":\"zz\"}]"),
             "key");
-    refused(doc(b, sizeof b, "wasm", LIM, "null", "[]", "[]"), "a wasm job has a module");
+    refused(doc(b, sizeof b, "wasm", LIM, "null", "[]", "[]"), "a wasm or python job has a module");
+    refused(doc(b, sizeof b, "python", LIM, "null", "[]", "[]"),
+            "a wasm or python job has a module");
     refused(doc(b, sizeof b, "builtin", LIM,
                 "{\"key\":\"" K64 "\",\"ciphertext\":\"AA==\"}", "[]", "[]"),
-            "a wasm job has a module");
+            "a wasm or python job has a module");
     refused(doc(b, sizeof b, "native", LIM, "null", "[]", "[]"), "executor_type");
     refused(doc(b, sizeof b, "builtin", LIM, "null",
                 "[{\"slot\":\"a\",\"key\":\"" K64 "\",\"ciphertext\":\"!!\"}]", "[]"),

@@ -1,0 +1,20 @@
+# bench/python: a pandas group-by over CSV rows "k,v" (k: group id, v: a
+# float). As a task it reads input slot "data"; run by plain python3 it reads
+# the plaintext file named on the command line. The same compute() both ways.
+import pandas as pd
+
+
+def compute(f):
+    df = pd.read_csv(f)
+    g = df.groupby("k")["v"].agg(["sum", "mean", "count"])
+    return "groups=%d rows=%d sum=%.6g" % (len(g), int(g["count"].sum()), g["sum"].sum())
+
+
+def entrypoint(argv):
+    import mesatee
+    return compute(mesatee.open_input("data"))
+
+
+if __name__ == "__main__":
+    import sys
+    print(compute(open(sys.argv[1], "rb")))

@@ -1,0 +1,22 @@
+# bench/python: a NumPy least-squares fit over rows of 28 features and a
+# target (raw little-endian float64, 29 per row: the HIGGS shape). As a task
+# it reads input slot "data"; run by plain python3 it reads the plaintext file
+# named on the command line. The same compute() both ways.
+import numpy as np
+
+
+def compute(raw):
+    a = np.frombuffer(raw, dtype="<f8").reshape(-1, 29)
+    X = np.column_stack([np.ones(len(a)), a[:, :28]])
+    coef, *_ = np.linalg.lstsq(X, a[:, 28], rcond=None)
+    return "rows=%d coef0=%.6f coef1=%.6f" % (len(a), coef[0], coef[1])
+
+
+def entrypoint(argv):
+    import mesatee
+    return compute(mesatee.open_input("data").read())
+
+
+if __name__ == "__main__":
+    import sys
+    print(compute(open(sys.argv[1], "rb").read()))
