@@ -30,16 +30,19 @@
 
 #include "core_internal.h"
 
-#define STMT_CACHE_N 16
+#define STMT_CACHE_N 32
 
 typedef struct {
-    const char *sql; /* the caller's constant text */
+    const char *sql; /* the caller's constant text, or a copy (own_sql) */
     sqlite3_stmt *st;
     bool busy;
 } stmt_ent;
 
 struct core_stmt_cache {
     stmt_ent e[STMT_CACHE_N];
+    /* thread-bound caches keep a copy of the text: store.c's helpers pass
+     * whatever text their callers give, not only constants */
+    bool own_sql;
 };
 
 /* the calling thread's bound connection and its cache (core_stmt_thread_bind) */
@@ -51,14 +54,18 @@ void core_stmt_thread_bind(sqlite3 *db)
     core_stmt_thread_release();
     tl_cache = calloc(1, sizeof *tl_cache); /* none: uncached, still correct */
     tl_db = tl_cache ? db : NULL;
+    if (tl_cache)
+        tl_cache->own_sql = true;
 }
 
 void core_stmt_thread_release(void)
 {
     if (!tl_cache)
         return;
-    for (size_t i = 0; i < STMT_CACHE_N; i++)
+    for (size_t i = 0; i < STMT_CACHE_N; i++) {
         sqlite3_finalize(tl_cache->e[i].st);
+        free((char *)tl_cache->e[i].sql);
+    }
     free(tl_cache);
     tl_cache = NULL;
     tl_db = NULL;
@@ -94,11 +101,16 @@ mt_status core_stmt_get(mt_core *c, sqlite3 *db, const char *sql, sqlite3_stmt *
     }
     if (!free_ent)
         return store_prepare(db, sql, st, err); /* full: not kept */
+    const char *key = sql;
+    if (cache->own_sql && !(key = strdup(sql)))
+        return store_prepare(db, sql, st, err); /* out of memory: not kept */
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
         *st = NULL;
+        if (key != sql)
+            free((char *)key);
         return store_fail(db, err);
     }
-    free_ent->sql = sql;
+    free_ent->sql = key;
     free_ent->st = *st;
     free_ent->busy = true;
     return MT_OK;
