@@ -15,10 +15,13 @@ cd "$(dirname "$0")/../.."
 BIN=${1:?usage: count_store.sh BINDIR [N]}; N=${2:-40}
 export MESATEE_BIN=$BIN/mesatee MESATEE_WORKER=$BIN/mesatee-worker
 source tests/integration/lib.sh
-trap 'mt_cleanup' EXIT
+ADDED=()
+trap 'mt_cleanup; for p in "${ADDED[@]}"; do perf probe -q -d "$p" || true; done' EXIT
 LIB=$(ldd "$MESATEE_BIN" | awk '/libsqlite3/ {print $3}')
-for f in sqlite3_prepare_v2 sqlite3_prepare_v3; do
-  perf probe -l 2>/dev/null | grep -q "probe_libsqlite3:$f " || perf probe -q -x "$LIB" "$f"
+for f in sqlite3_prepare_v2 sqlite3_prepare_v3; do # uprobes, removed at exit if added here
+  if ! perf probe -l 2>/dev/null | grep -q "probe_libsqlite3:$f "; then
+    perf probe -q -x "$LIB" "$f"; ADDED+=("probe_libsqlite3:$f")
+  fi
 done
 mt_start_server --level soft --workers 2 >/dev/null
 mt_login admin; mt_add_user bob
