@@ -8,6 +8,9 @@
 # which measures both servers and the anchors interleaved in every round
 # (see bench_faas.c). Figures vary with the machine's load: quote them with
 # the load average the script prints.
+# Before/after in one run: OLD_BIN=DIR (holding an older build's mesatee and
+# mesatee-worker) makes server B that older binary with --worker-start
+# zygote instead of this build with spawn (bench_faas still labels it "spawn").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}; shift || true
@@ -24,7 +27,12 @@ trap 'for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; MT_WO
 # setup MODE: a server with --worker-start MODE in $ROOT/MODE; prints its -A/-B spec
 setup() {
   MT_WORK=$ROOT/$1; MT_DATA=$MT_WORK/server; mkdir -p "$MT_WORK"
-  mt_start_server --level soft --worker-start "$1" --access-log "$MT_WORK/access.log" >&2
+  if [ "$1" = old ]; then
+    MESATEE_BIN=$OLD_BIN/mesatee MESATEE_WORKER=$OLD_BIN/mesatee-worker \
+      mt_start_server --level soft --worker-start zygote --access-log "$MT_WORK/access.log" >&2
+  else
+    mt_start_server --level soft --worker-start "$1" --access-log "$MT_WORK/access.log" >&2
+  fi
   PIDS+=("$MT_PID")
   unset MESATEE_CA
   local show
@@ -46,7 +54,7 @@ EOP
   SPEC="$MESATEE_SERVER,$MT_WORK/policy.json,$fn,$MT_WORK/access.log,$MT_WORK/server.log"
 }
 setup zygote; A=$SPEC
-setup spawn; B=$SPEC
+if [ -n "${OLD_BIN:-}" ]; then setup old; else setup spawn; fi; B=$SPEC
 echo "run.sh: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 nice -n 19 "$BIN" -A "$A" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
 echo "run.sh: load average after $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -92,7 +92,7 @@ mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *a
     sqlite3_stmt *st;
     char prev[65] = ZERO_HASH;
     int64_t seq = 1;
-    mt_status rc = store_prepare(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+    mt_status rc = core_stmt_get(NULL, db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
                                  &st, err);
     if (rc)
         return rc;
@@ -102,7 +102,7 @@ mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *a
         snprintf(prev, sizeof prev, "%s", store_col_text(st, 1));
     } else if (s != SQLITE_DONE)
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     if (rc)
         return rc;
     /* The head is not re-checked here: every entry's own MAC is checked by
@@ -113,7 +113,7 @@ mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *a
     entry_hash(prev, seq, now, a, ac, ob, status, h);
     if ((rc = entry_mac(c, h, mac, err)))
         return rc;
-    if ((rc = store_prepare(db,
+    if ((rc = core_stmt_get(NULL, db,
                             "INSERT INTO audit(seq, time, actor, action, object, status, "
                             "prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             &st, err)))
@@ -129,7 +129,7 @@ mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *a
     store_bind_text(st, 9, mac);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     return rc;
 }
 

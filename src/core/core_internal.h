@@ -116,6 +116,11 @@ mt_status store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err 
 mt_status core_stmt_get(mt_core *c, sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
 void core_stmt_put(mt_core *c, sqlite3_stmt *st);
 void core_stmt_cache_free(mt_core *c); /* before c->db closes */
+/* The calling thread's statements on db (its own connection, which it alone
+ * uses) are cached too, until core_stmt_thread_release (before the thread
+ * ends and db closes). */
+void core_stmt_thread_bind(sqlite3 *db);
+void core_stmt_thread_release(void);
 /* MT_EIO with the connection's message (for unexpected step results). */
 mt_status store_fail(sqlite3 *db, mt_err *err);
 /* One step of a row loop: true on SQLITE_ROW; false at SQLITE_DONE; false
@@ -480,6 +485,9 @@ mt_status transit_restore(core_ctx *x);
 /* ---- scheduler (sched.c) ---------------------------------------------- */
 mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err);
 void sched_wake(mt_core *c);
+/* The scheduler's counters as Prometheus text (heap; NULL when out of
+ * memory): wake-ups by cause, commits and the state changes they carried. */
+char *sched_metrics_text(mt_core *c);
 /* ---- task_wait.c ------------------------------------------------------- */
 #define CORE_WAIT_MAX_MS 60000u /* longest ?wait= of GET /v1/tasks/{id} */
 /* The query of GET /v1/tasks/{id}: "" or wait=N[s|ms] (N seconds when no

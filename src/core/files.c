@@ -28,7 +28,7 @@ mt_status core_file_load(mt_core *c, sqlite3 *db, const char *file_id, core_file
     if (rc)
         return rc;
     sqlite3_stmt *st;
-    rc = store_prepare(db,
+    rc = core_stmt_get(NULL, db,
                                  "SELECT file_id, kind, name, url, object_id, size, sha256, "
                                  "written, created_at, wrapped_key FROM files WHERE file_id = ?",
                                  &st, err);
@@ -56,14 +56,15 @@ mt_status core_file_load(mt_core *c, sqlite3 *db, const char *file_id, core_file
         rc = mt_err_set(err, MT_ENOTFOUND, "no file %s", file_id);
     else
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     return rc;
 }
 
 json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err)
 {
     sqlite3_stmt *st;
-    if (store_prepare(db, "SELECT username FROM file_owners WHERE file_id = ? ORDER BY username",
+    if (core_stmt_get(NULL, db,
+                      "SELECT username FROM file_owners WHERE file_id = ? ORDER BY username",
                       &st, err))
         return NULL;
     store_bind_text(st, 1, file_id);
@@ -76,7 +77,7 @@ json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err)
         json_decref(arr);
         arr = NULL;
     }
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     return arr;
 }
 

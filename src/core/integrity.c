@@ -275,7 +275,7 @@ static mt_status row_list_mac(mt_core *c, sqlite3 *db, const row_list_spec *sp, 
                               char mac[65], char stored[65], mt_err *err)
 {
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db, sp->row_sql, &st, err);
+    mt_status rc = core_stmt_get(NULL, db, sp->row_sql, &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, id);
@@ -291,14 +291,14 @@ static mt_status row_list_mac(mt_core *c, sqlite3 *db, const row_list_spec *sp, 
         rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
     else
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
-    if (!rc && !(rc = store_prepare(db, sp->list_sql, &st, err))) {
+    core_stmt_put(NULL, st);
+    if (!rc && !(rc = core_stmt_get(NULL, db, sp->list_sql, &st, err))) {
         store_bind_text(st, 1, id);
         while ((s = sqlite3_step(st)) == SQLITE_ROW)
             fb_col(&b, st, 0);
         if (s != SQLITE_DONE)
             rc = store_fail(db, err);
-        sqlite3_finalize(st);
+        core_stmt_put(NULL, st);
     }
     if (!rc && !fb_mac(c->integ_key, &b, mac))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
@@ -351,7 +351,7 @@ static mt_status decl_mac(mt_core *c, sqlite3 *db, const char *task_id, char mac
                           char stored[65], mt_err *err)
 {
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db,
+    mt_status rc = core_stmt_get(NULL, db,
                                  "SELECT task_id, function_id, creator, arguments, "
                                  "inputs_ownership, outputs_ownership, participants, decl_mac "
                                  "FROM tasks WHERE task_id = ?",
@@ -372,7 +372,7 @@ static mt_status decl_mac(mt_core *c, sqlite3 *db, const char *task_id, char mac
         rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
     else
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     fb_free(&b);
     return rc;
 }
@@ -461,12 +461,13 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
     {
         sqlite3_stmt *fq;
         char fid[MT_ID_LEN + 1] = "";
-        if ((rc = store_prepare(db, "SELECT function_id FROM tasks WHERE task_id = ?", &fq, err)))
+        if ((rc = core_stmt_get(NULL, db, "SELECT function_id FROM tasks WHERE task_id = ?", &fq,
+                                err)))
             return rc;
         store_bind_text(fq, 1, task_id);
         if (sqlite3_step(fq) == SQLITE_ROW)
             snprintf(fid, sizeof fid, "%s", store_col_text(fq, 0));
-        sqlite3_finalize(fq);
+        core_stmt_put(NULL, fq);
         if ((rc = integ_function_check(c, db, fid, err)))
             return rc == MT_ENOTFOUND ? integ_fail(err, "task") : rc;
     }
@@ -475,7 +476,7 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
     json_t *parts = NULL, *ins = NULL, *outs = NULL, *assign = NULL, *seen = NULL;
     char creator[65] = "";
     sqlite3_stmt *st;
-    if ((rc = store_prepare(db,
+    if ((rc = core_stmt_get(NULL, db,
                             "SELECT t.task_id, t.function_id, t.creator, t.arguments, "
                             "t.inputs_ownership, t.outputs_ownership, t.participants, "
                             "f.executor_type, f.builtin, f.payload_object, f.payload_sha256, "
@@ -498,7 +499,7 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
         rc = integ_fail(err, "task"); /* decl verified, function row gone */
     else
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     if (rc)
         goto out;
     if (!decl_sane(parts, ins, outs, creator) || !json_is_object(assign)) {
@@ -511,7 +512,7 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = store_prepare(db,
+    if ((rc = core_stmt_get(NULL, db,
                             "SELECT tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf "
                             "JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ? "
                             "ORDER BY tf.direction, tf.slot",
@@ -551,7 +552,7 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
     }
     if (!rc && s != SQLITE_DONE)
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     if (rc)
         goto out;
     /* what the job is built from (the assignments column) is exactly the
@@ -627,12 +628,13 @@ mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err
         return rc;
     json_t *parts = NULL;
     sqlite3_stmt *st;
-    if ((rc = store_prepare(db, "SELECT participants FROM tasks WHERE task_id = ?", &st, err)))
+    if ((rc = core_stmt_get(NULL, db, "SELECT participants FROM tasks WHERE task_id = ?", &st,
+                            err)))
         return rc;
     store_bind_text(st, 1, task_id);
     if (sqlite3_step(st) == SQLITE_ROW)
         parts = core_json_load(store_col_text(st, 0));
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     if (!json_is_array(parts)) {
         json_decref(parts);
         return integ_fail(err, "task");
@@ -645,7 +647,7 @@ mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err
         char want[65], stored[65] = "";
         if ((rc = approval_mac(c, task_id, user, binding, want, err)))
             break;
-        if ((rc = store_prepare(db,
+        if ((rc = core_stmt_get(NULL, db,
                                 "SELECT approval_mac FROM task_participants WHERE task_id = ? "
                                 "AND username = ?",
                                 &st, err)))
@@ -654,7 +656,7 @@ mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err
         store_bind_text(st, 2, user);
         if (sqlite3_step(st) == SQLITE_ROW)
             snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
-        sqlite3_finalize(st);
+        core_stmt_put(NULL, st);
         if (!integ_hex_equal(want, stored)) {
             mt_error("store integrity: task %s lacks a valid approval of its binding", task_id);
             rc = integ_fail(err, "approval");
@@ -678,7 +680,7 @@ mt_status integ_valid_approvals(mt_core *c, sqlite3 *db, const char *task_id, js
     if (integ_task_binding(c, db, task_id, binding, &e2))
         return MT_OK; /* broken already: nothing to carry over */
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db,
+    mt_status rc = core_stmt_get(NULL, db,
                                  "SELECT username, approval_mac FROM task_participants WHERE "
                                  "task_id = ? AND approval_mac IS NOT NULL ORDER BY username",
                                  &st, err);
@@ -694,7 +696,7 @@ mt_status integ_valid_approvals(mt_core *c, sqlite3 *db, const char *task_id, js
             json_array_append_new(*users, json_string(user)))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     return rc;
 }
 
@@ -936,12 +938,13 @@ static mt_status for_each_id(mt_core *c, sqlite3 *db, const char *sql,
 static mt_status seal_approvals(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
 {
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db, "SELECT approvals FROM tasks WHERE task_id = ?", &st, err);
+    mt_status rc =
+        core_stmt_get(NULL, db, "SELECT approvals FROM tasks WHERE task_id = ?", &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, task_id);
     json_t *appr = sqlite3_step(st) == SQLITE_ROW ? core_json_load(store_col_text(st, 0)) : NULL;
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     size_t i;
     json_t *v;
     json_array_foreach(appr, i, v)

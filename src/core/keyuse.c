@@ -55,7 +55,7 @@ static bool sign_granted(mt_core *c, sqlite3 *db, const char *owner, const char 
     sqlite3_stmt *st;
     mt_err err;
     mt_err_clear(&err);
-    if (store_prepare(db,
+    if (core_stmt_get(NULL, db,
                       "SELECT grantee, operations, created_at, mac FROM transit_grants "
                       "WHERE owner = ? AND name = ?",
                       &st, &err))
@@ -84,7 +84,7 @@ static bool sign_granted(mt_core *c, sqlite3 *db, const char *owner, const char 
         }
         found = true;
     }
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     return found;
 }
 

@@ -114,6 +114,16 @@ char *mt_core_metrics(mt_core *core)
     char *m = metrics_text(core->db);
     pthread_mutex_unlock(&core->mu);
     char *p = metrics_process_text(core->tee ? mt_tee_level(core->tee) : "none");
+    char *sc = sched_metrics_text(core); /* issue 13: scheduler wake-ups, commits */
+    if (p && sc) {
+        size_t pl = strlen(p), sl = strlen(sc);
+        char *ps = realloc(p, pl + sl + 1);
+        if (ps) {
+            memcpy(ps + pl, sc, sl + 1);
+            p = ps;
+        }
+    }
+    free(sc);
     if (!m || !p) {
         free(m);
         free(p);

@@ -4,10 +4,25 @@
  * (UPDATE ... WHERE status = 'staged' RETURNING, inside BEGIN IMMEDIATE),
  * build an mt_job from the assigned files (keys unwrapped with the sealing
  * key), run it with mt_executor_run and store the outcome, the metering and
- * the written outputs in one transaction. Threads wake on invoke (condition
- * variable) and poll every 500 ms. Cancellation: should_cancel reads the
- * task's cancel_requested flag (and the stop flag at shutdown).
+ * the written outputs in one transaction. Cancellation: should_cancel reads
+ * the task's cancel_requested flag (and the stop flag at shutdown).
  * At start, tasks left 'running' by a crash are marked failed.
+ *
+ * Group commit (issue 13, docs/design.md "Scheduler"): a thread that stores
+ * a task's outcome claims its next task in the same transaction (the
+ * outcome first; the claim inside a savepoint, so that a failed claim never
+ * costs the outcome), so a busy thread commits once per task instead of
+ * twice. The durability contract is unchanged: a task event (which answers
+ * a waiting client) is raised only after that commit returned (synchronous
+ * =FULL, so the outcome is on disk), and every row keeps its MAC.
+ *
+ * Wake-ups are events only: sched_wake (after an invoke commits: anything
+ * that makes a task 'staged' must call it) signals one sleeping thread; a
+ * thread sleeps only when a claim found nothing and no wake came since it
+ * looked (a generation counter, read before the claim). There is no safety
+ * poll; the one timed sleep is the retry after a claim failed (a store
+ * error), counted as a timer wake-up in the metrics (sched_metrics_text).
+ * Each thread keeps its prepared statements (core_stmt_thread_bind).
  *
  * Graceful stop (docs/service.md "Stopping"): mt_core_drain first stops
  * new claims while the running tasks go on; when the stop flag is then set
@@ -43,14 +58,17 @@
 
 #define RESTART_REASON "daemon restarted while the task was running"
 #define STOP_REASON "daemon stopped while the task was running"
-#define POLL_MS 500
+#define RETRY_MS 200 /* after a failed claim (a store error) only */
 
 struct core_sched {
     mt_core *core;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     uint64_t gen; /* bumped by every wake */
+    unsigned sleeping; /* threads waiting on cv (under mu) */
     atomic_bool stop;
+    /* counters for /metrics (sched_metrics_text) */
+    atomic_uint_fast64_t wake_event, wake_timer, commits, transitions;
     unsigned n;
     pthread_t *threads;
     sqlite3 **dbs;
@@ -189,22 +207,21 @@ mt_status sched_requeue_running(mt_core *c, sqlite3 *db, mt_err *err)
 
 /* ---- claiming and running ---------------------------------------------- */
 
-/* Claims the oldest staged task; *got false when the queue is empty. */
-static mt_status claim(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
-                       mt_err *err)
+/* Claims the oldest staged task inside the caller's transaction; *got false
+ * when the queue is empty. */
+static mt_status claim_in(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
+                          mt_err *err)
 {
     *got = false;
-    mt_status rc = store_begin(db, err);
+    sqlite3_stmt *st;
+    mt_status rc = core_stmt_get(c, db,
+                                 "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
+                                 "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
+                                 "ORDER BY staged_seq, rowid LIMIT 1) AND status = 'staged' "
+                                 "RETURNING task_id",
+                                 &st, err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(db,
-                            "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
-                            "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
-                            "ORDER BY staged_seq, rowid LIMIT 1) AND status = 'staged' "
-                            "RETURNING task_id",
-                            &st, err)))
-        goto out;
     sqlite3_bind_int64(st, 1, mt_now());
     int s = sqlite3_step(st);
     if (s == SQLITE_ROW) {
@@ -214,18 +231,33 @@ static mt_status claim(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], boo
     }
     if (s != SQLITE_DONE)
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(c, st);
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);
         rc = audit_append(c, db, "scheduler", "task running", obj, 0, err);
     }
-    if (!rc)
-        rc = store_commit(db, err);
-out:
-    if (rc) {
-        store_rollback(db);
+    if (rc)
         *got = false;
+    return rc;
+}
+
+/* Claims the oldest staged task in a transaction of its own. */
+static mt_status claim(core_sched *s, mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1],
+                       bool *got, mt_err *err)
+{
+    *got = false;
+    mt_status rc = store_begin(db, err);
+    if (rc)
+        return rc;
+    if (!(rc = claim_in(c, db, task_id, got, err)) && *got)
+        rc = store_commit(db, err);
+    if (rc || !*got) {
+        store_rollback(db); /* nothing claimed: nothing to commit */
+        *got = false;
+    } else if (s) {
+        atomic_fetch_add(&s->commits, 1);
+        atomic_fetch_add(&s->transitions, 1);
     }
     return rc;
 }
@@ -342,7 +374,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
      * in this same read transaction, before any key is unwrapped */
     if ((rc = integ_task_verify(c, db, task_id, err)))
         goto out;
-    if ((rc = store_prepare(db,
+    if ((rc = core_stmt_get(c, db,
                             "SELECT t.arguments, t.assignments, f.executor_type, f.builtin, "
                             "f.function_id, f.payload_object, f.payload_key, f.payload_sha256, "
                             "t.participants FROM tasks t JOIN functions f ON f.function_id = t.function_id "
@@ -360,7 +392,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
             rc = module_from_row(c, st, job, builtin, err);
     } else
         rc = mt_err_set(err, MT_EINTERNAL, "task %s vanished", task_id);
-    sqlite3_finalize(st);
+    core_stmt_put(c, st);
     if (rc)
         goto out;
     if (!job->arguments || !assign || !participants) {
@@ -450,7 +482,7 @@ out:
 static mt_status outputs_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
 {
     sqlite3_stmt *q;
-    mt_status rc = store_prepare(db,
+    mt_status rc = core_stmt_get(c, db,
                                  "SELECT file_id FROM task_files WHERE task_id = ? AND "
                                  "direction = 'output'",
                                  &q, err);
@@ -462,14 +494,19 @@ static mt_status outputs_check(mt_core *c, sqlite3 *db, const char *task_id, mt_
         rc = integ_file_check(c, db, store_col_text(q, 0), NULL, err);
     if (!rc && s != SQLITE_DONE)
         rc = store_fail(db, err);
-    sqlite3_finalize(q);
+    core_stmt_put(c, q);
     return rc;
 }
 
-/* Stores the outcome in one transaction. */
+/* Stores the outcome in one transaction. When next (may be NULL) is given,
+ * the oldest staged task is claimed in the same transaction (group commit):
+ * *next_got tells whether one was, its id in next. */
 static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task_id,
-                        const mt_job_result *r, const char *setup_failure, mt_err *err)
+                        const mt_job_result *r, const char *setup_failure,
+                        char next[MT_ID_LEN + 1], bool *next_got, mt_err *err)
 {
+    if (next_got)
+        *next_got = false;
     mt_status rc = store_begin(db, err);
     if (rc)
         return rc;
@@ -540,7 +577,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     char *result_text = result ? mt_json_dump(result) : NULL;
     json_decref(result);
     sqlite3_stmt *st;
-    if ((rc = store_prepare(db,
+    if ((rc = core_stmt_get(c, db,
                             "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
                             "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
                             "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13 "
@@ -564,7 +601,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     sqlite3_bind_int64(st, 13, r ? (int64_t)r->key_signs : 0);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(c, st);
     free(result_text);
     if (!rc)
         rc = integ_task_result_seal(c, db, task_id, err);
@@ -573,7 +610,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     /* outputs: mark written */
     if (!strcmp(status, "finished") && r->outputs) {
         sqlite3_stmt *q;
-        if ((rc = store_prepare(db,
+        if ((rc = core_stmt_get(c, db,
                                 "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
                                 "direction = 'output'",
                                 &q, err)))
@@ -587,7 +624,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
             /* re-MAC the row, but never launder one edited meanwhile */
             if ((rc = integ_file_check(c, db, store_col_text(q, 1), NULL, err)))
                 break;
-            if ((rc = store_prepare(db,
+            if ((rc = core_stmt_get(c, db,
                                     "UPDATE files SET written = 1, size = ?, sha256 = ? "
                                     "WHERE file_id = ?",
                                     &u, err)))
@@ -597,18 +634,18 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
             store_bind_text(u, 3, store_col_text(q, 1));
             if (sqlite3_step(u) != SQLITE_DONE)
                 rc = store_fail(db, err);
-            sqlite3_finalize(u);
+            core_stmt_put(c, u);
             if (!rc)
                 rc = integ_file_seal(c, db, store_col_text(q, 1), err);
         }
-        sqlite3_finalize(q);
+        core_stmt_put(c, q);
         if (rc)
             goto out;
     }
     /* function statistics */
     {
         sqlite3_stmt *u;
-        if ((rc = store_prepare(db,
+        if ((rc = core_stmt_get(c, db,
                                 "UPDATE functions SET tasks_finished = tasks_finished + ?1, "
                                 "tasks_failed = tasks_failed + ?2, cpu_ms = cpu_ms + ?3 "
                                 "WHERE function_id = (SELECT function_id FROM tasks WHERE "
@@ -621,7 +658,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
         store_bind_text(u, 4, task_id);
         if (sqlite3_step(u) != SQLITE_DONE)
             rc = store_fail(db, err);
-        sqlite3_finalize(u);
+        core_stmt_put(c, u);
         if (rc)
             goto out;
     }
@@ -634,17 +671,42 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     }
     mt_info("task %s %s%s%s", task_id, status, reason ? ": " : "", reason ? reason : "");
 commit:
+    /* group commit: the next task's claim rides on this commit; a claim
+     * that fails is undone alone (the outcome is kept) */
+    if (next && next_got && !atomic_load(&c->draining) && !(s && atomic_load(&s->stop))) {
+        mt_err cerr;
+        if (store_exec(db, "SAVEPOINT claim_next", err) == MT_OK) {
+            if (claim_in(c, db, next, next_got, &cerr) != MT_OK) {
+                *next_got = false;
+                mt_warn("scheduler: claiming the next task failed: %s", cerr.msg);
+                (void)store_exec(db, "ROLLBACK TO claim_next", NULL);
+            }
+            (void)store_exec(db, "RELEASE claim_next", NULL);
+        }
+    }
     rc = store_commit(db, err);
-    if (!rc)
+    if (!rc) {
+        if (s) {
+            atomic_fetch_add(&s->commits, 1);
+            atomic_fetch_add(&s->transitions, 1 + (next_got && *next_got));
+        }
         core_task_event(c); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
+    }
 out:
-    if (rc)
+    if (rc) {
         store_rollback(db);
+        if (next_got)
+            *next_got = false;
+    }
     return rc;
 }
 
-static void run_task(core_sched *s, sqlite3 *db, const char *task_id)
+/* Runs a claimed task and stores its outcome, claiming the next task in
+ * the same commit (*next_got, its id in next). */
+static void run_task(core_sched *s, sqlite3 *db, const char *task_id, char next[MT_ID_LEN + 1],
+                     bool *next_got)
 {
+    *next_got = false;
     mt_core *c = s->core;
     mt_err err;
     mt_err_clear(&err);
@@ -676,7 +738,8 @@ static void run_task(core_sched *s, sqlite3 *db, const char *task_id)
     /* Retry storing the outcome: it must not be lost to a transient error. */
     for (int attempt = 0; attempt < 20; attempt++) {
         mt_err ferr;
-        if (finish(s, c, db, task_id, rc ? NULL : &res, rc ? reason : NULL, &ferr) == MT_OK)
+        if (finish(s, c, db, task_id, rc ? NULL : &res, rc ? reason : NULL, next, next_got,
+                   &ferr) == MT_OK)
             break;
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
         struct timespec ts = {0, 250 * 1000 * 1000};
@@ -696,32 +759,54 @@ static void *worker_main(void *p)
     core_sched *s = ta->s;
     sqlite3 *db = s->dbs[ta->idx];
     free(ta);
+    core_stmt_thread_bind(db);
+    char task_id[MT_ID_LEN + 1], next[MT_ID_LEN + 1];
+    bool got = false; /* task_id was claimed (by the last outcome's commit) */
     while (!atomic_load(&s->stop)) {
         pthread_mutex_lock(&s->mu);
         uint64_t seen = s->gen;
         pthread_mutex_unlock(&s->mu);
-        char task_id[MT_ID_LEN + 1];
-        bool got = false;
+        bool failed = false;
         mt_err err;
-        if (!atomic_load(&s->core->draining) && claim(s->core, db, task_id, &got, &err))
-            mt_warn("scheduler: claiming a task failed: %s", err.msg);
+        if (!got && !atomic_load(&s->core->draining) &&
+            (failed = claim(s, s->core, db, task_id, &got, &err) != MT_OK))
+            mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
         if (got) {
-            run_task(s, db, task_id);
+            run_task(s, db, task_id, next, &got);
+            if (got)
+                memcpy(task_id, next, sizeof task_id);
             continue;
         }
+        /* sleep until a wake that came after `seen`; only a failed claim
+         * also wakes on a timer (the store may be busy or full) */
         pthread_mutex_lock(&s->mu);
-        if (!atomic_load(&s->stop) && s->gen == seen) {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_nsec += POLL_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
+        while (!atomic_load(&s->stop) && s->gen == seen) {
+            s->sleeping++;
+            int e = 0;
+            if (failed) {
+                struct timespec ts;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                ts.tv_nsec += RETRY_MS * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                e = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            } else
+                pthread_cond_wait(&s->cv, &s->mu);
+            s->sleeping--;
+            if (e == ETIMEDOUT) {
+                atomic_fetch_add(&s->wake_timer, 1);
+                break;
             }
-            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            if (s->gen != seen)
+                atomic_fetch_add(&s->wake_event, 1);
         }
         pthread_mutex_unlock(&s->mu);
     }
+    /* a task claimed by the last commit but not run is put back in the
+     * queue by the requeue at close (sched_requeue_running) */
+    core_stmt_thread_release();
     return NULL;
 }
 
@@ -763,8 +848,49 @@ void sched_wake(mt_core *c)
         return;
     pthread_mutex_lock(&s->mu);
     s->gen++;
-    pthread_cond_broadcast(&s->cv);
+    /* one task staged: one sleeping thread is enough (the others see the
+     * new generation when they next look) */
+    pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+char *sched_metrics_text(mt_core *c)
+{
+    core_sched *s = c ? c->sched : NULL;
+    unsigned sleeping = 0;
+    uint64_t ev = 0, tm = 0, cm = 0, tr = 0;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        sleeping = s->sleeping;
+        pthread_mutex_unlock(&s->mu);
+        ev = atomic_load(&s->wake_event);
+        tm = atomic_load(&s->wake_timer);
+        cm = atomic_load(&s->commits);
+        tr = atomic_load(&s->transitions);
+    }
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf,
+                 "# HELP mesatee_scheduler_sleeping Scheduler threads waiting for a task.\n"
+                 "# TYPE mesatee_scheduler_sleeping gauge\n"
+                 "mesatee_scheduler_sleeping %u\n"
+                 "# HELP mesatee_scheduler_wakeups_total Scheduler thread wake-ups by cause "
+                 "(event: a task was queued; timer: retry after a failed claim).\n"
+                 "# TYPE mesatee_scheduler_wakeups_total counter\n"
+                 "mesatee_scheduler_wakeups_total{cause=\"event\"} %llu\n"
+                 "mesatee_scheduler_wakeups_total{cause=\"timer\"} %llu\n"
+                 "# HELP mesatee_scheduler_commits_total Scheduler transactions committed with "
+                 "task state changes.\n"
+                 "# TYPE mesatee_scheduler_commits_total counter\n"
+                 "mesatee_scheduler_commits_total %llu\n"
+                 "# HELP mesatee_scheduler_transitions_total Task state changes (claims, "
+                 "outcomes) committed by the scheduler.\n"
+                 "# TYPE mesatee_scheduler_transitions_total counter\n"
+                 "mesatee_scheduler_transitions_total %llu\n",
+                 sleeping, (unsigned long long)ev, (unsigned long long)tm,
+                 (unsigned long long)cm, (unsigned long long)tr);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return NULL;
+    return strdup(buf);
 }
 
 mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
@@ -845,7 +971,7 @@ mt_status sched_claim_job(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], 
     *got = false;
     if (atomic_load(&c->draining)) /* graceful stop: no new task for remote executors */
         return MT_OK;
-    mt_status rc = claim(c, db, task_id, got, err);
+    mt_status rc = claim(NULL, c, db, task_id, got, err);
     if (rc || !*got)
         return rc;
     return build_job(c, db, task_id, job, exec_type, builtin, err);
@@ -859,5 +985,5 @@ void sched_job_free(mt_job *job)
 mt_status sched_finish(mt_core *c, sqlite3 *db, const char *task_id, const mt_job_result *r,
                        const char *setup_failure, mt_err *err)
 {
-    return finish(NULL, c, db, task_id, r, setup_failure, err);
+    return finish(NULL, c, db, task_id, r, setup_failure, NULL, NULL, err);
 }

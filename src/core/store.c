@@ -268,7 +268,7 @@ mt_status store_ids(sqlite3 *db, const char *sql, const char *param, json_t **ou
 {
     *out = NULL;
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(db, sql, &st, err);
+    mt_status rc = core_stmt_get(NULL, db, sql, &st, err); /* kept on a bound thread */
     if (rc)
         return rc;
     if (param)
@@ -279,7 +279,7 @@ mt_status store_ids(sqlite3 *db, const char *sql, const char *param, json_t **ou
     while (!rc && store_next(db, st, &rc, err))
         if (json_array_append_new(ids, json_string(store_col_text(st, 0))))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     if (rc)
         json_decref(ids);
     else
@@ -298,14 +298,28 @@ mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err)
     return MT_OK;
 }
 
+/* One statement without rows, through the statement cache (kept on a
+ * thread that bound its connection: stmt_cache.c). */
+static mt_status store_exec1(sqlite3 *db, const char *sql, mt_err *err)
+{
+    sqlite3_stmt *st;
+    mt_status rc = core_stmt_get(NULL, db, sql, &st, err);
+    if (rc)
+        return rc;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        rc = mt_err_set(err, MT_EIO, "database error: %s", sqlite3_errmsg(db));
+    core_stmt_put(NULL, st);
+    return rc;
+}
+
 mt_status store_begin(sqlite3 *db, mt_err *err)
 {
-    return store_exec(db, "BEGIN IMMEDIATE", err);
+    return store_exec1(db, "BEGIN IMMEDIATE", err);
 }
 
 mt_status store_commit(sqlite3 *db, mt_err *err)
 {
-    return store_exec(db, "COMMIT", err);
+    return store_exec1(db, "COMMIT", err);
 }
 
 void store_rollback(sqlite3 *db)
@@ -340,7 +354,7 @@ const char *store_col_text(sqlite3_stmt *st, int i)
 static mt_status prepare_va(sqlite3 *db, const char *sql, va_list ap, sqlite3_stmt **st,
                             mt_err *err)
 {
-    mt_status rc = store_prepare(db, sql, st, err);
+    mt_status rc = core_stmt_get(NULL, db, sql, st, err); /* kept on a bound thread */
     if (rc)
         return rc;
     int n = sqlite3_bind_parameter_count(*st);
@@ -363,7 +377,7 @@ mt_status store_run(sqlite3 *db, mt_err *err, int *changes, const char *sql, ...
         rc = store_fail(db, err);
     else if (changes)
         *changes = sqlite3_changes(db);
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     return rc;
 }
 
@@ -386,7 +400,7 @@ mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const c
             *found = true;
     } else if (s != SQLITE_DONE)
         rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    core_stmt_put(NULL, st);
     return rc;
 }
 

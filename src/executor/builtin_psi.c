@@ -39,6 +39,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "big_alloc.h"
 #include "mt_builtin.h"
 #include "mt_util.h"
 
@@ -149,22 +150,20 @@ typedef struct psi_scan_st {
     uint32_t hist[PSI_HIST]; /* by the top 12 hash bits */
 } psi_scan_st;
 
-#define PSI_HUGE (2u << 20)
+#define PSI_HUGE MT_BIG_ALLOC_HUGE
 
-/* Asks for transparent huge pages on the 2 MiB-aligned part of p[0..bytes):
- * fewer page faults and TLB misses on large arrays. A hint only. */
+/* Huge pages for the 2 MiB-aligned part of p[0..bytes), populated at once
+ * (big_alloc.h: a fresh worker's first touch, issue 13). A hint only. */
 static void psi_hint_huge(void *p, size_t bytes)
 {
-    uintptr_t a = ((uintptr_t)p + PSI_HUGE - 1) & ~(uintptr_t)(PSI_HUGE - 1);
-    uintptr_t b = ((uintptr_t)p + bytes) & ~(uintptr_t)(PSI_HUGE - 1);
-    if (p && b > a)
-        (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+    mt_big_hint(p, bytes);
 }
 
 static mt_status psi_grow(psi_scan_st *sc, const mt_psi_input *in, mt_err *err)
 {
     size_t cap = sc->cap ? sc->cap * 2 : in->len / 16 + 64;
-    psi_rec *r = realloc(sc->rec, cap * sizeof *r);
+    /* the first size covers every id of 16 bytes or more: usually no growth */
+    psi_rec *r = sc->rec ? realloc(sc->rec, cap * sizeof *r) : mt_big_alloc(cap * sizeof *r);
     if (!r)
         return mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s'",
                           in->slot ? in->slot : "?");
@@ -254,12 +253,7 @@ static inline const uint8_t *psi_ent_id(const psi_ent *e, const uint8_t *base)
  * scatter and the probes, fewer page faults). */
 static void *psi_big_alloc(size_t bytes)
 {
-    if (bytes < PSI_HUGE)
-        return malloc(bytes ? bytes : 1);
-    size_t sz = (bytes + PSI_HUGE - 1) & ~(size_t)(PSI_HUGE - 1);
-    void *p = aligned_alloc(PSI_HUGE, sz);
-    psi_hint_huge(p, sz);
-    return p;
+    return mt_big_alloc(bytes);
 }
 
 /* One input, partitioned. */

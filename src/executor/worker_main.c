@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "big_alloc.h"
 #include "job_codec.h"
 #include "mt_bschema.h"
 #include "mt_builtin.h"
@@ -182,7 +183,9 @@ static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t c
         hint = (size_t)sb.st_size;
     }
     pb.cap = hint;
-    if (!(pb.data = malloc(pb.cap + 1))) {
+    /* pre-sized (the plaintext is shorter than the ciphertext) and, when
+     * large, populated in huge pages before the decryption writes it */
+    if (!(pb.data = mt_big_alloc(pb.cap + 1))) {
         EVP_MD_CTX_free(md);
         return mt_err_set(err, MT_ENOMEM, "out of memory for input '%s'", io->slot);
     }

@@ -16,3 +16,7 @@ set_tests_properties(it_task_wait PROPERTIES
 add_test(NAME it_zygote_prestart COMMAND bash ${MT_TEST_DIR}/integration/it_zygote_prestart.sh)
 set_tests_properties(it_zygote_prestart PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
+# issue 13: the scheduler wakes on events (no poll) and groups its commits
+add_test(NAME it_sched_events COMMAND bash ${MT_TEST_DIR}/integration/it_sched_events.sh)
+set_tests_properties(it_sched_events PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)

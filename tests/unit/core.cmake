@@ -15,3 +15,8 @@ add_dependencies(test_core_flow mesatee-worker mesatee-worker-test)
 target_compile_definitions(test_core_flow PRIVATE
   MT_WORKER_PATH="$<TARGET_FILE:mesatee-worker>"
   MT_WORKER_TEST_PATH="$<TARGET_FILE:mesatee-worker-test>")
+
+# issue 13: statements kept per scheduler thread (stmt_cache.c)
+mt_add_unit_test(test_stmt_cache_thread SOURCES ${MT_TEST_DIR}/unit/test_stmt_cache_thread.c
+                 LIBS mt_core mt_crypto mt_tee PkgConfig::SQLITE Threads::Threads)
+target_include_directories(test_stmt_cache_thread PRIVATE ${PROJECT_SOURCE_DIR}/src/core)

@@ -1,0 +1,111 @@
+/* Unit tests of src/core/stmt_cache.c's thread-bound caches (issue 13): a
+ * scheduler thread keeps the statements of its own connection, keyed by a
+ * copy of the SQL text (callers of store_run/store_int may pass text that
+ * does not outlive the call), a nested use of the same text gets a fresh
+ * statement, other connections are never cached, and the release finalizes
+ * every kept statement (the connection then closes with SQLITE_OK, which it
+ * refuses while a statement is left). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core_internal.h"
+
+static sqlite3 *open_mem(void)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x INTEGER); INSERT INTO t VALUES (7)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    return db;
+}
+
+static void test_bound_cache(void **state)
+{
+    (void)state;
+    sqlite3 *db = open_mem(), *other = open_mem();
+    mt_err err = {0};
+    core_stmt_thread_bind(db);
+
+    /* text on the heap, freed after use: the cache keeps its own copy */
+    char *sql = strdup("SELECT x FROM t WHERE x = ?");
+    sqlite3_stmt *a, *b, *nested;
+    assert_int_equal(core_stmt_get(NULL, db, sql, &a, &err), MT_OK);
+    /* in use: the same text again is a fresh statement */
+    assert_int_equal(core_stmt_get(NULL, db, sql, &nested, &err), MT_OK);
+    assert_ptr_not_equal(a, nested);
+    core_stmt_put(NULL, nested); /* not kept: finalized */
+    sqlite3_bind_int(a, 1, 7);
+    assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+    core_stmt_put(NULL, a); /* kept: reset, bindings cleared */
+    memset(sql, 'Z', strlen(sql));
+    free(sql);
+    char *again = strdup("SELECT x FROM t WHERE x = ?");
+    assert_int_equal(core_stmt_get(NULL, db, again, &b, &err), MT_OK);
+    assert_ptr_equal(a, b); /* the kept one, found by its text */
+    assert_int_equal(sqlite3_bind_parameter_count(b), 1);
+    assert_int_equal(sqlite3_step(b), SQLITE_DONE); /* ? cleared by the put: NULL, no row */
+    core_stmt_put(NULL, b);
+    free(again);
+
+    /* the helpers of store.c go through it too */
+    int64_t v = 0;
+    bool found = false;
+    assert_int_equal(store_int(db, &err, &v, &found, "SELECT x FROM t"), MT_OK);
+    assert_true(found);
+    assert_int_equal(v, 7);
+    assert_int_equal(store_begin(db, &err), MT_OK);
+    assert_int_equal(store_run(db, &err, NULL, "INSERT INTO t VALUES (8)"), MT_OK);
+    assert_int_equal(store_commit(db, &err), MT_OK);
+    assert_int_equal(store_int(db, &err, &v, &found, "SELECT count(*) FROM t"), MT_OK);
+    assert_int_equal(v, 2);
+
+    /* another connection of the same thread: never kept */
+    sqlite3_stmt *o;
+    assert_int_equal(core_stmt_get(NULL, other, "SELECT x FROM t", &o, &err), MT_OK);
+    core_stmt_put(NULL, o);
+    assert_null(sqlite3_next_stmt(other, NULL));
+    assert_int_equal(sqlite3_close(other), SQLITE_OK);
+
+    /* kept statements are still there until the release ... */
+    assert_non_null(sqlite3_next_stmt(db, NULL));
+    assert_int_equal(sqlite3_close(db), SQLITE_BUSY);
+    core_stmt_thread_release();
+    /* ... which finalizes them all */
+    assert_null(sqlite3_next_stmt(db, NULL));
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+static void test_unbound_not_kept(void **state)
+{
+    (void)state;
+    sqlite3 *db = open_mem();
+    mt_err err = {0};
+    sqlite3_stmt *st;
+    assert_int_equal(core_stmt_get(NULL, db, "SELECT x FROM t", &st, &err), MT_OK);
+    core_stmt_put(NULL, st);
+    int64_t v = 0;
+    assert_int_equal(store_int(db, &err, &v, NULL, "SELECT x FROM t"), MT_OK);
+    assert_int_equal(store_begin(db, &err), MT_OK);
+    assert_int_equal(store_commit(db, &err), MT_OK);
+    assert_null(sqlite3_next_stmt(db, NULL)); /* nothing kept on an unbound thread */
+    /* a failing statement reports the database's error */
+    assert_int_not_equal(store_run(db, &err, NULL, "INSERT INTO nosuch VALUES (1)"), MT_OK);
+    assert_non_null(strstr(err.msg, "nosuch"));
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bound_cache),
+        cmocka_unit_test(test_unbound_not_kept),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
