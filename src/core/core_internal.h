@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "api_page.h"
+#include "mt_db.h"
 #include "mt_keystore.h"
 #include "mt_core.h"
 #include "mt_util.h"
@@ -101,6 +102,12 @@ mt_status store_open(const char *path, bool readonly, sqlite3 **out, mt_err *err
 #define STORE_INTEGRITY_MARKER "integrity-macs"
 typedef mt_status (*store_migrate_hook)(void *ctx, sqlite3 *db, mt_err *err);
 mt_status store_migrate(sqlite3 *db, store_migrate_hook hook, void *hook_ctx, mt_err *err);
+/* The same on an mt_db connection of either backend (src/store/mt_db.h): the
+ * migration DDL is written in the layer's common dialect. The hook gets the
+ * layer's connection. store_schema_version is the newest version. */
+typedef mt_status (*store_migrate_db_hook)(void *ctx, mt_db *db, mt_err *err);
+mt_status store_migrate_db(mt_db *db, store_migrate_db_hook hook, void *hook_ctx, mt_err *err);
+size_t store_schema_version(void);
 void store_close(sqlite3 *db);
 
 mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err);
