@@ -120,8 +120,11 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     c->worker_path = mt_strdup(cfg->worker_path);
     c->file_url_root = mt_strdup(cfg->file_url_root);
     c->fetch_allow = mt_strdup(cfg->fetch_allow);
+    const char *store_path = NULL;
+    if (cfg->store_url && (rc = mt_core_store_check(cfg->store_url, &store_path, err)))
+        goto fail;
     size_t plen = strlen(cfg->data_dir) + sizeof("/" CORE_DB_NAME);
-    c->db_path = malloc(plen);
+    c->db_path = store_path ? strdup(store_path) : malloc(plen);
     if (!c->data_dir || !c->db_path || (cfg->worker_path && !c->worker_path) ||
         (cfg->release_signers && !c->release_signers) ||
         (cfg->keystore_collateral && !c->keystore_collateral) ||
@@ -129,7 +132,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto fail;
     }
-    snprintf(c->db_path, plen, "%s/%s", cfg->data_dir, CORE_DB_NAME);
+    if (!store_path)
+        snprintf(c->db_path, plen, "%s/%s", cfg->data_dir, CORE_DB_NAME);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = cfg->workers ? cfg->workers : (unsigned)(ncpu > 0 ? ncpu : 1);
     if (c->workers > 256)

@@ -44,26 +44,37 @@ mt_db_backend mt_db_url_backend(const char *url)
     return MT_DB_SQLITE;
 }
 
+mt_status mt_db_url_sqlite_path(const char *url, const char **path, mt_err *err)
+{
+    *path = NULL;
+    if (mt_db_url_backend(url) != MT_DB_SQLITE)
+        return mt_err_set(err, MT_EINVAL, "store URL: not a SQLite path or file: URL");
+    const char *p = url;
+    if (!strncasecmp(url, "sqlite:", 7))
+        p = url + 7;
+    else if (!strncasecmp(url, "file:", 5))
+        p = url + 5;
+    /* file:///abs/path and sqlite:///abs/path: drop the empty authority */
+    if (p != url && !strncmp(p, "//", 2)) {
+        if (p[2] != '/')
+            return mt_err_set(err, MT_EINVAL,
+                              "store URL: a file URL names no host (use file:///path)");
+        p += 2;
+    }
+    if (!p[0])
+        return mt_err_set(err, MT_EINVAL, "store URL: empty SQLite path");
+    *path = p;
+    return MT_OK;
+}
+
 mt_status mt_db_open(const char *url, unsigned flags, mt_db **out, mt_err *err)
 {
     *out = NULL;
     switch (mt_db_url_backend(url)) {
     case MT_DB_SQLITE: {
-        const char *path = url;
-        if (!strncasecmp(url, "sqlite:", 7))
-            path = url + 7;
-        else if (!strncasecmp(url, "file:", 5))
-            path = url + 5;
-        /* file:///abs/path and sqlite:///abs/path: drop the empty authority */
-        if (!strncmp(path, "//", 2)) {
-            if (path[2] != '/')
-                return mt_err_set(err, MT_EINVAL,
-                                  "store URL: a file URL has no host (use file:///path)");
-            path += 2;
-        }
-        if (!path[0])
-            return mt_err_set(err, MT_EINVAL, "store URL: empty SQLite path");
-        return dbs_open(path, flags, out, err);
+        const char *path;
+        mt_status rc = mt_db_url_sqlite_path(url, &path, err);
+        return rc ? rc : dbs_open(path, flags, out, err);
     }
     case MT_DB_PG:
         if (flags & MT_DB_READONLY)

@@ -89,6 +89,10 @@ typedef enum mt_db_tx {
  * or 0 for an unknown scheme ("mysql://..."). */
 mt_db_backend mt_db_url_backend(const char *url);
 
+/* The file path of a SQLite URL (a pointer into url: "file:PATH",
+ * "file:///abs", "sqlite:PATH" or the plain path); MT_EINVAL naming the
+ * problem for other URLs, a host in a file URL or an empty path. */
+mt_status mt_db_url_sqlite_path(const char *url, const char **path, mt_err *err);
 /* Opens a connection (see the header). *out is NULL on failure. The error
  * names the URL with any password removed. */
 mt_status mt_db_open(const char *url, unsigned flags, mt_db **out, mt_err *err);
