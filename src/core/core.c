@@ -73,6 +73,7 @@ static void core_free(mt_core *c)
     transit_cache_free(c);
     core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
     store_close(c->audit_db); /* audit.c: the group committer's connection */
+    mt_db_close(c->store); /* borrowed: leaves c->db open */
     store_close(c->db);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
@@ -168,7 +169,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     c->open_cfg = NULL;
     if (rc)
         goto fail;
-    if ((rc = store_open(c->db_path, false, &c->db, err)))
+    if ((rc = store_open(c->db_path, false, &c->db, err)) ||
+        (rc = mt_db_wrap_sqlite(c->db, &c->store, err)))
         goto fail;
     if ((rc = store_migrate(c->db, integ_seal_legacy, c, err)))
         goto fail;

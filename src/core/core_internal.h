@@ -56,6 +56,7 @@ struct mt_core {
 
     pthread_mutex_t mu; /* guards db and dummy_hash */
     sqlite3 *db;
+    mt_db *store; /* db through the database layer (borrowed; the converted modules) */
     char dummy_hash[128]; /* pwhash of a random password, for unknown users */
     /* mt_core_audit_batch (audit.c): its own connection to the store, opened
      * on first use, so that a batch's fsync never holds mu */
@@ -80,6 +81,7 @@ struct mt_core {
 typedef struct core_ctx {
     mt_core *core;
     sqlite3 *db;
+    mt_db *store; /* the same connection through the database layer (mt_db.h) */
     const mt_request *req;
     const char *who; /* caller's username ("" when unauthenticated) */
     bool admin;
@@ -144,6 +146,12 @@ mt_status store_run(sqlite3 *db, mt_err *err, int *changes, const char *sql, ...
 /* Runs a single-row single-integer query with text parameters; *found false
  * when no row. */
 mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
+
+/* store_db.c: store_run, store_int and store_ids on the database layer
+ * (for the modules converted to it; same contracts). */
+mt_status sdb_run(mt_db *db, mt_err *err, int *changes, const char *sql, ...);
+mt_status sdb_int(mt_db *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
+mt_status sdb_ids(mt_db *db, const char *sql, const char *param, json_t **out, mt_err *err);
 
 /* ---- integrity.c: MACs over the untrusted store ------------------------ */
 /* MT_EINTERNAL "integrity check failed: CLASS". */
