@@ -344,6 +344,9 @@ static mt_status pg_statement(const tok *t, size_t b, size_t e, sbuf *out, long 
     } else if (conflict) {
         last = returning;
     }
+    int depth = 0; /* parentheses, for total( ... ) */
+    int total_at[8];
+    size_t n_total = 0;
     for (size_t i = b; i < e && !rc; i++) {
         if (conflict && i == last) {
             /* before RETURNING: after the space that precedes it */
@@ -376,6 +379,27 @@ static mt_status pg_statement(const tok *t, size_t b, size_t e, sbuf *out, long 
             sb_str(out, "BYTEA");
         } else if (word_is(k, "ifnull")) {
             sb_str(out, "coalesce");
+        } else if (word_is(k, "total") && sig(t, i + 1, e) < e &&
+                   t[sig(t, i + 1, e)].kind == T_CHAR && t[sig(t, i + 1, e)].p[0] == '(') {
+            /* total(x): a sum that is 0 over no rows */
+            if (n_total == sizeof total_at / sizeof total_at[0]) {
+                rc = mt_err_set(err, MT_EINVAL, "SQL: total() nested too deep");
+                break;
+            }
+            i = sig(t, i + 1, e);
+            depth++;
+            total_at[n_total++] = depth;
+            sb_str(out, "coalesce(sum(");
+        } else if (k->kind == T_CHAR && k->p[0] == '(') {
+            depth++;
+            sb_add(out, k->p, k->n);
+        } else if (k->kind == T_CHAR && k->p[0] == ')') {
+            sb_add(out, k->p, k->n);
+            if (n_total && total_at[n_total - 1] == depth) {
+                sb_str(out, ", 0)");
+                n_total--;
+            }
+            depth--;
         } else if (word_is(k, "rowid") || word_is(k, "AUTOINCREMENT")) {
             rc = mt_err_set(err, MT_EINVAL, "SQL: %.*s has no PostgreSQL translation", (int)k->n,
                             k->p);
@@ -383,6 +407,8 @@ static mt_status pg_statement(const tok *t, size_t b, size_t e, sbuf *out, long 
             sb_add(out, k->p, k->n);
         }
     }
+    if (!rc && n_total)
+        rc = mt_err_set(err, MT_EINVAL, "SQL: unclosed total(");
     if (!rc && conflict && last == e)
         sb_str(out, conflict);
     free(conflict_buf);

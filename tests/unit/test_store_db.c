@@ -109,6 +109,11 @@ static void test_translate(void **state)
     /* pragmas vanish, ifnull is coalesce, several statements */
     tr_ok("PRAGMA foreign_keys=ON;SELECT 1", ";SELECT 1", 0);
     tr_ok("SELECT ifnull(a, 0) FROM t", "SELECT coalesce(a, 0) FROM t", 0);
+    tr_ok("SELECT CAST(total(cpu_ms) AS INTEGER), total((a + b) * 2), total FROM t",
+          "SELECT CAST(coalesce(sum(cpu_ms), 0) AS BIGINT), coalesce(sum((a + b) * 2), 0), total "
+          "FROM t",
+          0);
+    tr_bad("SELECT total(a FROM t", "unclosed total");
     tr_ok("CREATE TABLE x(a BLOB); CREATE INDEX x_a ON x(a);",
           "CREATE TABLE x(a BYTEA); CREATE INDEX x_a ON x(a);", 0);
     tr_ok("", "", 0);
@@ -327,6 +332,9 @@ static void test_transactions(void **state)
     assert_int_equal(mt_db_commit(db, &err), MT_OK);
     assert_false(mt_db_in_tx(db));
     assert_int_equal(count(db, "SELECT sum(v) FROM mt_db_test_kv"), 23);
+    assert_int_equal(count(db, "SELECT CAST(total(v) AS INTEGER) FROM mt_db_test_kv"), 23);
+    assert_int_equal(count(db, "SELECT CAST(total(v) AS INTEGER) FROM mt_db_test_kv WHERE 0 = 1"),
+                     0);
     /* INSERT OR IGNORE / OR REPLACE */
     exec_ok(db, "INSERT OR IGNORE INTO mt_db_test_kv(k, v) VALUES ('a', 100)");
     assert_int_equal(mt_db_changes(db), 0);
@@ -496,6 +504,13 @@ static void test_pg_tls_and_multihost(void **state)
                                    "pg_backend_pid() AND ssl"),
                          1);
     mt_db_close(db);
+    const char *sock = getenv("MT_PG_SOCKET_URL"); /* the unix socket */
+    if (sock) {
+        mt_err e;
+        assert_int_equal(mt_db_open(sock, 0, &db, &e), MT_OK);
+        assert_int_equal(count(db, "SELECT 1"), 1);
+        mt_db_close(db);
+    }
     const char *multi = getenv("MT_PG_MULTI_URL");
     if (!multi)
         skip();
