@@ -53,31 +53,40 @@ static PGconn *conn(mt_db *db)
 
 static pg_cache *cache_of(mt_db *db);
 
-/* The URL with any password replaced by "***", for messages. */
+/* The URL with any password replaced by "***", for messages: the one in
+ * user:password@ and a password= parameter. */
 static void redact(const char *url, char *out, size_t cap)
 {
+    char tail[512];
     snprintf(out, cap, "%s", url);
     char *s = strstr(out, "://");
-    if (!s)
-        return;
-    s += 3;
-    char *at = strchr(s, '@');
-    char *slash = strchr(s, '/');
-    if (!at || (slash && slash < at))
-        return;
-    char *colon = memchr(s, ':', (size_t)(at - s));
-    if (!colon)
-        return;
-    char tail[512];
-    snprintf(tail, sizeof tail, "%s", at);
-    snprintf(colon, cap - (size_t)(colon - out), ":***%s", tail);
-    /* password=... in the query string */
+    if (s) {
+        s += 3;
+        char *at = strchr(s, '@');
+        char *slash = strchr(s, '/');
+        char *colon = at && !(slash && slash < at) ? memchr(s, ':', (size_t)(at - s)) : NULL;
+        if (colon) {
+            snprintf(tail, sizeof tail, "%s", at);
+            snprintf(colon, cap - (size_t)(colon - out), ":***%s", tail);
+        }
+    }
     char *pw = strstr(out, "password=");
     if (pw) {
         char *end = strchr(pw, '&');
         snprintf(tail, sizeof tail, "%s", end ? end : "");
         snprintf(pw, cap - (size_t)(pw - out), "password=***%s", tail);
     }
+}
+
+/* The session settings the decoding relies on: hex bytea output, UTF-8
+ * text. Run after every (re)connect. */
+static bool session_setup(PGconn *c)
+{
+    PQsetNoticeProcessor(c, quiet, NULL);
+    PGresult *r = PQexec(c, "SET bytea_output = hex; SET client_encoding = 'UTF8'");
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
 }
 
 static const char *state_name(const char *s)
@@ -167,9 +176,8 @@ static mt_status reconnect(mt_db *db, mt_err *err)
         free(c->e[i].sql);
     c->n = 0;
     db->in_tx = false;
-    if (PQstatus(conn(db)) != CONNECTION_OK)
+    if (PQstatus(conn(db)) != CONNECTION_OK || !session_setup(conn(db)))
         return db_fail(db, err, MT_EUNAVAIL, true, "database unreachable (retry)");
-    PQsetNoticeProcessor(conn(db), quiet, NULL);
     return MT_OK;
 }
 
@@ -216,7 +224,11 @@ mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
         dbp_close(db);
         return rc;
     }
-    PQsetNoticeProcessor(c, quiet, NULL);
+    if (!session_setup(c)) {
+        mt_status rc = mt_err_set(err, MT_EIO, "database %s: session settings refused", shown);
+        dbp_close(db);
+        return rc;
+    }
     *out = db;
     return MT_OK;
 }

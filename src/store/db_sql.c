@@ -224,6 +224,18 @@ static bool in_key(const char *key, const tok *col)
     return false;
 }
 
+/* A word the rules below rewrite or refuse (not usable as a column name in
+ * an INSERT OR REPLACE list, whose names are copied into ON CONFLICT). */
+static bool rewritten_word(const tok *w)
+{
+    static const char *const words[] = {"INTEGER", "BLOB", "ifnull", "total", "rowid",
+                                        "AUTOINCREMENT"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (word_is(w, words[i]))
+            return true;
+    return false;
+}
+
 /* Translates the statement t[b..e) (no ';') into out. */
 static mt_status pg_statement(const tok *t, size_t b, size_t e, sbuf *out, long *maxp,
                               mt_err *err)
@@ -295,7 +307,9 @@ static mt_status pg_statement(const tok *t, size_t b, size_t e, sbuf *out, long 
                         break;
                     if (t[i].kind == T_CHAR && t[i].p[0] == ',')
                         continue;
-                    if (t[i].kind != T_WORD) {
+                    size_t nx = sig(t, i + 1, e);
+                    if (t[i].kind != T_WORD || rewritten_word(&t[i]) || nx >= e ||
+                        t[nx].kind != T_CHAR || (t[nx].p[0] != ',' && t[nx].p[0] != ')')) {
                         free(c.s);
                         return mt_err_set(err, MT_EINVAL,
                                           "SQL: INSERT OR REPLACE column list: not a name");
@@ -324,6 +338,11 @@ static mt_status pg_statement(const tok *t, size_t b, size_t e, sbuf *out, long 
                                   "SQL: INSERT OR %.*s has no PostgreSQL translation",
                                   a < e && t[a].kind == T_WORD ? (int)t[a].n : 1,
                                   a < e && t[a].kind == T_WORD ? t[a].p : "?");
+            }
+            size_t nx = sig(t, skip_to, e);
+            if (nx < e && word_is(&t[nx], "OR")) {
+                free(conflict_buf);
+                return mt_err_set(err, MT_EINVAL, "SQL: a second INSERT OR");
             }
             for (size_t i = skip_to; i < e; i++)
                 if (word_is(&t[i], "RETURNING")) {

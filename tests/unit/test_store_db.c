@@ -125,8 +125,11 @@ static void test_translate(void **state)
     tr_bad("INSERT OR REPLACE INTO kek_rewrap(id, 3) VALUES (1)", "not a name");
     tr_bad("INSERT OR REPLACE INTO kek_rewrap(id, target", "unclosed");
     tr_bad("INSERT OR REPLACE INTO kek_rewrap(id, target VALUES (1)", "not a name");
+    tr_bad("INSERT OR REPLACE INTO kek_rewrap(id, a AS INTEGER) VALUES (1, 2)", "not a name");
+    tr_bad("INSERT OR REPLACE INTO kek_rewrap(id, blob) VALUES (1, 2)", "not a name");
     tr_bad("INSERT OR ABORT INTO t VALUES (1)", "INSERT OR ABORT");
     tr_bad("INSERT OR", "INSERT OR");
+    tr_bad("INSERT OR IGNORE OR IGNORE INTO t VALUES (1)", "second INSERT OR");
     tr_bad("SELECT * FROM t WHERE a = :name", "named parameter");
     tr_bad("SELECT * FROM t WHERE a = @name", "named parameter");
     tr_bad("SELECT * FROM t WHERE a = $name", "named parameter");
@@ -176,6 +179,12 @@ static void test_url_backend(void **state)
     assert_null(db);
     assert_null(strstr(err.msg, "hunter2pw"));
     assert_non_null(strstr(err.msg, "u:***@127.0.0.1:1"));
+    assert_int_equal(mt_db_open("postgresql://127.0.0.1:1/db?connect_timeout=2&password=hunter3pw"
+                                "&sslmode=disable",
+                                0, &db, &err),
+                     MT_EUNAVAIL);
+    assert_null(strstr(err.msg, "hunter3pw"));
+    assert_non_null(strstr(err.msg, "password=***&sslmode"));
 }
 
 /* ---- against the backend ------------------------------------------------- */
