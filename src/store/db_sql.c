@@ -308,6 +308,10 @@ static mt_status pg_statement(const tok *t, size_t b, size_t e, sbuf *out, long 
                     if (t[i].kind == T_CHAR && t[i].p[0] == ',')
                         continue;
                     size_t nx = sig(t, i + 1, e);
+                    if (nx >= e) {
+                        i = e; /* unclosed, below */
+                        break;
+                    }
                     if (t[i].kind != T_WORD || rewritten_word(&t[i]) || nx >= e ||
                         t[nx].kind != T_CHAR || (t[nx].p[0] != ',' && t[nx].p[0] != ')')) {
                         free(c.s);
