@@ -262,7 +262,7 @@ mt_status ready_handle(core_ctx *x)
 
 mt_status metrics_handle(core_ctx *x)
 {
-    char *m = metrics_text(x->db);
+    char *m = metrics_text(x->store);
     if (!m)
         return mt_err_set(x->err, MT_EIO, "metrics unavailable");
     x->resp->raw = (uint8_t *)m;

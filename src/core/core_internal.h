@@ -456,8 +456,9 @@ mt_status tasks_list(core_ctx *x);
 
 mt_status audit_list(core_ctx *x);
 mt_status metrics_handle(core_ctx *x);
-/* Prometheus text from db (caller holds the connection); heap string. */
-char *metrics_text(sqlite3 *db);
+/* Prometheus text from db (caller holds the connection); heap string.
+ * On the database layer (either backend). */
+char *metrics_text(mt_db *db);
 /* process_* metrics of this process (from /proc/self) and
  * mesatee_build_info{version,level} 1, as Prometheus text; heap string or
  * NULL (out of memory). Takes no lock. */

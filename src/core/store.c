@@ -498,9 +498,8 @@ void store_close(sqlite3 *db)
 /* The modules of src/core that still call SQLite directly: the PostgreSQL
  * backend is refused until this list is empty (docs/cluster.md). */
 #define STORE_NOT_CONVERTED                                                                  \
-    "tasks, sched, remote_sched, functions, files, auth, users, keyuse, audit, "           \
-    "audit_export, integrity, kek, transit, transit_store, backup, api, metrics, "         \
-    "stmt_cache"
+    "tasks, sched, remote_sched, functions, files, auth, keyuse, audit, audit_export, "    \
+    "integrity, kek, transit, transit_store, backup, api, core, stmt_cache"
 
 mt_status mt_core_store_check(const char *url, const char **sqlite_path, mt_err *err)
 {

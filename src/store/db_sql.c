@@ -224,6 +224,13 @@ static bool in_key(const char *key, const tok *col)
     return false;
 }
 
+/* total(x): SQLite's sum that is 0.0 over no rows and never overflows (a
+ * float); `CAST(total(x) AS INTEGER)` saturates at the int64 bounds. On
+ * PostgreSQL sum(bigint) is an exact numeric, clamped here to the int64
+ * range so that the same CAST gives the same saturated value. */
+#define TOTAL_MIN "-9223372036854775808"
+#define TOTAL_MAX "9223372036854775807"
+
 /* A word the rules below rewrite or refuse (not usable as a column name in
  * an INSERT OR REPLACE list, whose names are copied into ON CONFLICT). */
 static bool rewritten_word(const tok *w)
@@ -412,14 +419,14 @@ static mt_status pg_statement(const tok *t, size_t b, size_t e, sbuf *out, long 
             i = sig(t, i + 1, e);
             depth++;
             total_at[n_total++] = depth;
-            sb_str(out, "coalesce(sum(");
+            sb_str(out, "LEAST(GREATEST(coalesce(sum(");
         } else if (k->kind == T_CHAR && k->p[0] == '(') {
             depth++;
             sb_add(out, k->p, k->n);
         } else if (k->kind == T_CHAR && k->p[0] == ')') {
             sb_add(out, k->p, k->n);
             if (n_total && total_at[n_total - 1] == depth) {
-                sb_str(out, ", 0)");
+                sb_str(out, ", 0), " TOTAL_MIN "), " TOTAL_MAX ")");
                 n_total--;
             }
             depth--;

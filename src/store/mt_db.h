@@ -180,7 +180,8 @@ const void *mt_db_col_blob(mt_db_stmt *st, int i, size_t *n);
  *                                              pk from the table list in db_sql.c
  *   PRAGMA ...                              -> removed (SQLite connection settings)
  *   ifnull(                                 -> coalesce(
- *   total(x)                                -> coalesce(sum(x), 0)
+ *   total(x)                                -> LEAST(GREATEST(coalesce(sum(x), 0),
+ *                                              INT64_MIN), INT64_MAX)
  * and refuses (MT_EINVAL naming the construct) what has no translation:
  * `rowid`, `?` inside a statement given to mt_db_exec, INSERT OR REPLACE
  * into a table missing from the key list, INSERT OR ABORT/FAIL/ROLLBACK, a
