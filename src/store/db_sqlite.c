@@ -88,8 +88,32 @@ void dbs_close(mt_db *db)
     free(db);
 }
 
+/* Debug builds (the sanitizer suite) check that SQL run on SQLite would
+ * also translate for PostgreSQL, so a construct outside the common subset
+ * fails in the SQLite test runs too, not first on PostgreSQL. */
+static mt_status portable(mt_db *db, const char *sql, mt_err *err)
+{
+#ifdef NDEBUG
+    (void)db;
+    (void)sql;
+    (void)err;
+    return MT_OK;
+#else
+    char *t = NULL;
+    mt_err e;
+    mt_status rc = mt_db_translate(MT_DB_PG, sql, &t, NULL, &e);
+    free(t);
+    if (rc == MT_EINVAL)
+        return db_fail(db, err, MT_EINVAL, false, "SQL not portable to PostgreSQL: %s", e.msg);
+    return MT_OK;
+#endif
+}
+
 mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err)
 {
+    mt_status prc = portable(db, sql, err);
+    if (prc)
+        return prc;
     char *msg = NULL;
     int c = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
     if (c != SQLITE_OK) {
@@ -127,6 +151,9 @@ mt_status dbs_last_insert_id(mt_db *db, int64_t *id, mt_err *err)
 
 mt_status dbs_prepare(mt_db *db, const char *sql, mt_db_stmt *st, mt_err *err)
 {
+    mt_status prc = portable(db, sql, err);
+    if (prc)
+        return prc;
     sqlite3_stmt *s = NULL;
     int c = sqlite3_prepare_v2(db->h, sql, -1, &s, NULL);
     if (c != SQLITE_OK)

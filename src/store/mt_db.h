@@ -20,6 +20,10 @@
  * mt_db_wrap_sqlite borrows an existing sqlite3 connection (the core's
  * connections during the conversion; the layer never closes it).
  *
+ * Debug builds (no NDEBUG: the sanitizer build) also check on SQLite that
+ * every SQL text would translate for PostgreSQL (MT_EINVAL "SQL not portable
+ * to PostgreSQL: ..." otherwise), so the SQLite test runs catch it.
+ *
  * Statements: mt_db_prepare compiles (on PostgreSQL: translates, and prepares
  * on the server at the first step, once per connection, again after a
  * reconnect). Parameters are positional from 1 (`?`, `?N` in the SQL). Binds

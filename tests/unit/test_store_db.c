@@ -326,6 +326,7 @@ static void test_transactions(void **state)
     mt_db *db = open_db();
     fresh_tables(db);
     mt_err err;
+    mt_status rc;
     assert_false(mt_db_in_tx(db));
     assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
     assert_true(mt_db_in_tx(db));
@@ -374,11 +375,21 @@ static void test_transactions(void **state)
     assert_false(mt_db_retryable(db));
     mt_db_rollback(db);
     assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv WHERE k = 'd'"), 0);
+    /* SQL outside the common subset: refused on PostgreSQL, and on SQLite in
+     * debug builds (so the SQLite test runs catch it as well) */
+    rc = mt_db_exec(db, "SELECT rowid FROM mt_db_test_kv", &err);
+#ifdef NDEBUG
+    if (backend == MT_DB_PG)
+#endif
+    {
+        assert_int_equal(rc, MT_EINVAL);
+        assert_non_null(strstr(err.msg, "rowid"));
+    }
     /* parameters are refused by exec; a bad statement by prepare or step */
     if (backend == MT_DB_PG)
         assert_int_equal(mt_db_exec(db, "SELECT ?", &err), MT_EINVAL);
     mt_db_stmt *st = NULL;
-    mt_status rc = mt_db_prepare(db, "SELEC 1", &st, &err);
+    rc = mt_db_prepare(db, "SELEC 1", &st, &err);
     if (!rc) { /* PostgreSQL prepares on the server at the first step */
         assert_int_equal(mt_db_step(st, &rc, &err), -1);
         mt_db_finalize(st);
