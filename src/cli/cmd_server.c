@@ -179,6 +179,15 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     if (!data_dir)
         return cli_usage_error(ctx, "missing --data-dir (or data-dir in the configuration "
                                     "file, or MESATEE_DATA_DIR)");
+    const char *store = serve_config_get(c, "store");
+    (void)store; /* unused in a build without the server */
+#ifdef MT_CLI_HAVE_CORE
+    if (store) { /* checked before anything starts (docs/cluster.md) */
+        mt_err serr;
+        if (mt_core_store_check(store, NULL, &serr) != MT_OK)
+            return cli_usage_error(ctx, "--store: %s", serr.msg);
+    }
+#endif
     const char *level = serve_config_get(c, "level");
     const char *tcti = serve_config_get(c, "tpm2-tcti");
     if (tcti && (!level || strcmp(level, "tpm2") != 0))
@@ -260,6 +269,7 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     uint64_t grace_s = serve_config_u64(c, "shutdown-grace-s", 30);
     cfg.shutdown_grace_s = grace_s == 0 ? -1 : (long long)grace_s; /* 0: no wait */
     cfg.core.data_dir = data_dir;
+    cfg.core.store_url = store;
     cfg.core.worker_path = worker;
     cfg.core.file_url_root = serve_config_get(c, "file-url-root");
     cfg.core.fetch_allow = serve_config_get(c, "fetch-allow");

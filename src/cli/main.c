@@ -28,6 +28,10 @@ static const cli_opt o_serve[] = {
     {"data-dir", true, 'd', "DIR",
      "the server's data directory (store, objects, keys, TLS certificate)",
      "required by serve, not used by measure"},
+    {"store", true, 0, "URL",
+     "the store: a SQLite file (PATH or file:PATH); postgres:// is refused until the whole core "
+     "runs on the database layer (docs/cluster.md)",
+     "DIR/mesatee.db"},
     {"listen", true, 'l', "HOST:PORT",
      "address of the REST API; port 0 picks a free port (see DIR/server.url)",
      "127.0.0.1:7443"},

@@ -477,6 +477,7 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     memset(&x, 0, sizeof x);
     x.core = core;
     x.db = core->db;
+    x.store = core->store;
     x.req = req;
     x.who = req->who ? req->who->username : "";
     x.admin = req->who && req->who->is_admin;

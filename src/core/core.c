@@ -74,6 +74,7 @@ static void core_free(mt_core *c)
     transit_cache_free(c);
     core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
     store_close(c->audit_db); /* audit.c: the group committer's connection */
+    mt_db_close(c->store); /* borrowed: leaves c->db open */
     store_close(c->db);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
@@ -122,8 +123,11 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     c->worker_path = mt_strdup(cfg->worker_path);
     c->file_url_root = mt_strdup(cfg->file_url_root);
     c->fetch_allow = mt_strdup(cfg->fetch_allow);
+    const char *store_path = NULL;
+    if (cfg->store_url && (rc = mt_core_store_check(cfg->store_url, &store_path, err)))
+        goto fail;
     size_t plen = strlen(cfg->data_dir) + sizeof("/" CORE_DB_NAME);
-    c->db_path = malloc(plen);
+    c->db_path = store_path ? strdup(store_path) : malloc(plen);
     if (!c->data_dir || !c->db_path || (cfg->worker_path && !c->worker_path) ||
         (cfg->release_signers && !c->release_signers) ||
         (cfg->keystore_collateral && !c->keystore_collateral) ||
@@ -131,7 +135,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto fail;
     }
-    snprintf(c->db_path, plen, "%s/%s", cfg->data_dir, CORE_DB_NAME);
+    if (!store_path)
+        snprintf(c->db_path, plen, "%s/%s", cfg->data_dir, CORE_DB_NAME);
     if ((rc = mt_python_modules_effective(cfg->python_allow, cfg->python_deny,
                                           &c->python_modules, err)))
         goto fail;
@@ -169,7 +174,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     c->open_cfg = NULL;
     if (rc)
         goto fail;
-    if ((rc = store_open(c->db_path, false, &c->db, err)))
+    if ((rc = store_open(c->db_path, false, &c->db, err)) ||
+        (rc = mt_db_wrap_sqlite(c->db, &c->store, err)))
         goto fail;
     if ((rc = store_migrate(c->db, integ_seal_legacy, c, err)))
         goto fail;
@@ -261,7 +267,7 @@ mt_status ready_handle(core_ctx *x)
 
 mt_status metrics_handle(core_ctx *x)
 {
-    char *m = metrics_text(x->db);
+    char *m = metrics_text(x->store);
     if (!m)
         return mt_err_set(x->err, MT_EIO, "metrics unavailable");
     x->resp->raw = (uint8_t *)m;

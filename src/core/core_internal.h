@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "api_page.h"
+#include "mt_db.h"
 #include "mt_keystore.h"
 #include "mt_core.h"
 #include "mt_util.h"
@@ -56,6 +57,7 @@ struct mt_core {
 
     pthread_mutex_t mu; /* guards db and dummy_hash */
     sqlite3 *db;
+    mt_db *store; /* db through the database layer (borrowed; the converted modules) */
     char dummy_hash[128]; /* pwhash of a random password, for unknown users */
     /* mt_core_audit_batch (audit.c): its own connection to the store, opened
      * on first use, so that a batch's fsync never holds mu */
@@ -80,6 +82,7 @@ struct mt_core {
 typedef struct core_ctx {
     mt_core *core;
     sqlite3 *db;
+    mt_db *store; /* the same connection through the database layer (mt_db.h) */
     const mt_request *req;
     const char *who; /* caller's username ("" when unauthenticated) */
     bool admin;
@@ -102,6 +105,12 @@ mt_status store_open(const char *path, bool readonly, sqlite3 **out, mt_err *err
 #define STORE_INTEGRITY_MARKER "integrity-macs"
 typedef mt_status (*store_migrate_hook)(void *ctx, sqlite3 *db, mt_err *err);
 mt_status store_migrate(sqlite3 *db, store_migrate_hook hook, void *hook_ctx, mt_err *err);
+/* The same on an mt_db connection of either backend (src/store/mt_db.h): the
+ * migration DDL is written in the layer's common dialect. The hook gets the
+ * layer's connection. store_schema_version is the newest version. */
+typedef mt_status (*store_migrate_db_hook)(void *ctx, mt_db *db, mt_err *err);
+mt_status store_migrate_db(mt_db *db, store_migrate_db_hook hook, void *hook_ctx, mt_err *err);
+size_t store_schema_version(void);
 void store_close(sqlite3 *db);
 
 mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err);
@@ -143,6 +152,12 @@ mt_status store_run(sqlite3 *db, mt_err *err, int *changes, const char *sql, ...
 /* Runs a single-row single-integer query with text parameters; *found false
  * when no row. */
 mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
+
+/* store_db.c: store_run, store_int and store_ids on the database layer
+ * (for the modules converted to it; same contracts). */
+mt_status sdb_run(mt_db *db, mt_err *err, int *changes, const char *sql, ...);
+mt_status sdb_int(mt_db *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
+mt_status sdb_ids(mt_db *db, const char *sql, const char *param, json_t **out, mt_err *err);
 
 /* ---- integrity.c: MACs over the untrusted store ------------------------ */
 /* MT_EINTERNAL "integrity check failed: CLASS". */
@@ -447,8 +462,9 @@ mt_status tasks_list(core_ctx *x);
 
 mt_status audit_list(core_ctx *x);
 mt_status metrics_handle(core_ctx *x);
-/* Prometheus text from db (caller holds the connection); heap string. */
-char *metrics_text(sqlite3 *db);
+/* Prometheus text from db (caller holds the connection); heap string.
+ * On the database layer (either backend). */
+char *metrics_text(mt_db *db);
 /* process_* metrics of this process (from /proc/self) and
  * mesatee_build_info{version,level} 1, as Prometheus text; heap string or
  * NULL (out of memory). Takes no lock. */

@@ -52,19 +52,25 @@ static bool is_participant(const char *owner, const char *const *parts, size_t n
 static bool sign_granted(mt_core *c, sqlite3 *db, const char *owner, const char *name,
                          const char *const *parts, size_t n, const json_t *arr)
 {
-    sqlite3_stmt *st;
+    mt_db_stmt *st;
     mt_err err;
     mt_err_clear(&err);
-    if (core_stmt_get(NULL, db,
+    mt_db *d; /* the caller's connection through the database layer */
+    if (mt_db_wrap_sqlite(db, &d, &err))
+        return false;
+    if (mt_db_prepare(d,
                       "SELECT grantee, operations, created_at, mac FROM transit_grants "
                       "WHERE owner = ? AND name = ?",
-                      &st, &err))
+                      &st, &err)) {
+        mt_db_close(d);
         return false;
-    store_bind_text(st, 1, owner);
-    store_bind_text(st, 2, name);
+    }
+    mt_db_bind_text(st, 1, owner);
+    mt_db_bind_text(st, 2, name);
     bool found = false;
-    while (!found && sqlite3_step(st) == SQLITE_ROW) {
-        const char *who = store_col_text(st, 0), *ops = store_col_text(st, 1);
+    mt_status rc = MT_OK;
+    while (!found && mt_db_step(st, &rc, &err) == MT_DB_ROW) {
+        const char *who = mt_db_col_text(st, 0), *ops = mt_db_col_text(st, 1);
         if (!is_participant(who, parts, n, arr))
             continue;
         bool sign = false;
@@ -74,17 +80,18 @@ static bool sign_granted(mt_core *c, sqlite3 *db, const char *owner, const char 
             p += l + (p[l] == ',');
         }
         char mac[65];
-        if (!sign || tstore_grant_mac(c, owner, name, who, ops, sqlite3_column_int64(st, 2), mac,
+        if (!sign || tstore_grant_mac(c, owner, name, who, ops, mt_db_col_int64(st, 2), mac,
                                       &err))
             continue;
-        if (!integ_hex_equal(mac, store_col_text(st, 3))) {
+        if (!integ_hex_equal(mac, mt_db_col_text(st, 3))) {
             mt_warn("integrity check failed: transit grant of %s/%s to %s (ignored for a task)",
                     owner, name, who);
             continue;
         }
         found = true;
     }
-    core_stmt_put(NULL, st);
+    mt_db_finalize(st);
+    mt_db_close(d);
     return found;
 }
 

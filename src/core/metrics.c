@@ -46,14 +46,14 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 /* Sums use total() (a float, never an integer overflow) cast back: SQLite's
  * CAST saturates at INT64_MAX, so a huge claim cannot turn a sum into an
  * error (sum() fails with "integer overflow", which q() read as 0). */
-static int64_t q(sqlite3 *db, const char *sql)
+static int64_t q(mt_db *db, const char *sql)
 {
     int64_t v = 0;
-    store_int(db, NULL, &v, NULL, sql);
+    sdb_int(db, NULL, &v, NULL, sql);
     return v;
 }
 
-char *metrics_text(sqlite3 *db)
+char *metrics_text(mt_db *db)
 {
     static const char *const states[] = {"created", "data_assigned", "approved", "staged",
                                          "running", "finished",      "failed",   "canceled"};
@@ -61,7 +61,7 @@ char *metrics_text(sqlite3 *db)
     sb_printf(&b, "# HELP mesatee_tasks Tasks by state.\n# TYPE mesatee_tasks gauge\n");
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
         int64_t v = 0;
-        store_int(db, NULL, &v, NULL, "SELECT count(*) FROM tasks WHERE status = ?", states[i]);
+        sdb_int(db, NULL, &v, NULL, "SELECT count(*) FROM tasks WHERE status = ?", states[i]);
         sb_printf(&b, "mesatee_tasks{status=\"%s\"} %lld\n", states[i], (long long)v);
     }
     /* seconds, not milliseconds: Prometheus base units (promtool check metrics) */
@@ -111,7 +111,7 @@ char *mt_core_metrics(mt_core *core)
     if (!core)
         return NULL;
     pthread_mutex_lock(&core->mu);
-    char *m = metrics_text(core->db);
+    char *m = metrics_text(core->store);
     pthread_mutex_unlock(&core->mu);
     char *p = metrics_process_text(core->tee ? mt_tee_level(core->tee) : "none");
     char *sc = sched_metrics_text(core); /* issue 13: scheduler wake-ups, commits */

@@ -34,6 +34,10 @@ typedef struct mt_core mt_core;
 
 typedef struct mt_core_config {
     const char *data_dir;            /* holds mesatee.db, objects/, tls/, sealing.key */
+    const char *store_url;           /* the store (docs/cluster.md): NULL = <data_dir>/mesatee.db;
+                                        a SQLite path or file: URL; postgres:// is refused
+                                        (MT_EINVAL naming what is missing) until the whole
+                                        core runs on the database layer (src/store/mt_db.h) */
     const char *worker_path;         /* mesatee-worker executable */
     const char *file_url_root;       /* file:// inputs allowed under this dir; NULL = refused */
     const char *fetch_allow;         /* https:// inputs: CIDRs reachable despite the default
@@ -258,5 +262,12 @@ mt_status mt_core_audit_anchor_dir(const char *data_dir, uint64_t *seq, char has
 char *mt_core_metrics(mt_core *core);
 /* True once the store is open and the scheduler threads run. */
 bool mt_core_ready(const mt_core *core);
+
+/* Whether this build can run its store at url (mt_core_config.store_url):
+ * a SQLite path or file: URL gives *sqlite_path (a pointer into url; may be
+ * NULL when not wanted); postgres:// is MT_EINVAL naming the parts of the
+ * core not yet on the database layer (docs/cluster.md "What remains");
+ * another scheme is MT_EINVAL. */
+mt_status mt_core_store_check(const char *url, const char **sqlite_path, mt_err *err);
 
 #endif

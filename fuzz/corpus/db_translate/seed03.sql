@@ -1,0 +1,1 @@
+INSERT OR REPLACE INTO transit_grants(owner, name, grantee, operations, created_at, mac) VALUES (?1, ?2, ?3, ?4, CAST(?5 AS INTEGER), ?6)

@@ -1,0 +1,1 @@
+SELECT CAST(total(cpu_ms) AS INTEGER), ifnull(a, 0) FROM tasks

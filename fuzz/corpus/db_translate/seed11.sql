@@ -1,0 +1,1 @@
+INSERT OR REPLACE INTO users(username) VALUES (?)

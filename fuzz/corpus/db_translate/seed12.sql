@@ -1,0 +1,1 @@
+SELECT * FROM t WHERE a = :name AND b = ?99999

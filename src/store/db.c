@@ -1,0 +1,338 @@
+/* db: the public functions of mt_db (mt_db.h): URL parsing, parameter
+ * storage, and the dispatch to the SQLite (db_sqlite.c) or PostgreSQL
+ * (db_pg.c) backend. */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "db_internal.h"
+
+mt_status db_fail(mt_db *db, mt_err *err, mt_status code, bool retryable, const char *fmt, ...)
+{
+    if (db)
+        db->retryable = retryable;
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        err->code = code;
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+mt_db_backend mt_db_url_backend(const char *url)
+{
+    if (!url || !url[0])
+        return 0;
+    if (!strncasecmp(url, "postgres://", 11) || !strncasecmp(url, "postgresql://", 13))
+        return MT_DB_PG;
+    if (!strncasecmp(url, "file:", 5) || !strncasecmp(url, "sqlite:", 7))
+        return MT_DB_SQLITE;
+    /* a scheme "xyz://" we do not know is refused rather than taken as a path */
+    const char *s = strstr(url, "://");
+    if (s) {
+        for (const char *p = url; p < s; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (p > url && ((*p >= '0' && *p <= '9') || *p == '+' || *p == '-' || *p == '.'))))
+                return MT_DB_SQLITE; /* not a scheme: a path containing "://" */
+        return 0;
+    }
+    return MT_DB_SQLITE;
+}
+
+mt_status mt_db_url_sqlite_path(const char *url, const char **path, mt_err *err)
+{
+    *path = NULL;
+    if (mt_db_url_backend(url) != MT_DB_SQLITE)
+        return mt_err_set(err, MT_EINVAL, "store URL: not a SQLite path or file: URL");
+    const char *p = url;
+    if (!strncasecmp(url, "sqlite:", 7))
+        p = url + 7;
+    else if (!strncasecmp(url, "file:", 5))
+        p = url + 5;
+    /* file:///abs/path and sqlite:///abs/path: drop the empty authority */
+    if (p != url && !strncmp(p, "//", 2)) {
+        if (p[2] != '/')
+            return mt_err_set(err, MT_EINVAL,
+                              "store URL: a file URL names no host (use file:///path)");
+        p += 2;
+    }
+    if (!p[0])
+        return mt_err_set(err, MT_EINVAL, "store URL: empty SQLite path");
+    *path = p;
+    return MT_OK;
+}
+
+mt_status mt_db_open(const char *url, unsigned flags, mt_db **out, mt_err *err)
+{
+    *out = NULL;
+    switch (mt_db_url_backend(url)) {
+    case MT_DB_SQLITE: {
+        const char *path;
+        mt_status rc = mt_db_url_sqlite_path(url, &path, err);
+        return rc ? rc : dbs_open(path, flags, out, err);
+    }
+    case MT_DB_PG:
+        if (flags & MT_DB_READONLY)
+            return mt_err_set(err, MT_EINVAL, "store URL: read-only is for SQLite files only");
+        return dbp_open(url, out, err);
+    default:
+        return mt_err_set(err, MT_EINVAL,
+                          "store URL: unknown scheme (use a path, file:PATH or postgres://...)");
+    }
+}
+
+void mt_db_close(mt_db *db)
+{
+    if (!db)
+        return;
+    if (db->backend == MT_DB_PG)
+        dbp_close(db);
+    else
+        dbs_close(db);
+}
+
+mt_db_backend mt_db_backend_of(const mt_db *db)
+{
+    return db->backend;
+}
+
+struct sqlite3 *mt_db_sqlite_handle(mt_db *db)
+{
+    return db && db->backend == MT_DB_SQLITE ? db->h : NULL;
+}
+
+mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err)
+{
+    db->retryable = false;
+    return db->backend == MT_DB_PG ? dbp_exec(db, sql, err) : dbs_exec(db, sql, err);
+}
+
+mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err)
+{
+    db->retryable = false;
+    if (db->backend == MT_DB_PG)
+        return dbp_begin(db, mode, err);
+    return dbs_exec(db, mode == MT_DB_TX_DEFERRED ? "BEGIN" : "BEGIN IMMEDIATE", err);
+}
+
+mt_status mt_db_commit(mt_db *db, mt_err *err)
+{
+    db->retryable = false;
+    return db->backend == MT_DB_PG ? dbp_commit(db, err) : dbs_exec(db, "COMMIT", err);
+}
+
+void mt_db_rollback(mt_db *db)
+{
+    if (db->backend == MT_DB_PG)
+        dbp_rollback(db);
+    else if (dbs_in_tx(db))
+        dbs_exec(db, "ROLLBACK", NULL);
+}
+
+bool mt_db_in_tx(mt_db *db)
+{
+    return db->backend == MT_DB_PG ? db->in_tx : dbs_in_tx(db);
+}
+
+mt_status mt_db_set_busy_timeout(mt_db *db, unsigned ms, mt_err *err)
+{
+    if (db->backend == MT_DB_SQLITE)
+        return dbs_set_busy_timeout(db, ms, err);
+    char sql[64];
+    snprintf(sql, sizeof sql, "SET lock_timeout = %u", ms);
+    return dbp_exec(db, sql, err);
+}
+
+bool mt_db_retryable(const mt_db *db)
+{
+    return db->retryable;
+}
+
+int64_t mt_db_changes(mt_db *db)
+{
+    return db->changes;
+}
+
+mt_status mt_db_last_insert_id(mt_db *db, int64_t *id, mt_err *err)
+{
+    *id = 0;
+    return db->backend == MT_DB_PG ? dbp_last_insert_id(db, id, err)
+                                   : dbs_last_insert_id(db, id, err);
+}
+
+/* ---- statements ---------------------------------------------------------- */
+
+mt_status mt_db_prepare(mt_db *db, const char *sql, mt_db_stmt **out, mt_err *err)
+{
+    *out = NULL;
+    db->retryable = false;
+    mt_db_stmt *st = calloc(1, sizeof *st);
+    if (!st)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    st->db = db;
+    mt_status rc = db->backend == MT_DB_PG ? dbp_prepare(db, sql, st, err)
+                                           : dbs_prepare(db, sql, st, err);
+    if (rc) {
+        mt_db_finalize(st);
+        return rc;
+    }
+    *out = st;
+    return MT_OK;
+}
+
+static void param_clear(db_param *p)
+{
+    if (p->text != p->small)
+        free(p->text);
+    memset(p, 0, sizeof *p);
+}
+
+void mt_db_finalize(mt_db_stmt *st)
+{
+    if (!st)
+        return;
+    if (st->db->backend == MT_DB_PG)
+        dbp_finalize(st);
+    else
+        dbs_finalize(st);
+    for (int i = 0; st->params && i < st->nparams; i++)
+        param_clear(&st->params[i]);
+    free(st->params);
+    free(st->sql);
+    free(st);
+}
+
+int mt_db_param_count(const mt_db_stmt *st)
+{
+    return st->nparams;
+}
+
+/* Stores (PostgreSQL) or binds (SQLite) parameter i. A failed copy (out of
+ * memory) leaves the parameter unset, which the step reports. */
+static void bind(mt_db_stmt *st, int i, db_param *v)
+{
+    if (i < 1 || i > st->nparams)
+        return;
+    if (st->db->backend == MT_DB_SQLITE) {
+        dbs_bind(st, i, v);
+        return;
+    }
+    db_param *p = &st->params[i - 1];
+    param_clear(p);
+    p->is_null = v->is_null;
+    p->is_blob = v->is_blob;
+    p->is_int = v->is_int;
+    p->ival = v->ival;
+    p->len = v->len;
+    if (!v->is_null) {
+        if (v->len < sizeof p->small) {
+            p->text = p->small;
+        } else if (!(p->text = malloc(v->len + 1))) {
+            return; /* unset: the step fails with "out of memory" */
+        }
+        if (v->len)
+            memcpy(p->text, v->text, v->len);
+        p->text[v->len] = '\0';
+    }
+    p->set = true;
+}
+
+void mt_db_bind_int64(mt_db_stmt *st, int i, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%" PRId64, v);
+    db_param p = {.is_int = true, .ival = v, .text = num, .len = (size_t)n};
+    bind(st, i, &p);
+}
+
+void mt_db_bind_text(mt_db_stmt *st, int i, const char *s)
+{
+    db_param p = {.is_null = !s, .text = (char *)s, .len = s ? strlen(s) : 0};
+    bind(st, i, &p);
+}
+
+void mt_db_bind_blob(mt_db_stmt *st, int i, const void *b, size_t n)
+{
+    db_param p = {.is_blob = true, .text = (char *)(b ? b : ""), .len = b ? n : 0};
+    bind(st, i, &p);
+}
+
+void mt_db_bind_null(mt_db_stmt *st, int i)
+{
+    db_param p = {.is_null = true};
+    bind(st, i, &p);
+}
+
+void mt_db_clear_bindings(mt_db_stmt *st)
+{
+    if (st->db->backend == MT_DB_SQLITE) {
+        dbs_clear_bindings(st);
+        return;
+    }
+    for (int i = 0; i < st->nparams; i++) {
+        param_clear(&st->params[i]);
+        st->params[i].set = true;
+        st->params[i].is_null = true;
+    }
+}
+
+int mt_db_step(mt_db_stmt *st, mt_status *rc, mt_err *err)
+{
+    mt_status local = MT_OK;
+    if (!rc)
+        rc = &local;
+    st->db->retryable = false;
+    return st->db->backend == MT_DB_PG ? dbp_step(st, rc, err) : dbs_step(st, rc, err);
+}
+
+void mt_db_reset(mt_db_stmt *st)
+{
+    if (st->db->backend == MT_DB_PG)
+        dbp_reset(st);
+    else
+        dbs_reset(st);
+}
+
+int mt_db_col_count(const mt_db_stmt *st)
+{
+    return st->db->backend == MT_DB_PG ? dbp_col_count(st) : dbs_col_count(st);
+}
+
+bool mt_db_col_null(mt_db_stmt *st, int i)
+{
+    return st->db->backend == MT_DB_PG ? dbp_col_null(st, i) : dbs_col_null(st, i);
+}
+
+int64_t mt_db_col_int64(mt_db_stmt *st, int i)
+{
+    if (st->db->backend == MT_DB_SQLITE)
+        return dbs_col_int64(st, i);
+    const char *s = dbp_col_raw(st, i);
+    if (!s)
+        return 0;
+    /* booleans (t/f) and numerics ("12.0" from sum() over an empty group is
+     * NULL; avg is not used) read as SQLite would convert them */
+    if (s[0] == 't' && !s[1])
+        return 1;
+    if (s[0] == 'f' && !s[1])
+        return 0;
+    return strtoll(s, NULL, 10);
+}
+
+const char *mt_db_col_text(mt_db_stmt *st, int i)
+{
+    if (st->db->backend == MT_DB_SQLITE)
+        return dbs_col_text(st, i);
+    const char *s = dbp_col_raw(st, i);
+    return s ? s : "";
+}
+
+const void *mt_db_col_blob(mt_db_stmt *st, int i, size_t *n)
+{
+    return st->db->backend == MT_DB_PG ? dbp_col_blob(st, i, n) : dbs_col_blob(st, i, n);
+}

@@ -1,0 +1,84 @@
+/* db_internal: what the mt_db backends share (db.c dispatches to db_sqlite.c
+ * and db_pg.c by the connection's backend). Not seen outside src/store. */
+#ifndef MT_DB_INTERNAL_H
+#define MT_DB_INTERNAL_H
+
+#include "mt_db.h"
+
+struct mt_db {
+    mt_db_backend backend;
+    bool retryable;  /* the last failure may succeed when run again */
+    int64_t changes; /* rows changed by the last write step */
+    void *h;         /* sqlite3 * or PGconn * */
+    bool borrowed;   /* SQLite: h is the caller's */
+    /* PostgreSQL */
+    char *url;
+    unsigned gen;     /* connection generation: bumped by every reconnect */
+    unsigned next_id; /* names of server-side prepared statements */
+    bool in_tx;
+    bool tx_failed; /* an error inside the transaction: only rollback works */
+};
+
+typedef struct db_param {
+    bool set, is_null, is_blob, is_int;
+    int64_t ival; /* is_int */
+    char *text; /* text form (ints as decimal), or blob bytes */
+    size_t len;
+    char small[24];
+} db_param;
+
+struct mt_db_stmt {
+    mt_db *db;
+    int nparams;
+    /* SQLite */
+    void *st; /* sqlite3_stmt * */
+    /* PostgreSQL */
+    char *sql;     /* translated text */
+    char name[24]; /* server-side name, "" until prepared */
+    unsigned gen;  /* db->gen when prepared */
+    db_param *params;
+    void *res; /* PGresult * of the last run */
+    int row, nrows;
+    bool ran;
+    char *blob_buf; /* the last decoded bytea */
+};
+
+/* Sets a failure: code, message (printf), and db->retryable. */
+mt_status db_fail(mt_db *db, mt_err *err, mt_status code, bool retryable, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err);
+void dbs_close(mt_db *db);
+mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err);
+bool dbs_in_tx(mt_db *db);
+mt_status dbs_set_busy_timeout(mt_db *db, unsigned ms, mt_err *err);
+mt_status dbs_last_insert_id(mt_db *db, int64_t *id, mt_err *err);
+mt_status dbs_prepare(mt_db *db, const char *sql, mt_db_stmt *st, mt_err *err);
+void dbs_finalize(mt_db_stmt *st);
+void dbs_bind(mt_db_stmt *st, int i, const db_param *v);
+void dbs_clear_bindings(mt_db_stmt *st);
+int dbs_step(mt_db_stmt *st, mt_status *rc, mt_err *err);
+void dbs_reset(mt_db_stmt *st);
+int dbs_col_count(const mt_db_stmt *st);
+bool dbs_col_null(mt_db_stmt *st, int i);
+int64_t dbs_col_int64(mt_db_stmt *st, int i);
+const char *dbs_col_text(mt_db_stmt *st, int i);
+const void *dbs_col_blob(mt_db_stmt *st, int i, size_t *n);
+
+mt_status dbp_open(const char *url, mt_db **out, mt_err *err);
+void dbp_close(mt_db *db);
+mt_status dbp_exec(mt_db *db, const char *sql, mt_err *err);
+mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err);
+mt_status dbp_commit(mt_db *db, mt_err *err);
+void dbp_rollback(mt_db *db);
+mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err);
+mt_status dbp_prepare(mt_db *db, const char *sql, mt_db_stmt *st, mt_err *err);
+void dbp_finalize(mt_db_stmt *st);
+int dbp_step(mt_db_stmt *st, mt_status *rc, mt_err *err);
+void dbp_reset(mt_db_stmt *st);
+int dbp_col_count(const mt_db_stmt *st);
+bool dbp_col_null(mt_db_stmt *st, int i);
+const char *dbp_col_raw(mt_db_stmt *st, int i); /* text form, NULL for NULL */
+const void *dbp_col_blob(mt_db_stmt *st, int i, size_t *n);
+
+#endif

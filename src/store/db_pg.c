@@ -1,0 +1,607 @@
+/* db_pg: the PostgreSQL backend of mt_db (mt_db.h), over libpq.
+ *
+ * Connection: the URL goes to libpq unchanged (PQconnectdb takes URIs), so
+ * sslmode/sslrootcert/sslcert, several host:port pairs and
+ * target_session_attrs=read-write (follow the primary after a failover) are
+ * libpq's. Notices are dropped (they would go to stderr).
+ *
+ * Statements: translated once (db_sql.c), prepared on the server at their
+ * first run on a connection under a name kept per connection and per SQL
+ * text (our SQL is a bounded set of constants), so a statement core
+ * prepares and finalizes on every request is parsed by the server once.
+ * After a reconnect (gen changes) the names are prepared again.
+ * Parameters: text format with types left to the server to infer (so a
+ * text-bound number works where SQLite would coerce it), blobs in binary
+ * format. Results: text format (integers parsed, bytea hex decoded).
+ *
+ * Errors: built from the SQLSTATE and the constraint/table names libpq
+ * reports, never from the primary message or DETAIL (they can quote values),
+ * except for class 42 (syntax or access rule: a fault in our own SQL), whose
+ * message names only SQL text. */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "db_internal.h"
+
+#define BYTEA_OID 17
+#define PG_STMT_CACHE_MAX 4096
+
+typedef struct pg_named {
+    uint64_t hash;
+    char *sql;
+    char name[24];
+} pg_named;
+
+typedef struct pg_cache {
+    pg_named *e;
+    size_t n, cap;
+} pg_cache;
+
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+static PGconn *conn(mt_db *db)
+{
+    return db->h;
+}
+
+static pg_cache *cache_of(mt_db *db);
+
+/* The URL with any password replaced by "***", for messages: the one in
+ * user:password@ and a password= parameter. */
+static void redact(const char *url, char *out, size_t cap)
+{
+    char tail[512];
+    snprintf(out, cap, "%s", url);
+    char *s = strstr(out, "://");
+    if (s) {
+        s += 3;
+        char *at = strchr(s, '@');
+        char *slash = strchr(s, '/');
+        char *colon = at && !(slash && slash < at) ? memchr(s, ':', (size_t)(at - s)) : NULL;
+        if (colon) {
+            snprintf(tail, sizeof tail, "%s", at);
+            snprintf(colon, cap - (size_t)(colon - out), ":***%s", tail);
+        }
+    }
+    char *pw = strstr(out, "password=");
+    if (pw) {
+        char *end = strchr(pw, '&');
+        snprintf(tail, sizeof tail, "%s", end ? end : "");
+        snprintf(pw, cap - (size_t)(pw - out), "password=***%s", tail);
+    }
+}
+
+/* The session settings the decoding relies on: hex bytea output, UTF-8
+ * text. Run after every (re)connect. */
+static bool session_setup(PGconn *c)
+{
+    PQsetNoticeProcessor(c, quiet, NULL);
+    PGresult *r = PQexec(c, "SET bytea_output = hex; SET client_encoding = 'UTF8'");
+    bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok;
+}
+
+static const char *state_name(const char *s)
+{
+    static const struct {
+        const char *code, *name;
+    } names[] = {
+        {"23505", "unique violation"},     {"23503", "foreign key violation"},
+        {"23502", "not-null violation"},   {"23514", "check violation"},
+        {"40001", "serialization failure"}, {"40P01", "deadlock"},
+        {"55P03", "lock not available"},   {"25P02", "transaction aborted"},
+        {"22P02", "invalid value"},        {"22003", "number out of range"},
+        {"57P01", "server shutting down"}, {"57014", "statement canceled"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(s, names[i].code))
+            return names[i].name;
+    return "error";
+}
+
+static bool retryable_state(const char *s)
+{
+    return !strcmp(s, "40001") || !strcmp(s, "40P01") || !strcmp(s, "55P03") ||
+           !strncmp(s, "08", 2) || !strncmp(s, "57P", 3);
+}
+
+/* Remembers whether a transaction is open (from the server's status while
+ * the connection is up; a broken connection keeps the last known state, so
+ * a transaction it broke is still "open" until rolled back). */
+static void track_tx(mt_db *db)
+{
+    if (PQstatus(conn(db)) != CONNECTION_OK)
+        return;
+    PGTransactionStatusType t = PQtransactionStatus(conn(db));
+    db->in_tx = t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+}
+
+/* An error from res (may be NULL: the connection failed). */
+static mt_status pg_fail(mt_db *db, PGresult *res, const char *what, mt_err *err)
+{
+    track_tx(db);
+    if (PQstatus(conn(db)) != CONNECTION_OK)
+        return db_fail(db, err, MT_EUNAVAIL, true,
+                       "database connection lost during %s (retry)", what);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!state)
+        return db_fail(db, err, MT_EIO, false, "database error during %s", what);
+    const char *cons = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    const char *table = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
+    const char *col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
+    bool retry = retryable_state(state);
+    char where[160] = "";
+    if (cons)
+        snprintf(where, sizeof where, " on constraint %.60s", cons);
+    else if (table)
+        snprintf(where, sizeof where, " on %.60s%s%.60s", table, col ? "." : "", col ? col : "");
+    if (!strncmp(state, "42", 2)) {
+        const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        return db_fail(db, err, MT_EIO, false, "database error %s during %s: %.120s", state,
+                       what, msg ? msg : "");
+    }
+    return db_fail(db, err, retry ? MT_EUNAVAIL : MT_EIO, retry, "database %s (SQLSTATE %s)%s%s",
+                   state_name(state), state, where, retry ? " (retry)" : "");
+}
+
+static bool ok_result(PGresult *r)
+{
+    ExecStatusType s = PQresultStatus(r);
+    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+}
+
+static void set_changes(mt_db *db, PGresult *r)
+{
+    const char *n = PQcmdTuples(r);
+    if (n && n[0])
+        db->changes = strtoll(n, NULL, 10);
+}
+
+/* Reconnects (same URL: a multi-host URL finds the read-write host again);
+ * prepared names are forgotten. */
+static mt_status reconnect(mt_db *db, mt_err *err)
+{
+    PQreset(conn(db));
+    db->gen++;
+    pg_cache *c = cache_of(db);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->e[i].sql);
+    c->n = 0;
+    db->in_tx = false;
+    if (PQstatus(conn(db)) != CONNECTION_OK || !session_setup(conn(db)))
+        return db_fail(db, err, MT_EUNAVAIL, true, "database unreachable (retry)");
+    return MT_OK;
+}
+
+/* Before a transaction or a statement outside one: a connection known to
+ * be broken is re-established. */
+static mt_status ensure(mt_db *db, mt_err *err)
+{
+    if (PQstatus(conn(db)) == CONNECTION_OK)
+        return MT_OK;
+    if (db->in_tx)
+        return db_fail(db, err, MT_EUNAVAIL, true,
+                       "database connection lost in a transaction (roll back and retry)");
+    return reconnect(db, err);
+}
+
+/* ---- connection ---------------------------------------------------------- */
+
+typedef struct pg_state {
+    pg_cache cache;
+} pg_state;
+
+static pg_state *state_of(mt_db *db);
+
+mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
+{
+    char shown[512];
+    redact(url, shown, sizeof shown);
+    mt_db *db = calloc(1, sizeof *db + sizeof(pg_state));
+    if (!db || !(db->url = strdup(url))) {
+        free(db);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    db->backend = MT_DB_PG;
+    PGconn *c = PQconnectdb(url);
+    db->h = c;
+    if (!c || PQstatus(c) != CONNECTION_OK) {
+        /* libpq's message names hosts and the failure, never data */
+        char msg[200] = "out of memory";
+        if (c) {
+            snprintf(msg, sizeof msg, "%s", PQerrorMessage(c));
+            msg[strcspn(msg, "\n")] = '\0';
+        }
+        mt_status rc = mt_err_set(err, MT_EUNAVAIL, "cannot open database %s: %s", shown, msg);
+        dbp_close(db);
+        return rc;
+    }
+    if (!session_setup(c)) {
+        mt_status rc = mt_err_set(err, MT_EIO, "database %s: session settings refused", shown);
+        dbp_close(db);
+        return rc;
+    }
+    *out = db;
+    return MT_OK;
+}
+
+static pg_state *state_of(mt_db *db)
+{
+    return (pg_state *)(db + 1);
+}
+
+static pg_cache *cache_of(mt_db *db)
+{
+    return &state_of(db)->cache;
+}
+
+void dbp_close(mt_db *db)
+{
+    pg_cache *c = cache_of(db);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->e[i].sql);
+    free(c->e);
+    if (db->h)
+        PQfinish(db->h);
+    free(db->url);
+    free(db);
+}
+
+/* One command text (no parameters); retried once after a reconnect when
+ * `retry` (a BEGIN) and the connection broke. */
+static mt_status run_text(mt_db *db, const char *sql, const char *what, bool retry, mt_err *err)
+{
+    for (int attempt = 0;; attempt++) {
+        PGresult *r = PQexec(conn(db), sql);
+        if (r && ok_result(r)) {
+            set_changes(db, r);
+            PQclear(r);
+            track_tx(db);
+            return MT_OK;
+        }
+        bool broken = PQstatus(conn(db)) != CONNECTION_OK;
+        if (broken && retry && attempt == 0 && !db->in_tx) {
+            PQclear(r);
+            mt_status rc = reconnect(db, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        mt_status rc = pg_fail(db, r, what, err);
+        PQclear(r);
+        return rc;
+    }
+}
+
+mt_status dbp_exec(mt_db *db, const char *sql, mt_err *err)
+{
+    char *t;
+    int np;
+    mt_status rc = mt_db_translate(MT_DB_PG, sql, &t, &np, err);
+    if (rc)
+        return rc;
+    if (np)
+        rc = mt_err_set(err, MT_EINVAL, "SQL: parameters in mt_db_exec");
+    else if (!(rc = ensure(db, err)))
+        rc = run_text(db, t, "exec", !db->in_tx && !strncmp(t, "BEGIN", 5), err);
+    free(t);
+    return rc;
+}
+
+mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err)
+{
+    mt_status rc = ensure(db, err);
+    if (rc)
+        return rc;
+    if (db->in_tx)
+        return db_fail(db, err, MT_EINTERNAL, false, "database: transaction already open");
+    char lock[128];
+    const char *sql = "BEGIN";
+    if (mode == MT_DB_TX_SERIALIZABLE)
+        sql = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+    else if (mode == MT_DB_TX_IMMEDIATE) {
+        snprintf(lock, sizeof lock, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
+                 (long long)MT_DB_WRITER_LOCK_KEY);
+        sql = lock;
+    }
+    rc = run_text(db, sql, "begin", true, err);
+    if (rc)
+        dbp_rollback(db);
+    return rc;
+}
+
+mt_status dbp_commit(mt_db *db, mt_err *err)
+{
+    if (PQstatus(conn(db)) != CONNECTION_OK) {
+        db->in_tx = false;
+        return db_fail(db, err, MT_EUNAVAIL, true,
+                       "database connection lost before commit (retry the transaction)");
+    }
+    if (PQtransactionStatus(conn(db)) == PQTRANS_INERROR) {
+        dbp_rollback(db);
+        return db_fail(db, err, MT_EIO, false,
+                       "database: commit of a failed transaction (rolled back)");
+    }
+    PGresult *r = PQexec(conn(db), "COMMIT");
+    mt_status rc = MT_OK;
+    if (!r || !ok_result(r))
+        rc = pg_fail(db, r, "commit", err);
+    else if (!strcmp(PQcmdStatus(r), "ROLLBACK"))
+        rc = db_fail(db, err, MT_EIO, false, "database: transaction rolled back at commit");
+    PQclear(r);
+    if (rc)
+        dbp_rollback(db);
+    track_tx(db);
+    return rc;
+}
+
+void dbp_rollback(mt_db *db)
+{
+    if (PQstatus(conn(db)) == CONNECTION_OK && PQtransactionStatus(conn(db)) != PQTRANS_IDLE)
+        PQclear(PQexec(conn(db), "ROLLBACK"));
+    db->in_tx = false;
+}
+
+mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err)
+{
+    /* lastval() fails with 55000 when no sequence was used in this session */
+    PGresult *r = PQexec(conn(db), "SELECT lastval()");
+    mt_status rc = MT_OK;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        *id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else if (!(state && !strcmp(state, "55000") && !db->in_tx))
+        rc = pg_fail(db, r, "last insert id", err);
+    PQclear(r);
+    track_tx(db);
+    return rc;
+}
+
+/* ---- statements ---------------------------------------------------------- */
+
+mt_status dbp_prepare(mt_db *db, const char *sql, mt_db_stmt *st, mt_err *err)
+{
+    mt_status rc = mt_db_translate(MT_DB_PG, sql, &st->sql, &st->nparams, err);
+    if (rc)
+        return rc;
+    if (st->nparams && !(st->params = calloc((size_t)st->nparams, sizeof *st->params)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    st->row = -1;
+    (void)db;
+    return MT_OK;
+}
+
+static void drop_result(mt_db_stmt *st)
+{
+    PQclear(st->res);
+    st->res = NULL;
+    free(st->blob_buf);
+    st->blob_buf = NULL;
+    st->row = -1;
+    st->nrows = 0;
+    st->ran = false;
+}
+
+void dbp_finalize(mt_db_stmt *st)
+{
+    drop_result(st);
+}
+
+static uint64_t fnv(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+/* The server-side name of st's SQL on this connection, preparing it when
+ * needed. */
+static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
+{
+    mt_db *db = st->db;
+    pg_cache *c = cache_of(db);
+    uint64_t h = fnv(st->sql);
+    for (size_t i = 0; i < c->n; i++)
+        if (c->e[i].hash == h && !strcmp(c->e[i].sql, st->sql)) {
+            *name = c->e[i].name;
+            return MT_OK;
+        }
+    if (c->n == PG_STMT_CACHE_MAX) { /* never with our SQL; stay bounded anyway */
+        if (db->in_tx) {
+            *name = "";
+            goto prepare_unnamed;
+        }
+        PQclear(PQexec(conn(db), "DEALLOCATE ALL"));
+        for (size_t i = 0; i < c->n; i++)
+            free(c->e[i].sql);
+        c->n = 0;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        pg_named *e = realloc(c->e, cap * sizeof *e);
+        if (!e)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        c->e = e;
+        c->cap = cap;
+    }
+    pg_named *e = &c->e[c->n];
+    if (!(e->sql = strdup(st->sql)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    e->hash = h;
+    snprintf(e->name, sizeof e->name, "mt%u", db->next_id++);
+    PGresult *r = PQprepare(conn(db), e->name, st->sql, st->nparams, NULL);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        mt_status rc = pg_fail(db, r, "prepare", err);
+        PQclear(r);
+        free(e->sql);
+        return rc;
+    }
+    PQclear(r);
+    c->n++;
+    *name = e->name;
+    return MT_OK;
+prepare_unnamed:;
+    PGresult *u = PQprepare(conn(db), "", st->sql, st->nparams, NULL);
+    mt_status urc = MT_OK;
+    if (!u || PQresultStatus(u) != PGRES_COMMAND_OK)
+        urc = pg_fail(db, u, "prepare", err);
+    PQclear(u);
+    return urc;
+}
+
+static bool read_only(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\n' || *sql == '\t' || *sql == '(')
+        sql++;
+    return !strncasecmp(sql, "SELECT", 6);
+}
+
+/* Runs st with its parameters; the result is kept for the steps. */
+static mt_status run(mt_db_stmt *st, mt_err *err)
+{
+    mt_db *db = st->db;
+    size_t np = st->nparams ? (size_t)st->nparams : 1;
+    const char **vals = calloc(np, sizeof *vals);
+    int *lens = calloc(np, sizeof *lens), *fmts = calloc(np, sizeof *fmts);
+    mt_status rc = MT_OK;
+    if (!vals || !lens || !fmts) {
+        rc = db_fail(db, err, MT_ENOMEM, false, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < st->nparams; i++) {
+        db_param *p = &st->params[i];
+        vals[i] = p->set && !p->is_null ? p->text : NULL;
+        lens[i] = (int)p->len;
+        fmts[i] = p->is_blob ? 1 : 0;
+    }
+    for (int attempt = 0;; attempt++) {
+        if ((rc = ensure(db, err)))
+            break;
+        const char *name;
+        PGresult *r = NULL;
+        if (!(rc = named(st, &name, err)))
+            r = PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0);
+        if (!rc && r && ok_result(r)) {
+            st->res = r;
+            st->nrows = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : 0;
+            set_changes(db, r);
+            track_tx(db);
+            break;
+        }
+        bool broken = PQstatus(conn(db)) != CONNECTION_OK;
+        if (broken && !db->in_tx && attempt == 0 && read_only(st->sql)) {
+            PQclear(r); /* a read outside a transaction: safe to send again */
+            rc = MT_OK;
+            if ((rc = reconnect(db, err)))
+                break;
+            continue;
+        }
+        if (!rc)
+            rc = pg_fail(db, r, "statement", err);
+        PQclear(r);
+        break;
+    }
+out:
+    free(vals);
+    free(lens);
+    free(fmts);
+    return rc;
+}
+
+int dbp_step(mt_db_stmt *st, mt_status *rc, mt_err *err)
+{
+    free(st->blob_buf);
+    st->blob_buf = NULL;
+    if (!st->ran) {
+        st->ran = true;
+        mt_status r = run(st, *rc ? NULL : err);
+        if (r) {
+            if (*rc == MT_OK)
+                *rc = r;
+            return -1;
+        }
+    }
+    if (st->row + 1 < st->nrows) {
+        st->row++;
+        return MT_DB_ROW;
+    }
+    st->row = st->nrows;
+    return MT_DB_DONE;
+}
+
+void dbp_reset(mt_db_stmt *st)
+{
+    drop_result(st);
+}
+
+int dbp_col_count(const mt_db_stmt *st)
+{
+    return st->res ? PQnfields(st->res) : 0;
+}
+
+static bool on_row(const mt_db_stmt *st, int i)
+{
+    return st->res && st->row >= 0 && st->row < st->nrows && i >= 0 && i < PQnfields(st->res);
+}
+
+bool dbp_col_null(mt_db_stmt *st, int i)
+{
+    return !on_row(st, i) || PQgetisnull(st->res, st->row, i);
+}
+
+const char *dbp_col_raw(mt_db_stmt *st, int i)
+{
+    if (dbp_col_null(st, i))
+        return NULL;
+    return PQgetvalue(st->res, st->row, i);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+const void *dbp_col_blob(mt_db_stmt *st, int i, size_t *n)
+{
+    *n = 0;
+    const char *v = dbp_col_raw(st, i);
+    if (!v)
+        return NULL;
+    size_t len = (size_t)PQgetlength(st->res, st->row, i);
+    if (PQftype(st->res, i) != BYTEA_OID) {
+        *n = len;
+        return len ? v : NULL;
+    }
+    /* bytea_output = hex (the default since 9.0): "\x" then 2 digits a byte */
+    if (len < 2 || v[0] != '\\' || v[1] != 'x' || len % 2)
+        return NULL;
+    size_t out = (len - 2) / 2;
+    if (!out)
+        return NULL;
+    free(st->blob_buf);
+    if (!(st->blob_buf = malloc(out)))
+        return NULL;
+    for (size_t k = 0; k < out; k++) {
+        int hi = hexval(v[2 + 2 * k]), lo = hexval(v[3 + 2 * k]);
+        if (hi < 0 || lo < 0)
+            return NULL;
+        st->blob_buf[k] = (char)(hi << 4 | lo);
+    }
+    *n = out;
+    return st->blob_buf;
+}

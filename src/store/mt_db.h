@@ -1,0 +1,200 @@
+/* mt_db: the database layer of mesatee's store, one interface over two
+ * backends: SQLite (a file; the default, what src/core used directly before)
+ * and PostgreSQL (libpq). docs/design.md "Store backends" and docs/cluster.md
+ * describe the design; this header is the contract.
+ *
+ * SQL is written ONCE, in SQLite's dialect restricted to a common subset
+ * (mt_db_translate lists the rules); on PostgreSQL each statement is
+ * translated when prepared. The translator is a scanner of mesatee's own
+ * constant SQL, never of outside input.
+ *
+ * Connections: mt_db_open(url) opens one connection. A connection is used by
+ * one thread at a time (the caller's lock); different connections are
+ * independent and may be used by different threads at once.
+ *   - "file:PATH", "sqlite:PATH" or a plain PATH: SQLite, WAL, synchronous=FULL,
+ *     foreign keys on, a 10 s busy timeout (as store.c had). MT_DB_READONLY
+ *     opens without creating and sets only foreign_keys.
+ *   - "postgres://..." / "postgresql://...": libpq URI, passed to libpq as is
+ *     (sslmode, sslrootcert, several host:port pairs with
+ *     target_session_attrs=read-write so that a failover is followed).
+ * mt_db_wrap_sqlite borrows an existing sqlite3 connection (the core's
+ * connections during the conversion; the layer never closes it).
+ *
+ * Debug builds (no NDEBUG: the sanitizer build) also check on SQLite that
+ * every SQL text would translate for PostgreSQL (MT_EINVAL "SQL not portable
+ * to PostgreSQL: ..." otherwise), so the SQLite test runs catch it.
+ *
+ * Statements: mt_db_prepare compiles (on PostgreSQL: translates, and prepares
+ * on the server at the first step, once per connection, again after a
+ * reconnect). Parameters are positional from 1 (`?`, `?N` in the SQL). Binds
+ * copy their values. mt_db_step runs the statement: MT_DB_ROW with a row to
+ * read, MT_DB_DONE at the end, or an error. mt_db_reset makes it runnable
+ * again (bindings kept; mt_db_clear_bindings sets them all NULL). Column
+ * accessors are valid until the next step/reset/finalize; a NULL column reads
+ * as 0, "" (mt_db_col_text) and an empty blob; mt_db_col_null tells NULL.
+ * Integers are 64-bit on both backends (DDL INTEGER becomes BIGINT).
+ *
+ * Transactions: mt_db_begin(MT_DB_TX_IMMEDIATE) is SQLite's BEGIN IMMEDIATE:
+ * one writer at a time across every connection of the database (on
+ * PostgreSQL a transaction-scoped advisory lock taken first, see
+ * mt_db_translate). MT_DB_TX_SERIALIZABLE runs at SERIALIZABLE isolation
+ * without that lock (PostgreSQL; SQLite treats it as IMMEDIATE): conflicts
+ * then surface as retryable errors. mt_db_rollback is a no-op outside a
+ * transaction and never fails.
+ *
+ * Errors: every failure returns an mt_status and fills err (when non-NULL)
+ * with a message naming the operation, the SQLSTATE / SQLite code and the
+ * constraint/table where the backend tells it, never a value of a row or a
+ * parameter (PostgreSQL's message and DETAIL can quote values: they are not
+ * used). A conflict another connection can resolve by finishing (SQLite
+ * BUSY/LOCKED after the timeout; PostgreSQL serialization failure 40001,
+ * deadlock 40P01, lock not available 55P03; a connection lost outside a
+ * transaction) is MT_EUNAVAIL and mt_db_retryable(db) is true until the next
+ * call: the caller may roll back and run the whole transaction again.
+ * Every other failure is MT_EIO (MT_EINVAL for a bad URL or an SQL text the
+ * translator refuses, MT_ENOMEM when out of memory).
+ *
+ * Reconnect (PostgreSQL): a connection found broken when a transaction
+ * starts, or when a statement outside a transaction fails because the
+ * connection broke, is re-established (libpq PQreset: the same URL, so the
+ * read-write host of a multi-host URL is found again). A BEGIN or a SELECT
+ * outside a transaction is then sent again once; any other statement is
+ * not (it may have been applied) and reports MT_EUNAVAIL (retryable). Inside
+ * a transaction a broken connection fails the transaction (MT_EUNAVAIL).
+ *
+ * Thread-safety: none per connection (see above); mt_db_translate is pure. */
+#ifndef MT_DB_H
+#define MT_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+typedef struct mt_db mt_db;
+typedef struct mt_db_stmt mt_db_stmt;
+
+typedef enum mt_db_backend { MT_DB_SQLITE = 1, MT_DB_PG = 2 } mt_db_backend;
+
+#define MT_DB_READONLY 1u /* mt_db_open flag: SQLite only, no create */
+
+/* mt_db_step's results (a failure is -1 with *rc set, see mt_db_step) */
+#define MT_DB_ROW 1
+#define MT_DB_DONE 0
+
+typedef enum mt_db_tx {
+    MT_DB_TX_DEFERRED = 0,     /* plain BEGIN */
+    MT_DB_TX_IMMEDIATE = 1,    /* one writer at a time (SQLite BEGIN IMMEDIATE) */
+    MT_DB_TX_SERIALIZABLE = 2, /* SERIALIZABLE isolation, conflicts are retryable */
+} mt_db_tx;
+
+/* The backend a URL names (MT_DB_SQLITE for a path or file:/sqlite: URL),
+ * or 0 for an unknown scheme ("mysql://..."). */
+mt_db_backend mt_db_url_backend(const char *url);
+
+/* The file path of a SQLite URL (a pointer into url: "file:PATH",
+ * "file:///abs", "sqlite:PATH" or the plain path); MT_EINVAL naming the
+ * problem for other URLs, a host in a file URL or an empty path. */
+mt_status mt_db_url_sqlite_path(const char *url, const char **path, mt_err *err);
+/* Opens a connection (see the header). *out is NULL on failure. The error
+ * names the URL with any password removed. */
+mt_status mt_db_open(const char *url, unsigned flags, mt_db **out, mt_err *err);
+/* An mt_db over an existing SQLite connection, which stays the caller's
+ * (not closed by mt_db_close). */
+struct sqlite3;
+mt_status mt_db_wrap_sqlite(struct sqlite3 *h, mt_db **out, mt_err *err);
+/* mt_db_open of a SQLite file named by path as it is (no URL parsing). */
+mt_status mt_db_open_sqlite_path(const char *path, unsigned flags, mt_db **out, mt_err *err);
+/* Frees the mt_db of a SQLite connection it opened and returns the handle,
+ * which becomes the caller's (sqlite3_close_v2); for store.c's connections
+ * not yet converted. NULL for PostgreSQL (then nothing is freed). */
+struct sqlite3 *mt_db_release_sqlite(mt_db *db);
+/* Closes (unless borrowed) and frees; finalize its statements first.
+ * NULL is a no-op. */
+void mt_db_close(mt_db *db);
+mt_db_backend mt_db_backend_of(const mt_db *db);
+/* The SQLite handle of a SQLite connection, NULL for PostgreSQL. */
+struct sqlite3 *mt_db_sqlite_handle(mt_db *db);
+
+/* Runs one or more statements without parameters or results (DDL, pragmas).
+ * On PostgreSQL the text is translated first. */
+mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err);
+
+mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err);
+mt_status mt_db_commit(mt_db *db, mt_err *err);
+void mt_db_rollback(mt_db *db);
+bool mt_db_in_tx(mt_db *db);
+
+/* How long a statement waits for a lock another connection holds before
+ * failing with a retryable MT_EUNAVAIL: SQLite's busy timeout (10 s after
+ * mt_db_open), PostgreSQL's lock_timeout (0 = wait forever, the default). */
+mt_status mt_db_set_busy_timeout(mt_db *db, unsigned ms, mt_err *err);
+
+/* True when the last failure on db was retryable (MT_EUNAVAIL, see above). */
+bool mt_db_retryable(const mt_db *db);
+/* Rows changed by the last INSERT/UPDATE/DELETE step on db. */
+int64_t mt_db_changes(mt_db *db);
+/* The id the last INSERT on db gave an INTEGER PRIMARY KEY AUTOINCREMENT
+ * column. On PostgreSQL only for statements with a RETURNING clause read
+ * by the caller; this function returns lastval() there (the last value any
+ * sequence gave on this connection), 0 when none. */
+mt_status mt_db_last_insert_id(mt_db *db, int64_t *id, mt_err *err);
+
+/* ---- statements ---------------------------------------------------------- */
+mt_status mt_db_prepare(mt_db *db, const char *sql, mt_db_stmt **st, mt_err *err);
+void mt_db_finalize(mt_db_stmt *st); /* NULL is a no-op */
+/* Number of parameters (the largest ?N). */
+int mt_db_param_count(const mt_db_stmt *st);
+/* Binds parameter i (1-based; out of range is ignored, as SQLite's binds
+ * would return RANGE which core never checked). Values are copied. */
+void mt_db_bind_int64(mt_db_stmt *st, int i, int64_t v);
+void mt_db_bind_text(mt_db_stmt *st, int i, const char *s); /* NULL binds NULL */
+void mt_db_bind_blob(mt_db_stmt *st, int i, const void *p, size_t n);
+void mt_db_bind_null(mt_db_stmt *st, int i);
+void mt_db_clear_bindings(mt_db_stmt *st);
+/* One step: MT_DB_ROW, MT_DB_DONE, or -1 with *rc set (and err filled)
+ * unless *rc was already non-zero (the loop idiom of store_next:
+ * `while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW)`). */
+int mt_db_step(mt_db_stmt *st, mt_status *rc, mt_err *err);
+void mt_db_reset(mt_db_stmt *st);
+int mt_db_col_count(const mt_db_stmt *st);
+bool mt_db_col_null(mt_db_stmt *st, int i);
+int64_t mt_db_col_int64(mt_db_stmt *st, int i);
+/* Never NULL ("" for NULL). */
+const char *mt_db_col_text(mt_db_stmt *st, int i);
+/* Bytes of a blob (or text) column; *n its length. NULL with *n 0 for NULL
+ * or empty. */
+const void *mt_db_col_blob(mt_db_stmt *st, int i, size_t *n);
+
+/* ---- dialect ------------------------------------------------------------- */
+/* Translates our SQL (SQLite dialect, common subset) for backend into a new
+ * malloc'ed string in *out; *nparams (optional) receives the number of
+ * positional parameters. For MT_DB_SQLITE the text is copied unchanged. For
+ * MT_DB_PG, outside string literals, quoted identifiers and comments:
+ *   ?  ?N                                   -> $k  $N  (k = largest so far + 1)
+ *   BEGIN IMMEDIATE                         -> BEGIN; SELECT pg_advisory_xact_lock(K)
+ *   BEGIN DEFERRED / BEGIN TRANSACTION      -> BEGIN
+ *   INTEGER PRIMARY KEY AUTOINCREMENT       -> BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY
+ *   INTEGER (a type word)                   -> BIGINT
+ *   BLOB                                    -> BYTEA
+ *   INSERT OR IGNORE INTO ...               -> INSERT INTO ... ON CONFLICT DO NOTHING
+ *   INSERT OR REPLACE INTO t(cols) ...      -> INSERT INTO t(cols) ... ON CONFLICT (pk)
+ *                                              DO UPDATE SET c = EXCLUDED.c (non-key cols);
+ *                                              pk from the table list in db_sql.c
+ *   PRAGMA ...                              -> removed (SQLite connection settings)
+ *   ifnull(                                 -> coalesce(
+ *   total(x)                                -> LEAST(GREATEST(coalesce(sum(x), 0),
+ *                                              INT64_MIN), INT64_MAX)
+ * and refuses (MT_EINVAL naming the construct) what has no translation:
+ * `rowid`, `?` inside a statement given to mt_db_exec, INSERT OR REPLACE
+ * into a table missing from the key list, INSERT OR ABORT/FAIL/ROLLBACK, a
+ * second INSERT OR in one statement, `:name`/`@name`/`$name` parameters,
+ * an unterminated literal or comment. Statements are separated by `;`
+ * outside literals; each is translated on its own. */
+mt_status mt_db_translate(mt_db_backend backend, const char *sql, char **out, int *nparams,
+                          mt_err *err);
+/* The advisory lock key of MT_DB_TX_IMMEDIATE on PostgreSQL. */
+#define MT_DB_WRITER_LOCK_KEY 0x6d65736174656501LL /* "mesatee\x01" */
+
+#endif

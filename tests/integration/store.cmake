@@ -1,0 +1,3 @@
+# Store backends (issue 14, docs/cluster.md): serve --store.
+add_test(NAME it_store_url COMMAND bash ${MT_TEST_DIR}/integration/it_store_url.sh)
+set_tests_properties(it_store_url PROPERTIES ENVIRONMENT "MESATEE_BIN=$<TARGET_FILE:mesatee>" TIMEOUT 300)
