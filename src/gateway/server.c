@@ -65,7 +65,18 @@ static mt_status be_audit_batch(void *ctx, const mt_audit_item *items, size_t n,
 
 static char *be_metrics(void *ctx)
 {
-    return mt_core_metrics(ctx);
+    char *m = mt_core_metrics(ctx);
+    /* remote executors' health and lease counters ("" without --remote-executors) */
+    char *x = m ? mt_remote_sched_metrics() : NULL;
+    char *all = x ? realloc(m, strlen(m) + strlen(x) + 1) : NULL;
+    if (!all) {
+        free(m);
+        free(x);
+        return NULL;
+    }
+    strcat(all, x);
+    free(x);
+    return all;
 }
 
 static bool be_ready(void *ctx)
@@ -263,7 +274,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         }
         if ((st = mt_policy_load(cfg->executor_policy, &exec_policy, err)) != MT_OK ||
             (st = mt_executor_api_start(cfg->executor_listen, data_dir, tee, exec_policy, core,
-                                        cfg->executor_max_buffered, &exec_api, err)) != MT_OK)
+                                        cfg->executor_max_buffered, cfg->executor_lease_ms,
+                                        cfg->executor_max_attempts, &exec_api, err)) != MT_OK)
             goto out;
     } else if ((st = mt_core_start_scheduler(core, err)) != MT_OK)
         goto out;
