@@ -508,6 +508,23 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     return rc;
 }
 
+/* The health after a task (POST /v1/executor/health): best effort. */
+static void send_health(rx_state *x)
+{
+    char *hello = hello_body(x);
+    int status = 0;
+    uint8_t *resp = NULL;
+    size_t rlen = 0;
+    mt_err err;
+    mt_err_clear(&err);
+    if (hello && ex_request(x->c, "/v1/executor/health", hello, strlen(hello), &status, &resp,
+                            &rlen, &err) == MT_OK &&
+        status != 200)
+        fprintf(stderr, "mesatee executor: health report answered HTTP %d\n", status);
+    free(resp);
+    free(hello);
+}
+
 /* ---- slots ------------------------------------------------------------------ */
 
 /* One slot: claims and runs one task at a time until max_tasks were claimed. */
@@ -544,6 +561,7 @@ static void *slot_main(void *p)
             pthread_mutex_lock(&x->mu);
             x->busy--;
             pthread_mutex_unlock(&x->mu);
+            send_health(x);
             mt_wipe(resp, rlen);
             backoff = c->poll_ms;
         } else {

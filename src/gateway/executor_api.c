@@ -229,6 +229,17 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
                 mt_wipe(s, strlen(s)); /* carries file keys */
             free(s);
         }
+    } else if (!strncmp(head, "POST /v1/executor/health ", 25)) {
+        mt_rhello hello;
+        rc = mt_rhello_decode((const char *)body, blen, &hello, &err);
+        if (!rc && !hello.present)
+            rc = mt_err_set(&err, MT_EINVAL, "executor health: empty body");
+        if (rc) {
+            respond_error(ssl, rc, err.msg);
+        } else {
+            mt_remote_sched_health(&hello);
+            respond(ssl, 200, "OK", "{\"stored\":true}");
+        }
     } else if (!strncmp(head, "POST /v1/executor/renew ", 24)) {
         json_t *ans = NULL;
         pthread_mutex_lock(&api->rs_mu);

@@ -7,6 +7,8 @@
  *   POST /v1/executor/claim   body: the executor's health (mt_rhello, may be
  *                             empty); 200 job document (with its lease), 204
  *                             when no task is staged
+ *   POST /v1/executor/health  body mt_rhello; 200 {"stored": true} (sent
+ *                             after each task: /metrics stays current)
  *   POST /v1/executor/renew   body mt_rrenew; 200 {"lease_ms", "cancel"},
  *                             409 when the lease is lost
  *   POST /v1/executor/report  200 {"stored": true}; 409 when the report's
