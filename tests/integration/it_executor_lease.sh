@@ -218,6 +218,28 @@ grep -q '^mesatee_executor_tasks_run_total{executor="exa"} [12]$' <<<"$m" || fai
 grep -q '^mesatee_executor_busy{executor="exa"} 0$' <<<"$m" || fail "exa's busy slots not reported"
 ok "--slots 2 ran two tasks at once; /metrics shows the executors' health and the lease counters"
 
+# 6. Untrusted storage: a fencing token rolled back in the database (to let an
+# old holder's report in) fails the next claim instead.
+if command -v sqlite3 >/dev/null; then
+  rm -f "$MT_WORK/gate-a"
+  T7=$(echo_task seven)
+  n0=$(started a)
+  executor a ex8.log --max-tasks 1
+  wait_for "executor a's worker" more a $((n0 + 1))
+  kill -KILL "${EXP[a]}"; reap a
+  wait_for "the lease to run out" is "$T7" staged
+  sqlite3 -batch -cmd ".timeout 10000" "$MT_DATA/mesatee.db" \
+    "UPDATE tasks SET lease_fence = 0 WHERE task_id = '$T7'"
+  executor b ex9.log --max-tasks 1
+  wait_for "the claim to refuse the edited lease" is "$T7" failed
+  kill "${EXP[b]}" 2>/dev/null || true; reap b
+  reason=$(as alice --output json task show "$T7" | jq -r .failure_reason)
+  case "$reason" in *"integrity check failed: lease"*) ;; *) fail "T7 reason: $reason" ;; esac
+  ok "a rolled-back fencing token is caught by its MAC: $reason"
+else
+  echo "skip - sqlite3 (the CLI) not installed: no rolled-back token check"
+fi
+
 mt_stop_server
 "$B" audit verify --data-dir "$MT_DATA" >/dev/null || fail "audit chain does not verify"
 ok "audit chain verifies"
