@@ -38,6 +38,8 @@ struct mt_executor_api {
     mt_remote_sched *rs;
     pthread_mutex_t rs_mu; /* rs is one handle: claims and reports in turn */
     pthread_t thread;
+    pthread_t sweeper; /* expires leases (sweep_main) */
+    bool sweeper_on;
     atomic_bool stop;
     size_t max_buffered;
     pthread_mutex_t mu; /* guards everything below */
@@ -351,28 +353,29 @@ static void start_conn(mt_executor_api *api, int c)
     }
 }
 
-/* Expired leases (mt_remote_sched_sweep), at most every SWEEP_MS. */
+/* Expired leases (mt_remote_sched_sweep) every SWEEP_MS, on a thread of its
+ * own: a report being stored holds rs_mu, and the accept loop must not wait. */
 #define SWEEP_MS 250
-static void sweep(mt_executor_api *api, int64_t *next)
+static void *sweep_main(void *p)
 {
-    int64_t now = mt_mono_ms();
-    if (now < *next)
-        return;
-    *next = now + SWEEP_MS;
-    mt_err err;
-    mt_err_clear(&err);
-    pthread_mutex_lock(&api->rs_mu);
-    (void)mt_remote_sched_sweep(api->rs, &err); /* each failure is logged there */
-    pthread_mutex_unlock(&api->rs_mu);
+    mt_executor_api *api = p;
+    while (!atomic_load(&api->stop)) {
+        struct timespec ts = {0, SWEEP_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        mt_err err;
+        mt_err_clear(&err);
+        pthread_mutex_lock(&api->rs_mu);
+        (void)mt_remote_sched_sweep(api->rs, &err); /* each failure is logged there */
+        pthread_mutex_unlock(&api->rs_mu);
+    }
+    return NULL;
 }
 
 static void *api_main(void *p)
 {
     mt_executor_api *api = p;
-    int64_t next_sweep = 0;
     while (!atomic_load(&api->stop)) {
         watchdog(api, false);
-        sweep(api, &next_sweep);
         struct pollfd pfd = {.fd = api->fd, .events = POLLIN};
         if (poll(&pfd, 1, 200) <= 0)
             continue;
@@ -436,11 +439,21 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
         rc = mt_file_write_atomic(path, url, strlen(url), 0644, err);
     }
     if (!rc) {
+        int e = pthread_create(&api->sweeper, NULL, sweep_main, api);
+        if (e)
+            rc = mt_err_set(err, MT_EINTERNAL, "cannot start the lease sweeper: %s", strerror(e));
+        else
+            api->sweeper_on = true;
+    }
+    if (!rc) {
         int e = pthread_create(&api->thread, NULL, api_main, api);
         if (e)
             rc = mt_err_set(err, MT_EINTERNAL, "cannot start the executor API: %s", strerror(e));
     }
     if (rc) {
+        atomic_store(&api->stop, true);
+        if (api->sweeper_on)
+            pthread_join(api->sweeper, NULL);
         mt_remote_sched_free(api->rs);
         if (api->fd >= 0)
             close(api->fd);
@@ -467,6 +480,7 @@ void mt_executor_api_stop(mt_executor_api *api)
         return;
     atomic_store(&api->stop, true);
     pthread_join(api->thread, NULL);
+    pthread_join(api->sweeper, NULL);
     mt_remote_sched_free(api->rs);
     close(api->fd);
     SSL_CTX_free(api->ctx);

@@ -15,7 +15,7 @@
  *                             fencing token is not the current lease;
  *                             errors {"error": msg,
  *                             "code": name} with mt_status_http's status
- * The accept thread also expires leases (mt_remote_sched_sweep) every 250 ms.
+ * A thread of its own expires leases (mt_remote_sched_sweep) every 250 ms.
  * One request per connection. Limits (docs/threat-model.md "Resource
  * exhaustion"): at most MT_EXECUTOR_API_MAX_CONNS connections are served at
  * once, each on its own thread (more are closed at accept); a connection
