@@ -606,6 +606,7 @@ mt_status mt_remote_sched_renew(mt_remote_sched *rs, const uint8_t *body, size_t
                         req.task_id)) ||
         (rc = store_commit(rs->db, err)))
         goto out;
+    mt_debug("task %s: lease renewed (fencing token %lld)", req.task_id, (long long)l.fence);
     if (l.cancel)
         count(&remote_cancels_total);
     *answer = json_pack("{s:I, s:b}", "lease_ms", (json_int_t)rs->lease_ms, "cancel", l.cancel);

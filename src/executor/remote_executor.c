@@ -422,7 +422,13 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
         l.fence = rj.lease_fence;
         l.lease_ms = rj.lease_ms;
         pthread_mutex_init(&l.mu, NULL);
-        pthread_cond_init(&l.cv, NULL);
+        /* lease_main's deadlines are CLOCK_MONOTONIC (a clock step must not
+         * skip or stall renewals) */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&l.cv, &ca);
+        pthread_condattr_destroy(&ca);
         lease_on = pthread_create(&lt, NULL, lease_main, &l) == 0;
         if (!lease_on) {
             pthread_mutex_destroy(&l.mu);
