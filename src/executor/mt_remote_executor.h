@@ -10,7 +10,7 @@
  *
  * Slots: cfg->slots threads each claim and run one task at a time, so at
  * most `slots` tasks run at once. Every claim (and a POST /v1/executor/health
- * after every task) carries the executor's health
+ * after every task and when mt_rexec_run ends) carries the executor's health
  * (name, slots, busy, tasks run and failed, the last error as a fixed
  * phrase: never task data), which the scheduler shows in /metrics.
  *

@@ -616,6 +616,8 @@ mt_status mt_rexec_run(const mt_rexec_config *cfg, mt_err *err)
         }
     for (unsigned i = 0; i < n; i++)
         pthread_join(th[i], NULL);
+    if (n) /* the last word on this executor's health: every slot idle */
+        send_health(&x);
     pthread_mutex_destroy(&x.mu);
     return rc;
 }
