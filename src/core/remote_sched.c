@@ -626,7 +626,6 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
     if (rc)
         return rc;
     lease_row l;
-    bool done = false;
     if ((rc = lease_load(rs, task_id, &l, err)))
         goto out;
     if (!l.running || !l.fence || l.until >= wall_ms()) { /* renewed or finished meanwhile */
@@ -641,7 +640,6 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
         if ((rc = lease_store(rs, task_id, l.fence, expired, 0, err)) ||
             (rc = store_commit(rs->db, err)))
             goto out;
-        done = true;
         mt_job_result r;
         memset(&r, 0, sizeof r);
         r.canceled = true;
@@ -678,8 +676,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
     core_task_event(rs->core);
     return MT_OK;
 out:
-    if (!done)
-        store_rollback(rs->db);
+    store_rollback(rs->db);
     return rc;
 }
 
