@@ -93,6 +93,13 @@ static const cli_opt o_serve[] = {
      "required with --remote-executors"},
     {"executor-max-buffered-mib", true, 0, "N",
      "with --remote-executors: report bodies held in memory across connections", "512"},
+    {"executor-lease-ms", true, 0, "N",
+     "with --remote-executors: an executor's lease on a task it runs (renewed every third of "
+     "it; when it runs out the task runs elsewhere) (100..3600000)",
+     "30000"},
+    {"executor-max-attempts", true, 0, "N",
+     "with --remote-executors: claims per task before an expired lease fails it (1..1000)",
+     "3"},
     {"tls-san", true, 0, "NAME|IP", "a name or address for the level-none certificate and the "
      "RA-TLS certificates (docs/getting-started.md)", "the listen host, the host name, localhost", true},
     {"tls-cert", true, 0, "FILE", "operator-supplied certificate chain (PEM; level none; "
@@ -141,6 +148,10 @@ static const cli_opt o_executor[] = {
     {"print-identity", false, 0, NULL, "print this executor's identity (for a policy) and exit",
      "off"},
     {"max-job-mib", true, 0, "N", "largest job document read from the scheduler (1..4096)", "256"},
+    {"slots", true, 0, "N", "tasks run at once, each in its own worker (1..64)", "1"},
+    {"name", true, 0, "NAME",
+     "this executor's name in the scheduler's /metrics (1..64 of A-Z a-z 0-9 . _ : -)",
+     "HOST-PID"},
     {"config", true, 'c', "FILE", "the executor's configuration file (INI; keys are these long "
      "options; env MESATEE_SERVE_CONFIG)", "/etc/mesatee/mesatee.conf when it exists"},
     {"print-config", false, 0, NULL, "print the effective settings with their sources and exit",

@@ -89,6 +89,10 @@ static const sc_key sc_serve_keys[] = {
     {"executor-policy", SC_STR, 0, 0, NULL, "MESATEE_EXECUTOR_POLICY", "(none)", false, SC_RELOAD_NO},
     {"executor-max-buffered-mib", SC_U64, 1, 65536, NULL, "MESATEE_EXECUTOR_MAX_BUFFERED_MIB",
      "(built-in)", false, SC_RELOAD_NO},
+    {"executor-lease-ms", SC_U64, 100, 3600000, NULL, "MESATEE_EXECUTOR_LEASE_MS", "30000", false,
+     SC_RELOAD_NO},
+    {"executor-max-attempts", SC_U64, 1, 1000, NULL, "MESATEE_EXECUTOR_MAX_ATTEMPTS", "3", false,
+     SC_RELOAD_NO},
     {"shutdown-grace-s", SC_U64, 0, 86400, NULL, "MESATEE_SHUTDOWN_GRACE_S", "30", false,
      SC_RELOAD_NO},
     {"tls-san", SC_STR, 0, 0, NULL, "MESATEE_TLS_SAN",
@@ -131,12 +135,16 @@ static const sc_key sc_executor_keys[] = {
     {"log-task-errors", SC_BOOL, 0, 0, NULL, "MESATEE_LOG_TASK_ERRORS", "false", false,
      SC_RELOAD_NO},
     {"max-job-mib", SC_U64, 1, 4096, NULL, "MESATEE_MAX_JOB_MIB", "256", false, SC_RELOAD_NO},
+    {"slots", SC_U64, 1, 64, NULL, "MESATEE_EXECUTOR_SLOTS", "1", false, SC_RELOAD_NO},
+    {"name", SC_STR, 0, 0, NULL, "MESATEE_EXECUTOR_NAME", "(HOST-PID)", false, SC_RELOAD_NO},
     {"log-level", SC_ENUM, 0, 0, sc_log_levels, "MESATEE_LOG", "info", false, SC_RELOAD_NO},
     {"log-format", SC_ENUM, 0, 0, sc_log_formats, "MESATEE_LOG_FORMAT", "text", false,
      SC_RELOAD_NO},
 };
 #define SC_NEXECUTOR (sizeof sc_executor_keys / sizeof sc_executor_keys[0])
 #define SC_NKEYS_MAX 48
+_Static_assert(SC_NSERVE <= SC_NKEYS_MAX && SC_NEXECUTOR <= SC_NKEYS_MAX,
+               "raise SC_NKEYS_MAX with the keys");
 
 /* The commands whose sections a shared file may hold. */
 static const char *const sc_sections[] = {"serve", "executor", NULL};

@@ -23,8 +23,24 @@
  * Outputs are written to the store's objects (hash and size checked) and the
  * outcome, metering and written flags are stored in one transaction, exactly
  * as for a local run. A task that is not 'running' is MT_ECONFLICT.
+ *
+ * Leases (docs/design.md "Executor leases"): every claim grants the executor
+ * a lease of lease_ms and the task's next fencing token (the job's "lease":
+ * {"fence", "ms"}); the token and the count of expired leases are stored
+ * with the task under a MAC (integ key, "mesatee-task-lease/v1": the store is
+ * untrusted, a rolled-back token would let an old holder in). The executor
+ * renews it (mt_remote_sched_renew) while the task runs; a renewal or a
+ * report whose token is not the task's current one is MT_ECONFLICT ("lease
+ * lost"), so a late outcome from an old holder is never stored. A lease that
+ * runs out (mt_remote_sched_sweep) puts the task back in the queue, keeping
+ * its place, audited "task requeued (lease expired)"; the max_attempts-th
+ * expiry fails it with the reason, an expiry after a cancellation request
+ * cancels it. Renewal answers carry "cancel": the executor stops the task
+ * and reports it canceled (remote cancel).
+ *
  * Ownership: the handle owns its own SQLite connection. Thread-safety: one
- * handle per thread. */
+ * handle per thread; mt_remote_sched_health and mt_remote_sched_metrics
+ * from any thread. */
 #ifndef MT_REMOTE_SCHED_H
 #define MT_REMOTE_SCHED_H
 
@@ -32,6 +48,7 @@
 
 #include "mt_core.h"
 #include "mt_err.h"
+#include "remote_job.h"
 
 typedef struct mt_remote_sched mt_remote_sched;
 
@@ -50,5 +67,25 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **job, mt_err *err);
 /* Stores an executor's report (body as received, validated here). */
 mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_t len,
                                  mt_err *err);
+
+#define MT_REMOTE_LEASE_MS_DEFAULT 30000u
+#define MT_REMOTE_MAX_ATTEMPTS_DEFAULT 3u
+/* Lease length (MT_RLEASE_MS_MIN..MAX ms) and how many claims a task gets
+ * before an expired lease fails it (1..1000). MT_EINVAL otherwise. */
+mt_status mt_remote_sched_set_leases(mt_remote_sched *rs, uint32_t lease_ms,
+                                     uint32_t max_attempts, mt_err *err);
+/* Renews a lease (body: mt_rrenew); *answer a new {"lease_ms", "cancel"}.
+ * MT_ECONFLICT when the lease is lost. */
+mt_status mt_remote_sched_renew(mt_remote_sched *rs, const uint8_t *body, size_t len,
+                                json_t **answer, mt_err *err);
+/* Handles every running task whose lease has run out (see above). */
+mt_status mt_remote_sched_sweep(mt_remote_sched *rs, mt_err *err);
+
+/* Records an executor's health report (the body of its claim, decoded by
+ * mt_rhello_decode; a non-present one is ignored). */
+void mt_remote_sched_health(const mt_rhello *h);
+/* The executors' health and the lease counters as Prometheus text (heap;
+ * "" when no remote scheduler runs in this process; NULL out of memory). */
+char *mt_remote_sched_metrics(void);
 
 #endif

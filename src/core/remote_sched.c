@@ -3,8 +3,12 @@
  * outcome in the same single transaction. */
 #include "mt_remote_sched.h"
 
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core_internal.h"
 #include "job_codec.h"
@@ -17,10 +21,251 @@
 #define MAX_INPUT_BYTES (256u * 1024u * 1024u)
 #define MAX_SLOTS 64
 
+#define LEASE_DOMAIN "mesatee-task-lease/v1"
+#define HEALTH_MAX 64 /* executors remembered for /metrics (the least recently seen goes) */
+
 struct mt_remote_sched {
     mt_core *core;
     sqlite3 *db;
+    uint32_t lease_ms;
+    uint32_t max_attempts;
 };
+
+/* ---- executor health (process-wide: one remote scheduler per daemon) --- */
+
+typedef struct {
+    mt_rhello h;
+    int64_t seen_ms;
+} health_row;
+
+static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
+static health_row health[HEALTH_MAX];
+static size_t n_health;
+static uint64_t leases_expired_total, reports_fenced_total, remote_cancels_total;
+static bool health_on; /* a remote scheduler was opened in this process */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void count(uint64_t *c)
+{
+    pthread_mutex_lock(&health_mu);
+    (*c)++;
+    pthread_mutex_unlock(&health_mu);
+}
+
+void mt_remote_sched_health(const mt_rhello *h)
+{
+    if (!h->present)
+        return;
+    pthread_mutex_lock(&health_mu);
+    size_t i = 0, oldest = 0;
+    for (; i < n_health && strcmp(health[i].h.executor, h->executor); i++)
+        if (health[i].seen_ms < health[oldest].seen_ms)
+            oldest = i;
+    if (i == n_health && n_health < HEALTH_MAX)
+        n_health++;
+    else if (i == n_health)
+        i = oldest;
+    health[i].h = *h;
+    health[i].seen_ms = wall_ms();
+    pthread_mutex_unlock(&health_mu);
+}
+
+/* A Prometheus label value: \ and " escaped (the reader allowed printable ASCII). */
+static void label(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < cap; s++) {
+        if (*s == '\\' || *s == '"')
+            out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n] = 0;
+}
+
+char *mt_remote_sched_metrics(void)
+{
+    pthread_mutex_lock(&health_mu);
+    if (!health_on) {
+        pthread_mutex_unlock(&health_mu);
+        return strdup("");
+    }
+    size_t cap = 2048 + n_health * 1024, n = 0;
+    char *b = malloc(cap);
+    if (!b) {
+        pthread_mutex_unlock(&health_mu);
+        return NULL;
+    }
+#define PUT(...) n += (size_t)snprintf(b + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    PUT("# HELP mesatee_executor_leases_expired_total Remote runs whose lease ran out "
+        "(executor died or partitioned).\n# TYPE mesatee_executor_leases_expired_total counter\n"
+        "mesatee_executor_leases_expired_total %" PRIu64 "\n",
+        leases_expired_total);
+    PUT("# HELP mesatee_executor_reports_fenced_total Reports and renewals refused: their "
+        "fencing token is not the task's current lease.\n"
+        "# TYPE mesatee_executor_reports_fenced_total counter\n"
+        "mesatee_executor_reports_fenced_total %" PRIu64 "\n",
+        reports_fenced_total);
+    PUT("# HELP mesatee_executor_remote_cancels_total Cancellations passed to executors on "
+        "renewal.\n# TYPE mesatee_executor_remote_cancels_total counter\n"
+        "mesatee_executor_remote_cancels_total %" PRIu64 "\n",
+        remote_cancels_total);
+    static const char *const names[] = {"slots", "busy", "tasks_run_total", "tasks_failed_total",
+                                        "last_seen_seconds", "error"};
+    static const char *const helps[] = {
+        "Task slots of the executor (its last claim).",
+        "Slots running a task (its last claim).",
+        "Tasks the executor ran since it started.",
+        "Tasks the executor could not run or report since it started.",
+        "Seconds since the executor's last claim.",
+        "1 when the executor reported a last error (label error)."};
+    static const char *const types[] = {"gauge", "gauge", "counter", "counter", "gauge", "gauge"};
+    int64_t now = wall_ms();
+    for (size_t m = 0; m < 6; m++) {
+        PUT("# HELP mesatee_executor_%s %s\n# TYPE mesatee_executor_%s %s\n", names[m],
+            helps[m], names[m], types[m]);
+        for (size_t i = 0; i < n_health; i++) {
+            const mt_rhello *h = &health[i].h;
+            if (m == 5) {
+                char le[2 * MT_RHELLO_ERROR_MAX + 1];
+                label(le, sizeof le, h->last_error);
+                PUT("mesatee_executor_error{executor=\"%s\",error=\"%s\"} %d\n", h->executor,
+                    le, h->last_error[0] != 0);
+                continue;
+            }
+            uint64_t v = m == 0   ? h->slots
+                         : m == 1 ? h->busy
+                         : m == 2 ? h->tasks_run
+                         : m == 3 ? h->tasks_failed
+                                  : (uint64_t)((now - health[i].seen_ms) / 1000);
+            PUT("mesatee_executor_%s{executor=\"%s\"} %" PRIu64 "\n", names[m], h->executor, v);
+        }
+    }
+#undef PUT
+    pthread_mutex_unlock(&health_mu);
+    if (n >= cap) { /* cannot happen with the sizes above; never a cut line */
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+/* ---- the lease row ------------------------------------------------------ */
+
+typedef struct {
+    bool found;
+    bool running;
+    bool cancel;
+    int64_t fence, expired, until;
+} lease_row;
+
+static mt_status lease_mac(mt_remote_sched *rs, const char *task_id, int64_t fence,
+                           int64_t expired, char mac[65], mt_err *err)
+{
+    char text[128];
+    snprintf(text, sizeof text, "%s\n%lld\n%lld", task_id, (long long)fence,
+             (long long)expired);
+    return integ_mac_text(rs->core->integ_key, LEASE_DOMAIN, text, mac, err);
+}
+
+/* Reads the task's lease and verifies its MAC (a row never leased has none:
+ * then fence and count must be 0). "integrity check failed: lease" when the
+ * row was edited outside mesatee (a rolled-back fence would let an old holder
+ * in). */
+static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row *l, mt_err *err)
+{
+    memset(l, 0, sizeof *l);
+    sqlite3_stmt *st;
+    mt_status rc = store_prepare(rs->db,
+                                 "SELECT status, cancel_requested, lease_fence, lease_expired, "
+                                 "lease_until, lease_mac FROM tasks WHERE task_id = ?",
+                                 &st, err);
+    if (rc)
+        return rc;
+    store_bind_text(st, 1, task_id);
+    int s = sqlite3_step(st);
+    char stored[65] = "";
+    bool has_mac = false;
+    if (s == SQLITE_ROW) {
+        l->found = true;
+        l->running = !strcmp(store_col_text(st, 0), "running");
+        l->cancel = sqlite3_column_int64(st, 1) != 0;
+        l->fence = sqlite3_column_int64(st, 2);
+        l->expired = sqlite3_column_int64(st, 3);
+        l->until = sqlite3_column_int64(st, 4);
+        has_mac = sqlite3_column_type(st, 5) != SQLITE_NULL;
+        snprintf(stored, sizeof stored, "%s", store_col_text(st, 5));
+    } else if (s != SQLITE_DONE) {
+        rc = store_fail(rs->db, err);
+    }
+    sqlite3_finalize(st);
+    if (rc || !l->found)
+        return rc;
+    bool ok;
+    if (!has_mac) {
+        ok = l->fence == 0 && l->expired == 0;
+    } else {
+        char mac[65];
+        if ((rc = lease_mac(rs, task_id, l->fence, l->expired, mac, err)))
+            return rc;
+        ok = integ_hex_equal(mac, stored);
+    }
+    if (!ok) {
+        mt_error("store integrity: the lease of task %s does not match its MAC (fencing token "
+                 "or expiry count edited outside mesatee)",
+                 task_id);
+        return integ_fail(err, "lease");
+    }
+    return MT_OK;
+}
+
+/* Stores fence, count, until and their MAC (inside the caller's transaction). */
+static mt_status lease_store(mt_remote_sched *rs, const char *task_id, int64_t fence,
+                             int64_t expired, int64_t until, mt_err *err)
+{
+    char mac[65], f[24], e[24], u[24];
+    mt_status rc = lease_mac(rs, task_id, fence, expired, mac, err);
+    if (rc)
+        return rc;
+    snprintf(f, sizeof f, "%lld", (long long)fence);
+    snprintf(e, sizeof e, "%lld", (long long)expired);
+    snprintf(u, sizeof u, "%lld", (long long)until);
+    return store_run(rs->db, err, NULL,
+                     "UPDATE tasks SET lease_fence = CAST(? AS INTEGER), lease_expired = "
+                     "CAST(? AS INTEGER), lease_until = CAST(? AS INTEGER), lease_mac = ? "
+                     "WHERE task_id = ?",
+                     f, e, u, mac, task_id);
+}
+
+/* A new lease on a task just claimed: the next fencing token. */
+static mt_status lease_grant(mt_remote_sched *rs, const char *task_id, int64_t *fence,
+                             mt_err *err)
+{
+    mt_status rc = store_begin(rs->db, err);
+    if (rc)
+        return rc;
+    lease_row l;
+    if (!(rc = lease_load(rs, task_id, &l, err))) {
+        if (!l.found || !l.running)
+            rc = mt_err_set(err, MT_ECONFLICT, "task %s is not running", task_id);
+        else if (l.fence >= MT_RLEASE_FENCE_MAX)
+            rc = mt_err_set(err, MT_ECONFLICT, "task %s: no fencing token left", task_id);
+    }
+    if (!rc) {
+        *fence = l.fence + 1;
+        rc = lease_store(rs, task_id, *fence, l.expired, wall_ms() + rs->lease_ms, err);
+    }
+    if (!rc)
+        rc = store_commit(rs->db, err);
+    if (rc)
+        store_rollback(rs->db);
+    return rc;
+}
 
 mt_status mt_remote_sched_new(mt_core *core, mt_remote_sched **out, mt_err *err)
 {
@@ -33,6 +278,8 @@ mt_status mt_remote_sched_new(mt_core *core, mt_remote_sched **out, mt_err *err)
     if (!rs)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     rs->core = core;
+    rs->lease_ms = MT_REMOTE_LEASE_MS_DEFAULT;
+    rs->max_attempts = MT_REMOTE_MAX_ATTEMPTS_DEFAULT;
     mt_status rc = store_open(core->db_path, false, &rs->db, err);
     if (rc) {
         free(rs);
@@ -40,7 +287,23 @@ mt_status mt_remote_sched_new(mt_core *core, mt_remote_sched **out, mt_err *err)
     }
     atomic_store(&core->sched_running, true);
     atomic_store(&core->ran_tasks, true);
+    pthread_mutex_lock(&health_mu);
+    health_on = true;
+    pthread_mutex_unlock(&health_mu);
     *out = rs;
+    return MT_OK;
+}
+
+mt_status mt_remote_sched_set_leases(mt_remote_sched *rs, uint32_t lease_ms,
+                                     uint32_t max_attempts, mt_err *err)
+{
+    if (lease_ms < MT_RLEASE_MS_MIN || lease_ms > MT_RLEASE_MS_MAX)
+        return mt_err_set(err, MT_EINVAL, "the executor lease must be %d..%d ms",
+                          MT_RLEASE_MS_MIN, MT_RLEASE_MS_MAX);
+    if (max_attempts < 1 || max_attempts > 1000)
+        return mt_err_set(err, MT_EINVAL, "the executor attempts must be 1..1000");
+    rs->lease_ms = lease_ms;
+    rs->max_attempts = max_attempts;
     return MT_OK;
 }
 
@@ -143,10 +406,20 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     mt_status rc = sched_claim_job(rs->core, rs->db, task_id, &got, &job, exec_type, builtin, err);
     if (!got)
         return rc;
+    int64_t fence = 0;
+    if (!rc)
+        rc = lease_grant(rs, task_id, &fence, err);
     if (!rc)
         rc = keyuse_audit(rs->core, rs->db, task_id, &job, err);
     if (!rc)
         rc = job_json(&job, out, err);
+    if (!rc && json_object_set_new(*out, "lease", json_pack("{s:I, s:I}", "fence",
+                                                            (json_int_t)fence, "ms",
+                                                            (json_int_t)rs->lease_ms))) {
+        json_decref(*out);
+        *out = NULL;
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
     if (!rc) {
         sched_job_free(&job);
         mt_info("task %s handed to a remote executor (%s/%s)", task_id, exec_type, builtin);
@@ -245,14 +518,25 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     r.return_value = dup_opt(rep.return_value);
     r.failure_reason = dup_opt(rep.failure_reason);
     r.log = dup_opt(rep.log);
-    int64_t running = 0;
-    bool found = false;
-    if ((rc = store_int(rs->db, err, &running, &found,
-                        "SELECT count(*) FROM tasks WHERE task_id = ? AND status = 'running'",
-                        task_id)))
+    lease_row l;
+    if ((rc = lease_load(rs, task_id, &l, err)))
         goto out;
-    if (!running) {
+    if (!l.running) {
         rc = mt_err_set(err, MT_ECONFLICT, "task %s is not running", task_id);
+        goto out;
+    }
+    /* fencing: only the current holder's outcome is stored (a late report
+     * from an executor whose lease ran out, the task since handed to
+     * another, is refused before any output is written) */
+    if (l.fence && (int64_t)rep.fence != l.fence) {
+        count(&reports_fenced_total);
+        mt_warn("task %s: refused a report with fencing token %llu: the current lease is %lld "
+                "(the task was handed to another executor)",
+                task_id, (unsigned long long)rep.fence, (long long)l.fence);
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "lease lost: the report's fencing token %llu is not the task's current "
+                        "lease (%lld); the task was handed to another executor",
+                        (unsigned long long)rep.fence, (long long)l.fence);
         goto out;
     }
     if (r.key_signs) {
@@ -288,5 +572,136 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
 out:
     mt_job_result_clear(&r);
     mt_rreport_free(&rep);
+    return rc;
+}
+
+/* ---- renewal, expiry ------------------------------------------------------ */
+
+mt_status mt_remote_sched_renew(mt_remote_sched *rs, const uint8_t *body, size_t len,
+                                json_t **answer, mt_err *err)
+{
+    *answer = NULL;
+    mt_rrenew req;
+    mt_status rc = mt_rrenew_decode((const char *)body, len, &req, err);
+    if (rc)
+        return rc;
+    if ((rc = store_begin(rs->db, err)))
+        return rc;
+    lease_row l;
+    if ((rc = lease_load(rs, req.task_id, &l, err)))
+        goto out;
+    if (!l.found || !l.running || l.fence != (int64_t)req.fence) {
+        count(&reports_fenced_total);
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "lease lost: task %s is %s under fencing token %lld, this executor "
+                        "holds %llu; stop the task",
+                        req.task_id, !l.found ? "unknown" : l.running ? "held" : "no longer running",
+                        (long long)l.fence, (unsigned long long)req.fence);
+        goto out;
+    }
+    char u[24];
+    snprintf(u, sizeof u, "%lld", (long long)(wall_ms() + rs->lease_ms));
+    if ((rc = store_run(rs->db, err, NULL,
+                        "UPDATE tasks SET lease_until = CAST(? AS INTEGER) WHERE task_id = ?", u,
+                        req.task_id)) ||
+        (rc = store_commit(rs->db, err)))
+        goto out;
+    mt_debug("task %s: lease renewed (fencing token %lld)", req.task_id, (long long)l.fence);
+    if (l.cancel)
+        count(&remote_cancels_total);
+    *answer = json_pack("{s:I, s:b}", "lease_ms", (json_int_t)rs->lease_ms, "cancel", l.cancel);
+    if (!*answer)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    return MT_OK;
+out:
+    store_rollback(rs->db);
+    return rc;
+}
+
+/* One task whose lease ran out: back to the queue (keeping its place), or
+ * canceled when that was asked, or failed after max_attempts leases. */
+static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *err)
+{
+    mt_status rc = store_begin(rs->db, err);
+    if (rc)
+        return rc;
+    lease_row l;
+    if ((rc = lease_load(rs, task_id, &l, err)))
+        goto out;
+    if (!l.running || !l.fence || l.until >= wall_ms()) { /* renewed or finished meanwhile */
+        store_rollback(rs->db);
+        return MT_OK;
+    }
+    count(&leases_expired_total);
+    int64_t expired = l.expired + 1;
+    if (l.cancel || expired >= (int64_t)rs->max_attempts) {
+        /* the outcome is stored by sched_finish (its own transaction), the
+         * count first: a crash between them leaves a task that fails again */
+        if ((rc = lease_store(rs, task_id, l.fence, expired, 0, err)) ||
+            (rc = store_commit(rs->db, err)))
+            goto out;
+        mt_job_result r;
+        memset(&r, 0, sizeof r);
+        r.canceled = true;
+        char reason[200];
+        snprintf(reason, sizeof reason,
+                 "the executor's lease expired %lld time(s) (executor died or partitioned); "
+                 "no attempt left of %u",
+                 (long long)expired, rs->max_attempts);
+        mt_warn("task %s: lease (fencing token %lld) expired; %s", task_id, (long long)l.fence,
+                l.cancel ? "its cancellation was requested: canceled" : reason);
+        return sched_finish(rs->core, rs->db, task_id, l.cancel ? &r : NULL,
+                            l.cancel ? NULL : reason, err);
+    }
+    char now[24], obj[8 + MT_ID_LEN];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    snprintf(obj, sizeof obj, "task:%s", task_id);
+    /* staged_seq is kept: the task runs next; the next claim's token fences
+     * the old holder off */
+    if ((rc = audit_append(rs->core, rs->db, "scheduler", "task requeued (lease expired)", obj,
+                           0, err)) ||
+        (rc = store_run(rs->db, err, NULL,
+                        "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = "
+                        "NULL, log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = "
+                        "0, bytes_out = 0, fuel_used = 0, key_signs = 0, updated_at = "
+                        "CAST(? AS INTEGER) WHERE task_id = ? AND status = 'running'",
+                        now, task_id)) ||
+        (rc = lease_store(rs, task_id, l.fence, expired, 0, err)) ||
+        (rc = integ_task_result_seal(rs->core, rs->db, task_id, err)) ||
+        (rc = store_commit(rs->db, err)))
+        goto out;
+    mt_warn("task %s: the executor's lease (fencing token %lld) expired (executor died or "
+            "partitioned); back in the queue, attempt %lld of %u",
+            task_id, (long long)l.fence, (long long)expired + 1, rs->max_attempts);
+    core_task_event(rs->core);
+    return MT_OK;
+out:
+    store_rollback(rs->db);
+    return rc;
+}
+
+mt_status mt_remote_sched_sweep(mt_remote_sched *rs, mt_err *err)
+{
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)wall_ms());
+    json_t *ids = NULL;
+    mt_status rc = store_ids(rs->db,
+                             "SELECT task_id FROM tasks WHERE status = 'running' AND "
+                             "lease_fence > 0 AND lease_until < CAST(? AS INTEGER)",
+                             now, &ids, err);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        mt_err e;
+        mt_err_clear(&e);
+        const char *id = json_string_value(v);
+        if (expire_one(rs, id, &e) != MT_OK) {
+            mt_error("task %s: handling its expired lease failed: %s", id, e.msg);
+            if (!rc)
+                rc = mt_err_set(err, e.code, "%s", e.msg);
+        }
+    }
+    json_decref(ids);
     return rc;
 }

@@ -246,6 +246,16 @@ static const char *const migrations[] = {
     "ALTER TABLE transit_keys ADD COLUMN derived INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE transit_keys ADD COLUMN convergent_encryption INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE transit_keys ADD COLUMN min_available_version INTEGER NOT NULL DEFAULT 0;",
+    /* 10 -> 11 (issue 14, executor leases, remote_sched.c; the fleet slot "12"
+     * of the parallel work, renumbered at merge): a remotely running task's
+     * lease. lease_fence counts the claims (the fencing token of the current
+     * holder), lease_expired the leases that ran out; both under lease_mac
+     * (integ key, "mesatee-task-lease/v1"). lease_until (ms since the epoch)
+     * only decides when the scheduler looks again: not MACed. */
+    "ALTER TABLE tasks ADD COLUMN lease_fence INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN lease_expired INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN lease_mac TEXT;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

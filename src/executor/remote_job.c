@@ -140,7 +140,8 @@ mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err)
 {
     static const char *const top[] = {"task_id", "executor_type", "function", "arguments",
                                       "limits",  "module",        "inputs",   "outputs",
-                                      "keys",    NULL};
+                                      "keys",    "lease",         NULL};
+    static const char *const lease_keys[] = {"fence", "ms", NULL};
     static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "wall_ms", NULL};
     memset(out, 0, sizeof *out);
     mt_rjob j = {0};
@@ -220,6 +221,22 @@ mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err)
         goto fail;
     if (keys) /* the hex copies in the tree are no longer needed */
         mt_job_keys_json_wipe(keys);
+    json_t *lease = NULL;
+    if ((rc = mt_json_object_opt(j.root, "lease", 2, &lease, err))) {
+        mt_err_prefix(err, rc, "job: ");
+        goto fail;
+    }
+    if (lease) {
+        int64_t fence = 0, ms = 0;
+        if ((rc = mt_json_only_keys(lease, lease_keys, err)) ||
+            (rc = mt_json_int(lease, "fence", 1, MT_RLEASE_FENCE_MAX, &fence, err)) ||
+            (rc = mt_json_int(lease, "ms", MT_RLEASE_MS_MIN, MT_RLEASE_MS_MAX, &ms, err))) {
+            mt_err_prefix(err, rc, "job lease: ");
+            goto fail;
+        }
+        j.lease_fence = (uint64_t)fence;
+        j.lease_ms = (uint32_t)ms;
+    }
     *out = j;
     return MT_OK;
 fail:
@@ -247,7 +264,8 @@ static mt_status opt_text(const json_t *o, const char *key, const char **out, mt
 mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err *err)
 {
     static const char *const keys[] = {"task_id", "ok",  "canceled", "return_value",
-                                       "failure_reason", "log", "metering", "outputs", NULL};
+                                       "failure_reason", "log", "metering", "outputs",
+                                       "fence", NULL};
     static const char *const mk[] = {"cpu_ms",   "peak_rss_kb", "wall_ms",
                                      "bytes_in", "bytes_out",   "fuel_used", "key_signs",
                                      NULL};
@@ -275,6 +293,12 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
         rc = mt_err_set(err, MT_EINVAL, "report: task_id is not an id");
         goto fail;
     }
+    int64_t fence = 0;
+    if ((rc = mt_json_int_opt(r.root, "fence", 1, MT_RLEASE_FENCE_MAX, &fence, 0, err))) {
+        mt_err_prefix(err, rc, "report: ");
+        goto fail;
+    }
+    r.fence = (uint64_t)fence;
     if ((rc = opt_text(r.root, "return_value", &r.return_value, err)) ||
         (rc = opt_text(r.root, "failure_reason", &r.failure_reason, err)) ||
         (rc = opt_text(r.root, "log", &r.log, err)))
@@ -327,5 +351,140 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
     return MT_OK;
 fail:
     mt_rreport_free(&r);
+    return rc;
+}
+
+/* ---- leases and executor health ---------------------------------------- */
+
+/* Parses a small document of at most MT_RLEASE_MAX_BYTES into an object
+ * with only the listed keys; *root to json_decref. */
+static mt_status small_doc(const char *buf, size_t len, const char *what,
+                           const char *const *keys, json_t **root, mt_err *err)
+{
+    *root = NULL;
+    if (len > MT_RLEASE_MAX_BYTES)
+        return mt_err_set(err, MT_ETOOBIG, "%s: larger than %u bytes", what,
+                          MT_RLEASE_MAX_BYTES);
+    json_t *j = mt_json_parse(buf, len, MT_RLEASE_MAX_BYTES, 4, err);
+    if (!j)
+        return err ? mt_err_prefix(err, err->code, "%s: ", what) : MT_EINVAL;
+    mt_status rc = MT_OK;
+    if (!json_is_object(j))
+        rc = mt_err_set(err, MT_EINVAL, "%s: expected a JSON object", what);
+    else if ((rc = mt_json_only_keys(j, keys, err)))
+        mt_err_prefix(err, rc, "%s: ", what);
+    if (rc) {
+        json_decref(j);
+        return rc;
+    }
+    *root = j;
+    return MT_OK;
+}
+
+mt_status mt_rrenew_decode(const char *buf, size_t len, mt_rrenew *out, mt_err *err)
+{
+    static const char *const keys[] = {"task_id", "fence", NULL};
+    memset(out, 0, sizeof *out);
+    json_t *j;
+    mt_status rc = small_doc(buf, len, "renewal", keys, &j, err);
+    if (rc)
+        return rc;
+    const char *tid = NULL;
+    int64_t fence = 0;
+    if ((rc = mt_json_str(j, "task_id", 32, &tid, err)) ||
+        (rc = mt_json_int(j, "fence", 1, MT_RLEASE_FENCE_MAX, &fence, err)))
+        mt_err_prefix(err, rc, "renewal: ");
+    else if (!mt_id_valid(tid))
+        rc = mt_err_set(err, MT_EINVAL, "renewal: task_id is not an id");
+    if (!rc) {
+        memcpy(out->task_id, tid, 33);
+        out->fence = (uint64_t)fence;
+    }
+    json_decref(j);
+    return rc;
+}
+
+mt_status mt_rrenew_answer_decode(const char *buf, size_t len, mt_rrenew_answer *out,
+                                  mt_err *err)
+{
+    static const char *const keys[] = {"lease_ms", "cancel", NULL};
+    memset(out, 0, sizeof *out);
+    json_t *j;
+    mt_status rc = small_doc(buf, len, "renewal answer", keys, &j, err);
+    if (rc)
+        return rc;
+    int64_t ms = 0;
+    bool cancel = false;
+    if ((rc = mt_json_int(j, "lease_ms", MT_RLEASE_MS_MIN, MT_RLEASE_MS_MAX, &ms, err)) ||
+        (rc = mt_json_bool_opt(j, "cancel", &cancel, false, err)))
+        mt_err_prefix(err, rc, "renewal answer: ");
+    else {
+        out->lease_ms = (uint32_t)ms;
+        out->cancel = cancel;
+    }
+    json_decref(j);
+    return rc;
+}
+
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (!n || n > MT_RHELLO_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+mt_status mt_rhello_decode(const char *buf, size_t len, mt_rhello *out, mt_err *err)
+{
+    static const char *const keys[] = {"executor", "slots", "busy", "tasks_run",
+                                       "tasks_failed", "last_error", NULL};
+    memset(out, 0, sizeof *out);
+    if (len == 0)
+        return MT_OK;
+    json_t *j;
+    mt_status rc = small_doc(buf, len, "executor health", keys, &j, err);
+    if (rc)
+        return rc;
+    const char *name = NULL, *le = NULL;
+    int64_t slots = 0, busy = 0, run = 0, failed = 0;
+    if ((rc = mt_json_str(j, "executor", MT_RHELLO_NAME_MAX, &name, err)) ||
+        (rc = mt_json_int(j, "slots", 1, MT_RHELLO_SLOTS_MAX, &slots, err)) ||
+        (rc = mt_json_int(j, "busy", 0, MT_RHELLO_SLOTS_MAX, &busy, err)) ||
+        (rc = mt_json_int_opt(j, "tasks_run", 0, MT_RLEASE_FENCE_MAX, &run, 0, err)) ||
+        (rc = mt_json_int_opt(j, "tasks_failed", 0, MT_RLEASE_FENCE_MAX, &failed, 0, err)) ||
+        (rc = mt_json_str_opt(j, "last_error", MT_RHELLO_ERROR_MAX, &le, NULL, err))) {
+        mt_err_prefix(err, rc, "executor health: ");
+        goto out;
+    }
+    if (!name_ok(name)) {
+        rc = mt_err_set(err, MT_EINVAL,
+                        "executor health: 'executor' must be 1..64 of A-Z a-z 0-9 . _ : -");
+        goto out;
+    }
+    if (busy > slots) {
+        rc = mt_err_set(err, MT_EINVAL, "executor health: 'busy' exceeds 'slots'");
+        goto out;
+    }
+    for (const char *p = le; p && *p; p++)
+        if (*p < 0x20 || *p > 0x7e) {
+            rc = mt_err_set(err, MT_EINVAL,
+                            "executor health: 'last_error' must be printable ASCII");
+            goto out;
+        }
+    out->present = true;
+    snprintf(out->executor, sizeof out->executor, "%s", name);
+    out->slots = (uint32_t)slots;
+    out->busy = (uint32_t)busy;
+    out->tasks_run = (uint64_t)run;
+    out->tasks_failed = (uint64_t)failed;
+    snprintf(out->last_error, sizeof out->last_error, "%s", le ? le : "");
+out:
+    json_decref(j);
     return rc;
 }

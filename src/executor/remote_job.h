@@ -9,7 +9,10 @@
  *    "module":null | {"key":"<64 hex>","ciphertext":"<base64>","plain_sha256":"<64 hex>"?},
  *    "inputs":[{"slot":S,"key":K,"ciphertext":B64 | "url":"https://..","sha256":H?}] (<= 64),
  *    "outputs":[{"slot":S,"key":K,"file_id":"<32 hex>"?}] (<= 64),
- *    "keys":[{"arg","type","version","der"}]? (KeyStore keys; job_codec.h)}
+ *    "keys":[{"arg","type","version","der"}]? (KeyStore keys; job_codec.h),
+ *    "lease":{"fence":N (1..2^53), "ms":N (100..3600000)}? (the executor's
+ *            lease on the task: renew it every ms/3, present fence with
+ *            every renewal and with the report)}
  * Slots satisfy mt_job_slot_valid and are unique within inputs and within
  * outputs; an input has exactly one of ciphertext and url; "wasm" jobs have
  * a module, "builtin" jobs none.
@@ -55,6 +58,8 @@ typedef struct {
     size_t n_inputs, n_outputs;
     mt_job_key *keys; /* KeyStore keys (owned, wiped by mt_rjob_free), or NULL */
     size_t n_keys;
+    uint64_t lease_fence; /* 0: no "lease" (a scheduler before leases) */
+    uint32_t lease_ms;
 } mt_rjob;
 
 mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err);
@@ -62,7 +67,7 @@ void mt_rjob_free(mt_rjob *j);
 
 /* The report a remote executor sends back (POST /v1/executor/report, built by
  * the executor's ex_report), read by the scheduler:
- *   {"task_id":"<32 hex>", "ok":bool?, "canceled":bool?,
+ *   {"task_id":"<32 hex>", "fence":N?, "ok":bool?, "canceled":bool?,
  *    "return_value":S?, "failure_reason":S?, "log":S? (each <= MT_JOB_RESULT_MAX, no NUL),
  *    "metering":{"cpu_ms","peak_rss_kb","wall_ms","bytes_in","bytes_out",
  *                "fuel_used","key_signs": non-negative integers, each optional}?,
@@ -77,11 +82,55 @@ typedef struct {
     const char *return_value, *failure_reason, *log; /* NULL when absent */
     uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out, fuel_used, key_signs;
     json_t *outputs; /* NULL when absent */
+    uint64_t fence;  /* the lease's fencing token, 0 when absent */
 } mt_rreport;
 
 #define MT_RREPORT_MAX_BYTES (256u * 1024u * 1024u)
 
 mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err *err);
 void mt_rreport_free(mt_rreport *r);
+
+/* ---- leases and executor health (docs/design.md "Executor leases") ----
+ * Small documents, each at most MT_RLEASE_MAX_BYTES, no other keys, read
+ * into plain structs (no heap left on success or failure).
+ *
+ * Renewal (executor -> scheduler, POST /v1/executor/renew):
+ *   {"task_id":"<32 hex>", "fence":N (1..2^53)} */
+#define MT_RLEASE_MAX_BYTES 4096u
+#define MT_RLEASE_FENCE_MAX 9007199254740992LL /* 2^53: exact in every JSON reader */
+#define MT_RLEASE_MS_MIN 100
+#define MT_RLEASE_MS_MAX 3600000
+typedef struct {
+    char task_id[33];
+    uint64_t fence;
+} mt_rrenew;
+mt_status mt_rrenew_decode(const char *buf, size_t len, mt_rrenew *out, mt_err *err);
+
+/* Its answer (scheduler -> executor, 200):
+ *   {"lease_ms":N (100..3600000), "cancel":bool}
+ * cancel: the task's cancellation was requested; stop it and report it
+ * canceled. A lost lease is answered 409 (no document). */
+typedef struct {
+    uint32_t lease_ms;
+    bool cancel;
+} mt_rrenew_answer;
+mt_status mt_rrenew_answer_decode(const char *buf, size_t len, mt_rrenew_answer *out,
+                                  mt_err *err);
+
+/* The executor's health, the body of every claim (executor -> scheduler):
+ *   {"executor":"<1..64 of [A-Za-z0-9._:-]>", "slots":N (1..1024), "busy":N (<= slots),
+ *    "tasks_run":N?, "tasks_failed":N?, "last_error":S? (<= 200 bytes, printable ASCII)}
+ * An empty body (an executor before health reports) is valid: *present false. */
+#define MT_RHELLO_NAME_MAX 64
+#define MT_RHELLO_ERROR_MAX 200
+#define MT_RHELLO_SLOTS_MAX 1024
+typedef struct {
+    bool present;
+    char executor[MT_RHELLO_NAME_MAX + 1];
+    uint32_t slots, busy;
+    uint64_t tasks_run, tasks_failed;
+    char last_error[MT_RHELLO_ERROR_MAX + 1];
+} mt_rhello;
+mt_status mt_rhello_decode(const char *buf, size_t len, mt_rhello *out, mt_err *err);
 
 #endif

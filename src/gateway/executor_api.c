@@ -38,6 +38,8 @@ struct mt_executor_api {
     mt_remote_sched *rs;
     pthread_mutex_t rs_mu; /* rs is one handle: claims and reports in turn */
     pthread_t thread;
+    pthread_t sweeper; /* expires leases (sweep_main) */
+    bool sweeper_on;
     atomic_bool stop;
     size_t max_buffered;
     pthread_mutex_t mu; /* guards everything below */
@@ -206,9 +208,14 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
     }
     if (!strncmp(head, "POST /v1/executor/claim ", 24)) {
         json_t *job = NULL;
-        pthread_mutex_lock(&api->rs_mu);
-        rc = mt_remote_sched_claim(api->rs, &job, &err);
-        pthread_mutex_unlock(&api->rs_mu);
+        mt_rhello hello; /* the executor's health, an empty body from older ones */
+        rc = mt_rhello_decode((const char *)body, blen, &hello, &err);
+        if (!rc) {
+            mt_remote_sched_health(&hello);
+            pthread_mutex_lock(&api->rs_mu);
+            rc = mt_remote_sched_claim(api->rs, &job, &err);
+            pthread_mutex_unlock(&api->rs_mu);
+        }
         if (rc) {
             respond_error(ssl, rc, err.msg);
         } else if (!job) {
@@ -224,6 +231,31 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
                 mt_wipe(s, strlen(s)); /* carries file keys */
             free(s);
         }
+    } else if (!strncmp(head, "POST /v1/executor/health ", 25)) {
+        mt_rhello hello;
+        rc = mt_rhello_decode((const char *)body, blen, &hello, &err);
+        if (!rc && !hello.present)
+            rc = mt_err_set(&err, MT_EINVAL, "executor health: empty body");
+        if (rc) {
+            respond_error(ssl, rc, err.msg);
+        } else {
+            mt_remote_sched_health(&hello);
+            respond(ssl, 200, "OK", "{\"stored\":true}");
+        }
+    } else if (!strncmp(head, "POST /v1/executor/renew ", 24)) {
+        json_t *ans = NULL;
+        pthread_mutex_lock(&api->rs_mu);
+        rc = mt_remote_sched_renew(api->rs, body, blen, &ans, &err);
+        pthread_mutex_unlock(&api->rs_mu);
+        char *s = ans ? mt_json_dump(ans) : NULL;
+        json_decref(ans);
+        if (rc)
+            respond_error(ssl, rc, err.msg);
+        else if (s)
+            respond(ssl, 200, "OK", s);
+        else
+            respond_error(ssl, MT_ENOMEM, "out of memory");
+        free(s);
     } else if (!strncmp(head, "POST /v1/executor/report ", 25)) {
         pthread_mutex_lock(&api->rs_mu);
         rc = mt_remote_sched_report(api->rs, body, blen, &err);
@@ -321,6 +353,24 @@ static void start_conn(mt_executor_api *api, int c)
     }
 }
 
+/* Expired leases (mt_remote_sched_sweep) every SWEEP_MS, on a thread of its
+ * own: a report being stored holds rs_mu, and the accept loop must not wait. */
+#define SWEEP_MS 250
+static void *sweep_main(void *p)
+{
+    mt_executor_api *api = p;
+    while (!atomic_load(&api->stop)) {
+        struct timespec ts = {0, SWEEP_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        mt_err err;
+        mt_err_clear(&err);
+        pthread_mutex_lock(&api->rs_mu);
+        (void)mt_remote_sched_sweep(api->rs, &err); /* each failure is logged there */
+        pthread_mutex_unlock(&api->rs_mu);
+    }
+    return NULL;
+}
+
 static void *api_main(void *p)
 {
     mt_executor_api *api = p;
@@ -349,7 +399,8 @@ static void *api_main(void *p)
 
 mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee *tee,
                                 const mt_policy *policy, mt_core *core,
-                                size_t max_buffered, mt_executor_api **out, mt_err *err)
+                                size_t max_buffered, uint32_t lease_ms, uint32_t max_attempts,
+                                mt_executor_api **out, mt_err *err)
 {
     *out = NULL;
     if (!policy || strcmp(mt_policy_role(policy), "executor") != 0)
@@ -377,6 +428,10 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
         rc = err->code ? err->code : MT_EIO;
     if (!rc)
         rc = mt_remote_sched_new(core, &api->rs, err);
+    if (!rc && (lease_ms || max_attempts))
+        rc = mt_remote_sched_set_leases(
+            api->rs, lease_ms ? lease_ms : MT_REMOTE_LEASE_MS_DEFAULT,
+            max_attempts ? max_attempts : MT_REMOTE_MAX_ATTEMPTS_DEFAULT, err);
     if (!rc) {
         char path[4096], url[64];
         snprintf(path, sizeof path, "%s/executor.url", data_dir);
@@ -384,11 +439,21 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
         rc = mt_file_write_atomic(path, url, strlen(url), 0644, err);
     }
     if (!rc) {
+        int e = pthread_create(&api->sweeper, NULL, sweep_main, api);
+        if (e)
+            rc = mt_err_set(err, MT_EINTERNAL, "cannot start the lease sweeper: %s", strerror(e));
+        else
+            api->sweeper_on = true;
+    }
+    if (!rc) {
         int e = pthread_create(&api->thread, NULL, api_main, api);
         if (e)
             rc = mt_err_set(err, MT_EINTERNAL, "cannot start the executor API: %s", strerror(e));
     }
     if (rc) {
+        atomic_store(&api->stop, true);
+        if (api->sweeper_on)
+            pthread_join(api->sweeper, NULL);
         mt_remote_sched_free(api->rs);
         if (api->fd >= 0)
             close(api->fd);
@@ -400,8 +465,11 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
         return rc;
     }
     mt_info("executor API (mutually attested TLS, role executor) on 127.0.0.1:%u; tasks run "
-            "on remote executors only; at most %d connections, %zu body bytes buffered",
-            port, MT_EXECUTOR_API_MAX_CONNS, api->max_buffered);
+            "on remote executors only; at most %d connections, %zu body bytes buffered; "
+            "leases of %u ms, %u attempt(s) per task",
+            port, MT_EXECUTOR_API_MAX_CONNS, api->max_buffered,
+            lease_ms ? lease_ms : MT_REMOTE_LEASE_MS_DEFAULT,
+            max_attempts ? max_attempts : MT_REMOTE_MAX_ATTEMPTS_DEFAULT);
     *out = api;
     return MT_OK;
 }
@@ -412,6 +480,7 @@ void mt_executor_api_stop(mt_executor_api *api)
         return;
     atomic_store(&api->stop, true);
     pthread_join(api->thread, NULL);
+    pthread_join(api->sweeper, NULL);
     mt_remote_sched_free(api->rs);
     close(api->fd);
     SSL_CTX_free(api->ctx);

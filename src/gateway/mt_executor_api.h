@@ -4,9 +4,18 @@
  * must present an RA-TLS certificate whose evidence satisfies the
  * executor-role policy, checked inside the handshake; a refused peer never
  * gets a response. Routes (JSON bodies, see mt_remote_sched.h):
- *   POST /v1/executor/claim   200 job document, 204 when no task is staged
- *   POST /v1/executor/report  200 {"stored": true}; errors {"error": msg,
+ *   POST /v1/executor/claim   body: the executor's health (mt_rhello, may be
+ *                             empty); 200 job document (with its lease), 204
+ *                             when no task is staged
+ *   POST /v1/executor/health  body mt_rhello; 200 {"stored": true} (sent
+ *                             after each task: /metrics stays current)
+ *   POST /v1/executor/renew   body mt_rrenew; 200 {"lease_ms", "cancel"},
+ *                             409 when the lease is lost
+ *   POST /v1/executor/report  200 {"stored": true}; 409 when the report's
+ *                             fencing token is not the current lease;
+ *                             errors {"error": msg,
  *                             "code": name} with mt_status_http's status
+ * A thread of its own expires leases (mt_remote_sched_sweep) every 250 ms.
  * One request per connection. Limits (docs/threat-model.md "Resource
  * exhaustion"): at most MT_EXECUTOR_API_MAX_CONNS connections are served at
  * once, each on its own thread (more are closed at accept); a connection
@@ -39,10 +48,12 @@ typedef struct mt_executor_api mt_executor_api;
 
 /* Binds listen ("HOST:PORT", port 0 = any), makes a TLS identity and starts
  * serving on a new thread. max_buffered: the total of body bytes buffered
- * across connections (0: MT_EXECUTOR_API_MAX_BUFFERED). On error nothing is
- * left running. */
+ * across connections (0: MT_EXECUTOR_API_MAX_BUFFERED); lease_ms and
+ * max_attempts: mt_remote_sched_set_leases (0: the defaults). On error
+ * nothing is left running. */
 mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee *tee,
                                 const mt_policy *policy, mt_core *core, size_t max_buffered,
+                                uint32_t lease_ms, uint32_t max_attempts,
                                 mt_executor_api **out, mt_err *err);
 /* Stops the thread and frees everything (NULL ok). */
 void mt_executor_api_stop(mt_executor_api *api);

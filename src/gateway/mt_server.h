@@ -53,6 +53,10 @@ typedef struct mt_server_config {
     /* Total body bytes the executor API buffers across connections (0 =
      * MT_EXECUTOR_API_MAX_BUFFERED); over it a request is answered 503. */
     size_t executor_max_buffered;
+    /* Executor leases (mt_remote_sched.h): lease length in ms and claims per
+     * task before an expired lease fails it; 0 = the defaults (30000, 3). */
+    uint32_t executor_lease_ms;
+    uint32_t executor_max_attempts;
     /* TLS names: n_tls_san values of --tls-san (each a name or a comma
      * list); 0 = the defaults (mt_tls_san_list). */
     const char *const *tls_san;

@@ -71,6 +71,12 @@ static char *be_metrics(void *ctx)
     char *core = mt_core_metrics(ctx);
     if (!core)
         return NULL;
+    /* remote executors' health and lease counters ("" without --remote-executors) */
+    char *x = mt_remote_sched_metrics();
+    if (!x) {
+        free(core);
+        return NULL;
+    }
     mt_vcache_stats s;
     mt_vcache_stats_get(mt_vcache_global(), &s);
     static const char fmt[] =
@@ -85,14 +91,19 @@ static char *be_metrics(void *ctx)
         "# HELP mesatee_attest_peer_cache_entries Verified peers remembered now.\n"
         "# TYPE mesatee_attest_peer_cache_entries gauge\n"
         "mesatee_attest_peer_cache_entries %zu\n";
-    size_t cl = strlen(core), cap = cl + sizeof fmt + 3 * 24;
+    size_t cl = strlen(core), xl = strlen(x), cap = cl + xl + sizeof fmt + 3 * 24;
     char *out = malloc(cap);
-    if (!out)
-        return core;
+    if (!out) {
+        free(core);
+        free(x);
+        return NULL;
+    }
     memcpy(out, core, cl);
-    snprintf(out + cl, cap - cl, fmt, (unsigned long long)s.hits, (unsigned long long)s.misses,
-             s.entries);
+    memcpy(out + cl, x, xl);
+    snprintf(out + cl + xl, cap - cl - xl, fmt, (unsigned long long)s.hits,
+             (unsigned long long)s.misses, s.entries);
     free(core);
+    free(x);
     return out;
 }
 
@@ -291,7 +302,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         }
         if ((st = mt_policy_load(cfg->executor_policy, &exec_policy, err)) != MT_OK ||
             (st = mt_executor_api_start(cfg->executor_listen, data_dir, tee, exec_policy, core,
-                                        cfg->executor_max_buffered, &exec_api, err)) != MT_OK)
+                                        cfg->executor_max_buffered, cfg->executor_lease_ms,
+                                        cfg->executor_max_attempts, &exec_api, err)) != MT_OK)
             goto out;
     } else if ((st = mt_core_start_scheduler(core, err)) != MT_OK)
         goto out;

@@ -1268,6 +1268,10 @@ static void test_integrity_upgrade(void **state)
                     "DROP TABLE transit_wrapping_key; DROP TABLE transit_grants;"
                     "DROP TABLE transit_key_versions; DROP TABLE transit_keys;"
                     "ALTER TABLE tasks DROP COLUMN key_signs;"
+                    "ALTER TABLE tasks DROP COLUMN lease_fence;"
+                    "ALTER TABLE tasks DROP COLUMN lease_expired;"
+                    "ALTER TABLE tasks DROP COLUMN lease_until;"
+                    "ALTER TABLE tasks DROP COLUMN lease_mac;"
                     "DELETE FROM schema_version WHERE version >= 3");
     /* The version lives in the host's database: a host could make a sealed
      * store look like this, edit it, and have the edits sealed. Without the

@@ -181,6 +181,110 @@ static void test_report(void **state)
     }
 }
 
+/* Leases (issue 14): the job's "lease", the report's "fence", the renewal,
+ * its answer and the executor's health. */
+static void test_lease_in_job_and_report(void **state)
+{
+    (void)state;
+    char b[2048], d[2300];
+    mt_rjob j;
+    mt_err err = {0};
+    doc(b, sizeof b, "builtin", LIM, "null", "[]", "[]");
+    b[strlen(b) - 1] = 0; /* reopen the object */
+    snprintf(d, sizeof d, "%s,\"lease\":{\"fence\":7,\"ms\":2000}}", b);
+    assert_int_equal(mt_rjob_decode(d, strlen(d), &j, &err), MT_OK);
+    assert_int_equal(j.lease_fence, 7);
+    assert_int_equal(j.lease_ms, 2000);
+    mt_rjob_free(&j);
+    const char *bad[] = {"{\"fence\":0,\"ms\":2000}", "{\"fence\":1,\"ms\":99}",
+                         "{\"fence\":1,\"ms\":3600001}", "{\"fence\":1}",
+                         "{\"fence\":1,\"ms\":2000,\"x\":1}", "{\"fence\":-1,\"ms\":2000}",
+                         "{\"fence\":9007199254740993,\"ms\":2000}", "[]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(d, sizeof d, "%s,\"lease\":%s}", b, bad[i]);
+        refused(d, "lease");
+    }
+    const char *rep = "{\"task_id\":\"" ID "\",\"fence\":3}";
+    mt_rreport r;
+    assert_int_equal(mt_rreport_decode(rep, strlen(rep), &r, &err), MT_OK);
+    assert_int_equal(r.fence, 3);
+    mt_rreport_free(&r);
+    const char *rep0 = "{\"task_id\":\"" ID "\",\"fence\":0}";
+    assert_int_equal(mt_rreport_decode(rep0, strlen(rep0), &r, &err), MT_EINVAL);
+    assert_null(r.root);
+}
+
+static void test_renewal(void **state)
+{
+    (void)state;
+    mt_rrenew q;
+    mt_err err = {0};
+    const char *ok = "{\"task_id\":\"" ID "\",\"fence\":12}";
+    assert_int_equal(mt_rrenew_decode(ok, strlen(ok), &q, &err), MT_OK);
+    assert_string_equal(q.task_id, ID);
+    assert_int_equal(q.fence, 12);
+    const char *bad[] = {"{\"task_id\":\"" ID "\"}", "{\"task_id\":\"x\",\"fence\":1}",
+                         "{\"task_id\":\"" ID "\",\"fence\":0}",
+                         "{\"task_id\":\"" ID "\",\"fence\":\"1\"}",
+                         "{\"task_id\":\"" ID "\",\"fence\":1,\"more\":1}", "7", "", "{"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err.msg[0] = 0;
+        assert_int_not_equal(mt_rrenew_decode(bad[i], strlen(bad[i]), &q, &err), MT_OK);
+        assert_true(err.msg[0] != 0);
+    }
+    char big[MT_RLEASE_MAX_BYTES + 16];
+    memset(big, ' ', sizeof big);
+    memcpy(big, ok, strlen(ok));
+    assert_int_equal(mt_rrenew_decode(big, sizeof big, &q, &err), MT_ETOOBIG);
+
+    mt_rrenew_answer a;
+    const char *ans = "{\"lease_ms\":2000,\"cancel\":true}";
+    assert_int_equal(mt_rrenew_answer_decode(ans, strlen(ans), &a, &err), MT_OK);
+    assert_int_equal(a.lease_ms, 2000);
+    assert_true(a.cancel);
+    const char *bad_ans[] = {"{\"lease_ms\":5}", "{\"cancel\":true}",
+                             "{\"lease_ms\":2000,\"cancel\":1}",
+                             "{\"lease_ms\":2000,\"extra\":false}"};
+    for (size_t i = 0; i < sizeof bad_ans / sizeof bad_ans[0]; i++)
+        assert_int_equal(mt_rrenew_answer_decode(bad_ans[i], strlen(bad_ans[i]), &a, &err),
+                         MT_EINVAL);
+}
+
+static void test_health(void **state)
+{
+    (void)state;
+    mt_rhello h;
+    mt_err err = {0};
+    assert_int_equal(mt_rhello_decode("", 0, &h, &err), MT_OK);
+    assert_false(h.present);
+    const char *ok = "{\"executor\":\"host-1:a_b.c\",\"slots\":4,\"busy\":2,\"tasks_run\":9,"
+                     "\"tasks_failed\":1,\"last_error\":\"lease lost\"}";
+    assert_int_equal(mt_rhello_decode(ok, strlen(ok), &h, &err), MT_OK);
+    assert_true(h.present);
+    assert_string_equal(h.executor, "host-1:a_b.c");
+    assert_int_equal(h.slots, 4);
+    assert_int_equal(h.busy, 2);
+    assert_int_equal(h.tasks_run, 9);
+    assert_string_equal(h.last_error, "lease lost");
+    const char *bad[] = {
+        "{\"executor\":\"a b\",\"slots\":1,\"busy\":0}",
+        "{\"executor\":\"a\\\"}\",\"slots\":1,\"busy\":0}",
+        "{\"executor\":\"\",\"slots\":1,\"busy\":0}",
+        "{\"executor\":\"a\",\"slots\":0,\"busy\":0}",
+        "{\"executor\":\"a\",\"slots\":2,\"busy\":3}",
+        "{\"executor\":\"a\",\"slots\":1025,\"busy\":0}",
+        "{\"executor\":\"a\",\"slots\":1,\"busy\":0,\"last_error\":\"x\\ny\"}",
+        "{\"executor\":\"a\",\"slots\":1,\"busy\":0,\"tasks_run\":-1}",
+        "{\"executor\":\"a\",\"slots\":1,\"busy\":0,\"who\":1}",
+        "{\"executor\":\"a\",\"slots\":1}",
+        "null",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(mt_rhello_decode(bad[i], strlen(bad[i]), &h, &err), MT_EINVAL);
+        assert_false(h.present);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +292,9 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_report),
+        cmocka_unit_test(test_lease_in_job_and_report),
+        cmocka_unit_test(test_renewal),
+        cmocka_unit_test(test_health),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,7 +171,11 @@ static void from_version(int v)
      * fixture of the schema before it (the last released one) is added:
      * tests/unit/fixtures/make_store_fixtures.sh (make_store_fixture_v8.sh
      * for a data dir with a KeyStore), and a test_from_vN below. */
-    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 10);
+    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 11);
+    /* migration 10 (fleet, leases): no old task holds a lease */
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM tasks WHERE lease_fence != 0 OR "
+                                   "lease_expired != 0 OR lease_mac IS NOT NULL"),
+                     0);
     /* migration 9 (ks-tasks): key_signs metering, 0 for the old tasks */
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM tasks WHERE key_signs != 0"), 0);
     /* migration 8 (issue 10): the transit API's four tables, empty */
@@ -611,7 +615,7 @@ static void test_from_v8(void **s)
     if (mt_core_open(&e.cfg, e.tee, &e.core, &err) != MT_OK)
         fail_msg("open of a version 8 store: %s", err.msg);
     assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
-    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 10);
+    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 11);
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM tasks WHERE key_signs != 0"), 0);
     /* migration 10: the old keys at the defaults of the new columns */
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM transit_keys WHERE "

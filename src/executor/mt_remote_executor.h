@@ -1,0 +1,59 @@
+/* mt_remote_executor: the separate executor role (`mesatee executor`,
+ * docs/design.md "Separate roles", "Executor leases"). The CLI
+ * (src/cli/cmd_executor.c) parses the options, opens the TEE identity and the
+ * mutually attested TLS context; this module does the rest: it claims staged
+ * tasks from the scheduler's executor API (mt_executor_api.h), runs each with
+ * mt_executor_run (the same sandboxed worker as the single-process daemon)
+ * and reports the outcome and the outputs' ciphertext. Protocol:
+ * mt_remote_sched.h; every document from the scheduler is read by
+ * remote_job.h (fuzzed).
+ *
+ * Slots: cfg->slots threads each claim and run one task at a time, so at
+ * most `slots` tasks run at once. Every claim (and a POST /v1/executor/health
+ * after every task and when mt_rexec_run ends) carries the executor's health
+ * (name, slots, busy, tasks run and failed, the last error as a fixed
+ * phrase: never task data), which the scheduler shows in /metrics.
+ *
+ * Leases: while a task runs, a renewal thread renews its lease every third
+ * of the lease (POST /v1/executor/renew with the fencing token). An answer
+ * "cancel" (the task's cancellation was requested) or a lost lease (409: the
+ * lease ran out and the task went to another executor) stops the worker; the
+ * outcome (canceled) is reported either way, and the scheduler refuses a
+ * report whose token is not the current one. A renewal that cannot reach the
+ * scheduler is retried; the scheduler decides when the lease has run out.
+ *
+ * Ownership: mt_rexec_run borrows everything in cfg (cfg->ctx is used from
+ * several threads: SSL_CTX is safe for that once set up).
+ * Errors: mt_rexec_run returns MT_OK after max_tasks tasks (never when
+ * max_tasks is 0: it runs until the process ends); an error only when it
+ * cannot start its threads. Failures of single requests or tasks are logged
+ * to stderr and retried or reported, never fatal.
+ * Thread-safety: one mt_rexec_run per process (the worker it runs is shared). */
+#ifndef MT_REMOTE_EXECUTOR_H
+#define MT_REMOTE_EXECUTOR_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+
+#include "mt_err.h"
+
+#define MT_REXEC_MAX_SLOTS 64
+
+typedef struct {
+    const char *host;          /* the scheduler's executor API */
+    const char *port;
+    SSL_CTX *ctx;              /* mutually attested client context (mt_atls.h) */
+    const char *work_dir;      /* per-task ciphertext files, 0700 */
+    const char *worker;        /* the mesatee-worker executable */
+    const char *file_url_root; /* NULL: file:// inputs refused */
+    const char *fetch_allow;   /* NULL: https:// inputs refused */
+    size_t max_job;            /* largest job document read, bytes */
+    unsigned poll_ms;          /* between claims when idle */
+    unsigned slots;            /* 1..MT_REXEC_MAX_SLOTS */
+    unsigned long max_tasks;   /* 0: no limit */
+    const char *name;          /* health name (mt_rhello rules) */
+} mt_rexec_config;
+
+mt_status mt_rexec_run(const mt_rexec_config *cfg, mt_err *err);
+
+#endif

@@ -1,0 +1,623 @@
+/* remote_executor: the executor role; contract in mt_remote_executor.h.
+ * Moved out of src/cli/cmd_executor.c (issue 14), with leases, remote
+ * cancel, slots and health reports added. */
+#include "mt_remote_executor.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mt_atls.h"
+#include "mt_executor.h"
+#include "mt_json.h"
+#include "mt_util.h"
+#include "remote_job.h"
+
+/* Reports answered 503 (scheduler buffering too much) are sent again this
+ * many times, after 1, 2, 4 ... s. */
+#define REPORT_RETRIES 3u
+
+static void ex_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* One request over a fresh attested connection. *status 0 when the handshake
+ * or the connection failed (message in err). */
+static mt_status ex_request(const mt_rexec_config *c, const char *path, const char *body, size_t len,
+                            int *status, uint8_t **resp, size_t *resp_len, mt_err *err)
+{
+    *status = 0;
+    *resp = NULL;
+    *resp_len = 0;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    if (getaddrinfo(c->host, c->port, &hints, &ai) || !ai)
+        return mt_err_set(err, MT_EIO, "cannot resolve %s", c->host);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen)) {
+        freeaddrinfo(ai);
+        if (fd >= 0)
+            close(fd);
+        return mt_err_set(err, MT_EIO, "cannot connect to %s:%s: %s", c->host, c->port,
+                          strerror(errno));
+    }
+    int one = 1; /* requests go out as several TLS records: no Nagle delay */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    freeaddrinfo(ai);
+    struct timeval tv = {120, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    mt_status rc = MT_OK;
+    SSL *ssl = SSL_new(c->ctx);
+    if (!ssl || SSL_set_fd(ssl, fd) != 1) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (SSL_connect(ssl) != 1) {
+        const char *why = mt_atls_last_refusal();
+        rc = mt_err_set(err, MT_EAUTH, "attested TLS handshake with the scheduler failed: %s",
+                        why[0] ? why : "the scheduler refused this executor");
+        goto out;
+    }
+    char head[512];
+    snprintf(head, sizeof head,
+             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+             path, c->host, len);
+    /* TLS 1.3: the scheduler checks this executor's certificate after our
+     * side of the handshake completed; a refusal shows as a closed channel. */
+    char rhead[8192];
+    if ((rc = mt_atls_write(ssl, head, strlen(head), err)) ||
+        (len && (rc = mt_atls_write(ssl, body, len, err))) ||
+        (rc = mt_atls_read_msg(ssl, rhead, sizeof rhead, c->max_job, resp, resp_len, err))) {
+        if (rc == MT_ETOOBIG)
+            rc = mt_err_set(err, MT_ETOOBIG,
+                            "the scheduler's answer is larger than --max-job-mib (%zu MiB); "
+                            "raise it to run such jobs",
+                            c->max_job >> 20);
+        if (rc == MT_EIO)
+            rc = mt_err_set(err, MT_EAUTH, "attested TLS handshake with the scheduler failed: "
+                                           "the scheduler refused this executor (see its log)");
+        goto out;
+    }
+    if (sscanf(rhead, "HTTP/1.1 %d", status) != 1)
+        rc = mt_err_set(err, MT_EIO, "bad response from the scheduler");
+    SSL_shutdown(ssl);
+out:
+    SSL_free(ssl);
+    close(fd);
+    return rc;
+}
+
+static void ex_job_free(mt_job *job)
+{
+    for (size_t i = 0; i < job->n_inputs; i++) {
+        free(job->inputs[i].slot);
+        free(job->inputs[i].path);
+        free(job->inputs[i].url);
+        mt_wipe(job->inputs[i].key, 32);
+    }
+    for (size_t i = 0; i < job->n_outputs; i++) {
+        if (job->outputs[i].path)
+            unlink(job->outputs[i].path);
+        free(job->outputs[i].slot);
+        free(job->outputs[i].path);
+        free(job->outputs[i].file_id);
+        mt_wipe(job->outputs[i].key, 32);
+    }
+    free(job->inputs);
+    free(job->outputs);
+    if (job->module) {
+        mt_job_input *m = (mt_job_input *)job->module;
+        free(m->path);
+        mt_wipe(m->key, 32);
+        free(m);
+    }
+}
+
+/* Writes ciphertext to fpath (0600, crash-safe) and returns a heap copy of
+ * the path in *path. */
+static mt_status ex_put(const mt_rjob_io *io, const char *fpath, char **path, mt_err *err)
+{
+    mt_status rc = mt_file_write_atomic(fpath, io->ciphertext, io->ciphertext_len, 0600, err);
+    if (rc)
+        return rc;
+    if (!(*path = strdup(fpath)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    return MT_OK;
+}
+
+/* The decoded job (remote_job.h, the one reader of the scheduler's job
+ * document) into job; ciphertexts become files under dir. job borrows
+ * strings from rj, which must outlive it. */
+static mt_status ex_job_build(const mt_rexec_config *c, const mt_rjob *rj, const char *dir, mt_job *job,
+                              mt_err *err)
+{
+    job->task_id = rj->task_id;
+    job->executor_type = rj->executor_type;
+    job->function = rj->function;
+    job->keys = rj->keys; /* KeyStore keys: borrowed from rj, which wipes them */
+    job->n_keys = rj->n_keys;
+    job->arguments = rj->arguments;
+    job->limits.mem_bytes = rj->mem_bytes;
+    job->limits.cpu_seconds = rj->cpu_seconds;
+    job->limits.wall_ms = rj->wall_ms;
+    job->worker_path = c->worker;
+    job->file_url_root = c->file_url_root;
+    job->fetch_allow = c->fetch_allow;
+    job->inputs = calloc(rj->n_inputs + 1, sizeof *job->inputs);
+    job->outputs = calloc(rj->n_outputs + 1, sizeof *job->outputs);
+    if (!job->inputs || !job->outputs)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    char p[4200];
+    mt_status rc = MT_OK;
+    if (rj->has_module) {
+        mt_job_input *m = calloc(1, sizeof *m);
+        if (!m)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        job->module = m;
+        memcpy(m->key, rj->module.key, 32);
+        memcpy(m->plain_sha256, rj->module.plain_sha256, sizeof m->plain_sha256);
+        snprintf(p, sizeof p, "%s/module", dir);
+        if ((rc = ex_put(&rj->module, p, &m->path, err)))
+            return rc;
+    }
+    for (size_t i = 0; i < rj->n_inputs; i++) {
+        const mt_rjob_io *r = &rj->inputs[i];
+        mt_job_input *in = &job->inputs[job->n_inputs++];
+        if (!(in->slot = strdup(r->slot)) || (r->url && !(in->url = strdup(r->url))))
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        memcpy(in->key, r->key, 32);
+        memcpy(in->sha256, r->sha256, sizeof in->sha256);
+        snprintf(p, sizeof p, "%s/in-%zu", dir, i);
+        if (r->ciphertext && (rc = ex_put(r, p, &in->path, err)))
+            return rc;
+    }
+    for (size_t i = 0; i < rj->n_outputs; i++) {
+        const mt_rjob_io *r = &rj->outputs[i];
+        mt_job_output *o = &job->outputs[job->n_outputs++];
+        snprintf(p, sizeof p, "%s/out-%zu", dir, i);
+        if (!(o->slot = strdup(r->slot)) || !(o->path = strdup(p)) ||
+            (r->file_id[0] && !(o->file_id = strdup(r->file_id))))
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        memcpy(o->key, r->key, 32);
+    }
+    return MT_OK;
+}
+
+/* The report document of a run (outputs' ciphertext included when ok). */
+static json_t *ex_report(const mt_job *job, const mt_job_result *r, const char *setup_failure)
+{
+    json_t *rep = json_pack(
+        "{s:s, s:b, s:b, s:s?, s:s?, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{}}", "task_id",
+        job->task_id, "ok", !setup_failure && r->ok, "canceled", !setup_failure && r->canceled,
+        "return_value", setup_failure ? NULL : r->return_value, "failure_reason",
+        setup_failure ? setup_failure : r->failure_reason, "log", setup_failure ? NULL : r->log,
+        "metering", "cpu_ms", (json_int_t)r->cpu_ms, "peak_rss_kb", (json_int_t)r->peak_rss_kb,
+        "wall_ms", (json_int_t)r->wall_ms, "bytes_in", (json_int_t)r->bytes_in, "bytes_out",
+        (json_int_t)r->bytes_out, "fuel_used", (json_int_t)r->fuel_used, "outputs");
+    /* only when there were any: a server before key metering refuses the key */
+    if (rep && !setup_failure && r->key_signs &&
+        json_object_set_new(json_object_get(rep, "metering"), "key_signs",
+                            json_integer((json_int_t)r->key_signs))) {
+        json_decref(rep);
+        return NULL;
+    }
+    if (!rep || setup_failure || !r->ok)
+        return rep;
+    json_t *outs = json_object_get(rep, "outputs");
+    for (size_t i = 0; i < job->n_outputs; i++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        mt_err err;
+        /* an output above the report limit could not be stored anyway */
+        if (mt_file_read(job->outputs[i].path, MT_RREPORT_MAX_BYTES, &data, &len, &err) !=
+            MT_OK)
+            continue; /* the scheduler fails the task for a missing slot */
+        uint8_t md[32];
+        char hex[65];
+        SHA256(data, len, md);
+        mt_hex_encode(md, 32, hex);
+        char *b64 = mt_b64_encode(data, len);
+        free(data);
+        if (b64)
+            json_object_set_new(outs, job->outputs[i].slot,
+                                json_pack("{s:s, s:s, s:I}", "ciphertext", b64, "sha256", hex,
+                                          "size", (json_int_t)len));
+        free(b64);
+    }
+    return rep;
+}
+
+/* The task id and fencing token of a job document the reader refused, when
+ * it has a valid id (so that the scheduler learns the task failed); else
+ * tid "". */
+static void ex_refused_task_id(const uint8_t *doc, size_t len, char tid[MT_ID_LEN + 1],
+                               uint64_t *fence)
+{
+    tid[0] = 0;
+    *fence = 0;
+    json_t *j = mt_json_parse((const char *)doc, len, len, MT_JSON_DEFAULT_DEPTH, NULL);
+    const char *t = json_string_value(json_object_get(j, "task_id"));
+    json_t *f = json_object_get(json_object_get(j, "lease"), "fence");
+    if (t && mt_id_valid(t)) {
+        snprintf(tid, MT_ID_LEN + 1, "%s", t);
+        if (json_is_integer(f) && json_integer_value(f) > 0 &&
+            json_integer_value(f) <= MT_RLEASE_FENCE_MAX)
+            *fence = (uint64_t)json_integer_value(f);
+    }
+    json_decref(j);
+}
+
+/* ---- the executor's shared state ---------------------------------------- */
+
+typedef struct rx_state {
+    const mt_rexec_config *c;
+    pthread_mutex_t mu; /* guards everything below */
+    unsigned long claimed; /* claims made or being made (max_tasks) */
+    bool stop;             /* a slot thread failed to start: the others end */
+    unsigned busy;
+    uint64_t tasks_run, tasks_failed;
+    char last_error[MT_RHELLO_ERROR_MAX + 1];
+} rx_state;
+
+/* The last error: a fixed phrase, with an HTTP status when http > 0 (never
+ * task data: the scheduler shows it in /metrics). */
+static void set_error(rx_state *x, const char *phrase, int http)
+{
+    pthread_mutex_lock(&x->mu);
+    if (http > 0)
+        snprintf(x->last_error, sizeof x->last_error, "%s (HTTP %d)", phrase, http);
+    else
+        snprintf(x->last_error, sizeof x->last_error, "%s", phrase);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* The claim's body: this executor's health (mt_rhello). */
+static char *hello_body(rx_state *x)
+{
+    pthread_mutex_lock(&x->mu);
+    json_t *j = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s}", "executor", x->c->name, "slots",
+                          (json_int_t)x->c->slots, "busy", (json_int_t)x->busy, "tasks_run",
+                          (json_int_t)x->tasks_run, "tasks_failed",
+                          (json_int_t)x->tasks_failed, "last_error", x->last_error);
+    pthread_mutex_unlock(&x->mu);
+    char *s = j ? mt_json_dump(j) : NULL;
+    json_decref(j);
+    return s;
+}
+
+/* ---- the lease of one running task ---------------------------------------- */
+
+typedef struct lease {
+    rx_state *x;
+    const char *task_id;
+    uint64_t fence;
+    uint32_t lease_ms;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool stop;         /* under mu */
+    atomic_bool lost;  /* the scheduler refused a renewal: another executor has it */
+    atomic_bool cancel; /* the task's cancellation was requested */
+} lease;
+
+static bool lease_should_stop(void *arg)
+{
+    lease *l = arg;
+    return atomic_load(&l->lost) || atomic_load(&l->cancel);
+}
+
+/* Renews every third of the lease until stopped, the lease is lost or the
+ * task is canceled. */
+static void *lease_main(void *p)
+{
+    lease *l = p;
+    char body[128];
+    snprintf(body, sizeof body, "{\"task_id\":\"%s\",\"fence\":%llu}", l->task_id,
+             (unsigned long long)l->fence);
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)(l->lease_ms / 3) * 1000000u;
+        ts.tv_sec += (time_t)(ns / 1000000000u);
+        ts.tv_nsec = (long)(ns % 1000000000u);
+        while (!l->stop && pthread_cond_timedwait(&l->cv, &l->mu, &ts) != ETIMEDOUT)
+            ;
+        if (l->stop)
+            break;
+        pthread_mutex_unlock(&l->mu);
+        int status = 0;
+        uint8_t *resp = NULL;
+        size_t rlen = 0;
+        mt_err err;
+        mt_err_clear(&err);
+        mt_rrenew_answer ans;
+        if (ex_request(l->x->c, "/v1/executor/renew", body, strlen(body), &status, &resp, &rlen,
+                       &err)) {
+            /* unreachable: keep trying; the scheduler decides when it ran out */
+            fprintf(stderr, "mesatee executor: task %s: renewing its lease: %s\n", l->task_id,
+                    err.msg);
+            set_error(l->x, "cannot reach the scheduler to renew a lease", 0);
+        } else if (status == 409) {
+            fprintf(stderr, "mesatee executor: task %s: lease lost (fencing token %llu): the "
+                            "scheduler handed the task to another executor; stopping it\n",
+                    l->task_id, (unsigned long long)l->fence);
+            set_error(l->x, "lease lost", 0);
+            atomic_store(&l->lost, true);
+        } else if (status != 200 ||
+                   mt_rrenew_answer_decode((const char *)resp, rlen, &ans, &err) != MT_OK) {
+            fprintf(stderr, "mesatee executor: task %s: renewal answered HTTP %d%s%s\n",
+                    l->task_id, status, err.msg[0] ? ": " : "", err.msg);
+            set_error(l->x, "lease renewal failed", status);
+        } else {
+            l->lease_ms = ans.lease_ms;
+            if (ans.cancel && !atomic_exchange(&l->cancel, true))
+                fprintf(stderr, "mesatee executor: task %s: cancellation requested; stopping "
+                                "it\n",
+                        l->task_id);
+        }
+        free(resp);
+        pthread_mutex_lock(&l->mu);
+        if (atomic_load(&l->lost) || atomic_load(&l->cancel))
+            break;
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+/* ---- one task -------------------------------------------------------------- */
+
+/* Runs one claimed job document and reports it. */
+static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err *err)
+{
+    const mt_rexec_config *c = x->c;
+    mt_job job;
+    memset(&job, 0, sizeof job);
+    mt_job_result res;
+    memset(&res, 0, sizeof res);
+    mt_rjob rj;
+    char dir[4096], reason[MT_ERR_MSG_MAX + 64] = "", tid[MT_ID_LEN + 1];
+    mt_err jerr;
+    mt_err_clear(&jerr);
+    lease l;
+    memset(&l, 0, sizeof l);
+    bool lease_on = false;
+    pthread_t lt;
+    uint64_t fence = 0;
+    mt_status rc = mt_rjob_decode((const char *)doc, doc_len, &rj, &jerr);
+    if (!rc)
+        fence = rj.lease_fence;
+    if (rc) {
+        ex_refused_task_id(doc, doc_len, tid, &fence);
+        if (!tid[0])
+            return mt_err_set(err, MT_EINVAL, "malformed job from the scheduler: %s", jerr.msg);
+        dir[0] = 0;
+    } else {
+        snprintf(tid, sizeof tid, "%s", rj.task_id);
+        /* the token in the name: a task this executor lost and got back runs
+         * in a directory of its own */
+        snprintf(dir, sizeof dir, "%s/%s-%llu", c->work_dir, tid,
+                 (unsigned long long)rj.lease_fence);
+        rc = mt_mkdirs(dir, 0700, &jerr);
+        if (!rc)
+            rc = ex_job_build(c, &rj, dir, &job, &jerr);
+    }
+    if (!rc && rj.lease_fence) {
+        l.x = x;
+        l.task_id = tid;
+        l.fence = rj.lease_fence;
+        l.lease_ms = rj.lease_ms;
+        pthread_mutex_init(&l.mu, NULL);
+        /* lease_main's deadlines are CLOCK_MONOTONIC (a clock step must not
+         * skip or stall renewals) */
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&l.cv, &ca);
+        pthread_condattr_destroy(&ca);
+        lease_on = pthread_create(&lt, NULL, lease_main, &l) == 0;
+        if (!lease_on) {
+            pthread_mutex_destroy(&l.mu);
+            pthread_cond_destroy(&l.cv);
+            rc = mt_err_set(&jerr, MT_EINTERNAL, "cannot start the lease thread");
+        }
+    }
+    if (rc) {
+        snprintf(reason, sizeof reason, "the executor could not prepare the task: %s",
+                 jerr.msg);
+    } else {
+        fprintf(stderr, "mesatee executor: task %s running (%s/%s, fencing token %llu)\n", tid,
+                job.executor_type, job.function, (unsigned long long)rj.lease_fence);
+        mt_status xrc = mt_executor_run(&job, lease_on ? lease_should_stop : NULL,
+                                        lease_on ? &l : NULL, &res, &jerr);
+        if (xrc != MT_OK) {
+            /* the message names host paths: the executor's log, not the reason */
+            fprintf(stderr, "mesatee executor: task %s: could not start the worker: %s\n", tid,
+                    jerr.msg);
+            snprintf(reason, sizeof reason, "could not start the worker (%s; see the executor "
+                     "log)", mt_status_name(xrc));
+            set_error(x, "could not start the worker", 0);
+        }
+    }
+    if (lease_on) {
+        pthread_mutex_lock(&l.mu);
+        l.stop = true;
+        pthread_cond_signal(&l.cv);
+        pthread_mutex_unlock(&l.mu);
+        pthread_join(lt, NULL);
+        pthread_mutex_destroy(&l.mu);
+        pthread_cond_destroy(&l.cv);
+    }
+    job.task_id = tid;
+    json_t *rep = ex_report(&job, &res, reason[0] ? reason : NULL);
+    if (rep && fence && json_object_set_new(rep, "fence", json_integer((json_int_t)fence))) {
+        json_decref(rep);
+        rep = NULL;
+    }
+    char *body = rep ? mt_json_dump(rep) : NULL;
+    json_decref(rep);
+    bool failed = reason[0] || !res.ok;
+    mt_job_result_clear(&res);
+    ex_job_free(&job);
+    mt_rjob_free(&rj);
+    if (dir[0])
+        rmdir(dir);
+    if (!body)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    int status = 0;
+    uint8_t *resp = NULL;
+    size_t rlen = 0;
+    /* 503: the scheduler is buffering too many reports; retry a few times */
+    for (unsigned attempt = 0;; attempt++) {
+        rc = ex_request(c, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen,
+                        err);
+        if (rc || status != 503 || attempt == REPORT_RETRIES)
+            break;
+        fprintf(stderr, "mesatee executor: task %s: the scheduler is busy (HTTP 503), "
+                        "retrying the report\n", tid);
+        free(resp);
+        resp = NULL;
+        ex_sleep_ms(1000u << attempt);
+    }
+    free(body);
+    if (!rc && status != 200) {
+        set_error(x, "the scheduler refused a report", status);
+        rc = mt_err_set(err, MT_EIO, "the scheduler did not store the report (HTTP %d): %.200s",
+                        status, resp ? (const char *)resp : "");
+        failed = true;
+    } else if (!rc) {
+        fprintf(stderr, "mesatee executor: task %s reported\n", tid);
+    } else {
+        set_error(x, "cannot reach the scheduler to report", 0);
+        failed = true;
+    }
+    free(resp);
+    pthread_mutex_lock(&x->mu);
+    x->tasks_run++;
+    if (failed)
+        x->tasks_failed++;
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+/* The health after a task (POST /v1/executor/health): best effort. */
+static void send_health(rx_state *x)
+{
+    char *hello = hello_body(x);
+    int status = 0;
+    uint8_t *resp = NULL;
+    size_t rlen = 0;
+    mt_err err;
+    mt_err_clear(&err);
+    if (hello && ex_request(x->c, "/v1/executor/health", hello, strlen(hello), &status, &resp,
+                            &rlen, &err) == MT_OK &&
+        status != 200)
+        fprintf(stderr, "mesatee executor: health report answered HTTP %d\n", status);
+    free(resp);
+    free(hello);
+}
+
+/* ---- slots ------------------------------------------------------------------ */
+
+/* One slot: claims and runs one task at a time until max_tasks were claimed. */
+static void *slot_main(void *p)
+{
+    rx_state *x = p;
+    const mt_rexec_config *c = x->c;
+    unsigned backoff = c->poll_ms;
+    for (;;) {
+        pthread_mutex_lock(&x->mu);
+        bool more = !x->stop && (!c->max_tasks || x->claimed < c->max_tasks);
+        if (more)
+            x->claimed++; /* reserved: given back when no task came */
+        pthread_mutex_unlock(&x->mu);
+        if (!more)
+            break;
+        int status = 0;
+        uint8_t *resp = NULL;
+        size_t rlen = 0;
+        mt_err rerr;
+        mt_err_clear(&rerr);
+        char *hello = hello_body(x);
+        mt_status rc = hello ? ex_request(c, "/v1/executor/claim", hello, strlen(hello),
+                                          &status, &resp, &rlen, &rerr)
+                             : mt_err_set(&rerr, MT_ENOMEM, "out of memory");
+        free(hello);
+        bool got = !rc && status == 200 && resp;
+        if (got) {
+            pthread_mutex_lock(&x->mu);
+            x->busy++;
+            pthread_mutex_unlock(&x->mu);
+            if (ex_run(x, resp, rlen, &rerr))
+                fprintf(stderr, "mesatee executor: %s\n", rerr.msg);
+            pthread_mutex_lock(&x->mu);
+            x->busy--;
+            pthread_mutex_unlock(&x->mu);
+            send_health(x);
+            mt_wipe(resp, rlen);
+            backoff = c->poll_ms;
+        } else {
+            pthread_mutex_lock(&x->mu);
+            x->claimed--;
+            pthread_mutex_unlock(&x->mu);
+        }
+        if (rc) {
+            fprintf(stderr, "mesatee executor: %s\n", rerr.msg);
+            set_error(x, "cannot reach the scheduler to claim", 0);
+            ex_sleep_ms(backoff);
+            backoff = backoff < 10000 ? backoff * 2 : backoff;
+        } else if (!got && status != 204) {
+            fprintf(stderr, "mesatee executor: claim failed (HTTP %d): %.200s\n", status,
+                    resp ? (const char *)resp : "");
+            set_error(x, "the scheduler refused a claim", status);
+            ex_sleep_ms(c->poll_ms);
+        } else if (!got) {
+            backoff = c->poll_ms;
+            ex_sleep_ms(c->poll_ms);
+        }
+        free(resp);
+    }
+    return NULL;
+}
+
+mt_status mt_rexec_run(const mt_rexec_config *cfg, mt_err *err)
+{
+    if (!cfg->slots || cfg->slots > MT_REXEC_MAX_SLOTS)
+        return mt_err_set(err, MT_EINVAL, "slots must be 1..%d", MT_REXEC_MAX_SLOTS);
+    rx_state x;
+    memset(&x, 0, sizeof x);
+    x.c = cfg;
+    pthread_mutex_init(&x.mu, NULL);
+    pthread_t th[MT_REXEC_MAX_SLOTS];
+    unsigned n = 0;
+    mt_status rc = MT_OK;
+    for (; n < cfg->slots; n++)
+        if (pthread_create(&th[n], NULL, slot_main, &x)) {
+            rc = mt_err_set(err, MT_EINTERNAL, "cannot start the executor's slot threads");
+            /* the started ones end at max_tasks: make that now */
+            pthread_mutex_lock(&x.mu);
+            x.stop = true;
+            pthread_mutex_unlock(&x.mu);
+            break;
+        }
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    if (n) /* the last word on this executor's health: every slot idle */
+        send_health(&x);
+    pthread_mutex_destroy(&x.mu);
+    return rc;
+}
