@@ -6,8 +6,9 @@
  * passes when rel <= tol (and no NaN/Inf, same element count).
  *
  * usage:
- *   nn_torch_run [-t threads] MODEL.onnx INPUT.f32 N C H W REF.f32 TOL     check mode
- *   nn_torch_run [-t threads] -s MODEL.onnx INPUT.f32 N C H W              serve mode
+ *   nn_torch_run [-t threads] [-n] MODEL.onnx INPUT.f32 N C H W REF.f32 TOL    check mode
+ *   nn_torch_run [-t threads] [-n] -s MODEL.onnx INPUT.f32 N C H W             serve mode
+ * -n: no graph passes (mt_nn_limits.no_passes: no BatchNorm folding, no fusion).
  * Serve mode (bench/nn/bench_torch.py) loads and prepares once, prints "ready", then for
  * each stdin line "K" runs the model K times and prints one line of K wall times in ms
  * (mt_nn_run only: model already loaded and prepared, input already in memory).
@@ -50,20 +51,23 @@ static double now_ms(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: nn_torch_run [-t threads] [-s] MODEL INPUT.f32 N C H W "
+    fprintf(stderr, "usage: nn_torch_run [-t threads] [-n] [-s] MODEL INPUT.f32 N C H W "
                     "[REF.f32 TOL]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    int threads = 1, serve = 0, a = 1;
+    int threads = 1, serve = 0, no_passes = 0, a = 1;
     while (a < argc && argv[a][0] == '-') {
         if (strcmp(argv[a], "-t") == 0 && a + 1 < argc) {
             threads = atoi(argv[a + 1]);
             a += 2;
         } else if (strcmp(argv[a], "-s") == 0) {
             serve = 1;
+            a++;
+        } else if (strcmp(argv[a], "-n") == 0) {
+            no_passes = 1;
             a++;
         } else {
             return usage();
@@ -90,7 +94,8 @@ int main(int argc, char **argv)
     }
     in.data = ibuf;
     char err[512];
-    mt_nn_limits lim = {.mem_cap = (size_t)4 << 30, .threads = threads};
+    mt_nn_limits lim = {.mem_cap = (size_t)4 << 30, .threads = threads,
+                        .no_passes = no_passes};
     mt_nn_model *m = NULL;
     double t0 = now_ms();
     if (mt_nn_load(mbuf, mlen, &lim, &m, err, sizeof err) != MT_NN_OK ||
@@ -161,9 +166,9 @@ int main(int argc, char **argv)
     }
     double rel = maxr > 0 ? maxd / maxr : maxd;
     printf("%s: %zu outputs, max|diff| %.3g at %zu, max|ref| %.3g, rel %.3g (tol %.0e), "
-           "nodes %zu, prepare %.0f ms, run %.0f ms, threads %d\n",
+           "nodes %zu, prepare %.0f ms, run %.0f ms, threads %d%s\n",
            mpath, onel, maxd, argd, maxr, rel, tol, mt_nn_num_nodes(m), t_prep, t_run,
-           threads);
+           threads, no_passes ? ", no passes" : "");
     if (bad || !(rel <= tol)) {
         printf("FAIL: %s\n", bad ? "non-finite output" : "above tolerance");
         rc = 1;

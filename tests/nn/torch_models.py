@@ -4,7 +4,7 @@ eval mode) through torch.onnx.export (opset 13) into a temporary directory, with
 random input and torch's output as raw float32, and checks that the engine
 (tests/nn/nn_torch_run) gives the same output: max|ours - torch| / max|torch| <= 1e-4.
 
-Each model runs with 1 and 2 engine threads.
+Each model runs with 1 and 2 engine threads, and with the graph passes off (-n).
 usage: torch_models.py RUNNER [MODEL ...]   (default: the models named by MT_NN_TORCH_MODELS,
        else squeezenet1_1 mobilenet_v2 resnet50: about 9 s together, 10 s under ASan)
 Exits 77 (ctest skip) when torch/torchvision are not importable."""
@@ -17,7 +17,7 @@ import time
 TOL = 1e-4
 
 
-def export(name, path, batch=1, seed=0):
+def export(name, path, batch=1, seed=0, with_model=False):
     import torch
     import torchvision
     torch.manual_seed(seed)
@@ -42,7 +42,7 @@ def export(name, path, batch=1, seed=0):
                           input_names=["input"], output_names=["output"])
     x.numpy().astype("float32").tofile(path + ".in.f32")
     y.numpy().astype("float32").tofile(path + ".ref.f32")
-    return x.shape
+    return (model, x) if with_model else x.shape
 
 
 def main():
@@ -70,8 +70,8 @@ def main():
             t_exp = time.monotonic() - t0
             print(f"{name}: exported in {t_exp:.1f} s", flush=True)
             bad = 0
-            for threads in (1, 2):
-                cmd = [runner, "-t", str(threads), p + ".onnx", p + ".in.f32"] + \
+            for threads, flags in ((1, []), (2, []), (1, ["-n"])):
+                cmd = [runner, "-t", str(threads)] + flags + [p + ".onnx", p + ".in.f32"] + \
                       [str(s) for s in shape] + [p + ".ref.f32", str(TOL)]
                 r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True)
