@@ -79,6 +79,20 @@ def main():
                 if r.returncode != 0:
                     print(f"FAIL {name} (threads {threads}): runner exit {r.returncode}")
                     bad = 1
+            if not bad and name == names[0]:
+                # the comparison must be able to fail: a reference off by 1e-3 of its
+                # largest magnitude in one element is refused
+                import numpy
+                ref = numpy.fromfile(p + ".ref.f32", dtype=numpy.float32)
+                ref[len(ref) // 2] += 1e-3 * float(numpy.abs(ref).max())
+                ref.tofile(p + ".bad.f32")
+                cmd = [runner, p + ".onnx", p + ".in.f32"] + [str(s) for s in shape] + \
+                      [p + ".bad.f32", str(TOL)]
+                r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True)
+                print(f"  perturbed reference: exit {r.returncode} (1 expected)", flush=True)
+                if r.returncode != 1:
+                    bad = 1
             fails += bad
     print(f"{len(names) - fails}/{len(names)} models match torch within {TOL:g} relative")
     return 1 if fails else 0
