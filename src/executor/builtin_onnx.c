@@ -77,8 +77,13 @@ static mt_status engine_fail(mt_bctx *ctx, int rc, const char *stage, const char
                           "(argument memory_mb)%s",
                           stage, cap_mb, where);
     default:
-        return mt_err_set(err, MT_EINVAL, "onnx_infer: %s: malformed model or input%s", stage,
-                          where);
+        if (!strcmp(stage, "loading the model"))
+            return mt_err_set(err, MT_EINVAL,
+                              "onnx_infer: %s: the model is malformed (not an ONNX ModelProto "
+                              "the engine accepts)%s",
+                              stage, where);
+        return mt_err_set(err, MT_EINVAL, "onnx_infer: %s: the model or the input is invalid%s",
+                          stage, where);
     }
 }
 
@@ -336,6 +341,14 @@ mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err)
     if (oidx < 0)
         return mt_err_set(err, MT_EINVAL,
                           "onnx_infer: no output slot '%s' (argument output_slot)", output_slot);
+
+    /* oneDNN's Intel ITT (VTune) hooks dlopen("libittnotify.so") at the first primitive
+     * and its JIT profiling looks for a VTune agent: inside the sandbox that dlopen is an
+     * openat() the filter kills (sandbox.c). Both are read once from the environment at
+     * oneDNN's first use, which is below: switch them off here, in this worker only,
+     * rather than allow any file access. */
+    if (setenv("DNNL_ITT_TASK_LEVEL", "0", 1) != 0 || setenv("DNNL_JIT_PROFILE", "0", 1) != 0)
+        return mt_err_set(err, MT_ENOMEM, "onnx_infer: out of memory");
 
     in_tensor t = {0};
     mt_nn_model *m = NULL;
