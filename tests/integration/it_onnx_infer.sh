@@ -62,11 +62,13 @@ as hospital task result "$T" --slot output --key "$OK_" --out "$MT_WORK/y.npy"
 "$PY" "$GEN" check "$MT_WORK/y.npy" "$D/expected.npy" || fail "output differs from numpy's"
 ok "hospital decrypted the output: matches numpy on the same weights"
 # the vendor takes part but the output is not its own: no key, and the server refuses it
-expect_fail "vendor cannot fetch the hospital's output" "" \
+expect_fail "vendor cannot fetch the hospital's output" "not_found" \
   as vendor task result "$T" --slot output --key "$OK_" --out "$MT_WORK/stolen.npy"
 [ ! -s "$MT_WORK/stolen.npy" ] || fail "vendor got output bytes"
-# the vendor sees the model input's sha256 only for the hospital's input: the task shows
-# no plaintext; the model never leaves (nothing but the output slot is written)
+# what the hospital sees of the vendor's model: the task's record, no model bytes
+hs=$(status hospital)
+case "$hs" in *dense_1*|*secret*) fail "the task record shows model bytes";; esac
+echo "$hs" > "$MT_WORK/hospital_view.json"
 
 # ---- float64 .npy, CSV in and CSV out, a reshape through 'shape' ----
 infer "$D/model.onnx" "$D/input_f64.npy"
