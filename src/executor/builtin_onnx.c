@@ -446,7 +446,11 @@ mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err)
     }
     mt_nn_tensor in = {.dtype = decl.dtype, .rank = t.rank, .data = buf};
     memcpy(in.dims, t.dims, sizeof t.dims[0] * (size_t)t.rank);
-    nrc = mt_nn_prepare(m, &in, 1, msg, sizeof msg);
+    /* prepare with the shape only: given values, the engine would pin them and fold
+     * the whole graph into constants at prepare (nn.h) */
+    mt_nn_tensor shape_only = in;
+    shape_only.data = NULL;
+    nrc = mt_nn_prepare(m, &shape_only, 1, msg, sizeof msg);
     if (nrc != MT_NN_OK) {
         rc = engine_fail(ctx, nrc, "preparing the model for the input's shape", msg,
                          (size_t)mem_mb, err);

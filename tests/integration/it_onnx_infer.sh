@@ -60,6 +60,8 @@ s=$(status hospital)
 [ "$(jget "$s" .result.return_value)" = "output shape: [5,3]" ] || fail "result: $(jget "$s" .result)"
 as hospital task result "$T" --slot output --key "$OK_" --out "$MT_WORK/y.npy"
 "$PY" "$GEN" check "$MT_WORK/y.npy" "$D/expected.npy" || fail "output differs from numpy's"
+# the engine ran the graph (Gemm+Relu fused: 4 nodes), not a folded constant
+case "$(jget "$s" .log)" in *"onnx_infer: 4 nodes"*"2 threads"*) ;; *) fail "log: $(jget "$s" .log)";; esac
 ok "hospital decrypted the output: matches numpy on the same weights"
 # the vendor takes part but the output is not its own: no key, and the server refuses it
 expect_fail "vendor cannot fetch the hospital's output" "not_found" \
