@@ -324,11 +324,22 @@ mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err)
     const char *fmt = arg_str(ctx, "format", "npy");
     const char *ofmt = arg_str(ctx, "output_format", "npy");
     int64_t threads = arg_int(ctx, "threads", 1);
-    int64_t mem_mb = arg_int(ctx, "memory_mb", 1024);
+    /* the engine's cap: half the task's memory limit (the rest holds the decrypted
+     * inputs, the unpacked protobuf, oneDNN's reordered weights and code), or less
+     * when memory_mb asks for less */
+    int64_t half_mb = ctx->mem_limit ? (int64_t)(ctx->mem_limit >> 21) : 1024;
+    if (half_mb < 1)
+        half_mb = 1;
+    int64_t mem_mb = arg_int(ctx, "memory_mb", half_mb);
     if (threads < 1 || threads > 16)
         return mt_err_set(err, MT_EINVAL, "argument 'threads': expected 1..16");
     if (mem_mb < 1 || mem_mb > 65536)
         return mt_err_set(err, MT_EINVAL, "argument 'memory_mb': expected 1..65536");
+    if (mem_mb > half_mb) {
+        mt_bctx_log(ctx, "onnx_infer: memory_mb lowered to %lld (half the task's memory limit)",
+                    (long long)half_mb);
+        mem_mb = half_mb;
+    }
     const mt_bctx_input *min = mt_bctx_input_find(ctx, model_slot);
     const mt_bctx_input *din = mt_bctx_input_find(ctx, input_slot);
     if (!min)

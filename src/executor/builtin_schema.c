@@ -140,9 +140,9 @@ static const mt_barg a_onnx_infer[] = {
     S("input_name", false, NULL, "the model input to feed (default: its only input)"),
     S("shape", false, NULL, "d0,d1,... the input's shape (default: the .npy shape, CSV rows x columns)"),
     I("threads", false, "1", 1, 16, "engine threads"),
-    I("memory_mb", false, "1024", 1, 65536,
-      "memory cap of the engine (weights + intermediate tensors) in MiB; the task's memory "
-      "limit also applies"),
+    I("memory_mb", false, NULL, 1, 65536,
+      "memory cap of the engine (weights + intermediate tensors) in MiB; default and "
+      "maximum: half the task's memory limit"),
 };
 static const mt_barg a_wasm[] = {
     I("wasm_fuel", false, "10000000000", 1, 1000000000000LL, "instructions the module may run"),

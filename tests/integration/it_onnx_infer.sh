@@ -78,8 +78,10 @@ infer "$D/model.onnx" "$D/input_f64.npy"
 as hospital task result "$T" --slot output --key "$OK_" --out "$MT_WORK/y64.npy"
 "$PY" "$GEN" check "$MT_WORK/y64.npy" "$D/expected.npy" || fail "f64 output differs"
 ok "float64 .npy input converted to the model's float32"
-infer "$D/model.onnx" "$D/input.csv" --arg format=csv --arg output_format=csv
+infer "$D/model.onnx" "$D/input.csv" --arg format=csv --arg output_format=csv --arg memory_mb=65536
 [ "$(jget "$(status hospital)" .status)" = finished ] || fail "csv: $(jget "$(status hospital)" .failure_reason)"
+case "$(jget "$(status hospital)" .log)" in *"memory_mb lowered to "*"(half the task's memory limit)"*) ;;
+  *) fail "memory_mb above half the task's limit: $(jget "$(status hospital)" .log)";; esac
 as hospital task result "$T" --slot output --key "$OK_" --out "$MT_WORK/y.csv"
 [ "$(wc -l < "$MT_WORK/y.csv")" = 5 ] || fail "csv rows: $(cat "$MT_WORK/y.csv")"
 "$PY" "$GEN" check "$MT_WORK/y.csv" "$D/expected.npy" || fail "csv output differs"
