@@ -293,7 +293,8 @@ static mt_status write_output(mt_bctx *ctx, size_t idx, const mt_nn_tensor *o, b
             double v = out_at(o, r * cols + c);
             int k = o->dtype == MT_NN_INT64 || o->dtype == MT_NN_INT32
                         ? snprintf(buf + bl, sizeof buf - bl, "%s%.0f", c ? "," : "", v)
-                        : snprintf(buf + bl, sizeof buf - bl, "%s%.9g", c ? "," : "", v);
+                        : snprintf(buf + bl, sizeof buf - bl, "%s%.*g", c ? "," : "",
+                                   o->dtype == MT_NN_DOUBLE ? 17 : 9, v);
             bl += (size_t)k;
         }
         buf[bl++] = '\n';
