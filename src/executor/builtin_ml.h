@@ -101,6 +101,8 @@ mt_status mt_libsvm_parse_view(const char *slot, const uint8_t *data, size_t len
 /* The built-ins (registered in builtins.c). */
 mt_status mt_builtin_gbdt_train(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err);
+/* onnx_infer (builtin_onnx.c): linked into the worker executables only (MT_WORKER_NN) */
+mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_kmeans(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_pca(mt_bctx *ctx, char **ret, mt_err *err);
 

@@ -130,6 +130,20 @@ static const mt_barg a_pca[] = {
     OUT("components_slot", "components", "output slot receiving the components"),
     OUT("transformed_slot", "transformed", "output slot receiving the projected rows"),
 };
+static const char *const ch_npy_csv[] = {"npy", "csv", NULL};
+static const mt_barg a_onnx_infer[] = {
+    IN("model_slot", "model", "input slot holding the ONNX model (ModelProto)"),
+    IN("input_slot", "input", "input slot holding the input tensor"),
+    OUT("output_slot", "output", "output slot receiving the model's first output"),
+    E("format", "npy", ch_npy_csv, "input format: .npy (float32/float64/int64) or CSV rows"),
+    E("output_format", "npy", ch_npy_csv, "output format: .npy or CSV rows"),
+    S("input_name", false, NULL, "the model input to feed (default: its only input)"),
+    S("shape", false, NULL, "d0,d1,... the input's shape (default: the .npy shape, CSV rows x columns)"),
+    I("threads", false, "1", 1, 16, "engine threads"),
+    I("memory_mb", false, NULL, 1, 65536,
+      "memory cap of the engine (weights + intermediate tensors) in MiB; default and "
+      "maximum: half the task's memory limit"),
+};
 static const mt_barg a_wasm[] = {
     I("wasm_fuel", false, "10000000000", 1, 1000000000000LL, "instructions the module may run"),
     I("wasm_memory_mb", false, "256", 1, 1024, "linear memory limit in MiB"),
@@ -205,6 +219,9 @@ static const mt_bschema table[] = {
     {"pca", "principal component analysis", ARGS(a_pca), false, 1, ANY, 1, 2, true,
      "CSV with header, numeric columns", "the components and/or transformed slots",
      "rows: N, components: K, explained variance ratio: R"},
+    {"onnx_infer", "one party's ONNX model on another party's tensor", ARGS(a_onnx_infer), false,
+     2, 2, 1, 1, true, "the model slot (ONNX) and the input slot (.npy or CSV)",
+     "the output slot receives the first model output (.npy or CSV)", "output shape: [d0,...]"},
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 

@@ -21,6 +21,15 @@ mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
 #endif
 
+/* onnx_infer runs the ONNX engine (mt_nn, oneDNN), which only the worker executables
+ * link (MT_WORKER_NN): the daemon's copy of this registry knows the name only, for
+ * mt_builtin_exists, and never calls it. */
+#ifdef MT_WORKER_NN
+#define ONNX_INFER_FN mt_builtin_onnx_infer
+#else
+#define ONNX_INFER_FN NULL
+#endif
+
 static const struct {
     const char *name;
     mt_builtin_fn fn;
@@ -43,6 +52,7 @@ static const struct {
     {"gbdt_predict", mt_builtin_gbdt_predict},
     {"kmeans", mt_builtin_kmeans},
     {"pca", mt_builtin_pca},
+    {"onnx_infer", ONNX_INFER_FN},
 #ifdef MT_WORKER_TEST_BUILTINS
     {"__test_crash", mt_builtin_test_crash},
     {"__test_spin", mt_builtin_test_spin},
@@ -68,5 +78,10 @@ mt_builtin_fn mt_builtin_find(const char *name)
 
 bool mt_builtin_exists(const char *name)
 {
-    return mt_builtin_find(name) != NULL;
+    if (!name)
+        return false;
+    for (size_t i = 0; i < sizeof registry / sizeof registry[0]; i++)
+        if (strcmp(registry[i].name, name) == 0)
+            return true;
+    return false;
 }

@@ -58,6 +58,7 @@ typedef struct mt_bctx {
     bool log_truncated;
     char detail[1024];     /* operator-only failure detail (see mt_bctx_detail) */
     uint64_t key_signs;    /* signatures made with KeyStore keys (metered, "key_signs") */
+    uint64_t mem_limit;    /* the task's memory limit (the worker's RLIMIT_AS), bytes; 0 = unknown */
 } mt_bctx;
 
 /* Argument value by name, NULL if absent. */

@@ -67,7 +67,10 @@ static const int allowed[] = {
     SCMP_SYS(gettimeofday),  SCMP_SYS(getpid),      SCMP_SYS(gettid),
     SCMP_SYS(sysinfo),       SCMP_SYS(fsync),       SCMP_SYS(fdatasync),
     SCMP_SYS(sched_yield),   SCMP_SYS(restart_syscall),
-    /* Threads (OpenMP in XGBoost, builtin_gbdt.c), created by clone with
+    /* (mmap/mprotect: oneDNN's JIT kernels in onnx_infer, builtin_onnx.c, are written
+     * to anonymous memory and made executable with these; no rule was added for them.)
+     * Threads (OpenMP in XGBoost, builtin_gbdt.c, and in oneDNN plus the ONNX engine's
+     * pool, builtin_onnx.c), created by clone with
      * CLONE_THREAD only (rule below): a new thread registers its robust
      * futex list and its restartable-sequence area (glibc), and libgomp's
      * omp_get_num_procs() reads this process's CPU affinity. All three only

@@ -505,6 +505,7 @@ static int worker_run(const mt_zyg_child *zc)
     if ((st = crypto_warmup(&err)) != MT_OK)
         goto report;
     ctx.args = job.arguments;
+    ctx.mem_limit = mem;
     if (job.n_keys) { /* KeyStore keys: the job's buffers, wiped by mt_wjob_free */
         static mt_bctx_key keys[MT_JOB_MAX_KEYS];
         for (size_t i = 0; i < job.n_keys; i++)
