@@ -167,7 +167,7 @@ def entrypoint(argv):
 bad loop 'def entrypoint(argv):
     while True: pass' "limit"
 # a sanitizer build has no RLIMIT_AS (sandbox.c): no memory bomb there
-if ! ldd "$MESATEE_BIN" 2>/dev/null | grep -q libasan; then
+if ! ldd "$MESATEE_BIN" 2>/dev/null | grep libasan >/dev/null; then # no -q: pipefail + SIGPIPE
 bad membomb 'def entrypoint(argv):
     x = []
     while True: x.append(bytearray(1 << 24))' "MemoryError"
