@@ -147,10 +147,10 @@ bad passwd 'def entrypoint(argv):
     return open("/etc/passwd").read()' "reading files (use mesatee.open_input"
 bad write 'def entrypoint(argv):
     open("/tmp/mesatee-python-escape", "w").write("x")' "writing files is not allowed"
-# the OS sandbox, not the hooks: libc called through ctypes (reached through
-# numpy's own imports) raises no audit event
+# the OS sandbox, not the hooks: libc called through ctypes (an attribute of a
+# module numpy loaded: the import allow-list cannot stop that) raises no audit event
 PRE='import numpy
-c = numpy.__builtins__["__import__"]("ctypes")
+c = numpy.core._internal.ctypes
 libc = c.CDLL(None, use_errno=True)'
 bad socket_raw "$PRE"'
 def entrypoint(argv):
@@ -167,7 +167,7 @@ def entrypoint(argv):
 bad loop 'def entrypoint(argv):
     while True: pass' "limit"
 # a sanitizer build has no RLIMIT_AS (sandbox.c): no memory bomb there
-if ! ldd "$MESATEE_BIN" 2>/dev/null | grep -q libasan; then
+if ! ldd "$MESATEE_BIN" 2>/dev/null | grep libasan >/dev/null; then # no -q: pipefail + SIGPIPE
 bad membomb 'def entrypoint(argv):
     x = []
     while True: x.append(bytearray(1 << 24))' "MemoryError"

@@ -107,7 +107,7 @@ def f(:
   pass"
 zbad "neither __main__.py nor main.py" "lib.py=x = 1"
 zbad "zip entry 'data.csv': only .py modules" "main.py=x = 1" "data.csv=1,2"
-zbad "module json has the name of a standard or allowed module" "main.py=x = 1" "json.py=x = 2"
+zbad "module json has the name of a standard, allowed or installed module" "main.py=x = 1" "json.py=x = 2"
 zbad "zip entry '../up.py': module paths must be ASCII Python identifiers" "main.py=x = 1" "../up.py=x = 2"
 zbad "package pkg has no __init__.py" "main.py=x = 1" "pkg/m.py=x = 2"
 $PY - "$MT_WORK/latin.zip" <<'PYZ'
@@ -136,6 +136,18 @@ def f(): return 1"
 S=$(solo "$MT_WORK/sock.zip")
 case "$(jget "$S" .status) $(jget "$S" .log)" in failed*"module socket is not allowed in mesatee functions"*) ;;
   *) fail "zip module importing socket: $(jget "$S" .status) $(jget "$S" .log)";; esac
+# an installed (not standard, not allowed) name: refused, not shadowed
+if $PY -c 'import dateutil' 2>/dev/null; then
+  zbad "module dateutil has the name of a standard, allowed or installed module" "main.py=x = 1" "dateutil.py=x = 2"
+fi
+# a relative import from a zip module under a forged __package__ is resolved and checked
+mkzip "$MT_WORK/rel.zip" "main.py=import helper
+def entrypoint(argv): return helper.f()" "helper.py=__package__ = 'email'
+from . import utils
+def f(): return 1"
+S=$(solo "$MT_WORK/rel.zip")
+case "$(jget "$S" .status) $(jget "$S" .log)" in failed*"module email is not allowed in mesatee functions"*) ;;
+  *) fail "zip relative import under __package__='email': $(jget "$S" .status) $(jget "$S" .log)";; esac
 ok "zip payloads with a syntax error (module, line, column), no entry module, a data file, a stdlib name, '..', a missing __init__.py, non-UTF-8, truncation, a 40 MiB bomb are refused; the zip's own modules meet the import allow-list"
 
 # ---- statsmodels, XGBoost, SciPy, scikit-learn under the sandbox -------------------
@@ -212,22 +224,65 @@ ok "python tasks are metered: $(jget "$S" .metering | tr -d ' \n')"
 # ---- more bad functions --------------------------------------------------------------
 bad subprocess 'import subprocess
 def entrypoint(argv): return subprocess.run(["id"])' "module subprocess is not allowed in mesatee functions"
+# the import guard decides by the calling code's file name, not by globals
 AROUND='import numpy
-imp = numpy.__builtins__["__import__"]'
+imp = numpy.__builtins__["__import__"]
+os = numpy.core.overrides.os'
 bad fork_bomb "$AROUND"'
 def entrypoint(argv):
-    os = imp("os")
     while True: os.fork()' "starting processes is not allowed in mesatee functions"
 bad popen "$AROUND"'
 def entrypoint(argv):
-    return imp("subprocess").run(["/bin/true"])' "is not allowed in mesatee functions"
+    return imp("subprocess").run(["/bin/true"])' "module subprocess is not allowed in mesatee functions"
 bad socket_mod "$AROUND"'
 def entrypoint(argv):
-    s = imp("socket").socket()
-    s.connect(("127.0.0.1", 1))' "network access is not allowed in mesatee functions"
+    s = imp("socket").socket()' "module socket is not allowed in mesatee functions"
 bad listdir "$AROUND"'
 def entrypoint(argv):
-    return imp("os").listdir("/etc")' "Permission denied: '/etc'"
+    return os.listdir("/etc")' "Permission denied: '/etc'"
+NA="module ctypes is not allowed in mesatee functions"
+bad name_rebind '__name__ = "x"
+import ctypes
+def entrypoint(argv): return 1' "$NA"
+bad import_no_globals 'def entrypoint(argv): return __import__("ctypes", None)' "$NA"
+bad import_other_globals 'import numpy
+def entrypoint(argv): return __import__("ctypes", vars(numpy))' "$NA"
+bad spec_loader 'import numpy
+__spec__, __loader__, __package__ = numpy.__spec__, numpy.__loader__, "email"
+from . import utils
+def entrypoint(argv): return 1' "module email is not allowed in mesatee functions"
+bad orig_import 'import mesatee
+def entrypoint(argv): return mesatee._orig_import("ctypes")' "has no attribute '_orig_import'"
+bad allowed_attr 'import mesatee
+mesatee._ALLOWED |= {"ctypes"}
+import ctypes
+def entrypoint(argv): return 1' "$NA"
+# the import machinery reached around __import__: first loads meet the guard's
+# finder (pty: not loaded by numpy/pandas in the zygote, unlike subprocess/socket)
+LDR='import numpy
+g = numpy.__loader__.get_code.__globals__'
+NS="module pty is not allowed in mesatee functions"
+bad gcd_import "$LDR"'
+def entrypoint(argv): return g["_bootstrap"]._gcd_import("pty")' "$NS"
+bad import_module "$LDR"'
+def entrypoint(argv): return g["sys"].modules["importlib"].import_module("pty")' "$NS"
+bad importlib_import "$LDR"'
+def entrypoint(argv): return g["sys"].modules["importlib"].__import__("pty")' "$NS"
+# code under a forged file name (the guard would take it for a library's)
+NC="compiling code under a file name not starting with '<function' is not allowed"
+bad compile_forged 'def entrypoint(argv): exec(compile("import ctypes", "/usr/lib/python3.11/os.py", "exec"))' "$NC"
+bad code_replace 'def f(): import ctypes
+def entrypoint(argv): return f.__code__.replace(co_filename="<frozen os>")' "$NC"
+bad eval_string 'def entrypoint(argv): return eval("__import__(\"ctypes\")")' "$NC"
+bad marshal_code "$LDR"'
+def entrypoint(argv): return g["marshal"].loads(g["marshal"].dumps(entrypoint.__code__))' "loading code with marshal is not allowed"
+# NOT blocked in-process: a module that is already loaded, through sys.modules;
+# the OS sandbox still refuses what it would do
+bad sys_modules_ctypes "$LDR"'
+def entrypoint(argv):
+    c = g["sys"].modules["ctypes"]
+    libc = c.CDLL(None, use_errno=True)
+    if libc.socket(2, 1, 0) < 0: raise OSError("socket refused, errno %d" % c.get_errno())' "socket refused, errno 13"
 bad long_result 'def entrypoint(argv): return "x" * 100000' "the result is longer than 65536 bytes"
 
 # ---- the mesatee module's argument checks, randomised ------------------------------
