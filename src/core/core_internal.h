@@ -529,6 +529,13 @@ mt_status sched_claim_job(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], 
 void sched_job_free(struct mt_job *job);
 mt_status sched_finish(mt_core *c, sqlite3 *db, const char *task_id, const struct mt_job_result *r,
                        const char *setup_failure, mt_err *err);
+/* sched_finish, but guard(gctx, db, err) runs first inside the outcome's
+ * transaction (under the write lock): an error from it rolls everything
+ * back and is returned (remote_sched.c: the lease's fence and secret). */
+typedef mt_status (*sched_finish_guard)(void *gctx, sqlite3 *db, mt_err *err);
+mt_status sched_finish_guarded(mt_core *c, sqlite3 *db, const char *task_id,
+                               const struct mt_job_result *r, const char *setup_failure,
+                               sched_finish_guard guard, void *gctx, mt_err *err);
 
 /* Final task states. */
 bool core_task_status_final(const char *s);

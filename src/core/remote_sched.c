@@ -3,12 +3,14 @@
  * outcome in the same single transaction. */
 #include "mt_remote_sched.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core_internal.h"
 #include "job_codec.h"
@@ -22,6 +24,7 @@
 #define MAX_SLOTS 64
 
 #define LEASE_DOMAIN "mesatee-task-lease/v1"
+#define LEASE_SECRET_DOMAIN "mesatee-task-lease-secret/v1"
 #define HEALTH_MAX 64 /* executors remembered for /metrics (the least recently seen goes) */
 
 struct mt_remote_sched {
@@ -171,6 +174,31 @@ static mt_status lease_mac(mt_remote_sched *rs, const char *task_id, int64_t fen
     snprintf(text, sizeof text, "%s\n%lld\n%lld", task_id, (long long)fence,
              (long long)expired);
     return integ_mac_text(rs->core->integ_key, LEASE_DOMAIN, text, mac, err);
+}
+
+/* The lease secret of a claim: HMAC(TEE key, task id, fencing token). Sent to
+ * the executor with the job, never stored: a renewal or report must present
+ * it (besides the token), so an executor that lost the lease cannot forge the
+ * next one's (token + 1) without the key. Unique per claim as the token only
+ * grows (its MAC keeps it from being rolled back). */
+static mt_status lease_secret(mt_remote_sched *rs, const char *task_id, int64_t fence,
+                              char out[65], mt_err *err)
+{
+    char text[64];
+    snprintf(text, sizeof text, "%s\n%lld", task_id, (long long)fence);
+    return integ_mac_text(rs->core->integ_key, LEASE_SECRET_DOMAIN, text, out, err);
+}
+
+/* True when given (may be NULL) is the secret of the task's lease under
+ * fence (constant-time comparison). */
+static bool lease_secret_ok(mt_remote_sched *rs, const char *task_id, int64_t fence,
+                            const char *given)
+{
+    char want[65];
+    mt_err e;
+    bool ok = given && !lease_secret(rs, task_id, fence, want, &e) && integ_hex_equal(want, given);
+    mt_wipe(want, sizeof want);
+    return ok;
 }
 
 /* Reads the task's lease and verifies its MAC (a row never leased has none:
@@ -407,19 +435,24 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     if (!got)
         return rc;
     int64_t fence = 0;
+    char secret[65] = "";
     if (!rc)
         rc = lease_grant(rs, task_id, &fence, err);
+    if (!rc)
+        rc = lease_secret(rs, task_id, fence, secret, err);
     if (!rc)
         rc = keyuse_audit(rs->core, rs->db, task_id, &job, err);
     if (!rc)
         rc = job_json(&job, out, err);
-    if (!rc && json_object_set_new(*out, "lease", json_pack("{s:I, s:I}", "fence",
-                                                            (json_int_t)fence, "ms",
-                                                            (json_int_t)rs->lease_ms))) {
+    if (!rc && json_object_set_new(*out, "lease",
+                                   json_pack("{s:I, s:I, s:s}", "fence", (json_int_t)fence,
+                                             "ms", (json_int_t)rs->lease_ms, "secret",
+                                             secret))) {
         json_decref(*out);
         *out = NULL;
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
+    mt_wipe(secret, sizeof secret);
     if (!rc) {
         sched_job_free(&job);
         mt_info("task %s handed to a remote executor (%s/%s)", task_id, exec_type, builtin);
@@ -437,8 +470,79 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
 
 /* Writes the reported ciphertext of every output slot of the task to its
  * object and builds r->outputs ({slot: {size, sha256}}). */
+/* Reported outputs are first written under a name of their own (the object's
+ * path + ".report-<random>"), and renamed over the object only by
+ * report_guard, inside the transaction that stores the outcome, after the
+ * lease was checked there: a late report never clobbers the objects of the
+ * lease holder's committed outcome. */
+typedef struct {
+    mt_remote_sched *rs;
+    const char *task_id;
+    uint64_t fence;
+    const char *secret; /* the report's lease secret, NULL when absent */
+    size_t n;
+    char path[MT_JOB_MAX_SLOTS][4096], tmp[MT_JOB_MAX_SLOTS][4096 + 32];
+} report_stage;
+
+static mt_status stage_add(report_stage *st, const char *path, mt_err *err)
+{
+    uint8_t rnd[8];
+    char hex[17];
+    if (st->n >= MT_JOB_MAX_SLOTS)
+        return mt_err_set(err, MT_EINVAL, "too many output slots");
+    mt_status rc = mt_random(rnd, sizeof rnd, err);
+    if (rc)
+        return rc;
+    mt_hex_encode(rnd, sizeof rnd, hex);
+    snprintf(st->path[st->n], sizeof st->path[0], "%s", path);
+    snprintf(st->tmp[st->n], sizeof st->tmp[0], "%s.report-%s", path, hex);
+    st->n++;
+    return MT_OK;
+}
+
+/* Removes the staged files not renamed (a refused or failed report). */
+static void stage_discard(report_stage *st)
+{
+    for (size_t i = 0; i < st->n; i++)
+        if (st->tmp[i][0])
+            (void)unlink(st->tmp[i]);
+    st->n = 0;
+}
+
+/* sched_finish_guarded's guard: the lease is checked again under the write
+ * lock of the outcome's transaction (an expiry or a new claim between the
+ * first check and here is seen), then the staged outputs become the objects. */
+static mt_status report_guard(void *gctx, sqlite3 *db, mt_err *err)
+{
+    (void)db;
+    report_stage *st = gctx;
+    lease_row l;
+    mt_status rc = lease_load(st->rs, st->task_id, &l, err);
+    if (rc)
+        return rc;
+    if (!l.found || !l.running)
+        return mt_err_set(err, MT_ECONFLICT, "task %s is not running", st->task_id);
+    if (l.fence && ((int64_t)st->fence != l.fence ||
+                    !lease_secret_ok(st->rs, st->task_id, l.fence, st->secret))) {
+        count(&reports_fenced_total);
+        return mt_err_set(err, MT_ECONFLICT,
+                          "lease lost: the report's fencing token %llu is not the task's "
+                          "current lease (%lld); the task was handed to another executor",
+                          (unsigned long long)st->fence, (long long)l.fence);
+    }
+    for (size_t i = 0; i < st->n; i++) {
+        if (rename(st->tmp[i], st->path[i]) != 0)
+            return mt_err_set(err, MT_EIO, "storing output %zu of task %s: %s", i, st->task_id,
+                              strerror(errno));
+        st->tmp[i][0] = '\0';
+    }
+    if (st->n && (rc = mt_fsync_parent_dir(st->path[0], err)))
+        return rc;
+    return MT_OK;
+}
+
 static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t *reported,
-                               mt_job_result *r, mt_err *err)
+                               mt_job_result *r, report_stage *st, mt_err *err)
 {
     sqlite3_stmt *q;
     mt_status rc = store_prepare(rs->db,
@@ -477,8 +581,9 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
         core_file f;
         char path[4096];
         if (!(rc = core_file_load(rs->core, rs->db, store_col_text(q, 1), &f, err)) &&
-            !(rc = untrusted_objstore_path(rs->core->objs, f.object_id, path, sizeof path, err)))
-            rc = mt_file_write_atomic(path, data, len, 0600, err);
+            !(rc = untrusted_objstore_path(rs->core->objs, f.object_id, path, sizeof path, err)) &&
+            !(rc = stage_add(st, path, err)))
+            rc = mt_file_write_atomic(st->tmp[st->n - 1], data, len, 0600, err);
         free(data);
         if (!rc && json_object_set_new(r->outputs, slot,
                                        json_pack("{s:I, s:s}", "size", (json_int_t)len,
@@ -518,6 +623,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     r.return_value = dup_opt(rep.return_value);
     r.failure_reason = dup_opt(rep.failure_reason);
     r.log = dup_opt(rep.log);
+    report_stage *st = NULL;
     lease_row l;
     if ((rc = lease_load(rs, task_id, &l, err)))
         goto out;
@@ -528,6 +634,18 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     /* fencing: only the current holder's outcome is stored (a late report
      * from an executor whose lease ran out, the task since handed to
      * another, is refused before any output is written) */
+    if (l.fence && (int64_t)rep.fence == l.fence &&
+        !lease_secret_ok(rs, task_id, l.fence, rep.lease_secret)) {
+        count(&reports_fenced_total);
+        mt_warn("task %s: refused a report with fencing token %llu: not the lease secret of "
+                "that claim",
+                task_id, (unsigned long long)rep.fence);
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "lease lost: the report does not carry the lease secret of fencing "
+                        "token %llu",
+                        (unsigned long long)rep.fence);
+        goto out;
+    }
     if (l.fence && (int64_t)rep.fence != l.fence) {
         count(&reports_fenced_total);
         mt_warn("task %s: refused a report with fencing token %llu: the current lease is %lld "
@@ -557,9 +675,18 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
             goto out;
         }
     }
+    if (!(st = calloc(1, sizeof *st))) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    st->rs = rs;
+    st->task_id = task_id;
+    st->fence = rep.fence;
+    st->secret = rep.lease_secret;
     if (r.ok && !r.canceled) {
         mt_err oerr;
-        if (store_outputs(rs, task_id, outs, &r, &oerr)) {
+        if (store_outputs(rs, task_id, outs, &r, st, &oerr)) {
+            stage_discard(st);
             r.ok = false;
             free(r.failure_reason);
             char reason[MT_ERR_MSG_MAX + 64];
@@ -568,8 +695,12 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
             r.failure_reason = strdup(reason);
         }
     }
-    rc = sched_finish(rs->core, rs->db, task_id, &r, NULL, err);
+    rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, report_guard, st, err);
 out:
+    if (st) {
+        stage_discard(st);
+        free(st);
+    }
     mt_job_result_clear(&r);
     mt_rreport_free(&rep);
     return rc;
@@ -590,7 +721,8 @@ mt_status mt_remote_sched_renew(mt_remote_sched *rs, const uint8_t *body, size_t
     lease_row l;
     if ((rc = lease_load(rs, req.task_id, &l, err)))
         goto out;
-    if (!l.found || !l.running || l.fence != (int64_t)req.fence) {
+    if (!l.found || !l.running || l.fence != (int64_t)req.fence ||
+        !lease_secret_ok(rs, req.task_id, l.fence, req.secret)) {
         count(&reports_fenced_total);
         rc = mt_err_set(err, MT_ECONFLICT,
                         "lease lost: task %s is %s under fencing token %lld, this executor "

@@ -503,13 +503,18 @@ static mt_status outputs_check(mt_core *c, sqlite3 *db, const char *task_id, mt_
  * *next_got tells whether one was, its id in next. */
 static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task_id,
                         const mt_job_result *r, const char *setup_failure,
-                        char next[MT_ID_LEN + 1], bool *next_got, mt_err *err)
+                        char next[MT_ID_LEN + 1], bool *next_got, sched_finish_guard guard,
+                        void *gctx, mt_err *err)
 {
     if (next_got)
         *next_got = false;
     mt_status rc = store_begin(db, err);
     if (rc)
         return rc;
+    /* the caller's condition (a remote lease's fencing token and secret),
+     * checked under the same write lock as the outcome it guards */
+    if (guard && (rc = guard(gctx, db, err)))
+        goto out;
     int64_t cancel_req = 0;
     bool found;
     if ((rc = store_int(db, err, &cancel_req, &found,
@@ -739,7 +744,7 @@ static void run_task(core_sched *s, sqlite3 *db, const char *task_id, char next[
     for (int attempt = 0; attempt < 20; attempt++) {
         mt_err ferr;
         if (finish(s, c, db, task_id, rc ? NULL : &res, rc ? reason : NULL, next, next_got,
-                   &ferr) == MT_OK)
+                   NULL, NULL, &ferr) == MT_OK)
             break;
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
         struct timespec ts = {0, 250 * 1000 * 1000};
@@ -985,5 +990,12 @@ void sched_job_free(mt_job *job)
 mt_status sched_finish(mt_core *c, sqlite3 *db, const char *task_id, const mt_job_result *r,
                        const char *setup_failure, mt_err *err)
 {
-    return finish(NULL, c, db, task_id, r, setup_failure, NULL, NULL, err);
+    return finish(NULL, c, db, task_id, r, setup_failure, NULL, NULL, NULL, NULL, err);
+}
+
+mt_status sched_finish_guarded(mt_core *c, sqlite3 *db, const char *task_id,
+                               const mt_job_result *r, const char *setup_failure,
+                               sched_finish_guard guard, void *gctx, mt_err *err)
+{
+    return finish(NULL, c, db, task_id, r, setup_failure, NULL, NULL, guard, gctx, err);
 }

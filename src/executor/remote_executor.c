@@ -246,18 +246,22 @@ static json_t *ex_report(const mt_job *job, const mt_job_result *r, const char *
  * it has a valid id (so that the scheduler learns the task failed); else
  * tid "". */
 static void ex_refused_task_id(const uint8_t *doc, size_t len, char tid[MT_ID_LEN + 1],
-                               uint64_t *fence)
+                               uint64_t *fence, char secret[65])
 {
     tid[0] = 0;
     *fence = 0;
+    secret[0] = 0;
     json_t *j = mt_json_parse((const char *)doc, len, len, MT_JSON_DEFAULT_DEPTH, NULL);
     const char *t = json_string_value(json_object_get(j, "task_id"));
     json_t *f = json_object_get(json_object_get(j, "lease"), "fence");
+    const char *sec = json_string_value(json_object_get(json_object_get(j, "lease"), "secret"));
     if (t && mt_id_valid(t)) {
         snprintf(tid, MT_ID_LEN + 1, "%s", t);
         if (json_is_integer(f) && json_integer_value(f) > 0 &&
             json_integer_value(f) <= MT_RLEASE_FENCE_MAX)
             *fence = (uint64_t)json_integer_value(f);
+        if (mt_rlease_secret_valid(sec))
+            memcpy(secret, sec, 65);
     }
     json_decref(j);
 }
@@ -306,6 +310,7 @@ typedef struct lease {
     rx_state *x;
     const char *task_id;
     uint64_t fence;
+    const char *secret; /* the claim's lease secret (64 hex) */
     uint32_t lease_ms;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -325,9 +330,9 @@ static bool lease_should_stop(void *arg)
 static void *lease_main(void *p)
 {
     lease *l = p;
-    char body[128];
-    snprintf(body, sizeof body, "{\"task_id\":\"%s\",\"fence\":%llu}", l->task_id,
-             (unsigned long long)l->fence);
+    char body[200];
+    snprintf(body, sizeof body, "{\"task_id\":\"%s\",\"fence\":%llu,\"secret\":\"%s\"}",
+             l->task_id, (unsigned long long)l->fence, l->secret);
     pthread_mutex_lock(&l->mu);
     for (;;) {
         struct timespec ts;
@@ -398,11 +403,14 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     bool lease_on = false;
     pthread_t lt;
     uint64_t fence = 0;
+    char secret[65] = "";
     mt_status rc = mt_rjob_decode((const char *)doc, doc_len, &rj, &jerr);
-    if (!rc)
+    if (!rc) {
         fence = rj.lease_fence;
+        memcpy(secret, rj.lease_secret, sizeof secret);
+    }
     if (rc) {
-        ex_refused_task_id(doc, doc_len, tid, &fence);
+        ex_refused_task_id(doc, doc_len, tid, &fence, secret);
         if (!tid[0])
             return mt_err_set(err, MT_EINVAL, "malformed job from the scheduler: %s", jerr.msg);
         dir[0] = 0;
@@ -420,6 +428,7 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
         l.x = x;
         l.task_id = tid;
         l.fence = rj.lease_fence;
+        l.secret = secret;
         l.lease_ms = rj.lease_ms;
         pthread_mutex_init(&l.mu, NULL);
         /* lease_main's deadlines are CLOCK_MONOTONIC (a clock step must not
@@ -468,6 +477,16 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
         json_decref(rep);
         rep = NULL;
     }
+    /* test hook (it_executor_lease.sh): a report with the right fencing
+     * token but not the claim's secret, as one that guessed the token */
+    if (secret[0] && getenv("MESATEE_TEST_EXECUTOR_WRONG_SECRET"))
+        secret[0] = secret[0] == '0' ? '1' : '0';
+    if (rep && secret[0] &&
+        json_object_set_new(rep, "lease_secret", json_string(secret))) {
+        json_decref(rep);
+        rep = NULL;
+    }
+    mt_wipe(secret, sizeof secret);
     char *body = rep ? mt_json_dump(rep) : NULL;
     json_decref(rep);
     bool failed = reason[0] || !res.ok;

@@ -52,6 +52,16 @@ static bool is_hex(const char *s, size_t n)
     return true;
 }
 
+bool mt_rlease_secret_valid(const char *s)
+{
+    if (!s || strlen(s) != 64)
+        return false;
+    for (size_t i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
 /* Optional lower-case hex field of exactly n characters into out (n + 1). */
 static mt_status opt_hex(const json_t *o, const char *what, const char *key, size_t n, char *out,
                          mt_err *err)
@@ -141,7 +151,7 @@ mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err)
     static const char *const top[] = {"task_id", "executor_type", "function", "arguments",
                                       "limits",  "module",        "inputs",   "outputs",
                                       "keys",    "lease",         NULL};
-    static const char *const lease_keys[] = {"fence", "ms", NULL};
+    static const char *const lease_keys[] = {"fence", "ms", "secret", NULL};
     static const char *const lkeys[] = {"mem_bytes", "cpu_seconds", "wall_ms", NULL};
     memset(out, 0, sizeof *out);
     mt_rjob j = {0};
@@ -222,18 +232,25 @@ mt_status mt_rjob_decode(const char *buf, size_t len, mt_rjob *out, mt_err *err)
     if (keys) /* the hex copies in the tree are no longer needed */
         mt_job_keys_json_wipe(keys);
     json_t *lease = NULL;
-    if ((rc = mt_json_object_opt(j.root, "lease", 2, &lease, err))) {
+    if ((rc = mt_json_object_opt(j.root, "lease", 3, &lease, err))) {
         mt_err_prefix(err, rc, "job: ");
         goto fail;
     }
     if (lease) {
         int64_t fence = 0, ms = 0;
+        const char *sec = NULL;
         if ((rc = mt_json_only_keys(lease, lease_keys, err)) ||
             (rc = mt_json_int(lease, "fence", 1, MT_RLEASE_FENCE_MAX, &fence, err)) ||
-            (rc = mt_json_int(lease, "ms", MT_RLEASE_MS_MIN, MT_RLEASE_MS_MAX, &ms, err))) {
+            (rc = mt_json_int(lease, "ms", MT_RLEASE_MS_MIN, MT_RLEASE_MS_MAX, &ms, err)) ||
+            (rc = mt_json_str(lease, "secret", 64, &sec, err))) {
             mt_err_prefix(err, rc, "job lease: ");
             goto fail;
         }
+        if (!mt_rlease_secret_valid(sec)) {
+            rc = mt_err_set(err, MT_EINVAL, "job lease: secret is not 64 hex characters");
+            goto fail;
+        }
+        memcpy(j.lease_secret, sec, 65);
         j.lease_fence = (uint64_t)fence;
         j.lease_ms = (uint32_t)ms;
     }
@@ -265,7 +282,7 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
 {
     static const char *const keys[] = {"task_id", "ok",  "canceled", "return_value",
                                        "failure_reason", "log", "metering", "outputs",
-                                       "fence", NULL};
+                                       "fence", "lease_secret", NULL};
     static const char *const mk[] = {"cpu_ms",   "peak_rss_kb", "wall_ms",
                                      "bytes_in", "bytes_out",   "fuel_used", "key_signs",
                                      NULL};
@@ -299,6 +316,14 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
         goto fail;
     }
     r.fence = (uint64_t)fence;
+    if ((rc = mt_json_str_opt(r.root, "lease_secret", 64, &r.lease_secret, NULL, err))) {
+        mt_err_prefix(err, rc, "report: ");
+        goto fail;
+    }
+    if (r.lease_secret && !mt_rlease_secret_valid(r.lease_secret)) {
+        rc = mt_err_set(err, MT_EINVAL, "report: lease_secret is not 64 hex characters");
+        goto fail;
+    }
     if ((rc = opt_text(r.root, "return_value", &r.return_value, err)) ||
         (rc = opt_text(r.root, "failure_reason", &r.failure_reason, err)) ||
         (rc = opt_text(r.root, "log", &r.log, err)))
@@ -383,22 +408,26 @@ static mt_status small_doc(const char *buf, size_t len, const char *what,
 
 mt_status mt_rrenew_decode(const char *buf, size_t len, mt_rrenew *out, mt_err *err)
 {
-    static const char *const keys[] = {"task_id", "fence", NULL};
+    static const char *const keys[] = {"task_id", "fence", "secret", NULL};
     memset(out, 0, sizeof *out);
     json_t *j;
     mt_status rc = small_doc(buf, len, "renewal", keys, &j, err);
     if (rc)
         return rc;
-    const char *tid = NULL;
+    const char *tid = NULL, *sec = NULL;
     int64_t fence = 0;
     if ((rc = mt_json_str(j, "task_id", 32, &tid, err)) ||
-        (rc = mt_json_int(j, "fence", 1, MT_RLEASE_FENCE_MAX, &fence, err)))
+        (rc = mt_json_int(j, "fence", 1, MT_RLEASE_FENCE_MAX, &fence, err)) ||
+        (rc = mt_json_str(j, "secret", 64, &sec, err)))
         mt_err_prefix(err, rc, "renewal: ");
     else if (!mt_id_valid(tid))
         rc = mt_err_set(err, MT_EINVAL, "renewal: task_id is not an id");
+    else if (!mt_rlease_secret_valid(sec))
+        rc = mt_err_set(err, MT_EINVAL, "renewal: secret is not 64 hex characters");
     if (!rc) {
         memcpy(out->task_id, tid, 33);
         out->fence = (uint64_t)fence;
+        memcpy(out->secret, sec, 65);
     }
     json_decref(j);
     return rc;

@@ -10,7 +10,8 @@
  *    "inputs":[{"slot":S,"key":K,"ciphertext":B64 | "url":"https://..","sha256":H?}] (<= 64),
  *    "outputs":[{"slot":S,"key":K,"file_id":"<32 hex>"?}] (<= 64),
  *    "keys":[{"arg","type","version","der"}]? (KeyStore keys; job_codec.h),
- *    "lease":{"fence":N (1..2^53), "ms":N (100..3600000)}? (the executor's
+ *    "lease":{"fence":N (1..2^53), "ms":N (100..3600000),
+ *             "secret":"<64 hex>"}? (the executor's
  *            lease on the task: renew it every ms/3, present fence with
  *            every renewal and with the report)}
  * Slots satisfy mt_job_slot_valid and are unique within inputs and within
@@ -59,6 +60,7 @@ typedef struct {
     mt_job_key *keys; /* KeyStore keys (owned, wiped by mt_rjob_free), or NULL */
     size_t n_keys;
     uint64_t lease_fence; /* 0: no "lease" (a scheduler before leases) */
+    char lease_secret[65]; /* the claim's lease secret (64 hex), "" without a lease */
     uint32_t lease_ms;
 } mt_rjob;
 
@@ -67,7 +69,8 @@ void mt_rjob_free(mt_rjob *j);
 
 /* The report a remote executor sends back (POST /v1/executor/report, built by
  * the executor's ex_report), read by the scheduler:
- *   {"task_id":"<32 hex>", "fence":N?, "ok":bool?, "canceled":bool?,
+ *   {"task_id":"<32 hex>", "fence":N?, "lease_secret":"<64 hex>"?, "ok":bool?,
+ *    "canceled":bool?,
  *    "return_value":S?, "failure_reason":S?, "log":S? (each <= MT_JOB_RESULT_MAX, no NUL),
  *    "metering":{"cpu_ms","peak_rss_kb","wall_ms","bytes_in","bytes_out",
  *                "fuel_used","key_signs": non-negative integers, each optional}?,
@@ -83,6 +86,7 @@ typedef struct {
     uint64_t cpu_ms, peak_rss_kb, wall_ms, bytes_in, bytes_out, fuel_used, key_signs;
     json_t *outputs; /* NULL when absent */
     uint64_t fence;  /* the lease's fencing token, 0 when absent */
+    const char *lease_secret; /* 64 hex, NULL when absent */
 } mt_rreport;
 
 #define MT_RREPORT_MAX_BYTES (256u * 1024u * 1024u)
@@ -95,14 +99,18 @@ void mt_rreport_free(mt_rreport *r);
  * into plain structs (no heap left on success or failure).
  *
  * Renewal (executor -> scheduler, POST /v1/executor/renew):
- *   {"task_id":"<32 hex>", "fence":N (1..2^53)} */
+ *   {"task_id":"<32 hex>", "fence":N (1..2^53), "secret":"<64 hex>"} */
 #define MT_RLEASE_MAX_BYTES 4096u
 #define MT_RLEASE_FENCE_MAX 9007199254740992LL /* 2^53: exact in every JSON reader */
 #define MT_RLEASE_MS_MIN 100
 #define MT_RLEASE_MS_MAX 3600000
+/* A lease secret: exactly 64 lower-case hex characters (256 bits, unguessable:
+ * HMAC of the task and fencing token under the TEE key, docs/design.md). */
+bool mt_rlease_secret_valid(const char *s);
 typedef struct {
     char task_id[33];
     uint64_t fence;
+    char secret[65];
 } mt_rrenew;
 mt_status mt_rrenew_decode(const char *buf, size_t len, mt_rrenew *out, mt_err *err);
 

@@ -834,6 +834,10 @@ static int op_split(mt_nn_model *m, nn_node *n, int run)
     for (size_t i = 0; i < k; i++) {
         if (sp[i] < 0)
             return FAIL(MT_NN_ESHAPE, "negative split size");
+        /* each bounded by what is left of the axis: the sum cannot wrap */
+        if (sp[i] > x->dims[a] - tot)
+            return FAIL(MT_NN_ESHAPE, "split sizes add up to more than the axis (%lld)",
+                        (long long)x->dims[a]);
         tot += sp[i];
     }
     if (tot != x->dims[a])

@@ -82,6 +82,11 @@ static int geometry(mt_nn_model *m, nn_node *n, const nn_t *x, const int64_t *ks
         int64_t ek = (g->k[i] - 1) * g->d[i] + 1;
         if (transposed) {
             int64_t op = out_pad ? out_pad[j] : 0;
+            /* as ONNX: below the stride or dilation (which are <= 65536), so
+             * the sizes below cannot overflow */
+            if (op < 0 || op >= (g->s[i] > g->d[i] ? g->s[i] : g->d[i]))
+                return FAIL(MT_NN_EINVAL,
+                            "output_padding must be in 0..max(stride, dilation)-1");
             int64_t full = g->s[i] * (g->in[i] - 1) + op + ek;
             if (same) {
                 int64_t o = g->in[i] * g->s[i], tot = full - o;

@@ -81,4 +81,8 @@ bool dbp_col_null(mt_db_stmt *st, int i);
 const char *dbp_col_raw(mt_db_stmt *st, int i); /* text form, NULL for NULL */
 const void *dbp_col_blob(mt_db_stmt *st, int i, size_t *n);
 
+/* The connection string url for messages, without any password or
+ * sslpassword (db_pg.c; never fails: at worst a fixed phrase). */
+void dbp_redact(const char *url, char *out, size_t cap);
+
 #endif

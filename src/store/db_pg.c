@@ -53,29 +53,66 @@ static PGconn *conn(mt_db *db)
 
 static pg_cache *cache_of(mt_db *db);
 
-/* The URL with any password replaced by "***", for messages: the one in
- * user:password@ and a password= parameter. */
-static void redact(const char *url, char *out, size_t cap)
+/* The connection string (URL or key=value form) for messages, rebuilt from
+ * libpq's own parse (PQconninfoParse) so that every form libpq accepts is
+ * covered: "key='value' ..." of the options set, with password and
+ * sslpassword shown as ***; a string libpq cannot parse is not shown. */
+void dbp_redact(const char *url, char *out, size_t cap)
 {
-    char tail[512];
-    snprintf(out, cap, "%s", url);
-    char *s = strstr(out, "://");
-    if (s) {
+    if (!cap)
+        return;
+    out[0] = 0;
+    /* a URL whose userinfo holds a raw '/' (user:pa/ss@host) is split by
+     * libpq at that '/' (the rest would show as the database name): when the
+     * last '@' before the query follows a '/', the whole userinfo is hidden */
+    char safe[1024];
+    const char *s = strstr(url, "://");
+    if (s && (!strncmp(url, "postgresql://", 13) || !strncmp(url, "postgres://", 11))) {
         s += 3;
-        char *at = strchr(s, '@');
-        char *slash = strchr(s, '/');
-        char *colon = at && !(slash && slash < at) ? memchr(s, ':', (size_t)(at - s)) : NULL;
-        if (colon) {
-            snprintf(tail, sizeof tail, "%s", at);
-            snprintf(colon, cap - (size_t)(colon - out), ":***%s", tail);
+        const char *q = strchr(s, '?');
+        size_t region = q ? (size_t)(q - s) : strlen(s);
+        const char *at = NULL;
+        for (size_t i = 0; i < region; i++)
+            if (s[i] == '@')
+                at = s + i;
+        if (at && memchr(s, '/', (size_t)(at - s))) {
+            int w = snprintf(safe, sizeof safe, "%.*s***%s", (int)(s - url), url, at);
+            if (w < 0 || (size_t)w >= sizeof safe) {
+                snprintf(out, cap, "(a connection string too long to show)");
+                return;
+            }
+            url = safe;
         }
     }
-    char *pw = strstr(out, "password=");
-    if (pw) {
-        char *end = strchr(pw, '&');
-        snprintf(tail, sizeof tail, "%s", end ? end : "");
-        snprintf(pw, cap - (size_t)(pw - out), "password=***%s", tail);
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(url, &perr);
+    if (!opts) {
+        PQfreemem(perr);
+        snprintf(out, cap, "(a connection string libpq cannot parse)");
+        return;
     }
+    size_t n = 0;
+    for (PQconninfoOption *o = opts; o->keyword && n + 1 < cap; o++) {
+        if (!o->val)
+            continue;
+        bool secret = !strcmp(o->keyword, "password") || !strcmp(o->keyword, "sslpassword");
+        int w = snprintf(out + n, cap - n, "%s%s='", n ? " " : "", o->keyword);
+        if (w < 0 || (size_t)w >= cap - n)
+            break;
+        n += (size_t)w;
+        const char *v = secret ? "***" : o->val;
+        for (; *v && n + 3 < cap; v++) {
+            if (*v == '\'' || *v == '\\')
+                out[n++] = '\\';
+            out[n++] = *v;
+        }
+        if (n + 2 > cap)
+            break;
+        out[n++] = '\'';
+        out[n] = 0;
+    }
+    /* a cut string never ends inside a secret: secrets are only "***" */
+    PQconninfoFree(opts);
 }
 
 /* The session settings the decoding relies on: hex bytea output, UTF-8
@@ -204,7 +241,7 @@ static pg_state *state_of(mt_db *db);
 mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
 {
     char shown[512];
-    redact(url, shown, sizeof shown);
+    dbp_redact(url, shown, sizeof shown);
     mt_db *db = calloc(1, sizeof *db + sizeof(pg_state));
     if (!db || !(db->url = strdup(url))) {
         free(db);

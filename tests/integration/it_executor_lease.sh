@@ -11,6 +11,7 @@
 # 3. a task whose lease ran out twice (max attempts 2) fails with the reason.
 # 4. cancelling a remotely running task stops it there (renewal) -> canceled.
 # 5. --slots 2: two tasks run at once on one executor; /metrics shows its health.
+# 5b. the right fencing token with a wrong lease secret: refused, nothing written.
 # Workers are held at gates (files): orderings, not timings; the waits poll.
 source "$(dirname "$0")/lib.sh"
 : "${MESATEE_WORKER:?MESATEE_WORKER must point at the mesatee-worker binary}"
@@ -131,6 +132,8 @@ ev=$(events "$T")
 [ "$ev" = "task running,task requeued (lease expired),task running,task finished" ] ||
   fail "audit trail: $ev"
 ok "a second executor ran it (token 2); alice and bob decrypt the 100 common ids; audit: $ev"
+[ -z "$(find "$MT_DATA" -name '*.report-*')" ] || fail "staged outputs left after the report"
+
 
 FN=$(as alice function register --name echo --builtin echo --arg "message=x:overridable")
 echo_task() {
@@ -218,6 +221,37 @@ grep -q '^mesatee_executor_tasks_run_total{executor="exb"} 1$' <<<"$m" || fail "
 grep -q '^mesatee_executor_tasks_run_total{executor="exa"} 2$' <<<"$m" || fail "exa's tasks not reported"
 grep -q '^mesatee_executor_busy{executor="exa"} 0$' <<<"$m" || fail "exa's busy slots not reported"
 ok "--slots 2 ran two tasks at once; /metrics shows the executors' health and the lease counters"
+
+# 5b. The right fencing token with a wrong lease secret (an executor that
+# guessed the token): refused with 409, no output written, none left staged.
+touch "$MT_WORK/gate-a"
+PFN=$(as alice function register --name psi2b --builtin psi --input-slot a --input-slot b \
+  --output-slot ra --output-slot rb --public)
+declare -A OUT8
+for u in alice bob; do
+  "$B" key generate --out "$MT_WORK/$u.out8.key" >/dev/null
+  OUT8[$u]=$(as "$u" file register-output --key "$MT_WORK/$u.out8.key")
+done
+T8=$(as alice task create --function "$PFN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
+as alice task assign "$T8" --input "a=${IN[alice]}" --output "ra=${OUT8[alice]}" >/dev/null
+as bob task assign "$T8" --input "b=${IN[bob]}" --output "rb=${OUT8[bob]}" >/dev/null
+as alice task approve "$T8" >/dev/null; as bob task approve "$T8" >/dev/null
+as alice task invoke "$T8" >/dev/null
+MESATEE_TEST_EXECUTOR_WRONG_SECRET=1 executor a ex10.log --max-tasks 1
+wait_for "executor a to end" eval '! kill -0 "${EXP[a]}" 2>/dev/null'
+reap a
+grep -q "did not store the report (HTTP 409)" "$MT_WORK/ex10.log" ||
+  fail "the wrong-secret report was not refused: $(tail -n 5 "$MT_WORK/ex10.log")"
+grep -q "task $T8: refused a report with fencing token [0-9]*: not the lease secret" \
+  "$MT_WORK/server.log" || fail "the scheduler did not refuse the wrong lease secret"
+is "$T8" running || fail "the wrong-secret report changed T8: $(st "$T8")"
+left=$(find "$MT_DATA" -name '*.report-*' | wc -l)
+[ "$left" = 0 ] || fail "staged outputs left behind: $(find "$MT_DATA" -name '*.report-*')"
+as alice task result "$T8" --slot ra --key "$MT_WORK/alice.out8.key" --out "$MT_WORK/ra8.txt" \
+  >/dev/null 2>&1 && fail "an output of the refused report is readable"
+as alice task cancel "$T8" >/dev/null
+wait_for "the refused task's lease to run out" is "$T8" canceled
+ok "a report with the right fencing token but a wrong lease secret: 409, nothing written"
 
 # 6. Untrusted storage: a fencing token rolled back in the database (to let an
 # old holder's report in) fails the next claim instead.

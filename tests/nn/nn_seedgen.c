@@ -1,6 +1,7 @@
 /* nn_seedgen DIR: writes the hand-built seed models of the nn_load fuzz target
  * (fuzz/corpus/nn_load/) with tests/nn/onnx_build.c. Not a test; run by hand when the
  * seeds should change. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -128,6 +129,32 @@ int main(int argc, char **argv)
         ob_node_end(&g, &nd);
         ob_model(&b, &g, 13);
         rc |= save(dir, "pool_transpose.onnx", &b);
+    }
+    { /* ConvTranspose with an output_padding far past the stride (refused) */
+        pb g = {0}, nd;
+        float w[2] = {1.f, 1.f};
+        int64_t wd[3] = {1, 1, 2}, xd[3] = {1, 1, 3}, op = INT64_MAX / 2;
+        ob_tensor(&g, 5, "W", MT_NN_FLOAT, 3, wd, w, sizeof w);
+        ob_vinfo(&g, 11, "X", MT_NN_FLOAT, 3, xd);
+        ob_vinfo(&g, 12, "Y", MT_NN_FLOAT, 3, xd);
+        const char *a[] = {"X", "W"}, *o[] = {"Y"};
+        ob_node_begin(&nd, "ct", "ConvTranspose", a, 2, o, 1);
+        ob_attr_ints(&nd, "output_padding", &op, 1);
+        ob_node_end(&g, &nd);
+        ob_model(&b, &g, 13);
+        rc |= save(dir, "convtranspose_outpad_overflow.onnx", &b);
+    }
+    { /* Split sizes whose sum wraps around to the axis (refused) */
+        pb g = {0}, nd;
+        int64_t sp[3] = {INT64_MAX, INT64_MAX, 6}, sd[1] = {3}, xd[1] = {4};
+        ob_tensor(&g, 5, "S", MT_NN_INT64, 1, sd, sp, sizeof sp);
+        ob_vinfo(&g, 11, "X", MT_NN_FLOAT, 1, xd);
+        ob_vinfo(&g, 12, "Y0", MT_NN_FLOAT, 1, xd);
+        const char *a[] = {"X", "S"}, *o[] = {"Y0", "Y1", "Y2"};
+        ob_node_begin(&nd, "sp", "Split", a, 2, o, 3);
+        ob_node_end(&g, &nd);
+        ob_model(&b, &g, 13);
+        rc |= save(dir, "split_sum_wraps.onnx", &b);
     }
     return rc;
 }

@@ -582,6 +582,72 @@ static void test_threads_same_results(void **state)
     pb_free(&mb);
 }
 
+/* Attributes whose sizes would overflow int64 arithmetic: a clear error. */
+static void model_convtranspose_outpad(pb *b, int64_t outpad)
+{
+    pb g = {0}, nd;
+    float w[2] = {1.f, 1.f};
+    int64_t wd[3] = {1, 1, 2}, xd[3] = {1, 1, 3}, yd[3] = {1, 1, 4};
+    ob_tensor(&g, 5, "W", MT_NN_FLOAT, 3, wd, w, sizeof w);
+    ob_vinfo(&g, 11, "X", MT_NN_FLOAT, 3, xd);
+    ob_vinfo(&g, 12, "Y", MT_NN_FLOAT, 3, yd);
+    const char *a[] = {"X", "W"}, *o[] = {"Y"};
+    ob_node_begin(&nd, "ct", "ConvTranspose", a, 2, o, 1);
+    ob_attr_ints(&nd, "output_padding", &outpad, 1);
+    ob_node_end(&g, &nd);
+    ob_model(b, &g, 13);
+}
+
+static void model_split_wrap(pb *b)
+{
+    pb g = {0}, nd;
+    /* INT64_MAX + INT64_MAX + 6 wraps to 4, the axis */
+    int64_t sp[3] = {INT64_MAX, INT64_MAX, 6}, sd[1] = {3}, xd[1] = {4}, yd[1] = {2};
+    ob_tensor(&g, 5, "S", MT_NN_INT64, 1, sd, sp, sizeof sp);
+    ob_vinfo(&g, 11, "X", MT_NN_FLOAT, 1, xd);
+    ob_vinfo(&g, 12, "Y0", MT_NN_FLOAT, 1, yd);
+    const char *a[] = {"X", "S"}, *o[] = {"Y0", "Y1", "Y2"};
+    ob_node_begin(&nd, "sp", "Split", a, 2, o, 3);
+    ob_node_end(&g, &nd);
+    ob_model(b, &g, 13);
+}
+
+/* load then prepare: either fails with rc, err naming what */
+static void refused_at_load_or_prepare(pb *b, int rc, const char *what)
+{
+    mt_nn_limits lim = {0, 1, 0};
+    mt_nn_model *m = NULL;
+    int r = mt_nn_load(b->p, b->n, &lim, &m, err, sizeof err);
+    if (!r) {
+        r = mt_nn_prepare(m, NULL, 0, err, sizeof err);
+        mt_nn_free(m);
+    }
+    if (r != rc || !strstr(err, what))
+        fail_msg("rc %d (want %d): %s", r, rc, err);
+}
+
+static void test_overflowing_attrs(void **state)
+{
+    (void)state;
+    pb b = {0};
+    int64_t bad[] = {INT64_MAX, INT64_MAX / 2, 1, -1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        model_convtranspose_outpad(&b, bad[i]);
+        refused_at_load_or_prepare(&b, MT_NN_EINVAL, "output_padding");
+        pb_free(&b);
+    }
+    model_convtranspose_outpad(&b, 0); /* the valid one loads and prepares */
+    mt_nn_limits lim = {0, 1, 0};
+    mt_nn_model *m = NULL;
+    assert_int_equal(mt_nn_load(b.p, b.n, &lim, &m, err, sizeof err), 0);
+    assert_int_equal(mt_nn_prepare(m, NULL, 0, err, sizeof err), 0);
+    mt_nn_free(m);
+    pb_free(&b);
+    model_split_wrap(&b);
+    refused_at_load_or_prepare(&b, MT_NN_ESHAPE, "split sizes add up to more than the axis");
+    pb_free(&b);
+}
+
 static void test_tensor_parse(void **state)
 {
     (void)state;
@@ -618,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_cycle_and_symbolic),
         cmocka_unit_test(test_threads_same_results),
         cmocka_unit_test(test_tensor_parse),
+        cmocka_unit_test(test_overflowing_attrs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,6 +181,9 @@ static void test_report(void **state)
     }
 }
 
+#define SEC "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define SECU "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"
+
 /* Leases (issue 14): the job's "lease", the report's "fence", the renewal,
  * its answer and the executor's health. */
 static void test_lease_in_job_and_report(void **state)
@@ -191,15 +194,21 @@ static void test_lease_in_job_and_report(void **state)
     mt_err err = {0};
     doc(b, sizeof b, "builtin", LIM, "null", "[]", "[]");
     b[strlen(b) - 1] = 0; /* reopen the object */
-    snprintf(d, sizeof d, "%s,\"lease\":{\"fence\":7,\"ms\":2000}}", b);
+    snprintf(d, sizeof d, "%s,\"lease\":{\"fence\":7,\"ms\":2000,\"secret\":\"" SEC "\"}}", b);
     assert_int_equal(mt_rjob_decode(d, strlen(d), &j, &err), MT_OK);
     assert_int_equal(j.lease_fence, 7);
     assert_int_equal(j.lease_ms, 2000);
+    assert_string_equal(j.lease_secret, SEC);
     mt_rjob_free(&j);
     const char *bad[] = {"{\"fence\":0,\"ms\":2000}", "{\"fence\":1,\"ms\":99}",
                          "{\"fence\":1,\"ms\":3600001}", "{\"fence\":1}",
                          "{\"fence\":1,\"ms\":2000,\"x\":1}", "{\"fence\":-1,\"ms\":2000}",
-                         "{\"fence\":9007199254740993,\"ms\":2000}", "[]"};
+                         "{\"fence\":9007199254740993,\"ms\":2000}", "[]",
+                         /* the lease secret: required, 64 lower-case hex */
+                         "{\"fence\":1,\"ms\":2000}",
+                         "{\"fence\":1,\"ms\":2000,\"secret\":\"abc\"}",
+                         "{\"fence\":1,\"ms\":2000,\"secret\":\"" SECU "\"}",
+                         "{\"fence\":1,\"ms\":2000,\"secret\":7}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(d, sizeof d, "%s,\"lease\":%s}", b, bad[i]);
         refused(d, "lease");
@@ -208,7 +217,19 @@ static void test_lease_in_job_and_report(void **state)
     mt_rreport r;
     assert_int_equal(mt_rreport_decode(rep, strlen(rep), &r, &err), MT_OK);
     assert_int_equal(r.fence, 3);
+    assert_null(r.lease_secret);
     mt_rreport_free(&r);
+    const char *reps = "{\"task_id\":\"" ID "\",\"fence\":3,\"lease_secret\":\"" SEC "\"}";
+    assert_int_equal(mt_rreport_decode(reps, strlen(reps), &r, &err), MT_OK);
+    assert_string_equal(r.lease_secret, SEC);
+    mt_rreport_free(&r);
+    const char *bad_sec[] = {"{\"task_id\":\"" ID "\",\"fence\":3,\"lease_secret\":\"x\"}",
+                             "{\"task_id\":\"" ID "\",\"fence\":3,\"lease_secret\":\"" SECU "\"}",
+                             "{\"task_id\":\"" ID "\",\"fence\":3,\"lease_secret\":1}"};
+    for (size_t i = 0; i < sizeof bad_sec / sizeof bad_sec[0]; i++) {
+        assert_int_equal(mt_rreport_decode(bad_sec[i], strlen(bad_sec[i]), &r, &err), MT_EINVAL);
+        assert_null(r.root);
+    }
     const char *rep0 = "{\"task_id\":\"" ID "\",\"fence\":0}";
     assert_int_equal(mt_rreport_decode(rep0, strlen(rep0), &r, &err), MT_EINVAL);
     assert_null(r.root);
@@ -219,14 +240,18 @@ static void test_renewal(void **state)
     (void)state;
     mt_rrenew q;
     mt_err err = {0};
-    const char *ok = "{\"task_id\":\"" ID "\",\"fence\":12}";
+    const char *ok = "{\"task_id\":\"" ID "\",\"fence\":12,\"secret\":\"" SEC "\"}";
     assert_int_equal(mt_rrenew_decode(ok, strlen(ok), &q, &err), MT_OK);
     assert_string_equal(q.task_id, ID);
     assert_int_equal(q.fence, 12);
+    assert_string_equal(q.secret, SEC);
     const char *bad[] = {"{\"task_id\":\"" ID "\"}", "{\"task_id\":\"x\",\"fence\":1}",
                          "{\"task_id\":\"" ID "\",\"fence\":0}",
                          "{\"task_id\":\"" ID "\",\"fence\":\"1\"}",
-                         "{\"task_id\":\"" ID "\",\"fence\":1,\"more\":1}", "7", "", "{"};
+                         "{\"task_id\":\"" ID "\",\"fence\":1,\"more\":1}", "7", "", "{",
+                         "{\"task_id\":\"" ID "\",\"fence\":1}",
+                         "{\"task_id\":\"" ID "\",\"fence\":1,\"secret\":\"" SECU "\"}",
+                         "{\"task_id\":\"" ID "\",\"fence\":1,\"secret\":\"00\"}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.msg[0] = 0;
         assert_int_not_equal(mt_rrenew_decode(bad[i], strlen(bad[i]), &q, &err), MT_OK);

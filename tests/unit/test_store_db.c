@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core_internal.h"
+#include "db_internal.h"
 #include "mt_db.h"
 
 static const char *url;
@@ -179,13 +180,46 @@ static void test_url_backend(void **state)
                      MT_EUNAVAIL);
     assert_null(db);
     assert_null(strstr(err.msg, "hunter2pw"));
-    assert_non_null(strstr(err.msg, "u:***@127.0.0.1:1"));
+    assert_non_null(strstr(err.msg, "user='u' password='***'"));
     assert_int_equal(mt_db_open("postgresql://127.0.0.1:1/db?connect_timeout=2&password=hunter3pw"
                                 "&sslmode=disable",
                                 0, &db, &err),
                      MT_EUNAVAIL);
     assert_null(strstr(err.msg, "hunter3pw"));
-    assert_non_null(strstr(err.msg, "password=***&sslmode"));
+    assert_non_null(strstr(err.msg, "password='***'"));
+}
+
+/* dbp_redact (db_pg.c): no password or sslpassword in any form libpq takes */
+static void test_redact(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *url, *secret, *shown;
+    } cases[] = {
+        /* sslpassword= before password=: both hidden */
+        {"postgresql://h/db?sslpassword=sslSECRETa&password=pwSECRETb&sslmode=disable",
+         "SECRET", "sslpassword='***'"},
+        /* a raw '/' in the userinfo password */
+        {"postgresql://u:hun/terSECRET@127.0.0.1:1/db", "SECRET", "host='127.0.0.1'"},
+        {"postgres://u:a/b@c/dSECRET@h:5/db?sslmode=disable", "SECRET", "host='h'"},
+        /* escaped '/' */
+        {"postgresql://u:hun%2FterSECRET@h/db", "SECRET", "user='u' password='***'"},
+        /* quoted key=value passwords with '&' and spaces */
+        {"host=h password='a&b SECRET c' sslpassword='x SECRET' user=u", "SECRET",
+         "password='***'"},
+        {"host=h password=SECRETonly", "SECRET", "host='h'"},
+        /* unparsable: nothing of it shown */
+        {"host=h password='SECRET", "SECRET", "cannot parse"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[512];
+        dbp_redact(cases[i].url, out, sizeof out);
+        if (strstr(out, cases[i].secret) || !strstr(out, cases[i].shown))
+            fail_msg("case %zu: %s", i, out);
+        char small[24]; /* cut short: still no secret */
+        dbp_redact(cases[i].url, small, sizeof small);
+        assert_null(strstr(small, "SECRET"));
+    }
 }
 
 /* ---- against the backend ------------------------------------------------- */
@@ -649,7 +683,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_types),           cmocka_unit_test(test_transactions),
         cmocka_unit_test(test_error_messages),  cmocka_unit_test(test_conflict),
         cmocka_unit_test(test_core_migrations), cmocka_unit_test(test_pg_tls_and_multihost),
-        cmocka_unit_test(test_pg_reconnect),
+        cmocka_unit_test(test_pg_reconnect),    cmocka_unit_test(test_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
