@@ -322,6 +322,19 @@ static dnnl_status_t plain_md(dnnl_memory_desc_t *md, int nd, const int64_t *dim
     return dnnl_memory_desc_init_by_tag(md, nd, d, dnnl_f32, tag);
 }
 
+static void add_arg(step *st, int arg, dnnl_memory_t m)
+{
+    st->args[st->nargs++] = (dnnl_exec_arg_t){arg, m};
+}
+
+static void release(dnnl_primitive_desc_t pd, dnnl_primitive_attr_t attr)
+{
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+}
+
 /* Creates the primitive of pd as step st (scratchpad bound later to the arena). */
 static dnnl_status_t make_step(mt_nn_dnnl *ctx, entry *e, dnnl_primitive_desc_t pd, step *st)
 {
@@ -335,7 +348,7 @@ static dnnl_status_t make_step(mt_nn_dnnl *ctx, entry *e, dnnl_primitive_desc_t 
         s = new_mem(e, ctx->eng, smd, &st->scratch);
         if (s != dnnl_success)
             return s;
-        st->args[st->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, st->scratch};
+        add_arg(st, DNNL_ARG_SCRATCHPAD, st->scratch);
         if (ss > e->scratch_bytes)
             e->scratch_bytes = ss;
     }
@@ -361,15 +374,34 @@ static dnnl_status_t make_reorder(mt_nn_dnnl *ctx, entry *e, dnnl_memory_t from,
     if (s == dnnl_success)
         s = dnnl_reorder_primitive_desc_create(&pd, fmd, ctx->eng, tmd, ctx->eng, attr);
     if (s == dnnl_success) {
-        st->args[st->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_FROM, from};
-        st->args[st->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_TO, to};
+        add_arg(st, DNNL_ARG_FROM, from);
+        add_arg(st, DNNL_ARG_TO, to);
         s = make_step(ctx, e, pd, st);
     }
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+    release(pd, attr);
     return s;
+}
+
+/* User memory for slot with the plain md umd; if the primitive wants pmd, a blocked
+ * arena copy *blk (its size kept in *size until layout_arena). *prim_mem: the memory the
+ * primitive uses. */
+static dnnl_status_t bind_user(mt_nn_dnnl *ctx, entry *e, int slot,
+                               const dnnl_memory_desc_t *umd, const dnnl_memory_desc_t *pmd,
+                               dnnl_memory_t *blk, size_t *size, dnnl_memory_t *prim_mem)
+{
+    dnnl_status_t s = new_mem(e, ctx->eng, umd, &e->user[slot]);
+    if (s != dnnl_success)
+        return s;
+    if (dnnl_memory_desc_equal(umd, pmd)) {
+        *prim_mem = e->user[slot];
+        return dnnl_success;
+    }
+    s = new_mem(e, ctx->eng, pmd, blk);
+    if (s != dnnl_success)
+        return s;
+    *size = dnnl_memory_desc_get_size(pmd); /* temporarily: size */
+    *prim_mem = *blk;
+    return dnnl_success;
 }
 
 /* Sets up the src side: user memory for slot U_X with plain md umd; if the primitive
@@ -378,39 +410,18 @@ static dnnl_status_t make_reorder(mt_nn_dnnl *ctx, entry *e, dnnl_memory_t from,
 static dnnl_status_t bind_src(mt_nn_dnnl *ctx, entry *e, const dnnl_memory_desc_t *umd,
                               const dnnl_memory_desc_t *pmd, dnnl_memory_t *prim_mem)
 {
-    dnnl_status_t s = new_mem(e, ctx->eng, umd, &e->user[U_X]);
-    if (s != dnnl_success)
+    dnnl_status_t s = bind_user(ctx, e, U_X, umd, pmd, &e->blk_src, &e->src_off, prim_mem);
+    if (s != dnnl_success || !e->blk_src)
         return s;
-    if (dnnl_memory_desc_equal(umd, pmd)) {
-        *prim_mem = e->user[U_X];
-        return dnnl_success;
-    }
-    s = new_mem(e, ctx->eng, pmd, &e->blk_src);
-    if (s != dnnl_success)
-        return s;
-    e->src_off = dnnl_memory_desc_get_size(pmd); /* temporarily: size */
-    s = make_reorder(ctx, e, e->user[U_X], umd, e->blk_src, pmd, &e->steps[e->nsteps++]);
-    *prim_mem = e->blk_src;
-    return s;
+    return make_reorder(ctx, e, e->user[U_X], umd, e->blk_src, pmd, &e->steps[e->nsteps++]);
 }
 
-/* Same for dst: the primitive writes pmd; a reorder step after it writes the user's y. */
+/* Same for dst: the primitive writes pmd; the caller adds the reorder that writes the
+ * user's y after its main step. */
 static dnnl_status_t bind_dst(mt_nn_dnnl *ctx, entry *e, const dnnl_memory_desc_t *umd,
                               const dnnl_memory_desc_t *pmd, dnnl_memory_t *prim_mem)
 {
-    dnnl_status_t s = new_mem(e, ctx->eng, umd, &e->user[U_Y]);
-    if (s != dnnl_success)
-        return s;
-    if (dnnl_memory_desc_equal(umd, pmd)) {
-        *prim_mem = e->user[U_Y];
-        return dnnl_success;
-    }
-    s = new_mem(e, ctx->eng, pmd, &e->blk_dst);
-    if (s != dnnl_success)
-        return s;
-    e->dst_off = dnnl_memory_desc_get_size(pmd); /* temporarily: size */
-    *prim_mem = e->blk_dst; /* the caller adds the reorder after its main step */
-    return dnnl_success;
+    return bind_user(ctx, e, U_Y, umd, pmd, &e->blk_dst, &e->dst_off, prim_mem);
 }
 
 /* Weights: the user's plain layout umd, the primitive's pmd. When they differ, an owned
@@ -439,6 +450,37 @@ static dnnl_status_t bind_weights(mt_nn_dnnl *ctx, entry *e, const dnnl_memory_d
         return s;
     *prim_mem = e->wmem;
     return make_reorder(ctx, e, e->user[U_W], umd, e->wmem, pmd, &e->wreorder);
+}
+
+/* For builders whose operands are all the caller's plain buffers: a user memory per
+ * operand (created in order), no weights reorder, one step running pd over them. */
+typedef struct {
+    int arg, slot;
+    const dnnl_memory_desc_t *md;
+} plain_arg;
+
+static int plain_step(mt_nn_dnnl *ctx, entry *e, dnnl_primitive_desc_t pd, const plain_arg *pa,
+                      int n, const char *opname, char *err, size_t errlen)
+{
+    int rc = 0;
+    for (int i = 0; i < n; i++)
+        DCK(new_mem(e, ctx->eng, pa[i].md, &e->user[pa[i].slot]), "memory");
+    e->weights_ready = true;
+    step *main = &e->steps[e->nsteps++];
+    for (int i = 0; i < n; i++)
+        add_arg(main, pa[i].arg, e->user[pa[i].slot]);
+    DCK(make_step(ctx, e, pd, main), "primitive");
+out:
+    return rc;
+}
+
+/* A cache key for op from the values f[0..n) (the caller then appends post-ops). */
+static void key_init(ckey *k, int64_t op, const void *key, const int64_t *f, size_t n)
+{
+    memset(k, 0, sizeof *k);
+    k->op = op;
+    k->key = key;
+    memcpy(k->v, f, n * sizeof f[0]);
 }
 
 /* Finishes the arena layout once all steps exist (src_off/dst_off hold sizes). */
@@ -679,12 +721,12 @@ static int build_conv(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, si
     DCK(bind_weights(ctx, e, &wmd, pw, &mw), "weights reorder");
     DCK(bind_dst(ctx, e, &ymd, pdst, &mdst), "destination");
     step *main = &e->steps[e->nsteps++];
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, msrc};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, mw};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, mdst};
+    add_arg(main, DNNL_ARG_SRC, msrc);
+    add_arg(main, DNNL_ARG_WEIGHTS, mw);
+    add_arg(main, DNNL_ARG_DST, mdst);
     if (a->bias) {
         DCK(new_mem(e, ctx->eng, &bmd, &e->user[U_B]), "memory");
-        main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, e->user[U_B]};
+        add_arg(main, DNNL_ARG_BIAS, e->user[U_B]);
     }
     DCK(make_step(ctx, e, pd, main), "primitive");
     if (e->blk_dst)
@@ -692,10 +734,7 @@ static int build_conv(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, si
                          &e->steps[e->nsteps++]),
             "destination reorder");
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+    release(pd, attr);
     return rc;
 }
 
@@ -759,15 +798,12 @@ int mt_nn_dnnl_conv(mt_nn_dnnl *ctx, const void *key, const mt_nn_conv_desc *d,
     if (rc)
         return rc;
 
-    ckey k;
-    memset(&k, 0, sizeof k);
-    k.op = OP_CONV;
-    k.key = key;
     const int64_t f[] = {d->n, d->c, d->h, d->w, d->m, d->oh, d->ow, d->kh, d->kw, d->group,
                          d->stride_h, d->stride_w, d->dil_h, d->dil_w, d->pad_t, d->pad_l,
                          d->pad_b, d->pad_r, d->transposed, d->out_pad_h, d->out_pad_w,
                          bias != NULL, ctx->blocked};
-    memcpy(k.v, f, sizeof f);
+    ckey k;
+    key_init(&k, OP_CONV, key, f, sizeof f / sizeof f[0]);
     key_post(&k, (int)(sizeof f / sizeof f[0]), &d->post);
     conv_arg a = {d, bias != NULL};
     void *ptrs[U_N] = {0};
@@ -814,15 +850,12 @@ static int build_gemm(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, si
     DCK(bind_weights(ctx, e, &bmd, pw, &mw), "weights reorder");
     DCK(new_mem(e, ctx->eng, &ymd, &e->user[U_Y]), "memory");
     step *main = &e->steps[e->nsteps++];
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, msrc};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, mw};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->user[U_Y]};
+    add_arg(main, DNNL_ARG_SRC, msrc);
+    add_arg(main, DNNL_ARG_WEIGHTS, mw);
+    add_arg(main, DNNL_ARG_DST, e->user[U_Y]);
     DCK(make_step(ctx, e, pd, main), "primitive");
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+    release(pd, attr);
     return rc;
 }
 
@@ -860,13 +893,10 @@ int mt_nn_dnnl_gemm(mt_nn_dnnl *ctx, const void *key, const mt_nn_gemm_desc *d,
                 yr[j] = d->beta * cr[j * cs];
         }
     }
-    ckey k;
-    memset(&k, 0, sizeof k);
-    k.op = OP_GEMM;
-    k.key = key;
     const int64_t f[] = {d->m, d->k, d->n, d->trans_a, d->trans_b, (int64_t)fbits(d->alpha),
                          sum};
-    memcpy(k.v, f, sizeof f);
+    ckey k;
+    key_init(&k, OP_GEMM, key, f, sizeof f / sizeof f[0]);
     key_post(&k, (int)(sizeof f / sizeof f[0]), &d->post);
     const void *arg[2] = {d, sum ? (const void *)c : NULL};
     void *ptrs[U_N] = {0};
@@ -895,20 +925,12 @@ static int build_matmul(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, 
     dnnl_matmul_desc_t md;
     DCK(dnnl_matmul_desc_init(&md, &amd, &bmd, NULL, &ymd), "matmul descriptor");
     DCK(dnnl_primitive_desc_create(&pd, &md, attr, ctx->eng, NULL), "primitive descriptor");
-    DCK(new_mem(e, ctx->eng, &amd, &e->user[U_X]), "memory");
-    DCK(new_mem(e, ctx->eng, &bmd, &e->user[U_W]), "memory");
-    DCK(new_mem(e, ctx->eng, &ymd, &e->user[U_Y]), "memory");
-    e->weights_ready = true; /* B is used in place: MatMul operands may change per call */
-    step *main = &e->steps[e->nsteps++];
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->user[U_X]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, e->user[U_W]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->user[U_Y]};
-    DCK(make_step(ctx, e, pd, main), "primitive");
+    /* B is used in place: MatMul operands may change per call */
+    const plain_arg pa[] = {
+        {DNNL_ARG_SRC, U_X, &amd}, {DNNL_ARG_WEIGHTS, U_W, &bmd}, {DNNL_ARG_DST, U_Y, &ymd}};
+    rc = plain_step(ctx, e, pd, pa, (int)(sizeof pa / sizeof pa[0]), opname, err, errlen);
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+    release(pd, attr);
     return rc;
 }
 
@@ -926,12 +948,9 @@ int mt_nn_dnnl_matmul(mt_nn_dnnl *ctx, const void *key, int64_t batch, int64_t a
     BAD("b_batch must be 1 or batch", b_batch != 1 && b_batch != batch);
     int64_t ad[3] = {a_batch, m, k}, bd[3] = {b_batch, k, n}, yd[3] = {batch, m, n};
     BAD("tensor sizes overflow", !count_ok(ad, 3) || !count_ok(bd, 3) || !count_ok(yd, 3));
-    ckey kk;
-    memset(&kk, 0, sizeof kk);
-    kk.op = OP_MATMUL;
-    kk.key = key;
     const int64_t f[] = {batch, a_batch, b_batch, m, k, n};
-    memcpy(kk.v, f, sizeof f);
+    ckey kk;
+    key_init(&kk, OP_MATMUL, key, f, sizeof f / sizeof f[0]);
     void *ptrs[U_N] = {0};
     ptrs[U_X] = (void *)a;
     ptrs[U_W] = (void *)b;
@@ -965,18 +984,10 @@ static int build_pool(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, si
                                           strides, ker, dil, pl, pr),
         "pooling descriptor");
     DCK(dnnl_primitive_desc_create(&pd, &pdsc, attr, ctx->eng, NULL), "primitive descriptor");
-    DCK(new_mem(e, ctx->eng, &xmd, &e->user[U_X]), "memory");
-    DCK(new_mem(e, ctx->eng, &ymd, &e->user[U_Y]), "memory");
-    e->weights_ready = true;
-    step *main = &e->steps[e->nsteps++];
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->user[U_X]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->user[U_Y]};
-    DCK(make_step(ctx, e, pd, main), "primitive");
+    const plain_arg pa[] = {{DNNL_ARG_SRC, U_X, &xmd}, {DNNL_ARG_DST, U_Y, &ymd}};
+    rc = plain_step(ctx, e, pd, pa, (int)(sizeof pa / sizeof pa[0]), opname, err, errlen);
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+    release(pd, attr);
     return rc;
 }
 
@@ -1024,13 +1035,11 @@ int mt_nn_dnnl_pool(mt_nn_dnnl *ctx, const mt_nn_pool_desc *d, const float *x, f
     if ((pr[0] > d->pad_b || pr[1] > d->pad_r) && !d->max && d->avg_include_pad)
         return fail(err, errlen, MT_NN_DNNL_EUNSUPPORTED,
                     "nn_dnnl AveragePool: ceil_mode with count_include_pad is not covered");
-    ckey k;
-    memset(&k, 0, sizeof k);
-    k.op = OP_POOL;
     const int64_t f[] = {d->max, d->avg_include_pad, d->n, d->c, d->h, d->w, d->oh, d->ow,
                          d->kh, d->kw, d->stride_h, d->stride_w, d->dil_h, d->dil_w,
                          d->pad_t, d->pad_l, d->pad_b, d->pad_r};
-    memcpy(k.v, f, sizeof f);
+    ckey k;
+    key_init(&k, OP_POOL, NULL, f, sizeof f / sizeof f[0]);
     const void *arg[2] = {d, pr};
     void *ptrs[U_N] = {0};
     ptrs[U_X] = (void *)x;
@@ -1061,26 +1070,14 @@ static int build_bn(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, size
             dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift),
         "batch normalization descriptor");
     DCK(dnnl_primitive_desc_create(&pd, &bd, attr, ctx->eng, NULL), "primitive descriptor");
-    DCK(new_mem(e, ctx->eng, &xmd, &e->user[U_X]), "memory");
-    DCK(new_mem(e, ctx->eng, &xmd, &e->user[U_Y]), "memory");
-    DCK(new_mem(e, ctx->eng, &cmd, &e->user[U_MEAN]), "memory");
-    DCK(new_mem(e, ctx->eng, &cmd, &e->user[U_VAR]), "memory");
-    DCK(new_mem(e, ctx->eng, &cmd, &e->user[U_SCALE]), "memory");
-    DCK(new_mem(e, ctx->eng, &cmd, &e->user[U_SHIFT]), "memory");
-    e->weights_ready = true;
-    step *main = &e->steps[e->nsteps++];
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->user[U_X]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->user[U_Y]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_MEAN, e->user[U_MEAN]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_VARIANCE, e->user[U_VAR]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SCALE, e->user[U_SCALE]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SHIFT, e->user[U_SHIFT]};
-    DCK(make_step(ctx, e, pd, main), "primitive");
+    const plain_arg pa[] = {
+        {DNNL_ARG_SRC, U_X, &xmd},       {DNNL_ARG_DST, U_Y, &xmd},
+        {DNNL_ARG_MEAN, U_MEAN, &cmd},   {DNNL_ARG_VARIANCE, U_VAR, &cmd},
+        {DNNL_ARG_SCALE, U_SCALE, &cmd}, {DNNL_ARG_SHIFT, U_SHIFT, &cmd},
+    };
+    rc = plain_step(ctx, e, pd, pa, (int)(sizeof pa / sizeof pa[0]), opname, err, errlen);
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+    release(pd, attr);
     return rc;
 }
 
@@ -1101,11 +1098,9 @@ int mt_nn_dnnl_batchnorm(mt_nn_dnnl *ctx, int64_t n, int64_t c, int64_t s, float
     int64_t xd[3] = {n, c, s};
     BAD("tensor sizes overflow", !count_ok(xd, 3));
     BAD("epsilon must be finite and >= 0", !isfinite(eps) || eps < 0.0f);
-    ckey k;
-    memset(&k, 0, sizeof k);
-    k.op = OP_BN;
     const int64_t f[] = {n, c, s, (int64_t)fbits(eps)};
-    memcpy(k.v, f, sizeof f);
+    ckey k;
+    key_init(&k, OP_BN, NULL, f, sizeof f / sizeof f[0]);
     void *ptrs[U_N] = {0};
     ptrs[U_X] = (void *)x;
     ptrs[U_Y] = y;
@@ -1143,18 +1138,10 @@ static int build_lrn(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, siz
                                    &xmd, v[4], p[0], p[1], p[2]),
         "LRN descriptor");
     DCK(dnnl_primitive_desc_create(&pd, &ld, attr, ctx->eng, NULL), "primitive descriptor");
-    DCK(new_mem(e, ctx->eng, &xmd, &e->user[U_X]), "memory");
-    DCK(new_mem(e, ctx->eng, &xmd, &e->user[U_Y]), "memory");
-    e->weights_ready = true;
-    step *main = &e->steps[e->nsteps++];
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->user[U_X]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->user[U_Y]};
-    DCK(make_step(ctx, e, pd, main), "primitive");
+    const plain_arg pa[] = {{DNNL_ARG_SRC, U_X, &xmd}, {DNNL_ARG_DST, U_Y, &xmd}};
+    rc = plain_step(ctx, e, pd, pa, (int)(sizeof pa / sizeof pa[0]), opname, err, errlen);
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+    release(pd, attr);
     return rc;
 }
 
@@ -1175,12 +1162,10 @@ int mt_nn_dnnl_lrn(mt_nn_dnnl *ctx, int64_t n, int64_t c, int64_t h, int64_t w,
     if (size % 2 == 0)
         return fail(err, errlen, MT_NN_DNNL_EUNSUPPORTED,
                     "nn_dnnl LRN: even size (asymmetric window) is not covered by oneDNN");
-    ckey k;
-    memset(&k, 0, sizeof k);
-    k.op = OP_LRN;
     const int64_t f[] = {n, c, h, w, size, (int64_t)fbits(alpha), (int64_t)fbits(beta),
                          (int64_t)fbits(bias)};
-    memcpy(k.v, f, sizeof f);
+    ckey k;
+    key_init(&k, OP_LRN, NULL, f, sizeof f / sizeof f[0]);
     void *ptrs[U_N] = {0};
     ptrs[U_X] = (void *)x;
     ptrs[U_Y] = y;
@@ -1207,18 +1192,10 @@ static int build_softmax(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err,
                                           &xmd, &xmd, 1),
         "softmax descriptor");
     DCK(dnnl_primitive_desc_create(&pd, &sd, attr, ctx->eng, NULL), "primitive descriptor");
-    DCK(new_mem(e, ctx->eng, &xmd, &e->user[U_X]), "memory");
-    DCK(new_mem(e, ctx->eng, &xmd, &e->user[U_Y]), "memory");
-    e->weights_ready = true;
-    step *main = &e->steps[e->nsteps++];
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, e->user[U_X]};
-    main->args[main->nargs++] = (dnnl_exec_arg_t){DNNL_ARG_DST, e->user[U_Y]};
-    DCK(make_step(ctx, e, pd, main), "primitive");
+    const plain_arg pa[] = {{DNNL_ARG_SRC, U_X, &xmd}, {DNNL_ARG_DST, U_Y, &xmd}};
+    rc = plain_step(ctx, e, pd, pa, (int)(sizeof pa / sizeof pa[0]), opname, err, errlen);
 out:
-    if (pd)
-        dnnl_primitive_desc_destroy(pd);
-    if (attr)
-        dnnl_primitive_attr_destroy(attr);
+    release(pd, attr);
     return rc;
 }
 
@@ -1233,11 +1210,9 @@ int mt_nn_dnnl_softmax(mt_nn_dnnl *ctx, int log, int64_t outer, int64_t axis,
     BAD("outer, axis, inner must be >= 1", outer < 1 || axis < 1 || inner < 1);
     int64_t xd[3] = {outer, axis, inner};
     BAD("tensor sizes overflow", !count_ok(xd, 3));
-    ckey k;
-    memset(&k, 0, sizeof k);
-    k.op = OP_SOFTMAX;
     const int64_t f[] = {log, outer, axis, inner};
-    memcpy(k.v, f, sizeof f);
+    ckey k;
+    key_init(&k, OP_SOFTMAX, NULL, f, sizeof f / sizeof f[0]);
     void *ptrs[U_N] = {0};
     ptrs[U_X] = (void *)x;
     ptrs[U_Y] = y;
