@@ -33,6 +33,15 @@ int nn_need(mt_nn_model *m, nn_node *n, int i, int dtype_float_only)
     return 0;
 }
 
+/* Input 0 present and its "axis" attribute (default 0) checked against its rank into *a. */
+static int need_axis(mt_nn_model *m, nn_node *n, int *a)
+{
+    int rc = nn_need(m, n, 0, 0);
+    if (rc)
+        return rc;
+    return nn_axis(m, n, nn_attr_i(n, "axis", 0), IN(0)->rank, a);
+}
+
 /* values of a constant integer input (axes, shape, pads...), at most max of them */
 int nn_const_ints(mt_nn_model *m, nn_node *n, int i, int64_t *v, size_t max, size_t *cnt)
 {
@@ -612,14 +621,23 @@ static int copy_out(mt_nn_model *m, nn_node *n)
     return 0;
 }
 
-static int op_reshape(mt_nn_model *m, nn_node *n, int run)
+/* Reshape, Flatten, Squeeze, Unsqueeze: the input's data under another shape. run=0
+ * checks input 0 and has shape() set the output's shape; run=1 copies the data (nothing
+ * to do when the planner made the output an alias of the input). */
+static int view_op(mt_nn_model *m, nn_node *n, int run,
+                   int (*shape)(mt_nn_model *m, nn_node *n, nn_t *x))
 {
     int rc = nn_need(m, n, 0, 0);
     if (rc)
         return rc;
     if (run)
         return copy_out(m, n);
-    nn_t *x = IN(0);
+    return shape(m, n, IN(0));
+}
+
+static int reshape_shape(mt_nn_model *m, nn_node *n, nn_t *x)
+{
+    int rc;
     int64_t s[MT_NN_MAX_RANK];
     size_t k;
     if (m->opset < 5 || n->nin < 2) {
@@ -662,14 +680,14 @@ static int op_reshape(mt_nn_model *m, nn_node *n, int run)
     return nn_set_out(m, n, 0, x->dtype, (int)k, s);
 }
 
-static int op_flatten(mt_nn_model *m, nn_node *n, int run)
+static int op_reshape(mt_nn_model *m, nn_node *n, int run)
 {
-    int rc = nn_need(m, n, 0, 0);
-    if (rc)
-        return rc;
-    if (run)
-        return copy_out(m, n);
-    nn_t *x = IN(0);
+    return view_op(m, n, run, reshape_shape);
+}
+
+static int flatten_shape(mt_nn_model *m, nn_node *n, nn_t *x)
+{
+    int rc;
     int a;
     int64_t ax = nn_attr_i(n, "axis", 1);
     if (ax == x->rank)
@@ -680,6 +698,11 @@ static int op_flatten(mt_nn_model *m, nn_node *n, int run)
     for (int i = 0; i < x->rank; i++)
         d[i < a ? 0 : 1] *= x->dims[i];
     return nn_set_out(m, n, 0, x->dtype, 2, d);
+}
+
+static int op_flatten(mt_nn_model *m, nn_node *n, int run)
+{
+    return view_op(m, n, run, flatten_shape);
 }
 
 static int get_axes(mt_nn_model *m, nn_node *n, int64_t *ax, size_t *k)
@@ -695,14 +718,9 @@ static int get_axes(mt_nn_model *m, nn_node *n, int64_t *ax, size_t *k)
     return 0;
 }
 
-static int op_squeeze(mt_nn_model *m, nn_node *n, int run)
+static int squeeze_shape(mt_nn_model *m, nn_node *n, nn_t *x)
 {
-    int rc = nn_need(m, n, 0, 0);
-    if (rc)
-        return rc;
-    if (run)
-        return copy_out(m, n);
-    nn_t *x = IN(0);
+    int rc;
     int64_t ax[MT_NN_MAX_RANK];
     size_t k;
     if ((rc = get_axes(m, n, ax, &k)))
@@ -724,14 +742,14 @@ static int op_squeeze(mt_nn_model *m, nn_node *n, int run)
     return nn_set_out(m, n, 0, x->dtype, r, d);
 }
 
-static int op_unsqueeze(mt_nn_model *m, nn_node *n, int run)
+static int op_squeeze(mt_nn_model *m, nn_node *n, int run)
 {
-    int rc = nn_need(m, n, 0, 0);
-    if (rc)
-        return rc;
-    if (run)
-        return copy_out(m, n);
-    nn_t *x = IN(0);
+    return view_op(m, n, run, squeeze_shape);
+}
+
+static int unsqueeze_shape(mt_nn_model *m, nn_node *n, nn_t *x)
+{
+    int rc;
     int64_t ax[MT_NN_MAX_RANK];
     size_t k;
     if ((rc = get_axes(m, n, ax, &k)))
@@ -752,6 +770,11 @@ static int op_unsqueeze(mt_nn_model *m, nn_node *n, int run)
     for (int i = 0, j = 0; i < r; i++)
         d[i] = ins[i] ? 1 : x->dims[j++];
     return nn_set_out(m, n, 0, x->dtype, r, d);
+}
+
+static int op_unsqueeze(mt_nn_model *m, nn_node *n, int run)
+{
+    return view_op(m, n, run, unsqueeze_shape);
 }
 
 static int op_concat(mt_nn_model *m, nn_node *n, int run)
@@ -802,13 +825,10 @@ static int op_concat(mt_nn_model *m, nn_node *n, int run)
 
 static int op_split(mt_nn_model *m, nn_node *n, int run)
 {
-    int rc = nn_need(m, n, 0, 0);
+    int a, rc = need_axis(m, n, &a);
     if (rc)
         return rc;
     nn_t *x = IN(0);
-    int a;
-    if ((rc = nn_axis(m, n, nn_attr_i(n, "axis", 0), x->rank, &a)))
-        return rc;
     int64_t sp[1024];
     size_t k = 0;
     if (n->nin >= 2 && IN(1)) {
@@ -909,13 +929,10 @@ static int op_transpose(mt_nn_model *m, nn_node *n, int run)
 
 static int op_gather(mt_nn_model *m, nn_node *n, int run)
 {
-    int rc;
-    if ((rc = nn_need(m, n, 0, 0)) || (rc = nn_need(m, n, 1, 0)))
+    int rc, a;
+    if ((rc = nn_need(m, n, 0, 0)) || (rc = nn_need(m, n, 1, 0)) || (rc = need_axis(m, n, &a)))
         return rc;
     nn_t *x = IN(0), *ix = IN(1);
-    int a;
-    if ((rc = nn_axis(m, n, nn_attr_i(n, "axis", 0), x->rank, &a)))
-        return rc;
     if (!run) {
         if (nn_is_float(ix->dtype))
             return FAIL(MT_NN_EINVAL, "indices must be integers");
@@ -949,13 +966,10 @@ static int op_gather(mt_nn_model *m, nn_node *n, int run)
 
 static int op_gather_elements(mt_nn_model *m, nn_node *n, int run)
 {
-    int rc;
-    if ((rc = nn_need(m, n, 0, 0)) || (rc = nn_need(m, n, 1, 0)))
+    int rc, a;
+    if ((rc = nn_need(m, n, 0, 0)) || (rc = nn_need(m, n, 1, 0)) || (rc = need_axis(m, n, &a)))
         return rc;
     nn_t *x = IN(0), *ix = IN(1);
-    int a;
-    if ((rc = nn_axis(m, n, nn_attr_i(n, "axis", 0), x->rank, &a)))
-        return rc;
     if (!run) {
         if (ix->rank != x->rank)
             return FAIL(MT_NN_ESHAPE, "indices rank differs from data rank");
@@ -1338,13 +1352,10 @@ RED(rl1, R_L1) RED(rl2, R_L2) RED(rlogsum, R_LOGSUM) RED(rlse, R_LOGSUMEXP) RED(
 
 static int argmax(mt_nn_model *m, nn_node *n, int run, int ismax)
 {
-    int rc = nn_need(m, n, 0, 0);
+    int a, rc = need_axis(m, n, &a);
     if (rc)
         return rc;
     nn_t *x = IN(0);
-    int a;
-    if ((rc = nn_axis(m, n, nn_attr_i(n, "axis", 0), x->rank, &a)))
-        return rc;
     int keep = (int)nn_attr_i(n, "keepdims", 1), last = (int)nn_attr_i(n, "select_last_index", 0);
     int64_t d[MT_NN_MAX_RANK];
     int r = 0;
