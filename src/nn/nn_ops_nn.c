@@ -186,6 +186,23 @@ static void conv_task(void *vc, size_t qb, size_t qe)
     }
 }
 
+#ifdef MT_NN_HAVE_DNNL
+/* 2-D Conv (out_pad NULL) or ConvTranspose (out_pad: its output_padding) through oneDNN,
+ * weights cached per node when constant; dnnl_rc's result. */
+static int conv_dnnl(mt_nn_model *m, nn_node *n, const nn_t *w, const geo *g, int64_t N,
+                     int64_t C, int64_t M, int64_t group, const int64_t *out_pad,
+                     const float *X, const float *B, float *Y)
+{
+    mt_nn_conv_desc cd = {N, C, g->in[1], g->in[2], M, g->out[1], g->out[2], g->k[1], g->k[2],
+                          group, g->s[1], g->s[2], g->d[1], g->d[2], g->pb[1], g->pb[2],
+                          g->pe[1], g->pe[2], out_pad != NULL, out_pad ? out_pad[0] : 0,
+                          out_pad ? out_pad[1] : 0, n->post};
+    char e[256];
+    return dnnl_rc(m, n, mt_nn_dnnl_conv(nn_dnnl(m), nn_is_const(w) ? (const void *)n : NULL,
+                                         &cd, X, w->data, B, Y, e, sizeof e), e);
+}
+#endif
+
 /* ---- Conv ------------------------------------------------------------------------ */
 int nn_op_conv(mt_nn_model *m, nn_node *n, int run)
 {
@@ -220,12 +237,7 @@ int nn_op_conv(mt_nn_model *m, nn_node *n, int run)
     float *Y = OUT(0)->data;
 #ifdef MT_NN_HAVE_DNNL
     if (g.ns == 2 && nn_dnnl(m)) {
-        mt_nn_conv_desc cd = {N, C, g.in[1], g.in[2], M, g.out[1], g.out[2], g.k[1], g.k[2],
-                              group, g.s[1], g.s[2], g.d[1], g.d[2], g.pb[1], g.pb[2], g.pe[1],
-                              g.pe[2], 0, 0, 0, n->post};
-        char e[256];
-        int dr = dnnl_rc(m, n, mt_nn_dnnl_conv(nn_dnnl(m), nn_is_const(w) ? (const void *)n : NULL,
-                                               &cd, X, W, B, Y, e, sizeof e), e);
+        int dr = conv_dnnl(m, n, w, &g, N, C, M, group, NULL, X, B, Y);
         if (dr <= 0)
             return dr;
     }
@@ -283,13 +295,7 @@ int nn_op_convtranspose(mt_nn_model *m, nn_node *n, int run)
     float *Y = OUT(0)->data;
 #ifdef MT_NN_HAVE_DNNL
     if (g.ns == 2 && nn_dnnl(m)) {
-        mt_nn_conv_desc cd = {N, C, g.in[1], g.in[2], M, g.out[1], g.out[2], g.k[1], g.k[2],
-                              group, g.s[1], g.s[2], g.d[1], g.d[2], g.pb[1], g.pb[2], g.pe[1],
-                              g.pe[2], 1, op[0], op[1], n->post};
-        if (ns == 2) { cd.out_pad_h = op[0]; cd.out_pad_w = op[1]; }
-        char e[256];
-        int dr = dnnl_rc(m, n, mt_nn_dnnl_conv(nn_dnnl(m), nn_is_const(w) ? (const void *)n : NULL,
-                                               &cd, X, W, B, Y, e, sizeof e), e);
+        int dr = conv_dnnl(m, n, w, &g, N, C, M, group, op, X, B, Y);
         if (dr <= 0)
             return dr;
     }
