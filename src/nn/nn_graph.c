@@ -132,18 +132,8 @@ void mt_nn_free(mt_nn_model *m)
 /* a new unnamed tensor (folded weights); not in the name table */
 static int tensor_new(mt_nn_model *m)
 {
-    if (m->nt == m->tcap) {
-        size_t nc = m->tcap ? m->tcap * 2 : 256;
-        nn_t *t = realloc(m->t, nc * sizeof *t);
-        if (!t)
-            return -1;
-        m->t = t;
-        m->tcap = nc;
-    }
-    nn_t *t = &m->t[m->nt];
-    memset(t, 0, sizeof *t);
-    t->name = "";
-    t->producer = -1;
+    if (nn_tensor_slot(m))
+        return -1;
     return (int)m->nt++;
 }
 
@@ -230,25 +220,27 @@ static void identity_elim(mt_nn_model *m)
     free(alias);
 }
 
+/* Tensor k is produced by a node still in the graph (an edge topo() orders by). */
+static int live_input(const mt_nn_model *m, int k)
+{
+    return k >= 0 && m->t[k].producer >= 0 && !m->nodes[m->t[k].producer].dead;
+}
+
 static int topo(mt_nn_model *m)
 {
     size_t nn = m->nn;
-    int *indeg = calloc(nn + 1, sizeof(int));
-    int *q = calloc(nn + 1, sizeof(int));
-    m->order = calloc(nn + 1, sizeof(int));
-    if (!indeg || !q || !m->order) {
-        free(indeg);
-        free(q);
-        return nn_fail(m, MT_NN_ENOMEM, "out of memory");
-    }
     /* consumers lists in CSR form */
     size_t nedge = 0;
     for (size_t i = 0; i < nn; i++)
         nedge += (size_t)m->nodes[i].nin;
+    int *indeg = calloc(nn + 1, sizeof(int));
+    int *q = calloc(nn + 1, sizeof(int));
+    m->order = calloc(nn + 1, sizeof(int));
     int *cnt = calloc(m->nt + 1, sizeof(int));
     int *adj = calloc(nedge + 1, sizeof(int));
-    if (!cnt || !adj) {
-        free(indeg); free(q); free(cnt); free(adj);
+    int *fill = calloc(m->nt + 1, sizeof(int));
+    if (!indeg || !q || !m->order || !cnt || !adj || !fill) {
+        free(indeg); free(q); free(cnt); free(adj); free(fill);
         return nn_fail(m, MT_NN_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < nn; i++) {
@@ -257,7 +249,7 @@ static int topo(mt_nn_model *m)
             continue;
         for (int j = 0; j < n->nin; j++) {
             int k = n->in[j];
-            if (k >= 0 && m->t[k].producer >= 0 && !m->nodes[m->t[k].producer].dead) {
+            if (live_input(m, k)) {
                 indeg[i]++;
                 cnt[k + 1]++;
             }
@@ -265,18 +257,13 @@ static int topo(mt_nn_model *m)
     }
     for (size_t k = 0; k < m->nt; k++)
         cnt[k + 1] += cnt[k];
-    int *fill = calloc(m->nt + 1, sizeof(int));
-    if (!fill) {
-        free(indeg); free(q); free(cnt); free(adj);
-        return nn_fail(m, MT_NN_ENOMEM, "out of memory");
-    }
     for (size_t i = 0; i < nn; i++) {
         nn_node *n = &m->nodes[i];
         if (n->dead)
             continue;
         for (int j = 0; j < n->nin; j++) {
             int k = n->in[j];
-            if (k >= 0 && m->t[k].producer >= 0 && !m->nodes[m->t[k].producer].dead)
+            if (live_input(m, k))
                 adj[cnt[k] + fill[k]++] = (int)i;
         }
     }

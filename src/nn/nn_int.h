@@ -99,6 +99,9 @@ int nn_node_fail(mt_nn_model *m, const nn_node *n, int code, const char *fmt, ..
 
 /* tensors */
 int nn_tensor_add(mt_nn_model *m, const char *name);
+/* makes room for tensor m->nt and clears it (name "", no producer) without adding it:
+ * 0, or -1 when out of memory */
+int nn_tensor_slot(mt_nn_model *m);
 int nn_tensor_find(const mt_nn_model *m, const char *name);
 int nn_count(const int64_t *dims, int rank, size_t *count);
 int nn_bytes(int dtype, size_t count, size_t *bytes);

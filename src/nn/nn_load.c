@@ -156,11 +156,8 @@ static int h_grow(mt_nn_model *m)
     return 0;
 }
 
-/* adds a tensor with this name (the name must outlive the model); returns its index */
-int nn_tensor_add(mt_nn_model *m, const char *name)
+int nn_tensor_slot(mt_nn_model *m)
 {
-    if (m->nt >= NN_MAX_TENSORS)
-        return -1;
     if (m->nt == m->tcap) {
         size_t nc = m->tcap ? m->tcap * 2 : 256;
         nn_t *t = realloc(m->t, nc * sizeof *t);
@@ -169,12 +166,23 @@ int nn_tensor_add(mt_nn_model *m, const char *name)
         m->t = t;
         m->tcap = nc;
     }
-    if ((m->nt + 1) * 2 > m->hcap && h_grow(m))
-        return -1;
     nn_t *t = &m->t[m->nt];
     memset(t, 0, sizeof *t);
-    t->name = name;
+    t->name = "";
     t->producer = -1;
+    return 0;
+}
+
+/* adds a tensor with this name (the name must outlive the model); returns its index */
+int nn_tensor_add(mt_nn_model *m, const char *name)
+{
+    if (m->nt >= NN_MAX_TENSORS)
+        return -1;
+    if (nn_tensor_slot(m))
+        return -1;
+    if ((m->nt + 1) * 2 > m->hcap && h_grow(m))
+        return -1;
+    m->t[m->nt].name = name;
     size_t i = h_str(name) & (m->hcap - 1);
     while (m->hash[i] >= 0)
         i = (i + 1) & (m->hcap - 1);
