@@ -42,6 +42,26 @@ static int need_axis(mt_nn_model *m, nn_node *n, int *a)
     return nn_axis(m, n, nn_attr_i(n, "axis", 0), IN(0)->rank, a);
 }
 
+/* Advances the row-major index idx[0..r) over dims (the last axis fastest). */
+static void nd_next(int64_t *idx, const int64_t *dims, int r)
+{
+    for (int k = r - 1; k >= 0; k--) {
+        if (++idx[k] < dims[k])
+            break;
+        idx[k] = 0;
+    }
+}
+
+/* Element strides of x's dense row-major layout. */
+static void row_strides(const nn_t *x, int64_t *xs)
+{
+    int64_t s = 1;
+    for (int i = x->rank - 1; i >= 0; i--) {
+        xs[i] = s;
+        s *= x->dims[i];
+    }
+}
+
 /* values of a constant integer input (axes, shape, pads...), at most max of them */
 int nn_const_ints(mt_nn_model *m, nn_node *n, int i, int64_t *v, size_t max, size_t *cnt)
 {
@@ -977,8 +997,8 @@ static int op_gather_elements(mt_nn_model *m, nn_node *n, int run)
     }
     nn_t *o = OUT(0);
     size_t es = mt_nn_dtype_size(x->dtype);
-    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0}, s = 1;
-    for (int i = x->rank - 1; i >= 0; i--) { xs[i] = s; s *= x->dims[i]; }
+    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0};
+    row_strides(x, xs);
     for (size_t i = 0; i < o->count; i++) {
         int64_t v = nn_ldi(ix->data, ix->dtype, i);
         if (v < 0) v += x->dims[a];
@@ -992,10 +1012,7 @@ static int op_gather_elements(mt_nn_model *m, nn_node *n, int run)
             off += c * xs[d];
         }
         memcpy((uint8_t *)o->data + i * es, (const uint8_t *)x->data + (size_t)off * es, es);
-        for (int d = x->rank - 1; d >= 0; d--) {
-            if (++idx[d] < ix->dims[d]) break;
-            idx[d] = 0;
-        }
+        nd_next(idx, ix->dims, x->rank);
     }
     return 0;
 }
@@ -1058,17 +1075,14 @@ static int op_slice(mt_nn_model *m, nn_node *n, int run)
         return nn_set_out(m, n, 0, x->dtype, r, d);
     nn_t *o = OUT(0);
     size_t es = mt_nn_dtype_size(x->dtype);
-    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0}, s = 1;
-    for (int i = r - 1; i >= 0; i--) { xs[i] = s; s *= x->dims[i]; }
+    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0};
+    row_strides(x, xs);
     for (size_t i = 0; i < o->count; i++) {
         int64_t off = 0;
         for (int k = 0; k < r; k++)
             off += (b[k] + idx[k] * step[k]) * xs[k];
         memcpy((uint8_t *)o->data + i * es, (const uint8_t *)x->data + (size_t)off * es, es);
-        for (int k = r - 1; k >= 0; k--) {
-            if (++idx[k] < o->dims[k]) break;
-            idx[k] = 0;
-        }
+        nd_next(idx, o->dims, r);
     }
     return 0;
 }
@@ -1130,16 +1144,13 @@ static int op_tile(mt_nn_model *m, nn_node *n, int run)
     }
     nn_t *o = OUT(0);
     size_t es = mt_nn_dtype_size(x->dtype);
-    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0}, s = 1;
-    for (int i = x->rank - 1; i >= 0; i--) { xs[i] = s; s *= x->dims[i]; }
+    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0};
+    row_strides(x, xs);
     for (size_t i = 0; i < o->count; i++) {
         int64_t off = 0;
         for (int d = 0; d < x->rank; d++) off += (idx[d] % x->dims[d]) * xs[d];
         memcpy((uint8_t *)o->data + i * es, (const uint8_t *)x->data + (size_t)off * es, es);
-        for (int d = x->rank - 1; d >= 0; d--) {
-            if (++idx[d] < o->dims[d]) break;
-            idx[d] = 0;
-        }
+        nd_next(idx, o->dims, x->rank);
     }
     return 0;
 }
@@ -1466,8 +1477,8 @@ static int op_pad(mt_nn_model *m, nn_node *n, int run)
         return nn_set_out(m, n, 0, x->dtype, r, d);
     nn_t *o = OUT(0);
     size_t es = mt_nn_dtype_size(x->dtype);
-    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0}, s = 1;
-    for (int i = r - 1; i >= 0; i--) { xs[i] = s; s *= x->dims[i]; }
+    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0};
+    row_strides(x, xs);
     for (size_t i = 0; i < o->count; i++) {
         int64_t off = 0, in = 1;
         for (int j = 0; j < r; j++) {
@@ -1483,10 +1494,7 @@ static int op_pad(mt_nn_model *m, nn_node *n, int run)
         }
         if (in) memcpy((uint8_t *)o->data + i * es, (const uint8_t *)x->data + (size_t)off * es, es);
         else nn_st(o->data, o->dtype, i, cv);
-        for (int j = r - 1; j >= 0; j--) {
-            if (++idx[j] < o->dims[j]) break;
-            idx[j] = 0;
-        }
+        nd_next(idx, o->dims, r);
     }
     return 0;
 }
@@ -1817,8 +1825,8 @@ static int op_scatter_elements(mt_nn_model *m, nn_node *n, int run)
         return nn_set_out(m, n, 0, x->dtype, x->rank, x->dims);
     nn_t *o = OUT(0);
     memcpy(o->data, x->data, x->count * mt_nn_dtype_size(x->dtype));
-    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0}, s = 1;
-    for (int i = x->rank - 1; i >= 0; i--) { xs[i] = s; s *= x->dims[i]; }
+    int64_t xs[MT_NN_MAX_RANK], idx[MT_NN_MAX_RANK] = {0};
+    row_strides(x, xs);
     for (size_t e = 0; e < ix->count; e++) {
         int64_t v = nn_ldi(ix->data, ix->dtype, e);
         if (v < 0) v += x->dims[a];
@@ -1827,10 +1835,7 @@ static int op_scatter_elements(mt_nn_model *m, nn_node *n, int run)
         int64_t off = 0;
         for (int d = 0; d < x->rank; d++) off += (d == a ? v : idx[d]) * xs[d];
         scatter_store(o, (size_t)off, u, e, mode);
-        for (int d = x->rank - 1; d >= 0; d--) {
-            if (++idx[d] < ix->dims[d]) break;
-            idx[d] = 0;
-        }
+        nd_next(idx, ix->dims, x->rank);
     }
     return 0;
 }
