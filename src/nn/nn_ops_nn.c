@@ -124,6 +124,15 @@ static void geo_dims(const geo *g, int64_t n, int64_t c, int64_t *d)
         d[2 + j] = g->out[3 - g->ns + j];
 }
 
+/* Sets output 0 (a float tensor of x's rank) to (nb, c, the spatial output sizes of g). */
+static int geo_set_out(mt_nn_model *m, nn_node *n, const nn_t *x, const geo *g, int64_t nb,
+                       int64_t c)
+{
+    int64_t d[MT_NN_MAX_RANK];
+    geo_dims(g, nb, c, d);
+    return nn_set_out(m, n, 0, MT_NN_FLOAT, x->rank, d);
+}
+
 typedef struct {
     const float *X, *W, *B;
     float *Y;
@@ -228,11 +237,8 @@ int nn_op_conv(mt_nn_model *m, nn_node *n, int run)
     geo g;
     if ((rc = geometry(m, n, x, w->dims + 2, 0, 0, 0, NULL, &g)))
         return rc;
-    if (!run) {
-        int64_t d[MT_NN_MAX_RANK];
-        geo_dims(&g, N, M, d);
-        return nn_set_out(m, n, 0, MT_NN_FLOAT, x->rank, d);
-    }
+    if (!run)
+        return geo_set_out(m, n, x, &g, N, M);
     const float *X = x->data, *W = w->data, *B = b ? b->data : NULL;
     float *Y = OUT(0)->data;
 #ifdef MT_NN_HAVE_DNNL
@@ -286,11 +292,8 @@ int nn_op_convtranspose(mt_nn_model *m, nn_node *n, int run)
             g.out[i] = want;
         }
     }
-    if (!run) {
-        int64_t d[MT_NN_MAX_RANK];
-        geo_dims(&g, N, M, d);
-        return nn_set_out(m, n, 0, MT_NN_FLOAT, x->rank, d);
-    }
+    if (!run)
+        return geo_set_out(m, n, x, &g, N, M);
     const float *X = x->data, *W = w->data, *B = b ? b->data : NULL;
     float *Y = OUT(0)->data;
 #ifdef MT_NN_HAVE_DNNL
