@@ -1210,6 +1210,11 @@ int mt_nn_dnnl_softmax(mt_nn_dnnl *ctx, int log, int64_t outer, int64_t axis,
     BAD("outer, axis, inner must be >= 1", outer < 1 || axis < 1 || inner < 1);
     int64_t xd[3] = {outer, axis, inner};
     BAD("tensor sizes overflow", !count_ok(xd, 3));
+    /* oneDNN's max reduction drops NaN (the row would come out as numbers) */
+    for (int64_t i = 0, t = outer * axis * inner; i < t; i++)
+        if (isnan(x[i]))
+            return fail(err, errlen, MT_NN_DNNL_EUNSUPPORTED,
+                        "nn_dnnl %s: the input holds NaN, which oneDNN would drop", opname);
     const int64_t f[] = {log, outer, axis, inner};
     ckey k;
     key_init(&k, OP_SOFTMAX, NULL, f, sizeof f / sizeof f[0]);

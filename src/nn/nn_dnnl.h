@@ -119,7 +119,9 @@ int mt_nn_dnnl_lrn(mt_nn_dnnl *ctx, int64_t n, int64_t c, int64_t h, int64_t w,
                    int64_t size, float alpha, float beta, float bias, const float *x,
                    float *y, char *err, size_t errlen);
 
-/* Softmax (log=0) or LogSoftmax (log=1) over the middle axis of [outer, axis, inner]. */
+/* Softmax (log=0) or LogSoftmax (log=1) over the middle axis of [outer, axis, inner].
+ * An input holding NaN answers MT_NN_DNNL_EUNSUPPORTED (oneDNN's max reduction would
+ * drop it), so the engine's reference kernel propagates the NaN. */
 int mt_nn_dnnl_softmax(mt_nn_dnnl *ctx, int log, int64_t outer, int64_t axis,
                        int64_t inner, const float *x, float *y, char *err, size_t errlen);
 
