@@ -81,9 +81,16 @@ mt_status mt_remote_sched_renew(mt_remote_sched *rs, const uint8_t *body, size_t
 /* Handles every running task whose lease has run out (see above). */
 mt_status mt_remote_sched_sweep(mt_remote_sched *rs, mt_err *err);
 
+/* Length of a peer id: the first 16 hex digits of the SHA-256 of the
+ * executor's TLS public key (SubjectPublicKeyInfo, DER), which the mutually
+ * attested handshake proved the executor holds. */
+#define MT_REMOTE_PEER_ID_LEN 16
 /* Records an executor's health report (the body of its claim, decoded by
- * mt_rhello_decode; a non-present one is ignored). */
-void mt_remote_sched_health(const mt_rhello *h);
+ * mt_rhello_decode; a non-present one is ignored) sent by peer (a peer id, see
+ * above). Rows are keyed by (peer, name) and shown in /metrics with both
+ * labels: the name is the executor's own claim, the peer id is what the
+ * handshake proved, so one executor cannot overwrite another's row. */
+void mt_remote_sched_health(const mt_rhello *h, const char *peer);
 /* The executors' health and the lease counters as Prometheus text (heap;
  * "" when no remote scheduler runs in this process; NULL out of memory). */
 char *mt_remote_sched_metrics(void);

@@ -38,6 +38,7 @@ struct mt_remote_sched {
 
 typedef struct {
     mt_rhello h;
+    char peer[MT_REMOTE_PEER_ID_LEN + 1]; /* who sent it (attested TLS key) */
     int64_t seen_ms;
 } health_row;
 
@@ -61,13 +62,17 @@ static void count(uint64_t *c)
     pthread_mutex_unlock(&health_mu);
 }
 
-void mt_remote_sched_health(const mt_rhello *h)
+void mt_remote_sched_health(const mt_rhello *h, const char *peer)
 {
-    if (!h->present)
+    if (!h->present || !peer)
         return;
+    /* a row is (peer, name): an executor cannot overwrite the row of an
+     * executor with another TLS key by sending the same name */
     pthread_mutex_lock(&health_mu);
     size_t i = 0, oldest = 0;
-    for (; i < n_health && strcmp(health[i].h.executor, h->executor); i++)
+    for (; i < n_health && (strcmp(health[i].h.executor, h->executor) ||
+                            strncmp(health[i].peer, peer, MT_REMOTE_PEER_ID_LEN));
+         i++)
         if (health[i].seen_ms < health[oldest].seen_ms)
             oldest = i;
     if (i == n_health && n_health < HEALTH_MAX)
@@ -75,6 +80,7 @@ void mt_remote_sched_health(const mt_rhello *h)
     else if (i == n_health)
         i = oldest;
     health[i].h = *h;
+    snprintf(health[i].peer, sizeof health[i].peer, "%.*s", MT_REMOTE_PEER_ID_LEN, peer);
     health[i].seen_ms = wall_ms();
     pthread_mutex_unlock(&health_mu);
 }
@@ -98,7 +104,7 @@ char *mt_remote_sched_metrics(void)
         pthread_mutex_unlock(&health_mu);
         return strdup("");
     }
-    size_t cap = 2048 + n_health * 1024, n = 0;
+    size_t cap = 2048 + n_health * 2048, n = 0; /* a row: 6 lines, < 1.5 KiB */
     char *b = malloc(cap);
     if (!b) {
         pthread_mutex_unlock(&health_mu);
@@ -137,8 +143,8 @@ char *mt_remote_sched_metrics(void)
             if (m == 5) {
                 char le[2 * MT_RHELLO_ERROR_MAX + 1];
                 label(le, sizeof le, h->last_error);
-                PUT("mesatee_executor_error{executor=\"%s\",error=\"%s\"} %d\n", h->executor,
-                    le, h->last_error[0] != 0);
+                PUT("mesatee_executor_error{executor=\"%s\",peer=\"%s\",error=\"%s\"} %d\n",
+                    h->executor, health[i].peer, le, h->last_error[0] != 0);
                 continue;
             }
             uint64_t v = m == 0   ? h->slots
@@ -146,7 +152,8 @@ char *mt_remote_sched_metrics(void)
                          : m == 2 ? h->tasks_run
                          : m == 3 ? h->tasks_failed
                                   : (uint64_t)((now - health[i].seen_ms) / 1000);
-            PUT("mesatee_executor_%s{executor=\"%s\"} %" PRIu64 "\n", names[m], h->executor, v);
+            PUT("mesatee_executor_%s{executor=\"%s\",peer=\"%s\"} %" PRIu64 "\n", names[m],
+                h->executor, health[i].peer, v);
         }
     }
 #undef PUT

@@ -386,6 +386,22 @@ static void *lease_main(void *p)
 
 /* ---- one task -------------------------------------------------------------- */
 
+/* Stops a task's renewal thread (l NULL: none ran) and wipes the lease
+ * secret it used. */
+static void lease_end(lease *l, pthread_t lt, char *secret, size_t secret_len)
+{
+    if (l) {
+        pthread_mutex_lock(&l->mu);
+        l->stop = true;
+        pthread_cond_signal(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(lt, NULL);
+        pthread_mutex_destroy(&l->mu);
+        pthread_cond_destroy(&l->cv);
+    }
+    mt_wipe(secret, secret_len);
+}
+
 /* Runs one claimed job document and reports it. */
 static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err *err)
 {
@@ -402,6 +418,7 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     memset(&l, 0, sizeof l);
     bool lease_on = false;
     pthread_t lt;
+    memset(&lt, 0, sizeof lt); /* only joined when lease_on */
     uint64_t fence = 0;
     char secret[65] = "";
     mt_status rc = mt_rjob_decode((const char *)doc, doc_len, &rj, &jerr);
@@ -462,15 +479,8 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
             set_error(x, "could not start the worker", 0);
         }
     }
-    if (lease_on) {
-        pthread_mutex_lock(&l.mu);
-        l.stop = true;
-        pthread_cond_signal(&l.cv);
-        pthread_mutex_unlock(&l.mu);
-        pthread_join(lt, NULL);
-        pthread_mutex_destroy(&l.mu);
-        pthread_cond_destroy(&l.cv);
-    }
+    /* the lease stays renewed until the report is answered: storing a large
+     * report takes time, and the scheduler's sweeper does not wait for it */
     job.task_id = tid;
     json_t *rep = ex_report(&job, &res, reason[0] ? reason : NULL);
     if (rep && fence && json_object_set_new(rep, "fence", json_integer((json_int_t)fence))) {
@@ -479,14 +489,16 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     }
     /* test hook (it_executor_lease.sh): a report with the right fencing
      * token but not the claim's secret, as one that guessed the token */
-    if (secret[0] && getenv("MESATEE_TEST_EXECUTOR_WRONG_SECRET"))
-        secret[0] = secret[0] == '0' ? '1' : '0';
-    if (rep && secret[0] &&
-        json_object_set_new(rep, "lease_secret", json_string(secret))) {
+    char rsecret[sizeof secret];
+    memcpy(rsecret, secret, sizeof rsecret);
+    if (rsecret[0] && getenv("MESATEE_TEST_EXECUTOR_WRONG_SECRET"))
+        rsecret[0] = rsecret[0] == '0' ? '1' : '0';
+    if (rep && rsecret[0] &&
+        json_object_set_new(rep, "lease_secret", json_string(rsecret))) {
         json_decref(rep);
         rep = NULL;
     }
-    mt_wipe(secret, sizeof secret);
+    mt_wipe(rsecret, sizeof rsecret);
     char *body = rep ? mt_json_dump(rep) : NULL;
     json_decref(rep);
     bool failed = reason[0] || !res.ok;
@@ -495,8 +507,10 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     mt_rjob_free(&rj);
     if (dir[0])
         rmdir(dir);
-    if (!body)
+    if (!body) {
+        lease_end(lease_on ? &l : NULL, lt, secret, sizeof secret);
         return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
     int status = 0;
     uint8_t *resp = NULL;
     size_t rlen = 0;
@@ -513,6 +527,7 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
         ex_sleep_ms(1000u << attempt);
     }
     free(body);
+    lease_end(lease_on ? &l : NULL, lt, secret, sizeof secret);
     if (!rc && status != 200) {
         set_error(x, "the scheduler refused a report", status);
         rc = mt_err_set(err, MT_EIO, "the scheduler did not store the report (HTTP %d): %.200s",

@@ -36,7 +36,13 @@ struct mt_executor_api {
     int fd;
     SSL_CTX *ctx;
     mt_remote_sched *rs;
-    pthread_mutex_t rs_mu; /* rs is one handle: claims and reports in turn */
+    pthread_mutex_t rs_mu; /* rs is one handle: claims, renewals, sweeps in turn */
+    /* reports (bodies up to MT_REMOTE_MAX_REPORT, decoded and written while
+     * held) use a handle of their own, so that a large report never delays a
+     * renewal past a short lease; the fence check in the outcome's
+     * transaction (sched_finish_guarded) orders them with renewals/sweeps */
+    mt_remote_sched *rs_report;
+    pthread_mutex_t report_mu;
     pthread_t thread;
     pthread_t sweeper; /* expires leases (sweep_main) */
     bool sweeper_on;
@@ -167,6 +173,24 @@ static void release(mt_executor_api *api, size_t n)
 
 /* One request on an established, verified connection (the peer passed the
  * executor-role policy inside the handshake: nothing is read before). */
+/* The peer id of a verified connection (mt_remote_sched.h): the first hex
+ * digits of SHA-256 over the client certificate's public key. */
+static bool peer_id(SSL *ssl, char out[MT_REMOTE_PEER_ID_LEN + 1])
+{
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    unsigned char *der = NULL;
+    int n = cert ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der) : -1;
+    X509_free(cert);
+    if (n <= 0)
+        return false;
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    SHA256(der, (size_t)n, h);
+    OPENSSL_free(der);
+    for (size_t i = 0; i < MT_REMOTE_PEER_ID_LEN / 2; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+    return true;
+}
+
 static void serve_one(mt_executor_api *api, SSL *ssl)
 {
     char head[8192];
@@ -206,12 +230,15 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
             respond_error(ssl, rc, err.msg);
         return;
     }
-    if (!strncmp(head, "POST /v1/executor/claim ", 24)) {
+    char peer[MT_REMOTE_PEER_ID_LEN + 1];
+    if (!peer_id(ssl, peer)) { /* cannot happen after a mutual handshake */
+        respond_error(ssl, MT_EAUTH, "no client certificate");
+    } else if (!strncmp(head, "POST /v1/executor/claim ", 24)) {
         json_t *job = NULL;
         mt_rhello hello; /* the executor's health, an empty body from older ones */
         rc = mt_rhello_decode((const char *)body, blen, &hello, &err);
         if (!rc) {
-            mt_remote_sched_health(&hello);
+            mt_remote_sched_health(&hello, peer);
             pthread_mutex_lock(&api->rs_mu);
             rc = mt_remote_sched_claim(api->rs, &job, &err);
             pthread_mutex_unlock(&api->rs_mu);
@@ -239,7 +266,7 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
         if (rc) {
             respond_error(ssl, rc, err.msg);
         } else {
-            mt_remote_sched_health(&hello);
+            mt_remote_sched_health(&hello, peer);
             respond(ssl, 200, "OK", "{\"stored\":true}");
         }
     } else if (!strncmp(head, "POST /v1/executor/renew ", 24)) {
@@ -257,9 +284,9 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
             respond_error(ssl, MT_ENOMEM, "out of memory");
         free(s);
     } else if (!strncmp(head, "POST /v1/executor/report ", 25)) {
-        pthread_mutex_lock(&api->rs_mu);
-        rc = mt_remote_sched_report(api->rs, body, blen, &err);
-        pthread_mutex_unlock(&api->rs_mu);
+        pthread_mutex_lock(&api->report_mu);
+        rc = mt_remote_sched_report(api->rs_report, body, blen, &err);
+        pthread_mutex_unlock(&api->report_mu);
         if (rc)
             respond_error(ssl, rc, err.msg);
         else
@@ -415,6 +442,7 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
         api->slots[i].fd = -1;
     pthread_mutex_init(&api->mu, NULL);
     pthread_mutex_init(&api->rs_mu, NULL);
+    pthread_mutex_init(&api->report_mu, NULL);
     pthread_cond_init(&api->idle, NULL);
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
@@ -428,9 +456,11 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
         rc = err->code ? err->code : MT_EIO;
     if (!rc)
         rc = mt_remote_sched_new(core, &api->rs, err);
-    if (!rc && (lease_ms || max_attempts))
+    if (!rc)
+        rc = mt_remote_sched_new(core, &api->rs_report, err);
+    for (int i = 0; !rc && (lease_ms || max_attempts) && i < 2; i++)
         rc = mt_remote_sched_set_leases(
-            api->rs, lease_ms ? lease_ms : MT_REMOTE_LEASE_MS_DEFAULT,
+            i ? api->rs_report : api->rs, lease_ms ? lease_ms : MT_REMOTE_LEASE_MS_DEFAULT,
             max_attempts ? max_attempts : MT_REMOTE_MAX_ATTEMPTS_DEFAULT, err);
     if (!rc) {
         char path[4096], url[64];
@@ -454,12 +484,14 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
         atomic_store(&api->stop, true);
         if (api->sweeper_on)
             pthread_join(api->sweeper, NULL);
+        mt_remote_sched_free(api->rs_report);
         mt_remote_sched_free(api->rs);
         if (api->fd >= 0)
             close(api->fd);
         SSL_CTX_free(api->ctx);
         pthread_mutex_destroy(&api->mu);
         pthread_mutex_destroy(&api->rs_mu);
+        pthread_mutex_destroy(&api->report_mu);
         pthread_cond_destroy(&api->idle);
         free(api);
         return rc;
@@ -481,11 +513,13 @@ void mt_executor_api_stop(mt_executor_api *api)
     atomic_store(&api->stop, true);
     pthread_join(api->thread, NULL);
     pthread_join(api->sweeper, NULL);
+    mt_remote_sched_free(api->rs_report);
     mt_remote_sched_free(api->rs);
     close(api->fd);
     SSL_CTX_free(api->ctx);
     pthread_mutex_destroy(&api->mu);
     pthread_mutex_destroy(&api->rs_mu);
+    pthread_mutex_destroy(&api->report_mu);
     pthread_cond_destroy(&api->idle);
     free(api);
 }

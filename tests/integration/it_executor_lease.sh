@@ -213,13 +213,13 @@ touch "$MT_WORK/gate-a"
 for t in "$T5" "$T6"; do as alice task wait "$t" --timeout 60 >/dev/null || fail "task $t: $(st "$t")"; done
 reap a
 m=$(curl -s --cacert "$MT_DATA/tls/server-cert.pem" "$MESATEE_SERVER/metrics")
-grep -q '^mesatee_executor_slots{executor="exa"} 2$' <<<"$m" || fail "no slots metric: $(grep executor <<<"$m")"
+grep -Eq '^mesatee_executor_slots\{executor="exa",peer="[0-9a-f]{16}"\} 2$' <<<"$m" || fail "no slots metric: $(grep executor <<<"$m")"
 grep -q '^mesatee_executor_leases_expired_total [4-9]' <<<"$m" || fail "expired leases not counted"
 grep -q '^mesatee_executor_reports_fenced_total [1-9]' <<<"$m" || fail "fenced reports not counted"
 grep -q '^mesatee_executor_remote_cancels_total [1-9]' <<<"$m" || fail "remote cancels not counted"
-grep -q '^mesatee_executor_tasks_run_total{executor="exb"} 1$' <<<"$m" || fail "tasks run not reported"
-grep -q '^mesatee_executor_tasks_run_total{executor="exa"} 2$' <<<"$m" || fail "exa's tasks not reported"
-grep -q '^mesatee_executor_busy{executor="exa"} 0$' <<<"$m" || fail "exa's busy slots not reported"
+grep -Eq '^mesatee_executor_tasks_run_total\{executor="exb",peer="[0-9a-f]{16}"\} 1$' <<<"$m" || fail "tasks run not reported"
+grep -Eq '^mesatee_executor_tasks_run_total\{executor="exa",peer="[0-9a-f]{16}"\} 2$' <<<"$m" || fail "exa's tasks not reported"
+grep -Eq '^mesatee_executor_busy\{executor="exa",peer="[0-9a-f]{16}"\} 0$' <<<"$m" || fail "exa's busy slots not reported"
 ok "--slots 2 ran two tasks at once; /metrics shows the executors' health and the lease counters"
 
 # 5b. The right fencing token with a wrong lease secret (an executor that

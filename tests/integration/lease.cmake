@@ -4,3 +4,9 @@
 add_test(NAME it_executor_lease COMMAND bash ${MT_TEST_DIR}/integration/it_executor_lease.sh)
 set_tests_properties(it_executor_lease PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
+# the executor API over its attested TLS, sent garbage by a test client
+add_executable(exec_post ${MT_TEST_DIR}/integration/exec_post.c)
+target_link_libraries(exec_post PRIVATE mt_tee mt_attest mt_common)
+add_test(NAME it_executor_api_garbage COMMAND bash ${MT_TEST_DIR}/integration/it_executor_api_garbage.sh)
+set_tests_properties(it_executor_api_garbage PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MT_EXEC_POST=$<TARGET_FILE:exec_post>" TIMEOUT 300)
