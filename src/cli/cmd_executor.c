@@ -52,6 +52,28 @@ static void ex_measured_config(const cli_ctx *ctx, char *out, size_t cap)
 }
 #endif
 
+#ifdef MT_CLI_HAVE_SERVER
+/* Certificate renewal (mt_rexec_config.renew): a fresh key and certificate
+ * with fresh evidence, in a new client context with the same policy. */
+typedef struct {
+    mt_tee *tee;
+    const mt_policy *pol;
+} ex_renew_ctx;
+
+static mt_status ex_renew(void *p, SSL_CTX **out, mt_err *err)
+{
+    ex_renew_ctx *r = p;
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    mt_status rc = mt_tee_tls_identity(r->tee, &key, &cert, err);
+    if (!rc)
+        rc = mt_atls_ctx_new(false, key, cert, r->pol, out, err);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    return rc;
+}
+#endif
+
 static int ex_main(cli_ctx *ctx);
 
 int cli_cmd_executor(cli_ctx *ctx)
@@ -95,6 +117,9 @@ static int ex_main(cli_ctx *ctx)
         ((max_job_mib = strtoul(v, &end, 10)) < 1 || max_job_mib > MAX_MAX_JOB_MIB || *end ||
          v[0] == '-'))
         return cli_usage_error(ctx, "--max-job-mib must be 1..4096");
+    unsigned long renew_s = 3600; /* 0: never (range checked by serve_config) */
+    if ((v = cli_opt_get(ctx, "cert-renew-s")))
+        renew_s = strtoul(v, NULL, 10);
     unsigned long slots = 1;
     if ((v = cli_opt_get(ctx, "slots")) &&
         ((slots = strtoul(v, &end, 10)) < 1 || slots > MT_REXEC_MAX_SLOTS || *end ||
@@ -209,7 +234,16 @@ static int ex_main(cli_ctx *ctx)
         cli_fail("executor: %s", err.msg);
         goto out;
     }
-    fprintf(stderr, "mesatee executor: %s, %u slot(s)\n", c.name, c.slots);
+    ex_renew_ctx rctx = {tee, pol};
+    c.renew = ex_renew;
+    c.renew_ctx = &rctx;
+    c.renew_s = (unsigned)renew_s;
+    if (renew_s)
+        fprintf(stderr, "mesatee executor: %s, %u slot(s), certificate renewed every %lu s\n",
+                c.name, c.slots, renew_s);
+    else
+        fprintf(stderr, "mesatee executor: %s, %u slot(s), certificate never renewed\n", c.name,
+                c.slots);
     if (mt_rexec_run(&c, &err)) {
         cli_fail("executor: %s", err.msg);
         goto out;

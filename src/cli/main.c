@@ -149,6 +149,10 @@ static const cli_opt o_executor[] = {
      "off"},
     {"max-job-mib", true, 0, "N", "largest job document read from the scheduler (1..4096)", "256"},
     {"slots", true, 0, "N", "tasks run at once, each in its own worker (1..64)", "1"},
+    {"cert-renew-s", true, 0, "N",
+     "new TLS key and certificate with fresh evidence every N seconds, so a scheduler policy "
+     "with max_evidence_age_s keeps admitting this executor; 0 = never (0..31536000)",
+     "3600"},
     {"name", true, 0, "NAME",
      "this executor's name in the scheduler's /metrics (1..64 of A-Z a-z 0-9 . _ : -)",
      "HOST-PID"},

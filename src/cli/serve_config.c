@@ -136,6 +136,7 @@ static const sc_key sc_executor_keys[] = {
      SC_RELOAD_NO},
     {"max-job-mib", SC_U64, 1, 4096, NULL, "MESATEE_MAX_JOB_MIB", "256", false, SC_RELOAD_NO},
     {"slots", SC_U64, 1, 64, NULL, "MESATEE_EXECUTOR_SLOTS", "1", false, SC_RELOAD_NO},
+    {"cert-renew-s", SC_U64, 0, D365, NULL, "MESATEE_CERT_RENEW_S", "3600", false, SC_RELOAD_NO},
     {"name", SC_STR, 0, 0, NULL, "MESATEE_EXECUTOR_NAME", "(HOST-PID)", false, SC_RELOAD_NO},
     {"log-level", SC_ENUM, 0, 0, sc_log_levels, "MESATEE_LOG", "info", false, SC_RELOAD_NO},
     {"log-format", SC_ENUM, 0, 0, sc_log_formats, "MESATEE_LOG_FORMAT", "text", false,

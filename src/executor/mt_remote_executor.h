@@ -23,7 +23,8 @@
  * scheduler is retried; the scheduler decides when the lease has run out.
  *
  * Ownership: mt_rexec_run borrows everything in cfg (cfg->ctx is used from
- * several threads: SSL_CTX is safe for that once set up).
+ * several threads: SSL_CTX is safe for that once set up); contexts made by
+ * cfg->renew are the module's and freed when no request uses them.
  * Errors: mt_rexec_run returns MT_OK after max_tasks tasks (never when
  * max_tasks is 0: it runs until the process ends); an error only when it
  * cannot start its threads. Failures of single requests or tasks are logged
@@ -52,6 +53,13 @@ typedef struct {
     unsigned slots;            /* 1..MT_REXEC_MAX_SLOTS */
     unsigned long max_tasks;   /* 0: no limit */
     const char *name;          /* health name (mt_rhello rules) */
+    /* Certificate renewal: every renew_s seconds (0: never) renew() makes a
+     * new client context (a new TLS key and certificate with fresh evidence)
+     * that later requests use; requests in flight keep the one they started
+     * with. A failed renewal is logged and the current context kept. */
+    mt_status (*renew)(void *renew_ctx, SSL_CTX **out, mt_err *err);
+    void *renew_ctx;
+    unsigned renew_s;
 } mt_rexec_config;
 
 mt_status mt_rexec_run(const mt_rexec_config *cfg, mt_err *err);

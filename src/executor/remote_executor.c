@@ -36,6 +36,29 @@ static void ex_sleep_ms(unsigned ms)
 
 /* One request over a fresh attested connection. *status 0 when the handshake
  * or the connection failed (message in err). */
+/* The client context requests start with: cfg->ctx until the first renewal,
+ * then the newest renewed one (held here, one reference). */
+static pthread_mutex_t ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *ctx_renewed;
+
+static SSL_CTX *ctx_get(const mt_rexec_config *c)
+{
+    pthread_mutex_lock(&ctx_mu);
+    SSL_CTX *ctx = ctx_renewed ? ctx_renewed : c->ctx;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&ctx_mu);
+    return ctx;
+}
+
+static void ctx_set(SSL_CTX *ctx)
+{
+    pthread_mutex_lock(&ctx_mu);
+    SSL_CTX *old = ctx_renewed;
+    ctx_renewed = ctx;
+    pthread_mutex_unlock(&ctx_mu);
+    SSL_CTX_free(old); /* requests still using it hold their own reference */
+}
+
 static mt_status ex_request(const mt_rexec_config *c, const char *path, const char *body, size_t len,
                             int *status, uint8_t **resp, size_t *resp_len, mt_err *err)
 {
@@ -61,7 +84,9 @@ static mt_status ex_request(const mt_rexec_config *c, const char *path, const ch
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     mt_status rc = MT_OK;
-    SSL *ssl = SSL_new(c->ctx);
+    SSL_CTX *ctx = ctx_get(c);
+    SSL *ssl = SSL_new(ctx);
+    SSL_CTX_free(ctx); /* the SSL holds its own reference */
     if (!ssl || SSL_set_fd(ssl, fd) != 1) {
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
@@ -273,6 +298,7 @@ typedef struct rx_state {
     pthread_mutex_t mu; /* guards everything below */
     unsigned long claimed; /* claims made or being made (max_tasks) */
     bool stop;             /* a slot thread failed to start: the others end */
+    pthread_cond_t renew_cv; /* wakes renew_main at stop (CLOCK_MONOTONIC) */
     unsigned busy;
     uint64_t tasks_run, tasks_failed;
     char last_error[MT_RHELLO_ERROR_MAX + 1];
@@ -628,6 +654,37 @@ static void *slot_main(void *p)
     return NULL;
 }
 
+/* Renews the client context every cfg->renew_s seconds until x->stop. */
+static void *renew_main(void *p)
+{
+    rx_state *x = p;
+    const mt_rexec_config *c = x->c;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (;;) {
+        next.tv_sec += (time_t)c->renew_s;
+        pthread_mutex_lock(&x->mu);
+        while (!x->stop && pthread_cond_timedwait(&x->renew_cv, &x->mu, &next) != ETIMEDOUT)
+            ;
+        bool stop = x->stop;
+        pthread_mutex_unlock(&x->mu);
+        if (stop)
+            break;
+        SSL_CTX *ctx = NULL;
+        mt_err err;
+        mt_err_clear(&err);
+        if (c->renew(c->renew_ctx, &ctx, &err) != MT_OK) {
+            fprintf(stderr, "mesatee executor: certificate renewal failed, keeping the current "
+                            "one: %s\n", err.msg);
+            set_error(x, "certificate renewal failed", 0);
+            continue;
+        }
+        ctx_set(ctx);
+        fprintf(stderr, "mesatee executor: TLS key and certificate renewed with fresh evidence\n");
+    }
+    return NULL;
+}
+
 mt_status mt_rexec_run(const mt_rexec_config *cfg, mt_err *err)
 {
     if (!cfg->slots || cfg->slots > MT_REXEC_MAX_SLOTS)
@@ -636,7 +693,17 @@ mt_status mt_rexec_run(const mt_rexec_config *cfg, mt_err *err)
     memset(&x, 0, sizeof x);
     x.c = cfg;
     pthread_mutex_init(&x.mu, NULL);
-    pthread_t th[MT_REXEC_MAX_SLOTS];
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&x.renew_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_t th[MT_REXEC_MAX_SLOTS], rt;
+    bool renewing = cfg->renew && cfg->renew_s &&
+                    pthread_create(&rt, NULL, renew_main, &x) == 0;
+    if (cfg->renew && cfg->renew_s && !renewing)
+        fprintf(stderr, "mesatee executor: cannot start the certificate renewal thread; the "
+                        "certificate is not renewed\n");
     unsigned n = 0;
     mt_status rc = MT_OK;
     for (; n < cfg->slots; n++)
@@ -652,6 +719,15 @@ mt_status mt_rexec_run(const mt_rexec_config *cfg, mt_err *err)
         pthread_join(th[i], NULL);
     if (n) /* the last word on this executor's health: every slot idle */
         send_health(&x);
+    if (renewing) {
+        pthread_mutex_lock(&x.mu);
+        x.stop = true;
+        pthread_cond_signal(&x.renew_cv);
+        pthread_mutex_unlock(&x.mu);
+        pthread_join(rt, NULL);
+    }
+    ctx_set(NULL);
+    pthread_cond_destroy(&x.renew_cv);
     pthread_mutex_destroy(&x.mu);
     return rc;
 }

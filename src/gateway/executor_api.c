@@ -16,6 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+
 #include "mt_atls.h"
 #include "mt_json.h"
 #include "mt_log.h"
@@ -34,7 +37,10 @@ typedef struct conn_slot {
 
 struct mt_executor_api {
     int fd;
-    SSL_CTX *ctx;
+    SSL_CTX *ctx; /* under mu: a renewal replaces it (each SSL holds its own ref) */
+    mt_tee *tee;             /* borrowed: renewals */
+    const mt_policy *policy; /* borrowed: renewals */
+    unsigned renew_s;        /* 0: never */
     mt_remote_sched *rs;
     pthread_mutex_t rs_mu; /* rs is one handle: claims, renewals, sweeps in turn */
     /* reports (bodies up to MT_REMOTE_MAX_REPORT, decoded and written while
@@ -305,7 +311,9 @@ static void *conn_main(void *p)
     size_t slot = a->slot;
     free(a);
     int c = api->slots[slot].fd; /* set before the thread started, fixed until freed below */
+    pthread_mutex_lock(&api->mu);
     SSL *ssl = SSL_new(api->ctx);
+    pthread_mutex_unlock(&api->mu);
     if (ssl && SSL_set_fd(ssl, c) == 1) {
         if (SSL_accept(ssl) == 1) {
             set_deadline(api, slot, now_s() + MT_EXECUTOR_API_REQUEST_S);
@@ -383,12 +391,52 @@ static void start_conn(mt_executor_api *api, int c)
 /* Expired leases (mt_remote_sched_sweep) every SWEEP_MS, on a thread of its
  * own: a report being stored holds rs_mu, and the accept loop must not wait. */
 #define SWEEP_MS 250
+
+/* A new TLS identity with fresh evidence for new connections. */
+static void renew_identity(mt_executor_api *api)
+{
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    SSL_CTX *ctx = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    mt_status rc = mt_tee_tls_identity(api->tee, &key, &cert, &err);
+    if (!rc)
+        rc = mt_atls_ctx_new(true, key, cert, api->policy, &ctx, &err);
+    EVP_PKEY_free(key);
+    X509_free(cert);
+    if (rc) {
+        mt_error("executor API: TLS certificate renewal failed, keeping the current one until "
+                 "the next try in %u s: %s",
+                 api->renew_s, err.msg);
+        return;
+    }
+    pthread_mutex_lock(&api->mu);
+    SSL_CTX *old = api->ctx;
+    api->ctx = ctx;
+    pthread_mutex_unlock(&api->mu);
+    SSL_CTX_free(old); /* connections being served hold their own reference */
+    mt_info("executor API: TLS key and certificate renewed with fresh evidence (every %u s)",
+            api->renew_s);
+}
+
 static void *sweep_main(void *p)
 {
     mt_executor_api *api = p;
+    struct timespec next_renew;
+    clock_gettime(CLOCK_MONOTONIC, &next_renew);
+    next_renew.tv_sec += (time_t)api->renew_s;
     while (!atomic_load(&api->stop)) {
         struct timespec ts = {0, SWEEP_MS * 1000000L};
         nanosleep(&ts, NULL);
+        if (api->renew_s) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec >= next_renew.tv_sec) {
+                renew_identity(api);
+                next_renew.tv_sec = now.tv_sec + (time_t)api->renew_s;
+            }
+        }
         mt_err err;
         mt_err_clear(&err);
         pthread_mutex_lock(&api->rs_mu);
@@ -427,7 +475,7 @@ static void *api_main(void *p)
 mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee *tee,
                                 const mt_policy *policy, mt_core *core,
                                 size_t max_buffered, uint32_t lease_ms, uint32_t max_attempts,
-                                mt_executor_api **out, mt_err *err)
+                                unsigned renew_s, mt_executor_api **out, mt_err *err)
 {
     *out = NULL;
     if (!policy || strcmp(mt_policy_role(policy), "executor") != 0)
@@ -437,6 +485,9 @@ mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee
     if (!api)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     api->fd = -1;
+    api->tee = tee;
+    api->policy = policy;
+    api->renew_s = renew_s;
     api->max_buffered = max_buffered ? max_buffered : MT_EXECUTOR_API_MAX_BUFFERED;
     for (size_t i = 0; i < MT_EXECUTOR_API_MAX_CONNS; i++)
         api->slots[i].fd = -1;

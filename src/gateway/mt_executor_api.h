@@ -49,11 +49,14 @@ typedef struct mt_executor_api mt_executor_api;
 /* Binds listen ("HOST:PORT", port 0 = any), makes a TLS identity and starts
  * serving on a new thread. max_buffered: the total of body bytes buffered
  * across connections (0: MT_EXECUTOR_API_MAX_BUFFERED); lease_ms and
- * max_attempts: mt_remote_sched_set_leases (0: the defaults). On error
- * nothing is left running. */
+ * max_attempts: mt_remote_sched_set_leases (0: the defaults); renew_s: a new
+ * TLS key and certificate with fresh evidence (mt_tee_tls_identity) every
+ * renew_s seconds for new connections (0: never; open ones keep theirs; a
+ * failed renewal is logged and the current identity kept). tee and policy
+ * are borrowed until mt_executor_api_stop. On error nothing is left running. */
 mt_status mt_executor_api_start(const char *listen, const char *data_dir, mt_tee *tee,
                                 const mt_policy *policy, mt_core *core, size_t max_buffered,
-                                uint32_t lease_ms, uint32_t max_attempts,
+                                uint32_t lease_ms, uint32_t max_attempts, unsigned renew_s,
                                 mt_executor_api **out, mt_err *err);
 /* Stops the thread and frees everything (NULL ok). */
 void mt_executor_api_stop(mt_executor_api *api);

@@ -152,6 +152,16 @@ static mt_status renew_identity(void *ctx, EVP_PKEY **key, X509 **cert, mt_err *
 }
 
 #define DEFAULT_CERT_RENEW_S 3600
+
+/* The executor API's certificate renewal follows --cert-renew-s. */
+static unsigned exec_renew_s(const mt_server_config *cfg, mt_tee *tee)
+{
+    if (!strcmp(mt_tee_level(tee), "none") || cfg->cert_renew_s < 0)
+        return 0;
+    return cfg->cert_renew_s == 0              ? DEFAULT_CERT_RENEW_S
+           : cfg->cert_renew_s > 86400LL * 365 ? 86400u * 365
+                                              : (unsigned)cfg->cert_renew_s;
+}
 #define DEFAULT_SHUTDOWN_GRACE_S 30
 
 /* Graceful stop (mt_gateway_config.drain): refuse new tasks, tell systemd,
@@ -303,7 +313,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         if ((st = mt_policy_load(cfg->executor_policy, &exec_policy, err)) != MT_OK ||
             (st = mt_executor_api_start(cfg->executor_listen, data_dir, tee, exec_policy, core,
                                         cfg->executor_max_buffered, cfg->executor_lease_ms,
-                                        cfg->executor_max_attempts, &exec_api, err)) != MT_OK)
+                                        cfg->executor_max_attempts, exec_renew_s(cfg, tee),
+                                        &exec_api, err)) != MT_OK)
             goto out;
     } else if ((st = mt_core_start_scheduler(core, err)) != MT_OK)
         goto out;

@@ -10,3 +10,7 @@ target_link_libraries(exec_post PRIVATE mt_tee mt_attest mt_common)
 add_test(NAME it_executor_api_garbage COMMAND bash ${MT_TEST_DIR}/integration/it_executor_api_garbage.sh)
 set_tests_properties(it_executor_api_garbage PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MT_EXEC_POST=$<TARGET_FILE:exec_post>" TIMEOUT 300)
+# certificate renewal on both ends of the executor API
+add_test(NAME it_executor_cert_renew COMMAND bash ${MT_TEST_DIR}/integration/it_executor_cert_renew.sh)
+set_tests_properties(it_executor_cert_renew PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
