@@ -169,6 +169,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
         (rc = mt_tee_platform_key(tee, "store-integrity/v1", c->integ_key, err)) ||
         (rc = mt_tee_platform_key(tee, "audit-chain/v1", c->audit_key, err)))
         goto fail;
+    c->keep_leased = cfg->keep_leased;
     c->open_cfg = cfg; /* KeyStore recovery reads its options (kek_escrow.c) */
     rc = core_kek_open(c, err);
     c->open_cfg = NULL;

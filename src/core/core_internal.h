@@ -38,6 +38,7 @@ struct mt_core {
     char *release_signers;      /* mt_core_config.release_signers (path), heap or NULL */
     char *keystore_collateral;  /* mt_core_config.keystore_collateral, heap or NULL */
     const mt_core_config *open_cfg; /* during mt_core_open only (KeyStore recovery), else NULL */
+    bool keep_leased; /* mt_core_config.keep_leased (remote executors) */
     unsigned release_threshold; /* mt_core_config.release_threshold */
     unsigned workers;
     _Atomic int64_t token_ttl; /* the limits: changed by mt_core_set_limits */

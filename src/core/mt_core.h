@@ -55,6 +55,11 @@ typedef struct mt_core_config {
     const char *admin_password_out;  /* where a generated password goes (file, mode 0600,
                                         replaced if present); NULL = <data_dir>/admin-password.
                                         Never printed: the log says where it is */
+    bool keep_leased;                /* remote executors: a task running under an
+                                        executor lease (lease_fence > 0) stays 'running' at open
+                                        and close; the lease decides (renewed: it finishes
+                                        there; run out: the executor API's sweeper requeues
+                                        it). Without: failed at open, requeued at close */
     bool seal_legacy_store;          /* operator consents to MAC the rows of a store written
                                         before store integrity (schema < 3) as they are; without
                                         it such a store (or one made to look like it by removing
@@ -94,7 +99,9 @@ void mt_core_set_limits(mt_core *core, uint64_t task_mem_bytes, uint32_t task_cp
  * still 'running' are put back in the queue (status 'staged') rather than
  * failed: the worker was killed before it committed any output (outputs
  * become visible only with the task's outcome), so they run again at the
- * next start. A crash (no close) still fails them at the next start. */
+ * next start. A crash (no close) still fails them at the next start. With
+ * mt_core_config.keep_leased, tasks under an executor lease are left
+ * 'running' at both (their lease decides). */
 void mt_core_close(mt_core *core);
 
 /* Graceful stop, first phase (any thread): from now on task invocation is

@@ -85,11 +85,11 @@ typedef struct cancel_ctx {
 
 /* Audits "task STATUS" for each task the query returns (inside the caller's
  * transaction, before the change it records). */
-static mt_status audit_tasks(mt_core *c, sqlite3 *db, const char *sql, const char *action,
-                             json_t **ids_out, mt_err *err)
+static mt_status audit_tasks(mt_core *c, sqlite3 *db, const char *sql, const char *param,
+                             const char *action, json_t **ids_out, mt_err *err)
 {
     json_t *ids;
-    mt_status rc = store_ids(db, sql, NULL, &ids, err);
+    mt_status rc = store_ids(db, sql, param, &ids, err);
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v)
@@ -112,8 +112,13 @@ mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err)
     if (rc)
         return rc;
     json_t *failed = NULL; /* the tasks failed here: their outcome is re-sealed */
-    if ((rc = audit_tasks(c, db, "SELECT task_id FROM tasks WHERE status = 'running'",
-                          "task failed (restart)", &failed, err))) {
+    /* with remote executors a leased run may still be going on elsewhere:
+     * its lease decides (mt_core_config.keep_leased) */
+    const char *keep = c->keep_leased ? "1" : "0";
+    if ((rc = audit_tasks(c, db,
+                          "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (lease_fence "
+                          "> 0 AND ?1 <> 0)",
+                          keep, "task failed (restart)", &failed, err))) {
         store_rollback(db);
         return rc;
     }
@@ -123,13 +128,15 @@ mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err)
     if ((rc = store_run(db, err, NULL,
                         "UPDATE functions SET tasks_failed = tasks_failed + (SELECT count(*) "
                         "FROM tasks t WHERE t.function_id = functions.function_id AND "
-                        "t.status = 'running') WHERE function_id IN (SELECT function_id FROM "
-                        "tasks WHERE status = 'running')")) ||
+                        "t.status = 'running' AND NOT (t.lease_fence > 0 AND ?1 <> 0)) WHERE "
+                        "function_id IN (SELECT function_id FROM tasks WHERE status = 'running' "
+                        "AND NOT (lease_fence > 0 AND ?1 <> 0))",
+                        keep)) ||
         (rc = store_run(db, err, &n,
                         "UPDATE tasks SET status = 'failed', failure_reason = '" RESTART_REASON
-                        "', cancel_requested = 0, updated_at = CAST(? AS INTEGER) "
-                        "WHERE status = 'running'",
-                        now)) ||
+                        "', cancel_requested = 0, updated_at = CAST(?1 AS INTEGER) "
+                        "WHERE status = 'running' AND NOT (lease_fence > 0 AND ?2 <> 0)",
+                        now, keep)) ||
         (rc = integ_task_result_seal_ids(c, db, failed, err)) ||
         (rc = store_commit(db, err))) {
         json_decref(failed);
@@ -181,15 +188,17 @@ mt_status sched_requeue_running(mt_core *c, sqlite3 *db, mt_err *err)
     if ((rc = audit_tasks(c, db,
                           "SELECT task_id FROM tasks WHERE status = 'running' AND "
                           "cancel_requested != 0",
-                          "task canceled", &canceled, err)) ||
+                          NULL, "task canceled", &canceled, err)) ||
         (rc = store_run(db, err, NULL,
                         "UPDATE tasks SET status = 'canceled', failure_reason = 'canceled while "
                         "running', updated_at = CAST(? AS INTEGER) WHERE status = 'running' AND "
                         "cancel_requested != 0",
                         now)) ||
         (rc = integ_task_result_seal_ids(c, db, canceled, err)) ||
-        (rc = audit_tasks(c, db, "SELECT task_id FROM tasks WHERE status = 'running'",
-                          "task requeued (stop)", &ids, err)) ||
+        (rc = audit_tasks(c, db,
+                          "SELECT task_id FROM tasks WHERE status = 'running' AND NOT "
+                          "(lease_fence > 0 AND ?1 <> 0)",
+                          c->keep_leased ? "1" : "0", "task requeued (stop)", &ids, err)) ||
         (rc = requeue_ids(c, db, ids, err)) || (rc = store_commit(db, err))) {
         json_decref(ids);
         json_decref(canceled);

@@ -303,7 +303,9 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
                 "clients' policy; `mesatee measure` recomputes the first)",
                 meas, pk);
     }
-    if ((st = mt_core_open(&cfg->core, tee, &core, err)) != MT_OK)
+    mt_core_config ccfg = cfg->core;
+    ccfg.keep_leased = cfg->remote_executors;
+    if ((st = mt_core_open(&ccfg, tee, &core, err)) != MT_OK)
         goto out;
     if (cfg->remote_executors) {
         if (!cfg->executor_policy) {

@@ -14,3 +14,7 @@ set_tests_properties(it_executor_api_garbage PROPERTIES
 add_test(NAME it_executor_cert_renew COMMAND bash ${MT_TEST_DIR}/integration/it_executor_cert_renew.sh)
 set_tests_properties(it_executor_cert_renew PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
+# a scheduler restart leaves leased remote runs to their leases
+add_test(NAME it_executor_restart COMMAND bash ${MT_TEST_DIR}/integration/it_executor_restart.sh)
+set_tests_properties(it_executor_restart PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
