@@ -1,7 +1,9 @@
 /* Fuzz target: the small lease and health documents of the executor API
  * (remote_job.h): the renewal the scheduler reads (mt_rrenew_decode), its
  * answer the executor reads (mt_rrenew_answer_decode) and the health body
- * of every claim (mt_rhello_decode). Each input goes to all three. */
+ * of every claim (mt_rhello_decode), and the query of a raw transfer
+ * (mt_rxfer_parse, round-tripped through mt_rxfer_format). Each input goes
+ * to all four. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (*p < 0x20 || *p > 0x7e)
                 abort(); /* it ends up in /metrics */
     } else if (!err.msg[0] || h.present) {
+        abort();
+    }
+    /* the raw transfer's query: what parses formats back to the same bytes */
+    mt_err_clear(&err);
+    mt_rxfer x;
+    if (mt_rxfer_parse(s, size, &x, &err) == MT_OK) {
+        char q[600];
+        if (!mt_rxfer_format(&x, q, sizeof q) || strlen(q) != size || memcmp(q, s, size) != 0)
+            abort();
+    } else if (!err.msg[0]) {
         abort();
     }
     return 0;

@@ -81,6 +81,17 @@ mt_status mt_remote_sched_renew(mt_remote_sched *rs, const uint8_t *body, size_t
 /* Handles every running task whose lease has run out (see above). */
 mt_status mt_remote_sched_sweep(mt_remote_sched *rs, mt_err *err);
 
+/* A raw transfer (remote_job.h mt_rxfer, docs/design.md "Executor
+ * transfers"): checks that x's lease is the task's current one and answers in
+ * path the file to stream: an input's (or, slot "", the module's) ciphertext
+ * object, read by the caller; for an output, the staging name
+ * <object>.up-<fence> the caller writes (atomically: temp file + rename) and
+ * a report with "uploaded": true then moves over the object inside the
+ * outcome's transaction. MT_ECONFLICT for a lost lease, MT_ENOTFOUND for a
+ * slot the task does not have. */
+mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool output,
+                               char path[4096 + 32], mt_err *err);
+
 /* Length of a peer id: the first 16 hex digits of the SHA-256 of the
  * executor's TLS public key (SubjectPublicKeyInfo, DER), which the mutually
  * attested handshake proved the executor holds. */

@@ -4,11 +4,14 @@
 #include "mt_remote_sched.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,7 +23,6 @@
 #include "mt_log.h"
 #include "remote_job.h"
 
-#define MAX_INPUT_BYTES (256u * 1024u * 1024u)
 #define MAX_SLOTS 64
 
 #define LEASE_DOMAIN "mesatee-task-lease/v1"
@@ -364,17 +366,12 @@ static mt_status slot_json(json_t *o, const char *path, const char *url, const u
     if (extra && *extra)
         e |= json_object_set_new(o, extra_name, json_string(extra));
     if (path) {
-        uint8_t *data = NULL;
-        size_t len = 0;
-        mt_status rc = mt_file_read(path, MAX_INPUT_BYTES, &data, &len, err);
-        if (rc)
-            return rc;
-        char *b64 = mt_b64_encode(data, len);
-        free(data);
-        if (!b64)
-            return mt_err_set(err, MT_ENOMEM, "out of memory");
-        e |= json_object_set_new(o, "ciphertext", json_string(b64));
-        free(b64);
+        /* the executor fetches the bytes raw (mt_remote_sched_xfer) */
+        struct stat sb;
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return mt_err_set(err, MT_EIO, "a ciphertext object of the task is missing");
+        e |= json_object_set_new(o, "stream", json_true());
+        e |= json_object_set_new(o, "size", json_integer((json_int_t)sb.st_size));
     } else if (url) {
         e |= json_object_set_new(o, "url", json_string(url));
     }
@@ -428,6 +425,79 @@ static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
         return rc;
     }
     *out = j;
+    return MT_OK;
+}
+
+/* The object path of file_id. */
+static mt_status file_path(mt_remote_sched *rs, const char *file_id, char path[4096],
+                           mt_err *err)
+{
+    core_file f;
+    mt_status rc = core_file_load(rs->core, rs->db, file_id, &f, err);
+    if (rc)
+        return rc;
+    if (!f.object_id[0])
+        return mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
+    return untrusted_objstore_path(rs->core->objs, f.object_id, path, 4096, err);
+}
+
+/* The staging name of an uploaded output: <object>.up-<fence>. */
+static void upload_name(const char *object, uint64_t fence, char out[4096 + 32])
+{
+    snprintf(out, 4096 + 32, "%s.up-%llu", object, (unsigned long long)fence);
+}
+
+mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool output,
+                               char path[4096 + 32], mt_err *err)
+{
+    lease_row l;
+    mt_status rc = lease_load(rs, x->task_id, &l, err);
+    if (rc)
+        return rc;
+    if (!l.found || !l.running)
+        return mt_err_set(err, MT_ECONFLICT, "the task is not running");
+    if (!l.fence || (int64_t)x->fence != l.fence ||
+        !lease_secret_ok(rs, x->task_id, l.fence, x->secret)) {
+        count(&reports_fenced_total);
+        return mt_err_set(err, MT_ECONFLICT, "lease lost: not the task's current lease");
+    }
+    if (output && !x->slot[0])
+        return mt_err_set(err, MT_EINVAL, "an output transfer names a slot");
+    sqlite3_stmt *st;
+    const char *sql = !x->slot[0] ? "SELECT f.payload_object FROM tasks t JOIN functions f ON "
+                                    "f.function_id = t.function_id WHERE t.task_id = ?1 AND "
+                                    "f.payload_object IS NOT NULL AND ?2 = ''"
+                                  : "SELECT file_id FROM task_files WHERE task_id = ?1 AND "
+                                    "slot = ?2 AND direction = ?3";
+    if ((rc = store_prepare(rs->db, sql, &st, err)))
+        return rc;
+    store_bind_text(st, 1, x->task_id);
+    store_bind_text(st, 2, x->slot);
+    if (x->slot[0])
+        store_bind_text(st, 3, output ? "output" : "input");
+    char id[130] = "";
+    int s = sqlite3_step(st);
+    if (s == SQLITE_ROW)
+        snprintf(id, sizeof id, "%s", store_col_text(st, 0));
+    else if (s != SQLITE_DONE)
+        rc = store_fail(rs->db, err);
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    if (!id[0])
+        return mt_err_set(err, MT_ENOTFOUND, "the task has no such %s slot",
+                          output ? "output" : x->slot[0] ? "input" : "module");
+    char obj[4096];
+    if (!x->slot[0])
+        rc = untrusted_objstore_path(rs->core->objs, id, obj, sizeof obj, err);
+    else
+        rc = file_path(rs, id, obj, err);
+    if (rc)
+        return rc;
+    if (output)
+        upload_name(obj, x->fence, path);
+    else
+        snprintf(path, 4096 + 32, "%s", obj);
     return MT_OK;
 }
 
@@ -490,6 +560,51 @@ typedef struct {
     size_t n;
     char path[MT_JOB_MAX_SLOTS][4096], tmp[MT_JOB_MAX_SLOTS][4096 + 32];
 } report_stage;
+
+/* An uploaded output (<object>.up-<fence>) as the staged file of path. */
+static mt_status stage_uploaded(report_stage *st, const char *path, mt_err *err)
+{
+    if (st->n >= MT_JOB_MAX_SLOTS)
+        return mt_err_set(err, MT_EINVAL, "too many output slots");
+    snprintf(st->path[st->n], sizeof st->path[0], "%s", path);
+    upload_name(path, st->fence, st->tmp[st->n]);
+    st->n++;
+    return MT_OK;
+}
+
+/* SHA-256 (hex) and size of a file, streamed. */
+static mt_status file_digest(const char *path, char hex[65], uint64_t *size, mt_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return mt_err_set(err, errno == ENOENT ? MT_EINVAL : MT_EIO,
+                          "an uploaded output is missing (upload it before the report)");
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t buf[1 << 16];
+    mt_status rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
+                       ? MT_OK
+                       : mt_err_set(err, MT_ENOMEM, "out of memory");
+    *size = 0;
+    for (ssize_t n; !rc && (n = read(fd, buf, sizeof buf)) != 0;) {
+        if (n < 0) {
+            if (errno != EINTR)
+                rc = mt_err_set(err, MT_EIO, "reading an uploaded output: %s", strerror(errno));
+            continue;
+        }
+        *size += (uint64_t)n;
+        if (EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+            rc = mt_err_set(err, MT_EINTERNAL, "sha256 failed");
+    }
+    unsigned char d[32];
+    unsigned dl = 0;
+    if (!rc && EVP_DigestFinal_ex(md, d, &dl) != 1)
+        rc = mt_err_set(err, MT_EINTERNAL, "sha256 failed");
+    if (!rc)
+        mt_hex_encode(d, 32, hex);
+    EVP_MD_CTX_free(md);
+    close(fd);
+    return rc;
+}
 
 static mt_status stage_add(report_stage *st, const char *path, mt_err *err)
 {
@@ -567,12 +682,32 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
         json_t *o = json_object_get(reported, slot);
         const char *ct = NULL, *sha = NULL;
         int64_t size = 0;
-        if (!json_is_object(o) || (rc = mt_json_str(o, "ciphertext", SIZE_MAX, &ct, err)) ||
+        bool up = json_is_true(json_object_get(o, "uploaded"));
+        if (!json_is_object(o) ||
+            (!up && (rc = mt_json_str(o, "ciphertext", SIZE_MAX, &ct, err))) ||
             (rc = mt_json_str(o, "sha256", 64, &sha, err)) ||
             (rc = mt_json_int(o, "size", 0, INT64_MAX, &size, err))) {
             if (!rc)
                 rc = mt_err_set(err, MT_EINVAL, "output slot '%s' was not reported", slot);
             break;
+        }
+        if (up) { /* streamed before the report under this fence (mt_remote_sched_xfer) */
+            char path[4096], hex[65];
+            uint64_t got = 0;
+            if ((rc = file_path(rs, store_col_text(q, 1), path, err)) ||
+                (rc = stage_uploaded(st, path, err)) ||
+                (rc = file_digest(st->tmp[st->n - 1], hex, &got, err)))
+                break;
+            if (got != (uint64_t)size || strcmp(hex, sha) != 0) {
+                rc = mt_err_set(err, MT_EINVAL, "output slot '%s': size or sha256 mismatch",
+                                slot);
+                break;
+            }
+            if (json_object_set_new(r->outputs, slot,
+                                    json_pack("{s:I, s:s}", "size", (json_int_t)size, "sha256",
+                                              hex)))
+                rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            continue;
         }
         uint8_t *data = NULL;
         size_t len = 0;
@@ -759,6 +894,30 @@ out:
 
 /* One task whose lease ran out: back to the queue (keeping its place), or
  * canceled when that was asked, or failed after max_attempts leases. */
+/* Best effort: removes the outputs uploaded under a lease that can never be
+ * current again (its fence expired; fences only grow). */
+static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence)
+{
+    json_t *ids = NULL;
+    mt_err e;
+    mt_err_clear(&e);
+    if (store_ids(rs->db,
+                  "SELECT file_id FROM task_files WHERE task_id = ? AND direction = 'output'",
+                  task_id, &ids, &e) != MT_OK)
+        return;
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        char path[4096], up[4096 + 32];
+        if (file_path(rs, json_string_value(v), path, &e) == MT_OK) {
+            upload_name(path, (uint64_t)fence, up);
+            (void)unlink(up);
+        }
+    }
+    json_decref(ids);
+}
+
 static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *err)
 {
     mt_status rc = store_begin(rs->db, err);
@@ -789,6 +948,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
                  (long long)expired, rs->max_attempts);
         mt_warn("task %s: lease (fencing token %lld) expired; %s", task_id, (long long)l.fence,
                 l.cancel ? "its cancellation was requested: canceled" : reason);
+        uploads_drop(rs, task_id, l.fence);
         return sched_finish(rs->core, rs->db, task_id, l.cancel ? &r : NULL,
                             l.cancel ? NULL : reason, err);
     }
@@ -812,6 +972,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
     mt_warn("task %s: the executor's lease (fencing token %lld) expired (executor died or "
             "partitioned); back in the queue, attempt %lld of %u",
             task_id, (long long)l.fence, (long long)expired + 1, rs->max_attempts);
+    uploads_drop(rs, task_id, l.fence);
     core_task_event(rs->core);
     return MT_OK;
 out:

@@ -4,9 +4,11 @@
 #include "mt_remote_executor.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,12 +62,12 @@ static void ctx_set(SSL_CTX *ctx)
     SSL_CTX_free(old); /* requests still using it hold their own reference */
 }
 
-static mt_status ex_request(const mt_rexec_config *c, const char *path, const char *body, size_t len,
-                            int *status, uint8_t **resp, size_t *resp_len, mt_err *err)
+/* A mutually attested TLS connection to the scheduler: *fd and *ssl to
+ * ex_close. */
+static mt_status ex_connect(const mt_rexec_config *c, int *fdp, SSL **sslp, mt_err *err)
 {
-    *status = 0;
-    *resp = NULL;
-    *resp_len = 0;
+    *fdp = -1;
+    *sslp = NULL;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai = NULL;
     if (getaddrinfo(c->host, c->port, &hints, &ai) || !ai)
@@ -83,29 +86,57 @@ static mt_status ex_request(const mt_rexec_config *c, const char *path, const ch
     struct timeval tv = {120, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    mt_status rc = MT_OK;
     SSL_CTX *ctx = ctx_get(c);
     SSL *ssl = SSL_new(ctx);
     SSL_CTX_free(ctx); /* the SSL holds its own reference */
-    if (!ssl || SSL_set_fd(ssl, fd) != 1) {
-        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-        goto out;
-    }
+    *fdp = fd;
+    *sslp = ssl;
+    if (!ssl || SSL_set_fd(ssl, fd) != 1)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
     if (SSL_connect(ssl) != 1) {
         const char *why = mt_atls_last_refusal();
-        rc = mt_err_set(err, MT_EAUTH, "attested TLS handshake with the scheduler failed: %s",
-                        why[0] ? why : "the scheduler refused this executor");
-        goto out;
+        return mt_err_set(err, MT_EAUTH, "attested TLS handshake with the scheduler failed: %s",
+                          why[0] ? why : "the scheduler refused this executor");
     }
-    char head[512];
-    snprintf(head, sizeof head,
-             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-             "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-             path, c->host, len);
+    return MT_OK;
+}
+
+static void ex_close(int fd, SSL *ssl)
+{
+    SSL_free(ssl);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* The request head of POST path with a body of len bytes. */
+static mt_status ex_head(const mt_rexec_config *c, SSL *ssl, const char *path, const char *type,
+                         uint64_t len, mt_err *err)
+{
+    char head[1024];
+    int n = snprintf(head, sizeof head,
+                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
+                     "Content-Length: %llu\r\nConnection: close\r\n\r\n",
+                     path, c->host, type, (unsigned long long)len);
+    if (n < 0 || (size_t)n >= sizeof head)
+        return mt_err_set(err, MT_EINTERNAL, "request line too long");
+    return mt_atls_write(ssl, head, (size_t)n, err);
+}
+
+static mt_status ex_request(const mt_rexec_config *c, const char *path, const char *body, size_t len,
+                            int *status, uint8_t **resp, size_t *resp_len, mt_err *err)
+{
+    *status = 0;
+    *resp = NULL;
+    *resp_len = 0;
+    int fd;
+    SSL *ssl;
+    mt_status rc = ex_connect(c, &fd, &ssl, err);
+    if (rc)
+        goto out;
     /* TLS 1.3: the scheduler checks this executor's certificate after our
      * side of the handshake completed; a refusal shows as a closed channel. */
     char rhead[8192];
-    if ((rc = mt_atls_write(ssl, head, strlen(head), err)) ||
+    if ((rc = ex_head(c, ssl, path, "application/json", len, err)) ||
         (len && (rc = mt_atls_write(ssl, body, len, err))) ||
         (rc = mt_atls_read_msg(ssl, rhead, sizeof rhead, c->max_job, resp, resp_len, err))) {
         if (rc == MT_ETOOBIG)
@@ -122,8 +153,90 @@ static mt_status ex_request(const mt_rexec_config *c, const char *path, const ch
         rc = mt_err_set(err, MT_EIO, "bad response from the scheduler");
     SSL_shutdown(ssl);
 out:
-    SSL_free(ssl);
-    close(fd);
+    ex_close(fd, ssl);
+    return rc;
+}
+
+/* A raw transfer (remote_job.h mt_rxfer). Input (up_fd < 0): the answer's
+ * body, exactly want bytes, goes to down_fd. Output: up_len bytes of up_fd
+ * are the body; the answer's sha256 must be up_sha. MT_ECONFLICT when the
+ * scheduler answered 409 (lease lost). */
+static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd, uint64_t up_len,
+                         const char *up_sha, int down_fd, uint64_t want, mt_err *err)
+{
+    char q[512], path[600];
+    if (!mt_rxfer_format(x, q, sizeof q))
+        return mt_err_set(err, MT_EINTERNAL, "cannot name this transfer");
+    snprintf(path, sizeof path, "/v1/executor/%s?%s", up_fd >= 0 ? "output" : "input", q);
+    int fd, status = 0;
+    SSL *ssl;
+    uint8_t *body = NULL;
+    size_t blen = 0;
+    uint8_t buf[1 << 16];
+    mt_status rc = ex_connect(c, &fd, &ssl, err);
+    if (!rc)
+        rc = ex_head(c, ssl, path, "application/octet-stream", up_fd >= 0 ? up_len : 0, err);
+    for (uint64_t left = up_fd >= 0 ? up_len : 0; !rc && left;) {
+        ssize_t n = read(up_fd, buf, left < sizeof buf ? (size_t)left : sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = mt_err_set(err, MT_EIO, "reading an output to upload: %s",
+                            n ? strerror(errno) : "it shrank");
+        else if (!(rc = mt_atls_write(ssl, buf, (size_t)n, err)))
+            left -= (uint64_t)n;
+    }
+    char rhead[8192];
+    size_t clen = 0;
+    if (!rc)
+        rc = mt_atls_read_head(ssl, rhead, sizeof rhead,
+                               up_fd >= 0 ? 4096 : (size_t)MT_RXFER_MAX_BYTES, &clen, err);
+    if (!rc && sscanf(rhead, "HTTP/1.1 %d", &status) != 1)
+        rc = mt_err_set(err, MT_EIO, "bad response from the scheduler");
+    if (!rc && (status != 200 || up_fd >= 0)) { /* a small JSON answer */
+        if (clen > 4096)
+            rc = mt_err_set(err, MT_EIO, "bad response from the scheduler");
+        else
+            rc = mt_atls_read_body(ssl, clen, &body, err);
+        blen = clen;
+    }
+    if (!rc && status != 200) {
+        rc = mt_err_set(err, status == 409 ? MT_ECONFLICT : MT_EIO,
+                        "the scheduler refused the transfer (HTTP %d): %.200s", status,
+                        body ? (const char *)body : "");
+    } else if (!rc && up_fd >= 0) {
+        const char *sha = NULL;
+        json_t *j = body ? json_loadb((const char *)body, blen, 0, NULL) : NULL;
+        sha = json_string_value(json_object_get(j, "sha256"));
+        if (!sha || strcmp(sha, up_sha) != 0)
+            rc = mt_err_set(err, MT_EIO, "the scheduler stored an upload that does not match");
+        json_decref(j);
+    } else if (!rc) {
+        if (clen != want)
+            rc = mt_err_set(err, MT_EIO, "the scheduler's input is %zu bytes, the job says %llu",
+                            clen, (unsigned long long)want);
+        for (size_t left = clen; !rc && left;) {
+            int n = SSL_read(ssl, buf, left < sizeof buf ? (int)left : (int)sizeof buf);
+            if (n <= 0) {
+                rc = mt_err_set(err, MT_EIO, "an input transfer ended early");
+                break;
+            }
+            for (size_t off = 0; !rc && off < (size_t)n;) {
+                ssize_t w = write(down_fd, buf + off, (size_t)n - off);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0)
+                    rc = mt_err_set(err, MT_EIO, "writing an input: %s", strerror(errno));
+                else
+                    off += (size_t)w;
+            }
+            left -= (size_t)n;
+        }
+    }
+    if (!rc)
+        SSL_shutdown(ssl);
+    free(body);
+    ex_close(fd, ssl);
     return rc;
 }
 
@@ -165,6 +278,31 @@ static mt_status ex_put(const mt_rjob_io *io, const char *fpath, char **path, mt
     return MT_OK;
 }
 
+/* A streamed input (or the module) fetched into fpath (0600, new file). */
+static mt_status ex_fetch(const mt_rexec_config *c, const mt_rjob *rj, const mt_rjob_io *io,
+                          bool module, const char *fpath, char **path, mt_err *err)
+{
+    if (!rj->lease_fence)
+        return mt_err_set(err, MT_EINVAL, "a streamed input needs a lease");
+    mt_rxfer x;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", rj->task_id);
+    x.fence = rj->lease_fence;
+    memcpy(x.secret, rj->lease_secret, sizeof x.secret);
+    if (!module)
+        snprintf(x.slot, sizeof x.slot, "%s", io->slot);
+    int fd = open(fpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return mt_err_set(err, MT_EIO, "cannot create %s: %s", fpath, strerror(errno));
+    mt_status rc = ex_xfer(c, &x, -1, 0, NULL, fd, io->size, err);
+    mt_wipe(x.secret, sizeof x.secret);
+    if (close(fd) != 0 && !rc)
+        rc = mt_err_set(err, MT_EIO, "writing %s: %s", fpath, strerror(errno));
+    if (!rc && !(*path = strdup(fpath)))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    return rc;
+}
+
 /* The decoded job (remote_job.h, the one reader of the scheduler's job
  * document) into job; ciphertexts become files under dir. job borrows
  * strings from rj, which must outlive it. */
@@ -197,7 +335,8 @@ static mt_status ex_job_build(const mt_rexec_config *c, const mt_rjob *rj, const
         memcpy(m->key, rj->module.key, 32);
         memcpy(m->plain_sha256, rj->module.plain_sha256, sizeof m->plain_sha256);
         snprintf(p, sizeof p, "%s/module", dir);
-        if ((rc = ex_put(&rj->module, p, &m->path, err)))
+        if ((rc = rj->module.stream ? ex_fetch(c, rj, &rj->module, true, p, &m->path, err)
+                                    : ex_put(&rj->module, p, &m->path, err)))
             return rc;
     }
     for (size_t i = 0; i < rj->n_inputs; i++) {
@@ -209,6 +348,8 @@ static mt_status ex_job_build(const mt_rexec_config *c, const mt_rjob *rj, const
         memcpy(in->sha256, r->sha256, sizeof in->sha256);
         snprintf(p, sizeof p, "%s/in-%zu", dir, i);
         if (r->ciphertext && (rc = ex_put(r, p, &in->path, err)))
+            return rc;
+        if (r->stream && (rc = ex_fetch(c, rj, r, false, p, &in->path, err)))
             return rc;
     }
     for (size_t i = 0; i < rj->n_outputs; i++) {
@@ -224,7 +365,59 @@ static mt_status ex_job_build(const mt_rexec_config *c, const mt_rjob *rj, const
 }
 
 /* The report document of a run (outputs' ciphertext included when ok). */
-static json_t *ex_report(const mt_job *job, const mt_job_result *r, const char *setup_failure)
+/* Uploads an output file (POST /v1/executor/output) under the claim's lease:
+ * *size and hex its size and SHA-256. MT_ECONFLICT: the lease is lost. */
+static mt_status ex_upload(const mt_rexec_config *c, const char *task_id, uint64_t fence,
+                           const char *secret, const char *slot, const char *fpath,
+                           uint64_t *size, char hex[65], mt_err *err)
+{
+    int fd = open(fpath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return mt_err_set(err, MT_EIO, "the worker wrote no output for a slot");
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    uint8_t buf[1 << 16];
+    mt_status rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
+                       ? MT_OK
+                       : mt_err_set(err, MT_ENOMEM, "out of memory");
+    for (ssize_t n; !rc && (n = read(fd, buf, sizeof buf)) != 0;) {
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 || EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+            rc = mt_err_set(err, MT_EIO, "reading an output");
+    }
+    unsigned char d[32];
+    unsigned dl = 0;
+    if (!rc && EVP_DigestFinal_ex(md, d, &dl) != 1)
+        rc = mt_err_set(err, MT_EINTERNAL, "sha256 failed");
+    EVP_MD_CTX_free(md);
+    if (!rc) {
+        mt_hex_encode(d, 32, hex);
+        *size = (uint64_t)sb.st_size;
+    }
+    if (!rc && lseek(fd, 0, SEEK_SET) != 0)
+        rc = mt_err_set(err, MT_EIO, "reading an output");
+    mt_rxfer x;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", task_id);
+    x.fence = fence;
+    snprintf(x.secret, sizeof x.secret, "%s", secret);
+    snprintf(x.slot, sizeof x.slot, "%s", slot);
+    if (!rc)
+        rc = ex_xfer(c, &x, fd, *size, hex, -1, 0, err);
+    mt_wipe(x.secret, sizeof x.secret);
+    close(fd);
+    return rc;
+}
+
+/* The report document of a run. Outputs (when ok): uploaded first with
+ * ex_upload when the claim has a lease (fence > 0, secret), else included
+ * as base64 (at most MT_RREPORT_MAX_BYTES each). */
+static json_t *ex_report(const mt_rexec_config *c, const mt_job *job, const mt_job_result *r,
+                         const char *setup_failure, uint64_t fence, const char *secret)
 {
     json_t *rep = json_pack(
         "{s:s, s:b, s:b, s:s?, s:s?, s:s?, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{}}", "task_id",
@@ -244,7 +437,23 @@ static json_t *ex_report(const mt_job *job, const mt_job_result *r, const char *
     if (!rep || setup_failure || !r->ok)
         return rep;
     json_t *outs = json_object_get(rep, "outputs");
-    for (size_t i = 0; i < job->n_outputs; i++) {
+    for (size_t i = 0; fence && secret && secret[0] && i < job->n_outputs; i++) {
+        uint64_t size = 0;
+        char hex[65];
+        mt_err err;
+        mt_err_clear(&err);
+        if (ex_upload(c, job->task_id, fence, secret, job->outputs[i].slot, job->outputs[i].path,
+                      &size, hex, &err) != MT_OK) {
+            /* the scheduler fails the task for a missing slot */
+            fprintf(stderr, "mesatee executor: task %s: uploading an output: %s\n",
+                    job->task_id, err.msg);
+            continue;
+        }
+        json_object_set_new(outs, job->outputs[i].slot,
+                            json_pack("{s:b, s:s, s:I}", "uploaded", 1, "sha256", hex, "size",
+                                      (json_int_t)size));
+    }
+    for (size_t i = 0; !(fence && secret && secret[0]) && i < job->n_outputs; i++) {
         uint8_t *data = NULL;
         size_t len = 0;
         mt_err err;
@@ -508,7 +717,7 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     /* the lease stays renewed until the report is answered: storing a large
      * report takes time, and the scheduler's sweeper does not wait for it */
     job.task_id = tid;
-    json_t *rep = ex_report(&job, &res, reason[0] ? reason : NULL);
+    json_t *rep = ex_report(c, &job, &res, reason[0] ? reason : NULL, fence, secret);
     if (rep && fence && json_object_set_new(rep, "fence", json_integer((json_int_t)fence))) {
         json_decref(rep);
         rep = NULL;

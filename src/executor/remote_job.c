@@ -83,9 +83,11 @@ static mt_status opt_hex(const json_t *o, const char *what, const char *key, siz
 static mt_status decode_io(const json_t *o, int kind, const char *what, mt_rjob_io *io,
                            mt_err *err)
 {
-    static const char *const k_in[] = {"slot", "key", "ciphertext", "url", "sha256", NULL};
+    static const char *const k_in[] = {"slot", "key",  "ciphertext", "url",
+                                       "sha256", "stream", "size", NULL};
     static const char *const k_out[] = {"slot", "key", "file_id", NULL};
-    static const char *const k_mod[] = {"key", "ciphertext", "plain_sha256", NULL};
+    static const char *const k_mod[] = {"key", "ciphertext", "plain_sha256", "stream", "size",
+                                        NULL};
     if (!json_is_object(o))
         return mt_err_set(err, MT_EINVAL, "job %s: expected an object", what);
     mt_status rc = mt_json_only_keys(o, kind == 0 ? k_in : kind == 1 ? k_out : k_mod, err);
@@ -104,10 +106,27 @@ static mt_status decode_io(const json_t *o, int kind, const char *what, mt_rjob_
     if (kind != 1 && ((rc = mt_json_str_opt(o, "ciphertext", RJOB_MAX_BYTES, &ct, NULL, err)) ||
                       (kind == 0 && (rc = mt_json_str_opt(o, "url", 2048, &url, NULL, err)))))
         return mt_err_prefix(err, rc, "job %s: ", what);
-    if (kind == 0 && (ct != NULL) == (url != NULL))
-        return mt_err_set(err, MT_EINVAL, "job %s: exactly one of 'ciphertext' and 'url'", what);
-    if (kind == 2 && !ct)
-        return mt_err_set(err, MT_EINVAL, "job %s: field 'ciphertext' is required", what);
+    int stream = 0;
+    int64_t size = 0;
+    if (kind != 1) {
+        json_t *sv = json_object_get(o, "stream");
+        if (sv && !json_is_true(sv))
+            return mt_err_set(err, MT_EINVAL, "job %s: field 'stream' must be true", what);
+        stream = sv != NULL;
+        if (stream &&
+            (rc = mt_json_int(o, "size", 0, (int64_t)MT_RXFER_MAX_BYTES, &size, err)))
+            return mt_err_prefix(err, rc, "job %s: ", what);
+        if (!stream && json_object_get(o, "size"))
+            return mt_err_set(err, MT_EINVAL, "job %s: field 'size' without 'stream'", what);
+    }
+    if (kind == 0 && (ct != NULL) + (url != NULL) + stream != 1)
+        return mt_err_set(err, MT_EINVAL,
+                          "job %s: exactly one of 'ciphertext', 'url' and 'stream'", what);
+    if (kind == 2 && (ct != NULL) + stream != 1)
+        return mt_err_set(err, MT_EINVAL, "job %s: exactly one of 'ciphertext' and 'stream'",
+                          what);
+    io->stream = stream != 0;
+    io->size = (uint64_t)size;
     if (url && (strncmp(url, "https://", 8) != 0 || strlen(url) <= 8))
         return mt_err_set(err, MT_EINVAL, "job %s: a url input must be https://", what);
     if ((kind == 0 && (rc = opt_hex(o, what, "sha256", 64, io->sha256, err))) ||
@@ -286,7 +305,7 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
     static const char *const mk[] = {"cpu_ms",   "peak_rss_kb", "wall_ms",
                                      "bytes_in", "bytes_out",   "fuel_used", "key_signs",
                                      NULL};
-    static const char *const ok_keys[] = {"ciphertext", "sha256", "size", NULL};
+    static const char *const ok_keys[] = {"ciphertext", "uploaded", "sha256", "size", NULL};
     memset(out, 0, sizeof *out);
     mt_rreport r = {0};
     mt_status rc;
@@ -359,11 +378,23 @@ mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err
             rc = mt_err_set(err, MT_EINVAL, "report: output '%s' must be an object", slot);
             goto fail;
         }
+        json_t *up = json_object_get(o, "uploaded");
+        if (up && !json_is_true(up)) {
+            rc = mt_err_set(err, MT_EINVAL, "report output '%s': 'uploaded' must be true", slot);
+            goto fail;
+        }
         if ((rc = mt_json_only_keys(o, ok_keys, err)) ||
-            (rc = mt_json_str(o, "ciphertext", MT_RREPORT_MAX_BYTES, &ct, err)) ||
+            (!up && (rc = mt_json_str(o, "ciphertext", MT_RREPORT_MAX_BYTES, &ct, err))) ||
             (rc = mt_json_str(o, "sha256", 64, &sha, err)) ||
-            (rc = mt_json_int(o, "size", 0, MT_RREPORT_MAX_BYTES, &size, err))) {
+            (rc = mt_json_int(o, "size", 0,
+                              up ? (int64_t)MT_RXFER_MAX_BYTES : (int64_t)MT_RREPORT_MAX_BYTES,
+                              &size, err))) {
             mt_err_prefix(err, rc, "report output '%s': ", slot);
+            goto fail;
+        }
+        if (up && json_object_get(o, "ciphertext")) {
+            rc = mt_err_set(err, MT_EINVAL,
+                            "report output '%s': 'uploaded' and 'ciphertext' together", slot);
             goto fail;
         }
         if (!is_hex(sha, 64)) {
@@ -516,4 +547,103 @@ mt_status mt_rhello_decode(const char *buf, size_t len, mt_rhello *out, mt_err *
 out:
     json_decref(j);
     return rc;
+}
+
+/* ---- raw transfers ------------------------------------------------------ */
+
+_Static_assert(sizeof(((mt_rxfer *)0)->slot) == MT_JOB_SLOT_MAX + 1, "mt_rxfer.slot size");
+
+/* Consumes "name=" at *p (end e); false if absent. */
+static bool take(const char **p, const char *e, const char *name)
+{
+    size_t n = strlen(name);
+    if ((size_t)(e - *p) < n || memcmp(*p, name, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+
+/* The value up to the next '&' (or e) as [*v, *v + *vn). */
+static void value(const char **p, const char *e, const char **v, size_t *vn)
+{
+    *v = *p;
+    while (*p < e && **p != '&')
+        (*p)++;
+    *vn = (size_t)(*p - *v);
+}
+
+static bool hexn(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+mt_status mt_rxfer_parse(const char *q, size_t len, mt_rxfer *out, mt_err *err)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = q, *e = q + len, *v;
+    size_t vn;
+    if (!take(&p, e, "task="))
+        return mt_err_set(err, MT_EINVAL, "transfer: expected task= first");
+    value(&p, e, &v, &vn);
+    if (vn != 32 || !hexn(v, 32))
+        return mt_err_set(err, MT_EINVAL, "transfer: task is not an id");
+    memcpy(out->task_id, v, 32);
+    if (!take(&p, e, "&fence="))
+        return mt_err_set(err, MT_EINVAL, "transfer: expected &fence= after task");
+    value(&p, e, &v, &vn);
+    uint64_t f = 0;
+    if (vn < 1 || vn > 16 || v[0] == '0')
+        return mt_err_set(err, MT_EINVAL, "transfer: fence must be 1..2^53 in decimal");
+    for (size_t i = 0; i < vn; i++) {
+        if (v[i] < '0' || v[i] > '9')
+            return mt_err_set(err, MT_EINVAL, "transfer: fence must be 1..2^53 in decimal");
+        f = f * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (f > (uint64_t)MT_RLEASE_FENCE_MAX)
+        return mt_err_set(err, MT_EINVAL, "transfer: fence must be 1..2^53 in decimal");
+    out->fence = f;
+    if (!take(&p, e, "&secret="))
+        return mt_err_set(err, MT_EINVAL, "transfer: expected &secret= after fence");
+    value(&p, e, &v, &vn);
+    if (vn != 64 || !hexn(v, 64))
+        return mt_err_set(err, MT_EINVAL, "transfer: secret is not 64 hex characters");
+    memcpy(out->secret, v, 64);
+    if (!take(&p, e, "&slot="))
+        return mt_err_set(err, MT_EINVAL, "transfer: expected &slot= after secret");
+    value(&p, e, &v, &vn);
+    if (p != e)
+        return mt_err_set(err, MT_EINVAL, "transfer: nothing may follow slot");
+    if (vn % 2 || vn > 2 * MT_JOB_SLOT_MAX || !hexn(v, vn))
+        return mt_err_set(err, MT_EINVAL, "transfer: slot must be the slot name in hex");
+    for (size_t i = 0; i < vn / 2; i++) {
+        unsigned hi = (unsigned)(v[2 * i] <= '9' ? v[2 * i] - '0' : v[2 * i] - 'a' + 10);
+        unsigned lo = (unsigned)(v[2 * i + 1] <= '9' ? v[2 * i + 1] - '0' : v[2 * i + 1] - 'a' + 10);
+        out->slot[i] = (char)(hi << 4 | lo);
+    }
+    out->slot[vn / 2] = '\0';
+    if (vn && !mt_job_slot_valid(out->slot))
+        return mt_err_set(err, MT_EINVAL, "transfer: invalid slot name");
+    return MT_OK;
+}
+
+bool mt_rxfer_format(const mt_rxfer *x, char *out, size_t cap)
+{
+    if (!mt_id_valid(x->task_id) || x->fence < 1 || x->fence > (uint64_t)MT_RLEASE_FENCE_MAX ||
+        !mt_rlease_secret_valid(x->secret) || (x->slot[0] && !mt_job_slot_valid(x->slot)))
+        return false;
+    int n = snprintf(out, cap, "task=%s&fence=%llu&secret=%s&slot=", x->task_id,
+                     (unsigned long long)x->fence, x->secret);
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    size_t k = (size_t)n;
+    for (const unsigned char *s = (const unsigned char *)x->slot; *s; s++) {
+        if (k + 3 > cap)
+            return false;
+        snprintf(out + k, 3, "%02x", *s);
+        k += 2;
+    }
+    return true;
 }

@@ -6,8 +6,10 @@
  *   {"task_id":"<32 hex>", "executor_type":"builtin"|"wasm",
  *    "function":"<1..64 bytes>", "arguments":{"name":"string",..} (<= 64, each <= 64 KiB),
  *    "limits":{"mem_bytes":N, "cpu_seconds":N, "wall_ms":N},
- *    "module":null | {"key":"<64 hex>","ciphertext":"<base64>","plain_sha256":"<64 hex>"?},
- *    "inputs":[{"slot":S,"key":K,"ciphertext":B64 | "url":"https://..","sha256":H?}] (<= 64),
+ *    "module":null | {"key":"<64 hex>","ciphertext":"<base64>" | "stream":true,"size":N,
+ *              "plain_sha256":"<64 hex>"?},
+ *    "inputs":[{"slot":S,"key":K,"ciphertext":B64 | "url":"https://.." |
+ *               "stream":true,"size":N, "sha256":H?}] (<= 64),
  *    "outputs":[{"slot":S,"key":K,"file_id":"<32 hex>"?}] (<= 64),
  *    "keys":[{"arg","type","version","der"}]? (KeyStore keys; job_codec.h),
  *    "lease":{"fence":N (1..2^53), "ms":N (100..3600000),
@@ -15,8 +17,11 @@
  *            lease on the task: renew it every ms/3, present fence with
  *            every renewal and with the report)}
  * Slots satisfy mt_job_slot_valid and are unique within inputs and within
- * outputs; an input has exactly one of ciphertext and url; "wasm" jobs have
- * a module, "builtin" jobs none.
+ * outputs; an input has exactly one of ciphertext, url and stream (a module
+ * one of ciphertext and stream); "wasm" jobs have a module, "builtin" jobs
+ * none. "stream": the executor fetches the ciphertext (size bytes,
+ * 0..MT_RXFER_MAX_BYTES) as raw bytes with POST /v1/executor/input (mt_rxfer
+ * below): no base64 and no size cap but the disk's.
  *
  * Ownership: mt_rjob_decode fills *out with heap memory released by
  * mt_rjob_free (which wipes keys and ciphertext); `arguments` is borrowed
@@ -39,8 +44,10 @@
 typedef struct {
     char *slot;          /* "(module)" for the module */
     uint8_t key[32];
-    uint8_t *ciphertext; /* decoded bytes, or NULL for a url input */
+    uint8_t *ciphertext; /* decoded bytes, or NULL for a url or stream input */
     size_t ciphertext_len;
+    bool stream;         /* fetched with POST /v1/executor/input */
+    uint64_t size;       /* stream: its size in bytes */
     char *url;           /* https:// input, or NULL */
     char sha256[65];     /* input: expected ciphertext SHA-256 (hex), "" if absent */
     char plain_sha256[65]; /* module: expected plaintext SHA-256, "" if absent */
@@ -74,8 +81,11 @@ void mt_rjob_free(mt_rjob *j);
  *    "return_value":S?, "failure_reason":S?, "log":S? (each <= MT_JOB_RESULT_MAX, no NUL),
  *    "metering":{"cpu_ms","peak_rss_kb","wall_ms","bytes_in","bytes_out",
  *                "fuel_used","key_signs": non-negative integers, each optional}?,
- *    "outputs":{"<slot>":{"ciphertext":"<base64>","sha256":"<64 hex>",
- *                         "size":N}}? (<= 64 valid slot names)}
+ *    "outputs":{"<slot>":{"ciphertext":"<base64>" | "uploaded":true,
+ *                         "sha256":"<64 hex>", "size":N}}? (<= 64 valid slot names)}
+ * "uploaded": the ciphertext went before the report with POST
+ * /v1/executor/output (mt_rxfer) under the same fencing token; size up to
+ * MT_RXFER_MAX_BYTES (else MT_RREPORT_MAX_BYTES).
  * Every string is borrowed from out->root; outputs stay JSON (validated here,
  * decoded by the scheduler slot by slot). Release with mt_rreport_free. */
 typedef struct {
@@ -93,6 +103,31 @@ typedef struct {
 
 mt_status mt_rreport_decode(const char *buf, size_t len, mt_rreport *out, mt_err *err);
 void mt_rreport_free(mt_rreport *r);
+
+/* ---- raw transfers (docs/design.md "Executor transfers") ----
+ * One input (or the module) or one output moves as raw bytes, streamed at
+ * both ends (no base64, no buffering in memory, no cap but the disk's):
+ *   POST /v1/executor/input?Q   empty body; answer 200, the ciphertext
+ *   POST /v1/executor/output?Q  the ciphertext as body; answer 200
+ *                               {"size":N,"sha256":"<64 hex>"}
+ * Q, exactly in this order, nothing else:
+ *   task=<32 hex>&fence=<1..2^53, decimal, no leading zero>&secret=<64 hex>
+ *   &slot=<the slot name as lower-case hex, 2..256 digits; empty: the module>
+ * The lease (task, fence, secret) must be the task's current one, as for a
+ * renewal. mt_rxfer_parse is the one reader (fuzzed: fuzz/remote_lease.c). */
+#define MT_RXFER_MAX_BYTES (1ull << 40) /* 1 TiB: the bound is the disk */
+typedef struct {
+    char task_id[33];
+    uint64_t fence;
+    char secret[65];
+    char slot[129]; /* "" for the module; MT_JOB_SLOT_MAX (job_codec.h) + 1 */
+} mt_rxfer;
+/* q: the query, without the '?' (len bytes, not NUL-terminated). MT_EINVAL
+ * naming the part at fault (never quoting it). */
+mt_status mt_rxfer_parse(const char *q, size_t len, mt_rxfer *out, mt_err *err);
+/* The query of x into out (cap bytes, NUL-terminated); false if it does not
+ * fit or x is not valid. */
+bool mt_rxfer_format(const mt_rxfer *x, char *out, size_t cap);
 
 /* ---- leases and executor health (docs/design.md "Executor leases") ----
  * Small documents, each at most MT_RLEASE_MAX_BYTES, no other keys, read

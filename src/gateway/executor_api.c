@@ -13,9 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
@@ -197,6 +200,133 @@ static bool peer_id(SSL *ssl, char out[MT_REMOTE_PEER_ID_LEN + 1])
     return true;
 }
 
+/* The query of a transfer route "POST <route>?Q HTTP/1.1" in head, parsed;
+ * false (nothing parsed) when head is not that route. */
+static bool xfer_route(const char *head, const char *route, mt_rxfer *x, mt_status *rc,
+                       mt_err *err)
+{
+    size_t n = strlen(route);
+    if (strncmp(head, route, n) != 0 || head[n] != '?')
+        return false;
+    const char *q = head + n + 1, *sp = strchr(q, ' ');
+    if (!sp || strncmp(sp, " HTTP/1.1", 9) != 0)
+        *rc = mt_err_set(err, MT_EINVAL, "transfer: malformed request line");
+    else
+        *rc = mt_rxfer_parse(q, (size_t)(sp - q), x, err);
+    return true;
+}
+
+/* POST /v1/executor/input?Q: the ciphertext of an input (or the module) of a
+ * task the peer holds the lease of, streamed from its object. */
+static void serve_input(mt_executor_api *api, SSL *ssl, const mt_rxfer *x, size_t blen)
+{
+    mt_err err;
+    mt_err_clear(&err);
+    char path[4096 + 32];
+    if (blen) {
+        respond_error(ssl, MT_EINVAL, "transfer: an input request has no body");
+        return;
+    }
+    pthread_mutex_lock(&api->rs_mu);
+    mt_status rc = mt_remote_sched_xfer(api->rs, x, false, path, &err);
+    pthread_mutex_unlock(&api->rs_mu);
+    int fd = rc ? -1 : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat sb;
+    if (!rc && (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)))
+        rc = mt_err_set(&err, MT_EIO, "the object of this slot cannot be read");
+    if (rc) {
+        if (fd >= 0)
+            close(fd);
+        respond_error(ssl, rc, err.msg);
+        return;
+    }
+    char head[200];
+    snprintf(head, sizeof head,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: "
+             "%lld\r\nConnection: close\r\n\r\n",
+             (long long)sb.st_size);
+    rc = mt_atls_write(ssl, head, strlen(head), &err);
+    uint8_t buf[1 << 16];
+    for (off_t left = sb.st_size; !rc && left > 0;) {
+        ssize_t n = read(fd, buf, (size_t)left < sizeof buf ? (size_t)left : sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) /* the object shrank: the peer sees a short body and fails */
+            break;
+        rc = mt_atls_write(ssl, buf, (size_t)n, &err);
+        left -= n;
+    }
+    close(fd);
+}
+
+/* POST /v1/executor/output?Q: an output's ciphertext (blen bytes) streamed
+ * into its staging file (temp + fsync + rename), checked by the report. */
+static void serve_output(mt_executor_api *api, SSL *ssl, const mt_rxfer *x, size_t blen)
+{
+    mt_err err;
+    mt_err_clear(&err);
+    char path[4096 + 32], tmp[4096 + 64];
+    pthread_mutex_lock(&api->rs_mu);
+    mt_status rc = mt_remote_sched_xfer(api->rs, x, true, path, &err);
+    pthread_mutex_unlock(&api->rs_mu);
+    uint8_t rnd[8];
+    char hex[17];
+    if (!rc && !(rc = mt_random(rnd, sizeof rnd, &err))) {
+        mt_hex_encode(rnd, sizeof rnd, hex);
+        snprintf(tmp, sizeof tmp, "%s.tmp-%s", path, hex);
+    }
+    int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (!rc && fd < 0)
+        rc = mt_err_set(&err, MT_EIO, "the scheduler cannot store this output");
+    if (rc) {
+        respond_error(ssl, rc, err.msg);
+        return;
+    }
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+        rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
+    uint8_t buf[1 << 16];
+    for (size_t left = blen; !rc && left > 0;) {
+        int n = SSL_read(ssl, buf, left < sizeof buf ? (int)left : (int)sizeof buf);
+        if (n <= 0) {
+            rc = mt_err_set(&err, MT_EIO, "the upload ended early");
+            break;
+        }
+        for (size_t off = 0; !rc && off < (size_t)n;) {
+            ssize_t w = write(fd, buf + off, (size_t)n - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                rc = mt_err_set(&err, errno == ENOSPC ? MT_EUNAVAIL : MT_EIO,
+                                "the scheduler cannot store this output (%s)",
+                                errno == ENOSPC ? "disk full" : "write error");
+            else
+                off += (size_t)w;
+        }
+        if (!rc && EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+            rc = mt_err_set(&err, MT_EINTERNAL, "sha256 failed");
+        left -= (size_t)n;
+    }
+    unsigned char d[32];
+    unsigned dl = 0;
+    if (!rc && (fsync(fd) != 0 || EVP_DigestFinal_ex(md, d, &dl) != 1))
+        rc = mt_err_set(&err, MT_EIO, "the scheduler cannot store this output");
+    EVP_MD_CTX_free(md);
+    close(fd);
+    if (!rc && rename(tmp, path) != 0)
+        rc = mt_err_set(&err, MT_EIO, "the scheduler cannot store this output");
+    if (rc) {
+        unlink(tmp);
+        if (rc != MT_EIO || strcmp(err.msg, "the upload ended early") != 0)
+            respond_error(ssl, rc, err.msg);
+        return;
+    }
+    char dh[65], body[128];
+    mt_hex_encode(d, 32, dh);
+    snprintf(body, sizeof body, "{\"size\":%zu,\"sha256\":\"%s\"}", blen, dh);
+    respond(ssl, 200, "OK", body);
+}
+
 static void serve_one(mt_executor_api *api, SSL *ssl)
 {
     char head[8192];
@@ -204,10 +334,32 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
     size_t blen = 0;
     mt_err err;
     mt_err_clear(&err);
-    mt_status rc = mt_atls_read_head(ssl, head, sizeof head, MT_REMOTE_MAX_REPORT, &blen, &err);
+    /* bodies up to MT_RXFER_MAX_BYTES for an output transfer (streamed to
+     * disk, never buffered); every other route at most MT_REMOTE_MAX_REPORT */
+    mt_status rc = mt_atls_read_head(ssl, head, sizeof head, MT_RXFER_MAX_BYTES, &blen, &err);
     if (rc) {
         if (rc != MT_EIO)
             respond_error(ssl, rc, err.msg);
+        return;
+    }
+    char peer[MT_REMOTE_PEER_ID_LEN + 1];
+    if (!peer_id(ssl, peer)) { /* cannot happen after a mutual handshake */
+        respond_error(ssl, MT_EAUTH, "no client certificate");
+        return;
+    }
+    mt_rxfer x;
+    if (xfer_route(head, "POST /v1/executor/input", &x, &rc, &err) ||
+        xfer_route(head, "POST /v1/executor/output", &x, &rc, &err)) {
+        if (rc)
+            respond_error(ssl, rc, err.msg);
+        else if (!strncmp(head, "POST /v1/executor/input?", 24))
+            serve_input(api, ssl, &x, blen);
+        else
+            serve_output(api, ssl, &x, blen);
+        return;
+    }
+    if (blen > MT_REMOTE_MAX_REPORT) {
+        respond_error(ssl, MT_ETOOBIG, "request body larger than the executor API accepts");
         return;
     }
     /* the body is buffered whole (mt_rreport_decode parses it): its bytes
@@ -236,10 +388,7 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
             respond_error(ssl, rc, err.msg);
         return;
     }
-    char peer[MT_REMOTE_PEER_ID_LEN + 1];
-    if (!peer_id(ssl, peer)) { /* cannot happen after a mutual handshake */
-        respond_error(ssl, MT_EAUTH, "no client certificate");
-    } else if (!strncmp(head, "POST /v1/executor/claim ", 24)) {
+    if (!strncmp(head, "POST /v1/executor/claim ", 24)) {
         json_t *job = NULL;
         mt_rhello hello; /* the executor's health, an empty body from older ones */
         rc = mt_rhello_decode((const char *)body, blen, &hello, &err);

@@ -11,6 +11,12 @@
  *                             after each task: /metrics stays current)
  *   POST /v1/executor/renew   body mt_rrenew; 200 {"lease_ms", "cancel"},
  *                             409 when the lease is lost
+ *   POST /v1/executor/input?Q  (Q: remote_job.h mt_rxfer) empty body; 200
+ *                             with an input's (or the module's) ciphertext
+ *                             as raw bytes, streamed from its object
+ *   POST /v1/executor/output?Q body: an output's ciphertext, streamed to its
+ *                             staging file; 200 {"size", "sha256"}; both
+ *                             transfers 409 when Q's lease is not current
  *   POST /v1/executor/report  200 {"stored": true}; 409 when the report's
  *                             fencing token is not the current lease;
  *                             errors {"error": msg,

@@ -251,6 +251,8 @@ as alice task result "$T8" --slot ra --key "$MT_WORK/alice.out8.key" --out "$MT_
   >/dev/null 2>&1 && fail "an output of the refused report is readable"
 as alice task cancel "$T8" >/dev/null
 wait_for "the refused task's lease to run out" is "$T8" canceled
+left=$(find "$MT_DATA" -name '*.up-*' | wc -l)
+[ "$left" = 0 ] || fail "uploads of the expired lease left behind: $(find "$MT_DATA" -name '*.up-*')"
 ok "a report with the right fencing token but a wrong lease secret: 409, nothing written"
 
 # 6. Untrusted storage: a fencing token rolled back in the database (to let an

@@ -275,6 +275,121 @@ static void test_renewal(void **state)
                          MT_EINVAL);
 }
 
+/* Raw transfers: the query's reader and writer agree; every malformed part
+ * is refused with a reason that never quotes it. */
+static void test_xfer(void **state)
+{
+    (void)state;
+    mt_err err;
+    mt_rxfer x, y;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "0123456789abcdef0123456789abcdef");
+    x.fence = 42;
+    memset(x.secret, 'a', 64);
+    snprintf(x.slot, sizeof x.slot, "in put&=?%%");
+    char q[512];
+    assert_true(mt_rxfer_format(&x, q, sizeof q));
+    assert_int_equal(mt_rxfer_parse(q, strlen(q), &y, &err), MT_OK);
+    assert_string_equal(y.task_id, x.task_id);
+    assert_int_equal(y.fence, 42);
+    assert_string_equal(y.secret, x.secret);
+    assert_string_equal(y.slot, x.slot);
+    x.slot[0] = 0; /* the module */
+    assert_true(mt_rxfer_format(&x, q, sizeof q));
+    assert_int_equal(mt_rxfer_parse(q, strlen(q), &y, &err), MT_OK);
+    assert_string_equal(y.slot, "");
+    assert_false(mt_rxfer_format(&x, q, 40)); /* does not fit */
+    const char *S = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const char *T = "0123456789abcdef0123456789abcdef";
+    char bad[16][400];
+    int n = 0;
+    snprintf(bad[n++], 400, "fence=1&task=%s&secret=%s&slot=", T, S);   /* order */
+    snprintf(bad[n++], 400, "task=%sX&fence=1&secret=%s&slot=", T, S);  /* id length */
+    snprintf(bad[n++], 400, "task=%s&fence=0&secret=%s&slot=", T, S);   /* fence 0 */
+    snprintf(bad[n++], 400, "task=%s&fence=01&secret=%s&slot=", T, S);  /* leading zero */
+    snprintf(bad[n++], 400, "task=%s&fence=9007199254740993&secret=%s&slot=", T, S); /* > 2^53 */
+    snprintf(bad[n++], 400, "task=%s&fence=-1&secret=%s&slot=", T, S);
+    snprintf(bad[n++], 400, "task=%s&fence=1&secret=%.63s&slot=", T, S); /* secret length */
+    snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=6", T, S);   /* odd hex */
+    snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=2f", T, S);  /* '/' */
+    snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=0a", T, S);  /* control */
+    snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=41&x=1", T, S); /* trailing */
+    snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s", T, S);          /* no slot */
+    snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=4G", T, S);  /* not hex */
+    snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=41", "0123456789ABCDEF0123456789abcdef", S);
+    for (int i = 0; i < n; i++) {
+        mt_err_clear(&err);
+        assert_int_equal(mt_rxfer_parse(bad[i], strlen(bad[i]), &y, &err), MT_EINVAL);
+        assert_non_null(strstr(err.msg, "transfer: "));
+        assert_null(strstr(err.msg, S));
+    }
+    /* the query of a 128-byte slot fits 512 bytes; 129 bytes of slot do not parse */
+    memset(x.slot, 'z', 128);
+    x.slot[128] = 0;
+    assert_true(mt_rxfer_format(&x, q, sizeof q));
+    assert_int_equal(mt_rxfer_parse(q, strlen(q), &y, &err), MT_OK);
+    char big[700];
+    snprintf(big, sizeof big, "%s7a", q);
+    assert_int_equal(mt_rxfer_parse(big, strlen(big), &y, &err), MT_EINVAL);
+}
+
+/* Streamed inputs in the job document and uploaded outputs in the report. */
+static void test_stream_forms(void **state)
+{
+    (void)state;
+    mt_err err;
+    const char *K = "0000000000000000000000000000000000000000000000000000000000000000";
+    char doc[2048];
+    snprintf(doc, sizeof doc,
+             "{\"task_id\":\"0123456789abcdef0123456789abcdef\",\"executor_type\":\"builtin\","
+             "\"function\":\"psi\",\"arguments\":{},\"limits\":{\"mem_bytes\":1,"
+             "\"cpu_seconds\":1,\"wall_ms\":1},\"module\":null,\"inputs\":[{\"slot\":\"a\","
+             "\"key\":\"%s\",\"stream\":true,\"size\":5}],\"outputs\":[]}",
+             K);
+    mt_rjob j;
+    assert_int_equal(mt_rjob_decode(doc, strlen(doc), &j, &err), MT_OK);
+    assert_true(j.inputs[0].stream);
+    assert_int_equal(j.inputs[0].size, 5);
+    assert_null(j.inputs[0].ciphertext);
+    mt_rjob_free(&j);
+    const char *bad[] = {"\"stream\":false,\"size\":5", "\"stream\":true",
+                         "\"stream\":true,\"size\":-1", "\"size\":5,\"url\":\"https://x\"",
+                         "\"stream\":true,\"size\":5,\"ciphertext\":\"\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(doc, sizeof doc,
+                 "{\"task_id\":\"0123456789abcdef0123456789abcdef\",\"executor_type\":"
+                 "\"builtin\",\"function\":\"psi\",\"arguments\":{},\"limits\":{"
+                 "\"mem_bytes\":1,\"cpu_seconds\":1,\"wall_ms\":1},\"module\":null,"
+                 "\"inputs\":[{\"slot\":\"a\",\"key\":\"%s\",%s}],\"outputs\":[]}",
+                 K, bad[i]);
+        assert_int_equal(mt_rjob_decode(doc, strlen(doc), &j, &err), MT_EINVAL);
+    }
+    const char *H = "1111111111111111111111111111111111111111111111111111111111111111";
+    snprintf(doc, sizeof doc,
+             "{\"task_id\":\"0123456789abcdef0123456789abcdef\",\"ok\":true,\"outputs\":"
+             "{\"r\":{\"uploaded\":true,\"sha256\":\"%s\",\"size\":1000000000000}}}",
+             H);
+    mt_rreport r;
+    assert_int_equal(mt_rreport_decode(doc, strlen(doc), &r, &err), MT_OK);
+    mt_rreport_free(&r);
+    snprintf(doc, sizeof doc,
+             "{\"task_id\":\"0123456789abcdef0123456789abcdef\",\"ok\":true,\"outputs\":"
+             "{\"r\":{\"uploaded\":false,\"sha256\":\"%s\",\"size\":1}}}",
+             H);
+    assert_int_equal(mt_rreport_decode(doc, strlen(doc), &r, &err), MT_EINVAL);
+    snprintf(doc, sizeof doc,
+             "{\"task_id\":\"0123456789abcdef0123456789abcdef\",\"ok\":true,\"outputs\":"
+             "{\"r\":{\"uploaded\":true,\"ciphertext\":\"\",\"sha256\":\"%s\","
+             "\"size\":0}}}",
+             H);
+    assert_int_equal(mt_rreport_decode(doc, strlen(doc), &r, &err), MT_EINVAL);
+    snprintf(doc, sizeof doc,
+             "{\"task_id\":\"0123456789abcdef0123456789abcdef\",\"ok\":true,\"outputs\":"
+             "{\"r\":{\"sha256\":\"%s\",\"size\":1000000000000}}}",
+             H); /* no ciphertext and not uploaded */
+    assert_int_equal(mt_rreport_decode(doc, strlen(doc), &r, &err), MT_EINVAL);
+}
+
 static void test_health(void **state)
 {
     (void)state;
@@ -320,6 +435,8 @@ int main(void)
         cmocka_unit_test(test_lease_in_job_and_report),
         cmocka_unit_test(test_renewal),
         cmocka_unit_test(test_health),
+        cmocka_unit_test(test_xfer),
+        cmocka_unit_test(test_stream_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
