@@ -18,3 +18,6 @@ set_tests_properties(it_executor_cert_renew PROPERTIES
 add_test(NAME it_executor_restart COMMAND bash ${MT_TEST_DIR}/integration/it_executor_restart.sh)
 set_tests_properties(it_executor_restart PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300)
+# it_executor_limits (registered in integration.cmake) also uses the test client
+set_tests_properties(it_executor_limits PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MT_EXEC_POST=$<TARGET_FILE:exec_post>")
