@@ -66,7 +66,7 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", data_dir, CORE_DB_NAME) >= (int)sizeof path)
         return mt_err_set(err, MT_EINVAL, "data directory path too long");
-    sqlite3 *db;
+    mt_db *db;
     if ((rc = store_open(path, true, &db, err)))
         return rc;
     char tmp[4096 + MT_TMPFILE_EXTRA];
@@ -94,7 +94,7 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
                         (unsigned long long)total);
         goto out;
     }
-    if ((rc = store_prepare(db,
+    if ((rc = store_prepare(mt_db_sqlite_handle(db),
                             "SELECT seq, time, actor, action, object, status, prev_hash, hash, "
                             "mac FROM audit WHERE seq >= ? AND seq <= ? ORDER BY seq",
                             &st, err)))
@@ -105,14 +105,15 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
     char anchor[65] = "", head[65] = "";
     {
         sqlite3_stmt *h;
-        if ((rc = store_prepare(db, "SELECT prev_hash FROM audit WHERE seq = ?", &h, err)))
+        if ((rc = store_prepare(mt_db_sqlite_handle(db),
+                                "SELECT prev_hash FROM audit WHERE seq = ?", &h, err)))
             goto out;
         sqlite3_bind_int64(h, 1, first);
         if (sqlite3_step(h) == SQLITE_ROW)
             snprintf(anchor, sizeof anchor, "%s", store_col_text(h, 0));
         sqlite3_finalize(h);
-        if (sqlite3_prepare_v2(db, "SELECT hash FROM audit WHERE seq = ?", -1, &h, NULL) ==
-            SQLITE_OK) {
+        if (sqlite3_prepare_v2(mt_db_sqlite_handle(db), "SELECT hash FROM audit WHERE seq = ?", -1,
+                               &h, NULL) == SQLITE_OK) {
             sqlite3_bind_int64(h, 1, last);
             if (sqlite3_step(h) == SQLITE_ROW)
                 snprintf(head, sizeof head, "%s", store_col_text(h, 0));
@@ -140,7 +141,7 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
                        err)))
         goto out;
     uint64_t n = 0;
-    while (!rc && store_next(db, st, &rc, err)) {
+    while (!rc && store_next(mt_db_sqlite_handle(db), st, &rc, err)) {
         rc = put_line(fd,
                       json_pack("{s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "seq",
                                 (json_int_t)sqlite3_column_int64(st, 0), "time",

@@ -19,61 +19,58 @@
 
 /* ---- rows -------------------------------------------------------------- */
 
-mt_status core_file_load(mt_core *c, sqlite3 *db, const char *file_id, core_file *out,
-                         mt_err *err)
+mt_status core_file_load(mt_core *c, mt_db *mdb, const char *file_id, core_file *out, mt_err *err)
 {
     memset(out, 0, sizeof *out);
     /* the row comes from untrusted storage: its MAC first */
-    mt_status rc = integ_file_check(c, db, file_id, NULL, err);
+    mt_status rc = integ_file_check(c, mdb, file_id, NULL, err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = core_stmt_get(NULL, db,
-                                 "SELECT file_id, kind, name, url, object_id, size, sha256, "
-                                 "written, created_at, wrapped_key FROM files WHERE file_id = ?",
-                                 &st, err);
+    mt_db_stmt *st;
+    rc = core_stmt_get(NULL, mdb,
+                       "SELECT file_id, kind, name, url, object_id, size, sha256, "
+                       "written, created_at, wrapped_key FROM files WHERE file_id = ?",
+                       &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, file_id);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        snprintf(out->file_id, sizeof out->file_id, "%s", store_col_text(st, 0));
-        snprintf(out->kind, sizeof out->kind, "%s", store_col_text(st, 1));
-        snprintf(out->name, sizeof out->name, "%s", store_col_text(st, 2));
-        snprintf(out->url, sizeof out->url, "%s", store_col_text(st, 3));
-        snprintf(out->object_id, sizeof out->object_id, "%s", store_col_text(st, 4));
-        out->has_size = sqlite3_column_type(st, 5) != SQLITE_NULL;
-        out->size = sqlite3_column_int64(st, 5);
-        snprintf(out->sha256, sizeof out->sha256, "%s", store_col_text(st, 6));
-        out->written = sqlite3_column_int(st, 7) != 0;
-        out->created_at = sqlite3_column_int64(st, 8);
-        int n = sqlite3_column_bytes(st, 9);
-        if (n > 0 && (size_t)n <= sizeof out->wrapped_key) {
-            memcpy(out->wrapped_key, sqlite3_column_blob(st, 9), (size_t)n);
-            out->wrapped_len = (size_t)n;
+    mt_db_bind_text(st, 1, file_id);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
+        snprintf(out->file_id, sizeof out->file_id, "%s", mt_db_col_text(st, 0));
+        snprintf(out->kind, sizeof out->kind, "%s", mt_db_col_text(st, 1));
+        snprintf(out->name, sizeof out->name, "%s", mt_db_col_text(st, 2));
+        snprintf(out->url, sizeof out->url, "%s", mt_db_col_text(st, 3));
+        snprintf(out->object_id, sizeof out->object_id, "%s", mt_db_col_text(st, 4));
+        out->has_size = !mt_db_col_null(st, 5);
+        out->size = mt_db_col_int64(st, 5);
+        snprintf(out->sha256, sizeof out->sha256, "%s", mt_db_col_text(st, 6));
+        out->written = (int)mt_db_col_int64(st, 7) != 0;
+        out->created_at = mt_db_col_int64(st, 8);
+        size_t n = 0;
+        const void *wk = mt_db_col_blob(st, 9, &n);
+        if (n > 0 && n <= sizeof out->wrapped_key) {
+            memcpy(out->wrapped_key, wk, n);
+            out->wrapped_len = n;
         }
-    } else if (s == SQLITE_DONE)
+    } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no file %s", file_id);
-    else
-        rc = store_fail(db, err);
     core_stmt_put(NULL, st);
     return rc;
 }
 
-json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err)
+json_t *core_file_owners(mt_db *mdb, const char *file_id, mt_err *err)
 {
-    sqlite3_stmt *st;
-    if (core_stmt_get(NULL, db,
-                      "SELECT username FROM file_owners WHERE file_id = ? ORDER BY username",
-                      &st, err))
+    mt_db_stmt *st;
+    if (core_stmt_get(NULL, mdb,
+                      "SELECT username FROM file_owners WHERE file_id = ? ORDER BY username", &st,
+                      err))
         return NULL;
-    store_bind_text(st, 1, file_id);
+    mt_db_bind_text(st, 1, file_id);
     json_t *arr = json_array();
-    int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(arr, json_string(store_col_text(st, 0)));
-    if (s != SQLITE_DONE) {
-        store_fail(db, err);
+    mt_status rc = MT_OK;
+    while (mt_db_step(st, &rc, err) == MT_DB_ROW)
+        json_array_append_new(arr, json_string(mt_db_col_text(st, 0)));
+    if (rc) {
         json_decref(arr);
         arr = NULL;
     }
@@ -81,15 +78,15 @@ json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err)
     return arr;
 }
 
-mt_status core_file_is_owner(mt_core *c, sqlite3 *db, const char *file_id, const char *user,
+mt_status core_file_is_owner(mt_core *c, mt_db *mdb, const char *file_id, const char *user,
                              bool *yes, mt_err *err)
 {
     int64_t v;
-    mt_status rc = store_int(db, err, &v, yes,
-                             "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?",
-                             file_id, user);
+    mt_status rc =
+        store_int(mdb, err, &v, yes, "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?",
+                  file_id, user);
     /* an owner row counts only if the file's MAC (over all its owners) holds */
-    if (!rc && *yes && (rc = integ_file_check(c, db, file_id, NULL, err)))
+    if (!rc && *yes && (rc = integ_file_check(c, mdb, file_id, NULL, err)))
         *yes = false;
     return rc;
 }
@@ -129,30 +126,29 @@ static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
     mt_status rc = core_wrap_key(x->core, file_id, key, wrapped, &kek_v, x->err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(x->db,
                             "INSERT INTO files(file_id, kind, name, url, object_id, size, "
                             "sha256, wrapped_key, written, created_at, kek_version) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             &st, x->err)))
         return rc;
-    store_bind_text(st, 1, file_id);
-    store_bind_text(st, 2, kind);
-    store_bind_text(st, 3, name ? name : "");
-    store_bind_text(st, 4, url);
-    store_bind_text(st, 5, object_id && *object_id ? object_id : NULL);
+    mt_db_bind_text(st, 1, file_id);
+    mt_db_bind_text(st, 2, kind);
+    mt_db_bind_text(st, 3, name ? name : "");
+    mt_db_bind_text(st, 4, url);
+    mt_db_bind_text(st, 5, object_id && *object_id ? object_id : NULL);
     if (size)
-        sqlite3_bind_int64(st, 6, *size);
+        mt_db_bind_int64(st, 6, *size);
     else
-        sqlite3_bind_null(st, 6);
-    store_bind_text(st, 7, sha256 && *sha256 ? sha256 : NULL);
-    sqlite3_bind_blob(st, 8, wrapped, sizeof wrapped, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 9, written ? 1 : 0);
-    sqlite3_bind_int64(st, 10, mt_now());
-    sqlite3_bind_int64(st, 11, (int64_t)kek_v);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
+        mt_db_bind_null(st, 6);
+    mt_db_bind_text(st, 7, sha256 && *sha256 ? sha256 : NULL);
+    mt_db_bind_blob(st, 8, wrapped, (size_t)(sizeof wrapped));
+    mt_db_bind_int64(st, 9, written ? 1 : 0);
+    mt_db_bind_int64(st, 10, mt_now());
+    mt_db_bind_int64(st, 11, (int64_t)kek_v);
+    mt_db_step(st, &rc, x->err);
+    mt_db_finalize(st);
     for (size_t i = 0; !rc && i < n_owners; i++)
         rc = store_run(x->db, x->err, NULL,
                        "INSERT INTO file_owners(file_id, username) VALUES (?, ?)", file_id,
@@ -257,20 +253,19 @@ mt_status files_upload(core_ctx *x)
 static mt_status upload_row(core_ctx *x, const char *id, size_t n, const char *sha)
 {
     mt_status rc;
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(x->db,
                             "INSERT INTO objects(id, uploader, size, sha256, created_at) "
                             "VALUES (?, ?, ?, ?, ?)",
                             &st, x->err)))
         return rc;
-    store_bind_text(st, 1, id);
-    store_bind_text(st, 2, x->who);
-    sqlite3_bind_int64(st, 3, (int64_t)n);
-    store_bind_text(st, 4, sha);
-    sqlite3_bind_int64(st, 5, mt_now());
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
+    mt_db_bind_text(st, 1, id);
+    mt_db_bind_text(st, 2, x->who);
+    mt_db_bind_int64(st, 3, (int64_t)n);
+    mt_db_bind_text(st, 4, sha);
+    mt_db_bind_int64(st, 5, mt_now());
+    mt_db_step(st, &rc, x->err);
+    mt_db_finalize(st);
     if (!rc)
         core_set_object(x, "object", id);
     return rc;
@@ -306,21 +301,20 @@ mt_status files_input_new(core_ctx *x)
     bool has_size = false;
     char sha[65] = "";
     if (d.url_kind == DEC_URL_OBJECT) {
-        sqlite3_stmt *st;
-        if ((rc = store_prepare(x->db, "SELECT uploader, size, sha256 FROM objects WHERE id = ?",
+        mt_db_stmt *st;
+        if ((rc = mt_db_prepare(x->db, "SELECT uploader, size, sha256 FROM objects WHERE id = ?",
                                 &st, x->err)))
             goto out;
-        store_bind_text(st, 1, d.object_id);
-        int s = sqlite3_step(st);
+        mt_db_bind_text(st, 1, d.object_id);
+        int s = mt_db_step(st, &rc, x->err);
         bool mine = false;
-        if (s == SQLITE_ROW) {
-            mine = !strcmp(store_col_text(st, 0), x->who);
-            size = sqlite3_column_int64(st, 1);
-            snprintf(sha, sizeof sha, "%s", store_col_text(st, 2));
+        if (s == MT_DB_ROW) {
+            mine = !strcmp(mt_db_col_text(st, 0), x->who);
+            size = mt_db_col_int64(st, 1);
+            snprintf(sha, sizeof sha, "%s", mt_db_col_text(st, 2));
             has_size = true;
-        } else if (s != SQLITE_DONE)
-            rc = store_fail(x->db, x->err);
-        sqlite3_finalize(st);
+        }
+        mt_db_finalize(st);
         if (rc)
             goto out;
         if (!mine) {
@@ -520,8 +514,8 @@ mt_status files_list(core_ctx *x)
     mt_status rc = dec_page_query_parse(x->req->query, PAGE_FILES, &pg, x->err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    rc = mt_db_prepare(x->db,
                        "SELECT f.file_id, f.created_at FROM files f JOIN file_owners o "
                        "ON o.file_id = f.file_id WHERE o.username = ?1 AND (?2 = 0 OR "
                        "f.created_at > ?3 OR (f.created_at = ?3 AND f.file_id > ?4)) "
@@ -529,7 +523,7 @@ mt_status files_list(core_ctx *x)
                        &st, x->err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, x->who);
+    mt_db_bind_text(st, 1, x->who);
     core_page_bind(st, 2, &pg);
     return core_list_response(x, st, "files", file_meta_by_id, PAGE_FILES, &pg);
 }

@@ -27,59 +27,56 @@ void core_function_clear(core_function *f)
     memset(f, 0, sizeof *f);
 }
 
-static void fn_from_row(sqlite3_stmt *st, core_function *f)
+static void fn_from_row(mt_db_stmt *st, core_function *f)
 {
     memset(f, 0, sizeof *f);
-    snprintf(f->function_id, sizeof f->function_id, "%s", store_col_text(st, 0));
-    snprintf(f->owner, sizeof f->owner, "%s", store_col_text(st, 1));
-    snprintf(f->name, sizeof f->name, "%s", store_col_text(st, 2));
-    snprintf(f->builtin, sizeof f->builtin, "%s", store_col_text(st, 3));
-    snprintf(f->executor_type, sizeof f->executor_type, "%s", store_col_text(st, 4));
-    f->public_ = sqlite3_column_int(st, 5) != 0;
-    f->disabled = sqlite3_column_int(st, 6) != 0;
-    f->arguments = core_json_load(store_col_text(st, 7));
-    f->inputs = core_json_load(store_col_text(st, 8));
-    f->outputs = core_json_load(store_col_text(st, 9));
-    f->usage_quota = sqlite3_column_int64(st, 10);
-    f->current_usage = sqlite3_column_int64(st, 11);
+    snprintf(f->function_id, sizeof f->function_id, "%s", mt_db_col_text(st, 0));
+    snprintf(f->owner, sizeof f->owner, "%s", mt_db_col_text(st, 1));
+    snprintf(f->name, sizeof f->name, "%s", mt_db_col_text(st, 2));
+    snprintf(f->builtin, sizeof f->builtin, "%s", mt_db_col_text(st, 3));
+    snprintf(f->executor_type, sizeof f->executor_type, "%s", mt_db_col_text(st, 4));
+    f->public_ = (int)mt_db_col_int64(st, 5) != 0;
+    f->disabled = (int)mt_db_col_int64(st, 6) != 0;
+    f->arguments = core_json_load(mt_db_col_text(st, 7));
+    f->inputs = core_json_load(mt_db_col_text(st, 8));
+    f->outputs = core_json_load(mt_db_col_text(st, 9));
+    f->usage_quota = mt_db_col_int64(st, 10);
+    f->current_usage = mt_db_col_int64(st, 11);
 }
 
-mt_status core_function_load_visible(mt_core *c, sqlite3 *db, const char *function_id,
-                                     const char *who, bool admin, core_function *out,
-                                     mt_err *err)
+mt_status core_function_load_visible(mt_core *c, mt_db *mdb, const char *function_id,
+                                     const char *who, bool admin, core_function *out, mt_err *err)
 {
     memset(out, 0, sizeof *out);
     /* visibility and ownership come from untrusted storage: MAC first */
-    mt_status rc = integ_function_check(c, db, function_id, err);
+    mt_status rc = integ_function_check(c, mdb, function_id, err);
     if (rc == MT_ENOTFOUND)
         return mt_err_set(err, MT_ENOTFOUND, "no function %s visible to you", function_id);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(
-        db,
+    mt_db_stmt *st;
+    rc = mt_db_prepare(
+        mdb,
         "SELECT " FN_COLS " FROM functions f WHERE function_id = ?1 AND deleted = 0 AND "
-        "(?3 OR public = 1 OR owner = ?2 OR EXISTS (SELECT 1 FROM function_allowlist a "
+        "(?3 <> 0 OR public = 1 OR owner = ?2 OR EXISTS (SELECT 1 FROM function_allowlist a "
         "WHERE a.function_id = f.function_id AND a.username = ?2))",
         &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, function_id);
-    store_bind_text(st, 2, who);
-    sqlite3_bind_int(st, 3, admin ? 1 : 0);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
+    mt_db_bind_text(st, 1, function_id);
+    mt_db_bind_text(st, 2, who);
+    mt_db_bind_int64(st, 3, admin ? 1 : 0);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
         fn_from_row(st, out);
         if (!out->arguments || !out->inputs || !out->outputs) {
             core_function_clear(out);
             rc = mt_err_set(err, MT_EINTERNAL, "function %s: stored declaration is corrupt",
                             function_id);
         }
-    } else if (s == SQLITE_DONE)
+    } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no function %s visible to you", function_id);
-    else
-        rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     return rc;
 }
 
@@ -88,57 +85,57 @@ static json_t *fn_json(core_ctx *x, const char *function_id)
 {
     if (integ_function_check(x->core, x->db, function_id, x->err))
         return NULL;
-    sqlite3_stmt *st;
-    if (store_prepare(x->db,
+    mt_db_stmt *st;
+    if (mt_db_prepare(x->db,
                       "SELECT function_id, owner, name, description, executor_type, builtin, "
                       "public, disabled, arguments, inputs, outputs, usage_quota, "
                       "current_usage, created_at, updated_at, payload_size, payload_sha256 "
                       "FROM functions WHERE function_id = ?",
                       &st, x->err))
         return NULL;
-    store_bind_text(st, 1, function_id);
+    mt_db_bind_text(st, 1, function_id);
     json_t *o = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    mt_status rc = MT_OK;
+    if (mt_db_step(st, &rc, x->err) == MT_DB_ROW) {
         o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:o, s:I, s:I, s:o, s:o}",
-                      "function_id", store_col_text(st, 0), "owner", store_col_text(st, 1), "name",
-                      store_col_text(st, 2), "description", store_col_text(st, 3), "executor_type",
-                      store_col_text(st, 4), "builtin", store_col_text(st, 5), "public",
-                      sqlite3_column_int(st, 6), "disabled", sqlite3_column_int(st, 7), "arguments",
-                      core_json_load(store_col_text(st, 8)), "inputs",
-                      core_json_load(store_col_text(st, 9)), "outputs",
-                      core_json_load(store_col_text(st, 10)), "usage_quota",
-                      (json_int_t)sqlite3_column_int64(st, 11), "current_usage",
-                      (json_int_t)sqlite3_column_int64(st, 12), "created_at",
-                      core_time_json(sqlite3_column_int64(st, 13)), "updated_at",
-                      core_time_json(sqlite3_column_int64(st, 14)));
-        if (o && sqlite3_column_type(st, 15) != SQLITE_NULL)
+                      "function_id", mt_db_col_text(st, 0), "owner", mt_db_col_text(st, 1), "name",
+                      mt_db_col_text(st, 2), "description", mt_db_col_text(st, 3), "executor_type",
+                      mt_db_col_text(st, 4), "builtin", mt_db_col_text(st, 5), "public",
+                      (int)mt_db_col_int64(st, 6), "disabled", (int)mt_db_col_int64(st, 7),
+                      "arguments", core_json_load(mt_db_col_text(st, 8)), "inputs",
+                      core_json_load(mt_db_col_text(st, 9)), "outputs",
+                      core_json_load(mt_db_col_text(st, 10)), "usage_quota",
+                      (json_int_t)mt_db_col_int64(st, 11), "current_usage",
+                      (json_int_t)mt_db_col_int64(st, 12), "created_at",
+                      core_time_json(mt_db_col_int64(st, 13)), "updated_at",
+                      core_time_json(mt_db_col_int64(st, 14)));
+        if (o && !mt_db_col_null(st, 15))
             json_object_set_new(o, "payload",
-                                json_pack("{s:I, s:s}", "size",
-                                          (json_int_t)sqlite3_column_int64(st, 15), "sha256",
-                                          store_col_text(st, 16)));
-        if (o && (x->admin || !strcmp(store_col_text(st, 1), x->who))) {
+                                json_pack("{s:I, s:s}", "size", (json_int_t)mt_db_col_int64(st, 15),
+                                          "sha256", mt_db_col_text(st, 16)));
+        if (o && (x->admin || !strcmp(mt_db_col_text(st, 1), x->who))) {
             json_t *al = json_array();
-            sqlite3_stmt *a;
-            if (!store_prepare(x->db,
+            mt_db_stmt *a;
+            if (!mt_db_prepare(x->db,
                                "SELECT username FROM function_allowlist WHERE function_id = ? "
                                "ORDER BY username",
                                &a, x->err)) {
-                store_bind_text(a, 1, function_id);
+                mt_db_bind_text(a, 1, function_id);
                 mt_status arc = MT_OK;
-                while (!arc && store_next(x->db, a, &arc, x->err))
-                    json_array_append_new(al, json_string(store_col_text(a, 0)));
-                sqlite3_finalize(a);
+                while (!arc && (mt_db_step(a, &arc, x->err) == MT_DB_ROW))
+                    json_array_append_new(al, json_string(mt_db_col_text(a, 0)));
+                mt_db_finalize(a);
                 if (arc) { /* a partial allowlist would mislead: fail */
                     json_decref(al);
                     json_decref(o);
-                    sqlite3_finalize(st);
+                    mt_db_finalize(st);
                     return NULL;
                 }
             }
             json_object_set_new(o, "allowlist", al);
         }
     }
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     if (!o)
         mt_err_set(x->err, MT_EINTERNAL, "function %s could not be read", function_id);
     return o;
@@ -187,22 +184,21 @@ static mt_status store_payload(core_ctx *x, const char *fid, const dec_function 
     if ((rc = untrusted_objstore_put(x->core->objs, oid.s, ct, ct_len, sha_ct, x->err)))
         goto out;
     core_sha256_hex(d->payload, d->payload_len, sha_pt);
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(x->db,
                             "UPDATE functions SET payload_object = ?, payload_key = ?, "
                             "payload_size = ?, payload_sha256 = ?, payload_kek_version = ? "
                             "WHERE function_id = ?",
                             &st, x->err)))
         goto drop;
-    store_bind_text(st, 1, oid.s);
-    sqlite3_bind_blob(st, 2, wrapped, sizeof wrapped, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, (int64_t)d->payload_len);
-    store_bind_text(st, 4, sha_pt);
-    sqlite3_bind_int64(st, 5, (int64_t)kek_v);
-    store_bind_text(st, 6, fid);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
+    mt_db_bind_text(st, 1, oid.s);
+    mt_db_bind_blob(st, 2, wrapped, (size_t)(sizeof wrapped));
+    mt_db_bind_int64(st, 3, (int64_t)d->payload_len);
+    mt_db_bind_text(st, 4, sha_pt);
+    mt_db_bind_int64(st, 5, (int64_t)kek_v);
+    mt_db_bind_text(st, 6, fid);
+    mt_db_step(st, &rc, x->err);
+    mt_db_finalize(st);
 drop:
     if (rc)
         untrusted_objstore_delete(x->core->objs, oid.s, NULL);
@@ -283,8 +279,8 @@ static mt_status create_locked(core_ctx *x, const dec_function *d, const char *s
     mt_status rc;
     mt_id fid;
     mt_id_new(&fid);
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(x->db,
                             "INSERT INTO functions(function_id, owner, name, description, "
                             "executor_type, builtin, public, arguments, inputs, outputs, "
                             "usage_quota, created_at, updated_at) "
@@ -292,22 +288,21 @@ static mt_status create_locked(core_ctx *x, const dec_function *d, const char *s
                             &st, x->err)))
         return rc;
     int64_t now = mt_now();
-    store_bind_text(st, 1, fid.s);
-    store_bind_text(st, 2, x->who);
-    store_bind_text(st, 3, d->name);
-    store_bind_text(st, 4, d->description);
-    store_bind_text(st, 5, d->executor_type);
-    store_bind_text(st, 6, d->builtin);
-    sqlite3_bind_int(st, 7, d->public_ ? 1 : 0);
-    store_bind_text(st, 8, sa);
-    store_bind_text(st, 9, si);
-    store_bind_text(st, 10, so);
-    sqlite3_bind_int64(st, 11, d->usage_quota);
-    sqlite3_bind_int64(st, 12, now);
-    sqlite3_bind_int64(st, 13, now);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
+    mt_db_bind_text(st, 1, fid.s);
+    mt_db_bind_text(st, 2, x->who);
+    mt_db_bind_text(st, 3, d->name);
+    mt_db_bind_text(st, 4, d->description);
+    mt_db_bind_text(st, 5, d->executor_type);
+    mt_db_bind_text(st, 6, d->builtin);
+    mt_db_bind_int64(st, 7, d->public_ ? 1 : 0);
+    mt_db_bind_text(st, 8, sa);
+    mt_db_bind_text(st, 9, si);
+    mt_db_bind_text(st, 10, so);
+    mt_db_bind_int64(st, 11, d->usage_quota);
+    mt_db_bind_int64(st, 12, now);
+    mt_db_bind_int64(st, 13, now);
+    mt_db_step(st, &rc, x->err);
+    mt_db_finalize(st);
     if (rc || (rc = set_allowlist(x, fid.s, d)) || (wasm && (rc = store_payload(x, fid.s, d))) ||
         (rc = integ_function_seal(x->core, x->db, fid.s, x->err)))
         return rc;
@@ -322,18 +317,18 @@ mt_status functions_list(core_ctx *x)
     mt_status rc = dec_page_query_parse(x->req->query, PAGE_FUNCTIONS, &pg, x->err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(
+    mt_db_stmt *st;
+    rc = mt_db_prepare(
         x->db,
-        "SELECT function_id, created_at FROM functions f WHERE deleted = 0 AND (?2 OR "
+        "SELECT function_id, created_at FROM functions f WHERE deleted = 0 AND (?2 <> 0 OR "
         "public = 1 OR owner = ?1 OR EXISTS (SELECT 1 FROM function_allowlist a WHERE "
         "a.function_id = f.function_id AND a.username = ?1)) AND (?3 = 0 OR created_at > ?4 "
         "OR (created_at = ?4 AND function_id > ?5)) ORDER BY created_at, function_id LIMIT ?6",
         &st, x->err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, x->who);
-    sqlite3_bind_int(st, 2, x->admin ? 1 : 0);
+    mt_db_bind_text(st, 1, x->who);
+    mt_db_bind_int64(st, 2, x->admin ? 1 : 0);
     core_page_bind(st, 3, &pg);
     return core_list_response(x, st, "functions", fn_json, PAGE_FUNCTIONS, &pg);
 }
@@ -491,25 +486,23 @@ mt_status functions_stats(core_ctx *x)
     if (rc)
         return rc;
     core_function_clear(&f);
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(x->db,
                             "SELECT usage_quota, current_usage, tasks_finished, tasks_failed, "
                             "cpu_ms, (SELECT CAST(total(key_signs) AS INTEGER) FROM tasks WHERE "
                             "function_id = ?1) FROM functions WHERE function_id = ?1",
                             &st, x->err)))
         return rc;
-    store_bind_text(st, 1, x->id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    mt_db_bind_text(st, 1, x->id);
+    if (mt_db_step(st, &rc, x->err) == MT_DB_ROW)
         core_json_response(x, 200,
                            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "usage_quota",
-                                     (json_int_t)sqlite3_column_int64(st, 0), "current_usage",
-                                     (json_int_t)sqlite3_column_int64(st, 1), "tasks_finished",
-                                     (json_int_t)sqlite3_column_int64(st, 2), "tasks_failed",
-                                     (json_int_t)sqlite3_column_int64(st, 3), "cpu_ms",
-                                     (json_int_t)sqlite3_column_int64(st, 4), "key_signs",
-                                     (json_int_t)sqlite3_column_int64(st, 5)));
-    else
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
+                                     (json_int_t)mt_db_col_int64(st, 0), "current_usage",
+                                     (json_int_t)mt_db_col_int64(st, 1), "tasks_finished",
+                                     (json_int_t)mt_db_col_int64(st, 2), "tasks_failed",
+                                     (json_int_t)mt_db_col_int64(st, 3), "cpu_ms",
+                                     (json_int_t)mt_db_col_int64(st, 4), "key_signs",
+                                     (json_int_t)mt_db_col_int64(st, 5)));
+    mt_db_finalize(st);
     return rc;
 }

@@ -31,7 +31,7 @@
 
 struct mt_remote_sched {
     mt_core *core;
-    sqlite3 *db;
+    mt_db *db;
     uint32_t lease_ms;
     uint32_t max_attempts;
 };
@@ -218,7 +218,7 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
 {
     memset(l, 0, sizeof *l);
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(rs->db,
+    mt_status rc = store_prepare(mt_db_sqlite_handle(rs->db),
                                  "SELECT status, cancel_requested, lease_fence, lease_expired, "
                                  "lease_until, lease_mac FROM tasks WHERE task_id = ?",
                                  &st, err);
@@ -238,7 +238,7 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
         has_mac = sqlite3_column_type(st, 5) != SQLITE_NULL;
         snprintf(stored, sizeof stored, "%s", store_col_text(st, 5));
     } else if (s != SQLITE_DONE) {
-        rc = store_fail(rs->db, err);
+        rc = store_fail(mt_db_sqlite_handle(rs->db), err);
     }
     sqlite3_finalize(st);
     if (rc || !l->found)
@@ -463,25 +463,22 @@ mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool outp
     }
     if (output && !x->slot[0])
         return mt_err_set(err, MT_EINVAL, "an output transfer names a slot");
-    sqlite3_stmt *st;
+    mt_db_stmt *st;
     const char *sql = !x->slot[0] ? "SELECT f.payload_object FROM tasks t JOIN functions f ON "
                                     "f.function_id = t.function_id WHERE t.task_id = ?1 AND "
                                     "f.payload_object IS NOT NULL AND ?2 = ''"
                                   : "SELECT file_id FROM task_files WHERE task_id = ?1 AND "
                                     "slot = ?2 AND direction = ?3";
-    if ((rc = store_prepare(rs->db, sql, &st, err)))
+    if ((rc = mt_db_prepare(rs->db, sql, &st, err)))
         return rc;
-    store_bind_text(st, 1, x->task_id);
-    store_bind_text(st, 2, x->slot);
+    mt_db_bind_text(st, 1, x->task_id);
+    mt_db_bind_text(st, 2, x->slot);
     if (x->slot[0])
-        store_bind_text(st, 3, output ? "output" : "input");
+        mt_db_bind_text(st, 3, output ? "output" : "input");
     char id[130] = "";
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW)
-        snprintf(id, sizeof id, "%s", store_col_text(st, 0));
-    else if (s != SQLITE_DONE)
-        rc = store_fail(rs->db, err);
-    sqlite3_finalize(st);
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW)
+        snprintf(id, sizeof id, "%s", mt_db_col_text(st, 0));
+    mt_db_finalize(st);
     if (rc)
         return rc;
     if (!id[0])
@@ -634,8 +631,9 @@ static void stage_discard(report_stage *st)
 /* sched_finish_guarded's guard: the lease is checked again under the write
  * lock of the outcome's transaction (an expiry or a new claim between the
  * first check and here is seen), then the staged outputs become the objects. */
-static mt_status report_guard(void *gctx, sqlite3 *db, mt_err *err)
+static mt_status report_guard(void *gctx, mt_db *mdb, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     (void)db;
     report_stage *st = gctx;
     lease_row l;
@@ -667,7 +665,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
                                mt_job_result *r, report_stage *st, mt_err *err)
 {
     sqlite3_stmt *q;
-    mt_status rc = store_prepare(rs->db,
+    mt_status rc = store_prepare(mt_db_sqlite_handle(rs->db),
                                  "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
                                  "direction = 'output'",
                                  &q, err);
@@ -677,7 +675,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
     r->outputs = json_object();
     if (!r->outputs)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    while (!rc && store_next(rs->db, q, &rc, err)) {
+    while (!rc && store_next(mt_db_sqlite_handle(rs->db), q, &rc, err)) {
         const char *slot = store_col_text(q, 0);
         json_t *o = json_object_get(reported, slot);
         const char *ct = NULL, *sha = NULL;

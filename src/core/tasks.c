@@ -45,45 +45,42 @@ static void task_row_clear(task_row *t)
     memset(t, 0, sizeof *t);
 }
 
-static mt_status task_load(mt_core *c, sqlite3 *db, const char *task_id, task_row *t,
-                           mt_err *err)
+static mt_status task_load(mt_core *c, mt_db *mdb, const char *task_id, task_row *t, mt_err *err)
 {
     memset(t, 0, sizeof *t);
     /* participants decide who sees and acts: the declaration's MAC first */
-    mt_status rc = integ_task_decl_check(c, db, task_id, err);
+    mt_status rc = integ_task_decl_check(c, mdb, task_id, err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(db,
-                                 "SELECT task_id, function_id, creator, status, "
-                                 "inputs_ownership, outputs_ownership, participants, approvals, "
-                                 "assignments, cancel_requested FROM tasks WHERE task_id = ?",
-                                 &st, err);
+    mt_db_stmt *st;
+    rc = mt_db_prepare(mdb,
+                       "SELECT task_id, function_id, creator, status, "
+                       "inputs_ownership, outputs_ownership, participants, approvals, "
+                       "assignments, cancel_requested FROM tasks WHERE task_id = ?",
+                       &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, task_id);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        snprintf(t->task_id, sizeof t->task_id, "%s", store_col_text(st, 0));
-        snprintf(t->function_id, sizeof t->function_id, "%s", store_col_text(st, 1));
-        snprintf(t->creator, sizeof t->creator, "%s", store_col_text(st, 2));
-        snprintf(t->status, sizeof t->status, "%s", store_col_text(st, 3));
-        t->inputs_own = core_json_load(store_col_text(st, 4));
-        t->outputs_own = core_json_load(store_col_text(st, 5));
-        t->participants = core_json_load(store_col_text(st, 6));
-        t->approvals = core_json_load(store_col_text(st, 7));
-        t->assignments = core_json_load(store_col_text(st, 8));
-        t->cancel_requested = sqlite3_column_int(st, 9) != 0;
+    mt_db_bind_text(st, 1, task_id);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
+        snprintf(t->task_id, sizeof t->task_id, "%s", mt_db_col_text(st, 0));
+        snprintf(t->function_id, sizeof t->function_id, "%s", mt_db_col_text(st, 1));
+        snprintf(t->creator, sizeof t->creator, "%s", mt_db_col_text(st, 2));
+        snprintf(t->status, sizeof t->status, "%s", mt_db_col_text(st, 3));
+        t->inputs_own = core_json_load(mt_db_col_text(st, 4));
+        t->outputs_own = core_json_load(mt_db_col_text(st, 5));
+        t->participants = core_json_load(mt_db_col_text(st, 6));
+        t->approvals = core_json_load(mt_db_col_text(st, 7));
+        t->assignments = core_json_load(mt_db_col_text(st, 8));
+        t->cancel_requested = mt_db_col_int64(st, 9) != 0;
         if (!t->inputs_own || !t->outputs_own || !t->participants || !t->approvals ||
             !t->assignments) {
             task_row_clear(t);
             rc = mt_err_set(err, MT_EINTERNAL, "task %s: stored state is corrupt", task_id);
         }
-    } else if (s == SQLITE_DONE)
+    } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
-    else
-        rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     return rc;
 }
 
@@ -297,31 +294,30 @@ mt_status tasks_create(core_ctx *x)
     char *sa = mt_json_dump(args), *si = mt_json_dump(ins), *so = mt_json_dump(outs),
          *sp = mt_json_dump(parts);
     const char *status = (d.n_inputs + d.n_outputs == 0) ? "data_assigned" : "created";
-    sqlite3_stmt *st = NULL;
+    mt_db_stmt *st = NULL;
     if (!sa || !si || !so || !sp)
         rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
     else
-        rc = store_prepare(x->db,
+        rc = mt_db_prepare(x->db,
                            "INSERT INTO tasks(task_id, function_id, creator, status, arguments, "
                            "inputs_ownership, outputs_ownership, participants, created_at, "
                            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            &st, x->err);
     if (!rc) {
         int64_t now = mt_now();
-        store_bind_text(st, 1, tid.s);
-        store_bind_text(st, 2, fn.function_id);
-        store_bind_text(st, 3, x->who);
-        store_bind_text(st, 4, status);
-        store_bind_text(st, 5, sa);
-        store_bind_text(st, 6, si);
-        store_bind_text(st, 7, so);
-        store_bind_text(st, 8, sp);
-        sqlite3_bind_int64(st, 9, now);
-        sqlite3_bind_int64(st, 10, now);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = store_fail(x->db, x->err);
+        mt_db_bind_text(st, 1, tid.s);
+        mt_db_bind_text(st, 2, fn.function_id);
+        mt_db_bind_text(st, 3, x->who);
+        mt_db_bind_text(st, 4, status);
+        mt_db_bind_text(st, 5, sa);
+        mt_db_bind_text(st, 6, si);
+        mt_db_bind_text(st, 7, so);
+        mt_db_bind_text(st, 8, sp);
+        mt_db_bind_int64(st, 9, now);
+        mt_db_bind_int64(st, 10, now);
+        mt_db_step(st, &rc, x->err);
     }
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     free(sa);
     free(si);
     free(so);
@@ -546,25 +542,24 @@ mt_status tasks_invoke(core_ctx *x)
     }
     if ((rc = integ_task_verify(x->core, x->db, t.task_id, x->err)))
         goto out;
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(x->db,
                             "SELECT disabled, deleted, usage_quota, current_usage FROM functions "
                             "WHERE function_id = ?",
                             &st, x->err)))
         goto out;
-    store_bind_text(st, 1, t.function_id);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    mt_db_bind_text(st, 1, t.function_id);
+    if (mt_db_step(st, &rc, x->err) != MT_DB_ROW)
         rc = mt_err_set(x->err, MT_EINTERNAL, "task %s: its function is missing", t.task_id);
-    else if (sqlite3_column_int(st, 0) || sqlite3_column_int(st, 1))
+    else if (mt_db_col_int64(st, 0) || mt_db_col_int64(st, 1))
         rc = mt_err_set(x->err, MT_ECONFLICT, "function %s is disabled: the task cannot be invoked",
                         t.function_id);
-    else if (sqlite3_column_int64(st, 2) > 0 &&
-             sqlite3_column_int64(st, 3) >= sqlite3_column_int64(st, 2))
+    else if (mt_db_col_int64(st, 2) > 0 && mt_db_col_int64(st, 3) >= mt_db_col_int64(st, 2))
         rc = mt_err_set(x->err, MT_EQUOTA,
                         "function %s has used its quota of %lld invocations; ask its owner to "
                         "raise usage_quota",
-                        t.function_id, (long long)sqlite3_column_int64(st, 2));
-    sqlite3_finalize(st);
+                        t.function_id, (long long)mt_db_col_int64(st, 2));
+    mt_db_finalize(st);
     if (rc)
         goto out;
     char now[24];
@@ -630,49 +625,45 @@ static json_t *task_json(core_ctx *x, const char *task_id)
     /* what participants read of the outcome was written by the TEE */
     if (integ_task_result_check(x->core, x->db, task_id, x->err))
         return NULL;
-    sqlite3_stmt *st;
-    if (store_prepare(x->db,
-                      "SELECT t.task_id, t.function_id, f.name, t.creator, t.status, "
-                      "t.arguments, t.inputs_ownership, t.outputs_ownership, t.participants, "
-                      "t.approvals, t.assignments, t.result, t.failure_reason, t.log, t.cpu_ms, "
-                      "t.peak_rss_kb, t.wall_ms, t.bytes_in, t.bytes_out, t.cancel_requested, "
-                      "t.created_at, t.updated_at, t.fuel_used, t.key_signs FROM tasks t JOIN functions f ON "
-                      "f.function_id = t.function_id WHERE t.task_id = ?",
-                      &st, x->err))
+    mt_db_stmt *st;
+    if (mt_db_prepare(
+            x->db,
+            "SELECT t.task_id, t.function_id, f.name, t.creator, t.status, "
+            "t.arguments, t.inputs_ownership, t.outputs_ownership, t.participants, "
+            "t.approvals, t.assignments, t.result, t.failure_reason, t.log, t.cpu_ms, "
+            "t.peak_rss_kb, t.wall_ms, t.bytes_in, t.bytes_out, t.cancel_requested, "
+            "t.created_at, t.updated_at, t.fuel_used, t.key_signs FROM tasks t JOIN functions f ON "
+            "f.function_id = t.function_id WHERE t.task_id = ?",
+            &st, x->err))
         return NULL;
-    store_bind_text(st, 1, task_id);
+    mt_db_bind_text(st, 1, task_id);
     json_t *o = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        json_t *result = sqlite3_column_type(st, 11) == SQLITE_NULL
-                             ? json_null()
-                             : core_json_load(store_col_text(st, 11));
+    mt_status rc = MT_OK;
+    if (mt_db_step(st, &rc, x->err) == MT_DB_ROW) {
+        json_t *result =
+            mt_db_col_null(st, 11) ? json_null() : core_json_load(mt_db_col_text(st, 11));
         o = json_pack(
             "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
             "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:b, s:o, s:o}",
-            "task_id", store_col_text(st, 0), "function_id", store_col_text(st, 1), "function_name",
-            store_col_text(st, 2), "creator", store_col_text(st, 3), "status",
-            store_col_text(st, 4), "arguments", core_json_load(store_col_text(st, 5)), "inputs",
-            core_json_load(store_col_text(st, 6)), "outputs", core_json_load(store_col_text(st, 7)),
-            "participants", core_json_load(store_col_text(st, 8)), "approvals",
-            core_json_load(store_col_text(st, 9)), "assignments",
-            core_json_load(store_col_text(st, 10)), "result", result ? result : json_null(),
+            "task_id", mt_db_col_text(st, 0), "function_id", mt_db_col_text(st, 1), "function_name",
+            mt_db_col_text(st, 2), "creator", mt_db_col_text(st, 3), "status",
+            mt_db_col_text(st, 4), "arguments", core_json_load(mt_db_col_text(st, 5)), "inputs",
+            core_json_load(mt_db_col_text(st, 6)), "outputs", core_json_load(mt_db_col_text(st, 7)),
+            "participants", core_json_load(mt_db_col_text(st, 8)), "approvals",
+            core_json_load(mt_db_col_text(st, 9)), "assignments",
+            core_json_load(mt_db_col_text(st, 10)), "result", result ? result : json_null(),
             "failure_reason",
-            sqlite3_column_type(st, 12) == SQLITE_NULL ? json_null()
-                                                       : json_string(store_col_text(st, 12)),
-            "log",
-            sqlite3_column_type(st, 13) == SQLITE_NULL ? json_null()
-                                                       : json_string(store_col_text(st, 13)),
-            "metering", "cpu_ms", (json_int_t)sqlite3_column_int64(st, 14), "peak_rss_kb",
-            (json_int_t)sqlite3_column_int64(st, 15), "wall_ms",
-            (json_int_t)sqlite3_column_int64(st, 16), "bytes_in",
-            (json_int_t)sqlite3_column_int64(st, 17), "bytes_out",
-            (json_int_t)sqlite3_column_int64(st, 18), "fuel_used",
-            (json_int_t)sqlite3_column_int64(st, 22), "key_signs",
-            (json_int_t)sqlite3_column_int64(st, 23), "cancel_requested",
-            sqlite3_column_int(st, 19), "created_at", core_time_json(sqlite3_column_int64(st, 20)),
-            "updated_at", core_time_json(sqlite3_column_int64(st, 21)));
+            mt_db_col_null(st, 12) ? json_null() : json_string(mt_db_col_text(st, 12)), "log",
+            mt_db_col_null(st, 13) ? json_null() : json_string(mt_db_col_text(st, 13)), "metering",
+            "cpu_ms", (json_int_t)mt_db_col_int64(st, 14), "peak_rss_kb",
+            (json_int_t)mt_db_col_int64(st, 15), "wall_ms", (json_int_t)mt_db_col_int64(st, 16),
+            "bytes_in", (json_int_t)mt_db_col_int64(st, 17), "bytes_out",
+            (json_int_t)mt_db_col_int64(st, 18), "fuel_used", (json_int_t)mt_db_col_int64(st, 22),
+            "key_signs", (json_int_t)mt_db_col_int64(st, 23), "cancel_requested",
+            (int)mt_db_col_int64(st, 19), "created_at", core_time_json(mt_db_col_int64(st, 20)),
+            "updated_at", core_time_json(mt_db_col_int64(st, 21)));
     }
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     /* python: the SHA-256 of the allow-list participants approve (python_modules.h) */
     const char *pm = o ? json_string_value(json_object_get(json_object_get(o, "arguments"),
                                                            MT_PYTHON_MODULES_ARG))
@@ -729,8 +720,8 @@ mt_status tasks_list(core_ctx *x)
     mt_status rc = dec_page_query_parse(x->req->query, PAGE_TASKS, &pg, x->err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    rc = mt_db_prepare(x->db,
                        "SELECT t.task_id, t.created_at FROM tasks t JOIN task_participants p "
                        "ON p.task_id = t.task_id WHERE p.username = ?1 AND (?2 = 0 OR "
                        "t.created_at > ?3 OR (t.created_at = ?3 AND t.task_id > ?4)) "
@@ -738,7 +729,7 @@ mt_status tasks_list(core_ctx *x)
                        &st, x->err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, x->who);
+    mt_db_bind_text(st, 1, x->who);
     core_page_bind(st, 2, &pg);
     return core_list_response(x, st, "tasks", task_json_participant, PAGE_TASKS, &pg);
 }
