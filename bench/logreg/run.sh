@@ -44,6 +44,7 @@ ms() { date +%s%3N; }
 sec() { awk -v a="$1" 'BEGIN { printf "%.3f", a / 1000 }'; }
 printf '\n| run | what | worker wall s (decrypt+CSV+fit+encrypt) | load s | fit s | invoke->finished s | AUC |\n|---|---|---|---|---|---|---|\n'
 for i in $(seq 1 "$RUNS"); do
+  rm -f "$MT_WORK/model.key"; "$MESATEE_BIN" key generate --out "$MT_WORK/model.key" >/dev/null  # fresh key per output
   FMO=$(as alice file register-output --key "$MT_WORK/model.key")
   T=$(as alice task create --function "$FN" --input train=alice --output model=alice)
   as alice task assign "$T" --input train="$FTR" --output model="$FMO" >/dev/null

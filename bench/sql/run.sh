@@ -67,7 +67,7 @@ $QUERY;
 EOF
 TIMEFORMAT='%R %U %S'
 anchor_run() { # prints "WALL CPU" of one fresh sqlite3 process
-  { time sqlite3 :memory: < "$MT_WORK/anchor.sql" >/dev/null; } 2>&1 | tail -1 | awk '{ printf "%.3f %.3f", $1, $2 + $3 }'; }
+  { time sqlite3 :memory: < "$MT_WORK/anchor.sql" >/dev/null; } 2>&1 | tail -1 | awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }'; }
 # the query alone (tables loaded first, then timed with .timer), once
 { head -n 9 "$MT_WORK/anchor.sql"; echo ".timer on"; echo ".output /dev/null"; echo "$QUERY;"; } \
   > "$MT_WORK/anchor_q.sql"
@@ -95,6 +95,7 @@ FA=$(cat "$MT_WORK/a.fid"); FB=$(cat "$MT_WORK/b.fid")
 ours_run() { # one new task, a fresh worker; prints "INVOKE_TO_FINISHED_MS WALL_MS CPU_MS RSS"
   local T o t1 t2 TJ
   T=$(as alice task create --function "$FN" --input a=alice --input b=bob --output result=alice)
+  rm -f "$MT_WORK/res.key"; "$MESATEE_BIN" key generate --out "$MT_WORK/res.key" >/dev/null  # a fresh key per output
   o=$(as alice file register-output --key "$MT_WORK/res.key")
   as alice task assign "$T" --input "a=$FA" --output "result=$o" >/dev/null
   as bob task assign "$T" --input "b=$FB" >/dev/null
