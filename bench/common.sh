@@ -20,7 +20,7 @@ bench_header() {
         commit="$commit+local changes"
     fi
     echo "== bench $1: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(nproc) CPUs," \
-         "load average $(bench_load), quick=${BENCH_QUICK:-0}"
+         "load average $(bench_load)${BENCH_QUICK:+, quick=$BENCH_QUICK}"
 }
 
 # bench_footer NAME: the load at the end (a run is only as quiet as its worst minute).
