@@ -49,7 +49,7 @@ ms() { date +%s%3N; }
 sec() { awk -v a="$1" 'BEGIN { printf "%.3f", a / 1000 }'; }
 ours_run() { # one train task and one predict task; prints "LOAD TRAIN TRAIN_WALL ITF PRED_S PRED_ITF AUC"
   local T T2 t1 t2 t4 t5 FMO FMI FPO TJ log load train
-  rm -f "$MT_WORK/model.key" "$MT_WORK/pred.key"   # a fresh key per output
+  rm -f "$MT_WORK/model.key" "$MT_WORK/pred.key" "$MT_WORK/model.in.key" "$MT_WORK/model.enc"  # fresh keys per round
   "$MESATEE_BIN" key generate --out "$MT_WORK/model.key" >/dev/null
   "$MESATEE_BIN" key generate --out "$MT_WORK/pred.key" >/dev/null
   FMO=$(as alice file register-output --key "$MT_WORK/model.key")
