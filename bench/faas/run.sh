@@ -11,9 +11,14 @@
 # Before/after in one run: OLD_BIN=DIR (holding an older build's mesatee and
 # mesatee-worker) makes server B that older binary with --worker-start
 # zygote instead of this build with spawn (bench_faas still labels it "spawn").
+# BENCH_QUICK=1 (the default) with no bench_faas options: -r 3 -n 10 -m 10
+# (3 rounds, 10 latency tasks, 10 tasks per client); BENCH_QUICK=0: its defaults.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/common.sh
 BUILD=${1:-build}; shift || true
+QUICK=${BENCH_QUICK:-1}; export BENCH_QUICK=$QUICK
+if [ $# -eq 0 ] && [ "$QUICK" != 0 ]; then set -- -r 3 -n 10 -m 10; fi
 BIN=$BUILD/bench/faas/bench_faas
 [ -x "$BIN" ] || { echo "run.sh: $BIN not built (cmake --build $BUILD --target bench_faas)" >&2; exit 1; }
 export MESATEE_BIN=${MESATEE_BIN:-$PWD/$BUILD/src/cli/mesatee}
@@ -55,6 +60,6 @@ EOP
 }
 setup zygote; A=$SPEC
 if [ -n "${OLD_BIN:-}" ]; then setup old; else setup spawn; fi; B=$SPEC
-echo "run.sh: $(date -u +%FT%TZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_header "faas ($*)"
 nice -n 19 "$BIN" -A "$A" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
-echo "run.sh: load average after $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_footer faas

@@ -5,7 +5,19 @@
  * the best and median rate of each in GB/s (10^9 bytes of plaintext per
  * second, the unit of `openssl speed`). Machine-readable lines start with
  * "RESULT <name> <best_gbps> <median_gbps>".
- * Usage: bench_fileformat [MiB] [iterations] */
+ * Usage: bench_fileformat [MiB] [iterations]
+ *
+ * The honest comparison with `openssl speed` (bench/fileformat/run.sh runs
+ * these, each in a fresh process, interleaved with the anchor):
+ *   bench_fileformat small BYTES SECONDS
+ *       mt_ff_encrypt / mt_ff_decrypt of one BYTES buffer (e.g. 16384, the
+ *       size `openssl speed -bytes 16384` uses) repeated for SECONDS each,
+ *       rate over the process's CPU time (what `openssl speed` divides by)
+ *       and over wall time: "RESULT small_<op> <cpu_gbps> <wall_gbps>".
+ *   bench_fileformat big MiB
+ *       one one-shot encrypt and one decrypt of a MiB buffer, wall and CPU:
+ *       "RESULT big_<op> <wall_gbps> <cpu_gbps>" (compare with
+ *       `openssl speed -elapsed -bytes <MiB << 20>`). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +67,98 @@ static void report(const char *name, double *gbps, int n)
     printf("RESULT %-16s %6.2f %6.2f\n", name, gbps[n - 1], gbps[n / 2]);
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void fill(uint8_t *p, size_t n)
+{
+    uint64_t s = 0x2545f4914f6cdd1dull; /* fixed seed */
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        memcpy(p + i, &s, 8);
+    }
+}
+
+/* small BYTES SECONDS: the same buffer size as openssl speed, CPU time. */
+static int small_mode(size_t n, double secs)
+{
+    uint8_t key[MT_FF_KEY_LEN] = {0x42}, *plain = malloc(n), *c = NULL, *p = NULL;
+    size_t cl = 0, pl = 0;
+    mt_err e;
+    if (!plain)
+        return 1;
+    fill(plain, n);
+    for (int op = 0; op < 2; op++) {
+        double t0 = now_s(), c0 = cpu_s(), t;
+        size_t calls = 0;
+        do {
+            for (int k = 0; k < 64; k++, calls++) {
+                if (op == 0) {
+                    free(c);
+                    if (mt_ff_encrypt(key, plain, n, &c, &cl, &e) != MT_OK)
+                        die("mt_ff_encrypt", &e);
+                } else {
+                    if (mt_ff_decrypt(key, c, cl, &p, &pl, &e) != MT_OK)
+                        die("mt_ff_decrypt", &e);
+                    free(p);
+                }
+            }
+            t = now_s() - t0;
+        } while (t < secs);
+        double cp = cpu_s() - c0, bytes = (double)n * (double)calls;
+        printf("RESULT small_%s %.2f %.2f\n", op ? "decrypt" : "encrypt", bytes / cp / 1e9,
+               bytes / t / 1e9);
+    }
+    free(c);
+    free(plain);
+    return 0;
+}
+
+/* big MiB: one cold one-shot encrypt and decrypt, wall and CPU. */
+static int big_mode(size_t n)
+{
+    uint8_t key[MT_FF_KEY_LEN] = {0x42}, *plain = malloc(n), *c = NULL, *p = NULL;
+    size_t cl = 0, pl = 0;
+    mt_err e;
+    if (!plain)
+        return 1;
+    fill(plain, n);
+    double t0 = now_s(), c0 = cpu_s();
+    if (mt_ff_encrypt(key, plain, n, &c, &cl, &e) != MT_OK)
+        die("mt_ff_encrypt", &e);
+    double t1 = now_s(), c1 = cpu_s();
+    if (mt_ff_decrypt(key, c, cl, &p, &pl, &e) != MT_OK)
+        die("mt_ff_decrypt", &e);
+    double t2 = now_s(), c2 = cpu_s();
+    if (pl != n || memcmp(p, plain, n) != 0) {
+        fprintf(stderr, "bench_fileformat: round trip mismatch\n");
+        return 1;
+    }
+    printf("RESULT big_encrypt %.2f %.2f\nRESULT big_decrypt %.2f %.2f\n",
+           (double)n / (t1 - t0) / 1e9, (double)n / (c1 - c0) / 1e9, (double)n / (t2 - t1) / 1e9,
+           (double)n / (c2 - c1) / 1e9);
+    free(c);
+    free(p);
+    free(plain);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "small") == 0)
+        return small_mode((size_t)strtoul(argv[2], NULL, 10) ? (size_t)strtoul(argv[2], NULL, 10)
+                                                              : 16384,
+                          atof(argv[3]) > 0 ? atof(argv[3]) : 1.0);
+    if (argc == 3 && strcmp(argv[1], "big") == 0)
+        return big_mode(((size_t)strtoul(argv[2], NULL, 10) ? (size_t)strtoul(argv[2], NULL, 10)
+                                                             : 256)
+                        << 20);
     size_t mib = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 256;
     int iters = argc > 2 ? atoi(argv[2]) : 5;
     if (mib == 0 || iters < 1 || iters > 100) {

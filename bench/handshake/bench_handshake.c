@@ -326,6 +326,10 @@ static bool row(const char *name, EVP_PKEY *key, X509 *cert, verifier *v, unsign
         cpu[i] = r.client_cpu_ms;
         ver[i] = r.verify_cpu_ms;
     }
+    char runs[40 * MAX_REPEATS] = "";
+    size_t used = 0;
+    for (unsigned i = 0; i < repeats && used < sizeof runs; i++)
+        used += (size_t)snprintf(runs + used, sizeof runs - used, " %.3f/%.3f", wall[i], cpu[i]);
     med->hs_per_s = median(hs, repeats);
     med->wall_ms = median(wall, repeats);
     med->client_cpu_ms = median(cpu, repeats);
@@ -334,6 +338,7 @@ static bool row(const char *name, EVP_PKEY *key, X509 *cert, verifier *v, unsign
            med->wall_ms, med->client_cpu_ms, med->verify_cpu_ms,
            base ? med->wall_ms / base->wall_ms : 1.0,
            base ? med->client_cpu_ms / base->client_cpu_ms : 1.0);
+    printf("|   (%s, every run, wall/client CPU ms per handshake:%s) |\n", name, runs);
     fflush(stdout);
     return true;
 }
@@ -373,10 +378,13 @@ static bool row_cmp(const char *name, EVP_PKEY *key, X509 *cert, verifier *v, EV
             a[k][3][i] = r.verify_cpu_ms;
         }
     }
-    double ratio[2][MAX_REPEATS];
-    for (unsigned i = 0; i < repeats; i++)
+    double ratio[2][MAX_REPEATS], wall_run[3][MAX_REPEATS];
+    for (unsigned i = 0; i < repeats; i++) {
         for (int k = 1; k < 3; k++)
             ratio[k - 1][i] = a[k][1][i] / a[0][1][i];
+        for (int k = 0; k < 3; k++)
+            wall_run[k][i] = a[k][1][i]; /* median() below sorts a[][] in place */
+    }
     result m[3];
     for (int k = 0; k < 3; k++) {
         m[k].hs_per_s = median(a[k][0], repeats);
@@ -397,6 +405,9 @@ static bool row_cmp(const char *name, EVP_PKEY *key, X509 *cert, verifier *v, EV
     printf("; cached");
     for (unsigned i = 0; i < repeats; i++)
         printf(" %.2f", ratio[1][i]);
+    printf(") |\n|   (every run in order, wall ms per handshake none/nocache/cached:");
+    for (unsigned i = 0; i < repeats; i++)
+        printf(" %.3f/%.3f/%.3f", wall_run[0][i], wall_run[1][i], wall_run[2][i]);
     printf(") |\n");
     fflush(stdout);
     return true;

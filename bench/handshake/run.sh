@@ -2,9 +2,16 @@
 # bench/handshake/run.sh [BUILD_DIR] [bench_handshake options]: starts a swtpm
 # on free loopback ports for the tpm2 row (skipped when swtpm is absent), then
 # runs bench_handshake (plain TLS 1.3 vs soft, tpm2 and recorded SGX/TDX).
+# BENCH_QUICK=1 (the default) with no options: -n 200 -r 3; BENCH_QUICK=0: -n 500 -r 5.
+# Every run is printed under each row (wall/CPU ms per handshake), the plain
+# TLS row ("none") is the anchor, measured interleaved with each evidence kind.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/common.sh
 BUILD=${1:-build}; shift || true
+QUICK=${BENCH_QUICK:-1}; export BENCH_QUICK=$QUICK
+if [ $# -eq 0 ]; then if [ "$QUICK" != 0 ]; then set -- -n 200 -r 3; else set -- -n 500 -r 5; fi; fi
+bench_header "handshake ($*)"
 BIN=$BUILD/bench/handshake/bench_handshake
 [ -x "$BIN" ] || { echo "run.sh: $BIN not built (cmake --build $BUILD --target bench_handshake)" >&2; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mt-bench-hs.XXXXXX")
@@ -33,3 +40,4 @@ else
   echo "run.sh: swtpm not installed: the tpm2 row is skipped (apt install swtpm)"
 fi
 "$BIN" "$@"
+bench_footer handshake

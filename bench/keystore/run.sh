@@ -10,6 +10,7 @@
 # them with the load average the script prints.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/common.sh
 BUILD=${1:-build}; shift || true
 BIN=$BUILD/bench/keystore/bench_keystore
 [ -x "$BIN" ] || { echo "run.sh: $BIN not built (cmake --build $BUILD --target bench_keystore)" >&2; exit 1; }
@@ -50,6 +51,6 @@ if [ -n "$OURS" ]; then
     >"$MESATEE_PKCS11_CONF"
   ARGS+=(-M "$OURS" -q "$(cat "$MT_WORK/bench.pw")")
 fi
-echo "run.sh: $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_header "keystore ($*)"
 nice -n 19 "$BIN" "${ARGS[@]}" "$@"
-echo "run.sh: load average after $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_footer keystore

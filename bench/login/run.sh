@@ -7,14 +7,17 @@
 # loopback source address (127.0.0.N) so the per-address login limit does not
 # answer it with 429s. MESATEE_BIN picks the binary (default build/).
 # Prints median and max healthz milliseconds per round and condition.
+# Every round is printed (no-burst is the anchor, interleaved with the burst).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/common.sh
 export MESATEE_BIN=${MESATEE_BIN:-$PWD/build/src/cli/mesatee}
 ROUNDS=${1:-5}
 BURST=${2:-24}
 source tests/integration/lib.sh
+bench_header "login (rounds $ROUNDS, burst $BURST)"
 mt_start_server
-python3 - "$MESATEE_CA" "${MESATEE_SERVER#https://}" "$ROUNDS" "$BURST" <<'PY'
+/usr/bin/python3 - "$MESATEE_CA" "${MESATEE_SERVER#https://}" "$ROUNDS" "$BURST" <<'PY'
 import json, secrets, socket, ssl, statistics, sys, threading, time
 ca, hostport, rounds, burst = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 host, port = hostport.rsplit(":", 1)
@@ -73,3 +76,4 @@ for r in range(rounds):
     if res:
         print(f"{r:>5} {'burst':>10} {len(res):>4} {statistics.median(res):>10.2f} {max(res):>8.2f}")
 PY
+bench_footer login

@@ -5,8 +5,11 @@
  * in X-Vault-Token, for -d seconds or -n requests per thread. Prints the
  * requests answered 200, the others, and ops/s. TLS is checked against the
  * server certificate (-C), not through attestation (bench/keystore does that).
+ * -o healthz sends GET /healthz instead on the same kind of connection: the
+ * anchor run.sh measures beside the transit routes (the gateway's floor:
+ * TLS record, HTTP parse, thread hand-off, no token check, crypto or store).
  * Exit status 1 when any request did not get 200.
- * Usage: transit_load -s URL -C CA -t TOKEN_FILE -k KEY [-o encrypt|sign]
+ * Usage: transit_load -s URL -C CA -t TOKEN_FILE -k KEY [-o encrypt|sign|healthz]
  *                     [-c CONNS] [-d SECONDS | -n REQUESTS] */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -51,13 +54,18 @@ static void *worker(void *arg)
         return NULL;
     }
     char url[1024];
-    snprintf(url, sizeof url, "%s/v1/transit/%s/%s", url_base, op, key);
+    bool health = strcmp(op, "healthz") == 0;
+    if (health)
+        snprintf(url, sizeof url, "%s/healthz", url_base);
+    else
+        snprintf(url, sizeof url, "%s/v1/transit/%s/%s", url_base, op, key);
     struct curl_slist *hd = curl_slist_append(NULL, token_hdr);
     hd = curl_slist_append(hd, "Content-Type: application/json");
     hd = curl_slist_append(hd, "Expect:"); /* no 100-continue round trip */
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hd);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    if (!health)
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_CAINFO, ca);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
@@ -135,7 +143,7 @@ int main(int argc, char **argv)
         }
     }
     if (!url_base || !ca || !token_file || !key || conns < 1 || conns > MAX_CONNS || !(secs > 0) ||
-        per_thread < 0 || (strcmp(op, "encrypt") && strcmp(op, "sign")))
+        per_thread < 0 || (strcmp(op, "encrypt") && strcmp(op, "sign") && strcmp(op, "healthz")))
         goto usage;
     FILE *f = fopen(token_file, "r");
     char tok[512] = "";
@@ -175,7 +183,7 @@ int main(int argc, char **argv)
     free(body);
     return badc || started < conns ? 1 : 0;
 usage:
-    fprintf(stderr, "usage: transit_load -s URL -C CA -t TOKEN_FILE -k KEY [-o encrypt|sign] "
+    fprintf(stderr, "usage: transit_load -s URL -C CA -t TOKEN_FILE -k KEY [-o encrypt|sign|healthz] "
                     "[-c CONNS] [-d SECONDS | -n REQUESTS]\n");
     return 2;
 }
