@@ -264,16 +264,17 @@ if [ -n "${MT_DBCERT_TOOL:-}" ]; then
   "$MT_DBCERT_TOOL" ca-check "$W/tls/ca.crt" "$W/tls/ca.key" >/dev/null ||
     fail "dbcert_node cannot load the test CA"
   rc=0
-  "$MT_DBCERT_TOOL" node "$W/ks" "$W/tls/ca.crt" "$W/tls/ca.key" mesatee 600 wrong \
+  "$MT_DBCERT_TOOL" node "$W/ks-wrong" "$W/tls/ca.crt" "$W/tls/ca.key" mesatee 600 wrong \
     "$W/c/wrong" >"$W/c/wrong.out" 2>&1 || rc=$?
   [ $rc -eq 3 ] || { cat "$W/c/wrong.out" >&2; fail "a node with a wrong measurement: exit $rc, expected 3 (refused)"; }
   [ ! -e "$W/c/wrong.crt" ] || fail "a refused node got a certificate file"
   # it still holds its own (self-signed, attested) identity: the database refuses it
-  if nsx_exec c psql -X -q -tA "$(url_for "$W/c/wrong")" -c "SELECT 1" >"$W/c/wrong.psql" 2>&1; then
+  [ -s "$W/c/wrong.self.crt" ] || fail "dbcert_node wrote no identity for the refused node"
+  if nsx_exec c psql -X -q -tA "$(url_for "$W/c/wrong.self")" -c "SELECT 1" >"$W/c/wrong.psql" 2>&1; then
     fail "the database accepted a node that failed attestation"
   fi
   log "a node with a wrong measurement: no certificate, the database refuses it ($(head -c 120 "$W/c/wrong.psql" | tr '\n' ' '))"
-  "$MT_DBCERT_TOOL" node "$W/ks" "$W/tls/ca.crt" "$W/tls/ca.key" mesatee 600 right \
+  "$MT_DBCERT_TOOL" node "$W/ks-right" "$W/tls/ca.crt" "$W/tls/ca.key" mesatee 600 right \
     "$W/c/node" >"$W/c/node.out" 2>&1 || { cat "$W/c/node.out" >&2; fail "the attested node got no certificate"; }
   log "the attested node got a certificate from the KeyStore: $(openssl x509 -in "$W/c/node.crt" -noout -subject -enddate | tr '\n' ' ')"
 else
