@@ -3,6 +3,10 @@
 # (KeyStore + node, soft level), used by the scripts below.
 add_executable(dbcert_node ${MT_TEST_DIR}/cluster/dbcert_node.c)
 target_link_libraries(dbcert_node PRIVATE mt_keystore)
+# db_writer: failover.sh's writer on mesatee's own database layer (mt_db):
+# multi-host URL, retry of retryable errors, reconnect after the failover.
+add_executable(db_writer ${MT_TEST_DIR}/cluster/db_writer.c)
+target_link_libraries(db_writer PRIVATE mt_store)
 # A single PostgreSQL with `hostssl ... cert clientcert=verify-full`: an attested
 # node connects with the KeyStore's certificate, a node with a wrong measurement
 # gets none and is refused (a few seconds; skips without PostgreSQL 15).
@@ -17,5 +21,6 @@ set_tests_properties(cluster_dbcert PROPERTIES LABELS cluster SKIP_RETURN_CODE 7
 if(NOT MT_SANITIZE AND NOT CMAKE_BUILD_TYPE STREQUAL "Release")
   add_test(NAME cluster_failover COMMAND bash ${MT_TEST_DIR}/cluster/failover.sh)
   set_tests_properties(cluster_failover PROPERTIES LABELS cluster SKIP_RETURN_CODE 77
-    TIMEOUT 300 ENVIRONMENT "MT_DBCERT_TOOL=$<TARGET_FILE:dbcert_node>")
+    TIMEOUT 300 ENVIRONMENT
+    "MT_DBCERT_TOOL=$<TARGET_FILE:dbcert_node>;MT_DB_WRITER=$<TARGET_FILE:db_writer>")
 endif()
