@@ -36,8 +36,9 @@ as_owner() { if [ -n "$ROOT" ]; then runuser -u nobody -- "$@"; else "$@"; fi; }
 W=$(mktemp -d /tmp/mt-dbcert.XXXXXX)
 chmod 755 "$W"
 cleanup() {
-  [ -f "$W/pg/data/postmaster.pid" ] &&
+  if [ -f "$W/pg/data/postmaster.pid" ]; then
     as_owner "$PGBIN/pg_ctl" -D "$W/pg/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
   rm -rf "$W"
 }
 trap cleanup EXIT

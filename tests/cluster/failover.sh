@@ -56,8 +56,11 @@ nsx_usable || skip "cannot create network namespaces and veth pairs here (root w
 
 W=$(mktemp -d /tmp/mt-cluster.XXXXXX)
 chmod 755 "$W"
+WRITER=
 cleanup() {
   local rc=$?
+  # the psql writer loop runs in this namespace: stop it before the others
+  [ -z "$WRITER" ] || kill "$WRITER" 2>/dev/null || true
   nsx_teardown
   if [ -n "${MT_KEEP:-}" ] || [ $rc -ne 0 ]; then
     if [ $rc -ne 0 ]; then

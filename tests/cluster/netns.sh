@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # netns.sh: network namespaces for the cluster tests (sourced; bash).
 #
 # One "hub" namespace holds a bridge; every member namespace gets a veth pair
