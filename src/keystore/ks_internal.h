@@ -162,4 +162,13 @@ mt_status ks_escrow_authorize(mt_keystore *ks, const json_t *escrow, const char 
 mt_status ks_escrow_doc(const char *policy, size_t len, const json_t *escrow, char **doc,
                         mt_err *err);
 
+/* The release decision over a release request without releasing anything
+ * (mt_keystore.c): MT_OK with *der the verified evidence certificate (heap),
+ * MT_EPERM when the policy refuses (measurement filled as by
+ * mt_keystore_release) or at level none, MT_EINVAL for a malformed request.
+ * Used by ks_dbcert.c. */
+mt_status ks_attest_request(mt_keystore *ks, const char *req, size_t len, uint8_t **der,
+                            size_t *der_len, char measurement[MT_KEYSTORE_MEAS_HEX + 1],
+                            mt_err *err);
+
 #endif

@@ -3,12 +3,15 @@
  * derivation KEK(purpose, v) = HKDF-SHA256(root v, "mesatee-kek/v1",
  * purpose). */
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/kdf.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ks_internal.h"
+#include "mt_dbcert.h"
 #include "mt_json.h"
 #include "mt_util.h"
 
@@ -171,5 +174,51 @@ mt_status mt_keyring_kek(const mt_keyring *kr, const char *purpose, uint32_t ver
     EVP_KDF_free(kdf);
     if (!rc && used)
         *used = v;
+    return rc;
+}
+
+/* ---- database credentials (mt_dbcert.h) --------------------------------- */
+
+static mt_status bio_string(BIO *mem, bool ok, char **pem, mt_err *err)
+{
+    char *p = NULL;
+    long n = 0;
+    mt_status rc = MT_OK;
+    if (!mem || !ok || (n = BIO_get_mem_data(mem, &p)) <= 0)
+        rc = mt_err_set(err, MT_ENOMEM, "cannot encode PEM");
+    else if (!(*pem = malloc((size_t)n + 1)))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    else {
+        memcpy(*pem, p, (size_t)n);
+        (*pem)[n] = '\0';
+    }
+    ERR_clear_error();
+    return rc;
+}
+
+mt_status mt_keystore_node_key_pem(const mt_keystore_node *node, char **pem, mt_err *err)
+{
+    *pem = NULL;
+    if (!node || !node->key)
+        return mt_err_set(err, MT_EINVAL, "no node identity");
+    BIO *mem = BIO_new(BIO_s_mem());
+    bool ok = mem && PEM_write_bio_PrivateKey(mem, node->key, NULL, NULL, 0, NULL, NULL) == 1;
+    mt_status rc = bio_string(mem, ok, pem, err);
+    BIO_free(mem);
+    return rc;
+}
+
+mt_status mt_keystore_node_cert_pem(const mt_keystore_node *node, char **pem, mt_err *err)
+{
+    *pem = NULL;
+    if (!node || !node->cert)
+        return mt_err_set(err, MT_EINVAL, "no node identity");
+    const unsigned char *p = node->cert;
+    X509 *x = d2i_X509(NULL, &p, (long)node->cert_len);
+    BIO *mem = BIO_new(BIO_s_mem());
+    bool ok = x && mem && PEM_write_bio_X509(mem, x) == 1;
+    mt_status rc = bio_string(mem, ok, pem, err);
+    BIO_free(mem);
+    X509_free(x);
     return rc;
 }

@@ -1340,6 +1340,43 @@ mt_status mt_keystore_release(mt_keystore *ks, const char *req, size_t len, char
     return rc;
 }
 
+/* The release decision alone (ks_internal.h), for what the KeyStore issues
+ * besides root keys (ks_dbcert.c). Level none attests nothing: refused. */
+mt_status ks_attest_request(mt_keystore *ks, const char *req, size_t len, uint8_t **der,
+                            size_t *der_len, char measurement[MT_KEYSTORE_MEAS_HEX + 1],
+                            mt_err *err)
+{
+    *der = NULL;
+    *der_len = 0;
+    if (measurement)
+        measurement[0] = '\0';
+    uint8_t *d = NULL;
+    size_t dl = 0;
+    mt_status rc = mt_keystore_parse_request(req, len, &d, &dl, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&ks->mu);
+    ks_state *s = &ks->st;
+    if (!strcmp(s->level, "none")) {
+        rc = mt_err_set(err, MT_EPERM, "a KeyStore at level none attests no node and issues "
+                                       "no credentials");
+    } else {
+        mt_attest_claims claims;
+        memset(&claims, 0, sizeof claims);
+        rc = release_decide(s, ks->coll_dir, d, dl, &claims, err);
+        if (measurement)
+            claims_measurement(&claims, s->level, measurement);
+    }
+    pthread_mutex_unlock(&ks->mu);
+    if (rc) {
+        free(d);
+        return rc;
+    }
+    *der = d;
+    *der_len = dl;
+    return MT_OK;
+}
+
 /* ---- open / free ------------------------------------------------------- */
 
 /* First start: root v1 and a policy allowing exactly the requesting node. */

@@ -11,3 +11,5 @@ target_compile_definitions(test_keystore_hw PRIVATE
 # Escrow of the root keys to recovery recipients (Shamir over GF(2^8), P-256
 # ECDH shares) and recovery of a lost KeyStore state (issue 10, lost TPM).
 mt_add_unit_test(test_escrow SOURCES ${MT_TEST_DIR}/unit/test_escrow.c LIBS mt_keystore)
+# Database client certificates issued after attestation (issue 14, mt_dbcert.h).
+mt_add_unit_test(test_dbcert SOURCES ${MT_TEST_DIR}/unit/test_dbcert.c LIBS mt_keystore)
