@@ -657,7 +657,7 @@ mt_status mt_builtin_face_detect(mt_bctx *ctx, char **ret, mt_err *err)
         for (size_t a = 0; a < nc && nk < (size_t)maxdet; a++) {
             bool keep = true;
             for (size_t q = 0; q < nk && keep; q++)
-                keep = box_iou(bx + cands[a].idx * 4, bx + kept[q] * 4) <= ith;
+                keep = box_iou(bx + cands[a].idx * 4, bx + cands[kept[q]].idx * 4) <= ith;
             if (keep)
                 kept[nk++] = a;
         }
