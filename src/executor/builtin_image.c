@@ -340,6 +340,19 @@ static mt_status write_result(img_task *t, mt_sbuf *csv, json_t *js, mt_err *err
     return ml_sbuf_write(t->ctx, (size_t)t->oidx, csv, err);
 }
 
+typedef struct {
+    double score;
+    size_t idx;
+} cand;
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
 /* ---- image_classify ------------------------------------------------------------- */
 
 typedef struct {
@@ -389,7 +402,7 @@ mt_status mt_builtin_image_classify(mt_bctx *ctx, char **ret, mt_err *err)
     mt_sbuf csv = {0};
     json_t *js = NULL;
     double *prob = NULL;
-    size_t *top = NULL;
+    cand *top = NULL;
     int64_t k, sm = 1;
     const char *labels_slot = arg_str(ctx, "labels_slot", NULL);
     const char *smv = arg_str(ctx, "softmax", "true");
@@ -443,7 +456,7 @@ mt_status mt_builtin_image_classify(mt_bctx *ctx, char **ret, mt_err *err)
         }
         if (!prob) {
             prob = malloc(classes * sizeof *prob);
-            top = malloc((size_t)k * sizeof *top);
+            top = malloc(classes * sizeof *top);
             if (!prob || !top) {
                 rc = mt_err_set(err, MT_ENOMEM, "image_classify: out of memory");
                 goto done;
@@ -471,17 +484,9 @@ mt_status mt_builtin_image_classify(mt_bctx *ctx, char **ret, mt_err *err)
         }
         /* top-k: highest score first, a tie to the lower class index */
         size_t kk = (size_t)k < classes ? (size_t)k : classes;
-        for (size_t r = 0; r < kk; r++) {
-            size_t best = SIZE_MAX;
-            for (size_t c = 0; c < classes; c++) {
-                bool taken = false;
-                for (size_t q = 0; q < r && !taken; q++)
-                    taken = top[q] == c;
-                if (!taken && (best == SIZE_MAX || prob[c] > prob[best]))
-                    best = c;
-            }
-            top[r] = best;
-        }
+        for (size_t c = 0; c < classes; c++)
+            top[c] = (cand){prob[c], c};
+        qsort(top, classes, sizeof *top, cand_cmp);
         json_t *one = json_object(), *tops = json_array();
         if (!one || !tops || json_array_append_new(arr, one) ||
             json_object_set_new(one, "image", json_string(t.images[i]->slot)) ||
@@ -491,10 +496,11 @@ mt_status mt_builtin_image_classify(mt_bctx *ctx, char **ret, mt_err *err)
             goto done;
         }
         for (size_t r = 0; r < kk; r++) {
-            const char *label = lin ? lab.v[top[r]] : "";
+            size_t cl = top[r].idx;
+            const char *label = lin ? lab.v[cl] : "";
             if (t.json) {
                 json_t *e = json_pack("{s:I,s:I,s:f}", "rank", (json_int_t)(r + 1), "class",
-                                      (json_int_t)top[r], "score", prob[top[r]]);
+                                      (json_int_t)cl, "score", top[r].score);
                 if (e && lin) {
                     json_t *ls = json_stringn(label, strlen(label));
                     /* a label that is not UTF-8 is written as null */
@@ -507,9 +513,9 @@ mt_status mt_builtin_image_classify(mt_bctx *ctx, char **ret, mt_err *err)
                 continue;
             }
             mt_sbuf_csv_field(&csv, t.images[i]->slot, strlen(t.images[i]->slot));
-            mt_sbuf_printf(&csv, ",%zu,%zu,", r + 1, top[r]);
+            mt_sbuf_printf(&csv, ",%zu,%zu,", r + 1, cl);
             mt_sbuf_csv_field(&csv, label, strlen(label));
-            mt_sbuf_printf(&csv, ",%.9g\n", prob[top[r]]);
+            mt_sbuf_printf(&csv, ",%.9g\n", top[r].score);
         }
     }
     if ((rc = write_result(&t, &csv, js, err)) != MT_OK)
@@ -535,19 +541,6 @@ done:
 }
 
 /* ---- face_detect ---------------------------------------------------------------- */
-
-typedef struct {
-    double score;
-    size_t idx;
-} cand;
-
-static int cand_cmp(const void *a, const void *b)
-{
-    const cand *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
 
 static double box_iou(const float *a, const float *b)
 {
