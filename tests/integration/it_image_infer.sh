@@ -16,6 +16,11 @@ rc=0
 [ "$rc" = 77 ] && exit 77
 [ "$rc" = 0 ] || { cat "$MT_WORK/gen.err"; fail "image_models.py gen: exit $rc"; }
 
+# the image libraries are linked into the worker only, never the daemon
+deps=$(ldd "$MESATEE_BIN" 2>&1 || true)
+case "$deps" in *libjpeg*|*libspng*) fail "the daemon links an image library: $deps";; esac
+ok "the daemon links no libjpeg or libspng"
+
 mt_start_server
 mt_login admin
 mt_add_user vendor
