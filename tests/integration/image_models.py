@@ -34,7 +34,6 @@ TOL = 1e-4
 
 def png16(path, px):
     """writes px (H x W x 3 uint8 numpy) as a 16-bit RGB PNG holding v * 257"""
-    import numpy as np
     h, w, _ = px.shape
     v = (px.astype(">u2") * 257).astype(">u2")
     raw = b"".join(b"\0" + v[y].tobytes() for y in range(h))
@@ -45,7 +44,6 @@ def png16(path, px):
     with open(path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw))
                 + chunk(b"IEND", b""))
-    del np
 
 
 def pattern(w, h, seed):
@@ -73,11 +71,9 @@ def preprocess(px, h, w, mean, std):
     return (t / 255 - m) / s
 
 
-def decoded(path, px16=None):
+def decoded(path):
     import numpy as np
     from PIL import Image
-    if px16 is not None:
-        return px16
     return np.asarray(Image.open(path).convert("RGB"))
 
 
@@ -149,10 +145,6 @@ def gen(d, detector=True):
     open(f"{d}/bad_empty.png", "wb").write(b"")
     if detector:
         gen_detector(d)
-
-
-class Det:
-    pass
 
 
 def make_detector():
