@@ -103,6 +103,9 @@ mt_status mt_builtin_gbdt_train(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err);
 /* onnx_infer (builtin_onnx.c): linked into the worker executables only (MT_WORKER_NN) */
 mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err);
+/* image_classify, face_detect (builtin_image.c): worker executables only, as onnx_infer */
+mt_status mt_builtin_image_classify(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_face_detect(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_kmeans(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_pca(mt_bctx *ctx, char **ret, mt_err *err);
 

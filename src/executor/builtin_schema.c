@@ -144,6 +144,38 @@ static const mt_barg a_onnx_infer[] = {
       "memory cap of the engine (weights + intermediate tensors) in MiB; default and "
       "maximum: half the task's memory limit"),
 };
+/* image_classify / face_detect (builtin_image.c, docs/nn.md): the image arguments */
+static const char *const ch_rgb_bgr[] = {"rgb", "bgr", NULL};
+static const char *const ch_nchw_nhwc[] = {"nchw", "nhwc", NULL};
+static const char *const ch_csv_json[] = {"csv", "json", NULL};
+#define IMAGE_ARGS(dmean, dstd)                                                              \
+    IN("model_slot", "model", "input slot holding the ONNX model (ModelProto)"),             \
+        OUT("output_slot", "output", "output slot receiving the results"),                   \
+        I("height", false, NULL, 1, 4096, "model input height (default: the model's, else 224)"), \
+        I("width", false, NULL, 1, 4096, "model input width (default: the model's, else 224)"),   \
+        S("mean", false, dmean, "per-channel mean subtracted from value/255 (R,G,B)"),       \
+        S("std", false, dstd, "per-channel divisor after the mean (R,G,B), each above 0"),   \
+        E("channel_order", "rgb", ch_rgb_bgr, "channel order of the model's input"),         \
+        E("layout", "nchw", ch_nchw_nhwc, "layout of the model's input"),                    \
+        E("output_format", "csv", ch_csv_json, "result format"),                             \
+        I("max_pixels", false, "16777216", 1, 268435456,                                     \
+          "an image with more pixels (width x height) is refused before decoding"),          \
+        I("threads", false, "1", 1, 16, "engine threads"),                                   \
+        I("memory_mb", false, NULL, 1, 65536,                                                \
+          "memory cap of the engine in MiB; default and maximum: half the task's memory limit")
+static const mt_barg a_image_classify[] = {
+    IMAGE_ARGS("0.485,0.456,0.406", "0.229,0.224,0.225"),
+    IN("labels_slot", NULL, "input slot holding one class label per line (default: no labels)"),
+    I("top_k", false, "5", 1, 1000, "classes reported per image"),
+    B("softmax", "true", "apply softmax to the model's output"),
+};
+static const mt_barg a_face_detect[] = {
+    IMAGE_ARGS("0.5,0.5,0.5", "0.5,0.5,0.5"),
+    N("score_threshold", "0.7", 0, 1, "keep detections whose score is at least this"),
+    N("iou_threshold", "0.3", 0, 1, "suppress a box overlapping a kept one by more (IoU)"),
+    I("max_detections", false, "100", 1, 10000, "detections kept per image at most"),
+    I("class", false, "1", 0, 65535, "the face class: index into the scores' last dimension"),
+};
 static const mt_barg a_wasm[] = {
     I("wasm_fuel", false, "10000000000", 1, 1000000000000LL, "instructions the module may run"),
     I("wasm_memory_mb", false, "256", 1, 1024, "linear memory limit in MiB"),
@@ -222,6 +254,14 @@ static const mt_bschema table[] = {
     {"onnx_infer", "one party's ONNX model on another party's tensor", ARGS(a_onnx_infer), false,
      2, 2, 1, 1, true, "the model slot (ONNX) and the input slot (.npy or CSV)",
      "the output slot receives the first model output (.npy or CSV)", "output shape: [d0,...]"},
+    {"image_classify", "one party's ONNX classifier on another party's JPEG/PNG images",
+     ARGS(a_image_classify), false, 2, ANY, 1, 1, true,
+     "the model slot (ONNX), optional labels slot, one JPEG or PNG image per other slot",
+     "the output slot receives the top-k classes per image (CSV or JSON)", "images: N"},
+    {"face_detect", "one party's ONNX detector on another party's JPEG/PNG images",
+     ARGS(a_face_detect), false, 2, ANY, 1, 1, true,
+     "the model slot (ONNX: scores [1,N,C], boxes [1,N,4]), one JPEG or PNG image per other slot",
+     "the output slot receives boxes and scores after NMS (CSV or JSON)", "images: N"},
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 

@@ -26,7 +26,11 @@ mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
  * mt_builtin_exists, and never calls it. */
 #ifdef MT_WORKER_NN
 #define ONNX_INFER_FN mt_builtin_onnx_infer
+#define IMAGE_CLASSIFY_FN mt_builtin_image_classify /* builtin_image.c */
+#define FACE_DETECT_FN mt_builtin_face_detect
 #else
+#define IMAGE_CLASSIFY_FN NULL
+#define FACE_DETECT_FN NULL
 #define ONNX_INFER_FN NULL
 #endif
 
@@ -53,6 +57,8 @@ static const struct {
     {"kmeans", mt_builtin_kmeans},
     {"pca", mt_builtin_pca},
     {"onnx_infer", ONNX_INFER_FN},
+    {"image_classify", IMAGE_CLASSIFY_FN},
+    {"face_detect", FACE_DETECT_FN},
 #ifdef MT_WORKER_TEST_BUILTINS
     {"__test_crash", mt_builtin_test_crash},
     {"__test_spin", mt_builtin_test_spin},

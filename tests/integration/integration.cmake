@@ -149,3 +149,9 @@ add_test(NAME it_onnx_infer COMMAND bash ${MT_TEST_DIR}/integration/it_onnx_infe
 set_tests_properties(it_onnx_infer PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
 add_test(NAME example_onnx_infer COMMAND bash ${PROJECT_SOURCE_DIR}/examples/onnx_infer.sh)
 set_tests_properties(example_onnx_infer PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 120)
+# image_classify / face_detect built-ins (docs/nn.md): a vendor's torch-exported models
+# on a hospital's JPEG/PNG images, compared with torch and a Python NMS reference
+add_test(NAME it_image_infer COMMAND bash ${MT_TEST_DIR}/integration/it_image_infer.sh)
+set_tests_properties(it_image_infer PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
+add_test(NAME example_image_classify COMMAND bash ${PROJECT_SOURCE_DIR}/examples/image_classify.sh)
+set_tests_properties(example_image_classify PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 120 SKIP_RETURN_CODE 77)

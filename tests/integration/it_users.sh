@@ -195,14 +195,15 @@ ok "lifecycle changes are audited"
 txt=$(as alice function builtins)
 for b in echo psi private_join_and_compute psi_cardinality ordered_set_intersect ordered_set_join \
   linear_regression_train linear_regression_predict logistic_regression_train \
-  logistic_regression_predict sql password_check rsa_sign keystore_sign gbdt_train gbdt_predict kmeans pca onnx_infer; do
+  logistic_regression_predict sql password_check rsa_sign keystore_sign gbdt_train gbdt_predict kmeans pca onnx_infer \
+  image_classify face_detect; do
   # a here-string, not a pipe: grep -q exits at the first match, and under
   # pipefail the writer's SIGPIPE would fail the check (seen once the text grew)
   grep -q "^$b  " <<<"$txt" || fail "function builtins lacks $b"
 done
 grep -q "trees .*integer .*1..10000 default 100" <<<"$txt" || fail "gbdt trees line: $txt"
 j=$(as alice --output json function builtins)
-[ "$(jget "$j" '.builtins | length')" = 19 ] || fail "19 built-ins"
+[ "$(jget "$j" '.builtins | length')" = 21 ] || fail "21 built-ins"
 [ "$(jget "$j" '.builtins[] | select(.name=="kmeans") | .arguments[] | select(.name=="k") | .required')" = true ] || fail "kmeans k required"
 [ "$(jget "$j" '.wasm.arguments[0].name')" = wasm_fuel ] || fail "wasm reserved args"
 [ "$(as alice --output json function builtins sql | jq -r .inputs.min)" = 1 ] || fail "builtins NAME"

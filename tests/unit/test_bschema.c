@@ -62,7 +62,8 @@ static void test_table_matches_registry(void **state)
         "echo", "psi", "private_join_and_compute", "psi_cardinality", "ordered_set_intersect",
         "ordered_set_join", "linear_regression_train", "linear_regression_predict",
         "logistic_regression_train", "logistic_regression_predict", "sql", "password_check",
-        "rsa_sign", "keystore_sign", "gbdt_train", "gbdt_predict", "kmeans", "pca", "onnx_infer", NULL};
+        "rsa_sign", "keystore_sign", "gbdt_train", "gbdt_predict", "kmeans", "pca", "onnx_infer",
+        "image_classify", "face_detect", NULL};
     size_t n = 0;
     for (size_t i = 0; names[i]; i++, n++) {
         assert_true(mt_builtin_exists(names[i]));
