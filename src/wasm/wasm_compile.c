@@ -69,6 +69,16 @@ typedef struct comp {
     unsigned brop;      /* the operation fuse_cond() wrote at tpos */
     size_t lpos;        /* TL_GET: index + 1 of an i32 LOAD_L just before it, else 0 */
     size_t blpos;       /* TL_BIN in form FV_SL: the same for its local.get, else 0 */
+    uint64_t ninstr;    /* wasm instructions read so far (for OP_FMM's adjacency test) */
+    uint64_t get_instr; /* ninstr of the last lone local.get (TL_GET) */
+    /* The last two fused float loads (LOAD_L / LOAD_LK of f32 or f64), for
+     * OP_FMM: cells [pos, end), wasm instructions [ifirst, ilast]. */
+    struct fload {
+        size_t pos, end;
+        uint64_t ifirst, ilast;
+        uint32_t a, k, off;
+        uint8_t op;
+    } fl[2];
 } comp;
 
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
@@ -241,6 +251,7 @@ static bool emit_get(comp *c, uint32_t x)
     if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
         return false;
     c->ta = x;
+    c->get_instr = c->ninstr;
     set_tail(c, TL_GET, pos);
     c->cpos = cpos;
     c->lpos = lpos;
@@ -267,6 +278,24 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     if (!live(c))
         return true;
     uint8_t t = tail(c), var = FV_SS_D; /* FV_SS_D: here "the plain op" */
+    if (idx >= 42 && idx <= 49) {
+        /* two float loads just before, adjacent in the code and in the wasm
+         * instructions (so no block boundary or other instruction between):
+         * one OP_FMM */
+        const struct fload *l0 = &c->fl[0], *l1 = &c->fl[1];
+        uint8_t lop = idx < 46 ? 0x2A : 0x2B;
+        if (l1->end && l1->end == c->len && l1->ilast + 1 == c->ninstr && l0->end &&
+            l0->end == l1->pos && l0->ilast + 1 == l1->ifirst && l0->op == lop &&
+            l1->op == lop) {
+            c->len = l0->pos;
+            c->tk = TL_NONE;
+            c->fl[0].end = c->fl[1].end = 0;
+            return put(c, c->cells[OP_FMM + (unsigned)(idx - 42)]) &&
+                   put(c, (uint64_t)l0->a | (uint64_t)l1->a << 32) &&
+                   put(c, (uint64_t)l0->k | (uint64_t)l1->k << 32) &&
+                   put(c, (uint64_t)l0->off | (uint64_t)l1->off << 32);
+        }
+    }
     if (t == TL_BIN && c->tvar == FV_LC) {
         /* local.get b; const k; OP1; OP2 -> one WASM_F2_LIST op (cells b, k) */
         int n = -1;
@@ -314,6 +343,36 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     c->tvar = var;
     c->tidx = (uint8_t)idx;
     set_tail(c, TL_BIN, pos);
+    return true;
+}
+
+static bool emit_set(comp *c, uint32_t d, bool tee);
+
+/* A fused float load LOAD_L / LOAD_LK (k 0 for LOAD_L) just emitted at
+ * cell pos, its local.get being wasm instruction get_instr. */
+static void note_fload(comp *c, size_t pos, uint32_t a, uint32_t k, uint64_t off, uint8_t op)
+{
+    c->fl[0] = c->fl[1];
+    c->fl[1] = (struct fload){.pos = pos, .end = c->len, .ifirst = c->get_instr,
+                              .ilast = c->ninstr, .a = a, .k = k, .off = (uint32_t)off,
+                              .op = op};
+}
+
+/* The result of the operation just emitted (a fused binop or load, tail
+ * TL_BIN or TL_LOAD) as the function's only result: written to slot 0 of the
+ * frame, then OP_RETURN_FP0 (one copy and one dispatch less than OP_RETURN).
+ * Returns false when the tail has no such form (emit OP_RETURN then). */
+static bool fuse_return(comp *c, bool *failed)
+{
+    uint8_t t = tail(c);
+    *failed = false;
+    if (t != TL_BIN && t != TL_LOAD)
+        return false;
+    if (!emit_set(c, 0, false) || !put(c, c->cells[OP_RETURN_FP0])) {
+        *failed = true;
+        return false;
+    }
+    c->tk = TL_NONE;
     return true;
 }
 
@@ -731,6 +790,7 @@ static bool body(comp *c, const wasm_functype *ft)
         uint32_t x, y;
         if (!rbyte(c, &op))
             return false;
+        c->ninstr++;
         if (live(c))
             c->fuel_count++;
         switch (op) {
@@ -817,8 +877,13 @@ static bool body(comp *c, const wasm_functype *ft)
                     return fail(c, "type mismatch (if without else)");
             }
             if (t->kind == K_FUNC) {
+                bool fused = false, ffail = false;
+                if (live(c) && !t->targeted && t->nr == 1)
+                    fused = fuse_return(c, &ffail);
+                if (ffail)
+                    return false;
                 size_t target = c->len;
-                if ((live(c) || t->targeted) &&
+                if (!fused && (live(c) || t->targeted) &&
                     (!put(c, c->cells[OP_RETURN]) || !put(c, t->nr)))
                     return false;
                 patch_list(c, t->patches, target);
@@ -954,7 +1019,12 @@ static bool body(comp *c, const wasm_functype *ft)
         }
         case 0x0F: {
             ctl *f = &c->ctls[0];
-            if (!pop_n(c, f->results, f->nr) || !op1(c, OP_RETURN, f->nr))
+            bool fused = false, ffail = false;
+            if (!pop_n(c, f->results, f->nr))
+                return false;
+            if (live(c) && f->nr == 1)
+                fused = fuse_return(c, &ffail);
+            if (ffail || (!fused && !op1(c, OP_RETURN, f->nr)))
                 return false;
             set_unreachable(c);
             break;
@@ -1086,6 +1156,8 @@ static bool body(comp *c, const wasm_functype *ft)
                     return false;
                 c->tidx = (uint8_t)(op - 0x28);
                 set_tail(c, TL_LOAD, pos);
+                if (op == 0x2A || op == 0x2B)
+                    note_fload(c, pos, c->ta, 0, x, op);
             } else if (tail(c) == TL_BIN && c->tidx == 20 /* i32.add */ &&
                        (c->tvar == FV_LC || c->tvar == FV_LL)) {
                 /* local.get a; (i32.const k | local.get b); i32.add; LOAD */
@@ -1094,6 +1166,9 @@ static bool body(comp *c, const wasm_functype *ft)
                 c->tk = TL_NONE;
                 if (!put(c, x)) /* a, k (LC) or a|b<<32 (LL) already in place */
                     return false;
+                if (c->tvar == FV_LC && (op == 0x2A || op == 0x2B))
+                    note_fload(c, c->tpos, (uint32_t)c->ir[c->tpos + 1],
+                               (uint32_t)c->ir[c->tpos + 2], x, op);
             } else if (!op1(c, op, x)) {
                 return false;
             }

@@ -42,7 +42,8 @@
     X(OP_MEMORY_COPY) X(OP_MEMORY_FILL) X(OP_TABLE_INIT) X(OP_ELEM_DROP) X(OP_TABLE_COPY) \
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
     X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
-    X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP) X(OP_CALL_LOCAL)
+    X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP) X(OP_CALL_LOCAL) \
+    X(OP_RETURN_FP0)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -721,6 +722,32 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     }
 #define LDBR_REG(I, EXPR) REGN(LDBR_##I, OP_LDBR + I)
 
+/* OP_FMM: two float loads from (local + k) + offset, each address computed
+ * as LOAD_LK does (the add wraps at 32 bits), both bounds-checked (the
+ * first load's check first, as in wasm order; both trap the same way), then
+ * a float binop of WASM_FB_LIST index I; the result is pushed. */
+#define FMM_LIST(X)                                                                        \
+    X(0, F32, a + b, 4) X(1, F32, a - b, 4) X(2, F32, a * b, 4) X(3, F32, a / b, 4)        \
+    X(4, F64, a + b, 8) X(5, F64, a - b, 8) X(6, F64, a * b, 8) X(7, F64, a / b, 8)
+#define FMM_OPS(I, W, EXPR, N)                                                             \
+    CASEN(FMM_##I, OP_FMM + I)                                                             \
+    {                                                                                      \
+        uint64_t c0_ = ip[0], c1_ = ip[1], c2_ = ip[2];                                    \
+        uint64_t a1_ = (uint64_t)(uint32_t)(fp[(uint32_t)c0_] + (uint32_t)c1_) +           \
+                       (uint32_t)c2_;                                                      \
+        uint64_t a2_ = (uint64_t)(uint32_t)(fp[c0_ >> 32] + (c1_ >> 32)) + (c2_ >> 32);    \
+        ip += 3;                                                                           \
+        if (a1_ + (N) > memsize || a2_ + (N) > memsize)                                    \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t va_ = 0, vb_ = 0;                                                         \
+        memcpy(&va_, mem + a1_, (N));                                                      \
+        memcpy(&vb_, mem + a2_, (N));                                                      \
+        FBT(W) a = FBL(W, va_), b = FBL(W, vb_);                                           \
+        *sp++ = FBR(W, EXPR);                                                              \
+        NEXT();                                                                            \
+    }
+#define FMM_REG(I, W, EXPR, N) REGN(FMM_##I, OP_FMM + I)
+
 #define FB_REG(I, OPC, W, EXPR)                                                            \
     REGN(FB_LL_##I, OP_FB(FV_LL, I)) REGN(FB_LC_##I, OP_FB(FV_LC, I))                      \
     REGN(FB_SL_##I, OP_FB(FV_SL, I)) REGN(FB_SC_##I, OP_FB(FV_SC, I))                      \
@@ -780,6 +807,7 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         WASM_FB_LIST(FB_REG)
         WASM_F2_LIST(F2_REG)
         LDBR_LIST(LDBR_REG)
+        FMM_LIST(FMM_REG)
         MEM_FUSED(MEM_REG)
         return MT_OK;
     }
@@ -910,6 +938,20 @@ dispatch:
         if (nf == fbase)
             goto done;
         sp = fp + n;
+        wasm_frame *f = &frames[--nf];
+        ip = f->ip, fp = f->fp;
+        if (f->inst != inst) {
+            inst = f->inst;
+            RELOAD_MEM();
+        }
+        NEXT();
+    }
+    CASE(OP_RETURN_FP0)
+    {
+        /* OP_RETURN of one result that the operation before wrote to fp[0] */
+        if (nf == fbase)
+            goto done;
+        sp = fp + 1;
         wasm_frame *f = &frames[--nf];
         ip = f->ip, fp = f->fp;
         if (f->inst != inst) {
@@ -1309,6 +1351,7 @@ dispatch:
     WASM_FB_LIST(FB_OPS)
     WASM_F2_LIST(F2_OPS)
     LDBR_LIST(LDBR_OPS)
+    FMM_LIST(FMM_OPS)
 
     /* i32 comparisons */
     UN(0x45, (uint32_t)a == 0)

@@ -118,7 +118,12 @@ enum {
                         * (its wasm_code; the callee runs in the caller's instance) */
     OP_LDBR,           /* 10 ops (i32 comparisons 0..9 of WASM_FB_LIST): a, off, b, brofs:
                         * local.get a; i32.load off; local.get b; CMP; br_if */
-    OP_F2_BASE = OP_LDBR + 10, /* WASM_F2_LIST: OP_F2_BASE + n */
+    OP_FMM = OP_LDBR + 10, /* 8 ops (WASM_FB_LIST 42..49: f32/f64 add, sub, mul, div):
+                        * a|b<<32, ka|kb<<32, offa|offb<<32: two float loads, each
+                        * `local.get x; [i32.const k; i32.add;] fNN.load off`, then the
+                        * binop; the result is pushed */
+    OP_RETURN_FP0 = OP_FMM + 8, /* nres 1, the result already in slot 0 of the frame */
+    OP_F2_BASE,        /* WASM_F2_LIST: OP_F2_BASE + n */
     OP_FB_BASE = OP_F2_BASE + 24, /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
