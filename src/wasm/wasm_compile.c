@@ -661,7 +661,7 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
  * loop head (an OP_FUEL cell): switches it to the form that charges the
  * loop's fuel itself, where there is one (OP_BR, BR_IF_L, compare-and-branch
  * of locals and constants). */
-static void to_loop_form(comp *c, size_t at, unsigned op)
+static unsigned loop_form(unsigned op)
 {
     unsigned to = 0;
     if (op == OP_BR)
@@ -672,9 +672,24 @@ static void to_loop_form(comp *c, size_t at, unsigned op)
         to = OP_FB(FV_BRL_LL, op - OP_FB(FV_BR_LL, 0));
     else if (op >= OP_FB(FV_BR_LC, 0) && op < OP_FB(FV_BR_LC, WASM_FB_BR_LIMIT))
         to = OP_FB(FV_BRL_LC, op - OP_FB(FV_BR_LC, 0));
+    return to;
+}
+
+static void to_loop_form(comp *c, size_t at, unsigned op)
+{
+    unsigned to = loop_form(op);
     if (to)
         c->ir[at] = c->cells[to];
 }
+
+/* A forward branch's offset cell, while its target is unknown, holds the
+ * next cell of its label's patch list (index + 1) in the low PL_BITS bits
+ * and, for a branch that has a form charging its target's OP_FUEL itself,
+ * that form's op number and the distance from the operation cell above. */
+#define PL_BITS 40
+#define PL_NEXT(v) ((size_t)((v) & ((UINT64_C(1) << PL_BITS) - 1)))
+#define PL_FORM(v) ((unsigned)(((v) >> PL_BITS) & 0xFFFF))
+#define PL_DIST(v) ((size_t)((v) >> (PL_BITS + 16)))
 
 /* Emits a branch to label depth l with the operand stack as it is now. */
 static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
@@ -705,18 +720,28 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
         if (!needs_drop && t->fuel_head)
             to_loop_form(c, at, op);
     } else {
+        unsigned lf = needs_drop ? 0 : loop_form(op);
         c->ir[cell] = t->patches;
+        if (lf)
+            c->ir[cell] |= (uint64_t)lf << PL_BITS | (uint64_t)(cell - at) << (PL_BITS + 16);
         t->patches = cell + 1;
         t->targeted = true;
     }
     return true;
 }
 
-static void patch_list(comp *c, size_t head, size_t target)
+/* Resolves a patch list to target. fuel_head: target is an OP_FUEL cell
+ * (a block end that starts a basic block), so the branches that can charge
+ * it themselves are switched to those forms (one dispatch less per taken
+ * branch, the same fuel at the same moment). */
+static void patch_list(comp *c, size_t head, size_t target, bool fuel_head)
 {
     while (head) {
         size_t cell = head - 1;
-        head = (size_t)c->ir[cell];
+        uint64_t v = c->ir[cell];
+        head = PL_NEXT(v);
+        if (fuel_head && PL_FORM(v))
+            c->ir[cell - PL_DIST(v)] = c->cells[PL_FORM(v)];
         c->ir[cell] = (uint64_t)((int64_t)target - (int64_t)cell);
     }
 }
@@ -859,7 +884,7 @@ static bool body(comp *c, const wasm_functype *ft)
             t->kind = K_ELSE;
             t->unreachable = false;
             if (t->if_cell) {
-                patch_list(c, t->if_cell, c->len);
+                patch_list(c, t->if_cell, c->len, false);
                 t->if_cell = 0;
             }
             if (!bb_begin(c) || !push_n(c, t->params, t->np))
@@ -886,7 +911,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 if (!fused && (live(c) || t->targeted) &&
                     (!put(c, c->cells[OP_RETURN]) || !put(c, t->nr)))
                     return false;
-                patch_list(c, t->patches, target);
+                patch_list(c, t->patches, target, false);
                 if (c->fuel_cell)
                     c->ir[c->fuel_cell - 1] = c->fuel_count;
                 c->nctls--;
@@ -901,10 +926,11 @@ static bool body(comp *c, const wasm_functype *ft)
             c->nctls--;
             if (need_bb && !bb_begin(c))
                 return false;
-            size_t target = c->len >= 2 && need_bb && live(c) ? c->len - 2 : c->len;
-            patch_list(c, head, target);
+            bool fuel_head = c->len >= 2 && need_bb && live(c);
+            size_t target = fuel_head ? c->len - 2 : c->len;
+            patch_list(c, head, target, fuel_head);
             if (ifc)
-                patch_list(c, ifc, target);
+                patch_list(c, ifc, target, false);
             if (!push_n(c, rs, nr))
                 return false;
             break;
