@@ -84,7 +84,7 @@ typedef struct comp {
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
  * local.get a; const k | a WASM_FB_LIST op (its form in tvar) | i32.eqz. */
 enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ,
-       TL_COPY };
+       TL_COPY, TL_G2 };
 
 static bool fail(comp *c, const char *why)
 {
@@ -310,6 +310,21 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
             return true;
         }
     }
+    if (t == TL_BIN && c->tvar == FV_SL) {
+        /* local.get b; OP1; OP2 (floats) -> one WASM_G2_LIST op (cell b) */
+        int n = -1;
+#define G2_FIND(N, I1, I2)                                                                 \
+    if (c->tidx == I1 && idx == I2)                                                        \
+        n = N;
+        WASM_G2_LIST(G2_FIND)
+#undef G2_FIND
+        if (n >= 0) {
+            c->ir[c->tpos] = c->cells[OP_G2 + n];
+            c->tidx = (uint8_t)n;
+            set_tail(c, TL_G2, c->tpos);
+            return true;
+        }
+    }
     bool operands = t == TL_GETGET || t == TL_GET_CONST || t == TL_CONST || t == TL_GET;
     size_t pos = operands ? c->tpos : c->len;
     bool ok;
@@ -359,14 +374,14 @@ static void note_fload(comp *c, size_t pos, uint32_t a, uint32_t k, uint64_t off
 }
 
 /* The result of the operation just emitted (a fused binop or load, tail
- * TL_BIN or TL_LOAD) as the function's only result: written to slot 0 of the
+ * TL_BIN, TL_LOAD or TL_G2) as the function's only result: written to slot 0 of the
  * frame, then OP_RETURN_FP0 (one copy and one dispatch less than OP_RETURN).
  * Returns false when the tail has no such form (emit OP_RETURN then). */
 static bool fuse_return(comp *c, bool *failed)
 {
     uint8_t t = tail(c);
     *failed = false;
-    if (t != TL_BIN && t != TL_LOAD)
+    if (t != TL_BIN && t != TL_LOAD && t != TL_G2)
         return false;
     if (!emit_set(c, 0, false) || !put(c, c->cells[OP_RETURN_FP0])) {
         *failed = true;
@@ -382,6 +397,12 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
     if (!live(c))
         return true;
     uint8_t t = tail(c);
+    if (t == TL_G2) {
+        c->ir[c->tpos] = c->cells[OP_G2 + WASM_G2_N + c->tidx];
+        c->ir[c->tpos + 1] |= (uint64_t)d << 32;
+        c->tk = TL_NONE;
+        return tee ? emit_get(c, d) : true;
+    }
     if (t == TL_LOAD || (t == TL_GET && !tee) || t == TL_CONST) {
         /* LOAD_L a, off -> LOAD_L_D a|d<<32, off; GET a -> COPY; CONST k -> SET_CONST */
         uint64_t *ir = c->ir;

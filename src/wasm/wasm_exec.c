@@ -748,6 +748,41 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     }
 #define FMM_REG(I, W, EXPR, N) REGN(FMM_##I, OP_FMM + I)
 
+/* WASM_G2_LIST: t = sp[-1] OP1 fp[b]; sp[-2] OP2 t, pushed or to local d. */
+#define G2T_46 double
+#define G2T_48 double
+#define G2T_42 float
+#define G2T_44 float
+#define G2V_46(x) f64v(x)
+#define G2V_48(x) f64v(x)
+#define G2V_42(x) f32v(x)
+#define G2V_44(x) f32v(x)
+#define G2B_46(e) bf64(e)
+#define G2B_42(e) bf32(e)
+#define G2E_46(a, b) ((a) + (b))
+#define G2E_48(a, b) ((a) * (b))
+#define G2E_42(a, b) ((a) + (b))
+#define G2E_44(a, b) ((a) * (b))
+#define G2_OPS(N, I1, I2)                                                                  \
+    CASEN(G2_##N, OP_G2 + N)                                                               \
+    {                                                                                      \
+        G2T_##I1 t_ = G2E_##I1(G2V_##I1(sp[-1]), G2V_##I1(fp[ip[0]]));                     \
+        sp[-2] = G2B_##I2(G2E_##I2(G2V_##I2(sp[-2]), t_));                                 \
+        sp--;                                                                              \
+        ip++;                                                                              \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(G2D_##N, OP_G2 + WASM_G2_N + N)                                                  \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        G2T_##I1 t_ = G2E_##I1(G2V_##I1(sp[-1]), G2V_##I1(fp[(uint32_t)c_]));              \
+        fp[c_ >> 32] = G2B_##I2(G2E_##I2(G2V_##I2(sp[-2]), t_));                           \
+        sp -= 2;                                                                           \
+        ip++;                                                                              \
+        NEXT();                                                                            \
+    }
+#define G2_REG(N, I1, I2) REGN(G2_##N, OP_G2 + N) REGN(G2D_##N, OP_G2 + WASM_G2_N + N)
+
 #define FB_REG(I, OPC, W, EXPR)                                                            \
     REGN(FB_LL_##I, OP_FB(FV_LL, I)) REGN(FB_LC_##I, OP_FB(FV_LC, I))                      \
     REGN(FB_SL_##I, OP_FB(FV_SL, I)) REGN(FB_SC_##I, OP_FB(FV_SC, I))                      \
@@ -793,6 +828,7 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
 
 _Static_assert(OP_COUNT == OP_FB_BASE + FV_COUNT * WASM_FB_N, "fused op numbering");
 _Static_assert(OP_FB_BASE == OP_F2_BASE + WASM_F2_N, "fused pair numbering");
+_Static_assert(OP_F2_BASE == OP_G2 + 2 * WASM_G2_N, "fused float pair numbering");
 
 #define S32(x) ((int32_t)(uint32_t)(x))
 #define S64(x) ((int64_t)(x))
@@ -808,6 +844,7 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         WASM_F2_LIST(F2_REG)
         LDBR_LIST(LDBR_REG)
         FMM_LIST(FMM_REG)
+        WASM_G2_LIST(G2_REG)
         MEM_FUSED(MEM_REG)
         return MT_OK;
     }
@@ -1352,6 +1389,7 @@ dispatch:
     WASM_F2_LIST(F2_OPS)
     LDBR_LIST(LDBR_OPS)
     FMM_LIST(FMM_OPS)
+    WASM_G2_LIST(G2_OPS)
 
     /* i32 comparisons */
     UN(0x45, (uint32_t)a == 0)

@@ -123,7 +123,9 @@ enum {
                         * `local.get x; [i32.const k; i32.add;] fNN.load off`, then the
                         * binop; the result is pushed */
     OP_RETURN_FP0 = OP_FMM + 8, /* nres 1, the result already in slot 0 of the frame */
-    OP_F2_BASE,        /* WASM_F2_LIST: OP_F2_BASE + n */
+    OP_G2,             /* WASM_G2_LIST n: OP_G2 + n (b; result pushed),
+                        * OP_G2 + WASM_G2_N + n (b|d<<32; result to local d) */
+    OP_F2_BASE = OP_G2 + 2 * 4, /* WASM_F2_LIST: OP_F2_BASE + n */
     OP_FB_BASE = OP_F2_BASE + 24, /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
@@ -197,6 +199,14 @@ enum {
     X(17, 29, 23) X(18, 29, 24) X(19, 29, 25) X(20, 30, 20) X(21, 30, 23) \
     X(22, 30, 24) X(23, 30, 25)
 #define WASM_F2_N 24
+
+/* Two fused float binops (the accumulation `acc = x + (y + acc)` of
+ * unrolled dot products): `local.get b; OP1; OP2` with both of OP2's
+ * operands on the stack: t = sp[-1] OP1 b; sp[-2] = sp[-2] OP2 t, the
+ * intermediate never stored. X(n, OP1 index, OP2 index) in WASM_FB_LIST
+ * terms, same type. */
+#define WASM_G2_LIST(X) X(0, 46, 46) X(1, 48, 46) X(2, 42, 42) X(3, 44, 42)
+#define WASM_G2_N 4
 
 #define DROP_INFO(height, arity) (((uint64_t)(height) << 32) | (uint32_t)(arity))
 

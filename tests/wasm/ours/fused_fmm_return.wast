@@ -120,3 +120,31 @@
 (assert_return (invoke "callsum") (i32.const 109))
 (assert_return (invoke "fib" (i32.const 15)) (i32.const 610))
 (assert_return (invoke "calldot" (i32.const 0)) (f64.const 13))
+
+;; WASM_G2_LIST: `local.get b; OP1; OP2` on floats, to the stack, to a local
+;; (local.set / local.tee) and as a return value; operand order kept.
+(module
+  (func (export "g2_add") (param f64 f64 f64) (result f64) (local f64)
+    local.get 0 local.get 1 local.get 2 f64.add f64.add local.set 3 local.get 3)
+  (func (export "g2_mul") (param f64 f64 f64) (result f64)
+    local.get 0 local.get 1 local.get 2 f64.mul f64.add f64.const 1 f64.mul)
+  (func (export "g2_ret") (param f32 f32 f32) (result f32)
+    local.get 0 local.get 1 local.get 2 f32.mul f32.add)
+  (func (export "g2_tee") (param f32 f32 f32) (result f32) (local f32)
+    local.get 0 local.get 1 local.get 2 f32.add f32.add local.tee 3 local.get 3 f32.add)
+  (func (export "g2_acc") (param f64 i32) (result f64) (local f64)
+    (loop
+      local.get 0 local.get 0 f64.mul local.get 0 f64.const 2 f64.mul local.get 2 f64.add f64.add
+      local.set 2
+      local.get 1 i32.const -1 i32.add local.tee 1 br_if 0)
+    local.get 2)
+  (func (export "g2_round") (param f64 f64 f64) (result f64)
+    local.get 0 local.get 1 local.get 2 f64.add f64.add))
+(assert_return (invoke "g2_add" (f64.const 1) (f64.const 2) (f64.const 4)) (f64.const 7))
+(assert_return (invoke "g2_mul" (f64.const 1) (f64.const 2) (f64.const 4)) (f64.const 9))
+(assert_return (invoke "g2_ret" (f32.const 0.5) (f32.const 3) (f32.const 0.25)) (f32.const 1.25))
+(assert_return (invoke "g2_tee" (f32.const 1) (f32.const 2) (f32.const 3)) (f32.const 12))
+(assert_return (invoke "g2_acc" (f64.const 1.5) (i32.const 4)) (f64.const 21))
+(assert_return (invoke "g2_round" (f64.const 1) (f64.const 0x1p53) (f64.const 1)) (f64.const 0x1p53))
+(assert_return (invoke "g2_round" (f64.const 0x1p53) (f64.const 1) (f64.const 1)) (f64.const 0x1.0000000000001p53))
+(assert_return (invoke "g2_add" (f64.const nan) (f64.const 2) (f64.const 4)) (f64.const nan:arithmetic))
