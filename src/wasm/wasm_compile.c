@@ -84,7 +84,7 @@ typedef struct comp {
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
  * local.get a; const k | a WASM_FB_LIST op (its form in tvar) | i32.eqz. */
 enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ,
-       TL_COPY, TL_G2 };
+       TL_COPY, TL_G2, TL_UN };
 
 static bool fail(comp *c, const char *why)
 {
@@ -374,14 +374,14 @@ static void note_fload(comp *c, size_t pos, uint32_t a, uint32_t k, uint64_t off
 }
 
 /* The result of the operation just emitted (a fused binop or load, tail
- * TL_BIN, TL_LOAD or TL_G2) as the function's only result: written to slot 0 of the
+ * TL_BIN, TL_LOAD, TL_G2 or TL_UN) as the function's only result: written to slot 0 of the
  * frame, then OP_RETURN_FP0 (one copy and one dispatch less than OP_RETURN).
  * Returns false when the tail has no such form (emit OP_RETURN then). */
 static bool fuse_return(comp *c, bool *failed)
 {
     uint8_t t = tail(c);
     *failed = false;
-    if (t != TL_BIN && t != TL_LOAD && t != TL_G2)
+    if (t != TL_BIN && t != TL_LOAD && t != TL_G2 && t != TL_UN)
         return false;
     if (!emit_set(c, 0, false) || !put(c, c->cells[OP_RETURN_FP0])) {
         *failed = true;
@@ -397,8 +397,8 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
     if (!live(c))
         return true;
     uint8_t t = tail(c);
-    if (t == TL_G2) {
-        c->ir[c->tpos] = c->cells[OP_G2 + WASM_G2_N + c->tidx];
+    if (t == TL_G2 || t == TL_UN) {
+        c->ir[c->tpos] = c->cells[t == TL_G2 ? OP_G2 + WASM_G2_N + c->tidx : OP_UNLD + c->tidx];
         c->ir[c->tpos + 1] |= (uint64_t)d << 32;
         c->tk = TL_NONE;
         return tee ? emit_get(c, d) : true;
@@ -1420,6 +1420,11 @@ static bool body(comp *c, const wasm_functype *ft)
                     if (!op0(c, op))
                         return false;
                     set_tail(c, TL_GET_EQZ, pos);
+                } else if (op != 0x45 && tail(c) == TL_GET && c->cells[OP_UNL + op - 0x45]) {
+                    /* local.get x; UNOP -> UNL x */
+                    c->ir[c->tpos] = c->cells[OP_UNL + op - 0x45];
+                    c->tidx = (uint8_t)(op - 0x45);
+                    set_tail(c, TL_UN, c->tpos);
                 } else {
                     size_t pos = c->len;
                     if (!op0(c, op))

@@ -362,13 +362,38 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         sp[-1] = (expr);                                                                   \
         NEXT();                                                                            \
     }
-#define UN(op, expr)                                                                       \
+#define UNS(op, expr)                                                                      \
     CASE(op)                                                                               \
     {                                                                                      \
         uint64_t a = sp[-1];                                                               \
         sp[-1] = (expr);                                                                   \
         NEXT();                                                                            \
     }
+/* A unary operation (numeric, conversion) that does not trap: the stack
+ * form, UNL (`local.get x; OP`: x) and UNLD (`local.get x; OP; local.set d`:
+ * x|d<<32). */
+#define UN(op, expr)                                                                       \
+    UNS(op, expr)                                                                          \
+    CASEN(UNL_##op, OP_UNL + (op - 0x45))                                                  \
+    {                                                                                      \
+        uint64_t a = fp[*ip++];                                                            \
+        *sp++ = (expr);                                                                    \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(UNLD_##op, OP_UNLD + (op - 0x45))                                                \
+    {                                                                                      \
+        uint64_t c_ = *ip++;                                                               \
+        uint64_t a = fp[(uint32_t)c_];                                                     \
+        fp[c_ >> 32] = (expr);                                                             \
+        NEXT();                                                                            \
+    }
+#define UN_REG(op) REGN(UNL_##op, OP_UNL + (op - 0x45)) REGN(UNLD_##op, OP_UNLD + (op - 0x45))
+/* The operations defined with UN below. */
+#define UN_FUSED(X) X(0x50) X(0x67) X(0x68) X(0x69) X(0x79) X(0x7A) X(0x7B) X(0x8B)        \
+    X(0x8C) X(0x8D) X(0x8E) X(0x8F) X(0x90) X(0x91) X(0x99) X(0x9A) X(0x9B) X(0x9C)        \
+    X(0x9D) X(0x9E) X(0x9F) X(0xA7) X(0xAC) X(0xAD) X(0xB2) X(0xB3) X(0xB4) X(0xB5)        \
+    X(0xB6) X(0xB7) X(0xB8) X(0xB9) X(0xBA) X(0xBB) X(0xBC) X(0xBD) X(0xBE) X(0xBF)        \
+    X(0xC0) X(0xC1) X(0xC2) X(0xC3) X(0xC4)
 
 /* Fused forms: the load of a local's address, the store of a local to a
  * local's address, and the 14 operand forms of each WASM_FB_LIST binop (see
@@ -828,7 +853,7 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
 
 _Static_assert(OP_COUNT == OP_FB_BASE + FV_COUNT * WASM_FB_N, "fused op numbering");
 _Static_assert(OP_FB_BASE == OP_F2_BASE + WASM_F2_N, "fused pair numbering");
-_Static_assert(OP_F2_BASE == OP_G2 + 2 * WASM_G2_N, "fused float pair numbering");
+_Static_assert(OP_UNL == OP_G2 + 2 * WASM_G2_N, "fused float pair numbering");
 
 #define S32(x) ((int32_t)(uint32_t)(x))
 #define S64(x) ((int64_t)(x))
@@ -845,6 +870,7 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         LDBR_LIST(LDBR_REG)
         FMM_LIST(FMM_REG)
         WASM_G2_LIST(G2_REG)
+        UN_FUSED(UN_REG)
         MEM_FUSED(MEM_REG)
         return MT_OK;
     }
@@ -1392,7 +1418,7 @@ dispatch:
     WASM_G2_LIST(G2_OPS)
 
     /* i32 comparisons */
-    UN(0x45, (uint32_t)a == 0)
+    UNS(0x45, (uint32_t)a == 0)
     I32B(0x46, a == b)
     I32B(0x47, a != b)
     I32B(0x48, S32(a) < S32(b))
@@ -1667,14 +1693,14 @@ dispatch:
     UN(0xC2, (uint64_t)(int64_t)(int8_t)a)
     UN(0xC3, (uint64_t)(int64_t)(int16_t)a)
     UN(0xC4, (uint64_t)(int64_t)(int32_t)a)
-    UN(0xE0, sat_i32_s(f32v(a)))
-    UN(0xE1, sat_i32_u(f32v(a)))
-    UN(0xE2, sat_i32_s(f64v(a)))
-    UN(0xE3, sat_i32_u(f64v(a)))
-    UN(0xE4, sat_i64_s(f32v(a)))
-    UN(0xE5, sat_i64_u(f32v(a)))
-    UN(0xE6, sat_i64_s(f64v(a)))
-    UN(0xE7, sat_i64_u(f64v(a)))
+    UNS(0xE0, sat_i32_s(f32v(a)))
+    UNS(0xE1, sat_i32_u(f32v(a)))
+    UNS(0xE2, sat_i32_s(f64v(a)))
+    UNS(0xE3, sat_i32_u(f64v(a)))
+    UNS(0xE4, sat_i64_s(f32v(a)))
+    UNS(0xE5, sat_i64_u(f32v(a)))
+    UNS(0xE6, sat_i64_s(f64v(a)))
+    UNS(0xE7, sat_i64_u(f64v(a)))
 #ifndef MT_WASM_THREADED
     default:
         TRAP(MT_WASM_TRAP_UNREACHABLE);

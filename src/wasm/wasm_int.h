@@ -125,7 +125,10 @@ enum {
     OP_RETURN_FP0 = OP_FMM + 8, /* nres 1, the result already in slot 0 of the frame */
     OP_G2,             /* WASM_G2_LIST n: OP_G2 + n (b; result pushed),
                         * OP_G2 + WASM_G2_N + n (b|d<<32; result to local d) */
-    OP_F2_BASE = OP_G2 + 2 * 4, /* WASM_F2_LIST: OP_F2_BASE + n */
+    OP_UNL = OP_G2 + 2 * 4, /* 128 ops, OP_UNL + (wasm opcode - 0x45): a unary
+                        * numeric op or conversion that cannot trap, of a local: x */
+    OP_UNLD = OP_UNL + 128, /* the same, result to a local: x|d<<32 */
+    OP_F2_BASE = OP_UNLD + 128, /* WASM_F2_LIST: OP_F2_BASE + n */
     OP_FB_BASE = OP_F2_BASE + 24, /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
