@@ -70,6 +70,12 @@ typedef struct comp {
     size_t lpos;        /* TL_GET: index + 1 of an i32 LOAD_L just before it, else 0 */
     size_t blpos;       /* TL_BIN in form FV_SL: the same for its local.get, else 0 */
     uint64_t ninstr;    /* wasm instructions read so far (for OP_FMM's adjacency test) */
+    /* While the function's entry block is open (it runs once per call, right
+     * after the call zeroed the declared locals): the declared locals not
+     * written yet, for which `const 0; local.set` is dropped. */
+    bool entry;
+    uint32_t nparams;
+    uint8_t *written;   /* one byte per local */
     uint64_t get_instr; /* ninstr of the last lone local.get (TL_GET) */
     /* The last two fused float loads (LOAD_L / LOAD_LK of f32 or f64), for
      * OP_FMM: cells [pos, end), wasm instructions [ifirst, ilast]. */
@@ -397,6 +403,17 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
     if (!live(c))
         return true;
     uint8_t t = tail(c);
+    if (c->entry && d >= c->nparams && !c->written[d] && t == TL_CONST && !tee &&
+        c->tkv == 0) {
+        /* still zero since the call: const 0; local.set d does nothing (its
+         * fuel is the block's count, unchanged) */
+        c->len = c->tpos;
+        c->tk = TL_NONE;
+        c->written[d] = 1;
+        return true;
+    }
+    if (c->entry && d < c->nlocals)
+        c->written[d] = 1;
     if (t == TL_G2 || t == TL_UN) {
         c->ir[c->tpos] = c->cells[t == TL_G2 ? OP_G2 + WASM_G2_N + c->tidx : OP_UNLD + c->tidx];
         c->ir[c->tpos + 1] |= (uint64_t)d << 32;
@@ -520,6 +537,7 @@ static bool fuse_cond(comp *c, bool invert)
 /* Closes the current basic block and opens a new one here. */
 static bool bb_begin(comp *c)
 {
+    c->entry = false;
     if (c->fuel_cell)
         c->ir[c->fuel_cell - 1] = c->fuel_count;
     c->fuel_cell = 0;
@@ -831,6 +849,7 @@ static bool body(comp *c, const wasm_functype *ft)
         return false;
     if (!bb_begin(c))
         return false;
+    c->entry = c->written != NULL;
     while (c->nctls > 0) {
         uint8_t op, t1, t2;
         uint32_t x, y;
@@ -1496,8 +1515,11 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
         c.nlocals += n;
     }
     c.max_height = c.nlocals;
+    c.nparams = ft->np;
+    c.written = calloc(c.nlocals + 1, 1); /* NULL: no dropped stores, still correct */
     ok = body(&c, ft);
 out:
+    free(c.written);
     free(c.locals);
     free(c.vals);
     free(c.ctls);

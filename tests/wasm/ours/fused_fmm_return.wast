@@ -189,3 +189,39 @@
 (assert_return (invoke "eqz64" (i64.const 0)) (i32.const 2))
 (assert_return (invoke "eqz64" (i64.const 5)) (i32.const 0))
 (assert_return (invoke "cvt_i64" (i64.const -1)) (f32.const 0x1p64))
+
+;; `const 0; local.set d` in the entry block on a declared local not yet
+;; written is dropped (the call zeroed it); kept for parameters, after a
+;; write, for -0.0, in later blocks, and with tee.
+(module
+  (func (export "z_plain") (param i32) (result i32) (local i32 i64)
+    i32.const 0 local.set 1 i64.const 0 local.set 2
+    local.get 1 local.get 0 i32.add local.get 2 i32.wrap_i64 i32.add)
+  (func (export "z_param") (param i32) (result i32) i32.const 0 local.set 0 local.get 0)
+  (func (export "z_after") (result i32) (local i32)
+    i32.const 5 local.set 0 i32.const 0 local.set 0 local.get 0)
+  (func (export "z_negzero") (result f64) (local f64)
+    f64.const -0 local.set 0 local.get 0)
+  (func (export "z_loop") (param i32) (result i32) (local i32 i32)
+    (loop
+      local.get 1 i32.const 3 i32.add local.set 1
+      i32.const 0 local.set 2
+      local.get 2 local.get 1 i32.add local.set 2
+      local.get 0 i32.const -1 i32.add local.tee 0 br_if 0)
+    local.get 1 local.get 2 i32.add)
+  (func (export "z_tee") (result i32) (local i32) i32.const 0 local.tee 0 local.get 0 i32.add)
+  (func $rec (export "z_rec") (param i32) (result i32) (local i32)
+    i32.const 0 local.set 1
+    (if (local.get 0)
+      (then local.get 0 i32.const -1 i32.add call $rec local.set 1
+            local.get 1 local.get 0 i32.add local.set 1))
+    local.get 1))
+(assert_return (invoke "z_plain" (i32.const 7)) (i32.const 7))
+(assert_return (invoke "z_plain" (i32.const 9)) (i32.const 9))
+(assert_return (invoke "z_param" (i32.const 7)) (i32.const 0))
+(assert_return (invoke "z_after") (i32.const 0))
+(assert_return (invoke "z_negzero") (f64.const -0))
+(assert_return (invoke "z_loop" (i32.const 4)) (i32.const 24))
+(assert_return (invoke "z_tee") (i32.const 0))
+(assert_return (invoke "z_rec" (i32.const 10)) (i32.const 55))
+(assert_return (invoke "z_rec" (i32.const 3)) (i32.const 6))
