@@ -69,12 +69,28 @@ typedef struct comp {
     unsigned brop;      /* the operation fuse_cond() wrote at tpos */
     size_t lpos;        /* TL_GET: index + 1 of an i32 LOAD_L just before it, else 0 */
     size_t blpos;       /* TL_BIN in form FV_SL: the same for its local.get, else 0 */
+    uint64_t ninstr;    /* wasm instructions read so far (for OP_FMM's adjacency test) */
+    /* While the function's entry block is open (it runs once per call, right
+     * after the call zeroed the declared locals): the declared locals not
+     * written yet, for which `const 0; local.set` is dropped. */
+    bool entry;
+    uint32_t nparams;
+    uint8_t *written;   /* one byte per local */
+    uint64_t get_instr; /* ninstr of the last lone local.get (TL_GET) */
+    /* The last two fused float loads (LOAD_L / LOAD_LK of f32 or f64), for
+     * OP_FMM: cells [pos, end), wasm instructions [ifirst, ilast]. */
+    struct fload {
+        size_t pos, end;
+        uint64_t ifirst, ilast;
+        uint32_t a, k, off;
+        uint8_t op;
+    } fl[2];
 } comp;
 
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
  * local.get a; const k | a WASM_FB_LIST op (its form in tvar) | i32.eqz. */
 enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ,
-       TL_COPY };
+       TL_COPY, TL_G2, TL_UN };
 
 static bool fail(comp *c, const char *why)
 {
@@ -241,6 +257,7 @@ static bool emit_get(comp *c, uint32_t x)
     if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
         return false;
     c->ta = x;
+    c->get_instr = c->ninstr;
     set_tail(c, TL_GET, pos);
     c->cpos = cpos;
     c->lpos = lpos;
@@ -267,6 +284,24 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     if (!live(c))
         return true;
     uint8_t t = tail(c), var = FV_SS_D; /* FV_SS_D: here "the plain op" */
+    if (idx >= 42 && idx <= 49) {
+        /* two float loads just before, adjacent in the code and in the wasm
+         * instructions (so no block boundary or other instruction between):
+         * one OP_FMM */
+        const struct fload *l0 = &c->fl[0], *l1 = &c->fl[1];
+        uint8_t lop = idx < 46 ? 0x2A : 0x2B;
+        if (l1->end && l1->end == c->len && l1->ilast + 1 == c->ninstr && l0->end &&
+            l0->end == l1->pos && l0->ilast + 1 == l1->ifirst && l0->op == lop &&
+            l1->op == lop) {
+            c->len = l0->pos;
+            c->tk = TL_NONE;
+            c->fl[0].end = c->fl[1].end = 0;
+            return put(c, c->cells[OP_FMM + (unsigned)(idx - 42)]) &&
+                   put(c, (uint64_t)l0->a | (uint64_t)l1->a << 32) &&
+                   put(c, (uint64_t)l0->k | (uint64_t)l1->k << 32) &&
+                   put(c, (uint64_t)l0->off | (uint64_t)l1->off << 32);
+        }
+    }
     if (t == TL_BIN && c->tvar == FV_LC) {
         /* local.get b; const k; OP1; OP2 -> one WASM_F2_LIST op (cells b, k) */
         int n = -1;
@@ -278,6 +313,21 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
         if (n >= 0) {
             c->ir[c->tpos] = c->cells[OP_F2_BASE + n];
             c->tk = TL_NONE;
+            return true;
+        }
+    }
+    if (t == TL_BIN && c->tvar == FV_SL) {
+        /* local.get b; OP1; OP2 (floats) -> one WASM_G2_LIST op (cell b) */
+        int n = -1;
+#define G2_FIND(N, I1, I2)                                                                 \
+    if (c->tidx == I1 && idx == I2)                                                        \
+        n = N;
+        WASM_G2_LIST(G2_FIND)
+#undef G2_FIND
+        if (n >= 0) {
+            c->ir[c->tpos] = c->cells[OP_G2 + n];
+            c->tidx = (uint8_t)n;
+            set_tail(c, TL_G2, c->tpos);
             return true;
         }
     }
@@ -317,12 +367,59 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     return true;
 }
 
+static bool emit_set(comp *c, uint32_t d, bool tee);
+
+/* A fused float load LOAD_L / LOAD_LK (k 0 for LOAD_L) just emitted at
+ * cell pos, its local.get being wasm instruction get_instr. */
+static void note_fload(comp *c, size_t pos, uint32_t a, uint32_t k, uint64_t off, uint8_t op)
+{
+    c->fl[0] = c->fl[1];
+    c->fl[1] = (struct fload){.pos = pos, .end = c->len, .ifirst = c->get_instr,
+                              .ilast = c->ninstr, .a = a, .k = k, .off = (uint32_t)off,
+                              .op = op};
+}
+
+/* The result of the operation just emitted (a fused binop or load, tail
+ * TL_BIN, TL_LOAD, TL_G2 or TL_UN) as the function's only result: written to slot 0 of the
+ * frame, then OP_RETURN_FP0 (one copy and one dispatch less than OP_RETURN).
+ * Returns false when the tail has no such form (emit OP_RETURN then). */
+static bool fuse_return(comp *c, bool *failed)
+{
+    uint8_t t = tail(c);
+    *failed = false;
+    if (t != TL_BIN && t != TL_LOAD && t != TL_G2 && t != TL_UN)
+        return false;
+    if (!emit_set(c, 0, false) || !put(c, c->cells[OP_RETURN_FP0])) {
+        *failed = true;
+        return false;
+    }
+    c->tk = TL_NONE;
+    return true;
+}
+
 /* local.set / local.tee d: a binop just emitted writes d directly. */
 static bool emit_set(comp *c, uint32_t d, bool tee)
 {
     if (!live(c))
         return true;
     uint8_t t = tail(c);
+    if (c->entry && d >= c->nparams && !c->written[d] && t == TL_CONST && !tee &&
+        c->tkv == 0) {
+        /* still zero since the call: const 0; local.set d does nothing (its
+         * fuel is the block's count, unchanged) */
+        c->len = c->tpos;
+        c->tk = TL_NONE;
+        c->written[d] = 1;
+        return true;
+    }
+    if (c->entry && d < c->nlocals)
+        c->written[d] = 1;
+    if (t == TL_G2 || t == TL_UN) {
+        c->ir[c->tpos] = c->cells[t == TL_G2 ? OP_G2 + WASM_G2_N + c->tidx : OP_UNLD + c->tidx];
+        c->ir[c->tpos + 1] |= (uint64_t)d << 32;
+        c->tk = TL_NONE;
+        return tee ? emit_get(c, d) : true;
+    }
     if (t == TL_LOAD || (t == TL_GET && !tee) || t == TL_CONST) {
         /* LOAD_L a, off -> LOAD_L_D a|d<<32, off; GET a -> COPY; CONST k -> SET_CONST */
         uint64_t *ir = c->ir;
@@ -440,6 +537,7 @@ static bool fuse_cond(comp *c, bool invert)
 /* Closes the current basic block and opens a new one here. */
 static bool bb_begin(comp *c)
 {
+    c->entry = false;
     if (c->fuel_cell)
         c->ir[c->fuel_cell - 1] = c->fuel_count;
     c->fuel_cell = 0;
@@ -602,7 +700,7 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
  * loop head (an OP_FUEL cell): switches it to the form that charges the
  * loop's fuel itself, where there is one (OP_BR, BR_IF_L, compare-and-branch
  * of locals and constants). */
-static void to_loop_form(comp *c, size_t at, unsigned op)
+static unsigned loop_form(unsigned op)
 {
     unsigned to = 0;
     if (op == OP_BR)
@@ -613,9 +711,24 @@ static void to_loop_form(comp *c, size_t at, unsigned op)
         to = OP_FB(FV_BRL_LL, op - OP_FB(FV_BR_LL, 0));
     else if (op >= OP_FB(FV_BR_LC, 0) && op < OP_FB(FV_BR_LC, WASM_FB_BR_LIMIT))
         to = OP_FB(FV_BRL_LC, op - OP_FB(FV_BR_LC, 0));
+    return to;
+}
+
+static void to_loop_form(comp *c, size_t at, unsigned op)
+{
+    unsigned to = loop_form(op);
     if (to)
         c->ir[at] = c->cells[to];
 }
+
+/* A forward branch's offset cell, while its target is unknown, holds the
+ * next cell of its label's patch list (index + 1) in the low PL_BITS bits
+ * and, for a branch that has a form charging its target's OP_FUEL itself,
+ * that form's op number and the distance from the operation cell above. */
+#define PL_BITS 40
+#define PL_NEXT(v) ((size_t)((v) & ((UINT64_C(1) << PL_BITS) - 1)))
+#define PL_FORM(v) ((unsigned)(((v) >> PL_BITS) & 0xFFFF))
+#define PL_DIST(v) ((size_t)((v) >> (PL_BITS + 16)))
 
 /* Emits a branch to label depth l with the operand stack as it is now. */
 static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
@@ -646,18 +759,28 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
         if (!needs_drop && t->fuel_head)
             to_loop_form(c, at, op);
     } else {
+        unsigned lf = needs_drop ? 0 : loop_form(op);
         c->ir[cell] = t->patches;
+        if (lf)
+            c->ir[cell] |= (uint64_t)lf << PL_BITS | (uint64_t)(cell - at) << (PL_BITS + 16);
         t->patches = cell + 1;
         t->targeted = true;
     }
     return true;
 }
 
-static void patch_list(comp *c, size_t head, size_t target)
+/* Resolves a patch list to target. fuel_head: target is an OP_FUEL cell
+ * (a block end that starts a basic block), so the branches that can charge
+ * it themselves are switched to those forms (one dispatch less per taken
+ * branch, the same fuel at the same moment). */
+static void patch_list(comp *c, size_t head, size_t target, bool fuel_head)
 {
     while (head) {
         size_t cell = head - 1;
-        head = (size_t)c->ir[cell];
+        uint64_t v = c->ir[cell];
+        head = PL_NEXT(v);
+        if (fuel_head && PL_FORM(v))
+            c->ir[cell - PL_DIST(v)] = c->cells[PL_FORM(v)];
         c->ir[cell] = (uint64_t)((int64_t)target - (int64_t)cell);
     }
 }
@@ -726,11 +849,13 @@ static bool body(comp *c, const wasm_functype *ft)
         return false;
     if (!bb_begin(c))
         return false;
+    c->entry = c->written != NULL;
     while (c->nctls > 0) {
         uint8_t op, t1, t2;
         uint32_t x, y;
         if (!rbyte(c, &op))
             return false;
+        c->ninstr++;
         if (live(c))
             c->fuel_count++;
         switch (op) {
@@ -799,7 +924,7 @@ static bool body(comp *c, const wasm_functype *ft)
             t->kind = K_ELSE;
             t->unreachable = false;
             if (t->if_cell) {
-                patch_list(c, t->if_cell, c->len);
+                patch_list(c, t->if_cell, c->len, false);
                 t->if_cell = 0;
             }
             if (!bb_begin(c) || !push_n(c, t->params, t->np))
@@ -817,11 +942,16 @@ static bool body(comp *c, const wasm_functype *ft)
                     return fail(c, "type mismatch (if without else)");
             }
             if (t->kind == K_FUNC) {
+                bool fused = false, ffail = false;
+                if (live(c) && !t->targeted && t->nr == 1)
+                    fused = fuse_return(c, &ffail);
+                if (ffail)
+                    return false;
                 size_t target = c->len;
-                if ((live(c) || t->targeted) &&
+                if (!fused && (live(c) || t->targeted) &&
                     (!put(c, c->cells[OP_RETURN]) || !put(c, t->nr)))
                     return false;
-                patch_list(c, t->patches, target);
+                patch_list(c, t->patches, target, false);
                 if (c->fuel_cell)
                     c->ir[c->fuel_cell - 1] = c->fuel_count;
                 c->nctls--;
@@ -836,10 +966,11 @@ static bool body(comp *c, const wasm_functype *ft)
             c->nctls--;
             if (need_bb && !bb_begin(c))
                 return false;
-            size_t target = c->len >= 2 && need_bb && live(c) ? c->len - 2 : c->len;
-            patch_list(c, head, target);
+            bool fuel_head = c->len >= 2 && need_bb && live(c);
+            size_t target = fuel_head ? c->len - 2 : c->len;
+            patch_list(c, head, target, fuel_head);
             if (ifc)
-                patch_list(c, ifc, target);
+                patch_list(c, ifc, target, false);
             if (!push_n(c, rs, nr))
                 return false;
             break;
@@ -954,7 +1085,12 @@ static bool body(comp *c, const wasm_functype *ft)
         }
         case 0x0F: {
             ctl *f = &c->ctls[0];
-            if (!pop_n(c, f->results, f->nr) || !op1(c, OP_RETURN, f->nr))
+            bool fused = false, ffail = false;
+            if (!pop_n(c, f->results, f->nr))
+                return false;
+            if (live(c) && f->nr == 1)
+                fused = fuse_return(c, &ffail);
+            if (ffail || (!fused && !op1(c, OP_RETURN, f->nr)))
                 return false;
             set_unreachable(c);
             break;
@@ -1086,6 +1222,8 @@ static bool body(comp *c, const wasm_functype *ft)
                     return false;
                 c->tidx = (uint8_t)(op - 0x28);
                 set_tail(c, TL_LOAD, pos);
+                if (op == 0x2A || op == 0x2B)
+                    note_fload(c, pos, c->ta, 0, x, op);
             } else if (tail(c) == TL_BIN && c->tidx == 20 /* i32.add */ &&
                        (c->tvar == FV_LC || c->tvar == FV_LL)) {
                 /* local.get a; (i32.const k | local.get b); i32.add; LOAD */
@@ -1094,6 +1232,9 @@ static bool body(comp *c, const wasm_functype *ft)
                 c->tk = TL_NONE;
                 if (!put(c, x)) /* a, k (LC) or a|b<<32 (LL) already in place */
                     return false;
+                if (c->tvar == FV_LC && (op == 0x2A || op == 0x2B))
+                    note_fload(c, c->tpos, (uint32_t)c->ir[c->tpos + 1],
+                               (uint32_t)c->ir[c->tpos + 2], x, op);
             } else if (!op1(c, op, x)) {
                 return false;
             }
@@ -1298,6 +1439,11 @@ static bool body(comp *c, const wasm_functype *ft)
                     if (!op0(c, op))
                         return false;
                     set_tail(c, TL_GET_EQZ, pos);
+                } else if (op != 0x45 && tail(c) == TL_GET && c->cells[OP_UNL + op - 0x45]) {
+                    /* local.get x; UNOP -> UNL x */
+                    c->ir[c->tpos] = c->cells[OP_UNL + op - 0x45];
+                    c->tidx = (uint8_t)(op - 0x45);
+                    set_tail(c, TL_UN, c->tpos);
                 } else {
                     size_t pos = c->len;
                     if (!op0(c, op))
@@ -1369,8 +1515,11 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
         c.nlocals += n;
     }
     c.max_height = c.nlocals;
+    c.nparams = ft->np;
+    c.written = calloc(c.nlocals + 1, 1); /* NULL: no dropped stores, still correct */
     ok = body(&c, ft);
 out:
+    free(c.written);
     free(c.locals);
     free(c.vals);
     free(c.ctls);

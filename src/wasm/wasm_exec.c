@@ -42,7 +42,8 @@
     X(OP_MEMORY_COPY) X(OP_MEMORY_FILL) X(OP_TABLE_INIT) X(OP_ELEM_DROP) X(OP_TABLE_COPY) \
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
     X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
-    X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP) X(OP_CALL_LOCAL)
+    X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP) X(OP_CALL_LOCAL) \
+    X(OP_RETURN_FP0)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -361,13 +362,38 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         sp[-1] = (expr);                                                                   \
         NEXT();                                                                            \
     }
-#define UN(op, expr)                                                                       \
+#define UNS(op, expr)                                                                      \
     CASE(op)                                                                               \
     {                                                                                      \
         uint64_t a = sp[-1];                                                               \
         sp[-1] = (expr);                                                                   \
         NEXT();                                                                            \
     }
+/* A unary operation (numeric, conversion) that does not trap: the stack
+ * form, UNL (`local.get x; OP`: x) and UNLD (`local.get x; OP; local.set d`:
+ * x|d<<32). */
+#define UN(op, expr)                                                                       \
+    UNS(op, expr)                                                                          \
+    CASEN(UNL_##op, OP_UNL + (op - 0x45))                                                  \
+    {                                                                                      \
+        uint64_t a = fp[*ip++];                                                            \
+        *sp++ = (expr);                                                                    \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(UNLD_##op, OP_UNLD + (op - 0x45))                                                \
+    {                                                                                      \
+        uint64_t c_ = *ip++;                                                               \
+        uint64_t a = fp[(uint32_t)c_];                                                     \
+        fp[c_ >> 32] = (expr);                                                             \
+        NEXT();                                                                            \
+    }
+#define UN_REG(op) REGN(UNL_##op, OP_UNL + (op - 0x45)) REGN(UNLD_##op, OP_UNLD + (op - 0x45))
+/* The operations defined with UN below. */
+#define UN_FUSED(X) X(0x50) X(0x67) X(0x68) X(0x69) X(0x79) X(0x7A) X(0x7B) X(0x8B)        \
+    X(0x8C) X(0x8D) X(0x8E) X(0x8F) X(0x90) X(0x91) X(0x99) X(0x9A) X(0x9B) X(0x9C)        \
+    X(0x9D) X(0x9E) X(0x9F) X(0xA7) X(0xAC) X(0xAD) X(0xB2) X(0xB3) X(0xB4) X(0xB5)        \
+    X(0xB6) X(0xB7) X(0xB8) X(0xB9) X(0xBA) X(0xBB) X(0xBC) X(0xBD) X(0xBE) X(0xBF)        \
+    X(0xC0) X(0xC1) X(0xC2) X(0xC3) X(0xC4)
 
 /* Fused forms: the load of a local's address, the store of a local to a
  * local's address, and the 14 operand forms of each WASM_FB_LIST binop (see
@@ -721,6 +747,67 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     }
 #define LDBR_REG(I, EXPR) REGN(LDBR_##I, OP_LDBR + I)
 
+/* OP_FMM: two float loads from (local + k) + offset, each address computed
+ * as LOAD_LK does (the add wraps at 32 bits), both bounds-checked (the
+ * first load's check first, as in wasm order; both trap the same way), then
+ * a float binop of WASM_FB_LIST index I; the result is pushed. */
+#define FMM_LIST(X)                                                                        \
+    X(0, F32, a + b, 4) X(1, F32, a - b, 4) X(2, F32, a * b, 4) X(3, F32, a / b, 4)        \
+    X(4, F64, a + b, 8) X(5, F64, a - b, 8) X(6, F64, a * b, 8) X(7, F64, a / b, 8)
+#define FMM_OPS(I, W, EXPR, N)                                                             \
+    CASEN(FMM_##I, OP_FMM + I)                                                             \
+    {                                                                                      \
+        uint64_t c0_ = ip[0], c1_ = ip[1], c2_ = ip[2];                                    \
+        uint64_t a1_ = (uint64_t)(uint32_t)(fp[(uint32_t)c0_] + (uint32_t)c1_) +           \
+                       (uint32_t)c2_;                                                      \
+        uint64_t a2_ = (uint64_t)(uint32_t)(fp[c0_ >> 32] + (c1_ >> 32)) + (c2_ >> 32);    \
+        ip += 3;                                                                           \
+        if (a1_ + (N) > memsize || a2_ + (N) > memsize)                                    \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t va_ = 0, vb_ = 0;                                                         \
+        memcpy(&va_, mem + a1_, (N));                                                      \
+        memcpy(&vb_, mem + a2_, (N));                                                      \
+        FBT(W) a = FBL(W, va_), b = FBL(W, vb_);                                           \
+        *sp++ = FBR(W, EXPR);                                                              \
+        NEXT();                                                                            \
+    }
+#define FMM_REG(I, W, EXPR, N) REGN(FMM_##I, OP_FMM + I)
+
+/* WASM_G2_LIST: t = sp[-1] OP1 fp[b]; sp[-2] OP2 t, pushed or to local d. */
+#define G2T_46 double
+#define G2T_48 double
+#define G2T_42 float
+#define G2T_44 float
+#define G2V_46(x) f64v(x)
+#define G2V_48(x) f64v(x)
+#define G2V_42(x) f32v(x)
+#define G2V_44(x) f32v(x)
+#define G2B_46(e) bf64(e)
+#define G2B_42(e) bf32(e)
+#define G2E_46(a, b) ((a) + (b))
+#define G2E_48(a, b) ((a) * (b))
+#define G2E_42(a, b) ((a) + (b))
+#define G2E_44(a, b) ((a) * (b))
+#define G2_OPS(N, I1, I2)                                                                  \
+    CASEN(G2_##N, OP_G2 + N)                                                               \
+    {                                                                                      \
+        G2T_##I1 t_ = G2E_##I1(G2V_##I1(sp[-1]), G2V_##I1(fp[ip[0]]));                     \
+        sp[-2] = G2B_##I2(G2E_##I2(G2V_##I2(sp[-2]), t_));                                 \
+        sp--;                                                                              \
+        ip++;                                                                              \
+        NEXT();                                                                            \
+    }                                                                                      \
+    CASEN(G2D_##N, OP_G2 + WASM_G2_N + N)                                                  \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        G2T_##I1 t_ = G2E_##I1(G2V_##I1(sp[-1]), G2V_##I1(fp[(uint32_t)c_]));              \
+        fp[c_ >> 32] = G2B_##I2(G2E_##I2(G2V_##I2(sp[-2]), t_));                           \
+        sp -= 2;                                                                           \
+        ip++;                                                                              \
+        NEXT();                                                                            \
+    }
+#define G2_REG(N, I1, I2) REGN(G2_##N, OP_G2 + N) REGN(G2D_##N, OP_G2 + WASM_G2_N + N)
+
 #define FB_REG(I, OPC, W, EXPR)                                                            \
     REGN(FB_LL_##I, OP_FB(FV_LL, I)) REGN(FB_LC_##I, OP_FB(FV_LC, I))                      \
     REGN(FB_SL_##I, OP_FB(FV_SL, I)) REGN(FB_SC_##I, OP_FB(FV_SC, I))                      \
@@ -766,6 +853,7 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
 
 _Static_assert(OP_COUNT == OP_FB_BASE + FV_COUNT * WASM_FB_N, "fused op numbering");
 _Static_assert(OP_FB_BASE == OP_F2_BASE + WASM_F2_N, "fused pair numbering");
+_Static_assert(OP_UNL == OP_G2 + 2 * WASM_G2_N, "fused float pair numbering");
 
 #define S32(x) ((int32_t)(uint32_t)(x))
 #define S64(x) ((int64_t)(x))
@@ -780,6 +868,9 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         WASM_FB_LIST(FB_REG)
         WASM_F2_LIST(F2_REG)
         LDBR_LIST(LDBR_REG)
+        FMM_LIST(FMM_REG)
+        WASM_G2_LIST(G2_REG)
+        UN_FUSED(UN_REG)
         MEM_FUSED(MEM_REG)
         return MT_OK;
     }
@@ -910,6 +1001,20 @@ dispatch:
         if (nf == fbase)
             goto done;
         sp = fp + n;
+        wasm_frame *f = &frames[--nf];
+        ip = f->ip, fp = f->fp;
+        if (f->inst != inst) {
+            inst = f->inst;
+            RELOAD_MEM();
+        }
+        NEXT();
+    }
+    CASE(OP_RETURN_FP0)
+    {
+        /* OP_RETURN of one result that the operation before wrote to fp[0] */
+        if (nf == fbase)
+            goto done;
+        sp = fp + 1;
         wasm_frame *f = &frames[--nf];
         ip = f->ip, fp = f->fp;
         if (f->inst != inst) {
@@ -1309,9 +1414,11 @@ dispatch:
     WASM_FB_LIST(FB_OPS)
     WASM_F2_LIST(F2_OPS)
     LDBR_LIST(LDBR_OPS)
+    FMM_LIST(FMM_OPS)
+    WASM_G2_LIST(G2_OPS)
 
     /* i32 comparisons */
-    UN(0x45, (uint32_t)a == 0)
+    UNS(0x45, (uint32_t)a == 0)
     I32B(0x46, a == b)
     I32B(0x47, a != b)
     I32B(0x48, S32(a) < S32(b))
@@ -1586,14 +1693,14 @@ dispatch:
     UN(0xC2, (uint64_t)(int64_t)(int8_t)a)
     UN(0xC3, (uint64_t)(int64_t)(int16_t)a)
     UN(0xC4, (uint64_t)(int64_t)(int32_t)a)
-    UN(0xE0, sat_i32_s(f32v(a)))
-    UN(0xE1, sat_i32_u(f32v(a)))
-    UN(0xE2, sat_i32_s(f64v(a)))
-    UN(0xE3, sat_i32_u(f64v(a)))
-    UN(0xE4, sat_i64_s(f32v(a)))
-    UN(0xE5, sat_i64_u(f32v(a)))
-    UN(0xE6, sat_i64_s(f64v(a)))
-    UN(0xE7, sat_i64_u(f64v(a)))
+    UNS(0xE0, sat_i32_s(f32v(a)))
+    UNS(0xE1, sat_i32_u(f32v(a)))
+    UNS(0xE2, sat_i32_s(f64v(a)))
+    UNS(0xE3, sat_i32_u(f64v(a)))
+    UNS(0xE4, sat_i64_s(f32v(a)))
+    UNS(0xE5, sat_i64_u(f32v(a)))
+    UNS(0xE6, sat_i64_s(f64v(a)))
+    UNS(0xE7, sat_i64_u(f64v(a)))
 #ifndef MT_WASM_THREADED
     default:
         TRAP(MT_WASM_TRAP_UNREACHABLE);

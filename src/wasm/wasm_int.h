@@ -118,7 +118,17 @@ enum {
                         * (its wasm_code; the callee runs in the caller's instance) */
     OP_LDBR,           /* 10 ops (i32 comparisons 0..9 of WASM_FB_LIST): a, off, b, brofs:
                         * local.get a; i32.load off; local.get b; CMP; br_if */
-    OP_F2_BASE = OP_LDBR + 10, /* WASM_F2_LIST: OP_F2_BASE + n */
+    OP_FMM = OP_LDBR + 10, /* 8 ops (WASM_FB_LIST 42..49: f32/f64 add, sub, mul, div):
+                        * a|b<<32, ka|kb<<32, offa|offb<<32: two float loads, each
+                        * `local.get x; [i32.const k; i32.add;] fNN.load off`, then the
+                        * binop; the result is pushed */
+    OP_RETURN_FP0 = OP_FMM + 8, /* nres 1, the result already in slot 0 of the frame */
+    OP_G2,             /* WASM_G2_LIST n: OP_G2 + n (b; result pushed),
+                        * OP_G2 + WASM_G2_N + n (b|d<<32; result to local d) */
+    OP_UNL = OP_G2 + 2 * 4, /* 128 ops, OP_UNL + (wasm opcode - 0x45): a unary
+                        * numeric op or conversion that cannot trap, of a local: x */
+    OP_UNLD = OP_UNL + 128, /* the same, result to a local: x|d<<32 */
+    OP_F2_BASE = OP_UNLD + 128, /* WASM_F2_LIST: OP_F2_BASE + n */
     OP_FB_BASE = OP_F2_BASE + 24, /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
@@ -192,6 +202,14 @@ enum {
     X(17, 29, 23) X(18, 29, 24) X(19, 29, 25) X(20, 30, 20) X(21, 30, 23) \
     X(22, 30, 24) X(23, 30, 25)
 #define WASM_F2_N 24
+
+/* Two fused float binops (the accumulation `acc = x + (y + acc)` of
+ * unrolled dot products): `local.get b; OP1; OP2` with both of OP2's
+ * operands on the stack: t = sp[-1] OP1 b; sp[-2] = sp[-2] OP2 t, the
+ * intermediate never stored. X(n, OP1 index, OP2 index) in WASM_FB_LIST
+ * terms, same type. */
+#define WASM_G2_LIST(X) X(0, 46, 46) X(1, 48, 46) X(2, 42, 42) X(3, 44, 42)
+#define WASM_G2_N 4
 
 #define DROP_INFO(height, arity) (((uint64_t)(height) << 32) | (uint32_t)(arity))
 

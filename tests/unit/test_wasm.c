@@ -469,6 +469,34 @@ static void test_fuel_loops(void **state)
     assert_int_equal(fuel_used(tee, sizeof tee, 1), 8); /* loop, 5, end, end */
 }
 
+/* Forward branches to a block end that starts a basic block charge that
+ * block's fuel themselves (BR_IF_L, BR_LC, BR_LL and BR in their loop
+ * forms): still one unit per wasm instruction executed, taken or not. */
+static void test_fuel_forward(void **state)
+{
+    (void)state;
+    /* block; get 0; br_if 0; nop x3; end; nop; nop */
+    const uint8_t l[] = {0,    0x02, 0x40, 0x20, 0,    0x0D, 0, 0x01,
+                         0x01, 0x01, 0x0B, 0x01, 0x01, 0x0B};
+    /* block; get 0; const 5; lt_u; br_if 0; nop x3; end; nop; nop */
+    const uint8_t lc[] = {0,    0x02, 0x40, 0x20, 0,    0x41, 5,    0x49, 0x0D,
+                          0,    0x01, 0x01, 0x01, 0x0B, 0x01, 0x01, 0x0B};
+    /* (local i32) block; get 0; get 1; gt_u; br_if 0; nop x3; end; nop; nop */
+    const uint8_t ll[] = {1,    1,    0x7F, 0x02, 0x40, 0x20, 0,    0x20, 1,    0x4B,
+                          0x0D, 0,    0x01, 0x01, 0x01, 0x0B, 0x01, 0x01, 0x0B};
+    /* block; block; get 0; br_if 0; br 1; end; nop; end; nop */
+    const uint8_t br[] = {0,    0x02, 0x40, 0x02, 0x40, 0x20, 0, 0x0D,
+                          0,    0x0C, 1,    0x0B, 0x01, 0x0B, 0x01, 0x0B};
+    assert_int_equal(fuel_used(l, sizeof l, 1), 6);
+    assert_int_equal(fuel_used(l, sizeof l, 0), 10);
+    assert_int_equal(fuel_used(lc, sizeof lc, 1), 8);
+    assert_int_equal(fuel_used(lc, sizeof lc, 9), 12);
+    assert_int_equal(fuel_used(ll, sizeof ll, 1), 8);
+    assert_int_equal(fuel_used(ll, sizeof ll, 0), 12);
+    assert_int_equal(fuel_used(br, sizeof br, 0), 7);
+    assert_int_equal(fuel_used(br, sizeof br, 1), 8);
+}
+
 static void test_fuel_bulk(void **state)
 {
     (void)state;
@@ -669,7 +697,7 @@ int main(void)
         cmocka_unit_test(test_call_depth),    cmocka_unit_test(test_value_stack),
         cmocka_unit_test(test_memory_cap),    cmocka_unit_test(test_table_cap),
         cmocka_unit_test(test_fuel_bulk),     cmocka_unit_test(test_module_limits),
-        cmocka_unit_test(test_table_memory),  cmocka_unit_test(test_fuel_loops),
+        cmocka_unit_test(test_table_memory),  cmocka_unit_test(test_fuel_loops), cmocka_unit_test(test_fuel_forward),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
