@@ -149,3 +149,5 @@ add_test(NAME it_onnx_infer COMMAND bash ${MT_TEST_DIR}/integration/it_onnx_infe
 set_tests_properties(it_onnx_infer PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
 add_test(NAME example_onnx_infer COMMAND bash ${PROJECT_SOURCE_DIR}/examples/onnx_infer.sh)
 set_tests_properties(example_onnx_infer PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 120)
+add_test(NAME it_python_hash_seed COMMAND bash ${MT_TEST_DIR}/integration/it_python_hash_seed.sh)
+set_tests_properties(it_python_hash_seed PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
