@@ -52,7 +52,8 @@ static const cli_opt o_serve[] = {
      "zygote"},
     {"zygote-max-tasks", true, 0, "N",
      "a worker zygote is replaced after N task starts: its children share its memory layout "
-     "and stack canary (1..1000000; docs/design.md \"Worker start\")",
+     "and stack canary (1..1000000; 1: one task per zygote, the next warming up meanwhile; "
+     "docs/design.md \"Worker start\")",
      "256"},
     {"max-connections", true, 0, "N", "open connections", "256"},
     {"max-task-waiters", true, 0, "N",
@@ -134,7 +135,8 @@ static const cli_opt o_executor[] = {
      "zygote"},
     {"zygote-max-tasks", true, 0, "N",
      "a worker zygote is replaced after N task starts: its children share its memory layout "
-     "and stack canary (1..1000000; docs/design.md \"Worker start\")",
+     "and stack canary (1..1000000; 1: one task per zygote, the next warming up meanwhile; "
+     "docs/design.md \"Worker start\")",
      "256"},
     {"tpm2-tcti", true, 0, "TCTI", "level tpm2: how to reach the TPM",
      "MESATEE_TPM2_TCTI, else device:/dev/tpmrm0"},

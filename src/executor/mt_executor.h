@@ -141,7 +141,8 @@ mt_worker_start mt_executor_worker_start(void);
 bool mt_worker_start_parse(const char *s, mt_worker_start *out);
 /* A zygote is replaced after this many task starts (its children share its
  * memory layout and stack canary; docs/design.md "Worker start"); 0 sets
- * the default. Thread-safe. */
+ * the default. With 1 (one task per zygote) the next zygote is started as
+ * soon as the previous one took its task. Thread-safe. */
 #define MT_ZYGOTE_MAX_TASKS_DEFAULT 256
 #define MT_ZYGOTE_MAX_TASKS_MAX 1000000
 void mt_executor_set_zygote_max_tasks(uint64_t n);

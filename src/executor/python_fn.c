@@ -538,8 +538,13 @@ static mt_status interp_init(mt_err *err)
     return MT_OK;
 }
 
-/* Heavy packages the zygote imports once (when installed). */
-static const char *const warm_modules[] = {"numpy", "pandas", NULL};
+/* Heavy packages the zygote imports once (when installed), and the standard
+ * modules the `mesatee` module's start imports in every task anyway. */
+static const char *const warm_modules[] = {"numpy", "pandas", "traceback", "linecache", NULL};
+
+/* The `mesatee` module's Python part, compiled once in the zygote (a code
+ * object: no state of any task); NULL when this process compiles it. */
+static PyObject *g_bootstrap_code;
 
 mt_status mt_python_fn_zygote_init(mt_err *err)
 {
@@ -556,6 +561,17 @@ mt_status mt_python_fn_zygote_init(mt_err *err)
         Py_XDECREF(m);
         PyErr_Clear(); /* not installed: imported per task if a function asks */
     }
+    g_bootstrap_code = Py_CompileString(bootstrap, "<mesatee>", Py_file_input);
+    PyErr_Clear(); /* NULL: each child compiles it (and reports the failure) */
+    /* Everything the zygote created goes to the collector's permanent
+     * generation: a child's collections then never walk (and write to) the
+     * zygote's objects, so their pages stay shared instead of being copied
+     * on write in every task. The child's own objects are collected as usual. */
+    PyObject *gc = PyImport_ImportModule("gc");
+    PyObject *fr = gc ? PyObject_CallMethod(gc, "freeze", NULL) : NULL;
+    Py_XDECREF(fr);
+    Py_XDECREF(gc);
+    PyErr_Clear();
     g_interp = 2;
     (void)err;
     return MT_OK;
@@ -663,7 +679,11 @@ mt_status mt_python_fn_start(mt_bctx *ctx, mt_err *err)
     }
     Py_DECREF(allowed);
     Py_DECREF(args);
-    PyObject *r = NULL, *bc = Py_CompileString(bootstrap, "<mesatee>", Py_file_input);
+    PyObject *r = NULL, *bc = g_bootstrap_code;
+    if (bc)
+        Py_INCREF(bc);
+    else
+        bc = Py_CompileString(bootstrap, "<mesatee>", Py_file_input);
     if (bc)
         r = PyEval_EvalCode(bc, d, d);
     Py_XDECREF(bc);

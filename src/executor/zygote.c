@@ -340,8 +340,19 @@ mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const i
         int e = !s ? -1 : fault == MT_ZYGOTE_FAULT_SEND ? EPIPE : send_req(s, buf, len, all, nfd);
         if (s && !e) {
             s->live++; /* this start; the worker's reference once it runs */
-            if (++s->forks >= (uint64_t)atomic_load(&zyg_max_tasks))
+            uint64_t max = (uint64_t)atomic_load(&zyg_max_tasks);
+            if (++s->forks >= max) {
                 slot_retire(s, "served its --zygote-max-tasks"); /* the request is queued */
+                /* one task per zygote: its successor starts now, warming up
+                 * (CPython, numpy, pandas) while this task runs, so the next
+                 * task still finds a warm zygote; with a larger budget the
+                 * next task starts it (it would only idle otherwise) */
+                mt_err se = {0};
+                if (max == 1 && slot_start(s, &se) != MT_OK)
+                    mt_warn("worker zygote %s: the next one did not start (%s); the next task "
+                            "starts it",
+                            worker_path, se.msg);
+            }
         } else if (s && e != EAGAIN && e != EWOULDBLOCK) {
             /* out of service, not killed: other tasks' workers run on */
             mt_warn("worker zygote %s (pid %d) refused a request (%s); replacing it",
