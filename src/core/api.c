@@ -324,24 +324,22 @@ void core_json_response(core_ctx *x, int status, json_t *body)
     x->resp->status = status;
 }
 
-mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
-                             core_render_fn render, page_list list, const dec_page *pg)
+mt_status core_list_response(core_ctx *x, mt_db_stmt *st, const char *key, core_render_fn render,
+                             page_list list, const dec_page *pg)
 {
     mt_status rc = MT_OK;
     json_t *arr = json_array();
-    int s = SQLITE_DONE;
     int64_t n = 0, last_time = 0;
     char last_id[72] = "";
     bool more = false;
-    while (arr && (s = sqlite3_step(st)) == SQLITE_ROW) {
+    while (arr && !rc && mt_db_step(st, &rc, x->err) == MT_DB_ROW) {
         if (n == pg->limit) {
             more = true; /* a row beyond the page: there is a next page */
-            s = SQLITE_DONE;
             break;
         }
-        const char *id = store_col_text(st, 0);
+        const char *id = mt_db_col_text(st, 0);
         snprintf(last_id, sizeof last_id, "%s", id);
-        last_time = sqlite3_column_int64(st, 1);
+        last_time = mt_db_col_int64(st, 1);
         json_t *o = render(x, id);
         if (!o) {
             rc = x->err->code ? x->err->code : MT_ENOMEM;
@@ -352,9 +350,7 @@ mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
     }
     if (!arr)
         rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    else if (!rc && s != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     if (rc) {
         json_decref(arr);
         return rc;
@@ -368,12 +364,12 @@ mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
     return MT_OK;
 }
 
-void core_page_bind(sqlite3_stmt *st, int first, const dec_page *pg)
+void core_page_bind(mt_db_stmt *st, int first, const dec_page *pg)
 {
-    sqlite3_bind_int(st, first, pg->has_pos ? 1 : 0);
-    sqlite3_bind_int64(st, first + 1, pg->time);
-    store_bind_text(st, first + 2, pg->key);
-    sqlite3_bind_int64(st, first + 3, pg->limit + 1);
+    mt_db_bind_int64(st, first, pg->has_pos ? 1 : 0);
+    mt_db_bind_int64(st, first + 1, pg->time);
+    mt_db_bind_text(st, first + 2, pg->key);
+    mt_db_bind_int64(st, first + 3, pg->limit + 1);
 }
 
 void core_set_object(core_ctx *x, const char *kind, const char *id)
@@ -477,7 +473,6 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     memset(&x, 0, sizeof x);
     x.core = core;
     x.db = core->db;
-    x.store = core->store;
     x.req = req;
     x.who = req->who ? req->who->username : "";
     x.admin = req->who && req->who->is_admin;

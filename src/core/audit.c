@@ -82,9 +82,10 @@ static void clean(const char *in, char *out, size_t cap)
     }
 }
 
-mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *action,
+mt_status audit_append(mt_core *c, mt_db *mdb, const char *actor, const char *action,
                        const char *object, int status, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     char a[80], ac[160], ob[128];
     clean(actor, a, sizeof a);
     clean(action, ac, sizeof ac);
@@ -92,8 +93,8 @@ mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *a
     sqlite3_stmt *st;
     char prev[65] = ZERO_HASH;
     int64_t seq = 1;
-    mt_status rc = core_stmt_get(NULL, db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                                 &st, err);
+    mt_status rc = core_stmt_get_sqlite(
+        NULL, mdb, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st, err);
     if (rc)
         return rc;
     int s = sqlite3_step(st);
@@ -102,7 +103,7 @@ mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *a
         snprintf(prev, sizeof prev, "%s", store_col_text(st, 1));
     } else if (s != SQLITE_DONE)
         rc = store_fail(db, err);
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     if (rc)
         return rc;
     /* The head is not re-checked here: every entry's own MAC is checked by
@@ -113,10 +114,10 @@ mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *a
     entry_hash(prev, seq, now, a, ac, ob, status, h);
     if ((rc = entry_mac(c, h, mac, err)))
         return rc;
-    if ((rc = core_stmt_get(NULL, db,
-                            "INSERT INTO audit(seq, time, actor, action, object, status, "
-                            "prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                            &st, err)))
+    if ((rc = core_stmt_get_sqlite(NULL, mdb,
+                                   "INSERT INTO audit(seq, time, actor, action, object, status, "
+                                   "prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                   &st, err)))
         return rc;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, now);
@@ -129,7 +130,7 @@ mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *a
     store_bind_text(st, 9, mac);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(db, err);
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     return rc;
 }
 
@@ -137,14 +138,14 @@ mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, co
                         int status, mt_err *err)
 {
     pthread_mutex_lock(&core->mu);
-    sqlite3 *db = core->db;
-    mt_status rc = store_begin(db, err);
+    mt_db *mdb = core->db;
+    mt_status rc = store_begin(mdb, err);
     if (!rc)
-        rc = audit_append(core, db, actor, action, object, status, err);
+        rc = audit_append(core, mdb, actor, action, object, status, err);
     if (!rc)
-        rc = store_commit(db, err);
+        rc = store_commit(mdb, err);
     if (rc)
-        store_rollback(db);
+        store_rollback(mdb);
     pthread_mutex_unlock(&core->mu);
     return rc;
 }
@@ -164,17 +165,17 @@ mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t 
     mt_status rc = MT_OK;
     if (!core->audit_db)
         rc = store_open(core->db_path, false, &core->audit_db, err);
-    sqlite3 *db = core->audit_db;
+    mt_db *mdb = core->audit_db;
     if (!rc)
-        rc = store_begin(db, err);
+        rc = store_begin(mdb, err);
     if (!rc) {
         for (size_t i = 0; i < n && !rc; i++)
-            rc = audit_append(core, db, items[i].actor, items[i].action, items[i].object,
+            rc = audit_append(core, mdb, items[i].actor, items[i].action, items[i].object,
                               items[i].status, err);
         if (!rc)
-            rc = store_commit(db, err);
+            rc = store_commit(mdb, err);
         if (rc)
-            store_rollback(db);
+            store_rollback(mdb);
     }
     pthread_mutex_unlock(&core->audit_mu);
     return rc;
@@ -194,13 +195,13 @@ static bool hex64(const char *s);
 
 /* The prune anchor (*seq 0 and ZERO_HASH when the log was never pruned or
  * the store predates schema 6); with c, its MAC is checked. */
-static mt_status anchor_load(const mt_core *c, sqlite3 *db, int64_t *seq, char hash[65],
-                             mt_err *err)
+static mt_status anchor_load(const mt_core *c, mt_db *mdb, int64_t *seq, char hash[65], mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *seq = 0;
     snprintf(hash, 65, "%s", ZERO_HASH);
     int64_t has = 0;
-    mt_status rc = store_int(db, err, &has, NULL,
+    mt_status rc = store_int(mdb, err, &has, NULL,
                              "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                              "name = 'audit_anchor'");
     if (rc || !has)
@@ -242,10 +243,11 @@ static mt_status anchor_load(const mt_core *c, sqlite3 *db, int64_t *seq, char h
  * the log is shorter or at[i] was pruned before the anchor; ZERO_HASH for
  * at[i] == 0). *anchor_out (optional) the anchor's seq, 0 when none.
  * Offline callers (c NULL) check the unkeyed chain only. */
-static mt_status chain_walk(const mt_core *c, sqlite3 *db, const uint64_t *at,
-                            char (*hash_at)[65], size_t n_at, uint64_t *count, char head[65],
-                            uint64_t *anchor_out, mt_err *err)
+static mt_status chain_walk(const mt_core *c, mt_db *mdb, const uint64_t *at, char (*hash_at)[65],
+                            size_t n_at, uint64_t *count, char head[65], uint64_t *anchor_out,
+                            mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *count = 0;
     if (anchor_out)
         *anchor_out = 0;
@@ -253,7 +255,7 @@ static mt_status chain_walk(const mt_core *c, sqlite3 *db, const uint64_t *at,
         snprintf(hash_at[i], 65, "%s", at[i] == 0 ? ZERO_HASH : "");
     char prev[65];
     int64_t anchor = 0;
-    mt_status rc = anchor_load(c, db, &anchor, prev, err);
+    mt_status rc = anchor_load(c, mdb, &anchor, prev, err);
     if (rc)
         return rc;
     for (size_t i = 0; i < n_at; i++)
@@ -321,11 +323,12 @@ static mt_status chain_walk(const mt_core *c, sqlite3 *db, const uint64_t *at,
     return rc;
 }
 
-mt_status audit_seal_legacy(mt_core *c, sqlite3 *db, mt_err *err)
+mt_status audit_seal_legacy(mt_core *c, mt_db *mdb, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     uint64_t n;
     /* the unkeyed chain must hold before it is trusted (once, at upgrade) */
-    mt_status rc = chain_walk(NULL, db, NULL, NULL, 0, &n, NULL, NULL, err);
+    mt_status rc = chain_walk(NULL, mdb, NULL, NULL, 0, &n, NULL, NULL, err);
     if (rc)
         return rc;
     sqlite3_stmt *st;
@@ -348,7 +351,7 @@ mt_status audit_seal_legacy(mt_core *c, sqlite3 *db, mt_err *err)
         char mac[65], seq[24];
         snprintf(seq, sizeof seq, "%lld", (long long)json_integer_value(json_array_get(r, 0)));
         if (!(rc = entry_mac(c, json_string_value(json_array_get(r, 1)), mac, err)))
-            rc = store_run(db, err, NULL,
+            rc = store_run(mdb, err, NULL,
                            "UPDATE audit SET mac = ? WHERE seq = CAST(? AS INTEGER)", mac, seq);
     }
     json_decref(rows);
@@ -516,7 +519,7 @@ mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoi
     if (!path)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     snprintf(path, n, "%s/%s", data_dir, CORE_DB_NAME);
-    sqlite3 *db;
+    mt_db *db;
     mt_status rc = store_open(path, true, &db, err);
     free(path);
     if (rc)
@@ -561,7 +564,7 @@ mt_status mt_core_audit_anchor_dir(const char *data_dir, uint64_t *seq, char has
     if (!path)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     snprintf(path, n, "%s/%s", data_dir, CORE_DB_NAME);
-    sqlite3 *db;
+    mt_db *db;
     mt_status rc = store_open(path, true, &db, err);
     free(path);
     if (rc)
@@ -653,7 +656,7 @@ mt_status audit_list(core_ctx *x)
     /* Users see entries they made, and entries about files they own, tasks
      * they participate in, functions they own, and their own user. */
     if ((rc = store_prepare(
-             x->db,
+             mt_db_sqlite_handle(x->db),
              "SELECT seq, time, actor, action, object, status, hash FROM audit a WHERE "
              "a.seq > ?1 AND (?3 OR a.actor = ?2 OR a.object = 'user:' || ?2 OR "
              "(a.object LIKE 'file:%' AND EXISTS (SELECT 1 FROM file_owners o WHERE "
@@ -689,7 +692,7 @@ mt_status audit_list(core_ctx *x)
                                              store_col_text(st, 6)));
     }
     if (s != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
+        rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
     sqlite3_finalize(st);
     if (rc) {
         json_decref(arr);

@@ -67,7 +67,7 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
     if (snprintf(path, sizeof path, "%s/%s", data_dir, CORE_DB_NAME) >= (int)sizeof path)
         return mt_err_set(err, MT_EINVAL, "data directory path too long");
     mt_db *db;
-    if ((rc = mt_db_open_sqlite_path(path, MT_DB_READONLY, &db, err)))
+    if ((rc = store_open(path, true, &db, err)))
         return rc;
     char tmp[4096 + MT_TMPFILE_EXTRA];
     int fd = -1;
@@ -82,11 +82,11 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
     char a[24], t[24];
     snprintf(a, sizeof a, "%lld", (long long)since_seq);
     snprintf(t, sizeof t, "%lld", (long long)since_time);
-    if ((rc = sdb_int(db, err, &first, &found,
+    if ((rc = store_int(db, err, &first, &found,
                         "SELECT min(seq) FROM audit WHERE seq >= CAST(? AS INTEGER) AND "
                         "time >= CAST(? AS INTEGER)",
                         a, t)) ||
-        (rc = sdb_int(db, err, &last, NULL, "SELECT max(seq) FROM audit")))
+        (rc = store_int(db, err, &last, NULL, "SELECT max(seq) FROM audit")))
         goto out;
     if (first <= 0) {
         rc = mt_err_set(err, MT_ENOTFOUND, "no audit entries at or after the given --since "

@@ -149,13 +149,15 @@ mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *o
     /* one read transaction for the lookup and both MAC checks: one snapshot,
      * and one WAL read lock instead of one per statement */
     mt_err txe;
-    bool txn = sqlite3_get_autocommit(core->db) && !store_exec(core->db, "BEGIN", &txe);
+    bool txn = sqlite3_get_autocommit(mt_db_sqlite_handle(core->db)) &&
+               !store_exec(core->db, "BEGIN", &txe);
     sqlite3_stmt *st;
-    mt_status rc = core_stmt_get(core, core->db,
-                                 "SELECT t.username, u.role, t.expires_at, t.revoked, u.state "
-                                 "FROM tokens t JOIN users u ON u.username = t.username "
-                                 "WHERE t.token_hash = ?",
-                                 &st, err);
+    mt_status rc =
+        core_stmt_get_sqlite(core, core->db,
+                             "SELECT t.username, u.role, t.expires_at, t.revoked, u.state "
+                             "FROM tokens t JOIN users u ON u.username = t.username "
+                             "WHERE t.token_hash = ?",
+                             &st, err);
     if (rc)
         goto out;
     store_bind_text(st, 1, th);
@@ -178,8 +180,8 @@ mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *o
     } else if (s == SQLITE_DONE)
         rc = mt_err_set(err, MT_EAUTH, "unknown token: log in again");
     else
-        rc = store_fail(core->db, err);
-    core_stmt_put(core, st);
+        rc = store_fail(mt_db_sqlite_handle(core->db), err);
+    core_stmt_put_sqlite(core, st);
     /* the store is untrusted: the token and the user's role are MACed */
     if (!rc && ((rc = integ_token_check(core, core->db, th, err)) ||
                 (rc = integ_user_check(core, core->db, out->username, err))))
@@ -378,8 +380,9 @@ mt_status auth_login(core_ctx *x)
     if (valid_name) {
         pthread_mutex_lock(&core->mu);
         sqlite3_stmt *st;
-        if ((rc = store_prepare(x->db, "SELECT pwhash, role, state FROM users WHERE username = ?",
-                                &st, x->err)) == MT_OK) {
+        if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
+                                "SELECT pwhash, role, state FROM users WHERE username = ?", &st,
+                                x->err)) == MT_OK) {
             store_bind_text(st, 1, d.username);
             int s = sqlite3_step(st);
             if (s == SQLITE_ROW) {
@@ -388,7 +391,7 @@ mt_status auth_login(core_ctx *x)
                 snprintf(state, sizeof state, "%s", store_col_text(st, 2));
                 found = true;
             } else if (s != SQLITE_DONE)
-                rc = store_fail(x->db, x->err);
+                rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
             sqlite3_finalize(st);
             /* a password hash the TEE did not write is never verified against */
             if (!rc && found)
@@ -538,7 +541,7 @@ mt_status auth_user_list(core_ctx *x)
     if (rc)
         return rc;
     sqlite3_stmt *st;
-    rc = store_prepare(x->db,
+    rc = store_prepare(mt_db_sqlite_handle(x->db),
                        "SELECT username, role, created_at, state FROM users WHERE (?1 = 0 OR "
                        "username > ?2) ORDER BY username LIMIT ?3",
                        &st, x->err);
@@ -567,7 +570,7 @@ mt_status auth_user_list(core_ctx *x)
                                              store_col_text(st, 3)));
     }
     if (s != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
+        rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
     sqlite3_finalize(st);
     if (rc) {
         json_decref(arr);
@@ -674,8 +677,9 @@ mt_status auth_password_self(core_ctx *x)
     bool found = false;
     pthread_mutex_lock(&core->mu);
     sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db, "SELECT pwhash FROM users WHERE username = ? AND "
-                                   "state = 'active'",
+    if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
+                            "SELECT pwhash FROM users WHERE username = ? AND "
+                            "state = 'active'",
                             &st, x->err)) == MT_OK) {
         store_bind_text(st, 1, x->who);
         int s = sqlite3_step(st);
@@ -683,7 +687,7 @@ mt_status auth_password_self(core_ctx *x)
             snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
             found = true;
         } else if (s != SQLITE_DONE)
-            rc = store_fail(x->db, x->err);
+            rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
         sqlite3_finalize(st);
         if (!rc && found)
             rc = integ_user_check(core, x->db, x->who, x->err);

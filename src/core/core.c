@@ -52,7 +52,7 @@ json_t *core_json_load(const char *text)
     return json_loads(text ? text : "null", JSON_DECODE_ANY, NULL);
 }
 
-mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_err *err)
+mt_status core_user_exists(mt_db *db, const char *username, bool *exists, mt_err *err)
 {
     int64_t v;
     return store_int(db, err, &v, exists,
@@ -74,7 +74,6 @@ static void core_free(mt_core *c)
     transit_cache_free(c);
     core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
     store_close(c->audit_db); /* audit.c: the group committer's connection */
-    mt_db_close(c->store); /* borrowed: leaves c->db open */
     store_close(c->db);
     auth_limits_free(c);
     untrusted_objstore_close(c->objs);
@@ -174,8 +173,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     c->open_cfg = NULL;
     if (rc)
         goto fail;
-    if ((rc = store_open(c->db_path, false, &c->db, err)) ||
-        (rc = mt_db_wrap_sqlite(c->db, &c->store, err)))
+    if ((rc = store_open(c->db_path, false, &c->db, err)))
         goto fail;
     if ((rc = store_migrate(c->db, integ_seal_legacy, c, err)))
         goto fail;
@@ -267,7 +265,7 @@ mt_status ready_handle(core_ctx *x)
 
 mt_status metrics_handle(core_ctx *x)
 {
-    char *m = metrics_text(x->store);
+    char *m = metrics_text(x->db);
     if (!m)
         return mt_err_set(x->err, MT_EIO, "metrics unavailable");
     x->resp->raw = (uint8_t *)m;

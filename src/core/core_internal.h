@@ -2,7 +2,8 @@
  * the mt_core struct, the per-request context handed to handlers, the store
  * helpers (store.c) and the handler prototypes of each service.
  *
- * Threading: core->db is the request connection, used under core->mu by
+ * Threading: core->db is the request connection (the database layer,
+ * src/store/mt_db.h), used under core->mu by
  * mt_core_handle / mt_core_authenticate / mt_core_audit / mt_core_metrics.
  * Scheduler threads open their own connections (store_open). */
 #ifndef MT_CORE_INTERNAL_H
@@ -56,13 +57,12 @@ struct mt_core {
     uint8_t audit_key[32]; /* platform key "audit-chain/v1": MACs of audit entries */
 
     pthread_mutex_t mu; /* guards db and dummy_hash */
-    sqlite3 *db;
-    mt_db *store; /* db through the database layer (borrowed; the converted modules) */
+    mt_db *db;          /* the request connection (database layer, mt_db.h) */
     char dummy_hash[128]; /* pwhash of a random password, for unknown users */
     /* mt_core_audit_batch (audit.c): its own connection to the store, opened
      * on first use, so that a batch's fsync never holds mu */
     pthread_mutex_t audit_mu; /* guards audit_db */
-    sqlite3 *audit_db;
+    mt_db *audit_db;
 
     core_sched *sched;
     atomic_bool sched_running;
@@ -72,6 +72,7 @@ struct mt_core {
     struct auth_limits *limits; /* failed-login rate limits (auth.c), own lock */
     struct transit_cache *transit; /* unwrapped transit keys (transit_store.c), under mu */
     struct core_stmt_cache *stmts; /* kept statements on db (stmt_cache.c), under mu */
+    struct stmt_cache_sqlite *stmts_sqlite; /* the same for the SQLite shim (stmt_cache.c) */
     /* task_wait.c: told after every committed task state change */
     atomic_bool task_listener_set;
     void (*task_listener)(void *ctx);
@@ -81,8 +82,7 @@ struct mt_core {
 /* Per-request context handed to every handler. */
 typedef struct core_ctx {
     mt_core *core;
-    sqlite3 *db;
-    mt_db *store; /* the same connection through the database layer (mt_db.h) */
+    mt_db *db; /* the request connection (database layer, mt_db.h) */
     const mt_request *req;
     const char *who; /* caller's username ("" when unauthenticated) */
     bool admin;
@@ -95,69 +95,71 @@ typedef struct core_ctx {
 
 /* ---- store.c ---------------------------------------------------------- */
 
-/* Opens (creating if needed) the database with WAL, synchronous=FULL,
- * foreign keys and a busy timeout; migrates the schema when create is true.
- * readonly opens without creating or migrating. */
-mt_status store_open(const char *path, bool readonly, sqlite3 **out, mt_err *err);
-/* Migrates to the newest schema in one transaction. When this call runs the
- * migration that adds the integrity MACs (marked STORE_INTEGRITY_MARKER),
- * hook (may be NULL) runs inside the same transaction to seal older rows. */
+/* Opens (creating if needed) the SQLite database at path with WAL,
+ * synchronous=FULL, foreign keys and a busy timeout (the layer's settings,
+ * mt_db_open_sqlite_path); readonly opens without creating. */
+mt_status store_open(const char *path, bool readonly, mt_db **out, mt_err *err);
+/* Migrates to the newest schema in one transaction, on either backend (the
+ * migration DDL is written in the layer's common dialect). When this call
+ * runs the migration that adds the integrity MACs (marked
+ * STORE_INTEGRITY_MARKER), hook (may be NULL) runs inside the same
+ * transaction to seal older rows. store_schema_version is the newest
+ * version. */
 #define STORE_INTEGRITY_MARKER "integrity-macs"
-typedef mt_status (*store_migrate_hook)(void *ctx, sqlite3 *db, mt_err *err);
-mt_status store_migrate(sqlite3 *db, store_migrate_hook hook, void *hook_ctx, mt_err *err);
-/* The same on an mt_db connection of either backend (src/store/mt_db.h): the
- * migration DDL is written in the layer's common dialect. The hook gets the
- * layer's connection. store_schema_version is the newest version. */
-typedef mt_status (*store_migrate_db_hook)(void *ctx, mt_db *db, mt_err *err);
-mt_status store_migrate_db(mt_db *db, store_migrate_db_hook hook, void *hook_ctx, mt_err *err);
+typedef mt_status (*store_migrate_hook)(void *ctx, mt_db *db, mt_err *err);
+mt_status store_migrate(mt_db *db, store_migrate_hook hook, void *hook_ctx, mt_err *err);
 size_t store_schema_version(void);
-void store_close(sqlite3 *db);
+void store_close(mt_db *db); /* mt_db_close */
 
-mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err);
-mt_status store_begin(sqlite3 *db, mt_err *err); /* BEGIN IMMEDIATE */
-mt_status store_commit(sqlite3 *db, mt_err *err);
-void store_rollback(sqlite3 *db);
-/* sqlite3_prepare_v2 with an mt_err on failure (MT_EIO naming the error). */
-mt_status store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
-/* stmt_cache.c: store_prepare, kept for reuse when db is c->db (the caller
+mt_status store_exec(mt_db *db, const char *sql, mt_err *err);
+mt_status store_begin(mt_db *db, mt_err *err); /* BEGIN IMMEDIATE (MT_DB_TX_IMMEDIATE) */
+mt_status store_commit(mt_db *db, mt_err *err);
+void store_rollback(mt_db *db);
+/* stmt_cache.c: mt_db_prepare, kept for reuse when db is c->db (the caller
  * holds c->mu); `sql` must outlive c (a constant). End each use with
- * core_stmt_put instead of sqlite3_finalize. */
-mt_status core_stmt_get(mt_core *c, sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
-void core_stmt_put(mt_core *c, sqlite3_stmt *st);
+ * core_stmt_put instead of mt_db_finalize. */
+mt_status core_stmt_get(mt_core *c, mt_db *db, const char *sql, mt_db_stmt **st, mt_err *err);
+void core_stmt_put(mt_core *c, mt_db_stmt *st);
 void core_stmt_cache_free(mt_core *c); /* before c->db closes */
 /* The calling thread's statements on db (its own connection, which it alone
  * uses) are cached too, until core_stmt_thread_release (before the thread
  * ends and db closes). */
-void core_stmt_thread_bind(sqlite3 *db);
+void core_stmt_thread_bind(mt_db *db);
 void core_stmt_thread_release(void);
+/* The first column of every row sql returns (bound to param when not NULL)
+ * as a new JSON array of strings in *out, so that the caller can change those
+ * rows with no statement open on them. *out is NULL on failure. */
+mt_status store_ids(mt_db *db, const char *sql, const char *param, json_t **out, mt_err *err);
+/* Runs a statement with text parameters (as many as the statement has)
+ * expecting no rows; *changes (optional) receives mt_db_changes. */
+mt_status store_run(mt_db *db, mt_err *err, int *changes, const char *sql, ...);
+/* Runs a single-row single-integer query with text parameters; *found false
+ * when no row. */
+mt_status store_int(mt_db *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
+
+/* ---- SQLite only: the shim of the modules not converted yet ------------
+ * Their bodies get the raw handle with mt_db_sqlite_handle(db) (NULL on
+ * PostgreSQL, which mt_core_store_check refuses until every module is
+ * converted: STORE_NOT_CONVERTED in store.c). Removed with the last user. */
+/* sqlite3_prepare_v2 with an mt_err on failure (MT_EIO naming the error). */
+mt_status store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err);
 /* MT_EIO with the connection's message (for unexpected step results). */
 mt_status store_fail(sqlite3 *db, mt_err *err);
 /* One step of a row loop: true on SQLITE_ROW; false at SQLITE_DONE; false
  * with *rc set (store_fail, unless *rc was already set) on any other result.
  * Loops are written `while (!rc && store_next(db, st, &rc, err))`, so a step
  * error is never mistaken for the end of the rows (and a transaction that
- * updates per row rolls back instead of committing a part). */
+ * updates per row rolls back instead of committing a part). On the layer:
+ * `while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW)`. */
 bool store_next(sqlite3 *db, sqlite3_stmt *st, mt_status *rc, mt_err *err);
-/* The first column of every row sql returns (bound to param when not NULL)
- * as a new JSON array of strings in *out, so that the caller can change those
- * rows with no statement open on them. *out is NULL on failure. */
-mt_status store_ids(sqlite3 *db, const char *sql, const char *param, json_t **out, mt_err *err);
 /* Binds text (NULL binds SQL NULL). */
 void store_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Column text as a non-NULL C string ("" for NULL). */
 const char *store_col_text(sqlite3_stmt *st, int i);
-/* Runs a statement with text parameters (NULL-terminated list) expecting no
- * rows; *changes (optional) receives sqlite3_changes. */
-mt_status store_run(sqlite3 *db, mt_err *err, int *changes, const char *sql, ...);
-/* Runs a single-row single-integer query with text parameters; *found false
- * when no row. */
-mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
-
-/* store_db.c: store_run, store_int and store_ids on the database layer
- * (for the modules converted to it; same contracts). */
-mt_status sdb_run(mt_db *db, mt_err *err, int *changes, const char *sql, ...);
-mt_status sdb_int(mt_db *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
-mt_status sdb_ids(mt_db *db, const char *sql, const char *param, json_t **out, mt_err *err);
+/* core_stmt_get/put on the raw handle of db (stmt_cache.c). */
+mt_status core_stmt_get_sqlite(mt_core *c, mt_db *db, const char *sql, sqlite3_stmt **st,
+                               mt_err *err);
+void core_stmt_put_sqlite(mt_core *c, sqlite3_stmt *st);
 
 /* ---- integrity.c: MACs over the untrusted store ------------------------ */
 /* MT_EINTERNAL "integrity check failed: CLASS". */
@@ -172,59 +174,59 @@ void integ_mac_thread_clear(void);
 mt_status integ_mac_text(const uint8_t key[32], const char *domain, const char *text,
                          char out[65], mt_err *err);
 /* (Re)computes files.mac from the row and its owners. */
-mt_status integ_file_seal(mt_core *c, sqlite3 *db, const char *file_id, mt_err *err);
+mt_status integ_file_seal(mt_core *c, mt_db *db, const char *file_id, mt_err *err);
 /* Verifies files.mac ("integrity check failed: file"); mac_out (optional)
  * receives it. MT_ENOTFOUND when the file does not exist. */
-mt_status integ_file_check(mt_core *c, sqlite3 *db, const char *file_id, char mac_out[65],
+mt_status integ_file_check(mt_core *c, mt_db *db, const char *file_id, char mac_out[65],
                            mt_err *err);
 /* tasks.decl_mac over the task's immutable declaration. */
-mt_status integ_task_decl_seal(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
-mt_status integ_task_decl_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
+mt_status integ_task_decl_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
+mt_status integ_task_decl_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 /* The task's binding hash, recomputed from the rows after checking the
  * declaration, every assigned file and the structure. */
-mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char hash_out[65],
+mt_status integ_task_binding(mt_core *c, mt_db *db, const char *task_id, char hash_out[65],
                              mt_err *err);
 /* Records user's approval of the task's current binding. */
-mt_status integ_approval_seal(mt_core *c, sqlite3 *db, const char *task_id, const char *user,
+mt_status integ_approval_seal(mt_core *c, mt_db *db, const char *task_id, const char *user,
                               mt_err *err);
 /* Everything above, plus every participant's approval of exactly this
  * binding: the check before a task is handed to any executor. */
-mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
+mt_status integ_task_verify(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 /* users.mac (username, role, pwhash, created_at) and tokens.mac (hash,
  * username, times, revoked): sealed on every write, checked on login and
  * on every authentication ("integrity check failed: user" / "token"). */
-mt_status integ_user_seal(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
-mt_status integ_user_check(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
-mt_status integ_token_seal(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err);
-mt_status integ_token_check(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err);
-mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, mt_err *err);
+mt_status integ_user_seal(mt_core *c, mt_db *db, const char *username, mt_err *err);
+mt_status integ_user_check(mt_core *c, mt_db *db, const char *username, mt_err *err);
+mt_status integ_token_seal(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
+mt_status integ_token_check(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
+mt_status integ_tokens_seal_user(mt_core *c, mt_db *db, const char *username, mt_err *err);
 /* functions.mac (all but usage/statistics counters) with the allow-list:
  * sealed after every change by the owner, checked on every load. */
-mt_status integ_function_seal(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err);
-mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err);
+mt_status integ_function_seal(mt_core *c, mt_db *db, const char *function_id, mt_err *err);
+mt_status integ_function_check(mt_core *c, mt_db *db, const char *function_id, mt_err *err);
 /* tasks.result_mac over what participants read of a task's outcome
  * (result, failure_reason, log): sealed wherever they are written, checked
  * when a task is shown ("integrity check failed: result"). The ids variant
  * seals every task the query returns. */
-mt_status integ_task_result_seal(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
-mt_status integ_task_result_seal_ids(mt_core *c, sqlite3 *db, json_t *ids, mt_err *err);
-mt_status integ_task_result_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err);
+mt_status integ_task_result_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
+mt_status integ_task_result_seal_ids(mt_core *c, mt_db *db, json_t *ids, mt_err *err);
+mt_status integ_task_result_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 /* Issue 10 (KeyStore rewrap): *users (new array) = the participants whose
  * approval matches the task's current binding (empty when it does not
  * verify). A rewrap changes a wrapped key, so the file's MAC and the
  * bindings that include it; the approvals valid before are re-sealed after
  * (the key inside is the same). */
-mt_status integ_valid_approvals(mt_core *c, sqlite3 *db, const char *task_id, json_t **users,
+mt_status integ_valid_approvals(mt_core *c, mt_db *db, const char *task_id, json_t **users,
                                 mt_err *err);
 /* store_migrate hook: seals rows written before the MACs existed. */
-mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err);
+mt_status integ_seal_legacy(void *core, mt_db *db, mt_err *err);
 
 /* ---- audit.c ------------------------------------------------------------ */
 /* Appends one audit entry on db inside the caller's write transaction. */
-mt_status audit_append(mt_core *c, sqlite3 *db, const char *actor, const char *action,
+mt_status audit_append(mt_core *c, mt_db *db, const char *actor, const char *action,
                        const char *object, int status, mt_err *err);
 /* Computes the MAC of every audit entry that has none (migration). */
-mt_status audit_seal_legacy(mt_core *c, sqlite3 *db, mt_err *err);
+mt_status audit_seal_legacy(mt_core *c, mt_db *db, mt_err *err);
 /* The hash of one audit entry (the chain's definition, audit.c header);
  * shared with the export reader (audit_export.c). */
 void audit_entry_hash(const char *prev, int64_t seq, int64_t time, const char *actor,
@@ -250,13 +252,13 @@ void core_json_response(core_ctx *x, int status, json_t *body);
  * answers 200. next_cursor continues after the last entry when a row beyond
  * the page exists, else null (api_page.h). */
 typedef json_t *(*core_render_fn)(core_ctx *x, const char *id);
-mt_status core_list_response(core_ctx *x, sqlite3_stmt *st, const char *key,
-                             core_render_fn render, page_list list, const dec_page *pg);
+mt_status core_list_response(core_ctx *x, mt_db_stmt *st, const char *key, core_render_fn render,
+                             page_list list, const dec_page *pg);
 /* Binds the page of a created_at/id ordered list from parameter `first`:
  * first = has position (0/1), first+1 = created_at, first+2 = id,
  * first+3 = limit + 1 (the SQL: "(?first = 0 OR created_at > ?first+1 OR
  * (created_at = ?first+1 AND id > ?first+2)) ... LIMIT ?first+3"). */
-void core_page_bind(sqlite3_stmt *st, int first, const dec_page *pg);
+void core_page_bind(mt_db_stmt *st, int first, const dec_page *pg);
 /* Sets resp->object ("kind:id"). */
 void core_set_object(core_ctx *x, const char *kind, const char *id);
 /* Ends a write transaction that a slow route opened itself (store_begin under
@@ -268,7 +270,7 @@ mt_status core_audit_commit(core_ctx *x, int status, mt_status rc);
 json_t *core_time_json(int64_t t);
 /* True if user exists and is not deleted (a tombstone is no owner, participant
  * or allow-listed user of anything new). */
-mt_status core_user_exists(sqlite3 *db, const char *username, bool *exists, mt_err *err);
+mt_status core_user_exists(mt_db *db, const char *username, bool *exists, mt_err *err);
 /* ---- kek.c: key-encryption keys from the KeyStore (issue 10) ----------- */
 /* Wraps a 32-byte key under the current "file-keys" KEK with AAD aad (a
  * file id, "function:<id>"); *version (may be NULL) receives the KEK version
@@ -322,7 +324,7 @@ typedef struct core_wrapped_col {
     mt_status (*rewrap)(mt_core *c, const uint8_t old_kek[32], const uint8_t new_kek[32],
                         const char *id, const void *blob, size_t len, uint8_t **out,
                         size_t *out_len, mt_err *err);
-    mt_status (*reseal)(mt_core *c, sqlite3 *db, const char *id, mt_err *err);
+    mt_status (*reseal)(mt_core *c, mt_db *db, const char *id, mt_err *err);
     const char *bound_tasks;
     /* NULL, or the table's own batch rewrap, for tables without a single
      * TEXT id (transit_key_versions is keyed by owner, name, version): called
@@ -332,8 +334,8 @@ typedef struct core_wrapped_col {
      * are then unused. table/key_col/ver_col still count the rows per
      * version, so a version is retired only when no row of the table records
      * it. */
-    mt_status (*batch)(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
-                       unsigned *done, mt_err *err);
+    mt_status (*batch)(mt_core *c, mt_db *db, uint32_t below, unsigned limit, unsigned *done,
+                       mt_err *err);
 } core_wrapped_col;
 extern const core_wrapped_col core_wrapped_cols[];
 extern const size_t core_n_wrapped_cols;
@@ -377,12 +379,11 @@ typedef struct core_file {
 } core_file;
 /* Loads a file row after verifying its MAC (integ_file_check); MT_ENOTFOUND
  * if absent. */
-mt_status core_file_load(mt_core *c, sqlite3 *db, const char *file_id, core_file *out,
-                         mt_err *err);
+mt_status core_file_load(mt_core *c, mt_db *db, const char *file_id, core_file *out, mt_err *err);
 /* Sorted JSON array of the file's owners (new reference), NULL on error. */
-json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err);
+json_t *core_file_owners(mt_db *db, const char *file_id, mt_err *err);
 /* True if user owns the file (the owner rows verified by the file's MAC). */
-mt_status core_file_is_owner(mt_core *c, sqlite3 *db, const char *file_id, const char *user,
+mt_status core_file_is_owner(mt_core *c, mt_db *db, const char *file_id, const char *user,
                              bool *yes, mt_err *err);
 
 /* A row of the functions table (functions.c); JSON texts are owned. */
@@ -398,9 +399,8 @@ typedef struct core_function {
 } core_function;
 /* Loads a function that is not deleted and that who may see (public, owner,
  * allow-listed, admin), after checking its MAC; MT_ENOTFOUND otherwise. */
-mt_status core_function_load_visible(mt_core *c, sqlite3 *db, const char *function_id,
-                                     const char *who, bool admin, core_function *out,
-                                     mt_err *err);
+mt_status core_function_load_visible(mt_core *c, mt_db *db, const char *function_id,
+                                     const char *who, bool admin, core_function *out, mt_err *err);
 void core_function_clear(core_function *f);
 
 /* ---- handlers (api.c routes to these) --------------------------------- */
@@ -499,7 +499,7 @@ mt_status transit_backup(core_ctx *x);
 mt_status transit_restore(core_ctx *x);
 
 /* ---- scheduler (sched.c) ---------------------------------------------- */
-mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err);
+mt_status sched_recover(mt_core *c, mt_db *db, mt_err *err);
 void sched_wake(mt_core *c);
 /* The scheduler's counters as Prometheus text (heap; NULL when out of
  * memory): wake-ups by cause, commits and the state changes they carried. */
@@ -517,23 +517,23 @@ void sched_stop(mt_core *c);
  * ('staged', same place, outcome cleared and re-sealed), audited "task
  * requeued (stop)"; one whose cancellation was requested is canceled. Only for tasks no thread of this process runs any more
  * (after sched_stop / once the executor API stopped). */
-mt_status sched_requeue_running(mt_core *c, sqlite3 *db, mt_err *err);
+mt_status sched_requeue_running(mt_core *c, mt_db *db, mt_err *err);
 /* Remote executors (remote_sched.c): claims the oldest staged task and
  * builds its job (*got false when none; a task whose job cannot be built is
  * left 'running' for the caller to fail with sched_finish); frees a job;
  * stores an outcome (r NULL with setup_failure) in one transaction. */
 struct mt_job;
 struct mt_job_result;
-mt_status sched_claim_job(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
+mt_status sched_claim_job(mt_core *c, mt_db *db, char task_id[MT_ID_LEN + 1], bool *got,
                           struct mt_job *job, char exec_type[33], char builtin[65], mt_err *err);
 void sched_job_free(struct mt_job *job);
-mt_status sched_finish(mt_core *c, sqlite3 *db, const char *task_id, const struct mt_job_result *r,
+mt_status sched_finish(mt_core *c, mt_db *db, const char *task_id, const struct mt_job_result *r,
                        const char *setup_failure, mt_err *err);
 /* sched_finish, but guard(gctx, db, err) runs first inside the outcome's
  * transaction (under the write lock): an error from it rolls everything
  * back and is returned (remote_sched.c: the lease's fence and secret). */
-typedef mt_status (*sched_finish_guard)(void *gctx, sqlite3 *db, mt_err *err);
-mt_status sched_finish_guarded(mt_core *c, sqlite3 *db, const char *task_id,
+typedef mt_status (*sched_finish_guard)(void *gctx, mt_db *db, mt_err *err);
+mt_status sched_finish_guarded(mt_core *c, mt_db *db, const char *task_id,
                                const struct mt_job_result *r, const char *setup_failure,
                                sched_finish_guard guard, void *gctx, mt_err *err);
 

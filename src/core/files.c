@@ -19,19 +19,19 @@
 
 /* ---- rows -------------------------------------------------------------- */
 
-mt_status core_file_load(mt_core *c, sqlite3 *db, const char *file_id, core_file *out,
-                         mt_err *err)
+mt_status core_file_load(mt_core *c, mt_db *mdb, const char *file_id, core_file *out, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     memset(out, 0, sizeof *out);
     /* the row comes from untrusted storage: its MAC first */
-    mt_status rc = integ_file_check(c, db, file_id, NULL, err);
+    mt_status rc = integ_file_check(c, mdb, file_id, NULL, err);
     if (rc)
         return rc;
     sqlite3_stmt *st;
-    rc = core_stmt_get(NULL, db,
-                                 "SELECT file_id, kind, name, url, object_id, size, sha256, "
-                                 "written, created_at, wrapped_key FROM files WHERE file_id = ?",
-                                 &st, err);
+    rc = core_stmt_get_sqlite(NULL, mdb,
+                              "SELECT file_id, kind, name, url, object_id, size, sha256, "
+                              "written, created_at, wrapped_key FROM files WHERE file_id = ?",
+                              &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, file_id);
@@ -56,16 +56,17 @@ mt_status core_file_load(mt_core *c, sqlite3 *db, const char *file_id, core_file
         rc = mt_err_set(err, MT_ENOTFOUND, "no file %s", file_id);
     else
         rc = store_fail(db, err);
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     return rc;
 }
 
-json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err)
+json_t *core_file_owners(mt_db *mdb, const char *file_id, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     sqlite3_stmt *st;
-    if (core_stmt_get(NULL, db,
-                      "SELECT username FROM file_owners WHERE file_id = ? ORDER BY username",
-                      &st, err))
+    if (core_stmt_get_sqlite(NULL, mdb,
+                             "SELECT username FROM file_owners WHERE file_id = ? ORDER BY username",
+                             &st, err))
         return NULL;
     store_bind_text(st, 1, file_id);
     json_t *arr = json_array();
@@ -77,19 +78,19 @@ json_t *core_file_owners(sqlite3 *db, const char *file_id, mt_err *err)
         json_decref(arr);
         arr = NULL;
     }
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     return arr;
 }
 
-mt_status core_file_is_owner(mt_core *c, sqlite3 *db, const char *file_id, const char *user,
+mt_status core_file_is_owner(mt_core *c, mt_db *mdb, const char *file_id, const char *user,
                              bool *yes, mt_err *err)
 {
     int64_t v;
-    mt_status rc = store_int(db, err, &v, yes,
-                             "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?",
-                             file_id, user);
+    mt_status rc =
+        store_int(mdb, err, &v, yes, "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?",
+                  file_id, user);
     /* an owner row counts only if the file's MAC (over all its owners) holds */
-    if (!rc && *yes && (rc = integ_file_check(c, db, file_id, NULL, err)))
+    if (!rc && *yes && (rc = integ_file_check(c, mdb, file_id, NULL, err)))
         *yes = false;
     return rc;
 }
@@ -130,7 +131,7 @@ static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
     if (rc)
         return rc;
     sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
                             "INSERT INTO files(file_id, kind, name, url, object_id, size, "
                             "sha256, wrapped_key, written, created_at, kek_version) "
                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -151,7 +152,7 @@ static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
     sqlite3_bind_int64(st, 10, mt_now());
     sqlite3_bind_int64(st, 11, (int64_t)kek_v);
     if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
+        rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
     sqlite3_finalize(st);
     for (size_t i = 0; !rc && i < n_owners; i++)
         rc = store_run(x->db, x->err, NULL,
@@ -258,7 +259,7 @@ static mt_status upload_row(core_ctx *x, const char *id, size_t n, const char *s
 {
     mt_status rc;
     sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
                             "INSERT INTO objects(id, uploader, size, sha256, created_at) "
                             "VALUES (?, ?, ?, ?, ?)",
                             &st, x->err)))
@@ -269,7 +270,7 @@ static mt_status upload_row(core_ctx *x, const char *id, size_t n, const char *s
     store_bind_text(st, 4, sha);
     sqlite3_bind_int64(st, 5, mt_now());
     if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
+        rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
     sqlite3_finalize(st);
     if (!rc)
         core_set_object(x, "object", id);
@@ -307,8 +308,9 @@ mt_status files_input_new(core_ctx *x)
     char sha[65] = "";
     if (d.url_kind == DEC_URL_OBJECT) {
         sqlite3_stmt *st;
-        if ((rc = store_prepare(x->db, "SELECT uploader, size, sha256 FROM objects WHERE id = ?",
-                                &st, x->err)))
+        if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
+                                "SELECT uploader, size, sha256 FROM objects WHERE id = ?", &st,
+                                x->err)))
             goto out;
         store_bind_text(st, 1, d.object_id);
         int s = sqlite3_step(st);
@@ -319,7 +321,7 @@ mt_status files_input_new(core_ctx *x)
             snprintf(sha, sizeof sha, "%s", store_col_text(st, 2));
             has_size = true;
         } else if (s != SQLITE_DONE)
-            rc = store_fail(x->db, x->err);
+            rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
         sqlite3_finalize(st);
         if (rc)
             goto out;
@@ -520,8 +522,8 @@ mt_status files_list(core_ctx *x)
     mt_status rc = dec_page_query_parse(x->req->query, PAGE_FILES, &pg, x->err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    rc = mt_db_prepare(x->db,
                        "SELECT f.file_id, f.created_at FROM files f JOIN file_owners o "
                        "ON o.file_id = f.file_id WHERE o.username = ?1 AND (?2 = 0 OR "
                        "f.created_at > ?3 OR (f.created_at = ?3 AND f.file_id > ?4)) "
@@ -529,7 +531,7 @@ mt_status files_list(core_ctx *x)
                        &st, x->err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, x->who);
+    mt_db_bind_text(st, 1, x->who);
     core_page_bind(st, 2, &pg);
     return core_list_response(x, st, "files", file_meta_by_id, PAGE_FILES, &pg);
 }

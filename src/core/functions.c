@@ -44,13 +44,13 @@ static void fn_from_row(sqlite3_stmt *st, core_function *f)
     f->current_usage = sqlite3_column_int64(st, 11);
 }
 
-mt_status core_function_load_visible(mt_core *c, sqlite3 *db, const char *function_id,
-                                     const char *who, bool admin, core_function *out,
-                                     mt_err *err)
+mt_status core_function_load_visible(mt_core *c, mt_db *mdb, const char *function_id,
+                                     const char *who, bool admin, core_function *out, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     memset(out, 0, sizeof *out);
     /* visibility and ownership come from untrusted storage: MAC first */
-    mt_status rc = integ_function_check(c, db, function_id, err);
+    mt_status rc = integ_function_check(c, mdb, function_id, err);
     if (rc == MT_ENOTFOUND)
         return mt_err_set(err, MT_ENOTFOUND, "no function %s visible to you", function_id);
     if (rc)
@@ -89,7 +89,7 @@ static json_t *fn_json(core_ctx *x, const char *function_id)
     if (integ_function_check(x->core, x->db, function_id, x->err))
         return NULL;
     sqlite3_stmt *st;
-    if (store_prepare(x->db,
+    if (store_prepare(mt_db_sqlite_handle(x->db),
                       "SELECT function_id, owner, name, description, executor_type, builtin, "
                       "public, disabled, arguments, inputs, outputs, usage_quota, "
                       "current_usage, created_at, updated_at, payload_size, payload_sha256 "
@@ -119,13 +119,13 @@ static json_t *fn_json(core_ctx *x, const char *function_id)
         if (o && (x->admin || !strcmp(store_col_text(st, 1), x->who))) {
             json_t *al = json_array();
             sqlite3_stmt *a;
-            if (!store_prepare(x->db,
+            if (!store_prepare(mt_db_sqlite_handle(x->db),
                                "SELECT username FROM function_allowlist WHERE function_id = ? "
                                "ORDER BY username",
                                &a, x->err)) {
                 store_bind_text(a, 1, function_id);
                 mt_status arc = MT_OK;
-                while (!arc && store_next(x->db, a, &arc, x->err))
+                while (!arc && store_next(mt_db_sqlite_handle(x->db), a, &arc, x->err))
                     json_array_append_new(al, json_string(store_col_text(a, 0)));
                 sqlite3_finalize(a);
                 if (arc) { /* a partial allowlist would mislead: fail */
@@ -188,7 +188,7 @@ static mt_status store_payload(core_ctx *x, const char *fid, const dec_function 
         goto out;
     core_sha256_hex(d->payload, d->payload_len, sha_pt);
     sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
                             "UPDATE functions SET payload_object = ?, payload_key = ?, "
                             "payload_size = ?, payload_sha256 = ?, payload_kek_version = ? "
                             "WHERE function_id = ?",
@@ -201,7 +201,7 @@ static mt_status store_payload(core_ctx *x, const char *fid, const dec_function 
     sqlite3_bind_int64(st, 5, (int64_t)kek_v);
     store_bind_text(st, 6, fid);
     if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
+        rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
     sqlite3_finalize(st);
 drop:
     if (rc)
@@ -284,7 +284,7 @@ static mt_status create_locked(core_ctx *x, const dec_function *d, const char *s
     mt_id fid;
     mt_id_new(&fid);
     sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
                             "INSERT INTO functions(function_id, owner, name, description, "
                             "executor_type, builtin, public, arguments, inputs, outputs, "
                             "usage_quota, created_at, updated_at) "
@@ -306,7 +306,7 @@ static mt_status create_locked(core_ctx *x, const dec_function *d, const char *s
     sqlite3_bind_int64(st, 12, now);
     sqlite3_bind_int64(st, 13, now);
     if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(x->db, x->err);
+        rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
     sqlite3_finalize(st);
     if (rc || (rc = set_allowlist(x, fid.s, d)) || (wasm && (rc = store_payload(x, fid.s, d))) ||
         (rc = integ_function_seal(x->core, x->db, fid.s, x->err)))
@@ -322,18 +322,18 @@ mt_status functions_list(core_ctx *x)
     mt_status rc = dec_page_query_parse(x->req->query, PAGE_FUNCTIONS, &pg, x->err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(
+    mt_db_stmt *st;
+    rc = mt_db_prepare(
         x->db,
-        "SELECT function_id, created_at FROM functions f WHERE deleted = 0 AND (?2 OR "
+        "SELECT function_id, created_at FROM functions f WHERE deleted = 0 AND (?2 <> 0 OR "
         "public = 1 OR owner = ?1 OR EXISTS (SELECT 1 FROM function_allowlist a WHERE "
         "a.function_id = f.function_id AND a.username = ?1)) AND (?3 = 0 OR created_at > ?4 "
         "OR (created_at = ?4 AND function_id > ?5)) ORDER BY created_at, function_id LIMIT ?6",
         &st, x->err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, x->who);
-    sqlite3_bind_int(st, 2, x->admin ? 1 : 0);
+    mt_db_bind_text(st, 1, x->who);
+    mt_db_bind_int64(st, 2, x->admin ? 1 : 0);
     core_page_bind(st, 3, &pg);
     return core_list_response(x, st, "functions", fn_json, PAGE_FUNCTIONS, &pg);
 }
@@ -492,7 +492,7 @@ mt_status functions_stats(core_ctx *x)
         return rc;
     core_function_clear(&f);
     sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
                             "SELECT usage_quota, current_usage, tasks_finished, tasks_failed, "
                             "cpu_ms, (SELECT CAST(total(key_signs) AS INTEGER) FROM tasks WHERE "
                             "function_id = ?1) FROM functions WHERE function_id = ?1",
@@ -509,7 +509,7 @@ mt_status functions_stats(core_ctx *x)
                                      (json_int_t)sqlite3_column_int64(st, 4), "key_signs",
                                      (json_int_t)sqlite3_column_int64(st, 5)));
     else
-        rc = store_fail(x->db, x->err);
+        rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
     sqlite3_finalize(st);
     return rc;
 }

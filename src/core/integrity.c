@@ -271,11 +271,12 @@ typedef struct {
 
 /* Computes the MAC the row and its list should carry; *stored receives the
  * stored one ("" when NULL). MT_ENOTFOUND when there is no such row. */
-static mt_status row_list_mac(mt_core *c, sqlite3 *db, const row_list_spec *sp, const char *id,
+static mt_status row_list_mac(mt_core *c, mt_db *mdb, const row_list_spec *sp, const char *id,
                               char mac[65], char stored[65], mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     sqlite3_stmt *st;
-    mt_status rc = core_stmt_get(NULL, db, sp->row_sql, &st, err);
+    mt_status rc = core_stmt_get_sqlite(NULL, mdb, sp->row_sql, &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, id);
@@ -291,14 +292,14 @@ static mt_status row_list_mac(mt_core *c, sqlite3 *db, const row_list_spec *sp, 
         rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
     else
         rc = store_fail(db, err);
-    core_stmt_put(NULL, st);
-    if (!rc && !(rc = core_stmt_get(NULL, db, sp->list_sql, &st, err))) {
+    core_stmt_put_sqlite(NULL, st);
+    if (!rc && !(rc = core_stmt_get_sqlite(NULL, mdb, sp->list_sql, &st, err))) {
         store_bind_text(st, 1, id);
         while ((s = sqlite3_step(st)) == SQLITE_ROW)
             fb_col(&b, st, 0);
         if (s != SQLITE_DONE)
             rc = store_fail(db, err);
-        core_stmt_put(NULL, st);
+        core_stmt_put_sqlite(NULL, st);
     }
     if (!rc && !fb_mac(c->integ_key, &b, mac))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
@@ -313,26 +314,26 @@ static const row_list_spec file_spec = {
     9, "SELECT username FROM file_owners WHERE file_id = ? ORDER BY username", "file"};
 
 /* Computes the MAC a file row (with its owners) should carry. */
-static mt_status file_mac(mt_core *c, sqlite3 *db, const char *file_id, char mac[65],
+static mt_status file_mac(mt_core *c, mt_db *mdb, const char *file_id, char mac[65],
                           char stored[65], mt_err *err)
 {
-    return row_list_mac(c, db, &file_spec, file_id, mac, stored, err);
+    return row_list_mac(c, mdb, &file_spec, file_id, mac, stored, err);
 }
 
-mt_status integ_file_seal(mt_core *c, sqlite3 *db, const char *file_id, mt_err *err)
+mt_status integ_file_seal(mt_core *c, mt_db *mdb, const char *file_id, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = file_mac(c, db, file_id, mac, stored, err);
+    mt_status rc = file_mac(c, mdb, file_id, mac, stored, err);
     if (!rc)
-        rc = store_run(db, err, NULL, "UPDATE files SET mac = ? WHERE file_id = ?", mac, file_id);
+        rc = store_run(mdb, err, NULL, "UPDATE files SET mac = ? WHERE file_id = ?", mac, file_id);
     return rc;
 }
 
-mt_status integ_file_check(mt_core *c, sqlite3 *db, const char *file_id, char mac_out[65],
+mt_status integ_file_check(mt_core *c, mt_db *mdb, const char *file_id, char mac_out[65],
                            mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = file_mac(c, db, file_id, mac, stored, err);
+    mt_status rc = file_mac(c, mdb, file_id, mac, stored, err);
     if (rc)
         return rc;
     if (!integ_hex_equal(mac, stored)) {
@@ -347,15 +348,17 @@ mt_status integ_file_check(mt_core *c, sqlite3 *db, const char *file_id, char ma
 
 /* ---- task declaration -------------------------------------------------- */
 
-static mt_status decl_mac(mt_core *c, sqlite3 *db, const char *task_id, char mac[65],
+static mt_status decl_mac(mt_core *c, mt_db *mdb, const char *task_id, char mac[65],
                           char stored[65], mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     sqlite3_stmt *st;
-    mt_status rc = core_stmt_get(NULL, db,
-                                 "SELECT task_id, function_id, creator, arguments, "
-                                 "inputs_ownership, outputs_ownership, participants, decl_mac "
-                                 "FROM tasks WHERE task_id = ?",
-                                 &st, err);
+    mt_status rc =
+        core_stmt_get_sqlite(NULL, mdb,
+                             "SELECT task_id, function_id, creator, arguments, "
+                             "inputs_ownership, outputs_ownership, participants, decl_mac "
+                             "FROM tasks WHERE task_id = ?",
+                             &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, task_id);
@@ -372,25 +375,25 @@ static mt_status decl_mac(mt_core *c, sqlite3 *db, const char *task_id, char mac
         rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
     else
         rc = store_fail(db, err);
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     fb_free(&b);
     return rc;
 }
 
-mt_status integ_task_decl_seal(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+mt_status integ_task_decl_seal(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = decl_mac(c, db, task_id, mac, stored, err);
+    mt_status rc = decl_mac(c, mdb, task_id, mac, stored, err);
     if (!rc)
-        rc = store_run(db, err, NULL, "UPDATE tasks SET decl_mac = ? WHERE task_id = ?", mac,
+        rc = store_run(mdb, err, NULL, "UPDATE tasks SET decl_mac = ? WHERE task_id = ?", mac,
                        task_id);
     return rc;
 }
 
-mt_status integ_task_decl_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+mt_status integ_task_decl_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = decl_mac(c, db, task_id, mac, stored, err);
+    mt_status rc = decl_mac(c, mdb, task_id, mac, stored, err);
     if (rc)
         return rc;
     if (!integ_hex_equal(mac, stored)) {
@@ -452,23 +455,24 @@ static bool decl_sane(const json_t *parts, const json_t *ins, const json_t *outs
     return true;
 }
 
-mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char hash_out[65],
+mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
                              mt_err *err)
 {
-    mt_status rc = integ_task_decl_check(c, db, task_id, err);
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
+    mt_status rc = integ_task_decl_check(c, mdb, task_id, err);
     if (rc)
         return rc;
     {
         sqlite3_stmt *fq;
         char fid[MT_ID_LEN + 1] = "";
-        if ((rc = core_stmt_get(NULL, db, "SELECT function_id FROM tasks WHERE task_id = ?", &fq,
-                                err)))
+        if ((rc = core_stmt_get_sqlite(NULL, mdb, "SELECT function_id FROM tasks WHERE task_id = ?",
+                                       &fq, err)))
             return rc;
         store_bind_text(fq, 1, task_id);
         if (sqlite3_step(fq) == SQLITE_ROW)
             snprintf(fid, sizeof fid, "%s", store_col_text(fq, 0));
-        core_stmt_put(NULL, fq);
-        if ((rc = integ_function_check(c, db, fid, err)))
+        core_stmt_put_sqlite(NULL, fq);
+        if ((rc = integ_function_check(c, mdb, fid, err)))
             return rc == MT_ENOTFOUND ? integ_fail(err, "task") : rc;
     }
     fbuf b;
@@ -476,13 +480,14 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
     json_t *parts = NULL, *ins = NULL, *outs = NULL, *assign = NULL, *seen = NULL;
     char creator[65] = "";
     sqlite3_stmt *st;
-    if ((rc = core_stmt_get(NULL, db,
-                            "SELECT t.task_id, t.function_id, t.creator, t.arguments, "
-                            "t.inputs_ownership, t.outputs_ownership, t.participants, "
-                            "f.executor_type, f.builtin, f.payload_object, f.payload_sha256, "
-                            "f.payload_key, t.assignments FROM tasks t JOIN functions f ON "
-                            "f.function_id = t.function_id WHERE t.task_id = ?",
-                            &st, err)))
+    if ((rc =
+             core_stmt_get_sqlite(NULL, mdb,
+                                  "SELECT t.task_id, t.function_id, t.creator, t.arguments, "
+                                  "t.inputs_ownership, t.outputs_ownership, t.participants, "
+                                  "f.executor_type, f.builtin, f.payload_object, f.payload_sha256, "
+                                  "f.payload_key, t.assignments FROM tasks t JOIN functions f ON "
+                                  "f.function_id = t.function_id WHERE t.task_id = ?",
+                                  &st, err)))
         goto out;
     store_bind_text(st, 1, task_id);
     int s = sqlite3_step(st);
@@ -499,7 +504,7 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
         rc = integ_fail(err, "task"); /* decl verified, function row gone */
     else
         rc = store_fail(db, err);
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     if (rc)
         goto out;
     if (!decl_sane(parts, ins, outs, creator) || !json_is_object(assign)) {
@@ -512,11 +517,12 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = core_stmt_get(NULL, db,
-                            "SELECT tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf "
-                            "JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ? "
-                            "ORDER BY tf.direction, tf.slot",
-                            &st, err)))
+    if ((rc = core_stmt_get_sqlite(
+             NULL, mdb,
+             "SELECT tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf "
+             "JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ? "
+             "ORDER BY tf.direction, tf.slot",
+             &st, err)))
         goto out;
     store_bind_text(st, 1, task_id);
     while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
@@ -526,13 +532,13 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
         const json_t *want = decl_owners(input ? ins : outs, slot);
         char fmac[65];
         json_t *owners = NULL;
-        if ((rc = integ_file_check(c, db, fid, fmac, err)))
+        if ((rc = integ_file_check(c, mdb, fid, fmac, err)))
             break;
         if (!want || (input ? strcmp(kind, "input") != 0 : !strcmp(kind, "input"))) {
             rc = integ_fail(err, "binding");
             break;
         }
-        owners = core_file_owners(db, fid, err);
+        owners = core_file_owners(mdb, fid, err);
         if (!owners) {
             rc = err->code ? err->code : MT_ENOMEM;
             break;
@@ -552,7 +558,7 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
     }
     if (!rc && s != SQLITE_DONE)
         rc = store_fail(db, err);
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     if (rc)
         goto out;
     /* what the job is built from (the assignments column) is exactly the
@@ -565,7 +571,7 @@ mt_status integ_task_binding(mt_core *c, sqlite3 *db, const char *task_id, char 
     }
     /* one task_participants row per participant and no other */
     int64_t nrows = 0;
-    if ((rc = store_int(db, err, &nrows, NULL,
+    if ((rc = store_int(mdb, err, &nrows, NULL,
                         "SELECT count(*) FROM task_participants WHERE task_id = ?", task_id)))
         goto out;
     if ((size_t)nrows != json_array_size(parts)) {
@@ -604,15 +610,15 @@ static mt_status approval_mac(mt_core *c, const char *task_id, const char *user,
     return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
 }
 
-mt_status integ_approval_seal(mt_core *c, sqlite3 *db, const char *task_id, const char *user,
+mt_status integ_approval_seal(mt_core *c, mt_db *mdb, const char *task_id, const char *user,
                               mt_err *err)
 {
     char binding[65], mac[65];
-    mt_status rc = integ_task_binding(c, db, task_id, binding, err);
+    mt_status rc = integ_task_binding(c, mdb, task_id, binding, err);
     if (rc || (rc = approval_mac(c, task_id, user, binding, mac, err)))
         return rc;
     int changed = 0;
-    if ((rc = store_run(db, err, &changed,
+    if ((rc = store_run(mdb, err, &changed,
                         "UPDATE task_participants SET approval_mac = ? WHERE task_id = ? AND "
                         "username = ?",
                         mac, task_id, user)))
@@ -620,21 +626,21 @@ mt_status integ_approval_seal(mt_core *c, sqlite3 *db, const char *task_id, cons
     return changed == 1 ? MT_OK : integ_fail(err, "task");
 }
 
-mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     char binding[65];
-    mt_status rc = integ_task_binding(c, db, task_id, binding, err);
+    mt_status rc = integ_task_binding(c, mdb, task_id, binding, err);
     if (rc)
         return rc;
     json_t *parts = NULL;
     sqlite3_stmt *st;
-    if ((rc = core_stmt_get(NULL, db, "SELECT participants FROM tasks WHERE task_id = ?", &st,
-                            err)))
+    if ((rc = core_stmt_get_sqlite(NULL, mdb, "SELECT participants FROM tasks WHERE task_id = ?",
+                                   &st, err)))
         return rc;
     store_bind_text(st, 1, task_id);
     if (sqlite3_step(st) == SQLITE_ROW)
         parts = core_json_load(store_col_text(st, 0));
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     if (!json_is_array(parts)) {
         json_decref(parts);
         return integ_fail(err, "task");
@@ -647,16 +653,17 @@ mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err
         char want[65], stored[65] = "";
         if ((rc = approval_mac(c, task_id, user, binding, want, err)))
             break;
-        if ((rc = core_stmt_get(NULL, db,
-                                "SELECT approval_mac FROM task_participants WHERE task_id = ? "
-                                "AND username = ?",
-                                &st, err)))
+        if ((rc = core_stmt_get_sqlite(
+                 NULL, mdb,
+                 "SELECT approval_mac FROM task_participants WHERE task_id = ? "
+                 "AND username = ?",
+                 &st, err)))
             break;
         store_bind_text(st, 1, task_id);
         store_bind_text(st, 2, user);
         if (sqlite3_step(st) == SQLITE_ROW)
             snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
-        core_stmt_put(NULL, st);
+        core_stmt_put_sqlite(NULL, st);
         if (!integ_hex_equal(want, stored)) {
             mt_error("store integrity: task %s lacks a valid approval of its binding", task_id);
             rc = integ_fail(err, "approval");
@@ -669,21 +676,23 @@ mt_status integ_task_verify(mt_core *c, sqlite3 *db, const char *task_id, mt_err
 
 /* Issue 10 (KeyStore rewrap): the participants whose approval matches the
  * task's current binding. */
-mt_status integ_valid_approvals(mt_core *c, sqlite3 *db, const char *task_id, json_t **users,
+mt_status integ_valid_approvals(mt_core *c, mt_db *mdb, const char *task_id, json_t **users,
                                 mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *users = json_array();
     if (!*users)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     char binding[65];
     mt_err e2;
-    if (integ_task_binding(c, db, task_id, binding, &e2))
+    if (integ_task_binding(c, mdb, task_id, binding, &e2))
         return MT_OK; /* broken already: nothing to carry over */
     sqlite3_stmt *st;
-    mt_status rc = core_stmt_get(NULL, db,
-                                 "SELECT username, approval_mac FROM task_participants WHERE "
-                                 "task_id = ? AND approval_mac IS NOT NULL ORDER BY username",
-                                 &st, err);
+    mt_status rc =
+        core_stmt_get_sqlite(NULL, mdb,
+                             "SELECT username, approval_mac FROM task_participants WHERE "
+                             "task_id = ? AND approval_mac IS NOT NULL ORDER BY username",
+                             &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, task_id);
@@ -696,7 +705,7 @@ mt_status integ_valid_approvals(mt_core *c, sqlite3 *db, const char *task_id, js
             json_array_append_new(*users, json_string(user)))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     return rc;
 }
 
@@ -704,11 +713,12 @@ mt_status integ_valid_approvals(mt_core *c, sqlite3 *db, const char *task_id, js
 
 /* Computes the MAC of the row `sql` selects by key (columns 0..n-2 are the
  * fields, column n-1 the stored MAC). MT_ENOTFOUND when there is no row. */
-static mt_status row_mac(mt_core *c, sqlite3 *db, const char *domain, const char *sql, int n,
+static mt_status row_mac(mt_core *c, mt_db *mdb, const char *domain, const char *sql, int n,
                          const char *key, char mac[65], char stored[65], mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     sqlite3_stmt *st;
-    mt_status rc = core_stmt_get(c, db, sql, &st, err);
+    mt_status rc = core_stmt_get_sqlite(c, mdb, sql, &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, key);
@@ -725,7 +735,7 @@ static mt_status row_mac(mt_core *c, sqlite3 *db, const char *domain, const char
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
     else
         rc = store_fail(db, err);
-    core_stmt_put(c, st);
+    core_stmt_put_sqlite(c, st);
     fb_free(&b);
     return rc;
 }
@@ -743,11 +753,13 @@ static mt_status row_mac(mt_core *c, sqlite3 *db, const char *domain, const char
 #define USER_STATE_SQL                                                                             \
     "SELECT username, role, pwhash, created_at, state, mac FROM users WHERE username = ?"
 
-static mt_status user_mac(mt_core *c, sqlite3 *db, const char *username, char mac[65],
+static mt_status user_mac(mt_core *c, mt_db *mdb, const char *username, char mac[65],
                           char stored[65], mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     sqlite3_stmt *st;
-    mt_status rc = core_stmt_get(c, db, "SELECT state FROM users WHERE username = ?", &st, err);
+    mt_status rc =
+        core_stmt_get_sqlite(c, mdb, "SELECT state FROM users WHERE username = ?", &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, username);
@@ -757,28 +769,28 @@ static mt_status user_mac(mt_core *c, sqlite3 *db, const char *username, char ma
         rc = store_fail(db, err);
     else if (s == SQLITE_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
-    core_stmt_put(c, st);
+    core_stmt_put_sqlite(c, st);
     if (rc)
         return rc;
-    return active ? row_mac(c, db, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err)
-                  : row_mac(c, db, "mesatee-user-state/v1", USER_STATE_SQL, 6, username, mac,
+    return active ? row_mac(c, mdb, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err)
+                  : row_mac(c, mdb, "mesatee-user-state/v1", USER_STATE_SQL, 6, username, mac,
                             stored, err);
 }
 
-mt_status integ_user_seal(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
+mt_status integ_user_seal(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = user_mac(c, db, username, mac, stored, err);
+    mt_status rc = user_mac(c, mdb, username, mac, stored, err);
     if (!rc)
-        rc = store_run(db, err, NULL, "UPDATE users SET mac = ? WHERE username = ?", mac,
-                       username);
+        rc =
+            store_run(mdb, err, NULL, "UPDATE users SET mac = ? WHERE username = ?", mac, username);
     return rc;
 }
 
-mt_status integ_user_check(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
+mt_status integ_user_check(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = user_mac(c, db, username, mac, stored, err);
+    mt_status rc = user_mac(c, mdb, username, mac, stored, err);
     if (rc)
         return rc;
     if (!integ_hex_equal(mac, stored)) {
@@ -790,22 +802,20 @@ mt_status integ_user_check(mt_core *c, sqlite3 *db, const char *username, mt_err
     return MT_OK;
 }
 
-mt_status integ_token_seal(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err)
+mt_status integ_token_seal(mt_core *c, mt_db *mdb, const char *token_hash, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc =
-        row_mac(c, db, "mesatee-token/v1", TOKEN_SQL, 6, token_hash, mac, stored, err);
+    mt_status rc = row_mac(c, mdb, "mesatee-token/v1", TOKEN_SQL, 6, token_hash, mac, stored, err);
     if (!rc)
-        rc = store_run(db, err, NULL, "UPDATE tokens SET mac = ? WHERE token_hash = ?", mac,
+        rc = store_run(mdb, err, NULL, "UPDATE tokens SET mac = ? WHERE token_hash = ?", mac,
                        token_hash);
     return rc;
 }
 
-mt_status integ_token_check(mt_core *c, sqlite3 *db, const char *token_hash, mt_err *err)
+mt_status integ_token_check(mt_core *c, mt_db *mdb, const char *token_hash, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc =
-        row_mac(c, db, "mesatee-token/v1", TOKEN_SQL, 6, token_hash, mac, stored, err);
+    mt_status rc = row_mac(c, mdb, "mesatee-token/v1", TOKEN_SQL, 6, token_hash, mac, stored, err);
     if (rc)
         return rc;
     if (!integ_hex_equal(mac, stored)) {
@@ -816,14 +826,14 @@ mt_status integ_token_check(mt_core *c, sqlite3 *db, const char *token_hash, mt_
     return MT_OK;
 }
 
-mt_status integ_tokens_seal_user(mt_core *c, sqlite3 *db, const char *username, mt_err *err)
+mt_status integ_tokens_seal_user(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
 {
     json_t *ids;
     mt_status rc =
-        store_ids(db, "SELECT token_hash FROM tokens WHERE username = ?", username, &ids, err);
+        store_ids(mdb, "SELECT token_hash FROM tokens WHERE username = ?", username, &ids, err);
     size_t i;
     json_t *v;
-    json_array_foreach(ids, i, v) if (!rc) rc = integ_token_seal(c, db, json_string_value(v), err);
+    json_array_foreach(ids, i, v) if (!rc) rc = integ_token_seal(c, mdb, json_string_value(v), err);
     json_decref(ids);
     return rc;
 }
@@ -840,26 +850,26 @@ static const row_list_spec function_spec = {
     17, "SELECT username FROM function_allowlist WHERE function_id = ? ORDER BY username",
     "function"};
 
-static mt_status function_mac(mt_core *c, sqlite3 *db, const char *function_id, char mac[65],
+static mt_status function_mac(mt_core *c, mt_db *mdb, const char *function_id, char mac[65],
                               char stored[65], mt_err *err)
 {
-    return row_list_mac(c, db, &function_spec, function_id, mac, stored, err);
+    return row_list_mac(c, mdb, &function_spec, function_id, mac, stored, err);
 }
 
-mt_status integ_function_seal(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err)
+mt_status integ_function_seal(mt_core *c, mt_db *mdb, const char *function_id, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = function_mac(c, db, function_id, mac, stored, err);
+    mt_status rc = function_mac(c, mdb, function_id, mac, stored, err);
     if (!rc)
-        rc = store_run(db, err, NULL, "UPDATE functions SET mac = ? WHERE function_id = ?", mac,
+        rc = store_run(mdb, err, NULL, "UPDATE functions SET mac = ? WHERE function_id = ?", mac,
                        function_id);
     return rc;
 }
 
-mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id, mt_err *err)
+mt_status integ_function_check(mt_core *c, mt_db *mdb, const char *function_id, mt_err *err)
 {
     char mac[65], stored[65];
-    mt_status rc = function_mac(c, db, function_id, mac, stored, err);
+    mt_status rc = function_mac(c, mdb, function_id, mac, stored, err);
     if (rc)
         return rc;
     if (!integ_hex_equal(mac, stored)) {
@@ -874,40 +884,40 @@ mt_status integ_function_check(mt_core *c, sqlite3 *db, const char *function_id,
 #define RESULT_SQL                                                                                 \
     "SELECT task_id, result, failure_reason, log, result_mac FROM tasks WHERE task_id = ?"
 
-mt_status integ_task_result_seal(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+mt_status integ_task_result_seal(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     char mac[65], stored[65];
     mt_status rc =
-        row_mac(c, db, "mesatee-task-result/v1", RESULT_SQL, 5, task_id, mac, stored, err);
+        row_mac(c, mdb, "mesatee-task-result/v1", RESULT_SQL, 5, task_id, mac, stored, err);
     if (!rc)
-        rc = store_run(db, err, NULL, "UPDATE tasks SET result_mac = ? WHERE task_id = ?", mac,
+        rc = store_run(mdb, err, NULL, "UPDATE tasks SET result_mac = ? WHERE task_id = ?", mac,
                        task_id);
     return rc;
 }
 
-mt_status integ_task_result_seal_ids(mt_core *c, sqlite3 *db, json_t *ids, mt_err *err)
+mt_status integ_task_result_seal_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err *err)
 {
     size_t i;
     json_t *v;
     mt_status rc = MT_OK;
     json_array_foreach(ids, i, v) if (!rc) rc =
-        integ_task_result_seal(c, db, json_string_value(v), err);
+        integ_task_result_seal(c, mdb, json_string_value(v), err);
     return rc;
 }
 
-mt_status integ_task_result_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+mt_status integ_task_result_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     /* no outcome yet (or one removed: nothing to show, nothing to vouch for) */
     int64_t empty = 0;
     bool found = false;
-    mt_status rc = store_int(db, err, &empty, &found,
+    mt_status rc = store_int(mdb, err, &empty, &found,
                              "SELECT result IS NULL AND failure_reason IS NULL AND log IS NULL "
                              "FROM tasks WHERE task_id = ?",
                              task_id);
     if (rc || !found || empty)
         return rc;
     char mac[65], stored[65];
-    rc = row_mac(c, db, "mesatee-task-result/v1", RESULT_SQL, 5, task_id, mac, stored, err);
+    rc = row_mac(c, mdb, "mesatee-task-result/v1", RESULT_SQL, 5, task_id, mac, stored, err);
     if (rc)
         return rc;
     if (!integ_hex_equal(mac, stored)) {
@@ -922,29 +932,29 @@ mt_status integ_task_result_check(mt_core *c, sqlite3 *db, const char *task_id, 
 /* ---- sealing rows written before the MACs existed ---------------------- */
 
 /* Runs fn(c, db, id, err) for every id the query returns. */
-static mt_status for_each_id(mt_core *c, sqlite3 *db, const char *sql,
-                             mt_status (*fn)(mt_core *, sqlite3 *, const char *, mt_err *),
+static mt_status for_each_id(mt_core *c, mt_db *mdb, const char *sql,
+                             mt_status (*fn)(mt_core *, mt_db *, const char *, mt_err *),
                              mt_err *err)
 {
     json_t *ids;
-    mt_status rc = store_ids(db, sql, NULL, &ids, err);
+    mt_status rc = store_ids(mdb, sql, NULL, &ids, err);
     size_t i;
     json_t *v;
-    json_array_foreach(ids, i, v) if (!rc) rc = fn(c, db, json_string_value(v), err);
+    json_array_foreach(ids, i, v) if (!rc) rc = fn(c, mdb, json_string_value(v), err);
     json_decref(ids);
     return rc;
 }
 
-static mt_status seal_approvals(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+static mt_status seal_approvals(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     sqlite3_stmt *st;
     mt_status rc =
-        core_stmt_get(NULL, db, "SELECT approvals FROM tasks WHERE task_id = ?", &st, err);
+        core_stmt_get_sqlite(NULL, mdb, "SELECT approvals FROM tasks WHERE task_id = ?", &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, task_id);
     json_t *appr = sqlite3_step(st) == SQLITE_ROW ? core_json_load(store_col_text(st, 0)) : NULL;
-    core_stmt_put(NULL, st);
+    core_stmt_put_sqlite(NULL, st);
     size_t i;
     json_t *v;
     json_array_foreach(appr, i, v)
@@ -952,7 +962,7 @@ static mt_status seal_approvals(mt_core *c, sqlite3 *db, const char *task_id, mt
         if (rc)
             break;
         if (json_is_string(v))
-            rc = integ_approval_seal(c, db, task_id, json_string_value(v), err);
+            rc = integ_approval_seal(c, mdb, task_id, json_string_value(v), err);
     }
     json_decref(appr);
     /* a legacy task whose binding no longer holds keeps no approval: it
@@ -964,11 +974,11 @@ static mt_status seal_approvals(mt_core *c, sqlite3 *db, const char *task_id, mt
     return rc;
 }
 
-mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err)
+mt_status integ_seal_legacy(void *core, mt_db *mdb, mt_err *err)
 {
     mt_core *c = core;
     int64_t rows = 0;
-    mt_status rc = store_int(db, err, &rows, NULL,
+    mt_status rc = store_int(mdb, err, &rows, NULL,
                              "SELECT (SELECT count(*) FROM files) + (SELECT count(*) FROM tasks) "
                              "+ (SELECT count(*) FROM audit) + (SELECT count(*) FROM users)");
     if (rc || rows == 0)
@@ -984,18 +994,17 @@ mt_status integ_seal_legacy(void *core, sqlite3 *db, mt_err *err)
                           "were removed by someone with access to the database). If you are "
                           "upgrading, start once with --seal-legacy-store to trust its rows as "
                           "they are now (the flag is part of the measured configuration)");
-    if ((rc = for_each_id(c, db, "SELECT username FROM users", integ_user_seal, err)) ||
-        (rc = for_each_id(c, db, "SELECT token_hash FROM tokens", integ_token_seal, err)) ||
-        (rc = for_each_id(c, db, "SELECT function_id FROM functions", integ_function_seal,
-                          err)) ||
-        (rc = for_each_id(c, db, "SELECT file_id FROM files", integ_file_seal, err)) ||
-        (rc = for_each_id(c, db, "SELECT task_id FROM tasks", integ_task_decl_seal, err)) ||
-        (rc = for_each_id(c, db,
+    if ((rc = for_each_id(c, mdb, "SELECT username FROM users", integ_user_seal, err)) ||
+        (rc = for_each_id(c, mdb, "SELECT token_hash FROM tokens", integ_token_seal, err)) ||
+        (rc = for_each_id(c, mdb, "SELECT function_id FROM functions", integ_function_seal, err)) ||
+        (rc = for_each_id(c, mdb, "SELECT file_id FROM files", integ_file_seal, err)) ||
+        (rc = for_each_id(c, mdb, "SELECT task_id FROM tasks", integ_task_decl_seal, err)) ||
+        (rc = for_each_id(c, mdb,
                           "SELECT task_id FROM tasks WHERE status IN ('data_assigned', "
                           "'approved', 'staged', 'running')",
                           seal_approvals, err)) ||
-        (rc = for_each_id(c, db, "SELECT task_id FROM tasks", integ_task_result_seal, err)) ||
-        (rc = audit_seal_legacy(c, db, err)))
+        (rc = for_each_id(c, mdb, "SELECT task_id FROM tasks", integ_task_result_seal, err)) ||
+        (rc = audit_seal_legacy(c, mdb, err)))
         return rc;
     mt_info("store integrity: sealed the rows written before this version (trusted once, at "
             "this upgrade)");

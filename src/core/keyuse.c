@@ -49,9 +49,10 @@ static bool is_participant(const char *owner, const char *const *parts, size_t n
 /* True when one of the participants holds the owner's grant of "sign" on
  * owner/name (transit_grants, MAC-checked; a row whose MAC fails counts as no
  * grant and is logged). */
-static bool sign_granted(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+static bool sign_granted(mt_core *c, mt_db *mdb, const char *owner, const char *name,
                          const char *const *parts, size_t n, const json_t *arr)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     mt_db_stmt *st;
     mt_err err;
     mt_err_clear(&err);
@@ -99,9 +100,9 @@ static bool sign_granted(mt_core *c, sqlite3 *db, const char *owner, const char 
     "argument '%s': a KeyStore key can be used only by a task its owner, or a user the owner " \
     "granted 'sign' on it, takes part in (and so approves)"
 
-mt_status keyuse_check_task(mt_core *c, sqlite3 *db, const char *executor_type,
-                            const char *builtin, const json_t *args, const char *const *parts,
-                            size_t n_parts, mt_err *err)
+mt_status keyuse_check_task(mt_core *c, mt_db *mdb, const char *executor_type, const char *builtin,
+                            const json_t *args, const char *const *parts, size_t n_parts,
+                            mt_err *err)
 {
     const mt_bschema *s = schema_for(executor_type, builtin);
     for (size_t i = 0; s && i < s->n_args; i++) {
@@ -114,7 +115,7 @@ mt_status keyuse_check_task(mt_core *c, sqlite3 *db, const char *executor_type,
             return mt_err_set(err, MT_EINVAL, "argument '%s': expected a KeyStore key OWNER/NAME",
                               a->name);
         if (!is_participant(owner, parts, n_parts, NULL) &&
-            !sign_granted(c, db, owner, name, parts, n_parts, NULL))
+            !sign_granted(c, mdb, owner, name, parts, n_parts, NULL))
             return mt_err_set(err, MT_EINVAL, NOT_PARTICIPANT, a->name);
     }
     return MT_OK;
@@ -178,9 +179,8 @@ static mt_status to_pkcs8(const uint8_t *material, size_t len, uint8_t **der, si
     return MT_OK;
 }
 
-mt_status keyuse_job_keys(mt_core *c, sqlite3 *db, const char *executor_type, const char *builtin,
-                          const json_t *args, const json_t *participants, mt_job *job,
-                          mt_err *err)
+mt_status keyuse_job_keys(mt_core *c, mt_db *mdb, const char *executor_type, const char *builtin,
+                          const json_t *args, const json_t *participants, mt_job *job, mt_err *err)
 {
     const mt_bschema *s = schema_for(executor_type, builtin);
     mt_status rc = MT_OK;
@@ -199,7 +199,7 @@ mt_status keyuse_job_keys(mt_core *c, sqlite3 *db, const char *executor_type, co
             goto out;
         }
         if (!is_participant(owner, NULL, 0, participants) &&
-            !sign_granted(c, db, owner, name, NULL, 0, participants)) {
+            !sign_granted(c, mdb, owner, name, NULL, 0, participants)) {
             rc = mt_err_set(err, MT_EINVAL, NOT_PARTICIPANT, a->name);
             goto out;
         }
@@ -219,7 +219,7 @@ mt_status keyuse_job_keys(mt_core *c, sqlite3 *db, const char *executor_type, co
         size_t mlen = 0;
         mt_err lerr;
         mt_err_clear(&lerr);
-        mt_status lrc = core_transit_private_key(c, db, owner, name, version, type, &used,
+        mt_status lrc = core_transit_private_key(c, mdb, owner, name, version, type, &used,
                                                  &material, &mlen, &lerr);
         if (lrc == MT_ENOMEM) {
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -268,12 +268,11 @@ out:
     return rc;
 }
 
-mt_status keyuse_audit(mt_core *c, sqlite3 *db, const char *task_id, const mt_job *job,
-                       mt_err *err)
+mt_status keyuse_audit(mt_core *c, mt_db *mdb, const char *task_id, const mt_job *job, mt_err *err)
 {
     if (job->n_keys == 0)
         return MT_OK;
-    mt_status rc = store_begin(db, err);
+    mt_status rc = store_begin(mdb, err);
     if (rc)
         return rc;
     char obj[8 + MT_ID_LEN], action[300];
@@ -281,18 +280,18 @@ mt_status keyuse_audit(mt_core *c, sqlite3 *db, const char *task_id, const mt_jo
     for (size_t i = 0; !rc && i < job->n_keys; i++) {
         snprintf(action, sizeof action, "task signs with KeyStore key %s v%u", job->keys[i].ref,
                  (unsigned)job->keys[i].version);
-        rc = audit_append(c, db, "scheduler", action, obj, 0, err);
+        rc = audit_append(c, mdb, "scheduler", action, obj, 0, err);
     }
     if (!rc)
-        rc = store_commit(db, err);
+        rc = store_commit(mdb, err);
     if (rc)
-        store_rollback(db);
+        store_rollback(mdb);
     return rc;
 }
 
 /* ---- KeyStore adapter ----------------------------------------------------- */
 
-mt_status core_transit_private_key(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+mt_status core_transit_private_key(mt_core *c, mt_db *mdb, const char *owner, const char *name,
                                    uint32_t version, char type[33], uint32_t *used,
                                    uint8_t **material, size_t *len, mt_err *err)
 {
@@ -301,7 +300,7 @@ mt_status core_transit_private_key(mt_core *c, sqlite3 *db, const char *owner, c
     *material = NULL;
     *len = 0;
     mt_tk_key *k = NULL;
-    mt_status rc = transit_task_key_load(c, db, owner, name, version, &k, used, err);
+    mt_status rc = transit_task_key_load(c, mdb, owner, name, version, &k, used, err);
     if (rc)
         return rc;
     const char *tn = mt_tk_type_name(mt_tk_key_type(k));

@@ -31,30 +31,28 @@
 #define MT_KEYUSE_H
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "core_internal.h"
 #include "mt_executor.h"
 
 /* Task creation: for a built-in function, every non-empty KeyStore key
  * argument in args (merged) must name a key whose owner is in parts. */
-mt_status keyuse_check_task(mt_core *c, sqlite3 *db, const char *executor_type,
-                            const char *builtin, const json_t *args, const char *const *parts,
-                            size_t n_parts, mt_err *err);
+mt_status keyuse_check_task(mt_core *c, mt_db *db, const char *executor_type, const char *builtin,
+                            const json_t *args, const char *const *parts, size_t n_parts,
+                            mt_err *err);
 
 /* Dispatch: loads the KeyStore keys named by args into job->keys (n_keys).
  * participants is the task's verified participant array. On error the job
  * holds no key (nothing to wipe). */
-mt_status keyuse_job_keys(mt_core *c, sqlite3 *db, const char *executor_type, const char *builtin,
-                          const json_t *args, const json_t *participants, mt_job *job,
-                          mt_err *err);
+mt_status keyuse_job_keys(mt_core *c, mt_db *db, const char *executor_type, const char *builtin,
+                          const json_t *args, const json_t *participants, mt_job *job, mt_err *err);
 
 /* The private part of KeyStore key OWNER/NAME at version (0: the latest):
  * its KeyStore type into type, the version into *used, the key material
  * (PKCS#8 or traditional DER, or PEM; heap, the caller wipes and frees it)
  * into *material. MT_ENOTFOUND when there is no such key or version. The
  * adapter over the transit module's internal function (keyuse.c). */
-mt_status core_transit_private_key(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+mt_status core_transit_private_key(mt_core *c, mt_db *db, const char *owner, const char *name,
                                    uint32_t version, char type[33], uint32_t *used,
                                    uint8_t **material, size_t *len, mt_err *err);
 
@@ -62,8 +60,7 @@ mt_status core_transit_private_key(mt_core *c, sqlite3 *db, const char *owner, c
  * object "task:ID", action "task signs with KeyStore key OWNER/NAME vN"),
  * which every participant reads, in its own write transaction on db. A task
  * whose key use cannot be recorded must not run (the caller fails it). */
-mt_status keyuse_audit(mt_core *c, sqlite3 *db, const char *task_id, const mt_job *job,
-                       mt_err *err);
+mt_status keyuse_audit(mt_core *c, mt_db *db, const char *task_id, const mt_job *job, mt_err *err);
 
 /* Wipes and frees job->keys. NULL-safe, idempotent. */
 void keyuse_job_keys_free(mt_job *job);

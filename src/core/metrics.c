@@ -49,7 +49,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 static int64_t q(mt_db *db, const char *sql)
 {
     int64_t v = 0;
-    sdb_int(db, NULL, &v, NULL, sql);
+    store_int(db, NULL, &v, NULL, sql);
     return v;
 }
 
@@ -61,7 +61,7 @@ char *metrics_text(mt_db *db)
     sb_printf(&b, "# HELP mesatee_tasks Tasks by state.\n# TYPE mesatee_tasks gauge\n");
     for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
         int64_t v = 0;
-        sdb_int(db, NULL, &v, NULL, "SELECT count(*) FROM tasks WHERE status = ?", states[i]);
+        store_int(db, NULL, &v, NULL, "SELECT count(*) FROM tasks WHERE status = ?", states[i]);
         sb_printf(&b, "mesatee_tasks{status=\"%s\"} %lld\n", states[i], (long long)v);
     }
     /* seconds, not milliseconds: Prometheus base units (promtool check metrics) */
@@ -111,7 +111,7 @@ char *mt_core_metrics(mt_core *core)
     if (!core)
         return NULL;
     pthread_mutex_lock(&core->mu);
-    char *m = metrics_text(core->store);
+    char *m = metrics_text(core->db);
     pthread_mutex_unlock(&core->mu);
     char *p = metrics_process_text(core->tee ? mt_tee_level(core->tee) : "none");
     char *sc = sched_metrics_text(core); /* issue 13: scheduler wake-ups, commits */

@@ -29,7 +29,7 @@
 
 struct mt_remote_sched {
     mt_core *core;
-    sqlite3 *db;
+    mt_db *db;
     uint32_t lease_ms;
     uint32_t max_attempts;
 };
@@ -209,7 +209,7 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
 {
     memset(l, 0, sizeof *l);
     sqlite3_stmt *st;
-    mt_status rc = store_prepare(rs->db,
+    mt_status rc = store_prepare(mt_db_sqlite_handle(rs->db),
                                  "SELECT status, cancel_requested, lease_fence, lease_expired, "
                                  "lease_until, lease_mac FROM tasks WHERE task_id = ?",
                                  &st, err);
@@ -229,7 +229,7 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
         has_mac = sqlite3_column_type(st, 5) != SQLITE_NULL;
         snprintf(stored, sizeof stored, "%s", store_col_text(st, 5));
     } else if (s != SQLITE_DONE) {
-        rc = store_fail(rs->db, err);
+        rc = store_fail(mt_db_sqlite_handle(rs->db), err);
     }
     sqlite3_finalize(st);
     if (rc || !l->found)
@@ -512,8 +512,9 @@ static void stage_discard(report_stage *st)
 /* sched_finish_guarded's guard: the lease is checked again under the write
  * lock of the outcome's transaction (an expiry or a new claim between the
  * first check and here is seen), then the staged outputs become the objects. */
-static mt_status report_guard(void *gctx, sqlite3 *db, mt_err *err)
+static mt_status report_guard(void *gctx, mt_db *mdb, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     (void)db;
     report_stage *st = gctx;
     lease_row l;
@@ -545,7 +546,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
                                mt_job_result *r, report_stage *st, mt_err *err)
 {
     sqlite3_stmt *q;
-    mt_status rc = store_prepare(rs->db,
+    mt_status rc = store_prepare(mt_db_sqlite_handle(rs->db),
                                  "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
                                  "direction = 'output'",
                                  &q, err);
@@ -555,7 +556,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
     r->outputs = json_object();
     if (!r->outputs)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    while (!rc && store_next(rs->db, q, &rc, err)) {
+    while (!rc && store_next(mt_db_sqlite_handle(rs->db), q, &rc, err)) {
         const char *slot = store_col_text(q, 0);
         json_t *o = json_object_get(reported, slot);
         const char *ct = NULL, *sha = NULL;

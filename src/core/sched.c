@@ -71,13 +71,13 @@ struct core_sched {
     atomic_uint_fast64_t wake_event, wake_timer, commits, transitions;
     unsigned n;
     pthread_t *threads;
-    sqlite3 **dbs;
+    mt_db **dbs;
     bool *started;
 };
 
 typedef struct cancel_ctx {
     core_sched *s;
-    sqlite3 *db;
+    mt_db *db;
     const char *task_id;
 } cancel_ctx;
 
@@ -85,11 +85,11 @@ typedef struct cancel_ctx {
 
 /* Audits "task STATUS" for each task the query returns (inside the caller's
  * transaction, before the change it records). */
-static mt_status audit_tasks(mt_core *c, sqlite3 *db, const char *sql, const char *action,
+static mt_status audit_tasks(mt_core *c, mt_db *mdb, const char *sql, const char *action,
                              json_t **ids_out, mt_err *err)
 {
     json_t *ids;
-    mt_status rc = store_ids(db, sql, NULL, &ids, err);
+    mt_status rc = store_ids(mdb, sql, NULL, &ids, err);
     size_t i;
     json_t *v;
     json_array_foreach(ids, i, v)
@@ -98,7 +98,7 @@ static mt_status audit_tasks(mt_core *c, sqlite3 *db, const char *sql, const cha
             break;
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", json_string_value(v));
-        rc = audit_append(c, db, "scheduler", action, obj, 0, err);
+        rc = audit_append(c, mdb, "scheduler", action, obj, 0, err);
     }
     if (ids_out && !rc)
         *ids_out = json_incref(ids);
@@ -106,34 +106,33 @@ static mt_status audit_tasks(mt_core *c, sqlite3 *db, const char *sql, const cha
     return rc;
 }
 
-mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err)
+mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
 {
-    mt_status rc = store_begin(db, err);
+    mt_status rc = store_begin(mdb, err);
     if (rc)
         return rc;
     json_t *failed = NULL; /* the tasks failed here: their outcome is re-sealed */
-    if ((rc = audit_tasks(c, db, "SELECT task_id FROM tasks WHERE status = 'running'",
+    if ((rc = audit_tasks(c, mdb, "SELECT task_id FROM tasks WHERE status = 'running'",
                           "task failed (restart)", &failed, err))) {
-        store_rollback(db);
+        store_rollback(mdb);
         return rc;
     }
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     int n = 0;
-    if ((rc = store_run(db, err, NULL,
+    if ((rc = store_run(mdb, err, NULL,
                         "UPDATE functions SET tasks_failed = tasks_failed + (SELECT count(*) "
                         "FROM tasks t WHERE t.function_id = functions.function_id AND "
                         "t.status = 'running') WHERE function_id IN (SELECT function_id FROM "
                         "tasks WHERE status = 'running')")) ||
-        (rc = store_run(db, err, &n,
+        (rc = store_run(mdb, err, &n,
                         "UPDATE tasks SET status = 'failed', failure_reason = '" RESTART_REASON
                         "', cancel_requested = 0, updated_at = CAST(? AS INTEGER) "
                         "WHERE status = 'running'",
                         now)) ||
-        (rc = integ_task_result_seal_ids(c, db, failed, err)) ||
-        (rc = store_commit(db, err))) {
+        (rc = integ_task_result_seal_ids(c, mdb, failed, err)) || (rc = store_commit(mdb, err))) {
         json_decref(failed);
-        store_rollback(db);
+        store_rollback(mdb);
         return rc;
     }
     json_decref(failed);
@@ -144,7 +143,7 @@ mt_status sched_recover(mt_core *c, sqlite3 *db, mt_err *err)
 
 /* Puts back in the queue the tasks that the query (one column: task_id)
  * returns, inside the caller's transaction. */
-static mt_status requeue_ids(mt_core *c, sqlite3 *db, json_t *ids, mt_err *err)
+static mt_status requeue_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err *err)
 {
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
@@ -157,43 +156,43 @@ static mt_status requeue_ids(mt_core *c, sqlite3 *db, json_t *ids, mt_err *err)
             break;
         const char *id = json_string_value(v);
         /* staged_seq is kept: the task runs first after the restart */
-        rc = store_run(db, err, NULL,
+        rc = store_run(mdb, err, NULL,
                        "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = NULL, "
                        "log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = 0, "
                        "bytes_out = 0, fuel_used = 0, key_signs = 0, "
                        "updated_at = CAST(? AS INTEGER) WHERE task_id = ? AND status = 'running'",
                        now, id);
         if (!rc)
-            rc = integ_task_result_seal(c, db, id, err);
+            rc = integ_task_result_seal(c, mdb, id, err);
     }
     return rc;
 }
 
-mt_status sched_requeue_running(mt_core *c, sqlite3 *db, mt_err *err)
+mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
 {
-    mt_status rc = store_begin(db, err);
+    mt_status rc = store_begin(mdb, err);
     if (rc)
         return rc;
     json_t *ids = NULL, *canceled = NULL;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     /* a cancellation requested meanwhile (remote runs) wins over the requeue */
-    if ((rc = audit_tasks(c, db,
+    if ((rc = audit_tasks(c, mdb,
                           "SELECT task_id FROM tasks WHERE status = 'running' AND "
                           "cancel_requested != 0",
                           "task canceled", &canceled, err)) ||
-        (rc = store_run(db, err, NULL,
+        (rc = store_run(mdb, err, NULL,
                         "UPDATE tasks SET status = 'canceled', failure_reason = 'canceled while "
                         "running', updated_at = CAST(? AS INTEGER) WHERE status = 'running' AND "
                         "cancel_requested != 0",
                         now)) ||
-        (rc = integ_task_result_seal_ids(c, db, canceled, err)) ||
-        (rc = audit_tasks(c, db, "SELECT task_id FROM tasks WHERE status = 'running'",
+        (rc = integ_task_result_seal_ids(c, mdb, canceled, err)) ||
+        (rc = audit_tasks(c, mdb, "SELECT task_id FROM tasks WHERE status = 'running'",
                           "task requeued (stop)", &ids, err)) ||
-        (rc = requeue_ids(c, db, ids, err)) || (rc = store_commit(db, err))) {
+        (rc = requeue_ids(c, mdb, ids, err)) || (rc = store_commit(mdb, err))) {
         json_decref(ids);
         json_decref(canceled);
-        store_rollback(db);
+        store_rollback(mdb);
         return rc;
     }
     json_decref(canceled);
@@ -209,17 +208,19 @@ mt_status sched_requeue_running(mt_core *c, sqlite3 *db, mt_err *err)
 
 /* Claims the oldest staged task inside the caller's transaction; *got false
  * when the queue is empty. */
-static mt_status claim_in(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
+static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], bool *got,
                           mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *got = false;
     sqlite3_stmt *st;
-    mt_status rc = core_stmt_get(c, db,
-                                 "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
-                                 "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
-                                 "ORDER BY staged_seq, rowid LIMIT 1) AND status = 'staged' "
-                                 "RETURNING task_id",
-                                 &st, err);
+    mt_status rc =
+        core_stmt_get_sqlite(c, mdb,
+                             "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
+                             "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
+                             "ORDER BY staged_seq, rowid LIMIT 1) AND status = 'staged' "
+                             "RETURNING task_id",
+                             &st, err);
     if (rc)
         return rc;
     sqlite3_bind_int64(st, 1, mt_now());
@@ -231,11 +232,11 @@ static mt_status claim_in(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], 
     }
     if (s != SQLITE_DONE)
         rc = store_fail(db, err);
-    core_stmt_put(c, st);
+    core_stmt_put_sqlite(c, st);
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);
-        rc = audit_append(c, db, "scheduler", "task running", obj, 0, err);
+        rc = audit_append(c, mdb, "scheduler", "task running", obj, 0, err);
     }
     if (rc)
         *got = false;
@@ -243,17 +244,17 @@ static mt_status claim_in(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], 
 }
 
 /* Claims the oldest staged task in a transaction of its own. */
-static mt_status claim(core_sched *s, mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1],
+static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1],
                        bool *got, mt_err *err)
 {
     *got = false;
-    mt_status rc = store_begin(db, err);
+    mt_status rc = store_begin(mdb, err);
     if (rc)
         return rc;
-    if (!(rc = claim_in(c, db, task_id, got, err)) && *got)
-        rc = store_commit(db, err);
+    if (!(rc = claim_in(c, mdb, task_id, got, err)) && *got)
+        rc = store_commit(mdb, err);
     if (rc || !*got) {
-        store_rollback(db); /* nothing claimed: nothing to commit */
+        store_rollback(mdb); /* nothing claimed: nothing to commit */
         *got = false;
     } else if (s) {
         atomic_fetch_add(&s->commits, 1);
@@ -305,11 +306,11 @@ static void job_free(mt_job *job)
 /* Fills one job slot from an assigned file. Inputs (url != NULL) also get
  * the ciphertext SHA-256 recorded at registration into sha256 (the worker
  * checks it); an input without one is refused. */
-static mt_status slot_from_file(mt_core *c, sqlite3 *db, const char *file_id, char **path,
+static mt_status slot_from_file(mt_core *c, mt_db *mdb, const char *file_id, char **path,
                                 char **url, uint8_t key[32], char sha256[65], mt_err *err)
 {
     core_file f;
-    mt_status rc = core_file_load(c, db, file_id, &f, err);
+    mt_status rc = core_file_load(c, mdb, file_id, &f, err);
     if (rc)
         return rc;
     if (url && strlen(f.sha256) != 64)
@@ -361,25 +362,26 @@ static mt_status module_from_row(mt_core *c, sqlite3_stmt *st, mt_job *job, char
 }
 
 /* Builds the job of a claimed task. strings[] keep executor_type/function alive. */
-static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job *job,
+static mt_status build_job(mt_core *c, mt_db *mdb, const char *task_id, mt_job *job,
                            char exec_type[33], char builtin[65], mt_err *err)
 {
     memset(job, 0, sizeof *job);
-    mt_status rc = store_exec(db, "BEGIN", err);
+    mt_status rc = store_exec(mdb, "BEGIN", err);
     if (rc)
         return rc;
     sqlite3_stmt *st;
     json_t *assign = NULL, *participants = NULL;
     /* the rows are untrusted: the whole binding and every approval of it,
      * in this same read transaction, before any key is unwrapped */
-    if ((rc = integ_task_verify(c, db, task_id, err)))
+    if ((rc = integ_task_verify(c, mdb, task_id, err)))
         goto out;
-    if ((rc = core_stmt_get(c, db,
-                            "SELECT t.arguments, t.assignments, f.executor_type, f.builtin, "
-                            "f.function_id, f.payload_object, f.payload_key, f.payload_sha256, "
-                            "t.participants FROM tasks t JOIN functions f ON f.function_id = t.function_id "
-                            "WHERE t.task_id = ?",
-                            &st, err)))
+    if ((rc = core_stmt_get_sqlite(
+             c, mdb,
+             "SELECT t.arguments, t.assignments, f.executor_type, f.builtin, "
+             "f.function_id, f.payload_object, f.payload_key, f.payload_sha256, "
+             "t.participants FROM tasks t JOIN functions f ON f.function_id = t.function_id "
+             "WHERE t.task_id = ?",
+             &st, err)))
         goto out;
     store_bind_text(st, 1, task_id);
     if (sqlite3_step(st) == SQLITE_ROW) {
@@ -392,7 +394,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
             rc = module_from_row(c, st, job, builtin, err);
     } else
         rc = mt_err_set(err, MT_EINTERNAL, "task %s vanished", task_id);
-    core_stmt_put(c, st);
+    core_stmt_put_sqlite(c, st);
     if (rc)
         goto out;
     if (!job->arguments || !assign || !participants) {
@@ -420,7 +422,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
         }
     }
     /* KeyStore keys named in the (verified) arguments, for the built-in */
-    if ((rc = keyuse_job_keys(c, db, exec_type, builtin, job->arguments, participants, job, err)))
+    if ((rc = keyuse_job_keys(c, mdb, exec_type, builtin, job->arguments, participants, job, err)))
         goto out;
     json_t *ins = json_object_get(assign, "inputs"), *outs = json_object_get(assign, "outputs");
     size_t ni = json_object_size(ins), no = json_object_size(outs);
@@ -440,7 +442,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = slot_from_file(c, db, json_string_value(v), &in->path, &in->url, in->key,
+        if ((rc = slot_from_file(c, mdb, json_string_value(v), &in->path, &in->url, in->key,
                                  in->sha256, err)))
             goto out;
     }
@@ -456,8 +458,7 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = slot_from_file(c, db, json_string_value(v), &o->path, NULL, o->key, NULL,
-                                 err)))
+        if ((rc = slot_from_file(c, mdb, json_string_value(v), &o->path, NULL, o->key, NULL, err)))
             goto out;
     }
     job->task_id = task_id;
@@ -472,52 +473,53 @@ static mt_status build_job(mt_core *c, sqlite3 *db, const char *task_id, mt_job 
 out:
     json_decref(assign);
     json_decref(participants);
-    store_rollback(db); /* read transaction */
+    store_rollback(mdb); /* read transaction */
     if (rc)
         job_free(job);
     return rc;
 }
 
 /* Checks the MAC of every output file of the task. */
-static mt_status outputs_check(mt_core *c, sqlite3 *db, const char *task_id, mt_err *err)
+static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     sqlite3_stmt *q;
-    mt_status rc = core_stmt_get(c, db,
-                                 "SELECT file_id FROM task_files WHERE task_id = ? AND "
-                                 "direction = 'output'",
-                                 &q, err);
+    mt_status rc = core_stmt_get_sqlite(c, mdb,
+                                        "SELECT file_id FROM task_files WHERE task_id = ? AND "
+                                        "direction = 'output'",
+                                        &q, err);
     if (rc)
         return rc;
     store_bind_text(q, 1, task_id);
     int s;
     while (!rc && (s = sqlite3_step(q)) == SQLITE_ROW)
-        rc = integ_file_check(c, db, store_col_text(q, 0), NULL, err);
+        rc = integ_file_check(c, mdb, store_col_text(q, 0), NULL, err);
     if (!rc && s != SQLITE_DONE)
         rc = store_fail(db, err);
-    core_stmt_put(c, q);
+    core_stmt_put_sqlite(c, q);
     return rc;
 }
 
 /* Stores the outcome in one transaction. When next (may be NULL) is given,
  * the oldest staged task is claimed in the same transaction (group commit):
  * *next_got tells whether one was, its id in next. */
-static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task_id,
-                        const mt_job_result *r, const char *setup_failure,
-                        char next[MT_ID_LEN + 1], bool *next_got, sched_finish_guard guard,
-                        void *gctx, mt_err *err)
+static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_id,
+                        const mt_job_result *r, const char *setup_failure, char next[MT_ID_LEN + 1],
+                        bool *next_got, sched_finish_guard guard, void *gctx, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     if (next_got)
         *next_got = false;
-    mt_status rc = store_begin(db, err);
+    mt_status rc = store_begin(mdb, err);
     if (rc)
         return rc;
     /* the caller's condition (a remote lease's fencing token and secret),
      * checked under the same write lock as the outcome it guards */
-    if (guard && (rc = guard(gctx, db, err)))
+    if (guard && (rc = guard(gctx, mdb, err)))
         goto out;
     int64_t cancel_req = 0;
     bool found;
-    if ((rc = store_int(db, err, &cancel_req, &found,
+    if ((rc = store_int(mdb, err, &cancel_req, &found,
                         "SELECT cancel_requested FROM tasks WHERE task_id = ? AND status = "
                         "'running'",
                         task_id)))
@@ -533,9 +535,9 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
         if (!ids)
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         if (!rc)
-            rc = audit_append(c, db, "scheduler", "task requeued (stop)", obj, 0, err);
+            rc = audit_append(c, mdb, "scheduler", "task requeued (stop)", obj, 0, err);
         if (!rc)
-            rc = requeue_ids(c, db, ids, err);
+            rc = requeue_ids(c, mdb, ids, err);
         json_decref(ids);
         if (rc)
             goto out;
@@ -567,7 +569,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
      * re-MACed): the task fails instead of being stuck retrying */
     if (!strcmp(status, "finished")) {
         mt_err ierr;
-        mt_status irc = outputs_check(c, db, task_id, &ierr);
+        mt_status irc = outputs_check(c, mdb, task_id, &ierr);
         if (irc == MT_EINTERNAL) {
             status = "failed";
             reason = "integrity check failed: file";
@@ -582,12 +584,13 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     char *result_text = result ? mt_json_dump(result) : NULL;
     json_decref(result);
     sqlite3_stmt *st;
-    if ((rc = core_stmt_get(c, db,
-                            "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
-                            "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
-                            "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13 "
-                            "WHERE task_id = ?11",
-                            &st, err))) {
+    if ((rc = core_stmt_get_sqlite(
+             c, mdb,
+             "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
+             "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
+             "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13 "
+             "WHERE task_id = ?11",
+             &st, err))) {
         free(result_text);
         goto out;
     }
@@ -606,19 +609,19 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
     sqlite3_bind_int64(st, 13, r ? (int64_t)r->key_signs : 0);
     if (sqlite3_step(st) != SQLITE_DONE)
         rc = store_fail(db, err);
-    core_stmt_put(c, st);
+    core_stmt_put_sqlite(c, st);
     free(result_text);
     if (!rc)
-        rc = integ_task_result_seal(c, db, task_id, err);
+        rc = integ_task_result_seal(c, mdb, task_id, err);
     if (rc)
         goto out;
     /* outputs: mark written */
     if (!strcmp(status, "finished") && r->outputs) {
         sqlite3_stmt *q;
-        if ((rc = core_stmt_get(c, db,
-                                "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
-                                "direction = 'output'",
-                                &q, err)))
+        if ((rc = core_stmt_get_sqlite(c, mdb,
+                                       "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
+                                       "direction = 'output'",
+                                       &q, err)))
             goto out;
         store_bind_text(q, 1, task_id);
         while (!rc && store_next(db, q, &rc, err)) {
@@ -627,35 +630,35 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
             json_int_t size = json_integer_value(json_object_get(o, "size"));
             sqlite3_stmt *u;
             /* re-MAC the row, but never launder one edited meanwhile */
-            if ((rc = integ_file_check(c, db, store_col_text(q, 1), NULL, err)))
+            if ((rc = integ_file_check(c, mdb, store_col_text(q, 1), NULL, err)))
                 break;
-            if ((rc = core_stmt_get(c, db,
-                                    "UPDATE files SET written = 1, size = ?, sha256 = ? "
-                                    "WHERE file_id = ?",
-                                    &u, err)))
+            if ((rc = core_stmt_get_sqlite(c, mdb,
+                                           "UPDATE files SET written = 1, size = ?, sha256 = ? "
+                                           "WHERE file_id = ?",
+                                           &u, err)))
                 break;
             sqlite3_bind_int64(u, 1, size);
             store_bind_text(u, 2, sha);
             store_bind_text(u, 3, store_col_text(q, 1));
             if (sqlite3_step(u) != SQLITE_DONE)
                 rc = store_fail(db, err);
-            core_stmt_put(c, u);
+            core_stmt_put_sqlite(c, u);
             if (!rc)
-                rc = integ_file_seal(c, db, store_col_text(q, 1), err);
+                rc = integ_file_seal(c, mdb, store_col_text(q, 1), err);
         }
-        core_stmt_put(c, q);
+        core_stmt_put_sqlite(c, q);
         if (rc)
             goto out;
     }
     /* function statistics */
     {
         sqlite3_stmt *u;
-        if ((rc = core_stmt_get(c, db,
-                                "UPDATE functions SET tasks_finished = tasks_finished + ?1, "
-                                "tasks_failed = tasks_failed + ?2, cpu_ms = cpu_ms + ?3 "
-                                "WHERE function_id = (SELECT function_id FROM tasks WHERE "
-                                "task_id = ?4)",
-                                &u, err)))
+        if ((rc = core_stmt_get_sqlite(c, mdb,
+                                       "UPDATE functions SET tasks_finished = tasks_finished + ?1, "
+                                       "tasks_failed = tasks_failed + ?2, cpu_ms = cpu_ms + ?3 "
+                                       "WHERE function_id = (SELECT function_id FROM tasks WHERE "
+                                       "task_id = ?4)",
+                                       &u, err)))
             goto out;
         sqlite3_bind_int(u, 1, !strcmp(status, "finished"));
         sqlite3_bind_int(u, 2, !strcmp(status, "failed"));
@@ -663,7 +666,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
         store_bind_text(u, 4, task_id);
         if (sqlite3_step(u) != SQLITE_DONE)
             rc = store_fail(db, err);
-        core_stmt_put(c, u);
+        core_stmt_put_sqlite(c, u);
         if (rc)
             goto out;
     }
@@ -671,7 +674,7 @@ static mt_status finish(core_sched *s, mt_core *c, sqlite3 *db, const char *task
         char obj[8 + MT_ID_LEN], action[24];
         snprintf(obj, sizeof obj, "task:%s", task_id);
         snprintf(action, sizeof action, "task %s", status);
-        if ((rc = audit_append(c, db, "scheduler", action, obj, 0, err)))
+        if ((rc = audit_append(c, mdb, "scheduler", action, obj, 0, err)))
             goto out;
     }
     mt_info("task %s %s%s%s", task_id, status, reason ? ": " : "", reason ? reason : "");
@@ -680,16 +683,16 @@ commit:
      * that fails is undone alone (the outcome is kept) */
     if (next && next_got && !atomic_load(&c->draining) && !(s && atomic_load(&s->stop))) {
         mt_err cerr;
-        if (store_exec(db, "SAVEPOINT claim_next", err) == MT_OK) {
-            if (claim_in(c, db, next, next_got, &cerr) != MT_OK) {
+        if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
+            if (claim_in(c, mdb, next, next_got, &cerr) != MT_OK) {
                 *next_got = false;
                 mt_warn("scheduler: claiming the next task failed: %s", cerr.msg);
-                (void)store_exec(db, "ROLLBACK TO claim_next", NULL);
+                (void)store_exec(mdb, "ROLLBACK TO claim_next", NULL);
             }
-            (void)store_exec(db, "RELEASE claim_next", NULL);
+            (void)store_exec(mdb, "RELEASE claim_next", NULL);
         }
     }
-    rc = store_commit(db, err);
+    rc = store_commit(mdb, err);
     if (!rc) {
         if (s) {
             atomic_fetch_add(&s->commits, 1);
@@ -699,7 +702,7 @@ commit:
     }
 out:
     if (rc) {
-        store_rollback(db);
+        store_rollback(mdb);
         if (next_got)
             *next_got = false;
     }
@@ -708,7 +711,7 @@ out:
 
 /* Runs a claimed task and stores its outcome, claiming the next task in
  * the same commit (*next_got, its id in next). */
-static void run_task(core_sched *s, sqlite3 *db, const char *task_id, char next[MT_ID_LEN + 1],
+static void run_task(core_sched *s, mt_db *mdb, const char *task_id, char next[MT_ID_LEN + 1],
                      bool *next_got)
 {
     *next_got = false;
@@ -720,8 +723,8 @@ static void run_task(core_sched *s, sqlite3 *db, const char *task_id, char next[
     mt_job_result res;
     memset(&res, 0, sizeof res);
     char reason[MT_ERR_MSG_MAX + 64] = "";
-    mt_status rc = build_job(c, db, task_id, &job, exec_type, builtin, &err);
-    if (!rc && (rc = keyuse_audit(c, db, task_id, &job, &err))) { /* KeyStore key uses */
+    mt_status rc = build_job(c, mdb, task_id, &job, exec_type, builtin, &err);
+    if (!rc && (rc = keyuse_audit(c, mdb, task_id, &job, &err))) { /* KeyStore key uses */
         mt_warn("task %s: recording its KeyStore key use failed: %s", task_id, err.msg);
         mt_err_set(&err, rc, "its KeyStore key use could not be recorded in the audit log");
         job_free(&job);
@@ -729,7 +732,7 @@ static void run_task(core_sched *s, sqlite3 *db, const char *task_id, char next[
     if (rc) {
         snprintf(reason, sizeof reason, "could not prepare the task: %s", err.msg);
     } else {
-        cancel_ctx cc = {s, db, task_id};
+        cancel_ctx cc = {s, mdb, task_id};
         mt_info("task %s running (%s/%s)", task_id, exec_type, builtin);
         rc = mt_executor_run(&job, should_cancel, &cc, &res, &err);
         if (rc) {
@@ -743,8 +746,8 @@ static void run_task(core_sched *s, sqlite3 *db, const char *task_id, char next[
     /* Retry storing the outcome: it must not be lost to a transient error. */
     for (int attempt = 0; attempt < 20; attempt++) {
         mt_err ferr;
-        if (finish(s, c, db, task_id, rc ? NULL : &res, rc ? reason : NULL, next, next_got,
-                   NULL, NULL, &ferr) == MT_OK)
+        if (finish(s, c, mdb, task_id, rc ? NULL : &res, rc ? reason : NULL, next, next_got, NULL,
+                   NULL, &ferr) == MT_OK)
             break;
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
         struct timespec ts = {0, 250 * 1000 * 1000};
@@ -762,7 +765,7 @@ static void *worker_main(void *p)
 {
     thread_arg *ta = p;
     core_sched *s = ta->s;
-    sqlite3 *db = s->dbs[ta->idx];
+    mt_db *db = s->dbs[ta->idx];
     free(ta);
     core_stmt_thread_bind(db);
     char task_id[MT_ID_LEN + 1], next[MT_ID_LEN + 1];
@@ -970,16 +973,16 @@ fail:
 
 /* ---- for remote executors (remote_sched.c) ------------------------------ */
 
-mt_status sched_claim_job(mt_core *c, sqlite3 *db, char task_id[MT_ID_LEN + 1], bool *got,
+mt_status sched_claim_job(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], bool *got,
                           mt_job *job, char exec_type[33], char builtin[65], mt_err *err)
 {
     *got = false;
     if (atomic_load(&c->draining)) /* graceful stop: no new task for remote executors */
         return MT_OK;
-    mt_status rc = claim(NULL, c, db, task_id, got, err);
+    mt_status rc = claim(NULL, c, mdb, task_id, got, err);
     if (rc || !*got)
         return rc;
-    return build_job(c, db, task_id, job, exec_type, builtin, err);
+    return build_job(c, mdb, task_id, job, exec_type, builtin, err);
 }
 
 void sched_job_free(mt_job *job)
@@ -987,15 +990,15 @@ void sched_job_free(mt_job *job)
     job_free(job);
 }
 
-mt_status sched_finish(mt_core *c, sqlite3 *db, const char *task_id, const mt_job_result *r,
+mt_status sched_finish(mt_core *c, mt_db *mdb, const char *task_id, const mt_job_result *r,
                        const char *setup_failure, mt_err *err)
 {
-    return finish(NULL, c, db, task_id, r, setup_failure, NULL, NULL, NULL, NULL, err);
+    return finish(NULL, c, mdb, task_id, r, setup_failure, NULL, NULL, NULL, NULL, err);
 }
 
-mt_status sched_finish_guarded(mt_core *c, sqlite3 *db, const char *task_id,
-                               const mt_job_result *r, const char *setup_failure,
-                               sched_finish_guard guard, void *gctx, mt_err *err)
+mt_status sched_finish_guarded(mt_core *c, mt_db *mdb, const char *task_id, const mt_job_result *r,
+                               const char *setup_failure, sched_finish_guard guard, void *gctx,
+                               mt_err *err)
 {
-    return finish(NULL, c, db, task_id, r, setup_failure, NULL, NULL, guard, gctx, err);
+    return finish(NULL, c, mdb, task_id, r, setup_failure, NULL, NULL, guard, gctx, err);
 }

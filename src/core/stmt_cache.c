@@ -4,18 +4,21 @@
  * once per request (the SQL parser was about a quarter of the event loop's
  * time under transit load).
  *
- * Contract: core_stmt_get(c, db, sql) returns a ready statement for `sql`,
- * core_stmt_put ends the use (reset and bindings cleared when cached,
- * finalized otherwise: call it exactly where sqlite3_finalize was called).
+ * Contract: core_stmt_get(c, db, sql) returns a ready statement for `sql`
+ * on the database layer (mt_db.h), core_stmt_put ends the use (reset and
+ * bindings cleared when cached, finalized otherwise: call it exactly where
+ * mt_db_finalize would be called). The cache is per connection: an entry
+ * is kept for one mt_db and only used with it.
  * Only statements on c->db are kept, and only while that connection's lock
  * (core->mu) is held by the caller, which every user of c->db already holds
- * (the connection is opened SQLITE_OPEN_NOMUTEX). On any other connection
+ * (a connection is used by one thread at a time). On any other connection
  * (the rewrap thread's, the audit committer's, a backup's) the statement is
  * prepared and finalized each time and the cache is not touched, so those
  * threads need no lock here. A statement in use is marked busy: a nested use
  * of the same SQL gets a fresh statement. Results are the same as with a
- * fresh statement: sqlite3_reset ends the statement's read, and SQLite
- * re-prepares a kept statement by itself after a schema change.
+ * fresh statement: mt_db_reset ends the statement's read; SQLite re-prepares
+ * a kept statement by itself after a schema change, and the PostgreSQL
+ * backend prepares again on a new server connection after a reconnect.
  * core_stmt_cache_free finalizes them all; mt_core's close calls it before
  * closing c->db.
  *
@@ -34,7 +37,7 @@
 
 typedef struct {
     const char *sql; /* the caller's constant text, or a copy (own_sql) */
-    sqlite3_stmt *st;
+    mt_db_stmt *st;
     bool busy;
 } stmt_ent;
 
@@ -45,47 +48,66 @@ struct core_stmt_cache {
     bool own_sql;
 };
 
+/* ---- SQLite only: the shim of the modules not converted yet -------------
+ * The same cache of sqlite3 statements (core_stmt_get_sqlite); removed with
+ * the last module that uses it. */
+
+typedef struct {
+    const char *sql; /* the caller's constant text, or a copy (own_sql) */
+    sqlite3_stmt *st;
+    bool busy;
+} stmt_ent_sqlite;
+
+struct stmt_cache_sqlite {
+    stmt_ent_sqlite e[STMT_CACHE_N];
+    /* thread-bound caches keep a copy of the text: store.c's helpers pass
+     * whatever text their callers give, not only constants */
+    bool own_sql;
+};
+
 /* the calling thread's bound connection and its cache (core_stmt_thread_bind) */
-static _Thread_local sqlite3 *tl_db;
-static _Thread_local struct core_stmt_cache *tl_cache;
+static _Thread_local sqlite3 *tls_db;
+static _Thread_local struct stmt_cache_sqlite *tls_cache;
 
-void core_stmt_thread_bind(sqlite3 *db)
+static void stmt_thread_release_sqlite(void)
 {
-    core_stmt_thread_release();
-    tl_cache = calloc(1, sizeof *tl_cache); /* none: uncached, still correct */
-    tl_db = tl_cache ? db : NULL;
-    if (tl_cache)
-        tl_cache->own_sql = true;
-}
-
-void core_stmt_thread_release(void)
-{
-    if (!tl_cache)
+    if (!tls_cache)
         return;
     for (size_t i = 0; i < STMT_CACHE_N; i++) {
-        sqlite3_finalize(tl_cache->e[i].st);
-        free((char *)tl_cache->e[i].sql);
+        sqlite3_finalize(tls_cache->e[i].st);
+        free((char *)tls_cache->e[i].sql);
     }
-    free(tl_cache);
-    tl_cache = NULL;
-    tl_db = NULL;
+    free(tls_cache);
+    tls_cache = NULL;
+    tls_db = NULL;
 }
 
-mt_status core_stmt_get(mt_core *c, sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err)
+static void stmt_thread_bind_sqlite(sqlite3 *db)
 {
+    stmt_thread_release_sqlite();
+    tls_cache = calloc(1, sizeof *tls_cache); /* none: uncached, still correct */
+    tls_db = tls_cache ? db : NULL;
+    if (tls_cache)
+        tls_cache->own_sql = true;
+}
+
+mt_status core_stmt_get_sqlite(mt_core *c, mt_db *mdb, const char *sql, sqlite3_stmt **st,
+                               mt_err *err)
+{
+    sqlite3 *db = mt_db_sqlite_handle(mdb);
     *st = NULL;
-    struct core_stmt_cache *cache;
-    if (db && tl_cache && db == tl_db)
-        cache = tl_cache;
-    else if (!c || !db || db != c->db)
+    struct stmt_cache_sqlite *cache;
+    if (db && tls_cache && db == tls_db)
+        cache = tls_cache;
+    else if (!c || !db || db != mt_db_sqlite_handle(c->db))
         return store_prepare(db, sql, st, err);
-    else if (!c->stmts && !(c->stmts = calloc(1, sizeof *c->stmts)))
+    else if (!c->stmts_sqlite && !(c->stmts_sqlite = calloc(1, sizeof *c->stmts_sqlite)))
         return store_prepare(db, sql, st, err);
     else
-        cache = c->stmts;
-    stmt_ent *free_ent = NULL;
+        cache = c->stmts_sqlite;
+    stmt_ent_sqlite *free_ent = NULL;
     for (size_t i = 0; i < STMT_CACHE_N; i++) {
-        stmt_ent *e = &cache->e[i];
+        stmt_ent_sqlite *e = &cache->e[i];
         if (!e->st) {
             if (!free_ent)
                 free_ent = e;
@@ -116,20 +138,20 @@ mt_status core_stmt_get(mt_core *c, sqlite3 *db, const char *sql, sqlite3_stmt *
     return MT_OK;
 }
 
-void core_stmt_put(mt_core *c, sqlite3_stmt *st)
+void core_stmt_put_sqlite(mt_core *c, sqlite3_stmt *st)
 {
     if (!st)
         return;
     sqlite3 *db = sqlite3_db_handle(st);
     /* only the cache of the statement's own connection is looked at: a
      * scheduler thread never reads c->stmts (guarded by c->mu) */
-    struct core_stmt_cache *cache = NULL;
-    if (tl_cache && db == tl_db)
-        cache = tl_cache;
-    else if (c && db == c->db)
-        cache = c->stmts;
+    struct stmt_cache_sqlite *cache = NULL;
+    if (tls_cache && db == tls_db)
+        cache = tls_cache;
+    else if (c && db == mt_db_sqlite_handle(c->db))
+        cache = c->stmts_sqlite;
     for (size_t i = 0; cache && i < STMT_CACHE_N; i++) {
-        stmt_ent *e = &cache->e[i];
+        stmt_ent_sqlite *e = &cache->e[i];
         if (e->st == st) {
             sqlite3_reset(st);
             sqlite3_clear_bindings(st);
@@ -140,12 +162,120 @@ void core_stmt_put(mt_core *c, sqlite3_stmt *st)
     sqlite3_finalize(st);
 }
 
+static void stmt_cache_free_sqlite(mt_core *c)
+{
+    if (!c || !c->stmts_sqlite)
+        return;
+    for (size_t i = 0; i < STMT_CACHE_N; i++)
+        sqlite3_finalize(c->stmts_sqlite->e[i].st);
+    free(c->stmts_sqlite);
+    c->stmts_sqlite = NULL;
+}
+
+/* the calling thread's bound connection and its cache (core_stmt_thread_bind) */
+static _Thread_local mt_db *tl_db;
+static _Thread_local struct core_stmt_cache *tl_cache;
+
+void core_stmt_thread_bind(mt_db *db)
+{
+    stmt_thread_bind_sqlite(mt_db_sqlite_handle(db));
+    core_stmt_thread_release();
+    tl_cache = calloc(1, sizeof *tl_cache); /* none: uncached, still correct */
+    tl_db = tl_cache ? db : NULL;
+    if (tl_cache)
+        tl_cache->own_sql = true;
+}
+
+void core_stmt_thread_release(void)
+{
+    stmt_thread_release_sqlite();
+    if (!tl_cache)
+        return;
+    for (size_t i = 0; i < STMT_CACHE_N; i++) {
+        mt_db_finalize(tl_cache->e[i].st);
+        free((char *)tl_cache->e[i].sql);
+    }
+    free(tl_cache);
+    tl_cache = NULL;
+    tl_db = NULL;
+}
+
+mt_status core_stmt_get(mt_core *c, mt_db *db, const char *sql, mt_db_stmt **st, mt_err *err)
+{
+    *st = NULL;
+    struct core_stmt_cache *cache;
+    if (db && tl_cache && db == tl_db)
+        cache = tl_cache;
+    else if (!c || !db || db != c->db)
+        return mt_db_prepare(db, sql, st, err);
+    else if (!c->stmts && !(c->stmts = calloc(1, sizeof *c->stmts)))
+        return mt_db_prepare(db, sql, st, err);
+    else
+        cache = c->stmts;
+    stmt_ent *free_ent = NULL;
+    for (size_t i = 0; i < STMT_CACHE_N; i++) {
+        stmt_ent *e = &cache->e[i];
+        if (!e->st) {
+            if (!free_ent)
+                free_ent = e;
+            continue;
+        }
+        if (e->sql == sql || !strcmp(e->sql, sql)) {
+            if (e->busy)
+                return mt_db_prepare(db, sql, st, err); /* nested use */
+            e->busy = true;
+            *st = e->st;
+            return MT_OK;
+        }
+    }
+    if (!free_ent)
+        return mt_db_prepare(db, sql, st, err); /* full: not kept */
+    const char *key = sql;
+    if (cache->own_sql && !(key = strdup(sql)))
+        return mt_db_prepare(db, sql, st, err); /* out of memory: not kept */
+    mt_status rc = mt_db_prepare(db, sql, st, err);
+    if (rc) {
+        if (key != sql)
+            free((char *)key);
+        return rc;
+    }
+    free_ent->sql = key;
+    free_ent->st = *st;
+    free_ent->busy = true;
+    return MT_OK;
+}
+
+void core_stmt_put(mt_core *c, mt_db_stmt *st)
+{
+    if (!st)
+        return;
+    mt_db *db = mt_db_stmt_db(st);
+    /* only the cache of the statement's own connection is looked at: a
+     * scheduler thread never reads c->stmts (guarded by c->mu) */
+    struct core_stmt_cache *cache = NULL;
+    if (tl_cache && db == tl_db)
+        cache = tl_cache;
+    else if (c && db == c->db)
+        cache = c->stmts;
+    for (size_t i = 0; cache && i < STMT_CACHE_N; i++) {
+        stmt_ent *e = &cache->e[i];
+        if (e->st == st) {
+            mt_db_reset(st);
+            mt_db_clear_bindings(st);
+            e->busy = false;
+            return;
+        }
+    }
+    mt_db_finalize(st);
+}
+
 void core_stmt_cache_free(mt_core *c)
 {
+    stmt_cache_free_sqlite(c);
     if (!c || !c->stmts)
         return;
     for (size_t i = 0; i < STMT_CACHE_N; i++)
-        sqlite3_finalize(c->stmts->e[i].st);
+        mt_db_finalize(c->stmts->e[i].st);
     free(c->stmts);
     c->stmts = NULL;
 }

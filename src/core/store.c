@@ -259,6 +259,103 @@ static const char *const migrations[] = {
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
+/* ---- helpers on the database layer ------------------------------------- */
+
+/* Prepares sql through the statement cache (kept on a thread that bound its
+ * connection: stmt_cache.c) and binds the parameters (as many as the
+ * statement has) from ap as text (NULL binds NULL). */
+static mt_status prepare_va(mt_db *db, const char *sql, va_list ap, mt_db_stmt **st, mt_err *err)
+{
+    mt_status rc = core_stmt_get(NULL, db, sql, st, err);
+    if (rc)
+        return rc;
+    int n = mt_db_param_count(*st);
+    for (int i = 1; i <= n; i++)
+        mt_db_bind_text(*st, i, va_arg(ap, const char *));
+    return MT_OK;
+}
+
+mt_status store_run(mt_db *db, mt_err *err, int *changes, const char *sql, ...)
+{
+    va_list ap;
+    va_start(ap, sql);
+    mt_db_stmt *st;
+    mt_status rc = prepare_va(db, sql, ap, &st, err);
+    va_end(ap);
+    if (rc)
+        return rc;
+    if (mt_db_step(st, &rc, err) >= 0 && changes)
+        *changes = (int)mt_db_changes(db);
+    core_stmt_put(NULL, st);
+    return rc;
+}
+
+mt_status store_int(mt_db *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...)
+{
+    va_list ap;
+    va_start(ap, sql);
+    mt_db_stmt *st;
+    mt_status rc = prepare_va(db, sql, ap, &st, err);
+    va_end(ap);
+    *out = 0;
+    if (found)
+        *found = false;
+    if (rc)
+        return rc;
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW) {
+        *out = mt_db_col_int64(st, 0);
+        if (found)
+            *found = true;
+    }
+    core_stmt_put(NULL, st);
+    return rc;
+}
+
+mt_status store_ids(mt_db *db, const char *sql, const char *param, json_t **out, mt_err *err)
+{
+    *out = NULL;
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, db, sql, &st, err); /* kept on a bound thread */
+    if (rc)
+        return rc;
+    if (param)
+        mt_db_bind_text(st, 1, param);
+    json_t *ids = json_array();
+    if (!ids)
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW)
+        if (json_array_append_new(ids, json_string(mt_db_col_text(st, 0))))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    core_stmt_put(NULL, st);
+    if (rc)
+        json_decref(ids);
+    else
+        *out = ids;
+    return rc;
+}
+
+mt_status store_exec(mt_db *db, const char *sql, mt_err *err)
+{
+    return mt_db_exec(db, sql, err);
+}
+
+mt_status store_begin(mt_db *db, mt_err *err)
+{
+    return mt_db_begin(db, MT_DB_TX_IMMEDIATE, err);
+}
+
+mt_status store_commit(mt_db *db, mt_err *err)
+{
+    return mt_db_commit(db, err);
+}
+
+void store_rollback(mt_db *db)
+{
+    mt_db_rollback(db);
+}
+
+/* ---- SQLite only: the shim of the modules not converted yet ------------- */
+
 mt_status store_fail(sqlite3 *db, mt_err *err)
 {
     return mt_err_set(err, MT_EIO, "database error: %s", sqlite3_errmsg(db));
@@ -272,70 +369,6 @@ bool store_next(sqlite3 *db, sqlite3_stmt *st, mt_status *rc, mt_err *err)
     if (s != SQLITE_DONE && *rc == MT_OK)
         *rc = store_fail(db, err);
     return false;
-}
-
-mt_status store_ids(sqlite3 *db, const char *sql, const char *param, json_t **out, mt_err *err)
-{
-    *out = NULL;
-    sqlite3_stmt *st;
-    mt_status rc = core_stmt_get(NULL, db, sql, &st, err); /* kept on a bound thread */
-    if (rc)
-        return rc;
-    if (param)
-        store_bind_text(st, 1, param);
-    json_t *ids = json_array();
-    if (!ids)
-        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    while (!rc && store_next(db, st, &rc, err))
-        if (json_array_append_new(ids, json_string(store_col_text(st, 0))))
-            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    core_stmt_put(NULL, st);
-    if (rc)
-        json_decref(ids);
-    else
-        *out = ids;
-    return rc;
-}
-
-mt_status store_exec(sqlite3 *db, const char *sql, mt_err *err)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        mt_status st = mt_err_set(err, MT_EIO, "database error: %s", msg ? msg : "unknown");
-        sqlite3_free(msg);
-        return st;
-    }
-    return MT_OK;
-}
-
-/* One statement without rows, through the statement cache (kept on a
- * thread that bound its connection: stmt_cache.c). */
-static mt_status store_exec1(sqlite3 *db, const char *sql, mt_err *err)
-{
-    sqlite3_stmt *st;
-    mt_status rc = core_stmt_get(NULL, db, sql, &st, err);
-    if (rc)
-        return rc;
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = mt_err_set(err, MT_EIO, "database error: %s", sqlite3_errmsg(db));
-    core_stmt_put(NULL, st);
-    return rc;
-}
-
-mt_status store_begin(sqlite3 *db, mt_err *err)
-{
-    return store_exec1(db, "BEGIN IMMEDIATE", err);
-}
-
-mt_status store_commit(sqlite3 *db, mt_err *err)
-{
-    return store_exec1(db, "COMMIT", err);
-}
-
-void store_rollback(sqlite3 *db)
-{
-    if (!sqlite3_get_autocommit(db))
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 mt_status store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, mt_err *err)
@@ -361,59 +394,6 @@ const char *store_col_text(sqlite3_stmt *st, int i)
     return t ? (const char *)t : "";
 }
 
-static mt_status prepare_va(sqlite3 *db, const char *sql, va_list ap, sqlite3_stmt **st,
-                            mt_err *err)
-{
-    mt_status rc = core_stmt_get(NULL, db, sql, st, err); /* kept on a bound thread */
-    if (rc)
-        return rc;
-    int n = sqlite3_bind_parameter_count(*st);
-    for (int i = 1; i <= n; i++)
-        store_bind_text(*st, i, va_arg(ap, const char *));
-    return MT_OK;
-}
-
-mt_status store_run(sqlite3 *db, mt_err *err, int *changes, const char *sql, ...)
-{
-    va_list ap;
-    va_start(ap, sql);
-    sqlite3_stmt *st;
-    mt_status rc = prepare_va(db, sql, ap, &st, err);
-    va_end(ap);
-    if (rc)
-        return rc;
-    int s = sqlite3_step(st);
-    if (s != SQLITE_DONE && s != SQLITE_ROW)
-        rc = store_fail(db, err);
-    else if (changes)
-        *changes = sqlite3_changes(db);
-    core_stmt_put(NULL, st);
-    return rc;
-}
-
-mt_status store_int(sqlite3 *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...)
-{
-    va_list ap;
-    va_start(ap, sql);
-    sqlite3_stmt *st;
-    mt_status rc = prepare_va(db, sql, ap, &st, err);
-    va_end(ap);
-    if (rc)
-        return rc;
-    int s = sqlite3_step(st);
-    *out = 0;
-    if (found)
-        *found = false;
-    if (s == SQLITE_ROW) {
-        *out = sqlite3_column_int64(st, 0);
-        if (found)
-            *found = true;
-    } else if (s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    core_stmt_put(NULL, st);
-    return rc;
-}
-
 /* Current schema version (0 for a fresh database). */
 static mt_status schema_version(mt_db *db, int64_t *v, mt_err *err)
 {
@@ -436,7 +416,7 @@ size_t store_schema_version(void)
     return N_MIGRATIONS;
 }
 
-mt_status store_migrate_db(mt_db *db, store_migrate_db_hook hook, void *hook_ctx, mt_err *err)
+mt_status store_migrate(mt_db *db, store_migrate_hook hook, void *hook_ctx, mt_err *err)
 {
     mt_status rc = mt_db_begin(db, MT_DB_TX_IMMEDIATE, err);
     if (rc)
@@ -475,48 +455,15 @@ out:
     return rc;
 }
 
-/* store_migrate's hook on the SQLite handle under the layer's connection. */
-typedef struct {
-    store_migrate_hook hook;
-    void *ctx;
-} sqlite_hook;
-
-static mt_status sqlite_hook_run(void *ctx, mt_db *db, mt_err *err)
+mt_status store_open(const char *path, bool readonly, mt_db **out, mt_err *err)
 {
-    sqlite_hook *h = ctx;
-    return h->hook(h->ctx, mt_db_sqlite_handle(db), err);
+    /* a path is always a file here, whatever it looks like */
+    return mt_db_open_sqlite_path(path, readonly ? MT_DB_READONLY : 0, out, err);
 }
 
-mt_status store_migrate(sqlite3 *db, store_migrate_hook hook, void *hook_ctx, mt_err *err)
+void store_close(mt_db *db)
 {
-    mt_db *d;
-    mt_status rc = mt_db_wrap_sqlite(db, &d, err);
-    if (rc)
-        return rc;
-    sqlite_hook h = {hook, hook_ctx};
-    rc = store_migrate_db(d, hook ? sqlite_hook_run : NULL, &h, err);
-    mt_db_close(d);
-    return rc;
-}
-
-mt_status store_open(const char *path, bool readonly, sqlite3 **out, mt_err *err)
-{
-    *out = NULL;
-    /* the connection settings (WAL, synchronous=FULL, foreign keys, busy
-     * timeout) are the layer's (src/store/db_sqlite.c); a path is always a
-     * file here, whatever it looks like */
-    mt_db *d;
-    mt_status rc = mt_db_open_sqlite_path(path, readonly ? MT_DB_READONLY : 0, &d, err);
-    if (rc)
-        return rc;
-    *out = mt_db_release_sqlite(d);
-    return MT_OK;
-}
-
-void store_close(sqlite3 *db)
-{
-    if (db)
-        sqlite3_close_v2(db);
+    mt_db_close(db);
 }
 
 /* The modules of src/core that still call SQLite directly: the PostgreSQL

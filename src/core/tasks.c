@@ -45,12 +45,12 @@ static void task_row_clear(task_row *t)
     memset(t, 0, sizeof *t);
 }
 
-static mt_status task_load(mt_core *c, sqlite3 *db, const char *task_id, task_row *t,
-                           mt_err *err)
+static mt_status task_load(mt_core *c, mt_db *mdb, const char *task_id, task_row *t, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     memset(t, 0, sizeof *t);
     /* participants decide who sees and acts: the declaration's MAC first */
-    mt_status rc = integ_task_decl_check(c, db, task_id, err);
+    mt_status rc = integ_task_decl_check(c, mdb, task_id, err);
     if (rc)
         return rc;
     sqlite3_stmt *st;
@@ -301,7 +301,7 @@ mt_status tasks_create(core_ctx *x)
     if (!sa || !si || !so || !sp)
         rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
     else
-        rc = store_prepare(x->db,
+        rc = store_prepare(mt_db_sqlite_handle(x->db),
                            "INSERT INTO tasks(task_id, function_id, creator, status, arguments, "
                            "inputs_ownership, outputs_ownership, participants, created_at, "
                            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -319,7 +319,7 @@ mt_status tasks_create(core_ctx *x)
         sqlite3_bind_int64(st, 9, now);
         sqlite3_bind_int64(st, 10, now);
         if (sqlite3_step(st) != SQLITE_DONE)
-            rc = store_fail(x->db, x->err);
+            rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
     }
     sqlite3_finalize(st);
     free(sa);
@@ -547,7 +547,7 @@ mt_status tasks_invoke(core_ctx *x)
     if ((rc = integ_task_verify(x->core, x->db, t.task_id, x->err)))
         goto out;
     sqlite3_stmt *st;
-    if ((rc = store_prepare(x->db,
+    if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
                             "SELECT disabled, deleted, usage_quota, current_usage FROM functions "
                             "WHERE function_id = ?",
                             &st, x->err)))
@@ -631,14 +631,15 @@ static json_t *task_json(core_ctx *x, const char *task_id)
     if (integ_task_result_check(x->core, x->db, task_id, x->err))
         return NULL;
     sqlite3_stmt *st;
-    if (store_prepare(x->db,
-                      "SELECT t.task_id, t.function_id, f.name, t.creator, t.status, "
-                      "t.arguments, t.inputs_ownership, t.outputs_ownership, t.participants, "
-                      "t.approvals, t.assignments, t.result, t.failure_reason, t.log, t.cpu_ms, "
-                      "t.peak_rss_kb, t.wall_ms, t.bytes_in, t.bytes_out, t.cancel_requested, "
-                      "t.created_at, t.updated_at, t.fuel_used, t.key_signs FROM tasks t JOIN functions f ON "
-                      "f.function_id = t.function_id WHERE t.task_id = ?",
-                      &st, x->err))
+    if (store_prepare(
+            mt_db_sqlite_handle(x->db),
+            "SELECT t.task_id, t.function_id, f.name, t.creator, t.status, "
+            "t.arguments, t.inputs_ownership, t.outputs_ownership, t.participants, "
+            "t.approvals, t.assignments, t.result, t.failure_reason, t.log, t.cpu_ms, "
+            "t.peak_rss_kb, t.wall_ms, t.bytes_in, t.bytes_out, t.cancel_requested, "
+            "t.created_at, t.updated_at, t.fuel_used, t.key_signs FROM tasks t JOIN functions f ON "
+            "f.function_id = t.function_id WHERE t.task_id = ?",
+            &st, x->err))
         return NULL;
     store_bind_text(st, 1, task_id);
     json_t *o = NULL;
@@ -729,8 +730,8 @@ mt_status tasks_list(core_ctx *x)
     mt_status rc = dec_page_query_parse(x->req->query, PAGE_TASKS, &pg, x->err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(x->db,
+    mt_db_stmt *st;
+    rc = mt_db_prepare(x->db,
                        "SELECT t.task_id, t.created_at FROM tasks t JOIN task_participants p "
                        "ON p.task_id = t.task_id WHERE p.username = ?1 AND (?2 = 0 OR "
                        "t.created_at > ?3 OR (t.created_at = ?3 AND t.task_id > ?4)) "
@@ -738,7 +739,7 @@ mt_status tasks_list(core_ctx *x)
                        &st, x->err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, x->who);
+    mt_db_bind_text(st, 1, x->who);
     core_page_bind(st, 2, &pg);
     return core_list_response(x, st, "tasks", task_json_participant, PAGE_TASKS, &pg);
 }

@@ -174,7 +174,7 @@ static json_t *grants_json(core_ctx *x, const tkey_row *k, mt_status *rc)
 {
     json_t *g = json_object();
     sqlite3_stmt *st;
-    if ((*rc = store_prepare(x->db,
+    if ((*rc = store_prepare(mt_db_sqlite_handle(x->db),
                              "SELECT grantee, operations, created_at, mac FROM transit_grants "
                              "WHERE owner = ? AND name = ? ORDER BY grantee",
                              &st, x->err))) {
@@ -183,7 +183,7 @@ static json_t *grants_json(core_ctx *x, const tkey_row *k, mt_status *rc)
     }
     store_bind_text(st, 1, k->owner);
     store_bind_text(st, 2, k->name);
-    while (!*rc && store_next(x->db, st, rc, x->err)) {
+    while (!*rc && store_next(mt_db_sqlite_handle(x->db), st, rc, x->err)) {
         const char *who = store_col_text(st, 0), *ops = store_col_text(st, 1);
         char mac[65];
         *rc = tstore_grant_mac(x->core, k->owner, k->name, who, ops, sqlite3_column_int64(st, 2),
@@ -480,7 +480,7 @@ mt_status transit_key_list(core_ctx *x)
         return mt_err_set(x->err, MT_EINVAL, "the only query parameter taken here is list=true");
     sqlite3_stmt *st;
     mt_status rc = store_prepare(
-        x->db,
+        mt_db_sqlite_handle(x->db),
         "SELECT name FROM transit_keys WHERE owner = ?1 UNION ALL "
         "SELECT owner || ':' || name FROM transit_grants WHERE grantee = ?1 ORDER BY 1",
         &st, x->err);
@@ -488,7 +488,7 @@ mt_status transit_key_list(core_ctx *x)
         return rc;
     store_bind_text(st, 1, x->who);
     json_t *keys = json_array();
-    while (!rc && store_next(x->db, st, &rc, x->err))
+    while (!rc && store_next(mt_db_sqlite_handle(x->db), st, &rc, x->err))
         json_array_append_new(keys, json_string(store_col_text(st, 0)));
     sqlite3_finalize(st);
     if (rc) {

@@ -27,7 +27,6 @@
 #ifndef MT_TRANSIT_CORE_H
 #define MT_TRANSIT_CORE_H
 
-#include <sqlite3.h>
 #include <stdint.h>
 
 #include "core_internal.h"
@@ -47,7 +46,7 @@ size_t transit_version_aad(const char *owner, const char *name, uint32_t version
  * *out is a new key the caller frees with mt_tk_key_free; *used (may be
  * NULL) receives the version loaded. MT_ENOTFOUND when the key or version
  * does not exist. Any thread, its own connection; no cache. */
-mt_status transit_task_key_load(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+mt_status transit_task_key_load(mt_core *c, mt_db *db, const char *owner, const char *name,
                                 uint32_t version, mt_tk_key **out, uint32_t *used, mt_err *err);
 
 /* For the KEK rotation (root): rewraps up to `limit` transit key versions
@@ -58,7 +57,7 @@ mt_status transit_task_key_load(mt_core *c, sqlite3 *db, const char *owner, cons
  * rewrapped: call again until it is 0. The import wrapping key (one row) is
  * rewrapped the same way, after the key versions. Uses the unwrapped-key
  * cache: call it under core->mu (with core->db or a connection of its own). */
-mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
+mt_status transit_rewrap_batch(mt_core *c, mt_db *db, uint32_t below, unsigned limit,
                                unsigned *done, mt_err *err);
 
 /* Frees the unwrapped-key cache (core close). */

@@ -280,9 +280,10 @@ static mt_status version_from_stmt(mt_core *c, sqlite3_stmt *st, int o, const tk
     return MT_OK;
 }
 
-mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+mt_status tstore_lookup(mt_core *c, mt_db *mdb, const char *owner, const char *name,
                         uint32_t version, const char *grantee, tlookup *out, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     memset(out, 0, sizeof *out);
     static const char sql[] =
         "SELECT " KEY_COLS ", v.version, v.wrapped, v.kek_version, v.public_key, v.created_at, "
@@ -293,7 +294,7 @@ mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *
         "WHERE k.owner = ?1 AND k.name = ?2";
     /* kept prepared on the request connection (stmt_cache.c) */
     sqlite3_stmt *st = NULL;
-    mt_status rc = core_stmt_get(c, db, sql, &st, err);
+    mt_status rc = core_stmt_get_sqlite(c, mdb, sql, &st, err);
     if (rc)
         return rc;
     store_bind_text(st, 1, owner);
@@ -302,12 +303,12 @@ mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *
     store_bind_text(st, 4, grantee ? grantee : "");
     int s = sqlite3_step(st);
     if (s == SQLITE_DONE) {
-        core_stmt_put(c, st);
+        core_stmt_put_sqlite(c, st);
         return MT_OK; /* out->found false */
     }
     if (s != SQLITE_ROW) {
         rc = store_fail(db, err);
-        core_stmt_put(c, st);
+        core_stmt_put_sqlite(c, st);
         return rc;
     }
     key_from_stmt(st, 0, &out->key);
@@ -325,14 +326,15 @@ mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *
             rc = integ_fail(err, "transit grant");
         out->has_grant = !rc;
     }
-    core_stmt_put(c, st);
+    core_stmt_put_sqlite(c, st);
     if (!rc)
         out->found = true;
     return rc;
 }
 
-mt_status tstore_key_write(mt_core *c, sqlite3 *db, tkey_row *k, bool insert, mt_err *err)
+mt_status tstore_key_write(mt_core *c, mt_db *mdb, tkey_row *k, bool insert, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     mt_status rc = tstore_key_mac(c, k, k->mac, err);
     if (rc)
         return rc;
@@ -377,9 +379,10 @@ mt_status tstore_key_write(mt_core *c, sqlite3 *db, tkey_row *k, bool insert, mt
     return rc;
 }
 
-mt_status tstore_version_add(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+mt_status tstore_version_add(mt_core *c, mt_db *mdb, const char *owner, const char *name,
                              uint32_t version, const mt_tk_key *key, int64_t now, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     uint8_t *w = NULL, aad[200];
     size_t wl = 0;
     uint32_t used = 0;
@@ -416,9 +419,10 @@ mt_status tstore_version_add(mt_core *c, sqlite3 *db, const char *owner, const c
     return rc;
 }
 
-mt_status tstore_versions(mt_core *c, sqlite3 *db, const tkey_row *k, tver_cb cb, void *arg,
+mt_status tstore_versions(mt_core *c, mt_db *mdb, const tkey_row *k, tver_cb cb, void *arg,
                           mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     sqlite3_stmt *st;
     mt_status rc = store_prepare(db,
                                  "SELECT version, wrapped, kek_version, public_key, created_at, "
@@ -448,9 +452,10 @@ static const char wrap_aad[] = "transit-wrapping-key/v1";
 
 /* Seals the import wrapping key `k` under the current KEK and writes its row (MACed over
  * `pub` and `created`): a new row when `insert`, else the existing row's wrapped key. */
-static mt_status wrapping_write(mt_core *c, sqlite3 *db, const mt_tk_key *k, const char *pub,
+static mt_status wrapping_write(mt_core *c, mt_db *mdb, const mt_tk_key *k, const char *pub,
                                 int64_t created, bool insert, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     uint8_t *w = NULL;
     size_t wl = 0;
     uint32_t used = 0;
@@ -487,9 +492,10 @@ static mt_status wrapping_write(mt_core *c, sqlite3 *db, const mt_tk_key *k, con
 
 /* Reads the wrapping key's row into *v after checking its MAC; *found false
  * (MT_OK) when there is none. pem_out (may be NULL) gets the public key. */
-static mt_status wrapping_row(mt_core *c, sqlite3 *db, tver_row *v, bool *found, char **pem_out,
+static mt_status wrapping_row(mt_core *c, mt_db *mdb, tver_row *v, bool *found, char **pem_out,
                               mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *found = false;
     sqlite3_stmt *st;
     mt_status rc = store_prepare(db,
@@ -533,7 +539,7 @@ static mt_status wrapping_row(mt_core *c, sqlite3 *db, tver_row *v, bool *found,
     return MT_OK;
 }
 
-mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_key **out,
+mt_status tstore_wrapping_key(mt_core *c, mt_db *mdb, bool create, const mt_tk_key **out,
                               char **pem_out, mt_err *err)
 {
     *out = NULL;
@@ -541,7 +547,7 @@ mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_
         *pem_out = NULL;
     tver_row v;
     bool found = false;
-    mt_status rc = wrapping_row(c, db, &v, &found, pem_out, err);
+    mt_status rc = wrapping_row(c, mdb, &v, &found, pem_out, err);
     if (!rc && found) /* the cache entry is keyed by the MAC, which binds owner "-" */
         rc = tstore_cached_key_aad(c, &v, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, out,
                                    err);
@@ -557,12 +563,12 @@ mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_
     if (!rc)
         rc = mt_tk_public_pem(k, &pub, err);
     if (!rc)
-        rc = wrapping_write(c, db, k, pub, mt_now(), true, err);
+        rc = wrapping_write(c, mdb, k, pub, mt_now(), true, err);
     mt_tk_key_free(k);
     free(pub);
     if (rc)
         return rc;
-    return tstore_wrapping_key(c, db, false, out, pem_out, err);
+    return tstore_wrapping_key(c, mdb, false, out, pem_out, err);
 }
 
 mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aad, size_t al,
@@ -574,14 +580,14 @@ mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aa
 
 /* ---- entry points for other modules ---------------------------------------------- */
 
-mt_status transit_task_key_load(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+mt_status transit_task_key_load(mt_core *c, mt_db *mdb, const char *owner, const char *name,
                                 uint32_t version, mt_tk_key **out, uint32_t *used, mt_err *err)
 {
     *out = NULL;
     tlookup *l = malloc(sizeof *l);
     if (!l)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    mt_status rc = tstore_lookup(c, db, owner, name, version, "", l, err);
+    mt_status rc = tstore_lookup(c, mdb, owner, name, version, "", l, err);
     if (!rc && (!l->found || !l->has_ver))
         rc = mt_err_set(err, MT_ENOTFOUND, "no such KeyStore key or version");
     if (!rc && l->key.min_enc && l->ver.version < l->key.min_enc)
@@ -598,12 +604,12 @@ mt_status transit_task_key_load(mt_core *c, sqlite3 *db, const char *owner, cons
 }
 
 /* Rewraps the import wrapping key when its kek_version is below `below`. */
-static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsigned *done,
+static mt_status wrapping_rewrap(mt_core *c, mt_db *mdb, uint32_t below, unsigned *done,
                                  mt_err *err)
 {
     int64_t kv = 0, created = 0;
     bool found = false;
-    mt_status rc = store_int(db, err, &kv, &found,
+    mt_status rc = store_int(mdb, err, &kv, &found,
                              "SELECT kek_version FROM transit_wrapping_key WHERE id = 1", NULL);
     if (rc || !found || kv >= (int64_t)below)
         return rc;
@@ -612,7 +618,7 @@ static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsign
     tver_row v;
     memset(&v, 0, sizeof v);
     mt_tk_key *wk = NULL;
-    rc = wrapping_row(c, db, &v, &found, NULL, err);
+    rc = wrapping_row(c, mdb, &v, &found, NULL, err);
     if (!rc && !found)
         rc = mt_err_set(err, MT_EINTERNAL, "transit wrapping key vanished during rewrap");
     if (!rc)
@@ -620,7 +626,7 @@ static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsign
                       v.wrapped_len, MT_TK_RSA_4096, "transit wrapping key", &wk, err);
     created = v.created_at;
     if (!rc)
-        rc = wrapping_write(c, db, wk, v.public_key, created, false, err);
+        rc = wrapping_write(c, mdb, wk, v.public_key, created, false, err);
     mt_tk_key_free(wk);
     mt_wipe(&v, sizeof v);
     if (!rc)
@@ -628,9 +634,10 @@ static mt_status wrapping_rewrap(mt_core *c, sqlite3 *db, uint32_t below, unsign
     return rc;
 }
 
-mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned limit,
+mt_status transit_rewrap_batch(mt_core *c, mt_db *mdb, uint32_t below, unsigned limit,
                                unsigned *done, mt_err *err)
 {
+    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *done = 0;
     mt_status rc;
     sqlite3_stmt *st;
@@ -659,7 +666,7 @@ mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned
         uint32_t ver = (uint32_t)json_integer_value(json_array_get(it, 2));
         mt_tk_key *k = NULL;
         tlookup *l = malloc(sizeof *l);
-        rc = l ? tstore_lookup(c, db, owner, name, ver, "", l, err)
+        rc = l ? tstore_lookup(c, mdb, owner, name, ver, "", l, err)
                : mt_err_set(err, MT_ENOMEM, "out of memory");
         if (!rc && !l->has_ver)
             rc = mt_err_set(err, MT_EINTERNAL, "transit key version vanished during rewrap");
@@ -673,19 +680,19 @@ mt_status transit_rewrap_batch(mt_core *c, sqlite3 *db, uint32_t below, unsigned
         if (!rc) {
             char vs[16];
             snprintf(vs, sizeof vs, "%u", (unsigned)ver);
-            rc = store_run(db, err, NULL,
+            rc = store_run(mdb, err, NULL,
                            "DELETE FROM transit_key_versions WHERE owner=? AND name=? AND "
                            "version=CAST(? AS INTEGER)",
                            owner, name, vs, NULL);
         }
         if (!rc)
-            rc = tstore_version_add(c, db, owner, name, ver, k, created, err);
+            rc = tstore_version_add(c, mdb, owner, name, ver, k, created, err);
         mt_tk_key_free(k);
         if (!rc)
             (*done)++;
     }
     json_decref(todo);
     if (!rc && *done < limit)
-        rc = wrapping_rewrap(c, db, below, done, err);
+        rc = wrapping_rewrap(c, mdb, below, done, err);
     return rc;
 }

@@ -45,17 +45,17 @@ typedef struct tlookup {
     tver_row ver;
     char grant_ops[256];
 } tlookup;
-mt_status tstore_lookup(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+mt_status tstore_lookup(mt_core *c, mt_db *db, const char *owner, const char *name,
                         uint32_t version, const char *grantee, tlookup *out, mt_err *err);
 
 /* (Re)computes k->mac and inserts or updates the key row. */
-mt_status tstore_key_write(mt_core *c, sqlite3 *db, tkey_row *k, bool insert, mt_err *err);
+mt_status tstore_key_write(mt_core *c, mt_db *db, tkey_row *k, bool insert, mt_err *err);
 /* Wraps key under the current transit KEK and inserts version `version`. */
-mt_status tstore_version_add(mt_core *c, sqlite3 *db, const char *owner, const char *name,
+mt_status tstore_version_add(mt_core *c, mt_db *db, const char *owner, const char *name,
                              uint32_t version, const mt_tk_key *key, int64_t now, mt_err *err);
 /* Calls cb for every version of k (MAC-checked), in order. */
 typedef mt_status (*tver_cb)(void *arg, const tver_row *v, mt_err *err);
-mt_status tstore_versions(mt_core *c, sqlite3 *db, const tkey_row *k, tver_cb cb, void *arg,
+mt_status tstore_versions(mt_core *c, mt_db *db, const tkey_row *k, tver_cb cb, void *arg,
                           mt_err *err);
 
 mt_status tstore_key_mac(mt_core *c, const tkey_row *k, char out[65], mt_err *err);
@@ -77,7 +77,7 @@ void tstore_cache_forget(mt_core *c, const char *owner, const char *name);
 
 /* The import wrapping key (RSA-4096), created on first use when create is
  * true; *pem_out (optional) its public key in PEM. */
-mt_status tstore_wrapping_key(mt_core *c, sqlite3 *db, bool create, const mt_tk_key **out,
+mt_status tstore_wrapping_key(mt_core *c, mt_db *db, bool create, const mt_tk_key **out,
                               char **pem_out, mt_err *err);
 
 #endif

@@ -18,9 +18,7 @@
  * All of them run in the dispatcher's write transaction with their audit
  * entry (api.c).
  *
- * Store: converted to the database layer (x->store, src/store/mt_db.h); the
- * MAC checks and seals (integrity.c) still take the SQLite handle x->db,
- * the same connection. */
+ * Store: on the database layer (x->db, src/store/mt_db.h). */
 #include <stdio.h>
 #include <string.h>
 
@@ -31,8 +29,8 @@
 static mt_status user_state(core_ctx *x, const char *user, char state[16], char role[16])
 {
     mt_db_stmt *st;
-    mt_status rc = mt_db_prepare(x->store, "SELECT state, role FROM users WHERE username = ?",
-                                 &st, x->err);
+    mt_status rc =
+        mt_db_prepare(x->db, "SELECT state, role FROM users WHERE username = ?", &st, x->err);
     if (rc)
         return rc;
     mt_db_bind_text(st, 1, user);
@@ -55,7 +53,7 @@ static mt_status not_last_admin(core_ctx *x, const char *user, const char *role,
     if (strcmp(role, "admin") != 0 || strcmp(state, "active") != 0)
         return MT_OK;
     int64_t others;
-    mt_status rc = sdb_int(x->store, x->err, &others, NULL,
+    mt_status rc = store_int(x->db, x->err, &others, NULL,
                              "SELECT count(*) FROM users WHERE role = 'admin' AND "
                              "state = 'active' AND username != ?",
                              user);
@@ -71,13 +69,13 @@ static mt_status set_state(core_ctx *x, const char *user, const char *state, int
 {
     mt_status rc;
     *revoked = 0;
-    if ((rc = sdb_run(x->store, x->err, NULL, "UPDATE users SET state = ? WHERE username = ?",
-                        state, user)) ||
+    if ((rc = store_run(x->db, x->err, NULL, "UPDATE users SET state = ? WHERE username = ?", state,
+                        user)) ||
         (rc = integ_user_seal(x->core, x->db, user, x->err)))
         return rc;
     if (!strcmp(state, "active"))
         return MT_OK;
-    if ((rc = sdb_run(x->store, x->err, revoked,
+    if ((rc = store_run(x->db, x->err, revoked,
                         "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0", user)))
         return rc;
     return integ_tokens_seal_user(x->core, x->db, user, x->err);
@@ -112,9 +110,9 @@ mt_status users_get(core_ctx *x)
     int64_t now = mt_now();
     char snow[24];
     snprintf(snow, sizeof snow, "%lld", (long long)now);
-    if ((rc = sdb_int(x->store, x->err, &created, NULL,
+    if ((rc = store_int(x->db, x->err, &created, NULL,
                         "SELECT created_at FROM users WHERE username = ?", x->id)) ||
-        (rc = sdb_int(x->store, x->err, &tokens, NULL,
+        (rc = store_int(x->db, x->err, &tokens, NULL,
                         "SELECT count(*) FROM tokens WHERE username = ? AND revoked = 0 AND "
                         "expires_at > CAST(? AS INTEGER)",
                         x->id, snow)))
@@ -165,7 +163,7 @@ mt_status users_delete(core_ctx *x)
     if ((rc = not_last_admin(x, x->id, role, state, "deleted")))
         return rc;
     int64_t busy;
-    if ((rc = sdb_int(x->store, x->err, &busy, NULL,
+    if ((rc = store_int(x->db, x->err, &busy, NULL,
                         "SELECT count(*) FROM tasks t WHERE t.status NOT IN "
                         "('finished','failed','canceled') AND (t.creator = ?1 OR EXISTS "
                         "(SELECT 1 FROM task_participants p WHERE p.task_id = t.task_id AND "
@@ -179,11 +177,10 @@ mt_status users_delete(core_ctx *x)
                           x->id, (long long)busy);
     int revoked = 0, fns = 0;
     json_t *ids = NULL;
-    if ((rc = sdb_run(x->store, x->err, NULL, "UPDATE users SET pwhash = '!' WHERE username = ?",
+    if ((rc = store_run(x->db, x->err, NULL, "UPDATE users SET pwhash = '!' WHERE username = ?",
                         x->id)) ||
         (rc = set_state(x, x->id, "deleted", &revoked)) ||
-        (rc = sdb_ids(x->store,
-                        "SELECT function_id FROM functions WHERE owner = ? AND disabled = 0",
+        (rc = store_ids(x->db, "SELECT function_id FROM functions WHERE owner = ? AND disabled = 0",
                         x->id, &ids, x->err)))
         return rc;
     size_t i;
@@ -191,7 +188,7 @@ mt_status users_delete(core_ctx *x)
     json_array_foreach(ids, i, v)
     {
         const char *fid = json_string_value(v);
-        if ((rc = sdb_run(x->store, x->err, NULL,
+        if ((rc = store_run(x->db, x->err, NULL,
                             "UPDATE functions SET disabled = 1 WHERE function_id = ?", fid)) ||
             (rc = integ_function_seal(x->core, x->db, fid, x->err)))
             break;

@@ -192,6 +192,11 @@ static void param_clear(db_param *p)
     memset(p, 0, sizeof *p);
 }
 
+mt_db *mt_db_stmt_db(const mt_db_stmt *st)
+{
+    return st->db;
+}
+
 void mt_db_finalize(mt_db_stmt *st)
 {
     if (!st)

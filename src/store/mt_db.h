@@ -144,6 +144,8 @@ mt_status mt_db_last_insert_id(mt_db *db, int64_t *id, mt_err *err);
 /* ---- statements ---------------------------------------------------------- */
 mt_status mt_db_prepare(mt_db *db, const char *sql, mt_db_stmt **st, mt_err *err);
 void mt_db_finalize(mt_db_stmt *st); /* NULL is a no-op */
+/* The connection st was prepared on. */
+mt_db *mt_db_stmt_db(const mt_db_stmt *st);
 /* Number of parameters (the largest ?N). */
 int mt_db_param_count(const mt_db_stmt *st);
 /* Binds parameter i (1-based; out of range is ignored, as SQLite's binds

@@ -31,7 +31,8 @@ static int64_t count(fx *f, const char *where)
     snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE %s", where);
     sqlite3_stmt *st;
     pthread_mutex_lock(&f->e.core->mu);
-    assert_int_equal(sqlite3_prepare_v2(f->e.core->db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(mt_db_sqlite_handle(f->e.core->db), sql, -1, &st, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     int64_t n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -43,7 +44,7 @@ static void db_exec(fx *f, const char *sql)
 {
     char *msg = NULL;
     pthread_mutex_lock(&f->e.core->mu);
-    int rc = sqlite3_exec(f->e.core->db, sql, NULL, NULL, &msg);
+    int rc = sqlite3_exec(mt_db_sqlite_handle(f->e.core->db), sql, NULL, NULL, &msg);
     pthread_mutex_unlock(&f->e.core->mu);
     if (rc != SQLITE_OK)
         fail_msg("%s: %s", sql, msg);

@@ -277,7 +277,10 @@ static void test_echo_fail_and_cancel_running(void **state)
     sqlite3_busy_timeout(db, 5000);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     mt_err serr;
-    assert_int_equal(integ_function_seal(e.core, db, bare, &serr), MT_OK);
+    mt_db *mdb = NULL;
+    assert_int_equal(mt_db_wrap_sqlite(db, &mdb, &serr), MT_OK);
+    assert_int_equal(integ_function_seal(e.core, mdb, bare, &serr), MT_OK);
+    mt_db_close(mdb);
     sqlite3_close(db);
     run_slotless(&e, admin, bare, "{}", t3);
     st = wait_status(&e, admin, t3, "running", 10000);

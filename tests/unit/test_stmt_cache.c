@@ -53,19 +53,21 @@ static void t_reuse(void **state)
     fx *f = *state;
     mt_core *c = f->e.core;
     mt_err err;
-    sqlite3_stmt *a = NULL, *b = NULL;
+    mt_db_stmt *a = NULL, *b = NULL;
+    mt_status rc = MT_OK;
     pthread_mutex_lock(&c->mu);
     assert_int_equal(core_stmt_get(c, c->db, q_one, &a, &err), MT_OK);
-    sqlite3_bind_int(a, 1, 7);
-    assert_int_equal(sqlite3_step(a), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(a, 1), 7);
+    mt_db_bind_int64(a, 1, 7);
+    assert_int_equal(mt_db_step(a, &rc, &err), MT_DB_ROW);
+    assert_int_equal(mt_db_col_int64(a, 1), 7);
     core_stmt_put(c, a);
     assert_int_equal(core_stmt_get(c, c->db, q_one, &b, &err), MT_OK);
     assert_ptr_equal(a, b); /* kept */
-    assert_int_equal(sqlite3_step(b), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(b, 0), 1); /* the binding was cleared */
+    assert_int_equal(mt_db_step(b, &rc, &err), MT_DB_ROW);
+    assert_int_equal(mt_db_col_int64(b, 0), 1); /* the binding was cleared */
     core_stmt_put(c, b);
-    assert_true(sqlite3_get_autocommit(c->db)); /* reset: no read left open */
+    assert_false(mt_db_in_tx(c->db));
+    assert_true(sqlite3_get_autocommit(mt_db_sqlite_handle(c->db))); /* reset: no read left open */
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -74,24 +76,25 @@ static void t_nested(void **state)
     fx *f = *state;
     mt_core *c = f->e.core;
     mt_err err;
-    sqlite3_stmt *a = NULL, *b = NULL, *again = NULL;
+    mt_db_stmt *a = NULL, *b = NULL, *again = NULL;
+    mt_status rc = MT_OK;
     pthread_mutex_lock(&c->mu);
     assert_int_equal(core_stmt_get(c, c->db, q_one, &a, &err), MT_OK);
-    sqlite3_bind_int(a, 1, 1);
-    assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+    mt_db_bind_int64(a, 1, 1);
+    assert_int_equal(mt_db_step(a, &rc, &err), MT_DB_ROW);
     assert_int_equal(core_stmt_get(c, c->db, q_one, &b, &err), MT_OK);
     assert_ptr_not_equal(a, b); /* a is in use: b is its own */
-    sqlite3_bind_int(b, 1, 2);
-    assert_int_equal(sqlite3_step(b), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(b, 1), 2);
-    assert_int_equal(sqlite3_column_int(a, 1), 1);
+    mt_db_bind_int64(b, 1, 2);
+    assert_int_equal(mt_db_step(b, &rc, &err), MT_DB_ROW);
+    assert_int_equal(mt_db_col_int64(b, 1), 2);
+    assert_int_equal(mt_db_col_int64(a, 1), 1);
     core_stmt_put(c, b); /* finalized (ASan would see a double use) */
     core_stmt_put(c, a);
     assert_int_equal(core_stmt_get(c, c->db, q_one, &again, &err), MT_OK);
     assert_ptr_equal(again, a);
     core_stmt_put(c, again);
     /* bad SQL: an error naming SQLite's message, nothing kept */
-    sqlite3_stmt *bad = (sqlite3_stmt *)1;
+    mt_db_stmt *bad = (mt_db_stmt *)1;
     assert_int_not_equal(core_stmt_get(c, c->db, "SELEC nonsense", &bad, &err), MT_OK);
     assert_null(bad);
     pthread_mutex_unlock(&c->mu);
@@ -102,21 +105,23 @@ static void t_other_db(void **state)
     fx *f = *state;
     mt_core *c = f->e.core;
     mt_err err;
-    sqlite3 *db2 = NULL;
+    mt_db *db2 = NULL;
     assert_int_equal(store_open(c->db_path, false, &db2, &err), MT_OK);
-    sqlite3_stmt *a = NULL;
+    mt_db_stmt *a = NULL;
+    mt_status rc = MT_OK;
     pthread_mutex_lock(&c->mu);
     assert_int_equal(core_stmt_get(c, c->db, q_one, &a, &err), MT_OK);
     core_stmt_put(c, a);
     pthread_mutex_unlock(&c->mu);
     /* another connection (no lock needed): never the kept statement */
-    sqlite3_stmt *b = NULL;
+    mt_db_stmt *b = NULL;
     assert_int_equal(core_stmt_get(c, db2, q_one, &b, &err), MT_OK);
     assert_ptr_not_equal(a, b);
-    assert_ptr_equal(sqlite3_db_handle(b), db2);
-    assert_int_equal(sqlite3_step(b), SQLITE_ROW);
+    assert_ptr_equal(mt_db_stmt_db(b), db2);
+    assert_int_equal(mt_db_step(b, &rc, &err), MT_DB_ROW);
     core_stmt_put(c, b); /* finalized: the close below would fail otherwise */
-    assert_int_equal(sqlite3_close(db2), SQLITE_OK);
+    assert_null(sqlite3_next_stmt(mt_db_sqlite_handle(db2), NULL));
+    store_close(db2);
 }
 
 /* Authentication through kept statements sees each committed change. */
@@ -137,24 +142,22 @@ static void t_auth_current(void **state)
     /* the token row changed outside mesatee, through another connection:
      * its MAC no longer matches and the kept MAC statement sees the change */
     mt_err err;
-    sqlite3 *db2 = NULL;
+    mt_db *db2 = NULL;
     assert_int_equal(store_open(e->core->db_path, false, &db2, &err), MT_OK);
-    assert_int_equal(
-        sqlite3_exec(db2, "UPDATE tokens SET expires_at = expires_at + 1000", NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(store_exec(db2, "UPDATE tokens SET expires_at = expires_at + 1000", &err),
+                     MT_OK);
     assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 401);
     assert_int_equal(treq(e, "GET", "/v1/users/me", f->admin, NULL, NULL), 401);
-    assert_int_equal(
-        sqlite3_exec(db2, "UPDATE tokens SET expires_at = expires_at - 1000", NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(store_exec(db2, "UPDATE tokens SET expires_at = expires_at - 1000", &err),
+                     MT_OK);
     assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
-    assert_int_equal(sqlite3_close(db2), SQLITE_OK);
+    store_close(db2);
     /* the thread's keyed HMAC context dropped: the next MAC re-keys */
     integ_mac_thread_clear();
     assert_int_equal(treq(e, "GET", "/v1/users/me", f->alice, NULL, NULL), 200);
     /* no read transaction is left open between requests */
     pthread_mutex_lock(&e->core->mu);
-    assert_true(sqlite3_get_autocommit(e->core->db));
+    assert_true(sqlite3_get_autocommit(mt_db_sqlite_handle(e->core->db)));
     pthread_mutex_unlock(&e->core->mu);
 }
 

@@ -4,7 +4,9 @@
  * does not outlive the call), a nested use of the same text gets a fresh
  * statement, other connections are never cached, and the release finalizes
  * every kept statement (the connection then closes with SQLITE_OK, which it
- * refuses while a statement is left). */
+ * refuses while a statement is left). The cache works on the database
+ * layer (mt_db.h); the tests wrap their own SQLite connections (borrowed)
+ * so that they can look at SQLite's statement list. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,31 +28,41 @@ static sqlite3 *open_mem(void)
     return db;
 }
 
+static mt_db *wrap(sqlite3 *h)
+{
+    mt_db *d = NULL;
+    mt_err err = {0};
+    assert_int_equal(mt_db_wrap_sqlite(h, &d, &err), MT_OK);
+    return d;
+}
+
 static void test_bound_cache(void **state)
 {
     (void)state;
-    sqlite3 *db = open_mem(), *other = open_mem();
+    sqlite3 *rdb = open_mem(), *rother = open_mem();
+    mt_db *db = wrap(rdb), *other = wrap(rother);
     mt_err err = {0};
     core_stmt_thread_bind(db);
 
     /* text on the heap, freed after use: the cache keeps its own copy */
     char *sql = strdup("SELECT x FROM t WHERE x = ?");
-    sqlite3_stmt *a, *b, *nested;
+    mt_db_stmt *a, *b, *nested;
     assert_int_equal(core_stmt_get(NULL, db, sql, &a, &err), MT_OK);
     /* in use: the same text again is a fresh statement */
     assert_int_equal(core_stmt_get(NULL, db, sql, &nested, &err), MT_OK);
     assert_ptr_not_equal(a, nested);
     core_stmt_put(NULL, nested); /* not kept: finalized */
-    sqlite3_bind_int(a, 1, 7);
-    assert_int_equal(sqlite3_step(a), SQLITE_ROW);
+    mt_status rc = MT_OK;
+    mt_db_bind_int64(a, 1, 7);
+    assert_int_equal(mt_db_step(a, &rc, &err), MT_DB_ROW);
     core_stmt_put(NULL, a); /* kept: reset, bindings cleared */
     memset(sql, 'Z', strlen(sql));
     free(sql);
     char *again = strdup("SELECT x FROM t WHERE x = ?");
     assert_int_equal(core_stmt_get(NULL, db, again, &b, &err), MT_OK);
     assert_ptr_equal(a, b); /* the kept one, found by its text */
-    assert_int_equal(sqlite3_bind_parameter_count(b), 1);
-    assert_int_equal(sqlite3_step(b), SQLITE_DONE); /* ? cleared by the put: NULL, no row */
+    assert_int_equal(mt_db_param_count(b), 1);
+    assert_int_equal(mt_db_step(b, &rc, &err), MT_DB_DONE); /* ? cleared by the put: NULL, no row */
     core_stmt_put(NULL, b);
     free(again);
 
@@ -67,38 +79,42 @@ static void test_bound_cache(void **state)
     assert_int_equal(v, 2);
 
     /* another connection of the same thread: never kept */
-    sqlite3_stmt *o;
+    mt_db_stmt *o;
     assert_int_equal(core_stmt_get(NULL, other, "SELECT x FROM t", &o, &err), MT_OK);
     core_stmt_put(NULL, o);
-    assert_null(sqlite3_next_stmt(other, NULL));
-    assert_int_equal(sqlite3_close(other), SQLITE_OK);
+    assert_null(sqlite3_next_stmt(rother, NULL));
+    mt_db_close(other);
+    assert_int_equal(sqlite3_close(rother), SQLITE_OK);
 
     /* kept statements are still there until the release ... */
-    assert_non_null(sqlite3_next_stmt(db, NULL));
-    assert_int_equal(sqlite3_close(db), SQLITE_BUSY);
+    assert_non_null(sqlite3_next_stmt(rdb, NULL));
+    assert_int_equal(sqlite3_close(rdb), SQLITE_BUSY);
     core_stmt_thread_release();
     /* ... which finalizes them all */
-    assert_null(sqlite3_next_stmt(db, NULL));
-    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    assert_null(sqlite3_next_stmt(rdb, NULL));
+    mt_db_close(db);
+    assert_int_equal(sqlite3_close(rdb), SQLITE_OK);
 }
 
 static void test_unbound_not_kept(void **state)
 {
     (void)state;
-    sqlite3 *db = open_mem();
+    sqlite3 *rdb = open_mem();
+    mt_db *db = wrap(rdb);
     mt_err err = {0};
-    sqlite3_stmt *st;
+    mt_db_stmt *st;
     assert_int_equal(core_stmt_get(NULL, db, "SELECT x FROM t", &st, &err), MT_OK);
     core_stmt_put(NULL, st);
     int64_t v = 0;
     assert_int_equal(store_int(db, &err, &v, NULL, "SELECT x FROM t"), MT_OK);
     assert_int_equal(store_begin(db, &err), MT_OK);
     assert_int_equal(store_commit(db, &err), MT_OK);
-    assert_null(sqlite3_next_stmt(db, NULL)); /* nothing kept on an unbound thread */
+    assert_null(sqlite3_next_stmt(rdb, NULL)); /* nothing kept on an unbound thread */
     /* a failing statement reports the database's error */
     assert_int_not_equal(store_run(db, &err, NULL, "INSERT INTO nosuch VALUES (1)"), MT_OK);
     assert_non_null(strstr(err.msg, "nosuch"));
-    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+    mt_db_close(db);
+    assert_int_equal(sqlite3_close(rdb), SQLITE_OK);
 }
 
 int main(void)

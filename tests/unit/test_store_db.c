@@ -528,11 +528,11 @@ static void test_core_migrations(void **state)
     if (backend == MT_DB_PG)
         exec_ok(db, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
     mt_err err = {0};
-    if (store_migrate_db(db, NULL, NULL, &err))
+    if (store_migrate(db, NULL, NULL, &err))
         fail_msg("migrations: %s", err.msg);
     assert_int_equal(count(db, "SELECT max(version) FROM schema_version"),
                      (int64_t)store_schema_version());
-    assert_int_equal(store_migrate_db(db, NULL, NULL, &err), MT_OK);
+    assert_int_equal(store_migrate(db, NULL, NULL, &err), MT_OK);
     assert_int_equal(count(db, "SELECT count(*) FROM schema_version"),
                      (int64_t)store_schema_version());
     /* a converted module's queries on this backend (metrics.c) */
@@ -554,7 +554,7 @@ static void test_core_migrations(void **state)
                        &err),
         MT_OK);
     exec_ok(db, "INSERT INTO schema_version(version) VALUES (999)");
-    assert_int_equal(store_migrate_db(db, NULL, NULL, &err), MT_ECONFLICT);
+    assert_int_equal(store_migrate(db, NULL, NULL, &err), MT_ECONFLICT);
     assert_non_null(strstr(err.msg, "newer than this mesatee"));
     exec_ok(db, "DELETE FROM schema_version WHERE version = 999");
     mt_db_close(db);

@@ -40,23 +40,25 @@ static mt_status per_row_update(sqlite3 *db, const char *select, int64_t *update
 {
     mt_err err;
     mt_err_clear(&err);
-    mt_status rc = store_begin(db, &err);
+    mt_db *d = NULL;
+    assert_int_equal(mt_db_wrap_sqlite(db, &d, &err), MT_OK);
+    mt_status rc = store_begin(d, &err);
     assert_int_equal(rc, MT_OK);
     sqlite3_stmt *q;
     assert_int_equal(store_prepare(db, select, &q, &err), MT_OK);
     *rows = 0;
     while (!rc && store_next(db, q, &rc, &err) && ++*rows)
-        rc = store_run(db, &err, NULL, "INSERT INTO done VALUES (CAST(? AS INTEGER))",
+        rc = store_run(d, &err, NULL, "INSERT INTO done VALUES (CAST(? AS INTEGER))",
                        store_col_text(q, 0), NULL);
     sqlite3_finalize(q);
     if (rc) {
         assert_non_null(strstr(err.msg, "injected step failure"));
-        store_rollback(db);
+        store_rollback(d);
     } else {
-        assert_int_equal(store_commit(db, &err), MT_OK);
+        assert_int_equal(store_commit(d, &err), MT_OK);
     }
-    assert_int_equal(store_int(db, &err, updated, NULL, "SELECT count(*) FROM done", NULL),
-                     MT_OK);
+    assert_int_equal(store_int(d, &err, updated, NULL, "SELECT count(*) FROM done", NULL), MT_OK);
+    mt_db_close(d);
     return rc;
 }
 

@@ -23,7 +23,7 @@ typedef tfx fx; /* admin + alice, test_core_util.h */
 static void db_exec(fx *f, const char *sql)
 {
     char *msg = NULL;
-    if (sqlite3_exec(f->e.core->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+    if (sqlite3_exec(mt_db_sqlite_handle(f->e.core->db), sql, NULL, NULL, &msg) != SQLITE_OK)
         fail_msg("%s: %s", sql, msg);
 }
 
@@ -107,7 +107,7 @@ static void test_rewrap_and_task_load(void **state)
     json_decref(o);
 
     /* rewrap: every version row gets a new blob, keys keep working */
-    sqlite3 *db = f->e.core->db;
+    sqlite3 *db = mt_db_sqlite_handle(f->e.core->db);
     sqlite3_stmt *q;
     assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(hex(wrapped)) FROM "
                                             "transit_key_versions",
@@ -121,11 +121,11 @@ static void test_rewrap_and_task_load(void **state)
     assert_int_equal(treq(&f->e, "GET", "/v1/transit/wrapping_key", f->alice, NULL, &o), 200);
     char *wpem = strdup(jstr(json_object_get(o, "data"), "public_key"));
     json_decref(o);
-    assert_int_equal(transit_rewrap_batch(f->e.core, db, 1, 100, &done, &err), MT_OK);
+    assert_int_equal(transit_rewrap_batch(f->e.core, f->e.core->db, 1, 100, &done, &err), MT_OK);
     assert_int_equal(done, 0); /* nothing is below the current KEK version */
-    assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 2, &done, &err), MT_OK);
+    assert_int_equal(transit_rewrap_batch(f->e.core, f->e.core->db, 2, 2, &done, &err), MT_OK);
     assert_int_equal(done, 2); /* the limit */
-    assert_int_equal(transit_rewrap_batch(f->e.core, db, 2, 100, &done, &err), MT_OK);
+    assert_int_equal(transit_rewrap_batch(f->e.core, f->e.core->db, 2, 100, &done, &err), MT_OK);
     assert_int_equal(done, 4); /* three key versions and the wrapping key */
     /* the wrapping key still unwraps imports, under the same public key */
     assert_int_equal(treq(&f->e, "GET", "/v1/transit/wrapping_key", f->alice, NULL, &o), 200);
@@ -157,7 +157,8 @@ static void test_rewrap_and_task_load(void **state)
     /* a task loads the same key: its signature verifies through the API */
     mt_tk_key *k = NULL;
     uint32_t used = 0;
-    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "s", 0, &k, &used, &err), MT_OK);
+    assert_int_equal(
+        transit_task_key_load(f->e.core, f->e.core->db, "alice", "s", 0, &k, &used, &err), MT_OK);
     assert_int_equal(used, 1);
     uint8_t *raw = NULL;
     size_t rl = 0;
@@ -172,17 +173,21 @@ static void test_rewrap_and_task_load(void **state)
     assert_int_equal(treq(&f->e, "POST", "/v1/transit/verify/s", f->alice, body, &o), 200);
     assert_true(json_is_true(json_object_get(json_object_get(o, "data"), "valid")));
     json_decref(o);
-    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "nokey", 0, &k, NULL, &err),
-                     MT_ENOTFOUND);
-    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "c", 3, &k, NULL, &err),
-                     MT_ENOTFOUND);
+    assert_int_equal(
+        transit_task_key_load(f->e.core, f->e.core->db, "alice", "nokey", 0, &k, NULL, &err),
+        MT_ENOTFOUND);
+    assert_int_equal(
+        transit_task_key_load(f->e.core, f->e.core->db, "alice", "c", 3, &k, NULL, &err),
+        MT_ENOTFOUND);
     assert_int_equal(treq(&f->e, "POST", "/v1/transit/keys/c/config", f->alice,
                           "{\"min_encryption_version\":2}", NULL),
                      200);
-    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "c", 1, &k, NULL, &err),
-                     MT_EINVAL);
+    assert_int_equal(
+        transit_task_key_load(f->e.core, f->e.core->db, "alice", "c", 1, &k, NULL, &err),
+        MT_EINVAL);
     assert_null(k);
-    assert_int_equal(transit_task_key_load(f->e.core, db, "alice", "c", 2, &k, &used, &err), MT_OK);
+    assert_int_equal(
+        transit_task_key_load(f->e.core, f->e.core->db, "alice", "c", 2, &k, &used, &err), MT_OK);
     assert_int_equal(mt_tk_key_type(k), MT_TK_AES256_GCM96);
     mt_tk_key_free(k);
     free(ct);
@@ -255,7 +260,8 @@ static void test_key_limit(void **state)
 static int64_t db_count(fx *f, const char *sql)
 {
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(f->e.core->db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(mt_db_sqlite_handle(f->e.core->db), sql, -1, &st, NULL),
+                     SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     int64_t n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
