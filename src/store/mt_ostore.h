@@ -104,7 +104,10 @@ mt_status mt_ostore_delete(mt_ostore *s, const char *id, mt_err *err);
 /* A path of a local file holding object id, for code that hands paths to
  * workers: the object's own file (dir), or a copy made in opts.cache_dir
  * (database; made when absent or of another size, by temporary file +
- * rename). MT_ENOTFOUND if the object is absent. */
+ * rename; puts and deletes through this store drop the cached copy). A
+ * same-size replacement by another node is not noticed: the worker's
+ * SHA-256 and authentication checks refuse the stale copy (delete it and
+ * call again). MT_ENOTFOUND if the object is absent. */
 mt_status mt_ostore_local(mt_ostore *s, const char *id, char *path, size_t cap, mt_err *err);
 /* Copies object id from src to dst (streamed; for moving between backends
  * and filling caches). *sha256_hex (may be NULL) is the copy's digest. */

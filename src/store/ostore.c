@@ -199,7 +199,7 @@ static mt_status db_head_load(mt_ostore *s, const char *id, db_head *h, mt_err *
         return rc;
     if (!mt_id_valid(h->gen) || h->size < 0 || h->chunk_size < MT_OSTORE_CHUNK_MIN ||
         h->chunk_size > MT_OSTORE_CHUNK_MAX ||
-        h->chunks != (h->size + h->chunk_size - 1) / h->chunk_size)
+        h->chunks != h->size / h->chunk_size + (h->size % h->chunk_size != 0))
         return mt_err_set(err, MT_EIO,
                           "object %s: its record in the object store database is inconsistent",
                           id);

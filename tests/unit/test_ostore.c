@@ -342,9 +342,11 @@ static void test_damaged_chunks(void **state)
     }
     expect_damaged(s, id.s, "chunk 1 of 5 has 17 bytes, expected 100");
     /* an inconsistent header: more chunks than the size needs, a huge size,
-     * a negative size, a zero chunk size: refused before any allocation */
+     * the largest size (no overflow computing its chunk count), a negative
+     * size, a zero chunk size: refused before any allocation */
     const char *heads[] = {"UPDATE object_data SET chunks = chunks + 1 WHERE id = ?",
                            "UPDATE object_data SET size = 9000000000000000000 WHERE id = ?",
+                           "UPDATE object_data SET size = 9223372036854775807 WHERE id = ?",
                            "UPDATE object_data SET size = -5 WHERE id = ?",
                            "UPDATE object_data SET chunk_size = 0 WHERE id = ?"};
     for (size_t i = 0; i < sizeof heads / sizeof *heads; i++) {
@@ -357,7 +359,7 @@ static void test_damaged_chunks(void **state)
     /* a damaged object can still be replaced and deleted */
     assert_int_equal(mt_ostore_put(s, id.s, p, n, NULL, &err), MT_OK);
     expect_object(s, id.s, p, n);
-    db_exec1(heads[3], id.s, 0);
+    db_exec1(heads[4], id.s, 0);
     assert_int_equal(mt_ostore_delete(s, id.s, &err), MT_OK);
     bool ex = true;
     assert_int_equal(mt_ostore_exists(s, id.s, &ex, &err), MT_OK);
