@@ -59,6 +59,8 @@ int cli_cmd_backup(cli_ctx *ctx)
     }
     mt_err err;
     mt_err_clear(&err);
+    if (mt_backup_store_check(dir, cli_opt_get(ctx, "store"), &err) != MT_OK)
+        return cli_usage_error(ctx, "--store: %s", err.msg);
     mt_backup_info info;
     mt_status st = mt_backup_create(dir, level, out, &info, &err);
     if (st != MT_OK)

@@ -337,6 +337,8 @@ static const cli_opt o_backup[] = {
     {"out", true, 'o', "FILE", "the archive to write (atomically, mode 0600)", "required"},
     {"level", true, 0, "none|soft|tpm2|sev-snp|tdx|sgx", "the server's level, recorded in the "
      "archive", "none"},
+    {"store", true, 0, "URL", "the server's --store: a PostgreSQL store is refused (back it up "
+     "with pg_basebackup or pg_dump)", "DATA_DIR/mesatee.db"},
     {NULL, false}};
 static const cli_opt o_restore[] = {
     {"in", true, 'i', "FILE", "the backup archive", "required"},

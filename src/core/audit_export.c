@@ -71,11 +71,11 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
         return rc;
     char tmp[4096 + MT_TMPFILE_EXTRA];
     int fd = -1;
-    sqlite3_stmt *st = NULL;
+    mt_db_stmt *st = NULL;
     mt_audit_export_info inf;
     memset(&inf, 0, sizeof inf);
     /* one read transaction: the bounds and the rows come from one snapshot */
-    if ((rc = store_exec(db, "BEGIN", err)))
+    if ((rc = mt_db_begin(db, MT_DB_TX_DEFERRED, err)))
         goto out;
     int64_t first = 0, last = 0;
     bool found = false;
@@ -94,31 +94,31 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
                         (unsigned long long)total);
         goto out;
     }
-    if ((rc = store_prepare(mt_db_sqlite_handle(db),
+    if ((rc = mt_db_prepare(db,
                             "SELECT seq, time, actor, action, object, status, prev_hash, hash, "
                             "mac FROM audit WHERE seq >= ? AND seq <= ? ORDER BY seq",
                             &st, err)))
         goto out;
-    sqlite3_bind_int64(st, 1, first);
-    sqlite3_bind_int64(st, 2, last);
+    mt_db_bind_int64(st, 1, first);
+    mt_db_bind_int64(st, 2, last);
     /* the anchor and head, for the header */
     char anchor[65] = "", head[65] = "";
     {
-        sqlite3_stmt *h;
-        if ((rc = store_prepare(mt_db_sqlite_handle(db),
-                                "SELECT prev_hash FROM audit WHERE seq = ?", &h, err)))
+        mt_db_stmt *h;
+        if ((rc = mt_db_prepare(db, "SELECT prev_hash FROM audit WHERE seq = ?", &h, err)))
             goto out;
-        sqlite3_bind_int64(h, 1, first);
-        if (sqlite3_step(h) == SQLITE_ROW)
-            snprintf(anchor, sizeof anchor, "%s", store_col_text(h, 0));
-        sqlite3_finalize(h);
-        if (sqlite3_prepare_v2(mt_db_sqlite_handle(db), "SELECT hash FROM audit WHERE seq = ?", -1,
-                               &h, NULL) == SQLITE_OK) {
-            sqlite3_bind_int64(h, 1, last);
-            if (sqlite3_step(h) == SQLITE_ROW)
-                snprintf(head, sizeof head, "%s", store_col_text(h, 0));
-        }
-        sqlite3_finalize(h);
+        mt_db_bind_int64(h, 1, first);
+        if (mt_db_step(h, &rc, err) == MT_DB_ROW)
+            snprintf(anchor, sizeof anchor, "%s", mt_db_col_text(h, 0));
+        mt_db_finalize(h);
+        if (rc || (rc = mt_db_prepare(db, "SELECT hash FROM audit WHERE seq = ?", &h, err)))
+            goto out;
+        mt_db_bind_int64(h, 1, last);
+        if (mt_db_step(h, &rc, err) == MT_DB_ROW)
+            snprintf(head, sizeof head, "%s", mt_db_col_text(h, 0));
+        mt_db_finalize(h);
+        if (rc)
+            goto out;
     }
     if (!hex64(anchor) || !hex64(head)) {
         rc = mt_err_set(err, MT_ECONFLICT, "audit log changed or damaged while exporting");
@@ -141,16 +141,16 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
                        err)))
         goto out;
     uint64_t n = 0;
-    while (!rc && store_next(mt_db_sqlite_handle(db), st, &rc, err)) {
+    while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW) {
         rc = put_line(fd,
                       json_pack("{s:I, s:I, s:s, s:s, s:s, s:I, s:s, s:s, s:s}", "seq",
-                                (json_int_t)sqlite3_column_int64(st, 0), "time",
-                                (json_int_t)sqlite3_column_int64(st, 1), "actor",
-                                store_col_text(st, 2), "action", store_col_text(st, 3), "object",
-                                store_col_text(st, 4), "status",
-                                (json_int_t)sqlite3_column_int64(st, 5), "prev_hash",
-                                store_col_text(st, 6), "hash", store_col_text(st, 7), "mac",
-                                store_col_text(st, 8)),
+                                (json_int_t)mt_db_col_int64(st, 0), "time",
+                                (json_int_t)mt_db_col_int64(st, 1), "actor",
+                                mt_db_col_text(st, 2), "action", mt_db_col_text(st, 3), "object",
+                                mt_db_col_text(st, 4), "status",
+                                (json_int_t)mt_db_col_int64(st, 5), "prev_hash",
+                                mt_db_col_text(st, 6), "hash", mt_db_col_text(st, 7), "mac",
+                                mt_db_col_text(st, 8)),
                       err);
         n++;
     }
@@ -161,9 +161,9 @@ mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t
         fd = -1;
     }
 out:
-    sqlite3_finalize(st);
-    store_rollback(db);
-    store_close(db);
+    mt_db_finalize(st);
+    mt_db_rollback(db);
+    mt_db_close(db);
     if (fd >= 0)
         mt_tmpfile_discard(fd, tmp);
     if (!rc && info)

@@ -149,46 +149,42 @@ mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *o
     /* one read transaction for the lookup and both MAC checks: one snapshot,
      * and one WAL read lock instead of one per statement */
     mt_err txe;
-    bool txn = sqlite3_get_autocommit(mt_db_sqlite_handle(core->db)) &&
-               !store_exec(core->db, "BEGIN", &txe);
-    sqlite3_stmt *st;
-    mt_status rc =
-        core_stmt_get_sqlite(core, core->db,
-                             "SELECT t.username, u.role, t.expires_at, t.revoked, u.state "
-                             "FROM tokens t JOIN users u ON u.username = t.username "
-                             "WHERE t.token_hash = ?",
-                             &st, err);
+    bool txn = !mt_db_in_tx(core->db) && !mt_db_begin(core->db, MT_DB_TX_DEFERRED, &txe);
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(core, core->db,
+                                 "SELECT t.username, u.role, t.expires_at, t.revoked, u.state "
+                                 "FROM tokens t JOIN users u ON u.username = t.username "
+                                 "WHERE t.token_hash = ?",
+                                 &st, err);
     if (rc)
         goto out;
-    store_bind_text(st, 1, th);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
+    mt_db_bind_text(st, 1, th);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
         /* a disabled or deleted account's tokens stop working at once (they
          * are also revoked; the state is under the user's MAC, checked below) */
-        if (strcmp(store_col_text(st, 4), "active") != 0)
+        if (strcmp(mt_db_col_text(st, 4), "active") != 0)
             rc = mt_err_set(err, MT_EAUTH, "the account is %s: ask an administrator",
-                            !strcmp(store_col_text(st, 4), "deleted") ? "deleted" : "disabled");
-        else if (sqlite3_column_int(st, 3))
+                            !strcmp(mt_db_col_text(st, 4), "deleted") ? "deleted" : "disabled");
+        else if ((int)mt_db_col_int64(st, 3))
             rc = mt_err_set(err, MT_EAUTH, "token was revoked: log in again");
-        else if (sqlite3_column_int64(st, 2) <= mt_now())
+        else if (mt_db_col_int64(st, 2) <= mt_now())
             rc = mt_err_set(err, MT_EAUTH, "token expired: log in again");
         else {
-            snprintf(out->username, sizeof out->username, "%s", store_col_text(st, 0));
-            out->is_admin = !strcmp(store_col_text(st, 1), "admin");
+            snprintf(out->username, sizeof out->username, "%s", mt_db_col_text(st, 0));
+            out->is_admin = !strcmp(mt_db_col_text(st, 1), "admin");
             memcpy(out->token_id, th, sizeof th);
         }
-    } else if (s == SQLITE_DONE)
+    } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_EAUTH, "unknown token: log in again");
-    else
-        rc = store_fail(mt_db_sqlite_handle(core->db), err);
-    core_stmt_put_sqlite(core, st);
+    core_stmt_put(core, st);
     /* the store is untrusted: the token and the user's role are MACed */
     if (!rc && ((rc = integ_token_check(core, core->db, th, err)) ||
                 (rc = integ_user_check(core, core->db, out->username, err))))
         memset(out, 0, sizeof *out);
 out:
-    if (txn && store_exec(core->db, "COMMIT", &txe))
-        store_rollback(core->db);
+    if (txn && mt_db_commit(core->db, &txe))
+        mt_db_rollback(core->db);
     pthread_mutex_unlock(&core->mu);
     return rc;
 }
@@ -379,20 +375,17 @@ mt_status auth_login(core_ctx *x)
         goto out;
     if (valid_name) {
         pthread_mutex_lock(&core->mu);
-        sqlite3_stmt *st;
-        if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
-                                "SELECT pwhash, role, state FROM users WHERE username = ?", &st,
-                                x->err)) == MT_OK) {
-            store_bind_text(st, 1, d.username);
-            int s = sqlite3_step(st);
-            if (s == SQLITE_ROW) {
-                snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
-                snprintf(role, sizeof role, "%s", store_col_text(st, 1));
-                snprintf(state, sizeof state, "%s", store_col_text(st, 2));
+        mt_db_stmt *st;
+        if ((rc = mt_db_prepare(x->db, "SELECT pwhash, role, state FROM users WHERE username = ?",
+                                &st, x->err)) == MT_OK) {
+            mt_db_bind_text(st, 1, d.username);
+            if (mt_db_step(st, &rc, x->err) == MT_DB_ROW) {
+                snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 0));
+                snprintf(role, sizeof role, "%s", mt_db_col_text(st, 1));
+                snprintf(state, sizeof state, "%s", mt_db_col_text(st, 2));
                 found = true;
-            } else if (s != SQLITE_DONE)
-                rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
-            sqlite3_finalize(st);
+            }
+            mt_db_finalize(st);
             /* a password hash the TEE did not write is never verified against */
             if (!rc && found)
                 rc = integ_user_check(x->core, x->db, d.username, x->err);
@@ -540,38 +533,32 @@ mt_status auth_user_list(core_ctx *x)
     mt_status rc = dec_page_query_parse(x->req->query, PAGE_USERS, &pg, x->err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(mt_db_sqlite_handle(x->db),
+    mt_db_stmt *st;
+    rc = mt_db_prepare(x->db,
                        "SELECT username, role, created_at, state FROM users WHERE (?1 = 0 OR "
                        "username > ?2) ORDER BY username LIMIT ?3",
                        &st, x->err);
     if (rc)
         return rc;
-    sqlite3_bind_int(st, 1, pg.has_pos ? 1 : 0);
-    store_bind_text(st, 2, pg.key);
-    sqlite3_bind_int64(st, 3, pg.limit + 1);
+    mt_db_bind_int64(st, 1, pg.has_pos ? 1 : 0);
+    mt_db_bind_text(st, 2, pg.key);
+    mt_db_bind_int64(st, 3, pg.limit + 1);
     json_t *arr = json_array();
-    int s;
     int64_t n = 0;
     char cur[DEC_CURSOR_MAX + 1] = "";
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!rc && mt_db_step(st, &rc, x->err) == MT_DB_ROW) {
         if (n++ == pg.limit) { /* a row beyond the page: the cursor is the last shown */
             json_t *last = json_array_get(arr, json_array_size(arr) - 1);
-            page_cursor_make(PAGE_USERS, 0, 0,
-                             json_string_value(json_object_get(last, "username")), cur,
-                             sizeof cur);
-            s = SQLITE_DONE;
+            page_cursor_make(PAGE_USERS, 0, 0, json_string_value(json_object_get(last, "username")),
+                             cur, sizeof cur);
             break;
         }
         json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s}", "username",
-                                             store_col_text(st, 0), "role", store_col_text(st, 1),
-                                             "created_at",
-                                             core_time_json(sqlite3_column_int64(st, 2)), "state",
-                                             store_col_text(st, 3)));
+                                             mt_db_col_text(st, 0), "role", mt_db_col_text(st, 1),
+                                             "created_at", core_time_json(mt_db_col_int64(st, 2)),
+                                             "state", mt_db_col_text(st, 3)));
     }
-    if (s != SQLITE_DONE)
-        rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     if (rc) {
         json_decref(arr);
         return rc;
@@ -676,19 +663,17 @@ mt_status auth_password_self(core_ctx *x)
         goto out;
     bool found = false;
     pthread_mutex_lock(&core->mu);
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(mt_db_sqlite_handle(x->db),
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(x->db,
                             "SELECT pwhash FROM users WHERE username = ? AND "
                             "state = 'active'",
                             &st, x->err)) == MT_OK) {
-        store_bind_text(st, 1, x->who);
-        int s = sqlite3_step(st);
-        if (s == SQLITE_ROW) {
-            snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
+        mt_db_bind_text(st, 1, x->who);
+        if (mt_db_step(st, &rc, x->err) == MT_DB_ROW) {
+            snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 0));
             found = true;
-        } else if (s != SQLITE_DONE)
-            rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
-        sqlite3_finalize(st);
+        }
+        mt_db_finalize(st);
         if (!rc && found)
             rc = integ_user_check(core, x->db, x->who, x->err);
     }

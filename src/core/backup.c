@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "mt_backup.h"
+#include "mt_db.h"
 #include "mt_util.h"
 
 #define WALK_DEPTH 8
@@ -325,7 +326,8 @@ static mt_status backup_once(const char *data_dir, const char *level, const char
         return mt_err_set(err, MT_EINVAL, "data directory path too long");
     if (access(dbp, R_OK) != 0)
         return mt_err_set(err, MT_ENOTFOUND, "%s has no " MT_BACKUP_DB_NAME " (%s): not a "
-                          "mesatee data directory",
+                          "mesatee data directory, or its store is in PostgreSQL (back that "
+                          "up with pg_basebackup or pg_dump)",
                           data_dir, strerror(errno));
     refs objs = {0}, need = {0};
     flist files = {0};
@@ -395,6 +397,38 @@ out:
     refs_free(&objs);
     refs_free(&need);
     return rc;
+}
+
+mt_status mt_backup_store_check(const char *data_dir, const char *store_url, mt_err *err)
+{
+    if (!store_url || !*store_url)
+        return MT_OK;
+    const char *path = NULL;
+    switch (mt_db_url_backend(store_url)) {
+    case MT_DB_PG:
+        return mt_err_set(err, MT_EINVAL,
+                          "the store is PostgreSQL: `mesatee backup` archives SQLite stores only; "
+                          "back the database up with pg_basebackup or pg_dump and keep the data "
+                          "directory's sealing.key and tls/ (docs/operations.md)");
+    case MT_DB_SQLITE:
+        break;
+    default:
+        return mt_err_set(err, MT_EINVAL,
+                          "store: unknown URL scheme (use a path, file:PATH or postgres://...)");
+    }
+    mt_status rc = mt_db_url_sqlite_path(store_url, &path, err);
+    if (rc)
+        return rc;
+    char dbp[PATH_MAX];
+    if (!data_dir || snprintf(dbp, sizeof dbp, "%s/" MT_BACKUP_DB_NAME, data_dir) >= (int)sizeof dbp)
+        return mt_err_set(err, MT_EINVAL, "data directory path missing or too long");
+    struct stat a, b;
+    if (stat(path, &a) != 0 || stat(dbp, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        return mt_err_set(err, MT_EINVAL,
+                          "the store file is not %s/" MT_BACKUP_DB_NAME ": `mesatee backup` "
+                          "archives the store inside the data directory only",
+                          data_dir);
+    return MT_OK;
 }
 
 mt_status mt_backup_create(const char *data_dir, const char *level, const char *out_path,

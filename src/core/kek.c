@@ -50,22 +50,21 @@ struct core_kek_state {
 
 /* ---- the wrapped-key columns ------------------------------------------- */
 
-static mt_status reseal_file(mt_core *c, mt_db *mdb, const char *id, mt_err *err)
+static mt_status reseal_file(mt_core *c, mt_db *db, const char *id, mt_err *err)
 {
-    return integ_file_seal(c, mdb, id, err);
+    return integ_file_seal(c, db, id, err);
 }
 
-static mt_status reseal_function(mt_core *c, mt_db *mdb, const char *id, mt_err *err)
+static mt_status reseal_function(mt_core *c, mt_db *db, const char *id, mt_err *err)
 {
-    return integ_function_seal(c, mdb, id, err);
+    return integ_function_seal(c, db, id, err);
 }
 
 /* transit_wrapping_key: rewrapped by transit_rewrap_batch together with the
  * key versions; this entry only counts its row for retirement. */
-static mt_status no_batch(mt_core *c, mt_db *mdb, uint32_t below, unsigned limit, unsigned *done,
+static mt_status no_batch(mt_core *c, mt_db *db, uint32_t below, unsigned limit, unsigned *done,
                           mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     (void)c, (void)db, (void)below, (void)limit, (void)err;
     *done = 0;
     return MT_OK;
@@ -255,11 +254,11 @@ static mt_status rewrap_custom(mt_core *c, const core_wrapped_col *e, const rw_r
 }
 
 /* The approvals valid now of the tasks bound_tasks selects for id. */
-static mt_status approvals_before(mt_core *c, mt_db *mdb, const char *bound_tasks, const char *id,
+static mt_status approvals_before(mt_core *c, mt_db *db, const char *bound_tasks, const char *id,
                                   json_t **out, mt_err *err)
 {
     json_t *tasks = NULL;
-    mt_status rc = store_ids(mdb, bound_tasks, id, &tasks, err);
+    mt_status rc = store_ids(db, bound_tasks, id, &tasks, err);
     if (rc)
         return rc;
     json_t *carry = json_array();
@@ -270,7 +269,7 @@ static mt_status approvals_before(mt_core *c, mt_db *mdb, const char *bound_task
     json_array_foreach(tasks, i, t)
     {
         json_t *users = NULL;
-        if (rc || (rc = integ_valid_approvals(c, mdb, json_string_value(t), &users, err)))
+        if (rc || (rc = integ_valid_approvals(c, db, json_string_value(t), &users, err)))
             break;
         if (json_array_size(users) &&
             json_array_append_new(carry, json_pack("[O, o]", t, users)))
@@ -287,7 +286,7 @@ static mt_status approvals_before(mt_core *c, mt_db *mdb, const char *bound_task
     return MT_OK;
 }
 
-static mt_status approvals_reseal(mt_core *c, mt_db *mdb, json_t *carry, mt_err *err)
+static mt_status approvals_reseal(mt_core *c, mt_db *db, json_t *carry, mt_err *err)
 {
     size_t i, j;
     json_t *tu, *u;
@@ -297,7 +296,7 @@ static mt_status approvals_reseal(mt_core *c, mt_db *mdb, json_t *carry, mt_err 
         const char *task = json_string_value(json_array_get(tu, 0));
         json_array_foreach(json_array_get(tu, 1), j, u)
         {
-            if ((rc = integ_approval_seal(c, mdb, task, json_string_value(u), err)))
+            if ((rc = integ_approval_seal(c, db, task, json_string_value(u), err)))
                 return rc;
         }
     }
@@ -306,10 +305,9 @@ static mt_status approvals_reseal(mt_core *c, mt_db *mdb, json_t *carry, mt_err 
 
 /* One batch of entry e after cursor: at most CORE_REWRAP_BATCH rows, one
  * transaction. *n receives the rows seen (0: the entry is done). */
-static mt_status rewrap_batch(mt_core *c, mt_db *mdb, const core_wrapped_col *e, char *cursor,
+static mt_status rewrap_batch(mt_core *c, mt_db *db, const core_wrapped_col *e, char *cursor,
                               size_t cap, int batch, size_t *n, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *n = 0;
     char sql[512];
     uint32_t cur;
@@ -319,7 +317,7 @@ static mt_status rewrap_batch(mt_core *c, mt_db *mdb, const core_wrapped_col *e,
     rw_row *rows = calloc(CORE_REWRAP_BATCH, sizeof *rows);
     if (!rows)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = store_begin(db, err);
     if (rc) {
         free(rows);
         return rc;
@@ -329,23 +327,24 @@ static mt_status rewrap_batch(mt_core *c, mt_db *mdb, const core_wrapped_col *e,
              "ORDER BY %s LIMIT %d",
              e->id_col, e->key_col, e->ver_col, e->table, e->key_col, e->ver_col, e->id_col,
              e->id_col, batch);
-    sqlite3_stmt *st = NULL;
-    if (!(rc = store_prepare(db, sql, &st, err))) {
-        sqlite3_bind_int64(st, 1, (int64_t)cur);
-        store_bind_text(st, 2, cursor);
-        while (!rc && store_next(db, st, &rc, err)) {
+    mt_db_stmt *st = NULL;
+    if (!(rc = mt_db_prepare(db, sql, &st, err))) {
+        mt_db_bind_int64(st, 1, (int64_t)cur);
+        mt_db_bind_text(st, 2, cursor);
+        while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW) {
             rw_row *r = &rows[*n];
-            snprintf(r->id, sizeof r->id, "%s", store_col_text(st, 0));
-            int bl = sqlite3_column_bytes(st, 1);
-            r->len = bl > 0 && (size_t)bl <= ROW_BLOB_MAX ? (size_t)bl : 0;
-            r->ver = (uint32_t)sqlite3_column_int64(st, 2);
+            snprintf(r->id, sizeof r->id, "%s", mt_db_col_text(st, 0));
+            size_t bl = 0;
+            const void *blob = mt_db_col_blob(st, 1, &bl);
+            r->len = bl <= ROW_BLOB_MAX ? bl : 0;
+            r->ver = (uint32_t)mt_db_col_int64(st, 2);
             if (r->len && !(r->blob = malloc(r->len)))
                 rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             else if (r->len)
-                memcpy(r->blob, sqlite3_column_blob(st, 1), r->len);
+                memcpy(r->blob, blob, r->len);
             (*n)++;
         }
-        sqlite3_finalize(st);
+        mt_db_finalize(st);
     }
     snprintf(sql, sizeof sql, "UPDATE %s SET %s = ?, %s = ? WHERE %s = ?", e->table, e->key_col,
              e->ver_col, e->id_col);
@@ -384,25 +383,24 @@ static mt_status rewrap_batch(mt_core *c, mt_db *mdb, const core_wrapped_col *e,
         if ((rc = w))
             break;
         json_t *carry = NULL; /* [[task_id, [users]]...] valid before the change */
-        if (e->bound_tasks && (rc = approvals_before(c, mdb, e->bound_tasks, r->id, &carry, err))) {
+        if (e->bound_tasks && (rc = approvals_before(c, db, e->bound_tasks, r->id, &carry, err))) {
             if (nb != kw)
                 free(nb);
             break;
         }
-        if (!(rc = store_prepare(db, sql, &st, err))) {
-            sqlite3_bind_blob(st, 1, nb, (int)nl, SQLITE_TRANSIENT);
-            sqlite3_bind_int64(st, 2, (int64_t)v);
-            store_bind_text(st, 3, r->id);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                rc = store_fail(db, err);
-            sqlite3_finalize(st);
+        if (!(rc = mt_db_prepare(db, sql, &st, err))) {
+            mt_db_bind_blob(st, 1, nb, nl);
+            mt_db_bind_int64(st, 2, (int64_t)v);
+            mt_db_bind_text(st, 3, r->id);
+            mt_db_step(st, &rc, err);
+            mt_db_finalize(st);
         }
         if (nb != kw)
             free(nb);
         if (!rc && e->reseal)
-            rc = e->reseal(c, mdb, r->id, err);
+            rc = e->reseal(c, db, r->id, err);
         if (!rc && carry)
-            rc = approvals_reseal(c, mdb, carry, err);
+            rc = approvals_reseal(c, db, carry, err);
         json_decref(carry);
         done++;
     }
@@ -410,15 +408,15 @@ static mt_status rewrap_batch(mt_core *c, mt_db *mdb, const core_wrapped_col *e,
         char a[24], b[24];
         snprintf(a, sizeof a, "%lld", (long long)done);
         snprintf(b, sizeof b, "%lld", (long long)stuck);
-        rc = store_run(mdb, err, NULL,
+        rc = store_run(db, err, NULL,
                        "UPDATE kek_rewrap SET rewrapped = rewrapped + ?, stuck = stuck + ? "
                        "WHERE id = 1",
                        a, b);
     }
     if (!rc)
-        rc = store_commit(mdb, err);
+        rc = store_commit(db, err);
     if (rc)
-        store_rollback(mdb);
+        store_rollback(db);
     else {
         pthread_mutex_lock(&c->kek->mu);
         c->kek->rewrapped += done;
@@ -433,28 +431,28 @@ static mt_status rewrap_batch(mt_core *c, mt_db *mdb, const core_wrapped_col *e,
 
 /* One batch of an entry with its own batch rewrap (e->batch), in one
  * transaction with the progress counter. *n: rows rewrapped (0 = done). */
-static mt_status rewrap_table_batch(mt_core *c, mt_db *mdb, const core_wrapped_col *e,
+static mt_status rewrap_table_batch(mt_core *c, mt_db *db, const core_wrapped_col *e,
                                     unsigned limit, size_t *n, mt_err *err)
 {
     *n = 0;
     pthread_mutex_lock(&c->kek->mu);
     uint32_t cur = mt_keyring_current(c->kek->kr);
     pthread_mutex_unlock(&c->kek->mu);
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = store_begin(db, err);
     if (rc)
         return rc;
     unsigned done = 0;
-    rc = e->batch(c, mdb, cur, limit, &done, err);
+    rc = e->batch(c, db, cur, limit, &done, err);
     if (!rc && done) {
         char a[24];
         snprintf(a, sizeof a, "%u", done);
-        rc = store_run(mdb, err, NULL,
+        rc = store_run(db, err, NULL,
                        "UPDATE kek_rewrap SET rewrapped = rewrapped + ? WHERE id = 1", a);
     }
     if (!rc)
-        rc = store_commit(mdb, err);
+        rc = store_commit(db, err);
     if (rc) {
-        store_rollback(mdb);
+        store_rollback(db);
         return rc;
     }
     pthread_mutex_lock(&c->kek->mu);
@@ -466,9 +464,8 @@ static mt_status rewrap_table_batch(mt_core *c, mt_db *mdb, const core_wrapped_c
 
 /* Rows per KEK version over every entry: counts[v] for v < cap (0 =
  * legacy); *other receives rows of versions >= cap. */
-static mt_status count_rows(mt_db *mdb, int64_t *counts, size_t cap, int64_t *other, mt_err *err)
+static mt_status count_rows(mt_db *db, int64_t *counts, size_t cap, int64_t *other, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     memset(counts, 0, cap * sizeof *counts);
     *other = 0;
     mt_status rc = MT_OK;
@@ -477,23 +474,23 @@ static mt_status count_rows(mt_db *mdb, int64_t *counts, size_t cap, int64_t *ot
         char sql[256];
         snprintf(sql, sizeof sql, "SELECT %s, count(*) FROM %s WHERE %s IS NOT NULL GROUP BY %s",
                  e->ver_col, e->table, e->key_col, e->ver_col);
-        sqlite3_stmt *st;
-        if ((rc = store_prepare(db, sql, &st, err)))
+        mt_db_stmt *st;
+        if ((rc = mt_db_prepare(db, sql, &st, err)))
             break;
-        while (!rc && store_next(db, st, &rc, err)) {
-            int64_t v = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+        while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW) {
+            int64_t v = mt_db_col_int64(st, 0), n = mt_db_col_int64(st, 1);
             if (v >= 0 && (uint64_t)v < cap)
                 counts[v] += n;
             else
                 *other += n;
         }
-        sqlite3_finalize(st);
+        mt_db_finalize(st);
     }
     return rc;
 }
 
 /* Retires every live version but the current one that no row records. */
-static mt_status retire_unused(mt_core *c, mt_db *mdb, mt_err *err)
+static mt_status retire_unused(mt_core *c, mt_db *db, mt_err *err)
 {
     struct core_kek_state *k = c->kek;
     uint32_t live[MT_KEYSTORE_MAX_VERSIONS];
@@ -512,7 +509,7 @@ static mt_status retire_unused(mt_core *c, mt_db *mdb, mt_err *err)
             int64_t cnt = 0;
             snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE %s IS NOT NULL AND %s = ?",
                      e->table, e->key_col, e->ver_col);
-            rc = store_int(mdb, err, &cnt, NULL, sql, vs);
+            rc = store_int(db, err, &cnt, NULL, sql, vs);
             total += cnt;
         }
         if (rc)
@@ -526,21 +523,21 @@ static mt_status retire_unused(mt_core *c, mt_db *mdb, mt_err *err)
          * the two leaves the version live and the entry written; the next
          * pass retires it and writes the entry again (an entry may repeat,
          * none is missing). */
-        if ((rc = store_begin(mdb, err)))
+        if ((rc = store_begin(db, err)))
             return rc;
-        if ((rc = audit_append(c, mdb, "-", "keystore: root key version retired", obj, 200, err)) ||
-            (rc = store_commit(mdb, err))) {
-            store_rollback(mdb);
+        if ((rc = audit_append(c, db, "-", "keystore: root key version retired", obj, 200, err)) ||
+            (rc = store_commit(db, err))) {
+            store_rollback(db);
             return rc;
         }
         if ((rc = mt_keystore_retire(k->ks, live[i], err))) {
             mt_err e2;
             mt_err_clear(&e2);
-            if (!store_begin(mdb, &e2)) {
-                if (audit_append(c, mdb, "-", "keystore: root key version retirement failed", obj,
+            if (!store_begin(db, &e2)) {
+                if (audit_append(c, db, "-", "keystore: root key version retirement failed", obj,
                                  500, &e2) ||
-                    store_commit(mdb, &e2))
-                    store_rollback(mdb);
+                    store_commit(db, &e2))
+                    store_rollback(db);
             }
             return rc;
         }
@@ -555,7 +552,7 @@ static mt_status retire_unused(mt_core *c, mt_db *mdb, mt_err *err)
     return retired ? refresh(c, err) : MT_OK;
 }
 
-static mt_status rewrap_pass(mt_core *c, mt_db *mdb, mt_err *err)
+static mt_status rewrap_pass(mt_core *c, mt_db *db, mt_err *err)
 {
     struct core_kek_state *k = c->kek;
     pthread_mutex_lock(&k->mu);
@@ -565,7 +562,7 @@ static mt_status rewrap_pass(mt_core *c, mt_db *mdb, mt_err *err)
     char tv[16], now[24];
     snprintf(tv, sizeof tv, "%u", cur);
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
-    mt_status rc = store_run(mdb, err, NULL,
+    mt_status rc = store_run(db, err, NULL,
                              "INSERT OR REPLACE INTO kek_rewrap(id, target, rewrapped, stuck, "
                              "started_at, finished_at) VALUES (1, ?, 0, 0, ?, NULL)",
                              tv, now);
@@ -586,9 +583,9 @@ static mt_status rewrap_pass(mt_core *c, mt_db *mdb, mt_err *err)
             if (stop)
                 return MT_OK;
             if (core_wrapped_cols[i].batch)
-                rc = rewrap_table_batch(c, mdb, &core_wrapped_cols[i], (unsigned)batch, &n, err);
+                rc = rewrap_table_batch(c, db, &core_wrapped_cols[i], (unsigned)batch, &n, err);
             else
-                rc = rewrap_batch(c, mdb, &core_wrapped_cols[i], cursor, sizeof cursor, (int)batch,
+                rc = rewrap_batch(c, db, &core_wrapped_cols[i], cursor, sizeof cursor, (int)batch,
                                   &n, err);
             if (!rc && n && ms > 0 && ms <= 10000) {
                 struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -598,10 +595,10 @@ static mt_status rewrap_pass(mt_core *c, mt_db *mdb, mt_err *err)
     }
     if (!rc) {
         snprintf(now, sizeof now, "%lld", (long long)mt_now());
-        rc = store_run(mdb, err, NULL, "UPDATE kek_rewrap SET finished_at = ? WHERE id = 1", now);
+        rc = store_run(db, err, NULL, "UPDATE kek_rewrap SET finished_at = ? WHERE id = 1", now);
     }
     if (!rc)
-        rc = retire_unused(c, mdb, err);
+        rc = retire_unused(c, db, err);
     pthread_mutex_lock(&k->mu);
     if (!rc && k->stuck)
         mt_warn("KeyStore rewrap: %lld stored keys could not be unwrapped (legacy keys of an "
@@ -693,11 +690,11 @@ static mt_status rollback_check(mt_core *c, mt_err *err)
         snprintf(sql, sizeof sql,
                  "SELECT %s, count(*) FROM %s WHERE %s IS NOT NULL AND %s > 0 GROUP BY %s",
                  e->ver_col, e->table, e->key_col, e->ver_col, e->ver_col);
-        sqlite3_stmt *st;
-        if ((rc = store_prepare(mt_db_sqlite_handle(c->db), sql, &st, err)))
+        mt_db_stmt *st;
+        if ((rc = mt_db_prepare(c->db, sql, &st, err)))
             break;
-        while (!rc && store_next(mt_db_sqlite_handle(c->db), st, &rc, err)) {
-            int64_t v = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+        while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW) {
+            int64_t v = mt_db_col_int64(st, 0), n = mt_db_col_int64(st, 1);
             bool have = v > 0 && v <= UINT32_MAX && mt_keyring_has(c->kek->kr, (uint32_t)v);
             if (!have)
                 rc = mt_err_set(err, MT_ECRYPTO,
@@ -709,7 +706,7 @@ static mt_status rollback_check(mt_core *c, mt_err *err)
                                 (long long)n, e->table, (long long)v, c->data_dir,
                                 MT_KEYSTORE_FILE);
         }
-        sqlite3_finalize(st);
+        mt_db_finalize(st);
     }
     return rc;
 }

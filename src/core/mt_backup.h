@@ -106,6 +106,13 @@ mt_status mt_backup_read_fd(int fd, mt_backup_sink sink, void *sink_ctx, mt_back
  * recorded in the header (the level the data directory is served at). */
 mt_status mt_backup_create(const char *data_dir, const char *level, const char *out_path,
                            mt_backup_info *info, mt_err *err);
+/* Whether `mesatee backup` can archive the store a server of data_dir uses
+ * (its --store URL; NULL or "" = the default DATA_DIR/mesatee.db): MT_OK for
+ * the default or a SQLite URL naming that same file; MT_EINVAL with what to
+ * do instead for a PostgreSQL store (back it up with pg_basebackup or
+ * pg_dump, docs/operations.md "PostgreSQL stores"), a SQLite file elsewhere,
+ * or an unknown URL. The URL is never quoted in the message. */
+mt_status mt_backup_store_check(const char *data_dir, const char *store_url, mt_err *err);
 /* Restores the archive in_path into data_dir, which must not exist or be an
  * empty directory. The archive is verified completely before anything is
  * written; then it is extracted (and verified again) into a new directory

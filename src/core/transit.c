@@ -173,22 +173,22 @@ static mt_status info_version(void *arg, const tver_row *v, mt_err *err)
 static json_t *grants_json(core_ctx *x, const tkey_row *k, mt_status *rc)
 {
     json_t *g = json_object();
-    sqlite3_stmt *st;
-    if ((*rc = store_prepare(mt_db_sqlite_handle(x->db),
+    mt_db_stmt *st;
+    if ((*rc = mt_db_prepare(x->db,
                              "SELECT grantee, operations, created_at, mac FROM transit_grants "
                              "WHERE owner = ? AND name = ? ORDER BY grantee",
                              &st, x->err))) {
         json_decref(g);
         return NULL;
     }
-    store_bind_text(st, 1, k->owner);
-    store_bind_text(st, 2, k->name);
-    while (!*rc && store_next(mt_db_sqlite_handle(x->db), st, rc, x->err)) {
-        const char *who = store_col_text(st, 0), *ops = store_col_text(st, 1);
+    mt_db_bind_text(st, 1, k->owner);
+    mt_db_bind_text(st, 2, k->name);
+    while (!*rc && mt_db_step(st, rc, x->err) == MT_DB_ROW) {
+        const char *who = mt_db_col_text(st, 0), *ops = mt_db_col_text(st, 1);
         char mac[65];
-        *rc = tstore_grant_mac(x->core, k->owner, k->name, who, ops, sqlite3_column_int64(st, 2),
-                               mac, x->err);
-        if (!*rc && !integ_hex_equal(mac, store_col_text(st, 3)))
+        *rc = tstore_grant_mac(x->core, k->owner, k->name, who, ops, mt_db_col_int64(st, 2), mac,
+                               x->err);
+        if (!*rc && !integ_hex_equal(mac, mt_db_col_text(st, 3)))
             *rc = integ_fail(x->err, "transit grant");
         json_t *arr = json_array();
         for (const char *p = ops; *p && arr;) {
@@ -200,7 +200,7 @@ static json_t *grants_json(core_ctx *x, const tkey_row *k, mt_status *rc)
         }
         json_object_set_new(g, who, arr);
     }
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     if (*rc) {
         json_decref(g);
         return NULL;
@@ -478,19 +478,19 @@ mt_status transit_key_list(core_ctx *x)
     const char *q = x->req->query;
     if (q && *q && strcmp(q, "list=true") != 0)
         return mt_err_set(x->err, MT_EINVAL, "the only query parameter taken here is list=true");
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(
-        mt_db_sqlite_handle(x->db),
+    mt_db_stmt *st;
+    mt_status rc = mt_db_prepare(
+        x->db,
         "SELECT name FROM transit_keys WHERE owner = ?1 UNION ALL "
         "SELECT owner || ':' || name FROM transit_grants WHERE grantee = ?1 ORDER BY 1",
         &st, x->err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, x->who);
+    mt_db_bind_text(st, 1, x->who);
     json_t *keys = json_array();
-    while (!rc && store_next(mt_db_sqlite_handle(x->db), st, &rc, x->err))
-        json_array_append_new(keys, json_string(store_col_text(st, 0)));
-    sqlite3_finalize(st);
+    while (!rc && mt_db_step(st, &rc, x->err) == MT_DB_ROW)
+        json_array_append_new(keys, json_string(mt_db_col_text(st, 0)));
+    mt_db_finalize(st);
     if (rc) {
         json_decref(keys);
         return rc;

@@ -218,26 +218,26 @@ void tstore_cache_forget(mt_core *c, const char *owner, const char *name)
     "k.derived, k.convergent_encryption, k.min_available_version"
 #define KEY_NCOLS 17
 
-static void key_from_stmt(sqlite3_stmt *st, int o, tkey_row *k)
+static void key_from_stmt(mt_db_stmt *st, int o, tkey_row *k)
 {
     memset(k, 0, sizeof *k);
-    snprintf(k->owner, sizeof k->owner, "%s", store_col_text(st, o));
-    snprintf(k->name, sizeof k->name, "%s", store_col_text(st, o + 1));
-    k->type = mt_tk_type_parse(store_col_text(st, o + 2));
-    k->latest = (uint32_t)sqlite3_column_int64(st, o + 3);
-    k->min_dec = (uint32_t)sqlite3_column_int64(st, o + 4);
-    k->min_enc = (uint32_t)sqlite3_column_int64(st, o + 5);
-    k->deletion_allowed = sqlite3_column_int(st, o + 6) != 0;
-    k->exportable = sqlite3_column_int(st, o + 7) != 0;
-    k->imported = sqlite3_column_int(st, o + 8) != 0;
-    k->allow_rotation = sqlite3_column_int(st, o + 9) != 0;
-    k->created_at = sqlite3_column_int64(st, o + 10);
-    k->updated_at = sqlite3_column_int64(st, o + 11);
-    snprintf(k->mac, sizeof k->mac, "%s", store_col_text(st, o + 12));
-    k->allow_plaintext_backup = sqlite3_column_int(st, o + 13) != 0;
-    k->derived = sqlite3_column_int(st, o + 14) != 0;
-    k->convergent = sqlite3_column_int(st, o + 15) != 0;
-    k->min_avail = (uint32_t)sqlite3_column_int64(st, o + 16);
+    snprintf(k->owner, sizeof k->owner, "%s", mt_db_col_text(st, o));
+    snprintf(k->name, sizeof k->name, "%s", mt_db_col_text(st, o + 1));
+    k->type = mt_tk_type_parse(mt_db_col_text(st, o + 2));
+    k->latest = (uint32_t)mt_db_col_int64(st, o + 3);
+    k->min_dec = (uint32_t)mt_db_col_int64(st, o + 4);
+    k->min_enc = (uint32_t)mt_db_col_int64(st, o + 5);
+    k->deletion_allowed = (int)mt_db_col_int64(st, o + 6) != 0;
+    k->exportable = (int)mt_db_col_int64(st, o + 7) != 0;
+    k->imported = (int)mt_db_col_int64(st, o + 8) != 0;
+    k->allow_rotation = (int)mt_db_col_int64(st, o + 9) != 0;
+    k->created_at = mt_db_col_int64(st, o + 10);
+    k->updated_at = mt_db_col_int64(st, o + 11);
+    snprintf(k->mac, sizeof k->mac, "%s", mt_db_col_text(st, o + 12));
+    k->allow_plaintext_backup = (int)mt_db_col_int64(st, o + 13) != 0;
+    k->derived = (int)mt_db_col_int64(st, o + 14) != 0;
+    k->convergent = (int)mt_db_col_int64(st, o + 15) != 0;
+    k->min_avail = (uint32_t)mt_db_col_int64(st, o + 16);
 }
 
 static mt_status key_check(mt_core *c, const tkey_row *k, mt_err *err)
@@ -251,24 +251,24 @@ static mt_status key_check(mt_core *c, const tkey_row *k, mt_err *err)
     return MT_OK;
 }
 
-static mt_status version_from_stmt(mt_core *c, sqlite3_stmt *st, int o, const tkey_row *k,
+static mt_status version_from_stmt(mt_core *c, mt_db_stmt *st, int o, const tkey_row *k,
                                    tver_row *v, mt_err *err)
 {
     memset(v, 0, sizeof *v);
     snprintf(v->owner, sizeof v->owner, "%s", k->owner);
     snprintf(v->name, sizeof v->name, "%s", k->name);
-    v->version = (uint32_t)sqlite3_column_int64(st, o);
-    const void *w = sqlite3_column_blob(st, o + 1);
-    int wl = sqlite3_column_bytes(st, o + 1);
-    if (wl < 0 || (size_t)wl > sizeof v->wrapped)
+    v->version = (uint32_t)mt_db_col_int64(st, o);
+    size_t wl = 0;
+    const void *w = mt_db_col_blob(st, o + 1, &wl);
+    if (wl > sizeof v->wrapped)
         return integ_fail(err, "transit key");
     if (wl)
-        memcpy(v->wrapped, w, (size_t)wl);
-    v->wrapped_len = (size_t)wl;
-    v->kek_version = (uint32_t)sqlite3_column_int64(st, o + 2);
-    snprintf(v->public_key, sizeof v->public_key, "%s", store_col_text(st, o + 3));
-    v->created_at = sqlite3_column_int64(st, o + 4);
-    snprintf(v->mac, sizeof v->mac, "%s", store_col_text(st, o + 5));
+        memcpy(v->wrapped, w, wl);
+    v->wrapped_len = wl;
+    v->kek_version = (uint32_t)mt_db_col_int64(st, o + 2);
+    snprintf(v->public_key, sizeof v->public_key, "%s", mt_db_col_text(st, o + 3));
+    v->created_at = mt_db_col_int64(st, o + 4);
+    snprintf(v->mac, sizeof v->mac, "%s", mt_db_col_text(st, o + 5));
     char mac[65];
     mt_status rc = tstore_version_mac(c, v->owner, v->name, v->version, v->wrapped,
                                       v->wrapped_len, v->kek_version, v->public_key,
@@ -280,10 +280,9 @@ static mt_status version_from_stmt(mt_core *c, sqlite3_stmt *st, int o, const tk
     return MT_OK;
 }
 
-mt_status tstore_lookup(mt_core *c, mt_db *mdb, const char *owner, const char *name,
+mt_status tstore_lookup(mt_core *c, mt_db *db, const char *owner, const char *name,
                         uint32_t version, const char *grantee, tlookup *out, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     memset(out, 0, sizeof *out);
     static const char sql[] =
         "SELECT " KEY_COLS ", v.version, v.wrapped, v.kek_version, v.public_key, v.created_at, "
@@ -293,48 +292,42 @@ mt_status tstore_lookup(mt_core *c, mt_db *mdb, const char *owner, const char *n
         "LEFT JOIN transit_grants g ON g.owner = k.owner AND g.name = k.name AND g.grantee = ?4 "
         "WHERE k.owner = ?1 AND k.name = ?2";
     /* kept prepared on the request connection (stmt_cache.c) */
-    sqlite3_stmt *st = NULL;
-    mt_status rc = core_stmt_get_sqlite(c, mdb, sql, &st, err);
+    mt_db_stmt *st = NULL;
+    mt_status rc = core_stmt_get(c, db, sql, &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, owner);
-    store_bind_text(st, 2, name);
-    sqlite3_bind_int64(st, 3, version);
-    store_bind_text(st, 4, grantee ? grantee : "");
-    int s = sqlite3_step(st);
-    if (s == SQLITE_DONE) {
-        core_stmt_put_sqlite(c, st);
-        return MT_OK; /* out->found false */
-    }
-    if (s != SQLITE_ROW) {
-        rc = store_fail(db, err);
-        core_stmt_put_sqlite(c, st);
+    mt_db_bind_text(st, 1, owner);
+    mt_db_bind_text(st, 2, name);
+    mt_db_bind_int64(st, 3, version);
+    mt_db_bind_text(st, 4, grantee ? grantee : "");
+    int s = mt_db_step(st, &rc, err);
+    if (s != MT_DB_ROW) { /* MT_DB_DONE: out->found false */
+        core_stmt_put(c, st);
         return rc;
     }
     key_from_stmt(st, 0, &out->key);
     rc = key_check(c, &out->key, err);
-    if (!rc && sqlite3_column_type(st, KEY_NCOLS) != SQLITE_NULL) {
+    if (!rc && !mt_db_col_null(st, KEY_NCOLS)) {
         rc = version_from_stmt(c, st, KEY_NCOLS, &out->key, &out->ver, err);
         out->has_ver = !rc;
     }
-    if (!rc && sqlite3_column_type(st, KEY_NCOLS + 6) != SQLITE_NULL) {
-        snprintf(out->grant_ops, sizeof out->grant_ops, "%s", store_col_text(st, KEY_NCOLS + 6));
-        int64_t gt = sqlite3_column_int64(st, KEY_NCOLS + 7);
+    if (!rc && !mt_db_col_null(st, KEY_NCOLS + 6)) {
+        snprintf(out->grant_ops, sizeof out->grant_ops, "%s", mt_db_col_text(st, KEY_NCOLS + 6));
+        int64_t gt = mt_db_col_int64(st, KEY_NCOLS + 7);
         char mac[65];
         rc = tstore_grant_mac(c, owner, name, grantee, out->grant_ops, gt, mac, err);
-        if (!rc && !integ_hex_equal(mac, store_col_text(st, KEY_NCOLS + 8)))
+        if (!rc && !integ_hex_equal(mac, mt_db_col_text(st, KEY_NCOLS + 8)))
             rc = integ_fail(err, "transit grant");
         out->has_grant = !rc;
     }
-    core_stmt_put_sqlite(c, st);
+    core_stmt_put(c, st);
     if (!rc)
         out->found = true;
     return rc;
 }
 
-mt_status tstore_key_write(mt_core *c, mt_db *mdb, tkey_row *k, bool insert, mt_err *err)
+mt_status tstore_key_write(mt_core *c, mt_db *db, tkey_row *k, bool insert, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     mt_status rc = tstore_key_mac(c, k, k->mac, err);
     if (rc)
         return rc;
@@ -350,39 +343,36 @@ mt_status tstore_key_write(mt_core *c, mt_db *mdb, tkey_row *k, bool insert, mt_
                  "allow_rotation=?8, created_at=?9, updated_at=?10, mac=?11, "
                  "allow_plaintext_backup=?14, derived=?15, convergent_encryption=?16, "
                  "min_available_version=?17 WHERE owner=?12 AND name=?13";
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(db, sql, &st, err)))
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(db, sql, &st, err)))
         return rc;
-    store_bind_text(st, 1, mt_tk_type_name(k->type));
-    sqlite3_bind_int64(st, 2, k->latest);
-    sqlite3_bind_int64(st, 3, k->min_dec);
-    sqlite3_bind_int64(st, 4, k->min_enc);
-    sqlite3_bind_int(st, 5, k->deletion_allowed);
-    sqlite3_bind_int(st, 6, k->exportable);
-    sqlite3_bind_int(st, 7, k->imported);
-    sqlite3_bind_int(st, 8, k->allow_rotation);
-    sqlite3_bind_int64(st, 9, k->created_at);
-    sqlite3_bind_int64(st, 10, k->updated_at);
-    store_bind_text(st, 11, k->mac);
-    store_bind_text(st, 12, k->owner);
-    store_bind_text(st, 13, k->name);
-    sqlite3_bind_int(st, 14, k->allow_plaintext_backup);
-    sqlite3_bind_int(st, 15, k->derived);
-    sqlite3_bind_int(st, 16, k->convergent);
-    sqlite3_bind_int64(st, 17, k->min_avail);
-    int s = sqlite3_step(st);
-    if (s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    else if (sqlite3_changes(db) != 1)
+    mt_db_bind_text(st, 1, mt_tk_type_name(k->type));
+    mt_db_bind_int64(st, 2, k->latest);
+    mt_db_bind_int64(st, 3, k->min_dec);
+    mt_db_bind_int64(st, 4, k->min_enc);
+    mt_db_bind_int64(st, 5, k->deletion_allowed);
+    mt_db_bind_int64(st, 6, k->exportable);
+    mt_db_bind_int64(st, 7, k->imported);
+    mt_db_bind_int64(st, 8, k->allow_rotation);
+    mt_db_bind_int64(st, 9, k->created_at);
+    mt_db_bind_int64(st, 10, k->updated_at);
+    mt_db_bind_text(st, 11, k->mac);
+    mt_db_bind_text(st, 12, k->owner);
+    mt_db_bind_text(st, 13, k->name);
+    mt_db_bind_int64(st, 14, k->allow_plaintext_backup);
+    mt_db_bind_int64(st, 15, k->derived);
+    mt_db_bind_int64(st, 16, k->convergent);
+    mt_db_bind_int64(st, 17, k->min_avail);
+    mt_db_step(st, &rc, err);
+    if (!rc && mt_db_changes(db) != 1)
         rc = mt_err_set(err, MT_EINTERNAL, "transit key row not written");
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     return rc;
 }
 
-mt_status tstore_version_add(mt_core *c, mt_db *mdb, const char *owner, const char *name,
+mt_status tstore_version_add(mt_core *c, mt_db *db, const char *owner, const char *name,
                              uint32_t version, const mt_tk_key *key, int64_t now, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     uint8_t *w = NULL, aad[200];
     size_t wl = 0;
     uint32_t used = 0;
@@ -395,53 +385,51 @@ mt_status tstore_version_add(mt_core *c, mt_db *mdb, const char *owner, const ch
         rc = mt_tk_public_text(key, &pub, err);
     if (!rc)
         rc = tstore_version_mac(c, owner, name, version, w, wl, used, pub, now, mac, err);
-    sqlite3_stmt *st = NULL;
+    mt_db_stmt *st = NULL;
     if (!rc)
-        rc = store_prepare(db,
+        rc = mt_db_prepare(db,
                            "INSERT INTO transit_key_versions(owner, name, version, wrapped, "
                            "kek_version, public_key, created_at, mac) VALUES (?,?,?,?,?,?,?,?)",
                            &st, err);
     if (!rc) {
-        store_bind_text(st, 1, owner);
-        store_bind_text(st, 2, name);
-        sqlite3_bind_int64(st, 3, version);
-        sqlite3_bind_blob(st, 4, w, (int)wl, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 5, used);
-        store_bind_text(st, 6, pub);
-        sqlite3_bind_int64(st, 7, now);
-        store_bind_text(st, 8, mac);
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = store_fail(db, err);
+        mt_db_bind_text(st, 1, owner);
+        mt_db_bind_text(st, 2, name);
+        mt_db_bind_int64(st, 3, version);
+        mt_db_bind_blob(st, 4, w, wl);
+        mt_db_bind_int64(st, 5, used);
+        mt_db_bind_text(st, 6, pub);
+        mt_db_bind_int64(st, 7, now);
+        mt_db_bind_text(st, 8, mac);
+        mt_db_step(st, &rc, err);
     }
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     free(w);
     free(pub);
     return rc;
 }
 
-mt_status tstore_versions(mt_core *c, mt_db *mdb, const tkey_row *k, tver_cb cb, void *arg,
+mt_status tstore_versions(mt_core *c, mt_db *db, const tkey_row *k, tver_cb cb, void *arg,
                           mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(db,
+    mt_db_stmt *st;
+    mt_status rc = mt_db_prepare(db,
                                  "SELECT version, wrapped, kek_version, public_key, created_at, "
                                  "mac FROM transit_key_versions WHERE owner = ? AND name = ? "
                                  "ORDER BY version",
                                  &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, k->owner);
-    store_bind_text(st, 2, k->name);
+    mt_db_bind_text(st, 1, k->owner);
+    mt_db_bind_text(st, 2, k->name);
     tver_row *v = malloc(sizeof *v);
     if (!v)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    while (!rc && store_next(db, st, &rc, err)) {
+    while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW) {
         rc = version_from_stmt(c, st, 0, k, v, err);
         if (!rc)
             rc = cb(arg, v, err);
     }
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     free(v);
     return rc;
 }
@@ -452,10 +440,9 @@ static const char wrap_aad[] = "transit-wrapping-key/v1";
 
 /* Seals the import wrapping key `k` under the current KEK and writes its row (MACed over
  * `pub` and `created`): a new row when `insert`, else the existing row's wrapped key. */
-static mt_status wrapping_write(mt_core *c, mt_db *mdb, const mt_tk_key *k, const char *pub,
+static mt_status wrapping_write(mt_core *c, mt_db *db, const mt_tk_key *k, const char *pub,
                                 int64_t created, bool insert, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     uint8_t *w = NULL;
     size_t wl = 0;
     uint32_t used = 0;
@@ -464,73 +451,69 @@ static mt_status wrapping_write(mt_core *c, mt_db *mdb, const mt_tk_key *k, cons
                             &used, err);
     if (!rc)
         rc = tstore_version_mac(c, "-", "wrapping_key", 0, w, wl, used, pub, created, mac, err);
-    sqlite3_stmt *st = NULL;
+    mt_db_stmt *st = NULL;
     if (!rc)
-        rc = store_prepare(db,
+        rc = mt_db_prepare(db,
                            insert ? "INSERT INTO transit_wrapping_key(id, wrapped, kek_version, "
                                     "public_key, created_at, mac) VALUES (1,?,?,?,?,?)"
                                   : "UPDATE transit_wrapping_key SET wrapped = ?, "
                                     "kek_version = ?, mac = ? WHERE id = 1",
                            &st, err);
     if (!rc) {
-        sqlite3_bind_blob(st, 1, w, (int)wl, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, used);
+        mt_db_bind_blob(st, 1, w, wl);
+        mt_db_bind_int64(st, 2, used);
         if (insert) {
-            store_bind_text(st, 3, pub);
-            sqlite3_bind_int64(st, 4, created);
-            store_bind_text(st, 5, mac);
+            mt_db_bind_text(st, 3, pub);
+            mt_db_bind_int64(st, 4, created);
+            mt_db_bind_text(st, 5, mac);
         } else {
-            store_bind_text(st, 3, mac);
+            mt_db_bind_text(st, 3, mac);
         }
-        if (sqlite3_step(st) != SQLITE_DONE)
-            rc = store_fail(db, err);
+        mt_db_step(st, &rc, err);
     }
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     free(w);
     return rc;
 }
 
 /* Reads the wrapping key's row into *v after checking its MAC; *found false
  * (MT_OK) when there is none. pem_out (may be NULL) gets the public key. */
-static mt_status wrapping_row(mt_core *c, mt_db *mdb, tver_row *v, bool *found, char **pem_out,
+static mt_status wrapping_row(mt_core *c, mt_db *db, tver_row *v, bool *found, char **pem_out,
                               mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *found = false;
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(db,
+    mt_db_stmt *st;
+    mt_status rc = mt_db_prepare(db,
                                  "SELECT wrapped, kek_version, public_key, created_at, mac "
                                  "FROM transit_wrapping_key WHERE id = 1",
                                  &st, err);
     if (rc)
         return rc;
-    int s = sqlite3_step(st);
-    if (s != SQLITE_ROW) {
-        rc = s == SQLITE_DONE ? MT_OK : store_fail(db, err);
-        sqlite3_finalize(st);
+    if (mt_db_step(st, &rc, err) != MT_DB_ROW) { /* MT_DB_DONE: *found false */
+        mt_db_finalize(st);
         return rc;
     }
     memset(v, 0, sizeof *v);
     snprintf(v->owner, sizeof v->owner, "-");
     snprintf(v->name, sizeof v->name, "wrapping_key");
-    const void *w = sqlite3_column_blob(st, 0);
-    int wl = sqlite3_column_bytes(st, 0);
-    if (wl <= 0 || (size_t)wl > sizeof v->wrapped) {
-        sqlite3_finalize(st);
+    size_t wl = 0;
+    const void *w = mt_db_col_blob(st, 0, &wl);
+    if (wl == 0 || wl > sizeof v->wrapped) {
+        mt_db_finalize(st);
         return integ_fail(err, "transit wrapping key");
     }
-    memcpy(v->wrapped, w, (size_t)wl);
-    v->wrapped_len = (size_t)wl;
-    v->kek_version = (uint32_t)sqlite3_column_int64(st, 1);
-    snprintf(v->public_key, sizeof v->public_key, "%s", store_col_text(st, 2));
-    v->created_at = sqlite3_column_int64(st, 3);
+    memcpy(v->wrapped, w, wl);
+    v->wrapped_len = wl;
+    v->kek_version = (uint32_t)mt_db_col_int64(st, 1);
+    snprintf(v->public_key, sizeof v->public_key, "%s", mt_db_col_text(st, 2));
+    v->created_at = mt_db_col_int64(st, 3);
     char mac[65];
     rc = tstore_version_mac(c, "-", "wrapping_key", 0, v->wrapped, v->wrapped_len, v->kek_version,
                             v->public_key, v->created_at, mac, err);
-    if (!rc && !integ_hex_equal(mac, store_col_text(st, 4)))
+    if (!rc && !integ_hex_equal(mac, mt_db_col_text(st, 4)))
         rc = integ_fail(err, "transit wrapping key");
     snprintf(v->mac, sizeof v->mac, "%s", mac);
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     if (rc)
         return rc;
     if (pem_out && !(*pem_out = mt_strdup(v->public_key)))
@@ -539,7 +522,7 @@ static mt_status wrapping_row(mt_core *c, mt_db *mdb, tver_row *v, bool *found, 
     return MT_OK;
 }
 
-mt_status tstore_wrapping_key(mt_core *c, mt_db *mdb, bool create, const mt_tk_key **out,
+mt_status tstore_wrapping_key(mt_core *c, mt_db *db, bool create, const mt_tk_key **out,
                               char **pem_out, mt_err *err)
 {
     *out = NULL;
@@ -547,7 +530,7 @@ mt_status tstore_wrapping_key(mt_core *c, mt_db *mdb, bool create, const mt_tk_k
         *pem_out = NULL;
     tver_row v;
     bool found = false;
-    mt_status rc = wrapping_row(c, mdb, &v, &found, pem_out, err);
+    mt_status rc = wrapping_row(c, db, &v, &found, pem_out, err);
     if (!rc && found) /* the cache entry is keyed by the MAC, which binds owner "-" */
         rc = tstore_cached_key_aad(c, &v, (const uint8_t *)wrap_aad, sizeof wrap_aad - 1, out,
                                    err);
@@ -563,12 +546,12 @@ mt_status tstore_wrapping_key(mt_core *c, mt_db *mdb, bool create, const mt_tk_k
     if (!rc)
         rc = mt_tk_public_pem(k, &pub, err);
     if (!rc)
-        rc = wrapping_write(c, mdb, k, pub, mt_now(), true, err);
+        rc = wrapping_write(c, db, k, pub, mt_now(), true, err);
     mt_tk_key_free(k);
     free(pub);
     if (rc)
         return rc;
-    return tstore_wrapping_key(c, mdb, false, out, pem_out, err);
+    return tstore_wrapping_key(c, db, false, out, pem_out, err);
 }
 
 mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aad, size_t al,
@@ -580,14 +563,14 @@ mt_status tstore_cached_key_aad(mt_core *c, const tver_row *v, const uint8_t *aa
 
 /* ---- entry points for other modules ---------------------------------------------- */
 
-mt_status transit_task_key_load(mt_core *c, mt_db *mdb, const char *owner, const char *name,
+mt_status transit_task_key_load(mt_core *c, mt_db *db, const char *owner, const char *name,
                                 uint32_t version, mt_tk_key **out, uint32_t *used, mt_err *err)
 {
     *out = NULL;
     tlookup *l = malloc(sizeof *l);
     if (!l)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    mt_status rc = tstore_lookup(c, mdb, owner, name, version, "", l, err);
+    mt_status rc = tstore_lookup(c, db, owner, name, version, "", l, err);
     if (!rc && (!l->found || !l->has_ver))
         rc = mt_err_set(err, MT_ENOTFOUND, "no such KeyStore key or version");
     if (!rc && l->key.min_enc && l->ver.version < l->key.min_enc)
@@ -604,12 +587,11 @@ mt_status transit_task_key_load(mt_core *c, mt_db *mdb, const char *owner, const
 }
 
 /* Rewraps the import wrapping key when its kek_version is below `below`. */
-static mt_status wrapping_rewrap(mt_core *c, mt_db *mdb, uint32_t below, unsigned *done,
-                                 mt_err *err)
+static mt_status wrapping_rewrap(mt_core *c, mt_db *db, uint32_t below, unsigned *done, mt_err *err)
 {
     int64_t kv = 0, created = 0;
     bool found = false;
-    mt_status rc = store_int(mdb, err, &kv, &found,
+    mt_status rc = store_int(db, err, &kv, &found,
                              "SELECT kek_version FROM transit_wrapping_key WHERE id = 1", NULL);
     if (rc || !found || kv >= (int64_t)below)
         return rc;
@@ -618,7 +600,7 @@ static mt_status wrapping_rewrap(mt_core *c, mt_db *mdb, uint32_t below, unsigne
     tver_row v;
     memset(&v, 0, sizeof v);
     mt_tk_key *wk = NULL;
-    rc = wrapping_row(c, mdb, &v, &found, NULL, err);
+    rc = wrapping_row(c, db, &v, &found, NULL, err);
     if (!rc && !found)
         rc = mt_err_set(err, MT_EINTERNAL, "transit wrapping key vanished during rewrap");
     if (!rc)
@@ -626,7 +608,7 @@ static mt_status wrapping_rewrap(mt_core *c, mt_db *mdb, uint32_t below, unsigne
                       v.wrapped_len, MT_TK_RSA_4096, "transit wrapping key", &wk, err);
     created = v.created_at;
     if (!rc)
-        rc = wrapping_write(c, mdb, wk, v.public_key, created, false, err);
+        rc = wrapping_write(c, db, wk, v.public_key, created, false, err);
     mt_tk_key_free(wk);
     mt_wipe(&v, sizeof v);
     if (!rc)
@@ -634,27 +616,26 @@ static mt_status wrapping_rewrap(mt_core *c, mt_db *mdb, uint32_t below, unsigne
     return rc;
 }
 
-mt_status transit_rewrap_batch(mt_core *c, mt_db *mdb, uint32_t below, unsigned limit,
+mt_status transit_rewrap_batch(mt_core *c, mt_db *db, uint32_t below, unsigned limit,
                                unsigned *done, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *done = 0;
     mt_status rc;
-    sqlite3_stmt *st;
-    rc = store_prepare(db,
+    mt_db_stmt *st;
+    rc = mt_db_prepare(db,
                        "SELECT owner, name, version FROM transit_key_versions "
                        "WHERE kek_version < ? LIMIT ?",
                        &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, below);
-    sqlite3_bind_int64(st, 2, limit);
+    mt_db_bind_int64(st, 1, below);
+    mt_db_bind_int64(st, 2, limit);
     json_t *todo = json_array();
-    while (!rc && store_next(db, st, &rc, err))
-        json_array_append_new(todo, json_pack("[s,s,I]", store_col_text(st, 0),
-                                              store_col_text(st, 1),
-                                              (json_int_t)sqlite3_column_int64(st, 2)));
-    sqlite3_finalize(st);
+    while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW)
+        json_array_append_new(todo,
+                              json_pack("[s,s,I]", mt_db_col_text(st, 0), mt_db_col_text(st, 1),
+                                        (json_int_t)mt_db_col_int64(st, 2)));
+    mt_db_finalize(st);
     size_t i;
     json_t *it;
     json_array_foreach(todo, i, it)
@@ -666,7 +647,7 @@ mt_status transit_rewrap_batch(mt_core *c, mt_db *mdb, uint32_t below, unsigned 
         uint32_t ver = (uint32_t)json_integer_value(json_array_get(it, 2));
         mt_tk_key *k = NULL;
         tlookup *l = malloc(sizeof *l);
-        rc = l ? tstore_lookup(c, mdb, owner, name, ver, "", l, err)
+        rc = l ? tstore_lookup(c, db, owner, name, ver, "", l, err)
                : mt_err_set(err, MT_ENOMEM, "out of memory");
         if (!rc && !l->has_ver)
             rc = mt_err_set(err, MT_EINTERNAL, "transit key version vanished during rewrap");
@@ -680,19 +661,19 @@ mt_status transit_rewrap_batch(mt_core *c, mt_db *mdb, uint32_t below, unsigned 
         if (!rc) {
             char vs[16];
             snprintf(vs, sizeof vs, "%u", (unsigned)ver);
-            rc = store_run(mdb, err, NULL,
+            rc = store_run(db, err, NULL,
                            "DELETE FROM transit_key_versions WHERE owner=? AND name=? AND "
                            "version=CAST(? AS INTEGER)",
                            owner, name, vs, NULL);
         }
         if (!rc)
-            rc = tstore_version_add(c, mdb, owner, name, ver, k, created, err);
+            rc = tstore_version_add(c, db, owner, name, ver, k, created, err);
         mt_tk_key_free(k);
         if (!rc)
             (*done)++;
     }
     json_decref(todo);
     if (!rc && *done < limit)
-        rc = wrapping_rewrap(c, mdb, below, done, err);
+        rc = wrapping_rewrap(c, db, below, done, err);
     return rc;
 }

@@ -151,5 +151,16 @@ expect_fail "backup with a bad level" "--level must be" "$B" backup --data-dir "
 expect_fail "backup into the data directory" "outside the data directory" \
   "$B" backup --data-dir "$OLD" --out "$OLD/objects/b.mtb"
 expect_fail "backup into a missing directory" "" "$B" backup --data-dir "$OLD" --out "$MT_WORK/no/such/x.mtb"
+expect_fail "backup of a PostgreSQL store" "pg_basebackup or pg_dump" \
+  "$B" backup --data-dir "$OLD" --out "$MT_WORK/x.mtb" --store "postgresql://u:pw@127.0.0.1/mesatee"
+expect_fail "backup --store of another file" "inside the data directory" \
+  "$B" backup --data-dir "$OLD" --out "$MT_WORK/x.mtb" --store "$MT_WORK/backup.mtb"
+expect_fail "backup --store garbage" "unknown URL scheme" \
+  "$B" backup --data-dir "$OLD" --out "$MT_WORK/x.mtb" --store "mysql://h/db"
+expect_fail "backup --store file: without a path" "--store" \
+  "$B" backup --data-dir "$OLD" --out "$MT_WORK/x.mtb" --store "file:"
+"$B" backup --data-dir "$OLD" --out "$MT_WORK/s.mtb" --store "file:$OLD/mesatee.db" >/dev/null \
+  || fail "backup --store naming the data directory's own store"
+ok "backup --store: PostgreSQL, another file and garbage refused; the data directory's own file accepted"
 [ -e "$MT_WORK/x.mtb" ] && fail "a failed backup left a file"
 ok "garbage refused, nothing half-written"

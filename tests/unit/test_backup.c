@@ -122,6 +122,43 @@ static void test_names(void **s)
     free(b.p);
 }
 
+/* mt_backup_store_check: the default and the data directory's own file pass;
+ * PostgreSQL, another SQLite file and garbage are refused with what to do. */
+static void test_store_check(void **s)
+{
+    (void)s;
+    char dir[] = "/tmp/test-backup-store.XXXXXX", db[64], other[64], url[80];
+    assert_non_null(mkdtemp(dir));
+    snprintf(db, sizeof db, "%s/mesatee.db", dir);
+    snprintf(other, sizeof other, "%s/other.db", dir);
+    FILE *f = fopen(db, "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_non_null(f = fopen(other, "w"));
+    fclose(f);
+    mt_err err = {0};
+    assert_int_equal(mt_backup_store_check(dir, NULL, &err), MT_OK);
+    assert_int_equal(mt_backup_store_check(dir, "", &err), MT_OK);
+    assert_int_equal(mt_backup_store_check(dir, db, &err), MT_OK);
+    snprintf(url, sizeof url, "file:%s", db);
+    assert_int_equal(mt_backup_store_check(dir, url, &err), MT_OK);
+    assert_int_equal(mt_backup_store_check(dir, "postgresql://u:s3cret@db1,db2/mesatee", &err),
+                     MT_EINVAL);
+    assert_non_null(strstr(err.msg, "pg_basebackup or pg_dump"));
+    assert_null(strstr(err.msg, "s3cret"));
+    assert_int_equal(mt_backup_store_check(dir, "postgres://h/db", &err), MT_EINVAL);
+    assert_int_equal(mt_backup_store_check(dir, other, &err), MT_EINVAL);
+    assert_non_null(strstr(err.msg, "inside the data directory"));
+    assert_int_equal(mt_backup_store_check(dir, "/nonexistent/mesatee.db", &err), MT_EINVAL);
+    assert_int_equal(mt_backup_store_check(dir, "mysql://h/db", &err), MT_EINVAL);
+    assert_non_null(strstr(err.msg, "unknown URL scheme"));
+    assert_int_equal(mt_backup_store_check(dir, "file:", &err), MT_EINVAL);
+    assert_int_equal(mt_backup_store_check(NULL, db, &err), MT_EINVAL);
+    unlink(db);
+    unlink(other);
+    rmdir(dir);
+}
+
 static void test_store_backup_restore(void **s)
 {
     (void)s;
@@ -195,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_every_truncation_and_flip_refused),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_store_backup_restore),
+        cmocka_unit_test(test_store_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
