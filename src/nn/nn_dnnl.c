@@ -851,8 +851,10 @@ int mt_nn_dnnl_conv_io(mt_nn_dnnl *ctx, const void *key, const mt_nn_conv_desc *
     ptrs[U_B] = (void *)bias;
     ptrs[U_Y] = y;
     rc = dispatch(ctx, &k, key != NULL, build_conv, &a, ptrs, opname, err, errlen);
-    if (rc == 0 && ctx->last && ctx->last->y_blocked)
+    if (rc == 0 && ctx->last && ctx->last->y_blocked) {
         io->y_layout = &ctx->last->ylayout;
+        ctx->st.blocked_outputs++;
+    }
     return rc;
 }
 
@@ -902,8 +904,10 @@ int mt_nn_dnnl_to_plain(mt_nn_dnnl *ctx, const mt_nn_dnnl_layout *l, float *buf,
     ptrs[U_X] = buf;
     ptrs[U_Y] = ctx->tmp;
     int rc = dispatch(ctx, &k, true, build_unblock, l, ptrs, opname, err, errlen);
-    if (rc == 0)
+    if (rc == 0) {
         memcpy(buf, ctx->tmp, bytes);
+        ctx->st.to_plain++;
+    }
     return rc;
 }
 
