@@ -122,7 +122,10 @@ def run_task(srv, fn, mid, iid, n):
                 inv = log_ms(line)
             elif f"task {t} finished" in line:
                 fin = log_ms(line)
-    return fin - inv, float(rec["metering"]["wall_ms"]), client
+    m = re.search(r"load\+inputs ([0-9.]+) ms, prepare ([0-9.]+) ms, run ([0-9.]+) ms",
+                  rec.get("log") or "")
+    split = f" (load {m.group(1)} prepare {m.group(2)} first run {m.group(3)})" if m else ""
+    return fin - inv, float(rec["metering"]["wall_ms"]), client, split
 
 
 def main():
@@ -195,7 +198,7 @@ def main():
                         for r in range(rounds):
                             a = ours(k)
                             ntask += 1
-                            s_, w_, c_ = run_task(srv, fn, mid, iid, ntask)
+                            s_, w_, c_, split = run_task(srv, fn, mid, iid, ntask)
                             b = timed(model, k)
                             c = timed(opt, k)
                             ot += a
@@ -205,7 +208,7 @@ def main():
                             tt += b
                             pt += c
                             print(f"  round {r}: ours " + " ".join(f"{v:.1f}" for v in a) +
-                                  f" ms | task server {s_:.0f} worker {w_:.0f} client "
+                                  f" ms | task server {s_:.0f} worker {w_:.0f}{split} client "
                                   f"{c_:.0f} ms | torch " +
                                   " ".join(f"{v:.1f}" for v in b) + " ms | torch-opt " +
                                   " ".join(f"{v:.1f}" for v in c) + " ms", flush=True)

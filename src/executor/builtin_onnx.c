@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -311,6 +312,11 @@ static mt_status write_output(mt_bctx *ctx, size_t idx, const mt_nn_tensor *o, b
 
 /* ---- the built-in --------------------------------------------------------------- */
 
+static double ms_between(const struct timespec *a, const struct timespec *b)
+{
+    return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
 static int64_t arg_int(const mt_bctx *ctx, const char *name, int64_t dflt)
 {
     const char *v = mt_bctx_arg(ctx, name);
@@ -532,6 +538,8 @@ mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err)
     char msg[512];
 
     mt_nn_limits lim = {.mem_cap = (size_t)mem_mb << 20, .threads = (int)threads};
+    struct timespec t0, t1, t2, t3;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int nrc = model_size > 0 ? mt_nn_load_ext(min->data, (size_t)model_size,
                                               min->data + model_size,
                                               min->len - (size_t)model_size, &lim, &m, msg,
@@ -645,6 +653,7 @@ mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err)
         shapes[i] = ins[i];
         shapes[i].data = NULL;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     nrc = mt_nn_prepare(m, shapes, nin, msg, sizeof msg);
     if (nrc != MT_NN_OK) {
         rc = engine_fail(ctx, nrc, "preparing the model for the input's shape", msg,
@@ -713,7 +722,9 @@ mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err)
                 goto done;
             }
 
+    clock_gettime(CLOCK_MONOTONIC, &t2);
     nrc = mt_nn_run(m, ins, nin, outs, nout, msg, sizeof msg);
+    clock_gettime(CLOCK_MONOTONIC, &t3);
     if (nrc != MT_NN_OK) {
         rc = engine_fail(ctx, nrc, "running the model", msg, (size_t)mem_mb, err);
         goto done;
@@ -742,6 +753,10 @@ mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err)
     mt_bctx_log(ctx, "onnx_infer: %zu nodes, %zu MiB reserved, %lld threads, %zu of %zu outputs "
                      "written",
                 mt_nn_num_nodes(m), mt_nn_mem_used(m) >> 20, (long long)threads, written, nout);
+    /* where a cold task's time goes (load: parse + constants; run: the first inference,
+     * which also makes the oneDNN primitives and reorders the weights) */
+    mt_bctx_log(ctx, "onnx_infer: load+inputs %.1f ms, prepare %.1f ms, run %.1f ms",
+                ms_between(&t0, &t1), ms_between(&t1, &t2), ms_between(&t2, &t3));
     *ret = r;
     r = NULL;
 done:

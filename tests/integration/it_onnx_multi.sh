@@ -76,7 +76,7 @@ finished "two inputs"
 s=$(status)
 [ "$(jget "$s" .result.return_value)" = "output shapes: [3,4] [3,4]" ] || fail "result: $(jget "$s" .result)"
 [ "$(jget "$s" .arguments.model_sha256)" = "$SHA" ] || fail "task show lacks model_sha256"
-case "$(jget "$s" .log)" in *"model sha256 $SHA"*"2 of 2 outputs written"*) ;; *) fail "log: $(jget "$s" .log)";; esac
+case "$(jget "$s" .log)" in *"model sha256 $SHA"*"2 of 2 outputs written"*"load+inputs "*" ms, prepare "*" ms, run "*" ms"*) ;; *) fail "log: $(jget "$s" .log)";; esac
 as hospital task result "$T" --slot sum --key "$MT_WORK/sum$N.key" --out "$MT_WORK/sum.npy"
 as hospital task result "$T" --slot prod --key "$MT_WORK/prod$N.key" --out "$MT_WORK/prod.npy"
 "$PY" "$GEN" check "$MT_WORK/sum.npy" "$D/sum.npy" || fail "sum differs"
