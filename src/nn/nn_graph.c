@@ -458,7 +458,10 @@ static void plan_layouts(mt_nn_model *m)
         m->t[k].layout = NULL;
     }
 #ifdef MT_NN_HAVE_DNNL
-    if (!nn_dnnl(m))
+    int any_conv = 0; /* (a model without Conv does not start oneDNN here) */
+    for (size_t p = 0; p < m->norder && !any_conv; p++)
+        any_conv = !strcmp(m->nodes[m->order[p]].op, "Conv");
+    if (!any_conv || !nn_dnnl(m))
         return;
     int *cons = calloc(m->nt + 1, sizeof *cons); /* -1: a consumer that needs NCHW */
     if (!cons)
