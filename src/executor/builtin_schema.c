@@ -133,8 +133,21 @@ static const mt_barg a_pca[] = {
 static const char *const ch_npy_csv[] = {"npy", "csv", NULL};
 static const mt_barg a_onnx_infer[] = {
     IN("model_slot", "model", "input slot holding the ONNX model (ModelProto)"),
-    IN("input_slot", "input", "input slot holding the input tensor"),
+    /* no schema default: a model with several inputs names its slots with inputs= and
+     * has no slot "input"; the built-in uses "input" when neither is given */
+    IN("input_slot", NULL, "input slot holding the input tensor (default: input; several "
+                           "model inputs: see inputs)"),
     OUT("output_slot", "output", "output slot receiving the model's first output"),
+    S("inputs", false, NULL,
+      "NAME=SLOT,...: the input slot feeding each model input (needed with several inputs)"),
+    S("outputs", false, NULL,
+      "NAME=SLOT,...: the output slot of each model output written, or * (every output to "
+      "the output slot of its name); default: the first output to output_slot"),
+    I("model_size", false, NULL, 1, INT64_MAX,
+      "bytes of the ModelProto at the start of the model slot; the external-data blob "
+      "follows it"),
+    SL("model_sha256", false, 64,
+       "SHA-256 (hex) the model slot's plaintext must have; the task fails otherwise"),
     E("format", "npy", ch_npy_csv, "input format: .npy (float32/float64/int64) or CSV rows"),
     E("output_format", "npy", ch_npy_csv, "output format: .npy or CSV rows"),
     S("input_name", false, NULL, "the model input to feed (default: its only input)"),
@@ -252,8 +265,11 @@ static const mt_bschema table[] = {
      "CSV with header, numeric columns", "the components and/or transformed slots",
      "rows: N, components: K, explained variance ratio: R"},
     {"onnx_infer", "one party's ONNX model on another party's tensor", ARGS(a_onnx_infer), false,
-     2, 2, 1, 1, true, "the model slot (ONNX) and the input slot (.npy or CSV)",
-     "the output slot receives the first model output (.npy or CSV)", "output shape: [d0,...]"},
+     2, ANY, 1, ANY, false,
+     "the model slot (ONNX [+ external data]) and one input slot per model input (.npy or CSV)",
+     "the output slot receives the first model output, or the slots named by outputs (.npy or "
+     "CSV)",
+     "output shape: [d0,...] (one [..] per output written)"},
     {"image_classify", "one party's ONNX classifier on another party's JPEG/PNG images",
      ARGS(a_image_classify), false, 2, ANY, 1, 1, true,
      "the model slot (ONNX), optional labels slot, one JPEG or PNG image per other slot",

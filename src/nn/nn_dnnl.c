@@ -36,7 +36,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OP_CONV = 1, OP_GEMM, OP_MATMUL, OP_POOL, OP_BN, OP_LRN, OP_SOFTMAX };
+enum { OP_CONV = 1, OP_GEMM, OP_MATMUL, OP_POOL, OP_BN, OP_LRN, OP_SOFTMAX, OP_UNBLOCK };
+
+struct mt_nn_dnnl_layout {
+    dnnl_memory_desc_t md;
+};
 
 /* Caller buffers bound per call. */
 enum { U_X, U_W, U_B, U_Y, U_MEAN, U_VAR, U_SCALE, U_SHIFT, U_N };
@@ -82,6 +86,9 @@ typedef struct entry {
     size_t wbytes;
     step wreorder;
     bool weights_ready;
+    /* Conv with a blocked output kept for the next operator (mt_nn_dnnl_conv_io) */
+    mt_nn_dnnl_layout ylayout;
+    bool y_blocked;
 } entry;
 
 struct mt_nn_dnnl {
@@ -93,6 +100,9 @@ struct mt_nn_dnnl {
     size_t nentries;
     void *arena;
     size_t arena_size;
+    entry *last;     /* the cached entry the last dispatch ran (NULL: not cached) */
+    void *tmp;       /* mt_nn_dnnl_to_plain's buffer */
+    size_t tmp_size;
     void (*omp_set)(int);
     int (*omp_get)(void);
     mt_nn_dnnl_stats st;
@@ -232,6 +242,7 @@ void mt_nn_dnnl_free(mt_nn_dnnl *ctx)
     if (ctx->eng)
         dnnl_engine_destroy(ctx->eng);
     free(ctx->arena);
+    free(ctx->tmp);
     free(ctx);
 }
 
@@ -580,11 +591,16 @@ static int dispatch(mt_nn_dnnl *ctx, const ckey *k, bool cacheable, build_fn bui
         fresh = true;
     }
     int rc = entry_run(ctx, e, ptrs, opname, err, errlen);
+    ctx->last = NULL;
     if (fresh) {
-        if (cacheable && rc == 0)
+        if (cacheable && rc == 0) {
             cache_put(ctx, e);
-        else
+            ctx->last = e;
+        } else {
             entry_free(e);
+        }
+    } else if (rc == 0) {
+        ctx->last = e;
     }
     return rc;
 }
@@ -658,6 +674,8 @@ static void key_post(ckey *k, int i, const mt_nn_post *p)
 typedef struct {
     const mt_nn_conv_desc *d;
     bool bias;
+    const mt_nn_dnnl_layout *xl; /* x's layout, NULL: NCHW */
+    size_t y_cap;                /* > 0: y may stay in the primitive's layout */
 } conv_arg;
 
 static int build_conv(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, size_t errlen)
@@ -717,9 +735,15 @@ static int build_conv(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, si
     const dnnl_memory_desc_t *pw = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *pdst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     dnnl_memory_t msrc, mw, mdst;
-    DCK(bind_src(ctx, e, &xmd, psrc, &msrc), "source reorder");
+    const dnnl_memory_desc_t *xuser = a->xl ? &a->xl->md : &xmd;
+    DCK(bind_src(ctx, e, xuser, psrc, &msrc), "source reorder");
     DCK(bind_weights(ctx, e, &wmd, pw, &mw), "weights reorder");
-    DCK(bind_dst(ctx, e, &ymd, pdst, &mdst), "destination");
+    /* the output stays in the primitive's layout when the caller has room for it */
+    e->y_blocked = a->y_cap > 0 && !dnnl_memory_desc_equal(&ymd, pdst) &&
+                   dnnl_memory_desc_get_size(pdst) <= a->y_cap;
+    if (e->y_blocked)
+        e->ylayout.md = *pdst;
+    DCK(bind_dst(ctx, e, e->y_blocked ? pdst : &ymd, pdst, &mdst), "destination");
     step *main = &e->steps[e->nsteps++];
     add_arg(main, DNNL_ARG_SRC, msrc);
     add_arg(main, DNNL_ARG_WEIGHTS, mw);
@@ -741,6 +765,14 @@ out:
 int mt_nn_dnnl_conv(mt_nn_dnnl *ctx, const void *key, const mt_nn_conv_desc *d,
                     const float *x, const float *w, const float *bias, float *y,
                     char *err, size_t errlen)
+{
+    mt_nn_dnnl_io io = {NULL, 0, NULL};
+    return mt_nn_dnnl_conv_io(ctx, key, d, x, w, bias, y, &io, err, errlen);
+}
+
+int mt_nn_dnnl_conv_io(mt_nn_dnnl *ctx, const void *key, const mt_nn_conv_desc *d,
+                       const float *x, const float *w, const float *bias, float *y,
+                       mt_nn_dnnl_io *io, char *err, size_t errlen)
 {
     const char *opname = d && d->transposed ? "ConvTranspose" : "Conv";
     BAD("ctx is NULL", !ctx);
@@ -801,17 +833,82 @@ int mt_nn_dnnl_conv(mt_nn_dnnl *ctx, const void *key, const mt_nn_conv_desc *d,
     const int64_t f[] = {d->n, d->c, d->h, d->w, d->m, d->oh, d->ow, d->kh, d->kw, d->group,
                          d->stride_h, d->stride_w, d->dil_h, d->dil_w, d->pad_t, d->pad_l,
                          d->pad_b, d->pad_r, d->transposed, d->out_pad_h, d->out_pad_w,
-                         bias != NULL, ctx->blocked};
+                         bias != NULL, ctx->blocked, 0, 0};
+    BAD("io is NULL", !io);
+    io->y_layout = NULL;
+    /* a kept output layout lives in the cached entry: only with a node key */
+    size_t y_cap = key ? io->y_cap : 0;
+    const size_t nf = sizeof f / sizeof f[0];
     ckey k;
-    key_init(&k, OP_CONV, key, f, sizeof f / sizeof f[0]);
-    key_post(&k, (int)(sizeof f / sizeof f[0]), &d->post);
-    conv_arg a = {d, bias != NULL};
+    key_init(&k, OP_CONV, key, f, nf);
+    k.v[nf - 2] = (int64_t)(uintptr_t)io->x_layout;
+    k.v[nf - 1] = (int64_t)y_cap;
+    key_post(&k, (int)nf, &d->post);
+    conv_arg a = {d, bias != NULL, io->x_layout, y_cap};
     void *ptrs[U_N] = {0};
     ptrs[U_X] = (void *)x;
     ptrs[U_W] = (void *)w;
     ptrs[U_B] = (void *)bias;
     ptrs[U_Y] = y;
-    return dispatch(ctx, &k, key != NULL, build_conv, &a, ptrs, opname, err, errlen);
+    rc = dispatch(ctx, &k, key != NULL, build_conv, &a, ptrs, opname, err, errlen);
+    if (rc == 0 && ctx->last && ctx->last->y_blocked) {
+        io->y_layout = &ctx->last->ylayout;
+        ctx->st.blocked_outputs++;
+    }
+    return rc;
+}
+
+/* ---- layouts back to NCHW ------------------------------------------------------- */
+
+static int build_unblock(mt_nn_dnnl *ctx, entry *e, const void *argp, char *err, size_t errlen)
+{
+    const mt_nn_dnnl_layout *l = argp;
+    const char *opname = "to_plain";
+    int rc = 0;
+    dnnl_memory_desc_t ymd;
+    DCK(dnnl_memory_desc_init_by_tag(&ymd, l->md.ndims, l->md.dims, dnnl_f32, dnnl_nchw),
+        "memory descriptor");
+    DCK(new_mem(e, ctx->eng, &l->md, &e->user[U_X]), "memory");
+    DCK(new_mem(e, ctx->eng, &ymd, &e->user[U_Y]), "memory");
+    e->weights_ready = true;
+    DCK(make_reorder(ctx, e, e->user[U_X], &l->md, e->user[U_Y], &ymd, &e->steps[e->nsteps++]),
+        "reorder");
+out:
+    return rc;
+}
+
+int mt_nn_dnnl_to_plain(mt_nn_dnnl *ctx, const mt_nn_dnnl_layout *l, float *buf, char *err,
+                        size_t errlen)
+{
+    const char *opname = "to_plain";
+    BAD("ctx is NULL", !ctx);
+    BAD("buf is NULL", !buf);
+    if (!l)
+        return 0;
+    BAD("layout is not 4-D", l->md.ndims != 4);
+    size_t bytes = sizeof(float);
+    for (int i = 0; i < 4; i++)
+        bytes *= (size_t)l->md.dims[i];
+    if (bytes > ctx->tmp_size) {
+        void *p = NULL;
+        if (posix_memalign(&p, 4096, bytes) != 0)
+            return fail(err, errlen, MT_NN_DNNL_ENOMEM, "nn_dnnl to_plain: out of memory");
+        free(ctx->tmp);
+        ctx->tmp = p;
+        ctx->tmp_size = bytes;
+    }
+    const int64_t f[1] = {4};
+    ckey k;
+    key_init(&k, OP_UNBLOCK, l, f, 1);
+    void *ptrs[U_N] = {0};
+    ptrs[U_X] = buf;
+    ptrs[U_Y] = ctx->tmp;
+    int rc = dispatch(ctx, &k, true, build_unblock, l, ptrs, opname, err, errlen);
+    if (rc == 0) {
+        memcpy(buf, ctx->tmp, bytes);
+        ctx->st.to_plain++;
+    }
+    return rc;
 }
 
 /* ---- Gemm ------------------------------------------------------------------------ */

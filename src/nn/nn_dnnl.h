@@ -72,6 +72,35 @@ int mt_nn_dnnl_conv(mt_nn_dnnl *ctx, const void *key, const mt_nn_conv_desc *d,
                     const float *x, const float *w, const float *bias, float *y,
                     char *err, size_t errlen);
 
+/* Activation layouts kept between operators. A layout handle names the blocked layout
+ * oneDNN chose for a Conv's output (nChw8c, nChw16c...; channels padded to the block,
+ * padding zero): it is owned by the context and valid until mt_nn_dnnl_free. NULL means
+ * plain NCHW. A buffer in a blocked layout holds at most n * ceil(c / 16) * 16 * h * w
+ * floats (MT_NN_DNNL_BLOCKED_BYTES), which the engine reserves for such tensors. */
+typedef struct mt_nn_dnnl_layout mt_nn_dnnl_layout;
+#define MT_NN_DNNL_BLOCKED_BYTES(n, c, h, w) \
+    ((size_t)(n) * (((size_t)(c) + 15) / 16 * 16) * (size_t)(h) * (size_t)(w) * sizeof(float))
+
+typedef struct {
+    const mt_nn_dnnl_layout *x_layout; /* in: the layout x is in (NULL: NCHW) */
+    size_t y_cap;    /* in: bytes available at y for a blocked output; 0: NCHW output */
+    const mt_nn_dnnl_layout *y_layout; /* out: the layout written to y (NULL: NCHW) */
+} mt_nn_dnnl_io;
+
+/* mt_nn_dnnl_conv with layouts: x is read in io->x_layout (reordered only when the
+ * primitive wants another layout); with io->y_cap > 0, a non-NULL key and a primitive
+ * whose preferred output layout is blocked and fits y_cap, y is written in that layout
+ * (no reorder back) and io->y_layout names it; otherwise y is NCHW and y_layout NULL. On
+ * MT_NN_DNNL_EUNSUPPORTED nothing was written (x still in its layout). */
+int mt_nn_dnnl_conv_io(mt_nn_dnnl *ctx, const void *key, const mt_nn_conv_desc *d,
+                       const float *x, const float *w, const float *bias, float *y,
+                       mt_nn_dnnl_io *io, char *err, size_t errlen);
+
+/* Reorders the tensor at buf from layout l into NCHW, in place (through a buffer of the
+ * context); buf must hold the blocked tensor (its padded size). */
+int mt_nn_dnnl_to_plain(mt_nn_dnnl *ctx, const mt_nn_dnnl_layout *l, float *buf, char *err,
+                        size_t errlen);
+
 /* Gemm: Y[M,N] = alpha * op(A) * op(B) + beta * C, op = transpose when trans_* is set;
  * A is [M,K] (or [K,M] transposed), B [K,N] (or [N,K]). C is NULL or broadcastable to
  * [M,N] given as its own 2-D shape (c_rows, c_cols each 1 or the full size).

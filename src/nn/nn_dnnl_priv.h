@@ -14,6 +14,8 @@ typedef struct {
     size_t arena_bytes;      /* scratchpad arena size */
     size_t arena_grows;      /* times the arena was (re)allocated */
     size_t cached_weight_bytes; /* bytes of reordered weights kept by the cache */
+    size_t blocked_outputs;  /* Conv outputs left in a blocked layout (mt_nn_dnnl_conv_io) */
+    size_t to_plain;         /* mt_nn_dnnl_to_plain reorders run */
 } mt_nn_dnnl_stats;
 
 void mt_nn_dnnl_stats_get(const mt_nn_dnnl *ctx, mt_nn_dnnl_stats *out);

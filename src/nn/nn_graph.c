@@ -58,6 +58,26 @@ mt_nn_dnnl *nn_dnnl(mt_nn_model *m)
 #endif
 }
 
+int nn_plain(mt_nn_model *m, const nn_node *n, nn_t *t)
+{
+    if (!t->layout)
+        return 0;
+#ifdef MT_NN_HAVE_DNNL
+    char e[256];
+    int rc = mt_nn_dnnl_to_plain(nn_dnnl(m), t->layout, t->data, e, sizeof e);
+    if (rc)
+        return n ? nn_node_fail(m, n, rc == MT_NN_DNNL_ENOMEM ? MT_NN_ENOMEM : MT_NN_EINVAL,
+                                "oneDNN: %.200s", e)
+                 : nn_fail(m, rc == MT_NN_DNNL_ENOMEM ? MT_NN_ENOMEM : MT_NN_EINVAL,
+                           "oneDNN: %.200s", e);
+#else
+    (void)m;
+    (void)n;
+#endif
+    t->layout = NULL;
+    return 0;
+}
+
 static void reset(mt_nn_model *m)
 {
     for (size_t k = 0; k < m->nt; k++) {
@@ -428,6 +448,62 @@ static void fuse_act(mt_nn_model *m, int *uses)
     }
 }
 
+/* Which intermediate tensors may stay in oneDNN's blocked layout between nodes: 4-D
+ * float outputs of a Conv whose every consumer is a Conv reading them as input 0, and
+ * that are no graph output (those are read by the caller in NCHW). */
+static void plan_layouts(mt_nn_model *m)
+{
+    for (size_t k = 0; k < m->nt; k++) {
+        m->t[k].blk_ok = 0;
+        m->t[k].layout = NULL;
+    }
+#ifdef MT_NN_HAVE_DNNL
+    int any_conv = 0; /* (a model without Conv does not start oneDNN here) */
+    for (size_t p = 0; p < m->norder && !any_conv; p++)
+        any_conv = !strcmp(m->nodes[m->order[p]].op, "Conv");
+    if (!any_conv || !nn_dnnl(m))
+        return;
+    int *cons = calloc(m->nt + 1, sizeof *cons); /* -1: a consumer that needs NCHW */
+    if (!cons)
+        return; /* everything stays plain */
+    for (size_t p = 0; p < m->norder; p++) {
+        const nn_node *n = &m->nodes[m->order[p]];
+        int conv = !strcmp(n->op, "Conv");
+        for (int j = 0; j < n->nin; j++) {
+            int k = n->in[j];
+            if (k < 0)
+                continue;
+            if (conv && j == 0 && cons[k] >= 0)
+                cons[k]++;
+            else
+                cons[k] = -1;
+        }
+    }
+    for (size_t p = 0; p < m->norder; p++) {
+        const nn_node *n = &m->nodes[m->order[p]];
+        if (strcmp(n->op, "Conv") || n->nout < 1 || n->out[0] < 0)
+            continue;
+        nn_t *t = &m->t[n->out[0]];
+        t->blk_ok = t->kind == NN_T_INTER && !t->graph_out && t->rank == 4 &&
+                    t->dtype == MT_NN_FLOAT && cons[n->out[0]] > 0;
+    }
+    free(cons);
+#endif
+}
+
+/* arena bytes of t: room for the padded blocked form when it may be kept blocked */
+static size_t arena_bytes(const nn_t *t)
+{
+    size_t b = t->count * mt_nn_dtype_size(t->dtype);
+    if (t->blk_ok) {
+        size_t bb = MT_NN_DNNL_BLOCKED_BYTES(t->dims[0], t->dims[1], t->dims[2], t->dims[3]);
+        if (bb > b)
+            b = bb;
+    }
+    b = (b + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN;
+    return b ? b : NN_ALIGN;
+}
+
 static int plan_arena(mt_nn_model *m)
 {
     /* compact the order (dead nodes out) */
@@ -454,6 +530,7 @@ static int plan_arena(mt_nn_model *m)
     for (size_t k = 0; k < m->nout; k++)
         if (m->t[m->outputs[k]].kind == NN_T_INTER)
             m->t[m->outputs[k]].last = (int)m->norder;
+    plan_layouts(m);
     /* greedy: biggest first, lowest offset that overlaps no live-at-the-same-time tensor */
     size_t ni = 0;
     int *idx = malloc((m->nt + 1) * sizeof(int));
@@ -466,8 +543,7 @@ static int plan_arena(mt_nn_model *m)
     for (size_t i = 1; i < ni; i++) {
         int v = idx[i];
         size_t j = i;
-        while (j > 0 && m->t[idx[j - 1]].count * mt_nn_dtype_size(m->t[idx[j - 1]].dtype) <
-                            m->t[v].count * mt_nn_dtype_size(m->t[v].dtype)) {
+        while (j > 0 && arena_bytes(&m->t[idx[j - 1]]) < arena_bytes(&m->t[v])) {
             idx[j] = idx[j - 1];
             j--;
         }
@@ -476,17 +552,13 @@ static int plan_arena(mt_nn_model *m)
     size_t total = 0;
     for (size_t i = 0; i < ni; i++) {
         nn_t *t = &m->t[idx[i]];
-        size_t sz = (t->count * mt_nn_dtype_size(t->dtype) + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN;
-        if (!sz)
-            sz = NN_ALIGN;
+        size_t sz = arena_bytes(t);
         size_t off = 0;
         for (int again = 1; again;) {
             again = 0;
             for (size_t j = 0; j < i; j++) {
                 nn_t *u = &m->t[idx[j]];
-                size_t usz = (u->count * mt_nn_dtype_size(u->dtype) + NN_ALIGN - 1) / NN_ALIGN * NN_ALIGN;
-                if (!usz)
-                    usz = NN_ALIGN;
+                size_t usz = arena_bytes(u);
                 if (u->last < t->first || t->last < u->first)
                     continue;
                 if (off < u->off + usz && u->off < off + sz) {
@@ -680,10 +752,23 @@ int mt_nn_run(mt_nn_model *m, const mt_nn_tensor *inputs, size_t nin, mt_nn_tens
         t->data = x->data;
     }
     t_phase = 1;
+    for (size_t k = 0; k < m->nt; k++)
+        m->t[k].layout = NULL;
     for (size_t p = 0; p < m->norder; p++) {
         nn_node *nd = &m->nodes[m->order[p]];
         if (outputs_empty(m, nd))
             continue;
+        /* a kept oneDNN layout goes back to NCHW before any node but a Conv reading it
+         * as its input 0 (prepare keeps it only for such consumers: this is the guard) */
+        int conv = !strcmp(nd->op, "Conv");
+        for (int j = 0; j < nd->nin; j++) {
+            nn_t *t = nd->in[j] >= 0 ? &m->t[nd->in[j]] : NULL;
+            int rc = t && t->layout && !(conv && j == 0) ? nn_plain(m, nd, t) : 0;
+            if (rc) {
+                t_phase = 0;
+                return rc;
+            }
+        }
         int rc = nd->def->fn(m, nd, 1);
         if (rc) {
             t_phase = 0;
@@ -693,6 +778,11 @@ int mt_nn_run(mt_nn_model *m, const mt_nn_tensor *inputs, size_t nin, mt_nn_tens
     t_phase = 0;
     for (size_t i = 0; i < nout; i++) {
         nn_t *t = &m->t[m->outputs[i]];
+        if (t->layout) { /* not planned (graph outputs stay NCHW): a guard */
+            int rc = nn_plain(m, NULL, t);
+            if (rc)
+                return rc;
+        }
         outputs[i].dtype = t->dtype;
         outputs[i].rank = t->rank;
         memcpy(outputs[i].dims, t->dims, sizeof t->dims);

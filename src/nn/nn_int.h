@@ -38,6 +38,12 @@ typedef struct {
     size_t off;
     int graph_out;
     int pinned;    /* input whose values were given at prepare (they may decide shapes) */
+    /* oneDNN layouts kept between Conv nodes (docs/nn.md "Layouts"): blk_ok = every
+     * consumer is a Conv reading it as its input 0 and it is no graph output (decided at
+     * prepare; its arena slot then has room for the padded blocked form); layout = the
+     * layout its data is in now (NULL: plain), set by the producer at run */
+    int blk_ok;
+    const mt_nn_dnnl_layout *layout;
 } nn_t;
 
 struct nn_node;
@@ -143,5 +149,8 @@ void nn_parallel(mt_nn_model *m, size_t n, nn_task fn, void *ctx);
 
 /* dnnl (NULL when not built) */
 mt_nn_dnnl *nn_dnnl(mt_nn_model *m);
+/* t's data in plain row-major layout: reorders a kept oneDNN layout in place (0, or an
+ * error code written like the kernels' errors) */
+int nn_plain(mt_nn_model *m, const nn_node *n, nn_t *t);
 
 #endif

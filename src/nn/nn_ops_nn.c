@@ -206,8 +206,23 @@ static int conv_dnnl(mt_nn_model *m, nn_node *n, const nn_t *w, const geo *g, in
                           g->pe[1], g->pe[2], out_pad != NULL, out_pad ? out_pad[0] : 0,
                           out_pad ? out_pad[1] : 0, n->post};
     char e[256];
-    return dnnl_rc(m, n, mt_nn_dnnl_conv(nn_dnnl(m), nn_is_const(w) ? (const void *)n : NULL,
-                                         &cd, X, w->data, B, Y, e, sizeof e), e);
+    /* Conv: its input may be in a kept oneDNN layout, its output may stay in one */
+    nn_t *x = out_pad ? NULL : nn_in(m, n, 0), *y = out_pad ? NULL : nn_out(m, n, 0);
+    mt_nn_dnnl_io io = {x ? x->layout : NULL,
+                        y && y->blk_ok ? MT_NN_DNNL_BLOCKED_BYTES(N, M, g->out[1], g->out[2])
+                                       : 0,
+                        NULL};
+    int dr = dnnl_rc(m, n, mt_nn_dnnl_conv_io(nn_dnnl(m), nn_is_const(w) ? (const void *)n : NULL,
+                                              &cd, X, w->data, B, Y, &io, e, sizeof e), e);
+    if (y)
+        y->layout = dr == 0 ? io.y_layout : NULL;
+    /* falling back to the reference kernel: it reads NCHW */
+    if (dr > 0 && x && x->layout) {
+        int rc = nn_plain(m, n, x);
+        if (rc)
+            return rc;
+    }
+    return dr;
 }
 #endif
 

@@ -147,6 +147,8 @@ set_tests_properties(it_keystore_escrow_sig PROPERTIES ENVIRONMENT "${MT_IT_ENV}
 # onnx_infer built-in (docs/nn.md): a vendor's model on a hospital's tensor
 add_test(NAME it_onnx_infer COMMAND bash ${MT_TEST_DIR}/integration/it_onnx_infer.sh)
 set_tests_properties(it_onnx_infer PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
+add_test(NAME it_onnx_multi COMMAND bash ${MT_TEST_DIR}/integration/it_onnx_multi.sh)
+set_tests_properties(it_onnx_multi PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
 add_test(NAME example_onnx_infer COMMAND bash ${PROJECT_SOURCE_DIR}/examples/onnx_infer.sh)
 set_tests_properties(example_onnx_infer PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 120)
 # image_classify / face_detect built-ins (docs/nn.md): a vendor's torch-exported models

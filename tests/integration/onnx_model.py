@@ -9,6 +9,8 @@ examples/onnx_infer.sh.
                              DIR/input.npy   float32 [5,4]; DIR/input.csv the same rows
                              DIR/input_f64.npy the same as float64
                              DIR/expected.npy numpy's float64 result on input.npy
+                             DIR/model_ext.bin (+ .size, .onnx) the MLP, weights external
+                             DIR/two.onnx A,B -> sum, prod; DIR/a.npy b.npy sum.npy prod.npy
   onnx_model.py check GOT.npy WANT.npy   exits 1 unless they agree within 1e-5
 """
 import struct
@@ -78,6 +80,18 @@ def model(nodes, inits, ins, outs):
     return f_int(1, 8) + f_bytes(8, f_bytes(1, "") + f_int(2, 13)) + f_bytes(7, g)
 
 
+def ext_tensor(name, arr, blob):
+    """A float32 initializer whose bytes live in blob (data_location EXTERNAL)."""
+    arr = np.ascontiguousarray(arr, dtype="<f4")
+    off = len(blob)
+    blob += arr.tobytes()
+    t = b"".join(f_int(1, d) for d in arr.shape)
+    t += f_int(2, 1) + f_bytes(8, name)
+    for k, v in (("location", "weights.bin"), ("offset", str(off)), ("length", str(arr.nbytes))):
+        t += f_bytes(13, f_bytes(1, k) + f_bytes(2, v))
+    return t + f_int(14, 1)
+
+
 def weights():
     rng = np.random.default_rng(7)
     return (rng.normal(size=(4, 5)).astype("<f4"), rng.normal(size=5).astype("<f4"),
@@ -94,6 +108,29 @@ def main(d):
     inits = [tensor("W1", w1), tensor("B1", b1), tensor("W2", w2), tensor("B2", b2)]
     with open(d + "/model.onnx", "wb") as f:
         f.write(model(nodes, inits, [vinfo("X", ["N", 4])], [vinfo("Y", ["N", 3])]))
+    # the same MLP with W1 and W2 as external data: DIR/model_ext.bin is the ModelProto
+    # followed by the blob, DIR/model_ext.size the ModelProto's length (model_size)
+    blob = bytearray()
+    ext = [tensor("B1", b1), ext_tensor("W1", w1, blob), ext_tensor("W2", w2, blob),
+           tensor("B2", b2)]
+    mp = model(nodes, ext, [vinfo("X", ["N", 4])], [vinfo("Y", ["N", 3])])
+    with open(d + "/model_ext.bin", "wb") as f:
+        f.write(mp + bytes(blob))
+    with open(d + "/model_ext.onnx", "wb") as f:
+        f.write(mp)
+    with open(d + "/model_ext.size", "w") as f:
+        f.write(str(len(mp)))
+    # two inputs, two outputs: sum = A + B, prod = A * B (A [N,4], B [N,4])
+    two = [node("adder", "Add", ["A", "B"], ["sum"]), node("multiplier", "Mul", ["A", "B"], ["prod"])]
+    with open(d + "/two.onnx", "wb") as f:
+        f.write(model(two, [], [vinfo("A", ["N", 4]), vinfo("B", ["N", 4])],
+                      [vinfo("sum", ["N", 4]), vinfo("prod", ["N", 4])]))
+    a = np.random.default_rng(12).normal(size=(3, 4)).astype("<f4")
+    b = np.random.default_rng(13).normal(size=(3, 4)).astype("<f4")
+    np.save(d + "/a.npy", a)
+    np.save(d + "/b.npy", b)
+    np.save(d + "/sum.npy", a.astype(np.float64) + b)
+    np.save(d + "/prod.npy", a.astype(np.float64) * b)
     bad = [node("secret_layer_7", "Einsum", ["X", "X"], ["Y"])]
     with open(d + "/badop.onnx", "wb") as f:
         f.write(model(bad, [], [vinfo("X", ["N", 4])], [vinfo("Y", ["N", 3])]))

@@ -16,6 +16,10 @@
 
 #include "nn.h"
 #include "onnx_build.h"
+#ifdef MT_NN_HAVE_DNNL
+#include "nn_dnnl_priv.h"
+#include "nn_int.h" /* the model's oneDNN context, for its counters */
+#endif
 
 static char err[512];
 
@@ -122,6 +126,79 @@ static void test_fusion_matches_unfused(void **state)
     mt_nn_free(u);
     pb_free(&b);
 }
+
+#ifdef MT_NN_HAVE_DNNL
+/* X[2,16,6,6] -> Conv a (3x3, 24) -> Conv b (1x1, 24) -> Conv c (1x1, 8) -> Y; with
+ * outs_ab, a and b are graph outputs too (so they stay NCHW) */
+static void model_conv_chain(pb *out, int outs_ab)
+{
+    pb g = {0}, nd;
+    unsigned s = 11;
+    static float wa[24 * 16 * 9], wb[24 * 24], wc[8 * 24];
+    for (size_t i = 0; i < sizeof wa / 4; i++) wa[i] = frand(&s) * .3f;
+    for (size_t i = 0; i < sizeof wb / 4; i++) wb[i] = frand(&s) * .3f;
+    for (size_t i = 0; i < sizeof wc / 4; i++) wc[i] = frand(&s) * .3f;
+    int64_t da[4] = {24, 16, 3, 3}, db[4] = {24, 24, 1, 1}, dc[4] = {8, 24, 1, 1};
+    int64_t xd[4] = {2, 16, 6, 6}, yd[4] = {2, 8, 6, 6}, ad[4] = {2, 24, 6, 6};
+    ob_tensor(&g, 5, "Wa", MT_NN_FLOAT, 4, da, wa, sizeof wa);
+    ob_tensor(&g, 5, "Wb", MT_NN_FLOAT, 4, db, wb, sizeof wb);
+    ob_tensor(&g, 5, "Wc", MT_NN_FLOAT, 4, dc, wc, sizeof wc);
+    ob_vinfo(&g, 11, "X", MT_NN_FLOAT, 4, xd);
+    ob_vinfo(&g, 12, "Y", MT_NN_FLOAT, 4, yd);
+    if (outs_ab) {
+        ob_vinfo(&g, 12, "a", MT_NN_FLOAT, 4, ad);
+        ob_vinfo(&g, 12, "b", MT_NN_FLOAT, 4, ad);
+    }
+    const char *ai[] = {"X", "Wa"}, *ao[] = {"a"}, *bi[] = {"a", "Wb"}, *bo[] = {"b"},
+               *ci[] = {"b", "Wc"}, *co[] = {"Y"};
+    int64_t pads[4] = {1, 1, 1, 1};
+    ob_node_begin(&nd, "conv_a", "Conv", ai, 2, ao, 1);
+    ob_attr_ints(&nd, "pads", pads, 4);
+    ob_node_end(&g, &nd);
+    ob_node_begin(&nd, "conv_b", "Conv", bi, 2, bo, 1);
+    ob_node_end(&g, &nd);
+    ob_node_begin(&nd, "conv_c", "Conv", ci, 2, co, 1);
+    ob_node_end(&g, &nd);
+    ob_model(out, &g, 13);
+}
+
+/* Conv outputs read only by the next Conv stay in oneDNN's blocked layout (docs/nn.md
+ * "Layouts"): the result equals the same graph whose intermediates are graph outputs
+ * (kept NCHW), and the backend counted blocked outputs only in the first. */
+static void test_conv_chain_layouts(void **state)
+{
+    (void)state;
+    pb b1 = {0}, b2 = {0};
+    model_conv_chain(&b1, 0);
+    model_conv_chain(&b2, 1);
+    mt_nn_model *k = load(&b1, 0, 0, 0), *p = load(&b2, 0, 0, 0);
+    static float x[2 * 16 * 36];
+    unsigned s = 5;
+    for (size_t i = 0; i < sizeof x / 4; i++) x[i] = frand(&s);
+    mt_nn_tensor in = {MT_NN_FLOAT, 4, {2, 16, 6, 6}, x}, yk, yp[3];
+    assert_int_equal(mt_nn_prepare(p, &in, 1, err, sizeof err), 0);
+    for (int round = 0; round < 2; round++) {
+        run1(k, &in, &yk);
+        assert_int_equal(mt_nn_run(p, &in, 1, yp, 3, err, sizeof err), 0);
+        for (int i = 0; i < 2 * 8 * 36; i++) {
+            float a = ((float *)yk.data)[i], e = ((float *)yp[0].data)[i];
+            if (!(fabsf(a - e) <= 1e-5f + 1e-5f * fabsf(e)))
+                fail_msg("element %d: %g (kept layouts) vs %g (NCHW)", i, (double)a, (double)e);
+        }
+    }
+    mt_nn_dnnl_stats sk, sp;
+    mt_nn_dnnl_stats_get(k->dnnl, &sk);
+    mt_nn_dnnl_stats_get(p->dnnl, &sp);
+    /* a (and b, where oneDNN prefers a blocked output for it too) in both runs */
+    assert_true(sk.blocked_outputs >= 2 && sk.blocked_outputs % 2 == 0);
+    assert_int_equal(sp.blocked_outputs, 0);
+    assert_int_equal(sk.to_plain, 0);        /* nothing needed NCHW in between */
+    mt_nn_free(k);
+    mt_nn_free(p);
+    pb_free(&b1);
+    pb_free(&b2);
+}
+#endif
 
 /* X[2,3] -> Gemm(W[4,3]^T, C[4]) -> act -> Y; act: LeakyRelu or Clip(-0.2, 0.3) */
 static void model_gemm_act(pb *out, int clip)
@@ -685,6 +762,9 @@ int main(void)
         cmocka_unit_test(test_threads_same_results),
         cmocka_unit_test(test_tensor_parse),
         cmocka_unit_test(test_overflowing_attrs),
+#ifdef MT_NN_HAVE_DNNL
+        cmocka_unit_test(test_conv_chain_layouts),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

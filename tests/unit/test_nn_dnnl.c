@@ -363,6 +363,79 @@ static void gemm_case(mt_nn_dnnl *ctx, mt_nn_gemm_desc d, int with_c)
     free(S);
 }
 
+/* Layouts kept between convolutions (mt_nn_dnnl_conv_io): A's output left blocked and
+ * read as such by B gives B's plain-path result; to_plain restores A's NCHW output; no
+ * blocked output without room, without a key, or when not asked. */
+static void close_rel(const char *what, const float *got, const float *want, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(got[i] - want[i]) > 1e-5f * (1.0f + fabsf(want[i])))
+            fail_msg("%s: element %zu: %g vs %g", what, i, (double)got[i], (double)want[i]);
+}
+
+static void test_conv_layouts(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    mt_nn_dnnl *ctx = mt_nn_dnnl_create(1, err, sizeof err);
+    assert_non_null(ctx);
+    mt_nn_conv_desc a = cdesc(2, 16, 9, 9, 24, 3, 1, 1, 1), b = cdesc(2, 24, 9, 9, 20, 1, 1, 1, 1);
+    a.pad_t = a.pad_l = a.pad_b = a.pad_r = 1;
+    a.post.kind = MT_NN_POST_RELU;
+    conv_fill_out(&a);
+    conv_fill_out(&b);
+    size_t nx = 2 * 16 * 81, na = 2 * 24 * 81, nb = 2 * 20 * 81;
+    size_t cap = MT_NN_DNNL_BLOCKED_BYTES(2, 24, 9, 9);
+    float *x = rnd(nx), *wa = rnd(24 * 16 * 9), *ba = rnd(24), *wb = rnd(20 * 24);
+    float *ya = fzero(na), *yb = fzero(nb), *yab = fzero(cap / sizeof(float)),
+          *ybb = fzero(nb), *tmp = fzero(cap / sizeof(float));
+    static int ka, kb, ka2, kb2;
+    /* plain path */
+    assert_int_equal(mt_nn_dnnl_conv(ctx, &ka, &a, x, wa, ba, ya, err, sizeof err), 0);
+    assert_int_equal(mt_nn_dnnl_conv(ctx, &kb, &b, ya, wb, NULL, yb, err, sizeof err), 0);
+    /* kept layout: twice (the second run uses the cached entries) */
+    for (int round = 0; round < 2; round++) {
+        mt_nn_dnnl_stats st0, st1;
+        mt_nn_dnnl_stats_get(ctx, &st0);
+        mt_nn_dnnl_io io1 = {NULL, cap, NULL};
+        assert_int_equal(mt_nn_dnnl_conv_io(ctx, &ka2, &a, x, wa, ba, yab, &io1, err, sizeof err), 0);
+        assert_non_null(io1.y_layout); /* oneDNN prefers nChw8c/16c on x86-64 */
+        mt_nn_dnnl_io io2 = {io1.y_layout, 0, NULL};
+        assert_int_equal(mt_nn_dnnl_conv_io(ctx, &kb2, &b, yab, wb, NULL, ybb, &io2, err, sizeof err), 0);
+        assert_null(io2.y_layout);
+        close_rel("B after a kept layout", ybb, yb, nb);
+        memcpy(tmp, yab, cap);
+        assert_int_equal(mt_nn_dnnl_to_plain(ctx, io1.y_layout, tmp, err, sizeof err), 0);
+        close_rel("A back to NCHW", tmp, ya, na);
+        mt_nn_dnnl_stats_get(ctx, &st1);
+        assert_int_equal(st1.blocked_outputs, st0.blocked_outputs + 1);
+        assert_int_equal(st1.to_plain, st0.to_plain + 1);
+    }
+    /* the blocked data is not NCHW (else the test above proves nothing) */
+    int differs = 0;
+    for (size_t i = 0; i < na && !differs; i++)
+        differs = yab[i] != ya[i];
+    assert_true(differs);
+    /* no room, no key, not asked: NCHW out */
+    static int kc;
+    mt_nn_dnnl_io io3 = {NULL, 64, NULL};
+    assert_int_equal(mt_nn_dnnl_conv_io(ctx, &kc, &a, x, wa, ba, tmp, &io3, err, sizeof err), 0);
+    assert_null(io3.y_layout);
+    close_rel("A without room", tmp, ya, na);
+    mt_nn_dnnl_io io4 = {NULL, cap, NULL};
+    assert_int_equal(mt_nn_dnnl_conv_io(ctx, NULL, &a, x, wa, ba, tmp, &io4, err, sizeof err), 0);
+    assert_null(io4.y_layout);
+    close_rel("A without a key", tmp, ya, na);
+    /* a NULL layout is already plain; bad arguments */
+    assert_int_equal(mt_nn_dnnl_to_plain(ctx, NULL, tmp, err, sizeof err), 0);
+    close_rel("to_plain(NULL) leaves the data", tmp, ya, na);
+    assert_int_equal(mt_nn_dnnl_to_plain(ctx, NULL, NULL, err, sizeof err), MT_NN_DNNL_EINVAL);
+    assert_int_equal(mt_nn_dnnl_conv_io(ctx, &kc, &a, x, wa, ba, tmp, NULL, err, sizeof err),
+                     MT_NN_DNNL_EINVAL);
+    free(x); free(wa); free(ba); free(wb); free(ya); free(yb); free(yab); free(ybb); free(tmp);
+    mt_nn_dnnl_free(ctx);
+}
+
 static void test_gemm(void **state)
 {
     (void)state;
@@ -796,6 +869,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv),      cmocka_unit_test(test_conv_cache),
+        cmocka_unit_test(test_conv_layouts),
         cmocka_unit_test(test_gemm),      cmocka_unit_test(test_matmul),
         cmocka_unit_test(test_pool),      cmocka_unit_test(test_batchnorm),
         cmocka_unit_test(test_lrn),       cmocka_unit_test(test_softmax),
