@@ -85,25 +85,23 @@ static void clean(const char *in, char *out, size_t cap)
 mt_status audit_append(mt_core *c, mt_db *mdb, const char *actor, const char *action,
                        const char *object, int status, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     char a[80], ac[160], ob[128];
     clean(actor, a, sizeof a);
     clean(action, ac, sizeof ac);
     clean(object, ob, sizeof ob);
-    sqlite3_stmt *st;
+    mt_db_stmt *st;
     char prev[65] = ZERO_HASH;
     int64_t seq = 1;
-    mt_status rc = core_stmt_get_sqlite(
-        NULL, mdb, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st, err);
+    mt_status rc =
+        core_stmt_get(NULL, mdb, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st, err);
     if (rc)
         return rc;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        seq = sqlite3_column_int64(st, 0) + 1;
-        snprintf(prev, sizeof prev, "%s", store_col_text(st, 1));
-    } else if (s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(NULL, st);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
+        seq = mt_db_col_int64(st, 0) + 1;
+        snprintf(prev, sizeof prev, "%s", mt_db_col_text(st, 1));
+    }
+    core_stmt_put(NULL, st);
     if (rc)
         return rc;
     /* The head is not re-checked here: every entry's own MAC is checked by
@@ -114,23 +112,22 @@ mt_status audit_append(mt_core *c, mt_db *mdb, const char *actor, const char *ac
     entry_hash(prev, seq, now, a, ac, ob, status, h);
     if ((rc = entry_mac(c, h, mac, err)))
         return rc;
-    if ((rc = core_stmt_get_sqlite(NULL, mdb,
-                                   "INSERT INTO audit(seq, time, actor, action, object, status, "
-                                   "prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                   &st, err)))
+    if ((rc = core_stmt_get(NULL, mdb,
+                            "INSERT INTO audit(seq, time, actor, action, object, status, "
+                            "prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            &st, err)))
         return rc;
-    sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_int64(st, 2, now);
-    store_bind_text(st, 3, a);
-    store_bind_text(st, 4, ac);
-    store_bind_text(st, 5, ob);
-    sqlite3_bind_int64(st, 6, status);
-    store_bind_text(st, 7, prev);
-    store_bind_text(st, 8, h);
-    store_bind_text(st, 9, mac);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(NULL, st);
+    mt_db_bind_int64(st, 1, seq);
+    mt_db_bind_int64(st, 2, now);
+    mt_db_bind_text(st, 3, a);
+    mt_db_bind_text(st, 4, ac);
+    mt_db_bind_text(st, 5, ob);
+    mt_db_bind_int64(st, 6, status);
+    mt_db_bind_text(st, 7, prev);
+    mt_db_bind_text(st, 8, h);
+    mt_db_bind_text(st, 9, mac);
+    mt_db_step(st, &rc, err);
+    core_stmt_put(NULL, st);
     return rc;
 }
 
@@ -197,29 +194,27 @@ static bool hex64(const char *s);
  * the store predates schema 6); with c, its MAC is checked. */
 static mt_status anchor_load(const mt_core *c, mt_db *mdb, int64_t *seq, char hash[65], mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *seq = 0;
     snprintf(hash, 65, "%s", ZERO_HASH);
-    int64_t has = 0;
-    mt_status rc = store_int(mdb, err, &has, NULL,
-                             "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
-                             "name = 'audit_anchor'");
-    if (rc || !has)
+    /* audit_anchor exists from schema version 6 on (store.c); a portable
+     * test, not a look at one engine's catalogue */
+    int64_t version = 0;
+    mt_status rc = store_int(mdb, err, &version, NULL, "SELECT max(version) FROM schema_version");
+    if (rc || version < 6)
         return rc;
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(db, "SELECT seq, hash, mac FROM audit_anchor WHERE id = 1", &st,
-                            err)))
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(mdb, "SELECT seq, hash, mac FROM audit_anchor WHERE id = 1", &st, err)))
         return rc;
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        int64_t as = sqlite3_column_int64(st, 0);
-        const char *ah = store_col_text(st, 1);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
+        int64_t as = mt_db_col_int64(st, 0);
+        const char *ah = mt_db_col_text(st, 1);
         if (as < 1 || !hex64(ah))
             rc = mt_err_set(err, MT_ECONFLICT, "audit chain broken: the prune anchor is damaged");
         else if (c) {
             char mac[65];
             if (!(rc = anchor_mac(c, as, ah, mac, err)) &&
-                !integ_hex_equal(mac, store_col_text(st, 2))) {
+                !integ_hex_equal(mac, mt_db_col_text(st, 2))) {
                 mt_error("audit log: the prune anchor does not match its MAC");
                 rc = mt_err_set(err, MT_EINTERNAL,
                                 "integrity check failed: audit log (prune anchor)");
@@ -229,9 +224,8 @@ static mt_status anchor_load(const mt_core *c, mt_db *mdb, int64_t *seq, char ha
             *seq = as;
             snprintf(hash, 65, "%s", ah);
         }
-    } else if (s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    }
+    mt_db_finalize(st);
     return rc;
 }
 
@@ -247,7 +241,6 @@ static mt_status chain_walk(const mt_core *c, mt_db *mdb, const uint64_t *at, ch
                             size_t n_at, uint64_t *count, char head[65], uint64_t *anchor_out,
                             mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *count = 0;
     if (anchor_out)
         *anchor_out = 0;
@@ -261,8 +254,8 @@ static mt_status chain_walk(const mt_core *c, mt_db *mdb, const uint64_t *at, ch
     for (size_t i = 0; i < n_at; i++)
         if (anchor > 0 && at[i] == (uint64_t)anchor)
             memcpy(hash_at[i], prev, 65);
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(db,
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(mdb,
                             "SELECT seq, time, actor, action, object, status, prev_hash, "
                             "hash, mac FROM audit ORDER BY seq",
                             &st, err)))
@@ -272,15 +265,15 @@ static mt_status chain_walk(const mt_core *c, mt_db *mdb, const uint64_t *at, ch
     if (anchor_out)
         *anchor_out = (uint64_t)anchor;
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t seq = sqlite3_column_int64(st, 0);
+    while ((s = mt_db_step(st, &rc, err)) == MT_DB_ROW) {
+        int64_t seq = mt_db_col_int64(st, 0);
         if (seq != expect_seq) {
             rc = mt_err_set(err, MT_ECONFLICT,
                             "audit chain broken: entry %lld follows %lld (entries removed)",
                             (long long)seq, (long long)expect_seq - 1);
             break;
         }
-        if (strcmp(store_col_text(st, 6), prev)) {
+        if (strcmp(mt_db_col_text(st, 6), prev)) {
             rc = mt_err_set(err, MT_ECONFLICT,
                             "audit chain broken at entry %lld: prev_hash does not match the "
                             "previous entry",
@@ -288,9 +281,9 @@ static mt_status chain_walk(const mt_core *c, mt_db *mdb, const uint64_t *at, ch
             break;
         }
         char h[65];
-        entry_hash(prev, seq, sqlite3_column_int64(st, 1), store_col_text(st, 2),
-                   store_col_text(st, 3), store_col_text(st, 4), sqlite3_column_int64(st, 5), h);
-        if (strcmp(h, store_col_text(st, 7))) {
+        entry_hash(prev, seq, mt_db_col_int64(st, 1), mt_db_col_text(st, 2), mt_db_col_text(st, 3),
+                   mt_db_col_text(st, 4), mt_db_col_int64(st, 5), h);
+        if (strcmp(h, mt_db_col_text(st, 7))) {
             rc = mt_err_set(err, MT_ECONFLICT,
                             "audit chain broken at entry %lld: its content was changed",
                             (long long)seq);
@@ -300,7 +293,7 @@ static mt_status chain_walk(const mt_core *c, mt_db *mdb, const uint64_t *at, ch
             char mac[65];
             if ((rc = entry_mac(c, h, mac, err)))
                 break;
-            if (!integ_hex_equal(mac, store_col_text(st, 8))) {
+            if (!integ_hex_equal(mac, mt_db_col_text(st, 8))) {
                 mt_error("audit log: entry %lld does not match its MAC", (long long)seq);
                 rc = mt_err_set(err, MT_EINTERNAL,
                                 "integrity check failed: audit log (entry %lld)", (long long)seq);
@@ -314,9 +307,7 @@ static mt_status chain_walk(const mt_core *c, mt_db *mdb, const uint64_t *at, ch
                 memcpy(hash_at[i], h, 65);
         expect_seq = seq + 1;
     }
-    if (!rc && s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     *count = n;
     if (head)
         memcpy(head, prev, 65);
@@ -325,23 +316,20 @@ static mt_status chain_walk(const mt_core *c, mt_db *mdb, const uint64_t *at, ch
 
 mt_status audit_seal_legacy(mt_core *c, mt_db *mdb, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     uint64_t n;
     /* the unkeyed chain must hold before it is trusted (once, at upgrade) */
     mt_status rc = chain_walk(NULL, mdb, NULL, NULL, 0, &n, NULL, NULL, err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
-    if ((rc = store_prepare(db, "SELECT seq, hash FROM audit WHERE mac IS NULL", &st, err)))
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(mdb, "SELECT seq, hash FROM audit WHERE mac IS NULL", &st, err)))
         return rc;
     json_t *rows = json_array();
     int s;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(rows, json_pack("[I, s]", (json_int_t)sqlite3_column_int64(st, 0),
-                                              store_col_text(st, 1)));
-    if (s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    sqlite3_finalize(st);
+    while ((s = mt_db_step(st, &rc, err)) == MT_DB_ROW)
+        json_array_append_new(
+            rows, json_pack("[I, s]", (json_int_t)mt_db_col_int64(st, 0), mt_db_col_text(st, 1)));
+    mt_db_finalize(st);
     size_t i;
     json_t *r;
     json_array_foreach(rows, i, r)
@@ -652,13 +640,13 @@ mt_status audit_list(core_ctx *x)
     mt_status rc = dec_page_query_parse(x->req->query, PAGE_AUDIT, &q, x->err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
+    mt_db_stmt *st;
     /* Users see entries they made, and entries about files they own, tasks
      * they participate in, functions they own, and their own user. */
-    if ((rc = store_prepare(
-             mt_db_sqlite_handle(x->db),
+    if ((rc = mt_db_prepare(
+             x->db,
              "SELECT seq, time, actor, action, object, status, hash FROM audit a WHERE "
-             "a.seq > ?1 AND (?3 OR a.actor = ?2 OR a.object = 'user:' || ?2 OR "
+             "a.seq > ?1 AND (?3 <> 0 OR a.actor = ?2 OR a.object = 'user:' || ?2 OR "
              "(a.object LIKE 'file:%' AND EXISTS (SELECT 1 FROM file_owners o WHERE "
              "o.file_id = substr(a.object, 6) AND o.username = ?2)) OR "
              "(a.object LIKE 'task:%' AND EXISTS (SELECT 1 FROM task_participants p WHERE "
@@ -668,32 +656,30 @@ mt_status audit_list(core_ctx *x)
              "ORDER BY a.seq LIMIT ?4",
              &st, x->err)))
         return rc;
-    sqlite3_bind_int64(st, 1, q.seq);
-    store_bind_text(st, 2, x->who);
-    sqlite3_bind_int(st, 3, x->admin ? 1 : 0);
-    sqlite3_bind_int64(st, 4, q.limit + 1);
+    mt_db_bind_int64(st, 1, q.seq);
+    mt_db_bind_text(st, 2, x->who);
+    mt_db_bind_int64(st, 3, x->admin ? 1 : 0);
+    mt_db_bind_int64(st, 4, q.limit + 1);
     json_t *arr = json_array();
     int s;
     int64_t n = 0, last_seq = 0;
     bool more = false;
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((s = mt_db_step(st, &rc, x->err)) == MT_DB_ROW) {
         if (n++ == q.limit) { /* a row beyond the page */
             more = true;
-            s = SQLITE_DONE;
+            s = MT_DB_DONE;
             break;
         }
-        last_seq = sqlite3_column_int64(st, 0);
+        last_seq = mt_db_col_int64(st, 0);
         json_array_append_new(arr, json_pack("{s:I, s:o, s:s, s:s, s:s, s:I, s:s}", "seq",
-                                             (json_int_t)sqlite3_column_int64(st, 0), "time",
-                                             core_time_json(sqlite3_column_int64(st, 1)), "actor",
-                                             store_col_text(st, 2), "action", store_col_text(st, 3),
-                                             "object", store_col_text(st, 4), "status",
-                                             (json_int_t)sqlite3_column_int64(st, 5), "hash",
-                                             store_col_text(st, 6)));
+                                             (json_int_t)mt_db_col_int64(st, 0), "time",
+                                             core_time_json(mt_db_col_int64(st, 1)), "actor",
+                                             mt_db_col_text(st, 2), "action", mt_db_col_text(st, 3),
+                                             "object", mt_db_col_text(st, 4), "status",
+                                             (json_int_t)mt_db_col_int64(st, 5), "hash",
+                                             mt_db_col_text(st, 6)));
     }
-    if (s != SQLITE_DONE)
-        rc = store_fail(mt_db_sqlite_handle(x->db), x->err);
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     if (rc) {
         json_decref(arr);
         return rc;

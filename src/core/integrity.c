@@ -111,26 +111,28 @@ static void fb_str(fbuf *b, const char *s)
 }
 
 /* Column i of st as a field (NULL stays distinct from ""). */
-static void fb_col(fbuf *b, sqlite3_stmt *st, int i)
+static void fb_col(fbuf *b, mt_db_stmt *st, int i)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+    if (mt_db_col_null(st, i)) {
         fb_bytes(b, NULL, 0);
         return;
     }
-    const unsigned char *t = sqlite3_column_text(st, i);
-    fb_bytes(b, t ? (const char *)t : "", (size_t)sqlite3_column_bytes(st, i));
+    /* the column's text form (an integer in decimal on both backends) */
+    const char *t = mt_db_col_text(st, i);
+    fb_bytes(b, t, strlen(t));
 }
 
 /* SHA-256 of a blob column as a hex field (the key id of a wrapped key). */
-static void fb_col_digest(fbuf *b, sqlite3_stmt *st, int i)
+static void fb_col_digest(fbuf *b, mt_db_stmt *st, int i)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+    if (mt_db_col_null(st, i)) {
         fb_bytes(b, NULL, 0);
         return;
     }
     char h[65];
-    const void *p = sqlite3_column_blob(st, i);
-    core_sha256_hex(p ? p : "", (size_t)sqlite3_column_bytes(st, i), h);
+    size_t n = 0;
+    const void *p = mt_db_col_blob(st, i, &n);
+    core_sha256_hex(p ? p : "", n, h);
     fb_str(b, h);
 }
 
@@ -274,32 +276,27 @@ typedef struct {
 static mt_status row_list_mac(mt_core *c, mt_db *mdb, const row_list_spec *sp, const char *id,
                               char mac[65], char stored[65], mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
-    sqlite3_stmt *st;
-    mt_status rc = core_stmt_get_sqlite(NULL, mdb, sp->row_sql, &st, err);
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, mdb, sp->row_sql, &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, id);
+    mt_db_bind_text(st, 1, id);
     fbuf b;
     fb_init(&b, sp->domain);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
         for (int i = 0; i < sp->n_fields; i++)
             fb_col(&b, st, i);
         fb_col_digest(&b, st, sp->n_fields);
-        snprintf(stored, 65, "%s", store_col_text(st, sp->n_fields + 1));
-    } else if (s == SQLITE_DONE)
+        snprintf(stored, 65, "%s", mt_db_col_text(st, sp->n_fields + 1));
+    } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
-    else
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(NULL, st);
-    if (!rc && !(rc = core_stmt_get_sqlite(NULL, mdb, sp->list_sql, &st, err))) {
-        store_bind_text(st, 1, id);
-        while ((s = sqlite3_step(st)) == SQLITE_ROW)
+    core_stmt_put(NULL, st);
+    if (!rc && !(rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err))) {
+        mt_db_bind_text(st, 1, id);
+        while (mt_db_step(st, &rc, err) == MT_DB_ROW)
             fb_col(&b, st, 0);
-        if (s != SQLITE_DONE)
-            rc = store_fail(db, err);
-        core_stmt_put_sqlite(NULL, st);
+        core_stmt_put(NULL, st);
     }
     if (!rc && !fb_mac(c->integ_key, &b, mac))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
@@ -351,31 +348,27 @@ mt_status integ_file_check(mt_core *c, mt_db *mdb, const char *file_id, char mac
 static mt_status decl_mac(mt_core *c, mt_db *mdb, const char *task_id, char mac[65],
                           char stored[65], mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
-    sqlite3_stmt *st;
-    mt_status rc =
-        core_stmt_get_sqlite(NULL, mdb,
-                             "SELECT task_id, function_id, creator, arguments, "
-                             "inputs_ownership, outputs_ownership, participants, decl_mac "
-                             "FROM tasks WHERE task_id = ?",
-                             &st, err);
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, mdb,
+                                 "SELECT task_id, function_id, creator, arguments, "
+                                 "inputs_ownership, outputs_ownership, participants, decl_mac "
+                                 "FROM tasks WHERE task_id = ?",
+                                 &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, task_id);
+    mt_db_bind_text(st, 1, task_id);
     fbuf b;
     fb_init(&b, "mesatee-task-decl/v1");
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
         for (int i = 0; i < 7; i++)
             fb_col(&b, st, i);
-        snprintf(stored, 65, "%s", store_col_text(st, 7));
+        snprintf(stored, 65, "%s", mt_db_col_text(st, 7));
         if (!fb_mac(c->integ_key, &b, mac))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
-    } else if (s == SQLITE_DONE)
+    } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
-    else
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(NULL, st);
+    core_stmt_put(NULL, st);
     fb_free(&b);
     return rc;
 }
@@ -458,20 +451,19 @@ static bool decl_sane(const json_t *parts, const json_t *ins, const json_t *outs
 mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
                              mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     mt_status rc = integ_task_decl_check(c, mdb, task_id, err);
     if (rc)
         return rc;
     {
-        sqlite3_stmt *fq;
+        mt_db_stmt *fq;
         char fid[MT_ID_LEN + 1] = "";
-        if ((rc = core_stmt_get_sqlite(NULL, mdb, "SELECT function_id FROM tasks WHERE task_id = ?",
-                                       &fq, err)))
+        if ((rc = core_stmt_get(NULL, mdb, "SELECT function_id FROM tasks WHERE task_id = ?", &fq,
+                                err)))
             return rc;
-        store_bind_text(fq, 1, task_id);
-        if (sqlite3_step(fq) == SQLITE_ROW)
-            snprintf(fid, sizeof fid, "%s", store_col_text(fq, 0));
-        core_stmt_put_sqlite(NULL, fq);
+        mt_db_bind_text(fq, 1, task_id);
+        if (mt_db_step(fq, &rc, err) == MT_DB_ROW)
+            snprintf(fid, sizeof fid, "%s", mt_db_col_text(fq, 0));
+        core_stmt_put(NULL, fq);
         if ((rc = integ_function_check(c, mdb, fid, err)))
             return rc == MT_ENOTFOUND ? integ_fail(err, "task") : rc;
     }
@@ -479,32 +471,29 @@ mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char h
     fb_init(&b, "mesatee-task-binding/v1");
     json_t *parts = NULL, *ins = NULL, *outs = NULL, *assign = NULL, *seen = NULL;
     char creator[65] = "";
-    sqlite3_stmt *st;
-    if ((rc =
-             core_stmt_get_sqlite(NULL, mdb,
-                                  "SELECT t.task_id, t.function_id, t.creator, t.arguments, "
-                                  "t.inputs_ownership, t.outputs_ownership, t.participants, "
-                                  "f.executor_type, f.builtin, f.payload_object, f.payload_sha256, "
-                                  "f.payload_key, t.assignments FROM tasks t JOIN functions f ON "
-                                  "f.function_id = t.function_id WHERE t.task_id = ?",
-                                  &st, err)))
+    mt_db_stmt *st;
+    if ((rc = core_stmt_get(NULL, mdb,
+                            "SELECT t.task_id, t.function_id, t.creator, t.arguments, "
+                            "t.inputs_ownership, t.outputs_ownership, t.participants, "
+                            "f.executor_type, f.builtin, f.payload_object, f.payload_sha256, "
+                            "f.payload_key, t.assignments FROM tasks t JOIN functions f ON "
+                            "f.function_id = t.function_id WHERE t.task_id = ?",
+                            &st, err)))
         goto out;
-    store_bind_text(st, 1, task_id);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
+    mt_db_bind_text(st, 1, task_id);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
         for (int i = 0; i < 11; i++)
             fb_col(&b, st, i);
         fb_col_digest(&b, st, 11);
-        snprintf(creator, sizeof creator, "%s", store_col_text(st, 2));
-        ins = core_json_load(store_col_text(st, 4));
-        outs = core_json_load(store_col_text(st, 5));
-        parts = core_json_load(store_col_text(st, 6));
-        assign = core_json_load(store_col_text(st, 12));
-    } else if (s == SQLITE_DONE)
+        snprintf(creator, sizeof creator, "%s", mt_db_col_text(st, 2));
+        ins = core_json_load(mt_db_col_text(st, 4));
+        outs = core_json_load(mt_db_col_text(st, 5));
+        parts = core_json_load(mt_db_col_text(st, 6));
+        assign = core_json_load(mt_db_col_text(st, 12));
+    } else if (s == MT_DB_DONE)
         rc = integ_fail(err, "task"); /* decl verified, function row gone */
-    else
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(NULL, st);
+    core_stmt_put(NULL, st);
     if (rc)
         goto out;
     if (!decl_sane(parts, ins, outs, creator) || !json_is_object(assign)) {
@@ -517,17 +506,16 @@ mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char h
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = core_stmt_get_sqlite(
-             NULL, mdb,
-             "SELECT tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf "
-             "JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ? "
-             "ORDER BY tf.direction, tf.slot",
-             &st, err)))
+    if ((rc = core_stmt_get(NULL, mdb,
+                            "SELECT tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf "
+                            "JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ? "
+                            "ORDER BY tf.direction, tf.slot",
+                            &st, err)))
         goto out;
-    store_bind_text(st, 1, task_id);
-    while (!rc && (s = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *dir = store_col_text(st, 0), *slot = store_col_text(st, 1),
-                   *fid = store_col_text(st, 2), *kind = store_col_text(st, 3);
+    mt_db_bind_text(st, 1, task_id);
+    while (!rc && (s = mt_db_step(st, &rc, err)) == MT_DB_ROW) {
+        const char *dir = mt_db_col_text(st, 0), *slot = mt_db_col_text(st, 1),
+                   *fid = mt_db_col_text(st, 2), *kind = mt_db_col_text(st, 3);
         bool input = !strcmp(dir, "input");
         const json_t *want = decl_owners(input ? ins : outs, slot);
         char fmac[65];
@@ -556,9 +544,7 @@ mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char h
         fb_str(&b, fid);
         fb_str(&b, fmac);
     }
-    if (!rc && s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(NULL, st);
+    core_stmt_put(NULL, st);
     if (rc)
         goto out;
     /* what the job is built from (the assignments column) is exactly the
@@ -633,14 +619,14 @@ mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err 
     if (rc)
         return rc;
     json_t *parts = NULL;
-    sqlite3_stmt *st;
-    if ((rc = core_stmt_get_sqlite(NULL, mdb, "SELECT participants FROM tasks WHERE task_id = ?",
-                                   &st, err)))
+    mt_db_stmt *st;
+    if ((rc = core_stmt_get(NULL, mdb, "SELECT participants FROM tasks WHERE task_id = ?", &st,
+                            err)))
         return rc;
-    store_bind_text(st, 1, task_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        parts = core_json_load(store_col_text(st, 0));
-    core_stmt_put_sqlite(NULL, st);
+    mt_db_bind_text(st, 1, task_id);
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW)
+        parts = core_json_load(mt_db_col_text(st, 0));
+    core_stmt_put(NULL, st);
     if (!json_is_array(parts)) {
         json_decref(parts);
         return integ_fail(err, "task");
@@ -653,17 +639,16 @@ mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err 
         char want[65], stored[65] = "";
         if ((rc = approval_mac(c, task_id, user, binding, want, err)))
             break;
-        if ((rc = core_stmt_get_sqlite(
-                 NULL, mdb,
-                 "SELECT approval_mac FROM task_participants WHERE task_id = ? "
-                 "AND username = ?",
-                 &st, err)))
+        if ((rc = core_stmt_get(NULL, mdb,
+                                "SELECT approval_mac FROM task_participants WHERE task_id = ? "
+                                "AND username = ?",
+                                &st, err)))
             break;
-        store_bind_text(st, 1, task_id);
-        store_bind_text(st, 2, user);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            snprintf(stored, sizeof stored, "%s", store_col_text(st, 0));
-        core_stmt_put_sqlite(NULL, st);
+        mt_db_bind_text(st, 1, task_id);
+        mt_db_bind_text(st, 2, user);
+        if (mt_db_step(st, &rc, err) == MT_DB_ROW)
+            snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 0));
+        core_stmt_put(NULL, st);
         if (!integ_hex_equal(want, stored)) {
             mt_error("store integrity: task %s lacks a valid approval of its binding", task_id);
             rc = integ_fail(err, "approval");
@@ -679,7 +664,6 @@ mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err 
 mt_status integ_valid_approvals(mt_core *c, mt_db *mdb, const char *task_id, json_t **users,
                                 mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *users = json_array();
     if (!*users)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -687,25 +671,24 @@ mt_status integ_valid_approvals(mt_core *c, mt_db *mdb, const char *task_id, jso
     mt_err e2;
     if (integ_task_binding(c, mdb, task_id, binding, &e2))
         return MT_OK; /* broken already: nothing to carry over */
-    sqlite3_stmt *st;
-    mt_status rc =
-        core_stmt_get_sqlite(NULL, mdb,
-                             "SELECT username, approval_mac FROM task_participants WHERE "
-                             "task_id = ? AND approval_mac IS NOT NULL ORDER BY username",
-                             &st, err);
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, mdb,
+                                 "SELECT username, approval_mac FROM task_participants WHERE "
+                                 "task_id = ? AND approval_mac IS NOT NULL ORDER BY username",
+                                 &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, task_id);
-    while (!rc && store_next(db, st, &rc, err)) {
-        const char *user = store_col_text(st, 0);
+    mt_db_bind_text(st, 1, task_id);
+    while (!rc && (mt_db_step(st, &rc, err) == MT_DB_ROW)) {
+        const char *user = mt_db_col_text(st, 0);
         char want[65];
         if ((rc = approval_mac(c, task_id, user, binding, want, err)))
             break;
-        if (integ_hex_equal(want, store_col_text(st, 1)) &&
+        if (integ_hex_equal(want, mt_db_col_text(st, 1)) &&
             json_array_append_new(*users, json_string(user)))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    core_stmt_put_sqlite(NULL, st);
+    core_stmt_put(NULL, st);
     return rc;
 }
 
@@ -716,26 +699,23 @@ mt_status integ_valid_approvals(mt_core *c, mt_db *mdb, const char *task_id, jso
 static mt_status row_mac(mt_core *c, mt_db *mdb, const char *domain, const char *sql, int n,
                          const char *key, char mac[65], char stored[65], mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
-    sqlite3_stmt *st;
-    mt_status rc = core_stmt_get_sqlite(c, mdb, sql, &st, err);
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(c, mdb, sql, &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, key);
+    mt_db_bind_text(st, 1, key);
     fbuf b;
     fb_init(&b, domain);
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
         for (int i = 0; i < n - 1; i++)
             fb_col(&b, st, i);
-        snprintf(stored, 65, "%s", store_col_text(st, n - 1));
+        snprintf(stored, 65, "%s", mt_db_col_text(st, n - 1));
         if (!fb_mac(c->integ_key, &b, mac))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
-    } else if (s == SQLITE_DONE)
+    } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
-    else
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(c, st);
+    core_stmt_put(c, st);
     fb_free(&b);
     return rc;
 }
@@ -756,20 +736,16 @@ static mt_status row_mac(mt_core *c, mt_db *mdb, const char *domain, const char 
 static mt_status user_mac(mt_core *c, mt_db *mdb, const char *username, char mac[65],
                           char stored[65], mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
-    sqlite3_stmt *st;
-    mt_status rc =
-        core_stmt_get_sqlite(c, mdb, "SELECT state FROM users WHERE username = ?", &st, err);
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(c, mdb, "SELECT state FROM users WHERE username = ?", &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, username);
-    int s = sqlite3_step(st);
-    bool active = s == SQLITE_ROW && !strcmp(store_col_text(st, 0), "active");
-    if (s != SQLITE_ROW && s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    else if (s == SQLITE_DONE)
+    mt_db_bind_text(st, 1, username);
+    int s = mt_db_step(st, &rc, err);
+    bool active = s == MT_DB_ROW && !strcmp(mt_db_col_text(st, 0), "active");
+    if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
-    core_stmt_put_sqlite(c, st);
+    core_stmt_put(c, st);
     if (rc)
         return rc;
     return active ? row_mac(c, mdb, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err)
@@ -947,14 +923,15 @@ static mt_status for_each_id(mt_core *c, mt_db *mdb, const char *sql,
 
 static mt_status seal_approvals(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
-    sqlite3_stmt *st;
+    mt_db_stmt *st;
     mt_status rc =
-        core_stmt_get_sqlite(NULL, mdb, "SELECT approvals FROM tasks WHERE task_id = ?", &st, err);
+        core_stmt_get(NULL, mdb, "SELECT approvals FROM tasks WHERE task_id = ?", &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, task_id);
-    json_t *appr = sqlite3_step(st) == SQLITE_ROW ? core_json_load(store_col_text(st, 0)) : NULL;
-    core_stmt_put_sqlite(NULL, st);
+    mt_db_bind_text(st, 1, task_id);
+    json_t *appr =
+        mt_db_step(st, &rc, err) == MT_DB_ROW ? core_json_load(mt_db_col_text(st, 0)) : NULL;
+    core_stmt_put(NULL, st);
     size_t i;
     json_t *v;
     json_array_foreach(appr, i, v)

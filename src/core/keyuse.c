@@ -52,20 +52,15 @@ static bool is_participant(const char *owner, const char *const *parts, size_t n
 static bool sign_granted(mt_core *c, mt_db *mdb, const char *owner, const char *name,
                          const char *const *parts, size_t n, const json_t *arr)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     mt_db_stmt *st;
     mt_err err;
     mt_err_clear(&err);
-    mt_db *d; /* the caller's connection through the database layer */
-    if (mt_db_wrap_sqlite(db, &d, &err))
-        return false;
-    if (mt_db_prepare(d,
+    /* kept per connection (stmt_cache.c: on a scheduler thread's own) */
+    if (core_stmt_get(NULL, mdb,
                       "SELECT grantee, operations, created_at, mac FROM transit_grants "
                       "WHERE owner = ? AND name = ?",
-                      &st, &err)) {
-        mt_db_close(d);
+                      &st, &err))
         return false;
-    }
     mt_db_bind_text(st, 1, owner);
     mt_db_bind_text(st, 2, name);
     bool found = false;
@@ -91,8 +86,7 @@ static bool sign_granted(mt_core *c, mt_db *mdb, const char *owner, const char *
         }
         found = true;
     }
-    mt_db_finalize(st);
-    mt_db_close(d);
+    core_stmt_put(NULL, st);
     return found;
 }
 

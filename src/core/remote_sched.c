@@ -217,30 +217,28 @@ static bool lease_secret_ok(mt_remote_sched *rs, const char *task_id, int64_t fe
 static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row *l, mt_err *err)
 {
     memset(l, 0, sizeof *l);
-    sqlite3_stmt *st;
-    mt_status rc = store_prepare(mt_db_sqlite_handle(rs->db),
+    mt_db_stmt *st;
+    mt_status rc = mt_db_prepare(rs->db,
                                  "SELECT status, cancel_requested, lease_fence, lease_expired, "
                                  "lease_until, lease_mac FROM tasks WHERE task_id = ?",
                                  &st, err);
     if (rc)
         return rc;
-    store_bind_text(st, 1, task_id);
-    int s = sqlite3_step(st);
+    mt_db_bind_text(st, 1, task_id);
+    int s = mt_db_step(st, &rc, err);
     char stored[65] = "";
     bool has_mac = false;
-    if (s == SQLITE_ROW) {
+    if (s == MT_DB_ROW) {
         l->found = true;
-        l->running = !strcmp(store_col_text(st, 0), "running");
-        l->cancel = sqlite3_column_int64(st, 1) != 0;
-        l->fence = sqlite3_column_int64(st, 2);
-        l->expired = sqlite3_column_int64(st, 3);
-        l->until = sqlite3_column_int64(st, 4);
-        has_mac = sqlite3_column_type(st, 5) != SQLITE_NULL;
-        snprintf(stored, sizeof stored, "%s", store_col_text(st, 5));
-    } else if (s != SQLITE_DONE) {
-        rc = store_fail(mt_db_sqlite_handle(rs->db), err);
+        l->running = !strcmp(mt_db_col_text(st, 0), "running");
+        l->cancel = mt_db_col_int64(st, 1) != 0;
+        l->fence = mt_db_col_int64(st, 2);
+        l->expired = mt_db_col_int64(st, 3);
+        l->until = mt_db_col_int64(st, 4);
+        has_mac = !mt_db_col_null(st, 5);
+        snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 5));
     }
-    sqlite3_finalize(st);
+    mt_db_finalize(st);
     if (rc || !l->found)
         return rc;
     bool ok;
@@ -631,9 +629,8 @@ static void stage_discard(report_stage *st)
 /* sched_finish_guarded's guard: the lease is checked again under the write
  * lock of the outcome's transaction (an expiry or a new claim between the
  * first check and here is seen), then the staged outputs become the objects. */
-static mt_status report_guard(void *gctx, mt_db *mdb, mt_err *err)
+static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     (void)db;
     report_stage *st = gctx;
     lease_row l;
@@ -664,19 +661,19 @@ static mt_status report_guard(void *gctx, mt_db *mdb, mt_err *err)
 static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t *reported,
                                mt_job_result *r, report_stage *st, mt_err *err)
 {
-    sqlite3_stmt *q;
-    mt_status rc = store_prepare(mt_db_sqlite_handle(rs->db),
+    mt_db_stmt *q;
+    mt_status rc = mt_db_prepare(rs->db,
                                  "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
                                  "direction = 'output'",
                                  &q, err);
     if (rc)
         return rc;
-    store_bind_text(q, 1, task_id);
+    mt_db_bind_text(q, 1, task_id);
     r->outputs = json_object();
     if (!r->outputs)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    while (!rc && store_next(mt_db_sqlite_handle(rs->db), q, &rc, err)) {
-        const char *slot = store_col_text(q, 0);
+    while (!rc && (mt_db_step(q, &rc, err) == MT_DB_ROW)) {
+        const char *slot = mt_db_col_text(q, 0);
         json_t *o = json_object_get(reported, slot);
         const char *ct = NULL, *sha = NULL;
         int64_t size = 0;
@@ -720,7 +717,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
         }
         core_file f;
         char path[4096];
-        if (!(rc = core_file_load(rs->core, rs->db, store_col_text(q, 1), &f, err)) &&
+        if (!(rc = core_file_load(rs->core, rs->db, mt_db_col_text(q, 1), &f, err)) &&
             !(rc = untrusted_objstore_path(rs->core->objs, f.object_id, path, sizeof path, err)) &&
             !(rc = stage_add(st, path, err)))
             rc = mt_file_write_atomic(st->tmp[st->n - 1], data, len, 0600, err);
@@ -730,7 +727,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
                                                  "sha256", hex)))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    sqlite3_finalize(q);
+    mt_db_finalize(q);
     return rc;
 }
 

@@ -221,28 +221,24 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
 static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], bool *got,
                           mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     *got = false;
-    sqlite3_stmt *st;
-    mt_status rc =
-        core_stmt_get_sqlite(c, mdb,
-                             "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
-                             "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
-                             "ORDER BY staged_seq, rowid LIMIT 1) AND status = 'staged' "
-                             "RETURNING task_id",
-                             &st, err);
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(c, mdb,
+                                 "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
+                                 "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
+                                 "ORDER BY staged_seq, task_id LIMIT 1) AND status = 'staged' "
+                                 "RETURNING task_id",
+                                 &st, err);
     if (rc)
         return rc;
-    sqlite3_bind_int64(st, 1, mt_now());
-    int s = sqlite3_step(st);
-    if (s == SQLITE_ROW) {
-        snprintf(task_id, MT_ID_LEN + 1, "%s", store_col_text(st, 0));
+    mt_db_bind_int64(st, 1, mt_now());
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
+        snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));
         *got = true;
-        s = sqlite3_step(st);
+        mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
     }
-    if (s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(c, st);
+    core_stmt_put(c, st);
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);
@@ -351,24 +347,25 @@ static mt_status slot_from_file(mt_core *c, mt_db *mdb, const char *file_id, cha
 /* The encrypted module of a "wasm" function (columns 4..7 of build_job's
  * row: function_id, payload_object, payload_key, payload_sha256) into
  * job->module; the worker checks the decrypted module against the SHA-256. */
-static mt_status module_from_row(mt_core *c, sqlite3_stmt *st, mt_job *job, char builtin[65],
+static mt_status module_from_row(mt_core *c, mt_db_stmt *st, mt_job *job, char builtin[65],
                                  mt_err *err)
 {
     char aad[16 + MT_ID_LEN], p[4096];
-    snprintf(aad, sizeof aad, "function:%s", store_col_text(st, 4));
+    snprintf(aad, sizeof aad, "function:%s", mt_db_col_text(st, 4));
     mt_job_input *m = calloc(1, sizeof *m);
     if (!m)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     job->module = m;
     snprintf(builtin, 65, "main");
-    mt_status rc = untrusted_objstore_path(c->objs, store_col_text(st, 5), p, sizeof p, err);
+    mt_status rc = untrusted_objstore_path(c->objs, mt_db_col_text(st, 5), p, sizeof p, err);
     if (rc)
         return rc;
     if (!(m->path = strdup(p)))
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    snprintf(m->plain_sha256, sizeof m->plain_sha256, "%s", store_col_text(st, 7));
-    return core_unwrap_key(c, aad, sqlite3_column_blob(st, 6),
-                           (size_t)sqlite3_column_bytes(st, 6), m->key, err);
+    snprintf(m->plain_sha256, sizeof m->plain_sha256, "%s", mt_db_col_text(st, 7));
+    size_t kl = 0;
+    const void *k = mt_db_col_blob(st, 6, &kl);
+    return core_unwrap_key(c, aad, k, kl, m->key, err);
 }
 
 /* Builds the job of a claimed task. strings[] keep executor_type/function alive. */
@@ -379,13 +376,13 @@ static mt_status build_job(mt_core *c, mt_db *mdb, const char *task_id, mt_job *
     mt_status rc = store_exec(mdb, "BEGIN", err);
     if (rc)
         return rc;
-    sqlite3_stmt *st;
+    mt_db_stmt *st;
     json_t *assign = NULL, *participants = NULL;
     /* the rows are untrusted: the whole binding and every approval of it,
      * in this same read transaction, before any key is unwrapped */
     if ((rc = integ_task_verify(c, mdb, task_id, err)))
         goto out;
-    if ((rc = core_stmt_get_sqlite(
+    if ((rc = core_stmt_get(
              c, mdb,
              "SELECT t.arguments, t.assignments, f.executor_type, f.builtin, "
              "f.function_id, f.payload_object, f.payload_key, f.payload_sha256, "
@@ -393,18 +390,18 @@ static mt_status build_job(mt_core *c, mt_db *mdb, const char *task_id, mt_job *
              "WHERE t.task_id = ?",
              &st, err)))
         goto out;
-    store_bind_text(st, 1, task_id);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        job->arguments = core_json_load(store_col_text(st, 0));
-        assign = core_json_load(store_col_text(st, 1));
-        snprintf(exec_type, 33, "%s", store_col_text(st, 2));
-        snprintf(builtin, 65, "%s", store_col_text(st, 3));
-        participants = core_json_load(store_col_text(st, 8));
+    mt_db_bind_text(st, 1, task_id);
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW) {
+        job->arguments = core_json_load(mt_db_col_text(st, 0));
+        assign = core_json_load(mt_db_col_text(st, 1));
+        snprintf(exec_type, 33, "%s", mt_db_col_text(st, 2));
+        snprintf(builtin, 65, "%s", mt_db_col_text(st, 3));
+        participants = core_json_load(mt_db_col_text(st, 8));
         if (!strcmp(exec_type, "wasm") || !strcmp(exec_type, "python"))
             rc = module_from_row(c, st, job, builtin, err);
     } else
         rc = mt_err_set(err, MT_EINTERNAL, "task %s vanished", task_id);
-    core_stmt_put_sqlite(c, st);
+    core_stmt_put(c, st);
     if (rc)
         goto out;
     if (!job->arguments || !assign || !participants) {
@@ -492,21 +489,17 @@ out:
 /* Checks the MAC of every output file of the task. */
 static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
-    sqlite3_stmt *q;
-    mt_status rc = core_stmt_get_sqlite(c, mdb,
-                                        "SELECT file_id FROM task_files WHERE task_id = ? AND "
-                                        "direction = 'output'",
-                                        &q, err);
+    mt_db_stmt *q;
+    mt_status rc = core_stmt_get(c, mdb,
+                                 "SELECT file_id FROM task_files WHERE task_id = ? AND "
+                                 "direction = 'output'",
+                                 &q, err);
     if (rc)
         return rc;
-    store_bind_text(q, 1, task_id);
-    int s;
-    while (!rc && (s = sqlite3_step(q)) == SQLITE_ROW)
-        rc = integ_file_check(c, mdb, store_col_text(q, 0), NULL, err);
-    if (!rc && s != SQLITE_DONE)
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(c, q);
+    mt_db_bind_text(q, 1, task_id);
+    while (!rc && mt_db_step(q, &rc, err) == MT_DB_ROW)
+        rc = integ_file_check(c, mdb, mt_db_col_text(q, 0), NULL, err);
+    core_stmt_put(c, q);
     return rc;
 }
 
@@ -517,7 +510,6 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
                         const mt_job_result *r, const char *setup_failure, char next[MT_ID_LEN + 1],
                         bool *next_got, sched_finish_guard guard, void *gctx, mt_err *err)
 {
-    sqlite3 *db = mt_db_sqlite_handle(mdb); /* shim: not converted yet */
     if (next_got)
         *next_got = false;
     mt_status rc = store_begin(mdb, err);
@@ -593,33 +585,32 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     }
     char *result_text = result ? mt_json_dump(result) : NULL;
     json_decref(result);
-    sqlite3_stmt *st;
-    if ((rc = core_stmt_get_sqlite(
-             c, mdb,
-             "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
-             "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
-             "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13 "
-             "WHERE task_id = ?11",
-             &st, err))) {
+    mt_db_stmt *st;
+    if ((rc =
+             core_stmt_get(c, mdb,
+                           "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
+                           "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
+                           "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13 "
+                           "WHERE task_id = ?11",
+                           &st, err))) {
         free(result_text);
         goto out;
     }
-    store_bind_text(st, 1, status);
-    store_bind_text(st, 2, result_text);
-    store_bind_text(st, 3, reason);
-    store_bind_text(st, 4, r ? r->log : NULL);
-    sqlite3_bind_int64(st, 5, r ? (int64_t)r->cpu_ms : 0);
-    sqlite3_bind_int64(st, 6, r ? (int64_t)r->peak_rss_kb : 0);
-    sqlite3_bind_int64(st, 7, r ? (int64_t)r->wall_ms : 0);
-    sqlite3_bind_int64(st, 8, r ? (int64_t)r->bytes_in : 0);
-    sqlite3_bind_int64(st, 9, r ? (int64_t)r->bytes_out : 0);
-    sqlite3_bind_int64(st, 10, mt_now());
-    store_bind_text(st, 11, task_id);
-    sqlite3_bind_int64(st, 12, r ? (int64_t)r->fuel_used : 0);
-    sqlite3_bind_int64(st, 13, r ? (int64_t)r->key_signs : 0);
-    if (sqlite3_step(st) != SQLITE_DONE)
-        rc = store_fail(db, err);
-    core_stmt_put_sqlite(c, st);
+    mt_db_bind_text(st, 1, status);
+    mt_db_bind_text(st, 2, result_text);
+    mt_db_bind_text(st, 3, reason);
+    mt_db_bind_text(st, 4, r ? r->log : NULL);
+    mt_db_bind_int64(st, 5, r ? (int64_t)r->cpu_ms : 0);
+    mt_db_bind_int64(st, 6, r ? (int64_t)r->peak_rss_kb : 0);
+    mt_db_bind_int64(st, 7, r ? (int64_t)r->wall_ms : 0);
+    mt_db_bind_int64(st, 8, r ? (int64_t)r->bytes_in : 0);
+    mt_db_bind_int64(st, 9, r ? (int64_t)r->bytes_out : 0);
+    mt_db_bind_int64(st, 10, mt_now());
+    mt_db_bind_text(st, 11, task_id);
+    mt_db_bind_int64(st, 12, r ? (int64_t)r->fuel_used : 0);
+    mt_db_bind_int64(st, 13, r ? (int64_t)r->key_signs : 0);
+    mt_db_step(st, &rc, err);
+    core_stmt_put(c, st);
     free(result_text);
     if (!rc)
         rc = integ_task_result_seal(c, mdb, task_id, err);
@@ -627,56 +618,54 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
         goto out;
     /* outputs: mark written */
     if (!strcmp(status, "finished") && r->outputs) {
-        sqlite3_stmt *q;
-        if ((rc = core_stmt_get_sqlite(c, mdb,
-                                       "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
-                                       "direction = 'output'",
-                                       &q, err)))
+        mt_db_stmt *q;
+        if ((rc = core_stmt_get(c, mdb,
+                                "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
+                                "direction = 'output'",
+                                &q, err)))
             goto out;
-        store_bind_text(q, 1, task_id);
-        while (!rc && store_next(db, q, &rc, err)) {
-            json_t *o = json_object_get(r->outputs, store_col_text(q, 0));
+        mt_db_bind_text(q, 1, task_id);
+        while (!rc && (mt_db_step(q, &rc, err) == MT_DB_ROW)) {
+            json_t *o = json_object_get(r->outputs, mt_db_col_text(q, 0));
             const char *sha = json_string_value(json_object_get(o, "sha256"));
             json_int_t size = json_integer_value(json_object_get(o, "size"));
-            sqlite3_stmt *u;
+            mt_db_stmt *u;
             /* re-MAC the row, but never launder one edited meanwhile */
-            if ((rc = integ_file_check(c, mdb, store_col_text(q, 1), NULL, err)))
+            if ((rc = integ_file_check(c, mdb, mt_db_col_text(q, 1), NULL, err)))
                 break;
-            if ((rc = core_stmt_get_sqlite(c, mdb,
-                                           "UPDATE files SET written = 1, size = ?, sha256 = ? "
-                                           "WHERE file_id = ?",
-                                           &u, err)))
+            if ((rc = core_stmt_get(c, mdb,
+                                    "UPDATE files SET written = 1, size = ?, sha256 = ? "
+                                    "WHERE file_id = ?",
+                                    &u, err)))
                 break;
-            sqlite3_bind_int64(u, 1, size);
-            store_bind_text(u, 2, sha);
-            store_bind_text(u, 3, store_col_text(q, 1));
-            if (sqlite3_step(u) != SQLITE_DONE)
-                rc = store_fail(db, err);
-            core_stmt_put_sqlite(c, u);
+            mt_db_bind_int64(u, 1, size);
+            mt_db_bind_text(u, 2, sha);
+            mt_db_bind_text(u, 3, mt_db_col_text(q, 1));
+            mt_db_step(u, &rc, err);
+            core_stmt_put(c, u);
             if (!rc)
-                rc = integ_file_seal(c, mdb, store_col_text(q, 1), err);
+                rc = integ_file_seal(c, mdb, mt_db_col_text(q, 1), err);
         }
-        core_stmt_put_sqlite(c, q);
+        core_stmt_put(c, q);
         if (rc)
             goto out;
     }
     /* function statistics */
     {
-        sqlite3_stmt *u;
-        if ((rc = core_stmt_get_sqlite(c, mdb,
-                                       "UPDATE functions SET tasks_finished = tasks_finished + ?1, "
-                                       "tasks_failed = tasks_failed + ?2, cpu_ms = cpu_ms + ?3 "
-                                       "WHERE function_id = (SELECT function_id FROM tasks WHERE "
-                                       "task_id = ?4)",
-                                       &u, err)))
+        mt_db_stmt *u;
+        if ((rc = core_stmt_get(c, mdb,
+                                "UPDATE functions SET tasks_finished = tasks_finished + ?1, "
+                                "tasks_failed = tasks_failed + ?2, cpu_ms = cpu_ms + ?3 "
+                                "WHERE function_id = (SELECT function_id FROM tasks WHERE "
+                                "task_id = ?4)",
+                                &u, err)))
             goto out;
-        sqlite3_bind_int(u, 1, !strcmp(status, "finished"));
-        sqlite3_bind_int(u, 2, !strcmp(status, "failed"));
-        sqlite3_bind_int64(u, 3, r ? (int64_t)r->cpu_ms : 0);
-        store_bind_text(u, 4, task_id);
-        if (sqlite3_step(u) != SQLITE_DONE)
-            rc = store_fail(db, err);
-        core_stmt_put_sqlite(c, u);
+        mt_db_bind_int64(u, 1, !strcmp(status, "finished"));
+        mt_db_bind_int64(u, 2, !strcmp(status, "failed"));
+        mt_db_bind_int64(u, 3, r ? (int64_t)r->cpu_ms : 0);
+        mt_db_bind_text(u, 4, task_id);
+        mt_db_step(u, &rc, err);
+        core_stmt_put(c, u);
         if (rc)
             goto out;
     }

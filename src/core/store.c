@@ -469,8 +469,7 @@ void store_close(mt_db *db)
 /* The modules of src/core that still call SQLite directly: the PostgreSQL
  * backend is refused until this list is empty (docs/cluster.md). */
 #define STORE_NOT_CONVERTED                                                                  \
-    "tasks, sched, remote_sched, functions, files, auth, keyuse, audit, audit_export, "    \
-    "integrity, kek, transit, transit_store, backup, api, core, stmt_cache"
+    "auth, audit_export, kek, transit, transit_store, backup"
 
 mt_status mt_core_store_check(const char *url, const char **sqlite_path, mt_err *err)
 {

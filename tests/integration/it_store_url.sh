@@ -29,7 +29,7 @@ refuse() { # refuse DESCRIPTION EXPECTED-TEXT ARGS...
   [ ! -e "$MT_WORK/refused" ] || fail "$what: the data directory was created"
   ok "$what refused: $(head -n1 <<<"$out" | cut -c1-100)"
 }
-refuse "postgres:// (core not converted)" "still use SQLite directly: tasks" \
+refuse "postgres:// (core not converted)" "still use SQLite directly: " \
   --store "postgresql://mesatee@127.0.0.1:1/db?sslmode=require"
 refuse "an unknown scheme" "unknown URL scheme" --store "mysql://h/db"
 refuse "a file URL with a host" "names no host" --store "file://host/x.db"

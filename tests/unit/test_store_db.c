@@ -9,7 +9,7 @@
  * extremes, text, blobs with NULs, empty blob vs NULL), transactions and
  * rollback, changes and last insert id, INSERT OR IGNORE / OR REPLACE, a
  * retryable conflict between two connections, error messages without row
- * values, the core's migrations (store_migrate_db) on the backend, and on
+ * values, the core's migrations (store_migrate) on the backend, and on
  * PostgreSQL: TLS in use, a multi-host URL whose first host is dead, and
  * reconnect after a server restart between transactions. */
 // clang-format off
