@@ -689,7 +689,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
         if (up) { /* streamed before the report under this fence (mt_remote_sched_xfer) */
             char path[4096], hex[65];
             uint64_t got = 0;
-            if ((rc = file_path(rs, store_col_text(q, 1), path, err)) ||
+            if ((rc = file_path(rs, mt_db_col_text(q, 1), path, err)) ||
                 (rc = stage_uploaded(st, path, err)) ||
                 (rc = file_digest(st->tmp[st->n - 1], hex, &got, err)))
                 break;
