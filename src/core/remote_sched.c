@@ -36,6 +36,8 @@ struct mt_remote_sched {
     uint32_t max_attempts;
 };
 
+static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence);
+
 /* ---- executor health (process-wide: one remote scheduler per daemon) --- */
 
 typedef struct {
@@ -833,6 +835,10 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
         }
     }
     rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, report_guard, st, err);
+    /* the outcome is stored: uploads of this lease not moved over an object
+     * (a failed or canceled outcome, outputs the report did not name) go */
+    if (!rc && rep.fence)
+        uploads_drop(rs, task_id, (int64_t)rep.fence);
 out:
     if (st) {
         stage_discard(st);

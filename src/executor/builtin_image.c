@@ -386,9 +386,9 @@ static mt_status labels_read(const mt_bctx_input *in, labels *l, mt_err *err)
             *--le = 0;
         if (l->n == LABELS_MAX_LINES || (size_t)(le - p) > LABELS_MAX_LINE)
             return mt_err_set(err, MT_EINVAL,
-                              "image_classify: labels slot '%s' line %zu: more than %d lines or "
-                              "a line longer than %d bytes",
-                              in->slot, l->n + 1, LABELS_MAX_LINES, LABELS_MAX_LINE);
+                              "image_classify: labels slot '%s': more than %d lines or a line "
+                              "longer than %d bytes",
+                              in->slot, LABELS_MAX_LINES, LABELS_MAX_LINE);
         l->v[l->n++] = p;
         p = eol ? eol + 1 : end;
     }

@@ -29,7 +29,10 @@
  * max_tasks is 0: it runs until the process ends); an error only when it
  * cannot start its threads. Failures of single requests or tasks are logged
  * to stderr and retried or reported, never fatal.
- * Thread-safety: one mt_rexec_run per process (the worker it runs is shared). */
+ * Thread-safety: one mt_rexec_run per process (the worker it runs is shared).
+ * It ignores SIGPIPE for the whole process (a refused transfer's closed
+ * connection is an EPIPE, retried). Transfers refused (503, cut) are retried
+ * after 1, 2 and 4 s; fetched inputs are deleted when the task ends. */
 #ifndef MT_REMOTE_EXECUTOR_H
 #define MT_REMOTE_EXECUTOR_H
 

@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 /* Reports answered 503 (scheduler buffering too much) are sent again this
  * many times, after 1, 2, 4 ... s. */
 #define REPORT_RETRIES 3u
+#define XFER_RETRIES 3u
 
 static void ex_sleep_ms(unsigned ms)
 {
@@ -243,6 +245,8 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
 static void ex_job_free(mt_job *job)
 {
     for (size_t i = 0; i < job->n_inputs; i++) {
+        if (job->inputs[i].path) /* the input's ciphertext, fetched for this task */
+            unlink(job->inputs[i].path);
         free(job->inputs[i].slot);
         free(job->inputs[i].path);
         free(job->inputs[i].url);
@@ -260,6 +264,8 @@ static void ex_job_free(mt_job *job)
     free(job->outputs);
     if (job->module) {
         mt_job_input *m = (mt_job_input *)job->module;
+        if (m->path)
+            unlink(m->path);
         free(m->path);
         mt_wipe(m->key, 32);
         free(m);
@@ -294,12 +300,24 @@ static mt_status ex_fetch(const mt_rexec_config *c, const mt_rjob *rj, const mt_
     int fd = open(fpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return mt_err_set(err, MT_EIO, "cannot create %s: %s", fpath, strerror(errno));
-    mt_status rc = ex_xfer(c, &x, -1, 0, NULL, fd, io->size, err);
+    mt_status rc;
+    /* a busy scheduler (503: too many transfers) or a cut connection is
+     * retried, after 1, 2 and 4 s; a lost lease (409) is not */
+    for (unsigned attempt = 0;; attempt++) {
+        rc = ex_xfer(c, &x, -1, 0, NULL, fd, io->size, err);
+        if (!rc || rc == MT_ECONFLICT || rc == MT_EAUTH || attempt == XFER_RETRIES)
+            break;
+        if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+            break;
+        ex_sleep_ms(1000u << attempt);
+    }
     mt_wipe(x.secret, sizeof x.secret);
     if (close(fd) != 0 && !rc)
         rc = mt_err_set(err, MT_EIO, "writing %s: %s", fpath, strerror(errno));
     if (!rc && !(*path = strdup(fpath)))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (rc)
+        unlink(fpath); /* no partial ciphertext left behind */
     return rc;
 }
 
@@ -406,8 +424,15 @@ static mt_status ex_upload(const mt_rexec_config *c, const char *task_id, uint64
     x.fence = fence;
     snprintf(x.secret, sizeof x.secret, "%s", secret);
     snprintf(x.slot, sizeof x.slot, "%s", slot);
-    if (!rc)
+    for (unsigned attempt = 0; !rc; attempt++) { /* retried as in ex_fetch */
         rc = ex_xfer(c, &x, fd, *size, hex, -1, 0, err);
+        if (!rc || rc == MT_ECONFLICT || rc == MT_EAUTH || attempt == XFER_RETRIES)
+            break;
+        if (lseek(fd, 0, SEEK_SET) != 0)
+            break;
+        rc = MT_OK;
+        ex_sleep_ms(1000u << attempt);
+    }
     mt_wipe(x.secret, sizeof x.secret);
     close(fd);
     return rc;
@@ -898,6 +923,12 @@ mt_status mt_rexec_run(const mt_rexec_config *cfg, mt_err *err)
 {
     if (!cfg->slots || cfg->slots > MT_REXEC_MAX_SLOTS)
         return mt_err_set(err, MT_EINVAL, "slots must be 1..%d", MT_REXEC_MAX_SLOTS);
+    /* a scheduler that closes a connection while a body is still going out
+     * (a refused transfer) must not kill the executor: EPIPE instead */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
     rx_state x;
     memset(&x, 0, sizeof x);
     x.c = cfg;

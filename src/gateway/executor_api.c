@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +63,7 @@ struct mt_executor_api {
     conn_slot slots[MT_EXECUTOR_API_MAX_CONNS];
     size_t active;
     size_t buffered; /* body bytes reserved by connections being served */
+    size_t xfers;    /* raw transfers being served (at most MAX_XFERS) */
 };
 
 typedef struct conn_arg {
@@ -218,7 +220,38 @@ static bool xfer_route(const char *head, const char *route, mt_rxfer *x, mt_stat
 
 /* POST /v1/executor/input?Q: the ciphertext of an input (or the module) of a
  * task the peer holds the lease of, streamed from its object. */
-static void serve_input(mt_executor_api *api, SSL *ssl, const mt_rxfer *x, size_t blen)
+/* Raw transfers take at most half of the connections, so renewals and
+ * reports always find one (a lease must not run out behind big uploads). */
+#define MAX_XFERS (MT_EXECUTOR_API_MAX_CONNS / 2)
+/* Free space an upload must leave on the objects' file system. */
+#define UPLOAD_DISK_RESERVE ((uint64_t)1 << 30)
+
+static bool xfer_enter(mt_executor_api *api)
+{
+    pthread_mutex_lock(&api->mu);
+    bool ok = api->xfers < MAX_XFERS;
+    if (ok)
+        api->xfers++;
+    pthread_mutex_unlock(&api->mu);
+    return ok;
+}
+
+static void xfer_leave(mt_executor_api *api)
+{
+    pthread_mutex_lock(&api->mu);
+    api->xfers--;
+    pthread_mutex_unlock(&api->mu);
+}
+
+/* A transfer in progress pushes its connection's deadline forward: the
+ * request deadline bounds idleness, not the size of what moves. */
+static void xfer_alive(mt_executor_api *api, size_t slot)
+{
+    set_deadline(api, slot, now_s() + MT_EXECUTOR_API_REQUEST_S);
+}
+
+static void serve_input(mt_executor_api *api, size_t slot, SSL *ssl, const mt_rxfer *x,
+                        size_t blen)
 {
     mt_err err;
     mt_err_clear(&err);
@@ -255,13 +288,15 @@ static void serve_input(mt_executor_api *api, SSL *ssl, const mt_rxfer *x, size_
             break;
         rc = mt_atls_write(ssl, buf, (size_t)n, &err);
         left -= n;
+        xfer_alive(api, slot);
     }
     close(fd);
 }
 
 /* POST /v1/executor/output?Q: an output's ciphertext (blen bytes) streamed
  * into its staging file (temp + fsync + rename), checked by the report. */
-static void serve_output(mt_executor_api *api, SSL *ssl, const mt_rxfer *x, size_t blen)
+static void serve_output(mt_executor_api *api, size_t slot, SSL *ssl, const mt_rxfer *x,
+                         size_t blen)
 {
     mt_err err;
     mt_err_clear(&err);
@@ -275,6 +310,17 @@ static void serve_output(mt_executor_api *api, SSL *ssl, const mt_rxfer *x, size
         mt_hex_encode(rnd, sizeof rnd, hex);
         snprintf(tmp, sizeof tmp, "%s.tmp-%s", path, hex);
     }
+    /* the disk is shared by every task: an upload must leave a reserve */
+    struct statvfs vfs;
+    char dir[4096 + 32];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    if (!rc && statvfs(slash ? dir : ".", &vfs) == 0 &&
+        (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)blen + UPLOAD_DISK_RESERVE)
+        rc = mt_err_set(&err, MT_EUNAVAIL,
+                        "the scheduler has not enough free disk space for this output");
     int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (!rc && fd < 0)
         rc = mt_err_set(&err, MT_EIO, "the scheduler cannot store this output");
@@ -306,6 +352,7 @@ static void serve_output(mt_executor_api *api, SSL *ssl, const mt_rxfer *x, size
         if (!rc && EVP_DigestUpdate(md, buf, (size_t)n) != 1)
             rc = mt_err_set(&err, MT_EINTERNAL, "sha256 failed");
         left -= (size_t)n;
+        xfer_alive(api, slot);
     }
     unsigned char d[32];
     unsigned dl = 0;
@@ -327,7 +374,7 @@ static void serve_output(mt_executor_api *api, SSL *ssl, const mt_rxfer *x, size
     respond(ssl, 200, "OK", body);
 }
 
-static void serve_one(mt_executor_api *api, SSL *ssl)
+static void serve_one(mt_executor_api *api, size_t slot, SSL *ssl)
 {
     char head[8192];
     uint8_t *body = NULL;
@@ -350,12 +397,17 @@ static void serve_one(mt_executor_api *api, SSL *ssl)
     mt_rxfer x;
     if (xfer_route(head, "POST /v1/executor/input", &x, &rc, &err) ||
         xfer_route(head, "POST /v1/executor/output", &x, &rc, &err)) {
-        if (rc)
+        if (rc) {
             respond_error(ssl, rc, err.msg);
-        else if (!strncmp(head, "POST /v1/executor/input?", 24))
-            serve_input(api, ssl, &x, blen);
-        else
-            serve_output(api, ssl, &x, blen);
+        } else if (!xfer_enter(api)) {
+            respond_error(ssl, MT_EUNAVAIL, "too many transfers at once; retry later");
+        } else {
+            if (!strncmp(head, "POST /v1/executor/input?", 24))
+                serve_input(api, slot, ssl, &x, blen);
+            else
+                serve_output(api, slot, ssl, &x, blen);
+            xfer_leave(api);
+        }
         return;
     }
     if (blen > MT_REMOTE_MAX_REPORT) {
@@ -466,7 +518,7 @@ static void *conn_main(void *p)
     if (ssl && SSL_set_fd(ssl, c) == 1) {
         if (SSL_accept(ssl) == 1) {
             set_deadline(api, slot, now_s() + MT_EXECUTOR_API_REQUEST_S);
-            serve_one(api, ssl);
+            serve_one(api, slot, ssl);
             SSL_shutdown(ssl);
         } else {
             const char *why = mt_atls_last_refusal();

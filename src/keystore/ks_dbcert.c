@@ -97,6 +97,10 @@ mt_status mt_dbcert_check_role(const char *role, mt_err *err)
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
             return mt_err_set(err, MT_EINVAL, "database role: only a-z, 0-9 and _ allowed");
     }
+    /* the server's own administrative roles are never certified */
+    if (!strcmp(role, "postgres") || !strncmp(role, "pg_", 3))
+        return mt_err_set(err, MT_EINVAL,
+                          "database role: postgres and pg_* roles are not certified");
     return MT_OK;
 }
 
@@ -126,6 +130,13 @@ static mt_status issue(const mt_dbcert_ca *ca, EVP_PKEY *pub, const char *role, 
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     if (!rc)
         rc = mt_random(sr, sizeof sr, err);
+    /* the CA may have expired since it was loaded: a certificate past the
+     * CA's notAfter would only fail later with an unclear error */
+    time_t later = (time_t)mt_now() + (time_t)ttl_s;
+    if (!rc && X509_cmp_time(X509_get0_notAfter(ca->cert), &later) < 0)
+        rc = mt_err_set(err, MT_EUNAVAIL,
+                        "the database CA certificate expires before the requested lifetime "
+                        "ends; renew the CA or ask for a shorter lifetime");
     if (!rc) {
         sr[0] &= 0x7f; /* positive */
         sr[0] |= 0x01; /* and 16 bytes long */
