@@ -126,6 +126,9 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     if (cfg->store_url && (rc = mt_core_store_check(cfg->store_url, &store_path, err)))
         goto fail;
     size_t plen = strlen(cfg->data_dir) + sizeof("/" CORE_DB_NAME);
+    bool pg = cfg->store_url && !store_path; /* postgres:// (mt_core_store_check) */
+    if (pg)
+        store_path = cfg->store_url;
     c->db_path = store_path ? strdup(store_path) : malloc(plen);
     if (!c->data_dir || !c->db_path || (cfg->worker_path && !c->worker_path) ||
         (cfg->release_signers && !c->release_signers) ||

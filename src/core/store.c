@@ -457,7 +457,10 @@ out:
 
 mt_status store_open(const char *path, bool readonly, mt_db **out, mt_err *err)
 {
-    /* a path is always a file here, whatever it looks like */
+    /* a PostgreSQL URL (mt_core_store_check accepted it) opens the database;
+     * anything else is a file, whatever it looks like */
+    if (!strncmp(path, "postgres://", 11) || !strncmp(path, "postgresql://", 13))
+        return mt_db_open(path, 0, out, err); /* read-only is a SQLite flag */
     return mt_db_open_sqlite_path(path, readonly ? MT_DB_READONLY : 0, out, err);
 }
 
@@ -466,10 +469,6 @@ void store_close(mt_db *db)
     mt_db_close(db);
 }
 
-/* The modules of src/core that still call SQLite directly: the PostgreSQL
- * backend is refused until this list is empty (docs/cluster.md). */
-#define STORE_NOT_CONVERTED                                                                  \
-    "auth, audit_export, kek, transit, transit_store, backup"
 
 mt_status mt_core_store_check(const char *url, const char **sqlite_path, mt_err *err)
 {
@@ -488,9 +487,7 @@ mt_status mt_core_store_check(const char *url, const char **sqlite_path, mt_err 
         return MT_OK;
     }
     case MT_DB_PG:
-        return mt_err_set(err, MT_EINVAL,
-                          "store postgres://: not available yet, these core modules still use "
-                          "SQLite directly: " STORE_NOT_CONVERTED " (docs/cluster.md)");
+        return MT_OK; /* *sqlite_path stays NULL: the URL is the store */
     default:
         return mt_err_set(err, MT_EINVAL,
                           "store: unknown URL scheme (use a path, file:PATH or postgres://...)");

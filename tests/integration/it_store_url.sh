@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # serve --store URL (docs/cluster.md): a SQLite store outside the data
 # directory (plain path and file: URL) holds the users across a restart;
-# postgres:// is refused with a message naming what is missing; garbage
-# URLs are refused before anything starts.
+# garbage URLs are refused before anything starts (postgres://: it_store_pg).
 source "$(dirname "$0")/lib.sh"
 STORE=$MT_WORK/elsewhere/store.db
 mkdir -p "$MT_WORK/elsewhere"
@@ -29,8 +28,6 @@ refuse() { # refuse DESCRIPTION EXPECTED-TEXT ARGS...
   [ ! -e "$MT_WORK/refused" ] || fail "$what: the data directory was created"
   ok "$what refused: $(head -n1 <<<"$out" | cut -c1-100)"
 }
-refuse "postgres:// (core not converted)" "still use SQLite directly: " \
-  --store "postgresql://mesatee@127.0.0.1:1/db?sslmode=require"
 refuse "an unknown scheme" "unknown URL scheme" --store "mysql://h/db"
 refuse "a file URL with a host" "names no host" --store "file://host/x.db"
 refuse "an empty path" "empty SQLite path" --store "file:"

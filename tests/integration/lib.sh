@@ -18,6 +18,9 @@ mt_cleanup() {
     for _ in $(seq 50); do kill -0 "$MT_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$MT_PID" 2>/dev/null || true
   fi
+  if [ -n "${MT_PG_TEST_DIR:-}" ]; then
+    bash "$(dirname "${BASH_SOURCE[0]}")/../pg/pg-temp.sh" stop "$MT_PG_TEST_DIR" >/dev/null 2>&1 || true
+  fi
   if [ -z "${MT_KEEP:-}" ]; then rm -rf "$MT_WORK"; else echo "kept $MT_WORK"; fi
 }
 trap mt_cleanup EXIT
@@ -42,13 +45,32 @@ while True:
 fail() { echo "FAIL: $*" >&2; [ -f "$MT_WORK/server.log" ] && tail -n 30 "$MT_WORK/server.log" >&2; exit 1; }
 ok() { echo "ok - $*"; }
 
+# MT_TEST_PG=1: every server of the test keeps its store in a throw-away
+# PostgreSQL cluster of its own (tests/pg/pg-temp.sh), started at the first
+# mt_start_server and stopped by mt_cleanup: the integration suite on the
+# PostgreSQL backend (docs/cluster.md). A test that passes --store keeps it.
+MT_PG_TEST_DIR=
+mt_pg_store_args() {
+  [ "${MT_TEST_PG:-}" = 1 ] || return 0
+  case " $* " in *" --store "*) return 0 ;; esac
+  if [ -z "$MT_PG_TEST_DIR" ]; then
+    local env_out
+    env_out=$(bash "$(dirname "${BASH_SOURCE[0]}")/../pg/pg-temp.sh" start) || fail "MT_TEST_PG: pg-temp.sh start"
+    MT_PG_TEST_DIR=$(sed -n "s/^MT_PG_DIR=//p" <<<"$env_out" | tr -d "'\"")
+    MT_PG_TEST_URL=$(sed -n "s/^MT_PG_URL=//p" <<<"$env_out" | tr -d "'\"")
+  fi
+  MT_PG_STORE=(--store "$MT_PG_TEST_URL")
+}
+
 # mt_start_server [extra serve args...]: starts the daemon, waits for server.url.
 mt_start_server() {
+  MT_PG_STORE=()
+  mt_pg_store_args "$@"
   mkdir -p "$MT_DATA"
   [ -f "$MT_WORK/admin.pw" ] || { head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$MT_WORK/admin.pw"; }
   rm -f "$MT_DATA/server.url"
   "$MESATEE_BIN" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 \
-    --admin-password-file "$MT_WORK/admin.pw" "$@" >>"$MT_WORK/server.log" 2>&1 &
+    --admin-password-file "$MT_WORK/admin.pw" "${MT_PG_STORE[@]}" "$@" >>"$MT_WORK/server.log" 2>&1 &
   MT_PID=$!
   # a loaded machine can take a while to start it; a server that dies is
   # seen at once, so the bound is generous (60 s of sleeps)

@@ -1,3 +1,6 @@
 # Store backends (issue 14, docs/cluster.md): serve --store.
 add_test(NAME it_store_url COMMAND bash ${MT_TEST_DIR}/integration/it_store_url.sh)
 set_tests_properties(it_store_url PROPERTIES ENVIRONMENT "MESATEE_BIN=$<TARGET_FILE:mesatee>" TIMEOUT 300)
+# the core on PostgreSQL: one node, a throw-away cluster (skips without postgresql-15)
+add_test(NAME it_store_pg COMMAND bash ${MT_TEST_DIR}/integration/it_store_pg.sh)
+set_tests_properties(it_store_pg PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
