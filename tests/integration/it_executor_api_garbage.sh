@@ -16,20 +16,11 @@ P=$MT_EXEC_POST
 MARK=zq8MARKERq8z   # a byte string that must never come back
 
 id=$("$P" "$MT_WORK/c1" id) || fail "exec_post id"
-cat >"$MT_WORK/executor-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "executor", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"executor": {"measurement": ["$(jget "$id" .measurement)"]}},
- "soft_platform_keys": ["$(jget "$id" .soft_platform_key)"], "max_evidence_age_s": 86400}
-EOP
+mt_executor_policy "$MT_WORK/executor-policy.json" 86400 "$id"
 mt_start_server --level soft --remote-executors --executor-policy "$MT_WORK/executor-policy.json" \
   --executor-listen 127.0.0.1:0
 EURL=$(cat "$MT_DATA/executor.url"); EHP=${EURL#https://}
-show=$("$MESATEE_BIN" attest show --output json) || fail "attest show"
-cat >"$MT_WORK/gw-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
- "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 86400}
-EOP
+mt_gateway_policy "$MT_WORK/gw-policy.json"
 
 # post ROUTE BODY-TEXT [DATA_DIR]: prints "HTTP nnn" then the body
 post() { printf '%s' "$2" >"$MT_WORK/body"; "$P" "${3:-$MT_WORK/c1}" post "$MT_WORK/gw-policy.json" "$EHP" "$1" "$MT_WORK/body" 2>>"$MT_WORK/client.log"; }

@@ -20,26 +20,16 @@ wait_for() { # wait_for WHAT CMD...: up to 60 s
   fail "timed out waiting for $what"
 }
 
-meas=(); pks=()
+ids=()
 for n in a b; do
-  id=$("$B" executor --data-dir "$MT_WORK/ex-$n" --level soft --worker "$MESATEE_WORKER" \
-    --poll-ms 100 --print-identity) || fail "executor --print-identity"
-  meas+=("\"$(jget "$id" .measurement)\""); pks+=("\"$(jget "$id" .soft_platform_key)\"")
+  ids+=("$("$B" executor --data-dir "$MT_WORK/ex-$n" --level soft --worker "$MESATEE_WORKER" \
+    --poll-ms 100 --print-identity)") || fail "executor --print-identity"
 done
-cat >"$MT_WORK/executor-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "executor", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"executor": {"measurement": [$(IFS=,; echo "${meas[*]}")]}},
- "soft_platform_keys": [$(IFS=,; echo "${pks[*]}")], "max_evidence_age_s": 5}
-EOP
+mt_executor_policy "$MT_WORK/executor-policy.json" 5 "${ids[@]}"
 mt_start_server --level soft --remote-executors --executor-policy "$MT_WORK/executor-policy.json" \
   --executor-listen 127.0.0.1:0 --cert-renew-s 1
 EURL=$(cat "$MT_DATA/executor.url")
-show=$("$B" attest show --output json) || fail "attest show"
-cat >"$MT_WORK/scheduler-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
- "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 5}
-EOP
+mt_gateway_policy "$MT_WORK/scheduler-policy.json" 5
 # the REST certificate renews every second too: clients verify the server by
 # policy, not by pinning the certificate file (which changes under them)
 unset MESATEE_CA

@@ -62,26 +62,16 @@ expect_fail "slots 65" "slots" "$B" executor "${XS[@]}" --slots 65
 expect_fail "slots x" "slots" "$B" executor "${XS[@]}" --slots x
 expect_fail "bad name" "--name must be" "$B" executor "${XS[@]}" --name 'a b'
 
-meas=(); pks=()
+ids=()
 for n in a b; do
-  id=$("$B" executor --data-dir "$MT_WORK/ex-$n" --level soft --worker "$MT_WORK/w-$n" \
-    --poll-ms 100 --print-identity) || fail "executor --print-identity"
-  meas+=("\"$(jget "$id" .measurement)\""); pks+=("\"$(jget "$id" .soft_platform_key)\"")
+  ids+=("$("$B" executor --data-dir "$MT_WORK/ex-$n" --level soft --worker "$MT_WORK/w-$n" \
+    --poll-ms 100 --print-identity)") || fail "executor --print-identity"
 done
-cat >"$MT_WORK/executor-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "executor", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"executor": {"measurement": [$(IFS=,; echo "${meas[*]}")]}},
- "soft_platform_keys": [$(IFS=,; echo "${pks[*]}")], "max_evidence_age_s": 86400}
-EOP
+mt_executor_policy "$MT_WORK/executor-policy.json" 86400 "${ids[@]}"
 mt_start_server --level soft --remote-executors --executor-policy "$MT_WORK/executor-policy.json" \
   --executor-listen 127.0.0.1:0 --executor-lease-ms 3000 --executor-max-attempts 2
 EURL=$(cat "$MT_DATA/executor.url")
-show=$("$B" attest show --output json) || fail "attest show"
-cat >"$MT_WORK/scheduler-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
- "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 86400}
-EOP
+mt_gateway_policy "$MT_WORK/scheduler-policy.json"
 grep -q "leases of 3000 ms, 2 attempt(s) per task" "$MT_WORK/server.log" ||
   fail "the daemon does not announce the lease settings"
 

@@ -33,12 +33,7 @@ mt_start_server --level soft --remote-executors --executor-policy "$MT_WORK/exec
   --executor-listen 127.0.0.1:0 --executor-max-buffered-mib 1
 EURL=$(cat "$MT_DATA/executor.url")
 EPORT=${EURL##*:}
-show=$("$B" attest show --output json) || fail "attest show"
-cat >"$MT_WORK/scheduler-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
- "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 86400}
-EOP
+mt_gateway_policy "$MT_WORK/scheduler-policy.json"
 
 # A slow, unauthenticated peer: a TLS record header byte by byte, one every
 # 2 s (well inside the 30 s per-read timeout), until the server closes.

@@ -34,22 +34,13 @@ chmod +x "$MT_WORK/w"; : >"$MT_WORK/started"
 
 id=$("$B" executor --data-dir "$MT_WORK/ex" --level soft --worker "$MT_WORK/w" --poll-ms 100 --print-identity) ||
   fail "executor --print-identity"
-cat >"$MT_WORK/executor-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "executor", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"executor": {"measurement": ["$(jget "$id" .measurement)"]}},
- "soft_platform_keys": ["$(jget "$id" .soft_platform_key)"], "max_evidence_age_s": 86400}
-EOP
+mt_executor_policy "$MT_WORK/executor-policy.json" 86400 "$id"
 EPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 # 15 s leases, renewed every 5 s: a restart within 10 s keeps the lease
 SARGS=(--level soft --remote-executors --executor-policy "$MT_WORK/executor-policy.json"
   --executor-listen "127.0.0.1:$EPORT" --executor-lease-ms 15000 --shutdown-grace-s 1)
 mt_start_server "${SARGS[@]}"
-show=$("$B" attest show --output json) || fail "attest show"
-cat >"$MT_WORK/scheduler-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
- "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 86400}
-EOP
+mt_gateway_policy "$MT_WORK/scheduler-policy.json"
 "$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "https://127.0.0.1:$EPORT" \
   --data-dir "$MT_WORK/ex" --level soft --worker "$MT_WORK/w" --poll-ms 100 \
   --worker-start spawn --name exr >"$MT_WORK/ex.log" 2>&1 &

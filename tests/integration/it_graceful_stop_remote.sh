@@ -39,12 +39,7 @@ start() {
     --executor-listen 127.0.0.1:0 --shutdown-grace-s 1 --executor-lease-ms 2000
   EURL=$(cat "$MT_DATA/executor.url")
   if [ ! -f "$MT_WORK/scheduler-policy.json" ]; then
-    local show; show=$("$B" attest show --output json) || fail "attest show"
-    cat >"$MT_WORK/scheduler-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
- "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 86400}
-EOP
+    mt_gateway_policy "$MT_WORK/scheduler-policy.json"
   fi
 }
 executor() { # executor LOG: one task, in the background

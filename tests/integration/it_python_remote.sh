@@ -19,12 +19,7 @@ EOP
 mt_start_server --level soft --remote-executors --executor-policy "$MT_WORK/executor-policy.json" \
   --executor-listen 127.0.0.1:0 --python-deny json
 EURL=$(cat "$MT_DATA/executor.url")
-show=$("$B" attest show --output json) || fail "attest show"
-cat >"$MT_WORK/scheduler-policy.json" <<EOP
-{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
- "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
- "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": 86400}
-EOP
+mt_gateway_policy "$MT_WORK/scheduler-policy.json"
 mt_login admin
 for u in alice bob; do mt_add_user "$u"; done
 put() { # put USER NAME CONTENT

@@ -202,3 +202,33 @@ mt_sanitizer_tools() {
   p11tool() { LD_PRELOAD=$MT_TOOL_PRELOAD ASAN_OPTIONS=$MT_TOOL_ASAN command p11tool "$@"; }
   openssl() { LD_PRELOAD=$MT_TOOL_PRELOAD ASAN_OPTIONS=$MT_TOOL_ASAN command openssl "$@"; }
 }
+
+# mt_gateway_policy FILE [MAX_AGE_S]: a level-soft policy (role gateway) that
+# admits exactly the running test server (its measurement and platform key
+# from `attest show`); what executors and clients verify the server by.
+mt_gateway_policy() {
+  local show
+  show=$("$MESATEE_BIN" attest show --output json) || fail "attest show"
+  cat >"$1" <<EOP
+{"mesatee_policy": 1, "role": "gateway", "allowed_kinds": ["soft"], "min_level": "soft",
+ "measurements": {"gateway": {"measurement": ["$(jget "$show" .measurements.measurement)"]}},
+ "soft_platform_keys": ["$(jget "$show" .soft_platform_key)"], "max_evidence_age_s": ${2:-86400}}
+EOP
+}
+
+# mt_executor_policy FILE MAX_AGE_S ID_JSON...: a level-soft executor-role
+# policy admitting the executors whose `--print-identity` documents
+# (measurement, soft_platform_key) are given; the daemon's --executor-policy.
+mt_executor_policy() {
+  local f=$1 age=$2 m="" k="" id
+  shift 2
+  for id in "$@"; do
+    m="$m${m:+,}\"$(jget "$id" .measurement)\""
+    k="$k${k:+,}\"$(jget "$id" .soft_platform_key)\""
+  done
+  cat >"$f" <<EOP
+{"mesatee_policy": 1, "role": "executor", "allowed_kinds": ["soft"], "min_level": "soft",
+ "measurements": {"executor": {"measurement": [$m]}},
+ "soft_platform_keys": [$k], "max_evidence_age_s": $age}
+EOP
+}
