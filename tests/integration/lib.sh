@@ -47,13 +47,20 @@ ok() { echo "ok - $*"; }
 
 # MT_TEST_PG=1: every server of the test keeps its store in a throw-away
 # PostgreSQL cluster of its own (tests/pg/pg-temp.sh), started at the first
-# mt_start_server and stopped by mt_cleanup: the integration suite on the
+# mt_start_server (a new one when the test moved MT_DATA to a new data
+# directory) and stopped by mt_cleanup: the integration suite on the
 # PostgreSQL backend (docs/cluster.md). A test that passes --store keeps it.
 MT_PG_TEST_DIR=
 mt_pg_store_args() {
   [ "${MT_TEST_PG:-}" = 1 ] || return 0
   case " $* " in *" --store "*) return 0 ;; esac
+  # a test that moves to a new data directory (or removed it) expects a new store
+  if [ -n "$MT_PG_TEST_DIR" ] && { [ "${MT_PG_TEST_FOR:-}" != "$MT_DATA" ] || [ ! -e "$MT_DATA" ]; }; then
+    bash "$(dirname "${BASH_SOURCE[0]}")/../pg/pg-temp.sh" stop "$MT_PG_TEST_DIR" >/dev/null 2>&1 || true
+    MT_PG_TEST_DIR=
+  fi
   if [ -z "$MT_PG_TEST_DIR" ]; then
+    MT_PG_TEST_FOR=$MT_DATA
     local env_out
     env_out=$(bash "$(dirname "${BASH_SOURCE[0]}")/../pg/pg-temp.sh" start) || fail "MT_TEST_PG: pg-temp.sh start"
     MT_PG_TEST_DIR=$(sed -n "s/^MT_PG_DIR=//p" <<<"$env_out" | tr -d "'\"")
