@@ -165,7 +165,10 @@ int cli_cmd_audit_export(cli_ctx *ctx)
     mt_err err;
     mt_err_clear(&err);
     mt_audit_export_info info;
-    mt_status st = mt_audit_export_write(dir, seq, t, out, &info, &err);
+    const char *store = cli_opt_get(ctx, "store");
+    if (!store || !*store)
+        store = getenv("MESATEE_STORE"); /* as serve's */
+    mt_status st = mt_audit_export_write(dir, store, seq, t, out, &info, &err);
     if (st != MT_OK)
         return cli_fail("audit export from %s failed (no file written): %s", dir,
                         err.msg[0] ? err.msg : mt_status_name(st));
@@ -253,7 +256,10 @@ int cli_audit_verify_exports(cli_ctx *ctx)
         mt_err err;
         mt_err_clear(&err);
         uint64_t entries = 0;
-        mt_status st = mt_core_audit_verify_dir(dir, all, na + 1, &entries, &err);
+        const char *surl = cli_opt_get(ctx, "store");
+        if (!surl || !*surl)
+            surl = getenv("MESATEE_STORE"); /* as serve's */
+        mt_status st = mt_core_audit_verify_dir(dir, surl, all, na + 1, &entries, &err);
         if (st != MT_OK)
             return cli_fail("the audit log of %s does not continue the exports: %s", dir,
                             err.msg[0] ? err.msg : mt_status_name(st));

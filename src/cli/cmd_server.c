@@ -411,13 +411,16 @@ int cli_cmd_audit_verify(cli_ctx *ctx)
             covered = cps[i].entries;
     mt_err err;
     mt_err_clear(&err);
-    mt_status st = mt_core_audit_verify_dir(data_dir, cps, (size_t)n, &entries, &err);
+    const char *store = cli_opt_get(ctx, "store");
+    if (!store || !*store)
+        store = getenv("MESATEE_STORE"); /* as serve's */
+    mt_status st = mt_core_audit_verify_dir(data_dir, store, cps, (size_t)n, &entries, &err);
     if (st != MT_OK)
         return cli_fail("audit log of %s: %s", data_dir,
                         err.msg[0] ? err.msg : mt_status_name(st));
     uint64_t anchor = 0;
     char ahash[65];
-    if ((st = mt_core_audit_anchor_dir(data_dir, &anchor, ahash, &err)) != MT_OK)
+    if ((st = mt_core_audit_anchor_dir(data_dir, store, &anchor, ahash, &err)) != MT_OK)
         return cli_fail("audit log of %s: %s", data_dir,
                         err.msg[0] ? err.msg : mt_status_name(st));
     if (ctx->json)

@@ -292,6 +292,8 @@ static const cli_opt o_audit_verify[] = {
      "the first checkpoint's key"},
     {"export", true, 0, "FILE", "verify an audit export offline (repeat: consecutive "
      "exports, in order)", "none", true},
+    {"store", true, 0, "URL", "with --data-dir: the server's --store (SQLite path or "
+     "postgres:// URL)", "MESATEE_STORE, else DATA_DIR/mesatee.db"},
     {NULL, false}};
 static const cli_opt o_audit_prune[] = {
     {"before", true, 0, "SEQ", "delete the entries before SEQ (the last entry stays)",
@@ -331,6 +333,8 @@ static const cli_opt o_audit_export[] = {
     {"since", true, 0, "SEQ|TIME", "first entry: a sequence number or an RFC 3339 time",
      "required"},
     {"out", true, 'o', "FILE", "the export file to write (mode 0600)", "required"},
+    {"store", true, 0, "URL", "the server's --store (SQLite path or postgres:// URL)",
+     "MESATEE_STORE, else DATA_DIR/mesatee.db"},
     {NULL, false}};
 static const cli_opt o_backup[] = {
     {"data-dir", true, 'd', "DIR", "the server's data directory", "required"},

@@ -493,23 +493,40 @@ out:
     return rc;
 }
 
-mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoint *cps,
-                                   size_t n_cps, uint64_t *entries, mt_err *err)
+mt_status core_offline_store_open(const char *data_dir, const char *store, mt_db **db,
+                                  mt_err *err)
 {
-    if (entries)
-        *entries = 0;
+    if (store && *store) {
+        const char *sqlite_path = NULL;
+        mt_status rc = mt_core_store_check(store, &sqlite_path, err);
+        if (rc)
+            return rc;
+        return store_open(sqlite_path ? sqlite_path : store, true, db, err);
+    }
     if (!data_dir)
         return mt_err_set(err, MT_EINVAL, "no data directory given");
-    if (n_cps > 64)
-        return mt_err_set(err, MT_EINVAL, "at most 64 checkpoints at once");
     size_t n = strlen(data_dir) + sizeof("/" CORE_DB_NAME);
     char *path = malloc(n);
     if (!path)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     snprintf(path, n, "%s/%s", data_dir, CORE_DB_NAME);
-    mt_db *db;
-    mt_status rc = store_open(path, true, &db, err);
+    mt_status rc = store_open(path, true, db, err);
     free(path);
+    return rc;
+}
+
+mt_status mt_core_audit_verify_dir(const char *data_dir, const char *store,
+                                   const mt_audit_checkpoint *cps, size_t n_cps,
+                                   uint64_t *entries, mt_err *err)
+{
+    if (entries)
+        *entries = 0;
+    if (!data_dir && !store)
+        return mt_err_set(err, MT_EINVAL, "no data directory given");
+    if (n_cps > 64)
+        return mt_err_set(err, MT_EINVAL, "at most 64 checkpoints at once");
+    mt_db *db;
+    mt_status rc = core_offline_store_open(data_dir, store, &db, err);
     if (rc)
         return rc;
     uint64_t at[64] = {0}, count = 0;
@@ -540,21 +557,13 @@ mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoi
     return rc;
 }
 
-mt_status mt_core_audit_anchor_dir(const char *data_dir, uint64_t *seq, char hash[65],
-                                   mt_err *err)
+mt_status mt_core_audit_anchor_dir(const char *data_dir, const char *store, uint64_t *seq,
+                                   char hash[65], mt_err *err)
 {
     *seq = 0;
     snprintf(hash, 65, "%s", ZERO_HASH);
-    if (!data_dir)
-        return mt_err_set(err, MT_EINVAL, "no data directory given");
-    size_t n = strlen(data_dir) + sizeof("/" CORE_DB_NAME);
-    char *path = malloc(n);
-    if (!path)
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
-    snprintf(path, n, "%s/%s", data_dir, CORE_DB_NAME);
     mt_db *db;
-    mt_status rc = store_open(path, true, &db, err);
-    free(path);
+    mt_status rc = core_offline_store_open(data_dir, store, &db, err);
     if (rc)
         return rc;
     int64_t s = 0;

@@ -53,21 +53,19 @@ static mt_status put_line(int fd, json_t *o, mt_err *err)
     return rc;
 }
 
-mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t since_time,
-                                const char *out_path, mt_audit_export_info *info, mt_err *err)
+mt_status mt_audit_export_write(const char *data_dir, const char *store, int64_t since_seq,
+                                int64_t since_time, const char *out_path,
+                                mt_audit_export_info *info, mt_err *err)
 {
     if (!data_dir || !*data_dir || !out_path || !*out_path)
         return mt_err_set(err, MT_EINVAL, "audit export needs a data directory and a file");
     uint64_t total = 0;
     /* the chain must hold (unkeyed: this runs outside the TEE) */
-    mt_status rc = mt_core_audit_verify_dir(data_dir, NULL, 0, &total, err);
+    mt_status rc = mt_core_audit_verify_dir(data_dir, store, NULL, 0, &total, err);
     if (rc)
         return rc;
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s", data_dir, CORE_DB_NAME) >= (int)sizeof path)
-        return mt_err_set(err, MT_EINVAL, "data directory path too long");
     mt_db *db;
-    if ((rc = store_open(path, true, &db, err)))
+    if ((rc = core_offline_store_open(data_dir, store, &db, err)))
         return rc;
     char tmp[4096 + MT_TMPFILE_EXTRA];
     int fd = -1;

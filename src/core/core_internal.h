@@ -99,6 +99,10 @@ typedef struct core_ctx {
 /* Opens (creating if needed) the SQLite database at path with WAL,
  * synchronous=FULL, foreign keys and a busy timeout (the layer's settings,
  * mt_db_open_sqlite_path); readonly opens without creating. */
+/* The store an offline tool reads (mt_core_audit_verify_dir and friends):
+ * store (a --store value) or DATA_DIR/mesatee.db, read-only for SQLite. */
+mt_status core_offline_store_open(const char *data_dir, const char *store, mt_db **db,
+                                  mt_err *err);
 mt_status store_open(const char *path, bool readonly, mt_db **out, mt_err *err);
 /* Migrates to the newest schema in one transaction, on either backend (the
  * migration DDL is written in the layer's common dialect). When this call

@@ -35,7 +35,8 @@ typedef struct mt_audit_export_info {
  * time >= since_time to out_path (written atomically, mode 0600). The whole
  * unkeyed chain of the store is verified first. MT_ENOTFOUND when no entry
  * matches. Read-only on the store: runs beside the server. */
-mt_status mt_audit_export_write(const char *data_dir, int64_t since_seq, int64_t since_time,
+mt_status mt_audit_export_write(const char *data_dir, const char *store, int64_t since_seq,
+                                int64_t since_time,
                                 const char *out_path, mt_audit_export_info *info, mt_err *err);
 
 /* Parses and verifies one export: header fields, contiguous sequence

@@ -255,14 +255,18 @@ mt_status mt_core_audit_checkpoint_parse(const uint8_t *buf, size_t len,
  * checkpoint for an entry before it is refused ("was pruned": check it
  * against the export). *entries is the seq of the newest entry (the count
  * ever logged, pruned ones included). MT_ECONFLICT naming the first problem. */
-mt_status mt_core_audit_verify_dir(const char *data_dir, const mt_audit_checkpoint *cps,
-                                   size_t n_cps, uint64_t *entries, mt_err *err);
+mt_status mt_core_audit_verify_dir(const char *data_dir, const char *store,
+                                   const mt_audit_checkpoint *cps, size_t n_cps,
+                                   uint64_t *entries, mt_err *err);
 
 /* The prune anchor of a data dir's audit log, read offline without its MAC
  * (the daemon checks that): *seq the last pruned entry (0 when the log was
  * never pruned), hash its hash (64 zeros when none). */
-mt_status mt_core_audit_anchor_dir(const char *data_dir, uint64_t *seq, char hash[65],
-                                   mt_err *err);
+mt_status mt_core_audit_anchor_dir(const char *data_dir, const char *store, uint64_t *seq,
+                                   char hash[65], mt_err *err);
+/* store in the two above (and mt_audit_export_write): the server's --store
+ * (a SQLite path, file: URL or postgres:// URL, mt_core_store_check), NULL
+ * for DATA_DIR/mesatee.db. */
 
 /* Prometheus text of the core's gauges (tasks by state, metering totals);
  * heap string. */

@@ -43,6 +43,13 @@ n2=$(as admin --output json audit list --limit 1000 | jq '.entries | length')
 [ "$n2" -ge "$n" ] || fail "audit entries lost at restart: $n -> $n2"
 ok "users, tasks and the audit trail survive a restart on PostgreSQL"
 mt_stop_server
+out=$("$MESATEE_BIN" --output json audit verify --data-dir "$MT_DATA" --store "$MT_PG_URL") ||
+  fail "audit verify --store postgres://: $out"
+[ "$(jq -r .entries <<<"$out")" -ge "$n2" ] || fail "audit verify: $out"
+"$MESATEE_BIN" audit export --data-dir "$MT_DATA" --store "$MT_PG_URL" --since 1 \
+  --out "$MT_WORK/export.jsonl" >/dev/null || fail "audit export --store postgres://"
+"$MESATEE_BIN" audit verify --export "$MT_WORK/export.jsonl" >/dev/null || fail "the export does not verify"
+ok "the offline audit tools read the PostgreSQL store (--store): chain intact, export verifies"
 
 # an unreachable database: a clear error, exit non-zero, no crash
 out=$("$MESATEE_BIN" serve --data-dir "$MT_WORK/unreach" --listen 127.0.0.1:0 \

@@ -18,6 +18,19 @@ as alice --output json user show alice | jq -e '.username == "alice"' >/dev/null
   fail "alice is not in the store after the restart through file://"
 ok "MESATEE_STORE=file://PATH: the same store after a restart"
 mt_stop_server
+# the offline audit tools follow --store (or MESATEE_STORE)
+"$MESATEE_BIN" audit verify --data-dir "$MT_DATA" --store "$STORE" >/dev/null ||
+  fail "audit verify --store PATH"
+MESATEE_STORE="file://$STORE" "$MESATEE_BIN" audit verify --data-dir "$MT_DATA" >/dev/null ||
+  fail "audit verify with MESATEE_STORE"
+"$MESATEE_BIN" audit verify --data-dir "$MT_DATA" >/dev/null 2>&1 &&
+  fail "audit verify found a store in the data directory, where there is none"
+expect_fail "audit verify --store with an unknown scheme" "unknown URL scheme" \
+  "$MESATEE_BIN" audit verify --data-dir "$MT_DATA" --store "mysql://h/db"
+"$MESATEE_BIN" audit export --data-dir "$MT_DATA" --store "$STORE" --since 1 \
+  --out "$MT_WORK/export.jsonl" >/dev/null || fail "audit export --store PATH"
+[ -s "$MT_WORK/export.jsonl" ] || fail "audit export --store wrote nothing"
+ok "audit verify/export --store: the store outside the data directory"
 
 refuse() { # refuse DESCRIPTION EXPECTED-TEXT ARGS...
   local what=$1 want=$2 out rc=0

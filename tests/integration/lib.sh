@@ -8,7 +8,7 @@ MT_DATA=$MT_WORK/server
 MT_PID=
 MT_SW_PID=
 export MESATEE_CONFIG=$MT_WORK/no-config   # never read the user's config
-unset MESATEE_SERVER MESATEE_CA MESATEE_TOKEN_FILE MESATEE_OUTPUT
+unset MESATEE_SERVER MESATEE_CA MESATEE_TOKEN_FILE MESATEE_OUTPUT MESATEE_STORE
 
 mt_cleanup() {
   [ -z "$MT_PEER" ] || kill "$MT_PEER" 2>/dev/null || true
@@ -67,6 +67,7 @@ mt_pg_store_args() {
     MT_PG_TEST_URL=$(sed -n "s/^MT_PG_URL=//p" <<<"$env_out" | tr -d "'\"")
   fi
   MT_PG_STORE=(--store "$MT_PG_TEST_URL")
+  export MESATEE_STORE=$MT_PG_TEST_URL # the offline tools (audit verify/export) follow it
 }
 
 # mt_start_server [extra serve args...]: starts the daemon, waits for server.url.

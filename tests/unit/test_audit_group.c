@@ -87,7 +87,7 @@ static void test_concurrent_batches(void **state)
     assert_int_equal(mt_core_audit_batch(f->e.core, NULL, 0, &err), MT_OK);
     tenv_close_core(&f->e);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(f->e.dir, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(f->e.dir, NULL, NULL, 0, &n, &err), MT_OK);
     assert_true(n >= (uint64_t)(THREADS * ROUNDS * BATCH + ROUNDS));
     tenv_open_core(&f->e);
 }
@@ -108,7 +108,7 @@ static void test_failed_batch_keeps_nothing(void **state)
     assert_int_equal(count(f, "actor = 'good'"), 3);
     tenv_close_core(&f->e);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(f->e.dir, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(f->e.dir, NULL, NULL, 0, &n, &err), MT_OK);
     tenv_open_core(&f->e);
 }
 

@@ -216,7 +216,7 @@ static void test_store_backup_restore(void **s)
     free(got);
     free(ct);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(target, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(target, NULL, NULL, 0, &n, &err), MT_OK);
     free(alice2);
     tenv_free(&r);
     tenv_rm(e.dir);

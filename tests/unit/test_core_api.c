@@ -1049,16 +1049,16 @@ static void test_audit_chain(void **state)
     /* verify, tamper, verify */
     tenv_close_core(e);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_OK);
     assert_int_equal(n, (uint64_t)base + 4);
     db_exec(e->dir, "UPDATE audit SET actor = 'mallory' WHERE seq = 3");
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_ECONFLICT);
     assert_non_null(strstr(err.msg, "entry 3"));
     db_exec(e->dir, "UPDATE audit SET actor = 'admin' WHERE seq = 3");
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_OK);
     db_exec(e->dir, "DELETE FROM audit WHERE seq = 2");
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_ECONFLICT);
-    assert_int_equal(mt_core_audit_verify_dir("/nonexistent/dir", NULL, 0, &n, &err), MT_EIO);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir("/nonexistent/dir", NULL, NULL, 0, &n, &err), MT_EIO);
     tenv_open_core(e);
 }
 
@@ -1201,7 +1201,7 @@ static void test_audit_checkpoints(void **state)
     free(get_checkpoint(e, f->bob, "entries=x", 400));
     mt_audit_checkpoint held[2] = {cp1, cp2};
     uint64_t n;
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, held, 2, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, held, 2, &n, &err), MT_OK);
 
     /* truncation: drop the newest entries (the unkeyed chain still holds) */
     tenv_close_core(e);
@@ -1209,9 +1209,9 @@ static void test_audit_checkpoints(void **state)
     snprintf(sql, sizeof sql, "DELETE FROM audit WHERE seq > %llu",
              (unsigned long long)cp1.entries + 1);
     db_exec(e->dir, sql);
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_OK);
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, held, 1, &n, &err), MT_OK);
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, held, 2, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, held, 1, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, held, 2, &n, &err), MT_ECONFLICT);
     assert_non_null(strstr(err.msg, "truncated"));
     tenv_open_core(e);
     snprintf(q, sizeof q, "entries=%llu", (unsigned long long)cp2.entries);
@@ -1221,8 +1221,8 @@ static void test_audit_checkpoints(void **state)
     tenv_close_core(e);
     db_exec(e->dir, "UPDATE audit SET actor = 'mallory' WHERE seq = 2");
     recompute_chain(e->dir);
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, 0, &n, &err), MT_OK); /* unkeyed */
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, held, 1, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_OK); /* unkeyed */
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, held, 1, &n, &err), MT_ECONFLICT);
     assert_non_null(strstr(err.msg, "rewritten"));
     tenv_open_core(e);
     /* the daemon refuses to sign it: the MACs do not match */

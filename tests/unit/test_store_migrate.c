@@ -201,7 +201,7 @@ static void from_version(int v)
         fail_msg("reopen of an upgraded version %d store: %s", v, err.msg);
     check_data(&e);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(e.dir, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e.dir, NULL, NULL, 0, &n, &err), MT_OK);
     assert_true(n > 10);
     tenv_free(&e);
 }
@@ -753,7 +753,7 @@ static void test_from_v8(void **s)
     json_decref(o);
     tenv_close_core(&e);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(e.dir, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e.dir, NULL, NULL, 0, &n, &err), MT_OK);
     assert_true(n > 30);
     free(ct1);
     free(ct2);
