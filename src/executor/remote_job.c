@@ -622,6 +622,8 @@ mt_status mt_rxfer_parse(const char *q, size_t len, mt_rxfer *out, mt_err *err)
         unsigned hi = (unsigned)(v[2 * i] <= '9' ? v[2 * i] - '0' : v[2 * i] - 'a' + 10);
         unsigned lo = (unsigned)(v[2 * i + 1] <= '9' ? v[2 * i + 1] - '0' : v[2 * i + 1] - 'a' + 10);
         out->slot[i] = (char)(hi << 4 | lo);
+        if (!out->slot[i]) /* a NUL would cut the name short */
+            return mt_err_set(err, MT_EINVAL, "transfer: invalid slot name");
     }
     out->slot[vn / 2] = '\0';
     if (vn && !mt_job_slot_valid(out->slot))

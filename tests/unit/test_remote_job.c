@@ -316,6 +316,7 @@ static void test_xfer(void **state)
     snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=41&x=1", T, S); /* trailing */
     snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s", T, S);          /* no slot */
     snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=4G", T, S);  /* not hex */
+    snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=610062", T, S); /* NUL inside */
     snprintf(bad[n++], 400, "task=%s&fence=1&secret=%s&slot=41", "0123456789ABCDEF0123456789abcdef", S);
     for (int i = 0; i < n; i++) {
         mt_err_clear(&err);
