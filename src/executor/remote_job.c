@@ -618,14 +618,14 @@ mt_status mt_rxfer_parse(const char *q, size_t len, mt_rxfer *out, mt_err *err)
         return mt_err_set(err, MT_EINVAL, "transfer: nothing may follow slot");
     if (vn % 2 || vn > 2 * MT_JOB_SLOT_MAX || !hexn(v, vn))
         return mt_err_set(err, MT_EINVAL, "transfer: slot must be the slot name in hex");
-    for (size_t i = 0; i < vn / 2; i++) {
-        unsigned hi = (unsigned)(v[2 * i] <= '9' ? v[2 * i] - '0' : v[2 * i] - 'a' + 10);
-        unsigned lo = (unsigned)(v[2 * i + 1] <= '9' ? v[2 * i + 1] - '0' : v[2 * i + 1] - 'a' + 10);
-        out->slot[i] = (char)(hi << 4 | lo);
-        if (!out->slot[i]) /* a NUL would cut the name short */
-            return mt_err_set(err, MT_EINVAL, "transfer: invalid slot name");
-    }
+    char hx[2 * MT_JOB_SLOT_MAX + 1];
+    memcpy(hx, v, vn);
+    hx[vn] = '\0';
+    if (mt_hex_decode(hx, (uint8_t *)out->slot, vn / 2, err) != MT_OK)
+        return mt_err_set(err, MT_EINVAL, "transfer: slot must be the slot name in hex");
     out->slot[vn / 2] = '\0';
+    if (memchr(out->slot, 0, vn / 2)) /* a NUL would cut the name short */
+        return mt_err_set(err, MT_EINVAL, "transfer: invalid slot name");
     if (vn && !mt_job_slot_valid(out->slot))
         return mt_err_set(err, MT_EINVAL, "transfer: invalid slot name");
     return MT_OK;
@@ -640,12 +640,9 @@ bool mt_rxfer_format(const mt_rxfer *x, char *out, size_t cap)
                      (unsigned long long)x->fence, x->secret);
     if (n < 0 || (size_t)n >= cap)
         return false;
-    size_t k = (size_t)n;
-    for (const unsigned char *s = (const unsigned char *)x->slot; *s; s++) {
-        if (k + 3 > cap)
-            return false;
-        snprintf(out + k, 3, "%02x", *s);
-        k += 2;
-    }
+    size_t len = strlen(x->slot);
+    if ((size_t)n + 2 * len + 1 > cap)
+        return false;
+    mt_hex_encode((const uint8_t *)x->slot, len, out + n);
     return true;
 }
