@@ -72,11 +72,16 @@ ok "server and executor renewing every second: a task runs after 6.5 s with 5 s 
 kill -TERM "${EXP[0]}"; wait "${EXP[0]}" 2>/dev/null || true
 
 # 2. an executor that never renews is refused once its evidence is 5 s old
+refused() { grep -c "peer refused in the TLS handshake" "$MT_WORK/server.log" || true; }
+nb=$(refused)
 executor b exb.log --cert-renew-s 0
 wait_for "executor b's start" grep -q "certificate never renewed" "$MT_WORK/exb.log"
-sleep 5.5
-n0=$(grep -c "peer refused in the TLS handshake" "$MT_WORK/server.log" || true)
+# The policy counts ages in whole seconds, so the first refusal comes 5-7 s
+# after the evidence: wait for it (ages only grow, every later handshake is
+# refused too), then queue the task and wait for two more refused claims.
+wait_for "the first refused handshake" bash -c "[ \$(grep -c 'peer refused in the TLS handshake' '$MT_WORK/server.log') -gt $nb ]"
 T2=$(echo_task stale)
-wait_for "a refused handshake" bash -c "[ \$(grep -c 'peer refused in the TLS handshake' '$MT_WORK/server.log') -gt $n0 ]"
+n0=$(refused)
+wait_for "two refused claims after the task" bash -c "[ \$(grep -c 'peer refused in the TLS handshake' '$MT_WORK/server.log') -gt $((n0 + 1)) ]"
 [ "$(st "$T2")" = queued ] || [ "$(st "$T2")" = staged ] || fail "task ran on a stale executor: $(st "$T2")"
 ok "an executor that never renews is refused after max_evidence_age_s: $(grep 'peer refused' "$MT_WORK/server.log" | tail -1 | sed 's/.*handshake: //')"
