@@ -14,7 +14,8 @@ def compute(raw):
 
 def entrypoint(argv):
     import mesatee
-    return compute(mesatee.open_input("data").read())
+    # the decrypted buffer in place (no copy); plain python3 reads the file
+    return compute(mesatee.input_buffer("data"))
 
 
 if __name__ == "__main__":

@@ -128,7 +128,15 @@ static PyObject *m_input(PyObject *self, PyObject *arg)
                      slot);
         return NULL;
     }
-    return PyBytes_FromStringAndSize((const char *)in->data, (Py_ssize_t)in->len);
+    /* A read-only view of the worker's decrypted buffer, no copy: the buffer
+     * lives until the worker exits (worker_main.c frees the inputs only after
+     * the function returned and never runs Python again), and it holds this
+     * task's input only (a fresh process per task). */
+    if (in->len > (size_t)PY_SSIZE_T_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "mesatee.open_input: input too large");
+        return NULL;
+    }
+    return PyMemoryView_FromMemory((char *)(uintptr_t)in->data, (Py_ssize_t)in->len, PyBUF_READ);
 }
 
 static PyObject *m_output_index(PyObject *self, PyObject *arg)
@@ -253,7 +261,7 @@ static PyObject *m_key_sign(PyObject *self, PyObject *arg)
 
 static PyMethodDef m_methods[] = {
     {"key_sign", m_key_sign, METH_O, "signs data with the task's KeyStore key (python_key)"},
-    {"_input", m_input, METH_O, "plaintext of an input slot (bytes)"},
+    {"_input", m_input, METH_O, "plaintext of an input slot (read-only memoryview)"},
     {"_output_index", m_output_index, METH_O, "handle of an output slot"},
     {"_write", m_write, METH_VARARGS, "appends to an output (encrypted as written)"},
     {"log", m_log, METH_O, "appends one line to the task's log"},
@@ -274,7 +282,7 @@ static PyObject *PyInit_mesatee(void)
 /* ---- the `mesatee` module: Python part, the import guard, stdio ---- */
 
 static const char bootstrap[] =
-    "import io as _io, builtins as _b, sys as _sys\n"
+    "import io as _io, builtins as _b, sys as _sys, operator as _op\n"
     "class _Output:\n"
     "    def __init__(self, i, slot):\n"
     "        self._i = i; self.name = slot; self.closed = False\n"
@@ -287,9 +295,41 @@ static const char bootstrap[] =
     "    def close(self): self.closed = True\n"
     "    def __enter__(self): return self\n"
     "    def __exit__(self, *a): self.close()\n"
+    "class _Input(_io.RawIOBase):\n"
+    "    '''Reads a decrypted input from the worker's buffer (no copy of the whole input).'''\n"
+    "    def __init__(self, mv, slot):\n"
+    "        self._mv = mv; self._pos = 0; self.name = slot\n"
+    "    def _chk(self):\n"
+    "        if self.closed: raise ValueError('I/O operation on closed file')\n"
+    "    def readable(self): return True\n"
+    "    def seekable(self): return True\n"
+    "    def tell(self):\n"
+    "        self._chk(); return self._pos\n"
+    "    def seek(self, off, whence=0):\n"
+    "        self._chk()\n"
+    "        off = _op.index(off)\n"
+    "        if whence == 0: p = off\n"
+    "        elif whence == 1: p = self._pos + off\n"
+    "        elif whence == 2: p = len(self._mv) + off\n"
+    "        else: raise ValueError('invalid whence (%r, should be 0, 1 or 2)' % (whence,))\n"
+    "        if p < 0: raise ValueError('negative seek position %d' % p)\n"
+    "        self._pos = p; return p\n"
+    "    def readinto(self, b):\n"
+    "        self._chk()\n"
+    "        with memoryview(b) as v, v.cast('B') as m:\n"
+    "            p = min(self._pos, len(self._mv)); n = min(len(m), len(self._mv) - p)\n"
+    "            m[:n] = self._mv[p:p + n]\n"
+    "        self._pos = p + n; return n\n"
+    "    def readall(self):\n"
+    "        self._chk()\n"
+    "        p = min(self._pos, len(self._mv)); self._pos = len(self._mv)\n"
+    "        return self._mv[p:].tobytes()\n"
     "def open_input(slot):\n"
-    "    '''The decrypted input of slot, as a binary file object.'''\n"
-    "    return _io.BytesIO(_input(slot))\n"
+    "    '''The decrypted input of slot, as a binary file object (io.BufferedReader).'''\n"
+    "    return _io.BufferedReader(_Input(_input(slot), slot), 1 << 16)\n"
+    "def input_buffer(slot):\n"
+    "    '''The decrypted input of slot as a read-only memoryview, without a copy.'''\n"
+    "    return _input(slot)\n"
     "def create_output(slot):\n"
     "    '''A writer for output slot, encrypted under its owner's key.'''\n"
     "    return _Output(_output_index(slot), slot)\n"

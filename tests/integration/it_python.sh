@@ -225,6 +225,45 @@ as alice task result "$T" --slot out --key "$MT_WORK/argcheck.key" --out "$MT_WO
 [ "$(cat "$MT_WORK/argcheck.out")" = ok ] || fail "argcheck output"
 ok "mesatee module: 20 kinds of bad arguments each raise an exception; the task still completes"
 
+# ---- open_input reads the decrypted buffer in place: file semantics ------------------
+cat > "$MT_WORK/reader.py" <<'PY'
+import mesatee, numpy as np
+def entrypoint(argv):
+    f = mesatee.open_input("a")
+    checks = []
+    checks.append(f.read(4) == b"l1,1")
+    checks.append(f.readline() == b"\n")
+    checks.append([l for l in f] == [b"l2,2\n", b"l3,3"])
+    checks.append(f.read() == b"" and f.read(5) == b"")
+    checks.append(f.seek(0) == 0 and f.read() == b"l1,1\nl2,2\nl3,3")
+    checks.append(f.seek(-4, 2) == 10 and f.tell() == 10 and f.read(3) == b"l3,")
+    checks.append(f.seek(100) == 100 and f.read() == b"")
+    b = bytearray(6); f.seek(5)
+    checks.append(f.readinto(b) == 6 and bytes(b) == b"l2,2\nl")
+    for bad in (lambda: f.seek(-1), lambda: f.seek(0, 7), lambda: f.seek("x")):
+        try: bad(); checks.append(False)
+        except (ValueError, TypeError): checks.append(True)
+    f.close()
+    try: f.read(); checks.append(False)
+    except ValueError: checks.append(True)
+    m = mesatee.input_buffer("a")
+    checks.append(bytes(m) == b"l1,1\nl2,2\nl3,3" and m.readonly)
+    try: m[0] = 0; checks.append(False)
+    except TypeError: checks.append(True)
+    checks.append(np.frombuffer(m, dtype=np.uint8)[1] == ord("1"))
+    checks.append(np.loadtxt(mesatee.open_input("a"), delimiter=",", usecols=1).sum() == 6)
+    return "reader %d of %d %s" % (sum(checks), len(checks), "".join("1" if c else "0" for c in checks))
+PY
+FR=$(as alice function register --name reader --python "$MT_WORK/reader.py" --input-slot a)
+RA=$(put alice ra "$(printf 'l1,1\nl2,2\nl3,3')") # (no final newline)
+T=$(as alice task create --function "$FR" --input a=alice)
+as alice task assign "$T" --input "a=$RA" >/dev/null
+run_task "$T" alice
+S=$(show alice "$T")
+[ "$(jget "$S" .result.return_value)" = "reader 16 of 16 1111111111111111" ] \
+  || fail "reader: $(jget "$S" .status) $(jget "$S" .result.return_value) $(jget "$S" .failure_reason) $(jget "$S" .log)"
+ok "open_input: read/readline/iteration/seek/readinto/close on the decrypted buffer; input_buffer is a read-only view"
+
 # ---- warm start (zygote): no state passes between tasks, generators reseeded ----
 printf '%s\n' 'import numpy, random' 'def entrypoint(argv):' \
   '    prev = getattr(numpy, "_mt_mark", None)' '    numpy._mt_mark = 1' \

@@ -303,7 +303,7 @@ def values(r):
 def entrypoint(argv):
     seed = int(mesatee.args["seed"])
     r = random.Random(seed)
-    calls = [("open_input", 1), ("create_output", 1), ("read_csv", 1), ("write_csv", 2),
+    calls = [("open_input", 1), ("input_buffer", 1), ("create_output", 1), ("read_csv", 1), ("write_csv", 2),
              ("set_result", 1), ("key_sign", 1), ("_input", 1), ("_output_index", 1), ("_write", 2)]
     refused = 0
     n = 2000
