@@ -284,6 +284,25 @@ static mt_status ex_put(const mt_rjob_io *io, const char *fpath, char **path, mt
     return MT_OK;
 }
 
+/* ex_xfer with the retries of both directions: a busy scheduler (503: too
+ * many transfers) or a cut connection is retried after 1, 2 and 4 s from the
+ * start of the file (the download file emptied first); a lost lease (409) or
+ * a refused identity is not. */
+static mt_status ex_xfer_retried(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
+                                 uint64_t up_len, const char *up_sha, int down_fd, uint64_t want,
+                                 mt_err *err)
+{
+    for (unsigned attempt = 0;; attempt++) {
+        mt_status rc = ex_xfer(c, x, up_fd, up_len, up_sha, down_fd, want, err);
+        if (!rc || rc == MT_ECONFLICT || rc == MT_EAUTH || attempt == XFER_RETRIES)
+            return rc;
+        if ((up_fd >= 0 && lseek(up_fd, 0, SEEK_SET) != 0) ||
+            (down_fd >= 0 && (ftruncate(down_fd, 0) != 0 || lseek(down_fd, 0, SEEK_SET) != 0)))
+            return rc;
+        ex_sleep_ms(1000u << attempt);
+    }
+}
+
 /* A streamed input (or the module) fetched into fpath (0600, new file). */
 static mt_status ex_fetch(const mt_rexec_config *c, const mt_rjob *rj, const mt_rjob_io *io,
                           bool module, const char *fpath, char **path, mt_err *err)
@@ -300,17 +319,7 @@ static mt_status ex_fetch(const mt_rexec_config *c, const mt_rjob *rj, const mt_
     int fd = open(fpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return mt_err_set(err, MT_EIO, "cannot create %s: %s", fpath, strerror(errno));
-    mt_status rc;
-    /* a busy scheduler (503: too many transfers) or a cut connection is
-     * retried, after 1, 2 and 4 s; a lost lease (409) is not */
-    for (unsigned attempt = 0;; attempt++) {
-        rc = ex_xfer(c, &x, -1, 0, NULL, fd, io->size, err);
-        if (!rc || rc == MT_ECONFLICT || rc == MT_EAUTH || attempt == XFER_RETRIES)
-            break;
-        if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
-            break;
-        ex_sleep_ms(1000u << attempt);
-    }
+    mt_status rc = ex_xfer_retried(c, &x, -1, 0, NULL, fd, io->size, err);
     mt_wipe(x.secret, sizeof x.secret);
     if (close(fd) != 0 && !rc)
         rc = mt_err_set(err, MT_EIO, "writing %s: %s", fpath, strerror(errno));
@@ -424,15 +433,8 @@ static mt_status ex_upload(const mt_rexec_config *c, const char *task_id, uint64
     x.fence = fence;
     snprintf(x.secret, sizeof x.secret, "%s", secret);
     snprintf(x.slot, sizeof x.slot, "%s", slot);
-    for (unsigned attempt = 0; !rc; attempt++) { /* retried as in ex_fetch */
-        rc = ex_xfer(c, &x, fd, *size, hex, -1, 0, err);
-        if (!rc || rc == MT_ECONFLICT || rc == MT_EAUTH || attempt == XFER_RETRIES)
-            break;
-        if (lseek(fd, 0, SEEK_SET) != 0)
-            break;
-        rc = MT_OK;
-        ex_sleep_ms(1000u << attempt);
-    }
+    if (!rc)
+        rc = ex_xfer_retried(c, &x, fd, *size, hex, -1, 0, err);
     mt_wipe(x.secret, sizeof x.secret);
     close(fd);
     return rc;
