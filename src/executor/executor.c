@@ -251,7 +251,7 @@ void mt_worker_spawn_init(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at,
  * the data fds in job order (wfd[]); everything else closed. */
 static mt_status spawn_worker(run *x, int child_chan, const int *src, const int *wfd,
                               size_t nfd, uint64_t mem, uint32_t cpu, bool lock_early,
-                              mt_err *err)
+                              bool python, mt_err *err)
 {
     if (mt_executor_worker_start() == MT_WORKER_START_ZYGOTE) {
         /* the same fd layout, forked by the zygote (zygote.h) */
@@ -265,7 +265,12 @@ static mt_status spawn_worker(run *x, int child_chan, const int *src, const int 
             req.target[i] = (uint16_t)wfd[i];
             fds[i + 1] = src[i];
         }
-        mt_status st = mt_zygote_fork(x->job->worker_path, &req, fds, &x->zw, err);
+        /* python tasks fork from the zygote that imported CPython and its
+         * modules; the others from a lean one (a fork copies the parent's
+         * page tables: numpy+pandas make it ~20x slower) */
+        mt_status st = mt_zygote_fork(x->job->worker_path,
+                                      python ? MT_ZYG_CLASS_PYTHON : MT_ZYG_CLASS_NATIVE, &req,
+                                      fds, &x->zw, err);
         if (st == MT_OK) {
             x->zyg = true;
             x->pid = x->zw.pid;
@@ -716,7 +721,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     if ((st = spawn_worker(&x, sv[1], src, wfd, nfd,
                            job->limits.mem_bytes ? job->limits.mem_bytes : (2ULL << 30),
                            job->limits.cpu_seconds ? job->limits.cpu_seconds : 600, lock_early,
-                           err)) != MT_OK)
+                           python, err)) != MT_OK)
         goto out;
     close(sv[1]);
     sv[1] = -1;
@@ -889,7 +894,7 @@ static mt_status module_check(const char *worker_path, const uint8_t *module, si
     /* python: the worker starts the interpreter (which reads its standard
      * library) before it closes the filter and compiles the source */
     if ((st = spawn_worker(&x, sv[1], &x.module_fd, &module_w, 1, CHECK_MEM_BYTES,
-                           CHECK_CPU_SECONDS, !python, err)) != MT_OK) {
+                           CHECK_CPU_SECONDS, !python, python, err)) != MT_OK) {
         st = MT_EUNAVAIL; /* the server's fault, not the module's: message kept */
         if (err)
             err->code = st;

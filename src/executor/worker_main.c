@@ -380,7 +380,7 @@ static mt_status zygote_init_crypto(mt_err *err)
 static const mt_zyg_hook zygote_hooks[] = {
     {"builtin", zygote_init_crypto},
     {"wasm", NULL}, /* the interpreter needs no warm-up: modules are per task */
-    {"python", mt_python_fn_zygote_init}, /* CPython + numpy + pandas, once */
+    {"python", mt_python_fn_zygote_init}, /* CPython + numpy + pandas, once; last (main) */
 };
 
 static int worker_run(const mt_zyg_child *zc);
@@ -388,16 +388,24 @@ static int worker_run(const mt_zyg_child *zc);
 int main(int argc, char **argv)
 {
     mt_zyg_child zc = {0};
-    if (argc == 2 && strcmp(argv[1], "--zygote") == 0) {
+    /* --zygote=native: the daemon's zygote for built-in and wasm tasks, without
+     * the python hook (CPython's heap would make every fork ~20x dearer);
+     * --zygote=python (and --zygote): every hook (zygote.h, mt_zyg_class) */
+    bool native = argc == 2 && strcmp(argv[1], "--zygote=native") == 0;
+    if (argc == 2 && (native || strcmp(argv[1], "--zygote") == 0 ||
+                      strcmp(argv[1], "--zygote=python") == 0)) {
         mt_err err = {0};
-        if (mt_zygote_serve(CHAN_FD, zygote_hooks, sizeof zygote_hooks / sizeof zygote_hooks[0],
-                            &zc, &err) != MT_OK) {
+        size_t n_hooks = sizeof zygote_hooks / sizeof zygote_hooks[0];
+        if (native)
+            n_hooks--; /* the python hook is the last */
+        if (mt_zygote_serve(CHAN_FD, zygote_hooks, n_hooks, &zc, &err) != MT_OK) {
             fprintf(stderr, "mesatee-worker: %s\n", err.msg);
             return 1;
         }
         /* here only in a forked child, its sandbox applied (zygote_server.h) */
     } else if (argc > 1) {
-        fprintf(stderr, "mesatee-worker: started by mesatee; the only option is --zygote\n");
+        fprintf(stderr, "mesatee-worker: started by mesatee; the only option is "
+                        "--zygote[=native|=python]\n");
         return 2;
     }
     return worker_run(&zc);
