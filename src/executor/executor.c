@@ -43,6 +43,7 @@
 #include "job_codec.h"
 #include "mt_json.h"
 #include "mt_log.h"
+#include "mt_trace.h"
 #include "mt_util.h"
 #include "untrusted_fetch.h"
 #include "worker_spawn.h"
@@ -342,6 +343,29 @@ static void describe_status(int ws, const mt_job *job, mt_job_result *res)
     }
 }
 
+/* MESATEE_TRACE_TASKS=1 (mt_trace.h): logs the worker's stage stamps
+ * ("name=us,...") as "w_NAME" marks; only [a-z_] names of at most 24
+ * characters and decimal stamps are taken (the worker's bytes are not logged
+ * as they are). */
+static void log_worker_trace(const char *task_id, const char *t)
+{
+    while (*t) {
+        size_t nl = strspn(t, "abcdefghijklmnopqrstuvwxyz_");
+        if (nl == 0 || nl > 24 || t[nl] != '=')
+            return;
+        size_t dl = strspn(t + nl + 1, "0123456789");
+        if (dl == 0 || dl > 18 || (t[nl + 1 + dl] != ',' && t[nl + 1 + dl] != 0))
+            return;
+        char stage[32] = "w_";
+        memcpy(stage + 2, t, nl);
+        stage[2 + nl] = 0;
+        mt_trace_mark_at(task_id, stage, strtoll(t + nl + 1, NULL, 10));
+        t += nl + 1 + dl;
+        if (*t == ',')
+            t++;
+    }
+}
+
 /* Applies the worker's result message to res. */
 static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
 {
@@ -352,7 +376,7 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         fail(res, "worker returned no valid result (%s)", len ? e.msg : "empty");
         return;
     }
-    const char *log = NULL, *rv = NULL, *reason = NULL, *why = NULL;
+    const char *log = NULL, *rv = NULL, *reason = NULL, *why = NULL, *trace = NULL;
     bool ok = false;
     int64_t fetched = 0, fuel = 0, signs = 0;
     json_t *outs = NULL;
@@ -364,11 +388,14 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         mt_json_int_opt(r, "fetched_bytes", 0, INT64_MAX, &fetched, 0, &e) != MT_OK ||
         mt_json_int_opt(r, "fuel_used", 0, INT64_MAX, &fuel, 0, &e) != MT_OK ||
         mt_json_int_opt(r, "key_signs", 0, MT_JOB_KEY_SIGNS_MAX, &signs, 0, &e) != MT_OK ||
-        mt_json_object_opt(r, "outputs", MT_JOB_MAX_SLOTS, &outs, &e) != MT_OK) {
+        mt_json_object_opt(r, "outputs", MT_JOB_MAX_SLOTS, &outs, &e) != MT_OK ||
+        mt_json_str_opt(r, "trace", 1024, &trace, NULL, &e) != MT_OK) {
         json_decref(r);
         fail(res, "worker returned an invalid result: %s", e.msg);
         return;
     }
+    if (trace && mt_trace_on())
+        log_worker_trace(x->job->task_id, trace);
     if (why && *why)
         detail(x->job, "%s", why);
     if (log && *log)
@@ -585,6 +612,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
             if (n > 0)
                 sent += (size_t)n;
             if ((n < 0 && errno != EAGAIN && errno != EINTR) || sent == joblen) {
+                mt_trace_mark(x->job->task_id, "x_job_sent");
                 sending = false;
                 shutdown(x->chan, SHUT_WR);
             }
@@ -609,8 +637,10 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
             ssize_t n = recv(x->chan, *rbuf + *rlen, cap - *rlen, MSG_DONTWAIT);
             if (n > 0)
                 *rlen += (size_t)n;
-            else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
                 eof = true;
+                mt_trace_mark(x->job->task_id, "x_result");
+            }
         }
     }
     if (pidfd >= 0)
@@ -676,6 +706,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
 
     int64_t start = mt_mono_ms();
     uint32_t wall = job->limits.wall_ms ? job->limits.wall_ms : DEFAULT_WALL_MS;
+    mt_trace_mark(job->task_id, "x_start"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
     if (!open_inputs(&x, result) || !create_outputs(&x, result))
         goto done; /* an outcome: the task fails with the reason */
     if (wasm && (x.module_fd = open(job->module->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
@@ -723,6 +754,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
                            job->limits.cpu_seconds ? job->limits.cpu_seconds : 600, lock_early,
                            python, err)) != MT_OK)
         goto out;
+    mt_trace_mark(job->task_id, "x_forked");
     close(sv[1]);
     sv[1] = -1;
     x.chan = sv[0];
@@ -733,6 +765,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     int why = 0;
     int ws = supervise(&x, jobtxt, strlen(jobtxt), start + wall, should_cancel, arg, &rbuf,
                        &rlen, &ru, &why);
+    mt_trace_mark(job->task_id, "x_reaped");
     result->wall_ms = (uint64_t)(mt_mono_ms() - start);
     result->cpu_ms = (uint64_t)ru.ru_utime.tv_sec * 1000 + (uint64_t)ru.ru_utime.tv_usec / 1000 +
                      (uint64_t)ru.ru_stime.tv_sec * 1000 + (uint64_t)ru.ru_stime.tv_usec / 1000;
@@ -763,6 +796,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     }
     if (result->ok)
         commit_outputs(&x, result);
+    mt_trace_mark(job->task_id, "x_committed");
 
 done:
     if (!result->ok) {
