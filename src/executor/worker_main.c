@@ -402,6 +402,11 @@ static mt_status zygote_init_crypto(mt_err *err)
     EVP_CIPHER_free(c);
     EVP_MD_free(md);
     mt_secmem_install_json();
+    /* the children's seccomp program, compiled once (sandbox.h); a failure
+     * only makes each child compile its own */
+    mt_err se = {0};
+    if (mt_sandbox_prepare(&se) != MT_OK)
+        fprintf(stderr, "mesatee-worker: zygote: %s (each worker compiles its own)\n", se.msg);
     return ok ? MT_OK : mt_err_set(err, MT_EINTERNAL, "AES-256-GCM or SHA-256 unavailable");
 }
 
