@@ -551,7 +551,11 @@ static int worker_run(const mt_zyg_child *zc)
     }
 
     trace_mark("job_decoded");
-    if ((st = crypto_warmup(&err)) != MT_OK)
+    /* a zygote child locked early has its OpenSSL loaded by the zygote's hook
+     * and can open no file any more: the warm-up (whose point is to open
+     * OpenSSL's files before the lock) would only cost ~0.25 ms; its
+     * generator reseeds itself after the fork at first use (getrandom) */
+    if (!zc->locked && (st = crypto_warmup(&err)) != MT_OK)
         goto report;
     trace_mark("crypto");
     ctx.args = job.arguments;
