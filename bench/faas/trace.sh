@@ -4,7 +4,9 @@
 # with MESATEE_TRACE_TASKS=1 (src/common/mt_trace.h): each task is invoked
 # and waited for alone (CLI), then bench/faas/trace_breakdown.py prints the
 # median time of every stage of the server-side path, invoke request ->
-# task event. Quote it with the load average it prints.
+# task event. Quote it with the load average it prints. KIND=wasm: the task
+# is a wasm function whose _start returns at once (one memory page; the
+# module bench_faas instantiates in process) instead of the echo built-in.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/common.sh
@@ -13,10 +15,16 @@ export MESATEE_BIN=${MESATEE_BIN:-$PWD/$BUILD/src/cli/mesatee}
 export MESATEE_WORKER=${MESATEE_WORKER:-$(find "$PWD/$BUILD" -name mesatee-worker -type f -print -quit)}
 source tests/integration/lib.sh
 trap 'mt_cleanup' EXIT
-bench_header "faas trace (N=$N)"
+bench_header "faas trace (N=$N, ${KIND:-echo})"
 MESATEE_TRACE_TASKS=1 mt_start_server --level soft --worker-start zygote
 mt_login admin; mt_add_user bench
-F=$(as bench function register --name echo --builtin echo --arg "message=x:overridable")
+if [ "${KIND:-echo}" = wasm ]; then
+  # (module (memory (export "memory") 1) (func (export "_start")))
+  printf '\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x05\x03\x01\x00\x01\x07\x13\x02\x06_start\x00\x00\x06memory\x02\x00\x0a\x04\x01\x02\x00\x0b' >"$MT_WORK/empty.wasm"
+  F=$(as bench function register --name empty --wasm "$MT_WORK/empty.wasm")
+else
+  F=$(as bench function register --name echo --builtin echo --arg "message=x:overridable")
+fi
 for _ in $(seq "$N"); do
   T=$(as bench task create --function "$F")
   as bench task approve "$T" >/dev/null 2>&1 || true
