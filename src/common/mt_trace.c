@@ -41,6 +41,32 @@ void mt_trace_mark(const char *task_id, const char *stage)
         mt_trace_mark_at(task_id, stage, mt_trace_now_us());
 }
 
+int mt_trace_mark_pairs(const char *task_id, const char *prefix, const char *t)
+{
+    int n = 0;
+    size_t pl = prefix ? strnlen(prefix, 8) : 0;
+    if (!t || (prefix && pl >= 8))
+        return -1;
+    while (*t) {
+        size_t nl = strspn(t, "abcdefghijklmnopqrstuvwxyz_");
+        if (nl == 0 || nl > 24 || t[nl] != '=')
+            return -1;
+        size_t dl = strspn(t + nl + 1, "0123456789");
+        if (dl == 0 || dl > 18 || (t[nl + 1 + dl] != ',' && t[nl + 1 + dl] != 0))
+            return -1;
+        char stage[40];
+        memcpy(stage, prefix ? prefix : "", pl);
+        memcpy(stage + pl, t, nl);
+        stage[pl + nl] = 0;
+        mt_trace_mark_at(task_id, stage, strtoll(t + nl + 1, NULL, 10));
+        n++;
+        t += nl + 1 + dl;
+        if (*t == ',' && !*++t)
+            return -1; /* a trailing comma */
+    }
+    return n;
+}
+
 bool mt_trace_invoke_id(const char *path, char id[33])
 {
     if (!path)

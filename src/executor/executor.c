@@ -343,29 +343,6 @@ static void describe_status(int ws, const mt_job *job, mt_job_result *res)
     }
 }
 
-/* MESATEE_TRACE_TASKS=1 (mt_trace.h): logs the worker's stage stamps
- * ("name=us,...") as "w_NAME" marks; only [a-z_] names of at most 24
- * characters and decimal stamps are taken (the worker's bytes are not logged
- * as they are). */
-static void log_worker_trace(const char *task_id, const char *t)
-{
-    while (*t) {
-        size_t nl = strspn(t, "abcdefghijklmnopqrstuvwxyz_");
-        if (nl == 0 || nl > 24 || t[nl] != '=')
-            return;
-        size_t dl = strspn(t + nl + 1, "0123456789");
-        if (dl == 0 || dl > 18 || (t[nl + 1 + dl] != ',' && t[nl + 1 + dl] != 0))
-            return;
-        char stage[32] = "w_";
-        memcpy(stage + 2, t, nl);
-        stage[2 + nl] = 0;
-        mt_trace_mark_at(task_id, stage, strtoll(t + nl + 1, NULL, 10));
-        t += nl + 1 + dl;
-        if (*t == ',')
-            t++;
-    }
-}
-
 /* Applies the worker's result message to res. */
 static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
 {
@@ -394,8 +371,8 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         fail(res, "worker returned an invalid result: %s", e.msg);
         return;
     }
-    if (trace && mt_trace_on())
-        log_worker_trace(x->job->task_id, trace);
+    if (trace && mt_trace_on()) /* the worker's stamps, as w_NAME (mt_trace.h) */
+        (void)mt_trace_mark_pairs(x->job->task_id, "w_", trace);
     if (why && *why)
         detail(x->job, "%s", why);
     if (log && *log)
