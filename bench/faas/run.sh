@@ -62,4 +62,12 @@ setup zygote; A=$SPEC
 if [ -n "${OLD_BIN:-}" ]; then setup old; else setup spawn; fi; B=$SPEC
 bench_header "faas ($*)"
 nice -n 19 "$BIN" -A "$A" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
+# group commit under load: scheduler commits vs task state changes committed
+for m in zygote old spawn; do
+  d=$ROOT/$m; [ -d "$d" ] || continue
+  u=$(cat "$d/server/server.url")
+  met=$(curl -s --cacert "$d/server/tls/server-cert.pem" "$u/metrics" |
+    sed -n 's/^mesatee_scheduler_\(commits\|transitions\)_total \([0-9]*\)$/\1=\2/p' | tr '\n' ' ')
+  echo "scheduler ($m server): $met(transitions per commit > 1: claims rode on outcomes)"
+done
 bench_footer faas

@@ -15,6 +15,7 @@
 #include "api_decode.h"
 #include "core_internal.h"
 #include "mt_log.h"
+#include "mt_trace.h"
 
 typedef enum { BODY_NONE, BODY_JSON, BODY_RAW } body_kind;
 typedef enum { TX_NONE, TX_READ, TX_WRITE } tx_kind;
@@ -481,6 +482,9 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     x.err = &err;
 
     mt_status rc = MT_OK;
+    /* MESATEE_TRACE_TASKS=1: the invoke's stages (mt_trace.h) */
+    const char *trace = r->fn == tasks_invoke && mt_trace_on() ? x.id : NULL;
+    mt_trace_mark(trace, "api_enter");
     /* Slow routes take the lock themselves, never during their slow part. */
     if (route_slow(r)) {
         rc = r->fn(&x);
@@ -492,6 +496,7 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     if (tx == TX_WRITE && req->audit_later && route_audit_only(r))
         tx = TX_READ;
     pthread_mutex_lock(&core->mu);
+    mt_trace_mark(trace, "api_locked");
     if (tx == TX_WRITE)
         rc = store_begin(core->db, &err);
     else if (tx == TX_READ)
@@ -506,6 +511,7 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
         if (!rc)
             resp->audited = true;
     }
+    mt_trace_mark(trace, "api_handled");
     if (tx != TX_NONE) {
         if (!rc)
             rc = store_commit(core->db, &err);
@@ -527,8 +533,10 @@ handled:
         if (untrusted_objstore_delete(core->objs, x.drop_object, &e2))
             mt_warn("could not delete object %s: %s", x.drop_object, e2.msg);
     }
+    mt_trace_mark(trace, "api_committed");
     if (x.wake_scheduler)
         sched_wake(core);
+    mt_trace_mark(trace, "api_woke");
     if (tx == TX_WRITE && !strncmp(req->path, "/v1/tasks/", 10))
         core_task_event(core); /* canceled, approved...: wakes ?wait= requests */
     if (!resp->json && !resp->raw && !resp->has_raw_fd) {

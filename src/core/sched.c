@@ -55,6 +55,7 @@
 #include "mt_executor.h"
 #include "mt_json.h"
 #include "mt_log.h"
+#include "mt_trace.h"
 
 #define RESTART_REASON "daemon restarted while the task was running"
 #define STOP_REASON "daemon stopped while the task was running"
@@ -697,7 +698,9 @@ commit:
             atomic_fetch_add(&s->commits, 1);
             atomic_fetch_add(&s->transitions, 1 + (next_got && *next_got));
         }
+        mt_trace_mark(task_id, "outcome_committed"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
         core_task_event(c); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
+        mt_trace_mark(task_id, "event_raised");
     }
 out:
     if (rc) {
@@ -728,12 +731,14 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, char next[M
         mt_err_set(&err, rc, "its KeyStore key use could not be recorded in the audit log");
         job_free(&job);
     }
+    mt_trace_mark(task_id, "job_built");
     if (rc) {
         snprintf(reason, sizeof reason, "could not prepare the task: %s", err.msg);
     } else {
         cancel_ctx cc = {s, mdb, task_id};
         mt_info("task %s running (%s/%s)", task_id, exec_type, builtin);
         rc = mt_executor_run(&job, should_cancel, &cc, &res, &err);
+        mt_trace_mark(task_id, "exec_done");
         if (rc) {
             /* the message names host paths: the operator's log, not the reason */
             mt_warn("task %s: could not start the worker: %s", task_id, err.msg);
@@ -779,6 +784,7 @@ static void *worker_main(void *p)
             (failed = claim(s, s->core, db, task_id, &got, &err) != MT_OK))
             mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
         if (got) {
+            mt_trace_mark(task_id, "sched_run"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
             run_task(s, db, task_id, next, &got);
             if (got)
                 memcpy(task_id, next, sizeof task_id);

@@ -43,6 +43,7 @@
 #include "job_codec.h"
 #include "mt_json.h"
 #include "mt_log.h"
+#include "mt_trace.h"
 #include "mt_util.h"
 #include "untrusted_fetch.h"
 #include "worker_spawn.h"
@@ -251,7 +252,7 @@ void mt_worker_spawn_init(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at,
  * the data fds in job order (wfd[]); everything else closed. */
 static mt_status spawn_worker(run *x, int child_chan, const int *src, const int *wfd,
                               size_t nfd, uint64_t mem, uint32_t cpu, bool lock_early,
-                              mt_err *err)
+                              bool python, mt_err *err)
 {
     if (mt_executor_worker_start() == MT_WORKER_START_ZYGOTE) {
         /* the same fd layout, forked by the zygote (zygote.h) */
@@ -265,7 +266,12 @@ static mt_status spawn_worker(run *x, int child_chan, const int *src, const int 
             req.target[i] = (uint16_t)wfd[i];
             fds[i + 1] = src[i];
         }
-        mt_status st = mt_zygote_fork(x->job->worker_path, &req, fds, &x->zw, err);
+        /* python tasks fork from the zygote that imported CPython and its
+         * modules; the others from a lean one (a fork copies the parent's
+         * page tables: numpy+pandas make it ~20x slower) */
+        mt_status st = mt_zygote_fork(x->job->worker_path,
+                                      python ? MT_ZYG_CLASS_PYTHON : MT_ZYG_CLASS_NATIVE, &req,
+                                      fds, &x->zw, err);
         if (st == MT_OK) {
             x->zyg = true;
             x->pid = x->zw.pid;
@@ -347,7 +353,7 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         fail(res, "worker returned no valid result (%s)", len ? e.msg : "empty");
         return;
     }
-    const char *log = NULL, *rv = NULL, *reason = NULL, *why = NULL;
+    const char *log = NULL, *rv = NULL, *reason = NULL, *why = NULL, *trace = NULL;
     bool ok = false;
     int64_t fetched = 0, fuel = 0, signs = 0;
     json_t *outs = NULL;
@@ -359,11 +365,14 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
         mt_json_int_opt(r, "fetched_bytes", 0, INT64_MAX, &fetched, 0, &e) != MT_OK ||
         mt_json_int_opt(r, "fuel_used", 0, INT64_MAX, &fuel, 0, &e) != MT_OK ||
         mt_json_int_opt(r, "key_signs", 0, MT_JOB_KEY_SIGNS_MAX, &signs, 0, &e) != MT_OK ||
-        mt_json_object_opt(r, "outputs", MT_JOB_MAX_SLOTS, &outs, &e) != MT_OK) {
+        mt_json_object_opt(r, "outputs", MT_JOB_MAX_SLOTS, &outs, &e) != MT_OK ||
+        mt_json_str_opt(r, "trace", 1024, &trace, NULL, &e) != MT_OK) {
         json_decref(r);
         fail(res, "worker returned an invalid result: %s", e.msg);
         return;
     }
+    if (trace && mt_trace_on()) /* the worker's stamps, as w_NAME (mt_trace.h) */
+        (void)mt_trace_mark_pairs(x->job->task_id, "w_", trace);
     if (why && *why)
         detail(x->job, "%s", why);
     if (log && *log)
@@ -580,6 +589,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
             if (n > 0)
                 sent += (size_t)n;
             if ((n < 0 && errno != EAGAIN && errno != EINTR) || sent == joblen) {
+                mt_trace_mark(x->job->task_id, "x_job_sent");
                 sending = false;
                 shutdown(x->chan, SHUT_WR);
             }
@@ -604,8 +614,10 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
             ssize_t n = recv(x->chan, *rbuf + *rlen, cap - *rlen, MSG_DONTWAIT);
             if (n > 0)
                 *rlen += (size_t)n;
-            else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
                 eof = true;
+                mt_trace_mark(x->job->task_id, "x_result");
+            }
         }
     }
     if (pidfd >= 0)
@@ -671,6 +683,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
 
     int64_t start = mt_mono_ms();
     uint32_t wall = job->limits.wall_ms ? job->limits.wall_ms : DEFAULT_WALL_MS;
+    mt_trace_mark(job->task_id, "x_start"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
     if (!open_inputs(&x, result) || !create_outputs(&x, result))
         goto done; /* an outcome: the task fails with the reason */
     if (wasm && (x.module_fd = open(job->module->path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
@@ -716,8 +729,9 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     if ((st = spawn_worker(&x, sv[1], src, wfd, nfd,
                            job->limits.mem_bytes ? job->limits.mem_bytes : (2ULL << 30),
                            job->limits.cpu_seconds ? job->limits.cpu_seconds : 600, lock_early,
-                           err)) != MT_OK)
+                           python, err)) != MT_OK)
         goto out;
+    mt_trace_mark(job->task_id, "x_forked");
     close(sv[1]);
     sv[1] = -1;
     x.chan = sv[0];
@@ -728,6 +742,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     int why = 0;
     int ws = supervise(&x, jobtxt, strlen(jobtxt), start + wall, should_cancel, arg, &rbuf,
                        &rlen, &ru, &why);
+    mt_trace_mark(job->task_id, "x_reaped");
     result->wall_ms = (uint64_t)(mt_mono_ms() - start);
     result->cpu_ms = (uint64_t)ru.ru_utime.tv_sec * 1000 + (uint64_t)ru.ru_utime.tv_usec / 1000 +
                      (uint64_t)ru.ru_stime.tv_sec * 1000 + (uint64_t)ru.ru_stime.tv_usec / 1000;
@@ -758,6 +773,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     }
     if (result->ok)
         commit_outputs(&x, result);
+    mt_trace_mark(job->task_id, "x_committed");
 
 done:
     if (!result->ok) {
@@ -889,7 +905,7 @@ static mt_status module_check(const char *worker_path, const uint8_t *module, si
     /* python: the worker starts the interpreter (which reads its standard
      * library) before it closes the filter and compiles the source */
     if ((st = spawn_worker(&x, sv[1], &x.module_fd, &module_w, 1, CHECK_MEM_BYTES,
-                           CHECK_CPU_SECONDS, !python, err)) != MT_OK) {
+                           CHECK_CPU_SECONDS, !python, python, err)) != MT_OK) {
         st = MT_EUNAVAIL; /* the server's fault, not the module's: message kept */
         if (err)
             err->code = st;

@@ -29,7 +29,9 @@
  *    "outputs":{"r":{"plain_bytes":N}},"fuel_used":N}
  *   {"ok":false,"reason":"..","detail":"..","log":"..","fetched_bytes":N}
  * and for "wasm_check" {"ok":true} or {"ok":false,"reason":"..","status":N}
- * (N an mt_status).
+ * (N an mt_status). Both task forms also carry "trace":"stage=US,..." (the
+ * worker's CLOCK_MONOTONIC stage stamps; the parent logs them only with
+ * MESATEE_TRACE_TASKS=1, mt_trace.h, and only as [a-z_]=digits pairs).
  * "reason" is what every participant reads: an error class and positions,
  * never input-derived bytes. "detail" is the cause behind it (may hold such
  * bytes): the parent logs it only when the operator enabled

@@ -149,7 +149,9 @@ void mt_executor_set_zygote_max_tasks(uint64_t n);
 /* Starts the zygote of worker_path now (serve start: the first task does not
  * pay for it) unless it runs; errors as mt_executor_run's start would give. */
 mt_status mt_executor_zygote_prestart(const char *worker_path, mt_err *err);
-/* The running zygote of worker_path, or 0 (tests, diagnostics). */
+/* Starts both zygotes of worker_path (native and python, zygote.h). The
+ * running native zygote of worker_path (the one that forks built-in and wasm
+ * tasks), or 0 (tests, diagnostics). */
 pid_t mt_executor_zygote_pid(const char *worker_path);
 
 /* True if name is a built-in function ("echo", "psi"). */

@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/mman.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stdlib.h>
 #include <ucontext.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -227,18 +231,16 @@ static const int python_enosys[] = {
     SCMP_SYS(epoll_create1), SCMP_SYS(pipe2), SCMP_SYS(poll), SCMP_SYS(statfs),
 };
 
-static mt_status lock_common(int highest_fd, bool python, mt_err *err)
+/* The seccomp filter of mt_sandbox_lock (python false) or
+ * mt_sandbox_lock_python, for a process whose pid is pid (tgkill's rule).
+ * NULL with *rcp (negative errno) on failure. */
+static scmp_filter_ctx build_filter(bool python, pid_t pid, int *rcp)
 {
-    mt_status st;
-    rlim_t nofile = (rlim_t)highest_fd + 1;
-    /* RLIMIT_NPROC is left as inherited: it counts threads too, and every
-     * process-creating clone is refused by the filter below (fork, vfork,
-     * clone without CLONE_THREAD). */
-    if ((st = set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", nofile, nofile, err)) != MT_OK)
-        return st;
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
-    if (!ctx)
-        return mt_err_set(err, MT_EINTERNAL, "sandbox: seccomp_init failed");
+    if (!ctx) {
+        *rcp = -ENOMEM;
+        return NULL;
+    }
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof allowed / sizeof allowed[0]; i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
@@ -273,7 +275,7 @@ static mt_status lock_common(int highest_fd, bool python, mt_err *err)
     /* raise()/abort() send a signal to this process only: tgkill(own pid). */
     if (rc == 0) {
         const struct scmp_arg_cmp own_pid = {
-            .arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)getpid(), .datum_b = 0};
+            .arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)pid, .datum_b = 0};
         rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, &own_pid);
     }
     if (rc == 0)
@@ -293,22 +295,173 @@ static mt_status lock_common(int highest_fd, bool python, mt_err *err)
     if (rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 #if defined(__x86_64__)
-    /* openat traps to sandbox_sigsys (probe paths get ENOENT, others die). */
-    if (rc == 0) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_sigaction = sandbox_sigsys;
-        sa.sa_flags = SA_SIGINFO;
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGSYS, &sa, NULL) != 0)
-            rc = -errno;
-    }
+    /* openat traps to sandbox_sigsys (probe paths get ENOENT, others die;
+     * the handler is installed by install_sigsys) */
     if (rc == 0 && !python)
         rc = seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(openat), 0);
 #endif
+    if (rc != 0) {
+        seccomp_release(ctx);
+        *rcp = rc;
+        return NULL;
+    }
+    return ctx;
+}
+
+/* SIGSYS handler of the openat trap (x86_64); 0 or -errno. */
+static int install_sigsys(void)
+{
+#if defined(__x86_64__)
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = sandbox_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL) != 0)
+        return -errno;
+#endif
+    return 0;
+}
+
+/* ---- the filter built once (mt_sandbox_prepare) ---- */
+
+/* A pid no process can have (pid_max is at most 2^22): the placeholder of
+ * tgkill's own-pid comparison in the prepared program. */
+#define PID_MARK 0x6d74706du
+
+static struct {
+    struct sock_filter *ins;
+    unsigned short len;
+    size_t mark; /* the one instruction comparing with PID_MARK */
+    bool ready;
+} g_pre;
+
+/* The BPF program of ctx (libseccomp's export), heap-allocated. */
+static int export_prog(scmp_filter_ctx ctx, struct sock_filter **ins, size_t *n)
+{
+    *ins = NULL;
+    *n = 0;
+    int fd = memfd_create("mt-seccomp", MFD_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = seccomp_export_bpf(ctx, fd);
+    off_t size = rc == 0 ? lseek(fd, 0, SEEK_END) : -1;
+    if (rc == 0 && (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
+                    size > (off_t)(BPF_MAXINSNS * sizeof(struct sock_filter))))
+        rc = -EINVAL;
+    struct sock_filter *p = rc == 0 ? malloc((size_t)size) : NULL;
+    if (rc == 0 && !p)
+        rc = -ENOMEM;
+    if (rc == 0 && pread(fd, p, (size_t)size, 0) != size)
+        rc = -EIO;
+    close(fd);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    *ins = p;
+    *n = (size_t)size / sizeof(struct sock_filter);
+    return 0;
+}
+
+mt_status mt_sandbox_prepare(mt_err *err)
+{
+    if (g_pre.ready)
+        return MT_OK;
+    int rc = 0;
+    scmp_filter_ctx ctx = build_filter(false, (pid_t)PID_MARK, &rc);
+    struct sock_filter *ins = NULL;
+    size_t n = 0;
+    if (ctx) {
+        rc = export_prog(ctx, &ins, &n);
+        seccomp_release(ctx);
+    }
+    if (rc != 0)
+        return mt_err_set(err, MT_EINTERNAL, "sandbox: building the seccomp filter failed: %s",
+                          strerror(-rc));
+    /* exactly one jump may compare with the placeholder: the own-pid test */
+    size_t found = 0, at = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ins[i].k == PID_MARK) {
+            found++;
+            at = i;
+        }
+    if (found != 1 || ins[at].code != (BPF_JMP | BPF_JEQ | BPF_K)) {
+        free(ins);
+        return mt_err_set(err, MT_EINTERNAL,
+                          "sandbox: the prepared seccomp filter has no unique pid test");
+    }
+    g_pre.ins = ins;
+    g_pre.len = (unsigned short)n;
+    g_pre.mark = at;
+    g_pre.ready = true;
+    return MT_OK;
+}
+
+mt_status mt_sandbox_program(bool prepared, bool python, int pid, void **prog, size_t *len,
+                             mt_err *err)
+{
+    *prog = NULL;
+    *len = 0;
+    if (prepared) {
+        if (!g_pre.ready || python)
+            return mt_err_set(err, MT_EINVAL, "sandbox: no prepared filter");
+        size_t sz = (size_t)g_pre.len * sizeof(struct sock_filter);
+        struct sock_filter *p = malloc(sz);
+        if (!p)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        memcpy(p, g_pre.ins, sz);
+        p[g_pre.mark].k = (uint32_t)pid;
+        *prog = p;
+        *len = sz;
+        return MT_OK;
+    }
+    int rc = 0;
+    scmp_filter_ctx ctx = build_filter(python, (pid_t)pid, &rc);
+    struct sock_filter *ins = NULL;
+    size_t n = 0;
+    if (ctx) {
+        rc = export_prog(ctx, &ins, &n);
+        seccomp_release(ctx);
+    }
+    if (rc != 0)
+        return mt_err_set(err, MT_EINTERNAL, "sandbox: building the seccomp filter failed: %s",
+                          strerror(-rc));
+    *prog = ins;
+    *len = n * sizeof(struct sock_filter);
+    return MT_OK;
+}
+
+static mt_status lock_common(int highest_fd, bool python, mt_err *err)
+{
+    mt_status st;
+    rlim_t nofile = (rlim_t)highest_fd + 1;
+    /* RLIMIT_NPROC is left as inherited: it counts threads too, and every
+     * process-creating clone is refused by the filter below (fork, vfork,
+     * clone without CLONE_THREAD). */
+    if ((st = set_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", nofile, nofile, err)) != MT_OK)
+        return st;
+    int rc = install_sigsys();
+    if (rc == 0 && !python && g_pre.ready) {
+        /* the program built once in the zygote (mt_sandbox_prepare), its
+         * own-pid test set to this process: the same bytes build_filter
+         * gives for this pid (test_sandbox), loaded as seccomp_load does
+         * (no flags; no-new-privs first, which the kernel requires) */
+        g_pre.ins[g_pre.mark].k = (uint32_t)getpid();
+        struct sock_fprog fp = {.len = g_pre.len, .filter = g_pre.ins};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) != 0)
+            rc = -errno;
+        if (rc != 0)
+            return mt_err_set(err, MT_EINTERNAL,
+                              "sandbox: installing the seccomp filter failed: %s", strerror(-rc));
+        return MT_OK;
+    }
+    scmp_filter_ctx ctx = rc == 0 ? build_filter(python, getpid(), &rc) : NULL;
     if (rc == 0)
         rc = seccomp_load(ctx);
-    seccomp_release(ctx);
+    if (ctx)
+        seccomp_release(ctx);
     if (rc != 0)
         return mt_err_set(err, MT_EINTERNAL, "sandbox: installing the seccomp filter failed: %s",
                           strerror(-rc));

@@ -9,6 +9,8 @@
 #ifndef MT_SANDBOX_H
 #define MT_SANDBOX_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mt_err.h"
@@ -16,6 +18,22 @@
 #define MT_SANDBOX_MAX_OUTPUT_BYTES (16ULL << 30) /* RLIMIT_FSIZE */
 
 mt_status mt_sandbox_limits(uint64_t mem_bytes, uint32_t cpu_seconds, mt_err *err);
+
+/* Builds mt_sandbox_lock's seccomp program once (issue 13: the zygote, before
+ * it forks; compiling the rules with libseccomp costs ~0.3 ms per task). Its
+ * one process-specific value, the own pid that tgkill may target, is a
+ * placeholder that mt_sandbox_lock replaces with the caller's pid before
+ * loading it: the program loaded is byte for byte the one that compiling
+ * the rules for that pid gives (test_sandbox), so the filter is unchanged.
+ * Without it (or after it failed) mt_sandbox_lock compiles per call.
+ * Not thread-safe (the single-threaded zygote). */
+mt_status mt_sandbox_prepare(mt_err *err);
+/* Tests: the program mt_sandbox_lock (python false) or mt_sandbox_lock_python
+ * would load in a process with pid pid: prepared (from mt_sandbox_prepare,
+ * python false only) or compiled now. *prog (heap, caller frees) holds *len
+ * bytes of struct sock_filter. */
+mt_status mt_sandbox_program(bool prepared, bool python, int pid, void **prog, size_t *len,
+                             mt_err *err);
 mt_status mt_sandbox_lock(int highest_fd, mt_err *err);
 
 /* The sandbox of a "python" function (python_fn.h), applied instead of

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "big_alloc.h"
@@ -283,6 +284,31 @@ static mt_status crypto_warmup(mt_err *err)
     return st;
 }
 
+/* The worker's stage stamps, "name=CLOCK_MONOTONIC_us,..." in the result's
+ * "trace" (the daemon logs them with MESATEE_TRACE_TASKS=1, mt_trace.h):
+ * clock_gettime is a vDSO call, so a stamp costs no system call. */
+static char g_trace[512];
+static size_t g_trace_len;
+
+static void trace_at(const char *stage, int64_t us)
+{
+    if (us <= 0 || g_trace_len >= sizeof g_trace)
+        return;
+    int n = snprintf(g_trace + g_trace_len, sizeof g_trace - g_trace_len, "%s%s=%lld",
+                     g_trace_len ? "," : "", stage, (long long)us);
+    if (n > 0 && (size_t)n < sizeof g_trace - g_trace_len)
+        g_trace_len += (size_t)n;
+    else
+        g_trace[g_trace_len] = 0; /* full: the stamp is dropped whole */
+}
+
+static void trace_mark(const char *stage)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    trace_at(stage, (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
 /* fuel_used < 0: not a wasm function (no "fuel_used" field). */
 static void report(int ok, const char *ret, const char *reason, const mt_bctx *ctx,
                    uint64_t fetched, json_t *outputs, int64_t fuel_used)
@@ -305,6 +331,8 @@ static void report(int ok, const char *ret, const char *reason, const mt_bctx *c
         json_object_set_new(r, "fuel_used", json_integer(fuel_used));
     if (ctx->key_signs)
         json_object_set_new(r, "key_signs", json_integer((json_int_t)ctx->key_signs));
+    trace_mark("report");
+    json_object_set_new(r, "trace", json_string(g_trace));
     char *s = json_dumps(r, JSON_COMPACT);
     json_decref(r);
     if (!s || strlen(s) > MT_JOB_RESULT_MAX) {
@@ -374,13 +402,18 @@ static mt_status zygote_init_crypto(mt_err *err)
     EVP_CIPHER_free(c);
     EVP_MD_free(md);
     mt_secmem_install_json();
+    /* the children's seccomp program, compiled once (sandbox.h); a failure
+     * only makes each child compile its own */
+    mt_err se = {0};
+    if (mt_sandbox_prepare(&se) != MT_OK)
+        fprintf(stderr, "mesatee-worker: zygote: %s (each worker compiles its own)\n", se.msg);
     return ok ? MT_OK : mt_err_set(err, MT_EINTERNAL, "AES-256-GCM or SHA-256 unavailable");
 }
 
 static const mt_zyg_hook zygote_hooks[] = {
     {"builtin", zygote_init_crypto},
     {"wasm", NULL}, /* the interpreter needs no warm-up: modules are per task */
-    {"python", mt_python_fn_zygote_init}, /* CPython + numpy + pandas, once */
+    {"python", mt_python_fn_zygote_init}, /* CPython + numpy + pandas, once; last (main) */
 };
 
 static int worker_run(const mt_zyg_child *zc);
@@ -388,16 +421,24 @@ static int worker_run(const mt_zyg_child *zc);
 int main(int argc, char **argv)
 {
     mt_zyg_child zc = {0};
-    if (argc == 2 && strcmp(argv[1], "--zygote") == 0) {
+    /* --zygote=native: the daemon's zygote for built-in and wasm tasks, without
+     * the python hook (CPython's heap would make every fork ~20x dearer);
+     * --zygote=python (and --zygote): every hook (zygote.h, mt_zyg_class) */
+    bool native = argc == 2 && strcmp(argv[1], "--zygote=native") == 0;
+    if (argc == 2 && (native || strcmp(argv[1], "--zygote") == 0 ||
+                      strcmp(argv[1], "--zygote=python") == 0)) {
         mt_err err = {0};
-        if (mt_zygote_serve(CHAN_FD, zygote_hooks, sizeof zygote_hooks / sizeof zygote_hooks[0],
-                            &zc, &err) != MT_OK) {
+        size_t n_hooks = sizeof zygote_hooks / sizeof zygote_hooks[0];
+        if (native)
+            n_hooks--; /* the python hook is the last */
+        if (mt_zygote_serve(CHAN_FD, zygote_hooks, n_hooks, &zc, &err) != MT_OK) {
             fprintf(stderr, "mesatee-worker: %s\n", err.msg);
             return 1;
         }
         /* here only in a forked child, its sandbox applied (zygote_server.h) */
     } else if (argc > 1) {
-        fprintf(stderr, "mesatee-worker: started by mesatee; the only option is --zygote\n");
+        fprintf(stderr, "mesatee-worker: started by mesatee; the only option is "
+                        "--zygote[=native|=python]\n");
         return 2;
     }
     return worker_run(&zc);
@@ -425,9 +466,16 @@ static int worker_run(const mt_zyg_child *zc)
     if (!zc->forked && (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1))
         return 1; /* (a zygote child did this before its sandbox closed) */
     mt_secmem_install_json(); /* the job document carries file keys */
+    trace_at("zyg_recv", zc->t_recv_us);
+    trace_at("child", zc->t_child_us);
+    trace_at("fds", zc->t_fds_us);
+    trace_at("limits", zc->t_limits_us);
+    trace_at("seccomp", zc->t_lock_us);
+    trace_mark("start");
 
     if ((st = read_to_eof(CHAN_FD, MT_JOB_MAX, &jbuf, &jlen, &err)) != MT_OK)
         goto report;
+    trace_mark("job_read");
     st = mt_wjob_decode(jbuf, jlen, &job, &err);
     mt_wipe(jbuf, jlen);
     free(jbuf);
@@ -502,8 +550,14 @@ static int worker_run(const mt_zyg_child *zc)
         mt_bctx_log(&ctx, "fetched input '%s': %zu bytes", io->slot, fetched_len[i]);
     }
 
-    if ((st = crypto_warmup(&err)) != MT_OK)
+    trace_mark("job_decoded");
+    /* a zygote child locked early has its OpenSSL loaded by the zygote's hook
+     * and can open no file any more: the warm-up (whose point is to open
+     * OpenSSL's files before the lock) would only cost ~0.25 ms; its
+     * generator reseeds itself after the fork at first use (getrandom) */
+    if (!zc->locked && (st = crypto_warmup(&err)) != MT_OK)
         goto report;
+    trace_mark("crypto");
     ctx.args = job.arguments;
     ctx.mem_limit = mem;
     if (job.n_keys) { /* KeyStore keys: the job's buffers, wiped by mt_wjob_free */
@@ -559,6 +613,7 @@ static int worker_run(const mt_zyg_child *zc)
     } else if (!zc->locked && (st = mt_sandbox_lock(highest_fd, &err)) != MT_OK)
         goto report;
 
+    trace_mark("outputs_ready");
     /* ---- sandboxed from here on ---- */
     for (size_t i = 0; i < job.n_inputs; i++) {
         st = decrypt_input(&job.inputs[i], fetched[i], fetched_len[i], max_in, &ctx.inputs[i],
@@ -579,8 +634,12 @@ static int worker_run(const mt_zyg_child *zc)
             st = mt_wasm_fn_run(&ctx, module.data, module.len, &ret, &fuel_used, &err);
         if (st != MT_OK)
             goto report;
-    } else if ((st = fn(&ctx, &ret, &err)) != MT_OK)
-        goto report;
+    } else {
+        trace_mark("inputs");
+        if ((st = fn(&ctx, &ret, &err)) != MT_OK)
+            goto report;
+    }
+    trace_mark("ran");
     if (!(outs = json_object())) {
         st = mt_err_set(&err, MT_ENOMEM, "out of memory");
         goto report;
@@ -594,6 +653,7 @@ static int worker_run(const mt_zyg_child *zc)
             goto report;
         }
     }
+    trace_mark("outputs_done");
     ok = 1;
 
 report:

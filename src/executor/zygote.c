@@ -30,6 +30,7 @@
 
 typedef struct zslot {
     char path[PATH_MAX];
+    mt_zyg_class cls;
     pid_t pid; /* 0: none */
     int ctl;   /* valid when has_ctl */
     bool has_ctl;
@@ -203,7 +204,8 @@ static mt_status slot_start(zslot *s, mt_err *err)
     posix_spawnattr_t at;
     mt_worker_spawn_init(&fa, &at, hi);
     posix_spawn_file_actions_addclosefrom_np(&fa, MT_JOB_FIRST_FD + 1);
-    char *argv[] = {"mesatee-worker", "--zygote", NULL};
+    char *argv[] = {"mesatee-worker",
+                    s->cls == MT_ZYG_CLASS_PYTHON ? "--zygote=python" : "--zygote=native", NULL};
     /* libgomp (oneDNN, XGBoost) reads this when it loads, before main: no spinning */
     char *envp[] = {"OMP_WAIT_POLICY=PASSIVE", NULL};
     pid_t pid;
@@ -228,12 +230,12 @@ static mt_status slot_start(zslot *s, mt_err *err)
     return MT_OK;
 }
 
-/* The slot of path, with a live zygote. zmu held. */
-static zslot *slot_get(const char *path, mt_err *err)
+/* The slot of (path, cls), with a live zygote. zmu held. */
+static zslot *slot_get(const char *path, mt_zyg_class cls, mt_err *err)
 {
     zslot *s = NULL, *free_slot = NULL;
     for (size_t i = 0; i < ZYG_SLOTS; i++) {
-        if (zt[i].pid > 0 && !strcmp(zt[i].path, path)) {
+        if (zt[i].pid > 0 && zt[i].cls == cls && !strcmp(zt[i].path, path)) {
             s = &zt[i];
             break;
         }
@@ -263,6 +265,7 @@ static zslot *slot_get(const char *path, mt_err *err)
             return NULL;
         }
         strcpy(s->path, path);
+        s->cls = cls;
     }
     if (s->pid <= 0 && slot_start(s, err) != MT_OK)
         return NULL;
@@ -314,8 +317,8 @@ static int read_report(int fd, int timeout_ms, mt_zyg_report *r)
     return 1;
 }
 
-mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const int *fds,
-                         mt_zyg_worker *w, mt_err *err)
+mt_status mt_zygote_fork(const char *worker_path, mt_zyg_class cls, const mt_zyg_req *req,
+                         const int *fds, mt_zyg_worker *w, mt_err *err)
 {
     w->pid = -1;
     w->report = -1;
@@ -334,7 +337,7 @@ mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const i
         mt_err le = {0};
         int fault = atomic_exchange(&test_fault, 0);
         pthread_mutex_lock(&zmu);
-        zslot *s = slot_get(worker_path, &le);
+        zslot *s = slot_get(worker_path, cls, &le);
         uint64_t gen = s ? s->gen : 0;
         pid_t zpid = s ? s->pid : 0;
         int e = !s ? -1 : fault == MT_ZYGOTE_FAULT_SEND ? EPIPE : send_req(s, buf, len, all, nfd);
@@ -461,8 +464,11 @@ mt_status mt_executor_zygote_prestart(const char *worker_path, mt_err *err)
 {
     if (!worker_path)
         return mt_err_set(err, MT_EINVAL, "no worker executable");
+    /* both classes: python tasks' first start stays warm too */
     pthread_mutex_lock(&zmu);
-    zslot *s = slot_get(worker_path, err);
+    zslot *s = slot_get(worker_path, MT_ZYG_CLASS_NATIVE, err);
+    if (s)
+        s = slot_get(worker_path, MT_ZYG_CLASS_PYTHON, err);
     pthread_mutex_unlock(&zmu);
     return s ? MT_OK : err->code ? err->code : MT_EIO;
 }
@@ -472,7 +478,7 @@ pid_t mt_executor_zygote_pid(const char *worker_path)
     pid_t p = 0;
     pthread_mutex_lock(&zmu);
     for (size_t i = 0; worker_path && i < ZYG_SLOTS; i++)
-        if (zt[i].pid > 0 && !strcmp(zt[i].path, worker_path))
+        if (zt[i].pid > 0 && zt[i].cls == MT_ZYG_CLASS_NATIVE && !strcmp(zt[i].path, worker_path))
             p = zt[i].pid;
     pthread_mutex_unlock(&zmu);
     return p;

@@ -1,5 +1,6 @@
 /* zygote: the daemon's side of pre-forked workers (docs/design.md "Worker
- * start"). One zygote process per worker executable, `WORKER --zygote`,
+ * start"). One zygote process per worker executable and class (below),
+ * `WORKER --zygote=native` or `WORKER --zygote=python`,
  * started on first use with the same clean start as a spawned worker (empty
  * environment, stdin/stdout /dev/null, every fd but its control socket
  * closed); it forks one sandboxed child per task (zygote_server.h).
@@ -42,12 +43,20 @@ typedef struct mt_zyg_worker {
     bool kill_sent; /* mt_zygote_kill asked for it */
 } mt_zyg_worker;
 
+/* Which zygote forks a task (issue 13): "python" tasks fork from one that
+ * imported CPython, numpy and pandas once (their warm start); every other
+ * task (built-ins, wasm) from a native one that loaded only the worker's
+ * libraries and OpenSSL's algorithms. A fork copies the parent's page
+ * tables, so forking the python zygote costs ~20x a native fork; the
+ * child's sandbox is the same either way (zygote_server.h). */
+typedef enum { MT_ZYG_CLASS_NATIVE = 0, MT_ZYG_CLASS_PYTHON = 1 } mt_zyg_class;
+
 /* fds[0] becomes the child's channel (fd 3), fds[1 + i] its req->target[i].
- * MT_ECONFLICT: zygotes of 4 other worker executables are running in this
- * process (no slot for a fifth): the caller starts the worker with
+ * MT_ECONFLICT: zygotes of other worker executables or classes hold all
+ * 4 slots of this process (no slot free): the caller starts the worker with
  * posix_spawn instead (same sandbox). */
-mt_status mt_zygote_fork(const char *worker_path, const mt_zyg_req *req, const int *fds,
-                         mt_zyg_worker *w, mt_err *err);
+mt_status mt_zygote_fork(const char *worker_path, mt_zyg_class cls, const mt_zyg_req *req,
+                         const int *fds, mt_zyg_worker *w, mt_err *err);
 
 /* Waits up to timeout_ms (-1: no limit) for the child's exit. Returns 1 with
  * *ws and *ru set when it exited, 0 on timeout, -1 when the zygote ended

@@ -75,6 +75,13 @@ static void reap(zyg *z)
     }
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void close_all(const int *fds, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -85,8 +92,9 @@ static void close_all(const int *fds, size_t n)
  * sandbox. Returns only with everything applied; otherwise reports on the
  * channel and exits. */
 static void child_enter(zyg *z, pid_t zpid, const mt_zyg_req *req, const int *fds, size_t nfd,
-                        mt_zyg_child *child)
+                        mt_zyg_child *child, int64_t t_recv)
 {
+    int64_t t_child = mono_us(), t_fds, t_limits, t_lock;
     mt_err err = {0};
     const char *step = "descriptors";
     if (sigprocmask(SIG_SETMASK, &z->old_mask, NULL) != 0 || signal(SIGCHLD, SIG_DFL) == SIG_ERR)
@@ -131,12 +139,15 @@ static void child_enter(zyg *z, pid_t zpid, const mt_zyg_req *req, const int *fd
         _exit(71);
     json_object_seed(seed ? seed : 1);
     mt_status st;
+    t_fds = mono_us();
     step = "limits";
     st = mt_sandbox_limits(req->mem_bytes, req->cpu_seconds, &err);
+    t_limits = mono_us();
     if (st == MT_OK && (req->flags & MT_ZYG_LOCK_EARLY)) {
         step = "seccomp";
         st = mt_sandbox_lock(highest, &err);
     }
+    t_lock = mono_us();
     if (st != MT_OK) {
         /* the message holds only the failing step and strerror: no job bytes */
         char msg[512];
@@ -151,6 +162,11 @@ static void child_enter(zyg *z, pid_t zpid, const mt_zyg_req *req, const int *fd
     child->mem_bytes = req->mem_bytes;
     child->cpu_seconds = req->cpu_seconds;
     child->highest_fd = highest;
+    child->t_recv_us = t_recv;
+    child->t_child_us = t_child;
+    child->t_fds_us = t_fds;
+    child->t_limits_us = t_limits;
+    child->t_lock_us = t_lock;
 }
 
 /* Reads one request and forks its child. Returns 1 in the child, 0 in the
@@ -170,6 +186,7 @@ static int serve_one(zyg *z, mt_zyg_child *child)
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
     if (n == 0)
         return -1;
+    int64_t t_recv = mono_us();
     int fds[MT_ZYG_MAX_DATA_FDS + 2];
     size_t nfd = 0;
     bool excess = false;
@@ -209,7 +226,7 @@ static int serve_one(zyg *z, mt_zyg_child *child)
     pid_t zpid = getpid();
     pid_t pid = fork();
     if (pid == 0) {
-        child_enter(z, zpid, &req, fds, nfd, child);
+        child_enter(z, zpid, &req, fds, nfd, child, t_recv);
         return 1;
     }
     close_all(fds + 1, nfd - 1);

@@ -46,6 +46,9 @@ typedef struct mt_zyg_child {
     uint64_t mem_bytes;   /* RLIMIT_AS requested */
     uint32_t cpu_seconds; /* RLIMIT_CPU */
     int highest_fd;
+    /* CLOCK_MONOTONIC us (the worker's trace, mt_trace.h): the zygote got the
+     * request, the child's first step, its fds placed, rlimits, seccomp */
+    int64_t t_recv_us, t_child_us, t_fds_us, t_limits_us, t_lock_us;
 } mt_zyg_child;
 
 mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,

@@ -48,6 +48,7 @@
 #include "mt_http_head.h"
 #include "mt_vault_head.h"
 #include "mt_log.h"
+#include "mt_trace.h"
 #include "mt_sdnotify.h"
 #include "mt_util.h"
 
@@ -702,6 +703,9 @@ static struct bufferevent *gw_finish_begin(gw_req *r, int status, const char *co
     evhttp_add_header(h, "X-Request-Id", r->request_id);
 
     double secs = gw_elapsed(&r->t0);
+    if (mt_trace_on() && !strcmp(r->route, "POST /v1/tasks/{id}/invoke") &&
+        !strncmp(r->object, "task:", 5)) /* MESATEE_TRACE_TASKS (mt_trace.h) */
+        mt_trace_mark(r->object + 5, "gw_reply");
     gw_metrics_record(gw, r->route, status, secs);
     mt_log_access(&(mt_log_access_rec){r->request_id, r->method, r->route,
                                        strcmp(r->actor, "-") ? r->actor : NULL, status,
@@ -2296,6 +2300,10 @@ static void gw_request_cb(struct evhttp_request *req, void *arg)
     mt_err_clear(&err);
     mt_status st = gw_decode_target(target, &path, &query, &err);
     gw_set_action(&r, st == MT_OK ? path : target);
+    char trace_id[33];
+    if (st == MT_OK && mt_trace_on() && mt_trace_invoke_id(path, trace_id)) /* mt_trace.h */
+        mt_trace_mark_at(trace_id, "gw_recv",
+                         (int64_t)r.t0.tv_sec * 1000000 + r.t0.tv_nsec / 1000);
 
     char allow[64];
     bool path_known = gw_allow(gw, st == MT_OK ? path : NULL, allow, sizeof allow);

@@ -1,0 +1,110 @@
+#!/usr/bin/python3
+"""Per-stage breakdown of traced tasks (MESATEE_TRACE_TASKS=1, src/common/mt_trace.h).
+
+Usage: trace_breakdown.py SERVER_LOG [--check TASK_ID]
+Reads the daemon's "trace task ID STAGE MONO_US" lines; for every task that
+has both ends (gw_recv .. event_raised) prints, per stage, the median and the
+range over tasks of the time since the previous stage present, in the path's
+order. --check ID: exits 1 unless task ID has every stage of a zygote-forked
+built-in task, in this order (used by tests/integration/it_task_trace.sh; no
+timing is judged)."""
+import re
+import statistics
+import sys
+
+# (stage, what the interval ending at it covers)
+ORDER = [
+    ("gw_recv", "invoke request parsed by the gateway (TLS, HTTP head)"),
+    ("api_enter", "gateway: token check, dispatch to the core"),
+    ("api_locked", "waiting for the core's store lock"),
+    ("api_handled", "invoke handler: task read, integrity verify, UPDATEs, audit append"),
+    ("api_committed", "store COMMIT (fsync)"),
+    ("api_woke", "scheduler wake (signal a sleeping thread)"),
+    ("gw_reply", "invoke answered (since api_woke; concurrent with the scheduler)"),
+    ("sched_run", "scheduler thread wakes and claims (claim transaction + fsync)"),
+    ("job_built", "job built: integrity verify, key unwrap, KeyStore audit"),
+    ("x_start", "executor entry checks"),
+    ("w_zyg_recv", "executor: files, job encoded, request sent; zygote receives it"),
+    ("w_child", "zygote fork (parent side to the child's first step)"),
+    ("w_fds", "child: fds placed, others closed, hash seed"),
+    ("w_limits", "child: rlimits, no-new-privs, not dumpable"),
+    ("w_seccomp", "child: seccomp filter built and loaded"),
+    ("x_forked", "daemon reads the zygote's 'started' report (since w_zyg_recv; concurrent)"),
+    ("w_start", "worker entry (child returned from the zygote loop)"),
+    ("w_job_read", "job read from the channel"),
+    ("w_job_decoded", "job decoded"),
+    ("w_crypto", "OpenSSL warm-up (probe encrypt/decrypt)"),
+    ("w_outputs_ready", "output encryptors set up"),
+    ("w_inputs", "inputs read and decrypted"),
+    ("w_ran", "the built-in ran"),
+    ("w_outputs_done", "outputs finished (final encrypt)"),
+    ("w_report", "result JSON being written"),
+    ("x_result", "daemon read the result (channel EOF)"),
+    ("x_reaped", "zygote reported the exit (reap, rusage)"),
+    ("x_committed", "result parsed, outputs sealed (fsync, SHA-256, rename)"),
+    ("exec_done", "executor returned"),
+    ("outcome_committed", "outcome transaction (+ next claim) committed (fsync)"),
+    ("event_raised", "task event raised (wakes long polls)"),
+]
+ALWAYS = [s for s, _ in ORDER if s not in ("w_inputs", "x_job_sent")]
+
+LINE = re.compile(r"trace task ([0-9a-f]{32}) ([a-z_]+) (\d+)")
+
+
+def load(path):
+    tasks = {}
+    with open(path, errors="replace") as f:
+        for line in f:
+            m = LINE.search(line)
+            if m:
+                tasks.setdefault(m.group(1), {})[m.group(2)] = int(m.group(3))
+    return tasks
+
+
+def main():
+    tasks = load(sys.argv[1])
+    if len(sys.argv) == 4 and sys.argv[2] == "--check":
+        t = tasks.get(sys.argv[3], {})
+        missing = [s for s in ALWAYS if s not in t]
+        if missing:
+            print("missing stages: " + " ".join(missing))
+            return 1
+        # concurrent with the next stages: the invoke's reply (with the
+        # scheduler) and the daemon reading "started" (with the child)
+        seq = [s for s in ALWAYS if s not in ("gw_reply", "x_forked")]
+        for a, b in zip(seq, seq[1:]):
+            if t[b] < t[a]:
+                print(f"out of order: {a} {t[a]} > {b} {t[b]}")
+                return 1
+        print(f"ok: {len(t)} stages, in order")
+        return 0
+    full = {k: v for k, v in tasks.items() if "gw_recv" in v and "event_raised" in v}
+    if not full:
+        print("no complete traced task in", sys.argv[1])
+        return 1
+    print(f"{len(full)} traced tasks; per stage: median [min-max] us since the previous stage")
+    print("| stage | what the interval covers | median us | min-max us |")
+    print("|---|---|---|---|")
+    for i, (stage, what) in enumerate(ORDER):
+        if i == 0:
+            continue
+        d = []
+        for t in full.values():
+            if stage not in t:
+                continue
+            prev = [t[s] for s, _ in ORDER[:i] if s in t and s not in ("gw_reply", "x_forked")]
+            if stage == "gw_reply":
+                prev = [t["api_woke"]] if "api_woke" in t else prev
+            if stage == "x_forked":
+                prev = [t["w_zyg_recv"]] if "w_zyg_recv" in t else prev
+            if prev:
+                d.append(t[stage] - prev[-1])
+        if d:
+            print(f"| {stage} | {what} | {statistics.median(d):.0f} | {min(d)}-{max(d)} |")
+    tot = [t["event_raised"] - t["gw_recv"] for t in full.values()]
+    print(f"| total | gw_recv -> event_raised | {statistics.median(tot):.0f} | {min(tot)}-{max(tot)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
