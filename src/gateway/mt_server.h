@@ -47,6 +47,14 @@ typedef struct mt_server_config {
      * executor API (mt_executor_api.h) on executor_listen (NULL =
      * "127.0.0.1:7444") to executors whose evidence satisfies the policy file
      * executor_policy (role "executor", required). */
+    /* Several nodes on one database (mt_ks_join.h, docs/cluster.md "Several
+     * nodes"): keystore_listen (HOST:PORT) serves KeyStore joins from this
+     * node's KeyStore; keystore_join (https://HOST:PORT) joins that node
+     * before the core opens, verifying it with the policy file
+     * keystore_policy (required with keystore_join). NULL = neither. */
+    const char *keystore_listen;
+    const char *keystore_join;
+    const char *keystore_policy;
     bool remote_executors;
     const char *executor_listen;
     const char *executor_policy;

@@ -9,6 +9,7 @@
 
 #include "mt_dirlock.h"
 #include "mt_executor_api.h"
+#include "mt_ks_join.h"
 #include "mt_gateway.h"
 #include "mt_log.h"
 #include "mt_tls_id.h"
@@ -252,6 +253,9 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     mt_gateway *gw = NULL;
     mt_policy *exec_policy = NULL;
     mt_executor_api *exec_api = NULL;
+    mt_policy *ks_policy = NULL;
+    mt_ks_joined *joined = NULL;
+    mt_ks_join_server *join_srv = NULL;
     int lock_fd = -1;
     mt_status st = MT_OK;
     if (!ident) {
@@ -305,8 +309,44 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     }
     mt_core_config ccfg = cfg->core;
     ccfg.keep_leased = cfg->remote_executors;
+    if (cfg->keystore_join && cfg->keystore_listen) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-join and --keystore-listen exclude each "
+                                        "other: only the KeyStore node serves joins");
+        goto out;
+    }
+    if (cfg->keystore_join) { /* before the core: it takes the shared keys */
+        if (!cfg->keystore_policy) {
+            st = mt_err_set(err, MT_EINVAL, "--keystore-join needs --keystore-policy FILE (the "
+                                            "evidence the KeyStore node must show)");
+            goto out;
+        }
+        if ((st = mt_policy_load(cfg->keystore_policy, &ks_policy, err)) != MT_OK) {
+            mt_err_prefix(err, st, "--keystore-policy: ");
+            goto out;
+        }
+        if ((st = mt_ks_join_open(tee, cfg->keystore_join, ks_policy, &joined, err)) != MT_OK)
+            goto out;
+        ccfg.keystore_joined = joined;
+    } else if (cfg->keystore_policy) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-policy is for --keystore-join");
+        goto out;
+    }
     if ((st = mt_core_open(&ccfg, tee, &core, err)) != MT_OK)
         goto out;
+    if (cfg->keystore_listen) {
+        struct mt_keystore *ks = NULL;
+        uint8_t platform[MT_KS_JOIN_PLATFORM];
+        st = mt_core_join_source(core, &ks, platform, err);
+        if (st == MT_OK && !strcmp(mt_tee_level(tee), "none"))
+            st = mt_err_set(err, MT_EINVAL, "--keystore-listen needs an attested level (at level "
+                                            "none nothing attests the joining nodes)");
+        if (st == MT_OK)
+            st = mt_ks_join_server_start(cfg->keystore_listen, tee, ks, platform, data_dir,
+                                         &join_srv, err);
+        mt_wipe(platform, sizeof platform);
+        if (st != MT_OK)
+            goto out;
+    }
     if (cfg->remote_executors) {
         if (!cfg->executor_policy) {
             st = mt_err_set(err, MT_EINVAL, "--remote-executors needs --executor-policy FILE");
@@ -404,6 +444,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     while (atomic_load(&g_stoppers) > 0) {
     }
 out:
+    mt_ks_join_server_stop(join_srv);
     mt_executor_api_stop(exec_api);
     mt_policy_free(exec_policy);
     if (core)
@@ -414,6 +455,8 @@ out:
     sk_X509_pop_free(chain, X509_free);
     if (core)
         mt_core_close(core); /* stops the scheduler, kills workers, closes the store */
+    mt_ks_joined_free(joined);
+    mt_policy_free(ks_policy);
     mt_tee_free(tee);
     free(ident);
     mt_dirlock_release(lock_fd);
