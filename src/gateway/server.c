@@ -49,6 +49,18 @@ static size_t be_max_body(void *ctx, const char *method, const char *path)
     return mt_core_route_max_body(ctx, method, path);
 }
 
+/* Every KeyStore join decision goes into the (shared) audit chain. */
+static void join_audit(void *ctx, bool released, const char *measurement)
+{
+    char obj[80];
+    snprintf(obj, sizeof obj, "measurement:%.64s", measurement[0] ? measurement : "none");
+    mt_err err;
+    mt_err_clear(&err);
+    if (mt_core_audit(ctx, "-", released ? "keystore: node joined" : "keystore: join refused",
+                      obj, released ? 200 : 403, &err) != MT_OK)
+        mt_error("audit of a KeyStore join: %s", err.msg);
+}
+
 static void be_handle(void *ctx, const mt_request *req, mt_response *resp)
 {
     mt_core_handle(ctx, req, resp);
@@ -346,6 +358,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         mt_wipe(platform, sizeof platform);
         if (st != MT_OK)
             goto out;
+        mt_ks_join_server_set_audit(join_srv, join_audit, core);
     }
     if (cfg->remote_executors) {
         if (!cfg->executor_policy) {

@@ -132,7 +132,15 @@ struct mt_ks_join_server {
     pthread_t th;
     bool th_on;
     atomic_bool stop;
+    mt_ks_join_audit_fn audit;
+    void *audit_ctx;
 };
+
+void mt_ks_join_server_set_audit(mt_ks_join_server *s, mt_ks_join_audit_fn fn, void *ctx)
+{
+    s->audit = fn;
+    s->audit_ctx = ctx;
+}
 
 /* The client certificate is decided on after the handshake, by the
  * KeyStore's release policy (see the header); here: present and a proof of
@@ -233,6 +241,8 @@ static void serve_conn(mt_ks_join_server *s, int fd)
         mt_warn("KeyStore join refused: the request's evidence is not the TLS client certificate");
         goto out;
     }
+    if (rc && s->audit)
+        s->audit(s->audit_ctx, false, meas);
     if (rc) {
         char m[512];
         int n = snprintf(m, sizeof m,
@@ -252,6 +262,8 @@ static void serve_conn(mt_ks_join_server *s, int fd)
         mt_error("KeyStore join: %s", err.msg);
         goto out;
     }
+    if (s->audit)
+        s->audit(s->audit_ctx, true, meas);
     reply(ssl, 200, "application/json", resp, rl);
     mt_info("KeyStore join: released the root keys and the shared platform keys to a node with "
             "measurement %s",

@@ -36,6 +36,7 @@
 #define MT_KS_JOIN_H
 
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,11 @@ mt_status mt_ks_join_server_start(const char *listen, mt_tee *tee, mt_keystore *
                                   const uint8_t platform[MT_KS_JOIN_PLATFORM],
                                   const char *data_dir, mt_ks_join_server **out, mt_err *err);
 void mt_ks_join_server_stop(mt_ks_join_server *s);
+/* Told every decision (on the server's thread, before the answer is sent):
+ * released or not, and the peer's evidence measurement (hex, "" when none).
+ * For the audit log. Set before joins arrive; NULL = none. */
+typedef void (*mt_ks_join_audit_fn)(void *ctx, bool released, const char *measurement);
+void mt_ks_join_server_set_audit(mt_ks_join_server *s, mt_ks_join_audit_fn fn, void *ctx);
 
 /* ---- a joining node ----------------------------------------------------- */
 

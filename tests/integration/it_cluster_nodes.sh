@@ -130,6 +130,11 @@ out=$("$MESATEE_BIN" --output json audit verify --data-dir "$MT_DATA" --store "$
   fail "offline audit verify: $out"
 n=$(jget "$out" .entries)
 [ "$n" -gt 25 ] || fail "audit verify: only $n entries"
+al=$(as admin --output json audit list --limit 1000)
+jq -e '[.entries[] | select(.action == "keystore: join refused")] | length >= 1' <<<"$al" >/dev/null ||
+  fail "the refused join is not in the audit log"
+jq -e '[.entries[] | select(.action == "keystore: node joined")] | length >= 1' <<<"$al" >/dev/null ||
+  fail "the join is not in the audit log"
 ok "audit chain of $n entries intact (MACs on both nodes, offline) after concurrent writes on A and B"
 
 # 5. KeyStore administration only on the KeyStore node; B names it
