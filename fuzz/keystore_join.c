@@ -2,7 +2,8 @@
  * the join answer (mt_ks_join_parse_answer: JSON, version/op, base64, the
  * ephemeral SubjectPublicKeyInfo, sizes; no input decrypts, as in
  * keystore_response) when the first byte is even, else the --keystore-join
- * URL (mt_ks_join_parse_url, NUL-terminated copy of the rest). */
+ * URL (mt_ks_join_parse_url, NUL-terminated copy of the rest); the
+ * answer's optional "db_cert" (mt_ks_join_answer_db_cert) as well. */
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             __builtin_trap(); /* nobody outside can encrypt to a key made here */
         if (kr)
             __builtin_trap();
+        char *pem = NULL;
+        if (mt_ks_join_answer_db_cert((const char *)data + 1, size - 1, &pem, &err) == MT_OK &&
+            pem && strncmp(pem, "-----BEGIN CERTIFICATE-----", 27) != 0)
+            __builtin_trap();
+        free(pem);
         return 0;
     }
     char *url = malloc(size);

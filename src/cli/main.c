@@ -103,6 +103,10 @@ static const cli_opt o_serve[] = {
     {"keystore-policy", true, 0, "FILE",
      "with --keystore-join: policy the KeyStore node's evidence must satisfy",
      "required with --keystore-join"},
+    {"keystore-db-ca", true, 0, "FILE",
+     "with --keystore-listen: PEM with the database CA's certificate and key; joining nodes get "
+     "a 24 h client certificate (role mesatee) and open the store with it",
+     "none"},
     {"executor-max-buffered-mib", true, 0, "N",
      "with --remote-executors: report bodies held in memory across connections", "512"},
     {"executor-lease-ms", true, 0, "N",

@@ -92,6 +92,8 @@ static const sc_key sc_serve_keys[] = {
     {"keystore-join", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_JOIN", "(off)", false, SC_RELOAD_NO},
     {"keystore-policy", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_POLICY", "(none)", false,
      SC_RELOAD_NO},
+    {"keystore-db-ca", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_DB_CA", "(none)", false,
+     SC_RELOAD_NO},
     {"executor-max-buffered-mib", SC_U64, 1, 65536, NULL, "MESATEE_EXECUTOR_MAX_BUFFERED_MIB",
      "(built-in)", false, SC_RELOAD_NO},
     {"executor-lease-ms", SC_U64, 100, 3600000, NULL, "MESATEE_EXECUTOR_LEASE_MS", "30000", false,

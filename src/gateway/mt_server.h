@@ -55,6 +55,12 @@ typedef struct mt_server_config {
     const char *keystore_listen;
     const char *keystore_join;
     const char *keystore_policy;
+    /* With keystore_listen: PEM file holding the database CA's certificate
+     * and its P-256 key; every joining node then also gets a client
+     * certificate for the role "mesatee" (24 h), which it writes to its data
+     * directory (db-client.crt/.key, 0600) and opens the store with
+     * (sslcert/sslkey). NULL = none. */
+    const char *keystore_db_ca;
     bool remote_executors;
     const char *executor_listen;
     const char *executor_policy;

@@ -15,11 +15,13 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "ks_internal.h"
 #include "mt_atls.h"
+#include "mt_dbcert.h"
 #include "mt_json.h"
 #include "mt_log.h"
 #include "mt_util.h"
@@ -82,6 +84,41 @@ mt_status mt_ks_join_parse_answer(EVP_PKEY *priv, const uint8_t *cert, size_t ce
     return rc;
 }
 
+mt_status mt_ks_join_answer_db_cert(const char *resp, size_t len, char **pem, mt_err *err)
+{
+    *pem = NULL;
+    json_t *doc = mt_json_parse(resp, len, MT_KEYSTORE_MSG_MAX, 4, err);
+    if (!doc)
+        return mt_err_prefix(err, MT_EINVAL, "KeyStore join answer: ");
+    const char *c = NULL;
+    mt_status rc = mt_json_str_opt(doc, "db_cert", MT_KS_JOIN_DBCERT_MAX, &c, NULL, err);
+    if (!rc && c && strncmp(c, "-----BEGIN CERTIFICATE-----", 27) != 0)
+        rc = mt_err_set(err, MT_EINVAL, "field 'db_cert': not a PEM certificate");
+    if (!rc && c && !(*pem = strdup(c)))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    json_decref(doc);
+    if (rc)
+        mt_err_prefix(err, rc, "KeyStore join answer: ");
+    return rc;
+}
+
+/* Adds "db_cert" to an answer (*resp replaced). */
+static mt_status add_db_cert(char **resp, size_t *resp_len, const char *pem, mt_err *err)
+{
+    json_t *doc = json_loadb(*resp, *resp_len, 0, NULL);
+    char *out = NULL;
+    if (doc && json_object_set_new(doc, "db_cert", json_string(pem)) == 0)
+        out = mt_json_dump(doc);
+    json_decref(doc);
+    if (!out)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_wipe(*resp, *resp_len);
+    free(*resp);
+    *resp = out;
+    *resp_len = strlen(out);
+    return MT_OK;
+}
+
 mt_status mt_ks_join_parse_url(const char *url, char host[256], char port[8], mt_err *err)
 {
     static const char pre[] = "https://";
@@ -134,7 +171,20 @@ struct mt_ks_join_server {
     atomic_bool stop;
     mt_ks_join_audit_fn audit;
     void *audit_ctx;
+    const mt_dbcert_ca *ca;
+    char role[MT_DBCERT_ROLE_MAX + 1];
+    uint32_t ttl_s;
+    mt_ks_join_dbcert_fn db_fn;
 };
+
+void mt_ks_join_server_set_db_ca(mt_ks_join_server *s, const mt_dbcert_ca *ca, const char *role,
+                                 uint32_t ttl_s, mt_ks_join_dbcert_fn db_fn)
+{
+    s->ca = ca;
+    snprintf(s->role, sizeof s->role, "%s", role ? role : "mesatee");
+    s->ttl_s = ttl_s;
+    s->db_fn = db_fn;
+}
 
 void mt_ks_join_server_set_audit(mt_ks_join_server *s, mt_ks_join_audit_fn fn, void *ctx)
 {
@@ -262,6 +312,23 @@ static void serve_conn(mt_ks_join_server *s, int fd)
         mt_error("KeyStore join: %s", err.msg);
         goto out;
     }
+    if (s->ca) { /* database credentials after attestation (mt_dbcert.h) */
+        char *pem = NULL;
+        rc = mt_keystore_db_cert(s->ks, s->ca, (const char *)body, bl, s->role, s->ttl_s, &pem,
+                                 NULL, &err);
+        if (!rc)
+            rc = add_db_cert(&resp, &rl, pem, &err);
+        free(pem);
+        if (s->db_fn)
+            s->db_fn(s->audit_ctx, rc == MT_OK, meas);
+        if (rc) {
+            static const char m[] = "the KeyStore could not issue the database certificate "
+                                    "(see its log)\n";
+            reply(ssl, 400, "text/plain", m, sizeof m - 1);
+            mt_error("KeyStore join: database certificate: %s", err.msg);
+            goto out;
+        }
+    }
     if (s->audit)
         s->audit(s->audit_ctx, true, meas);
     reply(ssl, 200, "application/json", resp, rl);
@@ -368,6 +435,8 @@ struct mt_ks_joined {
     uint8_t platform[MT_KS_JOIN_PLATFORM];
     bool have_platform;
     mt_keyring *kr;
+    char *db_cert;  /* PEM of the first join, or NULL */
+    EVP_PKEY *key;  /* the first join's identity key (what db_cert certifies) */
 };
 
 static mt_status connect_to(const mt_ks_joined *j, int *fdp, mt_err *err)
@@ -395,7 +464,7 @@ static mt_status connect_to(const mt_ks_joined *j, int *fdp, mt_err *err)
 
 /* One join: *kr and platform from a fresh attested identity. */
 static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM],
-                           mt_keyring **kr, mt_err *err)
+                           mt_keyring **kr, bool first, mt_err *err)
 {
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
@@ -466,6 +535,14 @@ static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM
     if (!rc)
         rc = mt_ks_join_parse_answer(key, der, (size_t)dl, (const char *)resp, resp_len,
                                      platform, kr, err);
+    if (!rc && first)
+        rc = mt_ks_join_answer_db_cert((const char *)resp, resp_len, &j->db_cert, err);
+    if (!rc && first && j->db_cert && EVP_PKEY_up_ref(key) == 1)
+        j->key = key;
+    if (rc && *kr) {
+        mt_keyring_free(*kr);
+        *kr = NULL;
+    }
     if (resp)
         mt_wipe(resp, resp_len);
     free(resp);
@@ -502,7 +579,7 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
                        ? mt_err_set(err, MT_EINVAL, "--keystore-join: URL too long")
                        : mt_ks_join_parse_url(url, j->host, j->port, err);
     if (!rc)
-        rc = join_once(j, j->platform, &j->kr, err);
+        rc = join_once(j, j->platform, &j->kr, true, err);
     if (rc) {
         mt_ks_joined_free(j);
         return rc;
@@ -517,7 +594,7 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
 mt_status mt_ks_join_refresh(mt_ks_joined *j, mt_keyring **kr, mt_err *err)
 {
     uint8_t p[MT_KS_JOIN_PLATFORM];
-    mt_status rc = join_once(j, p, kr, err);
+    mt_status rc = join_once(j, p, kr, false, err);
     if (!rc && CRYPTO_memcmp(p, j->platform, sizeof p) != 0) {
         mt_keyring_free(*kr);
         *kr = NULL;
@@ -528,6 +605,28 @@ mt_status mt_ks_join_refresh(mt_ks_joined *j, mt_keyring **kr, mt_err *err)
     }
     mt_wipe(p, sizeof p);
     return rc;
+}
+
+mt_status mt_ks_joined_db_cert(const mt_ks_joined *j, const char **cert_pem, char **key_pem,
+                               mt_err *err)
+{
+    *cert_pem = NULL;
+    *key_pem = NULL;
+    if (!j->db_cert || !j->key)
+        return mt_err_set(err, MT_ENOTFOUND, "the KeyStore node issued no database certificate");
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p = NULL;
+    long n = 0;
+    if (b && PEM_write_bio_PKCS8PrivateKey(b, j->key, NULL, NULL, 0, NULL, NULL) == 1 &&
+        (n = BIO_get_mem_data(b, &p)) > 0 && (*key_pem = malloc((size_t)n + 1))) {
+        memcpy(*key_pem, p, (size_t)n);
+        (*key_pem)[n] = '\0';
+    }
+    BIO_free_all(b); /* BIO_s_mem frees (does not wipe) its buffer: a short-lived key copy */
+    if (!*key_pem)
+        return mt_err_set(err, MT_ENOMEM, "cannot encode the database key");
+    *cert_pem = j->db_cert;
+    return MT_OK;
 }
 
 const uint8_t *mt_ks_joined_platform(const mt_ks_joined *j)
@@ -553,5 +652,7 @@ void mt_ks_joined_free(mt_ks_joined *j)
         return;
     mt_keyring_free(j->kr);
     mt_wipe(j->platform, sizeof j->platform);
+    free(j->db_cert);
+    EVP_PKEY_free(j->key);
     free(j);
 }

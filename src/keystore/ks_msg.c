@@ -269,8 +269,12 @@ mt_status ks_msg_decrypt(const ks_msg_kind *k, EVP_PKEY *priv, const uint8_t *ce
     json_t *doc = mt_json_parse(resp, len, MT_KEYSTORE_MSG_MAX, 4, err);
     if (!doc)
         return mt_err_prefix(err, MT_EINVAL, "%s", what);
-    static const char *const keys[] = {"mesatee_keystore", "op", "current", "ephemeral",
-                                       "sealed", NULL};
+    /* version 2 may carry "db_cert" (public, read by ks_join.c) */
+    static const char *const keys1[] = {"mesatee_keystore", "op", "current", "ephemeral",
+                                        "sealed", NULL};
+    static const char *const keys2[] = {"mesatee_keystore", "op", "current", "ephemeral",
+                                        "sealed", "db_cert", NULL};
+    const char *const *keys = k->version == 1 ? keys1 : keys2;
     int64_t cur = 0;
     const char *b_eph = NULL, *b_sealed = NULL;
     uint8_t *spki = NULL, *sealed = NULL, key[32], chash[32], aad[LABEL_MAX + 36];

@@ -65,6 +65,15 @@ void mt_ks_join_server_stop(mt_ks_join_server *s);
  * For the audit log. Set before joins arrive; NULL = none. */
 typedef void (*mt_ks_join_audit_fn)(void *ctx, bool released, const char *measurement);
 void mt_ks_join_server_set_audit(mt_ks_join_server *s, mt_ks_join_audit_fn fn, void *ctx);
+/* Database credentials after attestation (docs/cluster.md): with a CA
+ * (borrowed, must outlive the server), every released join also gets a
+ * client certificate for role (mt_keystore_db_cert: the node's attested key,
+ * ttl_s seconds) in the answer's "db_cert" (public, outside "sealed"); its
+ * issuance is told to the audit function as well (db_fn). */
+typedef struct mt_dbcert_ca mt_dbcert_ca;
+typedef void (*mt_ks_join_dbcert_fn)(void *ctx, bool issued, const char *measurement);
+void mt_ks_join_server_set_db_ca(mt_ks_join_server *s, const mt_dbcert_ca *ca, const char *role,
+                                 uint32_t ttl_s, mt_ks_join_dbcert_fn db_fn);
 
 /* ---- a joining node ----------------------------------------------------- */
 
@@ -77,6 +86,12 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
  * keyring (caller frees). The platform keys must not have changed
  * (MT_ECONFLICT otherwise: a different KeyStore node). */
 mt_status mt_ks_join_refresh(mt_ks_joined *j, mt_keyring **kr, mt_err *err);
+/* The database client certificate of the first join (PEM, NULL when the
+ * KeyStore node gave none) and the private key of the identity it certifies
+ * (unencrypted PKCS#8 PEM, *key_pem heap: wipe and free; write it mode
+ * 0600). MT_ENOTFOUND when there is no certificate. */
+mt_status mt_ks_joined_db_cert(const mt_ks_joined *j, const char **cert_pem, char **key_pem,
+                               mt_err *err);
 /* The 96 bytes key_fp || integ || audit. */
 const uint8_t *mt_ks_joined_platform(const mt_ks_joined *j);
 /* The keyring of the last join; the caller owns it (NULL after the first
@@ -99,6 +114,10 @@ mt_status mt_ks_join_parse_answer(EVP_PKEY *priv, const uint8_t *cert, size_t ce
 mt_status mt_ks_join_make_answer(mt_keystore *ks, const uint8_t platform[MT_KS_JOIN_PLATFORM],
                                  const uint8_t *cert, size_t cert_len, char **resp,
                                  size_t *resp_len, mt_err *err);
+/* The "db_cert" of an answer (PEM, at most MT_KS_JOIN_DBCERT_MAX bytes,
+ * *pem heap; NULL when absent). MT_EINVAL when malformed. */
+#define MT_KS_JOIN_DBCERT_MAX (16u * 1024u)
+mt_status mt_ks_join_answer_db_cert(const char *resp, size_t len, char **pem, mt_err *err);
 /* Parses "https://HOST:PORT" (host 1..253 bytes of [A-Za-z0-9.-] or
  * [v6], port 1..65535, an optional trailing '/'). */
 mt_status mt_ks_join_parse_url(const char *url, char host[256], char port[8], mt_err *err);

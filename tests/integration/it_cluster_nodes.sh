@@ -19,8 +19,10 @@ env_out=$(bash "$PGT" start) || { rc=$?; [ "$rc" = 77 ] && exit 77; fail "pg-tem
 eval "$env_out"
 B_PID=
 B_DATA=$MT_WORK/node-b
+ALL_PIDS=()
 stop_b() { [ -z "$B_PID" ] || { kill -TERM "$B_PID" 2>/dev/null || true; wait "$B_PID" 2>/dev/null || true; B_PID=; }; }
-trap 'stop_b; bash "$PGT" stop "$MT_PG_DIR" >/dev/null 2>&1 || true; mt_cleanup' EXIT
+stop_all() { local p; for p in "${ALL_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap 'stop_all; bash "$PGT" stop "$MT_PG_DIR" >/dev/null 2>&1 || true; mt_cleanup' EXIT
 
 mt_start_server --level soft --store "$MT_PG_URL" --keystore-listen 127.0.0.1:0
 A_URL=$MESATEE_SERVER
@@ -42,6 +44,7 @@ start_b() { # start_b DATA_DIR LOG [extra args]: background; sets B_PID
     --admin-password-file "$MT_WORK/admin.pw" --store "$MT_PG_URL" \
     --keystore-join "$KS_URL" --keystore-policy "$MT_WORK/ks-policy.json" "$@" >"$log" 2>&1 &
   B_PID=$!
+  ALL_PIDS+=("$B_PID")
 }
 wait_refused() { # wait_refused LOG: the node must exit non-zero without serving
   local rc=0
@@ -72,6 +75,7 @@ grep -q "joined the KeyStore at $KS_URL" "$MT_WORK/b2.log" || fail "B does not l
 jq --arg k "$B_PK" '.soft_platform_keys += [$k]' "$MT_WORK/ks-policy.json" >"$MT_WORK/both.json"
 export MESATEE_POLICY=$MT_WORK/both.json
 asb() { local u=$1; shift; MESATEE_SERVER=$B_URL MESATEE_TOKEN_FILE="$MT_WORK/$u.btoken" "$MESATEE_BIN" "$@"; }
+B_MAIN=$B_PID
 ok "node B joined the KeyStore node over attested TLS and serves"
 
 # 2. users made on A log in on B; a token A issued is valid on B
@@ -183,3 +187,39 @@ printf 'POST /v1/keystore/join HTTP/1.1\r\nContent-Length: 5\r\n\r\nxxxxx' |
 kill -0 "$MT_PID" || fail "node A died on garbage"
 as admin --output json user show admin >/dev/null || fail "node A stopped answering after garbage"
 ok "garbage flags are refused; garbage bytes on the join listener get nothing and A goes on"
+
+# 9. database credentials after attestation: PostgreSQL admits `mesatee` over
+# TCP only with a client certificate from the KeyStore node's CA
+# (`cert clientcert=verify-full`); node A (restarted with --keystore-db-ca)
+# uses the local socket; B gets a certificate for its attested key at join.
+command -v psql >/dev/null || { echo "ok - # SKIP database certificates: psql not installed"; exit 0; }
+B_PID=$B_MAIN
+stop_b
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -subj "/CN=mesatee test database CA" -keyout "$MT_WORK/dbca.key" -out "$MT_WORK/dbca.crt" \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1
+cat "$MT_WORK/dbca.crt" "$MT_WORK/dbca.key" >"$MT_WORK/dbca.pem"
+cp "$MT_WORK/dbca.crt" "$MT_PG_DIR/data/dbca.crt"
+[ "$(id -u)" != 0 ] || chown nobody "$MT_PG_DIR/data/dbca.crt"
+echo "ssl_ca_file = 'dbca.crt'" >>"$MT_PG_DIR/data/postgresql.auto.conf"
+printf 'local all all trust\nhostssl all mesatee 127.0.0.1/32 cert clientcert=verify-full\n' >"$MT_PG_DIR/data/pg_hba.conf"
+psql "$MT_PG_SOCKET_URL" -qAtc "SELECT pg_reload_conf()" >/dev/null || fail "pg reload"
+for _ in $(seq 50); do psql "$MT_PG_URL" -qAtc "SELECT 1" >/dev/null 2>&1 || break; sleep 0.1; done
+psql "$MT_PG_URL" -qAtc "SELECT 1" >/dev/null 2>&1 && fail "the database still admits a client without a certificate"
+mt_stop_server
+mt_start_server --level soft --store "$MT_PG_SOCKET_URL" --keystore-listen 127.0.0.1:0 --keystore-db-ca "$MT_WORK/dbca.pem"
+KS_URL=$(cat "$MT_DATA/keystore.url")
+start_b "$B_DATA" "$MT_WORK/b3.log"
+for _ in $(seq 1200); do [ -s "$B_DATA/server.url" ] && [ "$(cat "$B_DATA/server.url")" != "$B_URL" ] && break; kill -0 "$B_PID" 2>/dev/null || fail "B exited: $(tail -n 5 "$MT_WORK/b3.log")"; sleep 0.05; done
+B_URL=$(cat "$B_DATA/server.url")
+grep -q "opening the store with the database certificate" "$MT_WORK/b3.log" || fail "B did not use a database certificate"
+[ "$(stat -c %a "$B_DATA/db-client.key")" = 600 ] || fail "db-client.key is not mode 0600"
+openssl x509 -in "$B_DATA/db-client.crt" -noout -subject | grep -q "CN *= *mesatee" || fail "certificate subject"
+openssl verify -CAfile "$MT_WORK/dbca.crt" "$B_DATA/db-client.crt" >/dev/null || fail "certificate not from the database CA"
+asb alice login --user alice --password-file "$MT_WORK/alice.pw" >/dev/null || fail "B cannot serve with its database certificate"
+as admin --output json audit list --limit 1000 |
+  jq -e '[.entries[] | select(.action == "keystore: database certificate issued")] | length >= 1' >/dev/null ||
+  fail "the certificate issuance is not in the audit log"
+ok "a joined node opens PostgreSQL (cert clientcert=verify-full) with the certificate the KeyStore node issued after attestation; issuance audited"
+expect_fail "--keystore-db-ca without --keystore-listen" "--keystore-db-ca is for the KeyStore node" \
+  "$MESATEE_BIN" serve --data-dir "$MT_WORK/node-e" --level soft --store "$MT_PG_URL" --keystore-db-ca "$MT_WORK/dbca.pem"

@@ -149,6 +149,29 @@ static void test_answer_round_trip(void **state)
         assert_int_equal(mt_ks_join_parse_answer(key, der, dl, garbage[i], strlen(garbage[i]),
                                                  got, &kr, &err),
                          MT_EINVAL);
+    /* the optional database certificate: absent, a PEM, or refused */
+    char *pem = (char *)1;
+    assert_int_equal(mt_ks_join_answer_db_cert(resp, rl, &pem, &err), MT_OK);
+    assert_null(pem);
+    static const char with[] = "{\"db_cert\":\"-----BEGIN CERTIFICATE-----\\nAA\\n\"}";
+    assert_int_equal(mt_ks_join_answer_db_cert(with, sizeof with - 1, &pem, &err), MT_OK);
+    assert_non_null(pem);
+    free(pem);
+    static const char *const bad_db[] = {"{\"db_cert\":\"x\"}", "{\"db_cert\":1}", "[", NULL};
+    for (size_t i = 0; bad_db[i]; i++)
+        assert_int_equal(mt_ks_join_answer_db_cert(bad_db[i], strlen(bad_db[i]), &pem, &err),
+                         MT_EINVAL);
+    /* an answer with "db_cert" still opens */
+    char *resp2 = malloc(rl + 64);
+    assert_non_null(resp2);
+    memcpy(resp2, resp, rl - 1);
+    int n2 = snprintf(resp2 + rl - 1, 64, ",\"db_cert\":\"-----BEGIN CERTIFICATE-----\"}");
+    assert_int_equal(mt_ks_join_parse_answer(key, der, dl, resp2, rl - 1 + (size_t)n2, got, &kr,
+                                             &err),
+                     MT_OK);
+    mt_keyring_free(kr);
+    kr = NULL;
+    free(resp2);
     free(bad);
     free(resp);
     free(r1);
