@@ -94,6 +94,8 @@ const size_t core_n_wrapped_cols = sizeof core_wrapped_cols / sizeof core_wrappe
 
 /* ---- KEKs -------------------------------------------------------------- */
 
+static bool rejoin(mt_core *c);
+
 mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t out[32],
                    uint32_t *used, mt_err *err)
 {
@@ -102,6 +104,11 @@ mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t ou
     pthread_mutex_lock(&c->kek->mu);
     mt_status rc = mt_keyring_kek(c->kek->kr, purpose, version, out, used, err);
     pthread_mutex_unlock(&c->kek->mu);
+    if (rc == MT_ENOTFOUND && version && rejoin(c)) { /* a version made after this node joined */
+        pthread_mutex_lock(&c->kek->mu);
+        rc = mt_keyring_kek(c->kek->kr, purpose, version, out, used, err);
+        pthread_mutex_unlock(&c->kek->mu);
+    }
     return rc;
 }
 

@@ -141,6 +141,36 @@ jq -e '[.entries[] | select(.action == "keystore: node joined")] | length >= 1' 
   fail "the join is not in the audit log"
 ok "audit chain of $n entries intact (MACs on both nodes, offline) after concurrent writes on A and B"
 
+# 4b. a rotation on the KeyStore node after B joined: A rewraps every stored
+# key under version 2 (and retires nothing while it serves joins); a second
+# PSI invoked through B runs (on whichever node claims it; B re-joins when it
+# meets version 2) and both parties decrypt it
+as admin admin keystore rotate >/dev/null || fail "rotate on A"
+for _ in $(seq 600); do
+  st=$(as admin admin keystore status --output json)
+  [ "$(jget "$st" .current)" = 2 ] && [ "$(jget "$st" .rewrap.pending)" = 0 ] && break
+  sleep 0.1
+done
+[ "$(jget "$st" .rewrap.pending)" = 0 ] || fail "rewrap after rotate: $st"
+[ "$(jget "$st" '[.versions[].version]|join(",")')" = "1,2" ] || fail "a KeyStore node serving joins retired a version: $st"
+for u in alice bob; do
+  "$MESATEE_BIN" key generate --out "$MT_WORK/$u.out2.key" >/dev/null
+  OUT[$u]=$(as "$u" file register-output --key "$MT_WORK/$u.out2.key")
+done
+T2=$(asb alice task create --function "$FN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
+asb alice task assign "$T2" --input "a=${IN[alice]}" --output "ra=${OUT[alice]}" >/dev/null
+asb bob task assign "$T2" --input "b=${IN[bob]}" --output "rb=${OUT[bob]}" >/dev/null
+asb alice task approve "$T2" >/dev/null && asb bob task approve "$T2" >/dev/null && asb alice task invoke "$T2" >/dev/null ||
+  fail "second PSI through B"
+asb alice task wait "$T2" --timeout 120 >/dev/null || fail "PSI after rotation: $(asb alice task show "$T2")"
+for u in alice bob; do
+  s=$([ $u = alice ] && echo ra || echo rb)
+  asb "$u" task result "$T2" --slot "$s" --key "$MT_WORK/$u.out2.key" --out "$MT_WORK/$u.res2" >/dev/null ||
+    fail "$u cannot decrypt the result after rotation"
+  [ "$(grep -c . "$MT_WORK/$u.res2")" = 100 ] || fail "$u's result after rotation"
+done
+ok "after a rotation on the KeyStore node a PSI through B runs and decrypts$(grep -q re-joined "$MT_WORK/b2.log" && echo " (B re-joined)")"
+
 # 5. KeyStore administration only on the KeyStore node; B names it
 expect_fail "rotate on a joined node names the KeyStore node" "$KS_URL" \
   env MESATEE_SERVER="$B_URL" MESATEE_TOKEN_FILE="$MT_WORK/admin.token" "$MESATEE_BIN" admin keystore rotate
