@@ -7,12 +7,14 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/pem.h>
@@ -28,8 +30,20 @@
 
 #define JOIN_PATH "/v1/keystore/join"
 #define IO_TIMEOUT_S 10
+#define CONN_DEADLINE_S 20 /* a whole join, however slowly the peer sends */
+#define MAX_CONNS 8        /* served at once; more are closed at accept */
 
 _Static_assert(MT_KS_JOIN_PLATFORM == KS_JOIN_PLATFORM_LEN, "platform key block size");
+
+/* A peer that closes mid-write must not kill the process (TLS writes go
+ * through write(2)); as the gateway and the executor do. */
+static void ignore_sigpipe(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -169,6 +183,13 @@ struct mt_ks_join_server {
     pthread_t th;
     bool th_on;
     atomic_bool stop;
+    pthread_mutex_t mu; /* guards conns and active */
+    pthread_cond_t idle;
+    struct {
+        int fd; /* -1: free */
+        time_t deadline;
+    } conns[MAX_CONNS];
+    unsigned active;
     mt_ks_join_audit_fn audit;
     void *audit_ctx;
     const mt_dbcert_ca *ca;
@@ -247,6 +268,8 @@ static void reply(SSL *ssl, int status, const char *type, const char *body, size
     if (n > 0 && (size_t)n < sizeof head && !mt_atls_write(ssl, head, (size_t)n, &e) && len)
         (void)mt_atls_write(ssl, body, len, &e);
 }
+
+static void release_slot(mt_ks_join_server *s, int fd);
 
 static void serve_conn(mt_ks_join_server *s, int fd)
 {
@@ -344,7 +367,78 @@ out:
     free(der);
     OPENSSL_free(peer);
     SSL_free(ssl);
+    release_slot(s, fd);
+}
+
+/* The slot of fd freed before fd is closed, so the watchdog never shuts a
+ * reused descriptor down. */
+static void release_slot(mt_ks_join_server *s, int fd)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < MAX_CONNS; i++)
+        if (s->conns[i].fd == fd)
+            s->conns[i].fd = -1;
     close(fd);
+    s->active--;
+    pthread_cond_broadcast(&s->idle);
+    pthread_mutex_unlock(&s->mu);
+}
+
+typedef struct conn_arg {
+    mt_ks_join_server *s;
+    int fd;
+} conn_arg;
+
+static void *conn_main(void *p)
+{
+    conn_arg a = *(conn_arg *)p;
+    free(p);
+    serve_conn(a.s, a.fd);
+    return NULL;
+}
+
+/* Cuts connections past their deadline (all of them when stopping). */
+static void watchdog(mt_ks_join_server *s, bool all)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < MAX_CONNS; i++)
+        if (s->conns[i].fd >= 0 && (all || now > s->conns[i].deadline))
+            shutdown(s->conns[i].fd, SHUT_RDWR);
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* A thread for the connection c, or c closed when MAX_CONNS are served. */
+static void start_conn(mt_ks_join_server *s, int c)
+{
+    conn_arg *a = malloc(sizeof *a);
+    pthread_mutex_lock(&s->mu);
+    size_t i = 0;
+    while (i < MAX_CONNS && s->conns[i].fd >= 0)
+        i++;
+    pthread_t th;
+    pthread_attr_t attr;
+    bool ok = a && i < MAX_CONNS && pthread_attr_init(&attr) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        a->s = s;
+        a->fd = c;
+        s->conns[i].fd = c;
+        s->conns[i].deadline = time(NULL) + CONN_DEADLINE_S;
+        s->active++;
+        if (pthread_create(&th, &attr, conn_main, a) != 0) {
+            s->conns[i].fd = -1;
+            s->active--;
+            ok = false;
+        }
+        pthread_attr_destroy(&attr);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!ok) {
+        free(a);
+        close(c);
+        mt_warn("KeyStore join: connection refused (%d joins in progress)", MAX_CONNS);
+    }
 }
 
 static void *server_main(void *p)
@@ -354,9 +448,10 @@ static void *server_main(void *p)
         struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
         if (poll(&pfd, 1, 200) <= 0)
             continue;
+        watchdog(s, false);
         int c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
         if (c >= 0)
-            serve_conn(s, c);
+            start_conn(s, c);
     }
     return NULL;
 }
@@ -371,8 +466,13 @@ mt_status mt_ks_join_server_start(const char *listen, mt_tee *tee, mt_keystore *
     mt_ks_join_server *s = calloc(1, sizeof *s);
     if (!s)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
+    ignore_sigpipe();
     s->fd = -1;
     s->ks = ks;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->idle, NULL);
+    for (size_t i = 0; i < MAX_CONNS; i++)
+        s->conns[i].fd = -1;
     memcpy(s->platform, platform, MT_KS_JOIN_PLATFORM);
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
@@ -419,6 +519,14 @@ void mt_ks_join_server_stop(mt_ks_join_server *s)
     atomic_store(&s->stop, true);
     if (s->th_on)
         pthread_join(s->th, NULL);
+    /* cut the joins in progress and wait for their threads */
+    watchdog(s, true);
+    pthread_mutex_lock(&s->mu);
+    while (s->active)
+        pthread_cond_wait(&s->idle, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->idle);
     if (s->fd >= 0)
         close(s->fd);
     SSL_CTX_free(s->ctx);
@@ -572,6 +680,7 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
     mt_ks_joined *j = calloc(1, sizeof *j);
     if (!j)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
+    ignore_sigpipe();
     j->tee = tee;
     j->policy = policy;
     snprintf(j->url, sizeof j->url, "%s", url);

@@ -28,9 +28,12 @@
  *
  * Errors: MT_EPERM refused by a policy (either side), MT_EINVAL malformed,
  * MT_EIO network, MT_ECRYPTO an answer that does not open.
+ * Both roles set SIGPIPE to ignored (a peer closing mid-write), as the
+ * gateway and the executor do.
  * Ownership: opaque handles; *_free/stop(NULL) are no-ops.
- * Thread-safety: the server runs one thread and serves one connection at a
- * time (joins are rare); an mt_ks_joined may be used by one thread at a time
+ * Thread-safety: the server accepts on one thread and serves each join on a
+ * thread of its own (at most 8 at once, each cut after 20 s whatever the
+ * peer sends); an mt_ks_joined may be used by one thread at a time
  * (the core serialises its refreshes). */
 #ifndef MT_KS_JOIN_H
 #define MT_KS_JOIN_H

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -237,6 +240,13 @@ static void test_join_over_tls(void **state)
     fclose(f);
     url[strcspn(url, "\n")] = '\0';
     mt_policy *pol = policy_for(e->tee);
+    /* a peer that connects and sends nothing does not hold the listener:
+     * the join below is served beside it (each join has its own thread and
+     * a deadline) */
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    sa.sin_port = htons((uint16_t)atoi(strrchr(url, ':') + 1));
+    assert_int_equal(connect(silent, (struct sockaddr *)&sa, sizeof sa), 0);
     /* the KeyStore node's own identity: admitted */
     mt_ks_joined *j = NULL;
     if (mt_ks_join_open(e->tee, url, pol, &j, &err))
@@ -283,7 +293,10 @@ static void test_join_over_tls(void **state)
     assert_int_equal(mt_ks_join_open(e->tee, "https://127.0.0.1:1", pol, &j, &err), MT_EIO);
     mt_policy_free(wrong);
     mt_policy_free(pol);
-    mt_ks_join_server_stop(srv);
+    mt_ks_join_server_stop(srv); /* cuts the silent connection */
+    char byte;
+    assert_true(read(silent, &byte, 1) <= 0);
+    close(silent);
     mt_ks_join_server_stop(NULL);
     mt_ks_joined_free(NULL);
     /* a bad listen address */
