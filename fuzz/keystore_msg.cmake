@@ -7,3 +7,5 @@ mt_add_fuzzer(keystore_state SOURCES ${MT_FUZZ_DIR}/keystore_state.c LIBS mt_key
 mt_add_fuzzer(keystore_tpm_blob SOURCES ${MT_FUZZ_DIR}/keystore_tpm_blob.c LIBS mt_tee)
 # the root-key escrow file read by `serve --keystore-recover` (owned by keystore)
 mt_add_fuzzer(keystore_escrow SOURCES ${MT_FUZZ_DIR}/keystore_escrow.c LIBS mt_keystore)
+# the KeyStore join answer and the --keystore-join URL (issue 14, mt_ks_join.h)
+mt_add_fuzzer(keystore_join SOURCES ${MT_FUZZ_DIR}/keystore_join.c LIBS mt_keystore)

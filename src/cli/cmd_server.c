@@ -314,6 +314,10 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     cfg.remote_executors = remote;
     cfg.executor_listen = serve_config_get(c, "executor-listen");
     cfg.executor_policy = serve_config_get(c, "executor-policy");
+    cfg.keystore_listen = serve_config_get(c, "keystore-listen");
+    cfg.keystore_join = serve_config_get(c, "keystore-join");
+    cfg.keystore_policy = serve_config_get(c, "keystore-policy");
+    cfg.keystore_db_ca = serve_config_get(c, "keystore-db-ca");
     cfg.executor_max_buffered = (size_t)serve_config_u64(c, "executor-max-buffered-mib", 0)
                                 * 1024 * 1024;
     /* ranges checked by serve_config (100..3600000, 1..1000) */

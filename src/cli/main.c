@@ -92,6 +92,21 @@ static const cli_opt o_serve[] = {
      "127.0.0.1:7444"},
     {"executor-policy", true, 0, "FILE", "with --remote-executors: policy executors must satisfy",
      "required with --remote-executors"},
+    {"keystore-listen", true, 0, "HOST:PORT",
+     "several nodes on one --store: serve KeyStore joins (attested TLS; the release policy "
+     "decides) from this node, the KeyStore node",
+     "off"},
+    {"keystore-join", true, 0, "URL",
+     "several nodes on one --store: join the KeyStore node at https://HOST:PORT for the shared "
+     "keys before opening the store",
+     "off"},
+    {"keystore-policy", true, 0, "FILE",
+     "with --keystore-join: policy the KeyStore node's evidence must satisfy",
+     "required with --keystore-join"},
+    {"keystore-db-ca", true, 0, "FILE",
+     "with --keystore-listen: PEM with the database CA's certificate and key; joining nodes get "
+     "a 24 h client certificate (role mesatee) and open the store with it",
+     "none"},
     {"executor-max-buffered-mib", true, 0, "N",
      "with --remote-executors: report bodies held in memory across connections", "512"},
     {"executor-lease-ms", true, 0, "N",

@@ -11,6 +11,7 @@
 #include "core_internal.h"
 #include "transit_core.h"
 #include "mt_json.h"
+#include "mt_ks_join.h"
 #include "mt_log.h"
 #include "mt_util.h"
 #include "python_modules.h"
@@ -167,9 +168,15 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
      * are not bound to the binary's measurement, so an upgraded daemon still
      * verifies the store. File keys are wrapped under KEKs from the KeyStore
      * (kek.c), released only to a build its release policy allows. */
-    if ((rc = mt_tee_platform_key(tee, "output-key-fingerprint/v1", c->key_fp_key, err)) ||
-        (rc = mt_tee_platform_key(tee, "store-integrity/v1", c->integ_key, err)) ||
-        (rc = mt_tee_platform_key(tee, "audit-chain/v1", c->audit_key, err)))
+    c->joined = cfg->keystore_joined;
+    if (c->joined) { /* a joined node: the KeyStore node's keys (mt_ks_join.h) */
+        const uint8_t *p = mt_ks_joined_platform(c->joined);
+        memcpy(c->key_fp_key, p, 32);
+        memcpy(c->integ_key, p + 32, 32);
+        memcpy(c->audit_key, p + 64, 32);
+    } else if ((rc = mt_tee_platform_key(tee, "output-key-fingerprint/v1", c->key_fp_key, err)) ||
+               (rc = mt_tee_platform_key(tee, "store-integrity/v1", c->integ_key, err)) ||
+               (rc = mt_tee_platform_key(tee, "audit-chain/v1", c->audit_key, err)))
         goto fail;
     c->keep_leased = cfg->keep_leased;
     c->open_cfg = cfg; /* KeyStore recovery reads its options (kek_escrow.c) */
@@ -192,6 +199,19 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
 fail:
     core_free(c);
     return rc;
+}
+
+mt_status mt_core_join_source(mt_core *core, struct mt_keystore **ks, uint8_t platform[96],
+                              mt_err *err)
+{
+    if (!core || !core->kek || !(*ks = core_kek_keystore(core)))
+        return mt_err_set(err, MT_ECONFLICT, "--keystore-listen: this node joined another "
+                                             "KeyStore node; only the KeyStore node serves joins");
+    atomic_store(&core->serves_joins, true);
+    memcpy(platform, core->key_fp_key, 32);
+    memcpy(platform + 32, core->integ_key, 32);
+    memcpy(platform + 64, core->audit_key, 32);
+    return MT_OK;
 }
 
 void mt_core_close(mt_core *core)

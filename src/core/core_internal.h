@@ -53,6 +53,8 @@ struct mt_core {
     mt_tee *tee; /* borrowed */
     mt_objstore *objs;
     struct core_kek_state *kek; /* kek.c: KeyStore, keyring, legacy keys, rewrap thread */
+    atomic_bool serves_joins;    /* mt_core_join_source was called: no root version retired */
+    struct mt_ks_joined *joined; /* mt_core_config.keystore_joined (borrowed) or NULL */
     uint8_t key_fp_key[32]; /* platform key "output-key-fingerprint/v1": output key fingerprints */
     uint8_t integ_key[32]; /* platform key "store-integrity/v1": MACs of store rows */
     uint8_t audit_key[32]; /* platform key "audit-chain/v1": MACs of audit entries */
@@ -364,6 +366,9 @@ mt_status core_kek_recover(mt_core *c, const char *req, size_t req_len, mt_keyst
                            mt_err *err);
 /* The KeyStore service of this node (kek.c). */
 mt_keystore *core_kek_keystore(mt_core *c);
+/* A joined node (c->joined): MT_ECONFLICT naming the KeyStore node, for the
+ * KeyStore's admin routes that only that node can serve. */
+mt_status core_kek_joined_refuse(core_ctx *x);
 /* Parses a JSON text array of strings (trusted, from the store); new ref. */
 json_t *core_json_load(const char *text);
 

@@ -18,6 +18,7 @@
  * holds (the current binary's, and those an operator supplied with
  * POST /v1/admin/keystore/legacy). A root version is retired (destroyed in
  * the KeyStore) only when no row of any entry records it. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "transit_core.h"
 #include "mt_json.h"
 #include "mt_keystore.h"
+#include "mt_ks_join.h"
 #include "mt_policy_sig.h"
 #include "mt_keywrap.h"
 #include "mt_log.h"
@@ -92,6 +94,8 @@ const size_t core_n_wrapped_cols = sizeof core_wrapped_cols / sizeof core_wrappe
 
 /* ---- KEKs -------------------------------------------------------------- */
 
+static bool rejoin(mt_core *c);
+
 mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t out[32],
                    uint32_t *used, mt_err *err)
 {
@@ -100,6 +104,11 @@ mt_status core_kek(mt_core *c, const char *purpose, uint32_t version, uint8_t ou
     pthread_mutex_lock(&c->kek->mu);
     mt_status rc = mt_keyring_kek(c->kek->kr, purpose, version, out, used, err);
     pthread_mutex_unlock(&c->kek->mu);
+    if (rc == MT_ENOTFOUND && version && rejoin(c)) { /* a version made after this node joined */
+        pthread_mutex_lock(&c->kek->mu);
+        rc = mt_keyring_kek(c->kek->kr, purpose, version, out, used, err);
+        pthread_mutex_unlock(&c->kek->mu);
+    }
     return rc;
 }
 
@@ -156,12 +165,43 @@ static mt_status unwrap_any(mt_core *c, const char *purpose, bool legacy, const 
     return MT_OK;
 }
 
+/* A joined node whose keyring lacks a version made on the KeyStore node
+ * after it joined (a rotation there): one fresh join, at most every
+ * REJOIN_MIN_S seconds, then the unwrap is tried again. */
+#define REJOIN_MIN_S 2
+static mt_status refresh(mt_core *c, mt_err *err);
+static bool rejoin(mt_core *c)
+{
+    static _Atomic int64_t last;
+    int64_t now = mt_now(), l = atomic_load(&last);
+    if (!c->joined || now - l < REJOIN_MIN_S || !atomic_compare_exchange_strong(&last, &l, now))
+        return false;
+    mt_err e;
+    mt_err_clear(&e);
+    if (refresh(c, &e)) {
+        mt_error("joined node: re-join of the KeyStore at %s failed: %s",
+                 mt_ks_joined_url(c->joined), e.msg);
+        return false;
+    }
+    mt_info("joined node: re-joined the KeyStore at %s (root key version %u current)",
+            mt_ks_joined_url(c->joined), mt_keyring_current(c->kek->kr));
+    return true;
+}
+
 mt_status core_unwrap_key(mt_core *c, const char *aad, const void *wrapped, size_t len,
                           uint8_t out[32], mt_err *err)
 {
     if (!wrapped)
         return mt_err_set(err, MT_EINTERNAL, "%s has no key", aad);
-    return unwrap_any(c, "file-keys", true, aad, wrapped, len, out, NULL, err);
+    mt_status rc = unwrap_any(c, "file-keys", true, aad, wrapped, len, out, NULL, err);
+    if (rc == MT_ECRYPTO && rejoin(c))
+        rc = unwrap_any(c, "file-keys", true, aad, wrapped, len, out, NULL, err);
+    if (rc == MT_ECRYPTO && c->joined)
+        rc = mt_err_set(err, MT_ECRYPTO,
+                        "key unwrap failed on this joined node (a root key version the KeyStore "
+                        "node at %s did not release to it; see both logs)",
+                        mt_ks_joined_url(c->joined));
+    return rc;
 }
 
 /* ---- release ----------------------------------------------------------- */
@@ -170,6 +210,11 @@ mt_status core_unwrap_key(mt_core *c, const char *aad, const void *wrapped, size
  * success *kr is the new keyring. first: open (or create) the KeyStore. */
 static mt_status release(mt_core *c, bool first, mt_keyring **kr, mt_err *err)
 {
+    if (c->joined) { /* the KeyStore node's keys (mt_ks_join.h) */
+        if (first && (*kr = mt_ks_joined_take_keyring(c->joined)))
+            return MT_OK;
+        return mt_ks_join_refresh(c->joined, kr, err);
+    }
     mt_keystore_node *node = NULL;
     char *req = NULL, *resp = NULL, meas[MT_KEYSTORE_MEAS_HEX + 1];
     size_t rl = 0, pl = 0;
@@ -492,6 +537,10 @@ static mt_status count_rows(mt_db *db, int64_t *counts, size_t cap, int64_t *oth
 /* Retires every live version but the current one that no row records. */
 static mt_status retire_unused(mt_core *c, mt_db *db, mt_err *err)
 {
+    /* a KeyStore node serving joins retires nothing: a joined node may
+     * still wrap under the version it was given (docs/cluster.md) */
+    if (atomic_load(&c->serves_joins))
+        return MT_OK;
     struct core_kek_state *k = c->kek;
     uint32_t live[MT_KEYSTORE_MAX_VERSIONS];
     size_t n = 0;
@@ -666,6 +715,10 @@ mt_status core_kek_open(mt_core *c, mt_err *err)
         return rc;
     if (!c->release_signers)
         return MT_OK;
+    if (c->joined)
+        return mt_err_set(err, MT_EINVAL, "--release-signers is for the KeyStore node (this node "
+                                          "joined %s)",
+                          mt_ks_joined_url(c->joined));
     uint8_t *pem = NULL;
     size_t pl = 0;
     rc = mt_file_read(c->release_signers, MT_KEYSTORE_SIGNERS_MAX, &pem, &pl, err);
@@ -714,6 +767,8 @@ static mt_status rollback_check(mt_core *c, mt_err *err)
 mt_status core_kek_start(mt_core *c, mt_err *err)
 {
     struct core_kek_state *k = c->kek;
+    if (c->joined) /* the KeyStore node checks rollback and rewraps (docs/cluster.md) */
+        return MT_OK;
     mt_status rc = rollback_check(c, err);
     if (rc)
         return rc;
@@ -765,8 +820,18 @@ static json_t *parse_body(core_ctx *x, const char *const *keys)
     return doc;
 }
 
+mt_status core_kek_joined_refuse(core_ctx *x)
+{
+    return mt_err_set(x->err, MT_ECONFLICT,
+                      "this node joined the KeyStore node at %s: run KeyStore administration "
+                      "(release policy, rotate, escrow, legacy keys, status) on that node",
+                      mt_ks_joined_url(x->core->joined));
+}
+
 mt_status kek_status_handle(core_ctx *x)
 {
+    if (x->core->joined)
+        return core_kek_joined_refuse(x);
     struct core_kek_state *k = x->core->kek;
     uint32_t live[MT_KEYSTORE_MAX_VERSIONS];
     size_t n = 0;
@@ -825,6 +890,8 @@ mt_keystore *core_kek_keystore(mt_core *c)
 
 mt_status kek_rotate_handle(core_ctx *x)
 {
+    if (x->core->joined)
+        return core_kek_joined_refuse(x);
     uint32_t v = 0;
     mt_status rc = mt_keystore_rotate(x->core->kek->ks, &v, x->err);
     if (!rc)
@@ -843,6 +910,8 @@ mt_status kek_rotate_handle(core_ctx *x)
 
 mt_status kek_legacy_handle(core_ctx *x)
 {
+    if (x->core->joined)
+        return core_kek_joined_refuse(x);
     static const char *const keys[] = {"measurement", NULL};
     json_t *doc = parse_body(x, keys);
     if (!doc)
@@ -905,6 +974,8 @@ static mt_status policy_response(core_ctx *x, int status, json_t *extra)
 
 mt_status release_policy_get(core_ctx *x)
 {
+    if (x->core->joined)
+        return core_kek_joined_refuse(x);
     return policy_response(x, 200, NULL);
 }
 
@@ -943,11 +1014,15 @@ static mt_status policy_edit(core_ctx *x, bool allow)
 
 mt_status release_policy_allow(core_ctx *x)
 {
+    if (x->core->joined)
+        return core_kek_joined_refuse(x);
     return policy_edit(x, true);
 }
 
 mt_status release_policy_revoke(core_ctx *x)
 {
+    if (x->core->joined)
+        return core_kek_joined_refuse(x);
     return policy_edit(x, false);
 }
 
@@ -956,6 +1031,8 @@ mt_status release_policy_revoke(core_ctx *x)
  * also when refused. */
 mt_status release_policy_signers(core_ctx *x)
 {
+    if (x->core->joined)
+        return core_kek_joined_refuse(x);
     static const char *const keys[] = {"pem", "threshold", "signatures", NULL};
     json_t *doc = parse_body(x, keys);
     if (!doc)

@@ -24,6 +24,8 @@
 
 mt_status kek_escrow_handle(core_ctx *x)
 {
+    if (x->core->joined)
+        return core_kek_joined_refuse(x);
     static const char *const keys[] = {"recipients", "threshold", "signatures", NULL};
     json_t *doc = mt_json_parse((const char *)x->req->body, x->req->body_len,
                                 x->core->max_json_bytes, x->core->max_json_depth, x->err);

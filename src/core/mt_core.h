@@ -81,9 +81,23 @@ typedef struct mt_core_config {
     const char *python_allow;        /* modules added to python functions' default allow-list
                                         (','-separated; python_modules.h); NULL = none */
     const char *python_deny;         /* modules removed from it; NULL = none */
+    struct mt_ks_joined *keystore_joined; /* several nodes (mt_ks_join.h, docs/cluster.md
+                                        "Several nodes"): this node joined a KeyStore node;
+                                        the core takes the shared platform keys (integrity,
+                                        audit chain, key fingerprints) and root keys from it
+                                        instead of its own, opens no keystore.sealed and
+                                        refuses the KeyStore's admin routes. Borrowed: must
+                                        outlive the core. NULL = this node's own keys */
 } mt_core_config;
 
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err);
+/* The KeyStore node of a cluster (mt_ks_join.h): this core's KeyStore and
+ * its platform keys key_fp || integ || audit (96 bytes) for the join
+ * listener. MT_ECONFLICT on a node that joined another KeyStore. The
+ * KeyStore stays owned by the core. */
+struct mt_keystore;
+mt_status mt_core_join_source(mt_core *core, struct mt_keystore **ks, uint8_t platform[96],
+                              mt_err *err);
 mt_status mt_core_start_scheduler(mt_core *core, mt_err *err);
 /* Sets the function told after every committed change of a task's state
  * (on any thread; it must be cheap and thread-safe, e.g. wake an event

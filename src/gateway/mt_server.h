@@ -47,6 +47,20 @@ typedef struct mt_server_config {
      * executor API (mt_executor_api.h) on executor_listen (NULL =
      * "127.0.0.1:7444") to executors whose evidence satisfies the policy file
      * executor_policy (role "executor", required). */
+    /* Several nodes on one database (mt_ks_join.h, docs/cluster.md "Several
+     * nodes"): keystore_listen (HOST:PORT) serves KeyStore joins from this
+     * node's KeyStore; keystore_join (https://HOST:PORT) joins that node
+     * before the core opens, verifying it with the policy file
+     * keystore_policy (required with keystore_join). NULL = neither. */
+    const char *keystore_listen;
+    const char *keystore_join;
+    const char *keystore_policy;
+    /* With keystore_listen: PEM file holding the database CA's certificate
+     * and its P-256 key; every joining node then also gets a client
+     * certificate for the role "mesatee" (24 h), which it writes to its data
+     * directory (db-client.crt/.key, 0600) and opens the store with
+     * (sslcert/sslkey). NULL = none. */
+    const char *keystore_db_ca;
     bool remote_executors;
     const char *executor_listen;
     const char *executor_policy;

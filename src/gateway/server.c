@@ -9,6 +9,8 @@
 
 #include "mt_dirlock.h"
 #include "mt_executor_api.h"
+#include "mt_dbcert.h"
+#include "mt_ks_join.h"
 #include "mt_gateway.h"
 #include "mt_log.h"
 #include "mt_tls_id.h"
@@ -46,6 +48,68 @@ static bool be_needs_auth(void *ctx, const char *method, const char *path)
 static size_t be_max_body(void *ctx, const char *method, const char *path)
 {
     return mt_core_route_max_body(ctx, method, path);
+}
+
+/* Every KeyStore join decision goes into the (shared) audit chain. */
+static void join_audit(void *ctx, bool released, const char *measurement)
+{
+    char obj[80];
+    snprintf(obj, sizeof obj, "measurement:%.64s", measurement[0] ? measurement : "none");
+    mt_err err;
+    mt_err_clear(&err);
+    if (mt_core_audit(ctx, "-", released ? "keystore: node joined" : "keystore: join refused",
+                      obj, released ? 200 : 403, &err) != MT_OK)
+        mt_error("audit of a KeyStore join: %s", err.msg);
+}
+
+static void join_dbcert_audit(void *ctx, bool issued, const char *measurement)
+{
+    char obj[80];
+    snprintf(obj, sizeof obj, "measurement:%.64s", measurement[0] ? measurement : "none");
+    mt_err err;
+    mt_err_clear(&err);
+    if (mt_core_audit(ctx, "-",
+                      issued ? "keystore: database certificate issued"
+                             : "keystore: database certificate failed",
+                      obj, issued ? 200 : 500, &err) != MT_OK)
+        mt_error("audit of a database certificate: %s", err.msg);
+}
+
+/* A joined node with a database certificate: cert and key into data_dir
+ * (0600) and *url = store_url + sslcert/sslkey (heap). */
+static mt_status joined_db_url(const mt_ks_joined *j, const char *data_dir, const char *store_url,
+                               char **url, mt_err *err)
+{
+    const char *cert = NULL;
+    char *key = NULL, cp[4096], kp[4096];
+    *url = NULL;
+    mt_status st = mt_ks_joined_db_cert(j, &cert, &key, err);
+    if (st == MT_ENOTFOUND)
+        return MT_OK;
+    if (st != MT_OK)
+        return st;
+    snprintf(cp, sizeof cp, "%s/db-client.crt", data_dir);
+    snprintf(kp, sizeof kp, "%s/db-client.key", data_dir);
+    if (!store_url || strncmp(store_url, "postgres", 8) != 0)
+        st = mt_err_set(err, MT_EINVAL, "--keystore-db-ca: the KeyStore node issued a database "
+                                        "certificate, but this node's --store is not postgres://");
+    if (st == MT_OK)
+        st = mt_file_write_atomic(cp, cert, strlen(cert), 0600, err);
+    if (st == MT_OK)
+        st = mt_file_write_atomic(kp, key, strlen(key), 0600, err);
+    mt_wipe(key, strlen(key));
+    free(key);
+    if (st != MT_OK)
+        return st;
+    size_t n = strlen(store_url) + strlen(cp) + strlen(kp) + 32;
+    if (!(*url = malloc(n)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    snprintf(*url, n, "%s%csslcert=%s&sslkey=%s", store_url, strchr(store_url, '?') ? '&' : '?',
+             cp, kp);
+    mt_info("joined node: opening the store with the database certificate from the KeyStore "
+            "node (%s)",
+            cp);
+    return MT_OK;
 }
 
 static void be_handle(void *ctx, const mt_request *req, mt_response *resp)
@@ -252,6 +316,11 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     mt_gateway *gw = NULL;
     mt_policy *exec_policy = NULL;
     mt_executor_api *exec_api = NULL;
+    mt_policy *ks_policy = NULL;
+    mt_ks_joined *joined = NULL;
+    mt_ks_join_server *join_srv = NULL;
+    mt_dbcert_ca *db_ca = NULL;
+    char *db_url = NULL;
     int lock_fd = -1;
     mt_status st = MT_OK;
     if (!ident) {
@@ -305,8 +374,75 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     }
     mt_core_config ccfg = cfg->core;
     ccfg.keep_leased = cfg->remote_executors;
+    if (cfg->keystore_db_ca && !cfg->keystore_listen) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-db-ca is for the KeyStore node "
+                                        "(--keystore-listen)");
+        goto out;
+    }
+    if (cfg->keystore_join && cfg->keystore_listen) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-join and --keystore-listen exclude each "
+                                        "other: only the KeyStore node serves joins");
+        goto out;
+    }
+    if (cfg->keystore_join) { /* before the core: it takes the shared keys */
+        if (!cfg->keystore_policy) {
+            st = mt_err_set(err, MT_EINVAL, "--keystore-join needs --keystore-policy FILE (the "
+                                            "evidence the KeyStore node must show)");
+            goto out;
+        }
+        if ((st = mt_policy_load(cfg->keystore_policy, &ks_policy, err)) != MT_OK) {
+            mt_err_prefix(err, st, "--keystore-policy: ");
+            goto out;
+        }
+        if ((st = mt_ks_join_open(tee, cfg->keystore_join, ks_policy, &joined, err)) != MT_OK)
+            goto out;
+        ccfg.keystore_joined = joined;
+        if ((st = joined_db_url(joined, data_dir, ccfg.store_url, &db_url, err)) != MT_OK)
+            goto out;
+        if (db_url)
+            ccfg.store_url = db_url;
+    } else if (cfg->keystore_policy) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-policy is for --keystore-join");
+        goto out;
+    }
+    if ((cfg->keystore_join || cfg->keystore_listen) && !cfg->remote_executors)
+        mt_warn("several nodes with local workers: a task carries no owning node, so this node's "
+                "start fails, and its stop requeues, tasks 'running' on the other nodes too; "
+                "start and stop nodes while no task runs, or use --remote-executors (leases "
+                "decide) (docs/cluster.md \"Several nodes\")");
     if ((st = mt_core_open(&ccfg, tee, &core, err)) != MT_OK)
         goto out;
+    if (cfg->keystore_listen) {
+        struct mt_keystore *ks = NULL;
+        uint8_t platform[MT_KS_JOIN_PLATFORM];
+        st = mt_core_join_source(core, &ks, platform, err);
+        if (st == MT_OK && !strcmp(mt_tee_level(tee), "none"))
+            st = mt_err_set(err, MT_EINVAL, "--keystore-listen needs an attested level (at level "
+                                            "none nothing attests the joining nodes)");
+        if (st == MT_OK)
+            st = mt_ks_join_server_start(cfg->keystore_listen, tee, ks, platform, data_dir,
+                                         &join_srv, err);
+        mt_wipe(platform, sizeof platform);
+        if (st != MT_OK)
+            goto out;
+        mt_ks_join_server_set_audit(join_srv, join_audit, core);
+        if (cfg->keystore_db_ca) {
+            uint8_t *pem = NULL;
+            size_t pl = 0;
+            st = mt_file_read(cfg->keystore_db_ca, MT_DBCERT_PEM_MAX, &pem, &pl, err);
+            if (st == MT_OK)
+                st = mt_dbcert_ca_load((const char *)pem, pl, (const char *)pem, pl, &db_ca, err);
+            if (pem)
+                mt_wipe(pem, pl);
+            free(pem);
+            if (st != MT_OK) {
+                mt_err_prefix(err, st, "--keystore-db-ca %s: ", cfg->keystore_db_ca);
+                goto out;
+            }
+            mt_ks_join_server_set_db_ca(join_srv, db_ca, "mesatee", MT_DBCERT_TTL_MAX,
+                                        join_dbcert_audit);
+        }
+    }
     if (cfg->remote_executors) {
         if (!cfg->executor_policy) {
             st = mt_err_set(err, MT_EINVAL, "--remote-executors needs --executor-policy FILE");
@@ -404,6 +540,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     while (atomic_load(&g_stoppers) > 0) {
     }
 out:
+    mt_ks_join_server_stop(join_srv);
+    mt_dbcert_ca_free(db_ca);
     mt_executor_api_stop(exec_api);
     mt_policy_free(exec_policy);
     if (core)
@@ -414,6 +552,9 @@ out:
     sk_X509_pop_free(chain, X509_free);
     if (core)
         mt_core_close(core); /* stops the scheduler, kills workers, closes the store */
+    mt_ks_joined_free(joined);
+    free(db_url);
+    mt_policy_free(ks_policy);
     mt_tee_free(tee);
     free(ident);
     mt_dirlock_release(lock_fd);

@@ -46,6 +46,32 @@ mt_status ks_release_decrypt(EVP_PKEY *priv, const uint8_t *cert, size_t cert_le
                              const char *resp, size_t len, uint8_t **plain, size_t *plain_len,
                              uint32_t *current, mt_err *err);
 
+/* The two kinds of sealed KeyStore answers (ks_msg.c): version 1, op
+ * "release" (root key records only) and version 2, op "join" (ks_join.c:
+ * KS_JOIN_PLATFORM_LEN bytes of shared platform keys, then the records).
+ * label: the HKDF info prefix and AAD prefix (at most 32 bytes); prefix:
+ * bytes before the records. */
+#define KS_JOIN_PLATFORM_LEN 96
+typedef struct ks_msg_kind {
+    const char *label;
+    int version;
+    const char *op;
+    size_t prefix;
+} ks_msg_kind;
+extern const ks_msg_kind ks_msg_release, ks_msg_join;
+mt_status ks_msg_encrypt(const ks_msg_kind *k, const uint8_t *cert, size_t cert_len,
+                         uint32_t current, const uint8_t *plain, size_t plain_len, char **resp,
+                         size_t *resp_len, mt_err *err);
+/* Decrypts and checks the size (prefix + 1..64 records); *plain heap. */
+mt_status ks_msg_decrypt(const ks_msg_kind *k, EVP_PKEY *priv, const uint8_t *cert,
+                         size_t cert_len, const char *resp, size_t len, uint8_t **plain,
+                         size_t *plain_len, uint32_t *current, mt_err *err);
+/* A keyring from records (u32be version || 32-byte key, ascending, one of
+ * them current) (mt_keyring.c). MT_EINVAL when out of order or without the
+ * current version. */
+mt_status ks_keyring_from_records(const uint8_t *rec, size_t len, uint32_t current,
+                                  mt_keyring **out, mt_err *err);
+
 /* ---- release-policy extensions (ks_policy.c) ------------------------------
  * Rules of the release policy beyond the measurement lists, each optional
  * and absent from the JSON when empty (so older documents are unchanged):

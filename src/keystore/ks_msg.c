@@ -20,8 +20,14 @@
 #include "mt_json.h"
 #include "mt_util.h"
 
-#define LABEL "mesatee-keystore-release/v1"
 #define MAX_CERT (64u * 1024u)
+#define LABEL_MAX 32
+
+/* Version 1: the release of root keys; version 2 (ks_join.c): the join
+ * answer, the same construction under its own label with the three shared
+ * platform keys before the records (ks_internal.h). */
+const ks_msg_kind ks_msg_release = {"mesatee-keystore-release/v1", 1, "release", 0};
+const ks_msg_kind ks_msg_join = {"mesatee-keystore-join/v2", 2, "join", KS_JOIN_PLATFORM_LEN};
 
 mt_status ks_gcm_seal(const uint8_t key[32], const uint8_t *aad, size_t aad_len,
                       const uint8_t *in, size_t len, uint8_t *out, mt_err *err)
@@ -64,18 +70,24 @@ mt_status ks_gcm_open(const uint8_t key[32], const uint8_t *aad, size_t aad_len,
 
 /* What a release request and a release answer both start with: only the
  * listed keys, "mesatee_keystore": 1 and "op": "release". */
-static mt_status release_head(const json_t *doc, const char *const *keys, mt_err *err)
+static mt_status msg_head(const ks_msg_kind *k, const json_t *doc, const char *const *keys,
+                          mt_err *err)
 {
     int64_t v = 0;
     const char *op = NULL;
     mt_status rc = mt_json_only_keys(doc, keys, err);
     if (!rc)
-        rc = mt_json_int(doc, "mesatee_keystore", 1, 1, &v, err);
+        rc = mt_json_int(doc, "mesatee_keystore", k->version, k->version, &v, err);
     if (!rc)
         rc = mt_json_str(doc, "op", 16, &op, err);
-    if (!rc && strcmp(op, "release") != 0)
-        rc = mt_err_set(err, MT_EINVAL, "field 'op': expected \"release\"");
+    if (!rc && strcmp(op, k->op) != 0)
+        rc = mt_err_set(err, MT_EINVAL, "field 'op': expected \"%s\"", k->op);
     return rc;
+}
+
+static mt_status release_head(const json_t *doc, const char *const *keys, mt_err *err)
+{
+    return msg_head(&ks_msg_release, doc, keys, err);
 }
 
 mt_status mt_keystore_parse_request(const char *req, size_t len, uint8_t **cert,
@@ -135,24 +147,30 @@ mt_status ks_ecdh_hkdf(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t salt[32],
 }
 
 /* key = HKDF(ECDH(mine, peer)), see the header comment. */
-static mt_status derive(EVP_PKEY *mine, EVP_PKEY *peer, const uint8_t chash[32],
-                        const uint8_t *eph_spki, size_t eph_len, uint8_t key[32], mt_err *err)
+static mt_status derive(const ks_msg_kind *k, EVP_PKEY *mine, EVP_PKEY *peer,
+                        const uint8_t chash[32], const uint8_t *eph_spki, size_t eph_len,
+                        uint8_t key[32], mt_err *err)
 {
-    uint8_t *info = malloc(sizeof LABEL - 1 + eph_len);
+    size_t ll = strlen(k->label);
+    uint8_t *info = malloc(ll + eph_len);
     if (!info)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    memcpy(info, LABEL, sizeof LABEL - 1);
-    memcpy(info + sizeof LABEL - 1, eph_spki, eph_len);
-    mt_status rc = ks_ecdh_hkdf(mine, peer, chash, info, sizeof LABEL - 1 + eph_len, key, err);
+    memcpy(info, k->label, ll);
+    memcpy(info + ll, eph_spki, eph_len);
+    mt_status rc = ks_ecdh_hkdf(mine, peer, chash, info, ll + eph_len, key, err);
     free(info);
     return rc;
 }
 
-static void make_aad(const uint8_t chash[32], uint32_t current, uint8_t aad[sizeof LABEL + 35])
+/* AAD = label || chash || u32be(current); returns its length. */
+static size_t make_aad(const ks_msg_kind *k, const uint8_t chash[32], uint32_t current,
+                       uint8_t aad[LABEL_MAX + 36])
 {
-    memcpy(aad, LABEL, sizeof LABEL - 1);
-    memcpy(aad + sizeof LABEL - 1, chash, 32);
-    ks_put_u32(aad + sizeof LABEL - 1 + 32, current);
+    size_t ll = strlen(k->label);
+    memcpy(aad, k->label, ll);
+    memcpy(aad + ll, chash, 32);
+    ks_put_u32(aad + ll + 32, current);
+    return ll + 36;
 }
 
 /* The P-256 public key of a DER certificate. */
@@ -178,9 +196,17 @@ mt_status ks_release_encrypt(const uint8_t *cert, size_t cert_len, uint32_t curr
                              const uint8_t *plain, size_t plain_len, char **resp,
                              size_t *resp_len, mt_err *err)
 {
+    return ks_msg_encrypt(&ks_msg_release, cert, cert_len, current, plain, plain_len, resp,
+                          resp_len, err);
+}
+
+mt_status ks_msg_encrypt(const ks_msg_kind *k, const uint8_t *cert, size_t cert_len,
+                         uint32_t current, const uint8_t *plain, size_t plain_len, char **resp,
+                         size_t *resp_len, mt_err *err)
+{
     *resp = NULL;
     EVP_PKEY *peer = NULL, *eph = NULL;
-    uint8_t *spki = NULL, *sealed = NULL, key[32], chash[32], aad[sizeof LABEL + 35];
+    uint8_t *spki = NULL, *sealed = NULL, key[32], chash[32], aad[LABEL_MAX + 36];
     char *b_eph = NULL, *b_sealed = NULL;
     unsigned hl = 0;
     int sl = 0;
@@ -193,20 +219,20 @@ mt_status ks_release_encrypt(const uint8_t *cert, size_t cert_len, uint32_t curr
         rc = mt_err_set(err, MT_EINTERNAL, "KeyStore: ephemeral key generation failed");
         goto out;
     }
-    if ((rc = derive(eph, peer, chash, spki, (size_t)sl, key, err)))
+    if ((rc = derive(k, eph, peer, chash, spki, (size_t)sl, key, err)))
         goto out;
-    make_aad(chash, current, aad);
+    size_t al = make_aad(k, chash, current, aad);
     if (!(sealed = malloc(plain_len + KS_GCM_OVERHEAD))) {
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = ks_gcm_seal(key, aad, sizeof LABEL - 1 + 36, plain, plain_len, sealed, err)))
+    if ((rc = ks_gcm_seal(key, aad, al, plain, plain_len, sealed, err)))
         goto out;
     b_eph = mt_b64_encode(spki, (size_t)sl);
     b_sealed = mt_b64_encode(sealed, plain_len + KS_GCM_OVERHEAD);
     json_t *doc = (b_eph && b_sealed)
-                      ? json_pack("{s:i, s:s, s:I, s:s, s:s}", "mesatee_keystore", 1, "op",
-                                  "release", "current", (json_int_t)current, "ephemeral", b_eph,
+                      ? json_pack("{s:i, s:s, s:I, s:s, s:s}", "mesatee_keystore", k->version,
+                                  "op", k->op, "current", (json_int_t)current, "ephemeral", b_eph,
                                   "sealed", b_sealed)
                       : NULL;
     *resp = doc ? mt_json_dump(doc) : NULL;
@@ -230,19 +256,32 @@ mt_status ks_release_decrypt(EVP_PKEY *priv, const uint8_t *cert, size_t cert_le
                              const char *resp, size_t len, uint8_t **plain, size_t *plain_len,
                              uint32_t *current, mt_err *err)
 {
+    return ks_msg_decrypt(&ks_msg_release, priv, cert, cert_len, resp, len, plain, plain_len,
+                          current, err);
+}
+
+mt_status ks_msg_decrypt(const ks_msg_kind *k, EVP_PKEY *priv, const uint8_t *cert,
+                         size_t cert_len, const char *resp, size_t len, uint8_t **plain,
+                         size_t *plain_len, uint32_t *current, mt_err *err)
+{
     *plain = NULL;
+    const char *what = k->version == 1 ? "KeyStore release response: " : "KeyStore join answer: ";
     json_t *doc = mt_json_parse(resp, len, MT_KEYSTORE_MSG_MAX, 4, err);
     if (!doc)
-        return mt_err_prefix(err, MT_EINVAL, "KeyStore release response: ");
-    static const char *const keys[] = {"mesatee_keystore", "op", "current", "ephemeral",
-                                       "sealed", NULL};
+        return mt_err_prefix(err, MT_EINVAL, "%s", what);
+    /* version 2 may carry "db_cert" (public, read by ks_join.c) */
+    static const char *const keys1[] = {"mesatee_keystore", "op", "current", "ephemeral",
+                                        "sealed", NULL};
+    static const char *const keys2[] = {"mesatee_keystore", "op", "current", "ephemeral",
+                                        "sealed", "db_cert", NULL};
+    const char *const *keys = k->version == 1 ? keys1 : keys2;
     int64_t cur = 0;
     const char *b_eph = NULL, *b_sealed = NULL;
-    uint8_t *spki = NULL, *sealed = NULL, key[32], chash[32], aad[sizeof LABEL + 35];
+    uint8_t *spki = NULL, *sealed = NULL, key[32], chash[32], aad[LABEL_MAX + 36];
     size_t spki_len = 0, sealed_len = 0;
     EVP_PKEY *eph = NULL;
     unsigned hl = 0;
-    mt_status rc = release_head(doc, keys, err);
+    mt_status rc = msg_head(k, doc, keys, err);
     if (!rc)
         rc = mt_json_int(doc, "current", 1, UINT32_MAX, &cur, err);
     if (!rc)
@@ -258,19 +297,19 @@ mt_status ks_release_decrypt(EVP_PKEY *priv, const uint8_t *cert, size_t cert_le
         if (!(eph = d2i_PUBKEY(NULL, &p, (long)spki_len)) || p != spki + spki_len)
             rc = mt_err_set(err, MT_EINVAL, "field 'ephemeral': not a public key");
     }
-    if (!rc && (sealed_len < KS_GCM_OVERHEAD + 36 ||
-                (sealed_len - KS_GCM_OVERHEAD) % 36 != 0 ||
-                sealed_len - KS_GCM_OVERHEAD > 36 * MT_KEYSTORE_MAX_VERSIONS))
+    if (!rc && (sealed_len < KS_GCM_OVERHEAD + k->prefix + 36 ||
+                (sealed_len - KS_GCM_OVERHEAD - k->prefix) % 36 != 0 ||
+                sealed_len - KS_GCM_OVERHEAD - k->prefix > 36 * MT_KEYSTORE_MAX_VERSIONS))
         rc = mt_err_set(err, MT_EINVAL, "field 'sealed': bad size");
     if (!rc && EVP_Digest(cert, cert_len, chash, &hl, EVP_sha256(), NULL) != 1)
         rc = mt_err_set(err, MT_EINTERNAL, "SHA-256 failed");
     if (!rc)
-        rc = derive(priv, eph, chash, spki, spki_len, key, err);
+        rc = derive(k, priv, eph, chash, spki, spki_len, key, err);
     if (!rc && !(*plain = malloc(sealed_len - KS_GCM_OVERHEAD)))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     if (!rc) {
-        make_aad(chash, (uint32_t)cur, aad);
-        rc = ks_gcm_open(key, aad, sizeof LABEL - 1 + 36, sealed, sealed_len, *plain, err);
+        size_t al = make_aad(k, chash, (uint32_t)cur, aad);
+        rc = ks_gcm_open(key, aad, al, sealed, sealed_len, *plain, err);
     }
     if (!rc) {
         *plain_len = sealed_len - KS_GCM_OVERHEAD;
@@ -278,7 +317,7 @@ mt_status ks_release_decrypt(EVP_PKEY *priv, const uint8_t *cert, size_t cert_le
     } else {
         free(*plain);
         *plain = NULL;
-        mt_err_prefix(err, rc, "KeyStore release response: ");
+        mt_err_prefix(err, rc, "%s", what);
     }
     mt_wipe(key, sizeof key);
     EVP_PKEY_free(eph);

@@ -79,21 +79,17 @@ mt_status mt_keystore_request(mt_tee *tee, mt_keystore_node **node, char **req, 
     return MT_OK;
 }
 
-mt_status mt_keystore_accept(const mt_keystore_node *node, const char *resp, size_t len,
-                             mt_keyring **out, mt_err *err)
+mt_status ks_keyring_from_records(const uint8_t *plain, size_t pl, uint32_t cur,
+                                  mt_keyring **out, mt_err *err)
 {
     *out = NULL;
-    uint8_t *plain = NULL;
-    size_t pl = 0;
-    uint32_t cur = 0;
-    mt_status rc = ks_release_decrypt(node->key, node->cert, node->cert_len, resp, len, &plain,
-                                      &pl, &cur, err);
-    if (rc)
-        return rc;
+    mt_status rc = MT_OK;
     mt_keyring *kr = calloc(1, sizeof *kr);
     bool have_cur = false;
     if (!kr)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (!rc && (pl % 36 != 0 || pl / 36 > MT_KEYSTORE_MAX_VERSIONS))
+        rc = mt_err_set(err, MT_EINVAL, "KeyStore answer: bad number of root key records");
     for (size_t off = 0; !rc && off + 36 <= pl; off += 36) {
         uint32_t v = ks_get_u32(plain + off);
         if (v == 0 || (kr->n && kr->vers[kr->n - 1].v >= v)) {
@@ -108,8 +104,6 @@ mt_status mt_keystore_accept(const mt_keystore_node *node, const char *resp, siz
     }
     if (!rc && !have_cur)
         rc = mt_err_set(err, MT_EINVAL, "KeyStore release response: no current version");
-    mt_wipe(plain, pl);
-    free(plain);
     if (rc) {
         mt_keyring_free(kr);
         return rc;
@@ -117,6 +111,23 @@ mt_status mt_keystore_accept(const mt_keystore_node *node, const char *resp, siz
     kr->current = cur;
     *out = kr;
     return MT_OK;
+}
+
+mt_status mt_keystore_accept(const mt_keystore_node *node, const char *resp, size_t len,
+                             mt_keyring **out, mt_err *err)
+{
+    *out = NULL;
+    uint8_t *plain = NULL;
+    size_t pl = 0;
+    uint32_t cur = 0;
+    mt_status rc = ks_release_decrypt(node->key, node->cert, node->cert_len, resp, len, &plain,
+                                      &pl, &cur, err);
+    if (rc)
+        return rc;
+    rc = ks_keyring_from_records(plain, pl, cur, out, err);
+    mt_wipe(plain, pl);
+    free(plain);
+    return rc;
 }
 
 void mt_keyring_free(mt_keyring *kr)

@@ -161,3 +161,7 @@ add_test(NAME it_python_hash_seed COMMAND bash ${MT_TEST_DIR}/integration/it_pyt
 set_tests_properties(it_python_hash_seed PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
 add_test(NAME it_task_trace COMMAND bash ${MT_TEST_DIR}/integration/it_task_trace.sh)
 set_tests_properties(it_task_trace PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 120)
+# several serve nodes on one PostgreSQL store: KeyStore join (issue 14, docs/cluster.md)
+add_test(NAME it_cluster_nodes COMMAND bash ${MT_TEST_DIR}/integration/it_cluster_nodes.sh)
+set_tests_properties(it_cluster_nodes PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300 SKIP_RETURN_CODE 77)

@@ -13,3 +13,6 @@ target_compile_definitions(test_keystore_hw PRIVATE
 mt_add_unit_test(test_escrow SOURCES ${MT_TEST_DIR}/unit/test_escrow.c LIBS mt_keystore)
 # Database client certificates issued after attestation (issue 14, mt_dbcert.h).
 mt_add_unit_test(test_dbcert SOURCES ${MT_TEST_DIR}/unit/test_dbcert.c LIBS mt_keystore)
+# The KeyStore join of several serve nodes (issue 14, mt_ks_join.h): join
+# answers, URLs, joins over loopback attested TLS.
+mt_add_unit_test(test_ks_join SOURCES ${MT_TEST_DIR}/unit/test_ks_join.c LIBS mt_keystore)

@@ -1,0 +1,315 @@
+/* Unit tests of the KeyStore join (src/keystore/ks_join.c, mt_ks_join.h), at
+ * level soft: the join answer opens only with the requesting node's key and
+ * carries the platform keys and the same root keys as a release; version-1
+ * and version-2 messages are not taken for each other; garbage answers and
+ * URLs are refused; over loopback, a node the release policy admits joins
+ * (and re-joins) the KeyStore node, a node with another platform key is
+ * refused with the reason, and a joining node whose KeyStore policy does not
+ * admit the KeyStore node refuses it in the handshake. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "mt_keystore.h"
+#include "mt_ks_join.h"
+#include "mt_policy.h"
+#include "mt_tee.h"
+#include "mt_util.h"
+
+typedef struct env {
+    char dir[64], dir2[64];
+    mt_tee *tee, *tee2; /* tee2: another node (its own platform key) */
+    mt_keystore *ks;
+} env;
+
+static int setup(void **state)
+{
+    env *e = calloc(1, sizeof *e);
+    snprintf(e->dir, sizeof e->dir, "/tmp/mt_ksjoin_test.XXXXXX");
+    snprintf(e->dir2, sizeof e->dir2, "/tmp/mt_ksjoin_test2.XXXXXX");
+    assert_non_null(mkdtemp(e->dir));
+    assert_non_null(mkdtemp(e->dir2));
+    mt_err err;
+    assert_int_equal(mt_tee_open("soft", e->dir, &e->tee, &err), MT_OK);
+    assert_int_equal(mt_tee_open("soft", e->dir2, &e->tee2, &err), MT_OK);
+    mt_keystore_node *node = NULL;
+    char *req = NULL;
+    size_t rl = 0;
+    bool created = false;
+    assert_int_equal(mt_keystore_request(e->tee, &node, &req, &rl, &err), MT_OK);
+    assert_int_equal(mt_keystore_open(e->tee, e->dir, req, rl, &e->ks, &created, &err), MT_OK);
+    mt_keystore_node_free(node);
+    free(req);
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    env *e = *state;
+    mt_keystore_free(e->ks);
+    mt_tee_free(e->tee);
+    mt_tee_free(e->tee2);
+    char cmd[192];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", e->dir, e->dir2);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove the test directories\n");
+    free(e);
+    return 0;
+}
+
+static void identity(mt_tee *tee, EVP_PKEY **key, uint8_t **der, size_t *len)
+{
+    X509 *x = NULL;
+    mt_err err;
+    assert_int_equal(mt_tee_tls_identity(tee, key, &x, &err), MT_OK);
+    *der = NULL;
+    int n = i2d_X509(x, der);
+    assert_true(n > 0);
+    *len = (size_t)n;
+    X509_free(x);
+}
+
+static void platform_fill(uint8_t p[MT_KS_JOIN_PLATFORM])
+{
+    for (size_t i = 0; i < MT_KS_JOIN_PLATFORM; i++)
+        p[i] = (uint8_t)(i * 7 + 1);
+}
+
+static void test_answer_round_trip(void **state)
+{
+    env *e = *state;
+    EVP_PKEY *key = NULL, *other = NULL;
+    uint8_t *der = NULL, *der2 = NULL, plat[MT_KS_JOIN_PLATFORM], got[MT_KS_JOIN_PLATFORM];
+    size_t dl = 0, dl2 = 0;
+    identity(e->tee, &key, &der, &dl);
+    identity(e->tee, &other, &der2, &dl2);
+    platform_fill(plat);
+    char *resp = NULL;
+    size_t rl = 0;
+    mt_err err;
+    assert_int_equal(mt_ks_join_make_answer(e->ks, plat, der, dl, &resp, &rl, &err), MT_OK);
+    mt_keyring *kr = NULL;
+    assert_int_equal(mt_ks_join_parse_answer(key, der, dl, resp, rl, got, &kr, &err), MT_OK);
+    assert_memory_equal(got, plat, sizeof plat);
+    assert_int_equal(mt_keyring_current(kr), 1);
+    /* the same root key as a version-1 release to the same KeyStore */
+    mt_keystore_node *node = NULL;
+    char *req = NULL, *r1 = NULL, meas[MT_KEYSTORE_MEAS_HEX + 1];
+    size_t ql = 0, r1l = 0;
+    mt_keyring *kr1 = NULL;
+    assert_int_equal(mt_keystore_request(e->tee, &node, &req, &ql, &err), MT_OK);
+    assert_int_equal(mt_keystore_release(e->ks, req, ql, &r1, &r1l, meas, &err), MT_OK);
+    assert_int_equal(mt_keystore_accept(node, r1, r1l, &kr1, &err), MT_OK);
+    uint8_t a[32], b[32];
+    assert_int_equal(mt_keyring_kek(kr, "file-keys", 1, a, NULL, &err), MT_OK);
+    assert_int_equal(mt_keyring_kek(kr1, "file-keys", 1, b, NULL, &err), MT_OK);
+    assert_memory_equal(a, b, 32);
+    mt_keyring_free(kr);
+    mt_keyring_free(kr1);
+    /* another key, or another certificate: nothing opens */
+    assert_int_equal(mt_ks_join_parse_answer(other, der, dl, resp, rl, got, &kr, &err), MT_ECRYPTO);
+    assert_null(kr);
+    assert_int_equal(mt_ks_join_parse_answer(key, der2, dl2, resp, rl, got, &kr, &err),
+                     MT_ECRYPTO);
+    /* versions are not taken for each other */
+    assert_int_equal(mt_ks_join_parse_answer(key, der, dl, r1, r1l, got, &kr, &err), MT_EINVAL);
+    assert_non_null(strstr(err.msg, "mesatee_keystore"));
+    assert_int_equal(mt_keystore_accept(node, resp, rl, &kr1, &err), MT_EINVAL);
+    /* a flipped byte in the sealed field: MT_ECRYPTO or MT_EINVAL, never keys */
+    char *bad = strdup(resp);
+    char *s = strstr(bad, "\"sealed\":\"");
+    assert_non_null(s);
+    s[12] = s[12] == 'A' ? 'B' : 'A';
+    assert_int_not_equal(mt_ks_join_parse_answer(key, der, dl, bad, rl, got, &kr, &err), MT_OK);
+    assert_null(kr);
+    /* truncations */
+    for (size_t n = 0; n < rl; n += 17)
+        assert_int_not_equal(mt_ks_join_parse_answer(key, der, dl, resp, n, got, &kr, &err),
+                             MT_OK);
+    static const char *const garbage[] = {
+        "", "{}", "[]", "null",
+        "{\"mesatee_keystore\":2,\"op\":\"release\",\"current\":1,\"ephemeral\":\"\",\"sealed\":\"\"}",
+        "{\"mesatee_keystore\":2,\"op\":\"join\",\"current\":0,\"ephemeral\":\"AA==\",\"sealed\":\"AA==\"}",
+        "{\"mesatee_keystore\":2,\"op\":\"join\",\"current\":1,\"ephemeral\":\"AA==\",\"sealed\":\"AA==\"}",
+        "{\"mesatee_keystore\":2,\"op\":\"join\",\"current\":1,\"ephemeral\":\"AA==\",\"sealed\":\"AA==\",\"x\":1}",
+        NULL};
+    for (size_t i = 0; garbage[i]; i++)
+        assert_int_equal(mt_ks_join_parse_answer(key, der, dl, garbage[i], strlen(garbage[i]),
+                                                 got, &kr, &err),
+                         MT_EINVAL);
+    /* the optional database certificate: absent, a PEM, or refused */
+    char *pem = (char *)1;
+    assert_int_equal(mt_ks_join_answer_db_cert(resp, rl, &pem, &err), MT_OK);
+    assert_null(pem);
+    static const char with[] = "{\"db_cert\":\"-----BEGIN CERTIFICATE-----\\nAA\\n\"}";
+    assert_int_equal(mt_ks_join_answer_db_cert(with, sizeof with - 1, &pem, &err), MT_OK);
+    assert_non_null(pem);
+    free(pem);
+    static const char *const bad_db[] = {"{\"db_cert\":\"x\"}", "{\"db_cert\":1}", "[", NULL};
+    for (size_t i = 0; bad_db[i]; i++)
+        assert_int_equal(mt_ks_join_answer_db_cert(bad_db[i], strlen(bad_db[i]), &pem, &err),
+                         MT_EINVAL);
+    /* an answer with "db_cert" still opens */
+    char *resp2 = malloc(rl + 64);
+    assert_non_null(resp2);
+    memcpy(resp2, resp, rl - 1);
+    int n2 = snprintf(resp2 + rl - 1, 64, ",\"db_cert\":\"-----BEGIN CERTIFICATE-----\"}");
+    assert_int_equal(mt_ks_join_parse_answer(key, der, dl, resp2, rl - 1 + (size_t)n2, got, &kr,
+                                             &err),
+                     MT_OK);
+    mt_keyring_free(kr);
+    kr = NULL;
+    free(resp2);
+    free(bad);
+    free(resp);
+    free(r1);
+    free(req);
+    mt_keystore_node_free(node);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(other);
+    OPENSSL_free(der);
+    OPENSSL_free(der2);
+}
+
+static void test_url(void **state)
+{
+    (void)state;
+    char host[256], port[8];
+    mt_err err;
+    assert_int_equal(mt_ks_join_parse_url("https://node-a.example:7445", host, port, &err), MT_OK);
+    assert_string_equal(host, "node-a.example");
+    assert_string_equal(port, "7445");
+    assert_int_equal(mt_ks_join_parse_url("https://[::1]:1/", host, port, &err), MT_OK);
+    assert_string_equal(host, "::1");
+    static const char *const bad[] = {"", "http://a:1", "https://", "https://a", "https://a:",
+                                      "https://a:0", "https://a:65536", "https://a:123456",
+                                      "https://a:1/x", "https://a b:1", "https://:1",
+                                      "https://[::1]1", "https://a:1x", NULL};
+    for (size_t i = 0; bad[i]; i++)
+        assert_int_equal(mt_ks_join_parse_url(bad[i], host, port, &err), MT_EINVAL);
+    assert_int_equal(mt_ks_join_parse_url(NULL, host, port, &err), MT_EINVAL);
+}
+
+/* A soft policy admitting tee's measurement and platform key. */
+static mt_policy *policy_for(mt_tee *tee)
+{
+    char m[65], pk[65], json[512];
+    mt_tee_soft_ids(tee, m, pk);
+    snprintf(json, sizeof json,
+             "{\"mesatee_policy\": 1, \"role\": \"gateway\", \"allowed_kinds\": [\"soft\"], "
+             "\"min_level\": \"soft\", \"measurements\": {\"gateway\": {\"measurement\": "
+             "[\"%s\"]}}, \"soft_platform_keys\": [\"%s\"], \"max_evidence_age_s\": 600}",
+             m, pk);
+    mt_policy *p = NULL;
+    mt_err err;
+    if (mt_policy_parse(json, strlen(json), &p, &err))
+        fail_msg("policy: %s", err.msg);
+    return p;
+}
+
+static void test_join_over_tls(void **state)
+{
+    env *e = *state;
+    uint8_t plat[MT_KS_JOIN_PLATFORM];
+    platform_fill(plat);
+    mt_ks_join_server *srv = NULL;
+    mt_err err;
+    assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", e->tee, e->ks, plat, e->dir, &srv,
+                                             &err),
+                     MT_OK);
+    char path[128], url[64] = "";
+    snprintf(path, sizeof path, "%s/%s", e->dir, MT_KS_JOIN_URL_FILE);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(url, sizeof url, f));
+    fclose(f);
+    url[strcspn(url, "\n")] = '\0';
+    mt_policy *pol = policy_for(e->tee);
+    /* a peer that connects and sends nothing does not hold the listener:
+     * the join below is served beside it (each join has its own thread and
+     * a deadline) */
+    int silent = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    sa.sin_port = htons((uint16_t)atoi(strrchr(url, ':') + 1));
+    assert_int_equal(connect(silent, (struct sockaddr *)&sa, sizeof sa), 0);
+    /* the KeyStore node's own identity: admitted */
+    mt_ks_joined *j = NULL;
+    if (mt_ks_join_open(e->tee, url, pol, &j, &err))
+        fail_msg("join: %s", err.msg);
+    assert_memory_equal(mt_ks_joined_platform(j), plat, sizeof plat);
+    mt_keyring *kr = mt_ks_joined_take_keyring(j);
+    assert_non_null(kr);
+    assert_null(mt_ks_joined_take_keyring(j));
+    mt_keyring_free(kr);
+    /* a rotation on the KeyStore node: a re-join gets the new version */
+    uint32_t v = 0;
+    assert_int_equal(mt_keystore_rotate(e->ks, &v, &err), MT_OK);
+    assert_int_equal(mt_ks_join_refresh(j, &kr, &err), MT_OK);
+    assert_int_equal(mt_keyring_current(kr), v);
+    assert_true(mt_keyring_has(kr, 1));
+    mt_keyring_free(kr);
+    mt_ks_joined_free(j);
+    /* another node (its own platform key) is refused, with the reason */
+    j = NULL;
+    assert_int_equal(mt_ks_join_open(e->tee2, url, pol, &j, &err), MT_EPERM);
+    assert_null(j);
+    assert_non_null(strstr(err.msg, "refused by the KeyStore release policy"));
+    /* once its key is allowed, it joins */
+    char m2[65], pk2[65];
+    mt_tee_soft_ids(e->tee2, m2, pk2);
+    bool changed = false;
+    assert_int_equal(mt_keystore_policy_allow(e->ks, "soft_platform_key", pk2, &changed, &err),
+                     MT_OK);
+    if (mt_ks_join_open(e->tee2, url, pol, &j, &err))
+        fail_msg("join after allow: %s", err.msg);
+    mt_ks_joined_free(j);
+    /* a KeyStore policy that does not admit the KeyStore node: refused in
+     * the handshake by the joining node */
+    mt_policy *wrong = policy_for(e->tee2);
+    j = NULL;
+    assert_int_equal(mt_ks_join_open(e->tee, url, wrong, &j, &err), MT_EPERM);
+    assert_non_null(strstr(err.msg, "attested TLS"));
+    /* level none never joins; missing arguments */
+    mt_tee *none = NULL;
+    assert_int_equal(mt_tee_open("none", e->dir2, &none, &err), MT_OK);
+    assert_int_equal(mt_ks_join_open(none, url, pol, &j, &err), MT_EINVAL);
+    mt_tee_free(none);
+    assert_int_equal(mt_ks_join_open(e->tee, url, NULL, &j, &err), MT_EINVAL);
+    assert_int_equal(mt_ks_join_open(e->tee, "https://127.0.0.1:1", pol, &j, &err), MT_EIO);
+    mt_policy_free(wrong);
+    mt_policy_free(pol);
+    mt_ks_join_server_stop(srv); /* cuts the silent connection */
+    char byte;
+    assert_true(read(silent, &byte, 1) <= 0);
+    close(silent);
+    mt_ks_join_server_stop(NULL);
+    mt_ks_joined_free(NULL);
+    /* a bad listen address */
+    assert_int_equal(mt_ks_join_server_start("nope", e->tee, e->ks, plat, e->dir, &srv, &err),
+                     MT_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_answer_round_trip, setup, teardown),
+        cmocka_unit_test(test_url),
+        cmocka_unit_test_setup_teardown(test_join_over_tls, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
