@@ -53,11 +53,14 @@ ok() { echo "ok - $*"; }
 # PostgreSQL cluster of its own (tests/pg/pg-temp.sh), started at the first
 # mt_start_server (a new one when the test moved MT_DATA to a new data
 # directory) and stopped by mt_cleanup: the integration suite on the
-# PostgreSQL backend (docs/cluster.md). A test that passes --store keeps it.
+# PostgreSQL backend (docs/cluster.md). A test that passes --store (or sets
+# MESATEE_STORE) keeps its own store.
 MT_PG_TEST_DIR=
 mt_pg_store_args() {
   [ "${MT_TEST_PG:-}" = 1 ] || return 0
   case " $* " in *" --store "*) return 0 ;; esac
+  # ... or names it in MESATEE_STORE (not the one exported here)
+  [ -n "${MESATEE_STORE:-}" ] && [ "$MESATEE_STORE" != "${MT_PG_TEST_URL:-}" ] && return 0
   # a test that moves to a new data directory (or removed it) expects a new store
   if [ -n "$MT_PG_TEST_DIR" ] && { [ "${MT_PG_TEST_FOR:-}" != "$MT_DATA" ] || [ ! -e "$MT_DATA" ]; }; then
     bash "$(dirname "${BASH_SOURCE[0]}")/../pg/pg-temp.sh" stop "$MT_PG_TEST_DIR" >/dev/null 2>&1 || true
