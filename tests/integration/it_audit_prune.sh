@@ -22,7 +22,7 @@ last1=$(jget "$e1" .last); head1=$(jget "$e1" .head)
 [ "$cpo" -lt "$last1" ] || fail "checkpoint $cpo not inside export 1..$last1"
 for i in 4 5; do "$B" key generate --out "$MT_WORK/k$i" >/dev/null
   as alice file register-output --key "$MT_WORK/k$i" >/dev/null; done
-rows() { python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM audit").fetchone()[0])' "$MT_DATA/mesatee.db"; }
+rows() { mt_sql "SELECT count(*) FROM audit"; }
 n_before=$(rows)
 
 # garbage: nothing is deleted
@@ -66,7 +66,7 @@ want 400 "$(post "{\"before\":3,\"export_first\":1,\"export_last\":$last1,\"expo
 want 400 "$(post "{\"before\":3,\"export_first\":5,\"export_last\":4,\"export_head\":\"$head1\"}")" \
   "export_last" "last before first"
 want 400 "$(post 'not json')" "" "not JSON"
-[ "$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT min(seq) FROM audit").fetchone()[0])' "$MT_DATA/mesatee.db")" = 1 ] \
+[ "$(mt_sql "SELECT min(seq) FROM audit")" = 1 ] \
   || fail "a refused prune deleted entries"
 ok "garbage refused, nothing deleted ($n_before rows before)"
 
@@ -105,23 +105,23 @@ expect_fail "a pruned store without the export, held checkpoint" "was pruned" \
 ok "offline: the chain verifies from the anchor; exports chain across the prune"
 
 # a tampered or moved anchor
-sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()' "$1/mesatee.db" "$2"; }
-cp -a "$MT_DATA" "$MT_WORK/t_hash"
-sql "$MT_WORK/t_hash" "UPDATE audit_anchor SET hash = '$(printf '%064d' 1)'"
-out=$("$B" audit verify --data-dir "$MT_WORK/t_hash" 2>&1) && fail "changed anchor hash verified: $out"
+# (each on the pruned store, put back after: mt_store_save/restore serve both backends)
+mt_store_save pruned
+mt_sql "UPDATE audit_anchor SET hash = '$(printf '%064d' 1)'"
+out=$("$B" audit verify --data-dir "$MT_DATA" 2>&1) && fail "changed anchor hash verified: $out"
 grep -q "prev_hash" <<<"$out" || fail "changed anchor hash: $out"
 ok "anchor hash changed: offline chain broken"
 # moved: one more entry deleted, the anchor rewritten consistently onto it
-cp -a "$MT_DATA" "$MT_WORK/t_move"
-sql "$MT_WORK/t_move" "UPDATE audit_anchor SET seq = seq + 1, hash = (SELECT hash FROM audit WHERE seq = $((last1 + 1))); DELETE FROM audit WHERE seq = $((last1 + 1))"
-"$B" audit verify --data-dir "$MT_WORK/t_move" >/dev/null \
+mt_store_restore pruned
+mt_sql "UPDATE audit_anchor SET seq = seq + 1, hash = (SELECT hash FROM audit WHERE seq = $((last1 + 1))); DELETE FROM audit WHERE seq = $((last1 + 1))"
+"$B" audit verify --data-dir "$MT_DATA" >/dev/null \
   || fail "a consistently moved anchor breaks the unkeyed chain (expected only the key to tell)"
 expect_fail "moved anchor vs the held export" "was pruned" \
-  "$B" audit verify --export "$MT_WORK/e1.jsonl" --data-dir "$MT_WORK/t_move"
-MT_DATA=$MT_WORK/t_move mt_start_server --level soft
+  "$B" audit verify --export "$MT_WORK/e1.jsonl" --data-dir "$MT_DATA"
+mt_start_server --level soft
 expect_fail "moved anchor (daemon)" "integrity check failed" as alice audit checkpoint
 mt_stop_server
-cp -a "$MT_DATA" "$MT_WORK/t_del"
-sql "$MT_WORK/t_del" "DELETE FROM audit_anchor"
-expect_fail "anchor row deleted" "entries removed" "$B" audit verify --data-dir "$MT_WORK/t_del"
+mt_store_restore pruned
+mt_sql "DELETE FROM audit_anchor"
+expect_fail "anchor row deleted" "entries removed" "$B" audit verify --data-dir "$MT_DATA"
 ok "tampered, moved and deleted anchors are detected"

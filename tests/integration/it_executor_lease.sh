@@ -247,7 +247,7 @@ ok "a report with the right fencing token but a wrong lease secret: 409, nothing
 
 # 6. Untrusted storage: a fencing token rolled back in the database (to let an
 # old holder's report in) fails the next claim instead.
-if command -v sqlite3 >/dev/null; then
+if [ "${MT_TEST_PG:-}" = 1 ] || command -v sqlite3 >/dev/null; then
   rm -f "$MT_WORK/gate-a"
   T7=$(echo_task seven)
   n0=$(started a)
@@ -255,7 +255,7 @@ if command -v sqlite3 >/dev/null; then
   wait_for "executor a's worker" more a $((n0 + 1))
   kill -KILL "${EXP[a]}"; reap a
   wait_for "the lease to run out" is "$T7" staged
-  sqlite3 -batch -cmd ".timeout 10000" "$MT_DATA/mesatee.db" \
+  mt_sql \
     "UPDATE tasks SET lease_fence = 0 WHERE task_id = '$T7'"
   executor b ex9.log --max-tasks 1
   wait_for "the claim to refuse the edited lease" is "$T7" failed

@@ -7,14 +7,14 @@
 # file still decrypts: no key is lost.
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 0; }
+[ "${MT_TEST_PG:-}" = 1 ] || command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 0; }
 B=$MESATEE_BIN
 DB=$MT_DATA/mesatee.db
 slow() { MESATEE_KEK_REWRAP_BATCH=1 MESATEE_KEK_REWRAP_PAUSE_MS=400 mt_start_server; }
 crash() { kill -KILL "$MT_PID"; wait "$MT_PID" 2>/dev/null || true; MT_PID=; }
 status() { as admin admin keystore status --output json; }
 wait_done() { mt_kek_wait "$1"; } # only VERSION live and nothing pending
-rows_on() { sqlite3 "$DB" "SELECT count(*) FROM files WHERE kek_version = $1"; }
+rows_on() { mt_sql "SELECT count(*) FROM files WHERE kek_version = $1"; }
 check_files() { # every output still decrypts to the same result
   as alice task result "$T" --slot ra --key "$MT_WORK/alice.out.key" --out "$MT_WORK/r.$1" >/dev/null ||
     fail "$1: output of alice does not decrypt"
@@ -34,7 +34,7 @@ for i in $(seq 12); do
   "$B" key generate --out "$MT_WORK/x$i.key" >/dev/null
   EXTRA+=("$(as alice file register-output --key "$MT_WORK/x$i.key")")
 done
-N=$(sqlite3 "$DB" "SELECT count(*) FROM files")
+N=$(mt_sql "SELECT count(*) FROM files")
 [ "$N" -ge 16 ] && [ "$(rows_on 1)" = "$N" ] || fail "setup: $N files, $(rows_on 1) on version 1"
 
 # ---- kill -9 in the middle of the rewrap ----------------------------------
@@ -73,7 +73,7 @@ check_files "torn"
 mt_stop_server
 cp "$MT_DATA/keystore.sealed" "$MT_WORK/ks.bak"
 printf 'x' | dd of="$MT_DATA/keystore.sealed" bs=1 seek=40 conv=notrunc 2>/dev/null
-if "$B" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 > "$MT_WORK/tampered.log" 2>&1; then
+if "$B" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${MT_PG_STORE[@]}" > "$MT_WORK/tampered.log" 2>&1; then
   fail "a tampered KeyStore state was accepted"
 fi
 grep -q "does not open with this platform's KeyStore seal key" "$MT_WORK/tampered.log" ||

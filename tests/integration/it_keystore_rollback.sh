@@ -12,7 +12,7 @@
 # tpm2 the TPM NV counter detects both (it_keystore_rollback_tpm2.sh).
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 0; }
+[ "${MT_TEST_PG:-}" = 1 ] || command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 0; }
 mt_start_server --level soft
 mt_login admin
 mt_add_user alice
@@ -24,21 +24,21 @@ out=$(as admin admin keystore rotate --output json)
 [ "$(jget "$out" .version)" = 2 ] || fail "rotate: $out"
 cp "$MT_DATA/keystore.sealed" "$MT_WORK/ks.v12"   # may already lack v1 if the pass was quick
 mt_kek_wait 2
-sqlite3 "$MT_DATA/mesatee.db" "SELECT count(*) FROM transit_key_versions WHERE kek_version != 2" | grep -qx 0 ||
+mt_sql "SELECT count(*) FROM transit_key_versions WHERE kek_version != 2" | grep -qx 0 ||
   fail "transit keys not on version 2"
 mt_stop_server
 cp "$MT_DATA/keystore.sealed" "$MT_WORK/ks.v2"
-sum_db=$(sha256sum < "$MT_DATA/mesatee.db")
+sum_db=$(mt_store_sum)
 
 cp "$MT_WORK/ks.v1" "$MT_DATA/keystore.sealed"
-if timeout 60 "$MESATEE_BIN" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 --level soft \
+if timeout 60 "$MESATEE_BIN" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 --level soft "${MT_PG_STORE[@]}" \
     --admin-password-file "$MT_WORK/admin.pw" > "$MT_WORK/rollback.log" 2>&1; then
   fail "a rolled-back keystore.sealed was accepted: $(cat "$MT_WORK/rollback.log")"
 fi
 grep -q "wrapped under KeyStore root key version 2, which .*keystore.sealed does not have: the KeyStore state was replaced by an older copy (rollback)" "$MT_WORK/rollback.log" ||
   fail "rollback not named: $(cat "$MT_WORK/rollback.log")"
 cmp -s "$MT_WORK/ks.v1" "$MT_DATA/keystore.sealed" || fail "the refused start rewrote keystore.sealed"
-[ "$(sha256sum < "$MT_DATA/mesatee.db")" = "$sum_db" ] || fail "the refused start changed the store"
+[ "$(mt_store_sum)" = "$sum_db" ] || fail "the refused start changed the store"
 ok "rollback of keystore.sealed to before a rotation refused at start, nothing changed"
 
 cp "$MT_WORK/ks.v12" "$MT_DATA/keystore.sealed"

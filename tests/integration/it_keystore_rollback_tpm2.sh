@@ -21,31 +21,31 @@ printf 'kept across rollback attempts' > "$MT_WORK/msg"
 as alice key create tk >/dev/null || fail "transit key create"
 CT=$(as alice key encrypt tk --in "$MT_WORK/msg") || fail "transit encrypt"
 mt_stop_server
-cp -a "$MT_DATA" "$MT_WORK/data.old"
+cp -a "$MT_DATA" "$MT_WORK/data.old"; mt_store_save old
 
 M=$(printf 'a later build' | sha256sum | cut -d' ' -f1)
 mt_start_server "${T[@]}"
 as admin admin release allow "$M" >/dev/null || fail "release allow"
 mt_stop_server
-cp -a "$MT_DATA" "$MT_WORK/data.new"
+cp -a "$MT_DATA" "$MT_WORK/data.new"; mt_store_save new
 
 # the whole data directory rolled back to before the policy change
-rm -rf "$MT_DATA"; cp -a "$MT_WORK/data.old" "$MT_DATA"
-sum=$(cat "$MT_DATA/keystore.sealed" "$MT_DATA/mesatee.db" | sha256sum)
-if timeout 60 "$MESATEE_BIN" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${T[@]}" \
+rm -rf "$MT_DATA"; cp -a "$MT_WORK/data.old" "$MT_DATA"; mt_store_restore old
+sum=$({ cat "$MT_DATA/keystore.sealed"; mt_store_sum; } | sha256sum)
+if timeout 60 "$MESATEE_BIN" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${T[@]}" "${MT_PG_STORE[@]}" \
     --admin-password-file "$MT_WORK/admin.pw" > "$MT_WORK/rollback.log" 2>&1; then
   fail "a rolled-back data directory was accepted: $(cat "$MT_WORK/rollback.log")"
 fi
 grep -q "keystore.sealed is older than this TPM.s NV counter 0x[0-9a-f]* (state [0-9]*, TPM [0-9]*): an older copy was put back (rollback)" "$MT_WORK/rollback.log" ||
   fail "rollback not named: $(cat "$MT_WORK/rollback.log")"
 grep -q "Put back the newest keystore.sealed and its store" "$MT_WORK/rollback.log" || fail "no advice: $(cat "$MT_WORK/rollback.log")"
-[ "$(cat "$MT_DATA/keystore.sealed" "$MT_DATA/mesatee.db" | sha256sum)" = "$sum" ] || fail "the refused start changed the data directory"
+[ "$({ cat "$MT_DATA/keystore.sealed"; mt_store_sum; } | sha256sum)" = "$sum" ] || fail "the refused start changed the data directory"
 ok "rollback of the data directory to before a policy change refused at start, nothing changed"
 
 # keystore.sealed alone rolled back (the store current)
-rm -rf "$MT_DATA"; cp -a "$MT_WORK/data.new" "$MT_DATA"
+rm -rf "$MT_DATA"; cp -a "$MT_WORK/data.new" "$MT_DATA"; mt_store_restore new
 cp "$MT_WORK/data.old/keystore.sealed" "$MT_DATA/keystore.sealed"
-if timeout 60 "$MESATEE_BIN" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${T[@]}" \
+if timeout 60 "$MESATEE_BIN" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${T[@]}" "${MT_PG_STORE[@]}" \
     --admin-password-file "$MT_WORK/admin.pw" > "$MT_WORK/rollback2.log" 2>&1; then
   fail "a rolled-back keystore.sealed was accepted"
 fi
@@ -53,7 +53,7 @@ grep -q "older than this TPM's NV counter" "$MT_WORK/rollback2.log" || fail "rol
 ok "rollback of keystore.sealed alone refused"
 
 # the current data directory starts, with the change and every key
-rm -rf "$MT_DATA"; cp -a "$MT_WORK/data.new" "$MT_DATA"
+rm -rf "$MT_DATA"; cp -a "$MT_WORK/data.new" "$MT_DATA"; mt_store_restore new
 mt_start_server "${T[@]}"
 [ "$(as alice key decrypt tk "$CT")" = "kept across rollback attempts" ] || fail "decrypt with the current state"
 as admin admin release show --output json | jq -r '.measurements[]' | grep -qx "$M" || fail "the policy change is missing"

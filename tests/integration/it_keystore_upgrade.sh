@@ -154,8 +154,8 @@ out=$(as admin admin keystore rotate --output json)
 mt_kek_wait 2
 st=$MT_KS_STATUS
 [ "$(jget "$st" .rewrap.rewrapped)" -ge 5 ] || fail "rewrap count: $st"
-sqlite3 "$MT_DATA/mesatee.db" "SELECT count(*) FROM files WHERE kek_version != 2" | grep -qx 0 || fail "rows not on version 2"
-sqlite3 "$MT_DATA/mesatee.db" "SELECT count(*) FROM transit_key_versions WHERE kek_version != 2" | grep -qx 0 ||
+mt_sql "SELECT count(*) FROM files WHERE kek_version != 2" | grep -qx 0 || fail "rows not on version 2"
+mt_sql "SELECT count(*) FROM transit_key_versions WHERE kek_version != 2" | grep -qx 0 ||
   fail "transit key versions not on KEK version 2"
 transit_check rotated
 grep -q "root key version 1 retired" "$MT_WORK/server.log" || fail "retire not logged"
@@ -175,7 +175,7 @@ mt_stop_server
 build mesatee-3 "build three"
 M3=$(meas "$MT_WORK/mesatee-3")
 cp "$MT_WORK/mesatee-3" "$BIN/mesatee"
-if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${SERVE[@]}" > "$MT_WORK/refused.log" 2>&1; then
+if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${SERVE[@]}" "${MT_PG_STORE[@]}" > "$MT_WORK/refused.log" 2>&1; then
   fail "a build not in the release policy started"
 fi
 grep -q "measurement $M3 is not in the KeyStore release policy" "$MT_WORK/refused.log" &&
@@ -191,7 +191,7 @@ expect_fail "revoking the last allowed measurement is refused" "409" as admin ad
 expect_fail "revoking an absent measurement" "404" as admin admin release revoke "$M1"
 mt_stop_server
 cp "$B" "$BIN/mesatee"
-if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${SERVE[@]}" > "$MT_WORK/revoked.log" 2>&1; then
+if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${SERVE[@]}" "${MT_PG_STORE[@]}" > "$MT_WORK/revoked.log" 2>&1; then
   fail "a revoked build started"
 fi
 grep -q "$M1 is not in the KeyStore release policy" "$MT_WORK/revoked.log" || fail "revoked: $(cat "$MT_WORK/revoked.log")"
@@ -207,7 +207,7 @@ if [ "$LEVEL" = tpm2 ]; then
   mt_stop_server
   mt_stop_swtpm
   mt_start_swtpm "$MT_WORK/tpm-other"       # another machine's TPM, same disk
-  if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 --level tpm2 \
+  if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 --level tpm2 "${MT_PG_STORE[@]}" \
       --worker "$BIN/mesatee-worker" --tpm2-tcti "$MT_TCTI" > "$MT_WORK/other-tpm.log" 2>&1; then
     fail "the data directory opened with another TPM"
   fi
@@ -215,7 +215,7 @@ if [ "$LEVEL" = tpm2 ]; then
   mv "$MT_DATA/keystore.tpm" "$MT_WORK/keystore.tpm"
   mt_stop_swtpm
   mt_start_swtpm "$MT_WORK/tpm"
-  if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 --level tpm2 \
+  if "$BIN/mesatee" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 --level tpm2 "${MT_PG_STORE[@]}" \
       --worker "$BIN/mesatee-worker" --tpm2-tcti "$MT_TCTI" > "$MT_WORK/no-tpm-file.log" 2>&1; then
     fail "started without keystore.tpm"
   fi

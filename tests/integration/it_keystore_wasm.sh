@@ -21,7 +21,7 @@ mt_start_server
 mt_login admin
 for u in alice bob carol; do mt_add_user "$u"; done
 DB=$MT_DATA/mesatee.db
-sql() { sqlite3 -batch "$DB" "$1"; }
+sql() { mt_sql "$1"; }
 
 pubkey() { # pubkey USER NAME FILE: the latest version's public key (PEM)
   as "$1" --output json key read "$2" |

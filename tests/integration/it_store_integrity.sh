@@ -8,9 +8,9 @@
 # runs; invoking a tampered task through the API is refused the same way.
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 (the CLI) not installed"; exit 0; }
+[ "${MT_TEST_PG:-}" = 1 ] || command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 (the CLI) not installed"; exit 0; }
 DB=$MT_DATA/mesatee.db
-sql() { sqlite3 -batch "$DB" "$1"; }
+sql() { mt_sql "$1"; }
 
 mt_start_server --workers 1
 mt_login admin
@@ -94,7 +94,11 @@ expect_fail "the new owner reading a file whose owner row was changed" "integrit
 # too (review finding): a host that edits a finished task's result is caught.
 as alice --output json task show "$T_ok" | jq -e '.status == "finished"' >/dev/null ||
   fail "the untampered task is not shown as finished"
-sql "UPDATE tasks SET result = json_set(result, '\$.return_value', 'forged') WHERE task_id = '$T_ok'"
+if [ "${MT_TEST_PG:-}" = 1 ]; then
+  sql "UPDATE tasks SET result = jsonb_set(result::jsonb, '{return_value}', '\"forged\"')::text WHERE task_id = '$T_ok'"
+else
+  sql "UPDATE tasks SET result = json_set(result, '\$.return_value', 'forged') WHERE task_id = '$T_ok'"
+fi
 expect_fail "showing a task whose result was edited" "integrity check failed: result" \
   as alice task show "$T_ok"
 sql "UPDATE tasks SET failure_reason = 'all fine' WHERE task_id = '$T_flip'"

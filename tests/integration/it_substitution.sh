@@ -6,7 +6,7 @@
 #  - a copied output: `task result` and `file download` refuse it;
 #  - the same output key twice: refused unless --allow-key-reuse.
 source "$(dirname "$0")/lib.sh"
-command -v sqlite3 >/dev/null || { echo "SKIP: the sqlite3 shell is needed to play the host"; exit 0; }
+[ "${MT_TEST_PG:-}" = 1 ] || command -v sqlite3 >/dev/null || { echo "SKIP: the sqlite3 shell is needed to play the host"; exit 0; }
 mt_start_server --workers 1
 mt_login admin
 mt_add_user alice
@@ -94,7 +94,7 @@ expect_fail "the server serves an output object that changed" "integrity check f
 # so the server refuses before serving anything; the client's own binding
 # check (task, slot, file in the mt_ff v2 header) is the second line, tested
 # below with `file decrypt` and in test_client)
-sethash() { sqlite3 "$MT_DATA/mesatee.db" "UPDATE files SET sha256 = '$(sha256sum "$(obj "$1")" | cut -d' ' -f1)' WHERE file_id = '$1'"; }
+sethash() { mt_sql "UPDATE files SET sha256 = '$(sha256sum "$(obj "$1")" | cut -d' ' -f1)' WHERE file_id = '$1'"; }
 sethash "$R"
 rm -f "$MT_WORK/x.txt"
 expect_fail "task result of an output copied from another task" "integrity check failed" \

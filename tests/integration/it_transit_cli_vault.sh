@@ -61,7 +61,7 @@ as admin admin keystore rotate >/dev/null
 mt_kek_wait 2
 as alice key restore bk2 --in "$W/bk.b64" | grep -q '^restored bk2$' || fail "key restore"
 [ "$(as alice key decrypt bk2 "$ct")" = "the quick brown fox" ] || fail "restored key does not decrypt"
-[ "$(sqlite3 "$MT_DATA/mesatee.db" "SELECT group_concat(kek_version) FROM transit_key_versions WHERE owner='alice' AND name='bk2'")" = 2 ] ||
+[ "$(mt_sql "SELECT kek_version FROM transit_key_versions WHERE owner='alice' AND name='bk2'")" = 2 ] ||
   fail "restored key is not wrapped under KEK version 2"
 ok "key backup / key restore: decrypts, sealed under the current KEK version"
 expect_fail "restore over an existing key" "force" as alice key restore bk --in "$W/bk.b64"

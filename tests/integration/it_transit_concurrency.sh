@@ -9,10 +9,10 @@
 # entry behind.
 source "$(dirname "$0")/lib.sh"
 LOAD=${MT_TRANSIT_LOAD:?MT_TRANSIT_LOAD must point at bench/transit_load}
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 (the CLI) not installed"; exit 77; }
+[ "${MT_TEST_PG:-}" = 1 ] || command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 (the CLI) not installed"; exit 77; }
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 77; }
 DB=$MT_DATA/mesatee.db
-q() { sqlite3 -batch "$DB" "$1"; }
+q() { mt_sql "$1"; }
 
 mt_start_server --level soft
 mt_login admin
@@ -39,7 +39,7 @@ n_bad=$(q "SELECT count(*) FROM audit WHERE actor='bob' AND action='POST /v1/tra
 [ "$n_enc" = 480 ] || fail "480 encrypts but $n_enc audit entries"
 [ "$n_sign" = 180 ] || fail "180 signs but $n_sign audit entries"
 [ "$n_bad" = 40 ] || fail "40 refused requests but $n_bad audit entries with status 404"
-[ "$(q "SELECT count(*) = max(seq) - min(seq) + 1 FROM audit")" = 1 ] || fail "audit seq has gaps"
+[ "$(q "SELECT CASE WHEN count(*) = max(seq) - min(seq) + 1 THEN 1 ELSE 0 END FROM audit")" = 1 ] || fail "audit seq has gaps"
 ok "one audit entry per request, with its status; seq without gaps"
 curl -sS --cacert "$MESATEE_CA" "$MESATEE_SERVER/metrics" > "$MT_WORK/metrics.txt"
 grep -q '^mesatee_http_requests_total{route="POST /v1/transit/encrypt/{key}",status="200"} 480$' \
@@ -61,13 +61,19 @@ entries=$(jq -r .entries "$MT_WORK/cp1.json")
 ok "daemon checkpoint over $entries entries (hash chain and MACs checked)"
 
 # A batch that cannot commit: its requests get 500 and leave no entry.
-q "CREATE TRIGGER perf_fail BEFORE INSERT ON audit WHEN NEW.action = 'POST /v1/transit/hash' BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+if [ "${MT_TEST_PG:-}" = 1 ]; then
+  q "CREATE FUNCTION perf_fail_fn() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION 'injected'; END \$\$;
+     CREATE TRIGGER perf_fail BEFORE INSERT ON audit FOR EACH ROW
+       WHEN (NEW.action = 'POST /v1/transit/hash') EXECUTE FUNCTION perf_fail_fn();"
+else
+  q "CREATE TRIGGER perf_fail BEFORE INSERT ON audit WHEN NEW.action = 'POST /v1/transit/hash' BEGIN SELECT RAISE(ABORT, 'injected'); END;"
+fi
 code=$(curl -sS -o "$MT_WORK/hash.json" -w '%{http_code}' --cacert "$MESATEE_CA" \
   -H "X-Vault-Token: $(cat "$MT_WORK/alice.token")" -d '{"input":"aGVsbG8="}' \
   "$MESATEE_SERVER/v1/transit/hash")
 [ "$code" = 500 ] || fail "a failed audit commit answered $code: $(cat "$MT_WORK/hash.json")"
 grep -q "audit" "$MT_WORK/hash.json" || fail "the 500 does not say why: $(cat "$MT_WORK/hash.json")"
-q "DROP TRIGGER perf_fail;"
+if [ "${MT_TEST_PG:-}" = 1 ]; then q "DROP TRIGGER perf_fail ON audit; DROP FUNCTION perf_fail_fn();"; else q "DROP TRIGGER perf_fail;"; fi
 [ "$(q "SELECT count(*) FROM audit WHERE action = 'POST /v1/transit/hash'")" = 0 ] ||
   fail "an entry of the failed batch was kept"
 code=$(curl -sS -o /dev/null -w '%{http_code}' --cacert "$MESATEE_CA" \

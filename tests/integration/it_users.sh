@@ -91,12 +91,12 @@ expect_fail "a disabled user cannot log in" "disabled" \
 [ "$(as admin --output json user show bob | jq -r .state)" = disabled ] || fail "show disabled"
 # the store is untrusted: setting the state back to active in the database
 # does not let the disabled user in (the state is under the user's MAC)
-if command -v sqlite3 >/dev/null; then
-  sqlite3 -batch "$MT_DATA/mesatee.db" ".timeout 5000" "UPDATE users SET state = 'active' WHERE username = 'bob'"
+if [ "${MT_TEST_PG:-}" = 1 ] || command -v sqlite3 >/dev/null; then
+  mt_sql "UPDATE users SET state = 'active' WHERE username = 'bob'"
   r=$(raw POST /v1/auth/login "${JSON[@]}" --data "{\"username\":\"bob\",\"password\":\"$(cat "$MT_WORK/bob.pw")\"}")
   case "$r" in 500*"integrity check failed: user"*) ok "state edited in the store: login refused" ;; *) fail "edited state: $r" ;; esac
   expect_fail "state edited in the store: user show" "integrity check failed: user" as admin user show bob
-  sqlite3 -batch "$MT_DATA/mesatee.db" ".timeout 5000" "UPDATE users SET state = 'disabled' WHERE username = 'bob'"
+  mt_sql "UPDATE users SET state = 'disabled' WHERE username = 'bob'"
 fi
 as admin user enable bob >/dev/null || fail "enable"
 expect_http "the old token stays revoked after enable" 401 unauthenticated GET /v1/users/me -H "Authorization: Bearer $TOK_BOB"

@@ -24,6 +24,10 @@ mt_cleanup() {
   if [ -z "${MT_KEEP:-}" ]; then rm -rf "$MT_WORK"; else echo "kept $MT_WORK"; fi
 }
 trap mt_cleanup EXIT
+# a test killed by ctest's timeout (SIGTERM) or ^C still runs its EXIT trap
+# (stops the server and the throw-away PostgreSQL of MT_TEST_PG)
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # mt_silent_peer: a TCP listener on loopback that accepts and never answers
 # (a task fetching an https:// input from it stays running); its port goes to
@@ -49,11 +53,14 @@ ok() { echo "ok - $*"; }
 # PostgreSQL cluster of its own (tests/pg/pg-temp.sh), started at the first
 # mt_start_server (a new one when the test moved MT_DATA to a new data
 # directory) and stopped by mt_cleanup: the integration suite on the
-# PostgreSQL backend (docs/cluster.md). A test that passes --store keeps it.
+# PostgreSQL backend (docs/cluster.md). A test that passes --store (or sets
+# MESATEE_STORE) keeps its own store.
 MT_PG_TEST_DIR=
 mt_pg_store_args() {
   [ "${MT_TEST_PG:-}" = 1 ] || return 0
   case " $* " in *" --store "*) return 0 ;; esac
+  # ... or names it in MESATEE_STORE (not the one exported here)
+  [ -n "${MESATEE_STORE:-}" ] && [ "$MESATEE_STORE" != "${MT_PG_TEST_URL:-}" ] && return 0
   # a test that moves to a new data directory (or removed it) expects a new store
   if [ -n "$MT_PG_TEST_DIR" ] && { [ "${MT_PG_TEST_FOR:-}" != "$MT_DATA" ] || [ ! -e "$MT_DATA" ]; }; then
     bash "$(dirname "${BASH_SOURCE[0]}")/../pg/pg-temp.sh" stop "$MT_PG_TEST_DIR" >/dev/null 2>&1 || true
@@ -62,12 +69,74 @@ mt_pg_store_args() {
   if [ -z "$MT_PG_TEST_DIR" ]; then
     MT_PG_TEST_FOR=$MT_DATA
     local env_out
-    env_out=$(bash "$(dirname "${BASH_SOURCE[0]}")/../pg/pg-temp.sh" start) || fail "MT_TEST_PG: pg-temp.sh start"
+    env_out=$(MT_PG_OWNER=$$ bash "$(dirname "${BASH_SOURCE[0]}")/../pg/pg-temp.sh" start) || fail "MT_TEST_PG: pg-temp.sh start"
     MT_PG_TEST_DIR=$(sed -n "s/^MT_PG_DIR=//p" <<<"$env_out" | tr -d "'\"")
     MT_PG_TEST_URL=$(sed -n "s/^MT_PG_URL=//p" <<<"$env_out" | tr -d "'\"")
   fi
   MT_PG_STORE=(--store "$MT_PG_TEST_URL")
   export MESATEE_STORE=$MT_PG_TEST_URL # the offline tools (audit verify/export) follow it
+}
+
+# Backend-neutral access to the store, for steps that inspect it or play the
+# host tampering with it (the store is untrusted on both backends). They
+# follow MT_TEST_PG: the SQLite file $MT_DATA/mesatee.db, or the test's
+# throw-away PostgreSQL (started by the first mt_start_server). Output is
+# the same on both: one row per line, columns separated by `|`, no header.
+# Write the SQL in the subset both engines share (no group_concat, no rowid).
+mt_pg_admin_url() { sed 's#/postgres?#/template1?#' <<<"$MT_PG_TEST_URL"; }
+mt_sql() {
+  if [ "${MT_TEST_PG:-}" = 1 ]; then
+    [ -n "$MT_PG_TEST_DIR" ] || fail "mt_sql: no PostgreSQL store yet (start the server first)"
+    psql "$MT_PG_TEST_URL" -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"
+  else
+    sqlite3 -batch -cmd ".timeout 10000" "$MT_DATA/mesatee.db" "$1"
+  fi
+}
+# mt_sql_file FILE: runs the statements of FILE (several; one transaction if it says so).
+mt_sql_file() {
+  if [ "${MT_TEST_PG:-}" = 1 ]; then
+    [ -n "$MT_PG_TEST_DIR" ] || fail "mt_sql_file: no PostgreSQL store yet"
+    psql "$MT_PG_TEST_URL" -X -q -A -t -v ON_ERROR_STOP=1 -f "$1"
+  else
+    sqlite3 -batch -cmd ".timeout 10000" "$MT_DATA/mesatee.db" <"$1"
+  fi
+}
+# mt_store_save NAME / mt_store_restore NAME: copy the whole store aside and
+# put it back (the server must be stopped). SQLite: the files; PostgreSQL: a
+# database copied with CREATE DATABASE ... TEMPLATE.
+mt_store_save() {
+  if [ "${MT_TEST_PG:-}" = 1 ]; then
+    PGOPTIONS="-c client_min_messages=warning" psql "$(mt_pg_admin_url)" -X -q -v ON_ERROR_STOP=1 \
+      -c "DROP DATABASE IF EXISTS mt_snap_$1" -c "CREATE DATABASE mt_snap_$1 TEMPLATE postgres" ||
+      fail "mt_store_save $1"
+  else
+    rm -rf "$MT_WORK/store-$1"; mkdir "$MT_WORK/store-$1"
+    cp -a "$MT_DATA"/mesatee.db* "$MT_WORK/store-$1/"
+  fi
+}
+mt_store_restore() {
+  if [ "${MT_TEST_PG:-}" = 1 ]; then
+    psql "$(mt_pg_admin_url)" -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE postgres WITH (FORCE)" \
+      -c "CREATE DATABASE postgres TEMPLATE mt_snap_$1" || fail "mt_store_restore $1"
+  else
+    rm -f "$MT_DATA"/mesatee.db*; cp -a "$MT_WORK/store-$1/"* "$MT_DATA/"
+  fi
+}
+# mt_store_sum: a digest of the store's content (equal when nothing changed).
+mt_store_sum() {
+  if [ "${MT_TEST_PG:-}" = 1 ]; then
+    # (each dump kept in $MT_WORK/store-dump.* to tell what changed; the
+    # \restrict lines of newer pg_dump carry a random token)
+    pg_dump "$MT_PG_TEST_URL" --data-only --no-owner | grep -Ev '^(--|\\(un)?restrict )' |
+      tee "$MT_WORK/store-dump.$(date +%s%N)" | sha256sum
+  else
+    sha256sum <"$MT_DATA/mesatee.db"
+  fi
+}
+# mt_pg_skip REASON: true (and says why) when the step only SQLite can serve.
+mt_pg_skip() {
+  [ "${MT_TEST_PG:-}" = 1 ] || return 1
+  echo "skip - under MT_TEST_PG: $*"
 }
 
 # mt_start_server [extra serve args...]: starts the daemon, waits for server.url.

@@ -14,6 +14,9 @@
 #   pg-temp.sh stop DIR     stops it (immediate) and removes DIR
 #   pg-temp.sh run CMD...   start, run CMD with the variables exported, stop;
 #                           CMD's exit status
+#   pg-temp.sh sweep        stop the clusters whose owner is gone
+# MT_PG_OWNER=PID (start): the cluster belongs to process PID; every start
+# first stops the clusters whose owner process has exited (killed tests).
 # Exit status 77 (ctest's skip) with a "SKIP:" line when PostgreSQL's server
 # binaries are absent (install postgresql-15; scripts/install-deps does).
 #
@@ -45,9 +48,13 @@ start() {
   if [ "$(id -u)" -eq 0 ] && ! command -v runuser >/dev/null; then
     skip "running as root without runuser (initdb refuses root)"
   fi
+  sweep
   local dir
   dir=$(mktemp -d /tmp/mt-pg.XXXXXX)
   chmod 700 "$dir"
+  # MT_PG_OWNER: the PID of the test that owns the cluster; a later start
+  # stops clusters whose owner is gone (a test killed with SIGKILL)
+  [ -z "${MT_PG_OWNER:-}" ] || echo "$MT_PG_OWNER" >"$dir/owner"
   [ "$(id -u)" -eq 0 ] && chown nobody "$dir"
   as_owner "$PGBIN/initdb" -D "$dir/data" -U mesatee --auth=trust -E UTF8 --no-sync \
     --no-instructions >"$dir/initdb.log" 2>&1 || {
@@ -102,6 +109,18 @@ CONF
   echo "MT_PG_RESTART='$self restart $dir'"
 }
 
+# sweep: stops and removes the clusters whose recorded owner process is gone
+sweep() {
+  local d pid
+  for d in /tmp/mt-pg.*; do
+    [ -f "$d/owner" ] || continue
+    pid=$(cat "$d/owner" 2>/dev/null) || continue
+    case "$pid" in '' | *[!0-9]*) continue ;; esac
+    kill -0 "$pid" 2>/dev/null && continue
+    stop "$d" >/dev/null 2>&1 || true
+  done
+}
+
 stop() {
   local dir=$1
   case "$dir" in /tmp/mt-pg.*) ;; *) echo "pg-temp: not a pg-temp dir: $dir" >&2; exit 2 ;; esac
@@ -116,12 +135,15 @@ restart)
   case "${2:?dir}" in /tmp/mt-pg.*) ;; *) exit 2 ;; esac
   as_owner "$PGBIN/pg_ctl" -D "$2/data" -l "$2/log" -m fast -w -t 30 restart >/dev/null
   ;;
+sweep) sweep ;;
 run)
   shift
-  vars=$(start) || exit $?
+  vars=$(MT_PG_OWNER=$$ start) || exit $?
   eval "$vars"
   export MT_PG_DIR MT_PG_PORT MT_PG_URL MT_PG_SOCKET_URL MT_PG_MULTI_URL MT_PG_RESTART
   trap 'stop "$MT_PG_DIR"' EXIT
+  trap 'exit 143' TERM
+  trap 'exit 130' INT
   set +e
   "$@"
   exit $?

@@ -29,25 +29,27 @@ static int64_t count(fx *f, const char *where)
 {
     char sql[256];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE %s", where);
-    sqlite3_stmt *st;
+    mt_db_stmt *st = NULL;
+    mt_err err;
+    mt_status rc = MT_OK;
     pthread_mutex_lock(&f->e.core->mu);
-    assert_int_equal(sqlite3_prepare_v2(mt_db_sqlite_handle(f->e.core->db), sql, -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    assert_int_equal(mt_db_prepare(f->e.core->db, sql, &st, &err), MT_OK);
+    assert_int_equal(mt_db_step(st, &rc, &err), MT_DB_ROW);
+    int64_t n = mt_db_col_int64(st, 0);
+    mt_db_finalize(st);
     pthread_mutex_unlock(&f->e.core->mu);
     return n;
 }
 
+/* On the core's own connection (SQLite or MT_TEST_STORE_URL). */
 static void db_exec(fx *f, const char *sql)
 {
-    char *msg = NULL;
+    mt_err err;
     pthread_mutex_lock(&f->e.core->mu);
-    int rc = sqlite3_exec(mt_db_sqlite_handle(f->e.core->db), sql, NULL, NULL, &msg);
+    mt_status rc = mt_db_exec(f->e.core->db, sql, &err);
     pthread_mutex_unlock(&f->e.core->mu);
-    if (rc != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
+    if (rc != MT_OK)
+        fail_msg("%s: %s", sql, err.msg);
 }
 
 static void *batcher(void *arg)
@@ -87,7 +89,7 @@ static void test_concurrent_batches(void **state)
     assert_int_equal(mt_core_audit_batch(f->e.core, NULL, 0, &err), MT_OK);
     tenv_close_core(&f->e);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(f->e.dir, NULL, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(f->e.dir, tenv_store_url(), NULL, 0, &n, &err), MT_OK);
     assert_true(n >= (uint64_t)(THREADS * ROUNDS * BATCH + ROUNDS));
     tenv_open_core(&f->e);
 }
@@ -95,20 +97,27 @@ static void test_concurrent_batches(void **state)
 static void test_failed_batch_keeps_nothing(void **state)
 {
     fx *f = *state;
-    db_exec(f, "CREATE TRIGGER t_fail BEFORE INSERT ON audit WHEN NEW.actor = 'bad' "
-               "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    if (tenv_store_url())
+        db_exec(f, "CREATE FUNCTION t_fail_fn() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'injected'; END $$; "
+                   "CREATE TRIGGER t_fail BEFORE INSERT ON audit FOR EACH ROW "
+                   "WHEN (NEW.actor = 'bad') EXECUTE FUNCTION t_fail_fn()");
+    else
+        db_exec(f, "CREATE TRIGGER t_fail BEFORE INSERT ON audit WHEN NEW.actor = 'bad' "
+                   "BEGIN SELECT RAISE(ABORT, 'injected'); END");
     mt_audit_item items[3] = {
         {"good", "a", "-", 200}, {"bad", "b", "-", 200}, {"good", "c", "-", 200}};
     mt_err err;
     assert_int_not_equal(mt_core_audit_batch(f->e.core, items, 3, &err), MT_OK);
     assert_int_equal(count(f, "actor IN ('good', 'bad')"), 0);
-    db_exec(f, "DROP TRIGGER t_fail");
+    db_exec(f, tenv_store_url() ? "DROP TRIGGER t_fail ON audit; DROP FUNCTION t_fail_fn()"
+                                : "DROP TRIGGER t_fail");
     items[1].actor = "good";
     assert_int_equal(mt_core_audit_batch(f->e.core, items, 3, &err), MT_OK);
     assert_int_equal(count(f, "actor = 'good'"), 3);
     tenv_close_core(&f->e);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(f->e.dir, NULL, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(f->e.dir, tenv_store_url(), NULL, 0, &n, &err), MT_OK);
     tenv_open_core(&f->e);
 }
 

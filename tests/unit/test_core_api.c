@@ -47,16 +47,7 @@ static int fx_teardown(void **state)
 /* Runs one SQL statement directly on the test's database. */
 static void db_exec(const char *dir, const char *sql)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/mesatee.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    char *msg = NULL;
-    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        fail_msg("sql failed: %s", msg ? msg : "?");
-    sqlite3_close(db);
+    tenv_sql_dir(dir, sql); /* SQLite or MT_TEST_STORE_URL */
 }
 
 static size_t count_objects(const char *dir)
@@ -137,6 +128,7 @@ static void test_bootstrap_generated_password(void **state)
     memset(&e, 0, sizeof e);
     snprintf(e.dir, sizeof e.dir, "/tmp/mt_core_test.XXXXXX");
     assert_non_null(mkdtemp(e.dir));
+    tenv_fresh_store(&e);
     char out_path[200];
     snprintf(out_path, sizeof out_path, "%s/stdout.txt", e.dir);
     fflush(stdout);
@@ -194,6 +186,7 @@ static void test_bootstrap_password_out(void **state)
     snprintf(e.dir, sizeof e.dir, "/tmp/mt_core_test.XXXXXX");
     assert_non_null(mkdtemp(e.dir));
     char bad[256];
+    tenv_fresh_store(&e);
     snprintf(bad, sizeof bad, "%s/no-such-dir/pw", e.dir);
     e.cfg.admin_password_out = bad;
     mt_tee *tee = NULL;
@@ -294,6 +287,7 @@ static void test_auth_expiry(void **state)
     memset(&e, 0, sizeof e);
     snprintf(e.dir, sizeof e.dir, "/tmp/mt_core_test.XXXXXX");
     assert_non_null(mkdtemp(e.dir));
+    tenv_fresh_store(&e);
     e.cfg.admin_password = ADMIN_PW;
     e.cfg.token_ttl_seconds = 1;
     tenv_open_core(&e);
@@ -435,18 +429,17 @@ static void test_files(void **state)
         json_decref(o);
         /* the key is stored only wrapped: the fingerprint is not the key, nor its key id */
         char *row = NULL;
-        sqlite3 *db = NULL;
-        char dbp[300];
-        snprintf(dbp, sizeof dbp, "%s/mesatee.db", e->dir);
-        assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(db, "SELECT key_fp FROM files WHERE key_fp IS NOT "
-                                                "NULL LIMIT 1", -1, &st, NULL),
-                         SQLITE_OK);
-        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-        row = strdup((const char *)sqlite3_column_text(st, 0));
-        sqlite3_finalize(st);
-        sqlite3_close(db);
+        mt_db *db = tenv_db_open_dir(e->dir);
+        mt_db_stmt *st = NULL;
+        mt_err serr;
+        mt_status src = MT_OK;
+        assert_int_equal(mt_db_prepare(db, "SELECT key_fp FROM files WHERE key_fp IS NOT "
+                                           "NULL LIMIT 1", &st, &serr),
+                         MT_OK);
+        assert_int_equal(mt_db_step(st, &src, &serr), MT_DB_ROW);
+        row = strdup(mt_db_col_text(st, 0));
+        mt_db_finalize(st);
+        mt_db_close(db);
         assert_int_equal(strlen(row), 64);
         assert_null(strstr(row, okh));
         free(row);
@@ -994,18 +987,7 @@ static void test_restart_recovery(void **state)
 
 static int64_t audit_rows(const char *dir)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/mesatee.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM audit", -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
+    return tenv_sql_int_dir(dir, "SELECT count(*) FROM audit");
 }
 
 static void test_audit_chain(void **state)
@@ -1049,15 +1031,15 @@ static void test_audit_chain(void **state)
     /* verify, tamper, verify */
     tenv_close_core(e);
     uint64_t n = 0;
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), NULL, 0, &n, &err), MT_OK);
     assert_int_equal(n, (uint64_t)base + 4);
     db_exec(e->dir, "UPDATE audit SET actor = 'mallory' WHERE seq = 3");
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), NULL, 0, &n, &err), MT_ECONFLICT);
     assert_non_null(strstr(err.msg, "entry 3"));
     db_exec(e->dir, "UPDATE audit SET actor = 'admin' WHERE seq = 3");
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), NULL, 0, &n, &err), MT_OK);
     db_exec(e->dir, "DELETE FROM audit WHERE seq = 2");
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), NULL, 0, &n, &err), MT_ECONFLICT);
     assert_int_equal(mt_core_audit_verify_dir("/nonexistent/dir", NULL, NULL, 0, &n, &err), MT_EIO);
     tenv_open_core(e);
 }
@@ -1088,11 +1070,18 @@ static void test_audit_in_transaction(void **state)
     assert_int_equal(audit_rows(e->dir), before + 1);
     /* when the entry cannot be written, the change is not committed either */
     size_t nfn = count_list(e, "/v1/functions", f->carol, "functions");
-    db_exec(e->dir, "CREATE TRIGGER no_audit BEFORE INSERT ON audit "
-                    "BEGIN SELECT RAISE(ABORT, 'audit refused'); END");
+    if (tenv_store_url()) /* PostgreSQL: the same trigger in its dialect */
+        db_exec(e->dir, "CREATE FUNCTION no_audit_fn() RETURNS trigger LANGUAGE plpgsql AS "
+                        "$$ BEGIN RAISE EXCEPTION 'audit refused'; END $$; "
+                        "CREATE TRIGGER no_audit BEFORE INSERT ON audit FOR EACH ROW "
+                        "EXECUTE FUNCTION no_audit_fn()");
+    else
+        db_exec(e->dir, "CREATE TRIGGER no_audit BEFORE INSERT ON audit "
+                        "BEGIN SELECT RAISE(ABORT, 'audit refused'); END");
     assert_int_equal(treqf(e, "POST", "/v1/functions", f->carol, &o, PSI_FN, "true", "[]", 0), 500);
     json_decref(o);
-    db_exec(e->dir, "DROP TRIGGER no_audit");
+    db_exec(e->dir, tenv_store_url() ? "DROP TRIGGER no_audit ON audit; DROP FUNCTION no_audit_fn()"
+                                     : "DROP TRIGGER no_audit");
     assert_int_equal(audit_rows(e->dir), before + 1);
     assert_int_equal(count_list(e, "/v1/functions", f->carol, "functions"), nfn);
 }
@@ -1100,37 +1089,34 @@ static void test_audit_in_transaction(void **state)
 /* Recomputes the unkeyed hash chain after an edit, as a host could. */
 static void recompute_chain(const char *dir)
 {
-    char path[256];
-    snprintf(path, sizeof path, "%s/mesatee.db", dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db,
-                                        "SELECT seq, time, actor, action, object, status FROM "
-                                        "audit ORDER BY seq",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
+    mt_db *db = tenv_db_open_dir(dir);
+    mt_db_stmt *st = NULL;
+    mt_err serr;
+    mt_status src = MT_OK;
+    assert_int_equal(mt_db_prepare(db,
+                                   "SELECT seq, time, actor, action, object, status FROM "
+                                   "audit ORDER BY seq",
+                                   &st, &serr),
+                     MT_OK);
     char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
     json_t *rows = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (!src && mt_db_step(st, &src, &serr) == MT_DB_ROW) {
         char buf[1024], h[65];
         int len = snprintf(buf, sizeof buf, "%s\n%lld\n%lld\n%s\n%s\n%s\n%lld", prev,
-                           (long long)sqlite3_column_int64(st, 0),
-                           (long long)sqlite3_column_int64(st, 1),
-                           (const char *)sqlite3_column_text(st, 2),
-                           (const char *)sqlite3_column_text(st, 3),
-                           (const char *)sqlite3_column_text(st, 4),
-                           (long long)sqlite3_column_int64(st, 5));
+                           (long long)mt_db_col_int64(st, 0), (long long)mt_db_col_int64(st, 1),
+                           mt_db_col_text(st, 2), mt_db_col_text(st, 3), mt_db_col_text(st, 4),
+                           (long long)mt_db_col_int64(st, 5));
         uint8_t md[32];
         unsigned ml;
         EVP_Digest(buf, (size_t)len, md, &ml, EVP_sha256(), NULL);
         thex(md, 32, h);
         json_array_append_new(rows, json_pack("[I, s, s]",
-                                              (json_int_t)sqlite3_column_int64(st, 0), prev, h));
+                                              (json_int_t)mt_db_col_int64(st, 0), prev, h));
         memcpy(prev, h, sizeof prev);
     }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    assert_int_equal(src, MT_OK);
+    mt_db_finalize(st);
+    mt_db_close(db);
     size_t i;
     json_t *r;
     json_array_foreach(rows, i, r)
@@ -1201,7 +1187,7 @@ static void test_audit_checkpoints(void **state)
     free(get_checkpoint(e, f->bob, "entries=x", 400));
     mt_audit_checkpoint held[2] = {cp1, cp2};
     uint64_t n;
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, held, 2, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), held, 2, &n, &err), MT_OK);
 
     /* truncation: drop the newest entries (the unkeyed chain still holds) */
     tenv_close_core(e);
@@ -1209,9 +1195,9 @@ static void test_audit_checkpoints(void **state)
     snprintf(sql, sizeof sql, "DELETE FROM audit WHERE seq > %llu",
              (unsigned long long)cp1.entries + 1);
     db_exec(e->dir, sql);
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_OK);
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, held, 1, &n, &err), MT_OK);
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, held, 2, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), NULL, 0, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), held, 1, &n, &err), MT_OK);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), held, 2, &n, &err), MT_ECONFLICT);
     assert_non_null(strstr(err.msg, "truncated"));
     tenv_open_core(e);
     snprintf(q, sizeof q, "entries=%llu", (unsigned long long)cp2.entries);
@@ -1221,8 +1207,8 @@ static void test_audit_checkpoints(void **state)
     tenv_close_core(e);
     db_exec(e->dir, "UPDATE audit SET actor = 'mallory' WHERE seq = 2");
     recompute_chain(e->dir);
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, NULL, 0, &n, &err), MT_OK); /* unkeyed */
-    assert_int_equal(mt_core_audit_verify_dir(e->dir, NULL, held, 1, &n, &err), MT_ECONFLICT);
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), NULL, 0, &n, &err), MT_OK); /* unkeyed */
+    assert_int_equal(mt_core_audit_verify_dir(e->dir, tenv_store_url(), held, 1, &n, &err), MT_ECONFLICT);
     assert_non_null(strstr(err.msg, "rewritten"));
     tenv_open_core(e);
     /* the daemon refuses to sign it: the MACs do not match */

@@ -271,17 +271,12 @@ static void test_echo_fail_and_cancel_running(void **state)
              "UPDATE functions SET builtin = '__test_spin' WHERE function_id "
              "= '%s'",
              bare);
-    snprintf(dbp, sizeof dbp, "%s/mesatee.db", e.dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(dbp, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    (void)dbp;
     mt_err serr;
-    mt_db *mdb = NULL;
-    assert_int_equal(mt_db_wrap_sqlite(db, &mdb, &serr), MT_OK);
+    mt_db *mdb = tenv_db_open_dir(e.dir); /* SQLite or MT_TEST_STORE_URL */
+    assert_int_equal(mt_db_exec(mdb, sql, &serr), MT_OK);
     assert_int_equal(integ_function_seal(e.core, mdb, bare, &serr), MT_OK);
     mt_db_close(mdb);
-    sqlite3_close(db);
     run_slotless(&e, admin, bare, "{}", t3);
     st = wait_status(&e, admin, t3, "running", 10000);
     assert_string_equal(st, "running");

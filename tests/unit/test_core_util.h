@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "mt_core.h"
+#include "mt_db.h"
 #include "mt_tee.h"
 #include "mt_util.h"
 
@@ -38,6 +39,70 @@ static inline void tenv_rm(const char *dir)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* MT_TEST_STORE_URL (docs/cluster.md "Tests"): the store the core runs on,
+ * e.g. the PostgreSQL of `tests/pg/pg-temp.sh run`; every tenv_init starts
+ * it on a fresh schema. Unset or empty: <dir>/mesatee.db (SQLite). */
+static inline const char *tenv_store_url(void)
+{
+    const char *u = getenv("MT_TEST_STORE_URL");
+    return u && *u ? u : NULL;
+}
+
+/* A connection of the test's own to the store of the core in dir (the test
+ * plays the host editing the untrusted store); the same on both backends. */
+static inline mt_db *tenv_db_open_dir(const char *dir)
+{
+    mt_err err;
+    mt_db *db = NULL;
+    mt_status rc;
+    if (tenv_store_url()) {
+        rc = mt_db_open(tenv_store_url(), 0, &db, &err);
+    } else {
+        char path[256];
+        snprintf(path, sizeof path, "%s/mesatee.db", dir);
+        rc = mt_db_open_sqlite_path(path, 0, &db, &err);
+    }
+    if (rc != MT_OK)
+        fail_msg("open the test's store: %s", err.msg);
+    (void)mt_db_set_busy_timeout(db, 5000, &err);
+    return db;
+}
+
+/* Runs statements (no results) on the store of the core in dir. */
+static inline void tenv_sql_dir(const char *dir, const char *sql)
+{
+    mt_err err;
+    mt_db *db = tenv_db_open_dir(dir);
+    if (mt_db_exec(db, sql, &err) != MT_OK)
+        fail_msg("sql failed: %s", err.msg);
+    mt_db_close(db);
+}
+
+/* The first column of the first row of a query, as an integer. */
+static inline int64_t tenv_sql_int_dir(const char *dir, const char *sql)
+{
+    mt_err err;
+    mt_status rc = MT_OK;
+    mt_db *db = tenv_db_open_dir(dir);
+    mt_db_stmt *st = NULL;
+    if (mt_db_prepare(db, sql, &st, &err) != MT_OK)
+        fail_msg("prepare: %s", err.msg);
+    if (mt_db_step(st, &rc, &err) != MT_DB_ROW)
+        fail_msg("no row: %s", rc ? err.msg : sql);
+    int64_t v = mt_db_col_int64(st, 0);
+    mt_db_finalize(st);
+    mt_db_close(db);
+    return v;
+}
+
+/* A test's first core starts on an empty store: with MT_TEST_STORE_URL, a
+ * fresh schema (no state from the test before); a new e->dir is empty anyway. */
+static inline void tenv_fresh_store(tenv *e)
+{
+    if (tenv_store_url())
+        tenv_sql_dir(e->dir, "DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+}
+
 /* Opens (or re-opens, when dir is already set) a core in e->dir. */
 static inline void tenv_open_core(tenv *e)
 {
@@ -45,6 +110,7 @@ static inline void tenv_open_core(tenv *e)
     if (!e->tee)
         assert_int_equal(mt_tee_open("none", e->dir, &e->tee, &err), MT_OK);
     e->cfg.data_dir = e->dir;
+    e->cfg.store_url = tenv_store_url();
     mt_status rc = mt_core_open(&e->cfg, e->tee, &e->core, &err);
     if (rc)
         fail_msg("mt_core_open: %s", err.msg);
@@ -55,6 +121,7 @@ static inline void tenv_init(tenv *e, const char *worker)
     memset(e, 0, sizeof *e);
     snprintf(e->dir, sizeof e->dir, "/tmp/mt_core_test.XXXXXX");
     assert_non_null(mkdtemp(e->dir));
+    tenv_fresh_store(e);
     e->cfg.admin_password = ADMIN_PW;
     e->cfg.worker_path = worker;
     e->cfg.workers = 2;

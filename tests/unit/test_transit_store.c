@@ -20,11 +20,40 @@
 
 typedef tfx fx; /* admin + alice, test_core_util.h */
 
+/* On the core's own connection (SQLite or MT_TEST_STORE_URL). */
 static void db_exec(fx *f, const char *sql)
 {
-    char *msg = NULL;
-    if (sqlite3_exec(mt_db_sqlite_handle(f->e.core->db), sql, NULL, NULL, &msg) != SQLITE_OK)
-        fail_msg("%s: %s", sql, msg);
+    mt_err err;
+    if (mt_db_exec(f->e.core->db, sql, &err) != MT_OK)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+/* Every wrapped key version blob, hex, in one string (heap). */
+static char *wrapped_all(fx *f)
+{
+    mt_db_stmt *q = NULL;
+    mt_err err;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(f->e.core->db,
+                                   "SELECT wrapped FROM transit_key_versions "
+                                   "ORDER BY owner, name, version",
+                                   &q, &err),
+                     MT_OK);
+    size_t cap = 1, len = 0;
+    char *out = calloc(1, 1);
+    while (!rc && mt_db_step(q, &rc, &err) == MT_DB_ROW) {
+        size_t n = 0;
+        const uint8_t *b = mt_db_col_blob(q, 0, &n);
+        out = realloc(out, cap += 2 * n + 1);
+        assert_non_null(out);
+        for (size_t i = 0; i < n; i++)
+            len += (size_t)snprintf(out + len, cap - len, "%02x", b[i]);
+        out[len++] = ',';
+        out[len] = 0;
+    }
+    assert_int_equal(rc, MT_OK);
+    mt_db_finalize(q);
+    return out;
 }
 
 /* Encrypts "hi" with key; returns the ciphertext (heap) or NULL with *status. */
@@ -107,15 +136,7 @@ static void test_rewrap_and_task_load(void **state)
     json_decref(o);
 
     /* rewrap: every version row gets a new blob, keys keep working */
-    sqlite3 *db = mt_db_sqlite_handle(f->e.core->db);
-    sqlite3_stmt *q;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT group_concat(hex(wrapped)) FROM "
-                                            "transit_key_versions",
-                                        -1, &q, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    char *before = strdup((const char *)sqlite3_column_text(q, 0));
-    sqlite3_reset(q);
+    char *before = wrapped_all(f);
     mt_err err;
     unsigned done = 0;
     assert_int_equal(treq(&f->e, "GET", "/v1/transit/wrapping_key", f->alice, NULL, &o), 200);
@@ -143,9 +164,9 @@ static void test_rewrap_and_task_load(void **state)
     json_decref(ib);
     free(bb);
     free(wpem);
-    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-    assert_string_not_equal(before, (const char *)sqlite3_column_text(q, 0));
-    sqlite3_finalize(q);
+    char *after = wrapped_all(f);
+    assert_string_not_equal(before, after);
+    free(after);
     free(before);
     assert_int_equal(decrypt(f, "c", ct, NULL), 200);
     char body[512];
@@ -259,12 +280,13 @@ static void test_key_limit(void **state)
 
 static int64_t db_count(fx *f, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(mt_db_sqlite_handle(f->e.core->db), sql, -1, &st, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    mt_db_stmt *st = NULL;
+    mt_err err;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(f->e.core->db, sql, &st, &err), MT_OK);
+    assert_int_equal(mt_db_step(st, &rc, &err), MT_DB_ROW);
+    int64_t n = mt_db_col_int64(st, 0);
+    mt_db_finalize(st);
     return n;
 }
 
