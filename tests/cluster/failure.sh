@@ -85,6 +85,13 @@ poll() {
   fail "timed out after ${n}00 ms waiting for $what"
 }
 
+# every process of namespace $1 (nsx_exec runs in a subshell: $! is not the
+# program's PID)
+ns_pids() { ip netns pids "$NSX_PREFIX-$1" 2>/dev/null || true; }
+ns_empty() { [ -z "$(ns_pids "$1")" ]; }
+# stop N: kill -9 everything in namespace N and wait until it is gone
+stop() { nsx_kill "$1"; poll "every process of $1 to end" 10 ns_empty "$1"; }
+
 # ---- network -----------------------------------------------------------------
 SUBNET="10.$((100 + RANDOM % 100)).$((RANDOM % 250))"
 nsx_init "mtf$$" "$SUBNET"
@@ -186,11 +193,11 @@ start_node() {
     --admin-password-file "$W/admin.pw" --store "$URL" --remote-executors \
     --executor-policy "$W/executor-policy.json" --executor-listen "$ip:8444" \
     --executor-lease-ms $LEASE_MS --executor-max-attempts 4 >>"$W/$n/server.log" 2>&1 &
-  eval "NODE_PID_$n=$!"
-  local v="NODE_PID_$n"
+  local pid=$!
+  disown "$pid" # killed on purpose: no job notice
   for _ in $(seq 600); do
     [ -s "$W/$n/data/server.url" ] && return 0
-    kill -0 "${!v}" 2>/dev/null || { tail -n 20 "$W/$n/server.log" >&2; fail "node $n exited at start"; }
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$W/$n/server.log" >&2; fail "node $n exited at start"; }
     sleep 0.1
   done
   fail "node $n did not start within 60 s"
@@ -305,11 +312,17 @@ executor() {
   nsx_exec "$x" "${XBIN[$x]}" --policy "$W/gateway-policy.json" executor --scheduler "$EXEC_URL" \
     --data-dir "$W/$x/data" --level soft --worker "$W/worker" --poll-ms 100 \
     --worker-start spawn --name "$x" "$@" >>"$W/$x/ex.log" 2>&1 &
-  eval "EX_PID_$x=$!"
+  disown "$!"
 }
 workers() { wc -l <"$W/$1/started"; }
 more() { [ "$(workers "$1")" -ge "$2" ]; }
 logged() { grep -q -- "$2" "$1"; }
+# no staged report or upload left in the node's object directory
+no_leftovers() {
+  local left
+  left=$(find "$W/n1/data" \( -name '*.report-*' -o -name '*.up-*' \) -print)
+  [ -z "$left" ] || fail "$1: staged outputs left: $left"
+}
 
 # ---- scenario 5: an executor with a wrong measurement claims nothing ------------------
 touch "$W/xw/gate"
@@ -321,8 +334,8 @@ executor xw
 poll "xw's refused handshakes" 60 logged "$W/xw/ex.log" "attested TLS handshake with the scheduler failed"
 c5=$(grep -c "attested TLS handshake with the scheduler failed" "$W/xw/ex.log")
 # a few more polls of xw: still nothing claimed
-poll "more refused polls of xw" 60 eval '[ "$(grep -c "attested TLS handshake with the scheduler failed" "$W/xw/ex.log")" -ge $((c5 + 2)) ] || ! kill -0 $EX_PID_xw 2>/dev/null'
-kill -9 "$EX_PID_xw" 2>/dev/null || true
+poll "more refused polls of xw" 60 eval '[ "$(grep -c "attested TLS handshake with the scheduler failed" "$W/xw/ex.log")" -ge $((c5 + 2)) ] || ns_empty xw'
+stop xw
 [ "$(workers xw)" = 0 ] || fail "the wrong-measurement executor started a worker"
 is "$T5" staged || fail "task $T5 is $(st "$T5") after the wrong-measurement executor polled"
 why=$(grep -m1 -i "executor.*\(refus\|policy\|measurement\)" "$W/n1/server.log" | cut -c1-160 || true)
@@ -348,7 +361,7 @@ poll "x1's two workers" 60 more x1 $((n0 + 2))
 is "$TP" running && is "$TG" running || fail "want both running: $(st "$TP") $(st "$TG")"
 touch "$W/x2/gate"
 executor x2 --slots 2 # idle: both tasks are held by x1
-nsx_kill x1           # the executor and its gated workers
+stop x1               # the executor and its gated workers
 T_K=$(now)
 log "kill -9 of x1 holding PSI $TP and GBDT $TG"
 poll "the tasks to run elsewhere" 90 eval 'is "$TP" finished && is "$TG" finished'
@@ -360,10 +373,11 @@ for t in "$TP" "$TG"; do
     fail "no lease expiry logged for $t"
   logged "$W/x2/ex.log" "task $t running (.*fencing token 2)" || fail "$t not run by x2 under token 2"
 done
+no_leftovers "scenario 2"
 ok "2. executor killed mid-task: leases expired, x2 ran both (token 2); alice and bob decrypt the PSI result, the model equals the reference, one 'task finished' each ($(events "$TP"))"
 
 # ---- scenario 4: partition the holder, heal, its late report is fenced ------------------
-kill -9 "$EX_PID_x2" 2>/dev/null || true
+stop x2
 rm -f "$W/x1/gate" "$W/x2/gate"
 : >"$W/x1/ex.log"
 executor x1 --slots 2
@@ -392,12 +406,13 @@ poll "the old holder's report to be refused" 90 fenced
 is "$T4" running || fail "the late report changed T4: $(st "$T4")"
 touch "$W/x2/gate"
 check_psi "$T4"
+no_leftovers "scenario 4"
 how=$(grep -m1 "task $T4: refused a report with fencing token 1" "$W/n1/server.log" | sed 's/.*refused/refused/' | cut -c1-120 ||
   grep -m1 "task $T4: lease lost" "$W/x1/ex.log" | cut -c1-120)
 ok "4. partitioned holder: task re-run by x2 (token 2); after healing, the old holder was fenced ($how); one output, both decrypt"
 
 # ---- scenario 3: kill -9 the PostgreSQL primary ------------------------------------------
-kill -9 "$EX_PID_x1" 2>/dev/null || true
+stop x1
 rm -f "$W/x2/gate"
 n3=$(workers x2)
 T3P=$(psi_task)
@@ -445,10 +460,11 @@ if grep -q -- '--keystore-join' <<<"$SERVE_HELP"; then
     --keystore-join "$N1_URL" --remote-executors --executor-policy "$W/executor-policy.json" \
     --executor-listen "$(ha_ip n2):8444" --executor-lease-ms $LEASE_MS \
     --executor-max-attempts 4 >>"$W/n2/server.log" 2>&1 &
+  disown "$!"
   poll "node n2 to join" 60 test -s "$W/n2/data/server.url"
   N2_URL=$(cat "$W/n2/data/server.url")
   # x2 follows n2's executor API; clients try n1, then n2
-  kill -9 "$EX_PID_x2" 2>/dev/null || true
+  stop x2
   EXEC_URL="https://$(ha_ip n2):8444"
   executor x2 --slots 2
   T1=$(psi_task)
@@ -462,8 +478,10 @@ else
 fi
 
 # ---- the audit chain over everything ------------------------------------------------
-kill -TERM "$NODE_PID_n1" 2>/dev/null || true
-poll "node n1 to stop" 30 eval '! kill -0 '"$NODE_PID_n1"' 2>/dev/null'
+pids=$(ns_pids n1)
+# shellcheck disable=SC2086
+[ -z "$pids" ] || kill -TERM $pids 2>/dev/null || true
+poll "node n1 to stop" 30 ns_empty n1
 out=$(nsx_exec n1 "$B" --output json audit verify --data-dir "$W/n1/data" --store "$URL") ||
   fail "audit verify --store: $out"
 ne=$(jq -r .entries <<<"$out")

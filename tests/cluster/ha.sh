@@ -82,6 +82,7 @@ election-timeout: 1000
 enable-grpc-gateway: true
 EOF
     nsx_exec "$m" etcd --config-file "$w/$m/etcd.conf.yml" >"$w/$m/etcd.log" 2>&1 &
+    disown "$!"
   done
   for _ in $(seq 300); do
     nsx_exec "$HA_CLIENT_NS" env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" \
@@ -167,6 +168,7 @@ EOF
     chown -R postgres "$w/$m"
     chmod 700 "$w/$m"
     nsx_exec "$m" runuser -u postgres -- patroni "$w/$m/patroni.yml" >"$w/$m/patroni.log" 2>&1 &
+    disown "$!"
   done
 }
 
