@@ -92,12 +92,13 @@ nsx_add e3 13
 nsx_add p1 21
 nsx_add p2 22
 nsx_add c 31
-IP_E1=$SUBNET.11 IP_E2=$SUBNET.12 IP_E3=$SUBNET.13
-IP_P1=$SUBNET.21 IP_P2=$SUBNET.22
+# shellcheck disable=SC2034 # read by ha.sh (ha_ip)
+HA_IP_e1=$SUBNET.11 HA_IP_e2=$SUBNET.12 HA_IP_e3=$SUBNET.13
+HA_IP_p1=$SUBNET.21 HA_IP_p2=$SUBNET.22
+IP_P1=$HA_IP_p1 IP_P2=$HA_IP_p2
 log "namespaces up, subnet $SUBNET.0/24"
 
 # ---- TLS, etcd x3, Patroni x2 (tests/cluster/ha.sh) -----------------------------------
-for m in e1 e2 e3 p1 p2; do v="IP_${m^^}"; eval "HA_IP_$m=${!v}"; done
 ha_tls "$W/tls" "$IP_P1" "$IP_P2" || fail "cannot make the test CA"
 ha_etcd_start "$W" e1 e2 e3 || fail "etcd"
 log "etcd: 3 members healthy"

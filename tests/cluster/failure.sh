@@ -254,7 +254,7 @@ NK=0
 # psi_task / gbdt_task: a task to invoked; prints its id; output keys under
 # $W/c/<task>.<user>.key
 psi_task() {
-  local t o
+  local t
   NK=$((NK + 1))
   declare -A out
   for u in alice bob; do
@@ -332,9 +332,11 @@ as alice task approve "$T5" >/dev/null 2>&1 || true
 as alice task invoke "$T5" >/dev/null
 executor xw
 poll "xw's refused handshakes" 60 logged "$W/xw/ex.log" "attested TLS handshake with the scheduler failed"
-c5=$(grep -c "attested TLS handshake with the scheduler failed" "$W/xw/ex.log")
+refused() { grep -c "attested TLS handshake with the scheduler failed" "$W/xw/ex.log" || true; }
+c5=$(refused)
 # a few more polls of xw: still nothing claimed
-poll "more refused polls of xw" 60 eval '[ "$(grep -c "attested TLS handshake with the scheduler failed" "$W/xw/ex.log")" -ge $((c5 + 2)) ] || ns_empty xw'
+more_refused() { [ "$(refused)" -ge $((c5 + 2)) ] || ns_empty xw; }
+poll "more refused polls of xw" 60 more_refused
 stop xw
 [ "$(workers xw)" = 0 ] || fail "the wrong-measurement executor started a worker"
 is "$T5" staged || fail "task $T5 is $(st "$T5") after the wrong-measurement executor polled"
@@ -358,13 +360,16 @@ n0=$(workers x1)
 TP=$(psi_task)
 TG=$(gbdt_task)
 poll "x1's two workers" 60 more x1 $((n0 + 2))
-is "$TP" running && is "$TG" running || fail "want both running: $(st "$TP") $(st "$TG")"
+if ! is "$TP" running || ! is "$TG" running; then
+  fail "want both running: $(st "$TP") $(st "$TG")"
+fi
 touch "$W/x2/gate"
 executor x2 --slots 2 # idle: both tasks are held by x1
 stop x1               # the executor and its gated workers
 T_K=$(now)
 log "kill -9 of x1 holding PSI $TP and GBDT $TG"
-poll "the tasks to run elsewhere" 90 eval 'is "$TP" finished && is "$TG" finished'
+both_finished() { is "$TP" finished && is "$TG" finished; }
+poll "the tasks to run elsewhere" 90 both_finished
 log "both finished $(elapsed "$T_K" "$(now)") s after the kill"
 check_psi "$TP"
 check_gbdt "$TG"
@@ -429,7 +434,7 @@ nb=$(wc -l <"$W/c/before")
 [ "$(grep -c '^audit ' "$W/c/before")" -gt 10 ] || fail "snapshot has no audit entries: $(head -n 3 "$W/c/before")"
 T_KILL=$(now)
 nsx_kill "$PRIMARY"
-poll "every process of $PRIMARY to end" 10 eval '[ -z "$(ip netns pids "$NSX_PREFIX-$PRIMARY" 2>/dev/null)" ]'
+poll "every process of $PRIMARY to end" 10 ns_empty "$PRIMARY"
 log "kill -9 of the primary $PRIMARY (Patroni + PostgreSQL); tasks $T3P $T3G in flight on x2"
 accept() { # a task accepted through mesatee: created, approved, invoked
   local t
@@ -482,10 +487,10 @@ pids=$(ns_pids n1)
 # shellcheck disable=SC2086
 [ -z "$pids" ] || kill -TERM $pids 2>/dev/null || true
 poll "node n1 to stop" 30 ns_empty n1
-out=$(nsx_exec n1 "$B" --output json audit verify --data-dir "$W/n1/data" --store "$URL") ||
-  fail "audit verify --store: $out"
-ne=$(jq -r .entries <<<"$out")
-[ "$ne" -ge "$(grep -c '^audit ' "$W/c/before")" ] || fail "audit verify: $out"
+verified=$(nsx_exec n1 "$B" --output json audit verify --data-dir "$W/n1/data" --store "$URL") ||
+  fail "audit verify --store: $verified"
+ne=$(jq -r .entries <<<"$verified")
+[ "$ne" -ge "$(grep -c '^audit ' "$W/c/before")" ] || fail "audit verify: $verified"
 ok "audit verify on the promoted primary: chain intact, $ne entries"
 echo "failover_task_s=$FAILOVER"
 echo "run_s=$(elapsed "$T_START" "$(now)")"
