@@ -340,8 +340,11 @@ poll "more refused polls of xw" 60 more_refused
 stop xw
 [ "$(workers xw)" = 0 ] || fail "the wrong-measurement executor started a worker"
 is "$T5" staged || fail "task $T5 is $(st "$T5") after the wrong-measurement executor polled"
-why=$(grep -m1 -i "executor.*\(refus\|policy\|measurement\)" "$W/n1/server.log" | cut -c1-160 || true)
-ok "5. an executor with a wrong measurement claimed nothing (task still staged; node: ${why:-refused at the handshake})"
+why=$(grep -m1 "executor API: peer refused in the TLS handshake: .*measurements.executor.measurement" \
+  "$W/n1/server.log") || fail "the node did not log the refused measurement"
+case "$why" in *"the executor's measurement $(meas xw) is not one of the 1 expected"*) ;;
+  *) fail "the node's refusal does not name the executor's measurement: $why" ;; esac
+ok "5. an executor with a wrong measurement claimed nothing (task still staged; node: ${why#*failed: })"
 
 # ---- reference GBDT run on a healthy cluster (x1 alone, gate open) -------------------------
 touch "$W/x1/gate"
@@ -470,14 +473,23 @@ if grep -q -- '--keystore-join' <<<"$SERVE_HELP"; then
   N2_URL=$(cat "$W/n2/data/server.url")
   # x2 follows n2's executor API; clients try n1, then n2
   stop x2
+  rm -f "$W/x2/gate"
   EXEC_URL="https://$(ha_ip n2):8444"
   executor x2 --slots 2
+  n4=$(workers x2)
   T1=$(psi_task)
-  nsx_kill n1
-  log "kill -9 of node n1 with PSI $T1 invoked"
+  poll "x2's worker (claimed through n2)" 60 more x2 $((n4 + 1))
+  # a request in flight on n1 (the long-poll wait) when n1 dies
+  as alice task wait "$T1" --timeout 60 >"$W/c/wait1.out" 2>&1 &
+  wpid=$!
+  stop n1
+  log "kill -9 of node n1 with PSI $T1 invoked and a task wait in flight on it"
+  if wait "$wpid"; then fail "the wait on n1 returned while the task was held: $(cat "$W/c/wait1.out")"; fi
+  # the clients retry on n2 (same users, tokens and files: one database)
   SERVER=$N2_URL SERVER_CA=$W/n2/data/tls/server-cert.pem
+  touch "$W/x2/gate"
   check_psi "$T1"
-  ok "1. node n1 killed: clients on n2, PSI $T1 finished once ($(events "$T1"))"
+  ok "1. node n1 killed mid-request: the clients retried on n2, PSI $T1 finished once ($(events "$T1"))"
 else
   echo "SKIP scenario 1: needs several nodes (cluster-nodes)"
 fi
