@@ -426,9 +426,12 @@ n3=$(workers x2)
 T3P=$(psi_task)
 T3G=$(gbdt_task)
 poll "x2's two workers" 60 more x2 $((n3 + 2))
-snapshot() { # tasks, files, audit entries seen through the node
+snapshot() { # tasks, files, users, audit entries seen through the node
   { as alice --output json task list | jq -r '.tasks[]?.task_id // .[]?.task_id // empty'
-    as alice --output json file list | jq -r '.files[]?.file_id // .[]?.file_id // empty'
+    for u in alice bob; do
+      as "$u" --output json file list | jq -r '.files[]?.file_id // .[]?.file_id // empty'
+    done
+    as admin --output json user list | jq -r '.users[]?.username // .[]?.username // empty'
     as admin --output json audit list --limit 1000 | jq -r '.entries[] | "audit \(.seq // .id) \(.action) \(.object)"'
   } | LC_ALL=C sort
 }
@@ -458,7 +461,7 @@ as alice task wait "$(cat "$W/c/accepted")" --timeout 60 >/dev/null || fail "the
 snapshot >"$W/c/after"
 lost=$(LC_ALL=C comm -23 "$W/c/before" "$W/c/after" | wc -l)
 [ "$lost" = 0 ] || fail "lost in the failover: $(LC_ALL=C comm -23 "$W/c/before" "$W/c/after" | head -n 5)"
-ok "3. primary killed: $STANDBY promoted, node reconnected; all $nb tasks/files/audit entries seen before are there; the in-flight PSI and GBDT finished with the right results ($(events "$T3P"))"
+ok "3. primary killed: $STANDBY promoted, node reconnected; all $nb tasks, files, users and audit entries seen before are there; the in-flight PSI and GBDT finished with the right results ($(events "$T3P"))"
 
 # ---- scenario 1: kill -9 a node mid-request --------------------------------------------
 if grep -q -- '--keystore-join' <<<"$SERVE_HELP"; then
