@@ -192,7 +192,7 @@ start_node() {
   nsx_exec "$n" "$B" serve --data-dir "$W/$n/data" --listen "$ip:8443" --level soft \
     --admin-password-file "$W/admin.pw" --store "$URL" --remote-executors \
     --executor-policy "$W/executor-policy.json" --executor-listen "$ip:8444" \
-    --executor-lease-ms $LEASE_MS --executor-max-attempts 4 >>"$W/$n/server.log" 2>&1 &
+    --executor-lease-ms $LEASE_MS --executor-max-attempts 4 "${@:2}" >>"$W/$n/server.log" 2>&1 &
   local pid=$!
   disown "$pid" # killed on purpose: no job notice
   for _ in $(seq 600); do
@@ -202,7 +202,10 @@ start_node() {
   done
   fail "node $n did not start within 60 s"
 }
-start_node n1
+# several nodes need the KeyStore join (cluster-nodes): n1 is the KeyStore node
+JOIN=
+grep -q -- '--keystore-join' <<<"$SERVE_HELP" && JOIN=1
+if [ -n "$JOIN" ]; then start_node n1 --keystore-listen "$IP_N1:8445"; else start_node n1; fi
 N1_URL=$(cat "$W/n1/data/server.url")
 log "node n1 up at $N1_URL on $URL (database certificate from the $CRED)"
 
@@ -464,17 +467,38 @@ lost=$(LC_ALL=C comm -23 "$W/c/before" "$W/c/after" | wc -l)
 ok "3. primary killed: $STANDBY promoted, node reconnected; all $nb tasks, files, users and audit entries seen before are there; the in-flight PSI and GBDT finished with the right results ($(events "$T3P"))"
 
 # ---- scenario 1: kill -9 a node mid-request --------------------------------------------
-if grep -q -- '--keystore-join' <<<"$SERVE_HELP"; then
-  # a second node joins the first's KeyStore (attested TLS) and shares its keys
-  nsx_exec n2 "$B" --policy "$W/gateway-policy.json" serve --data-dir "$W/n2/data" \
-    --listen "$(ha_ip n2):8443" --level soft --admin-password-file "$W/admin.pw" --store "$URL" \
-    --keystore-join "$N1_URL" --remote-executors --executor-policy "$W/executor-policy.json" \
-    --executor-listen "$(ha_ip n2):8444" --executor-lease-ms $LEASE_MS \
-    --executor-max-attempts 4 >>"$W/n2/server.log" 2>&1 &
-  disown "$!"
+if [ -n "$JOIN" ]; then
+  # n2 joins n1's KeyStore over attested TLS (--keystore-join, verifying n1
+  # by the gateway policy) and shares its keys; objects: n1's directory (the
+  # "shared mount")
+  # (keystore.url names 127.0.0.1 whatever the listen address: n1's own)
+  KS_URL="https://$IP_N1:8445"
+  mkdir -p "$W/n2/data"
+  ln -s "$W/n1/data/objects" "$W/n2/data/objects"
+  start_n2() {
+    nsx_exec n2 "$B" serve --data-dir "$W/n2/data" --listen "$(ha_ip n2):8443" --level soft \
+      --admin-password-file "$W/admin.pw" --store "$URL" --remote-executors \
+      --executor-policy "$W/executor-policy.json" --executor-listen "$(ha_ip n2):8444" \
+      --executor-lease-ms $LEASE_MS --executor-max-attempts 4 \
+      --keystore-join "$KS_URL" --keystore-policy "$W/gateway-policy.json" >>"$W/n2/server.log" 2>&1 &
+    disown "$!"
+  }
+  # first start: its platform key is not released yet (refused, it stops)
+  start_n2
+  poll "n2's refused first join" 60 ns_empty n2
+  logged "$W/n2/server.log" "refused by the KeyStore release policy" ||
+    fail "n2's first join was not refused by the release policy: $(tail -n 2 "$W/n2/server.log")"
+  n2_key=$(sed -n 's/.*TEE level soft: evidence measurement [0-9a-f]*, platform key \([0-9a-f]\{64\}\).*/\1/p' \
+    "$W/n2/server.log" | head -n 1)
+  [ ${#n2_key} = 64 ] || fail "no platform key in n2's log: $(tail -n 3 "$W/n2/server.log")"
+  as admin admin release allow --kind soft_platform_key "$n2_key" >/dev/null || fail "release allow n2"
+  start_n2
   poll "node n2 to join" 60 test -s "$W/n2/data/server.url"
   N2_URL=$(cat "$W/n2/data/server.url")
-  # x2 follows n2's executor API; clients try n1, then n2
+  # executors and clients verify either node
+  jq --arg k "$n2_key" '.soft_platform_keys += [$k]' "$W/gateway-policy.json" >"$W/both.json"
+  mv "$W/both.json" "$W/gateway-policy.json"
+  # x2 follows n2's executor API, held at its gate
   stop x2
   rm -f "$W/x2/gate"
   EXEC_URL="https://$(ha_ip n2):8444"
@@ -485,8 +509,9 @@ if grep -q -- '--keystore-join' <<<"$SERVE_HELP"; then
   # a request in flight on n1 (the long-poll wait) when n1 dies
   as alice task wait "$T1" --timeout 60 >"$W/c/wait1.out" 2>&1 &
   wpid=$!
+  sleep 0.5 # let the wait reach n1 (an early kill only makes it a connect failure)
   stop n1
-  log "kill -9 of node n1 with PSI $T1 invoked and a task wait in flight on it"
+  log "kill -9 of node n1 with PSI $T1 running and a task wait in flight on it"
   if wait "$wpid"; then fail "the wait on n1 returned while the task was held: $(cat "$W/c/wait1.out")"; fi
   # the clients retry on n2 (same users, tokens and files: one database)
   SERVER=$N2_URL SERVER_CA=$W/n2/data/tls/server-cert.pem
