@@ -802,8 +802,8 @@ mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t
         return mt_err_set(err, MT_EINVAL, "mt_policy_check: NULL argument");
     const char *kn = mt_attest_kind_name(c->kind);
     if (!kn || !(p->kinds & (1u << c->kind)))
-        return RULE_FAIL(err, "allowed_kinds", "the server's evidence is of kind '%s', not allowed",
-                         kn ? kn : "?");
+        return RULE_FAIL(err, "allowed_kinds", "the %s's evidence is of kind '%s', not allowed",
+                         p->role, kn ? kn : "?");
     if (mt_policy_level_of(c->kind) < p->min_level)
         return RULE_FAIL(err, "min_level", "kind '%s' is level %d, the policy needs level %d", kn,
                          mt_policy_level_of(c->kind), p->min_level);
@@ -816,8 +816,8 @@ mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t
             char hex[65];
             mt_hex_encode(c->signer, c->signer_len == 32 ? 32 : 0, hex);
             return RULE_FAIL(err, "soft_platform_keys",
-                             "the server's platform key %s is not pinned (%zu pinned)", hex,
-                             p->n_soft_keys);
+                             "the %s's platform key %s is not pinned (%zu pinned)", p->role,
+                             hex, p->n_soft_keys);
         }
     }
     unsigned checked = c->checked;
@@ -838,9 +838,9 @@ mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t
             char hex[65];
             mt_hex_encode(h, 32, hex);
             return RULE_FAIL(err, "tpm2_aks",
-                             "the server's TPM attestation key %s is neither pinned (%zu pinned) "
+                             "the %s's TPM attestation key %s is neither pinned (%zu pinned) "
                              "nor enrolled (%zu enrolment records)",
-                             hex, p->n_tpm2_aks, p->n_enrolled);
+                             p->role, hex, p->n_tpm2_aks, p->n_enrolled);
         }
         checked &= ~MT_ATTEST_CHECKED_EK_CHAIN; /* only an enrolment establishes it */
         if (rec && rec->ek_chain_checked)
@@ -879,9 +879,9 @@ mt_status mt_policy_check(const mt_policy *p, const mt_attest_claims *c, int64_t
             char hex[2 * MT_ATTEST_VALUE_MAX + 1];
             mt_hex_encode(got->value, got->len, hex);
             return mt_err_set(err, MT_EPERM,
-                              "policy rule 'measurements.%s.%s' failed: the server's %s %.64s is "
+                              "policy rule 'measurements.%s.%s' failed: the %s's %s %.64s is "
                               "not one of the %zu expected",
-                              p->role, m->name, m->name, hex, m->n);
+                              p->role, m->name, p->role, m->name, hex, m->n);
         }
     }
     for (size_t i = 0; i < p->n_min_svns; i++) {

@@ -32,6 +32,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/cluster/netns.sh
 . "$HERE/netns.sh"
+# shellcheck source=tests/cluster/ha.sh
+. "$HERE/ha.sh"
 
 skip() {
   echo "SKIP: $*" >&2
@@ -90,178 +92,38 @@ nsx_add e3 13
 nsx_add p1 21
 nsx_add p2 22
 nsx_add c 31
-IP_E1=$SUBNET.11 IP_E2=$SUBNET.12 IP_E3=$SUBNET.13
-IP_P1=$SUBNET.21 IP_P2=$SUBNET.22
+# shellcheck disable=SC2034 # read by ha.sh (ha_ip)
+HA_IP_e1=$SUBNET.11 HA_IP_e2=$SUBNET.12 HA_IP_e3=$SUBNET.13
+HA_IP_p1=$SUBNET.21 HA_IP_p2=$SUBNET.22
+IP_P1=$HA_IP_p1 IP_P2=$HA_IP_p2
 log "namespaces up, subnet $SUBNET.0/24"
 
-# ---- TLS: a test CA, the servers' certificate ---------------------------------
-mkdir -p "$W/tls"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-  -subj "/CN=mesatee test database CA" -keyout "$W/tls/ca.key" -out "$W/tls/ca.crt" \
-  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
-  >/dev/null 2>&1
-openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=pg" \
-  -keyout "$W/tls/server.key" -out "$W/tls/server.csr" >/dev/null 2>&1
-printf 'subjectAltName=IP:%s,IP:%s\nextendedKeyUsage=serverAuth\n' "$IP_P1" "$IP_P2" >"$W/tls/ext"
-openssl x509 -req -in "$W/tls/server.csr" -CA "$W/tls/ca.crt" -CAkey "$W/tls/ca.key" \
-  -CAcreateserial -days 2 -extfile "$W/tls/ext" -out "$W/tls/server.crt" >/dev/null 2>&1
-chown postgres "$W/tls/server.key" "$W/tls/server.crt"
-chmod 600 "$W/tls/server.key"
-chmod 644 "$W/tls/ca.crt" "$W/tls/server.crt"
-
-# ---- etcd: three members ---------------------------------------------------------
-CLUSTER="e1=http://$IP_E1:2380,e2=http://$IP_E2:2380,e3=http://$IP_E3:2380"
-for m in e1 e2 e3; do
-  ipv="IP_${m^^}"
-  ip=${!ipv}
-  mkdir -p "$W/$m"
-  cat >"$W/$m/etcd.conf.yml" <<EOF
-name: $m
-data-dir: $W/$m/data
-listen-peer-urls: http://$ip:2380
-listen-client-urls: http://$ip:2379
-initial-advertise-peer-urls: http://$ip:2380
-advertise-client-urls: http://$ip:2379
-initial-cluster: $CLUSTER
-initial-cluster-state: new
-initial-cluster-token: mtc-$$
-heartbeat-interval: 100
-election-timeout: 1000
-enable-grpc-gateway: true
-EOF
-  nsx_exec "$m" etcd --config-file "$W/$m/etcd.conf.yml" >"$W/$m/etcd.log" 2>&1 &
-done
-ENDPOINTS="http://$IP_E1:2379,http://$IP_E2:2379,http://$IP_E3:2379"
-ok=
-for _ in $(seq 300); do
-  if nsx_exec c env ETCDCTL_API=3 etcdctl --endpoints="$ENDPOINTS" --dial-timeout=1s \
-    --command-timeout=2s endpoint health >/dev/null 2>&1; then
-    ok=1
-    break
-  fi
-  sleep 0.1
-done
-[ -n "$ok" ] || fail "etcd cluster not healthy within 30 s"
+# ---- TLS, etcd x3, Patroni x2 (tests/cluster/ha.sh) -----------------------------------
+ha_tls "$W/tls" "$IP_P1" "$IP_P2" || fail "cannot make the test CA"
+ha_etcd_start "$W" e1 e2 e3 || fail "etcd"
 log "etcd: 3 members healthy"
-
-# ---- Patroni + PostgreSQL -----------------------------------------------------------
-SUPER_PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-REPL_PW=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-for m in p1 p2; do
-  ipv="IP_${m^^}"
-  ip=${!ipv}
-  mkdir -p "$W/$m"
-  cat >"$W/$m/patroni.yml" <<EOF
-scope: mtc
-namespace: /mesatee/
-name: $m
-restapi:
-  listen: $ip:8008
-  connect_address: $ip:8008
-etcd3:
-  hosts: $IP_E1:2379,$IP_E2:2379,$IP_E3:2379
-bootstrap:
-  dcs:
-    ttl: 10
-    loop_wait: 1
-    retry_timeout: 4
-    maximum_lag_on_failover: 1048576
-    synchronous_mode: true
-    postgresql:
-      use_pg_rewind: false
-      use_slots: true
-      parameters:
-        max_connections: 20
-        wal_level: replica
-        hot_standby: "on"
-        max_wal_senders: 5
-        max_replication_slots: 5
-        wal_keep_size: 64MB
-  initdb:
-    - encoding: UTF8
-    - auth-local: peer
-    - auth-host: scram-sha-256
-  pg_hba:
-    - local   all         all                        peer
-    - hostssl replication replicator $SUBNET.0/24 scram-sha-256
-    - hostssl all         postgres   $SUBNET.0/24 scram-sha-256
-    - hostssl postgres    mesatee    $SUBNET.0/24 cert clientcert=verify-full
-postgresql:
-  listen: $ip:5432
-  connect_address: $ip:5432
-  data_dir: $W/$m/data
-  bin_dir: $PGBIN
-  pgpass: $W/$m/pgpass
-  authentication:
-    superuser:
-      username: postgres
-      password: $SUPER_PW
-      sslmode: verify-full
-      sslrootcert: $W/tls/ca.crt
-    replication:
-      username: replicator
-      password: $REPL_PW
-      sslmode: verify-full
-      sslrootcert: $W/tls/ca.crt
-  parameters:
-    unix_socket_directories: $W/$m
-    ssl: "on"
-    ssl_cert_file: $W/tls/server.crt
-    ssl_key_file: $W/tls/server.key
-    ssl_ca_file: $W/tls/ca.crt
-    password_encryption: scram-sha-256
-    shared_buffers: 16MB
-    fsync: "off"
-EOF
-  chown -R postgres "$W/$m"
-  chmod 700 "$W/$m"
-  nsx_exec "$m" runuser -u postgres -- patroni "$W/$m/patroni.yml" >"$W/$m/patroni.log" 2>&1 &
-done
-
-# role of a member from its REST API: 200 on /primary, /sync (synchronous standby)
-api() { nsx_exec c curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://$1:8008/$2" || true; }
-PRIMARY=
-for _ in $(seq 600); do
-  for m in p1 p2; do
-    ipv="IP_${m^^}"
-    [ "$(api "${!ipv}" primary)" = 200 ] && PRIMARY=$m
-  done
-  [ -n "$PRIMARY" ] && break
-  sleep 0.1
-done
-[ -n "$PRIMARY" ] || fail "Patroni elected no leader within 60 s"
-if [ "$PRIMARY" = p1 ]; then STANDBY=p2; else STANDBY=p1; fi
+ha_patroni_start "$W" "$W/tls" "$SUBNET" "$PGBIN" p1 p2
+ha_wait_roles p1 p2 || fail "Patroni"
+PRIMARY=$HA_PRIMARY STANDBY=$HA_STANDBY
 log "Patroni leader: $PRIMARY"
-ipv="IP_${STANDBY^^}"
-ok=
-for _ in $(seq 900); do
-  [ "$(api "${!ipv}" sync)" = 200 ] && { ok=1; break; }
-  sleep 0.1
-done
-[ -n "$ok" ] || fail "$STANDBY did not become the synchronous standby within 90 s"
 log "$STANDBY streams as the synchronous standby"
+api() { ha_api "$@"; }
 
 # ---- the client's credentials ----------------------------------------------------------
 mkdir -p "$W/c"
 chmod 700 "$W/c"
 ipv="IP_${PRIMARY^^}"
 SUPER_URL="postgresql://postgres@${!ipv}:5432/postgres?sslmode=verify-full&sslrootcert=$W/tls/ca.crt&connect_timeout=3"
-PGPASSWORD=$SUPER_PW nsx_exec c psql -X -q -v ON_ERROR_STOP=1 "$SUPER_URL" \
-  -c "CREATE ROLE mesatee LOGIN" \
+PGPASSWORD=$HA_SUPER_PW nsx_exec c psql -X -q -v ON_ERROR_STOP=1 "$SUPER_URL" \
+  -c "CREATE ROLE mesatee LOGIN" -c "CREATE DATABASE mesatee" >/dev/null ||
+  fail "cannot create the role and the database as superuser"
+PGPASSWORD=$HA_SUPER_PW nsx_exec c psql -X -q -v ON_ERROR_STOP=1 "postgresql://postgres@${!ipv}:5432/mesatee?sslmode=verify-full&sslrootcert=$W/tls/ca.crt&connect_timeout=3" \
   -c "CREATE TABLE acked (id bigint PRIMARY KEY, at timestamptz NOT NULL DEFAULT now())" \
   -c "GRANT SELECT, INSERT ON acked TO mesatee" >/dev/null ||
   fail "cannot create the role and the table as superuser"
 
-client_cert_openssl() { # $1: output prefix: a certificate CN=mesatee from the test CA
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=mesatee" \
-    -keyout "$1.key" -out "$1.csr" >/dev/null 2>&1
-  printf 'extendedKeyUsage=clientAuth\n' >"$1.ext"
-  openssl x509 -req -in "$1.csr" -CA "$W/tls/ca.crt" -CAkey "$W/tls/ca.key" -CAcreateserial \
-    -days 1 -extfile "$1.ext" -out "$1.crt" >/dev/null 2>&1
-  chmod 600 "$1.key"
-}
 url_for() { # $1: cert prefix
-  echo "postgresql://mesatee@$IP_P1:5432,$IP_P2:5432/postgres?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=$W/tls/ca.crt&sslcert=$1.crt&sslkey=$1.key&connect_timeout=2"
+  echo "postgresql://mesatee@$IP_P1:5432,$IP_P2:5432/mesatee?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=$W/tls/ca.crt&sslcert=$1.crt&sslkey=$1.key&connect_timeout=2"
 }
 if [ -n "${MT_DBCERT_TOOL:-}" ]; then
   # the KeyStore attests the node and issues its certificate (docs/cluster.md)
@@ -282,12 +144,12 @@ if [ -n "${MT_DBCERT_TOOL:-}" ]; then
     "$W/c/node" >"$W/c/node.out" 2>&1 || { cat "$W/c/node.out" >&2; fail "the attested node got no certificate"; }
   log "the attested node got a certificate from the KeyStore: $(openssl x509 -in "$W/c/node.crt" -noout -subject -enddate | tr '\n' ' ')"
 else
-  client_cert_openssl "$W/c/node"
+  ha_client_cert "$W/tls" "$W/c/node" mesatee || fail "client certificate"
   log "MT_DBCERT_TOOL not set: the client certificate comes from the test CA (openssl)"
 fi
 URL=$(url_for "$W/c/node")
 # without a certificate the database refuses the role
-if nsx_exec c psql -X -q -tA "postgresql://mesatee@$IP_P1:5432,$IP_P2:5432/postgres?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=$W/tls/ca.crt&connect_timeout=2" \
+if nsx_exec c psql -X -q -tA "postgresql://mesatee@$IP_P1:5432,$IP_P2:5432/mesatee?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=$W/tls/ca.crt&connect_timeout=2" \
   -c "SELECT 1" >/dev/null 2>&1; then
   fail "the database accepted the role without a client certificate"
 fi
