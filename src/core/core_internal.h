@@ -21,6 +21,7 @@
 #include "mt_core.h"
 #include "mt_util.h"
 #include "untrusted_objstore.h"
+#include "untrusted_objects.h"
 
 #define CORE_DB_NAME "mesatee.db"
 #define CORE_SCHEMA_VERSION 3
@@ -51,7 +52,9 @@ struct mt_core {
     size_t max_upload_bytes;
 
     mt_tee *tee; /* borrowed */
-    mt_objstore *objs;
+    mt_objstore *objs; /* the local object directory (untrusted_objects.h) */
+    struct mt_ostore *ostore; /* --objects db: the objects in the store's database, else NULL */
+    bool objs_shared;         /* --objects dir:PATH */
     struct core_kek_state *kek; /* kek.c: KeyStore, keyring, legacy keys, rewrap thread */
     uint8_t key_fp_key[32]; /* platform key "output-key-fingerprint/v1": output key fingerprints */
     uint8_t integ_key[32]; /* platform key "store-integrity/v1": MACs of store rows */
