@@ -4,3 +4,6 @@ set_tests_properties(it_store_url PROPERTIES ENVIRONMENT "MESATEE_BIN=$<TARGET_F
 # the core on PostgreSQL: one node, a throw-away cluster (skips without postgresql-15)
 add_test(NAME it_store_pg COMMAND bash ${MT_TEST_DIR}/integration/it_store_pg.sh)
 set_tests_properties(it_store_pg PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# object storage (serve --objects): db on SQLite, dir:PATH, tampering, sweep
+add_test(NAME it_objects COMMAND bash ${MT_TEST_DIR}/integration/it_objects.sh)
+set_tests_properties(it_objects PROPERTIES ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300)
