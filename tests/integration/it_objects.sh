@@ -85,6 +85,12 @@ mt_start_server --objects db
 [ "$(status "$T")" = finished ] || fail "task lost at restart"
 check_results "$T"
 ok "restart with the local object cache wiped: both parties still decrypt (objects come from the database)"
+rm -rf "$MT_DATA/objects"/*
+out=$("$MESATEE_BIN" backup --data-dir "$MT_DATA" --out "$MT_WORK/b.mtb" 2>&1) || fail "backup with --objects db: $out"
+"$MESATEE_BIN" restore --in "$MT_WORK/b.mtb" --data-dir "$MT_WORK/restored" >/dev/null || fail "restore"
+n2=$(sqlite3 "$MT_WORK/restored/mesatee.db" "SELECT count(*) FROM object_data")
+[ "$n2" = "$n" ] || fail "the restored store holds $n2 objects, not $n"
+ok "backup of a store with --objects db (no object files): the objects travel as rows ($n2)"
 
 # tampered chunk (same length, recorded digest unchanged) + no cache: refused
 A=$(oid_of "${IN[alice]}")
