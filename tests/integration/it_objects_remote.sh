@@ -67,3 +67,19 @@ st=$(as alice --output json task show "$T2" | jq -r .status)
 [ "$st" = failed ] || { tail -5 "$MT_WORK/executor2.log" >&2; fail "task with a tampered input is $st"; }
 as alice task result "$T2" --slot ra --key "$MT_WORK/alice.k2" --out "$MT_WORK/x" >/dev/null 2>&1 && fail "an output was stored"
 ok "remote, tampered input in the database: task failed: $(as alice --output json task show "$T2" | jq -r .failure_reason | cut -c1-140)"
+
+# the sweep keeps the upload a live lease may still report: a task 'running'
+# under fence 5 (set by hand here) keeps <output>.up-5, loses <output>.up-4
+mt_stop_server
+RA=$(q "SELECT object_id FROM files WHERE file_id = '${OUT[alice]}'")
+q "UPDATE tasks SET status = 'running', lease_fence = 5 WHERE task_id = '$T'"
+head -c 10 /dev/zero >"$MT_DATA/objects/$RA.up-5"
+head -c 10 /dev/zero >"$MT_DATA/objects/$RA.up-4"
+: >"$MT_WORK/server.log"
+mt_start_server --level soft --objects db --remote-executors \
+  --executor-policy "$MT_WORK/executor-policy.json" --executor-listen 127.0.0.1:0
+[ -e "$MT_DATA/objects/$RA.up-5" ] || fail "the sweep removed the upload of a live lease"
+[ ! -e "$MT_DATA/objects/$RA.up-4" ] || fail "the sweep kept the upload of an old fence"
+grep -q "removed 1 leftover file(s) of interrupted writes (10 bytes)" "$MT_WORK/server.log" ||
+  fail "sweep log: $(grep -i leftover "$MT_WORK/server.log")"
+ok "the start-up sweep keeps <object>.up-<fence> of a live lease, removes an old fence's"
