@@ -638,9 +638,9 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
             /* the output enters the object store with the outcome (--objects
              * db: its rows, in this transaction) */
             core_file of;
-            if ((rc = core_file_load(c, mdb, mt_db_col_text(q, 1), &of, err)) ||
-                (of.object_id[0] &&
-                 (rc = untrusted_objects_publish_in(c, mdb, of.object_id, sha, err))))
+            if (c->ostore && ((rc = core_file_load(c, mdb, mt_db_col_text(q, 1), &of, err)) ||
+                              (of.object_id[0] && (rc = untrusted_objects_publish_in(
+                                                       c, mdb, of.object_id, sha, err)))))
                 break;
             if ((rc = core_stmt_get(c, mdb,
                                     "UPDATE files SET written = 1, size = ?, sha256 = ? "
