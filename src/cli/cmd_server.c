@@ -188,6 +188,15 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
             return cli_usage_error(ctx, "--store: %s", serr.msg);
     }
 #endif
+    const char *objects = serve_config_get(c, "objects");
+    (void)objects;
+#ifdef MT_CLI_HAVE_CORE
+    if (objects) {
+        mt_err oerr;
+        if (mt_core_objects_check(objects, &oerr) != MT_OK)
+            return cli_usage_error(ctx, "--objects: %s", oerr.msg);
+    }
+#endif
     const char *level = serve_config_get(c, "level");
     const char *tcti = serve_config_get(c, "tpm2-tcti");
     if (tcti && (!level || strcmp(level, "tpm2") != 0))
@@ -274,6 +283,7 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     cfg.shutdown_grace_s = grace_s == 0 ? -1 : (long long)grace_s; /* 0: no wait */
     cfg.core.data_dir = data_dir;
     cfg.core.store_url = store;
+    cfg.core.objects = objects;
     cfg.core.worker_path = worker;
     cfg.core.file_url_root = serve_config_get(c, "file-url-root");
     cfg.core.fetch_allow = serve_config_get(c, "fetch-allow");

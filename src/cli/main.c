@@ -32,6 +32,11 @@ static const cli_opt o_serve[] = {
      "the store: a SQLite file (PATH or file:PATH); postgres:// is refused until the whole core "
      "runs on the database layer (docs/cluster.md)",
      "DIR/mesatee.db"},
+    {"objects", true, 0, "dir|dir:PATH|db",
+     "where objects (ciphertext) live: the data directory, a directory such as a shared mount "
+     "(dir:/mnt/shared), or chunked rows in the store's database (db: replicated with it; "
+     "docs/cluster.md)",
+     "dir (DIR/objects)"},
     {"listen", true, 'l', "HOST:PORT",
      "address of the REST API; port 0 picks a free port (see DIR/server.url)",
      "127.0.0.1:7443"},

@@ -41,6 +41,8 @@ static const char *const sc_worker_starts[] = {"zygote", "spawn", NULL};
 static const sc_key sc_serve_keys[] = {
     {"data-dir", SC_STR, 0, 0, NULL, "MESATEE_DATA_DIR", "(required)", false, SC_RELOAD_NO},
     {"store", SC_STR, 0, 0, NULL, "MESATEE_STORE", "DATA_DIR/mesatee.db", false, SC_RELOAD_NO},
+    {"objects", SC_STR, 0, 0, NULL, "MESATEE_OBJECTS", "dir (DATA_DIR/objects)", false,
+     SC_RELOAD_NO},
     {"listen", SC_HOSTPORT, 0, 0, NULL, "MESATEE_LISTEN", "127.0.0.1:7443", false, SC_RELOAD_NO},
     {"level", SC_ENUM, 0, 0, sc_levels, "MESATEE_LEVEL", "none", false, SC_RELOAD_NO},
     {"workers", SC_U64, 1, 1024, NULL, "MESATEE_WORKERS", "(number of cores, at most 256)",

@@ -530,7 +530,7 @@ handled:
     }
     if (x.drop_object[0]) {
         mt_err e2;
-        if (untrusted_objstore_delete(core->objs, x.drop_object, &e2))
+        if (untrusted_objects_delete(core, x.drop_object, &e2))
             mt_warn("could not delete object %s: %s", x.drop_object, e2.msg);
     }
     mt_trace_mark(trace, "api_committed");

@@ -279,12 +279,21 @@ static mt_status db_refs(const char *path, refs *all, refs *need, mt_err *err)
         v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     const char *fn = v >= 2 ? " UNION SELECT payload_object FROM functions" : "";
-    char q1[512], q2[512];
+    /* --objects db: objects that are rows of the snapshot need no file (a
+     * file beside them is this node's cache, copied when present) */
+    bool rows = false;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                           "'object_data'",
+                           -1, &st, NULL) == SQLITE_OK)
+        rows = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    char q1[512], q2[600];
     snprintf(q1, sizeof q1, "SELECT id FROM objects UNION SELECT object_id FROM files%s", fn);
     snprintf(q2, sizeof q2,
              "SELECT id FROM objects UNION SELECT object_id FROM files WHERE kind <> 'output' "
-             "OR written = 1%s",
-             fn);
+             "OR written = 1%s%s",
+             fn, rows ? " EXCEPT SELECT id FROM object_data" : "");
     if ((rc = db_ids(db, q1, all, err)) || (rc = db_ids(db, q2, need, err))) {
         refs_free(all);
         refs_free(need);

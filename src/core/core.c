@@ -77,7 +77,7 @@ static void core_free(mt_core *c)
     store_close(c->audit_db); /* audit.c: the group committer's connection */
     store_close(c->db);
     auth_limits_free(c);
-    untrusted_objstore_close(c->objs);
+    untrusted_objects_close(c);
     mt_wipe(c->key_fp_key, sizeof c->key_fp_key);
     mt_wipe(c->integ_key, sizeof c->integ_key);
     integ_mac_thread_clear(); /* this thread's keyed HMAC context (integrity.c) */
@@ -158,11 +158,6 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
 
     if ((rc = mt_mkdirs(c->data_dir, 0700, err)))
         goto fail;
-    if ((rc = untrusted_objstore_open(c->data_dir, &c->objs, err)))
-        goto fail;
-    size_t swept = untrusted_objstore_sweep(c->objs);
-    if (swept)
-        mt_info("removed %zu unfinished object writes", swept);
     /* Keys held by the TEE provider only: the store is untrusted, so its
      * rows that matter carry MACs under these (integrity.c, audit.c). They
      * are not bound to the binary's measurement, so an upgraded daemon still
@@ -192,6 +187,13 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
         goto fail;
     if ((rc = sched_recover(c, c->db, err)))
         goto fail;
+    /* objects (docs/cluster.md "Object storage"); leftovers of a crash are
+     * swept once the store says which uploads a live lease still holds */
+    if ((rc = untrusted_objects_open(c, cfg->objects, err)))
+        goto fail;
+    pthread_mutex_lock(&c->mu);
+    untrusted_objects_sweep(c, c->db);
+    pthread_mutex_unlock(&c->mu);
     if ((rc = core_kek_start(c, err)))
         goto fail;
     *out = c;
@@ -296,4 +298,9 @@ mt_status metrics_handle(core_ctx *x)
     x->resp->raw_len = strlen(m);
     x->resp->status = 200;
     return MT_OK;
+}
+
+mt_status mt_core_objects_check(const char *spec, mt_err *err)
+{
+    return untrusted_objects_check(spec, err);
 }

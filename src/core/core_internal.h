@@ -21,6 +21,7 @@
 #include "mt_core.h"
 #include "mt_util.h"
 #include "untrusted_objstore.h"
+#include "untrusted_objects.h"
 
 #define CORE_DB_NAME "mesatee.db"
 #define CORE_SCHEMA_VERSION 3
@@ -51,7 +52,9 @@ struct mt_core {
     size_t max_upload_bytes;
 
     mt_tee *tee; /* borrowed */
-    mt_objstore *objs;
+    mt_objstore *objs; /* the local object directory (untrusted_objects.h) */
+    struct mt_ostore *ostore; /* --objects db: the objects in the store's database, else NULL */
+    bool objs_shared;         /* --objects dir:PATH */
     struct core_kek_state *kek; /* kek.c: KeyStore, keyring, legacy keys, rewrap thread */
     atomic_bool serves_joins;    /* mt_core_join_source was called: no root version retired */
     struct mt_ks_joined *joined; /* mt_core_config.keystore_joined (borrowed) or NULL */

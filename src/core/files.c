@@ -228,8 +228,8 @@ mt_status files_upload(core_ctx *x)
     /* A slow route: the object's fsync (up to 1 GiB of dirty pages) runs on a
      * worker thread outside the store lock; the row and its audit entry are
      * one transaction under it. */
-    mt_status rc = up ? untrusted_objstore_writer_commit(up->w, id.s, sha, x->err)
-                      : untrusted_objstore_put(x->core->objs, id.s, b, n, sha, x->err);
+    mt_status rc = up ? untrusted_objects_commit_upload(x->core, up->w, id.s, sha, x->err)
+                      : untrusted_objects_put(x->core, id.s, b, n, sha, x->err);
     if (rc)
         return rc;
     pthread_mutex_lock(&x->core->mu);
@@ -239,7 +239,7 @@ mt_status files_upload(core_ctx *x)
     }
     pthread_mutex_unlock(&x->core->mu);
     if (rc) {
-        untrusted_objstore_delete(x->core->objs, id.s, NULL);
+        untrusted_objects_delete(x->core, id.s, NULL);
         return rc;
     }
     char url[64];
@@ -274,17 +274,12 @@ static mt_status upload_row(core_ctx *x, const char *id, size_t n, const char *s
 /* Reads the mt_ff header of a stored object. */
 static mt_status object_header(core_ctx *x, const char *object_id, mt_ff_header *h)
 {
-    char path[4096];
-    mt_status rc = untrusted_objstore_path(x->core->objs, object_id, path, sizeof path, x->err);
-    if (rc)
-        return rc;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mt_err_set(x->err, MT_EIO, "object %s is missing from the object store", object_id);
     uint8_t buf[MT_FF_HEADER_LEN];
-    ssize_t got = pread(fd, buf, sizeof buf, 0);
-    close(fd);
-    if (got != (ssize_t)sizeof buf)
+    size_t got = 0;
+    mt_err e;
+    if (untrusted_objects_head(x->core, object_id, buf, sizeof buf, &got, &e))
+        return mt_err_set(x->err, MT_EIO, "object %s is missing from the object store", object_id);
+    if (got != sizeof buf)
         return mt_err_set(x->err, MT_EINVAL, "object %s is too short to be a mesatee file",
                           object_id);
     return mt_ff_header_parse(buf, sizeof buf, h, x->err);
@@ -569,7 +564,7 @@ mt_status files_content(core_ctx *x)
                           "file %s has no content to download: only written outputs do", f.file_id);
     int fd = -1;
     uint64_t len = 0;
-    if ((rc = untrusted_objstore_open_read(x->core->objs, f.object_id, &fd, &len, x->err)))
+    if ((rc = untrusted_objects_open_read(x->core, f.object_id, &fd, &len, x->err)))
         return rc;
     /* The object directory is the host's: serve only the ciphertext the task
      * wrote (its SHA-256 was recorded when the task finished). Clients also

@@ -181,7 +181,7 @@ static mt_status store_payload(core_ctx *x, const char *fid, const dec_function 
     mt_wipe(key, sizeof key);
     if (rc)
         goto out;
-    if ((rc = untrusted_objstore_put(x->core->objs, oid.s, ct, ct_len, sha_ct, x->err)))
+    if ((rc = untrusted_objects_put_in(x->core, x->db, oid.s, ct, ct_len, sha_ct, x->err)))
         goto out;
     core_sha256_hex(d->payload, d->payload_len, sha_pt);
     mt_db_stmt *st;
@@ -201,7 +201,7 @@ static mt_status store_payload(core_ctx *x, const char *fid, const dec_function 
     mt_db_finalize(st);
 drop:
     if (rc)
-        untrusted_objstore_delete(x->core->objs, oid.s, NULL);
+        untrusted_objects_drop_in(x->core, oid.s);
 out:
     free(ct);
     return rc;

@@ -38,6 +38,9 @@ typedef struct mt_core_config {
                                         a SQLite path or file: URL; postgres:// is refused
                                         (MT_EINVAL naming what is missing) until the whole
                                         core runs on the database layer (src/store/mt_db.h) */
+    const char *objects;             /* object storage (docs/cluster.md): NULL/"dir" = the data
+                                        directory's objects/, "dir:PATH" (a shared mount),
+                                        "db" = chunked rows in the store's database */
     const char *worker_path;         /* mesatee-worker executable */
     const char *file_url_root;       /* file:// inputs allowed under this dir; NULL = refused */
     const char *fetch_allow;         /* https:// inputs: CIDRs reachable despite the default
@@ -288,6 +291,9 @@ char *mt_core_metrics(mt_core *core);
 /* True once the store is open and the scheduler threads run. */
 bool mt_core_ready(const mt_core *core);
 
+/* Whether spec is a valid mt_core_config.objects ("dir", "dir:/PATH", "db");
+ * MT_EINVAL naming the accepted forms. */
+mt_status mt_core_objects_check(const char *spec, mt_err *err);
 /* Whether this build can run its store at url (mt_core_config.store_url):
  * a SQLite path or file: URL gives *sqlite_path (a pointer into url; may be
  * NULL when not wanted); postgres:// is MT_EINVAL naming the parts of the

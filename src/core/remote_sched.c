@@ -428,8 +428,9 @@ static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
     return MT_OK;
 }
 
-/* The object path of file_id. */
-static mt_status file_path(mt_remote_sched *rs, const char *file_id, char path[4096],
+/* The local path of file_id's object: a file holding it (read) or where an
+ * output is produced (write; untrusted_objects.h). */
+static mt_status file_path(mt_remote_sched *rs, const char *file_id, bool write, char path[4096],
                            mt_err *err)
 {
     core_file f;
@@ -438,7 +439,8 @@ static mt_status file_path(mt_remote_sched *rs, const char *file_id, char path[4
         return rc;
     if (!f.object_id[0])
         return mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
-    return untrusted_objstore_path(rs->core->objs, f.object_id, path, 4096, err);
+    return write ? untrusted_objects_write_path(rs->core, f.object_id, path, 4096, err)
+                 : untrusted_objects_read_path(rs->core, f.object_id, path, 4096, err);
 }
 
 /* The staging name of an uploaded output: <object>.up-<fence>. */
@@ -486,9 +488,9 @@ mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool outp
                           output ? "output" : x->slot[0] ? "input" : "module");
     char obj[4096];
     if (!x->slot[0])
-        rc = untrusted_objstore_path(rs->core->objs, id, obj, sizeof obj, err);
+        rc = untrusted_objects_read_path(rs->core, id, obj, sizeof obj, err);
     else
-        rc = file_path(rs, id, obj, err);
+        rc = file_path(rs, id, output, obj, err);
     if (rc)
         return rc;
     if (output)
@@ -691,7 +693,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
         if (up) { /* streamed before the report under this fence (mt_remote_sched_xfer) */
             char path[4096], hex[65];
             uint64_t got = 0;
-            if ((rc = file_path(rs, mt_db_col_text(q, 1), path, err)) ||
+            if ((rc = file_path(rs, mt_db_col_text(q, 1), true, path, err)) ||
                 (rc = stage_uploaded(st, path, err)) ||
                 (rc = file_digest(st->tmp[st->n - 1], hex, &got, err)))
                 break;
@@ -720,7 +722,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
         core_file f;
         char path[4096];
         if (!(rc = core_file_load(rs->core, rs->db, mt_db_col_text(q, 1), &f, err)) &&
-            !(rc = untrusted_objstore_path(rs->core->objs, f.object_id, path, sizeof path, err)) &&
+            !(rc = untrusted_objects_write_path(rs->core, f.object_id, path, sizeof path, err)) &&
             !(rc = stage_add(st, path, err)))
             rc = mt_file_write_atomic(st->tmp[st->n - 1], data, len, 0600, err);
         free(data);
@@ -911,7 +913,7 @@ static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence
     json_array_foreach(ids, i, v)
     {
         char path[4096], up[4096 + 32];
-        if (file_path(rs, json_string_value(v), path, &e) == MT_OK) {
+        if (file_path(rs, json_string_value(v), true, path, &e) == MT_OK) {
             upload_name(path, (uint64_t)fence, up);
             (void)unlink(up);
         }

@@ -331,7 +331,9 @@ static mt_status slot_from_file(mt_core *c, mt_db *mdb, const char *file_id, cha
         return rc;
     if (f.object_id[0]) {
         char p[4096];
-        if ((rc = untrusted_objstore_path(c->objs, f.object_id, p, sizeof p, err)))
+        /* inputs: a local file holding the object; outputs: where it is produced */
+        if ((rc = url ? untrusted_objects_read_path(c, f.object_id, p, sizeof p, err)
+                      : untrusted_objects_write_path(c, f.object_id, p, sizeof p, err)))
             return rc;
         *path = strdup(p);
         if (!*path)
@@ -358,7 +360,7 @@ static mt_status module_from_row(mt_core *c, mt_db_stmt *st, mt_job *job, char b
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     job->module = m;
     snprintf(builtin, 65, "main");
-    mt_status rc = untrusted_objstore_path(c->objs, mt_db_col_text(st, 5), p, sizeof p, err);
+    mt_status rc = untrusted_objects_read_path(c, mt_db_col_text(st, 5), p, sizeof p, err);
     if (rc)
         return rc;
     if (!(m->path = strdup(p)))
@@ -633,6 +635,13 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
             mt_db_stmt *u;
             /* re-MAC the row, but never launder one edited meanwhile */
             if ((rc = integ_file_check(c, mdb, mt_db_col_text(q, 1), NULL, err)))
+                break;
+            /* the output enters the object store with the outcome (--objects
+             * db: its rows, in this transaction) */
+            core_file of;
+            if (c->ostore && ((rc = core_file_load(c, mdb, mt_db_col_text(q, 1), &of, err)) ||
+                              (of.object_id[0] && (rc = untrusted_objects_publish_in(
+                                                       c, mdb, of.object_id, sha, err)))))
                 break;
             if ((rc = core_stmt_get(c, mdb,
                                     "UPDATE files SET written = 1, size = ?, sha256 = ? "

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mt_util.h"
@@ -361,4 +362,38 @@ void untrusted_objstore_writer_free(mt_objstore_writer *w)
         unlink(w->tmp);
     EVP_MD_CTX_free(w->md);
     free(w);
+}
+
+size_t untrusted_objstore_sweep_leftovers(mt_objstore *s, int64_t min_age_s,
+                                          untrusted_objstore_keep_fn keep, void *ctx,
+                                          uint64_t *bytes)
+{
+    if (bytes)
+        *bytes = 0;
+    DIR *d = opendir(s->dir);
+    if (!d)
+        return 0;
+    size_t n = 0;
+    time_t now = time(NULL);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *nm = e->d_name;
+        if (!strstr(nm, ".tmp.") && !strstr(nm, ".tmp-") && !strstr(nm, ".report-") &&
+            !strstr(nm, ".up-"))
+            continue;
+        struct stat sb;
+        if (fstatat(dirfd(d), nm, &sb, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (min_age_s > 0 && now - sb.st_mtime < min_age_s)
+            continue;
+        if (keep && keep(ctx, nm))
+            continue;
+        if (unlinkat(dirfd(d), nm, 0) == 0) {
+            n++;
+            if (bytes && S_ISREG(sb.st_mode))
+                *bytes += (uint64_t)sb.st_size;
+        }
+    }
+    closedir(d);
+    return n;
 }

@@ -7,6 +7,7 @@
 #ifndef UNTRUSTED_OBJSTORE_H
 #define UNTRUSTED_OBJSTORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,5 +61,14 @@ void untrusted_objstore_writer_free(mt_objstore_writer *w);
 
 /* Removes leftover "*.tmp.*" files from interrupted writes; returns count. */
 size_t untrusted_objstore_sweep(mt_objstore *s);
+/* Removes the leftovers of interrupted writes of every kind the core makes:
+ * names containing ".tmp.", ".tmp-", ".report-" or ".up-", except those
+ * keep(ctx, name) wants kept (keep may be NULL) and those modified less than
+ * min_age_s seconds ago. *bytes (may be NULL) receives their total size.
+ * Returns how many were removed. */
+typedef bool (*untrusted_objstore_keep_fn)(void *ctx, const char *name);
+size_t untrusted_objstore_sweep_leftovers(mt_objstore *s, int64_t min_age_s,
+                                          untrusted_objstore_keep_fn keep, void *ctx,
+                                          uint64_t *bytes);
 
 #endif

@@ -103,12 +103,27 @@ mt_status mt_ostore_exists(mt_ostore *s, const char *id, bool *exists, mt_err *e
 mt_status mt_ostore_delete(mt_ostore *s, const char *id, mt_err *err);
 /* A path of a local file holding object id, for code that hands paths to
  * workers: the object's own file (dir), or a copy made in opts.cache_dir
- * (database; made when absent or of another size, by temporary file +
- * rename; puts and deletes through this store drop the cached copy). A
- * same-size replacement by another node is not noticed: the worker's
- * SHA-256 and authentication checks refuse the stale copy (delete it and
- * call again). MT_ENOTFOUND if the object is absent. */
+ * (database; used only when its SHA-256 is the one recorded in the header
+ * row, else fetched again by temporary file + rename; a fetched copy whose
+ * digest is not the recorded one is removed and MT_EIO). The worker's own
+ * SHA-256 and authentication checks still apply. MT_ENOTFOUND if the object
+ * is absent. */
 mt_status mt_ostore_local(mt_ostore *s, const char *id, char *path, size_t cap, mt_err *err);
+/* Stores exactly size bytes of the regular file fd (read with pread, from
+ * offset 0) as object id; *sha256_hex (may be NULL) receives their digest.
+ * MT_EIO if the file is not size bytes long. */
+mt_status mt_ostore_put_fd(mt_ostore *s, const char *id, int fd, uint64_t size,
+                           char sha256_hex[65], mt_err *err);
+/* Database backend only: the same, inside a transaction the caller opened on
+ * db, a connection to the same database as the store's (so the object
+ * becomes visible atomically with what the caller commits, and disappears
+ * with a rollback). The caller serialises its use of db. */
+struct mt_db;
+mt_status mt_ostore_put_fd_in(mt_ostore *s, struct mt_db *db, const char *id, int fd,
+                              uint64_t size, char sha256_hex[65], mt_err *err);
+/* The same from memory. */
+mt_status mt_ostore_put_in(mt_ostore *s, struct mt_db *db, const char *id, const uint8_t *data,
+                           size_t len, char sha256_hex[65], mt_err *err);
 /* Copies object id from src to dst (streamed; for moving between backends
  * and filling caches). *sha256_hex (may be NULL) is the copy's digest. */
 mt_status mt_ostore_copy(mt_ostore *src, mt_ostore *dst, const char *id, char sha256_hex[65],

@@ -173,6 +173,7 @@ static mt_status id_check(const char *id, mt_err *err)
 typedef struct db_head {
     char gen[33];
     int64_t size, chunks, chunk_size;
+    char sha[65]; /* SHA-256 of the bytes, recorded by the put */
 } db_head;
 
 /* Reads the header row of id (caller holds s->mu). MT_ENOTFOUND if absent,
@@ -182,7 +183,7 @@ static mt_status db_head_load(mt_ostore *s, const char *id, db_head *h, mt_err *
     memset(h, 0, sizeof *h);
     mt_db_stmt *q = NULL;
     mt_status rc = mt_db_prepare(
-        s->db, "SELECT gen, size, chunks, chunk_size FROM object_data WHERE id = ?", &q, err);
+        s->db, "SELECT gen, size, chunks, chunk_size, sha256 FROM object_data WHERE id = ?", &q, err);
     if (rc)
         return rc;
     mt_db_bind_text(q, 1, id);
@@ -192,6 +193,7 @@ static mt_status db_head_load(mt_ostore *s, const char *id, db_head *h, mt_err *
         h->size = mt_db_col_int64(q, 1);
         h->chunks = mt_db_col_int64(q, 2);
         h->chunk_size = mt_db_col_int64(q, 3);
+        snprintf(h->sha, sizeof h->sha, "%s", mt_db_col_text(q, 4));
     } else if (r == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "object %s does not exist", id);
     mt_db_finalize(q);
@@ -218,11 +220,11 @@ static mt_db_tx tx_mode(mt_ostore *s)
 
 /* Runs one statement with text parameters a (and b when non-NULL); *changes
  * (may be NULL) receives the rows it changed. */
-static mt_status db_run2(mt_ostore *s, const char *sql, const char *a, const char *b,
+static mt_status db_run2(mt_db *db, const char *sql, const char *a, const char *b,
                          int64_t *changes, mt_err *err)
 {
     mt_db_stmt *q = NULL;
-    mt_status rc = mt_db_prepare(s->db, sql, &q, err);
+    mt_status rc = mt_db_prepare(db, sql, &q, err);
     if (rc)
         return rc;
     mt_db_bind_text(q, 1, a);
@@ -230,7 +232,7 @@ static mt_status db_run2(mt_ostore *s, const char *sql, const char *a, const cha
         mt_db_bind_text(q, 2, b);
     mt_db_step(q, &rc, err);
     if (!rc && changes)
-        *changes = mt_db_changes(s->db);
+        *changes = mt_db_changes(db);
     mt_db_finalize(q);
     return rc;
 }
@@ -240,13 +242,13 @@ static mt_status db_run2(mt_ostore *s, const char *sql, const char *a, const cha
  * (which locks it: a concurrent writer that replaced it first leaves 0 rows
  * changed, and the generation is read again), then its chunks. A damaged
  * header row goes with its chunks too. */
-static mt_status db_remove(mt_ostore *s, const char *id, mt_err *err)
+static mt_status db_remove(mt_db *db, const char *id, mt_err *err)
 {
     for (int t = 0; t < 8; t++) {
         char gen[80] = "";
         mt_db_stmt *q = NULL;
         mt_status rc =
-            mt_db_prepare(s->db, "SELECT gen FROM object_data WHERE id = ?", &q, err);
+            mt_db_prepare(db, "SELECT gen FROM object_data WHERE id = ?", &q, err);
         if (rc)
             return rc;
         mt_db_bind_text(q, 1, id);
@@ -257,12 +259,12 @@ static mt_status db_remove(mt_ostore *s, const char *id, mt_err *err)
         if (rc || !found)
             return rc;
         int64_t n = 0;
-        if ((rc = db_run2(s, "DELETE FROM object_data WHERE id = ? AND gen = ?", id, gen, &n,
+        if ((rc = db_run2(db, "DELETE FROM object_data WHERE id = ? AND gen = ?", id, gen, &n,
                           err)))
             return rc;
         if (n == 0)
             continue; /* replaced meanwhile: read the generation again */
-        return db_run2(s, "DELETE FROM object_chunks WHERE gen = ?", gen, NULL, NULL, err);
+        return db_run2(db, "DELETE FROM object_chunks WHERE gen = ?", gen, NULL, NULL, err);
     }
     return mt_err_set(err, MT_EUNAVAIL, "object %s keeps changing under a concurrent writer", id);
 }
@@ -281,21 +283,20 @@ static bool db_exists_locked(mt_ostore *s, const char *id)
     return db_head_load(s, id, &h, NULL) != MT_ENOTFOUND;
 }
 
-/* One attempt at storing src as id, in one transaction (caller holds mu). */
-static mt_status db_put_once(mt_ostore *s, const char *id, const put_src *src, uint8_t *buf,
-                             bool *lost_race, mt_err *err)
+/* Writes src as id on db inside a transaction that is open (the caller's):
+ * removes the old version, inserts the header row and the chunks. */
+static mt_status db_put_rows(mt_ostore *s, mt_db *db, const char *id, const put_src *src,
+                             uint8_t *buf, bool *insert_failed, mt_err *err)
 {
-    *lost_race = false;
+    *insert_failed = false;
     mt_id g;
     mt_id_new(&g);
     int64_t chunks = (int64_t)((src->size + s->chunk - 1) / s->chunk);
     mt_db_stmt *q = NULL;
-    mt_status rc = mt_db_begin(s->db, tx_mode(s), err);
-    if (rc)
-        return rc;
-    if ((rc = db_remove(s, id, err)))
+    mt_status rc;
+    if ((rc = db_remove(db, id, err)))
         goto out;
-    if ((rc = mt_db_prepare(s->db,
+    if ((rc = mt_db_prepare(db,
                             "INSERT INTO object_data(id, gen, size, chunks, chunk_size, sha256, "
                             "created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
                             &q, err)))
@@ -313,10 +314,10 @@ static mt_status db_put_once(mt_ostore *s, const char *id, const put_src *src, u
     if (rc) {
         /* a concurrent put inserted the same id first (unique violation once
          * it committed): run ours again, replacing it whole */
-        *lost_race = !mt_db_retryable(s->db);
+        *insert_failed = true;
         goto out;
     }
-    if ((rc = mt_db_prepare(s->db, "INSERT INTO object_chunks(gen, seq, data) VALUES(?, ?, ?)",
+    if ((rc = mt_db_prepare(db, "INSERT INTO object_chunks(gen, seq, data) VALUES(?, ?, ?)",
                             &q, err)))
         goto out;
     for (int64_t i = 0; i < chunks && !rc; i++) {
@@ -340,10 +341,27 @@ static mt_status db_put_once(mt_ostore *s, const char *id, const put_src *src, u
         mt_db_bind_blob(q, 3, p, n);
         mt_db_step(q, &rc, err);
     }
-    if (!rc)
-        rc = mt_db_commit(s->db, err);
 out:
     mt_db_finalize(q);
+    return rc;
+}
+
+/* One attempt at storing src as id, in one transaction (caller holds mu). */
+static mt_status db_put_once(mt_ostore *s, const char *id, const put_src *src, uint8_t *buf,
+                             bool *lost_race, mt_err *err)
+{
+    *lost_race = false;
+    mt_status rc = mt_db_begin(s->db, tx_mode(s), err);
+    if (rc)
+        return rc;
+    bool insert_failed = false;
+    rc = db_put_rows(s, s->db, id, src, buf, &insert_failed, err);
+    /* a failed header insert: a concurrent put inserted the same id first
+     * (unique violation once it committed): run ours again, replacing it whole */
+    if (rc && insert_failed)
+        *lost_race = !mt_db_retryable(s->db);
+    if (!rc)
+        rc = mt_db_commit(s->db, err);
     if (rc) {
         mt_db_rollback(s->db);
         if (*lost_race && !db_exists_locked(s, id))
@@ -456,7 +474,7 @@ mt_status mt_ostore_delete(mt_ostore *s, const char *id, mt_err *err)
         return untrusted_objstore_delete(s->dir, id, err);
     pthread_mutex_lock(&s->mu);
     for (int t = 0; t < PUT_TRIES; t++) {
-        if (!(rc = mt_db_begin(s->db, tx_mode(s), err)) && !(rc = db_remove(s, id, err)))
+        if (!(rc = mt_db_begin(s->db, tx_mode(s), err)) && !(rc = db_remove(s->db, id, err)))
             rc = mt_db_commit(s->db, err);
         if (rc)
             mt_db_rollback(s->db);
@@ -792,6 +810,19 @@ mt_status mt_ostore_copy(mt_ostore *src, mt_ostore *dst, const char *id, char sh
     return rc;
 }
 
+/* SHA-256 (hex) of the file at path; false if it cannot be read whole. */
+static bool file_sha(const char *path, uint64_t size, char hex[65])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    struct stat sb;
+    bool ok = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size &&
+              untrusted_objstore_hash_fd(fd, size, hex, NULL) == MT_OK;
+    close(fd);
+    return ok;
+}
+
 mt_status mt_ostore_local(mt_ostore *s, const char *id, char *path, size_t cap, mt_err *err)
 {
     mt_status rc = id_check(id, err);
@@ -807,15 +838,122 @@ mt_status mt_ostore_local(mt_ostore *s, const char *id, char *path, size_t cap, 
         return mt_err_set(err, MT_EINVAL,
                           "object store: a database object store needs a cache directory to "
                           "give workers a file");
-    uint64_t want, have;
-    if ((rc = mt_ostore_size(s, id, &want, err)))
+    db_head h;
+    pthread_mutex_lock(&s->mu);
+    rc = db_head_load(s, id, &h, err);
+    pthread_mutex_unlock(&s->mu);
+    if (rc)
         return rc;
-    mt_err e2 = {0};
-    if (untrusted_objstore_size(s->cache, id, &have, &e2) != MT_OK || have != want) {
-        /* fill the cache through a dir store over the same directory */
-        mt_ostore c = {.kind = MT_OSTORE_DIR, .dir = s->cache};
-        if ((rc = mt_ostore_copy(s, &c, id, NULL, err)))
-            return rc;
+    if ((rc = untrusted_objstore_path(s->cache, id, path, cap, err)))
+        return rc;
+    /* the cached copy is used only when its digest is the recorded one (a
+     * same-size replacement by another node, or a changed cache file, is
+     * refetched) */
+    char have[65];
+    if (file_sha(path, (uint64_t)h.size, have) && !strcmp(have, h.sha))
+        return MT_OK;
+    /* fill the cache through a dir store over the same directory */
+    mt_ostore c = {.kind = MT_OSTORE_DIR, .dir = s->cache};
+    char got[65];
+    if ((rc = mt_ostore_copy(s, &c, id, got, err)))
+        return rc;
+    if (strcmp(got, h.sha) != 0) {
+        untrusted_objstore_delete(s->cache, id, NULL);
+        return mt_err_set(err, MT_EIO,
+                          "object %s: the bytes in the object store database do not match the "
+                          "SHA-256 recorded with them (damaged or modified object)",
+                          id);
     }
-    return untrusted_objstore_path(s->cache, id, path, cap, err);
+    return MT_OK;
+}
+
+/* Hashes exactly size bytes of fd into src (an fd source). */
+static mt_status fd_src(int fd, uint64_t size, put_src *src, mt_err *err)
+{
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != size)
+        return mt_err_set(err, MT_EIO, "object store: the file to store changed size");
+    *src = (put_src){.fd = fd, .size = size};
+    return untrusted_objstore_hash_fd(fd, size, src->sha, err);
+}
+
+mt_status mt_ostore_put_fd(mt_ostore *s, const char *id, int fd, uint64_t size,
+                           char sha256_out[65], mt_err *err)
+{
+    mt_status rc = id_check(id, err);
+    if (rc)
+        return rc;
+    put_src src;
+    if ((rc = fd_src(fd, size, &src, err)))
+        return rc;
+    if (s->kind == MT_OSTORE_DIR) {
+        mt_ostore_writer *w = NULL;
+        uint8_t buf[1 << 16];
+        if ((rc = mt_ostore_writer_new(s, &w, err)))
+            return rc;
+        for (uint64_t off = 0; !rc && off < size;) {
+            size_t n = size - off < sizeof buf ? (size_t)(size - off) : sizeof buf;
+            ssize_t r = pread(fd, buf, n, (off_t)off);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0)
+                rc = mt_err_set(err, MT_EIO, "object store: the file to store is shorter");
+            else if (!(rc = mt_ostore_writer_write(w, buf, (size_t)r, err)))
+                off += (uint64_t)r;
+        }
+        char sha[65];
+        if (!rc && !(rc = mt_ostore_writer_commit(w, id, sha, err)) && strcmp(sha, src.sha))
+            rc = mt_err_set(err, MT_EIO, "object store: the file changed while it was stored");
+        mt_ostore_writer_free(w);
+    } else
+        rc = db_put(s, id, &src, err);
+    if (!rc && sha256_out)
+        memcpy(sha256_out, src.sha, 65);
+    return rc;
+}
+
+/* A put of src inside the caller's transaction on db (database backend). */
+static mt_status db_put_in(mt_ostore *s, mt_db *db, const char *id, const put_src *src,
+                           char sha256_out[65], mt_err *err)
+{
+    if (s->kind != MT_OSTORE_DB)
+        return mt_err_set(err, MT_EINVAL, "object store: a put inside a transaction needs the "
+                                          "database backend");
+    uint8_t *buf = !src->mem && src->size > 0 ? malloc(s->chunk) : NULL;
+    if (!src->mem && src->size > 0 && !buf)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    bool insert_failed = false;
+    mt_status rc = db_put_rows(s, db, id, src, buf, &insert_failed, err);
+    free(buf);
+    if (rc)
+        return mt_err_prefix(err, rc, "object store: storing object %s: ", id);
+    if (s->cache) /* a cached copy of another version must not be used */
+        untrusted_objstore_delete(s->cache, id, NULL);
+    if (sha256_out)
+        memcpy(sha256_out, src->sha, 65);
+    return MT_OK;
+}
+
+mt_status mt_ostore_put_fd_in(mt_ostore *s, mt_db *db, const char *id, int fd, uint64_t size,
+                              char sha256_out[65], mt_err *err)
+{
+    mt_status rc = id_check(id, err);
+    if (rc)
+        return rc;
+    put_src src;
+    if ((rc = fd_src(fd, size, &src, err)))
+        return rc;
+    return db_put_in(s, db, id, &src, sha256_out, err);
+}
+
+mt_status mt_ostore_put_in(mt_ostore *s, mt_db *db, const char *id, const uint8_t *data,
+                           size_t len, char sha256_out[65], mt_err *err)
+{
+    mt_status rc = id_check(id, err);
+    if (rc)
+        return rc;
+    put_src src = {.mem = data ? data : (const uint8_t *)"", .fd = -1, .size = len};
+    if ((rc = sha256_hex(src.mem, len, src.sha, err)))
+        return rc;
+    return db_put_in(s, db, id, &src, sha256_out, err);
 }

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 // clang-format on
 
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -567,6 +568,88 @@ static void test_url_and_opts_garbage(void **state)
         mt_ostore_close(s);
     }
 }
+/* The cache is used only while its digest is the recorded one: a same-size
+ * change of the cached file is fetched again. put_fd stores a file; put_in
+ * (database) commits and rolls back with the caller's transaction. */
+static void test_cache_digest_and_put_in(void **state)
+{
+    (void)state;
+    char cache[300], fpath[320];
+    snprintf(cache, sizeof cache, "%s/cache2", tmpdir);
+    mt_ostore *s = open_store(cache);
+    size_t n = 3 * CHUNK + 1;
+    uint8_t *a = pattern(n, 11);
+    snprintf(fpath, sizeof fpath, "%s/src.bin", tmpdir);
+    mt_err err = {0};
+    assert_int_equal(mt_file_write_atomic(fpath, a, n, 0600, &err), MT_OK);
+    int fd = open(fpath, O_RDONLY);
+    assert_true(fd >= 0);
+    mt_id id;
+    mt_id_new(&id);
+    char sha[65], want[65];
+    sha_hex(a, n, want);
+    assert_int_equal(mt_ostore_put_fd(s, id.s, fd, n, sha, &err), MT_OK);
+    assert_string_equal(sha, want);
+    assert_int_equal(mt_ostore_put_fd(s, id.s, fd, n + 1, NULL, &err), MT_EIO); /* wrong size */
+    expect_object(s, id.s, a, n);
+    char path[4096];
+    assert_int_equal(mt_ostore_local(s, id.s, path, sizeof path, &err), MT_OK);
+    if (is_db()) {
+        /* same size, other bytes in the cache: refetched, not used */
+        uint8_t *junk = pattern(n, 99);
+        assert_int_equal(mt_file_write_atomic(path, junk, n, 0600, &err), MT_OK);
+        free(junk);
+        assert_int_equal(mt_ostore_local(s, id.s, path, sizeof path, &err), MT_OK);
+        uint8_t *f = NULL;
+        size_t fl = 0;
+        assert_int_equal(mt_file_read(path, SIZE_MAX, &f, &fl, &err), MT_OK);
+        assert_int_equal(fl, n);
+        assert_memory_equal(f, a, n);
+        free(f);
+        /* bytes changed in the database under an unchanged header: refused */
+        unlink(path);
+        bool pg = !strncmp(where, "postgres", 8);
+        db_exec1(pg ? "UPDATE object_chunks SET data = decode(repeat('00', length(data)), 'hex') "
+                      "WHERE seq = ?2 AND gen = (SELECT gen FROM object_data WHERE id = ?1)"
+                    : "UPDATE object_chunks SET data = zeroblob(length(data)) "
+                      "WHERE seq = ?2 AND gen = (SELECT gen FROM object_data WHERE id = ?1)",
+                 id.s, 1);
+        assert_int_equal(mt_ostore_local(s, id.s, path, sizeof path, &err), MT_EIO);
+        assert_non_null(strstr(err.msg, "do not match the SHA-256"));
+        assert_int_equal(access(path, F_OK), -1); /* no bad copy left */
+        /* put_in: rolled back with the caller's transaction, committed with it */
+        mt_db *db = NULL;
+        assert_int_equal(mt_db_open(where, 0, &db, &err), MT_OK);
+        mt_id id2;
+        mt_id_new(&id2);
+        assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+        assert_int_equal(mt_ostore_put_fd_in(s, db, id2.s, fd, n, sha, &err), MT_OK);
+        assert_string_equal(sha, want);
+        mt_db_rollback(db);
+        bool ex = true;
+        assert_int_equal(mt_ostore_exists(s, id2.s, &ex, &err), MT_OK);
+        assert_false(ex);
+        assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+        assert_int_equal(mt_ostore_put_in(s, db, id2.s, a, n, NULL, &err), MT_OK);
+        assert_int_equal(mt_db_commit(db, &err), MT_OK);
+        mt_db_close(db);
+        expect_object(s, id2.s, a, n);
+        mt_ostore_delete(s, id2.s, NULL);
+        mt_ostore_delete(s, id.s, NULL);
+        assert_no_orphans();
+        free(a);
+        mt_ostore_close(s);
+        close(fd);
+        return;
+    }
+    /* put_in is for the database backend only */
+    mt_db *db = NULL;
+    assert_int_equal(mt_ostore_put_fd_in(s, db, id.s, fd, n, NULL, &err), MT_EINVAL);
+    close(fd);
+    mt_ostore_delete(s, id.s, NULL);
+    mt_ostore_close(s);
+    free(a);
+}
 
 int main(int argc, char **argv)
 {
@@ -585,6 +668,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_missing_and_bad_ids), cmocka_unit_test(test_damaged_chunks),
         cmocka_unit_test(test_reader_pinned),  cmocka_unit_test(test_concurrent_put),
         cmocka_unit_test(test_local_and_copy), cmocka_unit_test(test_url_and_opts_garbage),
+        cmocka_unit_test(test_cache_digest_and_put_in),
     };
     int r = cmocka_run_group_tests_name(mode, tests, NULL, NULL);
     char cmd[sizeof tmpdir + 16];
