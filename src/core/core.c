@@ -70,6 +70,7 @@ static void core_free(mt_core *c)
 {
     if (!c)
         return;
+    cwake_stop(c); /* cluster_wake.c: before anything it wakes goes */
     core_kek_close(c); /* stops the rewrap thread before the store closes */
     transit_cache_free(c);
     core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
@@ -185,7 +186,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
         goto fail;
     if ((rc = sched_recover(c, c->db, err)))
         goto fail;
-    if ((rc = core_kek_start(c, err)))
+    if ((rc = core_kek_start(c, err)) || (rc = cwake_start(c, err)))
         goto fail;
     *out = c;
     return MT_OK;
@@ -198,6 +199,7 @@ void mt_core_close(mt_core *core)
 {
     if (!core)
         return;
+    cwake_stop(core); /* it wakes the scheduler: stops first */
     sched_stop(core);
     if (atomic_load(&core->ran_tasks) && core->db) {
         mt_err err;
