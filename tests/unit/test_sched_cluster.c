@@ -82,14 +82,18 @@ static void cluster_close(cluster *cl)
     tenv_rm(cl->dir);
 }
 
-/* Creates, approves and invokes one echo task through node e. */
-static void invoke_on(cluster *cl, tenv *e, int k, char tid[33])
+/* Creates, approves and invokes one echo task through node e; false with
+ * the failure in why (threads may not fail a cmocka test themselves). */
+static bool try_invoke(cluster *cl, tenv *e, int k, char tid[33], char *why, size_t cap)
 {
     json_t *o = NULL;
     int st = treqf(e, "POST", "/v1/tasks", cl->tok, &o,
                    "{\"function_id\":\"%s\",\"arguments\":{\"message\":\"m%d\"}}", cl->fn, k);
-    if (st != 201)
-        fail_msg("create -> %d %s", st, o ? terr_msg(o) : "");
+    if (st != 201) {
+        snprintf(why, cap, "create -> %d %s", st, o ? terr_msg(o) : "");
+        json_decref(o);
+        return false;
+    }
     snprintf(tid, 33, "%s", jstr(o, "task_id"));
     json_decref(o);
     char path[160];
@@ -97,10 +101,21 @@ static void invoke_on(cluster *cl, tenv *e, int k, char tid[33])
     for (int a = 0; a < 2; a++) {
         snprintf(path, sizeof path, "/v1/tasks/%s/%s", tid, act[a]);
         st = treq(e, "POST", path, cl->tok, NULL, &o);
-        if (st != 200)
-            fail_msg("%s -> %d %s", act[a], st, o ? terr_msg(o) : "");
+        if (st != 200) {
+            snprintf(why, cap, "%s -> %d %s", act[a], st, o ? terr_msg(o) : "");
+            json_decref(o);
+            return false;
+        }
         json_decref(o);
     }
+    return true;
+}
+
+static void invoke_on(cluster *cl, tenv *e, int k, char tid[33])
+{
+    char why[512];
+    if (!try_invoke(cl, e, k, tid, why, sizeof why))
+        fail_msg("%s", why);
 }
 
 static int64_t count(mt_core *c, const char *sql)
@@ -119,14 +134,16 @@ static int64_t count(mt_core *c, const char *sql)
 typedef struct inv_arg {
     cluster *cl;
     int node, from, to;
+    bool failed;
+    char why[512];
 } inv_arg;
 
 static void *invoker(void *p)
 {
     inv_arg *a = p;
-    for (int k = a->from; k < a->to; k++) {
+    for (int k = a->from; k < a->to && !a->failed; k++) {
         char tid[33];
-        invoke_on(a->cl, &a->cl->node[a->node], k, tid);
+        a->failed = !try_invoke(a->cl, &a->cl->node[a->node], k, tid, a->why, sizeof a->why);
     }
     return NULL;
 }
@@ -160,11 +177,14 @@ static void test_every_task_once(void **state)
     pthread_t th[NCORES];
     inv_arg args[NCORES];
     for (int i = 0; i < NCORES; i++) {
-        args[i] = (inv_arg){&cl, i, g_tasks * i / NCORES, g_tasks * (i + 1) / NCORES};
+        args[i] = (inv_arg){&cl, i, g_tasks * i / NCORES, g_tasks * (i + 1) / NCORES, false, ""};
         assert_int_equal(pthread_create(&th[i], NULL, invoker, &args[i]), 0);
     }
     for (int i = 0; i < NCORES; i++)
         pthread_join(th[i], NULL);
+    for (int i = 0; i < NCORES; i++)
+        if (args[i].failed)
+            fail_msg("node %d: %s", i, args[i].why);
     mt_core *c0 = cl.node[0].core;
     int64_t done = 0;
     for (int waited = 0; waited < 120000; waited += 20) {
