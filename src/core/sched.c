@@ -913,7 +913,7 @@ char *sched_metrics_text(mt_core *c)
         cm = atomic_load(&s->commits);
         tr = atomic_load(&s->transitions);
     }
-    char buf[1024];
+    char buf[2048];
     int n = snprintf(buf, sizeof buf,
                  "# HELP mesatee_scheduler_sleeping Scheduler threads waiting for a task.\n"
                  "# TYPE mesatee_scheduler_sleeping gauge\n"
@@ -935,6 +935,24 @@ char *sched_metrics_text(mt_core *c)
                  (unsigned long long)cm, (unsigned long long)tr);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
+    if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */
+        uint64_t sent, received, fallback;
+        cwake_counts(c, &sent, &received, &fallback);
+        int m = snprintf(buf + n, sizeof buf - (size_t)n,
+                         "# HELP mesatee_cluster_notifications_total Wake-up notifications "
+                         "(LISTEN/NOTIFY) sent to and received from other nodes.\n"
+                         "# TYPE mesatee_cluster_notifications_total counter\n"
+                         "mesatee_cluster_notifications_total{direction=\"sent\"} %llu\n"
+                         "mesatee_cluster_notifications_total{direction=\"received\"} %llu\n"
+                         "# HELP mesatee_cluster_fallback_wakeups_total Wake-ups after 1 s "
+                         "without a notification (the fallback for lost ones).\n"
+                         "# TYPE mesatee_cluster_fallback_wakeups_total counter\n"
+                         "mesatee_cluster_fallback_wakeups_total %llu\n",
+                         (unsigned long long)sent, (unsigned long long)received,
+                         (unsigned long long)fallback);
+        if (m < 0 || (size_t)m >= sizeof buf - (size_t)n)
+            return NULL;
+    }
     return strdup(buf);
 }
 

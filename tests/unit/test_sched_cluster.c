@@ -282,6 +282,11 @@ static void test_wake_across_nodes(void **state)
      * raising its task event (what parked ?wait= requests listen to) */
     assert_true(recv0 >= 1);
     assert_true(atomic_load(&g_events) >= 1);
+    char *m = sched_metrics_text(cl.node[0].core); /* /metrics shows them */
+    assert_non_null(m);
+    assert_non_null(strstr(m, "mesatee_cluster_notifications_total{direction=\"received\"} "));
+    assert_non_null(strstr(m, "mesatee_cluster_fallback_wakeups_total "));
+    free(m);
     mt_core_set_task_listener(cl.node[0].core, NULL, NULL);
 #undef cl
 }
