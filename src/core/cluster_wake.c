@@ -132,8 +132,21 @@ static void *cwake_main(void *arg)
                 continue;
             }
             wake_all(w); /* what was notified while we did not listen */
+            /* what was posted while we could not send (a post that found
+             * its bit set did not write the eventfd) */
+            if (atomic_load(&w->pending) && !send_pending(w, db)) {
+                store_close(db);
+                db = NULL;
+                continue;
+            }
         }
-        struct pollfd p[2] = {{w->efd, POLLIN, 0}, {mt_db_socket(db), POLLIN, 0}};
+        int sock = mt_db_socket(db);
+        if (sock < 0) { /* the connection broke: listen again on a new one */
+            store_close(db);
+            db = NULL;
+            continue;
+        }
+        struct pollfd p[2] = {{w->efd, POLLIN, 0}, {sock, POLLIN, 0}};
         int n = poll(p, 2, CWAKE_POLL_MS);
         if (n < 0 && errno == EINTR)
             continue;

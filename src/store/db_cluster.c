@@ -19,8 +19,11 @@ static PGconn *pgc(mt_db *db)
  * the first column of the first row as "t"/"f" tested for true. */
 static mt_status run1(mt_db *db, const char *sql, const char *what, bool *one, mt_err *err)
 {
-    if (!db->in_tx && PQstatus(pgc(db)) != CONNECTION_OK)
-        PQreset(pgc(db));
+    if (!db->in_tx) { /* a broken connection is re-established as db_pg.c does */
+        mt_status rc = dbp_ensure(db, err);
+        if (rc)
+            return rc;
+    }
     PGresult *r = PQexec(pgc(db), sql);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
