@@ -71,6 +71,7 @@ static void core_free(mt_core *c)
 {
     if (!c)
         return;
+    cwake_stop(c); /* cluster_wake.c: before anything it wakes goes */
     core_kek_close(c); /* stops the rewrap thread before the store closes */
     transit_cache_free(c);
     core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
@@ -194,7 +195,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     pthread_mutex_lock(&c->mu);
     untrusted_objects_sweep(c, c->db);
     pthread_mutex_unlock(&c->mu);
-    if ((rc = core_kek_start(c, err)))
+    if ((rc = core_kek_start(c, err)) || (rc = cwake_start(c, err)))
         goto fail;
     *out = c;
     return MT_OK;
@@ -220,6 +221,7 @@ void mt_core_close(mt_core *core)
 {
     if (!core)
         return;
+    cwake_stop(core); /* it wakes the scheduler: stops first */
     sched_stop(core);
     if (atomic_load(&core->ran_tasks) && core->db) {
         mt_err err;

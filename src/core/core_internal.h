@@ -83,6 +83,7 @@ struct mt_core {
     atomic_bool task_listener_set;
     void (*task_listener)(void *ctx);
     void *task_listener_ctx;
+    struct core_cwake *cwake; /* cluster_wake.c: LISTEN/NOTIFY (PostgreSQL), else NULL */
 };
 
 /* Per-request context handed to every handler. */
@@ -514,6 +515,8 @@ mt_status transit_restore(core_ctx *x);
 /* ---- scheduler (sched.c) ---------------------------------------------- */
 mt_status sched_recover(mt_core *c, mt_db *db, mt_err *err);
 void sched_wake(mt_core *c);
+/* Only this process's scheduler (cluster_wake.c, for another node's event). */
+void sched_wake_local(mt_core *c);
 /* The scheduler's counters as Prometheus text (heap; NULL when out of
  * memory): wake-ups by cause, commits and the state changes they carried. */
 char *sched_metrics_text(mt_core *c);
@@ -525,6 +528,18 @@ char *sched_metrics_text(mt_core *c);
 mt_status core_wait_query_parse(const char *query, unsigned *wait_ms, mt_err *err);
 /* Tells the task listener (if any) that a task's state changed (any thread). */
 void core_task_event(mt_core *core);
+/* Only this process's listener (cluster_wake.c, for another node's event). */
+void core_task_event_local(mt_core *core);
+/* ---- cluster_wake.c: LISTEN/NOTIFY between nodes (PostgreSQL) ---------- */
+#define CWAKE_STAGED 1u /* a task was staged: schedulers claim */
+#define CWAKE_TASK 2u   /* a task's state changed: parked ?wait= requests look */
+/* Starts the wake-up thread on a PostgreSQL store (no-op on SQLite). */
+mt_status cwake_start(mt_core *c, mt_err *err);
+void cwake_stop(mt_core *c); /* joins it; no-op when none */
+/* Tells the other nodes (never blocks; any thread). */
+void cwake_post(mt_core *c, unsigned what);
+/* Notifications sent, received from other nodes, fallback wake-ups. */
+void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fallback);
 void sched_stop(mt_core *c);
 /* Graceful stop: puts every task still 'running' back in the queue
  * ('staged', same place, outcome cleared and re-sealed), audited "task

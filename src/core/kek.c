@@ -674,8 +674,23 @@ static void *rewrap_main(void *arg)
         mt_err err;
         mt_err_clear(&err);
         mt_status rc = db ? MT_OK : store_open(c->db_path, false, &db, &err);
-        if (!rc)
+        /* one rewrap pass at a time in a cluster (PostgreSQL advisory lock;
+         * passes are idempotent, so this node's pass waits and then runs) */
+        bool leader = false;
+        while (!rc && !leader && !(rc = mt_db_try_lock(db, MT_DB_LOCK_REWRAP, &leader, &err)) &&
+               !leader) {
+            pthread_mutex_lock(&k->mu);
+            bool stop = k->stop;
+            pthread_mutex_unlock(&k->mu);
+            if (stop)
+                break;
+            struct timespec ts = {0, 500 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (!rc && leader) {
             rc = rewrap_pass(c, db, &err);
+            mt_db_unlock(db, MT_DB_LOCK_REWRAP);
+        }
         if (rc)
             mt_error("KeyStore rewrap stopped (resumes at the next rotation or start): %s",
                      err.msg);

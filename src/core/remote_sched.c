@@ -983,7 +983,23 @@ out:
     return rc;
 }
 
+static mt_status sweep_expired(mt_remote_sched *rs, mt_err *err);
+
 mt_status mt_remote_sched_sweep(mt_remote_sched *rs, mt_err *err)
+{
+    /* one sweeper per cluster at a time (docs/cluster.md "Scheduling across
+     * nodes"): a node that does not get the lock leaves this round to the
+     * one that has it; SQLite always gets it */
+    bool leader = false;
+    mt_status lrc = mt_db_try_lock(rs->db, MT_DB_LOCK_LEASE_SWEEP, &leader, err);
+    if (lrc || !leader)
+        return lrc;
+    mt_status rc = sweep_expired(rs, err);
+    mt_db_unlock(rs->db, MT_DB_LOCK_LEASE_SWEEP);
+    return rc;
+}
+
+static mt_status sweep_expired(mt_remote_sched *rs, mt_err *err)
 {
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)wall_ms());

@@ -217,6 +217,40 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
 
 /* ---- claiming and running ---------------------------------------------- */
 
+/* ---- concurrent claimers (issue 14, docs/cluster.md "Scheduling across
+ * nodes") ---------------------------------------------------------------
+ * On SQLite the claim runs in BEGIN IMMEDIATE, one writer at a time, as
+ * before. On PostgreSQL several schedulers (threads, processes, nodes) claim
+ * side by side: the transaction starts at READ COMMITTED without the writer
+ * lock, the oldest staged row not locked by another claimer is locked with
+ * FOR UPDATE SKIP LOCKED and marked running, and only then the writer lock
+ * is taken for the audit append (the chain stays linear: the head is read
+ * after the lock, and READ COMMITTED gives that statement a fresh
+ * snapshot). A row locked by another claimer is skipped, one claimed and
+ * committed meanwhile fails the status recheck: no task is claimed twice,
+ * none is lost. */
+static const char *claim_sql(mt_db *mdb)
+{
+    if (mt_db_backend_of(mdb) == MT_DB_PG)
+        return "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
+               "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
+               "ORDER BY staged_seq, task_id LIMIT 1 FOR UPDATE SKIP LOCKED) AND "
+               "status = 'staged' RETURNING task_id";
+    return "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
+           "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
+           "ORDER BY staged_seq, task_id LIMIT 1) AND status = 'staged' "
+           "RETURNING task_id";
+}
+
+/* The claim's own transaction: IMMEDIATE on SQLite, READ COMMITTED without
+ * the writer lock on PostgreSQL (claim_in takes it before the audit). */
+static mt_status claim_tx_begin(mt_db *mdb, mt_err *err)
+{
+    if (mt_db_backend_of(mdb) == MT_DB_PG)
+        return mt_db_begin(mdb, MT_DB_TX_DEFERRED, err);
+    return store_begin(mdb, err);
+}
+
 /* Claims the oldest staged task inside the caller's transaction; *got false
  * when the queue is empty. */
 static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], bool *got,
@@ -224,12 +258,7 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
 {
     *got = false;
     mt_db_stmt *st;
-    mt_status rc = core_stmt_get(c, mdb,
-                                 "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
-                                 "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
-                                 "ORDER BY staged_seq, task_id LIMIT 1) AND status = 'staged' "
-                                 "RETURNING task_id",
-                                 &st, err);
+    mt_status rc = core_stmt_get(c, mdb, claim_sql(mdb), &st, err);
     if (rc)
         return rc;
     mt_db_bind_int64(st, 1, mt_now());
@@ -243,7 +272,10 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);
-        rc = audit_append(c, mdb, "scheduler", "task running", obj, 0, err);
+        /* PostgreSQL (claim_tx_begin): the chain's writer lock only now,
+         * after the row is ours; a no-op where the transaction holds it */
+        if (!(rc = mt_db_writer_lock(mdb, err)))
+            rc = audit_append(c, mdb, "scheduler", "task running", obj, 0, err);
     }
     if (rc)
         *got = false;
@@ -255,7 +287,7 @@ static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID
                        bool *got, mt_err *err)
 {
     *got = false;
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = claim_tx_begin(mdb, err);
     if (rc)
         return rc;
     if (!(rc = claim_in(c, mdb, task_id, got, err)) && *got)
@@ -865,6 +897,12 @@ void sched_stop(mt_core *c)
 
 void sched_wake(mt_core *c)
 {
+    cwake_post(c, CWAKE_STAGED); /* the other nodes' schedulers (cluster_wake.c) */
+    sched_wake_local(c);
+}
+
+void sched_wake_local(mt_core *c)
+{
     core_sched *s = c->sched;
     if (!s)
         return;
@@ -890,7 +928,7 @@ char *sched_metrics_text(mt_core *c)
         cm = atomic_load(&s->commits);
         tr = atomic_load(&s->transitions);
     }
-    char buf[1024];
+    char buf[2048];
     int n = snprintf(buf, sizeof buf,
                  "# HELP mesatee_scheduler_sleeping Scheduler threads waiting for a task.\n"
                  "# TYPE mesatee_scheduler_sleeping gauge\n"
@@ -912,6 +950,24 @@ char *sched_metrics_text(mt_core *c)
                  (unsigned long long)cm, (unsigned long long)tr);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
+    if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */
+        uint64_t sent, received, fallback;
+        cwake_counts(c, &sent, &received, &fallback);
+        int m = snprintf(buf + n, sizeof buf - (size_t)n,
+                         "# HELP mesatee_cluster_notifications_total Wake-up notifications "
+                         "(LISTEN/NOTIFY) sent to and received from other nodes.\n"
+                         "# TYPE mesatee_cluster_notifications_total counter\n"
+                         "mesatee_cluster_notifications_total{direction=\"sent\"} %llu\n"
+                         "mesatee_cluster_notifications_total{direction=\"received\"} %llu\n"
+                         "# HELP mesatee_cluster_fallback_wakeups_total Wake-ups after 1 s "
+                         "without a notification (the fallback for lost ones).\n"
+                         "# TYPE mesatee_cluster_fallback_wakeups_total counter\n"
+                         "mesatee_cluster_fallback_wakeups_total %llu\n",
+                         (unsigned long long)sent, (unsigned long long)received,
+                         (unsigned long long)fallback);
+        if (m < 0 || (size_t)m >= sizeof buf - (size_t)n)
+            return NULL;
+    }
     return strdup(buf);
 }
 

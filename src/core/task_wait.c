@@ -72,6 +72,12 @@ void mt_core_set_task_listener(mt_core *core, void (*fn)(void *ctx), void *ctx)
 
 void core_task_event(mt_core *core)
 {
+    cwake_post(core, CWAKE_TASK); /* other nodes' parked requests (cluster_wake.c) */
+    core_task_event_local(core);
+}
+
+void core_task_event_local(mt_core *core)
+{
     if (!core || !atomic_load(&core->task_listener_set))
         return;
     pthread_mutex_lock(&g_listener_mu);

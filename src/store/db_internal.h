@@ -69,6 +69,8 @@ mt_status dbp_open(const char *url, mt_db **out, mt_err *err);
 void dbp_close(mt_db *db);
 mt_status dbp_exec(mt_db *db, const char *sql, mt_err *err);
 mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err);
+/* Re-establishes a broken connection outside a transaction (db_cluster.c). */
+mt_status dbp_ensure(mt_db *db, mt_err *err);
 mt_status dbp_commit(mt_db *db, mt_err *err);
 void dbp_rollback(mt_db *db);
 mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err);

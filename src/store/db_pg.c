@@ -230,6 +230,11 @@ static mt_status ensure(mt_db *db, mt_err *err)
     return reconnect(db, err);
 }
 
+mt_status dbp_ensure(mt_db *db, mt_err *err)
+{
+    return ensure(db, err);
+}
+
 /* ---- connection ---------------------------------------------------------- */
 
 typedef struct pg_state {

@@ -199,4 +199,36 @@ mt_status mt_db_translate(mt_db_backend backend, const char *sql, char **out, in
 /* The advisory lock key of MT_DB_TX_IMMEDIATE on PostgreSQL. */
 #define MT_DB_WRITER_LOCK_KEY 0x6d65736174656501LL /* "mesatee\x01" */
 
+
+/* ---- cluster primitives (db_cluster.c; docs/cluster.md "Scheduling across
+ * nodes") ---------------------------------------------------------------- */
+/* Takes the writer lock of MT_DB_TX_IMMEDIATE inside a transaction begun
+ * otherwise (PostgreSQL: pg_advisory_xact_lock, held until commit or
+ * rollback; taken again it is a no-op). SQLite: MT_OK (its transactions are
+ * IMMEDIATE whenever they write). For work that should run side by side
+ * until the one step that must be serial (an audit append). */
+mt_status mt_db_writer_lock(mt_db *db, mt_err *err);
+/* A session-level advisory lock (PostgreSQL pg_try_advisory_lock): *got
+ * tells whether this connection now holds key (until mt_db_unlock or the
+ * connection ends; a reconnect loses it). SQLite: always granted. For work
+ * that one node of a cluster does at a time. */
+mt_status mt_db_try_lock(mt_db *db, int64_t key, bool *got, mt_err *err);
+void mt_db_unlock(mt_db *db, int64_t key);
+/* LISTEN/NOTIFY (PostgreSQL only; MT_EINVAL on SQLite). channel: [a-z0-9_],
+ * payload: [a-z0-9_:], at most 200 bytes (our own constant forms). A
+ * NOTIFY outside a transaction is delivered at once, inside one at commit. */
+mt_status mt_db_listen(mt_db *db, const char *channel, mt_err *err);
+mt_status mt_db_notify(mt_db *db, const char *channel, const char *payload, mt_err *err);
+/* The connection's socket to poll for notifications (-1: none/broken). */
+int mt_db_socket(mt_db *db);
+/* Reads what arrived and calls fn for each notification; MT_EUNAVAIL when
+ * the connection broke (open a new one and LISTEN again: notifications
+ * sent meanwhile are lost). */
+mt_status mt_db_notifications(mt_db *db,
+                              void (*fn)(void *ctx, const char *channel, const char *payload),
+                              void *ctx, mt_err *err);
+/* Advisory lock keys of once-per-cluster work (mt_db_try_lock). */
+#define MT_DB_LOCK_REWRAP 0x6d65736174656502LL /* "mesatee\x02": the KeyStore rewrap pass */
+#define MT_DB_LOCK_LEASE_SWEEP 0x6d65736174656503LL /* "mesatee\x03": the lease sweeper */
+
 #endif

@@ -658,6 +658,77 @@ static void test_pg_reconnect(void **state)
     mt_db_close(db);
 }
 
+/* db_cluster.c (docs/cluster.md "Scheduling across nodes"): the late writer
+ * lock, session advisory locks between connections, LISTEN/NOTIFY, and the
+ * refusals (SQLite; channel or payload outside our constant forms). */
+static void collect(void *ctx, const char *channel, const char *payload)
+{
+    char *got = ctx;
+    snprintf(got, 128, "%s/%s", channel, payload);
+}
+
+static void test_cluster_primitives(void **state)
+{
+    (void)state;
+    mt_db *a = open_db(), *b = open_db();
+    mt_err err;
+    bool got = false;
+    assert_int_equal(mt_db_writer_lock(a, &err), backend == MT_DB_PG ? MT_EINTERNAL : MT_OK);
+    assert_int_equal(mt_db_try_lock(a, 4242, &got, &err), MT_OK);
+    assert_true(got);
+    assert_int_equal(mt_db_try_lock(b, 4242, &got, &err), MT_OK);
+    assert_int_equal(got, backend != MT_DB_PG); /* SQLite: always granted */
+    mt_db_unlock(a, 4242);
+    assert_int_equal(mt_db_try_lock(b, 4242, &got, &err), MT_OK);
+    assert_true(got);
+    mt_db_unlock(b, 4242);
+    if (backend != MT_DB_PG) {
+        assert_int_equal(mt_db_listen(a, "mesatee_wake", &err), MT_EINVAL);
+        assert_int_equal(mt_db_notify(a, "mesatee_wake", "s:1", &err), MT_EINVAL);
+        assert_int_equal(mt_db_socket(a), -1);
+        mt_db_close(a);
+        mt_db_close(b);
+        return;
+    }
+    /* the writer lock taken late: b's IMMEDIATE transaction waits for it */
+    assert_int_equal(mt_db_begin(a, MT_DB_TX_DEFERRED, &err), MT_OK);
+    assert_int_equal(mt_db_writer_lock(a, &err), MT_OK);
+    assert_int_equal(mt_db_writer_lock(a, &err), MT_OK); /* again: a no-op */
+    assert_int_equal(mt_db_set_busy_timeout(b, 200, &err), MT_OK);
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_EUNAVAIL);
+    assert_true(mt_db_retryable(b));
+    mt_db_rollback(b);
+    mt_db_rollback(a);
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    mt_db_rollback(b);
+    assert_int_equal(mt_db_set_busy_timeout(b, 0, &err), MT_OK);
+    /* LISTEN/NOTIFY */
+    assert_int_equal(mt_db_listen(a, "mesatee_wake", &err), MT_OK);
+    assert_int_equal(mt_db_notify(b, "mesatee_wake", "s:0123456789abcdef", &err), MT_OK);
+    char got_n[128] = "";
+    for (int i = 0; i < 200 && !got_n[0]; i++) {
+        assert_int_equal(mt_db_notifications(a, collect, got_n, &err), MT_OK);
+        if (!got_n[0]) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_string_equal(got_n, "mesatee_wake/s:0123456789abcdef");
+    assert_true(mt_db_socket(a) >= 0);
+    /* garbage: names and payloads outside the constant forms are refused */
+    assert_int_equal(mt_db_listen(a, "Bad-Channel", &err), MT_EINVAL);
+    assert_int_equal(mt_db_listen(a, "", &err), MT_EINVAL);
+    assert_int_equal(mt_db_listen(a, "x; DROP TABLE t", &err), MT_EINVAL);
+    assert_int_equal(mt_db_notify(b, "mesatee_wake", "it's", &err), MT_EINVAL);
+    assert_int_equal(mt_db_notify(b, "mesatee_wake", NULL, &err), MT_EINVAL);
+    char longp[300];
+    memset(longp, 'a', sizeof longp - 1);
+    longp[sizeof longp - 1] = 0;
+    assert_int_equal(mt_db_notify(b, "mesatee_wake", longp, &err), MT_EINVAL);
+    mt_db_close(a);
+    mt_db_close(b);
+}
+
 int main(int argc, char **argv)
 {
     url = argc > 1 ? argv[1] : getenv("MT_TEST_DB_URL");
@@ -684,6 +755,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_error_messages),  cmocka_unit_test(test_conflict),
         cmocka_unit_test(test_core_migrations), cmocka_unit_test(test_pg_tls_and_multihost),
         cmocka_unit_test(test_pg_reconnect),    cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_cluster_primitives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
