@@ -445,6 +445,7 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
             rank[b][x] = (uint16_t)(cnt[b][x] ? r++ : 0);
         nval[b] = r;
     }
+    psi_key *src = v, *dst = tmp; /* swapped after each pass */
     int b = 0;
     while (b < 8) {
         if (nval[b] <= 1) {
@@ -461,7 +462,7 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
         }
         memset(bucket, 0, buckets * sizeof *bucket);
         for (size_t i = 0; i < n; i++)
-            bucket[psi_digit(v[i].k, b, e, rank, mult)]++;
+            bucket[psi_digit(src[i].k, b, e, rank, mult)]++;
         size_t sum = 0;
         for (unsigned x = 0; x < buckets; x++) {
             size_t c = bucket[x];
@@ -469,10 +470,14 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            tmp[bucket[psi_digit(v[i].k, b, e, rank, mult)]++] = v[i];
-        memcpy(v, tmp, n * sizeof *v);
+            dst[bucket[psi_digit(src[i].k, b, e, rank, mult)]++] = src[i];
+        psi_key *t = src;
+        src = dst;
+        dst = t;
         b = e;
     }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && v[j].k == v[i].k)
