@@ -250,7 +250,7 @@ static mt_status psi_partition(psi_part *pt, const uint32_t *hist, size_t n, uns
     size_t *cur = malloc(parts * sizeof *cur);
     if (!pt->off || !pt->ent || !cur) {
         free(cur);
-        return mt_err_set(err, MT_ENOMEM, "out of memory for %zu ids of input '%s'", n,
+        return mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s' (memory limit?)",
                           pt->in->slot ? pt->in->slot : "?");
     }
     /* coarsen the 12-bit histogram to 'bits' bits; off[p] = start of p */
