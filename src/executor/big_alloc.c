@@ -9,10 +9,11 @@ void mt_big_hint(void *p, size_t bytes)
 {
     if (!p || bytes < MT_BIG_ALLOC_HUGE)
         return;
-    uintptr_t a = ((uintptr_t)p + MT_BIG_ALLOC_HUGE - 1) & ~(uintptr_t)(MT_BIG_ALLOC_HUGE - 1);
-    uintptr_t b = ((uintptr_t)p + bytes) & ~(uintptr_t)(MT_BIG_ALLOC_HUGE - 1);
-    if (b > a)
-        (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+    /* no MADV_HUGEPAGE: with the kernel's THP defrag at "madvise" (Debian's
+     * default) a fault in an madvised range may compact memory
+     * synchronously; on the project VM 512 MiB took 740-1040 ms of CPU in
+     * huge pages against 190-210 ms in 4 KiB pages (bench/RESULTS.md, PSI
+     * cold memory) */
 #ifdef MADV_POPULATE_WRITE
     /* the whole range (also the unaligned ends); EINVAL on kernels before
      * 5.14 and ENOMEM at a memory limit leave it to first touch */

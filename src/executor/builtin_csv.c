@@ -195,7 +195,7 @@ static mt_status csv_parse(const uint8_t *data, size_t len, const mt_csv_opts *o
             goto oom;
         arena = len + seps + extra + 1;
     }
-    /* about the input's size: huge pages, populated at once (big_alloc.h,
+    /* about the input's size: populated at once (big_alloc.h,
      * a fresh worker's first touch; issue 13 "Cold memory") */
     if (!(t->arena = mt_big_alloc(arena)))
         goto oom;

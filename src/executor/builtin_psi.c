@@ -231,7 +231,7 @@ static mt_status psi_scan(const mt_psi_input *in, uint64_t seed, uint32_t *hist,
 
 /* ------------------------------------------------------------- partitioning */
 
-/* Memory for a large array (big_alloc.h: 2 MiB-aligned, huge pages,
+/* Memory for a large array (big_alloc.h: 2 MiB-aligned,
  * populated at once: a fresh worker's first touch, issue 13). */
 static void *psi_big_alloc(size_t bytes)
 {
