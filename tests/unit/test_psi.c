@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "big_alloc.h"
 #include "mt_builtin.h"
 
 static char *psi(const char **lists, size_t n, size_t *count, mt_status *st, mt_err *err)
@@ -452,6 +453,49 @@ static void test_partition_edges(void **state)
     free(want);
 }
 
+/* mt_big_alloc (the PSI tables' and the worker's input memory): usable,
+ * 2 MiB-aligned from 2 MiB up, realloc and free work; the hint keeps the
+ * bytes already there (populating writes nothing), on every chunk of a
+ * range larger than one huge-page chunk and on unaligned ends. */
+static void test_big_alloc(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, ((size_t)2 << 20) - 1, (size_t)2 << 20,
+                                   ((size_t)2 << 20) + 1, (size_t)70 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        uint8_t *p = mt_big_alloc(n);
+        assert_non_null(p);
+        if (n >= MT_BIG_ALLOC_HUGE)
+            assert_int_equal((uintptr_t)p % MT_BIG_ALLOC_HUGE, 0);
+        if (n) {
+            memset(p, 0xa5, n);
+            p[n - 1] = 0x5a;
+        }
+        uint8_t *q = realloc(p, n + 4096);
+        assert_non_null(q);
+        if (n > 1)
+            assert_int_equal(q[0], 0xa5);
+        if (n)
+            assert_int_equal(q[n - 1], 0x5a);
+        free(q);
+    }
+    size_t n = ((size_t)67 << 20) + 123;
+    uint8_t *m = malloc(n + 7);
+    assert_non_null(m);
+    for (size_t i = 0; i < n + 7; i++)
+        m[i] = (uint8_t)(i * 31 + 7);
+    for (int round = 0; round < 2; round++) { /* the second: after any switch to 4 KiB */
+        mt_big_hint(m + 7, n);
+        mt_big_hint(m + 3, 100);
+        mt_big_hint(NULL, n);
+        for (size_t i = 0; i < n + 7; i += 4093)
+            assert_int_equal(m[i], (uint8_t)(i * 31 + 7));
+        assert_int_equal(m[n + 6], (uint8_t)((n + 6) * 31 + 7));
+    }
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_partitioned),
         cmocka_unit_test(test_partition_edges),
+        cmocka_unit_test(test_big_alloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
