@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "big_alloc.h"
 #include "mt_util.h"
 
 /* ------------------------------------------------------------- reader */
@@ -194,7 +195,9 @@ static mt_status csv_parse(const uint8_t *data, size_t len, const mt_csv_opts *o
             goto oom;
         arena = len + seps + extra + 1;
     }
-    if (!(t->arena = malloc(arena)))
+    /* about the input's size: populated at once (big_alloc.h,
+     * a fresh worker's first touch; issue 13 "Cold memory") */
+    if (!(t->arena = mt_big_alloc(arena)))
         goto oom;
     s.dst = t->arena;
     if (len >= 3 && data[0] == 0xef && data[1] == 0xbb && data[2] == 0xbf)

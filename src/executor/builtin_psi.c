@@ -3,17 +3,17 @@
  * Every party's id list arrives decrypted in the worker. The intersection is
  * a partitioned hash join, built so that the random accesses stay in cache:
  *
- *  1. scan: each input is split into lines (64-byte blocks turned into a
- *     newline bit mask), every id is hashed once (64-bit, seeded) and
- *     recorded as (hash, offset, length) in input order, with a histogram of
- *     the hash's top 12 bits. The smallest input (in bytes) goes first: its
- *     id count fixes the number of partitions P = 2^b (about
- *     PSI_PART_TARGET ids of it per partition, at most 2^12).
- *  2. partition: the records are scattered by the top b hash bits into one
- *     contiguous array per input (a counting sort, so partition p of input i
- *     is a slice); each 32-byte entry carries the hash, the offset and
- *     length, and the id's first 16 bytes zero-padded, so ids of up to 16
- *     bytes are compared and sorted without touching the input again.
+ *  1. count: each input is split into lines (64-byte blocks turned into a
+ *     newline bit mask), every id is hashed (64-bit, seeded) and counted in
+ *     a histogram of the hash's top 12 bits. The smallest input (in bytes)
+ *     goes first: its id count fixes the number of partitions P = 2^b
+ *     (about PSI_PART_TARGET ids of it per partition, at most 2^12).
+ *  2. partition: a second pass hashes the ids again and scatters them by
+ *     the top b hash bits into one contiguous array per input (a counting
+ *     sort, so partition p of input i is a slice, in input order); each
+ *     24-byte entry carries 53 hash bits and the length, and the id's first
+ *     16 bytes zero-padded (longer ids: 8 bytes and the offset), so ids of
+ *     up to 16 bytes are compared and sorted without touching the input.
  *  3. join, partition by partition: a small open-addressing table (8-byte
  *     slots: tag and index) over the smallest input's slice collapses its
  *     duplicates (round 1); the other inputs' slices stream through it in
@@ -26,9 +26,12 @@
  *     use 16 values per byte: three bytes, 4096 buckets, per pass); runs of
  *     equal prefixes are then sorted by a comparison sort on the whole id.
  *
- * Memory: 16 bytes per id of the largest input (scan records, reused), 32
- * bytes per id of every input (the partitioned entries), 32 bytes per id of
- * the intersection (sort), besides the inputs. */
+ * Memory (issue 13 "Cold memory": a fresh worker pays for every page it
+ * first touches): 24 bytes per id of every input (the partitioned entries),
+ * besides the inputs; the ids are hashed twice (a counting pass, then the
+ * scatter) instead of keeping a record array. The sort keys (16 bytes per
+ * survivor, twice) and the output go into the largest probe input's
+ * entries once the join has wiped them, when they fit there. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,13 +50,13 @@
 #error "builtin_psi assumes a little-endian machine"
 #endif
 
-/* Ids of the smallest input per partition: its slice (32 B per id), table
+/* Ids of the smallest input per partition: its slice (24 B per id), table
  * (16 B per id) and round counters (2 B per id), about 200 KiB, stay well
  * inside L2 (1 MiB on the project machine; 2048 to 16384 measured alike). */
 #define PSI_PART_TARGET 4096u
 #define PSI_PART_MAX_BITS 12
 #define PSI_HIST (1u << PSI_PART_MAX_BITS)
-/* Offsets are stored in 53 bits, lengths in 11. */
+/* Lengths are stored in the top 11 bits of an entry's hash word. */
 #define PSI_LEN_BITS 11
 #define PSI_MAX_INPUT (((uint64_t)1 << (64 - PSI_LEN_BITS)) - 1)
 
@@ -117,12 +120,6 @@ static inline uint64_t psi_hash(uint64_t p0, uint64_t p1, const uint8_t *s, size
 
 /* ------------------------------------------------------------- scanning */
 
-/* One id in input order: hash, offset << PSI_LEN_BITS | length. */
-typedef struct psi_rec {
-    uint64_t h;
-    uint64_t ref;
-} psi_rec;
-
 /* Bit i set where s[i] == '\n', for the n <= 64 bytes at s. */
 static inline uint64_t psi_nl_mask(const uint8_t *s, size_t n)
 {
@@ -142,118 +139,26 @@ static inline uint64_t psi_nl_mask(const uint8_t *s, size_t n)
     return m;
 }
 
-/* Scan state of one input. */
-typedef struct psi_scan_st {
-    psi_rec *rec;  /* the ids, in input order (grown as needed) */
-    size_t cap;
-    size_t n;
-    uint32_t hist[PSI_HIST]; /* by the top 12 hash bits */
-} psi_scan_st;
-
-#define PSI_HUGE MT_BIG_ALLOC_HUGE
-
-/* Huge pages for the 2 MiB-aligned part of p[0..bytes), populated at once
- * (big_alloc.h: a fresh worker's first touch, issue 13). A hint only. */
-static void psi_hint_huge(void *p, size_t bytes)
-{
-    mt_big_hint(p, bytes);
-}
-
-static mt_status psi_grow(psi_scan_st *sc, const mt_psi_input *in, mt_err *err)
-{
-    size_t cap = sc->cap ? sc->cap * 2 : in->len / 16 + 64;
-    /* the first size covers every id of 16 bytes or more: usually no growth */
-    psi_rec *r = sc->rec ? realloc(sc->rec, cap * sizeof *r) : mt_big_alloc(cap * sizeof *r);
-    if (!r)
-        return mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s'",
-                          in->slot ? in->slot : "?");
-    psi_hint_huge(r, cap * sizeof *r);
-    sc->rec = r;
-    sc->cap = cap;
-    return MT_OK;
-}
-
-/* Records one id at offset off, length len. */
-static inline mt_status psi_emit(psi_scan_st *sc, const mt_psi_input *in, size_t off,
-                                 size_t len, size_t line, uint64_t seed, mt_err *err)
-{
-    if (len > MT_PSI_MAX_ID)
-        return mt_err_set(err, MT_EINVAL,
-                          "input '%s', line %zu: id is %zu bytes, longer than the limit of %d",
-                          in->slot ? in->slot : "?", line, len, MT_PSI_MAX_ID);
-    if (sc->n == sc->cap) {
-        mt_status st = psi_grow(sc, in, err);
-        if (st != MT_OK)
-            return st;
-    }
-    const uint8_t *s = in->data + off;
-    uint64_t p0, p1;
-    psi_prefix(s, len, in->len - off, &p0, &p1);
-    uint64_t h = psi_hash(p0, p1, s, len, seed);
-    sc->rec[sc->n].h = h;
-    sc->rec[sc->n].ref = (uint64_t)off << PSI_LEN_BITS | len;
-    sc->n++;
-    sc->hist[h >> (64 - PSI_PART_MAX_BITS)]++;
-    return MT_OK;
-}
-
-/* Splits input in into ids (LF ends a line, a CR before it is dropped, empty
- * lines are skipped) and records each; sc->n and sc->hist are reset. */
-static mt_status psi_scan(psi_scan_st *sc, const mt_psi_input *in, uint64_t seed, mt_err *err)
-{
-    sc->n = 0;
-    memset(sc->hist, 0, sizeof sc->hist);
-    if (in->len > PSI_MAX_INPUT)
-        return mt_err_set(err, MT_EINVAL, "input '%s' is too large for psi",
-                          in->slot ? in->slot : "?");
-    const uint8_t *d = in->data;
-    size_t n = in->len, start = 0, line = 0;
-    mt_status st = MT_OK;
-    for (size_t blk = 0; blk < n; blk += 64) {
-        uint64_t m = psi_nl_mask(d + blk, n - blk < 64 ? n - blk : 64);
-        while (m) {
-            size_t pos = blk + (size_t)__builtin_ctzll(m);
-            m &= m - 1;
-            line++;
-            size_t len = pos - start;
-            if (len && d[pos - 1] == '\r')
-                len--;
-            if (len && (st = psi_emit(sc, in, start, len, line, seed, err)) != MT_OK)
-                return st;
-            start = pos + 1;
-        }
-    }
-    if (start < n) /* a last line without LF keeps a trailing CR */
-        st = psi_emit(sc, in, start, n - start, line + 1, seed, err);
-    return st;
-}
-
-/* ------------------------------------------------------------- partitioning */
-
-/* One id, partitioned: 32 bytes, two per cache line. */
+/* One id, partitioned: 24 bytes (issue 13 "Cold memory": a fresh worker pays
+ * for every page it touches, so an id costs its input bytes and this). */
 typedef struct psi_ent {
-    uint64_t h;
-    uint64_t ref;  /* offset << PSI_LEN_BITS | length */
-    uint64_t p0;   /* bytes 0..7 of the id, zero-padded, little-endian */
-    uint64_t p1;   /* bytes 8..15 */
+    uint64_t h;   /* the hash's low 53 bits | length << 53 */
+    uint64_t p0;  /* bytes 0..7 of the id, zero-padded, little-endian */
+    uint64_t p1;  /* length <= 16: bytes 8..15, zero-padded; longer: the id's
+                   * offset in its input (the tail is read from there) */
 } psi_ent;
+
+#define PSI_HASH_MASK ((~0ULL) >> PSI_LEN_BITS)
 
 static inline size_t psi_ent_len(const psi_ent *e)
 {
-    return (size_t)(e->ref & ((1u << PSI_LEN_BITS) - 1));
+    return (size_t)(e->h >> (64 - PSI_LEN_BITS));
 }
 
-static inline const uint8_t *psi_ent_id(const psi_ent *e, const uint8_t *base)
+/* Bytes 8..15 of the id as a little-endian word (zero-padded). */
+static inline uint64_t psi_ent_w1(const psi_ent *e, const uint8_t *base)
 {
-    return base + (e->ref >> PSI_LEN_BITS);
-}
-
-/* Uninitialised memory for a large array, 2 MiB-aligned and asked to be
- * backed by transparent huge pages when large (fewer TLB misses for the
- * scatter and the probes, fewer page faults). */
-static void *psi_big_alloc(size_t bytes)
-{
-    return mt_big_alloc(bytes);
+    return psi_ent_len(e) <= 16 ? e->p1 : psi_load64(base + e->p1 + 8);
 }
 
 /* One input, partitioned. */
@@ -264,56 +169,118 @@ typedef struct psi_part {
     size_t *off;   /* P + 1 */
 } psi_part;
 
-/* Scatters the scanned ids of sc into pt by their top bits hash bits. */
-static mt_status psi_partition(psi_part *pt, const psi_scan_st *sc, unsigned bits, mt_err *err)
+/* Splits input in into ids (LF ends a line, a CR before it is dropped, empty
+ * lines are skipped) and hashes each. With pt == NULL it counts the ids by
+ * the top PSI_PART_MAX_BITS hash bits into hist (and checks every id's
+ * length); otherwise it scatters them into pt (cur: the next free entry of
+ * every partition, 'bits' top hash bits), in input order within each
+ * partition. Two passes over the input instead of a record array: the
+ * histogram pass costs a second hash per id, the array a page per 256 ids. */
+static inline mt_status psi_scan_id(const mt_psi_input *in, size_t off, size_t len, size_t line,
+                                    uint64_t seed, uint32_t *hist, psi_part *pt, size_t *cur,
+                                    unsigned bits, mt_err *err)
+{
+    if (len > MT_PSI_MAX_ID)
+        return mt_err_set(err, MT_EINVAL,
+                          "input '%s', line %zu: id is %zu bytes, longer than the limit of %d",
+                          in->slot ? in->slot : "?", line, len, MT_PSI_MAX_ID);
+    const uint8_t *s = in->data + off;
+    uint64_t p0, p1;
+    psi_prefix(s, len, in->len - off, &p0, &p1);
+    uint64_t h = psi_hash(p0, p1, s, len, seed);
+    if (!pt) {
+        hist[h >> (64 - PSI_PART_MAX_BITS)]++;
+        return MT_OK;
+    }
+    size_t p = bits ? (size_t)(h >> (64 - bits)) : 0; /* bits == 0: shift 64 avoided */
+    psi_ent *e = &pt->ent[cur[p]++];
+    e->h = (h & PSI_HASH_MASK) | (uint64_t)len << (64 - PSI_LEN_BITS);
+    e->p0 = p0;
+    e->p1 = len <= 16 ? p1 : (uint64_t)off;
+    return MT_OK;
+}
+
+static mt_status psi_scan(const mt_psi_input *in, uint64_t seed, uint32_t *hist, psi_part *pt,
+                          size_t *cur, unsigned bits, mt_err *err)
+{
+    if (in->len > PSI_MAX_INPUT)
+        return mt_err_set(err, MT_EINVAL, "input '%s' is too large for psi",
+                          in->slot ? in->slot : "?");
+    const uint8_t *d = in->data;
+    size_t n = in->len, start = 0, line = 0;
+    mt_status st;
+    for (size_t blk = 0; blk < n; blk += 64) {
+        uint64_t m = psi_nl_mask(d + blk, n - blk < 64 ? n - blk : 64);
+        while (m) {
+            size_t pos = blk + (size_t)__builtin_ctzll(m);
+            m &= m - 1;
+            line++;
+            size_t len = pos - start;
+            if (len && d[pos - 1] == '\r')
+                len--;
+            if (len && (st = psi_scan_id(in, start, len, line, seed, hist, pt, cur, bits, err)) !=
+                           MT_OK)
+                return st;
+            start = pos + 1;
+        }
+    }
+    if (start < n) /* a last line without LF keeps a trailing CR */
+        return psi_scan_id(in, start, n - start, line + 1, seed, hist, pt, cur, bits, err);
+    return MT_OK;
+}
+
+/* ------------------------------------------------------------- partitioning */
+
+/* Memory for a large array (big_alloc.h: 2 MiB-aligned,
+ * populated at once: a fresh worker's first touch, issue 13). */
+static void *psi_big_alloc(size_t bytes)
+{
+    return mt_big_alloc(bytes);
+}
+
+/* Partitions input pt->in by the top 'bits' hash bits given its 12-bit
+ * histogram (a counting sort: partition p is a slice of one array). */
+static mt_status psi_partition(psi_part *pt, const uint32_t *hist, size_t n, unsigned bits,
+                               uint64_t seed, mt_err *err)
 {
     size_t parts = (size_t)1 << bits;
-    pt->n = sc->n;
+    pt->n = n;
     pt->off = malloc((parts + 1) * sizeof *pt->off);
-    pt->ent = psi_big_alloc(sc->n * sizeof *pt->ent);
-    if (!pt->off || !pt->ent)
-        return mt_err_set(err, MT_ENOMEM, "out of memory for %zu ids of input '%s'", sc->n,
+    pt->ent = psi_big_alloc(n * sizeof *pt->ent);
+    size_t *cur = malloc(parts * sizeof *cur);
+    if (!pt->off || !pt->ent || !cur) {
+        free(cur);
+        return mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s' (memory limit?)",
                           pt->in->slot ? pt->in->slot : "?");
+    }
     /* coarsen the 12-bit histogram to 'bits' bits; off[p] = start of p */
     size_t sum = 0, group = PSI_HIST >> bits;
     for (size_t p = 0; p < parts; p++) {
         pt->off[p] = sum;
         for (size_t k = 0; k < group; k++)
-            sum += sc->hist[p * group + k];
+            sum += hist[p * group + k];
     }
     pt->off[parts] = sum;
-    size_t *cur = malloc(parts * sizeof *cur);
-    if (!cur)
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
     memcpy(cur, pt->off, parts * sizeof *cur);
-    const uint8_t *d = pt->in->data;
-    size_t dlen = pt->in->len;
-    unsigned shift = 64 - bits; /* bits == 0: one partition (shift 64 avoided) */
-    for (size_t i = 0; i < sc->n; i++) {
-        psi_ent e;
-        e.h = sc->rec[i].h;
-        e.ref = sc->rec[i].ref;
-        size_t off = (size_t)(e.ref >> PSI_LEN_BITS), len = psi_ent_len(&e);
-        psi_prefix(d + off, len, dlen - off, &e.p0, &e.p1);
-        size_t p = bits ? (size_t)(e.h >> shift) : 0;
-        pt->ent[cur[p]++] = e;
-    }
+    mt_status st = psi_scan(pt->in, seed, NULL, pt, cur, bits, err);
     free(cur);
-    return MT_OK;
+    return st;
 }
 
 /* ------------------------------------------------------------- join */
 
-/* True if a (of input base ba) and b (of input base bb) are the same id. */
+/* True if a (of input base ba) and b (of input base bb) are the same id:
+ * equal hash and length (h), then the bytes: 0..15 from the entries when
+ * the length is <= 16, else bytes 0..7 and the tail from the inputs. */
 static inline bool psi_ent_eq(const psi_ent *a, const uint8_t *ba, const psi_ent *b,
                               const uint8_t *bb)
 {
-    if (a->h != b->h || a->p0 != b->p0 || a->p1 != b->p1)
+    if (a->h != b->h || a->p0 != b->p0)
         return false;
     size_t la = psi_ent_len(a);
-    if (la != psi_ent_len(b))
-        return false;
-    return la <= 16 || memcmp(psi_ent_id(a, ba) + 16, psi_ent_id(b, bb) + 16, la - 16) == 0;
+    if (la <= 16)
+        return a->p1 == b->p1;
+    return memcmp(ba + a->p1 + 8, bb + b->p1 + 8, la - 8) == 0;
 }
 
 /* Per-partition work space, sized for the largest build slice. */
@@ -420,7 +387,8 @@ static int psi_cmp_ids(const psi_ent *a, const psi_ent *b, const uint8_t *base)
     uint64_t a0 = __builtin_bswap64(a->p0), b0 = __builtin_bswap64(b->p0);
     if (a0 != b0)
         return a0 < b0 ? -1 : 1;
-    uint64_t a1 = __builtin_bswap64(a->p1), b1 = __builtin_bswap64(b->p1);
+    uint64_t a1 = __builtin_bswap64(psi_ent_w1(a, base)),
+             b1 = __builtin_bswap64(psi_ent_w1(b, base));
     if (a1 != b1)
         return a1 < b1 ? -1 : 1;
     /* equal zero-padded 16-byte prefixes: an id of <= 16 bytes is a prefix of
@@ -428,7 +396,7 @@ static int psi_cmp_ids(const psi_ent *a, const psi_ent *b, const uint8_t *base)
     size_t la = psi_ent_len(a), lb = psi_ent_len(b);
     if (la > 16 && lb > 16) {
         size_t n = (la < lb ? la : lb) - 16;
-        int c = memcmp(psi_ent_id(a, base) + 16, psi_ent_id(b, base) + 16, n);
+        int c = memcmp(base + a->p1 + 16, base + b->p1 + 16, n);
         if (c)
             return c;
     }
@@ -477,6 +445,7 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
             rank[b][x] = (uint16_t)(cnt[b][x] ? r++ : 0);
         nval[b] = r;
     }
+    psi_key *src = v, *dst = tmp; /* swapped after each pass */
     int b = 0;
     while (b < 8) {
         if (nval[b] <= 1) {
@@ -493,7 +462,7 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
         }
         memset(bucket, 0, buckets * sizeof *bucket);
         for (size_t i = 0; i < n; i++)
-            bucket[psi_digit(v[i].k, b, e, rank, mult)]++;
+            bucket[psi_digit(src[i].k, b, e, rank, mult)]++;
         size_t sum = 0;
         for (unsigned x = 0; x < buckets; x++) {
             size_t c = bucket[x];
@@ -501,10 +470,14 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            tmp[bucket[psi_digit(v[i].k, b, e, rank, mult)]++] = v[i];
-        memcpy(v, tmp, n * sizeof *v);
+            dst[bucket[psi_digit(src[i].k, b, e, rank, mult)]++] = src[i];
+        psi_key *t = src;
+        src = dst;
+        dst = t;
         b = e;
     }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && v[j].k == v[i].k)
@@ -549,36 +522,42 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
             small = i;
 
     mt_status st = MT_OK;
-    psi_scan_st *sc = calloc(1, sizeof *sc);
+    uint32_t *hist = malloc(PSI_HIST * sizeof *hist);
     psi_part *parts = calloc(n, sizeof *parts); /* parts[0]: build; then rounds 2..n */
     psi_part **probes = calloc(n, sizeof *probes);
     psi_join js = {0};
     psi_key *keys = NULL, *tmp = NULL;
     size_t *kept = NULL, nparts = 0, m = 0, bufcap = 16; /* slack: short ids copied as 16 B */
-    uint8_t *buf = NULL;
+    uint8_t *buf = NULL, *keymem = NULL; /* keymem: keys' own allocation, if any */
+    size_t keymem_len = 0;
+    psi_part *reuse = NULL; /* the probe whose entries hold the keys (and the output) */
     bool joined = false;
-    if (!sc || !parts || !probes) {
+    if (!hist || !parts || !probes) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    /* scan and partition, the smallest input first, then the others in
+    /* count and partition, the smallest input first, then the others in
      * order (their rounds); every input is scanned, so that an overlong id
      * fails the task even when the intersection is already known empty */
     unsigned bits = 0;
     bool empty = false;
     for (size_t k = 0; k < n; k++) {
         size_t i = k == 0 ? small : (k <= small ? k - 1 : k);
-        if ((st = psi_scan(sc, &in[i], seed, err)) != MT_OK)
+        memset(hist, 0, PSI_HIST * sizeof *hist);
+        if ((st = psi_scan(&in[i], seed, hist, NULL, NULL, 0, err)) != MT_OK)
             goto out;
-        PSI_T("scan");
+        size_t ids = 0;
+        for (size_t h = 0; h < PSI_HIST; h++)
+            ids += hist[h];
+        PSI_T("count");
         if (k == 0)
-            while (bits < PSI_PART_MAX_BITS && ((size_t)PSI_PART_TARGET << bits) < sc->n)
+            while (bits < PSI_PART_MAX_BITS && ((size_t)PSI_PART_TARGET << bits) < ids)
                 bits++;
-        empty = empty || sc->n == 0;
+        empty = empty || ids == 0;
         if (empty)
             continue;
         parts[k].in = &in[i];
-        if ((st = psi_partition(&parts[k], sc, bits, err)) != MT_OK)
+        if ((st = psi_partition(&parts[k], hist, ids, bits, seed, err)) != MT_OK)
             goto out;
         PSI_T("partition");
     }
@@ -618,10 +597,27 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
         goto out;
 
     /* sort the survivors and write them out. Memory already touched is
-     * reused (fresh pages cost a fault each): the keys go where the second
-     * input's entries were (every survivor is one of them, and 2 keys take
-     * one entry's room; they were wiped by the join). */
-    keys = (psi_key *)(void *)parts[1].ent;
+     * reused (fresh pages cost a fault each): the keys and the output go
+     * where the largest probe input's entries were (wiped by the join). */
+    for (size_t k = 1; k < n; k++)
+        if (!reuse || parts[k].n > reuse->n)
+            reuse = &parts[k];
+    for (size_t p = 0; p < nparts; p++) {
+        const psi_ent *e = parts[0].ent + parts[0].off[p];
+        for (size_t i = 0; i < kept[p]; i++)
+            bufcap += psi_ent_len(&e[i]) + 1;
+    }
+    size_t room = reuse->n * sizeof(psi_ent), keybytes = 2 * m * sizeof(psi_key);
+    if (keybytes <= room) {
+        keys = (psi_key *)(void *)reuse->ent;
+    } else {
+        if (!(keymem = psi_big_alloc(keybytes))) {
+            st = mt_err_set(err, MT_ENOMEM, "out of memory for an intersection of %zu ids", m);
+            goto out;
+        }
+        keymem_len = keybytes;
+        keys = (psi_key *)(void *)keymem;
+    }
     tmp = keys + m;
     size_t k = 0;
     for (size_t p = 0; p < nparts; p++) {
@@ -629,7 +625,6 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
         for (size_t i = 0; i < kept[p]; i++) {
             keys[k].k = __builtin_bswap64(e[i].p0);
             keys[k].e = &e[i];
-            bufcap += psi_ent_len(&e[i]) + 1;
             k++;
         }
     }
@@ -637,11 +632,13 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
     PSI_T("keys");
     psi_sort(keys, tmp, m, base);
     PSI_T("sort");
-    /* the output goes into the scan records' memory when it fits */
-    if (sc->rec && sc->cap * sizeof *sc->rec >= bufcap) {
-        buf = (uint8_t *)sc->rec;
-        bufcap = sc->cap * sizeof *sc->rec;
-        sc->rec = NULL;
+    /* the output is written after the keys when it fits there, and moved
+     * to the front of that allocation, which becomes *out */
+    uint8_t *region = keymem ? keymem : (uint8_t *)reuse->ent;
+    size_t region_len = keymem ? keymem_len : room;
+    bool in_region = region_len - m * sizeof(psi_key) >= bufcap;
+    if (in_region) {
+        buf = region + m * sizeof(psi_key);
     } else if (!(buf = malloc(bufcap))) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory for an intersection of %zu ids", m);
         goto out;
@@ -652,30 +649,47 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
             __builtin_prefetch(keys[i + 8].e);
         const psi_ent *e = keys[i].e;
         size_t len = psi_ent_len(e);
-        memcpy(buf + o, &e->p0, 8);
-        memcpy(buf + o + 8, &e->p1, 8);
-        if (len > 16)
-            memcpy(buf + o + 16, psi_ent_id(e, base) + 16, len - 16);
+        if (len <= 16) {
+            memcpy(buf + o, &e->p0, 8);
+            memcpy(buf + o + 8, &e->p1, 8);
+        } else {
+            memcpy(buf + o, base + e->p1, len);
+        }
         o += len;
         buf[o++] = '\n';
     }
-    mt_wipe(buf + o, bufcap - o);
+    if (in_region) {
+        memmove(region, buf, o);
+        mt_wipe(region + o, region_len - o);
+        buf = region;
+        bufcap = region_len;
+        if (keymem)
+            keymem = NULL;
+        else
+            reuse->ent = NULL;
+    } else {
+        mt_wipe(buf + o, bufcap - o);
+    }
+    keys = NULL; /* wiped with their allocation below, or with the output's */
     PSI_T("output");
     *out = buf;
     buf = NULL;
     *out_len = o;
     *count = m;
 out:
-    if (keys) /* in parts[1].ent, freed below */
-        mt_wipe(keys, 2 * m * sizeof *keys);
-    if (buf)
+    if (buf) {
         mt_wipe(buf, bufcap);
-    free(buf);
+        free(buf);
+    }
+    if (keymem) {
+        mt_wipe(keymem, keymem_len);
+        free(keymem);
+    }
     free(js.tab);
     free(js.round);
     for (size_t i = 0; parts && i < n; i++) {
-        if (parts[i].ent && !joined)
-            mt_wipe(parts[i].ent, parts[i].n * sizeof *parts[i].ent);
+        if (parts[i].ent && (!joined || &parts[i] == reuse))
+            mt_wipe(parts[i].ent, parts[i].n * sizeof *parts[i].ent); /* keys are there */
         else if (i == 0 && joined)
             for (size_t p = 0; p < nparts; p++)
                 mt_wipe(parts[0].ent + parts[0].off[p], kept[p] * sizeof(psi_ent));
@@ -683,11 +697,7 @@ out:
         free(parts[i].off);
     }
     free(kept);
-    if (sc && sc->rec)
-        mt_wipe(sc->rec, sc->cap * sizeof *sc->rec);
-    if (sc)
-        free(sc->rec);
-    free(sc);
+    free(hist);
     free(parts);
     free(probes);
     PSI_T("free");

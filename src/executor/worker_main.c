@@ -185,7 +185,7 @@ static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t c
     }
     pb.cap = hint;
     /* pre-sized (the plaintext is shorter than the ciphertext) and, when
-     * large, populated in huge pages before the decryption writes it */
+     * large, populated before the decryption writes it */
     if (!(pb.data = mt_big_alloc(pb.cap + 1))) {
         EVP_MD_CTX_free(md);
         return mt_err_set(err, MT_ENOMEM, "out of memory for input '%s'", io->slot);

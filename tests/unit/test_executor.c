@@ -180,6 +180,8 @@ static void test_echo(void **state)
     assert_false(mt_builtin_exists("nope"));
 }
 
+static uint64_t psi_mem; /* the psi jobs' memory limit (0: the default) */
+
 /* Runs psi over the given lists with n_out outputs; returns the result. */
 static void run_psi(const char **lists, size_t n, size_t n_out, mt_job_result *r,
                     uint8_t out_keys[][32], char **out_paths)
@@ -202,6 +204,7 @@ static void run_psi(const char **lists, size_t n, size_t n_out, mt_job_result *r
         out_paths[i] = strdup(out[i].path);
     }
     mt_job j = base_job("psi", false);
+    j.limits.mem_bytes = psi_mem;
     j.inputs = in;
     j.n_inputs = n;
     j.outputs = out;
@@ -769,6 +772,44 @@ static void test_memory_limit(void **state)
 #endif
 }
 
+/* A psi task larger than its memory limit (RLIMIT_AS) fails with a reason
+ * that says so and names the input, and leaves no output behind. */
+static void test_psi_memory_limit(void **state)
+{
+#if defined(MT_SANITIZER_BUILD)
+    skip(); /* the sanitizer worker cannot run under RLIMIT_AS */
+#else
+    size_t n = 3u << 20; /* 2 x 3 Mi ids: ~100 MB of plaintext, ~150 MB of entries */
+    char *a = malloc(n * 17 + 1), *b = malloc(n * 17 + 1);
+    assert_non_null(a);
+    assert_non_null(b);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(a + i * 17, 18, "%016zx\n", i * 2);
+        snprintf(b + i * 17, 18, "%016zx\n", i * 3);
+    }
+    const char *lists[] = {a, b};
+    uint8_t keys[2][32];
+    char *paths[2];
+    mt_job_result r;
+    /* the inputs fit, their entries do not ("out of memory for the ids of
+     * input 'in1'"; with a larger worker the decryption's "out of memory
+     * for input ..." also names the input) */
+    psi_mem = 384ULL << 20;
+    run_psi(lists, 2, 2, &r, keys, paths);
+    psi_mem = 0;
+    assert_false(r.ok);
+    assert_non_null(r.failure_reason);
+    assert_non_null(strstr(r.failure_reason, "out of memory"));
+    assert_non_null(strstr(r.failure_reason, "input 'in"));
+    assert_int_equal(count_files(), 2); /* the 2 inputs; no output, no temp file */
+    mt_job_result_clear(&r);
+    free(paths[0]);
+    free(paths[1]);
+    free(a);
+    free(b);
+#endif
+}
+
 static void test_bad_worker(void **state)
 {
     mt_job j = base_job("echo", false);
@@ -922,6 +963,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seccomp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_psi_memory_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_worker, setup, teardown),
         cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),

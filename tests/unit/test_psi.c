@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "big_alloc.h"
 #include "mt_builtin.h"
 
 static char *psi(const char **lists, size_t n, size_t *count, mt_status *st, mt_err *err)
@@ -325,6 +326,176 @@ static void test_partitioned(void **state)
     free(b);
 }
 
+/* Output of mt_psi_compute on two binary-safe lists (bytes may be NUL). */
+static char *psi2(const char *a, size_t la, const char *b, size_t lb, size_t *len, size_t *count)
+{
+    mt_psi_input in[2] = {{"a", (const uint8_t *)a, la}, {"b", (const uint8_t *)b, lb}};
+    uint8_t *out;
+    mt_err err = {0};
+    assert_int_equal(mt_psi_compute(in, 2, 3, &out, len, count, &err), MT_OK);
+    return (char *)out;
+}
+
+/* Edge cases of the partitioned path (24-byte entries: the length in the
+ * hash word, bytes 0..15 inline, longer ids by offset): empty inputs, every
+ * line equal, all distinct, duplicates within a party, ids of 7..9 and
+ * 15..17 bytes that differ only in their last byte or only in length (a
+ * trailing NUL), long ids that differ only in their tail, and list sizes
+ * around the partition counts and not a multiple of them. */
+static void test_partition_edges(void **state)
+{
+    (void)state;
+    size_t len, count;
+    char *o;
+    /* empty: both, one, only blank lines */
+    o = psi2("", 0, "", 0, &len, &count);
+    assert_int_equal(count, 0);
+    assert_int_equal(len, 0);
+    free(o);
+    o = psi2("\n\r\n\n", 4, "a\n", 2, &len, &count);
+    assert_int_equal(count, 0);
+    free(o);
+    /* NUL bytes and lengths: "a" != "a\0", 16 vs 17 bytes with a NUL */
+    static const char a1[] = "a\na\0\n0123456789abcdef\n0123456789abcdef\0\nx\0y\n";
+    static const char b1[] = "a\0\n0123456789abcdef\0\nx\0y\nzz\n";
+    o = psi2(a1, sizeof a1 - 1, b1, sizeof b1 - 1, &len, &count);
+    static const char w1[] = "0123456789abcdef\0\na\0\nx\0y\n";
+    assert_int_equal(count, 3);
+    assert_int_equal(len, sizeof w1 - 1);
+    assert_memory_equal(o, w1, len);
+    free(o);
+
+    /* lengths 7..9 and 15..17 (and 40), ids differing in the last byte */
+    static const int lens[] = {7, 8, 9, 15, 16, 17, 40};
+    char *a = malloc(4096), *b = malloc(4096), *want = malloc(4096);
+    size_t la = 0, lb = 0, lw = 0;
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        int l = lens[i];
+        la += (size_t)sprintf(a + la, "%0*d\n", l, 1);   /* ...0001 in both */
+        lb += (size_t)sprintf(b + lb, "%0*d\n", l, 1);
+        la += (size_t)sprintf(a + la, "%0*d\n", l, 2);   /* ...0002 only in a */
+        lb += (size_t)sprintf(b + lb, "%0*d\n", l, 3);   /* ...0003 only in b */
+    }
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+        lw += (size_t)sprintf(want + lw, "%0*d\n", lens[i], 1);
+    o = psi2(a, la, b, lb, &len, &count);
+    assert_int_equal(count, 7);
+    /* the reference order: sort the expected lines bytewise */
+    strv ref = ref_set(want, lw);
+    lw = 0;
+    for (size_t i = 0; i < ref.n; i++)
+        lw += (size_t)sprintf(want + lw, "%s\n", ref.v[i]);
+    strv_free(&ref);
+    assert_int_equal(len, lw);
+    assert_memory_equal(o, want, lw);
+    free(o);
+
+    /* big lists: all equal, all distinct, duplicates within one party,
+     * sizes at and around the partition counts (4096 ids per partition) */
+    static const size_t ns[] = {1, 4095, 4096, 4097, 3 * 4096 + 5, 8192 * 3 - 1};
+    size_t cap = 8192 * 3 * 40 + 64; /* 25 bytes a line at most, 2 lines of <= 6 */
+    a = realloc(a, cap);
+    b = realloc(b, cap);
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
+        size_t n = ns[t];
+        /* all equal: n copies of one id on each side */
+        la = lb = 0;
+        for (size_t i = 0; i < n; i++) {
+            la += (size_t)sprintf(a + la, "same-id-of-twenty-bytes\n");
+            lb += (size_t)sprintf(b + lb, "same-id-of-twenty-bytes\r\n");
+        }
+        o = psi2(a, la, b, lb, &len, &count);
+        assert_int_equal(count, 1);
+        assert_int_equal(len, 24);
+        assert_memory_equal(o, "same-id-of-twenty-bytes\n", 24);
+        free(o);
+        /* all distinct: disjoint ranges */
+        la = lb = 0;
+        for (size_t i = 0; i < n; i++) {
+            la += (size_t)sprintf(a + la, "%016zx\n", i);
+            lb += (size_t)sprintf(b + lb, "%016zx\n", i + n);
+        }
+        o = psi2(a, la, b, lb, &len, &count);
+        assert_int_equal(count, 0);
+        assert_int_equal(len, 0);
+        free(o);
+        /* duplicates within a party: a holds every id twice (second copy
+         * long form), b every third id once: the result is every third id */
+        la = lb = 0;
+        for (size_t i = 0; i < n; i++)
+            la += (size_t)sprintf(a + la, "%zu\n%zu\n", i, i);
+        for (size_t i = 0; i < n; i += 3)
+            lb += (size_t)sprintf(b + lb, "%zu\n", i);
+        o = psi2(a, la, b, lb, &len, &count);
+        assert_int_equal(count, (n + 2) / 3);
+        strv r = ref_set(b, lb);
+        size_t lr = 0;
+        char *rw = malloc(lb + 1);
+        for (size_t i = 0; i < r.n; i++)
+            lr += (size_t)sprintf(rw + lr, "%s\n", r.v[i]);
+        strv_free(&r);
+        assert_int_equal(len, lr);
+        assert_memory_equal(o, rw, lr);
+        free(rw);
+        free(o);
+        /* both orders of the same lists give the same bytes */
+        size_t len2, count2;
+        char *o1 = psi2(a, la, b, lb, &len, &count);
+        char *o2 = psi2(b, lb, a, la, &len2, &count2);
+        assert_int_equal(len, len2);
+        assert_int_equal(count, count2);
+        assert_memory_equal(o1, o2, len);
+        free(o1);
+        free(o2);
+    }
+    free(a);
+    free(b);
+    free(want);
+}
+
+/* mt_big_alloc (the PSI tables' and the worker's input memory): usable,
+ * 2 MiB-aligned from 2 MiB up, realloc and free work; the hint keeps the
+ * bytes already there (populating writes nothing), on every chunk of a
+ * range larger than one huge-page chunk and on unaligned ends. */
+static void test_big_alloc(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, ((size_t)2 << 20) - 1, (size_t)2 << 20,
+                                   ((size_t)2 << 20) + 1, (size_t)70 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        uint8_t *p = mt_big_alloc(n);
+        assert_non_null(p);
+        if (n >= MT_BIG_ALLOC_HUGE)
+            assert_int_equal((uintptr_t)p % MT_BIG_ALLOC_HUGE, 0);
+        if (n) {
+            memset(p, 0xa5, n);
+            p[n - 1] = 0x5a;
+        }
+        uint8_t *q = realloc(p, n + 4096);
+        assert_non_null(q);
+        if (n > 1)
+            assert_int_equal(q[0], 0xa5);
+        if (n)
+            assert_int_equal(q[n - 1], 0x5a);
+        free(q);
+    }
+    size_t n = ((size_t)67 << 20) + 123;
+    uint8_t *m = malloc(n + 7);
+    assert_non_null(m);
+    for (size_t i = 0; i < n + 7; i++)
+        m[i] = (uint8_t)(i * 31 + 7);
+    for (int round = 0; round < 2; round++) { /* the second: after any switch to 4 KiB */
+        mt_big_hint(m + 7, n);
+        mt_big_hint(m + 3, 100);
+        mt_big_hint(NULL, n);
+        for (size_t i = 0; i < n + 7; i += 4093)
+            assert_int_equal(m[i], (uint8_t)(i * 31 + 7));
+        assert_int_equal(m[n + 6], (uint8_t)((n + 6) * 31 + 7));
+    }
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +503,8 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_partitioned),
+        cmocka_unit_test(test_partition_edges),
+        cmocka_unit_test(test_big_alloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
