@@ -794,7 +794,7 @@ static void test_psi_memory_limit(void **state)
     /* the inputs fit, their entries do not ("out of memory for the ids of
      * input 'in1'"; with a larger worker the decryption's "out of memory
      * for input ..." also names the input) */
-    psi_mem = 384ULL << 20;
+    psi_mem = 256ULL << 20;
     run_psi(lists, 2, 2, &r, keys, paths);
     psi_mem = 0;
     assert_false(r.ok);
