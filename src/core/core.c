@@ -105,6 +105,27 @@ void mt_core_set_limits(mt_core *c, uint64_t task_mem_bytes, uint32_t task_cpu_s
     c->task_wall_ms = task_wall_ms ? task_wall_ms : 900000;
 }
 
+/* c->node_id (core_internal.h): who claimed a running task (sched.c). */
+static mt_status core_node_id(mt_core *c, mt_tee *tee, mt_err *err)
+{
+    uint8_t k[32], d[32];
+    mt_status rc = mt_tee_platform_key(tee, "node-id/v1", k, err);
+    if (rc)
+        return rc;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned dl = 0;
+    bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(md, k, sizeof k) == 1 &&
+              EVP_DigestUpdate(md, c->data_dir, strlen(c->data_dir)) == 1 &&
+              EVP_DigestFinal_ex(md, d, &dl) == 1;
+    EVP_MD_CTX_free(md);
+    mt_wipe(k, sizeof k);
+    if (!ok)
+        return mt_err_set(err, MT_EINTERNAL, "SHA-256 failed");
+    mt_hex_encode(d, 8, c->node_id);
+    return MT_OK;
+}
+
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err)
 {
     *out = NULL;
@@ -175,6 +196,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
                (rc = mt_tee_platform_key(tee, "audit-chain/v1", c->audit_key, err)))
         goto fail;
     c->keep_leased = cfg->keep_leased;
+    if ((rc = core_node_id(c, tee, err)))
+        goto fail;
     c->open_cfg = cfg; /* KeyStore recovery reads its options (kek_escrow.c) */
     rc = core_kek_open(c, err);
     c->open_cfg = NULL;

@@ -41,6 +41,10 @@ struct mt_core {
     char *keystore_collateral;  /* mt_core_config.keystore_collateral, heap or NULL */
     const mt_core_config *open_cfg; /* during mt_core_open only (KeyStore recovery), else NULL */
     bool keep_leased; /* mt_core_config.keep_leased (remote executors) */
+    /* this node in tasks.run_node (sched.c): 16 hex digits of SHA-256 over
+     * the TEE's platform key "node-id/v1" and the data directory, so a
+     * restarted node finds its own runs and two nodes never share one */
+    char node_id[17];
     unsigned release_threshold; /* mt_core_config.release_threshold */
     unsigned workers;
     _Atomic int64_t token_ttl; /* the limits: changed by mt_core_set_limits */

@@ -107,6 +107,19 @@ static mt_status audit_tasks(mt_core *c, mt_db *mdb, const char *sql, const char
     return rc;
 }
 
+/* The running rows this node recovers at its start and requeues at its stop
+ * (tasks.run_node, store.c migration 12): on PostgreSQL, where several nodes
+ * share the store, its own local runs and rows from before run_node ('');
+ * on SQLite, one node by construction, all of them as before. prefix names
+ * the table ("t." or ""). node_id is our own hex, never outside input. */
+static void run_scope(const mt_core *c, mt_db *mdb, const char *prefix, char *out, size_t n)
+{
+    if (mt_db_backend_of(mdb) == MT_DB_PG)
+        snprintf(out, n, " AND %srun_node IN ('', '%s')", prefix, c->node_id);
+    else
+        out[0] = 0;
+}
+
 mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
 {
     mt_status rc = store_begin(mdb, err);
@@ -116,28 +129,33 @@ mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
     /* with remote executors a leased run may still be going on elsewhere:
      * its lease decides (mt_core_config.keep_leased) */
     const char *keep = c->keep_leased ? "1" : "0";
-    if ((rc = audit_tasks(c, mdb,
-                          "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (lease_fence "
-                          "> 0 AND ?1 <> 0)",
-                          keep, "task failed (restart)", &failed, err))) {
+    char scope[64], tscope[64], q1[256], q2[640], q3[320];
+    run_scope(c, mdb, "", scope, sizeof scope);
+    run_scope(c, mdb, "t.", tscope, sizeof tscope);
+    snprintf(q1, sizeof q1,
+             "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (lease_fence > 0 AND "
+             "?1 <> 0)%s",
+             scope);
+    snprintf(q2, sizeof q2,
+             "UPDATE functions SET tasks_failed = tasks_failed + (SELECT count(*) FROM tasks t "
+             "WHERE t.function_id = functions.function_id AND t.status = 'running' AND NOT "
+             "(t.lease_fence > 0 AND ?1 <> 0)%s) WHERE function_id IN (SELECT function_id FROM "
+             "tasks WHERE status = 'running' AND NOT (lease_fence > 0 AND ?1 <> 0)%s)",
+             tscope, scope);
+    snprintf(q3, sizeof q3,
+             "UPDATE tasks SET status = 'failed', failure_reason = '" RESTART_REASON
+             "', cancel_requested = 0, updated_at = CAST(?1 AS INTEGER) WHERE status = "
+             "'running' AND NOT (lease_fence > 0 AND ?2 <> 0)%s",
+             scope);
+    if ((rc = audit_tasks(c, mdb, q1, keep, "task failed (restart)", &failed, err))) {
         store_rollback(mdb);
         return rc;
     }
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     int n = 0;
-    if ((rc = store_run(mdb, err, NULL,
-                        "UPDATE functions SET tasks_failed = tasks_failed + (SELECT count(*) "
-                        "FROM tasks t WHERE t.function_id = functions.function_id AND "
-                        "t.status = 'running' AND NOT (t.lease_fence > 0 AND ?1 <> 0)) WHERE "
-                        "function_id IN (SELECT function_id FROM tasks WHERE status = 'running' "
-                        "AND NOT (lease_fence > 0 AND ?1 <> 0))",
-                        keep)) ||
-        (rc = store_run(mdb, err, &n,
-                        "UPDATE tasks SET status = 'failed', failure_reason = '" RESTART_REASON
-                        "', cancel_requested = 0, updated_at = CAST(?1 AS INTEGER) "
-                        "WHERE status = 'running' AND NOT (lease_fence > 0 AND ?2 <> 0)",
-                        now, keep)) ||
+    if ((rc = store_run(mdb, err, NULL, q2, keep)) ||
+        (rc = store_run(mdb, err, &n, q3, now, keep)) ||
         (rc = integ_task_result_seal_ids(c, mdb, failed, err)) ||
         (rc = store_commit(mdb, err))) {
         json_decref(failed);
@@ -185,21 +203,26 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
     json_t *ids = NULL, *canceled = NULL;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    char scope[64], q1[192], q2[256], q3[192];
+    run_scope(c, mdb, "", scope, sizeof scope);
+    snprintf(q1, sizeof q1,
+             "SELECT task_id FROM tasks WHERE status = 'running' AND cancel_requested != 0%s",
+             scope);
+    snprintf(q2, sizeof q2,
+             "UPDATE tasks SET status = 'canceled', failure_reason = 'canceled while running', "
+             "updated_at = CAST(? AS INTEGER) WHERE status = 'running' AND cancel_requested != "
+             "0%s",
+             scope);
+    snprintf(q3, sizeof q3,
+             "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (lease_fence > 0 AND "
+             "?1 <> 0)%s",
+             scope);
     /* a cancellation requested meanwhile (remote runs) wins over the requeue */
-    if ((rc = audit_tasks(c, mdb,
-                          "SELECT task_id FROM tasks WHERE status = 'running' AND "
-                          "cancel_requested != 0",
-                          NULL, "task canceled", &canceled, err)) ||
-        (rc = store_run(mdb, err, NULL,
-                        "UPDATE tasks SET status = 'canceled', failure_reason = 'canceled while "
-                        "running', updated_at = CAST(? AS INTEGER) WHERE status = 'running' AND "
-                        "cancel_requested != 0",
-                        now)) ||
+    if ((rc = audit_tasks(c, mdb, q1, NULL, "task canceled", &canceled, err)) ||
+        (rc = store_run(mdb, err, NULL, q2, now)) ||
         (rc = integ_task_result_seal_ids(c, mdb, canceled, err)) ||
-        (rc = audit_tasks(c, mdb,
-                          "SELECT task_id FROM tasks WHERE status = 'running' AND NOT "
-                          "(lease_fence > 0 AND ?1 <> 0)",
-                          c->keep_leased ? "1" : "0", "task requeued (stop)", &ids, err)) ||
+        (rc = audit_tasks(c, mdb, q3, c->keep_leased ? "1" : "0", "task requeued (stop)", &ids,
+                          err)) ||
         (rc = requeue_ids(c, mdb, ids, err)) || (rc = store_commit(mdb, err))) {
         json_decref(ids);
         json_decref(canceled);
@@ -232,11 +255,11 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
 static const char *claim_sql(mt_db *mdb)
 {
     if (mt_db_backend_of(mdb) == MT_DB_PG)
-        return "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
+        return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2 WHERE "
                "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
                "ORDER BY staged_seq, task_id LIMIT 1 FOR UPDATE SKIP LOCKED) AND "
                "status = 'staged' RETURNING task_id";
-    return "UPDATE tasks SET status = 'running', updated_at = ?1 WHERE "
+    return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2 WHERE "
            "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
            "ORDER BY staged_seq, task_id LIMIT 1) AND status = 'staged' "
            "RETURNING task_id";
@@ -262,6 +285,7 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     if (rc)
         return rc;
     mt_db_bind_int64(st, 1, mt_now());
+    mt_db_bind_text(st, 2, c->node_id);
     int s = mt_db_step(st, &rc, err);
     if (s == MT_DB_ROW) {
         snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));

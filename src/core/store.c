@@ -256,6 +256,14 @@ static const char *const migrations[] = {
     "ALTER TABLE tasks ADD COLUMN lease_expired INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN lease_mac TEXT;",
+    /* 11 -> 12 (issue 14, several nodes on one PostgreSQL store): the node
+     * whose scheduler claimed a running task (core.c node_id). A node's start
+     * fails, and its stop requeues, only its own local runs (and rows from
+     * before this version, ''), not those of the other nodes. Decides only
+     * which node recovers a run, never what a task may run on: not MACed (a
+     * host that edits it can at most make a run wait or fail, as it could by
+     * editing the status). */
+    "ALTER TABLE tasks ADD COLUMN run_node TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -366,6 +366,78 @@ static void test_wake_after_restart(void **state)
     assert_int_equal(count(cl->node[0].core, q), 2); /* claimed once, finished once */
 }
 
+/* tasks.run_node (store.c migration 12): a node's start fails, and its stop
+ * requeues, only its own local runs; another node's run is left to that
+ * node. Runs are injected as rows (a finished task put back to 'running'),
+ * after every real task finished. PostgreSQL only: a SQLite store has one
+ * node by construction and keeps recovering every run. */
+static void exec_sql(mt_core *c, const char *sql)
+{
+    mt_err err;
+    pthread_mutex_lock(&c->mu);
+    mt_status rc = store_run(c->db, &err, NULL, sql);
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+static void test_run_node_scope(void **state)
+{
+    (void)state;
+    if (mt_db_url_backend(g_url) != MT_DB_PG) {
+        print_message("skipped: several nodes need PostgreSQL\n");
+        return;
+    }
+    cluster *cl = &g_cl;
+    mt_core *c0 = cl->node[0].core;
+    /* every claim recorded the node (one node id here: one TEE, one dir) */
+    assert_int_equal(count(c0, "SELECT count(*) FROM tasks WHERE status = 'finished' AND "
+                               "length(run_node) <> 16"),
+                     0);
+    assert_int_equal(count(c0, "SELECT count(DISTINCT run_node) FROM tasks"), 1);
+    assert_int_equal(count(c0, "SELECT count(*) FROM tasks WHERE status IN ('running', "
+                               "'staged')"),
+                     0);
+    /* a run of another node, and one of this node */
+    exec_sql(c0, "UPDATE tasks SET status = 'running', run_node = 'ffffffffffffffff' WHERE "
+                 "task_id = (SELECT min(task_id) FROM tasks WHERE status = 'finished')");
+    exec_sql(c0, "UPDATE tasks SET status = 'running' WHERE task_id = (SELECT max(task_id) "
+                 "FROM tasks WHERE status = 'finished')");
+    const char *foreign = "SELECT count(*) FROM tasks WHERE status = 'running' AND run_node = "
+                          "'ffffffffffffffff'";
+    /* the stop of node 2: its own run back in the queue (and run again by
+     * the others), the other node's run untouched */
+    mt_core_close(cl->node[2].core);
+    cl->node[2].core = NULL;
+    assert_int_equal(count(c0, foreign), 1);
+    for (int waited = 0; waited < 60000; waited += 20) {
+        if (count(c0, "SELECT count(*) FROM tasks WHERE status IN ('staged', 'running') AND "
+                      "run_node <> 'ffffffffffffffff'") == 0)
+            break;
+        sleep_ms(20);
+    }
+    assert_int_equal(count(c0, "SELECT count(*) FROM tasks WHERE status IN ('staged', "
+                               "'running') AND run_node <> 'ffffffffffffffff'"),
+                     0);
+    /* the start of node 2: its own run failed (restart), the other's kept */
+    exec_sql(c0, "UPDATE tasks SET status = 'running' WHERE task_id = (SELECT max(task_id) "
+                 "FROM tasks WHERE status = 'finished' AND run_node <> 'ffffffffffffffff')");
+    mt_err err;
+    if (mt_core_open(&cl->node[2].cfg, cl->node[2].tee, &cl->node[2].core, &err))
+        fail_msg("mt_core_open: %s", err.msg);
+    assert_int_equal(count(c0, foreign), 1);
+    assert_int_equal(count(c0, "SELECT count(*) FROM tasks WHERE status = 'running'"), 1);
+    assert_true(count(c0, "SELECT count(*) FROM tasks WHERE status = 'failed' AND "
+                          "run_node <> 'ffffffffffffffff'") >= 1);
+    /* a row from before run_node ('') is recovered by any node */
+    exec_sql(c0, "UPDATE tasks SET run_node = '' WHERE run_node = 'ffffffffffffffff'");
+    mt_core_close(cl->node[2].core);
+    cl->node[2].core = NULL;
+    if (mt_core_open(&cl->node[2].cfg, cl->node[2].tee, &cl->node[2].core, &err))
+        fail_msg("mt_core_open: %s", err.msg);
+    assert_int_equal(count(c0, "SELECT count(*) FROM tasks WHERE status = 'running'"), 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !*argv[1]) {
@@ -380,6 +452,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_wake_across_nodes), /* before node 0's scheduler starts */
         cmocka_unit_test(test_every_task_once),
         cmocka_unit_test(test_wake_after_restart),
+        cmocka_unit_test(test_run_node_scope),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
