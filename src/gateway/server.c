@@ -405,11 +405,6 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         st = mt_err_set(err, MT_EINVAL, "--keystore-policy is for --keystore-join");
         goto out;
     }
-    if ((cfg->keystore_join || cfg->keystore_listen) && !cfg->remote_executors)
-        mt_warn("several nodes with local workers: a task carries no owning node, so this node's "
-                "start fails, and its stop requeues, tasks 'running' on the other nodes too; "
-                "start and stop nodes while no task runs, or use --remote-executors (leases "
-                "decide) (docs/cluster.md \"Several nodes\")");
     if ((st = mt_core_open(&ccfg, tee, &core, err)) != MT_OK)
         goto out;
     if (cfg->keystore_listen) {
