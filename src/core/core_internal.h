@@ -556,8 +556,14 @@ mt_status sched_requeue_running(mt_core *c, mt_db *db, mt_err *err);
  * stores an outcome (r NULL with setup_failure) in one transaction. */
 struct mt_job;
 struct mt_job_result;
+/* Runs inside the claim's transaction, after the row became 'running' and
+ * before the commit (the remote lease's new fencing token: a task is never
+ * 'running' under the fence of an expired lease, so a late report of that
+ * lease cannot pass the outcome's guard). An error undoes the claim. */
+typedef mt_status (*sched_claim_hook)(void *ctx, mt_db *db, const char *task_id, mt_err *err);
 mt_status sched_claim_job(mt_core *c, mt_db *db, char task_id[MT_ID_LEN + 1], bool *got,
-                          struct mt_job *job, char exec_type[33], char builtin[65], mt_err *err);
+                          struct mt_job *job, char exec_type[33], char builtin[65],
+                          sched_claim_hook hook, void *hctx, mt_err *err);
 void sched_job_free(struct mt_job *job);
 mt_status sched_finish(mt_core *c, mt_db *db, const char *task_id, const struct mt_job_result *r,
                        const char *setup_failure, mt_err *err);

@@ -280,27 +280,31 @@ static mt_status lease_store(mt_remote_sched *rs, const char *task_id, int64_t f
 }
 
 /* A new lease on a task just claimed: the next fencing token. */
-static mt_status lease_grant(mt_remote_sched *rs, const char *task_id, int64_t *fence,
-                             mt_err *err)
+/* The claim's new lease (sched_claim_hook): the next fencing token, inside
+ * the claim's transaction, so the task never runs under the token of an
+ * expired lease (whose holder's late report would then pass the guard). */
+typedef struct {
+    mt_remote_sched *rs;
+    int64_t fence;
+} grant_ctx;
+
+static mt_status lease_grant(void *ctx, mt_db *db, const char *task_id, mt_err *err)
 {
-    mt_status rc = store_begin(rs->db, err);
-    if (rc)
-        return rc;
+    grant_ctx *g = ctx;
+    mt_remote_sched *rs = g->rs;
+    (void)db; /* rs->db: the claim's connection */
     lease_row l;
-    if (!(rc = lease_load(rs, task_id, &l, err))) {
+    mt_status rc = lease_load(rs, task_id, &l, err);
+    if (!rc) {
         if (!l.found || !l.running)
             rc = mt_err_set(err, MT_ECONFLICT, "task %s is not running", task_id);
         else if (l.fence >= MT_RLEASE_FENCE_MAX)
             rc = mt_err_set(err, MT_ECONFLICT, "task %s: no fencing token left", task_id);
     }
     if (!rc) {
-        *fence = l.fence + 1;
-        rc = lease_store(rs, task_id, *fence, l.expired, wall_ms() + rs->lease_ms, err);
+        g->fence = l.fence + 1;
+        rc = lease_store(rs, task_id, g->fence, l.expired, wall_ms() + rs->lease_ms, err);
     }
-    if (!rc)
-        rc = store_commit(rs->db, err);
-    if (rc)
-        store_rollback(rs->db);
     return rc;
 }
 
@@ -507,13 +511,13 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     bool got = false;
     mt_job job;
     memset(&job, 0, sizeof job);
-    mt_status rc = sched_claim_job(rs->core, rs->db, task_id, &got, &job, exec_type, builtin, err);
+    grant_ctx g = {rs, 0};
+    mt_status rc = sched_claim_job(rs->core, rs->db, task_id, &got, &job, exec_type, builtin,
+                                   lease_grant, &g, err);
     if (!got)
         return rc;
-    int64_t fence = 0;
+    int64_t fence = g.fence;
     char secret[65] = "";
-    if (!rc)
-        rc = lease_grant(rs, task_id, &fence, err);
     if (!rc)
         rc = lease_secret(rs, task_id, fence, secret, err);
     if (!rc)

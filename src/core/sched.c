@@ -308,14 +308,27 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
 
 /* Claims the oldest staged task in a transaction of its own. */
 static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1],
-                       bool *got, mt_err *err)
+                       bool *got, sched_claim_hook hook, void *hctx, mt_err *err)
 {
     *got = false;
     mt_status rc = claim_tx_begin(mdb, err);
     if (rc)
         return rc;
-    if (!(rc = claim_in(c, mdb, task_id, got, err)) && *got)
+    mt_status hrc = MT_OK;
+    mt_err herr;
+    if (!(rc = claim_in(c, mdb, task_id, got, err)) && *got && hook &&
+        (hrc = hook(hctx, mdb, task_id, &herr)) != MT_OK) {
+        /* the claim stands and the caller fails the task with the hook's
+         * reason (an edited lease row, no token left); a transaction the
+         * hook broke fails its commit and is undone below */
+        if ((rc = store_commit(mdb, err)) == MT_OK) {
+            if (err)
+                *err = herr;
+            return hrc; /* *got stays true */
+        }
+    } else if (!rc && *got) {
         rc = store_commit(mdb, err);
+    }
     if (rc || !*got) {
         store_rollback(mdb); /* nothing claimed: nothing to commit */
         *got = false;
@@ -846,7 +859,7 @@ static void *worker_main(void *p)
         bool failed = false;
         mt_err err;
         if (!got && !atomic_load(&s->core->draining) &&
-            (failed = claim(s, s->core, db, task_id, &got, &err) != MT_OK))
+            (failed = claim(s, s->core, db, task_id, &got, NULL, NULL, &err) != MT_OK))
             mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
         if (got) {
             mt_trace_mark(task_id, "sched_run"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
@@ -1068,12 +1081,13 @@ fail:
 /* ---- for remote executors (remote_sched.c) ------------------------------ */
 
 mt_status sched_claim_job(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], bool *got,
-                          mt_job *job, char exec_type[33], char builtin[65], mt_err *err)
+                          mt_job *job, char exec_type[33], char builtin[65],
+                          sched_claim_hook hook, void *hctx, mt_err *err)
 {
     *got = false;
     if (atomic_load(&c->draining)) /* graceful stop: no new task for remote executors */
         return MT_OK;
-    mt_status rc = claim(NULL, c, mdb, task_id, got, err);
+    mt_status rc = claim(NULL, c, mdb, task_id, got, hook, hctx, err);
     if (rc || !*got)
         return rc;
     return build_job(c, mdb, task_id, job, exec_type, builtin, err);
