@@ -85,6 +85,11 @@ typedef struct comp {
         uint32_t a, k, off;
         uint8_t op;
     } fl[2];
+    /* index + 1 of the last FB_LC_D i32.add (for OP_INCBRL), of the last
+     * OP_FMM and the ninstr of its binop (for OP_FMMG2); 0: none. Cleared
+     * at each basic block. */
+    size_t ipos, fmpos;
+    uint64_t fm_instr;
 } comp;
 
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
@@ -296,6 +301,8 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
             c->len = l0->pos;
             c->tk = TL_NONE;
             c->fl[0].end = c->fl[1].end = 0;
+            c->fmpos = l0->pos + 1;
+            c->fm_instr = c->ninstr;
             return put(c, c->cells[OP_FMM + (unsigned)(idx - 42)]) &&
                    put(c, (uint64_t)l0->a | (uint64_t)l1->a << 32) &&
                    put(c, (uint64_t)l0->k | (uint64_t)l1->k << 32) &&
@@ -389,6 +396,12 @@ static bool fuse_return(comp *c, bool *failed)
     *failed = false;
     if (t != TL_BIN && t != TL_LOAD && t != TL_G2 && t != TL_UN)
         return false;
+    if (t == TL_BIN && c->tvar == FV_LL && c->tidx == 20 && c->len == c->tpos + 2) {
+        /* local.get a; local.get b; i32.add; return -> OP_RET_LL_ADD a|b<<32 */
+        c->ir[c->tpos] = c->cells[OP_RET_LL_ADD];
+        c->tk = TL_NONE;
+        return true;
+    }
     if (!emit_set(c, 0, false) || !put(c, c->cells[OP_RETURN_FP0])) {
         *failed = true;
         return false;
@@ -414,6 +427,19 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
     }
     if (c->entry && d < c->nlocals)
         c->written[d] = 1;
+    if (t == TL_G2 && c->fmpos && c->fmpos + 3 == c->tpos && c->len == c->tpos + 2 &&
+        c->fm_instr + 4 == c->ninstr &&
+        c->ir[c->fmpos - 1] == c->cells[OP_FMM + (c->tidx < 2 ? 6 : 2)]) {
+        /* FMM (multiply); local.get b; OP1; OP2; local.set/tee d, the five
+         * contiguous in the wasm code -> OP_FMMG2 (FMM's cells, b|d<<32) */
+        size_t p = c->fmpos - 1;
+        c->ir[p] = c->cells[OP_FMMG2 + c->tidx];
+        c->ir[p + 4] = c->ir[c->tpos + 1] | (uint64_t)d << 32;
+        c->len = p + 5;
+        c->tk = TL_NONE;
+        c->fmpos = 0;
+        return tee ? emit_get(c, d) : true;
+    }
     if (t == TL_G2 || t == TL_UN) {
         c->ir[c->tpos] = c->cells[t == TL_G2 ? OP_G2 + WASM_G2_N + c->tidx : OP_UNLD + c->tidx];
         c->ir[c->tpos + 1] |= (uint64_t)d << 32;
@@ -463,6 +489,8 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
     case FV_LC:
         ir[pos] = c->cells[OP_FB(FV_LC_D, idx)];
         ir[pos + 1] |= (uint64_t)d << 32;
+        if (idx == 20) /* i32.add: a loop counter's step, for OP_INCBRL */
+            c->ipos = pos + 1;
         break;
     case FV_SL:
         ir[pos] = c->cells[OP_FB(FV_SL_D, idx)];
@@ -538,6 +566,7 @@ static bool fuse_cond(comp *c, bool invert)
 static bool bb_begin(comp *c)
 {
     c->entry = false;
+    c->ipos = c->fmpos = 0;
     if (c->fuel_cell)
         c->ir[c->fuel_cell - 1] = c->fuel_count;
     c->fuel_cell = 0;
@@ -721,6 +750,27 @@ static void to_loop_form(comp *c, size_t at, unsigned op)
         c->ir[at] = c->cells[to];
 }
 
+/* FB_LC_D i32.add a,k -> d at cell p, then the compare-and-branch just made
+ * FB_BRL_LC (an i32 comparison) of local d with k2 at cell at = p + 3 (so
+ * nothing between them, and both in one basic block): one OP_INCBRL
+ * a|d<<32, k, k2, offset to the loop head. */
+static void fuse_incbrl(comp *c, size_t at, size_t loop_pos)
+{
+    size_t p = c->ipos - 1;
+    if (!c->ipos || p + 3 != at || c->len != at + 4 ||
+        c->ir[p] != c->cells[OP_FB(FV_LC_D, 20)] || c->ir[at + 1] != c->ir[p + 1] >> 32)
+        return;
+    for (unsigned i = 0; i < 10; i++)
+        if (c->ir[at] == c->cells[OP_FB(FV_BRL_LC, i)]) {
+            c->ir[p] = c->cells[OP_INCBRL + i];
+            c->ir[p + 3] = c->ir[at + 2];
+            c->ir[p + 4] = (uint64_t)((int64_t)loop_pos - (int64_t)(p + 4));
+            c->len = p + 5;
+            c->ipos = 0;
+            return;
+        }
+}
+
 /* A forward branch's offset cell, while its target is unknown, holds the
  * next cell of its label's patch list (index + 1) in the low PL_BITS bits
  * and, for a branch that has a form charging its target's OP_FUEL itself,
@@ -756,8 +806,10 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
         return false;
     if (t->kind == K_LOOP) {
         c->ir[cell] = (uint64_t)((int64_t)t->loop_pos - (int64_t)cell);
-        if (!needs_drop && t->fuel_head)
+        if (!needs_drop && t->fuel_head) {
             to_loop_form(c, at, op);
+            fuse_incbrl(c, at, t->loop_pos);
+        }
     } else {
         unsigned lf = needs_drop ? 0 : loop_form(op);
         c->ir[cell] = t->patches;
@@ -1102,6 +1154,17 @@ static bool body(comp *c, const wasm_functype *ft)
                 return failf(c, "unknown function %u", x);
             const wasm_functype *t = &m->types[m->func_type[x]];
             bool defined = x >= m->nfunc_imports;
+            if (defined && t->np && tail(c) == TL_BIN && c->tvar == FV_LC && c->tidx == 20 &&
+                c->len == c->tpos + 3) {
+                /* local.get a; i32.const k; i32.add; call f (defined) -> OP_CALL_LC */
+                c->ir[c->tpos] = c->cells[OP_CALL_LC];
+                c->tk = TL_NONE;
+                if (!pop_n(c, t->t, t->np) ||
+                    !put(c, (uint64_t)(uintptr_t)&m->codes[x - m->nfunc_imports]) ||
+                    !push_n(c, t->t + t->np, t->nr))
+                    return false;
+                break;
+            }
             if (!pop_n(c, t->t, t->np) ||
                 !(defined ? op1(c, OP_CALL_LOCAL,
                                 (uint64_t)(uintptr_t)&m->codes[x - m->nfunc_imports])

@@ -43,7 +43,7 @@
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
     X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
     X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP) X(OP_CALL_LOCAL) \
-    X(OP_RETURN_FP0)
+    X(OP_RETURN_FP0) X(OP_CALL_LC) X(OP_RET_LL_ADD)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -808,6 +808,55 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     }
 #define G2_REG(N, I1, I2) REGN(G2_##N, OP_G2 + N) REGN(G2D_##N, OP_G2 + WASM_G2_N + N)
 
+/* OP_INCBRL: the loop counter's step and test in one operation: d = a + k
+ * (i32), then the comparison I of LDBR_LIST between d and k2; taken: back to
+ * the loop head, charging its OP_FUEL (LOOP_FUEL); else FALL. The same
+ * writes, charges and branch as FB_LC_D (add) followed by FB_BRL_LC. */
+#define INCBRL_OPS(I, EXPR)                                                                \
+    CASEN(INCBRL_##I, OP_INCBRL + I)                                                       \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        uint32_t a = (uint32_t)fp[(uint32_t)c_] + (uint32_t)ip[1], b = (uint32_t)ip[2];   \
+        fp[c_ >> 32] = a;                                                                  \
+        if (EXPR) {                                                                        \
+            ip += 3 + (int64_t)ip[3];                                                      \
+            LOOP_FUEL();                                                                   \
+        } else {                                                                           \
+            FALL(4);                                                                       \
+        }                                                                                  \
+        NEXT();                                                                            \
+    }
+#define INCBRL_REG(I, EXPR) REGN(INCBRL_##I, OP_INCBRL + I)
+
+/* OP_FMMG2 n: OP_FMM's multiply of G2 n's type (f64 for n 0-1, f32 for 2-3)
+ * whose result feeds G2D n: y = load1 * load2 (bounds checks and addresses
+ * as OP_FMM), t = y OP1 fp[b], fp[d] = sp[-1] OP2 t; the product is never
+ * stored, each operation rounds as the unfused pair does. */
+#define FMMG2_N_0 8
+#define FMMG2_N_1 8
+#define FMMG2_N_2 4
+#define FMMG2_N_3 4
+#define FMMG2_OPS(N, I1, I2)                                                               \
+    CASEN(FMMG2_##N, OP_FMMG2 + N)                                                         \
+    {                                                                                      \
+        uint64_t c0_ = ip[0], c1_ = ip[1], c2_ = ip[2], c3_ = ip[3];                       \
+        uint64_t a1_ = (uint64_t)(uint32_t)(fp[(uint32_t)c0_] + (uint32_t)c1_) +           \
+                       (uint32_t)c2_;                                                      \
+        uint64_t a2_ = (uint64_t)(uint32_t)(fp[c0_ >> 32] + (c1_ >> 32)) + (c2_ >> 32);    \
+        ip += 4;                                                                           \
+        if (a1_ + FMMG2_N_##N > memsize || a2_ + FMMG2_N_##N > memsize)                    \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t va_ = 0, vb_ = 0;                                                         \
+        memcpy(&va_, mem + a1_, FMMG2_N_##N);                                              \
+        memcpy(&vb_, mem + a2_, FMMG2_N_##N);                                              \
+        G2T_##I1 y_ = G2V_##I1(va_) * G2V_##I1(vb_);                                        \
+        G2T_##I1 t_ = G2E_##I1(y_, G2V_##I1(fp[(uint32_t)c3_]));                           \
+        fp[c3_ >> 32] = G2B_##I2(G2E_##I2(G2V_##I2(sp[-1]), t_));                          \
+        sp--;                                                                              \
+        NEXT();                                                                            \
+    }
+#define FMMG2_REG(N, I1, I2) REGN(FMMG2_##N, OP_FMMG2 + N)
+
 #define FB_REG(I, OPC, W, EXPR)                                                            \
     REGN(FB_LL_##I, OP_FB(FV_LL, I)) REGN(FB_LC_##I, OP_FB(FV_LC, I))                      \
     REGN(FB_SL_##I, OP_FB(FV_SL, I)) REGN(FB_SC_##I, OP_FB(FV_SC, I))                      \
@@ -852,7 +901,8 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
 #define MEM_REG(pre, op, num) REGN(pre##op, num)
 
 _Static_assert(OP_COUNT == OP_FB_BASE + FV_COUNT * WASM_FB_N, "fused op numbering");
-_Static_assert(OP_FB_BASE == OP_F2_BASE + WASM_F2_N, "fused pair numbering");
+_Static_assert(OP_INCBRL == OP_F2_BASE + WASM_F2_N, "fused pair numbering");
+_Static_assert(OP_FB_BASE == OP_RET_LL_ADD + 1, "fused op numbering");
 _Static_assert(OP_UNL == OP_G2 + 2 * WASM_G2_N, "fused float pair numbering");
 
 #define S32(x) ((int32_t)(uint32_t)(x))
@@ -870,6 +920,8 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         LDBR_LIST(LDBR_REG)
         FMM_LIST(FMM_REG)
         WASM_G2_LIST(G2_REG)
+        LDBR_LIST(INCBRL_REG)
+        WASM_G2_LIST(FMMG2_REG)
         UN_FUSED(UN_REG)
         MEM_FUSED(MEM_REG)
         return MT_OK;
@@ -1023,6 +1075,22 @@ dispatch:
         }
         NEXT();
     }
+    CASE(OP_RET_LL_ADD)
+    {
+        /* FB_LL_D (i32.add) into slot 0, then OP_RETURN_FP0 */
+        uint64_t c_ = ip[0];
+        fp[0] = (uint32_t)((uint32_t)fp[(uint32_t)c_] + (uint32_t)fp[c_ >> 32]);
+        if (nf == fbase)
+            goto done;
+        sp = fp + 1;
+        wasm_frame *f = &frames[--nf];
+        ip = f->ip, fp = f->fp;
+        if (f->inst != inst) {
+            inst = f->inst;
+            RELOAD_MEM();
+        }
+        NEXT();
+    }
     /* Pushes a frame for the wasm function `code` whose arguments are the
      * top nparams of the value stack, zeroes its other locals (charged as
      * fuel) and jumps to its first cell; traps on call or value stack
@@ -1071,6 +1139,16 @@ dispatch:
     {
         /* as OP_CALL's inline path; same instance, so no reload */
         const wasm_code *code = (const wasm_code *)(uintptr_t)*ip++;
+        ENTER_WASM_FRAME(code);
+        LOOP_FUEL(); /* the callee's entry block */
+        NEXT();
+    }
+    CASE(OP_CALL_LC)
+    {
+        /* the last argument (local a + k, i32) pushed, then OP_CALL_LOCAL */
+        *sp++ = (uint32_t)((uint32_t)fp[ip[0]] + (uint32_t)ip[1]);
+        const wasm_code *code = (const wasm_code *)(uintptr_t)ip[2];
+        ip += 3;
         ENTER_WASM_FRAME(code);
         LOOP_FUEL(); /* the callee's entry block */
         NEXT();
@@ -1416,6 +1494,8 @@ dispatch:
     LDBR_LIST(LDBR_OPS)
     FMM_LIST(FMM_OPS)
     WASM_G2_LIST(G2_OPS)
+    LDBR_LIST(INCBRL_OPS)
+    WASM_G2_LIST(FMMG2_OPS)
 
     /* i32 comparisons */
     UNS(0x45, (uint32_t)a == 0)

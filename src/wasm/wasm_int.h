@@ -129,7 +129,17 @@ enum {
                         * numeric op or conversion that cannot trap, of a local: x */
     OP_UNLD = OP_UNL + 128, /* the same, result to a local: x|d<<32 */
     OP_F2_BASE = OP_UNLD + 128, /* WASM_F2_LIST: OP_F2_BASE + n */
-    OP_FB_BASE = OP_F2_BASE + 24, /* fused binops: OP_FB(variant, index) */
+    OP_INCBRL = OP_F2_BASE + 24, /* 10 ops (i32 comparisons 0..9 of WASM_FB_LIST):
+                        * a|d<<32, k, k2, brofs: `local.get a; i32.const k; i32.add;
+                        * local.tee d; i32.const k2; CMP; br_if` back to a loop head
+                        * (the loop counter's step and test; charges the loop's fuel) */
+    OP_FMMG2 = OP_INCBRL + 10, /* 4 ops, WASM_G2_LIST n: an OP_FMM multiply of the
+                        * same type followed by G2 n to a local: FMM's 3 cells, b|d<<32 */
+    OP_CALL_LC = OP_FMMG2 + 4, /* a, k, code: `local.get a; i32.const k; i32.add` as
+                        * the last argument of OP_CALL_LOCAL */
+    OP_RET_LL_ADD,     /* a|b<<32: `local.get a; local.get b; i32.add` as the only
+                        * result, then return (OP_RETURN_FP0) */
+    OP_FB_BASE,        /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
 

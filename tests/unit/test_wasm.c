@@ -465,6 +465,11 @@ static void test_fuel_loops(void **state)
     assert_int_equal(fuel_used(ne, sizeof ne, 21) - fuel_used(ne, sizeof ne, 20), 8);
     assert_int_equal(fuel_used(br, sizeof br, 21) - fuel_used(br, sizeof br, 20), 8);
     assert_int_equal(fuel_used(ll, sizeof ll, 21) - fuel_used(ll, sizeof ll, 20), 8);
+    /* loop: get 0; const -1; add; tee 0; const 0; i32.ne; br_if 0 (7; OP_INCBRL) */
+    const uint8_t inc[] = {0,    0x03, 0x40, 0x20, 0, 0x41, 0x7F, 0x6A, 0x22,
+                           0,    0x41, 0,    0x47, 0x0D, 0, 0x0B, 0x0B};
+    assert_int_equal(fuel_used(inc, sizeof inc, 21) - fuel_used(inc, sizeof inc, 20), 7);
+    assert_int_equal(fuel_used(inc, sizeof inc, 1), 10); /* loop, 7, end, end */
     /* one iteration: the whole body once */
     assert_int_equal(fuel_used(tee, sizeof tee, 1), 8); /* loop, 5, end, end */
 }
