@@ -14,8 +14,13 @@
  * Every round is printed, then the median over rounds and the ratio of the
  * servers to the first one.
  *
- * Usage: bench_cluster -S NAME,URL,POLICY,FUNCTION (2..4 times, the first is
- *   the anchor) -u USER -w PASSWORD_FILE [-r ROUNDS] [-n LATENCY_TASKS]
+ * A server whose URL field lists several nodes (URL1|URL2: nodes on one
+ * store) is a cluster: the latency tasks alternate between its nodes (each
+ * created, invoked and waited for through one node; the other node's
+ * scheduler may run it), and throughput client i talks to node i mod N.
+ *
+ * Usage: bench_cluster -S NAME,URL[|URL...],POLICY,FUNCTION (2..4 times, the
+ *   first is the anchor) -u USER -w PASSWORD_FILE [-r ROUNDS] [-n LATENCY_TASKS]
  *   [-m TASKS_PER_CLIENT] [-c CLIENTS] [-x "LABEL: TEXT"] (a column that is
  *   not measured, printed as TEXT in every row, e.g. a configuration this
  *   build cannot run yet) */
@@ -36,8 +41,12 @@
 #define MAX_CLIENTS 16
 #define MAX_PER 64
 
+#define MAX_NODES 4
+
 typedef struct server {
     char *name, *url, *policy, *fn;
+    char *urls[MAX_NODES];
+    int nurls;
     char token[512];
     double wait[MAX_ROUNDS], tput[MAX_ROUNDS];
 } server;
@@ -74,9 +83,10 @@ static double median(const double *v, int n)
     return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
 }
 
-static mesatee_client *client_of(server *s)
+/* A client of node i (mod the server's nodes). */
+static mesatee_client *client_of(server *s, int i)
 {
-    mesatee_client *c = mesatee_client_new(s->url);
+    mesatee_client *c = mesatee_client_new(s->urls[i % s->nurls]);
     if (!c || mesatee_client_set_policy_file(c, s->policy) != MESATEE_OK ||
         (s->token[0] && mesatee_client_set_token(c, s->token) != MESATEE_OK))
         die("client", mesatee_client_errmsg(c));
@@ -91,7 +101,7 @@ static void login(server *s)
         die("password file", g_pwfile);
     fclose(f);
     pw[strcspn(pw, "\r\n")] = 0;
-    mesatee_client *c = client_of(s);
+    mesatee_client *c = client_of(s, 0); /* the token is valid on every node */
     char *tok = NULL, *out = NULL;
     if (mesatee_login(c, g_user, pw, &tok, &out) != MESATEE_OK)
         die("login", mesatee_client_errmsg(c));
@@ -134,10 +144,13 @@ static bool wait_done(mesatee_client *c, const char *id)
 
 static void latency(server *s, int round)
 {
-    mesatee_client *c = client_of(s);
+    mesatee_client *cs[MAX_NODES];
+    for (int k = 0; k < s->nurls; k++)
+        cs[k] = client_of(s, k);
     double v[MAX_LAT];
     for (int i = 0; i < g_lat; i++) {
         char id[33];
+        mesatee_client *c = cs[i % s->nurls];
         new_task(s, c, id);
         double t0 = now_ms();
         invoke(c, id);
@@ -146,11 +159,13 @@ static void latency(server *s, int round)
         v[i] = now_ms() - t0;
     }
     s->wait[round] = median(v, g_lat);
-    mesatee_client_free(c);
+    for (int k = 0; k < s->nurls; k++)
+        mesatee_client_free(cs[k]);
 }
 
 typedef struct tput_arg {
     server *s;
+    int idx;
     pthread_barrier_t *bar;
     char ids[MAX_PER][33];
     bool ok;
@@ -159,7 +174,7 @@ typedef struct tput_arg {
 static void *tput_client(void *p)
 {
     tput_arg *a = p;
-    mesatee_client *c = client_of(a->s);
+    mesatee_client *c = client_of(a->s, a->idx);
     for (int i = 0; i < g_per_client; i++)
         new_task(a->s, c, a->ids[i]);
     pthread_barrier_wait(a->bar); /* created, connection up: the clock starts */
@@ -181,6 +196,7 @@ static void throughput(server *s, int round)
     pthread_t th[MAX_CLIENTS];
     for (int i = 0; i < g_clients; i++) {
         a[i].s = s;
+        a[i].idx = i;
         a[i].bar = &bar;
         if (pthread_create(&th[i], NULL, tput_client, &a[i]) != 0)
             die("thread", NULL);
@@ -207,6 +223,14 @@ static void parse_server(server *s, char *spec)
             die("server spec", "NAME,URL,POLICY,FUNCTION");
         *f[i] = tok;
     }
+    char *save2 = NULL;
+    for (char *u = strtok_r(s->url, "|", &save2); u; u = strtok_r(NULL, "|", &save2)) {
+        if (s->nurls == MAX_NODES)
+            die("server spec", "at most 4 nodes (URL1|URL2|...)");
+        s->urls[s->nurls++] = u;
+    }
+    if (!s->nurls)
+        die("server spec", "NAME,URL,POLICY,FUNCTION");
 }
 
 int main(int argc, char **argv)

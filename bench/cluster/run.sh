@@ -5,14 +5,17 @@
 # synchronous_commit and full_page_writes back on, as SQLite's
 # synchronous=FULL is) and two `mesatee serve --level soft --worker-start
 # zygote` daemons on loopback (lib.sh): "sqlite" (the anchor: the embedded
-# default store) and "pg1" (--store postgres://..., one node); each gets a
-# policy pinning its measurement and platform key (the client verifies the
-# evidence in its TLS handshake), a user `bench` and an echo function. Then
-# bench_cluster runs at low priority, interleaving both in every round.
-# "2 nodes" is a column without figures: two nodes on one database need the
-# shared platform keys of the cluster-nodes work (not on this branch), so
-# nothing is measured there. Figures vary with the machine's load: quote
-# them with the load average the script prints.
+# default store), "pg1" (--store postgres://..., one node) and "pg2" (two
+# nodes on a second database of the same PostgreSQL: node A the KeyStore
+# node, --keystore-listen; node B --keystore-join, admitted by `admin release
+# allow` of its platform key, its objects directory a link to A's, the
+# "shared mount" of docs/cluster.md); each gets a policy pinning its
+# measurement and platform key(s) (the client verifies the evidence in its
+# TLS handshake), a user `bench` and an echo function. Then bench_cluster
+# runs at low priority, interleaving all three in every round; pg2's latency
+# tasks alternate between the nodes, its throughput clients are spread over
+# both. Figures vary with the machine's load: quote them with the load
+# average the script prints.
 # BENCH_QUICK=1 (the default) with no options: -r 3 -n 10 -c 4 -m 10;
 # BENCH_QUICK=0: -r 5 -n 20 -c 8 -m 25.
 set -euo pipefail
@@ -73,7 +76,31 @@ EOP
 }
 setup sqlite; A=$SPEC
 setup pg1 --store "$MT_PG_URL"; B=$SPEC
+# pg2: two nodes on their own database
+"$PSQL" -q -d "$MT_PG_SOCKET_URL" -c "CREATE DATABASE pg2" >/dev/null
+PG2_URL=${MT_PG_URL/\/postgres\?//pg2?}
+[ "$PG2_URL" != "$MT_PG_URL" ] || { echo "run.sh: cannot derive the pg2 database URL from $MT_PG_URL" >&2; exit 1; }
+setup pg2 --store "$PG2_URL" --keystore-listen 127.0.0.1:0
+P2=$MT_WORK; N1=$MESATEE_SERVER
+NB=$P2/node-b; mkdir -p "$NB"; ln -s "$MT_DATA/objects" "$NB/objects"
+start_b() { # start_b LOG: node B joining node A (pg2); sets BPID
+  "$MESATEE_BIN" serve --data-dir "$NB" --listen 127.0.0.1:0 --level soft --worker-start zygote \
+    --admin-password-file "$P2/admin.pw" --store "$PG2_URL" \
+    --keystore-join "$(cat "$MT_DATA/keystore.url")" --keystore-policy "$P2/policy.json" >"$1" 2>&1 &
+  BPID=$!; PIDS+=("$BPID")
+}
+start_b "$P2/b1.log"; wait "$BPID" 2>/dev/null || true # refused: its key is not allowed yet
+BPK=$(sed -n 's/.*TEE level soft: evidence measurement [0-9a-f]*, platform key \([0-9a-f]\{64\}\).*/\1/p' "$P2/b1.log" | head -n1)
+[ ${#BPK} = 64 ] || { echo "run.sh: node B printed no platform key: $(tail -n 3 "$P2/b1.log")" >&2; exit 1; }
+MESATEE_CA=$MT_DATA/tls/server-cert.pem as admin admin release allow --kind soft_platform_key "$BPK" >/dev/null
+start_b "$P2/b2.log"
+for _ in $(seq 600); do [ -s "$NB/server.url" ] && break; kill -0 "$BPID" 2>/dev/null || { echo "run.sh: node B exited: $(tail -n 3 "$P2/b2.log")" >&2; exit 1; }; sleep 0.05; done
+[ -s "$NB/server.url" ] || { echo "run.sh: node B did not start" >&2; exit 1; }
+N2=$(cat "$NB/server.url")
+jq --arg k "$BPK" '.soft_platform_keys += [$k]' "$P2/policy.json" >"$P2/both.json"
+C=${SPEC/,$N1,$P2\/policy.json,/,$N1|$N2,$P2\/both.json,}
+[ "$C" != "$SPEC" ] || { echo "run.sh: cannot build the pg2 spec" >&2; exit 1; }
+echo "pg2: node A $N1 (KeyStore node), node B $N2 (joined), one database"
 bench_header "cluster ($*)"
-nice -n 19 "$BIN" -S "$A" -S "$B" -u bench -w "$ROOT/bench.pw" \
-  -x "2 nodes: needs cluster-nodes (shared platform keys; not measured)" "$@"
+nice -n 19 "$BIN" -S "$A" -S "$B" -S "$C" -u bench -w "$ROOT/bench.pw" "$@"
 bench_footer cluster
