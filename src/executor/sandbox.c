@@ -364,21 +364,33 @@ static int export_prog(scmp_filter_ctx ctx, struct sock_filter **ins, size_t *n)
     return 0;
 }
 
-mt_status mt_sandbox_prepare(mt_err *err)
+/* The BPF program of build_filter(python, pid), heap-allocated. */
+static mt_status compile_prog(bool python, pid_t pid, struct sock_filter **ins, size_t *n,
+                              mt_err *err)
 {
-    if (g_pre.ready)
-        return MT_OK;
     int rc = 0;
-    scmp_filter_ctx ctx = build_filter(false, (pid_t)PID_MARK, &rc);
-    struct sock_filter *ins = NULL;
-    size_t n = 0;
+    scmp_filter_ctx ctx = build_filter(python, pid, &rc);
+    *ins = NULL;
+    *n = 0;
     if (ctx) {
-        rc = export_prog(ctx, &ins, &n);
+        rc = export_prog(ctx, ins, n);
         seccomp_release(ctx);
     }
     if (rc != 0)
         return mt_err_set(err, MT_EINTERNAL, "sandbox: building the seccomp filter failed: %s",
                           strerror(-rc));
+    return MT_OK;
+}
+
+mt_status mt_sandbox_prepare(mt_err *err)
+{
+    if (g_pre.ready)
+        return MT_OK;
+    struct sock_filter *ins;
+    size_t n;
+    mt_status st = compile_prog(false, (pid_t)PID_MARK, &ins, &n, err);
+    if (st != MT_OK)
+        return st;
     /* exactly one jump may compare with the placeholder: the own-pid test */
     size_t found = 0, at = 0;
     for (size_t i = 0; i < n; i++)
@@ -416,17 +428,11 @@ mt_status mt_sandbox_program(bool prepared, bool python, int pid, void **prog, s
         *len = sz;
         return MT_OK;
     }
-    int rc = 0;
-    scmp_filter_ctx ctx = build_filter(python, (pid_t)pid, &rc);
-    struct sock_filter *ins = NULL;
-    size_t n = 0;
-    if (ctx) {
-        rc = export_prog(ctx, &ins, &n);
-        seccomp_release(ctx);
-    }
-    if (rc != 0)
-        return mt_err_set(err, MT_EINTERNAL, "sandbox: building the seccomp filter failed: %s",
-                          strerror(-rc));
+    struct sock_filter *ins;
+    size_t n;
+    mt_status st = compile_prog(python, (pid_t)pid, &ins, &n, err);
+    if (st != MT_OK)
+        return st;
     *prog = ins;
     *len = n * sizeof(struct sock_filter);
     return MT_OK;
