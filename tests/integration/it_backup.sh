@@ -137,7 +137,7 @@ expect_fail "truncated archive" "truncated" "$B" restore --in "$MT_WORK/trunc.mt
 [ -e "$MT_WORK/g1" ] && fail "a refused restore created its target"
 cp "$MT_WORK/backup.mtb" "$MT_WORK/bad.mtb"
 sz=$(stat -c %s "$MT_WORK/bad.mtb")
-printf 'X' | dd of="$MT_WORK/bad.mtb" bs=1 seek=$((sz / 2)) conv=notrunc 2>/dev/null
+mt_flip_byte "$MT_WORK/bad.mtb" $((sz / 2))
 expect_fail "tampered archive" "damaged" "$B" restore --in "$MT_WORK/bad.mtb" --data-dir "$MT_WORK/g2"
 [ -e "$MT_WORK/g2" ] && fail "a refused restore created its target"
 cp "$MT_WORK/backup.mtb" "$MT_WORK/tail.mtb"; printf 'junk' >> "$MT_WORK/tail.mtb"

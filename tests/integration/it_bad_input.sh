@@ -103,7 +103,7 @@ expect_fail "quota exceeded" "HTTP 429" as alice task invoke "$T2"
 
 # Tampered ciphertext: a task over it fails with a reason and writes nothing.
 cp "$MT_WORK/a.enc" "$MT_WORK/t.enc"
-printf '\xff' | dd of="$MT_WORK/t.enc" bs=1 seek=100 conv=notrunc status=none
+mt_flip_byte "$MT_WORK/t.enc" 100
 URL_T=$(as alice file upload "$MT_WORK/t.enc")
 FT=$(as alice file register "$URL_T" --key "$MT_WORK/a.key")
 FN1=$(as alice function register --name psi-self --builtin psi --input-slot a --input-slot b --output-slot ra)

@@ -76,7 +76,7 @@ rc=0; "$M" --output json file encrypt --in x >"$W/o" 2>"$W/e" || rc=$?
 rc=0; MESATEE_OUTPUT=json "$M" tsk >/dev/null 2>"$W/e" || rc=$?
 [ "$rc" -eq 2 ] && jq -e '.error.message | test("did you mean")' "$W/e" >/dev/null ||
   fail "MESATEE_OUTPUT=json unknown command: $(cat "$W/e")"
-cp "$W/c" "$W/c.bad"; printf 'X' | dd of="$W/c.bad" bs=1 seek=60 conv=notrunc 2>/dev/null
+cp "$W/c" "$W/c.bad"; mt_flip_byte "$W/c.bad" 60
 rc=0; "$M" --output json file decrypt -i "$W/c.bad" -o "$W/p4" -k "$W/k" 2>"$W/e" || rc=$?
 [ "$rc" -eq 1 ] && [ "$(jq -r .error.code "$W/e")" = crypto_failed ] && [ ! -e "$W/p4" ] ||
   fail "json decrypt of a tampered file: $(cat "$W/e")"

@@ -76,7 +76,7 @@ expect_fail "bob downloads alice's output" "HTTP 404" \
 ok "CLI download"
 
 # The host changes a byte in the middle of the object: refused, as before.
-printf 'X' | dd of="$OBJ" bs=1 seek=$(( SIZE / 2 )) conv=notrunc status=none
+mt_flip_byte "$OBJ" $(( SIZE / 2 ))
 code=$(get "$O" "$MT_WORK/bad.bin")
 [ "$code" = 500 ] || fail "tampered object: HTTP $code"
 grep -q "integrity check failed" "$MT_WORK/bad.bin" || fail "tampered object: $(head -c 300 "$MT_WORK/bad.bin")"

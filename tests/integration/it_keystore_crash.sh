@@ -72,7 +72,7 @@ mt_start_server
 check_files "torn"
 mt_stop_server
 cp "$MT_DATA/keystore.sealed" "$MT_WORK/ks.bak"
-printf 'x' | dd of="$MT_DATA/keystore.sealed" bs=1 seek=40 conv=notrunc 2>/dev/null
+mt_flip_byte "$MT_DATA/keystore.sealed" 40
 if "$B" serve --data-dir "$MT_DATA" --listen 127.0.0.1:0 "${MT_PG_STORE[@]}" > "$MT_WORK/tampered.log" 2>&1; then
   fail "a tampered KeyStore state was accepted"
 fi

@@ -192,7 +192,7 @@ p11l mesatee --sign --mechanism ECDSA-SHA256 --id "${ID[mesatee.ec1]}" -i "$W/ms
 openssl dgst -sha256 -verify "$W/mesatee.ec1.pem" -signature "$W/m.ecsha" "$W/msg" >/dev/null ||
   fail "ECDSA-SHA256 does not verify"
 # a flipped signature byte is refused
-cp "$W/mesatee.ec.raw" "$W/bad.raw"; printf '\x00' | dd of="$W/bad.raw" bs=1 seek=10 conv=notrunc 2>/dev/null
+cp "$W/mesatee.ec.raw" "$W/bad.raw"; mt_flip_byte "$W/bad.raw" 10
 p11l mesatee --verify --mechanism ECDSA --id "${ID[mesatee.ec1]}" -i "$W/msg.h" --signature-file "$W/bad.raw" \
   > "$W/v.out" 2>&1 && grep -q 'Signature is valid' "$W/v.out" && fail "tampered signature accepted"
 p11l mesatee --sign --mechanism RSA-PKCS --id "${ID[mesatee.ec1]}" -i "$W/msg.di" -o "$W/x" > "$W/x.out" 2>&1 &&
@@ -227,7 +227,7 @@ p11l mesatee --decrypt --mechanism RSA-PKCS-OAEP --hash-algorithm SHA-1 --mgf MG
   --id "${ID[mesatee.rsa1]}" -i "$W/mesatee.ct1" > "$W/x.out" 2>&1 && fail "RSA-OAEP with SHA-1 accepted"
 grep -q CKR_MECHANISM_PARAM_INVALID "$W/x.out" || fail "RSA-OAEP SHA-1: $(cat "$W/x.out")"
 # a tampered ciphertext
-cp "$W/mesatee.ct" "$W/bad.ct"; printf '\x00\x01' | dd of="$W/bad.ct" bs=1 seek=40 conv=notrunc 2>/dev/null
+cp "$W/mesatee.ct" "$W/bad.ct"; mt_flip_byte "$W/bad.ct" 40; mt_flip_byte "$W/bad.ct" 41
 p11l mesatee --decrypt --mechanism RSA-PKCS-OAEP --hash-algorithm SHA256 --mgf MGF1-SHA256 \
   --id "${ID[mesatee.rsa1]}" -i "$W/bad.ct" -o "$W/bad.dec" > "$W/x.out" 2>&1 && fail "tampered OAEP ciphertext accepted"
 grep -q CKR_ENCRYPTED_DATA_INVALID "$W/x.out" || fail "tampered OAEP: $(cat "$W/x.out")"

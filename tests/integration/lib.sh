@@ -77,6 +77,16 @@ mt_pg_store_args() {
   export MESATEE_STORE=$MT_PG_TEST_URL # the offline tools (audit verify/export) follow it
 }
 
+# mt_flip_byte FILE OFFSET: XOR the byte at OFFSET with 0xff, so the file surely changes
+# (overwriting with a fixed value is a no-op when the byte already had it: 1 in 256 for
+# random ciphertext, which made tamper tests flaky).
+mt_flip_byte() {
+  local b
+  b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+  [ -n "$b" ] || { echo "mt_flip_byte: $1 has no byte at offset $2" >&2; return 1; }
+  printf "\\$(printf '%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # Backend-neutral access to the store, for steps that inspect it or play the
 # host tampering with it (the store is untrusted on both backends). They
 # follow MT_TEST_PG: the SQLite file $MT_DATA/mesatee.db, or the test's
