@@ -328,6 +328,9 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     cfg.keystore_join = serve_config_get(c, "keystore-join");
     cfg.keystore_policy = serve_config_get(c, "keystore-policy");
     cfg.keystore_db_ca = serve_config_get(c, "keystore-db-ca");
+    /* range checked by serve_config (10..86400); 0 = unset */
+    cfg.keystore_db_cert_ttl_s = (uint32_t)serve_config_u64(c, "keystore-db-cert-ttl", 0);
+    cfg.keystore_advertise = serve_config_get(c, "keystore-advertise");
     cfg.executor_max_buffered = (size_t)serve_config_u64(c, "executor-max-buffered-mib", 0)
                                 * 1024 * 1024;
     /* ranges checked by serve_config (100..3600000, 1..1000) */

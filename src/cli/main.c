@@ -110,8 +110,17 @@ static const cli_opt o_serve[] = {
      "required with --keystore-join"},
     {"keystore-db-ca", true, 0, "FILE",
      "with --keystore-listen: PEM with the database CA's certificate and key; joining nodes get "
-     "a 24 h client certificate (role mesatee) and open the store with it",
+     "a 24 h client certificate (role mesatee) and open the store with it (they renew it at "
+     "two thirds of its lifetime)",
      "none"},
+    {"keystore-db-cert-ttl", true, 0, "SECONDS",
+     "with --keystore-db-ca: lifetime of the database client certificates (10..86400; short "
+     "ones are for tests)",
+     "86400"},
+    {"keystore-advertise", true, 0, "URL",
+     "with --keystore-listen: the https://HOST:PORT joining nodes use, written to "
+     "DATA_DIR/keystore.url",
+     "the listen address (https://127.0.0.1:PORT for 0.0.0.0 or ::)"},
     {"executor-max-buffered-mib", true, 0, "N",
      "with --remote-executors: report bodies held in memory across connections", "512"},
     {"executor-lease-ms", true, 0, "N",

@@ -96,6 +96,10 @@ static const sc_key sc_serve_keys[] = {
      SC_RELOAD_NO},
     {"keystore-db-ca", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_DB_CA", "(none)", false,
      SC_RELOAD_NO},
+    {"keystore-db-cert-ttl", SC_U64, 10, 86400, NULL, "MESATEE_KEYSTORE_DB_CERT_TTL", "86400",
+     false, SC_RELOAD_NO},
+    {"keystore-advertise", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_ADVERTISE",
+     "(the listen address, or https://127.0.0.1:PORT for a wildcard)", false, SC_RELOAD_NO},
     {"executor-max-buffered-mib", SC_U64, 1, 65536, NULL, "MESATEE_EXECUTOR_MAX_BUFFERED_MIB",
      "(built-in)", false, SC_RELOAD_NO},
     {"executor-lease-ms", SC_U64, 100, 3600000, NULL, "MESATEE_EXECUTOR_LEASE_MS", "30000", false,
@@ -152,7 +156,7 @@ static const sc_key sc_executor_keys[] = {
      SC_RELOAD_NO},
 };
 #define SC_NEXECUTOR (sizeof sc_executor_keys / sizeof sc_executor_keys[0])
-#define SC_NKEYS_MAX 48
+#define SC_NKEYS_MAX 56
 _Static_assert(SC_NSERVE <= SC_NKEYS_MAX && SC_NEXECUTOR <= SC_NKEYS_MAX,
                "raise SC_NKEYS_MAX with the keys");
 

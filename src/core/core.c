@@ -240,6 +240,12 @@ mt_status mt_core_join_source(mt_core *core, struct mt_keystore **ks, uint8_t pl
     return MT_OK;
 }
 
+void mt_core_set_join_info(mt_core *core, const char *url, uint32_t db_cert_ttl_s)
+{
+    snprintf(core->join_url, sizeof core->join_url, "%s", url ? url : "");
+    core->join_db_cert_ttl_s = db_cert_ttl_s;
+}
+
 void mt_core_close(mt_core *core)
 {
     if (!core)

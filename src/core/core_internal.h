@@ -61,6 +61,10 @@ struct mt_core {
     bool objs_shared;         /* --objects dir:PATH */
     struct core_kek_state *kek; /* kek.c: KeyStore, keyring, legacy keys, rewrap thread */
     atomic_bool serves_joins;    /* mt_core_join_source was called: no root version retired */
+    /* the KeyStore node: its join URL ("" = none) and database certificate
+     * lifetime (0 = no CA), for GET /v1/admin/keystore (mt_core_set_join_info) */
+    char join_url[300];
+    uint32_t join_db_cert_ttl_s;
     struct mt_ks_joined *joined; /* mt_core_config.keystore_joined (borrowed) or NULL */
     uint8_t key_fp_key[32]; /* platform key "output-key-fingerprint/v1": output key fingerprints */
     uint8_t integ_key[32]; /* platform key "store-integrity/v1": MACs of store rows */

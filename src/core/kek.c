@@ -891,10 +891,17 @@ mt_status kek_status_handle(core_ctx *x)
                            "started_at", started ? core_time_json(started) : json_null(),
                            "finished_at", finished ? core_time_json(finished) : json_null(),
                            "last_error", lerr);
+    /* the join listener of a KeyStore node (null: this node serves no joins) */
+    mt_core *c = x->core;
+    json_t *join = !c->join_url[0]
+                       ? json_null()
+                       : json_pack("{s:s, s:o}", "url", c->join_url, "db_cert_ttl_s",
+                                   c->join_db_cert_ttl_s ? json_integer(c->join_db_cert_ttl_s)
+                                                         : json_null());
     core_json_response(x, 200,
-                       json_pack("{s:I, s:o, s:I, s:o}", "current", (json_int_t)cur, "versions",
-                                 vers, "legacy_rows", (json_int_t)legacy, "rewrap",
-                                 rw));
+                       json_pack("{s:I, s:o, s:I, s:o, s:o}", "current", (json_int_t)cur,
+                                 "versions", vers, "legacy_rows", (json_int_t)legacy, "rewrap",
+                                 rw, "join", join ? join : json_null()));
     return MT_OK;
 }
 

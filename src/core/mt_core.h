@@ -101,6 +101,10 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
 struct mt_keystore;
 mt_status mt_core_join_source(mt_core *core, struct mt_keystore **ks, uint8_t platform[96],
                               mt_err *err);
+/* The KeyStore node: the URL its join listener advertises (keystore.url)
+ * and the lifetime of the database certificates it issues (0 = no database
+ * CA), shown by GET /v1/admin/keystore. Before requests are served. */
+void mt_core_set_join_info(mt_core *core, const char *url, uint32_t db_cert_ttl_s);
 mt_status mt_core_start_scheduler(mt_core *core, mt_err *err);
 /* Sets the function told after every committed change of a task's state
  * (on any thread; it must be cheap and thread-safe, e.g. wake an event

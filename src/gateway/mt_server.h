@@ -61,6 +61,14 @@ typedef struct mt_server_config {
      * directory (db-client.crt/.key, 0600) and opens the store with
      * (sslcert/sslkey). NULL = none. */
     const char *keystore_db_ca;
+    /* With keystore_db_ca: the lifetime of the certificates in seconds
+     * (MT_DBCERT_TTL_MIN..MT_DBCERT_TTL_MAX; 0 = MT_DBCERT_TTL_MAX, one
+     * day). Joined nodes renew at two thirds of it (mt_dbrenew.h). */
+    uint32_t keystore_db_cert_ttl_s;
+    /* With keystore_listen: the URL joining nodes are told in keystore.url
+     * ("https://HOST:PORT"); NULL = the listen address when its host is
+     * not a wildcard, else https://127.0.0.1:PORT (mt_ks_join.h). */
+    const char *keystore_advertise;
     bool remote_executors;
     const char *executor_listen;
     const char *executor_policy;

@@ -10,6 +10,7 @@
 #include "mt_dirlock.h"
 #include "mt_executor_api.h"
 #include "mt_dbcert.h"
+#include "mt_dbrenew.h"
 #include "mt_ks_join.h"
 #include "mt_gateway.h"
 #include "mt_log.h"
@@ -23,6 +24,7 @@
  * under them. */
 static _Atomic(mt_gateway *) g_gw;
 static mt_core *g_core;    /* while serving, for mt_server_set_limits */
+static mt_dbrenew *g_dbrenew; /* a joined node's certificate renewal, for /metrics */
 static bool g_level_none;
 static atomic_int g_stop_requested;
 static atomic_int g_stoppers;
@@ -77,13 +79,12 @@ static void join_dbcert_audit(void *ctx, bool issued, const char *measurement)
 
 /* A joined node with a database certificate: cert and key into data_dir
  * (0600) and *url = store_url + sslcert/sslkey (heap). */
-static mt_status joined_db_url(const mt_ks_joined *j, const char *data_dir, const char *store_url,
+static mt_status joined_db_url(mt_ks_joined *j, const char *data_dir, const char *store_url,
                                char **url, mt_err *err)
 {
-    const char *cert = NULL;
-    char *key = NULL, cp[4096], kp[4096];
+    char *cert = NULL, *key = NULL, cp[4096], kp[4096];
     *url = NULL;
-    mt_status st = mt_ks_joined_db_cert(j, &cert, &key, err);
+    mt_status st = mt_ks_joined_db_cert(j, &cert, &key, NULL, NULL, err);
     if (st == MT_ENOTFOUND)
         return MT_OK;
     if (st != MT_OK)
@@ -99,8 +100,11 @@ static mt_status joined_db_url(const mt_ks_joined *j, const char *data_dir, cons
         st = mt_file_write_atomic(kp, key, strlen(key), 0600, err);
     mt_wipe(key, strlen(key));
     free(key);
+    free(cert);
     if (st != MT_OK)
         return st;
+    /* libpq reads these files at every connection: the renewal
+     * (mt_dbrenew.h) replaces db-client.crt in place, the URL stays */
     size_t n = strlen(store_url) + strlen(cp) + strlen(kp) + 32;
     if (!(*url = malloc(n)))
         return mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -168,6 +172,17 @@ static char *be_metrics(void *ctx)
              (unsigned long long)s.misses, s.entries);
     free(core);
     free(x);
+    /* a joined node's database certificate (mt_dbrenew.h) */
+    char *d = g_dbrenew ? mt_dbrenew_metrics(g_dbrenew) : NULL;
+    if (d) {
+        size_t ol = strlen(out), dl = strlen(d);
+        char *both = realloc(out, ol + dl + 1);
+        if (both) {
+            memcpy(both + ol, d, dl + 1);
+            out = both;
+        }
+        free(d);
+    }
     return out;
 }
 
@@ -320,6 +335,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     mt_ks_joined *joined = NULL;
     mt_ks_join_server *join_srv = NULL;
     mt_dbcert_ca *db_ca = NULL;
+    mt_dbrenew *dbrenew = NULL;
     char *db_url = NULL;
     int lock_fd = -1;
     mt_status st = MT_OK;
@@ -379,6 +395,22 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
                                         "(--keystore-listen)");
         goto out;
     }
+    if (cfg->keystore_advertise && !cfg->keystore_listen) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-advertise is for the KeyStore node "
+                                        "(--keystore-listen)");
+        goto out;
+    }
+    if (cfg->keystore_db_cert_ttl_s && !cfg->keystore_db_ca) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-db-cert-ttl needs --keystore-db-ca (the "
+                                        "lifetime of the certificates it issues)");
+        goto out;
+    }
+    if (cfg->keystore_db_cert_ttl_s && (cfg->keystore_db_cert_ttl_s < MT_DBCERT_TTL_MIN ||
+                                        cfg->keystore_db_cert_ttl_s > MT_DBCERT_TTL_MAX)) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-db-cert-ttl: %u..%u seconds",
+                        MT_DBCERT_TTL_MIN, MT_DBCERT_TTL_MAX);
+        goto out;
+    }
     if (cfg->keystore_join && cfg->keystore_listen) {
         st = mt_err_set(err, MT_EINVAL, "--keystore-join and --keystore-listen exclude each "
                                         "other: only the KeyStore node serves joins");
@@ -399,8 +431,14 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         ccfg.keystore_joined = joined;
         if ((st = joined_db_url(joined, data_dir, ccfg.store_url, &db_url, err)) != MT_OK)
             goto out;
-        if (db_url)
+        if (db_url) {
             ccfg.store_url = db_url;
+            char cp[4096];
+            snprintf(cp, sizeof cp, "%s/db-client.crt", data_dir);
+            if ((st = mt_dbrenew_start(joined, cp, &dbrenew, err)) != MT_OK)
+                goto out;
+            g_dbrenew = dbrenew;
+        }
     } else if (cfg->keystore_policy) {
         st = mt_err_set(err, MT_EINVAL, "--keystore-policy is for --keystore-join");
         goto out;
@@ -415,8 +453,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
             st = mt_err_set(err, MT_EINVAL, "--keystore-listen needs an attested level (at level "
                                             "none nothing attests the joining nodes)");
         if (st == MT_OK)
-            st = mt_ks_join_server_start(cfg->keystore_listen, tee, ks, platform, data_dir,
-                                         &join_srv, err);
+            st = mt_ks_join_server_start(cfg->keystore_listen, cfg->keystore_advertise, tee, ks,
+                                         platform, data_dir, &join_srv, err);
         mt_wipe(platform, sizeof platform);
         if (st != MT_OK)
             goto out;
@@ -434,9 +472,15 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
                 mt_err_prefix(err, st, "--keystore-db-ca %s: ", cfg->keystore_db_ca);
                 goto out;
             }
-            mt_ks_join_server_set_db_ca(join_srv, db_ca, "mesatee", MT_DBCERT_TTL_MAX,
+            mt_ks_join_server_set_db_ca(join_srv, db_ca, "mesatee",
+                                        cfg->keystore_db_cert_ttl_s ? cfg->keystore_db_cert_ttl_s
+                                                                    : MT_DBCERT_TTL_MAX,
                                         join_dbcert_audit);
         }
+        mt_core_set_join_info(core, mt_ks_join_server_url(join_srv),
+                              !db_ca                      ? 0
+                              : cfg->keystore_db_cert_ttl_s ? cfg->keystore_db_cert_ttl_s
+                                                          : MT_DBCERT_TTL_MAX);
     }
     if (cfg->remote_executors) {
         if (!cfg->executor_policy) {
@@ -535,6 +579,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     while (atomic_load(&g_stoppers) > 0) {
     }
 out:
+    g_dbrenew = NULL; /* /metrics is not served any more (the gateway stopped) */
+    mt_dbrenew_stop(dbrenew);
     mt_ks_join_server_stop(join_srv);
     mt_dbcert_ca_free(db_ca);
     mt_executor_api_stop(exec_api);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -133,31 +134,33 @@ static mt_status add_db_cert(char **resp, size_t *resp_len, const char *pem, mt_
     return MT_OK;
 }
 
-mt_status mt_ks_join_parse_url(const char *url, char host[256], char port[8], mt_err *err)
+/* "https://HOST:PORT" for the option flag (named in the messages). */
+static mt_status parse_url_flag(const char *url, const char *flag, char host[256], char port[8],
+                                mt_err *err)
 {
     static const char pre[] = "https://";
     if (!url || strncmp(url, pre, sizeof pre - 1) != 0)
-        return mt_err_set(err, MT_EINVAL, "--keystore-join: expected https://HOST:PORT");
+        return mt_err_set(err, MT_EINVAL, "%s: expected https://HOST:PORT", flag);
     const char *h = url + sizeof pre - 1, *end;
     if (*h == '[') {
         end = strchr(h, ']');
         if (!end || end == h + 1 || end[1] != ':')
-            return mt_err_set(err, MT_EINVAL, "--keystore-join: bad [IPv6] host");
+            return mt_err_set(err, MT_EINVAL, "%s: bad [IPv6] host", flag);
         h++;
     } else {
         end = strchr(h, ':');
         if (!end || end == h)
-            return mt_err_set(err, MT_EINVAL, "--keystore-join: expected https://HOST:PORT");
+            return mt_err_set(err, MT_EINVAL, "%s: expected https://HOST:PORT", flag);
     }
     size_t hl = (size_t)(end - h);
     if (hl > 253)
-        return mt_err_set(err, MT_EINVAL, "--keystore-join: host name too long");
+        return mt_err_set(err, MT_EINVAL, "%s: host name too long", flag);
     for (size_t i = 0; i < hl; i++) {
         char ch = h[i];
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                   (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == ':';
         if (!ok)
-            return mt_err_set(err, MT_EINVAL, "--keystore-join: bad character in the host");
+            return mt_err_set(err, MT_EINVAL, "%s: bad character in the host", flag);
     }
     const char *p = end + (*end == ']' ? 2 : 1);
     unsigned long v = 0;
@@ -165,12 +168,53 @@ mt_status mt_ks_join_parse_url(const char *url, char host[256], char port[8], mt
     while (p[n] >= '0' && p[n] <= '9' && n < 6)
         v = v * 10 + (unsigned long)(p[n++] - '0');
     if (n == 0 || n > 5 || v == 0 || v > 65535 || (p[n] && strcmp(p + n, "/") != 0))
-        return mt_err_set(err, MT_EINVAL, "--keystore-join: expected a port 1..65535 after the "
-                                          "host and nothing else");
+        return mt_err_set(err, MT_EINVAL,
+                          "%s: expected a port 1..65535 after the host and nothing else", flag);
     memcpy(host, h, hl);
     host[hl] = '\0';
     snprintf(port, 8, "%lu", v);
     return MT_OK;
+}
+
+mt_status mt_ks_join_parse_url(const char *url, char host[256], char port[8], mt_err *err)
+{
+    return parse_url_flag(url, "--keystore-join", host, port, err);
+}
+
+/* The URL joining nodes are told (keystore.url): advertise (validated),
+ * else https://HOST:PORT of the listen address when its host is not a
+ * wildcard, else https://127.0.0.1:PORT. */
+static mt_status join_url(const char *listen, const char *advertise, unsigned port,
+                          char out[300], mt_err *err)
+{
+    char h[256], p[8];
+    if (advertise) {
+        if (strlen(advertise) >= 300)
+            return mt_err_set(err, MT_EINVAL, "--keystore-advertise: URL too long");
+        mt_status rc = parse_url_flag(advertise, "--keystore-advertise", h, p, err);
+        if (rc)
+            return rc;
+        size_t n = strlen(advertise);
+        snprintf(out, 300, "%.*s", (int)(n && advertise[n - 1] == '/' ? n - 1 : n), advertise);
+        return MT_OK;
+    }
+    const char *colon = strrchr(listen, ':');
+    size_t hl = colon ? (size_t)(colon - listen) : 0;
+    const char *host = listen;
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host++;
+        hl -= 2;
+    }
+    bool wild = hl == 0 || hl >= sizeof h || (hl == 7 && !strncmp(host, "0.0.0.0", 7)) ||
+                (hl == 2 && !strncmp(host, "::", 2)) || (hl == 1 && host[0] == '*');
+    if (wild) {
+        snprintf(out, 300, "https://127.0.0.1:%u", port);
+        return MT_OK;
+    }
+    memcpy(h, host, hl);
+    h[hl] = '\0';
+    snprintf(out, 300, strchr(h, ':') ? "https://[%s]:%u" : "https://%s:%u", h, port);
+    return parse_url_flag(out, "--keystore-listen", h, p, err); /* a name joiners can use */
 }
 
 /* ---- server ------------------------------------------------------------- */
@@ -196,6 +240,7 @@ struct mt_ks_join_server {
     char role[MT_DBCERT_ROLE_MAX + 1];
     uint32_t ttl_s;
     mt_ks_join_dbcert_fn db_fn;
+    char url[300]; /* what keystore.url says */
 };
 
 void mt_ks_join_server_set_db_ca(mt_ks_join_server *s, const mt_dbcert_ca *ca, const char *role,
@@ -456,8 +501,8 @@ static void *server_main(void *p)
     return NULL;
 }
 
-mt_status mt_ks_join_server_start(const char *listen, mt_tee *tee, mt_keystore *ks,
-                                  const uint8_t platform[MT_KS_JOIN_PLATFORM],
+mt_status mt_ks_join_server_start(const char *listen, const char *advertise, mt_tee *tee,
+                                  mt_keystore *ks, const uint8_t platform[MT_KS_JOIN_PLATFORM],
                                   const char *data_dir, mt_ks_join_server **out, mt_err *err)
 {
     *out = NULL;
@@ -477,7 +522,11 @@ mt_status mt_ks_join_server_start(const char *listen, mt_tee *tee, mt_keystore *
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
     unsigned port = 0;
-    mt_status rc = mt_tee_tls_identity(tee, &key, &cert, err);
+    char h[256], p[8];
+    /* a bad --keystore-advertise is refused before anything listens */
+    mt_status rc = advertise ? parse_url_flag(advertise, "--keystore-advertise", h, p, err) : MT_OK;
+    if (!rc)
+        rc = mt_tee_tls_identity(tee, &key, &cert, err);
     if (!rc) {
         s->ctx = SSL_CTX_new(TLS_server_method());
         if (!s->ctx || SSL_CTX_set_min_proto_version(s->ctx, TLS1_3_VERSION) != 1 ||
@@ -494,11 +543,13 @@ mt_status mt_ks_join_server_start(const char *listen, mt_tee *tee, mt_keystore *
     X509_free(cert);
     if (!rc && (s->fd = bind_listen(listen, &port, err)) < 0)
         rc = err->code ? err->code : MT_EIO;
+    if (!rc)
+        rc = join_url(listen, advertise, port, s->url, err);
     if (!rc) {
-        char path[4096], url[64];
+        char path[4096], line[304];
         snprintf(path, sizeof path, "%s/%s", data_dir, MT_KS_JOIN_URL_FILE);
-        snprintf(url, sizeof url, "https://127.0.0.1:%u\n", port);
-        rc = mt_file_write_atomic(path, url, strlen(url), 0644, err);
+        snprintf(line, sizeof line, "%s\n", s->url);
+        rc = mt_file_write_atomic(path, line, strlen(line), 0644, err);
     }
     if (!rc && pthread_create(&s->th, NULL, server_main, s) != 0)
         rc = mt_err_set(err, MT_EINTERNAL, "cannot start the KeyStore join listener");
@@ -507,9 +558,16 @@ mt_status mt_ks_join_server_start(const char *listen, mt_tee *tee, mt_keystore *
         return rc;
     }
     s->th_on = true;
-    mt_info("KeyStore join listener (attested TLS, the release policy decides) on port %u", port);
+    mt_info("KeyStore join listener (attested TLS, the release policy decides) on port %u; "
+            "joining nodes use %s (%s)",
+            port, s->url, MT_KS_JOIN_URL_FILE);
     *out = s;
     return MT_OK;
+}
+
+const char *mt_ks_join_server_url(const mt_ks_join_server *s)
+{
+    return s->url;
 }
 
 void mt_ks_join_server_stop(mt_ks_join_server *s)
@@ -543,8 +601,9 @@ struct mt_ks_joined {
     uint8_t platform[MT_KS_JOIN_PLATFORM];
     bool have_platform;
     mt_keyring *kr;
-    char *db_cert;  /* PEM of the first join, or NULL */
-    EVP_PKEY *key;  /* the first join's identity key (what db_cert certifies) */
+    pthread_mutex_t mu; /* serialises joins (refresh, renewal) and guards db_cert */
+    char *db_cert;      /* PEM of the last certificate (first join or renewal), or NULL */
+    EVP_PKEY *key;      /* the first join's identity key (what db_cert certifies) */
 };
 
 static mt_status connect_to(const mt_ks_joined *j, int *fdp, mt_err *err)
@@ -570,9 +629,14 @@ static mt_status connect_to(const mt_ks_joined *j, int *fdp, mt_err *err)
     return MT_OK;
 }
 
-/* One join: *kr and platform from a fresh attested identity. */
+/* One join: *kr and platform from a fresh attested identity, or, with
+ * reuse, from fresh evidence for that key (a database certificate renewal:
+ * the certified key stays). db_cert (may be NULL): the answer's "db_cert"
+ * (heap, NULL when absent). first: the first join keeps its key in j->key
+ * when the answer has a database certificate. */
 static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM],
-                           mt_keyring **kr, bool first, mt_err *err)
+                           mt_keyring **kr, bool first, EVP_PKEY *reuse, char **db_cert,
+                           mt_err *err)
 {
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
@@ -582,7 +646,18 @@ static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM
     SSL *ssl = NULL;
     int fd = -1, dl = 0, status = 0;
     size_t resp_len = 0;
-    mt_status rc = mt_tee_tls_identity(j->tee, &key, &cert, err);
+    mt_status rc;
+    if (reuse) {
+        rc = EVP_PKEY_up_ref(reuse) == 1
+                 ? MT_OK
+                 : mt_err_set(err, MT_EINTERNAL, "cannot reference the database key");
+        if (!rc)
+            key = reuse;
+        if (!rc)
+            rc = mt_tee_tls_identity_for_key(j->tee, key, &cert, err);
+    } else {
+        rc = mt_tee_tls_identity(j->tee, &key, &cert, err);
+    }
     if (!rc && (dl = i2d_X509(cert, &der)) <= 0)
         rc = mt_err_set(err, MT_EINTERNAL, "cannot encode the evidence certificate");
     if (!rc && !(b = mt_b64_encode(der, (size_t)dl)))
@@ -643,9 +718,9 @@ static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM
     if (!rc)
         rc = mt_ks_join_parse_answer(key, der, (size_t)dl, (const char *)resp, resp_len,
                                      platform, kr, err);
-    if (!rc && first)
-        rc = mt_ks_join_answer_db_cert((const char *)resp, resp_len, &j->db_cert, err);
-    if (!rc && first && j->db_cert && EVP_PKEY_up_ref(key) == 1)
+    if (!rc && db_cert)
+        rc = mt_ks_join_answer_db_cert((const char *)resp, resp_len, db_cert, err);
+    if (!rc && first && db_cert && *db_cert && EVP_PKEY_up_ref(key) == 1)
         j->key = key;
     if (rc && *kr) {
         mt_keyring_free(*kr);
@@ -681,6 +756,7 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
     if (!j)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     ignore_sigpipe();
+    pthread_mutex_init(&j->mu, NULL);
     j->tee = tee;
     j->policy = policy;
     snprintf(j->url, sizeof j->url, "%s", url);
@@ -688,7 +764,7 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
                        ? mt_err_set(err, MT_EINVAL, "--keystore-join: URL too long")
                        : mt_ks_join_parse_url(url, j->host, j->port, err);
     if (!rc)
-        rc = join_once(j, j->platform, &j->kr, true, err);
+        rc = join_once(j, j->platform, &j->kr, true, NULL, &j->db_cert, err);
     if (rc) {
         mt_ks_joined_free(j);
         return rc;
@@ -703,7 +779,9 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
 mt_status mt_ks_join_refresh(mt_ks_joined *j, mt_keyring **kr, mt_err *err)
 {
     uint8_t p[MT_KS_JOIN_PLATFORM];
-    mt_status rc = join_once(j, p, kr, false, err);
+    pthread_mutex_lock(&j->mu);
+    mt_status rc = join_once(j, p, kr, false, NULL, NULL, err);
+    pthread_mutex_unlock(&j->mu);
     if (!rc && CRYPTO_memcmp(p, j->platform, sizeof p) != 0) {
         mt_keyring_free(*kr);
         *kr = NULL;
@@ -716,26 +794,109 @@ mt_status mt_ks_join_refresh(mt_ks_joined *j, mt_keyring **kr, mt_err *err)
     return rc;
 }
 
-mt_status mt_ks_joined_db_cert(const mt_ks_joined *j, const char **cert_pem, char **key_pem,
+/* notBefore/notAfter of a PEM certificate that certifies key (the answer
+ * came over attested TLS from the KeyStore node; checked all the same, a
+ * certificate for another key would only fail later in libpq). */
+static mt_status db_cert_times(const char *pem, EVP_PKEY *key, int64_t *nb, int64_t *na,
                                mt_err *err)
 {
-    *cert_pem = NULL;
-    *key_pem = NULL;
-    if (!j->db_cert || !j->key)
-        return mt_err_set(err, MT_ENOTFOUND, "the KeyStore node issued no database certificate");
-    BIO *b = BIO_new(BIO_s_mem());
-    char *p = NULL;
-    long n = 0;
-    if (b && PEM_write_bio_PKCS8PrivateKey(b, j->key, NULL, NULL, 0, NULL, NULL) == 1 &&
-        (n = BIO_get_mem_data(b, &p)) > 0 && (*key_pem = malloc((size_t)n + 1))) {
-        memcpy(*key_pem, p, (size_t)n);
-        (*key_pem)[n] = '\0';
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    struct tm t1, t2;
+    mt_status rc = MT_OK;
+    if (!x)
+        rc = mt_err_set(err, MT_EINVAL, "the database certificate is not a PEM certificate");
+    else if (X509_check_private_key(x, key) != 1)
+        rc = mt_err_set(err, MT_EINVAL, "the database certificate does not certify this "
+                                        "node's key");
+    else if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &t1) != 1 ||
+             ASN1_TIME_to_tm(X509_get0_notAfter(x), &t2) != 1)
+        rc = mt_err_set(err, MT_EINVAL, "the database certificate has unreadable dates");
+    else {
+        *nb = (int64_t)timegm(&t1);
+        *na = (int64_t)timegm(&t2);
     }
-    BIO_free_all(b); /* BIO_s_mem frees (does not wipe) its buffer: a short-lived key copy */
-    if (!*key_pem)
-        return mt_err_set(err, MT_ENOMEM, "cannot encode the database key");
-    *cert_pem = j->db_cert;
+    ERR_clear_error();
+    X509_free(x);
+    return rc;
+}
+
+mt_status mt_ks_joined_db_cert(mt_ks_joined *j, char **cert_pem, char **key_pem,
+                               int64_t *not_before, int64_t *not_after, mt_err *err)
+{
+    *cert_pem = NULL;
+    if (key_pem)
+        *key_pem = NULL;
+    pthread_mutex_lock(&j->mu);
+    mt_status rc = MT_OK;
+    int64_t nb = 0, na = 0;
+    if (!j->db_cert || !j->key)
+        rc = mt_err_set(err, MT_ENOTFOUND, "the KeyStore node issued no database certificate");
+    if (!rc)
+        rc = db_cert_times(j->db_cert, j->key, &nb, &na, err);
+    if (!rc && !(*cert_pem = strdup(j->db_cert)))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (!rc && key_pem) {
+        BIO *b = BIO_new(BIO_s_mem());
+        char *p = NULL;
+        long n = 0;
+        if (b && PEM_write_bio_PKCS8PrivateKey(b, j->key, NULL, NULL, 0, NULL, NULL) == 1 &&
+            (n = BIO_get_mem_data(b, &p)) > 0 && (*key_pem = malloc((size_t)n + 1))) {
+            memcpy(*key_pem, p, (size_t)n);
+            (*key_pem)[n] = '\0';
+        }
+        BIO_free_all(b); /* BIO_s_mem frees (does not wipe) its buffer: a short-lived copy */
+        if (!*key_pem)
+            rc = mt_err_set(err, MT_ENOMEM, "cannot encode the database key");
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (rc) {
+        free(*cert_pem);
+        *cert_pem = NULL;
+        return rc;
+    }
+    if (not_before)
+        *not_before = nb;
+    if (not_after)
+        *not_after = na;
     return MT_OK;
+}
+
+mt_status mt_ks_join_renew_db_cert(mt_ks_joined *j, mt_err *err)
+{
+    uint8_t p[MT_KS_JOIN_PLATFORM];
+    mt_keyring *kr = NULL;
+    char *pem = NULL;
+    int64_t nb = 0, na = 0;
+    pthread_mutex_lock(&j->mu);
+    mt_status rc = MT_OK;
+    if (!j->key)
+        rc = mt_err_set(err, MT_ENOTFOUND, "the KeyStore node issued no database certificate");
+    if (!rc)
+        rc = join_once(j, p, &kr, false, j->key, &pem, err);
+    if (!rc && CRYPTO_memcmp(p, j->platform, sizeof p) != 0)
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "KeyStore join at %s: the platform keys changed (a different KeyStore "
+                        "node); restart this node",
+                        j->url);
+    if (!rc && !pem)
+        rc = mt_err_set(err, MT_EUNAVAIL,
+                        "the KeyStore node at %s gave no database certificate this time (is it "
+                        "still started with a database CA?)",
+                        j->url);
+    if (!rc)
+        rc = db_cert_times(pem, j->key, &nb, &na, err);
+    if (!rc) {
+        free(j->db_cert);
+        j->db_cert = pem;
+        pem = NULL;
+    }
+    pthread_mutex_unlock(&j->mu);
+    mt_keyring_free(kr); /* the core refreshes its own keyring when it needs to */
+    free(pem);
+    mt_wipe(p, sizeof p);
+    return rc;
 }
 
 const uint8_t *mt_ks_joined_platform(const mt_ks_joined *j)
@@ -761,6 +922,7 @@ void mt_ks_joined_free(mt_ks_joined *j)
         return;
     mt_keyring_free(j->kr);
     mt_wipe(j->platform, sizeof j->platform);
+    pthread_mutex_destroy(&j->mu);
     free(j->db_cert);
     EVP_PKEY_free(j->key);
     free(j);

@@ -45,7 +45,7 @@
 #include "mt_err.h"
 #include "mt_keystore.h"
 
-#define MT_DBCERT_TTL_MIN 60u     /* seconds */
+#define MT_DBCERT_TTL_MIN 10u     /* seconds (short ones are for tests, --keystore-db-cert-ttl) */
 #define MT_DBCERT_TTL_MAX 86400u  /* one day: certificates are short-lived */
 #define MT_DBCERT_ROLE_MAX 63     /* PostgreSQL's NAMEDATALEN - 1 */
 #define MT_DBCERT_PEM_MAX (64u * 1024u)

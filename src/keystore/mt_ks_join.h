@@ -33,8 +33,9 @@
  * Ownership: opaque handles; *_free/stop(NULL) are no-ops.
  * Thread-safety: the server accepts on one thread and serves each join on a
  * thread of its own (at most 8 at once, each cut after 20 s whatever the
- * peer sends); an mt_ks_joined may be used by one thread at a time
- * (the core serialises its refreshes). */
+ * peer sends); an mt_ks_joined serialises its joins (refresh, renewal) and
+ * its database certificate on a mutex of its own; take_keyring is for the
+ * core's first open only. */
 #ifndef MT_KS_JOIN_H
 #define MT_KS_JOIN_H
 
@@ -49,7 +50,7 @@
 #include "mt_tee.h"
 
 #define MT_KS_JOIN_PLATFORM 96 /* key_fp || integ || audit */
-#define MT_KS_JOIN_URL_FILE "keystore.url" /* written by the server: https://127.0.0.1:PORT */
+#define MT_KS_JOIN_URL_FILE "keystore.url" /* written by the server: its join URL */
 
 typedef struct mt_ks_join_server mt_ks_join_server;
 typedef struct mt_ks_joined mt_ks_joined;
@@ -58,10 +59,16 @@ typedef struct mt_ks_joined mt_ks_joined;
 
 /* Listens on listen (HOST:PORT, port 0 = any) and serves joins from ks
  * (borrowed, must outlive the server) with the platform keys platform
- * (copied). data_dir: where MT_KS_JOIN_URL_FILE is written. */
-mt_status mt_ks_join_server_start(const char *listen, mt_tee *tee, mt_keystore *ks,
-                                  const uint8_t platform[MT_KS_JOIN_PLATFORM],
+ * (copied). data_dir: where MT_KS_JOIN_URL_FILE is written: the URL joining
+ * nodes use, advertise ("https://HOST:PORT", checked as
+ * mt_ks_join_parse_url; MT_EINVAL naming --keystore-advertise) or, when
+ * NULL, https://HOST:PORT of the listen address with the bound port, or
+ * https://127.0.0.1:PORT when its host is a wildcard (0.0.0.0, ::, empty). */
+mt_status mt_ks_join_server_start(const char *listen, const char *advertise, mt_tee *tee,
+                                  mt_keystore *ks, const uint8_t platform[MT_KS_JOIN_PLATFORM],
                                   const char *data_dir, mt_ks_join_server **out, mt_err *err);
+/* The URL written to MT_KS_JOIN_URL_FILE (no trailing newline). */
+const char *mt_ks_join_server_url(const mt_ks_join_server *s);
 void mt_ks_join_server_stop(mt_ks_join_server *s);
 /* Told every decision (on the server's thread, before the answer is sent):
  * released or not, and the peer's evidence measurement (hex, "" when none).
@@ -89,12 +96,21 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
  * keyring (caller frees). The platform keys must not have changed
  * (MT_ECONFLICT otherwise: a different KeyStore node). */
 mt_status mt_ks_join_refresh(mt_ks_joined *j, mt_keyring **kr, mt_err *err);
-/* The database client certificate of the first join (PEM, NULL when the
- * KeyStore node gave none) and the private key of the identity it certifies
- * (unencrypted PKCS#8 PEM, *key_pem heap: wipe and free; write it mode
- * 0600). MT_ENOTFOUND when there is no certificate. */
-mt_status mt_ks_joined_db_cert(const mt_ks_joined *j, const char **cert_pem, char **key_pem,
-                               mt_err *err);
+/* The database client certificate (PEM, of the first join or of the last
+ * renewal; *cert_pem heap) and, with key_pem, the private key of the
+ * identity it certifies (unencrypted PKCS#8 PEM, *key_pem heap: wipe and
+ * free; write it mode 0600); its notBefore/notAfter (Unix seconds; may be
+ * NULL). MT_ENOTFOUND when the KeyStore node gave none. Any thread. */
+mt_status mt_ks_joined_db_cert(mt_ks_joined *j, char **cert_pem, char **key_pem,
+                               int64_t *not_before, int64_t *not_after, mt_err *err);
+/* Renews the database certificate: a join with fresh evidence for the SAME
+ * key (mt_tee_tls_identity_for_key), so db-client.key stays and only the
+ * certificate changes; the answer's keyring is dropped (the core refreshes
+ * its own). MT_ENOTFOUND when the first join gave no certificate,
+ * MT_EUNAVAIL when this answer has none, MT_ECONFLICT when the platform keys
+ * changed, else join_once's errors (MT_EIO unreachable, MT_EPERM refused).
+ * Any thread; serialised with mt_ks_join_refresh. */
+mt_status mt_ks_join_renew_db_cert(mt_ks_joined *j, mt_err *err);
 /* The 96 bytes key_fp || integ || audit. */
 const uint8_t *mt_ks_joined_platform(const mt_ks_joined *j);
 /* The keyring of the last join; the caller owns it (NULL after the first

@@ -676,6 +676,16 @@ mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *
     return MT_OK;
 }
 
+mt_status mt_tee_tls_identity_for_key(mt_tee *tee, EVP_PKEY *key, X509 **cert, mt_err *err)
+{
+    if (!tee || !key || !cert)
+        return mt_err_set(err, MT_EINVAL, "mt_tee_tls_identity_for_key: NULL argument");
+    *cert = NULL;
+    if (!strcmp(tee->level, "none"))
+        return mt_err_set(err, MT_EINVAL, "evidence for an existing key needs an attested level");
+    return make_cert(tee, key, CERT_DAYS, true, cert, err);
+}
+
 mt_status mt_tee_tls_cert_for_key(mt_tee *tee, EVP_PKEY *key, unsigned days, X509 **cert,
                                   mt_err *err)
 {

@@ -56,6 +56,13 @@ const char *mt_tee_measurement(const mt_tee *tee);
  * (MT_RATLS_TAG_SNP) or a TDX/SGX quote (60000). */
 mt_status mt_tee_tls_identity(mt_tee *tee, EVP_PKEY **key, X509 **cert, mt_err *err);
 
+/* Above level none only (MT_EINVAL otherwise): a fresh self-signed
+ * certificate with fresh evidence, as mt_tee_tls_identity, for an existing
+ * key made by it (key borrowed). For a credential certified for that key
+ * that is renewed with new evidence while the key stays (a joined node's
+ * database certificate, mt_dbrenew.h). Caller frees *cert. */
+mt_status mt_tee_tls_identity_for_key(mt_tee *tee, EVP_PKEY *key, X509 **cert, mt_err *err);
+
 /* The subjectAltName of every certificate made from now on, in OpenSSL's
  * form ("DNS:name,IP:addr", built by mt_tls_san_list); NULL or "" = the
  * default "DNS:localhost,IP:127.0.0.1". The caller validates the names. */

@@ -5,7 +5,11 @@
  * URLs are refused; over loopback, a node the release policy admits joins
  * (and re-joins) the KeyStore node, a node with another platform key is
  * refused with the reason, and a joining node whose KeyStore policy does not
- * admit the KeyStore node refuses it in the handshake. */
+ * admit the KeyStore node refuses it in the handshake. The join URL written
+ * to keystore.url: --keystore-advertise (checked), else the listen address,
+ * else 127.0.0.1 for a wildcard. A joined node renews its database
+ * certificate (mt_ks_join_renew_db_cert) for the same key; the renewal
+ * schedule and backoff (mt_dbrenew_due, mt_dbrenew_retry_s). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,8 +26,12 @@
 #include <sys/socket.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
+#include "mt_dbcert.h"
+#include "mt_dbrenew.h"
 #include "mt_keystore.h"
 #include "mt_ks_join.h"
 #include "mt_policy.h"
@@ -229,8 +237,8 @@ static void test_join_over_tls(void **state)
     platform_fill(plat);
     mt_ks_join_server *srv = NULL;
     mt_err err;
-    assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", e->tee, e->ks, plat, e->dir, &srv,
-                                             &err),
+    assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", NULL, e->tee, e->ks, plat, e->dir,
+                                             &srv, &err),
                      MT_OK);
     char path[128], url[64] = "";
     snprintf(path, sizeof path, "%s/%s", e->dir, MT_KS_JOIN_URL_FILE);
@@ -300,8 +308,191 @@ static void test_join_over_tls(void **state)
     mt_ks_join_server_stop(NULL);
     mt_ks_joined_free(NULL);
     /* a bad listen address */
-    assert_int_equal(mt_ks_join_server_start("nope", e->tee, e->ks, plat, e->dir, &srv, &err),
+    assert_int_equal(mt_ks_join_server_start("nope", NULL, e->tee, e->ks, plat, e->dir, &srv,
+                                             &err),
                      MT_EINVAL);
+}
+
+static char *read_url(const char *dir)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, MT_KS_JOIN_URL_FILE);
+    uint8_t *b = NULL;
+    size_t n = 0;
+    mt_err err;
+    assert_int_equal(mt_file_read(path, 4096, &b, &n, &err), MT_OK);
+    char *s = calloc(1, n + 1);
+    memcpy(s, b, n);
+    free(b);
+    s[strcspn(s, "\n")] = '\0';
+    return s;
+}
+
+/* keystore.url: the advertised URL, the listen address, 127.0.0.1 for a
+ * wildcard; a bad --keystore-advertise is refused by name. */
+static void test_advertise(void **state)
+{
+    env *e = *state;
+    uint8_t plat[MT_KS_JOIN_PLATFORM];
+    platform_fill(plat);
+    mt_ks_join_server *srv = NULL;
+    mt_err err;
+    assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", "https://ks.example:7777/", e->tee,
+                                             e->ks, plat, e->dir, &srv, &err),
+                     MT_OK);
+    char *u = read_url(e->dir);
+    assert_string_equal(u, "https://ks.example:7777");
+    assert_string_equal(mt_ks_join_server_url(srv), u);
+    free(u);
+    mt_ks_join_server_stop(srv);
+    assert_int_equal(mt_ks_join_server_start("0.0.0.0:0", NULL, e->tee, e->ks, plat, e->dir,
+                                             &srv, &err),
+                     MT_OK);
+    u = read_url(e->dir);
+    assert_int_equal(strncmp(u, "https://127.0.0.1:", 18), 0);
+    free(u);
+    mt_ks_join_server_stop(srv);
+    assert_int_equal(mt_ks_join_server_start("localhost:0", NULL, e->tee, e->ks, plat, e->dir,
+                                             &srv, &err),
+                     MT_OK);
+    u = read_url(e->dir);
+    assert_int_equal(strncmp(u, "https://localhost:", 18), 0);
+    free(u);
+    mt_ks_join_server_stop(srv);
+    static const char *const bad[] = {"http://ks:1", "https://ks", "https://ks:0",
+                                      "https://k s:1", "https://ks:1/x"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        srv = NULL;
+        assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", bad[i], e->tee, e->ks, plat,
+                                                 e->dir, &srv, &err),
+                         MT_EINVAL);
+        assert_null(srv);
+        assert_non_null(strstr(err.msg, "--keystore-advertise"));
+    }
+}
+
+static void make_ca(char **cert_pem, char **key_pem)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_non_null(k);
+    X509 *x = X509_new();
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+    X509_NAME *nm = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"test db CA", -1,
+                               -1, 0);
+    X509_set_issuer_name(x, nm);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, k);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    X509_EXTENSION *ex = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+    X509_add_ext(x, ex, -1);
+    X509_EXTENSION_free(ex);
+    assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+    BIO *b = BIO_new(BIO_s_mem());
+    char *p = NULL;
+    PEM_write_bio_X509(b, x);
+    long n = BIO_get_mem_data(b, &p);
+    *cert_pem = strndup(p, (size_t)n);
+    BIO_free(b);
+    b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+    n = BIO_get_mem_data(b, &p);
+    *key_pem = strndup(p, (size_t)n);
+    BIO_free(b);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+
+/* A joined node renews its database certificate: a new certificate for the
+ * same key, valid about the KeyStore node's ttl; without a CA on the
+ * KeyStore node, or with the KeyStore node gone, the renewal fails and the
+ * old certificate stays. */
+static void test_db_cert_renewal(void **state)
+{
+    env *e = *state;
+    uint8_t plat[MT_KS_JOIN_PLATFORM];
+    platform_fill(plat);
+    mt_err err;
+    char *ca_pem = NULL, *ca_key = NULL;
+    make_ca(&ca_pem, &ca_key);
+    mt_dbcert_ca *ca = NULL;
+    assert_int_equal(mt_dbcert_ca_load(ca_pem, strlen(ca_pem), ca_key, strlen(ca_key), &ca, &err),
+                     MT_OK);
+    mt_ks_join_server *srv = NULL;
+    assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", NULL, e->tee, e->ks, plat, e->dir,
+                                             &srv, &err),
+                     MT_OK);
+    mt_ks_join_server_set_db_ca(srv, ca, "mesatee", 600, NULL);
+    mt_policy *pol = policy_for(e->tee);
+    mt_ks_joined *j = NULL;
+    if (mt_ks_join_open(e->tee, mt_ks_join_server_url(srv), pol, &j, &err))
+        fail_msg("join: %s", err.msg);
+    char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL;
+    int64_t nb = 0, na = 0, na2 = 0;
+    assert_int_equal(mt_ks_joined_db_cert(j, &c1, &k1, &nb, &na, &err), MT_OK);
+    int64_t now = mt_now();
+    assert_true(na > now + 500 && na <= now + 600);
+    assert_true(nb < now);
+    /* the renewal: a new certificate, the same key */
+    if (mt_ks_join_renew_db_cert(j, &err))
+        fail_msg("renew: %s", err.msg);
+    assert_int_equal(mt_ks_joined_db_cert(j, &c2, &k2, NULL, &na2, &err), MT_OK);
+    assert_string_not_equal(c1, c2); /* a fresh 128-bit serial */
+    assert_string_equal(k1, k2);
+    assert_true(na2 >= na);
+    free(c2);
+    mt_wipe(k2, strlen(k2));
+    free(k2);
+    /* the KeyStore node without a CA: no certificate, the last one stays */
+    mt_ks_join_server_set_db_ca(srv, NULL, "mesatee", 600, NULL);
+    assert_int_equal(mt_ks_join_renew_db_cert(j, &err), MT_EUNAVAIL);
+    assert_non_null(strstr(err.msg, "no database certificate"));
+    assert_int_equal(mt_ks_joined_db_cert(j, &c2, NULL, NULL, NULL, &err), MT_OK);
+    free(c2);
+    /* the KeyStore node gone: an I/O error */
+    mt_ks_join_server_stop(srv);
+    assert_int_equal(mt_ks_join_renew_db_cert(j, &err), MT_EIO);
+    mt_ks_joined_free(j);
+    /* a node that got no certificate has none to renew */
+    assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", NULL, e->tee, e->ks, plat, e->dir,
+                                             &srv, &err),
+                     MT_OK);
+    if (mt_ks_join_open(e->tee, mt_ks_join_server_url(srv), pol, &j, &err))
+        fail_msg("join: %s", err.msg);
+    assert_int_equal(mt_ks_join_renew_db_cert(j, &err), MT_ENOTFOUND);
+    assert_int_equal(mt_ks_joined_db_cert(j, &c2, NULL, NULL, NULL, &err), MT_ENOTFOUND);
+    mt_dbrenew *r = NULL;
+    assert_int_equal(mt_dbrenew_start(j, "/nonexistent/db-client.crt", &r, &err), MT_EINVAL);
+    assert_null(r);
+    mt_ks_joined_free(j);
+    mt_ks_join_server_stop(srv);
+    mt_policy_free(pol);
+    free(c1);
+    mt_wipe(k1, strlen(k1));
+    free(k1);
+    mt_dbcert_ca_free(ca);
+    free(ca_pem);
+    free(ca_key);
+}
+
+static void test_renew_schedule(void **state)
+{
+    (void)state;
+    assert_int_equal(mt_dbrenew_due(1000, 1000 + 86400), 1000 + 57600);
+    assert_int_equal(mt_dbrenew_due(1000, 1030), 1020);
+    assert_int_equal(mt_dbrenew_due(1000, 900), 1000); /* already expired: now */
+    assert_int_equal(mt_dbrenew_retry_s(1, 100000), 2);
+    assert_int_equal(mt_dbrenew_retry_s(2, 100000), 4);
+    assert_int_equal(mt_dbrenew_retry_s(8, 100000), 256);
+    assert_int_equal(mt_dbrenew_retry_s(9, 100000), 300);
+    assert_int_equal(mt_dbrenew_retry_s(1000, 100000), 300);
+    assert_int_equal(mt_dbrenew_retry_s(8, 100), 50); /* never past half the time left */
+    assert_int_equal(mt_dbrenew_retry_s(3, 1), 1);
+    assert_int_equal(mt_dbrenew_retry_s(20, -5), 300); /* expired: keep trying */
 }
 
 int main(void)
@@ -310,6 +501,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_answer_round_trip, setup, teardown),
         cmocka_unit_test(test_url),
         cmocka_unit_test_setup_teardown(test_join_over_tls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_advertise, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_cert_renewal, setup, teardown),
+        cmocka_unit_test(test_renew_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
