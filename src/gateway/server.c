@@ -400,6 +400,9 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
                                         "(--keystore-listen)");
         goto out;
     }
+    if (cfg->keystore_advertise &&
+        (st = mt_ks_join_check_advertise(cfg->keystore_advertise, err)) != MT_OK)
+        goto out;
     if (cfg->keystore_db_cert_ttl_s && !cfg->keystore_db_ca) {
         st = mt_err_set(err, MT_EINVAL, "--keystore-db-cert-ttl needs --keystore-db-ca (the "
                                         "lifetime of the certificates it issues)");

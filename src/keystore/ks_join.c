@@ -181,6 +181,14 @@ mt_status mt_ks_join_parse_url(const char *url, char host[256], char port[8], mt
     return parse_url_flag(url, "--keystore-join", host, port, err);
 }
 
+mt_status mt_ks_join_check_advertise(const char *url, mt_err *err)
+{
+    char h[256], p[8];
+    if (url && strlen(url) >= 300)
+        return mt_err_set(err, MT_EINVAL, "--keystore-advertise: URL too long");
+    return parse_url_flag(url, "--keystore-advertise", h, p, err);
+}
+
 /* The URL joining nodes are told (keystore.url): advertise (validated),
  * else https://HOST:PORT of the listen address when its host is not a
  * wildcard, else https://127.0.0.1:PORT. */

@@ -140,5 +140,7 @@ mt_status mt_ks_join_answer_db_cert(const char *resp, size_t len, char **pem, mt
 /* Parses "https://HOST:PORT" (host 1..253 bytes of [A-Za-z0-9.-] or
  * [v6], port 1..65535, an optional trailing '/'). */
 mt_status mt_ks_join_parse_url(const char *url, char host[256], char port[8], mt_err *err);
+/* The same check for a --keystore-advertise URL (named in the message). */
+mt_status mt_ks_join_check_advertise(const char *url, mt_err *err);
 
 #endif

@@ -471,7 +471,8 @@ if [ -n "$JOIN" ]; then
   # n2 joins n1's KeyStore over attested TLS (--keystore-join, verifying n1
   # by the gateway policy) and shares its keys; objects: n1's directory (the
   # "shared mount")
-  # (keystore.url names 127.0.0.1 whatever the listen address: n1's own)
+  # (n1's keystore.url names this URL too: its listen address is not a
+  # wildcard; --keystore-advertise would override it)
   KS_URL="https://$IP_N1:8445"
   mkdir -p "$W/n2/data"
   ln -s "$W/n1/data/objects" "$W/n2/data/objects"
