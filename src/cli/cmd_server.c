@@ -331,6 +331,7 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     /* range checked by serve_config (10..86400); 0 = unset */
     cfg.keystore_db_cert_ttl_s = (uint32_t)serve_config_u64(c, "keystore-db-cert-ttl", 0);
     cfg.keystore_advertise = serve_config_get(c, "keystore-advertise");
+    cfg.keystore_db_ca_create = serve_config_bool(c, "keystore-db-ca-create");
     cfg.executor_max_buffered = (size_t)serve_config_u64(c, "executor-max-buffered-mib", 0)
                                 * 1024 * 1024;
     /* ranges checked by serve_config (100..3600000, 1..1000) */

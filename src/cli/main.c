@@ -109,10 +109,14 @@ static const cli_opt o_serve[] = {
      "with --keystore-join: policy the KeyStore node's evidence must satisfy",
      "required with --keystore-join"},
     {"keystore-db-ca", true, 0, "FILE",
-     "with --keystore-listen: PEM with the database CA's certificate and key; joining nodes get "
-     "a 24 h client certificate (role mesatee) and open the store with it (they renew it at "
-     "two thirds of its lifetime)",
+     "with --keystore-listen: PEM with the database CA's certificate and key, sealed into "
+     "keystore.sealed (later starts need no file); joining nodes get a 24 h client certificate "
+     "(role mesatee) and open the store with it (they renew it at two thirds of its lifetime)",
      "none"},
+    {"keystore-db-ca-create", false, 0, NULL,
+     "with --keystore-listen: make a database CA inside the KeyStore (sealed in "
+     "keystore.sealed) unless one is sealed; its certificate goes to DATA_DIR/db-ca.crt",
+     "off"},
     {"keystore-db-cert-ttl", true, 0, "SECONDS",
      "with --keystore-db-ca: lifetime of the database client certificates (10..86400; short "
      "ones are for tests)",

@@ -96,6 +96,8 @@ static const sc_key sc_serve_keys[] = {
      SC_RELOAD_NO},
     {"keystore-db-ca", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_DB_CA", "(none)", false,
      SC_RELOAD_NO},
+    {"keystore-db-ca-create", SC_BOOL, 0, 0, NULL, "MESATEE_KEYSTORE_DB_CA_CREATE", "false",
+     false, SC_RELOAD_NO},
     {"keystore-db-cert-ttl", SC_U64, 10, 86400, NULL, "MESATEE_KEYSTORE_DB_CERT_TTL", "86400",
      false, SC_RELOAD_NO},
     {"keystore-advertise", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_ADVERTISE",

@@ -65,6 +65,11 @@ typedef struct mt_server_config {
      * (MT_DBCERT_TTL_MIN..MT_DBCERT_TTL_MAX; 0 = MT_DBCERT_TTL_MAX, one
      * day). Joined nodes renew at two thirds of it (mt_dbrenew.h). */
     uint32_t keystore_db_cert_ttl_s;
+    /* keystore_db_ca is sealed into keystore.sealed at start (later starts
+     * need no file); keystore_db_ca_create makes a CA inside the KeyStore
+     * when none is sealed. Either way a sealed CA is used without a flag and
+     * its certificate written to DATA_DIR/db-ca.crt. */
+    bool keystore_db_ca_create;
     /* With keystore_listen: the URL joining nodes are told in keystore.url
      * ("https://HOST:PORT"); NULL = the listen address when its host is
      * not a wildcard, else https://127.0.0.1:PORT (mt_ks_join.h). */

@@ -77,6 +77,96 @@ static void join_dbcert_audit(void *ctx, bool issued, const char *measurement)
         mt_error("audit of a database certificate: %s", err.msg);
 }
 
+/* The KeyStore node's database CA (docs/cluster.md "Database credentials in
+ * the join answer"): --keystore-db-ca FILE is sealed into keystore.sealed
+ * (replacing another sealed one), --keystore-db-ca-create makes one when
+ * none is sealed; then the sealed one, if any, is loaded (*ca; NULL: none)
+ * and its certificate written to DATA_DIR/db-ca.crt (public: PostgreSQL's
+ * ssl_ca_file). */
+static mt_status keystore_db_ca(const mt_server_config *cfg, struct mt_keystore *ks,
+                                const char *data_dir, mt_dbcert_ca **ca, mt_err *err)
+{
+    *ca = NULL;
+    char *cert = NULL, *key = NULL;
+    bool changed = false;
+    mt_status st = MT_OK;
+    if (cfg->keystore_db_ca) {
+        uint8_t *pem = NULL;
+        size_t pl = 0;
+        mt_dbcert_ca *f = NULL;
+        st = mt_file_read(cfg->keystore_db_ca, MT_DBCERT_PEM_MAX, &pem, &pl, err);
+        if (st == MT_OK)
+            st = mt_dbcert_ca_load((const char *)pem, pl, (const char *)pem, pl, &f, err);
+        if (pem)
+            mt_wipe(pem, pl);
+        free(pem);
+        if (st == MT_OK)
+            st = mt_dbcert_ca_pem(f, &cert, &key, err);
+        mt_dbcert_ca_free(f);
+        if (st == MT_OK)
+            st = mt_keystore_db_ca_set(ks, cert, key, &changed, err);
+        if (st != MT_OK) {
+            mt_err_prefix(err, st, "--keystore-db-ca %s: ", cfg->keystore_db_ca);
+            goto done;
+        }
+        mt_info("KeyStore: the database CA of %s is %s keystore.sealed; the file is not needed "
+                "any more (delete it: later starts use the sealed CA)",
+                cfg->keystore_db_ca, changed ? "now sealed in" : "already in");
+    } else if (cfg->keystore_db_ca_create) {
+        st = mt_keystore_db_ca_get(ks, &cert, &key, err);
+        if (st == MT_ENOTFOUND) {
+            st = mt_dbcert_ca_create(NULL, MT_DBCERT_CA_DAYS, &cert, &key, err);
+            if (st == MT_OK)
+                st = mt_keystore_db_ca_set(ks, cert, key, &changed, err);
+            if (st != MT_OK) {
+                mt_err_prefix(err, st, "--keystore-db-ca-create: ");
+                goto done;
+            }
+            mt_info("KeyStore: created a database CA (%u days) sealed in keystore.sealed; its "
+                    "key never leaves the KeyStore",
+                    MT_DBCERT_CA_DAYS);
+        } else if (st == MT_OK) {
+            mt_info("KeyStore: --keystore-db-ca-create: a database CA is already sealed; kept");
+        } else {
+            goto done;
+        }
+    }
+    if (key) {
+        mt_wipe(key, strlen(key));
+        free(key);
+    }
+    free(cert);
+    cert = key = NULL;
+    st = mt_keystore_db_ca_get(ks, &cert, &key, err);
+    if (st == MT_ENOTFOUND) {
+        st = MT_OK;
+        goto done;
+    }
+    if (st == MT_OK)
+        st = mt_dbcert_ca_load(cert, strlen(cert), key, strlen(key), ca, err);
+    if (st != MT_OK) {
+        mt_err_prefix(err, st, "the database CA sealed in keystore.sealed: ");
+        goto done;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/db-ca.crt", data_dir);
+    if ((st = mt_file_write_atomic(path, cert, strlen(cert), 0644, err)) != MT_OK)
+        goto done;
+    mt_info("KeyStore: database CA active; its certificate (PostgreSQL's ssl_ca_file) is %s",
+            path);
+done:
+    if (key) {
+        mt_wipe(key, strlen(key));
+        free(key);
+    }
+    free(cert);
+    if (st != MT_OK) {
+        mt_dbcert_ca_free(*ca);
+        *ca = NULL;
+    }
+    return st;
+}
+
 /* A joined node with a database certificate: cert and key into data_dir
  * (0600) and *url = store_url + sslcert/sslkey (heap). */
 static mt_status joined_db_url(mt_ks_joined *j, const char *data_dir, const char *store_url,
@@ -403,9 +493,19 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     if (cfg->keystore_advertise &&
         (st = mt_ks_join_check_advertise(cfg->keystore_advertise, err)) != MT_OK)
         goto out;
-    if (cfg->keystore_db_cert_ttl_s && !cfg->keystore_db_ca) {
-        st = mt_err_set(err, MT_EINVAL, "--keystore-db-cert-ttl needs --keystore-db-ca (the "
-                                        "lifetime of the certificates it issues)");
+    if (cfg->keystore_db_ca_create && !cfg->keystore_listen) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-db-ca-create is for the KeyStore node "
+                                        "(--keystore-listen)");
+        goto out;
+    }
+    if (cfg->keystore_db_ca_create && cfg->keystore_db_ca) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-db-ca FILE and --keystore-db-ca-create "
+                                        "exclude each other (import a CA or make one)");
+        goto out;
+    }
+    if (cfg->keystore_db_cert_ttl_s && !cfg->keystore_listen) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-db-cert-ttl is for the KeyStore node "
+                                        "(--keystore-listen)");
         goto out;
     }
     if (cfg->keystore_db_cert_ttl_s && (cfg->keystore_db_cert_ttl_s < MT_DBCERT_TTL_MIN ||
@@ -462,19 +562,15 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         if (st != MT_OK)
             goto out;
         mt_ks_join_server_set_audit(join_srv, join_audit, core);
-        if (cfg->keystore_db_ca) {
-            uint8_t *pem = NULL;
-            size_t pl = 0;
-            st = mt_file_read(cfg->keystore_db_ca, MT_DBCERT_PEM_MAX, &pem, &pl, err);
-            if (st == MT_OK)
-                st = mt_dbcert_ca_load((const char *)pem, pl, (const char *)pem, pl, &db_ca, err);
-            if (pem)
-                mt_wipe(pem, pl);
-            free(pem);
-            if (st != MT_OK) {
-                mt_err_prefix(err, st, "--keystore-db-ca %s: ", cfg->keystore_db_ca);
-                goto out;
-            }
+        if ((st = keystore_db_ca(cfg, ks, data_dir, &db_ca, err)) != MT_OK)
+            goto out;
+        if (!db_ca && cfg->keystore_db_cert_ttl_s) {
+            st = mt_err_set(err, MT_EINVAL,
+                            "--keystore-db-cert-ttl needs --keystore-db-ca FILE, "
+                            "--keystore-db-ca-create or a database CA sealed in keystore.sealed");
+            goto out;
+        }
+        if (db_ca) {
             mt_ks_join_server_set_db_ca(join_srv, db_ca, "mesatee",
                                         cfg->keystore_db_cert_ttl_s ? cfg->keystore_db_cert_ttl_s
                                                                     : MT_DBCERT_TTL_MAX,

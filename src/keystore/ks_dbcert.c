@@ -187,6 +187,96 @@ static mt_status issue(const mt_dbcert_ca *ca, EVP_PKEY *pub, const char *role, 
     return rc;
 }
 
+static char *bio_take(BIO *b)
+{
+    char *p = NULL, *out = NULL;
+    long n = BIO_get_mem_data(b, &p);
+    if (n > 0 && (out = malloc((size_t)n + 1))) {
+        memcpy(out, p, (size_t)n);
+        out[n] = '\0';
+    }
+    return out;
+}
+
+mt_status mt_dbcert_ca_create(const char *cn, unsigned days, char **cert_pem, char **key_pem,
+                              mt_err *err)
+{
+    *cert_pem = NULL;
+    *key_pem = NULL;
+    if (days == 0 || days > 36500)
+        return mt_err_set(err, MT_EINVAL, "database CA: validity must be 1..36500 days");
+    uint8_t sr[16];
+    mt_status rc = mt_random(sr, sizeof sr, err);
+    if (rc)
+        return rc;
+    sr[0] &= 0x7f;
+    sr[0] |= 0x01;
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    BIGNUM *bn = BN_bin2bn(sr, sizeof sr, NULL);
+    ASN1_INTEGER *serial = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+    X509_NAME *nm = x ? X509_get_subject_name(x) : NULL;
+    BIO *cb = BIO_new(BIO_s_mem()), *kb = BIO_new(BIO_s_mem());
+    bool ok = k && x && serial && nm && cb && kb && X509_set_version(x, 2) &&
+              X509_set_serialNumber(x, serial) &&
+              X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC,
+                                         (const unsigned char *)(cn ? cn : "mesatee database CA"),
+                                         -1, -1, 0) &&
+              X509_set_issuer_name(x, nm) && X509_gmtime_adj(X509_getm_notBefore(x), -60) &&
+              X509_gmtime_adj(X509_getm_notAfter(x), (long)days * 86400) &&
+              X509_set_pubkey(x, k) &&
+              add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") &&
+              add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") &&
+              add_ext(x, x, NID_subject_key_identifier, "hash") &&
+              X509_sign(x, k, EVP_sha256()) > 0 && PEM_write_bio_X509(cb, x) == 1 &&
+              PEM_write_bio_PKCS8PrivateKey(kb, k, NULL, NULL, 0, NULL, NULL) == 1;
+    if (ok) {
+        *cert_pem = bio_take(cb);
+        *key_pem = bio_take(kb);
+    }
+    if (!*cert_pem || !*key_pem) {
+        if (*key_pem) {
+            mt_wipe(*key_pem, strlen(*key_pem));
+            free(*key_pem);
+        }
+        free(*cert_pem);
+        *cert_pem = *key_pem = NULL;
+        rc = mt_err_set(err, MT_ECRYPTO, "cannot make the database CA");
+    }
+    ERR_clear_error();
+    BIO_free(cb);
+    BIO_free(kb); /* BIO_s_mem frees (does not wipe) its buffer: a short-lived key copy */
+    ASN1_INTEGER_free(serial);
+    BN_free(bn);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
+mt_status mt_dbcert_ca_pem(const mt_dbcert_ca *ca, char **cert_pem, char **key_pem, mt_err *err)
+{
+    *cert_pem = NULL;
+    *key_pem = NULL;
+    BIO *cb = BIO_new(BIO_s_mem()), *kb = BIO_new(BIO_s_mem());
+    if (cb && kb && PEM_write_bio_X509(cb, ca->cert) == 1 &&
+        PEM_write_bio_PKCS8PrivateKey(kb, ca->key, NULL, NULL, 0, NULL, NULL) == 1) {
+        *cert_pem = bio_take(cb);
+        *key_pem = bio_take(kb);
+    }
+    BIO_free(cb);
+    BIO_free(kb);
+    ERR_clear_error();
+    if (*cert_pem && *key_pem)
+        return MT_OK;
+    if (*key_pem) {
+        mt_wipe(*key_pem, strlen(*key_pem));
+        free(*key_pem);
+    }
+    free(*cert_pem);
+    *cert_pem = *key_pem = NULL;
+    return mt_err_set(err, MT_ENOMEM, "cannot encode the database CA");
+}
+
 mt_status mt_keystore_db_cert(mt_keystore *ks, const mt_dbcert_ca *ca, const char *req,
                               size_t len, const char *role, uint32_t ttl_s, char **cert_pem,
                               char measurement[MT_KEYSTORE_MEAS_HEX + 1], mt_err *err)

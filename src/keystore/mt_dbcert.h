@@ -58,6 +58,19 @@ typedef struct mt_dbcert_ca mt_dbcert_ca;
 mt_status mt_dbcert_ca_load(const char *cert_pem, size_t cert_len, const char *key_pem,
                             size_t key_len, mt_dbcert_ca **out, mt_err *err);
 void mt_dbcert_ca_free(mt_dbcert_ca *ca);
+/* A fresh database CA (`serve --keystore-db-ca-create`): a P-256 key and a
+ * self-signed certificate CN=<cn> (NULL: "mesatee database CA"),
+ * basicConstraints CA:TRUE pathlen 0 (critical), keyUsage keyCertSign and
+ * cRLSign (critical), subject key identifier, a 128-bit random serial,
+ * valid from now - 60 s for days days (1..36500). Both PEM heap (wipe and
+ * free the key). */
+#define MT_DBCERT_CA_DAYS 3650u
+/* The CA's certificate and key as separate PEM texts (PKCS#8 key), e.g.
+ * to seal them (mt_keystore_db_ca_set) from a combined file. Heap (wipe
+ * and free the key). */
+mt_status mt_dbcert_ca_pem(const mt_dbcert_ca *ca, char **cert_pem, char **key_pem, mt_err *err);
+mt_status mt_dbcert_ca_create(const char *cn, unsigned days, char **cert_pem, char **key_pem,
+                              mt_err *err);
 
 /* Checks a database role name: 1..MT_DBCERT_ROLE_MAX characters of
  * [a-z0-9_], not starting with a digit (an unquoted PostgreSQL identifier). */

@@ -17,6 +17,7 @@
 #include "mt_policy.h"
 #include "mt_policy_sig.h"
 #include "mt_ratls.h"
+#include "mt_dbcert.h"
 #include "tee_tpm2.h"
 #include "mt_util.h"
 
@@ -50,6 +51,9 @@ typedef struct ks_state {
     uint32_t threshold;                        /* with signers: 1..number of keys */
     uint32_t nv_index; /* tpm2: the TPM NV counter against rollback (ks_nv.c), 0 = none */
     uint64_t nv_value; /* the counter value this state was saved with */
+    /* the database CA (mt_dbcert.h) sealed here, "" = none (optional "db_ca") */
+    char db_ca_cert[MT_KEYSTORE_DBCA_PEM_MAX + 1];
+    char db_ca_key[MT_KEYSTORE_DBCA_PEM_MAX + 1];
 } ks_state;
 
 struct mt_keystore {
@@ -216,7 +220,8 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
     if (!doc)
         return MT_EINVAL;
     static const char *const top_keys[] = {"mesatee_keystore_state", "current", "versions",
-                                           "policy", "release_signers", "tpm_nv", NULL};
+                                           "policy", "release_signers", "tpm_nv", "db_ca",
+                                           NULL};
     static const char *const ver_keys[] = {"version", "key", "created_at", NULL};
     static const char *const pol_keys[] = {"level",    "measurements", "soft_platform_keys",
                                            "tpm2_aks", "seq",          "mrsigners",
@@ -303,6 +308,25 @@ static mt_status state_parse(const char *text, size_t len, ks_state *s, mt_err *
             s->nv_value = (uint64_t)ctr;
         }
     }
+    json_t *dc = rc ? NULL : json_object_get(doc, "db_ca");
+    if (dc) { /* the database CA: PEM text; its content is checked where it is loaded */
+        static const char *const dc_keys[] = {"cert", "key", NULL};
+        const char *c = NULL, *k = NULL;
+        if (!json_is_object(dc))
+            rc = mt_err_set(err, MT_EINVAL, "field 'db_ca': expected an object");
+        if (!rc)
+            rc = mt_json_only_keys(dc, dc_keys, err);
+        if (!rc)
+            rc = mt_json_str(dc, "cert", MT_KEYSTORE_DBCA_PEM_MAX, &c, err);
+        if (!rc)
+            rc = mt_json_str(dc, "key", MT_KEYSTORE_DBCA_PEM_MAX, &k, err);
+        if (!rc && (strncmp(c, "-----BEGIN ", 11) != 0 || strncmp(k, "-----BEGIN ", 11) != 0))
+            rc = mt_err_set(err, MT_EINVAL, "field 'db_ca': cert and key must be PEM");
+        if (!rc) {
+            snprintf(s->db_ca_cert, sizeof s->db_ca_cert, "%s", c);
+            snprintf(s->db_ca_key, sizeof s->db_ca_key, "%s", k);
+        }
+    }
     if (!rc) {
         s->current = (uint32_t)cur;
         s->seq = seq;
@@ -377,6 +401,9 @@ static mt_status state_save(mt_keystore *ks, mt_err *err)
         json_object_set_new(doc, "tpm_nv",
                             json_pack("{s:I, s:I}", "index", (json_int_t)s->nv_index, "counter",
                                       (json_int_t)s->nv_value));
+    if (doc && s->db_ca_cert[0])
+        json_object_set_new(doc, "db_ca",
+                            json_pack("{s:s, s:s}", "cert", s->db_ca_cert, "key", s->db_ca_key));
     char *text = doc ? mt_json_dump(doc) : NULL;
     json_decref(doc); /* the keys in the JSON tree are freed here (jansson does not wipe) */
     if (!text)
@@ -719,6 +746,59 @@ static mt_status signers_check(const char *pem, size_t len, unsigned *threshold,
         return mt_err_set(err, MT_EINVAL,
                           "release threshold %u is more than the %u auditor keys", *threshold, n);
     return MT_OK;
+}
+
+mt_status mt_keystore_db_ca_set(mt_keystore *ks, const char *cert_pem, const char *key_pem,
+                                bool *changed, mt_err *err)
+{
+    if (changed)
+        *changed = false;
+    size_t cl = cert_pem ? strlen(cert_pem) : 0, kl = key_pem ? strlen(key_pem) : 0;
+    if (!cl || !kl || cl > MT_KEYSTORE_DBCA_PEM_MAX || kl > MT_KEYSTORE_DBCA_PEM_MAX)
+        return mt_err_set(err, MT_EINVAL, "database CA: certificate and key PEM needed (1..%u "
+                                          "bytes each to be sealed)",
+                          MT_KEYSTORE_DBCA_PEM_MAX);
+    mt_dbcert_ca *ca = NULL;
+    mt_status rc = mt_dbcert_ca_load(cert_pem, cl, key_pem, kl, &ca, err);
+    mt_dbcert_ca_free(ca);
+    if (rc)
+        return rc;
+    ks_state *bak = malloc(sizeof *bak);
+    if (!bak)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_lock(&ks->mu);
+    ks_state *s = &ks->st;
+    if (strcmp(s->db_ca_cert, cert_pem) != 0 || strcmp(s->db_ca_key, key_pem) != 0) {
+        memcpy(bak, s, sizeof *bak);
+        memcpy(s->db_ca_cert, cert_pem, cl + 1);
+        memcpy(s->db_ca_key, key_pem, kl + 1);
+        if ((rc = state_save(ks, err)))
+            memcpy(s, bak, sizeof *bak);
+        else if (changed)
+            *changed = true;
+    }
+    pthread_mutex_unlock(&ks->mu);
+    state_wipe(bak);
+    free(bak);
+    return rc;
+}
+
+mt_status mt_keystore_db_ca_get(mt_keystore *ks, char **cert_pem, char **key_pem, mt_err *err)
+{
+    *cert_pem = NULL;
+    *key_pem = NULL;
+    mt_status rc = MT_OK;
+    pthread_mutex_lock(&ks->mu);
+    if (!ks->st.db_ca_cert[0])
+        rc = mt_err_set(err, MT_ENOTFOUND, "no database CA is sealed in the KeyStore");
+    else if (!(*cert_pem = strdup(ks->st.db_ca_cert)) || !(*key_pem = strdup(ks->st.db_ca_key)))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    pthread_mutex_unlock(&ks->mu);
+    if (rc) {
+        free(*cert_pem);
+        *cert_pem = NULL;
+    }
+    return rc;
 }
 
 mt_status mt_keystore_change_signers(mt_keystore *ks, const char *pem, size_t len,

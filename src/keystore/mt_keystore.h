@@ -68,6 +68,7 @@
 #define MT_KEYSTORE_MSG_MAX (256u * 1024u)
 #define MT_KEYSTORE_STATE_MAX (1u << 20)
 #define MT_KEYSTORE_SIGNERS_MAX (16u * 1024u) /* auditor PEM bundle */
+#define MT_KEYSTORE_DBCA_PEM_MAX 8192u /* the sealed database CA: each PEM (mt_dbcert.h) */
 
 typedef struct mt_keystore mt_keystore;
 typedef struct mt_keystore_node mt_keystore_node;
@@ -90,6 +91,17 @@ mt_status mt_keystore_open_coll(mt_tee *tee, const char *data_dir, const char *c
                                 const char *first_req, size_t first_req_len, mt_keystore **out,
                                 bool *created, mt_err *err);
 void mt_keystore_free(mt_keystore *ks);
+
+/* The database CA sealed in the state (optional "db_ca", docs/formats.md;
+ * docs/cluster.md "Database credentials in the join answer"). set: checks
+ * the pair as mt_dbcert_ca_load does (MT_EINVAL naming what is wrong; each
+ * PEM at most MT_KEYSTORE_DBCA_PEM_MAX bytes) and saves the state (sealed,
+ * counted at tpm2) unless it is already the sealed pair; *changed (may be
+ * NULL) tells. get: heap copies (wipe and free the key), MT_ENOTFOUND when
+ * none is sealed. */
+mt_status mt_keystore_db_ca_set(mt_keystore *ks, const char *cert_pem, const char *key_pem,
+                                bool *changed, mt_err *err);
+mt_status mt_keystore_db_ca_get(mt_keystore *ks, char **cert_pem, char **key_pem, mt_err *err);
 
 /* Hex length of the longest release-policy measurement (48-byte SNP
  * MEASUREMENT / TDX MRTD). */

@@ -9,7 +9,11 @@
 # expired (PostgreSQL refuses it: checked) B's new connections (its old ones
 # terminated by the test) use the renewed one; /metrics shows the expiry and
 # the renewals; with A gone a renewal fails, is logged and counted and is
-# retried. keystore.url and `keystore status` name the join URL
+# retried. The CA given once with --keystore-db-ca is sealed in
+# keystore.sealed: A restarts without the file and B joins again with a
+# certificate from it; --keystore-db-ca-create makes a CA inside the
+# KeyStore, exports only its certificate (db-ca.crt) and keeps it across a
+# restart. keystore.url and `keystore status` name the join URL
 # (--keystore-advertise or the listen address). Bad flag values are refused
 # with the flag's name.
 source "$(dirname "$0")/lib.sh"
@@ -30,15 +34,19 @@ expect_fail "--keystore-db-cert-ttl below 10 s" "--keystore-db-cert-ttl must be 
 expect_fail "--keystore-db-cert-ttl not a number" "--keystore-db-cert-ttl must be a number" \
   "$MESATEE_BIN" serve --data-dir "$E" --level soft --keystore-listen 127.0.0.1:0 --keystore-db-cert-ttl 1h
 expect_fail "--keystore-db-cert-ttl without a CA" "--keystore-db-cert-ttl needs --keystore-db-ca" \
-  "$MESATEE_BIN" serve --data-dir "$E" --level soft --keystore-listen 127.0.0.1:0 --keystore-db-cert-ttl 60
+  "$MESATEE_BIN" serve --data-dir "$MT_WORK/node-t" --level soft --listen 127.0.0.1:0 --keystore-listen 127.0.0.1:0 --keystore-db-cert-ttl 60
 expect_fail "--keystore-advertise without --keystore-listen" "--keystore-advertise is for the KeyStore node" \
   "$MESATEE_BIN" serve --data-dir "$E" --level soft --keystore-advertise https://ks.example:7445
-for bad in http://ks.example:7445 https://ks.example https://ks.example:0 "https://k s:1" https://ks.example:1/x; do
+for bad in http://ks.example:7445 https://ks.example:0 https://ks.example:1/x; do
   expect_fail "--keystore-advertise $bad" "--keystore-advertise: " \
     "$MESATEE_BIN" serve --data-dir "$E" --level soft --listen 127.0.0.1:0 --keystore-listen 127.0.0.1:0 \
     --keystore-advertise "$bad"
 done
 [ ! -s "$E/keystore.url" ] || fail "a refused --keystore-advertise wrote keystore.url"
+expect_fail "--keystore-db-ca-create without --keystore-listen" "--keystore-db-ca-create is for the KeyStore node" \
+  "$MESATEE_BIN" serve --data-dir "$E" --level soft --keystore-db-ca-create
+expect_fail "--keystore-db-ca with --keystore-db-ca-create" "exclude each other" \
+  "$MESATEE_BIN" serve --data-dir "$E" --level soft --keystore-listen 127.0.0.1:0 --keystore-db-ca-create --keystore-db-ca /nonexistent
 
 # 2. the database CA; PostgreSQL: TCP for `mesatee` only with a certificate
 # from it (the socket stays trusted: node A and this test's checks use it)
@@ -152,8 +160,41 @@ f=$(sed -n 's/^mesatee_db_cert_renewal_failures_total \([0-9]*\)$/\1/p' <<<"$m")
 ok "with the KeyStore node gone B logs the failed renewals, counts them ($f) and retries"
 kill -TERM "$B_PID"; wait "$B_PID" || true; B_PID=
 
-# 9. --keystore-advertise: what keystore.url and keystore status say
+# 9. the CA given once is sealed: A restarts without the file (deleted), B
+# joins again and gets a certificate from it
+grep -q "now sealed in keystore.sealed" "$MT_WORK/server.log" || fail "A does not say it sealed the CA"
+rm -f "$MT_WORK/dbca.pem" "$MT_WORK/dbca.key"
+mt_start_server --level soft --store "$MT_PG_SOCKET_URL" --keystore-listen 127.0.0.1:0 --keystore-db-cert-ttl 60
+KS_URL=$(cat "$MT_DATA/keystore.url")
+cmp -s "$MT_DATA/db-ca.crt" "$MT_WORK/dbca.crt" ||
+  [ "$(openssl x509 -in "$MT_DATA/db-ca.crt" -noout -fingerprint -sha256)" = "$(openssl x509 -in "$MT_WORK/dbca.crt" -noout -fingerprint -sha256)" ] ||
+  fail "db-ca.crt is not the imported CA's certificate"
+! grep -q PRIVATE "$MT_DATA/db-ca.crt" || fail "db-ca.crt holds a private key"
+cp "$B_DATA/db-client.crt" "$MT_WORK/before-rejoin.crt"
+rm -f "$B_DATA/server.url"
+"$MESATEE_BIN" serve --data-dir "$B_DATA" --listen 127.0.0.1:0 --level soft \
+  --admin-password-file "$MT_WORK/admin.pw" --store "$MT_PG_URL" \
+  --keystore-join "$KS_URL" --keystore-policy "$MT_WORK/ks-policy.json" >"$MT_WORK/b2.log" 2>&1 &
+B_PID=$!
+for _ in $(seq 1200); do [ -s "$B_DATA/server.url" ] && break; kill -0 "$B_PID" 2>/dev/null || fail "B exited: $(tail -n 5 "$MT_WORK/b2.log")"; sleep 0.05; done
+[ -s "$B_DATA/server.url" ] || fail "B did not start again"
+B_URL=$(cat "$B_DATA/server.url")
+cmp -s "$B_DATA/db-client.crt" "$MT_WORK/before-rejoin.crt" && fail "B got no new certificate"
+openssl verify -CAfile "$MT_DATA/db-ca.crt" "$B_DATA/db-client.crt" >/dev/null || fail "B's certificate is not from the sealed CA"
+asb login --user admin --password-file "$MT_WORK/admin.pw" >/dev/null || fail "B cannot serve with a certificate from the sealed CA"
+kill -TERM "$B_PID"; wait "$B_PID" || true; B_PID=
+mt_stop_server
+ok "the CA imported once is sealed in keystore.sealed: without the file A issues, B joins and serves"
+
+# 10. --keystore-advertise: what keystore.url and keystore status say;
+# --keystore-db-ca-create: a CA made inside the KeyStore, only its
+# certificate exported, kept across a restart
 MT_DATA=$MT_WORK/node-adv
+mt_start_server --level soft --keystore-listen 127.0.0.1:0 --keystore-db-ca-create
+openssl x509 -in "$MT_DATA/db-ca.crt" -noout -text | grep -q "CA:TRUE" || fail "db-ca.crt is not a CA certificate"
+! grep -q PRIVATE "$MT_DATA/db-ca.crt" || fail "db-ca.crt holds a private key"
+cp "$MT_DATA/db-ca.crt" "$MT_WORK/made-ca.crt"
+mt_stop_server
 mt_start_server --level soft --keystore-listen 0.0.0.0:0 --keystore-advertise https://ks.example:7445/
 [ "$(cat "$MT_DATA/keystore.url")" = "https://ks.example:7445" ] || fail "keystore.url: $(cat "$MT_DATA/keystore.url")"
 unset MESATEE_CA
@@ -161,6 +202,8 @@ mt_gateway_policy "$MT_WORK/adv-policy.json"
 MESATEE_POLICY=$MT_WORK/adv-policy.json mt_login admin
 st=$(MESATEE_POLICY=$MT_WORK/adv-policy.json as admin admin keystore status --output json) || fail "keystore status"
 [ "$(jget "$st" .join.url)" = "https://ks.example:7445" ] || fail "keystore status join: $(jget "$st" .join)"
-[ "$(jget "$st" .join.db_cert_ttl_s)" = null ] || fail "keystore status shows a lifetime without a CA"
+[ "$(jget "$st" .join.db_cert_ttl_s)" = 86400 ] || fail "keystore status: the sealed CA is not used ($(jget "$st" .join))"
+cmp -s "$MT_DATA/db-ca.crt" "$MT_WORK/made-ca.crt" || fail "the CA made inside the KeyStore changed across a restart"
+grep -q "created a database CA" "$MT_WORK/server.log" || fail "no log of the CA made inside the KeyStore"
 mt_stop_server
-ok "--keystore-advertise goes to keystore.url and keystore status"
+ok "--keystore-advertise goes to keystore.url and keystore status; --keystore-db-ca-create seals a CA, exports its certificate only, keeps it"

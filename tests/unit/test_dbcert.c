@@ -327,6 +327,65 @@ static void test_garbage(void **state)
     mt_keystore_node_free(node);
 }
 
+/* A CA made inside the KeyStore (--keystore-db-ca-create): it loads as a
+ * database CA, is a CA (pathlen 0, keyCertSign), valid about the days
+ * asked; its separate PEMs (mt_dbcert_ca_pem) load again; bad days refused;
+ * a certificate it issues verifies against it. */
+static void test_ca_create(void **state)
+{
+    env *e = *state;
+    mt_err err;
+    char *c = NULL, *k = NULL, *c2 = NULL, *k2 = NULL;
+    assert_int_equal(mt_dbcert_ca_create(NULL, 0, &c, &k, &err), MT_EINVAL);
+    assert_int_equal(mt_dbcert_ca_create(NULL, 36501, &c, &k, &err), MT_EINVAL);
+    assert_int_equal(mt_dbcert_ca_create(NULL, 10, &c, &k, &err), MT_OK);
+    assert_null(strstr(c, "PRIVATE"));
+    mt_dbcert_ca *ca = NULL;
+    assert_int_equal(mt_dbcert_ca_load(c, strlen(c), k, strlen(k), &ca, &err), MT_OK);
+    assert_int_equal(mt_dbcert_ca_pem(ca, &c2, &k2, &err), MT_OK);
+    assert_string_equal(c, c2);
+    mt_dbcert_ca *ca2 = NULL;
+    assert_int_equal(mt_dbcert_ca_load(c2, strlen(c2), k2, strlen(k2), &ca2, &err), MT_OK);
+    mt_dbcert_ca_free(ca2);
+    BIO *b = BIO_new_mem_buf(c, -1);
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    assert_non_null(x);
+    assert_int_equal(X509_check_ca(x), 1);
+    assert_true(X509_get_key_usage(x) & KU_KEY_CERT_SIGN);
+    assert_int_equal(X509_get_pathlen(x), 0);
+    int days = 0, secs = 0;
+    assert_int_equal(ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)), 1);
+    assert_true(days >= 9 && days <= 10);
+    /* it issues: a node's certificate verifies against it */
+    mt_keystore_node *node = NULL;
+    char *req = NULL, *pem = NULL;
+    size_t rl = 0;
+    assert_int_equal(mt_keystore_request(e->tee, &node, &req, &rl, &err), MT_OK);
+    assert_int_equal(mt_keystore_db_cert(e->ks, ca, req, rl, "mesatee", 600, &pem, NULL, &err),
+                     MT_OK);
+    b = BIO_new_mem_buf(pem, -1);
+    X509 *leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    X509_STORE *st = X509_STORE_new();
+    X509_STORE_add_cert(st, x);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    X509_STORE_CTX_init(ctx, st, leaf, NULL);
+    assert_int_equal(X509_verify_cert(ctx), 1);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    X509_free(leaf);
+    X509_free(x);
+    free(pem);
+    free(req);
+    mt_keystore_node_free(node);
+    mt_dbcert_ca_free(ca);
+    free(c);
+    free(k);
+    free(c2);
+    free(k2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +393,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_measurement_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_level_none_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ca_create, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

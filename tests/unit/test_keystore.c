@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "mt_dbcert.h"
 #include "mt_escrow.h"
 #include "mt_keystore.h"
 #include "mt_policy_sig.h"
@@ -291,6 +292,103 @@ static void test_state_file(void **state)
     assert_int_equal(mt_keystore_parse_state(good, strlen(good), &err), MT_OK);
 }
 
+/* The database CA sealed in the state (optional "db_ca"): a state file
+ * without it (as every build before wrote it) opens and has none; set
+ * persists across a reopen; the same pair again saves nothing; garbage is
+ * refused by the setter and by the plaintext reader. */
+static void test_db_ca_sealed(void **state)
+{
+    env *e = *state;
+    mt_keystore *ks = open_ks(e, NULL);
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", e->dir, MT_KEYSTORE_FILE);
+    uint8_t *old = NULL;
+    size_t old_len = 0;
+    mt_err err;
+    assert_int_equal(mt_file_read(path, 1 << 20, &old, &old_len, &err), MT_OK);
+    char *c = NULL, *k = NULL;
+    assert_int_equal(mt_keystore_db_ca_get(ks, &c, &k, &err), MT_ENOTFOUND);
+    assert_null(c);
+    char *cp = NULL, *kp = NULL;
+    assert_int_equal(mt_dbcert_ca_create(NULL, 30, &cp, &kp, &err), MT_OK);
+    bool changed = false;
+    /* garbage: a certificate as key, a key as certificate, empty, mismatched */
+    char *cp2 = NULL, *kp2 = NULL;
+    assert_int_equal(mt_dbcert_ca_create("other", 30, &cp2, &kp2, &err), MT_OK);
+    assert_int_equal(mt_keystore_db_ca_set(ks, cp, cp, &changed, &err), MT_EINVAL);
+    assert_int_equal(mt_keystore_db_ca_set(ks, kp, kp, &changed, &err), MT_EINVAL);
+    assert_int_equal(mt_keystore_db_ca_set(ks, "", kp, &changed, &err), MT_EINVAL);
+    assert_int_equal(mt_keystore_db_ca_set(ks, cp, kp2, &changed, &err), MT_EINVAL);
+    assert_non_null(strstr(err.msg, "does not match"));
+    assert_false(changed);
+    assert_int_equal(mt_keystore_db_ca_set(ks, cp, kp, &changed, &err), MT_OK);
+    assert_true(changed);
+    assert_int_equal(mt_keystore_db_ca_set(ks, cp, kp, &changed, &err), MT_OK);
+    assert_false(changed); /* the same pair: nothing saved */
+    mt_keystore_free(ks);
+    /* sealed: not in the file in clear, back after a reopen */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(mt_file_read(path, 1 << 20, &buf, &len, &err), MT_OK);
+    assert_null(memmem(buf, len, "BEGIN", 5));
+    free(buf);
+    ks = NULL;
+    assert_int_equal(mt_keystore_open(e->tee, e->dir, NULL, 0, &ks, NULL, &err), MT_OK);
+    assert_int_equal(mt_keystore_db_ca_get(ks, &c, &k, &err), MT_OK);
+    assert_string_equal(c, cp);
+    assert_string_equal(k, kp);
+    mt_dbcert_ca *ca = NULL;
+    assert_int_equal(mt_dbcert_ca_load(c, strlen(c), k, strlen(k), &ca, &err), MT_OK);
+    mt_dbcert_ca_free(ca);
+    free(c);
+    free(k);
+    /* another CA replaces it */
+    assert_int_equal(mt_keystore_db_ca_set(ks, cp2, kp2, &changed, &err), MT_OK);
+    assert_true(changed);
+    mt_keystore_free(ks);
+    /* the state file as it was before any CA (the old format) still opens */
+    assert_int_equal(mt_file_write_atomic(path, old, old_len, 0600, &err), MT_OK);
+    ks = NULL;
+    assert_int_equal(mt_keystore_open(e->tee, e->dir, NULL, 0, &ks, NULL, &err), MT_OK);
+    assert_int_equal(mt_keystore_db_ca_get(ks, &c, &k, &err), MT_ENOTFOUND);
+    mt_keystore_free(ks);
+    free(old);
+    /* the plaintext reader: "db_ca" must be an object of two PEM strings */
+    static const char pre[] =
+        "{\"mesatee_keystore_state\":1,\"current\":1,\"versions\":[{\"version\":1,\"key\":"
+        "\"0000000000000000000000000000000000000000000000000000000000000000\",\"created_at\":"
+        "0}],\"policy\":{\"level\":\"none\",\"seq\":0}";
+    static const char *const tails[] = {
+        ",\"db_ca\":1}", ",\"db_ca\":{}}", ",\"db_ca\":{\"cert\":\"-----BEGIN x\"}}",
+        ",\"db_ca\":{\"cert\":\"x\",\"key\":\"-----BEGIN x\"}}",
+        ",\"db_ca\":{\"cert\":\"-----BEGIN x\",\"key\":\"-----BEGIN y\",\"z\":1}}"};
+    char doc[512];
+    for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) {
+        snprintf(doc, sizeof doc, "%s%s", pre, tails[i]);
+        assert_int_equal(mt_keystore_parse_state(doc, strlen(doc), &err), MT_EINVAL);
+    }
+    snprintf(doc, sizeof doc, "%s%s", pre,
+             ",\"db_ca\":{\"cert\":\"-----BEGIN x\",\"key\":\"-----BEGIN y\"}}");
+    assert_int_equal(mt_keystore_parse_state(doc, strlen(doc), &err), MT_OK);
+    /* too long a PEM */
+    size_t big = MT_KEYSTORE_DBCA_PEM_MAX + 16;
+    char *huge = malloc(sizeof pre + big + 64);
+    char *pem = malloc(big + 1);
+    memset(pem, 'A', big);
+    memcpy(pem, "-----BEGIN ", 11);
+    pem[big] = '\0';
+    sprintf(huge, "%s,\"db_ca\":{\"cert\":\"%s\",\"key\":\"-----BEGIN y\"}}", pre, pem);
+    assert_int_equal(mt_keystore_parse_state(huge, strlen(huge), &err), MT_EINVAL);
+    free(huge);
+    free(pem);
+    mt_wipe(kp, strlen(kp));
+    mt_wipe(kp2, strlen(kp2));
+    free(cp);
+    free(kp);
+    free(cp2);
+    free(kp2);
+}
+
 /* ---- auditor signatures over release-policy changes --------------------- */
 
 static EVP_PKEY *p256(void)
@@ -515,6 +613,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotate_retire, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_node_and_garbage, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_db_ca_sealed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_signers, setup, teardown),
     };
