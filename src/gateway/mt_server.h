@@ -56,10 +56,11 @@ typedef struct mt_server_config {
     const char *keystore_join;
     const char *keystore_policy;
     /* With keystore_listen: PEM file holding the database CA's certificate
-     * and its P-256 key; every joining node then also gets a client
-     * certificate for the role "mesatee" (24 h), which it writes to its data
-     * directory (db-client.crt/.key, 0600) and opens the store with
-     * (sslcert/sslkey). NULL = none. */
+     * and its P-256 key, sealed into keystore.sealed (NULL = the sealed CA,
+     * if any); with a CA every joining node also gets a client certificate
+     * for the role "mesatee" (24 h), which it writes to its data directory
+     * (db-client.crt/.key, 0600), opens the store with (sslcert/sslkey) and
+     * renews (mt_dbrenew.h). */
     const char *keystore_db_ca;
     /* With keystore_db_ca: the lifetime of the certificates in seconds
      * (MT_DBCERT_TTL_MIN..MT_DBCERT_TTL_MAX; 0 = MT_DBCERT_TTL_MAX, one

@@ -22,10 +22,10 @@
  * The request is the node's ordinary release request (mt_keystore_request):
  * the same attested identity asks for root keys and for a certificate.
  *
- * What this module does NOT do (docs/cluster.md "What is not done"): the CA
- * key is handed to mt_dbcert_ca_load by the caller (a PEM file of the
- * KeyStore role's operator) instead of being sealed in keystore.sealed; there
- * is no network route yet (the KeyStore runs inside `mesatee serve`); no
+ * The CA is handed to mt_dbcert_ca_load by the caller: `mesatee serve`
+ * keeps it sealed in keystore.sealed (mt_keystore_db_ca_set/get; imported
+ * once from a PEM file or made by mt_dbcert_ca_create) and issues over the
+ * KeyStore join (mt_ks_join.h); joined nodes renew (mt_dbrenew.h). No
  * revocation list (certificates are short-lived instead).
  *
  * Errors: MT_EPERM (attestation refused; the message names the measurement
