@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((data[0] & 1) == 0) {
         mt_audit_checkpoint cp;
         if (mt_core_audit_checkpoint_parse(b, n, &cp, &err) == MT_OK &&
-            (strlen(cp.head) != 64 || strlen(cp.key_id) != 64))
+            (strlen(cp.head) != 64 || strlen(cp.key_id) != 64 ||
+             (cp.cluster_key_id[0] && strlen(cp.cluster_key_id) != 64)))
             abort();
         return 0;
     }

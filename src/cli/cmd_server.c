@@ -380,7 +380,9 @@ static int load_checkpoint(const char *path, mt_audit_checkpoint *cp)
 }
 
 /* Loads every --checkpoint; all must be signed by one key (--key-id when
- * given, else the key of the first). */
+ * given, else the first's cluster key, or its node key when it has none):
+ * the node key or the cluster key (audit.c), so checkpoints of several
+ * nodes of one cluster verify under the cluster key's id. */
 #define load_checkpoints cli_load_checkpoints
 int cli_load_checkpoints(cli_ctx *ctx, mt_audit_checkpoint *cps, int *n)
 {
@@ -393,17 +395,19 @@ int cli_load_checkpoints(cli_ctx *ctx, mt_audit_checkpoint *cps, int *n)
         int rc = load_checkpoint(files[i], &cps[i]);
         if (rc != CLI_OK)
             return rc;
-        const char *want = pin ? pin : cps[0].key_id;
-        if (strcmp(cps[i].key_id, want) != 0)
-            return cli_fail("checkpoint %s is signed by key %s, not %s", files[i], cps[i].key_id,
-                            want);
+        const char *want = pin ? pin : cps[0].cluster_key_id[0] ? cps[0].cluster_key_id
+                                                                 : cps[0].key_id;
+        if (!mt_core_audit_checkpoint_signed_by(&cps[i], want))
+            return cli_fail("checkpoint %s is signed by key %s%s%s, not %s", files[i],
+                            cps[i].key_id, cps[i].cluster_key_id[0] ? " and cluster key " : "",
+                            cps[i].cluster_key_id, want);
     }
     if (!pin && *n > 0)
         fprintf(stderr,
                 "mesatee: warning: the checkpoints are checked against their own signing key "
                 "%s; a forged set would agree with itself. Pass --key-id with the key you "
                 "trust (the one you saw when you saved them, or the attested server's)\n",
-                cps[0].key_id);
+                cps[0].cluster_key_id[0] ? cps[0].cluster_key_id : cps[0].key_id);
     return CLI_OK;
 }
 #endif
@@ -493,9 +497,13 @@ int cli_audit_verify_online(cli_ctx *ctx)
         if (mt_core_audit_checkpoint_parse((const uint8_t *)resp, strlen(resp), &now, &err) !=
             MT_OK)
             rc = cli_fail("the server's checkpoint: %s", err.msg);
-        else if (strcmp(now.key_id, cps[i].key_id) != 0)
-            rc = cli_fail("the server signs with key %s, the held checkpoint with %s",
-                          now.key_id, cps[i].key_id);
+        else if (!mt_core_audit_checkpoint_signed_by(&now, cps[i].key_id) &&
+                 !mt_core_audit_checkpoint_signed_by(&now, cps[i].cluster_key_id))
+            rc = cli_fail("the server signs with key %s%s%s, the held checkpoint with %s%s%s",
+                          now.key_id, now.cluster_key_id[0] ? " and cluster key " : "",
+                          now.cluster_key_id, cps[i].key_id,
+                          cps[i].cluster_key_id[0] ? " and cluster key " : "",
+                          cps[i].cluster_key_id);
         else if (now.entries != cps[i].entries || strcmp(now.head, cps[i].head) != 0)
             rc = cli_fail("audit log rewritten: entry %llu differs from the held checkpoint",
                           (unsigned long long)cps[i].entries);
@@ -546,8 +554,9 @@ int cli_cmd_audit_checkpoint(cli_ctx *ctx)
     else if (ctx->json)
         puts(resp);
     else
-        printf("audit checkpoint: %llu entries, head %s, signed by %s key %s%s%s\n",
+        printf("audit checkpoint: %llu entries, head %s, signed by %s key %s%s%s%s%s\n",
                (unsigned long long)cp.entries, cp.head, cp.level, cp.key_id,
+               cp.cluster_key_id[0] ? " and cluster key " : "", cp.cluster_key_id,
                out ? "; saved to " : "", out ? out : "");
     mesatee_free(resp);
     return rc;

@@ -19,6 +19,15 @@
  * + signature, --data-dir) or against the running daemon (a fresh
  * checkpoint for the same count must have the same head).
  *
+ * Cluster key: every checkpoint is also signed with an Ed25519 key whose
+ * seed is HMAC-SHA256(audit_key, "mesatee-audit-cluster-key/v1"), so every
+ * node holding the cluster's audit_key (the KeyStore node and the nodes that
+ * joined it: docs/cluster.md) signs with the same key and an auditor pins
+ * one key id for the whole cluster. The node's own key endorses it
+ * ("endorsement": the node key's signature over
+ * "mesatee-audit-cluster-key/v1\n<cluster_key_id>\n"), so a verifier that
+ * trusts one attested node learns the cluster key from it.
+ *
  * Retention (POST /v1/audit/prune, `mesatee audit prune`): the daemon
  * deletes the entries before a sequence number once the operator shows an
  * export that covers them (its last entry's hash must be this log's), and
@@ -44,6 +53,7 @@
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define CHECKPOINT_FORMAT "mesatee-audit-checkpoint/v1"
 #define CHECKPOINT_MAX 8192
+#define CLUSTER_KEY_LABEL "mesatee-audit-cluster-key/v1"
 
 static void entry_hash(const char *prev, int64_t seq, int64_t time, const char *actor,
                        const char *action, const char *object, int64_t status, char out[65])
@@ -366,6 +376,59 @@ static bool hex64(const char *s)
     return true;
 }
 
+/* The cluster checkpoint key (Ed25519) from audit_key; NULL on failure. */
+static EVP_PKEY *cluster_key(const mt_core *c)
+{
+    uint8_t seed[32];
+    size_t sl = 0;
+    EVP_PKEY *k = NULL;
+    if (EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, c->audit_key, sizeof c->audit_key,
+                  (const uint8_t *)CLUSTER_KEY_LABEL, strlen(CLUSTER_KEY_LABEL), seed,
+                  sizeof seed, &sl) &&
+        sl == sizeof seed)
+        k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof seed);
+    OPENSSL_cleanse(seed, sizeof seed);
+    return k;
+}
+
+/* The bytes the node key signs to endorse the cluster key. */
+static int endorsement_message(char *buf, size_t cap, const char *cluster_kid)
+{
+    return snprintf(buf, cap, CLUSTER_KEY_LABEL "\n%s\n", cluster_kid);
+}
+
+/* Signs msg with the cluster key: base64 SPKI, its id and the signature. */
+static mt_status cluster_sign(const mt_core *c, const char *msg, size_t ml, char **bkey,
+                              char kid[65], char **bsig, mt_err *err)
+{
+    EVP_PKEY *k = cluster_key(c);
+    EVP_MD_CTX *mc = NULL;
+    uint8_t *spki = NULL, sig[64];
+    size_t sl = sizeof sig;
+    int pl = k ? i2d_PUBKEY(k, &spki) : -1;
+    mt_status rc = MT_OK;
+    *bkey = *bsig = NULL;
+    if (pl <= 0 || !(mc = EVP_MD_CTX_new()) || EVP_DigestSignInit(mc, NULL, NULL, NULL, k) != 1 ||
+        EVP_DigestSign(mc, sig, &sl, (const uint8_t *)msg, ml) != 1) {
+        rc = mt_err_set(err, MT_ECRYPTO, "cannot sign the checkpoint with the cluster key");
+        goto out;
+    }
+    core_sha256_hex(spki, (size_t)pl, kid);
+    *bkey = mt_b64_encode(spki, (size_t)pl);
+    *bsig = mt_b64_encode(sig, sl);
+    if (!*bkey || !*bsig) {
+        free(*bkey);
+        free(*bsig);
+        *bkey = *bsig = NULL;
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+out:
+    OPENSSL_free(spki);
+    EVP_MD_CTX_free(mc);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
 mt_status audit_checkpoint_handle(core_ctx *x)
 {
     bool has = false;
@@ -406,40 +469,102 @@ mt_status audit_checkpoint_handle(core_ctx *x)
     if ((rc = mt_tee_sign(x->core->tee, (const uint8_t *)msg, (size_t)ml, &sig, &sl, &spki, &pl,
                           x->err)))
         return rc;
-    char kid[65];
+    char kid[65], ckid[65], emsg[128];
     core_sha256_hex(spki, pl, kid);
     char *bsig = mt_b64_encode(sig, sl), *bkey = mt_b64_encode(spki, pl);
     free(sig);
     free(spki);
-    json_t *o = (bsig && bkey) ? json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s}", "format",
-                                           CHECKPOINT_FORMAT, "entries", (json_int_t)at, "head",
-                                           hash_at[0], "time", (json_int_t)now, "level", level,
-                                           "key", bkey, "key_id", kid, "signature", bsig)
-                               : NULL;
+    sig = spki = NULL;
+    char *cbkey = NULL, *cbsig = NULL, *bend = NULL;
+    if (!(rc = cluster_sign(x->core, msg, (size_t)ml, &cbkey, ckid, &cbsig, x->err))) {
+        int el = endorsement_message(emsg, sizeof emsg, ckid);
+        if (!(rc = mt_tee_sign(x->core->tee, (const uint8_t *)emsg, (size_t)el, &sig, &sl, &spki,
+                               &pl, x->err)))
+            bend = mt_b64_encode(sig, sl);
+        free(sig);
+        free(spki);
+    }
+    json_t *o = (!rc && bsig && bkey && bend)
+                    ? json_pack("{s:s, s:I, s:s, s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                                "format", CHECKPOINT_FORMAT, "entries", (json_int_t)at, "head",
+                                hash_at[0], "time", (json_int_t)now, "level", level, "key", bkey,
+                                "key_id", kid, "signature", bsig, "cluster_key", cbkey,
+                                "cluster_key_id", ckid, "cluster_signature", cbsig,
+                                "endorsement", bend)
+                    : NULL;
     free(bsig);
     free(bkey);
+    free(cbkey);
+    free(cbsig);
+    free(bend);
+    if (rc)
+        return rc;
     if (!o)
         return mt_err_set(x->err, MT_ENOMEM, "out of memory");
     core_json_response(x, 200, o);
     return MT_OK;
 }
 
+/* Decodes a base64 SPKI whose SHA-256 must be kid; Ed25519, or P-256 when
+ * ec_ok. NULL (and err set) otherwise. */
+static EVP_PKEY *checkpoint_key(const char *b64, const char *kid, bool ec_ok, const char *what,
+                                mt_err *err)
+{
+    uint8_t *spki = NULL;
+    size_t pl = 0;
+    EVP_PKEY *pk = NULL;
+    if (mt_b64_decode(b64, &spki, &pl, err))
+        return NULL;
+    char h[65];
+    core_sha256_hex(spki, pl, h);
+    const uint8_t *p = spki;
+    if (strcmp(h, kid) || !(pk = d2i_PUBKEY(NULL, &p, (long)pl)) || p != spki + pl ||
+        !(EVP_PKEY_get_base_id(pk) == EVP_PKEY_ED25519 ||
+          (ec_ok && EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC))) {
+        EVP_PKEY_free(pk);
+        pk = NULL;
+        mt_err_set(err, MT_EINVAL, "checkpoint: %s is not %s public key matching its id", what,
+                   ec_ok ? "a P-256 or Ed25519" : "an Ed25519");
+    }
+    free(spki);
+    return pk;
+}
+
+/* Verifies a base64 signature over msg (SHA-256 for P-256, none for Ed25519). */
+static mt_status checkpoint_sig(EVP_PKEY *pk, const char *b64, const char *msg, size_t ml,
+                                const char *what, mt_err *err)
+{
+    uint8_t *sg = NULL;
+    size_t sl = 0;
+    mt_status rc = mt_b64_decode(b64, &sg, &sl, err);
+    if (rc)
+        return rc;
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    const EVP_MD *md = EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC ? EVP_sha256() : NULL;
+    if (!mc || EVP_DigestVerifyInit(mc, NULL, md, NULL, pk) != 1 ||
+        EVP_DigestVerify(mc, sg, sl, (const uint8_t *)msg, ml) != 1)
+        rc = mt_err_set(err, MT_ECRYPTO, "checkpoint %s verification failed", what);
+    EVP_MD_CTX_free(mc);
+    free(sg);
+    return rc;
+}
+
 mt_status mt_core_audit_checkpoint_parse(const uint8_t *buf, size_t len, mt_audit_checkpoint *out,
                                          mt_err *err)
 {
-    static const char *const keys[] = {"format", "entries", "head",      "time",
-                                       "level",  "key",     "key_id",    "signature",
-                                       NULL};
+    static const char *const keys[] = {
+        "format",    "entries",     "head",           "time",
+        "level",     "key",         "key_id",         "signature",
+        "cluster_key", "cluster_key_id", "cluster_signature", "endorsement",
+        NULL};
     memset(out, 0, sizeof *out);
     json_t *j = mt_json_parse((const char *)buf, len, CHECKPOINT_MAX, 4, err);
     if (!j)
         return MT_EINVAL;
     const char *fmt, *head, *level, *key, *kid, *sig;
+    const char *ckey = NULL, *ckid = NULL, *csig = NULL, *endo = NULL;
     int64_t entries, t;
-    uint8_t *spki = NULL, *sg = NULL;
-    size_t pl = 0, sl = 0;
-    EVP_PKEY *pk = NULL;
-    EVP_MD_CTX *mc = NULL;
+    EVP_PKEY *pk = NULL, *ck = NULL;
     mt_status rc;
     if ((rc = mt_json_only_keys(j, keys, err)) ||
         (rc = mt_json_str(j, "format", 64, &fmt, err)) ||
@@ -451,7 +576,21 @@ mt_status mt_core_audit_checkpoint_parse(const uint8_t *buf, size_t len, mt_audi
         (rc = mt_json_str(j, "key_id", 64, &kid, err)) ||
         (rc = mt_json_str(j, "signature", 512, &sig, err)))
         goto out;
-    if (strcmp(fmt, CHECKPOINT_FORMAT) || !hex64(head) || !hex64(kid)) {
+    /* the cluster fields: all four or none (checkpoints of older servers) */
+    int has_cluster = !!json_object_get(j, "cluster_key") + !!json_object_get(j, "cluster_key_id") +
+                      !!json_object_get(j, "cluster_signature") +
+                      !!json_object_get(j, "endorsement");
+    if (has_cluster != 0 && has_cluster != 4) {
+        rc = mt_err_set(err, MT_EINVAL, "checkpoint: cluster_key, cluster_key_id, "
+                                        "cluster_signature and endorsement go together");
+        goto out;
+    }
+    if (has_cluster && ((rc = mt_json_str(j, "cluster_key", 1024, &ckey, err)) ||
+                        (rc = mt_json_str(j, "cluster_key_id", 64, &ckid, err)) ||
+                        (rc = mt_json_str(j, "cluster_signature", 512, &csig, err)) ||
+                        (rc = mt_json_str(j, "endorsement", 512, &endo, err))))
+        goto out;
+    if (strcmp(fmt, CHECKPOINT_FORMAT) || !hex64(head) || !hex64(kid) || (ckid && !hex64(ckid))) {
         rc = mt_err_set(err, MT_EINVAL, "not a mesatee audit checkpoint (" CHECKPOINT_FORMAT ")");
         goto out;
     }
@@ -460,37 +599,41 @@ mt_status mt_core_audit_checkpoint_parse(const uint8_t *buf, size_t len, mt_audi
             rc = mt_err_set(err, MT_EINVAL, "checkpoint: bad level");
             goto out;
         }
-    if ((rc = mt_b64_decode(key, &spki, &pl, err)) || (rc = mt_b64_decode(sig, &sg, &sl, err)))
-        goto out;
-    char h[65];
-    core_sha256_hex(spki, pl, h);
-    const uint8_t *p = spki;
-    if (strcmp(h, kid) || !(pk = d2i_PUBKEY(NULL, &p, (long)pl)) || p != spki + pl ||
-        (EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC && EVP_PKEY_get_base_id(pk) != EVP_PKEY_ED25519)) {
-        rc = mt_err_set(err, MT_EINVAL, "checkpoint: key is not a P-256 or Ed25519 public key "
-                                        "matching key_id");
+    if (!(pk = checkpoint_key(key, kid, true, "key", err)) ||
+        (ckey && !(ck = checkpoint_key(ckey, ckid, false, "cluster_key", err)))) {
+        rc = MT_EINVAL;
         goto out;
     }
     char msg[256];
     int ml = checkpoint_message(msg, sizeof msg, (uint64_t)entries, head, t, level);
-    const EVP_MD *md = EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC ? EVP_sha256() : NULL;
-    if (!(mc = EVP_MD_CTX_new()) || EVP_DigestVerifyInit(mc, NULL, md, NULL, pk) != 1 ||
-        EVP_DigestVerify(mc, sg, sl, (const uint8_t *)msg, (size_t)ml) != 1) {
-        rc = mt_err_set(err, MT_ECRYPTO, "checkpoint signature verification failed");
+    if ((rc = checkpoint_sig(pk, sig, msg, (size_t)ml, "signature", err)))
         goto out;
+    if (ck) {
+        char emsg[128];
+        int el = endorsement_message(emsg, sizeof emsg, ckid);
+        if ((rc = checkpoint_sig(ck, csig, msg, (size_t)ml, "cluster signature", err)) ||
+            (rc = checkpoint_sig(pk, endo, emsg, (size_t)el, "endorsement of the cluster key",
+                                 err)))
+            goto out;
     }
     out->entries = (uint64_t)entries;
     out->time = t;
     snprintf(out->head, sizeof out->head, "%s", head);
     snprintf(out->key_id, sizeof out->key_id, "%s", kid);
+    snprintf(out->cluster_key_id, sizeof out->cluster_key_id, "%s", ckid ? ckid : "");
     snprintf(out->level, sizeof out->level, "%s", level);
 out:
-    EVP_MD_CTX_free(mc);
     EVP_PKEY_free(pk);
-    free(spki);
-    free(sg);
+    EVP_PKEY_free(ck);
     json_decref(j);
     return rc;
+}
+
+bool mt_core_audit_checkpoint_signed_by(const mt_audit_checkpoint *cp, const char *key_id)
+{
+    return key_id && *key_id &&
+           (!strcmp(cp->key_id, key_id) ||
+            (cp->cluster_key_id[0] && !strcmp(cp->cluster_key_id, key_id)));
 }
 
 mt_status core_offline_store_open(const char *data_dir, const char *store, mt_db **db,

@@ -253,16 +253,26 @@ typedef struct mt_audit_checkpoint {
     char head[65];
     int64_t time;
     char key_id[65]; /* SHA-256 of the signing key's SPKI DER (hex) */
+    /* the cluster checkpoint key's id (audit.c "Cluster key": the same on
+     * every node of a cluster); "" in checkpoints of older servers */
+    char cluster_key_id[65];
     char level[16];
 } mt_audit_checkpoint;
 
 /* Parses a checkpoint document (bounded reader, unknown keys refused) and
  * verifies its signature with the key it carries, whose SHA-256 must be
  * key_id. Whether that key is the server's is the caller's decision
- * (compare key_id with a pinned or previously held one). MT_EINVAL when
- * malformed, MT_ECRYPTO when the signature does not verify. */
+ * (compare key_id with a pinned or previously held one). A checkpoint with
+ * the cluster fields (cluster_key, cluster_key_id, cluster_signature,
+ * endorsement: all or none) must also carry a valid Ed25519 cluster
+ * signature and the node key's endorsement of the cluster key id. MT_EINVAL
+ * when malformed, MT_ECRYPTO when a signature does not verify. */
 mt_status mt_core_audit_checkpoint_parse(const uint8_t *buf, size_t len,
                                          mt_audit_checkpoint *out, mt_err *err);
+
+/* True when key_id names the checkpoint's node key or its cluster key (both
+ * signatures were verified by the parser). */
+bool mt_core_audit_checkpoint_signed_by(const mt_audit_checkpoint *cp, const char *key_id);
 
 /* Offline check of a data dir's audit log (the daemon may be stopped):
  * recomputes the unkeyed hash chain (catches inconsistent edits and gaps)

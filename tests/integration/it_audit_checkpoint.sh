@@ -33,9 +33,43 @@ ok "online verify: the log is consistent with both held checkpoints"
 jq '.entries += 1' "$MT_WORK/cp2.json" > "$MT_WORK/forged.json"
 expect_fail "forged checkpoint" "signature verification failed" \
   "$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/forged.json"
+# The cluster key (audit.c "Cluster key"): one Ed25519 key per deployment,
+# endorsed by the node key; pinned, it verifies; partial or foreign cluster
+# fields are refused; a checkpoint without them (older servers) still parses.
+ck=$(jq -r .cluster_key_id "$MT_WORK/cp1.json")
+[ ${#ck} = 64 ] && [ "$ck" = "$(jq -r .cluster_key_id "$MT_WORK/cp2.json")" ] && [ "$ck" != "$pk" ] ||
+  fail "cluster key id: $ck"
+as alice audit verify --checkpoint "$MT_WORK/cp1.json" --checkpoint "$MT_WORK/cp2.json" \
+  --key-id "$ck" >/dev/null || fail "online verify pinned to the cluster key"
+jq 'del(.endorsement)' "$MT_WORK/cp2.json" > "$MT_WORK/partial.json"
+expect_fail "cluster fields without the endorsement" "go together" \
+  "$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/partial.json"
+jq 'del(.cluster_key, .cluster_key_id, .cluster_signature, .endorsement)' "$MT_WORK/cp2.json" > "$MT_WORK/old.json"
+"$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/old.json" --key-id "$pk" >/dev/null ||
+  fail "a checkpoint without the cluster fields (older server) no longer verifies"
+expect_fail "an old checkpoint pinned to the cluster key" "not $ck" \
+  "$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/old.json" --key-id "$ck"
+# a foreign cluster key with a valid self-signature: the node key did not endorse it
+openssl genpkey -algorithm ed25519 -out "$MT_WORK/foreign.pem" 2>/dev/null
+jq -j '"mesatee-audit-checkpoint/v1\n\(.entries)\n\(.head)\n\(.time)\n\(.level)\n"' "$MT_WORK/cp2.json" > "$MT_WORK/cp2.msg"
+openssl pkeyutl -sign -rawin -inkey "$MT_WORK/foreign.pem" -in "$MT_WORK/cp2.msg" -out "$MT_WORK/foreign.sig"
+openssl pkey -in "$MT_WORK/foreign.pem" -pubout -outform DER -out "$MT_WORK/foreign.der"
+fk=$(base64 -w0 < "$MT_WORK/foreign.der"); fid=$(sha256sum < "$MT_WORK/foreign.der" | cut -c1-64)
+jq --arg k "$fk" --arg id "$fid" --arg s "$(base64 -w0 < "$MT_WORK/foreign.sig")" \
+  '.cluster_key = $k | .cluster_key_id = $id | .cluster_signature = $s' "$MT_WORK/cp2.json" > "$MT_WORK/foreign.json"
+expect_fail "a foreign cluster key" "endorsement of the cluster key verification failed" \
+  "$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/foreign.json"
+jq --arg s "$(base64 -w0 < "$MT_WORK/foreign.sig")" '.cluster_signature = $s' "$MT_WORK/cp2.json" > "$MT_WORK/badcs.json"
+expect_fail "a wrong cluster signature" "cluster signature verification failed" \
+  "$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/badcs.json"
+ok "cluster key: pinned, partial, old-format, foreign and wrongly signed checkpoints"
 mt_stop_server
 "$B" audit verify --data-dir "$MT_DATA" --checkpoint "$MT_WORK/cp1.json" \
   --checkpoint "$MT_WORK/cp2.json" --key-id "$pk" >/dev/null || fail "offline verify of an intact log"
+mt_start_server --level soft
+as alice audit checkpoint --out "$MT_WORK/cp3.json" >/dev/null
+[ "$(jq -r .cluster_key_id "$MT_WORK/cp3.json")" = "$ck" ] || fail "the cluster key changed across a restart"
+mt_stop_server
 ok "offline verify: intact against both held checkpoints"
 mt_store_save base
 

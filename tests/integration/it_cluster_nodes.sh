@@ -121,15 +121,27 @@ pb=$!
 wait $pa || fail "writes on A failed"
 wait $pb || fail "writes on B failed"
 # a checkpoint makes the daemon walk the whole chain with every MAC
-# (checkpoints are signed by each node's own TEE key: verify one against the
-# node that signed it, docs/cluster.md)
+# (checkpoints carry each node's own TEE key and the cluster key, the same on
+# every node: docs/cluster.md)
 for url in "$A_URL" "$B_URL"; do
-  out=$(MESATEE_SERVER=$url as admin audit checkpoint --out "$MT_WORK/cp.json" 2>&1) ||
+  cp=$MT_WORK/cp-$( [ "$url" = "$A_URL" ] && echo a || echo b).json
+  out=$(MESATEE_SERVER=$url as admin audit checkpoint --out "$cp" 2>&1) ||
     fail "audit checkpoint (MAC walk) on $url: $out"
-  kid=$(jq -r .key_id "$MT_WORK/cp.json")
-  out=$(MESATEE_SERVER=$url as admin audit verify --checkpoint "$MT_WORK/cp.json" --key-id "$kid" 2>&1) ||
+  kid=$(jq -r .key_id "$cp")
+  out=$(MESATEE_SERVER=$url as admin audit verify --checkpoint "$cp" --key-id "$kid" 2>&1) ||
     fail "the checkpoint does not match the chain on $url: $out"
 done
+ck=$(jq -r .cluster_key_id "$MT_WORK/cp-a.json")
+[ "$ck" = "$(jq -r .cluster_key_id "$MT_WORK/cp-b.json")" ] && [ ${#ck} = 64 ] ||
+  fail "the nodes sign with different cluster keys: $ck / $(jq -r .cluster_key_id "$MT_WORK/cp-b.json")"
+[ "$(jq -r .key_id "$MT_WORK/cp-a.json")" != "$(jq -r .key_id "$MT_WORK/cp-b.json")" ] ||
+  fail "the two nodes' own keys should differ"
+for url in "$A_URL" "$B_URL"; do
+  out=$(MESATEE_SERVER=$url as admin audit verify --checkpoint "$MT_WORK/cp-a.json" \
+    --checkpoint "$MT_WORK/cp-b.json" --key-id "$ck" 2>&1) ||
+    fail "both nodes' checkpoints under the cluster key on $url: $out"
+done
+ok "checkpoints of both nodes verify under one pinned cluster key, on either node"
 out=$("$MESATEE_BIN" --output json audit verify --data-dir "$MT_DATA" --store "$MT_PG_URL") ||
   fail "offline audit verify: $out"
 n=$(jget "$out" .entries)

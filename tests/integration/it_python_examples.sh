@@ -39,9 +39,12 @@ solo() {
   [ $# -gt 0 ] && shift
   cre=("$@")
   local fn t
-  fn=$(as alice function register --name "solo$RANDOM" --python "$f" --output-slot out "${reg[@]}")
+  # unique per call (solo runs in $(...) subshells, so no counter; $RANDOM could repeat and
+  # then 'key generate' refuses the existing key file)
+  local SOLO_N="$BASHPID-$(date +%s%N)"
+  fn=$(as alice function register --name "solo$SOLO_N" --python "$f" --output-slot out "${reg[@]}")
   local o
-  o=$(out_file alice "solo$RANDOM"); printf '%s' "$o" > "$MT_WORK/solo.out"
+  o=$(out_file alice "solo$SOLO_N"); printf '%s' "$o" > "$MT_WORK/solo.out"
   t=$(as alice task create --function "$fn" --output out=alice "${cre[@]}")
   as alice task assign "$t" --output "out=$o" >/dev/null
   run_task "$t" alice
