@@ -16,7 +16,7 @@
  * rewritten without it (a crash between the commit and the rewrite appends
  * that chunk again at the next replay: an entry may repeat, none is lost).
  *
- * Fail closed: past the cap (serve --audit-spool-max-mib) an entry can be
+ * Fail closed: past the cap (serve --audit-spool-max-kib) an entry can be
  * neither appended nor spooled; mt_core_audit_record then fails and the
  * gateway answers 503 instead of serving the request unaudited.
  *

@@ -488,7 +488,7 @@ mt_status mt_spool_append(mt_spool *s, const mt_spool_rec *recs, size_t n, mt_er
         free(b);
         return mt_err_set(err, MT_ETOOBIG,
                           "the audit spool is full (%llu of %llu bytes; serve "
-                          "--audit-spool-max-mib)",
+                          "--audit-spool-max-kib)",
                           (unsigned long long)base, (unsigned long long)s->cap);
     }
     int flags = O_WRONLY | O_CLOEXEC | O_NOFOLLOW | (s->exists ? O_APPEND : O_CREAT | O_EXCL);
