@@ -9,6 +9,8 @@
 # are refused with 503 (fail closed) and leave no entry; a spool left at a
 # stop is appended at the next start before anything is served; a tampered
 # spool is refused whole (log ALARM, metric, an entry recording the refusal).
+# (--shutdown-grace-s 0: a stop with the store down need not wait for the
+# drain check, which reads the store.)
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 0; }
@@ -94,7 +96,7 @@ wait_spool_empty() { # the background replay drains the spool (generous bound)
 }
 
 # ---- 1. requests while the store is down: answered, then all in the chain
-mt_start_server
+mt_start_server --shutdown-grace-s 0
 if [ "${MT_TEST_PG:-}" = 1 ]; then
   [ -d "$MT_PG_TEST_DIR/data" ] || { echo "SKIP: the PostgreSQL cluster's data directory is not $MT_PG_TEST_DIR/data"; exit 0; }
 fi
@@ -148,7 +150,7 @@ ok "every request's entry is in the chain with its original time after the store
 mt_stop_server
 "$B" audit verify --data-dir "$MT_DATA" >/dev/null || fail "audit verify after the replay"
 ok "audit verify: the chain with the replayed entries is intact"
-mt_start_server --audit-spool-max-kib 1
+mt_start_server --shutdown-grace-s 0 --audit-spool-max-kib 1
 c0=$(entries bob)
 store_down
 n200=0; n503=0
@@ -170,7 +172,7 @@ grep -q "could be neither appended to the chain nor spooled" "$MT_WORK/server.lo
 mt_stop_server # the spool stays
 [ -s "$SPOOL" ] || fail "no spool left at the stop"
 store_up
-mt_start_server
+mt_start_server --shutdown-grace-s 0
 # appended before serving: the first answer already sees them
 [ "$(entries bob)" = $((c0 + n200)) ] ||
   fail "after the restart: $(entries bob) bob entries, want $((c0 + n200)) (the refused ones must not be there)"
@@ -187,7 +189,7 @@ mt_stop_server
 size=$(stat -c %s "$SPOOL")
 mt_flip_byte "$SPOOL" $((size - 40))
 store_up
-mt_start_server
+mt_start_server --shutdown-grace-s 0
 grep -q "ALARM audit spool refused" "$MT_WORK/server.log" || fail "no alarm in the log"
 [ "$(metric mesatee_audit_spool_refused_total)" = 1 ] || fail "refused_total"
 [ "$(entries alice)" = "$c0" ] || fail "an entry of a tampered spool reached the chain"
