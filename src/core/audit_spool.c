@@ -14,7 +14,9 @@
  * the store takes them; mt_core_open replays a spool left by an earlier run
  * before anything is served. After each committed chunk the spool is
  * rewritten without it (a crash between the commit and the rewrite appends
- * that chunk again at the next replay: an entry may repeat, none is lost).
+ * that chunk again at the next replay: an entry may repeat, none is lost;
+ * a rewrite that fails while we run is retried, and the records already
+ * appended are skipped meanwhile: a->skip).
  *
  * Fail closed: past the cap (serve --audit-spool-max-kib) an entry can be
  * neither appended nor spooled; mt_core_audit_record then fails and the
@@ -53,6 +55,8 @@ typedef struct core_aspool {
     pthread_mutex_t replay_mu;
     mt_spool *sp;
     bool pending; /* records wait in the spool: new entries queue behind them */
+    size_t skip;  /* records at the file's head already in the chain: a
+                     rewrite after their commit failed (this run only) */
     bool stop;
     bool th_on;
     pthread_t th;
@@ -151,6 +155,7 @@ static void refuse(core_aspool *a, const char *why)
     mt_status rc = mt_spool_quarantine(a->sp, moved, sizeof moved, &e);
     atomic_fetch_add(&a->refused, 1);
     a->pending = false;
+    a->skip = 0;
     mt_error("ALARM audit spool refused, nothing of it appended to the audit chain: %s; %s", why,
              rc ? e.msg : moved[0] ? moved : "(moved aside)");
 }
@@ -191,13 +196,25 @@ static mt_status replay(mt_core *c, mt_err *err)
             record_refusal(c, why);
             break;
         }
+        size_t skip = a->skip <= n ? a->skip : n;
+        if (!rc && skip == n && n > 0) { /* all in the chain: only the rewrite is left */
+            if (!(rc = mt_spool_reset(a->sp, NULL, 0, err))) {
+                a->skip = 0;
+                n = 0;
+            }
+        }
         if (rc || n == 0) {
             if (!rc)
                 a->pending = false;
             pthread_mutex_unlock(&a->mu);
+            free(recs);
             break;
         }
         pthread_mutex_unlock(&a->mu);
+        if (skip) { /* appended before a failed rewrite: never twice in one run */
+            memmove(recs, recs + skip, (n - skip) * sizeof *recs);
+            n -= skip;
+        }
         size_t m = n < REPLAY_CHUNK ? n : REPLAY_CHUNK;
         mt_audit_item *its = malloc(m * sizeof *its);
         if (!its) {
@@ -227,23 +244,26 @@ static mt_status replay(mt_core *c, mt_err *err)
             record_refusal(c, why);
             break;
         }
-        if (!rc && n2 < m)
+        size_t done = skip + m; /* records at the head now in the chain */
+        if (!rc && n2 < done)
             rc = mt_err_set(err, MT_EINTERNAL, "audit spool shrank during a replay");
         if (!rc)
-            rc = mt_spool_reset(a->sp, all + m, n2 - m, err);
+            rc = mt_spool_reset(a->sp, all + done, n2 - done, err);
         free(all);
+        atomic_fetch_add(&a->replayed, m);
         if (rc) {
+            a->skip = done; /* the file is unchanged: skip them from now on */
             mt_error("audit: %zu spooled entries are in the chain but could not be removed from "
-                     "the spool (%s): the next replay appends them again",
-                     m, err->msg);
+                     "the spool (%s): retrying; a restart before that appends them again",
+                     done, err->msg);
             pthread_mutex_unlock(&a->mu);
             break;
         }
-        atomic_fetch_add(&a->replayed, m);
-        a->pending = n2 > m;
+        a->skip = 0;
+        a->pending = n2 > done;
         pthread_mutex_unlock(&a->mu);
         mt_info("audit: %zu spooled entr%s appended to the chain%s", m, m == 1 ? "y" : "ies",
-                n2 > m ? "; more follow" : "");
+                n2 > done ? "; more follow" : "");
     }
     pthread_mutex_unlock(&a->replay_mu);
     return rc;
