@@ -281,6 +281,7 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
                                                            : (long long)renew_s;
     uint64_t grace_s = serve_config_u64(c, "shutdown-grace-s", 30);
     cfg.shutdown_grace_s = grace_s == 0 ? -1 : (long long)grace_s; /* 0: no wait */
+    cfg.core.audit_spool_max = serve_config_u64(c, "audit-spool-max-kib", 0) << 10; /* 0: 16 MiB */
     cfg.core.data_dir = data_dir;
     cfg.core.store_url = store;
     cfg.core.objects = objects;

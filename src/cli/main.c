@@ -63,6 +63,10 @@ static const cli_opt o_serve[] = {
     {"max-connections", true, 0, "N", "open connections", "256"},
     {"max-task-waiters", true, 0, "N",
      "GET /v1/tasks/{id}?wait= requests held at once (task wait); more are answered 503", "256"},
+    {"audit-spool-max-kib", true, 0, "N",
+     "KiB the local audit spool may hold while the store cannot take audit entries; past it "
+     "requests that need a new entry are answered 503 (docs/operations.md \"Audit spool\")",
+     "16384"},
     {"fetch-allow", true, 0, "CIDR,..", "https:// inputs may reach these address blocks (measured)",
      "none"},
     {"log-task-errors", false, 0, NULL,

@@ -68,6 +68,9 @@ static const sc_key sc_serve_keys[] = {
      SC_RELOAD_LEVEL_NONE},
     {"max-task-waiters", SC_U64, 1, 65536, NULL, "MESATEE_MAX_TASK_WAITERS", "256", false,
      SC_RELOAD_NO}, /* issue 13: GET /v1/tasks/{id}?wait= held at once */
+    {"audit-spool-max-kib", SC_U64, 1, 16777216, NULL, "MESATEE_AUDIT_SPOOL_MAX_KIB", "16384",
+     false,
+     SC_RELOAD_NO}, /* issue 14: the local audit spool's cap (audit_spool.c) */
     {"fetch-allow", SC_STR, 0, 0, NULL, "MESATEE_FETCH_ALLOW", "(none)", true, SC_RELOAD_NO},
     {"log-task-errors", SC_BOOL, 0, 0, NULL, "MESATEE_LOG_TASK_ERRORS", "false", false, SC_RELOAD_NO},
     {"seal-legacy-store", SC_BOOL, 0, 0, NULL, "MESATEE_SEAL_LEGACY_STORE", "false", false,

@@ -95,6 +95,14 @@ static void clean(const char *in, char *out, size_t cap)
 mt_status audit_append(mt_core *c, mt_db *mdb, const char *actor, const char *action,
                        const char *object, int status, mt_err *err)
 {
+    return audit_append_at(c, mdb, 0, actor, action, object, status, err);
+}
+
+/* time 0: now; else the time the entry records (an entry from the audit
+ * spool keeps the time its request was answered at, audit_spool.c). */
+mt_status audit_append_at(mt_core *c, mt_db *mdb, int64_t time, const char *actor,
+                          const char *action, const char *object, int status, mt_err *err)
+{
     char a[80], ac[160], ob[128];
     clean(actor, a, sizeof a);
     clean(action, ac, sizeof ac);
@@ -118,7 +126,7 @@ mt_status audit_append(mt_core *c, mt_db *mdb, const char *actor, const char *ac
      * chain_walk, so extending a forged log launders nothing, and service
      * does not stop on a host's edit (or after a binary change re-keys). */
     char h[65], mac[65];
-    int64_t now = mt_now();
+    int64_t now = time > 0 ? time : mt_now();
     entry_hash(prev, seq, now, a, ac, ob, status, h);
     if ((rc = entry_mac(c, h, mac, err)))
         return rc;
@@ -177,8 +185,8 @@ mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t 
         rc = store_begin(mdb, err);
     if (!rc) {
         for (size_t i = 0; i < n && !rc; i++)
-            rc = audit_append(core, mdb, items[i].actor, items[i].action, items[i].object,
-                              items[i].status, err);
+            rc = audit_append_at(core, mdb, items[i].time, items[i].actor, items[i].action,
+                                 items[i].object, items[i].status, err);
         if (!rc)
             rc = store_commit(mdb, err);
         if (rc)

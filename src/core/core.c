@@ -72,6 +72,7 @@ static void core_free(mt_core *c)
     if (!c)
         return;
     cwake_stop(c); /* cluster_wake.c: before anything it wakes goes */
+    core_aspool_close(c); /* audit_spool.c: its replay thread, before the store closes */
     core_kek_close(c); /* stops the rewrap thread before the store closes */
     transit_cache_free(c);
     core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
@@ -208,6 +209,10 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     if ((rc = store_migrate(c->db, integ_seal_legacy, c, err)))
         goto fail;
     if ((rc = auth_bootstrap(c, cfg->admin_password, cfg->admin_password_out, err)) || (rc = auth_dummy_init(c, err)))
+        goto fail;
+    /* the audit entries an earlier run could only spool: into the chain
+     * before anything is served (audit_spool.c) */
+    if ((rc = core_aspool_open(c, cfg->audit_spool_max, err)))
         goto fail;
     if ((rc = sched_recover(c, c->db, err)))
         goto fail;

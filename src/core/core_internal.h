@@ -77,6 +77,7 @@ struct mt_core {
      * on first use, so that a batch's fsync never holds mu */
     pthread_mutex_t audit_mu; /* guards audit_db */
     mt_db *audit_db;
+    struct core_aspool *aspool; /* audit_spool.c: the local audit spool and its replay thread */
 
     core_sched *sched;
     atomic_bool sched_running;
@@ -244,6 +245,18 @@ mt_status integ_seal_legacy(void *core, mt_db *db, mt_err *err);
 /* Appends one audit entry on db inside the caller's write transaction. */
 mt_status audit_append(mt_core *c, mt_db *db, const char *actor, const char *action,
                        const char *object, int status, mt_err *err);
+/* The same with the time to record (0: now). */
+mt_status audit_append_at(mt_core *c, mt_db *db, int64_t time, const char *actor,
+                          const char *action, const char *object, int status, mt_err *err);
+/* ---- audit_spool.c (docs/design.md "Audit spool") ---------------------- */
+/* Opens <data_dir>/audit-spool: a spool left by an earlier run is
+ * authenticated and appended to the chain before this returns (a damaged
+ * one is moved aside, logged, counted and recorded in the chain as
+ * refused); then starts the replay thread. */
+mt_status core_aspool_open(mt_core *c, uint64_t cap_bytes, mt_err *err);
+void core_aspool_close(mt_core *c);
+/* Its /metrics lines (heap). */
+char *core_aspool_metrics(mt_core *c);
 /* Computes the MAC of every audit entry that has none (migration). */
 mt_status audit_seal_legacy(mt_core *c, mt_db *db, mt_err *err);
 /* The hash of one audit entry (the chain's definition, audit.c header);

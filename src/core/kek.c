@@ -580,14 +580,15 @@ static mt_status retire_unused(mt_core *c, mt_db *db, mt_err *err)
             return rc;
         }
         if ((rc = mt_keystore_retire(k->ks, live[i], err))) {
+            /* through the audit spool (audit_spool.c): kept even when the
+             * store fails now too, logged when even that fails */
             mt_err e2;
             mt_err_clear(&e2);
-            if (!store_begin(db, &e2)) {
-                if (audit_append(c, db, "-", "keystore: root key version retirement failed", obj,
-                                 500, &e2) ||
-                    store_commit(db, &e2))
-                    store_rollback(db);
-            }
+            mt_audit_item it = {"-", "keystore: root key version retirement failed", obj, 500, 0};
+            if (mt_core_audit_record(c, &it, 1, NULL, &e2))
+                mt_error("KeyStore: the failed retirement of root key version %u could not be "
+                         "audited: %s",
+                         live[i], e2.msg);
             return rc;
         }
         /* test-only fault injection (it_keystore_retire_audit): the process

@@ -115,15 +115,20 @@ char *mt_core_metrics(mt_core *core)
     pthread_mutex_unlock(&core->mu);
     char *p = metrics_process_text(core->tee ? mt_tee_level(core->tee) : "none");
     char *sc = sched_metrics_text(core); /* issue 13: scheduler wake-ups, commits */
-    if (p && sc) {
-        size_t pl = strlen(p), sl = strlen(sc);
+    char *as = core_aspool_metrics(core); /* the audit spool (audit_spool.c) */
+    const char *extra[] = {sc, as};
+    for (size_t i = 0; i < 2; i++) {
+        if (!p || !extra[i])
+            continue;
+        size_t pl = strlen(p), sl = strlen(extra[i]);
         char *ps = realloc(p, pl + sl + 1);
         if (ps) {
-            memcpy(ps + pl, sc, sl + 1);
+            memcpy(ps + pl, extra[i], sl + 1);
             p = ps;
         }
     }
     free(sc);
+    free(as);
     if (!m || !p) {
         free(m);
         free(p);

@@ -84,6 +84,8 @@ typedef struct mt_core_config {
     const char *python_allow;        /* modules added to python functions' default allow-list
                                         (','-separated; python_modules.h); NULL = none */
     const char *python_deny;         /* modules removed from it; NULL = none */
+    uint64_t audit_spool_max;        /* bytes the local audit spool may hold (docs/design.md
+                                        "Audit spool"); 0 = 16 MiB */
     struct mt_ks_joined *keystore_joined; /* several nodes (mt_ks_join.h, docs/cluster.md
                                         "Several nodes"): this node joined a KeyStore node;
                                         the core takes the shared platform keys (integrity,
@@ -230,6 +232,7 @@ typedef struct mt_audit_item {
     const char *action;
     const char *object;
     int status;
+    int64_t time; /* 0: now (the append's time); else the time to record */
 } mt_audit_item;
 
 /* Group commit: appends n entries, in order, in ONE transaction with one
@@ -238,6 +241,24 @@ typedef struct mt_audit_item {
  * stays linear). All or nothing: on failure no entry is kept. Thread-safe
  * (serialised by its own lock). */
 mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t n, mt_err *err);
+
+/* The audit entries of requests that changed nothing, made durable or
+ * refused (docs/design.md "Audit spool"): appended to the chain like
+ * mt_core_audit_batch, or, when the store cannot take them (or older
+ * entries still wait in the spool, so that order is kept), appended to the
+ * local audit spool (untrusted_spool.h), from which a background thread
+ * appends them to the chain, in order and with their original times, once
+ * the store is back. MT_OK: every entry is durable (*spooled, may be NULL:
+ * in the spool). An error (the spool is full, or cannot be written): no
+ * entry was recorded and the request must not be served (503). Entries
+ * with time 0 get the time of this call. Thread-safe. */
+mt_status mt_core_audit_record(mt_core *core, const mt_audit_item *items, size_t n, bool *spooled,
+                               mt_err *err);
+/* Spool state for tests and operators: entries waiting, bytes on disk. */
+void mt_core_audit_spool_state(mt_core *core, uint64_t *entries, uint64_t *bytes);
+/* Tries to append the spooled entries now (the background thread does the
+ * same with backoff): MT_OK when the spool is empty afterwards. */
+mt_status mt_core_audit_spool_replay(mt_core *core, mt_err *err);
 
 /* Appends one hash-chained, MACed audit entry in its own transaction (actor
  * may be "-" for anonymous): for requests that changed nothing. A request

@@ -564,8 +564,8 @@ static void gw_metrics_render(mt_gateway *gw, struct evbuffer *b)
                         "stopping.\n"
                         "# TYPE mesatee_http_connections_rejected_total counter\n"
                         "mesatee_http_connections_rejected_total %llu\n"
-                        "# HELP mesatee_audit_failures_total Audit entries that could not be "
-                        "appended.\n"
+                        "# HELP mesatee_audit_failures_total Audit entries that could be "
+                        "neither appended nor spooled (their requests were answered 503).\n"
                         "# TYPE mesatee_audit_failures_total counter\n"
                         "mesatee_audit_failures_total %llu\n"
                         "# HELP mesatee_http_body_bytes_buffered Request body bytes held in "
@@ -679,16 +679,6 @@ static void gw_evbuffer_wipe_free_cb(const void *data, size_t len, void *arg)
 static struct bufferevent *gw_finish_begin(gw_req *r, int status, const char *content_type)
 {
     mt_gateway *gw = r->gw;
-    if (gw->be.audit && !r->audited) {
-        mt_err err;
-        mt_err_clear(&err);
-        if (gw->be.audit(gw->be.ctx, r->actor, r->action, r->object[0] ? r->object : "-", status,
-                         &err) != MT_OK) {
-            gw->audit_failures++;
-            mt_error("mesatee: audit append failed for \"%s\" (%d): %s", r->action, status,
-                     err.msg);
-        }
-    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
     if (content_type)
         evhttp_add_header(h, "Content-Type", content_type);
@@ -721,9 +711,69 @@ static struct bufferevent *gw_finish_begin(gw_req *r, int status, const char *co
     return evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
 }
 
+/* The request's audit entry, unless the backend wrote it with its change
+ * or the committer made it durable (one try per request). True when it is
+ * durable (in the chain or the local audit spool, be.audit); false when it
+ * could be neither appended nor spooled (the spool is full): the request is
+ * then not served but answered 503 (gw_audit_refusal), fail closed. */
+static bool gw_audit(gw_req *r, int status)
+{
+    mt_gateway *gw = r->gw;
+    if (!gw->be.audit || r->audited)
+        return true;
+    r->audited = true;
+    mt_err err;
+    mt_err_clear(&err);
+    if (gw->be.audit(gw->be.ctx, r->actor, r->action, r->object[0] ? r->object : "-", status,
+                     &err) == MT_OK)
+        return true;
+    gw->audit_failures++;
+    mt_error("mesatee: audit entry for \"%s\" (%d) could not be recorded (%s): answered 503 "
+             "instead",
+             r->action, status, err.msg);
+    return false;
+}
+
+#define GW_AUDIT_REFUSAL                                                                          \
+    "the audit log cannot be written now (the store is unreachable and the local audit spool "  \
+    "is full): the request was not served; retry later"
+
+static void gw_finish_begin_send(gw_req *r, int status, const char *content_type,
+                                 struct evbuffer *body);
+
+/* 503 for a request whose audit entry could not be recorded; its own entry
+ * is not attempted again (it could not be recorded either). */
+static void gw_audit_refusal(gw_req *r)
+{
+    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", mt_status_name(MT_EUNAVAIL),
+                          "message", GW_AUDIT_REFUSAL);
+    if (j && strstr(r->action, " /v1/transit/")) /* Vault clients read "errors" */
+        json_object_set_new(j, "errors", json_pack("[s]", GW_AUDIT_REFUSAL));
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    struct evbuffer *b = evbuffer_new();
+    if (b && text)
+        evbuffer_add(b, text, strlen(text));
+    free(text);
+    evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", "5");
+    gw_finish_begin_send(r, 503, "application/json", b);
+}
+
 /* Audits, counts and sends. body (may be NULL) is moved into the reply.
  * Every request ends here (or in gw_finish_fd) exactly once. */
 static void gw_finish(gw_req *r, int status, const char *content_type, struct evbuffer *body)
+{
+    if (!gw_audit(r, status)) {
+        if (body)
+            evbuffer_free(body);
+        gw_audit_refusal(r);
+        return;
+    }
+    gw_finish_begin_send(r, status, content_type, body);
+}
+
+static void gw_finish_begin_send(gw_req *r, int status, const char *content_type,
+                                 struct evbuffer *body)
 {
     struct bufferevent *fbev = gw_finish_begin(r, status, content_type);
     evhttp_send_reply(r->req, status, gw_reason(status), body);
@@ -856,6 +906,11 @@ fail:
  * must have ("" = unchecked). */
 static void gw_finish_fd(gw_req *r, int status, int fd, uint64_t len, const char *sha)
 {
+    if (!gw_audit(r, status)) { /* before any header of the body is set */
+        close(fd);
+        gw_audit_refusal(r);
+        return;
+    }
     gw_conn *c = gw_conn_of_request(r->req);
     if (len == 0) {
         close(fd);
@@ -1602,14 +1657,18 @@ static void gw_job_answer(gw_job *j)
         if (j->commit_rc == MT_OK) {
             r->audited = true; /* durable in a group commit before this reply */
         } else {
-            /* As for a change whose commit fails: no reply without its entry. */
+            /* Neither appended nor spooled (be.audit_batch goes through the
+             * audit spool): no reply without its entry; not served. */
             gw->audit_failures++;
-            mt_error("mesatee: audit group commit failed for \"%s\": %s", r->action, j->commit_msg);
+            mt_error("mesatee: audit entry for \"%s\" could not be recorded (%s): answered 503 "
+                     "instead",
+                     r->action, j->commit_msg);
             json_decref(resp.json);
             free(resp.raw);
             if (resp.has_raw_fd && resp.raw_fd >= 0)
                 close(resp.raw_fd);
-            gw_finish_error(r, 500, MT_EIO, "could not write the audit log; see the server log");
+            r->audited = true; /* its refusal cannot be recorded either */
+            gw_audit_refusal(r);
             gw_job_free(j);
             return;
         }
@@ -1827,7 +1886,8 @@ static void *gw_commit_main(void *arg)
             size_t i = 0;
             for (gw_job *j = batch; j; j = j->next, i++)
                 items[i] = (mt_audit_item){j->r.actor, j->r.action,
-                                           j->r.object[0] ? j->r.object : "-", j->resp.status};
+                                           j->r.object[0] ? j->r.object : "-", j->resp.status,
+                                           0};
             rc = gw->be.audit_batch(gw->be.ctx, items, n, &err);
         }
         pthread_mutex_lock(&gw->pool_mu);

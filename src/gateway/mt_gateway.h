@@ -61,15 +61,18 @@ typedef struct mt_gateway_backend {
      * they go and the connection is cut before the last piece if they do not
      * match raw_fd_sha256 (when given). */
     void (*handle)(void *ctx, const mt_request *req, mt_response *resp);
-    /* Appends one audit entry; a failure is logged and counted, the response
-     * is not changed. */
+    /* Records one audit entry durably (the audit chain, or a local spool
+     * while the store cannot take it). A failure (neither) is logged and
+     * counted, and the request is answered 503 instead of its response:
+     * nothing is served unaudited. */
     mt_status (*audit)(void *ctx, const char *actor, const char *action, const char *object,
                        int status, mt_err *err);
     /* Optional: group commit. n entries in ONE transaction, all or none.
      * With it the gateway sets mt_request.audit_later on the loop's requests
      * and a committer thread appends the entries handle did not write, many
      * requests' at once, before their replies are sent; a failed batch
-     * turns each of its replies into a 500. */
+     * (not recorded durably, as for audit) turns each of its replies into a
+     * 503. */
     mt_status (*audit_batch)(void *ctx, const mt_audit_item *items, size_t n, mt_err *err);
     /* Prometheus text appended to /metrics; heap string or NULL. */
     char *(*metrics)(void *ctx);

@@ -53,15 +53,21 @@ static size_t be_max_body(void *ctx, const char *method, const char *path)
 }
 
 /* Every KeyStore join decision goes into the (shared) audit chain. */
-static void join_audit(void *ctx, bool released, const char *measurement)
+/* Through the audit spool (mt_core_audit_record): kept while the store is
+ * unreachable; false (nothing durable: the spool is full) stops a release. */
+static bool join_audit(void *ctx, bool released, const char *measurement)
 {
     char obj[80];
     snprintf(obj, sizeof obj, "measurement:%.64s", measurement[0] ? measurement : "none");
     mt_err err;
     mt_err_clear(&err);
-    if (mt_core_audit(ctx, "-", released ? "keystore: node joined" : "keystore: join refused",
-                      obj, released ? 200 : 403, &err) != MT_OK)
+    mt_audit_item it = {"-", released ? "keystore: node joined" : "keystore: join refused", obj,
+                        released ? 200 : 403, 0};
+    if (mt_core_audit_record(ctx, &it, 1, NULL, &err) != MT_OK) {
         mt_error("audit of a KeyStore join: %s", err.msg);
+        return false;
+    }
+    return true;
 }
 
 static void join_dbcert_audit(void *ctx, bool issued, const char *measurement)
@@ -70,10 +76,13 @@ static void join_dbcert_audit(void *ctx, bool issued, const char *measurement)
     snprintf(obj, sizeof obj, "measurement:%.64s", measurement[0] ? measurement : "none");
     mt_err err;
     mt_err_clear(&err);
-    if (mt_core_audit(ctx, "-",
-                      issued ? "keystore: database certificate issued"
-                             : "keystore: database certificate failed",
-                      obj, issued ? 200 : 500, &err) != MT_OK)
+    /* the release that carries the certificate is audited (join_audit)
+     * and withheld when that entry cannot be recorded */
+    mt_audit_item it = {"-",
+                        issued ? "keystore: database certificate issued"
+                               : "keystore: database certificate failed",
+                        obj, issued ? 200 : 500, 0};
+    if (mt_core_audit_record(ctx, &it, 1, NULL, &err) != MT_OK)
         mt_error("audit of a database certificate: %s", err.msg);
 }
 
@@ -211,15 +220,19 @@ static void be_handle(void *ctx, const mt_request *req, mt_response *resp)
     mt_core_handle(ctx, req, resp);
 }
 
+/* Both go through the audit spool (mt_core_audit_record): MT_OK once the
+ * entry is durable in the chain or the local spool; an error means it is
+ * neither, and the gateway answers 503 instead of serving unaudited. */
 static mt_status be_audit(void *ctx, const char *actor, const char *action, const char *object,
                           int status, mt_err *err)
 {
-    return mt_core_audit(ctx, actor, action, object, status, err);
+    mt_audit_item it = {actor, action, object, status, 0};
+    return mt_core_audit_record(ctx, &it, 1, NULL, err);
 }
 
 static mt_status be_audit_batch(void *ctx, const mt_audit_item *items, size_t n, mt_err *err)
 {
-    return mt_core_audit_batch(ctx, items, n, err);
+    return mt_core_audit_record(ctx, items, n, NULL, err);
 }
 
 /* The core's metrics, then the verified-peer cache's counters (attested

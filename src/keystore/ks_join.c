@@ -368,7 +368,7 @@ static void serve_conn(mt_ks_join_server *s, int fd)
         goto out;
     }
     if (rc && s->audit)
-        s->audit(s->audit_ctx, false, meas);
+        (void)s->audit(s->audit_ctx, false, meas); /* a refusal: nothing to withhold */
     if (rc) {
         char m[512];
         int n = snprintf(m, sizeof m,
@@ -405,8 +405,16 @@ static void serve_conn(mt_ks_join_server *s, int fd)
             goto out;
         }
     }
-    if (s->audit)
-        s->audit(s->audit_ctx, true, meas);
+    if (s->audit && !s->audit(s->audit_ctx, true, meas)) {
+        /* no release without its audit entry (docs/design.md "Audit spool") */
+        static const char m[] = "the KeyStore could not record this release in the audit log "
+                                "(see its log); nothing was released, retry later\n";
+        reply(ssl, 503, "text/plain", m, sizeof m - 1);
+        mt_error("KeyStore join: release to measurement %s not made: its audit entry could not "
+                 "be recorded",
+                 meas[0] ? meas : "(none)");
+        goto out;
+    }
     reply(ssl, 200, "application/json", resp, rl);
     mt_info("KeyStore join: released the root keys and the shared platform keys to a node with "
             "measurement %s",

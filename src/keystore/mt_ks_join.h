@@ -72,8 +72,10 @@ const char *mt_ks_join_server_url(const mt_ks_join_server *s);
 void mt_ks_join_server_stop(mt_ks_join_server *s);
 /* Told every decision (on the server's thread, before the answer is sent):
  * released or not, and the peer's evidence measurement (hex, "" when none).
- * For the audit log. Set before joins arrive; NULL = none. */
-typedef void (*mt_ks_join_audit_fn)(void *ctx, bool released, const char *measurement);
+ * For the audit log: returns whether the entry was recorded durably; a
+ * release that could not be recorded is not made (503, fail closed). Set
+ * before joins arrive; NULL = none. */
+typedef bool (*mt_ks_join_audit_fn)(void *ctx, bool released, const char *measurement);
 void mt_ks_join_server_set_audit(mt_ks_join_server *s, mt_ks_join_audit_fn fn, void *ctx);
 /* Database credentials after attestation (docs/cluster.md): with a CA
  * (borrowed, must outlive the server), every released join also gets a

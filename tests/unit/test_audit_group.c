@@ -57,7 +57,7 @@ static void *batcher(void *arg)
     fx *f = arg;
     mt_audit_item items[BATCH];
     for (int i = 0; i < BATCH; i++)
-        items[i] = (mt_audit_item){"batcher", "POST /v1/transit/encrypt/{key}", "-", 200};
+        items[i] = (mt_audit_item){"batcher", "POST /v1/transit/encrypt/{key}", "-", 200, 0};
     for (int r = 0; r < ROUNDS; r++) {
         mt_err err;
         if (mt_core_audit_batch(f->e.core, items, BATCH, &err) != MT_OK)
@@ -106,7 +106,7 @@ static void test_failed_batch_keeps_nothing(void **state)
         db_exec(f, "CREATE TRIGGER t_fail BEFORE INSERT ON audit WHEN NEW.actor = 'bad' "
                    "BEGIN SELECT RAISE(ABORT, 'injected'); END");
     mt_audit_item items[3] = {
-        {"good", "a", "-", 200}, {"bad", "b", "-", 200}, {"good", "c", "-", 200}};
+        {"good", "a", "-", 200, 0}, {"bad", "b", "-", 200, 0}, {"good", "c", "-", 200, 0}};
     mt_err err;
     assert_int_not_equal(mt_core_audit_batch(f->e.core, items, 3, &err), MT_OK);
     assert_int_equal(count(f, "actor IN ('good', 'bad')"), 0);

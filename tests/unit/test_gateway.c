@@ -55,6 +55,7 @@ typedef struct tb {
     atomic_bool ready;
     tb_audit audits[TB_MAX_AUDIT];
     int n_audits;
+    atomic_bool audit_fail; /* the entry can be neither appended nor spooled */
 } tb;
 
 static mt_status tb_authenticate(void *ctx, const char *token, mt_principal *out, mt_err *err)
@@ -139,6 +140,8 @@ static mt_status tb_audit_fn(void *ctx, const char *actor, const char *action, c
                              int status, mt_err *err)
 {
     tb *b = ctx;
+    if (atomic_load(&b->audit_fail))
+        return mt_err_set(err, MT_ETOOBIG, "tb: the audit spool is full");
     pthread_mutex_lock(&b->mu);
     if (b->n_audits < TB_MAX_AUDIT) {
         tb_audit *a = &b->audits[b->n_audits++];
@@ -840,6 +843,39 @@ static void test_audit_every_request(void **state)
     }
 }
 
+/* Fail closed: a request whose audit entry cannot be recorded (the backend
+ * could neither append nor spool it) is not served but answered 503 with
+ * the reason, for JSON and file answers alike, and counted. */
+static void test_audit_refused_fails_closed(void **state)
+{
+    fixture *f = *state;
+    const char *tok = "Bearer " TB_GOOD_TOKEN;
+    int before = n_audits(f);
+    atomic_store(&f->backend.audit_fail, true);
+    const char *paths[] = {"/v1/users/me", "/v1/fileblob", "/v1/blob"};
+    for (size_t i = 0; i < 3; i++) {
+        http_resp r = request(f, "GET", paths[i], &(req_opts){.token = tok});
+        assert_int_equal(r.rc, CURLE_OK);
+        assert_int_equal(r.status, 503);
+        assert_true(has_header(&r, "Retry-After: 5"));
+        assert_true(has_header(&r, "Content-Type: application/json"));
+        assert_true(r.len < 1000); /* none of the route's own body */
+        assert_non_null(strstr(r.body, "the audit log cannot be written now"));
+        http_resp_free(&r);
+    }
+    atomic_store(&f->backend.audit_fail, false);
+    assert_int_equal(n_audits(f), before);
+    http_resp r = request(f, "GET", "/metrics", &(req_opts){0});
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "mesatee_audit_failures_total 3\n"));
+    http_resp_free(&r);
+    /* served again once entries can be recorded */
+    r = request(f, "GET", "/v1/users/me", &(req_opts){.token = tok});
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+    assert_int_equal(n_audits(f), before + 1);
+}
+
 static void test_metrics_increase(void **state)
 {
     fixture *f = *state;
@@ -1039,6 +1075,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_raw_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_response, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_every_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_refused_fails_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_increase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_limit, setup_limit, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup_timeout, teardown),

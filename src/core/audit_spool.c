@@ -1,0 +1,469 @@
+/* audit_spool: no request is answered without its audit entry, even while
+ * the store cannot take it (docs/design.md "Audit spool").
+ *
+ * mt_core_audit_record appends the entries of requests that changed nothing
+ * (the gateway's own entries, the group commit's batches, the KeyStore's
+ * join decisions) to the chain; when that fails (PostgreSQL failing over,
+ * SQLite locked or out of disk), or while older entries still wait, it
+ * appends them to the local spool file <data_dir>/audit-spool
+ * (untrusted_spool.h: MACed records, write + fsync) instead, and the
+ * request is answered as usual. A replay thread appends the spooled entries
+ * to the chain, oldest first, with their original times, actors, actions,
+ * objects and statuses, in chunks of at most REPLAY_CHUNK per transaction,
+ * retrying with backoff (BACKOFF_MIN_MS doubling to BACKOFF_MAX_MS) until
+ * the store takes them; mt_core_open replays a spool left by an earlier run
+ * before anything is served. After each committed chunk the spool is
+ * rewritten without it (a crash between the commit and the rewrite appends
+ * that chunk again at the next replay: an entry may repeat, none is lost;
+ * a rewrite that fails while we run is retried, and the records already
+ * appended are skipped meanwhile: a->skip).
+ *
+ * Fail closed: past the cap (serve --audit-spool-max-kib) an entry can be
+ * neither appended nor spooled; mt_core_audit_record then fails and the
+ * gateway answers 503 instead of serving the request unaudited.
+ *
+ * A spool that fails authentication (an edited, reordered or cut record, a
+ * foreign key, records this run wrote missing) is refused whole: nothing of
+ * it reaches the chain, the file is moved aside (audit-spool.refused-TIME),
+ * the log says why, mesatee_audit_spool_refused_total counts it and an entry
+ * "audit spool refused: CLASS" (status 500) records the gap in the chain.
+ *
+ * Locks: a->mu guards the spool file and pending; replay_mu makes replays
+ * take turns; neither is held while the other is taken the wrong way round
+ * (replay_mu, then mu), and mu is never held across a store transaction. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core_internal.h"
+#include "mt_log.h"
+#include "untrusted_spool.h"
+
+#define SPOOL_NAME "audit-spool"
+#define SPOOL_DEFAULT_MAX (16ull << 20)
+#define REPLAY_CHUNK 4096
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+
+typedef struct core_aspool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    pthread_mutex_t replay_mu;
+    mt_spool *sp;
+    bool pending; /* records wait in the spool: new entries queue behind them */
+    size_t skip;  /* records at the file's head already in the chain: a
+                     rewrite after their commit failed (this run only) */
+    bool stop;
+    bool th_on;
+    pthread_t th;
+    _Atomic uint64_t spooled, replayed, refused, full;
+} core_aspool;
+
+static void to_rec(const mt_audit_item *it, int64_t now, mt_spool_rec *r)
+{
+    memset(r, 0, sizeof *r);
+    r->time = it->time > 0 ? it->time : now;
+    r->status = it->status;
+    snprintf(r->actor, sizeof r->actor, "%s", it->actor ? it->actor : "-");
+    snprintf(r->action, sizeof r->action, "%s", it->action ? it->action : "-");
+    snprintf(r->object, sizeof r->object, "%s", it->object ? it->object : "-");
+}
+
+/* Under a->mu. */
+static mt_status spool_put(core_aspool *a, const mt_spool_rec *recs, size_t n, mt_err *err)
+{
+    mt_status rc = mt_spool_append(a->sp, recs, n, err);
+    if (rc) {
+        if (rc == MT_ETOOBIG)
+            atomic_fetch_add(&a->full, n);
+        mt_error("audit: %zu entr%s could be neither appended to the chain nor spooled (%s): "
+                 "their requests are refused (503)",
+                 n, n == 1 ? "y" : "ies", err->msg);
+        return rc;
+    }
+    atomic_fetch_add(&a->spooled, n);
+    if (!a->pending) {
+        a->pending = true;
+        pthread_cond_signal(&a->cv);
+    }
+    return MT_OK;
+}
+
+mt_status mt_core_audit_record(mt_core *c, const mt_audit_item *items, size_t n, bool *spooled,
+                               mt_err *err)
+{
+    if (spooled)
+        *spooled = false;
+    if (n == 0)
+        return MT_OK;
+    core_aspool *a = c->aspool;
+    if (!a)
+        return mt_core_audit_batch(c, items, n, err);
+    int64_t now = mt_now();
+    mt_audit_item *its = malloc(n * sizeof *its);
+    mt_spool_rec *recs = malloc(n * sizeof *recs);
+    if (!its || !recs) {
+        free(its);
+        free(recs);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        its[i] = items[i];
+        if (its[i].time <= 0)
+            its[i].time = now; /* the answer's time, kept if spooled */
+        to_rec(&its[i], now, &recs[i]);
+    }
+    mt_status rc;
+    pthread_mutex_lock(&a->mu);
+    if (a->pending) { /* behind the entries that wait, in order */
+        rc = spool_put(a, recs, n, err);
+        pthread_mutex_unlock(&a->mu);
+        if (!rc && spooled)
+            *spooled = true;
+        goto out;
+    }
+    pthread_mutex_unlock(&a->mu);
+    mt_err e1;
+    mt_err_clear(&e1);
+    rc = mt_core_audit_batch(c, its, n, &e1);
+    if (rc) {
+        mt_warn("audit: the store cannot take %zu entr%s (%s): spooled locally until it can", n,
+                n == 1 ? "y" : "ies", e1.msg);
+        pthread_mutex_lock(&a->mu);
+        rc = spool_put(a, recs, n, err);
+        pthread_mutex_unlock(&a->mu);
+        if (!rc && spooled)
+            *spooled = true;
+    }
+out:
+    free(its);
+    free(recs);
+    return rc;
+}
+
+/* Under a->mu: moves a damaged spool aside. The chain entry is the
+ * caller's, after mu is released. */
+static void refuse(core_aspool *a, const char *why)
+{
+    char moved[4200] = "";
+    mt_err e;
+    mt_err_clear(&e);
+    mt_status rc = mt_spool_quarantine(a->sp, moved, sizeof moved, &e);
+    atomic_fetch_add(&a->refused, 1);
+    a->pending = false;
+    a->skip = 0;
+    mt_error("ALARM audit spool refused, nothing of it appended to the audit chain: %s; %s", why,
+             rc ? e.msg : moved[0] ? moved : "(moved aside)");
+}
+
+static void record_refusal(mt_core *c, const char *why)
+{
+    /* why is one of untrusted_spool.c's own fixed texts, never file bytes */
+    char action[160];
+    snprintf(action, sizeof action, "audit spool refused: %s", why);
+    mt_audit_item it = {"-", action, "audit-spool", 500, 0};
+    mt_err e;
+    mt_err_clear(&e);
+    if (mt_core_audit_record(c, &it, 1, NULL, &e))
+        mt_error("audit: recording the spool refusal failed: %s", e.msg);
+}
+
+/* One replay pass: every chunk until the spool is empty or the store
+ * fails. */
+static mt_status replay(mt_core *c, mt_err *err)
+{
+    core_aspool *a = c->aspool;
+    mt_status rc = MT_OK;
+    pthread_mutex_lock(&a->replay_mu);
+    for (;;) {
+        pthread_mutex_lock(&a->mu);
+        if (!a->pending) {
+            pthread_mutex_unlock(&a->mu);
+            break;
+        }
+        mt_spool_rec *recs = NULL;
+        size_t n = 0;
+        rc = mt_spool_load(a->sp, &recs, &n, err);
+        if (rc == MT_ECRYPTO) {
+            char why[MT_ERR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
+            refuse(a, why);
+            pthread_mutex_unlock(&a->mu);
+            record_refusal(c, why);
+            break;
+        }
+        size_t skip = a->skip <= n ? a->skip : n;
+        if (!rc && skip == n && n > 0) { /* all in the chain: only the rewrite is left */
+            if (!(rc = mt_spool_reset(a->sp, NULL, 0, err))) {
+                a->skip = 0;
+                n = 0;
+            }
+        }
+        if (rc || n == 0) {
+            if (!rc)
+                a->pending = false;
+            pthread_mutex_unlock(&a->mu);
+            free(recs);
+            break;
+        }
+        pthread_mutex_unlock(&a->mu);
+        if (skip) { /* appended before a failed rewrite: never twice in one run */
+            memmove(recs, recs + skip, (n - skip) * sizeof *recs);
+            n -= skip;
+        }
+        size_t m = n < REPLAY_CHUNK ? n : REPLAY_CHUNK;
+        mt_audit_item *its = malloc(m * sizeof *its);
+        if (!its) {
+            free(recs);
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            break;
+        }
+        for (size_t i = 0; i < m; i++)
+            its[i] = (mt_audit_item){recs[i].actor, recs[i].action, recs[i].object,
+                                     recs[i].status, recs[i].time > 0 ? recs[i].time : 1};
+        rc = mt_core_audit_batch(c, its, m, err);
+        free(its);
+        free(recs);
+        if (rc)
+            break;
+        /* committed: drop them from the spool (which may have grown) */
+        pthread_mutex_lock(&a->mu);
+        mt_spool_rec *all = NULL;
+        size_t n2 = 0;
+        rc = mt_spool_load(a->sp, &all, &n2, err);
+        if (rc == MT_ECRYPTO) {
+            char why[MT_ERR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
+            refuse(a, why);
+            pthread_mutex_unlock(&a->mu);
+            atomic_fetch_add(&a->replayed, m);
+            record_refusal(c, why);
+            break;
+        }
+        size_t done = skip + m; /* records at the head now in the chain */
+        if (!rc && n2 < done)
+            rc = mt_err_set(err, MT_EINTERNAL, "audit spool shrank during a replay");
+        if (!rc)
+            rc = mt_spool_reset(a->sp, all + done, n2 - done, err);
+        free(all);
+        atomic_fetch_add(&a->replayed, m);
+        if (rc) {
+            a->skip = done; /* the file is unchanged: skip them from now on */
+            mt_error("audit: %zu spooled entries are in the chain but could not be removed from "
+                     "the spool (%s): retrying; a restart before that appends them again",
+                     done, err->msg);
+            pthread_mutex_unlock(&a->mu);
+            break;
+        }
+        a->skip = 0;
+        a->pending = n2 > done;
+        pthread_mutex_unlock(&a->mu);
+        mt_info("audit: %zu spooled entr%s appended to the chain%s", m, m == 1 ? "y" : "ies",
+                n2 > done ? "; more follow" : "");
+    }
+    pthread_mutex_unlock(&a->replay_mu);
+    return rc;
+}
+
+mt_status mt_core_audit_spool_replay(mt_core *c, mt_err *err)
+{
+    if (!c->aspool)
+        return MT_OK;
+    mt_status rc = replay(c, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&c->aspool->mu);
+    bool left = c->aspool->pending;
+    pthread_mutex_unlock(&c->aspool->mu);
+    return left ? mt_err_set(err, MT_EUNAVAIL, "audit entries still wait in the spool") : MT_OK;
+}
+
+void mt_core_audit_spool_state(mt_core *c, uint64_t *entries, uint64_t *bytes)
+{
+    *entries = *bytes = 0;
+    if (!c || !c->aspool)
+        return;
+    pthread_mutex_lock(&c->aspool->mu);
+    *entries = mt_spool_records(c->aspool->sp);
+    *bytes = mt_spool_bytes(c->aspool->sp);
+    pthread_mutex_unlock(&c->aspool->mu);
+}
+
+static void *replay_main(void *arg)
+{
+    mt_core *c = arg;
+    core_aspool *a = c->aspool;
+    int64_t backoff = BACKOFF_MIN_MS;
+    pthread_mutex_lock(&a->mu);
+    while (!a->stop) {
+        if (!a->pending) {
+            backoff = BACKOFF_MIN_MS;
+            pthread_cond_wait(&a->cv, &a->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&a->mu);
+        mt_err err;
+        mt_err_clear(&err);
+        mt_status rc = replay(c, &err);
+        pthread_mutex_lock(&a->mu);
+        if (!rc)
+            continue; /* empty now, or refused (pending false either way) */
+        mt_warn("audit: spooled entries wait for the store (%s); retrying in %lld ms", err.msg,
+                (long long)backoff);
+        /* sleep out the backoff: new spooled entries do not cut it short */
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += backoff / 1000;
+        dl.tv_nsec += (backoff % 1000) * 1000000;
+        if (dl.tv_nsec >= 1000000000) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000;
+        }
+        while (!a->stop && pthread_cond_timedwait(&a->cv, &a->mu, &dl) != ETIMEDOUT)
+            ;
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+mt_status core_aspool_open(mt_core *c, uint64_t cap_bytes, mt_err *err)
+{
+    core_aspool *a = calloc(1, sizeof *a);
+    if (!a)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    size_t pl = strlen(c->data_dir) + sizeof("/" SPOOL_NAME);
+    char *path = malloc(pl);
+    if (!path) {
+        free(a);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    snprintf(path, pl, "%s/%s", c->data_dir, SPOOL_NAME);
+    mt_status rc = mt_spool_open(path, c->audit_key, cap_bytes ? cap_bytes : SPOOL_DEFAULT_MAX,
+                                 &a->sp, err);
+    free(path);
+    if (rc) {
+        free(a);
+        return rc;
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_mutex_init(&a->replay_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    c->aspool = a;
+    /* a spool an earlier run left: authenticate, then into the chain */
+    mt_spool_rec *recs = NULL;
+    size_t n = 0;
+    mt_err e;
+    mt_err_clear(&e);
+    pthread_mutex_lock(&a->mu);
+    rc = mt_spool_load(a->sp, &recs, &n, &e);
+    free(recs);
+    if (rc == MT_ECRYPTO) {
+        char why[MT_ERR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", e.msg);
+        refuse(a, why);
+        pthread_mutex_unlock(&a->mu);
+        record_refusal(c, why);
+    } else if (rc) {
+        pthread_mutex_unlock(&a->mu);
+        return mt_err_set(err, rc, "%s", e.msg); /* I/O: the operator must look */
+    } else {
+        a->pending = n > 0;
+        pthread_mutex_unlock(&a->mu);
+        if (n > 0) {
+            mt_info("audit: %zu entr%s left in the audit spool by an earlier run: appending "
+                    "them to the chain before serving",
+                    n, n == 1 ? "y" : "ies");
+            if (replay(c, &e))
+                mt_warn("audit: the spooled entries wait for the store (%s); retrying in the "
+                        "background",
+                        e.msg);
+        }
+    }
+    /* test-only (tests/unit/test_audit_spool.c): no background replay, so
+     * that a test decides when a replay runs */
+    const char *manual = getenv("MESATEE_TEST_AUDIT_SPOOL_MANUAL");
+    if (manual && !strcmp(manual, "1"))
+        return MT_OK;
+    if (pthread_create(&a->th, NULL, replay_main, c))
+        return mt_err_set(err, MT_ENOMEM, "cannot start the audit spool's replay thread");
+    a->th_on = true;
+    return MT_OK;
+}
+
+void core_aspool_close(mt_core *c)
+{
+    core_aspool *a = c->aspool;
+    if (!a)
+        return;
+    if (a->th_on) {
+        pthread_mutex_lock(&a->mu);
+        a->stop = true;
+        pthread_cond_broadcast(&a->cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->th, NULL);
+    }
+    if (a->pending)
+        mt_warn("audit: %llu entries stay in the audit spool; the next start appends them",
+                (unsigned long long)mt_spool_records(a->sp));
+    mt_spool_free(a->sp);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->replay_mu);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+    c->aspool = NULL;
+}
+
+char *core_aspool_metrics(mt_core *c)
+{
+    core_aspool *a = c->aspool;
+    if (!a)
+        return strdup("");
+    uint64_t entries, bytes;
+    mt_core_audit_spool_state(c, &entries, &bytes);
+    char *out = NULL;
+    if (asprintf(&out,
+                 "# HELP mesatee_audit_spool_entries Audit entries waiting in the local audit "
+                 "spool until the store takes them.\n"
+                 "# TYPE mesatee_audit_spool_entries gauge\n"
+                 "mesatee_audit_spool_entries %llu\n"
+                 "# HELP mesatee_audit_spool_bytes Size of the local audit spool file.\n"
+                 "# TYPE mesatee_audit_spool_bytes gauge\n"
+                 "mesatee_audit_spool_bytes %llu\n"
+                 "# HELP mesatee_audit_spool_max_bytes The audit spool's cap; past it requests "
+                 "whose entry cannot be appended are answered 503.\n"
+                 "# TYPE mesatee_audit_spool_max_bytes gauge\n"
+                 "mesatee_audit_spool_max_bytes %llu\n"
+                 "# HELP mesatee_audit_spooled_total Audit entries written to the local spool "
+                 "because the store could not take them.\n"
+                 "# TYPE mesatee_audit_spooled_total counter\n"
+                 "mesatee_audit_spooled_total %llu\n"
+                 "# HELP mesatee_audit_spool_replayed_total Spooled audit entries appended to "
+                 "the chain.\n"
+                 "# TYPE mesatee_audit_spool_replayed_total counter\n"
+                 "mesatee_audit_spool_replayed_total %llu\n"
+                 "# HELP mesatee_audit_spool_refused_total Audit spools refused as tampered or "
+                 "truncated (alarm: see the log).\n"
+                 "# TYPE mesatee_audit_spool_refused_total counter\n"
+                 "mesatee_audit_spool_refused_total %llu\n"
+                 "# HELP mesatee_audit_spool_full_total Audit entries neither appended nor "
+                 "spooled (spool full): their requests were answered 503.\n"
+                 "# TYPE mesatee_audit_spool_full_total counter\n"
+                 "mesatee_audit_spool_full_total %llu\n",
+                 (unsigned long long)entries, (unsigned long long)bytes,
+                 (unsigned long long)mt_spool_cap(a->sp),
+                 (unsigned long long)atomic_load(&a->spooled),
+                 (unsigned long long)atomic_load(&a->replayed),
+                 (unsigned long long)atomic_load(&a->refused),
+                 (unsigned long long)atomic_load(&a->full)) < 0)
+        return NULL;
+    return out;
+}
