@@ -2,11 +2,13 @@
  * storage, and the dispatch to the SQLite (db_sqlite.c) or PostgreSQL
  * (db_pg.c) backend. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "db_internal.h"
 
@@ -22,6 +24,43 @@ mt_status db_fail(mt_db *db, mt_err *err, mt_status code, bool retryable, const 
         va_end(ap);
     }
     return code;
+}
+
+/* ---- outages (mt_db_outages) ---------------------------------------------- */
+
+static pthread_mutex_t outage_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t outage_since;     /* 0: the store is not known to be away */
+static int64_t outage_last_start; /* when the last ended outage was first seen */
+static uint64_t outage_ended;
+
+void db_outage_begin(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&outage_mu);
+    if (!outage_since)
+        outage_since = now;
+    pthread_mutex_unlock(&outage_mu);
+}
+
+void db_outage_end(void)
+{
+    pthread_mutex_lock(&outage_mu);
+    if (outage_since) {
+        outage_last_start = outage_since;
+        outage_since = 0;
+        outage_ended++;
+    }
+    pthread_mutex_unlock(&outage_mu);
+}
+
+void mt_db_outages(uint64_t *ended, int64_t *start_ms)
+{
+    pthread_mutex_lock(&outage_mu);
+    *ended = outage_ended;
+    *start_ms = outage_last_start;
+    pthread_mutex_unlock(&outage_mu);
 }
 
 mt_db_backend mt_db_url_backend(const char *url)

@@ -43,6 +43,11 @@ struct mt_db_stmt {
     char *blob_buf; /* the last decoded bytea */
 };
 
+/* mt_db_outages' record: the database could not be reached (a broken
+ * connection seen), and a connection to it was (re)established. */
+void db_outage_begin(void);
+void db_outage_end(void);
+
 /* Sets a failure: code, message (printf), and db->retryable. */
 mt_status db_fail(mt_db *db, mt_err *err, mt_status code, bool retryable, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
