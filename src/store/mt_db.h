@@ -240,6 +240,15 @@ mt_status mt_db_notifications(mt_db *db,
  * reach the store do not expire because of it (docs/design.md "Executor
  * leases"). Thread-safe. */
 void mt_db_outages(uint64_t *ended, int64_t *start_ms);
+/* Commits this process made, per backend (MT_DB_SQLITE or MT_DB_PG):
+ * *writes counts the transactions that ran a writing statement (anything
+ * but a SELECT) and committed, plus each writing statement run outside a
+ * transaction (it commits by itself): the commits that make the database
+ * write and flush its log (an fsync at SQLite synchronous=FULL and at
+ * PostgreSQL's synchronous_commit=on); *reads the commits of transactions
+ * that only read. For /metrics (mesatee_store_commits_total) and the
+ * benches' per-task counts. Thread-safe. */
+void mt_db_commit_counts(mt_db_backend backend, uint64_t *writes, uint64_t *reads);
 /* Advisory lock keys of once-per-cluster work (mt_db_try_lock). */
 #define MT_DB_LOCK_REWRAP 0x6d65736174656502LL /* "mesatee\x02": the KeyStore rewrap pass */
 #define MT_DB_LOCK_LEASE_SWEEP 0x6d65736174656503LL /* "mesatee\x03": the lease sweeper */
