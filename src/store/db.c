@@ -198,10 +198,12 @@ mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err)
 {
     db->retryable = false;
     bool was_in = db_in_tx(db), begins = keyword_is(sql, "BEGIN");
+    db->changes = 0;
     mt_status rc = db->backend == MT_DB_PG ? dbp_exec(db, sql, err) : dbs_exec(db, sql, err);
+    bool ddl = keyword_is(sql, "CREATE") || keyword_is(sql, "ALTER") || keyword_is(sql, "DROP");
     if (begins)
         db->tx_wrote = false;
-    else if (!rc && sql_writes(sql)) {
+    else if (!rc && sql_writes(sql) && (db->changes > 0 || ddl)) {
         if (was_in)
             db->tx_wrote = true;
         else if (!db_in_tx(db))
@@ -397,8 +399,13 @@ int mt_db_step(mt_db_stmt *st, mt_status *rc, mt_err *err)
     if (!rc)
         rc = &local;
     st->db->retryable = false;
+    if (st->writes && !st->stepped)
+        st->db->changes = 0;
     int r = st->db->backend == MT_DB_PG ? dbp_step(st, rc, err) : dbs_step(st, rc, err);
-    if (st->writes && !st->stepped && r >= 0) {
+    /* a write that changed no row (a claim that found nothing) makes the
+     * database write nothing at commit */
+    if (st->writes && !st->stepped &&
+        (r == MT_DB_ROW || (r == MT_DB_DONE && st->db->changes > 0))) {
         if (db_in_tx(st->db))
             st->db->tx_wrote = true;
         else

@@ -241,9 +241,10 @@ mt_status mt_db_notifications(mt_db *db,
  * leases"). Thread-safe. */
 void mt_db_outages(uint64_t *ended, int64_t *start_ms);
 /* Commits this process made, per backend (MT_DB_SQLITE or MT_DB_PG):
- * *writes counts the transactions that ran a writing statement (anything
- * but a SELECT) and committed, plus each writing statement run outside a
- * transaction (it commits by itself): the commits that make the database
+ * *writes counts the transactions that changed rows (a statement other
+ * than a SELECT that changed or returned a row; DDL through mt_db_exec) and
+ * committed, plus each such statement run outside a transaction (it
+ * commits by itself): the commits that make the database
  * write and flush its log (an fsync at SQLite synchronous=FULL and at
  * PostgreSQL's synchronous_commit=on); *reads the commits of transactions
  * that only read. For /metrics (mesatee_store_commits_total) and the
