@@ -101,6 +101,36 @@ jq --arg k "$BPK" '.soft_platform_keys += [$k]' "$P2/policy.json" >"$P2/both.jso
 C=${SPEC/,$N1,$P2\/policy.json,/,$N1|$N2,$P2\/both.json,}
 [ "$C" != "$SPEC" ] || { echo "run.sh: cannot build the pg2 spec" >&2; exit 1; }
 echo "pg2: node A $N1 (KeyStore node), node B $N2 (joined), one database"
+# store commits per task (issue 13/14 "fsync count per task"): the
+# /metrics counters mesatee_store_commits_total of every node before and
+# after the bench, divided by the tasks finished meanwhile (independent of
+# the machine's load). NODES: "NAME DATA_DIR" lines.
+NODES="sqlite $ROOT/sqlite/server
+pg1 $ROOT/pg1/server
+pg2 $P2/server
+pg2 $NB"
+# snap: one line per node: NAME sqlite_write sqlite_read pg_write pg_read finished
+snap() {
+  while read -r name dir; do
+    curl -s --cacert "$dir/tls/server-cert.pem" "$(cat "$dir/server.url")/metrics" | awk -v n="$name" '
+      /^mesatee_store_commits_total\{backend="sqlite",kind="write"\}/ {sw=$2}
+      /^mesatee_store_commits_total\{backend="sqlite",kind="read"\}/ {sr=$2}
+      /^mesatee_store_commits_total\{backend="postgres",kind="write"\}/ {pw=$2}
+      /^mesatee_store_commits_total\{backend="postgres",kind="read"\}/ {pr=$2}
+      /^mesatee_tasks\{status="finished"\}/ {f=$2}
+      END {print n, sw+0, sr+0, pw+0, pr+0, f+0}'
+  done <<<"$NODES"
+}
+snap >"$ROOT/commits.before"
 bench_header "cluster ($*)"
 nice -n 19 "$BIN" -S "$A" -S "$B" -S "$C" -u bench -w "$ROOT/bench.pw" "$@"
+snap >"$ROOT/commits.after"
+# per server: commits summed over its nodes, tasks from its first node (one store)
+echo "store commits per finished echo task (create, approve, invoke, claim, outcome; every node of the server):"
+paste -d' ' "$ROOT/commits.before" "$ROOT/commits.after" | awk '
+  { n=$1; if (!(n in seen)) { seen[n]=1; order[++k]=n; tasks[n]=$12-$6 }
+    w[n]+=($8-$2)+($10-$4); r[n]+=($9-$3)+($11-$5) }
+  END { for (i=1;i<=k;i++) { n=order[i]; t=tasks[n]
+          if (t > 0) printf "  %-6s %5d tasks: %.2f write commits/task, %.2f read-only commits/task\n", n, t, w[n]/t, r[n]/t
+          else printf "  %-6s no task finished\n", n } }'
 bench_footer cluster

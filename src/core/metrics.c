@@ -115,6 +115,29 @@ char *mt_core_metrics(mt_core *core)
     pthread_mutex_unlock(&core->mu);
     char *p = metrics_process_text(core->tee ? mt_tee_level(core->tee) : "none");
     char *sc = sched_metrics_text(core); /* issue 13: scheduler wake-ups, commits */
+    if (sc) { /* issue 13/14: the store's commits (what costs an fsync) */
+        uint64_t w[2], r[2];
+        mt_db_commit_counts(MT_DB_SQLITE, &w[0], &r[0]);
+        mt_db_commit_counts(MT_DB_PG, &w[1], &r[1]);
+        char t[768];
+        int tn = snprintf(t, sizeof t,
+                          "# HELP mesatee_store_commits_total Store transactions committed by "
+                          "this process (kind write: it wrote, the database flushed its log; "
+                          "read: it only read).\n"
+                          "# TYPE mesatee_store_commits_total counter\n"
+                          "mesatee_store_commits_total{backend=\"sqlite\",kind=\"write\"} %llu\n"
+                          "mesatee_store_commits_total{backend=\"sqlite\",kind=\"read\"} %llu\n"
+                          "mesatee_store_commits_total{backend=\"postgres\",kind=\"write\"} %llu\n"
+                          "mesatee_store_commits_total{backend=\"postgres\",kind=\"read\"} %llu\n",
+                          (unsigned long long)w[0], (unsigned long long)r[0],
+                          (unsigned long long)w[1], (unsigned long long)r[1]);
+        size_t sl = strlen(sc);
+        char *ss = tn > 0 && (size_t)tn < sizeof t ? realloc(sc, sl + (size_t)tn + 1) : NULL;
+        if (ss) {
+            memcpy(ss + sl, t, (size_t)tn + 1);
+            sc = ss;
+        }
+    }
     char *as = core_aspool_metrics(core); /* the audit spool (audit_spool.c) */
     const char *extra[] = {sc, as};
     for (size_t i = 0; i < 2; i++) {

@@ -36,7 +36,11 @@
  * its place, audited "task requeued (lease expired)"; the max_attempts-th
  * expiry fails it with the reason, an expiry after a cancellation request
  * cancels it. Renewal answers carry "cancel": the executor stops the task
- * and reports it canceled (remote cancel).
+ * and reports it canceled (remote cancel). A store outage does not expire
+ * leases: after one this process saw (mt_db_outages) the sweep first gives
+ * every lease live at its start one lease from then, on every node, and no
+ * expiry happens before that (the renewals refused meanwhile never reached
+ * the store).
  *
  * Ownership: the handle owns its own SQLite connection. Thread-safety: one
  * handle per thread; mt_remote_sched_health and mt_remote_sched_metrics

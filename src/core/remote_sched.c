@@ -34,6 +34,7 @@ struct mt_remote_sched {
     mt_db *db;
     uint32_t lease_ms;
     uint32_t max_attempts;
+    uint64_t outages_seen; /* mt_db_outages' count already answered by leases_grace */
 };
 
 static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence);
@@ -321,6 +322,8 @@ mt_status mt_remote_sched_new(mt_core *core, mt_remote_sched **out, mt_err *err)
     rs->core = core;
     rs->lease_ms = MT_REMOTE_LEASE_MS_DEFAULT;
     rs->max_attempts = MT_REMOTE_MAX_ATTEMPTS_DEFAULT;
+    int64_t since;
+    mt_db_outages(&rs->outages_seen, &since);
     mt_status rc = store_open(core->db_path, false, &rs->db, err);
     if (rc) {
         free(rs);
@@ -933,7 +936,11 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
     lease_row l;
     if ((rc = lease_load(rs, task_id, &l, err)))
         goto out;
-    if (!l.running || !l.fence || l.until >= wall_ms()) { /* renewed or finished meanwhile */
+    uint64_t outages;
+    int64_t since;
+    mt_db_outages(&outages, &since);
+    if (!l.running || !l.fence || l.until >= wall_ms() || /* renewed or finished meanwhile */
+        outages != rs->outages_seen) { /* the store was away: leases_grace first */
         store_rollback(rs->db);
         return MT_OK;
     }
@@ -989,6 +996,46 @@ out:
 
 static mt_status sweep_expired(mt_remote_sched *rs, mt_err *err);
 
+/* After a store outage this process saw (mt_db_outages): the renewals sent
+ * to this node while the store was away were answered 503 and never
+ * stored, so every lease that was live when the outage began (until >=
+ * its start - lease_ms: the margin covers renewals that failed on another
+ * node a little earlier) gets one whole lease from now. An executor that
+ * is alive renews within that lease; a dead one's task is requeued one
+ * lease after the store is back. Fences are untouched (lease_until is not
+ * under the lease MAC: it only decides when, never who). */
+static mt_status leases_grace(mt_remote_sched *rs, mt_err *err)
+{
+    uint64_t outages;
+    int64_t since;
+    mt_db_outages(&outages, &since);
+    if (outages == rs->outages_seen)
+        return MT_OK;
+    int64_t now = wall_ms();
+    char until[24], from[24];
+    snprintf(until, sizeof until, "%lld", (long long)(now + rs->lease_ms));
+    snprintf(from, sizeof from, "%lld", (long long)(since - (int64_t)rs->lease_ms));
+    mt_status rc = store_begin(rs->db, err);
+    if (rc)
+        return rc;
+    int n = 0;
+    if ((rc = store_run(rs->db, err, &n,
+                        "UPDATE tasks SET lease_until = CAST(? AS INTEGER) WHERE status = "
+                        "'running' AND lease_fence > 0 AND lease_until >= CAST(? AS INTEGER) "
+                        "AND lease_until < CAST(? AS INTEGER)",
+                        until, from, until)) ||
+        (rc = store_commit(rs->db, err))) {
+        store_rollback(rs->db);
+        return rc;
+    }
+    rs->outages_seen = outages;
+    if (n > 0)
+        mt_warn("the store was unreachable from %lld ms ago until now: %d executor lease(s) "
+                "extended by one lease (%u ms) so that renewals it refused do not expire them",
+                (long long)(now - since), n, rs->lease_ms);
+    return MT_OK;
+}
+
 mt_status mt_remote_sched_sweep(mt_remote_sched *rs, mt_err *err)
 {
     /* one sweeper per cluster at a time (docs/cluster.md "Scheduling across
@@ -996,8 +1043,15 @@ mt_status mt_remote_sched_sweep(mt_remote_sched *rs, mt_err *err)
      * one that has it; SQLite always gets it */
     bool leader = false;
     mt_status lrc = mt_db_try_lock(rs->db, MT_DB_LOCK_LEASE_SWEEP, &leader, err);
-    if (lrc || !leader)
-        return lrc;
+    /* every node, leader or not, extends the leases after an outage it saw
+     * (the lock's round trip above has reconnected this connection when the
+     * store is back); expire_one refuses while an outage is not answered */
+    mt_status grc = lrc ? MT_OK : leases_grace(rs, err);
+    if (lrc || !leader || grc) {
+        if (leader)
+            mt_db_unlock(rs->db, MT_DB_LOCK_LEASE_SWEEP);
+        return lrc ? lrc : grc;
+    }
     mt_status rc = sweep_expired(rs, err);
     mt_db_unlock(rs->db, MT_DB_LOCK_LEASE_SWEEP);
     return rc;

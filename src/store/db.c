@@ -2,11 +2,13 @@
  * storage, and the dispatch to the SQLite (db_sqlite.c) or PostgreSQL
  * (db_pg.c) backend. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "db_internal.h"
 
@@ -22,6 +24,92 @@ mt_status db_fail(mt_db *db, mt_err *err, mt_status code, bool retryable, const 
         va_end(ap);
     }
     return code;
+}
+
+/* ---- outages (mt_db_outages) ---------------------------------------------- */
+
+static pthread_mutex_t outage_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t outage_since;     /* 0: the store is not known to be away */
+static int64_t outage_last_start; /* when the last ended outage was first seen */
+static uint64_t outage_ended;
+
+void db_outage_begin(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&outage_mu);
+    if (!outage_since)
+        outage_since = now;
+    pthread_mutex_unlock(&outage_mu);
+}
+
+void db_outage_end(void)
+{
+    pthread_mutex_lock(&outage_mu);
+    if (outage_since) {
+        outage_last_start = outage_since;
+        outage_since = 0;
+        outage_ended++;
+    }
+    pthread_mutex_unlock(&outage_mu);
+}
+
+void mt_db_outages(uint64_t *ended, int64_t *start_ms)
+{
+    pthread_mutex_lock(&outage_mu);
+    *ended = outage_ended;
+    *start_ms = outage_last_start;
+    pthread_mutex_unlock(&outage_mu);
+}
+
+/* ---- commit counts (mt_db_commit_counts) ---------------------------------- */
+
+static _Atomic uint64_t commits_write[3], commits_read[3]; /* by mt_db_backend */
+
+void mt_db_commit_counts(mt_db_backend backend, uint64_t *writes, uint64_t *reads)
+{
+    unsigned b = backend == MT_DB_PG ? 2 : 1;
+    *writes = commits_write[b];
+    *reads = commits_read[b];
+}
+
+static void count_commit(mt_db *db, bool wrote)
+{
+    unsigned b = db->backend == MT_DB_PG ? 2 : 1;
+    if (wrote)
+        commits_write[b]++;
+    else
+        commits_read[b]++;
+}
+
+static bool db_in_tx(mt_db *db)
+{
+    return db->backend == MT_DB_PG ? db->in_tx : dbs_in_tx(db);
+}
+
+/* The first keyword of sql (after blanks and opening parentheses) is w
+ * (case-insensitive, a whole word). */
+static bool keyword_is(const char *sql, const char *w)
+{
+    while (*sql == ' ' || *sql == '\n' || *sql == '\t' || *sql == '(')
+        sql++;
+    size_t n = strlen(w);
+    return !strncasecmp(sql, w, n) &&
+           !((sql[n] >= 'A' && sql[n] <= 'Z') || (sql[n] >= 'a' && sql[n] <= 'z') ||
+             sql[n] == '_');
+}
+
+/* A statement that makes a transaction a writing one (commit counts). */
+static bool sql_writes(const char *sql)
+{
+    static const char *const quiet[] = {"SELECT", "BEGIN", "COMMIT", "END", "ROLLBACK",
+                                        "SAVEPOINT", "RELEASE", "PRAGMA", "SET", "SHOW",
+                                        "LISTEN", "UNLISTEN"};
+    for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; i++)
+        if (keyword_is(sql, quiet[i]))
+            return false;
+    return true;
 }
 
 mt_db_backend mt_db_url_backend(const char *url)
@@ -109,12 +197,25 @@ struct sqlite3 *mt_db_sqlite_handle(mt_db *db)
 mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err)
 {
     db->retryable = false;
-    return db->backend == MT_DB_PG ? dbp_exec(db, sql, err) : dbs_exec(db, sql, err);
+    bool was_in = db_in_tx(db), begins = keyword_is(sql, "BEGIN");
+    db->changes = 0;
+    mt_status rc = db->backend == MT_DB_PG ? dbp_exec(db, sql, err) : dbs_exec(db, sql, err);
+    bool ddl = keyword_is(sql, "CREATE") || keyword_is(sql, "ALTER") || keyword_is(sql, "DROP");
+    if (begins)
+        db->tx_wrote = false;
+    else if (!rc && sql_writes(sql) && (db->changes > 0 || ddl)) {
+        if (was_in)
+            db->tx_wrote = true;
+        else if (!db_in_tx(db))
+            count_commit(db, true); /* committed by itself */
+    }
+    return rc;
 }
 
 mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 {
     db->retryable = false;
+    db->tx_wrote = false;
     if (db->backend == MT_DB_PG)
         return dbp_begin(db, mode, err);
     return dbs_exec(db, mode == MT_DB_TX_DEFERRED ? "BEGIN" : "BEGIN IMMEDIATE", err);
@@ -123,11 +224,16 @@ mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 mt_status mt_db_commit(mt_db *db, mt_err *err)
 {
     db->retryable = false;
-    return db->backend == MT_DB_PG ? dbp_commit(db, err) : dbs_exec(db, "COMMIT", err);
+    mt_status rc = db->backend == MT_DB_PG ? dbp_commit(db, err) : dbs_exec(db, "COMMIT", err);
+    if (!rc)
+        count_commit(db, db->tx_wrote);
+    db->tx_wrote = false;
+    return rc;
 }
 
 void mt_db_rollback(mt_db *db)
 {
+    db->tx_wrote = false;
     if (db->backend == MT_DB_PG)
         dbp_rollback(db);
     else if (dbs_in_tx(db))
@@ -175,6 +281,7 @@ mt_status mt_db_prepare(mt_db *db, const char *sql, mt_db_stmt **out, mt_err *er
     if (!st)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     st->db = db;
+    st->writes = sql_writes(sql);
     mt_status rc = db->backend == MT_DB_PG ? dbp_prepare(db, sql, st, err)
                                            : dbs_prepare(db, sql, st, err);
     if (rc) {
@@ -292,11 +399,25 @@ int mt_db_step(mt_db_stmt *st, mt_status *rc, mt_err *err)
     if (!rc)
         rc = &local;
     st->db->retryable = false;
-    return st->db->backend == MT_DB_PG ? dbp_step(st, rc, err) : dbs_step(st, rc, err);
+    if (st->writes && !st->stepped)
+        st->db->changes = 0;
+    int r = st->db->backend == MT_DB_PG ? dbp_step(st, rc, err) : dbs_step(st, rc, err);
+    /* a write that changed no row (a claim that found nothing) makes the
+     * database write nothing at commit */
+    if (st->writes && !st->stepped &&
+        (r == MT_DB_ROW || (r == MT_DB_DONE && st->db->changes > 0))) {
+        if (db_in_tx(st->db))
+            st->db->tx_wrote = true;
+        else
+            count_commit(st->db, true); /* a write outside a transaction commits by itself */
+    }
+    st->stepped = true;
+    return r;
 }
 
 void mt_db_reset(mt_db_stmt *st)
 {
+    st->stepped = false;
     if (st->db->backend == MT_DB_PG)
         dbp_reset(st);
     else

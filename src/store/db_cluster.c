@@ -28,6 +28,8 @@ static mt_status run1(mt_db *db, const char *sql, const char *what, bool *one, m
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
         const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+        if (PQstatus(pgc(db)) != CONNECTION_OK)
+            db_outage_begin(); /* mt_db_outages */
         bool retry = PQstatus(pgc(db)) != CONNECTION_OK ||
                      (state && (!strcmp(state, "40001") || !strcmp(state, "40P01") ||
                                 !strcmp(state, "55P03")));

@@ -17,6 +17,8 @@ struct mt_db {
     unsigned next_id; /* names of server-side prepared statements */
     bool in_tx;
     bool tx_failed; /* an error inside the transaction: only rollback works */
+    /* mt_db_commit_counts: the open transaction ran a writing statement */
+    bool tx_wrote;
 };
 
 typedef struct db_param {
@@ -30,6 +32,8 @@ typedef struct db_param {
 struct mt_db_stmt {
     mt_db *db;
     int nparams;
+    bool writes;  /* not a SELECT (mt_db_commit_counts) */
+    bool stepped; /* stepped since prepare or reset */
     /* SQLite */
     void *st; /* sqlite3_stmt * */
     /* PostgreSQL */
@@ -42,6 +46,11 @@ struct mt_db_stmt {
     bool ran;
     char *blob_buf; /* the last decoded bytea */
 };
+
+/* mt_db_outages' record: the database could not be reached (a broken
+ * connection seen), and a connection to it was (re)established. */
+void db_outage_begin(void);
+void db_outage_end(void);
 
 /* Sets a failure: code, message (printf), and db->retryable. */
 mt_status db_fail(mt_db *db, mt_err *err, mt_status code, bool retryable, const char *fmt, ...)

@@ -165,9 +165,11 @@ static void track_tx(mt_db *db)
 static mt_status pg_fail(mt_db *db, PGresult *res, const char *what, mt_err *err)
 {
     track_tx(db);
-    if (PQstatus(conn(db)) != CONNECTION_OK)
+    if (PQstatus(conn(db)) != CONNECTION_OK) {
+        db_outage_begin();
         return db_fail(db, err, MT_EUNAVAIL, true,
                        "database connection lost during %s (retry)", what);
+    }
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (!state)
         return db_fail(db, err, MT_EIO, false, "database error during %s", what);
@@ -213,8 +215,14 @@ static mt_status reconnect(mt_db *db, mt_err *err)
         free(c->e[i].sql);
     c->n = 0;
     db->in_tx = false;
-    if (PQstatus(conn(db)) != CONNECTION_OK || !session_setup(conn(db)))
+    /* mt_db_outages: a failed reconnect is the store being away; a
+     * successful one ends an outage (a broken connection reconnected at
+     * once, its statement sent again, refused nothing) */
+    if (PQstatus(conn(db)) != CONNECTION_OK || !session_setup(conn(db))) {
+        db_outage_begin();
         return db_fail(db, err, MT_EUNAVAIL, true, "database unreachable (retry)");
+    }
+    db_outage_end();
     return MT_OK;
 }
 

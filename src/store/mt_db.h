@@ -227,6 +227,29 @@ int mt_db_socket(mt_db *db);
 mt_status mt_db_notifications(mt_db *db,
                               void (*fn)(void *ctx, const char *channel, const char *payload),
                               void *ctx, mt_err *err);
+/* Store outages seen by this process (PostgreSQL; SQLite has none): an
+ * operation that failed because the database could not be reached (its
+ * connection broke, or a reconnect failed) starts one, at the time it was
+ * first seen; the next successful reconnect of any connection ends it (a
+ * broken connection reconnected at once, its statement sent again, is
+ * none: nothing was refused).
+ * *ended counts the outages ended so far (0 at start), *start_ms is
+ * when the last ended one was first seen (CLOCK_REALTIME ms, 0: none). A
+ * caller that remembers *ended learns that the store was away since; the
+ * remote scheduler uses it so that executor leases whose renewals could not
+ * reach the store do not expire because of it (docs/design.md "Executor
+ * leases"). Thread-safe. */
+void mt_db_outages(uint64_t *ended, int64_t *start_ms);
+/* Commits this process made, per backend (MT_DB_SQLITE or MT_DB_PG):
+ * *writes counts the transactions that changed rows (a statement other
+ * than a SELECT that changed or returned a row; DDL through mt_db_exec) and
+ * committed, plus each such statement run outside a transaction (it
+ * commits by itself): the commits that make the database
+ * write and flush its log (an fsync at SQLite synchronous=FULL and at
+ * PostgreSQL's synchronous_commit=on); *reads the commits of transactions
+ * that only read. For /metrics (mesatee_store_commits_total) and the
+ * benches' per-task counts. Thread-safe. */
+void mt_db_commit_counts(mt_db_backend backend, uint64_t *writes, uint64_t *reads);
 /* Advisory lock keys of once-per-cluster work (mt_db_try_lock). */
 #define MT_DB_LOCK_REWRAP 0x6d65736174656502LL /* "mesatee\x02": the KeyStore rewrap pass */
 #define MT_DB_LOCK_LEASE_SWEEP 0x6d65736174656503LL /* "mesatee\x03": the lease sweeper */

@@ -12,6 +12,9 @@
 #                             MT_PG_PORT, MT_PG_RESTART (a command that restarts it)
 #   pg-temp.sh restart DIR  pg_ctl restart (fast)
 #   pg-temp.sh stop DIR     stops it (immediate) and removes DIR
+#   pg-temp.sh halt DIR     stops the server (fast: connections are cut, what was
+#                           committed stays; synchronous_commit is off here), keeps DIR
+#   pg-temp.sh resume DIR   starts a halted server again (same port); waits
 #   pg-temp.sh run CMD...   start, run CMD with the variables exported, stop;
 #                           CMD's exit status
 #   pg-temp.sh sweep        stop the clusters whose owner is gone
@@ -135,6 +138,14 @@ restart)
   case "${2:?dir}" in /tmp/mt-pg.*) ;; *) exit 2 ;; esac
   as_owner "$PGBIN/pg_ctl" -D "$2/data" -l "$2/log" -m fast -w -t 30 restart >/dev/null
   ;;
+halt)
+  case "${2:?dir}" in /tmp/mt-pg.*) ;; *) exit 2 ;; esac
+  as_owner "$PGBIN/pg_ctl" -D "$2/data" -m fast -w -t 30 stop >/dev/null
+  ;;
+resume)
+  case "${2:?dir}" in /tmp/mt-pg.*) ;; *) exit 2 ;; esac
+  as_owner "$PGBIN/pg_ctl" -D "$2/data" -l "$2/log" -w -t 60 start >/dev/null
+  ;;
 sweep) sweep ;;
 run)
   shift
@@ -149,7 +160,7 @@ run)
   exit $?
   ;;
 *)
-  echo "usage: pg-temp.sh start | stop DIR | restart DIR | run CMD..." >&2
+  echo "usage: pg-temp.sh start | stop DIR | restart DIR | halt DIR | resume DIR | run CMD..." >&2
   exit 2
   ;;
 esac

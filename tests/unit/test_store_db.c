@@ -645,16 +645,78 @@ static void test_pg_reconnect(void **state)
     /* a restart inside a transaction fails it (retryable); the next works */
     assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
     restart_server();
+    uint64_t outages0, outages1;
+    int64_t since;
+    mt_db_outages(&outages0, &since);
     rc = mt_db_exec(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('t', 1)", &err);
     assert_int_equal(rc, MT_EUNAVAIL);
     assert_true(mt_db_retryable(db));
     mt_db_rollback(db);
     assert_false(mt_db_in_tx(db));
     assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    /* the refused statement started an outage (mt_db_outages), the
+     * reconnect of this BEGIN ended it */
+    mt_db_outages(&outages1, &since);
+    assert_int_equal(outages1, outages0 + 1);
+    assert_true(since > 0);
     exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('t', 1)");
     assert_int_equal(mt_db_commit(db, &err), MT_OK);
     assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv"), 3);
     mt_db_finalize(st);
+    mt_db_close(db);
+}
+
+/* mt_db_commit_counts: a transaction that changed a row is a write commit,
+ * one that only read (or ran a write that changed nothing) a read commit,
+ * a write outside a transaction a write commit; a rollback is neither. */
+static void one_step(mt_db *db, const char *sql)
+{
+    mt_err err;
+    mt_db_stmt *st;
+    if (mt_db_prepare(db, sql, &st, &err))
+        fail_msg("prepare %s: %s", sql, err.msg);
+    mt_status rc = MT_OK;
+    if (mt_db_step(st, &rc, &err) < 0)
+        fail_msg("step %s: %s", sql, err.msg);
+    mt_db_finalize(st);
+}
+
+static void expect_counts(uint64_t w0, uint64_t r0, uint64_t dw, uint64_t dr)
+{
+    uint64_t w, r;
+    mt_db_commit_counts(backend, &w, &r);
+    assert_int_equal(w - w0, dw);
+    assert_int_equal(r - r0, dr);
+}
+
+static void test_commit_counts(void **state)
+{
+    (void)state;
+    mt_db *db = open_db();
+    fresh_tables(db);
+    mt_err err;
+    uint64_t w0, r0;
+    mt_db_commit_counts(backend, &w0, &r0);
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    one_step(db, "SELECT count(*) FROM mt_db_test_kv");
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    expect_counts(w0, r0, 0, 1);
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    one_step(db, "UPDATE mt_db_test_kv SET v = 1 WHERE k = 'nobody'");
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    expect_counts(w0, r0, 0, 2);
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    one_step(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('cc', 1)");
+    one_step(db, "UPDATE mt_db_test_kv SET v = 2 WHERE k = 'cc'");
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    expect_counts(w0, r0, 1, 2);
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    one_step(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('cd', 1)");
+    mt_db_rollback(db);
+    expect_counts(w0, r0, 1, 2);
+    one_step(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('ce', 1)"); /* commits by itself */
+    one_step(db, "SELECT count(*) FROM mt_db_test_kv");              /* no transaction */
+    expect_counts(w0, r0, 2, 2);
     mt_db_close(db);
 }
 
@@ -755,7 +817,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_error_messages),  cmocka_unit_test(test_conflict),
         cmocka_unit_test(test_core_migrations), cmocka_unit_test(test_pg_tls_and_multihost),
         cmocka_unit_test(test_pg_reconnect),    cmocka_unit_test(test_redact),
-        cmocka_unit_test(test_cluster_primitives),
+        cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,290 @@
+/* Executor leases across a store outage (issue 14, docs/design.md "Executor
+ * leases"): the PostgreSQL of tests/pg/pg-temp.sh (argv[1] its URL, argv[2]
+ * its directory, argv[3] pg-temp.sh) is halted for longer than the lease
+ * while a remote task runs. Renewals fail meanwhile (the executor API answers
+ * them 503); once the store is back the sweeper must not requeue the task
+ * (its renewals could not reach the store) and the holder's renewals and
+ * report are accepted again. Then, for a second claim whose holder never
+ * renews (a dead executor), the lease still expires after the outage
+ * handling, the task is requeued, and the dead holder's late report is
+ * refused by fencing while the new holder's is stored.
+ *
+ * Waits are bounded polls; the outage is made longer than the lease by
+ * waiting for it (a precondition, not a timing assertion). */
+#include "test_core_util.h"
+
+#include <time.h>
+
+#include "core_internal.h" /* store_int */
+#include "mt_remote_sched.h"
+
+#ifndef MT_WORKER_TEST_PATH
+#error "MT_WORKER_TEST_PATH must name the mesatee-worker-test executable"
+#endif
+
+#define LEASE_MS 2000u
+
+static const char *g_url, *g_pgdir, *g_pgtemp;
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pg(const char *verb)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "bash '%s' %s '%s'", g_pgtemp, verb, g_pgdir);
+    if (system(cmd) != 0)
+        fail_msg("%s failed", cmd);
+}
+
+/* One integer from the store through the core's connection (the core
+ * reconnects by itself). */
+static int64_t qint(mt_core *c, const char *sql, const char *tid)
+{
+    int64_t v = -1;
+    bool found = false;
+    mt_err err;
+    pthread_mutex_lock(&c->mu);
+    mt_status rc = store_int(c->db, &err, &v, &found, sql, tid);
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        fail_msg("%s: %s", sql, err.msg);
+    return found ? v : -1;
+}
+
+static void invoke(tenv *e, const char *tok, const char *fn, char tid[33])
+{
+    json_t *o = NULL;
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", tok, &o,
+                           "{\"function_id\":\"%s\",\"arguments\":{\"message\":\"m\"}}", fn),
+                     201);
+    snprintf(tid, 33, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/tasks/%s/approve", tid);
+    assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/invoke", tid);
+    assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+    json_decref(o);
+}
+
+typedef struct claim {
+    char task_id[33];
+    json_int_t fence;
+    char secret[65];
+} claim;
+
+/* Claims the next staged task (polling: the claim may meet a busy store). */
+static void claim_next(mt_remote_sched *rs, claim *c)
+{
+    json_t *job = NULL;
+    mt_err err;
+    for (int i = 0; i < 600 && !job; i++) {
+        mt_status rc = mt_remote_sched_claim(rs, &job, &err);
+        if (rc && rc != MT_EUNAVAIL)
+            fail_msg("claim: %s", err.msg);
+        if (!job)
+            sleep_ms(100);
+    }
+    assert_non_null(job);
+    snprintf(c->task_id, sizeof c->task_id, "%s", jstr(job, "task_id"));
+    json_t *l = json_object_get(job, "lease");
+    assert_non_null(l);
+    c->fence = json_integer_value(json_object_get(l, "fence"));
+    snprintf(c->secret, sizeof c->secret, "%s", json_string_value(json_object_get(l, "secret")));
+    assert_true(c->fence > 0);
+    json_decref(job);
+}
+
+static mt_status renew(mt_remote_sched *rs, const claim *c, mt_err *err)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"task_id\":\"%s\",\"fence\":%lld,\"secret\":\"%s\"}",
+             c->task_id, (long long)c->fence, c->secret);
+    json_t *ans = NULL;
+    mt_status rc = mt_remote_sched_renew(rs, (const uint8_t *)body, strlen(body), &ans, err);
+    json_decref(ans);
+    return rc;
+}
+
+static mt_status report(mt_remote_sched *rs, const claim *c, mt_err *err)
+{
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"task_id\":\"%s\",\"fence\":%lld,\"lease_secret\":\"%s\",\"ok\":true,"
+             "\"return_value\":\"holder %lld\"}",
+             c->task_id, (long long)c->fence, c->secret, (long long)c->fence);
+    return mt_remote_sched_report(rs, (const uint8_t *)body, strlen(body), err);
+}
+
+/* Sweeps until a sweep reaches the store (after an outage). */
+static void sweep_ok(mt_remote_sched *rs)
+{
+    mt_err err;
+    for (int i = 0; i < 600; i++) {
+        if (mt_remote_sched_sweep(rs, &err) == MT_OK)
+            return;
+        sleep_ms(100);
+    }
+    fail_msg("the sweep never reached the store again: %s", err.msg);
+}
+
+static void test_outage_longer_than_lease(void **state)
+{
+    (void)state;
+    tenv e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.dir, sizeof e.dir, "/tmp/mt_lease_outage.XXXXXX");
+    assert_non_null(mkdtemp(e.dir));
+    e.cfg.admin_password = ADMIN_PW;
+    e.cfg.worker_path = MT_WORKER_TEST_PATH;
+    e.cfg.workers = 1;
+    e.cfg.keep_leased = true;
+    e.cfg.data_dir = e.dir;
+    e.cfg.store_url = g_url;
+    mt_err err;
+    assert_int_equal(mt_tee_open("none", e.dir, &e.tee, &err), MT_OK);
+    if (mt_core_open(&e.cfg, e.tee, &e.core, &err))
+        fail_msg("mt_core_open: %s", err.msg);
+    mt_remote_sched *rs = NULL;
+    assert_int_equal(mt_remote_sched_new(e.core, &rs, &err), MT_OK);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+    char *tok = tlogin(&e, "admin", ADMIN_PW);
+    json_t *o = NULL;
+    assert_int_equal(treq(&e, "POST", "/v1/functions", tok,
+                          "{\"name\":\"echo\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                          "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                          &o),
+                     201);
+    char fn[33];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+
+    /* 1. an executor holds task A and renews it */
+    char tid[33];
+    invoke(&e, tok, fn, tid);
+    claim a;
+    claim_next(rs, &a);
+    assert_string_equal(a.task_id, tid);
+    assert_int_equal(renew(rs, &a, &err), MT_OK);
+    int64_t until_before = qint(e.core, "SELECT lease_until FROM tasks WHERE task_id = ?", tid);
+
+    /* 2. the store goes away for longer than the lease; the holder keeps
+     * renewing (refused: the store is unreachable), the sweeper keeps
+     * trying */
+    pg("halt");
+    int failed_renewals = 0;
+    while (now_ms() < until_before + 2 * (int64_t)LEASE_MS) {
+        if (renew(rs, &a, &err) != MT_OK)
+            failed_renewals++;
+        (void)mt_remote_sched_sweep(rs, &err);
+        sleep_ms(LEASE_MS / 3);
+    }
+    assert_true(failed_renewals > 0);
+    uint64_t outages_before;
+    int64_t since;
+    mt_db_outages(&outages_before, &since);
+    pg("resume");
+
+    /* 3. the sweeper runs first once the store is back: the lease that ran
+     * out while renewals could not be stored is not expired... */
+    sweep_ok(rs);
+    uint64_t outages_after;
+    mt_db_outages(&outages_after, &since);
+    assert_true(outages_after > outages_before);
+    assert_true(since > 0);
+    assert_int_equal(qint(e.core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                  "'running'",
+                          tid),
+                     1);
+    assert_int_equal(qint(e.core, "SELECT lease_fence FROM tasks WHERE task_id = ?", tid),
+                     a.fence);
+    assert_int_equal(qint(e.core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid), 0);
+    /* ...the holder's renewals are accepted again, and so is its report */
+    assert_int_equal(renew(rs, &a, &err), MT_OK);
+    sweep_ok(rs);
+    if (report(rs, &a, &err) != MT_OK)
+        fail_msg("the holder's report after the outage: %s", err.msg);
+    assert_int_equal(qint(e.core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                  "'finished'",
+                          tid),
+                     1);
+
+    /* 4. a dead executor: task B is claimed and never renewed; its lease
+     * still runs out and the task goes back to the queue */
+    char tid_b[33];
+    invoke(&e, tok, fn, tid_b);
+    claim dead;
+    claim_next(rs, &dead);
+    assert_string_equal(dead.task_id, tid_b);
+    bool requeued = false;
+    for (int i = 0; i < 1200 && !requeued; i++) { /* up to 2 min on a loaded machine */
+        sweep_ok(rs);
+        requeued = qint(e.core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid_b) == 1;
+        if (!requeued)
+            sleep_ms(100);
+    }
+    assert_true(requeued);
+    assert_int_equal(qint(e.core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                  "'staged'",
+                          tid_b),
+                     1);
+    /* the next holder gets a newer fencing token; the dead holder's late
+     * renewal and report are refused, the new holder's report is stored */
+    claim next;
+    claim_next(rs, &next);
+    assert_string_equal(next.task_id, tid_b);
+    assert_true(next.fence > dead.fence);
+    assert_int_equal(renew(rs, &dead, &err), MT_ECONFLICT);
+    assert_int_equal(report(rs, &dead, &err), MT_ECONFLICT);
+    assert_int_equal(report(rs, &next, &err), MT_OK);
+    assert_int_equal(qint(e.core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                  "'finished'",
+                          tid_b),
+                     1);
+    /* task A ran under one lease: no requeue in the audit chain */
+    char obj[64];
+    snprintf(obj, sizeof obj, "task:%s", tid);
+    assert_int_equal(qint(e.core, "SELECT count(*) FROM audit WHERE object = ? AND action = "
+                                  "'task requeued (lease expired)'",
+                          obj),
+                     0);
+    snprintf(obj, sizeof obj, "task:%s", tid_b);
+    assert_int_equal(qint(e.core, "SELECT count(*) FROM audit WHERE object = ? AND action = "
+                                  "'task requeued (lease expired)'",
+                          obj),
+                     1);
+
+    free(tok);
+    mt_remote_sched_free(rs);
+    mt_core_close(e.core);
+    mt_tee_free(e.tee);
+    tenv_rm(e.dir);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4 || mt_db_url_backend(argv[1]) != MT_DB_PG) {
+        fprintf(stderr, "SKIP: usage: test_lease_outage POSTGRES_URL PG_TEMP_DIR pg-temp.sh "
+                        "(needs a store it can stop: tests/pg/pg-temp.sh)\n");
+        return 77;
+    }
+    g_url = argv[1];
+    g_pgdir = argv[2];
+    g_pgtemp = argv[3];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_outage_longer_than_lease),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
