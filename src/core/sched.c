@@ -80,7 +80,17 @@ typedef struct cancel_ctx {
     core_sched *s;
     mt_db *db;
     const char *task_id;
+    int64_t attempt; /* the claim's tasks.run_attempt */
 } cancel_ctx;
+
+/* A local run's claim is still the task's current one (PostgreSQL, where
+ * another node's sweeper may have requeued it: node_live.c): the row is
+ * running under this node's id and the same attempt. Used inside the
+ * outcome's transaction (finish) and by should_cancel. SQLite: one node,
+ * nobody else requeues a run: always true, as before. */
+static const char *const current_run_sql =
+    "SELECT cancel_requested FROM tasks WHERE task_id = ? AND status = 'running' AND "
+    "run_node = ? AND run_attempt = CAST(? AS INTEGER)";
 
 /* ---- recovery ---------------------------------------------------------- */
 
@@ -255,14 +265,16 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
 static const char *claim_sql(mt_db *mdb)
 {
     if (mt_db_backend_of(mdb) == MT_DB_PG)
-        return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2 WHERE "
+        return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2, "
+               "run_attempt = run_attempt + 1 WHERE "
                "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
                "ORDER BY staged_seq, task_id LIMIT 1 FOR UPDATE SKIP LOCKED) AND "
-               "status = 'staged' RETURNING task_id";
-    return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2 WHERE "
+               "status = 'staged' RETURNING task_id, run_attempt";
+    return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2, "
+           "run_attempt = run_attempt + 1 WHERE "
            "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
            "ORDER BY staged_seq, task_id LIMIT 1) AND status = 'staged' "
-           "RETURNING task_id";
+           "RETURNING task_id, run_attempt";
 }
 
 /* The claim's own transaction: IMMEDIATE on SQLite, READ COMMITTED without
@@ -275,9 +287,10 @@ static mt_status claim_tx_begin(mt_db *mdb, mt_err *err)
 }
 
 /* Claims the oldest staged task inside the caller's transaction; *got false
- * when the queue is empty. */
+ * when the queue is empty; *attempt (may be NULL) its claim count
+ * (tasks.run_attempt, which the outcome of a local run checks). */
 static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], bool *got,
-                          mt_err *err)
+                          int64_t *attempt, mt_err *err)
 {
     *got = false;
     mt_db_stmt *st;
@@ -289,6 +302,8 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     int s = mt_db_step(st, &rc, err);
     if (s == MT_DB_ROW) {
         snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));
+        if (attempt)
+            *attempt = mt_db_col_int64(st, 1);
         *got = true;
         mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
     }
@@ -308,7 +323,8 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
 
 /* Claims the oldest staged task in a transaction of its own. */
 static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1],
-                       bool *got, sched_claim_hook hook, void *hctx, mt_err *err)
+                       bool *got, int64_t *attempt, sched_claim_hook hook, void *hctx,
+                       mt_err *err)
 {
     *got = false;
     mt_status rc = claim_tx_begin(mdb, err);
@@ -316,7 +332,7 @@ static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID
         return rc;
     mt_status hrc = MT_OK;
     mt_err herr;
-    if (!(rc = claim_in(c, mdb, task_id, got, err)) && *got && hook &&
+    if (!(rc = claim_in(c, mdb, task_id, got, attempt, err)) && *got && hook &&
         (hrc = hook(hctx, mdb, task_id, &herr)) != MT_OK) {
         /* the claim stands and the caller fails the task with the hook's
          * reason (an edited lease row, no token left); a transaction the
@@ -346,6 +362,16 @@ static bool should_cancel(void *arg)
         return true;
     int64_t v = 0;
     bool found;
+    if (mt_db_backend_of(c->db) == MT_DB_PG && c->attempt > 0) {
+        /* a run requeued by another node's sweeper (this node was taken
+         * for stopped) is stopped here; its outcome would be dropped */
+        char a[24];
+        snprintf(a, sizeof a, "%lld", (long long)c->attempt);
+        if (store_int(c->db, NULL, &v, &found, current_run_sql, c->task_id,
+                      c->s->core->node_id, a))
+            return false;
+        return !found || v != 0;
+    }
     if (store_int(c->db, NULL, &v, &found, "SELECT cancel_requested FROM tasks WHERE task_id = ?",
                   c->task_id))
         return false;
@@ -577,10 +603,15 @@ static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, mt_e
 
 /* Stores the outcome in one transaction. When next (may be NULL) is given,
  * the oldest staged task is claimed in the same transaction (group commit):
- * *next_got tells whether one was, its id in next. */
+ * *next_got tells whether one was, its id in next (its claim count in
+ * *next_attempt). attempt > 0: a local run's claim (current_run_sql), on
+ * PostgreSQL the outcome is stored only while it is still the task's
+ * current run, else dropped with a log line (the fencing of local runs;
+ * remote runs have their guard). */
 static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_id,
-                        const mt_job_result *r, const char *setup_failure, char next[MT_ID_LEN + 1],
-                        bool *next_got, sched_finish_guard guard, void *gctx, mt_err *err)
+                        int64_t attempt, const mt_job_result *r, const char *setup_failure,
+                        char next[MT_ID_LEN + 1], bool *next_got, int64_t *next_attempt,
+                        sched_finish_guard guard, void *gctx, mt_err *err)
 {
     if (next_got)
         *next_got = false;
@@ -593,10 +624,25 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
         goto out;
     int64_t cancel_req = 0;
     bool found;
-    if ((rc = store_int(mdb, err, &cancel_req, &found,
-                        "SELECT cancel_requested FROM tasks WHERE task_id = ? AND status = "
-                        "'running'",
-                        task_id)))
+    if (attempt > 0 && mt_db_backend_of(mdb) == MT_DB_PG) {
+        char a[24];
+        snprintf(a, sizeof a, "%lld", (long long)attempt);
+        if ((rc = store_int(mdb, err, &cancel_req, &found, current_run_sql, task_id, c->node_id,
+                            a)))
+            goto out;
+        if (!found) {
+            /* another node's sweeper took this node for stopped and put the
+             * run back in the queue (node_live.c): it runs, or ran, again
+             * under a newer claim, whose outcome is the one that counts */
+            mt_warn("task %s: outcome of attempt %lld dropped: the task is no longer this "
+                    "node's run (requeued while this node was taken for stopped, node id %s)",
+                    task_id, (long long)attempt, c->node_id);
+            goto commit;
+        }
+    } else if ((rc = store_int(mdb, err, &cancel_req, &found,
+                               "SELECT cancel_requested FROM tasks WHERE task_id = ? AND "
+                               "status = 'running'",
+                               task_id)))
         goto out;
     if (!found) /* no longer ours (cannot happen while we hold it) */
         goto commit;
@@ -762,7 +808,7 @@ commit:
     if (next && next_got && !atomic_load(&c->draining) && !(s && atomic_load(&s->stop))) {
         mt_err cerr;
         if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
-            if (claim_in(c, mdb, next, next_got, &cerr) != MT_OK) {
+            if (claim_in(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK) {
                 *next_got = false;
                 mt_warn("scheduler: claiming the next task failed: %s", cerr.msg);
                 (void)store_exec(mdb, "ROLLBACK TO claim_next", NULL);
@@ -791,8 +837,8 @@ out:
 
 /* Runs a claimed task and stores its outcome, claiming the next task in
  * the same commit (*next_got, its id in next). */
-static void run_task(core_sched *s, mt_db *mdb, const char *task_id, char next[MT_ID_LEN + 1],
-                     bool *next_got)
+static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t attempt,
+                     char next[MT_ID_LEN + 1], bool *next_got, int64_t *next_attempt)
 {
     *next_got = false;
     mt_core *c = s->core;
@@ -813,7 +859,7 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, char next[M
     if (rc) {
         snprintf(reason, sizeof reason, "could not prepare the task: %s", err.msg);
     } else {
-        cancel_ctx cc = {s, mdb, task_id};
+        cancel_ctx cc = {s, mdb, task_id, attempt};
         mt_info("task %s running (%s/%s)", task_id, exec_type, builtin);
         rc = mt_executor_run(&job, should_cancel, &cc, &res, &err);
         mt_trace_mark(task_id, "exec_done");
@@ -828,8 +874,8 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, char next[M
     /* Retry storing the outcome: it must not be lost to a transient error. */
     for (int attempt = 0; attempt < 20; attempt++) {
         mt_err ferr;
-        if (finish(s, c, mdb, task_id, rc ? NULL : &res, rc ? reason : NULL, next, next_got, NULL,
-                   NULL, &ferr) == MT_OK)
+        if (finish(s, c, mdb, task_id, attempt, rc ? NULL : &res, rc ? reason : NULL, next,
+                   next_got, next_attempt, NULL, NULL, &ferr) == MT_OK)
             break;
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
         struct timespec ts = {0, 250 * 1000 * 1000};
@@ -851,6 +897,7 @@ static void *worker_main(void *p)
     free(ta);
     core_stmt_thread_bind(db);
     char task_id[MT_ID_LEN + 1], next[MT_ID_LEN + 1];
+    int64_t attempt = 0, next_attempt = 0; /* their claims' tasks.run_attempt */
     bool got = false; /* task_id was claimed (by the last outcome's commit) */
     while (!atomic_load(&s->stop)) {
         pthread_mutex_lock(&s->mu);
@@ -859,13 +906,15 @@ static void *worker_main(void *p)
         bool failed = false;
         mt_err err;
         if (!got && !atomic_load(&s->core->draining) &&
-            (failed = claim(s, s->core, db, task_id, &got, NULL, NULL, &err) != MT_OK))
+            (failed = claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err) != MT_OK))
             mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
         if (got) {
             mt_trace_mark(task_id, "sched_run"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
-            run_task(s, db, task_id, next, &got);
-            if (got)
+            run_task(s, db, task_id, attempt, next, &got, &next_attempt);
+            if (got) {
                 memcpy(task_id, next, sizeof task_id);
+                attempt = next_attempt;
+            }
             continue;
         }
         /* sleep until a wake that came after `seen`; only a failed claim
@@ -1087,7 +1136,7 @@ mt_status sched_claim_job(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     *got = false;
     if (atomic_load(&c->draining)) /* graceful stop: no new task for remote executors */
         return MT_OK;
-    mt_status rc = claim(NULL, c, mdb, task_id, got, hook, hctx, err);
+    mt_status rc = claim(NULL, c, mdb, task_id, got, NULL, hook, hctx, err);
     if (rc || !*got)
         return rc;
     return build_job(c, mdb, task_id, job, exec_type, builtin, err);
@@ -1101,12 +1150,13 @@ void sched_job_free(mt_job *job)
 mt_status sched_finish(mt_core *c, mt_db *mdb, const char *task_id, const mt_job_result *r,
                        const char *setup_failure, mt_err *err)
 {
-    return finish(NULL, c, mdb, task_id, r, setup_failure, NULL, NULL, NULL, NULL, err);
+    return finish(NULL, c, mdb, task_id, 0, r, setup_failure, NULL, NULL, NULL, NULL, NULL, err);
 }
 
 mt_status sched_finish_guarded(mt_core *c, mt_db *mdb, const char *task_id, const mt_job_result *r,
                                const char *setup_failure, sched_finish_guard guard, void *gctx,
                                mt_err *err)
 {
-    return finish(NULL, c, mdb, task_id, r, setup_failure, NULL, NULL, guard, gctx, err);
+    return finish(NULL, c, mdb, task_id, 0, r, setup_failure, NULL, NULL, NULL, guard, gctx,
+                  err);
 }
