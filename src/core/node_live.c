@@ -164,8 +164,12 @@ static mt_status lose_run(struct core_nlive *w, mt_db *db, const char *task_id, 
         mt_job_result r;
         memset(&r, 0, sizeof r);
         r.canceled = true;
-        mt_warn("task %s: the node that ran it (node id %s) stopped; %s", task_id, node,
-                cancel ? "its cancellation was requested: canceled" : reason);
+        if (cancel)
+            mt_warn("task %s: the node that ran it stopped (node id %s); its cancellation was "
+                    "requested: canceled",
+                    task_id, node);
+        else
+            mt_warn("task %s: %s", task_id, reason);
         rc = sched_finish(c, db, task_id, cancel ? &r : NULL, cancel ? NULL : reason, err);
         if (!rc)
             atomic_fetch_add(&w->failed, 1);
@@ -248,10 +252,13 @@ static mt_status sweep(struct core_nlive *w, mt_db *db, mt_err *err)
         if (held)
             continue;
         int64_t since = now;
-        for (size_t j = 0; j < w->n_dead; j++)
-            if (!strcmp(w->dead[j].node, node))
+        bool known = false;
+        for (size_t j = 0; j < w->n_dead && !known; j++)
+            if (!strcmp(w->dead[j].node, node)) {
                 since = w->dead[j].since_ms;
-        if (since == now) {
+                known = true;
+            }
+        if (!known) {
             atomic_fetch_add(&w->seen_dead, 1);
             mt_info("node %s holds no liveness lock; its running tasks go back to the queue "
                     "if it stays so for %u ms",

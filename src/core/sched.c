@@ -70,6 +70,7 @@ struct core_sched {
     atomic_bool stop;
     /* counters for /metrics (sched_metrics_text) */
     atomic_uint_fast64_t wake_event, wake_timer, commits, transitions;
+    atomic_uint_fast64_t dropped; /* outcomes of local runs no longer current (finish) */
     unsigned n;
     pthread_t *threads;
     mt_db **dbs;
@@ -623,7 +624,7 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     if (guard && (rc = guard(gctx, mdb, err)))
         goto out;
     int64_t cancel_req = 0;
-    bool found;
+    bool found, dropped = false;
     if (attempt > 0 && mt_db_backend_of(mdb) == MT_DB_PG) {
         char a[24];
         snprintf(a, sizeof a, "%lld", (long long)attempt);
@@ -637,6 +638,7 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
             mt_warn("task %s: outcome of attempt %lld dropped: the task is no longer this "
                     "node's run (requeued while this node was taken for stopped, node id %s)",
                     task_id, (long long)attempt, c->node_id);
+            dropped = true;
             goto commit;
         }
     } else if ((rc = store_int(mdb, err, &cancel_req, &found,
@@ -820,7 +822,9 @@ commit:
     if (!rc) {
         if (s) {
             atomic_fetch_add(&s->commits, 1);
-            atomic_fetch_add(&s->transitions, 1 + (next_got && *next_got));
+            atomic_fetch_add(&s->transitions, !dropped + (next_got && *next_got));
+            if (dropped)
+                atomic_fetch_add(&s->dropped, 1);
         }
         mt_trace_mark(task_id, "outcome_committed"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
         core_task_event(c); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
@@ -872,7 +876,7 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
         job_free(&job);
     }
     /* Retry storing the outcome: it must not be lost to a transient error. */
-    for (int attempt = 0; attempt < 20; attempt++) {
+    for (int tries = 0; tries < 20; tries++) {
         mt_err ferr;
         if (finish(s, c, mdb, task_id, attempt, rc ? NULL : &res, rc ? reason : NULL, next,
                    next_got, next_attempt, NULL, NULL, &ferr) == MT_OK)
@@ -1004,7 +1008,7 @@ char *sched_metrics_text(mt_core *c)
 {
     core_sched *s = c ? c->sched : NULL;
     unsigned sleeping = 0;
-    uint64_t ev = 0, tm = 0, cm = 0, tr = 0;
+    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0;
     if (s) {
         pthread_mutex_lock(&s->mu);
         sleeping = s->sleeping;
@@ -1013,8 +1017,9 @@ char *sched_metrics_text(mt_core *c)
         tm = atomic_load(&s->wake_timer);
         cm = atomic_load(&s->commits);
         tr = atomic_load(&s->transitions);
+        dr = atomic_load(&s->dropped);
     }
-    char buf[2048];
+    char buf[4096];
     int n = snprintf(buf, sizeof buf,
                  "# HELP mesatee_scheduler_sleeping Scheduler threads waiting for a task.\n"
                  "# TYPE mesatee_scheduler_sleeping gauge\n"
@@ -1031,9 +1036,13 @@ char *sched_metrics_text(mt_core *c)
                  "# HELP mesatee_scheduler_transitions_total Task state changes (claims, "
                  "outcomes) committed by the scheduler.\n"
                  "# TYPE mesatee_scheduler_transitions_total counter\n"
-                 "mesatee_scheduler_transitions_total %llu\n",
+                 "mesatee_scheduler_transitions_total %llu\n"
+                 "# HELP mesatee_scheduler_outcomes_dropped_total Outcomes of local runs not "
+                 "stored: the run was requeued meanwhile (this node was taken for stopped).\n"
+                 "# TYPE mesatee_scheduler_outcomes_dropped_total counter\n"
+                 "mesatee_scheduler_outcomes_dropped_total %llu\n",
                  sleeping, (unsigned long long)ev, (unsigned long long)tm,
-                 (unsigned long long)cm, (unsigned long long)tr);
+                 (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
     if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */
