@@ -8,6 +8,14 @@
  * the task's cancel_requested flag (and the stop flag at shutdown).
  * At start, tasks left 'running' by a crash are marked failed.
  *
+ * Several nodes on PostgreSQL (docs/cluster.md "A node that never comes
+ * back"): a claim records the node (tasks.run_node) and counts the claims
+ * (tasks.run_attempt); another node's sweeper (node_live.c) may requeue the
+ * run of a node it takes for stopped, so a local run's outcome is stored
+ * only while the row is still running under this node's id and claim count
+ * (current_run_sql, inside the outcome's transaction; the worker's cancel
+ * check asks the same and stops a run that lost it), else dropped.
+ *
  * Group commit (issue 13, docs/design.md "Scheduler"): a thread that stores
  * a task's outcome claims its next task in the same transaction (the
  * outcome first; the claim inside a savepoint, so that a failed claim never
