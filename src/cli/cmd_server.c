@@ -235,10 +235,9 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
                     serve_config_get(c, "executor-policy") || mbuf))
         return cli_usage_error(ctx, "--executor-listen, --executor-policy and "
                                     "--executor-max-buffered-mib need --remote-executors");
-    if (!remote && (serve_config_get(c, "executor-lease-ms") ||
-                    serve_config_get(c, "executor-max-attempts")))
-        return cli_usage_error(ctx, "--executor-lease-ms and --executor-max-attempts need "
-                                    "--remote-executors");
+    if (!remote && serve_config_get(c, "executor-lease-ms"))
+        return cli_usage_error(ctx, "--executor-lease-ms is the lease of remote executors: they "
+                                    "need --remote-executors");
     if (serve_config_bool(c, "log-task-errors"))
         mt_executor_set_log_task_errors(true);
     mt_worker_start wstart = MT_WORKER_START_ZYGOTE;
@@ -338,6 +337,8 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     /* ranges checked by serve_config (100..3600000, 1..1000) */
     cfg.executor_lease_ms = (uint32_t)serve_config_u64(c, "executor-lease-ms", 0);
     cfg.executor_max_attempts = (uint32_t)serve_config_u64(c, "executor-max-attempts", 0);
+    /* 100..86400000 (serve_config); absent: 0, the default */
+    cfg.node_dead_after_ms = (uint32_t)serve_config_u64(c, "node-dead-after-ms", 0);
     cfg.tls_san = san ? &san : NULL;
     cfg.n_tls_san = san ? 1 : 0;
     cfg.tls_cert = tls_cert;

@@ -136,8 +136,13 @@ static const cli_opt o_serve[] = {
      "it; when it runs out the task runs elsewhere) (100..3600000)",
      "30000"},
     {"executor-max-attempts", true, 0, "N",
-     "with --remote-executors: claims per task before an expired lease fails it (1..1000)",
+     "claims per task before an expired executor lease, or a run lost with its node (several "
+     "nodes on PostgreSQL), fails it (1..1000)",
      "3"},
+    {"node-dead-after-ms", true, 0, "N",
+     "several nodes on PostgreSQL: a node seen without its liveness lock this long loses its "
+     "running tasks to the queue (100..86400000)",
+     "60000"},
     {"tls-san", true, 0, "NAME|IP", "a name or address for the level-none certificate and the "
      "RA-TLS certificates (docs/getting-started.md)", "the listen host, the host name, localhost", true},
     {"tls-cert", true, 0, "FILE", "operator-supplied certificate chain (PEM; level none; "

@@ -111,6 +111,8 @@ static const sc_key sc_serve_keys[] = {
      SC_RELOAD_NO},
     {"executor-max-attempts", SC_U64, 1, 1000, NULL, "MESATEE_EXECUTOR_MAX_ATTEMPTS", "3", false,
      SC_RELOAD_NO},
+    {"node-dead-after-ms", SC_U64, 100, 86400000, NULL, "MESATEE_NODE_DEAD_AFTER_MS", "60000",
+     false, SC_RELOAD_NO},
     {"shutdown-grace-s", SC_U64, 0, 86400, NULL, "MESATEE_SHUTDOWN_GRACE_S", "30", false,
      SC_RELOAD_NO},
     {"tls-san", SC_STR, 0, 0, NULL, "MESATEE_TLS_SAN",

@@ -73,6 +73,7 @@ static void core_free(mt_core *c)
         return;
     cwake_stop(c); /* cluster_wake.c: before anything it wakes goes */
     core_aspool_close(c); /* audit_spool.c: its replay thread, before the store closes */
+    nlive_stop(c); /* node_live.c: after the stop requeued this node's runs */
     core_kek_close(c); /* stops the rewrap thread before the store closes */
     transit_cache_free(c);
     core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
@@ -197,6 +198,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
                (rc = mt_tee_platform_key(tee, "audit-chain/v1", c->audit_key, err)))
         goto fail;
     c->keep_leased = cfg->keep_leased;
+    c->node_dead_after_ms = cfg->node_dead_after_ms ? cfg->node_dead_after_ms : 60000;
+    c->run_max_attempts = cfg->run_max_attempts ? cfg->run_max_attempts : 3;
     if ((rc = core_node_id(c, tee, err)))
         goto fail;
     c->open_cfg = cfg; /* KeyStore recovery reads its options (kek_escrow.c) */
@@ -223,7 +226,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     pthread_mutex_lock(&c->mu);
     untrusted_objects_sweep(c, c->db);
     pthread_mutex_unlock(&c->mu);
-    if ((rc = core_kek_start(c, err)) || (rc = cwake_start(c, err)))
+    if ((rc = core_kek_start(c, err)) || (rc = cwake_start(c, err)) ||
+        (rc = nlive_start(c, err)))
         goto fail;
     *out = c;
     return MT_OK;

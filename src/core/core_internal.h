@@ -93,6 +93,9 @@ struct mt_core {
     void (*task_listener)(void *ctx);
     void *task_listener_ctx;
     struct core_cwake *cwake; /* cluster_wake.c: LISTEN/NOTIFY (PostgreSQL), else NULL */
+    struct core_nlive *nlive; /* node_live.c: liveness lock, dead-node sweeper (PostgreSQL) */
+    uint32_t node_dead_after_ms; /* mt_core_config.node_dead_after_ms, defaults applied */
+    uint32_t run_max_attempts;   /* mt_core_config.run_max_attempts, defaults applied */
 };
 
 /* Per-request context handed to every handler. */
@@ -561,6 +564,19 @@ void cwake_stop(mt_core *c); /* joins it; no-op when none */
 void cwake_post(mt_core *c, unsigned what);
 /* Notifications sent, received from other nodes, fallback wake-ups. */
 void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fallback);
+/* ---- node_live.c: the local runs of a node that stopped (PostgreSQL) ---- */
+/* Starts the liveness thread on a PostgreSQL store (no-op on SQLite): it
+ * holds this node's liveness lock and, on the one node that holds the
+ * sweeper lock, requeues (or fails) the local runs of nodes seen without
+ * theirs for node_dead_after_ms. */
+mt_status nlive_start(mt_core *c, mt_err *err);
+void nlive_stop(mt_core *c); /* joins it, which drops the locks; no-op when none */
+/* Tests: a new grace period (ms), and the counters: sweeper rounds done by
+ * this core, nodes seen without their lock (each time one starts a grace
+ * period), runs requeued and failed. All 0 where nothing runs. */
+void nlive_set_grace_ms(mt_core *c, uint32_t ms);
+void nlive_counts(mt_core *c, uint64_t *rounds, uint64_t *seen_dead, uint64_t *requeued,
+                  uint64_t *failed);
 void sched_stop(mt_core *c);
 /* Graceful stop: puts every task still 'running' back in the queue
  * ('staged', same place, outcome cleared and re-sealed), audited "task

@@ -63,6 +63,12 @@ typedef struct mt_core_config {
                                         and close; the lease decides (renewed: it finishes
                                         there; run out: the executor API's sweeper requeues
                                         it). Without: failed at open, requeued at close */
+    uint32_t node_dead_after_ms;     /* several nodes on PostgreSQL (docs/cluster.md "A node
+                                        that never comes back"): a node seen without its
+                                        liveness lock this long loses its local runs (requeued
+                                        elsewhere); 0 = 60000 */
+    uint32_t run_max_attempts;       /* claims per task before a run lost with its node fails
+                                        it; 0 = 3 (serve: --executor-max-attempts) */
     bool seal_legacy_store;          /* operator consents to MAC the rows of a store written
                                         before store integrity (schema < 3) as they are; without
                                         it such a store (or one made to look like it by removing

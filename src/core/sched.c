@@ -8,6 +8,14 @@
  * the task's cancel_requested flag (and the stop flag at shutdown).
  * At start, tasks left 'running' by a crash are marked failed.
  *
+ * Several nodes on PostgreSQL (docs/cluster.md "A node that never comes
+ * back"): a claim records the node (tasks.run_node) and counts the claims
+ * (tasks.run_attempt); another node's sweeper (node_live.c) may requeue the
+ * run of a node it takes for stopped, so a local run's outcome is stored
+ * only while the row is still running under this node's id and claim count
+ * (current_run_sql, inside the outcome's transaction; the worker's cancel
+ * check asks the same and stops a run that lost it), else dropped.
+ *
  * Group commit (issue 13, docs/design.md "Scheduler"): a thread that stores
  * a task's outcome claims its next task in the same transaction (the
  * outcome first; the claim inside a savepoint, so that a failed claim never
@@ -70,6 +78,7 @@ struct core_sched {
     atomic_bool stop;
     /* counters for /metrics (sched_metrics_text) */
     atomic_uint_fast64_t wake_event, wake_timer, commits, transitions;
+    atomic_uint_fast64_t dropped; /* outcomes of local runs no longer current (finish) */
     unsigned n;
     pthread_t *threads;
     mt_db **dbs;
@@ -80,7 +89,17 @@ typedef struct cancel_ctx {
     core_sched *s;
     mt_db *db;
     const char *task_id;
+    int64_t attempt; /* the claim's tasks.run_attempt */
 } cancel_ctx;
+
+/* A local run's claim is still the task's current one (PostgreSQL, where
+ * another node's sweeper may have requeued it: node_live.c): the row is
+ * running under this node's id and the same attempt. Used inside the
+ * outcome's transaction (finish) and by should_cancel. SQLite: one node,
+ * nobody else requeues a run: always true, as before. */
+static const char *const current_run_sql =
+    "SELECT cancel_requested FROM tasks WHERE task_id = ? AND status = 'running' AND "
+    "run_node = ? AND run_attempt = CAST(? AS INTEGER)";
 
 /* ---- recovery ---------------------------------------------------------- */
 
@@ -255,14 +274,16 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
 static const char *claim_sql(mt_db *mdb)
 {
     if (mt_db_backend_of(mdb) == MT_DB_PG)
-        return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2 WHERE "
+        return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2, "
+               "run_attempt = run_attempt + 1 WHERE "
                "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
                "ORDER BY staged_seq, task_id LIMIT 1 FOR UPDATE SKIP LOCKED) AND "
-               "status = 'staged' RETURNING task_id";
-    return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2 WHERE "
+               "status = 'staged' RETURNING task_id, run_attempt";
+    return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2, "
+           "run_attempt = run_attempt + 1 WHERE "
            "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
            "ORDER BY staged_seq, task_id LIMIT 1) AND status = 'staged' "
-           "RETURNING task_id";
+           "RETURNING task_id, run_attempt";
 }
 
 /* The claim's own transaction: IMMEDIATE on SQLite, READ COMMITTED without
@@ -275,9 +296,10 @@ static mt_status claim_tx_begin(mt_db *mdb, mt_err *err)
 }
 
 /* Claims the oldest staged task inside the caller's transaction; *got false
- * when the queue is empty. */
+ * when the queue is empty; *attempt (may be NULL) its claim count
+ * (tasks.run_attempt, which the outcome of a local run checks). */
 static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], bool *got,
-                          mt_err *err)
+                          int64_t *attempt, mt_err *err)
 {
     *got = false;
     mt_db_stmt *st;
@@ -289,6 +311,8 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     int s = mt_db_step(st, &rc, err);
     if (s == MT_DB_ROW) {
         snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));
+        if (attempt)
+            *attempt = mt_db_col_int64(st, 1);
         *got = true;
         mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
     }
@@ -308,7 +332,8 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
 
 /* Claims the oldest staged task in a transaction of its own. */
 static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1],
-                       bool *got, sched_claim_hook hook, void *hctx, mt_err *err)
+                       bool *got, int64_t *attempt, sched_claim_hook hook, void *hctx,
+                       mt_err *err)
 {
     *got = false;
     mt_status rc = claim_tx_begin(mdb, err);
@@ -316,7 +341,7 @@ static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID
         return rc;
     mt_status hrc = MT_OK;
     mt_err herr;
-    if (!(rc = claim_in(c, mdb, task_id, got, err)) && *got && hook &&
+    if (!(rc = claim_in(c, mdb, task_id, got, attempt, err)) && *got && hook &&
         (hrc = hook(hctx, mdb, task_id, &herr)) != MT_OK) {
         /* the claim stands and the caller fails the task with the hook's
          * reason (an edited lease row, no token left); a transaction the
@@ -346,6 +371,16 @@ static bool should_cancel(void *arg)
         return true;
     int64_t v = 0;
     bool found;
+    if (mt_db_backend_of(c->db) == MT_DB_PG && c->attempt > 0) {
+        /* a run requeued by another node's sweeper (this node was taken
+         * for stopped) is stopped here; its outcome would be dropped */
+        char a[24];
+        snprintf(a, sizeof a, "%lld", (long long)c->attempt);
+        if (store_int(c->db, NULL, &v, &found, current_run_sql, c->task_id,
+                      c->s->core->node_id, a))
+            return false;
+        return !found || v != 0;
+    }
     if (store_int(c->db, NULL, &v, &found, "SELECT cancel_requested FROM tasks WHERE task_id = ?",
                   c->task_id))
         return false;
@@ -577,10 +612,15 @@ static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, mt_e
 
 /* Stores the outcome in one transaction. When next (may be NULL) is given,
  * the oldest staged task is claimed in the same transaction (group commit):
- * *next_got tells whether one was, its id in next. */
+ * *next_got tells whether one was, its id in next (its claim count in
+ * *next_attempt). attempt > 0: a local run's claim (current_run_sql), on
+ * PostgreSQL the outcome is stored only while it is still the task's
+ * current run, else dropped with a log line (the fencing of local runs;
+ * remote runs have their guard). */
 static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_id,
-                        const mt_job_result *r, const char *setup_failure, char next[MT_ID_LEN + 1],
-                        bool *next_got, sched_finish_guard guard, void *gctx, mt_err *err)
+                        int64_t attempt, const mt_job_result *r, const char *setup_failure,
+                        char next[MT_ID_LEN + 1], bool *next_got, int64_t *next_attempt,
+                        sched_finish_guard guard, void *gctx, mt_err *err)
 {
     if (next_got)
         *next_got = false;
@@ -592,11 +632,27 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     if (guard && (rc = guard(gctx, mdb, err)))
         goto out;
     int64_t cancel_req = 0;
-    bool found;
-    if ((rc = store_int(mdb, err, &cancel_req, &found,
-                        "SELECT cancel_requested FROM tasks WHERE task_id = ? AND status = "
-                        "'running'",
-                        task_id)))
+    bool found, dropped = false;
+    if (attempt > 0 && mt_db_backend_of(mdb) == MT_DB_PG) {
+        char a[24];
+        snprintf(a, sizeof a, "%lld", (long long)attempt);
+        if ((rc = store_int(mdb, err, &cancel_req, &found, current_run_sql, task_id, c->node_id,
+                            a)))
+            goto out;
+        if (!found) {
+            /* another node's sweeper took this node for stopped and put the
+             * run back in the queue (node_live.c): it runs, or ran, again
+             * under a newer claim, whose outcome is the one that counts */
+            mt_warn("task %s: outcome of attempt %lld dropped: the task is no longer this "
+                    "node's run (requeued while this node was taken for stopped, node id %s)",
+                    task_id, (long long)attempt, c->node_id);
+            dropped = true;
+            goto commit;
+        }
+    } else if ((rc = store_int(mdb, err, &cancel_req, &found,
+                               "SELECT cancel_requested FROM tasks WHERE task_id = ? AND "
+                               "status = 'running'",
+                               task_id)))
         goto out;
     if (!found) /* no longer ours (cannot happen while we hold it) */
         goto commit;
@@ -762,7 +818,7 @@ commit:
     if (next && next_got && !atomic_load(&c->draining) && !(s && atomic_load(&s->stop))) {
         mt_err cerr;
         if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
-            if (claim_in(c, mdb, next, next_got, &cerr) != MT_OK) {
+            if (claim_in(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK) {
                 *next_got = false;
                 mt_warn("scheduler: claiming the next task failed: %s", cerr.msg);
                 (void)store_exec(mdb, "ROLLBACK TO claim_next", NULL);
@@ -774,7 +830,9 @@ commit:
     if (!rc) {
         if (s) {
             atomic_fetch_add(&s->commits, 1);
-            atomic_fetch_add(&s->transitions, 1 + (next_got && *next_got));
+            atomic_fetch_add(&s->transitions, !dropped + (next_got && *next_got));
+            if (dropped)
+                atomic_fetch_add(&s->dropped, 1);
         }
         mt_trace_mark(task_id, "outcome_committed"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
         core_task_event(c); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
@@ -791,8 +849,8 @@ out:
 
 /* Runs a claimed task and stores its outcome, claiming the next task in
  * the same commit (*next_got, its id in next). */
-static void run_task(core_sched *s, mt_db *mdb, const char *task_id, char next[MT_ID_LEN + 1],
-                     bool *next_got)
+static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t attempt,
+                     char next[MT_ID_LEN + 1], bool *next_got, int64_t *next_attempt)
 {
     *next_got = false;
     mt_core *c = s->core;
@@ -813,7 +871,7 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, char next[M
     if (rc) {
         snprintf(reason, sizeof reason, "could not prepare the task: %s", err.msg);
     } else {
-        cancel_ctx cc = {s, mdb, task_id};
+        cancel_ctx cc = {s, mdb, task_id, attempt};
         mt_info("task %s running (%s/%s)", task_id, exec_type, builtin);
         rc = mt_executor_run(&job, should_cancel, &cc, &res, &err);
         mt_trace_mark(task_id, "exec_done");
@@ -826,10 +884,10 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, char next[M
         job_free(&job);
     }
     /* Retry storing the outcome: it must not be lost to a transient error. */
-    for (int attempt = 0; attempt < 20; attempt++) {
+    for (int tries = 0; tries < 20; tries++) {
         mt_err ferr;
-        if (finish(s, c, mdb, task_id, rc ? NULL : &res, rc ? reason : NULL, next, next_got, NULL,
-                   NULL, &ferr) == MT_OK)
+        if (finish(s, c, mdb, task_id, attempt, rc ? NULL : &res, rc ? reason : NULL, next,
+                   next_got, next_attempt, NULL, NULL, &ferr) == MT_OK)
             break;
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
         struct timespec ts = {0, 250 * 1000 * 1000};
@@ -851,6 +909,7 @@ static void *worker_main(void *p)
     free(ta);
     core_stmt_thread_bind(db);
     char task_id[MT_ID_LEN + 1], next[MT_ID_LEN + 1];
+    int64_t attempt = 0, next_attempt = 0; /* their claims' tasks.run_attempt */
     bool got = false; /* task_id was claimed (by the last outcome's commit) */
     while (!atomic_load(&s->stop)) {
         pthread_mutex_lock(&s->mu);
@@ -859,13 +918,15 @@ static void *worker_main(void *p)
         bool failed = false;
         mt_err err;
         if (!got && !atomic_load(&s->core->draining) &&
-            (failed = claim(s, s->core, db, task_id, &got, NULL, NULL, &err) != MT_OK))
+            (failed = claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err) != MT_OK))
             mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
         if (got) {
             mt_trace_mark(task_id, "sched_run"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
-            run_task(s, db, task_id, next, &got);
-            if (got)
+            run_task(s, db, task_id, attempt, next, &got, &next_attempt);
+            if (got) {
                 memcpy(task_id, next, sizeof task_id);
+                attempt = next_attempt;
+            }
             continue;
         }
         /* sleep until a wake that came after `seen`; only a failed claim
@@ -955,7 +1016,7 @@ char *sched_metrics_text(mt_core *c)
 {
     core_sched *s = c ? c->sched : NULL;
     unsigned sleeping = 0;
-    uint64_t ev = 0, tm = 0, cm = 0, tr = 0;
+    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0;
     if (s) {
         pthread_mutex_lock(&s->mu);
         sleeping = s->sleeping;
@@ -964,8 +1025,9 @@ char *sched_metrics_text(mt_core *c)
         tm = atomic_load(&s->wake_timer);
         cm = atomic_load(&s->commits);
         tr = atomic_load(&s->transitions);
+        dr = atomic_load(&s->dropped);
     }
-    char buf[2048];
+    char buf[4096];
     int n = snprintf(buf, sizeof buf,
                  "# HELP mesatee_scheduler_sleeping Scheduler threads waiting for a task.\n"
                  "# TYPE mesatee_scheduler_sleeping gauge\n"
@@ -982,9 +1044,13 @@ char *sched_metrics_text(mt_core *c)
                  "# HELP mesatee_scheduler_transitions_total Task state changes (claims, "
                  "outcomes) committed by the scheduler.\n"
                  "# TYPE mesatee_scheduler_transitions_total counter\n"
-                 "mesatee_scheduler_transitions_total %llu\n",
+                 "mesatee_scheduler_transitions_total %llu\n"
+                 "# HELP mesatee_scheduler_outcomes_dropped_total Outcomes of local runs not "
+                 "stored: the run was requeued meanwhile (this node was taken for stopped).\n"
+                 "# TYPE mesatee_scheduler_outcomes_dropped_total counter\n"
+                 "mesatee_scheduler_outcomes_dropped_total %llu\n",
                  sleeping, (unsigned long long)ev, (unsigned long long)tm,
-                 (unsigned long long)cm, (unsigned long long)tr);
+                 (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
     if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */
@@ -1087,7 +1153,7 @@ mt_status sched_claim_job(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     *got = false;
     if (atomic_load(&c->draining)) /* graceful stop: no new task for remote executors */
         return MT_OK;
-    mt_status rc = claim(NULL, c, mdb, task_id, got, hook, hctx, err);
+    mt_status rc = claim(NULL, c, mdb, task_id, got, NULL, hook, hctx, err);
     if (rc || !*got)
         return rc;
     return build_job(c, mdb, task_id, job, exec_type, builtin, err);
@@ -1101,12 +1167,13 @@ void sched_job_free(mt_job *job)
 mt_status sched_finish(mt_core *c, mt_db *mdb, const char *task_id, const mt_job_result *r,
                        const char *setup_failure, mt_err *err)
 {
-    return finish(NULL, c, mdb, task_id, r, setup_failure, NULL, NULL, NULL, NULL, err);
+    return finish(NULL, c, mdb, task_id, 0, r, setup_failure, NULL, NULL, NULL, NULL, NULL, err);
 }
 
 mt_status sched_finish_guarded(mt_core *c, mt_db *mdb, const char *task_id, const mt_job_result *r,
                                const char *setup_failure, sched_finish_guard guard, void *gctx,
                                mt_err *err)
 {
-    return finish(NULL, c, mdb, task_id, r, setup_failure, NULL, NULL, guard, gctx, err);
+    return finish(NULL, c, mdb, task_id, 0, r, setup_failure, NULL, NULL, NULL, guard, gctx,
+                  err);
 }

@@ -264,6 +264,15 @@ static const char *const migrations[] = {
      * host that edits it can at most make a run wait or fail, as it could by
      * editing the status). */
     "ALTER TABLE tasks ADD COLUMN run_node TEXT NOT NULL DEFAULT '';",
+    /* 12 -> 13 (issue 14, a node that never comes back: node_live.c):
+     * run_attempt counts the claims of a task, so a local run's outcome is
+     * stored only by the claim that is still current (a node taken for
+     * stopped whose run was requeued meanwhile finds another attempt);
+     * node_lost counts the runs lost with their node (the retry limit).
+     * Not MACed, like run_node: a host that edits them can make a run fail,
+     * wait or run again, as it could by editing the status. */
+    "ALTER TABLE tasks ADD COLUMN run_attempt INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE tasks ADD COLUMN node_lost INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -85,6 +85,10 @@ typedef struct mt_server_config {
      * task before an expired lease fails it; 0 = the defaults (30000, 3). */
     uint32_t executor_lease_ms;
     uint32_t executor_max_attempts;
+    /* Several nodes on PostgreSQL: a node without its liveness lock this
+     * long loses its local runs (mt_core_config.node_dead_after_ms; 0 =
+     * 60000); executor_max_attempts also bounds those (run_max_attempts). */
+    uint32_t node_dead_after_ms;
     /* TLS names: n_tls_san values of --tls-san (each a name or a comma
      * list); 0 = the defaults (mt_tls_san_list). */
     const char *const *tls_san;

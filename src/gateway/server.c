@@ -493,6 +493,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     }
     mt_core_config ccfg = cfg->core;
     ccfg.keep_leased = cfg->remote_executors;
+    ccfg.node_dead_after_ms = cfg->node_dead_after_ms;
+    ccfg.run_max_attempts = cfg->executor_max_attempts;
     if (cfg->keystore_db_ca && !cfg->keystore_listen) {
         st = mt_err_set(err, MT_EINVAL, "--keystore-db-ca is for the KeyStore node "
                                         "(--keystore-listen)");

@@ -79,6 +79,41 @@ void mt_db_unlock(mt_db *db, int64_t key)
     (void)run1(db, sql, "advisory unlock", NULL, NULL);
 }
 
+mt_status mt_db_lock_shared(mt_db *db, int64_t key, bool *got, mt_err *err)
+{
+    *got = false;
+    if (db->backend != MT_DB_PG) {
+        *got = true;
+        return MT_OK;
+    }
+    char sql[80];
+    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock_shared(%lld)", (long long)key);
+    return run1(db, sql, "advisory lock (shared)", got, err);
+}
+
+mt_status mt_db_lock_held(mt_db *db, int64_t key, bool *held, mt_err *err)
+{
+    *held = true;
+    if (db->backend != MT_DB_PG)
+        return MT_OK;
+    /* a bigint key shows as its high half in classid, its low half in
+     * objid, objsubid 1 (PostgreSQL's pg_locks documentation); only this
+     * database's locks count */
+    uint64_t k = (uint64_t)key;
+    char sql[320];
+    snprintf(sql, sizeof sql,
+             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+             "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+             "AND classid = %u::oid AND objid = %u::oid AND objsubid = 1)",
+             (unsigned)(k >> 32), (unsigned)(k & 0xffffffffu));
+    return run1(db, sql, "lock lookup", held, err);
+}
+
+unsigned mt_db_generation(const mt_db *db)
+{
+    return db->backend == MT_DB_PG ? db->gen : 0;
+}
+
 /* channel: our constant identifiers only (letters, digits, '_') */
 static bool ident_ok(const char *s)
 {

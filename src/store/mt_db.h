@@ -250,8 +250,19 @@ void mt_db_outages(uint64_t *ended, int64_t *start_ms);
  * that only read. For /metrics (mesatee_store_commits_total) and the
  * benches' per-task counts. Thread-safe. */
 void mt_db_commit_counts(mt_db_backend backend, uint64_t *writes, uint64_t *reads);
+/* Node liveness (node_live.c): a shared-mode session advisory lock on key
+ * (pg_try_advisory_lock_shared; several sessions may hold it at once), held
+ * until the connection ends. SQLite: MT_OK, *got true. */
+mt_status mt_db_lock_shared(mt_db *db, int64_t key, bool *got, mt_err *err);
+/* Whether any session of this database holds the advisory lock key (in
+ * either mode), from pg_locks. SQLite: always true (one node). */
+mt_status mt_db_lock_held(mt_db *db, int64_t key, bool *held, mt_err *err);
+/* The connection's generation: changes with every reconnect, after which
+ * the session's advisory locks are gone (SQLite: always 0). */
+unsigned mt_db_generation(const mt_db *db);
 /* Advisory lock keys of once-per-cluster work (mt_db_try_lock). */
 #define MT_DB_LOCK_REWRAP 0x6d65736174656502LL /* "mesatee\x02": the KeyStore rewrap pass */
 #define MT_DB_LOCK_LEASE_SWEEP 0x6d65736174656503LL /* "mesatee\x03": the lease sweeper */
+#define MT_DB_LOCK_NODE_SWEEP 0x6d65736174656504LL /* "mesatee\x04": the dead-node sweeper */
 
 #endif

@@ -169,3 +169,8 @@ set_tests_properties(it_cluster_nodes PROPERTIES
 add_test(NAME it_cluster_dbcert_renew COMMAND bash ${MT_TEST_DIR}/integration/it_cluster_dbcert_renew.sh)
 set_tests_properties(it_cluster_dbcert_renew PROPERTIES
   ENVIRONMENT "${MT_IT_ENV}" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# a node killed mid-task: another node requeues its local run after the
+# grace period (issue 14, docs/cluster.md "A node that never comes back")
+add_test(NAME it_node_dead COMMAND bash ${MT_TEST_DIR}/integration/it_node_dead.sh)
+set_tests_properties(it_node_dead PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300 SKIP_RETURN_CODE 77)

@@ -52,6 +52,9 @@ static void cluster_open(cluster *cl)
     cl->cfg.worker_path = MT_WORKER_TEST_PATH;
     cl->cfg.workers = 3;
     cl->cfg.data_dir = cl->dir;
+    /* node_live.c: no run of another node expires before test_dead_node
+     * asks for it (test_run_node_scope keeps one for a while) */
+    cl->cfg.node_dead_after_ms = 3600000;
     if (mt_db_url_backend(g_url) == MT_DB_PG)
         cl->cfg.store_url = g_url;
     for (int i = 0; i < NCORES; i++) {
@@ -438,6 +441,267 @@ static void test_run_node_scope(void **state)
     assert_int_equal(count(c0, "SELECT count(*) FROM tasks WHERE status = 'running'"), 0);
 }
 
+/* ---- a node that never comes back (node_live.c) ------------------------
+ * The runs of a node whose liveness lock nobody holds for the grace period
+ * go back to the queue (then fail after the retry limit); a lock dropped
+ * for less (a failover: every session lock at once) changes nothing; a
+ * late outcome of a run requeued meanwhile is dropped. The other node is
+ * FAKE_NODE, its liveness lock held by this test on a connection of its
+ * own; every core here has one node id (one TEE, one dir). */
+#define FAKE_NODE "0123456789abcdef"
+#define FAKE_KEY ((int64_t)0x0123456789abcdefLL)
+
+static void nlive_sum(cluster *cl, uint64_t *rounds, uint64_t *dead, uint64_t *requeued,
+                      uint64_t *failed)
+{
+    *rounds = *dead = *requeued = *failed = 0;
+    for (int i = 0; i < NCORES; i++) {
+        uint64_t r, d, q, f;
+        nlive_counts(cl->node[i].core, &r, &d, &q, &f);
+        *rounds += r;
+        *dead += d;
+        *requeued += q;
+        *failed += f;
+    }
+}
+
+/* Until the sweeper (whichever core holds its lock) did n more rounds. */
+static void wait_rounds(cluster *cl, uint64_t n)
+{
+    uint64_t r0, r, d, q, f;
+    nlive_sum(cl, &r0, &d, &q, &f);
+    r = r0;
+    for (int waited = 0; r < r0 + n && waited < 60000; waited += 20) {
+        sleep_ms(20);
+        nlive_sum(cl, &r, &d, &q, &f);
+    }
+    assert_true(r >= r0 + n);
+}
+
+static void set_grace(cluster *cl, uint32_t ms)
+{
+    for (int i = 0; i < NCORES; i++)
+        nlive_set_grace_ms(cl->node[i].core, ms);
+}
+
+static char *task_col(mt_core *c, const char *col, const char *tid)
+{
+    char q[200];
+    snprintf(q, sizeof q, "SELECT %s FROM tasks WHERE task_id = ?", col);
+    json_t *ids = NULL;
+    mt_err err;
+    pthread_mutex_lock(&c->mu);
+    mt_status rc = store_ids(c->db, q, tid, &ids, &err);
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        fail_msg("%s: %s", q, err.msg);
+    char *v = strdup(json_array_size(ids) == 1 && json_string_value(json_array_get(ids, 0))
+                         ? json_string_value(json_array_get(ids, 0))
+                         : "(none)");
+    json_decref(ids);
+    return v;
+}
+
+static void wait_task_status(cluster *cl, const char *tid, const char *want)
+{
+    char *st = NULL;
+    for (int waited = 0; waited < 60000; waited += 20) {
+        free(st);
+        st = task_col(cl->node[0].core, "status", tid);
+        if (!strcmp(st, want))
+            break;
+        sleep_ms(20);
+    }
+    assert_string_equal(st, want);
+    free(st);
+}
+
+static int64_t audit_count(mt_core *c, const char *action, const char *tid)
+{
+    char q[200];
+    snprintf(q, sizeof q, "SELECT count(*) FROM audit WHERE action = '%s' AND object = 'task:%s'",
+             action, tid);
+    return count(c, q);
+}
+
+static void test_dead_node(void **state)
+{
+    (void)state;
+    if (mt_db_url_backend(g_url) != MT_DB_PG) {
+        print_message("skipped: several nodes need PostgreSQL\n");
+        return;
+    }
+    cluster *cl = &g_cl;
+    mt_core *c0 = cl->node[0].core;
+    mt_err err;
+    assert_int_equal(count(c0, "SELECT count(*) FROM tasks WHERE status IN ('running', "
+                               "'staged')"),
+                     0);
+    /* the other node is alive: its lock is held */
+    mt_db *ldb = NULL, *adb = NULL;
+    assert_int_equal(store_open(g_url, false, &ldb, &err), MT_OK);
+    assert_int_equal(store_open(g_url, false, &adb, &err), MT_OK);
+    bool got = false;
+    assert_int_equal(mt_db_lock_shared(ldb, FAKE_KEY, &got, &err), MT_OK);
+    assert_true(got);
+    set_grace(cl, 3600000);
+    json_t *ids = NULL;
+    pthread_mutex_lock(&c0->mu);
+    assert_int_equal(store_ids(c0->db, "SELECT min(task_id) FROM tasks WHERE status = "
+                                       "'finished'",
+                               NULL, &ids, &err),
+                     MT_OK);
+    pthread_mutex_unlock(&c0->mu);
+    char tid[33];
+    snprintf(tid, sizeof tid, "%s", json_string_value(json_array_get(ids, 0)));
+    json_decref(ids);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'running', run_node = '" FAKE_NODE
+             "', run_attempt = run_attempt + 1 WHERE task_id = '%s'",
+             tid);
+    exec_sql(c0, sql);
+    uint64_t r, d0, q0, f0, d, q, f;
+    nlive_sum(cl, &r, &d0, &q0, &f0);
+    wait_rounds(cl, 3); /* seen with its lock: nothing starts */
+    nlive_sum(cl, &r, &d, &q, &f);
+    assert_int_equal(d, d0);
+    /* a failover: every session lock of the database dropped at once (the
+     * cores' own, the sweeper's, the other node's) */
+    json_t *killed = NULL;
+    if (store_ids(adb, "SELECT CAST(pg_terminate_backend(pid) AS TEXT) FROM pg_locks WHERE "
+                       "locktype = 'advisory' AND pid <> pg_backend_pid()",
+                  NULL, &killed, &err))
+        fail_msg("terminating the lock holders: %s", err.msg);
+    assert_true(json_array_size(killed) >= 2); /* the other node's and the sweeper's */
+    json_decref(killed);
+    /* the sweeper (back on a new connection) sees the other node without
+     * its lock; the other node takes it again well within the grace */
+    for (int waited = 0; d == d0 && waited < 60000; waited += 20) {
+        sleep_ms(20);
+        nlive_sum(cl, &r, &d, &q, &f);
+    }
+    assert_true(d > d0);
+    got = false;
+    for (int i = 0; i < 200 && !got; i++) /* the first try meets the ended session */
+        if (mt_db_lock_shared(ldb, FAKE_KEY, &got, &err) != MT_OK)
+            sleep_ms(20);
+    assert_true(got);
+    wait_rounds(cl, 3);
+    nlive_sum(cl, &r, &d, &q, &f);
+    assert_int_equal(q, q0);
+    assert_int_equal(f, f0);
+    char *v = task_col(c0, "status", tid);
+    assert_string_equal(v, "running");
+    free(v);
+    v = task_col(c0, "run_node", tid);
+    assert_string_equal(v, FAKE_NODE);
+    free(v);
+    /* the other node stops for good: after the (now short) grace its run is
+     * requeued once and run by a live node */
+    store_close(ldb);
+    set_grace(cl, 200);
+    wait_task_status(cl, tid, "finished");
+    assert_int_equal(audit_count(c0, "task requeued (node stopped)", tid), 1);
+    v = task_col(c0, "run_node", tid);
+    assert_string_equal(v, cl->node[0].core->node_id);
+    free(v);
+    v = task_col(c0, "CAST(node_lost AS TEXT)", tid);
+    assert_string_equal(v, "1");
+    free(v);
+    nlive_sum(cl, &r, &d, &q, &f);
+    assert_int_equal(q, q0 + 1);
+    /* the retry limit (3 claims): a run lost for the third time fails */
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'running', run_node = '" FAKE_NODE
+             "', node_lost = 2 WHERE task_id = '%s'",
+             tid);
+    exec_sql(c0, sql);
+    wait_task_status(cl, tid, "failed");
+    v = task_col(c0, "failure_reason", tid);
+    assert_non_null(strstr(v, "the node that ran the task stopped (node id " FAKE_NODE ")"));
+    assert_non_null(strstr(v, "no attempt left of 3"));
+    free(v);
+    assert_int_equal(audit_count(c0, "task requeued (node stopped)", tid), 1);
+    assert_int_equal(audit_count(c0, "task failed", tid), 1);
+    store_close(adb);
+}
+
+/* A local run whose row stopped being its claim (requeued by a sweeper
+ * and claimed again: here its run_attempt moved on) is stopped, and its
+ * outcome is not stored. */
+static void test_late_outcome_dropped(void **state)
+{
+    (void)state;
+    if (mt_db_url_backend(g_url) != MT_DB_PG) {
+        print_message("skipped: several nodes need PostgreSQL\n");
+        return;
+    }
+    cluster *cl = &g_cl;
+    mt_core *c0 = cl->node[0].core;
+    mt_err err;
+    /* a task that never ends: echo made __test_spin, the row resealed */
+    json_t *o = NULL;
+    assert_int_equal(treq(&cl->node[0], "POST", "/v1/functions", cl->tok,
+                          "{\"name\":\"spin\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                          "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                          &o),
+                     201);
+    char fn[33], sql[300];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    snprintf(sql, sizeof sql, "UPDATE functions SET builtin = '__test_spin' WHERE function_id = '%s'",
+             fn);
+    exec_sql(c0, sql);
+    pthread_mutex_lock(&c0->mu);
+    mt_status rc = integ_function_seal(c0, c0->db, fn, &err);
+    pthread_mutex_unlock(&c0->mu);
+    assert_int_equal(rc, MT_OK);
+    char saved[33];
+    memcpy(saved, cl->fn, sizeof saved);
+    memcpy(cl->fn, fn, sizeof cl->fn);
+    char tid[33];
+    invoke_on(cl, &cl->node[0], 7, tid);
+    memcpy(cl->fn, saved, sizeof saved);
+    wait_task_status(cl, tid, "running");
+    uint64_t dropped0 = 0;
+    for (int i = 0; i < NCORES; i++) {
+        char *m = sched_metrics_text(cl->node[i].core);
+        const char *t = m ? strstr(m, "\nmesatee_scheduler_outcomes_dropped_total ") : NULL;
+        assert_non_null(t);
+        dropped0 += strtoull(t + strlen("\nmesatee_scheduler_outcomes_dropped_total "), NULL, 10);
+        free(m);
+    }
+    /* the run is no longer this claim */
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET run_attempt = run_attempt + 100 WHERE task_id = '%s'", tid);
+    exec_sql(c0, sql);
+    uint64_t dropped = dropped0;
+    for (int waited = 0; dropped == dropped0 && waited < 60000; waited += 20) {
+        sleep_ms(20);
+        dropped = 0;
+        for (int i = 0; i < NCORES; i++) {
+            char *m = sched_metrics_text(cl->node[i].core);
+            const char *t = m ? strstr(m, "\nmesatee_scheduler_outcomes_dropped_total ") : NULL;
+            if (t)
+                dropped +=
+                    strtoull(t + strlen("\nmesatee_scheduler_outcomes_dropped_total "), NULL, 10);
+            free(m);
+        }
+    }
+    assert_int_equal(dropped, dropped0 + 1);
+    /* nothing stored: still running, no outcome in the audit chain */
+    char *v = task_col(c0, "status", tid);
+    assert_string_equal(v, "running");
+    free(v);
+    assert_int_equal(audit_count(c0, "task failed", tid), 0);
+    assert_int_equal(audit_count(c0, "task canceled", tid), 0);
+    assert_int_equal(audit_count(c0, "task finished", tid), 0);
+    /* out of the way of the other tests */
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
+    exec_sql(c0, sql);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !*argv[1]) {
@@ -453,6 +717,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_every_task_once),
         cmocka_unit_test(test_wake_after_restart),
         cmocka_unit_test(test_run_node_scope),
+        cmocka_unit_test(test_dead_node),
+        cmocka_unit_test(test_late_outcome_dropped),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
