@@ -825,12 +825,27 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, char next[M
         }
         job_free(&job);
     }
-    /* Retry storing the outcome: it must not be lost to a transient error. */
-    for (int attempt = 0; attempt < 20; attempt++) {
+    /* Retry storing the outcome: it must not be lost to a transient error.
+     * An outcome that cannot be stored (an output that does not enter the
+     * object store: a changed local file, a damaged database object; or
+     * retryable errors that do not pass) fails the task now, with the
+     * reason, instead of leaving it 'running' until the next start. */
+    bool failing = false;
+    for (int attempt = 0; attempt < 40; attempt++) {
         mt_err ferr;
-        if (finish(s, c, mdb, task_id, rc ? NULL : &res, rc ? reason : NULL, next, next_got, NULL,
-                   NULL, &ferr) == MT_OK)
+        mt_status frc = finish(s, c, mdb, task_id, rc || failing ? NULL : &res,
+                               rc || failing ? reason : NULL, next, next_got, NULL, NULL, &ferr);
+        if (frc == MT_OK)
             break;
+        if (!rc && !failing && (frc != MT_EUNAVAIL || attempt >= 19)) {
+            mt_error("task %s: storing the outcome failed (%s); the task fails", task_id,
+                     ferr.msg);
+            snprintf(reason, sizeof reason,
+                     "the task's outputs could not be stored (%s; see the server log)",
+                     mt_status_name(frc));
+            failing = true;
+            continue;
+        }
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
         struct timespec ts = {0, 250 * 1000 * 1000};
         nanosleep(&ts, NULL);
