@@ -872,7 +872,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
         }
     }
     rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, report_guard, st, err);
-    if (rc && st->lease_ok && rc != MT_ECONFLICT && rc != MT_EUNAVAIL) {
+    if (rc && st->lease_ok && (st->nup || st->n) && rc != MT_ECONFLICT && rc != MT_EUNAVAIL) {
         /* the lease was current but the outputs could not be stored (a
          * damaged staged upload, a local file gone): the task fails now with
          * the reason, instead of staying 'running' until its lease runs out */
