@@ -95,6 +95,20 @@ mt_status mt_remote_sched_sweep(mt_remote_sched *rs, mt_err *err);
  * slot the task does not have. */
 mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool output,
                                char path[4096 + 32], mt_err *err);
+/* An output upload (POST /v1/executor/output) of size bytes under x's lease:
+ * the lease and the slot are checked as by _xfer, then the bytes are
+ * received by _write and completed by _commit (its SHA-256 in sha256_hex),
+ * into the staging place of the objects' backend (untrusted_objects.h:
+ * <object>.up-<fence> with --objects dir, rows in the database with db, so
+ * that any node on it can take the report). _free discards an uncommitted
+ * upload. _write and _commit need no lock of the caller's. */
+typedef struct untrusted_upload untrusted_upload;
+mt_status mt_remote_sched_upload_begin(mt_remote_sched *rs, const mt_rxfer *x, uint64_t size,
+                                       untrusted_upload **out, mt_err *err);
+mt_status mt_remote_sched_upload_write(untrusted_upload *u, const uint8_t *data, size_t len,
+                                       mt_err *err);
+mt_status mt_remote_sched_upload_commit(untrusted_upload *u, char sha256_hex[65], mt_err *err);
+void mt_remote_sched_upload_free(untrusted_upload *u);
 
 /* Length of a peer id: the first 16 hex digits of the SHA-256 of the
  * executor's TLS public key (SubjectPublicKeyInfo, DER), which the mutually

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 
 #define LEASE_DOMAIN "mesatee-task-lease/v1"
 #define LEASE_SECRET_DOMAIN "mesatee-task-lease-secret/v1"
+#define STAGE_SWEEP_ROUNDS 120 /* lease sweeps (250 ms apart) per sweep of staged uploads */
 #define HEALTH_MAX 64 /* executors remembered for /metrics (the least recently seen goes) */
 
 struct mt_remote_sched {
@@ -507,6 +509,51 @@ mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool outp
     return MT_OK;
 }
 
+mt_status mt_remote_sched_upload_begin(mt_remote_sched *rs, const mt_rxfer *x, uint64_t size,
+                                       untrusted_upload **out, mt_err *err)
+{
+    *out = NULL;
+    char path[4096 + 32];
+    mt_status rc = mt_remote_sched_xfer(rs, x, true, path, err); /* the lease, the slot */
+    if (rc)
+        return rc;
+    char file_id[130] = "";
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(rs->db,
+                            "SELECT file_id FROM task_files WHERE task_id = ? AND slot = ? AND "
+                            "direction = 'output'",
+                            &st, err)))
+        return rc;
+    mt_db_bind_text(st, 1, x->task_id);
+    mt_db_bind_text(st, 2, x->slot);
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW)
+        snprintf(file_id, sizeof file_id, "%s", mt_db_col_text(st, 0));
+    mt_db_finalize(st);
+    core_file f;
+    if (rc || (rc = core_file_load(rs->core, rs->db, file_id, &f, err)))
+        return rc;
+    if (!f.object_id[0])
+        return mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
+    return untrusted_objects_upload_begin(rs->core, x->task_id, (int64_t)x->fence, f.object_id,
+                                          size, MT_RXFER_MAX_BYTES, out, err);
+}
+
+mt_status mt_remote_sched_upload_write(untrusted_upload *u, const uint8_t *data, size_t len,
+                                       mt_err *err)
+{
+    return untrusted_objects_upload_write(u, data, len, err);
+}
+
+mt_status mt_remote_sched_upload_commit(untrusted_upload *u, char sha256_hex[65], mt_err *err)
+{
+    return untrusted_objects_upload_commit(u, sha256_hex, err);
+}
+
+void mt_remote_sched_upload_free(untrusted_upload *u)
+{
+    untrusted_objects_upload_free(u);
+}
+
 mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
 {
     *out = NULL;
@@ -565,52 +612,12 @@ typedef struct {
     const char *secret; /* the report's lease secret, NULL when absent */
     size_t n;
     char path[MT_JOB_MAX_SLOTS][4096], tmp[MT_JOB_MAX_SLOTS][4096 + 32];
+    /* outputs uploaded before the report (untrusted_objects_upload_*) */
+    size_t nup;
+    char up_obj[MT_JOB_MAX_SLOTS][MT_ID_LEN + 1], up_sha[MT_JOB_MAX_SLOTS][65];
+    uint64_t up_size[MT_JOB_MAX_SLOTS];
+    bool lease_ok; /* report_guard found the lease current */
 } report_stage;
-
-/* An uploaded output (<object>.up-<fence>) as the staged file of path. */
-static mt_status stage_uploaded(report_stage *st, const char *path, mt_err *err)
-{
-    if (st->n >= MT_JOB_MAX_SLOTS)
-        return mt_err_set(err, MT_EINVAL, "too many output slots");
-    snprintf(st->path[st->n], sizeof st->path[0], "%s", path);
-    upload_name(path, st->fence, st->tmp[st->n]);
-    st->n++;
-    return MT_OK;
-}
-
-/* SHA-256 (hex) and size of a file, streamed. */
-static mt_status file_digest(const char *path, char hex[65], uint64_t *size, mt_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return mt_err_set(err, errno == ENOENT ? MT_EINVAL : MT_EIO,
-                          "an uploaded output is missing (upload it before the report)");
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    uint8_t buf[1 << 16];
-    mt_status rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
-                       ? MT_OK
-                       : mt_err_set(err, MT_ENOMEM, "out of memory");
-    *size = 0;
-    for (ssize_t n; !rc && (n = read(fd, buf, sizeof buf)) != 0;) {
-        if (n < 0) {
-            if (errno != EINTR)
-                rc = mt_err_set(err, MT_EIO, "reading an uploaded output: %s", strerror(errno));
-            continue;
-        }
-        *size += (uint64_t)n;
-        if (EVP_DigestUpdate(md, buf, (size_t)n) != 1)
-            rc = mt_err_set(err, MT_EINTERNAL, "sha256 failed");
-    }
-    unsigned char d[32];
-    unsigned dl = 0;
-    if (!rc && EVP_DigestFinal_ex(md, d, &dl) != 1)
-        rc = mt_err_set(err, MT_EINTERNAL, "sha256 failed");
-    if (!rc)
-        mt_hex_encode(d, 32, hex);
-    EVP_MD_CTX_free(md);
-    close(fd);
-    return rc;
-}
 
 static mt_status stage_add(report_stage *st, const char *path, mt_err *err)
 {
@@ -635,6 +642,7 @@ static void stage_discard(report_stage *st)
         if (st->tmp[i][0])
             (void)unlink(st->tmp[i]);
     st->n = 0;
+    st->nup = 0;
 }
 
 /* sched_finish_guarded's guard: the lease is checked again under the write
@@ -642,7 +650,6 @@ static void stage_discard(report_stage *st)
  * first check and here is seen), then the staged outputs become the objects. */
 static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
 {
-    (void)db;
     report_stage *st = gctx;
     lease_row l;
     mt_status rc = lease_load(st->rs, st->task_id, &l, err);
@@ -658,6 +665,12 @@ static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
                           "current lease (%lld); the task was handed to another executor",
                           (unsigned long long)st->fence, (long long)l.fence);
     }
+    st->lease_ok = true;
+    for (size_t i = 0; i < st->nup; i++)
+        if ((rc = untrusted_objects_upload_publish_in(st->rs->core, db, st->task_id,
+                                                      (int64_t)st->fence, st->up_obj[i],
+                                                      st->up_size[i], st->up_sha[i], err)))
+            return rc;
     for (size_t i = 0; i < st->n; i++) {
         if (rename(st->tmp[i], st->path[i]) != 0)
             return mt_err_set(err, MT_EIO, "storing output %zu of task %s: %s", i, st->task_id,
@@ -697,13 +710,31 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
                 rc = mt_err_set(err, MT_EINVAL, "output slot '%s' was not reported", slot);
             break;
         }
-        if (up) { /* streamed before the report under this fence (mt_remote_sched_xfer) */
-            char path[4096], hex[65];
+        if (up) { /* streamed before the report under this fence (upload_begin) */
+            char hex[65];
             uint64_t got = 0;
-            if ((rc = file_path(rs, mt_db_col_text(q, 1), true, path, err)) ||
-                (rc = stage_uploaded(st, path, err)) ||
-                (rc = file_digest(st->tmp[st->n - 1], hex, &got, err)))
+            core_file f;
+            if (st->nup >= MT_JOB_MAX_SLOTS) {
+                rc = mt_err_set(err, MT_EINVAL, "too many output slots");
                 break;
+            }
+            if ((rc = core_file_load(rs->core, rs->db, mt_db_col_text(q, 1), &f, err)))
+                break;
+            if (!f.object_id[0]) {
+                rc = mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
+                break;
+            }
+            if ((rc = untrusted_objects_upload_info(rs->core, task_id, (int64_t)st->fence,
+                                                    f.object_id, &got, hex, err))) {
+                if (rc == MT_ENOTFOUND)
+                    rc = mt_err_set(err, MT_EINVAL,
+                                    "an uploaded output is missing (upload it before the report)");
+                break;
+            }
+            snprintf(st->up_obj[st->nup], sizeof st->up_obj[0], "%s", f.object_id);
+            memcpy(st->up_sha[st->nup], hex, 65);
+            st->up_size[st->nup] = got;
+            st->nup++;
             if (got != (uint64_t)size || strcmp(hex, sha) != 0) {
                 rc = mt_err_set(err, MT_EINVAL, "output slot '%s': size or sha256 mismatch",
                                 slot);
@@ -844,6 +875,25 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
         }
     }
     rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, report_guard, st, err);
+    if (rc && st->lease_ok && (st->nup || st->n) && rc != MT_ECONFLICT && rc != MT_EUNAVAIL) {
+        /* the lease was current but the outputs could not be stored (a
+         * damaged staged upload, a local file gone): the task fails now with
+         * the reason, instead of staying 'running' until its lease runs out */
+        mt_error("task %s: storing the executor's outputs failed: %s", task_id, err->msg);
+        char reason[160];
+        snprintf(reason, sizeof reason,
+                 "the executor's outputs could not be stored (%s; see the server log)",
+                 mt_status_name(rc));
+        stage_discard(st);
+        st->lease_ok = false;
+        r.ok = false;
+        r.canceled = false;
+        json_decref(r.outputs);
+        r.outputs = NULL;
+        free(r.failure_reason);
+        r.failure_reason = strdup(reason);
+        rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, report_guard, st, err);
+    }
     /* the outcome is stored: uploads of this lease not moved over an object
      * (a failed or canceled outcome, outputs the report did not name) go */
     if (!rc && rep.fence)
@@ -919,13 +969,14 @@ static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence
     json_t *v;
     json_array_foreach(ids, i, v)
     {
-        char path[4096], up[4096 + 32];
-        if (file_path(rs, json_string_value(v), true, path, &e) == MT_OK) {
-            upload_name(path, (uint64_t)fence, up);
-            (void)unlink(up);
-        }
+        core_file f;
+        if (core_file_load(rs->core, rs->db, json_string_value(v), &f, &e) == MT_OK &&
+            f.object_id[0])
+            untrusted_objects_upload_drop(rs->core, task_id, fence, f.object_id);
     }
     json_decref(ids);
+    if (rs->core->ostore) /* also rows of an upload whose file row is gone */
+        untrusted_objects_upload_drop(rs->core, task_id, fence, NULL);
 }
 
 static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *err)
@@ -1053,6 +1104,12 @@ mt_status mt_remote_sched_sweep(mt_remote_sched *rs, mt_err *err)
         return lrc ? lrc : grc;
     }
     mt_status rc = sweep_expired(rs, err);
+    /* now and then (every STAGE_SWEEP_ROUNDS rounds): staged uploads of
+     * leases no longer current that the paths above missed (an upload that
+     * passed its lease check just before the expiry, a deleted task) */
+    static _Atomic unsigned rounds;
+    if (rs->core->ostore && atomic_fetch_add(&rounds, 1) % STAGE_SWEEP_ROUNDS == 0)
+        untrusted_objects_sweep_staged(rs->core, rs->db);
     mt_db_unlock(rs->db, MT_DB_LOCK_LEASE_SWEEP);
     return rc;
 }

@@ -883,12 +883,28 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
         }
         job_free(&job);
     }
-    /* Retry storing the outcome: it must not be lost to a transient error. */
-    for (int tries = 0; tries < 20; tries++) {
+    /* Retry storing the outcome: it must not be lost to a transient error.
+     * An outcome that cannot be stored (an output that does not enter the
+     * object store: a changed local file, a damaged database object; or
+     * retryable errors that do not pass) fails the task now, with the
+     * reason, instead of leaving it 'running' until the next start. */
+    bool failing = false;
+    for (int tries = 0; tries < 40; tries++) {
         mt_err ferr;
-        if (finish(s, c, mdb, task_id, attempt, rc ? NULL : &res, rc ? reason : NULL, next,
-                   next_got, next_attempt, NULL, NULL, &ferr) == MT_OK)
+        mt_status frc = finish(s, c, mdb, task_id, attempt, rc || failing ? NULL : &res,
+                               rc || failing ? reason : NULL, next, next_got, next_attempt, NULL,
+                               NULL, &ferr);
+        if (frc == MT_OK)
             break;
+        if (!rc && !failing && (frc != MT_EUNAVAIL || tries >= 19)) {
+            mt_error("task %s: storing the outcome failed (%s); the task fails", task_id,
+                     ferr.msg);
+            snprintf(reason, sizeof reason,
+                     "the task's outputs could not be stored (%s; see the server log)",
+                     mt_status_name(frc));
+            failing = true;
+            continue;
+        }
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
         struct timespec ts = {0, 250 * 1000 * 1000};
         nanosleep(&ts, NULL);

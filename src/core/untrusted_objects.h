@@ -84,4 +84,40 @@ mt_status untrusted_objects_delete(mt_core *c, const char *id, mt_err *err);
  * node may be writing). Logs how many files and bytes. */
 void untrusted_objects_sweep(mt_core *c, mt_db *db);
 
+/* ---- executor uploads (POST /v1/executor/output; docs/cluster.md "Object
+ * storage") ----------------------------------------------------------------
+ * An output uploaded by a remote executor under the lease (task, fence)
+ * before its report. dir: the file <object>.up-<fence> in the object
+ * directory (temporary file + fsync + rename; a free-disk reserve of 1 GiB
+ * is kept), so several nodes need a shared mount. db: staged in the database
+ * (mt_ostore_stage_*), so any node on it can take the report. At most
+ * lease_cap bytes (db: all outputs of the lease together). */
+typedef struct untrusted_upload untrusted_upload;
+mt_status untrusted_objects_upload_begin(mt_core *c, const char *task_id, int64_t fence,
+                                         const char *object, uint64_t size, uint64_t lease_cap,
+                                         untrusted_upload **out, mt_err *err);
+mt_status untrusted_objects_upload_write(untrusted_upload *u, const uint8_t *data, size_t len,
+                                         mt_err *err);
+/* Completes it; sha256_hex receives the digest of the bytes received. */
+mt_status untrusted_objects_upload_commit(untrusted_upload *u, char sha256_hex[65], mt_err *err);
+void untrusted_objects_upload_free(untrusted_upload *u); /* uncommitted: removed */
+/* Size and SHA-256 of a completed upload (dir: hashed from the file; db:
+ * as recorded, checked again by _publish_in); MT_ENOTFOUND if none. */
+mt_status untrusted_objects_upload_info(mt_core *c, const char *task_id, int64_t fence,
+                                        const char *object, uint64_t *size, char sha256_hex[65],
+                                        mt_err *err);
+/* Inside the outcome's transaction on db: the upload becomes the object
+ * (dir: rename over it; db: rows moved and their digest checked against
+ * sha256_hex, MT_EIO when damaged). */
+mt_status untrusted_objects_upload_publish_in(mt_core *c, mt_db *db, const char *task_id,
+                                              int64_t fence, const char *object, uint64_t size,
+                                              const char *sha256_hex, mt_err *err);
+/* Best effort: removes what was uploaded under (task, fence) (dir: the file
+ * of object; db: every staged row of the lease, object ignored). */
+void untrusted_objects_upload_drop(mt_core *c, const char *task_id, int64_t fence,
+                                   const char *object);
+/* db: drops the staged uploads of leases that are not the current lease of a
+ * running task (read on db); logs how many. dir: nothing. */
+void untrusted_objects_sweep_staged(mt_core *c, mt_db *db);
+
 #endif

@@ -223,8 +223,6 @@ static bool xfer_route(const char *head, const char *route, mt_rxfer *x, mt_stat
 /* Raw transfers take at most half of the connections, so renewals and
  * reports always find one (a lease must not run out behind big uploads). */
 #define MAX_XFERS (MT_EXECUTOR_API_MAX_CONNS / 2)
-/* Free space an upload must leave on the objects' file system. */
-#define UPLOAD_DISK_RESERVE ((uint64_t)1 << 30)
 
 static bool xfer_enter(mt_executor_api *api)
 {
@@ -294,82 +292,44 @@ static void serve_input(mt_executor_api *api, size_t slot, SSL *ssl, const mt_rx
 }
 
 /* POST /v1/executor/output?Q: an output's ciphertext (blen bytes) streamed
- * into its staging file (temp + fsync + rename), checked by the report. */
+ * into its staging place (mt_remote_sched_upload_*: a file, or rows of the
+ * database with --objects db), checked by the report. */
 static void serve_output(mt_executor_api *api, size_t slot, SSL *ssl, const mt_rxfer *x,
                          size_t blen)
 {
     mt_err err;
     mt_err_clear(&err);
-    char path[4096 + 32], tmp[4096 + 64];
+    untrusted_upload *u = NULL;
     pthread_mutex_lock(&api->rs_mu);
-    mt_status rc = mt_remote_sched_xfer(api->rs, x, true, path, &err);
+    mt_status rc = mt_remote_sched_upload_begin(api->rs, x, blen, &u, &err);
     pthread_mutex_unlock(&api->rs_mu);
-    uint8_t rnd[8];
-    char hex[17];
-    if (!rc && !(rc = mt_random(rnd, sizeof rnd, &err))) {
-        mt_hex_encode(rnd, sizeof rnd, hex);
-        snprintf(tmp, sizeof tmp, "%s.tmp-%s", path, hex);
-    }
-    /* the disk is shared by every task: an upload must leave a reserve */
-    struct statvfs vfs;
-    char dir[4096 + 32];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = '\0';
-    if (!rc && statvfs(slash ? dir : ".", &vfs) == 0 &&
-        (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)blen + UPLOAD_DISK_RESERVE)
-        rc = mt_err_set(&err, MT_EUNAVAIL,
-                        "the scheduler has not enough free disk space for this output");
-    int fd = rc ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (!rc && fd < 0)
-        rc = mt_err_set(&err, MT_EIO, "the scheduler cannot store this output");
     if (rc) {
         respond_error(ssl, rc, err.msg);
         return;
     }
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
-        rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
     uint8_t buf[1 << 16];
+    bool early = false;
     for (size_t left = blen; !rc && left > 0;) {
         int n = SSL_read(ssl, buf, left < sizeof buf ? (int)left : (int)sizeof buf);
         if (n <= 0) {
             rc = mt_err_set(&err, MT_EIO, "the upload ended early");
+            early = true;
             break;
         }
-        for (size_t off = 0; !rc && off < (size_t)n;) {
-            ssize_t w = write(fd, buf + off, (size_t)n - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                rc = mt_err_set(&err, errno == ENOSPC ? MT_EUNAVAIL : MT_EIO,
-                                "the scheduler cannot store this output (%s)",
-                                errno == ENOSPC ? "disk full" : "write error");
-            else
-                off += (size_t)w;
-        }
-        if (!rc && EVP_DigestUpdate(md, buf, (size_t)n) != 1)
-            rc = mt_err_set(&err, MT_EINTERNAL, "sha256 failed");
+        rc = mt_remote_sched_upload_write(u, buf, (size_t)n, &err);
         left -= (size_t)n;
         xfer_alive(api, slot);
     }
-    unsigned char d[32];
-    unsigned dl = 0;
-    if (!rc && (fsync(fd) != 0 || EVP_DigestFinal_ex(md, d, &dl) != 1))
-        rc = mt_err_set(&err, MT_EIO, "the scheduler cannot store this output");
-    EVP_MD_CTX_free(md);
-    close(fd);
-    if (!rc && rename(tmp, path) != 0)
-        rc = mt_err_set(&err, MT_EIO, "the scheduler cannot store this output");
+    char dh[65];
+    if (!rc)
+        rc = mt_remote_sched_upload_commit(u, dh, &err);
+    mt_remote_sched_upload_free(u);
     if (rc) {
-        unlink(tmp);
-        if (rc != MT_EIO || strcmp(err.msg, "the upload ended early") != 0)
+        if (!early)
             respond_error(ssl, rc, err.msg);
         return;
     }
-    char dh[65], body[128];
-    mt_hex_encode(d, 32, dh);
+    char body[128];
     snprintf(body, sizeof body, "{\"size\":%zu,\"sha256\":\"%s\"}", blen, dh);
     respond(ssl, 200, "OK", body);
 }

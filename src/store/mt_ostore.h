@@ -151,4 +151,55 @@ mt_status mt_ostore_writer_commit(mt_ostore_writer *w, const char *id, char sha2
                                   mt_err *err);
 void mt_ostore_writer_free(mt_ostore_writer *w);
 
+/* ---- staged uploads (database backend only; docs/cluster.md "Object
+ * storage": executor uploads with --objects db) ---------------------------
+ * An output that a remote executor uploads before its report is staged in
+ * the database (tables object_stage, object_stage_chunks), keyed by the task,
+ * the lease's fencing token and the output's object id, so that any node on
+ * the same database can take the report. The chunks are inserted one
+ * statement each (a bounded transaction) as the stream arrives; the header
+ * row, written by _commit, makes the upload complete (a retried upload of the
+ * same key replaces it whole). Other keys are MT_EINVAL (ids: mt_id_valid,
+ * fence >= 0); the dir backend is MT_EINVAL. */
+typedef struct mt_ostore_stage mt_ostore_stage;
+/* Starts staging size bytes; MT_ETOOBIG when the uploads completed under
+ * this lease for its other objects plus size exceed lease_cap. */
+mt_status mt_ostore_stage_begin(mt_ostore *s, const char *task_id, int64_t fence,
+                                const char *object, uint64_t size, uint64_t lease_cap,
+                                mt_ostore_stage **out, mt_err *err);
+/* Appends bytes (never more than the size announced: MT_EINVAL). */
+mt_status mt_ostore_stage_write(mt_ostore_stage *w, const uint8_t *data, size_t len,
+                                mt_err *err);
+/* Completes the upload (all size bytes written, else MT_EINVAL);
+ * *sha256_hex (may be NULL) receives the SHA-256 of the bytes received. */
+mt_status mt_ostore_stage_commit(mt_ostore_stage *w, char sha256_hex[65], mt_err *err);
+/* Frees w; an uncommitted upload's chunks are deleted (best effort). */
+void mt_ostore_stage_free(mt_ostore_stage *w);
+/* Size and SHA-256 recorded for a completed upload; MT_ENOTFOUND if none. */
+mt_status mt_ostore_stage_info(mt_ostore *s, const char *task_id, int64_t fence,
+                               const char *object, uint64_t *size, char sha256_hex[65],
+                               mt_err *err);
+/* Inside the caller's open transaction on db (the outcome's): the completed
+ * upload becomes object `object` (replacing it) and its staging rows go, so
+ * both commit or roll back with the caller's. The header must record size
+ * and sha256_hex, and the chunks copied into the object are read back and
+ * hashed: a missing, extra or wrong-length chunk or another digest is MT_EIO
+ * naming the object and the chunk (nothing is changed that the caller's
+ * rollback does not undo). MT_ENOTFOUND when there is no completed upload. */
+mt_status mt_ostore_stage_publish_in(mt_ostore *s, struct mt_db *db, const char *task_id,
+                                     int64_t fence, const char *object, uint64_t size,
+                                     const char *sha256_hex, mt_err *err);
+/* Deletes every staged row (complete or not) of the lease (task, fence). */
+mt_status mt_ostore_stage_drop(mt_ostore *s, const char *task_id, int64_t fence, mt_err *err);
+/* Drops the staged rows of every lease for which keep(ctx, task, fence) is
+ * false (at most 256 leases per call); *dropped = leases dropped. The dir
+ * backend: nothing. */
+mt_status mt_ostore_stage_sweep(mt_ostore *s,
+                                bool (*keep)(void *ctx, const char *task_id, int64_t fence),
+                                void *ctx, size_t *dropped, mt_err *err);
+/* The SHA-256 recorded for object id, read on db (a connection to the same
+ * database, e.g. inside the caller's transaction); MT_ENOTFOUND if absent. */
+mt_status mt_ostore_digest_in(mt_ostore *s, struct mt_db *db, const char *id,
+                              char sha256_hex[65], mt_err *err);
+
 #endif

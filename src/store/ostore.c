@@ -38,7 +38,17 @@ static const char DB_SCHEMA[] =
     " created_at INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS object_chunks("
     " gen TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,"
-    " PRIMARY KEY(gen, seq))";
+    " PRIMARY KEY(gen, seq));"
+    /* staged uploads (mt_ostore_stage_*): keyed by the lease that wrote them */
+    "CREATE TABLE IF NOT EXISTS object_stage("
+    " task_id TEXT NOT NULL, fence INTEGER NOT NULL, object TEXT NOT NULL,"
+    " gen TEXT NOT NULL UNIQUE, size INTEGER NOT NULL, chunks INTEGER NOT NULL,"
+    " chunk_size INTEGER NOT NULL, sha256 TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " PRIMARY KEY(task_id, fence, object));"
+    "CREATE TABLE IF NOT EXISTS object_stage_chunks("
+    " gen TEXT NOT NULL, task_id TEXT NOT NULL, fence INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " data BLOB NOT NULL, PRIMARY KEY(gen, seq));"
+    "CREATE INDEX IF NOT EXISTS object_stage_chunks_lease ON object_stage_chunks(task_id, fence)";
 
 mt_ostore_kind mt_ostore_url_kind(const char *url)
 {
@@ -956,4 +966,480 @@ mt_status mt_ostore_put_in(mt_ostore *s, mt_db *db, const char *id, const uint8_
     if ((rc = sha256_hex(src.mem, len, src.sha, err)))
         return rc;
     return db_put_in(s, db, id, &src, sha256_out, err);
+}
+
+/* ---- staged uploads (database backend) ---------------------------------------
+ * object_stage: one header row per (task, fence, object), written when an
+ * upload completed; object_stage_chunks: the chunks, each inserted on its own
+ * (a bounded transaction) as the stream arrives, keyed by the upload's own
+ * generation so that a retried upload never mixes with an earlier one. */
+
+struct mt_ostore_stage {
+    mt_ostore *s;
+    char task[MT_ID_LEN + 1], object[MT_ID_LEN + 1];
+    int64_t fence;
+    mt_id gen;
+    uint64_t size, written;
+    int64_t seq;
+    uint8_t *buf;
+    size_t fill;
+    EVP_MD_CTX *md;
+    bool committed;
+};
+
+static mt_status stage_key_check(mt_ostore *s, const char *task, int64_t fence,
+                                 const char *object, mt_err *err)
+{
+    if (s->kind != MT_OSTORE_DB)
+        return mt_err_set(err, MT_EINVAL, "object store: staged uploads need the database "
+                                          "backend");
+    if (!task || !mt_id_valid(task) || fence < 0 || (object && !mt_id_valid(object)))
+        return mt_err_set(err, MT_EINVAL, "object store: bad staging key");
+    return MT_OK;
+}
+
+/* Runs sql with (task, fence[, object]) bound as ?1 ?2 ?3. */
+static mt_status stage_run(mt_db *db, const char *sql, const char *task, int64_t fence,
+                           const char *object, int64_t *one, mt_err *err)
+{
+    mt_db_stmt *q = NULL;
+    mt_status rc = mt_db_prepare(db, sql, &q, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(q, 1, task);
+    mt_db_bind_int64(q, 2, fence);
+    if (object)
+        mt_db_bind_text(q, 3, object);
+    if (mt_db_step(q, &rc, err) == MT_DB_ROW && one)
+        *one = mt_db_col_int64(q, 0);
+    mt_db_finalize(q);
+    return rc;
+}
+
+mt_status mt_ostore_stage_begin(mt_ostore *s, const char *task_id, int64_t fence,
+                                const char *object, uint64_t size, uint64_t lease_cap,
+                                mt_ostore_stage **out, mt_err *err)
+{
+    *out = NULL;
+    mt_status rc = stage_key_check(s, task_id, fence, object, err);
+    if (rc)
+        return rc;
+    /* the bound per lease: what this lease staged for its other outputs plus
+     * this upload (a retried upload of the same output replaces it) */
+    int64_t staged = 0;
+    pthread_mutex_lock(&s->mu);
+    rc = stage_run(s->db,
+                   "SELECT coalesce(sum(size), 0) FROM object_stage WHERE task_id = ?1 AND "
+                   "fence = ?2 AND object <> ?3",
+                   task_id, fence, object, &staged, err);
+    pthread_mutex_unlock(&s->mu);
+    if (rc)
+        return mt_err_prefix(err, rc, "object store: staging an upload: ");
+    if (size > lease_cap || (uint64_t)staged > lease_cap - size)
+        return mt_err_set(err, MT_ETOOBIG,
+                          "the outputs uploaded under this lease would exceed %llu bytes",
+                          (unsigned long long)lease_cap);
+    mt_ostore_stage *w = calloc(1, sizeof *w);
+    if (!w || !(w->buf = malloc(s->chunk)) || !(w->md = EVP_MD_CTX_new()) ||
+        EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
+        mt_ostore_stage_free(w);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    w->s = s;
+    snprintf(w->task, sizeof w->task, "%s", task_id);
+    snprintf(w->object, sizeof w->object, "%s", object);
+    w->fence = fence;
+    w->size = size;
+    mt_id_new(&w->gen);
+    *out = w;
+    return MT_OK;
+}
+
+/* Inserts the buffered chunk (its own statement: a bounded transaction). */
+static mt_status stage_flush(mt_ostore_stage *w, mt_err *err)
+{
+    mt_ostore *s = w->s;
+    mt_db_stmt *q = NULL;
+    pthread_mutex_lock(&s->mu);
+    mt_status rc = mt_db_prepare(s->db,
+                                 "INSERT INTO object_stage_chunks(gen, task_id, fence, seq, data) "
+                                 "VALUES(?, ?, ?, ?, ?)",
+                                 &q, err);
+    if (!rc) {
+        mt_db_bind_text(q, 1, w->gen.s);
+        mt_db_bind_text(q, 2, w->task);
+        mt_db_bind_int64(q, 3, w->fence);
+        mt_db_bind_int64(q, 4, w->seq);
+        mt_db_bind_blob(q, 5, w->buf, w->fill);
+        mt_db_step(q, &rc, err);
+    }
+    mt_db_finalize(q);
+    pthread_mutex_unlock(&s->mu);
+    if (rc)
+        return mt_err_prefix(err, rc, "object store: staging an upload: ");
+    w->seq++;
+    w->fill = 0;
+    return MT_OK;
+}
+
+mt_status mt_ostore_stage_write(mt_ostore_stage *w, const uint8_t *data, size_t len, mt_err *err)
+{
+    if (w->committed || len > w->size - w->written)
+        return mt_err_set(err, MT_EINVAL, "object store: more bytes than the upload announced");
+    if (EVP_DigestUpdate(w->md, data, len) != 1)
+        return mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 failed");
+    w->written += len;
+    while (len) {
+        size_t n = w->s->chunk - w->fill < len ? w->s->chunk - w->fill : len;
+        memcpy(w->buf + w->fill, data, n);
+        w->fill += n;
+        data += n;
+        len -= n;
+        mt_status rc;
+        if (w->fill == w->s->chunk && (rc = stage_flush(w, err)))
+            return rc;
+    }
+    return MT_OK;
+}
+
+/* Removes the staged upload of (task, fence, object) there, if any: its
+ * header and its chunks (inside a transaction on db). */
+static mt_status stage_remove_one(mt_db *db, const char *task, int64_t fence, const char *object,
+                                  mt_err *err)
+{
+    mt_status rc = stage_run(db,
+                             "DELETE FROM object_stage_chunks WHERE gen IN (SELECT gen FROM "
+                             "object_stage WHERE task_id = ?1 AND fence = ?2 AND object = ?3)",
+                             task, fence, object, NULL, err);
+    if (!rc)
+        rc = stage_run(db,
+                       "DELETE FROM object_stage WHERE task_id = ?1 AND fence = ?2 AND "
+                       "object = ?3",
+                       task, fence, object, NULL, err);
+    return rc;
+}
+
+mt_status mt_ostore_stage_commit(mt_ostore_stage *w, char sha256_out[65], mt_err *err)
+{
+    if (w->committed || w->written != w->size)
+        return mt_err_set(err, MT_EINVAL, "object store: the upload is incomplete");
+    mt_status rc;
+    if ((w->fill || w->seq == 0) && w->size && (rc = stage_flush(w, err)))
+        return rc;
+    uint8_t d[32];
+    unsigned dl = 0;
+    char sha[65];
+    if (EVP_DigestFinal_ex(w->md, d, &dl) != 1)
+        return mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 failed");
+    mt_hex_encode(d, 32, sha);
+    mt_ostore *s = w->s;
+    pthread_mutex_lock(&s->mu);
+    for (int t = 0; t < PUT_TRIES; t++) {
+        mt_db_stmt *q = NULL;
+        if (!(rc = mt_db_begin(s->db, tx_mode(s), err)) &&
+            !(rc = stage_remove_one(s->db, w->task, w->fence, w->object, err)) &&
+            !(rc = mt_db_prepare(s->db,
+                                 "INSERT INTO object_stage(task_id, fence, object, gen, size, "
+                                 "chunks, chunk_size, sha256, created_at) VALUES(?, ?, ?, ?, ?, "
+                                 "?, ?, ?, ?)",
+                                 &q, err))) {
+            mt_db_bind_text(q, 1, w->task);
+            mt_db_bind_int64(q, 2, w->fence);
+            mt_db_bind_text(q, 3, w->object);
+            mt_db_bind_text(q, 4, w->gen.s);
+            mt_db_bind_int64(q, 5, (int64_t)w->size);
+            mt_db_bind_int64(q, 6, w->seq);
+            mt_db_bind_int64(q, 7, (int64_t)s->chunk);
+            mt_db_bind_text(q, 8, sha);
+            mt_db_bind_int64(q, 9, mt_now());
+            mt_db_step(q, &rc, err);
+        }
+        mt_db_finalize(q);
+        if (!rc)
+            rc = mt_db_commit(s->db, err);
+        if (!rc)
+            break;
+        mt_db_rollback(s->db);
+        /* a concurrent upload of the same output committed first (primary
+         * key): replace it, as a put does */
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc)
+        return mt_err_prefix(err, rc, "object store: staging an upload: ");
+    w->committed = true;
+    if (sha256_out)
+        memcpy(sha256_out, sha, 65);
+    return MT_OK;
+}
+
+void mt_ostore_stage_free(mt_ostore_stage *w)
+{
+    if (!w)
+        return;
+    if (!w->committed && w->s && w->seq) { /* best effort: the sweep gets the rest */
+        mt_db_stmt *q = NULL;
+        mt_err e;
+        mt_status rc;
+        pthread_mutex_lock(&w->s->mu);
+        if (!mt_db_prepare(w->s->db, "DELETE FROM object_stage_chunks WHERE gen = ?", &q, &e)) {
+            mt_db_bind_text(q, 1, w->gen.s);
+            mt_db_step(q, &rc, &e);
+        }
+        mt_db_finalize(q);
+        pthread_mutex_unlock(&w->s->mu);
+    }
+    EVP_MD_CTX_free(w->md);
+    free(w->buf);
+    free(w);
+}
+
+typedef struct stage_head {
+    char gen[80];
+    int64_t size, chunks, chunk_size;
+    char sha[80];
+} stage_head;
+
+static mt_status stage_head_load(mt_db *db, const char *task, int64_t fence, const char *object,
+                                 stage_head *h, mt_err *err)
+{
+    memset(h, 0, sizeof *h);
+    mt_db_stmt *q = NULL;
+    mt_status rc = mt_db_prepare(db,
+                                 "SELECT gen, size, chunks, chunk_size, sha256 FROM object_stage "
+                                 "WHERE task_id = ?1 AND fence = ?2 AND object = ?3",
+                                 &q, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(q, 1, task);
+    mt_db_bind_int64(q, 2, fence);
+    mt_db_bind_text(q, 3, object);
+    int r = mt_db_step(q, &rc, err);
+    if (r == MT_DB_ROW) {
+        snprintf(h->gen, sizeof h->gen, "%s", mt_db_col_text(q, 0));
+        h->size = mt_db_col_int64(q, 1);
+        h->chunks = mt_db_col_int64(q, 2);
+        h->chunk_size = mt_db_col_int64(q, 3);
+        snprintf(h->sha, sizeof h->sha, "%s", mt_db_col_text(q, 4));
+    } else if (r == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND,
+                        "an uploaded output is missing (upload it before the report)");
+    mt_db_finalize(q);
+    if (rc)
+        return rc;
+    if (!mt_id_valid(h->gen) || h->size < 0 || h->chunk_size < MT_OSTORE_CHUNK_MIN ||
+        h->chunk_size > MT_OSTORE_CHUNK_MAX || strlen(h->sha) != 64 ||
+        h->chunks != h->size / h->chunk_size + (h->size % h->chunk_size != 0))
+        return mt_err_set(err, MT_EIO,
+                          "output object %s: its staged upload in the object store database is "
+                          "inconsistent",
+                          object);
+    return MT_OK;
+}
+
+mt_status mt_ostore_stage_info(mt_ostore *s, const char *task_id, int64_t fence,
+                               const char *object, uint64_t *size, char sha256_hex[65],
+                               mt_err *err)
+{
+    mt_status rc = stage_key_check(s, task_id, fence, object, err);
+    if (rc)
+        return rc;
+    stage_head h;
+    pthread_mutex_lock(&s->mu);
+    rc = stage_head_load(s->db, task_id, fence, object, &h, err);
+    pthread_mutex_unlock(&s->mu);
+    if (rc)
+        return rc;
+    *size = (uint64_t)h.size;
+    memcpy(sha256_hex, h.sha, 65);
+    return MT_OK;
+}
+
+mt_status mt_ostore_stage_publish_in(mt_ostore *s, struct mt_db *db, const char *task_id,
+                                     int64_t fence, const char *object, uint64_t size,
+                                     const char *sha256_hex, mt_err *err)
+{
+    mt_status rc = stage_key_check(s, task_id, fence, object, err);
+    if (rc)
+        return rc;
+    stage_head h;
+    if ((rc = stage_head_load(db, task_id, fence, object, &h, err)))
+        return rc;
+    if ((uint64_t)h.size != size || strcmp(h.sha, sha256_hex) != 0)
+        return mt_err_set(err, MT_EIO,
+                          "output object %s: the staged upload is not the one the report "
+                          "names (size or SHA-256)",
+                          object);
+    /* the object's new version: the staged chunks copied inside the
+     * database, then read back and hashed: what commits is what was checked */
+    mt_id g;
+    mt_id_new(&g);
+    mt_db_stmt *q = NULL;
+    if ((rc = db_remove(db, object, err)) ||
+        (rc = mt_db_prepare(db,
+                            "INSERT INTO object_data(id, gen, size, chunks, chunk_size, sha256, "
+                            "created_at) VALUES(?, ?, ?, ?, ?, ?, ?)",
+                            &q, err)))
+        return rc;
+    mt_db_bind_text(q, 1, object);
+    mt_db_bind_text(q, 2, g.s);
+    mt_db_bind_int64(q, 3, h.size);
+    mt_db_bind_int64(q, 4, h.chunks);
+    mt_db_bind_int64(q, 5, h.chunk_size);
+    mt_db_bind_text(q, 6, h.sha);
+    mt_db_bind_int64(q, 7, mt_now());
+    mt_db_step(q, &rc, err);
+    mt_db_finalize(q);
+    if (rc || (rc = db_run2(db,
+                            "INSERT INTO object_chunks(gen, seq, data) SELECT CAST(? AS TEXT), seq, data FROM "
+                            "object_stage_chunks WHERE gen = ?",
+                            g.s, h.gen, NULL, err)))
+        return rc;
+    int64_t n = -1;
+    if (!(rc = mt_db_prepare(db, "SELECT count(*) FROM object_chunks WHERE gen = ?", &q, err))) {
+        mt_db_bind_text(q, 1, g.s);
+        if (mt_db_step(q, &rc, err) == MT_DB_ROW)
+            n = mt_db_col_int64(q, 0);
+        mt_db_finalize(q);
+    }
+    if (rc)
+        return rc;
+    if (n != h.chunks)
+        return mt_err_set(err, MT_EIO,
+                          "output object %s: its staged upload in the object store database "
+                          "has %lld chunk(s), expected %lld",
+                          object, (long long)n, (long long)h.chunks);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    if ((rc = mt_db_prepare(db, "SELECT data FROM object_chunks WHERE gen = ? AND seq = ?", &q,
+                            err))) {
+        EVP_MD_CTX_free(md);
+        return rc;
+    }
+    for (int64_t i = 0; !rc && i < h.chunks; i++) {
+        uint64_t rest = (uint64_t)h.size - (uint64_t)i * (uint64_t)h.chunk_size;
+        size_t want = rest < (uint64_t)h.chunk_size ? (size_t)rest : (size_t)h.chunk_size;
+        mt_db_reset(q);
+        mt_db_bind_text(q, 1, g.s);
+        mt_db_bind_int64(q, 2, i);
+        size_t got = 0;
+        const void *p = NULL;
+        int st = mt_db_step(q, &rc, err);
+        if (rc)
+            break;
+        if (st == MT_DB_ROW)
+            p = mt_db_col_blob(q, 0, &got);
+        if (st != MT_DB_ROW || got != want)
+            rc = mt_err_set(err, MT_EIO,
+                            "output object %s: its staged upload in the object store database "
+                            "is damaged (chunk %lld of %lld: %s)",
+                            object, (long long)i, (long long)h.chunks,
+                            st != MT_DB_ROW ? "missing" : "wrong length");
+        else if (got && EVP_DigestUpdate(md, p, got) != 1)
+            rc = mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 failed");
+    }
+    mt_db_finalize(q);
+    uint8_t d[32];
+    unsigned dl = 0;
+    char got_sha[65];
+    if (!rc && EVP_DigestFinal_ex(md, d, &dl) != 1)
+        rc = mt_err_set(err, MT_EINTERNAL, "object store: SHA-256 failed");
+    EVP_MD_CTX_free(md);
+    if (rc)
+        return rc;
+    mt_hex_encode(d, 32, got_sha);
+    if (strcmp(got_sha, sha256_hex) != 0)
+        return mt_err_set(err, MT_EIO,
+                          "output object %s: its staged upload in the object store database "
+                          "does not match the SHA-256 of the report (damaged or modified)",
+                          object);
+    if ((rc = stage_remove_one(db, task_id, fence, object, err)))
+        return rc;
+    if (s->cache) /* a cached copy of another version must not be used */
+        untrusted_objstore_delete(s->cache, object, NULL);
+    return MT_OK;
+}
+
+mt_status mt_ostore_stage_drop(mt_ostore *s, const char *task_id, int64_t fence, mt_err *err)
+{
+    mt_status rc = stage_key_check(s, task_id, fence, NULL, err);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s->mu);
+    rc = stage_run(s->db, "DELETE FROM object_stage WHERE task_id = ?1 AND fence = ?2", task_id,
+                   fence, NULL, NULL, err);
+    if (!rc)
+        rc = stage_run(s->db,
+                       "DELETE FROM object_stage_chunks WHERE task_id = ?1 AND fence = ?2",
+                       task_id, fence, NULL, NULL, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+#define STAGE_SWEEP_MAX 256 /* leases looked at per sweep */
+
+mt_status mt_ostore_stage_sweep(mt_ostore *s, bool (*keep)(void *ctx, const char *task_id,
+                                                          int64_t fence),
+                                void *ctx, size_t *dropped, mt_err *err)
+{
+    *dropped = 0;
+    if (s->kind != MT_OSTORE_DB)
+        return MT_OK;
+    struct {
+        char task[MT_ID_LEN + 1];
+        int64_t fence;
+    } *l = calloc(STAGE_SWEEP_MAX, sizeof *l);
+    if (!l)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    size_t n = 0;
+    mt_db_stmt *q = NULL;
+    pthread_mutex_lock(&s->mu);
+    mt_status rc = mt_db_prepare(s->db,
+                                 "SELECT task_id, fence FROM object_stage UNION SELECT task_id, "
+                                 "fence FROM object_stage_chunks",
+                                 &q, err);
+    while (!rc && n < STAGE_SWEEP_MAX && mt_db_step(q, &rc, err) == MT_DB_ROW) {
+        const char *t = mt_db_col_text(q, 0);
+        if (!t || !mt_id_valid(t))
+            continue; /* not a key we write; left alone */
+        snprintf(l[n].task, sizeof l[n].task, "%s", t);
+        l[n].fence = mt_db_col_int64(q, 1);
+        n++;
+    }
+    mt_db_finalize(q);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; !rc && i < n; i++)
+        if (l[i].fence >= 0 && !keep(ctx, l[i].task, l[i].fence) &&
+            !(rc = mt_ostore_stage_drop(s, l[i].task, l[i].fence, err)))
+            (*dropped)++;
+    free(l);
+    return rc;
+}
+
+mt_status mt_ostore_digest_in(mt_ostore *s, struct mt_db *db, const char *id,
+                              char sha256_hex[65], mt_err *err)
+{
+    mt_status rc = id_check(id, err);
+    if (rc)
+        return rc;
+    if (s->kind != MT_OSTORE_DB)
+        return mt_err_set(err, MT_EINVAL, "object store: needs the database backend");
+    mt_db_stmt *q = NULL;
+    if ((rc = mt_db_prepare(db, "SELECT sha256 FROM object_data WHERE id = ?", &q, err)))
+        return rc;
+    mt_db_bind_text(q, 1, id);
+    int r = mt_db_step(q, &rc, err);
+    if (r == MT_DB_ROW) {
+        const char *t = mt_db_col_text(q, 0);
+        if (!t || strlen(t) != 64)
+            rc = mt_err_set(err, MT_EIO, "object %s: its record in the object store database "
+                                         "is inconsistent", id);
+        else
+            memcpy(sha256_hex, t, 65);
+    } else if (r == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "object %s does not exist", id);
+    mt_db_finalize(q);
+    return rc;
 }

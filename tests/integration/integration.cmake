@@ -174,3 +174,7 @@ set_tests_properties(it_cluster_dbcert_renew PROPERTIES
 add_test(NAME it_node_dead COMMAND bash ${MT_TEST_DIR}/integration/it_node_dead.sh)
 set_tests_properties(it_node_dead PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# executor uploads staged in the database: upload through one node, report through another
+add_test(NAME it_objects_nodes COMMAND bash ${MT_TEST_DIR}/integration/it_objects_nodes.sh)
+set_tests_properties(it_objects_nodes PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300 SKIP_RETURN_CODE 77)

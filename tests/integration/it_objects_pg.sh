@@ -4,7 +4,9 @@
 # where PostgreSQL is absent): a two-party PSI task end to end with every
 # object as chunked rows of the database; a restart with the node's local
 # object cache wiped keeps everything (a fresh node sees the same objects);
-# a tampered chunk fails the next task with a clear error and no output.
+# a tampered chunk fails the next task with a clear error and no output; a
+# database that refuses the output's rows fails the task at once (not left
+# running until the next start).
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 PGT=$(dirname "$0")/../pg/pg-temp.sh
@@ -59,3 +61,25 @@ show=$(as alice --output json task show "$T2")
 grep -q "do not match the SHA-256" <<<"$(jq -r .failure_reason <<<"$show")" || fail "unclear reason: $show"
 as alice task result "$T2" --slot ra --key "$MT_WORK/alice.k2" --out "$MT_WORK/x" >/dev/null 2>&1 && fail "an output was stored"
 ok "PostgreSQL, a tampered chunk: the task failed, no output: $(jq -r .failure_reason <<<"$show" | cut -c1-120)"
+
+# the database refuses the output's rows (a trigger playing a failing
+# object store): the task fails at once with the reason, instead of staying
+# 'running' until the next start
+IN3=$(as alice file register "$(as alice file upload "$MT_WORK/alice.enc")" --key "$MT_WORK/alice.key")
+q "CREATE FUNCTION mt_test_refuse() RETURNS trigger LANGUAGE plpgsql AS \$\$ BEGIN RAISE EXCEPTION 'test: object rows refused'; END \$\$"
+q "CREATE TRIGGER mt_test_refuse BEFORE INSERT ON object_chunks FOR EACH ROW EXECUTE FUNCTION mt_test_refuse()"
+for u in alice bob; do "$MESATEE_BIN" key generate --out "$MT_WORK/$u.k3" >/dev/null; done
+O3a=$(as alice file register-output --key "$MT_WORK/alice.k3"); O3b=$(as bob file register-output --key "$MT_WORK/bob.k3")
+T3=$(as alice task create --function "$FN" --input a=alice --input b=bob --output ra=alice --output rb=bob)
+as alice task assign "$T3" --input "a=$IN3" --output "ra=$O3a" >/dev/null
+as bob task assign "$T3" --input "b=${IN[bob]}" --output "rb=$O3b" >/dev/null
+as alice task approve "$T3" >/dev/null; as bob task approve "$T3" >/dev/null
+as alice task invoke "$T3" >/dev/null
+as alice task wait "$T3" --timeout 120 >/dev/null 2>&1 || true
+show=$(as alice --output json task show "$T3")
+[ "$(jq -r .status <<<"$show")" = failed ] || fail "refused output rows: task is $(jq -r .status <<<"$show")"
+grep -q "the task's outputs could not be stored (" <<<"$(jq -r .failure_reason <<<"$show")" || fail "unclear reason: $show"
+grep -q "task $T3: storing the outcome failed (.*SQLSTATE P0001.*); the task fails" "$MT_WORK/server.log" || fail "the server log does not say why"
+as alice task result "$T3" --slot ra --key "$MT_WORK/alice.k3" --out "$MT_WORK/x" >/dev/null 2>&1 && fail "an output was stored"
+q "DROP TRIGGER mt_test_refuse ON object_chunks"
+ok "PostgreSQL, the output's rows refused: the task failed at once: $(jq -r .failure_reason <<<"$show")"

@@ -2,8 +2,9 @@
 # Remote executors with `serve --objects db` (issue 14, docs/cluster.md
 # "Object storage"): inputs stream from the database through the node's
 # digest-checked cache (POST /v1/executor/input), outputs are uploaded into
-# <object>.up-<fence> (POST /v1/executor/output) and enter the database in
-# the transaction that stores the outcome; both parties decrypt; the outputs
+# staging rows of the database (POST /v1/executor/output; object_stage*) and
+# enter the object tables in the transaction that stores the outcome; both
+# parties decrypt; the outputs
 # are database rows; a tampered input in the database fails the task with a
 # clear error and no output.
 source "$(dirname "$0")/lib.sh"
@@ -45,7 +46,9 @@ for f in "${OUT[alice]}" "${OUT[bob]}"; do
   o=$(q "SELECT object_id FROM files WHERE file_id = '$f'")
   [ "$(q "SELECT count(*) FROM object_data WHERE id = '$o'")" = 1 ] || fail "output object $o is not in the database"
 done
-ok "the uploaded outputs are rows of the store's database"
+[ "$(q "SELECT count(*) FROM object_stage") $(q "SELECT count(*) FROM object_stage_chunks")" = "0 0" ] ||
+  fail "staging rows left after the report"
+ok "the uploaded outputs are rows of the store's database; no staging row left"
 
 # tampered input in the database, local cache removed: the task fails, no output
 A=$(q "SELECT object_id FROM files WHERE file_id = '${IN[alice]}'")

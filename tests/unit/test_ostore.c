@@ -9,7 +9,9 @@
  * damaged chunk set (missing chunk, short chunk, inconsistent header), a
  * reader pinned to one version while the object is replaced, concurrent puts
  * of one id (never a mix), local paths and the database cache, copies between
- * backends, URL and option garbage. */
+ * backends, URL and option garbage; staged uploads (executor outputs):
+ * the bound per lease, tampered, truncated and missing staged chunks refused
+ * at publish, the sweep by lease. */
 // clang-format off
 #include <setjmp.h>
 #include <stdarg.h>
@@ -651,6 +653,195 @@ static void test_cache_digest_and_put_in(void **state)
     free(a);
 }
 
+/* ---- staged uploads (executor outputs, --objects db) -------------------------- */
+
+static int64_t count_rows(const char *sql)
+{
+    mt_db *db = NULL;
+    mt_err err = {0};
+    assert_int_equal(mt_db_open(where, 0, &db, &err), MT_OK);
+    mt_db_stmt *st = NULL;
+    if (mt_db_prepare(db, sql, &st, &err))
+        fail_msg("%s: %s", sql, err.msg);
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_step(st, &rc, &err), MT_DB_ROW);
+    int64_t n = mt_db_col_int64(st, 0);
+    mt_db_finalize(st);
+    mt_db_close(db);
+    return n;
+}
+
+/* Stages p[0..n) as (task, fence, obj) in pieces of 37 bytes. */
+static void stage(mt_ostore *s, const char *task, int64_t fence, const char *obj,
+                  const uint8_t *p, size_t n, char sha[65])
+{
+    mt_ostore_stage *w = NULL;
+    mt_err err = {0};
+    if (mt_ostore_stage_begin(s, task, fence, obj, n, 1 << 20, &w, &err))
+        fail_msg("stage_begin: %s", err.msg);
+    for (size_t off = 0; off < n; off += 37)
+        assert_int_equal(mt_ostore_stage_write(w, p + off, n - off < 37 ? n - off : 37, &err),
+                         MT_OK);
+    if (mt_ostore_stage_commit(w, sha, &err))
+        fail_msg("stage_commit: %s", err.msg);
+    mt_ostore_stage_free(w);
+}
+
+/* publish_in of (task, fence, obj) in a transaction: committed when it
+ * succeeds, rolled back otherwise; returns its status (message in err). */
+static mt_status publish(mt_ostore *s, const char *task, int64_t fence, const char *obj,
+                         size_t n, const char *sha, mt_err *err)
+{
+    mt_db *db = NULL;
+    assert_int_equal(mt_db_open(where, 0, &db, err), MT_OK);
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, err), MT_OK);
+    mt_status rc = mt_ostore_stage_publish_in(s, db, task, fence, obj, n, sha, err);
+    if (rc)
+        mt_db_rollback(db);
+    else
+        assert_int_equal(mt_db_commit(db, err), MT_OK);
+    mt_db_close(db);
+    return rc;
+}
+
+static bool keep_fence5(void *ctx, const char *task, int64_t fence)
+{
+    (void)ctx;
+    (void)task;
+    return fence == 5;
+}
+
+static void test_staging(void **state)
+{
+    (void)state;
+    mt_ostore *s = open_store(NULL);
+    mt_id task, obj, obj2;
+    mt_id_new(&task);
+    mt_id_new(&obj);
+    mt_id_new(&obj2);
+    mt_err err = {0};
+    mt_ostore_stage *w = NULL;
+    if (!is_db()) { /* the directory backend stages in files (the core) */
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 1, obj.s, 1, 10, &w, &err), MT_EINVAL);
+        mt_ostore_close(s);
+        return;
+    }
+    size_t n = 3 * CHUNK + 7;
+    uint8_t *p = pattern(n, 3);
+    char sha[65], want[65], got[65];
+    sha_hex(p, n, want);
+    /* bad keys */
+    assert_int_equal(mt_ostore_stage_begin(s, "../x", 1, obj.s, 1, 10, &w, &err), MT_EINVAL);
+    assert_int_equal(mt_ostore_stage_begin(s, task.s, -1, obj.s, 1, 10, &w, &err), MT_EINVAL);
+    assert_int_equal(mt_ostore_stage_begin(s, task.s, 1, "ABC", 1, 10, &w, &err), MT_EINVAL);
+    /* round trip; nothing is the object before publish */
+    stage(s, task.s, 3, obj.s, p, n, sha);
+    assert_string_equal(sha, want);
+    uint64_t sz = 0;
+    assert_int_equal(mt_ostore_stage_info(s, task.s, 3, obj.s, &sz, got, &err), MT_OK);
+    assert_int_equal(sz, n);
+    assert_string_equal(got, want);
+    assert_int_equal(mt_ostore_stage_info(s, task.s, 4, obj.s, &sz, got, &err), MT_ENOTFOUND);
+    bool ex = true;
+    assert_int_equal(mt_ostore_exists(s, obj.s, &ex, &err), MT_OK);
+    assert_false(ex);
+    /* the bound per lease: other outputs of the lease count, the same one
+     * (a retried upload) does not */
+    assert_int_equal(mt_ostore_stage_begin(s, task.s, 3, obj2.s, 1, n, &w, &err), MT_ETOOBIG);
+    assert_int_equal(mt_ostore_stage_begin(s, task.s, 3, obj.s, n, n, &w, &err), MT_OK);
+    /* more than announced; an incomplete commit; freed uncommitted: no rows */
+    assert_int_equal(mt_ostore_stage_write(w, p, 2 * CHUNK, &err), MT_OK);
+    assert_int_equal(mt_ostore_stage_write(w, p, n, &err), MT_EINVAL);
+    assert_int_equal(mt_ostore_stage_commit(w, NULL, &err), MT_EINVAL);
+    mt_ostore_stage_free(w);
+    w = NULL;
+    assert_int_equal(count_rows("SELECT count(*) FROM object_stage_chunks"), 4);
+    /* a report naming other bytes; a tampered chunk (other bytes, same
+     * length); a truncated chunk; a missing chunk: refused, nothing stored */
+    char bad[65];
+    memcpy(bad, want, 65);
+    bad[0] = bad[0] == '0' ? '1' : '0';
+    assert_int_equal(publish(s, task.s, 3, obj.s, n, bad, &err), MT_EIO);
+    assert_int_equal(publish(s, task.s, 3, obj.s, n + 1, want, &err), MT_EIO);
+    const char *gen = "(SELECT gen FROM object_stage WHERE object = ?)";
+    char sql[256];
+    uint8_t *other = pattern(CHUNK, 99);
+    snprintf(sql, sizeof sql, "UPDATE object_stage_chunks SET data = ? WHERE gen = %s AND seq = 1",
+             gen);
+    {
+        mt_db *db = NULL;
+        assert_int_equal(mt_db_open(where, 0, &db, &err), MT_OK);
+        mt_db_stmt *st = NULL;
+        assert_int_equal(mt_db_prepare(db, sql, &st, &err), MT_OK);
+        mt_db_bind_blob(st, 1, other, CHUNK);
+        mt_db_bind_text(st, 2, obj.s);
+        mt_status rc = MT_OK;
+        mt_db_step(st, &rc, &err);
+        assert_int_equal(rc, MT_OK);
+        mt_db_finalize(st);
+        mt_db_close(db);
+    }
+    free(other);
+    assert_int_equal(publish(s, task.s, 3, obj.s, n, want, &err), MT_EIO);
+    if (!strstr(err.msg, "does not match the SHA-256") || !strstr(err.msg, obj.s))
+        fail_msg("tampered chunk: %s", err.msg);
+    assert_int_equal(mt_ostore_exists(s, obj.s, &ex, &err), MT_OK);
+    assert_false(ex);
+    stage(s, task.s, 3, obj.s, p, n, sha); /* a new upload replaces the damaged one */
+    bool pg = !strncmp(where, "postgres", 8);
+    snprintf(sql, sizeof sql,
+             pg ? "UPDATE object_stage_chunks SET data = substring(data from 1 for 17) WHERE "
+                  "gen = %s AND seq = ?"
+                : "UPDATE object_stage_chunks SET data = substr(data, 1, 17) WHERE gen = %s AND "
+                  "seq = ?",
+             gen);
+    db_exec1(sql, obj.s, 2);
+    assert_int_equal(publish(s, task.s, 3, obj.s, n, want, &err), MT_EIO);
+    if (!strstr(err.msg, "chunk 2 of 4: wrong length"))
+        fail_msg("truncated chunk: %s", err.msg);
+    stage(s, task.s, 3, obj.s, p, n, sha);
+    snprintf(sql, sizeof sql, "DELETE FROM object_stage_chunks WHERE gen = %s AND seq = ?", gen);
+    db_exec1(sql, obj.s, 3);
+    assert_int_equal(publish(s, task.s, 3, obj.s, n, want, &err), MT_EIO);
+    if (!strstr(err.msg, "has 3 chunk(s), expected 4"))
+        fail_msg("missing chunk: %s", err.msg);
+    assert_int_equal(mt_ostore_exists(s, obj.s, &ex, &err), MT_OK);
+    assert_false(ex);
+    /* a good upload: becomes the object (replacing an old version), its
+     * staging rows go with the commit */
+    assert_int_equal(mt_ostore_put(s, obj.s, p, 5, NULL, &err), MT_OK);
+    stage(s, task.s, 3, obj.s, p, n, sha);
+    if (publish(s, task.s, 3, obj.s, n, want, &err))
+        fail_msg("publish: %s", err.msg);
+    expect_object(s, obj.s, p, n);
+    assert_int_equal(mt_ostore_stage_info(s, task.s, 3, obj.s, &sz, got, &err), MT_ENOTFOUND);
+    assert_int_equal(count_rows("SELECT count(*) FROM object_stage_chunks"), 0);
+    assert_int_equal(publish(s, task.s, 3, obj.s, n, want, &err), MT_ENOTFOUND);
+    /* the sweep: lease 4 is not kept, lease 5 (an upload in progress) is */
+    stage(s, task.s, 4, obj2.s, p, n, sha);
+    assert_int_equal(mt_ostore_stage_begin(s, task.s, 5, obj2.s, n, n, &w, &err), MT_OK);
+    assert_int_equal(mt_ostore_stage_write(w, p, 2 * CHUNK + 1, &err), MT_OK);
+    size_t dropped = 0;
+    assert_int_equal(mt_ostore_stage_sweep(s, keep_fence5, NULL, &dropped, &err), MT_OK);
+    assert_int_equal(dropped, 1);
+    assert_int_equal(count_rows("SELECT count(*) FROM object_stage"), 0);
+    assert_int_equal(count_rows("SELECT count(*) FROM object_stage_chunks"), 2);
+    assert_int_equal(mt_ostore_stage_drop(s, task.s, 5, &err), MT_OK);
+    assert_int_equal(count_rows("SELECT count(*) FROM object_stage_chunks"), 0);
+    mt_ostore_stage_free(w);
+    /* an empty output */
+    stage(s, task.s, 6, obj2.s, p, 0, sha);
+    sha_hex(p, 0, want);
+    if (publish(s, task.s, 6, obj2.s, 0, want, &err))
+        fail_msg("publish empty: %s", err.msg);
+    expect_object(s, obj2.s, p, 0);
+    mt_ostore_delete(s, obj.s, NULL);
+    mt_ostore_delete(s, obj2.s, NULL);
+    assert_no_orphans();
+    free(p);
+    mt_ostore_close(s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3 || (strcmp(argv[1], "dir") && strcmp(argv[1], "db")) || !*argv[2]) {
@@ -668,7 +859,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_missing_and_bad_ids), cmocka_unit_test(test_damaged_chunks),
         cmocka_unit_test(test_reader_pinned),  cmocka_unit_test(test_concurrent_put),
         cmocka_unit_test(test_local_and_copy), cmocka_unit_test(test_url_and_opts_garbage),
-        cmocka_unit_test(test_cache_digest_and_put_in),
+        cmocka_unit_test(test_cache_digest_and_put_in), cmocka_unit_test(test_staging),
     };
     int r = cmocka_run_group_tests_name(mode, tests, NULL, NULL);
     char cmd[sizeof tmpdir + 16];
