@@ -171,7 +171,9 @@ static void from_version(int v)
      * fixture of the schema before it (the last released one) is added:
      * tests/unit/fixtures/make_store_fixtures.sh (make_store_fixture_v8.sh
      * for a data dir with a KeyStore), and a test_from_vN below. */
-    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 12);
+    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 13);
+    /* migration 12 (shared login limits): a new, empty table */
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM login_limits"), 0);
     /* migration 11 (several nodes): old runs belong to no node ('') */
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM tasks WHERE run_node != ''"), 0);
     /* migration 10 (fleet, leases): no old task holds a lease */
@@ -617,7 +619,9 @@ static void test_from_v8(void **s)
     if (mt_core_open(&e.cfg, e.tee, &e.core, &err) != MT_OK)
         fail_msg("open of a version 8 store: %s", err.msg);
     assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
-    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 12);
+    assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"), 13);
+    /* migration 12 (shared login limits): a new, empty table */
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM login_limits"), 0);
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM tasks WHERE key_signs != 0"), 0);
     /* migration 10: the old keys at the defaults of the new columns */
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM transit_keys WHERE "
