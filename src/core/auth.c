@@ -215,29 +215,64 @@ mt_status auth_dummy_init(mt_core *c, mt_err *err)
  * logins: a failure adds one, the level drains at `per_s` per second, and
  * while one more failure would pass `burst` every login for that key gets 429
  * with Retry-After, before any password is hashed. A success empties the
- * account's bucket. The table is fixed-size; a new key takes a free slot or
- * the one with the lowest level. */
+ * account's bucket.
+ *
+ * Two copies of each bucket (docs/cluster.md "Login rate limits"):
+ * - the shared one, in the store (table login_limits), counts the failures
+ *   of every node on that store. It is kept as a theoretical arrival time
+ *   (GCRA): tat_ms (wall clock, ms since the epoch) is when the bucket will
+ *   be empty, a failure sets it to max(tat, now) + 1/per_s, and the level at
+ *   `now` is (tat - now) * per_s: the same bucket in integers. A failure
+ *   updates it by compare-and-swap (read, then UPDATE ... WHERE the row is
+ *   still what was read; a new key is INSERT OR IGNORE), so nodes writing
+ *   at once never lose a failure and take no store-wide lock. A success
+ *   sets tat_ms = 0 and clear_ms = now: the clear marker, so the other nodes
+ *   also empty their own local copies.
+ * - the local one, in memory (fixed-size table; a new key takes a free slot
+ *   or the one with the lowest level), counts this node's own failures. It
+ *   is the front: while it, or the shared level read less than
+ *   RL_RECHECK_MS ago, refuses, the store is not read, so a flood of refused
+ *   attempts costs one store read per key and second. And it keeps today's
+ *   per-node limit when the store's rows are gone.
+ * The decision takes the higher of the two levels. Rows are MACed under the
+ * integrity key ("mesatee-login-limit/v1" over kind, key, tat_ms, clear_ms):
+ * a row that fails the check is ignored as if absent, so a host that writes
+ * rows cannot lock anyone out; one that deletes or edits rows weakens the
+ * limit to the per-node one (docs/threat-model.md). Rows whose bucket is
+ * empty and whose clear marker is older than RL_KEEP_MS are deleted (each
+ * node at most every RL_PRUNE_MS). */
 
 #define RL_SLOTS 1024
 #define RL_ACCOUNT_BURST 5.0
 #define RL_ACCOUNT_DRAIN (1.0 / 12.0) /* 5 a minute */
 #define RL_SOURCE_BURST 20.0
 #define RL_SOURCE_DRAIN (1.0 / 3.0) /* 20 a minute */
+#define RL_RECHECK_MS 1000         /* a refusal read from the store is reused this long */
+#define RL_KEEP_MS 120000          /* clear markers outlive every local bucket (60 s) */
+#define RL_PRUNE_MS 10000          /* a node deletes empty rows at most this often */
+#define RL_CAS_TRIES 16
+#define RL_MAC_DOMAIN "mesatee-login-limit/v1"
 
 typedef struct rl_slot {
     char key[72];
-    double level;
-    int64_t at_ms;
+    double level;         /* this node's own failures */
+    int64_t at_ms;        /* monotonic */
+    int64_t fail_wall_ms; /* wall clock of this node's last failure in level */
+    int64_t shared_tat;   /* the store's tat_ms as last read or written (0: none) */
+    int64_t read_ms;      /* monotonic: when shared_tat was learnt (0: never) */
 } rl_slot;
 
 typedef struct rl_table {
+    char kind; /* 'a' account, 's' source address: login_limits.kind */
     double burst, drain;
+    int64_t interval_ms; /* 1000 / drain: what one failure adds to tat_ms */
     rl_slot s[RL_SLOTS];
 } rl_table;
 
 struct auth_limits {
     pthread_mutex_t mu;
     rl_table account, source;
+    int64_t pruned_ms; /* monotonic: the last prune of login_limits */
 };
 
 static int64_t rl_now_ms(void)
@@ -247,14 +282,26 @@ static int64_t rl_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t rl_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static double rl_level(const rl_table *t, const rl_slot *e, int64_t now)
 {
     double l = e->level - t->drain * (double)(now - e->at_ms) / 1000.0;
     return l > 0 ? l : 0;
 }
 
+static double rl_shared_level(const rl_table *t, const rl_slot *e, int64_t wall)
+{
+    return e->shared_tat > wall ? (double)(e->shared_tat - wall) / (double)t->interval_ms : 0;
+}
+
 /* The slot of key, or NULL when absent and !create. */
-static rl_slot *rl_find(rl_table *t, const char *key, bool create, int64_t now)
+static rl_slot *rl_find(rl_table *t, const char *key, bool create, int64_t now, int64_t wall)
 {
     rl_slot *victim = NULL;
     double low = 0;
@@ -262,7 +309,12 @@ static rl_slot *rl_find(rl_table *t, const char *key, bool create, int64_t now)
         rl_slot *e = &t->s[i];
         if (e->key[0] && !strcmp(e->key, key))
             return e;
-        double l = e->key[0] ? rl_level(t, e, now) : -1;
+        double l = -1;
+        if (e->key[0]) {
+            double sl = rl_shared_level(t, e, wall);
+            l = rl_level(t, e, now);
+            l = sl > l ? sl : l;
+        }
         if (!victim || l < low) {
             victim = e;
             low = l;
@@ -270,30 +322,23 @@ static rl_slot *rl_find(rl_table *t, const char *key, bool create, int64_t now)
     }
     if (!create)
         return NULL;
+    memset(victim, 0, sizeof *victim);
     snprintf(victim->key, sizeof victim->key, "%s", key);
-    victim->level = 0;
     victim->at_ms = now;
     return victim;
 }
 
-/* Seconds until one more failure for key fits; 0 when it fits now. */
-static unsigned rl_wait(rl_table *t, const char *key, int64_t now)
+/* Seconds until one more failure for the slot fits, by the higher of its
+ * local and shared levels; 0 when it fits now (or e is NULL). */
+static unsigned rl_wait(const rl_table *t, const rl_slot *e, int64_t now, int64_t wall)
 {
-    rl_slot *e = rl_find(t, key, false, now);
     if (!e)
         return 0;
-    double over = rl_level(t, e, now) + 1.0 - t->burst;
+    double lvl = rl_level(t, e, now), sl = rl_shared_level(t, e, wall);
+    double over = (sl > lvl ? sl : lvl) + 1.0 - t->burst;
     if (over <= 0)
         return 0;
-    unsigned s = (unsigned)(over / t->drain) + 1;
-    return s;
-}
-
-static void rl_fail(rl_table *t, const char *key, int64_t now)
-{
-    rl_slot *e = rl_find(t, key, true, now);
-    e->level = rl_level(t, e, now) + 1.0;
-    e->at_ms = now;
+    return (unsigned)(over / t->drain) + 1;
 }
 
 /* The per-address key of a client: its IPv4 address, or its IPv6 /64 (one
@@ -312,22 +357,274 @@ static void rl_source_key(const char *peer, char *out, size_t cap)
     snprintf(out, cap, "%s", peer && *peer ? peer : "-");
 }
 
+/* ---- the shared copy (login_limits) ---- */
+
+static mt_status rl_mac(mt_core *c, char kind, const char *key, int64_t tat, int64_t clear,
+                        char mac[65], mt_err *err)
+{
+    char text[160];
+    /* the key last: the fields before it hold no '|' */
+    snprintf(text, sizeof text, "%c|%lld|%lld|%s", kind, (long long)tat, (long long)clear, key);
+    return integ_mac_text(c->integ_key, RL_MAC_DOMAIN, text, mac, err);
+}
+
+/* Reads the shared row of (kind, key): *found only when it exists and its MAC
+ * holds; *exists when a row exists at all (raw values in *raw_tat and *raw_clear
+ * for the compare-and-swap). Called under core->mu. */
+static mt_status rl_row_read(mt_core *c, mt_db *db, char kind, const char *key, bool *found,
+                             int64_t *tat, int64_t *clear, bool *exists, int64_t *raw_tat,
+                             int64_t *raw_clear, mt_err *err)
+{
+    *found = *exists = false;
+    *tat = *clear = *raw_tat = *raw_clear = 0;
+    mt_db_stmt *st;
+    mt_status rc = mt_db_prepare(db,
+                                 "SELECT tat_ms, clear_ms, mac FROM login_limits "
+                                 "WHERE kind = ? AND lkey = ?",
+                                 &st, err);
+    if (rc)
+        return rc;
+    char k[2] = {kind, '\0'}, stored[80] = "", mac[65];
+    mt_db_bind_text(st, 1, k);
+    mt_db_bind_text(st, 2, key);
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW) {
+        *exists = true;
+        *raw_tat = mt_db_col_int64(st, 0);
+        *raw_clear = mt_db_col_int64(st, 1);
+        if (!mt_db_col_null(st, 2))
+            snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 2));
+    }
+    mt_db_finalize(st);
+    if (rc || !*exists)
+        return rc;
+    if ((rc = rl_mac(c, kind, key, *raw_tat, *raw_clear, mac, err)))
+        return rc;
+    if (integ_hex_equal(mac, stored)) {
+        *found = true;
+        *tat = *raw_tat;
+        *clear = *raw_clear;
+    } else {
+        mt_warn("login limits: a login_limits row fails its MAC check and is ignored "
+                "(the store was modified outside mesatee)");
+    }
+    return MT_OK;
+}
+
+/* Adds one failure to the shared bucket of (kind, key) by compare-and-swap;
+ * *tat_out: its new tat_ms. Called under core->mu, outside a transaction. */
+static mt_status rl_row_fail(mt_core *c, mt_db *db, const rl_table *t, const char *key,
+                             int64_t wall, int64_t *tat_out, mt_err *err)
+{
+    char k[2] = {t->kind, '\0'};
+    for (int i = 0; i < RL_CAS_TRIES; i++) {
+        bool found, exists;
+        int64_t tat, clear, raw_tat, raw_clear;
+        mt_status rc = rl_row_read(c, db, t->kind, key, &found, &tat, &clear, &exists, &raw_tat,
+                                   &raw_clear, err);
+        if (rc)
+            return rc;
+        int64_t ntat = (tat > wall ? tat : wall) + t->interval_ms;
+        char mac[65];
+        if ((rc = rl_mac(c, t->kind, key, ntat, clear, mac, err)))
+            return rc;
+        mt_db_stmt *st;
+        if ((rc = mt_db_prepare(db,
+                                exists ? "UPDATE login_limits SET tat_ms = ?, clear_ms = ?, mac = ? "
+                                         "WHERE kind = ? AND lkey = ? AND tat_ms = ? AND "
+                                         "clear_ms = ?"
+                                       : "INSERT OR IGNORE INTO login_limits(tat_ms, clear_ms, "
+                                         "mac, kind, lkey) VALUES (?, ?, ?, ?, ?)",
+                                &st, err)))
+            return rc;
+        mt_db_bind_int64(st, 1, ntat);
+        mt_db_bind_int64(st, 2, clear);
+        mt_db_bind_text(st, 3, mac);
+        mt_db_bind_text(st, 4, k);
+        mt_db_bind_text(st, 5, key);
+        if (exists) {
+            mt_db_bind_int64(st, 6, raw_tat);
+            mt_db_bind_int64(st, 7, raw_clear);
+        }
+        mt_db_step(st, &rc, err);
+        int64_t n = rc ? 0 : mt_db_changes(db);
+        mt_db_finalize(st);
+        if (rc)
+            return rc;
+        if (n == 1) {
+            *tat_out = ntat;
+            return MT_OK;
+        }
+        /* another node (or thread) changed the row in between: read again */
+    }
+    return mt_err_set(err, MT_EUNAVAIL,
+                      "login limits: the shared counter kept changing; retry later");
+}
+
+/* Empties the shared account bucket and leaves the clear marker. */
+static mt_status rl_row_clear(mt_core *c, mt_db *db, const char *key, int64_t wall, mt_err *err)
+{
+    char mac[65];
+    mt_status rc = rl_mac(c, 'a', key, 0, wall, mac, err);
+    if (rc)
+        return rc;
+    mt_db_stmt *st;
+    if ((rc = mt_db_prepare(db,
+                            "UPDATE login_limits SET tat_ms = 0, clear_ms = ?, mac = ? "
+                            "WHERE kind = 'a' AND lkey = ?",
+                            &st, err)))
+        return rc;
+    mt_db_bind_int64(st, 1, wall);
+    mt_db_bind_text(st, 2, mac);
+    mt_db_bind_text(st, 3, key);
+    mt_db_step(st, &rc, err);
+    mt_db_finalize(st);
+    return rc;
+}
+
+/* Takes what the store says about key into its slot: the shared level, and
+ * a clear newer than this node's last failure empties the local level. A
+ * slot is made only when the shared level is above zero. */
+static void rl_learn(rl_table *t, const char *key, bool found, int64_t tat, int64_t clear,
+                     int64_t now, int64_t wall)
+{
+    rl_slot *e = rl_find(t, key, found && tat > wall, now, wall);
+    if (!e)
+        return;
+    e->shared_tat = found ? tat : 0;
+    e->read_ms = now;
+    if (found && clear && clear >= e->fail_wall_ms) {
+        e->level = 0;
+        e->fail_wall_ms = 0;
+    }
+}
+
 /* Refuses (MT_EQUOTA, Retry-After set) while the account key or the source
  * address is over its failed-attempt limit; `what` names the attempts in the
- * message ("failed logins"). */
-static mt_status rl_check(core_ctx *x, const char *akey, const char *src, int64_t now_ms,
-                          const char *what)
+ * message ("failed logins"). The store is read unless the local copies
+ * refuse on their own (see above). */
+static mt_status rl_check(core_ctx *x, const char *akey, const char *src, const char *what)
 {
     mt_core *core = x->core;
-    pthread_mutex_lock(&core->limits->mu);
-    unsigned wait_a = rl_wait(&core->limits->account, akey, now_ms);
-    unsigned wait_s = rl_wait(&core->limits->source, src, now_ms);
-    pthread_mutex_unlock(&core->limits->mu);
+    struct auth_limits *L = core->limits;
+    int64_t now = rl_now_ms(), wall = rl_wall_ms();
+    pthread_mutex_lock(&L->mu);
+    rl_slot *ea = rl_find(&L->account, akey, false, now, wall);
+    rl_slot *es = rl_find(&L->source, src, false, now, wall);
+    unsigned wait_a = rl_wait(&L->account, ea, now, wall);
+    unsigned wait_s = rl_wait(&L->source, es, now, wall);
+    bool fresh = (wait_a && ea->read_ms && now - ea->read_ms < RL_RECHECK_MS) ||
+                 (wait_s && es->read_ms && now - es->read_ms < RL_RECHECK_MS);
+    pthread_mutex_unlock(&L->mu);
+    if (!fresh) {
+        bool fa, fs, xa, xs;
+        int64_t ta, ca, ts, cs, r1, r2;
+        pthread_mutex_lock(&core->mu);
+        mt_status rc = rl_row_read(core, x->db, 'a', akey, &fa, &ta, &ca, &xa, &r1, &r2, x->err);
+        if (!rc)
+            rc = rl_row_read(core, x->db, 's', src, &fs, &ts, &cs, &xs, &r1, &r2, x->err);
+        pthread_mutex_unlock(&core->mu);
+        if (rc)
+            return rc;
+        now = rl_now_ms();
+        wall = rl_wall_ms();
+        pthread_mutex_lock(&L->mu);
+        rl_learn(&L->account, akey, fa, ta, ca, now, wall);
+        rl_learn(&L->source, src, fs, ts, cs, now, wall);
+        wait_a = rl_wait(&L->account, rl_find(&L->account, akey, false, now, wall), now, wall);
+        wait_s = rl_wait(&L->source, rl_find(&L->source, src, false, now, wall), now, wall);
+        pthread_mutex_unlock(&L->mu);
+    }
     if (!wait_a && !wait_s)
         return MT_OK;
     x->resp->retry_after_s = wait_a > wait_s ? wait_a : wait_s;
     return mt_err_set(x->err, MT_EQUOTA, "too many %s for this %s; retry after %u s", what,
                       wait_a >= wait_s ? "account" : "address", x->resp->retry_after_s);
+}
+
+/* Counts a failed attempt for the account key and the source address, in
+ * memory and in the store. A store that cannot be written leaves the local
+ * count (logged; the attempt was refused anyway). */
+static void rl_failed(core_ctx *x, const char *akey, const char *src)
+{
+    mt_core *core = x->core;
+    struct auth_limits *L = core->limits;
+    int64_t now = rl_now_ms(), wall = rl_wall_ms();
+    bool prune = false;
+    pthread_mutex_lock(&L->mu);
+    rl_table *tabs[2] = {&L->account, &L->source};
+    const char *keys[2] = {akey, src};
+    for (int i = 0; i < 2; i++) {
+        rl_slot *e = rl_find(tabs[i], keys[i], true, now, wall);
+        e->level = rl_level(tabs[i], e, now) + 1.0;
+        e->at_ms = now;
+        e->fail_wall_ms = wall;
+    }
+    if (!L->pruned_ms || now - L->pruned_ms >= RL_PRUNE_MS) {
+        L->pruned_ms = now;
+        prune = true;
+    }
+    pthread_mutex_unlock(&L->mu);
+    mt_err e;
+    int64_t tat[2] = {0, 0};
+    mt_status rc = MT_OK;
+    pthread_mutex_lock(&core->mu);
+    for (int i = 0; i < 2 && !rc; i++)
+        rc = rl_row_fail(core, x->db, tabs[i], keys[i], wall, &tat[i], &e);
+    if (!rc && prune) {
+        char before_tat[24], before_clear[24];
+        snprintf(before_tat, sizeof before_tat, "%lld", (long long)(wall - RL_PRUNE_MS));
+        snprintf(before_clear, sizeof before_clear, "%lld", (long long)(wall - RL_KEEP_MS));
+        rc = store_run(x->db, &e, NULL,
+                       "DELETE FROM login_limits WHERE tat_ms < CAST(? AS INTEGER) AND "
+                       "clear_ms < CAST(? AS INTEGER)",
+                       before_tat, before_clear);
+    }
+    pthread_mutex_unlock(&core->mu);
+    if (rc)
+        mt_warn("login limits: cannot update the shared failed-login count (this node's own "
+                "count still applies): %s",
+                e.msg);
+    now = rl_now_ms();
+    pthread_mutex_lock(&L->mu);
+    for (int i = 0; i < 2; i++) {
+        rl_slot *s = tat[i] ? rl_find(tabs[i], keys[i], true, now, wall) : NULL;
+        if (s && tat[i] > s->shared_tat) {
+            s->shared_tat = tat[i];
+            s->read_ms = now;
+        }
+    }
+    pthread_mutex_unlock(&L->mu);
+}
+
+/* A success for the account: its local and shared buckets are emptied (the
+ * other nodes empty theirs when they read the clear marker). */
+static void rl_succeeded(mt_core *c, mt_db *db, const char *akey)
+{
+    struct auth_limits *L = c->limits;
+    int64_t now = rl_now_ms(), wall = rl_wall_ms();
+    pthread_mutex_lock(&L->mu);
+    rl_slot *s = rl_find(&L->account, akey, false, now, wall);
+    if (s) {
+        s->level = 0;
+        s->fail_wall_ms = 0;
+        s->shared_tat = 0;
+        s->read_ms = now;
+    }
+    pthread_mutex_unlock(&L->mu);
+    mt_err e;
+    pthread_mutex_lock(&c->mu);
+    mt_status rc = rl_row_clear(c, db, akey, wall, &e);
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        mt_warn("login limits: cannot clear the shared failed-login count: %s", e.msg);
+}
+
+static void rl_table_init(rl_table *t, char kind, double burst, double drain)
+{
+    t->kind = kind;
+    t->burst = burst;
+    t->drain = drain;
+    t->interval_ms = (int64_t)(1000.0 / drain + 0.5);
 }
 
 static mt_status auth_limits_init(mt_core *c, mt_err *err)
@@ -337,10 +634,8 @@ static mt_status auth_limits_init(mt_core *c, mt_err *err)
         free(l);
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    l->account.burst = RL_ACCOUNT_BURST;
-    l->account.drain = RL_ACCOUNT_DRAIN;
-    l->source.burst = RL_SOURCE_BURST;
-    l->source.drain = RL_SOURCE_DRAIN;
+    rl_table_init(&l->account, 'a', RL_ACCOUNT_BURST, RL_ACCOUNT_DRAIN);
+    rl_table_init(&l->source, 's', RL_SOURCE_BURST, RL_SOURCE_DRAIN);
     c->limits = l;
     return MT_OK;
 }
@@ -375,8 +670,7 @@ mt_status auth_login(core_ctx *x)
     snprintf(akey, sizeof akey, "%.64s", valid_name ? d.username : "-");
     if (valid_name)
         core_set_object(x, "user", d.username);
-    int64_t now_ms = rl_now_ms();
-    if ((rc = rl_check(x, akey, src, now_ms, "failed logins")))
+    if ((rc = rl_check(x, akey, src, "failed logins")))
         goto out;
     if (valid_name) {
         pthread_mutex_lock(&core->mu);
@@ -401,17 +695,10 @@ mt_status auth_login(core_ctx *x)
     }
     /* dummy_hash is written once at open, before any thread runs. */
     bool ok = mt_pwhash_verify(found ? stored : core->dummy_hash, d.password);
-    now_ms = rl_now_ms();
-    pthread_mutex_lock(&core->limits->mu);
-    if (!found || !ok) {
-        rl_fail(&core->limits->account, akey, now_ms);
-        rl_fail(&core->limits->source, src, now_ms);
-    } else {
-        rl_slot *e = rl_find(&core->limits->account, akey, false, now_ms);
-        if (e)
-            e->level = 0;
-    }
-    pthread_mutex_unlock(&core->limits->mu);
+    if (!found || !ok)
+        rl_failed(x, akey, src);
+    else
+        rl_succeeded(core, x->db, akey);
     if (!found || !ok) {
         rc = mt_err_set(x->err, MT_EAUTH, "wrong username or password");
         goto out;
@@ -603,15 +890,11 @@ mt_status auth_user_revoke(core_ctx *x)
 
 /* ---- user lifecycle: passwords (issue 9) ------------------------------- */
 
-void auth_limits_forget(mt_core *c, const char *username)
+void auth_limits_forget(mt_core *c, mt_db *db, const char *username)
 {
     char akey[72];
     snprintf(akey, sizeof akey, "%.64s", username);
-    pthread_mutex_lock(&c->limits->mu);
-    rl_slot *e = rl_find(&c->limits->account, akey, false, rl_now_ms());
-    if (e)
-        e->level = 0;
-    pthread_mutex_unlock(&c->limits->mu);
+    rl_succeeded(c, db, akey);
 }
 
 /* Stores hash as user's password (not for deleted accounts), reseals the row,
@@ -663,8 +946,7 @@ mt_status auth_password_self(core_ctx *x)
     char src[INET6_ADDRSTRLEN + 8], akey[72];
     rl_source_key(x->req->peer, src, sizeof src);
     snprintf(akey, sizeof akey, "%.64s", x->who);
-    int64_t now_ms = rl_now_ms();
-    if ((rc = rl_check(x, akey, src, now_ms, "wrong passwords")))
+    if ((rc = rl_check(x, akey, src, "wrong passwords")))
         goto out;
     bool found = false;
     pthread_mutex_lock(&core->mu);
@@ -686,13 +968,8 @@ mt_status auth_password_self(core_ctx *x)
     if (rc)
         goto out;
     bool ok = found && mt_pwhash_verify(stored, d.old_password);
-    now_ms = rl_now_ms();
-    pthread_mutex_lock(&core->limits->mu);
-    if (!ok) {
-        rl_fail(&core->limits->account, akey, now_ms);
-        rl_fail(&core->limits->source, src, now_ms);
-    }
-    pthread_mutex_unlock(&core->limits->mu);
+    if (!ok)
+        rl_failed(x, akey, src);
     if (!ok) {
         rc = mt_err_set(x->err, MT_EPERM, "field 'old_password': wrong password");
         goto out;
@@ -701,7 +978,7 @@ mt_status auth_password_self(core_ctx *x)
     if ((rc = mt_pwhash_hash(d.password, hash, x->err)) ||
         (rc = set_password(x, x->who, hash, x->req->who->token_id, &revoked)))
         goto out;
-    auth_limits_forget(core, x->who);
+    auth_limits_forget(core, x->db, x->who);
     core_json_response(x, 200,
                        json_pack("{s:s, s:b, s:i}", "username", x->who, "password_changed", 1,
                                  "tokens_revoked", revoked));
@@ -728,7 +1005,7 @@ mt_status auth_password_reset(core_ctx *x)
     if ((rc = mt_pwhash_hash(d.password, hash, x->err)) ||
         (rc = set_password(x, x->id, hash, NULL, &revoked)))
         goto out;
-    auth_limits_forget(x->core, x->id);
+    auth_limits_forget(x->core, x->db, x->id);
     core_json_response(x, 200,
                        json_pack("{s:s, s:b, s:i}", "username", x->id, "password_reset", 1,
                                  "tokens_revoked", revoked));

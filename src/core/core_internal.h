@@ -455,7 +455,7 @@ mt_status auth_user_revoke(core_ctx *x);
 mt_status auth_password_self(core_ctx *x);
 mt_status auth_password_reset(core_ctx *x);
 /* Clears the failed-login count of an account (password reset). */
-void auth_limits_forget(mt_core *c, const char *username);
+void auth_limits_forget(mt_core *c, mt_db *db, const char *username);
 mt_status users_get(core_ctx *x);
 mt_status users_disable(core_ctx *x);
 mt_status users_enable(core_ctx *x);

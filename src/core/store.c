@@ -273,6 +273,22 @@ static const char *const migrations[] = {
      * wait or run again, as it could by editing the status. */
     "ALTER TABLE tasks ADD COLUMN run_attempt INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN node_lost INTEGER NOT NULL DEFAULT 0;",
+    /* 13 -> 14 (issue 14, several nodes on one store): the failed-login
+     * buckets shared by every node (auth.c "failed-login rate limits").
+     * kind 'a' (account) or 's' (client address), lkey
+     * the name or address; tat_ms (ms since the epoch) when the bucket is
+     * empty again; clear_ms the last success (the other nodes empty their
+     * local copies); mac over all four under the integrity key
+     * ("mesatee-login-limit/v1"): a row that fails it is ignored, so a host
+     * that inserts rows locks nobody out. Empty rows are pruned by tat_ms. */
+    "CREATE TABLE login_limits("
+    "  kind TEXT NOT NULL,"
+    "  lkey TEXT NOT NULL,"
+    "  tat_ms INTEGER NOT NULL,"
+    "  clear_ms INTEGER NOT NULL DEFAULT 0,"
+    "  mac TEXT,"
+    "  PRIMARY KEY (kind, lkey));"
+    "CREATE INDEX login_limits_tat ON login_limits(tat_ms);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -86,6 +86,47 @@ MESATEE_SERVER=$B_URL as alice --output json user show alice | jq -e '.username 
   fail "A's token is not accepted by B"
 ok "users created on A log in on B; A's session token works on B"
 
+# 2b. failed logins count on both nodes (docs/cluster.md "Login rate limits"):
+# spread over A and B they are refused after one node's 5, not twice that
+# (the bucket drains one failure per 12 s: the bound widens by what drained
+# meanwhile); a success on A clears the account's count on B too. Few
+# attempts: each failure here also counts for the address 127.0.0.1 (20).
+mt_add_user carol
+mt_add_user dave
+printf 'wrong-password-1\n' > "$MT_WORK/wrong.pw"
+login_on() { # login_on URL USER PWFILE: prints 200, 401, 429 or the output
+  local out
+  if out=$(MESATEE_SERVER=$1 MESATEE_TOKEN_FILE="$MT_WORK/ll.token" "$MESATEE_BIN" login --user "$2" --password-file "$3" 2>&1); then
+    echo 200
+  else
+    case "$out" in *"HTTP 429"*) echo 429 ;; *"HTTP 401"*) echo 401 ;; *) echo "$out" ;; esac
+  fi
+}
+fails=0 t0=$SECONDS r=
+for i in $(seq 20); do
+  url=$A_URL; [ $((i % 2)) = 0 ] && url=$B_URL
+  r=$(login_on "$url" carol "$MT_WORK/wrong.pw")
+  [ "$r" = 401 ] || break
+  fails=$((fails + 1))
+done
+took=$((SECONDS - t0))
+[ "$r" = 429 ] || fail "no 429 after $fails failed logins spread over A and B: $r"
+[ "$fails" -ge 5 ] && [ "$fails" -le $((5 + took / 12 + 1)) ] ||
+  fail "$fails failed logins over A and B before 429 in $took s (one node's limit: 5, one more per 12 s)"
+ok "failed logins spread over A and B: refused after $fails (one node's limit, $took s)"
+r=$(login_on "$A_URL" dave "$MT_WORK/wrong.pw"); [ "$r" = 401 ] || fail "dave on A: $r"
+r=$(login_on "$B_URL" dave "$MT_WORK/wrong.pw"); [ "$r" = 401 ] || fail "dave on B: $r"
+r=$(login_on "$A_URL" dave "$MT_WORK/dave.pw"); [ "$r" = 200 ] || fail "dave's login on A: $r"
+fails=0
+for _ in $(seq 20); do
+  r=$(login_on "$B_URL" dave "$MT_WORK/wrong.pw")
+  [ "$r" = 401 ] || break
+  fails=$((fails + 1))
+done
+[ "$r" = 429 ] || fail "no 429 on B: $r"
+[ "$fails" -ge 5 ] || fail "after a success on A, B refused after $fails failures (its own count was not cleared)"
+ok "a success on A cleared the count on B ($fails failures, then 429)"
+
 # 3. PSI: inputs registered through A, approved and invoked through B
 seq -f "id%g" 1 300 > "$MT_WORK/alice.txt"
 seq -f "id%g" 201 500 > "$MT_WORK/bob.txt"

@@ -177,6 +177,8 @@ static void from_version(int v)
      * for a data dir with a KeyStore), and a test_from_vN below. */
     assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"),
                      (int)store_schema_version());
+    /* migration 14 (shared login limits): a new, empty table */
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM login_limits"), 0);
     /* migration 11 (several nodes): old runs belong to no node ('') */
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM tasks WHERE run_node != ''"), 0);
     /* migration 10 (fleet, leases): no old task holds a lease */
@@ -624,6 +626,8 @@ static void test_from_v8(void **s)
     assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
     assert_int_equal(db_int(e.dir, "SELECT max(version) FROM schema_version"),
                      (int)store_schema_version());
+    /* migration 14 (shared login limits): a new, empty table */
+    assert_int_equal(db_int(e.dir, "SELECT count(*) FROM login_limits"), 0);
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM tasks WHERE key_signs != 0"), 0);
     /* migration 10: the old keys at the defaults of the new columns */
     assert_int_equal(db_int(e.dir, "SELECT count(*) FROM transit_keys WHERE "
