@@ -139,7 +139,7 @@ printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlog-format = json\n' "$D" > "$W/run
 "$M" serve --config "$W/run.conf" >"$W/s4.out" 2>"$W/s4.err" &
 P4=$!
 MT_PID=$P4
-for _ in $(seq 200); do [ -s "$D/server.url" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ -s "$D/server.url" ] && break; sleep 0.05; done
 [ -s "$D/server.url" ] || { cat "$W/s4.err"; fail "server with the config file did not start"; }
 [ -f "$D/admin-password" ] || fail "no $D/admin-password"
 [ "$(stat -c %a "$D/admin-password")" = 600 ] || fail "admin-password mode $(stat -c %a "$D/admin-password")"
@@ -255,7 +255,7 @@ printf 'data-dir = %s\nlisten = 127.0.0.1:0\n' "$D" > "$W/run.conf"
 rm -f "$D/server.url"
 "$M" serve --config "$W/run.conf" >"$W/s5.out" 2>"$W/s5.err" &
 MT_PID=$!
-for _ in $(seq 200); do [ -s "$D/server.url" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ -s "$D/server.url" ] && break; sleep 0.05; done
 [ -s "$D/server.url" ] || fail "restart after the first server stopped: $(cat "$W/s5.err")"
 ok "after the holder exits, the directory can be used again"
 kill -TERM "$MT_PID"; wait "$MT_PID" || true; MT_PID=
@@ -265,7 +265,7 @@ D6=$W/d6
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlevel = soft\n' "$D6" > "$W/soft.conf"
 "$M" serve --config "$W/soft.conf" >"$W/s6.out" 2>"$W/s6.err" &
 MT_PID=$!
-for _ in $(seq 300); do [ -s "$D6/server.url" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ -s "$D6/server.url" ] && break; sleep 0.05; done
 [ -s "$D6/server.url" ] || fail "soft server: $(cat "$W/s6.err")"
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlevel = soft\ntask-wall-s = 30\n' "$D6" > "$W/soft.conf"
 kill -HUP "$MT_PID"
