@@ -455,6 +455,9 @@ accept() { # a task accepted through mesatee: created, approved, invoked
 poll "a task accepted through the node after the failover" 90 accept
 T_ACC=$(now)
 FAILOVER=$(elapsed "$T_KILL" "$T_ACC")
+# polled (30 s or more): one look could meet Patroni's REST API slow to answer
+# (curl --max-time 2) on a loaded machine, or not yet showing the new role
+for _ in $(seq 60); do [ "$(ha_api "$(ha_ip "$STANDBY")" primary)" = 200 ] && break; sleep 0.5; done
 [ "$(ha_api "$(ha_ip "$STANDBY")" primary)" = 200 ] || fail "$STANDBY is not the primary"
 log "$STANDBY promoted; first task accepted through mesatee ${FAILOVER}s after the kill"
 touch "$W/x2/gate"
