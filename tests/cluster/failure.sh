@@ -488,9 +488,17 @@ if [ -n "$JOIN" ]; then
   }
   # first start: its platform key is not released yet (refused, it stops)
   start_n2
-  poll "n2's refused first join" 60 ns_empty n2
+  # its refusal first, then its end: n2 runs in the background, so right
+  # after start_n2 its namespace can still be empty (it has not started
+  # yet), which ended a wait for the empty namespace at once, before n2
+  # wrote anything (seen: "not refused ...: " with an empty log)
+  for _ in $(seq 600); do
+    logged "$W/n2/server.log" "refused by the KeyStore release policy" && break
+    sleep 0.1
+  done
   logged "$W/n2/server.log" "refused by the KeyStore release policy" ||
     fail "n2's first join was not refused by the release policy: $(tail -n 2 "$W/n2/server.log")"
+  poll "n2 to stop after its refused join" 60 ns_empty n2
   n2_key=$(sed -n 's/.*TEE level soft: evidence measurement [0-9a-f]*, platform key \([0-9a-f]\{64\}\).*/\1/p' \
     "$W/n2/server.log" | head -n 1)
   [ ${#n2_key} = 64 ] || fail "no platform key in n2's log: $(tail -n 3 "$W/n2/server.log")"
