@@ -199,7 +199,7 @@ nsx_kill "$PRIMARY"
 # an acknowledgement stamped after the kill may still be of a commit the old
 # primary made before it: count only those stamped after every process of
 # the namespace is gone
-for _ in $(seq 100); do
+for _ in $(seq 600); do
   [ -z "$(ip netns pids "$NSX_PREFIX-$PRIMARY" 2>/dev/null)" ] && break
   sleep 0.05
 done
@@ -220,6 +220,9 @@ done
 }
 FAILOVER=$(elapsed "$T_KILL" "$FIRST")
 ipv="IP_${STANDBY^^}"
+# polled (30 s or more): one look could meet Patroni's REST API slow to answer
+# (curl --max-time 2) on a loaded machine, or not yet showing the new role
+for _ in $(seq 60); do [ "$(api "${!ipv}" primary)" = 200 ] && break; sleep 0.5; done
 [ "$(api "${!ipv}" primary)" = 200 ] || fail "$STANDBY is not the primary after the failover"
 log "$STANDBY promoted; first write acknowledged ${FAILOVER}s after the kill"
 # a few more writes on the new primary, then stop the writer

@@ -455,6 +455,9 @@ accept() { # a task accepted through mesatee: created, approved, invoked
 poll "a task accepted through the node after the failover" 90 accept
 T_ACC=$(now)
 FAILOVER=$(elapsed "$T_KILL" "$T_ACC")
+# polled (30 s or more): one look could meet Patroni's REST API slow to answer
+# (curl --max-time 2) on a loaded machine, or not yet showing the new role
+for _ in $(seq 60); do [ "$(ha_api "$(ha_ip "$STANDBY")" primary)" = 200 ] && break; sleep 0.5; done
 [ "$(ha_api "$(ha_ip "$STANDBY")" primary)" = 200 ] || fail "$STANDBY is not the primary"
 log "$STANDBY promoted; first task accepted through mesatee ${FAILOVER}s after the kill"
 touch "$W/x2/gate"
@@ -486,9 +489,17 @@ if [ -n "$JOIN" ]; then
   }
   # first start: its platform key is not released yet (refused, it stops)
   start_n2
-  poll "n2's refused first join" 60 ns_empty n2
+  # its refusal first, then its end: n2 runs in the background, so right
+  # after start_n2 its namespace can still be empty (it has not started
+  # yet), which ended a wait for the empty namespace at once, before n2
+  # wrote anything (seen: "not refused ...: " with an empty log)
+  for _ in $(seq 600); do
+    logged "$W/n2/server.log" "refused by the KeyStore release policy" && break
+    sleep 0.1
+  done
   logged "$W/n2/server.log" "refused by the KeyStore release policy" ||
     fail "n2's first join was not refused by the release policy: $(tail -n 2 "$W/n2/server.log")"
+  poll "n2 to stop after its refused join" 60 ns_empty n2
   n2_key=$(sed -n 's/.*TEE level soft: evidence measurement [0-9a-f]*, platform key \([0-9a-f]\{64\}\).*/\1/p' \
     "$W/n2/server.log" | head -n 1)
   [ ${#n2_key} = 64 ] || fail "no platform key in n2's log: $(tail -n 3 "$W/n2/server.log")"

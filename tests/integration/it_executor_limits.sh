@@ -35,11 +35,23 @@ EURL=$(cat "$MT_DATA/executor.url")
 EPORT=${EURL##*:}
 mt_gateway_policy "$MT_WORK/scheduler-policy.json"
 
-# A slow, unauthenticated peer: a TLS record header byte by byte, one every
+mt_login admin
+for u in alice bob; do mt_add_user "$u"; done
+# 150,000 common ids: the output (and so the report) is well above 1 MiB
+seq -f "id%g" 1 150000 > "$MT_WORK/alice.txt"
+cp "$MT_WORK/alice.txt" "$MT_WORK/bob.txt"
+mt_psi2_invoke
+status() { as alice task show "$T" --output json | jq -r .status; }
+
+# A slow, unauthenticated peer, started right before the executor (the
+# listener cuts it 15 s after it connected: started before the setup above,
+# as it was, a setup slower than that on a loaded machine saw it cut before
+# the check below): a TLS record header byte by byte, one every
 # 2 s (well inside the 30 s per-read timeout), until the server closes.
 cat >"$MT_WORK/slow.py" <<'EOP'
 import socket, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print("connected", flush=True)
 s.settimeout(1)
 for b in b"\x16\x03\x01\x02\x00" + b"\x01" * 600:
     try:
@@ -55,15 +67,12 @@ print("still open"); sys.exit(1)
 EOP
 python3 "$MT_WORK/slow.py" "$EPORT" >"$MT_WORK/slow.log" 2>&1 &
 SLOW_PID=$!
-sleep 1
-
-mt_login admin
-for u in alice bob; do mt_add_user "$u"; done
-# 150,000 common ids: the output (and so the report) is well above 1 MiB
-seq -f "id%g" 1 150000 > "$MT_WORK/alice.txt"
-cp "$MT_WORK/alice.txt" "$MT_WORK/bob.txt"
-mt_psi2_invoke
-status() { as alice task show "$T" --output json | jq -r .status; }
+for _ in $(seq 300); do
+  grep -q connected "$MT_WORK/slow.log" && break
+  kill -0 "$SLOW_PID" 2>/dev/null || break
+  sleep 0.1
+done
+grep -q connected "$MT_WORK/slow.log" || fail "the slow peer did not connect: $(cat "$MT_WORK/slow.log")"
 
 kill -0 "$SLOW_PID" 2>/dev/null || fail "the slow peer ended early: $(cat "$MT_WORK/slow.log")"
 # While the slow peer holds its connection, the executor is served: it claims

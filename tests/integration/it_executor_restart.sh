@@ -36,9 +36,12 @@ id=$("$B" executor --data-dir "$MT_WORK/ex" --level soft --worker "$MT_WORK/w" -
   fail "executor --print-identity"
 mt_executor_policy "$MT_WORK/executor-policy.json" 86400 "$id"
 EPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# 15 s leases, renewed every 5 s: a restart within 10 s keeps the lease
+# 60 s leases, renewed every 20 s (a failed renewal is retried at the next
+# third): the lease holds while the daemon is back within 20 s of the stop,
+# whatever the phase of the renewals. (15 s leases left a restart 5 s at
+# worst, which a stop plus an ASan start on a loaded machine can exceed.)
 SARGS=(--level soft --remote-executors --executor-policy "$MT_WORK/executor-policy.json"
-  --executor-listen "127.0.0.1:$EPORT" --executor-lease-ms 15000 --shutdown-grace-s 1)
+  --executor-listen "127.0.0.1:$EPORT" --executor-lease-ms 60000 --shutdown-grace-s 1)
 mt_start_server "${SARGS[@]}"
 mt_gateway_policy "$MT_WORK/scheduler-policy.json"
 "$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "https://127.0.0.1:$EPORT" \

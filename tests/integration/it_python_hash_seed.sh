@@ -48,7 +48,7 @@ for z in $Z1; do case " $Z0 " in *" $z "*) ;; *) new=$z;; esac; done
 H2=$(run "$T2")
 [ "$H1" != "$H2" ] || fail "--zygote-max-tasks 1: two consecutive tasks share hash('x') ($H1)"
 # T2 ran in the zygote started early: it is out of service now
-for _ in $(seq 200); do case " $(zygotes) " in *" $new "*) sleep 0.05;; *) break;; esac; done
+for _ in $(seq 1200); do case " $(zygotes) " in *" $new "*) sleep 0.05;; *) break;; esac; done
 case " $(zygotes) " in *" $new "*) fail "the early-started zygote $new did not serve the next task";; esac
 H3=$(run "$T3")
 [ "$H3" != "$H2" ] && [ "$H3" != "$H1" ] || fail "--zygote-max-tasks 1: hashes $H1 $H2 $H3"

@@ -59,7 +59,14 @@ ok "the public gateway does not serve the executor API (HTTP $code)"
 "$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "$EURL" --data-dir "$EX" \
   --level soft --poll-ms 100 --max-tasks 1 >"$MT_WORK/bad-executor.log" 2>&1 &
 EX_PID=$!
-sleep 3
+# wait (60 s at most) for its first refused handshake and the scheduler's log
+# line, not a fixed time: a loaded machine (ASan) can take seconds to start it
+for _ in $(seq 600); do
+  grep -q "handshake with the scheduler failed" "$MT_WORK/bad-executor.log" &&
+    grep -q "measurements.executor.measurement" "$MT_WORK/server.log" && break
+  kill -0 "$EX_PID" 2>/dev/null || break
+  sleep 0.1
+done
 kill "$EX_PID" 2>/dev/null || fail "the mismatching executor exited (did it get a task?)"
 wait "$EX_PID" 2>/dev/null || true; EX_PID=
 grep -q "handshake with the scheduler failed" "$MT_WORK/bad-executor.log" ||

@@ -139,7 +139,7 @@ printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlog-format = json\n' "$D" > "$W/run
 "$M" serve --config "$W/run.conf" >"$W/s4.out" 2>"$W/s4.err" &
 P4=$!
 MT_PID=$P4
-for _ in $(seq 200); do [ -s "$D/server.url" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ -s "$D/server.url" ] && break; sleep 0.05; done
 [ -s "$D/server.url" ] || { cat "$W/s4.err"; fail "server with the config file did not start"; }
 [ -f "$D/admin-password" ] || fail "no $D/admin-password"
 [ "$(stat -c %a "$D/admin-password")" = 600 ] || fail "admin-password mode $(stat -c %a "$D/admin-password")"
@@ -191,7 +191,7 @@ expect_fail "an executor on the serving directory" "in use by another mesatee pr
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlog-format = json\nlog-level = warn\nworkers = 7\n' \
   "$D" > "$W/run.conf"
 kill -HUP "$P4"
-for _ in $(seq 100); do grep -q "log-level is now warn" "$W/s4.err" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "log-level is now warn" "$W/s4.err" && break; sleep 0.05; done
 grep -q "log-level is now warn" "$W/s4.err" || fail "SIGHUP: no log-level change: $(tail -3 "$W/s4.err")"
 grep -q "workers changed (now 7) but cannot change while running" "$W/s4.err" ||
   fail "SIGHUP: workers not reported as needing a restart"
@@ -205,7 +205,7 @@ ok "SIGHUP: log level changed at runtime (access lines stop at warn); workers ne
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlog-level = warn\nworkers = 7\naccess-log = %s\n' \
   "$D" "$W/access.log" > "$W/run.conf"
 kill -HUP "$P4"
-for _ in $(seq 100); do grep -q "access-log is now" "$W/s4.err" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "access-log is now" "$W/s4.err" && break; sleep 0.05; done
 as admin user list >/dev/null
 sleep 0.2
 grep -q 'access request_id=[0-9a-f]\{16\} method=GET route="GET /v1/users" status=200 duration_ms=[0-9.]* user=admin' \
@@ -234,7 +234,7 @@ ok "SIGHUP keeps open connections (one keep-alive connection answered before and
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlog-level = warn\nworkers = 7\naccess-log = %s\ntoken-ttl-s = 120\n' \
   "$D" "$W/access.log" > "$W/run.conf"
 kill -HUP "$P4"
-for _ in $(seq 100); do grep -q "token-ttl-s is now 120" "$W/s4.err" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "token-ttl-s is now 120" "$W/s4.err" && break; sleep 0.05; done
 grep -q "token-ttl-s is now 120" "$W/s4.err" || fail "SIGHUP: token-ttl-s not applied: $(tail -3 "$W/s4.err")"
 resp=$(curl -sS --cacert "$MESATEE_CA" -H 'Content-Type: application/json' \
   -d "{\"username\":\"admin\",\"password\":\"$PW\"}" "$MESATEE_SERVER/v1/auth/login")
@@ -243,7 +243,7 @@ left=$(( $(date -d "$(jget "$resp" .expires_at)" +%s) - $(date +%s) ))
 ok "SIGHUP at level none: token-ttl-s applied to the next login (${left}s left)"
 printf 'data-dir = %s\nbogus = 1\n' "$D" > "$W/run.conf"
 kill -HUP "$P4"
-for _ in $(seq 100); do grep -q "configuration not reloaded" "$W/s4.err" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "configuration not reloaded" "$W/s4.err" && break; sleep 0.05; done
 grep -q "configuration not reloaded.*run.conf:2: unknown key 'bogus'" "$W/s4.err" ||
   fail "SIGHUP with a bad file: $(tail -2 "$W/s4.err")"
 as admin user list >/dev/null || fail "server unusable after a bad reload"
@@ -255,7 +255,7 @@ printf 'data-dir = %s\nlisten = 127.0.0.1:0\n' "$D" > "$W/run.conf"
 rm -f "$D/server.url"
 "$M" serve --config "$W/run.conf" >"$W/s5.out" 2>"$W/s5.err" &
 MT_PID=$!
-for _ in $(seq 200); do [ -s "$D/server.url" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ -s "$D/server.url" ] && break; sleep 0.05; done
 [ -s "$D/server.url" ] || fail "restart after the first server stopped: $(cat "$W/s5.err")"
 ok "after the holder exits, the directory can be used again"
 kill -TERM "$MT_PID"; wait "$MT_PID" || true; MT_PID=
@@ -265,11 +265,11 @@ D6=$W/d6
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlevel = soft\n' "$D6" > "$W/soft.conf"
 "$M" serve --config "$W/soft.conf" >"$W/s6.out" 2>"$W/s6.err" &
 MT_PID=$!
-for _ in $(seq 300); do [ -s "$D6/server.url" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ -s "$D6/server.url" ] && break; sleep 0.05; done
 [ -s "$D6/server.url" ] || fail "soft server: $(cat "$W/s6.err")"
 printf 'data-dir = %s\nlisten = 127.0.0.1:0\nlevel = soft\ntask-wall-s = 30\n' "$D6" > "$W/soft.conf"
 kill -HUP "$MT_PID"
-for _ in $(seq 100); do grep -q "task-wall-s changed" "$W/s6.err" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "task-wall-s changed" "$W/s6.err" && break; sleep 0.05; done
 grep -q "task-wall-s changed but the limits are measured at this level" "$W/s6.err" ||
   fail "soft SIGHUP: $(tail -3 "$W/s6.err")"
 ok "SIGHUP at level soft: limits are measured, reported as needing a restart"

@@ -96,7 +96,7 @@ with open(log, "a", buffering=1) as out:
 EOF
 LISTENER=$!
 trap 'kill $LISTENER 2>/dev/null || true; mt_cleanup' EXIT
-for _ in $(seq 200); do [ -e "$LOG.bound" ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ -e "$LOG.bound" ] && break; sleep 0.05; done
 [ -e "$LOG.bound" ] || fail "notify listener did not start: $(cat "$MT_WORK/listener.out")"
 
 # a worker wrapper that records the environment the worker gets
@@ -107,7 +107,7 @@ exec -a mesatee-worker '$MESATEE_WORKER' "\$@"
 EOF
 chmod +x "$MT_WORK/env-worker"
 NOTIFY_SOCKET=$SOCK WATCHDOG_USEC=60000000 mt_start_server --worker "$MT_WORK/env-worker"
-for _ in $(seq 600); do grep -q "READY=1" "$LOG" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "READY=1" "$LOG" 2>/dev/null && break; sleep 0.05; done
 grep -q "READY=1" "$LOG" || fail "no READY=1: $(cat "$LOG" "$MT_WORK/listener.out" 2>/dev/null)"
 line=$(grep "READY=1" "$LOG" | head -n 1)
 case "$line" in "pid=$MT_PID "*) ;; *) fail "READY=1 not from the daemon (pid $MT_PID): $line" ;; esac
@@ -133,7 +133,7 @@ for _ in $(seq 1200); do kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
 kill -0 "$PID" 2>/dev/null && fail "the daemon did not stop"
 rc=0; wait "$PID" || rc=$?; MT_PID=
 [ "$rc" = 0 ] || fail "daemon exit status $rc"
-for _ in $(seq 200); do grep -q END "$LOG" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q END "$LOG" && break; sleep 0.05; done
 grep -q "^pid=$PID STOPPING=1" "$LOG" || fail "no STOPPING=1 from the daemon: $(cat "$LOG")"
 first_stop=$(grep -n STOPPING=1 "$LOG" | head -n 1 | cut -d: -f1)
 ready=$(grep -n READY=1 "$LOG" | head -n 1 | cut -d: -f1)

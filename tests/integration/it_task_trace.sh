@@ -15,7 +15,7 @@ T=$(as alice task create --function "$F")
 as alice task approve "$T" >/dev/null 2>&1 || true
 as alice task invoke "$T" >/dev/null
 as alice task wait "$T" --timeout 60 >/dev/null || fail "echo task did not finish"
-for _ in $(seq 100); do grep -q "trace task $T event_raised" "$MT_WORK/server.log" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "trace task $T event_raised" "$MT_WORK/server.log" && break; sleep 0.05; done
 out=$(/usr/bin/python3 "$(dirname "$0")/../../bench/faas/trace_breakdown.py" "$MT_WORK/server.log" --check "$T") ||
   fail "trace of $T: $out"
 ok "traced: $out"

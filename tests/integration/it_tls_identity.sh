@@ -140,7 +140,7 @@ case $out in *"unknown CA"*"system's trust store"*) ok "unknown CA without --ca 
 # SIGHUP at level none without the key: a new identity (rotation)
 rm "$MT_DATA/tls/server-key.pem"
 kill -HUP "$MT_PID"
-for _ in $(seq 100); do grep -q "TLS identity reloaded" "$W/server.log" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "TLS identity reloaded" "$W/server.log" && break; sleep 0.05; done
 grep -q "TLS identity: created a new key" "$W/server.log" || fail "SIGHUP without a key did not make one"
 FP3=$(fp_served "$(hostport)")
 [ "$FP3" != "$FP2" ] && [ "$FP3" = "$(fp_file "$MT_DATA/tls/server-cert.pem")" ] || fail "SIGHUP did not install the new identity"
@@ -182,7 +182,7 @@ sleep 0.5
 cp "$P/leaf2.pem" "$W/op-cert.pem" && cat "$P/inter.pem" >>"$W/op-cert.pem"
 cp "$P/leaf2.key" "$W/op-key.pem"
 kill -HUP "$MT_PID"
-for _ in $(seq 100); do [ "$(grep -c "TLS identity reloaded" "$W/server.log")" -ge 2 ] && break; sleep 0.05; done
+for _ in $(seq 1200); do [ "$(grep -c "TLS identity reloaded" "$W/server.log")" -ge 2 ] && break; sleep 0.05; done
 [ "$(fp_served "$(hostport)")" = "$(fp_file "$P/leaf2.pem")" ] || fail "SIGHUP did not pick up the new operator certificate"
 printf 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' >&3
 exec 3>&-
@@ -194,7 +194,7 @@ ok "SIGHUP: the new operator certificate is served; a connection opened before k
 # SIGHUP with a bad new file: the old identity stays, the log says why
 cp "$P/leaf.key" "$W/op-key.pem"
 kill -HUP "$MT_PID"
-for _ in $(seq 100); do grep -q "TLS identity reload failed" "$W/server.log" && break; sleep 0.05; done
+for _ in $(seq 1200); do grep -q "TLS identity reload failed" "$W/server.log" && break; sleep 0.05; done
 grep -q "TLS identity reload failed, keeping the current one: the key in $W/op-key.pem does not belong to the certificate" "$W/server.log" ||
   fail "a bad reload is not logged with its reason"
 [ "$(fp_served "$(hostport)")" = "$(fp_file "$P/leaf2.pem")" ] || fail "a bad reload replaced the identity"
@@ -263,7 +263,7 @@ case $san in *"DNS:soft.example.test"*"IP Address:127.0.0.1"*) ;; *) fail "level
 [ ! -e "$MT_DATA/tls/server-key.pem" ] || fail "level soft kept a TLS key on disk"
 S1=$(fp_served "$(hostport)")
 kill -HUP "$MT_PID"
-for _ in $(seq 100); do grep -q "TLS identity reloaded" "$W/server.log" && [ "$(fp_served "$(hostport)")" != "$S1" ] && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "TLS identity reloaded" "$W/server.log" && [ "$(fp_served "$(hostport)")" != "$S1" ] && break; sleep 0.1; done
 [ "$(fp_served "$(hostport)")" != "$S1" ] || fail "SIGHUP at level soft did not make a fresh RA-TLS certificate"
 ok "level soft: the RA-TLS certificate carries the --tls-san names; SIGHUP makes a fresh one"
 mt_stop_server

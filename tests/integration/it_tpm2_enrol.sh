@@ -151,7 +151,7 @@ sed 's/"gateway"/"executor"/; s/"mesatee_policy": 1,/"mesatee_policy": 1, "role"
 mt_stop_server
 expect_fail "serve --executor-policy with only tpm2_ek_ca refused at start" \
   "'tpm2_ek_ca' alone establishes no trust" \
-  timeout 20 "$B" serve --data-dir "$MT_WORK/exec-data" --listen 127.0.0.1:0 \
+  timeout 120 "$B" serve --data-dir "$MT_WORK/exec-data" --listen 127.0.0.1:0 \
   --admin-password-file "$MT_WORK/admin.pw" --remote-executors \
   --executor-listen 127.0.0.1:0 --executor-policy "$MT_WORK/exec-ekca-only.json"
 echo "it_tpm2_enrol: all passed"

@@ -58,7 +58,7 @@ start_server() {
   (cd "$SH" && exec env HOME="$SH" PATH="$BIN:$PATH" "${SERVER_VARS[@]}" \
     bash -c "exec $(block server-start)") >>"$MT_WORK/server.log" 2>&1 &
   MT_PID=$!
-  for _ in $(seq 200); do
+  for _ in $(seq 1200); do
     [ -s "$SH/var/lib/mesatee/server.url" ] && break
     kill -0 "$MT_PID" 2>/dev/null || fail "server exited at start"
     sleep 0.05

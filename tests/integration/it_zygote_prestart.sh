@@ -13,7 +13,7 @@ zygote_of() { # zygote_of PID: the pid of PID's child running --zygote, or nothi
   return 0
 }
 wait_zygote() {
-  for _ in $(seq 200); do Z=$(zygote_of "$MT_PID"); [ -n "$Z" ] && return 0; sleep 0.05; done
+  for _ in $(seq 1200); do Z=$(zygote_of "$MT_PID"); [ -n "$Z" ] && return 0; sleep 0.05; done
   fail "no zygote child of the daemon before any task"
 }
 mt_start_server --worker "$MESATEE_WORKER"

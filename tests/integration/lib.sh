@@ -253,8 +253,17 @@ for _ in range(50):
       --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
       --flags not-need-init,startup-clear >>"$MT_WORK/swtpm.log" 2>&1 &
     MT_SW_PID=$!
-    sleep 0.3
+    # until both its ports accept connections (30 s at most; a swtpm that
+    # lost its port to another process exits at once: try another pair). A
+    # fixed 0.3 s was not enough on a loaded machine: a daemon started next
+    # found nothing listening yet.
+    for _ in $(seq 300); do
+      kill -0 "$MT_SW_PID" 2>/dev/null || break
+      { : <"/dev/tcp/127.0.0.1/$port" && : <"/dev/tcp/127.0.0.1/$((port + 1))"; } 2>/dev/null && break
+      sleep 0.1
+    done
     kill -0 "$MT_SW_PID" 2>/dev/null && break
+    wait "$MT_SW_PID" 2>/dev/null || true
     MT_SW_PID=
   done
   [ -n "$MT_SW_PID" ] || fail "swtpm did not start: $(cat "$MT_WORK/swtpm.log")"

@@ -289,11 +289,16 @@ static void test_auth_expiry(void **state)
     assert_non_null(mkdtemp(e.dir));
     tenv_fresh_store(&e);
     e.cfg.admin_password = ADMIN_PW;
-    e.cfg.token_ttl_seconds = 1;
+    /* Expiry counts whole seconds (expires_at = login second + TTL, expired
+     * from that second on), so a token lives between TTL-1 and TTL seconds:
+     * with a TTL of 1 a second boundary between the login and the next
+     * request expired it at once (about 1 run in 100 on a loaded machine).
+     * TTL 3 leaves the request 2 s; after 4 s it is surely expired. */
+    e.cfg.token_ttl_seconds = 3;
     tenv_open_core(&e);
     char *tok = tlogin(&e, "admin", ADMIN_PW);
     assert_int_equal(treq(&e, "GET", "/v1/users/me", tok, NULL, NULL), 200);
-    sleep(2);
+    sleep(4);
     mt_principal p;
     mt_err err;
     assert_int_equal(mt_core_authenticate(e.core, tok, &p, &err), MT_EAUTH);

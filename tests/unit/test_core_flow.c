@@ -278,11 +278,11 @@ static void test_echo_fail_and_cancel_running(void **state)
     assert_int_equal(integ_function_seal(e.core, mdb, bare, &serr), MT_OK);
     mt_db_close(mdb);
     run_slotless(&e, admin, bare, "{}", t3);
-    st = wait_status(&e, admin, t3, "running", 10000);
+    st = wait_status(&e, admin, t3, "running", 60000);
     assert_string_equal(st, "running");
     free(st);
     post_ok(&e, admin, "cancel", t3, NULL);
-    st = wait_status(&e, admin, t3, "canceled", 10000);
+    st = wait_status(&e, admin, t3, "canceled", 60000);
     assert_string_equal(st, "canceled");
     free(st);
 
@@ -290,7 +290,7 @@ static void test_echo_fail_and_cancel_running(void **state)
      * the task stays approved; the running task goes on */
     char t4[33];
     run_slotless(&e, admin, bare, "{}", t4);
-    st = wait_status(&e, admin, t4, "running", 10000);
+    st = wait_status(&e, admin, t4, "running", 60000);
     assert_string_equal(st, "running");
     free(st);
     assert_int_equal(treqf(&e, "POST", "/v1/tasks", admin, &o,
@@ -330,11 +330,11 @@ static void test_echo_fail_and_cancel_running(void **state)
     /* after the restart it runs again (the claim re-verifies its binding
      * and approvals) and can be canceled as usual */
     assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
-    st = wait_status(&e, admin2, t4, "running", 10000);
+    st = wait_status(&e, admin2, t4, "running", 60000);
     assert_string_equal(st, "running");
     free(st);
     post_ok(&e, admin2, "cancel", t4, NULL);
-    st = wait_status(&e, admin2, t4, "canceled", 10000);
+    st = wait_status(&e, admin2, t4, "canceled", 60000);
     assert_string_equal(st, "canceled");
     free(st);
     free(admin);

@@ -929,7 +929,7 @@ static void test_connection_limit(void **state)
         s[i] = raw_connect(port);
     usleep(200 * 1000);
     s[4] = raw_connect(port);
-    assert_true(closed_within(s[4], 5000)); /* the extra one is closed at once */
+    assert_true(closed_within(s[4], 30000)); /* the extra one is closed at once */
     for (int i = 0; i < 4; i++)
         assert_false(closed_within(s[i], 100)); /* those within the limit stay open */
     /* While at the limit, even a proper client is turned away. */
@@ -949,7 +949,14 @@ static void test_connection_limit(void **state)
     }
     assert_int_equal(status, 200);
     assert_true(metric(f, "mesatee_http_connections_rejected_total") >= 2);
-    double live = metric(f, "mesatee_http_connections"); /* this scrape, maybe one closing */
+    /* this scrape, maybe one closing; the server notices the other closed
+     * connections in its own time (a loaded machine can lag behind the
+     * 200 above), so poll, bounded, until they are gone */
+    double live = metric(f, "mesatee_http_connections");
+    for (int tries = 0; tries < 300 && live > 2; tries++) {
+        usleep(100 * 1000);
+        live = metric(f, "mesatee_http_connections");
+    }
     assert_true(live >= 1 && live <= 2);
 }
 
@@ -959,7 +966,7 @@ static void test_idle_timeout(void **state)
     /* A client that connects and never speaks (no TLS handshake) is dropped. */
     int s = raw_connect(mt_gateway_port(f->gw));
     assert_false(closed_within(s, 300));
-    assert_true(closed_within(s, 4000));
+    assert_true(closed_within(s, 30000)); /* returns when closed (after ~1 s) */
     close(s);
     /* Normal requests still get through. */
     http_resp r = request(f, "GET", "/healthz", NULL);
@@ -987,7 +994,7 @@ static void test_graceful_stop(void **state)
     dl_arg d = {.f = f};
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, download_thread, &d), 0);
-    for (int i = 0; i < 400 && handle_calls(f) == 0; i++)
+    for (int i = 0; i < 6000 && handle_calls(f) == 0; i++) /* 30 s at most */
         usleep(5 * 1000);
     assert_int_equal(handle_calls(f), 1);
     struct timespec t0, t1;
@@ -1030,7 +1037,7 @@ static void test_stop_idle_keepalive_fast(void **state)
     http_resp_free(&r);
     assert_int_equal(f->run_status, MT_OK);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    assert_true(secs < 3.0); /* well under the 5 s grace period */
+    assert_true(secs < 30); /* well under the 60 s grace period (setup_grace) */
 }
 
 static void test_sigterm_stops(void **state)
@@ -1080,7 +1087,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_limit, setup_limit, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup_timeout, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_stop, setup_grace, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_idle_keepalive_fast, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_idle_keepalive_fast, setup_grace, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_stops, setup_signals, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -768,7 +768,7 @@ static void test_cluster_primitives(void **state)
     assert_int_equal(mt_db_listen(a, "mesatee_wake", &err), MT_OK);
     assert_int_equal(mt_db_notify(b, "mesatee_wake", "s:0123456789abcdef", &err), MT_OK);
     char got_n[128] = "";
-    for (int i = 0; i < 200 && !got_n[0]; i++) {
+    for (int i = 0; i < 3000 && !got_n[0]; i++) { /* 30 s at most */
         assert_int_equal(mt_db_notifications(a, collect, got_n, &err), MT_OK);
         if (!got_n[0]) {
             struct timespec ts = {0, 10 * 1000 * 1000};
