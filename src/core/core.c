@@ -71,10 +71,12 @@ static void core_free(mt_core *c)
 {
     if (!c)
         return;
+    nlive_stop(c); /* node_live.c: its sweeper wakes the scheduler (see mt_core_close) */
     cwake_stop(c); /* cluster_wake.c: before anything it wakes goes */
-    core_aspool_close(c); /* audit_spool.c: its replay thread, before the store closes */
-    nlive_stop(c); /* node_live.c: after the stop requeued this node's runs */
     core_kek_close(c); /* stops the rewrap thread before the store closes */
+    /* audit_spool.c: its replay thread, before the store closes, and after
+     * the rewrap thread, which records audit entries through it */
+    core_aspool_close(c);
     transit_cache_free(c);
     core_stmt_cache_free(c); /* the same for the kept statements (stmt_cache.c) */
     store_close(c->audit_db); /* audit.c: the group committer's connection */
@@ -259,6 +261,11 @@ void mt_core_close(mt_core *core)
 {
     if (!core)
         return;
+    /* node_live.c first: its sweeper requeues other nodes' runs and wakes
+     * the scheduler and the cluster listener, which go next (dropping this
+     * node's liveness lock a moment before its own requeue below is
+     * harmless: another node acts only after the whole grace period) */
+    nlive_stop(core);
     cwake_stop(core); /* it wakes the scheduler: stops first */
     sched_stop(core);
     if (atomic_load(&core->ran_tasks) && core->db) {

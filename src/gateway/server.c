@@ -694,7 +694,6 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     }
 out:
     g_dbrenew = NULL; /* /metrics is not served any more (the gateway stopped) */
-    mt_dbrenew_stop(dbrenew);
     mt_ks_join_server_stop(join_srv);
     mt_dbcert_ca_free(db_ca);
     mt_executor_api_stop(exec_api);
@@ -702,6 +701,7 @@ out:
     if (core)
         mt_core_set_task_listener(core, NULL, NULL); /* before the gateway goes */
     mt_gateway_free(gw);
+    mt_dbrenew_stop(dbrenew); /* after the gateway's threads, which render /metrics */
     EVP_PKEY_free(key);
     X509_free(cert);
     sk_X509_pop_free(chain, X509_free);
