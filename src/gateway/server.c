@@ -570,6 +570,15 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         if (st == MT_OK && !strcmp(mt_tee_level(tee), "none"))
             st = mt_err_set(err, MT_EINVAL, "--keystore-listen needs an attested level (at level "
                                             "none nothing attests the joining nodes)");
+        /* the database CA before the listener starts: a join served at once
+         * then already gets its certificate (review: the CA's creation and
+         * sealing used to run while joins were served) */
+        if (st == MT_OK)
+            st = keystore_db_ca(cfg, ks, data_dir, &db_ca, err);
+        if (st == MT_OK && !db_ca && cfg->keystore_db_cert_ttl_s)
+            st = mt_err_set(err, MT_EINVAL,
+                            "--keystore-db-cert-ttl needs --keystore-db-ca FILE, "
+                            "--keystore-db-ca-create or a database CA sealed in keystore.sealed");
         if (st == MT_OK)
             st = mt_ks_join_server_start(cfg->keystore_listen, cfg->keystore_advertise, tee, ks,
                                          platform, data_dir, &join_srv, err);
@@ -577,14 +586,6 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         if (st != MT_OK)
             goto out;
         mt_ks_join_server_set_audit(join_srv, join_audit, core);
-        if ((st = keystore_db_ca(cfg, ks, data_dir, &db_ca, err)) != MT_OK)
-            goto out;
-        if (!db_ca && cfg->keystore_db_cert_ttl_s) {
-            st = mt_err_set(err, MT_EINVAL,
-                            "--keystore-db-cert-ttl needs --keystore-db-ca FILE, "
-                            "--keystore-db-ca-create or a database CA sealed in keystore.sealed");
-            goto out;
-        }
         if (db_ca) {
             mt_ks_join_server_set_db_ca(join_srv, db_ca, "mesatee",
                                         cfg->keystore_db_cert_ttl_s ? cfg->keystore_db_cert_ttl_s
