@@ -164,7 +164,8 @@ static void record_refusal(mt_core *c, const char *why)
 {
     /* why is one of untrusted_spool.c's own fixed texts, never file bytes */
     char action[160];
-    snprintf(action, sizeof action, "audit spool refused: %s", why);
+    snprintf(action, sizeof action, "audit spool refused: %.*s",
+             (int)(sizeof action - sizeof "audit spool refused: "), why);
     mt_audit_item it = {"-", action, "audit-spool", 500, 0};
     mt_err e;
     mt_err_clear(&e);
