@@ -78,6 +78,10 @@ expect_fail "garbage flag" "--log-format must be one of text, json" \
   "$M" serve --data-dir "$W/d2" --log-format yaml
 expect_fail "garbage flag" "--log-level must be one of" \
   "$M" serve --data-dir "$W/d2" --log-level 7
+expect_fail "garbage --node-dead-after-ms" "--node-dead-after-ms must be a number from 100" \
+  "$M" serve --data-dir "$W/d2" --node-dead-after-ms 5
+expect_fail "garbage --audit-spool-max-kib" "--audit-spool-max-kib must be a number from 1" \
+  "$M" serve --data-dir "$W/d2" --audit-spool-max-kib lots
 expect_fail "garbage --worker-start" "--worker-start must be one of zygote, spawn" \
   "$M" serve --data-dir "$W/d2" --worker-start fork
 expect_fail "garbage MESATEE_WORKER_START" "MESATEE_WORKER_START must be one of zygote, spawn" \
