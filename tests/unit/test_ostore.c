@@ -829,6 +829,75 @@ static void test_staging(void **state)
     assert_int_equal(mt_ostore_stage_drop(s, task.s, 5, &err), MT_OK);
     assert_int_equal(count_rows("SELECT count(*) FROM object_stage_chunks"), 0);
     mt_ostore_stage_free(w);
+    w = NULL;
+    /* uploads in flight count against the cap too: while obj's upload of n
+     * bytes is open, another output of the lease may stage only what is
+     * left of the cap (two concurrent slots cannot pass it together); a
+     * retried upload of the same output does not count twice; a freed
+     * upload gives its share back, and a committed one counts once */
+    {
+        mt_ostore_stage *w2 = NULL, *w3 = NULL;
+        const uint64_t cap = n + 10;
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj.s, n, cap, &w, &err), MT_OK);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj2.s, 11, cap, &w2, &err),
+                         MT_ETOOBIG);
+        assert_null(w2);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj.s, n, cap, &w3, &err), MT_OK);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj2.s, 10, cap, &w2, &err), MT_OK);
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 3);
+        mt_ostore_stage_free(w2);
+        mt_ostore_stage_free(w3);
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 1);
+        assert_int_equal(mt_ostore_stage_write(w, p, n, &err), MT_OK);
+        assert_int_equal(mt_ostore_stage_commit(w, NULL, &err), MT_OK);
+        mt_ostore_stage_free(w);
+        w = NULL;
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 0);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj2.s, 11, cap, &w2, &err),
+                         MT_ETOOBIG);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj2.s, 10, cap, &w2, &err), MT_OK);
+        mt_ostore_stage_free(w2);
+        assert_int_equal(mt_ostore_stage_drop(s, task.s, 8, &err), MT_OK);
+    }
+    /* one sweep looks at every lease, not only the first 256: 300 stale
+     * leases (chunks and reservations left by a dead node) all go */
+    {
+        mt_db *db = NULL;
+        assert_int_equal(mt_db_open(where, 0, &db, &err), MT_OK);
+        assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+        for (int i = 0; i < 300; i++) {
+            mt_id t, g;
+            mt_id_new(&t);
+            mt_id_new(&g);
+            mt_db_stmt *st = NULL;
+            assert_int_equal(mt_db_prepare(db,
+                                           i < 280 ? "INSERT INTO object_stage_chunks(gen, task_id, "
+                                                   "fence, seq, data) VALUES(?, ?, 7, 0, ?)"
+                                                 : "INSERT INTO object_stage_reserve(gen, task_id, "
+                                                   "fence, object, size, created_at) VALUES(?, ?, "
+                                                   "7, ?, 1, 0)",
+                                           &st, &err),
+                             MT_OK);
+            mt_db_bind_text(st, 1, g.s);
+            mt_db_bind_text(st, 2, t.s);
+            if (i < 280)
+                mt_db_bind_blob(st, 3, p, 3);
+            else
+                mt_db_bind_text(st, 3, obj.s);
+            mt_status rc = MT_OK;
+            mt_db_step(st, &rc, &err);
+            if (rc)
+                fail_msg("insert: %s", err.msg);
+            mt_db_finalize(st);
+        }
+        assert_int_equal(mt_db_commit(db, &err), MT_OK);
+        mt_db_close(db);
+        dropped = 0;
+        assert_int_equal(mt_ostore_stage_sweep(s, keep_fence5, NULL, &dropped, &err), MT_OK);
+        assert_int_equal(dropped, 300);
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_chunks"), 0);
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 0);
+    }
     /* an empty output */
     stage(s, task.s, 6, obj2.s, p, 0, sha);
     sha_hex(p, 0, want);
