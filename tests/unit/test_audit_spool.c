@@ -6,7 +6,9 @@
  * reordered, cut or foreign-key spool refused whole (moved aside, counted,
  * recorded in the chain, none of its entries appended), and the cap: past
  * it an entry is refused (the gateway then answers 503) and the file is
- * unchanged. The store is made to fail with a trigger that refuses every
+ * unchanged. Strict order: an entry on its way into the spool is not
+ * overtaken by a later one appended directly, and one failed store attempt
+ * per outage (the entries behind it go to the spool untried). The store is made to fail with a trigger that refuses every
  * audit insert (SQLite, or PostgreSQL under MT_TEST_STORE_URL). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -532,7 +534,7 @@ typedef struct order_hook {
 } order_hook;
 
 /* Runs in the window between a failed direct append and its spooling: a
- * later request records its entry meanwhile. It is given up to 5 s to
+ * later request records its entry meanwhile. It is given up to 2 s to
  * finish (with strict order it cannot: it waits for the earlier entry to
  * be spooled; the wait only bounds how long a broken build gets to show
  * its overtaking). */
@@ -546,7 +548,7 @@ static void order_after_fail(void *arg)
         fail_store(h->f, false);
     h->late.f = h->f;
     assert_int_equal(pthread_create(&h->th, NULL, late_main, &h->late), 0);
-    for (int i = 0; i < 500 && !atomic_load(&h->late.done); i++)
+    for (int i = 0; i < 200 && !atomic_load(&h->late.done); i++)
         usleep(10 * 1000);
 }
 
