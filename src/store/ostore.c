@@ -1056,15 +1056,29 @@ mt_status mt_ostore_stage_begin(mt_ostore *s, const char *task_id, int64_t fence
     /* the bound per lease: what this lease staged or is staging for its
      * other outputs (per output the larger of its completed upload and the
      * uploads in flight, since a retried upload replaces it) plus this one,
-     * checked and reserved in one writer-locked transaction (SQLite BEGIN
-     * IMMEDIATE, PostgreSQL the writer advisory lock), so that concurrent
-     * uploads of different outputs cannot pass the cap together */
+     * checked and reserved in one transaction that holds a lock, so that
+     * concurrent uploads of different outputs cannot pass the cap together:
+     * SQLite's one writer (BEGIN IMMEDIATE); on PostgreSQL an advisory lock
+     * of this lease (never the cluster's writer lock: s->mu is held, and a
+     * transaction holding the writer lock may wait for s->mu) */
+    bool sqlite = mt_db_backend_of(s->db) == MT_DB_SQLITE;
+    char lease_key[MT_ID_LEN + 48];
+    snprintf(lease_key, sizeof lease_key, "mesatee-stage:%s:%lld", task_id, (long long)fence);
     int64_t staged = 0;
     bool over = false;
     pthread_mutex_lock(&s->mu);
     for (int t = 0; t < PUT_TRIES; t++) {
         mt_db_stmt *q = NULL;
-        if (!(rc = mt_db_begin(s->db, MT_DB_TX_IMMEDIATE, err)))
+        rc = mt_db_begin(s->db, sqlite ? MT_DB_TX_IMMEDIATE : MT_DB_TX_DEFERRED, err);
+        if (!rc && !sqlite &&
+            !(rc = mt_db_prepare(s->db, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                                 &q, err))) {
+            mt_db_bind_text(q, 1, lease_key);
+            mt_db_step(q, &rc, err);
+        }
+        mt_db_finalize(q);
+        q = NULL;
+        if (!rc)
             rc = stage_run(s->db,
                            "SELECT coalesce(sum(m), 0) FROM (SELECT object, max(size) AS m FROM "
                            "(SELECT object, size FROM object_stage WHERE task_id = ?1 AND "

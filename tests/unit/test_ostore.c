@@ -711,6 +711,62 @@ static bool keep_fence5(void *ctx, const char *task, int64_t fence)
     return fence == 5;
 }
 
+/* Concurrent uploads of different outputs of one lease (executor slots), each
+ * on its own node's connection, racing to begin: together they may not pass
+ * the cap, so of 4 that each take more than a third of it, at most 2 begin
+ * per round (the check and the reservation are one locked transaction). */
+typedef struct slot_racer {
+    const char *task;
+    mt_id obj;
+    uint64_t size, cap;
+    pthread_barrier_t *bar;
+    int ok;
+} slot_racer;
+
+static void *slot_race(void *arg)
+{
+    slot_racer *x = arg;
+    mt_ostore *s = open_store(NULL); /* its own connection */
+    for (int i = 0; i < 5; i++) {
+        mt_err err = {0};
+        mt_ostore_stage *w = NULL;
+        pthread_barrier_wait(x->bar);
+        if (mt_ostore_stage_begin(s, x->task, 9 + i, x->obj.s, x->size, x->cap, &w, &err) ==
+            MT_OK)
+            x->ok++;
+        pthread_barrier_wait(x->bar); /* every begin of the round done */
+        mt_ostore_stage_free(w);
+    }
+    mt_ostore_close(s);
+    return NULL;
+}
+
+static void test_staging_slots_race(void **state)
+{
+    (void)state;
+    if (!is_db())
+        return;
+    mt_id task;
+    mt_id_new(&task);
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 4);
+    slot_racer r[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (slot_racer){task.s, {{0}}, 40, 100, &bar, 0};
+        mt_id_new(&r[i].obj);
+        assert_int_equal(pthread_create(&th[i], NULL, slot_race, &r[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ok += r[i].ok;
+    }
+    pthread_barrier_destroy(&bar);
+    assert_int_equal(ok, 5 * 2); /* two fit in each round, never three */
+    assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 0);
+}
+
 static void test_staging(void **state)
 {
     (void)state;
@@ -929,6 +985,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reader_pinned),  cmocka_unit_test(test_concurrent_put),
         cmocka_unit_test(test_local_and_copy), cmocka_unit_test(test_url_and_opts_garbage),
         cmocka_unit_test(test_cache_digest_and_put_in), cmocka_unit_test(test_staging),
+        cmocka_unit_test(test_staging_slots_race),
     };
     int r = cmocka_run_group_tests_name(mode, tests, NULL, NULL);
     char cmd[sizeof tmpdir + 16];
