@@ -28,9 +28,19 @@
  * the log says why, mesatee_audit_spool_refused_total counts it and an entry
  * "audit spool refused: CLASS" (status 500) records the gap in the chain.
  *
- * Locks: a->mu guards the spool file and pending; replay_mu makes replays
- * take turns; neither is held while the other is taken the wrong way round
- * (replay_mu, then mu), and mu is never held across a store transaction. */
+ * Strict order: order_mu is held from the look at pending through the
+ * direct append and, if that fails, the spooling; so a direct append never
+ * overtakes an entry on its way into the spool, and while the spool holds
+ * records (pending, until the replay has appended them all: the replay
+ * thread has seen the store back) every new entry goes behind them without
+ * trying the store (one request waits for a failing store's error, not
+ * every one: mesatee_audit_store_failures_total). Entries written in a
+ * change's own transaction do not pass here (docs/design.md "Audit spool").
+ *
+ * Locks, always in this order: replay_mu (replays take turns), order_mu,
+ * mu (the spool file and pending). mu is never held across a store
+ * transaction; order_mu is (like audit.c's audit_mu, which serialises
+ * every mt_core_audit_batch anyway). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -53,6 +63,12 @@ typedef struct core_aspool {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
     pthread_mutex_t replay_mu;
+    /* order_mu: held by mt_core_audit_record from its look at pending
+     * through the direct append and, when that fails, the spooling, so no
+     * entry can be appended directly while an older one is on its way into
+     * the spool (strict order), and the requests queued behind a failing
+     * attempt see the spool in use and do not try the store again */
+    pthread_mutex_t order_mu;
     mt_spool *sp;
     bool pending; /* records wait in the spool: new entries queue behind them */
     size_t skip;  /* records at the file's head already in the chain: a
@@ -60,8 +76,11 @@ typedef struct core_aspool {
     bool stop;
     bool th_on;
     pthread_t th;
-    _Atomic uint64_t spooled, replayed, refused, full;
+    _Atomic uint64_t spooled, replayed, refused, full, store_failed;
 } core_aspool;
+
+void (*core_aspool_test_after_fail)(void *arg);
+void *core_aspool_test_arg;
 
 static void to_rec(const mt_audit_item *it, int64_t now, mt_spool_rec *r)
 {
@@ -118,8 +137,9 @@ mt_status mt_core_audit_record(mt_core *c, const mt_audit_item *items, size_t n,
         to_rec(&its[i], now, &recs[i]);
     }
     mt_status rc;
+    pthread_mutex_lock(&a->order_mu);
     pthread_mutex_lock(&a->mu);
-    if (a->pending) { /* behind the entries that wait, in order */
+    if (a->pending) { /* behind the entries that wait, in order, store untried */
         rc = spool_put(a, recs, n, err);
         pthread_mutex_unlock(&a->mu);
         if (!rc && spooled)
@@ -131,8 +151,11 @@ mt_status mt_core_audit_record(mt_core *c, const mt_audit_item *items, size_t n,
     mt_err_clear(&e1);
     rc = mt_core_audit_batch(c, its, n, &e1);
     if (rc) {
+        atomic_fetch_add(&a->store_failed, 1);
         mt_warn("audit: the store cannot take %zu entr%s (%s): spooled locally until it can", n,
                 n == 1 ? "y" : "ies", e1.msg);
+        if (core_aspool_test_after_fail)
+            core_aspool_test_after_fail(core_aspool_test_arg);
         pthread_mutex_lock(&a->mu);
         rc = spool_put(a, recs, n, err);
         pthread_mutex_unlock(&a->mu);
@@ -140,6 +163,7 @@ mt_status mt_core_audit_record(mt_core *c, const mt_audit_item *items, size_t n,
             *spooled = true;
     }
 out:
+    pthread_mutex_unlock(&a->order_mu);
     free(its);
     free(recs);
     return rc;
@@ -353,6 +377,7 @@ mt_status core_aspool_open(mt_core *c, uint64_t cap_bytes, mt_err *err)
     }
     pthread_mutex_init(&a->mu, NULL);
     pthread_mutex_init(&a->replay_mu, NULL);
+    pthread_mutex_init(&a->order_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -418,6 +443,7 @@ void core_aspool_close(mt_core *c)
     mt_spool_free(a->sp);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->replay_mu);
+    pthread_mutex_destroy(&a->order_mu);
     pthread_mutex_destroy(&a->mu);
     free(a);
     c->aspool = NULL;
@@ -458,13 +484,19 @@ char *core_aspool_metrics(mt_core *c)
                  "# HELP mesatee_audit_spool_full_total Audit entries neither appended nor "
                  "spooled (spool full): their requests were answered 503.\n"
                  "# TYPE mesatee_audit_spool_full_total counter\n"
-                 "mesatee_audit_spool_full_total %llu\n",
+                 "mesatee_audit_spool_full_total %llu\n"
+                 "# HELP mesatee_audit_store_failures_total Direct audit appends the store "
+                 "refused (the entries went to the spool); while the spool is in use new "
+                 "entries go there without trying the store.\n"
+                 "# TYPE mesatee_audit_store_failures_total counter\n"
+                 "mesatee_audit_store_failures_total %llu\n",
                  (unsigned long long)entries, (unsigned long long)bytes,
                  (unsigned long long)mt_spool_cap(a->sp),
                  (unsigned long long)atomic_load(&a->spooled),
                  (unsigned long long)atomic_load(&a->replayed),
                  (unsigned long long)atomic_load(&a->refused),
-                 (unsigned long long)atomic_load(&a->full)) < 0)
+                 (unsigned long long)atomic_load(&a->full),
+                 (unsigned long long)atomic_load(&a->store_failed)) < 0)
         return NULL;
     return out;
 }

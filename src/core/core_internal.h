@@ -260,6 +260,11 @@ mt_status core_aspool_open(mt_core *c, uint64_t cap_bytes, mt_err *err);
 void core_aspool_close(mt_core *c);
 /* Its /metrics lines (heap). */
 char *core_aspool_metrics(mt_core *c);
+/* Test-only (tests/unit/test_audit_spool.c; never set by the daemon):
+ * called by mt_core_audit_record after the store refused a direct append
+ * and before the entry is spooled, so that a test can act in that window. */
+extern void (*core_aspool_test_after_fail)(void *arg);
+extern void *core_aspool_test_arg;
 /* Computes the MAC of every audit entry that has none (migration). */
 mt_status audit_seal_legacy(mt_core *c, mt_db *db, mt_err *err);
 /* The hash of one audit entry (the chain's definition, audit.c header);

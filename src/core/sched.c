@@ -862,6 +862,13 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
     memset(&res, 0, sizeof res);
     char reason[MT_ERR_MSG_MAX + 64] = "";
     mt_status rc = build_job(c, mdb, task_id, &job, exec_type, builtin, &err);
+    /* where the worker produces the outputs: removed again if they cannot
+     * be stored (--objects db: node-local files that never became objects) */
+    char **out_paths = NULL;
+    size_t n_out = 0;
+    if (!rc && job.n_outputs && (out_paths = calloc(job.n_outputs, sizeof *out_paths)))
+        for (; n_out < job.n_outputs; n_out++)
+            out_paths[n_out] = job.outputs[n_out].path ? strdup(job.outputs[n_out].path) : NULL;
     if (!rc && (rc = keyuse_audit(c, mdb, task_id, &job, &err))) { /* KeyStore key uses */
         mt_warn("task %s: recording its KeyStore key use failed: %s", task_id, err.msg);
         mt_err_set(&err, rc, "its KeyStore key use could not be recorded in the audit log");
@@ -903,12 +910,17 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
                      "the task's outputs could not be stored (%s; see the server log)",
                      mt_status_name(frc));
             failing = true;
+            for (size_t i = 0; i < n_out; i++) /* not left on this node's disk */
+                untrusted_objects_discard_output(c, out_paths[i]);
             continue;
         }
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
         struct timespec ts = {0, 250 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
+    for (size_t i = 0; i < n_out; i++)
+        free(out_paths[i]);
+    free(out_paths);
     mt_job_result_clear(&res);
 }
 

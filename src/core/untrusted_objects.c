@@ -191,6 +191,16 @@ mt_status untrusted_objects_publish_in(mt_core *c, mt_db *db, const char *id,
     return rc;
 }
 
+void untrusted_objects_discard_output(mt_core *c, const char *path)
+{
+    if (!c->ostore || !path || !*path)
+        return;
+    if (unlink(path) && errno != ENOENT)
+        mt_warn("objects: removing an output that could not be stored from the local object "
+                "directory failed: %s: %s",
+                path, strerror(errno));
+}
+
 mt_status untrusted_objects_delete(mt_core *c, const char *id, mt_err *err)
 {
     mt_status rc = untrusted_objstore_delete(c->objs, id, err);

@@ -75,6 +75,12 @@ mt_status untrusted_objects_commit_upload(mt_core *c, mt_objstore_writer *w, con
  * commit or roll back with the outcome. */
 mt_status untrusted_objects_publish_in(mt_core *c, mt_db *db, const char *id,
                                        const char *sha256_hex, mt_err *err);
+/* db: removes the local file a worker produced an output in (path, from
+ * _write_path) after the output could not be stored: the output never
+ * became an object, so nothing else reads that file. dir: nothing (the
+ * file is the object's own path, on a mount other nodes may share).
+ * Absent is fine; other errors are logged. */
+void untrusted_objects_discard_output(mt_core *c, const char *path);
 /* Deletes the object (and a cached copy); absent is not an error. */
 mt_status untrusted_objects_delete(mt_core *c, const char *id, mt_err *err);
 /* Removes the leftovers of interrupted writes from the local object

@@ -162,8 +162,12 @@ void mt_ostore_writer_free(mt_ostore_writer *w);
  * same key replaces it whole). Other keys are MT_EINVAL (ids: mt_id_valid,
  * fence >= 0); the dir backend is MT_EINVAL. */
 typedef struct mt_ostore_stage mt_ostore_stage;
-/* Starts staging size bytes; MT_ETOOBIG when the uploads completed under
- * this lease for its other objects plus size exceed lease_cap. */
+/* Starts staging size bytes; MT_ETOOBIG when the uploads of this lease for
+ * its other objects, completed or in flight (per object the larger), plus
+ * size exceed lease_cap. The check and this upload's reservation (table
+ * object_stage_reserve, until _commit or _free) are one transaction under a
+ * lock (SQLite BEGIN IMMEDIATE; PostgreSQL an advisory lock of the lease),
+ * so concurrent uploads on any connections cannot pass the cap together. */
 mt_status mt_ostore_stage_begin(mt_ostore *s, const char *task_id, int64_t fence,
                                 const char *object, uint64_t size, uint64_t lease_cap,
                                 mt_ostore_stage **out, mt_err *err);
@@ -191,9 +195,10 @@ mt_status mt_ostore_stage_publish_in(mt_ostore *s, struct mt_db *db, const char 
                                      const char *sha256_hex, mt_err *err);
 /* Deletes every staged row (complete or not) of the lease (task, fence). */
 mt_status mt_ostore_stage_drop(mt_ostore *s, const char *task_id, int64_t fence, mt_err *err);
-/* Drops the staged rows of every lease for which keep(ctx, task, fence) is
- * false (at most 256 leases per call); *dropped = leases dropped. The dir
- * backend: nothing. */
+/* Drops the staged rows (chunks, headers, reservations) of every lease for
+ * which keep(ctx, task, fence) is false: all of them, read in keyset pages
+ * of 256 leases (each page one short read); *dropped = leases dropped. The
+ * dir backend: nothing. */
 mt_status mt_ostore_stage_sweep(mt_ostore *s,
                                 bool (*keep)(void *ctx, const char *task_id, int64_t fence),
                                 void *ctx, size_t *dropped, mt_err *err);

@@ -48,7 +48,13 @@ static const char DB_SCHEMA[] =
     "CREATE TABLE IF NOT EXISTS object_stage_chunks("
     " gen TEXT NOT NULL, task_id TEXT NOT NULL, fence INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " data BLOB NOT NULL, PRIMARY KEY(gen, seq));"
-    "CREATE INDEX IF NOT EXISTS object_stage_chunks_lease ON object_stage_chunks(task_id, fence)";
+    "CREATE INDEX IF NOT EXISTS object_stage_chunks_lease ON object_stage_chunks(task_id, fence);"
+    /* uploads in flight (mt_ostore_stage_begin until _commit/_free): their
+     * announced sizes count against the lease's cap */
+    "CREATE TABLE IF NOT EXISTS object_stage_reserve("
+    " gen TEXT PRIMARY KEY, task_id TEXT NOT NULL, fence INTEGER NOT NULL,"
+    " object TEXT NOT NULL, size INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS object_stage_reserve_lease ON object_stage_reserve(task_id, fence)";
 
 mt_ostore_kind mt_ostore_url_kind(const char *url)
 {
@@ -985,7 +991,24 @@ struct mt_ostore_stage {
     size_t fill;
     EVP_MD_CTX *md;
     bool committed;
+    bool reserved; /* its object_stage_reserve row exists */
 };
+
+/* Deletes the reservation of upload gen (best effort: the sweep gets what
+ * is left). */
+static void stage_unreserve(mt_ostore *s, const char *gen)
+{
+    mt_db_stmt *q = NULL;
+    mt_err e;
+    mt_status rc;
+    pthread_mutex_lock(&s->mu);
+    if (!mt_db_prepare(s->db, "DELETE FROM object_stage_reserve WHERE gen = ?", &q, &e)) {
+        mt_db_bind_text(q, 1, gen);
+        mt_db_step(q, &rc, &e);
+    }
+    mt_db_finalize(q);
+    pthread_mutex_unlock(&s->mu);
+}
 
 static mt_status stage_key_check(mt_ostore *s, const char *task, int64_t fence,
                                  const char *object, mt_err *err)
@@ -1024,18 +1047,71 @@ mt_status mt_ostore_stage_begin(mt_ostore *s, const char *task_id, int64_t fence
     mt_status rc = stage_key_check(s, task_id, fence, object, err);
     if (rc)
         return rc;
-    /* the bound per lease: what this lease staged for its other outputs plus
-     * this upload (a retried upload of the same output replaces it) */
+    if (size > lease_cap || size > INT64_MAX)
+        return mt_err_set(err, MT_ETOOBIG,
+                          "the outputs uploaded under this lease would exceed %llu bytes",
+                          (unsigned long long)lease_cap);
+    mt_id gen;
+    mt_id_new(&gen);
+    /* the bound per lease: what this lease staged or is staging for its
+     * other outputs (per output the larger of its completed upload and the
+     * uploads in flight, since a retried upload replaces it) plus this one,
+     * checked and reserved in one transaction that holds a lock, so that
+     * concurrent uploads of different outputs cannot pass the cap together:
+     * SQLite's one writer (BEGIN IMMEDIATE); on PostgreSQL an advisory lock
+     * of this lease (never the cluster's writer lock: s->mu is held, and a
+     * transaction holding the writer lock may wait for s->mu) */
+    bool sqlite = mt_db_backend_of(s->db) == MT_DB_SQLITE;
+    char lease_key[MT_ID_LEN + 48];
+    snprintf(lease_key, sizeof lease_key, "mesatee-stage:%s:%lld", task_id, (long long)fence);
     int64_t staged = 0;
+    bool over = false;
     pthread_mutex_lock(&s->mu);
-    rc = stage_run(s->db,
-                   "SELECT coalesce(sum(size), 0) FROM object_stage WHERE task_id = ?1 AND "
-                   "fence = ?2 AND object <> ?3",
-                   task_id, fence, object, &staged, err);
+    for (int t = 0; t < PUT_TRIES; t++) {
+        mt_db_stmt *q = NULL;
+        rc = mt_db_begin(s->db, sqlite ? MT_DB_TX_IMMEDIATE : MT_DB_TX_DEFERRED, err);
+        if (!rc && !sqlite &&
+            !(rc = mt_db_prepare(s->db, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
+                                 &q, err))) {
+            mt_db_bind_text(q, 1, lease_key);
+            mt_db_step(q, &rc, err);
+        }
+        mt_db_finalize(q);
+        q = NULL;
+        if (!rc)
+            rc = stage_run(s->db,
+                           "SELECT coalesce(sum(m), 0) FROM (SELECT object, max(size) AS m FROM "
+                           "(SELECT object, size FROM object_stage WHERE task_id = ?1 AND "
+                           "fence = ?2 UNION ALL SELECT object, size FROM object_stage_reserve "
+                           "WHERE task_id = ?1 AND fence = ?2) AS u WHERE object <> ?3 GROUP BY "
+                           "object) AS v",
+                           task_id, fence, object, &staged, err);
+        over = !rc && (staged < 0 || (uint64_t)staged > lease_cap - size);
+        if (!rc && !over &&
+            !(rc = mt_db_prepare(s->db,
+                                 "INSERT INTO object_stage_reserve(gen, task_id, fence, object, "
+                                 "size, created_at) VALUES(?, ?, ?, ?, ?, ?)",
+                                 &q, err))) {
+            mt_db_bind_text(q, 1, gen.s);
+            mt_db_bind_text(q, 2, task_id);
+            mt_db_bind_int64(q, 3, fence);
+            mt_db_bind_text(q, 4, object);
+            mt_db_bind_int64(q, 5, (int64_t)size);
+            mt_db_bind_int64(q, 6, mt_now());
+            mt_db_step(q, &rc, err);
+        }
+        mt_db_finalize(q);
+        if (!rc && !over && !(rc = mt_db_commit(s->db, err)))
+            break;
+        bool again = !over && mt_db_retryable(s->db);
+        mt_db_rollback(s->db);
+        if (!again)
+            break;
+    }
     pthread_mutex_unlock(&s->mu);
     if (rc)
         return mt_err_prefix(err, rc, "object store: staging an upload: ");
-    if (size > lease_cap || (uint64_t)staged > lease_cap - size)
+    if (over)
         return mt_err_set(err, MT_ETOOBIG,
                           "the outputs uploaded under this lease would exceed %llu bytes",
                           (unsigned long long)lease_cap);
@@ -1043,6 +1119,7 @@ mt_status mt_ostore_stage_begin(mt_ostore *s, const char *task_id, int64_t fence
     if (!w || !(w->buf = malloc(s->chunk)) || !(w->md = EVP_MD_CTX_new()) ||
         EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
         mt_ostore_stage_free(w);
+        stage_unreserve(s, gen.s);
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     }
     w->s = s;
@@ -1050,7 +1127,8 @@ mt_status mt_ostore_stage_begin(mt_ostore *s, const char *task_id, int64_t fence
     snprintf(w->object, sizeof w->object, "%s", object);
     w->fence = fence;
     w->size = size;
-    mt_id_new(&w->gen);
+    w->gen = gen;
+    w->reserved = true;
     *out = w;
     return MT_OK;
 }
@@ -1155,6 +1233,13 @@ mt_status mt_ostore_stage_commit(mt_ostore_stage *w, char sha256_out[65], mt_err
             mt_db_step(q, &rc, err);
         }
         mt_db_finalize(q);
+        q = NULL;
+        if (!rc && !(rc = mt_db_prepare(s->db, "DELETE FROM object_stage_reserve WHERE gen = ?",
+                                         &q, err))) { /* complete now: its header counts instead */
+            mt_db_bind_text(q, 1, w->gen.s);
+            mt_db_step(q, &rc, err);
+            mt_db_finalize(q);
+        }
         if (!rc)
             rc = mt_db_commit(s->db, err);
         if (!rc)
@@ -1167,6 +1252,7 @@ mt_status mt_ostore_stage_commit(mt_ostore_stage *w, char sha256_out[65], mt_err
     if (rc)
         return mt_err_prefix(err, rc, "object store: staging an upload: ");
     w->committed = true;
+    w->reserved = false;
     if (sha256_out)
         memcpy(sha256_out, sha, 65);
     return MT_OK;
@@ -1188,6 +1274,8 @@ void mt_ostore_stage_free(mt_ostore_stage *w)
         mt_db_finalize(q);
         pthread_mutex_unlock(&w->s->mu);
     }
+    if (w->reserved && w->s)
+        stage_unreserve(w->s, w->gen.s);
     EVP_MD_CTX_free(w->md);
     free(w->buf);
     free(w);
@@ -1374,11 +1462,15 @@ mt_status mt_ostore_stage_drop(mt_ostore *s, const char *task_id, int64_t fence,
         rc = stage_run(s->db,
                        "DELETE FROM object_stage_chunks WHERE task_id = ?1 AND fence = ?2",
                        task_id, fence, NULL, NULL, err);
+    if (!rc)
+        rc = stage_run(s->db,
+                       "DELETE FROM object_stage_reserve WHERE task_id = ?1 AND fence = ?2",
+                       task_id, fence, NULL, NULL, err);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
-#define STAGE_SWEEP_MAX 256 /* leases looked at per sweep */
+#define STAGE_SWEEP_BATCH 256 /* leases read per statement; a sweep reads them all */
 
 mt_status mt_ostore_stage_sweep(mt_ostore *s, bool (*keep)(void *ctx, const char *task_id,
                                                           int64_t fence),
@@ -1390,30 +1482,56 @@ mt_status mt_ostore_stage_sweep(mt_ostore *s, bool (*keep)(void *ctx, const char
     struct {
         char task[MT_ID_LEN + 1];
         int64_t fence;
-    } *l = calloc(STAGE_SWEEP_MAX, sizeof *l);
+        bool valid;
+    } *l = calloc(STAGE_SWEEP_BATCH, sizeof *l);
     if (!l)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    size_t n = 0;
-    mt_db_stmt *q = NULL;
-    pthread_mutex_lock(&s->mu);
-    mt_status rc = mt_db_prepare(s->db,
-                                 "SELECT task_id, fence FROM object_stage UNION SELECT task_id, "
-                                 "fence FROM object_stage_chunks",
-                                 &q, err);
-    while (!rc && n < STAGE_SWEEP_MAX && mt_db_step(q, &rc, err) == MT_DB_ROW) {
-        const char *t = mt_db_col_text(q, 0);
-        if (!t || !mt_id_valid(t))
-            continue; /* not a key we write; left alone */
-        snprintf(l[n].task, sizeof l[n].task, "%s", t);
-        l[n].fence = mt_db_col_int64(q, 1);
-        n++;
+    /* keyset pages in (task_id, fence) order: every lease is looked at once
+     * per sweep, in batches that each hold the store only for one read.
+     * The cursor is the last key read, whatever it holds (strdup'ed: a
+     * host-written key of any length still moves it forward). */
+    char *after = strdup("");
+    int64_t after_fence = INT64_MIN;
+    mt_status rc = after ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+    while (!rc) {
+        size_t n = 0;
+        mt_db_stmt *q = NULL;
+        pthread_mutex_lock(&s->mu);
+        rc = mt_db_prepare(s->db,
+                           "SELECT task_id, fence FROM (SELECT task_id, fence FROM object_stage "
+                           "UNION SELECT task_id, fence FROM object_stage_chunks UNION SELECT "
+                           "task_id, fence FROM object_stage_reserve) AS l WHERE task_id > ?1 OR "
+                           "(task_id = ?1 AND fence > ?2) ORDER BY task_id, fence LIMIT 256",
+                           &q, err);
+        if (!rc) {
+            mt_db_bind_text(q, 1, after);
+            mt_db_bind_int64(q, 2, after_fence);
+        }
+        while (!rc && n < STAGE_SWEEP_BATCH && mt_db_step(q, &rc, err) == MT_DB_ROW) {
+            const char *t = mt_db_col_text(q, 0);
+            char *nx = strdup(t ? t : "");
+            if (!nx) {
+                rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+                break;
+            }
+            free(after);
+            after = nx;
+            after_fence = mt_db_col_int64(q, 1);
+            l[n].valid = t && mt_id_valid(t); /* else not a key we write: left alone */
+            snprintf(l[n].task, sizeof l[n].task, "%s", l[n].valid ? t : "");
+            l[n].fence = after_fence;
+            n++;
+        }
+        mt_db_finalize(q);
+        pthread_mutex_unlock(&s->mu);
+        for (size_t i = 0; !rc && i < n; i++)
+            if (l[i].valid && l[i].fence >= 0 && !keep(ctx, l[i].task, l[i].fence) &&
+                !(rc = mt_ostore_stage_drop(s, l[i].task, l[i].fence, err)))
+                (*dropped)++;
+        if (n < STAGE_SWEEP_BATCH)
+            break;
     }
-    mt_db_finalize(q);
-    pthread_mutex_unlock(&s->mu);
-    for (size_t i = 0; !rc && i < n; i++)
-        if (l[i].fence >= 0 && !keep(ctx, l[i].task, l[i].fence) &&
-            !(rc = mt_ostore_stage_drop(s, l[i].task, l[i].fence, err)))
-            (*dropped)++;
+    free(after);
     free(l);
     return rc;
 }

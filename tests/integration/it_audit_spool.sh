@@ -5,7 +5,8 @@
 # throw-away PostgreSQL is stopped) while requests are made. They are
 # answered, their entries wait in the MACed local spool, and once the store
 # is back every one of them is in the chain, with the time it was answered
-# at, and `audit verify` passes. Then: past --audit-spool-max-kib requests
+# at, and `audit verify` passes; only the first entry of the outage tried the
+# store (mesatee_audit_store_failures_total). Then: past --audit-spool-max-kib requests
 # are refused with 503 (fail closed) and leave no entry; a spool left at a
 # stop is appended at the next start before anything is served; a tampered
 # spool is refused whole (log ALARM, metric, an entry recording the refusal).
@@ -105,6 +106,8 @@ mt_add_user alice
 mt_add_user bob
 [ "$(metric mesatee_audit_spool_entries)" = 0 ] || fail "a fresh server has spooled entries"
 c0=$(entries alice)
+f0=$(metric mesatee_audit_store_failures_total)
+[ -n "$f0" ] || fail "no mesatee_audit_store_failures_total on /metrics"
 store_down
 N=4
 t_down=$(date +%s)
@@ -133,6 +136,10 @@ ok "$N requests answered ($(sort "$MT_WORK"/code.* | uniq -c | xargs)) while the
 spooled=$(metric mesatee_audit_spooled_total)
 [ "$spooled" -ge $N ] || fail "mesatee_audit_spooled_total $spooled < $N"
 grep -q "spooled locally until it can" "$MT_WORK/server.log" || fail "no log line about spooling"
+# one request found the store failing; every entry after it went straight
+# to the spool, behind it, without waiting for the store's error again
+f1=$(metric mesatee_audit_store_failures_total)
+[ "$f1" = $((f0 + 1)) ] || fail "the store was tried $((f1 - f0)) times during one outage, want 1"
 if [ "${MT_TEST_PG:-}" != 1 ]; then # (a stopped PostgreSQL cannot be read either)
   [ "$(entries alice)" = "$c0" ] || fail "entries reached the chain while it was locked"
 fi

@@ -6,7 +6,7 @@
 # object cache wiped keeps everything (a fresh node sees the same objects);
 # a tampered chunk fails the next task with a clear error and no output; a
 # database that refuses the output's rows fails the task at once (not left
-# running until the next start).
+# running until the next start) and removes the worker's local output files.
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 PGT=$(dirname "$0")/../pg/pg-temp.sh
@@ -81,5 +81,10 @@ show=$(as alice --output json task show "$T3")
 grep -q "the task's outputs could not be stored (" <<<"$(jq -r .failure_reason <<<"$show")" || fail "unclear reason: $show"
 grep -q "task $T3: storing the outcome failed (.*SQLSTATE P0001.*); the task fails" "$MT_WORK/server.log" || fail "the server log does not say why"
 as alice task result "$T3" --slot ra --key "$MT_WORK/alice.k3" --out "$MT_WORK/x" >/dev/null 2>&1 && fail "an output was stored"
+for o in "$O3a" "$O3b"; do # the worker's local output files went with the failure
+  ob=$(q "SELECT object_id FROM files WHERE file_id = '$o'")
+  [ -n "$ob" ] || fail "output $o has no object id"
+  [ ! -e "$MT_DATA/objects/$ob" ] || fail "the unstored output $ob stayed on the node's disk"
+done
 q "DROP TRIGGER mt_test_refuse ON object_chunks"
-ok "PostgreSQL, the output's rows refused: the task failed at once: $(jq -r .failure_reason <<<"$show")"
+ok "PostgreSQL, the output's rows refused: the task failed at once, no local output left: $(jq -r .failure_reason <<<"$show")"

@@ -6,7 +6,9 @@
  * reordered, cut or foreign-key spool refused whole (moved aside, counted,
  * recorded in the chain, none of its entries appended), and the cap: past
  * it an entry is refused (the gateway then answers 503) and the file is
- * unchanged. The store is made to fail with a trigger that refuses every
+ * unchanged. Strict order: an entry on its way into the spool is not
+ * overtaken by a later one appended directly, and one failed store attempt
+ * per outage (the entries behind it go to the spool untried). The store is made to fail with a trigger that refuses every
  * audit insert (SQLite, or PostgreSQL under MT_TEST_STORE_URL). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +20,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "core_internal.h"
@@ -500,6 +505,121 @@ static void test_full_fails_closed(void **state)
     verify_chain(f);
 }
 
+/* ---- order across the spool boundary ----------------------------------- */
+
+typedef struct late_rec {
+    fx *f;
+    const char *action;
+    atomic_bool done;
+    mt_status rc;
+    bool spooled;
+} late_rec;
+
+static void *late_main(void *arg)
+{
+    late_rec *l = arg;
+    mt_audit_item it = {"or", l->action, "-", 200, 0};
+    mt_err err;
+    l->rc = mt_core_audit_record(l->f->e.core, &it, 1, &l->spooled, &err);
+    atomic_store(&l->done, true);
+    return NULL;
+}
+
+typedef struct order_hook {
+    fx *f;
+    bool store_back; /* drop the failing trigger before the later entry */
+    late_rec late;
+    pthread_t th;
+    bool fired;
+} order_hook;
+
+/* Runs in the window between a failed direct append and its spooling: a
+ * later request records its entry meanwhile. It is given up to 2 s to
+ * finish (with strict order it cannot: it waits for the earlier entry to
+ * be spooled; the wait only bounds how long a broken build gets to show
+ * its overtaking). */
+static void order_after_fail(void *arg)
+{
+    order_hook *h = arg;
+    if (h->fired)
+        return; /* the later entry's own failure (only without order_mu) */
+    h->fired = true;
+    if (h->store_back)
+        fail_store(h->f, false);
+    h->late.f = h->f;
+    assert_int_equal(pthread_create(&h->th, NULL, late_main, &h->late), 0);
+    for (int i = 0; i < 200 && !atomic_load(&h->late.done); i++)
+        usleep(10 * 1000);
+}
+
+static uint64_t metric(fx *f, const char *name)
+{
+    char *m = mt_core_metrics(f->e.core);
+    char key[120];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(m, key);
+    assert_non_null(p);
+    uint64_t v = strtoull(p + strlen(key), NULL, 10);
+    free(m);
+    return v;
+}
+
+/* Strict order: an entry whose direct append failed is on its way into the
+ * spool when the store comes back and a later request records its entry:
+ * that later entry must not overtake it (it goes into the spool behind
+ * it), so the chain is in the order of the requests. And while the spool
+ * is in use, a request does not try the store again: one failed attempt
+ * for an outage, not one per request waiting for the store's error. */
+static void test_order_across_spool(void **state)
+{
+    fx *f = *state;
+    order_hook h = {.f = f, .store_back = true, .late.action = "late"};
+    fail_store(f, true);
+    core_aspool_test_arg = &h;
+    core_aspool_test_after_fail = order_after_fail;
+    bool sp = false;
+    mt_audit_item it = {"or", "early", "-", 200, 0};
+    mt_err err;
+    assert_int_equal(mt_core_audit_record(f->e.core, &it, 1, &sp, &err), MT_OK);
+    assert_true(sp);
+    assert_true(h.fired);
+    pthread_join(h.th, NULL);
+    assert_int_equal(h.late.rc, MT_OK);
+    assert_true(h.late.spooled); /* behind "early", not around it */
+    assert_int_equal(mt_core_audit_spool_replay(f->e.core, &err), MT_OK);
+    assert_int_equal(tenv_sql_int_dir(f->e.dir, "SELECT count(*) FROM audit a, audit b WHERE "
+                                                "a.actor = 'or' AND b.actor = 'or' AND a.action = "
+                                                "'early' AND b.action = 'late' AND a.seq < b.seq"),
+                     1);
+    /* one failed attempt per outage: the request queued behind the failing
+     * one finds the spool in use and does not try the store */
+    uint64_t failed0 = metric(f, "mesatee_audit_store_failures_total");
+    order_hook h2 = {.f = f, .store_back = false, .late.action = "late2"};
+    core_aspool_test_arg = &h2;
+    fail_store(f, true);
+    it.action = "early2";
+    assert_int_equal(mt_core_audit_record(f->e.core, &it, 1, &sp, &err), MT_OK);
+    assert_true(sp);
+    pthread_join(h2.th, NULL);
+    assert_int_equal(h2.late.rc, MT_OK);
+    assert_true(h2.late.spooled);
+    assert_int_equal(metric(f, "mesatee_audit_store_failures_total"), failed0 + 1);
+    core_aspool_test_after_fail = NULL;
+    core_aspool_test_arg = NULL;
+    record(f, "or", "late3", 0, true); /* still pending: spooled, store untried */
+    assert_int_equal(metric(f, "mesatee_audit_store_failures_total"), failed0 + 1);
+    fail_store(f, false);
+    assert_int_equal(mt_core_audit_spool_replay(f->e.core, &err), MT_OK);
+    assert_int_equal(tenv_sql_int_dir(f->e.dir, "SELECT count(*) FROM audit a, audit b, audit c "
+                                                "WHERE a.actor = 'or' AND b.actor = 'or' AND "
+                                                "c.actor = 'or' AND a.action = 'early2' AND "
+                                                "b.action = 'late2' AND c.action = 'late3' AND "
+                                                "a.seq < b.seq AND b.seq < c.seq"),
+                     1);
+    record(f, "or", "after", 0, false); /* the store is used again */
+    verify_chain(f);
+}
+
 /* The replay thread (the other tests run without it, so that they decide
  * when a replay happens): the entries reach the chain on their own once the
  * store is back. */
@@ -537,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated_while_running, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_full_fails_closed, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_background_replay, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_order_across_spool, tfx_setup, tfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -711,6 +711,62 @@ static bool keep_fence5(void *ctx, const char *task, int64_t fence)
     return fence == 5;
 }
 
+/* Concurrent uploads of different outputs of one lease (executor slots), each
+ * on its own node's connection, racing to begin: together they may not pass
+ * the cap, so of 4 that each take more than a third of it, at most 2 begin
+ * per round (the check and the reservation are one locked transaction). */
+typedef struct slot_racer {
+    const char *task;
+    mt_id obj;
+    uint64_t size, cap;
+    pthread_barrier_t *bar;
+    int ok;
+} slot_racer;
+
+static void *slot_race(void *arg)
+{
+    slot_racer *x = arg;
+    mt_ostore *s = open_store(NULL); /* its own connection */
+    for (int i = 0; i < 5; i++) {
+        mt_err err = {0};
+        mt_ostore_stage *w = NULL;
+        pthread_barrier_wait(x->bar);
+        if (mt_ostore_stage_begin(s, x->task, 9 + i, x->obj.s, x->size, x->cap, &w, &err) ==
+            MT_OK)
+            x->ok++;
+        pthread_barrier_wait(x->bar); /* every begin of the round done */
+        mt_ostore_stage_free(w);
+    }
+    mt_ostore_close(s);
+    return NULL;
+}
+
+static void test_staging_slots_race(void **state)
+{
+    (void)state;
+    if (!is_db())
+        return;
+    mt_id task;
+    mt_id_new(&task);
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 4);
+    slot_racer r[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (slot_racer){task.s, {{0}}, 40, 100, &bar, 0};
+        mt_id_new(&r[i].obj);
+        assert_int_equal(pthread_create(&th[i], NULL, slot_race, &r[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ok += r[i].ok;
+    }
+    pthread_barrier_destroy(&bar);
+    assert_int_equal(ok, 5 * 2); /* two fit in each round, never three */
+    assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 0);
+}
+
 static void test_staging(void **state)
 {
     (void)state;
@@ -829,6 +885,75 @@ static void test_staging(void **state)
     assert_int_equal(mt_ostore_stage_drop(s, task.s, 5, &err), MT_OK);
     assert_int_equal(count_rows("SELECT count(*) FROM object_stage_chunks"), 0);
     mt_ostore_stage_free(w);
+    w = NULL;
+    /* uploads in flight count against the cap too: while obj's upload of n
+     * bytes is open, another output of the lease may stage only what is
+     * left of the cap (two concurrent slots cannot pass it together); a
+     * retried upload of the same output does not count twice; a freed
+     * upload gives its share back, and a committed one counts once */
+    {
+        mt_ostore_stage *w2 = NULL, *w3 = NULL;
+        const uint64_t cap = n + 10;
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj.s, n, cap, &w, &err), MT_OK);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj2.s, 11, cap, &w2, &err),
+                         MT_ETOOBIG);
+        assert_null(w2);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj.s, n, cap, &w3, &err), MT_OK);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj2.s, 10, cap, &w2, &err), MT_OK);
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 3);
+        mt_ostore_stage_free(w2);
+        mt_ostore_stage_free(w3);
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 1);
+        assert_int_equal(mt_ostore_stage_write(w, p, n, &err), MT_OK);
+        assert_int_equal(mt_ostore_stage_commit(w, NULL, &err), MT_OK);
+        mt_ostore_stage_free(w);
+        w = NULL;
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 0);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj2.s, 11, cap, &w2, &err),
+                         MT_ETOOBIG);
+        assert_int_equal(mt_ostore_stage_begin(s, task.s, 8, obj2.s, 10, cap, &w2, &err), MT_OK);
+        mt_ostore_stage_free(w2);
+        assert_int_equal(mt_ostore_stage_drop(s, task.s, 8, &err), MT_OK);
+    }
+    /* one sweep looks at every lease, not only the first 256: 300 stale
+     * leases (chunks and reservations left by a dead node) all go */
+    {
+        mt_db *db = NULL;
+        assert_int_equal(mt_db_open(where, 0, &db, &err), MT_OK);
+        assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+        for (int i = 0; i < 300; i++) {
+            mt_id t, g;
+            mt_id_new(&t);
+            mt_id_new(&g);
+            mt_db_stmt *st = NULL;
+            assert_int_equal(mt_db_prepare(db,
+                                           i < 280 ? "INSERT INTO object_stage_chunks(gen, task_id, "
+                                                   "fence, seq, data) VALUES(?, ?, 7, 0, ?)"
+                                                 : "INSERT INTO object_stage_reserve(gen, task_id, "
+                                                   "fence, object, size, created_at) VALUES(?, ?, "
+                                                   "7, ?, 1, 0)",
+                                           &st, &err),
+                             MT_OK);
+            mt_db_bind_text(st, 1, g.s);
+            mt_db_bind_text(st, 2, t.s);
+            if (i < 280)
+                mt_db_bind_blob(st, 3, p, 3);
+            else
+                mt_db_bind_text(st, 3, obj.s);
+            mt_status rc = MT_OK;
+            mt_db_step(st, &rc, &err);
+            if (rc)
+                fail_msg("insert: %s", err.msg);
+            mt_db_finalize(st);
+        }
+        assert_int_equal(mt_db_commit(db, &err), MT_OK);
+        mt_db_close(db);
+        dropped = 0;
+        assert_int_equal(mt_ostore_stage_sweep(s, keep_fence5, NULL, &dropped, &err), MT_OK);
+        assert_int_equal(dropped, 300);
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_chunks"), 0);
+        assert_int_equal(count_rows("SELECT count(*) FROM object_stage_reserve"), 0);
+    }
     /* an empty output */
     stage(s, task.s, 6, obj2.s, p, 0, sha);
     sha_hex(p, 0, want);
@@ -860,6 +985,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_reader_pinned),  cmocka_unit_test(test_concurrent_put),
         cmocka_unit_test(test_local_and_copy), cmocka_unit_test(test_url_and_opts_garbage),
         cmocka_unit_test(test_cache_digest_and_put_in), cmocka_unit_test(test_staging),
+        cmocka_unit_test(test_staging_slots_race),
     };
     int r = cmocka_run_group_tests_name(mode, tests, NULL, NULL);
     char cmd[sizeof tmpdir + 16];
