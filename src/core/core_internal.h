@@ -564,6 +564,24 @@ void cwake_stop(mt_core *c); /* joins it; no-op when none */
 void cwake_post(mt_core *c, unsigned what);
 /* Notifications sent, received from other nodes, fallback wake-ups. */
 void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fallback);
+/* ---- local runs and remote leases (docs/cluster.md "Local runs and
+ * executor leases") ---------------------------------------------------------
+ * A 'running' task is either a local run (claimed by a node's own scheduler
+ * threads: sched.c) or a remote run under an executor lease (claimed for an
+ * executor: remote_sched.c). Every query that treats one kind must tell them
+ * apart with these predicates, never with lease_fence alone: lease_fence
+ * only grows (the fencing token), so a task once leased, requeued and then
+ * claimed by a local scheduler keeps its old fence. The claim decides:
+ * every claim sets lease_until = 0 (sched.c claim_sql), a remote claim then
+ * sets it to the lease's end in the same transaction (remote_sched.c
+ * lease_grant), and nothing sets a remote run's lease_until back to 0 while
+ * it is running (an expired last attempt keeps its past end until
+ * sched_finish). A remote lease's checks (renewal, transfer, report) refuse
+ * a row that is not one, so an executor whose lease expired cannot renew or
+ * report a task that a node now runs locally. P is the table prefix ("" or
+ * "t."); the SQL is ours, never outside input. */
+#define SQL_REMOTE_LEASE(P) "(" P "lease_fence > 0 AND " P "lease_until > 0)"
+#define SQL_LOCAL_RUN(P) "(" P "status = 'running' AND NOT " SQL_REMOTE_LEASE(P) ")"
 /* ---- node_live.c: the local runs of a node that stopped (PostgreSQL) ---- */
 /* Starts the liveness thread on a PostgreSQL store (no-op on SQLite): it
  * holds this node's liveness lock and, on the one node that holds the

@@ -51,8 +51,8 @@
 #define NLIVE_TICK_MS 500    /* a sweeper round; a liveness (re)connect try */
 #define NLIVE_MAX_NODES 256  /* grace periods followed at once (more: next rounds) */
 
-/* a local run: not under a live executor lease (remote_sched.c sweeps those) */
-#define LOCAL_RUN "status = 'running' AND NOT (lease_fence > 0 AND lease_until > 0)"
+/* a local run: not under an executor lease (remote_sched.c sweeps those) */
+#define LOCAL_RUN SQL_LOCAL_RUN("")
 
 typedef struct {
     char node[17];
