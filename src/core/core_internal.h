@@ -94,6 +94,8 @@ struct mt_core {
     void *task_listener_ctx;
     struct core_cwake *cwake; /* cluster_wake.c: LISTEN/NOTIFY (PostgreSQL), else NULL */
     struct core_nlive *nlive; /* node_live.c: liveness lock, dead-node sweeper (PostgreSQL) */
+    atomic_bool live_unheld;  /* node_live.c: the liveness lock is not held: no local claim */
+    atomic_uint_fast64_t live_lost; /* node_live.c: times the lock went from held to not */
     uint32_t node_dead_after_ms; /* mt_core_config.node_dead_after_ms, defaults applied */
     uint32_t run_max_attempts;   /* mt_core_config.run_max_attempts, defaults applied */
 };
@@ -541,6 +543,9 @@ mt_status sched_recover(mt_core *c, mt_db *db, mt_err *err);
 void sched_wake(mt_core *c);
 /* Only this process's scheduler (cluster_wake.c, for another node's event). */
 void sched_wake_local(mt_core *c);
+/* Wakes every scheduler thread of this node (node_live.c: claims may
+ * resume, and several tasks may be waiting). */
+void sched_wake_all(mt_core *c);
 /* The scheduler's counters as Prometheus text (heap; NULL when out of
  * memory): wake-ups by cause, commits and the state changes they carried. */
 char *sched_metrics_text(mt_core *c);
@@ -593,6 +598,12 @@ void nlive_stop(mt_core *c); /* joins it, which drops the locks; no-op when none
  * this core, nodes seen without their lock (each time one starts a grace
  * period), runs requeued and failed. All 0 where nothing runs. */
 void nlive_set_grace_ms(mt_core *c, uint32_t ms);
+/* Whether this node may claim new local tasks: true on SQLite (no liveness
+ * thread), else only while it holds its liveness lock (from the first time
+ * it takes it; not after a loss until it holds it again). sched.c asks it
+ * before each claim; the liveness thread wakes the scheduler when the lock
+ * is held again. Any thread. */
+bool nlive_claim_ok(mt_core *c);
 void nlive_counts(mt_core *c, uint64_t *rounds, uint64_t *seen_dead, uint64_t *requeued,
                   uint64_t *failed);
 void sched_stop(mt_core *c);

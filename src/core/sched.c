@@ -819,7 +819,8 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
 commit:
     /* group commit: the next task's claim rides on this commit; a claim
      * that fails is undone alone (the outcome is kept) */
-    if (next && next_got && !atomic_load(&c->draining) && !(s && atomic_load(&s->stop))) {
+    if (next && next_got && !atomic_load(&c->draining) && !(s && atomic_load(&s->stop)) &&
+        nlive_claim_ok(c)) {
         mt_err cerr;
         if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
             if (claim_in(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK) {
@@ -937,7 +938,9 @@ static void *worker_main(void *p)
         pthread_mutex_unlock(&s->mu);
         bool failed = false;
         mt_err err;
-        if (!got && !atomic_load(&s->core->draining) &&
+        /* without its liveness lock this node claims nothing new
+         * (node_live.c); the liveness thread wakes us once it holds it */
+        if (!got && !atomic_load(&s->core->draining) && nlive_claim_ok(s->core) &&
             (failed = claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err) != MT_OK))
             mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
         if (got) {
@@ -1032,6 +1035,17 @@ void sched_wake_local(mt_core *c)
     pthread_mutex_unlock(&s->mu);
 }
 
+void sched_wake_all(mt_core *c)
+{
+    core_sched *s = c->sched;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->gen++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 char *sched_metrics_text(mt_core *c)
 {
     core_sched *s = c ? c->sched : NULL;
@@ -1068,9 +1082,19 @@ char *sched_metrics_text(mt_core *c)
                  "# HELP mesatee_scheduler_outcomes_dropped_total Outcomes of local runs not "
                  "stored: the run was requeued meanwhile (this node was taken for stopped).\n"
                  "# TYPE mesatee_scheduler_outcomes_dropped_total counter\n"
-                 "mesatee_scheduler_outcomes_dropped_total %llu\n",
+                 "mesatee_scheduler_outcomes_dropped_total %llu\n"
+                 "# HELP mesatee_node_liveness_lock_held Whether this node holds its liveness "
+                 "lock (always 1 on SQLite); without it its scheduler claims no new task.\n"
+                 "# TYPE mesatee_node_liveness_lock_held gauge\n"
+                 "mesatee_node_liveness_lock_held %d\n"
+                 "# HELP mesatee_node_liveness_lock_lost_total Times this node lost its "
+                 "liveness lock (its claims paused until it held it again).\n"
+                 "# TYPE mesatee_node_liveness_lock_lost_total counter\n"
+                 "mesatee_node_liveness_lock_lost_total %llu\n",
                  sleeping, (unsigned long long)ev, (unsigned long long)tm,
-                 (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr);
+                 (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr,
+                 c ? (int)nlive_claim_ok(c) : 1,
+                 c ? (unsigned long long)atomic_load(&c->live_lost) : 0ULL);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
     if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */
