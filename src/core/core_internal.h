@@ -94,6 +94,8 @@ struct mt_core {
     void *task_listener_ctx;
     struct core_cwake *cwake; /* cluster_wake.c: LISTEN/NOTIFY (PostgreSQL), else NULL */
     struct core_nlive *nlive; /* node_live.c: liveness lock, dead-node sweeper (PostgreSQL) */
+    atomic_bool live_unheld;  /* node_live.c: the liveness lock is not held: no local claim */
+    atomic_uint_fast64_t live_lost; /* node_live.c: times the lock went from held to not */
     uint32_t node_dead_after_ms; /* mt_core_config.node_dead_after_ms, defaults applied */
     uint32_t run_max_attempts;   /* mt_core_config.run_max_attempts, defaults applied */
 };
@@ -546,6 +548,9 @@ mt_status sched_recover(mt_core *c, mt_db *db, mt_err *err);
 void sched_wake(mt_core *c);
 /* Only this process's scheduler (cluster_wake.c, for another node's event). */
 void sched_wake_local(mt_core *c);
+/* Wakes every scheduler thread of this node (node_live.c: claims may
+ * resume, and several tasks may be waiting). */
+void sched_wake_all(mt_core *c);
 /* The scheduler's counters as Prometheus text (heap; NULL when out of
  * memory): wake-ups by cause, commits and the state changes they carried. */
 char *sched_metrics_text(mt_core *c);
@@ -569,6 +574,24 @@ void cwake_stop(mt_core *c); /* joins it; no-op when none */
 void cwake_post(mt_core *c, unsigned what);
 /* Notifications sent, received from other nodes, fallback wake-ups. */
 void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fallback);
+/* ---- local runs and remote leases (docs/cluster.md "Local runs and
+ * executor leases") ---------------------------------------------------------
+ * A 'running' task is either a local run (claimed by a node's own scheduler
+ * threads: sched.c) or a remote run under an executor lease (claimed for an
+ * executor: remote_sched.c). Every query that treats one kind must tell them
+ * apart with these predicates, never with lease_fence alone: lease_fence
+ * only grows (the fencing token), so a task once leased, requeued and then
+ * claimed by a local scheduler keeps its old fence. The claim decides:
+ * every claim sets lease_until = 0 (sched.c claim_sql), a remote claim then
+ * sets it to the lease's end in the same transaction (remote_sched.c
+ * lease_grant), and nothing sets a remote run's lease_until back to 0 while
+ * it is running (an expired last attempt keeps its past end until
+ * sched_finish). A remote lease's checks (renewal, transfer, report) refuse
+ * a row that is not one, so an executor whose lease expired cannot renew or
+ * report a task that a node now runs locally. P is the table prefix ("" or
+ * "t."); the SQL is ours, never outside input. */
+#define SQL_REMOTE_LEASE(P) "(" P "lease_fence > 0 AND " P "lease_until > 0)"
+#define SQL_LOCAL_RUN(P) "(" P "status = 'running' AND NOT " SQL_REMOTE_LEASE(P) ")"
 /* ---- node_live.c: the local runs of a node that stopped (PostgreSQL) ---- */
 /* Starts the liveness thread on a PostgreSQL store (no-op on SQLite): it
  * holds this node's liveness lock and, on the one node that holds the
@@ -580,6 +603,12 @@ void nlive_stop(mt_core *c); /* joins it, which drops the locks; no-op when none
  * this core, nodes seen without their lock (each time one starts a grace
  * period), runs requeued and failed. All 0 where nothing runs. */
 void nlive_set_grace_ms(mt_core *c, uint32_t ms);
+/* Whether this node may claim new local tasks: true on SQLite (no liveness
+ * thread), else only while it holds its liveness lock (from the first time
+ * it takes it; not after a loss until it holds it again). sched.c asks it
+ * before each claim; the liveness thread wakes the scheduler when the lock
+ * is held again. Any thread. */
+bool nlive_claim_ok(mt_core *c);
 void nlive_counts(mt_core *c, uint64_t *rounds, uint64_t *seen_dead, uint64_t *requeued,
                   uint64_t *failed);
 void sched_stop(mt_core *c);

@@ -32,6 +32,18 @@
  * while the row is still running under its node id and claim count
  * (sched.c current_run_sql, inside the outcome's transaction).
  *
+ * A node claims new local tasks only while it holds its own lock
+ * (nlive_claim_ok, checked by sched.c before each claim): without it the
+ * sweeper on another node would take the runs it claims for those of a
+ * stopped node, requeue them and drop their outcomes, again and again. So
+ * from its start until the lock is first taken, and from the moment this
+ * thread finds its connection gone (the lock with it) or the lock refused
+ * until it holds it again, the scheduler threads claim nothing (the runs
+ * already going on go on: their outcomes are fenced by run_attempt); the
+ * change is logged once each way and shown by /metrics
+ * mesatee_node_liveness_lock_held and _lock_lost_total. The thread looks
+ * every NLIVE_TICK_MS; a loss shows at the latest then.
+ *
  * The store is untrusted: run_node, run_attempt and node_lost are not
  * MACed (threat-model.md "The node of a local run"); a node id read back
  * is used only when it is 16 lowercase hex digits. SQLite (one node):
@@ -51,8 +63,8 @@
 #define NLIVE_TICK_MS 500    /* a sweeper round; a liveness (re)connect try */
 #define NLIVE_MAX_NODES 256  /* grace periods followed at once (more: next rounds) */
 
-/* a local run: not under a live executor lease (remote_sched.c sweeps those) */
-#define LOCAL_RUN "status = 'running' AND NOT (lease_fence > 0 AND lease_until > 0)"
+/* a local run: not under an executor lease (remote_sched.c sweeps those) */
+#define LOCAL_RUN SQL_LOCAL_RUN("")
 
 typedef struct {
     char node[17];
@@ -280,6 +292,27 @@ static mt_status sweep(struct core_nlive *w, mt_db *db, mt_err *err)
     return rc;
 }
 
+/* Records whether this node holds its liveness lock; logs and wakes the
+ * scheduler on a change (claims stop / resume: nlive_claim_ok). */
+static void set_held(struct core_nlive *w, bool held, const char *why)
+{
+    /* in mt_core, not here: the scheduler threads read it until they stop,
+     * which is after this thread is gone (mt_core_close) */
+    bool was = !atomic_exchange(&w->core->live_unheld, !held);
+    if (was == held)
+        return;
+    if (held) {
+        mt_info("node liveness: this node holds its liveness lock; it claims tasks");
+        sched_wake_all(w->core);
+    } else {
+        atomic_fetch_add(&w->core->live_lost, 1);
+        mt_warn("node liveness: this node lost its liveness lock (%s); it claims no new task "
+                "until it holds it again (other nodes would take its runs for those of a "
+                "stopped node)",
+                why);
+    }
+}
+
 static void *nlive_main(void *arg)
 {
     struct core_nlive *w = arg;
@@ -287,16 +320,19 @@ static void *nlive_main(void *arg)
     mt_db *db = NULL;
     unsigned gen = 0;
     bool leader = false;
+    unsigned retrying = 0; /* failed (re)takes of the lock in a row */
     int64_t key = 0;
     (void)node_key(c->node_id, &key);
     do {
         mt_err err;
         mt_err_clear(&err);
         if (db && mt_db_generation(db) != gen) { /* reconnected: its locks are gone */
+            set_held(w, false, "its database connection was re-established");
             store_close(db);
             db = NULL;
         }
         if (!db) {
+            set_held(w, false, "no database connection");
             leader = false;
             w->n_dead = 0; /* grace periods start again: every node may be reconnecting */
             bool got = false;
@@ -304,17 +340,25 @@ static void *nlive_main(void *arg)
                 mt_db_lock_shared(db, key, &got, &err) != MT_OK || !got) {
                 if (!got && !err.msg[0])
                     mt_err_set(&err, MT_EUNAVAIL, "the liveness lock was refused");
-                mt_warn("node liveness: %s; retrying (other nodes may take this node for "
-                        "stopped after %u ms without it)",
-                        err.msg, atomic_load(&w->grace_ms));
+                /* once per failure streak at warn (each retry at debug) */
+                if (!retrying++)
+                    mt_warn("node liveness: %s; retrying every %d ms, claiming no task "
+                            "meanwhile (other nodes may take this node for stopped after %u ms "
+                            "without it)",
+                            err.msg, NLIVE_TICK_MS, atomic_load(&w->grace_ms));
+                else
+                    mt_debug("node liveness: %s; retrying", err.msg);
                 store_close(db);
                 db = NULL;
                 continue;
             }
             gen = mt_db_generation(db);
+            retrying = 0;
+            set_held(w, true, "");
         }
         if (!leader) {
             if (mt_db_try_lock(db, MT_DB_LOCK_NODE_SWEEP, &leader, &err) != MT_OK) {
+                set_held(w, false, "its database connection failed");
                 mt_warn("node liveness: %s; reconnecting", err.msg);
                 store_close(db);
                 db = NULL;
@@ -327,8 +371,10 @@ static void *nlive_main(void *arg)
         }
         if (mt_db_generation(db) != gen)
             continue; /* the lock above may have reconnected: start over */
+
         if (leader) {
             if (sweep(w, db, &err) != MT_OK) {
+                set_held(w, false, "its database connection failed");
                 mt_warn("node liveness: the sweep failed: %s; reconnecting", err.msg);
                 store_close(db);
                 db = NULL;
@@ -350,6 +396,7 @@ mt_status nlive_start(mt_core *c, mt_err *err)
     if (!w)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     w->core = c;
+    atomic_store(&c->live_unheld, true); /* no claim before the lock is first taken */
     atomic_store(&w->grace_ms, c->node_dead_after_ms);
     pthread_mutex_init(&w->mu, NULL);
     pthread_condattr_t ca;
@@ -381,6 +428,11 @@ void nlive_stop(mt_core *c)
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);
+}
+
+bool nlive_claim_ok(mt_core *c)
+{
+    return !atomic_load(&c->live_unheld);
 }
 
 void nlive_set_grace_ms(mt_core *c, uint32_t ms)

@@ -53,6 +53,7 @@ static pthread_mutex_t health_mu = PTHREAD_MUTEX_INITIALIZER;
 static health_row health[HEALTH_MAX];
 static size_t n_health;
 static uint64_t leases_expired_total, reports_fenced_total, remote_cancels_total;
+static uint64_t leases_graced_total; /* leases_grace's extensions */
 static bool health_on; /* a remote scheduler was opened in this process */
 
 static int64_t wall_ms(void)
@@ -122,6 +123,11 @@ char *mt_remote_sched_metrics(void)
         "(executor died or partitioned).\n# TYPE mesatee_executor_leases_expired_total counter\n"
         "mesatee_executor_leases_expired_total %" PRIu64 "\n",
         leases_expired_total);
+    PUT("# HELP mesatee_executor_leases_graced_total Executor leases extended once after a "
+        "store outage (at most once per lease until its executor renews it).\n"
+        "# TYPE mesatee_executor_leases_graced_total counter\n"
+        "mesatee_executor_leases_graced_total %" PRIu64 "\n",
+        leases_graced_total);
     PUT("# HELP mesatee_executor_reports_fenced_total Reports and renewals refused: their "
         "fencing token is not the task's current lease.\n"
         "# TYPE mesatee_executor_reports_fenced_total counter\n"
@@ -179,6 +185,7 @@ typedef struct {
     bool running;
     bool cancel;
     int64_t fence, expired, until;
+    bool remote; /* under an executor lease: core_internal.h SQL_REMOTE_LEASE */
 } lease_row;
 
 static mt_status lease_mac(mt_remote_sched *rs, const char *task_id, int64_t fence,
@@ -246,6 +253,7 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
     mt_db_finalize(st);
     if (rc || !l->found)
         return rc;
+    l->remote = l->running && l->fence > 0 && l->until > 0;
     bool ok;
     if (!has_mac) {
         ok = l->fence == 0 && l->expired == 0;
@@ -277,8 +285,8 @@ static mt_status lease_store(mt_remote_sched *rs, const char *task_id, int64_t f
     snprintf(u, sizeof u, "%lld", (long long)until);
     return store_run(rs->db, err, NULL,
                      "UPDATE tasks SET lease_fence = CAST(? AS INTEGER), lease_expired = "
-                     "CAST(? AS INTEGER), lease_until = CAST(? AS INTEGER), lease_mac = ? "
-                     "WHERE task_id = ?",
+                     "CAST(? AS INTEGER), lease_until = CAST(? AS INTEGER), lease_mac = ?, "
+                     "lease_graced = 0 WHERE task_id = ?",
                      f, e, u, mac, task_id);
 }
 
@@ -467,7 +475,7 @@ mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool outp
         return rc;
     if (!l.found || !l.running)
         return mt_err_set(err, MT_ECONFLICT, "the task is not running");
-    if (!l.fence || (int64_t)x->fence != l.fence ||
+    if (!l.remote || (int64_t)x->fence != l.fence ||
         !lease_secret_ok(rs, x->task_id, l.fence, x->secret)) {
         count(&reports_fenced_total);
         return mt_err_set(err, MT_ECONFLICT, "lease lost: not the task's current lease");
@@ -657,8 +665,10 @@ static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
         return rc;
     if (!l.found || !l.running)
         return mt_err_set(err, MT_ECONFLICT, "task %s is not running", st->task_id);
-    if (l.fence && ((int64_t)st->fence != l.fence ||
-                    !lease_secret_ok(st->rs, st->task_id, l.fence, st->secret))) {
+    /* a local run (a node's scheduler claimed the task after an earlier
+     * lease ran out: it keeps that lease's token) is no lease to report on */
+    if (!l.remote || (int64_t)st->fence != l.fence ||
+        !lease_secret_ok(st->rs, st->task_id, l.fence, st->secret)) {
         count(&reports_fenced_total);
         return mt_err_set(err, MT_ECONFLICT,
                           "lease lost: the report's fencing token %llu is not the task's "
@@ -810,6 +820,16 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
         rc = mt_err_set(err, MT_ECONFLICT, "task %s is not running", task_id);
         goto out;
     }
+    if (!l.remote) { /* a node runs it locally (core_internal.h SQL_LOCAL_RUN) */
+        count(&reports_fenced_total);
+        mt_warn("task %s: refused a report with fencing token %llu: the task is not under an "
+                "executor lease (a node runs it itself)",
+                task_id, (unsigned long long)rep.fence);
+        rc = mt_err_set(err, MT_ECONFLICT,
+                        "lease lost: the task is not under an executor lease any more; stop "
+                        "the task");
+        goto out;
+    }
     /* fencing: only the current holder's outcome is stored (a late report
      * from an executor whose lease ran out, the task since handed to
      * another, is refused before any output is written) */
@@ -923,7 +943,7 @@ mt_status mt_remote_sched_renew(mt_remote_sched *rs, const uint8_t *body, size_t
     lease_row l;
     if ((rc = lease_load(rs, req.task_id, &l, err)))
         goto out;
-    if (!l.found || !l.running || l.fence != (int64_t)req.fence ||
+    if (!l.found || !l.remote || l.fence != (int64_t)req.fence ||
         !lease_secret_ok(rs, req.task_id, l.fence, req.secret)) {
         count(&reports_fenced_total);
         rc = mt_err_set(err, MT_ECONFLICT,
@@ -936,8 +956,9 @@ mt_status mt_remote_sched_renew(mt_remote_sched *rs, const uint8_t *body, size_t
     char u[24];
     snprintf(u, sizeof u, "%lld", (long long)(wall_ms() + rs->lease_ms));
     if ((rc = store_run(rs->db, err, NULL,
-                        "UPDATE tasks SET lease_until = CAST(? AS INTEGER) WHERE task_id = ?", u,
-                        req.task_id)) ||
+                        "UPDATE tasks SET lease_until = CAST(? AS INTEGER), lease_graced = 0 "
+                        "WHERE task_id = ?",
+                        u, req.task_id)) ||
         (rc = store_commit(rs->db, err)))
         goto out;
     mt_debug("task %s: lease renewed (fencing token %lld)", req.task_id, (long long)l.fence);
@@ -990,7 +1011,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
     uint64_t outages;
     int64_t since;
     mt_db_outages(&outages, &since);
-    if (!l.running || !l.fence || l.until >= wall_ms() || /* renewed or finished meanwhile */
+    if (!l.remote || l.until >= wall_ms() || /* renewed, finished or run locally meanwhile */
         outages != rs->outages_seen) { /* the store was away: leases_grace first */
         store_rollback(rs->db);
         return MT_OK;
@@ -1000,7 +1021,9 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
     if (l.cancel || expired >= (int64_t)rs->max_attempts) {
         /* the outcome is stored by sched_finish (its own transaction), the
          * count first: a crash between them leaves a task that fails again */
-        if ((rc = lease_store(rs, task_id, l.fence, expired, 0, err)) ||
+        /* its past end is kept: a crash before sched_finish leaves a remote
+         * lease that this sweeper fails next round, not a "local run" */
+        if ((rc = lease_store(rs, task_id, l.fence, expired, l.until, err)) ||
             (rc = store_commit(rs->db, err)))
             goto out;
         mt_job_result r;
@@ -1054,7 +1077,15 @@ static mt_status sweep_expired(mt_remote_sched *rs, mt_err *err);
  * node a little earlier) gets one whole lease from now. An executor that
  * is alive renews within that lease; a dead one's task is requeued one
  * lease after the store is back. Fences are untouched (lease_until is not
- * under the lease MAC: it only decides when, never who). */
+ * under the lease MAC: it only decides when, never who).
+ *
+ * Bounded (tasks.lease_graced): a lease is extended at most once until its
+ * holder renews it (or a new claim replaces it). Any successful reconnect
+ * ends an outage, so a flapping connection (or several nodes, each seeing
+ * the same outage) would otherwise extend a dead executor's lease again and
+ * again; now its task is requeued at most one lease after the end of the
+ * first outage that found the lease live, however often the store flaps,
+ * while a live executor's renewal re-arms its lease for the next outage. */
 static mt_status leases_grace(mt_remote_sched *rs, mt_err *err)
 {
     uint64_t outages;
@@ -1071,18 +1102,25 @@ static mt_status leases_grace(mt_remote_sched *rs, mt_err *err)
         return rc;
     int n = 0;
     if ((rc = store_run(rs->db, err, &n,
-                        "UPDATE tasks SET lease_until = CAST(? AS INTEGER) WHERE status = "
-                        "'running' AND lease_fence > 0 AND lease_until >= CAST(? AS INTEGER) "
-                        "AND lease_until < CAST(? AS INTEGER)",
+                        "UPDATE tasks SET lease_until = CAST(? AS INTEGER), lease_graced = 1 "
+                        "WHERE status = 'running' AND " SQL_REMOTE_LEASE("") " AND "
+                        "lease_graced = 0 AND lease_until >= CAST(? AS INTEGER) AND "
+                        "lease_until < CAST(? AS INTEGER)",
                         until, from, until)) ||
         (rc = store_commit(rs->db, err))) {
         store_rollback(rs->db);
         return rc;
     }
     rs->outages_seen = outages;
+    if (n > 0) {
+        pthread_mutex_lock(&health_mu);
+        leases_graced_total += (uint64_t)n;
+        pthread_mutex_unlock(&health_mu);
+    }
     if (n > 0)
         mt_warn("the store was unreachable from %lld ms ago until now: %d executor lease(s) "
-                "extended by one lease (%u ms) so that renewals it refused do not expire them",
+                "extended by one lease (%u ms) so that renewals it refused do not expire them "
+                "(each lease at most once until its executor renews it)",
                 (long long)(now - since), n, rs->lease_ms);
     return MT_OK;
 }
@@ -1121,7 +1159,7 @@ static mt_status sweep_expired(mt_remote_sched *rs, mt_err *err)
     json_t *ids = NULL;
     mt_status rc = store_ids(rs->db,
                              "SELECT task_id FROM tasks WHERE status = 'running' AND "
-                             "lease_fence > 0 AND lease_until < CAST(? AS INTEGER)",
+                             SQL_REMOTE_LEASE("") " AND lease_until < CAST(? AS INTEGER)",
                              now, &ids, err);
     size_t i;
     json_t *v;

@@ -148,23 +148,24 @@ mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
     /* with remote executors a leased run may still be going on elsewhere:
      * its lease decides (mt_core_config.keep_leased) */
     const char *keep = c->keep_leased ? "1" : "0";
-    char scope[64], tscope[64], q1[256], q2[640], q3[320];
+    char scope[64], tscope[64], q1[320], q2[768], q3[384];
     run_scope(c, mdb, "", scope, sizeof scope);
     run_scope(c, mdb, "t.", tscope, sizeof tscope);
     snprintf(q1, sizeof q1,
-             "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (lease_fence > 0 AND "
-             "?1 <> 0)%s",
+             "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (" SQL_REMOTE_LEASE(
+                 "") " AND ?1 <> 0)%s",
              scope);
     snprintf(q2, sizeof q2,
              "UPDATE functions SET tasks_failed = tasks_failed + (SELECT count(*) FROM tasks t "
              "WHERE t.function_id = functions.function_id AND t.status = 'running' AND NOT "
-             "(t.lease_fence > 0 AND ?1 <> 0)%s) WHERE function_id IN (SELECT function_id FROM "
-             "tasks WHERE status = 'running' AND NOT (lease_fence > 0 AND ?1 <> 0)%s)",
+             "(" SQL_REMOTE_LEASE("t.") " AND ?1 <> 0)%s) WHERE function_id IN (SELECT "
+             "function_id FROM tasks WHERE status = 'running' AND NOT (" SQL_REMOTE_LEASE(
+                 "") " AND ?1 <> 0)%s)",
              tscope, scope);
     snprintf(q3, sizeof q3,
              "UPDATE tasks SET status = 'failed', failure_reason = '" RESTART_REASON
              "', cancel_requested = 0, updated_at = CAST(?1 AS INTEGER) WHERE status = "
-             "'running' AND NOT (lease_fence > 0 AND ?2 <> 0)%s",
+             "'running' AND NOT (" SQL_REMOTE_LEASE("") " AND ?2 <> 0)%s",
              scope);
     if ((rc = audit_tasks(c, mdb, q1, keep, "task failed (restart)", &failed, err))) {
         store_rollback(mdb);
@@ -222,7 +223,7 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
     json_t *ids = NULL, *canceled = NULL;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
-    char scope[64], q1[192], q2[256], q3[192];
+    char scope[64], q1[192], q2[256], q3[256];
     run_scope(c, mdb, "", scope, sizeof scope);
     snprintf(q1, sizeof q1,
              "SELECT task_id FROM tasks WHERE status = 'running' AND cancel_requested != 0%s",
@@ -233,8 +234,8 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
              "0%s",
              scope);
     snprintf(q3, sizeof q3,
-             "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (lease_fence > 0 AND "
-             "?1 <> 0)%s",
+             "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (" SQL_REMOTE_LEASE(
+                 "") " AND ?1 <> 0)%s",
              scope);
     /* a cancellation requested meanwhile (remote runs) wins over the requeue */
     if ((rc = audit_tasks(c, mdb, q1, NULL, "task canceled", &canceled, err)) ||
@@ -270,17 +271,20 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
  * after the lock, and READ COMMITTED gives that statement a fresh
  * snapshot). A row locked by another claimer is skipped, one claimed and
  * committed meanwhile fails the status recheck: no task is claimed twice,
- * none is lost. */
+ * none is lost. Every claim clears lease_until: a local run is never taken
+ * for an executor lease (core_internal.h SQL_REMOTE_LEASE), even when an
+ * earlier lease left its fencing token; a remote claim sets it again in the
+ * same transaction (remote_sched.c lease_grant). */
 static const char *claim_sql(mt_db *mdb)
 {
     if (mt_db_backend_of(mdb) == MT_DB_PG)
         return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2, "
-               "run_attempt = run_attempt + 1 WHERE "
+               "lease_until = 0, run_attempt = run_attempt + 1 WHERE "
                "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
                "ORDER BY staged_seq, task_id LIMIT 1 FOR UPDATE SKIP LOCKED) AND "
                "status = 'staged' RETURNING task_id, run_attempt";
     return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2, "
-           "run_attempt = run_attempt + 1 WHERE "
+           "lease_until = 0, run_attempt = run_attempt + 1 WHERE "
            "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
            "ORDER BY staged_seq, task_id LIMIT 1) AND status = 'staged' "
            "RETURNING task_id, run_attempt";
@@ -815,7 +819,8 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
 commit:
     /* group commit: the next task's claim rides on this commit; a claim
      * that fails is undone alone (the outcome is kept) */
-    if (next && next_got && !atomic_load(&c->draining) && !(s && atomic_load(&s->stop))) {
+    if (next && next_got && !atomic_load(&c->draining) && !(s && atomic_load(&s->stop)) &&
+        nlive_claim_ok(c)) {
         mt_err cerr;
         if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
             if (claim_in(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK) {
@@ -945,7 +950,9 @@ static void *worker_main(void *p)
         pthread_mutex_unlock(&s->mu);
         bool failed = false;
         mt_err err;
-        if (!got && !atomic_load(&s->core->draining) &&
+        /* without its liveness lock this node claims nothing new
+         * (node_live.c); the liveness thread wakes us once it holds it */
+        if (!got && !atomic_load(&s->core->draining) && nlive_claim_ok(s->core) &&
             (failed = claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err) != MT_OK))
             mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
         if (got) {
@@ -1040,6 +1047,17 @@ void sched_wake_local(mt_core *c)
     pthread_mutex_unlock(&s->mu);
 }
 
+void sched_wake_all(mt_core *c)
+{
+    core_sched *s = c->sched;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->gen++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
 char *sched_metrics_text(mt_core *c)
 {
     core_sched *s = c ? c->sched : NULL;
@@ -1076,9 +1094,19 @@ char *sched_metrics_text(mt_core *c)
                  "# HELP mesatee_scheduler_outcomes_dropped_total Outcomes of local runs not "
                  "stored: the run was requeued meanwhile (this node was taken for stopped).\n"
                  "# TYPE mesatee_scheduler_outcomes_dropped_total counter\n"
-                 "mesatee_scheduler_outcomes_dropped_total %llu\n",
+                 "mesatee_scheduler_outcomes_dropped_total %llu\n"
+                 "# HELP mesatee_node_liveness_lock_held Whether this node holds its liveness "
+                 "lock (always 1 on SQLite); without it its scheduler claims no new task.\n"
+                 "# TYPE mesatee_node_liveness_lock_held gauge\n"
+                 "mesatee_node_liveness_lock_held %d\n"
+                 "# HELP mesatee_node_liveness_lock_lost_total Times this node lost its "
+                 "liveness lock (its claims paused until it held it again).\n"
+                 "# TYPE mesatee_node_liveness_lock_lost_total counter\n"
+                 "mesatee_node_liveness_lock_lost_total %llu\n",
                  sleeping, (unsigned long long)ev, (unsigned long long)tm,
-                 (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr);
+                 (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr,
+                 c ? (int)nlive_claim_ok(c) : 1,
+                 c ? (unsigned long long)atomic_load(&c->live_lost) : 0ULL);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
     if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */

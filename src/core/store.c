@@ -289,6 +289,13 @@ static const char *const migrations[] = {
     "  mac TEXT,"
     "  PRIMARY KEY (kind, lkey));"
     "CREATE INDEX login_limits_tat ON login_limits(tat_ms);",
+    /* 14 -> 15 (issue 14, lease grace after store outages: remote_sched.c
+     * leases_grace): 1 once an outage extended the task's current executor
+     * lease; a renewal or a new claim sets it back to 0. A lease is thus
+     * extended at most once until its holder renews it, however often the
+     * connection flaps. Not MACed, like lease_until: it decides only when a
+     * lease runs out, never who holds it. */
+    "ALTER TABLE tasks ADD COLUMN lease_graced INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

@@ -28,6 +28,10 @@ static mt_dbrenew *g_dbrenew; /* a joined node's certificate renewal, for /metri
 static bool g_level_none;
 static atomic_int g_stop_requested;
 static atomic_int g_stoppers;
+/* A joined node's KeyStore client, for mt_server_stop (mt_ks_join_cancel:
+ * a renewal or re-join stuck on an unreachable KeyStore node must not delay
+ * the stop); read under g_stoppers like g_gw. */
+static _Atomic(mt_ks_joined *) g_joined;
 
 /* ---- backend: the mt_core functions behind the gateway's vtable ---- */
 
@@ -414,6 +418,7 @@ void mt_server_stop(void)
     mt_gateway *gw = atomic_load(&g_gw);
     if (gw)
         mt_gateway_stop(gw);
+    mt_ks_join_cancel(atomic_load(&g_joined));
     atomic_fetch_sub(&g_stoppers, 1);
 }
 
@@ -546,6 +551,9 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         }
         if ((st = mt_ks_join_open(tee, cfg->keystore_join, ks_policy, &joined, err)) != MT_OK)
             goto out;
+        atomic_store(&g_joined, joined);
+        if (atomic_load(&g_stop_requested))
+            mt_ks_join_cancel(joined);
         ccfg.keystore_joined = joined;
         if ((st = joined_db_url(joined, data_dir, ccfg.store_url, &db_url, err)) != MT_OK)
             goto out;
@@ -695,6 +703,12 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
     }
 out:
     g_dbrenew = NULL; /* /metrics is not served any more (the gateway stopped) */
+    /* stopping: no join waits on the KeyStore node any more (a renewal or
+     * re-join in flight fails at once; mt_ks_join_cancel) */
+    atomic_store(&g_joined, NULL);
+    while (atomic_load(&g_stoppers) > 0) {
+    }
+    mt_ks_join_cancel(joined);
     mt_ks_join_server_stop(join_srv);
     mt_dbcert_ca_free(db_ca);
     mt_executor_api_stop(exec_api);

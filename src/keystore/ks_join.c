@@ -2,6 +2,7 @@
 #include "mt_ks_join.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,6 +32,8 @@
 
 #define JOIN_PATH "/v1/keystore/join"
 #define IO_TIMEOUT_S 10
+#define CONNECT_TIMEOUT_MS 5000 /* a client's connect(), each address */
+#define CONNECT_SLICE_MS 100    /* a client looks at its cancel flag this often */
 #define CONN_DEADLINE_S 20 /* a whole join, however slowly the peer sends */
 #define MAX_CONNS 8        /* served at once; more are closed at accept */
 
@@ -620,24 +623,140 @@ struct mt_ks_joined {
     pthread_mutex_t mu; /* serialises joins (refresh, renewal) and guards db_cert */
     char *db_cert;      /* PEM of the last certificate (first join or renewal), or NULL */
     EVP_PKEY *key;      /* the first join's identity key (what db_cert certifies) */
+    /* mt_ks_join_cancel: never under mu (a join holds mu throughout) */
+    pthread_mutex_t io_mu;
+    int io_fd;     /* the socket of the join in flight, -1 when none */
+    bool canceled; /* every join from now on fails at once */
 };
 
-static mt_status connect_to(const mt_ks_joined *j, int *fdp, mt_err *err)
+static mt_status canceled_err(const mt_ks_joined *j, mt_err *err)
 {
+    return mt_err_set(err, MT_EIO, "KeyStore join with %s: canceled (this node is stopping)",
+                      j->url);
+}
+
+/* The join in flight's socket, for mt_ks_join_cancel; false when canceled. */
+static bool io_set(mt_ks_joined *j, int fd)
+{
+    pthread_mutex_lock(&j->io_mu);
+    bool ok = !j->canceled;
+    j->io_fd = ok ? fd : -1;
+    pthread_mutex_unlock(&j->io_mu);
+    return ok;
+}
+
+/* Closes the join's socket (forgotten first: a cancel never shuts down a
+ * descriptor number reused meanwhile). */
+static void io_close(mt_ks_joined *j, int fd)
+{
+    if (fd < 0)
+        return;
+    pthread_mutex_lock(&j->io_mu);
+    if (j->io_fd == fd)
+        j->io_fd = -1;
+    pthread_mutex_unlock(&j->io_mu);
+    close(fd);
+}
+
+static bool is_canceled(mt_ks_joined *j)
+{
+    pthread_mutex_lock(&j->io_mu);
+    bool c = j->canceled;
+    pthread_mutex_unlock(&j->io_mu);
+    return c;
+}
+
+void mt_ks_join_cancel(mt_ks_joined *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->io_mu);
+    j->canceled = true;
+    if (j->io_fd >= 0)
+        shutdown(j->io_fd, SHUT_RDWR); /* a blocked read/write/handshake returns */
+    pthread_mutex_unlock(&j->io_mu);
+}
+
+/* connect() within CONNECT_TIMEOUT_MS, watching the cancel flag every
+ * CONNECT_SLICE_MS; fd is blocking again afterwards. Returns 0, ETIMEDOUT,
+ * ECANCELED or the connect error. */
+static int connect_bounded(mt_ks_joined *j, int fd, const struct addrinfo *ai)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return errno;
+    int e = 0;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        e = errno;
+        if (e == EINPROGRESS) {
+            e = ETIMEDOUT;
+            for (int waited = 0; waited < CONNECT_TIMEOUT_MS; waited += CONNECT_SLICE_MS) {
+                if (is_canceled(j)) {
+                    e = ECANCELED;
+                    break;
+                }
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                int n = poll(&p, 1, CONNECT_SLICE_MS);
+                if (n < 0 && errno != EINTR) {
+                    e = errno;
+                    break;
+                }
+                if (n > 0) {
+                    socklen_t len = sizeof e;
+                    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+                        e = errno;
+                    if (e && is_canceled(j)) /* the cancel's shutdown() ended it */
+                        e = ECANCELED;
+                    break;
+                }
+            }
+        }
+    }
+    if (!e && fcntl(fd, F_SETFL, fl) < 0)
+        e = errno;
+    return e;
+}
+
+/* Connects to the KeyStore node: each address of its host in turn, each
+ * within CONNECT_TIMEOUT_MS; the socket is registered for
+ * mt_ks_join_cancel (io_close closes it). */
+static mt_status connect_to(mt_ks_joined *j, int *fdp, mt_err *err)
+{
+    *fdp = -1;
+    if (is_canceled(j))
+        return canceled_err(j, err);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(j->host, j->port, &hints, &ai) || !ai)
+    struct addrinfo *ai0 = NULL;
+    if (getaddrinfo(j->host, j->port, &hints, &ai0) || !ai0)
         return mt_err_set(err, MT_EIO, "KeyStore join: cannot resolve %s", j->host);
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen)) {
-        int e = errno;
-        freeaddrinfo(ai);
-        if (fd >= 0)
-            close(fd);
+    int fd = -1, e = 0;
+    for (const struct addrinfo *ai = ai0; ai && fd < 0; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            e = errno;
+            continue;
+        }
+        if (!io_set(j, fd)) {
+            e = ECANCELED;
+        } else if (!(e = connect_bounded(j, fd, ai))) {
+            break;
+        }
+        io_close(j, fd);
+        fd = -1;
+        if (e == ECANCELED)
+            break;
+    }
+    freeaddrinfo(ai0);
+    if (fd < 0) {
+        if (e == ECANCELED)
+            return canceled_err(j, err);
+        if (e == ETIMEDOUT)
+            return mt_err_set(err, MT_EIO,
+                              "KeyStore join: cannot connect to %s: no connection within %d ms",
+                              j->url, CONNECT_TIMEOUT_MS);
         return mt_err_set(err, MT_EIO, "KeyStore join: cannot connect to %s: %s", j->url,
                           strerror(e));
     }
-    freeaddrinfo(ai);
     struct timeval tv = {IO_TIMEOUT_S, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -694,8 +813,10 @@ static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     if (!rc && SSL_connect(ssl) != 1) {
         const char *why = mt_atls_last_refusal();
-        rc = mt_err_set(err, MT_EPERM, "KeyStore join: attested TLS with %s failed: %s", j->url,
-                        why[0] ? why : "handshake failed");
+        rc = is_canceled(j) ? canceled_err(j, err)
+                            : mt_err_set(err, MT_EPERM,
+                                         "KeyStore join: attested TLS with %s failed: %s", j->url,
+                                         why[0] ? why : "handshake failed");
     }
     if (!rc) {
         char rh[512];
@@ -713,7 +834,9 @@ static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM
         if (!rc)
             rc = mt_atls_read_msg(ssl, head, sizeof head, MT_KEYSTORE_MSG_MAX, &resp, &resp_len,
                                   err);
-        if (rc == MT_EIO)
+        if (rc == MT_EIO && is_canceled(j))
+            rc = canceled_err(j, err);
+        else if (rc == MT_EIO)
             rc = mt_err_set(err, MT_EPERM, "KeyStore join: %s closed the channel (it refused "
                                            "this node's TLS certificate; see its log)",
                             j->url);
@@ -748,8 +871,7 @@ static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM
     if (ssl && !rc)
         SSL_shutdown(ssl);
     SSL_free(ssl);
-    if (fd >= 0)
-        close(fd);
+    io_close(j, fd);
     SSL_CTX_free(ctx);
     free(req);
     free(b);
@@ -773,6 +895,8 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     ignore_sigpipe();
     pthread_mutex_init(&j->mu, NULL);
+    pthread_mutex_init(&j->io_mu, NULL);
+    j->io_fd = -1;
     j->tee = tee;
     j->policy = policy;
     snprintf(j->url, sizeof j->url, "%s", url);
@@ -939,6 +1063,7 @@ void mt_ks_joined_free(mt_ks_joined *j)
     mt_keyring_free(j->kr);
     mt_wipe(j->platform, sizeof j->platform);
     pthread_mutex_destroy(&j->mu);
+    pthread_mutex_destroy(&j->io_mu);
     free(j->db_cert);
     EVP_PKEY_free(j->key);
     free(j);

@@ -1267,6 +1267,7 @@ static void test_integrity_upgrade(void **state)
                     "ALTER TABLE tasks DROP COLUMN run_attempt;"
                     "ALTER TABLE tasks DROP COLUMN node_lost;"
                     "DROP INDEX login_limits_tat; DROP TABLE login_limits;"
+                    "ALTER TABLE tasks DROP COLUMN lease_graced;"
                     "DELETE FROM schema_version WHERE version >= 3");
     /* The version lives in the host's database: a host could make a sealed
      * store look like this, edit it, and have the edits sealed. Without the

@@ -23,7 +23,10 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -479,6 +482,94 @@ static void test_db_cert_renewal(void **state)
     free(ca_key);
 }
 
+typedef struct renew_arg {
+    mt_ks_joined *j;
+    mt_status rc;
+    mt_err err;
+} renew_arg;
+
+static void *renew_thread(void *p)
+{
+    renew_arg *a = p;
+    a->rc = mt_ks_join_renew_db_cert(a->j, &a->err);
+    return NULL;
+}
+
+/* A KeyStore node that accepts no connection (its listen queue full: the
+ * kernel drops the SYNs, connect() would wait for minutes): a renewal gives
+ * up after the connect timeout; a renewal stuck in connect() is ended at
+ * once by mt_ks_join_cancel (a node's stop), and so is every later join.
+ * Fails without the fix: the renewal waited in connect() until the kernel
+ * gave up (about two minutes) with "Connection timed out", and nothing could
+ * end it sooner. */
+static void test_join_stuck_connect(void **state)
+{
+    env *e = *state;
+    uint8_t plat[MT_KS_JOIN_PLATFORM];
+    platform_fill(plat);
+    mt_err err;
+    char *ca_pem = NULL, *ca_key = NULL;
+    make_ca(&ca_pem, &ca_key);
+    mt_dbcert_ca *ca = NULL;
+    assert_int_equal(mt_dbcert_ca_load(ca_pem, strlen(ca_pem), ca_key, strlen(ca_key), &ca, &err),
+                     MT_OK);
+    mt_ks_join_server *srv = NULL;
+    assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", NULL, e->tee, e->ks, plat, e->dir,
+                                             &srv, &err),
+                     MT_OK);
+    mt_ks_join_server_set_db_ca(srv, ca, "mesatee", 600, NULL);
+    mt_policy *pol = policy_for(e->tee);
+    mt_ks_joined *j = NULL;
+    if (mt_ks_join_open(e->tee, mt_ks_join_server_url(srv), pol, &j, &err))
+        fail_msg("join: %s", err.msg);
+    const char *colon = strrchr(mt_ks_join_server_url(srv), ':');
+    assert_non_null(colon);
+    int port = atoi(colon + 1);
+    mt_ks_join_server_stop(srv);
+    /* the same port: a listener whose queue is full */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    int fill[3];
+    for (int i = 0; i < 3; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fill[i] >= 0);
+        (void)connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
+    }
+    /* a renewal gives up after the connect timeout */
+    assert_int_equal(mt_ks_join_renew_db_cert(j, &err), MT_EIO);
+    if (!strstr(err.msg, "no connection within"))
+        fail_msg("renewal against a full listen queue: %s", err.msg);
+    /* a renewal stuck in connect(): ended by a cancel */
+    renew_arg a = {.j = j};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, renew_thread, &a), 0);
+    struct timespec ts = {0, 300 * 1000 * 1000}; /* likely inside connect() by now */
+    nanosleep(&ts, NULL);
+    mt_ks_join_cancel(j);
+    pthread_join(th, NULL);
+    assert_int_equal(a.rc, MT_EIO);
+    if (!strstr(a.err.msg, "canceled"))
+        fail_msg("renewal after a cancel: %s", a.err.msg);
+    /* and every join after it */
+    assert_int_equal(mt_ks_join_renew_db_cert(j, &err), MT_EIO);
+    assert_non_null(strstr(err.msg, "canceled"));
+    mt_ks_join_cancel(NULL);
+    for (int i = 0; i < 3; i++)
+        close(fill[i]);
+    close(lfd);
+    mt_ks_joined_free(j);
+    mt_policy_free(pol);
+    mt_dbcert_ca_free(ca);
+    free(ca_pem);
+    free(ca_key);
+}
+
 static void test_renew_schedule(void **state)
 {
     (void)state;
@@ -503,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_join_over_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_advertise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_cert_renewal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_stuck_connect, setup, teardown),
         cmocka_unit_test(test_renew_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,18 @@
  * handling, the task is requeued, and the dead holder's late report is
  * refused by fencing while the new holder's is stored.
  *
+ * Then (issue 14 review findings, both fail without their fix):
+ *  - a flapping store: every ended outage used to extend every live lease
+ *    again, so a dead executor's task was held as long as the connection
+ *    kept flapping. Two outages in a row now extend a never-renewed lease
+ *    once (tasks.lease_graced), while a lease renewed between them is
+ *    extended again;
+ *  - a mixed cluster: a task whose lease ran out is claimed by another
+ *    node's local scheduler (a second mt_core on the same store) and keeps
+ *    its old fencing token with lease_until 0. The remote lease sweeper must
+ *    not take that local run for an expired lease (it requeued it), and the
+ *    old holder's renewal and report must be refused (they were accepted).
+ *
  * Waits are bounded polls; the outage is made longer than the lease by
  * waiting for it (a precondition, not a timing assertion). */
 #include "test_core_util.h"
@@ -140,6 +152,153 @@ static void sweep_ok(mt_remote_sched *rs)
     fail_msg("the sweep never reached the store again: %s", err.msg);
 }
 
+/* Halts the store until a sweep fails (this process has seen the outage
+ * begin), then resumes it and sweeps until the outage is answered. */
+static void flap(mt_remote_sched *rs)
+{
+    uint64_t before, after;
+    int64_t since;
+    mt_db_outages(&before, &since);
+    pg("halt");
+    mt_err err;
+    bool failed = false;
+    for (int i = 0; i < 600 && !failed; i++) {
+        failed = mt_remote_sched_sweep(rs, &err) != MT_OK;
+        if (!failed)
+            sleep_ms(100);
+    }
+    assert_true(failed);
+    pg("resume");
+    sweep_ok(rs);
+    mt_db_outages(&after, &since);
+    assert_true(after > before);
+}
+
+static void test_flapping_store(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    /* leases long enough that the second outage begins while the first
+     * extension is live (else the old code would not extend it either) */
+    const uint32_t lease = 60000;
+    assert_int_equal(mt_remote_sched_set_leases(rs, lease, 3, &err), MT_OK);
+    char dead_id[33], live_id[33];
+    invoke(e, tok, fn, dead_id);
+    claim dead;
+    claim_next(rs, &dead);
+    assert_string_equal(dead.task_id, dead_id);
+    invoke(e, tok, fn, live_id);
+    claim live;
+    claim_next(rs, &live);
+    assert_string_equal(live.task_id, live_id);
+
+    flap(rs);
+    int64_t dead1 = qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", dead_id);
+    int64_t live1 = qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", live_id);
+    assert_int_equal(qint(e->core, "SELECT lease_graced FROM tasks WHERE task_id = ?", dead_id),
+                     1);
+    /* the live executor renews after the store is back: re-armed */
+    assert_int_equal(renew(rs, &live, &err), MT_OK);
+    assert_int_equal(qint(e->core, "SELECT lease_graced FROM tasks WHERE task_id = ?", live_id),
+                     0);
+    live1 = qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", live_id);
+
+    flap(rs);
+    /* the dead executor's lease was not extended again; the renewed one was */
+    assert_int_equal(qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", dead_id),
+                     dead1);
+    assert_true(qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", live_id) >
+                live1);
+    /* both out of the way of the next step (the "dead" holder still holds
+     * its lease: its report is stored) */
+    assert_int_equal(report(rs, &live, &err), MT_OK);
+    assert_int_equal(report(rs, &dead, &err), MT_OK);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* A second node with a local scheduler (same store, same platform keys)
+ * claims a task whose lease ran out. */
+static void test_local_run_after_lease(tenv *e, mt_remote_sched *rs, const char *tok)
+{
+    mt_err err;
+    /* a task that never ends on its own (echo made __test_spin, resealed) */
+    json_t *o = NULL;
+    assert_int_equal(treq(e, "POST", "/v1/functions", tok,
+                          "{\"name\":\"spin\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                          "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                          &o),
+                     201);
+    char fn[33], sql[200];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    snprintf(sql, sizeof sql,
+             "UPDATE functions SET builtin = '__test_spin' WHERE function_id = '%s'", fn);
+    pthread_mutex_lock(&e->core->mu);
+    mt_status rc = store_run(e->core->db, &err, NULL, sql);
+    if (!rc)
+        rc = integ_function_seal(e->core, e->core->db, fn, &err);
+    pthread_mutex_unlock(&e->core->mu);
+    assert_int_equal(rc, MT_OK);
+
+    /* an executor claims it and dies: the lease runs out, back in the queue */
+    char tid[33];
+    invoke(e, tok, fn, tid);
+    claim dead;
+    claim_next(rs, &dead);
+    assert_string_equal(dead.task_id, tid);
+    bool requeued = false;
+    for (int i = 0; i < 1200 && !requeued; i++) {
+        sweep_ok(rs);
+        requeued = qint(e->core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid) == 1;
+        if (!requeued)
+            sleep_ms(100);
+    }
+    assert_true(requeued);
+
+    /* node B, local scheduler: claims it (the old token stays) */
+    tenv b = *e;
+    b.cfg.keep_leased = false;
+    b.core = NULL;
+    if (mt_core_open(&b.cfg, b.tee, &b.core, &err))
+        fail_msg("mt_core_open (node B): %s", err.msg);
+    assert_int_equal(mt_core_start_scheduler(b.core, &err), MT_OK);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM tasks WHERE task_id = ? AND status = 'running' AND "
+             "run_node = '%s'",
+             b.core->node_id);
+    for (int i = 0; i < 600 && qint(e->core, sql, tid) != 1; i++)
+        sleep_ms(100);
+    assert_int_equal(qint(e->core, sql, tid), 1);
+    assert_int_equal(qint(e->core, "SELECT lease_fence FROM tasks WHERE task_id = ?", tid),
+                     dead.fence);
+
+    /* the remote lease sweeper leaves the local run alone (it used to
+     * requeue it as an expired lease, lease_until 0 being in the past) */
+    for (int i = 0; i < 5; i++) {
+        sweep_ok(rs);
+        sleep_ms(50);
+    }
+    assert_int_equal(qint(e->core, sql, tid), 1);
+    assert_int_equal(qint(e->core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid), 1);
+    char obj[64];
+    snprintf(obj, sizeof obj, "task:%s", tid);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM audit WHERE object = ? AND action = "
+                                   "'task requeued (lease expired)'",
+                          obj),
+                     1);
+    /* the old holder can neither renew nor report the local run */
+    assert_int_equal(renew(rs, &dead, &err), MT_ECONFLICT);
+    assert_int_equal(report(rs, &dead, &err), MT_ECONFLICT);
+    assert_int_equal(qint(e->core, sql, tid), 1);
+
+    /* out of the way: the run stops once its row is no longer its claim */
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
+    pthread_mutex_lock(&e->core->mu);
+    rc = store_run(e->core->db, &err, NULL, sql);
+    pthread_mutex_unlock(&e->core->mu);
+    assert_int_equal(rc, MT_OK);
+    mt_core_close(b.core);
+}
+
 static void test_outage_longer_than_lease(void **state)
 {
     (void)state;
@@ -265,6 +424,9 @@ static void test_outage_longer_than_lease(void **state)
                                   "'task requeued (lease expired)'",
                           obj),
                      1);
+
+    test_flapping_store(&e, rs, tok, fn);
+    test_local_run_after_lease(&e, rs, tok);
 
     free(tok);
     mt_remote_sched_free(rs);

@@ -704,6 +704,107 @@ static void test_late_outcome_dropped(void **state)
     exec_sql(c0, sql);
 }
 
+/* One counter or gauge of sched_metrics_text (0 when absent). */
+static uint64_t metric(mt_core *c, const char *name)
+{
+    char *m = sched_metrics_text(c);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *t = m ? strstr(m, key) : NULL;
+    uint64_t v = t ? strtoull(t + strlen(key), NULL, 10) : 0;
+    free(m);
+    return v;
+}
+
+/* A node that cannot take its liveness lock claims nothing (node_live.c):
+ * the sweeper on another node would take its runs for those of a stopped
+ * node. This test ends every node's lock session and holds the locks
+ * itself (exclusive: the nodes' shared tries fail); a task invoked then
+ * stays queued although every scheduler was woken for it; once the test lets
+ * go, the nodes take their locks again and run it. Fails without the fix:
+ * the woken schedulers claimed and ran it. */
+static void test_no_claim_without_lock(void **state)
+{
+    (void)state;
+    if (mt_db_url_backend(g_url) != MT_DB_PG) {
+        print_message("skipped: liveness locks need PostgreSQL\n");
+        return;
+    }
+    cluster *cl = &g_cl;
+    mt_core *c0 = cl->node[0].core;
+    mt_err err;
+    set_grace(cl, 3600000);
+    mt_db *tdb = NULL;
+    assert_int_equal(store_open(g_url, false, &tdb, &err), MT_OK);
+    uint64_t lost0[NCORES];
+    for (int i = 0; i < NCORES; i++) {
+        mt_core *c = cl->node[i].core;
+        assert_int_equal(metric(c, "mesatee_node_liveness_lock_held"), 1);
+        lost0[i] = metric(c, "mesatee_node_liveness_lock_lost_total");
+        int64_t key = (int64_t)strtoull(c->node_id, NULL, 16);
+        uint64_t k = (uint64_t)key;
+        char sql[400];
+        snprintf(sql, sizeof sql,
+                 "SELECT CAST(pg_terminate_backend(pid) AS TEXT) FROM pg_locks WHERE locktype "
+                 "= 'advisory' AND classid = CAST(%u AS oid) AND objid = CAST(%u AS oid) AND "
+                 "objsubid = 1 AND "
+                 "pid <> pg_backend_pid()",
+                 (unsigned)(k >> 32), (unsigned)(k & 0xffffffffu));
+        /* the node takes its lock again on a new session: end that one
+         * too until this test's exclusive try wins */
+        bool got = false;
+        for (int t = 0; t < 3000 && !got; t++) {
+            json_t *killed = NULL;
+            if (store_ids(tdb, sql, NULL, &killed, &err))
+                fail_msg("terminating the lock holders: %s", err.msg);
+            json_decref(killed);
+            if (mt_db_try_lock(tdb, key, &got, &err) != MT_OK || !got)
+                sleep_ms(20);
+        }
+        assert_true(got);
+    }
+    /* every node has seen the loss (its metric, its claims stopped) */
+    for (int i = 0; i < NCORES; i++) {
+        mt_core *c = cl->node[i].core;
+        for (int w = 0; w < 3000 && metric(c, "mesatee_node_liveness_lock_held"); w++)
+            sleep_ms(20);
+        assert_int_equal(metric(c, "mesatee_node_liveness_lock_held"), 0);
+        assert_true(metric(c, "mesatee_node_liveness_lock_lost_total") > lost0[i]);
+    }
+    /* a task: every scheduler is woken for it and goes back to sleep */
+    uint64_t ev0[NCORES];
+    for (int i = 0; i < NCORES; i++)
+        ev0[i] = metric(cl->node[i].core, "mesatee_scheduler_wakeups_total{cause=\"event\"}");
+    char tid[33];
+    invoke_on(cl, &cl->node[0], 9001, tid);
+    for (int i = 0; i < NCORES; i++) {
+        mt_core *c = cl->node[i].core;
+        if (!c->sched)
+            continue;
+        bool settled = false;
+        for (int w = 0; w < 3000 && !settled; w++) {
+            settled =
+                metric(c, "mesatee_scheduler_wakeups_total{cause=\"event\"}") > ev0[i] &&
+                metric(c, "mesatee_scheduler_sleeping") == cl->cfg.workers;
+            if (!settled)
+                sleep_ms(20);
+        }
+        assert_true(settled);
+    }
+    char *v = task_col(c0, "status", tid);
+    assert_string_equal(v, "staged");
+    free(v);
+    /* the locks are free again: the nodes take them and run the task */
+    store_close(tdb);
+    wait_task_status(cl, tid, "finished");
+    for (int i = 0; i < NCORES; i++) {
+        mt_core *c = cl->node[i].core;
+        for (int w = 0; w < 3000 && !metric(c, "mesatee_node_liveness_lock_held"); w++)
+            sleep_ms(20);
+        assert_int_equal(metric(c, "mesatee_node_liveness_lock_held"), 1);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !*argv[1]) {
@@ -721,6 +822,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_run_node_scope),
         cmocka_unit_test(test_dead_node),
         cmocka_unit_test(test_late_outcome_dropped),
+        cmocka_unit_test(test_no_claim_without_lock),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
