@@ -523,6 +523,8 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
         if (rc)
             store_rollback(core->db);
     }
+    if (!rc)
+        mt_trace_mark(trace, "api_committed"); /* before the hand-off: its thread may run now */
     if (claimed) {
         sched_invoke_claimed(core, x.id, attempt, !rc);
         x.wake_scheduler = false; /* handed to its thread */
@@ -542,7 +544,6 @@ handled:
         if (untrusted_objects_delete(core, x.drop_object, &e2))
             mt_warn("could not delete object %s: %s", x.drop_object, e2.msg);
     }
-    mt_trace_mark(trace, "api_committed");
     if (x.wake_scheduler)
         sched_wake(core);
     mt_trace_mark(trace, "api_woke");
