@@ -23,6 +23,11 @@
  * twice. The durability contract is unchanged: a task event (which answers
  * a waiting client) is raised only after that commit returned (synchronous
  * =FULL, so the outcome is on disk), and every row keeps its MAC.
+ * Claim on invoke: when a thread sleeps, the invoke's own transaction
+ * also claims the task it stages (sched_invoke_claim, in a savepoint, with
+ * the "task running" entry) and the commit hands it to that thread
+ * (sched_invoke_claimed; a small queue, one reserved sleeping thread per
+ * entry): the claim is durable before the run, as before, one commit less.
  *
  * Wake-ups are events only: sched_wake (after an invoke commits: anything
  * that makes a task 'staged' must call it) signals one sleeping thread; a
