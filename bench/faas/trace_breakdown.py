@@ -19,9 +19,9 @@ ORDER = [
     ("api_locked", "waiting for the core's store lock"),
     ("api_handled", "invoke handler: task read, integrity verify, UPDATEs, audit append"),
     ("api_committed", "store COMMIT (fsync)"),
-    ("api_woke", "scheduler wake (signal a sleeping thread)"),
+    ("api_woke", "lock released, scheduler woken unless the claim rode on the invoke (concurrent with the scheduler)"),
     ("gw_reply", "invoke answered (since api_woke; concurrent with the scheduler)"),
-    ("sched_run", "scheduler thread wakes and claims (claim transaction + fsync)"),
+    ("sched_run", "scheduler thread takes the task (since api_committed: the claim rode on the invoke's commit, or its own claim transaction + fsync)"),
     ("job_built", "job built: integrity verify, key unwrap, KeyStore audit"),
     ("x_start", "executor entry checks"),
     ("w_zyg_recv", "executor: files, job encoded, request sent; zygote receives it"),
@@ -71,7 +71,10 @@ def main():
             return 1
         # concurrent with the next stages: the invoke's reply (with the
         # scheduler) and the daemon reading "started" (with the child)
-        seq = [s for s in ALWAYS if s not in ("gw_reply", "x_forked")]
+        seq = [s for s in ALWAYS if s not in ("api_woke", "gw_reply", "x_forked")]
+        if t["api_woke"] < t["api_committed"]:
+            print(f"out of order: api_committed {t['api_committed']} > api_woke {t['api_woke']}")
+            return 1
         for a, b in zip(seq, seq[1:]):
             if t[b] < t[a]:
                 print(f"out of order: {a} {t[a]} > {b} {t[b]}")
@@ -92,7 +95,10 @@ def main():
         for t in full.values():
             if stage not in t:
                 continue
-            prev = [t[s] for s, _ in ORDER[:i] if s in t and s not in ("gw_reply", "x_forked")]
+            prev = [t[s] for s, _ in ORDER[:i]
+                    if s in t and s not in ("api_woke", "gw_reply", "x_forked")]
+            if stage == "api_woke":
+                prev = [t["api_committed"]] if "api_committed" in t else prev
             if stage == "gw_reply":
                 prev = [t["api_woke"]] if "api_woke" in t else prev
             if stage == "x_forked":

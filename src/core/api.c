@@ -485,6 +485,7 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     /* MESATEE_TRACE_TASKS=1: the invoke's stages (mt_trace.h) */
     const char *trace = r->fn == tasks_invoke && mt_trace_on() ? x.id : NULL;
     mt_trace_mark(trace, "api_enter");
+    tx_kind tx = r->tx;
     /* Slow routes take the lock themselves, never during their slow part. */
     if (route_slow(r)) {
         rc = r->fn(&x);
@@ -492,7 +493,6 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     }
     /* A route whose only write is its audit entry reads only, when the
      * caller group-commits that entry before replying (audit_later). */
-    tx_kind tx = r->tx;
     if (tx == TX_WRITE && req->audit_later && route_audit_only(r))
         tx = TX_READ;
     pthread_mutex_lock(&core->mu);
@@ -511,12 +511,23 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
         if (!rc)
             resp->audited = true;
     }
+    /* issue 13: an idle scheduler thread's claim rides on the invoke's
+     * commit (one commit less per task; the claim is as durable as before) */
+    int64_t attempt = 0;
+    bool claimed = !rc && tx == TX_WRITE && x.wake_scheduler &&
+                   sched_invoke_claim(core, core->db, x.id, &attempt);
     mt_trace_mark(trace, "api_handled");
     if (tx != TX_NONE) {
         if (!rc)
             rc = store_commit(core->db, &err);
         if (rc)
             store_rollback(core->db);
+    }
+    if (!rc)
+        mt_trace_mark(trace, "api_committed"); /* before the hand-off: its thread may run now */
+    if (claimed) {
+        sched_invoke_claimed(core, x.id, attempt, !rc);
+        x.wake_scheduler = false; /* handed to its thread */
     }
     pthread_mutex_unlock(&core->mu);
 
@@ -533,7 +544,6 @@ handled:
         if (untrusted_objects_delete(core, x.drop_object, &e2))
             mt_warn("could not delete object %s: %s", x.drop_object, e2.msg);
     }
-    mt_trace_mark(trace, "api_committed");
     if (x.wake_scheduler)
         sched_wake(core);
     mt_trace_mark(trace, "api_woke");

@@ -551,6 +551,18 @@ void sched_wake_local(mt_core *c);
 /* Wakes every scheduler thread of this node (node_live.c: claims may
  * resume, and several tasks may be waiting). */
 void sched_wake_all(mt_core *c);
+/* Claim on invoke (issue 13, docs/design.md "Scheduler"): inside the
+ * invoke's write transaction, after its audit entry, claims the just
+ * staged task (running, node, attempt, the scheduler's "task running"
+ * entry, in a savepoint) when a scheduler thread sleeps and is not yet
+ * reserved for another such claim; true when claimed (*attempt: its
+ * tasks.run_attempt). The claim is durable with the invoke's commit, so
+ * the task's run needs no commit of its own. After a true, the caller must
+ * call sched_invoke_claimed once the transaction ended: committed hands the
+ * task to the reserved thread (no sched_wake needed); else the reservation
+ * is dropped (the rollback undid the claim with the invoke). */
+bool sched_invoke_claim(mt_core *c, mt_db *db, const char *task_id, int64_t *attempt);
+void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool committed);
 /* The scheduler's counters as Prometheus text (heap; NULL when out of
  * memory): wake-ups by cause, commits and the state changes they carried. */
 char *sched_metrics_text(mt_core *c);

@@ -23,6 +23,11 @@
  * twice. The durability contract is unchanged: a task event (which answers
  * a waiting client) is raised only after that commit returned (synchronous
  * =FULL, so the outcome is on disk), and every row keeps its MAC.
+ * Claim on invoke: when a thread sleeps, the invoke's own transaction
+ * also claims the task it stages (sched_invoke_claim, in a savepoint, with
+ * the "task running" entry) and the commit hands it to that thread
+ * (sched_invoke_claimed; a small queue, one reserved sleeping thread per
+ * entry): the claim is durable before the run, as before, one commit less.
  *
  * Wake-ups are events only: sched_wake (after an invoke commits: anything
  * that makes a task 'staged' must call it) signals one sleeping thread; a
@@ -68,6 +73,7 @@
 #define RESTART_REASON "daemon restarted while the task was running"
 #define STOP_REASON "daemon stopped while the task was running"
 #define RETRY_MS 200 /* after a failed claim (a store error) only */
+#define SCHED_HANDOFF_MAX 64 /* claims on invoke waiting for their thread */
 
 struct core_sched {
     mt_core *core;
@@ -79,6 +85,14 @@ struct core_sched {
     /* counters for /metrics (sched_metrics_text) */
     atomic_uint_fast64_t wake_event, wake_timer, commits, transitions;
     atomic_uint_fast64_t dropped; /* outcomes of local runs no longer current (finish) */
+    atomic_uint_fast64_t on_invoke; /* claims committed with their invoke */
+    /* claims that rode on an invoke's commit (sched_invoke_claim), waiting
+     * for the sleeping thread reserved for them (under mu) */
+    struct {
+        char task_id[MT_ID_LEN + 1];
+        int64_t attempt;
+    } ho[SCHED_HANDOFF_MAX];
+    unsigned ho_head, ho_n, ho_reserved;
     unsigned n;
     pthread_t *threads;
     mt_db **dbs;
@@ -947,6 +961,14 @@ static void *worker_main(void *p)
     while (!atomic_load(&s->stop)) {
         pthread_mutex_lock(&s->mu);
         uint64_t seen = s->gen;
+        if (!got && s->ho_n) { /* claimed with its invoke: run it (even when draining) */
+            unsigned h = s->ho_head;
+            memcpy(task_id, s->ho[h].task_id, sizeof task_id);
+            attempt = s->ho[h].attempt;
+            s->ho_head = (h + 1) % SCHED_HANDOFF_MAX;
+            s->ho_n--;
+            got = true;
+        }
         pthread_mutex_unlock(&s->mu);
         bool failed = false;
         mt_err err;
@@ -967,7 +989,7 @@ static void *worker_main(void *p)
         /* sleep until a wake that came after `seen`; only a failed claim
          * also wakes on a timer (the store may be busy or full) */
         pthread_mutex_lock(&s->mu);
-        while (!atomic_load(&s->stop) && s->gen == seen) {
+        while (!atomic_load(&s->stop) && s->gen == seen && !s->ho_n) {
             s->sleeping++;
             int e = 0;
             if (failed) {
@@ -1058,11 +1080,96 @@ void sched_wake_all(mt_core *c)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* ---- claim on invoke (issue 13) ---------------------------------------- */
+
+/* The claim of one task by id, as claim_in's (status, node, attempt and the
+ * "task running" entry), inside the caller's transaction. */
+static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *got,
+                             int64_t *attempt, mt_err *err)
+{
+    *got = false;
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(c, mdb,
+                                 "UPDATE tasks SET status = 'running', updated_at = ?1, "
+                                 "run_node = ?2, lease_until = 0, run_attempt = run_attempt + 1 "
+                                 "WHERE task_id = ?3 AND status = 'staged' RETURNING run_attempt",
+                                 &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_int64(st, 1, mt_now());
+    mt_db_bind_text(st, 2, c->node_id);
+    mt_db_bind_text(st, 3, task_id);
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW) {
+        *attempt = mt_db_col_int64(st, 0);
+        *got = true;
+        mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
+    }
+    core_stmt_put(c, st);
+    if (!rc && *got) {
+        char obj[8 + MT_ID_LEN];
+        snprintf(obj, sizeof obj, "task:%s", task_id);
+        if (!(rc = mt_db_writer_lock(mdb, err)))
+            rc = audit_append(c, mdb, "scheduler", "task running", obj, 0, err);
+    }
+    if (rc)
+        *got = false;
+    return rc;
+}
+
+bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *attempt)
+{
+    core_sched *s = c->sched;
+    if (!s || atomic_load(&c->draining) || !nlive_claim_ok(c))
+        return false;
+    pthread_mutex_lock(&s->mu);
+    bool idle = !atomic_load(&s->stop) && s->sleeping > s->ho_n + s->ho_reserved &&
+                s->ho_n + s->ho_reserved < SCHED_HANDOFF_MAX;
+    if (idle)
+        s->ho_reserved++;
+    pthread_mutex_unlock(&s->mu);
+    if (!idle)
+        return false;
+    bool got = false;
+    mt_err err;
+    if (store_exec(mdb, "SAVEPOINT claim_on_invoke", &err) == MT_OK) {
+        if (claim_by_id(c, mdb, task_id, &got, attempt, &err) != MT_OK) {
+            got = false;
+            mt_warn("scheduler: claiming task %s with its invoke failed: %s; it is queued",
+                    task_id, err.msg);
+            (void)store_exec(mdb, "ROLLBACK TO claim_on_invoke", NULL);
+        }
+        (void)store_exec(mdb, "RELEASE claim_on_invoke", NULL);
+    }
+    if (!got) {
+        pthread_mutex_lock(&s->mu);
+        s->ho_reserved--;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return got;
+}
+
+void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool committed)
+{
+    core_sched *s = c->sched;
+    pthread_mutex_lock(&s->mu);
+    s->ho_reserved--;
+    if (committed) {
+        unsigned t = (s->ho_head + s->ho_n) % SCHED_HANDOFF_MAX;
+        snprintf(s->ho[t].task_id, sizeof s->ho[t].task_id, "%s", task_id);
+        s->ho[t].attempt = attempt;
+        s->ho_n++;
+        s->gen++;
+        pthread_cond_signal(&s->cv);
+        atomic_fetch_add(&s->on_invoke, 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
 char *sched_metrics_text(mt_core *c)
 {
     core_sched *s = c ? c->sched : NULL;
     unsigned sleeping = 0;
-    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0;
+    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0, oi = 0;
     if (s) {
         pthread_mutex_lock(&s->mu);
         sleeping = s->sleeping;
@@ -1072,6 +1179,7 @@ char *sched_metrics_text(mt_core *c)
         cm = atomic_load(&s->commits);
         tr = atomic_load(&s->transitions);
         dr = atomic_load(&s->dropped);
+        oi = atomic_load(&s->on_invoke);
     }
     char buf[4096];
     int n = snprintf(buf, sizeof buf,
@@ -1102,11 +1210,15 @@ char *sched_metrics_text(mt_core *c)
                  "# HELP mesatee_node_liveness_lock_lost_total Times this node lost its "
                  "liveness lock (its claims paused until it held it again).\n"
                  "# TYPE mesatee_node_liveness_lock_lost_total counter\n"
-                 "mesatee_node_liveness_lock_lost_total %llu\n",
+                 "mesatee_node_liveness_lock_lost_total %llu\n"
+                 "# HELP mesatee_scheduler_claims_on_invoke_total Claims committed in the "
+                 "invoke's own transaction (a thread was idle), not counted above.\n"
+                 "# TYPE mesatee_scheduler_claims_on_invoke_total counter\n"
+                 "mesatee_scheduler_claims_on_invoke_total %llu\n",
                  sleeping, (unsigned long long)ev, (unsigned long long)tm,
                  (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr,
                  c ? (int)nlive_claim_ok(c) : 1,
-                 c ? (unsigned long long)atomic_load(&c->live_lost) : 0ULL);
+                 c ? (unsigned long long)atomic_load(&c->live_lost) : 0ULL, (unsigned long long)oi);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
     if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */

@@ -28,6 +28,8 @@
  * local, so no lock), and core_stmt_thread_release finalizes them before
  * the thread ends (before the connection is closed). Any other connection of
  * that thread is served uncached, as above. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,7 +48,49 @@ struct core_stmt_cache {
     /* thread-bound caches keep a copy of the text: store.c's helpers pass
      * whatever text their callers give, not only constants */
     bool own_sql;
+    unsigned hand; /* the next entry to evict when full (round robin) */
 };
+
+/* The request connections whose cache store.c's helpers use too (they pass
+ * no core): registered when a core's cache is made, dropped when it is
+ * freed (before the connection closes). Looked up without a lock: an entry
+ * changes only while no thread uses that connection (creation under the
+ * core lock by its first user; the free at close). */
+#define STMT_REG_N 16
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic(mt_db *) reg_db[STMT_REG_N];
+static _Atomic(mt_core *) reg_core[STMT_REG_N];
+
+static void reg_add(mt_core *c)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < STMT_REG_N; i++)
+        if (!atomic_load(&reg_db[i])) {
+            atomic_store(&reg_core[i], c);
+            atomic_store(&reg_db[i], c->db);
+            break;
+        } /* full: that core's helpers stay uncached (still correct) */
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_drop(mt_core *c)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (size_t i = 0; i < STMT_REG_N; i++)
+        if (atomic_load(&reg_core[i]) == c) {
+            atomic_store(&reg_db[i], NULL);
+            atomic_store(&reg_core[i], NULL);
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static mt_core *reg_find(const mt_db *db)
+{
+    for (size_t i = 0; i < STMT_REG_N; i++)
+        if (atomic_load(&reg_db[i]) == db)
+            return atomic_load(&reg_core[i]);
+    return NULL;
+}
 
 /* ---- SQLite only: the shim of the modules not converted yet -------------
  * The same cache of sqlite3 statements (core_stmt_get_sqlite); removed with
@@ -206,11 +250,17 @@ mt_status core_stmt_get(mt_core *c, mt_db *db, const char *sql, mt_db_stmt **st,
     struct core_stmt_cache *cache;
     if (db && tl_cache && db == tl_db)
         cache = tl_cache;
+    else if (db && !c && (c = reg_find(db)) != NULL && c->stmts)
+        cache = c->stmts; /* store.c's helpers on a request connection */
     else if (!c || !db || db != c->db)
         return mt_db_prepare(db, sql, st, err);
-    else if (!c->stmts && !(c->stmts = calloc(1, sizeof *c->stmts)))
-        return mt_db_prepare(db, sql, st, err);
-    else
+    else if (!c->stmts) {
+        if (!(c->stmts = calloc(1, sizeof *c->stmts)))
+            return mt_db_prepare(db, sql, st, err);
+        c->stmts->own_sql = true; /* helpers pass texts built in buffers */
+        reg_add(c);
+        cache = c->stmts;
+    } else
         cache = c->stmts;
     stmt_ent *free_ent = NULL;
     for (size_t i = 0; i < STMT_CACHE_N; i++) {
@@ -228,8 +278,21 @@ mt_status core_stmt_get(mt_core *c, mt_db *db, const char *sql, mt_db_stmt **st,
             return MT_OK;
         }
     }
+    /* full: the next idle entry in turn makes room (a statement run once
+     * does not keep its place for ever) */
+    for (size_t k = 0; !free_ent && k < STMT_CACHE_N; k++) {
+        stmt_ent *e = &cache->e[cache->hand];
+        cache->hand = (cache->hand + 1) % STMT_CACHE_N;
+        if (e->busy)
+            continue;
+        mt_db_finalize(e->st);
+        if (cache->own_sql)
+            free((char *)e->sql);
+        memset(e, 0, sizeof *e);
+        free_ent = e;
+    }
     if (!free_ent)
-        return mt_db_prepare(db, sql, st, err); /* full: not kept */
+        return mt_db_prepare(db, sql, st, err); /* all in use: not kept */
     const char *key = sql;
     if (cache->own_sql && !(key = strdup(sql)))
         return mt_db_prepare(db, sql, st, err); /* out of memory: not kept */
@@ -257,6 +320,8 @@ void core_stmt_put(mt_core *c, mt_db_stmt *st)
         cache = tl_cache;
     else if (c && db == c->db)
         cache = c->stmts;
+    else if (!c && (c = reg_find(db)) != NULL)
+        cache = c->stmts;
     for (size_t i = 0; cache && i < STMT_CACHE_N; i++) {
         stmt_ent *e = &cache->e[i];
         if (e->st == st) {
@@ -274,8 +339,12 @@ void core_stmt_cache_free(mt_core *c)
     stmt_cache_free_sqlite(c);
     if (!c || !c->stmts)
         return;
-    for (size_t i = 0; i < STMT_CACHE_N; i++)
+    reg_drop(c);
+    for (size_t i = 0; i < STMT_CACHE_N; i++) {
         mt_db_finalize(c->stmts->e[i].st);
+        if (c->stmts->own_sql)
+            free((char *)c->stmts->e[i].sql);
+    }
     free(c->stmts);
     c->stmts = NULL;
 }

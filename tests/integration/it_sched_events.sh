@@ -4,6 +4,8 @@
 #   woke it, not by a timer: /metrics counts wake-ups by cause, and the
 #   timer count stays 0 (the only timed sleep is the retry after a failed
 #   claim); without the wake the task would never start and the wait fails;
+# - claim on invoke: that task's claim commits with its invoke (counted in
+#   /metrics; the scheduler commits only the outcome; audit order kept);
 # - group commit: a thread that stores a task's outcome claims the next
 #   queued task in the same transaction, so three queued tasks behind a
 #   running one cost 3 commits for 5 state changes (counted in /metrics);
@@ -59,13 +61,28 @@ new_task() {
 touch "$GATE"
 T1=$(new_task one)
 wait_sleeping
-e0=$(metric "$EV")
+OI=mesatee_scheduler_claims_on_invoke_total
+e0=$(metric "$EV"); o0=$(metric "$OI"); c0=$(metric mesatee_scheduler_commits_total)
 as alice task invoke "$T1" >/dev/null
 as alice task wait "$T1" --timeout 60 >/dev/null || fail "task $T1 did not finish: $(as alice task show "$T1")"
-e1=$(metric "$EV"); t1=$(metric "$TM")
+e1=$(metric "$EV"); t1=$(metric "$TM"); o1=$(metric "$OI"); c1=$(metric mesatee_scheduler_commits_total)
 [ "$t1" = 0 ] || fail "timer wake-ups: $t1, want 0"
 [ $((e1 - e0)) -ge 1 ] || fail "event wake-ups went from $e0 to $e1"
 ok "a task invoked while the scheduler slept ran; event wake-ups +$((e1 - e0)), timer wake-ups 0"
+# claim on invoke: the sleeping thread's claim rode on the invoke's commit,
+# so the scheduler committed only the outcome; the audit log still has the
+# invoke, then the scheduler's "task running", then "task finished" (the
+# wait's GETs may come between them)
+[ $((o1 - o0)) = 1 ] || fail "claims on invoke: $o0 -> $o1, want +1"
+[ $((c1 - c0)) = 1 ] || fail "scheduler commits for T1: $((c1 - c0)), want 1 (the outcome)"
+trail=$(as admin --output json audit list --limit 1000 | jq -r --arg a "task:$T1" \
+  '.entries[] | select(.object == $a) | select(.action | startswith("GET ") | not)
+  | "\(.actor) \(.action)"' | tr '\n' ',')
+case "$trail" in
+  *"alice POST /v1/tasks/{id}/invoke,scheduler task running,scheduler task finished,"*) ;;
+  *) fail "audit trail of T1: $trail" ;;
+esac
+ok "the claim rode on the invoke's commit (+1 claim on invoke, 1 scheduler commit); audit: invoke, running, finished"
 
 # ---- group commit: outcome of one task + claim of the next, one commit ----
 rm -f "$GATE"

@@ -16,6 +16,9 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core_internal.h"
 #include "test_core_util.h"
@@ -124,6 +127,60 @@ static void t_other_db(void **state)
     store_close(db2);
 }
 
+
+/* store.c's helpers (no core passed) on the request connection use its
+ * kept statements, also for a text built in a buffer that changes after;
+ * a full cache evicts an idle entry in turn instead of keeping the first
+ * ones for ever; another connection's helpers stay uncached. */
+static void t_helpers_evict(void **state)
+{
+    fx *f = *state;
+    mt_core *c = f->e.core;
+    mt_err err;
+    int64_t v = 0;
+    bool found = false;
+    pthread_mutex_lock(&c->mu);
+    char sql[64];
+    snprintf(sql, sizeof sql, "SELECT CAST(? AS INTEGER) + 1");
+    assert_int_equal(store_int(c->db, &err, &v, &found, sql, "41"), MT_OK);
+    assert_true(found);
+    assert_int_equal(v, 42);
+    sqlite3 *h = mt_db_sqlite_handle(c->db);
+    int kept = 0;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(h, NULL); s; s = sqlite3_next_stmt(h, s))
+        kept += !strcmp(sqlite3_sql(s), "SELECT CAST(? AS INTEGER) + 1");
+    assert_int_equal(kept, 1); /* kept after its use */
+    memset(sql, 'x', sizeof sql - 1); /* the caller's buffer changes: the key was copied */
+    assert_int_equal(store_int(c->db, &err, &v, &found, "SELECT CAST(? AS INTEGER) + 1", "1"),
+                     MT_OK);
+    assert_int_equal(v, 2);
+    /* 80 distinct texts through a cache of 32: always correct, and the
+     * number of kept statements stays bounded */
+    for (int i = 0; i < 80; i++) {
+        char q[64], want[16];
+        snprintf(q, sizeof q, "SELECT CAST(? AS INTEGER) + %d", i);
+        assert_int_equal(store_int(c->db, &err, &v, &found, q, "1000"), MT_OK);
+        snprintf(want, sizeof want, "%d", 1000 + i);
+        assert_int_equal(v, atoi(want));
+    }
+    int n = 0;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(h, NULL); s; s = sqlite3_next_stmt(h, s))
+        n++;
+    assert_true(n <= 40); /* 32 kept (+ those of the sqlite shim), not 80 */
+    kept = 0;
+    for (sqlite3_stmt *s = sqlite3_next_stmt(h, NULL); s; s = sqlite3_next_stmt(h, s))
+        kept += !strcmp(sqlite3_sql(s), "SELECT CAST(? AS INTEGER) + 79");
+    assert_int_equal(kept, 1); /* the newest one is kept: older ones made room */
+    assert_true(sqlite3_get_autocommit(h)); /* every kept statement was reset */
+    pthread_mutex_unlock(&c->mu);
+    mt_db *db2 = NULL;
+    assert_int_equal(store_open(c->db_path, false, &db2, &err), MT_OK);
+    assert_int_equal(store_int(db2, &err, &v, &found, "SELECT CAST(? AS INTEGER) + 1", "1"),
+                     MT_OK);
+    assert_null(sqlite3_next_stmt(mt_db_sqlite_handle(db2), NULL)); /* not kept there */
+    store_close(db2);
+}
+
 /* Authentication through kept statements sees each committed change. */
 static void t_auth_current(void **state)
 {
@@ -188,6 +245,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_other_db, setup, teardown),
         cmocka_unit_test_setup_teardown(t_auth_current, setup, teardown),
         cmocka_unit_test_setup_teardown(t_two_cores, setup, teardown),
+        cmocka_unit_test_setup_teardown(t_helpers_evict, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
