@@ -40,7 +40,10 @@
  * mt_db_translate). MT_DB_TX_SERIALIZABLE runs at SERIALIZABLE isolation
  * without that lock (PostgreSQL; SQLite treats it as IMMEDIATE): conflicts
  * then surface as retryable errors. mt_db_rollback is a no-op outside a
- * transaction and never fails.
+ * transaction and never fails. PostgreSQL sends a transaction's BEGIN (and
+ * the IMMEDIATE lock) with its first statement, in one round trip, so a
+ * lock wait or a refused BEGIN surfaces at that statement, not at
+ * mt_db_begin; a transaction that ran no statement commits without one.
  *
  * Errors: every failure returns an mt_status and fills err (when non-NULL)
  * with a message naming the operation, the SQLSTATE / SQLite code and the
@@ -57,8 +60,9 @@
  * Reconnect (PostgreSQL): a connection found broken when a transaction
  * starts, or when a statement outside a transaction fails because the
  * connection broke, is re-established (libpq PQreset: the same URL, so the
- * read-write host of a multi-host URL is found again). A BEGIN or a SELECT
- * outside a transaction is then sent again once; any other statement is
+ * read-write host of a multi-host URL is found again). A transaction's first
+ * statement (with its BEGIN) or a SELECT outside a transaction is then sent
+ * again once; any other statement is
  * not (it may have been applied) and reports MT_EUNAVAIL (retryable). Inside
  * a transaction a broken connection fails the transaction (MT_EUNAVAIL).
  *
@@ -204,7 +208,9 @@ mt_status mt_db_translate(mt_db_backend backend, const char *sql, char **out, in
  * nodes") ---------------------------------------------------------------- */
 /* Takes the writer lock of MT_DB_TX_IMMEDIATE inside a transaction begun
  * otherwise (PostgreSQL: pg_advisory_xact_lock, held until commit or
- * rollback; taken again it is a no-op). SQLite: MT_OK (its transactions are
+ * rollback; taken again it is a no-op; sent with the transaction's next
+ * statement or its COMMIT, which the server runs after it, so held from
+ * that statement on). SQLite: MT_OK (its transactions are
  * IMMEDIATE whenever they write). For work that should run side by side
  * until the one step that must be serial (an audit append). */
 mt_status mt_db_writer_lock(mt_db *db, mt_err *err);

@@ -642,8 +642,20 @@ static void test_pg_reconnect(void **state)
         exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('w', 1)");
     }
     assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv WHERE k = 'w'"), 1);
-    /* a restart inside a transaction fails it (retryable); the next works */
+    /* a restart between BEGIN and the transaction's first statement: on
+     * PostgreSQL the BEGIN goes out with that statement (db_pg.c "Round
+     * trips"), nothing of the transaction had reached the server, so it
+     * runs on a new connection; SQLite: nothing to restart */
     assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    restart_server();
+    exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('u', 1)");
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    assert_false(mt_db_in_tx(db));
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv WHERE k = 'u'"), 1);
+    /* a restart inside a transaction (a statement of it ran) fails it
+     * (retryable); the next works */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv WHERE k = 't'"), 0);
     restart_server();
     uint64_t outages0, outages1;
     int64_t since;
@@ -661,7 +673,7 @@ static void test_pg_reconnect(void **state)
     assert_true(since > 0);
     exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('t', 1)");
     assert_int_equal(mt_db_commit(db, &err), MT_OK);
-    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv"), 3);
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv"), 4);
     mt_db_finalize(st);
     mt_db_close(db);
 }
@@ -752,17 +764,44 @@ static void test_cluster_primitives(void **state)
         mt_db_close(b);
         return;
     }
-    /* the writer lock taken late: b's IMMEDIATE transaction waits for it */
+    /* the writer lock taken late (held from a's next statement, which
+     * carries it to the server): b's IMMEDIATE transaction waits for it at
+     * its first statement (its BEGIN and lock go out with it) */
     assert_int_equal(mt_db_begin(a, MT_DB_TX_DEFERRED, &err), MT_OK);
     assert_int_equal(mt_db_writer_lock(a, &err), MT_OK);
     assert_int_equal(mt_db_writer_lock(a, &err), MT_OK); /* again: a no-op */
+    assert_int_equal(count(a, "SELECT 7"), 7);
     assert_int_equal(mt_db_set_busy_timeout(b, 200, &err), MT_OK);
-    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_EUNAVAIL);
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    mt_db_stmt *bst;
+    assert_int_equal(mt_db_prepare(b, "SELECT 8", &bst, &err), MT_OK);
+    mt_status brc = MT_OK;
+    assert_int_equal(mt_db_step(bst, &brc, &err), -1);
+    assert_int_equal(brc, MT_EUNAVAIL);
+    assert_true(mt_db_retryable(b));
+    mt_db_finalize(bst);
+    mt_db_rollback(b);
+    assert_false(mt_db_in_tx(b));
+    /* the same through a command text (mt_db_exec) */
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_int_equal(mt_db_exec(b, "SELECT 9", &err), MT_EUNAVAIL);
     assert_true(mt_db_retryable(b));
     mt_db_rollback(b);
     mt_db_rollback(a);
     assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
-    mt_db_rollback(b);
+    assert_int_equal(count(b, "SELECT 10"), 10);
+    assert_int_equal(mt_db_commit(b, &err), MT_OK);
+    /* a transaction that ran nothing commits (and rolls back) */
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_true(mt_db_in_tx(b));
+    assert_int_equal(mt_db_commit(b, &err), MT_OK);
+    assert_false(mt_db_in_tx(b));
+    /* a late writer lock with nothing after it goes out with COMMIT */
+    assert_int_equal(mt_db_begin(a, MT_DB_TX_DEFERRED, &err), MT_OK);
+    assert_int_equal(count(a, "SELECT 11"), 11);
+    assert_int_equal(mt_db_writer_lock(a, &err), MT_OK);
+    assert_int_equal(mt_db_commit(a, &err), MT_OK);
+    assert_false(mt_db_in_tx(a));
     assert_int_equal(mt_db_set_busy_timeout(b, 0, &err), MT_OK);
     /* LISTEN/NOTIFY */
     assert_int_equal(mt_db_listen(a, "mesatee_wake", &err), MT_OK);
