@@ -66,13 +66,24 @@ static PGconn *conn(mt_db *db)
 
 static pg_cache *cache_of(mt_db *db);
 
-#define PG_PENDING_MAX 4
+#define PG_PENDING_MAX 8
 
-/* Commands of the open transaction not sent yet (see "Round trips"). */
-typedef struct pg_pending {
-    char sql[PG_PENDING_MAX][80];
+/* A command of the open transaction not sent yet (see "Round trips"): a
+ * text without parameters, or a prepared statement (mt_db_run_deferred)
+ * with copies of its parameters. */
+typedef struct pg_item {
+    char text[80]; /* "" for a prepared statement */
+    char name[24];
     int n;
-    bool begin; /* sql[0] is the transaction's BEGIN: nothing of it was sent */
+    char **vals;
+    int *lens, *fmts;
+} pg_item;
+
+typedef struct pg_pending {
+    pg_item it[PG_PENDING_MAX];
+    int n;
+    int prepared; /* how many of them are prepared statements */
+    bool begin;   /* it[0] is the transaction's BEGIN: nothing of it was sent */
 } pg_pending;
 
 static pg_pending *pending_of(mt_db *db);
@@ -260,7 +271,9 @@ static mt_status ensure(mt_db *db, mt_err *err)
 {
     if (PQstatus(conn(db)) == CONNECTION_OK)
         return MT_OK;
-    if (db->in_tx && !pending_of(db)->begin)
+    /* a BEGIN not sent yet can go out on a new connection; a deferred
+     * statement cannot (its prepared name died with the old one) */
+    if (db->in_tx && !(pending_of(db)->begin && !pending_of(db)->prepared))
         return db_fail(db, err, MT_EUNAVAIL, true,
                        "database connection lost in a transaction (roll back and retry)");
     return reconnect(db, err);
@@ -327,30 +340,105 @@ static pg_pending *pending_of(mt_db *db)
     return &state_of(db)->pending;
 }
 
+static void item_free(pg_item *it)
+{
+    for (int i = 0; i < it->n; i++)
+        free(it->vals[i]);
+    free(it->vals);
+    free(it->lens);
+    free(it->fmts);
+    memset(it, 0, sizeof *it);
+}
+
 static void pending_clear(mt_db *db)
 {
     pg_pending *p = pending_of(db);
+    for (int i = 0; i < p->n; i++)
+        item_free(&p->it[i]);
     p->n = 0;
+    p->prepared = 0;
     p->begin = false;
 }
 
-/* The pending commands, then `sql` (may be NULL), as one text of commands
- * separated by "; " (malloc'd). */
+/* The pending commands (texts only: p->prepared == 0), then `sql` (may be
+ * NULL), as one text of commands separated by "; " (malloc'd). */
 static char *pending_text(mt_db *db, const char *sql)
 {
     pg_pending *p = pending_of(db);
     size_t n = sql ? strlen(sql) + 1 : 1;
     for (int i = 0; i < p->n; i++)
-        n += strlen(p->sql[i]) + 2;
+        n += strlen(p->it[i].text) + 2;
     char *t = malloc(n);
     if (!t)
         return NULL;
     size_t o = 0;
     for (int i = 0; i < p->n; i++)
-        o += (size_t)snprintf(t + o, n - o, "%s%s", o ? "; " : "", p->sql[i]);
+        o += (size_t)snprintf(t + o, n - o, "%s%s", o ? "; " : "", p->it[i].text);
     if (sql)
         snprintf(t + o, n - o, "%s%s", o ? "; " : "", sql);
     return t;
+}
+
+/* The pending commands, then the prepared statement `name` (with its n
+ * parameters) or the single command `text` (both NULL: none), in one round
+ * trip (pipeline mode). Returns the first failed result, else the last
+ * command's; NULL when the connection failed. */
+static PGresult *pipeline(mt_db *db, const char *name, const char *text, int n,
+                          const char *const *vals, const int *lens, const int *fmts)
+{
+    PGconn *c = conn(db);
+    pg_pending *p = pending_of(db);
+    if (!PQenterPipelineMode(c))
+        return NULL;
+    bool sent = true;
+    for (int i = 0; i < p->n && sent; i++) {
+        pg_item *it = &p->it[i];
+        sent = it->text[0] ? PQsendQueryParams(c, it->text, 0, NULL, NULL, NULL, NULL, 0)
+                           : PQsendQueryPrepared(c, it->name, it->n, (const char *const *)it->vals,
+                                                 it->lens, it->fmts, 0);
+    }
+    int last = p->n - 1;
+    if (sent && name) {
+        sent = PQsendQueryPrepared(c, name, n, vals, lens, fmts, 0);
+        last++;
+    } else if (sent && text) {
+        sent = PQsendQueryParams(c, text, 0, NULL, NULL, NULL, NULL, 0);
+        last++;
+    }
+    if (sent)
+        sent = PQpipelineSync(c);
+    PGresult *keep = NULL;
+    /* each command's results end with a NULL; the sync ends the pipeline;
+     * two NULLs in a row (nothing more will come) or a broken connection
+     * end the loop too */
+    for (int q = 0, nulls = 0; sent;) {
+        PGresult *r = PQgetResult(c);
+        if (!r) {
+            if (++nulls > 1 || PQstatus(c) != CONNECTION_OK)
+                break;
+            q++;
+            continue;
+        }
+        nulls = 0;
+        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (!keep && (!ok_result(r) || q == last))
+            keep = r; /* the first failure, or the last command's result */
+        else
+            PQclear(r);
+    }
+    if (!PQexitPipelineMode(c) && PQstatus(c) == CONNECTION_OK) {
+        /* results left unread (never seen): a fresh connection rather than
+         * one stuck in pipeline mode; the transaction is lost with it */
+        PQclear(keep);
+        keep = NULL;
+        pending_clear(db);
+        (void)reconnect(db, NULL);
+        db->in_tx = true; /* until rolled back; a COMMIT finds it gone */
+    }
+    return keep;
 }
 
 void dbp_close(mt_db *db)
@@ -371,6 +459,11 @@ static mt_status run_text(mt_db *db, const char *sql, const char *what, bool ret
 {
     /* the pending commands go first, in the same round trip; PQexec's
      * result is the last command's, or the first failure */
+    if (pending_of(db)->prepared) { /* not expressible as one text */
+        mt_status rc = dbp_flush(db, err);
+        if (rc)
+            return rc;
+    }
     char *text = NULL;
     if (pending_of(db)->n && !(text = pending_text(db, sql)))
         return db_fail(db, err, MT_ENOMEM, false, "out of memory");
@@ -405,23 +498,32 @@ static mt_status run_text(mt_db *db, const char *sql, const char *what, bool ret
 
 mt_status dbp_flush(mt_db *db, mt_err *err)
 {
-    if (!pending_of(db)->n)
+    pg_pending *p = pending_of(db);
+    if (!p->n)
         return MT_OK;
-    /* "SELECT 1": run_text needs a command after the pending ones */
-    return run_text(db, "SELECT 1", "begin", false, err);
+    if (!p->prepared) /* "SELECT 1": run_text needs a command after them */
+        return run_text(db, "SELECT 1", "begin", false, err);
+    PGresult *r = pipeline(db, NULL, NULL, 0, NULL, NULL, NULL);
+    mt_status rc = MT_OK;
+    if (!r || !ok_result(r))
+        rc = pg_fail(db, r, "deferred statement", err);
+    PQclear(r);
+    pending_clear(db);
+    track_tx(db);
+    return rc;
 }
 
 mt_status dbp_defer(mt_db *db, const char *sql, mt_err *err)
 {
     pg_pending *p = pending_of(db);
-    if (strlen(sql) >= sizeof p->sql[0])
+    if (strlen(sql) >= sizeof p->it[0].text)
         return db_fail(db, err, MT_EINTERNAL, false, "database: deferred command too long");
     if (p->n == PG_PENDING_MAX) {
         mt_status rc = dbp_flush(db, err);
         if (rc)
             return rc;
     }
-    snprintf(p->sql[p->n++], sizeof p->sql[0], "%s", sql);
+    snprintf(p->it[p->n++].text, sizeof p->it[0].text, "%s", sql);
     return MT_OK;
 }
 
@@ -450,10 +552,10 @@ mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err)
     /* sent with the first statement ("Round trips" above) */
     pg_pending *p = pending_of(db);
     pending_clear(db);
-    snprintf(p->sql[p->n++], sizeof p->sql[0], "%s",
+    snprintf(p->it[p->n++].text, sizeof p->it[0].text, "%s",
              mode == MT_DB_TX_SERIALIZABLE ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
     if (mode == MT_DB_TX_IMMEDIATE)
-        snprintf(p->sql[p->n++], sizeof p->sql[0], "SELECT pg_advisory_xact_lock(%lld)",
+        snprintf(p->it[p->n++].text, sizeof p->it[0].text, "SELECT pg_advisory_xact_lock(%lld)",
                  (long long)MT_DB_WRITER_LOCK_KEY);
     p->begin = true;
     db->in_tx = true;
@@ -462,23 +564,25 @@ mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 
 mt_status dbp_commit(mt_db *db, mt_err *err)
 {
-    if (pending_of(db)->begin) { /* nothing of it reached the server */
+    pg_pending *p = pending_of(db);
+    if (p->begin && !p->prepared) { /* nothing of it reached the server */
         pending_clear(db);
         db->in_tx = false;
         return MT_OK;
     }
-    if (pending_of(db)->n) { /* a late writer lock: with COMMIT, in one text */
+    if (p->n && !p->prepared) { /* a late writer lock: with COMMIT, in one text */
         mt_status rc = run_text(db, "COMMIT", "commit", false, err);
         if (rc)
             dbp_rollback(db);
         return rc;
     }
     if (PQstatus(conn(db)) != CONNECTION_OK) {
+        pending_clear(db);
         db->in_tx = false;
         return db_fail(db, err, MT_EUNAVAIL, true,
                        "database connection lost before commit (retry the transaction)");
     }
-    if (PQtransactionStatus(conn(db)) == PQTRANS_IDLE) {
+    if (PQtransactionStatus(conn(db)) == PQTRANS_IDLE && !p->begin) {
         /* no transaction on the server (a fresh connection): COMMIT would
          * only warn, so the lost work would read as committed */
         db->in_tx = false;
@@ -490,7 +594,10 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
         return db_fail(db, err, MT_EIO, false,
                        "database: commit of a failed transaction (rolled back)");
     }
-    PGresult *r = PQexec(conn(db), "COMMIT");
+    /* deferred statements (mt_db_run_deferred) go out with the COMMIT */
+    PGresult *r = p->n ? pipeline(db, NULL, "COMMIT", 0, NULL, NULL, NULL)
+                       : PQexec(conn(db), "COMMIT");
+    pending_clear(db);
     mt_status rc = MT_OK;
     if (!r || !ok_result(r))
         rc = pg_fail(db, r, "commit", err);
@@ -634,57 +741,6 @@ static bool read_only(const char *sql)
     return !strncasecmp(sql, "SELECT", 6);
 }
 
-/* The pending commands and then the prepared statement `name` in one round
- * trip (pipeline mode). Returns the first failed result, else the
- * statement's; NULL when the connection failed. */
-static PGresult *exec_pipelined(mt_db *db, const char *name, int n, const char *const *vals,
-                                const int *lens, const int *fmts)
-{
-    PGconn *c = conn(db);
-    pg_pending *p = pending_of(db);
-    if (!PQenterPipelineMode(c))
-        return NULL;
-    bool sent = true;
-    for (int i = 0; i < p->n && sent; i++)
-        sent = PQsendQueryParams(c, p->sql[i], 0, NULL, NULL, NULL, NULL, 0);
-    if (sent)
-        sent = PQsendQueryPrepared(c, name, n, vals, lens, fmts, 0);
-    if (sent)
-        sent = PQpipelineSync(c);
-    PGresult *keep = NULL;
-    /* each command's results end with a NULL; the sync ends the pipeline;
-     * two NULLs in a row (nothing more will come) or a broken connection
-     * end the loop too */
-    for (int q = 0, nulls = 0; sent;) {
-        PGresult *r = PQgetResult(c);
-        if (!r) {
-            if (++nulls > 1 || PQstatus(c) != CONNECTION_OK)
-                break;
-            q++;
-            continue;
-        }
-        nulls = 0;
-        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
-            PQclear(r);
-            break;
-        }
-        if (!keep && (!ok_result(r) || q == p->n))
-            keep = r; /* the first failure, or the statement's result */
-        else
-            PQclear(r);
-    }
-    if (!PQexitPipelineMode(c) && PQstatus(c) == CONNECTION_OK) {
-        /* results left unread (never seen): a fresh connection rather than
-         * one stuck in pipeline mode; the transaction is lost with it */
-        PQclear(keep);
-        keep = NULL;
-        pending_clear(db);
-        (void)reconnect(db, NULL);
-        db->in_tx = true; /* until rolled back; a COMMIT finds it gone */
-    }
-    return keep;
-}
-
 /* Runs st with its parameters; the result is kept for the steps. */
 static mt_status run(mt_db_stmt *st, mt_err *err)
 {
@@ -711,7 +767,7 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
         bool began_here = pending_of(db)->begin;
         if (!(rc = named(st, &name, err)))
             r = pending_of(db)->n
-                    ? exec_pipelined(db, name, st->nparams, (const char *const *)vals, lens, fmts)
+                    ? pipeline(db, name, NULL, st->nparams, (const char *const *)vals, lens, fmts)
                     : PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0);
         if (!rc && r && ok_result(r)) {
             pending_clear(db);
@@ -723,7 +779,8 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
         }
         bool broken = PQstatus(conn(db)) != CONNECTION_OK;
         if (broken && attempt == 0 &&
-            ((!db->in_tx && read_only(st->sql)) || (began_here && pending_of(db)->begin))) {
+            ((!db->in_tx && read_only(st->sql)) ||
+             (began_here && pending_of(db)->begin && !pending_of(db)->prepared))) {
             /* a read outside a transaction, or the first statement of one
              * (its BEGIN was in the same round trip): safe to send again */
             PQclear(r);
@@ -744,6 +801,52 @@ out:
     free(lens);
     free(fmts);
     return rc;
+}
+
+mt_status dbp_run_deferred(mt_db_stmt *st, mt_err *err)
+{
+    mt_db *db = st->db;
+    pg_pending *p = pending_of(db);
+    if (!db->in_tx)
+        return db_fail(db, err, MT_EINTERNAL, false,
+                       "database: deferred statement outside a transaction");
+    mt_status rc;
+    if (p->n == PG_PENDING_MAX && (rc = dbp_flush(db, err)))
+        return rc;
+    const char *name;
+    if ((rc = ensure(db, err)) || (rc = named(st, &name, err)))
+        return rc;
+    if (!name[0]) /* the unnamed statement (a full cache) is replaced by the next */
+        return db_fail(db, err, MT_EINTERNAL, false, "database: statement cache full");
+    pg_item *it = &p->it[p->n];
+    memset(it, 0, sizeof *it);
+    snprintf(it->name, sizeof it->name, "%s", name);
+    size_t np = st->nparams ? (size_t)st->nparams : 1;
+    it->vals = calloc(np, sizeof *it->vals);
+    it->lens = calloc(np, sizeof *it->lens);
+    it->fmts = calloc(np, sizeof *it->fmts);
+    if (!it->vals || !it->lens || !it->fmts) {
+        item_free(it);
+        return db_fail(db, err, MT_ENOMEM, false, "out of memory");
+    }
+    it->n = st->nparams;
+    for (int i = 0; i < st->nparams; i++) {
+        db_param *pa = &st->params[i];
+        it->lens[i] = (int)pa->len;
+        it->fmts[i] = pa->is_blob ? 1 : 0;
+        if (!pa->set || pa->is_null)
+            continue;
+        size_t len = pa->is_blob ? pa->len : strlen(pa->text);
+        if (!(it->vals[i] = malloc(len + 1))) {
+            item_free(it);
+            return db_fail(db, err, MT_ENOMEM, false, "out of memory");
+        }
+        memcpy(it->vals[i], pa->text, len);
+        it->vals[i][len] = 0;
+    }
+    p->n++;
+    p->prepared++;
+    return MT_OK;
 }
 
 int dbp_step(mt_db_stmt *st, mt_status *rc, mt_err *err)

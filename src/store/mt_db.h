@@ -163,6 +163,14 @@ void mt_db_clear_bindings(mt_db_stmt *st);
  * unless *rc was already non-zero (the loop idiom of store_next:
  * `while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW)`). */
 int mt_db_step(mt_db_stmt *st, mt_status *rc, mt_err *err);
+/* Runs a statement whose result the caller does not read, inside a
+ * transaction: one that always changes a row when it succeeds (a plain
+ * INSERT), so the commit counts as a write. SQLite: mt_db_step now.
+ * PostgreSQL: queued (its parameters copied) and sent with the
+ * transaction's next statement or its COMMIT in one round trip; a failure
+ * of it then fails that statement or the commit, and the transaction. The
+ * statement may be reset and reused at once. */
+mt_status mt_db_run_deferred(mt_db_stmt *st, mt_err *err);
 void mt_db_reset(mt_db_stmt *st);
 int mt_db_col_count(const mt_db_stmt *st);
 bool mt_db_col_null(mt_db_stmt *st, int i);
