@@ -86,6 +86,7 @@ mt_status dbp_ensure(mt_db *db, mt_err *err);
 mt_status dbp_defer(mt_db *db, const char *sql, mt_err *err);
 mt_status dbp_flush(mt_db *db, mt_err *err);
 mt_status dbp_run_deferred(mt_db_stmt *st, mt_err *err);
+void dbp_trip(void); /* counts one round trip (mt_db_round_trips) */
 mt_status dbp_commit(mt_db *db, mt_err *err);
 void dbp_rollback(mt_db *db);
 mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err);

@@ -40,6 +40,20 @@
 #include "db_internal.h"
 
 #define BYTEA_OID 17
+
+/* mt_db_round_trips: requests this process sent to a PostgreSQL server and
+ * waited for (a command text, a prepared statement, a prepare, a pipeline) */
+static _Atomic uint64_t round_trips;
+
+uint64_t mt_db_round_trips(void)
+{
+    return round_trips;
+}
+
+void dbp_trip(void)
+{
+    round_trips++;
+}
 #define PG_STMT_CACHE_MAX 4096
 
 typedef struct pg_named {
@@ -388,6 +402,7 @@ static PGresult *pipeline(mt_db *db, const char *name, const char *text, int n,
 {
     PGconn *c = conn(db);
     pg_pending *p = pending_of(db);
+    dbp_trip();
     if (!PQenterPipelineMode(c))
         return NULL;
     bool sent = true;
@@ -469,6 +484,7 @@ static mt_status run_text(mt_db *db, const char *sql, const char *what, bool ret
         return db_fail(db, err, MT_ENOMEM, false, "out of memory");
     for (int attempt = 0;; attempt++) {
         bool began_here = pending_of(db)->begin;
+        dbp_trip();
         PGresult *r = PQexec(conn(db), text ? text : sql);
         if (r && ok_result(r)) {
             pending_clear(db);
@@ -595,6 +611,8 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
                        "database: commit of a failed transaction (rolled back)");
     }
     /* deferred statements (mt_db_run_deferred) go out with the COMMIT */
+    if (!p->n)
+        dbp_trip();
     PGresult *r = p->n ? pipeline(db, NULL, "COMMIT", 0, NULL, NULL, NULL)
                        : PQexec(conn(db), "COMMIT");
     pending_clear(db);
@@ -618,8 +636,10 @@ void dbp_rollback(mt_db *db)
         db->in_tx = false;
         return;
     }
-    if (PQstatus(conn(db)) == CONNECTION_OK && PQtransactionStatus(conn(db)) != PQTRANS_IDLE)
+    if (PQstatus(conn(db)) == CONNECTION_OK && PQtransactionStatus(conn(db)) != PQTRANS_IDLE) {
+        dbp_trip();
         PQclear(PQexec(conn(db), "ROLLBACK"));
+    }
     db->in_tx = false;
 }
 
@@ -629,6 +649,7 @@ mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err)
     mt_status frc = dbp_flush(db, err);
     if (frc)
         return frc;
+    dbp_trip();
     PGresult *r = PQexec(conn(db), "SELECT lastval()");
     mt_status rc = MT_OK;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -696,6 +717,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
             *name = "";
             goto prepare_unnamed;
         }
+        dbp_trip();
         PQclear(PQexec(conn(db), "DEALLOCATE ALL"));
         for (size_t i = 0; i < c->n; i++)
             free(c->e[i].sql);
@@ -714,6 +736,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     e->hash = h;
     snprintf(e->name, sizeof e->name, "mt%u", db->next_id++);
+    dbp_trip();
     PGresult *r = PQprepare(conn(db), e->name, st->sql, st->nparams, NULL);
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
         mt_status rc = pg_fail(db, r, "prepare", err);
@@ -726,6 +749,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
     *name = e->name;
     return MT_OK;
 prepare_unnamed:;
+    dbp_trip();
     PGresult *u = PQprepare(conn(db), "", st->sql, st->nparams, NULL);
     mt_status urc = MT_OK;
     if (!u || PQresultStatus(u) != PGRES_COMMAND_OK)
@@ -768,7 +792,7 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
         if (!(rc = named(st, &name, err)))
             r = pending_of(db)->n
                     ? pipeline(db, name, NULL, st->nparams, (const char *const *)vals, lens, fmts)
-                    : PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0);
+                    : (dbp_trip(), PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0));
         if (!rc && r && ok_result(r)) {
             pending_clear(db);
             st->res = r;

@@ -264,6 +264,11 @@ void mt_db_outages(uint64_t *ended, int64_t *start_ms);
  * that only read. For /metrics (mesatee_store_commits_total) and the
  * benches' per-task counts. Thread-safe. */
 void mt_db_commit_counts(mt_db_backend backend, uint64_t *writes, uint64_t *reads);
+/* The requests this process sent to a PostgreSQL server and waited for
+ * (statements, command texts, prepares, pipelines of several; connects and
+ * notification reads not counted): mesatee_store_round_trips_total and the
+ * benches' per-task counts. Thread-safe. */
+uint64_t mt_db_round_trips(void);
 /* Node liveness (node_live.c): a shared-mode session advisory lock on key
  * (pg_try_advisory_lock_shared; several sessions may hold it at once), held
  * until the connection ends. SQLite: MT_OK, *got true. */
