@@ -613,8 +613,8 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
     /* deferred statements (mt_db_run_deferred) go out with the COMMIT */
     if (!p->n)
         dbp_trip();
-    PGresult *r = p->n ? pipeline(db, NULL, "COMMIT", 0, NULL, NULL, NULL)
-                       : PQexec(conn(db), "COMMIT");
+    PGresult *r =
+        p->n ? pipeline(db, NULL, "COMMIT", 0, NULL, NULL, NULL) : PQexec(conn(db), "COMMIT");
     pending_clear(db);
     mt_status rc = MT_OK;
     if (!r || !ok_result(r))
@@ -792,7 +792,8 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
         if (!(rc = named(st, &name, err)))
             r = pending_of(db)->n
                     ? pipeline(db, name, NULL, st->nparams, (const char *const *)vals, lens, fmts)
-                    : (dbp_trip(), PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0));
+                    : (dbp_trip(),
+                       PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0));
         if (!rc && r && ok_result(r)) {
             pending_clear(db);
             st->res = r;
