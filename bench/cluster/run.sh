@@ -109,7 +109,9 @@ NODES="sqlite $ROOT/sqlite/server
 pg1 $ROOT/pg1/server
 pg2 $P2/server
 pg2 $NB"
-# snap: one line per node: NAME sqlite_write sqlite_read pg_write pg_read finished
+# mesatee_store_round_trips_total (requests to PostgreSQL waited for: the
+# cost that commits do not show) the same way.
+# snap: one line per node: NAME sqlite_write sqlite_read pg_write pg_read finished pg_trips
 snap() {
   while read -r name dir; do
     curl -s --cacert "$dir/tls/server-cert.pem" "$(cat "$dir/server.url")/metrics" | awk -v n="$name" '
@@ -118,7 +120,8 @@ snap() {
       /^mesatee_store_commits_total\{backend="postgres",kind="write"\}/ {pw=$2}
       /^mesatee_store_commits_total\{backend="postgres",kind="read"\}/ {pr=$2}
       /^mesatee_tasks\{status="finished"\}/ {f=$2}
-      END {print n, sw+0, sr+0, pw+0, pr+0, f+0}'
+      /^mesatee_store_round_trips_total\{backend="postgres"\}/ {rt=$2}
+      END {print n, sw+0, sr+0, pw+0, pr+0, f+0, rt+0}'
   done <<<"$NODES"
 }
 snap >"$ROOT/commits.before"
@@ -128,9 +131,9 @@ snap >"$ROOT/commits.after"
 # per server: commits summed over its nodes, tasks from its first node (one store)
 echo "store commits per finished echo task (create, approve, invoke, claim, outcome; every node of the server):"
 paste -d' ' "$ROOT/commits.before" "$ROOT/commits.after" | awk '
-  { n=$1; if (!(n in seen)) { seen[n]=1; order[++k]=n; tasks[n]=$12-$6 }
-    w[n]+=($8-$2)+($10-$4); r[n]+=($9-$3)+($11-$5) }
+  { n=$1; if (!(n in seen)) { seen[n]=1; order[++k]=n; tasks[n]=$13-$6 }
+    w[n]+=($9-$2)+($11-$4); r[n]+=($10-$3)+($12-$5); rt[n]+=$14-$7 }
   END { for (i=1;i<=k;i++) { n=order[i]; t=tasks[n]
-          if (t > 0) printf "  %-6s %5d tasks: %.2f write commits/task, %.2f read-only commits/task\n", n, t, w[n]/t, r[n]/t
+          if (t > 0) printf "  %-6s %5d tasks: %.2f write commits/task, %.2f read-only commits/task, %.1f PostgreSQL round trips/task\n", n, t, w[n]/t, r[n]/t, rt[n]/t
           else printf "  %-6s no task finished\n", n } }'
 bench_footer cluster

@@ -155,39 +155,28 @@ mt_status mt_core_authenticate(mt_core *core, const char *token, mt_principal *o
     mt_err txe;
     bool txn = mt_db_backend_of(core->db) != MT_DB_PG && !mt_db_in_tx(core->db) &&
                !mt_db_begin(core->db, MT_DB_TX_DEFERRED, &txe);
-    mt_db_stmt *st;
-    mt_status rc = core_stmt_get(core, core->db,
-                                 "SELECT t.username, u.role, t.expires_at, t.revoked, u.state "
-                                 "FROM tokens t JOIN users u ON u.username = t.username "
-                                 "WHERE t.token_hash = ?",
-                                 &st, err);
-    if (rc)
-        goto out;
-    mt_db_bind_text(st, 1, th);
-    int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
-        /* a disabled or deleted account's tokens stop working at once (they
-         * are also revoked; the state is under the user's MAC, checked below) */
-        if (strcmp(mt_db_col_text(st, 4), "active") != 0)
-            rc = mt_err_set(err, MT_EAUTH, "the account is %s: ask an administrator",
-                            !strcmp(mt_db_col_text(st, 4), "deleted") ? "deleted" : "disabled");
-        else if ((int)mt_db_col_int64(st, 3))
-            rc = mt_err_set(err, MT_EAUTH, "token was revoked: log in again");
-        else if (mt_db_col_int64(st, 2) <= mt_now())
-            rc = mt_err_set(err, MT_EAUTH, "token expired: log in again");
-        else {
-            snprintf(out->username, sizeof out->username, "%s", mt_db_col_text(st, 0));
-            out->is_admin = !strcmp(mt_db_col_text(st, 1), "admin");
-            memcpy(out->token_id, th, sizeof th);
-        }
-    } else if (s == MT_DB_DONE)
+    /* the token, its user and both rows' MACs in one statement */
+    integ_auth_row row;
+    mt_status rc = integ_auth_lookup(core, core->db, th, &row, err);
+    if (rc == MT_ENOTFOUND)
         rc = mt_err_set(err, MT_EAUTH, "unknown token: log in again");
-    core_stmt_put(core, st);
+    else if (rc)
+        ;
+    /* a disabled or deleted account's tokens stop working at once (they
+     * are also revoked; the state is under the user's MAC, checked below) */
+    else if (strcmp(row.state, "active") != 0)
+        rc = mt_err_set(err, MT_EAUTH, "the account is %s: ask an administrator",
+                        !strcmp(row.state, "deleted") ? "deleted" : "disabled");
+    else if (row.revoked)
+        rc = mt_err_set(err, MT_EAUTH, "token was revoked: log in again");
+    else if (row.expires_at <= mt_now())
+        rc = mt_err_set(err, MT_EAUTH, "token expired: log in again");
     /* the store is untrusted: the token and the user's role are MACed */
-    if (!rc && ((rc = integ_token_check(core, core->db, th, err)) ||
-                (rc = integ_user_check(core, core->db, out->username, err))))
-        memset(out, 0, sizeof *out);
-out:
+    else if (!(rc = integ_auth_verdict(&row, err))) {
+        snprintf(out->username, sizeof out->username, "%s", row.username);
+        out->is_admin = !strcmp(row.role, "admin");
+        memcpy(out->token_id, th, sizeof th);
+    }
     if (txn && mt_db_commit(core->db, &txe))
         mt_db_rollback(core->db);
     pthread_mutex_unlock(&core->mu);

@@ -778,6 +778,75 @@ mt_status integ_user_check(mt_core *c, mt_db *mdb, const char *username, mt_err 
     return MT_OK;
 }
 
+/* Columns of AUTH_SQL: 0-4 and 5 as TOKEN_SQL's fields and MAC, 6-10 and
+ * 11 as USER_STATE_SQL's (an active account's MAC leaves out the state). */
+#define AUTH_SQL                                                                                   \
+    "SELECT t.token_hash, t.username, t.created_at, t.expires_at, t.revoked, t.mac, "             \
+    "u.username, u.role, u.pwhash, u.created_at, u.state, u.mac "                                 \
+    "FROM tokens t JOIN users u ON u.username = t.username WHERE t.token_hash = ?"
+
+static bool cols_mac_ok(mt_core *c, mt_db_stmt *st, const char *domain, int first, int n,
+                        int mac_col, mt_err *err, mt_status *rc)
+{
+    fbuf b;
+    fb_init(&b, domain);
+    for (int i = first; i < first + n; i++)
+        fb_col(&b, st, i);
+    char mac[65];
+    bool ok = false;
+    if (!fb_mac(c->integ_key, &b, mac))
+        *rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    else
+        ok = integ_hex_equal(mac, mt_db_col_text(st, mac_col));
+    fb_free(&b);
+    return ok;
+}
+
+mt_status integ_auth_lookup(mt_core *c, mt_db *mdb, const char *token_hash, integ_auth_row *row,
+                            mt_err *err)
+{
+    memset(row, 0, sizeof *row);
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(c, mdb, AUTH_SQL, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, token_hash);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW) {
+        snprintf(row->username, sizeof row->username, "%s", mt_db_col_text(st, 1));
+        snprintf(row->role, sizeof row->role, "%s", mt_db_col_text(st, 7));
+        snprintf(row->state, sizeof row->state, "%s", mt_db_col_text(st, 10));
+        row->expires_at = mt_db_col_int64(st, 3);
+        row->revoked = mt_db_col_int64(st, 4) != 0;
+        row->token_ok = cols_mac_ok(c, st, "mesatee-token/v1", 0, 5, 5, err, &rc);
+        bool active = !strcmp(mt_db_col_text(st, 10), "active");
+        if (!rc)
+            row->user_ok = active ? cols_mac_ok(c, st, "mesatee-user/v1", 6, 4, 11, err, &rc)
+                                  : cols_mac_ok(c, st, "mesatee-user-state/v1", 6, 5, 11, err, &rc);
+    } else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    core_stmt_put(c, st);
+    if (rc)
+        memset(row, 0, sizeof *row);
+    return rc;
+}
+
+mt_status integ_auth_verdict(const integ_auth_row *row, mt_err *err)
+{
+    if (!row->token_ok) {
+        mt_error("store integrity: a token row does not match its MAC (inserted or edited "
+                 "outside mesatee)");
+        return integ_fail(err, "token");
+    }
+    if (!row->user_ok) {
+        mt_error("store integrity: user %s does not match its MAC (role or password hash "
+                 "edited outside mesatee)",
+                 row->username);
+        return integ_fail(err, "user");
+    }
+    return MT_OK;
+}
+
 mt_status integ_token_seal(mt_core *c, mt_db *mdb, const char *token_hash, mt_err *err)
 {
     char mac[65], stored[65];

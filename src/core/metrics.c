@@ -119,7 +119,7 @@ char *mt_core_metrics(mt_core *core)
         uint64_t w[2], r[2];
         mt_db_commit_counts(MT_DB_SQLITE, &w[0], &r[0]);
         mt_db_commit_counts(MT_DB_PG, &w[1], &r[1]);
-        char t[768];
+        char t[1024];
         int tn = snprintf(t, sizeof t,
                           "# HELP mesatee_store_commits_total Store transactions committed by "
                           "this process (kind write: it wrote, the database flushed its log; "
@@ -128,9 +128,14 @@ char *mt_core_metrics(mt_core *core)
                           "mesatee_store_commits_total{backend=\"sqlite\",kind=\"write\"} %llu\n"
                           "mesatee_store_commits_total{backend=\"sqlite\",kind=\"read\"} %llu\n"
                           "mesatee_store_commits_total{backend=\"postgres\",kind=\"write\"} %llu\n"
-                          "mesatee_store_commits_total{backend=\"postgres\",kind=\"read\"} %llu\n",
+                          "mesatee_store_commits_total{backend=\"postgres\",kind=\"read\"} %llu\n"
+                          "# HELP mesatee_store_round_trips_total Requests this process sent to "
+                          "PostgreSQL and waited for (a statement, a pipeline of several).\n"
+                          "# TYPE mesatee_store_round_trips_total counter\n"
+                          "mesatee_store_round_trips_total{backend=\"postgres\"} %llu\n",
                           (unsigned long long)w[0], (unsigned long long)r[0],
-                          (unsigned long long)w[1], (unsigned long long)r[1]);
+                          (unsigned long long)w[1], (unsigned long long)r[1],
+                          (unsigned long long)mt_db_round_trips());
         size_t sl = strlen(sc);
         char *ss = tn > 0 && (size_t)tn < sizeof t ? realloc(sc, sl + (size_t)tn + 1) : NULL;
         if (ss) {

@@ -415,6 +415,26 @@ int mt_db_step(mt_db_stmt *st, mt_status *rc, mt_err *err)
     return r;
 }
 
+mt_status mt_db_run_deferred(mt_db_stmt *st, mt_err *err)
+{
+    mt_db *db = st->db;
+    db->retryable = false;
+    if (!db_in_tx(db))
+        return db_fail(db, err, MT_EINTERNAL, false,
+                       "database: deferred statement outside a transaction");
+    if (db->backend != MT_DB_PG) {
+        mt_status rc = MT_OK;
+        if (mt_db_step(st, &rc, err) < 0)
+            return rc ? rc : MT_EIO;
+        return MT_OK;
+    }
+    mt_status rc = dbp_run_deferred(st, err);
+    if (!rc && st->writes)
+        db->tx_wrote = true; /* the contract: a statement that changes a row */
+    st->stepped = true;
+    return rc;
+}
+
 void mt_db_reset(mt_db_stmt *st)
 {
     st->stepped = false;

@@ -23,7 +23,12 @@ static mt_status run1(mt_db *db, const char *sql, const char *what, bool *one, m
         mt_status rc = dbp_ensure(db, err);
         if (rc)
             return rc;
+    } else {
+        mt_status rc = dbp_flush(db, err); /* the transaction's BEGIN first */
+        if (rc)
+            return rc;
     }
+    dbp_trip();
     PGresult *r = PQexec(pgc(db), sql);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
@@ -55,7 +60,9 @@ mt_status mt_db_writer_lock(mt_db *db, mt_err *err)
     char sql[80];
     snprintf(sql, sizeof sql, "SELECT pg_advisory_xact_lock(%lld)",
              (long long)MT_DB_WRITER_LOCK_KEY);
-    return run1(db, sql, "writer lock", NULL, err);
+    /* sent with the transaction's next statement (db_pg.c "Round trips"),
+     * which the server runs after it */
+    return dbp_defer(db, sql, err);
 }
 
 mt_status mt_db_try_lock(mt_db *db, int64_t key, bool *got, mt_err *err)

@@ -80,6 +80,13 @@ mt_status dbp_exec(mt_db *db, const char *sql, mt_err *err);
 mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err);
 /* Re-establishes a broken connection outside a transaction (db_cluster.c). */
 mt_status dbp_ensure(mt_db *db, mt_err *err);
+/* The open transaction's commands not sent yet (its BEGIN, a late writer
+ * lock: db_pg.c "Round trips"): dbp_defer queues one, dbp_flush sends them
+ * now (a command that bypasses db_pg.c's statements runs after it). */
+mt_status dbp_defer(mt_db *db, const char *sql, mt_err *err);
+mt_status dbp_flush(mt_db *db, mt_err *err);
+mt_status dbp_run_deferred(mt_db_stmt *st, mt_err *err);
+void dbp_trip(void); /* counts one round trip (mt_db_round_trips) */
 mt_status dbp_commit(mt_db *db, mt_err *err);
 void dbp_rollback(mt_db *db);
 mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err);

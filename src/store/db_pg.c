@@ -14,6 +14,19 @@
  * text-bound number works where SQLite would coerce it), blobs in binary
  * format. Results: text format (integers parsed, bytea hex decoded).
  *
+ * Round trips (docs/cluster.md "Commits per task"): BEGIN (with the
+ * writer lock of MT_DB_TX_IMMEDIATE) and the writer lock taken late
+ * (mt_db_writer_lock) are not sent on their own: they wait in the
+ * connection's pending list and go out with the transaction's next
+ * statement in one round trip (libpq pipeline mode for a prepared
+ * statement, one multi-command text otherwise), or with COMMIT. The server
+ * runs them in order before that statement, so its snapshot (READ
+ * COMMITTED: taken per statement) still follows the lock. A transaction
+ * that ran nothing commits and rolls back without a round trip. While the
+ * BEGIN is still pending nothing of the transaction has reached the server,
+ * so a connection found broken then is re-established and the first
+ * statement sent again, as a broken BEGIN was before.
+ *
  * Errors: built from the SQLSTATE and the constraint/table names libpq
  * reports, never from the primary message or DETAIL (they can quote values),
  * except for class 42 (syntax or access rule: a fault in our own SQL), whose
@@ -27,6 +40,20 @@
 #include "db_internal.h"
 
 #define BYTEA_OID 17
+
+/* mt_db_round_trips: requests this process sent to a PostgreSQL server and
+ * waited for (a command text, a prepared statement, a prepare, a pipeline) */
+static _Atomic uint64_t round_trips;
+
+uint64_t mt_db_round_trips(void)
+{
+    return round_trips;
+}
+
+void dbp_trip(void)
+{
+    round_trips++;
+}
 #define PG_STMT_CACHE_MAX 4096
 
 typedef struct pg_named {
@@ -52,6 +79,28 @@ static PGconn *conn(mt_db *db)
 }
 
 static pg_cache *cache_of(mt_db *db);
+
+#define PG_PENDING_MAX 8
+
+/* A command of the open transaction not sent yet (see "Round trips"): a
+ * text without parameters, or a prepared statement (mt_db_run_deferred)
+ * with copies of its parameters. */
+typedef struct pg_item {
+    char text[80]; /* "" for a prepared statement */
+    char name[24];
+    int n;
+    char **vals;
+    int *lens, *fmts;
+} pg_item;
+
+typedef struct pg_pending {
+    pg_item it[PG_PENDING_MAX];
+    int n;
+    int prepared; /* how many of them are prepared statements */
+    bool begin;   /* it[0] is the transaction's BEGIN: nothing of it was sent */
+} pg_pending;
+
+static pg_pending *pending_of(mt_db *db);
 
 /* The connection string (URL or key=value form) for messages, rebuilt from
  * libpq's own parse (PQconninfoParse) so that every form libpq accepts is
@@ -155,6 +204,10 @@ static bool retryable_state(const char *s)
  * a transaction it broke is still "open" until rolled back). */
 static void track_tx(mt_db *db)
 {
+    if (pending_of(db)->begin) {
+        db->in_tx = true; /* begun here, not yet on the server */
+        return;
+    }
     if (PQstatus(conn(db)) != CONNECTION_OK)
         return;
     PGTransactionStatusType t = PQtransactionStatus(conn(db));
@@ -214,7 +267,7 @@ static mt_status reconnect(mt_db *db, mt_err *err)
     for (size_t i = 0; i < c->n; i++)
         free(c->e[i].sql);
     c->n = 0;
-    db->in_tx = false;
+    db->in_tx = pending_of(db)->begin; /* a pending BEGIN is sent on the new one */
     /* mt_db_outages: a failed reconnect is the store being away; a
      * successful one ends an outage (a broken connection reconnected at
      * once, its statement sent again, refused nothing) */
@@ -232,7 +285,9 @@ static mt_status ensure(mt_db *db, mt_err *err)
 {
     if (PQstatus(conn(db)) == CONNECTION_OK)
         return MT_OK;
-    if (db->in_tx)
+    /* a BEGIN not sent yet can go out on a new connection; a deferred
+     * statement cannot (its prepared name died with the old one) */
+    if (db->in_tx && !(pending_of(db)->begin && !pending_of(db)->prepared))
         return db_fail(db, err, MT_EUNAVAIL, true,
                        "database connection lost in a transaction (roll back and retry)");
     return reconnect(db, err);
@@ -247,6 +302,7 @@ mt_status dbp_ensure(mt_db *db, mt_err *err)
 
 typedef struct pg_state {
     pg_cache cache;
+    pg_pending pending;
 } pg_state;
 
 static pg_state *state_of(mt_db *db);
@@ -293,6 +349,113 @@ static pg_cache *cache_of(mt_db *db)
     return &state_of(db)->cache;
 }
 
+static pg_pending *pending_of(mt_db *db)
+{
+    return &state_of(db)->pending;
+}
+
+static void item_free(pg_item *it)
+{
+    for (int i = 0; i < it->n; i++)
+        free(it->vals[i]);
+    free(it->vals);
+    free(it->lens);
+    free(it->fmts);
+    memset(it, 0, sizeof *it);
+}
+
+static void pending_clear(mt_db *db)
+{
+    pg_pending *p = pending_of(db);
+    for (int i = 0; i < p->n; i++)
+        item_free(&p->it[i]);
+    p->n = 0;
+    p->prepared = 0;
+    p->begin = false;
+}
+
+/* The pending commands (texts only: p->prepared == 0), then `sql` (may be
+ * NULL), as one text of commands separated by "; " (malloc'd). */
+static char *pending_text(mt_db *db, const char *sql)
+{
+    pg_pending *p = pending_of(db);
+    size_t n = sql ? strlen(sql) + 1 : 1;
+    for (int i = 0; i < p->n; i++)
+        n += strlen(p->it[i].text) + 2;
+    char *t = malloc(n);
+    if (!t)
+        return NULL;
+    size_t o = 0;
+    for (int i = 0; i < p->n; i++)
+        o += (size_t)snprintf(t + o, n - o, "%s%s", o ? "; " : "", p->it[i].text);
+    if (sql)
+        snprintf(t + o, n - o, "%s%s", o ? "; " : "", sql);
+    return t;
+}
+
+/* The pending commands, then the prepared statement `name` (with its n
+ * parameters) or the single command `text` (both NULL: none), in one round
+ * trip (pipeline mode). Returns the first failed result, else the last
+ * command's; NULL when the connection failed. */
+static PGresult *pipeline(mt_db *db, const char *name, const char *text, int n,
+                          const char *const *vals, const int *lens, const int *fmts)
+{
+    PGconn *c = conn(db);
+    pg_pending *p = pending_of(db);
+    dbp_trip();
+    if (!PQenterPipelineMode(c))
+        return NULL;
+    bool sent = true;
+    for (int i = 0; i < p->n && sent; i++) {
+        pg_item *it = &p->it[i];
+        sent = it->text[0] ? PQsendQueryParams(c, it->text, 0, NULL, NULL, NULL, NULL, 0)
+                           : PQsendQueryPrepared(c, it->name, it->n, (const char *const *)it->vals,
+                                                 it->lens, it->fmts, 0);
+    }
+    int last = p->n - 1;
+    if (sent && name) {
+        sent = PQsendQueryPrepared(c, name, n, vals, lens, fmts, 0);
+        last++;
+    } else if (sent && text) {
+        sent = PQsendQueryParams(c, text, 0, NULL, NULL, NULL, NULL, 0);
+        last++;
+    }
+    if (sent)
+        sent = PQpipelineSync(c);
+    PGresult *keep = NULL;
+    /* each command's results end with a NULL; the sync ends the pipeline;
+     * two NULLs in a row (nothing more will come) or a broken connection
+     * end the loop too */
+    for (int q = 0, nulls = 0; sent;) {
+        PGresult *r = PQgetResult(c);
+        if (!r) {
+            if (++nulls > 1 || PQstatus(c) != CONNECTION_OK)
+                break;
+            q++;
+            continue;
+        }
+        nulls = 0;
+        if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+            PQclear(r);
+            break;
+        }
+        if (!keep && (!ok_result(r) || q == last))
+            keep = r; /* the first failure, or the last command's result */
+        else
+            PQclear(r);
+    }
+    if (!PQexitPipelineMode(c) && PQstatus(c) == CONNECTION_OK) {
+        /* results left unread (never seen): a fresh connection rather than
+         * one stuck in pipeline mode; the transaction is lost with it */
+        PQclear(keep);
+        keep = NULL;
+        pending_clear(db);
+        (void)reconnect(db, NULL);
+        db->in_tx = true; /* until rolled back; a COMMIT finds it gone */
+    }
+    return keep;
+}
+
 void dbp_close(mt_db *db)
 {
     pg_cache *c = cache_of(db);
@@ -309,26 +472,75 @@ void dbp_close(mt_db *db)
  * `retry` (a BEGIN) and the connection broke. */
 static mt_status run_text(mt_db *db, const char *sql, const char *what, bool retry, mt_err *err)
 {
+    /* the pending commands go first, in the same round trip; PQexec's
+     * result is the last command's, or the first failure */
+    if (pending_of(db)->prepared) { /* not expressible as one text */
+        mt_status rc = dbp_flush(db, err);
+        if (rc)
+            return rc;
+    }
+    char *text = NULL;
+    if (pending_of(db)->n && !(text = pending_text(db, sql)))
+        return db_fail(db, err, MT_ENOMEM, false, "out of memory");
     for (int attempt = 0;; attempt++) {
-        PGresult *r = PQexec(conn(db), sql);
+        bool began_here = pending_of(db)->begin;
+        dbp_trip();
+        PGresult *r = PQexec(conn(db), text ? text : sql);
         if (r && ok_result(r)) {
+            pending_clear(db);
             set_changes(db, r);
             PQclear(r);
             track_tx(db);
+            free(text);
             return MT_OK;
         }
         bool broken = PQstatus(conn(db)) != CONNECTION_OK;
-        if (broken && retry && attempt == 0 && !db->in_tx) {
+        if (broken && attempt == 0 && ((retry && !db->in_tx) || began_here)) {
             PQclear(r);
             mt_status rc = reconnect(db, err);
-            if (rc)
+            if (rc) {
+                free(text);
                 return rc;
+            }
             continue;
         }
+        pending_clear(db);
         mt_status rc = pg_fail(db, r, what, err);
         PQclear(r);
+        free(text);
         return rc;
     }
+}
+
+mt_status dbp_flush(mt_db *db, mt_err *err)
+{
+    pg_pending *p = pending_of(db);
+    if (!p->n)
+        return MT_OK;
+    if (!p->prepared) /* "SELECT 1": run_text needs a command after them */
+        return run_text(db, "SELECT 1", "begin", false, err);
+    PGresult *r = pipeline(db, NULL, NULL, 0, NULL, NULL, NULL);
+    mt_status rc = MT_OK;
+    if (!r || !ok_result(r))
+        rc = pg_fail(db, r, "deferred statement", err);
+    PQclear(r);
+    pending_clear(db);
+    track_tx(db);
+    return rc;
+}
+
+mt_status dbp_defer(mt_db *db, const char *sql, mt_err *err)
+{
+    pg_pending *p = pending_of(db);
+    if (strlen(sql) >= sizeof p->it[0].text)
+        return db_fail(db, err, MT_EINTERNAL, false, "database: deferred command too long");
+    if (p->n == PG_PENDING_MAX) {
+        mt_status rc = dbp_flush(db, err);
+        if (rc)
+            return rc;
+    }
+    snprintf(p->it[p->n++].text, sizeof p->it[0].text, "%s", sql);
+    return MT_OK;
 }
 
 mt_status dbp_exec(mt_db *db, const char *sql, mt_err *err)
@@ -353,34 +565,57 @@ mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err)
         return rc;
     if (db->in_tx)
         return db_fail(db, err, MT_EINTERNAL, false, "database: transaction already open");
-    char lock[128];
-    const char *sql = "BEGIN";
-    if (mode == MT_DB_TX_SERIALIZABLE)
-        sql = "BEGIN ISOLATION LEVEL SERIALIZABLE";
-    else if (mode == MT_DB_TX_IMMEDIATE) {
-        snprintf(lock, sizeof lock, "BEGIN; SELECT pg_advisory_xact_lock(%lld)",
+    /* sent with the first statement ("Round trips" above) */
+    pg_pending *p = pending_of(db);
+    pending_clear(db);
+    snprintf(p->it[p->n++].text, sizeof p->it[0].text, "%s",
+             mode == MT_DB_TX_SERIALIZABLE ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
+    if (mode == MT_DB_TX_IMMEDIATE)
+        snprintf(p->it[p->n++].text, sizeof p->it[0].text, "SELECT pg_advisory_xact_lock(%lld)",
                  (long long)MT_DB_WRITER_LOCK_KEY);
-        sql = lock;
-    }
-    rc = run_text(db, sql, "begin", true, err);
-    if (rc)
-        dbp_rollback(db);
-    return rc;
+    p->begin = true;
+    db->in_tx = true;
+    return MT_OK;
 }
 
 mt_status dbp_commit(mt_db *db, mt_err *err)
 {
+    pg_pending *p = pending_of(db);
+    if (p->begin && !p->prepared) { /* nothing of it reached the server */
+        pending_clear(db);
+        db->in_tx = false;
+        return MT_OK;
+    }
+    if (p->n && !p->prepared) { /* a late writer lock: with COMMIT, in one text */
+        mt_status rc = run_text(db, "COMMIT", "commit", false, err);
+        if (rc)
+            dbp_rollback(db);
+        return rc;
+    }
     if (PQstatus(conn(db)) != CONNECTION_OK) {
+        pending_clear(db);
         db->in_tx = false;
         return db_fail(db, err, MT_EUNAVAIL, true,
                        "database connection lost before commit (retry the transaction)");
+    }
+    if (PQtransactionStatus(conn(db)) == PQTRANS_IDLE && !p->begin) {
+        /* no transaction on the server (a fresh connection): COMMIT would
+         * only warn, so the lost work would read as committed */
+        db->in_tx = false;
+        return db_fail(db, err, MT_EUNAVAIL, true,
+                       "database: the transaction was lost before commit (retry it)");
     }
     if (PQtransactionStatus(conn(db)) == PQTRANS_INERROR) {
         dbp_rollback(db);
         return db_fail(db, err, MT_EIO, false,
                        "database: commit of a failed transaction (rolled back)");
     }
-    PGresult *r = PQexec(conn(db), "COMMIT");
+    /* deferred statements (mt_db_run_deferred) go out with the COMMIT */
+    if (!p->n)
+        dbp_trip();
+    PGresult *r =
+        p->n ? pipeline(db, NULL, "COMMIT", 0, NULL, NULL, NULL) : PQexec(conn(db), "COMMIT");
+    pending_clear(db);
     mt_status rc = MT_OK;
     if (!r || !ok_result(r))
         rc = pg_fail(db, r, "commit", err);
@@ -395,14 +630,26 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
 
 void dbp_rollback(mt_db *db)
 {
-    if (PQstatus(conn(db)) == CONNECTION_OK && PQtransactionStatus(conn(db)) != PQTRANS_IDLE)
+    bool began = pending_of(db)->begin;
+    pending_clear(db);
+    if (began) { /* nothing of it reached the server */
+        db->in_tx = false;
+        return;
+    }
+    if (PQstatus(conn(db)) == CONNECTION_OK && PQtransactionStatus(conn(db)) != PQTRANS_IDLE) {
+        dbp_trip();
         PQclear(PQexec(conn(db), "ROLLBACK"));
+    }
     db->in_tx = false;
 }
 
 mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err)
 {
     /* lastval() fails with 55000 when no sequence was used in this session */
+    mt_status frc = dbp_flush(db, err);
+    if (frc)
+        return frc;
+    dbp_trip();
     PGresult *r = PQexec(conn(db), "SELECT lastval()");
     mt_status rc = MT_OK;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -470,6 +717,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
             *name = "";
             goto prepare_unnamed;
         }
+        dbp_trip();
         PQclear(PQexec(conn(db), "DEALLOCATE ALL"));
         for (size_t i = 0; i < c->n; i++)
             free(c->e[i].sql);
@@ -488,6 +736,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     e->hash = h;
     snprintf(e->name, sizeof e->name, "mt%u", db->next_id++);
+    dbp_trip();
     PGresult *r = PQprepare(conn(db), e->name, st->sql, st->nparams, NULL);
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
         mt_status rc = pg_fail(db, r, "prepare", err);
@@ -500,6 +749,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
     *name = e->name;
     return MT_OK;
 prepare_unnamed:;
+    dbp_trip();
     PGresult *u = PQprepare(conn(db), "", st->sql, st->nparams, NULL);
     mt_status urc = MT_OK;
     if (!u || PQresultStatus(u) != PGRES_COMMAND_OK)
@@ -538,9 +788,14 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
             break;
         const char *name;
         PGresult *r = NULL;
+        bool began_here = pending_of(db)->begin;
         if (!(rc = named(st, &name, err)))
-            r = PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0);
+            r = pending_of(db)->n
+                    ? pipeline(db, name, NULL, st->nparams, (const char *const *)vals, lens, fmts)
+                    : (dbp_trip(),
+                       PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0));
         if (!rc && r && ok_result(r)) {
+            pending_clear(db);
             st->res = r;
             st->nrows = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : 0;
             set_changes(db, r);
@@ -548,15 +803,21 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
             break;
         }
         bool broken = PQstatus(conn(db)) != CONNECTION_OK;
-        if (broken && !db->in_tx && attempt == 0 && read_only(st->sql)) {
-            PQclear(r); /* a read outside a transaction: safe to send again */
+        if (broken && attempt == 0 &&
+            ((!db->in_tx && read_only(st->sql)) ||
+             (began_here && pending_of(db)->begin && !pending_of(db)->prepared))) {
+            /* a read outside a transaction, or the first statement of one
+             * (its BEGIN was in the same round trip): safe to send again */
+            PQclear(r);
             rc = MT_OK;
             if ((rc = reconnect(db, err)))
                 break;
             continue;
         }
-        if (!rc)
+        if (!rc) {
+            pending_clear(db);
             rc = pg_fail(db, r, "statement", err);
+        }
         PQclear(r);
         break;
     }
@@ -565,6 +826,52 @@ out:
     free(lens);
     free(fmts);
     return rc;
+}
+
+mt_status dbp_run_deferred(mt_db_stmt *st, mt_err *err)
+{
+    mt_db *db = st->db;
+    pg_pending *p = pending_of(db);
+    if (!db->in_tx)
+        return db_fail(db, err, MT_EINTERNAL, false,
+                       "database: deferred statement outside a transaction");
+    mt_status rc;
+    if (p->n == PG_PENDING_MAX && (rc = dbp_flush(db, err)))
+        return rc;
+    const char *name;
+    if ((rc = ensure(db, err)) || (rc = named(st, &name, err)))
+        return rc;
+    if (!name[0]) /* the unnamed statement (a full cache) is replaced by the next */
+        return db_fail(db, err, MT_EINTERNAL, false, "database: statement cache full");
+    pg_item *it = &p->it[p->n];
+    memset(it, 0, sizeof *it);
+    snprintf(it->name, sizeof it->name, "%s", name);
+    size_t np = st->nparams ? (size_t)st->nparams : 1;
+    it->vals = calloc(np, sizeof *it->vals);
+    it->lens = calloc(np, sizeof *it->lens);
+    it->fmts = calloc(np, sizeof *it->fmts);
+    if (!it->vals || !it->lens || !it->fmts) {
+        item_free(it);
+        return db_fail(db, err, MT_ENOMEM, false, "out of memory");
+    }
+    it->n = st->nparams;
+    for (int i = 0; i < st->nparams; i++) {
+        db_param *pa = &st->params[i];
+        it->lens[i] = (int)pa->len;
+        it->fmts[i] = pa->is_blob ? 1 : 0;
+        if (!pa->set || pa->is_null)
+            continue;
+        size_t len = pa->is_blob ? pa->len : strlen(pa->text);
+        if (!(it->vals[i] = malloc(len + 1))) {
+            item_free(it);
+            return db_fail(db, err, MT_ENOMEM, false, "out of memory");
+        }
+        memcpy(it->vals[i], pa->text, len);
+        it->vals[i][len] = 0;
+    }
+    p->n++;
+    p->prepared++;
+    return MT_OK;
 }
 
 int dbp_step(mt_db_stmt *st, mt_status *rc, mt_err *err)

@@ -40,7 +40,10 @@
  * mt_db_translate). MT_DB_TX_SERIALIZABLE runs at SERIALIZABLE isolation
  * without that lock (PostgreSQL; SQLite treats it as IMMEDIATE): conflicts
  * then surface as retryable errors. mt_db_rollback is a no-op outside a
- * transaction and never fails.
+ * transaction and never fails. PostgreSQL sends a transaction's BEGIN (and
+ * the IMMEDIATE lock) with its first statement, in one round trip, so a
+ * lock wait or a refused BEGIN surfaces at that statement, not at
+ * mt_db_begin; a transaction that ran no statement commits without one.
  *
  * Errors: every failure returns an mt_status and fills err (when non-NULL)
  * with a message naming the operation, the SQLSTATE / SQLite code and the
@@ -57,8 +60,9 @@
  * Reconnect (PostgreSQL): a connection found broken when a transaction
  * starts, or when a statement outside a transaction fails because the
  * connection broke, is re-established (libpq PQreset: the same URL, so the
- * read-write host of a multi-host URL is found again). A BEGIN or a SELECT
- * outside a transaction is then sent again once; any other statement is
+ * read-write host of a multi-host URL is found again). A transaction's first
+ * statement (with its BEGIN) or a SELECT outside a transaction is then sent
+ * again once; any other statement is
  * not (it may have been applied) and reports MT_EUNAVAIL (retryable). Inside
  * a transaction a broken connection fails the transaction (MT_EUNAVAIL).
  *
@@ -159,6 +163,14 @@ void mt_db_clear_bindings(mt_db_stmt *st);
  * unless *rc was already non-zero (the loop idiom of store_next:
  * `while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW)`). */
 int mt_db_step(mt_db_stmt *st, mt_status *rc, mt_err *err);
+/* Runs a statement whose result the caller does not read, inside a
+ * transaction: one that always changes a row when it succeeds (a plain
+ * INSERT), so the commit counts as a write. SQLite: mt_db_step now.
+ * PostgreSQL: queued (its parameters copied) and sent with the
+ * transaction's next statement or its COMMIT in one round trip; a failure
+ * of it then fails that statement or the commit, and the transaction. The
+ * statement may be reset and reused at once. */
+mt_status mt_db_run_deferred(mt_db_stmt *st, mt_err *err);
 void mt_db_reset(mt_db_stmt *st);
 int mt_db_col_count(const mt_db_stmt *st);
 bool mt_db_col_null(mt_db_stmt *st, int i);
@@ -204,7 +216,9 @@ mt_status mt_db_translate(mt_db_backend backend, const char *sql, char **out, in
  * nodes") ---------------------------------------------------------------- */
 /* Takes the writer lock of MT_DB_TX_IMMEDIATE inside a transaction begun
  * otherwise (PostgreSQL: pg_advisory_xact_lock, held until commit or
- * rollback; taken again it is a no-op). SQLite: MT_OK (its transactions are
+ * rollback; taken again it is a no-op; sent with the transaction's next
+ * statement or its COMMIT, which the server runs after it, so held from
+ * that statement on). SQLite: MT_OK (its transactions are
  * IMMEDIATE whenever they write). For work that should run side by side
  * until the one step that must be serial (an audit append). */
 mt_status mt_db_writer_lock(mt_db *db, mt_err *err);
@@ -250,6 +264,11 @@ void mt_db_outages(uint64_t *ended, int64_t *start_ms);
  * that only read. For /metrics (mesatee_store_commits_total) and the
  * benches' per-task counts. Thread-safe. */
 void mt_db_commit_counts(mt_db_backend backend, uint64_t *writes, uint64_t *reads);
+/* The requests this process sent to a PostgreSQL server and waited for
+ * (statements, command texts, prepares, pipelines of several; connects and
+ * notification reads not counted): mesatee_store_round_trips_total and the
+ * benches' per-task counts. Thread-safe. */
+uint64_t mt_db_round_trips(void);
 /* Node liveness (node_live.c): a shared-mode session advisory lock on key
  * (pg_try_advisory_lock_shared; several sessions may hold it at once), held
  * until the connection ends. SQLite: MT_OK, *got true. */

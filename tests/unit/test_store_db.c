@@ -642,8 +642,20 @@ static void test_pg_reconnect(void **state)
         exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('w', 1)");
     }
     assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv WHERE k = 'w'"), 1);
-    /* a restart inside a transaction fails it (retryable); the next works */
+    /* a restart between BEGIN and the transaction's first statement: on
+     * PostgreSQL the BEGIN goes out with that statement (db_pg.c "Round
+     * trips"), nothing of the transaction had reached the server, so it
+     * runs on a new connection; SQLite: nothing to restart */
     assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    restart_server();
+    exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('u', 1)");
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    assert_false(mt_db_in_tx(db));
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv WHERE k = 'u'"), 1);
+    /* a restart inside a transaction (a statement of it ran) fails it
+     * (retryable); the next works */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv WHERE k = 't'"), 0);
     restart_server();
     uint64_t outages0, outages1;
     int64_t since;
@@ -661,7 +673,7 @@ static void test_pg_reconnect(void **state)
     assert_true(since > 0);
     exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('t', 1)");
     assert_int_equal(mt_db_commit(db, &err), MT_OK);
-    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv"), 3);
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv"), 4);
     mt_db_finalize(st);
     mt_db_close(db);
 }
@@ -720,6 +732,82 @@ static void test_commit_counts(void **state)
     mt_db_close(db);
 }
 
+/* mt_db_run_deferred: the statement is applied in order with the
+ * transaction's later statements (PostgreSQL: sent with the next one or
+ * the COMMIT); its failure fails the transaction, nothing of it commits;
+ * refused outside a transaction; the commit counts as a write. */
+static mt_status defer_kv(mt_db *db, const char *k, int64_t v, const uint8_t *blob, size_t n)
+{
+    mt_db_stmt *st;
+    mt_err err = {0};
+    mt_status rc = mt_db_prepare(db, "INSERT INTO mt_db_test_t(id, i, b) VALUES (?, ?, ?)", &st,
+                                 &err);
+    if (rc)
+        fail_msg("prepare: %s", err.msg);
+    mt_db_bind_text(st, 1, k);
+    mt_db_bind_int64(st, 2, v);
+    if (blob)
+        mt_db_bind_blob(st, 3, blob, n);
+    rc = mt_db_run_deferred(st, &err);
+    mt_db_finalize(st); /* the queued copy outlives the statement */
+    return rc;
+}
+
+static void test_deferred(void **state)
+{
+    (void)state;
+    mt_db *db = open_db();
+    fresh_tables(db);
+    mt_err err;
+    static const uint8_t blob[] = {0, 0xff, 0x5c, 'x', 0};
+    assert_int_equal(defer_kv(db, "out", 1, NULL, 0), MT_EINTERNAL);
+    uint64_t w0, r0;
+    mt_db_commit_counts(backend, &w0, &r0);
+    /* BEGIN, the deferred INSERT and the COMMIT */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_int_equal(defer_kv(db, "d1", 41, blob, sizeof blob), MT_OK);
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    expect_counts(w0, r0, 1, 0);
+    assert_int_equal(count(db, "SELECT i FROM mt_db_test_t WHERE id = 'd1'"), 41);
+    assert_int_equal(count(db, "SELECT length(b) FROM mt_db_test_t WHERE id = 'd1'"),
+                     (int64_t)sizeof blob);
+    /* a later statement of the transaction sees it (applied in order) */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_int_equal(defer_kv(db, "d2", 1, NULL, 0), MT_OK);
+    assert_int_equal(defer_kv(db, "d3", 2, NULL, 0), MT_OK);
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_t WHERE id IN ('d2', 'd3')"), 2);
+    assert_int_equal(defer_kv(db, "d4", 3, NULL, 0), MT_OK);
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_t"), 4);
+    /* a failing one (a duplicate key) fails the transaction: SQLite at once,
+     * PostgreSQL at the next statement or the commit; nothing commits */
+    for (int at_commit = 0; at_commit < 2; at_commit++) {
+        assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+        exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('dk', 1)");
+        mt_status rc = defer_kv(db, "d1", 5, NULL, 0);
+        if (!rc && at_commit)
+            rc = mt_db_commit(db, &err);
+        else if (!rc)
+            rc = mt_db_exec(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('dl', 1)", &err);
+        assert_int_equal(rc, MT_EIO);
+        mt_db_rollback(db);
+        assert_false(mt_db_in_tx(db));
+        assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_kv"), 0);
+        assert_int_equal(count(db, "SELECT i FROM mt_db_test_t WHERE id = 'd1'"), 41);
+    }
+    /* the connection works on */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_DEFERRED, &err), MT_OK);
+    assert_int_equal(defer_kv(db, "d5", 5, NULL, 0), MT_OK);
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_t"), 5);
+    /* rolled back before it was sent: nothing */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_int_equal(defer_kv(db, "d6", 6, NULL, 0), MT_OK);
+    mt_db_rollback(db);
+    assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_t"), 5);
+    mt_db_close(db);
+}
+
 /* db_cluster.c (docs/cluster.md "Scheduling across nodes"): the late writer
  * lock, session advisory locks between connections, LISTEN/NOTIFY, and the
  * refusals (SQLite; channel or payload outside our constant forms). */
@@ -752,17 +840,44 @@ static void test_cluster_primitives(void **state)
         mt_db_close(b);
         return;
     }
-    /* the writer lock taken late: b's IMMEDIATE transaction waits for it */
+    /* the writer lock taken late (held from a's next statement, which
+     * carries it to the server): b's IMMEDIATE transaction waits for it at
+     * its first statement (its BEGIN and lock go out with it) */
     assert_int_equal(mt_db_begin(a, MT_DB_TX_DEFERRED, &err), MT_OK);
     assert_int_equal(mt_db_writer_lock(a, &err), MT_OK);
     assert_int_equal(mt_db_writer_lock(a, &err), MT_OK); /* again: a no-op */
+    assert_int_equal(count(a, "SELECT 7"), 7);
     assert_int_equal(mt_db_set_busy_timeout(b, 200, &err), MT_OK);
-    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_EUNAVAIL);
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    mt_db_stmt *bst;
+    assert_int_equal(mt_db_prepare(b, "SELECT 8", &bst, &err), MT_OK);
+    mt_status brc = MT_OK;
+    assert_int_equal(mt_db_step(bst, &brc, &err), -1);
+    assert_int_equal(brc, MT_EUNAVAIL);
+    assert_true(mt_db_retryable(b));
+    mt_db_finalize(bst);
+    mt_db_rollback(b);
+    assert_false(mt_db_in_tx(b));
+    /* the same through a command text (mt_db_exec) */
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_int_equal(mt_db_exec(b, "SELECT 9", &err), MT_EUNAVAIL);
     assert_true(mt_db_retryable(b));
     mt_db_rollback(b);
     mt_db_rollback(a);
     assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
-    mt_db_rollback(b);
+    assert_int_equal(count(b, "SELECT 10"), 10);
+    assert_int_equal(mt_db_commit(b, &err), MT_OK);
+    /* a transaction that ran nothing commits (and rolls back) */
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_true(mt_db_in_tx(b));
+    assert_int_equal(mt_db_commit(b, &err), MT_OK);
+    assert_false(mt_db_in_tx(b));
+    /* a late writer lock with nothing after it goes out with COMMIT */
+    assert_int_equal(mt_db_begin(a, MT_DB_TX_DEFERRED, &err), MT_OK);
+    assert_int_equal(count(a, "SELECT 11"), 11);
+    assert_int_equal(mt_db_writer_lock(a, &err), MT_OK);
+    assert_int_equal(mt_db_commit(a, &err), MT_OK);
+    assert_false(mt_db_in_tx(a));
     assert_int_equal(mt_db_set_busy_timeout(b, 0, &err), MT_OK);
     /* LISTEN/NOTIFY */
     assert_int_equal(mt_db_listen(a, "mesatee_wake", &err), MT_OK);
@@ -818,6 +933,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_core_migrations), cmocka_unit_test(test_pg_tls_and_multihost),
         cmocka_unit_test(test_pg_reconnect),    cmocka_unit_test(test_redact),
         cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
+        cmocka_unit_test(test_deferred),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
