@@ -515,7 +515,7 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
      * commit (one commit less per task; the claim is as durable as before) */
     int64_t attempt = 0;
     bool claimed = !rc && tx == TX_WRITE && x.wake_scheduler &&
-                   sched_invoke_claim(core, core->db, x.id, &attempt);
+                   sched_invoke_claim(core, core->db, x.id, &attempt, &rc, &err);
     mt_trace_mark(trace, "api_handled");
     if (tx != TX_NONE) {
         if (!rc)

@@ -316,6 +316,46 @@ static mt_status claim_tx_begin(mt_db *mdb, mt_err *err)
 /* Claims the oldest staged task inside the caller's transaction; *got false
  * when the queue is empty; *attempt (may be NULL) its claim count
  * (tasks.run_attempt, which the outcome of a local run checks). */
+/* True while a task claimed with its invoke waits in the hand-off queue:
+ * a thread finishing a task then takes that one next instead of claiming
+ * another from the store (so a handed task waits at most one task). */
+static bool sched_handoff_waiting(core_sched *s)
+{
+    if (!s)
+        return false;
+    pthread_mutex_lock(&s->mu);
+    bool waiting = s->ho_n > 0;
+    pthread_mutex_unlock(&s->mu);
+    return waiting;
+}
+
+/* Leaves savepoint `name` after a claim inside the caller's transaction.
+ * A claim that failed (!*got after an error) is undone alone. On PostgreSQL
+ * the claim's audit INSERT is deferred (mt_db_run_deferred) and its error
+ * only shows at the RELEASE: then the transaction is aborted back to the
+ * savepoint, which still exists, so ROLLBACK TO undoes the claim alone too
+ * and *got becomes false. When the claim cannot be undone the caller's whole
+ * transaction must fail (its error in err): a half-done claim is never
+ * committed. */
+static mt_status savepoint_leave(mt_db *mdb, const char *name, bool *got, mt_err *err)
+{
+    char q[64];
+    if (*got) {
+        snprintf(q, sizeof q, "RELEASE %s", name);
+        if (store_exec(mdb, q, NULL) == MT_OK)
+            return MT_OK;
+        *got = false;
+        mt_warn("scheduler: a claim's statements failed at their savepoint; the claim is undone");
+    }
+    snprintf(q, sizeof q, "ROLLBACK TO %s", name);
+    mt_status rc = store_exec(mdb, q, err);
+    if (!rc) {
+        snprintf(q, sizeof q, "RELEASE %s", name);
+        rc = store_exec(mdb, q, err);
+    }
+    return rc;
+}
+
 static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], bool *got,
                           int64_t *attempt, mt_err *err)
 {
@@ -834,15 +874,15 @@ commit:
     /* group commit: the next task's claim rides on this commit; a claim
      * that fails is undone alone (the outcome is kept) */
     if (next && next_got && !atomic_load(&c->draining) && !(s && atomic_load(&s->stop)) &&
-        nlive_claim_ok(c)) {
+        nlive_claim_ok(c) && !sched_handoff_waiting(s)) {
         mt_err cerr;
         if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
             if (claim_in(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK) {
                 *next_got = false;
                 mt_warn("scheduler: claiming the next task failed: %s", cerr.msg);
-                (void)store_exec(mdb, "ROLLBACK TO claim_next", NULL);
             }
-            (void)store_exec(mdb, "RELEASE claim_next", NULL);
+            if ((rc = savepoint_leave(mdb, "claim_next", next_got, err)))
+                goto out;
         }
     }
     rc = store_commit(mdb, err);
@@ -1116,7 +1156,8 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
     return rc;
 }
 
-bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *attempt)
+bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *attempt,
+                        mt_status *rc_out, mt_err *err_out)
 {
     core_sched *s = c->sched;
     if (!s || atomic_load(&c->draining) || !nlive_claim_ok(c))
@@ -1136,9 +1177,13 @@ bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *at
             got = false;
             mt_warn("scheduler: claiming task %s with its invoke failed: %s; it is queued",
                     task_id, err.msg);
-            (void)store_exec(mdb, "ROLLBACK TO claim_on_invoke", NULL);
         }
-        (void)store_exec(mdb, "RELEASE claim_on_invoke", NULL);
+        /* the claim cannot be undone alone: the invoke fails whole */
+        mt_status rc = savepoint_leave(mdb, "claim_on_invoke", &got, err_out);
+        if (rc) {
+            got = false;
+            *rc_out = rc;
+        }
     }
     if (!got) {
         pthread_mutex_lock(&s->mu);

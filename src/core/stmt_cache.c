@@ -250,9 +250,12 @@ mt_status core_stmt_get(mt_core *c, mt_db *db, const char *sql, mt_db_stmt **st,
     struct core_stmt_cache *cache;
     if (db && tl_cache && db == tl_db)
         cache = tl_cache;
-    else if (db && !c && (c = reg_find(db)) != NULL && c->stmts)
-        cache = c->stmts; /* store.c's helpers on a request connection */
-    else if (!c || !db || db != c->db)
+    else if (db && !c) { /* store.c's helpers: a request connection's cache, if any */
+        mt_core *owner = reg_find(db);
+        if (!owner || !owner->stmts)
+            return mt_db_prepare(db, sql, st, err);
+        cache = owner->stmts;
+    } else if (!c || !db || db != c->db)
         return mt_db_prepare(db, sql, st, err);
     else if (!c->stmts) {
         if (!(c->stmts = calloc(1, sizeof *c->stmts)))
@@ -318,10 +321,12 @@ void core_stmt_put(mt_core *c, mt_db_stmt *st)
     struct core_stmt_cache *cache = NULL;
     if (tl_cache && db == tl_db)
         cache = tl_cache;
-    else if (c && db == c->db)
-        cache = c->stmts;
-    else if (!c && (c = reg_find(db)) != NULL)
-        cache = c->stmts;
+    else {
+        /* the statement's connection decides, whichever core the caller names */
+        mt_core *owner = (c && db == c->db) ? c : reg_find(db);
+        if (owner)
+            cache = owner->stmts;
+    }
     for (size_t i = 0; cache && i < STMT_CACHE_N; i++) {
         stmt_ent *e = &cache->e[i];
         if (e->st == st) {
