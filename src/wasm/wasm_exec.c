@@ -979,9 +979,10 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
     uint64_t memsize;
     int64_t fuel = s->fuel;
     uint64_t *const stack_end = s->stack + s->stack_slots;
+    /* frames[s->nframes..] are this entry's; fr is the next free one */
     wasm_frame *const frames = s->frames;
-    const uint32_t fbase = s->nframes, max_depth = s->lim.max_call_depth;
-    uint32_t nf = fbase;
+    wasm_frame *const fr_base = frames + s->nframes, *const fr_end = frames + s->lim.max_call_depth;
+    wasm_frame *fr = fr_base;
     mt_wasm_trap trapk = MT_WASM_TRAP_NONE;
     mt_wasm_func *callee;
 
@@ -1088,10 +1089,10 @@ dispatch:
             CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
             memmove(fp, sp - n, (size_t)n * sizeof *sp);
         }
-        if (nf == fbase)
+        if (fr == fr_base)
             goto done;
         sp = fp + n;
-        wasm_frame *f = &frames[--nf];
+        wasm_frame *f = --fr;
         ip = f->ip, fp = f->fp;
         if (f->inst != inst) {
             inst = f->inst;
@@ -1102,10 +1103,10 @@ dispatch:
     CASE(OP_RETURN_FP0)
     {
         /* OP_RETURN of one result that the operation before wrote to fp[0] */
-        if (nf == fbase)
+        if (fr == fr_base)
             goto done;
         sp = fp + 1;
-        wasm_frame *f = &frames[--nf];
+        wasm_frame *f = --fr;
         ip = f->ip, fp = f->fp;
         if (f->inst != inst) {
             inst = f->inst;
@@ -1118,10 +1119,10 @@ dispatch:
         /* FB_LL_D (i32.add) into slot 0, then OP_RETURN_FP0 */
         uint64_t c_ = ip[0];
         fp[0] = (uint32_t)((uint32_t)fp[(uint32_t)c_] + (uint32_t)fp[c_ >> 32]);
-        if (nf == fbase)
+        if (fr == fr_base)
             goto done;
         sp = fp + 1;
-        wasm_frame *f = &frames[--nf];
+        wasm_frame *f = --fr;
         ip = f->ip, fp = f->fp;
         if (f->inst != inst) {
             inst = f->inst;
@@ -1137,14 +1138,14 @@ dispatch:
     do {                                                                        \
         uint64_t *nfp = sp - (code)->nparams;                                   \
         uint32_t np = (code)->nparams, nl = (code)->nlocals;                    \
-        if (nf >= max_depth)                                                    \
+        if (fr >= fr_end)                                                       \
             TRAP(MT_WASM_TRAP_CALL_STACK);                                      \
         if ((code)->max_height > (size_t)(stack_end - nfp))                     \
             TRAP(MT_WASM_TRAP_VALUE_STACK);                                     \
-        frames[nf].ip = ip;                                                     \
-        frames[nf].fp = fp;                                                     \
-        frames[nf].inst = inst;                                                 \
-        nf++;                                                                   \
+        fr->ip = ip;                                                            \
+        fr->fp = fp;                                                            \
+        fr->inst = inst;                                                        \
+        fr++;                                                                   \
         fp = nfp;                                                               \
         if (nl > np)                                                            \
             ZERO_LOCALS(np, nl);                                                \
@@ -1824,10 +1825,10 @@ do_call: {
     uint64_t *nfp = sp - np;
     if (callee->host) {
         s->fuel = fuel;
-        s->nframes = nf;
+        s->nframes = (uint32_t)(fr - frames);
         s->stack_used = (size_t)(sp - s->stack);
         mt_status st = call_host(s, callee, nfp, err);
-        s->nframes = fbase;
+        s->nframes = (uint32_t)(fr_base - frames);
         fuel = s->fuel;
         if (st != MT_OK) {
             s->fuel = fuel;
@@ -1837,12 +1838,12 @@ do_call: {
         RELOAD_MEM();
         NEXT();
     }
-    if (nf >= max_depth)
+    if (fr >= fr_end)
         TRAP(MT_WASM_TRAP_CALL_STACK);
-    frames[nf].ip = ip;
-    frames[nf].fp = fp;
-    frames[nf].inst = inst;
-    nf++;
+    fr->ip = ip;
+    fr->fp = fp;
+    fr->inst = inst;
+    fr++;
     fp = nfp;
     fn = callee;
     goto enter;
