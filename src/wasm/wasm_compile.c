@@ -71,8 +71,9 @@ typedef struct comp {
     size_t blpos;       /* TL_BIN in form FV_SL: the same for its local.get, else 0 */
     uint64_t ninstr;    /* wasm instructions read so far (for OP_FMM's adjacency test) */
     /* While the function's entry block is open (it runs once per call, right
-     * after the call zeroed the declared locals): the declared locals not
-     * written yet, for which `const 0; local.set` is dropped. */
+     * after the call zeroed the declared locals; the fall-through of a br_if
+     * continues it): the declared locals not written yet with anything but
+     * zero, for which `const 0; local.set` is dropped. */
     bool entry;
     uint32_t nparams;
     uint8_t *written;   /* one byte per local */
@@ -89,6 +90,9 @@ typedef struct comp {
      * OP_FMM and the ninstr of its binop (for OP_FMMG2); 0: none. Cleared
      * at each basic block. */
     size_t ipos, fmpos;
+    /* index + 1 of the FB_LC_D i32.add whose cells end where the one at
+     * ipos begins (for OP_INC2BRL); 0: none. Cleared with ipos. */
+    size_t ipos2;
     uint64_t fm_instr;
 } comp;
 
@@ -422,8 +426,7 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
          * fuel is the block's count, unchanged) */
         c->len = c->tpos;
         c->tk = TL_NONE;
-        c->written[d] = 1;
-        return true;
+        return true; /* d is still zero: a second `const 0; local.set d` drops too */
     }
     if (c->entry && d < c->nlocals)
         c->written[d] = 1;
@@ -489,8 +492,10 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
     case FV_LC:
         ir[pos] = c->cells[OP_FB(FV_LC_D, idx)];
         ir[pos + 1] |= (uint64_t)d << 32;
-        if (idx == 20) /* i32.add: a loop counter's step, for OP_INCBRL */
+        if (idx == 20) { /* i32.add: a loop counter's step, for OP_INCBRL */
+            c->ipos2 = c->ipos && c->ipos + 2 == pos ? c->ipos : 0;
             c->ipos = pos + 1;
+        }
         break;
     case FV_SL:
         ir[pos] = c->cells[OP_FB(FV_SL_D, idx)];
@@ -566,7 +571,7 @@ static bool fuse_cond(comp *c, bool invert)
 static bool bb_begin(comp *c)
 {
     c->entry = false;
-    c->ipos = c->fmpos = 0;
+    c->ipos = c->ipos2 = c->fmpos = 0;
     if (c->fuel_cell)
         c->ir[c->fuel_cell - 1] = c->fuel_count;
     c->fuel_cell = 0;
@@ -767,6 +772,16 @@ static void fuse_incbrl(comp *c, size_t at, size_t loop_pos)
             c->ir[p + 4] = (uint64_t)((int64_t)loop_pos - (int64_t)(p + 4));
             c->len = p + 5;
             c->ipos = 0;
+            size_t q = c->ipos2 - 1;
+            if (c->ipos2 && q + 3 == p && c->ir[q] == c->cells[OP_FB(FV_LC_D, 20)]) {
+                /* FB_LC_D i32.add at q right before: one OP_INC2BRL (its
+                 * cells, then INCBRL's without the operation cell) */
+                c->ir[q] = c->cells[OP_INC2BRL + i];
+                memmove(&c->ir[p], &c->ir[p + 1], 4 * sizeof *c->ir);
+                c->ir[p + 3] = (uint64_t)((int64_t)loop_pos - (int64_t)(p + 3));
+                c->len = p + 4;
+            }
+            c->ipos2 = 0;
             return;
         }
 }
@@ -1046,8 +1061,13 @@ static bool body(comp *c, const wasm_functype *ft)
                     return false;
                 set_unreachable(c);
             } else {
+                /* the fall-through is reached only from the block before it, so
+                 * an open entry block stays open (its locals not yet written are
+                 * still zero) */
+                bool entry = c->entry;
                 if (!emit_branch(c, x, OP_BR_IF, OP_BR_IF_DROP) || !bb_begin(c))
                     return false;
+                c->entry = entry;
             }
             break;
         }

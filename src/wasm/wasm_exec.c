@@ -291,6 +291,32 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
         fuel -= (int64_t)u_;                                                               \
     } while (0)
 
+/* Zeroes the declared locals fp[np..nl) (nl > np) of a frame being entered,
+ * charging WASM_FUEL_SLOTS_PER_UNIT per unit. Up to 4 by plain stores (their
+ * charge is 0, and fuel is never negative between operations, so CHARGE(0)
+ * could not trap): gcc turns a zeroing loop into a call of memset, which
+ * cost fib ~6 % and spilled the frame registers around the call. */
+_Static_assert(WASM_FUEL_SLOTS_PER_UNIT > 4, "up to 4 locals are zeroed free");
+#define ZERO_LOCALS(np, nl)                                                                \
+    do {                                                                                   \
+        uint64_t *z_ = fp + (np);                                                          \
+        uint32_t nz_ = (nl) - (np);                                                        \
+        if (nz_ <= 4) {                                                                    \
+            z_[0] = 0;                                                                     \
+            if (nz_ > 1) {                                                                 \
+                z_[1] = 0;                                                                 \
+                if (nz_ > 2) {                                                             \
+                    z_[2] = 0;                                                             \
+                    if (nz_ > 3)                                                           \
+                        z_[3] = 0;                                                         \
+                }                                                                          \
+            }                                                                              \
+        } else {                                                                           \
+            CHARGE(nz_ / WASM_FUEL_SLOTS_PER_UNIT);                                        \
+            memset(z_, 0, (size_t)nz_ * sizeof *z_);                                       \
+        }                                                                                  \
+    } while (0)
+
 #define RELOAD_MEM()                                                                       \
     do {                                                                                   \
         mt_wasm_memory *m0_ = inst && inst->mems ? inst->mems[0] : NULL;                   \
@@ -828,6 +854,24 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
     }
 #define INCBRL_REG(I, EXPR) REGN(INCBRL_##I, OP_INCBRL + I)
 
+/* OP_INC2BRL: FB_LC_D i32.add (d2 = a2 + k2) then OP_INCBRL, in that order */
+#define INC2BRL_OPS(I, EXPR)                                                               \
+    CASEN(INC2BRL_##I, OP_INC2BRL + I)                                                     \
+    {                                                                                      \
+        uint64_t c2_ = ip[0], c_ = ip[2];                                                  \
+        fp[c2_ >> 32] = (uint32_t)((uint32_t)fp[(uint32_t)c2_] + (uint32_t)ip[1]);         \
+        uint32_t a = (uint32_t)fp[(uint32_t)c_] + (uint32_t)ip[3], b = (uint32_t)ip[4];   \
+        fp[c_ >> 32] = a;                                                                  \
+        if (EXPR) {                                                                        \
+            ip += 5 + (int64_t)ip[5];                                                      \
+            LOOP_FUEL();                                                                   \
+        } else {                                                                           \
+            FALL(6);                                                                       \
+        }                                                                                  \
+        NEXT();                                                                            \
+    }
+#define INC2BRL_REG(I, EXPR) REGN(INC2BRL_##I, OP_INC2BRL + I)
+
 /* OP_FMMG2 n: OP_FMM's multiply of G2 n's type (f64 for n 0-1, f32 for 2-3)
  * whose result feeds G2D n: y = load1 * load2 (bounds checks and addresses
  * as OP_FMM), t = y OP1 fp[b], fp[d] = sp[-1] OP2 t; the product is never
@@ -902,7 +946,7 @@ static bool funcs_match(const wasm_functype *a, const wasm_functype *b)
 
 _Static_assert(OP_COUNT == OP_FB_BASE + FV_COUNT * WASM_FB_N, "fused op numbering");
 _Static_assert(OP_INCBRL == OP_F2_BASE + WASM_F2_N, "fused pair numbering");
-_Static_assert(OP_FB_BASE == OP_RET_LL_ADD + 1, "fused op numbering");
+_Static_assert(OP_INC2BRL == OP_RET_LL_ADD + 1, "fused op numbering");
 _Static_assert(OP_UNL == OP_G2 + 2 * WASM_G2_N, "fused float pair numbering");
 
 #define S32(x) ((int32_t)(uint32_t)(x))
@@ -921,6 +965,7 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         FMM_LIST(FMM_REG)
         WASM_G2_LIST(G2_REG)
         LDBR_LIST(INCBRL_REG)
+        LDBR_LIST(INC2BRL_REG)
         WASM_G2_LIST(FMMG2_REG)
         UN_FUSED(UN_REG)
         MEM_FUSED(MEM_REG)
@@ -934,9 +979,10 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
     uint64_t memsize;
     int64_t fuel = s->fuel;
     uint64_t *const stack_end = s->stack + s->stack_slots;
+    /* frames[s->nframes..] are this entry's; fr is the next free one */
     wasm_frame *const frames = s->frames;
-    const uint32_t fbase = s->nframes, max_depth = s->lim.max_call_depth;
-    uint32_t nf = fbase;
+    wasm_frame *const fr_base = frames + s->nframes, *const fr_end = frames + s->lim.max_call_depth;
+    wasm_frame *fr = fr_base;
     mt_wasm_trap trapk = MT_WASM_TRAP_NONE;
     mt_wasm_func *callee;
 
@@ -949,15 +995,8 @@ enter: {
     uint32_t np = code->nparams, nl = code->nlocals;
     if (code->max_height > (size_t)(stack_end - fp))
         TRAP(MT_WASM_TRAP_VALUE_STACK);
-    if (nl > np) {
-        CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);
-        if (nl - np <= 4) {
-            for (uint32_t i = np; i < nl; i++)
-                fp[i] = 0;
-        } else {
-            memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);
-        }
-    }
+    if (nl > np)
+        ZERO_LOCALS(np, nl);
     sp = fp + nl;
     ip = code->ir;
     if (fn->inst != inst) {
@@ -1050,10 +1089,10 @@ dispatch:
             CHARGE(n / WASM_FUEL_SLOTS_PER_UNIT);
             memmove(fp, sp - n, (size_t)n * sizeof *sp);
         }
-        if (nf == fbase)
+        if (fr == fr_base)
             goto done;
         sp = fp + n;
-        wasm_frame *f = &frames[--nf];
+        wasm_frame *f = --fr;
         ip = f->ip, fp = f->fp;
         if (f->inst != inst) {
             inst = f->inst;
@@ -1064,10 +1103,10 @@ dispatch:
     CASE(OP_RETURN_FP0)
     {
         /* OP_RETURN of one result that the operation before wrote to fp[0] */
-        if (nf == fbase)
+        if (fr == fr_base)
             goto done;
         sp = fp + 1;
-        wasm_frame *f = &frames[--nf];
+        wasm_frame *f = --fr;
         ip = f->ip, fp = f->fp;
         if (f->inst != inst) {
             inst = f->inst;
@@ -1080,10 +1119,10 @@ dispatch:
         /* FB_LL_D (i32.add) into slot 0, then OP_RETURN_FP0 */
         uint64_t c_ = ip[0];
         fp[0] = (uint32_t)((uint32_t)fp[(uint32_t)c_] + (uint32_t)fp[c_ >> 32]);
-        if (nf == fbase)
+        if (fr == fr_base)
             goto done;
         sp = fp + 1;
-        wasm_frame *f = &frames[--nf];
+        wasm_frame *f = --fr;
         ip = f->ip, fp = f->fp;
         if (f->inst != inst) {
             inst = f->inst;
@@ -1099,24 +1138,17 @@ dispatch:
     do {                                                                        \
         uint64_t *nfp = sp - (code)->nparams;                                   \
         uint32_t np = (code)->nparams, nl = (code)->nlocals;                    \
-        if (nf >= max_depth)                                                    \
+        if (fr >= fr_end)                                                       \
             TRAP(MT_WASM_TRAP_CALL_STACK);                                      \
         if ((code)->max_height > (size_t)(stack_end - nfp))                     \
             TRAP(MT_WASM_TRAP_VALUE_STACK);                                     \
-        frames[nf].ip = ip;                                                     \
-        frames[nf].fp = fp;                                                     \
-        frames[nf].inst = inst;                                                 \
-        nf++;                                                                   \
+        fr->ip = ip;                                                            \
+        fr->fp = fp;                                                            \
+        fr->inst = inst;                                                        \
+        fr++;                                                                   \
         fp = nfp;                                                               \
-        if (nl > np) {                                                          \
-            CHARGE((nl - np) / WASM_FUEL_SLOTS_PER_UNIT);                       \
-            if (nl - np <= 4) {                                                 \
-                for (uint32_t i = np; i < nl; i++)                              \
-                    fp[i] = 0;                                                  \
-            } else {                                                            \
-                memset(fp + np, 0, (size_t)(nl - np) * sizeof *fp);             \
-            }                                                                   \
-        }                                                                       \
+        if (nl > np)                                                            \
+            ZERO_LOCALS(np, nl);                                                \
         sp = fp + nl;                                                           \
         ip = (code)->ir;                                                        \
     } while (0)
@@ -1495,6 +1527,7 @@ dispatch:
     FMM_LIST(FMM_OPS)
     WASM_G2_LIST(G2_OPS)
     LDBR_LIST(INCBRL_OPS)
+    LDBR_LIST(INC2BRL_OPS)
     WASM_G2_LIST(FMMG2_OPS)
 
     /* i32 comparisons */
@@ -1792,10 +1825,10 @@ do_call: {
     uint64_t *nfp = sp - np;
     if (callee->host) {
         s->fuel = fuel;
-        s->nframes = nf;
+        s->nframes = (uint32_t)(fr - frames);
         s->stack_used = (size_t)(sp - s->stack);
         mt_status st = call_host(s, callee, nfp, err);
-        s->nframes = fbase;
+        s->nframes = (uint32_t)(fr_base - frames);
         fuel = s->fuel;
         if (st != MT_OK) {
             s->fuel = fuel;
@@ -1805,12 +1838,12 @@ do_call: {
         RELOAD_MEM();
         NEXT();
     }
-    if (nf >= max_depth)
+    if (fr >= fr_end)
         TRAP(MT_WASM_TRAP_CALL_STACK);
-    frames[nf].ip = ip;
-    frames[nf].fp = fp;
-    frames[nf].inst = inst;
-    nf++;
+    fr->ip = ip;
+    fr->fp = fp;
+    fr->inst = inst;
+    fr++;
     fp = nfp;
     fn = callee;
     goto enter;

@@ -139,7 +139,10 @@ enum {
                         * the last argument of OP_CALL_LOCAL */
     OP_RET_LL_ADD,     /* a|b<<32: `local.get a; local.get b; i32.add` as the only
                         * result, then return (OP_RETURN_FP0) */
-    OP_FB_BASE,        /* fused binops: OP_FB(variant, index) */
+    OP_INC2BRL,        /* 10 ops (as OP_INCBRL): a2|d2<<32, k2, then OP_INCBRL's 4 cells:
+                        * `local.get a2; i32.const k2; i32.add; local.set d2` right
+                        * before OP_INCBRL's sequence (a second induction variable) */
+    OP_FB_BASE = OP_INC2BRL + 10,        /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
 

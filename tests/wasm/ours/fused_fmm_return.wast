@@ -225,3 +225,45 @@
 (assert_return (invoke "z_tee") (i32.const 0))
 (assert_return (invoke "z_rec" (i32.const 10)) (i32.const 55))
 (assert_return (invoke "z_rec" (i32.const 3)) (i32.const 6))
+
+;; The fall-through of a br_if continues the entry block: `const 0; local.set
+;; d` there is dropped while d is still zero (also a second time), kept after
+;; d was written with anything else, before or after the br_if; not in the
+;; branch target's block.
+(module
+  (func (export "zb_plain") (param i32) (result i32) (local i32)
+    i32.const 0 local.set 1
+    (block
+      local.get 0 i32.eqz br_if 0
+      i32.const 0 local.set 1
+      local.get 1 local.get 0 i32.add local.set 1)
+    local.get 1)
+  (func (export "zb_before") (param i32) (result i32) (local i32)
+    i32.const 7 local.set 1
+    (block
+      local.get 0 i32.eqz br_if 0
+      i32.const 0 local.set 1)
+    local.get 1)
+  (func (export "zb_after") (param i32) (result i32) (local i32)
+    (block
+      local.get 0 i32.const 3 i32.lt_u br_if 0
+      local.get 0 local.set 1
+      local.get 0 i32.const 5 i32.lt_u br_if 0
+      i32.const 0 local.set 1)
+    local.get 1)
+  (func (export "zb_target") (param i32) (result i32) (local i32)
+    (block
+      local.get 0 local.set 1
+      local.get 0 br_if 0
+      i32.const 9 local.set 1)
+    i32.const 0 local.set 1
+    local.get 1))
+(assert_return (invoke "zb_plain" (i32.const 5)) (i32.const 5))
+(assert_return (invoke "zb_plain" (i32.const 0)) (i32.const 0))
+(assert_return (invoke "zb_before" (i32.const 5)) (i32.const 0))
+(assert_return (invoke "zb_before" (i32.const 0)) (i32.const 7))
+(assert_return (invoke "zb_after" (i32.const 2)) (i32.const 0))
+(assert_return (invoke "zb_after" (i32.const 4)) (i32.const 4))
+(assert_return (invoke "zb_after" (i32.const 6)) (i32.const 0))
+(assert_return (invoke "zb_target" (i32.const 1)) (i32.const 0))
+(assert_return (invoke "zb_target" (i32.const 0)) (i32.const 0))

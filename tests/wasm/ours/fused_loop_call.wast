@@ -159,8 +159,25 @@
   (func (export "ret_add_nested") (param i32 i32) (result i32)
     local.get 0 local.get 1 i32.const 1 i32.add call $pair
     local.get 0 local.get 1 call $pair i32.sub)
+  ;; OP_INC2BRL: a second `local.get a2; i32.const k2; i32.add; local.set d2`
+  ;; right before the counter's step and test; in order: d2 from the old
+  ;; counter, the counter from d2 (o2), from itself (i2)
+  (func (export "inc2_order") (param i32) (result i32) (local i32)
+    (loop
+      local.get 0 i32.const 1 i32.add local.set 1
+      local.get 1 i32.const 2 i32.add local.tee 0 i32.const 30 i32.lt_u br_if 0)
+    local.get 0 local.get 1 i32.const 16 i32.shl i32.add)
+  (func (export "inc2_self") (param i32) (result i32) (local i32)
+    (loop
+      local.get 1 i32.const -5 i32.add local.set 1
+      local.get 0 i32.const 1 i32.add local.tee 0 i32.const 10 i32.ne br_if 0)
+    local.get 1 local.get 0 call $count)
 )
 (assert_return (invoke "ne" (i32.const 0) (i32.const 3)) (i32.const 4012))
+(assert_return (invoke "inc2_order" (i32.const 0)) (i32.const 1835038))
+(assert_return (invoke "inc2_order" (i32.const 40)) (i32.const 2687019))
+(assert_return (invoke "inc2_self" (i32.const 7)) (i32.const 75521))
+(assert_return (invoke "inc2_self" (i32.const 9)) (i32.const 75531))
 (assert_return (invoke "eq" (i32.const 1) (i32.const 5)) (i32.const 2017))
 (assert_return (invoke "eq" (i32.const 0) (i32.const 0)) (i32.const 1003))
 (assert_return (invoke "lt_s" (i32.const -5)) (i32.const 5010))
