@@ -22,9 +22,10 @@
  *     probes hit L2. Survivors (round n) are compacted to the front of the
  *     slice; every slice is wiped once used (it holds copies of the ids).
  *  4. sort: the survivors' 8-byte big-endian prefixes are radix sorted, LSD,
- *     with digits made of several bytes when few byte values occur (hex ids
- *     use 16 values per byte: three bytes, 4096 buckets, per pass); runs of
- *     equal prefixes are then sorted by a comparison sort on the whole id.
+ *     on packed keys: each byte replaced by its rank among the values that
+ *     occur, in as few bits as those need (hex ids: 32 bits, three passes
+ *     of 11 bits); runs of equal prefixes are then sorted by a comparison
+ *     sort on the whole id.
  *
  * Memory (issue 13 "Cold memory": a fresh worker pays for every page it
  * first touches): 24 bytes per id of every input (the partitioned entries),
@@ -409,75 +410,72 @@ static int psi_cmp_keys(const void *x, const void *y, void *base)
     return psi_cmp_ids(a->e, b->e, base);
 }
 
-#define PSI_DIGIT_MAX 4096u
-
-/* The radix digit of key k made of its bytes b .. e-1: Σ rank[byte] * mult. */
-static inline unsigned psi_digit(uint64_t k, int b, int e, const uint16_t (*rank)[256],
-                                 const unsigned *mult)
-{
-    unsigned d = 0;
-    for (int q = b; q < e; q++)
-        d += rank[q][(k >> (8 * q)) & 0xff] * mult[q];
-    return d;
-}
+#define PSI_DIGIT_MAX_BITS 12 /* at most 4096 buckets a pass */
 
 /* Sorts v[0..n) bytewise by id; tmp has room for n keys. LSD radix sort on
- * the 8-byte key: one pass counts every byte's values, then each pass sorts
- * on a digit made of consecutive key bytes (from the least significant),
- * each byte replaced by its rank among the values that occur, as many bytes
- * as fit in PSI_DIGIT_MAX buckets; bytes with a single value are skipped.
- * Runs of equal keys are then sorted by psi_cmp_keys. */
+ * the 8-byte key: one pass counts every byte's values, and each key is
+ * replaced by a packed key of the same order: every byte by its rank among
+ * the values that occur at its position, in as many bits as those values
+ * need (hex ids: 4 bits a byte, 32 in all; bytes with a single value take
+ * none). The packed keys are then sorted in passes of equal digits of at
+ * most PSI_DIGIT_MAX_BITS bits (a shift and a mask per key). Packing is
+ * one-to-one on the keys that occur, so runs of equal keys are the runs of
+ * equal packed keys; they are sorted by psi_cmp_keys. */
 static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
 {
     size_t cnt[8][256];
     uint16_t rank[8][256];
-    size_t bucket[PSI_DIGIT_MAX];
-    unsigned nval[8];
+    size_t bucket[(size_t)1 << PSI_DIGIT_MAX_BITS];
+    unsigned shift[8], width = 0;
     memset(cnt, 0, sizeof cnt);
     for (size_t i = 0; i < n; i++) {
         uint64_t k = v[i].k;
         for (int b = 0; b < 8; b++)
             cnt[b][(k >> (8 * b)) & 0xff]++;
     }
-    for (int b = 0; b < 8; b++) {
+    for (int b = 0; b < 8; b++) { /* byte 0 is the least significant */
         unsigned r = 0;
         for (int x = 0; x < 256; x++)
             rank[b][x] = (uint16_t)(cnt[b][x] ? r++ : 0);
-        nval[b] = r;
+        unsigned w = 0;
+        while (((unsigned)1 << w) < r)
+            w++;
+        shift[b] = width;
+        width += w; /* <= 64: at most 8 bits a byte */
     }
+    if (width == 0)
+        goto runs; /* every key equal */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = v[i].k, pk = 0;
+        for (int b = 0; b < 8; b++)
+            pk |= (uint64_t)rank[b][(k >> (8 * b)) & 0xff] << shift[b];
+        v[i].k = pk;
+    }
+    unsigned passes = (width + PSI_DIGIT_MAX_BITS - 1) / PSI_DIGIT_MAX_BITS;
+    unsigned dbits = (width + passes - 1) / passes;
+    size_t buckets = (size_t)1 << dbits;
+    uint64_t dmask = buckets - 1;
     psi_key *src = v, *dst = tmp; /* swapped after each pass */
-    int b = 0;
-    while (b < 8) {
-        if (nval[b] <= 1) {
-            b++;
-            continue;
-        }
-        int e = b;
-        unsigned mult[8], buckets = 1;
-        while (e < 8 && (nval[e] <= 1 || buckets * nval[e] <= PSI_DIGIT_MAX)) {
-            mult[e] = buckets;
-            if (nval[e] > 1)
-                buckets *= nval[e];
-            e++;
-        }
+    for (unsigned q = 0; q < passes; q++) {
+        unsigned sh = q * dbits;
         memset(bucket, 0, buckets * sizeof *bucket);
         for (size_t i = 0; i < n; i++)
-            bucket[psi_digit(src[i].k, b, e, rank, mult)]++;
+            bucket[(src[i].k >> sh) & dmask]++;
         size_t sum = 0;
-        for (unsigned x = 0; x < buckets; x++) {
+        for (size_t x = 0; x < buckets; x++) {
             size_t c = bucket[x];
             bucket[x] = sum;
             sum += c;
         }
         for (size_t i = 0; i < n; i++)
-            dst[bucket[psi_digit(src[i].k, b, e, rank, mult)]++] = src[i];
+            dst[bucket[(src[i].k >> sh) & dmask]++] = src[i];
         psi_key *t = src;
         src = dst;
         dst = t;
-        b = e;
     }
     if (src != v)
         memcpy(v, src, n * sizeof *v);
+runs:
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && v[j].k == v[i].k)
