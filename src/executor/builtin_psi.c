@@ -23,8 +23,8 @@
  *     slice; every slice is wiped once used (it holds copies of the ids).
  *  4. sort: the survivors' 8-byte big-endian prefixes are radix sorted, LSD,
  *     on packed keys: each byte replaced by its rank among the values that
- *     occur, in as few bits as those need (hex ids: 32 bits, three passes
- *     of 11 bits); runs of equal prefixes are then sorted by a comparison
+ *     occur, in as few bits as those need (hex ids: 32 bits), scattered by
+ *     the top 12 bits, each bucket sorted in cache on the rest; runs of equal prefixes are then sorted by a comparison
  *     sort on the whole id.
  *
  * Memory (issue 13 "Cold memory": a fresh worker pays for every page it
@@ -417,8 +417,10 @@ static int psi_cmp_keys(const void *x, const void *y, void *base)
  * replaced by a packed key of the same order: every byte by its rank among
  * the values that occur at its position, in as many bits as those values
  * need (hex ids: 4 bits a byte, 32 in all; bytes with a single value take
- * none). The packed keys are then sorted in passes of equal digits of at
- * most PSI_DIGIT_MAX_BITS bits (a shift and a mask per key). Packing is
+ * none). The packed keys are then scattered by their top
+ * PSI_DIGIT_MAX_BITS bits (the one pass through memory), and each bucket
+ * is sorted in cache: insertion sort when small, else LSD passes of at
+ * most 8 bits on the rest of the packed key. Packing is
  * one-to-one on the keys that occur, so runs of equal keys are the runs of
  * equal packed keys; they are sorted by psi_cmp_keys. */
 static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
@@ -451,30 +453,65 @@ static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
             pk |= (uint64_t)rank[b][(k >> (8 * b)) & 0xff] << shift[b];
         v[i].k = pk;
     }
-    unsigned passes = (width + PSI_DIGIT_MAX_BITS - 1) / PSI_DIGIT_MAX_BITS;
-    unsigned dbits = (width + passes - 1) / passes;
-    size_t buckets = (size_t)1 << dbits;
-    uint64_t dmask = buckets - 1;
-    psi_key *src = v, *dst = tmp; /* swapped after each pass */
-    for (unsigned q = 0; q < passes; q++) {
-        unsigned sh = q * dbits;
-        memset(bucket, 0, buckets * sizeof *bucket);
-        for (size_t i = 0; i < n; i++)
-            bucket[(src[i].k >> sh) & dmask]++;
-        size_t sum = 0;
-        for (size_t x = 0; x < buckets; x++) {
-            size_t c = bucket[x];
-            bucket[x] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[bucket[(src[i].k >> sh) & dmask]++] = src[i];
-        psi_key *t = src;
-        src = dst;
-        dst = t;
+    /* MSD first: one scatter by the top digit (through memory), then each
+     * bucket, a few thousand keys at most for uniform ids, is sorted LSD
+     * on the remaining bits while it is in cache, ping-ponging between
+     * its range of tmp and the same range of v */
+    unsigned tbits = width < PSI_DIGIT_MAX_BITS ? width : PSI_DIGIT_MAX_BITS;
+    unsigned rest = width - tbits, tsh = rest;
+    size_t buckets = (size_t)1 << tbits;
+    memset(bucket, 0, buckets * sizeof *bucket);
+    for (size_t i = 0; i < n; i++)
+        bucket[v[i].k >> tsh]++;
+    size_t sum = 0;
+    for (size_t x = 0; x < buckets; x++) {
+        size_t c = bucket[x];
+        bucket[x] = sum;
+        sum += c;
     }
-    if (src != v)
-        memcpy(v, src, n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        tmp[bucket[v[i].k >> tsh]++] = v[i];
+    /* bucket[x] is now the end of bucket x */
+    unsigned passes = rest ? (rest + 7) / 8 : 0;
+    unsigned dbits = passes ? (rest + passes - 1) / passes : 0;
+    uint64_t dmask = ((uint64_t)1 << dbits) - 1;
+    size_t lo = 0;
+    for (size_t x = 0; x < buckets; x++) {
+        size_t hi = bucket[x], m = hi - lo;
+        psi_key *src = tmp + lo, *dst = v + lo;
+        if (m > 1 && m <= 32) {
+            for (size_t i = 1; i < m; i++) { /* insertion sort, in tmp */
+                psi_key t = src[i];
+                size_t j = i;
+                while (j > 0 && src[j - 1].k > t.k) {
+                    src[j] = src[j - 1];
+                    j--;
+                }
+                src[j] = t;
+            }
+        } else if (m > 1) {
+            for (unsigned q = 0; q < passes; q++) {
+                unsigned sh = q * dbits;
+                size_t c2[256] = {0};
+                for (size_t i = 0; i < m; i++)
+                    c2[(src[i].k >> sh) & dmask]++;
+                size_t s2 = 0;
+                for (size_t d = 0; d <= dmask; d++) {
+                    size_t c = c2[d];
+                    c2[d] = s2;
+                    s2 += c;
+                }
+                for (size_t i = 0; i < m; i++)
+                    dst[c2[(src[i].k >> sh) & dmask]++] = src[i];
+                psi_key *t = src;
+                src = dst;
+                dst = t;
+            }
+        }
+        if (src != v + lo)
+            memcpy(v + lo, src, m * sizeof *v);
+        lo = hi;
+    }
 runs:
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
