@@ -9,7 +9,8 @@
  *     goes first: its id count fixes the number of partitions P = 2^b
  *     (about PSI_PART_TARGET ids of it per partition, at most 2^12).
  *  2. partition: a second pass hashes the ids again and scatters them by
- *     the top b hash bits into one contiguous array per input (a counting
+ *     the top b hash bits, staged PSI_WC at a time in a small buffer per
+ *     partition, into one contiguous array per input (a counting
  *     sort, so partition p of input i is a slice, in input order); each
  *     24-byte entry carries 53 hash bits and the length, and the id's first
  *     16 bytes zero-padded (longer ids: 8 bytes and the offset), so ids of
@@ -18,8 +19,8 @@
  *     slots: tag and index) over the smallest input's slice collapses its
  *     duplicates (round 1); the other inputs' slices stream through it in
  *     input order, and an id seen in every earlier round moves to round r.
- *     A slice, its table and its round counters take about 200 KiB, so the
- *     probes hit L2. Survivors (round n) are compacted to the front of the
+ *     A slice, its table and its round counters take about 700 KiB, so the
+ *     probes hit L2 or L3. Survivors (round n) are compacted to the front of the
  *     slice; every slice is wiped once used (it holds copies of the ids).
  *  4. sort: the survivors' 8-byte big-endian prefixes are radix sorted, LSD,
  *     on packed keys: each byte replaced by its rank among the values that
@@ -52,9 +53,12 @@
 #endif
 
 /* Ids of the smallest input per partition: its slice (24 B per id), table
- * (16 B per id) and round counters (2 B per id), about 200 KiB, stay well
- * inside L2 (1 MiB on the project machine; 2048 to 16384 measured alike). */
-#define PSI_PART_TARGET 4096u
+ * (16 B per id) and round counters (2 B per id), about 700 KiB, in L2/L3.
+ * For the join alone 2048 to 16384 measured alike; the partitioning
+ * scatter is what the count decides: 2 x 2^24 ids as a task took 15% less
+ * worker CPU with 16384 (1024 partitions) than with 4096 (4096 of them);
+ * 65536 measured like 16384 (issue 13, bench/RESULTS.md). */
+#define PSI_PART_TARGET 16384u
 #define PSI_PART_MAX_BITS 12
 #define PSI_HIST (1u << PSI_PART_MAX_BITS)
 /* Lengths are stored in the top 11 bits of an entry's hash word. */
@@ -175,7 +179,7 @@ typedef struct psi_part {
  * entries are staged there and copied out PSI_WC at a time, so the
  * scatter to up to 4096 slices writes whole runs instead of one random
  * 24-byte store (a cache and TLB miss) per id. */
-#define PSI_WC 4
+#define PSI_WC 8
 typedef struct psi_wc {
     size_t *cur;    /* P: next free entry of partition p in the array */
     uint8_t *fill;  /* P: entries staged for p */
