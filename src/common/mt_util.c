@@ -42,8 +42,18 @@ mt_status mt_random(uint8_t *out, size_t len, mt_err *err)
 
 void mt_wipe(void *p, size_t len)
 {
-    if (p && len)
-        OPENSSL_cleanse(p, len);
+    if (!p || !len)
+        return;
+#if defined(__GNUC__) || defined(__clang__)
+    /* memset (glibc's vectorised one: OPENSSL_cleanse stores 8 bytes a
+     * step, and a worker wipes hundreds of MB of ids, issue 13) and a
+     * compiler barrier that makes the stores observable, as glibc's
+     * explicit_bzero does: never optimised away */
+    memset(p, 0, len);
+    __asm__ __volatile__("" : : "r"(p) : "memory");
+#else
+    OPENSSL_cleanse(p, len);
+#endif
 }
 
 bool mt_ct_equal(const void *a, const void *b, size_t len)

@@ -9,7 +9,8 @@
  *     goes first: its id count fixes the number of partitions P = 2^b
  *     (about PSI_PART_TARGET ids of it per partition, at most 2^12).
  *  2. partition: a second pass hashes the ids again and scatters them by
- *     the top b hash bits into one contiguous array per input (a counting
+ *     the top b hash bits, staged PSI_WC at a time in a small buffer per
+ *     partition, into one contiguous array per input (a counting
  *     sort, so partition p of input i is a slice, in input order); each
  *     24-byte entry carries 53 hash bits and the length, and the id's first
  *     16 bytes zero-padded (longer ids: 8 bytes and the offset), so ids of
@@ -18,13 +19,14 @@
  *     slots: tag and index) over the smallest input's slice collapses its
  *     duplicates (round 1); the other inputs' slices stream through it in
  *     input order, and an id seen in every earlier round moves to round r.
- *     A slice, its table and its round counters take about 200 KiB, so the
- *     probes hit L2. Survivors (round n) are compacted to the front of the
+ *     A slice, its table and its round counters take about 700 KiB, so the
+ *     probes hit L2 or L3. Survivors (round n) are compacted to the front of the
  *     slice; every slice is wiped once used (it holds copies of the ids).
  *  4. sort: the survivors' 8-byte big-endian prefixes are radix sorted, LSD,
- *     with digits made of several bytes when few byte values occur (hex ids
- *     use 16 values per byte: three bytes, 4096 buckets, per pass); runs of
- *     equal prefixes are then sorted by a comparison sort on the whole id.
+ *     on packed keys: each byte replaced by its rank among the values that
+ *     occur, in as few bits as those need (hex ids: 32 bits), scattered by
+ *     the top 12 bits, each bucket sorted in cache on the rest; runs of equal prefixes are then sorted by a comparison
+ *     sort on the whole id.
  *
  * Memory (issue 13 "Cold memory": a fresh worker pays for every page it
  * first touches): 24 bytes per id of every input (the partitioned entries),
@@ -51,9 +53,12 @@
 #endif
 
 /* Ids of the smallest input per partition: its slice (24 B per id), table
- * (16 B per id) and round counters (2 B per id), about 200 KiB, stay well
- * inside L2 (1 MiB on the project machine; 2048 to 16384 measured alike). */
-#define PSI_PART_TARGET 4096u
+ * (16 B per id) and round counters (2 B per id), about 700 KiB, in L2/L3.
+ * For the join alone 2048 to 16384 measured alike; the partitioning
+ * scatter is what the count decides: 2 x 2^24 ids as a task took 15% less
+ * worker CPU with 16384 (1024 partitions) than with 4096 (4096 of them);
+ * 65536 measured like 16384 (issue 13, bench/RESULTS.md). */
+#define PSI_PART_TARGET 16384u
 #define PSI_PART_MAX_BITS 12
 #define PSI_HIST (1u << PSI_PART_MAX_BITS)
 /* Lengths are stored in the top 11 bits of an entry's hash word. */
@@ -169,15 +174,38 @@ typedef struct psi_part {
     size_t *off;   /* P + 1 */
 } psi_part;
 
+/* Scatter state of a partitioning pass: the next free entry of every
+ * partition, and a small buffer per partition (software write-combining):
+ * entries are staged there and copied out PSI_WC at a time, so the
+ * scatter to up to 4096 slices writes whole runs instead of one random
+ * 24-byte store (a cache and TLB miss) per id. */
+#define PSI_WC 8
+typedef struct psi_wc {
+    size_t *cur;    /* P: next free entry of partition p in the array */
+    uint8_t *fill;  /* P: entries staged for p */
+    psi_ent *buf;   /* P * PSI_WC */
+} psi_wc;
+
+static inline void psi_wc_put(psi_part *pt, psi_wc *wc, size_t p, const psi_ent *e)
+{
+    psi_ent *b = wc->buf + p * PSI_WC;
+    b[wc->fill[p]] = *e;
+    if (++wc->fill[p] == PSI_WC) {
+        memcpy(&pt->ent[wc->cur[p]], b, PSI_WC * sizeof *b);
+        wc->cur[p] += PSI_WC;
+        wc->fill[p] = 0;
+    }
+}
+
 /* Splits input in into ids (LF ends a line, a CR before it is dropped, empty
  * lines are skipped) and hashes each. With pt == NULL it counts the ids by
  * the top PSI_PART_MAX_BITS hash bits into hist (and checks every id's
- * length); otherwise it scatters them into pt (cur: the next free entry of
- * every partition, 'bits' top hash bits), in input order within each
+ * length); otherwise it scatters them into pt (through wc, by the 'bits'
+ * top hash bits), in input order within each
  * partition. Two passes over the input instead of a record array: the
  * histogram pass costs a second hash per id, the array a page per 256 ids. */
 static inline mt_status psi_scan_id(const mt_psi_input *in, size_t off, size_t len, size_t line,
-                                    uint64_t seed, uint32_t *hist, psi_part *pt, size_t *cur,
+                                    uint64_t seed, uint32_t *hist, psi_part *pt, psi_wc *wc,
                                     unsigned bits, mt_err *err)
 {
     if (len > MT_PSI_MAX_ID)
@@ -193,15 +221,14 @@ static inline mt_status psi_scan_id(const mt_psi_input *in, size_t off, size_t l
         return MT_OK;
     }
     size_t p = bits ? (size_t)(h >> (64 - bits)) : 0; /* bits == 0: shift 64 avoided */
-    psi_ent *e = &pt->ent[cur[p]++];
-    e->h = (h & PSI_HASH_MASK) | (uint64_t)len << (64 - PSI_LEN_BITS);
-    e->p0 = p0;
-    e->p1 = len <= 16 ? p1 : (uint64_t)off;
+    psi_ent e = {(h & PSI_HASH_MASK) | (uint64_t)len << (64 - PSI_LEN_BITS), p0,
+                 len <= 16 ? p1 : (uint64_t)off};
+    psi_wc_put(pt, wc, p, &e);
     return MT_OK;
 }
 
 static mt_status psi_scan(const mt_psi_input *in, uint64_t seed, uint32_t *hist, psi_part *pt,
-                          size_t *cur, unsigned bits, mt_err *err)
+                          psi_wc *wc, unsigned bits, mt_err *err)
 {
     if (in->len > PSI_MAX_INPUT)
         return mt_err_set(err, MT_EINVAL, "input '%s' is too large for psi",
@@ -218,14 +245,14 @@ static mt_status psi_scan(const mt_psi_input *in, uint64_t seed, uint32_t *hist,
             size_t len = pos - start;
             if (len && d[pos - 1] == '\r')
                 len--;
-            if (len && (st = psi_scan_id(in, start, len, line, seed, hist, pt, cur, bits, err)) !=
+            if (len && (st = psi_scan_id(in, start, len, line, seed, hist, pt, wc, bits, err)) !=
                            MT_OK)
                 return st;
             start = pos + 1;
         }
     }
     if (start < n) /* a last line without LF keeps a trailing CR */
-        return psi_scan_id(in, start, n - start, line + 1, seed, hist, pt, cur, bits, err);
+        return psi_scan_id(in, start, n - start, line + 1, seed, hist, pt, wc, bits, err);
     return MT_OK;
 }
 
@@ -248,8 +275,12 @@ static mt_status psi_partition(psi_part *pt, const uint32_t *hist, size_t n, uns
     pt->off = malloc((parts + 1) * sizeof *pt->off);
     pt->ent = psi_big_alloc(n * sizeof *pt->ent);
     size_t *cur = malloc(parts * sizeof *cur);
-    if (!pt->off || !pt->ent || !cur) {
+    uint8_t *fill = calloc(parts, 1);
+    psi_ent *buf = malloc(parts * PSI_WC * sizeof *buf);
+    if (!pt->off || !pt->ent || !cur || !fill || !buf) {
         free(cur);
+        free(fill);
+        free(buf);
         return mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s' (memory limit?)",
                           pt->in->slot ? pt->in->slot : "?");
     }
@@ -262,7 +293,13 @@ static mt_status psi_partition(psi_part *pt, const uint32_t *hist, size_t n, uns
     }
     pt->off[parts] = sum;
     memcpy(cur, pt->off, parts * sizeof *cur);
-    mt_status st = psi_scan(pt->in, seed, NULL, pt, cur, bits, err);
+    psi_wc wc = {cur, fill, buf};
+    mt_status st = psi_scan(pt->in, seed, NULL, pt, &wc, bits, err);
+    for (size_t p = 0; st == MT_OK && p < parts; p++) /* the staged rest */
+        memcpy(&pt->ent[cur[p]], buf + p * PSI_WC, fill[p] * sizeof *buf);
+    mt_wipe(buf, parts * PSI_WC * sizeof *buf); /* copies of ids */
+    free(buf);
+    free(fill);
     free(cur);
     return st;
 }
@@ -409,75 +446,109 @@ static int psi_cmp_keys(const void *x, const void *y, void *base)
     return psi_cmp_ids(a->e, b->e, base);
 }
 
-#define PSI_DIGIT_MAX 4096u
-
-/* The radix digit of key k made of its bytes b .. e-1: Σ rank[byte] * mult. */
-static inline unsigned psi_digit(uint64_t k, int b, int e, const uint16_t (*rank)[256],
-                                 const unsigned *mult)
-{
-    unsigned d = 0;
-    for (int q = b; q < e; q++)
-        d += rank[q][(k >> (8 * q)) & 0xff] * mult[q];
-    return d;
-}
+#define PSI_DIGIT_MAX_BITS 12 /* at most 4096 buckets a pass */
 
 /* Sorts v[0..n) bytewise by id; tmp has room for n keys. LSD radix sort on
- * the 8-byte key: one pass counts every byte's values, then each pass sorts
- * on a digit made of consecutive key bytes (from the least significant),
- * each byte replaced by its rank among the values that occur, as many bytes
- * as fit in PSI_DIGIT_MAX buckets; bytes with a single value are skipped.
- * Runs of equal keys are then sorted by psi_cmp_keys. */
+ * the 8-byte key: one pass counts every byte's values, and each key is
+ * replaced by a packed key of the same order: every byte by its rank among
+ * the values that occur at its position, in as many bits as those values
+ * need (hex ids: 4 bits a byte, 32 in all; bytes with a single value take
+ * none). The packed keys are then scattered by their top
+ * PSI_DIGIT_MAX_BITS bits (the one pass through memory), and each bucket
+ * is sorted in cache: insertion sort when small, else LSD passes of at
+ * most 8 bits on the rest of the packed key. Packing is
+ * one-to-one on the keys that occur, so runs of equal keys are the runs of
+ * equal packed keys; they are sorted by psi_cmp_keys. */
 static void psi_sort(psi_key *v, psi_key *tmp, size_t n, const uint8_t *base)
 {
     size_t cnt[8][256];
     uint16_t rank[8][256];
-    size_t bucket[PSI_DIGIT_MAX];
-    unsigned nval[8];
+    size_t bucket[(size_t)1 << PSI_DIGIT_MAX_BITS];
+    unsigned shift[8], width = 0;
     memset(cnt, 0, sizeof cnt);
     for (size_t i = 0; i < n; i++) {
         uint64_t k = v[i].k;
         for (int b = 0; b < 8; b++)
             cnt[b][(k >> (8 * b)) & 0xff]++;
     }
-    for (int b = 0; b < 8; b++) {
+    for (int b = 0; b < 8; b++) { /* byte 0 is the least significant */
         unsigned r = 0;
         for (int x = 0; x < 256; x++)
             rank[b][x] = (uint16_t)(cnt[b][x] ? r++ : 0);
-        nval[b] = r;
+        unsigned w = 0;
+        while (((unsigned)1 << w) < r)
+            w++;
+        shift[b] = width;
+        width += w; /* <= 64: at most 8 bits a byte */
     }
-    psi_key *src = v, *dst = tmp; /* swapped after each pass */
-    int b = 0;
-    while (b < 8) {
-        if (nval[b] <= 1) {
-            b++;
-            continue;
-        }
-        int e = b;
-        unsigned mult[8], buckets = 1;
-        while (e < 8 && (nval[e] <= 1 || buckets * nval[e] <= PSI_DIGIT_MAX)) {
-            mult[e] = buckets;
-            if (nval[e] > 1)
-                buckets *= nval[e];
-            e++;
-        }
-        memset(bucket, 0, buckets * sizeof *bucket);
-        for (size_t i = 0; i < n; i++)
-            bucket[psi_digit(src[i].k, b, e, rank, mult)]++;
-        size_t sum = 0;
-        for (unsigned x = 0; x < buckets; x++) {
-            size_t c = bucket[x];
-            bucket[x] = sum;
-            sum += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            dst[bucket[psi_digit(src[i].k, b, e, rank, mult)]++] = src[i];
-        psi_key *t = src;
-        src = dst;
-        dst = t;
-        b = e;
+    if (width == 0)
+        goto runs; /* every key equal */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = v[i].k, pk = 0;
+        for (int b = 0; b < 8; b++)
+            pk |= (uint64_t)rank[b][(k >> (8 * b)) & 0xff] << shift[b];
+        v[i].k = pk;
     }
-    if (src != v)
-        memcpy(v, src, n * sizeof *v);
+    /* MSD first: one scatter by the top digit (through memory), then each
+     * bucket, a few thousand keys at most for uniform ids, is sorted LSD
+     * on the remaining bits while it is in cache, ping-ponging between
+     * its range of tmp and the same range of v */
+    unsigned tbits = width < PSI_DIGIT_MAX_BITS ? width : PSI_DIGIT_MAX_BITS;
+    unsigned rest = width - tbits, tsh = rest;
+    size_t buckets = (size_t)1 << tbits;
+    memset(bucket, 0, buckets * sizeof *bucket);
+    for (size_t i = 0; i < n; i++)
+        bucket[v[i].k >> tsh]++;
+    size_t sum = 0;
+    for (size_t x = 0; x < buckets; x++) {
+        size_t c = bucket[x];
+        bucket[x] = sum;
+        sum += c;
+    }
+    for (size_t i = 0; i < n; i++)
+        tmp[bucket[v[i].k >> tsh]++] = v[i];
+    /* bucket[x] is now the end of bucket x */
+    unsigned passes = rest ? (rest + 7) / 8 : 0;
+    unsigned dbits = passes ? (rest + passes - 1) / passes : 0;
+    uint64_t dmask = ((uint64_t)1 << dbits) - 1;
+    size_t lo = 0;
+    for (size_t x = 0; x < buckets; x++) {
+        size_t hi = bucket[x], m = hi - lo;
+        psi_key *src = tmp + lo, *dst = v + lo;
+        if (m > 1 && m <= 32) {
+            for (size_t i = 1; i < m; i++) { /* insertion sort, in tmp */
+                psi_key t = src[i];
+                size_t j = i;
+                while (j > 0 && src[j - 1].k > t.k) {
+                    src[j] = src[j - 1];
+                    j--;
+                }
+                src[j] = t;
+            }
+        } else if (m > 1) {
+            for (unsigned q = 0; q < passes; q++) {
+                unsigned sh = q * dbits;
+                size_t c2[256] = {0};
+                for (size_t i = 0; i < m; i++)
+                    c2[(src[i].k >> sh) & dmask]++;
+                size_t s2 = 0;
+                for (size_t d = 0; d <= dmask; d++) {
+                    size_t c = c2[d];
+                    c2[d] = s2;
+                    s2 += c;
+                }
+                for (size_t i = 0; i < m; i++)
+                    dst[c2[(src[i].k >> sh) & dmask]++] = src[i];
+                psi_key *t = src;
+                src = dst;
+                dst = t;
+            }
+        }
+        if (src != v + lo)
+            memcpy(v + lo, src, m * sizeof *v);
+        lo = hi;
+    }
+runs:
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && v[j].k == v[i].k)

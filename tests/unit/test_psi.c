@@ -290,13 +290,13 @@ static void check_lists(size_t k, size_t n0, size_t n, uint64_t u)
         free(lists[i]);
 }
 
-/* Sizes around the partition thresholds (up to 4096 ids of the smallest
- * input per partition: 1, 1, 2, 4, 8, 32 and 128 partitions), 2 and 5
+/* Sizes around the partition thresholds (up to 16384 ids of the smallest
+ * input per partition: 1, 1, 1, 2, 4, 8 and 32 partitions), 2 and 5
  * parties, and an overlong id found on a big input's last line. */
 static void test_partitioned(void **state)
 {
     gen_state = 11;
-    static const size_t sizes[] = {4000, 4096, 4097, 8193, 20000, 70000, 270000};
+    static const size_t sizes[] = {4000, 16384, 16385, 32769, 70000, 131073, 270000};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         uint64_t u = sizes[i] * 3 / 2;
         check_lists(2, sizes[i], sizes[i] + 1000, u);
@@ -391,9 +391,9 @@ static void test_partition_edges(void **state)
     free(o);
 
     /* big lists: all equal, all distinct, duplicates within one party,
-     * sizes at and around the partition counts (4096 ids per partition) */
-    static const size_t ns[] = {1, 4095, 4096, 4097, 3 * 4096 + 5, 8192 * 3 - 1};
-    size_t cap = 8192 * 3 * 40 + 64; /* 25 bytes a line at most, 2 lines of <= 6 */
+     * sizes at and around the partition counts (16384 ids per partition) */
+    static const size_t ns[] = {1, 16383, 16384, 16385, 3 * 16384 + 5, 32768 * 3 - 1};
+    size_t cap = 32768 * 3 * 40 + 64; /* 25 bytes a line at most, 2 lines of <= 6 */
     a = realloc(a, cap);
     b = realloc(b, cap);
     for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++) {
