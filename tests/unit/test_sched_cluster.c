@@ -716,6 +716,86 @@ static uint64_t metric(mt_core *c, const char *name)
     return v;
 }
 
+/* Orphaned runs (sched.c orphan_main; docs/design.md "Orphaned runs"): a
+ * claim whose commit reported a failure yet stood leaves a row running under
+ * this node's id that no thread runs. Simulated here by putting a finished
+ * task back to running under the node id with a new attempt (what a claim
+ * writes), no thread running it: the orphan check puts it back in the queue
+ * with a "task requeued (orphaned)" entry and it runs once more. A task that
+ * really runs (held at a gate: __test_spin) while the check looks is never
+ * requeued: it runs from before the orphan was made, so every check round
+ * that saw the orphan for the whole grace period saw it too. Both backends. */
+static void test_orphaned_run(void **state)
+{
+    (void)state;
+    cluster *cl = &g_cl;
+    mt_core *c0 = cl->node[0].core;
+    mt_err err;
+    uint64_t orph0 = 0;
+    for (int i = 0; i < NCORES; i++)
+        orph0 += metric(cl->node[i].core, "mesatee_scheduler_orphans_requeued_total");
+    /* the held run */
+    json_t *o = NULL;
+    assert_int_equal(treq(&cl->node[0], "POST", "/v1/functions", cl->tok,
+                          "{\"name\":\"gate\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                          "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                          &o),
+                     201);
+    char fn[33], sql[400];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    snprintf(sql, sizeof sql, "UPDATE functions SET builtin = '__test_spin' WHERE function_id = '%s'",
+             fn);
+    exec_sql(c0, sql);
+    pthread_mutex_lock(&c0->mu);
+    mt_status rc = integ_function_seal(c0, c0->db, fn, &err);
+    pthread_mutex_unlock(&c0->mu);
+    assert_int_equal(rc, MT_OK);
+    char saved[33], held[33], tid[33];
+    memcpy(saved, cl->fn, sizeof saved);
+    memcpy(cl->fn, fn, sizeof cl->fn);
+    invoke_on(cl, &cl->node[0], 11, held);
+    memcpy(cl->fn, saved, sizeof saved);
+    wait_task_status(cl, held, "running");
+    char *held_attempt = task_col(c0, "CAST(run_attempt AS TEXT)", held);
+
+    /* the orphan: a finished task, running again under this node's id */
+    invoke_on(cl, &cl->node[1], 12, tid);
+    wait_task_status(cl, tid, "finished");
+    assert_int_equal(audit_count(c0, "task finished", tid), 1);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'running', run_node = '%s', lease_until = 0, "
+             "run_attempt = run_attempt + 1, result = NULL WHERE task_id = '%s'",
+             c0->node_id, tid);
+    exec_sql(c0, sql);
+    for (int waited = 0; audit_count(c0, "task finished", tid) < 2 && waited < 90000;
+         waited += 50)
+        sleep_ms(50);
+    assert_int_equal(audit_count(c0, "task finished", tid), 2);
+    wait_task_status(cl, tid, "finished");
+    assert_int_equal(audit_count(c0, "task requeued (orphaned)", tid), 1);
+    assert_int_equal(audit_count(c0, "task running", tid), 2); /* its first claim and one more */
+    uint64_t orph = 0;
+    for (int i = 0; i < NCORES; i++)
+        orph += metric(cl->node[i].core, "mesatee_scheduler_orphans_requeued_total");
+    assert_int_equal(orph, orph0 + 1);
+
+    /* the held run went on, untouched */
+    char *v = task_col(c0, "status", held);
+    assert_string_equal(v, "running");
+    free(v);
+    v = task_col(c0, "CAST(run_attempt AS TEXT)", held);
+    assert_string_equal(v, held_attempt);
+    free(v);
+    free(held_attempt);
+    assert_int_equal(audit_count(c0, "task requeued (orphaned)", held), 0);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/tasks/%s/cancel", held);
+    assert_int_equal(treq(&cl->node[0], "POST", path, cl->tok, NULL, &o), 200);
+    json_decref(o);
+    wait_task_status(cl, held, "canceled");
+}
+
 /* A node that cannot take its liveness lock claims nothing (node_live.c):
  * the sweeper on another node would take its runs for those of a stopped
  * node. This test ends every node's lock session and holds the locks
@@ -823,6 +903,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dead_node),
         cmocka_unit_test(test_late_outcome_dropped),
         cmocka_unit_test(test_no_claim_without_lock),
+        cmocka_unit_test(test_orphaned_run),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
