@@ -29,6 +29,14 @@
  * (sched_invoke_claimed; a small queue, one reserved sleeping thread per
  * entry): the claim is durable before the run, as before, one commit less.
  *
+ * Orphaned runs (docs/design.md "Orphaned runs"): a claim whose commit
+ * reported a failure may have committed anyway (a connection broken during
+ * COMMIT); nobody runs it and this node, alive, is never swept. Every local
+ * run this process claims is tracked (runs_add before the claim's commit,
+ * runs_del after its outcome's commit or a failed claim commit); one thread
+ * per scheduler (orphan_main) requeues, fenced on the run, the rows running
+ * under this node's id that stay untracked for ORPHAN_GRACE_MS.
+ *
  * Wake-ups are events only: sched_wake (after an invoke commits: anything
  * that makes a task 'staged' must call it) signals one sleeping thread; a
  * thread sleeps only when a claim found nothing and no wake came since it
