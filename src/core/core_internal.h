@@ -573,7 +573,9 @@ void sched_wake_all(mt_core *c);
  * the task's run needs no commit of its own. After a true, the caller must
  * call sched_invoke_claimed once the transaction ended: committed hands the
  * task to the reserved thread (no sched_wake needed); else the reservation
- * is dropped (the rollback undid the claim with the invoke). When the claim
+ * is dropped (the rollback undid the claim with the invoke; a commit that
+ * reported a failure yet stood leaves an orphaned run, which sched.c's
+ * orphan check requeues). When the claim
  * could not be undone alone, *rc_out and *err_out get the error and the caller
  * must fail (roll back) the whole invoke. */
 bool sched_invoke_claim(mt_core *c, mt_db *db, const char *task_id, int64_t *attempt,

@@ -29,6 +29,14 @@
  * (sched_invoke_claimed; a small queue, one reserved sleeping thread per
  * entry): the claim is durable before the run, as before, one commit less.
  *
+ * Orphaned runs (docs/design.md "Orphaned runs"): a claim whose commit
+ * reported a failure may have committed anyway (a connection broken during
+ * COMMIT); nobody runs it and this node, alive, is never swept. Every local
+ * run this process claims is tracked (runs_add before the claim's commit,
+ * runs_del after its outcome's commit or a failed claim commit); one thread
+ * per scheduler (orphan_main) requeues, fenced on the run, the rows running
+ * under this node's id that stay untracked for ORPHAN_GRACE_MS.
+ *
  * Wake-ups are events only: sched_wake (after an invoke commits: anything
  * that makes a task 'staged' must call it) signals one sleeping thread; a
  * thread sleeps only when a claim found nothing and no wake came since it
@@ -74,6 +82,67 @@
 #define STOP_REASON "daemon stopped while the task was running"
 #define RETRY_MS 200 /* after a failed claim (a store error) only */
 #define SCHED_HANDOFF_MAX 64 /* claims on invoke waiting for their thread */
+#define ORPHAN_TICK_MS 1000 /* the orphaned-run check's round */
+#define ORPHAN_GRACE_MS 5000 /* seen orphaned this long (every round) before the requeue */
+#define ORPHAN_MAX 256 /* orphan candidates followed at once (more: next rounds) */
+
+/* ---- the local runs this process claimed (docs/design.md "Orphaned runs")
+ * Every claim of a local run made by this process (claim, the group commit's
+ * claim, the claim on invoke) is added here inside its transaction, before
+ * its commit, and removed once the thread that ran it stored its outcome
+ * (or gave up), or when the claim's commit failed (its outcome unknown: a
+ * broken connection may have committed it). A handed claim (the hand-off
+ * queue) stays here until its run ended. The orphan check (orphan_main)
+ * takes a row running under this node's id that is not here for a run
+ * nobody runs. Process-wide: several cores of one process may share one
+ * node id (tests). */
+typedef struct {
+    char task_id[MT_ID_LEN + 1];
+    int64_t attempt;
+} run_key;
+static pthread_mutex_t g_runs_mu = PTHREAD_MUTEX_INITIALIZER;
+static run_key *g_runs;
+static size_t g_runs_n, g_runs_cap;
+
+static void runs_add(const char *task_id, int64_t attempt)
+{
+    pthread_mutex_lock(&g_runs_mu);
+    if (g_runs_n == g_runs_cap) {
+        size_t cap = g_runs_cap ? g_runs_cap * 2 : 64;
+        run_key *n = realloc(g_runs, cap * sizeof *n);
+        if (!n) { /* untracked: at worst requeued and run again (fenced) */
+            pthread_mutex_unlock(&g_runs_mu);
+            mt_error("scheduler: out of memory tracking task %s's run", task_id);
+            return;
+        }
+        g_runs = n;
+        g_runs_cap = cap;
+    }
+    snprintf(g_runs[g_runs_n].task_id, sizeof g_runs[g_runs_n].task_id, "%s", task_id);
+    g_runs[g_runs_n++].attempt = attempt;
+    pthread_mutex_unlock(&g_runs_mu);
+}
+
+static void runs_del(const char *task_id, int64_t attempt)
+{
+    pthread_mutex_lock(&g_runs_mu);
+    for (size_t i = 0; i < g_runs_n; i++)
+        if (g_runs[i].attempt == attempt && !strcmp(g_runs[i].task_id, task_id)) {
+            g_runs[i] = g_runs[--g_runs_n];
+            break;
+        }
+    pthread_mutex_unlock(&g_runs_mu);
+}
+
+static bool runs_has(const char *task_id, int64_t attempt)
+{
+    pthread_mutex_lock(&g_runs_mu);
+    bool has = false;
+    for (size_t i = 0; i < g_runs_n && !has; i++)
+        has = g_runs[i].attempt == attempt && !strcmp(g_runs[i].task_id, task_id);
+    pthread_mutex_unlock(&g_runs_mu);
+    return has;
+}
 
 struct core_sched {
     mt_core *core;
@@ -93,6 +162,12 @@ struct core_sched {
         int64_t attempt;
     } ho[SCHED_HANDOFF_MAX];
     unsigned ho_head, ho_n, ho_reserved;
+    /* the orphan check (orphan_main): its thread, connection and wake */
+    pthread_t orph;
+    bool orph_started;
+    mt_db *orph_db;
+    pthread_cond_t ocv;
+    atomic_uint_fast64_t orphans; /* orphaned runs requeued */
     unsigned n;
     pthread_t *threads;
     mt_db **dbs;
@@ -369,10 +444,14 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     int s = mt_db_step(st, &rc, err);
     if (s == MT_DB_ROW) {
         snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));
+        int64_t a = mt_db_col_int64(st, 1);
         if (attempt)
-            *attempt = mt_db_col_int64(st, 1);
+            *attempt = a;
         *got = true;
         mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
+        runs_add(task_id, a); /* before the commit (the orphan check) */
+        if (rc)
+            runs_del(task_id, a);
     }
     core_stmt_put(c, st);
     if (!rc && *got) {
@@ -383,8 +462,21 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
         if (!(rc = mt_db_writer_lock(mdb, err)))
             rc = audit_append(c, mdb, "scheduler", "task running", obj, 0, err);
     }
+    return rc;
+}
+
+/* claim_in, but a failed claim is no longer tracked */
+static mt_status claim_in_tracked(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1],
+                                  bool *got, int64_t *attempt, mt_err *err)
+{
+    int64_t a = 0;
+    mt_status rc = claim_in(c, mdb, task_id, got, &a, err);
+    if (rc && *got)
+        runs_del(task_id, a);
     if (rc)
         *got = false;
+    if (attempt)
+        *attempt = a;
     return rc;
 }
 
@@ -399,12 +491,14 @@ static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID
         return rc;
     mt_status hrc = MT_OK;
     mt_err herr;
-    if (!(rc = claim_in(c, mdb, task_id, got, attempt, err)) && *got && hook &&
+    int64_t a = 0;
+    if (!(rc = claim_in_tracked(c, mdb, task_id, got, &a, err)) && *got && hook &&
         (hrc = hook(hctx, mdb, task_id, &herr)) != MT_OK) {
         /* the claim stands and the caller fails the task with the hook's
          * reason (an edited lease row, no token left); a transaction the
          * hook broke fails its commit and is undone below */
         if ((rc = store_commit(mdb, err)) == MT_OK) {
+            runs_del(task_id, a); /* the caller fails it at once */
             if (err)
                 *err = herr;
             return hrc; /* *got stays true */
@@ -412,6 +506,13 @@ static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID
     } else if (!rc && *got) {
         rc = store_commit(mdb, err);
     }
+    if (attempt)
+        *attempt = a;
+    if (*got && (rc || !s))
+        /* a failed commit (its outcome unknown: the orphan check requeues
+         * what it may have committed), or a remote run (hook: under its
+         * executor lease, not a local run) */
+        runs_del(task_id, a);
     if (rc || !*got) {
         store_rollback(mdb); /* nothing claimed: nothing to commit */
         *got = false;
@@ -877,11 +978,15 @@ commit:
         nlive_claim_ok(c) && !sched_handoff_waiting(s)) {
         mt_err cerr;
         if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
-            if (claim_in(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK) {
+            if (claim_in_tracked(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK) {
                 *next_got = false;
                 mt_warn("scheduler: claiming the next task failed: %s", cerr.msg);
             }
-            if ((rc = savepoint_leave(mdb, "claim_next", next_got, err)))
+            bool claimed = *next_got;
+            rc = savepoint_leave(mdb, "claim_next", next_got, err);
+            if (claimed && !*next_got)
+                runs_del(next, *next_attempt);
+            if (rc)
                 goto out;
         }
     }
@@ -900,10 +1005,49 @@ commit:
 out:
     if (rc) {
         store_rollback(mdb);
+        if (next_got && *next_got) /* the commit failed: its outcome unknown */
+            runs_del(next, *next_attempt);
         if (next_got)
             *next_got = false;
     }
     return rc;
+}
+
+/* Removes the files a run's worker wrote, when the outputs' transaction
+ * failed, but only while that run is still the task's current one (task,
+ * this node, attempt): a run requeued meanwhile (another node's sweeper,
+ * the orphan check) may have been claimed again by this node, whose worker
+ * writes the same paths. The check holds the row (SQLite: the write lock;
+ * PostgreSQL: FOR UPDATE) until the files are gone, so no requeue can come
+ * between. Where the check fails the files are left (logged). */
+static void discard_outputs(mt_core *c, mt_db *mdb, const char *task_id, int64_t attempt,
+                            char **paths, size_t n)
+{
+    if (!n)
+        return;
+    mt_err err;
+    mt_err_clear(&err);
+    bool found = false;
+    int64_t v;
+    char a[24], q[256];
+    snprintf(a, sizeof a, "%lld", (long long)attempt);
+    snprintf(q, sizeof q, "%s%s", current_run_sql,
+             mt_db_backend_of(mdb) == MT_DB_PG ? " FOR UPDATE" : "");
+    mt_status rc = store_begin(mdb, &err);
+    if (!rc)
+        rc = store_int(mdb, &err, &v, &found, q, task_id, c->node_id, a);
+    if (!rc && found)
+        for (size_t i = 0; i < n; i++) /* not left on this node's disk */
+            untrusted_objects_discard_output(c, paths[i]);
+    else if (rc)
+        mt_warn("task %s: its output files are left in place: whether its run is still the "
+                "current one could not be checked: %s",
+                task_id, err.msg);
+    else
+        mt_info("task %s: its output files are left in place: the run of attempt %lld is no "
+                "longer current",
+                task_id, (long long)attempt);
+    store_rollback(mdb);
 }
 
 /* Runs a claimed task and stores its outcome, claiming the next task in
@@ -969,8 +1113,7 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
                      "the task's outputs could not be stored (%s; see the server log)",
                      mt_status_name(frc));
             failing = true;
-            for (size_t i = 0; i < n_out; i++) /* not left on this node's disk */
-                untrusted_objects_discard_output(c, out_paths[i]);
+            discard_outputs(c, mdb, task_id, attempt, out_paths, n_out);
             continue;
         }
         mt_error("task %s: storing the outcome failed (%s); retrying", task_id, ferr.msg);
@@ -981,6 +1124,9 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
         free(out_paths[i]);
     free(out_paths);
     mt_job_result_clear(&res);
+    /* after the outcome's commit (or after giving up: a row still running
+     * is then the orphan check's, which runs it again) */
+    runs_del(task_id, attempt);
 }
 
 typedef struct thread_arg {
@@ -1055,7 +1201,149 @@ static void *worker_main(void *p)
     }
     /* a task claimed by the last commit but not run is put back in the
      * queue by the requeue at close (sched_requeue_running) */
+    if (got)
+        runs_del(task_id, attempt);
     core_stmt_thread_release();
+    return NULL;
+}
+
+/* ---- the orphan check (docs/design.md "Orphaned runs") -----------------
+ * A claim whose commit reported a failure may have committed all the same
+ * (the connection broke during COMMIT): the row is running under this
+ * node's id, and this node, alive and holding its liveness lock, is never
+ * swept (node_live.c). This thread finds such rows: local runs under this
+ * node's id whose (task, attempt) is not in the tracked set (runs_add). The
+ * order makes it safe for a run that goes on: the rows are read first, the
+ * set after; a run is added before its claim commits, so a row read as
+ * running is in the set unless its run ended (outcome committed: the fenced
+ * UPDATE below finds it no longer running with that attempt) or its claim
+ * never stood for this process. A row must be seen so in every round for
+ * ORPHAN_GRACE_MS before it is requeued: a fenced UPDATE (task, running,
+ * this node, attempt, no executor lease), keeping its place in the queue,
+ * with its "task requeued (orphaned)" entry in the same transaction; it then
+ * runs once more under a new claim. */
+typedef struct {
+    run_key k;
+    int64_t since_ms;
+} orphan_seen;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static mt_status orphan_requeue(core_sched *s, mt_db *db, const run_key *k, mt_err *err)
+{
+    mt_core *c = s->core;
+    mt_status rc = store_begin(db, err);
+    if (rc)
+        return rc;
+    char a[24], now[24], obj[8 + MT_ID_LEN];
+    snprintf(a, sizeof a, "%lld", (long long)k->attempt);
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    snprintf(obj, sizeof obj, "task:%s", k->task_id);
+    int n = 0;
+    if ((rc = store_run(db, err, &n,
+                        "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = "
+                        "NULL, log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = "
+                        "0, bytes_out = 0, fuel_used = 0, key_signs = 0, updated_at = CAST(? AS "
+                        "INTEGER) WHERE task_id = ? AND run_node = ? AND run_attempt = CAST(? AS "
+                        "INTEGER) AND " SQL_LOCAL_RUN(""),
+                        now, k->task_id, c->node_id, a)))
+        goto out;
+    if (n != 1) { /* finished or requeued meanwhile */
+        store_rollback(db);
+        return MT_OK;
+    }
+    if ((rc = audit_append(c, db, "scheduler", "task requeued (orphaned)", obj, 0, err)) ||
+        (rc = integ_task_result_seal(c, db, k->task_id, err)) || (rc = store_commit(db, err)))
+        goto out;
+    atomic_fetch_add(&s->orphans, 1);
+    mt_warn("task %s: its run (attempt %lld) was claimed by this node but nobody runs it (a "
+            "claim's commit reported a failure yet stood); back in the queue",
+            k->task_id, (long long)k->attempt);
+    sched_wake(c);
+    return MT_OK;
+out:
+    store_rollback(db);
+    return rc;
+}
+
+static void *orphan_main(void *p)
+{
+    core_sched *s = p;
+    mt_core *c = s->core;
+    orphan_seen *seen = calloc(ORPHAN_MAX, sizeof *seen), *next = calloc(ORPHAN_MAX, sizeof *next);
+    size_t n_seen = 0;
+    char q[256];
+    snprintf(q, sizeof q,
+             "SELECT task_id || ':' || CAST(run_attempt AS TEXT) FROM tasks WHERE run_node = ? "
+             "AND %s",
+             SQL_LOCAL_RUN(""));
+    pthread_mutex_lock(&s->mu);
+    while (seen && next && !atomic_load(&s->stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += ORPHAN_TICK_MS / 1000;
+        ts.tv_nsec += (ORPHAN_TICK_MS % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!atomic_load(&s->stop) && pthread_cond_timedwait(&s->ocv, &s->mu, &ts) != ETIMEDOUT)
+            ;
+        if (atomic_load(&s->stop))
+            break;
+        pthread_mutex_unlock(&s->mu);
+        json_t *rows = NULL;
+        mt_err err;
+        mt_err_clear(&err);
+        /* first the rows, then the set (see above) */
+        if (store_ids(s->orph_db, q, c->node_id, &rows, &err) != MT_OK) {
+            mt_debug("scheduler: the orphaned-run check failed: %s", err.msg);
+            n_seen = 0;
+            pthread_mutex_lock(&s->mu);
+            continue;
+        }
+        int64_t now = mono_ms();
+        size_t n = 0, i;
+        json_t *v;
+        json_array_foreach(rows, i, v)
+        {
+            const char *r = json_string_value(v);
+            const char *colon = r ? strchr(r, ':') : NULL;
+            if (n >= ORPHAN_MAX || !colon || colon - r != MT_ID_LEN)
+                continue;
+            run_key k;
+            memcpy(k.task_id, r, MT_ID_LEN);
+            k.task_id[MT_ID_LEN] = 0;
+            k.attempt = strtoll(colon + 1, NULL, 10);
+            if (runs_has(k.task_id, k.attempt))
+                continue;
+            int64_t since = now;
+            for (size_t j = 0; j < n_seen; j++)
+                if (seen[j].k.attempt == k.attempt && !strcmp(seen[j].k.task_id, k.task_id))
+                    since = seen[j].since_ms;
+            if (now - since >= ORPHAN_GRACE_MS) {
+                if (orphan_requeue(s, s->orph_db, &k, &err) != MT_OK)
+                    mt_warn("task %s: requeueing its orphaned run failed: %s; retrying",
+                            k.task_id, err.msg);
+                else
+                    continue;
+            }
+            next[n].k = k;
+            next[n++].since_ms = since;
+        }
+        json_decref(rows);
+        memcpy(seen, next, n * sizeof *next);
+        n_seen = n;
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(seen);
+    free(next);
     return NULL;
 }
 
@@ -1063,6 +1351,8 @@ static void sched_free(core_sched *s)
 {
     if (!s)
         return;
+    store_close(s->orph_db);
+    pthread_cond_destroy(&s->ocv);
     for (unsigned i = 0; i < s->n; i++)
         store_close(s->dbs ? s->dbs[i] : NULL);
     free(s->dbs);
@@ -1082,10 +1372,16 @@ void sched_stop(mt_core *c)
     pthread_mutex_lock(&s->mu);
     atomic_store(&s->stop, true);
     pthread_cond_broadcast(&s->cv);
+    pthread_cond_broadcast(&s->ocv);
     pthread_mutex_unlock(&s->mu);
+    if (s->orph_started)
+        pthread_join(s->orph, NULL);
     for (unsigned i = 0; i < s->n; i++)
         if (s->started[i])
             pthread_join(s->threads[i], NULL);
+    /* handed claims not run: requeued at close (sched_requeue_running) */
+    for (; s->ho_n; s->ho_n--, s->ho_head = (s->ho_head + 1) % SCHED_HANDOFF_MAX)
+        runs_del(s->ho[s->ho_head].task_id, s->ho[s->ho_head].attempt);
     sched_free(s);
     c->sched = NULL;
 }
@@ -1143,6 +1439,7 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
         *attempt = mt_db_col_int64(st, 0);
         *got = true;
         mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
+        runs_add(task_id, *attempt); /* before the commit (the orphan check) */
     }
     core_stmt_put(c, st);
     if (!rc && *got) {
@@ -1151,6 +1448,8 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
         if (!(rc = mt_db_writer_lock(mdb, err)))
             rc = audit_append(c, mdb, "scheduler", "task running", obj, 0, err);
     }
+    if (rc && *got)
+        runs_del(task_id, *attempt);
     if (rc)
         *got = false;
     return rc;
@@ -1179,7 +1478,10 @@ bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *at
                     task_id, err.msg);
         }
         /* the claim cannot be undone alone: the invoke fails whole */
+        bool claimed = got;
         mt_status rc = savepoint_leave(mdb, "claim_on_invoke", &got, err_out);
+        if (claimed && !got)
+            runs_del(task_id, *attempt);
         if (rc) {
             got = false;
             *rc_out = rc;
@@ -1208,13 +1510,17 @@ void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool
         atomic_fetch_add(&s->on_invoke, 1);
     }
     pthread_mutex_unlock(&s->mu);
+    /* rolled back, or its commit's outcome unknown (a broken connection may
+     * have committed it): the orphan check requeues a claim that stands */
+    if (!committed)
+        runs_del(task_id, attempt);
 }
 
 char *sched_metrics_text(mt_core *c)
 {
     core_sched *s = c ? c->sched : NULL;
     unsigned sleeping = 0;
-    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0, oi = 0;
+    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0, oi = 0, orp = 0;
     if (s) {
         pthread_mutex_lock(&s->mu);
         sleeping = s->sleeping;
@@ -1225,6 +1531,7 @@ char *sched_metrics_text(mt_core *c)
         tr = atomic_load(&s->transitions);
         dr = atomic_load(&s->dropped);
         oi = atomic_load(&s->on_invoke);
+        orp = atomic_load(&s->orphans);
     }
     char buf[4096];
     int n = snprintf(buf, sizeof buf,
@@ -1259,11 +1566,17 @@ char *sched_metrics_text(mt_core *c)
                  "# HELP mesatee_scheduler_claims_on_invoke_total Claims committed in the "
                  "invoke's own transaction (a thread was idle), not counted above.\n"
                  "# TYPE mesatee_scheduler_claims_on_invoke_total counter\n"
-                 "mesatee_scheduler_claims_on_invoke_total %llu\n",
+                 "mesatee_scheduler_claims_on_invoke_total %llu\n"
+                 "# HELP mesatee_scheduler_orphans_requeued_total Runs claimed by this node "
+                 "that nobody ran (a claim's commit reported a failure yet stood), put back "
+                 "in the queue.\n"
+                 "# TYPE mesatee_scheduler_orphans_requeued_total counter\n"
+                 "mesatee_scheduler_orphans_requeued_total %llu\n",
                  sleeping, (unsigned long long)ev, (unsigned long long)tm,
                  (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr,
                  c ? (int)nlive_claim_ok(c) : 1,
-                 c ? (unsigned long long)atomic_load(&c->live_lost) : 0ULL, (unsigned long long)oi);
+                 c ? (unsigned long long)atomic_load(&c->live_lost) : 0ULL, (unsigned long long)oi,
+                 (unsigned long long)orp);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
     if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */
@@ -1305,6 +1618,7 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cv, &ca);
+    pthread_cond_init(&s->ocv, &ca);
     pthread_condattr_destroy(&ca);
     s->n = core->workers;
     s->threads = calloc(s->n, sizeof *s->threads);
@@ -1319,6 +1633,8 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
     for (unsigned i = 0; i < s->n; i++)
         if ((rc = store_open(core->db_path, false, &s->dbs[i], err)))
             goto fail;
+    if ((rc = store_open(core->db_path, false, &s->orph_db, err)))
+        goto fail;
     core->sched = s;
     for (unsigned i = 0; i < s->n; i++) {
         thread_arg *ta = malloc(sizeof *ta);
@@ -1335,6 +1651,14 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
             break;
         }
         s->started[i] = true;
+    }
+    if (!rc) {
+        int e = pthread_create(&s->orph, NULL, orphan_main, s);
+        if (e)
+            rc = mt_err_set(err, MT_EINTERNAL, "cannot start the orphaned-run check: %s",
+                            strerror(e));
+        else
+            s->orph_started = true;
     }
     if (rc) {
         sched_stop(core);

@@ -716,6 +716,199 @@ static uint64_t metric(mt_core *c, const char *name)
     return v;
 }
 
+/* Orphaned runs (sched.c orphan_main; docs/design.md "Orphaned runs"): a
+ * claim whose commit reported a failure yet stood leaves a row running under
+ * this node's id that no thread runs. Simulated here by putting a finished
+ * task back to running under the node id with a new attempt (what a claim
+ * writes), no thread running it: the orphan check puts it back in the queue
+ * with a "task requeued (orphaned)" entry and it runs once more. A task that
+ * really runs (held at a gate: __test_spin) while the check looks is never
+ * requeued: it runs from before the orphan was made, so every check round
+ * that saw the orphan for the whole grace period saw it too. Both backends. */
+static void test_orphaned_run(void **state)
+{
+    (void)state;
+    cluster *cl = &g_cl;
+    mt_core *c0 = cl->node[0].core;
+    mt_err err;
+    uint64_t orph0 = 0;
+    for (int i = 0; i < NCORES; i++)
+        orph0 += metric(cl->node[i].core, "mesatee_scheduler_orphans_requeued_total");
+    /* the held run */
+    json_t *o = NULL;
+    assert_int_equal(treq(&cl->node[0], "POST", "/v1/functions", cl->tok,
+                          "{\"name\":\"gate\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                          "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                          &o),
+                     201);
+    char fn[33], sql[400];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    snprintf(sql, sizeof sql, "UPDATE functions SET builtin = '__test_spin' WHERE function_id = '%s'",
+             fn);
+    exec_sql(c0, sql);
+    pthread_mutex_lock(&c0->mu);
+    mt_status rc = integ_function_seal(c0, c0->db, fn, &err);
+    pthread_mutex_unlock(&c0->mu);
+    assert_int_equal(rc, MT_OK);
+    char saved[33], held[33], tid[33];
+    memcpy(saved, cl->fn, sizeof saved);
+    memcpy(cl->fn, fn, sizeof cl->fn);
+    invoke_on(cl, &cl->node[0], 11, held);
+    memcpy(cl->fn, saved, sizeof saved);
+    wait_task_status(cl, held, "running");
+    char *held_attempt = task_col(c0, "CAST(run_attempt AS TEXT)", held);
+
+    /* the orphan: a finished task, running again under this node's id */
+    invoke_on(cl, &cl->node[1], 12, tid);
+    wait_task_status(cl, tid, "finished");
+    assert_int_equal(audit_count(c0, "task finished", tid), 1);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'running', run_node = '%s', lease_until = 0, "
+             "run_attempt = run_attempt + 1, result = NULL WHERE task_id = '%s'",
+             c0->node_id, tid);
+    exec_sql(c0, sql);
+    for (int waited = 0; audit_count(c0, "task finished", tid) < 2 && waited < 90000;
+         waited += 50)
+        sleep_ms(50);
+    assert_int_equal(audit_count(c0, "task finished", tid), 2);
+    wait_task_status(cl, tid, "finished");
+    assert_int_equal(audit_count(c0, "task requeued (orphaned)", tid), 1);
+    assert_int_equal(audit_count(c0, "task running", tid), 2); /* its first claim and one more */
+    uint64_t orph = 0;
+    for (int i = 0; i < NCORES; i++)
+        orph += metric(cl->node[i].core, "mesatee_scheduler_orphans_requeued_total");
+    assert_int_equal(orph, orph0 + 1);
+
+    /* the held run went on, untouched */
+    char *v = task_col(c0, "status", held);
+    assert_string_equal(v, "running");
+    free(v);
+    v = task_col(c0, "CAST(run_attempt AS TEXT)", held);
+    assert_string_equal(v, held_attempt);
+    free(v);
+    free(held_attempt);
+    assert_int_equal(audit_count(c0, "task requeued (orphaned)", held), 0);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/tasks/%s/cancel", held);
+    assert_int_equal(treq(&cl->node[0], "POST", path, cl->tok, NULL, &o), 200);
+    json_decref(o);
+    wait_task_status(cl, held, "canceled");
+}
+
+/* Creates and approves one echo task through node 0, not invoked. */
+static void create_approved(cluster *cl, int k, char tid[33])
+{
+    json_t *o = NULL;
+    assert_int_equal(treqf(&cl->node[0], "POST", "/v1/tasks", cl->tok, &o,
+                           "{\"function_id\":\"%s\",\"arguments\":{\"message\":\"m%d\"}}",
+                           cl->fn, k),
+                     201);
+    snprintf(tid, 33, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    char path[160];
+    snprintf(path, sizeof path, "/v1/tasks/%s/approve", tid);
+    assert_int_equal(treq(&cl->node[0], "POST", path, cl->tok, NULL, &o), 200);
+    json_decref(o);
+}
+
+/* An invoke's transaction as api.c runs it (stage, claim on invoke), on
+ * node 0's connection; commit or roll back, then the hand-off told
+ * `committed`. Retries while no thread of node 0 sleeps (the claim on
+ * invoke needs one). */
+static void invoke_claim_tx(cluster *cl, const char *tid, bool commit, bool committed)
+{
+    mt_core *c0 = cl->node[0].core;
+    for (int tries = 0;; tries++) {
+        if (tries > 3000)
+            fail_msg("no scheduler thread of node 0 became idle");
+        pthread_mutex_lock(&c0->mu);
+        mt_err err;
+        int64_t attempt = 0;
+        mt_status rc = store_begin(c0->db, &err);
+        if (!rc)
+            rc = store_run(c0->db, &err, NULL,
+                           "UPDATE tasks SET status = 'staged', staged_seq = (SELECT "
+                           "coalesce(max(staged_seq), 0) + 1 FROM tasks) WHERE task_id = ?",
+                           tid);
+        if (rc) {
+            store_rollback(c0->db);
+            pthread_mutex_unlock(&c0->mu);
+            fail_msg("staging: %s", err.msg);
+        }
+        mt_status crc = MT_OK;
+        bool claimed = sched_invoke_claim(c0, c0->db, tid, &attempt, &crc, &err);
+        if (!claimed || crc) {
+            store_rollback(c0->db);
+            pthread_mutex_unlock(&c0->mu);
+            if (crc)
+                fail_msg("claim on invoke: %s", err.msg);
+            sleep_ms(20);
+            continue;
+        }
+        if (commit)
+            rc = store_commit(c0->db, &err);
+        else
+            store_rollback(c0->db);
+        sched_invoke_claimed(c0, tid, attempt, committed);
+        pthread_mutex_unlock(&c0->mu);
+        if (rc)
+            fail_msg("commit: %s", err.msg);
+        return;
+    }
+}
+
+/* Claim on invoke, the invoke rolled back after the claim: the task is as
+ * before (approved, no claim entry), nothing runs it, no orphan; invoked
+ * again it runs once. */
+static void test_invoke_claim_rolled_back(void **state)
+{
+    (void)state;
+    cluster *cl = &g_cl;
+    mt_core *c0 = cl->node[0].core;
+    char tid[33];
+    create_approved(cl, 21, tid);
+    char *before = task_col(c0, "status", tid);
+    invoke_claim_tx(cl, tid, false, false);
+    char *v = task_col(c0, "status", tid);
+    assert_string_equal(v, before);
+    free(v);
+    free(before);
+    assert_int_equal(audit_count(c0, "task running", tid), 0);
+    char path[160];
+    json_t *o = NULL;
+    snprintf(path, sizeof path, "/v1/tasks/%s/invoke", tid);
+    assert_int_equal(treq(&cl->node[0], "POST", path, cl->tok, NULL, &o), 200);
+    json_decref(o);
+    wait_task_status(cl, tid, "finished");
+    assert_int_equal(audit_count(c0, "task running", tid), 1);
+    assert_int_equal(audit_count(c0, "task finished", tid), 1);
+    assert_int_equal(audit_count(c0, "task requeued (orphaned)", tid), 0);
+}
+
+/* Claim on invoke whose COMMIT happened although it was reported failed
+ * (a connection broken during COMMIT): the hand-off is dropped
+ * (committed = false) and the row stays running under this node's id with
+ * nobody running it. The orphan check requeues it and it runs once: one
+ * orphan entry, two claims, one outcome. Fails without the check: the task
+ * stays running. */
+static void test_invoke_claim_commit_unknown(void **state)
+{
+    (void)state;
+    cluster *cl = &g_cl;
+    mt_core *c0 = cl->node[0].core;
+    char tid[33];
+    create_approved(cl, 22, tid);
+    invoke_claim_tx(cl, tid, true, false);
+    for (int waited = 0; audit_count(c0, "task finished", tid) < 1 && waited < 90000;
+         waited += 50)
+        sleep_ms(50);
+    wait_task_status(cl, tid, "finished");
+    assert_int_equal(audit_count(c0, "task requeued (orphaned)", tid), 1);
+    assert_int_equal(audit_count(c0, "task running", tid), 2);
+    assert_int_equal(audit_count(c0, "task finished", tid), 1);
+}
+
 /* A node that cannot take its liveness lock claims nothing (node_live.c):
  * the sweeper on another node would take its runs for those of a stopped
  * node. This test ends every node's lock session and holds the locks
@@ -823,6 +1016,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dead_node),
         cmocka_unit_test(test_late_outcome_dropped),
         cmocka_unit_test(test_no_claim_without_lock),
+        cmocka_unit_test(test_orphaned_run),
+        cmocka_unit_test(test_invoke_claim_rolled_back),
+        cmocka_unit_test(test_invoke_claim_commit_unknown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
