@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "mt_err.h"
 
@@ -73,6 +74,9 @@ mt_status mt_mkdirs(const char *path, int mode, mt_err *err);
 int64_t mt_now(void);
 /* Monotonic milliseconds. */
 int64_t mt_mono_ms(void);
+/* *ts = CLOCK_MONOTONIC now + ms (ms >= 0): a deadline for
+ * pthread_cond_timedwait on a condition variable set to CLOCK_MONOTONIC. */
+void mt_mono_deadline(struct timespec *ts, long ms);
 
 /* Formats t as RFC 3339 UTC ("2026-11-23T07:00:00Z") into out (>= 21 bytes). */
 void mt_time_format(int64_t t, char out[32]);

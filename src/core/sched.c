@@ -1180,12 +1180,7 @@ static void *worker_main(void *p)
             int e = 0;
             if (failed) {
                 struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                ts.tv_nsec += RETRY_MS * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                    ts.tv_sec++;
-                    ts.tv_nsec -= 1000000000L;
-                }
+                mt_mono_deadline(&ts, RETRY_MS);
                 e = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
             } else
                 pthread_cond_wait(&s->cv, &s->mu);
@@ -1285,13 +1280,7 @@ static void *orphan_main(void *p)
     pthread_mutex_lock(&s->mu);
     while (seen && next && !atomic_load(&s->stop)) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += ORPHAN_TICK_MS / 1000;
-        ts.tv_nsec += (ORPHAN_TICK_MS % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        mt_mono_deadline(&ts, ORPHAN_TICK_MS);
         while (!atomic_load(&s->stop) && pthread_cond_timedwait(&s->ocv, &s->mu, &ts) != ETIMEDOUT)
             ;
         if (atomic_load(&s->stop))
