@@ -104,16 +104,20 @@ static pthread_mutex_t g_runs_mu = PTHREAD_MUTEX_INITIALIZER;
 static run_key *g_runs;
 static size_t g_runs_n, g_runs_cap;
 
-static void runs_add(const char *task_id, int64_t attempt)
+/* false when out of memory: the caller must fail (roll back) the claim, so
+ * no run this process goes on with is ever untracked (the orphan check would
+ * requeue it while it runs; SQLite's outcome is not fenced by attempt). */
+static bool runs_add(const char *task_id, int64_t attempt)
 {
     pthread_mutex_lock(&g_runs_mu);
     if (g_runs_n == g_runs_cap) {
         size_t cap = g_runs_cap ? g_runs_cap * 2 : 64;
         run_key *n = realloc(g_runs, cap * sizeof *n);
-        if (!n) { /* untracked: at worst requeued and run again (fenced) */
+        if (!n) {
             pthread_mutex_unlock(&g_runs_mu);
-            mt_error("scheduler: out of memory tracking task %s's run", task_id);
-            return;
+            mt_error("scheduler: out of memory tracking task %s's run; the claim is undone",
+                     task_id);
+            return false;
         }
         g_runs = n;
         g_runs_cap = cap;
@@ -121,6 +125,7 @@ static void runs_add(const char *task_id, int64_t attempt)
     snprintf(g_runs[g_runs_n].task_id, sizeof g_runs[g_runs_n].task_id, "%s", task_id);
     g_runs[g_runs_n++].attempt = attempt;
     pthread_mutex_unlock(&g_runs_mu);
+    return true;
 }
 
 static void runs_del(const char *task_id, int64_t attempt)
@@ -449,8 +454,11 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
             *attempt = a;
         *got = true;
         mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
-        runs_add(task_id, a); /* before the commit (the orphan check) */
-        if (rc)
+        /* tracked before the commit (the orphan check) */
+        if (!runs_add(task_id, a)) {
+            if (!rc)
+                rc = mt_err_set(err, MT_ENOMEM, "out of memory tracking a claimed run");
+        } else if (rc)
             runs_del(task_id, a);
     }
     core_stmt_put(c, st);
@@ -1235,18 +1243,59 @@ static mt_status orphan_requeue(core_sched *s, mt_db *db, const run_key *k, mt_e
     mt_status rc = store_begin(db, err);
     if (rc)
         return rc;
-    char a[24], now[24], obj[8 + MT_ID_LEN];
+    char a[24], now[24], nl[24], obj[8 + MT_ID_LEN];
     snprintf(a, sizeof a, "%lld", (long long)k->attempt);
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     snprintf(obj, sizeof obj, "task:%s", k->task_id);
+    /* the run, fenced: this node, this attempt, a local run */
+    int64_t lost = 0, cancel = 0;
+    bool found = false, found2 = false;
+    if ((rc = store_int(db, err, &lost, &found,
+                        "SELECT node_lost FROM tasks WHERE task_id = ? AND run_node = ? AND "
+                        "run_attempt = CAST(? AS INTEGER) AND " SQL_LOCAL_RUN(""),
+                        k->task_id, c->node_id, a)) ||
+        (found && (rc = store_int(db, err, &cancel, &found2,
+                                  "SELECT cancel_requested FROM tasks WHERE task_id = ?",
+                                  k->task_id))))
+        goto out;
+    if (!found) { /* finished or requeued meanwhile */
+        store_rollback(db);
+        return MT_OK;
+    }
+    /* a lost run counts like a run lost with its node (node_live.c): a run
+     * whose outcome can never be stored is not run again and again */
+    lost++;
+    snprintf(nl, sizeof nl, "%lld", (long long)lost);
+    uint32_t max = c->run_max_attempts;
+    if (cancel || lost >= (int64_t)max) {
+        if ((rc = store_run(db, err, NULL,
+                            "UPDATE tasks SET node_lost = CAST(? AS INTEGER) WHERE task_id = ?",
+                            nl, k->task_id)) ||
+            (rc = store_commit(db, err)))
+            goto out;
+        char reason[200];
+        snprintf(reason, sizeof reason,
+                 "the task's run ended on this node without a stored outcome (node id %s); "
+                 "runs lost: %lld, no attempt left of %u",
+                 c->node_id, (long long)lost, max);
+        mt_job_result r;
+        memset(&r, 0, sizeof r);
+        r.canceled = true;
+        mt_warn("task %s: %s", k->task_id, cancel ? "run lost, cancellation requested: canceled"
+                                                  : reason);
+        rc = sched_finish(c, db, k->task_id, cancel ? &r : NULL, cancel ? NULL : reason, err);
+        if (!rc)
+            atomic_fetch_add(&s->orphans, 1);
+        return rc;
+    }
     int n = 0;
     if ((rc = store_run(db, err, &n,
                         "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = "
                         "NULL, log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = "
-                        "0, bytes_out = 0, fuel_used = 0, key_signs = 0, updated_at = CAST(? AS "
-                        "INTEGER) WHERE task_id = ? AND run_node = ? AND run_attempt = CAST(? AS "
-                        "INTEGER) AND " SQL_LOCAL_RUN(""),
-                        now, k->task_id, c->node_id, a)))
+                        "0, bytes_out = 0, fuel_used = 0, key_signs = 0, node_lost = CAST(? AS "
+                        "INTEGER), updated_at = CAST(? AS INTEGER) WHERE task_id = ? AND "
+                        "run_node = ? AND run_attempt = CAST(? AS INTEGER) AND " SQL_LOCAL_RUN(""),
+                        nl, now, k->task_id, c->node_id, a)))
         goto out;
     if (n != 1) { /* finished or requeued meanwhile */
         store_rollback(db);
@@ -1257,9 +1306,11 @@ static mt_status orphan_requeue(core_sched *s, mt_db *db, const run_key *k, mt_e
         goto out;
     atomic_fetch_add(&s->orphans, 1);
     mt_warn("task %s: its run (attempt %lld) was claimed by this node but nobody runs it (a "
-            "claim's commit reported a failure yet stood); back in the queue",
-            k->task_id, (long long)k->attempt);
+            "claim's commit reported a failure yet stood, or its outcome could not be stored); "
+            "back in the queue, attempt %lld of %u",
+            k->task_id, (long long)k->attempt, (long long)lost + 1, max);
     sched_wake(c);
+    core_task_event(c);
     return MT_OK;
 out:
     store_rollback(db);
@@ -1428,7 +1479,12 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
         *attempt = mt_db_col_int64(st, 0);
         *got = true;
         mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
-        runs_add(task_id, *attempt); /* before the commit (the orphan check) */
+        /* tracked before the commit (the orphan check); untracked: no claim */
+        if (!runs_add(task_id, *attempt)) {
+            if (!rc)
+                rc = mt_err_set(err, MT_ENOMEM, "out of memory tracking a claimed run");
+            *got = false;
+        }
     }
     core_stmt_put(c, st);
     if (!rc && *got) {
@@ -1558,7 +1614,7 @@ char *sched_metrics_text(mt_core *c)
                  "mesatee_scheduler_claims_on_invoke_total %llu\n"
                  "# HELP mesatee_scheduler_orphans_requeued_total Runs claimed by this node "
                  "that nobody ran (a claim's commit reported a failure yet stood), put back "
-                 "in the queue.\n"
+                 "in the queue (or failed/canceled at the attempt limit).\n"
                  "# TYPE mesatee_scheduler_orphans_requeued_total counter\n"
                  "mesatee_scheduler_orphans_requeued_total %llu\n",
                  sleeping, (unsigned long long)ev, (unsigned long long)tm,

@@ -794,6 +794,35 @@ static void test_orphaned_run(void **state)
     assert_int_equal(treq(&cl->node[0], "POST", path, cl->tok, NULL, &o), 200);
     json_decref(o);
     wait_task_status(cl, held, "canceled");
+
+    /* an orphan at its last attempt is failed, not run again (a run whose
+     * outcome can never be stored must not run forever); one whose
+     * cancellation was asked is canceled */
+    char last[33], canc[33];
+    invoke_on(cl, &cl->node[1], 13, last);
+    wait_task_status(cl, last, "finished");
+    invoke_on(cl, &cl->node[1], 14, canc);
+    wait_task_status(cl, canc, "finished");
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'running', run_node = '%s', lease_until = 0, "
+             "run_attempt = run_attempt + 1, result = NULL, node_lost = %u WHERE task_id = '%s'",
+             c0->node_id, c0->run_max_attempts - 1, last);
+    exec_sql(c0, sql);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'running', run_node = '%s', lease_until = 0, "
+             "run_attempt = run_attempt + 1, result = NULL, cancel_requested = 1 "
+             "WHERE task_id = '%s'",
+             c0->node_id, canc);
+    exec_sql(c0, sql);
+    wait_task_status(cl, last, "failed");
+    wait_task_status(cl, canc, "canceled");
+    v = task_col(c0, "failure_reason", last);
+    assert_non_null(strstr(v, "without a stored outcome"));
+    free(v);
+    assert_int_equal(audit_count(c0, "task requeued (orphaned)", last), 0);
+    assert_int_equal(audit_count(c0, "task requeued (orphaned)", canc), 0);
+    assert_int_equal(audit_count(c0, "task running", last), 1); /* never run again */
+    assert_int_equal(audit_count(c0, "task running", canc), 1);
 }
 
 /* Creates and approves one echo task through node 0, not invoked. */
