@@ -393,9 +393,6 @@ static mt_status claim_tx_begin(mt_db *mdb, mt_err *err)
     return store_begin(mdb, err);
 }
 
-/* Claims the oldest staged task inside the caller's transaction; *got false
- * when the queue is empty; *attempt (may be NULL) its claim count
- * (tasks.run_attempt, which the outcome of a local run checks). */
 /* True while a task claimed with its invoke waits in the hand-off queue:
  * a thread finishing a task then takes that one next instead of claiming
  * another from the store (so a handed task waits at most one task). */
@@ -436,6 +433,9 @@ static mt_status savepoint_leave(mt_db *mdb, const char *name, bool *got, mt_err
     return rc;
 }
 
+/* Claims the oldest staged task inside the caller's transaction; *got false
+ * when the queue is empty; *attempt (may be NULL) its claim count
+ * (tasks.run_attempt, which the outcome of a local run checks). */
 static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], bool *got,
                           int64_t *attempt, mt_err *err)
 {
@@ -1041,7 +1041,8 @@ static void discard_outputs(mt_core *c, mt_db *mdb, const char *task_id, int64_t
     snprintf(a, sizeof a, "%lld", (long long)attempt);
     snprintf(q, sizeof q, "%s%s", current_run_sql,
              mt_db_backend_of(mdb) == MT_DB_PG ? " FOR UPDATE" : "");
-    mt_status rc = store_begin(mdb, &err);
+    /* the row lock (SQLite: the write lock) only, not the cluster's writer lock */
+    mt_status rc = claim_tx_begin(mdb, &err);
     if (!rc)
         rc = store_int(mdb, &err, &v, &found, q, task_id, c->node_id, a);
     if (!rc && found)
