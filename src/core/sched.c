@@ -1433,28 +1433,31 @@ void sched_wake(mt_core *c)
     sched_wake_local(c);
 }
 
-void sched_wake_local(mt_core *c)
+/* A new generation for this process's scheduler threads: one sleeping
+ * thread woken (one task staged: the others see the new generation when they
+ * next look), or all of them. */
+static void wake_threads(mt_core *c, bool all)
 {
     core_sched *s = c->sched;
     if (!s)
         return;
     pthread_mutex_lock(&s->mu);
     s->gen++;
-    /* one task staged: one sleeping thread is enough (the others see the
-     * new generation when they next look) */
-    pthread_cond_signal(&s->cv);
+    if (all)
+        pthread_cond_broadcast(&s->cv);
+    else
+        pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
+}
+
+void sched_wake_local(mt_core *c)
+{
+    wake_threads(c, false);
 }
 
 void sched_wake_all(mt_core *c)
 {
-    core_sched *s = c->sched;
-    if (!s)
-        return;
-    pthread_mutex_lock(&s->mu);
-    s->gen++;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
+    wake_threads(c, true);
 }
 
 /* ---- claim on invoke (issue 13) ---------------------------------------- */
