@@ -1231,13 +1231,6 @@ typedef struct {
     int64_t since_ms;
 } orphan_seen;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static mt_status orphan_requeue(core_sched *s, mt_db *db, const run_key *k, mt_err *err)
 {
     mt_core *c = s->core;
@@ -1348,7 +1341,7 @@ static void *orphan_main(void *p)
             pthread_mutex_lock(&s->mu);
             continue;
         }
-        int64_t now = mono_ms();
+        int64_t now = mt_mono_ms();
         size_t n = 0, i;
         json_t *v;
         json_array_foreach(rows, i, v)
