@@ -1,11 +1,12 @@
 /* cli_progress: see cli_progress.h. */
 #include "cli_progress.h"
 
+#include "mt_util.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static struct {
@@ -14,13 +15,6 @@ static struct {
     int64_t last_ms;
     size_t last_len;
 } g;
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "12.3 MiB" style size into buf. */
 static const char *human(uint64_t n, char *buf, size_t cap)
@@ -59,7 +53,7 @@ static void on_progress(const mesatee_progress *p, void *ud)
     uint64_t total = p->up_total ? p->up_total : p->down_total;
     if (!now && !total)
         return;
-    int64_t t = now_ms();
+    int64_t t = mt_mono_ms();
     bool done = total && now >= total;
     if (!done && g.drawn && t - g.last_ms < 200) /* redraw at most 5 times a second */
         return;
