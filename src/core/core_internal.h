@@ -647,6 +647,21 @@ void sched_stop(mt_core *c);
  * requeued (stop)"; one whose cancellation was requested is canceled. Only for tasks no thread of this process runs any more
  * (after sched_stop / once the executor API stopped). */
 mt_status sched_requeue_running(mt_core *c, mt_db *db, mt_err *err);
+/* A local run that ended without a stored outcome: its node stopped
+ * (node_live.c) or this node's run was orphaned (sched.c). In its own
+ * transaction, fenced on (task, run_node = node, local run) and, when
+ * attempt >= 0, run_attempt = attempt: counted in tasks.node_lost; at the
+ * run_max_attempts-th loss failed ("<why> (node id <node>); runs lost: N, no
+ * attempt left of M"), canceled when its cancellation was asked (both by
+ * sched_finish), else requeued (same place in the queue, outcome cleared and
+ * re-sealed) with the audit entry `requeue_entry`. *out: SCHED_LOST_NONE
+ * (finished or requeued meanwhile: nothing done), SCHED_LOST_REQUEUED or
+ * SCHED_LOST_ENDED. `why` and `requeue_entry` are constants (no input
+ * bytes). The caller logs a requeue; a failure or cancel is logged here. */
+typedef enum { SCHED_LOST_NONE, SCHED_LOST_REQUEUED, SCHED_LOST_ENDED } sched_lost;
+mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char *node,
+                         int64_t attempt, const char *why, const char *requeue_entry,
+                         sched_lost *out, int64_t *lost_count, mt_err *err);
 /* Remote executors (remote_sched.c): claims the oldest staged task and
  * builds its job (*got false when none; a task whose job cannot be built is
  * left 'running' for the caller to fail with sched_finish); frees a job;

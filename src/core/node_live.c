@@ -131,78 +131,21 @@ static mt_status lose_run(struct core_nlive *w, mt_db *db, const char *task_id, 
                           mt_err *err)
 {
     mt_core *c = w->core;
-    mt_status rc = store_begin(db, err);
-    if (rc)
+    sched_lost out;
+    int64_t lost = 0;
+    mt_status rc = sched_lose_run(c, db, task_id, node, -1, "the node that ran the task stopped",
+                                  "task requeued (node stopped)", &out, &lost, err);
+    if (rc || out == SCHED_LOST_NONE)
         return rc;
-    int64_t lost = 0, cancel = 0;
-    bool found = false, found2 = false;
-    if ((rc = store_int(db, err, &lost, &found,
-                        "SELECT node_lost FROM tasks WHERE task_id = ? AND run_node = ? AND " LOCAL_RUN,
-                        task_id, node)) ||
-        (found && (rc = store_int(db, err, &cancel, &found2,
-                                  "SELECT cancel_requested FROM tasks WHERE task_id = ?",
-                                  task_id))))
-        goto out;
-    if (!found) { /* finished, or requeued, meanwhile */
-        store_rollback(db);
+    if (out == SCHED_LOST_ENDED) {
+        atomic_fetch_add(&w->failed, 1);
         return MT_OK;
     }
-    lost++;
-    char nl[24], now[24], obj[8 + MT_ID_LEN];
-    snprintf(nl, sizeof nl, "%lld", (long long)lost);
-    snprintf(now, sizeof now, "%lld", (long long)mt_now());
-    snprintf(obj, sizeof obj, "task:%s", task_id);
-    uint32_t max = c->run_max_attempts;
-    if (cancel || lost >= (int64_t)max) {
-        /* as an expired lease's last attempt (remote_sched.c expire_one): the
-         * count first, the outcome by sched_finish in its own transaction (a
-         * crash between them leaves a run that fails the next round) */
-        if ((rc = store_run(db, err, NULL, "UPDATE tasks SET node_lost = CAST(? AS INTEGER) "
-                                           "WHERE task_id = ?",
-                            nl, task_id)) ||
-            (rc = store_commit(db, err)))
-            goto out;
-        char reason[200];
-        snprintf(reason, sizeof reason,
-                 "the node that ran the task stopped (node id %s); it was lost with its node "
-                 "%lld time(s), no attempt left of %u",
-                 node, (long long)lost, max);
-        mt_job_result r;
-        memset(&r, 0, sizeof r);
-        r.canceled = true;
-        if (cancel)
-            mt_warn("task %s: the node that ran it stopped (node id %s); its cancellation was "
-                    "requested: canceled",
-                    task_id, node);
-        else
-            mt_warn("task %s: %s", task_id, reason);
-        rc = sched_finish(c, db, task_id, cancel ? &r : NULL, cancel ? NULL : reason, err);
-        if (!rc)
-            atomic_fetch_add(&w->failed, 1);
-        return rc;
-    }
-    /* staged_seq is kept: the task runs next; the next claim's run_attempt
-     * makes a late outcome of the lost run miss (sched.c finish) */
-    if ((rc = audit_append(c, db, "scheduler", "task requeued (node stopped)", obj, 0, err)) ||
-        (rc = store_run(db, err, NULL,
-                        "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = "
-                        "NULL, log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = "
-                        "0, bytes_out = 0, fuel_used = 0, key_signs = 0, node_lost = "
-                        "CAST(? AS INTEGER), updated_at = CAST(? AS INTEGER) WHERE task_id = ? "
-                        "AND status = 'running'",
-                        nl, now, task_id)) ||
-        (rc = integ_task_result_seal(c, db, task_id, err)) || (rc = store_commit(db, err)))
-        goto out;
     atomic_fetch_add(&w->requeued, 1);
     mt_warn("task %s: the node that ran it stopped (node id %s, without its liveness lock for "
             "%u ms or more); back in the queue, attempt %lld of %u",
-            task_id, node, atomic_load(&w->grace_ms), (long long)lost + 1, max);
-    sched_wake(c); /* any node's scheduler claims it */
-    core_task_event(c);
+            task_id, node, atomic_load(&w->grace_ms), (long long)lost + 1, c->run_max_attempts);
     return MT_OK;
-out:
-    store_rollback(db);
-    return rc;
 }
 
 /* The runs of a node that stayed without its lock for the grace period. */

@@ -1231,84 +1231,111 @@ typedef struct {
     int64_t since_ms;
 } orphan_seen;
 
-static mt_status orphan_requeue(core_sched *s, mt_db *db, const run_key *k, mt_err *err)
+mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char *node,
+                         int64_t attempt, const char *why, const char *requeue_entry,
+                         sched_lost *out, int64_t *lost_count, mt_err *err)
 {
-    mt_core *c = s->core;
+    *out = SCHED_LOST_NONE;
     mt_status rc = store_begin(db, err);
     if (rc)
         return rc;
     char a[24], now[24], nl[24], obj[8 + MT_ID_LEN];
-    snprintf(a, sizeof a, "%lld", (long long)k->attempt);
+    snprintf(a, sizeof a, "%lld", (long long)attempt);
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
-    snprintf(obj, sizeof obj, "task:%s", k->task_id);
-    /* the run, fenced: this node, this attempt, a local run */
+    snprintf(obj, sizeof obj, "task:%s", task_id);
+    /* the run, fenced: this node, (this attempt,) a local run; attempt < 0
+     * matches any (CAST(-1) never equals a claimed attempt, so the OR) */
+#define LOST_FENCE                                                                            \
+    "task_id = ? AND run_node = ? AND (CAST(? AS INTEGER) < 0 OR run_attempt = CAST(? AS "    \
+    "INTEGER)) AND " SQL_LOCAL_RUN("")
     int64_t lost = 0, cancel = 0;
     bool found = false, found2 = false;
-    if ((rc = store_int(db, err, &lost, &found,
-                        "SELECT node_lost FROM tasks WHERE task_id = ? AND run_node = ? AND "
-                        "run_attempt = CAST(? AS INTEGER) AND " SQL_LOCAL_RUN(""),
-                        k->task_id, c->node_id, a)) ||
+    if ((rc = store_int(db, err, &lost, &found, "SELECT node_lost FROM tasks WHERE " LOST_FENCE,
+                        task_id, node, a, a)) ||
         (found && (rc = store_int(db, err, &cancel, &found2,
                                   "SELECT cancel_requested FROM tasks WHERE task_id = ?",
-                                  k->task_id))))
+                                  task_id))))
         goto out;
     if (!found) { /* finished or requeued meanwhile */
         store_rollback(db);
         return MT_OK;
     }
-    /* a lost run counts like a run lost with its node (node_live.c): a run
-     * whose outcome can never be stored is not run again and again */
+    /* every loss counts: a run whose outcome can never be stored, or whose
+     * node keeps stopping, is not run again and again */
     lost++;
+    if (lost_count)
+        *lost_count = lost;
     snprintf(nl, sizeof nl, "%lld", (long long)lost);
     uint32_t max = c->run_max_attempts;
     if (cancel || lost >= (int64_t)max) {
+        /* as an expired lease's last attempt (remote_sched.c expire_one): the
+         * count first, the outcome by sched_finish in its own transaction (a
+         * crash between them leaves a run that fails the next round) */
         if ((rc = store_run(db, err, NULL,
                             "UPDATE tasks SET node_lost = CAST(? AS INTEGER) WHERE task_id = ?",
-                            nl, k->task_id)) ||
+                            nl, task_id)) ||
             (rc = store_commit(db, err)))
             goto out;
-        char reason[200];
-        snprintf(reason, sizeof reason,
-                 "the task's run ended on this node without a stored outcome (node id %s); "
-                 "runs lost: %lld, no attempt left of %u",
-                 c->node_id, (long long)lost, max);
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s (node id %s); runs lost: %lld, no attempt left of %u",
+                 why, node, (long long)lost, max);
         mt_job_result r;
         memset(&r, 0, sizeof r);
         r.canceled = true;
-        mt_warn("task %s: %s", k->task_id, cancel ? "run lost, cancellation requested: canceled"
-                                                  : reason);
-        rc = sched_finish(c, db, k->task_id, cancel ? &r : NULL, cancel ? NULL : reason, err);
+        if (cancel)
+            mt_warn("task %s: %s (node id %s); its cancellation was requested: canceled",
+                    task_id, why, node);
+        else
+            mt_warn("task %s: %s", task_id, reason);
+        rc = sched_finish(c, db, task_id, cancel ? &r : NULL, cancel ? NULL : reason, err);
         if (!rc)
-            atomic_fetch_add(&s->orphans, 1);
+            *out = SCHED_LOST_ENDED;
         return rc;
     }
+    /* staged_seq is kept: the task runs next; the next claim's run_attempt
+     * makes a late outcome of the lost run miss (finish) */
     int n = 0;
     if ((rc = store_run(db, err, &n,
                         "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = "
                         "NULL, log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = "
                         "0, bytes_out = 0, fuel_used = 0, key_signs = 0, node_lost = CAST(? AS "
-                        "INTEGER), updated_at = CAST(? AS INTEGER) WHERE task_id = ? AND "
-                        "run_node = ? AND run_attempt = CAST(? AS INTEGER) AND " SQL_LOCAL_RUN(""),
-                        nl, now, k->task_id, c->node_id, a)))
+                        "INTEGER), updated_at = CAST(? AS INTEGER) WHERE " LOST_FENCE,
+                        nl, now, task_id, node, a, a)))
         goto out;
+#undef LOST_FENCE
     if (n != 1) { /* finished or requeued meanwhile */
         store_rollback(db);
         return MT_OK;
     }
-    if ((rc = audit_append(c, db, "scheduler", "task requeued (orphaned)", obj, 0, err)) ||
-        (rc = integ_task_result_seal(c, db, k->task_id, err)) || (rc = store_commit(db, err)))
+    if ((rc = audit_append(c, db, "scheduler", requeue_entry, obj, 0, err)) ||
+        (rc = integ_task_result_seal(c, db, task_id, err)) || (rc = store_commit(db, err)))
         goto out;
-    atomic_fetch_add(&s->orphans, 1);
-    mt_warn("task %s: its run (attempt %lld) was claimed by this node but nobody runs it (a "
-            "claim's commit reported a failure yet stood, or its outcome could not be stored); "
-            "back in the queue, attempt %lld of %u",
-            k->task_id, (long long)k->attempt, (long long)lost + 1, max);
-    sched_wake(c);
+    *out = SCHED_LOST_REQUEUED;
+    sched_wake(c); /* any node's scheduler claims it */
     core_task_event(c);
     return MT_OK;
 out:
     store_rollback(db);
     return rc;
+}
+
+static mt_status orphan_requeue(core_sched *s, mt_db *db, const run_key *k, mt_err *err)
+{
+    mt_core *c = s->core;
+    sched_lost out;
+    int64_t lost = 0;
+    mt_status rc = sched_lose_run(c, db, k->task_id, c->node_id, k->attempt,
+                                  "the task's run ended on this node without a stored outcome",
+                                  "task requeued (orphaned)", &out, &lost, err);
+    if (rc || out == SCHED_LOST_NONE)
+        return rc;
+    atomic_fetch_add(&s->orphans, 1);
+    if (out == SCHED_LOST_REQUEUED)
+        mt_warn("task %s: its run (attempt %lld) was claimed by this node but nobody runs it (a "
+                "claim's commit reported a failure yet stood, or its outcome could not be "
+                "stored); back in the queue, attempt %lld of %u",
+                k->task_id, (long long)k->attempt, (long long)lost + 1, c->run_max_attempts);
+    return MT_OK;
 }
 
 static void *orphan_main(void *p)
