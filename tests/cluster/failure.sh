@@ -20,7 +20,9 @@
 #      late report (token 1) is refused by fencing; one output
 #   3. kill -9 of the PostgreSQL primary: Patroni promotes the standby, the
 #      node reconnects; no task, file or audit entry lost (before/after and
-#      `audit verify`); the tasks in flight finish; prints the failover figure
+#      `audit verify`); every request answered during the failover has its
+#      audit entry (spooled, then in the chain: status and time kept; the
+#      chain checkpointed after it); the tasks in flight finish; prints the failover figure
 #      failover_task_s (primary killed -> first task accepted through mesatee)
 #   1. kill -9 of a node mid-request, clients retry on the other: needs several
 #      nodes on one database (a KeyStore join, `serve --keystore-join`); skipped
