@@ -20,7 +20,9 @@
 #      late report (token 1) is refused by fencing; one output
 #   3. kill -9 of the PostgreSQL primary: Patroni promotes the standby, the
 #      node reconnects; no task, file or audit entry lost (before/after and
-#      `audit verify`); the tasks in flight finish; prints the failover figure
+#      `audit verify`); every request answered during the failover has its
+#      audit entry (spooled, then in the chain: status and time kept; the
+#      chain checkpointed after it); the tasks in flight finish; prints the failover figure
 #      failover_task_s (primary killed -> first task accepted through mesatee)
 #   1. kill -9 of a node mid-request, clients retry on the other: needs several
 #      nodes on one database (a KeyStore join, `serve --keystore-join`); skipped
@@ -62,8 +64,10 @@ B=$MESATEE_BIN
 export MESATEE_CONFIG=$W/no-config
 unset MESATEE_SERVER MESATEE_CA MESATEE_TOKEN_FILE MESATEE_OUTPUT MESATEE_STORE
 SLEEP=$(command -v sleep)
+PROBE_PID=
 cleanup() {
   local rc=$?
+  [ -z "$PROBE_PID" ] || kill "$PROBE_PID" 2>/dev/null || true # scenario 3's probe loop
   nsx_teardown
   if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
     for f in "$W"/n1/server.log "$W"/x1/ex.log "$W"/x2/ex.log "$W"/p1/patroni.log "$W"/p2/patroni.log; do
@@ -441,8 +445,32 @@ snapshot() { # tasks, files, users, audit entries seen through the node
 snapshot >"$W/c/before"
 nb=$(wc -l <"$W/c/before")
 [ "$(grep -c '^audit ' "$W/c/before")" -gt 10 ] || fail "snapshot has no audit entries: $(head -n 3 "$W/c/before")"
+# probe: one GET /v1/users/me (alice) during the failover; its HTTP status
+# (000: no answer) goes to $W/c/probes. A loop of them runs beside the
+# accept loop (so the failover figure is not theirs) from the kill until a
+# task is accepted, then one more. No other step of the script makes
+# that request, so the chain must end up with exactly one such entry per
+# answered probe, each with a time inside the failover window (the node
+# keeps the entries the database cannot take in its local audit spool and
+# appends them once it reaches the promoted primary: docs/cluster.md "Audit
+# entries during a failover").
+: >"$W/c/probes"
+probe() {
+  nsx_exec c curl -s -o /dev/null -w '%{http_code}\n' --max-time 30 --cacert "$SERVER_CA" \
+    -H "Authorization: Bearer $(cat "$W/c/alice.token")" "$SERVER/v1/users/me" >>"$W/c/probes" ||
+    true
+}
+probe_loop() { while [ -d "$W/c" ] && [ ! -e "$W/c/probe.stop" ]; do probe; sleep 0.2; done; }
+metric() { # metric NAME: its value on the node's /metrics (empty when absent)
+  nsx_exec c curl -s --max-time 30 --cacert "$SERVER_CA" "$SERVER/metrics" | sed -n "s/^$1 //p"
+}
+spooled0=$(metric mesatee_audit_spooled_total)
+[ -n "$spooled0" ] || fail "no mesatee_audit_spooled_total on the node's /metrics"
+P_T0=$(date +%s)
 T_KILL=$(now)
 nsx_kill "$PRIMARY"
+probe_loop &
+PROBE_PID=$!
 poll "every process of $PRIMARY to end" 10 ns_empty "$PRIMARY"
 log "kill -9 of the primary $PRIMARY (Patroni + PostgreSQL); tasks $T3P $T3G in flight on x2"
 accept() { # a task accepted through mesatee: created, approved, invoked
@@ -455,6 +483,11 @@ accept() { # a task accepted through mesatee: created, approved, invoked
 poll "a task accepted through the node after the failover" 90 accept
 T_ACC=$(now)
 FAILOVER=$(elapsed "$T_KILL" "$T_ACC")
+touch "$W/c/probe.stop"
+wait "$PROBE_PID"
+PROBE_PID=
+probe # one more, answered by a node on the promoted primary
+P_T1=$(($(date +%s) + 1))
 # polled (30 s or more): one look could meet Patroni's REST API slow to answer
 # (curl --max-time 2) on a loaded machine, or not yet showing the new role
 for _ in $(seq 60); do [ "$(ha_api "$(ha_ip "$STANDBY")" primary)" = 200 ] && break; sleep 0.5; done
@@ -468,6 +501,20 @@ snapshot >"$W/c/after"
 lost=$(LC_ALL=C comm -23 "$W/c/before" "$W/c/after" | wc -l)
 [ "$lost" = 0 ] || fail "lost in the failover: $(LC_ALL=C comm -23 "$W/c/before" "$W/c/after" | head -n 5)"
 ok "3. primary killed: $STANDBY promoted, node reconnected; all $nb tasks, files, users and audit entries seen before are there; the in-flight PSI and GBDT finished with the right results ($(events "$T3P"))"
+# the audit entries of the requests answered during the failover: the spool
+# was used and is drained into the chain; the daemon verifies every entry's
+# MAC and signs a checkpoint of the chain as it stands (checked offline
+# against the database at the end)
+spool_empty() { [ "$(metric mesatee_audit_spool_entries)" = 0 ]; }
+poll "the node's audit spool to be appended to the chain" 60 spool_empty
+spooled=$(metric mesatee_audit_spooled_total)
+[ "$spooled" -gt "$spooled0" ] ||
+  fail "no audit entry was spooled during the failover (mesatee_audit_spooled_total $spooled0 -> $spooled)"
+NPROBE=$(grep -cv '^000$' "$W/c/probes" || true)
+[ "$NPROBE" -ge 2 ] || fail "only $NPROBE probes were answered during the failover: $(sort "$W/c/probes" | uniq -c | xargs)"
+as admin audit checkpoint --out "$W/c/checkpoint3.json" >/dev/null ||
+  fail "audit checkpoint after the failover (the daemon's MAC check of the chain)"
+ok "3. audit: $((spooled - spooled0)) entries spooled during the failover and appended; the daemon verified the chain and signed checkpoint $(jq -r .entries "$W/c/checkpoint3.json"); $NPROBE probes answered ($(sort "$W/c/probes" | uniq -c | xargs))"
 
 # ---- scenario 1: kill -9 a node mid-request --------------------------------------------
 if [ -n "$JOIN" ]; then
@@ -544,6 +591,23 @@ verified=$(nsx_exec n1 "$B" --output json audit verify --data-dir "$W/n1/data" -
 ne=$(jq -r .entries <<<"$verified")
 [ "$ne" -ge "$(grep -c '^audit ' "$W/c/before")" ] || fail "audit verify: $verified"
 ok "audit verify on the promoted primary: chain intact, $ne entries"
+verified=$(nsx_exec n1 "$B" --output json audit verify --data-dir "$W/n1/data" --store "$URL" \
+  --checkpoint "$W/c/checkpoint3.json") || fail "audit verify --checkpoint (after the failover): $verified"
+nsx_exec n1 "$B" audit export --data-dir "$W/n1/data" --store "$URL" --since 1 \
+  --out "$W/c/audit.jsonl" >/dev/null || fail "audit export --store"
+# exactly one entry per answered probe, each timed inside the failover window
+# (kill .. the last probe), with the status it was answered with
+jq -r 'select(.action == "GET /v1/users/me") | "\(.time) \(.status)"' "$W/c/audit.jsonl" >"$W/c/probe.entries"
+ne=$(wc -l <"$W/c/probe.entries")
+[ "$ne" = "$NPROBE" ] ||
+  fail "$NPROBE requests were answered during the failover, the chain has $ne entries for them"
+inside=$(awk -v a="$P_T0" -v b="$P_T1" '$1 >= a && $1 <= b' "$W/c/probe.entries" | wc -l)
+[ "$inside" = "$NPROBE" ] ||
+  fail "$inside of the $NPROBE failover entries keep the time they were answered at ($P_T0..$P_T1)"
+got=$(awk '{print $2}' "$W/c/probe.entries" | sort | uniq -c | xargs)
+want=$(grep -v '^000$' "$W/c/probes" | sort | uniq -c | xargs)
+[ "$got" = "$want" ] || fail "the failover entries' statuses ($got) are not the answers ($want)"
+ok "audit after the failover: the chain matches the checkpoint taken after it; each of the $NPROBE requests answered during the failover has its entry ($got), timed inside it"
 echo "failover_task_s=$FAILOVER"
 echo "run_s=$(elapsed "$T_START" "$(now)")"
 echo "ok - failure"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Object storage (issue 14, docs/cluster.md "Object storage"): `serve
 # --objects db` keeps objects as chunked rows in the store's database (here
-# SQLite): a two-party PSI task end to end, everything still there after a
+# SQLite, or PostgreSQL under MT_TEST_PG: the store is edited through lib.sh's
+# mt_sql on both): a two-party PSI task end to end, everything still there after a
 # restart with the local cache wiped; tampered or truncated objects (in the
 # database and in the default directory) make the task fail with a clear
 # error, never produce output; a consistent forgery (bytes and recorded
@@ -10,10 +11,18 @@
 # bytes); `dir:PATH` (a shared mount); garbage --objects values refused.
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
-command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 0; }
-[ "${MT_TEST_PG:-}" = 1 ] && { echo "SKIP: edits the SQLite store (it_objects_pg covers PostgreSQL)"; exit 0; }
-DB=$MT_DATA/mesatee.db
-q() { sqlite3 -cmd ".timeout 10000" "$DB" "$@"; }
+[ "${MT_TEST_PG:-}" = 1 ] || command -v sqlite3 >/dev/null || { echo "SKIP: sqlite3 not installed"; exit 0; }
+q() { mt_sql "$1"; }
+# the host damaging chunk rows (WHERE clause $1): random bytes of the same
+# length (SQLite), or byte 0 changed (PostgreSQL: no randomblob)
+damage_chunks() {
+  if [ "${MT_TEST_PG:-}" = 1 ]; then
+    q "UPDATE object_chunks SET data = set_byte(data, 0, (get_byte(data, 0) + 1) % 256) WHERE $1"
+  else
+    q "UPDATE object_chunks SET data = randomblob(length(data)) WHERE $1"
+  fi
+}
+hex_of() { if [ "${MT_TEST_PG:-}" = 1 ]; then echo "encode($1, 'hex')"; else echo "hex($1)"; fi; }
 status() { as alice --output json task show "$1" | jq -r .status; }
 reason() { as alice --output json task show "$1" | jq -r '.failure_reason // .result.failure_reason // empty'; }
 oid_of() { q "SELECT object_id FROM files WHERE file_id = '$1'"; }
@@ -62,7 +71,7 @@ grep -q "dir, dir:/ABSOLUTE/PATH or db" <<<"$out" || fail "MESATEE_OBJECTS=nfs: 
 [ ! -e "$MT_WORK/g" ] || fail "a refused --objects created the data directory"
 ok "garbage --objects values and MESATEE_OBJECTS refused before anything starts"
 
-# ---- --objects db on SQLite -------------------------------------------------
+# ---- --objects db (the store's database) -----------------------------------
 mt_start_server --objects db
 mt_login admin
 for u in alice bob; do mt_add_user "$u"; done
@@ -86,11 +95,13 @@ mt_start_server --objects db
 check_results "$T"
 ok "restart with the local object cache wiped: both parties still decrypt (objects come from the database)"
 rm -rf "$MT_DATA/objects"/*
-out=$("$MESATEE_BIN" backup --data-dir "$MT_DATA" --out "$MT_WORK/b.mtb" 2>&1) || fail "backup with --objects db: $out"
-"$MESATEE_BIN" restore --in "$MT_WORK/b.mtb" --data-dir "$MT_WORK/restored" >/dev/null || fail "restore"
-n2=$(sqlite3 "$MT_WORK/restored/mesatee.db" "SELECT count(*) FROM object_data")
-[ "$n2" = "$n" ] || fail "the restored store holds $n2 objects, not $n"
-ok "backup of a store with --objects db (no object files): the objects travel as rows ($n2)"
+if ! mt_pg_skip "mesatee backup archives a SQLite data directory (it_backup checks the refusal)"; then
+  out=$("$MESATEE_BIN" backup --data-dir "$MT_DATA" --out "$MT_WORK/b.mtb" 2>&1) || fail "backup with --objects db: $out"
+  "$MESATEE_BIN" restore --in "$MT_WORK/b.mtb" --data-dir "$MT_WORK/restored" >/dev/null || fail "restore"
+  n2=$(sqlite3 "$MT_WORK/restored/mesatee.db" "SELECT count(*) FROM object_data")
+  [ "$n2" = "$n" ] || fail "the restored store holds $n2 objects, not $n"
+  ok "backup of a store with --objects db (no object files): the objects travel as rows ($n2)"
+fi
 
 # a wasm function: its module is stored in the registering transaction and
 # read back through the cache
@@ -120,7 +131,7 @@ fi
 # tampered chunk (same length, recorded digest unchanged) + no cache: refused
 A=$(oid_of "${IN[alice]}")
 q "CREATE TABLE saved AS SELECT seq, data FROM object_chunks WHERE gen = (SELECT gen FROM object_data WHERE id = '$A')"
-q "UPDATE object_chunks SET data = randomblob(length(data)) WHERE gen = (SELECT gen FROM object_data WHERE id = '$A')"
+damage_chunks "gen = (SELECT gen FROM object_data WHERE id = '$A')"
 rm -f "$MT_DATA/objects/$A"
 psi_again
 expect_task_fails "$T2" "db: tampered input chunk"
@@ -131,7 +142,7 @@ q "UPDATE object_chunks SET data = (SELECT data FROM saved WHERE saved.seq = obj
 # consistent forgery: truncated bytes with a matching size and digest in the header
 B=$(oid_of "${IN[bob]}")
 q "UPDATE object_chunks SET data = substr(data, 1, length(data) - 16) WHERE gen = (SELECT gen FROM object_data WHERE id = '$B')"
-sha=$(q "SELECT hex(data) FROM object_chunks WHERE gen = (SELECT gen FROM object_data WHERE id = '$B')" | xxd -r -p | sha256sum | cut -c1-64)
+sha=$(q "SELECT $(hex_of data) FROM object_chunks WHERE gen = (SELECT gen FROM object_data WHERE id = '$B')" | xxd -r -p | sha256sum | cut -c1-64)
 q "UPDATE object_data SET size = size - 16, sha256 = '$sha' WHERE id = '$B'"
 rm -f "$MT_DATA/objects/$B"
 psi_again
@@ -147,7 +158,7 @@ grep -q "chunk" <<<"$(reason "$T2")" || fail "missing chunk not named: $(reason 
 
 # a tampered output object: the download is refused
 RA=$(oid_of "${OUT[alice]}")
-q "UPDATE object_chunks SET data = randomblob(length(data)) WHERE gen = (SELECT gen FROM object_data WHERE id = '$RA')"
+damage_chunks "gen = (SELECT gen FROM object_data WHERE id = '$RA')"
 rm -f "$MT_DATA/objects/$RA"
 if out=$(as alice task result "$T" --slot ra --key "$MT_WORK/alice.out.key" --out "$MT_WORK/bad.res" 2>&1); then
   fail "a tampered output object was downloaded"
@@ -175,7 +186,6 @@ mt_stop_server
 export MT_DATA=$MT_WORK/data2
 rm -f "$MT_WORK"/*.token "$MT_WORK"/*.key "$MT_WORK"/*.enc
 mt_start_server --objects "dir:$MT_WORK/shared"
-DB=$MT_DATA/mesatee.db
 mt_login admin
 for u in alice bob; do mt_add_user "$u"; done
 mt_psi2_invoke
@@ -183,7 +193,12 @@ as alice task wait "$T" --timeout 60 >/dev/null || fail "PSI task on dir:PATH: $
 check_results "$T"
 [ -e "$MT_WORK/shared/objects/$(oid_of "${OUT[alice]}")" ] || fail "output not under dir:PATH"
 [ -z "$(ls "$MT_DATA/objects" 2>/dev/null)" ] || fail "objects written to the data directory with dir:PATH"
-[ "$(q "SELECT count(*) FROM sqlite_master WHERE name = 'object_data'")" = 0 ] || fail "object tables created for dir:PATH"
+if [ "${MT_TEST_PG:-}" = 1 ]; then # (a new data directory: a new store, lib.sh)
+  tables="SELECT count(*) FROM information_schema.tables WHERE table_name = 'object_data'"
+else
+  tables="SELECT count(*) FROM sqlite_master WHERE name = 'object_data'"
+fi
+[ "$(q "$tables")" = 0 ] || fail "object tables created for dir:PATH"
 ok "dir:PATH (a shared mount): objects live there, PSI end to end"
 A=$(oid_of "${IN[alice]}")
 f=$MT_WORK/shared/objects/$A

@@ -20,6 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+# hvac's default read timeout is 30 s; an RSA-4096 key generation alone took
+# longer than that on a loaded 2-core machine (load 13): generous, not a bound
+HTTP_TIMEOUT_S = 600
+
 FAILS = []
 
 
@@ -41,7 +45,8 @@ def unb64(s):
 
 def client(token_file):
     tok = open(token_file).read().strip()
-    return hvac.Client(url=os.environ["MT_URL"], token=tok, verify=os.environ["MT_CA"])
+    return hvac.Client(url=os.environ["MT_URL"], token=tok, verify=os.environ["MT_CA"],
+                       timeout=HTTP_TIMEOUT_S)
 
 
 def expect(exc_type, fn, what, status_words=None, empty_ok=False):
@@ -383,7 +388,8 @@ def main():
            "after revoke: 404 again")
 
     # ---- authentication ----------------------------------------------------------------------------------
-    anon = hvac.Client(url=os.environ["MT_URL"], token="not-a-token", verify=os.environ["MT_CA"])
+    anon = hvac.Client(url=os.environ["MT_URL"], token="not-a-token", verify=os.environ["MT_CA"],
+                       timeout=HTTP_TIMEOUT_S)
     expect(hvac.exceptions.Unauthorized, lambda: anon.secrets.transit.list_keys(),
            "a bad X-Vault-Token: 401")
 

@@ -23,6 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+# hvac's default read timeout is 30 s; an RSA-4096 key generation alone took
+# longer than that on a loaded 2-core machine (load 13): generous, not a bound
+HTTP_TIMEOUT_S = 600
+
 FAILS = []
 
 
@@ -44,7 +48,8 @@ def unb64(s):
 
 def client(token_file):
     tok = open(token_file).read().strip()
-    return hvac.Client(url=os.environ["MT_URL"], token=tok, verify=os.environ["MT_CA"])
+    return hvac.Client(url=os.environ["MT_URL"], token=tok, verify=os.environ["MT_CA"],
+                       timeout=HTTP_TIMEOUT_S)
 
 
 def expect(exc_type, fn, what, words=None):

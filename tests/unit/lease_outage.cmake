@@ -13,4 +13,5 @@ add_test(NAME test_lease_outage_pg
          COMMAND ${PROJECT_SOURCE_DIR}/tests/pg/pg-temp.sh run sh -c
                  "exec \"$0\" \"$MT_PG_URL\" \"$MT_PG_DIR\" \"$1\""
                  $<TARGET_FILE:test_lease_outage> ${PROJECT_SOURCE_DIR}/tests/pg/pg-temp.sh)
-set_tests_properties(test_lease_outage_pg PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77)
+set_tests_properties(test_lease_outage_pg PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
+                     LABELS pg) # the scripts/test --pg pass

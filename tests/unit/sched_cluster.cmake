@@ -15,6 +15,7 @@ add_test(NAME test_sched_cluster_pg
                  "exec \"$0\" \"$MT_PG_URL\"" $<TARGET_FILE:test_sched_cluster>)
 set_tests_properties(test_sched_cluster_sqlite test_sched_cluster_pg PROPERTIES TIMEOUT 300
                      SKIP_RETURN_CODE 77)
+set_tests_properties(test_sched_cluster_pg PROPERTIES LABELS pg) # the scripts/test --pg pass
 
 # issue 14: failed-login rate limits shared by two nodes (two cores in one
 # process) on one store (docs/cluster.md "Login rate limits"); per backend.
