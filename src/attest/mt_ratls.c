@@ -16,6 +16,7 @@
 #include "mt_attest_int.h"
 #include "mt_cbor.h"
 #include "mt_tpm2.h"
+#include "mt_x5.h"
 
 #define CLAIMS_MAX 4096
 
@@ -327,13 +328,13 @@ static bool report_data_binds(const mt_attest_claims *c, const uint8_t h[32])
  * issuer to verify against), so it is refused rather than accepted unsigned.
  * Key usage is not consulted (X509_check_issued would treat a self-signed
  * certificate without keyCertSign as "not self-issued"). */
-static mt_status check_self_signed(X509 *x, EVP_PKEY *pub, mt_err *err)
+static mt_status check_self_signed(X509 *x, mt_err *err)
 {
     if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) != 0)
         return mt_err_set(err, MT_EAUTH,
                           "the RA-TLS certificate is not self-issued (its issuer is another "
                           "name) and its issuer's signature cannot be verified: refused");
-    if (X509_verify(x, pub) != 1)
+    if (!mt_x5_verify_self_sig(x))
         return mt_err_set(err, MT_EAUTH, "the self-issued certificate's signature does not "
                                          "verify with its own key");
     return MT_OK;
@@ -515,7 +516,7 @@ mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
 sig:
     /* Last, so that a failure above names the binding that failed; nothing
      * is returned before it. */
-    if ((st = check_self_signed(x, pub, err)) != MT_OK)
+    if ((st = check_self_signed(x, err)) != MT_OK)
         goto out;
     if (info)
         *info = inf;
