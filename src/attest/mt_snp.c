@@ -293,8 +293,8 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
         st = mt_err_set(err, MT_EAUTH, "%s key is not ECDSA P-384", kname);
         goto out;
     }
-    if (!mt_x5_ecdsa_verify(lk, EVP_sha384(), ev, MT_SNP_SIGNED_LEN, rep.sig_r, rep.sig_s, 48,
-                            true)) {
+    if (!mt_x5_ecdsa_verify_cert(leaf, EVP_sha384(), ev, MT_SNP_SIGNED_LEN, rep.sig_r,
+                                 rep.sig_s, 48, true)) {
         st = mt_err_set(err, MT_EAUTH, "%s signature over the report does not verify", kname);
         goto out;
     }

@@ -335,6 +335,21 @@ bool mt_x5_p384_verify(const uint8_t pub[97], const uint8_t *digest, size_t dlen
     return ok;
 }
 
+/* The uncompressed P-384 point of cert's key (borrowed), or NULL. */
+static const uint8_t *p384_point(X509 *cert)
+{
+    ASN1_OBJECT *kobj = NULL;
+    const uint8_t *kbits = NULL;
+    int klen = 0, kptype = 0;
+    X509_ALGOR *kalg = NULL;
+    const void *kpval = NULL;
+    if (X509_PUBKEY_get0_param(&kobj, &kbits, &klen, &kalg, X509_get_X509_PUBKEY(cert)) != 1 ||
+        OBJ_obj2nid(kobj) != NID_X9_62_id_ecPublicKey || klen != 97 || kbits[0] != 0x04)
+        return NULL;
+    X509_ALGOR_get0(NULL, &kptype, &kpval, kalg);
+    return kptype == V_ASN1_OBJECT && OBJ_obj2nid(kpval) == NID_secp384r1 ? kbits : NULL;
+}
+
 /* The Nettle path of mt_x5_verify_self_sig: 1 valid, 0 invalid, -1 not an
  * ecdsa-with-SHA256/384 signature under an uncompressed P-384 key (then
  * X509_verify decides). The checks before the arithmetic are X509_verify's
@@ -351,18 +366,8 @@ static int self_sig_p384(X509 *cert)
     const EVP_MD *md = signid == NID_ecdsa_with_SHA256   ? EVP_sha256()
                        : signid == NID_ecdsa_with_SHA384 ? EVP_sha384()
                                                          : NULL;
-    ASN1_OBJECT *kobj = NULL;
-    const uint8_t *kbits = NULL;
-    int klen = 0;
-    X509_ALGOR *kalg = NULL;
-    const void *kpval = NULL;
-    int kptype = 0;
-    if (!md || !sigbits ||
-        X509_PUBKEY_get0_param(&kobj, &kbits, &klen, &kalg, X509_get_X509_PUBKEY(cert)) != 1 ||
-        OBJ_obj2nid(kobj) != NID_X9_62_id_ecPublicKey || klen != 97 || kbits[0] != 0x04)
-        return -1;
-    X509_ALGOR_get0(NULL, &kptype, &kpval, kalg);
-    if (kptype != V_ASN1_OBJECT || OBJ_obj2nid(kpval) != NID_secp384r1)
+    const uint8_t *kbits = p384_point(cert);
+    if (!md || !sigbits || !kbits)
         return -1;
     /* X509_verify: the signature algorithm inside the signed part is the
      * outer one; a_verify.c: no unused bits in the signature. */
@@ -420,4 +425,24 @@ bool mt_x5_verify_self_sig(X509 *cert)
         ERR_clear_error();
     }
     return r == 1;
+}
+
+bool mt_x5_ecdsa_verify_cert(X509 *cert, const EVP_MD *md, const uint8_t *msg, size_t msglen,
+                             const uint8_t *r, const uint8_t *s, size_t clen, bool le)
+{
+    const uint8_t *pt = clen == 48 ? p384_point(cert) : NULL;
+    if (!pt) {
+        EVP_PKEY *pk = X509_get0_pubkey(cert);
+        return pk && mt_x5_ecdsa_verify(pk, md, msg, msglen, r, s, clen, le);
+    }
+    uint8_t rb[48], sb[48], h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    for (size_t i = 0; i < 48; i++) {
+        rb[i] = le ? r[47 - i] : r[i];
+        sb[i] = le ? s[47 - i] : s[i];
+    }
+    bool ok = EVP_Digest(msg, msglen, h, &hl, md, NULL) == 1 &&
+              mt_x5_p384_verify(pt, h, hl, rb, sb);
+    ERR_clear_error();
+    return ok;
 }

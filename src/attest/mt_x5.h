@@ -71,6 +71,11 @@ bool mt_x5_verify_self_sig(X509 *cert);
 bool mt_x5_p384_verify(const uint8_t pub[97], const uint8_t *digest, size_t dlen,
                        const uint8_t r[48], const uint8_t s[48]);
 
+/* mt_x5_ecdsa_verify under the key of cert: Nettle when it is an
+ * uncompressed P-384 key and clen is 48, else OpenSSL. */
+bool mt_x5_ecdsa_verify_cert(X509 *cert, const EVP_MD *md, const uint8_t *msg, size_t msglen,
+                             const uint8_t *r, const uint8_t *s, size_t clen, bool le);
+
 /* EC public key (curve "P-256" or "P-384") from raw X||Y (2*clen bytes). */
 mt_status mt_x5_ec_pub_from_xy(const char *curve, const uint8_t *xy, size_t xylen,
                                EVP_PKEY **out, mt_err *err);
