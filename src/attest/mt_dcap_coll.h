@@ -87,7 +87,9 @@ typedef struct mt_dcap_platform {
  *     carries the same one. It lives and ends with the chain's entry (a
  *     signature has no time of its own); the binding of the key to the
  *     report (report_data) and the quote's own signature are checked for
- *     every quote.
+ *     every quote. The SEV-SNP verifier keeps its verified VCEK/VLEK chains
+ *     in the same slots under keys of their own (mt_snp.c chain_key: leaf =
+ *     VCEK/VLEK, root = pinned ARK, ext unused).
  * Thread-safety: one mutex per cache guards lookups and insertions; what is
  * published is not changed again (OpenSSL objects are shared read-only, by
  * reference) until mt_dcap_cache_reset, which, like mt_attest_collateral_add
