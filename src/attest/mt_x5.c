@@ -446,3 +446,15 @@ bool mt_x5_ecdsa_verify_cert(X509 *cert, const EVP_MD *md, const uint8_t *msg, s
     ERR_clear_error();
     return ok;
 }
+
+bool mt_x5_p256_spki(const uint8_t *der, size_t len, EVP_PKEY **out)
+{
+    static const uint8_t hdr[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                  0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                  0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04};
+    *out = NULL;
+    mt_err err;
+    if (!der || len != sizeof hdr + 64 || memcmp(der, hdr, sizeof hdr) != 0)
+        return false;
+    return mt_x5_ec_pub_from_xy("P-256", der + sizeof hdr, 64, out, &err) == MT_OK;
+}

@@ -76,6 +76,14 @@ bool mt_x5_p384_verify(const uint8_t pub[97], const uint8_t *digest, size_t dlen
 bool mt_x5_ecdsa_verify_cert(X509 *cert, const EVP_MD *md, const uint8_t *msg, size_t msglen,
                              const uint8_t *r, const uint8_t *s, size_t clen, bool le);
 
+/* The key of the one DER SubjectPublicKeyInfo encoding of an uncompressed
+ * P-256 point with named curve (91 bytes: the fixed 26-byte header, 04, X,
+ * Y): true with *out (EVP_PKEY_free) if der is exactly that and the point is
+ * on the curve, as d2i_PUBKEY would decide for these bytes, without
+ * OpenSSL 3.0's decoder lookup (~0.1 ms). False for anything else (the
+ * caller then uses d2i_PUBKEY, which decides every other encoding). */
+bool mt_x5_p256_spki(const uint8_t *der, size_t len, EVP_PKEY **out);
+
 /* EC public key (curve "P-256" or "P-384") from raw X||Y (2*clen bytes). */
 mt_status mt_x5_ec_pub_from_xy(const char *curve, const uint8_t *xy, size_t xylen,
                                EVP_PKEY **out, mt_err *err);

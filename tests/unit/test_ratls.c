@@ -784,6 +784,54 @@ static void test_self_sig_p384(void **state)
     free(pem);
 }
 
+/* mt_x5_p256_spki decides the canonical P-256 encoding as d2i_PUBKEY does and
+ * declines everything else. */
+static void test_p256_spki(void **state)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_non_null(k);
+    uint8_t *der = NULL;
+    int dl = i2d_PUBKEY(k, &der);
+    assert_int_equal(dl, 91);
+    EVP_PKEY *got = NULL;
+    assert_true(mt_x5_p256_spki(der, (size_t)dl, &got));
+    assert_int_equal(EVP_PKEY_eq(got, k), 1);
+    EVP_PKEY_free(got);
+    /* Every single-byte change: declined, or the same key d2i_PUBKEY reads. */
+    for (int i = 0; i < dl; i++) {
+        der[i] ^= 0x01;
+        const uint8_t *p = der;
+        EVP_PKEY *ref = d2i_PUBKEY(NULL, &p, dl);
+        ERR_clear_error();
+        if (mt_x5_p256_spki(der, (size_t)dl, &got)) {
+            if (!ref || EVP_PKEY_eq(got, ref) != 1)
+                fail_msg("byte %d: accepted a key d2i_PUBKEY does not read the same", i);
+            EVP_PKEY_free(got);
+            got = NULL;
+        }
+        assert_null(got);
+        EVP_PKEY_free(ref);
+        der[i] ^= 0x01;
+    }
+    assert_false(mt_x5_p256_spki(der, (size_t)dl - 1, &got));
+    OPENSSL_free(der);
+    /* Compressed point and P-384: left to d2i_PUBKEY. */
+    der = NULL;
+    EVP_PKEY_set_utf8_string_param(k, "point-format", "compressed");
+    dl = i2d_PUBKEY(k, &der);
+    assert_true(dl > 0 && dl != 91);
+    assert_false(mt_x5_p256_spki(der, (size_t)dl, &got));
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+    k = EVP_EC_gen("P-384");
+    der = NULL;
+    dl = i2d_PUBKEY(k, &der);
+    assert_false(mt_x5_p256_spki(der, (size_t)dl, &got));
+    assert_null(got);
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -792,7 +840,7 @@ int main(void)
         cmocka_unit_test(test_negative),       cmocka_unit_test(test_ext_claims_parse),
         cmocka_unit_test(test_soft_cert),      cmocka_unit_test(test_none_cert),
         cmocka_unit_test(test_soft_parse),     cmocka_unit_test(test_issuer_and_report_data),
-        cmocka_unit_test(test_self_sig_p384),
+        cmocka_unit_test(test_self_sig_p384),  cmocka_unit_test(test_p256_spki),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
