@@ -390,18 +390,13 @@ out:
     return st;
 }
 
-mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
-                               const mt_attest_collateral *coll, int64_t at,
-                               mt_attest_claims *claims, mt_ratls_info *info, mt_err *err)
+/* mt_ratls_verify_cert's checks on a parsed certificate (claims zeroed). */
+static mt_status verify_x509(X509 *x, unsigned forms, const mt_attest_collateral *coll,
+                             int64_t at, mt_attest_claims *claims, mt_ratls_info *info,
+                             mt_err *err)
 {
-    if (!claims)
-        return mt_err_set(err, MT_EINVAL, "mt_ratls_verify_cert: NULL claims");
-    memset(claims, 0, sizeof *claims);
     mt_ratls_info inf;
     memset(&inf, 0, sizeof inf);
-    X509 *x = cert_load(cert, len);
-    if (!x)
-        return mt_err_set(err, MT_EINVAL, "the certificate is not one DER or PEM X.509 certificate");
     mt_status st = MT_OK;
     uint8_t *spki = NULL;
     X509_EXTENSION *ext = NULL;
@@ -524,7 +519,33 @@ out:
     if (st != MT_OK)
         memset(claims, 0, sizeof *claims);
     OPENSSL_free(spki);
-    X509_free(x);
     ERR_clear_error();
     return st;
+}
+
+mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
+                               const mt_attest_collateral *coll, int64_t at,
+                               mt_attest_claims *claims, mt_ratls_info *info, mt_err *err)
+{
+    if (!claims)
+        return mt_err_set(err, MT_EINVAL, "mt_ratls_verify_cert: NULL claims");
+    memset(claims, 0, sizeof *claims);
+    X509 *x = cert_load(cert, len);
+    if (!x)
+        return mt_err_set(err, MT_EINVAL, "the certificate is not one DER or PEM X.509 certificate");
+    mt_status st = verify_x509(x, forms, coll, at, claims, info, err);
+    X509_free(x);
+    return st;
+}
+
+mt_status mt_ratls_verify_x509(X509 *cert, unsigned forms, const mt_attest_collateral *coll,
+                               int64_t at, mt_attest_claims *claims, mt_ratls_info *info,
+                               mt_err *err)
+{
+    if (!claims)
+        return mt_err_set(err, MT_EINVAL, "mt_ratls_verify_x509: NULL claims");
+    memset(claims, 0, sizeof *claims);
+    if (!cert)
+        return mt_err_set(err, MT_EINVAL, "the certificate is not one DER or PEM X.509 certificate");
+    return verify_x509(cert, forms, coll, at, claims, info, err);
 }

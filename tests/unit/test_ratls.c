@@ -64,6 +64,23 @@ static void check_interop(const char *file, int64_t at, const char *mrenclave_he
     assert_int_equal(mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL,
                                           &err),
                      MT_OK);
+    /* The parsed certificate (what the TLS stack hands over): the same
+     * claims and info; a year after notAfter/the PCK, the same refusal. */
+    mt_attest_claims c2;
+    mt_ratls_info info2;
+    assert_int_equal(mt_ratls_verify_x509(x, MT_RATLS_FORM_CCC, NULL, at, &c2, &info2, &err),
+                     MT_OK);
+    assert_memory_equal(&c, &c2, sizeof c);
+    assert_memory_equal(&info, &info2, sizeof info);
+    mt_err e1, e2;
+    assert_int_equal(mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC, NULL,
+                                          at + 40 * 366 * 86400LL, &c, NULL, &e1),
+                     MT_EAUTH);
+    assert_int_equal(mt_ratls_verify_x509(x, MT_RATLS_FORM_CCC, NULL, at + 40 * 366 * 86400LL,
+                                          &c2, NULL, &e2),
+                     MT_EAUTH);
+    assert_string_equal(e1.msg, e2.msg);
+    assert_int_equal(c2.kind, 0); /* zeroed */
     OPENSSL_free(der);
     X509_free(x);
     free(pem);
