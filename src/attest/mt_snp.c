@@ -10,6 +10,7 @@
 #include "mt_attest_int.h"
 #include "mt_dcap_coll.h"
 #include "mt_rd.h"
+#include "mt_util.h"
 #include "mt_x5.h"
 
 /* ---- parser -------------------------------------------------------------- */
@@ -179,8 +180,10 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
     if (keyed && mt_dcap_cache_pck_get(cache, key, at, &memo)) {
         leaf = memo.leaf;
         ark = memo.root;
+        char fp[65];
+        mt_hex_encode(memo.root_fp, 32, fp); /* the ARK's, taken when it was remembered */
         for (size_t k = 0; k < sizeof ark_pins / sizeof ark_pins[0]; k++)
-            if (mt_x5_is_pinned(ark, ark_pins[k].fp))
+            if (strcmp(fp, ark_pins[k].fp) == 0)
                 ark_product = ark_pins[k].product;
         if (!ark_product) { /* only pinned roots are remembered */
             st = mt_err_set(err, MT_EINTERNAL, "remembered AMD chain has no pinned ARK");
