@@ -400,10 +400,14 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
     X509 *root = pck.root;
     const mt_pck_ext px = pck.ext;
 
-    /* QE report signed by the PCK. */
-    EVP_PKEY *pk = X509_get0_pubkey(pck.leaf);
-    if (!pk || !mt_x5_ecdsa_verify(pk, EVP_sha256(), q.qe_report_raw, QE_REPORT_LEN, q.qe_sig,
-                                   q.qe_sig + 32, 32, false)) {
+    /* QE report signed by the PCK: or the same report, signature and
+     * attestation key seen with this chain before (mt_dcap_coll.h). */
+    bool qe_known = keyed && mt_dcap_cache_qe_get(cache, key, q.qe_report_raw, q.qe_sig,
+                                                  q.att_key, &ak);
+    EVP_PKEY *pk = qe_known ? NULL : X509_get0_pubkey(pck.leaf);
+    if (!qe_known && (!pk || !mt_x5_ecdsa_verify(pk, EVP_sha256(), q.qe_report_raw,
+                                                 QE_REPORT_LEN, q.qe_sig, q.qe_sig + 32, 32,
+                                                 false))) {
         st = mt_err_set(err, MT_EAUTH, "PCK signature over the QE report does not verify");
         goto out;
     }
@@ -430,8 +434,12 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
         }
     }
     /* The quote signature by the attestation key. */
-    if ((st = mt_x5_ec_pub_from_xy("P-256", q.att_key, 64, &ak, err)) != MT_OK)
-        goto out;
+    if (!qe_known) {
+        if ((st = mt_x5_ec_pub_from_xy("P-256", q.att_key, 64, &ak, err)) != MT_OK)
+            goto out;
+        if (keyed)
+            mt_dcap_cache_qe_put(cache, key, q.qe_report_raw, q.qe_sig, q.att_key, ak);
+    }
     if (!mt_x5_ecdsa_verify(ak, EVP_sha256(), ev, q.signed_len, q.sig, q.sig + 32, 32, false)) {
         st = mt_err_set(err, MT_EAUTH, "attestation key signature over the quote does not verify");
         goto out;

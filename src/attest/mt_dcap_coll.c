@@ -662,6 +662,10 @@ typedef struct pck_slot {
     uint8_t key[32];
     mt_dcap_pck v;
     int64_t lo, hi;
+    /* the QE report verified under v.leaf and its attestation key (ak NULL:
+     * none yet) */
+    uint8_t qe_report[384], qe_sig[64], att_key[64];
+    EVP_PKEY *ak;
 } pck_slot;
 
 struct mt_dcap_cache {
@@ -714,6 +718,7 @@ void mt_dcap_cache_reset(mt_dcap_cache *c)
     for (size_t i = 0; i < MT_DCAP_PCK_SLOTS; i++) {
         X509_free(c->pck[i].v.leaf);
         X509_free(c->pck[i].v.root);
+        EVP_PKEY_free(c->pck[i].ak);
         memset(&c->pck[i], 0, sizeof c->pck[i]);
     }
     c->next = 0;
@@ -828,6 +833,8 @@ void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dca
     }
     X509_free(e->v.leaf); /* NULL for an unused slot */
     X509_free(e->v.root);
+    EVP_PKEY_free(e->ak); /* a new chain starts without a QE report */
+    e->ak = NULL;
     e->used = true;
     memcpy(e->key, key, 32);
     e->v = *v;
@@ -835,6 +842,51 @@ void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dca
     e->hi = hi;
     c->stats.pck_stored++;
     pthread_mutex_unlock(&c->mu);
+}
+
+bool mt_dcap_cache_qe_get(mt_dcap_cache *c, const uint8_t key[32], const uint8_t *qe_report,
+                          const uint8_t *qe_sig, const uint8_t *att_key, EVP_PKEY **ak)
+{
+    bool hit = false;
+    *ak = NULL;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < MT_DCAP_PCK_SLOTS; i++) {
+        const pck_slot *e = &c->pck[i];
+        if (!e->used || memcmp(e->key, key, 32) != 0)
+            continue;
+        if (e->ak && memcmp(e->qe_report, qe_report, sizeof e->qe_report) == 0 &&
+            memcmp(e->qe_sig, qe_sig, sizeof e->qe_sig) == 0 &&
+            memcmp(e->att_key, att_key, sizeof e->att_key) == 0 && EVP_PKEY_up_ref(e->ak) == 1) {
+            *ak = e->ak;
+            hit = true;
+            c->stats.qe_hits++;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return hit;
+}
+
+void mt_dcap_cache_qe_put(mt_dcap_cache *c, const uint8_t key[32], const uint8_t *qe_report,
+                          const uint8_t *qe_sig, const uint8_t *att_key, EVP_PKEY *ak)
+{
+    if (EVP_PKEY_up_ref(ak) != 1)
+        return;
+    pthread_mutex_lock(&c->mu);
+    pck_slot *e = NULL;
+    for (size_t i = 0; i < MT_DCAP_PCK_SLOTS && !e; i++)
+        if (c->pck[i].used && memcmp(c->pck[i].key, key, 32) == 0)
+            e = &c->pck[i];
+    if (e) {
+        EVP_PKEY_free(e->ak);
+        e->ak = ak;
+        ak = NULL;
+        memcpy(e->qe_report, qe_report, sizeof e->qe_report);
+        memcpy(e->qe_sig, qe_sig, sizeof e->qe_sig);
+        memcpy(e->att_key, att_key, sizeof e->att_key);
+    }
+    pthread_mutex_unlock(&c->mu);
+    EVP_PKEY_free(ak); /* not taken: the chain was replaced meanwhile */
 }
 
 /* ---- evaluation ---------------------------------------------------------- */

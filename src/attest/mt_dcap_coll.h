@@ -79,7 +79,17 @@ typedef struct mt_dcap_platform {
  *     the quote's certification data (the PEM chain): the parsed leaf and
  *     pinned root, the root's fingerprint, the PCK SGX extensions, and the
  *     window of every certificate of the chain and both CRLs. The oldest
- *     entry is replaced first.
+ *     entry is replaced first. With each chain, the last QE report whose
+ *     signature verified under its PCK leaf (the report's and the
+ *     signature's exact bytes) and the attestation key imported from the
+ *     quote that carried it (its 64 bytes and the checked EVP_PKEY): a QE
+ *     report is made once per attestation key, so every quote of a platform
+ *     carries the same one. It lives and ends with the chain's entry (a
+ *     signature has no time of its own); the binding of the key to the
+ *     report (report_data) and the quote's own signature are checked for
+ *     every quote. The SEV-SNP verifier keeps its verified VCEK/VLEK chains
+ *     in the same slots under keys of their own (mt_snp.c chain_key: leaf =
+ *     VCEK/VLEK, root = pinned ARK, ext unused).
  * Thread-safety: one mutex per cache guards lookups and insertions; what is
  * published is not changed again (OpenSSL objects are shared read-only, by
  * reference) until mt_dcap_cache_reset, which, like mt_attest_collateral_add
@@ -122,10 +132,23 @@ bool mt_dcap_cache_pck_get(mt_dcap_cache *c, const uint8_t key[32], int64_t at,
 void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dcap_pck *v,
                            int64_t lo, int64_t hi);
 
+/* The attestation key of a QE report that verified under the PCK leaf of the
+ * chain remembered under key (the same key as mt_dcap_cache_pck_get's): true
+ * with *ak a new reference (EVP_PKEY_free) if qe_report (384 bytes), qe_sig
+ * (64) and att_key (64) are byte for byte the ones remembered. */
+bool mt_dcap_cache_qe_get(mt_dcap_cache *c, const uint8_t key[32], const uint8_t *qe_report,
+                          const uint8_t *qe_sig, const uint8_t *att_key, EVP_PKEY **ak);
+/* Remembers, with the chain under key (nothing if it is not there), that
+ * qe_sig over qe_report verified under its PCK leaf and that att_key is the
+ * valid point ak (a reference is taken); replaces what was remembered. */
+void mt_dcap_cache_qe_put(mt_dcap_cache *c, const uint8_t key[32], const uint8_t *qe_report,
+                          const uint8_t *qe_sig, const uint8_t *att_key, EVP_PKEY *ak);
+
 /* Counters of a cache since it was created or reset (tests, benchmarks). */
 typedef struct mt_dcap_cache_stats {
     uint64_t pck_hits;       /* PCK chains taken from the cache */
     uint64_t pck_stored;     /* PCK chains verified and remembered */
+    uint64_t qe_hits;        /* QE report signatures and attestation keys not checked again */
     uint64_t chain_hits;     /* TCB info / QE identity issuer chains not verified again */
     uint64_t chain_verified; /* TCB info / QE identity issuer chains verified */
     size_t pck_entries;      /* PCK slots in use, at most MT_DCAP_PCK_SLOTS */

@@ -992,9 +992,10 @@ static void pol_mark(const mt_policy *p, mt_attest_claims *c)
         c->checked |= MT_ATTEST_CHECKED_EK_CHAIN;
 }
 
-mt_status mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t len,
-                                unsigned forms, int64_t now, mt_attest_claims *claims,
-                                mt_ratls_info *info, mt_err *err)
+/* mt_policy_verify_cert / _x509: x (may be NULL) is cert already parsed. */
+static mt_status verify_cert(const mt_policy *p, X509 *x, const uint8_t *cert, size_t len,
+                             unsigned forms, int64_t now, mt_attest_claims *claims,
+                             mt_ratls_info *info, mt_err *err)
 {
     if (!p || !cert || !claims)
         return mt_err_set(err, MT_EINVAL, "mt_policy_verify_cert: NULL argument");
@@ -1016,7 +1017,8 @@ mt_status mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t 
             return st;
         }
     }
-    mt_status st = mt_ratls_verify_cert(cert, len, forms, p->coll, now, claims, inf, err);
+    mt_status st = x ? mt_ratls_verify_x509(x, forms, p->coll, now, claims, inf, err)
+                     : mt_ratls_verify_cert(cert, len, forms, p->coll, now, claims, inf, err);
     if (st != MT_OK)
         return st == MT_EPERM ? MT_EAUTH : st;
     mt_attest_claims *raw = cacheable ? malloc(sizeof *raw) : NULL;
@@ -1028,6 +1030,22 @@ mt_status mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t 
         mt_vcache_put(vc, key, now, raw, inf);
     free(raw);
     return st;
+}
+
+mt_status mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t len,
+                                unsigned forms, int64_t now, mt_attest_claims *claims,
+                                mt_ratls_info *info, mt_err *err)
+{
+    return verify_cert(p, NULL, cert, len, forms, now, claims, info, err);
+}
+
+mt_status mt_policy_verify_x509(const mt_policy *p, X509 *x, const uint8_t *cert, size_t len,
+                                unsigned forms, int64_t now, mt_attest_claims *claims,
+                                mt_ratls_info *info, mt_err *err)
+{
+    if (!x)
+        return mt_err_set(err, MT_EINVAL, "mt_policy_verify_x509: NULL argument");
+    return verify_cert(p, x, cert, len, forms, now, claims, info, err);
 }
 
 void mt_policy_digest(const mt_policy *p, uint8_t out[32])

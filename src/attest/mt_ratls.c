@@ -16,6 +16,7 @@
 #include "mt_attest_int.h"
 #include "mt_cbor.h"
 #include "mt_tpm2.h"
+#include "mt_x5.h"
 
 #define CLAIMS_MAX 4096
 
@@ -327,13 +328,13 @@ static bool report_data_binds(const mt_attest_claims *c, const uint8_t h[32])
  * issuer to verify against), so it is refused rather than accepted unsigned.
  * Key usage is not consulted (X509_check_issued would treat a self-signed
  * certificate without keyCertSign as "not self-issued"). */
-static mt_status check_self_signed(X509 *x, EVP_PKEY *pub, mt_err *err)
+static mt_status check_self_signed(X509 *x, mt_err *err)
 {
     if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) != 0)
         return mt_err_set(err, MT_EAUTH,
                           "the RA-TLS certificate is not self-issued (its issuer is another "
                           "name) and its issuer's signature cannot be verified: refused");
-    if (X509_verify(x, pub) != 1)
+    if (!mt_x5_verify_self_sig(x))
         return mt_err_set(err, MT_EAUTH, "the self-issued certificate's signature does not "
                                          "verify with its own key");
     return MT_OK;
@@ -389,18 +390,13 @@ out:
     return st;
 }
 
-mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
-                               const mt_attest_collateral *coll, int64_t at,
-                               mt_attest_claims *claims, mt_ratls_info *info, mt_err *err)
+/* mt_ratls_verify_cert's checks on a parsed certificate (claims zeroed). */
+static mt_status verify_x509(X509 *x, unsigned forms, const mt_attest_collateral *coll,
+                             int64_t at, mt_attest_claims *claims, mt_ratls_info *info,
+                             mt_err *err)
 {
-    if (!claims)
-        return mt_err_set(err, MT_EINVAL, "mt_ratls_verify_cert: NULL claims");
-    memset(claims, 0, sizeof *claims);
     mt_ratls_info inf;
     memset(&inf, 0, sizeof inf);
-    X509 *x = cert_load(cert, len);
-    if (!x)
-        return mt_err_set(err, MT_EINVAL, "the certificate is not one DER or PEM X.509 certificate");
     mt_status st = MT_OK;
     uint8_t *spki = NULL;
     X509_EXTENSION *ext = NULL;
@@ -515,7 +511,7 @@ mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
 sig:
     /* Last, so that a failure above names the binding that failed; nothing
      * is returned before it. */
-    if ((st = check_self_signed(x, pub, err)) != MT_OK)
+    if ((st = check_self_signed(x, err)) != MT_OK)
         goto out;
     if (info)
         *info = inf;
@@ -523,7 +519,33 @@ out:
     if (st != MT_OK)
         memset(claims, 0, sizeof *claims);
     OPENSSL_free(spki);
-    X509_free(x);
     ERR_clear_error();
     return st;
+}
+
+mt_status mt_ratls_verify_cert(const uint8_t *cert, size_t len, unsigned forms,
+                               const mt_attest_collateral *coll, int64_t at,
+                               mt_attest_claims *claims, mt_ratls_info *info, mt_err *err)
+{
+    if (!claims)
+        return mt_err_set(err, MT_EINVAL, "mt_ratls_verify_cert: NULL claims");
+    memset(claims, 0, sizeof *claims);
+    X509 *x = cert_load(cert, len);
+    if (!x)
+        return mt_err_set(err, MT_EINVAL, "the certificate is not one DER or PEM X.509 certificate");
+    mt_status st = verify_x509(x, forms, coll, at, claims, info, err);
+    X509_free(x);
+    return st;
+}
+
+mt_status mt_ratls_verify_x509(X509 *cert, unsigned forms, const mt_attest_collateral *coll,
+                               int64_t at, mt_attest_claims *claims, mt_ratls_info *info,
+                               mt_err *err)
+{
+    if (!claims)
+        return mt_err_set(err, MT_EINVAL, "mt_ratls_verify_x509: NULL claims");
+    memset(claims, 0, sizeof *claims);
+    if (!cert)
+        return mt_err_set(err, MT_EINVAL, "the certificate is not one DER or PEM X.509 certificate");
+    return verify_x509(cert, forms, coll, at, claims, info, err);
 }

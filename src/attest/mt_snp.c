@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "mt_attest_int.h"
+#include "mt_dcap_coll.h"
 #include "mt_rd.h"
+#include "mt_util.h"
 #include "mt_x5.h"
 
 /* ---- parser -------------------------------------------------------------- */
@@ -117,6 +119,28 @@ static bool ext_uint(X509 *cert, const char *oid, uint64_t *out)
     return mt_der_next(&r, &d) && mt_rd_left(&r) == 0 && mt_der_uint(&d, out);
 }
 
+/* The key of a verified chain in the handle's chain slots: SHA-256 over a
+ * label (never the start of a DCAP PEM chain, the other users' key input),
+ * the signing-key kind, and the lengths and bytes of both items. */
+static bool chain_key(bool vlek, const uint8_t *v, size_t vl, const uint8_t *c, size_t cl,
+                      uint8_t key[32])
+{
+    static const char label[] = "mesatee SEV-SNP chain v1";
+    uint8_t hdr[sizeof label + 1 + 16];
+    memcpy(hdr, label, sizeof label);
+    hdr[sizeof label] = vlek;
+    for (int i = 0; i < 8; i++) {
+        hdr[sizeof label + 1 + i] = (uint8_t)((uint64_t)vl >> (8 * i));
+        hdr[sizeof label + 9 + i] = (uint8_t)((uint64_t)cl >> (8 * i));
+    }
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    bool ok = mc && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(mc, hdr, sizeof hdr) == 1 && EVP_DigestUpdate(mc, v, vl) == 1 &&
+              EVP_DigestUpdate(mc, c, cl) == 1 && EVP_DigestFinal_ex(mc, key, NULL) == 1;
+    EVP_MD_CTX_free(mc);
+    return ok;
+}
+
 /* ---- verifier ------------------------------------------------------------ */
 
 mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collateral *coll,
@@ -126,6 +150,8 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
     mt_status st = mt_snp_report_parse(ev, len, &rep, err);
     if (st != MT_OK)
         return st;
+    bool remember = false;
+    int64_t memo_lo = 0;
     bool vlek = MT_SNP_SIGNING_KEY(rep.flags) == 1;
     const char *kname = vlek ? "VLEK" : "VCEK";
     const char *caname = vlek ? "ASVK" : "ASK";
@@ -142,15 +168,37 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
 
     STACK_OF(X509) *leafs = NULL, *chain = NULL, *untrusted = NULL;
     EVP_PKEY *pk = NULL;
+    X509 *leaf = NULL, *ark = NULL;
+    const char *ark_product = NULL;
+    /* The chain, or the same VCEK/VLEK and chain bytes verified before with
+     * this handle inside their window (mt_dcap_coll.h: the handle's chain
+     * slots, under a key of their own). */
+    mt_dcap_cache *cache = mt_attest_coll_dcap_cache(coll);
+    mt_dcap_pck memo = {0};
+    uint8_t key[32];
+    bool keyed = cache && chain_key(vlek, vbuf, vlen, cbuf, clen, key);
+    if (keyed && mt_dcap_cache_pck_get(cache, key, at, &memo)) {
+        leaf = memo.leaf;
+        ark = memo.root;
+        char fp[65];
+        mt_hex_encode(memo.root_fp, 32, fp); /* the ARK's, taken when it was remembered */
+        for (size_t k = 0; k < sizeof ark_pins / sizeof ark_pins[0]; k++)
+            if (strcmp(fp, ark_pins[k].fp) == 0)
+                ark_product = ark_pins[k].product;
+        if (!ark_product) { /* only pinned roots are remembered */
+            st = mt_err_set(err, MT_EINTERNAL, "remembered AMD chain has no pinned ARK");
+            goto out;
+        }
+        mt_attest_claims_until(claims, memo.hi);
+        goto chain_ok;
+    }
     if ((st = mt_x5_load_certs(vbuf, vlen, kname, &leafs, err)) != MT_OK)
         goto out;
     if ((st = mt_x5_load_certs(cbuf, clen, "AMD certificate chain", &chain, err)) != MT_OK)
         goto out;
-    X509 *leaf = sk_X509_value(leafs, 0);
+    leaf = sk_X509_value(leafs, 0);
 
     /* Find the pinned ARK among the given chain; everything else is untrusted. */
-    X509 *ark = NULL;
-    const char *ark_product = NULL;
     untrusted = sk_X509_new_null();
     if (!untrusted) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -188,10 +236,17 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
     if ((st = mt_x5_verify_chain(leaf, untrusted, ark, NULL, at, what, err)) != MT_OK)
         goto out;
     {
-        int64_t lo, hi, lo2, hi2;
+        int64_t lo = 0, hi = 0, lo2 = 0, hi2 = 0;
         bool known = mt_x5_validity(untrusted, leaf, NULL, &lo, &hi) &&
                      mt_x5_validity(NULL, ark, NULL, &lo2, &hi2);
-        mt_attest_claims_until(claims, known ? (hi < hi2 ? hi : hi2) : at);
+        hi = hi < hi2 ? hi : hi2;
+        lo = lo > lo2 ? lo : lo2;
+        mt_attest_claims_until(claims, known ? hi : at);
+        memo.hi = known ? hi : at;
+        if (known && lo < hi) {
+            remember = keyed && mt_x5_fingerprint(ark, memo.root_fp);
+            memo_lo = lo;
+        }
     }
 
     /* The intermediate must be the right kind too (ASVK for a VLEK). */
@@ -210,6 +265,13 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
         }
     }
 
+    if (remember) { /* put takes its own references of leafs' and chain's */
+        memo.leaf = leaf;
+        memo.root = ark;
+        mt_dcap_cache_pck_put(cache, key, &memo, memo_lo, memo.hi);
+        memo.leaf = memo.root = NULL;
+    }
+chain_ok:;
     /* Product family from the certificate, matching the ARK. */
     const uint8_t *pv;
     size_t pn;
@@ -293,8 +355,8 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
         st = mt_err_set(err, MT_EAUTH, "%s key is not ECDSA P-384", kname);
         goto out;
     }
-    if (!mt_x5_ecdsa_verify(lk, EVP_sha384(), ev, MT_SNP_SIGNED_LEN, rep.sig_r, rep.sig_s, 48,
-                            true)) {
+    if (!mt_x5_ecdsa_verify_cert(leaf, EVP_sha384(), ev, MT_SNP_SIGNED_LEN, rep.sig_r,
+                                 rep.sig_s, 48, true)) {
         st = mt_err_set(err, MT_EAUTH, "%s signature over the report does not verify", kname);
         goto out;
     }
@@ -340,6 +402,8 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
     claims->checked = chip_checked ? MT_ATTEST_CHECKED_CHIP_ID : 0;
     st = MT_OK;
 out:
+    X509_free(memo.leaf);
+    X509_free(memo.root);
     EVP_PKEY_free(pk);
     sk_X509_free(untrusted);
     sk_X509_pop_free(chain, X509_free);

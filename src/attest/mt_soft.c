@@ -173,11 +173,18 @@ mt_status mt_soft_verify(const uint8_t *ev, size_t len, int64_t at, mt_attest_cl
     mt_status st = mt_soft_evidence_parse(ev, len, &e, err);
     if (st != MT_OK)
         return st;
-    const uint8_t *kp = e.platform_key;
-    EVP_PKEY *key = d2i_PUBKEY(NULL, &kp, (long)e.platform_key_len);
+    EVP_PKEY *key = NULL;
+    if (!mt_x5_p256_spki(e.platform_key, e.platform_key_len, &key)) {
+        const uint8_t *kp = e.platform_key;
+        key = d2i_PUBKEY(NULL, &kp, (long)e.platform_key_len);
+        if (key && kp != e.platform_key + e.platform_key_len) {
+            EVP_PKEY_free(key);
+            key = NULL;
+        }
+    }
     char group[32] = "";
     size_t gl = 0;
-    if (!key || kp != e.platform_key + e.platform_key_len || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
+    if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_EC ||
         EVP_PKEY_get_utf8_string_param(key, "group", group, sizeof group, &gl) != 1 ||
         strcmp(group, "prime256v1") != 0) {
         EVP_PKEY_free(key);

@@ -1,6 +1,11 @@
 /* mt_x5: OpenSSL helpers of mt_attest; see mt_x5.h. */
 #include "mt_x5.h"
 
+#include <gmp.h>
+#include <nettle/dsa.h>
+#include <nettle/ecc-curve.h>
+#include <nettle/ecc.h>
+#include <nettle/ecdsa.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
@@ -12,6 +17,7 @@
 #include <time.h>
 
 #include "mt_attest_int.h"
+#include "mt_rd.h"
 #include "mt_util.h"
 
 mt_status mt_x5_load_certs(const uint8_t *buf, size_t len, const char *what,
@@ -301,4 +307,154 @@ out:
     ECDSA_SIG_free(sig);
     ERR_clear_error();
     return ok;
+}
+
+bool mt_x5_p384_verify(const uint8_t pub[97], const uint8_t *digest, size_t dlen,
+                       const uint8_t r[48], const uint8_t s[48])
+{
+    if (pub[0] != 0x04 || !digest || dlen == 0)
+        return false;
+    struct ecc_point pt;
+    struct dsa_signature sig;
+    mpz_t x, y;
+    ecc_point_init(&pt, nettle_get_secp_384r1());
+    dsa_signature_init(&sig);
+    mpz_init(x);
+    mpz_init(y);
+    mpz_import(x, 48, 1, 1, 0, 0, pub + 1);
+    mpz_import(y, 48, 1, 1, 0, 0, pub + 49);
+    mpz_import(sig.r, 48, 1, 1, 0, 0, r);
+    mpz_import(sig.s, 48, 1, 1, 0, 0, s);
+    /* ecc_point_set refuses coordinates >= p and points off the curve;
+     * ecdsa_verify refuses r, s outside 1..n-1. */
+    bool ok = ecc_point_set(&pt, x, y) && ecdsa_verify(&pt, dlen, digest, &sig);
+    mpz_clear(x);
+    mpz_clear(y);
+    dsa_signature_clear(&sig);
+    ecc_point_clear(&pt);
+    return ok;
+}
+
+/* The uncompressed P-384 point of cert's key (borrowed), or NULL. */
+static const uint8_t *p384_point(X509 *cert)
+{
+    ASN1_OBJECT *kobj = NULL;
+    const uint8_t *kbits = NULL;
+    int klen = 0, kptype = 0;
+    X509_ALGOR *kalg = NULL;
+    const void *kpval = NULL;
+    if (X509_PUBKEY_get0_param(&kobj, &kbits, &klen, &kalg, X509_get_X509_PUBKEY(cert)) != 1 ||
+        OBJ_obj2nid(kobj) != NID_X9_62_id_ecPublicKey || klen != 97 || kbits[0] != 0x04)
+        return NULL;
+    X509_ALGOR_get0(NULL, &kptype, &kpval, kalg);
+    return kptype == V_ASN1_OBJECT && OBJ_obj2nid(kpval) == NID_secp384r1 ? kbits : NULL;
+}
+
+/* The Nettle path of mt_x5_verify_self_sig: 1 valid, 0 invalid, -1 not an
+ * ecdsa-with-SHA256/384 signature under an uncompressed P-384 key (then
+ * X509_verify decides). The checks before the arithmetic are X509_verify's
+ * (OpenSSL 3.0 crypto/x509/x_all.c, crypto/asn1/a_verify.c,
+ * crypto/ec/ecdsa_ossl.c). */
+static int self_sig_p384(X509 *cert)
+{
+    const ASN1_BIT_STRING *sigbits = NULL;
+    const X509_ALGOR *alg = NULL;
+    X509_get0_signature(&sigbits, &alg, cert);
+    const ASN1_OBJECT *aobj = NULL;
+    X509_ALGOR_get0(&aobj, NULL, NULL, alg);
+    int signid = aobj ? OBJ_obj2nid(aobj) : NID_undef;
+    const EVP_MD *md = signid == NID_ecdsa_with_SHA256   ? EVP_sha256()
+                       : signid == NID_ecdsa_with_SHA384 ? EVP_sha384()
+                                                         : NULL;
+    const uint8_t *kbits = p384_point(cert);
+    if (!md || !sigbits || !kbits)
+        return -1;
+    /* X509_verify: the signature algorithm inside the signed part is the
+     * outer one; a_verify.c: no unused bits in the signature. */
+    if (X509_ALGOR_cmp(alg, X509_get0_tbs_sigalg(cert)) != 0 ||
+        (sigbits->flags & 0x7) != 0)
+        return 0;
+    /* ecdsa_ossl.c: the signature is DER, nothing after it, 0 < r, s < n
+     * (the upper bound and zero are Nettle's, in ecdsa_verify). */
+    int ok = 0;
+    const uint8_t *p = sigbits->data;
+    ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, sigbits->length);
+    uint8_t *re = NULL, *der = NULL;
+    int rel = es ? i2d_ECDSA_SIG(es, &re) : -1;
+    const BIGNUM *br = NULL, *bs = NULL;
+    if (es)
+        ECDSA_SIG_get0(es, &br, &bs);
+    uint8_t rb[48], sb[48], h[48];
+    unsigned hl = 0;
+    if (!es || rel != sigbits->length || memcmp(re, sigbits->data, (size_t)rel) != 0 ||
+        BN_is_negative(br) || BN_is_negative(bs) || BN_bn2binpad(br, rb, 48) != 48 ||
+        BN_bn2binpad(bs, sb, 48) != 48)
+        goto out;
+    /* What X509_verify hashes: the TBSCertificate as it was read (OpenSSL
+     * keeps its encoding, and i2d_X509 writes it back unchanged), the first
+     * element of the certificate's SEQUENCE. */
+    int dl = i2d_X509(cert, &der);
+    mt_rd rd, in;
+    mt_der outer;
+    if (dl <= 0)
+        goto out;
+    mt_rd_init(&rd, der, (size_t)dl);
+    if (!mt_der_next(&rd, &outer) || outer.tag != 0x30)
+        goto out;
+    mt_rd_init(&in, outer.val, outer.len);
+    const uint8_t *tbs = mt_rd_ptr(&in);
+    mt_der t;
+    if (!mt_der_next(&in, &t) || t.tag != 0x30 ||
+        EVP_Digest(tbs, (size_t)(t.val + t.len - tbs), h, &hl, md, NULL) != 1)
+        goto out;
+    ok = mt_x5_p384_verify(kbits, h, hl, rb, sb) ? 1 : 0;
+out:
+    OPENSSL_free(re);
+    OPENSSL_free(der);
+    ECDSA_SIG_free(es);
+    ERR_clear_error();
+    return ok;
+}
+
+bool mt_x5_verify_self_sig(X509 *cert)
+{
+    int r = self_sig_p384(cert);
+    if (r < 0) {
+        EVP_PKEY *pub = X509_get0_pubkey(cert);
+        r = pub && X509_verify(cert, pub) == 1;
+        ERR_clear_error();
+    }
+    return r == 1;
+}
+
+bool mt_x5_ecdsa_verify_cert(X509 *cert, const EVP_MD *md, const uint8_t *msg, size_t msglen,
+                             const uint8_t *r, const uint8_t *s, size_t clen, bool le)
+{
+    const uint8_t *pt = clen == 48 ? p384_point(cert) : NULL;
+    if (!pt) {
+        EVP_PKEY *pk = X509_get0_pubkey(cert);
+        return pk && mt_x5_ecdsa_verify(pk, md, msg, msglen, r, s, clen, le);
+    }
+    uint8_t rb[48], sb[48], h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    for (size_t i = 0; i < 48; i++) {
+        rb[i] = le ? r[47 - i] : r[i];
+        sb[i] = le ? s[47 - i] : s[i];
+    }
+    bool ok = EVP_Digest(msg, msglen, h, &hl, md, NULL) == 1 &&
+              mt_x5_p384_verify(pt, h, hl, rb, sb);
+    ERR_clear_error();
+    return ok;
+}
+
+bool mt_x5_p256_spki(const uint8_t *der, size_t len, EVP_PKEY **out)
+{
+    static const uint8_t hdr[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                  0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                  0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04};
+    *out = NULL;
+    mt_err err;
+    if (!der || len != sizeof hdr + 64 || memcmp(der, hdr, sizeof hdr) != 0)
+        return false;
+    return mt_x5_ec_pub_from_xy("P-256", der + sizeof hdr, 64, out, &err) == MT_OK;
 }

@@ -2,6 +2,9 @@
  * PEM or DER collateral, chain verification at an injected time against one
  * pinned root, CRL checks, certificate extensions, and ECDSA signatures given
  * as raw r||s (big- or little-endian) as DCAP, SNP and COSE encode them.
+ * ECDSA on P-384 is computed with Nettle (hogweed) where it is used per new
+ * certificate: OpenSSL 3.0 has only generic BIGNUM arithmetic for P-384
+ * (~2x slower than Nettle's secp384r1 code); the checks are OpenSSL's.
  *
  * Ownership: functions returning OpenSSL objects transfer them to the caller
  * (X509_free, sk_X509_pop_free, X509_CRL_free, EVP_PKEY_free).
@@ -50,6 +53,36 @@ bool mt_x5_validity(STACK_OF(X509) *certs, X509 *extra, STACK_OF(X509_CRL) *crls
 /* Value bytes (contents of the extnValue OCTET STRING) of the extension with
  * dotted oid; false if absent or present more than once. Borrowed from cert. */
 bool mt_x5_ext(X509 *cert, const char *oid, const uint8_t **val, size_t *len);
+
+/* Verifies a certificate's signature with the certificate's own key (a
+ * self-signed certificate), with exactly X509_verify's checks: the outer and
+ * the TBSCertificate's signature algorithms are equal, the signature BIT
+ * STRING has no unused bits, the algorithm's key type is the key's, the
+ * ECDSA signature is DER (re-encoded and compared, no trailing bytes) with
+ * 0 < r, s < n. ecdsa-with-SHA256/SHA384 under an uncompressed P-384 key is
+ * verified by Nettle, everything else by X509_verify. True only for a valid
+ * signature. */
+bool mt_x5_verify_self_sig(X509 *cert);
+
+/* ECDSA P-384 verification of a digest (any length; the leftmost 384 bits
+ * are used, as FIPS 186-4 says) under the uncompressed point pub = 04||X||Y
+ * (97 bytes; a point not on the curve fails), signature r, s big-endian of
+ * 48 bytes each. True only for a valid signature. */
+bool mt_x5_p384_verify(const uint8_t pub[97], const uint8_t *digest, size_t dlen,
+                       const uint8_t r[48], const uint8_t s[48]);
+
+/* mt_x5_ecdsa_verify under the key of cert: Nettle when it is an
+ * uncompressed P-384 key and clen is 48, else OpenSSL. */
+bool mt_x5_ecdsa_verify_cert(X509 *cert, const EVP_MD *md, const uint8_t *msg, size_t msglen,
+                             const uint8_t *r, const uint8_t *s, size_t clen, bool le);
+
+/* The key of the one DER SubjectPublicKeyInfo encoding of an uncompressed
+ * P-256 point with named curve (91 bytes: the fixed 26-byte header, 04, X,
+ * Y): true with *out (EVP_PKEY_free) if der is exactly that and the point is
+ * on the curve, as d2i_PUBKEY would decide for these bytes, without
+ * OpenSSL 3.0's decoder lookup (~0.1 ms). False for anything else (the
+ * caller then uses d2i_PUBKEY, which decides every other encoding). */
+bool mt_x5_p256_spki(const uint8_t *der, size_t len, EVP_PKEY **out);
 
 /* EC public key (curve "P-256" or "P-384") from raw X||Y (2*clen bytes). */
 mt_status mt_x5_ec_pub_from_xy(const char *curve, const uint8_t *xy, size_t xylen,

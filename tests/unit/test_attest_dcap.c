@@ -581,6 +581,7 @@ static void test_cache_same_claims(void **state)
         mt_dcap_cache_stats s1 = cache_stats(c);
         assert_int_equal(s1.pck_hits, 0);
         assert_int_equal(s1.pck_stored, 1);
+        assert_int_equal(s1.qe_hits, 0);
         for (int k = 0; k < 2; k++) {
             assert_int_equal(verify_with(c, CACHE_CASES[i].kind, CACHE_CASES[i].quote, -1, -1,
                                          CACHE_CASES[i].at, again, &err),
@@ -590,6 +591,7 @@ static void test_cache_same_claims(void **state)
         mt_dcap_cache_stats s2 = cache_stats(c);
         assert_int_equal(s2.pck_hits, 2);
         assert_int_equal(s2.pck_stored, 1);
+        assert_int_equal(s2.qe_hits, 2); /* QE report and attestation key remembered */
         assert_int_equal(s2.chain_verified, s1.chain_verified); /* no issuer chain again */
         assert_int_equal(s2.chain_hits, 2 * s1.chain_verified);
         assert_same_as_fresh(c, CACHE_CASES[i].coll, CACHE_CASES[i].kind, CACHE_CASES[i].quote,
@@ -692,6 +694,9 @@ static void test_cache_tamper(void **state)
                              CACHE_CASES[k].quote, t[i].off, t[i].val, CACHE_CASES[k].at);
     }
     for (size_t i = 0; i < 3; i++) {
+        /* The tampered quotes with the remembered QE report and attestation
+         * key (body, signature, report_data changes) took that path. */
+        assert_true(cache_stats(warm[i]).qe_hits >= 1);
         assert_same_as_fresh(warm[i], CACHE_CASES[i].coll, CACHE_CASES[i].kind,
                              CACHE_CASES[i].quote, -1, -1, CACHE_CASES[i].at);
         mt_attest_collateral_free(warm[i]);

@@ -3,6 +3,9 @@
  * flips in every field that matters, expiry at today's date. */
 #include "test_attest_util.c"
 
+#include "mt_attest_int.h"
+#include "mt_dcap_coll.h"
+
 #define SNP "sev-snp/"
 /* Inside every VCEK's validity; the VLEK needs its own window. */
 #define AT_VCEK "2025-01-01T00:00:00Z"
@@ -314,6 +317,93 @@ static void test_wrong_collateral(void **state)
     free(pem);
 }
 
+/* ---- the handle remembers a verified VCEK/VLEK chain (issue 13) ---------- */
+
+/* The report of sc with byte off XORed with x (off < 0: unchanged), verified
+ * with handle c at `at`. */
+static mt_status verify_in(mt_attest_collateral *c, const snp_case *sc, long off, uint8_t x,
+                           const char *at, mt_attest_claims *cl, mt_err *err)
+{
+    size_t len;
+    uint8_t *rep = load_report(sc, &len);
+    if (off >= 0)
+        rep[off] ^= x;
+    mt_err_clear(err);
+    mt_status st = mt_attest_verify(MT_ATTEST_SEV_SNP, rep, len, c, tv_time(at), cl, err);
+    free(rep);
+    return st;
+}
+
+/* Warm handle and fresh handle agree: status, message, claims byte for byte. */
+static void same_as_fresh(mt_attest_collateral *warm, const snp_case *sc, long off, uint8_t x,
+                          const char *at)
+{
+    tv_item items[] = {{MT_COLL_AMD_VCEK, sc->vcek}, {MT_COLL_AMD_CHAIN, sc->chain}, {0, NULL}};
+    mt_attest_collateral *fresh = tv_coll(items);
+    mt_attest_claims *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    mt_err ea, eb;
+    mt_status sa = verify_in(fresh, sc, off, x, at, a, &ea);
+    mt_status sb = verify_in(warm, sc, off, x, at, b, &eb);
+    if (sa != sb || strcmp(ea.msg, eb.msg) != 0)
+        fail_msg("%s byte %ld at %s: fresh handle %s \"%s\", warm handle %s \"%s\"", sc->report,
+                 off, at, mt_status_name(sa), ea.msg, mt_status_name(sb), eb.msg);
+    if (memcmp(a, b, sizeof *a) != 0)
+        fail_msg("%s at %s: the warm handle's claims differ", sc->report, at);
+    mt_attest_collateral_free(fresh);
+    free(a);
+    free(b);
+}
+
+static void test_warm_chain(void **state)
+{
+    TV_REQUIRE();
+    static const struct {
+        const snp_case *sc;
+        const char *at;
+    } cases[] = {{&GOSEV, AT_VCEK}, {&VIRTEE, AT_VCEK}, {&TRUSTEE, AT_VCEK}, {&VLEK, AT_VLEK}};
+    static const char *const times[] = {
+        TODAY,     "2024-01-01T00:00:00Z", "2060-01-01T00:00:00Z", "2010-01-01T00:00:00Z",
+        AT_VLEK,   AT_VCEK,
+    };
+    static const struct {
+        long off;
+        uint8_t x;
+    } flips[] = {{0x08, 1}, {0x50, 1}, {0x90, 1}, {0x180, 1}, {0x187, 1}, {0x1a0, 1},
+                 {0x2a0, 1}, {0x2e8, 1}, {0x48, 0x04} /* VCEK <-> VLEK */};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const snp_case *sc = cases[i].sc;
+        tv_item items[] = {{MT_COLL_AMD_VCEK, sc->vcek}, {MT_COLL_AMD_CHAIN, sc->chain},
+                           {0, NULL}};
+        mt_attest_collateral *c = tv_coll(items);
+        mt_attest_claims cl;
+        mt_err err;
+        assert_int_equal(verify_in(c, sc, -1, 0, cases[i].at, &cl, &err), MT_OK);
+        mt_dcap_cache_stats st;
+        mt_dcap_cache_stats_get(mt_attest_coll_dcap_cache(c), &st);
+        assert_int_equal(st.pck_stored, 1);
+        assert_int_equal(st.pck_hits, 0);
+        same_as_fresh(c, sc, -1, 0, cases[i].at);
+        mt_dcap_cache_stats_get(mt_attest_coll_dcap_cache(c), &st);
+        assert_int_equal(st.pck_hits, 1); /* the chain was not verified again */
+        for (size_t t = 0; t < sizeof times / sizeof times[0]; t++)
+            same_as_fresh(c, sc, -1, 0, times[t]);
+        for (size_t f = 0; f < sizeof flips / sizeof flips[0]; f++) {
+            assert_int_not_equal(verify_in(c, sc, flips[f].off, flips[f].x, cases[i].at, &cl,
+                                           &err),
+                                 MT_OK);
+            same_as_fresh(c, sc, flips[f].off, flips[f].x, cases[i].at);
+        }
+        /* New collateral: nothing remembered about the old items is used. */
+        char *genoa = tv_path(SNP "amd-ask-ark-genoa-vcek.pem");
+        assert_int_equal(mt_attest_collateral_add_file(c, MT_COLL_AMD_CHAIN, genoa, &err), MT_OK);
+        free(genoa);
+        assert_int_not_equal(verify_in(c, sc, -1, 0, cases[i].at, &cl, &err), MT_OK);
+        mt_attest_collateral_free(c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,7 +411,7 @@ int main(void)
         cmocka_unit_test(test_trustee),      cmocka_unit_test(test_vlek),
         cmocka_unit_test(test_invalid_vceks), cmocka_unit_test(test_vlek_expired_today),
         cmocka_unit_test(test_flips),        cmocka_unit_test(test_cert_flip),
-        cmocka_unit_test(test_wrong_collateral),
+        cmocka_unit_test(test_wrong_collateral), cmocka_unit_test(test_warm_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
  * soft certificate made by mt_tee and checked end to end. */
 #include "test_attest_util.c"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -13,6 +14,7 @@
 #include "mt_ratls.h"
 #include "mt_soft.h"
 #include "mt_tee.h"
+#include "mt_x5.h"
 
 #define T_2023_06 1685577600 /* 2023-06-01T00:00:00Z: Gramine and rats-tls PCK valid */
 #define T_2024_01 1705276800 /* 2024-01-15T00:00:00Z: Intel SGX SDK PCK valid (from 2023-12-15) */
@@ -62,6 +64,23 @@ static void check_interop(const char *file, int64_t at, const char *mrenclave_he
     assert_int_equal(mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL,
                                           &err),
                      MT_OK);
+    /* The parsed certificate (what the TLS stack hands over): the same
+     * claims and info; a year after notAfter/the PCK, the same refusal. */
+    mt_attest_claims c2;
+    mt_ratls_info info2;
+    assert_int_equal(mt_ratls_verify_x509(x, MT_RATLS_FORM_CCC, NULL, at, &c2, &info2, &err),
+                     MT_OK);
+    assert_memory_equal(&c, &c2, sizeof c);
+    assert_memory_equal(&info, &info2, sizeof info);
+    mt_err e1, e2;
+    assert_int_equal(mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC, NULL,
+                                          at + 40 * 366 * 86400LL, &c, NULL, &e1),
+                     MT_EAUTH);
+    assert_int_equal(mt_ratls_verify_x509(x, MT_RATLS_FORM_CCC, NULL, at + 40 * 366 * 86400LL,
+                                          &c2, NULL, &e2),
+                     MT_EAUTH);
+    assert_string_equal(e1.msg, e2.msg);
+    assert_int_equal(c2.kind, 0); /* zeroed */
     OPENSSL_free(der);
     X509_free(x);
     free(pem);
@@ -659,6 +678,177 @@ static void test_soft_parse(void **state)
     assert_non_null(strstr(err.msg, "deterministic"));
 }
 
+/* ---- issue 13: the self-signature on P-384 through Nettle ----------------- */
+
+/* mt_x5_verify_self_sig must decide exactly as X509_verify does. Every byte
+ * of the certificate from `from` on (step `step`) is changed in turn (XOR
+ * 0x01, then 0x80); each copy that still parses is verified both ways. */
+static unsigned differential(const uint8_t *der, size_t dl, size_t from, size_t step)
+{
+    unsigned compared = 0;
+    uint8_t *m = malloc(dl);
+    assert_non_null(m);
+    for (size_t i = from; i < dl; i += step) {
+        for (int f = 0; f < 2; f++) {
+            memcpy(m, der, dl);
+            m[i] ^= f ? 0x80 : 0x01;
+            const uint8_t *p = m;
+            X509 *x = d2i_X509(NULL, &p, (long)dl);
+            if (!x) {
+                ERR_clear_error();
+                continue;
+            }
+            EVP_PKEY *pub = X509_get0_pubkey(x);
+            bool want = pub && X509_verify(x, pub) == 1;
+            ERR_clear_error();
+            bool got = mt_x5_verify_self_sig(x);
+            if (got != want)
+                fail_msg("byte %zu ^ %s: mt_x5_verify_self_sig %d, X509_verify %d", i,
+                         f ? "0x80" : "0x01", got, want);
+            compared++;
+            X509_free(x);
+        }
+    }
+    free(m);
+    return compared;
+}
+
+static size_t self_signed(const char *curve, const EVP_MD *md, uint8_t **out)
+{
+    EVP_PKEY *k = EVP_EC_gen(curve);
+    assert_non_null(k);
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 9);
+    ASN1_TIME_set(X509_getm_notBefore(x), 978307200);
+    ASN1_TIME_set(X509_getm_notAfter(x), 1924991999);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"p", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    assert_int_equal(X509_set_pubkey(x, k), 1);
+    assert_true(X509_sign(x, k, md) > 0);
+    *out = NULL;
+    int n = i2d_X509(x, out);
+    assert_true(n > 0);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return (size_t)n;
+}
+
+static void test_self_sig_p384(void **state)
+{
+    uint8_t *der;
+    size_t dl;
+    /* P-384 with SHA-256 and SHA-384 (Nettle), P-256 (X509_verify): valid as
+     * made, then every byte changed. */
+    const struct {
+        const char *curve;
+        const EVP_MD *md;
+    } kinds[] = {{"P-384", EVP_sha256()}, {"P-384", EVP_sha384()}, {"P-256", EVP_sha256()}};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        dl = self_signed(kinds[k].curve, kinds[k].md, &der);
+        const uint8_t *p = der;
+        X509 *x = d2i_X509(NULL, &p, (long)dl);
+        assert_non_null(x);
+        assert_true(mt_x5_verify_self_sig(x));
+        X509_free(x);
+        assert_true(differential(der, dl, 0, 1) > dl);
+        OPENSSL_free(der);
+    }
+    /* The outer signature algorithm differs from the signed one (SHA-384 in
+     * place of SHA-256: 1.2.840.10045.4.3.2 -> .3): refused both ways. */
+    dl = self_signed("P-384", EVP_sha256(), &der);
+    static const uint8_t sha256_oid[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+    uint8_t *last = NULL;
+    for (size_t i = 0; i + sizeof sha256_oid <= dl; i++)
+        if (!memcmp(der + i, sha256_oid, sizeof sha256_oid))
+            last = der + i;
+    assert_non_null(last);
+    last[sizeof sha256_oid - 1] = 0x03;
+    const uint8_t *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)dl);
+    assert_non_null(x);
+    assert_false(mt_x5_verify_self_sig(x));
+    assert_int_not_equal(X509_verify(x, X509_get0_pubkey(x)), 1);
+    X509_free(x);
+    OPENSSL_free(der);
+    ERR_clear_error();
+
+    /* The Intel SGX SDK certificate (P-384, ecdsa-with-SHA256): its whole
+     * signature and every 61st byte before it; through mt_ratls_verify_cert a
+     * changed signature byte is refused. */
+    TV_REQUIRE();
+    size_t n;
+    uint8_t *pem = read_cert("ccc-intel-sgxsdk-cert.pem", &n);
+    X509 *orig = pem_x509(pem, n);
+    der = NULL;
+    int odl = i2d_X509(orig, &der);
+    assert_true(odl > 120);
+    assert_true(mt_x5_verify_self_sig(orig));
+    dl = (size_t)odl;
+    assert_true(differential(der, dl, dl - 110, 1) >= 100);
+    assert_true(differential(der, dl, 5, 61) >= 100);
+    mt_attest_claims c;
+    mt_err err;
+    der[dl - 3] ^= 0x01; /* inside s */
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, T_2024_01, &c, NULL,
+                                          &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "signature does not verify");
+    OPENSSL_free(der);
+    X509_free(orig);
+    free(pem);
+}
+
+/* mt_x5_p256_spki decides the canonical P-256 encoding as d2i_PUBKEY does and
+ * declines everything else. */
+static void test_p256_spki(void **state)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    assert_non_null(k);
+    uint8_t *der = NULL;
+    int dl = i2d_PUBKEY(k, &der);
+    assert_int_equal(dl, 91);
+    EVP_PKEY *got = NULL;
+    assert_true(mt_x5_p256_spki(der, (size_t)dl, &got));
+    assert_int_equal(EVP_PKEY_eq(got, k), 1);
+    EVP_PKEY_free(got);
+    /* Every single-byte change: declined, or the same key d2i_PUBKEY reads. */
+    for (int i = 0; i < dl; i++) {
+        der[i] ^= 0x01;
+        const uint8_t *p = der;
+        EVP_PKEY *ref = d2i_PUBKEY(NULL, &p, dl);
+        ERR_clear_error();
+        if (mt_x5_p256_spki(der, (size_t)dl, &got)) {
+            if (!ref || EVP_PKEY_eq(got, ref) != 1)
+                fail_msg("byte %d: accepted a key d2i_PUBKEY does not read the same", i);
+            EVP_PKEY_free(got);
+            got = NULL;
+        }
+        assert_null(got);
+        EVP_PKEY_free(ref);
+        der[i] ^= 0x01;
+    }
+    assert_false(mt_x5_p256_spki(der, (size_t)dl - 1, &got));
+    OPENSSL_free(der);
+    /* Compressed point and P-384: left to d2i_PUBKEY. */
+    der = NULL;
+    EVP_PKEY_set_utf8_string_param(k, "point-format", "compressed");
+    dl = i2d_PUBKEY(k, &der);
+    assert_true(dl > 0 && dl != 91);
+    assert_false(mt_x5_p256_spki(der, (size_t)dl, &got));
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+    k = EVP_EC_gen("P-384");
+    der = NULL;
+    dl = i2d_PUBKEY(k, &der);
+    assert_false(mt_x5_p256_spki(der, (size_t)dl, &got));
+    assert_null(got);
+    OPENSSL_free(der);
+    EVP_PKEY_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_negative),       cmocka_unit_test(test_ext_claims_parse),
         cmocka_unit_test(test_soft_cert),      cmocka_unit_test(test_none_cert),
         cmocka_unit_test(test_soft_parse),     cmocka_unit_test(test_issuer_and_report_data),
+        cmocka_unit_test(test_self_sig_p384),  cmocka_unit_test(test_p256_spki),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
