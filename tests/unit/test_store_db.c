@@ -23,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core_internal.h"
@@ -595,6 +598,50 @@ static void test_pg_tls_and_multihost(void **state)
     assert_int_equal(mt_db_open(plain, 0, &db, &err), MT_EUNAVAIL);
 }
 
+/* TCP keepalives and the user timeout are on by default (db_pg.c
+ * PG_KEEPALIVE_DEFAULTS, docs/cluster.md "Partitions and TCP keepalives"):
+ * libpq's options and the socket itself; a value in the URL wins. */
+static void sock_opt(mt_db *db, int level, int name, int want)
+{
+    int v = -1;
+    socklen_t n = sizeof v;
+    assert_int_equal(getsockopt(mt_db_socket(db), level, name, &v, &n), 0);
+    assert_int_equal(v, want);
+}
+
+static void test_pg_keepalives(void **state)
+{
+    (void)state;
+    const char *u = getenv("MT_PG_URL"); /* TCP (the socket URL has no keepalives) */
+    if (backend != MT_DB_PG || !u)
+        skip();
+    mt_db *db;
+    mt_err err;
+    char v[32];
+    assert_int_equal(mt_db_open(u, 0, &db, &err), MT_OK);
+    assert_true(mt_db_conn_option(db, "keepalives_idle", v, sizeof v));
+    assert_string_equal(v, "10");
+    assert_true(mt_db_conn_option(db, "tcp_user_timeout", v, sizeof v));
+    assert_string_equal(v, "25000");
+    sock_opt(db, SOL_SOCKET, SO_KEEPALIVE, 1);
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPIDLE, 10);
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPINTVL, 5);
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPCNT, 3);
+    sock_opt(db, IPPROTO_TCP, TCP_USER_TIMEOUT, 25000);
+    mt_db_close(db);
+    /* the URL's own values override the defaults */
+    char own[1024];
+    snprintf(own, sizeof own, "%s%skeepalives_idle=7&tcp_user_timeout=9000", u,
+             strchr(u, '?') ? "&" : "?");
+    assert_int_equal(mt_db_open(own, 0, &db, &err), MT_OK);
+    assert_true(mt_db_conn_option(db, "keepalives_idle", v, sizeof v));
+    assert_string_equal(v, "7");
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPIDLE, 7);
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPINTVL, 5);
+    sock_opt(db, IPPROTO_TCP, TCP_USER_TIMEOUT, 9000);
+    mt_db_close(db);
+}
+
 static void restart_server(void)
 {
     const char *cmd = getenv("MT_PG_RESTART");
@@ -933,7 +980,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_core_migrations), cmocka_unit_test(test_pg_tls_and_multihost),
         cmocka_unit_test(test_pg_reconnect),    cmocka_unit_test(test_redact),
         cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
-        cmocka_unit_test(test_deferred),
+        cmocka_unit_test(test_deferred),        cmocka_unit_test(test_pg_keepalives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
