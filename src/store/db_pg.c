@@ -105,6 +105,10 @@ typedef struct pg_pending {
 } pg_pending;
 
 static pg_pending *pending_of(mt_db *db);
+/* The connection can be used: up, and not marked broken (a pipeline whose
+ * results were left unread: pipeline()). */
+static bool conn_ok(mt_db *db);
+static void broken_set(mt_db *db, bool broken);
 
 /* The connection string (URL or key=value form) for messages, rebuilt from
  * libpq's own parse (PQconninfoParse) so that every form libpq accepts is
@@ -212,7 +216,7 @@ static void track_tx(mt_db *db)
         db->in_tx = true; /* begun here, not yet on the server */
         return;
     }
-    if (PQstatus(conn(db)) != CONNECTION_OK)
+    if (!conn_ok(db))
         return;
     PGTransactionStatusType t = PQtransactionStatus(conn(db));
     db->in_tx = t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
@@ -222,6 +226,11 @@ static void track_tx(mt_db *db)
 static mt_status pg_fail(mt_db *db, PGresult *res, const char *what, mt_err *err)
 {
     track_tx(db);
+    if (PQstatus(conn(db)) == CONNECTION_OK && !conn_ok(db)) /* not the store: ours */
+        return db_fail(db, err, MT_EUNAVAIL, true,
+                       "database connection reset during %s (its pipeline was left "
+                       "unread; retry%s)",
+                       what, db->in_tx ? " the transaction" : "");
     if (PQstatus(conn(db)) != CONNECTION_OK) {
         db_outage_begin();
         return db_fail(db, err, MT_EUNAVAIL, true,
@@ -265,7 +274,8 @@ static void set_changes(mt_db *db, PGresult *r)
  * prepared names are forgotten. */
 static mt_status reconnect(mt_db *db, mt_err *err)
 {
-    PQreset(conn(db));
+    PQreset(conn(db)); /* a fresh connection: out of pipeline mode too */
+    broken_set(db, false);
     db->gen++;
     pg_cache *c = cache_of(db);
     for (size_t i = 0; i < c->n; i++)
@@ -287,7 +297,7 @@ static mt_status reconnect(mt_db *db, mt_err *err)
  * be broken is re-established. */
 static mt_status ensure(mt_db *db, mt_err *err)
 {
-    if (PQstatus(conn(db)) == CONNECTION_OK)
+    if (conn_ok(db))
         return MT_OK;
     /* a BEGIN not sent yet can go out on a new connection; a deferred
      * statement cannot (its prepared name died with the old one) */
@@ -307,6 +317,12 @@ mt_status dbp_ensure(mt_db *db, mt_err *err)
 typedef struct pg_state {
     pg_cache cache;
     pg_pending pending;
+    /* the connection must not be used again until reconnected: a pipeline
+     * left results unread (PQexitPipelineMode failed), so what the server
+     * ran of the transaction is unknown. Inside a transaction every
+     * statement and the COMMIT fail (retryable) until the caller rolls back;
+     * the next ensure() outside one reconnects. */
+    bool broken;
 } pg_state;
 
 static pg_state *state_of(mt_db *db);
@@ -382,6 +398,16 @@ mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
 static pg_state *state_of(mt_db *db)
 {
     return (pg_state *)(db + 1);
+}
+
+static bool conn_ok(mt_db *db)
+{
+    return !state_of(db)->broken && PQstatus(conn(db)) == CONNECTION_OK;
+}
+
+static void broken_set(mt_db *db, bool broken)
+{
+    state_of(db)->broken = broken;
 }
 
 static pg_cache *cache_of(mt_db *db)
@@ -484,14 +510,19 @@ static PGresult *pipeline(mt_db *db, const char *name, const char *text, int n,
         else
             PQclear(r);
     }
-    if (!PQexitPipelineMode(c) && PQstatus(c) == CONNECTION_OK) {
-        /* results left unread (never seen): a fresh connection rather than
-         * one stuck in pipeline mode; the transaction is lost with it */
+    if (!PQexitPipelineMode(c)) {
+        /* results left unread (or the connection broke with some): the
+         * connection is stuck in pipeline mode and what the server ran is
+         * unknown. Marked broken, not reconnected here: a fresh connection
+         * has no transaction, so the caller's next statements would run
+         * outside one (autocommitted) and only the COMMIT would fail. Now
+         * they and the COMMIT fail until the caller rolls back, and the
+         * next use outside a transaction reconnects (ensure). in_tx stays
+         * as it was (track_tx does not read a broken connection). */
         PQclear(keep);
         keep = NULL;
         pending_clear(db);
-        (void)reconnect(db, NULL);
-        db->in_tx = true; /* until rolled back; a COMMIT finds it gone */
+        broken_set(db, true);
     }
     return keep;
 }
@@ -534,7 +565,7 @@ static mt_status run_text(mt_db *db, const char *sql, const char *what, bool ret
             free(text);
             return MT_OK;
         }
-        bool broken = PQstatus(conn(db)) != CONNECTION_OK;
+        bool broken = !conn_ok(db);
         if (broken && attempt == 0 && ((retry && !db->in_tx) || began_here)) {
             PQclear(r);
             mt_status rc = reconnect(db, err);
@@ -590,6 +621,15 @@ mt_status dbp_exec(mt_db *db, const char *sql, mt_err *err)
     mt_status rc = mt_db_translate(MT_DB_PG, sql, &t, &np, err);
     if (rc)
         return rc;
+    pg_pending *p = pending_of(db);
+    if (!np && p->n && !p->begin && !strncasecmp(t, "ROLLBACK TO", 11)) {
+        /* what waits was queued after the savepoint (its SAVEPOINT sent
+         * everything before it): undone by this command, so dropped, not
+         * sent first, where a failing deferred statement (a claim's audit
+         * INSERT) would abort the transaction and keep the ROLLBACK TO that
+         * undoes it from being sent at all */
+        pending_clear(db);
+    }
     if (np)
         rc = mt_err_set(err, MT_EINVAL, "SQL: parameters in mt_db_exec");
     else if (!(rc = ensure(db, err)))
@@ -626,13 +666,10 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
         db->in_tx = false;
         return MT_OK;
     }
-    if (p->n && !p->prepared) { /* a late writer lock: with COMMIT, in one text */
-        mt_status rc = run_text(db, "COMMIT", "commit", false, err);
-        if (rc)
-            dbp_rollback(db);
-        return rc;
-    }
-    if (PQstatus(conn(db)) != CONNECTION_OK) {
+    /* the checks first, then anything is sent: a late writer lock sent with
+     * the COMMIT on a connection without the transaction would run, and the
+     * COMMIT succeed, outside it (the lost work reading as committed) */
+    if (!conn_ok(db)) {
         pending_clear(db);
         db->in_tx = false;
         return db_fail(db, err, MT_EUNAVAIL, true,
@@ -649,6 +686,12 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
         dbp_rollback(db);
         return db_fail(db, err, MT_EIO, false,
                        "database: commit of a failed transaction (rolled back)");
+    }
+    if (p->n && !p->prepared) { /* a late writer lock: with COMMIT, in one text */
+        mt_status rc = run_text(db, "COMMIT", "commit", false, err);
+        if (rc)
+            dbp_rollback(db);
+        return rc;
     }
     /* deferred statements (mt_db_run_deferred) go out with the COMMIT */
     if (!p->n)
@@ -676,10 +719,10 @@ void dbp_rollback(mt_db *db)
         db->in_tx = false;
         return;
     }
-    if (PQstatus(conn(db)) == CONNECTION_OK && PQtransactionStatus(conn(db)) != PQTRANS_IDLE) {
+    if (conn_ok(db) && PQtransactionStatus(conn(db)) != PQTRANS_IDLE) {
         dbp_trip();
         PQclear(PQexec(conn(db), "ROLLBACK"));
-    }
+    } /* a broken one is reset by the next ensure(): the server rolls back */
     db->in_tx = false;
 }
 
@@ -842,7 +885,7 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
             track_tx(db);
             break;
         }
-        bool broken = PQstatus(conn(db)) != CONNECTION_OK;
+        bool broken = !conn_ok(db);
         if (broken && attempt == 0 &&
             ((!db->in_tx && read_only(st->sql)) ||
              (began_here && pending_of(db)->begin && !pending_of(db)->prepared))) {

@@ -852,6 +852,24 @@ static void test_deferred(void **state)
     assert_int_equal(defer_kv(db, "d6", 6, NULL, 0), MT_OK);
     mt_db_rollback(db);
     assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_t"), 5);
+    /* a failing deferred statement after a savepoint is undone by ROLLBACK
+     * TO it (sched.c savepoint_leave undoing a claim whose audit INSERT
+     * failed): the work before the savepoint commits. PostgreSQL used to
+     * send the deferred INSERT first, whose failure aborted the transaction
+     * and kept the ROLLBACK TO from being sent (SQLite fails it at once). */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('sp', 1)");
+    exec_ok(db, "SAVEPOINT sp1");
+    assert_int_equal(mt_db_writer_lock(db, &err), MT_OK); /* a late lock queued too */
+    mt_status drc = defer_kv(db, "d1", 7, NULL, 0); /* a duplicate key */
+    assert_true(drc == MT_OK || drc == MT_EIO);
+    if (mt_db_exec(db, "ROLLBACK TO sp1", &err))
+        fail_msg("ROLLBACK TO after a failing deferred statement: %s", err.msg);
+    exec_ok(db, "RELEASE sp1");
+    if (mt_db_commit(db, &err))
+        fail_msg("commit after ROLLBACK TO: %s", err.msg);
+    assert_int_equal(count(db, "SELECT v FROM mt_db_test_kv WHERE k = 'sp'"), 1);
+    assert_int_equal(count(db, "SELECT i FROM mt_db_test_t WHERE id = 'd1'"), 41);
     mt_db_close(db);
 }
 
