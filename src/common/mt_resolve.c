@@ -90,8 +90,7 @@ static req *req_new(const char *host, const char *port, const struct addrinfo *h
     pthread_condattr_t ca;
     bool cv_ok = false;
     if (!pthread_condattr_init(&ca)) {
-        cv_ok = !pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) &&
-                !pthread_cond_init(&r->cv, &ca);
+        cv_ok = !pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) && !pthread_cond_init(&r->cv, &ca);
         pthread_condattr_destroy(&ca);
     }
     if (!cv_ok) {
