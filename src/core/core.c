@@ -130,6 +130,18 @@ static mt_status core_node_id(mt_core *c, mt_tee *tee, mt_err *err)
     return MT_OK;
 }
 
+/* store_migrate's hook: the migrations that need the TEE's keys on rows
+ * written before them (core_internal.h STORE_MIG_*). */
+static mt_status core_migrate_hook(void *core, mt_db *db, unsigned marks, mt_err *err)
+{
+    mt_status rc = MT_OK;
+    if ((marks & STORE_MIG_SEAL) && (rc = integ_seal_legacy(core, db, err)))
+        return rc;
+    if (marks & STORE_MIG_LEASE_V2)
+        rc = lease_mac_upgrade(core, db, err);
+    return rc;
+}
+
 mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt_err *err)
 {
     *out = NULL;
@@ -211,7 +223,7 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
         goto fail;
     if ((rc = store_open(c->db_path, false, &c->db, err)))
         goto fail;
-    if ((rc = store_migrate(c->db, integ_seal_legacy, c, err)))
+    if ((rc = store_migrate(c->db, core_migrate_hook, c, err)))
         goto fail;
     if ((rc = auth_bootstrap(c, cfg->admin_password, cfg->admin_password_out, err)) || (rc = auth_dummy_init(c, err)))
         goto fail;

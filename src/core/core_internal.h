@@ -126,12 +126,17 @@ mt_status core_offline_store_open(const char *data_dir, const char *store, mt_db
 mt_status store_open(const char *path, bool readonly, mt_db **out, mt_err *err);
 /* Migrates to the newest schema in one transaction, on either backend (the
  * migration DDL is written in the layer's common dialect). When this call
- * runs the migration that adds the integrity MACs (marked
- * STORE_INTEGRITY_MARKER), hook (may be NULL) runs inside the same
- * transaction to seal older rows. store_schema_version is the newest
- * version. */
+ * runs a migration that needs the TEE's keys on existing rows, hook (may be
+ * NULL) runs inside the same transaction, after the last migration, with
+ * marks saying which: STORE_MIG_SEAL (the migration that adds the integrity
+ * MACs, marked STORE_INTEGRITY_MARKER: seal older rows), STORE_MIG_LEASE_V2
+ * (marked STORE_LEASE_V2_MARKER: re-MAC the executor leases under
+ * "mesatee-task-lease/v2"). store_schema_version is the newest version. */
 #define STORE_INTEGRITY_MARKER "integrity-macs"
-typedef mt_status (*store_migrate_hook)(void *ctx, mt_db *db, mt_err *err);
+#define STORE_LEASE_V2_MARKER "lease-mac-v2"
+#define STORE_MIG_SEAL 1u
+#define STORE_MIG_LEASE_V2 2u
+typedef mt_status (*store_migrate_hook)(void *ctx, mt_db *db, unsigned marks, mt_err *err);
 mt_status store_migrate(mt_db *db, store_migrate_hook hook, void *hook_ctx, mt_err *err);
 size_t store_schema_version(void);
 void store_close(mt_db *db); /* mt_db_close */
@@ -622,6 +627,24 @@ void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fall
  * "t."); the SQL is ours, never outside input. */
 #define SQL_REMOTE_LEASE(P) "(" P "lease_fence > 0 AND " P "lease_until > 0)"
 #define SQL_LOCAL_RUN(P) "(" P "status = 'running' AND NOT " SQL_REMOTE_LEASE(P) ")"
+/* The lease MAC (remote_sched.c, "mesatee-task-lease/v2") binds what makes an
+ * executor's renewal, transfer or report acceptable: the task, fencing token,
+ * expiry count, the claim it belongs to (tasks.run_attempt) and the kind
+ * (remote: lease_until > 0). A host that sets lease_until on a local run, or
+ * edits run_attempt, breaks it ("integrity check failed: lease"). Every claim
+ * of a task that has a lease MAC calls lease_claimed inside the claim's
+ * transaction, after its UPDATE (attempt: the new run_attempt; fence,
+ * expired, mac: the row's, as the UPDATE returned them): the MAC of the
+ * previous claim (attempt - 1, either kind) must verify, then the row is
+ * re-MACed as a local run of this claim, so no earlier holder's token
+ * verifies again (a remote claim then grants its own lease: lease_grant).
+ * A MAC that does not verify is left as it is (refused wherever a lease is
+ * checked) and logged; the local claim itself goes on. */
+mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t attempt,
+                        int64_t fence, int64_t expired, const char *mac, mt_err *err);
+/* store_migrate hook (STORE_MIG_LEASE_V2): every v1 lease MAC that verifies
+ * is replaced by its v2 MAC over the row as it is. */
+mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err);
 /* ---- node_live.c: the local runs of a node that stopped (PostgreSQL) ---- */
 /* Starts the liveness thread on a PostgreSQL store (no-op on SQLite): it
  * holds this node's liveness lock and, on the one node that holds the

@@ -26,7 +26,8 @@
 
 #define MAX_SLOTS 64
 
-#define LEASE_DOMAIN "mesatee-task-lease/v1"
+#define LEASE_DOMAIN "mesatee-task-lease/v2"
+#define LEASE_DOMAIN_V1 "mesatee-task-lease/v1" /* only lease_mac_upgrade reads it */
 #define LEASE_SECRET_DOMAIN "mesatee-task-lease-secret/v1"
 #define STAGE_SWEEP_ROUNDS 120 /* lease sweeps (250 ms apart) per sweep of staged uploads */
 #define HEALTH_MAX 64 /* executors remembered for /metrics (the least recently seen goes) */
@@ -185,16 +186,119 @@ typedef struct {
     bool running;
     bool cancel;
     int64_t fence, expired, until;
+    int64_t attempt; /* tasks.run_attempt: the claim the lease belongs to */
     bool remote; /* under an executor lease: core_internal.h SQL_REMOTE_LEASE */
 } lease_row;
 
-static mt_status lease_mac(mt_remote_sched *rs, const char *task_id, int64_t fence,
-                           int64_t expired, char mac[65], mt_err *err)
+/* The lease MAC (core_internal.h lease_claimed): task, fencing token, expiry
+ * count, claim (run_attempt) and kind (remote: lease_until > 0). */
+static mt_status lease_mac_c(const mt_core *c, const char *task_id, int64_t fence,
+                             int64_t expired, int64_t attempt, bool remote, char mac[65],
+                             mt_err *err)
 {
-    char text[128];
-    snprintf(text, sizeof text, "%s\n%lld\n%lld", task_id, (long long)fence,
-             (long long)expired);
-    return integ_mac_text(rs->core->integ_key, LEASE_DOMAIN, text, mac, err);
+    char text[160];
+    snprintf(text, sizeof text, "%s\n%lld\n%lld\n%lld\n%s", task_id, (long long)fence,
+             (long long)expired, (long long)attempt, remote ? "remote" : "local");
+    return integ_mac_text(c->integ_key, LEASE_DOMAIN, text, mac, err);
+}
+
+/* True when mac (64 hex) is the lease MAC of these values. */
+static bool lease_mac_ok(const mt_core *c, const char *task_id, int64_t fence, int64_t expired,
+                         int64_t attempt, bool remote, const char *mac)
+{
+    char want[65];
+    mt_err e;
+    return !lease_mac_c(c, task_id, fence, expired, attempt, remote, want, &e) &&
+           integ_hex_equal(want, mac);
+}
+
+mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t attempt,
+                        int64_t fence, int64_t expired, const char *mac, mt_err *err)
+{
+    if (!mac)
+        return MT_OK; /* never leased: no token to fence off */
+    if (!lease_mac_ok(c, task_id, fence, expired, attempt - 1, true, mac) &&
+        !lease_mac_ok(c, task_id, fence, expired, attempt - 1, false, mac)) {
+        /* never laundered: the row stays refused wherever a lease counts */
+        mt_error("store integrity: the lease of task %s does not match its MAC at its claim "
+                 "(fencing token, expiry count, claim count or lease kind edited outside "
+                 "mesatee); no executor lease is accepted for it",
+                 task_id);
+        return MT_OK;
+    }
+    char now_mac[65], f[24];
+    mt_status rc = lease_mac_c(c, task_id, fence, expired, attempt, false, now_mac, err);
+    if (rc)
+        return rc;
+    snprintf(f, sizeof f, "%lld", (long long)fence);
+    return store_run(db, err, NULL,
+                     "UPDATE tasks SET lease_mac = ? WHERE task_id = ? AND lease_fence = "
+                     "CAST(? AS INTEGER)",
+                     now_mac, task_id, f);
+}
+
+mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
+{
+    mt_core *c = core;
+    mt_db_stmt *st;
+    mt_status rc = mt_db_prepare(db,
+                                 "SELECT task_id, lease_fence, lease_expired, run_attempt, "
+                                 "lease_until, lease_mac FROM tasks WHERE lease_mac IS NOT NULL "
+                                 "ORDER BY task_id",
+                                 &st, err);
+    if (rc)
+        return rc;
+    json_t *rows = json_array();
+    if (!rows) {
+        mt_db_finalize(st);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    while (mt_db_step(st, &rc, err) == MT_DB_ROW) {
+        json_t *r = json_pack("[s, I, I, I, I, s]", mt_db_col_text(st, 0),
+                              (json_int_t)mt_db_col_int64(st, 1),
+                              (json_int_t)mt_db_col_int64(st, 2),
+                              (json_int_t)mt_db_col_int64(st, 3),
+                              (json_int_t)mt_db_col_int64(st, 4), mt_db_col_text(st, 5));
+        if (!r || json_array_append_new(rows, r)) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    mt_db_finalize(st);
+    size_t i, done = 0, bad = 0;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        if (rc)
+            break;
+        const char *id = json_string_value(json_array_get(r, 0));
+        int64_t fence = json_integer_value(json_array_get(r, 1));
+        int64_t expired = json_integer_value(json_array_get(r, 2));
+        int64_t attempt = json_integer_value(json_array_get(r, 3));
+        bool remote = json_integer_value(json_array_get(r, 4)) > 0;
+        const char *old = json_string_value(json_array_get(r, 5));
+        char text[128], v1[65], v2[65];
+        snprintf(text, sizeof text, "%s\n%lld\n%lld", id, (long long)fence,
+                 (long long)expired);
+        if ((rc = integ_mac_text(c->integ_key, LEASE_DOMAIN_V1, text, v1, err)))
+            break;
+        if (!integ_hex_equal(v1, old)) {
+            bad++; /* stays refused: "integrity check failed: lease" */
+            mt_error("store integrity: the lease of task %s does not match its MAC; left "
+                     "refused at the upgrade",
+                     id);
+            continue;
+        }
+        if (!(rc = lease_mac_c(c, id, fence, expired, attempt, remote, v2, err)))
+            rc = store_run(db, err, NULL, "UPDATE tasks SET lease_mac = ? WHERE task_id = ?", v2,
+                           id);
+        done++;
+    }
+    json_decref(rows);
+    if (!rc && (done || bad))
+        mt_info("store: %zu executor lease MAC(s) moved to mesatee-task-lease/v2 (%zu refused)",
+                done, bad);
+    return rc;
 }
 
 /* The lease secret of a claim: HMAC(TEE key, task id, fencing token). Sent to
@@ -232,13 +336,14 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
     mt_db_stmt *st;
     mt_status rc = mt_db_prepare(rs->db,
                                  "SELECT status, cancel_requested, lease_fence, lease_expired, "
-                                 "lease_until, lease_mac FROM tasks WHERE task_id = ?",
+                                 "lease_until, lease_mac, run_attempt FROM tasks WHERE "
+                                 "task_id = ?",
                                  &st, err);
     if (rc)
         return rc;
     mt_db_bind_text(st, 1, task_id);
     int s = mt_db_step(st, &rc, err);
-    char stored[65] = "";
+    char stored[66] = ""; /* one more: a longer stored value stays too long */
     bool has_mac = false;
     if (s == MT_DB_ROW) {
         l->found = true;
@@ -249,6 +354,7 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
         l->until = mt_db_col_int64(st, 4);
         has_mac = !mt_db_col_null(st, 5);
         snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 5));
+        l->attempt = mt_db_col_int64(st, 6);
     }
     mt_db_finalize(st);
     if (rc || !l->found)
@@ -258,26 +364,28 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
     if (!has_mac) {
         ok = l->fence == 0 && l->expired == 0;
     } else {
-        char mac[65];
-        if ((rc = lease_mac(rs, task_id, l->fence, l->expired, mac, err)))
-            return rc;
-        ok = integ_hex_equal(mac, stored);
+        /* the kind as the row says (a local run made to look like a lease
+         * by setting lease_until fails here) */
+        ok = lease_mac_ok(rs->core, task_id, l->fence, l->expired, l->attempt, l->until > 0,
+                          stored);
     }
     if (!ok) {
-        mt_error("store integrity: the lease of task %s does not match its MAC (fencing token "
-                 "or expiry count edited outside mesatee)",
+        mt_error("store integrity: the lease of task %s does not match its MAC (fencing token, "
+                 "expiry count, claim count or lease kind edited outside mesatee)",
                  task_id);
         return integ_fail(err, "lease");
     }
     return MT_OK;
 }
 
-/* Stores fence, count, until and their MAC (inside the caller's transaction). */
+/* Stores fence, count, until and their MAC (inside the caller's transaction)
+ * for the claim `attempt` (the row's run_attempt, which this does not
+ * change); the kind is until > 0. */
 static mt_status lease_store(mt_remote_sched *rs, const char *task_id, int64_t fence,
-                             int64_t expired, int64_t until, mt_err *err)
+                             int64_t expired, int64_t until, int64_t attempt, mt_err *err)
 {
     char mac[65], f[24], e[24], u[24];
-    mt_status rc = lease_mac(rs, task_id, fence, expired, mac, err);
+    mt_status rc = lease_mac_c(rs->core, task_id, fence, expired, attempt, until > 0, mac, err);
     if (rc)
         return rc;
     snprintf(f, sizeof f, "%lld", (long long)fence);
@@ -314,7 +422,8 @@ static mt_status lease_grant(void *ctx, mt_db *db, const char *task_id, mt_err *
     }
     if (!rc) {
         g->fence = l.fence + 1;
-        rc = lease_store(rs, task_id, g->fence, l.expired, wall_ms() + rs->lease_ms, err);
+        rc = lease_store(rs, task_id, g->fence, l.expired, wall_ms() + rs->lease_ms, l.attempt,
+                         err);
     }
     return rc;
 }
@@ -1023,7 +1132,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
          * count first: a crash between them leaves a task that fails again */
         /* its past end is kept: a crash before sched_finish leaves a remote
          * lease that this sweeper fails next round, not a "local run" */
-        if ((rc = lease_store(rs, task_id, l.fence, expired, l.until, err)) ||
+        if ((rc = lease_store(rs, task_id, l.fence, expired, l.until, l.attempt, err)) ||
             (rc = store_commit(rs->db, err)))
             goto out;
         mt_job_result r;
@@ -1053,7 +1162,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
                         "0, bytes_out = 0, fuel_used = 0, key_signs = 0, updated_at = "
                         "CAST(? AS INTEGER) WHERE task_id = ? AND status = 'running'",
                         now, task_id)) ||
-        (rc = lease_store(rs, task_id, l.fence, expired, 0, err)) ||
+        (rc = lease_store(rs, task_id, l.fence, expired, 0, l.attempt, err)) ||
         (rc = integ_task_result_seal(rs->core, rs->db, task_id, err)) ||
         (rc = store_commit(rs->db, err)))
         goto out;

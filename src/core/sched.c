@@ -376,12 +376,12 @@ static const char *claim_sql(mt_db *mdb)
                "lease_until = 0, run_attempt = run_attempt + 1 WHERE "
                "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
                "ORDER BY staged_seq, task_id LIMIT 1 FOR UPDATE SKIP LOCKED) AND "
-               "status = 'staged' RETURNING task_id, run_attempt";
+               "status = 'staged' RETURNING task_id, run_attempt, lease_fence, lease_expired, lease_mac";
     return "UPDATE tasks SET status = 'running', updated_at = ?1, run_node = ?2, "
            "lease_until = 0, run_attempt = run_attempt + 1 WHERE "
            "task_id = (SELECT task_id FROM tasks WHERE status = 'staged' "
            "ORDER BY staged_seq, task_id LIMIT 1) AND status = 'staged' "
-           "RETURNING task_id, run_attempt";
+           "RETURNING task_id, run_attempt, lease_fence, lease_expired, lease_mac";
 }
 
 /* The claim's own transaction: IMMEDIATE on SQLite, READ COMMITTED without
@@ -447,11 +447,18 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     mt_db_bind_int64(st, 1, mt_now());
     mt_db_bind_text(st, 2, c->node_id);
     int s = mt_db_step(st, &rc, err);
+    int64_t fence = 0, expired = 0;
+    char mac[66]; /* one more: a longer stored value stays too long */
+    bool has_mac = false;
     if (s == MT_DB_ROW) {
         snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));
         int64_t a = mt_db_col_int64(st, 1);
         if (attempt)
             *attempt = a;
+        fence = mt_db_col_int64(st, 2);
+        expired = mt_db_col_int64(st, 3);
+        has_mac = !mt_db_col_null(st, 4);
+        snprintf(mac, sizeof mac, "%s", has_mac ? mt_db_col_text(st, 4) : "");
         *got = true;
         mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
         /* tracked before the commit (the orphan check) */
@@ -462,6 +469,10 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
             runs_del(task_id, a);
     }
     core_stmt_put(c, st);
+    /* a task that once had an executor lease: this claim's lease MAC, so no
+     * earlier holder's token verifies again (core_internal.h lease_claimed) */
+    if (!rc && *got && has_mac)
+        rc = lease_claimed(c, mdb, task_id, attempt ? *attempt : 0, fence, expired, mac, err);
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);
@@ -1492,15 +1503,23 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
     mt_status rc = core_stmt_get(c, mdb,
                                  "UPDATE tasks SET status = 'running', updated_at = ?1, "
                                  "run_node = ?2, lease_until = 0, run_attempt = run_attempt + 1 "
-                                 "WHERE task_id = ?3 AND status = 'staged' RETURNING run_attempt",
+                                 "WHERE task_id = ?3 AND status = 'staged' RETURNING run_attempt, "
+                                 "lease_fence, lease_expired, lease_mac",
                                  &st, err);
     if (rc)
         return rc;
     mt_db_bind_int64(st, 1, mt_now());
     mt_db_bind_text(st, 2, c->node_id);
     mt_db_bind_text(st, 3, task_id);
+    int64_t fence = 0, expired = 0;
+    char mac[66]; /* one more: a longer stored value stays too long */
+    bool has_mac = false;
     if (mt_db_step(st, &rc, err) == MT_DB_ROW) {
         *attempt = mt_db_col_int64(st, 0);
+        fence = mt_db_col_int64(st, 1);
+        expired = mt_db_col_int64(st, 2);
+        has_mac = !mt_db_col_null(st, 3);
+        snprintf(mac, sizeof mac, "%s", has_mac ? mt_db_col_text(st, 3) : "");
         *got = true;
         mt_db_step(st, &rc, err); /* the end of RETURNING's rows */
         /* tracked before the commit (the orphan check); untracked: no claim */
@@ -1511,6 +1530,8 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
         }
     }
     core_stmt_put(c, st);
+    if (!rc && *got && has_mac) /* as claim_in */
+        rc = lease_claimed(c, mdb, task_id, *attempt, fence, expired, mac, err);
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);

@@ -250,8 +250,9 @@ static const char *const migrations[] = {
      * of the parallel work, renumbered at merge): a remotely running task's
      * lease. lease_fence counts the claims (the fencing token of the current
      * holder), lease_expired the leases that ran out; both under lease_mac
-     * (integ key, "mesatee-task-lease/v1"). lease_until (ms since the epoch)
-     * only decides when the scheduler looks again: not MACed. */
+     * (integ key, "mesatee-task-lease/v1"; v2 since 15 -> 16). lease_until
+     * (ms since the epoch) only decides when the scheduler looks again: not
+     * MACed (v2 binds whether it is 0). */
     "ALTER TABLE tasks ADD COLUMN lease_fence INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN lease_expired INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE tasks ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;"
@@ -296,6 +297,15 @@ static const char *const migrations[] = {
      * connection flaps. Not MACed, like lease_until: it decides only when a
      * lease runs out, never who holds it. */
     "ALTER TABLE tasks ADD COLUMN lease_graced INTEGER NOT NULL DEFAULT 0;",
+    /* 15 -> 16 (issue 14 review, the lease MAC binds the claim: remote_sched.c
+     * lease_mac, docs/cluster.md "Local runs and executor leases"): lease_mac
+     * now covers the task, fencing token, expiry count, run_attempt (the claim
+     * it belongs to) and whether the row is a remote lease (lease_until > 0)
+     * under "mesatee-task-lease/v2". No column changes: store_migrate's hook
+     * re-MACs every lease once, in this migration's transaction, each only
+     * when its v1 MAC verifies (one that does not stays refused). */
+    "/* " STORE_LEASE_V2_MARKER " */"
+    "UPDATE tasks SET lease_graced = lease_graced WHERE lease_mac IS NOT NULL;",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -472,10 +482,12 @@ mt_status store_migrate(mt_db *db, store_migrate_hook hook, void *hook_ctx, mt_e
                         (long long)v, (int)N_MIGRATIONS);
         goto out;
     }
-    bool sealed_now = false;
+    unsigned marks = 0;
     for (; v < (int64_t)N_MIGRATIONS; v++) {
         if (strstr(migrations[v], STORE_INTEGRITY_MARKER))
-            sealed_now = true;
+            marks |= STORE_MIG_SEAL;
+        if (strstr(migrations[v], STORE_LEASE_V2_MARKER))
+            marks |= STORE_MIG_LEASE_V2;
         rc = mt_db_exec(db, migrations[v], err);
         if (rc)
             goto out;
@@ -486,7 +498,7 @@ mt_status store_migrate(mt_db *db, store_migrate_hook hook, void *hook_ctx, mt_e
         if (rc)
             goto out;
     }
-    if (sealed_now && hook && (rc = hook(hook_ctx, db, err)))
+    if (marks && hook && (rc = hook(hook_ctx, db, marks, err)))
         goto out;
     rc = mt_db_commit(db, err);
 out:

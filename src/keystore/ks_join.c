@@ -28,12 +28,14 @@
 #include "mt_dbcert.h"
 #include "mt_json.h"
 #include "mt_log.h"
+#include "mt_resolve.h"
 #include "mt_util.h"
 
 #define JOIN_PATH "/v1/keystore/join"
 #define IO_TIMEOUT_S 10
 #define CONNECT_TIMEOUT_MS 5000 /* a client's connect(), each address */
 #define CONNECT_SLICE_MS 100    /* a client looks at its cancel flag this often */
+#define RESOLVE_TIMEOUT_MS 5000 /* a client's name resolution (mt_resolve_bounded) */
 #define CONN_DEADLINE_S 20 /* a whole join, however slowly the peer sends */
 #define MAX_CONNS 8        /* served at once; more are closed at accept */
 
@@ -666,6 +668,11 @@ static bool is_canceled(mt_ks_joined *j)
     return c;
 }
 
+static bool resolve_canceled(void *j)
+{
+    return is_canceled(j);
+}
+
 void mt_ks_join_cancel(mt_ks_joined *j)
 {
     if (!j)
@@ -727,9 +734,22 @@ static mt_status connect_to(mt_ks_joined *j, int *fdp, mt_err *err)
         return canceled_err(j, err);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai0 = NULL;
-    if (getaddrinfo(j->host, j->port, &hints, &ai0) || !ai0)
+    /* bounded and cancellable: a numeric address at once, a name within
+     * RESOLVE_TIMEOUT_MS (a resolver that does not answer no longer holds
+     * a renewal, or the node's stop, for its own timeouts) */
+    int e = mt_resolve_bounded(j->host, j->port, &hints, RESOLVE_TIMEOUT_MS, resolve_canceled, j,
+                               &ai0);
+    if (e == ECANCELED)
+        return canceled_err(j, err);
+    if (e == ETIMEDOUT)
+        return mt_err_set(err, MT_EIO, "KeyStore join: cannot resolve %s: no answer within %d ms",
+                          j->host, RESOLVE_TIMEOUT_MS);
+    if (e || !ai0) {
+        if (ai0)
+            freeaddrinfo(ai0);
         return mt_err_set(err, MT_EIO, "KeyStore join: cannot resolve %s", j->host);
-    int fd = -1, e = 0;
+    }
+    int fd = -1;
     for (const struct addrinfo *ai = ai0; ai && fd < 0; ai = ai->ai_next) {
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {

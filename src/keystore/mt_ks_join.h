@@ -119,12 +119,14 @@ const uint8_t *mt_ks_joined_platform(const mt_ks_joined *j);
  * call). */
 mt_keyring *mt_ks_joined_take_keyring(mt_ks_joined *j);
 const char *mt_ks_joined_url(const mt_ks_joined *j);
-/* Bounds: a join connects within 5 s per address of the KeyStore host
- * (then MT_EIO "no connection within ..."), and each read or write of the
- * attested channel within 10 s. mt_ks_join_cancel (any thread, never
- * blocks on a join in flight; NULL: no-op) makes the join in flight fail at
- * once (its socket is shut down, a connect in progress given up within
- * 100 ms) and every later join fail with MT_EIO "canceled (this node is
+/* Bounds: a join resolves the KeyStore host within 5 s (mt_resolve.h: a
+ * numeric address at once; then MT_EIO "cannot resolve H: no answer within
+ * ..."), connects within 5 s per address of it (then MT_EIO "no connection
+ * within ..."), and each read or write of the attested channel within 10 s.
+ * mt_ks_join_cancel (any thread, never blocks on a join in flight; NULL:
+ * no-op) makes the join in flight fail at once (its socket is shut down, a
+ * resolution or connect in progress given up within 100 ms) and every
+ * later join fail with MT_EIO "canceled (this node is
  * stopping)": for a node's shutdown, so that a renewal or a re-join stuck
  * on an unreachable KeyStore node does not delay it. Irreversible. */
 void mt_ks_join_cancel(mt_ks_joined *j);

@@ -189,6 +189,13 @@ mt_db_backend mt_db_backend_of(const mt_db *db)
     return db->backend;
 }
 
+bool mt_db_conn_option(mt_db *db, const char *keyword, char *out, size_t cap)
+{
+    if (!db || db->backend != MT_DB_PG || !cap)
+        return false;
+    return dbp_conn_option(db, keyword, out, cap);
+}
+
 struct sqlite3 *mt_db_sqlite_handle(mt_db *db)
 {
     return db && db->backend == MT_DB_SQLITE ? db->h : NULL;

@@ -102,5 +102,6 @@ const void *dbp_col_blob(mt_db_stmt *st, int i, size_t *n);
 /* The connection string url for messages, without any password or
  * sslpassword (db_pg.c; never fails: at worst a fixed phrase). */
 void dbp_redact(const char *url, char *out, size_t cap);
+bool dbp_conn_option(mt_db *db, const char *keyword, char *out, size_t cap);
 
 #endif

@@ -1,9 +1,13 @@
 /* db_pg: the PostgreSQL backend of mt_db (mt_db.h), over libpq.
  *
- * Connection: the URL goes to libpq unchanged (PQconnectdb takes URIs), so
- * sslmode/sslrootcert/sslcert, several host:port pairs and
+ * Connection: the URL goes to libpq unchanged (PQconnectdbParams expands
+ * it), so sslmode/sslrootcert/sslcert, several host:port pairs and
  * target_session_attrs=read-write (follow the primary after a failover) are
- * libpq's. Notices are dropped (they would go to stderr).
+ * libpq's. Before it, TCP keepalives and a TCP user timeout are set by
+ * default (PG_KEEPALIVE_DEFAULTS; a value the URL sets wins): a server that
+ * vanished (partition, power loss) is noticed within ~25 s instead of the
+ * kernel's ~2 h 11 min (docs/cluster.md "Partitions and TCP keepalives").
+ * Notices are dropped (they would go to stderr).
  *
  * Statements: translated once (db_sql.c), prepared on the server at their
  * first run on a connection under a name kept per connection and per SQL
@@ -101,6 +105,10 @@ typedef struct pg_pending {
 } pg_pending;
 
 static pg_pending *pending_of(mt_db *db);
+/* The connection can be used: up, and not marked broken (a pipeline whose
+ * results were left unread: pipeline()). */
+static bool conn_ok(mt_db *db);
+static void broken_set(mt_db *db, bool broken);
 
 /* The connection string (URL or key=value form) for messages, rebuilt from
  * libpq's own parse (PQconninfoParse) so that every form libpq accepts is
@@ -208,7 +216,7 @@ static void track_tx(mt_db *db)
         db->in_tx = true; /* begun here, not yet on the server */
         return;
     }
-    if (PQstatus(conn(db)) != CONNECTION_OK)
+    if (!conn_ok(db))
         return;
     PGTransactionStatusType t = PQtransactionStatus(conn(db));
     db->in_tx = t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
@@ -218,6 +226,11 @@ static void track_tx(mt_db *db)
 static mt_status pg_fail(mt_db *db, PGresult *res, const char *what, mt_err *err)
 {
     track_tx(db);
+    if (PQstatus(conn(db)) == CONNECTION_OK && !conn_ok(db)) /* not the store: ours */
+        return db_fail(db, err, MT_EUNAVAIL, true,
+                       "database connection reset during %s (its pipeline was left "
+                       "unread; retry%s)",
+                       what, db->in_tx ? " the transaction" : "");
     if (PQstatus(conn(db)) != CONNECTION_OK) {
         db_outage_begin();
         return db_fail(db, err, MT_EUNAVAIL, true,
@@ -261,7 +274,8 @@ static void set_changes(mt_db *db, PGresult *r)
  * prepared names are forgotten. */
 static mt_status reconnect(mt_db *db, mt_err *err)
 {
-    PQreset(conn(db));
+    PQreset(conn(db)); /* a fresh connection: out of pipeline mode too */
+    broken_set(db, false);
     db->gen++;
     pg_cache *c = cache_of(db);
     for (size_t i = 0; i < c->n; i++)
@@ -283,7 +297,7 @@ static mt_status reconnect(mt_db *db, mt_err *err)
  * be broken is re-established. */
 static mt_status ensure(mt_db *db, mt_err *err)
 {
-    if (PQstatus(conn(db)) == CONNECTION_OK)
+    if (conn_ok(db))
         return MT_OK;
     /* a BEGIN not sent yet can go out on a new connection; a deferred
      * statement cannot (its prepared name died with the old one) */
@@ -303,9 +317,41 @@ mt_status dbp_ensure(mt_db *db, mt_err *err)
 typedef struct pg_state {
     pg_cache cache;
     pg_pending pending;
+    /* the connection must not be used again until reconnected: a pipeline
+     * left results unread (PQexitPipelineMode failed), so what the server
+     * ran of the transaction is unknown. Inside a transaction every
+     * statement and the COMMIT fail (retryable) until the caller rolls back;
+     * the next ensure() outside one reconnects. */
+    bool broken;
 } pg_state;
 
 static pg_state *state_of(mt_db *db);
+
+/* The client side of docs/cluster.md "Partitions and TCP keepalives": an idle
+ * connection probes after 10 s, every 5 s, and gives up after 3 unanswered
+ * probes (10 + 3 x 5 = 25 s); data sent and not acknowledged for 25 s ends it
+ * too (tcp_user_timeout, ms; Linux). libpq applies them to TCP connections
+ * only (a Unix socket has no peer to lose). Keywords listed before the
+ * expanded URL: the URL's own values override them (PQconnectdbParams
+ * processes the arrays in order, the last value set wins). */
+static const char *const pg_keepalive_kw[] = {"keepalives", "keepalives_idle",
+                                              "keepalives_interval", "keepalives_count",
+                                              "tcp_user_timeout"};
+static const char *const pg_keepalive_val[] = {"1", "10", "5", "3", "25000"};
+#define PG_KEEPALIVE_DEFAULTS (sizeof pg_keepalive_kw / sizeof pg_keepalive_kw[0])
+
+bool dbp_conn_option(mt_db *db, const char *keyword, char *out, size_t cap)
+{
+    PQconninfoOption *opts = PQconninfo(db->h);
+    bool found = false;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (!strcmp(o->keyword, keyword) && o->val) {
+            found = (size_t)snprintf(out, cap, "%s", o->val) < cap;
+            break;
+        }
+    PQconninfoFree(opts);
+    return found;
+}
 
 mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
 {
@@ -317,7 +363,17 @@ mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     }
     db->backend = MT_DB_PG;
-    PGconn *c = PQconnectdb(url);
+    const char *kw[PG_KEEPALIVE_DEFAULTS + 2], *val[PG_KEEPALIVE_DEFAULTS + 2];
+    size_t k = 0;
+    for (; k < PG_KEEPALIVE_DEFAULTS; k++) {
+        kw[k] = pg_keepalive_kw[k];
+        val[k] = pg_keepalive_val[k];
+    }
+    kw[k] = "dbname"; /* expanded: the URL, whose values override the above */
+    val[k++] = url;
+    kw[k] = NULL;
+    val[k] = NULL;
+    PGconn *c = PQconnectdbParams(kw, val, 1);
     db->h = c;
     if (!c || PQstatus(c) != CONNECTION_OK) {
         /* libpq's message names hosts and the failure, never data */
@@ -342,6 +398,16 @@ mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
 static pg_state *state_of(mt_db *db)
 {
     return (pg_state *)(db + 1);
+}
+
+static bool conn_ok(mt_db *db)
+{
+    return !state_of(db)->broken && PQstatus(conn(db)) == CONNECTION_OK;
+}
+
+static void broken_set(mt_db *db, bool broken)
+{
+    state_of(db)->broken = broken;
 }
 
 static pg_cache *cache_of(mt_db *db)
@@ -444,14 +510,19 @@ static PGresult *pipeline(mt_db *db, const char *name, const char *text, int n,
         else
             PQclear(r);
     }
-    if (!PQexitPipelineMode(c) && PQstatus(c) == CONNECTION_OK) {
-        /* results left unread (never seen): a fresh connection rather than
-         * one stuck in pipeline mode; the transaction is lost with it */
+    if (!PQexitPipelineMode(c)) {
+        /* results left unread (or the connection broke with some): the
+         * connection is stuck in pipeline mode and what the server ran is
+         * unknown. Marked broken, not reconnected here: a fresh connection
+         * has no transaction, so the caller's next statements would run
+         * outside one (autocommitted) and only the COMMIT would fail. Now
+         * they and the COMMIT fail until the caller rolls back, and the
+         * next use outside a transaction reconnects (ensure). in_tx stays
+         * as it was (track_tx does not read a broken connection). */
         PQclear(keep);
         keep = NULL;
         pending_clear(db);
-        (void)reconnect(db, NULL);
-        db->in_tx = true; /* until rolled back; a COMMIT finds it gone */
+        broken_set(db, true);
     }
     return keep;
 }
@@ -494,7 +565,7 @@ static mt_status run_text(mt_db *db, const char *sql, const char *what, bool ret
             free(text);
             return MT_OK;
         }
-        bool broken = PQstatus(conn(db)) != CONNECTION_OK;
+        bool broken = !conn_ok(db);
         if (broken && attempt == 0 && ((retry && !db->in_tx) || began_here)) {
             PQclear(r);
             mt_status rc = reconnect(db, err);
@@ -550,6 +621,15 @@ mt_status dbp_exec(mt_db *db, const char *sql, mt_err *err)
     mt_status rc = mt_db_translate(MT_DB_PG, sql, &t, &np, err);
     if (rc)
         return rc;
+    pg_pending *p = pending_of(db);
+    if (!np && p->n && !p->begin && !strncasecmp(t, "ROLLBACK TO", 11)) {
+        /* what waits was queued after the savepoint (its SAVEPOINT sent
+         * everything before it): undone by this command, so dropped, not
+         * sent first, where a failing deferred statement (a claim's audit
+         * INSERT) would abort the transaction and keep the ROLLBACK TO that
+         * undoes it from being sent at all */
+        pending_clear(db);
+    }
     if (np)
         rc = mt_err_set(err, MT_EINVAL, "SQL: parameters in mt_db_exec");
     else if (!(rc = ensure(db, err)))
@@ -586,13 +666,10 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
         db->in_tx = false;
         return MT_OK;
     }
-    if (p->n && !p->prepared) { /* a late writer lock: with COMMIT, in one text */
-        mt_status rc = run_text(db, "COMMIT", "commit", false, err);
-        if (rc)
-            dbp_rollback(db);
-        return rc;
-    }
-    if (PQstatus(conn(db)) != CONNECTION_OK) {
+    /* the checks first, then anything is sent: a late writer lock sent with
+     * the COMMIT on a connection without the transaction would run, and the
+     * COMMIT succeed, outside it (the lost work reading as committed) */
+    if (!conn_ok(db)) {
         pending_clear(db);
         db->in_tx = false;
         return db_fail(db, err, MT_EUNAVAIL, true,
@@ -609,6 +686,12 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
         dbp_rollback(db);
         return db_fail(db, err, MT_EIO, false,
                        "database: commit of a failed transaction (rolled back)");
+    }
+    if (p->n && !p->prepared) { /* a late writer lock: with COMMIT, in one text */
+        mt_status rc = run_text(db, "COMMIT", "commit", false, err);
+        if (rc)
+            dbp_rollback(db);
+        return rc;
     }
     /* deferred statements (mt_db_run_deferred) go out with the COMMIT */
     if (!p->n)
@@ -636,10 +719,10 @@ void dbp_rollback(mt_db *db)
         db->in_tx = false;
         return;
     }
-    if (PQstatus(conn(db)) == CONNECTION_OK && PQtransactionStatus(conn(db)) != PQTRANS_IDLE) {
+    if (conn_ok(db) && PQtransactionStatus(conn(db)) != PQTRANS_IDLE) {
         dbp_trip();
         PQclear(PQexec(conn(db), "ROLLBACK"));
-    }
+    } /* a broken one is reset by the next ensure(): the server rolls back */
     db->in_tx = false;
 }
 
@@ -802,7 +885,7 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
             track_tx(db);
             break;
         }
-        bool broken = PQstatus(conn(db)) != CONNECTION_OK;
+        bool broken = !conn_ok(db);
         if (broken && attempt == 0 &&
             ((!db->in_tx && read_only(st->sql)) ||
              (began_here && pending_of(db)->begin && !pending_of(db)->prepared))) {

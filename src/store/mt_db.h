@@ -118,6 +118,11 @@ struct sqlite3 *mt_db_release_sqlite(mt_db *db);
  * NULL is a no-op. */
 void mt_db_close(mt_db *db);
 mt_db_backend mt_db_backend_of(const mt_db *db);
+/* The value a PostgreSQL connection uses for libpq connection option keyword
+ * (e.g. "keepalives_idle": the URL's or db_pg.c's default) into out; false
+ * on SQLite, for an option not set, or when it does not fit. Diagnostics
+ * and tests. */
+bool mt_db_conn_option(mt_db *db, const char *keyword, char *out, size_t cap);
 /* The SQLite handle of a SQLite connection, NULL for PostgreSQL. */
 struct sqlite3 *mt_db_sqlite_handle(mt_db *db);
 

@@ -129,6 +129,10 @@ bootstrap:
         max_wal_senders: 5
         max_replication_slots: 5
         wal_keep_size: 64MB
+        tcp_keepalives_idle: 10
+        tcp_keepalives_interval: 5
+        tcp_keepalives_count: 3
+        tcp_user_timeout: 25000
   initdb:
     - encoding: UTF8
     - auth-local: peer

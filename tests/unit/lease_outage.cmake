@@ -15,3 +15,8 @@ add_test(NAME test_lease_outage_pg
                  $<TARGET_FILE:test_lease_outage> ${PROJECT_SOURCE_DIR}/tests/pg/pg-temp.sh)
 set_tests_properties(test_lease_outage_pg PROPERTIES TIMEOUT 300 SKIP_RETURN_CODE 77
                      LABELS pg) # the scripts/test --pg pass
+# the same binary on SQLite: only the local run of a once-leased task (a
+# second core with a local scheduler on the same file; no outage), with the
+# host's lease_until edit that must not let the old holder report
+add_test(NAME test_lease_outage_sqlite COMMAND test_lease_outage sqlite)
+set_tests_properties(test_lease_outage_sqlite PROPERTIES TIMEOUT 300)

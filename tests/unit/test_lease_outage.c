@@ -19,7 +19,12 @@
  *    node's local scheduler (a second mt_core on the same store) and keeps
  *    its old fencing token with lease_until 0. The remote lease sweeper must
  *    not take that local run for an expired lease (it requeued it), and the
- *    old holder's renewal and report must be refused (they were accepted).
+ *    old holder's renewal and report must be refused (they were accepted);
+ *  - then the host sets lease_until on that local run (also with run_attempt
+ *    put back): the lease MAC (v2) binds the kind and the claim, so the old
+ *    holder's report, renewal and transfer are still refused (the report was
+ *    stored before). This part and the upgrade of v1 lease MACs (migration
+ *    16) also run on SQLite (argv[1] "sqlite": test_lease_outage_sqlite).
  *
  * Waits are bounded polls; the outage is made longer than the lease by
  * waiting for it (a precondition, not a timing assertion). */
@@ -290,6 +295,50 @@ static void test_local_run_after_lease(tenv *e, mt_remote_sched *rs, const char 
     assert_int_equal(report(rs, &dead, &err), MT_ECONFLICT);
     assert_int_equal(qint(e->core, sql, tid), 1);
 
+    /* the host makes the local run look like the old lease again: it sets
+     * lease_until (and, second round, also puts run_attempt back to the
+     * lease's claim). The lease MAC binds the kind and the claim, and the
+     * local claim re-MACed the row, so the old holder's report, renewal and
+     * transfer are still refused (before, the report was stored) */
+    for (int round = 0; round < 2; round++) {
+        char tamper[256];
+        snprintf(tamper, sizeof tamper,
+                 "UPDATE tasks SET lease_until = %lld%s WHERE task_id = '%s'",
+                 (long long)(now_ms() + 600000), round ? ", run_attempt = run_attempt - 1" : "",
+                 tid);
+        pthread_mutex_lock(&e->core->mu);
+        rc = store_run(e->core->db, &err, NULL, tamper);
+        pthread_mutex_unlock(&e->core->mu);
+        assert_int_equal(rc, MT_OK);
+        assert_true(qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", tid) > 0);
+        mt_status r1 = report(rs, &dead, &err);
+        if (r1 == MT_OK)
+            fail_msg("round %d: the old holder's report on a local run was stored", round);
+        assert_int_equal(r1, MT_EINTERNAL);
+        assert_non_null(strstr(err.msg, "integrity check failed: lease"));
+        assert_int_equal(renew(rs, &dead, &err), MT_EINTERNAL);
+        mt_rxfer x;
+        memset(&x, 0, sizeof x);
+        snprintf(x.task_id, sizeof x.task_id, "%s", dead.task_id);
+        x.fence = (uint64_t)dead.fence;
+        snprintf(x.secret, sizeof x.secret, "%s", dead.secret);
+        char xpath[4096 + 32];
+        assert_int_equal(mt_remote_sched_xfer(rs, &x, false, xpath, &err), MT_EINTERNAL);
+        assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                       "status = 'running'",
+                              tid),
+                         1);
+    }
+    /* undone: the row is B's local run again */
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET lease_until = 0, run_attempt = run_attempt + 1 WHERE task_id = "
+             "'%s'",
+             tid);
+    pthread_mutex_lock(&e->core->mu);
+    rc = store_run(e->core->db, &err, NULL, sql);
+    pthread_mutex_unlock(&e->core->mu);
+    assert_int_equal(rc, MT_OK);
+
     /* out of the way: the run stops once its row is no longer its claim */
     snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
     pthread_mutex_lock(&e->core->mu);
@@ -299,36 +348,140 @@ static void test_local_run_after_lease(tenv *e, mt_remote_sched *rs, const char 
     mt_core_close(b.core);
 }
 
-static void test_outage_longer_than_lease(void **state)
+static void exec_sql(mt_core *c, const char *sql)
 {
-    (void)state;
-    tenv e;
-    memset(&e, 0, sizeof e);
-    snprintf(e.dir, sizeof e.dir, "/tmp/mt_lease_outage.XXXXXX");
-    assert_non_null(mkdtemp(e.dir));
-    e.cfg.admin_password = ADMIN_PW;
-    e.cfg.worker_path = MT_WORKER_TEST_PATH;
-    e.cfg.workers = 1;
-    e.cfg.keep_leased = true;
-    e.cfg.data_dir = e.dir;
-    e.cfg.store_url = g_url;
     mt_err err;
-    assert_int_equal(mt_tee_open("none", e.dir, &e.tee, &err), MT_OK);
-    if (mt_core_open(&e.cfg, e.tee, &e.core, &err))
+    pthread_mutex_lock(&c->mu);
+    mt_status rc = store_run(c->db, &err, NULL, sql);
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+/* The lease MAC's version 2 (binds the claim and the kind) comes with a
+ * migration that re-MACs the leases of an older store: a v1 MAC that
+ * verifies becomes its v2 MAC (the holder goes on renewing and reports),
+ * one that does not stays refused. Made here by writing v1 MACs and
+ * taking the store's last schema version back, then opening another core
+ * on it (whose open migrates). */
+static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok,
+                                   const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char t1[33], t2[33];
+    claim h1, h2;
+    invoke(e, tok, fn, t1);
+    claim_next(rs, &h1);
+    assert_string_equal(h1.task_id, t1);
+    invoke(e, tok, fn, t2);
+    claim_next(rs, &h2);
+    assert_string_equal(h2.task_id, t2);
+    /* as a mesatee before the migration wrote them: v1 over (task, token,
+     * count); t2's over another token (edited outside mesatee) */
+    char text[128], v1[65], sql[512];
+    const claim *h[2] = {&h1, &h2};
+    for (int i = 0; i < 2; i++) {
+        snprintf(text, sizeof text, "%s\n%lld\n0", h[i]->task_id,
+                 (long long)h[i]->fence + (i ? 1 : 0));
+        assert_int_equal(integ_mac_text(e->core->integ_key, "mesatee-task-lease/v1", text, v1,
+                                         &err),
+                         MT_OK);
+        snprintf(sql, sizeof sql, "UPDATE tasks SET lease_mac = '%s' WHERE task_id = '%s'", v1,
+                 h[i]->task_id);
+        exec_sql(e->core, sql);
+    }
+    /* v1 MACs are not accepted as they are */
+    assert_int_equal(renew(rs, &h1, &err), MT_EINTERNAL);
+    snprintf(sql, sizeof sql, "DELETE FROM schema_version WHERE version >= %zu",
+             store_schema_version());
+    exec_sql(e->core, sql);
+    tenv b = *e;
+    b.core = NULL;
+    if (mt_core_open(&b.cfg, b.tee, &b.core, &err))
+        fail_msg("mt_core_open (migrating): %s", err.msg);
+    mt_core_close(b.core);
+    assert_int_equal(qint(e->core, "SELECT max(version) FROM schema_version WHERE ? <> ''", "x"),
+                     (int64_t)store_schema_version());
+    /* t1's holder renews and reports as before; t2's lease stays refused */
+    assert_int_equal(renew(rs, &h1, &err), MT_OK);
+    assert_int_equal(renew(rs, &h2, &err), MT_EINTERNAL);
+    assert_non_null(strstr(err.msg, "integrity check failed: lease"));
+    if (report(rs, &h1, &err) != MT_OK)
+        fail_msg("the holder's report after the upgrade: %s", err.msg);
+    assert_int_equal(report(rs, &h2, &err), MT_EINTERNAL);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          t1),
+                     1);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", t2);
+    exec_sql(e->core, sql);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* A core (keep_leased: a node with remote executors) on the test's store,
+ * its remote scheduler, the admin's token and an echo function. */
+static void lease_env_open(tenv *ep, mt_remote_sched **rsp, char **tokp, char fn[33])
+{
+    memset(ep, 0, sizeof *ep);
+    snprintf(ep->dir, sizeof ep->dir, "/tmp/mt_lease_outage.XXXXXX");
+    assert_non_null(mkdtemp(ep->dir));
+    ep->cfg.admin_password = ADMIN_PW;
+    ep->cfg.worker_path = MT_WORKER_TEST_PATH;
+    ep->cfg.workers = 1;
+    ep->cfg.keep_leased = true;
+    ep->cfg.data_dir = ep->dir;
+    ep->cfg.store_url = g_url;
+    mt_err err;
+    assert_int_equal(mt_tee_open("none", ep->dir, &ep->tee, &err), MT_OK);
+    if (mt_core_open(&ep->cfg, ep->tee, &ep->core, &err))
         fail_msg("mt_core_open: %s", err.msg);
     mt_remote_sched *rs = NULL;
-    assert_int_equal(mt_remote_sched_new(e.core, &rs, &err), MT_OK);
+    assert_int_equal(mt_remote_sched_new(ep->core, &rs, &err), MT_OK);
     assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
-    char *tok = tlogin(&e, "admin", ADMIN_PW);
+    char *tok = tlogin(ep, "admin", ADMIN_PW);
     json_t *o = NULL;
-    assert_int_equal(treq(&e, "POST", "/v1/functions", tok,
+    assert_int_equal(treq(ep, "POST", "/v1/functions", tok,
                           "{\"name\":\"echo\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
                           "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
                           &o),
                      201);
-    char fn[33];
-    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    snprintf(fn, 33, "%s", jstr(o, "function_id"));
     json_decref(o);
+    *rsp = rs;
+    *tokp = tok;
+}
+
+static void lease_env_close(tenv *e, mt_remote_sched *rs, char *tok)
+{
+    free(tok);
+    mt_remote_sched_free(rs);
+    mt_core_close(e->core);
+    mt_tee_free(e->tee);
+    tenv_rm(e->dir);
+}
+
+/* Both backends (no outage): a local run of a task that once had a lease. */
+static void test_local_run_only(void **state)
+{
+    (void)state;
+    tenv e;
+    mt_remote_sched *rs;
+    char *tok, fn[33];
+    lease_env_open(&e, &rs, &tok, fn);
+    test_local_run_after_lease(&e, rs, tok);
+    test_lease_mac_upgrade(&e, rs, tok, fn);
+    lease_env_close(&e, rs, tok);
+}
+
+static void test_outage_longer_than_lease(void **state)
+{
+    (void)state;
+    tenv e;
+    mt_remote_sched *rs;
+    char *tok, fn[33];
+    lease_env_open(&e, &rs, &tok, fn);
+    mt_err err;
 
     /* 1. an executor holds task A and renews it */
     char tid[33];
@@ -427,16 +580,19 @@ static void test_outage_longer_than_lease(void **state)
 
     test_flapping_store(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
-
-    free(tok);
-    mt_remote_sched_free(rs);
-    mt_core_close(e.core);
-    mt_tee_free(e.tee);
-    tenv_rm(e.dir);
+    test_lease_mac_upgrade(&e, rs, tok, fn);
+    lease_env_close(&e, rs, tok);
 }
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "sqlite")) {
+        /* SQLite (no outage to make): the local run of a once-leased task */
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_local_run_only),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+    }
     if (argc < 4 || mt_db_url_backend(argv[1]) != MT_DB_PG) {
         fprintf(stderr, "SKIP: usage: test_lease_outage POSTGRES_URL PG_TEMP_DIR pg-temp.sh "
                         "(needs a store it can stop: tests/pg/pg-temp.sh)\n");

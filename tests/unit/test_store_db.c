@@ -23,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core_internal.h"
@@ -595,6 +598,50 @@ static void test_pg_tls_and_multihost(void **state)
     assert_int_equal(mt_db_open(plain, 0, &db, &err), MT_EUNAVAIL);
 }
 
+/* TCP keepalives and the user timeout are on by default (db_pg.c
+ * PG_KEEPALIVE_DEFAULTS, docs/cluster.md "Partitions and TCP keepalives"):
+ * libpq's options and the socket itself; a value in the URL wins. */
+static void sock_opt(mt_db *db, int level, int name, int want)
+{
+    int v = -1;
+    socklen_t n = sizeof v;
+    assert_int_equal(getsockopt(mt_db_socket(db), level, name, &v, &n), 0);
+    assert_int_equal(v, want);
+}
+
+static void test_pg_keepalives(void **state)
+{
+    (void)state;
+    const char *u = getenv("MT_PG_URL"); /* TCP (the socket URL has no keepalives) */
+    if (backend != MT_DB_PG || !u)
+        skip();
+    mt_db *db;
+    mt_err err;
+    char v[32];
+    assert_int_equal(mt_db_open(u, 0, &db, &err), MT_OK);
+    assert_true(mt_db_conn_option(db, "keepalives_idle", v, sizeof v));
+    assert_string_equal(v, "10");
+    assert_true(mt_db_conn_option(db, "tcp_user_timeout", v, sizeof v));
+    assert_string_equal(v, "25000");
+    sock_opt(db, SOL_SOCKET, SO_KEEPALIVE, 1);
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPIDLE, 10);
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPINTVL, 5);
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPCNT, 3);
+    sock_opt(db, IPPROTO_TCP, TCP_USER_TIMEOUT, 25000);
+    mt_db_close(db);
+    /* the URL's own values override the defaults */
+    char own[1024];
+    snprintf(own, sizeof own, "%s%skeepalives_idle=7&tcp_user_timeout=9000", u,
+             strchr(u, '?') ? "&" : "?");
+    assert_int_equal(mt_db_open(own, 0, &db, &err), MT_OK);
+    assert_true(mt_db_conn_option(db, "keepalives_idle", v, sizeof v));
+    assert_string_equal(v, "7");
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPIDLE, 7);
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPINTVL, 5);
+    sock_opt(db, IPPROTO_TCP, TCP_USER_TIMEOUT, 9000);
+    mt_db_close(db);
+}
+
 static void restart_server(void)
 {
     const char *cmd = getenv("MT_PG_RESTART");
@@ -805,6 +852,24 @@ static void test_deferred(void **state)
     assert_int_equal(defer_kv(db, "d6", 6, NULL, 0), MT_OK);
     mt_db_rollback(db);
     assert_int_equal(count(db, "SELECT count(*) FROM mt_db_test_t"), 5);
+    /* a failing deferred statement after a savepoint is undone by ROLLBACK
+     * TO it (sched.c savepoint_leave undoing a claim whose audit INSERT
+     * failed): the work before the savepoint commits. PostgreSQL used to
+     * send the deferred INSERT first, whose failure aborted the transaction
+     * and kept the ROLLBACK TO from being sent (SQLite fails it at once). */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('sp', 1)");
+    exec_ok(db, "SAVEPOINT sp1");
+    assert_int_equal(mt_db_writer_lock(db, &err), MT_OK); /* a late lock queued too */
+    mt_status drc = defer_kv(db, "d1", 7, NULL, 0); /* a duplicate key */
+    assert_true(drc == MT_OK || drc == MT_EIO);
+    if (mt_db_exec(db, "ROLLBACK TO sp1", &err))
+        fail_msg("ROLLBACK TO after a failing deferred statement: %s", err.msg);
+    exec_ok(db, "RELEASE sp1");
+    if (mt_db_commit(db, &err))
+        fail_msg("commit after ROLLBACK TO: %s", err.msg);
+    assert_int_equal(count(db, "SELECT v FROM mt_db_test_kv WHERE k = 'sp'"), 1);
+    assert_int_equal(count(db, "SELECT i FROM mt_db_test_t WHERE id = 'd1'"), 41);
     mt_db_close(db);
 }
 
@@ -933,7 +998,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_core_migrations), cmocka_unit_test(test_pg_tls_and_multihost),
         cmocka_unit_test(test_pg_reconnect),    cmocka_unit_test(test_redact),
         cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
-        cmocka_unit_test(test_deferred),
+        cmocka_unit_test(test_deferred),        cmocka_unit_test(test_pg_keepalives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
