@@ -207,6 +207,12 @@ mt_status integ_file_check(mt_core *c, mt_db *db, const char *file_id, char mac_
 /* tasks.decl_mac over the task's immutable declaration. */
 mt_status integ_task_decl_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 mt_status integ_task_decl_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
+/* integ_task_decl_check of a row the caller read (one round trip less):
+ * columns first..first+6 of st are task_id, function_id, creator,
+ * arguments, inputs_ownership, outputs_ownership, participants, first+7
+ * decl_mac. */
+mt_status integ_task_decl_row_check(mt_core *c, mt_db_stmt *st, int first, const char *task_id,
+                                    mt_err *err);
 /* The task's binding hash, recomputed from the rows after checking the
  * declaration, every assigned file and the structure. */
 mt_status integ_task_binding(mt_core *c, mt_db *db, const char *task_id, char hash_out[65],

@@ -273,26 +273,24 @@ typedef struct {
 
 /* Computes the MAC the row and its list should carry; *stored receives the
  * stored one ("" when NULL). MT_ENOTFOUND when there is no such row. */
-static mt_status row_list_mac(mt_core *c, mt_db *mdb, const row_list_spec *sp, const char *id,
-                              char mac[65], char stored[65], mt_err *err)
+/* The row's fields (columns first..first+n_fields-1 of st, then the one
+ * MACed by digest, then the stored MAC) and then the list sp->list_sql
+ * selects by id: the MAC they should carry in *mac, the stored one in
+ * *stored. For a row read by another statement (integ_task_binding reads
+ * the function row joined to its task: one round trip less). */
+static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp, mt_db_stmt *row,
+                                 int first, const char *id, char mac[65], char stored[65],
+                                 mt_err *err)
 {
-    mt_db_stmt *st;
-    mt_status rc = core_stmt_get(NULL, mdb, sp->row_sql, &st, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(st, 1, id);
     fbuf b;
     fb_init(&b, sp->domain);
-    int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
-        for (int i = 0; i < sp->n_fields; i++)
-            fb_col(&b, st, i);
-        fb_col_digest(&b, st, sp->n_fields);
-        snprintf(stored, 65, "%s", mt_db_col_text(st, sp->n_fields + 1));
-    } else if (s == MT_DB_DONE)
-        rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
-    core_stmt_put(NULL, st);
-    if (!rc && !(rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err))) {
+    for (int i = 0; i < sp->n_fields; i++)
+        fb_col(&b, row, first + i);
+    fb_col_digest(&b, row, first + sp->n_fields);
+    snprintf(stored, 65, "%s", mt_db_col_text(row, first + sp->n_fields + 1));
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err);
+    if (!rc) {
         mt_db_bind_text(st, 1, id);
         while (mt_db_step(st, &rc, err) == MT_DB_ROW)
             fb_col(&b, st, 0);
@@ -301,6 +299,23 @@ static mt_status row_list_mac(mt_core *c, mt_db *mdb, const row_list_spec *sp, c
     if (!rc && !fb_mac(c->integ_key, &b, mac))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
     fb_free(&b);
+    return rc;
+}
+
+static mt_status row_list_mac(mt_core *c, mt_db *mdb, const row_list_spec *sp, const char *id,
+                              char mac[65], char stored[65], mt_err *err)
+{
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, mdb, sp->row_sql, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, id);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW)
+        rc = row_list_mac_at(c, mdb, sp, st, 0, id, mac, stored, err);
+    else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
+    core_stmt_put(NULL, st);
     return rc;
 }
 
@@ -396,6 +411,29 @@ mt_status integ_task_decl_check(mt_core *c, mt_db *mdb, const char *task_id, mt_
     return MT_OK;
 }
 
+/* The declaration MAC of a row read by another statement: columns
+ * first..first+6 the declared fields in decl_mac's order, first+7 the stored
+ * decl_mac. Same domain and fields as decl_mac, so the same verdict. */
+mt_status integ_task_decl_row_check(mt_core *c, mt_db_stmt *st, int first, const char *task_id,
+                                    mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, "mesatee-task-decl/v1");
+    for (int i = 0; i < 7; i++)
+        fb_col(&b, st, first + i);
+    char mac[65], stored[65];
+    snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, first + 7));
+    mt_status rc = MT_OK;
+    if (!fb_mac(c->integ_key, &b, mac))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    else if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: task %s declaration does not match its MAC", task_id);
+        rc = integ_fail(err, "task");
+    }
+    fb_free(&b);
+    return rc;
+}
+
 /* ---- binding ----------------------------------------------------------- */
 
 static bool arr_has(const json_t *arr, const char *s)
@@ -448,51 +486,73 @@ static bool decl_sane(const json_t *parts, const json_t *ins, const json_t *outs
     return true;
 }
 
-mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
-                             mt_err *err)
+static const row_list_spec function_spec;
+
+/* The columns of BINDING_SQL: the declaration (0-6, decl_mac 7, in
+ * decl_mac's order), assignments 8, the number of task_participants rows 9,
+ * then the function row as function_spec selects it (10-28; NULL when it is
+ * gone). */
+#define BINDING_SQL                                                                                \
+    "SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "               \
+    "t.outputs_ownership, t.participants, t.decl_mac, t.assignments, (SELECT count(*) FROM "      \
+    "task_participants p WHERE p.task_id = t.task_id), f.function_id, f.owner, f.name, "          \
+    "f.description, f.executor_type, f.builtin, f.public, f.disabled, f.deleted, f.arguments, "   \
+    "f.inputs, f.outputs, f.usage_quota, f.created_at, f.payload_object, f.payload_size, "        \
+    "f.payload_sha256, f.payload_key, f.mac FROM tasks t LEFT JOIN functions f ON "               \
+    "f.function_id = t.function_id WHERE t.task_id = ?"
+#define B_FN 10 /* first function column of BINDING_SQL */
+
+/* integ_task_binding; *parts_out (optional) receives the verified
+ * participants. Round trips (PostgreSQL): the task row with its
+ * declaration MAC, its function row and its participant count in one
+ * statement (they were six: decl, function_id, function row, the same task
+ * row joined again, the count), the allow-list, the assigned files: every
+ * value the hash and the checks use comes from that one row read, verified
+ * by its MACs before use, so nothing is read twice. */
+static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
+                              json_t **parts_out, mt_err *err)
 {
-    mt_status rc = integ_task_decl_check(c, mdb, task_id, err);
-    if (rc)
-        return rc;
-    {
-        mt_db_stmt *fq;
-        char fid[MT_ID_LEN + 1] = "";
-        if ((rc = core_stmt_get(NULL, mdb, "SELECT function_id FROM tasks WHERE task_id = ?", &fq,
-                                err)))
-            return rc;
-        mt_db_bind_text(fq, 1, task_id);
-        if (mt_db_step(fq, &rc, err) == MT_DB_ROW)
-            snprintf(fid, sizeof fid, "%s", mt_db_col_text(fq, 0));
-        core_stmt_put(NULL, fq);
-        if ((rc = integ_function_check(c, mdb, fid, err)))
-            return rc == MT_ENOTFOUND ? integ_fail(err, "task") : rc;
-    }
     fbuf b;
     fb_init(&b, "mesatee-task-binding/v1");
     json_t *parts = NULL, *ins = NULL, *outs = NULL, *assign = NULL, *seen = NULL;
     char creator[65] = "";
+    int64_t nrows = 0;
     mt_db_stmt *st;
-    if ((rc = core_stmt_get(NULL, mdb,
-                            "SELECT t.task_id, t.function_id, t.creator, t.arguments, "
-                            "t.inputs_ownership, t.outputs_ownership, t.participants, "
-                            "f.executor_type, f.builtin, f.payload_object, f.payload_sha256, "
-                            "f.payload_key, t.assignments FROM tasks t JOIN functions f ON "
-                            "f.function_id = t.function_id WHERE t.task_id = ?",
-                            &st, err)))
+    mt_status rc = core_stmt_get(NULL, mdb, BINDING_SQL, &st, err);
+    if (rc)
         goto out;
     mt_db_bind_text(st, 1, task_id);
     int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
-        for (int i = 0; i < 11; i++)
+    if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
+    /* the declaration first, then its function (row and allow-list) */
+    if (s == MT_DB_ROW && !(rc = integ_task_decl_row_check(c, st, 0, task_id, err))) {
+        char fid[MT_ID_LEN + 1], mac[65], stored[65];
+        snprintf(fid, sizeof fid, "%s", mt_db_col_text(st, 1));
+        if (mt_db_col_null(st, B_FN) || strcmp(mt_db_col_text(st, B_FN), fid))
+            rc = integ_fail(err, "task"); /* decl verified, function row gone */
+        else if (!(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, mac, stored,
+                                        err)) &&
+                 !integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: function %s does not match its MAC", fid);
+            rc = integ_fail(err, "function");
+        }
+    }
+    if (s == MT_DB_ROW && !rc) {
+        for (int i = 0; i < 7; i++)
             fb_col(&b, st, i);
-        fb_col_digest(&b, st, 11);
+        fb_col(&b, st, B_FN + 4);  /* f.executor_type */
+        fb_col(&b, st, B_FN + 5);  /* f.builtin */
+        fb_col(&b, st, B_FN + 14); /* f.payload_object */
+        fb_col(&b, st, B_FN + 16); /* f.payload_sha256 */
+        fb_col_digest(&b, st, B_FN + 17); /* f.payload_key */
         snprintf(creator, sizeof creator, "%s", mt_db_col_text(st, 2));
         ins = core_json_load(mt_db_col_text(st, 4));
         outs = core_json_load(mt_db_col_text(st, 5));
         parts = core_json_load(mt_db_col_text(st, 6));
-        assign = core_json_load(mt_db_col_text(st, 12));
-    } else if (s == MT_DB_DONE)
-        rc = integ_fail(err, "task"); /* decl verified, function row gone */
+        assign = core_json_load(mt_db_col_text(st, 8));
+        nrows = mt_db_col_int64(st, 9);
+    }
     core_stmt_put(NULL, st);
     if (rc)
         goto out;
@@ -555,11 +615,8 @@ mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char h
         rc = integ_fail(err, "binding");
         goto out;
     }
-    /* one task_participants row per participant and no other */
-    int64_t nrows = 0;
-    if ((rc = store_int(mdb, err, &nrows, NULL,
-                        "SELECT count(*) FROM task_participants WHERE task_id = ?", task_id)))
-        goto out;
+    /* one task_participants row per participant and no other (counted in
+     * BINDING_SQL) */
     if ((size_t)nrows != json_array_size(parts)) {
         rc = integ_fail(err, "task");
         goto out;
@@ -571,6 +628,8 @@ mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char h
         goto out;
     }
     mt_hex_encode(md, 32, hash_out);
+    if (parts_out)
+        *parts_out = json_incref(parts);
 out:
     fb_free(&b);
     json_decref(parts);
@@ -579,6 +638,12 @@ out:
     json_decref(assign);
     json_decref(seen);
     return rc;
+}
+
+mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
+                             mt_err *err)
+{
+    return task_binding(c, mdb, task_id, hash_out, NULL, err);
 }
 
 /* ---- approvals --------------------------------------------------------- */
@@ -615,18 +680,13 @@ mt_status integ_approval_seal(mt_core *c, mt_db *mdb, const char *task_id, const
 mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     char binding[65];
-    mt_status rc = integ_task_binding(c, mdb, task_id, binding, err);
-    if (rc)
-        return rc;
+    /* the participants the binding verified (its declaration MAC), not a
+     * second read of the row */
     json_t *parts = NULL;
     mt_db_stmt *st;
-    if ((rc = core_stmt_get(NULL, mdb, "SELECT participants FROM tasks WHERE task_id = ?", &st,
-                            err)))
+    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, err);
+    if (rc)
         return rc;
-    mt_db_bind_text(st, 1, task_id);
-    if (mt_db_step(st, &rc, err) == MT_DB_ROW)
-        parts = core_json_load(mt_db_col_text(st, 0));
-    core_stmt_put(NULL, st);
     if (!json_is_array(parts)) {
         json_decref(parts);
         return integ_fail(err, "task");

@@ -48,31 +48,31 @@ static void task_row_clear(task_row *t)
 static mt_status task_load(mt_core *c, mt_db *mdb, const char *task_id, task_row *t, mt_err *err)
 {
     memset(t, 0, sizeof *t);
-    /* participants decide who sees and acts: the declaration's MAC first */
-    mt_status rc = integ_task_decl_check(c, mdb, task_id, err);
-    if (rc)
-        return rc;
+    /* participants decide who sees and acts: the declaration's MAC first,
+     * over the same row read (columns 0-7, integ_task_decl_row_check), so
+     * what is used is what was verified, in one round trip */
     mt_db_stmt *st;
-    rc = mt_db_prepare(mdb,
-                       "SELECT task_id, function_id, creator, status, "
-                       "inputs_ownership, outputs_ownership, participants, approvals, "
-                       "assignments, cancel_requested FROM tasks WHERE task_id = ?",
-                       &st, err);
+    mt_status rc = mt_db_prepare(mdb,
+                                 "SELECT task_id, function_id, creator, arguments, "
+                                 "inputs_ownership, outputs_ownership, participants, decl_mac, "
+                                 "status, approvals, assignments, cancel_requested FROM tasks "
+                                 "WHERE task_id = ?",
+                                 &st, err);
     if (rc)
         return rc;
     mt_db_bind_text(st, 1, task_id);
     int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
+    if (s == MT_DB_ROW && !(rc = integ_task_decl_row_check(c, st, 0, task_id, err))) {
         snprintf(t->task_id, sizeof t->task_id, "%s", mt_db_col_text(st, 0));
         snprintf(t->function_id, sizeof t->function_id, "%s", mt_db_col_text(st, 1));
         snprintf(t->creator, sizeof t->creator, "%s", mt_db_col_text(st, 2));
-        snprintf(t->status, sizeof t->status, "%s", mt_db_col_text(st, 3));
+        snprintf(t->status, sizeof t->status, "%s", mt_db_col_text(st, 8));
         t->inputs_own = core_json_load(mt_db_col_text(st, 4));
         t->outputs_own = core_json_load(mt_db_col_text(st, 5));
         t->participants = core_json_load(mt_db_col_text(st, 6));
-        t->approvals = core_json_load(mt_db_col_text(st, 7));
-        t->assignments = core_json_load(mt_db_col_text(st, 8));
-        t->cancel_requested = mt_db_col_int64(st, 9) != 0;
+        t->approvals = core_json_load(mt_db_col_text(st, 9));
+        t->assignments = core_json_load(mt_db_col_text(st, 10));
+        t->cancel_requested = mt_db_col_int64(st, 11) != 0;
         if (!t->inputs_own || !t->outputs_own || !t->participants || !t->approvals ||
             !t->assignments) {
             task_row_clear(t);

@@ -194,6 +194,14 @@ struct sqlite3 *mt_db_sqlite_handle(mt_db *db)
     return db && db->backend == MT_DB_SQLITE ? db->h : NULL;
 }
 
+/* mt_db_tx_serial's source: unique in the process */
+static _Atomic uint64_t tx_serials;
+
+uint64_t mt_db_tx_serial(mt_db *db)
+{
+    return db_in_tx(db) ? db->tx_serial : 0;
+}
+
 mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err)
 {
     db->retryable = false;
@@ -201,6 +209,10 @@ mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err)
     db->changes = 0;
     mt_status rc = db->backend == MT_DB_PG ? dbp_exec(db, sql, err) : dbs_exec(db, sql, err);
     bool ddl = keyword_is(sql, "CREATE") || keyword_is(sql, "ALTER") || keyword_is(sql, "DROP");
+    if (!db_in_tx(db))
+        db->tx_serial = 0;
+    else if (begins || keyword_is(sql, "ROLLBACK")) /* ROLLBACK TO undoes statements */
+        db->tx_serial = rc ? 0 : ++tx_serials;
     if (begins)
         db->tx_wrote = false;
     else if (!rc && sql_writes(sql) && (db->changes > 0 || ddl)) {
@@ -216,9 +228,11 @@ mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 {
     db->retryable = false;
     db->tx_wrote = false;
-    if (db->backend == MT_DB_PG)
-        return dbp_begin(db, mode, err);
-    return dbs_exec(db, mode == MT_DB_TX_DEFERRED ? "BEGIN" : "BEGIN IMMEDIATE", err);
+    mt_status rc = db->backend == MT_DB_PG
+                       ? dbp_begin(db, mode, err)
+                       : dbs_exec(db, mode == MT_DB_TX_DEFERRED ? "BEGIN" : "BEGIN IMMEDIATE", err);
+    db->tx_serial = rc ? 0 : ++tx_serials;
+    return rc;
 }
 
 mt_status mt_db_commit(mt_db *db, mt_err *err)
@@ -228,12 +242,14 @@ mt_status mt_db_commit(mt_db *db, mt_err *err)
     if (!rc)
         count_commit(db, db->tx_wrote);
     db->tx_wrote = false;
+    db->tx_serial = 0;
     return rc;
 }
 
 void mt_db_rollback(mt_db *db)
 {
     db->tx_wrote = false;
+    db->tx_serial = 0;
     if (db->backend == MT_DB_PG)
         dbp_rollback(db);
     else if (dbs_in_tx(db))

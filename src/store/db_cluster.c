@@ -28,7 +28,7 @@ static mt_status run1(mt_db *db, const char *sql, const char *what, bool *one, m
         if (rc)
             return rc;
     }
-    dbp_trip();
+    dbp_trip("text", sql);
     PGresult *r = PQexec(pgc(db), sql);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {

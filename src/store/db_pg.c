@@ -50,9 +50,22 @@ uint64_t mt_db_round_trips(void)
     return round_trips;
 }
 
-void dbp_trip(void)
+/* MT_DB_TRACE_TRIPS=1 in the environment: every round trip is written to
+ * stderr as "mt_db trip: KIND SQL" (KIND: exec, pipe+N with N commands
+ * queued before it, prep, commit, ...; SQL: our own constant text, never a
+ * parameter), so the statements a request costs can be counted (the
+ * benches' per-task lists, docs/cluster.md "Commits per task"). */
+static _Atomic int trace_trips = -1;
+
+void dbp_trip(const char *kind, const char *sql)
 {
     round_trips++;
+    if (trace_trips < 0) {
+        const char *e = getenv("MT_DB_TRACE_TRIPS");
+        trace_trips = e && *e && strcmp(e, "0");
+    }
+    if (trace_trips)
+        fprintf(stderr, "mt_db trip: %s %.*s\n", kind, 160, sql ? sql : "");
 }
 #define PG_STMT_CACHE_MAX 4096
 
@@ -397,12 +410,17 @@ static char *pending_text(mt_db *db, const char *sql)
  * parameters) or the single command `text` (both NULL: none), in one round
  * trip (pipeline mode). Returns the first failed result, else the last
  * command's; NULL when the connection failed. */
-static PGresult *pipeline(mt_db *db, const char *name, const char *text, int n,
+static PGresult *pipeline(mt_db *db, const char *label, const char *name, const char *text, int n,
                           const char *const *vals, const int *lens, const int *fmts)
 {
     PGconn *c = conn(db);
     pg_pending *p = pending_of(db);
-    dbp_trip();
+    if (trace_trips) {
+        char kind[16];
+        snprintf(kind, sizeof kind, "pipe+%d", p->n);
+        dbp_trip(kind, label ? label : text ? text : "(deferred only)");
+    } else
+        dbp_trip(NULL, NULL);
     if (!PQenterPipelineMode(c))
         return NULL;
     bool sent = true;
@@ -474,17 +492,34 @@ static mt_status run_text(mt_db *db, const char *sql, const char *what, bool ret
 {
     /* the pending commands go first, in the same round trip; PQexec's
      * result is the last command's, or the first failure */
-    if (pending_of(db)->prepared) { /* not expressible as one text */
-        mt_status rc = dbp_flush(db, err);
-        if (rc)
+    if (pending_of(db)->prepared) {
+        /* not expressible as one text: a pipeline of them and the command
+         * (one command: pipeline mode takes no multi-command text), whose
+         * result is the first failure (the server skips the rest then, as
+         * it skips a text's commands after a failed one) */
+        if (strchr(sql, ';')) {
+            mt_status rc = dbp_flush(db, err);
+            if (rc)
+                return rc;
+        } else {
+            PGresult *r = pipeline(db, NULL, NULL, sql, 0, NULL, NULL, NULL);
+            mt_status rc = MT_OK;
+            if (r && ok_result(r))
+                set_changes(db, r);
+            else
+                rc = pg_fail(db, r, what, err);
+            PQclear(r);
+            pending_clear(db);
+            track_tx(db);
             return rc;
+        }
     }
     char *text = NULL;
     if (pending_of(db)->n && !(text = pending_text(db, sql)))
         return db_fail(db, err, MT_ENOMEM, false, "out of memory");
     for (int attempt = 0;; attempt++) {
         bool began_here = pending_of(db)->begin;
-        dbp_trip();
+        dbp_trip("text", text ? text : sql);
         PGresult *r = PQexec(conn(db), text ? text : sql);
         if (r && ok_result(r)) {
             pending_clear(db);
@@ -519,7 +554,7 @@ mt_status dbp_flush(mt_db *db, mt_err *err)
         return MT_OK;
     if (!p->prepared) /* "SELECT 1": run_text needs a command after them */
         return run_text(db, "SELECT 1", "begin", false, err);
-    PGresult *r = pipeline(db, NULL, NULL, 0, NULL, NULL, NULL);
+    PGresult *r = pipeline(db, NULL, NULL, NULL, 0, NULL, NULL, NULL);
     mt_status rc = MT_OK;
     if (!r || !ok_result(r))
         rc = pg_fail(db, r, "deferred statement", err);
@@ -552,6 +587,14 @@ mt_status dbp_exec(mt_db *db, const char *sql, mt_err *err)
         return rc;
     if (np)
         rc = mt_err_set(err, MT_EINVAL, "SQL: parameters in mt_db_exec");
+    else if (!db->in_tx && (!strcasecmp(sql, "BEGIN") || !strcasecmp(sql, "BEGIN IMMEDIATE")))
+        /* as mt_db_begin: sent with the first statement ("Round trips") */
+        rc = dbp_begin(db, sql[5] ? MT_DB_TX_IMMEDIATE : MT_DB_TX_DEFERRED, err);
+    else if (db->in_tx && !strncasecmp(sql, "SAVEPOINT ", 10) && !strchr(sql, ';'))
+        /* sent with the transaction's next statement, which the server
+         * runs after it; a failure of it fails that statement (and the
+         * transaction), as a deferred statement's does */
+        rc = dbp_defer(db, t, err);
     else if (!(rc = ensure(db, err)))
         rc = run_text(db, t, "exec", !db->in_tx && !strncmp(t, "BEGIN", 5), err);
     free(t);
@@ -612,9 +655,9 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
     }
     /* deferred statements (mt_db_run_deferred) go out with the COMMIT */
     if (!p->n)
-        dbp_trip();
+        dbp_trip("commit", "COMMIT");
     PGresult *r =
-        p->n ? pipeline(db, NULL, "COMMIT", 0, NULL, NULL, NULL) : PQexec(conn(db), "COMMIT");
+        p->n ? pipeline(db, NULL, NULL, "COMMIT", 0, NULL, NULL, NULL) : PQexec(conn(db), "COMMIT");
     pending_clear(db);
     mt_status rc = MT_OK;
     if (!r || !ok_result(r))
@@ -637,7 +680,7 @@ void dbp_rollback(mt_db *db)
         return;
     }
     if (PQstatus(conn(db)) == CONNECTION_OK && PQtransactionStatus(conn(db)) != PQTRANS_IDLE) {
-        dbp_trip();
+        dbp_trip("rollback", "ROLLBACK");
         PQclear(PQexec(conn(db), "ROLLBACK"));
     }
     db->in_tx = false;
@@ -649,7 +692,7 @@ mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err)
     mt_status frc = dbp_flush(db, err);
     if (frc)
         return frc;
-    dbp_trip();
+    dbp_trip("text", "SELECT lastval()");
     PGresult *r = PQexec(conn(db), "SELECT lastval()");
     mt_status rc = MT_OK;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -717,7 +760,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
             *name = "";
             goto prepare_unnamed;
         }
-        dbp_trip();
+        dbp_trip("text", "DEALLOCATE ALL");
         PQclear(PQexec(conn(db), "DEALLOCATE ALL"));
         for (size_t i = 0; i < c->n; i++)
             free(c->e[i].sql);
@@ -736,7 +779,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     e->hash = h;
     snprintf(e->name, sizeof e->name, "mt%u", db->next_id++);
-    dbp_trip();
+    dbp_trip("prep", st->sql);
     PGresult *r = PQprepare(conn(db), e->name, st->sql, st->nparams, NULL);
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
         mt_status rc = pg_fail(db, r, "prepare", err);
@@ -749,7 +792,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
     *name = e->name;
     return MT_OK;
 prepare_unnamed:;
-    dbp_trip();
+    dbp_trip("prep", st->sql);
     PGresult *u = PQprepare(conn(db), "", st->sql, st->nparams, NULL);
     mt_status urc = MT_OK;
     if (!u || PQresultStatus(u) != PGRES_COMMAND_OK)
@@ -791,8 +834,8 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
         bool began_here = pending_of(db)->begin;
         if (!(rc = named(st, &name, err)))
             r = pending_of(db)->n
-                    ? pipeline(db, name, NULL, st->nparams, (const char *const *)vals, lens, fmts)
-                    : (dbp_trip(),
+                    ? pipeline(db, st->sql, name, NULL, st->nparams, (const char *const *)vals, lens, fmts)
+                    : (dbp_trip("exec", st->sql),
                        PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0));
         if (!rc && r && ok_result(r)) {
             pending_clear(db);

@@ -129,6 +129,13 @@ mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err);
 mt_status mt_db_commit(mt_db *db, mt_err *err);
 void mt_db_rollback(mt_db *db);
 bool mt_db_in_tx(mt_db *db);
+/* An id of db's open transaction, unique in the process (never reused), 0
+ * outside one. It changes when the transaction ends (commit, rollback) and
+ * at a ROLLBACK TO, so a value the caller derived from its own writes in
+ * this transaction may be reused while the id stays the same (audit.c's
+ * chain head); a transaction begun or ended on a borrowed SQLite handle
+ * without this layer is not seen. */
+uint64_t mt_db_tx_serial(mt_db *db);
 
 /* How long a statement waits for a lock another connection holds before
  * failing with a retryable MT_EUNAVAIL: SQLite's busy timeout (10 s after
