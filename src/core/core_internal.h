@@ -608,6 +608,13 @@ mt_status cwake_start(mt_core *c, mt_err *err);
 void cwake_stop(mt_core *c); /* joins it; no-op when none */
 /* Tells the other nodes (never blocks; any thread). */
 void cwake_post(mt_core *c, unsigned what);
+/* The wake-ups `what` (CWAKE_*) of a change in db's open transaction, as
+ * NOTIFYs inside it: delivered to the other nodes when it commits, with no
+ * round trip of their own (sent with its COMMIT). true when queued: the
+ * caller then wakes only this process (sched_wake_local,
+ * core_task_event_local) after the commit; false (SQLite, no thread, no
+ * transaction, an error): the caller uses sched_wake / core_task_event. */
+bool cwake_notify_tx(mt_core *c, mt_db *db, unsigned what);
 /* Notifications sent, received from other nodes, fallback wake-ups. */
 void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fallback);
 /* ---- local runs and remote leases (docs/cluster.md "Local runs and

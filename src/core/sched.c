@@ -998,6 +998,8 @@ commit:
                 goto out;
         }
     }
+    /* the other nodes' parked requests: woken with this commit */
+    bool notified = cwake_notify_tx(c, mdb, CWAKE_TASK);
     rc = store_commit(mdb, err);
     if (!rc) {
         if (s) {
@@ -1007,7 +1009,11 @@ commit:
                 atomic_fetch_add(&s->dropped, 1);
         }
         mt_trace_mark(task_id, "outcome_committed"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
-        core_task_event(c); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
+        /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
+        if (notified)
+            core_task_event_local(c);
+        else
+            core_task_event(c);
         mt_trace_mark(task_id, "event_raised");
     }
 out:

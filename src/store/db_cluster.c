@@ -154,6 +154,10 @@ mt_status mt_db_notify(mt_db *db, const char *channel, const char *payload, mt_e
             return mt_err_set(err, MT_EINVAL, "database: bad notification payload");
     char sql[300];
     snprintf(sql, sizeof sql, "NOTIFY %s, '%s'", channel, payload);
+    /* inside a transaction it is delivered at commit anyway: sent with the
+     * transaction's next statement or its COMMIT (no round trip of its own) */
+    if (db->in_tx && strlen(sql) < 80)
+        return dbp_defer(db, sql, err);
     return run1(db, sql, "notify", NULL, err);
 }
 

@@ -808,6 +808,20 @@ static bool read_only(const char *sql)
     return !strncasecmp(sql, "SELECT", 6);
 }
 
+/* A SELECT that takes no lock and changes nothing: one that may run before
+ * its DEFERRED transaction's BEGIN (see run). */
+static bool plain_read(const char *sql)
+{
+    static const char *const no[] = {" FOR UPDATE", " FOR SHARE", " FOR NO KEY", " FOR KEY",
+                                      "advisory", "nextval", "setval", "notify"};
+    if (!read_only(sql))
+        return false;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (strcasestr(sql, no[i]))
+            return false;
+    return true;
+}
+
 /* Runs st with its parameters; the result is kept for the steps. */
 static mt_status run(mt_db_stmt *st, mt_err *err)
 {
@@ -831,14 +845,25 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
             break;
         const char *name;
         PGresult *r = NULL;
-        bool began_here = pending_of(db)->begin;
+        pg_pending *p = pending_of(db);
+        bool began_here = p->begin;
+        /* A DEFERRED transaction that has only read so far has not begun on
+         * the server: its plain reads run on their own (READ COMMITTED
+         * gives every statement its own snapshot, in a transaction or not,
+         * and there is nothing of the transaction before them to see), its
+         * BEGIN waits for its first other statement, and one that only
+         * read ends without a round trip (dbp_commit, dbp_rollback). A
+         * failed read leaves it pending (the caller rolls back). */
+        bool virt = p->begin && p->n == 1 && !p->prepared && !strcmp(p->it[0].text, "BEGIN") &&
+                    plain_read(st->sql);
         if (!(rc = named(st, &name, err)))
-            r = pending_of(db)->n
-                    ? pipeline(db, st->sql, name, NULL, st->nparams, (const char *const *)vals, lens, fmts)
-                    : (dbp_trip("exec", st->sql),
-                       PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0));
+            r = p->n && !virt ? pipeline(db, st->sql, name, NULL, st->nparams,
+                                         (const char *const *)vals, lens, fmts)
+                              : (dbp_trip("exec", st->sql),
+                                 PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0));
         if (!rc && r && ok_result(r)) {
-            pending_clear(db);
+            if (!virt)
+                pending_clear(db);
             st->res = r;
             st->nrows = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : 0;
             set_changes(db, r);
@@ -858,7 +883,8 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
             continue;
         }
         if (!rc) {
-            pending_clear(db);
+            if (!virt)
+                pending_clear(db);
             rc = pg_fail(db, r, "statement", err);
         }
         PQclear(r);

@@ -237,7 +237,9 @@ mt_status mt_db_try_lock(mt_db *db, int64_t key, bool *got, mt_err *err);
 void mt_db_unlock(mt_db *db, int64_t key);
 /* LISTEN/NOTIFY (PostgreSQL only; MT_EINVAL on SQLite). channel: [a-z0-9_],
  * payload: [a-z0-9_:], at most 200 bytes (our own constant forms). A
- * NOTIFY outside a transaction is delivered at once, inside one at commit. */
+ * NOTIFY outside a transaction is delivered at once, inside one at commit
+ * (a short one is then sent with the transaction's next statement or its
+ * COMMIT, no round trip of its own). */
 mt_status mt_db_listen(mt_db *db, const char *channel, mt_err *err);
 mt_status mt_db_notify(mt_db *db, const char *channel, const char *payload, mt_err *err);
 /* The connection's socket to poll for notifications (-1: none/broken). */
