@@ -207,6 +207,11 @@ mt_status integ_file_check(mt_core *c, mt_db *db, const char *file_id, char mac_
 /* tasks.decl_mac over the task's immutable declaration. */
 mt_status integ_task_decl_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 mt_status integ_task_decl_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
+/* tasks.decl_mac of a declaration about to be inserted: fields as bound
+ * (task_id, function_id, creator, arguments, inputs_ownership,
+ * outputs_ownership, participants), so that the INSERT carries it: what
+ * the TEE writes is what it MACs, with no read back. */
+mt_status integ_task_decl_mac(mt_core *c, const char *const fields[7], char mac[65], mt_err *err);
 /* integ_task_decl_check of a row the caller read (one round trip less):
  * columns first..first+6 of st are task_id, function_id, creator,
  * arguments, inputs_ownership, outputs_ownership, participants, first+7
@@ -254,6 +259,11 @@ mt_status integ_function_check(mt_core *c, mt_db *db, const char *function_id, m
  * seals every task the query returns. */
 mt_status integ_task_result_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 mt_status integ_task_result_seal_ids(mt_core *c, mt_db *db, json_t *ids, mt_err *err);
+/* The result_mac of an outcome about to be written (result, reason, log as
+ * bound, NULL for NULL), so that it goes into the same UPDATE: what the TEE
+ * writes is what it MACs, with no read back (two round trips less). */
+mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *result,
+                                const char *reason, const char *log, char mac[65], mt_err *err);
 mt_status integ_task_result_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 /* Issue 10 (KeyStore rewrap): *users (new array) = the participants whose
  * approval matches the task's current binding (empty when it does not

@@ -411,6 +411,17 @@ mt_status integ_task_decl_check(mt_core *c, mt_db *mdb, const char *task_id, mt_
     return MT_OK;
 }
 
+mt_status integ_task_decl_mac(mt_core *c, const char *const fields[7], char mac[65], mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, "mesatee-task-decl/v1");
+    for (int i = 0; i < 7; i++)
+        fb_str(&b, fields[i]);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
 /* The declaration MAC of a row read by another statement: columns
  * first..first+6 the declared fields in decl_mac's order, first+7 the stored
  * decl_mac. Same domain and fields as decl_mac, so the same verdict. */
@@ -1000,6 +1011,21 @@ mt_status integ_task_result_seal(mt_core *c, mt_db *mdb, const char *task_id, mt
     return rc;
 }
 
+mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *result,
+                                const char *reason, const char *log, char mac[65], mt_err *err)
+{
+    /* the fields RESULT_SQL reads, as fb_col takes them (NULL stays NULL) */
+    fbuf b;
+    fb_init(&b, "mesatee-task-result/v1");
+    fb_str(&b, task_id);
+    fb_str(&b, result);
+    fb_str(&b, reason);
+    fb_str(&b, log);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
 mt_status integ_task_result_seal_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err *err)
 {
     size_t i;
@@ -1012,18 +1038,30 @@ mt_status integ_task_result_seal_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err
 
 mt_status integ_task_result_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
-    /* no outcome yet (or one removed: nothing to show, nothing to vouch for) */
-    int64_t empty = 0;
-    bool found = false;
-    mt_status rc = store_int(mdb, err, &empty, &found,
-                             "SELECT result IS NULL AND failure_reason IS NULL AND log IS NULL "
-                             "FROM tasks WHERE task_id = ?",
-                             task_id);
-    if (rc || !found || empty)
-        return rc;
-    char mac[65], stored[65];
-    rc = row_mac(c, mdb, "mesatee-task-result/v1", RESULT_SQL, 5, task_id, mac, stored, err);
+    /* one read (one round trip): the outcome's fields and their MAC */
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(c, mdb, RESULT_SQL, &st, err);
     if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, task_id);
+    char mac[65] = "", stored[65] = "";
+    bool check = false;
+    /* no task, or no outcome yet (or one removed: nothing to show, nothing
+     * to vouch for) */
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW &&
+        !(mt_db_col_null(st, 1) && mt_db_col_null(st, 2) && mt_db_col_null(st, 3))) {
+        fbuf b;
+        fb_init(&b, "mesatee-task-result/v1");
+        for (int i = 0; i < 4; i++)
+            fb_col(&b, st, i);
+        snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 4));
+        if (!fb_mac(c->integ_key, &b, mac))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+        fb_free(&b);
+        check = true;
+    }
+    core_stmt_put(c, st);
+    if (rc || !check)
         return rc;
     if (!integ_hex_equal(mac, stored)) {
         mt_error("store integrity: the outcome of task %s does not match its MAC (result, "

@@ -880,13 +880,21 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     }
     char *result_text = result ? mt_json_dump(result) : NULL;
     json_decref(result);
+    if (result && !result_text) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* the outcome and its MAC in one statement (integ_task_result_mac) */
+    char result_mac[65];
     mt_db_stmt *st;
-    if ((rc =
+    if ((rc = integ_task_result_mac(c, task_id, result_text, reason, r ? r->log : NULL,
+                                    result_mac, err)) ||
+        (rc =
              core_stmt_get(c, mdb,
                            "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
                            "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
-                           "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13 "
-                           "WHERE task_id = ?11",
+                           "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13, "
+                           "result_mac = ?14 WHERE task_id = ?11",
                            &st, err))) {
         free(result_text);
         goto out;
@@ -904,11 +912,10 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     mt_db_bind_text(st, 11, task_id);
     mt_db_bind_int64(st, 12, r ? (int64_t)r->fuel_used : 0);
     mt_db_bind_int64(st, 13, r ? (int64_t)r->key_signs : 0);
+    mt_db_bind_text(st, 14, result_mac);
     mt_db_step(st, &rc, err);
     core_stmt_put(c, st);
     free(result_text);
-    if (!rc)
-        rc = integ_task_result_seal(c, mdb, task_id, err);
     if (rc)
         goto out;
     /* outputs: mark written */

@@ -295,13 +295,18 @@ mt_status tasks_create(core_ctx *x)
          *sp = mt_json_dump(parts);
     const char *status = (d.n_inputs + d.n_outputs == 0) ? "data_assigned" : "created";
     mt_db_stmt *st = NULL;
+    char decl_mac[65];
     if (!sa || !si || !so || !sp)
         rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    else
+    else if (!(rc = integ_task_decl_mac(
+                   x->core,
+                   (const char *const[7]){tid.s, fn.function_id, x->who, sa, si, so, sp},
+                   decl_mac, x->err)))
+        /* the declaration with its MAC (integ_task_decl_mac) */
         rc = mt_db_prepare(x->db,
                            "INSERT INTO tasks(task_id, function_id, creator, status, arguments, "
                            "inputs_ownership, outputs_ownership, participants, created_at, "
-                           "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "updated_at, decl_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            &st, x->err);
     if (!rc) {
         int64_t now = mt_now();
@@ -315,6 +320,7 @@ mt_status tasks_create(core_ctx *x)
         mt_db_bind_text(st, 8, sp);
         mt_db_bind_int64(st, 9, now);
         mt_db_bind_int64(st, 10, now);
+        mt_db_bind_text(st, 11, decl_mac);
         mt_db_step(st, &rc, x->err);
     }
     mt_db_finalize(st);
@@ -322,12 +328,19 @@ mt_status tasks_create(core_ctx *x)
     free(si);
     free(so);
     free(sp);
-    for (size_t j = 0; !rc && j < np; j++)
-        rc = store_run(x->db, x->err, NULL,
-                       "INSERT INTO task_participants(task_id, username) VALUES (?, ?)", tid.s,
-                       pset[j]);
+    /* plain INSERTs nothing reads: on PostgreSQL sent with the next
+     * statement or the COMMIT (a failure fails that and the transaction) */
+    st = NULL;
     if (!rc)
-        rc = integ_task_decl_seal(x->core, x->db, tid.s, x->err);
+        rc = mt_db_prepare(x->db, "INSERT INTO task_participants(task_id, username) VALUES (?, ?)",
+                           &st, x->err);
+    for (size_t j = 0; !rc && j < np; j++) {
+        mt_db_reset(st);
+        mt_db_bind_text(st, 1, tid.s);
+        mt_db_bind_text(st, 2, pset[j]);
+        rc = mt_db_run_deferred(st, x->err);
+    }
+    mt_db_finalize(st);
     if (rc)
         goto out;
     core_set_object(x, "task", tid.s);
@@ -542,10 +555,13 @@ mt_status tasks_invoke(core_ctx *x)
     }
     if ((rc = integ_task_verify(x->core, x->db, t.task_id, x->err)))
         goto out;
+    /* the quota check and its count in one statement: a refusal fails the
+     * request, whose transaction is rolled back with the count */
     mt_db_stmt *st;
     if ((rc = mt_db_prepare(x->db,
-                            "SELECT disabled, deleted, usage_quota, current_usage FROM functions "
-                            "WHERE function_id = ?",
+                            "UPDATE functions SET current_usage = current_usage + 1 "
+                            "WHERE function_id = ? RETURNING disabled, deleted, usage_quota, "
+                            "current_usage - 1",
                             &st, x->err)))
         goto out;
     mt_db_bind_text(st, 1, t.function_id);
@@ -565,10 +581,6 @@ mt_status tasks_invoke(core_ctx *x)
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     if ((rc = store_run(x->db, x->err, NULL,
-                        "UPDATE functions SET current_usage = current_usage + 1 "
-                        "WHERE function_id = ?",
-                        t.function_id)) ||
-        (rc = store_run(x->db, x->err, NULL,
                         "UPDATE tasks SET status = 'staged', updated_at = CAST(? AS INTEGER), "
                         "staged_seq = (SELECT coalesce(max(staged_seq), 0) + 1 FROM tasks) "
                         "WHERE task_id = ?",
