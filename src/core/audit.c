@@ -98,6 +98,8 @@ mt_status audit_append(mt_core *c, mt_db *mdb, const char *actor, const char *ac
     return audit_append_at(c, mdb, 0, actor, action, object, status, err);
 }
 
+#define HEAD_SQL "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+
 /* The chain head this thread's transaction appended last (audit_append_at):
  * a connection is used by one thread at a time, a transaction begins and
  * ends on one thread. */
@@ -131,12 +133,23 @@ mt_status audit_append_at(mt_core *c, mt_db *mdb, int64_t time, const char *acto
      * undo our entry). The hash is our own, computed here; like a head read
      * from the store it is not re-checked (see below). */
     uint64_t tx = mt_db_tx_serial(mdb);
+    bool row = false;
+    int64_t head = 0;
+    /* The head an IMMEDIATE transaction read right after taking its writer
+     * lock, in its first round trip (mt_db_set_prefetch; PostgreSQL): as
+     * good as reading it now, for the same reason, until our own first
+     * append (taken once, so the cache above serves the next ones). */
+    mt_db_set_prefetch(mdb, HEAD_SQL);
     if (tx && head_cache.tx == tx && head_cache.db == mdb) {
         seq = head_cache.seq + 1;
         memcpy(prev, head_cache.hash, sizeof prev);
+    } else if (mt_db_prefetch_take(mdb, &row, &head, prev, sizeof prev)) {
+        if (row)
+            seq = head + 1;
+        else
+            snprintf(prev, sizeof prev, "%s", ZERO_HASH);
     } else {
-        if ((rc = core_stmt_get(NULL, mdb, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                                &st, err)))
+        if ((rc = core_stmt_get(NULL, mdb, HEAD_SQL, &st, err)))
             return rc;
         int s = mt_db_step(st, &rc, err);
         if (s == MT_DB_ROW) {

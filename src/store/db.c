@@ -197,6 +197,17 @@ struct sqlite3 *mt_db_sqlite_handle(mt_db *db)
 /* mt_db_tx_serial's source: unique in the process */
 static _Atomic uint64_t tx_serials;
 
+void mt_db_set_prefetch(mt_db *db, const char *sql)
+{
+    if (db->backend == MT_DB_PG)
+        dbp_set_prefetch(db, sql);
+}
+
+bool mt_db_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap)
+{
+    return db->backend == MT_DB_PG && dbp_prefetch_take(db, row, i0, t1, cap);
+}
+
 uint64_t mt_db_tx_serial(mt_db *db)
 {
     return db_in_tx(db) ? db->tx_serial : 0;

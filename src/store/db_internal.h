@@ -85,6 +85,8 @@ mt_status dbp_ensure(mt_db *db, mt_err *err);
  * lock: db_pg.c "Round trips"): dbp_defer queues one, dbp_flush sends them
  * now (a command that bypasses db_pg.c's statements runs after it). */
 mt_status dbp_defer(mt_db *db, const char *sql, mt_err *err);
+void dbp_set_prefetch(mt_db *db, const char *sql);
+bool dbp_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap);
 mt_status dbp_flush(mt_db *db, mt_err *err);
 mt_status dbp_run_deferred(mt_db_stmt *st, mt_err *err);
 /* counts one round trip (mt_db_round_trips); traced to stderr with its

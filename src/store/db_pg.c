@@ -111,6 +111,7 @@ typedef struct pg_pending {
     int n;
     int prepared; /* how many of them are prepared statements */
     bool begin;   /* it[0] is the transaction's BEGIN: nothing of it was sent */
+    int capture;  /* the index of the prefetch (mt_db_set_prefetch), or -1 */
 } pg_pending;
 
 static pg_pending *pending_of(mt_db *db);
@@ -316,6 +317,8 @@ mt_status dbp_ensure(mt_db *db, mt_err *err)
 typedef struct pg_state {
     pg_cache cache;
     pg_pending pending;
+    char prefetch_sql[80]; /* mt_db_set_prefetch, "" none */
+    PGresult *prefetch;    /* its result in the open transaction, NULL none */
 } pg_state;
 
 static pg_state *state_of(mt_db *db);
@@ -330,6 +333,7 @@ mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     }
     db->backend = MT_DB_PG;
+    pending_of(db)->capture = -1;
     PGconn *c = PQconnectdb(url);
     db->h = c;
     if (!c || PQstatus(c) != CONNECTION_OK) {
@@ -385,6 +389,14 @@ static void pending_clear(mt_db *db)
     p->n = 0;
     p->prepared = 0;
     p->begin = false;
+    p->capture = -1;
+}
+
+/* Drops the transaction's prefetched result (it ended or begins). */
+static void prefetch_drop(mt_db *db)
+{
+    PQclear(state_of(db)->prefetch);
+    state_of(db)->prefetch = NULL;
 }
 
 /* The pending commands (texts only: p->prepared == 0), then `sql` (may be
@@ -457,6 +469,11 @@ static PGresult *pipeline(mt_db *db, const char *label, const char *name, const 
             PQclear(r);
             break;
         }
+        if (q == p->capture && q != last && PQresultStatus(r) == PGRES_TUPLES_OK) {
+            prefetch_drop(db); /* mt_db_prefetch_take */
+            state_of(db)->prefetch = r;
+            continue;
+        }
         if (!keep && (!ok_result(r) || q == last))
             keep = r; /* the first failure, or the last command's result */
         else
@@ -476,6 +493,7 @@ static PGresult *pipeline(mt_db *db, const char *label, const char *name, const 
 
 void dbp_close(mt_db *db)
 {
+    prefetch_drop(db);
     pg_cache *c = cache_of(db);
     for (size_t i = 0; i < c->n; i++)
         free(c->e[i].sql);
@@ -616,6 +634,11 @@ mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err)
     if (mode == MT_DB_TX_IMMEDIATE)
         snprintf(p->it[p->n++].text, sizeof p->it[0].text, "SELECT pg_advisory_xact_lock(%lld)",
                  (long long)MT_DB_WRITER_LOCK_KEY);
+    prefetch_drop(db);
+    if (mode == MT_DB_TX_IMMEDIATE && state_of(db)->prefetch_sql[0]) { /* after the lock */
+        p->capture = p->n;
+        snprintf(p->it[p->n++].text, sizeof p->it[0].text, "%s", state_of(db)->prefetch_sql);
+    }
     p->begin = true;
     db->in_tx = true;
     return MT_OK;
@@ -624,6 +647,7 @@ mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 mt_status dbp_commit(mt_db *db, mt_err *err)
 {
     pg_pending *p = pending_of(db);
+    prefetch_drop(db);
     if (p->begin && !p->prepared) { /* nothing of it reached the server */
         pending_clear(db);
         db->in_tx = false;
@@ -673,6 +697,7 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
 
 void dbp_rollback(mt_db *db)
 {
+    prefetch_drop(db);
     bool began = pending_of(db)->begin;
     pending_clear(db);
     if (began) { /* nothing of it reached the server */
@@ -1030,4 +1055,29 @@ const void *dbp_col_blob(mt_db_stmt *st, int i, size_t *n)
     }
     *n = out;
     return st->blob_buf;
+}
+
+void dbp_set_prefetch(mt_db *db, const char *sql)
+{
+    pg_state *ps = state_of(db);
+    if (!sql || strlen(sql) >= sizeof ps->prefetch_sql || strchr(sql, ';') || !read_only(sql))
+        ps->prefetch_sql[0] = '\0';
+    else if (strcmp(ps->prefetch_sql, sql))
+        snprintf(ps->prefetch_sql, sizeof ps->prefetch_sql, "%s", sql);
+}
+
+bool dbp_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap)
+{
+    pg_state *ps = state_of(db);
+    PGresult *r = ps->prefetch;
+    if (!r || !db->in_tx)
+        return false;
+    ps->prefetch = NULL;
+    *row = PQntuples(r) > 0 && PQnfields(r) >= 2;
+    if (*row) {
+        *i0 = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        snprintf(t1, cap, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return true;
 }

@@ -136,6 +136,19 @@ bool mt_db_in_tx(mt_db *db);
  * chain head); a transaction begun or ended on a borrowed SQLite handle
  * without this layer is not seen. */
 uint64_t mt_db_tx_serial(mt_db *db);
+/* PostgreSQL: sql (one SELECT without parameters, under 80 bytes; NULL
+ * unsets) is sent by every later MT_DB_TX_IMMEDIATE transaction of db right
+ * after its writer lock, in the round trip of its first statement (so it
+ * reads what the lock protects, as a read at any later point of the
+ * transaction would, as far as other writers that take the lock go);
+ * mt_db_prefetch_take hands its result over once: true with *row (false:
+ * no row), column 0 as an integer in *i0 and column 1 as text in t1 (cap
+ * bytes), false when there is none (SQLite: always; a transaction whose
+ * first round trip was a command text; taken already; another
+ * transaction). Dropped when the transaction ends. audit.c prefetches the
+ * chain head this way: one round trip less per audited change. */
+void mt_db_set_prefetch(mt_db *db, const char *sql);
+bool mt_db_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap);
 
 /* How long a statement waits for a lock another connection holds before
  * failing with a retryable MT_EUNAVAIL: SQLite's busy timeout (10 s after
