@@ -279,8 +279,8 @@ typedef struct {
  * *stored. For a row read by another statement (integ_task_binding reads
  * the function row joined to its task: one round trip less). */
 static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp, mt_db_stmt *row,
-                                 int first, const char *id, char mac[65], char stored[65],
-                                 mt_err *err)
+                                 int first, const char *id, const json_t *names, char mac[65],
+                                 char stored[65], mt_err *err)
 {
     fbuf b;
     fb_init(&b, sp->domain);
@@ -288,9 +288,14 @@ static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp
         fb_col(&b, row, first + i);
     fb_col_digest(&b, row, first + sp->n_fields);
     snprintf(stored, 65, "%s", mt_db_col_text(row, first + sp->n_fields + 1));
+    mt_status rc = MT_OK;
+    if (names) { /* the list as the caller read it (sorted, as list_sql sorts) */
+        size_t i;
+        json_t *v;
+        json_array_foreach(names, i, v) fb_str(&b, json_is_string(v) ? json_string_value(v) : NULL);
+    }
     mt_db_stmt *st;
-    mt_status rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err);
-    if (!rc) {
+    if (!names && !(rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err))) {
         mt_db_bind_text(st, 1, id);
         while (mt_db_step(st, &rc, err) == MT_DB_ROW)
             fb_col(&b, st, 0);
@@ -312,7 +317,7 @@ static mt_status row_list_mac(mt_core *c, mt_db *mdb, const row_list_spec *sp, c
     mt_db_bind_text(st, 1, id);
     int s = mt_db_step(st, &rc, err);
     if (s == MT_DB_ROW)
-        rc = row_list_mac_at(c, mdb, sp, st, 0, id, mac, stored, err);
+        rc = row_list_mac_at(c, mdb, sp, st, 0, id, NULL, mac, stored, err);
     else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
     core_stmt_put(NULL, st);
@@ -513,19 +518,78 @@ static const row_list_spec function_spec;
     "f.function_id = t.function_id WHERE t.task_id = ?"
 #define B_FN 10 /* first function column of BINDING_SQL */
 
+/* What a binding needs besides the row, in one statement (?1 the task, ?2
+ * its function): kind 0 the function's allow-list (sorted as function_spec
+ * sorts it), 1 the assigned files (direction, slot, file, kind; in the
+ * binding's order), 2 the participants' approval MACs. */
+#define SIDE_SQL                                                                                   \
+    "SELECT 0, username, NULL, NULL, NULL FROM function_allowlist WHERE function_id = ?2 "        \
+    "UNION ALL SELECT 1, tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf JOIN "      \
+    "files f ON f.file_id = tf.file_id WHERE tf.task_id = ?1 "                                    \
+    "UNION ALL SELECT 2, username, approval_mac, NULL, NULL FROM task_participants WHERE "        \
+    "task_id = ?1 ORDER BY 1, 2, 3"
+
+static json_t *col_json(mt_db_stmt *st, int i)
+{
+    return mt_db_col_null(st, i) ? json_null() : json_string_nocheck(mt_db_col_text(st, i));
+}
+
+/* SIDE_SQL's rows: *allow (names), *files ([direction, slot, file, kind]),
+ * *approvals (user -> approval_mac, "" for NULL). */
+static mt_status side_rows(mt_db *mdb, const char *task_id, const char *fid, json_t **allow,
+                           json_t **files, json_t **approvals, mt_err *err)
+{
+    *allow = json_array();
+    *files = json_array();
+    *approvals = json_object();
+    if (!*allow || !*files || !*approvals)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, mdb, SIDE_SQL, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, task_id);
+    mt_db_bind_text(st, 2, fid);
+    while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW) {
+        int64_t k = mt_db_col_int64(st, 0);
+        int bad = 0;
+        if (k == 0)
+            bad = json_array_append_new(*allow, col_json(st, 1));
+        else if (k == 1) {
+            json_t *f = json_array();
+            for (int i = 1; i <= 4 && f && !bad; i++)
+                bad = json_array_append_new(f, json_string_nocheck(mt_db_col_text(st, i)));
+            if (bad || !f)
+                json_decref(f);
+            bad = bad || !f || json_array_append_new(*files, f);
+        } else
+            bad = json_object_set_new_nocheck(*approvals, mt_db_col_text(st, 1),
+                                              json_string_nocheck(mt_db_col_text(st, 2)));
+        if (bad)
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    core_stmt_put(NULL, st);
+    return rc;
+}
+
 /* integ_task_binding; *parts_out (optional) receives the verified
- * participants. Round trips (PostgreSQL): the task row with its
- * declaration MAC, its function row and its participant count in one
- * statement (they were six: decl, function_id, function row, the same task
- * row joined again, the count), the allow-list, the assigned files: every
- * value the hash and the checks use comes from that one row read, verified
- * by its MACs before use, so nothing is read twice. */
+ * participants, *approvals_out (optional) the stored approval MACs (user ->
+ * MAC, unverified: integ_task_verify checks them). Round trips
+ * (PostgreSQL): the task row with its declaration MAC, its function row and
+ * its participant count in one statement (BINDING_SQL; they were six:
+ * decl, function_id, function row, the same task row joined again, the
+ * count), then the allow-list, the assigned files and the approvals in one
+ * more (SIDE_SQL; were two, plus one per participant in integ_task_verify):
+ * every value the hash and the checks use comes from those reads, verified
+ * by their MACs before use, so nothing is read twice. Files assigned are
+ * then checked one by one (integ_file_check, core_file_owners). */
 static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
-                              json_t **parts_out, mt_err *err)
+                              json_t **parts_out, json_t **approvals_out, mt_err *err)
 {
     fbuf b;
     fb_init(&b, "mesatee-task-binding/v1");
     json_t *parts = NULL, *ins = NULL, *outs = NULL, *assign = NULL, *seen = NULL;
+    json_t *allow = NULL, *files = NULL, *approvals = NULL;
     char creator[65] = "";
     int64_t nrows = 0;
     mt_db_stmt *st;
@@ -542,8 +606,9 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         snprintf(fid, sizeof fid, "%s", mt_db_col_text(st, 1));
         if (mt_db_col_null(st, B_FN) || strcmp(mt_db_col_text(st, B_FN), fid))
             rc = integ_fail(err, "task"); /* decl verified, function row gone */
-        else if (!(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, mac, stored,
-                                        err)) &&
+        else if (!(rc = side_rows(mdb, task_id, fid, &allow, &files, &approvals, err)) &&
+                 !(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, allow, mac,
+                                        stored, err)) &&
                  !integ_hex_equal(mac, stored)) {
             mt_error("store integrity: function %s does not match its MAC", fid);
             rc = integ_fail(err, "function");
@@ -577,16 +642,14 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = core_stmt_get(NULL, mdb,
-                            "SELECT tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf "
-                            "JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ? "
-                            "ORDER BY tf.direction, tf.slot",
-                            &st, err)))
-        goto out;
-    mt_db_bind_text(st, 1, task_id);
-    while (!rc && (s = mt_db_step(st, &rc, err)) == MT_DB_ROW) {
-        const char *dir = mt_db_col_text(st, 0), *slot = mt_db_col_text(st, 1),
-                   *fid = mt_db_col_text(st, 2), *kind = mt_db_col_text(st, 3);
+    size_t fi;
+    json_t *fr;
+    json_array_foreach(files, fi, fr)
+    {
+        const char *dir = json_string_value(json_array_get(fr, 0)),
+                   *slot = json_string_value(json_array_get(fr, 1)),
+                   *fid = json_string_value(json_array_get(fr, 2)),
+                   *kind = json_string_value(json_array_get(fr, 3));
         bool input = !strcmp(dir, "input");
         const json_t *want = decl_owners(input ? ins : outs, slot);
         char fmac[65];
@@ -615,7 +678,6 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         fb_str(&b, fid);
         fb_str(&b, fmac);
     }
-    core_stmt_put(NULL, st);
     if (rc)
         goto out;
     /* what the job is built from (the assignments column) is exactly the
@@ -641,8 +703,13 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
     mt_hex_encode(md, 32, hash_out);
     if (parts_out)
         *parts_out = json_incref(parts);
+    if (approvals_out)
+        *approvals_out = json_incref(approvals);
 out:
     fb_free(&b);
+    json_decref(allow);
+    json_decref(files);
+    json_decref(approvals);
     json_decref(parts);
     json_decref(ins);
     json_decref(outs);
@@ -654,7 +721,7 @@ out:
 mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
                              mt_err *err)
 {
-    return task_binding(c, mdb, task_id, hash_out, NULL, err);
+    return task_binding(c, mdb, task_id, hash_out, NULL, NULL, err);
 }
 
 /* ---- approvals --------------------------------------------------------- */
@@ -691,15 +758,16 @@ mt_status integ_approval_seal(mt_core *c, mt_db *mdb, const char *task_id, const
 mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     char binding[65];
-    /* the participants the binding verified (its declaration MAC), not a
-     * second read of the row */
-    json_t *parts = NULL;
-    mt_db_stmt *st;
-    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, err);
+    /* the participants the binding verified (its declaration MAC) and the
+     * approval MACs it read with the allow-list and files (SIDE_SQL), not
+     * further reads */
+    json_t *parts = NULL, *approvals = NULL;
+    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, err);
     if (rc)
         return rc;
-    if (!json_is_array(parts)) {
+    if (!json_is_array(parts) || !json_is_object(approvals)) {
         json_decref(parts);
+        json_decref(approvals);
         return integ_fail(err, "task");
     }
     size_t i;
@@ -710,16 +778,8 @@ mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err 
         char want[65], stored[65] = "";
         if ((rc = approval_mac(c, task_id, user, binding, want, err)))
             break;
-        if ((rc = core_stmt_get(NULL, mdb,
-                                "SELECT approval_mac FROM task_participants WHERE task_id = ? "
-                                "AND username = ?",
-                                &st, err)))
-            break;
-        mt_db_bind_text(st, 1, task_id);
-        mt_db_bind_text(st, 2, user);
-        if (mt_db_step(st, &rc, err) == MT_DB_ROW)
-            snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 0));
-        core_stmt_put(NULL, st);
+        const char *a = user ? json_string_value(json_object_get(approvals, user)) : NULL;
+        snprintf(stored, sizeof stored, "%s", a ? a : "");
         if (!integ_hex_equal(want, stored)) {
             mt_error("store integrity: task %s lacks a valid approval of its binding", task_id);
             rc = integ_fail(err, "approval");
@@ -727,6 +787,7 @@ mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err 
         }
     }
     json_decref(parts);
+    json_decref(approvals);
     return rc;
 }
 
