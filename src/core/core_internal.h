@@ -265,6 +265,10 @@ mt_status integ_task_result_seal_ids(mt_core *c, mt_db *db, json_t *ids, mt_err 
 mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *result,
                                 const char *reason, const char *log, char mac[65], mt_err *err);
 mt_status integ_task_result_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
+/* integ_task_result_check of a row the caller read: columns id_col (task_id),
+ * first..first+2 (result, failure_reason, log), mac_col (result_mac). */
+mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, int id_col, int first,
+                                      int mac_col, mt_err *err);
 /* Issue 10 (KeyStore rewrap): *users (new array) = the participants whose
  * approval matches the task's current binding (empty when it does not
  * verify). A rewrap changes a wrapped key, so the file's MAC and the

@@ -1097,6 +1097,33 @@ mt_status integ_task_result_seal_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err
     return rc;
 }
 
+mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, int id_col, int first,
+                                      int mac_col, mt_err *err)
+{
+    /* no outcome yet (or one removed: nothing to show, nothing to vouch for) */
+    if (mt_db_col_null(st, first) && mt_db_col_null(st, first + 1) &&
+        mt_db_col_null(st, first + 2))
+        return MT_OK;
+    fbuf b;
+    fb_init(&b, "mesatee-task-result/v1");
+    fb_col(&b, st, id_col);
+    for (int i = 0; i < 3; i++)
+        fb_col(&b, st, first + i);
+    char mac[65], stored[65];
+    snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, mac_col));
+    mt_status rc = MT_OK;
+    if (!fb_mac(c->integ_key, &b, mac))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    else if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: the outcome of task %s does not match its MAC (result, "
+                 "failure reason or log edited outside mesatee)",
+                 mt_db_col_text(st, id_col));
+        rc = integ_fail(err, "result");
+    }
+    fb_free(&b);
+    return rc;
+}
+
 mt_status integ_task_result_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     /* one read (one round trip): the outcome's fields and their MAC */
@@ -1105,32 +1132,10 @@ mt_status integ_task_result_check(mt_core *c, mt_db *mdb, const char *task_id, m
     if (rc)
         return rc;
     mt_db_bind_text(st, 1, task_id);
-    char mac[65] = "", stored[65] = "";
-    bool check = false;
-    /* no task, or no outcome yet (or one removed: nothing to show, nothing
-     * to vouch for) */
-    if (mt_db_step(st, &rc, err) == MT_DB_ROW &&
-        !(mt_db_col_null(st, 1) && mt_db_col_null(st, 2) && mt_db_col_null(st, 3))) {
-        fbuf b;
-        fb_init(&b, "mesatee-task-result/v1");
-        for (int i = 0; i < 4; i++)
-            fb_col(&b, st, i);
-        snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 4));
-        if (!fb_mac(c->integ_key, &b, mac))
-            rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
-        fb_free(&b);
-        check = true;
-    }
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW) /* no row: nothing to vouch for */
+        rc = integ_task_result_row_check(c, st, 0, 1, 4, err);
     core_stmt_put(c, st);
-    if (rc || !check)
-        return rc;
-    if (!integ_hex_equal(mac, stored)) {
-        mt_error("store integrity: the outcome of task %s does not match its MAC (result, "
-                 "failure reason or log edited outside mesatee)",
-                 task_id);
-        return integ_fail(err, "result");
-    }
-    return MT_OK;
+    return rc;
 }
 
 /* ---- sealing rows written before the MACs existed ---------------------- */
