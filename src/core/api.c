@@ -521,10 +521,9 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     /* the other nodes' wake-ups go with this commit (cluster_wake.c), not
      * as round trips of their own after it */
     bool task_write = tx == TX_WRITE && !strncmp(req->path, "/v1/tasks/", 10);
-    notified =
-        !rc && task_write &&
-        cwake_notify_tx(core, core->db,
-                        CWAKE_TASK | (x.wake_scheduler && !claimed ? CWAKE_STAGED : 0u));
+    notified = !rc && task_write &&
+               cwake_notify_tx(core, core->db,
+                               CWAKE_TASK | (x.wake_scheduler && !claimed ? CWAKE_STAGED : 0u));
     if (tx != TX_NONE) {
         if (!rc)
             rc = store_commit(core->db, &err);

@@ -509,12 +509,12 @@ static const row_list_spec function_spec;
  * then the function row as function_spec selects it (10-28; NULL when it is
  * gone). */
 #define BINDING_SQL                                                                                \
-    "SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "               \
-    "t.outputs_ownership, t.participants, t.decl_mac, t.assignments, (SELECT count(*) FROM "      \
-    "task_participants p WHERE p.task_id = t.task_id), f.function_id, f.owner, f.name, "          \
-    "f.description, f.executor_type, f.builtin, f.public, f.disabled, f.deleted, f.arguments, "   \
-    "f.inputs, f.outputs, f.usage_quota, f.created_at, f.payload_object, f.payload_size, "        \
-    "f.payload_sha256, f.payload_key, f.mac FROM tasks t LEFT JOIN functions f ON "               \
+    "SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "                \
+    "t.outputs_ownership, t.participants, t.decl_mac, t.assignments, (SELECT count(*) FROM "       \
+    "task_participants p WHERE p.task_id = t.task_id), f.function_id, f.owner, f.name, "           \
+    "f.description, f.executor_type, f.builtin, f.public, f.disabled, f.deleted, f.arguments, "    \
+    "f.inputs, f.outputs, f.usage_quota, f.created_at, f.payload_object, f.payload_size, "         \
+    "f.payload_sha256, f.payload_key, f.mac FROM tasks t LEFT JOIN functions f ON "                \
     "f.function_id = t.function_id WHERE t.task_id = ?"
 #define B_FN 10 /* first function column of BINDING_SQL */
 
@@ -523,10 +523,10 @@ static const row_list_spec function_spec;
  * sorts it), 1 the assigned files (direction, slot, file, kind; in the
  * binding's order), 2 the participants' approval MACs. */
 #define SIDE_SQL                                                                                   \
-    "SELECT 0, username, NULL, NULL, NULL FROM function_allowlist WHERE function_id = ?2 "        \
-    "UNION ALL SELECT 1, tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf JOIN "      \
-    "files f ON f.file_id = tf.file_id WHERE tf.task_id = ?1 "                                    \
-    "UNION ALL SELECT 2, username, approval_mac, NULL, NULL FROM task_participants WHERE "        \
+    "SELECT 0, username, NULL, NULL, NULL FROM function_allowlist WHERE function_id = ?2 "         \
+    "UNION ALL SELECT 1, tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf JOIN "       \
+    "files f ON f.file_id = tf.file_id WHERE tf.task_id = ?1 "                                     \
+    "UNION ALL SELECT 2, username, approval_mac, NULL, NULL FROM task_participants WHERE "         \
     "task_id = ?1 ORDER BY 1, 2, 3"
 
 static json_t *col_json(mt_db_stmt *st, int i)
@@ -607,8 +607,8 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         if (mt_db_col_null(st, B_FN) || strcmp(mt_db_col_text(st, B_FN), fid))
             rc = integ_fail(err, "task"); /* decl verified, function row gone */
         else if (!(rc = side_rows(mdb, task_id, fid, &allow, &files, &approvals, err)) &&
-                 !(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, allow, mac,
-                                        stored, err)) &&
+                 !(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, allow, mac, stored,
+                                        err)) &&
                  !integ_hex_equal(mac, stored)) {
             mt_error("store integrity: function %s does not match its MAC", fid);
             rc = integ_fail(err, "function");
@@ -617,10 +617,10 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
     if (s == MT_DB_ROW && !rc) {
         for (int i = 0; i < 7; i++)
             fb_col(&b, st, i);
-        fb_col(&b, st, B_FN + 4);  /* f.executor_type */
-        fb_col(&b, st, B_FN + 5);  /* f.builtin */
-        fb_col(&b, st, B_FN + 14); /* f.payload_object */
-        fb_col(&b, st, B_FN + 16); /* f.payload_sha256 */
+        fb_col(&b, st, B_FN + 4);         /* f.executor_type */
+        fb_col(&b, st, B_FN + 5);         /* f.builtin */
+        fb_col(&b, st, B_FN + 14);        /* f.payload_object */
+        fb_col(&b, st, B_FN + 16);        /* f.payload_sha256 */
         fb_col_digest(&b, st, B_FN + 17); /* f.payload_key */
         snprintf(creator, sizeof creator, "%s", mt_db_col_text(st, 2));
         ins = core_json_load(mt_db_col_text(st, 4));
@@ -1101,8 +1101,7 @@ mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, int id_col, in
                                       int mac_col, mt_err *err)
 {
     /* no outcome yet (or one removed: nothing to show, nothing to vouch for) */
-    if (mt_db_col_null(st, first) && mt_db_col_null(st, first + 1) &&
-        mt_db_col_null(st, first + 2))
+    if (mt_db_col_null(st, first) && mt_db_col_null(st, first + 1) && mt_db_col_null(st, first + 2))
         return MT_OK;
     fbuf b;
     fb_init(&b, "mesatee-task-result/v1");

@@ -414,8 +414,7 @@ static bool sched_handoff_waiting(core_sched *s)
  * and *got becomes false. When the claim cannot be undone the caller's whole
  * transaction must fail (its error in err): a half-done claim is never
  * committed. failed: the claim returned an error. */
-static mt_status savepoint_leave(mt_db *mdb, const char *name, bool *got, bool failed,
-                                 mt_err *err)
+static mt_status savepoint_leave(mt_db *mdb, const char *name, bool *got, bool failed, mt_err *err)
 {
     char q[64];
     /* the queue was empty: nothing was done under the savepoint, which the
@@ -767,8 +766,7 @@ out:
 }
 
 /* Checks the MAC of every output file of the task. */
-static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, size_t *n,
-                               mt_err *err)
+static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, size_t *n, mt_err *err)
 {
     *n = 0;
     mt_db_stmt *q;
@@ -898,15 +896,15 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     /* the outcome and its MAC in one statement (integ_task_result_mac) */
     char result_mac[65];
     mt_db_stmt *st;
-    if ((rc = integ_task_result_mac(c, task_id, result_text, reason, r ? r->log : NULL,
-                                    result_mac, err)) ||
-        (rc =
-             core_stmt_get(c, mdb,
-                           "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
-                           "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
-                           "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13, "
-                           "result_mac = ?14 WHERE task_id = ?11",
-                           &st, err))) {
+    if ((rc = integ_task_result_mac(c, task_id, result_text, reason, r ? r->log : NULL, result_mac,
+                                    err)) ||
+        (rc = core_stmt_get(
+             c, mdb,
+             "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
+             "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
+             "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13, "
+             "result_mac = ?14 WHERE task_id = ?11",
+             &st, err))) {
         free(result_text);
         goto out;
     }

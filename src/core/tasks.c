@@ -299,8 +299,7 @@ mt_status tasks_create(core_ctx *x)
     if (!sa || !si || !so || !sp)
         rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
     else if (!(rc = integ_task_decl_mac(
-                   x->core,
-                   (const char *const[7]){tid.s, fn.function_id, x->who, sa, si, so, sp},
+                   x->core, (const char *const[7]){tid.s, fn.function_id, x->who, sa, si, so, sp},
                    decl_mac, x->err)))
         /* the declaration with its MAC (integ_task_decl_mac) */
         rc = mt_db_prepare(x->db,

@@ -1204,7 +1204,8 @@ static bool gw_pre_authed(gw_conn *c, const char *token, mt_principal *who)
     uint8_t md[32];
     unsigned int ml = 0;
     char hex[65];
-    bool same = token && EVP_Digest(token, strlen(token), md, &ml, EVP_sha256(), NULL) == 1 && ml == 32;
+    bool same =
+        token && EVP_Digest(token, strlen(token), md, &ml, EVP_sha256(), NULL) == 1 && ml == 32;
     if (same) {
         mt_hex_encode(md, 32, hex);
         same = strlen(c->pre_who.token_id) == 64 && !CRYPTO_memcmp(hex, c->pre_who.token_id, 64);

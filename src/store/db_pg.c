@@ -838,7 +838,7 @@ static bool read_only(const char *sql)
 static bool plain_read(const char *sql)
 {
     static const char *const no[] = {" FOR UPDATE", " FOR SHARE", " FOR NO KEY", " FOR KEY",
-                                      "advisory", "nextval", "setval", "notify"};
+                                     "advisory",    "nextval",    "setval",      "notify"};
     if (!read_only(sql))
         return false;
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)

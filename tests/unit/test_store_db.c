@@ -808,7 +808,6 @@ static void test_deferred(void **state)
     mt_db_close(db);
 }
 
-
 /* Round trips saved (docs/cluster.md "Round trips, second pass"), with
  * what must not change: a DEFERRED transaction that only read costs its
  * reads alone on PostgreSQL, and once it writes it is a real transaction
@@ -1017,13 +1016,20 @@ int main(int argc, char **argv)
         unlink(side);
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_translate),       cmocka_unit_test(test_url_backend),
-        cmocka_unit_test(test_types),           cmocka_unit_test(test_transactions),
-        cmocka_unit_test(test_error_messages),  cmocka_unit_test(test_conflict),
-        cmocka_unit_test(test_core_migrations), cmocka_unit_test(test_pg_tls_and_multihost),
-        cmocka_unit_test(test_pg_reconnect),    cmocka_unit_test(test_redact),
-        cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
-        cmocka_unit_test(test_deferred),        cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_translate),
+        cmocka_unit_test(test_url_backend),
+        cmocka_unit_test(test_types),
+        cmocka_unit_test(test_transactions),
+        cmocka_unit_test(test_error_messages),
+        cmocka_unit_test(test_conflict),
+        cmocka_unit_test(test_core_migrations),
+        cmocka_unit_test(test_pg_tls_and_multihost),
+        cmocka_unit_test(test_pg_reconnect),
+        cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_cluster_primitives),
+        cmocka_unit_test(test_commit_counts),
+        cmocka_unit_test(test_deferred),
+        cmocka_unit_test(test_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
