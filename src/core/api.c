@@ -486,6 +486,7 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     const char *trace = r->fn == tasks_invoke && mt_trace_on() ? x.id : NULL;
     mt_trace_mark(trace, "api_enter");
     tx_kind tx = r->tx;
+    bool notified = false; /* the wake-ups went with the commit (below) */
     /* Slow routes take the lock themselves, never during their slow part. */
     if (route_slow(r)) {
         rc = r->fn(&x);
@@ -517,6 +518,12 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
     bool claimed = !rc && tx == TX_WRITE && x.wake_scheduler &&
                    sched_invoke_claim(core, core->db, x.id, &attempt, &rc, &err);
     mt_trace_mark(trace, "api_handled");
+    /* the other nodes' wake-ups go with this commit (cluster_wake.c), not
+     * as round trips of their own after it */
+    bool task_write = tx == TX_WRITE && !strncmp(req->path, "/v1/tasks/", 10);
+    notified = !rc && task_write &&
+               cwake_notify_tx(core, core->db,
+                               CWAKE_TASK | (x.wake_scheduler && !claimed ? CWAKE_STAGED : 0u));
     if (tx != TX_NONE) {
         if (!rc)
             rc = store_commit(core->db, &err);
@@ -544,11 +551,20 @@ handled:
         if (untrusted_objects_delete(core, x.drop_object, &e2))
             mt_warn("could not delete object %s: %s", x.drop_object, e2.msg);
     }
-    if (x.wake_scheduler)
-        sched_wake(core);
+    if (x.wake_scheduler) {
+        if (notified)
+            sched_wake_local(core);
+        else
+            sched_wake(core);
+    }
     mt_trace_mark(trace, "api_woke");
-    if (tx == TX_WRITE && !strncmp(req->path, "/v1/tasks/", 10))
-        core_task_event(core); /* canceled, approved...: wakes ?wait= requests */
+    if (tx == TX_WRITE && !strncmp(req->path, "/v1/tasks/", 10)) {
+        /* canceled, approved...: wakes ?wait= requests */
+        if (notified)
+            core_task_event_local(core);
+        else
+            core_task_event(core);
+    }
     if (!resp->json && !resp->raw && !resp->has_raw_fd) {
         resp->json = json_object();
         if (!resp->status)

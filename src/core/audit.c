@@ -98,6 +98,18 @@ mt_status audit_append(mt_core *c, mt_db *mdb, const char *actor, const char *ac
     return audit_append_at(c, mdb, 0, actor, action, object, status, err);
 }
 
+#define HEAD_SQL "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+
+/* The chain head this thread's transaction appended last (audit_append_at):
+ * a connection is used by one thread at a time, a transaction begins and
+ * ends on one thread. */
+static _Thread_local struct {
+    const mt_db *db;
+    uint64_t tx; /* mt_db_tx_serial, 0: none */
+    int64_t seq;
+    char hash[65];
+} head_cache;
+
 /* time 0: now; else the time the entry records (an entry from the audit
  * spool keeps the time its request was answered at, audit_spool.c). */
 mt_status audit_append_at(mt_core *c, mt_db *mdb, int64_t time, const char *actor,
@@ -110,18 +122,45 @@ mt_status audit_append_at(mt_core *c, mt_db *mdb, int64_t time, const char *acto
     mt_db_stmt *st;
     char prev[65] = ZERO_HASH;
     int64_t seq = 1;
-    mt_status rc =
-        core_stmt_get(NULL, mdb, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st, err);
-    if (rc)
-        return rc;
-    int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
-        seq = mt_db_col_int64(st, 0) + 1;
-        snprintf(prev, sizeof prev, "%s", mt_db_col_text(st, 1));
+    mt_status rc = MT_OK;
+    /* The head this transaction's own last append left (one round trip
+     * less for a second entry: a claim riding on an invoke or outcome, a
+     * group-commit batch). It cannot be stale: every appender holds the
+     * writer lock (SQLite's write lock; PostgreSQL's advisory lock of
+     * MT_DB_TX_IMMEDIATE / mt_db_writer_lock) from before its head read to
+     * its commit, so after our append no one else appends until we end;
+     * mt_db_tx_serial changes at commit, rollback and ROLLBACK TO (which may
+     * undo our entry). The hash is our own, computed here; like a head read
+     * from the store it is not re-checked (see below). */
+    uint64_t tx = mt_db_tx_serial(mdb);
+    bool row = false;
+    int64_t head = 0;
+    /* The head an IMMEDIATE transaction read right after taking its writer
+     * lock, in its first round trip (mt_db_set_prefetch; PostgreSQL): as
+     * good as reading it now, for the same reason, until our own first
+     * append (taken once, so the cache above serves the next ones). */
+    mt_db_set_prefetch(mdb, HEAD_SQL);
+    if (tx && head_cache.tx == tx && head_cache.db == mdb) {
+        seq = head_cache.seq + 1;
+        memcpy(prev, head_cache.hash, sizeof prev);
+    } else if (mt_db_prefetch_take(mdb, &row, &head, prev, sizeof prev)) {
+        if (row)
+            seq = head + 1;
+        else
+            snprintf(prev, sizeof prev, "%s", ZERO_HASH);
+    } else {
+        if ((rc = core_stmt_get(NULL, mdb, HEAD_SQL, &st, err)))
+            return rc;
+        int s = mt_db_step(st, &rc, err);
+        if (s == MT_DB_ROW) {
+            seq = mt_db_col_int64(st, 0) + 1;
+            snprintf(prev, sizeof prev, "%s", mt_db_col_text(st, 1));
+        }
+        core_stmt_put(NULL, st);
+        if (rc)
+            return rc;
     }
-    core_stmt_put(NULL, st);
-    if (rc)
-        return rc;
+    head_cache.tx = 0;
     /* The head is not re-checked here: every entry's own MAC is checked by
      * chain_walk, so extending a forged log launders nothing, and service
      * does not stop on a host's edit (or after a binary change re-keys). */
@@ -149,6 +188,12 @@ mt_status audit_append_at(mt_core *c, mt_db *mdb, int64_t time, const char *acto
      * per audited change; docs/cluster.md "Commits per task") */
     rc = mt_db_run_deferred(st, err);
     core_stmt_put(NULL, st);
+    if (!rc && tx) {
+        head_cache.db = mdb;
+        head_cache.tx = tx;
+        head_cache.seq = seq;
+        memcpy(head_cache.hash, h, sizeof head_cache.hash);
+    }
     return rc;
 }
 

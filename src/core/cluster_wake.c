@@ -10,7 +10,10 @@
  *     and an eventfd write, never blocking); the thread sends one NOTIFY per
  *     posted kind ("s:NODE" staged, "t:NODE" task changed), coalescing a
  *     burst into one. They are posted after the change committed, so a node
- *     that wakes finds it.
+ *     that wakes finds it. A change made in a transaction that knows its
+ *     wake-ups (an API write to a task, a task's outcome) sends them in that
+ *     transaction instead (cwake_notify_tx: delivered at its commit, sent
+ *     with its COMMIT: no round trip of their own).
  *   - a notification from another node (NODE differs: a random id per core)
  *     wakes this core's scheduler (sched_wake_local) or its parked requests
  *     (core_task_event_local); its own come back and are ignored.
@@ -59,6 +62,28 @@ void cwake_post(mt_core *c, unsigned what)
     uint64_t one = 1;
     ssize_t n = write(w->efd, &one, sizeof one);
     (void)n; /* a full counter still wakes the thread */
+}
+
+bool cwake_notify_tx(mt_core *c, mt_db *db, unsigned what)
+{
+    struct core_cwake *w = c ? c->cwake : NULL;
+    if (!w || !what || !mt_db_in_tx(db))
+        return false;
+    static const struct {
+        unsigned bit;
+        char kind;
+    } kinds[] = {{CWAKE_STAGED, 's'}, {CWAKE_TASK, 't'}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (!(what & kinds[i].bit))
+            continue;
+        char payload[24];
+        snprintf(payload, sizeof payload, "%c:%s", kinds[i].kind, w->node);
+        mt_err err;
+        if (mt_db_notify(db, CHANNEL, payload, &err) != MT_OK)
+            return false; /* the transaction fails with it; the caller posts */
+        atomic_fetch_add(&w->sent, 1);
+    }
+    return true;
 }
 
 void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fallback)

@@ -212,6 +212,17 @@ mt_status integ_file_check(mt_core *c, mt_db *db, const char *file_id, char mac_
 /* tasks.decl_mac over the task's immutable declaration. */
 mt_status integ_task_decl_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 mt_status integ_task_decl_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
+/* tasks.decl_mac of a declaration about to be inserted: fields as bound
+ * (task_id, function_id, creator, arguments, inputs_ownership,
+ * outputs_ownership, participants), so that the INSERT carries it: what
+ * the TEE writes is what it MACs, with no read back. */
+mt_status integ_task_decl_mac(mt_core *c, const char *const fields[7], char mac[65], mt_err *err);
+/* integ_task_decl_check of a row the caller read (one round trip less):
+ * columns first..first+6 of st are task_id, function_id, creator,
+ * arguments, inputs_ownership, outputs_ownership, participants, first+7
+ * decl_mac. */
+mt_status integ_task_decl_row_check(mt_core *c, mt_db_stmt *st, int first, const char *task_id,
+                                    mt_err *err);
 /* The task's binding hash, recomputed from the rows after checking the
  * declaration, every assigned file and the structure. */
 mt_status integ_task_binding(mt_core *c, mt_db *db, const char *task_id, char hash_out[65],
@@ -253,7 +264,16 @@ mt_status integ_function_check(mt_core *c, mt_db *db, const char *function_id, m
  * seals every task the query returns. */
 mt_status integ_task_result_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 mt_status integ_task_result_seal_ids(mt_core *c, mt_db *db, json_t *ids, mt_err *err);
+/* The result_mac of an outcome about to be written (result, reason, log as
+ * bound, NULL for NULL), so that it goes into the same UPDATE: what the TEE
+ * writes is what it MACs, with no read back (two round trips less). */
+mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *result,
+                                const char *reason, const char *log, char mac[65], mt_err *err);
 mt_status integ_task_result_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
+/* integ_task_result_check of a row the caller read: columns id_col (task_id),
+ * first..first+2 (result, failure_reason, log), mac_col (result_mac). */
+mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, int id_col, int first,
+                                      int mac_col, mt_err *err);
 /* Issue 10 (KeyStore rewrap): *users (new array) = the participants whose
  * approval matches the task's current binding (empty when it does not
  * verify). A rewrap changes a wrapped key, so the file's MAC and the
@@ -607,6 +627,13 @@ mt_status cwake_start(mt_core *c, mt_err *err);
 void cwake_stop(mt_core *c); /* joins it; no-op when none */
 /* Tells the other nodes (never blocks; any thread). */
 void cwake_post(mt_core *c, unsigned what);
+/* The wake-ups `what` (CWAKE_*) of a change in db's open transaction, as
+ * NOTIFYs inside it: delivered to the other nodes when it commits, with no
+ * round trip of their own (sent with its COMMIT). true when queued: the
+ * caller then wakes only this process (sched_wake_local,
+ * core_task_event_local) after the commit; false (SQLite, no thread, no
+ * transaction, an error): the caller uses sched_wake / core_task_event. */
+bool cwake_notify_tx(mt_core *c, mt_db *db, unsigned what);
 /* Notifications sent, received from other nodes, fallback wake-ups. */
 void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fallback);
 /* ---- local runs and remote leases (docs/cluster.md "Local runs and

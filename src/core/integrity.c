@@ -273,26 +273,29 @@ typedef struct {
 
 /* Computes the MAC the row and its list should carry; *stored receives the
  * stored one ("" when NULL). MT_ENOTFOUND when there is no such row. */
-static mt_status row_list_mac(mt_core *c, mt_db *mdb, const row_list_spec *sp, const char *id,
-                              char mac[65], char stored[65], mt_err *err)
+/* The row's fields (columns first..first+n_fields-1 of st, then the one
+ * MACed by digest, then the stored MAC) and then the list sp->list_sql
+ * selects by id: the MAC they should carry in *mac, the stored one in
+ * *stored. For a row read by another statement (integ_task_binding reads
+ * the function row joined to its task: one round trip less). */
+static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp, mt_db_stmt *row,
+                                 int first, const char *id, const json_t *names, char mac[65],
+                                 char stored[65], mt_err *err)
 {
-    mt_db_stmt *st;
-    mt_status rc = core_stmt_get(NULL, mdb, sp->row_sql, &st, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(st, 1, id);
     fbuf b;
     fb_init(&b, sp->domain);
-    int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
-        for (int i = 0; i < sp->n_fields; i++)
-            fb_col(&b, st, i);
-        fb_col_digest(&b, st, sp->n_fields);
-        snprintf(stored, 65, "%s", mt_db_col_text(st, sp->n_fields + 1));
-    } else if (s == MT_DB_DONE)
-        rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
-    core_stmt_put(NULL, st);
-    if (!rc && !(rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err))) {
+    for (int i = 0; i < sp->n_fields; i++)
+        fb_col(&b, row, first + i);
+    fb_col_digest(&b, row, first + sp->n_fields);
+    snprintf(stored, 65, "%s", mt_db_col_text(row, first + sp->n_fields + 1));
+    mt_status rc = MT_OK;
+    if (names) { /* the list as the caller read it (sorted, as list_sql sorts) */
+        size_t i;
+        json_t *v;
+        json_array_foreach(names, i, v) fb_str(&b, json_is_string(v) ? json_string_value(v) : NULL);
+    }
+    mt_db_stmt *st;
+    if (!names && !(rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err))) {
         mt_db_bind_text(st, 1, id);
         while (mt_db_step(st, &rc, err) == MT_DB_ROW)
             fb_col(&b, st, 0);
@@ -301,6 +304,23 @@ static mt_status row_list_mac(mt_core *c, mt_db *mdb, const row_list_spec *sp, c
     if (!rc && !fb_mac(c->integ_key, &b, mac))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
     fb_free(&b);
+    return rc;
+}
+
+static mt_status row_list_mac(mt_core *c, mt_db *mdb, const row_list_spec *sp, const char *id,
+                              char mac[65], char stored[65], mt_err *err)
+{
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, mdb, sp->row_sql, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, id);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW)
+        rc = row_list_mac_at(c, mdb, sp, st, 0, id, NULL, mac, stored, err);
+    else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
+    core_stmt_put(NULL, st);
     return rc;
 }
 
@@ -396,6 +416,40 @@ mt_status integ_task_decl_check(mt_core *c, mt_db *mdb, const char *task_id, mt_
     return MT_OK;
 }
 
+mt_status integ_task_decl_mac(mt_core *c, const char *const fields[7], char mac[65], mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, "mesatee-task-decl/v1");
+    for (int i = 0; i < 7; i++)
+        fb_str(&b, fields[i]);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+/* The declaration MAC of a row read by another statement: columns
+ * first..first+6 the declared fields in decl_mac's order, first+7 the stored
+ * decl_mac. Same domain and fields as decl_mac, so the same verdict. */
+mt_status integ_task_decl_row_check(mt_core *c, mt_db_stmt *st, int first, const char *task_id,
+                                    mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, "mesatee-task-decl/v1");
+    for (int i = 0; i < 7; i++)
+        fb_col(&b, st, first + i);
+    char mac[65], stored[65];
+    snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, first + 7));
+    mt_status rc = MT_OK;
+    if (!fb_mac(c->integ_key, &b, mac))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    else if (!integ_hex_equal(mac, stored)) {
+        mt_error("store integrity: task %s declaration does not match its MAC", task_id);
+        rc = integ_fail(err, "task");
+    }
+    fb_free(&b);
+    return rc;
+}
+
 /* ---- binding ----------------------------------------------------------- */
 
 static bool arr_has(const json_t *arr, const char *s)
@@ -448,51 +502,133 @@ static bool decl_sane(const json_t *parts, const json_t *ins, const json_t *outs
     return true;
 }
 
-mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
-                             mt_err *err)
+static const row_list_spec function_spec;
+
+/* The columns of BINDING_SQL: the declaration (0-6, decl_mac 7, in
+ * decl_mac's order), assignments 8, the number of task_participants rows 9,
+ * then the function row as function_spec selects it (10-28; NULL when it is
+ * gone). */
+#define BINDING_SQL                                                                                \
+    "SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "                \
+    "t.outputs_ownership, t.participants, t.decl_mac, t.assignments, (SELECT count(*) FROM "       \
+    "task_participants p WHERE p.task_id = t.task_id), f.function_id, f.owner, f.name, "           \
+    "f.description, f.executor_type, f.builtin, f.public, f.disabled, f.deleted, f.arguments, "    \
+    "f.inputs, f.outputs, f.usage_quota, f.created_at, f.payload_object, f.payload_size, "         \
+    "f.payload_sha256, f.payload_key, f.mac FROM tasks t LEFT JOIN functions f ON "                \
+    "f.function_id = t.function_id WHERE t.task_id = ?"
+#define B_FN 10 /* first function column of BINDING_SQL */
+
+/* What a binding needs besides the row, in one statement (?1 the task, ?2
+ * its function): kind 0 the function's allow-list (sorted as function_spec
+ * sorts it), 1 the assigned files (direction, slot, file, kind; in the
+ * binding's order), 2 the participants' approval MACs. */
+#define SIDE_SQL                                                                                   \
+    "SELECT 0, username, NULL, NULL, NULL FROM function_allowlist WHERE function_id = ?2 "         \
+    "UNION ALL SELECT 1, tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf JOIN "       \
+    "files f ON f.file_id = tf.file_id WHERE tf.task_id = ?1 "                                     \
+    "UNION ALL SELECT 2, username, approval_mac, NULL, NULL FROM task_participants WHERE "         \
+    "task_id = ?1 ORDER BY 1, 2, 3"
+
+static json_t *col_json(mt_db_stmt *st, int i)
 {
-    mt_status rc = integ_task_decl_check(c, mdb, task_id, err);
+    return mt_db_col_null(st, i) ? json_null() : json_string_nocheck(mt_db_col_text(st, i));
+}
+
+/* SIDE_SQL's rows: *allow (names), *files ([direction, slot, file, kind]),
+ * *approvals (user -> approval_mac, "" for NULL). */
+static mt_status side_rows(mt_db *mdb, const char *task_id, const char *fid, json_t **allow,
+                           json_t **files, json_t **approvals, mt_err *err)
+{
+    *allow = json_array();
+    *files = json_array();
+    *approvals = json_object();
+    if (!*allow || !*files || !*approvals)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, mdb, SIDE_SQL, &st, err);
     if (rc)
         return rc;
-    {
-        mt_db_stmt *fq;
-        char fid[MT_ID_LEN + 1] = "";
-        if ((rc = core_stmt_get(NULL, mdb, "SELECT function_id FROM tasks WHERE task_id = ?", &fq,
-                                err)))
-            return rc;
-        mt_db_bind_text(fq, 1, task_id);
-        if (mt_db_step(fq, &rc, err) == MT_DB_ROW)
-            snprintf(fid, sizeof fid, "%s", mt_db_col_text(fq, 0));
-        core_stmt_put(NULL, fq);
-        if ((rc = integ_function_check(c, mdb, fid, err)))
-            return rc == MT_ENOTFOUND ? integ_fail(err, "task") : rc;
+    mt_db_bind_text(st, 1, task_id);
+    mt_db_bind_text(st, 2, fid);
+    while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW) {
+        int64_t k = mt_db_col_int64(st, 0);
+        int bad = 0;
+        if (k == 0)
+            bad = json_array_append_new(*allow, col_json(st, 1));
+        else if (k == 1) {
+            json_t *f = json_array();
+            for (int i = 1; i <= 4 && f && !bad; i++)
+                bad = json_array_append_new(f, json_string_nocheck(mt_db_col_text(st, i)));
+            if (bad || !f)
+                json_decref(f);
+            bad = bad || !f || json_array_append_new(*files, f);
+        } else
+            bad = json_object_set_new_nocheck(*approvals, mt_db_col_text(st, 1),
+                                              json_string_nocheck(mt_db_col_text(st, 2)));
+        if (bad)
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
+    core_stmt_put(NULL, st);
+    return rc;
+}
+
+/* integ_task_binding; *parts_out (optional) receives the verified
+ * participants, *approvals_out (optional) the stored approval MACs (user ->
+ * MAC, unverified: integ_task_verify checks them). Round trips
+ * (PostgreSQL): the task row with its declaration MAC, its function row and
+ * its participant count in one statement (BINDING_SQL; they were six:
+ * decl, function_id, function row, the same task row joined again, the
+ * count), then the allow-list, the assigned files and the approvals in one
+ * more (SIDE_SQL; were two, plus one per participant in integ_task_verify):
+ * every value the hash and the checks use comes from those reads, verified
+ * by their MACs before use, so nothing is read twice. Files assigned are
+ * then checked one by one (integ_file_check, core_file_owners). */
+static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
+                              json_t **parts_out, json_t **approvals_out, mt_err *err)
+{
     fbuf b;
     fb_init(&b, "mesatee-task-binding/v1");
     json_t *parts = NULL, *ins = NULL, *outs = NULL, *assign = NULL, *seen = NULL;
+    json_t *allow = NULL, *files = NULL, *approvals = NULL;
     char creator[65] = "";
+    int64_t nrows = 0;
     mt_db_stmt *st;
-    if ((rc = core_stmt_get(NULL, mdb,
-                            "SELECT t.task_id, t.function_id, t.creator, t.arguments, "
-                            "t.inputs_ownership, t.outputs_ownership, t.participants, "
-                            "f.executor_type, f.builtin, f.payload_object, f.payload_sha256, "
-                            "f.payload_key, t.assignments FROM tasks t JOIN functions f ON "
-                            "f.function_id = t.function_id WHERE t.task_id = ?",
-                            &st, err)))
+    mt_status rc = core_stmt_get(NULL, mdb, BINDING_SQL, &st, err);
+    if (rc)
         goto out;
     mt_db_bind_text(st, 1, task_id);
     int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
-        for (int i = 0; i < 11; i++)
+    if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
+    /* the declaration first, then its function (row and allow-list) */
+    if (s == MT_DB_ROW && !(rc = integ_task_decl_row_check(c, st, 0, task_id, err))) {
+        char fid[MT_ID_LEN + 1], mac[65], stored[65];
+        snprintf(fid, sizeof fid, "%s", mt_db_col_text(st, 1));
+        if (mt_db_col_null(st, B_FN) || strcmp(mt_db_col_text(st, B_FN), fid))
+            rc = integ_fail(err, "task"); /* decl verified, function row gone */
+        else if (!(rc = side_rows(mdb, task_id, fid, &allow, &files, &approvals, err)) &&
+                 !(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, allow, mac, stored,
+                                        err)) &&
+                 !integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: function %s does not match its MAC", fid);
+            rc = integ_fail(err, "function");
+        }
+    }
+    if (s == MT_DB_ROW && !rc) {
+        for (int i = 0; i < 7; i++)
             fb_col(&b, st, i);
-        fb_col_digest(&b, st, 11);
+        fb_col(&b, st, B_FN + 4);         /* f.executor_type */
+        fb_col(&b, st, B_FN + 5);         /* f.builtin */
+        fb_col(&b, st, B_FN + 14);        /* f.payload_object */
+        fb_col(&b, st, B_FN + 16);        /* f.payload_sha256 */
+        fb_col_digest(&b, st, B_FN + 17); /* f.payload_key */
         snprintf(creator, sizeof creator, "%s", mt_db_col_text(st, 2));
         ins = core_json_load(mt_db_col_text(st, 4));
         outs = core_json_load(mt_db_col_text(st, 5));
         parts = core_json_load(mt_db_col_text(st, 6));
-        assign = core_json_load(mt_db_col_text(st, 12));
-    } else if (s == MT_DB_DONE)
-        rc = integ_fail(err, "task"); /* decl verified, function row gone */
+        assign = core_json_load(mt_db_col_text(st, 8));
+        nrows = mt_db_col_int64(st, 9);
+    }
     core_stmt_put(NULL, st);
     if (rc)
         goto out;
@@ -506,16 +642,14 @@ mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char h
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = core_stmt_get(NULL, mdb,
-                            "SELECT tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf "
-                            "JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ? "
-                            "ORDER BY tf.direction, tf.slot",
-                            &st, err)))
-        goto out;
-    mt_db_bind_text(st, 1, task_id);
-    while (!rc && (s = mt_db_step(st, &rc, err)) == MT_DB_ROW) {
-        const char *dir = mt_db_col_text(st, 0), *slot = mt_db_col_text(st, 1),
-                   *fid = mt_db_col_text(st, 2), *kind = mt_db_col_text(st, 3);
+    size_t fi;
+    json_t *fr;
+    json_array_foreach(files, fi, fr)
+    {
+        const char *dir = json_string_value(json_array_get(fr, 0)),
+                   *slot = json_string_value(json_array_get(fr, 1)),
+                   *fid = json_string_value(json_array_get(fr, 2)),
+                   *kind = json_string_value(json_array_get(fr, 3));
         bool input = !strcmp(dir, "input");
         const json_t *want = decl_owners(input ? ins : outs, slot);
         char fmac[65];
@@ -544,7 +678,6 @@ mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char h
         fb_str(&b, fid);
         fb_str(&b, fmac);
     }
-    core_stmt_put(NULL, st);
     if (rc)
         goto out;
     /* what the job is built from (the assignments column) is exactly the
@@ -555,11 +688,8 @@ mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char h
         rc = integ_fail(err, "binding");
         goto out;
     }
-    /* one task_participants row per participant and no other */
-    int64_t nrows = 0;
-    if ((rc = store_int(mdb, err, &nrows, NULL,
-                        "SELECT count(*) FROM task_participants WHERE task_id = ?", task_id)))
-        goto out;
+    /* one task_participants row per participant and no other (counted in
+     * BINDING_SQL) */
     if ((size_t)nrows != json_array_size(parts)) {
         rc = integ_fail(err, "task");
         goto out;
@@ -571,14 +701,27 @@ mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char h
         goto out;
     }
     mt_hex_encode(md, 32, hash_out);
+    if (parts_out)
+        *parts_out = json_incref(parts);
+    if (approvals_out)
+        *approvals_out = json_incref(approvals);
 out:
     fb_free(&b);
+    json_decref(allow);
+    json_decref(files);
+    json_decref(approvals);
     json_decref(parts);
     json_decref(ins);
     json_decref(outs);
     json_decref(assign);
     json_decref(seen);
     return rc;
+}
+
+mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
+                             mt_err *err)
+{
+    return task_binding(c, mdb, task_id, hash_out, NULL, NULL, err);
 }
 
 /* ---- approvals --------------------------------------------------------- */
@@ -615,20 +758,16 @@ mt_status integ_approval_seal(mt_core *c, mt_db *mdb, const char *task_id, const
 mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
     char binding[65];
-    mt_status rc = integ_task_binding(c, mdb, task_id, binding, err);
+    /* the participants the binding verified (its declaration MAC) and the
+     * approval MACs it read with the allow-list and files (SIDE_SQL), not
+     * further reads */
+    json_t *parts = NULL, *approvals = NULL;
+    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, err);
     if (rc)
         return rc;
-    json_t *parts = NULL;
-    mt_db_stmt *st;
-    if ((rc = core_stmt_get(NULL, mdb, "SELECT participants FROM tasks WHERE task_id = ?", &st,
-                            err)))
-        return rc;
-    mt_db_bind_text(st, 1, task_id);
-    if (mt_db_step(st, &rc, err) == MT_DB_ROW)
-        parts = core_json_load(mt_db_col_text(st, 0));
-    core_stmt_put(NULL, st);
-    if (!json_is_array(parts)) {
+    if (!json_is_array(parts) || !json_is_object(approvals)) {
         json_decref(parts);
+        json_decref(approvals);
         return integ_fail(err, "task");
     }
     size_t i;
@@ -639,16 +778,8 @@ mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err 
         char want[65], stored[65] = "";
         if ((rc = approval_mac(c, task_id, user, binding, want, err)))
             break;
-        if ((rc = core_stmt_get(NULL, mdb,
-                                "SELECT approval_mac FROM task_participants WHERE task_id = ? "
-                                "AND username = ?",
-                                &st, err)))
-            break;
-        mt_db_bind_text(st, 1, task_id);
-        mt_db_bind_text(st, 2, user);
-        if (mt_db_step(st, &rc, err) == MT_DB_ROW)
-            snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 0));
-        core_stmt_put(NULL, st);
+        const char *a = user ? json_string_value(json_object_get(approvals, user)) : NULL;
+        snprintf(stored, sizeof stored, "%s", a ? a : "");
         if (!integ_hex_equal(want, stored)) {
             mt_error("store integrity: task %s lacks a valid approval of its binding", task_id);
             rc = integ_fail(err, "approval");
@@ -656,6 +787,7 @@ mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err 
         }
     }
     json_decref(parts);
+    json_decref(approvals);
     return rc;
 }
 
@@ -940,6 +1072,21 @@ mt_status integ_task_result_seal(mt_core *c, mt_db *mdb, const char *task_id, mt
     return rc;
 }
 
+mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *result,
+                                const char *reason, const char *log, char mac[65], mt_err *err)
+{
+    /* the fields RESULT_SQL reads, as fb_col takes them (NULL stays NULL) */
+    fbuf b;
+    fb_init(&b, "mesatee-task-result/v1");
+    fb_str(&b, task_id);
+    fb_str(&b, result);
+    fb_str(&b, reason);
+    fb_str(&b, log);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
 mt_status integ_task_result_seal_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err *err)
 {
     size_t i;
@@ -950,28 +1097,44 @@ mt_status integ_task_result_seal_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err
     return rc;
 }
 
-mt_status integ_task_result_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
+mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, int id_col, int first,
+                                      int mac_col, mt_err *err)
 {
     /* no outcome yet (or one removed: nothing to show, nothing to vouch for) */
-    int64_t empty = 0;
-    bool found = false;
-    mt_status rc = store_int(mdb, err, &empty, &found,
-                             "SELECT result IS NULL AND failure_reason IS NULL AND log IS NULL "
-                             "FROM tasks WHERE task_id = ?",
-                             task_id);
-    if (rc || !found || empty)
-        return rc;
+    if (mt_db_col_null(st, first) && mt_db_col_null(st, first + 1) && mt_db_col_null(st, first + 2))
+        return MT_OK;
+    fbuf b;
+    fb_init(&b, "mesatee-task-result/v1");
+    fb_col(&b, st, id_col);
+    for (int i = 0; i < 3; i++)
+        fb_col(&b, st, first + i);
     char mac[65], stored[65];
-    rc = row_mac(c, mdb, "mesatee-task-result/v1", RESULT_SQL, 5, task_id, mac, stored, err);
-    if (rc)
-        return rc;
-    if (!integ_hex_equal(mac, stored)) {
+    snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, mac_col));
+    mt_status rc = MT_OK;
+    if (!fb_mac(c->integ_key, &b, mac))
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    else if (!integ_hex_equal(mac, stored)) {
         mt_error("store integrity: the outcome of task %s does not match its MAC (result, "
                  "failure reason or log edited outside mesatee)",
-                 task_id);
-        return integ_fail(err, "result");
+                 mt_db_col_text(st, id_col));
+        rc = integ_fail(err, "result");
     }
-    return MT_OK;
+    fb_free(&b);
+    return rc;
+}
+
+mt_status integ_task_result_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
+{
+    /* one read (one round trip): the outcome's fields and their MAC */
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(c, mdb, RESULT_SQL, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, task_id);
+    if (mt_db_step(st, &rc, err) == MT_DB_ROW) /* no row: nothing to vouch for */
+        rc = integ_task_result_row_check(c, st, 0, 1, 4, err);
+    core_stmt_put(c, st);
+    return rc;
 }
 
 /* ---- sealing rows written before the MACs existed ---------------------- */

@@ -413,10 +413,15 @@ static bool sched_handoff_waiting(core_sched *s)
  * savepoint, which still exists, so ROLLBACK TO undoes the claim alone too
  * and *got becomes false. When the claim cannot be undone the caller's whole
  * transaction must fail (its error in err): a half-done claim is never
- * committed. */
-static mt_status savepoint_leave(mt_db *mdb, const char *name, bool *got, mt_err *err)
+ * committed. failed: the claim returned an error. */
+static mt_status savepoint_leave(mt_db *mdb, const char *name, bool *got, bool failed, mt_err *err)
 {
     char q[64];
+    /* the queue was empty: nothing was done under the savepoint, which the
+     * caller's commit releases (or its rollback drops) with the rest (two
+     * round trips less per claim that finds nothing) */
+    if (!*got && !failed)
+        return MT_OK;
     if (*got) {
         snprintf(q, sizeof q, "RELEASE %s", name);
         if (store_exec(mdb, q, NULL) == MT_OK)
@@ -772,8 +777,9 @@ out:
 }
 
 /* Checks the MAC of every output file of the task. */
-static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
+static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, size_t *n, mt_err *err)
 {
+    *n = 0;
     mt_db_stmt *q;
     mt_status rc = core_stmt_get(c, mdb,
                                  "SELECT file_id FROM task_files WHERE task_id = ? AND "
@@ -782,8 +788,10 @@ static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, mt_e
     if (rc)
         return rc;
     mt_db_bind_text(q, 1, task_id);
-    while (!rc && mt_db_step(q, &rc, err) == MT_DB_ROW)
+    while (!rc && mt_db_step(q, &rc, err) == MT_DB_ROW) {
         rc = integ_file_check(c, mdb, mt_db_col_text(q, 0), NULL, err);
+        ++*n;
+    }
     core_stmt_put(c, q);
     return rc;
 }
@@ -875,9 +883,10 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     }
     /* an output row edited while the task ran is not marked written (nor
      * re-MACed): the task fails instead of being stuck retrying */
+    size_t n_outputs = 0;
     if (!strcmp(status, "finished")) {
         mt_err ierr;
-        mt_status irc = outputs_check(c, mdb, task_id, &ierr);
+        mt_status irc = outputs_check(c, mdb, task_id, &n_outputs, &ierr);
         if (irc == MT_EINTERNAL) {
             status = "failed";
             reason = "integrity check failed: file";
@@ -891,14 +900,22 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     }
     char *result_text = result ? mt_json_dump(result) : NULL;
     json_decref(result);
+    if (result && !result_text) {
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* the outcome and its MAC in one statement (integ_task_result_mac) */
+    char result_mac[65];
     mt_db_stmt *st;
-    if ((rc =
-             core_stmt_get(c, mdb,
-                           "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
-                           "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
-                           "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13 "
-                           "WHERE task_id = ?11",
-                           &st, err))) {
+    if ((rc = integ_task_result_mac(c, task_id, result_text, reason, r ? r->log : NULL, result_mac,
+                                    err)) ||
+        (rc = core_stmt_get(
+             c, mdb,
+             "UPDATE tasks SET status = ?1, result = ?2, failure_reason = ?3, "
+             "log = ?4, cpu_ms = ?5, peak_rss_kb = ?6, wall_ms = ?7, bytes_in = "
+             "?8, bytes_out = ?9, updated_at = ?10, fuel_used = ?12, key_signs = ?13, "
+             "result_mac = ?14 WHERE task_id = ?11",
+             &st, err))) {
         free(result_text);
         goto out;
     }
@@ -915,15 +932,15 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     mt_db_bind_text(st, 11, task_id);
     mt_db_bind_int64(st, 12, r ? (int64_t)r->fuel_used : 0);
     mt_db_bind_int64(st, 13, r ? (int64_t)r->key_signs : 0);
+    mt_db_bind_text(st, 14, result_mac);
     mt_db_step(st, &rc, err);
     core_stmt_put(c, st);
     free(result_text);
-    if (!rc)
-        rc = integ_task_result_seal(c, mdb, task_id, err);
     if (rc)
         goto out;
-    /* outputs: mark written */
-    if (!strcmp(status, "finished") && r->outputs) {
+    /* outputs: mark written (none when outputs_check found no output row
+     * in this transaction: one read less) */
+    if (!strcmp(status, "finished") && r->outputs && n_outputs) {
         mt_db_stmt *q;
         if ((rc = core_stmt_get(c, mdb,
                                 "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
@@ -997,18 +1014,21 @@ commit:
         nlive_claim_ok(c) && !sched_handoff_waiting(s)) {
         mt_err cerr;
         if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
-            if (claim_in_tracked(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK) {
+            bool failed = claim_in_tracked(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK;
+            if (failed) {
                 *next_got = false;
                 mt_warn("scheduler: claiming the next task failed: %s", cerr.msg);
             }
             bool claimed = *next_got;
-            rc = savepoint_leave(mdb, "claim_next", next_got, err);
+            rc = savepoint_leave(mdb, "claim_next", next_got, failed, err);
             if (claimed && !*next_got)
                 runs_del(next, *next_attempt);
             if (rc)
                 goto out;
         }
     }
+    /* the other nodes' parked requests: woken with this commit */
+    bool notified = cwake_notify_tx(c, mdb, CWAKE_TASK);
     rc = store_commit(mdb, err);
     if (!rc) {
         if (s) {
@@ -1018,7 +1038,11 @@ commit:
                 atomic_fetch_add(&s->dropped, 1);
         }
         mt_trace_mark(task_id, "outcome_committed"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
-        core_task_event(c); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
+        /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
+        if (notified)
+            core_task_event_local(c);
+        else
+            core_task_event(c);
         mt_trace_mark(task_id, "event_raised");
     }
 out:
@@ -1562,14 +1586,15 @@ bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *at
     bool got = false;
     mt_err err;
     if (store_exec(mdb, "SAVEPOINT claim_on_invoke", &err) == MT_OK) {
-        if (claim_by_id(c, mdb, task_id, &got, attempt, &err) != MT_OK) {
+        bool failed = claim_by_id(c, mdb, task_id, &got, attempt, &err) != MT_OK;
+        if (failed) {
             got = false;
             mt_warn("scheduler: claiming task %s with its invoke failed: %s; it is queued",
                     task_id, err.msg);
         }
         /* the claim cannot be undone alone: the invoke fails whole */
         bool claimed = got;
-        mt_status rc = savepoint_leave(mdb, "claim_on_invoke", &got, err_out);
+        mt_status rc = savepoint_leave(mdb, "claim_on_invoke", &got, failed, err_out);
         if (claimed && !got)
             runs_del(task_id, *attempt);
         if (rc) {

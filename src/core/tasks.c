@@ -48,31 +48,31 @@ static void task_row_clear(task_row *t)
 static mt_status task_load(mt_core *c, mt_db *mdb, const char *task_id, task_row *t, mt_err *err)
 {
     memset(t, 0, sizeof *t);
-    /* participants decide who sees and acts: the declaration's MAC first */
-    mt_status rc = integ_task_decl_check(c, mdb, task_id, err);
-    if (rc)
-        return rc;
+    /* participants decide who sees and acts: the declaration's MAC first,
+     * over the same row read (columns 0-7, integ_task_decl_row_check), so
+     * what is used is what was verified, in one round trip */
     mt_db_stmt *st;
-    rc = mt_db_prepare(mdb,
-                       "SELECT task_id, function_id, creator, status, "
-                       "inputs_ownership, outputs_ownership, participants, approvals, "
-                       "assignments, cancel_requested FROM tasks WHERE task_id = ?",
-                       &st, err);
+    mt_status rc = mt_db_prepare(mdb,
+                                 "SELECT task_id, function_id, creator, arguments, "
+                                 "inputs_ownership, outputs_ownership, participants, decl_mac, "
+                                 "status, approvals, assignments, cancel_requested FROM tasks "
+                                 "WHERE task_id = ?",
+                                 &st, err);
     if (rc)
         return rc;
     mt_db_bind_text(st, 1, task_id);
     int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
+    if (s == MT_DB_ROW && !(rc = integ_task_decl_row_check(c, st, 0, task_id, err))) {
         snprintf(t->task_id, sizeof t->task_id, "%s", mt_db_col_text(st, 0));
         snprintf(t->function_id, sizeof t->function_id, "%s", mt_db_col_text(st, 1));
         snprintf(t->creator, sizeof t->creator, "%s", mt_db_col_text(st, 2));
-        snprintf(t->status, sizeof t->status, "%s", mt_db_col_text(st, 3));
+        snprintf(t->status, sizeof t->status, "%s", mt_db_col_text(st, 8));
         t->inputs_own = core_json_load(mt_db_col_text(st, 4));
         t->outputs_own = core_json_load(mt_db_col_text(st, 5));
         t->participants = core_json_load(mt_db_col_text(st, 6));
-        t->approvals = core_json_load(mt_db_col_text(st, 7));
-        t->assignments = core_json_load(mt_db_col_text(st, 8));
-        t->cancel_requested = mt_db_col_int64(st, 9) != 0;
+        t->approvals = core_json_load(mt_db_col_text(st, 9));
+        t->assignments = core_json_load(mt_db_col_text(st, 10));
+        t->cancel_requested = mt_db_col_int64(st, 11) != 0;
         if (!t->inputs_own || !t->outputs_own || !t->participants || !t->approvals ||
             !t->assignments) {
             task_row_clear(t);
@@ -295,13 +295,17 @@ mt_status tasks_create(core_ctx *x)
          *sp = mt_json_dump(parts);
     const char *status = (d.n_inputs + d.n_outputs == 0) ? "data_assigned" : "created";
     mt_db_stmt *st = NULL;
+    char decl_mac[65];
     if (!sa || !si || !so || !sp)
         rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
-    else
+    else if (!(rc = integ_task_decl_mac(
+                   x->core, (const char *const[7]){tid.s, fn.function_id, x->who, sa, si, so, sp},
+                   decl_mac, x->err)))
+        /* the declaration with its MAC (integ_task_decl_mac) */
         rc = mt_db_prepare(x->db,
                            "INSERT INTO tasks(task_id, function_id, creator, status, arguments, "
                            "inputs_ownership, outputs_ownership, participants, created_at, "
-                           "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "updated_at, decl_mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            &st, x->err);
     if (!rc) {
         int64_t now = mt_now();
@@ -315,6 +319,7 @@ mt_status tasks_create(core_ctx *x)
         mt_db_bind_text(st, 8, sp);
         mt_db_bind_int64(st, 9, now);
         mt_db_bind_int64(st, 10, now);
+        mt_db_bind_text(st, 11, decl_mac);
         mt_db_step(st, &rc, x->err);
     }
     mt_db_finalize(st);
@@ -322,12 +327,19 @@ mt_status tasks_create(core_ctx *x)
     free(si);
     free(so);
     free(sp);
-    for (size_t j = 0; !rc && j < np; j++)
-        rc = store_run(x->db, x->err, NULL,
-                       "INSERT INTO task_participants(task_id, username) VALUES (?, ?)", tid.s,
-                       pset[j]);
+    /* plain INSERTs nothing reads: on PostgreSQL sent with the next
+     * statement or the COMMIT (a failure fails that and the transaction) */
+    st = NULL;
     if (!rc)
-        rc = integ_task_decl_seal(x->core, x->db, tid.s, x->err);
+        rc = mt_db_prepare(x->db, "INSERT INTO task_participants(task_id, username) VALUES (?, ?)",
+                           &st, x->err);
+    for (size_t j = 0; !rc && j < np; j++) {
+        mt_db_reset(st);
+        mt_db_bind_text(st, 1, tid.s);
+        mt_db_bind_text(st, 2, pset[j]);
+        rc = mt_db_run_deferred(st, x->err);
+    }
+    mt_db_finalize(st);
     if (rc)
         goto out;
     core_set_object(x, "task", tid.s);
@@ -542,10 +554,13 @@ mt_status tasks_invoke(core_ctx *x)
     }
     if ((rc = integ_task_verify(x->core, x->db, t.task_id, x->err)))
         goto out;
+    /* the quota check and its count in one statement: a refusal fails the
+     * request, whose transaction is rolled back with the count */
     mt_db_stmt *st;
     if ((rc = mt_db_prepare(x->db,
-                            "SELECT disabled, deleted, usage_quota, current_usage FROM functions "
-                            "WHERE function_id = ?",
+                            "UPDATE functions SET current_usage = current_usage + 1 "
+                            "WHERE function_id = ? RETURNING disabled, deleted, usage_quota, "
+                            "current_usage - 1",
                             &st, x->err)))
         goto out;
     mt_db_bind_text(st, 1, t.function_id);
@@ -565,10 +580,6 @@ mt_status tasks_invoke(core_ctx *x)
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     if ((rc = store_run(x->db, x->err, NULL,
-                        "UPDATE functions SET current_usage = current_usage + 1 "
-                        "WHERE function_id = ?",
-                        t.function_id)) ||
-        (rc = store_run(x->db, x->err, NULL,
                         "UPDATE tasks SET status = 'staged', updated_at = CAST(? AS INTEGER), "
                         "staged_seq = (SELECT coalesce(max(staged_seq), 0) + 1 FROM tasks) "
                         "WHERE task_id = ?",
@@ -620,50 +631,72 @@ out:
 
 /* ---- read -------------------------------------------------------------- */
 
-static json_t *task_json(core_ctx *x, const char *task_id)
+/* A task as participants see it, from one read (one round trip): the
+ * declaration's MAC (columns 0-7, integ_task_decl_row_check) and then, for
+ * who (NULL: anyone, the caller checked), membership in the verified
+ * participants (MT_ENOTFOUND and *not_member otherwise),
+ * then the outcome's MAC (what participants read of it was written by the
+ * TEE: integ_task_result_row_check on the same row), all checked
+ * before anything of the row is used. NULL with x->err set on failure. */
+static json_t *task_json(core_ctx *x, const char *task_id, const char *who, bool *not_member)
 {
-    /* what participants read of the outcome was written by the TEE */
-    if (integ_task_result_check(x->core, x->db, task_id, x->err))
-        return NULL;
+    *not_member = false;
     mt_db_stmt *st;
     if (mt_db_prepare(
             x->db,
-            "SELECT t.task_id, t.function_id, f.name, t.creator, t.status, "
-            "t.arguments, t.inputs_ownership, t.outputs_ownership, t.participants, "
-            "t.approvals, t.assignments, t.result, t.failure_reason, t.log, t.cpu_ms, "
-            "t.peak_rss_kb, t.wall_ms, t.bytes_in, t.bytes_out, t.cancel_requested, "
-            "t.created_at, t.updated_at, t.fuel_used, t.key_signs FROM tasks t JOIN functions f ON "
+            "SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "
+            "t.outputs_ownership, t.participants, t.decl_mac, f.name, t.status, t.approvals, "
+            "t.assignments, t.result, t.failure_reason, t.log, t.cpu_ms, t.peak_rss_kb, t.wall_ms, "
+            "t.bytes_in, t.bytes_out, t.cancel_requested, t.created_at, t.updated_at, t.fuel_used, "
+            "t.key_signs, t.result_mac, f.function_id FROM tasks t LEFT JOIN functions f ON "
             "f.function_id = t.function_id WHERE t.task_id = ?",
             &st, x->err))
         return NULL;
     mt_db_bind_text(st, 1, task_id);
     json_t *o = NULL;
     mt_status rc = MT_OK;
-    if (mt_db_step(st, &rc, x->err) == MT_DB_ROW) {
+    int s = mt_db_step(st, &rc, x->err);
+    if (s == MT_DB_DONE && !rc)
+        rc = mt_err_set(x->err, MT_ENOTFOUND, "no task %s", task_id);
+    if (s == MT_DB_ROW && !(rc = integ_task_decl_row_check(x->core, st, 0, task_id, x->err)) &&
+        who) {
+        json_t *parts = core_json_load(mt_db_col_text(st, 6));
+        if (!json_array_has(parts, who)) {
+            *not_member = true;
+            rc = mt_err_set(x->err, MT_ENOTFOUND, "no task %s among your tasks", task_id);
+        }
+        json_decref(parts);
+    }
+    /* the outcome (result 12, failure_reason 13, log 14) against its MAC */
+    if (s == MT_DB_ROW && !rc)
+        rc = integ_task_result_row_check(x->core, st, 0, 12, 25, x->err);
+    if (s == MT_DB_ROW && !rc && !mt_db_col_null(st, 26)) {
         json_t *result =
-            mt_db_col_null(st, 11) ? json_null() : core_json_load(mt_db_col_text(st, 11));
+            mt_db_col_null(st, 12) ? json_null() : core_json_load(mt_db_col_text(st, 12));
         o = json_pack(
             "{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
             "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:b, s:o, s:o}",
             "task_id", mt_db_col_text(st, 0), "function_id", mt_db_col_text(st, 1), "function_name",
-            mt_db_col_text(st, 2), "creator", mt_db_col_text(st, 3), "status",
-            mt_db_col_text(st, 4), "arguments", core_json_load(mt_db_col_text(st, 5)), "inputs",
-            core_json_load(mt_db_col_text(st, 6)), "outputs", core_json_load(mt_db_col_text(st, 7)),
-            "participants", core_json_load(mt_db_col_text(st, 8)), "approvals",
-            core_json_load(mt_db_col_text(st, 9)), "assignments",
-            core_json_load(mt_db_col_text(st, 10)), "result", result ? result : json_null(),
+            mt_db_col_text(st, 8), "creator", mt_db_col_text(st, 2), "status",
+            mt_db_col_text(st, 9), "arguments", core_json_load(mt_db_col_text(st, 3)), "inputs",
+            core_json_load(mt_db_col_text(st, 4)), "outputs", core_json_load(mt_db_col_text(st, 5)),
+            "participants", core_json_load(mt_db_col_text(st, 6)), "approvals",
+            core_json_load(mt_db_col_text(st, 10)), "assignments",
+            core_json_load(mt_db_col_text(st, 11)), "result", result ? result : json_null(),
             "failure_reason",
-            mt_db_col_null(st, 12) ? json_null() : json_string(mt_db_col_text(st, 12)), "log",
-            mt_db_col_null(st, 13) ? json_null() : json_string(mt_db_col_text(st, 13)), "metering",
-            "cpu_ms", (json_int_t)mt_db_col_int64(st, 14), "peak_rss_kb",
-            (json_int_t)mt_db_col_int64(st, 15), "wall_ms", (json_int_t)mt_db_col_int64(st, 16),
-            "bytes_in", (json_int_t)mt_db_col_int64(st, 17), "bytes_out",
-            (json_int_t)mt_db_col_int64(st, 18), "fuel_used", (json_int_t)mt_db_col_int64(st, 22),
-            "key_signs", (json_int_t)mt_db_col_int64(st, 23), "cancel_requested",
-            (int)mt_db_col_int64(st, 19), "created_at", core_time_json(mt_db_col_int64(st, 20)),
-            "updated_at", core_time_json(mt_db_col_int64(st, 21)));
+            mt_db_col_null(st, 13) ? json_null() : json_string(mt_db_col_text(st, 13)), "log",
+            mt_db_col_null(st, 14) ? json_null() : json_string(mt_db_col_text(st, 14)), "metering",
+            "cpu_ms", (json_int_t)mt_db_col_int64(st, 15), "peak_rss_kb",
+            (json_int_t)mt_db_col_int64(st, 16), "wall_ms", (json_int_t)mt_db_col_int64(st, 17),
+            "bytes_in", (json_int_t)mt_db_col_int64(st, 18), "bytes_out",
+            (json_int_t)mt_db_col_int64(st, 19), "fuel_used", (json_int_t)mt_db_col_int64(st, 23),
+            "key_signs", (json_int_t)mt_db_col_int64(st, 24), "cancel_requested",
+            (int)mt_db_col_int64(st, 20), "created_at", core_time_json(mt_db_col_int64(st, 21)),
+            "updated_at", core_time_json(mt_db_col_int64(st, 22)));
     }
     mt_db_finalize(st);
+    if (rc)
+        return NULL;
     /* python: the SHA-256 of the allow-list participants approve (python_modules.h) */
     const char *pm = o ? json_string_value(json_object_get(json_object_get(o, "arguments"),
                                                            MT_PYTHON_MODULES_ARG))
@@ -682,31 +715,30 @@ static json_t *task_json(core_ctx *x, const char *task_id)
  * untrusted, so membership is checked against the verified declaration. */
 static json_t *task_json_participant(core_ctx *x, const char *task_id)
 {
-    task_row t;
-    if (task_load(x->core, x->db, task_id, &t, x->err))
-        return NULL;
-    bool member = json_array_has(t.participants, x->who);
-    task_row_clear(&t);
-    if (!member) {
+    bool not_member;
+    json_t *o = task_json(x, task_id, x->who, &not_member);
+    if (!o && not_member) /* selected by an untrusted row */
         integ_fail(x->err, "task");
-        return NULL;
-    }
-    return task_json(x, task_id);
+    return o;
 }
 
 mt_status tasks_get(core_ctx *x)
 {
-    task_row t;
     unsigned wait_ms; /* ?wait=: the gateway may hold the answer (task_wait.c) */
     mt_status rc = core_wait_query_parse(x->req->query, &wait_ms, x->err);
     if (rc)
         return rc;
-    if ((rc = load_visible(x, false, &t)))
-        return rc;
-    task_row_clear(&t);
-    json_t *o = task_json(x, x->id);
-    if (!o)
+    core_set_object(x, "task", x->id);
+    /* load_visible's checks (declaration MAC, participant) and the
+     * outcome's MAC on the row that is shown: one read */
+    bool not_member;
+    json_t *o = task_json(x, x->id, x->who, &not_member);
+    if (!o) {
+        /* missing or not the caller's: the same answer (existence not revealed) */
+        if (x->err->code == MT_ENOTFOUND)
+            return mt_err_set(x->err, MT_ENOTFOUND, "no task %s among your tasks", x->id);
         return x->err->code;
+    }
     const char *status = json_string_value(json_object_get(o, "status"));
     if (wait_ms && status && !core_task_status_final(status))
         x->resp->park_ms = wait_ms;

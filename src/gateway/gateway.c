@@ -135,6 +135,13 @@ typedef struct gw_conn {
     char rej_action[GW_ACTION_LEN];
     char rej_msg[256];
     char rej_allow[64]; /* Allow header of a 405 refusal; "" = every method we serve */
+    /* The principal gw_decide's token check of a head found, for the
+     * request callback (gw_pre_authed): a request with a body costs one
+     * token lookup in the store, not two (docs/cluster.md "Commits per
+     * task"). Taken at most once, only for the very token that was checked,
+     * and only on this connection; reset by every head. */
+    bool pre_authed;
+    mt_principal pre_who;
     /* A response body streamed from a file (see "File bodies"). */
     int dl_fd; /* -1 when none */
     uint64_t dl_off, dl_len;
@@ -1182,6 +1189,33 @@ static void gw_pass_head(gw_conn *c, const char *h, size_t n, const mt_http_head
         bufferevent_write(c->under, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 }
 
+/* The principal c's last head check found, when token is the token it
+ * checked (its SHA-256 is the principal's token_id): *who receives it and
+ * it is used up. The check was of this request's own head (a head resets
+ * it; with pipelined requests at worst of a later head on the same
+ * connection with the same token, checked just as recently). Otherwise
+ * (token NULL: not wanted) false: the caller checks the token in the
+ * store. */
+static bool gw_pre_authed(gw_conn *c, const char *token, mt_principal *who)
+{
+    if (!c || !c->pre_authed)
+        return false;
+    c->pre_authed = false;
+    uint8_t md[32];
+    unsigned int ml = 0;
+    char hex[65];
+    bool same =
+        token && EVP_Digest(token, strlen(token), md, &ml, EVP_sha256(), NULL) == 1 && ml == 32;
+    if (same) {
+        mt_hex_encode(md, 32, hex);
+        same = strlen(c->pre_who.token_id) == 64 && !CRYPTO_memcmp(hex, c->pre_who.token_id, 64);
+    }
+    if (same)
+        *who = c->pre_who;
+    mt_wipe(&c->pre_who, sizeof c->pre_who);
+    return same;
+}
+
 /* Decides what to do with the head h (n bytes, NUL-terminated); see above. */
 static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
 {
@@ -1191,6 +1225,7 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
     snprintf(c->rej_actor, sizeof c->rej_actor, "-");
     snprintf(c->rej_action, sizeof c->rej_action, "OTHER -");
     c->rej_www_auth = false;
+    c->pre_authed = false;
     if (!mt_http_head_parse(h, n, &hd)) {
         gw_refuse(c, dst, 400, MT_EINVAL, 0, "malformed HTTP request head");
         return;
@@ -1323,6 +1358,8 @@ static void gw_decide(gw_conn *c, const char *h, size_t n, struct evbuffer *dst)
         if (!defer) {
             who.username[sizeof who.username - 1] = '\0';
             snprintf(c->rej_actor, sizeof c->rej_actor, "%s", who.username);
+            c->pre_who = who;
+            c->pre_authed = true;
         }
     } else {
         anon = true;
@@ -2201,7 +2238,12 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
         mt_err err;
         mt_err_clear(&err);
         mt_status st = MT_OK;
-        if (pooled) {
+        /* a streamed upload's token is checked again at its end (the
+         * upload may have taken long) */
+        bool pre = gw_pre_authed(c, streamed ? NULL : token, &j->who);
+        if (pre) {
+            ; /* checked at its head */
+        } else if (pooled) {
             if (!(j->token = strdup(token)))
                 st = mt_err_set(&err, MT_ENOMEM, "out of memory");
         } else {
@@ -2217,7 +2259,7 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
                                        : "token is invalid, expired or revoked; log in again");
             return;
         }
-        if (!pooled) {
+        if (!pooled || pre) { /* a pooled job without j->token is not checked again */
             j->who.username[sizeof j->who.username - 1] = '\0';
             j->authed = true;
             j->r.actor = j->who.username;

@@ -201,6 +201,25 @@ struct sqlite3 *mt_db_sqlite_handle(mt_db *db)
     return db && db->backend == MT_DB_SQLITE ? db->h : NULL;
 }
 
+/* mt_db_tx_serial's source: unique in the process */
+static _Atomic uint64_t tx_serials;
+
+void mt_db_set_prefetch(mt_db *db, const char *sql)
+{
+    if (db->backend == MT_DB_PG)
+        dbp_set_prefetch(db, sql);
+}
+
+bool mt_db_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap)
+{
+    return db->backend == MT_DB_PG && dbp_prefetch_take(db, row, i0, t1, cap);
+}
+
+uint64_t mt_db_tx_serial(mt_db *db)
+{
+    return db_in_tx(db) ? db->tx_serial : 0;
+}
+
 mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err)
 {
     db->retryable = false;
@@ -208,6 +227,10 @@ mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err)
     db->changes = 0;
     mt_status rc = db->backend == MT_DB_PG ? dbp_exec(db, sql, err) : dbs_exec(db, sql, err);
     bool ddl = keyword_is(sql, "CREATE") || keyword_is(sql, "ALTER") || keyword_is(sql, "DROP");
+    if (!db_in_tx(db))
+        db->tx_serial = 0;
+    else if (begins || keyword_is(sql, "ROLLBACK")) /* ROLLBACK TO undoes statements */
+        db->tx_serial = rc ? 0 : ++tx_serials;
     if (begins)
         db->tx_wrote = false;
     else if (!rc && sql_writes(sql) && (db->changes > 0 || ddl)) {
@@ -223,9 +246,11 @@ mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 {
     db->retryable = false;
     db->tx_wrote = false;
-    if (db->backend == MT_DB_PG)
-        return dbp_begin(db, mode, err);
-    return dbs_exec(db, mode == MT_DB_TX_DEFERRED ? "BEGIN" : "BEGIN IMMEDIATE", err);
+    mt_status rc = db->backend == MT_DB_PG
+                       ? dbp_begin(db, mode, err)
+                       : dbs_exec(db, mode == MT_DB_TX_DEFERRED ? "BEGIN" : "BEGIN IMMEDIATE", err);
+    db->tx_serial = rc ? 0 : ++tx_serials;
+    return rc;
 }
 
 mt_status mt_db_commit(mt_db *db, mt_err *err)
@@ -235,12 +260,14 @@ mt_status mt_db_commit(mt_db *db, mt_err *err)
     if (!rc)
         count_commit(db, db->tx_wrote);
     db->tx_wrote = false;
+    db->tx_serial = 0;
     return rc;
 }
 
 void mt_db_rollback(mt_db *db)
 {
     db->tx_wrote = false;
+    db->tx_serial = 0;
     if (db->backend == MT_DB_PG)
         dbp_rollback(db);
     else if (dbs_in_tx(db))

@@ -28,7 +28,7 @@ static mt_status run1(mt_db *db, const char *sql, const char *what, bool *one, m
         if (rc)
             return rc;
     }
-    dbp_trip();
+    dbp_trip("text", sql);
     PGresult *r = PQexec(pgc(db), sql);
     ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
@@ -154,6 +154,10 @@ mt_status mt_db_notify(mt_db *db, const char *channel, const char *payload, mt_e
             return mt_err_set(err, MT_EINVAL, "database: bad notification payload");
     char sql[300];
     snprintf(sql, sizeof sql, "NOTIFY %s, '%s'", channel, payload);
+    /* inside a transaction it is delivered at commit anyway: sent with the
+     * transaction's next statement or its COMMIT (no round trip of its own) */
+    if (db->in_tx && strlen(sql) < 80)
+        return dbp_defer(db, sql, err);
     return run1(db, sql, "notify", NULL, err);
 }
 

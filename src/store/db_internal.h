@@ -19,6 +19,7 @@ struct mt_db {
     bool tx_failed; /* an error inside the transaction: only rollback works */
     /* mt_db_commit_counts: the open transaction ran a writing statement */
     bool tx_wrote;
+    uint64_t tx_serial; /* mt_db_tx_serial */
 };
 
 typedef struct db_param {
@@ -84,9 +85,13 @@ mt_status dbp_ensure(mt_db *db, mt_err *err);
  * lock: db_pg.c "Round trips"): dbp_defer queues one, dbp_flush sends them
  * now (a command that bypasses db_pg.c's statements runs after it). */
 mt_status dbp_defer(mt_db *db, const char *sql, mt_err *err);
+void dbp_set_prefetch(mt_db *db, const char *sql);
+bool dbp_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap);
 mt_status dbp_flush(mt_db *db, mt_err *err);
 mt_status dbp_run_deferred(mt_db_stmt *st, mt_err *err);
-void dbp_trip(void); /* counts one round trip (mt_db_round_trips) */
+/* counts one round trip (mt_db_round_trips); traced to stderr with its
+ * kind and SQL text under MT_DB_TRACE_TRIPS (db_pg.c) */
+void dbp_trip(const char *kind, const char *sql);
 mt_status dbp_commit(mt_db *db, mt_err *err);
 void dbp_rollback(mt_db *db);
 mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err);

@@ -54,9 +54,22 @@ uint64_t mt_db_round_trips(void)
     return round_trips;
 }
 
-void dbp_trip(void)
+/* MT_DB_TRACE_TRIPS=1 in the environment: every round trip is written to
+ * stderr as "mt_db trip: KIND SQL" (KIND: exec, pipe+N with N commands
+ * queued before it, prep, commit, ...; SQL: our own constant text, never a
+ * parameter), so the statements a request costs can be counted (the
+ * benches' per-task lists, docs/cluster.md "Commits per task"). */
+static _Atomic int trace_trips = -1;
+
+void dbp_trip(const char *kind, const char *sql)
 {
     round_trips++;
+    if (trace_trips < 0) {
+        const char *e = getenv("MT_DB_TRACE_TRIPS");
+        trace_trips = e && *e && strcmp(e, "0");
+    }
+    if (trace_trips)
+        fprintf(stderr, "mt_db trip: %s %.*s\n", kind, 160, sql ? sql : "");
 }
 #define PG_STMT_CACHE_MAX 4096
 
@@ -102,6 +115,7 @@ typedef struct pg_pending {
     int n;
     int prepared; /* how many of them are prepared statements */
     bool begin;   /* it[0] is the transaction's BEGIN: nothing of it was sent */
+    int capture;  /* the index of the prefetch (mt_db_set_prefetch), or -1 */
 } pg_pending;
 
 static pg_pending *pending_of(mt_db *db);
@@ -323,6 +337,8 @@ typedef struct pg_state {
      * statement and the COMMIT fail (retryable) until the caller rolls back;
      * the next ensure() outside one reconnects. */
     bool broken;
+    char prefetch_sql[80]; /* mt_db_set_prefetch, "" none */
+    PGresult *prefetch;    /* its result in the open transaction, NULL none */
 } pg_state;
 
 static pg_state *state_of(mt_db *db);
@@ -363,6 +379,7 @@ mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     }
     db->backend = MT_DB_PG;
+    pending_of(db)->capture = -1;
     const char *kw[PG_KEEPALIVE_DEFAULTS + 2], *val[PG_KEEPALIVE_DEFAULTS + 2];
     size_t k = 0;
     for (; k < PG_KEEPALIVE_DEFAULTS; k++) {
@@ -438,6 +455,47 @@ static void pending_clear(mt_db *db)
     p->n = 0;
     p->prepared = 0;
     p->begin = false;
+    p->capture = -1;
+}
+
+/* ROLLBACK TO `name` (the text after "ROLLBACK TO", spaces and an optional
+ * SAVEPOINT keyword allowed): the pending commands queued after that
+ * savepoint are dropped. A SAVEPOINT is itself deferred (dbp_exec): when it
+ * still waits, it and everything before it stay (they are sent with the
+ * ROLLBACK TO, in order); when it was sent, everything that waits came after
+ * it (sending a command sends what waits before it). */
+static void pending_drop_after_savepoint(mt_db *db, const char *name)
+{
+    pg_pending *p = pending_of(db);
+    while (*name == ' ')
+        name++;
+    if (!strncasecmp(name, "SAVEPOINT ", 10))
+        name += 10;
+    while (*name == ' ')
+        name++;
+    int keep = 0; /* items [0, keep) stay */
+    for (int i = p->n - 1; i >= 0; i--) {
+        const char *x = p->it[i].text;
+        if (!strncasecmp(x, "SAVEPOINT ", 10) && !strcasecmp(x + 10, name)) {
+            keep = i + 1;
+            break;
+        }
+    }
+    for (int i = keep; i < p->n; i++) {
+        if (!p->it[i].text[0])
+            p->prepared--;
+        item_free(&p->it[i]);
+    }
+    if (p->capture >= keep)
+        p->capture = -1;
+    p->n = keep;
+}
+
+/* Drops the transaction's prefetched result (it ended or begins). */
+static void prefetch_drop(mt_db *db)
+{
+    PQclear(state_of(db)->prefetch);
+    state_of(db)->prefetch = NULL;
 }
 
 /* The pending commands (texts only: p->prepared == 0), then `sql` (may be
@@ -463,12 +521,17 @@ static char *pending_text(mt_db *db, const char *sql)
  * parameters) or the single command `text` (both NULL: none), in one round
  * trip (pipeline mode). Returns the first failed result, else the last
  * command's; NULL when the connection failed. */
-static PGresult *pipeline(mt_db *db, const char *name, const char *text, int n,
+static PGresult *pipeline(mt_db *db, const char *label, const char *name, const char *text, int n,
                           const char *const *vals, const int *lens, const int *fmts)
 {
     PGconn *c = conn(db);
     pg_pending *p = pending_of(db);
-    dbp_trip();
+    if (trace_trips) {
+        char kind[16];
+        snprintf(kind, sizeof kind, "pipe+%d", p->n);
+        dbp_trip(kind, label ? label : text ? text : "(deferred only)");
+    } else
+        dbp_trip(NULL, NULL);
     if (!PQenterPipelineMode(c))
         return NULL;
     bool sent = true;
@@ -505,6 +568,11 @@ static PGresult *pipeline(mt_db *db, const char *name, const char *text, int n,
             PQclear(r);
             break;
         }
+        if (q == p->capture && q != last && PQresultStatus(r) == PGRES_TUPLES_OK) {
+            prefetch_drop(db); /* mt_db_prefetch_take */
+            state_of(db)->prefetch = r;
+            continue;
+        }
         if (!keep && (!ok_result(r) || q == last))
             keep = r; /* the first failure, or the last command's result */
         else
@@ -529,6 +597,7 @@ static PGresult *pipeline(mt_db *db, const char *name, const char *text, int n,
 
 void dbp_close(mt_db *db)
 {
+    prefetch_drop(db);
     pg_cache *c = cache_of(db);
     for (size_t i = 0; i < c->n; i++)
         free(c->e[i].sql);
@@ -545,17 +614,34 @@ static mt_status run_text(mt_db *db, const char *sql, const char *what, bool ret
 {
     /* the pending commands go first, in the same round trip; PQexec's
      * result is the last command's, or the first failure */
-    if (pending_of(db)->prepared) { /* not expressible as one text */
-        mt_status rc = dbp_flush(db, err);
-        if (rc)
+    if (pending_of(db)->prepared) {
+        /* not expressible as one text: a pipeline of them and the command
+         * (one command: pipeline mode takes no multi-command text), whose
+         * result is the first failure (the server skips the rest then, as
+         * it skips a text's commands after a failed one) */
+        if (strchr(sql, ';')) {
+            mt_status rc = dbp_flush(db, err);
+            if (rc)
+                return rc;
+        } else {
+            PGresult *r = pipeline(db, NULL, NULL, sql, 0, NULL, NULL, NULL);
+            mt_status rc = MT_OK;
+            if (r && ok_result(r))
+                set_changes(db, r);
+            else
+                rc = pg_fail(db, r, what, err);
+            PQclear(r);
+            pending_clear(db);
+            track_tx(db);
             return rc;
+        }
     }
     char *text = NULL;
     if (pending_of(db)->n && !(text = pending_text(db, sql)))
         return db_fail(db, err, MT_ENOMEM, false, "out of memory");
     for (int attempt = 0;; attempt++) {
         bool began_here = pending_of(db)->begin;
-        dbp_trip();
+        dbp_trip("text", text ? text : sql);
         PGresult *r = PQexec(conn(db), text ? text : sql);
         if (r && ok_result(r)) {
             pending_clear(db);
@@ -590,7 +676,7 @@ mt_status dbp_flush(mt_db *db, mt_err *err)
         return MT_OK;
     if (!p->prepared) /* "SELECT 1": run_text needs a command after them */
         return run_text(db, "SELECT 1", "begin", false, err);
-    PGresult *r = pipeline(db, NULL, NULL, 0, NULL, NULL, NULL);
+    PGresult *r = pipeline(db, NULL, NULL, NULL, 0, NULL, NULL, NULL);
     mt_status rc = MT_OK;
     if (!r || !ok_result(r))
         rc = pg_fail(db, r, "deferred statement", err);
@@ -622,16 +708,22 @@ mt_status dbp_exec(mt_db *db, const char *sql, mt_err *err)
     if (rc)
         return rc;
     pg_pending *p = pending_of(db);
-    if (!np && p->n && !p->begin && !strncasecmp(t, "ROLLBACK TO", 11)) {
-        /* what waits was queued after the savepoint (its SAVEPOINT sent
-         * everything before it): undone by this command, so dropped, not
-         * sent first, where a failing deferred statement (a claim's audit
-         * INSERT) would abort the transaction and keep the ROLLBACK TO that
-         * undoes it from being sent at all */
-        pending_clear(db);
-    }
+    if (!np && p->n && !p->begin && !strncasecmp(t, "ROLLBACK TO", 11))
+        /* what waits after the savepoint is undone by this command, so
+         * dropped, not sent first, where a failing deferred statement (a
+         * claim's audit INSERT) would abort the transaction and keep the
+         * ROLLBACK TO that undoes it from being sent at all */
+        pending_drop_after_savepoint(db, t + 11);
     if (np)
         rc = mt_err_set(err, MT_EINVAL, "SQL: parameters in mt_db_exec");
+    else if (!db->in_tx && (!strcasecmp(sql, "BEGIN") || !strcasecmp(sql, "BEGIN IMMEDIATE")))
+        /* as mt_db_begin: sent with the first statement ("Round trips") */
+        rc = dbp_begin(db, sql[5] ? MT_DB_TX_IMMEDIATE : MT_DB_TX_DEFERRED, err);
+    else if (db->in_tx && !strncasecmp(sql, "SAVEPOINT ", 10) && !strchr(sql, ';'))
+        /* sent with the transaction's next statement, which the server
+         * runs after it; a failure of it fails that statement (and the
+         * transaction), as a deferred statement's does */
+        rc = dbp_defer(db, t, err);
     else if (!(rc = ensure(db, err)))
         rc = run_text(db, t, "exec", !db->in_tx && !strncmp(t, "BEGIN", 5), err);
     free(t);
@@ -653,6 +745,11 @@ mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err)
     if (mode == MT_DB_TX_IMMEDIATE)
         snprintf(p->it[p->n++].text, sizeof p->it[0].text, "SELECT pg_advisory_xact_lock(%lld)",
                  (long long)MT_DB_WRITER_LOCK_KEY);
+    prefetch_drop(db);
+    if (mode == MT_DB_TX_IMMEDIATE && state_of(db)->prefetch_sql[0]) { /* after the lock */
+        p->capture = p->n;
+        snprintf(p->it[p->n++].text, sizeof p->it[0].text, "%s", state_of(db)->prefetch_sql);
+    }
     p->begin = true;
     db->in_tx = true;
     return MT_OK;
@@ -661,6 +758,7 @@ mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 mt_status dbp_commit(mt_db *db, mt_err *err)
 {
     pg_pending *p = pending_of(db);
+    prefetch_drop(db);
     if (p->begin && !p->prepared) { /* nothing of it reached the server */
         pending_clear(db);
         db->in_tx = false;
@@ -695,9 +793,9 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
     }
     /* deferred statements (mt_db_run_deferred) go out with the COMMIT */
     if (!p->n)
-        dbp_trip();
+        dbp_trip("commit", "COMMIT");
     PGresult *r =
-        p->n ? pipeline(db, NULL, "COMMIT", 0, NULL, NULL, NULL) : PQexec(conn(db), "COMMIT");
+        p->n ? pipeline(db, NULL, NULL, "COMMIT", 0, NULL, NULL, NULL) : PQexec(conn(db), "COMMIT");
     pending_clear(db);
     mt_status rc = MT_OK;
     if (!r || !ok_result(r))
@@ -713,6 +811,7 @@ mt_status dbp_commit(mt_db *db, mt_err *err)
 
 void dbp_rollback(mt_db *db)
 {
+    prefetch_drop(db);
     bool began = pending_of(db)->begin;
     pending_clear(db);
     if (began) { /* nothing of it reached the server */
@@ -720,7 +819,7 @@ void dbp_rollback(mt_db *db)
         return;
     }
     if (conn_ok(db) && PQtransactionStatus(conn(db)) != PQTRANS_IDLE) {
-        dbp_trip();
+        dbp_trip("rollback", "ROLLBACK");
         PQclear(PQexec(conn(db), "ROLLBACK"));
     } /* a broken one is reset by the next ensure(): the server rolls back */
     db->in_tx = false;
@@ -732,7 +831,7 @@ mt_status dbp_last_insert_id(mt_db *db, int64_t *id, mt_err *err)
     mt_status frc = dbp_flush(db, err);
     if (frc)
         return frc;
-    dbp_trip();
+    dbp_trip("text", "SELECT lastval()");
     PGresult *r = PQexec(conn(db), "SELECT lastval()");
     mt_status rc = MT_OK;
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -800,7 +899,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
             *name = "";
             goto prepare_unnamed;
         }
-        dbp_trip();
+        dbp_trip("text", "DEALLOCATE ALL");
         PQclear(PQexec(conn(db), "DEALLOCATE ALL"));
         for (size_t i = 0; i < c->n; i++)
             free(c->e[i].sql);
@@ -819,7 +918,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     e->hash = h;
     snprintf(e->name, sizeof e->name, "mt%u", db->next_id++);
-    dbp_trip();
+    dbp_trip("prep", st->sql);
     PGresult *r = PQprepare(conn(db), e->name, st->sql, st->nparams, NULL);
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
         mt_status rc = pg_fail(db, r, "prepare", err);
@@ -832,7 +931,7 @@ static mt_status named(mt_db_stmt *st, const char **name, mt_err *err)
     *name = e->name;
     return MT_OK;
 prepare_unnamed:;
-    dbp_trip();
+    dbp_trip("prep", st->sql);
     PGresult *u = PQprepare(conn(db), "", st->sql, st->nparams, NULL);
     mt_status urc = MT_OK;
     if (!u || PQresultStatus(u) != PGRES_COMMAND_OK)
@@ -846,6 +945,20 @@ static bool read_only(const char *sql)
     while (*sql == ' ' || *sql == '\n' || *sql == '\t' || *sql == '(')
         sql++;
     return !strncasecmp(sql, "SELECT", 6);
+}
+
+/* A SELECT that takes no lock and changes nothing: one that may run before
+ * its DEFERRED transaction's BEGIN (see run). */
+static bool plain_read(const char *sql)
+{
+    static const char *const no[] = {" FOR UPDATE", " FOR SHARE", " FOR NO KEY", " FOR KEY",
+                                     "advisory",    "nextval",    "setval",      "notify"};
+    if (!read_only(sql))
+        return false;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (strcasestr(sql, no[i]))
+            return false;
+    return true;
 }
 
 /* Runs st with its parameters; the result is kept for the steps. */
@@ -871,14 +984,25 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
             break;
         const char *name;
         PGresult *r = NULL;
-        bool began_here = pending_of(db)->begin;
+        pg_pending *p = pending_of(db);
+        bool began_here = p->begin;
+        /* A DEFERRED transaction that has only read so far has not begun on
+         * the server: its plain reads run on their own (READ COMMITTED
+         * gives every statement its own snapshot, in a transaction or not,
+         * and there is nothing of the transaction before them to see), its
+         * BEGIN waits for its first other statement, and one that only
+         * read ends without a round trip (dbp_commit, dbp_rollback). A
+         * failed read leaves it pending (the caller rolls back). */
+        bool virt = p->begin && p->n == 1 && !p->prepared && !strcmp(p->it[0].text, "BEGIN") &&
+                    plain_read(st->sql);
         if (!(rc = named(st, &name, err)))
-            r = pending_of(db)->n
-                    ? pipeline(db, name, NULL, st->nparams, (const char *const *)vals, lens, fmts)
-                    : (dbp_trip(),
-                       PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0));
+            r = p->n && !virt ? pipeline(db, st->sql, name, NULL, st->nparams,
+                                         (const char *const *)vals, lens, fmts)
+                              : (dbp_trip("exec", st->sql),
+                                 PQexecPrepared(conn(db), name, st->nparams, vals, lens, fmts, 0));
         if (!rc && r && ok_result(r)) {
-            pending_clear(db);
+            if (!virt)
+                pending_clear(db);
             st->res = r;
             st->nrows = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : 0;
             set_changes(db, r);
@@ -898,7 +1022,8 @@ static mt_status run(mt_db_stmt *st, mt_err *err)
             continue;
         }
         if (!rc) {
-            pending_clear(db);
+            if (!virt)
+                pending_clear(db);
             rc = pg_fail(db, r, "statement", err);
         }
         PQclear(r);
@@ -1044,4 +1169,29 @@ const void *dbp_col_blob(mt_db_stmt *st, int i, size_t *n)
     }
     *n = out;
     return st->blob_buf;
+}
+
+void dbp_set_prefetch(mt_db *db, const char *sql)
+{
+    pg_state *ps = state_of(db);
+    if (!sql || strlen(sql) >= sizeof ps->prefetch_sql || strchr(sql, ';') || !read_only(sql))
+        ps->prefetch_sql[0] = '\0';
+    else if (strcmp(ps->prefetch_sql, sql))
+        snprintf(ps->prefetch_sql, sizeof ps->prefetch_sql, "%s", sql);
+}
+
+bool dbp_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap)
+{
+    pg_state *ps = state_of(db);
+    PGresult *r = ps->prefetch;
+    if (!r || !db->in_tx)
+        return false;
+    ps->prefetch = NULL;
+    *row = PQntuples(r) > 0 && PQnfields(r) >= 2;
+    if (*row) {
+        *i0 = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        snprintf(t1, cap, "%s", PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+    return true;
 }

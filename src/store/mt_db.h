@@ -134,6 +134,26 @@ mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err);
 mt_status mt_db_commit(mt_db *db, mt_err *err);
 void mt_db_rollback(mt_db *db);
 bool mt_db_in_tx(mt_db *db);
+/* An id of db's open transaction, unique in the process (never reused), 0
+ * outside one. It changes when the transaction ends (commit, rollback) and
+ * at a ROLLBACK TO, so a value the caller derived from its own writes in
+ * this transaction may be reused while the id stays the same (audit.c's
+ * chain head); a transaction begun or ended on a borrowed SQLite handle
+ * without this layer is not seen. */
+uint64_t mt_db_tx_serial(mt_db *db);
+/* PostgreSQL: sql (one SELECT without parameters, under 80 bytes; NULL
+ * unsets) is sent by every later MT_DB_TX_IMMEDIATE transaction of db right
+ * after its writer lock, in the round trip of its first statement (so it
+ * reads what the lock protects, as a read at any later point of the
+ * transaction would, as far as other writers that take the lock go);
+ * mt_db_prefetch_take hands its result over once: true with *row (false:
+ * no row), column 0 as an integer in *i0 and column 1 as text in t1 (cap
+ * bytes), false when there is none (SQLite: always; a transaction whose
+ * first round trip was a command text; taken already; another
+ * transaction). Dropped when the transaction ends. audit.c prefetches the
+ * chain head this way: one round trip less per audited change. */
+void mt_db_set_prefetch(mt_db *db, const char *sql);
+bool mt_db_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap);
 
 /* How long a statement waits for a lock another connection holds before
  * failing with a retryable MT_EUNAVAIL: SQLite's busy timeout (10 s after
@@ -235,7 +255,9 @@ mt_status mt_db_try_lock(mt_db *db, int64_t key, bool *got, mt_err *err);
 void mt_db_unlock(mt_db *db, int64_t key);
 /* LISTEN/NOTIFY (PostgreSQL only; MT_EINVAL on SQLite). channel: [a-z0-9_],
  * payload: [a-z0-9_:], at most 200 bytes (our own constant forms). A
- * NOTIFY outside a transaction is delivered at once, inside one at commit. */
+ * NOTIFY outside a transaction is delivered at once, inside one at commit
+ * (a short one is then sent with the transaction's next statement or its
+ * COMMIT, no round trip of its own). */
 mt_status mt_db_listen(mt_db *db, const char *channel, mt_err *err);
 mt_status mt_db_notify(mt_db *db, const char *channel, const char *payload, mt_err *err);
 /* The connection's socket to poll for notifications (-1: none/broken). */

@@ -873,6 +873,95 @@ static void test_deferred(void **state)
     mt_db_close(db);
 }
 
+/* Round trips saved (docs/cluster.md "Round trips, second pass"), with
+ * what must not change: a DEFERRED transaction that only read costs its
+ * reads alone on PostgreSQL, and once it writes it is a real transaction
+ * (a rollback undoes the write); a deferred SAVEPOINT still scopes a
+ * ROLLBACK TO; mt_db_tx_serial; the prefetch of an IMMEDIATE transaction
+ * (PostgreSQL) reads after the lock, is taken once and ends with it. */
+static void test_round_trips(void **state)
+{
+    (void)state;
+    mt_db *db = open_db();
+    fresh_tables(db);
+    mt_err err;
+    bool pg = backend == MT_DB_PG;
+    const char *q = "SELECT count(*) FROM mt_db_test_kv";
+    assert_int_equal(count(db, q), 0); /* prepared on the server once */
+    /* a read-only DEFERRED transaction: one round trip, its read */
+    assert_int_equal(mt_db_tx_serial(db), 0);
+    uint64_t t0 = mt_db_round_trips();
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_DEFERRED, &err), MT_OK);
+    uint64_t s1 = mt_db_tx_serial(db);
+    assert_true(s1 != 0);
+    assert_int_equal(count(db, q), 0);
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    if (pg)
+        assert_int_equal(mt_db_round_trips() - t0, 1);
+    assert_int_equal(mt_db_tx_serial(db), 0);
+    /* the same by mt_db_exec("BEGIN"), then a write: rolled back whole */
+    assert_int_equal(mt_db_exec(db, "BEGIN", &err), MT_OK);
+    uint64_t s2 = mt_db_tx_serial(db);
+    assert_true(s2 != 0 && s2 != s1);
+    assert_int_equal(count(db, q), 0);
+    exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('r1', 1)");
+    assert_int_equal(count(db, q), 1);
+    mt_db_rollback(db);
+    assert_int_equal(count(db, q), 0);
+    /* a deferred SAVEPOINT: ROLLBACK TO undoes only what followed it, and
+     * changes the transaction's serial */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('r2', 2)");
+    uint64_t s3 = mt_db_tx_serial(db);
+    exec_ok(db, "SAVEPOINT sp1");
+    exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('r3', 3)");
+    exec_ok(db, "ROLLBACK TO sp1");
+    assert_true(mt_db_tx_serial(db) != s3 && mt_db_tx_serial(db) != 0);
+    exec_ok(db, "RELEASE sp1");
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    assert_int_equal(count(db, q), 1);
+    assert_int_equal(count(db, "SELECT v FROM mt_db_test_kv WHERE k = 'r2'"), 2);
+    /* the prefetch: what the transaction's first round trip read */
+    int64_t i0 = 0;
+    char t1[32] = "";
+    bool row = false;
+    mt_db_set_prefetch(db, "SELECT v, k FROM mt_db_test_kv ORDER BY v DESC LIMIT 1");
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1)); /* not sent yet */
+    t0 = mt_db_round_trips();
+    assert_int_equal(count(db, q), 1);
+    if (pg) {
+        assert_int_equal(mt_db_round_trips() - t0, 1); /* with BEGIN, lock, prefetch */
+        assert_true(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1));
+        assert_true(row);
+        assert_int_equal(i0, 2);
+        assert_string_equal(t1, "r2");
+    }
+    assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1)); /* once */
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    /* dropped with its transaction; none in a DEFERRED one */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(db, "DELETE FROM mt_db_test_kv");
+    mt_db_rollback(db);
+    assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1));
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_DEFERRED, &err), MT_OK);
+    assert_int_equal(count(db, q), 1);
+    exec_ok(db, "DELETE FROM mt_db_test_kv");
+    assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1));
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    /* a table without rows: taken, no row */
+    if (pg) {
+        assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+        assert_int_equal(count(db, q), 0);
+        row = true;
+        assert_true(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1));
+        assert_false(row);
+        assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    }
+    mt_db_set_prefetch(db, NULL);
+    mt_db_close(db);
+}
+
 /* db_cluster.c (docs/cluster.md "Scheduling across nodes"): the late writer
  * lock, session advisory locks between connections, LISTEN/NOTIFY, and the
  * refusals (SQLite; channel or payload outside our constant forms). */
@@ -999,6 +1088,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_reconnect),    cmocka_unit_test(test_redact),
         cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
         cmocka_unit_test(test_deferred),        cmocka_unit_test(test_pg_keepalives),
+        cmocka_unit_test(test_round_trips),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
