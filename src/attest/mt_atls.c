@@ -43,8 +43,8 @@ static int check_leaf(X509 *leaf, const mt_policy *pol)
     if (!claims)
         snprintf(g_refusal, sizeof g_refusal, "out of memory");
     /* verified first: a peer seen before is not parsed again (mt_vcache.h) */
-    else if ((st = mt_policy_verify_x509(pol, leaf, MT_RATLS_FORM_CCC, now, claims, NULL,
-                                         &err)) == MT_ENOTFOUND)
+    else if ((st = mt_policy_verify_x509(pol, leaf, MT_RATLS_FORM_CCC, now, claims, NULL, &err)) ==
+             MT_ENOTFOUND)
         snprintf(g_refusal, sizeof g_refusal, "the peer presents no attestation evidence");
     else if (st == MT_EPERM)
         snprintf(g_refusal, sizeof g_refusal, "the peer is refused by the %s policy: %s",

@@ -366,8 +366,8 @@ static bool pck_key(const uint8_t *cd, size_t cl, uint8_t key[32])
     static const char label[] = "mesatee DCAP PCK chain v1";
     EVP_MD_CTX *mc = EVP_MD_CTX_new();
     bool ok = mc && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) == 1 &&
-              EVP_DigestUpdate(mc, label, sizeof label) == 1 &&
-              EVP_DigestUpdate(mc, cd, cl) == 1 && EVP_DigestFinal_ex(mc, key, NULL) == 1;
+              EVP_DigestUpdate(mc, label, sizeof label) == 1 && EVP_DigestUpdate(mc, cd, cl) == 1 &&
+              EVP_DigestFinal_ex(mc, key, NULL) == 1;
     EVP_MD_CTX_free(mc);
     return ok;
 }
@@ -453,8 +453,8 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
         if ((st = mt_x5_ec_pub_from_xy("P-256", q.att_key, 64, &ak, err)) != MT_OK)
             goto out;
         if (keyed)
-            mt_dcap_cache_qe_put(cache, MT_DCAP_CHAIN_INTEL_PCK, key, q.qe_report_raw,
-                                 q.qe_sig, q.att_key, ak);
+            mt_dcap_cache_qe_put(cache, MT_DCAP_CHAIN_INTEL_PCK, key, q.qe_report_raw, q.qe_sig,
+                                 q.att_key, ak);
     }
     if (!mt_x5_ecdsa_verify(ak, EVP_sha256(), ev, q.signed_len, q.sig, q.sig + 32, 32, false)) {
         st = mt_err_set(err, MT_EAUTH, "attestation key signature over the quote does not verify");

@@ -853,8 +853,8 @@ void mt_dcap_cache_pck_put(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint
 }
 
 bool mt_dcap_cache_qe_get(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
-                          const uint8_t *qe_report, const uint8_t *qe_sig,
-                          const uint8_t *att_key, EVP_PKEY **ak)
+                          const uint8_t *qe_report, const uint8_t *qe_sig, const uint8_t *att_key,
+                          EVP_PKEY **ak)
 {
     bool hit = false;
     *ak = NULL;
@@ -877,8 +877,8 @@ bool mt_dcap_cache_qe_get(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8
 }
 
 void mt_dcap_cache_qe_put(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
-                          const uint8_t *qe_report, const uint8_t *qe_sig,
-                          const uint8_t *att_key, EVP_PKEY *ak)
+                          const uint8_t *qe_report, const uint8_t *qe_sig, const uint8_t *att_key,
+                          EVP_PKEY *ak)
 {
     if (EVP_PKEY_up_ref(ak) != 1)
         return;

@@ -152,15 +152,15 @@ void mt_dcap_cache_pck_put(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint
  * qe_report (384 bytes), qe_sig (64) and att_key (64) are byte for byte the
  * ones remembered. */
 bool mt_dcap_cache_qe_get(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
-                          const uint8_t *qe_report, const uint8_t *qe_sig,
-                          const uint8_t *att_key, EVP_PKEY **ak);
+                          const uint8_t *qe_report, const uint8_t *qe_sig, const uint8_t *att_key,
+                          EVP_PKEY **ak);
 /* Remembers, with the chain of this kind under key (nothing if it is not
  * there), that qe_sig over qe_report verified under its PCK leaf and that
  * att_key is the valid point ak (a reference is taken); replaces what was
  * remembered. */
 void mt_dcap_cache_qe_put(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
-                          const uint8_t *qe_report, const uint8_t *qe_sig,
-                          const uint8_t *att_key, EVP_PKEY *ak);
+                          const uint8_t *qe_report, const uint8_t *qe_sig, const uint8_t *att_key,
+                          EVP_PKEY *ak);
 
 /* Counters of a cache since it was created or reset (tests, benchmarks). */
 typedef struct mt_dcap_cache_stats {

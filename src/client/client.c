@@ -813,9 +813,9 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
      * (mt_vcache.h); MT_ENOTFOUND is "no evidence extension". */
     if (!claims) {
         snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
-    } else if ((pst = mt_policy_verify_x509(c->policy, leaf,
-                                            MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY, now, claims,
-                                            &info, &err)) == MT_ENOTFOUND) {
+    } else if ((pst =
+                    mt_policy_verify_x509(c->policy, leaf, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+                                          now, claims, &info, &err)) == MT_ENOTFOUND) {
         snprintf(c->att_msg, sizeof c->att_msg,
                  "server %s refused: it presents no attestation evidence (level none) and the "
                  "policy %s needs at least level soft; pass --insecure only to talk to a server "
