@@ -120,15 +120,12 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
         snprintf(v->last_err, sizeof v->last_err, "out of memory");
     } else if (v->mode == V_ATTESTED) {
         X509 *leaf = X509_STORE_CTX_get0_cert(xs);
-        uint8_t *der = NULL;
-        int dl = leaf ? i2d_X509(leaf, &der) : -1;
         int64_t now = mt_now();
-        if (dl <= 0)
-            snprintf(v->last_err, sizeof v->last_err, "certificate does not encode");
+        if (!leaf)
+            snprintf(v->last_err, sizeof v->last_err, "no peer certificate");
         else if (v->cached) /* libmesatee: verified first, MT_ENOTFOUND = no evidence */
-            ok = (mt_policy_verify_x509(v->policy, leaf, der, (size_t)dl,
-                                        MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY, now, claims,
-                                        NULL, &err)) == MT_OK;
+            ok = (mt_policy_verify_x509(v->policy, leaf, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+                                        now, claims, NULL, &err)) == MT_OK;
         else if (mt_ratls_verify_x509(leaf, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
                                       mt_policy_collateral(v->policy), now, claims, NULL,
                                       &err) != MT_OK || /* MT_ENOTFOUND: no evidence */
@@ -138,7 +135,6 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
             ok = 1;
         if (!ok && v->cached && !v->last_err[0])
             snprintf(v->last_err, sizeof v->last_err, "%s", err.msg);
-        OPENSSL_free(der);
     } else if (v->mode == V_RECORDED_CERT) {
         if (v->cached)
             ok = mt_policy_verify_cert(v->policy, v->rec, v->rec_len,

@@ -30,10 +30,8 @@ const char *mt_atls_last_refusal(void)
 /* 1 if the peer's leaf carries evidence that verifies and satisfies pol. */
 static int check_leaf(X509 *leaf, const mt_policy *pol)
 {
-    uint8_t *der = NULL;
-    int dl = leaf ? i2d_X509(leaf, &der) : -1;
-    if (dl <= 0) {
-        snprintf(g_refusal, sizeof g_refusal, "the peer's certificate cannot be encoded");
+    if (!leaf) {
+        snprintf(g_refusal, sizeof g_refusal, "the peer presents no certificate");
         return 0;
     }
     mt_attest_claims *claims = malloc(sizeof *claims);
@@ -45,8 +43,8 @@ static int check_leaf(X509 *leaf, const mt_policy *pol)
     if (!claims)
         snprintf(g_refusal, sizeof g_refusal, "out of memory");
     /* verified first: a peer seen before is not parsed again (mt_vcache.h) */
-    else if ((st = mt_policy_verify_x509(pol, leaf, der, (size_t)dl, MT_RATLS_FORM_CCC, now,
-                                         claims, NULL, &err)) == MT_ENOTFOUND)
+    else if ((st = mt_policy_verify_x509(pol, leaf, MT_RATLS_FORM_CCC, now, claims, NULL, &err)) ==
+             MT_ENOTFOUND)
         snprintf(g_refusal, sizeof g_refusal, "the peer presents no attestation evidence");
     else if (st == MT_EPERM)
         snprintf(g_refusal, sizeof g_refusal, "the peer is refused by the %s policy: %s",
@@ -56,7 +54,6 @@ static int check_leaf(X509 *leaf, const mt_policy *pol)
     else
         ok = 1;
     free(claims);
-    OPENSSL_free(der);
     return ok;
 }
 

@@ -357,6 +357,21 @@ out:
     return st;
 }
 
+/* The key of a PCK chain in the handle's chain slots: SHA-256 over a label
+ * (NUL included) and the quote's certification data. The label keeps it
+ * apart from the SEV-SNP verifier's keys (mt_snp.c chain_key hashes its own
+ * label first), on top of the slots' kind (MT_DCAP_CHAIN_INTEL_PCK). */
+static bool pck_key(const uint8_t *cd, size_t cl, uint8_t key[32])
+{
+    static const char label[] = "mesatee DCAP PCK chain v1";
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    bool ok = mc && EVP_DigestInit_ex(mc, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(mc, label, sizeof label) == 1 && EVP_DigestUpdate(mc, cd, cl) == 1 &&
+              EVP_DigestFinal_ex(mc, key, NULL) == 1;
+    EVP_MD_CTX_free(mc);
+    return ok;
+}
+
 mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
                          const mt_attest_collateral *coll, int64_t at,
                          mt_attest_claims *claims, mt_err *err)
@@ -388,22 +403,22 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
     /* The PCK chain, or the same chain bytes verified before inside their
      * window with this handle's CRLs. */
     uint8_t key[32];
-    bool keyed = cache && EVP_Digest(q.cert_data, q.cert_len, key, NULL, EVP_sha256(), NULL) == 1;
-    if (!keyed || !mt_dcap_cache_pck_get(cache, key, at, &pck)) {
+    bool keyed = cache && pck_key(q.cert_data, q.cert_len, key);
+    if (!keyed || !mt_dcap_cache_pck_get(cache, MT_DCAP_CHAIN_INTEL_PCK, key, at, &pck)) {
         int64_t lo, hi;
         if ((st = pck_verify(&q, dc, at, &pck, &lo, &hi, err)) != MT_OK)
             goto out;
         pck.hi = lo < hi ? hi : at;
         if (keyed && lo < hi)
-            mt_dcap_cache_pck_put(cache, key, &pck, lo, hi);
+            mt_dcap_cache_pck_put(cache, MT_DCAP_CHAIN_INTEL_PCK, key, &pck, lo, hi);
     }
     X509 *root = pck.root;
     const mt_pck_ext px = pck.ext;
 
     /* QE report signed by the PCK: or the same report, signature and
      * attestation key seen with this chain before (mt_dcap_coll.h). */
-    bool qe_known = keyed && mt_dcap_cache_qe_get(cache, key, q.qe_report_raw, q.qe_sig,
-                                                  q.att_key, &ak);
+    bool qe_known = keyed && mt_dcap_cache_qe_get(cache, MT_DCAP_CHAIN_INTEL_PCK, key,
+                                                  q.qe_report_raw, q.qe_sig, q.att_key, &ak);
     EVP_PKEY *pk = qe_known ? NULL : X509_get0_pubkey(pck.leaf);
     if (!qe_known && (!pk || !mt_x5_ecdsa_verify(pk, EVP_sha256(), q.qe_report_raw,
                                                  QE_REPORT_LEN, q.qe_sig, q.qe_sig + 32, 32,
@@ -438,7 +453,8 @@ mt_status mt_dcap_verify(mt_attest_kind kind, const uint8_t *ev, size_t len,
         if ((st = mt_x5_ec_pub_from_xy("P-256", q.att_key, 64, &ak, err)) != MT_OK)
             goto out;
         if (keyed)
-            mt_dcap_cache_qe_put(cache, key, q.qe_report_raw, q.qe_sig, q.att_key, ak);
+            mt_dcap_cache_qe_put(cache, MT_DCAP_CHAIN_INTEL_PCK, key, q.qe_report_raw, q.qe_sig,
+                                 q.att_key, ak);
     }
     if (!mt_x5_ecdsa_verify(ak, EVP_sha256(), ev, q.signed_len, q.sig, q.sig + 32, 32, false)) {
         st = mt_err_set(err, MT_EAUTH, "attestation key signature over the quote does not verify");

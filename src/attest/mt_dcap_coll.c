@@ -659,6 +659,7 @@ struct mt_dcap_state {
 
 typedef struct pck_slot {
     bool used;
+    mt_dcap_chain_kind kind; /* which verifier put it; lookups match it */
     uint8_t key[32];
     mt_dcap_pck v;
     int64_t lo, hi;
@@ -790,14 +791,20 @@ void mt_dcap_state_put(mt_dcap_state *s)
 
 const mt_dcap_coll *mt_dcap_state_coll(const mt_dcap_state *s) { return &s->coll; }
 
-bool mt_dcap_cache_pck_get(mt_dcap_cache *c, const uint8_t key[32], int64_t at,
-                           mt_dcap_pck *out)
+/* A slot in use holding kind's chain under key. */
+static bool slot_is(const pck_slot *e, mt_dcap_chain_kind kind, const uint8_t key[32])
+{
+    return e->used && e->kind == kind && memcmp(e->key, key, 32) == 0;
+}
+
+bool mt_dcap_cache_pck_get(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
+                           int64_t at, mt_dcap_pck *out)
 {
     bool hit = false;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < MT_DCAP_PCK_SLOTS && !hit; i++) {
         const pck_slot *e = &c->pck[i];
-        if (!e->used || memcmp(e->key, key, 32) != 0 || !(e->lo < at && at < e->hi))
+        if (!slot_is(e, kind, key) || !(e->lo < at && at < e->hi))
             continue;
         if (X509_up_ref(e->v.leaf) != 1)
             break;
@@ -813,8 +820,8 @@ bool mt_dcap_cache_pck_get(mt_dcap_cache *c, const uint8_t key[32], int64_t at,
     return hit;
 }
 
-void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dcap_pck *v,
-                           int64_t lo, int64_t hi)
+void mt_dcap_cache_pck_put(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
+                           const mt_dcap_pck *v, int64_t lo, int64_t hi)
 {
     if (X509_up_ref(v->leaf) != 1)
         return;
@@ -825,7 +832,7 @@ void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dca
     pthread_mutex_lock(&c->mu);
     pck_slot *e = NULL;
     for (size_t i = 0; i < MT_DCAP_PCK_SLOTS && !e; i++)
-        if (c->pck[i].used && memcmp(c->pck[i].key, key, 32) == 0)
+        if (slot_is(&c->pck[i], kind, key))
             e = &c->pck[i];
     if (!e) {
         e = &c->pck[c->next];
@@ -836,6 +843,7 @@ void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dca
     EVP_PKEY_free(e->ak); /* a new chain starts without a QE report */
     e->ak = NULL;
     e->used = true;
+    e->kind = kind;
     memcpy(e->key, key, 32);
     e->v = *v;
     e->lo = lo;
@@ -844,15 +852,16 @@ void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dca
     pthread_mutex_unlock(&c->mu);
 }
 
-bool mt_dcap_cache_qe_get(mt_dcap_cache *c, const uint8_t key[32], const uint8_t *qe_report,
-                          const uint8_t *qe_sig, const uint8_t *att_key, EVP_PKEY **ak)
+bool mt_dcap_cache_qe_get(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
+                          const uint8_t *qe_report, const uint8_t *qe_sig, const uint8_t *att_key,
+                          EVP_PKEY **ak)
 {
     bool hit = false;
     *ak = NULL;
     pthread_mutex_lock(&c->mu);
     for (size_t i = 0; i < MT_DCAP_PCK_SLOTS; i++) {
         const pck_slot *e = &c->pck[i];
-        if (!e->used || memcmp(e->key, key, 32) != 0)
+        if (!slot_is(e, kind, key))
             continue;
         if (e->ak && memcmp(e->qe_report, qe_report, sizeof e->qe_report) == 0 &&
             memcmp(e->qe_sig, qe_sig, sizeof e->qe_sig) == 0 &&
@@ -867,15 +876,16 @@ bool mt_dcap_cache_qe_get(mt_dcap_cache *c, const uint8_t key[32], const uint8_t
     return hit;
 }
 
-void mt_dcap_cache_qe_put(mt_dcap_cache *c, const uint8_t key[32], const uint8_t *qe_report,
-                          const uint8_t *qe_sig, const uint8_t *att_key, EVP_PKEY *ak)
+void mt_dcap_cache_qe_put(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
+                          const uint8_t *qe_report, const uint8_t *qe_sig, const uint8_t *att_key,
+                          EVP_PKEY *ak)
 {
     if (EVP_PKEY_up_ref(ak) != 1)
         return;
     pthread_mutex_lock(&c->mu);
     pck_slot *e = NULL;
     for (size_t i = 0; i < MT_DCAP_PCK_SLOTS && !e; i++)
-        if (c->pck[i].used && memcmp(c->pck[i].key, key, 32) == 0)
+        if (slot_is(&c->pck[i], kind, key))
             e = &c->pck[i];
     if (e) {
         EVP_PKEY_free(e->ak);

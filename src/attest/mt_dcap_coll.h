@@ -89,7 +89,12 @@ typedef struct mt_dcap_platform {
  *     report (report_data) and the quote's own signature are checked for
  *     every quote. The SEV-SNP verifier keeps its verified VCEK/VLEK chains
  *     in the same slots under keys of their own (mt_snp.c chain_key: leaf =
- *     VCEK/VLEK, root = pinned ARK, ext unused).
+ *     VCEK/VLEK, root = pinned ARK, ext unused). Every slot records which
+ *     verifier put it (mt_dcap_chain_kind); a lookup finds only slots of its
+ *     own kind, so an SGX/TDX quote never takes an SNP chain (or the
+ *     reverse) even if the keys were equal. The keys are separated too: both
+ *     hash a label of their own first (mt_dcap.c pck_key, mt_snp.c
+ *     chain_key).
  * Thread-safety: one mutex per cache guards lookups and insertions; what is
  * published is not changed again (OpenSSL objects are shared read-only, by
  * reference) until mt_dcap_cache_reset, which, like mt_attest_collateral_add
@@ -123,26 +128,39 @@ typedef struct mt_dcap_pck {
     mt_pck_ext ext;
     int64_t hi; /* end of the chain's window (mt_x5_validity); at when unknown */
 } mt_dcap_pck;
-/* The chain remembered under key (SHA-256 of the certification data) if
- * its window contains `at`: *out gets new references. False otherwise. */
-bool mt_dcap_cache_pck_get(mt_dcap_cache *c, const uint8_t key[32], int64_t at,
-                           mt_dcap_pck *out);
-/* Remembers a chain that verified, valid for lo < at < hi, taking its own
- * references; replaces the entry with the same key, else the oldest. */
-void mt_dcap_cache_pck_put(mt_dcap_cache *c, const uint8_t key[32], const mt_dcap_pck *v,
-                           int64_t lo, int64_t hi);
+/* Which verifier a remembered chain belongs to: an Intel PCK chain (SGX and
+ * TDX quotes, mt_dcap.c) or an AMD VCEK/VLEK chain (SEV-SNP, mt_snp.c). */
+typedef enum mt_dcap_chain_kind {
+    MT_DCAP_CHAIN_INTEL_PCK = 1,
+    MT_DCAP_CHAIN_AMD_SNP = 2,
+} mt_dcap_chain_kind;
+
+/* The chain of this kind remembered under key (mt_dcap.c: SHA-256 of a label
+ * and the certification data) if its window contains `at`: *out gets new
+ * references. False otherwise, and for a chain of another kind. */
+bool mt_dcap_cache_pck_get(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
+                           int64_t at, mt_dcap_pck *out);
+/* Remembers a chain of this kind that verified, valid for lo < at < hi,
+ * taking its own references; replaces the entry with the same kind and key,
+ * else the oldest. */
+void mt_dcap_cache_pck_put(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
+                           const mt_dcap_pck *v, int64_t lo, int64_t hi);
 
 /* The attestation key of a QE report that verified under the PCK leaf of the
- * chain remembered under key (the same key as mt_dcap_cache_pck_get's): true
- * with *ak a new reference (EVP_PKEY_free) if qe_report (384 bytes), qe_sig
- * (64) and att_key (64) are byte for byte the ones remembered. */
-bool mt_dcap_cache_qe_get(mt_dcap_cache *c, const uint8_t key[32], const uint8_t *qe_report,
-                          const uint8_t *qe_sig, const uint8_t *att_key, EVP_PKEY **ak);
-/* Remembers, with the chain under key (nothing if it is not there), that
- * qe_sig over qe_report verified under its PCK leaf and that att_key is the
- * valid point ak (a reference is taken); replaces what was remembered. */
-void mt_dcap_cache_qe_put(mt_dcap_cache *c, const uint8_t key[32], const uint8_t *qe_report,
-                          const uint8_t *qe_sig, const uint8_t *att_key, EVP_PKEY *ak);
+ * chain of this kind remembered under key (the same kind and key as
+ * mt_dcap_cache_pck_get's): true with *ak a new reference (EVP_PKEY_free) if
+ * qe_report (384 bytes), qe_sig (64) and att_key (64) are byte for byte the
+ * ones remembered. */
+bool mt_dcap_cache_qe_get(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
+                          const uint8_t *qe_report, const uint8_t *qe_sig, const uint8_t *att_key,
+                          EVP_PKEY **ak);
+/* Remembers, with the chain of this kind under key (nothing if it is not
+ * there), that qe_sig over qe_report verified under its PCK leaf and that
+ * att_key is the valid point ak (a reference is taken); replaces what was
+ * remembered. */
+void mt_dcap_cache_qe_put(mt_dcap_cache *c, mt_dcap_chain_kind kind, const uint8_t key[32],
+                          const uint8_t *qe_report, const uint8_t *qe_sig, const uint8_t *att_key,
+                          EVP_PKEY *ak);
 
 /* Counters of a cache since it was created or reset (tests, benchmarks). */
 typedef struct mt_dcap_cache_stats {

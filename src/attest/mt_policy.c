@@ -2,7 +2,9 @@
 #include "mt_policy.h"
 
 #include <jansson.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1039,13 +1041,23 @@ mt_status mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t 
     return verify_cert(p, NULL, cert, len, forms, now, claims, info, err);
 }
 
-mt_status mt_policy_verify_x509(const mt_policy *p, X509 *x, const uint8_t *cert, size_t len,
-                                unsigned forms, int64_t now, mt_attest_claims *claims,
-                                mt_ratls_info *info, mt_err *err)
+mt_status mt_policy_verify_x509(const mt_policy *p, X509 *x, unsigned forms, int64_t now,
+                                mt_attest_claims *claims, mt_ratls_info *info, mt_err *err)
 {
     if (!x)
         return mt_err_set(err, MT_EINVAL, "mt_policy_verify_x509: NULL argument");
-    return verify_cert(p, x, cert, len, forms, now, claims, info, err);
+    /* The cache key is x's own encoding: OpenSSL keeps the bytes it read
+     * and i2d_X509 writes them back, so the key and what is verified on a
+     * miss are the same certificate by construction. */
+    uint8_t *der = NULL;
+    int dl = i2d_X509(x, &der);
+    if (dl <= 0) {
+        ERR_clear_error();
+        return mt_err_set(err, MT_EINVAL, "the certificate cannot be encoded");
+    }
+    mt_status st = verify_cert(p, x, der, (size_t)dl, forms, now, claims, info, err);
+    OPENSSL_free(der);
+    return st;
 }
 
 void mt_policy_digest(const mt_policy *p, uint8_t out[32])

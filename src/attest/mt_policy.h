@@ -84,13 +84,13 @@ __attribute__((warn_unused_result)) mt_status
 mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t len, unsigned forms,
                       int64_t now, mt_attest_claims *claims, mt_ratls_info *info, mt_err *err);
 /* mt_policy_verify_cert for a certificate OpenSSL has already read (the TLS
- * stack's peer certificate x) whose DER encoding is cert/len (i2d_X509 of x;
- * the cache key): on a cache miss x is verified without parsing cert again
- * (mt_ratls_verify_x509). */
+ * stack's peer certificate x): the cache key is taken from x's own encoding
+ * (i2d_X509, the bytes OpenSSL read), and on a cache miss x is verified
+ * without parsing it again (mt_ratls_verify_x509). MT_EINVAL if x is NULL
+ * or cannot be encoded. */
 __attribute__((warn_unused_result)) mt_status
-mt_policy_verify_x509(const mt_policy *p, X509 *x, const uint8_t *cert, size_t len,
-                      unsigned forms, int64_t now, mt_attest_claims *claims, mt_ratls_info *info,
-                      mt_err *err);
+mt_policy_verify_x509(const mt_policy *p, X509 *x, unsigned forms, int64_t now,
+                      mt_attest_claims *claims, mt_ratls_info *info, mt_err *err);
 /* Verified certificates are remembered (mt_vcache.h, process-wide: at most
  * 256 entries, 10 minutes, never past the certificate's notAfter or the
  * collateral's end) under SHA-256 of the certificate bytes, forms and

@@ -120,8 +120,11 @@ static bool ext_uint(X509 *cert, const char *oid, uint64_t *out)
 }
 
 /* The key of a verified chain in the handle's chain slots: SHA-256 over a
- * label (never the start of a DCAP PEM chain, the other users' key input),
- * the signing-key kind, and the lengths and bytes of both items. */
+ * label, the signing-key kind, and the lengths and bytes of both items. The
+ * slots are the DCAP verifier's too: they are looked up by kind
+ * (MT_DCAP_CHAIN_AMD_SNP, never matching its MT_DCAP_CHAIN_INTEL_PCK) and its
+ * keys hash a label of their own (mt_dcap.c pck_key), so neither verifier
+ * takes the other's chain whatever bytes a quote or report carries. */
 static bool chain_key(bool vlek, const uint8_t *v, size_t vl, const uint8_t *c, size_t cl,
                       uint8_t key[32])
 {
@@ -177,7 +180,7 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
     mt_dcap_pck memo = {0};
     uint8_t key[32];
     bool keyed = cache && chain_key(vlek, vbuf, vlen, cbuf, clen, key);
-    if (keyed && mt_dcap_cache_pck_get(cache, key, at, &memo)) {
+    if (keyed && mt_dcap_cache_pck_get(cache, MT_DCAP_CHAIN_AMD_SNP, key, at, &memo)) {
         leaf = memo.leaf;
         ark = memo.root;
         char fp[65];
@@ -268,7 +271,7 @@ mt_status mt_snp_verify(const uint8_t *ev, size_t len, const mt_attest_collatera
     if (remember) { /* put takes its own references of leafs' and chain's */
         memo.leaf = leaf;
         memo.root = ark;
-        mt_dcap_cache_pck_put(cache, key, &memo, memo_lo, memo.hi);
+        mt_dcap_cache_pck_put(cache, MT_DCAP_CHAIN_AMD_SNP, key, &memo, memo_lo, memo.hi);
         memo.leaf = memo.root = NULL;
     }
 chain_ok:;

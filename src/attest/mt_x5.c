@@ -351,10 +351,10 @@ static const uint8_t *p384_point(X509 *cert)
 }
 
 /* The Nettle path of mt_x5_verify_self_sig: 1 valid, 0 invalid, -1 not an
- * ecdsa-with-SHA256/384 signature under an uncompressed P-384 key (then
- * X509_verify decides). The checks before the arithmetic are X509_verify's
- * (OpenSSL 3.0 crypto/x509/x_all.c, crypto/asn1/a_verify.c,
- * crypto/ec/ecdsa_ossl.c). */
+ * ecdsa-with-SHA256/384 signature under an uncompressed P-384 key, or a
+ * TBSCertificate this DER walk does not take (then X509_verify decides).
+ * The checks before the arithmetic are X509_verify's (OpenSSL 3.0
+ * crypto/x509/x_all.c, crypto/asn1/a_verify.c, crypto/ec/ecdsa_ossl.c). */
 static int self_sig_p384(X509 *cert)
 {
     const ASN1_BIT_STRING *sigbits = NULL;
@@ -392,7 +392,10 @@ static int self_sig_p384(X509 *cert)
         goto out;
     /* What X509_verify hashes: the TBSCertificate as it was read (OpenSSL
      * keeps its encoding, and i2d_X509 writes it back unchanged), the first
-     * element of the certificate's SEQUENCE. */
+     * element of the certificate's SEQUENCE. Where this DER walk cannot take
+     * it (a BER encoding OpenSSL accepted: indefinite length) or hashing
+     * fails, X509_verify decides (-1), never this path. */
+    ok = -1;
     int dl = i2d_X509(cert, &der);
     mt_rd rd, in;
     mt_der outer;

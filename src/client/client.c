@@ -783,13 +783,17 @@ static void att_init_once(void)
  * mode). Returns 1 to continue the handshake. */
 static int attest_leaf(mesatee_client *c, X509 *leaf)
 {
-    uint8_t *der = NULL;
-    int dl = leaf ? i2d_X509(leaf, &der) : -1;
-    if (dl <= 0) {
-        snprintf(c->att_msg, sizeof c->att_msg, "the server's certificate cannot be encoded");
+    if (!leaf) {
+        snprintf(c->att_msg, sizeof c->att_msg, "the server presents no certificate");
         return 0;
     }
     if (c->att_mode == ATT_CAPTURE) {
+        uint8_t *der = NULL;
+        int dl = i2d_X509(leaf, &der);
+        if (dl <= 0) {
+            snprintf(c->att_msg, sizeof c->att_msg, "the server's certificate cannot be encoded");
+            return 0;
+        }
         free(c->att_cert);
         c->att_cert = malloc((size_t)dl);
         if (c->att_cert)
@@ -809,9 +813,9 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
      * (mt_vcache.h); MT_ENOTFOUND is "no evidence extension". */
     if (!claims) {
         snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
-    } else if ((pst = mt_policy_verify_x509(c->policy, leaf, der, (size_t)dl,
-                                            MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY, now, claims,
-                                            &info, &err)) == MT_ENOTFOUND) {
+    } else if ((pst =
+                    mt_policy_verify_x509(c->policy, leaf, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+                                          now, claims, &info, &err)) == MT_ENOTFOUND) {
         snprintf(c->att_msg, sizeof c->att_msg,
                  "server %s refused: it presents no attestation evidence (level none) and the "
                  "policy %s needs at least level soft; pass --insecure only to talk to a server "
@@ -832,7 +836,6 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
             snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
     }
     free(claims);
-    OPENSSL_free(der);
     return ok;
 }
 

@@ -774,6 +774,153 @@ static void test_cache_bounded(void **state)
     free(q);
 }
 
+/* The handle's chain slots hold Intel PCK chains (SGX/TDX) and AMD SEV-SNP
+ * chains. An SGX quote whose certification data is exactly what the SNP
+ * verifier hashes for its key (label, signing-key kind, lengths, VCEK and
+ * AMD chain) must not take the verified SNP chain: the DCAP key hashes a
+ * label of its own and lookups match the slot's kind. */
+static void test_cache_cross_kind(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    size_t vl, cl, ql, rl;
+    uint8_t *v = tv_read("sev-snp/gosevguest-milan-vcek.der", &vl);
+    uint8_t *ch = tv_read("sev-snp/amd-ask-ark-milan-vcek.pem", &cl);
+    uint8_t *rep = tv_read("sev-snp/gosevguest-milan-report.bin", &rl);
+    uint8_t *quote = tv_read("sgx-dcap/dcapqvl-sgx-quote.dat", &ql);
+    /* mt_snp.c chain_key's input for a VCEK-signed report */
+    static const char label[] = "mesatee SEV-SNP chain v1";
+    size_t hl = sizeof label + 1 + 16, pl = hl + vl + cl;
+    uint8_t *pre = calloc(1, pl);
+    assert_non_null(pre);
+    memcpy(pre, label, sizeof label);
+    for (int i = 0; i < 8; i++) {
+        pre[sizeof label + 1 + i] = (uint8_t)((uint64_t)vl >> (8 * i));
+        pre[sizeof label + 9 + i] = (uint8_t)((uint64_t)cl >> (8 * i));
+    }
+    memcpy(pre + hl, v, vl);
+    memcpy(pre + hl + vl, ch, cl);
+    /* The quote with its certification data replaced by pre (lengths fixed). */
+    mt_dcap_quote q;
+    mt_err err = {0};
+    assert_int_equal(mt_dcap_quote_parse(quote, ql, &q, &err), MT_OK);
+    size_t cd = (size_t)(q.cert_data - quote), nl = cd + pl;
+    uint8_t *nq = malloc(nl);
+    assert_non_null(nq);
+    memcpy(nq, quote, cd);
+    memcpy(nq + cd, pre, pl);
+    uint32_t u = (uint32_t)pl;
+    memcpy(nq + cd - 4, &u, 4);
+    u = (uint32_t)(nl - q.signed_len - 4);
+    memcpy(nq + q.signed_len, &u, 4);
+    assert_int_equal(mt_dcap_quote_parse(nq, nl, &q, &err), MT_OK);
+    assert_int_equal(q.cert_len, pl);
+
+    const tv_item items[] = {{MT_COLL_AMD_VCEK, "sev-snp/gosevguest-milan-vcek.der"},
+                             {MT_COLL_AMD_CHAIN, "sev-snp/amd-ask-ark-milan-vcek.pem"},
+                             {MT_COLL_DCAP_BUNDLE, "sgx-dcap/dcapqvl-sgx-quote-collateral.json"},
+                             {0, NULL}};
+    mt_attest_collateral *c = tv_coll(items);
+    int64_t at = tv_time("2025-01-01T00:00:00Z");
+    mt_attest_claims *cls = malloc(sizeof *cls);
+    assert_non_null(cls);
+    /* The SNP chain verifies and is remembered. */
+    if (mt_attest_verify(MT_ATTEST_SEV_SNP, rep, rl, c, at, cls, &err) != MT_OK)
+        fail_msg("SNP report: %s", err.msg);
+    mt_dcap_cache_stats s0 = cache_stats(c);
+    assert_int_equal(s0.pck_stored, 1);
+    assert_int_equal(s0.pck_hits, 0);
+    /* The SGX quote does not find it: it fails as on a fresh handle. */
+    for (int k = 0; k < 2; k++) {
+        mt_attest_collateral *fresh = k ? tv_coll(items) : NULL;
+        mt_err e2 = {0};
+        mt_status st = mt_attest_verify(MT_ATTEST_SGX, nq, nl, k ? fresh : c, at, cls, &e2);
+        assert_int_not_equal(st, MT_OK);
+        if (k)
+            assert_string_equal(e2.msg, err.msg);
+        else
+            err = e2;
+        mt_attest_collateral_free(fresh);
+    }
+    mt_dcap_cache_stats s1 = cache_stats(c);
+    assert_int_equal(s1.pck_hits, 0);
+    assert_int_equal(s1.qe_hits, 0);
+    assert_int_equal(s1.pck_stored, 1);
+    /* The SNP chain is still there for SNP reports. */
+    if (mt_attest_verify(MT_ATTEST_SEV_SNP, rep, rl, c, at, cls, &err) != MT_OK)
+        fail_msg("SNP report again: %s", err.msg);
+    assert_int_equal(cache_stats(c).pck_hits, 1);
+    mt_attest_collateral_free(c);
+    free(cls);
+    free(nq);
+    free(pre);
+    free(quote);
+    free(rep);
+    free(ch);
+    free(v);
+}
+
+/* The slots' kind on its own: under one key, a chain put by one verifier is
+ * not found, nor given a QE report, by the other; both can live side by side. */
+static void test_cache_slot_kind(void **state)
+{
+    (void)state;
+    TV_REQUIRE();
+    size_t vl;
+    uint8_t *v = tv_read("sev-snp/gosevguest-milan-vcek.der", &vl);
+    const uint8_t *p = v;
+    X509 *a = d2i_X509(NULL, &p, (long)vl);
+    assert_non_null(a);
+    X509 *b = X509_dup(a);
+    assert_non_null(b);
+    EVP_PKEY *ak = EVP_EC_gen("P-256");
+    assert_non_null(ak);
+    uint8_t key[32], rep[384], sig[64], att[64];
+    memset(key, 0x5a, sizeof key);
+    memset(rep, 1, sizeof rep);
+    memset(sig, 2, sizeof sig);
+    memset(att, 3, sizeof att);
+    mt_dcap_cache *c = mt_dcap_cache_new();
+    assert_non_null(c);
+    mt_dcap_pck snp = {.leaf = a, .root = a, .hi = 200}, got = {0};
+    mt_dcap_pck intel = {.leaf = b, .root = b, .hi = 200};
+    EVP_PKEY *gk = NULL;
+
+    mt_dcap_cache_pck_put(c, MT_DCAP_CHAIN_AMD_SNP, key, &snp, 100, 200);
+    assert_false(mt_dcap_cache_pck_get(c, MT_DCAP_CHAIN_INTEL_PCK, key, 150, &got));
+    mt_dcap_cache_qe_put(c, MT_DCAP_CHAIN_INTEL_PCK, key, rep, sig, att, ak); /* no such chain */
+    assert_false(mt_dcap_cache_qe_get(c, MT_DCAP_CHAIN_INTEL_PCK, key, rep, sig, att, &gk));
+    assert_false(mt_dcap_cache_qe_get(c, MT_DCAP_CHAIN_AMD_SNP, key, rep, sig, att, &gk));
+    assert_null(gk);
+
+    mt_dcap_cache_pck_put(c, MT_DCAP_CHAIN_INTEL_PCK, key, &intel, 100, 200);
+    mt_dcap_cache_qe_put(c, MT_DCAP_CHAIN_INTEL_PCK, key, rep, sig, att, ak);
+    mt_dcap_cache_stats st;
+    mt_dcap_cache_stats_get(c, &st);
+    assert_int_equal(st.pck_entries, 2); /* the SNP chain was not replaced */
+    assert_true(mt_dcap_cache_pck_get(c, MT_DCAP_CHAIN_AMD_SNP, key, 150, &got));
+    assert_ptr_equal(got.leaf, a);
+    X509_free(got.leaf);
+    X509_free(got.root);
+    assert_true(mt_dcap_cache_pck_get(c, MT_DCAP_CHAIN_INTEL_PCK, key, 150, &got));
+    assert_ptr_equal(got.leaf, b);
+    X509_free(got.leaf);
+    X509_free(got.root);
+    assert_false(mt_dcap_cache_qe_get(c, MT_DCAP_CHAIN_AMD_SNP, key, rep, sig, att, &gk));
+    assert_true(mt_dcap_cache_qe_get(c, MT_DCAP_CHAIN_INTEL_PCK, key, rep, sig, att, &gk));
+    assert_ptr_equal(gk, ak);
+    EVP_PKEY_free(gk);
+    mt_dcap_cache_stats_get(c, &st);
+    assert_int_equal(st.pck_hits, 2);
+    assert_int_equal(st.qe_hits, 1);
+
+    mt_dcap_cache_free(c);
+    EVP_PKEY_free(ak);
+    X509_free(b);
+    X509_free(a);
+    free(v);
+}
+
 typedef struct {
     const mt_attest_collateral *c;
     const uint8_t *q;
@@ -1189,6 +1336,7 @@ int main(void)
         cmocka_unit_test(test_cache_same_claims), cmocka_unit_test(test_cache_expiry),
         cmocka_unit_test(test_cache_tamper),      cmocka_unit_test(test_cache_reset_on_add),
         cmocka_unit_test(test_cache_bounded),     cmocka_unit_test(test_cache_threads),
+        cmocka_unit_test(test_cache_cross_kind),  cmocka_unit_test(test_cache_slot_kind),
         cmocka_unit_test(test_tcb_signer_role), cmocka_unit_test(test_advisories_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

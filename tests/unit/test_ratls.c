@@ -801,6 +801,135 @@ static void test_self_sig_p384(void **state)
     free(pem);
 }
 
+/* A self-signed P-384 certificate whose TBSCertificate is re-encoded with
+ * the given header (30 80: indefinite length, closed by 00 00; 30 84 00 00
+ * LL LL: a non-minimal length) and signed over exactly those bytes, as
+ * OpenSSL reads and keeps them. */
+static size_t self_signed_ber_tbs(bool indefinite, const EVP_MD *md, uint8_t **out)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-384");
+    assert_non_null(k);
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 9);
+    ASN1_TIME_set(X509_getm_notBefore(x), 978307200);
+    ASN1_TIME_set(X509_getm_notAfter(x), 1924991999);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"p", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    assert_int_equal(X509_set_pubkey(x, k), 1);
+    assert_true(X509_sign(x, k, md) > 0);
+    uint8_t *der = NULL;
+    int dl = i2d_X509(x, &der);
+    assert_true(dl > 0);
+    X509_free(x);
+    /* der: 30 82 LL LL | 30 81/82 .. tbs | 30 0a alg | 03 .. sig */
+    assert_int_equal(der[0], 0x30);
+    assert_int_equal(der[1], 0x82);
+    const uint8_t *tbs = der + 4;
+    assert_int_equal(tbs[0], 0x30);
+    size_t thdr = (tbs[1] & 0x80) ? 2 + (tbs[1] & 0x7f) : 2, tlen = 0;
+    for (size_t i = 2; i < thdr; i++)
+        tlen = tlen << 8 | tbs[i];
+    if (thdr == 2)
+        tlen = tbs[1];
+    const uint8_t *alg = tbs + thdr + tlen;
+    assert_int_equal(alg[0], 0x30);
+    size_t alen = 2 + (size_t)alg[1];
+
+    uint8_t nt[1024];
+    size_t nl = 0;
+    nt[nl++] = 0x30;
+    if (indefinite) {
+        nt[nl++] = 0x80;
+    } else {
+        nt[nl++] = 0x84;
+        nt[nl++] = 0;
+        nt[nl++] = 0;
+        nt[nl++] = (uint8_t)(tlen >> 8);
+        nt[nl++] = (uint8_t)tlen;
+    }
+    assert_true(tlen + 2 + nl < sizeof nt);
+    memcpy(nt + nl, tbs + thdr, tlen);
+    nl += tlen;
+    if (indefinite) {
+        nt[nl++] = 0;
+        nt[nl++] = 0;
+    }
+    uint8_t sig[128];
+    size_t sl = sizeof sig;
+    EVP_MD_CTX *mc = EVP_MD_CTX_new();
+    assert_non_null(mc);
+    assert_int_equal(EVP_DigestSignInit(mc, NULL, md, NULL, k), 1);
+    assert_int_equal(EVP_DigestSign(mc, sig, &sl, nt, nl), 1);
+    EVP_MD_CTX_free(mc);
+    EVP_PKEY_free(k);
+    assert_true(sl + 1 < 0x80);
+
+    size_t inner = nl + alen + 3 + sl, o = 0;
+    uint8_t *c = malloc(4 + inner);
+    assert_non_null(c);
+    assert_true(inner > 0xff && inner <= 0xffff);
+    c[o++] = 0x30;
+    c[o++] = 0x82;
+    c[o++] = (uint8_t)(inner >> 8);
+    c[o++] = (uint8_t)inner;
+    memcpy(c + o, nt, nl);
+    o += nl;
+    memcpy(c + o, alg, alen);
+    o += alen;
+    c[o++] = 0x03;
+    c[o++] = (uint8_t)(sl + 1);
+    c[o++] = 0x00;
+    memcpy(c + o, sig, sl);
+    o += sl;
+    OPENSSL_free(der);
+    *out = c;
+    return o;
+}
+
+/* A TBSCertificate that OpenSSL reads in BER (indefinite length) is hashed
+ * by X509_verify as it was read: mt_x5_verify_self_sig gives the same verdict
+ * (its DER walk declines it and leaves it to X509_verify), as for a
+ * non-minimal length, valid and with a changed signature. */
+static void test_self_sig_ber_tbs(void **state)
+{
+    (void)state;
+    for (int ind = 0; ind < 2; ind++) {
+        for (int h = 0; h < 2; h++) {
+            uint8_t *der;
+            size_t dl = self_signed_ber_tbs(ind, h ? EVP_sha384() : EVP_sha256(), &der);
+            const uint8_t *p = der;
+            X509 *x = d2i_X509(NULL, &p, (long)dl);
+            assert_non_null(x);
+            assert_ptr_equal(p, der + dl);
+            if (ind) { /* OpenSSL keeps the BER encoding it read */
+                uint8_t *re = NULL;
+                assert_int_equal(i2d_X509(x, &re), (int)dl);
+                assert_memory_equal(re, der, dl);
+                OPENSSL_free(re);
+            }
+            assert_int_equal(X509_verify(x, X509_get0_pubkey(x)), 1);
+            ERR_clear_error();
+            assert_true(mt_x5_verify_self_sig(x));
+            X509_free(x);
+            /* a changed byte of s: refused both ways */
+            der[dl - 2] ^= 0x01;
+            p = der;
+            x = d2i_X509(NULL, &p, (long)dl);
+            assert_non_null(x);
+            assert_int_not_equal(X509_verify(x, X509_get0_pubkey(x)), 1);
+            ERR_clear_error();
+            assert_false(mt_x5_verify_self_sig(x));
+            X509_free(x);
+            der[dl - 2] ^= 0x01;
+            assert_true(differential(der, dl, 0, 3) > dl / 3);
+            free(der);
+        }
+    }
+}
+
 /* mt_x5_p256_spki decides the canonical P-256 encoding as d2i_PUBKEY does and
  * declines everything else. */
 static void test_p256_spki(void **state)
@@ -857,7 +986,8 @@ int main(void)
         cmocka_unit_test(test_negative),       cmocka_unit_test(test_ext_claims_parse),
         cmocka_unit_test(test_soft_cert),      cmocka_unit_test(test_none_cert),
         cmocka_unit_test(test_soft_parse),     cmocka_unit_test(test_issuer_and_report_data),
-        cmocka_unit_test(test_self_sig_p384),  cmocka_unit_test(test_p256_spki),
+        cmocka_unit_test(test_self_sig_p384),  cmocka_unit_test(test_self_sig_ber_tbs),
+        cmocka_unit_test(test_p256_spki),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

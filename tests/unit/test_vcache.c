@@ -122,6 +122,56 @@ static void test_hit_same_result(void **state)
     free(der);
 }
 
+/* mt_policy_verify_x509 keys the cache by the certificate object's own
+ * encoding: what it stores is found by mt_policy_verify_cert with the DER
+ * bytes the object was read from (and the reverse), with the same claims. */
+static void test_x509_own_encoding(void **state)
+{
+    TV_REQUIRE();
+    size_t len;
+    uint8_t *der = gramine_der(&len);
+    const uint8_t *p8 = der;
+    X509 *x = d2i_X509(NULL, &p8, (long)len);
+    assert_non_null(x);
+    assert_ptr_equal(p8, der + len);
+    mt_policy *p = policy("true", "x509");
+    mt_attest_claims *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(a);
+    assert_non_null(b);
+    mt_err err;
+    mt_err_clear(&err);
+    assert_int_equal(mt_policy_verify_x509(p, NULL, FORMS, AT, a, NULL, &err), MT_EINVAL);
+    reset(256, 600);
+    memset(a, 0xa5, sizeof *a);
+    assert_int_equal(mt_policy_verify_x509(p, x, FORMS, AT, a, NULL, &err), MT_OK);
+    mt_vcache_stats s = stats();
+    assert_int_equal(s.misses, 1);
+    assert_int_equal(s.stored, 1);
+    assert_int_equal(s.hits, 0);
+    memset(b, 0x5a, sizeof *b);
+    assert_int_equal(verify(p, der, len, AT, b, NULL), MT_OK); /* the DER bytes: a hit */
+    s = stats();
+    assert_int_equal(s.hits, 1);
+    assert_int_equal(s.stored, 1);
+    assert_memory_equal(a, b, sizeof *a);
+    assert_int_equal(mt_policy_verify_x509(p, x, FORMS, AT + 1, b, NULL, &err), MT_OK);
+    assert_int_equal(stats().hits, 2);
+    assert_memory_equal(a, b, sizeof *a);
+    /* stored by mt_policy_verify_cert, found through the object */
+    reset(256, 600);
+    assert_int_equal(verify(p, der, len, AT, a, NULL), MT_OK);
+    assert_int_equal(mt_policy_verify_x509(p, x, FORMS, AT, b, NULL, &err), MT_OK);
+    s = stats();
+    assert_int_equal(s.hits, 1);
+    assert_int_equal(s.stored, 1);
+    assert_memory_equal(a, b, sizeof *a);
+    free(a);
+    free(b);
+    mt_policy_free(p);
+    X509_free(x);
+    free(der);
+}
+
 /* Any change of the policy (document, expected values) misses. */
 static void test_policy_change_misses(void **state)
 {
@@ -453,6 +503,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hit_same_result),
+        cmocka_unit_test(test_x509_own_encoding),
         cmocka_unit_test(test_policy_change_misses),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_one_byte_and_failures),
