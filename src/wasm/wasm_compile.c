@@ -94,12 +94,20 @@ typedef struct comp {
      * ipos begins (for OP_INC2BRL); 0: none. Cleared with ipos. */
     size_t ipos2;
     uint64_t fm_instr;
+    /* An OP_SIG chain (index + 1 of its first cell, 0: none): an i32
+     * shift/rotation of local sgx by a constant (FB_LC, sgn 1) or an OP_SIG
+     * of sgn terms, its cells ending at sgend, its last wasm instruction
+     * being number sg_instr. */
+    size_t sgpos, sgend;
+    uint64_t sg_instr;
+    uint32_t sgx;
+    uint8_t sgn;
 } comp;
 
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
  * local.get a; const k | a WASM_FB_LIST op (its form in tvar) | i32.eqz. */
 enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ,
-       TL_COPY, TL_G2, TL_UN };
+       TL_COPY, TL_G2, TL_UN, TL_LOADX, TL_SIG };
 
 static bool fail(comp *c, const char *why)
 {
@@ -277,12 +285,85 @@ static bool emit_const(comp *c, uint64_t k)
 {
     if (!live(c))
         return true;
+    if (tail(c) == TL_GETGET) {
+        /* local.get a; local.get b; const k: LOCAL_GET a, then b and k as a
+         * TL_GET_CONST (the pair fuses with what follows: FB_LC, F2, OP_SIG,
+         * LOAD_LK) */
+        uint32_t b = c->tb;
+        c->len = c->tpos;
+        if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, c->ta))
+            return false;
+        size_t pos = c->len;
+        if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, b))
+            return false;
+        c->ta = b;
+        c->get_instr = c->ninstr - 1;
+        c->cpos = c->lpos = 0;
+        set_tail(c, TL_GET, pos);
+    }
     bool after_get = tail(c) == TL_GET;
     size_t pos = after_get ? c->tpos : c->len;
     if (!put(c, c->cells[OP_CONST]) || !put(c, k))
         return false;
     c->tkv = k;
     set_tail(c, after_get ? TL_GET_CONST : TL_CONST, pos);
+    return true;
+}
+
+/* The OP_SIG term (WASM_SIG_TERM) of i32 shl, shr_u, rotl or rotr
+ * (WASM_FB_LIST index idx) by the constant k; WASM_SIG_ZERO for another op. */
+static uint64_t sig_term(int idx, uint64_t k)
+{
+    unsigned n = (unsigned)k & 31;
+    switch (idx) {
+    case 26:
+        return WASM_SIG_TERM(n, 32);
+    case 28:
+        return WASM_SIG_TERM(32, n);
+    case 30:
+        n = (32 - n) & 31;
+        /* fall through */
+    case 29:
+        return WASM_SIG_TERM(n, n ? 32 - n : 32);
+    default:
+        return WASM_SIG_ZERO;
+    }
+}
+
+static bool is_sig_op(int idx) { return idx == 26 || idx == 28 || idx == 29 || idx == 30; }
+
+/* At an i32.xor whose tail is FB_LC of a shift/rotation (the `local.get x;
+ * i32.const k; OP` just before it): when that continues an OP_SIG chain
+ * of the same local, the four wasm instructions right after the chain's
+ * last and their cells right after its cells, extends the chain into one
+ * OP_SIG (at most 3 terms). Returns whether it did. */
+static bool extend_sig(comp *c)
+{
+    size_t p = c->sgpos - 1;
+    uint32_t x = (uint32_t)c->ir[c->tpos + 1];
+    if (!c->sgpos || c->sgend != c->tpos || c->sg_instr + 4 != c->ninstr || c->sgx != x ||
+        c->sgn >= 3 || c->len != c->tpos + 3)
+        return false;
+    uint64_t term = sig_term(c->tidx, c->ir[c->tpos + 2]);
+    if (c->sgn == 1) {
+        int idx0 = -1;
+        for (int i = 26; i <= 30; i++)
+            if (is_sig_op(i) && c->ir[p] == c->cells[OP_FB(FV_LC, i)])
+                idx0 = i;
+        if (idx0 < 0 || (uint32_t)c->ir[p + 1] != x)
+            return false;
+        c->ir[p] = c->cells[OP_SIG];
+        c->ir[p + 2] = sig_term(idx0, c->ir[p + 2]) | term << 12 | WASM_SIG_ZERO << 24;
+    } else {
+        if (c->ir[p] != c->cells[OP_SIG] || (uint32_t)c->ir[p + 1] != x)
+            return false;
+        c->ir[p + 2] = (c->ir[p + 2] & ((UINT64_C(1) << 24) - 1)) | term << 24;
+    }
+    c->len = p + 3;
+    c->sgn++;
+    c->sgend = c->len;
+    c->sg_instr = c->ninstr;
+    set_tail(c, TL_SIG, p);
     return true;
 }
 
@@ -312,6 +393,15 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
                    put(c, (uint64_t)l0->k | (uint64_t)l1->k << 32) &&
                    put(c, (uint64_t)l0->off | (uint64_t)l1->off << 32);
         }
+    }
+    if (t == TL_BIN && c->tvar == FV_LC && idx == 25 && is_sig_op(c->tidx) && extend_sig(c))
+        return true;
+    if (t == TL_SIG && idx == 20) {
+        /* OP_SIG; i32.add -> OP_SIG_A (the sum with the value under it) */
+        c->ir[c->tpos] = c->cells[OP_SIG_A];
+        c->tk = TL_NONE;
+        c->sgpos = 0;
+        return true;
     }
     if (t == TL_BIN && c->tvar == FV_LC) {
         /* local.get b; const k; OP1; OP2 -> one WASM_F2_LIST op (cells b, k) */
@@ -375,6 +465,15 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     c->tvar = var;
     c->tidx = (uint8_t)idx;
     set_tail(c, TL_BIN, pos);
+    bool cont = c->sgpos && c->sgend == pos && c->sg_instr + 3 == c->ninstr &&
+                c->sgx == c->ta && c->sgn < 3; /* the next term of a chain, if an xor follows */
+    if (var == FV_LC && is_sig_op(idx) && !cont) { /* a possible OP_SIG chain's first term */
+        c->sgpos = pos + 1;
+        c->sgend = c->len;
+        c->sg_instr = c->ninstr;
+        c->sgx = c->ta;
+        c->sgn = 1;
+    }
     return true;
 }
 
@@ -398,7 +497,8 @@ static bool fuse_return(comp *c, bool *failed)
 {
     uint8_t t = tail(c);
     *failed = false;
-    if (t != TL_BIN && t != TL_LOAD && t != TL_G2 && t != TL_UN)
+    if (t != TL_BIN && t != TL_LOAD && t != TL_G2 && t != TL_UN && t != TL_LOADX &&
+        t != TL_SIG)
         return false;
     if (t == TL_BIN && c->tvar == FV_LL && c->tidx == 20 && c->len == c->tpos + 2) {
         /* local.get a; local.get b; i32.add; return -> OP_RET_LL_ADD a|b<<32 */
@@ -441,6 +541,23 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
         c->len = p + 5;
         c->tk = TL_NONE;
         c->fmpos = 0;
+        return tee ? emit_get(c, d) : true;
+    }
+    if (t == TL_LOADX) {
+        /* LOAD_LK a, k, off -> LOAD_LK_D a|d<<32, k, off;
+         * LOAD_LLA a|b<<32, off -> LOAD_LLA_D a|b<<32, off|d<<32 */
+        bool lk = c->tvar == 0;
+        c->ir[c->tpos] = c->cells[(lk ? OP_LOAD_LK_D : OP_LOAD_LLA_D) + c->tidx];
+        c->ir[c->tpos + (lk ? 1 : 2)] |= (uint64_t)d << 32;
+        c->fl[1].end = 0; /* no longer a pushed float load for OP_FMM */
+        c->tk = TL_NONE;
+        return tee ? emit_get(c, d) : true;
+    }
+    if (t == TL_SIG) {
+        c->ir[c->tpos] = c->cells[OP_SIG_D];
+        c->ir[c->tpos + 1] |= (uint64_t)d << 32;
+        c->tk = TL_NONE;
+        c->sgpos = 0;
         return tee ? emit_get(c, d) : true;
     }
     if (t == TL_G2 || t == TL_UN) {
@@ -1312,12 +1429,16 @@ static bool body(comp *c, const wasm_functype *ft)
                 /* local.get a; (i32.const k | local.get b); i32.add; LOAD */
                 unsigned base = c->tvar == FV_LC ? OP_LOAD_LK : OP_LOAD_LLA;
                 c->ir[c->tpos] = c->cells[base + (op - 0x28u)];
-                c->tk = TL_NONE;
                 if (!put(c, x)) /* a, k (LC) or a|b<<32 (LL) already in place */
                     return false;
-                if (c->tvar == FV_LC && (op == 0x2A || op == 0x2B))
+                bool lk = c->tvar == FV_LC;
+                if (lk && (op == 0x2A || op == 0x2B))
                     note_fload(c, c->tpos, (uint32_t)c->ir[c->tpos + 1],
                                (uint32_t)c->ir[c->tpos + 2], x, op);
+                /* for local.set/tee: tvar 0 LOAD_LK, 1 LOAD_LLA */
+                c->tvar = lk ? 0 : 1;
+                c->tidx = (uint8_t)(op - 0x28);
+                set_tail(c, TL_LOADX, c->tpos);
             } else if (!op1(c, op, x)) {
                 return false;
             }

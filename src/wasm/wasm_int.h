@@ -142,7 +142,19 @@ enum {
     OP_INC2BRL,        /* 10 ops (as OP_INCBRL): a2|d2<<32, k2, then OP_INCBRL's 4 cells:
                         * `local.get a2; i32.const k2; i32.add; local.set d2` right
                         * before OP_INCBRL's sequence (a second induction variable) */
-    OP_FB_BASE = OP_INC2BRL + 10,        /* fused binops: OP_FB(variant, index) */
+    OP_SIG = OP_INC2BRL + 10, /* x, sh: an xor of 2 or 3 i32 shifts/rotations of one
+                        * local (`local.get x; i32.const k; OP` then one or two `local.get x;
+                        * i32.const k; OP; i32.xor`, OP shl, shr_u, rotl or rotr: the sigma
+                        * functions of SHA-2); sh packs each term as a left and a right
+                        * shift of 0..32 (WASM_SIG_TERM); result pushed */
+    OP_SIG_D,          /* x|d<<32, sh: the same, result to local d */
+    OP_SIG_A,          /* x, sh: the same, then `i32.add` with the value under it:
+                        * sp[-1] += sigma */
+    OP_LOAD_LK_D,      /* 14 ops (0x28..0x35): a|d<<32, k, offset: OP_LOAD_LK then
+                        * local.set/tee d */
+    OP_LOAD_LLA_D = OP_LOAD_LK_D + 14, /* 14 ops: a|b<<32, offset|d<<32: OP_LOAD_LLA
+                        * then local.set/tee d */
+    OP_FB_BASE = OP_LOAD_LLA_D + 14,     /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
 
@@ -223,6 +235,15 @@ enum {
  * terms, same type. */
 #define WASM_G2_LIST(X) X(0, 46, 46) X(1, 48, 46) X(2, 42, 42) X(3, 44, 42)
 #define WASM_G2_N 4
+
+/* One term of OP_SIG: an i32 shift or rotation by a constant as a left
+ * shift by l and a right shift by r (each 0..32) of the value widened to 64
+ * bits, or-ed, the result's low 32 bits: shl k -> (k, 32), shr_u k -> (32, k),
+ * rotl k -> (k, (32 - k) & 31 or 32 when k is 0), rotr k = rotl (32 - k) & 31,
+ * k taken mod 32 as wasm does; (32, 32) is 0 (a 2-term OP_SIG's third).
+ * Term i sits at bits 12 i of the sh cell: l | r << 6. */
+#define WASM_SIG_TERM(l, r) ((uint64_t)(l) | (uint64_t)(r) << 6)
+#define WASM_SIG_ZERO WASM_SIG_TERM(32, 32)
 
 #define DROP_INFO(height, arity) (((uint64_t)(height) << 32) | (uint32_t)(arity))
 
