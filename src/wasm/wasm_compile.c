@@ -47,6 +47,7 @@ typedef struct comp {
     mt_err *err;
     bool failed;
     const uint64_t *cells;
+    bool lv;            /* live(): the innermost frame is reachable (relive()) */
     uint8_t *locals;
     uint32_t nlocals;
     uint8_t *vals;
@@ -130,7 +131,7 @@ static bool failf(comp *c, const char *fmt, ...)
 }
 
 /* ---- reader over the body ------------------------------------------------ */
-static bool rbyte(comp *c, uint8_t *out)
+static inline bool rbyte(comp *c, uint8_t *out)
 {
     if (c->pos >= c->end)
         return fail(c, "unexpected end of section or function");
@@ -148,8 +149,12 @@ static bool ruleb(comp *c, unsigned bits, uint64_t *out)
     return fail(c, st == WASM_LEB_END ? "unexpected end of section or function" : wasm_leb_why(st));
 }
 
-static bool ru32(comp *c, uint32_t *out)
+static inline bool ru32(comp *c, uint32_t *out)
 {
+    if (c->pos < c->end && c->b[c->pos] < 0x80) { /* one byte: always valid */
+        *out = c->b[c->pos++];
+        return true;
+    }
     uint64_t v = 0;
     if (!ruleb(c, 32, &v))
         return false;
@@ -157,8 +162,13 @@ static bool ru32(comp *c, uint32_t *out)
     return true;
 }
 
-static bool rsleb(comp *c, unsigned bits, int64_t *out)
+static inline bool rsleb(comp *c, unsigned bits, int64_t *out)
 {
+    if (c->pos < c->end && c->b[c->pos] < 0x80) { /* one byte: always valid */
+        uint8_t b = c->b[c->pos++];
+        *out = (int64_t)(int8_t)(uint8_t)(b << 1) >> 1;
+        return true;
+    }
     size_t used;
     wasm_leb_status st = wasm_leb_s(c->b + c->pos, c->end - c->pos, bits, out, &used);
     c->pos += used;
@@ -188,23 +198,32 @@ static bool rzero(comp *c)
 }
 
 /* ---- emission ------------------------------------------------------------ */
-static ctl *top(comp *c) { return &c->ctls[c->nctls - 1]; }
+static inline ctl *top(comp *c) { return &c->ctls[c->nctls - 1]; }
 
-static bool live(comp *c)
+/* Whether code here is reachable: cached in c->lv, which relive() sets
+ * whenever the innermost frame or its reachability changes. */
+static inline bool live(comp *c) { return c->lv; }
+
+static void relive(comp *c)
 {
-    ctl *t = top(c);
-    return !t->unreachable && !t->dead;
+    ctl *t = c->nctls ? top(c) : NULL;
+    c->lv = t && !t->unreachable && !t->dead;
 }
 
-static bool put(comp *c, uint64_t v)
+static bool grow_ir(comp *c)
 {
-    if (c->len == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 256;
-        uint64_t *p = realloc(c->ir, nc * sizeof *p);
-        if (!p)
-            return fail(c, "out of memory");
-        c->ir = p, c->cap = nc;
-    }
+    size_t nc = c->cap ? c->cap * 2 : 256;
+    uint64_t *p = realloc(c->ir, nc * sizeof *p);
+    if (!p)
+        return fail(c, "out of memory");
+    c->ir = p, c->cap = nc;
+    return true;
+}
+
+static inline bool put(comp *c, uint64_t v)
+{
+    if (c->len == c->cap && !grow_ir(c))
+        return false;
     c->ir[c->len++] = v;
     return true;
 }
@@ -702,15 +721,20 @@ static bool bb_begin(comp *c)
 }
 
 /* ---- type stack ---------------------------------------------------------- */
-static bool push(comp *c, uint8_t t)
+static bool grow_vals(comp *c)
 {
-    if (c->nvals == c->cap_vals) {
-        uint32_t nc = c->cap_vals ? c->cap_vals * 2 : 64;
-        uint8_t *p = realloc(c->vals, nc);
-        if (!p)
-            return fail(c, "out of memory");
-        c->vals = p, c->cap_vals = nc;
-    }
+    uint32_t nc = c->cap_vals ? c->cap_vals * 2 : 64;
+    uint8_t *p = realloc(c->vals, nc);
+    if (!p)
+        return fail(c, "out of memory");
+    c->vals = p, c->cap_vals = nc;
+    return true;
+}
+
+static inline bool push(comp *c, uint8_t t)
+{
+    if (c->nvals == c->cap_vals && !grow_vals(c))
+        return false;
     c->vals[c->nvals++] = t;
     if (live(c) && c->nlocals + c->nvals > c->max_height)
         c->max_height = c->nlocals + c->nvals;
@@ -725,7 +749,7 @@ static bool is_num(uint8_t t)
 static bool is_ref(uint8_t t) { return t == MT_WASM_FUNCREF || t == MT_WASM_EXTERNREF; }
 
 /* Pops one value; expect UNK accepts any type. *got receives the type. */
-static bool pop(comp *c, uint8_t expect, uint8_t *got)
+static inline bool pop(comp *c, uint8_t expect, uint8_t *got)
 {
     ctl *t = top(c);
     uint8_t v;
@@ -801,6 +825,7 @@ static bool push_ctl(comp *c, uint8_t kind, const uint8_t *params, uint32_t np,
     t->results = results;
     t->nr = nr;
     t->height = c->nvals;
+    relive(c);
     return true;
 }
 
@@ -974,6 +999,7 @@ static bool set_unreachable(comp *c)
     ctl *t = top(c);
     c->nvals = t->height;
     t->unreachable = true;
+    relive(c);
     return true;
 }
 
@@ -1107,6 +1133,7 @@ static bool body(comp *c, const wasm_functype *ft)
             }
             t->kind = K_ELSE;
             t->unreachable = false;
+            relive(c);
             if (t->if_cell) {
                 patch_list(c, t->if_cell, c->len, false);
                 t->if_cell = 0;
@@ -1139,6 +1166,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 if (c->fuel_cell)
                     c->ir[c->fuel_cell - 1] = c->fuel_count;
                 c->nctls--;
+                relive(c);
                 break;
             }
             bool was_unreachable = t->unreachable && !t->dead;
@@ -1148,6 +1176,7 @@ static bool body(comp *c, const wasm_functype *ft)
             const uint8_t *rs = t->results;
             uint32_t nr = t->nr;
             c->nctls--;
+            relive(c);
             if (need_bb && !bb_begin(c))
                 return false;
             bool fuel_head = c->len >= 2 && need_bb && live(c);
@@ -1667,7 +1696,17 @@ static bool body(comp *c, const wasm_functype *ft)
     return true;
 }
 
-mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
+void wasm_scratch_free(wasm_scratch *sc)
+{
+    free(sc->ir);
+    free(sc->vals);
+    free(sc->ctls);
+    free(sc->locals);
+    free(sc->written);
+    memset(sc, 0, sizeof *sc);
+}
+
+mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_err *err)
 {
     wasm_code *code = &m->codes[i];
     const wasm_functype *ft = &m->types[m->func_type[m->nfunc_imports + i]];
@@ -1679,6 +1718,9 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
     c.end = (size_t)code->body_off + code->body_len;
     c.err = err;
     c.cells = wasm_exec_op_cells();
+    c.ir = sc->ir, c.cap = sc->cap;
+    c.vals = sc->vals, c.cap_vals = sc->cap_vals;
+    c.ctls = sc->ctls, c.cap_ctls = sc->cap_ctls;
     bool ok = false;
     /* locals */
     uint32_t ngroups;
@@ -1702,11 +1744,19 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
             goto out;
         }
     }
-    c.locals = malloc(total + 1);
-    if (!c.locals) {
-        fail(&c, "out of memory");
-        goto out;
+    if (sc->cap_locals < total + 1) {
+        free(sc->locals);
+        free(sc->written);
+        sc->written = NULL;
+        sc->cap_locals = 0;
+        if (!(sc->locals = malloc(total + 1))) {
+            fail(&c, "out of memory");
+            goto out;
+        }
+        sc->written = malloc(total + 1); /* NULL: no dropped stores, still correct */
+        sc->cap_locals = total + 1;
     }
+    c.locals = sc->locals;
     memcpy(c.locals, ft->t, ft->np);
     c.nlocals = ft->np;
     c.pos = save;
@@ -1720,18 +1770,19 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
     }
     c.max_height = c.nlocals;
     c.nparams = ft->np;
-    c.written = calloc(c.nlocals + 1, 1); /* NULL: no dropped stores, still correct */
+    c.written = sc->written;
+    if (c.written)
+        memset(c.written, 0, c.nlocals + 1);
     ok = body(&c, ft);
 out:
-    free(c.written);
-    free(c.locals);
-    free(c.vals);
-    free(c.ctls);
-    if (!ok) {
-        free(c.ir);
+    sc->ir = c.ir, sc->cap = c.cap;
+    sc->vals = c.vals, sc->cap_vals = c.cap_vals;
+    sc->ctls = c.ctls, sc->cap_ctls = c.cap_ctls;
+    if (ok && !(code->ir = malloc((c.len ? c.len : 1) * sizeof *c.ir)))
+        ok = fail(&c, "out of memory");
+    if (!ok)
         return c.failed ? MT_EINVAL : mt_err_set(err, MT_EINVAL, "wasm: invalid function");
-    }
-    code->ir = c.ir;
+    memcpy(code->ir, c.ir, c.len * sizeof *c.ir);
     code->ir_len = c.len;
     code->nlocals = c.nlocals;
     code->nparams = ft->np;

@@ -424,8 +424,23 @@ typedef struct wasm_frame {
 } wasm_frame;
 
 /* ---- cross-module functions --------------------------------------------- */
-/* wasm_compile.c: validates function body i (defined index) and translates it. */
-mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err);
+/* wasm_compile.c: buffers the translator reuses from one function of a
+ * module to the next (no allocation and regrowth per function); start
+ * zeroed, release with wasm_scratch_free. */
+typedef struct wasm_scratch {
+    uint64_t *ir;
+    size_t cap;
+    uint8_t *vals;
+    uint32_t cap_vals;
+    void *ctls;
+    uint32_t cap_ctls;
+    uint8_t *locals, *written;
+    size_t cap_locals;
+} wasm_scratch;
+void wasm_scratch_free(wasm_scratch *sc);
+/* wasm_compile.c: validates function body i (defined index) and translates
+ * it (the code gets its own exactly sized copy of the IR). */
+mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_err *err);
 /* wasm_exec.c: the table of operation cells (label addresses or numbers). */
 const uint64_t *wasm_exec_op_cells(void);
 /* wasm_exec.c: runs f with args in stack slots; results written back to the
