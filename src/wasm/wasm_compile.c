@@ -334,19 +334,15 @@ static bool emit_const(comp *c, uint64_t k)
 static uint64_t sig_term(int idx, uint64_t k)
 {
     unsigned n = (unsigned)k & 31;
-    switch (idx) {
-    case 26:
+    if (idx == 26)
         return WASM_SIG_TERM(n, 32);
-    case 28:
+    if (idx == 28)
         return WASM_SIG_TERM(32, n);
-    case 30:
+    if (idx == 30) /* rotr n = rotl (32 - n) mod 32 */
         n = (32 - n) & 31;
-        /* fall through */
-    case 29:
+    if (idx == 29 || idx == 30)
         return WASM_SIG_TERM(n, n ? 32 - n : 32);
-    default:
-        return WASM_SIG_ZERO;
-    }
+    return WASM_SIG_ZERO;
 }
 
 static bool is_sig_op(int idx) { return idx == 26 || idx == 28 || idx == 29 || idx == 30; }
