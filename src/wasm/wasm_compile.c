@@ -66,7 +66,9 @@ typedef struct comp {
     size_t tpos, tend;  /* first cell of the fusable sequence, cell count after it */
     uint32_t ta, tb;    /* locals */
     uint64_t tkv;       /* constant */
-    size_t cpos;        /* TL_GET: index + 1 of an OP_COPY just before it, else 0 */
+    size_t cpos;        /* TL_GET: index + 1 of an OP_COPY (or, with cn, an OP_COPY2 or
+                         * OP_COPYN) just before it, else 0 */
+    bool cn;
     unsigned brop;      /* the operation fuse_cond() wrote at tpos */
     size_t lpos;        /* TL_GET: index + 1 of an i32 LOAD_L just before it, else 0 */
     size_t blpos;       /* TL_BIN in form FV_SL: the same for its local.get, else 0 */
@@ -108,7 +110,7 @@ typedef struct comp {
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
  * local.get a; const k | a WASM_FB_LIST op (its form in tvar) | i32.eqz. */
 enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ,
-       TL_COPY, TL_G2, TL_UN, TL_LOADX, TL_SIG };
+       TL_COPY, TL_G2, TL_UN, TL_LOADX, TL_SIG, TL_COPYN };
 
 static bool fail(comp *c, const char *why)
 {
@@ -288,7 +290,8 @@ static bool emit_get(comp *c, uint32_t x)
         set_tail(c, TL_GETGET, c->tpos);
         return true;
     }
-    size_t pos = c->len, cpos = tail(c) == TL_COPY ? c->tpos + 1 : 0;
+    bool cn = tail(c) == TL_COPYN;
+    size_t pos = c->len, cpos = tail(c) == TL_COPY || cn ? c->tpos + 1 : 0;
     size_t lpos = tail(c) == TL_LOAD && c->tidx == 0 ? c->tpos + 1 : 0;
     if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
         return false;
@@ -296,6 +299,7 @@ static bool emit_get(comp *c, uint32_t x)
     c->get_instr = c->ninstr;
     set_tail(c, TL_GET, pos);
     c->cpos = cpos;
+    c->cn = cn;
     c->lpos = lpos;
     return true;
 }
@@ -417,6 +421,20 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
         c->tk = TL_NONE;
         c->sgpos = 0;
         return true;
+    }
+    if (t == TL_BIN && c->tvar == FV_LL && c->len == c->tpos + 2) {
+        /* local.get a; local.get b; OP1; OP2 -> one WASM_F2L_LIST op (cell a|b<<32) */
+        int n = -1;
+#define F2L_FIND(N, I1, I2)                                                                \
+    if (c->tidx == I1 && idx == I2)                                                        \
+        n = N;
+        WASM_F2L_LIST(F2L_FIND)
+#undef F2L_FIND
+        if (n >= 0) {
+            c->ir[c->tpos] = c->cells[OP_F2L + n];
+            c->tk = TL_NONE;
+            return true;
+        }
     }
     if (t == TL_BIN && c->tvar == FV_LC) {
         /* local.get b; const k; OP1; OP2 -> one WASM_F2_LIST op (cells b, k) */
@@ -591,11 +609,31 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
             ir[pos + 1] |= (uint64_t)d << 32;
         } else if (t == TL_GET) {
             ir[pos + 1] |= (uint64_t)d << 32;
-            if (!tee && c->cpos && c->cpos + 1 == pos) {
+            size_t p = c->cpos - 1;
+            if (!tee && c->cpos && !c->cn && p + 2 == pos) {
                 /* COPY x; local.get a; local.set d -> COPY2 */
-                ir[c->cpos - 1] = c->cells[OP_COPY2];
+                ir[p] = c->cells[OP_COPY2];
                 ir[pos] = ir[pos + 1];
                 c->len = pos + 1;
+                set_tail(c, TL_COPYN, p);
+            } else if (!tee && c->cpos && c->cn && ir[p] == c->cells[OP_COPY2] &&
+                       p + 3 == pos) {
+                /* COPY2 x, y; local.get a; local.set d -> COPYN 3, x, y, a|d<<32 */
+                uint64_t z = ir[pos + 1];
+                ir[p] = c->cells[OP_COPYN];
+                ir[p + 3] = ir[p + 2];
+                ir[p + 2] = ir[p + 1];
+                ir[p + 1] = 3;
+                ir[p + 4] = z;
+                c->len = p + 5;
+                set_tail(c, TL_COPYN, p);
+            } else if (!tee && c->cpos && c->cn && ir[p] == c->cells[OP_COPYN] &&
+                       p + 2 + ir[p + 1] == pos) {
+                /* COPYN n, ...; local.get a; local.set d -> COPYN n+1, ..., a|d<<32 */
+                ir[p + 1]++;
+                ir[pos] = ir[pos + 1];
+                c->len = pos + 1;
+                set_tail(c, TL_COPYN, p);
             } else {
                 ir[pos] = c->cells[OP_COPY];
                 if (!tee)

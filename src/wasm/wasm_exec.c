@@ -43,7 +43,7 @@
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
     X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
     X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP) X(OP_CALL_LOCAL) \
-    X(OP_RETURN_FP0) X(OP_CALL_LC) X(OP_RET_LL_ADD) X(OP_SIG) X(OP_SIG_D) X(OP_SIG_A)
+    X(OP_RETURN_FP0) X(OP_CALL_LC) X(OP_RET_LL_ADD) X(OP_SIG) X(OP_SIG_D) X(OP_SIG_A) X(OP_COPYN)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -784,6 +784,23 @@ _Static_assert(WASM_FUEL_SLOTS_PER_UNIT > 4, "up to 4 locals are zeroed free");
     }
 #define F2_REG(N, I1, I2) REGN(F2_##N, OP_F2_BASE + N)
 
+/* WASM_F2L_LIST: sp[-1] = sp[-1] OP2 (a OP1 b), a and b locals */
+#define F2L_OP_20(x, y) ((x) + (y))
+#define F2L_OP_23(x, y) ((x) & (y))
+#define F2L_OP_24(x, y) ((x) | (y))
+#define F2L_OP_25(x, y) ((x) ^ (y))
+#define F2L_OPS(N, I1, I2)                                                                 \
+    CASEN(F2L_##N, OP_F2L + N)                                                             \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        uint32_t a = (uint32_t)fp[(uint32_t)c_], b = (uint32_t)fp[c_ >> 32];              \
+        uint32_t t = F2L_OP_##I1(a, b);                                                    \
+        sp[-1] = (uint32_t)F2L_OP_##I2((uint32_t)sp[-1], t);                               \
+        ip += 1;                                                                           \
+        NEXT();                                                                            \
+    }
+#define F2L_REG(N, I1, I2) REGN(F2L_##N, OP_F2L + N)
+
 /* OP_LDBR: an i32 loaded from a local's address compared with a local,
  * then a conditional branch (with the fall-through fuel of FALL). */
 #define LDBR_LIST(X)                                                                       \
@@ -1016,6 +1033,7 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         ALL_OPS(REG)
         WASM_FB_LIST(FB_REG)
         WASM_F2_LIST(F2_REG)
+        WASM_F2L_LIST(F2L_REG)
         LDBR_LIST(LDBR_REG)
         FMM_LIST(FMM_REG)
         WASM_G2_LIST(G2_REG)
@@ -1509,6 +1527,18 @@ dispatch:
     LOAD_OPS_LIST(LOAD_LLA)
     LOAD_OPS_LIST(LOAD_LK_D)
     LOAD_OPS_LIST(LOAD_LLA_D)
+    CASE(OP_COPYN)
+    {
+        uint64_t n_ = ip[0];
+        const uint64_t *q_ = ip + 1;
+        ip += 1 + n_;
+        for (uint64_t i_ = 0; i_ < n_; i_++) {
+            uint64_t c_ = q_[i_];
+            fp[c_ >> 32] = fp[(uint32_t)c_];
+        }
+        NEXT();
+    }
+    WASM_F2L_LIST(F2L_OPS)
     CASE(OP_SIG)
     {
         uint64_t x = (uint32_t)fp[ip[0]], sh = ip[1];

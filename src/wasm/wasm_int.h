@@ -154,7 +154,12 @@ enum {
                         * local.set/tee d */
     OP_LOAD_LLA_D = OP_LOAD_LK_D + 14, /* 14 ops: a|b<<32, offset|d<<32: OP_LOAD_LLA
                         * then local.set/tee d */
-    OP_FB_BASE = OP_LOAD_LLA_D + 14,     /* fused binops: OP_FB(variant, index) */
+    OP_COPYN = OP_LOAD_LLA_D + 14, /* n, then n cells src|dst<<32: n >= 3 OP_COPY in
+                        * a row, done in order (the register rotation of unrolled loops) */
+    OP_F2L,            /* WASM_F2L_LIST n: OP_F2L + n, a|b<<32: `local.get a; local.get b;
+                        * OP1; OP2` with OP2's left operand on the stack:
+                        * sp[-1] = sp[-1] OP2 (a OP1 b) */
+    OP_FB_BASE = OP_F2L + 16,            /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
 
@@ -227,6 +232,16 @@ enum {
     X(17, 29, 23) X(18, 29, 24) X(19, 29, 25) X(20, 30, 20) X(21, 30, 23) \
     X(22, 30, 24) X(23, 30, 25)
 #define WASM_F2_N 24
+
+/* Two fused i32 binops of two locals (SHA-2's choice and majority
+ * functions): `local.get a; local.get b; OP1; OP2`, OP2's left operand on
+ * the stack: sp[-1] = sp[-1] OP2 (a OP1 b). X(n, OP1 index, OP2 index) in
+ * WASM_FB_LIST terms, OP1 and OP2 each one of i32 add, and, or, xor. */
+#define WASM_F2L_LIST(X) \
+    X(0, 20, 20) X(1, 20, 23) X(2, 20, 24) X(3, 20, 25) X(4, 23, 20) X(5, 23, 23) \
+    X(6, 23, 24) X(7, 23, 25) X(8, 24, 20) X(9, 24, 23) X(10, 24, 24) X(11, 24, 25) \
+    X(12, 25, 20) X(13, 25, 23) X(14, 25, 24) X(15, 25, 25)
+#define WASM_F2L_N 16
 
 /* Two fused float binops (the accumulation `acc = x + (y + acc)` of
  * unrolled dot products): `local.get b; OP1; OP2` with both of OP2's

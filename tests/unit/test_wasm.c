@@ -479,9 +479,10 @@ static void test_fuel_loops(void **state)
     assert_int_equal(fuel_used(tee, sizeof tee, 1), 8); /* loop, 5, end, end */
 }
 
-/* The fused forms OP_SIG_A, OP_SIG_D (xor chains of rotations), LOAD_LK_D
- * and LOAD_LLA_D (+ tee) charge one unit per wasm instruction they stand
- * for: 38 per iteration of this loop, and one unit less traps. */
+/* The fused forms OP_SIG_A, OP_SIG_D (xor chains of rotations), LOAD_LK_D,
+ * LOAD_LLA_D (+ tee), OP_F2L and OP_COPYN charge one unit per wasm
+ * instruction they stand for: 52 per iteration of this loop, and one unit
+ * less traps. */
 static void test_fuel_fused(void **state)
 {
     (void)state;
@@ -492,9 +493,11 @@ static void test_fuel_fused(void **state)
         0x20, 0, 0x41, 2, 0x78, 0x20, 0, 0x41, 13, 0x78, 0x73, 0x21, 2, /* SIG_D (8) */
         0x20, 0, 0x41, 4, 0x6A, 0x28, 2, 0, 0x21, 1,                  /* LOAD_LK_D (5) */
         0x20, 0, 0x20, 0, 0x6A, 0x2D, 0, 0, 0x22, 2, 0x1A,            /* LOAD_LLA_D, tee (6) */
+        0x20, 1, 0x41, 1, 0x6A, 0x20, 0, 0x20, 2, 0x71, 0x73, 0x21, 1, /* F2L (8) */
+        0x20, 1, 0x21, 2, 0x20, 2, 0x21, 1, 0x20, 1, 0x21, 2,         /* COPYN 3 (6) */
         0x20, 0, 0x41, 1, 0x6B, 0x22, 0, 0x0D, 0, 0x0B, 0x0B};        /* step, br_if (5) */
-    assert_int_equal(fuel_used_mem(b, sizeof b, 11, 1) - fuel_used_mem(b, sizeof b, 10, 1), 38);
-    assert_int_equal(fuel_used_mem(b, sizeof b, 1, 1), 41); /* loop, 38, end, end */
+    assert_int_equal(fuel_used_mem(b, sizeof b, 11, 1) - fuel_used_mem(b, sizeof b, 10, 1), 52);
+    assert_int_equal(fuel_used_mem(b, sizeof b, 1, 1), 55); /* loop, 52, end, end */
 }
 
 /* Forward branches to a block end that starts a basic block charge that
