@@ -102,6 +102,9 @@ typedef struct comp {
      * of sgn terms, its cells ending at sgend, its last wasm instruction
      * being number sg_instr. */
     size_t sgpos, sgend;
+    /* TL_CONST: index + 1 of an FB_LL i32.add right before it (for
+     * OP_STORE_LLAK), else 0 */
+    size_t kpos;
     uint64_t sg_instr;
     uint32_t sgx;
     uint8_t sgn;
@@ -326,9 +329,14 @@ static bool emit_const(comp *c, uint64_t k)
     }
     bool after_get = tail(c) == TL_GET;
     size_t pos = after_get ? c->tpos : c->len;
+    size_t kpos = tail(c) == TL_BIN && c->tvar == FV_LL && c->tidx == 20 &&
+                          c->len == c->tpos + 2
+                      ? c->tpos + 1
+                      : 0;
     if (!put(c, c->cells[OP_CONST]) || !put(c, k))
         return false;
     c->tkv = k;
+    c->kpos = kpos;
     set_tail(c, after_get ? TL_GET_CONST : TL_CONST, pos);
     return true;
 }
@@ -1524,6 +1532,17 @@ static bool body(comp *c, const wasm_functype *ft)
                 if (!op2(c, OP_STORE_LL + (op - 0x36u), (uint64_t)c->ta | (uint64_t)c->tb << 32,
                          x))
                     return false;
+            } else if (tail(c) == TL_CONST && c->kpos && c->kpos + 1 == c->tpos &&
+                       c->len == c->tpos + 2) {
+                /* local.get a; local.get b; i32.add; CONST k; STORE off ->
+                 * STORE_LLAK a|b<<32, k, off (FB_LL's cells, then k and off) */
+                size_t p = c->kpos - 1;
+                uint64_t k = c->ir[c->tpos + 1];
+                c->ir[p] = c->cells[OP_STORE_LLAK + (op - 0x36u)];
+                c->ir[p + 2] = k;
+                c->ir[p + 3] = x;
+                c->len = p + 4;
+                c->tk = TL_NONE;
             } else if (!op1(c, op, x)) {
                 return false;
             }

@@ -513,6 +513,23 @@ _Static_assert(WASM_FUEL_SLOTS_PER_UNIT > 4, "up to 4 locals are zeroed free");
 #define LOADD_REG(op, N, conv)                                                             \
     REGN(LDLKD_##op, OP_LOAD_LK_D + (op - 0x28)) REGN(LDLLAD_##op, OP_LOAD_LLA_D + (op - 0x28))
 
+/* local.get a; local.get b; i32.add; CONST k; STORE off: a|b<<32, k, off
+ * (the sum wraps at 32 bits, then the offset is added in 64 bits) */
+#define STORE_LLAK(op, N)                                                                  \
+    CASEN(STLLAK_##op, OP_STORE_LLAK + (op - 0x36))                                        \
+    {                                                                                      \
+        uint64_t c_ = ip[0], v_ = ip[1];                                                   \
+        uint64_t a_ = (uint64_t)(uint32_t)(fp[(uint32_t)c_] + fp[c_ >> 32]) + ip[2];       \
+        ip += 3;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        memcpy(mem + a_, &v_, (N));                                                        \
+        NEXT();                                                                            \
+    }
+#define STORES_LIST(X) X(0x36, 4) X(0x37, 8) X(0x38, 4) X(0x39, 8) X(0x3A, 1) X(0x3B, 2) \
+    X(0x3C, 1) X(0x3D, 2) X(0x3E, 4)
+#define STLLAK_REG(op, N) REGN(STLLAK_##op, OP_STORE_LLAK + (op - 0x36))
+
 #define STORE_LL(op, N)                                                                    \
     CASEN(STLL_##op, OP_STORE_LL + (op - 0x36))                                            \
     {                                                                                      \
@@ -1043,6 +1060,7 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         UN_FUSED(UN_REG)
         MEM_FUSED(MEM_REG)
         LOAD_OPS_LIST(LOADD_REG)
+        STORES_LIST(STLLAK_REG)
         return MT_OK;
     }
     mt_wasm_func *fn = entry;
@@ -1539,6 +1557,7 @@ dispatch:
         NEXT();
     }
     WASM_F2L_LIST(F2L_OPS)
+    STORES_LIST(STORE_LLAK)
     CASE(OP_SIG)
     {
         uint64_t x = (uint32_t)fp[ip[0]], sh = ip[1];

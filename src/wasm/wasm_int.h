@@ -159,7 +159,9 @@ enum {
     OP_F2L,            /* WASM_F2L_LIST n: OP_F2L + n, a|b<<32: `local.get a; local.get b;
                         * OP1; OP2` with OP2's left operand on the stack:
                         * sp[-1] = sp[-1] OP2 (a OP1 b) */
-    OP_FB_BASE = OP_F2L + 16,            /* fused binops: OP_FB(variant, index) */
+    OP_STORE_LLAK = OP_F2L + 16, /* 9 ops (0x36..0x3E): a|b<<32, k, offset:
+                        * `local.get a; local.get b; i32.add; CONST k; STORE off` */
+    OP_FB_BASE = OP_STORE_LLAK + 9,      /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
 

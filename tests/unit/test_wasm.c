@@ -480,9 +480,9 @@ static void test_fuel_loops(void **state)
 }
 
 /* The fused forms OP_SIG_A, OP_SIG_D (xor chains of rotations), LOAD_LK_D,
- * LOAD_LLA_D (+ tee), OP_F2L and OP_COPYN charge one unit per wasm
- * instruction they stand for: 52 per iteration of this loop, and one unit
- * less traps. */
+ * LOAD_LLA_D (+ tee), OP_F2L, OP_COPYN and OP_STORE_LLAK charge one unit
+ * per wasm instruction they stand for: 57 per iteration of this loop, and
+ * one unit less traps. */
 static void test_fuel_fused(void **state)
 {
     (void)state;
@@ -495,9 +495,10 @@ static void test_fuel_fused(void **state)
         0x20, 0, 0x20, 0, 0x6A, 0x2D, 0, 0, 0x22, 2, 0x1A,            /* LOAD_LLA_D, tee (6) */
         0x20, 1, 0x41, 1, 0x6A, 0x20, 0, 0x20, 2, 0x71, 0x73, 0x21, 1, /* F2L (8) */
         0x20, 1, 0x21, 2, 0x20, 2, 0x21, 1, 0x20, 1, 0x21, 2,         /* COPYN 3 (6) */
+        0x20, 0, 0x20, 0, 0x6A, 0x41, 1, 0x3A, 0, 0,                  /* STORE_LLAK (5) */
         0x20, 0, 0x41, 1, 0x6B, 0x22, 0, 0x0D, 0, 0x0B, 0x0B};        /* step, br_if (5) */
-    assert_int_equal(fuel_used_mem(b, sizeof b, 11, 1) - fuel_used_mem(b, sizeof b, 10, 1), 52);
-    assert_int_equal(fuel_used_mem(b, sizeof b, 1, 1), 55); /* loop, 52, end, end */
+    assert_int_equal(fuel_used_mem(b, sizeof b, 11, 1) - fuel_used_mem(b, sizeof b, 10, 1), 57);
+    assert_int_equal(fuel_used_mem(b, sizeof b, 1, 1), 60); /* loop, 57, end, end */
 }
 
 /* Forward branches to a block end that starts a basic block charge that
