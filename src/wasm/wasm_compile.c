@@ -818,7 +818,7 @@ static bool top_is(comp *c, const uint8_t *ts, uint32_t n)
     return n && c->nvals - top(c)->height >= n && !memcmp(c->vals + c->nvals - n, ts, n);
 }
 
-static bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
+static bool pop_n_slow(comp *c, const uint8_t *ts, uint32_t n)
 {
     if (top_is(c, ts, n)) {
         c->nvals -= n;
@@ -830,7 +830,7 @@ static bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
     return true;
 }
 
-static bool push_n(comp *c, const uint8_t *ts, uint32_t n)
+static bool push_n_slow(comp *c, const uint8_t *ts, uint32_t n)
 {
     if (n > 1 && c->cap_vals - c->nvals >= n) {
         memcpy(c->vals + c->nvals, ts, n);
@@ -843,6 +843,17 @@ static bool push_n(comp *c, const uint8_t *ts, uint32_t n)
         if (!push(c, ts[i]))
             return false;
     return true;
+}
+
+/* Most block types, and many calls, have no values to check: no call. */
+static inline bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
+{
+    return n == 0 || pop_n_slow(c, ts, n);
+}
+
+static inline bool push_n(comp *c, const uint8_t *ts, uint32_t n)
+{
+    return n == 0 || push_n_slow(c, ts, n);
 }
 
 static bool push_ctl(comp *c, uint8_t kind, const uint8_t *params, uint32_t np,
@@ -1103,7 +1114,7 @@ static bool body(comp *c, const wasm_functype *ft)
         return false;
     c->entry = c->written != NULL;
     while (c->nctls > 0) {
-        uint8_t op, t1, t2;
+        uint8_t op, t1 = UNK, t2 = UNK;
         uint32_t x, y;
         if (!rbyte(c, &op))
             return false;
