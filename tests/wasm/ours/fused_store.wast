@@ -121,3 +121,26 @@
 (assert_return (invoke "count") (i32.const 14))
 (assert_return (invoke "mark" (i32.const 1) (i32.const 7) (i32.const 20)))
 (assert_return (invoke "count") (i32.const 19))
+
+;; LOAD_LK / LOAD_LLA as a function's one result (written to slot 0 as
+;; LOAD_LK_D / LOAD_LLA_D, then RETURN_FP0), and an OP_SIG as one
+(module
+  (memory 1)
+  (data (i32.const 0) "\01\02\03\04\05\06\07\08\09\0a\0b\0c")
+  (data (i32.const 65532) "\f1\f2\f3\f4")
+  (func (export "lkret") (param i32) (result i32) local.get 0 i32.const 2 i32.add i32.load offset=1)
+  (func (export "llaret") (param i32 i32) (result i64) local.get 0 local.get 1 i32.add i64.load16_s offset=2)
+  (func (export "sigret") (param i32) (result i32)
+    local.get 0 i32.const 7 i32.rotr local.get 0 i32.const 18 i32.rotr i32.xor return))
+(assert_return (invoke "lkret" (i32.const 0)) (i32.const 0x07060504))
+(assert_return (invoke "lkret" (i32.const -2)) (i32.const 0x05040302))
+(assert_trap (invoke "lkret" (i32.const -3)) "out of bounds memory access")
+(assert_return (invoke "lkret" (i32.const 65529)) (i32.const 0xf4f3f2f1))
+(assert_trap (invoke "lkret" (i32.const 65530)) "out of bounds memory access")
+(assert_return (invoke "llaret" (i32.const 1) (i32.const 2)) (i64.const 0x0706))
+(assert_return (invoke "llaret" (i32.const 65530) (i32.const 0)) (i64.const -3343))
+(assert_return (invoke "llaret" (i32.const -1) (i32.const 1)) (i64.const 0x0403))
+(assert_trap (invoke "llaret" (i32.const -1) (i32.const -1)) "out of bounds memory access")
+(assert_trap (invoke "llaret" (i32.const 65533) (i32.const 0)) "out of bounds memory access")
+(assert_return (invoke "sigret" (i32.const 1)) (i32.const 0x02004000))
+(assert_return (invoke "sigret" (i32.const 0x80000000)) (i32.const 0x01002000))
