@@ -199,13 +199,15 @@ static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t c
         }
         st = mt_ff_reader_feed(r, ct, ct_len, &ignore);
     } else {
-        if (!(chunk = malloc(READ_CHUNK))) {
+        /* a small file (a module, say) needs no 1 MiB buffer (mmap + munmap) */
+        size_t csize = hint < READ_CHUNK ? hint + 1 : READ_CHUNK;
+        if (!(chunk = malloc(csize))) {
             st = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
         uint64_t total = 0;
         for (;;) {
-            ssize_t n = read(io->fd, chunk, READ_CHUNK);
+            ssize_t n = read(io->fd, chunk, csize);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0) {
@@ -628,6 +630,7 @@ static int worker_run(const mt_zyg_child *zc)
         if ((st = decrypt_input(&job.module, NULL, 0, 2ULL * MT_WASM_FN_MAX_MODULE, &module,
                                 &err)) != MT_OK)
             goto report;
+        trace_mark("inputs");
         if (job.python)
             st = mt_python_fn_run(&ctx, module.data, module.len, &ret, &err);
         else

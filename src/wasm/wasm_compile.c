@@ -47,6 +47,7 @@ typedef struct comp {
     mt_err *err;
     bool failed;
     const uint64_t *cells;
+    bool lv;            /* live(): the innermost frame is reachable (relive()) */
     uint8_t *locals;
     uint32_t nlocals;
     uint8_t *vals;
@@ -65,7 +66,9 @@ typedef struct comp {
     size_t tpos, tend;  /* first cell of the fusable sequence, cell count after it */
     uint32_t ta, tb;    /* locals */
     uint64_t tkv;       /* constant */
-    size_t cpos;        /* TL_GET: index + 1 of an OP_COPY just before it, else 0 */
+    size_t cpos;        /* TL_GET: index + 1 of an OP_COPY (or, with cn, an OP_COPY2 or
+                         * OP_COPYN) just before it, else 0 */
+    bool cn;
     unsigned brop;      /* the operation fuse_cond() wrote at tpos */
     size_t lpos;        /* TL_GET: index + 1 of an i32 LOAD_L just before it, else 0 */
     size_t blpos;       /* TL_BIN in form FV_SL: the same for its local.get, else 0 */
@@ -94,12 +97,23 @@ typedef struct comp {
      * ipos begins (for OP_INC2BRL); 0: none. Cleared with ipos. */
     size_t ipos2;
     uint64_t fm_instr;
+    /* An OP_SIG chain (index + 1 of its first cell, 0: none): an i32
+     * shift/rotation of local sgx by a constant (FB_LC, sgn 1) or an OP_SIG
+     * of sgn terms, its cells ending at sgend, its last wasm instruction
+     * being number sg_instr. */
+    size_t sgpos, sgend;
+    /* TL_CONST: index + 1 of an FB_LL i32.add right before it (for
+     * OP_STORE_LLAK), else 0 */
+    size_t kpos;
+    uint64_t sg_instr;
+    uint32_t sgx;
+    uint8_t sgn;
 } comp;
 
 /* Fusable tails: local.get a | local.get a; local.get b | const k |
  * local.get a; const k | a WASM_FB_LIST op (its form in tvar) | i32.eqz. */
 enum { TL_NONE, TL_GET, TL_GETGET, TL_CONST, TL_GET_CONST, TL_BIN, TL_EQZ, TL_LOAD, TL_GET_EQZ,
-       TL_COPY, TL_G2, TL_UN };
+       TL_COPY, TL_G2, TL_UN, TL_LOADX, TL_SIG, TL_COPYN };
 
 static bool fail(comp *c, const char *why)
 {
@@ -122,7 +136,7 @@ static bool failf(comp *c, const char *fmt, ...)
 }
 
 /* ---- reader over the body ------------------------------------------------ */
-static bool rbyte(comp *c, uint8_t *out)
+static inline bool rbyte(comp *c, uint8_t *out)
 {
     if (c->pos >= c->end)
         return fail(c, "unexpected end of section or function");
@@ -140,8 +154,12 @@ static bool ruleb(comp *c, unsigned bits, uint64_t *out)
     return fail(c, st == WASM_LEB_END ? "unexpected end of section or function" : wasm_leb_why(st));
 }
 
-static bool ru32(comp *c, uint32_t *out)
+static inline bool ru32(comp *c, uint32_t *out)
 {
+    if (c->pos < c->end && c->b[c->pos] < 0x80) { /* one byte: always valid */
+        *out = c->b[c->pos++];
+        return true;
+    }
     uint64_t v = 0;
     if (!ruleb(c, 32, &v))
         return false;
@@ -149,8 +167,13 @@ static bool ru32(comp *c, uint32_t *out)
     return true;
 }
 
-static bool rsleb(comp *c, unsigned bits, int64_t *out)
+static inline bool rsleb(comp *c, unsigned bits, int64_t *out)
 {
+    if (c->pos < c->end && c->b[c->pos] < 0x80) { /* one byte: always valid */
+        uint8_t b = c->b[c->pos++];
+        *out = (int64_t)(int8_t)(uint8_t)(b << 1) >> 1;
+        return true;
+    }
     size_t used;
     wasm_leb_status st = wasm_leb_s(c->b + c->pos, c->end - c->pos, bits, out, &used);
     c->pos += used;
@@ -180,23 +203,32 @@ static bool rzero(comp *c)
 }
 
 /* ---- emission ------------------------------------------------------------ */
-static ctl *top(comp *c) { return &c->ctls[c->nctls - 1]; }
+static inline ctl *top(comp *c) { return &c->ctls[c->nctls - 1]; }
 
-static bool live(comp *c)
+/* Whether code here is reachable: cached in c->lv, which relive() sets
+ * whenever the innermost frame or its reachability changes. */
+static inline bool live(comp *c) { return c->lv; }
+
+static void relive(comp *c)
 {
-    ctl *t = top(c);
-    return !t->unreachable && !t->dead;
+    ctl *t = c->nctls ? top(c) : NULL;
+    c->lv = t && !t->unreachable && !t->dead;
 }
 
-static bool put(comp *c, uint64_t v)
+static bool grow_ir(comp *c)
 {
-    if (c->len == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 256;
-        uint64_t *p = realloc(c->ir, nc * sizeof *p);
-        if (!p)
-            return fail(c, "out of memory");
-        c->ir = p, c->cap = nc;
-    }
+    size_t nc = c->cap ? c->cap * 2 : 256;
+    uint64_t *p = realloc(c->ir, nc * sizeof *p);
+    if (!p)
+        return fail(c, "out of memory");
+    c->ir = p, c->cap = nc;
+    return true;
+}
+
+static inline bool put(comp *c, uint64_t v)
+{
+    if (c->len == c->cap && !grow_ir(c))
+        return false;
     c->ir[c->len++] = v;
     return true;
 }
@@ -261,7 +293,8 @@ static bool emit_get(comp *c, uint32_t x)
         set_tail(c, TL_GETGET, c->tpos);
         return true;
     }
-    size_t pos = c->len, cpos = tail(c) == TL_COPY ? c->tpos + 1 : 0;
+    bool cn = tail(c) == TL_COPYN;
+    size_t pos = c->len, cpos = tail(c) == TL_COPY || cn ? c->tpos + 1 : 0;
     size_t lpos = tail(c) == TL_LOAD && c->tidx == 0 ? c->tpos + 1 : 0;
     if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
         return false;
@@ -269,6 +302,7 @@ static bool emit_get(comp *c, uint32_t x)
     c->get_instr = c->ninstr;
     set_tail(c, TL_GET, pos);
     c->cpos = cpos;
+    c->cn = cn;
     c->lpos = lpos;
     return true;
 }
@@ -277,12 +311,86 @@ static bool emit_const(comp *c, uint64_t k)
 {
     if (!live(c))
         return true;
+    if (tail(c) == TL_GETGET) {
+        /* local.get a; local.get b; const k: LOCAL_GET a, then b and k as a
+         * TL_GET_CONST (the pair fuses with what follows: FB_LC, F2, OP_SIG,
+         * LOAD_LK) */
+        uint32_t b = c->tb;
+        c->len = c->tpos;
+        if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, c->ta))
+            return false;
+        size_t pos = c->len;
+        if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, b))
+            return false;
+        c->ta = b;
+        c->get_instr = c->ninstr - 1;
+        c->cpos = c->lpos = 0;
+        set_tail(c, TL_GET, pos);
+    }
     bool after_get = tail(c) == TL_GET;
     size_t pos = after_get ? c->tpos : c->len;
+    size_t kpos = tail(c) == TL_BIN && c->tvar == FV_LL && c->tidx == 20 &&
+                          c->len == c->tpos + 2
+                      ? c->tpos + 1
+                      : 0;
     if (!put(c, c->cells[OP_CONST]) || !put(c, k))
         return false;
     c->tkv = k;
+    c->kpos = kpos;
     set_tail(c, after_get ? TL_GET_CONST : TL_CONST, pos);
+    return true;
+}
+
+/* The OP_SIG term (WASM_SIG_TERM) of i32 shl, shr_u, rotl or rotr
+ * (WASM_FB_LIST index idx) by the constant k; WASM_SIG_ZERO for another op. */
+static uint64_t sig_term(int idx, uint64_t k)
+{
+    unsigned n = (unsigned)k & 31;
+    if (idx == 26)
+        return WASM_SIG_TERM(n, 32);
+    if (idx == 28)
+        return WASM_SIG_TERM(32, n);
+    if (idx == 30) /* rotr n = rotl (32 - n) mod 32 */
+        n = (32 - n) & 31;
+    if (idx == 29 || idx == 30)
+        return WASM_SIG_TERM(n, n ? 32 - n : 32);
+    return WASM_SIG_ZERO;
+}
+
+static bool is_sig_op(int idx) { return idx == 26 || idx == 28 || idx == 29 || idx == 30; }
+
+/* At an i32.xor whose tail is FB_LC of a shift/rotation (the `local.get x;
+ * i32.const k; OP` just before it): when that continues an OP_SIG chain
+ * of the same local, the four wasm instructions right after the chain's
+ * last and their cells right after its cells, extends the chain into one
+ * OP_SIG (at most 3 terms). Returns whether it did. */
+static bool extend_sig(comp *c)
+{
+    size_t p = c->sgpos - 1;
+    uint32_t x = (uint32_t)c->ir[c->tpos + 1];
+    if (!c->sgpos || c->sgend != c->tpos || c->sg_instr + 4 != c->ninstr || c->sgx != x ||
+        c->sgn >= 3 || c->len != c->tpos + 3)
+        return false;
+    uint64_t term = sig_term(c->tidx, c->ir[c->tpos + 2]);
+    if (c->sgn == 1) {
+        int idx0 = -1;
+        for (int i = 26; i <= 30; i++)
+            if (is_sig_op(i) && c->ir[p] == c->cells[OP_FB(FV_LC, i)])
+                idx0 = i;
+        if (idx0 < 0 || (uint32_t)c->ir[p + 1] != x)
+            return false;
+        c->ir[p] = c->cells[OP_SIG];
+        c->ir[p + 2] = sig_term(idx0, c->ir[p + 2]) | term << 12 | WASM_SIG_ZERO << 24;
+    } else {
+        if (c->ir[p] != c->cells[OP_SIG] || (uint32_t)c->ir[p + 1] != x)
+            return false;
+        c->ir[p + 2] = (c->ir[p + 2] & ((UINT64_C(1) << 24) - 1)) | term << 24;
+    }
+    c->len = p + 3;
+    c->sgn++;
+    c->sgend = c->len;
+    c->sg_instr = c->ninstr;
+    set_tail(c, TL_SIG, p);
     return true;
 }
 
@@ -311,6 +419,29 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
                    put(c, (uint64_t)l0->a | (uint64_t)l1->a << 32) &&
                    put(c, (uint64_t)l0->k | (uint64_t)l1->k << 32) &&
                    put(c, (uint64_t)l0->off | (uint64_t)l1->off << 32);
+        }
+    }
+    if (t == TL_BIN && c->tvar == FV_LC && idx == 25 && is_sig_op(c->tidx) && extend_sig(c))
+        return true;
+    if (t == TL_SIG && idx == 20) {
+        /* OP_SIG; i32.add -> OP_SIG_A (the sum with the value under it) */
+        c->ir[c->tpos] = c->cells[OP_SIG_A];
+        c->tk = TL_NONE;
+        c->sgpos = 0;
+        return true;
+    }
+    if (t == TL_BIN && c->tvar == FV_LL && c->len == c->tpos + 2) {
+        /* local.get a; local.get b; OP1; OP2 -> one WASM_F2L_LIST op (cell a|b<<32) */
+        int n = -1;
+#define F2L_FIND(N, I1, I2)                                                                \
+    if (c->tidx == I1 && idx == I2)                                                        \
+        n = N;
+        WASM_F2L_LIST(F2L_FIND)
+#undef F2L_FIND
+        if (n >= 0) {
+            c->ir[c->tpos] = c->cells[OP_F2L + n];
+            c->tk = TL_NONE;
+            return true;
         }
     }
     if (t == TL_BIN && c->tvar == FV_LC) {
@@ -375,6 +506,15 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     c->tvar = var;
     c->tidx = (uint8_t)idx;
     set_tail(c, TL_BIN, pos);
+    bool cont = c->sgpos && c->sgend == pos && c->sg_instr + 3 == c->ninstr &&
+                c->sgx == c->ta && c->sgn < 3; /* the next term of a chain, if an xor follows */
+    if (var == FV_LC && is_sig_op(idx) && !cont) { /* a possible OP_SIG chain's first term */
+        c->sgpos = pos + 1;
+        c->sgend = c->len;
+        c->sg_instr = c->ninstr;
+        c->sgx = c->ta;
+        c->sgn = 1;
+    }
     return true;
 }
 
@@ -398,7 +538,8 @@ static bool fuse_return(comp *c, bool *failed)
 {
     uint8_t t = tail(c);
     *failed = false;
-    if (t != TL_BIN && t != TL_LOAD && t != TL_G2 && t != TL_UN)
+    if (t != TL_BIN && t != TL_LOAD && t != TL_G2 && t != TL_UN && t != TL_LOADX &&
+        t != TL_SIG)
         return false;
     if (t == TL_BIN && c->tvar == FV_LL && c->tidx == 20 && c->len == c->tpos + 2) {
         /* local.get a; local.get b; i32.add; return -> OP_RET_LL_ADD a|b<<32 */
@@ -443,6 +584,23 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
         c->fmpos = 0;
         return tee ? emit_get(c, d) : true;
     }
+    if (t == TL_LOADX) {
+        /* LOAD_LK a, k, off -> LOAD_LK_D a|d<<32, k, off;
+         * LOAD_LLA a|b<<32, off -> LOAD_LLA_D a|b<<32, off|d<<32 */
+        bool lk = c->tvar == 0;
+        c->ir[c->tpos] = c->cells[(lk ? OP_LOAD_LK_D : OP_LOAD_LLA_D) + c->tidx];
+        c->ir[c->tpos + (lk ? 1 : 2)] |= (uint64_t)d << 32;
+        c->fl[1].end = 0; /* no longer a pushed float load for OP_FMM */
+        c->tk = TL_NONE;
+        return tee ? emit_get(c, d) : true;
+    }
+    if (t == TL_SIG) {
+        c->ir[c->tpos] = c->cells[OP_SIG_D];
+        c->ir[c->tpos + 1] |= (uint64_t)d << 32;
+        c->tk = TL_NONE;
+        c->sgpos = 0;
+        return tee ? emit_get(c, d) : true;
+    }
     if (t == TL_G2 || t == TL_UN) {
         c->ir[c->tpos] = c->cells[t == TL_G2 ? OP_G2 + WASM_G2_N + c->tidx : OP_UNLD + c->tidx];
         c->ir[c->tpos + 1] |= (uint64_t)d << 32;
@@ -459,11 +617,31 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
             ir[pos + 1] |= (uint64_t)d << 32;
         } else if (t == TL_GET) {
             ir[pos + 1] |= (uint64_t)d << 32;
-            if (!tee && c->cpos && c->cpos + 1 == pos) {
+            size_t p = c->cpos - 1;
+            if (!tee && c->cpos && !c->cn && p + 2 == pos) {
                 /* COPY x; local.get a; local.set d -> COPY2 */
-                ir[c->cpos - 1] = c->cells[OP_COPY2];
+                ir[p] = c->cells[OP_COPY2];
                 ir[pos] = ir[pos + 1];
                 c->len = pos + 1;
+                set_tail(c, TL_COPYN, p);
+            } else if (!tee && c->cpos && c->cn && ir[p] == c->cells[OP_COPY2] &&
+                       p + 3 == pos) {
+                /* COPY2 x, y; local.get a; local.set d -> COPYN 3, x, y, a|d<<32 */
+                uint64_t z = ir[pos + 1];
+                ir[p] = c->cells[OP_COPYN];
+                ir[p + 3] = ir[p + 2];
+                ir[p + 2] = ir[p + 1];
+                ir[p + 1] = 3;
+                ir[p + 4] = z;
+                c->len = p + 5;
+                set_tail(c, TL_COPYN, p);
+            } else if (!tee && c->cpos && c->cn && ir[p] == c->cells[OP_COPYN] &&
+                       p + 2 + ir[p + 1] == pos) {
+                /* COPYN n, ...; local.get a; local.set d -> COPYN n+1, ..., a|d<<32 */
+                ir[p + 1]++;
+                ir[pos] = ir[pos + 1];
+                c->len = pos + 1;
+                set_tail(c, TL_COPYN, p);
             } else {
                 ir[pos] = c->cells[OP_COPY];
                 if (!tee)
@@ -585,15 +763,20 @@ static bool bb_begin(comp *c)
 }
 
 /* ---- type stack ---------------------------------------------------------- */
-static bool push(comp *c, uint8_t t)
+static bool grow_vals(comp *c)
 {
-    if (c->nvals == c->cap_vals) {
-        uint32_t nc = c->cap_vals ? c->cap_vals * 2 : 64;
-        uint8_t *p = realloc(c->vals, nc);
-        if (!p)
-            return fail(c, "out of memory");
-        c->vals = p, c->cap_vals = nc;
-    }
+    uint32_t nc = c->cap_vals ? c->cap_vals * 2 : 64;
+    uint8_t *p = realloc(c->vals, nc);
+    if (!p)
+        return fail(c, "out of memory");
+    c->vals = p, c->cap_vals = nc;
+    return true;
+}
+
+static inline bool push(comp *c, uint8_t t)
+{
+    if (c->nvals == c->cap_vals && !grow_vals(c))
+        return false;
     c->vals[c->nvals++] = t;
     if (live(c) && c->nlocals + c->nvals > c->max_height)
         c->max_height = c->nlocals + c->nvals;
@@ -608,7 +791,7 @@ static bool is_num(uint8_t t)
 static bool is_ref(uint8_t t) { return t == MT_WASM_FUNCREF || t == MT_WASM_EXTERNREF; }
 
 /* Pops one value; expect UNK accepts any type. *got receives the type. */
-static bool pop(comp *c, uint8_t expect, uint8_t *got)
+static inline bool pop(comp *c, uint8_t expect, uint8_t *got)
 {
     ctl *t = top(c);
     uint8_t v;
@@ -635,7 +818,7 @@ static bool top_is(comp *c, const uint8_t *ts, uint32_t n)
     return n && c->nvals - top(c)->height >= n && !memcmp(c->vals + c->nvals - n, ts, n);
 }
 
-static bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
+static bool pop_n_slow(comp *c, const uint8_t *ts, uint32_t n)
 {
     if (top_is(c, ts, n)) {
         c->nvals -= n;
@@ -647,7 +830,7 @@ static bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
     return true;
 }
 
-static bool push_n(comp *c, const uint8_t *ts, uint32_t n)
+static bool push_n_slow(comp *c, const uint8_t *ts, uint32_t n)
 {
     if (n > 1 && c->cap_vals - c->nvals >= n) {
         memcpy(c->vals + c->nvals, ts, n);
@@ -660,6 +843,17 @@ static bool push_n(comp *c, const uint8_t *ts, uint32_t n)
         if (!push(c, ts[i]))
             return false;
     return true;
+}
+
+/* Most block types, and many calls, have no values to check: no call. */
+static inline bool pop_n(comp *c, const uint8_t *ts, uint32_t n)
+{
+    return n == 0 || pop_n_slow(c, ts, n);
+}
+
+static inline bool push_n(comp *c, const uint8_t *ts, uint32_t n)
+{
+    return n == 0 || push_n_slow(c, ts, n);
 }
 
 static bool push_ctl(comp *c, uint8_t kind, const uint8_t *params, uint32_t np,
@@ -684,6 +878,7 @@ static bool push_ctl(comp *c, uint8_t kind, const uint8_t *params, uint32_t np,
     t->results = results;
     t->nr = nr;
     t->height = c->nvals;
+    relive(c);
     return true;
 }
 
@@ -857,6 +1052,7 @@ static bool set_unreachable(comp *c)
     ctl *t = top(c);
     c->nvals = t->height;
     t->unreachable = true;
+    relive(c);
     return true;
 }
 
@@ -918,7 +1114,7 @@ static bool body(comp *c, const wasm_functype *ft)
         return false;
     c->entry = c->written != NULL;
     while (c->nctls > 0) {
-        uint8_t op, t1, t2;
+        uint8_t op, t1 = UNK, t2 = UNK;
         uint32_t x, y;
         if (!rbyte(c, &op))
             return false;
@@ -990,6 +1186,7 @@ static bool body(comp *c, const wasm_functype *ft)
             }
             t->kind = K_ELSE;
             t->unreachable = false;
+            relive(c);
             if (t->if_cell) {
                 patch_list(c, t->if_cell, c->len, false);
                 t->if_cell = 0;
@@ -1022,6 +1219,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 if (c->fuel_cell)
                     c->ir[c->fuel_cell - 1] = c->fuel_count;
                 c->nctls--;
+                relive(c);
                 break;
             }
             bool was_unreachable = t->unreachable && !t->dead;
@@ -1031,6 +1229,7 @@ static bool body(comp *c, const wasm_functype *ft)
             const uint8_t *rs = t->results;
             uint32_t nr = t->nr;
             c->nctls--;
+            relive(c);
             if (need_bb && !bb_begin(c))
                 return false;
             bool fuel_head = c->len >= 2 && need_bb && live(c);
@@ -1312,12 +1511,16 @@ static bool body(comp *c, const wasm_functype *ft)
                 /* local.get a; (i32.const k | local.get b); i32.add; LOAD */
                 unsigned base = c->tvar == FV_LC ? OP_LOAD_LK : OP_LOAD_LLA;
                 c->ir[c->tpos] = c->cells[base + (op - 0x28u)];
-                c->tk = TL_NONE;
                 if (!put(c, x)) /* a, k (LC) or a|b<<32 (LL) already in place */
                     return false;
-                if (c->tvar == FV_LC && (op == 0x2A || op == 0x2B))
+                bool lk = c->tvar == FV_LC;
+                if (lk && (op == 0x2A || op == 0x2B))
                     note_fload(c, c->tpos, (uint32_t)c->ir[c->tpos + 1],
                                (uint32_t)c->ir[c->tpos + 2], x, op);
+                /* for local.set/tee: tvar 0 LOAD_LK, 1 LOAD_LLA */
+                c->tvar = lk ? 0 : 1;
+                c->tidx = (uint8_t)(op - 0x28);
+                set_tail(c, TL_LOADX, c->tpos);
             } else if (!op1(c, op, x)) {
                 return false;
             }
@@ -1340,6 +1543,17 @@ static bool body(comp *c, const wasm_functype *ft)
                 if (!op2(c, OP_STORE_LL + (op - 0x36u), (uint64_t)c->ta | (uint64_t)c->tb << 32,
                          x))
                     return false;
+            } else if (tail(c) == TL_CONST && c->kpos && c->kpos + 1 == c->tpos &&
+                       c->len == c->tpos + 2) {
+                /* local.get a; local.get b; i32.add; CONST k; STORE off ->
+                 * STORE_LLAK a|b<<32, k, off (FB_LL's cells, then k and off) */
+                size_t p = c->kpos - 1;
+                uint64_t k = c->ir[c->tpos + 1];
+                c->ir[p] = c->cells[OP_STORE_LLAK + (op - 0x36u)];
+                c->ir[p + 2] = k;
+                c->ir[p + 3] = x;
+                c->len = p + 4;
+                c->tk = TL_NONE;
             } else if (!op1(c, op, x)) {
                 return false;
             }
@@ -1546,7 +1760,17 @@ static bool body(comp *c, const wasm_functype *ft)
     return true;
 }
 
-mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
+void wasm_scratch_free(wasm_scratch *sc)
+{
+    free(sc->ir);
+    free(sc->vals);
+    free(sc->ctls);
+    free(sc->locals);
+    free(sc->written);
+    memset(sc, 0, sizeof *sc);
+}
+
+mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_err *err)
 {
     wasm_code *code = &m->codes[i];
     const wasm_functype *ft = &m->types[m->func_type[m->nfunc_imports + i]];
@@ -1558,6 +1782,9 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
     c.end = (size_t)code->body_off + code->body_len;
     c.err = err;
     c.cells = wasm_exec_op_cells();
+    c.ir = sc->ir, c.cap = sc->cap;
+    c.vals = sc->vals, c.cap_vals = sc->cap_vals;
+    c.ctls = sc->ctls, c.cap_ctls = sc->cap_ctls;
     bool ok = false;
     /* locals */
     uint32_t ngroups;
@@ -1581,11 +1808,19 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
             goto out;
         }
     }
-    c.locals = malloc(total + 1);
-    if (!c.locals) {
-        fail(&c, "out of memory");
-        goto out;
+    if (sc->cap_locals < total + 1) {
+        free(sc->locals);
+        free(sc->written);
+        sc->written = NULL;
+        sc->cap_locals = 0;
+        if (!(sc->locals = malloc(total + 1))) {
+            fail(&c, "out of memory");
+            goto out;
+        }
+        sc->written = malloc(total + 1); /* NULL: no dropped stores, still correct */
+        sc->cap_locals = total + 1;
     }
+    c.locals = sc->locals;
     memcpy(c.locals, ft->t, ft->np);
     c.nlocals = ft->np;
     c.pos = save;
@@ -1599,18 +1834,19 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err)
     }
     c.max_height = c.nlocals;
     c.nparams = ft->np;
-    c.written = calloc(c.nlocals + 1, 1); /* NULL: no dropped stores, still correct */
+    c.written = sc->written;
+    if (c.written)
+        memset(c.written, 0, c.nlocals + 1);
     ok = body(&c, ft);
 out:
-    free(c.written);
-    free(c.locals);
-    free(c.vals);
-    free(c.ctls);
-    if (!ok) {
-        free(c.ir);
+    sc->ir = c.ir, sc->cap = c.cap;
+    sc->vals = c.vals, sc->cap_vals = c.cap_vals;
+    sc->ctls = c.ctls, sc->cap_ctls = c.cap_ctls;
+    if (ok && !(code->ir = malloc((c.len ? c.len : 1) * sizeof *c.ir)))
+        ok = fail(&c, "out of memory");
+    if (!ok)
         return c.failed ? MT_EINVAL : mt_err_set(err, MT_EINVAL, "wasm: invalid function");
-    }
-    code->ir = c.ir;
+    memcpy(code->ir, c.ir, c.len * sizeof *c.ir);
     code->ir_len = c.len;
     code->nlocals = c.nlocals;
     code->nparams = ft->np;

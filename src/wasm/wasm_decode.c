@@ -820,13 +820,16 @@ mt_status mt_wasm_module_new(const uint8_t *bytes, size_t len, const mt_wasm_lim
         return r.failed ? MT_EINVAL : mt_err_set(err, MT_EINVAL, "wasm: malformed module");
     }
     /* data segments point into m->bytes, which is ours */
+    wasm_scratch sc = {0};
     for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++) {
-        mt_status st = wasm_compile_func(m, i, err);
+        mt_status st = wasm_compile_func(m, i, &sc, err);
         if (st != MT_OK) {
+            wasm_scratch_free(&sc);
             mt_wasm_module_free(m);
             return st;
         }
     }
+    wasm_scratch_free(&sc);
     *out = m;
     return MT_OK;
 }

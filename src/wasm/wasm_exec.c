@@ -43,7 +43,7 @@
     X(OP_TABLE_GROW) X(OP_TABLE_SIZE) X(OP_TABLE_FILL) X(OP_SELECT) X(OP_DROP) \
     X(OP_UNREACHABLE) X(OP_LOCAL_GET_LOCAL_GET) X(OP_BR_IF_L) X(OP_BR_UNLESS_L) X(OP_COPY)  \
     X(OP_SET_CONST) X(OP_COPY2) X(OP_BR_LOOP) X(OP_BR_IF_L_LOOP) X(OP_CALL_LOCAL) \
-    X(OP_RETURN_FP0) X(OP_CALL_LC) X(OP_RET_LL_ADD)
+    X(OP_RETURN_FP0) X(OP_CALL_LC) X(OP_RET_LL_ADD) X(OP_SIG) X(OP_SIG_D) X(OP_SIG_A) X(OP_COPYN)
 
 static uint64_t op_cells[OP_COUNT];
 static pthread_once_t op_once = PTHREAD_ONCE_INIT;
@@ -481,6 +481,55 @@ _Static_assert(WASM_FUEL_SLOTS_PER_UNIT > 4, "up to 4 locals are zeroed free");
         NEXT();                                                                            \
     }
 
+/* LOAD_LK then local.set/tee d: a|d<<32, k, offset */
+#define LOAD_LK_D(op, N, conv)                                                             \
+    CASEN(LDLKD_##op, OP_LOAD_LK_D + (op - 0x28))                                          \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        uint64_t a_ = (uint64_t)(uint32_t)(fp[(uint32_t)c_] + ip[1]) + ip[2];              \
+        ip += 3;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t v = 0;                                                                    \
+        memcpy(&v, mem + a_, (N));                                                         \
+        fp[c_ >> 32] = (conv);                                                             \
+        NEXT();                                                                            \
+    }
+
+/* LOAD_LLA then local.set/tee d: a|b<<32, offset|d<<32 */
+#define LOAD_LLA_D(op, N, conv)                                                            \
+    CASEN(LDLLAD_##op, OP_LOAD_LLA_D + (op - 0x28))                                        \
+    {                                                                                      \
+        uint64_t c_ = ip[0], o_ = ip[1];                                                   \
+        uint64_t a_ = (uint64_t)(uint32_t)(fp[(uint32_t)c_] + fp[c_ >> 32]) + (uint32_t)o_; \
+        ip += 2;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        uint64_t v = 0;                                                                    \
+        memcpy(&v, mem + a_, (N));                                                         \
+        fp[o_ >> 32] = (conv);                                                             \
+        NEXT();                                                                            \
+    }
+#define LOADD_REG(op, N, conv)                                                             \
+    REGN(LDLKD_##op, OP_LOAD_LK_D + (op - 0x28)) REGN(LDLLAD_##op, OP_LOAD_LLA_D + (op - 0x28))
+
+/* local.get a; local.get b; i32.add; CONST k; STORE off: a|b<<32, k, off
+ * (the sum wraps at 32 bits, then the offset is added in 64 bits) */
+#define STORE_LLAK(op, N)                                                                  \
+    CASEN(STLLAK_##op, OP_STORE_LLAK + (op - 0x36))                                        \
+    {                                                                                      \
+        uint64_t c_ = ip[0], v_ = ip[1];                                                   \
+        uint64_t a_ = (uint64_t)(uint32_t)(fp[(uint32_t)c_] + fp[c_ >> 32]) + ip[2];       \
+        ip += 3;                                                                           \
+        if (a_ + (N) > memsize)                                                            \
+            TRAP(MT_WASM_TRAP_MEMORY_OOB);                                                 \
+        memcpy(mem + a_, &v_, (N));                                                        \
+        NEXT();                                                                            \
+    }
+#define STORES_LIST(X) X(0x36, 4) X(0x37, 8) X(0x38, 4) X(0x39, 8) X(0x3A, 1) X(0x3B, 2) \
+    X(0x3C, 1) X(0x3D, 2) X(0x3E, 4)
+#define STLLAK_REG(op, N) REGN(STLLAK_##op, OP_STORE_LLAK + (op - 0x36))
+
 #define STORE_LL(op, N)                                                                    \
     CASEN(STLL_##op, OP_STORE_LL + (op - 0x36))                                            \
     {                                                                                      \
@@ -752,6 +801,23 @@ _Static_assert(WASM_FUEL_SLOTS_PER_UNIT > 4, "up to 4 locals are zeroed free");
     }
 #define F2_REG(N, I1, I2) REGN(F2_##N, OP_F2_BASE + N)
 
+/* WASM_F2L_LIST: sp[-1] = sp[-1] OP2 (a OP1 b), a and b locals */
+#define F2L_OP_20(x, y) ((x) + (y))
+#define F2L_OP_23(x, y) ((x) & (y))
+#define F2L_OP_24(x, y) ((x) | (y))
+#define F2L_OP_25(x, y) ((x) ^ (y))
+#define F2L_OPS(N, I1, I2)                                                                 \
+    CASEN(F2L_##N, OP_F2L + N)                                                             \
+    {                                                                                      \
+        uint64_t c_ = ip[0];                                                               \
+        uint32_t a = (uint32_t)fp[(uint32_t)c_], b = (uint32_t)fp[c_ >> 32];              \
+        uint32_t t = F2L_OP_##I1(a, b);                                                    \
+        sp[-1] = (uint32_t)F2L_OP_##I2((uint32_t)sp[-1], t);                               \
+        ip += 1;                                                                           \
+        NEXT();                                                                            \
+    }
+#define F2L_REG(N, I1, I2) REGN(F2L_##N, OP_F2L + N)
+
 /* OP_LDBR: an i32 loaded from a local's address compared with a local,
  * then a conditional branch (with the fall-through fuel of FALL). */
 #define LDBR_LIST(X)                                                                       \
@@ -951,7 +1017,30 @@ _Static_assert(OP_UNL == OP_G2 + 2 * WASM_G2_N, "fused float pair numbering");
 
 #define S32(x) ((int32_t)(uint32_t)(x))
 #define S64(x) ((int64_t)(x))
+/* OP_SIG: the xor of the three terms packed in sh (WASM_SIG_TERM) of x
+ * (an i32 zero-extended to 64 bits; shifts 0..32, so none is undefined),
+ * low 32 bits */
+#define SIG_TERM(x, sh) (((x) << ((sh)&63)) | ((x) >> (((sh) >> 6) & 63)))
+#define SIG_VAL(x, sh) \
+    ((uint32_t)(SIG_TERM(x, sh) ^ SIG_TERM(x, (sh) >> 12) ^ SIG_TERM(x, (sh) >> 24)))
 #define U32(x) ((uint32_t)(x))
+
+/* the fused load forms, one per wasm load opcode: (opcode, bytes, conversion) */
+#define LOAD_OPS_LIST(X) \
+    X(0x28, 4, (uint32_t)v) \
+    X(0x29, 8, v) \
+    X(0x2A, 4, (uint32_t)v) \
+    X(0x2B, 8, v) \
+    X(0x2C, 1, (uint32_t)(int32_t)(int8_t)v) \
+    X(0x2D, 1, (uint8_t)v) \
+    X(0x2E, 2, (uint32_t)(int32_t)(int16_t)v) \
+    X(0x2F, 2, (uint16_t)v) \
+    X(0x30, 1, (uint64_t)(int64_t)(int8_t)v) \
+    X(0x31, 1, (uint8_t)v) \
+    X(0x32, 2, (uint64_t)(int64_t)(int16_t)v) \
+    X(0x33, 2, (uint16_t)v) \
+    X(0x34, 4, (uint64_t)(int64_t)(int32_t)v) \
+    X(0x35, 4, (uint32_t)v)
 
 static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_err *err)
 {
@@ -961,6 +1050,7 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         ALL_OPS(REG)
         WASM_FB_LIST(FB_REG)
         WASM_F2_LIST(F2_REG)
+        WASM_F2L_LIST(F2L_REG)
         LDBR_LIST(LDBR_REG)
         FMM_LIST(FMM_REG)
         WASM_G2_LIST(G2_REG)
@@ -969,6 +1059,8 @@ static mt_status run(mt_wasm_store *s, mt_wasm_func *entry, uint64_t *base, mt_e
         WASM_G2_LIST(FMMG2_REG)
         UN_FUSED(UN_REG)
         MEM_FUSED(MEM_REG)
+        LOAD_OPS_LIST(LOADD_REG)
+        STORES_LIST(STLLAK_REG)
         return MT_OK;
     }
     mt_wasm_func *fn = entry;
@@ -1448,25 +1540,45 @@ dispatch:
     STORE_LL(0x3E, 4)
 
     /* the fused load forms, one per wasm load opcode: (opcode, bytes, conversion) */
-#define WASM_LOAD_OPS(X) \
-    X(0x28, 4, (uint32_t)v) \
-    X(0x29, 8, v) \
-    X(0x2A, 4, (uint32_t)v) \
-    X(0x2B, 8, v) \
-    X(0x2C, 1, (uint32_t)(int32_t)(int8_t)v) \
-    X(0x2D, 1, (uint8_t)v) \
-    X(0x2E, 2, (uint32_t)(int32_t)(int16_t)v) \
-    X(0x2F, 2, (uint16_t)v) \
-    X(0x30, 1, (uint64_t)(int64_t)(int8_t)v) \
-    X(0x31, 1, (uint8_t)v) \
-    X(0x32, 2, (uint64_t)(int64_t)(int16_t)v) \
-    X(0x33, 2, (uint16_t)v) \
-    X(0x34, 4, (uint64_t)(int64_t)(int32_t)v) \
-    X(0x35, 4, (uint32_t)v)
-    WASM_LOAD_OPS(LOAD_L_D)
-    WASM_LOAD_OPS(LOAD_LK)
-    WASM_LOAD_OPS(LOAD_LLA)
-#undef WASM_LOAD_OPS
+    LOAD_OPS_LIST(LOAD_L_D)
+    LOAD_OPS_LIST(LOAD_LK)
+    LOAD_OPS_LIST(LOAD_LLA)
+    LOAD_OPS_LIST(LOAD_LK_D)
+    LOAD_OPS_LIST(LOAD_LLA_D)
+    CASE(OP_COPYN)
+    {
+        uint64_t n_ = ip[0];
+        const uint64_t *q_ = ip + 1;
+        ip += 1 + n_;
+        for (uint64_t i_ = 0; i_ < n_; i_++) {
+            uint64_t c_ = q_[i_];
+            fp[c_ >> 32] = fp[(uint32_t)c_];
+        }
+        NEXT();
+    }
+    WASM_F2L_LIST(F2L_OPS)
+    STORES_LIST(STORE_LLAK)
+    CASE(OP_SIG)
+    {
+        uint64_t x = (uint32_t)fp[ip[0]], sh = ip[1];
+        ip += 2;
+        *sp++ = SIG_VAL(x, sh);
+        NEXT();
+    }
+    CASE(OP_SIG_D)
+    {
+        uint64_t c_ = ip[0], x = (uint32_t)fp[(uint32_t)c_], sh = ip[1];
+        ip += 2;
+        fp[c_ >> 32] = SIG_VAL(x, sh);
+        NEXT();
+    }
+    CASE(OP_SIG_A)
+    {
+        uint64_t x = (uint32_t)fp[ip[0]], sh = ip[1];
+        ip += 2;
+        sp[-1] = (uint32_t)((uint32_t)sp[-1] + SIG_VAL(x, sh));
+        NEXT();
+    }
     CASE(OP_COPY2)
     {
         uint64_t c0 = ip[0], c1 = ip[1];

@@ -142,7 +142,26 @@ enum {
     OP_INC2BRL,        /* 10 ops (as OP_INCBRL): a2|d2<<32, k2, then OP_INCBRL's 4 cells:
                         * `local.get a2; i32.const k2; i32.add; local.set d2` right
                         * before OP_INCBRL's sequence (a second induction variable) */
-    OP_FB_BASE = OP_INC2BRL + 10,        /* fused binops: OP_FB(variant, index) */
+    OP_SIG = OP_INC2BRL + 10, /* x, sh: an xor of 2 or 3 i32 shifts/rotations of one
+                        * local (`local.get x; i32.const k; OP` then one or two `local.get x;
+                        * i32.const k; OP; i32.xor`, OP shl, shr_u, rotl or rotr: the sigma
+                        * functions of SHA-2); sh packs each term as a left and a right
+                        * shift of 0..32 (WASM_SIG_TERM); result pushed */
+    OP_SIG_D,          /* x|d<<32, sh: the same, result to local d */
+    OP_SIG_A,          /* x, sh: the same, then `i32.add` with the value under it:
+                        * sp[-1] += sigma */
+    OP_LOAD_LK_D,      /* 14 ops (0x28..0x35): a|d<<32, k, offset: OP_LOAD_LK then
+                        * local.set/tee d */
+    OP_LOAD_LLA_D = OP_LOAD_LK_D + 14, /* 14 ops: a|b<<32, offset|d<<32: OP_LOAD_LLA
+                        * then local.set/tee d */
+    OP_COPYN = OP_LOAD_LLA_D + 14, /* n, then n cells src|dst<<32: n >= 3 OP_COPY in
+                        * a row, done in order (the register rotation of unrolled loops) */
+    OP_F2L,            /* WASM_F2L_LIST n: OP_F2L + n, a|b<<32: `local.get a; local.get b;
+                        * OP1; OP2` with OP2's left operand on the stack:
+                        * sp[-1] = sp[-1] OP2 (a OP1 b) */
+    OP_STORE_LLAK = OP_F2L + 16, /* 9 ops (0x36..0x3E): a|b<<32, k, offset:
+                        * `local.get a; local.get b; i32.add; CONST k; STORE off` */
+    OP_FB_BASE = OP_STORE_LLAK + 9,      /* fused binops: OP_FB(variant, index) */
     OP_COUNT = OP_FB_BASE + 16 * 70 /* FV_COUNT * WASM_FB_N */
 };
 
@@ -216,6 +235,16 @@ enum {
     X(22, 30, 24) X(23, 30, 25)
 #define WASM_F2_N 24
 
+/* Two fused i32 binops of two locals (SHA-2's choice and majority
+ * functions): `local.get a; local.get b; OP1; OP2`, OP2's left operand on
+ * the stack: sp[-1] = sp[-1] OP2 (a OP1 b). X(n, OP1 index, OP2 index) in
+ * WASM_FB_LIST terms, OP1 and OP2 each one of i32 add, and, or, xor. */
+#define WASM_F2L_LIST(X) \
+    X(0, 20, 20) X(1, 20, 23) X(2, 20, 24) X(3, 20, 25) X(4, 23, 20) X(5, 23, 23) \
+    X(6, 23, 24) X(7, 23, 25) X(8, 24, 20) X(9, 24, 23) X(10, 24, 24) X(11, 24, 25) \
+    X(12, 25, 20) X(13, 25, 23) X(14, 25, 24) X(15, 25, 25)
+#define WASM_F2L_N 16
+
 /* Two fused float binops (the accumulation `acc = x + (y + acc)` of
  * unrolled dot products): `local.get b; OP1; OP2` with both of OP2's
  * operands on the stack: t = sp[-1] OP1 b; sp[-2] = sp[-2] OP2 t, the
@@ -223,6 +252,15 @@ enum {
  * terms, same type. */
 #define WASM_G2_LIST(X) X(0, 46, 46) X(1, 48, 46) X(2, 42, 42) X(3, 44, 42)
 #define WASM_G2_N 4
+
+/* One term of OP_SIG: an i32 shift or rotation by a constant as a left
+ * shift by l and a right shift by r (each 0..32) of the value widened to 64
+ * bits, or-ed, the result's low 32 bits: shl k -> (k, 32), shr_u k -> (32, k),
+ * rotl k -> (k, (32 - k) & 31 or 32 when k is 0), rotr k = rotl (32 - k) & 31,
+ * k taken mod 32 as wasm does; (32, 32) is 0 (a 2-term OP_SIG's third).
+ * Term i sits at bits 12 i of the sh cell: l | r << 6. */
+#define WASM_SIG_TERM(l, r) ((uint64_t)(l) | (uint64_t)(r) << 6)
+#define WASM_SIG_ZERO WASM_SIG_TERM(32, 32)
 
 #define DROP_INFO(height, arity) (((uint64_t)(height) << 32) | (uint32_t)(arity))
 
@@ -403,8 +441,23 @@ typedef struct wasm_frame {
 } wasm_frame;
 
 /* ---- cross-module functions --------------------------------------------- */
-/* wasm_compile.c: validates function body i (defined index) and translates it. */
-mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, mt_err *err);
+/* wasm_compile.c: buffers the translator reuses from one function of a
+ * module to the next (no allocation and regrowth per function); start
+ * zeroed, release with wasm_scratch_free. */
+typedef struct wasm_scratch {
+    uint64_t *ir;
+    size_t cap;
+    uint8_t *vals;
+    uint32_t cap_vals;
+    void *ctls;
+    uint32_t cap_ctls;
+    uint8_t *locals, *written;
+    size_t cap_locals;
+} wasm_scratch;
+void wasm_scratch_free(wasm_scratch *sc);
+/* wasm_compile.c: validates function body i (defined index) and translates
+ * it (the code gets its own exactly sized copy of the IR). */
+mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_err *err);
 /* wasm_exec.c: the table of operation cells (label addresses or numbers). */
 const uint64_t *wasm_exec_op_cells(void);
 /* wasm_exec.c: runs f with args in stack slots; results written back to the

@@ -421,12 +421,12 @@ static void test_table_cap(void **state)
 
 /* ---- bulk operations are charged by length (issue 8, item 15) ---------------- */
 /* Fuel used by f(n) (param i32, no result) from a full budget. */
-static uint64_t fuel_used(const uint8_t *body, size_t len, uint32_t n)
+static uint64_t fuel_used_mem(const uint8_t *body, size_t len, uint32_t n, int mem)
 {
     mt_wasm_limits lim;
     mt_wasm_limits_default(&lim);
     lim.fuel = 1000000;
-    spec s = {T_I32, NULL, 1, 0, body, len, -1, -1, false};
+    spec s = {T_I32, NULL, 1, 0, body, len, mem, -1, false};
     run r;
     mt_err e;
     setup(&r, &s, &lim, NULL);
@@ -441,6 +441,11 @@ static uint64_t fuel_used(const uint8_t *body, size_t len, uint32_t n)
     assert_int_equal(mt_wasm_store_trap(r.store), MT_WASM_TRAP_FUEL);
     teardown(&r);
     return used;
+}
+
+static uint64_t fuel_used(const uint8_t *body, size_t len, uint32_t n)
+{
+    return fuel_used_mem(body, len, n, -1);
 }
 
 /* Branches back to a loop head charge the loop block's fuel themselves
@@ -472,6 +477,28 @@ static void test_fuel_loops(void **state)
     assert_int_equal(fuel_used(inc, sizeof inc, 1), 10); /* loop, 7, end, end */
     /* one iteration: the whole body once */
     assert_int_equal(fuel_used(tee, sizeof tee, 1), 8); /* loop, 5, end, end */
+}
+
+/* The fused forms OP_SIG_A, OP_SIG_D (xor chains of rotations), LOAD_LK_D,
+ * LOAD_LLA_D (+ tee), OP_F2L, OP_COPYN and OP_STORE_LLAK charge one unit
+ * per wasm instruction they stand for: 57 per iteration of this loop, and
+ * one unit less traps. */
+static void test_fuel_fused(void **state)
+{
+    (void)state;
+    const uint8_t b[] = {
+        1, 2, 0x7F, 0x03, 0x40,                                       /* (local i32 i32) loop */
+        0x20, 1, 0x20, 0, 0x41, 6, 0x78, 0x20, 0, 0x41, 11, 0x78, 0x73, /* l1 + sigma(l0) (14) */
+        0x20, 0, 0x41, 25, 0x78, 0x73, 0x6A, 0x21, 1,                 /* ... local.set 1 */
+        0x20, 0, 0x41, 2, 0x78, 0x20, 0, 0x41, 13, 0x78, 0x73, 0x21, 2, /* SIG_D (8) */
+        0x20, 0, 0x41, 4, 0x6A, 0x28, 2, 0, 0x21, 1,                  /* LOAD_LK_D (5) */
+        0x20, 0, 0x20, 0, 0x6A, 0x2D, 0, 0, 0x22, 2, 0x1A,            /* LOAD_LLA_D, tee (6) */
+        0x20, 1, 0x41, 1, 0x6A, 0x20, 0, 0x20, 2, 0x71, 0x73, 0x21, 1, /* F2L (8) */
+        0x20, 1, 0x21, 2, 0x20, 2, 0x21, 1, 0x20, 1, 0x21, 2,         /* COPYN 3 (6) */
+        0x20, 0, 0x20, 0, 0x6A, 0x41, 1, 0x3A, 0, 0,                  /* STORE_LLAK (5) */
+        0x20, 0, 0x41, 1, 0x6B, 0x22, 0, 0x0D, 0, 0x0B, 0x0B};        /* step, br_if (5) */
+    assert_int_equal(fuel_used_mem(b, sizeof b, 11, 1) - fuel_used_mem(b, sizeof b, 10, 1), 57);
+    assert_int_equal(fuel_used_mem(b, sizeof b, 1, 1), 60); /* loop, 57, end, end */
 }
 
 /* Forward branches to a block end that starts a basic block charge that
@@ -703,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_memory_cap),    cmocka_unit_test(test_table_cap),
         cmocka_unit_test(test_fuel_bulk),     cmocka_unit_test(test_module_limits),
         cmocka_unit_test(test_table_memory),  cmocka_unit_test(test_fuel_loops), cmocka_unit_test(test_fuel_forward),
+        cmocka_unit_test(test_fuel_fused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
