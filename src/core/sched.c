@@ -447,12 +447,12 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     mt_db_bind_int64(st, 1, mt_now());
     mt_db_bind_text(st, 2, c->node_id);
     int s = mt_db_step(st, &rc, err);
-    int64_t fence = 0, expired = 0;
+    int64_t fence = 0, expired = 0, a = 0;
     char mac[66]; /* one more: a longer stored value stays too long */
     bool has_mac = false;
     if (s == MT_DB_ROW) {
         snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));
-        int64_t a = mt_db_col_int64(st, 1);
+        a = mt_db_col_int64(st, 1);
         if (attempt)
             *attempt = a;
         fence = mt_db_col_int64(st, 2);
@@ -469,10 +469,11 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
             runs_del(task_id, a);
     }
     core_stmt_put(c, st);
-    /* a task that once had an executor lease: this claim's lease MAC, so no
-     * earlier holder's token verifies again (core_internal.h lease_claimed) */
-    if (!rc && *got && has_mac)
-        rc = lease_claimed(c, mdb, task_id, attempt ? *attempt : 0, fence, expired, mac, err);
+    /* this claim's lease MAC (every claim: a missing one is refused after
+     * the first), so no earlier holder's token verifies again
+     * (core_internal.h lease_claimed) */
+    if (!rc && *got)
+        rc = lease_claimed(c, mdb, task_id, a, fence, expired, has_mac ? mac : NULL, err);
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);
@@ -1530,8 +1531,9 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
         }
     }
     core_stmt_put(c, st);
-    if (!rc && *got && has_mac) /* as claim_in */
-        rc = lease_claimed(c, mdb, task_id, *attempt, fence, expired, mac, err);
+    if (!rc && *got) /* as claim_in */
+        rc = lease_claimed(c, mdb, task_id, *attempt, fence, expired, has_mac ? mac : NULL,
+                           err);
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);
