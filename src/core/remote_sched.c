@@ -225,7 +225,7 @@ mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t atte
         /* never laundered: the row stays refused wherever a lease counts */
         mt_error("store integrity: the lease of task %s does not match its MAC at its claim "
                  "(fencing token, expiry count, claim count or lease kind edited outside "
-                 "mesatee); no executor lease is accepted for it",
+                 "mesatee, or the MAC deleted); no executor lease is accepted for it",
                  task_id);
         return MT_OK;
     }
