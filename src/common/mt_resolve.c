@@ -154,7 +154,16 @@ int mt_resolve_bounded(const char *host, const char *port, const struct addrinfo
     sev.sigev_notify_function = resolve_done;
     sev.sigev_value.sival_ptr = r;
     if ((e = getaddrinfo_a(GAI_NOWAIT, list, 1, &sev))) {
-        req_unref(r, 2); /* never queued: no notification */
+        /* an error does not say that glibc let go of the request: EAI_AGAIN
+         * (its notification's bookkeeping could not be allocated) leaves it
+         * queued, a resolver thread then writes into it and nothing notifies
+         * us; EAI_SYSTEM (it could not be queued) still sends the
+         * notification, which drops a reference. Only a request withdrawn
+         * here (EAI_CANCELED: still queued, never notified) is ours alone;
+         * otherwise the caller's reference goes and the other one is leaked
+         * where no notification comes (glibc does not tell which) */
+        bool withdrawn = gai_cancel(&r->cb) == EAI_CANCELED;
+        req_unref(r, withdrawn ? 2 : 1);
         return e == EAI_MEMORY ? ENOMEM : EAGAIN;
     }
     int64_t start = mono_ms();

@@ -11,12 +11,17 @@
  *    cancel the request is withdrawn (gai_cancel) or, when the resolver is
  *    already working on it, abandoned: its memory is freed by its completion
  *    notification, never by the caller, so the caller returns at once.
+ *    When getaddrinfo_a itself fails (EAGAIN, ENOMEM below) glibc may still
+ *    hold the request without notifying anyone (its notification's own
+ *    allocation failed): unless it can be withdrawn, its memory is then
+ *    leaked, never freed under the resolver (mt_resolve_live counts it).
  *    The cancel is checked before the result, so a caller that is stopping
  *    never proceeds with a late answer; timeout_ms 0 gives up at the first
  *    check.
  * Returns 0 with *out set (free it with freeaddrinfo), ETIMEDOUT, ECANCELED,
  * ENOENT (the name does not resolve: no such host, no address of the asked
- * family, or a resolver failure) or ENOMEM. Messages are the caller's.
+ * family, or a resolver failure), ENOMEM or EAGAIN (getaddrinfo_a could not
+ * take the request). Messages are the caller's.
  * Thread-safety: any thread; requests are independent. */
 #ifndef MT_RESOLVE_H
 #define MT_RESOLVE_H

@@ -659,18 +659,25 @@ void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fall
  * expiry count, the claim it belongs to (tasks.run_attempt) and the kind
  * (remote: lease_until > 0). A host that sets lease_until on a local run, or
  * edits run_attempt, breaks it ("integrity check failed: lease"). Every claim
- * of a task that has a lease MAC calls lease_claimed inside the claim's
- * transaction, after its UPDATE (attempt: the new run_attempt; fence,
- * expired, mac: the row's, as the UPDATE returned them): the MAC of the
- * previous claim (attempt - 1, either kind) must verify, then the row is
- * re-MACed as a local run of this claim, so no earlier holder's token
- * verifies again (a remote claim then grants its own lease: lease_grant).
- * A MAC that does not verify is left as it is (refused wherever a lease is
- * checked) and logged; the local claim itself goes on. */
+ * calls lease_claimed inside the claim's transaction, after its UPDATE
+ * (attempt: the new run_attempt; fence, expired, mac: the row's, as the
+ * UPDATE returned them, mac NULL where the row has none): the MAC of the
+ * previous claim (attempt - 1, either kind) must verify, or, without a MAC,
+ * this must be the row's first claim (attempt 1, token and count 0); then
+ * the row is re-MACed as a local run of this claim, so no earlier holder's
+ * token verifies again (a remote claim then grants its own lease:
+ * lease_grant), and only a row never claimed (run_attempt 0) is without a
+ * MAC. A MAC that does not verify, or a missing one after the first claim,
+ * is left as it is (refused wherever a lease is checked: a remote claim
+ * fails the task) and logged; a local claim itself goes on. The lease secret
+ * handed to the executor binds the task, token and claim (remote_sched.c
+ * lease_secret). */
 mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t attempt,
                         int64_t fence, int64_t expired, const char *mac, mt_err *err);
 /* store_migrate hook (STORE_MIG_LEASE_V2): every v1 lease MAC that verifies
- * is replaced by its v2 MAC over the row as it is. */
+ * is replaced by its v2 MAC over the row as it is, and every claimed task
+ * that may be claimed again (staged or running) without a MAC and with token
+ * and count 0 (v1's "never leased") gets the v2 MAC of that state. */
 mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err);
 /* ---- node_live.c: the local runs of a node that stopped (PostgreSQL) ---- */
 /* Starts the liveness thread on a PostgreSQL store (no-op on SQLite): it

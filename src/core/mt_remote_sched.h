@@ -30,7 +30,8 @@
  * with the task under a MAC (integ key, "mesatee-task-lease/v2", also over
  * the claim's run_attempt and whether the row is a remote lease: the store is
  * untrusted, a rolled-back token or a local run made to look like a lease
- * would let an old holder in; core_internal.h lease_claimed). The executor
+ * would let an old holder in; every claim MACs the row: core_internal.h
+ * lease_claimed). The executor
  * renews it (mt_remote_sched_renew) while the task runs; a renewal or a
  * report whose token is not the task's current one is MT_ECONFLICT ("lease
  * lost"), so a late outcome from an old holder is never stored. A lease that

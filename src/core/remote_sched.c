@@ -28,7 +28,7 @@
 
 #define LEASE_DOMAIN "mesatee-task-lease/v2"
 #define LEASE_DOMAIN_V1 "mesatee-task-lease/v1" /* only lease_mac_upgrade reads it */
-#define LEASE_SECRET_DOMAIN "mesatee-task-lease-secret/v1"
+#define LEASE_SECRET_DOMAIN "mesatee-task-lease-secret/v2" /* v2: binds the claim */
 #define STAGE_SWEEP_ROUNDS 120 /* lease sweeps (250 ms apart) per sweep of staged uploads */
 #define HEALTH_MAX 64 /* executors remembered for /metrics (the least recently seen goes) */
 
@@ -215,14 +215,17 @@ static bool lease_mac_ok(const mt_core *c, const char *task_id, int64_t fence, i
 mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t attempt,
                         int64_t fence, int64_t expired, const char *mac, mt_err *err)
 {
-    if (!mac)
-        return MT_OK; /* never leased: no token to fence off */
-    if (!lease_mac_ok(c, task_id, fence, expired, attempt - 1, true, mac) &&
-        !lease_mac_ok(c, task_id, fence, expired, attempt - 1, false, mac)) {
+    /* no MAC: only the first claim of a row never claimed (a host that
+     * deletes the MAC and resets token and count of a claimed row would
+     * otherwise have the next remote claim hand out an old token again) */
+    bool ok = mac ? lease_mac_ok(c, task_id, fence, expired, attempt - 1, true, mac) ||
+                        lease_mac_ok(c, task_id, fence, expired, attempt - 1, false, mac)
+                  : attempt == 1 && fence == 0 && expired == 0;
+    if (!ok) {
         /* never laundered: the row stays refused wherever a lease counts */
         mt_error("store integrity: the lease of task %s does not match its MAC at its claim "
                  "(fencing token, expiry count, claim count or lease kind edited outside "
-                 "mesatee); no executor lease is accepted for it",
+                 "mesatee, or the MAC deleted); no executor lease is accepted for it",
                  task_id);
         return MT_OK;
     }
@@ -237,97 +240,138 @@ mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t atte
                      now_mac, task_id, f);
 }
 
+/* A row lease_mac_upgrade reads (its text columns copied as bytes: a
+ * host-edited value need not be UTF-8). */
+typedef struct {
+    char *id, *old; /* old: NULL where the row has no MAC */
+    int64_t fence, expired, attempt;
+    bool remote;
+} upgrade_row;
+
 mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
 {
     mt_core *c = core;
     mt_db_stmt *st;
+    /* the v1 MACs, and the claimed rows that may be claimed again (staged or
+     * running) without one: before v2 "no MAC" stood for "never leased"
+     * (token and count 0), now only for "never claimed" (lease_claimed), so
+     * those get the MAC of the state they were accepted in; a row without a
+     * MAC whose token or count is not 0 was refused and stays so */
     mt_status rc = mt_db_prepare(db,
                                  "SELECT task_id, lease_fence, lease_expired, run_attempt, "
                                  "lease_until, lease_mac FROM tasks WHERE lease_mac IS NOT NULL "
-                                 "ORDER BY task_id",
+                                 "OR (run_attempt > 0 AND lease_fence = 0 AND lease_expired = 0 "
+                                 "AND status IN ('staged', 'running')) ORDER BY task_id",
                                  &st, err);
     if (rc)
         return rc;
-    json_t *rows = json_array();
-    if (!rows) {
-        mt_db_finalize(st);
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
-    }
+    upgrade_row *rows = NULL;
+    size_t n = 0, cap = 0;
     while (mt_db_step(st, &rc, err) == MT_DB_ROW) {
-        json_t *r = json_pack("[s, I, I, I, I, s]", mt_db_col_text(st, 0),
-                              (json_int_t)mt_db_col_int64(st, 1),
-                              (json_int_t)mt_db_col_int64(st, 2),
-                              (json_int_t)mt_db_col_int64(st, 3),
-                              (json_int_t)mt_db_col_int64(st, 4), mt_db_col_text(st, 5));
-        if (!r || json_array_append_new(rows, r)) {
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            upgrade_row *nr = realloc(rows, nc * sizeof *nr);
+            if (!nr) {
+                rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+                break;
+            }
+            rows = nr;
+            cap = nc;
+        }
+        upgrade_row *r = &rows[n];
+        r->id = strdup(mt_db_col_text(st, 0));
+        r->fence = mt_db_col_int64(st, 1);
+        r->expired = mt_db_col_int64(st, 2);
+        r->attempt = mt_db_col_int64(st, 3);
+        r->remote = mt_db_col_int64(st, 4) > 0;
+        r->old = mt_db_col_null(st, 5) ? NULL : strdup(mt_db_col_text(st, 5));
+        if (!r->id || (!r->old && !mt_db_col_null(st, 5))) {
+            free(r->id);
+            free(r->old);
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             break;
         }
+        n++;
     }
     mt_db_finalize(st);
-    size_t i, done = 0, bad = 0;
-    json_t *r;
-    json_array_foreach(rows, i, r)
-    {
-        if (rc)
-            break;
-        const char *id = json_string_value(json_array_get(r, 0));
-        int64_t fence = json_integer_value(json_array_get(r, 1));
-        int64_t expired = json_integer_value(json_array_get(r, 2));
-        int64_t attempt = json_integer_value(json_array_get(r, 3));
-        bool remote = json_integer_value(json_array_get(r, 4)) > 0;
-        const char *old = json_string_value(json_array_get(r, 5));
-        char text[128], v1[65], v2[65];
-        snprintf(text, sizeof text, "%s\n%lld\n%lld", id, (long long)fence,
-                 (long long)expired);
-        if ((rc = integ_mac_text(c->integ_key, LEASE_DOMAIN_V1, text, v1, err)))
-            break;
-        if (!integ_hex_equal(v1, old)) {
-            bad++; /* stays refused: "integrity check failed: lease" */
-            mt_error("store integrity: the lease of task %s does not match its MAC; left "
-                     "refused at the upgrade",
-                     id);
-            continue;
+    size_t done = 0, bad = 0, claimed = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const upgrade_row *r = &rows[i];
+        char v2[65];
+        if (r->old) {
+            char text[160], v1[65];
+            /* a host-edited id too long for the text fails the MAC below:
+             * its row stays refused */
+            int tl = snprintf(text, sizeof text, "%s\n%lld\n%lld", r->id, (long long)r->fence,
+                              (long long)r->expired);
+            if (tl < 0 || (size_t)tl >= sizeof text) {
+                v1[0] = 0;
+            } else if ((rc = integ_mac_text(c->integ_key, LEASE_DOMAIN_V1, text, v1, err))) {
+                break;
+            }
+            if (!v1[0] || !integ_hex_equal(v1, r->old)) {
+                bad++; /* stays refused: "integrity check failed: lease" */
+                /* the id only where it is one (a host-edited one may be any bytes) */
+                bool plain = strlen(r->id) == MT_ID_LEN &&
+                             strspn(r->id, "0123456789abcdef") == MT_ID_LEN;
+                mt_error("store integrity: the lease of task %s does not match its MAC; left "
+                         "refused at the upgrade",
+                         plain ? r->id : "(an id edited outside mesatee)");
+                continue;
+            }
+            done++;
+        } else {
+            claimed++;
         }
-        if (!(rc = lease_mac_c(c, id, fence, expired, attempt, remote, v2, err)))
-            rc = store_run(db, err, NULL, "UPDATE tasks SET lease_mac = ? WHERE task_id = ?", v2,
-                           id);
-        done++;
+        if (!(rc = lease_mac_c(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2, err)))
+            rc = store_run(db, err, NULL,
+                           "UPDATE tasks SET lease_mac = ? WHERE task_id = ?", v2, r->id);
     }
-    json_decref(rows);
-    if (!rc && (done || bad))
-        mt_info("store: %zu executor lease MAC(s) moved to mesatee-task-lease/v2 (%zu refused)",
-                done, bad);
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].id);
+        free(rows[i].old);
+    }
+    free(rows);
+    if (!rc && (done || bad || claimed))
+        mt_info("store: %zu executor lease MAC(s) moved to mesatee-task-lease/v2 (%zu "
+                "refused), %zu claimed task(s) without a lease given their lease MAC",
+                done, bad, claimed);
     return rc;
 }
 
-/* The lease secret of a claim: HMAC(TEE key, task id, fencing token). Sent to
- * the executor with the job, never stored: a renewal or report must present
- * it (besides the token), so an executor that lost the lease cannot forge the
- * next one's (token + 1) without the key. Unique per claim as the token only
- * grows (its MAC keeps it from being rolled back). */
+/* The lease secret of a claim: HMAC(TEE key, task id, fencing token, claim
+ * (tasks.run_attempt)). Sent to the executor with the job, never stored: a
+ * renewal or report must present it (besides the token), so an executor that
+ * lost the lease cannot forge the next one's (token + 1) without the key.
+ * Unique per claim as the token and the claim count only grow: the lease MAC
+ * binds both, and every claimed row has one (lease_claimed), so neither can
+ * be rolled back short of the whole row's return to "never claimed"
+ * (docs/threat-model.md "Executor leases"). */
 static mt_status lease_secret(mt_remote_sched *rs, const char *task_id, int64_t fence,
-                              char out[65], mt_err *err)
+                              int64_t attempt, char out[65], mt_err *err)
 {
-    char text[64];
-    snprintf(text, sizeof text, "%s\n%lld", task_id, (long long)fence);
+    char text[96];
+    snprintf(text, sizeof text, "%s\n%lld\n%lld", task_id, (long long)fence,
+             (long long)attempt);
     return integ_mac_text(rs->core->integ_key, LEASE_SECRET_DOMAIN, text, out, err);
 }
 
-/* True when given (may be NULL) is the secret of the task's lease under
- * fence (constant-time comparison). */
-static bool lease_secret_ok(mt_remote_sched *rs, const char *task_id, int64_t fence,
+/* True when given (may be NULL) is the secret of the task's lease l (its
+ * token and claim; constant-time comparison). */
+static bool lease_secret_ok(mt_remote_sched *rs, const char *task_id, const lease_row *l,
                             const char *given)
 {
     char want[65];
     mt_err e;
-    bool ok = given && !lease_secret(rs, task_id, fence, want, &e) && integ_hex_equal(want, given);
+    bool ok = given && !lease_secret(rs, task_id, l->fence, l->attempt, want, &e) &&
+              integ_hex_equal(want, given);
     mt_wipe(want, sizeof want);
     return ok;
 }
 
-/* Reads the task's lease and verifies its MAC (a row never leased has none:
- * then fence and count must be 0). "integrity check failed: lease" when the
+/* Reads the task's lease and verifies its MAC (only a row never claimed has
+ * none: then fence, count and claim count must be 0; every claim MACs the
+ * row, core_internal.h lease_claimed). "integrity check failed: lease" when the
  * row was edited outside mesatee (a rolled-back fence would let an old holder
  * in). */
 static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row *l, mt_err *err)
@@ -362,7 +406,7 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
     l->remote = l->running && l->fence > 0 && l->until > 0;
     bool ok;
     if (!has_mac) {
-        ok = l->fence == 0 && l->expired == 0;
+        ok = l->fence == 0 && l->expired == 0 && l->attempt == 0;
     } else {
         /* the kind as the row says (a local run made to look like a lease
          * by setting lease_until fails here) */
@@ -405,6 +449,7 @@ static mt_status lease_store(mt_remote_sched *rs, const char *task_id, int64_t f
 typedef struct {
     mt_remote_sched *rs;
     int64_t fence;
+    int64_t attempt; /* the claim (tasks.run_attempt): the lease secret binds it */
 } grant_ctx;
 
 static mt_status lease_grant(void *ctx, mt_db *db, const char *task_id, mt_err *err)
@@ -422,6 +467,7 @@ static mt_status lease_grant(void *ctx, mt_db *db, const char *task_id, mt_err *
     }
     if (!rc) {
         g->fence = l.fence + 1;
+        g->attempt = l.attempt;
         rc = lease_store(rs, task_id, g->fence, l.expired, wall_ms() + rs->lease_ms, l.attempt,
                          err);
     }
@@ -585,7 +631,7 @@ mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool outp
     if (!l.found || !l.running)
         return mt_err_set(err, MT_ECONFLICT, "the task is not running");
     if (!l.remote || (int64_t)x->fence != l.fence ||
-        !lease_secret_ok(rs, x->task_id, l.fence, x->secret)) {
+        !lease_secret_ok(rs, x->task_id, &l, x->secret)) {
         count(&reports_fenced_total);
         return mt_err_set(err, MT_ECONFLICT, "lease lost: not the task's current lease");
     }
@@ -678,7 +724,7 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     bool got = false;
     mt_job job;
     memset(&job, 0, sizeof job);
-    grant_ctx g = {rs, 0};
+    grant_ctx g = {rs, 0, 0};
     mt_status rc = sched_claim_job(rs->core, rs->db, task_id, &got, &job, exec_type, builtin,
                                    lease_grant, &g, err);
     if (!got)
@@ -686,7 +732,7 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     int64_t fence = g.fence;
     char secret[65] = "";
     if (!rc)
-        rc = lease_secret(rs, task_id, fence, secret, err);
+        rc = lease_secret(rs, task_id, fence, g.attempt, secret, err);
     if (!rc)
         rc = keyuse_audit(rs->core, rs->db, task_id, &job, err);
     if (!rc)
@@ -777,7 +823,7 @@ static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
     /* a local run (a node's scheduler claimed the task after an earlier
      * lease ran out: it keeps that lease's token) is no lease to report on */
     if (!l.remote || (int64_t)st->fence != l.fence ||
-        !lease_secret_ok(st->rs, st->task_id, l.fence, st->secret)) {
+        !lease_secret_ok(st->rs, st->task_id, &l, st->secret)) {
         count(&reports_fenced_total);
         return mt_err_set(err, MT_ECONFLICT,
                           "lease lost: the report's fencing token %llu is not the task's "
@@ -943,7 +989,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
      * from an executor whose lease ran out, the task since handed to
      * another, is refused before any output is written) */
     if (l.fence && (int64_t)rep.fence == l.fence &&
-        !lease_secret_ok(rs, task_id, l.fence, rep.lease_secret)) {
+        !lease_secret_ok(rs, task_id, &l, rep.lease_secret)) {
         count(&reports_fenced_total);
         mt_warn("task %s: refused a report with fencing token %llu: not the lease secret of "
                 "that claim",
@@ -1053,7 +1099,7 @@ mt_status mt_remote_sched_renew(mt_remote_sched *rs, const uint8_t *body, size_t
     if ((rc = lease_load(rs, req.task_id, &l, err)))
         goto out;
     if (!l.found || !l.remote || l.fence != (int64_t)req.fence ||
-        !lease_secret_ok(rs, req.task_id, l.fence, req.secret)) {
+        !lease_secret_ok(rs, req.task_id, &l, req.secret)) {
         count(&reports_fenced_total);
         rc = mt_err_set(err, MT_ECONFLICT,
                         "lease lost: task %s is %s under fencing token %lld, this executor "

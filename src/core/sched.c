@@ -452,12 +452,12 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     mt_db_bind_int64(st, 1, mt_now());
     mt_db_bind_text(st, 2, c->node_id);
     int s = mt_db_step(st, &rc, err);
-    int64_t fence = 0, expired = 0;
+    int64_t fence = 0, expired = 0, a = 0;
     char mac[66]; /* one more: a longer stored value stays too long */
     bool has_mac = false;
     if (s == MT_DB_ROW) {
         snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));
-        int64_t a = mt_db_col_int64(st, 1);
+        a = mt_db_col_int64(st, 1);
         if (attempt)
             *attempt = a;
         fence = mt_db_col_int64(st, 2);
@@ -474,10 +474,11 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
             runs_del(task_id, a);
     }
     core_stmt_put(c, st);
-    /* a task that once had an executor lease: this claim's lease MAC, so no
-     * earlier holder's token verifies again (core_internal.h lease_claimed) */
-    if (!rc && *got && has_mac)
-        rc = lease_claimed(c, mdb, task_id, attempt ? *attempt : 0, fence, expired, mac, err);
+    /* this claim's lease MAC (every claim: a missing one is refused after
+     * the first), so no earlier holder's token verifies again
+     * (core_internal.h lease_claimed) */
+    if (!rc && *got)
+        rc = lease_claimed(c, mdb, task_id, a, fence, expired, has_mac ? mac : NULL, err);
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);
@@ -1266,6 +1267,30 @@ typedef struct {
     int64_t since_ms;
 } orphan_seen;
 
+/* sched_lose_run's last step: the outcome only while the row is still the
+ * lost run (node, claim, a local run); else gone and nothing is stored. */
+typedef struct {
+    const char *task_id, *node;
+    char attempt[24];
+    bool gone;
+} lost_guard;
+
+static mt_status lost_run_guard(void *gctx, mt_db *db, mt_err *err)
+{
+    lost_guard *g = gctx;
+    int64_t v = 0;
+    bool found = false;
+    mt_status rc = store_int(db, err, &v, &found,
+                             "SELECT 1 FROM tasks WHERE task_id = ? AND run_node = ? AND "
+                             "run_attempt = CAST(? AS INTEGER) AND " SQL_LOCAL_RUN(""),
+                             g->task_id, g->node, g->attempt);
+    if (!rc && !found) {
+        g->gone = true;
+        rc = mt_err_set(err, MT_ECONFLICT, "the lost run is no longer the task's run");
+    }
+    return rc;
+}
+
 mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char *node,
                          int64_t attempt, const char *why, const char *requeue_entry,
                          sched_lost *out, int64_t *lost_count, mt_err *err)
@@ -1295,6 +1320,15 @@ mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char 
         store_rollback(db);
         return MT_OK;
     }
+    /* the claim lost (attempt < 0: the one the row holds now), so that the
+     * outcome below never ends a later claim of the task */
+    int64_t run_attempt = attempt;
+    if (attempt < 0 &&
+        ((rc = store_int(db, err, &run_attempt, &found,
+                         "SELECT run_attempt FROM tasks WHERE " LOST_FENCE, task_id, node, a,
+                         a)) ||
+         !found))
+        goto out; /* not found: finished or requeued meanwhile, nothing to do */
     /* every loss counts: a run whose outcome can never be stored, or whose
      * node keeps stopping, is not run again and again */
     lost++;
@@ -1322,7 +1356,19 @@ mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char 
                     task_id, why, node);
         else
             mt_warn("task %s: %s", task_id, reason);
-        rc = sched_finish(c, db, task_id, cancel ? &r : NULL, cancel ? NULL : reason, err);
+        /* fenced on (node, claim): between the commit above and this
+         * transaction the run may have been requeued and claimed again (by
+         * another node's sweeper and scheduler); that run is not ended */
+        lost_guard g = {task_id, node, "", false};
+        snprintf(g.attempt, sizeof g.attempt, "%lld", (long long)run_attempt);
+        rc = sched_finish_guarded(c, db, task_id, cancel ? &r : NULL, cancel ? NULL : reason,
+                                  lost_run_guard, &g, err);
+        if (g.gone) {
+            mt_warn("task %s: the lost run (node id %s, attempt %lld) was requeued meanwhile; "
+                    "its outcome is not stored",
+                    task_id, node, (long long)run_attempt);
+            return MT_OK;
+        }
         if (!rc)
             *out = SCHED_LOST_ENDED;
         return rc;
@@ -1554,8 +1600,9 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
         }
     }
     core_stmt_put(c, st);
-    if (!rc && *got && has_mac) /* as claim_in */
-        rc = lease_claimed(c, mdb, task_id, *attempt, fence, expired, mac, err);
+    if (!rc && *got) /* as claim_in */
+        rc = lease_claimed(c, mdb, task_id, *attempt, fence, expired, has_mac ? mac : NULL,
+                           err);
     if (!rc && *got) {
         char obj[8 + MT_ID_LEN];
         snprintf(obj, sizeof obj, "task:%s", task_id);

@@ -301,9 +301,12 @@ static const char *const migrations[] = {
      * lease_mac, docs/cluster.md "Local runs and executor leases"): lease_mac
      * now covers the task, fencing token, expiry count, run_attempt (the claim
      * it belongs to) and whether the row is a remote lease (lease_until > 0)
-     * under "mesatee-task-lease/v2". No column changes: store_migrate's hook
-     * re-MACs every lease once, in this migration's transaction, each only
-     * when its v1 MAC verifies (one that does not stays refused). */
+     * under "mesatee-task-lease/v2", and every claim MACs its row (only a
+     * task never claimed has none). No column changes: store_migrate's hook
+     * (remote_sched.c lease_mac_upgrade) re-MACs every lease once, in this
+     * migration's transaction, each only when its v1 MAC verifies (one that
+     * does not stays refused), and MACs the staged or running claimed tasks
+     * that v1 left without one (token and count 0). */
     "/* " STORE_LEASE_V2_MARKER " */"
     "UPDATE tasks SET lease_graced = lease_graced WHERE lease_mac IS NOT NULL;",
 };

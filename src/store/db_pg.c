@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <strings.h>
 
 #include "db_internal.h"
@@ -349,7 +350,11 @@ static pg_state *state_of(mt_db *db);
  * too (tcp_user_timeout, ms; Linux). libpq applies them to TCP connections
  * only (a Unix socket has no peer to lose). Keywords listed before the
  * expanded URL: the URL's own values override them (PQconnectdbParams
- * processes the arrays in order, the last value set wins). */
+ * processes the arrays in order, the last value set wins). Not given at all
+ * when the connection names a pg_service.conf service (the URL's service=
+ * or PGSERVICE): libpq takes a service's values only for options still
+ * unset, so these would override the service file; there it is the
+ * service's to set them (docs/cluster.md). */
 static const char *const pg_keepalive_kw[] = {"keepalives", "keepalives_idle",
                                               "keepalives_interval", "keepalives_count",
                                               "tcp_user_timeout"};
@@ -382,7 +387,18 @@ mt_status dbp_open(const char *url, mt_db **out, mt_err *err)
     pending_of(db)->capture = -1;
     const char *kw[PG_KEEPALIVE_DEFAULTS + 2], *val[PG_KEEPALIVE_DEFAULTS + 2];
     size_t k = 0;
-    for (; k < PG_KEEPALIVE_DEFAULTS; k++) {
+    /* libpq fills only options left unset from a service file, so defaults
+     * given here would hide its keepalive settings: with a service (the
+     * URL's service= or PGSERVICE) the defaults are left to it */
+    bool service = getenv("PGSERVICE") && getenv("PGSERVICE")[0];
+    char *perr = NULL;
+    PQconninfoOption *parsed = PQconninfoParse(url, &perr);
+    PQfreemem(perr);
+    for (PQconninfoOption *o = parsed; o && o->keyword; o++)
+        if (!strcmp(o->keyword, "service") && o->val && o->val[0])
+            service = true;
+    PQconninfoFree(parsed);
+    for (size_t i = 0; i < PG_KEEPALIVE_DEFAULTS && !service; i++, k++) {
         kw[k] = pg_keepalive_kw[k];
         val[k] = pg_keepalive_val[k];
     }
@@ -586,11 +602,18 @@ static PGresult *pipeline(mt_db *db, const char *label, const char *name, const 
          * outside one (autocommitted) and only the COMMIT would fail. Now
          * they and the COMMIT fail until the caller rolls back, and the
          * next use outside a transaction reconnects (ensure). in_tx stays
-         * as it was (track_tx does not read a broken connection). */
+         * as it was (track_tx does not read a broken connection). The
+         * socket is shut down at once, though: the server ends the session,
+         * so its transaction (the writer lock, row locks) is rolled back
+         * now, not left idle in transaction until the handle is next used
+         * (libpq keeps the descriptor; ensure's PQreset closes it). */
         PQclear(keep);
         keep = NULL;
         pending_clear(db);
         broken_set(db, true);
+        int fd = PQsocket(c);
+        if (fd >= 0)
+            (void)shutdown(fd, SHUT_RDWR);
     }
     return keep;
 }
@@ -821,7 +844,8 @@ void dbp_rollback(mt_db *db)
     if (conn_ok(db) && PQtransactionStatus(conn(db)) != PQTRANS_IDLE) {
         dbp_trip("rollback", "ROLLBACK");
         PQclear(PQexec(conn(db), "ROLLBACK"));
-    } /* a broken one is reset by the next ensure(): the server rolls back */
+    } /* a broken one was shut down when it broke (the server rolled back)
+       * and is reset by the next ensure() */
     db->in_tx = false;
 }
 

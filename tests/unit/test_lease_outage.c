@@ -20,6 +20,9 @@
  *    its old fencing token with lease_until 0. The remote lease sweeper must
  *    not take that local run for an expired lease (it requeued it), and the
  *    old holder's renewal and report must be refused (they were accepted);
+ *  - the host deletes the lease MAC of a requeued task and resets its token
+ *    and count: the next claim handed out the old holder's token and secret
+ *    again (its report was stored); now the claim fails the task;
  *  - then the host sets lease_until on that local run (also with run_attempt
  *    put back): the lease MAC (v2) binds the kind and the claim, so the old
  *    holder's report, renewal and transfer are still refused (the report was
@@ -391,6 +394,31 @@ static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok
                  h[i]->task_id);
         exec_sql(e->core, sql);
     }
+    /* t3 (SQLite, whose text may be any bytes): a MAC edited into invalid
+     * UTF-8, which made the migration fail ("out of memory"); it must stay
+     * refused like any bad MAC. t4: a task of a store before the migration
+     * that a node ran locally and requeued: claimed once, no MAC (then "never
+     * leased"); the migration gives it the MAC of that state, so its next
+     * claim is not refused for a missing MAC. */
+    bool sqlite = mt_db_backend_of(e->core->db) == MT_DB_SQLITE;
+    char t3[33] = "", t4[33];
+    claim h3, h4;
+    if (sqlite) {
+        invoke(e, tok, fn, t3);
+        claim_next(rs, &h3);
+        assert_string_equal(h3.task_id, t3);
+        snprintf(sql, sizeof sql,
+                 "UPDATE tasks SET lease_mac = CAST(X'FF41' AS TEXT) WHERE task_id = '%s'", t3);
+        exec_sql(e->core, sql);
+    }
+    invoke(e, tok, fn, t4);
+    claim_next(rs, &h4);
+    assert_string_equal(h4.task_id, t4);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET lease_mac = NULL, lease_fence = 0, lease_expired = 0, "
+             "lease_until = 0, status = 'staged' WHERE task_id = '%s'",
+             t4);
+    exec_sql(e->core, sql);
     /* v1 MACs are not accepted as they are */
     assert_int_equal(renew(rs, &h1, &err), MT_EINTERNAL);
     snprintf(sql, sizeof sql, "DELETE FROM schema_version WHERE version >= %zu",
@@ -416,7 +444,77 @@ static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok
                      1);
     snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", t2);
     exec_sql(e->core, sql);
+    if (sqlite) {
+        assert_int_equal(renew(rs, &h3, &err), MT_EINTERNAL);
+        assert_non_null(strstr(err.msg, "integrity check failed: lease"));
+        snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'",
+                 t3);
+        exec_sql(e->core, sql);
+    }
+    assert_true(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND lease_mac IS "
+                              "NOT NULL",
+                     t4) == 1);
+    claim n4;
+    claim_next(rs, &n4);
+    assert_string_equal(n4.task_id, t4);
+    assert_int_equal(n4.fence, 1);
+    if (report(rs, &n4, &err) != MT_OK)
+        fail_msg("the report of a task claimed locally before the upgrade: %s", err.msg);
     assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+
+/* The host deletes the lease MAC of a task whose lease expired and resets
+ * its token and count (what a row never leased looked like before every
+ * claim MACed its row): the next remote claim handed out the old holder's
+ * token and secret again, and its late report was stored. Now the row is
+ * refused: the claim fails the task, the old holder's report is refused. */
+static void test_mac_deleted(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    char tid[33], sql[256];
+    invoke(e, tok, fn, tid);
+    claim dead;
+    claim_next(rs, &dead);
+    assert_string_equal(dead.task_id, tid);
+    bool requeued = false;
+    for (int i = 0; i < 1200 && !requeued; i++) {
+        sweep_ok(rs);
+        requeued = qint(e->core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid) == 1;
+        if (!requeued)
+            sleep_ms(100);
+    }
+    assert_true(requeued);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET lease_mac = NULL, lease_fence = 0, lease_expired = 0 WHERE "
+             "task_id = '%s'",
+             tid);
+    exec_sql(e->core, sql);
+    json_t *job = NULL;
+    mt_status rc = MT_EUNAVAIL;
+    for (int i = 0; i < 600 && rc == MT_EUNAVAIL; i++) {
+        rc = mt_remote_sched_claim(rs, &job, &err);
+        if (rc == MT_EUNAVAIL)
+            sleep_ms(100);
+    }
+    if (rc == MT_OK) {
+        json_t *l = json_object_get(job, "lease");
+        fail_msg("the tampered task was claimed again with token %lld (the old holder's: %lld)",
+                 (long long)json_integer_value(json_object_get(l, "fence")),
+                 (long long)dead.fence);
+    }
+    assert_int_equal(rc, MT_EINTERNAL);
+    assert_non_null(strstr(err.msg, "integrity check failed: lease"));
+    assert_null(job);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'failed'",
+                          tid),
+                     1);
+    assert_int_not_equal(report(rs, &dead, &err), MT_OK);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          tid),
+                     0);
 }
 
 /* A core (keep_leased: a node with remote executors) on the test's store,
@@ -469,6 +567,7 @@ static void test_local_run_only(void **state)
     mt_remote_sched *rs;
     char *tok, fn[33];
     lease_env_open(&e, &rs, &tok, fn);
+    test_mac_deleted(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
     lease_env_close(&e, rs, tok);

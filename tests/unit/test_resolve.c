@@ -3,13 +3,28 @@
  * request at all), "localhost" (the hosts file, through the asynchronous
  * path), a cancel before and during the wait, a zero timeout, and that every
  * request given up is freed once the resolver has finished with it
- * (mt_resolve_live back to 0; run under ASan in CI). Waits are bounded polls. */
+ * (mt_resolve_live back to 0; run under ASan in CI). Waits are bounded polls.
+ *
+ * And a getaddrinfo_a that fails although glibc keeps the request: the test
+ * binary defines getaddrinfo_a (mt_common's call binds to it; every other
+ * call passes to glibc's, dlsym RTLD_NEXT) and, armed, answers as glibc's
+ * does when a request cannot be queued: EAI_SYSTEM, with the completion
+ * notification still sent (here held back and delivered by the test once
+ * mt_resolve_bounded has returned). mt_resolve_bounded freed the request at
+ * once ("never queued: no notification"), so the notification freed it a
+ * second time; now the caller's reference only goes. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -104,6 +119,38 @@ static void test_timeout(void **state)
     wait_none_live();
 }
 
+static _Atomic int gai_armed;
+static struct sigevent gai_held; /* the notification glibc would send */
+
+int getaddrinfo_a(int mode, struct gaicb *list[], int n, struct sigevent *sev)
+{
+    if (!atomic_exchange(&gai_armed, 0)) {
+        int (*real)(int, struct gaicb *[], int, struct sigevent *) =
+            (int (*)(int, struct gaicb *[], int, struct sigevent *))dlsym(RTLD_NEXT,
+                                                                         "getaddrinfo_a");
+        return real ? real(mode, list, n, sev) : EAI_SYSTEM;
+    }
+    gai_held = *sev;
+    errno = EAGAIN;
+    return EAI_SYSTEM;
+}
+
+static void test_queue_error_notified(void **state)
+{
+    (void)state;
+    wait_none_live();
+    struct addrinfo *ai = (struct addrinfo *)1;
+    atomic_store(&gai_armed, 1);
+    assert_int_equal(mt_resolve_bounded("localhost", "1", &hints, 5000, NULL, NULL, &ai), EAGAIN);
+    assert_int_equal(atomic_load(&gai_armed), 0); /* the armed answer was given */
+    assert_null(ai);
+    assert_int_equal(gai_held.sigev_notify, SIGEV_THREAD);
+    if (mt_resolve_live() != 1) /* the notification below would free it again */
+        fail_msg("the request was freed although its notification was still to come");
+    gai_held.sigev_notify_function(gai_held.sigev_value);
+    assert_int_equal(mt_resolve_live(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +158,7 @@ int main(void)
         cmocka_unit_test(test_name),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_queue_error_notified),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

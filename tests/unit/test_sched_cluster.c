@@ -626,6 +626,51 @@ static void test_dead_node(void **state)
     free(v);
     assert_int_equal(audit_count(c0, "task requeued (node stopped)", tid), 1);
     assert_int_equal(audit_count(c0, "task failed", tid), 1);
+    /* the last loss commits the count first and ends the run in a second
+     * transaction: a run requeued and claimed again in between (here by a
+     * trigger that moves the row to a live node's next claim as the count
+     * is committed) is not ended (it was failed: the end was not fenced on
+     * the lost run's node and claim) */
+    const char *n0 = cl->node[0].core->node_id;
+    snprintf(sql, sizeof sql,
+             "CREATE FUNCTION mt_test_steal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+             "UPDATE tasks SET run_node = '%s', run_attempt = run_attempt + 1 WHERE task_id = "
+             "NEW.task_id; RETURN NULL; END $$",
+             n0);
+    exec_sql(c0, sql);
+    exec_sql(c0, "CREATE TRIGGER mt_test_steal AFTER UPDATE OF node_lost ON tasks FOR EACH ROW "
+                 "WHEN (NEW.status = 'running' AND NEW.node_lost = 3) EXECUTE FUNCTION "
+                 "mt_test_steal()");
+    nlive_sum(cl, &r, &d, &q, &f0);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'running', run_node = '" FAKE_NODE
+             "', node_lost = 2, failure_reason = NULL WHERE task_id = '%s'",
+             tid);
+    exec_sql(c0, sql);
+    v = NULL;
+    for (int i = 0; i < 3000; i++) { /* up to 60 s */
+        free(v);
+        v = task_col(c0, "CAST(node_lost AS TEXT)", tid);
+        if (!strcmp(v, "3"))
+            break;
+        sleep_ms(20);
+    }
+    assert_string_equal(v, "3");
+    free(v);
+    wait_rounds(cl, 2); /* the round that counted the loss is over */
+    exec_sql(c0, "DROP TRIGGER mt_test_steal ON tasks");
+    exec_sql(c0, "DROP FUNCTION mt_test_steal()");
+    v = task_col(c0, "status", tid);
+    if (strcmp(v, "running"))
+        fail_msg("the run claimed again after the loss was ended: %s", v);
+    free(v);
+    v = task_col(c0, "run_node", tid);
+    assert_string_equal(v, n0);
+    free(v);
+    nlive_sum(cl, &r, &d, &q, &f);
+    assert_int_equal(f, f0);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
+    exec_sql(c0, sql);
     store_close(adb);
 }
 

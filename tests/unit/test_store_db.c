@@ -600,7 +600,8 @@ static void test_pg_tls_and_multihost(void **state)
 
 /* TCP keepalives and the user timeout are on by default (db_pg.c
  * PG_KEEPALIVE_DEFAULTS, docs/cluster.md "Partitions and TCP keepalives"):
- * libpq's options and the socket itself; a value in the URL wins. */
+ * libpq's options and the socket itself; a value in the URL wins, and so
+ * does a pg_service.conf service's (the defaults are then left to it). */
 static void sock_opt(mt_db *db, int level, int name, int want)
 {
     int v = -1;
@@ -639,6 +640,28 @@ static void test_pg_keepalives(void **state)
     sock_opt(db, IPPROTO_TCP, TCP_KEEPIDLE, 7);
     sock_opt(db, IPPROTO_TCP, TCP_KEEPINTVL, 5);
     sock_opt(db, IPPROTO_TCP, TCP_USER_TIMEOUT, 9000);
+    mt_db_close(db);
+    /* a pg_service.conf service's values are not hidden by the defaults
+     * (libpq fills only unset options from it: the defaults used to win) */
+    char dir[] = "/tmp/mt_pgsvc.XXXXXX", file[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/pg_service.conf", dir);
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("[mt_svc]\nkeepalives_idle=44\ntcp_user_timeout=7000\n", f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(setenv("PGSERVICEFILE", file, 1), 0);
+    snprintf(own, sizeof own, "%s%sservice=mt_svc", u, strchr(u, '?') ? "&" : "?");
+    mt_status rc = mt_db_open(own, 0, &db, &err);
+    unsetenv("PGSERVICEFILE");
+    unlink(file);
+    rmdir(dir);
+    if (rc)
+        fail_msg("open with a service: %s", err.msg);
+    assert_true(mt_db_conn_option(db, "keepalives_idle", v, sizeof v));
+    assert_string_equal(v, "44");
+    sock_opt(db, IPPROTO_TCP, TCP_KEEPIDLE, 44);
+    sock_opt(db, IPPROTO_TCP, TCP_USER_TIMEOUT, 7000);
     mt_db_close(db);
 }
 
