@@ -182,7 +182,7 @@ mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t 
     pthread_mutex_lock(&core->audit_mu);
     mt_status rc = MT_OK;
     if (!core->audit_db)
-        rc = store_open(core->db_path, false, &core->audit_db, err);
+        rc = store_open_grouped(core->db_path, &core->audit_db, err);
     mt_db *mdb = core->audit_db;
     if (!rc)
         rc = store_begin(mdb, err);

@@ -124,6 +124,11 @@ typedef struct core_ctx {
 mt_status core_offline_store_open(const char *data_dir, const char *store, mt_db **db,
                                   mt_err *err);
 mt_status store_open(const char *path, bool readonly, mt_db **out, mt_err *err);
+/* store_open (read-write) with group sync (mt_db_set_group_sync): its
+ * transactions share their fsyncs with the other such connections of the
+ * file; mt_db_commit still returns once durable. The request connection,
+ * the scheduler's, the audit committer's and the remote scheduler's. */
+mt_status store_open_grouped(const char *path, mt_db **out, mt_err *err);
 /* Migrates to the newest schema in one transaction, on either backend (the
  * migration DDL is written in the layer's common dialect). When this call
  * runs the migration that adds the integrity MACs (marked

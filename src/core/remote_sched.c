@@ -334,7 +334,7 @@ mt_status mt_remote_sched_new(mt_core *core, mt_remote_sched **out, mt_err *err)
     rs->max_attempts = MT_REMOTE_MAX_ATTEMPTS_DEFAULT;
     int64_t since;
     mt_db_outages(&rs->outages_seen, &since);
-    mt_status rc = store_open(core->db_path, false, &rs->db, err);
+    mt_status rc = store_open_grouped(core->db_path, &rs->db, err);
     if (rc) {
         free(rs);
         return rc;

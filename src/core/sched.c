@@ -1673,9 +1673,9 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
         goto fail;
     }
     for (unsigned i = 0; i < s->n; i++)
-        if ((rc = store_open(core->db_path, false, &s->dbs[i], err)))
+        if ((rc = store_open_grouped(core->db_path, &s->dbs[i], err)))
             goto fail;
-    if ((rc = store_open(core->db_path, false, &s->orph_db, err)))
+    if ((rc = store_open_grouped(core->db_path, &s->orph_db, err)))
         goto fail;
     core->sched = s;
     for (unsigned i = 0; i < s->n; i++) {

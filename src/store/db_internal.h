@@ -19,6 +19,10 @@ struct mt_db {
     bool tx_failed; /* an error inside the transaction: only rollback works */
     /* mt_db_commit_counts: the open transaction ran a writing statement */
     bool tx_wrote;
+    /* SQLite group sync (mt_db_set_group_sync): grp is the file's group
+     * (NULL: off); tx_lazy: the open transaction runs at synchronous=NORMAL */
+    struct dbs_group *grp;
+    bool tx_lazy;
 };
 
 typedef struct db_param {
@@ -59,6 +63,11 @@ mt_status db_fail(mt_db *db, mt_err *err, mt_status code, bool retryable, const 
 mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err);
 void dbs_close(mt_db *db);
 mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err);
+mt_status dbs_group_on(mt_db *db, mt_err *err);
+mt_status dbs_begin(mt_db *db, mt_db_tx mode, mt_err *err);
+mt_status dbs_commit(mt_db *db, bool sync, mt_err *err);
+void dbs_rollback(mt_db *db);
+mt_status dbs_sync(mt_db *db, mt_err *err);
 bool dbs_in_tx(mt_db *db);
 mt_status dbs_set_busy_timeout(mt_db *db, unsigned ms, mt_err *err);
 mt_status dbs_last_insert_id(mt_db *db, int64_t *id, mt_err *err);
