@@ -518,10 +518,15 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
                    sched_invoke_claim(core, core->db, x.id, &attempt, &rc, &err);
     mt_trace_mark(trace, "api_handled");
     if (tx != TX_NONE) {
+        /* defer_sync: the caller syncs before its reply (not when an object
+         * is deleted after the commit: that waits for the change on disk) */
+        bool defer = tx == TX_WRITE && req->defer_sync && !x.drop_object[0];
         if (!rc)
-            rc = store_commit(core->db, &err);
+            rc = defer ? mt_db_commit_nosync(core->db, &err) : store_commit(core->db, &err);
         if (rc)
             store_rollback(core->db);
+        else if (defer)
+            resp->needs_sync = true;
     }
     if (!rc)
         mt_trace_mark(trace, "api_committed"); /* before the hand-off: its thread may run now */
@@ -534,6 +539,7 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
 handled:
     if (rc) {
         resp->audited = false; /* rolled back with the change */
+        resp->needs_sync = false;
         if (rc == MT_EIO || rc == MT_EINTERNAL || rc == MT_ENOMEM)
             mt_error("%s failed: %s", resp->route, err.msg);
         core_error_response(resp, rc, err.msg);

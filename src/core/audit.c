@@ -199,6 +199,20 @@ mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t 
     return rc;
 }
 
+/* On the committer's connection (its lock): any group sync connection of
+ * the file serves (mt_db_sync covers the commits of all of them). */
+mt_status mt_core_sync(mt_core *core, mt_err *err)
+{
+    pthread_mutex_lock(&core->audit_mu);
+    mt_status rc = MT_OK;
+    if (!core->audit_db)
+        rc = store_open_grouped(core->db_path, &core->audit_db, err);
+    if (!rc)
+        rc = mt_db_sync(core->audit_db, err);
+    pthread_mutex_unlock(&core->audit_mu);
+    return rc;
+}
+
 /* ---- chain verification ------------------------------------------------- */
 
 static mt_status anchor_mac(const mt_core *c, int64_t seq, const char *hash, char out[65],

@@ -177,6 +177,12 @@ typedef struct mt_request {
      * reply): such routes (mt_core_route_audit_only) then run in a read
      * transaction and leave resp->audited false. */
     bool audit_later;
+    /* The caller makes a write route's change durable itself before it
+     * replies (mt_core_sync, from any thread): the change's transaction
+     * commits without waiting for its fsync (SQLite group sync, mt_db.h) and
+     * resp->needs_sync is set. The gateway's loop sets it when its audit
+     * committer runs, so its thread never waits for an fsync. */
+    bool defer_sync;
 } mt_request;
 
 typedef struct mt_response {
@@ -199,6 +205,8 @@ typedef struct mt_response {
     char route[64];            /* route pattern, e.g. "POST /v1/tasks/{id}/approve" (metrics) */
     bool audited;              /* the audit entry was written in the change's own
                                   transaction: the gateway must not append another */
+    bool needs_sync;           /* req->defer_sync: committed, to be made durable
+                                  (mt_core_sync) before the reply */
     unsigned retry_after_s;    /* > 0: sent as Retry-After (429, 503) */
     /* > 0: a complete answer that is not final yet (a task not done, asked
      * with ?wait=): the caller may hold the request up to park_ms and call
@@ -247,6 +255,11 @@ typedef struct mt_audit_item {
  * stays linear). All or nothing: on failure no entry is kept. Thread-safe
  * (serialised by its own lock). */
 mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t n, mt_err *err);
+/* Returns once every change this process committed to the store before the
+ * call is durable (one fsync shared with the commits waiting meanwhile; at
+ * once when they already are; PostgreSQL: at once). For the replies of
+ * requests handled with mt_request.defer_sync. */
+mt_status mt_core_sync(mt_core *core, mt_err *err);
 
 /* The audit entries of requests that changed nothing, made durable or
  * refused (docs/design.md "Audit spool"): appended to the chain like

@@ -1153,6 +1153,7 @@ static void *worker_main(void *p)
     char task_id[MT_ID_LEN + 1], next[MT_ID_LEN + 1];
     int64_t attempt = 0, next_attempt = 0; /* their claims' tasks.run_attempt */
     bool got = false; /* task_id was claimed (by the last outcome's commit) */
+    bool handed = false; /* ... taken from the hand-off queue (claim on invoke) */
     while (!atomic_load(&s->stop)) {
         pthread_mutex_lock(&s->mu);
         uint64_t seen = s->gen;
@@ -1163,10 +1164,22 @@ static void *worker_main(void *p)
             s->ho_head = (h + 1) % SCHED_HANDOFF_MAX;
             s->ho_n--;
             got = true;
+            handed = true;
         }
         pthread_mutex_unlock(&s->mu);
         bool failed = false;
         mt_err err;
+        /* a claim on invoke whose commit the gateway makes durable itself
+         * (mt_request.defer_sync) may not be on disk yet: the run starts
+         * only once it is (no fsync when it already is) */
+        if (got && handed && mt_db_sync(db, &err) != MT_OK) {
+            mt_warn("task %s: its claim could not be made durable (%s); the orphan check "
+                    "requeues it",
+                    task_id, err.msg);
+            runs_del(task_id, attempt);
+            got = false;
+        }
+        handed = false;
         /* without its liveness lock this node claims nothing new
          * (node_live.c); the liveness thread wakes us once it holds it */
         if (!got && !atomic_load(&s->core->draining) && nlive_claim_ok(s->core) &&

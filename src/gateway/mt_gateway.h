@@ -74,6 +74,13 @@ typedef struct mt_gateway_backend {
      * (not recorded durably, as for audit) turns each of its replies into a
      * 503. */
     mt_status (*audit_batch)(void *ctx, const mt_audit_item *items, size_t n, mt_err *err);
+    /* Optional, with audit_batch: makes every change committed so far
+     * durable (mt_core_sync). With it the gateway also sets
+     * mt_request.defer_sync on the loop's requests, and a reply whose
+     * resp.needs_sync is set waits on the committer for this sync (shared
+     * with the batch's) instead of its own fsync on the loop thread; a
+     * failed sync answers 500. */
+    mt_status (*sync)(void *ctx, mt_err *err);
     /* Prometheus text appended to /metrics; heap string or NULL. */
     char *(*metrics)(void *ctx);
     /* /readyz: true when the services can take requests. */

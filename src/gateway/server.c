@@ -239,6 +239,11 @@ static mt_status be_audit_batch(void *ctx, const mt_audit_item *items, size_t n,
     return mt_core_audit_record(ctx, items, n, NULL, err);
 }
 
+static mt_status be_sync(void *ctx, mt_err *err)
+{
+    return mt_core_sync(ctx, err);
+}
+
 /* The core's metrics, then the verified-peer cache's counters (attested
  * TLS peers: executor API, scheduler, KeyStore; mt_vcache.h). */
 static char *be_metrics(void *ctx)
@@ -629,6 +634,7 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .handle = be_handle,
         .audit = be_audit,
         .audit_batch = be_audit_batch,
+        .sync = be_sync,
         .metrics = be_metrics,
         .ready = be_ready,
         .streams_body = be_streams_body,

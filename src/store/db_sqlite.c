@@ -86,8 +86,9 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
 /* ---- group sync (mt_db.h) ----------------------------------------------
  * One group per database file (its path as SQLite names it), shared by the
  * connections of this process that turned group sync on; freed with the
- * last of them. reg counts the waits registered, done the highest one a
- * completed sync covered; failed the highest one a failed sync covered. */
+ * last of them. reg numbers the lazy commits (each registers after its
+ * COMMIT returned), done is the highest one a completed sync covered,
+ * failed the highest one a failed sync covered. */
 typedef struct dbs_group {
     char *path;
     unsigned refs;
@@ -200,13 +201,21 @@ static void lazy_end(mt_db *db)
         db->tx_lazy = false;
 }
 
+static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err);
+
 mt_status dbs_commit(mt_db *db, bool sync, mt_err *err)
 {
     /* a transaction that never took the write lock wrote nothing to sync */
     bool lazy = db->tx_lazy && sqlite3_txn_state(db->h, "main") == SQLITE_TXN_WRITE;
     mt_status rc = dbs_exec(db, "COMMIT", err);
     lazy_end(db);
-    if (!rc && lazy && sync && (rc = dbs_sync(db, err)) != MT_OK)
+    if (rc || !lazy)
+        return rc;
+    dbs_group *g = db->grp;
+    pthread_mutex_lock(&g->mu);
+    uint64_t my = ++g->reg;
+    pthread_mutex_unlock(&g->mu);
+    if (sync && (rc = group_wait(db, my, err)) != MT_OK)
         rc = db_fail(db, err, MT_EIO, false, "committed, but the sync failed: %s",
                      err ? err->msg : "");
     return rc;
@@ -248,9 +257,19 @@ mt_status dbs_sync(mt_db *db, mt_err *err)
     dbs_group *g = db->grp;
     if (!g) /* synchronous=FULL: every commit was durable when it returned */
         return MT_OK;
+    pthread_mutex_lock(&g->mu);
+    uint64_t my = g->reg; /* the last lazy commit registered */
+    pthread_mutex_unlock(&g->mu);
+    return group_wait(db, my, err);
+}
+
+/* Returns once lazy commit number `my` is durable: runs the sync when none
+ * is in flight (for every commit registered by then), else waits for it. */
+static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
+{
+    dbs_group *g = db->grp;
     atomic_fetch_add(&g_waits, 1);
     pthread_mutex_lock(&g->mu);
-    uint64_t my = ++g->reg;
     mt_status rc = MT_OK;
     while (g->done < my) {
         if (g->failed >= my) {
