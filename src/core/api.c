@@ -540,6 +540,10 @@ handled:
     if (rc) {
         resp->audited = false; /* rolled back with the change */
         resp->needs_sync = false;
+        /* a commit whose sync failed stood all the same (its outcome is
+         * unknown): a staged task must not wait for the next invoke's wake */
+        if (x.wake_scheduler)
+            sched_wake(core);
         if (rc == MT_EIO || rc == MT_EINTERNAL || rc == MT_ENOMEM)
             mt_error("%s failed: %s", resp->route, err.msg);
         core_error_response(resp, rc, err.msg);

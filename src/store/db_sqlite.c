@@ -87,14 +87,15 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
  * One group per database file (its path as SQLite names it), shared by the
  * connections of this process that turned group sync on; freed with the
  * last of them. reg numbers the lazy commits (each registers after its
- * COMMIT returned), done is the highest one a completed sync covered,
- * failed the highest one a failed sync covered. */
+ * COMMIT returned), done is the highest one a completed sync covered;
+ * started numbers the syncs, failed is the number of the last that failed
+ * (a waiter fails with a sync that started after it came, else retries). */
 typedef struct dbs_group {
     char *path;
     unsigned refs;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    uint64_t reg, done, failed;
+    uint64_t reg, done, started, failed;
     bool syncing;
     struct dbs_group *next;
 } dbs_group;
@@ -215,9 +216,10 @@ mt_status dbs_commit(mt_db *db, bool sync, mt_err *err)
     pthread_mutex_lock(&g->mu);
     uint64_t my = ++g->reg;
     pthread_mutex_unlock(&g->mu);
-    if (sync && (rc = group_wait(db, my, err)) != MT_OK)
-        rc = db_fail(db, err, MT_EIO, false, "committed, but the sync failed: %s",
-                     err ? err->msg : "");
+    mt_err serr;
+    mt_err_clear(&serr);
+    if (sync && (rc = group_wait(db, my, &serr)) != MT_OK)
+        rc = db_fail(db, err, MT_EIO, false, "committed, but the sync failed: %s", serr.msg);
     return rc;
 }
 
@@ -270,9 +272,10 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
     dbs_group *g = db->grp;
     atomic_fetch_add(&g_waits, 1);
     pthread_mutex_lock(&g->mu);
+    uint64_t entry = g->started; /* a sync started after this one counts */
     mt_status rc = MT_OK;
     while (g->done < my) {
-        if (g->failed >= my) {
+        if (g->failed > entry) { /* one that would have covered it failed */
             rc = mt_err_set(err, MT_EIO, "the WAL sync failed (see the server log)");
             break;
         }
@@ -281,7 +284,7 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
             continue;
         }
         g->syncing = true; /* this thread syncs for everyone registered so far */
-        uint64_t target = g->reg;
+        uint64_t target = g->reg, k = ++g->started;
         pthread_mutex_unlock(&g->mu);
         mt_err serr;
         mt_err_clear(&serr);
@@ -291,8 +294,8 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
         g->syncing = false;
         if (!src && target > g->done)
             g->done = target;
-        else if (src && target > g->failed)
-            g->failed = target;
+        else if (src)
+            g->failed = k;
         pthread_cond_broadcast(&g->cv);
         if (src && err)
             *err = serr;
