@@ -1,5 +1,6 @@
 /* db_sqlite: the SQLite backend of mt_db (mt_db.h). The connection settings
- * are those src/core/store.c used: WAL, synchronous=FULL, foreign keys on,
+ * are those src/core/store.c used: WAL, synchronous=FULL (a group sync
+ * connection's transactions: NORMAL, then one shared fsync; mt_db.h), foreign keys on,
  * a 10 s busy timeout, opened SQLITE_OPEN_NOMUTEX (one thread at a time per
  * connection, the caller's lock). SQL is passed unchanged (our dialect is
  * SQLite's). Messages are sqlite3_errmsg's, which name constraints and

@@ -11,7 +11,8 @@
  * Connections: mt_db_open(url) opens one connection. A connection is used by
  * one thread at a time (the caller's lock); different connections are
  * independent and may be used by different threads at once.
- *   - "file:PATH", "sqlite:PATH" or a plain PATH: SQLite, WAL, synchronous=FULL,
+ *   - "file:PATH", "sqlite:PATH" or a plain PATH: SQLite, WAL, synchronous=FULL
+ *     (or the group sync below: durable at commit all the same),
  *     foreign keys on, a 10 s busy timeout (as store.c had). MT_DB_READONLY
  *     opens without creating and sets only foreign_keys.
  *   - "postgres://..." / "postgresql://...": libpq URI, passed to libpq as is
