@@ -558,7 +558,8 @@ handled:
         sched_wake(core);
     mt_trace_mark(trace, "api_woke");
     if (tx == TX_WRITE && !strncmp(req->path, "/v1/tasks/", 10))
-        core_task_event(core); /* canceled, approved...: wakes ?wait= requests */
+        core_task_event_id(core, x.id); /* canceled, approved...: wakes ?wait= requests
+                                           (x.id "" on POST /v1/tasks: any task) */
     if (!resp->json && !resp->raw && !resp->has_raw_fd) {
         resp->json = json_object();
         if (!resp->status)

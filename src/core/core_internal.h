@@ -90,6 +90,11 @@ struct mt_core {
     struct stmt_cache_sqlite *stmts_sqlite; /* the same for the SQLite shim (stmt_cache.c) */
     /* task_wait.c: told after every committed task state change */
     atomic_bool task_listener_set;
+    /* task_wait.c: the ids of the last CORE_TEV_RING task events ("" = any
+     * task), numbered by tev_seq (g_tev_mu) */
+#define CORE_TEV_RING 256
+    uint64_t tev_seq;
+    char tev_id[CORE_TEV_RING][MT_ID_LEN + 1];
     void (*task_listener)(void *ctx);
     void *task_listener_ctx;
     struct core_cwake *cwake; /* cluster_wake.c: LISTEN/NOTIFY (PostgreSQL), else NULL */
@@ -597,6 +602,9 @@ char *sched_metrics_text(mt_core *c);
 mt_status core_wait_query_parse(const char *query, unsigned *wait_ms, mt_err *err);
 /* Tells the task listener (if any) that a task's state changed (any thread). */
 void core_task_event(mt_core *core);
+/* The same for one task known by id (mt_core_task_changed then wakes only
+ * the parked requests of that task). */
+void core_task_event_id(mt_core *core, const char *task_id);
 /* Only this process's listener (cluster_wake.c, for another node's event). */
 void core_task_event_local(mt_core *core);
 /* ---- cluster_wake.c: LISTEN/NOTIFY between nodes (PostgreSQL) ---------- */

@@ -119,6 +119,16 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err);
  * loop: mt_gateway_wake). Set it before requests are served; NULL = none.
  * Used for GET /v1/tasks/{id}?wait= (task_wait.c). */
 void mt_core_set_task_listener(mt_core *core, void (*fn)(void *ctx), void *ctx);
+/* Task events are numbered: mt_core_task_event_seq is the number of the
+ * last (any thread). mt_core_task_changed(core, path, since): false only
+ * when path is a task's GET path (/v1/tasks/ID) and no event since number
+ * `since` can concern that task (each names its task, or "any" for events
+ * of another node or of several tasks; after more than 256 events it says
+ * true). The gateway takes the number before it handles a request it may
+ * park and, at a task event, handles again only the parked requests whose
+ * task changed (instead of every parked one). */
+uint64_t mt_core_task_event_seq(mt_core *core);
+bool mt_core_task_changed(mt_core *core, const char *path, uint64_t since);
 /* Changes the task limits and the token lifetime of a running core (0 = the
  * default, as in mt_core_config); tasks started and tokens issued from now
  * on get them. Any thread. */

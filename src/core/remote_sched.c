@@ -1061,7 +1061,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
             "partitioned); back in the queue, attempt %lld of %u",
             task_id, (long long)l.fence, (long long)expired + 1, rs->max_attempts);
     uploads_drop(rs, task_id, l.fence);
-    core_task_event(rs->core);
+    core_task_event_id(rs->core, task_id);
     return MT_OK;
 out:
     store_rollback(rs->db);

@@ -1007,7 +1007,7 @@ commit:
                 atomic_fetch_add(&s->dropped, 1);
         }
         mt_trace_mark(task_id, "outcome_committed"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
-        core_task_event(c); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
+        core_task_event_id(c, task_id); /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
         mt_trace_mark(task_id, "event_raised");
     }
 out:

@@ -1580,6 +1580,7 @@ struct gw_job {
     mt_status commit_rc; /* the committer's result for it */
     char commit_msg[MT_ERR_MSG_MAX];
     int64_t park_deadline_ms; /* parked: answer at the latest then (mt_mono_ms) */
+    uint64_t park_seq; /* be.task_seq before its last handle */
 };
 
 static void gw_job_free(gw_job *j)
@@ -2144,7 +2145,10 @@ static void gw_park_recheck(mt_gateway *gw, int why)
         list = j->next;
         bool gone = gw_park_client_gone(j);
         bool due = now >= j->park_deadline_ms;
-        if (!gone && why == GW_PARK_TICK && !due) {
+        /* a task event of another task: not handled again */
+        bool same = why == GW_PARK_WAKE && gw->be.task_changed &&
+                    !gw->be.task_changed(gw->be.ctx, j->path, j->park_seq);
+        if (!gone && (why == GW_PARK_TICK || same) && !due) {
             j->next = gw->parked;
             gw->parked = j;
             gw->parked_n++;
@@ -2154,6 +2158,8 @@ static void gw_park_recheck(mt_gateway *gw, int why)
             evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "Connection", "close");
         if (!gone) {
             gw_job_resp_clear(&j->resp);
+            if (gw->be.task_seq && gw->be.task_changed)
+                j->park_seq = gw->be.task_seq(gw->be.ctx);
             gw_job_handle(j);
             if (j->resp.park_ms && !due && why != GW_PARK_STOP) {
                 j->next = gw->parked;
@@ -2284,6 +2290,8 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
     } else if (!slow) {
         j->audit_later = gw->commit_started;
         j->defer_sync = gw->commit_started && gw->be.sync;
+        if (gw->be.task_seq && gw->be.task_changed) /* before the read it may park on */
+            j->park_seq = gw->be.task_seq(gw->be.ctx);
         gw_job_handle(j);
         if (j->resp.park_ms && gw_park(j)) /* ?wait=: answered later (or refused) */
             return;

@@ -81,6 +81,12 @@ typedef struct mt_gateway_backend {
      * with the batch's) instead of its own fsync on the loop thread; a
      * failed sync answers 500. */
     mt_status (*sync)(void *ctx, mt_err *err);
+    /* Optional (both or none): the number of the last task event, and
+     * whether the task of a parked request's path changed since a number
+     * (mt_core_task_event_seq, mt_core_task_changed). With them a task event
+     * handles again only the parked requests whose task changed. */
+    uint64_t (*task_seq)(void *ctx);
+    bool (*task_changed)(void *ctx, const char *path, uint64_t since);
     /* Prometheus text appended to /metrics; heap string or NULL. */
     char *(*metrics)(void *ctx);
     /* /readyz: true when the services can take requests. */

@@ -181,9 +181,12 @@ static mt_status set_sync(mt_db *db, bool full, mt_err *err)
     return c == SQLITE_OK ? MT_OK : dbs_fail(db, c, err);
 }
 
+/* Only a transaction that takes the write lock at BEGIN runs lazily: a
+ * DEFERRED one (nearly always a read) keeps FULL and costs no pragma (a
+ * write in it is durable at its COMMIT, as without group sync). */
 mt_status dbs_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 {
-    if (db->grp && !db->tx_lazy && sqlite3_get_autocommit(db->h)) {
+    if (db->grp && mode != MT_DB_TX_DEFERRED && !db->tx_lazy && sqlite3_get_autocommit(db->h)) {
         mt_status rc = set_sync(db, false, err);
         if (rc)
             return rc;

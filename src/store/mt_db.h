@@ -136,9 +136,10 @@ mt_status mt_db_commit(mt_db *db, mt_err *err);
  * With synchronous=FULL every SQLite commit fsyncs the WAL while it still
  * holds the database's one write lock, so the writers of all connections
  * take turns at one fsync each. mt_db_set_group_sync(db) (call it outside a
- * transaction) changes how db's transactions commit: each runs at
- * synchronous=NORMAL (mt_db_begin sets it, the commit or rollback sets FULL
- * again, so statements run outside a transaction keep FULL), so its COMMIT
+ * transaction) changes how db's write transactions (MT_DB_TX_IMMEDIATE,
+ * SERIALIZABLE) commit: each runs at synchronous=NORMAL (mt_db_begin sets
+ * it, the commit or rollback sets FULL again, so statements outside such a
+ * transaction, and DEFERRED ones, keep FULL), so its COMMIT
  * writes the WAL and releases the write lock without an fsync; mt_db_commit
  * then waits in mt_db_sync. mt_db_commit's contract is unchanged: when it
  * returns MT_OK the transaction is on disk. A commit that succeeded but whose
