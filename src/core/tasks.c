@@ -52,8 +52,8 @@ static mt_status task_load(mt_core *c, mt_db *mdb, const char *task_id, task_row
     mt_status rc = integ_task_decl_check(c, mdb, task_id, err);
     if (rc)
         return rc;
-    mt_db_stmt *st;
-    rc = mt_db_prepare(mdb,
+    mt_db_stmt *st; /* kept prepared (stmt_cache.c): every task request reads it */
+    rc = core_stmt_get(c, mdb,
                        "SELECT task_id, function_id, creator, status, "
                        "inputs_ownership, outputs_ownership, participants, approvals, "
                        "assignments, cancel_requested FROM tasks WHERE task_id = ?",
@@ -80,7 +80,7 @@ static mt_status task_load(mt_core *c, mt_db *mdb, const char *task_id, task_row
         }
     } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
-    mt_db_finalize(st);
+    core_stmt_put(c, st);
     return rc;
 }
 
@@ -543,7 +543,7 @@ mt_status tasks_invoke(core_ctx *x)
     if ((rc = integ_task_verify(x->core, x->db, t.task_id, x->err)))
         goto out;
     mt_db_stmt *st;
-    if ((rc = mt_db_prepare(x->db,
+    if ((rc = core_stmt_get(x->core, x->db,
                             "SELECT disabled, deleted, usage_quota, current_usage FROM functions "
                             "WHERE function_id = ?",
                             &st, x->err)))
@@ -559,7 +559,7 @@ mt_status tasks_invoke(core_ctx *x)
                         "function %s has used its quota of %lld invocations; ask its owner to "
                         "raise usage_quota",
                         t.function_id, (long long)mt_db_col_int64(st, 2));
-    mt_db_finalize(st);
+    core_stmt_put(x->core, st);
     if (rc)
         goto out;
     char now[24];
@@ -625,9 +625,9 @@ static json_t *task_json(core_ctx *x, const char *task_id)
     /* what participants read of the outcome was written by the TEE */
     if (integ_task_result_check(x->core, x->db, task_id, x->err))
         return NULL;
-    mt_db_stmt *st;
-    if (mt_db_prepare(
-            x->db,
+    mt_db_stmt *st; /* kept prepared (stmt_cache.c): every GET of a task reads it */
+    if (core_stmt_get(
+            x->core, x->db,
             "SELECT t.task_id, t.function_id, f.name, t.creator, t.status, "
             "t.arguments, t.inputs_ownership, t.outputs_ownership, t.participants, "
             "t.approvals, t.assignments, t.result, t.failure_reason, t.log, t.cpu_ms, "
@@ -663,7 +663,7 @@ static json_t *task_json(core_ctx *x, const char *task_id)
             (int)mt_db_col_int64(st, 19), "created_at", core_time_json(mt_db_col_int64(st, 20)),
             "updated_at", core_time_json(mt_db_col_int64(st, 21)));
     }
-    mt_db_finalize(st);
+    core_stmt_put(x->core, st);
     /* python: the SHA-256 of the allow-list participants approve (python_modules.h) */
     const char *pm = o ? json_string_value(json_object_get(json_object_get(o, "arguments"),
                                                            MT_PYTHON_MODULES_ARG))
