@@ -215,7 +215,8 @@ void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n);
  * (at most max_parked at once; more are answered 503 with Retry-After, their
  * answer dropped) without blocking the loop. Each call of mt_gateway_wake
  * (any thread; wakes coalesce) makes the loop call handle again for every
- * held request: an answer without park_ms is sent, as is any answer once
+ * held request (with backend.task_changed: only those whose task changed
+ * since they were last handled): an answer without park_ms is sent, as is any answer once
  * park_ms (from the first answer) has passed (checked every 200 ms, as is a
  * client that closed its connection). At stop every held request is handled
  * once more and answered. Each is audited and counted once, as answered. */
