@@ -23,6 +23,9 @@ struct mt_db {
      * (NULL: off); tx_lazy: the open transaction runs at synchronous=NORMAL */
     struct dbs_group *grp;
     bool tx_lazy;
+    /* SQLite: BEGIN, BEGIN IMMEDIATE, COMMIT, ROLLBACK kept prepared
+     * (sqlite3_stmt *; compiled at first use, finalized at close) */
+    void *txst[4];
 };
 
 typedef struct db_param {
