@@ -1,7 +1,8 @@
 /* db_sqlite: the SQLite backend of mt_db (mt_db.h). The connection settings
  * are those src/core/store.c used: WAL, synchronous=FULL (a group sync
  * connection's transactions: NORMAL, then one shared fsync; mt_db.h), foreign keys on,
- * a 10 s busy timeout, opened SQLITE_OPEN_NOMUTEX (one thread at a time per
+ * a 10 s busy timeout (BEGIN, COMMIT and ROLLBACK kept prepared per
+ * connection), opened SQLITE_OPEN_NOMUTEX (one thread at a time per
  * connection, the caller's lock). SQL is passed unchanged (our dialect is
  * SQLite's). Messages are sqlite3_errmsg's, which name constraints and
  * columns, never values. */
