@@ -113,9 +113,9 @@ void mt_db_group_sync_counts(uint64_t *syncs, uint64_t *waits)
     *waits = atomic_load(&g_waits);
 }
 
-void mt_db_test_fail_syncs(unsigned n)
+unsigned mt_db_test_fail_syncs(unsigned n)
 {
-    atomic_store(&g_fail_syncs, n);
+    return atomic_exchange(&g_fail_syncs, n);
 }
 
 static void group_put(dbs_group *g)
@@ -248,10 +248,11 @@ void dbs_rollback(mt_db *db)
  * connection's first read in WAL mode: one read opens it when not yet). */
 static mt_status sync_wal(mt_db *db, mt_err *err)
 {
-    if (atomic_load(&g_fail_syncs) > 0) {
-        atomic_fetch_sub(&g_fail_syncs, 1);
+    unsigned f = atomic_load(&g_fail_syncs);
+    while (f > 0 && !atomic_compare_exchange_weak(&g_fail_syncs, &f, f - 1))
+        ;
+    if (f > 0)
         return mt_err_set(err, MT_EIO, "the WAL sync failed (test)");
-    }
     for (int i = 0; i < 2; i++) {
         sqlite3_file *f = NULL;
         int c = sqlite3_file_control(db->h, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);

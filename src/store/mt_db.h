@@ -167,8 +167,9 @@ mt_status mt_db_sync(mt_db *db, mt_err *err);
  * a WAL) and sync waits served (commits and mt_db_sync calls); waits / syncs
  * is the mean group. For /metrics and tests. */
 void mt_db_group_sync_counts(uint64_t *syncs, uint64_t *waits);
-/* Tests: the next n group syncs fail (MT_EIO) without syncing. */
-void mt_db_test_fail_syncs(unsigned n);
+/* Tests: the next n group syncs fail (MT_EIO) without syncing; returns how
+ * many failures set earlier were still to come. */
+unsigned mt_db_test_fail_syncs(unsigned n);
 void mt_db_rollback(mt_db *db);
 bool mt_db_in_tx(mt_db *db);
 
