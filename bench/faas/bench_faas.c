@@ -27,12 +27,22 @@
  *             poll: polls at 100 ms, then growing)
  *   tput      trivial (echo) tasks completed per second by 8 concurrent
  *             clients, each invoking its next pre-created task when it sees
- *             the previous one finished (polling every 1 ms)
+ *             the previous one finished (polling every 1 ms: each poll is an
+ *             authenticated, audited request the server answers)
+ *   wtput     the same with mesatee_task_wait (one GET, then a long poll
+ *             that the server answers when the task ends): what a user of
+ *             libmesatee gets
  *   burst     the same tasks, each client invoking all of its tasks at once
  *             and then collecting them (polling every 10 ms): the server's
  *             rate without a client waiting between tasks
  * Latency columns are the median of the round's tasks in ms; every round is
  * printed, then the median over rounds.
+ *
+ * Cost mode (bench/faas/cost.sh): -C URL,POLICY,FUNCTION -M poll|wait|burst
+ * [-G FIFO] runs one throughput phase of that kind against one server and
+ * prints its rate and the client's requests; with -G it prints "READY" once
+ * the tasks are created and waits for a line on FIFO before it invokes them
+ * (the script counts the server's work in between).
  *
  * Usage: bench_faas -A URL,POLICY,FUNCTION,ACCESS_LOG,SERVER_LOG (zygote
  *   server) -B ... (spawn server) -u USER -w PASSWORD_FILE [-r ROUNDS]
@@ -71,11 +81,12 @@ typedef struct server {
     char lat_id[MAX_ROUNDS][MAX_LAT][33];
     long lat_idx[MAX_ROUNDS][MAX_LAT];
     double cli[MAX_ROUNDS][MAX_LAT], wait[MAX_ROUNDS][MAX_LAT], srv[MAX_ROUNDS][MAX_LAT];
-    double tput[MAX_ROUNDS], burst[MAX_ROUNDS];
+    double tput[MAX_ROUNDS], wtput[MAX_ROUNDS], burst[MAX_ROUNDS];
 } server;
 
 static int g_rounds = 5, g_lat = 20, g_wait = 3, g_per_client = 25, g_clients = 8, g_iter = 20;
-static const char *g_user, *g_pwfile;
+static const char *g_user, *g_pwfile, *g_go;
+static atomic_long g_gets; /* task GETs sent (polls and the waits' requests) */
 
 static double now_ms(void)
 {
@@ -264,6 +275,7 @@ static bool poll_done(mesatee_client *c, const char *id, long sleep_us)
 {
     for (;;) {
         char *out = NULL;
+        atomic_fetch_add(&g_gets, 1);
         if (mesatee_task_get(c, id, &out) != MESATEE_OK)
             die("task get", mesatee_client_errmsg(c));
         json_t *o = json_loads(out, 0, NULL);
@@ -305,12 +317,25 @@ static void latency(server *s, int round)
     mesatee_client_free(c);
 }
 
+typedef enum { T_POLL, T_WAIT, T_BURST } tput_mode;
+
 typedef struct tput_arg {
     server *s;
     pthread_barrier_t *bar;
     char (*ids)[33];
-    bool ok, burst;
+    bool ok;
+    tput_mode mode;
 } tput_arg;
+
+/* Waits for the task with mesatee_task_wait; false unless "finished". */
+static bool wait_done(mesatee_client *c, const char *id)
+{
+    char st[16] = "", *out = NULL;
+    if (mesatee_task_wait(c, id, 120, st, &out) != MESATEE_OK)
+        die("task wait", mesatee_client_errmsg(c));
+    mesatee_free(out);
+    return !strcmp(st, "finished");
+}
 
 static void *tput_client(void *p)
 {
@@ -321,7 +346,7 @@ static void *tput_client(void *p)
     pthread_barrier_wait(a->bar); /* created, connection up: clock starts */
     pthread_barrier_wait(a->bar);
     a->ok = true;
-    if (a->burst) { /* all invoked at once, then collected (GET every 10 ms) */
+    if (a->mode == T_BURST) { /* all invoked at once, then collected (GET every 10 ms) */
         for (int i = 0; i < g_per_client; i++)
             invoke(a->s, c, a->ids[i], NULL);
         for (int i = 0; i < g_per_client; i++)
@@ -329,14 +354,16 @@ static void *tput_client(void *p)
     } else {
         for (int i = 0; i < g_per_client; i++) {
             invoke(a->s, c, a->ids[i], NULL);
-            a->ok = poll_done(c, a->ids[i], 1000) && a->ok;
+            a->ok = (a->mode == T_WAIT ? wait_done(c, a->ids[i])
+                                       : poll_done(c, a->ids[i], 1000)) &&
+                    a->ok;
         }
     }
     mesatee_client_free(c);
     return NULL;
 }
 
-static void throughput(server *s, int round, bool burst)
+static double throughput(server *s, tput_mode mode)
 {
     pthread_t th[MAX_CLIENTS];
     tput_arg args[MAX_CLIENTS];
@@ -344,10 +371,19 @@ static void throughput(server *s, int round, bool burst)
     pthread_barrier_init(&bar, NULL, (unsigned)g_clients + 1);
     for (int i = 0; i < g_clients; i++) {
         args[i] = (tput_arg){.s = s, .bar = &bar, .ids = calloc((size_t)g_per_client, 33),
-                             .burst = burst};
+                             .mode = mode};
         pthread_create(&th[i], NULL, tput_client, &args[i]);
     }
     pthread_barrier_wait(&bar);
+    if (g_go) { /* cost mode: the script starts counting, then says go */
+        printf("READY\n");
+        fflush(stdout);
+        char line[16];
+        FILE *f = fopen(g_go, "r");
+        if (!f || !fgets(line, sizeof line, f))
+            die("go fifo", g_go);
+        fclose(f);
+    }
     double t0 = now_ms();
     pthread_barrier_wait(&bar);
     for (int i = 0; i < g_clients; i++) {
@@ -357,11 +393,8 @@ static void throughput(server *s, int round, bool burst)
         free(args[i].ids);
     }
     double rate = (double)(g_clients * g_per_client) / ((now_ms() - t0) / 1e3);
-    if (burst)
-        s->burst[round] = rate;
-    else
-        s->tput[round] = rate;
     pthread_barrier_destroy(&bar);
+    return rate;
 }
 
 /* ---- server-side times from the logs ------------------------------------------ */
@@ -432,10 +465,15 @@ int main(int argc, char **argv)
 {
     static server srv[2];
     int opt;
-    while ((opt = getopt(argc, argv, "A:B:u:w:r:n:k:m:c:i:")) != -1) {
+    char *cost_spec = NULL;
+    const char *cost_mode = "burst";
+    while ((opt = getopt(argc, argv, "A:B:C:M:G:u:w:r:n:k:m:c:i:")) != -1) {
         switch (opt) {
         case 'A': parse_server(&srv[0], "zygote", optarg); break;
         case 'B': parse_server(&srv[1], "spawn", optarg); break;
+        case 'C': cost_spec = optarg; break;
+        case 'M': cost_mode = optarg; break;
+        case 'G': g_go = optarg; break;
         case 'u': g_user = optarg; break;
         case 'w': g_pwfile = optarg; break;
         case 'r': g_rounds = atoi(optarg); break;
@@ -446,6 +484,24 @@ int main(int argc, char **argv)
         case 'i': g_iter = atoi(optarg); break;
         default: die("usage", "see the comment at the top of bench_faas.c");
         }
+    }
+    if (cost_spec) {
+        char spec[2048];
+        snprintf(spec, sizeof spec, "%s,-,-", cost_spec);
+        parse_server(&srv[0], "cost", spec);
+        if (!g_user || !g_pwfile || g_clients < 1 || g_clients > MAX_CLIENTS || g_per_client < 1)
+            die("usage", "-C URL,POLICY,FUNCTION -u USER -w PASSWORD_FILE [-M MODE] [-G FIFO]");
+        tput_mode m = !strcmp(cost_mode, "poll") ? T_POLL
+                      : !strcmp(cost_mode, "wait") ? T_WAIT
+                      : !strcmp(cost_mode, "burst") ? T_BURST
+                                                    : (die("-M", "poll, wait or burst"), T_POLL);
+        login(&srv[0]);
+        double rate = throughput(&srv[0], m);
+        printf("bench_faas cost: %s, %d clients x %d tasks: %.0f tasks/s, %ld invokes, %ld task "
+               "GETs (%.2f per task; the waits' long polls not counted)\n",
+               cost_mode, g_clients, g_per_client, rate, atomic_load(&srv[0].invokes),
+               atomic_load(&g_gets), (double)atomic_load(&g_gets) / (g_clients * g_per_client));
+        return 0;
     }
     if (!srv[0].url || !srv[1].url || !g_user || !g_pwfile || g_rounds < 1 ||
         g_rounds > MAX_ROUNDS || g_lat < 1 || g_lat > MAX_LAT || g_wait < 0 || g_wait > MAX_LAT ||
@@ -474,10 +530,12 @@ int main(int argc, char **argv)
         x_spawn[r] = median(xs, g_iter);
         latency(&srv[0], r);
         latency(&srv[1], r);
-        throughput(&srv[0], r, false);
-        throughput(&srv[1], r, false);
-        throughput(&srv[0], r, true);
-        throughput(&srv[1], r, true);
+        srv[0].tput[r] = throughput(&srv[0], T_POLL);
+        srv[1].tput[r] = throughput(&srv[1], T_POLL);
+        srv[0].wtput[r] = throughput(&srv[0], T_WAIT);
+        srv[1].wtput[r] = throughput(&srv[1], T_WAIT);
+        srv[0].burst[r] = throughput(&srv[0], T_BURST);
+        srv[1].burst[r] = throughput(&srv[1], T_BURST);
         fprintf(stderr, "bench_faas: round %d done\n", r + 1);
     }
     for (int i = 0; i < 2; i++)
@@ -486,10 +544,12 @@ int main(int argc, char **argv)
            "%d task-wait tasks, %d clients x %d tasks (throughput); ms are medians of the round\n\n",
            g_rounds, g_iter, g_lat, g_wait, g_clients, g_per_client);
     printf("| round | floor fork+exec ms | posix_spawn ms | wasm inst ms | exec zygote ms | exec "
-           "spawn ms | zygote srv ms | zygote cli ms | zygote wait ms | zygote tasks/s | zygote "
-           "burst/s | spawn srv ms | spawn cli ms | spawn wait ms | spawn tasks/s | spawn burst/s |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
-    enum { NC = 15 };
+           "spawn ms | zygote srv ms | zygote cli ms | zygote wait ms | zygote poll tasks/s | "
+           "zygote wait tasks/s | zygote burst/s | spawn srv ms | spawn cli ms | spawn wait ms | "
+           "spawn poll tasks/s | spawn wait tasks/s | spawn burst/s |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    enum { NC = 17, PER = 6 };
+#define RATE_COL(c) ((c) >= 5 && ((c) - 5) % PER >= 3)
     double col[NC][MAX_ROUNDS];
     for (int r = 0; r < g_rounds; r++) {
         double row[NC] = {a_fork[r], a_spawn[r], a_wasm[r], x_zyg[r], x_spawn[r]};
@@ -498,30 +558,31 @@ int main(int argc, char **argv)
             for (int i = 0; i < g_lat; i++)
                 if (srv[s].srv[r][i] >= 0)
                     v[n++] = srv[s].srv[r][i];
-            row[5 + 5 * s] = median(v, n);
-            row[6 + 5 * s] = median(srv[s].cli[r], g_lat);
-            row[7 + 5 * s] = median(srv[s].wait[r], g_wait);
-            row[8 + 5 * s] = srv[s].tput[r];
-            row[9 + 5 * s] = srv[s].burst[r];
+            row[5 + PER * s] = median(v, n);
+            row[6 + PER * s] = median(srv[s].cli[r], g_lat);
+            row[7 + PER * s] = median(srv[s].wait[r], g_wait);
+            row[8 + PER * s] = srv[s].tput[r];
+            row[9 + PER * s] = srv[s].wtput[r];
+            row[10 + PER * s] = srv[s].burst[r];
         }
         printf("| %d |", r + 1);
         for (int c = 0; c < NC; c++) {
             col[c][r] = row[c];
-            printf(c == 2 ? " %.4f |" : (c == 8 || c == 9 || c == 13 || c == 14) ? " %.0f |"
-                                                                                : " %.2f |",
-                   row[c]);
+            printf(c == 2 ? " %.4f |" : RATE_COL(c) ? " %.0f |" : " %.2f |", row[c]);
         }
         printf("\n");
     }
     printf("| median |");
     for (int c = 0; c < NC; c++)
-        printf(c == 2 ? " %.4f |" : (c == 8 || c == 9 || c == 13 || c == 14) ? " %.0f |" : " %.2f |",
-               median(col[c], g_rounds));
+        printf(c == 2 ? " %.4f |" : RATE_COL(c) ? " %.0f |" : " %.2f |", median(col[c], g_rounds));
     printf("\n\nsrv = invoke request arrival to the scheduler's finished line (ms stamps, +-1 ms); "
            "cli = invoke to the client seeing finished (GET every 0.5 ms); wait = the same with "
-           "mesatee_task_wait (a GET, then long polls ?wait=); tasks/s = 8 clients each invoking "
-           "its next task when it saw the previous finished (GET every 1 ms); burst/s = each client invokes all its tasks, "
-           "then collects them (GET every 10 ms).\n");
+           "mesatee_task_wait (a GET, then long polls ?wait=); poll tasks/s = %d clients each "
+           "invoking its next task when it saw the previous finished (GET every 1 ms, each an "
+           "audited request); wait tasks/s = the same clients waiting with mesatee_task_wait "
+           "(long poll); burst/s = each client invokes all its tasks, then collects them (GET "
+           "every 10 ms).\n",
+           g_clients);
     printf("All server-side latency samples (ms), zygote: ");
     for (int r = 0; r < g_rounds; r++)
         for (int i = 0; i < g_lat; i++)

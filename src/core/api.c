@@ -525,10 +525,15 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
                cwake_notify_tx(core, core->db,
                                CWAKE_TASK | (x.wake_scheduler && !claimed ? CWAKE_STAGED : 0u));
     if (tx != TX_NONE) {
+        /* defer_sync: the caller syncs before its reply (not when an object
+         * is deleted after the commit: that waits for the change on disk) */
+        bool defer = tx == TX_WRITE && req->defer_sync && !x.drop_object[0];
         if (!rc)
-            rc = store_commit(core->db, &err);
+            rc = defer ? mt_db_commit_nosync(core->db, &err) : store_commit(core->db, &err);
         if (rc)
             store_rollback(core->db);
+        else if (defer)
+            resp->needs_sync = true;
     }
     if (!rc)
         mt_trace_mark(trace, "api_committed"); /* before the hand-off: its thread may run now */
@@ -541,6 +546,11 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
 handled:
     if (rc) {
         resp->audited = false; /* rolled back with the change */
+        resp->needs_sync = false;
+        /* a commit whose sync failed stood all the same (its outcome is
+         * unknown): a staged task must not wait for the next invoke's wake */
+        if (x.wake_scheduler)
+            sched_wake(core);
         if (rc == MT_EIO || rc == MT_EINTERNAL || rc == MT_ENOMEM)
             mt_error("%s failed: %s", resp->route, err.msg);
         core_error_response(resp, rc, err.msg);
@@ -559,11 +569,12 @@ handled:
     }
     mt_trace_mark(trace, "api_woke");
     if (tx == TX_WRITE && !strncmp(req->path, "/v1/tasks/", 10)) {
-        /* canceled, approved...: wakes ?wait= requests */
+        /* canceled, approved...: wakes ?wait= requests (x.id "" on POST
+         * /v1/tasks: any task) */
         if (notified)
-            core_task_event_local(core);
+            core_task_event_local(core, x.id);
         else
-            core_task_event(core);
+            core_task_event_id(core, x.id);
     }
     if (!resp->json && !resp->raw && !resp->has_raw_fd) {
         resp->json = json_object();

@@ -227,7 +227,7 @@ mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t 
     pthread_mutex_lock(&core->audit_mu);
     mt_status rc = MT_OK;
     if (!core->audit_db)
-        rc = store_open(core->db_path, false, &core->audit_db, err);
+        rc = store_open_grouped(core->db_path, &core->audit_db, err);
     mt_db *mdb = core->audit_db;
     if (!rc)
         rc = store_begin(mdb, err);
@@ -240,6 +240,20 @@ mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t 
         if (rc)
             store_rollback(mdb);
     }
+    pthread_mutex_unlock(&core->audit_mu);
+    return rc;
+}
+
+/* On the committer's connection (its lock): any group sync connection of
+ * the file serves (mt_db_sync covers the commits of all of them). */
+mt_status mt_core_sync(mt_core *core, mt_err *err)
+{
+    pthread_mutex_lock(&core->audit_mu);
+    mt_status rc = MT_OK;
+    if (!core->audit_db)
+        rc = store_open_grouped(core->db_path, &core->audit_db, err);
+    if (!rc)
+        rc = mt_db_sync(core->audit_db, err);
     pthread_mutex_unlock(&core->audit_mu);
     return rc;
 }

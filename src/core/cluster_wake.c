@@ -105,13 +105,13 @@ static void on_notify(void *ctx, const char *channel, const char *payload)
     if (payload[0] == 's')
         sched_wake_local(w->core);
     else if (payload[0] == 't')
-        core_task_event_local(w->core);
+        core_task_event_local(w->core, NULL);
 }
 
 static void wake_all(struct core_cwake *w)
 {
     sched_wake_local(w->core);
-    core_task_event_local(w->core);
+    core_task_event_local(w->core, NULL);
 }
 
 /* Sends the posted kinds; false when the connection failed. */

@@ -223,7 +223,8 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
         goto fail;
     if ((rc = store_open(c->db_path, false, &c->db, err)))
         goto fail;
-    if ((rc = store_migrate(c->db, core_migrate_hook, c, err)))
+    if ((rc = store_migrate(c->db, core_migrate_hook, c, err)) ||
+        (rc = mt_db_set_group_sync(c->db, err)))
         goto fail;
     if ((rc = auth_bootstrap(c, cfg->admin_password, cfg->admin_password_out, err)) || (rc = auth_dummy_init(c, err)))
         goto fail;

@@ -90,6 +90,11 @@ struct mt_core {
     struct stmt_cache_sqlite *stmts_sqlite; /* the same for the SQLite shim (stmt_cache.c) */
     /* task_wait.c: told after every committed task state change */
     atomic_bool task_listener_set;
+    /* task_wait.c: the ids of the last CORE_TEV_RING task events ("" = any
+     * task), numbered by tev_seq (g_tev_mu) */
+#define CORE_TEV_RING 256
+    uint64_t tev_seq;
+    char tev_id[CORE_TEV_RING][MT_ID_LEN + 1];
     void (*task_listener)(void *ctx);
     void *task_listener_ctx;
     struct core_cwake *cwake; /* cluster_wake.c: LISTEN/NOTIFY (PostgreSQL), else NULL */
@@ -124,6 +129,11 @@ typedef struct core_ctx {
 mt_status core_offline_store_open(const char *data_dir, const char *store, mt_db **db,
                                   mt_err *err);
 mt_status store_open(const char *path, bool readonly, mt_db **out, mt_err *err);
+/* store_open (read-write) with group sync (mt_db_set_group_sync): its
+ * transactions share their fsyncs with the other such connections of the
+ * file; mt_db_commit still returns once durable. The request connection,
+ * the scheduler's, the audit committer's and the remote scheduler's. */
+mt_status store_open_grouped(const char *path, mt_db **out, mt_err *err);
 /* Migrates to the newest schema in one transaction, on either backend (the
  * migration DDL is written in the layer's common dialect). When this call
  * runs a migration that needs the TEE's keys on existing rows, hook (may be
@@ -617,8 +627,13 @@ char *sched_metrics_text(mt_core *c);
 mt_status core_wait_query_parse(const char *query, unsigned *wait_ms, mt_err *err);
 /* Tells the task listener (if any) that a task's state changed (any thread). */
 void core_task_event(mt_core *core);
-/* Only this process's listener (cluster_wake.c, for another node's event). */
-void core_task_event_local(mt_core *core);
+/* The same for one task known by id (mt_core_task_changed then wakes only
+ * the parked requests of that task). */
+void core_task_event_id(mt_core *core, const char *task_id);
+/* Only this process's listener (cluster_wake.c, for another node's event;
+ * or after a change whose NOTIFY went with its commit): task_id as in
+ * core_task_event_id, NULL for any task. */
+void core_task_event_local(mt_core *core, const char *task_id);
 /* ---- cluster_wake.c: LISTEN/NOTIFY between nodes (PostgreSQL) ---------- */
 #define CWAKE_STAGED 1u /* a task was staged: schedulers claim */
 #define CWAKE_TASK 2u   /* a task's state changed: parked ?wait= requests look */

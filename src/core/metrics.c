@@ -116,10 +116,11 @@ char *mt_core_metrics(mt_core *core)
     char *p = metrics_process_text(core->tee ? mt_tee_level(core->tee) : "none");
     char *sc = sched_metrics_text(core); /* issue 13: scheduler wake-ups, commits */
     if (sc) { /* issue 13/14: the store's commits (what costs an fsync) */
-        uint64_t w[2], r[2];
+        uint64_t w[2], r[2], gs, gw;
         mt_db_commit_counts(MT_DB_SQLITE, &w[0], &r[0]);
+        mt_db_group_sync_counts(&gs, &gw);
         mt_db_commit_counts(MT_DB_PG, &w[1], &r[1]);
-        char t[1024];
+        char t[1600];
         int tn = snprintf(t, sizeof t,
                           "# HELP mesatee_store_commits_total Store transactions committed by "
                           "this process (kind write: it wrote, the database flushed its log; "
@@ -132,10 +133,20 @@ char *mt_core_metrics(mt_core *core)
                           "# HELP mesatee_store_round_trips_total Requests this process sent to "
                           "PostgreSQL and waited for (a statement, a pipeline of several).\n"
                           "# TYPE mesatee_store_round_trips_total counter\n"
-                          "mesatee_store_round_trips_total{backend=\"postgres\"} %llu\n",
+                          "mesatee_store_round_trips_total{backend=\"postgres\"} %llu\n"
+                          "# HELP mesatee_store_group_syncs_total SQLite WAL fsyncs of the "
+                          "group sync (one makes every commit before it durable).\n"
+                          "# TYPE mesatee_store_group_syncs_total counter\n"
+                          "mesatee_store_group_syncs_total %llu\n"
+                          "# HELP mesatee_store_group_sync_waits_total Commits (and syncs "
+                          "asked for) that waited for a group sync; waits / syncs is the mean "
+                          "group.\n"
+                          "# TYPE mesatee_store_group_sync_waits_total counter\n"
+                          "mesatee_store_group_sync_waits_total %llu\n",
                           (unsigned long long)w[0], (unsigned long long)r[0],
                           (unsigned long long)w[1], (unsigned long long)r[1],
-                          (unsigned long long)mt_db_round_trips());
+                          (unsigned long long)mt_db_round_trips(), (unsigned long long)gs,
+                          (unsigned long long)gw);
         size_t sl = strlen(sc);
         char *ss = tn > 0 && (size_t)tn < sizeof t ? realloc(sc, sl + (size_t)tn + 1) : NULL;
         if (ss) {

@@ -119,6 +119,16 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err);
  * loop: mt_gateway_wake). Set it before requests are served; NULL = none.
  * Used for GET /v1/tasks/{id}?wait= (task_wait.c). */
 void mt_core_set_task_listener(mt_core *core, void (*fn)(void *ctx), void *ctx);
+/* Task events are numbered: mt_core_task_event_seq is the number of the
+ * last (any thread). mt_core_task_changed(core, path, since): false only
+ * when path is a task's GET path (/v1/tasks/ID) and no event since number
+ * `since` can concern that task (each names its task, or "any" for events
+ * of another node or of several tasks; after more than 256 events it says
+ * true). The gateway takes the number before it handles a request it may
+ * park and, at a task event, handles again only the parked requests whose
+ * task changed (instead of every parked one). */
+uint64_t mt_core_task_event_seq(mt_core *core);
+bool mt_core_task_changed(mt_core *core, const char *path, uint64_t since);
 /* Changes the task limits and the token lifetime of a running core (0 = the
  * default, as in mt_core_config); tasks started and tokens issued from now
  * on get them. Any thread. */
@@ -177,6 +187,12 @@ typedef struct mt_request {
      * reply): such routes (mt_core_route_audit_only) then run in a read
      * transaction and leave resp->audited false. */
     bool audit_later;
+    /* The caller makes a write route's change durable itself before it
+     * replies (mt_core_sync, from any thread): the change's transaction
+     * commits without waiting for its fsync (SQLite group sync, mt_db.h) and
+     * resp->needs_sync is set. The gateway's loop sets it when its audit
+     * committer runs, so its thread never waits for an fsync. */
+    bool defer_sync;
 } mt_request;
 
 typedef struct mt_response {
@@ -199,6 +215,8 @@ typedef struct mt_response {
     char route[64];            /* route pattern, e.g. "POST /v1/tasks/{id}/approve" (metrics) */
     bool audited;              /* the audit entry was written in the change's own
                                   transaction: the gateway must not append another */
+    bool needs_sync;           /* req->defer_sync: committed, to be made durable
+                                  (mt_core_sync) before the reply */
     unsigned retry_after_s;    /* > 0: sent as Retry-After (429, 503) */
     /* > 0: a complete answer that is not final yet (a task not done, asked
      * with ?wait=): the caller may hold the request up to park_ms and call
@@ -247,6 +265,11 @@ typedef struct mt_audit_item {
  * stays linear). All or nothing: on failure no entry is kept. Thread-safe
  * (serialised by its own lock). */
 mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t n, mt_err *err);
+/* Returns once every change this process committed to the store before the
+ * call is durable (one fsync shared with the commits waiting meanwhile; at
+ * once when they already are; PostgreSQL: at once). For the replies of
+ * requests handled with mt_request.defer_sync. */
+mt_status mt_core_sync(mt_core *core, mt_err *err);
 
 /* The audit entries of requests that changed nothing, made durable or
  * refused (docs/design.md "Audit spool"): appended to the chain like

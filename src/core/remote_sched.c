@@ -489,7 +489,7 @@ mt_status mt_remote_sched_new(mt_core *core, mt_remote_sched **out, mt_err *err)
     rs->max_attempts = MT_REMOTE_MAX_ATTEMPTS_DEFAULT;
     int64_t since;
     mt_db_outages(&rs->outages_seen, &since);
-    mt_status rc = store_open(core->db_path, false, &rs->db, err);
+    mt_status rc = store_open_grouped(core->db_path, &rs->db, err);
     if (rc) {
         free(rs);
         return rc;
@@ -1216,7 +1216,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
             "partitioned); back in the queue, attempt %lld of %u",
             task_id, (long long)l.fence, (long long)expired + 1, rs->max_attempts);
     uploads_drop(rs, task_id, l.fence);
-    core_task_event(rs->core);
+    core_task_event_id(rs->core, task_id);
     return MT_OK;
 out:
     store_rollback(rs->db);

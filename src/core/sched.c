@@ -1041,9 +1041,9 @@ commit:
         mt_trace_mark(task_id, "outcome_committed"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
         /* wakes GET /v1/tasks/{id}?wait= (task_wait.c) */
         if (notified)
-            core_task_event_local(c);
+            core_task_event_local(c, task_id);
         else
-            core_task_event(c);
+            core_task_event_id(c, task_id);
         mt_trace_mark(task_id, "event_raised");
     }
 out:
@@ -1189,6 +1189,7 @@ static void *worker_main(void *p)
     char task_id[MT_ID_LEN + 1], next[MT_ID_LEN + 1];
     int64_t attempt = 0, next_attempt = 0; /* their claims' tasks.run_attempt */
     bool got = false; /* task_id was claimed (by the last outcome's commit) */
+    bool handed = false; /* ... taken from the hand-off queue (claim on invoke) */
     while (!atomic_load(&s->stop)) {
         pthread_mutex_lock(&s->mu);
         uint64_t seen = s->gen;
@@ -1199,10 +1200,22 @@ static void *worker_main(void *p)
             s->ho_head = (h + 1) % SCHED_HANDOFF_MAX;
             s->ho_n--;
             got = true;
+            handed = true;
         }
         pthread_mutex_unlock(&s->mu);
         bool failed = false;
         mt_err err;
+        /* a claim on invoke whose commit the gateway makes durable itself
+         * (mt_request.defer_sync) may not be on disk yet: the run starts
+         * only once it is (no fsync when it already is) */
+        if (got && handed && mt_db_sync(db, &err) != MT_OK) {
+            mt_warn("task %s: its claim could not be made durable (%s); the orphan check "
+                    "requeues it",
+                    task_id, err.msg);
+            runs_del(task_id, attempt);
+            got = false;
+        }
+        handed = false;
         /* without its liveness lock this node claims nothing new
          * (node_live.c); the liveness thread wakes us once it holds it */
         if (!got && !atomic_load(&s->core->draining) && nlive_claim_ok(s->core) &&
@@ -1793,9 +1806,9 @@ mt_status mt_core_start_scheduler(mt_core *core, mt_err *err)
         goto fail;
     }
     for (unsigned i = 0; i < s->n; i++)
-        if ((rc = store_open(core->db_path, false, &s->dbs[i], err)))
+        if ((rc = store_open_grouped(core->db_path, &s->dbs[i], err)))
             goto fail;
-    if ((rc = store_open(core->db_path, false, &s->orph_db, err)))
+    if ((rc = store_open_grouped(core->db_path, &s->orph_db, err)))
         goto fail;
     core->sched = s;
     for (unsigned i = 0; i < s->n; i++) {

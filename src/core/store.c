@@ -519,6 +519,16 @@ mt_status store_open(const char *path, bool readonly, mt_db **out, mt_err *err)
     return mt_db_open_sqlite_path(path, readonly ? MT_DB_READONLY : 0, out, err);
 }
 
+mt_status store_open_grouped(const char *path, mt_db **out, mt_err *err)
+{
+    mt_status rc = store_open(path, false, out, err);
+    if (!rc && (rc = mt_db_set_group_sync(*out, err))) {
+        mt_db_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 void store_close(mt_db *db)
 {
     mt_db_close(db);

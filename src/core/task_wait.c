@@ -70,13 +70,74 @@ void mt_core_set_task_listener(mt_core *core, void (*fn)(void *ctx), void *ctx)
     pthread_mutex_unlock(&g_listener_mu);
 }
 
-void core_task_event(mt_core *core)
+/* The numbered ring of task events (mt_core_task_changed). */
+static pthread_mutex_t g_tev_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void tev_record(mt_core *core, const char *task_id)
 {
-    cwake_post(core, CWAKE_TASK); /* other nodes' parked requests (cluster_wake.c) */
-    core_task_event_local(core);
+    if (!core)
+        return;
+    pthread_mutex_lock(&g_tev_mu);
+    uint64_t k = ++core->tev_seq;
+    char *slot = core->tev_id[k % CORE_TEV_RING];
+    if (task_id && mt_id_valid(task_id))
+        memcpy(slot, task_id, MT_ID_LEN + 1);
+    else
+        slot[0] = '\0'; /* any task */
+    pthread_mutex_unlock(&g_tev_mu);
 }
 
-void core_task_event_local(mt_core *core)
+uint64_t mt_core_task_event_seq(mt_core *core)
+{
+    pthread_mutex_lock(&g_tev_mu);
+    uint64_t v = core->tev_seq;
+    pthread_mutex_unlock(&g_tev_mu);
+    return v;
+}
+
+bool mt_core_task_changed(mt_core *core, const char *path, uint64_t since)
+{
+    if (!path || strncmp(path, "/v1/tasks/", 10) || strlen(path + 10) != MT_ID_LEN ||
+        !mt_id_valid(path + 10))
+        return true;
+    const char *id = path + 10;
+    bool changed = false;
+    pthread_mutex_lock(&g_tev_mu);
+    if (core->tev_seq - since >= CORE_TEV_RING) {
+        changed = since != core->tev_seq; /* the ring no longer holds them all */
+    } else {
+        for (uint64_t k = since + 1; k <= core->tev_seq && !changed; k++) {
+            const char *e = core->tev_id[k % CORE_TEV_RING];
+            changed = !e[0] || !memcmp(e, id, MT_ID_LEN);
+        }
+    }
+    pthread_mutex_unlock(&g_tev_mu);
+    return changed;
+}
+
+static void listener_call(mt_core *core);
+
+void core_task_event(mt_core *core)
+{
+    tev_record(core, NULL);
+    cwake_post(core, CWAKE_TASK); /* other nodes' parked requests (cluster_wake.c) */
+    listener_call(core);
+}
+
+void core_task_event_id(mt_core *core, const char *task_id)
+{
+    tev_record(core, task_id);
+    cwake_post(core, CWAKE_TASK);
+    listener_call(core);
+}
+
+void core_task_event_local(mt_core *core, const char *task_id)
+{
+    tev_record(core, task_id);
+    listener_call(core);
+}
+
+static void listener_call(mt_core *core)
 {
     if (!core || !atomic_load(&core->task_listener_set))
         return;

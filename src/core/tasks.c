@@ -50,9 +50,10 @@ static mt_status task_load(mt_core *c, mt_db *mdb, const char *task_id, task_row
     memset(t, 0, sizeof *t);
     /* participants decide who sees and acts: the declaration's MAC first,
      * over the same row read (columns 0-7, integ_task_decl_row_check), so
-     * what is used is what was verified, in one round trip */
+     * what is used is what was verified, in one round trip; kept prepared
+     * (stmt_cache.c): every task request reads it */
     mt_db_stmt *st;
-    mt_status rc = mt_db_prepare(mdb,
+    mt_status rc = core_stmt_get(c, mdb,
                                  "SELECT task_id, function_id, creator, arguments, "
                                  "inputs_ownership, outputs_ownership, participants, decl_mac, "
                                  "status, approvals, assignments, cancel_requested FROM tasks "
@@ -80,7 +81,7 @@ static mt_status task_load(mt_core *c, mt_db *mdb, const char *task_id, task_row
         }
     } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
-    mt_db_finalize(st);
+    core_stmt_put(c, st);
     return rc;
 }
 
@@ -557,7 +558,7 @@ mt_status tasks_invoke(core_ctx *x)
     /* the quota check and its count in one statement: a refusal fails the
      * request, whose transaction is rolled back with the count */
     mt_db_stmt *st;
-    if ((rc = mt_db_prepare(x->db,
+    if ((rc = core_stmt_get(x->core, x->db,
                             "UPDATE functions SET current_usage = current_usage + 1 "
                             "WHERE function_id = ? RETURNING disabled, deleted, usage_quota, "
                             "current_usage - 1",
@@ -574,7 +575,7 @@ mt_status tasks_invoke(core_ctx *x)
                         "function %s has used its quota of %lld invocations; ask its owner to "
                         "raise usage_quota",
                         t.function_id, (long long)mt_db_col_int64(st, 2));
-    mt_db_finalize(st);
+    core_stmt_put(x->core, st);
     if (rc)
         goto out;
     char now[24];
@@ -641,9 +642,9 @@ out:
 static json_t *task_json(core_ctx *x, const char *task_id, const char *who, bool *not_member)
 {
     *not_member = false;
-    mt_db_stmt *st;
-    if (mt_db_prepare(
-            x->db,
+    mt_db_stmt *st; /* kept prepared (stmt_cache.c): every GET of a task reads it */
+    if (core_stmt_get(
+            x->core, x->db,
             "SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "
             "t.outputs_ownership, t.participants, t.decl_mac, f.name, t.status, t.approvals, "
             "t.assignments, t.result, t.failure_reason, t.log, t.cpu_ms, t.peak_rss_kb, t.wall_ms, "
@@ -694,7 +695,7 @@ static json_t *task_json(core_ctx *x, const char *task_id, const char *who, bool
             (int)mt_db_col_int64(st, 20), "created_at", core_time_json(mt_db_col_int64(st, 21)),
             "updated_at", core_time_json(mt_db_col_int64(st, 22)));
     }
-    mt_db_finalize(st);
+    core_stmt_put(x->core, st);
     if (rc)
         return NULL;
     /* python: the SHA-256 of the allow-list participants approve (python_modules.h) */

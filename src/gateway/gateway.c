@@ -1607,6 +1607,8 @@ struct gw_job {
     mt_response resp;
     bool audit_later;    /* mt_request.audit_later */
     bool commit_wait;    /* its audit entry goes through the committer */
+    bool defer_sync;     /* mt_request.defer_sync */
+    bool sync_only;      /* commit_wait for its change's sync only (resp.needs_sync) */
     bool pooled;         /* handled on a request thread (be.pooled) */
     char *token;         /* pooled: the bearer token a request thread checks */
     mt_status auth_rc;   /* pooled: authentication failed (status in resp.status) */
@@ -1615,6 +1617,7 @@ struct gw_job {
     mt_status commit_rc; /* the committer's result for it */
     char commit_msg[MT_ERR_MSG_MAX];
     int64_t park_deadline_ms; /* parked: answer at the latest then (mt_mono_ms) */
+    uint64_t park_seq; /* be.task_seq before its last handle */
 };
 
 static void gw_job_free(gw_job *j)
@@ -1654,6 +1657,7 @@ static void gw_job_handle(gw_job *j)
         .upload = j->upload,
         .peer = j->peer[0] ? j->peer : NULL,
         .audit_later = j->audit_later,
+        .defer_sync = j->defer_sync,
     };
     memset(&j->resp, 0, sizeof j->resp);
     gw->be.handle(gw->be.ctx, &rq, &j->resp);
@@ -1690,7 +1694,19 @@ static void gw_job_answer(gw_job *j)
     mt_response resp = j->resp;
     memset(&j->resp, 0, sizeof j->resp);
     r->audited = resp.audited; /* written in the change's transaction: not again */
-    if (j->commit_wait) {
+    if (j->sync_only && j->commit_rc != MT_OK) {
+        /* committed (with its entry), but whether it is on disk is unknown */
+        json_decref(resp.json);
+        free(resp.raw);
+        if (resp.has_raw_fd && resp.raw_fd >= 0)
+            close(resp.raw_fd);
+        gw_finish_error(r, 500, MT_EIO,
+                        "the change was committed but could not be made durable; see the "
+                        "server log");
+        gw_job_free(j);
+        return;
+    }
+    if (j->commit_wait && !j->sync_only) {
         if (j->commit_rc == MT_OK) {
             r->audited = true; /* durable in a group commit before this reply */
         } else {
@@ -1919,24 +1935,41 @@ static void *gw_commit_main(void *arg)
                 rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
             }
         }
+        size_t n_sync = 0;
         if (!rc) {
             size_t i = 0;
-            for (gw_job *j = batch; j; j = j->next, i++)
-                items[i] = (mt_audit_item){j->r.actor, j->r.action,
-                                           j->r.object[0] ? j->r.object : "-", j->resp.status,
-                                           0};
-            rc = gw->be.audit_batch(gw->be.ctx, items, n, &err);
+            for (gw_job *j = batch; j; j = j->next) {
+                if (j->sync_only) { /* its entry is in its change's transaction */
+                    n_sync++;
+                    continue;
+                }
+                items[i++] = (mt_audit_item){j->r.actor, j->r.action,
+                                             j->r.object[0] ? j->r.object : "-",
+                                             j->resp.status, 0};
+            }
+            n = i;
+            if (n)
+                rc = gw->be.audit_batch(gw->be.ctx, items, n, &err);
         }
+        /* the changes of the sync-only jobs committed before they were
+         * queued: one sync (none when the batch's commit covered them) */
+        mt_err serr;
+        mt_err_clear(&serr);
+        mt_status src = n_sync ? gw->be.sync(gw->be.ctx, &serr) : MT_OK;
+        if (src)
+            mt_error("mesatee: %zu committed changes could not be made durable (%s): answered "
+                     "500",
+                     n_sync, serr.msg);
         pthread_mutex_lock(&gw->pool_mu);
-        if (!rc) {
+        if (!rc && n) {
             gw->commit_batches++;
             gw->commit_entries += n;
         }
         while (batch) { /* in queue order: the loop reverses pool_done */
             gw_job *j = batch;
             batch = j->next;
-            j->commit_rc = rc;
-            snprintf(j->commit_msg, sizeof j->commit_msg, "%s", err.msg);
+            j->commit_rc = j->sync_only ? src : rc;
+            snprintf(j->commit_msg, sizeof j->commit_msg, "%s", j->sync_only ? serr.msg : err.msg);
             j->next = gw->pool_done;
             gw->pool_done = j;
         }
@@ -2149,7 +2182,10 @@ static void gw_park_recheck(mt_gateway *gw, int why)
         list = j->next;
         bool gone = gw_park_client_gone(j);
         bool due = now >= j->park_deadline_ms;
-        if (!gone && why == GW_PARK_TICK && !due) {
+        /* a task event of another task: not handled again */
+        bool same = why == GW_PARK_WAKE && gw->be.task_changed &&
+                    !gw->be.task_changed(gw->be.ctx, j->path, j->park_seq);
+        if (!gone && (why == GW_PARK_TICK || same) && !due) {
             j->next = gw->parked;
             gw->parked = j;
             gw->parked_n++;
@@ -2159,6 +2195,8 @@ static void gw_park_recheck(mt_gateway *gw, int why)
             evhttp_add_header(evhttp_request_get_output_headers(j->r.req), "Connection", "close");
         if (!gone) {
             gw_job_resp_clear(&j->resp);
+            if (gw->be.task_seq && gw->be.task_changed)
+                j->park_seq = gw->be.task_seq(gw->be.ctx);
             gw_job_handle(j);
             if (j->resp.park_ms && !due && why != GW_PARK_STOP) {
                 j->next = gw->parked;
@@ -2293,13 +2331,19 @@ static void gw_serve_backend(gw_req *r, const char *path, const char *query)
         j->audit_later = gw->commit_started;
     } else if (!slow) {
         j->audit_later = gw->commit_started;
+        j->defer_sync = gw->commit_started && gw->be.sync;
+        if (gw->be.task_seq && gw->be.task_changed) /* before the read it may park on */
+            j->park_seq = gw->be.task_seq(gw->be.ctx);
         gw_job_handle(j);
         if (j->resp.park_ms && gw_park(j)) /* ?wait=: answered later (or refused) */
             return;
         /* Its entry not written with a change: group-commit it, then reply
-         * (gw_commit_main); other jobs are answered at once. */
-        if (!gw->commit_started || j->resp.audited || j->resp.status < 100 ||
-            j->resp.status > 599) {
+         * (gw_commit_main); a change committed without its fsync
+         * (needs_sync): the committer syncs it, then the reply goes; other
+         * jobs are answered at once. */
+        j->sync_only = j->resp.audited && j->resp.needs_sync;
+        if (!j->sync_only && (!gw->commit_started || j->resp.audited || j->resp.status < 100 ||
+                              j->resp.status > 599)) {
             gw_job_answer(j);
             return;
         }

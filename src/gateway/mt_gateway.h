@@ -74,6 +74,19 @@ typedef struct mt_gateway_backend {
      * (not recorded durably, as for audit) turns each of its replies into a
      * 503. */
     mt_status (*audit_batch)(void *ctx, const mt_audit_item *items, size_t n, mt_err *err);
+    /* Optional, with audit_batch: makes every change committed so far
+     * durable (mt_core_sync). With it the gateway also sets
+     * mt_request.defer_sync on the loop's requests, and a reply whose
+     * resp.needs_sync is set waits on the committer for this sync (shared
+     * with the batch's) instead of its own fsync on the loop thread; a
+     * failed sync answers 500. */
+    mt_status (*sync)(void *ctx, mt_err *err);
+    /* Optional (both or none): the number of the last task event, and
+     * whether the task of a parked request's path changed since a number
+     * (mt_core_task_event_seq, mt_core_task_changed). With them a task event
+     * handles again only the parked requests whose task changed. */
+    uint64_t (*task_seq)(void *ctx);
+    bool (*task_changed)(void *ctx, const char *path, uint64_t since);
     /* Prometheus text appended to /metrics; heap string or NULL. */
     char *(*metrics)(void *ctx);
     /* /readyz: true when the services can take requests. */
@@ -202,7 +215,8 @@ void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n);
  * (at most max_parked at once; more are answered 503 with Retry-After, their
  * answer dropped) without blocking the loop. Each call of mt_gateway_wake
  * (any thread; wakes coalesce) makes the loop call handle again for every
- * held request: an answer without park_ms is sent, as is any answer once
+ * held request (with backend.task_changed: only those whose task changed
+ * since they were last handled): an answer without park_ms is sent, as is any answer once
  * park_ms (from the first answer) has passed (checked every 200 ms, as is a
  * client that closed its connection). At stop every held request is handled
  * once more and answered. Each is audited and counted once, as answered. */

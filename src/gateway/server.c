@@ -239,6 +239,21 @@ static mt_status be_audit_batch(void *ctx, const mt_audit_item *items, size_t n,
     return mt_core_audit_record(ctx, items, n, NULL, err);
 }
 
+static mt_status be_sync(void *ctx, mt_err *err)
+{
+    return mt_core_sync(ctx, err);
+}
+
+static uint64_t be_task_seq(void *ctx)
+{
+    return mt_core_task_event_seq(ctx);
+}
+
+static bool be_task_changed(void *ctx, const char *path, uint64_t since)
+{
+    return mt_core_task_changed(ctx, path, since);
+}
+
 /* The core's metrics, then the verified-peer cache's counters (attested
  * TLS peers: executor API, scheduler, KeyStore; mt_vcache.h). */
 static char *be_metrics(void *ctx)
@@ -629,6 +644,9 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
         .handle = be_handle,
         .audit = be_audit,
         .audit_batch = be_audit_batch,
+        .sync = be_sync,
+        .task_seq = be_task_seq,
+        .task_changed = be_task_changed,
         .metrics = be_metrics,
         .ready = be_ready,
         .streams_body = be_streams_body,

@@ -246,22 +246,40 @@ mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 {
     db->retryable = false;
     db->tx_wrote = false;
-    mt_status rc = db->backend == MT_DB_PG
-                       ? dbp_begin(db, mode, err)
-                       : dbs_exec(db, mode == MT_DB_TX_DEFERRED ? "BEGIN" : "BEGIN IMMEDIATE", err);
+    mt_status rc = db->backend == MT_DB_PG ? dbp_begin(db, mode, err) : dbs_begin(db, mode, err);
     db->tx_serial = rc ? 0 : ++tx_serials;
     return rc;
 }
 
-mt_status mt_db_commit(mt_db *db, mt_err *err)
+static mt_status commit(mt_db *db, bool sync, mt_err *err)
 {
     db->retryable = false;
-    mt_status rc = db->backend == MT_DB_PG ? dbp_commit(db, err) : dbs_exec(db, "COMMIT", err);
+    mt_status rc = db->backend == MT_DB_PG ? dbp_commit(db, err) : dbs_commit(db, sync, err);
     if (!rc)
         count_commit(db, db->tx_wrote);
     db->tx_wrote = false;
     db->tx_serial = 0;
     return rc;
+}
+
+mt_status mt_db_commit(mt_db *db, mt_err *err)
+{
+    return commit(db, true, err);
+}
+
+mt_status mt_db_commit_nosync(mt_db *db, mt_err *err)
+{
+    return commit(db, false, err);
+}
+
+mt_status mt_db_sync(mt_db *db, mt_err *err)
+{
+    return db->backend == MT_DB_PG ? MT_OK : dbs_sync(db, err);
+}
+
+mt_status mt_db_set_group_sync(mt_db *db, mt_err *err)
+{
+    return db->backend == MT_DB_PG ? MT_OK : dbs_group_on(db, err);
 }
 
 void mt_db_rollback(mt_db *db)
@@ -270,8 +288,8 @@ void mt_db_rollback(mt_db *db)
     db->tx_serial = 0;
     if (db->backend == MT_DB_PG)
         dbp_rollback(db);
-    else if (dbs_in_tx(db))
-        dbs_exec(db, "ROLLBACK", NULL);
+    else
+        dbs_rollback(db);
 }
 
 bool mt_db_in_tx(mt_db *db)

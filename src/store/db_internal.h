@@ -20,6 +20,13 @@ struct mt_db {
     /* mt_db_commit_counts: the open transaction ran a writing statement */
     bool tx_wrote;
     uint64_t tx_serial; /* mt_db_tx_serial */
+    /* SQLite group sync (mt_db_set_group_sync): grp is the file's group
+     * (NULL: off); tx_lazy: the open transaction runs at synchronous=NORMAL */
+    struct dbs_group *grp;
+    bool tx_lazy;
+    /* SQLite: BEGIN, BEGIN IMMEDIATE, COMMIT, ROLLBACK kept prepared
+     * (sqlite3_stmt *; compiled at first use, finalized at close) */
+    void *txst[4];
 };
 
 typedef struct db_param {
@@ -60,6 +67,11 @@ mt_status db_fail(mt_db *db, mt_err *err, mt_status code, bool retryable, const 
 mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err);
 void dbs_close(mt_db *db);
 mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err);
+mt_status dbs_group_on(mt_db *db, mt_err *err);
+mt_status dbs_begin(mt_db *db, mt_db_tx mode, mt_err *err);
+mt_status dbs_commit(mt_db *db, bool sync, mt_err *err);
+void dbs_rollback(mt_db *db);
+mt_status dbs_sync(mt_db *db, mt_err *err);
 bool dbs_in_tx(mt_db *db);
 mt_status dbs_set_busy_timeout(mt_db *db, unsigned ms, mt_err *err);
 mt_status dbs_last_insert_id(mt_db *db, int64_t *id, mt_err *err);

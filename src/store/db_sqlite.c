@@ -1,10 +1,14 @@
 /* db_sqlite: the SQLite backend of mt_db (mt_db.h). The connection settings
- * are those src/core/store.c used: WAL, synchronous=FULL, foreign keys on,
- * a 10 s busy timeout, opened SQLITE_OPEN_NOMUTEX (one thread at a time per
+ * are those src/core/store.c used: WAL, synchronous=FULL (a group sync
+ * connection's transactions: NORMAL, then one shared fsync; mt_db.h), foreign keys on,
+ * a 10 s busy timeout (BEGIN, COMMIT and ROLLBACK kept prepared per
+ * connection), opened SQLITE_OPEN_NOMUTEX (one thread at a time per
  * connection, the caller's lock). SQL is passed unchanged (our dialect is
  * SQLite's). Messages are sqlite3_errmsg's, which name constraints and
  * columns, never values. */
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,11 +85,242 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
     return MT_OK;
 }
 
+/* ---- group sync (mt_db.h) ----------------------------------------------
+ * One group per database file (its path as SQLite names it), shared by the
+ * connections of this process that turned group sync on; freed with the
+ * last of them. reg numbers the lazy commits (each registers after its
+ * COMMIT returned), done is the highest one a completed sync covered;
+ * started numbers the syncs, failed is the number of the last that failed
+ * (a waiter fails with a sync that started after it came, else retries). */
+typedef struct dbs_group {
+    char *path;
+    unsigned refs;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t reg, done, started, failed;
+    bool syncing;
+    struct dbs_group *next;
+} dbs_group;
+
+static pthread_mutex_t g_groups_mu = PTHREAD_MUTEX_INITIALIZER;
+static dbs_group *g_groups;
+static atomic_uint_fast64_t g_syncs, g_waits;
+static atomic_uint g_fail_syncs; /* mt_db_test_fail_syncs */
+
+void mt_db_group_sync_counts(uint64_t *syncs, uint64_t *waits)
+{
+    *syncs = atomic_load(&g_syncs);
+    *waits = atomic_load(&g_waits);
+}
+
+unsigned mt_db_test_fail_syncs(unsigned n)
+{
+    return atomic_exchange(&g_fail_syncs, n);
+}
+
+static void group_put(dbs_group *g)
+{
+    if (!g)
+        return;
+    pthread_mutex_lock(&g_groups_mu);
+    if (--g->refs == 0) {
+        for (dbs_group **p = &g_groups; *p; p = &(*p)->next)
+            if (*p == g) {
+                *p = g->next;
+                break;
+            }
+        pthread_mutex_destroy(&g->mu);
+        pthread_cond_destroy(&g->cv);
+        free(g->path);
+        free(g);
+    }
+    pthread_mutex_unlock(&g_groups_mu);
+}
+
+mt_status dbs_group_on(mt_db *db, mt_err *err)
+{
+    if (db->grp)
+        return MT_OK;
+    const char *path = sqlite3_db_filename(db->h, "main");
+    if (!path || !*path || sqlite3_db_readonly(db->h, "main") != 0)
+        return MT_OK; /* in-memory or read-only: nothing to make durable */
+    pthread_mutex_lock(&g_groups_mu);
+    dbs_group *g = g_groups;
+    while (g && strcmp(g->path, path))
+        g = g->next;
+    if (!g) {
+        if (!(g = calloc(1, sizeof *g)) || !(g->path = strdup(path))) {
+            free(g);
+            pthread_mutex_unlock(&g_groups_mu);
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        }
+        pthread_mutex_init(&g->mu, NULL);
+        pthread_cond_init(&g->cv, NULL);
+        g->next = g_groups;
+        g_groups = g;
+    }
+    g->refs++;
+    pthread_mutex_unlock(&g_groups_mu);
+    db->grp = g;
+    return MT_OK;
+}
+
+static void tx_stmts_free(mt_db *db)
+{
+    for (size_t i = 0; i < sizeof db->txst / sizeof db->txst[0]; i++) {
+        sqlite3_finalize(db->txst[i]);
+        db->txst[i] = NULL;
+    }
+}
+
 void dbs_close(mt_db *db)
 {
+    tx_stmts_free(db);
     if (!db->borrowed)
         sqlite3_close_v2(db->h);
+    group_put(db->grp);
     free(db);
+}
+
+/* synchronous=FULL or NORMAL (outside a transaction: SQLite refuses the
+ * change inside one). Not through dbs_exec: a pragma, never PostgreSQL's. */
+static mt_status set_sync(mt_db *db, bool full, mt_err *err)
+{
+    int c = sqlite3_exec(db->h, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+                         NULL, NULL, NULL);
+    return c == SQLITE_OK ? MT_OK : dbs_fail(db, c, err);
+}
+
+/* Only a transaction that takes the write lock at BEGIN runs lazily: a
+ * DEFERRED one (nearly always a read) keeps FULL and costs no pragma (a
+ * write in it is durable at its COMMIT, as without group sync). */
+mt_status dbs_begin(mt_db *db, mt_db_tx mode, mt_err *err)
+{
+    if (db->grp && mode != MT_DB_TX_DEFERRED && !db->tx_lazy && sqlite3_get_autocommit(db->h)) {
+        mt_status rc = set_sync(db, false, err);
+        if (rc)
+            return rc;
+        db->tx_lazy = true;
+    }
+    mt_status rc = dbs_exec(db, mode == MT_DB_TX_DEFERRED ? "BEGIN" : "BEGIN IMMEDIATE", err);
+    if (rc && db->tx_lazy && sqlite3_get_autocommit(db->h) && !set_sync(db, true, NULL))
+        db->tx_lazy = false;
+    return rc;
+}
+
+/* Back to synchronous=FULL once the transaction has ended (a failed COMMIT
+ * may leave it open: then at its rollback). */
+static void lazy_end(mt_db *db)
+{
+    if (db->tx_lazy && sqlite3_get_autocommit(db->h) && !set_sync(db, true, NULL))
+        db->tx_lazy = false;
+}
+
+static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err);
+
+mt_status dbs_commit(mt_db *db, bool sync, mt_err *err)
+{
+    /* a transaction that never took the write lock wrote nothing to sync */
+    bool lazy = db->tx_lazy && sqlite3_txn_state(db->h, "main") == SQLITE_TXN_WRITE;
+    mt_status rc = dbs_exec(db, "COMMIT", err);
+    lazy_end(db);
+    if (rc || !lazy)
+        return rc;
+    dbs_group *g = db->grp;
+    pthread_mutex_lock(&g->mu);
+    uint64_t my = ++g->reg;
+    pthread_mutex_unlock(&g->mu);
+    mt_err serr;
+    mt_err_clear(&serr);
+    if (sync && (rc = group_wait(db, my, &serr)) != MT_OK)
+        rc = db_fail(db, err, MT_EIO, false, "committed, but the sync failed: %s", serr.msg);
+    return rc;
+}
+
+void dbs_rollback(mt_db *db)
+{
+    if (dbs_in_tx(db))
+        dbs_exec(db, "ROLLBACK", NULL);
+    lazy_end(db);
+}
+
+/* fdatasync of the WAL through db's own handle of it (opened at the
+ * connection's first read in WAL mode: one read opens it when not yet). */
+static mt_status sync_wal(mt_db *db, mt_err *err)
+{
+    unsigned f = atomic_load(&g_fail_syncs);
+    while (f > 0 && !atomic_compare_exchange_weak(&g_fail_syncs, &f, f - 1))
+        ;
+    if (f > 0)
+        return mt_err_set(err, MT_EIO, "the WAL sync failed (test)");
+    for (int i = 0; i < 2; i++) {
+        sqlite3_file *f = NULL;
+        int c = sqlite3_file_control(db->h, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f);
+        if (c != SQLITE_OK)
+            return dbs_fail(db, c, err);
+        if (f && f->pMethods) {
+            c = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
+            return c == SQLITE_OK ? MT_OK : dbs_fail(db, c, err);
+        }
+        if (i == 0 && (c = sqlite3_exec(db->h, "SELECT count(*) FROM sqlite_master", NULL,
+                                        NULL, NULL)) != SQLITE_OK)
+            return dbs_fail(db, c, err);
+    }
+    return mt_err_set(err, MT_EIO, "the database has no WAL to sync");
+}
+
+mt_status dbs_sync(mt_db *db, mt_err *err)
+{
+    dbs_group *g = db->grp;
+    if (!g) /* synchronous=FULL: every commit was durable when it returned */
+        return MT_OK;
+    pthread_mutex_lock(&g->mu);
+    uint64_t my = g->reg; /* the last lazy commit registered */
+    pthread_mutex_unlock(&g->mu);
+    return group_wait(db, my, err);
+}
+
+/* Returns once lazy commit number `my` is durable: runs the sync when none
+ * is in flight (for every commit registered by then), else waits for it. */
+static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
+{
+    dbs_group *g = db->grp;
+    atomic_fetch_add(&g_waits, 1);
+    pthread_mutex_lock(&g->mu);
+    uint64_t entry = g->started; /* a sync started after this one counts */
+    mt_status rc = MT_OK;
+    while (g->done < my) {
+        if (g->failed > entry) { /* one that would have covered it failed */
+            rc = mt_err_set(err, MT_EIO, "the WAL sync failed (see the server log)");
+            break;
+        }
+        if (g->syncing) {
+            pthread_cond_wait(&g->cv, &g->mu);
+            continue;
+        }
+        g->syncing = true; /* this thread syncs for everyone registered so far */
+        uint64_t target = g->reg, k = ++g->started;
+        pthread_mutex_unlock(&g->mu);
+        mt_err serr;
+        mt_err_clear(&serr);
+        mt_status src = sync_wal(db, &serr);
+        atomic_fetch_add(&g_syncs, 1);
+        pthread_mutex_lock(&g->mu);
+        g->syncing = false;
+        if (!src && target > g->done)
+            g->done = target;
+        else if (src)
+            g->failed = k;
+        pthread_cond_broadcast(&g->cv);
+        if (src && err)
+            *err = serr;
+        if (src) {
+            rc = src;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
+    return rc;
 }
 
 /* Debug builds (the sanitizer suite) check that SQL run on SQLite would
@@ -109,8 +344,41 @@ static mt_status portable(mt_db *db, const char *sql, mt_err *err)
 #endif
 }
 
+/* The transaction statements every request runs, several times: kept
+ * prepared instead of compiled by each sqlite3_exec (issue 13: about 25
+ * compilations per task on the request connection). -1: not one of them. */
+static const char *const TX_SQL[] = {"BEGIN", "BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"};
+
+static int tx_index(const char *sql)
+{
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(sql, TX_SQL[i]))
+            return i;
+    return -1;
+}
+
+static mt_status tx_exec(mt_db *db, int i, mt_err *err)
+{
+    sqlite3_stmt *st = db->txst[i];
+    int c;
+    if (!st) {
+        if ((c = sqlite3_prepare_v2(db->h, TX_SQL[i], -1, &st, NULL)) != SQLITE_OK)
+            return dbs_fail(db, c, err);
+        db->txst[i] = st;
+    }
+    c = sqlite3_step(st);
+    mt_status rc = c == SQLITE_DONE ? MT_OK : dbs_fail(db, c, err); /* errmsg before reset */
+    sqlite3_reset(st);
+    if (!rc)
+        db->changes = sqlite3_changes(db->h);
+    return rc;
+}
+
 mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err)
 {
+    int ti = tx_index(sql);
+    if (ti >= 0)
+        return tx_exec(db, ti, err);
     mt_status prc = portable(db, sql, err);
     if (prc)
         return prc;
@@ -250,6 +518,10 @@ struct sqlite3 *mt_db_release_sqlite(mt_db *db)
     if (!db || db->backend != MT_DB_SQLITE)
         return NULL;
     sqlite3 *h = db->h;
+    tx_stmts_free(db); /* the handle becomes the caller's: nothing of ours left on it */
+    if (db->tx_lazy && sqlite3_get_autocommit(h)) /* the caller's handle: FULL again */
+        sqlite3_exec(h, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    group_put(db->grp);
     free(db);
     return h;
 }

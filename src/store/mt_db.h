@@ -11,7 +11,8 @@
  * Connections: mt_db_open(url) opens one connection. A connection is used by
  * one thread at a time (the caller's lock); different connections are
  * independent and may be used by different threads at once.
- *   - "file:PATH", "sqlite:PATH" or a plain PATH: SQLite, WAL, synchronous=FULL,
+ *   - "file:PATH", "sqlite:PATH" or a plain PATH: SQLite, WAL, synchronous=FULL
+ *     (or the group sync below: durable at commit all the same),
  *     foreign keys on, a 10 s busy timeout (as store.c had). MT_DB_READONLY
  *     opens without creating and sets only foreign_keys.
  *   - "postgres://..." / "postgresql://...": libpq URI, passed to libpq as is
@@ -131,7 +132,49 @@ struct sqlite3 *mt_db_sqlite_handle(mt_db *db);
 mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err);
 
 mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err);
+/* Commits; on success the transaction is durable (SQLite: synchronous=FULL,
+ * or the group sync below; PostgreSQL: synchronous_commit=on). */
 mt_status mt_db_commit(mt_db *db, mt_err *err);
+
+/* Group sync (issue 13; SQLite only, a no-op returning MT_OK on PostgreSQL,
+ * whose commits are durable at commit and grouped by the server).
+ * With synchronous=FULL every SQLite commit fsyncs the WAL while it still
+ * holds the database's one write lock, so the writers of all connections
+ * take turns at one fsync each. mt_db_set_group_sync(db) (call it outside a
+ * transaction) changes how db's write transactions (MT_DB_TX_IMMEDIATE,
+ * SERIALIZABLE) commit: each runs at synchronous=NORMAL (mt_db_begin sets
+ * it, the commit or rollback sets FULL again, so statements outside such a
+ * transaction, and DEFERRED ones, keep FULL), so its COMMIT
+ * writes the WAL and releases the write lock without an fsync; mt_db_commit
+ * then waits in mt_db_sync. mt_db_commit's contract is unchanged: when it
+ * returns MT_OK the transaction is on disk. A commit that succeeded but whose
+ * sync failed returns MT_EIO ("committed, but the sync failed"): its outcome
+ * is unknown to the caller, as after a connection broken during COMMIT.
+ * mt_db_sync(db): returns when everything committed to db's database file by
+ * any connection of this process before the call is durable: one fdatasync
+ * of the WAL (through db's own WAL handle) serves every caller waiting
+ * meanwhile, from all the connections of that file (the first waiter that
+ * finds no sync in flight runs it; the others wait for it or the next one).
+ * Sound because the WAL is append-only between checkpoints and a checkpoint
+ * syncs the WAL before it copies frames (the WAL is restarted only after a
+ * checkpoint covered all of it). A group sync connection's data is visible
+ * to the other connections from its COMMIT on, before it is durable: a reply
+ * built from what a connection READ must pass a commit or mt_db_sync that
+ * started after that read before it leaves (the gateway's audit committer
+ * does: docs/design.md "Group sync").
+ * mt_db_commit_nosync: commits without waiting (a group sync connection; on
+ * any other it is mt_db_commit): the caller must call mt_db_sync (on any
+ * connection of the same file) before it acknowledges the transaction. */
+mt_status mt_db_set_group_sync(mt_db *db, mt_err *err);
+mt_status mt_db_commit_nosync(mt_db *db, mt_err *err);
+mt_status mt_db_sync(mt_db *db, mt_err *err);
+/* Group sync counters of this process (all files): syncs run (fdatasyncs of
+ * a WAL) and sync waits served (commits and mt_db_sync calls); waits / syncs
+ * is the mean group. For /metrics and tests. */
+void mt_db_group_sync_counts(uint64_t *syncs, uint64_t *waits);
+/* Tests: the next n group syncs fail (MT_EIO) without syncing; returns how
+ * many failures set earlier were still to come. */
+unsigned mt_db_test_fail_syncs(unsigned n);
 void mt_db_rollback(mt_db *db);
 bool mt_db_in_tx(mt_db *db);
 /* An id of db's open transaction, unique in the process (never reused), 0

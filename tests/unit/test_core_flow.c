@@ -342,9 +342,44 @@ static void test_echo_fail_and_cancel_running(void **state)
     tenv_free(&e);
 }
 
+/* Task events name their task (task_wait.c): a parked GET of task B is not
+ * handled again for an event of task A; an event of any task (another
+ * node's, several tasks'), a path that is not a task's GET, or more events
+ * than the ring holds say "changed". */
+static void test_task_event_ring(void **state)
+{
+    (void)state;
+    tenv e;
+    tenv_init(&e, MT_WORKER_TEST_PATH);
+    const char *a = "0123456789abcdef0123456789abcdef", *b = "fedcba9876543210fedcba9876543210";
+    char pa[64], pb[64];
+    snprintf(pa, sizeof pa, "/v1/tasks/%s", a);
+    snprintf(pb, sizeof pb, "/v1/tasks/%s", b);
+    uint64_t s0 = mt_core_task_event_seq(e.core);
+    assert_false(mt_core_task_changed(e.core, pa, s0));
+    core_task_event_id(e.core, a);
+    assert_int_equal(mt_core_task_event_seq(e.core), s0 + 1);
+    assert_true(mt_core_task_changed(e.core, pa, s0));
+    assert_false(mt_core_task_changed(e.core, pb, s0));
+    assert_false(mt_core_task_changed(e.core, pa, s0 + 1));
+    assert_true(mt_core_task_changed(e.core, "/v1/tasks", s0)); /* not a task's GET */
+    char sub[96];
+    snprintf(sub, sizeof sub, "%s/result", pb);
+    assert_true(mt_core_task_changed(e.core, sub, s0));
+    core_task_event(e.core); /* any task */
+    assert_true(mt_core_task_changed(e.core, pb, s0 + 1));
+    uint64_t s1 = mt_core_task_event_seq(e.core);
+    for (int i = 0; i < CORE_TEV_RING; i++)
+        core_task_event_id(e.core, a);
+    assert_false(mt_core_task_changed(e.core, pb, s1 + 1)); /* all still in the ring */
+    assert_true(mt_core_task_changed(e.core, pb, s1)); /* beyond the ring: changed */
+    tenv_free(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_task_event_ring),
         cmocka_unit_test(test_psi_three_parties),
         cmocka_unit_test(test_echo_fail_and_cancel_running),
     };

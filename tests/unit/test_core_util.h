@@ -156,7 +156,7 @@ static inline int treq_raw(tenv *e, const char *method, const char *path, const 
             return 401;
         authed = true;
     }
-    mt_request rq = {method, path, query, body, body_len, authed ? &who : NULL, NULL, NULL, false};
+    mt_request rq = {method, path, query, body, body_len, authed ? &who : NULL, NULL, NULL, false, false};
     mt_response rs;
     mt_core_handle(e->core, &rq, &rs);
     int status = rs.status;

@@ -50,7 +50,7 @@ static int login(int i, const char *peer, const char *user, const char *pw, char
     char body[256];
     snprintf(body, sizeof body, "{\"username\":\"%s\",\"password\":\"%s\"}", user, pw);
     mt_request rq = {"POST", "/v1/auth/login", NULL, (const uint8_t *)body, strlen(body),
-                     NULL, NULL, peer, false};
+                     NULL, NULL, peer, false, false};
     mt_response rs;
     mt_core_handle(g_cl.node[i].core, &rq, &rs);
     int st = rs.status;

@@ -1083,6 +1083,93 @@ static void test_cluster_primitives(void **state)
     mt_db_close(b);
 }
 
+/* Group sync (mt_db.h): two connections' commits made without their fsync
+ * are made durable by ONE sync (counted), a sync with nothing new runs
+ * none, a read-only transaction syncs nothing, statements outside a
+ * transaction keep synchronous=FULL, a commit whose sync fails reports
+ * MT_EIO though it stood, and the next sync covers it. PostgreSQL: all of it
+ * is a no-op (its commits are durable at commit): the commits work, no sync
+ * is counted. */
+static int64_t pragma_sync(mt_db *db)
+{
+    mt_db_stmt *st = NULL;
+    mt_err err;
+    mt_status rc = MT_OK;
+    int64_t v = -1;
+    if (mt_db_prepare(db, "PRAGMA synchronous", &st, &err) == MT_OK &&
+        mt_db_step(st, &rc, &err) == MT_DB_ROW)
+        v = mt_db_col_int64(st, 0);
+    mt_db_finalize(st);
+    return v;
+}
+
+static void test_group_sync(void **state)
+{
+    (void)state;
+    mt_db *a = open_db(), *b = open_db();
+    fresh_tables(a);
+    mt_err err;
+    assert_int_equal(mt_db_set_group_sync(a, &err), MT_OK);
+    assert_int_equal(mt_db_set_group_sync(b, &err), MT_OK);
+    bool lite = backend == MT_DB_SQLITE;
+    uint64_t s0, w0, s, w;
+    mt_db_group_sync_counts(&s0, &w0);
+    /* two commits without their sync, then one sync for both */
+    assert_int_equal(mt_db_begin(a, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(a, "INSERT INTO mt_db_test_kv(k, v) VALUES ('g1', 1)");
+    assert_int_equal(mt_db_commit_nosync(a, &err), MT_OK);
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(b, "INSERT INTO mt_db_test_kv(k, v) VALUES ('g2', 2)");
+    assert_int_equal(mt_db_commit_nosync(b, &err), MT_OK);
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0);
+    assert_int_equal(mt_db_sync(a, &err), MT_OK);
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + lite);
+    assert_int_equal(mt_db_sync(b, &err), MT_OK); /* nothing new: no sync */
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + lite);
+    assert_int_equal(count(b, "SELECT count(*) FROM mt_db_test_kv WHERE k IN ('g1', 'g2')"), 2);
+    /* a read-only transaction syncs nothing; a writing one syncs at commit */
+    assert_int_equal(mt_db_begin(a, MT_DB_TX_DEFERRED, &err), MT_OK);
+    assert_int_equal(count(a, "SELECT count(*) FROM mt_db_test_kv"), 2);
+    assert_int_equal(mt_db_commit(a, &err), MT_OK);
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + lite);
+    assert_int_equal(mt_db_begin(a, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(a, "UPDATE mt_db_test_kv SET v = 3 WHERE k = 'g1'");
+    assert_int_equal(mt_db_commit(a, &err), MT_OK);
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + 2 * lite);
+    if (lite) /* FULL again outside a transaction (and after a rollback) */
+        assert_int_equal(pragma_sync(a), 2);
+    assert_int_equal(mt_db_begin(a, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(a, "INSERT INTO mt_db_test_kv(k, v) VALUES ('g3', 3)");
+    mt_db_rollback(a);
+    if (lite)
+        assert_int_equal(pragma_sync(a), 2);
+    /* a failed sync: the commit stood, its caller is told MT_EIO */
+    mt_db_test_fail_syncs(1);
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(b, "INSERT INTO mt_db_test_kv(k, v) VALUES ('g4', 4)");
+    mt_status rc = mt_db_commit(b, &err);
+    if (lite) {
+        assert_int_equal(rc, MT_EIO);
+        assert_non_null(strstr(err.msg, "committed, but the sync failed"));
+        assert_int_equal(pragma_sync(b), 2);
+    } else {
+        assert_int_equal(rc, MT_OK);
+        mt_db_test_fail_syncs(0);
+    }
+    assert_int_equal(count(a, "SELECT count(*) FROM mt_db_test_kv WHERE k = 'g4'"), 1);
+    assert_int_equal(mt_db_sync(a, &err), MT_OK); /* the next sync covers it */
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + 4 * lite);
+    assert_true(w >= s);
+    mt_db_close(a);
+    mt_db_close(b);
+}
+
 int main(int argc, char **argv)
 {
     url = argc > 1 ? argv[1] : getenv("MT_TEST_DB_URL");
@@ -1111,7 +1198,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pg_reconnect),    cmocka_unit_test(test_redact),
         cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
         cmocka_unit_test(test_deferred),        cmocka_unit_test(test_pg_keepalives),
-        cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_round_trips),     cmocka_unit_test(test_group_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
