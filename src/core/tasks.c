@@ -553,28 +553,38 @@ mt_status tasks_invoke(core_ctx *x)
                         t.task_id, t.status);
         goto out;
     }
-    if ((rc = integ_task_verify(x->core, x->db, t.task_id, x->err)))
+    /* disabled, deleted and usage_quota are MACed function fields: taken
+     * from the row integ_task_verify_row checked, not from another read */
+    integ_task_row fr;
+    if ((rc = integ_task_verify_row(x->core, x->db, t.task_id, &fr, x->err)))
         goto out;
-    /* the quota check and its count in one statement: a refusal fails the
-     * request, whose transaction is rolled back with the count */
+    bool off = fr.disabled || fr.deleted;
+    int64_t quota = fr.usage_quota;
+    char fid[MT_ID_LEN + 1];
+    snprintf(fid, sizeof fid, "%s", fr.function_id);
+    integ_task_row_free(&fr);
+    if (off) {
+        rc = mt_err_set(x->err, MT_ECONFLICT, "function %s is disabled: the task cannot be invoked",
+                        fid);
+        goto out;
+    }
+    /* the quota's count (current_usage, not MACed by design) in one
+     * statement: a refusal fails the request, whose transaction is rolled
+     * back with the count */
     mt_db_stmt *st;
     if ((rc = core_stmt_get(x->core, x->db,
                             "UPDATE functions SET current_usage = current_usage + 1 "
-                            "WHERE function_id = ? RETURNING disabled, deleted, usage_quota, "
-                            "current_usage - 1",
+                            "WHERE function_id = ? RETURNING current_usage - 1",
                             &st, x->err)))
         goto out;
-    mt_db_bind_text(st, 1, t.function_id);
+    mt_db_bind_text(st, 1, fid);
     if (mt_db_step(st, &rc, x->err) != MT_DB_ROW)
         rc = mt_err_set(x->err, MT_EINTERNAL, "task %s: its function is missing", t.task_id);
-    else if (mt_db_col_int64(st, 0) || mt_db_col_int64(st, 1))
-        rc = mt_err_set(x->err, MT_ECONFLICT, "function %s is disabled: the task cannot be invoked",
-                        t.function_id);
-    else if (mt_db_col_int64(st, 2) > 0 && mt_db_col_int64(st, 3) >= mt_db_col_int64(st, 2))
+    else if (quota > 0 && mt_db_col_int64(st, 0) >= quota)
         rc = mt_err_set(x->err, MT_EQUOTA,
                         "function %s has used its quota of %lld invocations; ask its owner to "
                         "raise usage_quota",
-                        t.function_id, (long long)mt_db_col_int64(st, 2));
+                        fid, (long long)quota);
     core_stmt_put(x->core, st);
     if (rc)
         goto out;
@@ -670,7 +680,7 @@ static json_t *task_json(core_ctx *x, const char *task_id, const char *who, bool
     }
     /* the outcome (result 12, failure_reason 13, log 14) against its MAC */
     if (s == MT_DB_ROW && !rc)
-        rc = integ_task_result_row_check(x->core, st, 0, 12, 25, x->err);
+        rc = integ_task_result_row_check(x->core, st, task_id, 0, 12, 25, x->err);
     if (s == MT_DB_ROW && !rc && !mt_db_col_null(st, 26)) {
         json_t *result =
             mt_db_col_null(st, 12) ? json_null() : core_json_load(mt_db_col_text(st, 12));
