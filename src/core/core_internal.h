@@ -516,6 +516,13 @@ typedef struct core_function {
     json_t *arguments, *inputs, *outputs; /* arrays, owned */
     int64_t usage_quota, current_usage;
 } core_function;
+/* integ_function_check that also hands out what it verified, from the same
+ * read: the row (*out, current_usage left 0: not MACed), whether it is
+ * deleted and its allow-list (*allow, new array, may be NULL). The row's
+ * own function_id must be the one asked for. *out is owned by the caller
+ * (core_function_clear) on success. */
+mt_status integ_function_load(mt_core *c, mt_db *db, const char *function_id, core_function *out,
+                              bool *deleted, json_t **allow, mt_err *err);
 /* Loads a function that is not deleted and that who may see (public, owner,
  * allow-listed, admin), after checking its MAC; MT_ENOTFOUND otherwise. */
 mt_status core_function_load_visible(mt_core *c, mt_db *db, const char *function_id,

@@ -49,14 +49,22 @@ json_t *core_file_owners(mt_db *mdb, const char *file_id, mt_err *err)
 mt_status core_file_is_owner(mt_core *c, mt_db *mdb, const char *file_id, const char *user,
                              bool *yes, mt_err *err)
 {
-    int64_t v;
-    mt_status rc =
-        store_int(mdb, err, &v, yes, "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?",
-                  file_id, user);
-    /* an owner row counts only if the file's MAC (over all its owners) holds */
-    if (!rc && *yes && (rc = integ_file_check(c, mdb, file_id, NULL, err)))
-        *yes = false;
-    return rc;
+    /* the owners the file's MAC covers, from the read it was checked on */
+    *yes = false;
+    json_t *owners = NULL;
+    mt_status rc = integ_file_load(c, mdb, file_id, NULL, &owners, NULL, err);
+    if (rc == MT_ENOTFOUND) {
+        mt_err_clear(err);
+        return MT_OK;
+    }
+    if (rc)
+        return rc;
+    size_t i;
+    json_t *v;
+    json_array_foreach(owners, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), user))
+        *yes = true;
+    json_decref(owners);
+    return MT_OK;
 }
 
 /* Loads a file the caller owns; MT_ENOTFOUND otherwise (existence hidden). */

@@ -1214,6 +1214,47 @@ mt_status integ_function_seal(mt_core *c, mt_db *mdb, const char *function_id, m
     return rc;
 }
 
+typedef struct {
+    core_function *f;
+    bool *deleted;
+} fn_fill_ctx;
+
+/* function_spec's row into a core_function (and deleted). */
+static mt_status function_fill(mt_db_stmt *st, void *ctx, mt_err *err)
+{
+    fn_fill_ctx *x = ctx;
+    core_function *f = x->f;
+    if (!col_copy(st, 0, f->function_id, sizeof f->function_id) ||
+        !col_copy(st, 1, f->owner, sizeof f->owner) || !col_copy(st, 2, f->name, sizeof f->name) ||
+        !col_copy(st, 4, f->executor_type, sizeof f->executor_type) ||
+        !col_copy(st, 5, f->builtin, sizeof f->builtin))
+        return integ_fail(err, "function");
+    f->public_ = mt_db_col_int64(st, 6) != 0;
+    f->disabled = mt_db_col_int64(st, 7) != 0;
+    *x->deleted = mt_db_col_int64(st, 8) != 0;
+    f->arguments = core_json_load(mt_db_col_text(st, 9));
+    f->inputs = core_json_load(mt_db_col_text(st, 10));
+    f->outputs = core_json_load(mt_db_col_text(st, 11));
+    f->usage_quota = mt_db_col_null(st, 12) ? 0 : mt_db_col_int64(st, 12);
+    return MT_OK;
+}
+
+mt_status integ_function_load(mt_core *c, mt_db *mdb, const char *function_id, core_function *out,
+                              bool *deleted, json_t **allow, mt_err *err)
+{
+    char mac[65], stored[65];
+    bool del = false;
+    memset(out, 0, sizeof *out);
+    fn_fill_ctx x = {out, &del};
+    mt_status rc = row_list_mac_fill(c, mdb, &function_spec, function_id, mac, stored, allow,
+                                     function_fill, &x, err);
+    if (rc)
+        core_function_clear(out);
+    if (deleted)
+        *deleted = del;
+    return rc;
+}
+
 mt_status integ_function_check(mt_core *c, mt_db *mdb, const char *function_id, mt_err *err)
 {
     char mac[65], stored[65];

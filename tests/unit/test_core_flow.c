@@ -8,6 +8,7 @@
 
 #include "core_internal.h" /* integ_function_seal: the test stands in for the TEE */
 #include "mt_ff.h"
+#include "mt_json.h"
 
 #ifndef MT_WORKER_PATH
 #error "MT_WORKER_PATH must name the mesatee-worker executable"
@@ -211,6 +212,107 @@ static void run_slotless(tenv *e, const char *tok, const char *fid, const char *
     post_ok(e, tok, "invoke", tid, NULL);
 }
 
+/* Review H1/M2 (docs/threat-model.md): the job is built from the values
+ * the binding's MAC check verified, not from another read the host may
+ * answer differently; a row check fails on a row of another key. */
+static void test_verified_values_only(void **state)
+{
+    (void)state;
+    tenv e;
+    tenv_init(&e, MT_WORKER_TEST_PATH);
+    mt_err err;
+    char *admin = tlogin(&e, "admin", ADMIN_PW);
+    json_t *o = NULL;
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"echo\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                          "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                          &o),
+                     201);
+    char echo[33], tx[33], ty[33];
+    snprintf(echo, sizeof echo, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    const char *mk[2] = {"{\"message\":\"genuine x\"}", "{\"message\":\"genuine y\"}"};
+    char *ids[2] = {tx, ty};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(treqf(&e, "POST", "/v1/tasks", admin, &o,
+                               "{\"function_id\":\"%s\",\"arguments\":%s}", echo, mk[i]),
+                         201);
+        snprintf(ids[i], 33, "%s", jstr(o, "task_id"));
+        json_decref(o);
+        post_ok(&e, admin, "approve", ids[i], NULL);
+    }
+
+    /* M2: task y's genuine row, checked as task x, fails; as y it holds */
+    mt_db *mdb = tenv_db_open_dir(e.dir);
+    mt_db_stmt *st = NULL;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(mdb,
+                                   "SELECT task_id, function_id, creator, arguments, "
+                                   "inputs_ownership, outputs_ownership, participants, decl_mac, "
+                                   "result, failure_reason, log, result_mac FROM tasks WHERE "
+                                   "task_id = ?",
+                                   &st, &err),
+                     MT_OK);
+    mt_db_bind_text(st, 1, ty);
+    assert_int_equal(mt_db_step(st, &rc, &err), MT_DB_ROW);
+    assert_int_equal(integ_task_decl_row_check(e.core, st, 0, ty, &err), MT_OK);
+    assert_int_equal(integ_task_result_row_check(e.core, st, ty, 0, 8, 11, &err), MT_OK);
+    mt_err_clear(&err);
+    assert_int_not_equal(integ_task_decl_row_check(e.core, st, 0, tx, &err), MT_OK);
+    assert_string_equal(err.msg, "integrity check failed: task");
+    mt_err_clear(&err);
+    assert_int_not_equal(integ_task_result_row_check(e.core, st, tx, 0, 8, 11, &err), MT_OK);
+    assert_string_equal(err.msg, "integrity check failed: task");
+    mt_db_finalize(st);
+
+    /* H1 (PostgreSQL: each statement its own snapshot): tasks replaced by a
+     * view whose arguments column lies to any statement reading the
+     * arguments next to the assignments (the job's read before the fix);
+     * the task must run with the arguments its participants approved */
+    if (tenv_store_url()) {
+        char cols[4096] = "";
+        assert_int_equal(mt_db_prepare(mdb,
+                                       "SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_name = 'tasks' AND table_schema = "
+                                       "current_schema() ORDER BY ordinal_position",
+                                       &st, &err),
+                         MT_OK);
+        while (mt_db_step(st, &rc, &err) == MT_DB_ROW) {
+            const char *c = mt_db_col_text(st, 0);
+            size_t n = strlen(cols);
+            snprintf(cols + n, sizeof cols - n, "%s%s", n ? ", " : "",
+                     strcmp(c, "arguments")
+                         ? c
+                         : "CASE WHEN current_query() LIKE '%arguments, t.assignments%' THEN "
+                           "'{\"message\":\"forged\"}' ELSE arguments END AS arguments");
+        }
+        mt_db_finalize(st);
+        assert_int_equal(rc, MT_OK);
+        char sql[8192];
+        snprintf(sql, sizeof sql,
+                 "ALTER TABLE tasks RENAME TO tasks_real; CREATE VIEW tasks AS SELECT %s FROM "
+                 "tasks_real",
+                 cols);
+        mt_err_clear(&err);
+        if (mt_db_exec(mdb, sql, &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+        assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
+        post_ok(&e, admin, "invoke", tx, NULL);
+        char *s = wait_status(&e, admin, tx, "finished", 60000);
+        char path[128];
+        snprintf(path, sizeof path, "/v1/tasks/%s", tx);
+        assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+        if (strcmp(s, "finished"))
+            fail_msg("task %s: %s", s, mt_json_dump(o));
+        assert_string_equal(jstr(json_object_get(o, "result"), "return_value"), "genuine x");
+        json_decref(o);
+        free(s);
+    }
+    mt_db_close(mdb);
+    free(admin);
+    tenv_free(&e);
+}
+
 static void test_echo_fail_and_cancel_running(void **state)
 {
     (void)state;
@@ -382,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_task_event_ring),
         cmocka_unit_test(test_psi_three_parties),
         cmocka_unit_test(test_echo_fail_and_cancel_running),
+        cmocka_unit_test(test_verified_values_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
