@@ -270,6 +270,60 @@ static void test_verified_values_only(void **state)
      * arguments next to the assignments (the job's read before the fix);
      * the task must run with the arguments its participants approved */
     if (tenv_store_url()) {
+        /* M1: a function disabled by its owner after the task's approval;
+         * functions replaced by a view whose disabled column lies to the
+         * invocation's usage count (its read of disabled before the fix):
+         * the verified row says disabled, so the invocation is refused */
+        char e2[33], tz[33];
+        assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                              "{\"name\":\"echo2\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                              "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                              &o),
+                         201);
+        snprintf(e2, sizeof e2, "%s", jstr(o, "function_id"));
+        json_decref(o);
+        assert_int_equal(treqf(&e, "POST", "/v1/tasks", admin, &o,
+                               "{\"function_id\":\"%s\",\"arguments\":{}}", e2),
+                         201);
+        snprintf(tz, sizeof tz, "%s", jstr(o, "task_id"));
+        json_decref(o);
+        post_ok(&e, admin, "approve", tz, NULL);
+        char fpath[128];
+        snprintf(fpath, sizeof fpath, "/v1/functions/%s/disable", e2);
+        assert_int_equal(treq(&e, "POST", fpath, admin, NULL, NULL), 200);
+        char fcols[4096] = "";
+        assert_int_equal(mt_db_prepare(mdb,
+                                       "SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_name = 'functions' AND table_schema = "
+                                       "current_schema() ORDER BY ordinal_position",
+                                       &st, &err),
+                         MT_OK);
+        while (mt_db_step(st, &rc, &err) == MT_DB_ROW) {
+            const char *c = mt_db_col_text(st, 0);
+            size_t n = strlen(fcols);
+            snprintf(fcols + n, sizeof fcols - n, "%s%s", n ? ", " : "",
+                     strcmp(c, "disabled") ? c
+                                           : "CASE WHEN current_query() LIKE '%RETURNING "
+                                             "disabled%' THEN 0 ELSE disabled END AS disabled");
+        }
+        mt_db_finalize(st);
+        assert_int_equal(rc, MT_OK);
+        char fsql[8192];
+        snprintf(fsql, sizeof fsql,
+                 "ALTER TABLE functions RENAME TO functions_real; CREATE VIEW functions AS "
+                 "SELECT %s FROM functions_real",
+                 fcols);
+        if (mt_db_exec(mdb, fsql, &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+        char ipath[128];
+        snprintf(ipath, sizeof ipath, "/v1/tasks/%s/invoke", tz);
+        assert_int_equal(treq(&e, "POST", ipath, admin, NULL, &o), 409);
+        assert_non_null(strstr(terr_msg(o), "is disabled"));
+        json_decref(o);
+        if (mt_db_exec(mdb, "DROP VIEW functions; ALTER TABLE functions_real RENAME TO functions",
+                       &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+
         char cols[4096] = "";
         assert_int_equal(mt_db_prepare(mdb,
                                        "SELECT column_name FROM information_schema.columns "
