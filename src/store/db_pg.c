@@ -188,11 +188,15 @@ void dbp_redact(const char *url, char *out, size_t cap)
 }
 
 /* The session settings the decoding relies on: hex bytea output, UTF-8
- * text. Run after every (re)connect. */
+ * text; and READ COMMITTED as the default isolation, which the plain reads
+ * before a BEGIN and the transactions' statements rely on (a server or
+ * role default of REPEATABLE READ or SERIALIZABLE would change what they
+ * see and make writers fail). Run after every (re)connect. */
 static bool session_setup(PGconn *c)
 {
     PQsetNoticeProcessor(c, quiet, NULL);
-    PGresult *r = PQexec(c, "SET bytea_output = hex; SET client_encoding = 'UTF8'");
+    PGresult *r = PQexec(c, "SET bytea_output = hex; SET client_encoding = 'UTF8'; "
+                            "SET default_transaction_isolation = 'read committed'");
     bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok;

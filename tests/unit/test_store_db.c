@@ -1092,6 +1092,21 @@ static void test_cluster_primitives(void **state)
         }
     }
     assert_string_equal(got_n, "mesatee_wake/s:l2");
+    /* review L3: READ COMMITTED whatever the role's default isolation */
+    exec_ok(b, "ALTER ROLE CURRENT_USER SET default_transaction_isolation = 'repeatable read'");
+    mt_db *c = open_db();
+    mt_db_stmt *iso = NULL;
+    mt_status irc = MT_OK;
+    assert_int_equal(mt_db_prepare(c, "SELECT current_setting('transaction_isolation')", &iso,
+                                   &err),
+                     MT_OK);
+    assert_int_equal(mt_db_step(iso, &irc, &err), MT_DB_ROW);
+    char level[32];
+    snprintf(level, sizeof level, "%s", mt_db_col_text(iso, 0));
+    mt_db_finalize(iso);
+    mt_db_close(c);
+    exec_ok(b, "ALTER ROLE CURRENT_USER RESET default_transaction_isolation");
+    assert_string_equal(level, "read committed");
     /* garbage: names and payloads outside the constant forms are refused */
     assert_int_equal(mt_db_listen(a, "Bad-Channel", &err), MT_EINVAL);
     assert_int_equal(mt_db_listen(a, "", &err), MT_EINVAL);
