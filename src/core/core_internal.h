@@ -268,6 +268,11 @@ void integ_task_row_free(integ_task_row *row);
  * on every authentication ("integrity check failed: user" / "token"). */
 mt_status integ_user_seal(mt_core *c, mt_db *db, const char *username, mt_err *err);
 mt_status integ_user_check(mt_core *c, mt_db *db, const char *username, mt_err *err);
+/* integ_user_check handing out what it verified, from the same read: the
+ * password hash (pwcap bytes), role and state (each may be NULL).
+ * MT_ENOTFOUND: no such user. */
+mt_status integ_user_load(mt_core *c, mt_db *db, const char *username, char *pwhash,
+                          size_t pwcap, char role[16], char state[16], mt_err *err);
 mt_status integ_token_seal(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
 mt_status integ_token_check(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
 mt_status integ_tokens_seal_user(mt_core *c, mt_db *db, const char *username, mt_err *err);

@@ -1036,24 +1036,66 @@ static mt_status row_mac(mt_core *c, mt_db *mdb, const char *domain, const char 
 #define USER_STATE_SQL                                                                             \
     "SELECT username, role, pwhash, created_at, state, mac FROM users WHERE username = ?"
 
-static mt_status user_mac(mt_core *c, mt_db *mdb, const char *username, char mac[65],
-                          char stored[65], mt_err *err)
+/* The MAC a USER_STATE_SQL row should carry (its state decides the
+ * domain, as above), from that one row: *mac, the stored one *stored. */
+static mt_status user_row_mac(mt_core *c, mt_db_stmt *st, const char *username, char mac[65],
+                              char stored[65], mt_err *err)
+{
+    if (mt_db_col_null(st, 0) || strcmp(mt_db_col_text(st, 0), username)) {
+        mt_error("store integrity: asked for user %s, the store answered with another row",
+                 username);
+        return integ_fail(err, "user");
+    }
+    bool active = !strcmp(mt_db_col_text(st, 4), "active");
+    fbuf b;
+    fb_init(&b, active ? "mesatee-user/v1" : "mesatee-user-state/v1");
+    for (int i = 0; i < (active ? 4 : 5); i++)
+        fb_col(&b, st, i);
+    snprintf(stored, 65, "%s", mt_db_col_text(st, 5));
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+/* One read of the user's row (USER_STATE_SQL): its MAC and, when fill
+ * is set and the MAC holds, the verified role, password hash and state. */
+static mt_status user_read(mt_core *c, mt_db *mdb, const char *username, char mac[65],
+                           char stored[65], bool check, char *pwhash, size_t pwcap,
+                           char role[16], char state[16], mt_err *err)
 {
     mt_db_stmt *st;
-    mt_status rc = core_stmt_get(c, mdb, "SELECT state FROM users WHERE username = ?", &st, err);
+    mt_status rc = core_stmt_get(c, mdb, USER_STATE_SQL, &st, err);
     if (rc)
         return rc;
     mt_db_bind_text(st, 1, username);
     int s = mt_db_step(st, &rc, err);
-    bool active = s == MT_DB_ROW && !strcmp(mt_db_col_text(st, 0), "active");
     if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    else if (s == MT_DB_ROW && !(rc = user_row_mac(c, st, username, mac, stored, err)) && check) {
+        if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: user %s does not match its MAC (role or password hash "
+                     "edited outside mesatee)",
+                     username);
+            rc = integ_fail(err, "user");
+        } else if ((pwhash && !col_copy(st, 2, pwhash, pwcap)) ||
+                   (role && !col_copy(st, 1, role, 16)) || (state && !col_copy(st, 4, state, 16)))
+            rc = integ_fail(err, "user");
+    }
     core_stmt_put(c, st);
-    if (rc)
-        return rc;
-    return active ? row_mac(c, mdb, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err)
-                  : row_mac(c, mdb, "mesatee-user-state/v1", USER_STATE_SQL, 6, username, mac,
-                            stored, err);
+    return rc;
+}
+
+static mt_status user_mac(mt_core *c, mt_db *mdb, const char *username, char mac[65],
+                          char stored[65], mt_err *err)
+{
+    return user_read(c, mdb, username, mac, stored, false, NULL, 0, NULL, NULL, err);
+}
+
+mt_status integ_user_load(mt_core *c, mt_db *mdb, const char *username, char *pwhash,
+                          size_t pwcap, char role[16], char state[16], mt_err *err)
+{
+    char mac[65], stored[65];
+    return user_read(c, mdb, username, mac, stored, true, pwhash, pwcap, role, state, err);
 }
 
 mt_status integ_user_seal(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
@@ -1068,17 +1110,7 @@ mt_status integ_user_seal(mt_core *c, mt_db *mdb, const char *username, mt_err *
 
 mt_status integ_user_check(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
 {
-    char mac[65], stored[65];
-    mt_status rc = user_mac(c, mdb, username, mac, stored, err);
-    if (rc)
-        return rc;
-    if (!integ_hex_equal(mac, stored)) {
-        mt_error("store integrity: user %s does not match its MAC (role or password hash "
-                 "edited outside mesatee)",
-                 username);
-        return integ_fail(err, "user");
-    }
-    return MT_OK;
+    return integ_user_load(c, mdb, username, NULL, 0, NULL, NULL, err);
 }
 
 /* Columns of AUTH_SQL: 0-4 and 5 as TOKEN_SQL's fields and MAC, 6-10 and
