@@ -324,6 +324,46 @@ static void test_verified_values_only(void **state)
                        &err) != MT_OK)
             fail_msg("view: %s", err.msg);
 
+        /* login: users replaced by a view whose pwhash column answers the
+         * login's read of it (before the fix a read of its own) with
+         * carol's hash, whose password the host knows: the hash verified
+         * by the MAC is admin's own, so carol's password does not log in */
+        tadd_user(&e, admin, "carol");
+        char ucols[2048] = "";
+        assert_int_equal(mt_db_prepare(mdb,
+                                       "SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_name = 'users' AND table_schema = "
+                                       "current_schema() ORDER BY ordinal_position",
+                                       &st, &err),
+                         MT_OK);
+        while (mt_db_step(st, &rc, &err) == MT_DB_ROW) {
+            const char *c = mt_db_col_text(st, 0);
+            size_t n = strlen(ucols);
+            snprintf(ucols + n, sizeof ucols - n, "%s%s", n ? ", " : "",
+                     strcmp(c, "pwhash")
+                         ? c
+                         : "CASE WHEN current_query() LIKE 'SELECT pwhash, role, state%' THEN "
+                           "(SELECT r.pwhash FROM users_real r WHERE r.username = 'carol') "
+                           "ELSE pwhash END AS pwhash");
+        }
+        mt_db_finalize(st);
+        assert_int_equal(rc, MT_OK);
+        char usql[4096];
+        snprintf(usql, sizeof usql,
+                 "ALTER TABLE users RENAME TO users_real; CREATE VIEW users AS SELECT %s FROM "
+                 "users_real",
+                 ucols);
+        if (mt_db_exec(mdb, usql, &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+        assert_int_equal(treq(&e, "POST", "/v1/auth/login", NULL,
+                              "{\"username\":\"admin\",\"password\":\"" USER_PW "\"}", NULL),
+                         401);
+        char *again = tlogin(&e, "admin", ADMIN_PW); /* the genuine password still works */
+        free(again);
+        if (mt_db_exec(mdb, "DROP VIEW users; ALTER TABLE users_real RENAME TO users", &err) !=
+            MT_OK)
+            fail_msg("view: %s", err.msg);
+
         char cols[4096] = "";
         assert_int_equal(mt_db_prepare(mdb,
                                        "SELECT column_name FROM information_schema.columns "
