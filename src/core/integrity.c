@@ -1153,11 +1153,17 @@ mt_status integ_auth_lookup(mt_core *c, mt_db *mdb, const char *token_hash, inte
         snprintf(row->state, sizeof row->state, "%s", mt_db_col_text(st, 10));
         row->expires_at = mt_db_col_int64(st, 3);
         row->revoked = mt_db_col_int64(st, 4) != 0;
-        row->token_ok = cols_mac_ok(c, st, "mesatee-token/v1", 0, 5, 5, err, &rc);
+        /* the rows' own keys must be the ones asked for: another token's
+         * genuine row (and MAC) answering this hash would authenticate its
+         * user; the user row must be the token's user's */
+        row->token_ok = cols_mac_ok(c, st, "mesatee-token/v1", 0, 5, 5, err, &rc) &&
+                        !mt_db_col_null(st, 0) && !strcmp(mt_db_col_text(st, 0), token_hash);
         bool active = !strcmp(mt_db_col_text(st, 10), "active");
         if (!rc)
-            row->user_ok = active ? cols_mac_ok(c, st, "mesatee-user/v1", 6, 4, 11, err, &rc)
-                                  : cols_mac_ok(c, st, "mesatee-user-state/v1", 6, 5, 11, err, &rc);
+            row->user_ok =
+                (active ? cols_mac_ok(c, st, "mesatee-user/v1", 6, 4, 11, err, &rc)
+                        : cols_mac_ok(c, st, "mesatee-user-state/v1", 6, 5, 11, err, &rc)) &&
+                !mt_db_col_null(st, 6) && !strcmp(mt_db_col_text(st, 6), row->username);
     } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
     core_stmt_put(c, st);
