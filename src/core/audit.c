@@ -143,6 +143,12 @@ mt_status audit_append_at(mt_core *c, mt_db *mdb, int64_t time, const char *acto
     if (tx && head_cache.tx == tx && head_cache.db == mdb) {
         seq = head_cache.seq + 1;
         memcpy(prev, head_cache.hash, sizeof prev);
+        /* a prefetch nobody took predates our own append: dropped, so that
+         * no later append (after a ROLLBACK TO changed the serial) uses it */
+        bool r;
+        int64_t i;
+        char t[2];
+        (void)mt_db_prefetch_take(mdb, &r, &i, t, sizeof t);
     } else if (mt_db_prefetch_take(mdb, &row, &head, prev, sizeof prev)) {
         if (row)
             seq = head + 1;

@@ -663,21 +663,16 @@ mt_status auth_login(core_ctx *x)
         goto out;
     if (valid_name) {
         pthread_mutex_lock(&core->mu);
-        mt_db_stmt *st;
-        if ((rc = mt_db_prepare(x->db, "SELECT pwhash, role, state FROM users WHERE username = ?",
-                                &st, x->err)) == MT_OK) {
-            mt_db_bind_text(st, 1, d.username);
-            if (mt_db_step(st, &rc, x->err) == MT_DB_ROW) {
-                snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 0));
-                snprintf(role, sizeof role, "%s", mt_db_col_text(st, 1));
-                snprintf(state, sizeof state, "%s", mt_db_col_text(st, 2));
-                found = true;
-            }
-            mt_db_finalize(st);
-            /* a password hash the TEE did not write is never verified against */
-            if (!rc && found)
-                rc = integ_user_check(x->core, x->db, d.username, x->err);
-        }
+        /* the password hash, role and state the TEE wrote: from the read
+         * the user's MAC is checked on (a hash the TEE did not write is
+         * never verified against) */
+        rc = integ_user_load(x->core, x->db, d.username, stored, sizeof stored, role, state,
+                             x->err);
+        if (rc == MT_ENOTFOUND) {
+            mt_err_clear(x->err);
+            rc = MT_OK;
+        } else if (!rc)
+            found = true;
         pthread_mutex_unlock(&core->mu);
         if (rc)
             goto out;
@@ -939,20 +934,13 @@ mt_status auth_password_self(core_ctx *x)
         goto out;
     bool found = false;
     pthread_mutex_lock(&core->mu);
-    mt_db_stmt *st;
-    if ((rc = mt_db_prepare(x->db,
-                            "SELECT pwhash FROM users WHERE username = ? AND "
-                            "state = 'active'",
-                            &st, x->err)) == MT_OK) {
-        mt_db_bind_text(st, 1, x->who);
-        if (mt_db_step(st, &rc, x->err) == MT_DB_ROW) {
-            snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 0));
-            found = true;
-        }
-        mt_db_finalize(st);
-        if (!rc && found)
-            rc = integ_user_check(core, x->db, x->who, x->err);
-    }
+    char ustate[16] = "";
+    rc = integ_user_load(core, x->db, x->who, stored, sizeof stored, NULL, ustate, x->err);
+    if (rc == MT_ENOTFOUND) {
+        mt_err_clear(x->err);
+        rc = MT_OK;
+    } else if (!rc)
+        found = !strcmp(ustate, "active");
     pthread_mutex_unlock(&core->mu);
     if (rc)
         goto out;

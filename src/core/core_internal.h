@@ -243,11 +243,36 @@ mt_status integ_approval_seal(mt_core *c, mt_db *db, const char *task_id, const 
 /* Everything above, plus every participant's approval of exactly this
  * binding: the check before a task is handed to any executor. */
 mt_status integ_task_verify(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
+/* The values integ_task_verify verified, taken from the very statement
+ * whose MACs it checked: whatever decides what a task runs on (the job,
+ * the invocation's function checks) is built from these, never from a
+ * further read (on PostgreSQL each statement has its own snapshot, so a
+ * lying host could answer a second read differently). */
+typedef struct integ_task_row {
+    json_t *arguments, *assignments, *participants; /* owned */
+    json_t *file_macs; /* owned: assigned file_id -> the file MAC the binding verified */
+    char function_id[MT_ID_LEN + 1], executor_type[33], builtin[65];
+    char payload_object[MT_ID_LEN + 1], payload_sha256[65];
+    uint8_t payload_key[128]; /* wrapped */
+    size_t payload_key_len;
+    bool disabled, deleted;
+    int64_t usage_quota; /* 0: none */
+} integ_task_row;
+/* integ_task_verify, filling *row (when not NULL) on success; release it
+ * with integ_task_row_free (on failure it holds nothing). */
+mt_status integ_task_verify_row(mt_core *c, mt_db *db, const char *task_id, integ_task_row *row,
+                                mt_err *err);
+void integ_task_row_free(integ_task_row *row);
 /* users.mac (username, role, pwhash, created_at) and tokens.mac (hash,
  * username, times, revoked): sealed on every write, checked on login and
  * on every authentication ("integrity check failed: user" / "token"). */
 mt_status integ_user_seal(mt_core *c, mt_db *db, const char *username, mt_err *err);
 mt_status integ_user_check(mt_core *c, mt_db *db, const char *username, mt_err *err);
+/* integ_user_check handing out what it verified, from the same read: the
+ * password hash (pwcap bytes), role and state (each may be NULL).
+ * MT_ENOTFOUND: no such user. */
+mt_status integ_user_load(mt_core *c, mt_db *db, const char *username, char *pwhash,
+                          size_t pwcap, char role[16], char state[16], mt_err *err);
 mt_status integ_token_seal(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
 mt_status integ_token_check(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
 mt_status integ_tokens_seal_user(mt_core *c, mt_db *db, const char *username, mt_err *err);
@@ -282,8 +307,8 @@ mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *res
 mt_status integ_task_result_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 /* integ_task_result_check of a row the caller read: columns id_col (task_id),
  * first..first+2 (result, failure_reason, log), mac_col (result_mac). */
-mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, int id_col, int first,
-                                      int mac_col, mt_err *err);
+mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, const char *task_id, int id_col,
+                                      int first, int mac_col, mt_err *err);
 /* Issue 10 (KeyStore rewrap): *users (new array) = the participants whose
  * approval matches the task's current binding (empty when it does not
  * verify). A rewrap changes a wrapped key, so the file's MAC and the
@@ -473,6 +498,12 @@ typedef struct core_file {
 /* Loads a file row after verifying its MAC (integ_file_check); MT_ENOTFOUND
  * if absent. */
 mt_status core_file_load(mt_core *c, mt_db *db, const char *file_id, core_file *out, mt_err *err);
+/* integ_file_check that also hands out what it verified, from the same
+ * read: the row (*out, may be NULL), its owners (*owners, new array, may be
+ * NULL) and its MAC (mac_out, may be NULL). The row's own file_id must be
+ * the one asked for. */
+mt_status integ_file_load(mt_core *c, mt_db *db, const char *file_id, core_file *out,
+                          json_t **owners, char mac_out[65], mt_err *err);
 /* Sorted JSON array of the file's owners (new reference), NULL on error. */
 json_t *core_file_owners(mt_db *db, const char *file_id, mt_err *err);
 /* True if user owns the file (the owner rows verified by the file's MAC). */
@@ -490,6 +521,13 @@ typedef struct core_function {
     json_t *arguments, *inputs, *outputs; /* arrays, owned */
     int64_t usage_quota, current_usage;
 } core_function;
+/* integ_function_check that also hands out what it verified, from the same
+ * read: the row (*out, current_usage left 0: not MACed), whether it is
+ * deleted and its allow-list (*allow, new array, may be NULL). The row's
+ * own function_id must be the one asked for. *out is owned by the caller
+ * (core_function_clear) on success. */
+mt_status integ_function_load(mt_core *c, mt_db *db, const char *function_id, core_function *out,
+                              bool *deleted, json_t **allow, mt_err *err);
 /* Loads a function that is not deleted and that who may see (public, owner,
  * allow-listed, admin), after checking its MAC; MT_ENOTFOUND otherwise. */
 mt_status core_function_load_visible(mt_core *c, mt_db *db, const char *function_id,

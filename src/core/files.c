@@ -21,41 +21,9 @@
 
 mt_status core_file_load(mt_core *c, mt_db *mdb, const char *file_id, core_file *out, mt_err *err)
 {
-    memset(out, 0, sizeof *out);
-    /* the row comes from untrusted storage: its MAC first */
-    mt_status rc = integ_file_check(c, mdb, file_id, NULL, err);
-    if (rc)
-        return rc;
-    mt_db_stmt *st;
-    rc = core_stmt_get(NULL, mdb,
-                       "SELECT file_id, kind, name, url, object_id, size, sha256, "
-                       "written, created_at, wrapped_key FROM files WHERE file_id = ?",
-                       &st, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(st, 1, file_id);
-    int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
-        snprintf(out->file_id, sizeof out->file_id, "%s", mt_db_col_text(st, 0));
-        snprintf(out->kind, sizeof out->kind, "%s", mt_db_col_text(st, 1));
-        snprintf(out->name, sizeof out->name, "%s", mt_db_col_text(st, 2));
-        snprintf(out->url, sizeof out->url, "%s", mt_db_col_text(st, 3));
-        snprintf(out->object_id, sizeof out->object_id, "%s", mt_db_col_text(st, 4));
-        out->has_size = !mt_db_col_null(st, 5);
-        out->size = mt_db_col_int64(st, 5);
-        snprintf(out->sha256, sizeof out->sha256, "%s", mt_db_col_text(st, 6));
-        out->written = (int)mt_db_col_int64(st, 7) != 0;
-        out->created_at = mt_db_col_int64(st, 8);
-        size_t n = 0;
-        const void *wk = mt_db_col_blob(st, 9, &n);
-        if (n > 0 && n <= sizeof out->wrapped_key) {
-            memcpy(out->wrapped_key, wk, n);
-            out->wrapped_len = n;
-        }
-    } else if (s == MT_DB_DONE)
-        rc = mt_err_set(err, MT_ENOTFOUND, "no file %s", file_id);
-    core_stmt_put(NULL, st);
-    return rc;
+    /* the row comes from untrusted storage: its MAC, and the values from
+     * the very read the MAC was checked on (integ_file_load) */
+    return integ_file_load(c, mdb, file_id, out, NULL, NULL, err);
 }
 
 json_t *core_file_owners(mt_db *mdb, const char *file_id, mt_err *err)
@@ -81,14 +49,22 @@ json_t *core_file_owners(mt_db *mdb, const char *file_id, mt_err *err)
 mt_status core_file_is_owner(mt_core *c, mt_db *mdb, const char *file_id, const char *user,
                              bool *yes, mt_err *err)
 {
-    int64_t v;
-    mt_status rc =
-        store_int(mdb, err, &v, yes, "SELECT 1 FROM file_owners WHERE file_id = ? AND username = ?",
-                  file_id, user);
-    /* an owner row counts only if the file's MAC (over all its owners) holds */
-    if (!rc && *yes && (rc = integ_file_check(c, mdb, file_id, NULL, err)))
-        *yes = false;
-    return rc;
+    /* the owners the file's MAC covers, from the read it was checked on */
+    *yes = false;
+    json_t *owners = NULL;
+    mt_status rc = integ_file_load(c, mdb, file_id, NULL, &owners, NULL, err);
+    if (rc == MT_ENOTFOUND) {
+        mt_err_clear(err);
+        return MT_OK;
+    }
+    if (rc)
+        return rc;
+    size_t i;
+    json_t *v;
+    json_array_foreach(owners, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), user))
+        *yes = true;
+    json_decref(owners);
+    return MT_OK;
 }
 
 /* Loads a file the caller owns; MT_ENOTFOUND otherwise (existence hidden). */

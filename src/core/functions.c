@@ -13,9 +13,14 @@
 #include "mt_ff.h"
 #include "mt_json.h"
 
-#define FN_COLS                                                                                    \
-    "function_id, owner, name, builtin, executor_type, public, disabled, arguments, inputs, "      \
-    "outputs, usage_quota, current_usage"
+static bool names_have(const json_t *arr, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), s))
+        return true;
+    return false;
+}
 
 void core_function_clear(core_function *f)
 {
@@ -27,57 +32,32 @@ void core_function_clear(core_function *f)
     memset(f, 0, sizeof *f);
 }
 
-static void fn_from_row(mt_db_stmt *st, core_function *f)
-{
-    memset(f, 0, sizeof *f);
-    snprintf(f->function_id, sizeof f->function_id, "%s", mt_db_col_text(st, 0));
-    snprintf(f->owner, sizeof f->owner, "%s", mt_db_col_text(st, 1));
-    snprintf(f->name, sizeof f->name, "%s", mt_db_col_text(st, 2));
-    snprintf(f->builtin, sizeof f->builtin, "%s", mt_db_col_text(st, 3));
-    snprintf(f->executor_type, sizeof f->executor_type, "%s", mt_db_col_text(st, 4));
-    f->public_ = (int)mt_db_col_int64(st, 5) != 0;
-    f->disabled = (int)mt_db_col_int64(st, 6) != 0;
-    f->arguments = core_json_load(mt_db_col_text(st, 7));
-    f->inputs = core_json_load(mt_db_col_text(st, 8));
-    f->outputs = core_json_load(mt_db_col_text(st, 9));
-    f->usage_quota = mt_db_col_int64(st, 10);
-    f->current_usage = mt_db_col_int64(st, 11);
-}
-
 mt_status core_function_load_visible(mt_core *c, mt_db *mdb, const char *function_id,
                                      const char *who, bool admin, core_function *out, mt_err *err)
 {
-    memset(out, 0, sizeof *out);
-    /* visibility and ownership come from untrusted storage: MAC first */
-    mt_status rc = integ_function_check(c, mdb, function_id, err);
+    /* visibility and ownership come from untrusted storage: decided on the
+     * values the function's MAC was checked on, in the same read (public,
+     * owner, deleted, the allow-list), never on a further read */
+    bool deleted = false;
+    json_t *allow = NULL;
+    mt_status rc = integ_function_load(c, mdb, function_id, out, &deleted, &allow, err);
     if (rc == MT_ENOTFOUND)
         return mt_err_set(err, MT_ENOTFOUND, "no function %s visible to you", function_id);
     if (rc)
         return rc;
-    mt_db_stmt *st;
-    rc = mt_db_prepare(
-        mdb,
-        "SELECT " FN_COLS " FROM functions f WHERE function_id = ?1 AND deleted = 0 AND "
-        "(?3 <> 0 OR public = 1 OR owner = ?2 OR EXISTS (SELECT 1 FROM function_allowlist a "
-        "WHERE a.function_id = f.function_id AND a.username = ?2))",
-        &st, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(st, 1, function_id);
-    mt_db_bind_text(st, 2, who);
-    mt_db_bind_int64(st, 3, admin ? 1 : 0);
-    int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
-        fn_from_row(st, out);
-        if (!out->arguments || !out->inputs || !out->outputs) {
-            core_function_clear(out);
-            rc = mt_err_set(err, MT_EINTERNAL, "function %s: stored declaration is corrupt",
-                            function_id);
-        }
-    } else if (s == MT_DB_DONE)
-        rc = mt_err_set(err, MT_ENOTFOUND, "no function %s visible to you", function_id);
-    mt_db_finalize(st);
-    return rc;
+    bool visible = !deleted && (admin || out->public_ || !strcmp(out->owner, who ? who : "") ||
+                                (who && names_have(allow, who)));
+    json_decref(allow);
+    if (!visible) {
+        core_function_clear(out);
+        return mt_err_set(err, MT_ENOTFOUND, "no function %s visible to you", function_id);
+    }
+    if (!out->arguments || !out->inputs || !out->outputs) {
+        core_function_clear(out);
+        return mt_err_set(err, MT_EINTERNAL, "function %s: stored declaration is corrupt",
+                          function_id);
+    }
+    return MT_OK;
 }
 
 /* Full JSON description of a function; allowlist only for owner/admin. */

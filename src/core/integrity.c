@@ -282,6 +282,13 @@ static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp
                                  int first, const char *id, const json_t *names, char mac[65],
                                  char stored[65], mt_err *err)
 {
+    /* the row's own key must be the one asked for: a lying store could
+     * answer WHERE id = X with Y's genuine row */
+    if (mt_db_col_null(row, first) || strcmp(mt_db_col_text(row, first), id)) {
+        mt_error("store integrity: asked for %s %s, the store answered with another row",
+                 sp->what, id);
+        return integ_fail(err, sp->what);
+    }
     fbuf b;
     fb_init(&b, sp->domain);
     for (int i = 0; i < sp->n_fields; i++)
@@ -304,6 +311,61 @@ static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp
     if (!rc && !fb_mac(c->integ_key, &b, mac))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
     fb_free(&b);
+    return rc;
+}
+
+static json_t *col_json(mt_db_stmt *st, int i);
+
+/* The list sp->list_sql selects by id, as a sorted array of names. */
+static mt_status list_names(mt_db *mdb, const row_list_spec *sp, const char *id, json_t **out,
+                            mt_err *err)
+{
+    *out = json_array();
+    if (!*out)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    mt_db_stmt *st;
+    mt_status rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, id);
+    while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW)
+        if (json_array_append_new(*out, col_json(st, 0)))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    core_stmt_put(NULL, st);
+    return rc;
+}
+
+/* row_list_mac; when fill is given, it is called on the very row the MAC
+ * was computed over (after the caller compared the MAC) and *names_out
+ * receives the list the MAC covers: callers use those values, never a
+ * second read (on PostgreSQL each statement has its own snapshot). */
+static mt_status row_list_mac_fill(mt_core *c, mt_db *mdb, const row_list_spec *sp,
+                                   const char *id, char mac[65], char stored[65],
+                                   json_t **names_out,
+                                   mt_status (*fill)(mt_db_stmt *, void *, mt_err *), void *ctx,
+                                   mt_err *err)
+{
+    mt_db_stmt *st;
+    json_t *names = NULL;
+    mt_status rc = core_stmt_get(NULL, mdb, sp->row_sql, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, id);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW && !(rc = list_names(mdb, sp, id, &names, err)) &&
+        !(rc = row_list_mac_at(c, mdb, sp, st, 0, id, names, mac, stored, err)) && fill) {
+        if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: %s %s does not match its MAC (edited outside mesatee)",
+                     sp->what, id);
+            rc = integ_fail(err, sp->what);
+        } else
+            rc = fill(st, ctx, err);
+    } else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
+    core_stmt_put(NULL, st);
+    if (!rc && names_out)
+        *names_out = json_incref(names);
+    json_decref(names);
     return rc;
 }
 
@@ -349,18 +411,46 @@ mt_status integ_file_seal(mt_core *c, mt_db *mdb, const char *file_id, mt_err *e
 mt_status integ_file_check(mt_core *c, mt_db *mdb, const char *file_id, char mac_out[65],
                            mt_err *err)
 {
-    char mac[65], stored[65];
-    mt_status rc = file_mac(c, mdb, file_id, mac, stored, err);
-    if (rc)
-        return rc;
-    if (!integ_hex_equal(mac, stored)) {
-        mt_error("store integrity: file %s does not match its MAC (edited outside mesatee)",
-                 file_id);
-        return integ_fail(err, "file");
+    return integ_file_load(c, mdb, file_id, NULL, NULL, mac_out, err);
+}
+
+/* file_spec's row (columns 0-9) into a core_file. */
+static mt_status file_fill(mt_db_stmt *st, void *ctx, mt_err *err)
+{
+    (void)err;
+    core_file *out = ctx;
+    snprintf(out->file_id, sizeof out->file_id, "%s", mt_db_col_text(st, 0));
+    snprintf(out->kind, sizeof out->kind, "%s", mt_db_col_text(st, 1));
+    snprintf(out->name, sizeof out->name, "%s", mt_db_col_text(st, 2));
+    snprintf(out->url, sizeof out->url, "%s", mt_db_col_text(st, 3));
+    snprintf(out->object_id, sizeof out->object_id, "%s", mt_db_col_text(st, 4));
+    out->has_size = !mt_db_col_null(st, 5);
+    out->size = mt_db_col_int64(st, 5);
+    snprintf(out->sha256, sizeof out->sha256, "%s", mt_db_col_text(st, 6));
+    out->written = (int)mt_db_col_int64(st, 7) != 0;
+    out->created_at = mt_db_col_int64(st, 8);
+    size_t n = 0;
+    const void *wk = mt_db_col_blob(st, 9, &n);
+    if (n > 0 && n <= sizeof out->wrapped_key) {
+        memcpy(out->wrapped_key, wk, n);
+        out->wrapped_len = n;
     }
-    if (mac_out)
-        memcpy(mac_out, mac, 65);
     return MT_OK;
+}
+
+mt_status integ_file_load(mt_core *c, mt_db *mdb, const char *file_id, core_file *out,
+                          json_t **owners, char mac_out[65], mt_err *err)
+{
+    char mac[65], stored[65];
+    core_file scratch;
+    if (!out)
+        out = &scratch;
+    memset(out, 0, sizeof *out);
+    mt_status rc =
+        row_list_mac_fill(c, mdb, &file_spec, file_id, mac, stored, owners, file_fill, out, err);
+    if (!rc && mac_out)
+        memcpy(mac_out, mac, 65);
+    return rc;
 }
 
 /* ---- task declaration -------------------------------------------------- */
@@ -380,7 +470,11 @@ static mt_status decl_mac(mt_core *c, mt_db *mdb, const char *task_id, char mac[
     fbuf b;
     fb_init(&b, "mesatee-task-decl/v1");
     int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
+    if (s == MT_DB_ROW && (mt_db_col_null(st, 0) || strcmp(mt_db_col_text(st, 0), task_id))) {
+        mt_error("store integrity: asked for task %s, the store answered with another row",
+                 task_id);
+        rc = integ_fail(err, "task");
+    } else if (s == MT_DB_ROW) {
         for (int i = 0; i < 7; i++)
             fb_col(&b, st, i);
         snprintf(stored, 65, "%s", mt_db_col_text(st, 7));
@@ -433,6 +527,13 @@ mt_status integ_task_decl_mac(mt_core *c, const char *const fields[7], char mac[
 mt_status integ_task_decl_row_check(mt_core *c, mt_db_stmt *st, int first, const char *task_id,
                                     mt_err *err)
 {
+    /* the row's own task_id must be the one asked for: a genuine row of
+     * another task carries a valid MAC too */
+    if (mt_db_col_null(st, first) || strcmp(mt_db_col_text(st, first), task_id)) {
+        mt_error("store integrity: asked for task %s, the store answered with another row",
+                 task_id);
+        return integ_fail(err, "task");
+    }
     fbuf b;
     fb_init(&b, "mesatee-task-decl/v1");
     for (int i = 0; i < 7; i++)
@@ -583,8 +684,54 @@ static mt_status side_rows(mt_db *mdb, const char *task_id, const char *fid, jso
  * every value the hash and the checks use comes from those reads, verified
  * by their MACs before use, so nothing is read twice. Files assigned are
  * then checked one by one (integ_file_check, core_file_owners). */
+/* Copies column i of st into dst (n bytes); false when it does not fit (a
+ * verified value is never truncated into something else). */
+static bool col_copy(mt_db_stmt *st, int i, char *dst, size_t n)
+{
+    const char *t = mt_db_col_null(st, i) ? "" : mt_db_col_text(st, i);
+    return (size_t)snprintf(dst, n, "%s", t) < n;
+}
+
+/* The verified row's values the job and the invocation are built from
+ * (BINDING_SQL's columns, after both MACs held). */
+static mt_status task_row_fill(mt_db_stmt *st, integ_task_row *r, mt_err *err)
+{
+    r->arguments = core_json_load(mt_db_col_text(st, 3));
+    r->assignments = core_json_load(mt_db_col_text(st, 8));
+    r->participants = core_json_load(mt_db_col_text(st, 6));
+    size_t kl = 0;
+    const void *k = mt_db_col_blob(st, B_FN + 17, &kl);
+    if (!r->arguments || !r->assignments || !r->participants ||
+        !col_copy(st, B_FN, r->function_id, sizeof r->function_id) ||
+        !col_copy(st, B_FN + 4, r->executor_type, sizeof r->executor_type) ||
+        !col_copy(st, B_FN + 5, r->builtin, sizeof r->builtin) ||
+        !col_copy(st, B_FN + 14, r->payload_object, sizeof r->payload_object) ||
+        !col_copy(st, B_FN + 16, r->payload_sha256, sizeof r->payload_sha256) ||
+        kl > sizeof r->payload_key)
+        return integ_fail(err, "task");
+    if (k && kl)
+        memcpy(r->payload_key, k, kl);
+    r->payload_key_len = kl;
+    r->disabled = mt_db_col_int64(st, B_FN + 7) != 0;
+    r->deleted = mt_db_col_int64(st, B_FN + 8) != 0;
+    r->usage_quota = mt_db_col_null(st, B_FN + 12) ? 0 : mt_db_col_int64(st, B_FN + 12);
+    return MT_OK;
+}
+
+void integ_task_row_free(integ_task_row *r)
+{
+    if (!r)
+        return;
+    json_decref(r->arguments);
+    json_decref(r->assignments);
+    json_decref(r->participants);
+    json_decref(r->file_macs);
+    mt_wipe(r, sizeof *r);
+}
+
 static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
-                              json_t **parts_out, json_t **approvals_out, mt_err *err)
+                              json_t **parts_out, json_t **approvals_out, integ_task_row *row_out,
+                              mt_err *err)
 {
     fbuf b;
     fb_init(&b, "mesatee-task-binding/v1");
@@ -628,6 +775,9 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         parts = core_json_load(mt_db_col_text(st, 6));
         assign = core_json_load(mt_db_col_text(st, 8));
         nrows = mt_db_col_int64(st, 9);
+        if (row_out && !(rc = task_row_fill(st, row_out, err)) &&
+            !(row_out->file_macs = json_object()))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
     core_stmt_put(NULL, st);
     if (rc)
@@ -648,21 +798,21 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
     {
         const char *dir = json_string_value(json_array_get(fr, 0)),
                    *slot = json_string_value(json_array_get(fr, 1)),
-                   *fid = json_string_value(json_array_get(fr, 2)),
-                   *kind = json_string_value(json_array_get(fr, 3));
+                   *fid = json_string_value(json_array_get(fr, 2));
         bool input = !strcmp(dir, "input");
         const json_t *want = decl_owners(input ? ins : outs, slot);
         char fmac[65];
         json_t *owners = NULL;
-        if ((rc = integ_file_check(c, mdb, fid, fmac, err)))
+        core_file f;
+        /* the kind and owners the file's MAC covers, from the read it
+         * verified (not SIDE_SQL's join nor another read) */
+        if ((rc = integ_file_load(c, mdb, fid, &f, &owners, fmac, err)))
             break;
-        if (!want || (input ? strcmp(kind, "input") != 0 : !strcmp(kind, "input"))) {
+        bool kind_input = !strcmp(f.kind, "input");
+        mt_wipe(&f, sizeof f);
+        if (!want || input != kind_input) {
+            json_decref(owners);
             rc = integ_fail(err, "binding");
-            break;
-        }
-        owners = core_file_owners(mdb, fid, err);
-        if (!owners) {
-            rc = err->code ? err->code : MT_ENOMEM;
             break;
         }
         bool eq = json_equal(owners, (json_t *)want);
@@ -677,6 +827,10 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         fb_str(&b, slot);
         fb_str(&b, fid);
         fb_str(&b, fmac);
+        if (row_out && json_object_set_new(row_out->file_macs, fid, json_string(fmac))) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            break;
+        }
     }
     if (rc)
         goto out;
@@ -721,7 +875,7 @@ out:
 mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
                              mt_err *err)
 {
-    return task_binding(c, mdb, task_id, hash_out, NULL, NULL, err);
+    return task_binding(c, mdb, task_id, hash_out, NULL, NULL, NULL, err);
 }
 
 /* ---- approvals --------------------------------------------------------- */
@@ -757,12 +911,24 @@ mt_status integ_approval_seal(mt_core *c, mt_db *mdb, const char *task_id, const
 
 mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
 {
+    return integ_task_verify_row(c, mdb, task_id, NULL, err);
+}
+
+mt_status integ_task_verify_row(mt_core *c, mt_db *mdb, const char *task_id, integ_task_row *row,
+                                mt_err *err)
+{
     char binding[65];
     /* the participants the binding verified (its declaration MAC) and the
      * approval MACs it read with the allow-list and files (SIDE_SQL), not
      * further reads */
     json_t *parts = NULL, *approvals = NULL;
-    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, err);
+    if (row)
+        memset(row, 0, sizeof *row);
+    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, row, err);
+    if (rc) {
+        integ_task_row_free(row);
+        return rc;
+    }
     if (rc)
         return rc;
     if (!json_is_array(parts) || !json_is_object(approvals)) {
@@ -788,6 +954,8 @@ mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err 
     }
     json_decref(parts);
     json_decref(approvals);
+    if (rc)
+        integ_task_row_free(row);
     return rc;
 }
 
@@ -839,7 +1007,10 @@ static mt_status row_mac(mt_core *c, mt_db *mdb, const char *domain, const char 
     fbuf b;
     fb_init(&b, domain);
     int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_ROW) {
+    if (s == MT_DB_ROW && (mt_db_col_null(st, 0) || strcmp(mt_db_col_text(st, 0), key))) {
+        mt_error("store integrity: the store answered a lookup with another row");
+        rc = integ_fail(err, "row");
+    } else if (s == MT_DB_ROW) {
         for (int i = 0; i < n - 1; i++)
             fb_col(&b, st, i);
         snprintf(stored, 65, "%s", mt_db_col_text(st, n - 1));
@@ -865,24 +1036,66 @@ static mt_status row_mac(mt_core *c, mt_db *mdb, const char *domain, const char 
 #define USER_STATE_SQL                                                                             \
     "SELECT username, role, pwhash, created_at, state, mac FROM users WHERE username = ?"
 
-static mt_status user_mac(mt_core *c, mt_db *mdb, const char *username, char mac[65],
-                          char stored[65], mt_err *err)
+/* The MAC a USER_STATE_SQL row should carry (its state decides the
+ * domain, as above), from that one row: *mac, the stored one *stored. */
+static mt_status user_row_mac(mt_core *c, mt_db_stmt *st, const char *username, char mac[65],
+                              char stored[65], mt_err *err)
+{
+    if (mt_db_col_null(st, 0) || strcmp(mt_db_col_text(st, 0), username)) {
+        mt_error("store integrity: asked for user %s, the store answered with another row",
+                 username);
+        return integ_fail(err, "user");
+    }
+    bool active = !strcmp(mt_db_col_text(st, 4), "active");
+    fbuf b;
+    fb_init(&b, active ? "mesatee-user/v1" : "mesatee-user-state/v1");
+    for (int i = 0; i < (active ? 4 : 5); i++)
+        fb_col(&b, st, i);
+    snprintf(stored, 65, "%s", mt_db_col_text(st, 5));
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+/* One read of the user's row (USER_STATE_SQL): its MAC and, when fill
+ * is set and the MAC holds, the verified role, password hash and state. */
+static mt_status user_read(mt_core *c, mt_db *mdb, const char *username, char mac[65],
+                           char stored[65], bool check, char *pwhash, size_t pwcap,
+                           char role[16], char state[16], mt_err *err)
 {
     mt_db_stmt *st;
-    mt_status rc = core_stmt_get(c, mdb, "SELECT state FROM users WHERE username = ?", &st, err);
+    mt_status rc = core_stmt_get(c, mdb, USER_STATE_SQL, &st, err);
     if (rc)
         return rc;
     mt_db_bind_text(st, 1, username);
     int s = mt_db_step(st, &rc, err);
-    bool active = s == MT_DB_ROW && !strcmp(mt_db_col_text(st, 0), "active");
     if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    else if (s == MT_DB_ROW && !(rc = user_row_mac(c, st, username, mac, stored, err)) && check) {
+        if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: user %s does not match its MAC (role or password hash "
+                     "edited outside mesatee)",
+                     username);
+            rc = integ_fail(err, "user");
+        } else if ((pwhash && !col_copy(st, 2, pwhash, pwcap)) ||
+                   (role && !col_copy(st, 1, role, 16)) || (state && !col_copy(st, 4, state, 16)))
+            rc = integ_fail(err, "user");
+    }
     core_stmt_put(c, st);
-    if (rc)
-        return rc;
-    return active ? row_mac(c, mdb, "mesatee-user/v1", USER_SQL, 5, username, mac, stored, err)
-                  : row_mac(c, mdb, "mesatee-user-state/v1", USER_STATE_SQL, 6, username, mac,
-                            stored, err);
+    return rc;
+}
+
+static mt_status user_mac(mt_core *c, mt_db *mdb, const char *username, char mac[65],
+                          char stored[65], mt_err *err)
+{
+    return user_read(c, mdb, username, mac, stored, false, NULL, 0, NULL, NULL, err);
+}
+
+mt_status integ_user_load(mt_core *c, mt_db *mdb, const char *username, char *pwhash,
+                          size_t pwcap, char role[16], char state[16], mt_err *err)
+{
+    char mac[65], stored[65];
+    return user_read(c, mdb, username, mac, stored, true, pwhash, pwcap, role, state, err);
 }
 
 mt_status integ_user_seal(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
@@ -897,17 +1110,7 @@ mt_status integ_user_seal(mt_core *c, mt_db *mdb, const char *username, mt_err *
 
 mt_status integ_user_check(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
 {
-    char mac[65], stored[65];
-    mt_status rc = user_mac(c, mdb, username, mac, stored, err);
-    if (rc)
-        return rc;
-    if (!integ_hex_equal(mac, stored)) {
-        mt_error("store integrity: user %s does not match its MAC (role or password hash "
-                 "edited outside mesatee)",
-                 username);
-        return integ_fail(err, "user");
-    }
-    return MT_OK;
+    return integ_user_load(c, mdb, username, NULL, 0, NULL, NULL, err);
 }
 
 /* Columns of AUTH_SQL: 0-4 and 5 as TOKEN_SQL's fields and MAC, 6-10 and
@@ -950,11 +1153,17 @@ mt_status integ_auth_lookup(mt_core *c, mt_db *mdb, const char *token_hash, inte
         snprintf(row->state, sizeof row->state, "%s", mt_db_col_text(st, 10));
         row->expires_at = mt_db_col_int64(st, 3);
         row->revoked = mt_db_col_int64(st, 4) != 0;
-        row->token_ok = cols_mac_ok(c, st, "mesatee-token/v1", 0, 5, 5, err, &rc);
+        /* the rows' own keys must be the ones asked for: another token's
+         * genuine row (and MAC) answering this hash would authenticate its
+         * user; the user row must be the token's user's */
+        row->token_ok = cols_mac_ok(c, st, "mesatee-token/v1", 0, 5, 5, err, &rc) &&
+                        !mt_db_col_null(st, 0) && !strcmp(mt_db_col_text(st, 0), token_hash);
         bool active = !strcmp(mt_db_col_text(st, 10), "active");
         if (!rc)
-            row->user_ok = active ? cols_mac_ok(c, st, "mesatee-user/v1", 6, 4, 11, err, &rc)
-                                  : cols_mac_ok(c, st, "mesatee-user-state/v1", 6, 5, 11, err, &rc);
+            row->user_ok =
+                (active ? cols_mac_ok(c, st, "mesatee-user/v1", 6, 4, 11, err, &rc)
+                        : cols_mac_ok(c, st, "mesatee-user-state/v1", 6, 5, 11, err, &rc)) &&
+                !mt_db_col_null(st, 6) && !strcmp(mt_db_col_text(st, 6), row->username);
     } else if (s == MT_DB_DONE)
         rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
     core_stmt_put(c, st);
@@ -1043,6 +1252,47 @@ mt_status integ_function_seal(mt_core *c, mt_db *mdb, const char *function_id, m
     return rc;
 }
 
+typedef struct {
+    core_function *f;
+    bool *deleted;
+} fn_fill_ctx;
+
+/* function_spec's row into a core_function (and deleted). */
+static mt_status function_fill(mt_db_stmt *st, void *ctx, mt_err *err)
+{
+    fn_fill_ctx *x = ctx;
+    core_function *f = x->f;
+    if (!col_copy(st, 0, f->function_id, sizeof f->function_id) ||
+        !col_copy(st, 1, f->owner, sizeof f->owner) || !col_copy(st, 2, f->name, sizeof f->name) ||
+        !col_copy(st, 4, f->executor_type, sizeof f->executor_type) ||
+        !col_copy(st, 5, f->builtin, sizeof f->builtin))
+        return integ_fail(err, "function");
+    f->public_ = mt_db_col_int64(st, 6) != 0;
+    f->disabled = mt_db_col_int64(st, 7) != 0;
+    *x->deleted = mt_db_col_int64(st, 8) != 0;
+    f->arguments = core_json_load(mt_db_col_text(st, 9));
+    f->inputs = core_json_load(mt_db_col_text(st, 10));
+    f->outputs = core_json_load(mt_db_col_text(st, 11));
+    f->usage_quota = mt_db_col_null(st, 12) ? 0 : mt_db_col_int64(st, 12);
+    return MT_OK;
+}
+
+mt_status integ_function_load(mt_core *c, mt_db *mdb, const char *function_id, core_function *out,
+                              bool *deleted, json_t **allow, mt_err *err)
+{
+    char mac[65], stored[65];
+    bool del = false;
+    memset(out, 0, sizeof *out);
+    fn_fill_ctx x = {out, &del};
+    mt_status rc = row_list_mac_fill(c, mdb, &function_spec, function_id, mac, stored, allow,
+                                     function_fill, &x, err);
+    if (rc)
+        core_function_clear(out);
+    if (deleted)
+        *deleted = del;
+    return rc;
+}
+
 mt_status integ_function_check(mt_core *c, mt_db *mdb, const char *function_id, mt_err *err)
 {
     char mac[65], stored[65];
@@ -1097,9 +1347,16 @@ mt_status integ_task_result_seal_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err
     return rc;
 }
 
-mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, int id_col, int first,
-                                      int mac_col, mt_err *err)
+mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, const char *task_id, int id_col,
+                                      int first, int mac_col, mt_err *err)
 {
+    /* the row's own task_id must be the one asked for (even without an
+     * outcome: the caller shows the rest of the row) */
+    if (mt_db_col_null(st, id_col) || strcmp(mt_db_col_text(st, id_col), task_id)) {
+        mt_error("store integrity: asked for task %s, the store answered with another row",
+                 task_id);
+        return integ_fail(err, "task");
+    }
     /* no outcome yet (or one removed: nothing to show, nothing to vouch for) */
     if (mt_db_col_null(st, first) && mt_db_col_null(st, first + 1) && mt_db_col_null(st, first + 2))
         return MT_OK;
@@ -1132,7 +1389,7 @@ mt_status integ_task_result_check(mt_core *c, mt_db *mdb, const char *task_id, m
         return rc;
     mt_db_bind_text(st, 1, task_id);
     if (mt_db_step(st, &rc, err) == MT_DB_ROW) /* no row: nothing to vouch for */
-        rc = integ_task_result_row_check(c, st, 0, 1, 4, err);
+        rc = integ_task_result_row_check(c, st, task_id, 0, 1, 4, err);
     core_stmt_put(c, st);
     return rc;
 }

@@ -601,13 +601,23 @@ static void job_free(mt_job *job)
 /* Fills one job slot from an assigned file. Inputs (url != NULL) also get
  * the ciphertext SHA-256 recorded at registration into sha256 (the worker
  * checks it); an input without one is refused. */
-static mt_status slot_from_file(mt_core *c, mt_db *mdb, const char *file_id, char **path,
-                                char **url, uint8_t key[32], char sha256[65], mt_err *err)
+static mt_status slot_from_file(mt_core *c, mt_db *mdb, const integ_task_row *row,
+                                const char *file_id, char **path, char **url, uint8_t key[32],
+                                char sha256[65], mt_err *err)
 {
     core_file f;
-    mt_status rc = core_file_load(c, mdb, file_id, &f, err);
+    char mac[65];
+    /* the row verified by its MAC in this read, and that MAC the very one
+     * the binding (and so every approval) covered: not another version of
+     * the row a lying host answers this read with */
+    mt_status rc = integ_file_load(c, mdb, file_id, &f, NULL, mac, err);
     if (rc)
         return rc;
+    const char *bound = json_string_value(json_object_get(row->file_macs, file_id ? file_id : ""));
+    if (!bound || !integ_hex_equal(bound, mac)) {
+        mt_wipe(&f, sizeof f);
+        return integ_fail(err, "binding");
+    }
     if (url && strlen(f.sha256) != 64)
         return mt_err_set(err, MT_EINVAL,
                           "input file %s has no recorded SHA-256 of its ciphertext (registered "
@@ -635,28 +645,26 @@ static mt_status slot_from_file(mt_core *c, mt_db *mdb, const char *file_id, cha
     return MT_OK;
 }
 
-/* The encrypted module of a "wasm" function (columns 4..7 of build_job's
- * row: function_id, payload_object, payload_key, payload_sha256) into
+/* The encrypted module of a "wasm" function (the verified function row's
+ * function_id, payload_object, payload_key, payload_sha256) into
  * job->module; the worker checks the decrypted module against the SHA-256. */
-static mt_status module_from_row(mt_core *c, mt_db_stmt *st, mt_job *job, char builtin[65],
-                                 mt_err *err)
+static mt_status module_from_row(mt_core *c, const integ_task_row *r, mt_job *job,
+                                 char builtin[65], mt_err *err)
 {
     char aad[16 + MT_ID_LEN], p[4096];
-    snprintf(aad, sizeof aad, "function:%s", mt_db_col_text(st, 4));
+    snprintf(aad, sizeof aad, "function:%s", r->function_id);
     mt_job_input *m = calloc(1, sizeof *m);
     if (!m)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     job->module = m;
     snprintf(builtin, 65, "main");
-    mt_status rc = untrusted_objects_read_path(c, mt_db_col_text(st, 5), p, sizeof p, err);
+    mt_status rc = untrusted_objects_read_path(c, r->payload_object, p, sizeof p, err);
     if (rc)
         return rc;
     if (!(m->path = strdup(p)))
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    snprintf(m->plain_sha256, sizeof m->plain_sha256, "%s", mt_db_col_text(st, 7));
-    size_t kl = 0;
-    const void *k = mt_db_col_blob(st, 6, &kl);
-    return core_unwrap_key(c, aad, k, kl, m->key, err);
+    snprintf(m->plain_sha256, sizeof m->plain_sha256, "%s", r->payload_sha256);
+    return core_unwrap_key(c, aad, r->payload_key, r->payload_key_len, m->key, err);
 }
 
 /* Builds the job of a claimed task. strings[] keep executor_type/function alive. */
@@ -667,32 +675,23 @@ static mt_status build_job(mt_core *c, mt_db *mdb, const char *task_id, mt_job *
     mt_status rc = store_exec(mdb, "BEGIN", err);
     if (rc)
         return rc;
-    mt_db_stmt *st;
     json_t *assign = NULL, *participants = NULL;
     /* the rows are untrusted: the whole binding and every approval of it,
-     * in this same read transaction, before any key is unwrapped */
-    if ((rc = integ_task_verify(c, mdb, task_id, err)))
+     * in this same read transaction, before any key is unwrapped; the job
+     * is built only from the values that check verified (the same
+     * statement's row: on PostgreSQL a second read has its own snapshot,
+     * and a lying host could answer it with other rows) */
+    integ_task_row row;
+    memset(&row, 0, sizeof row);
+    if ((rc = integ_task_verify_row(c, mdb, task_id, &row, err)))
         goto out;
-    if ((rc = core_stmt_get(
-             c, mdb,
-             "SELECT t.arguments, t.assignments, f.executor_type, f.builtin, "
-             "f.function_id, f.payload_object, f.payload_key, f.payload_sha256, "
-             "t.participants FROM tasks t JOIN functions f ON f.function_id = t.function_id "
-             "WHERE t.task_id = ?",
-             &st, err)))
-        goto out;
-    mt_db_bind_text(st, 1, task_id);
-    if (mt_db_step(st, &rc, err) == MT_DB_ROW) {
-        job->arguments = core_json_load(mt_db_col_text(st, 0));
-        assign = core_json_load(mt_db_col_text(st, 1));
-        snprintf(exec_type, 33, "%s", mt_db_col_text(st, 2));
-        snprintf(builtin, 65, "%s", mt_db_col_text(st, 3));
-        participants = core_json_load(mt_db_col_text(st, 8));
-        if (!strcmp(exec_type, "wasm") || !strcmp(exec_type, "python"))
-            rc = module_from_row(c, st, job, builtin, err);
-    } else
-        rc = mt_err_set(err, MT_EINTERNAL, "task %s vanished", task_id);
-    core_stmt_put(c, st);
+    job->arguments = json_incref(row.arguments);
+    assign = json_incref(row.assignments);
+    participants = json_incref(row.participants);
+    snprintf(exec_type, 33, "%s", row.executor_type);
+    snprintf(builtin, 65, "%s", row.builtin);
+    if (!strcmp(exec_type, "wasm") || !strcmp(exec_type, "python"))
+        rc = module_from_row(c, &row, job, builtin, err);
     if (rc)
         goto out;
     if (!job->arguments || !assign || !participants) {
@@ -740,7 +739,7 @@ static mt_status build_job(mt_core *c, mt_db *mdb, const char *task_id, mt_job *
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = slot_from_file(c, mdb, json_string_value(v), &in->path, &in->url, in->key,
+        if ((rc = slot_from_file(c, mdb, &row, json_string_value(v), &in->path, &in->url, in->key,
                                  in->sha256, err)))
             goto out;
     }
@@ -756,7 +755,8 @@ static mt_status build_job(mt_core *c, mt_db *mdb, const char *task_id, mt_job *
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
-        if ((rc = slot_from_file(c, mdb, json_string_value(v), &o->path, NULL, o->key, NULL, err)))
+        if ((rc = slot_from_file(c, mdb, &row, json_string_value(v), &o->path, NULL, o->key, NULL,
+                                 err)))
             goto out;
     }
     job->task_id = task_id;
@@ -769,6 +769,7 @@ static mt_status build_job(mt_core *c, mt_db *mdb, const char *task_id, mt_job *
     job->file_url_root = c->file_url_root;
     job->fetch_allow = c->fetch_allow;
 out:
+    integ_task_row_free(&row);
     json_decref(assign);
     json_decref(participants);
     store_rollback(mdb); /* read transaction */

@@ -358,15 +358,6 @@ out:
 /* ---- assign ------------------------------------------------------------ */
 
 /* Compares the file's owners with the declared (sorted) owners. */
-static mt_status owners_equal(core_ctx *x, const char *file_id, const json_t *declared, bool *eq,
-                              json_t **actual)
-{
-    *actual = core_file_owners(x->db, file_id, x->err);
-    if (!*actual)
-        return x->err->code ? x->err->code : MT_ENOMEM;
-    *eq = json_equal(*actual, (json_t *)declared);
-    return MT_OK;
-}
 
 static mt_status assign_one(core_ctx *x, task_row *t, const dec_binding *b, bool input)
 {
@@ -378,47 +369,58 @@ static mt_status assign_one(core_ctx *x, task_row *t, const dec_binding *b, bool
     json_t *map = json_object_get(t->assignments, input ? "inputs" : "outputs");
     if (json_object_get(map, b->slot))
         return mt_err_set(x->err, MT_ECONFLICT, "%s slot '%s' is already assigned", dir, b->slot);
-    bool owner;
-    mt_status rc = core_file_is_owner(x->core, x->db, b->file_id, x->who, &owner, x->err);
-    if (rc)
-        return rc;
-    if (!owner)
-        return mt_err_set(x->err, MT_ENOTFOUND,
-                          "no file %s among your files: you can only assign files you own",
-                          b->file_id);
+    /* the file row and its owners as its MAC covers them, from one read:
+     * ownership, kind and the owners compared below are those values */
     core_file f;
-    if ((rc = core_file_load(x->core, x->db, b->file_id, &f, x->err)))
+    json_t *actual = NULL;
+    mt_status rc = integ_file_load(x->core, x->db, b->file_id, &f, &actual, NULL, x->err);
+    bool owner = false;
+    if (rc == MT_ENOTFOUND)
+        mt_err_clear(x->err);
+    else if (rc)
         return rc;
-    if (input && strcmp(f.kind, "input"))
-        return mt_err_set(x->err, MT_EINVAL, "file %s is an %s file; input slots take input files",
-                          f.file_id, f.kind);
-    if (!input) {
-        if (!strcmp(f.kind, "input"))
-            return mt_err_set(x->err, MT_EINVAL,
-                              "file %s is an input file; output slots take output or fusion "
-                              "files",
-                              f.file_id);
-        if (f.written)
-            return mt_err_set(x->err, MT_ECONFLICT,
-                              "output file %s is already written; register a new output",
-                              f.file_id);
-        int64_t v;
-        bool busy;
-        if ((rc = store_int(x->db, x->err, &v, &busy,
-                            "SELECT 1 FROM task_files tf JOIN tasks t ON t.task_id = tf.task_id "
-                            "WHERE tf.file_id = ? AND tf.direction = 'output' AND t.status NOT "
-                            "IN ('finished','failed','canceled') LIMIT 1",
-                            f.file_id)))
-            return rc;
-        if (busy)
-            return mt_err_set(x->err, MT_ECONFLICT,
-                              "output file %s is already the output of an unfinished task",
-                              f.file_id);
+    else {
+        size_t i;
+        json_t *v;
+        json_array_foreach(actual, i, v) if (json_is_string(v) &&
+                                             !strcmp(json_string_value(v), x->who)) owner = true;
     }
-    bool eq;
-    json_t *actual;
-    if ((rc = owners_equal(x, f.file_id, json_object_get(decl, "owners"), &eq, &actual)))
+    rc = MT_OK;
+    if (!owner)
+        rc = mt_err_set(x->err, MT_ENOTFOUND,
+                        "no file %s among your files: you can only assign files you own",
+                        b->file_id);
+    else if (input && strcmp(f.kind, "input"))
+        rc = mt_err_set(x->err, MT_EINVAL, "file %s is an %s file; input slots take input files",
+                        f.file_id, f.kind);
+    else if (!input) {
+        if (!strcmp(f.kind, "input"))
+            rc = mt_err_set(x->err, MT_EINVAL,
+                            "file %s is an input file; output slots take output or fusion "
+                            "files",
+                            f.file_id);
+        else if (f.written)
+            rc = mt_err_set(x->err, MT_ECONFLICT,
+                            "output file %s is already written; register a new output",
+                            f.file_id);
+        int64_t v;
+        bool busy = false;
+        if (!rc && (rc = store_int(x->db, x->err, &v, &busy,
+                                   "SELECT 1 FROM task_files tf JOIN tasks t ON t.task_id = "
+                                   "tf.task_id WHERE tf.file_id = ? AND tf.direction = 'output' "
+                                   "AND t.status NOT IN ('finished','failed','canceled') LIMIT 1",
+                                   f.file_id)))
+            busy = false;
+        if (!rc && busy)
+            rc = mt_err_set(x->err, MT_ECONFLICT,
+                            "output file %s is already the output of an unfinished task",
+                            f.file_id);
+    }
+    if (rc) {
+        json_decref(actual);
         return rc;
+    }
+    bool eq = json_equal(actual, json_object_get(decl, "owners"));
     if (!eq) {
         char *a = mt_json_dump(actual), *w = mt_json_dump(json_object_get(decl, "owners"));
         rc = mt_err_set(x->err, MT_EINVAL,
@@ -553,28 +555,38 @@ mt_status tasks_invoke(core_ctx *x)
                         t.task_id, t.status);
         goto out;
     }
-    if ((rc = integ_task_verify(x->core, x->db, t.task_id, x->err)))
+    /* disabled, deleted and usage_quota are MACed function fields: taken
+     * from the row integ_task_verify_row checked, not from another read */
+    integ_task_row fr;
+    if ((rc = integ_task_verify_row(x->core, x->db, t.task_id, &fr, x->err)))
         goto out;
-    /* the quota check and its count in one statement: a refusal fails the
-     * request, whose transaction is rolled back with the count */
+    bool off = fr.disabled || fr.deleted;
+    int64_t quota = fr.usage_quota;
+    char fid[MT_ID_LEN + 1];
+    snprintf(fid, sizeof fid, "%s", fr.function_id);
+    integ_task_row_free(&fr);
+    if (off) {
+        rc = mt_err_set(x->err, MT_ECONFLICT, "function %s is disabled: the task cannot be invoked",
+                        fid);
+        goto out;
+    }
+    /* the quota's count (current_usage, not MACed by design) in one
+     * statement: a refusal fails the request, whose transaction is rolled
+     * back with the count */
     mt_db_stmt *st;
     if ((rc = core_stmt_get(x->core, x->db,
                             "UPDATE functions SET current_usage = current_usage + 1 "
-                            "WHERE function_id = ? RETURNING disabled, deleted, usage_quota, "
-                            "current_usage - 1",
+                            "WHERE function_id = ? RETURNING current_usage - 1",
                             &st, x->err)))
         goto out;
-    mt_db_bind_text(st, 1, t.function_id);
+    mt_db_bind_text(st, 1, fid);
     if (mt_db_step(st, &rc, x->err) != MT_DB_ROW)
         rc = mt_err_set(x->err, MT_EINTERNAL, "task %s: its function is missing", t.task_id);
-    else if (mt_db_col_int64(st, 0) || mt_db_col_int64(st, 1))
-        rc = mt_err_set(x->err, MT_ECONFLICT, "function %s is disabled: the task cannot be invoked",
-                        t.function_id);
-    else if (mt_db_col_int64(st, 2) > 0 && mt_db_col_int64(st, 3) >= mt_db_col_int64(st, 2))
+    else if (quota > 0 && mt_db_col_int64(st, 0) >= quota)
         rc = mt_err_set(x->err, MT_EQUOTA,
                         "function %s has used its quota of %lld invocations; ask its owner to "
                         "raise usage_quota",
-                        t.function_id, (long long)mt_db_col_int64(st, 2));
+                        fid, (long long)quota);
     core_stmt_put(x->core, st);
     if (rc)
         goto out;
@@ -670,7 +682,7 @@ static json_t *task_json(core_ctx *x, const char *task_id, const char *who, bool
     }
     /* the outcome (result 12, failure_reason 13, log 14) against its MAC */
     if (s == MT_DB_ROW && !rc)
-        rc = integ_task_result_row_check(x->core, st, 0, 12, 25, x->err);
+        rc = integ_task_result_row_check(x->core, st, task_id, 0, 12, 25, x->err);
     if (s == MT_DB_ROW && !rc && !mt_db_col_null(st, 26)) {
         json_t *result =
             mt_db_col_null(st, 12) ? json_null() : core_json_load(mt_db_col_text(st, 12));

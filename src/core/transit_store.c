@@ -307,8 +307,15 @@ mt_status tstore_lookup(mt_core *c, mt_db *db, const char *owner, const char *na
     }
     key_from_stmt(st, 0, &out->key);
     rc = key_check(c, &out->key, err);
+    /* the row's own key must be the one asked for: another key's genuine
+     * row (and MAC) answering this lookup would hand out that key */
+    if (!rc && (strcmp(out->key.owner, owner) || strcmp(out->key.name, name)))
+        rc = integ_fail(err, "transit key");
     if (!rc && !mt_db_col_null(st, KEY_NCOLS)) {
         rc = version_from_stmt(c, st, KEY_NCOLS, &out->key, &out->ver, err);
+        /* and the version the one asked for (0: the verified latest) */
+        if (!rc && out->ver.version != (version ? version : out->key.latest))
+            rc = integ_fail(err, "transit key");
         out->has_ver = !rc;
     }
     if (!rc && !mt_db_col_null(st, KEY_NCOLS + 6)) {

@@ -231,6 +231,15 @@ mt_status mt_db_exec(mt_db *db, const char *sql, mt_err *err)
         db->tx_serial = 0;
     else if (begins || keyword_is(sql, "ROLLBACK")) /* ROLLBACK TO undoes statements */
         db->tx_serial = rc ? 0 : ++tx_serials;
+    /* a prefetched result read before a ROLLBACK TO (or captured in its
+     * round trip) may describe rows the transaction no longer holds, or
+     * miss ones appended after it by other paths: dropped */
+    if (keyword_is(sql, "ROLLBACK") && db->backend == MT_DB_PG) {
+        bool r;
+        int64_t i;
+        char t[2];
+        (void)dbp_prefetch_take(db, &r, &i, t, sizeof t);
+    }
     if (begins)
         db->tx_wrote = false;
     else if (!rc && sql_writes(sql) && (db->changes > 0 || ddl)) {

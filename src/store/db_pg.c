@@ -188,11 +188,15 @@ void dbp_redact(const char *url, char *out, size_t cap)
 }
 
 /* The session settings the decoding relies on: hex bytea output, UTF-8
- * text. Run after every (re)connect. */
+ * text; and READ COMMITTED as the default isolation, which the plain reads
+ * before a BEGIN and the transactions' statements rely on (a server or
+ * role default of REPEATABLE READ or SERIALIZABLE would change what they
+ * see and make writers fail). Run after every (re)connect. */
 static bool session_setup(PGconn *c)
 {
     PQsetNoticeProcessor(c, quiet, NULL);
-    PGresult *r = PQexec(c, "SET bytea_output = hex; SET client_encoding = 'UTF8'");
+    PGresult *r = PQexec(c, "SET bytea_output = hex; SET client_encoding = 'UTF8'; "
+                            "SET default_transaction_isolation = 'read committed'");
     bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
     return ok;
@@ -778,11 +782,28 @@ mt_status dbp_begin(mt_db *db, mt_db_tx mode, mt_err *err)
     return MT_OK;
 }
 
+/* Whether the queue holds nothing but the transaction's BEGIN, writer lock
+ * and prefetch: a transaction that did nothing, which COMMIT may skip. A
+ * queued text command of the caller (NOTIFY, a savepoint) must reach the
+ * server with the COMMIT. */
+static bool pending_only_setup(const pg_pending *p)
+{
+    if (!p->begin || p->prepared)
+        return false;
+    for (int i = 0; i < p->n; i++) {
+        const char *t = p->it[i].text;
+        if (!(i == 0 && !strncmp(t, "BEGIN", 5)) && i != p->capture &&
+            strncmp(t, "SELECT pg_advisory_xact_lock(", 29))
+            return false;
+    }
+    return true;
+}
+
 mt_status dbp_commit(mt_db *db, mt_err *err)
 {
     pg_pending *p = pending_of(db);
     prefetch_drop(db);
-    if (p->begin && !p->prepared) { /* nothing of it reached the server */
+    if (pending_only_setup(p)) { /* nothing of it reached the server, nothing to send */
         pending_clear(db);
         db->in_tx = false;
         return MT_OK;

@@ -8,6 +8,7 @@
 
 #include "core_internal.h" /* integ_function_seal: the test stands in for the TEE */
 #include "mt_ff.h"
+#include "mt_json.h"
 
 #ifndef MT_WORKER_PATH
 #error "MT_WORKER_PATH must name the mesatee-worker executable"
@@ -211,6 +212,201 @@ static void run_slotless(tenv *e, const char *tok, const char *fid, const char *
     post_ok(e, tok, "invoke", tid, NULL);
 }
 
+/* Review H1/M2 (docs/threat-model.md): the job is built from the values
+ * the binding's MAC check verified, not from another read the host may
+ * answer differently; a row check fails on a row of another key. */
+static void test_verified_values_only(void **state)
+{
+    (void)state;
+    tenv e;
+    tenv_init(&e, MT_WORKER_TEST_PATH);
+    mt_err err;
+    char *admin = tlogin(&e, "admin", ADMIN_PW);
+    json_t *o = NULL;
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"echo\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                          "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                          &o),
+                     201);
+    char echo[33], tx[33], ty[33];
+    snprintf(echo, sizeof echo, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    const char *mk[2] = {"{\"message\":\"genuine x\"}", "{\"message\":\"genuine y\"}"};
+    char *ids[2] = {tx, ty};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(treqf(&e, "POST", "/v1/tasks", admin, &o,
+                               "{\"function_id\":\"%s\",\"arguments\":%s}", echo, mk[i]),
+                         201);
+        snprintf(ids[i], 33, "%s", jstr(o, "task_id"));
+        json_decref(o);
+        post_ok(&e, admin, "approve", ids[i], NULL);
+    }
+
+    /* M2: task y's genuine row, checked as task x, fails; as y it holds */
+    mt_db *mdb = tenv_db_open_dir(e.dir);
+    mt_db_stmt *st = NULL;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(mdb,
+                                   "SELECT task_id, function_id, creator, arguments, "
+                                   "inputs_ownership, outputs_ownership, participants, decl_mac, "
+                                   "result, failure_reason, log, result_mac FROM tasks WHERE "
+                                   "task_id = ?",
+                                   &st, &err),
+                     MT_OK);
+    mt_db_bind_text(st, 1, ty);
+    assert_int_equal(mt_db_step(st, &rc, &err), MT_DB_ROW);
+    assert_int_equal(integ_task_decl_row_check(e.core, st, 0, ty, &err), MT_OK);
+    assert_int_equal(integ_task_result_row_check(e.core, st, ty, 0, 8, 11, &err), MT_OK);
+    mt_err_clear(&err);
+    assert_int_not_equal(integ_task_decl_row_check(e.core, st, 0, tx, &err), MT_OK);
+    assert_string_equal(err.msg, "integrity check failed: task");
+    mt_err_clear(&err);
+    assert_int_not_equal(integ_task_result_row_check(e.core, st, tx, 0, 8, 11, &err), MT_OK);
+    assert_string_equal(err.msg, "integrity check failed: task");
+    mt_db_finalize(st);
+
+    /* H1 (PostgreSQL: each statement its own snapshot): tasks replaced by a
+     * view whose arguments column lies to any statement reading the
+     * arguments next to the assignments (the job's read before the fix);
+     * the task must run with the arguments its participants approved */
+    if (tenv_store_url()) {
+        /* M1: a function disabled by its owner after the task's approval;
+         * functions replaced by a view whose disabled column lies to the
+         * invocation's usage count (its read of disabled before the fix):
+         * the verified row says disabled, so the invocation is refused */
+        char e2[33], tz[33];
+        assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                              "{\"name\":\"echo2\",\"builtin\":\"echo\",\"arguments\":[{\"name\":"
+                              "\"message\",\"default\":\"hi\",\"overridable\":true}]}",
+                              &o),
+                         201);
+        snprintf(e2, sizeof e2, "%s", jstr(o, "function_id"));
+        json_decref(o);
+        assert_int_equal(treqf(&e, "POST", "/v1/tasks", admin, &o,
+                               "{\"function_id\":\"%s\",\"arguments\":{}}", e2),
+                         201);
+        snprintf(tz, sizeof tz, "%s", jstr(o, "task_id"));
+        json_decref(o);
+        post_ok(&e, admin, "approve", tz, NULL);
+        char fpath[128];
+        snprintf(fpath, sizeof fpath, "/v1/functions/%s/disable", e2);
+        assert_int_equal(treq(&e, "POST", fpath, admin, NULL, NULL), 200);
+        char fcols[4096] = "";
+        assert_int_equal(mt_db_prepare(mdb,
+                                       "SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_name = 'functions' AND table_schema = "
+                                       "current_schema() ORDER BY ordinal_position",
+                                       &st, &err),
+                         MT_OK);
+        while (mt_db_step(st, &rc, &err) == MT_DB_ROW) {
+            const char *c = mt_db_col_text(st, 0);
+            size_t n = strlen(fcols);
+            snprintf(fcols + n, sizeof fcols - n, "%s%s", n ? ", " : "",
+                     strcmp(c, "disabled") ? c
+                                           : "CASE WHEN current_query() LIKE '%RETURNING "
+                                             "disabled%' THEN 0 ELSE disabled END AS disabled");
+        }
+        mt_db_finalize(st);
+        assert_int_equal(rc, MT_OK);
+        char fsql[8192];
+        snprintf(fsql, sizeof fsql,
+                 "ALTER TABLE functions RENAME TO functions_real; CREATE VIEW functions AS "
+                 "SELECT %s FROM functions_real",
+                 fcols);
+        if (mt_db_exec(mdb, fsql, &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+        char ipath[128];
+        snprintf(ipath, sizeof ipath, "/v1/tasks/%s/invoke", tz);
+        assert_int_equal(treq(&e, "POST", ipath, admin, NULL, &o), 409);
+        assert_non_null(strstr(terr_msg(o), "is disabled"));
+        json_decref(o);
+        if (mt_db_exec(mdb, "DROP VIEW functions; ALTER TABLE functions_real RENAME TO functions",
+                       &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+
+        /* login: users replaced by a view whose pwhash column answers the
+         * login's read of it (before the fix a read of its own) with
+         * carol's hash, whose password the host knows: the hash verified
+         * by the MAC is admin's own, so carol's password does not log in */
+        tadd_user(&e, admin, "carol");
+        char ucols[2048] = "";
+        assert_int_equal(mt_db_prepare(mdb,
+                                       "SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_name = 'users' AND table_schema = "
+                                       "current_schema() ORDER BY ordinal_position",
+                                       &st, &err),
+                         MT_OK);
+        while (mt_db_step(st, &rc, &err) == MT_DB_ROW) {
+            const char *c = mt_db_col_text(st, 0);
+            size_t n = strlen(ucols);
+            snprintf(ucols + n, sizeof ucols - n, "%s%s", n ? ", " : "",
+                     strcmp(c, "pwhash")
+                         ? c
+                         : "CASE WHEN current_query() LIKE 'SELECT pwhash, role, state%' THEN "
+                           "(SELECT r.pwhash FROM users_real r WHERE r.username = 'carol') "
+                           "ELSE pwhash END AS pwhash");
+        }
+        mt_db_finalize(st);
+        assert_int_equal(rc, MT_OK);
+        char usql[4096];
+        snprintf(usql, sizeof usql,
+                 "ALTER TABLE users RENAME TO users_real; CREATE VIEW users AS SELECT %s FROM "
+                 "users_real",
+                 ucols);
+        if (mt_db_exec(mdb, usql, &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+        assert_int_equal(treq(&e, "POST", "/v1/auth/login", NULL,
+                              "{\"username\":\"admin\",\"password\":\"" USER_PW "\"}", NULL),
+                         401);
+        char *again = tlogin(&e, "admin", ADMIN_PW); /* the genuine password still works */
+        free(again);
+        if (mt_db_exec(mdb, "DROP VIEW users; ALTER TABLE users_real RENAME TO users", &err) !=
+            MT_OK)
+            fail_msg("view: %s", err.msg);
+
+        char cols[4096] = "";
+        assert_int_equal(mt_db_prepare(mdb,
+                                       "SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_name = 'tasks' AND table_schema = "
+                                       "current_schema() ORDER BY ordinal_position",
+                                       &st, &err),
+                         MT_OK);
+        while (mt_db_step(st, &rc, &err) == MT_DB_ROW) {
+            const char *c = mt_db_col_text(st, 0);
+            size_t n = strlen(cols);
+            snprintf(cols + n, sizeof cols - n, "%s%s", n ? ", " : "",
+                     strcmp(c, "arguments")
+                         ? c
+                         : "CASE WHEN current_query() LIKE '%arguments, t.assignments%' THEN "
+                           "'{\"message\":\"forged\"}' ELSE arguments END AS arguments");
+        }
+        mt_db_finalize(st);
+        assert_int_equal(rc, MT_OK);
+        char sql[8192];
+        snprintf(sql, sizeof sql,
+                 "ALTER TABLE tasks RENAME TO tasks_real; CREATE VIEW tasks AS SELECT %s FROM "
+                 "tasks_real",
+                 cols);
+        mt_err_clear(&err);
+        if (mt_db_exec(mdb, sql, &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+        assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
+        post_ok(&e, admin, "invoke", tx, NULL);
+        char *s = wait_status(&e, admin, tx, "finished", 60000);
+        char path[128];
+        snprintf(path, sizeof path, "/v1/tasks/%s", tx);
+        assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+        if (strcmp(s, "finished"))
+            fail_msg("task %s: %s", s, mt_json_dump(o));
+        assert_string_equal(jstr(json_object_get(o, "result"), "return_value"), "genuine x");
+        json_decref(o);
+        free(s);
+    }
+    mt_db_close(mdb);
+    free(admin);
+    tenv_free(&e);
+}
+
 static void test_echo_fail_and_cancel_running(void **state)
 {
     (void)state;
@@ -382,6 +578,7 @@ int main(void)
         cmocka_unit_test(test_task_event_ring),
         cmocka_unit_test(test_psi_three_parties),
         cmocka_unit_test(test_echo_fail_and_cancel_running),
+        cmocka_unit_test(test_verified_values_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -962,6 +962,15 @@ static void test_round_trips(void **state)
     }
     assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1)); /* once */
     assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    /* review L1: one not taken before a ROLLBACK TO is dropped by it (the
+     * rows it read may have changed since: an append of this transaction) */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_int_equal(count(db, q), 1);
+    exec_ok(db, "INSERT INTO mt_db_test_kv(k, v) VALUES ('r9', 9)");
+    exec_ok(db, "SAVEPOINT sp9");
+    exec_ok(db, "ROLLBACK TO sp9");
+    assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1));
+    mt_db_rollback(db);
     /* dropped with its transaction; none in a DEFERRED one */
     assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
     exec_ok(db, "DELETE FROM mt_db_test_kv");
@@ -1069,6 +1078,35 @@ static void test_cluster_primitives(void **state)
     }
     assert_string_equal(got_n, "mesatee_wake/s:0123456789abcdef");
     assert_true(mt_db_socket(a) >= 0);
+    /* review L2: a NOTIFY that is all an IMMEDIATE transaction did still
+     * goes out with its COMMIT (not skipped as an empty transaction) */
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_int_equal(mt_db_notify(b, "mesatee_wake", "s:l2", &err), MT_OK);
+    assert_int_equal(mt_db_commit(b, &err), MT_OK);
+    got_n[0] = 0;
+    for (int i = 0; i < 3000 && !got_n[0]; i++) { /* 30 s at most */
+        assert_int_equal(mt_db_notifications(a, collect, got_n, &err), MT_OK);
+        if (!got_n[0]) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    assert_string_equal(got_n, "mesatee_wake/s:l2");
+    /* review L3: READ COMMITTED whatever the role's default isolation */
+    exec_ok(b, "ALTER ROLE CURRENT_USER SET default_transaction_isolation = 'repeatable read'");
+    mt_db *c = open_db();
+    mt_db_stmt *iso = NULL;
+    mt_status irc = MT_OK;
+    assert_int_equal(mt_db_prepare(c, "SELECT current_setting('transaction_isolation')", &iso,
+                                   &err),
+                     MT_OK);
+    assert_int_equal(mt_db_step(iso, &irc, &err), MT_DB_ROW);
+    char level[32];
+    snprintf(level, sizeof level, "%s", mt_db_col_text(iso, 0));
+    mt_db_finalize(iso);
+    mt_db_close(c);
+    exec_ok(b, "ALTER ROLE CURRENT_USER RESET default_transaction_isolation");
+    assert_string_equal(level, "read committed");
     /* garbage: names and payloads outside the constant forms are refused */
     assert_int_equal(mt_db_listen(a, "Bad-Channel", &err), MT_EINVAL);
     assert_int_equal(mt_db_listen(a, "", &err), MT_EINVAL);
