@@ -24,6 +24,8 @@ struct mt_db {
      * (NULL: off); tx_lazy: the open transaction runs at synchronous=NORMAL */
     struct dbs_group *grp;
     bool tx_lazy;
+    /* mt_db_outcome_unknown: the last commit failed after it committed */
+    bool outcome_unknown;
     /* SQLite: BEGIN, BEGIN IMMEDIATE, COMMIT, ROLLBACK kept prepared
      * (sqlite3_stmt *; compiled at first use, finalized at close) */
     void *txst[4];
