@@ -259,6 +259,11 @@ static void tx_stmts_free(mt_db *db)
 void dbs_close(mt_db *db)
 {
     tx_stmts_free(db);
+    if (db->grp) { /* the hook points at db; a borrowed handle lives on */
+        sqlite3_wal_hook(db->h, NULL, NULL);
+        if (db->borrowed)
+            sqlite3_wal_autocheckpoint(db->h, DBS_CHECKPOINT_PAGES);
+    }
     if (!db->borrowed)
         sqlite3_close_v2(db->h);
     group_put(db->grp);
@@ -314,9 +319,17 @@ mt_status dbs_commit(mt_db *db, bool sync, mt_err *err)
         return group_broken_err(err);
     }
     mt_status rc = dbs_exec(db, "COMMIT", err);
+    int code = rc ? sqlite3_errcode(db->h) & 0xff : SQLITE_OK;
     lazy_end(db);
     if (rc && sqlite3_get_autocommit(db->h)) /* it stood (the WAL hook's checkpoint failed) */
         db->outcome_unknown = true;
+    if (code == SQLITE_IOERR && db->grp) { /* e.g. a FULL commit's own WAL fsync */
+        dbs_group *g = db->grp;
+        pthread_mutex_lock(&g->mu);
+        if (!g->broken)
+            group_break(g, "COMMIT: disk I/O error");
+        pthread_mutex_unlock(&g->mu);
+    }
     if (rc || !lazy)
         return rc;
     dbs_group *g = db->grp;

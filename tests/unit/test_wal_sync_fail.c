@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -152,6 +153,34 @@ static void test_checkpoint_sync_fails(void **state)
     mt_db_close(b);
 }
 
+/* The daemon's setting (mt_db_set_sync_fatal, `mesatee serve`): the
+ * process exits with MT_DB_SYNC_FATAL_EXIT at the failure, in a child here. */
+static void test_fatal_exit(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        mt_db *a, *b;
+        mt_err err;
+        char path[128];
+        snprintf(path, sizeof path, "%s/fatal.db", g_dir);
+        if (mt_db_open_sqlite_path(path, 0, &a, &err) ||
+            mt_db_open_sqlite_path(path, 0, &b, &err) ||
+            mt_db_exec(a, "CREATE TABLE t(k TEXT, v BLOB)", &err) ||
+            mt_db_set_group_sync(a, &err) || mt_db_set_group_sync(b, &err))
+            _exit(1);
+        mt_db_set_sync_fatal(true);
+        atomic_store(&g_fail_next, 1);
+        insert(b, "INSERT INTO t(k) VALUES ('r1')", &err);
+        _exit(2); /* not reached */
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), MT_DB_SYNC_FATAL_EXIT);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/mt_walfail.XXXXXX");
@@ -162,11 +191,12 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_sync_fails),
         cmocka_unit_test(test_checkpoint_sync_fails),
+        cmocka_unit_test(test_fatal_exit),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    const char *names[] = {"group.db", "ckpt.db"};
+    const char *names[] = {"group.db", "ckpt.db", "fatal.db"};
     const char *sfx[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 2; i++)
+    for (size_t i = 0; i < 3; i++)
         for (size_t j = 0; j < 3; j++) {
             char p[160];
             snprintf(p, sizeof p, "%s/%s%s", g_dir, names[i], sfx[j]);
