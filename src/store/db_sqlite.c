@@ -64,6 +64,8 @@ mt_status mt_db_wrap_sqlite(struct sqlite3 *h, mt_db **out, mt_err *err)
     return wrap(h, true, out, err);
 }
 
+static mt_status group_join(mt_db *db, mt_err *err);
+
 mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
 {
     bool readonly = flags & MT_DB_READONLY;
@@ -88,7 +90,7 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
                                    : "PRAGMA journal_mode=WAL;"
                                      "PRAGMA synchronous=FULL;"
                                      "PRAGMA foreign_keys=ON;";
-    if ((rc = dbs_exec(db, pragmas, err))) {
+    if ((rc = dbs_exec(db, pragmas, err)) || (!readonly && (rc = group_join(db, err)))) {
         dbs_close(db);
         return rc;
     }
@@ -98,8 +100,8 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
 
 /* ---- group sync (mt_db.h) ----------------------------------------------
  * One group per database file (its path as SQLite names it), shared by the
- * connections of this process that turned group sync on; freed with the
- * last of them. reg numbers the lazy commits (each registers after its
+ * read-write connections of this process to it (group_join at open; those
+ * that turned group sync on commit lazily); freed with the last of them. reg numbers the lazy commits (each registers after its
  * COMMIT returned), done is the highest one a completed sync covered;
  * started numbers the syncs.
  * A failed fsync of the WAL (a group sync, or a checkpoint run by the WAL
@@ -203,7 +205,10 @@ static void group_put(dbs_group *g)
     pthread_mutex_unlock(&g_groups_mu);
 }
 
-mt_status dbs_group_on(mt_db *db, mt_err *err)
+/* Every read-write connection to a database file joins its group (whether
+ * or not it commits lazily: a failed fsync of the WAL through any of them
+ * breaks the file's group, and its checkpoints run from wal_hook). */
+static mt_status group_join(mt_db *db, mt_err *err)
 {
     if (db->grp)
         return MT_OK;
@@ -238,6 +243,26 @@ mt_status dbs_group_on(mt_db *db, mt_err *err)
     return MT_OK;
 }
 
+/* Leaves the group; a handle that lives on gets SQLite's own checkpoints. */
+static void group_leave(mt_db *db, bool handle_lives_on)
+{
+    if (!db->grp)
+        return;
+    sqlite3_wal_hook(db->h, NULL, NULL); /* the hook points at db */
+    if (handle_lives_on)
+        sqlite3_wal_autocheckpoint(db->h, DBS_CHECKPOINT_PAGES);
+    group_put(db->grp);
+    db->grp = NULL;
+}
+
+mt_status dbs_group_on(mt_db *db, mt_err *err)
+{
+    mt_status rc = group_join(db, err);
+    if (!rc && db->grp)
+        db->group_sync = true;
+    return rc;
+}
+
 static bool group_is_broken(dbs_group *g)
 {
     if (!g)
@@ -259,14 +284,9 @@ static void tx_stmts_free(mt_db *db)
 void dbs_close(mt_db *db)
 {
     tx_stmts_free(db);
-    if (db->grp) { /* the hook points at db; a borrowed handle lives on */
-        sqlite3_wal_hook(db->h, NULL, NULL);
-        if (db->borrowed)
-            sqlite3_wal_autocheckpoint(db->h, DBS_CHECKPOINT_PAGES);
-    }
+    group_leave(db, db->borrowed);
     if (!db->borrowed)
         sqlite3_close_v2(db->h);
-    group_put(db->grp);
     free(db);
 }
 
@@ -286,7 +306,7 @@ mt_status dbs_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 {
     if (group_is_broken(db->grp))
         return group_broken_err(err);
-    if (db->grp && mode != MT_DB_TX_DEFERRED && !db->tx_lazy && sqlite3_get_autocommit(db->h)) {
+    if (db->group_sync && mode != MT_DB_TX_DEFERRED && !db->tx_lazy && sqlite3_get_autocommit(db->h)) {
         mt_status rc = set_sync(db, false, err);
         if (rc)
             return rc;
@@ -380,8 +400,10 @@ static mt_status sync_wal(mt_db *db, mt_err *err)
 mt_status dbs_sync(mt_db *db, mt_err *err)
 {
     dbs_group *g = db->grp;
-    if (!g) /* synchronous=FULL: every commit was durable when it returned */
+    if (!g) /* in-memory or read-only */
         return MT_OK;
+    if (!db->group_sync) /* synchronous=FULL: every commit was durable when it returned */
+        return group_is_broken(g) ? group_broken_err(err) : MT_OK;
     pthread_mutex_lock(&g->mu);
     uint64_t my = g->reg; /* the last lazy commit registered */
     pthread_mutex_unlock(&g->mu);
@@ -628,7 +650,7 @@ struct sqlite3 *mt_db_release_sqlite(mt_db *db)
     tx_stmts_free(db); /* the handle becomes the caller's: nothing of ours left on it */
     if (db->tx_lazy && sqlite3_get_autocommit(h)) /* the caller's handle: FULL again */
         sqlite3_exec(h, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    group_put(db->grp);
+    group_leave(db, true);
     free(db);
     return h;
 }

@@ -153,6 +153,29 @@ static void test_checkpoint_sync_fails(void **state)
     mt_db_close(b);
 }
 
+/* A connection without group sync (synchronous=FULL: its COMMIT fsyncs the
+ * WAL itself) whose commit's fsync fails breaks the file's group as well. */
+static void test_full_commit_fails(void **state)
+{
+    (void)state;
+    mt_db *a, *c;
+    char path[128];
+    snprintf(path, sizeof path, "%s/full.db", g_dir);
+    mt_err err;
+    assert_int_equal(mt_db_open_sqlite_path(path, 0, &a, &err), MT_OK);
+    assert_int_equal(mt_db_open_sqlite_path(path, 0, &c, &err), MT_OK);
+    assert_int_equal(mt_db_exec(a, "CREATE TABLE t(k TEXT, v BLOB)", &err), MT_OK);
+    assert_int_equal(mt_db_set_group_sync(a, &err), MT_OK);
+    assert_int_equal(insert(c, "INSERT INTO t(k) VALUES ('r1')", &err), MT_OK);
+    int failed = atomic_load(&g_failed);
+    atomic_store(&g_fail_next, 1);
+    assert_int_equal(insert(c, "INSERT INTO t(k) VALUES ('r2')", &err), MT_EIO);
+    assert_int_equal(atomic_load(&g_failed), failed + 1);
+    assert_broken(a, c);
+    mt_db_close(a);
+    mt_db_close(c);
+}
+
 /* The daemon's setting (mt_db_set_sync_fatal, `mesatee serve`): the
  * process exits with MT_DB_SYNC_FATAL_EXIT at the failure, in a child here. */
 static void test_fatal_exit(void **state)
@@ -191,12 +214,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_sync_fails),
         cmocka_unit_test(test_checkpoint_sync_fails),
+        cmocka_unit_test(test_full_commit_fails),
         cmocka_unit_test(test_fatal_exit),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    const char *names[] = {"group.db", "ckpt.db", "fatal.db"};
+    const char *names[] = {"group.db", "ckpt.db", "full.db", "fatal.db"};
     const char *sfx[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         for (size_t j = 0; j < 3; j++) {
             char p[160];
             snprintf(p, sizeof p, "%s/%s%s", g_dir, names[i], sfx[j]);
