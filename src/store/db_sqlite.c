@@ -4,7 +4,7 @@
  * a 10 s busy timeout (BEGIN, COMMIT and ROLLBACK kept prepared per
  * connection), opened SQLITE_OPEN_NOMUTEX (one thread at a time per
  * connection, the caller's lock). SQL is passed unchanged (our dialect is
- * SQLite's). Messages are sqlite3_errmsg's, which name constraints and
+ * SQLite's). Messages are sqlite3_errmsg's (a VFS failure: sqlite3_errstr), which name constraints and
  * columns, never values. */
 #include <pthread.h>
 #include <sqlite3.h>
