@@ -20,6 +20,7 @@
 #endif
 #ifdef MT_CLI_HAVE_CORE
 #include "mt_core.h"
+#include "mt_db.h"
 #include "mt_executor.h"
 #include "untrusted_fetch.h"
 #endif
@@ -206,6 +207,11 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     mt_err_clear(&err);
     if (cli_serve_apply_log(c, &err) != MT_OK)
         return cli_fail("serve: %s", err.msg);
+    /* a failed WAL fsync stops the daemon (exit MT_DB_SYNC_FATAL_EXIT):
+     * its restart recovers from what is on disk (docs/operations.md) */
+#ifdef MT_CLI_HAVE_CORE
+    mt_db_set_sync_fatal(true);
+#endif
     /* flag > environment; read by the tpm2 attester (tee_tpm2.h) */
     if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
         return cli_fail("cannot set MESATEE_TPM2_TCTI: %s", strerror(errno));

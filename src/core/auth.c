@@ -118,9 +118,14 @@ mt_status auth_bootstrap(mt_core *c, const char *admin_password, const char *pas
         (rc = integ_user_seal(c, c->db, "admin", err)) ||
         (rc = audit_append(c, c->db, "-", "bootstrap: create admin", "user:admin", 0, err)) ||
         (rc = store_commit(c->db, err))) {
+        bool stood = mt_db_outcome_unknown(c->db); /* committed, its sync failed */
         store_rollback(c->db);
-        if (!admin_password)
+        if (!admin_password && !stood)
             unlink(password_out);
+        else if (!admin_password)
+            mt_error("the administrator account 'admin' may have been created (its commit "
+                     "failed after it stood): its generated password stays in %s",
+                     password_out);
         goto out;
     }
     if (!admin_password)

@@ -208,14 +208,17 @@ mt_status files_upload(core_ctx *x)
                       : untrusted_objects_put(x->core, id.s, b, n, sha, x->err);
     if (rc)
         return rc;
+    bool stood = false; /* the row committed although the commit failed (its sync) */
     pthread_mutex_lock(&x->core->mu);
     if ((rc = store_begin(x->db, x->err)) == MT_OK) {
         rc = upload_row(x, id.s, n, sha);
         rc = core_audit_commit(x, 201, rc);
+        stood = rc && mt_db_outcome_unknown(x->db);
     }
     pthread_mutex_unlock(&x->core->mu);
     if (rc) {
-        untrusted_objects_delete(x->core, id.s, NULL);
+        if (!stood) /* else its row may be durable: the object stays behind it */
+            untrusted_objects_delete(x->core, id.s, NULL);
         return rc;
     }
     char url[64];

@@ -1936,13 +1936,13 @@ static void *gw_commit_main(void *arg)
             }
         }
         size_t n_sync = 0;
+        for (gw_job *j = batch; j; j = j->next) /* counted whatever rc is */
+            n_sync += j->sync_only;
         if (!rc) {
             size_t i = 0;
             for (gw_job *j = batch; j; j = j->next) {
-                if (j->sync_only) { /* its entry is in its change's transaction */
-                    n_sync++;
+                if (j->sync_only) /* its entry is in its change's transaction */
                     continue;
-                }
                 items[i++] = (mt_audit_item){j->r.actor, j->r.action,
                                              j->r.object[0] ? j->r.object : "-",
                                              j->resp.status, 0};

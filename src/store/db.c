@@ -255,6 +255,7 @@ mt_status mt_db_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 {
     db->retryable = false;
     db->tx_wrote = false;
+    db->outcome_unknown = false;
     mt_status rc = db->backend == MT_DB_PG ? dbp_begin(db, mode, err) : dbs_begin(db, mode, err);
     db->tx_serial = rc ? 0 : ++tx_serials;
     return rc;
@@ -284,6 +285,11 @@ mt_status mt_db_commit_nosync(mt_db *db, mt_err *err)
 mt_status mt_db_sync(mt_db *db, mt_err *err)
 {
     return db->backend == MT_DB_PG ? MT_OK : dbs_sync(db, err);
+}
+
+bool mt_db_outcome_unknown(const mt_db *db)
+{
+    return db->outcome_unknown;
 }
 
 mt_status mt_db_set_group_sync(mt_db *db, mt_err *err)

@@ -20,10 +20,15 @@ struct mt_db {
     /* mt_db_commit_counts: the open transaction ran a writing statement */
     bool tx_wrote;
     uint64_t tx_serial; /* mt_db_tx_serial */
-    /* SQLite group sync (mt_db_set_group_sync): grp is the file's group
-     * (NULL: off); tx_lazy: the open transaction runs at synchronous=NORMAL */
+    /* SQLite group sync: grp is the file's group (every read-write file
+     * connection; NULL: in-memory, read-only, borrowed); group_sync: lazy
+     * commits (mt_db_set_group_sync); tx_lazy: the open transaction runs at
+     * synchronous=NORMAL */
     struct dbs_group *grp;
+    bool group_sync;
     bool tx_lazy;
+    /* mt_db_outcome_unknown: the last commit failed after it committed */
+    bool outcome_unknown;
     /* SQLite: BEGIN, BEGIN IMMEDIATE, COMMIT, ROLLBACK kept prepared
      * (sqlite3_stmt *; compiled at first use, finalized at close) */
     void *txst[4];

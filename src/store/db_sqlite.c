@@ -4,15 +4,17 @@
  * a 10 s busy timeout (BEGIN, COMMIT and ROLLBACK kept prepared per
  * connection), opened SQLITE_OPEN_NOMUTEX (one thread at a time per
  * connection, the caller's lock). SQL is passed unchanged (our dialect is
- * SQLite's). Messages are sqlite3_errmsg's, which name constraints and
+ * SQLite's). Messages are sqlite3_errmsg's (a VFS failure: sqlite3_errstr), which name constraints and
  * columns, never values. */
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db_internal.h"
+#include "mt_log.h"
 
 #define DBS_BUSY_TIMEOUT_MS 10000
 
@@ -31,6 +33,15 @@ static mt_status dbs_fail(mt_db *db, int code, mt_err *err)
     if ((code & 0xff) == SQLITE_NOMEM)
         return db_fail(db, err, MT_ENOMEM, false, "out of memory");
     return db_fail(db, err, MT_EIO, false, "database error: %s", sqlite3_errmsg(h));
+}
+
+/* A failure reported by SQLite's VFS (xSync and friends), where
+ * sqlite3_errmsg is not set ("not an error"): the code's own text. */
+static mt_status dbs_fail_code(mt_db *db, int code, mt_err *err)
+{
+    if ((code & 0xff) == SQLITE_NOMEM)
+        return db_fail(db, err, MT_ENOMEM, false, "out of memory");
+    return db_fail(db, err, MT_EIO, false, "database error: %s", sqlite3_errstr(code));
 }
 
 static mt_status wrap(sqlite3 *h, bool borrowed, mt_db **out, mt_err *err)
@@ -52,6 +63,8 @@ mt_status mt_db_wrap_sqlite(struct sqlite3 *h, mt_db **out, mt_err *err)
         return mt_err_set(err, MT_EINVAL, "mt_db_wrap_sqlite: no connection");
     return wrap(h, true, out, err);
 }
+
+static mt_status group_join(mt_db *db, mt_err *err);
 
 mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
 {
@@ -77,7 +90,7 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
                                    : "PRAGMA journal_mode=WAL;"
                                      "PRAGMA synchronous=FULL;"
                                      "PRAGMA foreign_keys=ON;";
-    if ((rc = dbs_exec(db, pragmas, err))) {
+    if ((rc = dbs_exec(db, pragmas, err)) || (!readonly && (rc = group_join(db, err)))) {
         dbs_close(db);
         return rc;
     }
@@ -87,18 +100,25 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
 
 /* ---- group sync (mt_db.h) ----------------------------------------------
  * One group per database file (its path as SQLite names it), shared by the
- * connections of this process that turned group sync on; freed with the
- * last of them. reg numbers the lazy commits (each registers after its
+ * read-write connections of this process to it (group_join at open; those
+ * that turned group sync on commit lazily); freed with the last of them. reg numbers the lazy commits (each registers after its
  * COMMIT returned), done is the highest one a completed sync covered;
- * started numbers the syncs, failed is the number of the last that failed
- * (a waiter fails with a sync that started after it came, else retries). */
+ * started numbers the syncs.
+ * A failed fsync of the WAL (a group sync, or a checkpoint run by the WAL
+ * hook) breaks the group for good (broken): Linux reports a writeback error
+ * once, and a later fdatasync returns 0 although the frames it lost never
+ * reached the disk, so no later sync can be trusted. Every later begin,
+ * commit and sync of the file's group connections fails with MT_EIO, and
+ * with mt_db_set_sync_fatal(true) (the daemon) the process exits
+ * (MT_DB_SYNC_FATAL_EXIT) so that its restart recovers from what is on
+ * disk, as PostgreSQL PANICs at a failed fsync. */
 typedef struct dbs_group {
     char *path;
     unsigned refs;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    uint64_t reg, done, started, failed;
-    bool syncing;
+    uint64_t reg, done, started;
+    bool syncing, broken;
     struct dbs_group *next;
 } dbs_group;
 
@@ -106,6 +126,54 @@ static pthread_mutex_t g_groups_mu = PTHREAD_MUTEX_INITIALIZER;
 static dbs_group *g_groups;
 static atomic_uint_fast64_t g_syncs, g_waits;
 static atomic_uint g_fail_syncs; /* mt_db_test_fail_syncs */
+static atomic_bool g_sync_fatal;  /* mt_db_set_sync_fatal */
+
+void mt_db_set_sync_fatal(bool on)
+{
+    atomic_store(&g_sync_fatal, on);
+}
+
+/* Marks g broken (the caller holds g->mu) and, in the daemon, stops it. */
+static void group_break(dbs_group *g, const char *what)
+{
+    g->broken = true;
+    pthread_cond_broadcast(&g->cv);
+    mt_error("FATAL: %s of the WAL of %s failed: %s; commits of this process are no longer "
+             "known to be durable%s",
+             "the fsync", g->path, what,
+             atomic_load(&g_sync_fatal) ? ": exiting (a restart recovers from what is on disk)"
+                                        : "; every later commit and sync of it fails");
+    if (atomic_load(&g_sync_fatal))
+        _exit(MT_DB_SYNC_FATAL_EXIT);
+}
+
+static mt_status group_broken_err(mt_err *err)
+{
+    return mt_err_set(err, MT_EIO,
+                      "an earlier WAL sync failed: the database file is no longer synced "
+                      "(see the server log; restart the server)");
+}
+
+/* Group connections checkpoint themselves (wal_autocheckpoint=0): SQLite's
+ * own hook ignores the checkpoint's error, and the checkpoint fsyncs the WAL
+ * (the fsync that may consume a writeback error a group sync would then
+ * miss). Same threshold as SQLite's default auto-checkpoint. */
+#define DBS_CHECKPOINT_PAGES 1000
+
+static int wal_hook(void *arg, sqlite3 *h, const char *name, int pages)
+{
+    mt_db *db = arg;
+    if (pages < DBS_CHECKPOINT_PAGES)
+        return SQLITE_OK;
+    int c = sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (c == SQLITE_OK || busy_code(c))
+        return SQLITE_OK; /* busy: a later commit tries again */
+    dbs_group *g = db->grp;
+    pthread_mutex_lock(&g->mu);
+    group_break(g, sqlite3_errstr(c));
+    pthread_mutex_unlock(&g->mu);
+    return c; /* the COMMIT (which stood) reports it */
+}
 
 void mt_db_group_sync_counts(uint64_t *syncs, uint64_t *waits)
 {
@@ -137,7 +205,10 @@ static void group_put(dbs_group *g)
     pthread_mutex_unlock(&g_groups_mu);
 }
 
-mt_status dbs_group_on(mt_db *db, mt_err *err)
+/* Every read-write connection to a database file joins its group (whether
+ * or not it commits lazily: a failed fsync of the WAL through any of them
+ * breaks the file's group, and its checkpoints run from wal_hook). */
+static mt_status group_join(mt_db *db, mt_err *err)
 {
     if (db->grp)
         return MT_OK;
@@ -162,7 +233,44 @@ mt_status dbs_group_on(mt_db *db, mt_err *err)
     g->refs++;
     pthread_mutex_unlock(&g_groups_mu);
     db->grp = g;
+    int c = sqlite3_exec(db->h, "PRAGMA wal_autocheckpoint=0", NULL, NULL, NULL);
+    if (c != SQLITE_OK) {
+        db->grp = NULL;
+        group_put(g);
+        return dbs_fail(db, c, err);
+    }
+    sqlite3_wal_hook(db->h, wal_hook, db); /* after the pragma: it sets the hook too */
     return MT_OK;
+}
+
+/* Leaves the group; a handle that lives on gets SQLite's own checkpoints. */
+static void group_leave(mt_db *db, bool handle_lives_on)
+{
+    if (!db->grp)
+        return;
+    sqlite3_wal_hook(db->h, NULL, NULL); /* the hook points at db */
+    if (handle_lives_on)
+        sqlite3_wal_autocheckpoint(db->h, DBS_CHECKPOINT_PAGES);
+    group_put(db->grp);
+    db->grp = NULL;
+}
+
+mt_status dbs_group_on(mt_db *db, mt_err *err)
+{
+    mt_status rc = group_join(db, err);
+    if (!rc && db->grp)
+        db->group_sync = true;
+    return rc;
+}
+
+static bool group_is_broken(dbs_group *g)
+{
+    if (!g)
+        return false;
+    pthread_mutex_lock(&g->mu);
+    bool b = g->broken;
+    pthread_mutex_unlock(&g->mu);
+    return b;
 }
 
 static void tx_stmts_free(mt_db *db)
@@ -176,9 +284,9 @@ static void tx_stmts_free(mt_db *db)
 void dbs_close(mt_db *db)
 {
     tx_stmts_free(db);
+    group_leave(db, db->borrowed);
     if (!db->borrowed)
         sqlite3_close_v2(db->h);
-    group_put(db->grp);
     free(db);
 }
 
@@ -196,7 +304,9 @@ static mt_status set_sync(mt_db *db, bool full, mt_err *err)
  * write in it is durable at its COMMIT, as without group sync). */
 mt_status dbs_begin(mt_db *db, mt_db_tx mode, mt_err *err)
 {
-    if (db->grp && mode != MT_DB_TX_DEFERRED && !db->tx_lazy && sqlite3_get_autocommit(db->h)) {
+    if (group_is_broken(db->grp))
+        return group_broken_err(err);
+    if (db->group_sync && mode != MT_DB_TX_DEFERRED && !db->tx_lazy && sqlite3_get_autocommit(db->h)) {
         mt_status rc = set_sync(db, false, err);
         if (rc)
             return rc;
@@ -222,8 +332,24 @@ mt_status dbs_commit(mt_db *db, bool sync, mt_err *err)
 {
     /* a transaction that never took the write lock wrote nothing to sync */
     bool lazy = db->tx_lazy && sqlite3_txn_state(db->h, "main") == SQLITE_TXN_WRITE;
+    db->outcome_unknown = false;
+    if (group_is_broken(db->grp)) { /* its sync could not be trusted: not committed */
+        dbs_exec(db, "ROLLBACK", NULL);
+        lazy_end(db);
+        return group_broken_err(err);
+    }
     mt_status rc = dbs_exec(db, "COMMIT", err);
+    int code = rc ? sqlite3_errcode(db->h) & 0xff : SQLITE_OK;
     lazy_end(db);
+    if (rc && sqlite3_get_autocommit(db->h)) /* it stood (the WAL hook's checkpoint failed) */
+        db->outcome_unknown = true;
+    if (code == SQLITE_IOERR && db->grp) { /* e.g. a FULL commit's own WAL fsync */
+        dbs_group *g = db->grp;
+        pthread_mutex_lock(&g->mu);
+        if (!g->broken)
+            group_break(g, "COMMIT: disk I/O error");
+        pthread_mutex_unlock(&g->mu);
+    }
     if (rc || !lazy)
         return rc;
     dbs_group *g = db->grp;
@@ -232,8 +358,10 @@ mt_status dbs_commit(mt_db *db, bool sync, mt_err *err)
     pthread_mutex_unlock(&g->mu);
     mt_err serr;
     mt_err_clear(&serr);
-    if (sync && (rc = group_wait(db, my, &serr)) != MT_OK)
+    if (sync && (rc = group_wait(db, my, &serr)) != MT_OK) {
         rc = db_fail(db, err, MT_EIO, false, "committed, but the sync failed: %s", serr.msg);
+        db->outcome_unknown = true;
+    }
     return rc;
 }
 
@@ -260,7 +388,7 @@ static mt_status sync_wal(mt_db *db, mt_err *err)
             return dbs_fail(db, c, err);
         if (f && f->pMethods) {
             c = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL);
-            return c == SQLITE_OK ? MT_OK : dbs_fail(db, c, err);
+            return c == SQLITE_OK ? MT_OK : dbs_fail_code(db, c, err);
         }
         if (i == 0 && (c = sqlite3_exec(db->h, "SELECT count(*) FROM sqlite_master", NULL,
                                         NULL, NULL)) != SQLITE_OK)
@@ -272,8 +400,10 @@ static mt_status sync_wal(mt_db *db, mt_err *err)
 mt_status dbs_sync(mt_db *db, mt_err *err)
 {
     dbs_group *g = db->grp;
-    if (!g) /* synchronous=FULL: every commit was durable when it returned */
+    if (!g) /* in-memory or read-only */
         return MT_OK;
+    if (!db->group_sync) /* synchronous=FULL: every commit was durable when it returned */
+        return group_is_broken(g) ? group_broken_err(err) : MT_OK;
     pthread_mutex_lock(&g->mu);
     uint64_t my = g->reg; /* the last lazy commit registered */
     pthread_mutex_unlock(&g->mu);
@@ -287,11 +417,10 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
     dbs_group *g = db->grp;
     atomic_fetch_add(&g_waits, 1);
     pthread_mutex_lock(&g->mu);
-    uint64_t entry = g->started; /* a sync started after this one counts */
     mt_status rc = MT_OK;
-    while (g->done < my) {
-        if (g->failed > entry) { /* one that would have covered it failed */
-            rc = mt_err_set(err, MT_EIO, "the WAL sync failed (see the server log)");
+    while (g->broken || g->done < my) {
+        if (g->broken) { /* this or an earlier sync failed: none is trusted again */
+            rc = group_broken_err(err);
             break;
         }
         if (g->syncing) {
@@ -299,7 +428,8 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
             continue;
         }
         g->syncing = true; /* this thread syncs for everyone registered so far */
-        uint64_t target = g->reg, k = ++g->started;
+        uint64_t target = g->reg;
+        g->started++;
         pthread_mutex_unlock(&g->mu);
         mt_err serr;
         mt_err_clear(&serr);
@@ -309,15 +439,14 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
         g->syncing = false;
         if (!src && target > g->done)
             g->done = target;
-        else if (src)
-            g->failed = k;
-        pthread_cond_broadcast(&g->cv);
-        if (src && err)
-            *err = serr;
         if (src) {
+            group_break(g, serr.msg);
+            if (err)
+                *err = serr;
             rc = src;
             break;
         }
+        pthread_cond_broadcast(&g->cv);
     }
     pthread_mutex_unlock(&g->mu);
     return rc;
@@ -521,7 +650,7 @@ struct sqlite3 *mt_db_release_sqlite(mt_db *db)
     tx_stmts_free(db); /* the handle becomes the caller's: nothing of ours left on it */
     if (db->tx_lazy && sqlite3_get_autocommit(h)) /* the caller's handle: FULL again */
         sqlite3_exec(h, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
-    group_put(db->grp);
+    group_leave(db, true);
     free(db);
     return h;
 }

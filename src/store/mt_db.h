@@ -172,6 +172,26 @@ mt_status mt_db_sync(mt_db *db, mt_err *err);
  * a WAL) and sync waits served (commits and mt_db_sync calls); waits / syncs
  * is the mean group. For /metrics and tests. */
 void mt_db_group_sync_counts(uint64_t *syncs, uint64_t *waits);
+/* A failed fsync of a SQLite file's WAL through any read-write connection
+ * of this process (a group sync, a synchronous=FULL COMMIT's own: an I/O
+ * error of a COMMIT counts, or a checkpoint: every such connection sets
+ * wal_autocheckpoint=0 and checkpoints from its WAL hook, whose I/O error
+ * counts the same) is sticky: Linux reports a writeback error once and a
+ * later fdatasync succeeds although the frames never reached the disk.
+ * From then on every mt_db_begin, mt_db_commit and mt_db_sync of that
+ * file's read-write connections fails with MT_EIO (a commit rolls back),
+ * until the last of them is closed. mt_db_set_sync_fatal(true)
+ * (the daemon, docs/operations.md) makes such a failure also log a FATAL
+ * line and exit the process with MT_DB_SYNC_FATAL_EXIT, so that its restart
+ * recovers from what is on disk (as PostgreSQL does at a failed fsync). */
+#define MT_DB_SYNC_FATAL_EXIT 74 /* EX_IOERR */
+void mt_db_set_sync_fatal(bool on);
+/* After a failed mt_db_commit / mt_db_commit_nosync: true when the
+ * transaction committed all the same (its sync, or the checkpoint after it,
+ * failed: MT_EIO "committed, but the sync failed"), so a caller must not
+ * undo its side effects as if it had not; false after a commit that did not
+ * happen, and after mt_db_begin. Always false on PostgreSQL. */
+bool mt_db_outcome_unknown(const mt_db *db);
 /* Tests: the next n group syncs fail (MT_EIO) without syncing; returns how
  * many failures set earlier were still to come. */
 unsigned mt_db_test_fail_syncs(unsigned n);

@@ -12,3 +12,10 @@ add_test(NAME test_store_db_pg
                  "exec \"$0\" \"$MT_PG_URL\"" $<TARGET_FILE:test_store_db>)
 set_tests_properties(test_store_db_sqlite test_store_db_pg PROPERTIES TIMEOUT 120
                      SKIP_RETURN_CODE 77)
+# A failed WAL fsync is sticky (Linux's fsync semantics simulated by the
+# program's own fdatasync/fsync, exported so that libsqlite3 calls them).
+add_executable(test_wal_sync_fail ${MT_TEST_DIR}/unit/test_wal_sync_fail.c)
+target_link_libraries(test_wal_sync_fail PRIVATE mt_store PkgConfig::CMOCKA ${CMAKE_DL_LIBS})
+set_target_properties(test_wal_sync_fail PROPERTIES ENABLE_EXPORTS ON)
+add_test(NAME test_wal_sync_fail COMMAND test_wal_sync_fail)
+set_tests_properties(test_wal_sync_fail PROPERTIES TIMEOUT 120)

@@ -1076,12 +1076,9 @@ static void test_no_claim_without_lock(void **state)
  * the scheduler's and the requests' commits share their fsyncs. Several
  * outcomes committed close together, sharing syncs, each keep their claim
  * and outcome entries and their sealed result (GET checks the result's
- * MAC), the chain verifies. Then the next two syncs fail (whichever
- * commits they cover: nearly always the next invokes, whose changes stood
- * though they are answered 500, staged or claimed on invoke; else a claim,
- * then untracked, or an outcome): every task is recovered (the wake after a
- * failed invoke; the orphan check requeues a claim that stood) and finishes
- * exactly once, with its entries; both failures were used. PostgreSQL (no
+ * MAC), the chain verifies. Then the next sync fails: the failure is
+ * sticky (a later fsync cannot be trusted; the daemon exits), every invoke
+ * after it is answered 500 and a later sync fails. PostgreSQL (no
  * group sync: its commits are durable at commit): the same tasks, no
  * failure injected. */
 static void test_group_sync(void **state)
@@ -1109,27 +1106,7 @@ static void test_group_sync(void **state)
         assert_true(s1 > s0);
         assert_true(w1 - w0 >= s1 - s0);
     }
-    /* the failures: the invokes after them */
-    for (int i = N; i < N + F; i++)
-        create_approved(cl, 400 + i, t[i].id);
-    if (lite)
-        mt_db_test_fail_syncs(2);
-    for (int i = N; i < N + F; i++) {
-        json_t *o = NULL;
-        snprintf(path, sizeof path, "/v1/tasks/%.32s/invoke", t[i].id);
-        int st = treq(&cl->node[0], "POST", path, cl->tok, NULL, &o);
-        if (st != 200) { /* its sync failed (its change stood) */
-            assert_true(lite);
-            assert_int_equal(st, 500);
-            assert_non_null(strstr(terr_msg(o), "the sync failed"));
-            print_message("invoke %d: answered 500 (its sync failed)\n", i - N);
-        }
-        json_decref(o);
-    }
-    for (int i = N; i < N + F; i++)
-        wait_task_status(cl, t[i].id, "finished");
-    assert_int_equal(mt_db_test_fail_syncs(0), 0); /* both failures happened */
-    for (int i = 0; i < N + F; i++) {
+    for (int i = 0; i < N; i++) {
         char id[33];
         memcpy(id, t[i].id, sizeof id);
         assert_int_equal(audit_count(c0, "task finished", id), 1);
@@ -1145,6 +1122,40 @@ static void test_group_sync(void **state)
     uint64_t entries = 0;
     if (mt_core_audit_verify_dir(cl->dir, cl->cfg.store_url, NULL, 0, &entries, &err))
         fail_msg("audit verify: %s", err.msg);
+    /* the failure: whichever commit's sync it hits (an invoke, a claim or
+     * an outcome), every later commit of the file fails too (sticky: no
+     * later fsync can be trusted; the daemon would exit), so every invoke
+     * after it is answered 500 */
+    for (int i = N; i < N + F; i++)
+        create_approved(cl, 400 + i, t[i].id);
+    if (lite)
+        mt_db_test_fail_syncs(1);
+    for (int i = N; i < N + F; i++) {
+        json_t *o = NULL;
+        snprintf(path, sizeof path, "/v1/tasks/%.32s/invoke", t[i].id);
+        int st = treq(&cl->node[0], "POST", path, cl->tok, NULL, &o);
+        if (lite) {
+            assert_int_equal(st, 500);
+            assert_non_null(strstr(terr_msg(o), "sync failed"));
+            print_message("invoke %d: answered 500: %s\n", i - N, terr_msg(o));
+        } else {
+            assert_int_equal(st, 200);
+        }
+        json_decref(o);
+    }
+    if (lite) {
+        assert_int_equal(mt_db_test_fail_syncs(0), 0); /* the failure happened */
+        mt_db *db = NULL; /* joins the nodes' group of the file */
+        char file[4096];
+        snprintf(file, sizeof file, "%s/" CORE_DB_NAME, cl->dir);
+        assert_int_equal(store_open_grouped(file, &db, &err), MT_OK);
+        assert_int_equal(mt_db_sync(db, &err), MT_EIO);
+        assert_non_null(strstr(err.msg, "an earlier WAL sync failed"));
+        mt_db_close(db);
+    } else {
+        for (int i = N; i < N + F; i++)
+            wait_task_status(cl, t[i].id, "finished");
+    }
 }
 
 int main(int argc, char **argv)
