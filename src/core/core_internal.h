@@ -213,8 +213,33 @@ void integ_mac_thread_clear(void);
 /* HMAC-SHA256(key, domain NUL || field(text)) as hex. */
 mt_status integ_mac_text(const uint8_t key[32], const char *domain, const char *text,
                          char out[65], mt_err *err);
-/* (Re)computes files.mac from the row and its owners. */
+/* (Re)computes files.mac from the row and its owners as the store returns
+ * them: only for integ_seal_legacy (rows trusted once, by the operator).
+ * Everything else computes a MAC from values it wrote or verified: */
 mt_status integ_file_seal(mt_core *c, mt_db *db, const char *file_id, mt_err *err);
+/* files.mac of a row about to be inserted: fields as bound (file_id, kind,
+ * name, url, object_id, size, sha256, written, created_at; NULL = SQL NULL,
+ * integers in decimal), the wrapped key (NULL: none) and the owners (any
+ * order), so that the INSERT carries it. */
+mt_status integ_file_mac_values(mt_core *c, const char *const fields[9], const void *wrapped,
+                                size_t wrapped_len, const char *const *owners, size_t n_owners,
+                                char mac[65], mt_err *err);
+/* A change of a file row: the output written (size, sha256, written = 1)
+ * or its key rewrapped (wrapped_key, kek_version). */
+typedef struct {
+    bool set_written;
+    int64_t size;
+    const char *sha256;
+    bool set_wrapped;
+    const void *wrapped;
+    size_t wrapped_len;
+    uint32_t kek_version;
+} integ_file_change;
+/* Reads the file row and its owners once, verifies files.mac, and writes
+ * the change together with the MAC over the verified fields as changed
+ * ("integrity check failed: file" when the row does not verify). */
+mt_status integ_file_rewrite(mt_core *c, mt_db *db, const char *file_id,
+                             const integ_file_change *chg, mt_err *err);
 /* Verifies files.mac ("integrity check failed: file"); mac_out (optional)
  * receives it. MT_ENOTFOUND when the file does not exist. */
 mt_status integ_file_check(mt_core *c, mt_db *db, const char *file_id, char mac_out[65],
@@ -451,6 +476,11 @@ typedef struct core_wrapped_col {
      * it. */
     mt_status (*batch)(mt_core *c, mt_db *db, uint32_t below, unsigned limit, unsigned *done,
                        mt_err *err);
+    /* NULL, or the table's verified write of a rewrapped key: verifies the
+     * row's MAC, writes key_col, ver_col and the MAC over the verified row
+     * with the new key (replaces the plain UPDATE and reseal) */
+    mt_status (*rewrite)(mt_core *c, mt_db *db, const char *id, const void *blob, size_t len,
+                         uint32_t ver, mt_err *err);
 } core_wrapped_col;
 extern const core_wrapped_col core_wrapped_cols[];
 extern const size_t core_n_wrapped_cols;

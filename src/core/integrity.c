@@ -278,9 +278,58 @@ typedef struct {
  * selects by id: the MAC they should carry in *mac, the stored one in
  * *stored. For a row read by another statement (integ_task_binding reads
  * the function row joined to its task: one round trip less). */
+/* A field that replaces column first+i of the row in a MAC: set, then text
+ * (NULL: SQL NULL) for the n_fields fields, blob/blob_len for the digest. */
+typedef struct {
+    bool set;
+    const char *text;
+    const void *blob;
+    size_t blob_len;
+} fld_over;
+
+static int names_cmp(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    if (!x || !y) /* NULL first */
+        return (x != NULL) - (y != NULL);
+    return strcmp(x, y);
+}
+
+/* The names as MAC fields, in strcmp order whatever order the store (its
+ * collation) or the caller gave them in: a seal computed from the values a
+ * process wrote (no read back) and a check of what the store returns agree. */
+static void fb_names(fbuf *b, const json_t *names)
+{
+    size_t n = json_array_size(names), i;
+    const char **v = calloc(n ? n : 1, sizeof *v);
+    if (!v) {
+        b->oom = true;
+        return;
+    }
+    for (i = 0; i < n; i++)
+        v[i] = json_string_value(json_array_get(names, i));
+    qsort(v, n, sizeof *v, names_cmp);
+    for (i = 0; i < n; i++)
+        fb_str(b, v[i]);
+    free(v);
+}
+
+static mt_status row_list_mac_ov(mt_core *c, mt_db *mdb, const row_list_spec *sp, mt_db_stmt *row,
+                                 int first, const char *id, const json_t *names,
+                                 const fld_over *ov, char mac[65], char stored[65], mt_err *err);
+
 static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp, mt_db_stmt *row,
                                  int first, const char *id, const json_t *names, char mac[65],
                                  char stored[65], mt_err *err)
+{
+    return row_list_mac_ov(c, mdb, sp, row, first, id, names, NULL, mac, stored, err);
+}
+
+static json_t *col_json(mt_db_stmt *st, int i);
+
+static mt_status row_list_mac_ov(mt_core *c, mt_db *mdb, const row_list_spec *sp, mt_db_stmt *row,
+                                 int first, const char *id, const json_t *names,
+                                 const fld_over *ov, char mac[65], char stored[65], mt_err *err)
 {
     /* the row's own key must be the one asked for: a lying store could
      * answer WHERE id = X with Y's genuine row */
@@ -292,29 +341,41 @@ static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp
     fbuf b;
     fb_init(&b, sp->domain);
     for (int i = 0; i < sp->n_fields; i++)
-        fb_col(&b, row, first + i);
-    fb_col_digest(&b, row, first + sp->n_fields);
+        if (ov && ov[i].set)
+            fb_str(&b, ov[i].text);
+        else
+            fb_col(&b, row, first + i);
+    if (ov && ov[sp->n_fields].set) {
+        if (!ov[sp->n_fields].blob)
+            fb_bytes(&b, NULL, 0);
+        else {
+            char h[65];
+            core_sha256_hex(ov[sp->n_fields].blob, ov[sp->n_fields].blob_len, h);
+            fb_str(&b, h);
+        }
+    } else
+        fb_col_digest(&b, row, first + sp->n_fields);
     snprintf(stored, 65, "%s", mt_db_col_text(row, first + sp->n_fields + 1));
     mt_status rc = MT_OK;
-    if (names) { /* the list as the caller read it (sorted, as list_sql sorts) */
-        size_t i;
-        json_t *v;
-        json_array_foreach(names, i, v) fb_str(&b, json_is_string(v) ? json_string_value(v) : NULL);
-    }
+    json_t *read = NULL;
     mt_db_stmt *st;
     if (!names && !(rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err))) {
+        read = json_array();
         mt_db_bind_text(st, 1, id);
         while (mt_db_step(st, &rc, err) == MT_DB_ROW)
-            fb_col(&b, st, 0);
+            if (!read || json_array_append_new(read, col_json(st, 0)))
+                b.oom = true;
         core_stmt_put(NULL, st);
+        names = read;
     }
+    if (!rc)
+        fb_names(&b, names);
+    json_decref(read);
     if (!rc && !fb_mac(c->integ_key, &b, mac))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
     fb_free(&b);
     return rc;
 }
-
-static json_t *col_json(mt_db_stmt *st, int i);
 
 /* The list sp->list_sql selects by id, as a sorted array of names. */
 static mt_status list_names(mt_db *mdb, const row_list_spec *sp, const char *id, json_t **out,
@@ -405,6 +466,100 @@ mt_status integ_file_seal(mt_core *c, mt_db *mdb, const char *file_id, mt_err *e
     mt_status rc = file_mac(c, mdb, file_id, mac, stored, err);
     if (!rc)
         rc = store_run(mdb, err, NULL, "UPDATE files SET mac = ? WHERE file_id = ?", mac, file_id);
+    return rc;
+}
+
+mt_status integ_file_mac_values(mt_core *c, const char *const fields[9], const void *wrapped,
+                                size_t wrapped_len, const char *const *owners, size_t n_owners,
+                                char mac[65], mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, file_spec.domain);
+    for (int i = 0; i < 9; i++)
+        fb_str(&b, fields[i]);
+    if (!wrapped)
+        fb_bytes(&b, NULL, 0);
+    else {
+        char h[65];
+        core_sha256_hex(wrapped, wrapped_len, h);
+        fb_str(&b, h);
+    }
+    json_t *names = json_array();
+    for (size_t i = 0; names && i < n_owners; i++)
+        if (json_array_append_new(names, json_string_nocheck(owners[i])))
+            b.oom = true;
+    if (!names)
+        b.oom = true;
+    fb_names(&b, names);
+    json_decref(names);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+mt_status integ_file_rewrite(mt_core *c, mt_db *mdb, const char *file_id,
+                             const integ_file_change *chg, mt_err *err)
+{
+    /* one read: the row and its owners, verified against the stored MAC;
+     * the new MAC is computed over those verified fields with the changed
+     * ones replaced, and written with the change (never over a second,
+     * unverified read) */
+    mt_db_stmt *st;
+    json_t *names = NULL;
+    char mac[65], stored[65], nmac[65], szbuf[24];
+    mt_status rc = core_stmt_get(NULL, mdb, file_spec.row_sql, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, file_id);
+    fld_over ov[10] = {0};
+    if (chg->set_written) {
+        snprintf(szbuf, sizeof szbuf, "%lld", (long long)chg->size);
+        ov[5] = (fld_over){true, szbuf, NULL, 0};
+        ov[6] = (fld_over){true, chg->sha256, NULL, 0};
+        ov[7] = (fld_over){true, "1", NULL, 0};
+    }
+    if (chg->set_wrapped)
+        ov[9] = (fld_over){true, NULL, chg->wrapped, chg->wrapped_len};
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW && !(rc = list_names(mdb, &file_spec, file_id, &names, err)) &&
+        !(rc = row_list_mac_at(c, mdb, &file_spec, st, 0, file_id, names, mac, stored, err))) {
+        if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: file %s does not match its MAC (edited outside mesatee)",
+                     file_id);
+            rc = integ_fail(err, "file");
+        } else
+            rc = row_list_mac_ov(c, mdb, &file_spec, st, 0, file_id, names, ov, nmac, stored,
+                                 err);
+    } else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no file %s", file_id);
+    core_stmt_put(NULL, st);
+    json_decref(names);
+    if (rc)
+        return rc;
+    if (chg->set_written) {
+        if ((rc = core_stmt_get(NULL, mdb,
+                                "UPDATE files SET written = 1, size = ?, sha256 = ?, mac = ? "
+                                "WHERE file_id = ?",
+                                &st, err)))
+            return rc;
+        mt_db_bind_int64(st, 1, chg->size);
+        mt_db_bind_text(st, 2, chg->sha256);
+        mt_db_bind_text(st, 3, nmac);
+        mt_db_bind_text(st, 4, file_id);
+    } else if (chg->set_wrapped) {
+        if ((rc = core_stmt_get(NULL, mdb,
+                                "UPDATE files SET wrapped_key = ?, kek_version = ?, mac = ? "
+                                "WHERE file_id = ?",
+                                &st, err)))
+            return rc;
+        mt_db_bind_blob(st, 1, chg->wrapped, chg->wrapped_len);
+        mt_db_bind_int64(st, 2, (int64_t)chg->kek_version);
+        mt_db_bind_text(st, 3, nmac);
+        mt_db_bind_text(st, 4, file_id);
+    } else
+        return MT_OK;
+    mt_db_step(st, &rc, err);
+    core_stmt_put(NULL, st);
     return rc;
 }
 

@@ -954,29 +954,18 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
             json_t *o = json_object_get(r->outputs, mt_db_col_text(q, 0));
             const char *sha = json_string_value(json_object_get(o, "sha256"));
             json_int_t size = json_integer_value(json_object_get(o, "size"));
-            mt_db_stmt *u;
-            /* re-MAC the row, but never launder one edited meanwhile */
-            if ((rc = integ_file_check(c, mdb, mt_db_col_text(q, 1), NULL, err)))
-                break;
             /* the output enters the object store with the outcome (--objects
-             * db: its rows, in this transaction) */
+             * db: its rows, in this transaction); core_file_load verifies */
             core_file of;
             if (c->ostore && ((rc = core_file_load(c, mdb, mt_db_col_text(q, 1), &of, err)) ||
                               (of.object_id[0] && (rc = untrusted_objects_publish_in(
                                                        c, mdb, of.object_id, sha, err)))))
                 break;
-            if ((rc = core_stmt_get(c, mdb,
-                                    "UPDATE files SET written = 1, size = ?, sha256 = ? "
-                                    "WHERE file_id = ?",
-                                    &u, err)))
-                break;
-            mt_db_bind_int64(u, 1, size);
-            mt_db_bind_text(u, 2, sha);
-            mt_db_bind_text(u, 3, mt_db_col_text(q, 1));
-            mt_db_step(u, &rc, err);
-            core_stmt_put(c, u);
-            if (!rc)
-                rc = integ_file_seal(c, mdb, mt_db_col_text(q, 1), err);
+            /* written, size and sha256 with the MAC over the row as verified
+             * in the same read and so changed: never a MAC over whatever a
+             * later read of the row returns */
+            integ_file_change chg = {.set_written = true, .size = size, .sha256 = sha};
+            rc = integ_file_rewrite(c, mdb, mt_db_col_text(q, 1), &chg, err);
         }
         core_stmt_put(c, q);
         if (rc)
