@@ -316,6 +316,20 @@ mt_status integ_auth_lookup(mt_core *c, mt_db *db, const char *token_hash, integ
 mt_status integ_auth_verdict(const integ_auth_row *row, mt_err *err);
 /* functions.mac (all but usage/statistics counters) with the allow-list:
  * sealed after every change by the owner, checked on every load. */
+/* Verify, change, reseal: integ_*_pin reads the row (and its name list)
+ * once in the caller's transaction and verifies its MAC, keeping the
+ * verified values; the caller writes its change, tells the pin the changed
+ * values (integ_pin_set by column name, NULL = SQL NULL; integ_pin_set_key
+ * the wrapped key; integ_pin_set_names the list) and integ_pin_seal writes
+ * the MAC over the pinned values as changed. No MAC over a read back. */
+typedef struct integ_pin integ_pin;
+mt_status integ_function_pin(mt_core *c, mt_db *db, const char *function_id, integ_pin **out,
+                             mt_err *err);
+mt_status integ_pin_set(integ_pin *p, const char *col, const char *text, mt_err *err);
+mt_status integ_pin_set_key(integ_pin *p, const void *blob, size_t len, mt_err *err);
+mt_status integ_pin_set_names(integ_pin *p, const char *const *names, size_t n, mt_err *err);
+mt_status integ_pin_seal(mt_core *c, mt_db *db, integ_pin *p, mt_err *err);
+void integ_pin_free(integ_pin *p);
 mt_status integ_function_seal(mt_core *c, mt_db *db, const char *function_id, mt_err *err);
 mt_status integ_function_check(mt_core *c, mt_db *db, const char *function_id, mt_err *err);
 /* tasks.result_mac over what participants read of a task's outcome

@@ -1407,6 +1407,152 @@ mt_status integ_function_seal(mt_core *c, mt_db *mdb, const char *function_id, m
     return rc;
 }
 
+/* ---- verify, change, reseal from the verified values ---------------- */
+
+#define PIN_MAX 24
+
+struct integ_pin {
+    const row_list_spec *sp;
+    const char *const *cols; /* names of the sp->n_fields fields, then the digest's */
+    const char *table, *id_col;
+    char *id;
+    char *vals[PIN_MAX]; /* NULL: SQL NULL */
+    char *digest;        /* hex; NULL: SQL NULL */
+    json_t *names;
+};
+
+static const char *const function_cols[] = {
+    "function_id", "owner",     "name",        "description",    "executor_type",
+    "builtin",     "public",    "disabled",    "deleted",        "arguments",
+    "inputs",      "outputs",   "usage_quota", "created_at",     "payload_object",
+    "payload_size", "payload_sha256", "payload_key"};
+
+void integ_pin_free(integ_pin *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < PIN_MAX; i++)
+        free(p->vals[i]);
+    free(p->digest);
+    free(p->id);
+    json_decref(p->names);
+    free(p);
+}
+
+static mt_status pin_take(mt_core *c, mt_db *mdb, const row_list_spec *sp,
+                          const char *const *cols, const char *table, const char *id_col,
+                          const char *id, integ_pin **out, mt_err *err)
+{
+    *out = NULL;
+    integ_pin *p = calloc(1, sizeof *p);
+    if (!p || !(p->id = strdup(id))) {
+        free(p);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    p->sp = sp, p->cols = cols, p->table = table, p->id_col = id_col;
+    mt_db_stmt *st;
+    char mac[65], stored[65];
+    mt_status rc = core_stmt_get(NULL, mdb, sp->row_sql, &st, err);
+    if (rc) {
+        integ_pin_free(p);
+        return rc;
+    }
+    mt_db_bind_text(st, 1, id);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW && !(rc = list_names(mdb, sp, id, &p->names, err)) &&
+        !(rc = row_list_mac_at(c, mdb, sp, st, 0, id, p->names, mac, stored, err))) {
+        if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: %s %s does not match its MAC (edited outside mesatee)",
+                     sp->what, id);
+            rc = integ_fail(err, sp->what);
+        } else {
+            /* the very values the MAC was just verified over */
+            for (int i = 0; !rc && i < sp->n_fields; i++)
+                if (!mt_db_col_null(st, i) && !(p->vals[i] = strdup(mt_db_col_text(st, i))))
+                    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            if (!rc && !mt_db_col_null(st, sp->n_fields)) {
+                size_t n = 0;
+                const void *b = mt_db_col_blob(st, sp->n_fields, &n);
+                char h[65];
+                core_sha256_hex(b ? b : "", n, h);
+                if (!(p->digest = strdup(h)))
+                    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            }
+        }
+    } else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
+    core_stmt_put(NULL, st);
+    if (rc)
+        integ_pin_free(p);
+    else
+        *out = p;
+    return rc;
+}
+
+mt_status integ_pin_set(integ_pin *p, const char *col, const char *text, mt_err *err)
+{
+    for (int i = 0; i < p->sp->n_fields; i++)
+        if (!strcmp(p->cols[i], col)) {
+            char *v = text ? strdup(text) : NULL;
+            if (text && !v)
+                return mt_err_set(err, MT_ENOMEM, "out of memory");
+            free(p->vals[i]);
+            p->vals[i] = v;
+            return MT_OK;
+        }
+    return mt_err_set(err, MT_EINTERNAL, "integrity: no MACed column %s", col);
+}
+
+mt_status integ_pin_set_key(integ_pin *p, const void *blob, size_t len, mt_err *err)
+{
+    free(p->digest);
+    p->digest = NULL;
+    if (!blob)
+        return MT_OK;
+    char h[65];
+    core_sha256_hex(blob, len, h);
+    return (p->digest = strdup(h)) ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+mt_status integ_pin_set_names(integ_pin *p, const char *const *names, size_t n, mt_err *err)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string_nocheck(names[i]))) {
+            json_decref(a);
+            a = NULL;
+        }
+    if (!a)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    json_decref(p->names);
+    p->names = a;
+    return MT_OK;
+}
+
+mt_status integ_pin_seal(mt_core *c, mt_db *mdb, integ_pin *p, mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, p->sp->domain);
+    for (int i = 0; i < p->sp->n_fields; i++)
+        fb_str(&b, p->vals[i]);
+    fb_str(&b, p->digest);
+    fb_names(&b, p->names);
+    char mac[65], sql[160];
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    if (!ok)
+        return mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    snprintf(sql, sizeof sql, "UPDATE %s SET mac = ? WHERE %s = ?", p->table, p->id_col);
+    return store_run(mdb, err, NULL, sql, mac, p->id);
+}
+
+mt_status integ_function_pin(mt_core *c, mt_db *mdb, const char *function_id, integ_pin **out,
+                             mt_err *err)
+{
+    return pin_take(c, mdb, &function_spec, function_cols, "functions", "function_id",
+                    function_id, out, err);
+}
+
 typedef struct {
     core_function *f;
     bool *deleted;

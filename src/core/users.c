@@ -188,9 +188,14 @@ mt_status users_delete(core_ctx *x)
     json_array_foreach(ids, i, v)
     {
         const char *fid = json_string_value(v);
-        if ((rc = store_run(x->db, x->err, NULL,
-                            "UPDATE functions SET disabled = 1 WHERE function_id = ?", fid)) ||
-            (rc = integ_function_seal(x->core, x->db, fid, x->err)))
+        integ_pin *pin = NULL; /* the verified row, resealed as changed */
+        if (!(rc = integ_function_pin(x->core, x->db, fid, &pin, x->err)) &&
+            !(rc = store_run(x->db, x->err, NULL,
+                             "UPDATE functions SET disabled = 1 WHERE function_id = ?", fid)) &&
+            !(rc = integ_pin_set(pin, "disabled", "1", x->err)))
+            rc = integ_pin_seal(x->core, x->db, pin, x->err);
+        integ_pin_free(pin);
+        if (rc)
             break;
         fns++;
     }
