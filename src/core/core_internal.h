@@ -291,6 +291,26 @@ void integ_task_row_free(integ_task_row *row);
 /* users.mac (username, role, pwhash, created_at) and tokens.mac (hash,
  * username, times, revoked): sealed on every write, checked on login and
  * on every authentication ("integrity check failed: user" / "token"). */
+/* users.mac / tokens.mac from values the caller wrote (an INSERT carries
+ * them; integers in decimal). */
+mt_status integ_user_mac_values(mt_core *c, const char *username, const char *role,
+                                const char *pwhash, const char *created_at, const char *state,
+                                char mac[65], mt_err *err);
+mt_status integ_token_mac_values(mt_core *c, const char *token_hash, const char *username,
+                                 const char *created_at, const char *expires_at,
+                                 const char *revoked, char mac[65], mt_err *err);
+/* Reads the user row once, verifies users.mac, writes pwhash and state
+ * (NULL: unchanged) with the MAC over the verified row as changed. */
+mt_status integ_user_rewrite(mt_core *c, mt_db *db, const char *username, const char *pwhash,
+                             const char *state, mt_err *err);
+/* Reads the token row once, verifies tokens.mac, sets revoked = 1 with the
+ * MAC over the verified row as changed. */
+mt_status integ_token_revoke(mt_core *c, mt_db *db, const char *token_hash, const char *owner,
+                             mt_err *err);
+/* integ_token_revoke of every unrevoked token of username (owner checked)
+ * but keep (NULL: none); *revoked (optional) counts them. */
+mt_status integ_tokens_revoke_user(mt_core *c, mt_db *db, const char *username, const char *keep,
+                                   int *revoked, mt_err *err);
 mt_status integ_user_seal(mt_core *c, mt_db *db, const char *username, mt_err *err);
 mt_status integ_user_check(mt_core *c, mt_db *db, const char *username, mt_err *err);
 /* integ_user_check handing out what it verified, from the same read: the

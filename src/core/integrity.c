@@ -1253,6 +1253,154 @@ mt_status integ_user_load(mt_core *c, mt_db *mdb, const char *username, char *pw
     return user_read(c, mdb, username, mac, stored, true, pwhash, pwcap, role, state, err);
 }
 
+mt_status integ_user_mac_values(mt_core *c, const char *username, const char *role,
+                                const char *pwhash, const char *created_at, const char *state,
+                                char mac[65], mt_err *err)
+{
+    bool active = !strcmp(state, "active");
+    fbuf b;
+    fb_init(&b, active ? "mesatee-user/v1" : "mesatee-user-state/v1");
+    fb_str(&b, username);
+    fb_str(&b, role);
+    fb_str(&b, pwhash);
+    fb_str(&b, created_at);
+    if (!active)
+        fb_str(&b, state);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+mt_status integ_user_rewrite(mt_core *c, mt_db *mdb, const char *username, const char *pwhash,
+                             const char *state, mt_err *err)
+{
+    /* one read, verified; the new MAC over its values as changed, written
+     * with the change */
+    mt_db_stmt *st;
+    char mac[65], stored[65], nmac[65];
+    char role[16] = "", created[32] = "", cur_state[16] = "";
+    char *cur_pw = NULL;
+    mt_status rc = core_stmt_get(c, mdb, USER_STATE_SQL, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, username);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    else if (s == MT_DB_ROW && !(rc = user_row_mac(c, st, username, mac, stored, err))) {
+        if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: user %s does not match its MAC (role or password hash "
+                     "edited outside mesatee)",
+                     username);
+            rc = integ_fail(err, "user");
+        } else if (mt_db_col_null(st, 1) || mt_db_col_null(st, 2) || mt_db_col_null(st, 3) ||
+                   !col_copy(st, 1, role, sizeof role) ||
+                   !col_copy(st, 3, created, sizeof created) ||
+                   !col_copy(st, 4, cur_state, sizeof cur_state) ||
+                   !(cur_pw = strdup(mt_db_col_text(st, 2))))
+            rc = integ_fail(err, "user");
+    }
+    core_stmt_put(c, st);
+    if (!rc) {
+        const char *pw = pwhash ? pwhash : cur_pw, *stt = state ? state : cur_state;
+        if (!(rc = integ_user_mac_values(c, username, role, pw, created, stt, nmac, err)))
+            rc = store_run(mdb, err, NULL,
+                           "UPDATE users SET pwhash = ?, state = ?, mac = ? WHERE username = ?",
+                           pw, stt, nmac, username);
+    }
+    if (cur_pw) {
+        mt_wipe(cur_pw, strlen(cur_pw));
+        free(cur_pw);
+    }
+    return rc;
+}
+
+mt_status integ_token_mac_values(mt_core *c, const char *token_hash, const char *username,
+                                 const char *created_at, const char *expires_at,
+                                 const char *revoked, char mac[65], mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, "mesatee-token/v1");
+    fb_str(&b, token_hash);
+    fb_str(&b, username);
+    fb_str(&b, created_at);
+    fb_str(&b, expires_at);
+    fb_str(&b, revoked);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+mt_status integ_token_revoke(mt_core *c, mt_db *mdb, const char *token_hash, const char *owner,
+                             mt_err *err)
+{
+    mt_db_stmt *st;
+    char mac[65], stored[65], nmac[65];
+    char user[256] = "", created[32] = "", expires[32] = "";
+    mt_status rc = core_stmt_get(c, mdb, TOKEN_SQL, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, token_hash);
+    fbuf b;
+    fb_init(&b, "mesatee-token/v1");
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW && (mt_db_col_null(st, 0) || strcmp(mt_db_col_text(st, 0), token_hash))) {
+        mt_error("store integrity: the store answered a lookup with another row");
+        rc = integ_fail(err, "row");
+    } else if (s == MT_DB_ROW) {
+        for (int i = 0; i < 5; i++)
+            fb_col(&b, st, i);
+        snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 5));
+        if (!fb_mac(c->integ_key, &b, mac))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+        else if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: a token row does not match its MAC");
+            rc = integ_fail(err, "token");
+        } else if (mt_db_col_null(st, 1) || mt_db_col_null(st, 2) || mt_db_col_null(st, 3) ||
+                   !col_copy(st, 1, user, sizeof user) ||
+                   !col_copy(st, 2, created, sizeof created) ||
+                   !col_copy(st, 3, expires, sizeof expires))
+            rc = integ_fail(err, "token");
+        else if (owner && strcmp(user, owner)) {
+            mt_error("store integrity: a token of another user answered a lookup");
+            rc = integ_fail(err, "token");
+        }
+    } else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    core_stmt_put(c, st);
+    fb_free(&b);
+    if (!rc &&
+        !(rc = integ_token_mac_values(c, token_hash, user, created, expires, "1", nmac, err)))
+        rc = store_run(mdb, err, NULL,
+                       "UPDATE tokens SET revoked = 1, mac = ? WHERE token_hash = ?", nmac,
+                       token_hash);
+    return rc;
+}
+
+mt_status integ_tokens_revoke_user(mt_core *c, mt_db *mdb, const char *username,
+                                   const char *keep, int *revoked, mt_err *err)
+{
+    json_t *ids = NULL;
+    if (revoked)
+        *revoked = 0;
+    mt_status rc = store_ids(mdb, "SELECT token_hash FROM tokens WHERE username = ? AND revoked = 0",
+                             username, &ids, err);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        const char *th = json_string_value(v);
+        if (rc)
+            break;
+        if (!th || (keep && !strcmp(th, keep)))
+            continue;
+        if (!(rc = integ_token_revoke(c, mdb, th, username, err)) && revoked)
+            (*revoked)++;
+    }
+    json_decref(ids);
+    return rc;
+}
+
 mt_status integ_user_seal(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
 {
     char mac[65], stored[65];
