@@ -320,7 +320,6 @@ mt_status integ_user_load(mt_core *c, mt_db *db, const char *username, char *pwh
                           size_t pwcap, char role[16], char state[16], mt_err *err);
 mt_status integ_token_seal(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
 mt_status integ_token_check(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
-mt_status integ_tokens_seal_user(mt_core *c, mt_db *db, const char *username, mt_err *err);
 /* A request's token lookup in one statement (one round trip on PostgreSQL
  * instead of four): the token row and its user's row, both MACs computed
  * over the same fields and domains as integ_token_check/integ_user_check.
@@ -345,6 +344,9 @@ mt_status integ_auth_verdict(const integ_auth_row *row, mt_err *err);
 typedef struct integ_pin integ_pin;
 mt_status integ_function_pin(mt_core *c, mt_db *db, const char *function_id, integ_pin **out,
                              mt_err *err);
+/* A pin of a function row about to be inserted: every field NULL and no
+ * list until the caller sets the values it writes. */
+mt_status integ_function_pin_new(const char *function_id, integ_pin **out, mt_err *err);
 mt_status integ_pin_set(integ_pin *p, const char *col, const char *text, mt_err *err);
 mt_status integ_pin_set_key(integ_pin *p, const void *blob, size_t len, mt_err *err);
 mt_status integ_pin_set_names(integ_pin *p, const char *const *names, size_t n, mt_err *err);
@@ -357,7 +359,6 @@ mt_status integ_function_check(mt_core *c, mt_db *db, const char *function_id, m
  * when a task is shown ("integrity check failed: result"). The ids variant
  * seals every task the query returns. */
 mt_status integ_task_result_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
-mt_status integ_task_result_seal_ids(mt_core *c, mt_db *db, json_t *ids, mt_err *err);
 /* The result_mac of an outcome about to be written (result, reason, log as
  * bound, NULL for NULL), so that it goes into the same UPDATE: what the TEE
  * writes is what it MACs, with no read back (two round trips less). */

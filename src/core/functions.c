@@ -144,7 +144,8 @@ static mt_status set_allowlist(core_ctx *x, const char *fid, const dec_function 
  * object (mt_ff), the key wrapped under the sealing key with AAD
  * "function:<id>", the plaintext's size and SHA-256 beside it. On failure
  * the object is removed again. */
-static mt_status store_payload(core_ctx *x, const char *fid, const dec_function *d)
+static mt_status store_payload(core_ctx *x, const char *fid, const dec_function *d,
+                             integ_pin *pin)
 {
     uint8_t key[32], wrapped[61], *ct = NULL;
     uint32_t kek_v = 0;
@@ -179,6 +180,12 @@ static mt_status store_payload(core_ctx *x, const char *fid, const dec_function 
     mt_db_bind_text(st, 6, fid);
     mt_db_step(st, &rc, x->err);
     mt_db_finalize(st);
+    char psz[24];
+    snprintf(psz, sizeof psz, "%lld", (long long)d->payload_len);
+    if (!rc && !(rc = integ_pin_set(pin, "payload_object", oid.s, x->err)) &&
+        !(rc = integ_pin_set(pin, "payload_size", psz, x->err)) &&
+        !(rc = integ_pin_set(pin, "payload_sha256", sha_pt, x->err)))
+        rc = integ_pin_set_key(pin, wrapped, sizeof wrapped, x->err);
 drop:
     if (rc)
         untrusted_objects_drop_in(x->core, oid.s);
@@ -283,9 +290,33 @@ static mt_status create_locked(core_ctx *x, const dec_function *d, const char *s
     mt_db_bind_int64(st, 13, now);
     mt_db_step(st, &rc, x->err);
     mt_db_finalize(st);
-    if (rc || (rc = set_allowlist(x, fid.s, d)) || (wasm && (rc = store_payload(x, fid.s, d))) ||
-        (rc = integ_function_seal(x->core, x->db, fid.s, x->err)))
+    /* the MAC over the values written here, never over a read back */
+    integ_pin *pin = NULL;
+    char pub[2] = {d->public_ ? '1' : '0', 0}, quota[24], created[24];
+    snprintf(quota, sizeof quota, "%lld", (long long)d->usage_quota);
+    snprintf(created, sizeof created, "%lld", (long long)now);
+    if (rc || (rc = integ_function_pin_new(fid.s, &pin, x->err)) ||
+        (rc = integ_pin_set(pin, "owner", x->who, x->err)) ||
+        (rc = integ_pin_set(pin, "name", d->name, x->err)) ||
+        (rc = integ_pin_set(pin, "description", d->description, x->err)) ||
+        (rc = integ_pin_set(pin, "executor_type", d->executor_type, x->err)) ||
+        (rc = integ_pin_set(pin, "builtin", d->builtin, x->err)) ||
+        (rc = integ_pin_set(pin, "public", pub, x->err)) ||
+        (rc = integ_pin_set(pin, "disabled", "0", x->err)) ||
+        (rc = integ_pin_set(pin, "deleted", "0", x->err)) ||
+        (rc = integ_pin_set(pin, "arguments", sa, x->err)) ||
+        (rc = integ_pin_set(pin, "inputs", si, x->err)) ||
+        (rc = integ_pin_set(pin, "outputs", so, x->err)) ||
+        (rc = integ_pin_set(pin, "usage_quota", quota, x->err)) ||
+        (rc = integ_pin_set(pin, "created_at", created, x->err)) ||
+        (rc = set_allowlist(x, fid.s, d)) ||
+        (rc = integ_pin_set_names(pin, d->allowlist, d->n_allowlist, x->err)) ||
+        (wasm && (rc = store_payload(x, fid.s, d, pin))) ||
+        (rc = integ_pin_seal(x->core, x->db, pin, x->err))) {
+        integ_pin_free(pin);
         return rc;
+    }
+    integ_pin_free(pin);
     core_set_object(x, "function", fid.s);
     core_json_response(x, 201, json_pack("{s:s}", "function_id", fid.s));
     return MT_OK;

@@ -1515,18 +1515,6 @@ mt_status integ_token_check(mt_core *c, mt_db *mdb, const char *token_hash, mt_e
     return MT_OK;
 }
 
-mt_status integ_tokens_seal_user(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
-{
-    json_t *ids;
-    mt_status rc =
-        store_ids(mdb, "SELECT token_hash FROM tokens WHERE username = ?", username, &ids, err);
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v) if (!rc) rc = integ_token_seal(c, mdb, json_string_value(v), err);
-    json_decref(ids);
-    return rc;
-}
-
 /* ---- functions ---------------------------------------------------------- */
 
 /* The function row (all but its usage and statistics counters and
@@ -1694,6 +1682,24 @@ mt_status integ_pin_seal(mt_core *c, mt_db *mdb, integ_pin *p, mt_err *err)
     return store_run(mdb, err, NULL, sql, mac, p->id);
 }
 
+mt_status integ_function_pin_new(const char *function_id, integ_pin **out, mt_err *err)
+{
+    integ_pin *p = calloc(1, sizeof *p);
+    if (p) {
+        p->sp = &function_spec, p->cols = function_cols, p->table = "functions",
+        p->id_col = "function_id";
+        p->names = json_array();
+        p->id = strdup(function_id);
+        p->vals[0] = strdup(function_id);
+    }
+    if (!p || !p->names || !p->id || !p->vals[0]) {
+        integ_pin_free(p);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    *out = p;
+    return MT_OK;
+}
+
 mt_status integ_function_pin(mt_core *c, mt_db *mdb, const char *function_id, integ_pin **out,
                              mt_err *err)
 {
@@ -1784,16 +1790,6 @@ mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *res
     bool ok = fb_mac(c->integ_key, &b, mac);
     fb_free(&b);
     return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
-}
-
-mt_status integ_task_result_seal_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err *err)
-{
-    size_t i;
-    json_t *v;
-    mt_status rc = MT_OK;
-    json_array_foreach(ids, i, v) if (!rc) rc =
-        integ_task_result_seal(c, mdb, json_string_value(v), err);
-    return rc;
 }
 
 mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, const char *task_id, int id_col,
