@@ -311,6 +311,8 @@ mt_status integ_token_revoke(mt_core *c, mt_db *db, const char *token_hash, cons
  * but keep (NULL: none); *revoked (optional) counts them. */
 mt_status integ_tokens_revoke_user(mt_core *c, mt_db *db, const char *username, const char *keep,
                                    int *revoked, mt_err *err);
+/* integ_user_seal, integ_token_seal, integ_function_seal, integ_task_*_seal:
+ * MAC a read of the row; only for integ_seal_legacy (--seal-legacy-store). */
 mt_status integ_user_seal(mt_core *c, mt_db *db, const char *username, mt_err *err);
 mt_status integ_user_check(mt_core *c, mt_db *db, const char *username, mt_err *err);
 /* integ_user_check handing out what it verified, from the same read: the
