@@ -111,11 +111,12 @@ mt_status auth_bootstrap(mt_core *c, const char *admin_password, const char *pas
     /* the account and its audit entry in one transaction */
     if ((rc = store_begin(c->db, err)))
         goto out;
-    if ((rc = store_run(c->db, err, NULL,
-                        "INSERT INTO users(username, role, pwhash, created_at) "
-                        "VALUES ('admin', 'admin', ?, CAST(? AS INTEGER))",
-                        hash, now)) ||
-        (rc = integ_user_seal(c, c->db, "admin", err)) ||
+    char umac[65]; /* over the values inserted, written with them */
+    if ((rc = integ_user_mac_values(c, "admin", "admin", hash, now, "active", umac, err)) ||
+        (rc = store_run(c->db, err, NULL,
+                        "INSERT INTO users(username, role, pwhash, created_at, state, mac) "
+                        "VALUES ('admin', 'admin', ?, CAST(? AS INTEGER), 'active', ?)",
+                        hash, now, umac)) ||
         (rc = audit_append(c, c->db, "-", "bootstrap: create admin", "user:admin", 0, err)) ||
         (rc = store_commit(c->db, err))) {
         bool stood = mt_db_outcome_unknown(c->db); /* committed, its sync failed */
@@ -705,7 +706,7 @@ mt_status auth_login(core_ctx *x)
     mt_wipe(raw, sizeof raw);
     core_sha256_hex(token, strlen(token), th);
     int64_t now = mt_now(), exp = now + core->token_ttl;
-    char snow[24], sexp[24];
+    char snow[24], sexp[24], tmac[65];
     snprintf(snow, sizeof snow, "%lld", (long long)now);
     snprintf(sexp, sizeof sexp, "%lld", (long long)exp);
     pthread_mutex_lock(&core->mu);
@@ -713,11 +714,13 @@ mt_status auth_login(core_ctx *x)
         if ((rc = store_run(x->db, x->err, NULL,
                             "DELETE FROM tokens WHERE expires_at < CAST(? AS INTEGER) - 86400",
                             snow)) ||
+            (rc = integ_token_mac_values(x->core, th, d.username, snow, sexp, "0", tmac,
+                                         x->err)) ||
             (rc = store_run(x->db, x->err, NULL,
-                            "INSERT INTO tokens(token_hash, username, created_at, expires_at) "
-                            "VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER))",
-                            th, d.username, snow, sexp)) ||
-            (rc = integ_token_seal(x->core, x->db, th, x->err)) ||
+                            "INSERT INTO tokens(token_hash, username, created_at, expires_at, "
+                            "revoked, mac) VALUES (?, ?, CAST(? AS INTEGER), CAST(? AS INTEGER), "
+                            "0, ?)",
+                            th, d.username, snow, sexp, tmac)) ||
             /* the audit entry in the change's own transaction (audit.c) */
             (rc = audit_append(x->core, x->db, "-", x->resp->route, x->resp->object, 200,
                                x->err)) ||
@@ -748,11 +751,9 @@ out:
 mt_status auth_logout(core_ctx *x)
 {
     core_set_object(x, "user", x->who);
+    /* the verified token row, revoked, resealed from the verified values */
     mt_status rc =
-        store_run(x->db, x->err, NULL, "UPDATE tokens SET revoked = 1 WHERE token_hash = ?",
-                  x->req->who->token_id);
-    if (!rc)
-        rc = integ_token_seal(x->core, x->db, x->req->who->token_id, x->err);
+        integ_token_revoke(x->core, x->db, x->req->who->token_id, x->who, x->err);
     if (rc)
         return rc;
     core_json_response(x, 200, json_pack("{s:b}", "revoked", 1));
@@ -789,13 +790,15 @@ mt_status auth_user_create(core_ctx *x)
             rc = mt_err_set(x->err, MT_ECONFLICT,
                             "user '%s' already exists (names of deleted users are not reused)",
                             d.username);
+        char umac[65]; /* over the values inserted, written with them */
+        if (rc == MT_OK)
+            rc = integ_user_mac_values(x->core, d.username, d.role, hash, now, "active", umac,
+                                       x->err);
         if (rc == MT_OK)
             rc = store_run(x->db, x->err, NULL,
-                           "INSERT INTO users(username, role, pwhash, created_at) "
-                           "VALUES (?, ?, ?, CAST(? AS INTEGER))",
-                           d.username, d.role, hash, now);
-        if (rc == MT_OK)
-            rc = integ_user_seal(x->core, x->db, d.username, x->err);
+                           "INSERT INTO users(username, role, pwhash, created_at, state, mac) "
+                           "VALUES (?, ?, ?, CAST(? AS INTEGER), 'active', ?)",
+                           d.username, d.role, hash, now, umac);
         rc = core_audit_commit(x, 201, rc);
     }
     pthread_mutex_unlock(&x->core->mu);
@@ -868,10 +871,7 @@ mt_status auth_user_revoke(core_ctx *x)
     if (!exists)
         return mt_err_set(x->err, MT_ENOTFOUND, "no user '%s'", x->id);
     int n = 0;
-    if ((rc = store_run(x->db, x->err, &n,
-                        "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0",
-                        x->id)) ||
-        (rc = integ_tokens_seal_user(x->core, x->db, x->id, x->err))) /* all revoked now */
+    if ((rc = integ_tokens_revoke_user(x->core, x->db, x->id, NULL, &n, x->err)))
         return rc;
     core_json_response(x, 200, json_pack("{s:i}", "revoked", n));
     return MT_OK;
@@ -898,20 +898,17 @@ static mt_status set_password(core_ctx *x, const char *user, const char *hash,
     *revoked = 0;
     pthread_mutex_lock(&x->core->mu);
     if ((rc = store_begin(x->db, x->err)) == MT_OK) {
-        if ((rc = store_run(x->db, x->err, &n,
-                            "UPDATE users SET pwhash = ? WHERE username = ? AND state != 'deleted'",
-                            hash, user)) == MT_OK &&
-            n != 1)
+        /* the verified row (not deleted), its new hash, resealed from the
+         * verified values */
+        char role[16], state[16];
+        rc = integ_user_load(x->core, x->db, user, NULL, 0, role, state, x->err);
+        if (rc == MT_ENOTFOUND || (!rc && !strcmp(state, "deleted")))
             rc = mt_err_set(x->err, MT_ENOTFOUND, "no user '%s'", user);
         if (!rc)
-            rc = integ_user_seal(x->core, x->db, user, x->err);
+            rc = integ_user_rewrite(x->core, x->db, user, hash, NULL, x->err);
         if (!rc)
-            rc = store_run(x->db, x->err, revoked,
-                           "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0 "
-                           "AND token_hash != ?",
-                           user, keep_token ? keep_token : "");
-        if (!rc)
-            rc = integ_tokens_seal_user(x->core, x->db, user, x->err);
+            rc = integ_tokens_revoke_user(x->core, x->db, user, keep_token, revoked, x->err);
+        (void)n;
         rc = core_audit_commit(x, 200, rc);
     }
     pthread_mutex_unlock(&x->core->mu);

@@ -213,8 +213,33 @@ void integ_mac_thread_clear(void);
 /* HMAC-SHA256(key, domain NUL || field(text)) as hex. */
 mt_status integ_mac_text(const uint8_t key[32], const char *domain, const char *text,
                          char out[65], mt_err *err);
-/* (Re)computes files.mac from the row and its owners. */
+/* (Re)computes files.mac from the row and its owners as the store returns
+ * them: only for integ_seal_legacy (rows trusted once, by the operator).
+ * Everything else computes a MAC from values it wrote or verified: */
 mt_status integ_file_seal(mt_core *c, mt_db *db, const char *file_id, mt_err *err);
+/* files.mac of a row about to be inserted: fields as bound (file_id, kind,
+ * name, url, object_id, size, sha256, written, created_at; NULL = SQL NULL,
+ * integers in decimal), the wrapped key (NULL: none) and the owners (any
+ * order), so that the INSERT carries it. */
+mt_status integ_file_mac_values(mt_core *c, const char *const fields[9], const void *wrapped,
+                                size_t wrapped_len, const char *const *owners, size_t n_owners,
+                                char mac[65], mt_err *err);
+/* A change of a file row: the output written (size, sha256, written = 1)
+ * or its key rewrapped (wrapped_key, kek_version). */
+typedef struct {
+    bool set_written;
+    int64_t size;
+    const char *sha256;
+    bool set_wrapped;
+    const void *wrapped;
+    size_t wrapped_len;
+    uint32_t kek_version;
+} integ_file_change;
+/* Reads the file row and its owners once, verifies files.mac, and writes
+ * the change together with the MAC over the verified fields as changed
+ * ("integrity check failed: file" when the row does not verify). */
+mt_status integ_file_rewrite(mt_core *c, mt_db *db, const char *file_id,
+                             const integ_file_change *chg, mt_err *err);
 /* Verifies files.mac ("integrity check failed: file"); mac_out (optional)
  * receives it. MT_ENOTFOUND when the file does not exist. */
 mt_status integ_file_check(mt_core *c, mt_db *db, const char *file_id, char mac_out[65],
@@ -266,6 +291,28 @@ void integ_task_row_free(integ_task_row *row);
 /* users.mac (username, role, pwhash, created_at) and tokens.mac (hash,
  * username, times, revoked): sealed on every write, checked on login and
  * on every authentication ("integrity check failed: user" / "token"). */
+/* users.mac / tokens.mac from values the caller wrote (an INSERT carries
+ * them; integers in decimal). */
+mt_status integ_user_mac_values(mt_core *c, const char *username, const char *role,
+                                const char *pwhash, const char *created_at, const char *state,
+                                char mac[65], mt_err *err);
+mt_status integ_token_mac_values(mt_core *c, const char *token_hash, const char *username,
+                                 const char *created_at, const char *expires_at,
+                                 const char *revoked, char mac[65], mt_err *err);
+/* Reads the user row once, verifies users.mac, writes pwhash and state
+ * (NULL: unchanged) with the MAC over the verified row as changed. */
+mt_status integ_user_rewrite(mt_core *c, mt_db *db, const char *username, const char *pwhash,
+                             const char *state, mt_err *err);
+/* Reads the token row once, verifies tokens.mac, sets revoked = 1 with the
+ * MAC over the verified row as changed. */
+mt_status integ_token_revoke(mt_core *c, mt_db *db, const char *token_hash, const char *owner,
+                             mt_err *err);
+/* integ_token_revoke of every unrevoked token of username (owner checked)
+ * but keep (NULL: none); *revoked (optional) counts them. */
+mt_status integ_tokens_revoke_user(mt_core *c, mt_db *db, const char *username, const char *keep,
+                                   int *revoked, mt_err *err);
+/* integ_user_seal, integ_token_seal, integ_function_seal, integ_task_*_seal:
+ * MAC a read of the row; only for integ_seal_legacy (--seal-legacy-store). */
 mt_status integ_user_seal(mt_core *c, mt_db *db, const char *username, mt_err *err);
 mt_status integ_user_check(mt_core *c, mt_db *db, const char *username, mt_err *err);
 /* integ_user_check handing out what it verified, from the same read: the
@@ -275,7 +322,6 @@ mt_status integ_user_load(mt_core *c, mt_db *db, const char *username, char *pwh
                           size_t pwcap, char role[16], char state[16], mt_err *err);
 mt_status integ_token_seal(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
 mt_status integ_token_check(mt_core *c, mt_db *db, const char *token_hash, mt_err *err);
-mt_status integ_tokens_seal_user(mt_core *c, mt_db *db, const char *username, mt_err *err);
 /* A request's token lookup in one statement (one round trip on PostgreSQL
  * instead of four): the token row and its user's row, both MACs computed
  * over the same fields and domains as integ_token_check/integ_user_check.
@@ -291,6 +337,23 @@ mt_status integ_auth_lookup(mt_core *c, mt_db *db, const char *token_hash, integ
 mt_status integ_auth_verdict(const integ_auth_row *row, mt_err *err);
 /* functions.mac (all but usage/statistics counters) with the allow-list:
  * sealed after every change by the owner, checked on every load. */
+/* Verify, change, reseal: integ_*_pin reads the row (and its name list)
+ * once in the caller's transaction and verifies its MAC, keeping the
+ * verified values; the caller writes its change, tells the pin the changed
+ * values (integ_pin_set by column name, NULL = SQL NULL; integ_pin_set_key
+ * the wrapped key; integ_pin_set_names the list) and integ_pin_seal writes
+ * the MAC over the pinned values as changed. No MAC over a read back. */
+typedef struct integ_pin integ_pin;
+mt_status integ_function_pin(mt_core *c, mt_db *db, const char *function_id, integ_pin **out,
+                             mt_err *err);
+/* A pin of a function row about to be inserted: every field NULL and no
+ * list until the caller sets the values it writes. */
+mt_status integ_function_pin_new(const char *function_id, integ_pin **out, mt_err *err);
+mt_status integ_pin_set(integ_pin *p, const char *col, const char *text, mt_err *err);
+mt_status integ_pin_set_key(integ_pin *p, const void *blob, size_t len, mt_err *err);
+mt_status integ_pin_set_names(integ_pin *p, const char *const *names, size_t n, mt_err *err);
+mt_status integ_pin_seal(mt_core *c, mt_db *db, integ_pin *p, mt_err *err);
+void integ_pin_free(integ_pin *p);
 mt_status integ_function_seal(mt_core *c, mt_db *db, const char *function_id, mt_err *err);
 mt_status integ_function_check(mt_core *c, mt_db *db, const char *function_id, mt_err *err);
 /* tasks.result_mac over what participants read of a task's outcome
@@ -298,7 +361,6 @@ mt_status integ_function_check(mt_core *c, mt_db *db, const char *function_id, m
  * when a task is shown ("integrity check failed: result"). The ids variant
  * seals every task the query returns. */
 mt_status integ_task_result_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
-mt_status integ_task_result_seal_ids(mt_core *c, mt_db *db, json_t *ids, mt_err *err);
 /* The result_mac of an outcome about to be written (result, reason, log as
  * bound, NULL for NULL), so that it goes into the same UPDATE: what the TEE
  * writes is what it MACs, with no read back (two round trips less). */
@@ -451,6 +513,11 @@ typedef struct core_wrapped_col {
      * it. */
     mt_status (*batch)(mt_core *c, mt_db *db, uint32_t below, unsigned limit, unsigned *done,
                        mt_err *err);
+    /* NULL, or the table's verified write of a rewrapped key: verifies the
+     * row's MAC, writes key_col, ver_col and the MAC over the verified row
+     * with the new key (replaces the plain UPDATE and reseal) */
+    mt_status (*rewrite)(mt_core *c, mt_db *db, const char *id, const void *blob, size_t len,
+                         uint32_t ver, mt_err *err);
 } core_wrapped_col;
 extern const core_wrapped_col core_wrapped_cols[];
 extern const size_t core_n_wrapped_cols;

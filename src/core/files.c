@@ -102,11 +102,28 @@ static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
     mt_status rc = core_wrap_key(x->core, file_id, key, wrapped, &kek_v, x->err);
     if (rc)
         return rc;
+    /* the MAC over the values bound below, written with them (no read back) */
+    int64_t now = mt_now();
+    char szb[24], nowb[24], mac[65];
+    snprintf(szb, sizeof szb, "%lld", size ? (long long)*size : 0LL);
+    snprintf(nowb, sizeof nowb, "%lld", (long long)now);
+    const char *fields[9] = {file_id,
+                             kind,
+                             name ? name : "",
+                             url,
+                             object_id && *object_id ? object_id : NULL,
+                             size ? szb : NULL,
+                             sha256 && *sha256 ? sha256 : NULL,
+                             written ? "1" : "0",
+                             nowb};
+    if ((rc = integ_file_mac_values(x->core, fields, wrapped, sizeof wrapped, owners, n_owners,
+                                    mac, x->err)))
+        return rc;
     mt_db_stmt *st;
     if ((rc = mt_db_prepare(x->db,
                             "INSERT INTO files(file_id, kind, name, url, object_id, size, "
-                            "sha256, wrapped_key, written, created_at, kek_version) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            "sha256, wrapped_key, written, created_at, kek_version, mac) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             &st, x->err)))
         return rc;
     mt_db_bind_text(st, 1, file_id);
@@ -121,16 +138,15 @@ static mt_status insert_file(core_ctx *x, const char *file_id, const char *kind,
     mt_db_bind_text(st, 7, sha256 && *sha256 ? sha256 : NULL);
     mt_db_bind_blob(st, 8, wrapped, (size_t)(sizeof wrapped));
     mt_db_bind_int64(st, 9, written ? 1 : 0);
-    mt_db_bind_int64(st, 10, mt_now());
+    mt_db_bind_int64(st, 10, now);
     mt_db_bind_int64(st, 11, (int64_t)kek_v);
+    mt_db_bind_text(st, 12, mac);
     mt_db_step(st, &rc, x->err);
     mt_db_finalize(st);
     for (size_t i = 0; !rc && i < n_owners; i++)
         rc = store_run(x->db, x->err, NULL,
                        "INSERT INTO file_owners(file_id, username) VALUES (?, ?)", file_id,
                        owners[i]);
-    if (!rc)
-        rc = integ_file_seal(x->core, x->db, file_id, x->err);
     return rc;
 }
 

@@ -144,7 +144,8 @@ static mt_status set_allowlist(core_ctx *x, const char *fid, const dec_function 
  * object (mt_ff), the key wrapped under the sealing key with AAD
  * "function:<id>", the plaintext's size and SHA-256 beside it. On failure
  * the object is removed again. */
-static mt_status store_payload(core_ctx *x, const char *fid, const dec_function *d)
+static mt_status store_payload(core_ctx *x, const char *fid, const dec_function *d,
+                             integ_pin *pin)
 {
     uint8_t key[32], wrapped[61], *ct = NULL;
     uint32_t kek_v = 0;
@@ -179,6 +180,12 @@ static mt_status store_payload(core_ctx *x, const char *fid, const dec_function 
     mt_db_bind_text(st, 6, fid);
     mt_db_step(st, &rc, x->err);
     mt_db_finalize(st);
+    char psz[24];
+    snprintf(psz, sizeof psz, "%lld", (long long)d->payload_len);
+    if (!rc && !(rc = integ_pin_set(pin, "payload_object", oid.s, x->err)) &&
+        !(rc = integ_pin_set(pin, "payload_size", psz, x->err)) &&
+        !(rc = integ_pin_set(pin, "payload_sha256", sha_pt, x->err)))
+        rc = integ_pin_set_key(pin, wrapped, sizeof wrapped, x->err);
 drop:
     if (rc)
         untrusted_objects_drop_in(x->core, oid.s);
@@ -283,9 +290,33 @@ static mt_status create_locked(core_ctx *x, const dec_function *d, const char *s
     mt_db_bind_int64(st, 13, now);
     mt_db_step(st, &rc, x->err);
     mt_db_finalize(st);
-    if (rc || (rc = set_allowlist(x, fid.s, d)) || (wasm && (rc = store_payload(x, fid.s, d))) ||
-        (rc = integ_function_seal(x->core, x->db, fid.s, x->err)))
+    /* the MAC over the values written here, never over a read back */
+    integ_pin *pin = NULL;
+    char pub[2] = {d->public_ ? '1' : '0', 0}, quota[24], created[24];
+    snprintf(quota, sizeof quota, "%lld", (long long)d->usage_quota);
+    snprintf(created, sizeof created, "%lld", (long long)now);
+    if (rc || (rc = integ_function_pin_new(fid.s, &pin, x->err)) ||
+        (rc = integ_pin_set(pin, "owner", x->who, x->err)) ||
+        (rc = integ_pin_set(pin, "name", d->name, x->err)) ||
+        (rc = integ_pin_set(pin, "description", d->description, x->err)) ||
+        (rc = integ_pin_set(pin, "executor_type", d->executor_type, x->err)) ||
+        (rc = integ_pin_set(pin, "builtin", d->builtin, x->err)) ||
+        (rc = integ_pin_set(pin, "public", pub, x->err)) ||
+        (rc = integ_pin_set(pin, "disabled", "0", x->err)) ||
+        (rc = integ_pin_set(pin, "deleted", "0", x->err)) ||
+        (rc = integ_pin_set(pin, "arguments", sa, x->err)) ||
+        (rc = integ_pin_set(pin, "inputs", si, x->err)) ||
+        (rc = integ_pin_set(pin, "outputs", so, x->err)) ||
+        (rc = integ_pin_set(pin, "usage_quota", quota, x->err)) ||
+        (rc = integ_pin_set(pin, "created_at", created, x->err)) ||
+        (rc = set_allowlist(x, fid.s, d)) ||
+        (rc = integ_pin_set_names(pin, d->allowlist, d->n_allowlist, x->err)) ||
+        (wasm && (rc = store_payload(x, fid.s, d, pin))) ||
+        (rc = integ_pin_seal(x->core, x->db, pin, x->err))) {
+        integ_pin_free(pin);
         return rc;
+    }
+    integ_pin_free(pin);
     core_set_object(x, "function", fid.s);
     core_json_response(x, 201, json_pack("{s:s}", "function_id", fid.s));
     return MT_OK;
@@ -353,19 +384,23 @@ mt_status functions_update(core_ctx *x)
         return rc;
     core_function f;
     memset(&f, 0, sizeof f);
-    if ((rc = load_owned_fn(x, "update", &f)))
+    integ_pin *pin = NULL; /* the verified row, resealed as changed */
+    if ((rc = load_owned_fn(x, "update", &f)) ||
+        (rc = integ_function_pin(x->core, x->db, x->id, &pin, x->err)))
         goto out;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     if (d.has_description &&
-        (rc = store_run(x->db, x->err, NULL,
+        ((rc = store_run(x->db, x->err, NULL,
                         "UPDATE functions SET description = ? WHERE function_id = ?", d.description,
-                        x->id)))
+                        x->id)) ||
+         (rc = integ_pin_set(pin, "description", d.description, x->err))))
         goto out;
     if (d.has_public &&
-        (rc = store_run(x->db, x->err, NULL,
-                        "UPDATE functions SET public = CAST(? AS INTEGER) WHERE function_id = ?",
-                        d.public_ ? "1" : "0", x->id)))
+        ((rc = store_run(x->db, x->err, NULL,
+                         "UPDATE functions SET public = CAST(? AS INTEGER) WHERE function_id = ?",
+                         d.public_ ? "1" : "0", x->id)) ||
+         (rc = integ_pin_set(pin, "public", d.public_ ? "1" : "0", x->err))))
         goto out;
     if (d.has_quota) {
         char q[24];
@@ -373,7 +408,8 @@ mt_status functions_update(core_ctx *x)
         if ((rc = store_run(x->db, x->err, NULL,
                             "UPDATE functions SET usage_quota = CAST(? AS INTEGER) "
                             "WHERE function_id = ?",
-                            q, x->id)))
+                            q, x->id)) ||
+            (rc = integ_pin_set(pin, "usage_quota", q, x->err)))
             goto out;
     }
     if (d.has_args) {
@@ -392,17 +428,21 @@ mt_status functions_update(core_ctx *x)
         }
         rc = store_run(x->db, x->err, NULL,
                        "UPDATE functions SET arguments = ? WHERE function_id = ?", sa, x->id);
+        if (!rc)
+            rc = integ_pin_set(pin, "arguments", sa, x->err);
         free(sa);
         if (rc)
             goto out;
     }
-    if (d.has_allowlist && (rc = set_allowlist(x, x->id, &d)))
+    if (d.has_allowlist &&
+        ((rc = set_allowlist(x, x->id, &d)) ||
+         (rc = integ_pin_set_names(pin, d.allowlist, d.n_allowlist, x->err))))
         goto out;
     if ((rc = store_run(x->db, x->err, NULL,
                         "UPDATE functions SET updated_at = CAST(? AS INTEGER) "
                         "WHERE function_id = ?",
                         now, x->id)) ||
-        (rc = integ_function_seal(x->core, x->db, x->id, x->err)))
+        (rc = integ_pin_seal(x->core, x->db, pin, x->err)))
         goto out;
     json_t *o = fn_json(x, x->id);
     if (!o) {
@@ -411,6 +451,7 @@ mt_status functions_update(core_ctx *x)
     }
     core_json_response(x, 200, o);
 out:
+    integ_pin_free(pin);
     core_function_clear(&f);
     dec_function_free(&d);
     return rc;
@@ -423,9 +464,15 @@ mt_status functions_disable(core_ctx *x)
     if (rc)
         return rc;
     core_function_clear(&f);
-    if ((rc = store_run(x->db, x->err, NULL,
-                        "UPDATE functions SET disabled = 1 WHERE function_id = ?", x->id)) ||
-        (rc = integ_function_seal(x->core, x->db, x->id, x->err)))
+    integ_pin *pin = NULL; /* the verified row, resealed as changed */
+    rc = integ_function_pin(x->core, x->db, x->id, &pin, x->err);
+    if (!rc)
+        rc = store_run(x->db, x->err, NULL,
+                       "UPDATE functions SET disabled = 1 WHERE function_id = ?", x->id);
+    if (!rc && !(rc = integ_pin_set(pin, "disabled", "1", x->err)))
+        rc = integ_pin_seal(x->core, x->db, pin, x->err);
+    integ_pin_free(pin);
+    if (rc)
         return rc;
     core_json_response(x, 200, json_pack("{s:s, s:b}", "function_id", x->id, "disabled", 1));
     return MT_OK;
@@ -448,12 +495,19 @@ mt_status functions_delete(core_ctx *x)
     if (busy)
         return mt_err_set(x->err, MT_ECONFLICT,
                           "function %s is used by unfinished tasks; cancel them first", x->id);
-    if ((rc = store_run(x->db, x->err, NULL,
-                        "UPDATE functions SET deleted = 1, disabled = 1 WHERE function_id = ?",
-                        x->id)) ||
-        (rc = store_run(x->db, x->err, NULL, "DELETE FROM function_allowlist WHERE function_id = ?",
-                        x->id)) ||
-        (rc = integ_function_seal(x->core, x->db, x->id, x->err)))
+    integ_pin *pin = NULL; /* the verified row, resealed as changed */
+    if (!(rc = integ_function_pin(x->core, x->db, x->id, &pin, x->err)) &&
+        !(rc = store_run(x->db, x->err, NULL,
+                         "UPDATE functions SET deleted = 1, disabled = 1 WHERE function_id = ?",
+                         x->id)) &&
+        !(rc = store_run(x->db, x->err, NULL,
+                         "DELETE FROM function_allowlist WHERE function_id = ?", x->id)) &&
+        !(rc = integ_pin_set(pin, "deleted", "1", x->err)) &&
+        !(rc = integ_pin_set(pin, "disabled", "1", x->err)) &&
+        !(rc = integ_pin_set_names(pin, NULL, 0, x->err)))
+        rc = integ_pin_seal(x->core, x->db, pin, x->err);
+    integ_pin_free(pin);
+    if (rc)
         return rc;
     core_json_response(x, 200, json_pack("{s:b}", "deleted", 1));
     return MT_OK;

@@ -278,9 +278,58 @@ typedef struct {
  * selects by id: the MAC they should carry in *mac, the stored one in
  * *stored. For a row read by another statement (integ_task_binding reads
  * the function row joined to its task: one round trip less). */
+/* A field that replaces column first+i of the row in a MAC: set, then text
+ * (NULL: SQL NULL) for the n_fields fields, blob/blob_len for the digest. */
+typedef struct {
+    bool set;
+    const char *text;
+    const void *blob;
+    size_t blob_len;
+} fld_over;
+
+static int names_cmp(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    if (!x || !y) /* NULL first */
+        return (x != NULL) - (y != NULL);
+    return strcmp(x, y);
+}
+
+/* The names as MAC fields, in strcmp order whatever order the store (its
+ * collation) or the caller gave them in: a seal computed from the values a
+ * process wrote (no read back) and a check of what the store returns agree. */
+static void fb_names(fbuf *b, const json_t *names)
+{
+    size_t n = json_array_size(names), i;
+    const char **v = calloc(n ? n : 1, sizeof *v);
+    if (!v) {
+        b->oom = true;
+        return;
+    }
+    for (i = 0; i < n; i++)
+        v[i] = json_string_value(json_array_get(names, i));
+    qsort(v, n, sizeof *v, names_cmp);
+    for (i = 0; i < n; i++)
+        fb_str(b, v[i]);
+    free(v);
+}
+
+static mt_status row_list_mac_ov(mt_core *c, mt_db *mdb, const row_list_spec *sp, mt_db_stmt *row,
+                                 int first, const char *id, const json_t *names,
+                                 const fld_over *ov, char mac[65], char stored[65], mt_err *err);
+
 static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp, mt_db_stmt *row,
                                  int first, const char *id, const json_t *names, char mac[65],
                                  char stored[65], mt_err *err)
+{
+    return row_list_mac_ov(c, mdb, sp, row, first, id, names, NULL, mac, stored, err);
+}
+
+static json_t *col_json(mt_db_stmt *st, int i);
+
+static mt_status row_list_mac_ov(mt_core *c, mt_db *mdb, const row_list_spec *sp, mt_db_stmt *row,
+                                 int first, const char *id, const json_t *names,
+                                 const fld_over *ov, char mac[65], char stored[65], mt_err *err)
 {
     /* the row's own key must be the one asked for: a lying store could
      * answer WHERE id = X with Y's genuine row */
@@ -292,29 +341,41 @@ static mt_status row_list_mac_at(mt_core *c, mt_db *mdb, const row_list_spec *sp
     fbuf b;
     fb_init(&b, sp->domain);
     for (int i = 0; i < sp->n_fields; i++)
-        fb_col(&b, row, first + i);
-    fb_col_digest(&b, row, first + sp->n_fields);
+        if (ov && ov[i].set)
+            fb_str(&b, ov[i].text);
+        else
+            fb_col(&b, row, first + i);
+    if (ov && ov[sp->n_fields].set) {
+        if (!ov[sp->n_fields].blob)
+            fb_bytes(&b, NULL, 0);
+        else {
+            char h[65];
+            core_sha256_hex(ov[sp->n_fields].blob, ov[sp->n_fields].blob_len, h);
+            fb_str(&b, h);
+        }
+    } else
+        fb_col_digest(&b, row, first + sp->n_fields);
     snprintf(stored, 65, "%s", mt_db_col_text(row, first + sp->n_fields + 1));
     mt_status rc = MT_OK;
-    if (names) { /* the list as the caller read it (sorted, as list_sql sorts) */
-        size_t i;
-        json_t *v;
-        json_array_foreach(names, i, v) fb_str(&b, json_is_string(v) ? json_string_value(v) : NULL);
-    }
+    json_t *read = NULL;
     mt_db_stmt *st;
     if (!names && !(rc = core_stmt_get(NULL, mdb, sp->list_sql, &st, err))) {
+        read = json_array();
         mt_db_bind_text(st, 1, id);
         while (mt_db_step(st, &rc, err) == MT_DB_ROW)
-            fb_col(&b, st, 0);
+            if (!read || json_array_append_new(read, col_json(st, 0)))
+                b.oom = true;
         core_stmt_put(NULL, st);
+        names = read;
     }
+    if (!rc)
+        fb_names(&b, names);
+    json_decref(read);
     if (!rc && !fb_mac(c->integ_key, &b, mac))
         rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
     fb_free(&b);
     return rc;
 }
-
-static json_t *col_json(mt_db_stmt *st, int i);
 
 /* The list sp->list_sql selects by id, as a sorted array of names. */
 static mt_status list_names(mt_db *mdb, const row_list_spec *sp, const char *id, json_t **out,
@@ -405,6 +466,100 @@ mt_status integ_file_seal(mt_core *c, mt_db *mdb, const char *file_id, mt_err *e
     mt_status rc = file_mac(c, mdb, file_id, mac, stored, err);
     if (!rc)
         rc = store_run(mdb, err, NULL, "UPDATE files SET mac = ? WHERE file_id = ?", mac, file_id);
+    return rc;
+}
+
+mt_status integ_file_mac_values(mt_core *c, const char *const fields[9], const void *wrapped,
+                                size_t wrapped_len, const char *const *owners, size_t n_owners,
+                                char mac[65], mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, file_spec.domain);
+    for (int i = 0; i < 9; i++)
+        fb_str(&b, fields[i]);
+    if (!wrapped)
+        fb_bytes(&b, NULL, 0);
+    else {
+        char h[65];
+        core_sha256_hex(wrapped, wrapped_len, h);
+        fb_str(&b, h);
+    }
+    json_t *names = json_array();
+    for (size_t i = 0; names && i < n_owners; i++)
+        if (json_array_append_new(names, json_string_nocheck(owners[i])))
+            b.oom = true;
+    if (!names)
+        b.oom = true;
+    fb_names(&b, names);
+    json_decref(names);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+mt_status integ_file_rewrite(mt_core *c, mt_db *mdb, const char *file_id,
+                             const integ_file_change *chg, mt_err *err)
+{
+    /* one read: the row and its owners, verified against the stored MAC;
+     * the new MAC is computed over those verified fields with the changed
+     * ones replaced, and written with the change (never over a second,
+     * unverified read) */
+    mt_db_stmt *st;
+    json_t *names = NULL;
+    char mac[65], stored[65], nmac[65], szbuf[24];
+    mt_status rc = core_stmt_get(NULL, mdb, file_spec.row_sql, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, file_id);
+    fld_over ov[10] = {0};
+    if (chg->set_written) {
+        snprintf(szbuf, sizeof szbuf, "%lld", (long long)chg->size);
+        ov[5] = (fld_over){true, szbuf, NULL, 0};
+        ov[6] = (fld_over){true, chg->sha256, NULL, 0};
+        ov[7] = (fld_over){true, "1", NULL, 0};
+    }
+    if (chg->set_wrapped)
+        ov[9] = (fld_over){true, NULL, chg->wrapped, chg->wrapped_len};
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW && !(rc = list_names(mdb, &file_spec, file_id, &names, err)) &&
+        !(rc = row_list_mac_at(c, mdb, &file_spec, st, 0, file_id, names, mac, stored, err))) {
+        if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: file %s does not match its MAC (edited outside mesatee)",
+                     file_id);
+            rc = integ_fail(err, "file");
+        } else
+            rc = row_list_mac_ov(c, mdb, &file_spec, st, 0, file_id, names, ov, nmac, stored,
+                                 err);
+    } else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no file %s", file_id);
+    core_stmt_put(NULL, st);
+    json_decref(names);
+    if (rc)
+        return rc;
+    if (chg->set_written) {
+        if ((rc = core_stmt_get(NULL, mdb,
+                                "UPDATE files SET written = 1, size = ?, sha256 = ?, mac = ? "
+                                "WHERE file_id = ?",
+                                &st, err)))
+            return rc;
+        mt_db_bind_int64(st, 1, chg->size);
+        mt_db_bind_text(st, 2, chg->sha256);
+        mt_db_bind_text(st, 3, nmac);
+        mt_db_bind_text(st, 4, file_id);
+    } else if (chg->set_wrapped) {
+        if ((rc = core_stmt_get(NULL, mdb,
+                                "UPDATE files SET wrapped_key = ?, kek_version = ?, mac = ? "
+                                "WHERE file_id = ?",
+                                &st, err)))
+            return rc;
+        mt_db_bind_blob(st, 1, chg->wrapped, chg->wrapped_len);
+        mt_db_bind_int64(st, 2, (int64_t)chg->kek_version);
+        mt_db_bind_text(st, 3, nmac);
+        mt_db_bind_text(st, 4, file_id);
+    } else
+        return MT_OK;
+    mt_db_step(st, &rc, err);
+    core_stmt_put(NULL, st);
     return rc;
 }
 
@@ -1098,6 +1253,154 @@ mt_status integ_user_load(mt_core *c, mt_db *mdb, const char *username, char *pw
     return user_read(c, mdb, username, mac, stored, true, pwhash, pwcap, role, state, err);
 }
 
+mt_status integ_user_mac_values(mt_core *c, const char *username, const char *role,
+                                const char *pwhash, const char *created_at, const char *state,
+                                char mac[65], mt_err *err)
+{
+    bool active = !strcmp(state, "active");
+    fbuf b;
+    fb_init(&b, active ? "mesatee-user/v1" : "mesatee-user-state/v1");
+    fb_str(&b, username);
+    fb_str(&b, role);
+    fb_str(&b, pwhash);
+    fb_str(&b, created_at);
+    if (!active)
+        fb_str(&b, state);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+mt_status integ_user_rewrite(mt_core *c, mt_db *mdb, const char *username, const char *pwhash,
+                             const char *state, mt_err *err)
+{
+    /* one read, verified; the new MAC over its values as changed, written
+     * with the change */
+    mt_db_stmt *st;
+    char mac[65], stored[65], nmac[65];
+    char role[16] = "", created[32] = "", cur_state[16] = "";
+    char *cur_pw = NULL;
+    mt_status rc = core_stmt_get(c, mdb, USER_STATE_SQL, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, username);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    else if (s == MT_DB_ROW && !(rc = user_row_mac(c, st, username, mac, stored, err))) {
+        if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: user %s does not match its MAC (role or password hash "
+                     "edited outside mesatee)",
+                     username);
+            rc = integ_fail(err, "user");
+        } else if (mt_db_col_null(st, 1) || mt_db_col_null(st, 2) || mt_db_col_null(st, 3) ||
+                   !col_copy(st, 1, role, sizeof role) ||
+                   !col_copy(st, 3, created, sizeof created) ||
+                   !col_copy(st, 4, cur_state, sizeof cur_state) ||
+                   !(cur_pw = strdup(mt_db_col_text(st, 2))))
+            rc = integ_fail(err, "user");
+    }
+    core_stmt_put(c, st);
+    if (!rc) {
+        const char *pw = pwhash ? pwhash : cur_pw, *stt = state ? state : cur_state;
+        if (!(rc = integ_user_mac_values(c, username, role, pw, created, stt, nmac, err)))
+            rc = store_run(mdb, err, NULL,
+                           "UPDATE users SET pwhash = ?, state = ?, mac = ? WHERE username = ?",
+                           pw, stt, nmac, username);
+    }
+    if (cur_pw) {
+        mt_wipe(cur_pw, strlen(cur_pw));
+        free(cur_pw);
+    }
+    return rc;
+}
+
+mt_status integ_token_mac_values(mt_core *c, const char *token_hash, const char *username,
+                                 const char *created_at, const char *expires_at,
+                                 const char *revoked, char mac[65], mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, "mesatee-token/v1");
+    fb_str(&b, token_hash);
+    fb_str(&b, username);
+    fb_str(&b, created_at);
+    fb_str(&b, expires_at);
+    fb_str(&b, revoked);
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
+mt_status integ_token_revoke(mt_core *c, mt_db *mdb, const char *token_hash, const char *owner,
+                             mt_err *err)
+{
+    mt_db_stmt *st;
+    char mac[65], stored[65], nmac[65];
+    char user[256] = "", created[32] = "", expires[32] = "";
+    mt_status rc = core_stmt_get(c, mdb, TOKEN_SQL, &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_text(st, 1, token_hash);
+    fbuf b;
+    fb_init(&b, "mesatee-token/v1");
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW && (mt_db_col_null(st, 0) || strcmp(mt_db_col_text(st, 0), token_hash))) {
+        mt_error("store integrity: the store answered a lookup with another row");
+        rc = integ_fail(err, "row");
+    } else if (s == MT_DB_ROW) {
+        for (int i = 0; i < 5; i++)
+            fb_col(&b, st, i);
+        snprintf(stored, sizeof stored, "%s", mt_db_col_text(st, 5));
+        if (!fb_mac(c->integ_key, &b, mac))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+        else if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: a token row does not match its MAC");
+            rc = integ_fail(err, "token");
+        } else if (mt_db_col_null(st, 1) || mt_db_col_null(st, 2) || mt_db_col_null(st, 3) ||
+                   !col_copy(st, 1, user, sizeof user) ||
+                   !col_copy(st, 2, created, sizeof created) ||
+                   !col_copy(st, 3, expires, sizeof expires))
+            rc = integ_fail(err, "token");
+        else if (owner && strcmp(user, owner)) {
+            mt_error("store integrity: a token of another user answered a lookup");
+            rc = integ_fail(err, "token");
+        }
+    } else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no such row");
+    core_stmt_put(c, st);
+    fb_free(&b);
+    if (!rc &&
+        !(rc = integ_token_mac_values(c, token_hash, user, created, expires, "1", nmac, err)))
+        rc = store_run(mdb, err, NULL,
+                       "UPDATE tokens SET revoked = 1, mac = ? WHERE token_hash = ?", nmac,
+                       token_hash);
+    return rc;
+}
+
+mt_status integ_tokens_revoke_user(mt_core *c, mt_db *mdb, const char *username,
+                                   const char *keep, int *revoked, mt_err *err)
+{
+    json_t *ids = NULL;
+    if (revoked)
+        *revoked = 0;
+    mt_status rc = store_ids(mdb, "SELECT token_hash FROM tokens WHERE username = ? AND revoked = 0",
+                             username, &ids, err);
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        const char *th = json_string_value(v);
+        if (rc)
+            break;
+        if (!th || (keep && !strcmp(th, keep)))
+            continue;
+        if (!(rc = integ_token_revoke(c, mdb, th, username, err)) && revoked)
+            (*revoked)++;
+    }
+    json_decref(ids);
+    return rc;
+}
+
 mt_status integ_user_seal(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
 {
     char mac[65], stored[65];
@@ -1212,18 +1515,6 @@ mt_status integ_token_check(mt_core *c, mt_db *mdb, const char *token_hash, mt_e
     return MT_OK;
 }
 
-mt_status integ_tokens_seal_user(mt_core *c, mt_db *mdb, const char *username, mt_err *err)
-{
-    json_t *ids;
-    mt_status rc =
-        store_ids(mdb, "SELECT token_hash FROM tokens WHERE username = ?", username, &ids, err);
-    size_t i;
-    json_t *v;
-    json_array_foreach(ids, i, v) if (!rc) rc = integ_token_seal(c, mdb, json_string_value(v), err);
-    json_decref(ids);
-    return rc;
-}
-
 /* ---- functions ---------------------------------------------------------- */
 
 /* The function row (all but its usage and statistics counters and
@@ -1250,6 +1541,170 @@ mt_status integ_function_seal(mt_core *c, mt_db *mdb, const char *function_id, m
         rc = store_run(mdb, err, NULL, "UPDATE functions SET mac = ? WHERE function_id = ?", mac,
                        function_id);
     return rc;
+}
+
+/* ---- verify, change, reseal from the verified values ---------------- */
+
+#define PIN_MAX 24
+
+struct integ_pin {
+    const row_list_spec *sp;
+    const char *const *cols; /* names of the sp->n_fields fields, then the digest's */
+    const char *table, *id_col;
+    char *id;
+    char *vals[PIN_MAX]; /* NULL: SQL NULL */
+    char *digest;        /* hex; NULL: SQL NULL */
+    json_t *names;
+};
+
+static const char *const function_cols[] = {
+    "function_id", "owner",     "name",        "description",    "executor_type",
+    "builtin",     "public",    "disabled",    "deleted",        "arguments",
+    "inputs",      "outputs",   "usage_quota", "created_at",     "payload_object",
+    "payload_size", "payload_sha256", "payload_key"};
+
+void integ_pin_free(integ_pin *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < PIN_MAX; i++)
+        free(p->vals[i]);
+    free(p->digest);
+    free(p->id);
+    json_decref(p->names);
+    free(p);
+}
+
+static mt_status pin_take(mt_core *c, mt_db *mdb, const row_list_spec *sp,
+                          const char *const *cols, const char *table, const char *id_col,
+                          const char *id, integ_pin **out, mt_err *err)
+{
+    *out = NULL;
+    integ_pin *p = calloc(1, sizeof *p);
+    if (!p || !(p->id = strdup(id))) {
+        free(p);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    p->sp = sp, p->cols = cols, p->table = table, p->id_col = id_col;
+    mt_db_stmt *st;
+    char mac[65], stored[65];
+    mt_status rc = core_stmt_get(NULL, mdb, sp->row_sql, &st, err);
+    if (rc) {
+        integ_pin_free(p);
+        return rc;
+    }
+    mt_db_bind_text(st, 1, id);
+    int s = mt_db_step(st, &rc, err);
+    if (s == MT_DB_ROW && !(rc = list_names(mdb, sp, id, &p->names, err)) &&
+        !(rc = row_list_mac_at(c, mdb, sp, st, 0, id, p->names, mac, stored, err))) {
+        if (!integ_hex_equal(mac, stored)) {
+            mt_error("store integrity: %s %s does not match its MAC (edited outside mesatee)",
+                     sp->what, id);
+            rc = integ_fail(err, sp->what);
+        } else {
+            /* the very values the MAC was just verified over */
+            for (int i = 0; !rc && i < sp->n_fields; i++)
+                if (!mt_db_col_null(st, i) && !(p->vals[i] = strdup(mt_db_col_text(st, i))))
+                    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            if (!rc && !mt_db_col_null(st, sp->n_fields)) {
+                size_t n = 0;
+                const void *b = mt_db_col_blob(st, sp->n_fields, &n);
+                char h[65];
+                core_sha256_hex(b ? b : "", n, h);
+                if (!(p->digest = strdup(h)))
+                    rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            }
+        }
+    } else if (s == MT_DB_DONE)
+        rc = mt_err_set(err, MT_ENOTFOUND, "no %s %s", sp->what, id);
+    core_stmt_put(NULL, st);
+    if (rc)
+        integ_pin_free(p);
+    else
+        *out = p;
+    return rc;
+}
+
+mt_status integ_pin_set(integ_pin *p, const char *col, const char *text, mt_err *err)
+{
+    for (int i = 0; i < p->sp->n_fields; i++)
+        if (!strcmp(p->cols[i], col)) {
+            char *v = text ? strdup(text) : NULL;
+            if (text && !v)
+                return mt_err_set(err, MT_ENOMEM, "out of memory");
+            free(p->vals[i]);
+            p->vals[i] = v;
+            return MT_OK;
+        }
+    return mt_err_set(err, MT_EINTERNAL, "integrity: no MACed column %s", col);
+}
+
+mt_status integ_pin_set_key(integ_pin *p, const void *blob, size_t len, mt_err *err)
+{
+    free(p->digest);
+    p->digest = NULL;
+    if (!blob)
+        return MT_OK;
+    char h[65];
+    core_sha256_hex(blob, len, h);
+    return (p->digest = strdup(h)) ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+mt_status integ_pin_set_names(integ_pin *p, const char *const *names, size_t n, mt_err *err)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        if (json_array_append_new(a, json_string_nocheck(names[i]))) {
+            json_decref(a);
+            a = NULL;
+        }
+    if (!a)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    json_decref(p->names);
+    p->names = a;
+    return MT_OK;
+}
+
+mt_status integ_pin_seal(mt_core *c, mt_db *mdb, integ_pin *p, mt_err *err)
+{
+    fbuf b;
+    fb_init(&b, p->sp->domain);
+    for (int i = 0; i < p->sp->n_fields; i++)
+        fb_str(&b, p->vals[i]);
+    fb_str(&b, p->digest);
+    fb_names(&b, p->names);
+    char mac[65], sql[160];
+    bool ok = fb_mac(c->integ_key, &b, mac);
+    fb_free(&b);
+    if (!ok)
+        return mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    snprintf(sql, sizeof sql, "UPDATE %s SET mac = ? WHERE %s = ?", p->table, p->id_col);
+    return store_run(mdb, err, NULL, sql, mac, p->id);
+}
+
+mt_status integ_function_pin_new(const char *function_id, integ_pin **out, mt_err *err)
+{
+    integ_pin *p = calloc(1, sizeof *p);
+    if (p) {
+        p->sp = &function_spec, p->cols = function_cols, p->table = "functions",
+        p->id_col = "function_id";
+        p->names = json_array();
+        p->id = strdup(function_id);
+        p->vals[0] = strdup(function_id);
+    }
+    if (!p || !p->names || !p->id || !p->vals[0]) {
+        integ_pin_free(p);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    *out = p;
+    return MT_OK;
+}
+
+mt_status integ_function_pin(mt_core *c, mt_db *mdb, const char *function_id, integ_pin **out,
+                             mt_err *err)
+{
+    return pin_take(c, mdb, &function_spec, function_cols, "functions", "function_id",
+                    function_id, out, err);
 }
 
 typedef struct {
@@ -1335,16 +1790,6 @@ mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *res
     bool ok = fb_mac(c->integ_key, &b, mac);
     fb_free(&b);
     return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
-}
-
-mt_status integ_task_result_seal_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err *err)
-{
-    size_t i;
-    json_t *v;
-    mt_status rc = MT_OK;
-    json_array_foreach(ids, i, v) if (!rc) rc =
-        integ_task_result_seal(c, mdb, json_string_value(v), err);
-    return rc;
 }
 
 mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, const char *task_id, int id_col,

@@ -52,14 +52,47 @@ struct core_kek_state {
 
 /* ---- the wrapped-key columns ------------------------------------------- */
 
-static mt_status reseal_file(mt_core *c, mt_db *db, const char *id, mt_err *err)
+static mt_status rewrite_file(mt_core *c, mt_db *db, const char *id, const void *blob, size_t len,
+                              uint32_t ver, mt_err *err)
 {
-    return integ_file_seal(c, db, id, err);
+    integ_file_change chg = {
+        .set_wrapped = true, .wrapped = blob, .wrapped_len = len, .kek_version = ver};
+    return integ_file_rewrite(c, db, id, &chg, err);
 }
 
-static mt_status reseal_function(mt_core *c, mt_db *db, const char *id, mt_err *err)
+/* functions.payload_key and payload_kek_version of one function. */
+static mt_status store_run_blob_key(mt_db *db, const char *id, const void *blob, size_t len,
+                                    const char *ver, mt_err *err)
 {
-    return integ_function_seal(c, db, id, err);
+    mt_db_stmt *st;
+    mt_status rc = mt_db_prepare(db,
+                                 "UPDATE functions SET payload_key = ?, payload_kek_version = "
+                                 "CAST(? AS INTEGER) WHERE function_id = ?",
+                                 &st, err);
+    if (rc)
+        return rc;
+    mt_db_bind_blob(st, 1, blob, len);
+    mt_db_bind_text(st, 2, ver);
+    mt_db_bind_text(st, 3, id);
+    mt_db_step(st, &rc, err);
+    mt_db_finalize(st);
+    return rc;
+}
+
+static mt_status rewrite_function(mt_core *c, mt_db *db, const char *id, const void *blob,
+                                  size_t len, uint32_t ver, mt_err *err)
+{
+    /* verify the row, write the new key, reseal the verified values with it */
+    integ_pin *pin = NULL;
+    char v[16];
+    snprintf(v, sizeof v, "%u", ver);
+    mt_status rc = integ_function_pin(c, db, id, &pin, err);
+    if (!rc)
+        rc = store_run_blob_key(db, id, blob, len, v, err);
+    if (!rc && !(rc = integ_pin_set_key(pin, blob, len, err)))
+        rc = integ_pin_seal(c, db, pin, err);
+    integ_pin_free(pin);
+    return rc;
 }
 
 /* transit_wrapping_key: rewrapped by transit_rewrap_batch together with the
@@ -73,22 +106,22 @@ static mt_status no_batch(mt_core *c, mt_db *db, uint32_t below, unsigned limit,
 }
 
 const core_wrapped_col core_wrapped_cols[] = {
-    {"files", "file_id", "wrapped_key", "kek_version", "file-keys", "", true, NULL, reseal_file,
+    {"files", "file_id", "wrapped_key", "kek_version", "file-keys", "", true, NULL, NULL,
      "SELECT DISTINCT tf.task_id FROM task_files tf JOIN tasks t ON t.task_id = tf.task_id "
      "WHERE tf.file_id = ? AND t.status NOT IN ('finished','failed','canceled') "
      "ORDER BY tf.task_id",
-     NULL},
+     NULL, rewrite_file},
     {"functions", "function_id", "payload_key", "payload_kek_version", "file-keys", "function:",
-     true, NULL, reseal_function,
+     true, NULL, NULL,
      "SELECT task_id FROM tasks WHERE function_id = ? AND status NOT IN "
      "('finished','failed','canceled') ORDER BY task_id",
-     NULL},
+     NULL, rewrite_function},
     /* the transit API's key versions and its import wrapping key (one row):
      * transit_rewrap_batch rewraps both (transit_core.h) */
     {"transit_key_versions", "owner", "wrapped", "kek_version", "transit-keys", "", false, NULL,
-     NULL, NULL, transit_rewrap_batch},
+     NULL, NULL, transit_rewrap_batch, NULL},
     {"transit_wrapping_key", "id", "wrapped", "kek_version", "transit-keys", "", false, NULL, NULL,
-     NULL, no_batch},
+     NULL, no_batch, NULL},
 };
 const size_t core_n_wrapped_cols = sizeof core_wrapped_cols / sizeof core_wrapped_cols[0];
 
@@ -433,7 +466,9 @@ static mt_status rewrap_batch(mt_core *c, mt_db *db, const core_wrapped_col *e, 
                 free(nb);
             break;
         }
-        if (!(rc = mt_db_prepare(db, sql, &st, err))) {
+        if (e->rewrite)
+            rc = e->rewrite(c, db, r->id, nb, nl, v, err);
+        else if (!(rc = mt_db_prepare(db, sql, &st, err))) {
             mt_db_bind_blob(st, 1, nb, nl);
             mt_db_bind_int64(st, 2, (int64_t)v);
             mt_db_bind_text(st, 3, r->id);

@@ -1200,16 +1200,17 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
     snprintf(obj, sizeof obj, "task:%s", task_id);
     /* staged_seq is kept: the task runs next; the next claim's token fences
      * the old holder off */
-    if ((rc = audit_append(rs->core, rs->db, "scheduler", "task requeued (lease expired)", obj,
+    char rmac[65]; /* the empty outcome's MAC, written with it */
+    if ((rc = integ_task_result_mac(rs->core, task_id, NULL, NULL, NULL, rmac, err)) ||
+        (rc = audit_append(rs->core, rs->db, "scheduler", "task requeued (lease expired)", obj,
                            0, err)) ||
         (rc = store_run(rs->db, err, NULL,
                         "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = "
                         "NULL, log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = "
-                        "0, bytes_out = 0, fuel_used = 0, key_signs = 0, updated_at = "
-                        "CAST(? AS INTEGER) WHERE task_id = ? AND status = 'running'",
-                        now, task_id)) ||
+                        "0, bytes_out = 0, fuel_used = 0, key_signs = 0, result_mac = ?, "
+                        "updated_at = CAST(? AS INTEGER) WHERE task_id = ? AND status = 'running'",
+                        rmac, now, task_id)) ||
         (rc = lease_store(rs, task_id, l.fence, expired, 0, l.attempt, err)) ||
-        (rc = integ_task_result_seal(rs->core, rs->db, task_id, err)) ||
         (rc = store_commit(rs->db, err)))
         goto out;
     mt_warn("task %s: the executor's lease (fencing token %lld) expired (executor died or "

@@ -233,6 +233,27 @@ static void run_scope(const mt_core *c, mt_db *mdb, const char *prefix, char *ou
         out[0] = 0;
 }
 
+/* result_mac of each task in ids over the outcome the caller just wrote to
+ * all of them (result NULL, failure_reason reason, log NULL): computed from
+ * those values, never from a read back of the rows. */
+static mt_status outcome_mac_ids(mt_core *c, mt_db *mdb, json_t *ids, const char *reason,
+                                 mt_err *err)
+{
+    size_t i;
+    json_t *v;
+    mt_status rc = MT_OK;
+    json_array_foreach(ids, i, v)
+    {
+        char mac[65];
+        const char *id = json_string_value(v);
+        if (rc || (rc = integ_task_result_mac(c, id, NULL, reason, NULL, mac, err)) ||
+            (rc = store_run(mdb, err, NULL, "UPDATE tasks SET result_mac = ? WHERE task_id = ?",
+                            mac, id)))
+            break;
+    }
+    return rc;
+}
+
 mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
 {
     mt_status rc = store_begin(mdb, err);
@@ -258,7 +279,7 @@ mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
              tscope, scope);
     snprintf(q3, sizeof q3,
              "UPDATE tasks SET status = 'failed', failure_reason = '" RESTART_REASON
-             "', cancel_requested = 0, updated_at = CAST(?1 AS INTEGER) WHERE status = "
+             "', result = NULL, log = NULL, cancel_requested = 0, updated_at = CAST(?1 AS INTEGER) WHERE status = "
              "'running' AND NOT (" SQL_REMOTE_LEASE("") " AND ?2 <> 0)%s",
              scope);
     if ((rc = audit_tasks(c, mdb, q1, keep, "task failed (restart)", &failed, err))) {
@@ -270,7 +291,7 @@ mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
     int n = 0;
     if ((rc = store_run(mdb, err, NULL, q2, keep)) ||
         (rc = store_run(mdb, err, &n, q3, now, keep)) ||
-        (rc = integ_task_result_seal_ids(c, mdb, failed, err)) ||
+        (rc = outcome_mac_ids(c, mdb, failed, RESTART_REASON, err)) ||
         (rc = store_commit(mdb, err))) {
         json_decref(failed);
         store_rollback(mdb);
@@ -296,15 +317,17 @@ static mt_status requeue_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err *err)
         if (rc)
             break;
         const char *id = json_string_value(v);
-        /* staged_seq is kept: the task runs first after the restart */
+        /* staged_seq is kept: the task runs first after the restart; the
+         * empty outcome's MAC is written with it */
+        char mac[65];
+        if ((rc = integ_task_result_mac(c, id, NULL, NULL, NULL, mac, err)))
+            break;
         rc = store_run(mdb, err, NULL,
                        "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = NULL, "
                        "log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = 0, "
-                       "bytes_out = 0, fuel_used = 0, key_signs = 0, "
+                       "bytes_out = 0, fuel_used = 0, key_signs = 0, result_mac = ?, "
                        "updated_at = CAST(? AS INTEGER) WHERE task_id = ? AND status = 'running'",
-                       now, id);
-        if (!rc)
-            rc = integ_task_result_seal(c, mdb, id, err);
+                       mac, now, id);
     }
     return rc;
 }
@@ -324,7 +347,7 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
              scope);
     snprintf(q2, sizeof q2,
              "UPDATE tasks SET status = 'canceled', failure_reason = 'canceled while running', "
-             "updated_at = CAST(? AS INTEGER) WHERE status = 'running' AND cancel_requested != "
+             "result = NULL, log = NULL, updated_at = CAST(? AS INTEGER) WHERE status = 'running' AND cancel_requested != "
              "0%s",
              scope);
     snprintf(q3, sizeof q3,
@@ -334,7 +357,7 @@ mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
     /* a cancellation requested meanwhile (remote runs) wins over the requeue */
     if ((rc = audit_tasks(c, mdb, q1, NULL, "task canceled", &canceled, err)) ||
         (rc = store_run(mdb, err, NULL, q2, now)) ||
-        (rc = integ_task_result_seal_ids(c, mdb, canceled, err)) ||
+        (rc = outcome_mac_ids(c, mdb, canceled, "canceled while running", err)) ||
         (rc = audit_tasks(c, mdb, q3, c->keep_leased ? "1" : "0", "task requeued (stop)", &ids,
                           err)) ||
         (rc = requeue_ids(c, mdb, ids, err)) || (rc = store_commit(mdb, err))) {
@@ -954,29 +977,18 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
             json_t *o = json_object_get(r->outputs, mt_db_col_text(q, 0));
             const char *sha = json_string_value(json_object_get(o, "sha256"));
             json_int_t size = json_integer_value(json_object_get(o, "size"));
-            mt_db_stmt *u;
-            /* re-MAC the row, but never launder one edited meanwhile */
-            if ((rc = integ_file_check(c, mdb, mt_db_col_text(q, 1), NULL, err)))
-                break;
             /* the output enters the object store with the outcome (--objects
-             * db: its rows, in this transaction) */
+             * db: its rows, in this transaction); core_file_load verifies */
             core_file of;
             if (c->ostore && ((rc = core_file_load(c, mdb, mt_db_col_text(q, 1), &of, err)) ||
                               (of.object_id[0] && (rc = untrusted_objects_publish_in(
                                                        c, mdb, of.object_id, sha, err)))))
                 break;
-            if ((rc = core_stmt_get(c, mdb,
-                                    "UPDATE files SET written = 1, size = ?, sha256 = ? "
-                                    "WHERE file_id = ?",
-                                    &u, err)))
-                break;
-            mt_db_bind_int64(u, 1, size);
-            mt_db_bind_text(u, 2, sha);
-            mt_db_bind_text(u, 3, mt_db_col_text(q, 1));
-            mt_db_step(u, &rc, err);
-            core_stmt_put(c, u);
-            if (!rc)
-                rc = integ_file_seal(c, mdb, mt_db_col_text(q, 1), err);
+            /* written, size and sha256 with the MAC over the row as verified
+             * in the same read and so changed: never a MAC over whatever a
+             * later read of the row returns */
+            integ_file_change chg = {.set_written = true, .size = size, .sha256 = sha};
+            rc = integ_file_rewrite(c, mdb, mt_db_col_text(q, 1), &chg, err);
         }
         core_stmt_put(c, q);
         if (rc)
@@ -1390,12 +1402,14 @@ mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char 
     /* staged_seq is kept: the task runs next; the next claim's run_attempt
      * makes a late outcome of the lost run miss (finish) */
     int n = 0;
-    if ((rc = store_run(db, err, &n,
+    char rmac[65]; /* the empty outcome's MAC, written with it */
+    if ((rc = integ_task_result_mac(c, task_id, NULL, NULL, NULL, rmac, err)) ||
+        (rc = store_run(db, err, &n,
                         "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = "
                         "NULL, log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = "
                         "0, bytes_out = 0, fuel_used = 0, key_signs = 0, node_lost = CAST(? AS "
-                        "INTEGER), updated_at = CAST(? AS INTEGER) WHERE " LOST_FENCE,
-                        nl, now, task_id, node, a, a)))
+                        "INTEGER), updated_at = CAST(? AS INTEGER), result_mac = ? WHERE " LOST_FENCE,
+                        nl, now, rmac, task_id, node, a, a)))
         goto out;
 #undef LOST_FENCE
     if (n != 1) { /* finished or requeued meanwhile */
@@ -1403,7 +1417,7 @@ mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char 
         return MT_OK;
     }
     if ((rc = audit_append(c, db, "scheduler", requeue_entry, obj, 0, err)) ||
-        (rc = integ_task_result_seal(c, db, task_id, err)) || (rc = store_commit(db, err)))
+        (rc = store_commit(db, err)))
         goto out;
     *out = SCHED_LOST_REQUEUED;
     sched_wake(c); /* any node's scheduler claims it */

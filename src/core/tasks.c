@@ -629,11 +629,15 @@ mt_status tasks_cancel(core_ctx *x)
                                      "cancel_requested", 1));
         goto out;
     }
-    if ((rc = store_run(x->db, x->err, NULL,
-                        "UPDATE tasks SET failure_reason = 'canceled by ' || ? "
-                        "WHERE task_id = ?",
-                        x->who, t.task_id)) ||
-        (rc = integ_task_result_seal(x->core, x->db, t.task_id, x->err)) ||
+    /* the outcome (no result, no log) and its MAC over those values, in
+     * one statement: no MAC over a read back of the row */
+    char reason[320], rmac[65];
+    snprintf(reason, sizeof reason, "canceled by %s", x->who);
+    if ((rc = integ_task_result_mac(x->core, t.task_id, NULL, reason, NULL, rmac, x->err)) ||
+        (rc = store_run(x->db, x->err, NULL,
+                        "UPDATE tasks SET result = NULL, log = NULL, failure_reason = ?, "
+                        "result_mac = ? WHERE task_id = ?",
+                        reason, rmac, t.task_id)) ||
         (rc = set_status(x, t.task_id, "canceled")))
         goto out;
     status_response(x, 200, t.task_id, "canceled");

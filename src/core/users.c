@@ -69,16 +69,12 @@ static mt_status set_state(core_ctx *x, const char *user, const char *state, int
 {
     mt_status rc;
     *revoked = 0;
-    if ((rc = store_run(x->db, x->err, NULL, "UPDATE users SET state = ? WHERE username = ?", state,
-                        user)) ||
-        (rc = integ_user_seal(x->core, x->db, user, x->err)))
+    /* verified row, changed, resealed from the verified values */
+    if ((rc = integ_user_rewrite(x->core, x->db, user, NULL, state, x->err)))
         return rc;
     if (!strcmp(state, "active"))
         return MT_OK;
-    if ((rc = store_run(x->db, x->err, revoked,
-                        "UPDATE tokens SET revoked = 1 WHERE username = ? AND revoked = 0", user)))
-        return rc;
-    return integ_tokens_seal_user(x->core, x->db, user, x->err);
+    return integ_tokens_revoke_user(x->core, x->db, user, NULL, revoked, x->err);
 }
 
 /* The user named in the path (x->id), as the object of the request, with its
@@ -177,9 +173,8 @@ mt_status users_delete(core_ctx *x)
                           x->id, (long long)busy);
     int revoked = 0, fns = 0;
     json_t *ids = NULL;
-    if ((rc = store_run(x->db, x->err, NULL, "UPDATE users SET pwhash = '!' WHERE username = ?",
-                        x->id)) ||
-        (rc = set_state(x, x->id, "deleted", &revoked)) ||
+    if ((rc = integ_user_rewrite(x->core, x->db, x->id, "!", "deleted", x->err)) ||
+        (rc = integ_tokens_revoke_user(x->core, x->db, x->id, NULL, &revoked, x->err)) ||
         (rc = store_ids(x->db, "SELECT function_id FROM functions WHERE owner = ? AND disabled = 0",
                         x->id, &ids, x->err)))
         return rc;
@@ -188,9 +183,14 @@ mt_status users_delete(core_ctx *x)
     json_array_foreach(ids, i, v)
     {
         const char *fid = json_string_value(v);
-        if ((rc = store_run(x->db, x->err, NULL,
-                            "UPDATE functions SET disabled = 1 WHERE function_id = ?", fid)) ||
-            (rc = integ_function_seal(x->core, x->db, fid, x->err)))
+        integ_pin *pin = NULL; /* the verified row, resealed as changed */
+        if (!(rc = integ_function_pin(x->core, x->db, fid, &pin, x->err)) &&
+            !(rc = store_run(x->db, x->err, NULL,
+                             "UPDATE functions SET disabled = 1 WHERE function_id = ?", fid)) &&
+            !(rc = integ_pin_set(pin, "disabled", "1", x->err)))
+            rc = integ_pin_seal(x->core, x->db, pin, x->err);
+        integ_pin_free(pin);
+        if (rc)
             break;
         fns++;
     }

@@ -364,6 +364,59 @@ static void test_verified_values_only(void **state)
             MT_OK)
             fail_msg("view: %s", err.msg);
 
+        /* sealing: files replaced by a view whose name column lies to the
+         * file row's read (file_spec's SELECT) with a forged name; a new file
+         * is inserted through it (INSTEAD OF trigger). Before the fix the MAC
+         * was computed over that read after the INSERT, so the forged row
+         * got a genuine MAC; now it is computed over the inserted values, so
+         * the forged row fails its check and the genuine one holds */
+        char fcols2[4096] = "";
+        assert_int_equal(mt_db_prepare(mdb,
+                                       "SELECT column_name FROM information_schema.columns "
+                                       "WHERE table_name = 'files' AND table_schema = "
+                                       "current_schema() ORDER BY ordinal_position",
+                                       &st, &err),
+                         MT_OK);
+        while (mt_db_step(st, &rc, &err) == MT_DB_ROW) {
+            const char *c = mt_db_col_text(st, 0);
+            size_t n = strlen(fcols2);
+            snprintf(fcols2 + n, sizeof fcols2 - n, "%s%s", n ? ", " : "",
+                     strcmp(c, "name") ? c
+                                       : "CASE WHEN current_query() LIKE '%wrapped_key, mac FROM "
+                                         "files WHERE%' THEN 'forged' ELSE name END AS name");
+        }
+        mt_db_finalize(st);
+        assert_int_equal(rc, MT_OK);
+        char fsql2[8192];
+        snprintf(fsql2, sizeof fsql2,
+                 "ALTER TABLE files RENAME TO files_real; CREATE VIEW files AS SELECT %s FROM "
+                 "files_real; CREATE FUNCTION files_lie_ins() RETURNS trigger LANGUAGE plpgsql "
+                 "AS 'BEGIN INSERT INTO files_real VALUES (NEW.*); RETURN NEW; END'; "
+                 "CREATE TRIGGER files_lie INSTEAD OF INSERT ON files FOR EACH ROW EXECUTE "
+                 "FUNCTION files_lie_ins()",
+                 fcols2);
+        if (mt_db_exec(mdb, fsql2, &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+        char okey[65];
+        memset(okey, 'a', 64);
+        okey[64] = 0;
+        assert_int_equal(
+            treqf(&e, "POST", "/v1/files/outputs", admin, &o, "{\"key\":\"%s\"}", okey), 201);
+        char ofid[33];
+        snprintf(ofid, sizeof ofid, "%s", jstr(o, "file_id"));
+        json_decref(o);
+        mt_err_clear(&err);
+        /* the forged row (the view still lies) must not carry a valid MAC */
+        assert_int_not_equal(integ_file_check(e.core, mdb, ofid, NULL, &err), MT_OK);
+        assert_string_equal(err.msg, "integrity check failed: file");
+        if (mt_db_exec(mdb,
+                       "DROP VIEW files; DROP FUNCTION files_lie_ins(); ALTER TABLE files_real "
+                       "RENAME TO files",
+                       &err) != MT_OK)
+            fail_msg("view: %s", err.msg);
+        mt_err_clear(&err);
+        assert_int_equal(integ_file_check(e.core, mdb, ofid, NULL, &err), MT_OK);
+
         char cols[4096] = "";
         assert_int_equal(mt_db_prepare(mdb,
                                        "SELECT column_name FROM information_schema.columns "
