@@ -298,6 +298,15 @@ static int names_cmp(const void *a, const void *b)
 /* The names as MAC fields, in strcmp order whatever order the store (its
  * collation) or the caller gave them in: a seal computed from the values a
  * process wrote (no read back) and a check of what the store returns agree. */
+/* fb_mac, then frees b: MT_OK, or MT_ENOMEM when the buffer could not be
+ * built or the MAC computed. */
+static mt_status fb_finish(const uint8_t key[32], fbuf *b, char out[65], mt_err *err)
+{
+    bool ok = fb_mac(key, b, out);
+    fb_free(b);
+    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+}
+
 static void fb_names(fbuf *b, const json_t *names)
 {
     size_t n = json_array_size(names), i;
@@ -492,9 +501,7 @@ mt_status integ_file_mac_values(mt_core *c, const char *const fields[9], const v
         b.oom = true;
     fb_names(&b, names);
     json_decref(names);
-    bool ok = fb_mac(c->integ_key, &b, mac);
-    fb_free(&b);
-    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    return fb_finish(c->integ_key, &b, mac, err);
 }
 
 mt_status integ_file_rewrite(mt_core *c, mt_db *mdb, const char *file_id,
@@ -671,9 +678,7 @@ mt_status integ_task_decl_mac(mt_core *c, const char *const fields[7], char mac[
     fb_init(&b, "mesatee-task-decl/v1");
     for (int i = 0; i < 7; i++)
         fb_str(&b, fields[i]);
-    bool ok = fb_mac(c->integ_key, &b, mac);
-    fb_free(&b);
-    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    return fb_finish(c->integ_key, &b, mac, err);
 }
 
 /* The declaration MAC of a row read by another statement: columns
@@ -1043,9 +1048,7 @@ static mt_status approval_mac(mt_core *c, const char *task_id, const char *user,
     fb_str(&b, task_id);
     fb_str(&b, user);
     fb_str(&b, binding);
-    bool ok = fb_mac(c->integ_key, &b, out);
-    fb_free(&b);
-    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    return fb_finish(c->integ_key, &b, out, err);
 }
 
 mt_status integ_approval_seal(mt_core *c, mt_db *mdb, const char *task_id, const char *user,
@@ -1207,9 +1210,7 @@ static mt_status user_row_mac(mt_core *c, mt_db_stmt *st, const char *username, 
     for (int i = 0; i < (active ? 4 : 5); i++)
         fb_col(&b, st, i);
     snprintf(stored, 65, "%s", mt_db_col_text(st, 5));
-    bool ok = fb_mac(c->integ_key, &b, mac);
-    fb_free(&b);
-    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    return fb_finish(c->integ_key, &b, mac, err);
 }
 
 /* One read of the user's row (USER_STATE_SQL): its MAC and, when fill
@@ -1266,9 +1267,7 @@ mt_status integ_user_mac_values(mt_core *c, const char *username, const char *ro
     fb_str(&b, created_at);
     if (!active)
         fb_str(&b, state);
-    bool ok = fb_mac(c->integ_key, &b, mac);
-    fb_free(&b);
-    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    return fb_finish(c->integ_key, &b, mac, err);
 }
 
 mt_status integ_user_rewrite(mt_core *c, mt_db *mdb, const char *username, const char *pwhash,
@@ -1326,9 +1325,7 @@ mt_status integ_token_mac_values(mt_core *c, const char *token_hash, const char 
     fb_str(&b, created_at);
     fb_str(&b, expires_at);
     fb_str(&b, revoked);
-    bool ok = fb_mac(c->integ_key, &b, mac);
-    fb_free(&b);
-    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    return fb_finish(c->integ_key, &b, mac, err);
 }
 
 mt_status integ_token_revoke(mt_core *c, mt_db *mdb, const char *token_hash, const char *owner,
@@ -1787,9 +1784,7 @@ mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *res
     fb_str(&b, result);
     fb_str(&b, reason);
     fb_str(&b, log);
-    bool ok = fb_mac(c->integ_key, &b, mac);
-    fb_free(&b);
-    return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
+    return fb_finish(c->integ_key, &b, mac, err);
 }
 
 mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, const char *task_id, int id_col,
