@@ -246,14 +246,12 @@ mt_status integ_file_check(mt_core *c, mt_db *db, const char *file_id, char mac_
                            mt_err *err);
 /* tasks.decl_mac over the task's immutable declaration. */
 mt_status integ_task_decl_seal(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
-mt_status integ_task_decl_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
 /* tasks.decl_mac of a declaration about to be inserted: fields as bound
  * (task_id, function_id, creator, arguments, inputs_ownership,
  * outputs_ownership, participants), so that the INSERT carries it: what
  * the TEE writes is what it MACs, with no read back. */
 mt_status integ_task_decl_mac(mt_core *c, const char *const fields[7], char mac[65], mt_err *err);
-/* integ_task_decl_check of a row the caller read (one round trip less):
- * columns first..first+6 of st are task_id, function_id, creator,
+/* The declaration's MAC checked on a row the caller read: columns first..first+6 of st are task_id, function_id, creator,
  * arguments, inputs_ownership, outputs_ownership, participants, first+7
  * decl_mac. */
 mt_status integ_task_decl_row_check(mt_core *c, mt_db_stmt *st, int first, const char *task_id,
@@ -266,10 +264,9 @@ mt_status integ_task_binding(mt_core *c, mt_db *db, const char *task_id, char ha
 mt_status integ_approval_seal(mt_core *c, mt_db *db, const char *task_id, const char *user,
                               mt_err *err);
 /* Everything above, plus every participant's approval of exactly this
- * binding: the check before a task is handed to any executor. */
-mt_status integ_task_verify(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
-/* The values integ_task_verify verified, taken from the very statement
- * whose MACs it checked: whatever decides what a task runs on (the job,
+ * binding: the check before a task is handed to any executor
+ * (integ_task_verify_row). The values it verified, taken from the very
+ * statement whose MACs it checked: whatever decides what a task runs on (the job,
  * the invocation's function checks) is built from these, never from a
  * further read (on PostgreSQL each statement has its own snapshot, so a
  * lying host could answer a second read differently). */
@@ -283,7 +280,7 @@ typedef struct integ_task_row {
     bool disabled, deleted;
     int64_t usage_quota; /* 0: none */
 } integ_task_row;
-/* integ_task_verify, filling *row (when not NULL) on success; release it
+/* The check, filling *row (when not NULL) on success; release it
  * with integ_task_row_free (on failure it holds nothing). */
 mt_status integ_task_verify_row(mt_core *c, mt_db *db, const char *task_id, integ_task_row *row,
                                 mt_err *err);
@@ -366,8 +363,7 @@ mt_status integ_task_result_seal(mt_core *c, mt_db *db, const char *task_id, mt_
  * writes is what it MACs, with no read back (two round trips less). */
 mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *result,
                                 const char *reason, const char *log, char mac[65], mt_err *err);
-mt_status integ_task_result_check(mt_core *c, mt_db *db, const char *task_id, mt_err *err);
-/* integ_task_result_check of a row the caller read: columns id_col (task_id),
+/* The outcome's MAC checked on a row the caller read: columns id_col (task_id),
  * first..first+2 (result, failure_reason, log), mac_col (result_mac). */
 mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, const char *task_id, int id_col,
                                       int first, int mac_col, mt_err *err);

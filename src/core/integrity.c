@@ -30,7 +30,7 @@
  * executor type, built-in name, wasm payload object, payload SHA-256 and
  * wrapped payload key, and, per assigned slot (task_files, ordered), the
  * direction, slot, file id and that file's verified MAC (hence its ciphertext
- * hash, key id and owners). integ_task_verify recomputes it from the rows
+ * hash, key id and owners). integ_task_verify_row recomputes it from the rows
  * and checks the declaration MAC, every file MAC, the structure (each slot
  * assigned once, to a file of the right kind whose owners are the declared
  * ones, every owner a participant, the assignments column equal to the
@@ -659,19 +659,6 @@ mt_status integ_task_decl_seal(mt_core *c, mt_db *mdb, const char *task_id, mt_e
     return rc;
 }
 
-mt_status integ_task_decl_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
-{
-    char mac[65], stored[65];
-    mt_status rc = decl_mac(c, mdb, task_id, mac, stored, err);
-    if (rc)
-        return rc;
-    if (!integ_hex_equal(mac, stored)) {
-        mt_error("store integrity: task %s declaration does not match its MAC", task_id);
-        return integ_fail(err, "task");
-    }
-    return MT_OK;
-}
-
 mt_status integ_task_decl_mac(mt_core *c, const char *const fields[7], char mac[65], mt_err *err)
 {
     fbuf b;
@@ -835,12 +822,12 @@ static mt_status side_rows(mt_db *mdb, const char *task_id, const char *fid, jso
 
 /* integ_task_binding; *parts_out (optional) receives the verified
  * participants, *approvals_out (optional) the stored approval MACs (user ->
- * MAC, unverified: integ_task_verify checks them). Round trips
+ * MAC, unverified: integ_task_verify_row checks them). Round trips
  * (PostgreSQL): the task row with its declaration MAC, its function row and
  * its participant count in one statement (BINDING_SQL; they were six:
  * decl, function_id, function row, the same task row joined again, the
  * count), then the allow-list, the assigned files and the approvals in one
- * more (SIDE_SQL; were two, plus one per participant in integ_task_verify):
+ * more (SIDE_SQL; were two, plus one per participant in integ_task_verify_row):
  * every value the hash and the checks use comes from those reads, verified
  * by their MACs before use, so nothing is read twice. Files assigned are
  * then checked one by one (integ_file_check, core_file_owners). */
@@ -1065,11 +1052,6 @@ mt_status integ_approval_seal(mt_core *c, mt_db *mdb, const char *task_id, const
                         mac, task_id, user)))
         return rc;
     return changed == 1 ? MT_OK : integ_fail(err, "task");
-}
-
-mt_status integ_task_verify(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
-{
-    return integ_task_verify_row(c, mdb, task_id, NULL, err);
 }
 
 mt_status integ_task_verify_row(mt_core *c, mt_db *mdb, const char *task_id, integ_task_row *row,
@@ -1817,20 +1799,6 @@ mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, const char *ta
         rc = integ_fail(err, "result");
     }
     fb_free(&b);
-    return rc;
-}
-
-mt_status integ_task_result_check(mt_core *c, mt_db *mdb, const char *task_id, mt_err *err)
-{
-    /* one read (one round trip): the outcome's fields and their MAC */
-    mt_db_stmt *st;
-    mt_status rc = core_stmt_get(c, mdb, RESULT_SQL, &st, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(st, 1, task_id);
-    if (mt_db_step(st, &rc, err) == MT_DB_ROW) /* no row: nothing to vouch for */
-        rc = integ_task_result_row_check(c, st, task_id, 0, 1, 4, err);
-    core_stmt_put(c, st);
     return rc;
 }
 

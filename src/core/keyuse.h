@@ -15,7 +15,7 @@
  *  - keyuse_check_task runs at task creation: a key whose owner is not a
  *    participant is refused at once (400), before anyone approves.
  *  - keyuse_job_keys runs at dispatch (sched.c build_job), after
- *    integ_task_verify checked the declaration (participants, arguments)
+ *    integ_task_verify_row checked the declaration (participants, arguments)
  *    and every approval: it checks the rule again on those verified rows and
  *    loads each key's private part (PKCS#8 DER) from the KeyStore into the
  *    job. The key leaves this process only in the job, to the sandboxed

@@ -60,7 +60,7 @@
  * The store is untrusted: before a claimed task's keys are unwrapped for an
  * executor (local worker or remote executor), build_job verifies its
  * declaration, files, binding and every participant's approval
- * (integ_task_verify); a task that fails is marked failed with "integrity
+ * (integ_task_verify_row); a task that fails is marked failed with "integrity
  * check failed: CLASS" and nothing runs. Every state change the scheduler
  * commits (claim, outcome, recovery) carries its audit entry in the same
  * transaction (actor "scheduler"). */
