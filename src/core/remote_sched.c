@@ -521,7 +521,7 @@ mt_status lease_mac_upgrade_v3(void *core, mt_db *db, mt_err *err)
             continue;
         }
         done++;
-        if (r->running && r->remote) {
+        if (r->running && r->fence > 0 && r->remote) { /* SQL_REMOTE_LEASE */
             if ((rc = upgrade_requeue(c, db, r, err)))
                 break;
             requeued++;
