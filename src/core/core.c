@@ -137,8 +137,11 @@ static mt_status core_migrate_hook(void *core, mt_db *db, unsigned marks, mt_err
     mt_status rc = MT_OK;
     if ((marks & STORE_MIG_SEAL) && (rc = integ_seal_legacy(core, db, err)))
         return rc;
-    if (marks & STORE_MIG_LEASE_V2)
-        rc = lease_mac_upgrade(core, db, err);
+    if ((marks & STORE_MIG_LEASE_V2) && (rc = lease_mac_upgrade(core, db, err)))
+        return rc;
+    /* after the v2 step: a store from before both moves v1 -> v2 -> v3 */
+    if (marks & STORE_MIG_LEASE_V3)
+        rc = lease_mac_upgrade_v3(core, db, err);
     return rc;
 }
 

@@ -27,11 +27,14 @@
  * Leases (docs/design.md "Executor leases"): every claim grants the executor
  * a lease of lease_ms and the task's next fencing token (the job's "lease":
  * {"fence", "ms"}); the token and the count of expired leases are stored
- * with the task under a MAC (integ key, "mesatee-task-lease/v2", also over
- * the claim's run_attempt and whether the row is a remote lease: the store is
- * untrusted, a rolled-back token or a local run made to look like a lease
- * would let an old holder in; every claim MACs the row: core_internal.h
- * lease_claimed). The executor
+ * with the task under a MAC (integ key, "mesatee-task-lease/v3", also over
+ * the claim's run_attempt, whether the row is a remote lease and a claim
+ * nonce drawn afresh by every write of the MAC: the store is untrusted, a
+ * rolled-back token or a local run made to look like a lease would let an
+ * old holder in; every claim MACs the row: core_internal.h lease_claimed).
+ * The lease's secret (the job's "lease": {"secret"}) binds the nonce too,
+ * so no two leases share one, even after a row was put back whole to an
+ * earlier state. The executor
  * renews it (mt_remote_sched_renew) while the task runs; a renewal or a
  * report whose token is not the task's current one is MT_ECONFLICT ("lease
  * lost"), so a late outcome from an old holder is never stored. A lease that

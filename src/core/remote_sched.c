@@ -26,9 +26,12 @@
 
 #define MAX_SLOTS 64
 
-#define LEASE_DOMAIN "mesatee-task-lease/v2"
+#define LEASE_DOMAIN "mesatee-task-lease/v3" /* v3: binds the claim nonce */
+#define LEASE_DOMAIN_V2 "mesatee-task-lease/v2" /* only the upgrades write or read it */
 #define LEASE_DOMAIN_V1 "mesatee-task-lease/v1" /* only lease_mac_upgrade reads it */
-#define LEASE_SECRET_DOMAIN "mesatee-task-lease-secret/v2" /* v2: binds the claim */
+#define LEASE_SECRET_DOMAIN "mesatee-task-lease-secret/v3" /* v3: binds the claim nonce */
+#define LEASE_NONCE_BYTES 16
+#define LEASE_NONCE_HEX (2 * LEASE_NONCE_BYTES)
 #define STAGE_SWEEP_ROUNDS 120 /* lease sweeps (250 ms apart) per sweep of staged uploads */
 #define HEALTH_MAX 64 /* executors remembered for /metrics (the least recently seen goes) */
 
@@ -188,28 +191,99 @@ typedef struct {
     int64_t fence, expired, until;
     int64_t attempt; /* tasks.run_attempt: the claim the lease belongs to */
     bool remote; /* under an executor lease: core_internal.h SQL_REMOTE_LEASE */
+    char nonce[LEASE_NONCE_HEX + 1]; /* the lease's claim nonce, "" without a MAC */
 } lease_row;
 
+/* A fresh claim nonce: LEASE_NONCE_BYTES from the CSPRNG, lowercase hex. */
+static mt_status lease_nonce_new(char out[LEASE_NONCE_HEX + 1], mt_err *err)
+{
+    uint8_t rnd[LEASE_NONCE_BYTES];
+    mt_status rc = mt_random(rnd, sizeof rnd, err);
+    if (!rc)
+        mt_hex_encode(rnd, sizeof rnd, out);
+    mt_wipe(rnd, sizeof rnd);
+    return rc;
+}
+
+/* Splits a stored v3 lease_mac into its nonce and MAC: false unless it is
+ * exactly LEASE_MAC_STORED_LEN lowercase hex characters (a host-edited
+ * value of any other shape is refused, never cut to fit). */
+static bool lease_split(const char *stored, char nonce[LEASE_NONCE_HEX + 1], char mac[65])
+{
+    if (!stored || strlen(stored) != LEASE_MAC_STORED_LEN ||
+        strspn(stored, "0123456789abcdef") != LEASE_MAC_STORED_LEN)
+        return false;
+    memcpy(nonce, stored, LEASE_NONCE_HEX);
+    nonce[LEASE_NONCE_HEX] = 0;
+    memcpy(mac, stored + LEASE_NONCE_HEX, 64);
+    mac[64] = 0;
+    return true;
+}
+
 /* The lease MAC (core_internal.h lease_claimed): task, fencing token, expiry
- * count, claim (run_attempt) and kind (remote: lease_until > 0). */
+ * count, claim (run_attempt), kind (remote: lease_until > 0) and the claim
+ * nonce. The text is as long as the id (a host-edited one is never cut: its
+ * MAC simply does not verify). */
 static mt_status lease_mac_c(const mt_core *c, const char *task_id, int64_t fence,
-                             int64_t expired, int64_t attempt, bool remote, char mac[65],
-                             mt_err *err)
+                             int64_t expired, int64_t attempt, bool remote, const char *nonce,
+                             char mac[65], mt_err *err)
+{
+    size_t cap = strlen(task_id) + strlen(nonce) + 96;
+    char *text = malloc(cap);
+    if (!text)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    snprintf(text, cap, "%s\n%lld\n%lld\n%lld\n%s\n%s", task_id, (long long)fence,
+             (long long)expired, (long long)attempt, remote ? "remote" : "local", nonce);
+    mt_status rc = integ_mac_text(c->integ_key, LEASE_DOMAIN, text, mac, err);
+    free(text);
+    return rc;
+}
+
+/* True when stored (tasks.lease_mac) is the nonce and lease MAC of these
+ * values; *nonce (may be NULL) gets its nonce. */
+static bool lease_mac_ok(const mt_core *c, const char *task_id, int64_t fence, int64_t expired,
+                         int64_t attempt, bool remote, const char *stored,
+                         char nonce_out[LEASE_NONCE_HEX + 1])
+{
+    char nonce[LEASE_NONCE_HEX + 1], got[65], want[65];
+    mt_err e;
+    bool ok = lease_split(stored, nonce, got) &&
+              !lease_mac_c(c, task_id, fence, expired, attempt, remote, nonce, want, &e) &&
+              integ_hex_equal(want, got);
+    if (ok && nonce_out)
+        memcpy(nonce_out, nonce, sizeof nonce);
+    return ok;
+}
+
+/* A fresh nonce and the stored lease_mac (nonce, then MAC) of these values;
+ * nonce_out (may be NULL) gets the nonce. */
+static mt_status lease_mac_new(const mt_core *c, const char *task_id, int64_t fence,
+                               int64_t expired, int64_t attempt, bool remote,
+                               char stored[LEASE_MAC_STORED_LEN + 1],
+                               char nonce_out[LEASE_NONCE_HEX + 1], mt_err *err)
+{
+    char nonce[LEASE_NONCE_HEX + 1], mac[65];
+    mt_status rc = lease_nonce_new(nonce, err);
+    if (!rc)
+        rc = lease_mac_c(c, task_id, fence, expired, attempt, remote, nonce, mac, err);
+    if (rc)
+        return rc;
+    snprintf(stored, LEASE_MAC_STORED_LEN + 1, "%s%s", nonce, mac);
+    if (nonce_out)
+        memcpy(nonce_out, nonce, sizeof nonce);
+    return MT_OK;
+}
+
+/* The v2 lease MAC (no nonce): only the upgrades (v1 -> v2 writes it, v2 ->
+ * v3 checks it), byte for byte as the releases before v3 computed it. */
+static mt_status lease_mac_v2(const mt_core *c, const char *task_id, int64_t fence,
+                              int64_t expired, int64_t attempt, bool remote, char mac[65],
+                              mt_err *err)
 {
     char text[160];
     snprintf(text, sizeof text, "%s\n%lld\n%lld\n%lld\n%s", task_id, (long long)fence,
              (long long)expired, (long long)attempt, remote ? "remote" : "local");
-    return integ_mac_text(c->integ_key, LEASE_DOMAIN, text, mac, err);
-}
-
-/* True when mac (64 hex) is the lease MAC of these values. */
-static bool lease_mac_ok(const mt_core *c, const char *task_id, int64_t fence, int64_t expired,
-                         int64_t attempt, bool remote, const char *mac)
-{
-    char want[65];
-    mt_err e;
-    return !lease_mac_c(c, task_id, fence, expired, attempt, remote, want, &e) &&
-           integ_hex_equal(want, mac);
+    return integ_mac_text(c->integ_key, LEASE_DOMAIN_V2, text, mac, err);
 }
 
 mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t attempt,
@@ -218,19 +292,21 @@ mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t atte
     /* no MAC: only the first claim of a row never claimed (a host that
      * deletes the MAC and resets token and count of a claimed row would
      * otherwise have the next remote claim hand out an old token again) */
-    bool ok = mac ? lease_mac_ok(c, task_id, fence, expired, attempt - 1, true, mac) ||
-                        lease_mac_ok(c, task_id, fence, expired, attempt - 1, false, mac)
+    bool ok = mac ? lease_mac_ok(c, task_id, fence, expired, attempt - 1, true, mac, NULL) ||
+                        lease_mac_ok(c, task_id, fence, expired, attempt - 1, false, mac, NULL)
                   : attempt == 1 && fence == 0 && expired == 0;
     if (!ok) {
         /* never laundered: the row stays refused wherever a lease counts */
         mt_error("store integrity: the lease of task %s does not match its MAC at its claim "
-                 "(fencing token, expiry count, claim count or lease kind edited outside "
-                 "mesatee, or the MAC deleted); no executor lease is accepted for it",
+                 "(fencing token, expiry count, claim count, lease kind or claim nonce edited "
+                 "outside mesatee, or the MAC deleted); no executor lease is accepted for it",
                  task_id);
         return MT_OK;
     }
-    char now_mac[65], f[24];
-    mt_status rc = lease_mac_c(c, task_id, fence, expired, attempt, false, now_mac, err);
+    /* a fresh nonce for this claim: a row put back whole to an earlier state
+     * (even to before its first claim) gets another one here */
+    char now_mac[LEASE_MAC_STORED_LEN + 1], f[24];
+    mt_status rc = lease_mac_new(c, task_id, fence, expired, attempt, false, now_mac, NULL, err);
     if (rc)
         return rc;
     snprintf(f, sizeof f, "%lld", (long long)fence);
@@ -240,29 +316,33 @@ mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t atte
                      now_mac, task_id, f);
 }
 
-/* A row lease_mac_upgrade reads (its text columns copied as bytes: a
- * host-edited value need not be UTF-8). */
+/* A row lease_mac_upgrade or lease_mac_upgrade_v3 reads (its text columns
+ * copied as bytes: a host-edited value need not be UTF-8). */
 typedef struct {
     char *id, *old; /* old: NULL where the row has no MAC */
     int64_t fence, expired, attempt;
     bool remote;
+    bool running, cancel; /* only lease_mac_upgrade_v3 reads them */
 } upgrade_row;
 
-mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
+static void upgrade_rows_free(upgrade_row *rows, size_t n)
 {
-    mt_core *c = core;
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].id);
+        free(rows[i].old);
+    }
+    free(rows);
+}
+
+/* The rows of sql (task_id, lease_fence, lease_expired, run_attempt,
+ * lease_until, lease_mac, status, cancel_requested). */
+static mt_status upgrade_rows_read(mt_db *db, const char *sql, upgrade_row **out, size_t *n_out,
+                                   mt_err *err)
+{
+    *out = NULL;
+    *n_out = 0;
     mt_db_stmt *st;
-    /* the v1 MACs, and the claimed rows that may be claimed again (staged or
-     * running) without one: before v2 "no MAC" stood for "never leased"
-     * (token and count 0), now only for "never claimed" (lease_claimed), so
-     * those get the MAC of the state they were accepted in; a row without a
-     * MAC whose token or count is not 0 was refused and stays so */
-    mt_status rc = mt_db_prepare(db,
-                                 "SELECT task_id, lease_fence, lease_expired, run_attempt, "
-                                 "lease_until, lease_mac FROM tasks WHERE lease_mac IS NOT NULL "
-                                 "OR (run_attempt > 0 AND lease_fence = 0 AND lease_expired = 0 "
-                                 "AND status IN ('staged', 'running')) ORDER BY task_id",
-                                 &st, err);
+    mt_status rc = mt_db_prepare(db, sql, &st, err);
     if (rc)
         return rc;
     upgrade_row *rows = NULL;
@@ -285,6 +365,8 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
         r->attempt = mt_db_col_int64(st, 3);
         r->remote = mt_db_col_int64(st, 4) > 0;
         r->old = mt_db_col_null(st, 5) ? NULL : strdup(mt_db_col_text(st, 5));
+        r->running = !strcmp(mt_db_col_text(st, 6), "running");
+        r->cancel = mt_db_col_int64(st, 7) != 0;
         if (!r->id || (!r->old && !mt_db_col_null(st, 5))) {
             free(r->id);
             free(r->old);
@@ -294,6 +376,46 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
         n++;
     }
     mt_db_finalize(st);
+    if (rc) {
+        upgrade_rows_free(rows, n);
+        return rc;
+    }
+    *out = rows;
+    *n_out = n;
+    return MT_OK;
+}
+
+/* Logs a lease left refused at an upgrade: the id only where it is one (a
+ * host-edited one may be any bytes). */
+static void upgrade_refused(const char *id)
+{
+    bool plain = strlen(id) == MT_ID_LEN && strspn(id, "0123456789abcdef") == MT_ID_LEN;
+    mt_error("store integrity: the lease of task %s does not match its MAC; left refused at "
+             "the upgrade",
+             plain ? id : "(an id edited outside mesatee)");
+}
+
+mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
+{
+    mt_core *c = core;
+    /* the v1 MACs, and the claimed rows that may be claimed again (staged or
+     * running) without one: before v2 "no MAC" stood for "never leased"
+     * (token and count 0), now only for "never claimed" (lease_claimed), so
+     * those get the MAC of the state they were accepted in; a row without a
+     * MAC whose token or count is not 0 was refused and stays so. The v2
+     * MACs written here move on to v3 in the same transaction
+     * (lease_mac_upgrade_v3, core.c core_migrate_hook). */
+    upgrade_row *rows;
+    size_t n;
+    mt_status rc = upgrade_rows_read(db,
+                                     "SELECT task_id, lease_fence, lease_expired, run_attempt, "
+                                     "lease_until, lease_mac, status, cancel_requested FROM "
+                                     "tasks WHERE lease_mac IS NOT NULL OR (run_attempt > 0 AND "
+                                     "lease_fence = 0 AND lease_expired = 0 AND status IN "
+                                     "('staged', 'running')) ORDER BY task_id",
+                                     &rows, &n, err);
+    if (rc)
+        return rc;
     size_t done = 0, bad = 0, claimed = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const upgrade_row *r = &rows[i];
@@ -311,27 +433,18 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
             }
             if (!v1[0] || !integ_hex_equal(v1, r->old)) {
                 bad++; /* stays refused: "integrity check failed: lease" */
-                /* the id only where it is one (a host-edited one may be any bytes) */
-                bool plain = strlen(r->id) == MT_ID_LEN &&
-                             strspn(r->id, "0123456789abcdef") == MT_ID_LEN;
-                mt_error("store integrity: the lease of task %s does not match its MAC; left "
-                         "refused at the upgrade",
-                         plain ? r->id : "(an id edited outside mesatee)");
+                upgrade_refused(r->id);
                 continue;
             }
             done++;
         } else {
             claimed++;
         }
-        if (!(rc = lease_mac_c(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2, err)))
+        if (!(rc = lease_mac_v2(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2, err)))
             rc = store_run(db, err, NULL,
                            "UPDATE tasks SET lease_mac = ? WHERE task_id = ?", v2, r->id);
     }
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].id);
-        free(rows[i].old);
-    }
-    free(rows);
+    upgrade_rows_free(rows, n);
     if (!rc && (done || bad || claimed))
         mt_info("store: %zu executor lease MAC(s) moved to mesatee-task-lease/v2 (%zu "
                 "refused), %zu claimed task(s) without a lease given their lease MAC",
@@ -339,31 +452,124 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
     return rc;
 }
 
-/* The lease secret of a claim: HMAC(TEE key, task id, fencing token, claim
- * (tasks.run_attempt)). Sent to the executor with the job, never stored: a
- * renewal or report must present it (besides the token), so an executor that
- * lost the lease cannot forge the next one's (token + 1) without the key.
- * Unique per claim as the token and the claim count only grow: the lease MAC
- * binds both, and every claimed row has one (lease_claimed), so neither can
- * be rolled back short of the whole row's return to "never claimed"
+/* One remote lease in flight at the v3 upgrade (r->running, r->remote): its
+ * executor holds a secret derived without a nonce, which no v3 check
+ * accepts. Requeued as a lease expiry would be (remote_sched.c expire_one:
+ * staged, its place in the queue kept, outcome cleared and re-sealed,
+ * lease_until 0), but not counted as an expiry (the executor did nothing
+ * wrong), or canceled when its cancellation was asked (as sched.c
+ * sched_requeue_running); the row gets the v3 MAC of its new state under a
+ * fresh nonce, and the audit entry. Inside the migration's transaction. */
+static mt_status upgrade_requeue(mt_core *c, mt_db *db, const upgrade_row *r, mt_err *err)
+{
+    static const char cancel_reason[] = "canceled while running"; /* as sched.c */
+    char now[24], obj[8 + MT_ID_LEN + 1], rmac[65], lmac[LEASE_MAC_STORED_LEN + 1];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    snprintf(obj, sizeof obj, "task:%s", r->id);
+    /* canceled: the kind as it is (lease_until kept); requeued: a local
+     * state (lease_until 0), as expire_one leaves it */
+    mt_status rc = lease_mac_new(c, r->id, r->fence, r->expired, r->attempt, r->cancel, lmac,
+                                 NULL, err);
+    if (rc)
+        return rc;
+    if (r->cancel) {
+        if ((rc = integ_task_result_mac(c, r->id, NULL, cancel_reason, NULL, rmac, err)) ||
+            (rc = audit_append(c, db, "scheduler", "task canceled", obj, 0, err)))
+            return rc;
+        return store_run(db, err, NULL,
+                         "UPDATE tasks SET status = 'canceled', failure_reason = ?, result = "
+                         "NULL, log = NULL, result_mac = ?, lease_mac = ?, updated_at = CAST(? AS "
+                         "INTEGER) WHERE task_id = ?",
+                         cancel_reason, rmac, lmac, now, r->id);
+    }
+    if ((rc = integ_task_result_mac(c, r->id, NULL, NULL, NULL, rmac, err)) ||
+        (rc = audit_append(c, db, "scheduler", "task requeued (upgrade)", obj, 0, err)))
+        return rc;
+    return store_run(db, err, NULL,
+                     "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = NULL, "
+                     "log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = 0, "
+                     "bytes_out = 0, fuel_used = 0, key_signs = 0, result_mac = ?, lease_until = "
+                     "0, lease_graced = 0, lease_mac = ?, updated_at = CAST(? AS INTEGER) WHERE "
+                     "task_id = ?",
+                     rmac, lmac, now, r->id);
+}
+
+mt_status lease_mac_upgrade_v3(void *core, mt_db *db, mt_err *err)
+{
+    mt_core *c = core;
+    upgrade_row *rows;
+    size_t n;
+    mt_status rc = upgrade_rows_read(db,
+                                     "SELECT task_id, lease_fence, lease_expired, run_attempt, "
+                                     "lease_until, lease_mac, status, cancel_requested FROM "
+                                     "tasks WHERE lease_mac IS NOT NULL ORDER BY task_id",
+                                     &rows, &n, err);
+    if (rc)
+        return rc;
+    size_t done = 0, bad = 0, requeued = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const upgrade_row *r = &rows[i];
+        /* already v3 (the migration run again): nothing to do */
+        if (lease_mac_ok(c, r->id, r->fence, r->expired, r->attempt, r->remote, r->old, NULL))
+            continue;
+        char v2[65];
+        if ((rc = lease_mac_v2(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2, err)))
+            break;
+        if (!integ_hex_equal(v2, r->old)) {
+            bad++; /* stays refused: "integrity check failed: lease" */
+            upgrade_refused(r->id);
+            continue;
+        }
+        done++;
+        if (r->running && r->fence > 0 && r->remote) { /* SQL_REMOTE_LEASE */
+            if ((rc = upgrade_requeue(c, db, r, err)))
+                break;
+            requeued++;
+            continue;
+        }
+        char now_mac[LEASE_MAC_STORED_LEN + 1];
+        if (!(rc = lease_mac_new(c, r->id, r->fence, r->expired, r->attempt, r->remote, now_mac,
+                                 NULL, err)))
+            rc = store_run(db, err, NULL, "UPDATE tasks SET lease_mac = ? WHERE task_id = ?",
+                           now_mac, r->id);
+    }
+    upgrade_rows_free(rows, n);
+    if (!rc && (done || bad))
+        mt_info("store: %zu executor lease MAC(s) moved to mesatee-task-lease/v3 (%zu refused); "
+                "%zu remote lease(s) in flight requeued or canceled (their executors' secrets "
+                "had no claim nonce)",
+                done, bad, requeued);
+    return rc;
+}
+
+/* The lease secret of a lease: HMAC(TEE key, task id, fencing token, claim
+ * (tasks.run_attempt), the lease's claim nonce). Sent to the executor with
+ * the job, never stored: a renewal or report must present it (besides the
+ * token), so an executor that lost the lease cannot forge the next one's
+ * (token + 1) without the key. Unique per lease, whatever the host does to
+ * the row: the nonce is drawn afresh (CSPRNG) by every grant and bound by
+ * the lease MAC, so even a row put back whole to its state before its
+ * first claim gives its next claim a secret no earlier holder has
  * (docs/threat-model.md "Executor leases"). */
 static mt_status lease_secret(mt_remote_sched *rs, const char *task_id, int64_t fence,
-                              int64_t attempt, char out[65], mt_err *err)
+                              int64_t attempt, const char *nonce, char out[65], mt_err *err)
 {
-    char text[96];
-    snprintf(text, sizeof text, "%s\n%lld\n%lld", task_id, (long long)fence,
-             (long long)attempt);
+    char text[MT_ID_LEN + LEASE_NONCE_HEX + 64];
+    int tl = snprintf(text, sizeof text, "%s\n%lld\n%lld\n%s", task_id, (long long)fence,
+                      (long long)attempt, nonce);
+    if (tl < 0 || (size_t)tl >= sizeof text || strlen(nonce) != LEASE_NONCE_HEX)
+        return mt_err_set(err, MT_EINVAL, "no lease secret for this task");
     return integ_mac_text(rs->core->integ_key, LEASE_SECRET_DOMAIN, text, out, err);
 }
 
 /* True when given (may be NULL) is the secret of the task's lease l (its
- * token and claim; constant-time comparison). */
+ * token, claim and nonce; constant-time comparison). */
 static bool lease_secret_ok(mt_remote_sched *rs, const char *task_id, const lease_row *l,
                             const char *given)
 {
     char want[65];
     mt_err e;
-    bool ok = given && !lease_secret(rs, task_id, l->fence, l->attempt, want, &e) &&
+    bool ok = given && !lease_secret(rs, task_id, l->fence, l->attempt, l->nonce, want, &e) &&
               integ_hex_equal(want, given);
     mt_wipe(want, sizeof want);
     return ok;
@@ -387,7 +593,8 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
         return rc;
     mt_db_bind_text(st, 1, task_id);
     int s = mt_db_step(st, &rc, err);
-    char stored[66] = ""; /* one more: a longer stored value stays too long */
+    /* one more: a longer stored value stays too long */
+    char stored[LEASE_MAC_STORED_LEN + 2] = "";
     bool has_mac = false;
     if (s == MT_DB_ROW) {
         l->found = true;
@@ -411,11 +618,11 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
         /* the kind as the row says (a local run made to look like a lease
          * by setting lease_until fails here) */
         ok = lease_mac_ok(rs->core, task_id, l->fence, l->expired, l->attempt, l->until > 0,
-                          stored);
+                          stored, l->nonce);
     }
     if (!ok) {
         mt_error("store integrity: the lease of task %s does not match its MAC (fencing token, "
-                 "expiry count, claim count or lease kind edited outside mesatee)",
+                 "expiry count, claim count, lease kind or claim nonce edited outside mesatee)",
                  task_id);
         return integ_fail(err, "lease");
     }
@@ -424,12 +631,16 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
 
 /* Stores fence, count, until and their MAC (inside the caller's transaction)
  * for the claim `attempt` (the row's run_attempt, which this does not
- * change); the kind is until > 0. */
+ * change); the kind is until > 0. Every call draws a fresh claim nonce
+ * (nonce_out, may be NULL: the new lease's), so whatever lease the row held
+ * before, its secret no longer verifies. */
 static mt_status lease_store(mt_remote_sched *rs, const char *task_id, int64_t fence,
-                             int64_t expired, int64_t until, int64_t attempt, mt_err *err)
+                             int64_t expired, int64_t until, int64_t attempt,
+                             char nonce_out[LEASE_NONCE_HEX + 1], mt_err *err)
 {
-    char mac[65], f[24], e[24], u[24];
-    mt_status rc = lease_mac_c(rs->core, task_id, fence, expired, attempt, until > 0, mac, err);
+    char mac[LEASE_MAC_STORED_LEN + 1], f[24], e[24], u[24];
+    mt_status rc =
+        lease_mac_new(rs->core, task_id, fence, expired, attempt, until > 0, mac, nonce_out, err);
     if (rc)
         return rc;
     snprintf(f, sizeof f, "%lld", (long long)fence);
@@ -442,14 +653,15 @@ static mt_status lease_store(mt_remote_sched *rs, const char *task_id, int64_t f
                      f, e, u, mac, task_id);
 }
 
-/* A new lease on a task just claimed: the next fencing token. */
-/* The claim's new lease (sched_claim_hook): the next fencing token, inside
- * the claim's transaction, so the task never runs under the token of an
- * expired lease (whose holder's late report would then pass the guard). */
+/* The claim's new lease (sched_claim_hook): the next fencing token and a
+ * fresh claim nonce, inside the claim's transaction, so the task never runs
+ * under the token of an expired lease (whose holder's late report would
+ * then pass the guard). */
 typedef struct {
     mt_remote_sched *rs;
     int64_t fence;
     int64_t attempt; /* the claim (tasks.run_attempt): the lease secret binds it */
+    char nonce[LEASE_NONCE_HEX + 1]; /* the lease's claim nonce: so does the secret */
 } grant_ctx;
 
 static mt_status lease_grant(void *ctx, mt_db *db, const char *task_id, mt_err *err)
@@ -469,7 +681,7 @@ static mt_status lease_grant(void *ctx, mt_db *db, const char *task_id, mt_err *
         g->fence = l.fence + 1;
         g->attempt = l.attempt;
         rc = lease_store(rs, task_id, g->fence, l.expired, wall_ms() + rs->lease_ms, l.attempt,
-                         err);
+                         g->nonce, err);
     }
     return rc;
 }
@@ -724,7 +936,7 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     bool got = false;
     mt_job job;
     memset(&job, 0, sizeof job);
-    grant_ctx g = {rs, 0, 0};
+    grant_ctx g = {rs, 0, 0, ""};
     mt_status rc = sched_claim_job(rs->core, rs->db, task_id, &got, &job, exec_type, builtin,
                                    lease_grant, &g, err);
     if (!got)
@@ -732,7 +944,7 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     int64_t fence = g.fence;
     char secret[65] = "";
     if (!rc)
-        rc = lease_secret(rs, task_id, fence, g.attempt, secret, err);
+        rc = lease_secret(rs, task_id, fence, g.attempt, g.nonce, secret, err);
     if (!rc)
         rc = keyuse_audit(rs->core, rs->db, task_id, &job, err);
     if (!rc)
@@ -1178,7 +1390,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
          * count first: a crash between them leaves a task that fails again */
         /* its past end is kept: a crash before sched_finish leaves a remote
          * lease that this sweeper fails next round, not a "local run" */
-        if ((rc = lease_store(rs, task_id, l.fence, expired, l.until, l.attempt, err)) ||
+        if ((rc = lease_store(rs, task_id, l.fence, expired, l.until, l.attempt, NULL, err)) ||
             (rc = store_commit(rs->db, err)))
             goto out;
         mt_job_result r;
@@ -1210,7 +1422,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
                         "0, bytes_out = 0, fuel_used = 0, key_signs = 0, result_mac = ?, "
                         "updated_at = CAST(? AS INTEGER) WHERE task_id = ? AND status = 'running'",
                         rmac, now, task_id)) ||
-        (rc = lease_store(rs, task_id, l.fence, expired, 0, l.attempt, err)) ||
+        (rc = lease_store(rs, task_id, l.fence, expired, 0, l.attempt, NULL, err)) ||
         (rc = store_commit(rs->db, err)))
         goto out;
     mt_warn("task %s: the executor's lease (fencing token %lld) expired (executor died or "

@@ -476,7 +476,7 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     mt_db_bind_text(st, 2, c->node_id);
     int s = mt_db_step(st, &rc, err);
     int64_t fence = 0, expired = 0, a = 0;
-    char mac[66]; /* one more: a longer stored value stays too long */
+    char mac[LEASE_MAC_STORED_LEN + 2]; /* one more: a longer stored value stays too long */
     bool has_mac = false;
     if (s == MT_DB_ROW) {
         snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));
@@ -1610,7 +1610,7 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
     mt_db_bind_text(st, 2, c->node_id);
     mt_db_bind_text(st, 3, task_id);
     int64_t fence = 0, expired = 0;
-    char mac[66]; /* one more: a longer stored value stays too long */
+    char mac[LEASE_MAC_STORED_LEN + 2]; /* one more: a longer stored value stays too long */
     bool has_mac = false;
     if (mt_db_step(st, &rc, err) == MT_DB_ROW) {
         *attempt = mt_db_col_int64(st, 0);

@@ -27,7 +27,18 @@
  *    put back): the lease MAC (v2) binds the kind and the claim, so the old
  *    holder's report, renewal and transfer are still refused (the report was
  *    stored before). This part and the upgrade of v1 lease MACs (migration
- *    16) also run on SQLite (argv[1] "sqlite": test_lease_outage_sqlite).
+ *    16) also run on SQLite (argv[1] "sqlite": test_lease_outage_sqlite);
+ *  - the host puts the whole tasks row back to its state before its first
+ *    claim (every column, MAC-less as a row never claimed) after an
+ *    executor claimed it: the next claim got the same token, claim count and
+ *    hence the same lease secret, so the first holder renewed and reported
+ *    as the new one; now every claim draws a claim nonce that the lease MAC
+ *    and the secret bind (v3), and the first holder is fenced;
+ *  - the upgrade of v2 lease MACs to v3 (the migration after 16): a valid
+ *    one moves on (a requeued task is claimed and reported again), an edited
+ *    one stays refused, a remote lease in flight is requeued (not counted
+ *    as an expiry; its holder's secret had no nonce: fenced) or, with its
+ *    cancellation asked, canceled. Both parts run on both backends.
  *
  * Waits are bounded polls; the outage is made longer than the lease by
  * waiting for it (a precondition, not a timing assertion). */
@@ -361,12 +372,291 @@ static void exec_sql(mt_core *c, const char *sql)
         fail_msg("%s: %s", sql, err.msg);
 }
 
+/* mesatee_executor_reports_fenced_total of this process (/metrics). */
+static uint64_t fenced_total(void)
+{
+    char *m = mt_remote_sched_metrics();
+    assert_non_null(m);
+    const char *k = "\nmesatee_executor_reports_fenced_total ";
+    const char *p = strstr(m, k);
+    assert_non_null(p);
+    uint64_t v = strtoull(p + strlen(k), NULL, 10);
+    free(m);
+    return v;
+}
+
+static void xfer_refused(mt_remote_sched *rs, const claim *h, mt_status want)
+{
+    mt_rxfer x;
+    mt_err err;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h->task_id);
+    x.fence = (uint64_t)h->fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h->secret);
+    char xpath[4096 + 32];
+    assert_int_equal(mt_remote_sched_xfer(rs, &x, false, xpath, &err), want);
+}
+
+/* Claims the next two staged tasks (a, b in any order) into ha, hb. */
+static void claim_two(mt_remote_sched *rs, const char *a, const char *b, claim *ha, claim *hb)
+{
+    claim x, y;
+    claim_next(rs, &x);
+    claim_next(rs, &y);
+    if (!strcmp(x.task_id, b)) {
+        claim t = x;
+        x = y;
+        y = t;
+    }
+    assert_string_equal(x.task_id, a);
+    assert_string_equal(y.task_id, b);
+    *ha = x;
+    *hb = y;
+}
+
+/* The host puts the whole tasks row of a task back to what it was before
+ * its first claim: every column (read from the store's catalogue), from a
+ * copy taken then. Before the claim nonce the next claim had the same
+ * token, claim count and kind as the first, so it handed out the first
+ * holder's lease secret again: that holder (an attested executor that was
+ * partitioned, say) renewed and reported as if it held the new lease. Now
+ * the first holder is fenced (counted in
+ * mesatee_executor_reports_fenced_total) and the new holder's renewal and
+ * report go through. */
+static void test_row_rollback(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char tid[33], sql[512];
+    invoke(e, tok, fn, tid);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                   "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL",
+                          tid),
+                     1);
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE rollback_snap AS SELECT * FROM tasks WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+
+    claim h1;
+    claim_next(rs, &h1);
+    assert_string_equal(h1.task_id, tid);
+    assert_int_equal(renew(rs, &h1, &err), MT_OK);
+
+    /* the whole row back, column by column */
+    bool sqlite = mt_db_backend_of(e->core->db) == MT_DB_SQLITE;
+    json_t *cols = NULL;
+    pthread_mutex_lock(&e->core->mu);
+    mt_status rc = store_ids(e->core->db,
+                             sqlite ? "SELECT name FROM pragma_table_info('tasks') WHERE ? <> ''"
+                                    : "SELECT column_name FROM information_schema.columns WHERE "
+                                      "table_name = 'tasks' AND table_schema = current_schema() "
+                                      "AND ? <> ''",
+                             "x", &cols, &err);
+    pthread_mutex_unlock(&e->core->mu);
+    assert_int_equal(rc, MT_OK);
+    assert_true(json_array_size(cols) > 10);
+    size_t cap = 4096, n = 0;
+    char *up = malloc(cap);
+    assert_non_null(up);
+    n += (size_t)snprintf(up + n, cap - n, "UPDATE tasks SET ");
+    size_t i;
+    json_t *v;
+    json_array_foreach(cols, i, v)
+    {
+        const char *c = json_string_value(v);
+        n += (size_t)snprintf(up + n, cap - n, "%s\"%s\" = (SELECT \"%s\" FROM rollback_snap)",
+                              i ? ", " : "", c, c);
+        assert_true(n < cap);
+    }
+    n += (size_t)snprintf(up + n, cap - n, " WHERE task_id = '%s'", tid);
+    assert_true(n < cap);
+    exec_sql(e->core, up);
+    free(up);
+    json_decref(cols);
+    exec_sql(e->core, "DROP TABLE rollback_snap");
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                   "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL "
+                                   "AND lease_fence = 0",
+                          tid),
+                     1);
+
+    /* the next claim: the same token and claim count as the first... */
+    claim h2;
+    claim_next(rs, &h2);
+    assert_string_equal(h2.task_id, tid);
+    assert_int_equal(h2.fence, h1.fence);
+    assert_int_equal(qint(e->core, "SELECT run_attempt FROM tasks WHERE task_id = ?", tid), 1);
+    /* ...but another secret: the first holder is fenced off */
+    if (!strcmp(h1.secret, h2.secret))
+        fail_msg("the claim after the row's rollback handed out the first holder's secret");
+    uint64_t fenced = fenced_total();
+    assert_int_equal(renew(rs, &h1, &err), MT_ECONFLICT);
+    assert_int_equal(report(rs, &h1, &err), MT_ECONFLICT);
+    xfer_refused(rs, &h1, MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 3);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'running'",
+                          tid),
+                     1);
+    /* the new holder renews and reports */
+    assert_int_equal(renew(rs, &h2, &err), MT_OK);
+    if (report(rs, &h2, &err) != MT_OK)
+        fail_msg("the new holder's report: %s", err.msg);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          tid),
+                     1);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* As a mesatee of schema version 16 wrote it: the v2 lease MAC (no nonce)
+ * over the row's token (+ fence_delta: an edit outside mesatee), count,
+ * claim count and kind. */
+static void set_v2_mac(tenv *e, const char *tid, int64_t fence_delta)
+{
+    mt_err err;
+    int64_t fence = qint(e->core, "SELECT lease_fence FROM tasks WHERE task_id = ?", tid);
+    int64_t expired = qint(e->core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid);
+    int64_t attempt = qint(e->core, "SELECT run_attempt FROM tasks WHERE task_id = ?", tid);
+    bool remote = qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", tid) > 0;
+    char text[160], v2[65], sql[256];
+    snprintf(text, sizeof text, "%s\n%lld\n%lld\n%lld\n%s", tid, (long long)(fence + fence_delta),
+             (long long)expired, (long long)attempt, remote ? "remote" : "local");
+    assert_int_equal(integ_mac_text(e->core->integ_key, "mesatee-task-lease/v2", text, v2, &err),
+                     MT_OK);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET lease_mac = '%s' WHERE task_id = '%s'", v2, tid);
+    exec_sql(e->core, sql);
+}
+
+/* Takes the store's schema back to before the migration carrying marker
+ * and opens another core on it, whose open migrates (again). */
+static void reopen_migrating(tenv *e, const char *marker)
+{
+    mt_err err;
+    char sql[128];
+    size_t v = store_marked_version(marker);
+    assert_true(v > 0);
+    snprintf(sql, sizeof sql, "DELETE FROM schema_version WHERE version >= %zu", v);
+    exec_sql(e->core, sql);
+    tenv b = *e;
+    b.core = NULL;
+    if (mt_core_open(&b.cfg, b.tee, &b.core, &err))
+        fail_msg("mt_core_open (migrating): %s", err.msg);
+    mt_core_close(b.core);
+    assert_int_equal(qint(e->core, "SELECT max(version) FROM schema_version WHERE ? <> ''", "x"),
+                     (int64_t)store_schema_version());
+}
+
+static int64_t audit_count(tenv *e, const char *tid, const char *action)
+{
+    char obj[64], sql[160];
+    snprintf(obj, sizeof obj, "task:%s", tid);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE object = ? AND action = '%s'",
+             action);
+    return qint(e->core, sql, obj);
+}
+
+/* The lease MAC's version 3 (a claim nonce) comes with a migration that
+ * moves v2 MACs on: one that verifies gets its v3 MAC under a fresh nonce,
+ * one that does not stays refused, and a remote lease in flight (whose
+ * executor holds a secret without a nonce, which nothing accepts any more)
+ * is requeued at once, without counting an expiry, or canceled when that
+ * was asked. Made by writing v2 MACs and taking the schema back to before
+ * that migration, then opening another core on the store. */
+static void test_lease_mac_v3_upgrade(tenv *e, mt_remote_sched *rs, const char *tok,
+                                      const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char t5[33], t6[33], t7[33], t8[33], sql[256];
+    claim h5, h6, h7, h8;
+    /* t5: in flight; t6: in flight, its MAC over another token; t7: once
+     * leased, its lease ran out, staged again; t8: in flight, cancel asked */
+    invoke(e, tok, fn, t5);
+    claim_next(rs, &h5);
+    assert_string_equal(h5.task_id, t5);
+    invoke(e, tok, fn, t6);
+    claim_next(rs, &h6);
+    assert_string_equal(h6.task_id, t6);
+    invoke(e, tok, fn, t7);
+    claim_next(rs, &h7);
+    assert_string_equal(h7.task_id, t7);
+    invoke(e, tok, fn, t8);
+    claim_next(rs, &h8);
+    assert_string_equal(h8.task_id, t8);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'staged', lease_until = 0, lease_expired = 1 WHERE "
+             "task_id = '%s'",
+             t7);
+    exec_sql(e->core, sql);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET cancel_requested = 1 WHERE task_id = '%s'", t8);
+    exec_sql(e->core, sql);
+    set_v2_mac(e, t5, 0);
+    set_v2_mac(e, t6, 1);
+    set_v2_mac(e, t7, 0);
+    set_v2_mac(e, t8, 0);
+    /* a v2 MAC is no v3 MAC */
+    assert_int_equal(renew(rs, &h5, &err), MT_EINTERNAL);
+    assert_non_null(strstr(err.msg, "integrity check failed: lease"));
+
+    reopen_migrating(e, STORE_LEASE_V3_MARKER);
+
+    /* t5: requeued by the upgrade (its place and token kept, no expiry
+     * counted); its holder is fenced */
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'staged' AND lease_until = 0 AND lease_expired = 0",
+                          t5),
+                     1);
+    assert_int_equal(qint(e->core, "SELECT lease_fence FROM tasks WHERE task_id = ?", t5),
+                     h5.fence);
+    assert_int_equal(audit_count(e, t5, "task requeued (upgrade)"), 1);
+    uint64_t fenced = fenced_total();
+    assert_int_equal(renew(rs, &h5, &err), MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 1);
+    assert_int_not_equal(report(rs, &h5, &err), MT_OK);
+    /* t8: canceled, as asked */
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'canceled'",
+                          t8),
+                     1);
+    assert_int_equal(audit_count(e, t8, "task canceled"), 1);
+    assert_int_not_equal(renew(rs, &h8, &err), MT_OK);
+    /* t6: still refused */
+    assert_int_equal(renew(rs, &h6, &err), MT_EINTERNAL);
+    assert_non_null(strstr(err.msg, "integrity check failed: lease"));
+    assert_int_equal(audit_count(e, t6, "task requeued (upgrade)"), 0);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", t6);
+    exec_sql(e->core, sql);
+    /* t5 and t7 are claimed again (their v3 MACs verify at the claim), under
+     * the next token, and their new holders' reports are stored */
+    claim n5, n7;
+    claim_two(rs, t5, t7, &n5, &n7);
+    assert_int_equal(n5.fence, h5.fence + 1);
+    assert_int_equal(n7.fence, h7.fence + 1);
+    assert_int_equal(renew(rs, &n5, &err), MT_OK);
+    if (report(rs, &n5, &err) != MT_OK)
+        fail_msg("the report of a task requeued by the upgrade: %s", err.msg);
+    if (report(rs, &n7, &err) != MT_OK)
+        fail_msg("the report of a task staged at the upgrade: %s", err.msg);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          t5),
+                     1);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          t7),
+                     1);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
 /* The lease MAC's version 2 (binds the claim and the kind) comes with a
  * migration that re-MACs the leases of an older store: a v1 MAC that
- * verifies becomes its v2 MAC (the holder goes on renewing and reports),
- * one that does not stays refused. Made here by writing v1 MACs and
- * taking the store's last schema version back, then opening another core
- * on it (whose open migrates). */
+ * verifies becomes its v2 MAC, and then (the v3 migration in the same
+ * open) its v3 MAC; one that does not stays refused. A lease in flight is
+ * requeued by the v3 step (its holder's secret had no claim nonce) and
+ * runs again under a new lease. Made here by writing v1 MACs and taking
+ * the store's schema back to before the v2 migration, then opening
+ * another core on it (whose open migrates). */
 static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok,
                                    const char *fn)
 {
@@ -421,27 +711,14 @@ static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok
     exec_sql(e->core, sql);
     /* v1 MACs are not accepted as they are */
     assert_int_equal(renew(rs, &h1, &err), MT_EINTERNAL);
-    snprintf(sql, sizeof sql, "DELETE FROM schema_version WHERE version >= %zu",
-             store_schema_version());
-    exec_sql(e->core, sql);
-    tenv b = *e;
-    b.core = NULL;
-    if (mt_core_open(&b.cfg, b.tee, &b.core, &err))
-        fail_msg("mt_core_open (migrating): %s", err.msg);
-    mt_core_close(b.core);
-    assert_int_equal(qint(e->core, "SELECT max(version) FROM schema_version WHERE ? <> ''", "x"),
-                     (int64_t)store_schema_version());
-    /* t1's holder renews and reports as before; t2's lease stays refused */
-    assert_int_equal(renew(rs, &h1, &err), MT_OK);
+    reopen_migrating(e, STORE_LEASE_V2_MARKER);
+    /* t1's lease was valid: moved on to v3 and requeued (its holder's
+     * secret has no claim nonce: fenced); t2's lease stays refused */
+    assert_int_equal(renew(rs, &h1, &err), MT_ECONFLICT);
+    assert_int_equal(audit_count(e, t1, "task requeued (upgrade)"), 1);
     assert_int_equal(renew(rs, &h2, &err), MT_EINTERNAL);
     assert_non_null(strstr(err.msg, "integrity check failed: lease"));
-    if (report(rs, &h1, &err) != MT_OK)
-        fail_msg("the holder's report after the upgrade: %s", err.msg);
     assert_int_equal(report(rs, &h2, &err), MT_EINTERNAL);
-    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
-                                   "'finished'",
-                          t1),
-                     1);
     snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", t2);
     exec_sql(e->core, sql);
     if (sqlite) {
@@ -454,10 +731,18 @@ static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok
     assert_true(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND lease_mac IS "
                               "NOT NULL",
                      t4) == 1);
-    claim n4;
-    claim_next(rs, &n4);
-    assert_string_equal(n4.task_id, t4);
+    /* t1 runs again under the next token; t4 is claimed (not refused for
+     * a missing MAC); both reports are stored */
+    claim n1, n4;
+    claim_two(rs, t1, t4, &n1, &n4);
+    assert_int_equal(n1.fence, h1.fence + 1);
     assert_int_equal(n4.fence, 1);
+    if (report(rs, &n1, &err) != MT_OK)
+        fail_msg("the report of a lease requeued by the upgrade: %s", err.msg);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          t1),
+                     1);
     if (report(rs, &n4, &err) != MT_OK)
         fail_msg("the report of a task claimed locally before the upgrade: %s", err.msg);
     assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
@@ -568,8 +853,10 @@ static void test_local_run_only(void **state)
     char *tok, fn[33];
     lease_env_open(&e, &rs, &tok, fn);
     test_mac_deleted(&e, rs, tok, fn);
+    test_row_rollback(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
+    test_lease_mac_v3_upgrade(&e, rs, tok, fn);
     lease_env_close(&e, rs, tok);
 }
 
@@ -678,8 +965,10 @@ static void test_outage_longer_than_lease(void **state)
                      1);
 
     test_flapping_store(&e, rs, tok, fn);
+    test_row_rollback(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
+    test_lease_mac_v3_upgrade(&e, rs, tok, fn);
     lease_env_close(&e, rs, tok);
 }
 
