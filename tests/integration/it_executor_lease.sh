@@ -61,6 +61,16 @@ expect_fail "slots 0" "slots" "$B" executor "${XS[@]}" --slots 0
 expect_fail "slots 65" "slots" "$B" executor "${XS[@]}" --slots 65
 expect_fail "slots x" "slots" "$B" executor "${XS[@]}" --slots x
 expect_fail "bad name" "--name must be" "$B" executor "${XS[@]}" --name 'a b'
+# --scheduler lists (several nodes, docs/cluster.md "Executors with several nodes")
+XL=(--data-dir "$MT_WORK/x" --policy /dev/null)
+expect_fail "scheduler list, second not https" "--scheduler must be https://HOST:PORT" \
+  "$B" executor "${XL[@]}" --scheduler https://127.0.0.1:1,http://127.0.0.1:2
+expect_fail "scheduler list, empty entry" "--scheduler must be https://HOST:PORT" \
+  "$B" executor "${XL[@]}" --scheduler https://127.0.0.1:1,,https://127.0.0.1:2
+expect_fail "scheduler list, trailing comma" "a comma with no URL" \
+  "$B" executor "${XL[@]}" --scheduler https://127.0.0.1:1,
+expect_fail "scheduler list, 9 nodes" "at most 8" "$B" executor "${XL[@]}" \
+  --scheduler "$(printf 'https://127.0.0.1:%d,' 1 2 3 4 5 6 7 8)https://127.0.0.1:9"
 
 ids=()
 for n in a b; do
