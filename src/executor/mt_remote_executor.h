@@ -26,7 +26,9 @@
  * Every request goes to the current node; when it cannot be reached (name
  * resolution bounded at 5 s, connect at 5 s per address), its handshake or
  * channel fails, or it answers 503 (e.g. cut off from the database), the
- * next node becomes the current one (logged, naming both as configured)
+ * next node becomes the current one (logged, naming both as configured;
+ * a renewal waits for each read at most half the lease, at least 5 s, so a
+ * node that accepts but does not answer is left while the lease lasts)
  * and the request (claim, renewal, report, health) is sent there at once,
  * each node at most once per request; a failed transfer moves on too and is
  * retried there as before. The lease, its fencing token and secret live in

@@ -122,13 +122,14 @@ static int ex_connect_timed(int fd, const struct addrinfo *ai, int timeout_ms)
     return e;
 }
 
-/* A mutually attested TLS connection to node n: *fd and *ssl to ex_close.
+/* A mutually attested TLS connection to node n: *fd and *ssl to ex_close;
+ * each read or write within io_ms (0: 120 s).
  * MT_EUNAVAIL when the node cannot be reached (its name does not resolve
  * within EX_RESOLVE_TIMEOUT_MS, no address connects within
  * EX_CONNECT_TIMEOUT_MS), MT_EAUTH when the handshake fails. Messages name
  * the node as configured (the operator's own --scheduler). */
-static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, int *fdp,
-                            SSL **sslp, mt_err *err)
+static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, unsigned io_ms,
+                            int *fdp, SSL **sslp, mt_err *err)
 {
     *fdp = -1;
     *sslp = NULL;
@@ -167,7 +168,9 @@ static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, in
     }
     int one = 1; /* requests go out as several TLS records: no Nagle delay */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval tv = {120, 0};
+    /* each read or write (the handshake's too) within io_ms, 0: 120 s */
+    struct timeval tv = {io_ms ? (time_t)(io_ms / 1000) : 120,
+                         io_ms ? (suseconds_t)(io_ms % 1000) * 1000 : 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     /* every node is attested with the same context, the same --policy: a
@@ -209,7 +212,7 @@ static mt_status ex_head(const mt_rexec_node *nd, SSL *ssl, const char *path, co
     return mt_atls_write(ssl, head, (size_t)n, err);
 }
 
-static mt_status ex_request_at(const mt_rexec_config *c, const mt_rexec_node *n,
+static mt_status ex_request_at(const mt_rexec_config *c, const mt_rexec_node *n, unsigned io_ms,
                                const char *path, const char *body, size_t len, int *status,
                                uint8_t **resp, size_t *resp_len, mt_err *err)
 {
@@ -218,7 +221,7 @@ static mt_status ex_request_at(const mt_rexec_config *c, const mt_rexec_node *n,
     *resp_len = 0;
     int fd;
     SSL *ssl;
-    mt_status rc = ex_connect(c, n, &fd, &ssl, err);
+    mt_status rc = ex_connect(c, n, io_ms, &fd, &ssl, err);
     if (rc)
         goto out;
     /* TLS 1.3: the scheduler checks this executor's certificate after our
@@ -251,15 +254,15 @@ out:
  * request. The lease and its fencing token live in the shared store, so any
  * node takes a renewal or a report of a lease claimed through another; a
  * report resent after a cut answer is fenced like any other (a second copy
- * of a stored report is refused). */
-static mt_status ex_request(const mt_rexec_config *c, const char *path, const char *body,
-                            size_t len, int *status, uint8_t **resp, size_t *resp_len,
-                            mt_err *err)
+ * of a stored report is refused). io_ms: ex_connect's. */
+static mt_status ex_request_io(const mt_rexec_config *c, unsigned io_ms, const char *path,
+                               const char *body, size_t len, int *status, uint8_t **resp,
+                               size_t *resp_len, mt_err *err)
 {
     for (unsigned tries = 1;; tries++) {
         unsigned i = node_pick(c);
-        mt_status rc = ex_request_at(c, &c->nodes[i], path, body, len, status, resp, resp_len,
-                                     err);
+        mt_status rc = ex_request_at(c, &c->nodes[i], io_ms, path, body, len, status, resp,
+                                     resp_len, err);
         if (rc == MT_ETOOBIG || (!rc && *status != 503))
             return rc;
         node_failed(c, i, rc ? err->msg : "it answered HTTP 503");
@@ -270,6 +273,13 @@ static mt_status ex_request(const mt_rexec_config *c, const char *path, const ch
         *resp_len = 0;
         *status = 0;
     }
+}
+
+static mt_status ex_request(const mt_rexec_config *c, const char *path, const char *body,
+                            size_t len, int *status, uint8_t **resp, size_t *resp_len,
+                            mt_err *err)
+{
+    return ex_request_io(c, 0, path, body, len, status, resp, resp_len, err);
 }
 
 /* A raw transfer (remote_job.h mt_rxfer). Input (up_fd < 0): the answer's
@@ -289,7 +299,7 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
     size_t blen = 0;
     uint8_t buf[1 << 16];
     unsigned node = node_pick(c);
-    mt_status rc = ex_connect(c, &c->nodes[node], &fd, &ssl, err);
+    mt_status rc = ex_connect(c, &c->nodes[node], 0, &fd, &ssl, err);
     if (rc) /* retried by ex_xfer_retried, on the next node */
         node_failed(c, node, err->msg);
     if (!rc)
@@ -730,8 +740,12 @@ static void *lease_main(void *p)
         mt_err err;
         mt_err_clear(&err);
         mt_rrenew_answer ans;
-        if (ex_request(l->x->c, "/v1/executor/renew", body, strlen(body), &status, &resp, &rlen,
-                       &err)) {
+        /* a node that accepts but does not answer must not hold the renewal
+         * past the lease: each read within half of it (at least 5 s), so a
+         * renewal sent at a third fails over with time left */
+        unsigned io_ms = l->lease_ms / 2 > 5000 ? l->lease_ms / 2 : 5000;
+        if (ex_request_io(l->x->c, io_ms, "/v1/executor/renew", body, strlen(body), &status,
+                          &resp, &rlen, &err)) {
             /* unreachable: keep trying; the scheduler decides when it ran out */
             fprintf(stderr, "mesatee executor: task %s: renewing its lease: %s\n", l->task_id,
                     err.msg);
