@@ -185,7 +185,7 @@ static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, un
     if (SSL_connect(ssl) != 1) {
         const char *why = mt_atls_last_refusal();
         return mt_err_set(err, MT_EAUTH,
-                          "attested TLS handshake with the scheduler %s:%s failed: %s", n->host,
+                          "attested TLS handshake with the scheduler failed at %s:%s: %s", n->host,
                           n->port, why[0] ? why : "the scheduler refused this executor");
     }
     return MT_OK;

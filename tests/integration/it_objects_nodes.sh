@@ -144,11 +144,11 @@ ok "outputs uploaded through node A, A killed, report taken by node B: both part
 EX_PID=$!
 ALL_PIDS+=("$EX_PID")
 for _ in $(seq 1200); do
-  grep -q "attested TLS handshake with the scheduler 127.0.0.1:${B_EURL##*:} failed" "$MT_WORK/ex-pol.log" && break
+  grep -q "attested TLS handshake with the scheduler failed at 127.0.0.1:${B_EURL##*:}" "$MT_WORK/ex-pol.log" && break
   kill -0 "$EX_PID" 2>/dev/null || fail "executor exited: $(tail -n 5 "$MT_WORK/ex-pol.log")"
   sleep 0.05
 done
-grep -q "attested TLS handshake with the scheduler 127.0.0.1:${B_EURL##*:} failed" "$MT_WORK/ex-pol.log" ||
+grep -q "attested TLS handshake with the scheduler failed at 127.0.0.1:${B_EURL##*:}" "$MT_WORK/ex-pol.log" ||
   fail "B was not refused: $(tail -n 5 "$MT_WORK/ex-pol.log")"
 grep -q "scheduler https://127.0.0.1:1 failed (cannot connect to 127.0.0.1:1: .*); moving to $B_EURL" "$MT_WORK/ex-pol.log" ||
   fail "no move from the unreachable node: $(tail -n 5 "$MT_WORK/ex-pol.log")"
