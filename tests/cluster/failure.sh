@@ -607,6 +607,7 @@ fi
 # (log line and counter), the stored result stays, n2 takes its lock again
 # and runs a new task itself.
 if [ -n "$JOIN" ]; then
+  T6_START=$(now)
   DEAD_MS=3000
   stop x2
   stop n2
@@ -709,6 +710,7 @@ if [ -n "$JOIN" ]; then
   ok "6. link back: n2's late outcome of $T6 dropped ${DROP_S}s after the heal (dropped_total $dropped0 -> $dropped1, liveness lock lost $lost0 -> $lost1), one outcome and the result unchanged; n2 holds its lock again and ran echo $T6E itself"
   echo "partition_lock_release_s=$LOCK_S"
   echo "partition_requeue_s=$REQUEUE_S"
+  echo "scenario6_s=$(elapsed "$T6_START" "$(now)")"
 else
   echo "SKIP scenario 6: needs several nodes (cluster-nodes)"
 fi
