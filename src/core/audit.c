@@ -208,7 +208,7 @@ mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, co
 {
     pthread_mutex_lock(&core->mu);
     mt_db *mdb = core->db;
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = core_change_begin(core, mdb, err);
     if (!rc)
         rc = audit_append(core, mdb, actor, action, object, status, err);
     if (!rc)
