@@ -162,7 +162,8 @@ wait_spool_empty
 [ "$(entries alice)" = $((c0 + N)) ] || fail "chain has $(entries alice) alice entries, want $((c0 + N))"
 carol=$(mt_sql "SELECT seq FROM audit WHERE action = 'POST /v1/users' AND object = 'user:carol'")
 [ -n "$carol" ] || fail "no audit entry for creating carol"
-after=$(mt_sql "SELECT count(*) FROM audit WHERE action = 'GET /v1/users/me' AND actor <> 'carol' AND seq > $carol")
+after=$(mt_sql "SELECT count(*) FROM audit WHERE action = 'GET /v1/users/me' AND actor <> 'carol'
+  AND seq > $carol")
 [ "$after" = 0 ] ||
   fail "$after entries answered during the outage were appended after a later change (seq $carol)"
 ok "a change made right after the store came back is in the chain after the spooled entries"

@@ -673,7 +673,8 @@ static void test_change_after_outage(void **state)
     assert_int_equal(entries, 2); /* still waiting: the change comes now */
     assert_int_equal(treq(&f->e, "POST", "/v1/users/alice/disable", f->admin, NULL, NULL), 200);
     int64_t ch = seq_of(f, "action = 'POST /v1/users/{name}/disable' AND object = 'user:alice'");
-    assert_true(seq_of(f, "actor = 'ch' AND action = 'a'") < seq_of(f, "actor = 'ch' AND action = 'b'"));
+    assert_true(seq_of(f, "actor = 'ch' AND action = 'a'") <
+                seq_of(f, "actor = 'ch' AND action = 'b'"));
     assert_true(seq_of(f, "actor = 'ch' AND action = 'b'") < ch);
     mt_core_audit_spool_state(f->e.core, &entries, &bytes);
     assert_int_equal(entries, 0);
