@@ -410,7 +410,18 @@ static void *replay_main(void *arg)
         pthread_mutex_unlock(&a->mu);
         mt_err err;
         mt_err_clear(&err);
-        mt_status rc = replay(c, &err);
+        mt_status rc;
+        if (pthread_mutex_trylock(&a->replay_mu)) {
+            /* a change's pass (core_aspool_before_change) is running: its
+             * result is ours; a failing store is not tried twice in a row
+             * (on SQLite each try may wait out the busy timeout) */
+            pthread_mutex_lock(&a->replay_mu);
+            rc = waiting(a) ? mt_err_set(&err, MT_EUNAVAIL, "a change's replay pass left them")
+                            : MT_OK;
+        } else {
+            rc = replay_locked(c, &err);
+        }
+        pthread_mutex_unlock(&a->replay_mu);
         pthread_mutex_lock(&a->mu);
         if (!rc)
             continue; /* empty now, or refused (pending false either way) */
