@@ -44,7 +44,9 @@
  * core_aspool_before_change first): while spooled entries wait, it runs a
  * replay pass itself (or waits for the one in flight) before the change's
  * transaction begins, and refuses the change (MT_EUNAVAIL, 503) when the
- * spool still cannot be drained. A request answered before a change arrived
+ * spool still cannot be drained (the replay thread, meeting such a pass,
+ * takes its result and backs off rather than trying the store again at
+ * once). A request answered before a change arrived
  * therefore precedes the change in the chain; an entry spooled while a
  * change is already under way (its request overlaps the change) may follow
  * it, as it may without the spool.
