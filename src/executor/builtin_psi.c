@@ -574,19 +574,13 @@ static double psi_t(void)
 #define PSI_T(name) ((void)0)
 #endif
 
-mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
-                         size_t *out_len, size_t *count, mt_err *err)
+/* The general path: any ids (see the top of this file). */
+static mt_status psi_compute_general(const mt_psi_input *in, size_t n, uint64_t seed,
+                                     uint8_t **out, size_t *out_len, size_t *count, mt_err *err)
 {
 #ifdef PSI_PROFILE
     double t0_ = psi_t();
 #endif
-    *out = NULL;
-    *out_len = 0;
-    *count = 0;
-    if (n < 2)
-        return mt_err_set(err, MT_EINVAL, "psi needs at least 2 inputs, got %zu", n);
-    if (n > UINT16_MAX - 1)
-        return mt_err_set(err, MT_EINVAL, "psi: at most %d inputs", UINT16_MAX - 1);
     size_t small = 0;
     for (size_t i = 1; i < n; i++)
         if (in[i].len < in[small].len)
@@ -773,6 +767,470 @@ out:
     free(probes);
     PSI_T("free");
     return st;
+}
+
+/* ------------------------------------------------------------- fast path
+ *
+ * Ids of exactly 16 hex digits (the common case: 64-bit ids printed as
+ * hex), with every letter of every input in one case (all a-f or all A-F;
+ * digits go with either), are parsed once into their 64-bit values, a
+ * bijection on such ids whose numeric order is their bytewise order. Any
+ * other id anywhere (another length, another byte, letters in both cases,
+ * a last line's CR kept) makes psi_fast give up before it has produced
+ * anything, and the general path above runs instead on the same inputs:
+ * both give the same bytes for every input the fast path accepts (the
+ * unit tests and the psi_parse fuzzer compare them).
+ *
+ *  1. parse: the smallest input (in bytes) first, into a scratch array of
+ *     values (one SSE2 load, range check and nibble pack per id); its
+ *     minimum and maximum fix the partitioning: partition p holds the
+ *     values v with (v - min) >> shift == p, about PSI_FAST_TARGET of the
+ *     smallest input's ids each. A partition is a range of values, so the
+ *     partitions in order are the values in order.
+ *  2. scatter: a counting sort by partition into one array per input
+ *     (8 bytes per id); a value of another input outside [min, max]
+ *     cannot be in the intersection and is dropped. Each input is parsed
+ *     into the same scratch array just before its scatter.
+ *  3. join, partition by partition: an open-addressing table (keyed by a
+ *     multiplier drawn from the seed) over the smallest input's slice
+ *     collapses its duplicates (round 1); every other input's slice moves
+ *     the values it meets from round r - 1 to r; the values of round n
+ *     survive. The table (10 bytes a slot, two slots per id) stays in L2.
+ *  4. the survivors of a partition, in a range of 2^shift values, are
+ *     sorted in cache (MSD radix on the bits below the partition bits,
+ *     then insertion sort), and formatted as 16 hex digits and LF.
+ * Memory: 8 bytes per id of every input plus 8 per id of the largest,
+ * besides the decrypted inputs and the output; every copy of an id is
+ * wiped before it is freed. */
+
+#define PSI_FAST_TARGET 8192u
+#define PSI_FAST_MAX_BITS 12
+#define PSI_HEXLINE 17 /* 16 digits and LF */
+
+enum { PSI_CASE_LOWER = 1, PSI_CASE_UPPER = 2 };
+
+#if !(defined(__SSE2__) && defined(__x86_64__))
+/* hex digit value, or -1 */
+static int psi_hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+#endif
+
+/* The 16 bytes at s as hex digits, s[0] the most significant, in *v;
+ * returns the letter cases seen (PSI_CASE_*), or -1 when a byte is not a
+ * hex digit. Reads exactly s[0..16). */
+static inline int psi_hex16(const uint8_t *s, uint64_t *v)
+{
+#if defined(__SSE2__) && defined(__x86_64__)
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+    /* signed compares: bytes >= 0x80 are negative and match no range */
+    __m128i dig = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    __m128i lo = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('a' - 1)),
+                               _mm_cmplt_epi8(x, _mm_set1_epi8('f' + 1)));
+    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                               _mm_cmplt_epi8(x, _mm_set1_epi8('F' + 1)));
+    int ml = _mm_movemask_epi8(lo), mu = _mm_movemask_epi8(up);
+    if ((_mm_movemask_epi8(dig) | ml | mu) != 0xffff)
+        return -1;
+    /* digit: low nibble; letter: low nibble + 9 */
+    __m128i nib = _mm_add_epi8(_mm_and_si128(x, _mm_set1_epi8(0x0f)),
+                               _mm_and_si128(_mm_or_si128(lo, up), _mm_set1_epi8(9)));
+    /* 16-bit lane = even digit | odd digit << 8 -> byte even << 4 | odd */
+    __m128i pair = _mm_and_si128(_mm_or_si128(_mm_slli_epi16(nib, 4), _mm_srli_epi16(nib, 8)),
+                                 _mm_set1_epi16(0xff));
+    uint64_t w = (uint64_t)_mm_cvtsi128_si64(_mm_packus_epi16(pair, pair));
+    *v = __builtin_bswap64(w);
+    return (ml ? PSI_CASE_LOWER : 0) | (mu ? PSI_CASE_UPPER : 0);
+#else
+    uint64_t r = 0;
+    int cs = 0;
+    for (int i = 0; i < 16; i++) {
+        int d = psi_hexval(s[i]);
+        if (d < 0)
+            return -1;
+        if (s[i] >= 'a')
+            cs |= PSI_CASE_LOWER;
+        else if (s[i] >= 'A')
+            cs |= PSI_CASE_UPPER;
+        r = r << 4 | (uint64_t)d;
+    }
+    *v = r;
+    return cs;
+#endif
+}
+
+/* Parses input in into v (room for cap values): true with *nv set when
+ * every id is 16 hex digits (lines as in psi_scan: LF ends a line, a CR
+ * before it is dropped, empty lines skipped); *cases collects the letter
+ * cases; *mn, *mx the smallest and largest value (untouched when there is
+ * none). False: not for the fast path. */
+static bool psi_fast_parse(const mt_psi_input *in, uint64_t *v, size_t cap, size_t *nv,
+                           int *cases, uint64_t *mn, uint64_t *mx)
+{
+    const uint8_t *d = in->data;
+    size_t len = in->len, pos = 0, n = 0;
+    uint64_t lo = *mn, hi = *mx;
+    int cs = 0;
+    while (pos < len) {
+        size_t l, next;
+        if (len - pos >= PSI_HEXLINE && d[pos + 16] == '\n') {
+            l = 16;
+            next = pos + PSI_HEXLINE;
+        } else {
+            const uint8_t *nl = memchr(d + pos, '\n', len - pos);
+            l = nl ? (size_t)(nl - (d + pos)) : len - pos;
+            next = pos + l + (nl ? 1 : 0);
+            if (nl && l && d[pos + l - 1] == '\r')
+                l--;
+            if (l == 0) {
+                pos = next;
+                continue;
+            }
+            if (l != 16)
+                return false;
+        }
+        uint64_t x;
+        int c = psi_hex16(d + pos, &x); /* pos + 16 <= len: l == 16 */
+        if (c < 0 || n == cap)
+            return false;
+        cs |= c;
+        v[n++] = x;
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        pos = next;
+    }
+    *nv = n;
+    *cases |= cs;
+    *mn = lo;
+    *mx = hi;
+    return true;
+}
+
+/* Sorts v[0..m) ascending; the values differ only in their low 'bits' bits.
+ * tmp has room for m values. MSD radix, insertion sort for small ranges;
+ * qsort past a few levels (crafted clusters). */
+static int psi_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void psi_sort_u64(uint64_t *v, uint64_t *tmp, size_t m, unsigned bits, int depth)
+{
+    if (m <= 24) {
+        for (size_t i = 1; i < m; i++) {
+            uint64_t t = v[i];
+            size_t j = i;
+            while (j > 0 && v[j - 1] > t) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = t;
+        }
+        return;
+    }
+    if (depth > 6 || bits == 0 || m > UINT32_MAX) {
+        qsort(v, m, sizeof *v, psi_cmp_u64);
+        return;
+    }
+    unsigned db = 1;
+    while (db < 11 && ((size_t)4 << db) < m)
+        db++;
+    if (db > bits)
+        db = bits;
+    unsigned sh = bits - db;
+    size_t nb = (size_t)1 << db;
+    uint32_t cnt[(1u << 11) + 1];
+    memset(cnt, 0, (nb + 1) * sizeof *cnt);
+    for (size_t i = 0; i < m; i++)
+        cnt[((v[i] >> sh) & (nb - 1)) + 1]++;
+    for (size_t b = 1; b <= nb; b++)
+        cnt[b] += cnt[b - 1];
+    /* cnt[b]: start of bucket b */
+    uint32_t pos[(1u << 11)];
+    memcpy(pos, cnt, nb * sizeof *pos);
+    for (size_t i = 0; i < m; i++)
+        tmp[pos[(v[i] >> sh) & (nb - 1)]++] = v[i];
+    memcpy(v, tmp, m * sizeof *v);
+    for (size_t b = 0; b < nb; b++) {
+        size_t s = cnt[b], e = cnt[b + 1];
+        if (e - s > 1)
+            psi_sort_u64(v + s, tmp + s, e - s, sh, depth + 1);
+    }
+}
+
+typedef struct psi_fast {
+    uint64_t *scratch; /* parse target, then the survivors */
+    size_t scratch_cap;
+    uint64_t **part;   /* n arrays: input k's values by partition */
+    size_t *pn;        /* values in part[k] */
+    size_t **off;      /* n arrays of P + 1 offsets */
+    uint64_t *tkey;    /* table: values */
+    uint16_t *tround;  /* table: round, 0 = empty */
+    size_t tslots;
+} psi_fast;
+
+static void psi_fast_free(psi_fast *f, size_t n)
+{
+    if (f->scratch) {
+        mt_wipe(f->scratch, f->scratch_cap * sizeof *f->scratch);
+        free(f->scratch);
+    }
+    for (size_t k = 0; f->part && k < n; k++) {
+        if (f->part[k]) {
+            mt_wipe(f->part[k], f->pn[k] * sizeof *f->part[k]);
+            free(f->part[k]);
+        }
+        if (f->off)
+            free(f->off[k]);
+    }
+    if (f->tkey) {
+        mt_wipe(f->tkey, f->tslots * sizeof *f->tkey);
+        free(f->tkey);
+    }
+    free(f->tround);
+    free(f->part);
+    free(f->pn);
+    free(f->off);
+}
+
+/* 1: done (*st the result; on MT_OK *out etc. set); 0: not for the fast
+ * path, nothing produced. */
+static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
+                            size_t *out_len, size_t *count, mt_status *st, mt_err *err)
+{
+    psi_fast f = {0};
+    int done = 1;
+    *st = MT_OK;
+    size_t small = 0, maxlen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i].len < in[small].len)
+            small = i;
+        if (in[i].len > maxlen)
+            maxlen = in[i].len;
+    }
+    /* a quick look before any allocation: the first id of each input */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x;
+        if (in[i].len >= PSI_HEXLINE && in[i].data[16] == '\n' && psi_hex16(in[i].data, &x) < 0)
+            return 0;
+        if (in[i].len > 0 && in[i].len < 16 && in[i].data[0] != '\n' && in[i].data[0] != '\r')
+            return 0;
+    }
+    f.scratch_cap = (maxlen + 1) / PSI_HEXLINE + 1; /* n ids take >= 17 n - 1 bytes */
+    f.scratch = mt_big_alloc(f.scratch_cap * sizeof *f.scratch);
+    f.part = calloc(n, sizeof *f.part);
+    f.pn = calloc(n, sizeof *f.pn);
+    f.off = calloc(n, sizeof *f.off);
+    if (!f.scratch || !f.part || !f.pn || !f.off) {
+        *st = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    int cases = 0;
+    uint64_t mn = UINT64_MAX, mx = 0;
+    unsigned bits = 0, shift = 0;
+    size_t parts = 1;
+    bool empty = false;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = k == 0 ? small : (k <= small ? k - 1 : k);
+        size_t nv;
+        uint64_t lo = UINT64_MAX, hi = 0;
+        if (!psi_fast_parse(&in[i], f.scratch, f.scratch_cap, &nv, &cases, &lo, &hi) ||
+            cases == (PSI_CASE_LOWER | PSI_CASE_UPPER)) {
+            done = 0;
+            goto out;
+        }
+        if (k == 0) {
+            mn = lo;
+            mx = hi;
+            while (bits < PSI_FAST_MAX_BITS && ((size_t)PSI_FAST_TARGET << bits) < nv)
+                bits++;
+            unsigned span = mn < mx ? 64 - (unsigned)__builtin_clzll(mx - mn) : 0;
+            shift = span > bits ? span - bits : 0;
+            if (shift > 63) /* one partition would do: two, by the top bit */
+                shift = 63;
+            parts = (size_t)((mx - mn) >> shift) + 1; /* mn > mx: no ids, 1 */
+            if (nv == 0)
+                parts = 1;
+        }
+        empty = empty || nv == 0;
+        if (empty)
+            continue; /* the other inputs are still parsed: a fallback decides */
+        /* count by partition, then scatter (a counting sort); values out of
+         * the smallest input's range are dropped */
+        size_t *off = calloc(parts + 1, sizeof *off);
+        if (!(f.off[k] = off)) {
+            *st = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        const uint64_t *v = f.scratch;
+        size_t kept = 0;
+        for (size_t j = 0; j < nv; j++) {
+            uint64_t x = v[j];
+            if (x - mn <= mx - mn) { /* mn <= x <= mx */
+                off[((x - mn) >> shift) + 1]++;
+                kept++;
+            }
+        }
+        for (size_t p = 1; p <= parts; p++)
+            off[p] += off[p - 1];
+        f.pn[k] = kept;
+        if (!(f.part[k] = mt_big_alloc((kept ? kept : 1) * sizeof *f.part[k]))) {
+            *st = mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s' (memory "
+                                            "limit?)", in[i].slot ? in[i].slot : "?");
+            goto out;
+        }
+        size_t *cur = malloc(parts * sizeof *cur);
+        if (!cur) {
+            *st = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        memcpy(cur, off, parts * sizeof *cur);
+        uint64_t *dst = f.part[k];
+        for (size_t j = 0; j < nv; j++) {
+            uint64_t x = v[j];
+            if (x - mn <= mx - mn)
+                dst[cur[(x - mn) >> shift]++] = x;
+        }
+        free(cur);
+        empty = kept == 0;
+    }
+    if (empty)
+        goto out; /* *count 0, *out NULL */
+
+    /* the table, for the largest slice of the smallest input */
+    size_t maxb = 0;
+    for (size_t p = 0; p < parts; p++)
+        if (f.off[0][p + 1] - f.off[0][p] > maxb)
+            maxb = f.off[0][p + 1] - f.off[0][p];
+    size_t ts = 16;
+    while (ts < 2 * maxb)
+        ts <<= 1;
+    f.tslots = ts;
+    f.tkey = mt_big_alloc(ts * sizeof *f.tkey);
+    f.tround = mt_big_alloc(ts * sizeof *f.tround);
+    if (!f.tkey || !f.tround) {
+        *st = mt_err_set(err, MT_ENOMEM, "out of memory for the join table");
+        goto out;
+    }
+    uint64_t mul = seed | 1; /* multiply-shift: a random odd multiplier */
+    uint64_t *surv = f.scratch; /* >= f.pn[0] values */
+    size_t m = 0;
+    for (size_t p = 0; p < parts; p++) {
+        const uint64_t *b = f.part[0] + f.off[0][p];
+        size_t nb = f.off[0][p + 1] - f.off[0][p];
+        if (nb == 0)
+            continue;
+        size_t tsz = 16;
+        while (tsz < 2 * nb)
+            tsz <<= 1;
+        unsigned tb = (unsigned)__builtin_ctzll(tsz);
+        size_t tmask = tsz - 1;
+        uint64_t *tk = f.tkey;
+        uint16_t *tr = f.tround;
+        memset(tr, 0, tsz * sizeof *tr);
+        size_t alive = 0;
+        for (size_t j = 0; j < nb; j++) {
+            uint64_t x = b[j];
+            size_t s = (size_t)((x * mul) >> (64 - tb));
+            while (tr[s] && tk[s] != x)
+                s = (s + 1) & tmask;
+            if (!tr[s]) {
+                tk[s] = x;
+                tr[s] = 1;
+                alive++;
+            }
+        }
+        uint16_t r = 1;
+        for (size_t k = 1; k < n && alive; k++) {
+            r++;
+            const uint64_t *q = f.part[k] + f.off[k][p];
+            size_t nq = f.off[k][p + 1] - f.off[k][p];
+            alive = 0;
+            for (size_t j = 0; j < nq; j++) {
+                uint64_t x = q[j];
+                size_t s = (size_t)((x * mul) >> (64 - tb));
+                while (tr[s]) {
+                    if (tk[s] == x) {
+                        if (tr[s] == r - 1) {
+                            tr[s] = r;
+                            alive++;
+                        }
+                        break;
+                    }
+                    s = (s + 1) & tmask;
+                }
+            }
+        }
+        if (r != n || !alive)
+            continue;
+        size_t m0 = m;
+        for (size_t s = 0; s < tsz; s++)
+            if (tr[s] == r)
+                surv[m++] = tk[s] - mn;
+        /* the table is free again: its values serve as the sort's buffer */
+        psi_sort_u64(surv + m0, tk, m - m0, shift, 0);
+    }
+    if (m == 0)
+        goto out;
+    /* format: 16 hex digits (the inputs' letter case) and LF each */
+    static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
+    const char *dg = cases & PSI_CASE_UPPER ? upper : lower;
+    uint16_t pair[256];
+    for (int x = 0; x < 256; x++)
+        pair[x] = (uint16_t)((uint8_t)dg[x >> 4] | (uint16_t)(uint8_t)dg[x & 15] << 8);
+    size_t olen = m * PSI_HEXLINE;
+    uint8_t *o = mt_big_alloc(olen);
+    if (!o) {
+        *st = mt_err_set(err, MT_ENOMEM, "out of memory for an intersection of %zu ids", m);
+        goto out;
+    }
+    uint8_t *w = o;
+    for (size_t j = 0; j < m; j++) {
+        uint64_t x = surv[j] + mn;
+        for (int q = 0; q < 8; q++)
+            memcpy(w + 2 * q, &pair[(x >> (56 - 8 * q)) & 0xff], 2);
+        w[16] = '\n';
+        w += PSI_HEXLINE;
+    }
+    *out = o;
+    *out_len = olen;
+    *count = m;
+out:
+    psi_fast_free(&f, n);
+    return done;
+}
+
+mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, unsigned flags,
+                            uint8_t **out, size_t *out_len, size_t *count, mt_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    *count = 0;
+    if (n < 2)
+        return mt_err_set(err, MT_EINVAL, "psi needs at least 2 inputs, got %zu", n);
+    if (n > UINT16_MAX - 1)
+        return mt_err_set(err, MT_EINVAL, "psi: at most %d inputs", UINT16_MAX - 1);
+    mt_status st;
+    if (!(flags & MT_PSI_GENERAL) && psi_fast_compute(in, n, seed, out, out_len, count, &st, err))
+        return st;
+    if (flags & MT_PSI_FAST_ONLY)
+        return mt_err_set(err, MT_EUNAVAIL, "psi: not every id is 16 hex digits of one case");
+    return psi_compute_general(in, n, seed, out, out_len, count, err);
+}
+
+mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
+                         size_t *out_len, size_t *count, mt_err *err)
+{
+    return mt_psi_compute_ex(in, n, seed, 0, out, out_len, count, err);
 }
 
 /* ------------------------------------------------------------- built-in */
