@@ -806,6 +806,7 @@ out:
 #define PSI_FAST_TARGET 8192u
 #define PSI_FAST_MAX_BITS 12
 #define PSI_HEXLINE 17 /* 16 digits and LF */
+#define PSI_FAST_WC 8   /* values staged per partition in the scatter */
 
 enum { PSI_CASE_LOWER = 1, PSI_CASE_UPPER = 2 };
 
@@ -867,17 +868,30 @@ static inline int psi_hex16(const uint8_t *s, uint64_t *v)
 #endif
 }
 
+/* The partitioning of the fast path: partition p holds the values v with
+ * (v - mn) >> shift == p, for mn <= v <= mx. */
+typedef struct psi_range {
+    uint64_t mn, mx;
+    unsigned shift;
+    size_t *hist; /* NULL, or parts + 1 counters: hist[p + 1] counts p */
+} psi_range;
+
 /* Parses input in into v (room for cap values): true with *nv set when
  * every id is 16 hex digits (lines as in psi_scan: LF ends a line, a CR
  * before it is dropped, empty lines skipped); *cases collects the letter
- * cases; *mn, *mx the smallest and largest value (untouched when there is
- * none). False: not for the fast path. */
+ * cases; *lo, *hi the smallest and largest value (untouched when there is
+ * none); with rg->hist, the values in rg's range are counted by partition
+ * (*inr of them). False: not for the fast path. */
 static bool psi_fast_parse(const mt_psi_input *in, uint64_t *v, size_t cap, size_t *nv,
-                           int *cases, uint64_t *mn, uint64_t *mx)
+                           int *cases, uint64_t *lo_, uint64_t *hi_, const psi_range *rg,
+                           size_t *inr)
 {
     const uint8_t *d = in->data;
-    size_t len = in->len, pos = 0, n = 0;
-    uint64_t lo = *mn, hi = *mx;
+    size_t len = in->len, pos = 0, n = 0, kept = 0;
+    uint64_t lo = *lo_, hi = *hi_;
+    uint64_t mn = rg ? rg->mn : 0, w = rg ? rg->mx - rg->mn : 0;
+    unsigned shift = rg ? rg->shift : 0;
+    size_t *hist = rg ? rg->hist : NULL;
     int cs = 0;
     while (pos < len) {
         size_t l, next;
@@ -905,12 +919,18 @@ static bool psi_fast_parse(const mt_psi_input *in, uint64_t *v, size_t cap, size
         v[n++] = x;
         lo = x < lo ? x : lo;
         hi = x > hi ? x : hi;
+        if (hist && x - mn <= w) { /* mn <= x <= mx */
+            hist[((x - mn) >> shift) + 1]++;
+            kept++;
+        }
         pos = next;
     }
     *nv = n;
     *cases |= cs;
-    *mn = lo;
-    *mx = hi;
+    *lo_ = lo;
+    *hi_ = hi;
+    if (inr)
+        *inr = kept;
     return true;
 }
 
@@ -967,16 +987,62 @@ static void psi_sort_u64(uint64_t *v, uint64_t *tmp, size_t m, unsigned bits, in
     }
 }
 
+/* A bucket of the join table (one cache line): four values and their
+ * rounds, as offsets from the partition's epoch: r <= epoch is empty (the
+ * table is zeroed once, and a partition's epoch is above every round of
+ * the partitions before it). Slots fill in order; a full bucket spills
+ * into the next one (linear probing by bucket). r[4] is a sink for
+ * branch-free updates: always 0, never a round. The four compares of a
+ * lookup are branch-free: the only branches left are the rare ones
+ * (a duplicate, a full bucket), which predict well, where a slot table
+ * mispredicts on every other lookup when half of the probes hit. */
+#define PSI_BKT 4
+#define PSI_PREFETCH 8 /* lookups ahead */
+typedef struct psi_bkt {
+    uint64_t k[PSI_BKT];
+    uint32_t r[PSI_BKT + 1];
+    uint32_t pad[3];
+} psi_bkt;
+
+/* Bits 0..3: slot i of bk is in use; bits 4..7: slot i holds x. The
+ * table must be 16-byte aligned and ep < 2^31 (signed compares). */
+static inline unsigned psi_bkt_look(const psi_bkt *bk, uint64_t x, uint32_t ep)
+{
+#if defined(__SSE2__) && defined(__x86_64__)
+    const __m128i *v = (const __m128i *)(const void *)bk;
+    __m128i X = _mm_set1_epi64x((long long)x);
+    __m128i e01 = _mm_cmpeq_epi32(_mm_load_si128(v), X);
+    __m128i e23 = _mm_cmpeq_epi32(_mm_load_si128(v + 1), X);
+    e01 = _mm_and_si128(e01, _mm_shuffle_epi32(e01, _MM_SHUFFLE(2, 3, 0, 1)));
+    e23 = _mm_and_si128(e23, _mm_shuffle_epi32(e23, _MM_SHUFFLE(2, 3, 0, 1)));
+    unsigned eq = (unsigned)_mm_movemask_pd(_mm_castsi128_pd(e01)) |
+                  (unsigned)_mm_movemask_pd(_mm_castsi128_pd(e23)) << 2;
+    __m128i occ = _mm_cmpgt_epi32(_mm_load_si128(v + 2), _mm_set1_epi32((int)ep));
+    return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(occ)) | eq << 4;
+#else
+    return (unsigned)(bk->r[0] > ep) | (unsigned)(bk->r[1] > ep) << 1 |
+           (unsigned)(bk->r[2] > ep) << 2 | (unsigned)(bk->r[3] > ep) << 3 |
+           (unsigned)(bk->k[0] == x) << 4 | (unsigned)(bk->k[1] == x) << 5 |
+           (unsigned)(bk->k[2] == x) << 6 | (unsigned)(bk->k[3] == x) << 7;
+#endif
+}
+
 typedef struct psi_fast {
     uint64_t *scratch; /* parse target, then the survivors */
     size_t scratch_cap;
     uint64_t **part;   /* n arrays: input k's values by partition */
     size_t *pn;        /* values in part[k] */
     size_t **off;      /* n arrays of P + 1 offsets */
-    uint64_t *tkey;    /* table: values */
-    uint16_t *tround;  /* table: round, 0 = empty */
-    size_t tslots;
+    psi_bkt *tab;
+    size_t tslots; /* buckets */
+    uint64_t *tmp;     /* the sort's buffer, for the largest slice */
+    size_t tmp_n;
+    uint8_t *chunk;    /* formatted output, PSI_CHUNK bytes */
 } psi_fast;
+
+/* Formatted output is handed on in pieces of at most this many bytes
+ * (whole lines), each as soon as it is full. */
+#define PSI_CHUNK (PSI_HEXLINE * 3855) /* 65535 bytes */
 
 static void psi_fast_free(psi_fast *f, size_t n)
 {
@@ -992,24 +1058,38 @@ static void psi_fast_free(psi_fast *f, size_t n)
         if (f->off)
             free(f->off[k]);
     }
-    if (f->tkey) {
-        mt_wipe(f->tkey, f->tslots * sizeof *f->tkey);
-        free(f->tkey);
+    if (f->tab) {
+        mt_wipe(f->tab, f->tslots * sizeof *f->tab);
+        free(f->tab);
     }
-    free(f->tround);
+    if (f->tmp) {
+        mt_wipe(f->tmp, f->tmp_n * sizeof *f->tmp);
+        free(f->tmp);
+    }
+    if (f->chunk) {
+        mt_wipe(f->chunk, PSI_CHUNK);
+        free(f->chunk);
+    }
     free(f->part);
     free(f->pn);
     free(f->off);
 }
 
-/* 1: done (*st the result; on MT_OK *out etc. set); 0: not for the fast
- * path, nothing produced. */
-static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
-                            size_t *out_len, size_t *count, mt_status *st, mt_err *err)
+/* Where the result goes: called with whole lines, in order. */
+typedef mt_status (*psi_sink)(void *ctx, const uint8_t *buf, size_t len, mt_err *err);
+
+/* 1: done (*st the result; on MT_OK the intersection went to sink, *count
+ * its size); 0: not for the fast path, nothing given to sink. */
+static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi_sink sink,
+                            void *sink_ctx, size_t *count, mt_status *st, mt_err *err)
 {
+#ifdef PSI_PROFILE
+    double t0_ = psi_t(), prof_sort = 0, prof_fmt = 0, prof_join = 0;
+#endif
     psi_fast f = {0};
     int done = 1;
     *st = MT_OK;
+    *count = 0;
     size_t small = 0, maxlen = 0;
     for (size_t i = 0; i < n; i++) {
         if (in[i].len < in[small].len)
@@ -1035,121 +1115,170 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, uin
         goto out;
     }
     int cases = 0;
-    uint64_t mn = UINT64_MAX, mx = 0;
-    unsigned bits = 0, shift = 0;
+    psi_range rg = {UINT64_MAX, 0, 0, NULL};
     size_t parts = 1;
     bool empty = false;
     for (size_t k = 0; k < n; k++) {
         size_t i = k == 0 ? small : (k <= small ? k - 1 : k);
-        size_t nv;
+        size_t nv, kept = 0;
         uint64_t lo = UINT64_MAX, hi = 0;
-        if (!psi_fast_parse(&in[i], f.scratch, f.scratch_cap, &nv, &cases, &lo, &hi) ||
+        size_t *off = NULL;
+        if (k > 0 && !empty) { /* counted while parsing: the range is known */
+            if (!(off = f.off[k] = calloc(parts + 1, sizeof *off))) {
+                *st = mt_err_set(err, MT_ENOMEM, "out of memory");
+                goto out;
+            }
+            rg.hist = off;
+        }
+        if (!psi_fast_parse(&in[i], f.scratch, f.scratch_cap, &nv, &cases, &lo, &hi,
+                            off ? &rg : NULL, &kept) ||
             cases == (PSI_CASE_LOWER | PSI_CASE_UPPER)) {
             done = 0;
             goto out;
         }
+        PSI_T("f_parse");
         if (k == 0) {
-            mn = lo;
-            mx = hi;
+            unsigned bits = 0;
+            rg.mn = lo;
+            rg.mx = hi;
             while (bits < PSI_FAST_MAX_BITS && ((size_t)PSI_FAST_TARGET << bits) < nv)
                 bits++;
-            unsigned span = mn < mx ? 64 - (unsigned)__builtin_clzll(mx - mn) : 0;
-            shift = span > bits ? span - bits : 0;
-            if (shift > 63) /* one partition would do: two, by the top bit */
-                shift = 63;
-            parts = (size_t)((mx - mn) >> shift) + 1; /* mn > mx: no ids, 1 */
-            if (nv == 0)
-                parts = 1;
+            unsigned span = lo < hi ? 64 - (unsigned)__builtin_clzll(hi - lo) : 0;
+            rg.shift = span > bits ? span - bits : 0;
+            if (rg.shift > 63) /* one partition would do: two, by the top bit */
+                rg.shift = 63;
+            parts = nv ? (size_t)((hi - lo) >> rg.shift) + 1 : 1;
+            if (nv && !(off = f.off[0] = calloc(parts + 1, sizeof *off))) {
+                *st = mt_err_set(err, MT_ENOMEM, "out of memory");
+                goto out;
+            }
+            for (size_t j = 0; j < nv; j++)
+                off[((f.scratch[j] - lo) >> rg.shift) + 1]++;
+            kept = nv;
         }
-        empty = empty || nv == 0;
+        empty = empty || kept == 0;
         if (empty)
             continue; /* the other inputs are still parsed: a fallback decides */
-        /* count by partition, then scatter (a counting sort); values out of
-         * the smallest input's range are dropped */
-        size_t *off = calloc(parts + 1, sizeof *off);
-        if (!(f.off[k] = off)) {
-            *st = mt_err_set(err, MT_ENOMEM, "out of memory");
-            goto out;
-        }
-        const uint64_t *v = f.scratch;
-        size_t kept = 0;
-        for (size_t j = 0; j < nv; j++) {
-            uint64_t x = v[j];
-            if (x - mn <= mx - mn) { /* mn <= x <= mx */
-                off[((x - mn) >> shift) + 1]++;
-                kept++;
-            }
-        }
+        /* scatter (a counting sort); values out of the smallest input's
+         * range are dropped */
         for (size_t p = 1; p <= parts; p++)
             off[p] += off[p - 1];
         f.pn[k] = kept;
-        if (!(f.part[k] = mt_big_alloc((kept ? kept : 1) * sizeof *f.part[k]))) {
+        if (!(f.part[k] = mt_big_alloc(kept * sizeof *f.part[k]))) {
             *st = mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s' (memory "
                                             "limit?)", in[i].slot ? in[i].slot : "?");
             goto out;
         }
+        /* staged PSI_FAST_WC values (a cache line) at a time per
+         * partition, so that the scatter writes whole lines */
         size_t *cur = malloc(parts * sizeof *cur);
-        if (!cur) {
+        uint8_t *wfill = calloc(parts, 1);
+        uint64_t *wbuf = malloc(parts * PSI_FAST_WC * sizeof *wbuf);
+        if (!cur || !wfill || !wbuf) {
+            free(cur);
+            free(wfill);
+            free(wbuf);
             *st = mt_err_set(err, MT_ENOMEM, "out of memory");
             goto out;
         }
         memcpy(cur, off, parts * sizeof *cur);
-        uint64_t *dst = f.part[k];
+        const uint64_t *v = f.scratch;
+        uint64_t *dst = f.part[k], mn = rg.mn, w = rg.mx - rg.mn;
+        unsigned shift = rg.shift;
         for (size_t j = 0; j < nv; j++) {
             uint64_t x = v[j];
-            if (x - mn <= mx - mn)
-                dst[cur[(x - mn) >> shift]++] = x;
+            if (x - mn > w)
+                continue;
+            size_t p = (size_t)((x - mn) >> shift);
+            uint64_t *wb = wbuf + p * PSI_FAST_WC;
+            wb[wfill[p]] = x;
+            if (++wfill[p] == PSI_FAST_WC) {
+                memcpy(dst + cur[p], wb, PSI_FAST_WC * sizeof *wb);
+                cur[p] += PSI_FAST_WC;
+                wfill[p] = 0;
+            }
         }
+        for (size_t p = 0; p < parts; p++) /* the staged rest */
+            memcpy(dst + cur[p], wbuf + p * PSI_FAST_WC, wfill[p] * sizeof *wbuf);
+        mt_wipe(wbuf, parts * PSI_FAST_WC * sizeof *wbuf);
+        free(wbuf);
+        free(wfill);
         free(cur);
-        empty = kept == 0;
+        PSI_T("f_scatter");
     }
     if (empty)
-        goto out; /* *count 0, *out NULL */
+        goto out; /* *count 0, nothing to write */
 
-    /* the table, for the largest slice of the smallest input */
+    /* the table and the sort's buffer, for the largest slice of the
+     * smallest input; the table is zeroed once (populated zero pages) */
     size_t maxb = 0;
     for (size_t p = 0; p < parts; p++)
         if (f.off[0][p + 1] - f.off[0][p] > maxb)
             maxb = f.off[0][p + 1] - f.off[0][p];
-    size_t ts = 16;
-    while (ts < 2 * maxb)
+    size_t ts = 4; /* buckets: about 2 values of the slice each, at most */
+    while (ts * 2 < maxb)
         ts <<= 1;
+    if (maxb > (size_t)UINT32_MAX / 2 || (uint64_t)parts * n > INT32_MAX - 2) {
+        *st = mt_err_set(err, MT_EINVAL, "psi: too many ids in input '%s'", in[small].slot);
+        goto out;
+    }
     f.tslots = ts;
-    f.tkey = mt_big_alloc(ts * sizeof *f.tkey);
-    f.tround = mt_big_alloc(ts * sizeof *f.tround);
-    if (!f.tkey || !f.tround) {
+    f.tmp_n = maxb;
+    f.tab = ts * sizeof *f.tab >= MT_BIG_ALLOC_HUGE ? mt_big_alloc(ts * sizeof *f.tab)
+                                                  : aligned_alloc(64, ts * sizeof *f.tab);
+    f.tmp = mt_big_alloc(maxb * sizeof *f.tmp);
+    f.chunk = malloc(PSI_CHUNK);
+    if (!f.tab || !f.tmp || !f.chunk) {
         *st = mt_err_set(err, MT_ENOMEM, "out of memory for the join table");
         goto out;
     }
-    uint64_t mul = seed | 1; /* multiply-shift: a random odd multiplier */
+    memset(f.tab, 0, ts * sizeof *f.tab);
+    PSI_T("f_table");
+    static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
+    const char *dg = cases & PSI_CASE_UPPER ? upper : lower;
+    uint16_t pair[256];
+    for (int x = 0; x < 256; x++)
+        pair[x] = (uint16_t)((uint8_t)dg[x >> 4] | (uint16_t)(uint8_t)dg[x & 15] << 8);
+    uint64_t mul = psi_mix(seed ^ PSI_K2, PSI_K1) | 1; /* multiply-shift, odd multiplier from the seed */
     uint64_t *surv = f.scratch; /* >= f.pn[0] values */
-    size_t m = 0;
+    uint32_t ep = 0;            /* the partition's epoch */
+    size_t m = 0, fill = 0;
     for (size_t p = 0; p < parts; p++) {
         const uint64_t *b = f.part[0] + f.off[0][p];
         size_t nb = f.off[0][p + 1] - f.off[0][p];
         if (nb == 0)
             continue;
-        size_t tsz = 16;
-        while (tsz < 2 * nb)
+#ifdef PSI_PROFILE
+        double tp_ = psi_t();
+#endif
+        size_t tsz = 4;
+        while (tsz * 2 < nb)
             tsz <<= 1;
         unsigned tb = (unsigned)__builtin_ctzll(tsz);
         size_t tmask = tsz - 1;
-        uint64_t *tk = f.tkey;
-        uint16_t *tr = f.tround;
-        memset(tr, 0, tsz * sizeof *tr);
+        psi_bkt *t = f.tab;
         size_t alive = 0;
         for (size_t j = 0; j < nb; j++) {
             uint64_t x = b[j];
-            size_t s = (size_t)((x * mul) >> (64 - tb));
-            while (tr[s] && tk[s] != x)
-                s = (s + 1) & tmask;
-            if (!tr[s]) {
-                tk[s] = x;
-                tr[s] = 1;
-                alive++;
+            size_t h = (size_t)((x * mul) >> (64 - tb));
+            if (j + PSI_PREFETCH < nb) /* the bucket of a later value: latency hidden */
+                __builtin_prefetch(&t[(b[j + PSI_PREFETCH] * mul) >> (64 - tb)], 1);
+            for (;;) {
+                psi_bkt *bk = &t[h];
+                unsigned lk = psi_bkt_look(bk, x, ep), occ = lk & 15;
+                if ((lk >> 4) & occ)
+                    break; /* a duplicate */
+                if (occ != (1u << PSI_BKT) - 1) {
+                    unsigned i = (unsigned)__builtin_ctz(~occ);
+                    bk->k[i] = x;
+                    bk->r[i] = ep + 1;
+                    alive++;
+                    break;
+                }
+                h = (h + 1) & tmask;
             }
         }
-        uint16_t r = 1;
+        uint32_t r = ep + 1;
         for (size_t k = 1; k < n && alive; k++) {
             r++;
             const uint64_t *q = f.part[k] + f.off[k][p];
@@ -1157,56 +1286,116 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, uin
             alive = 0;
             for (size_t j = 0; j < nq; j++) {
                 uint64_t x = q[j];
-                size_t s = (size_t)((x * mul) >> (64 - tb));
-                while (tr[s]) {
-                    if (tk[s] == x) {
-                        if (tr[s] == r - 1) {
-                            tr[s] = r;
-                            alive++;
-                        }
-                        break;
-                    }
-                    s = (s + 1) & tmask;
+                size_t h = (size_t)((x * mul) >> (64 - tb));
+                if (j + PSI_PREFETCH < nq)
+                    __builtin_prefetch(&t[(q[j + PSI_PREFETCH] * mul) >> (64 - tb)], 1);
+                for (;;) {
+                    psi_bkt *bk = &t[h];
+                    unsigned lk = psi_bkt_look(bk, x, ep), occ = lk & 15;
+                    unsigned hit = (lk >> 4) & occ;
+                    /* slot of the hit, or the sink r[4] (0: never r - 1) */
+                    uint32_t *rp = &bk->r[__builtin_ctz(hit | (1u << PSI_BKT))];
+                    uint32_t up = *rp == r - 1;
+                    *rp += up;
+                    alive += up;
+                    if (hit | (occ ^ ((1u << PSI_BKT) - 1)))
+                        break; /* found, or a bucket with room: not further */
+                    h = (h + 1) & tmask;
                 }
             }
         }
-        if (r != n || !alive)
+#ifdef PSI_PROFILE
+        double tj_ = psi_t();
+        prof_join += tj_ - tp_;
+#endif
+        uint32_t last = ep + (uint32_t)n;
+        ep += (uint32_t)n; /* every slot of this partition is now empty for the next */
+        if (r != last || !alive)
             continue;
         size_t m0 = m;
-        for (size_t s = 0; s < tsz; s++)
-            if (tr[s] == r)
-                surv[m++] = tk[s] - mn;
-        /* the table is free again: its values serve as the sort's buffer */
-        psi_sort_u64(surv + m0, tk, m - m0, shift, 0);
+        /* branch-free (about half of them survive): surv[m] is written
+         * before m counts it; m <= f.pn[0] < f.scratch_cap */
+        for (size_t h = 0; h < tsz; h++)
+            for (unsigned i = 0; i < PSI_BKT; i++) {
+                surv[m] = t[h].k[i] - rg.mn;
+                m += t[h].r[i] == last;
+            }
+#ifdef PSI_PROFILE
+        double ts0_ = psi_t();
+#endif
+        psi_sort_u64(surv + m0, f.tmp, m - m0, rg.shift, 0);
+#ifdef PSI_PROFILE
+        double ts1_ = psi_t();
+        prof_sort += ts1_ - ts0_;
+#endif
+        /* format: 16 hex digits (the inputs' letter case) and LF each */
+        for (size_t j = m0; j < m; j++) {
+            if (fill == PSI_CHUNK) {
+                if ((*st = sink(sink_ctx, f.chunk, fill, err)) != MT_OK)
+                    goto out;
+                fill = 0;
+            }
+            uint64_t x = surv[j] + rg.mn;
+            uint8_t *o = f.chunk + fill;
+            for (int q = 0; q < 8; q++)
+                memcpy(o + 2 * q, &pair[(x >> (56 - 8 * q)) & 0xff], 2);
+            o[16] = '\n';
+            fill += PSI_HEXLINE;
+        }
+#ifdef PSI_PROFILE
+        prof_fmt += psi_t() - ts1_;
+#endif
     }
-    if (m == 0)
+    if (fill && (*st = sink(sink_ctx, f.chunk, fill, err)) != MT_OK)
         goto out;
-    /* format: 16 hex digits (the inputs' letter case) and LF each */
-    static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
-    const char *dg = cases & PSI_CASE_UPPER ? upper : lower;
-    uint16_t pair[256];
-    for (int x = 0; x < 256; x++)
-        pair[x] = (uint16_t)((uint8_t)dg[x >> 4] | (uint16_t)(uint8_t)dg[x & 15] << 8);
-    size_t olen = m * PSI_HEXLINE;
-    uint8_t *o = mt_big_alloc(olen);
-    if (!o) {
-        *st = mt_err_set(err, MT_ENOMEM, "out of memory for an intersection of %zu ids", m);
-        goto out;
-    }
-    uint8_t *w = o;
-    for (size_t j = 0; j < m; j++) {
-        uint64_t x = surv[j] + mn;
-        for (int q = 0; q < 8; q++)
-            memcpy(w + 2 * q, &pair[(x >> (56 - 8 * q)) & 0xff], 2);
-        w[16] = '\n';
-        w += PSI_HEXLINE;
-    }
-    *out = o;
-    *out_len = olen;
+    PSI_T("f_join_sort_format");
+#ifdef PSI_PROFILE
+    fprintf(stderr, "  of which build+probe %.1f ms, sort %.1f ms, format+sink %.1f ms\n", prof_join * 1e3, prof_sort * 1e3, prof_fmt * 1e3);
+#endif
     *count = m;
 out:
     psi_fast_free(&f, n);
+    PSI_T("f_free");
     return done;
+}
+
+/* A growing result buffer (every old copy wiped). */
+typedef struct psi_buf {
+    uint8_t *p;
+    size_t len, cap;
+} psi_buf;
+
+static mt_status psi_buf_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    psi_buf *b = ctx;
+    if (len > b->cap - b->len) {
+        size_t cap = b->cap ? b->cap : PSI_CHUNK;
+        while (cap - b->len < len)
+            cap *= 2;
+        uint8_t *p = mt_big_alloc(cap);
+        if (!p)
+            return mt_err_set(err, MT_ENOMEM, "out of memory for the intersection");
+        if (b->len)
+            memcpy(p, b->p, b->len);
+        if (b->p) {
+            mt_wipe(b->p, b->cap);
+            free(b->p);
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, buf, len);
+    b->len += len;
+    return MT_OK;
+}
+
+static mt_status psi_check_n(size_t n, mt_err *err)
+{
+    if (n < 2)
+        return mt_err_set(err, MT_EINVAL, "psi needs at least 2 inputs, got %zu", n);
+    if (n > UINT16_MAX - 1)
+        return mt_err_set(err, MT_EINVAL, "psi: at most %d inputs", UINT16_MAX - 1);
+    return MT_OK;
 }
 
 mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, unsigned flags,
@@ -1215,13 +1404,24 @@ mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, uns
     *out = NULL;
     *out_len = 0;
     *count = 0;
-    if (n < 2)
-        return mt_err_set(err, MT_EINVAL, "psi needs at least 2 inputs, got %zu", n);
-    if (n > UINT16_MAX - 1)
-        return mt_err_set(err, MT_EINVAL, "psi: at most %d inputs", UINT16_MAX - 1);
-    mt_status st;
-    if (!(flags & MT_PSI_GENERAL) && psi_fast_compute(in, n, seed, out, out_len, count, &st, err))
+    mt_status st = psi_check_n(n, err);
+    if (st != MT_OK)
         return st;
+    if (!(flags & MT_PSI_GENERAL)) {
+        psi_buf b = {0};
+        if (psi_fast_compute(in, n, seed, psi_buf_sink, &b, count, &st, err)) {
+            if (st != MT_OK) {
+                *count = 0;
+                if (b.p)
+                    mt_wipe(b.p, b.cap);
+                free(b.p);
+                return st;
+            }
+            *out = b.p;
+            *out_len = b.len;
+            return MT_OK;
+        }
+    }
     if (flags & MT_PSI_FAST_ONLY)
         return mt_err_set(err, MT_EUNAVAIL, "psi: not every id is 16 hex digits of one case");
     return psi_compute_general(in, n, seed, out, out_len, count, err);
@@ -1234,6 +1434,18 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
 }
 
 /* ------------------------------------------------------------- built-in */
+
+/* psi_sink of the built-in: the same bytes to every output. */
+static mt_status psi_out_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    mt_bctx *c = ctx;
+    for (size_t i = 0; i < c->n_outputs; i++) {
+        mt_status st = mt_bctx_output_write(c, i, buf, len, err);
+        if (st != MT_OK)
+            return st;
+    }
+    return MT_OK;
+}
 
 mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
 {
@@ -1255,7 +1467,12 @@ mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
     uint8_t *res = NULL;
     size_t res_len = 0, count = 0;
     if (st == MT_OK)
-        st = mt_psi_compute(in, ctx->n_inputs, seed, &res, &res_len, &count, err);
+        st = psi_check_n(ctx->n_inputs, err);
+    /* the fast path writes every output as it formats the result; the
+     * general one gives the whole result, written below */
+    if (st == MT_OK && !psi_fast_compute(in, ctx->n_inputs, seed, psi_out_sink, ctx, &count,
+                                         &st, err))
+        st = psi_compute_general(in, ctx->n_inputs, seed, &res, &res_len, &count, err);
     free(in);
     for (size_t i = 0; st == MT_OK && i < ctx->n_outputs; i++)
         st = mt_bctx_output_write(ctx, i, res, res_len, err);
