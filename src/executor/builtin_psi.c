@@ -803,7 +803,7 @@ out:
  * besides the decrypted inputs and the output; every copy of an id is
  * wiped before it is freed. */
 
-#define PSI_FAST_TARGET 8192u
+#define PSI_FAST_TARGET 16384u
 #define PSI_FAST_MAX_BITS 12
 #define PSI_HEXLINE 17 /* 16 digits and LF */
 #define PSI_FAST_WC 8   /* values staged per partition in the scatter */
@@ -1038,6 +1038,7 @@ typedef struct psi_fast {
     uint64_t *tmp;     /* the sort's buffer, for the largest slice */
     size_t tmp_n;
     uint8_t *chunk;    /* formatted output, PSI_CHUNK bytes */
+    size_t parts, wiped; /* partitions; those whose slices are wiped */
 } psi_fast;
 
 /* Formatted output is handed on in pieces of at most this many bytes
@@ -1052,7 +1053,8 @@ static void psi_fast_free(psi_fast *f, size_t n)
     }
     for (size_t k = 0; f->part && k < n; k++) {
         if (f->part[k]) {
-            mt_wipe(f->part[k], f->pn[k] * sizeof *f->part[k]);
+            if (!f->parts || f->wiped < f->parts) /* else wiped partition by partition */
+                mt_wipe(f->part[k], f->pn[k] * sizeof *f->part[k]);
             free(f->part[k]);
         }
         if (f->off)
@@ -1209,6 +1211,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
     if (empty)
         goto out; /* *count 0, nothing to write */
 
+    f.parts = parts;
     /* the table and the sort's buffer, for the largest slice of the
      * smallest input; the table is zeroed once (populated zero pages) */
     size_t maxb = 0;
@@ -1247,7 +1250,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
         const uint64_t *b = f.part[0] + f.off[0][p];
         size_t nb = f.off[0][p + 1] - f.off[0][p];
         if (nb == 0)
-            continue;
+            goto next;
 #ifdef PSI_PROFILE
         double tp_ = psi_t();
 #endif
@@ -1311,7 +1314,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
         uint32_t last = ep + (uint32_t)n;
         ep += (uint32_t)n; /* every slot of this partition is now empty for the next */
         if (r != last || !alive)
-            continue;
+            goto next;
         size_t m0 = m;
         /* branch-free (about half of them survive): surv[m] is written
          * before m counts it; m <= f.pn[0] < f.scratch_cap */
@@ -1345,6 +1348,12 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
 #ifdef PSI_PROFILE
         prof_fmt += psi_t() - ts1_;
 #endif
+    next:
+        /* this partition's slices (copies of ids) are wiped while they are
+         * still in cache, not in one more pass over all of them at the end */
+        for (size_t k = 0; k < n; k++)
+            mt_wipe(f.part[k] + f.off[k][p], (f.off[k][p + 1] - f.off[k][p]) * sizeof(uint64_t));
+        f.wiped = p + 1;
     }
     if (fill && (*st = sink(sink_ctx, f.chunk, fill, err)) != MT_OK)
         goto out;
