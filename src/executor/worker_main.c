@@ -5,7 +5,8 @@
  * Order: read job -> rlimits, no-new-privs, not dumpable -> fetch https://
  * inputs -> initialise OpenSSL (RNG, AES-GCM) and the output encryptors ->
  * RLIMIT_NOFILE/NPROC + seccomp allow-list (no open, socket, exec, fork) ->
- * read and decrypt inputs -> run the built-in -> finish outputs -> write the
+ * read and decrypt inputs (large ones two at a time, the second on a helper
+ * thread: PAIR_MIN) -> run the built-in -> finish outputs -> write the
  * result JSON to fd 3 -> exit 0. Any failure is reported as {"ok":false,
  * "reason":..} and exit 0; a crash or a sandbox kill shows as a signal.
  *
