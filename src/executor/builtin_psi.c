@@ -1387,7 +1387,7 @@ static mt_status psi_buf_sink(void *ctx, const uint8_t *buf, size_t len, mt_err 
         if (b->len)
             memcpy(p, b->p, b->len);
         if (b->p) {
-            mt_wipe(b->p, b->cap);
+            mt_wipe(b->p, b->len); /* only the written bytes hold ids */
             free(b->p);
         }
         b->p = p;
@@ -1417,12 +1417,20 @@ mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, uns
     if (st != MT_OK)
         return st;
     if (!(flags & MT_PSI_GENERAL)) {
-        psi_buf b = {0};
+        /* the result is at most the smallest input's bytes and a LF (17
+         * bytes per id, each id taking >= 17 bytes but the last): sized
+         * once, its pages touched only as they are written */
+        size_t cap = in[0].len;
+        for (size_t i = 1; i < n; i++)
+            cap = in[i].len < cap ? in[i].len : cap;
+        psi_buf b = {malloc(cap + 1), 0, cap + 1};
+        if (!b.p)
+            return mt_err_set(err, MT_ENOMEM, "out of memory for the intersection");
         if (psi_fast_compute(in, n, seed, psi_buf_sink, &b, count, &st, err)) {
             if (st != MT_OK) {
                 *count = 0;
                 if (b.p)
-                    mt_wipe(b.p, b.cap);
+                    mt_wipe(b.p, b.len);
                 free(b.p);
                 return st;
             }
@@ -1430,6 +1438,7 @@ mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, uns
             *out_len = b.len;
             return MT_OK;
         }
+        free(b.p); /* not the fast path: nothing was written to it */
     }
     if (flags & MT_PSI_FAST_ONLY)
         return mt_err_set(err, MT_EUNAVAIL, "psi: not every id is 16 hex digits of one case");
