@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #ifdef __SSE2__
@@ -1028,8 +1029,9 @@ static inline unsigned psi_bkt_look(const psi_bkt *bk, uint64_t x, uint32_t ep)
 }
 
 typedef struct psi_fast {
-    uint64_t *scratch; /* parse target, then the survivors */
-    size_t scratch_cap;
+    uint64_t **sc;     /* n arrays: input k's values as parsed (k = 0: then
+                        * the survivors), each freed once scattered */
+    size_t *sccap;     /* room of sc[k] */
     uint64_t **part;   /* n arrays: input k's values by partition */
     size_t *pn;        /* values in part[k] */
     size_t **off;      /* n arrays of P + 1 offsets */
@@ -1047,10 +1049,13 @@ typedef struct psi_fast {
 
 static void psi_fast_free(psi_fast *f, size_t n)
 {
-    if (f->scratch) {
-        mt_wipe(f->scratch, f->scratch_cap * sizeof *f->scratch);
-        free(f->scratch);
-    }
+    for (size_t k = 0; f->sc && k < n; k++)
+        if (f->sc[k]) {
+            mt_wipe(f->sc[k], f->sccap[k] * sizeof *f->sc[k]);
+            free(f->sc[k]);
+        }
+    free(f->sc);
+    free(f->sccap);
     for (size_t k = 0; f->part && k < n; k++) {
         if (f->part[k]) {
             if (!f->parts || f->wiped < f->parts) /* else wiped partition by partition */
@@ -1080,6 +1085,140 @@ static void psi_fast_free(psi_fast *f, size_t n)
 /* Where the result goes: called with whole lines, in order. */
 typedef mt_status (*psi_sink)(void *ctx, const uint8_t *buf, size_t len, mt_err *err);
 
+/* One input of the fast path, for psi_run's jobs. */
+typedef struct psi_in {
+    const mt_psi_input *in;
+    psi_fast *f;
+    size_t k;              /* its place: 0 the smallest (build) input */
+    const psi_range *rg;   /* scatter: the partitioning */
+    size_t parts;
+    uint64_t lo, hi;       /* parse: smallest and largest value */
+    size_t nv;             /* parse: values */
+    int cases;
+    bool ok;               /* parse: every id was 16 hex digits */
+    mt_status st;          /* MT_OK or MT_ENOMEM */
+} psi_in;
+
+/* Parses input p->in into f->sc[k] (allocated here). */
+static void psi_parse_job(psi_in *p)
+{
+    psi_fast *f = p->f;
+    size_t cap = (p->in->len + 1) / PSI_HEXLINE + 1; /* n ids take >= 17 n - 1 bytes */
+    if (!(f->sc[p->k] = mt_big_alloc(cap * sizeof *f->sc[p->k]))) {
+        p->st = MT_ENOMEM;
+        return;
+    }
+    f->sccap[p->k] = cap;
+    p->lo = UINT64_MAX;
+    p->hi = 0;
+    p->ok = psi_fast_parse(p->in, f->sc[p->k], cap, &p->nv, &p->cases, &p->lo, &p->hi, NULL,
+                           NULL);
+}
+
+/* Counts input k's values by partition (those in the range: f->pn[k]) and
+ * scatters them into f->part[k]; then its parsed values are wiped and freed
+ * (but the smallest input's: its array takes the survivors). */
+static void psi_scatter_job(psi_in *p)
+{
+    psi_fast *f = p->f;
+    size_t k = p->k, parts = p->parts, nv = p->nv;
+    const uint64_t *v = f->sc[k];
+    uint64_t mn = p->rg->mn, w = p->rg->mx - p->rg->mn;
+    unsigned shift = p->rg->shift;
+    size_t *off = f->off[k] = calloc(parts + 1, sizeof *off);
+    if (!off) {
+        p->st = MT_ENOMEM;
+        return;
+    }
+    size_t kept = 0;
+    for (size_t j = 0; j < nv; j++) {
+        uint64_t x = v[j];
+        if (x - mn <= w) { /* mn <= x <= mx */
+            off[((x - mn) >> shift) + 1]++;
+            kept++;
+        }
+    }
+    for (size_t q = 1; q <= parts; q++)
+        off[q] += off[q - 1];
+    f->pn[k] = kept;
+    /* staged PSI_FAST_WC values (a cache line) at a time per partition,
+     * so that the scatter writes whole lines */
+    size_t *cur = malloc(parts * sizeof *cur);
+    uint8_t *wfill = calloc(parts, 1);
+    uint64_t *wbuf = malloc(parts * PSI_FAST_WC * sizeof *wbuf);
+    uint64_t *dst = f->part[k] = mt_big_alloc((kept ? kept : 1) * sizeof *dst);
+    if (!cur || !wfill || !wbuf || !dst) {
+        free(cur);
+        free(wfill);
+        free(wbuf);
+        p->st = MT_ENOMEM;
+        return;
+    }
+    memcpy(cur, off, parts * sizeof *cur);
+    for (size_t j = 0; j < nv; j++) {
+        uint64_t x = v[j];
+        if (x - mn > w)
+            continue;
+        size_t q = (size_t)((x - mn) >> shift);
+        uint64_t *wb = wbuf + q * PSI_FAST_WC;
+        wb[wfill[q]] = x;
+        if (++wfill[q] == PSI_FAST_WC) {
+            memcpy(dst + cur[q], wb, PSI_FAST_WC * sizeof *wb);
+            cur[q] += PSI_FAST_WC;
+            wfill[q] = 0;
+        }
+    }
+    for (size_t q = 0; q < parts; q++) /* the staged rest */
+        memcpy(dst + cur[q], wbuf + q * PSI_FAST_WC, wfill[q] * sizeof *wbuf);
+    mt_wipe(wbuf, parts * PSI_FAST_WC * sizeof *wbuf);
+    free(wbuf);
+    free(wfill);
+    free(cur);
+    if (k > 0) {
+        mt_wipe(f->sc[k], f->sccap[k] * sizeof *f->sc[k]);
+        free(f->sc[k]);
+        f->sc[k] = NULL;
+    }
+}
+
+/* Inputs of at least this many bytes in all are parsed and scattered two
+ * at a time (a helper thread takes the odd places): each input's job
+ * touches only its own arrays. Smaller ones are not worth a thread. */
+#define PSI_PAR_MIN ((size_t)4 << 20)
+
+typedef struct psi_batch {
+    psi_in *pi;
+    size_t n;
+    void (*job)(psi_in *);
+} psi_batch;
+
+static void *psi_batch_odd(void *arg)
+{
+    psi_batch *b = arg;
+    for (size_t k = 1; k < b->n; k += 2)
+        b->job(&b->pi[k]);
+    return NULL;
+}
+
+/* Runs job on every input: on two threads when the inputs are large (the
+ * helper the odd places, this thread the even ones), else in turn. */
+static void psi_run(psi_in *pi, size_t n, void (*job)(psi_in *), size_t total)
+{
+    psi_batch b = {pi, n, job};
+    pthread_t th;
+    pthread_attr_t at;
+    bool two = false;
+    if (total >= PSI_PAR_MIN && n >= 2 && pthread_attr_init(&at) == 0) {
+        two = pthread_attr_setstacksize(&at, (size_t)1 << 20) == 0 &&
+              pthread_create(&th, &at, psi_batch_odd, &b) == 0;
+        pthread_attr_destroy(&at);
+    }
+    for (size_t k = 0; k < n; k += two ? 2 : 1)
+        job(&pi[k]);
+    if (two)
+        pthread_join(th, NULL);
+}
+
 /* 1: done (*st the result; on MT_OK the intersection went to sink, *count
  * its size); 0: not for the fast path, nothing given to sink. */
 static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi_sink sink,
@@ -1092,13 +1231,10 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
     int done = 1;
     *st = MT_OK;
     *count = 0;
-    size_t small = 0, maxlen = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t small = 0;
+    for (size_t i = 1; i < n; i++)
         if (in[i].len < in[small].len)
             small = i;
-        if (in[i].len > maxlen)
-            maxlen = in[i].len;
-    }
     /* a quick look before any allocation: the first id of each input */
     for (size_t i = 0; i < n; i++) {
         uint64_t x;
@@ -1107,107 +1243,74 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
         if (in[i].len > 0 && in[i].len < 16 && in[i].data[0] != '\n' && in[i].data[0] != '\r')
             return 0;
     }
-    f.scratch_cap = (maxlen + 1) / PSI_HEXLINE + 1; /* n ids take >= 17 n - 1 bytes */
-    f.scratch = mt_big_alloc(f.scratch_cap * sizeof *f.scratch);
+    f.sc = calloc(n, sizeof *f.sc);
+    f.sccap = calloc(n, sizeof *f.sccap);
     f.part = calloc(n, sizeof *f.part);
     f.pn = calloc(n, sizeof *f.pn);
     f.off = calloc(n, sizeof *f.off);
-    if (!f.scratch || !f.part || !f.pn || !f.off) {
+    psi_in *pi = calloc(n, sizeof *pi);
+    if (!f.sc || !f.sccap || !f.part || !f.pn || !f.off || !pi) {
+        free(pi);
         *st = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++) {
+        pi[k].in = &in[k == 0 ? small : (k <= small ? k - 1 : k)];
+        pi[k].f = &f;
+        pi[k].k = k;
+        total += pi[k].in->len;
+    }
+    /* parse every input (two at a time when they are large) */
+    psi_run(pi, n, psi_parse_job, total);
+    PSI_T("f_parse");
     int cases = 0;
-    psi_range rg = {UINT64_MAX, 0, 0, NULL};
-    size_t parts = 1;
     bool empty = false;
     for (size_t k = 0; k < n; k++) {
-        size_t i = k == 0 ? small : (k <= small ? k - 1 : k);
-        size_t nv, kept = 0;
-        uint64_t lo = UINT64_MAX, hi = 0;
-        size_t *off = NULL;
-        if (k > 0 && !empty) { /* counted while parsing: the range is known */
-            if (!(off = f.off[k] = calloc(parts + 1, sizeof *off))) {
-                *st = mt_err_set(err, MT_ENOMEM, "out of memory");
-                goto out;
-            }
-            rg.hist = off;
+        if (pi[k].st != MT_OK) {
+            *st = mt_err_set(err, pi[k].st, "out of memory for the ids of input '%s' (memory "
+                                            "limit?)", pi[k].in->slot ? pi[k].in->slot : "?");
+            free(pi);
+            goto out;
         }
-        if (!psi_fast_parse(&in[i], f.scratch, f.scratch_cap, &nv, &cases, &lo, &hi,
-                            off ? &rg : NULL, &kept) ||
-            cases == (PSI_CASE_LOWER | PSI_CASE_UPPER)) {
+        cases |= pi[k].cases;
+        if (!pi[k].ok || cases == (PSI_CASE_LOWER | PSI_CASE_UPPER)) {
+            free(pi);
             done = 0;
             goto out;
         }
-        PSI_T("f_parse");
-        if (k == 0) {
-            unsigned bits = 0;
-            rg.mn = lo;
-            rg.mx = hi;
-            while (bits < PSI_FAST_MAX_BITS && ((size_t)PSI_FAST_TARGET << bits) < nv)
-                bits++;
-            unsigned span = lo < hi ? 64 - (unsigned)__builtin_clzll(hi - lo) : 0;
-            rg.shift = span > bits ? span - bits : 0;
-            if (rg.shift > 63) /* one partition would do: two, by the top bit */
-                rg.shift = 63;
-            parts = nv ? (size_t)((hi - lo) >> rg.shift) + 1 : 1;
-            if (nv && !(off = f.off[0] = calloc(parts + 1, sizeof *off))) {
-                *st = mt_err_set(err, MT_ENOMEM, "out of memory");
+        empty = empty || pi[k].nv == 0;
+    }
+    size_t parts = 1;
+    psi_range rg = {pi[0].lo, pi[0].hi, 0, NULL};
+    if (!empty) {
+        unsigned bits = 0;
+        while (bits < PSI_FAST_MAX_BITS && ((size_t)PSI_FAST_TARGET << bits) < pi[0].nv)
+            bits++;
+        unsigned span = rg.mn < rg.mx ? 64 - (unsigned)__builtin_clzll(rg.mx - rg.mn) : 0;
+        rg.shift = span > bits ? span - bits : 0;
+        if (rg.shift > 63) /* one partition would do: two, by the top bit */
+            rg.shift = 63;
+        parts = (size_t)((rg.mx - rg.mn) >> rg.shift) + 1;
+        /* count and scatter every input (two at a time when large) */
+        for (size_t k = 0; k < n; k++) {
+            pi[k].rg = &rg;
+            pi[k].parts = parts;
+        }
+        psi_run(pi, n, psi_scatter_job, total);
+        PSI_T("f_scatter");
+        for (size_t k = 0; k < n; k++) {
+            if (pi[k].st != MT_OK) {
+                *st = mt_err_set(err, pi[k].st, "out of memory for the ids of input '%s' "
+                                                "(memory limit?)",
+                                 pi[k].in->slot ? pi[k].in->slot : "?");
+                free(pi);
                 goto out;
             }
-            for (size_t j = 0; j < nv; j++)
-                off[((f.scratch[j] - lo) >> rg.shift) + 1]++;
-            kept = nv;
+            empty = empty || f.pn[k] == 0; /* nothing in the smallest input's range */
         }
-        empty = empty || kept == 0;
-        if (empty)
-            continue; /* the other inputs are still parsed: a fallback decides */
-        /* scatter (a counting sort); values out of the smallest input's
-         * range are dropped */
-        for (size_t p = 1; p <= parts; p++)
-            off[p] += off[p - 1];
-        f.pn[k] = kept;
-        if (!(f.part[k] = mt_big_alloc(kept * sizeof *f.part[k]))) {
-            *st = mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s' (memory "
-                                            "limit?)", in[i].slot ? in[i].slot : "?");
-            goto out;
-        }
-        /* staged PSI_FAST_WC values (a cache line) at a time per
-         * partition, so that the scatter writes whole lines */
-        size_t *cur = malloc(parts * sizeof *cur);
-        uint8_t *wfill = calloc(parts, 1);
-        uint64_t *wbuf = malloc(parts * PSI_FAST_WC * sizeof *wbuf);
-        if (!cur || !wfill || !wbuf) {
-            free(cur);
-            free(wfill);
-            free(wbuf);
-            *st = mt_err_set(err, MT_ENOMEM, "out of memory");
-            goto out;
-        }
-        memcpy(cur, off, parts * sizeof *cur);
-        const uint64_t *v = f.scratch;
-        uint64_t *dst = f.part[k], mn = rg.mn, w = rg.mx - rg.mn;
-        unsigned shift = rg.shift;
-        for (size_t j = 0; j < nv; j++) {
-            uint64_t x = v[j];
-            if (x - mn > w)
-                continue;
-            size_t p = (size_t)((x - mn) >> shift);
-            uint64_t *wb = wbuf + p * PSI_FAST_WC;
-            wb[wfill[p]] = x;
-            if (++wfill[p] == PSI_FAST_WC) {
-                memcpy(dst + cur[p], wb, PSI_FAST_WC * sizeof *wb);
-                cur[p] += PSI_FAST_WC;
-                wfill[p] = 0;
-            }
-        }
-        for (size_t p = 0; p < parts; p++) /* the staged rest */
-            memcpy(dst + cur[p], wbuf + p * PSI_FAST_WC, wfill[p] * sizeof *wbuf);
-        mt_wipe(wbuf, parts * PSI_FAST_WC * sizeof *wbuf);
-        free(wbuf);
-        free(wfill);
-        free(cur);
-        PSI_T("f_scatter");
     }
+    free(pi);
     if (empty)
         goto out; /* *count 0, nothing to write */
 
@@ -1243,7 +1346,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
     for (int x = 0; x < 256; x++)
         pair[x] = (uint16_t)((uint8_t)dg[x >> 4] | (uint16_t)(uint8_t)dg[x & 15] << 8);
     uint64_t mul = psi_mix(seed ^ PSI_K2, PSI_K1) | 1; /* multiply-shift, odd multiplier from the seed */
-    uint64_t *surv = f.scratch; /* >= f.pn[0] values */
+    uint64_t *surv = f.sc[0]; /* >= f.pn[0] values */
     uint32_t ep = 0;            /* the partition's epoch */
     size_t m = 0, fill = 0;
     for (size_t p = 0; p < parts; p++) {
@@ -1317,7 +1420,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
             goto next;
         size_t m0 = m;
         /* branch-free (about half of them survive): surv[m] is written
-         * before m counts it; m <= f.pn[0] < f.scratch_cap */
+         * before m counts it; m <= f.pn[0] < f.sccap[0] */
         for (size_t h = 0; h < tsz; h++)
             for (unsigned i = 0; i < PSI_BKT; i++) {
                 surv[m] = t[h].k[i] - rg.mn;
