@@ -782,27 +782,32 @@ out:
  * both give the same bytes for every input the fast path accepts (the
  * unit tests and the psi_parse fuzzer compare them).
  *
- *  1. parse: the smallest input (in bytes) first, into a scratch array of
- *     values (one SSE2 load, range check and nibble pack per id); its
- *     minimum and maximum fix the partitioning: partition p holds the
- *     values v with (v - min) >> shift == p, about PSI_FAST_TARGET of the
- *     smallest input's ids each. A partition is a range of values, so the
- *     partitions in order are the values in order.
+ *  1. parse: every input into its own array of values (one SSE2 load,
+ *     range check and nibble pack per id); the smallest input's (in
+ *     bytes) minimum and maximum fix the partitioning: partition p holds
+ *     the values v with (v - min) >> shift == p, about PSI_FAST_TARGET of
+ *     the smallest input's ids each. A partition is a range of values, so
+ *     the partitions in order are the values in order.
  *  2. scatter: a counting sort by partition into one array per input
- *     (8 bytes per id); a value of another input outside [min, max]
- *     cannot be in the intersection and is dropped. Each input is parsed
- *     into the same scratch array just before its scatter.
- *  3. join, partition by partition: an open-addressing table (keyed by a
- *     multiplier drawn from the seed) over the smallest input's slice
- *     collapses its duplicates (round 1); every other input's slice moves
- *     the values it meets from round r - 1 to r; the values of round n
- *     survive. The table (10 bytes a slot, two slots per id) stays in L2.
+ *     (8 bytes per id), staged a cache line at a time per partition; a
+ *     value of another input outside [min, max] cannot be in the
+ *     intersection and is dropped. Steps 1 and 2 run on two threads when
+ *     the inputs are large (psi_run: each input's job touches only its
+ *     own arrays).
+ *  3. join, partition by partition: a table of 64-byte buckets (psi_bkt,
+ *     four values each, picked by a multiply-shift hash whose multiplier
+ *     is drawn from the seed) over the smallest input's slice collapses
+ *     its duplicates (round 1); every other input's slice moves the
+ *     values it meets from round r - 1 to r; the values of round n
+ *     survive. The table (about half a bucket per id) stays in L2.
  *  4. the survivors of a partition, in a range of 2^shift values, are
  *     sorted in cache (MSD radix on the bits below the partition bits,
  *     then insertion sort), and formatted as 16 hex digits and LF.
- * Memory: 8 bytes per id of every input plus 8 per id of the largest,
- * besides the decrypted inputs and the output; every copy of an id is
- * wiped before it is freed. */
+ * Memory: at most 16 bytes per id of every input (parsed and scattered;
+ * the parsed arrays but the smallest's are freed once scattered), besides
+ * the decrypted inputs; the output goes to the sink 64 KiB at a time.
+ * Every copy of an id is wiped before it is freed (the slices partition by
+ * partition as the join leaves them, while they are in cache). */
 
 #define PSI_FAST_TARGET 16384u
 #define PSI_FAST_MAX_BITS 12
