@@ -803,6 +803,9 @@ out:
  *  4. the survivors of a partition, in a range of 2^shift values, are
  *     sorted in cache (MSD radix on the bits below the partition bits,
  *     then insertion sort), and formatted as 16 hex digits and LF.
+ *     Steps 3 and 4 of the second half of the partitions run on a helper
+ *     thread (own table) when the inputs are large; its sorted survivors
+ *     are formatted after the first half's (psi_joiner).
  * Memory: at most 16 bytes per id of every input (parsed and scattered;
  * the parsed arrays but the smallest's are freed once scattered), besides
  * the decrypted inputs; the output goes to the sink 64 KiB at a time.
@@ -1040,9 +1043,9 @@ typedef struct psi_fast {
     uint64_t **part;   /* n arrays: input k's values by partition */
     size_t *pn;        /* values in part[k] */
     size_t **off;      /* n arrays of P + 1 offsets */
-    psi_bkt *tab;
-    size_t tslots; /* buckets */
-    uint64_t *tmp;     /* the sort's buffer, for the largest slice */
+    psi_bkt *tab, *tab2; /* the join tables (tab2: the helper thread's) */
+    size_t tslots;       /* buckets of each */
+    uint64_t *tmp, *tmp2; /* the sorts' buffers, for the largest slice */
     size_t tmp_n;
     uint8_t *chunk;    /* formatted output, PSI_CHUNK bytes */
     size_t parts, wiped; /* partitions; those whose slices are wiped */
@@ -1070,13 +1073,17 @@ static void psi_fast_free(psi_fast *f, size_t n)
         if (f->off)
             free(f->off[k]);
     }
-    if (f->tab) {
-        mt_wipe(f->tab, f->tslots * sizeof *f->tab);
-        free(f->tab);
-    }
-    if (f->tmp) {
-        mt_wipe(f->tmp, f->tmp_n * sizeof *f->tmp);
-        free(f->tmp);
+    psi_bkt *tabs[2] = {f->tab, f->tab2};
+    uint64_t *tmps[2] = {f->tmp, f->tmp2};
+    for (int i = 0; i < 2; i++) {
+        if (tabs[i]) {
+            mt_wipe(tabs[i], f->tslots * sizeof *tabs[i]);
+            free(tabs[i]);
+        }
+        if (tmps[i]) {
+            mt_wipe(tmps[i], f->tmp_n * sizeof *tmps[i]);
+            free(tmps[i]);
+        }
     }
     if (f->chunk) {
         mt_wipe(f->chunk, PSI_CHUNK);
@@ -1108,7 +1115,10 @@ typedef struct psi_in {
 static void psi_parse_job(psi_in *p)
 {
     psi_fast *f = p->f;
-    size_t cap = (p->in->len + 1) / PSI_HEXLINE + 1; /* n ids take >= 17 n - 1 bytes */
+    /* n ids take >= 17 n - 1 bytes; 2 more: the join's collect writes one
+     * past the survivors, of the first half and of the second
+     * (psi_join_range) */
+    size_t cap = (p->in->len + 1) / PSI_HEXLINE + 3;
     if (!(f->sc[p->k] = mt_big_alloc(cap * sizeof *f->sc[p->k]))) {
         p->st = MT_ENOMEM;
         return;
@@ -1224,13 +1234,151 @@ static void psi_run(psi_in *pi, size_t n, void (*job)(psi_in *), size_t total)
         pthread_join(th, NULL);
 }
 
+/* The join of partitions [p0, p1) (steps 3 and 4): each partition's
+ * survivors are sorted in surv, after the partitions before it (m in
+ * all), then formatted and handed to sink when there is one (st: its
+ * status); every partition's slices are wiped as it is left (done: how
+ * many). One joiner per thread, each with its own table and buffer. */
+typedef struct psi_joiner {
+    psi_fast *f;
+    size_t n;
+    const psi_range *rg;
+    uint64_t mul;
+    psi_bkt *tab;          /* f->tslots buckets, zeroed */
+    uint64_t *tmp;         /* f->tmp_n values */
+    uint64_t *surv;
+    size_t m;
+    size_t p0, p1, done;
+    const uint16_t *pair;  /* formatting: two digits per byte value */
+    uint8_t *chunk;        /* PSI_CHUNK bytes, fill used */
+    size_t fill;
+    psi_sink sink;
+    void *sink_ctx;
+    mt_err *err;
+    mt_status st;
+} psi_joiner;
+
+/* Formats v[0..cnt) (values - mn) into J's chunk, handing full chunks on. */
+static void psi_format(psi_joiner *J, const uint64_t *v, size_t cnt)
+{
+    uint64_t mn = J->rg->mn;
+    for (size_t j = 0; j < cnt && J->st == MT_OK; j++) {
+        if (J->fill == PSI_CHUNK) {
+            if ((J->st = J->sink(J->sink_ctx, J->chunk, J->fill, J->err)) != MT_OK)
+                return;
+            J->fill = 0;
+        }
+        uint64_t x = v[j] + mn;
+        uint8_t *o = J->chunk + J->fill;
+        for (int q = 0; q < 8; q++)
+            memcpy(o + 2 * q, &J->pair[(x >> (56 - 8 * q)) & 0xff], 2);
+        o[16] = '\n';
+        J->fill += PSI_HEXLINE;
+    }
+}
+
+static void psi_join_range(psi_joiner *J)
+{
+    psi_fast *f = J->f;
+    size_t n = J->n;
+    uint64_t mul = J->mul, *surv = J->surv;
+    uint32_t ep = 0; /* the partition's epoch */
+    for (size_t p = J->p0; p < J->p1 && J->st == MT_OK; p++) {
+        const uint64_t *b = f->part[0] + f->off[0][p];
+        size_t nb = f->off[0][p + 1] - f->off[0][p];
+        if (nb == 0)
+            goto next;
+        size_t tsz = 4;
+        while (tsz * 2 < nb)
+            tsz <<= 1;
+        unsigned tb = (unsigned)__builtin_ctzll(tsz);
+        size_t tmask = tsz - 1;
+        psi_bkt *t = J->tab;
+        size_t alive = 0;
+        for (size_t j = 0; j < nb; j++) {
+            uint64_t x = b[j];
+            size_t h = (size_t)((x * mul) >> (64 - tb));
+            if (j + PSI_PREFETCH < nb) /* the bucket of a later value: latency hidden */
+                __builtin_prefetch(&t[(b[j + PSI_PREFETCH] * mul) >> (64 - tb)], 1);
+            for (;;) {
+                psi_bkt *bk = &t[h];
+                unsigned lk = psi_bkt_look(bk, x, ep), occ = lk & 15;
+                if ((lk >> 4) & occ)
+                    break; /* a duplicate */
+                if (occ != (1u << PSI_BKT) - 1) {
+                    unsigned i = (unsigned)__builtin_ctz(~occ);
+                    bk->k[i] = x;
+                    bk->r[i] = ep + 1;
+                    alive++;
+                    break;
+                }
+                h = (h + 1) & tmask;
+            }
+        }
+        uint32_t r = ep + 1;
+        for (size_t k = 1; k < n && alive; k++) {
+            r++;
+            const uint64_t *q = f->part[k] + f->off[k][p];
+            size_t nq = f->off[k][p + 1] - f->off[k][p];
+            alive = 0;
+            for (size_t j = 0; j < nq; j++) {
+                uint64_t x = q[j];
+                size_t h = (size_t)((x * mul) >> (64 - tb));
+                if (j + PSI_PREFETCH < nq)
+                    __builtin_prefetch(&t[(q[j + PSI_PREFETCH] * mul) >> (64 - tb)], 1);
+                for (;;) {
+                    psi_bkt *bk = &t[h];
+                    unsigned lk = psi_bkt_look(bk, x, ep), occ = lk & 15;
+                    unsigned hit = (lk >> 4) & occ;
+                    /* slot of the hit, or the sink r[4] (0: never r - 1) */
+                    uint32_t *rp = &bk->r[__builtin_ctz(hit | (1u << PSI_BKT))];
+                    uint32_t up = *rp == r - 1;
+                    *rp += up;
+                    alive += up;
+                    if (hit | (occ ^ ((1u << PSI_BKT) - 1)))
+                        break; /* found, or a bucket with room: not further */
+                    h = (h + 1) & tmask;
+                }
+            }
+        }
+        uint32_t last = ep + (uint32_t)n;
+        ep += (uint32_t)n; /* every slot of this partition is now empty for the next */
+        if (r != last || !alive)
+            goto next;
+        size_t m0 = J->m, m = m0;
+        /* branch-free (about half of them survive): surv[m] is written
+         * before m counts it, one past the survivors (room: psi_parse_job) */
+        for (size_t h = 0; h < tsz; h++)
+            for (unsigned i = 0; i < PSI_BKT; i++) {
+                surv[m] = t[h].k[i] - J->rg->mn;
+                m += t[h].r[i] == last;
+            }
+        J->m = m;
+        psi_sort_u64(surv + m0, J->tmp, m - m0, J->rg->shift, 0);
+        if (J->sink)
+            psi_format(J, surv + m0, m - m0);
+    next:
+        /* this partition's slices (copies of ids) are wiped while they are
+         * still in cache, not in one more pass over all of them at the end */
+        for (size_t k = 0; k < n; k++)
+            mt_wipe(f->part[k] + f->off[k][p], (f->off[k][p + 1] - f->off[k][p]) * sizeof(uint64_t));
+        J->done++;
+    }
+}
+
+static void *psi_join_thread(void *arg)
+{
+    psi_join_range(arg);
+    return NULL;
+}
+
 /* 1: done (*st the result; on MT_OK the intersection went to sink, *count
  * its size); 0: not for the fast path, nothing given to sink. */
 static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi_sink sink,
                             void *sink_ctx, size_t *count, mt_status *st, mt_err *err)
 {
 #ifdef PSI_PROFILE
-    double t0_ = psi_t(), prof_sort = 0, prof_fmt = 0, prof_join = 0;
+    double t0_ = psi_t();
 #endif
     psi_fast f = {0};
     int done = 1;
@@ -1350,126 +1498,54 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
     uint16_t pair[256];
     for (int x = 0; x < 256; x++)
         pair[x] = (uint16_t)((uint8_t)dg[x >> 4] | (uint16_t)(uint8_t)dg[x & 15] << 8);
-    uint64_t mul = psi_mix(seed ^ PSI_K2, PSI_K1) | 1; /* multiply-shift, odd multiplier from the seed */
-    uint64_t *surv = f.sc[0]; /* >= f.pn[0] values */
-    uint32_t ep = 0;            /* the partition's epoch */
-    size_t m = 0, fill = 0;
-    for (size_t p = 0; p < parts; p++) {
-        const uint64_t *b = f.part[0] + f.off[0][p];
-        size_t nb = f.off[0][p + 1] - f.off[0][p];
-        if (nb == 0)
-            goto next;
-#ifdef PSI_PROFILE
-        double tp_ = psi_t();
-#endif
-        size_t tsz = 4;
-        while (tsz * 2 < nb)
-            tsz <<= 1;
-        unsigned tb = (unsigned)__builtin_ctzll(tsz);
-        size_t tmask = tsz - 1;
-        psi_bkt *t = f.tab;
-        size_t alive = 0;
-        for (size_t j = 0; j < nb; j++) {
-            uint64_t x = b[j];
-            size_t h = (size_t)((x * mul) >> (64 - tb));
-            if (j + PSI_PREFETCH < nb) /* the bucket of a later value: latency hidden */
-                __builtin_prefetch(&t[(b[j + PSI_PREFETCH] * mul) >> (64 - tb)], 1);
-            for (;;) {
-                psi_bkt *bk = &t[h];
-                unsigned lk = psi_bkt_look(bk, x, ep), occ = lk & 15;
-                if ((lk >> 4) & occ)
-                    break; /* a duplicate */
-                if (occ != (1u << PSI_BKT) - 1) {
-                    unsigned i = (unsigned)__builtin_ctz(~occ);
-                    bk->k[i] = x;
-                    bk->r[i] = ep + 1;
-                    alive++;
-                    break;
-                }
-                h = (h + 1) & tmask;
-            }
-        }
-        uint32_t r = ep + 1;
-        for (size_t k = 1; k < n && alive; k++) {
-            r++;
-            const uint64_t *q = f.part[k] + f.off[k][p];
-            size_t nq = f.off[k][p + 1] - f.off[k][p];
-            alive = 0;
-            for (size_t j = 0; j < nq; j++) {
-                uint64_t x = q[j];
-                size_t h = (size_t)((x * mul) >> (64 - tb));
-                if (j + PSI_PREFETCH < nq)
-                    __builtin_prefetch(&t[(q[j + PSI_PREFETCH] * mul) >> (64 - tb)], 1);
-                for (;;) {
-                    psi_bkt *bk = &t[h];
-                    unsigned lk = psi_bkt_look(bk, x, ep), occ = lk & 15;
-                    unsigned hit = (lk >> 4) & occ;
-                    /* slot of the hit, or the sink r[4] (0: never r - 1) */
-                    uint32_t *rp = &bk->r[__builtin_ctz(hit | (1u << PSI_BKT))];
-                    uint32_t up = *rp == r - 1;
-                    *rp += up;
-                    alive += up;
-                    if (hit | (occ ^ ((1u << PSI_BKT) - 1)))
-                        break; /* found, or a bucket with room: not further */
-                    h = (h + 1) & tmask;
-                }
-            }
-        }
-#ifdef PSI_PROFILE
-        double tj_ = psi_t();
-        prof_join += tj_ - tp_;
-#endif
-        uint32_t last = ep + (uint32_t)n;
-        ep += (uint32_t)n; /* every slot of this partition is now empty for the next */
-        if (r != last || !alive)
-            goto next;
-        size_t m0 = m;
-        /* branch-free (about half of them survive): surv[m] is written
-         * before m counts it; m <= f.pn[0] < f.sccap[0] */
-        for (size_t h = 0; h < tsz; h++)
-            for (unsigned i = 0; i < PSI_BKT; i++) {
-                surv[m] = t[h].k[i] - rg.mn;
-                m += t[h].r[i] == last;
-            }
-#ifdef PSI_PROFILE
-        double ts0_ = psi_t();
-#endif
-        psi_sort_u64(surv + m0, f.tmp, m - m0, rg.shift, 0);
-#ifdef PSI_PROFILE
-        double ts1_ = psi_t();
-        prof_sort += ts1_ - ts0_;
-#endif
-        /* format: 16 hex digits (the inputs' letter case) and LF each */
-        for (size_t j = m0; j < m; j++) {
-            if (fill == PSI_CHUNK) {
-                if ((*st = sink(sink_ctx, f.chunk, fill, err)) != MT_OK)
-                    goto out;
-                fill = 0;
-            }
-            uint64_t x = surv[j] + rg.mn;
-            uint8_t *o = f.chunk + fill;
-            for (int q = 0; q < 8; q++)
-                memcpy(o + 2 * q, &pair[(x >> (56 - 8 * q)) & 0xff], 2);
-            o[16] = '\n';
-            fill += PSI_HEXLINE;
-        }
-#ifdef PSI_PROFILE
-        prof_fmt += psi_t() - ts1_;
-#endif
-    next:
-        /* this partition's slices (copies of ids) are wiped while they are
-         * still in cache, not in one more pass over all of them at the end */
-        for (size_t k = 0; k < n; k++)
-            mt_wipe(f.part[k] + f.off[k][p], (f.off[k][p + 1] - f.off[k][p]) * sizeof(uint64_t));
-        f.wiped = p + 1;
+    /* multiply-shift, odd multiplier from the seed */
+    uint64_t mul = psi_mix(seed ^ PSI_K2, PSI_K1) | 1;
+    const size_t *off0 = f.off[0];
+    /* large inputs: the partitions' second half (by ids of the smallest
+     * input) is joined and sorted on a helper thread with its own table;
+     * its survivors go after the first half's in the smallest input's
+     * parsed array (one slot apart: the branch-free collect writes one
+     * past its count), and are formatted once the first half is out */
+    size_t pm = parts;
+    if (total >= PSI_PAR_MIN && parts >= 2) {
+        pm = 1;
+        while (pm < parts - 1 && off0[pm] < f.pn[0] / 2)
+            pm++;
     }
-    if (fill && (*st = sink(sink_ctx, f.chunk, fill, err)) != MT_OK)
+    psi_joiner J = {&f, n, &rg, mul, f.tab, f.tmp, f.sc[0], 0, 0, pm, 0,
+                    pair, f.chunk, 0, sink, sink_ctx, err, MT_OK};
+    psi_joiner H = {&f, n, &rg, mul, NULL, NULL, f.sc[0] + off0[pm] + 1, 0, pm, parts, 0,
+                    pair, NULL, 0, NULL, NULL, NULL, MT_OK};
+    pthread_t th;
+    bool two = false;
+    if (pm < parts) {
+        f.tab2 = ts * sizeof *f.tab2 >= MT_BIG_ALLOC_HUGE ? mt_big_alloc(ts * sizeof *f.tab2)
+                                                        : aligned_alloc(64, ts * sizeof *f.tab2);
+        f.tmp2 = mt_big_alloc(maxb * sizeof *f.tmp2);
+        pthread_attr_t at;
+        if (f.tab2 && f.tmp2 && pthread_attr_init(&at) == 0) {
+            memset(f.tab2, 0, ts * sizeof *f.tab2);
+            H.tab = f.tab2;
+            H.tmp = f.tmp2;
+            two = pthread_attr_setstacksize(&at, (size_t)1 << 20) == 0 &&
+                  pthread_create(&th, &at, psi_join_thread, &H) == 0;
+            pthread_attr_destroy(&at);
+        }
+        if (!two)
+            J.p1 = parts; /* all on this thread */
+    }
+    psi_join_range(&J);
+    if (two)
+        pthread_join(th, NULL);
+    f.wiped = J.done + (two ? H.done : 0) == parts ? parts : 0;
+    if (J.st == MT_OK && two)
+        psi_format(&J, H.surv, H.m);
+    if (J.st == MT_OK && J.fill)
+        J.st = sink(sink_ctx, f.chunk, J.fill, err);
+    if ((*st = J.st) != MT_OK)
         goto out;
     PSI_T("f_join_sort_format");
-#ifdef PSI_PROFILE
-    fprintf(stderr, "  of which build+probe %.1f ms, sort %.1f ms, format+sink %.1f ms\n", prof_join * 1e3, prof_sort * 1e3, prof_fmt * 1e3);
-#endif
-    *count = m;
+    *count = J.m + (two ? H.m : 0);
 out:
     psi_fast_free(&f, n);
     PSI_T("f_free");
