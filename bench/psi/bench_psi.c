@@ -16,7 +16,8 @@
  * here (the targets are for the whole task). Exit status 1 if any method
  * finds a wrong intersection size.
  * Usage: bench_psi [--ours-only] [KxL ...]   (cases, e.g. 2x20 5x20; default all)
- * env PSI_BENCH_BIG=0 skips 2 x 2^24, PSI_BENCH_RUNS=N runs per method. */
+ * env PSI_BENCH_BIG=0 skips 2 x 2^24, PSI_BENCH_RUNS=N runs per method,
+ * PSI_BENCH_ONE_THREAD=1 keeps ours on one thread (MT_PSI_ONE_THREAD). */
 #include <malloc.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -91,6 +92,10 @@ static char *make_list(const uint64_t *shared, size_t n_shared, size_t n, size_t
     return buf;
 }
 
+/* PSI_BENCH_ONE_THREAD=1: mt_psi_compute_ex's MT_PSI_ONE_THREAD (no helper
+ * thread), to compare with the default */
+static unsigned psi_flags;
+
 /* ---- one case ---- */
 
 typedef struct bcase {
@@ -132,7 +137,8 @@ static int run_case(const bcase *c, int ours_only, double ecdh_pair_cpu, bres *r
         size_t ol;
         mt_err err;
         double t0 = now_s(), c0 = cpu_s();
-        if (mt_psi_compute(in, c->parties, 0x1234 + (uint64_t)k, &out, &ol, &r->ours_m, &err) !=
+        if (mt_psi_compute_ex(in, c->parties, 0x1234 + (uint64_t)k, psi_flags, &out, &ol,
+                              &r->ours_m, &err) !=
             MT_OK) {
             fprintf(stderr, "psi failed: %s\n", err.msg);
             return -1;
@@ -168,6 +174,8 @@ static int run_case(const bcase *c, int ours_only, double ecdh_pair_cpu, bres *r
 int main(int argc, char **argv)
 {
     int ours_only = argc > 1 && strcmp(argv[1], "--ours-only") == 0;
+    const char *one = getenv("PSI_BENCH_ONE_THREAD");
+    psi_flags = one && strcmp(one, "1") == 0 ? MT_PSI_ONE_THREAD : 0;
     int first_case = 1 + ours_only;
     const char *big = getenv("PSI_BENCH_BIG");
     int skip_big = big && strcmp(big, "0") == 0;

@@ -1374,8 +1374,9 @@ static void *psi_join_thread(void *arg)
 
 /* 1: done (*st the result; on MT_OK the intersection went to sink, *count
  * its size); 0: not for the fast path, nothing given to sink. */
-static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi_sink sink,
-                            void *sink_ctx, size_t *count, mt_status *st, mt_err *err)
+static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, bool threads,
+                            psi_sink sink, void *sink_ctx, size_t *count, mt_status *st,
+                            mt_err *err)
 {
 #ifdef PSI_PROFILE
     double t0_ = psi_t();
@@ -1414,6 +1415,8 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, psi
         pi[k].k = k;
         total += pi[k].in->len;
     }
+    if (!threads)
+        total = 0; /* below PSI_PAR_MIN: all on this thread */
     /* parse every input (two at a time when they are large) */
     psi_run(pi, n, psi_parse_job, total);
     PSI_T("f_parse");
@@ -1610,7 +1613,8 @@ mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, uns
         psi_buf b = {malloc(cap + 1), 0, cap + 1};
         if (!b.p)
             return mt_err_set(err, MT_ENOMEM, "out of memory for the intersection");
-        if (psi_fast_compute(in, n, seed, psi_buf_sink, &b, count, &st, err)) {
+        if (psi_fast_compute(in, n, seed, !(flags & MT_PSI_ONE_THREAD), psi_buf_sink, &b, count,
+                             &st, err)) {
             if (st != MT_OK) {
                 *count = 0;
                 if (b.p)
@@ -1672,8 +1676,8 @@ mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
         st = psi_check_n(ctx->n_inputs, err);
     /* the fast path writes every output as it formats the result; the
      * general one gives the whole result, written below */
-    if (st == MT_OK && !psi_fast_compute(in, ctx->n_inputs, seed, psi_out_sink, ctx, &count,
-                                         &st, err))
+    if (st == MT_OK && !psi_fast_compute(in, ctx->n_inputs, seed, true, psi_out_sink, ctx,
+                                         &count, &st, err))
         st = psi_compute_general(in, ctx->n_inputs, seed, &res, &res_len, &count, err);
     free(in);
     for (size_t i = 0; st == MT_OK && i < ctx->n_outputs; i++)

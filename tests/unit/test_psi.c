@@ -512,6 +512,16 @@ static void check_paths(char **lists, size_t k, int fast)
         assert_int_equal(cf, cg);
         assert_int_equal(lf, lg);
         assert_memory_equal(of ? (const char *)of : "", want, wo);
+        /* on one thread (large inputs otherwise take a helper thread) */
+        uint8_t *o1;
+        size_t l1, c1;
+        assert_int_equal(mt_psi_compute_ex(in, k, 10, MT_PSI_FAST_ONLY | MT_PSI_ONE_THREAD, &o1,
+                                           &l1, &c1, &err),
+                         MT_OK);
+        assert_int_equal(c1, cg);
+        assert_int_equal(l1, lg);
+        assert_memory_equal(o1 ? (const char *)o1 : "", want, wo);
+        free(o1);
     } else {
         assert_null(of);
     }
@@ -567,6 +577,12 @@ static void test_fast_path(void **state)
             }
         }
     }
+    /* two parties over PSI_PAR_MIN (4 MiB) in all: the helper threads */
+    l[0] = gen_hex(300000, 400000, 0x9e3779b97f4a7c15ULL, 5, 0);
+    l[1] = gen_hex(250000, 400000, 0x9e3779b97f4a7c15ULL, 5, 0);
+    check_paths(l, 2, 1);
+    free(l[0]);
+    free(l[1]);
     /* duplicates: a universe of 5 values repeated over 30000 lines, 3 parties */
     for (size_t i = 0; i < 3; i++)
         l[i] = gen_hex(30000, 5, 1u << 20, 0, 0);
