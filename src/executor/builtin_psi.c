@@ -1,6 +1,9 @@
 /* builtin_psi: private set intersection inside the TEE.
  *
- * Every party's id list arrives decrypted in the worker. The intersection is
+ * Every party's id list arrives decrypted in the worker. Lists whose ids are
+ * all 16 hex digits take the fast path ("fast path" below: 64-bit values);
+ * every other input takes the general path described here, which gives the
+ * same bytes. The general path is
  * a partitioned hash join, built so that the random accesses stay in cache:
  *
  *  1. count: each input is split into lines (64-byte blocks turned into a
