@@ -829,15 +829,14 @@ static void qtext(mt_core *c, const char *sql, const char *id, char *out, size_t
     "SELECT CAST(written AS TEXT) || '/' || COALESCE(CAST(size AS TEXT), 'NULL') || '/' || "       \
     "COALESCE(sha256, 'NULL') || '/' || mac FROM files WHERE file_id = ?"
 
-/* An input file of tok's user holding plain (under a fixed key: nothing
- * here decrypts it). */
+/* An input file of tok's user holding plain (under a fresh key). */
 static void add_input(tenv *e, const char *tok, const char *plain, char id[33])
 {
     json_t *o = NULL;
     uint8_t key[32], *ct = NULL;
     size_t n = 0;
     mt_err err;
-    memset(key, 0xcc, sizeof key);
+    assert_int_equal(mt_random(key, sizeof key, &err), MT_OK);
     assert_int_equal(mt_ff_encrypt(key, (const uint8_t *)plain, strlen(plain), &ct, &n, &err),
                      MT_OK);
     assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, tok, ct, n, &o, NULL, NULL), 201);
@@ -845,8 +844,7 @@ static void add_input(tenv *e, const char *tok, const char *plain, char id[33])
     char url[128], kh[65];
     snprintf(url, sizeof url, "%s", jstr(o, "url"));
     json_decref(o);
-    memset(kh, 'c', 64);
-    kh[64] = 0;
+    thex(key, 32, kh);
     assert_int_equal(treqf(e, "POST", "/v1/files/inputs", tok, &o,
                            "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
                      201);
@@ -916,9 +914,10 @@ static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, b
     add_input(e, tok, "banana\n", in_b);
     char *outs[2] = {out_x, out_y};
     for (int i = 0; i < 2; i++) {
+        uint8_t k[32];
         char kh[65];
-        memset(kh, i ? 'e' : 'd', 64);
-        kh[64] = 0;
+        assert_int_equal(mt_random(k, sizeof k, &err), MT_OK);
+        thex(k, 32, kh);
         assert_int_equal(treqf(e, "POST", "/v1/files/outputs", tok, &o, "{\"key\":\"%s\"}", kh),
                          201);
         snprintf(outs[i], 33, "%s", jstr(o, "file_id"));
@@ -935,8 +934,10 @@ static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, b
     assert_true(obj_x[0] && obj_y[0] && strcmp(obj_x, obj_y));
     qtext(e->core, FILE_STATE_SQL, out_y, y_before, sizeof y_before);
     if (lie)
+        exec_sql(e->core, "ALTER TABLE task_files RENAME TO task_files_real");
+    if (lie)
         snprintf(sql, sizeof sql,
-                 "ALTER TABLE task_files RENAME TO task_files_real; CREATE VIEW task_files AS "
+                 "CREATE VIEW task_files AS "
                  "SELECT task_id, slot, direction, CASE WHEN task_id = '%s' AND direction = "
                  "'output' AND current_query() NOT LIKE '%%UNION ALL%%' THEN '%s' ELSE file_id "
                  "END AS file_id FROM task_files_real",
@@ -979,9 +980,10 @@ static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, b
     free(b64);
     if (mt_remote_sched_report(rs, (const uint8_t *)body, strlen(body), &err) != MT_OK)
         fail_msg("report: %s", err.msg);
-    if (lie)
-        exec_sql(e->core, "DROP VIEW task_files; ALTER TABLE task_files_real RENAME TO "
-                          "task_files");
+    if (lie) {
+        exec_sql(e->core, "DROP VIEW task_files");
+        exec_sql(e->core, "ALTER TABLE task_files_real RENAME TO task_files");
+    }
     char sha_x[80], reason[512];
     qtext(e->core, "SELECT status FROM tasks WHERE task_id = ?", tx, reason, sizeof reason);
     assert_string_equal(reason, lie ? "finished" : "failed");
