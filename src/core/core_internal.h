@@ -385,7 +385,9 @@ mt_status integ_valid_approvals(mt_core *c, mt_db *db, const char *task_id, json
 mt_status integ_seal_legacy(void *core, mt_db *db, mt_err *err);
 
 /* ---- audit.c ------------------------------------------------------------ */
-/* Appends one audit entry on db inside the caller's write transaction. */
+/* Appends one audit entry on db inside the caller's write transaction,
+ * which must have begun with core_change_begin (or after
+ * core_aspool_before_change): entries still in the audit spool go first. */
 mt_status audit_append(mt_core *c, mt_db *db, const char *actor, const char *action,
                        const char *object, int status, mt_err *err);
 /* The same with the time to record (0: now). */
@@ -400,6 +402,19 @@ mt_status core_aspool_open(mt_core *c, uint64_t cap_bytes, mt_err *err);
 void core_aspool_close(mt_core *c);
 /* Its /metrics lines (heap). */
 char *core_aspool_metrics(mt_core *c);
+/* Before a transaction that appends audit entries of its own (a change:
+ * audit_append in its transaction) begins, never inside one: while spooled
+ * entries wait for the chain, appends them first (one replay pass, or the
+ * pass in flight), so that the change's entries cannot overtake them.
+ * MT_OK when none wait (one atomic load) or all went in; MT_EUNAVAIL (503,
+ * a fixed message) when they still cannot: the change must not run. */
+mt_status core_aspool_before_change(mt_core *c, mt_err *err);
+/* core_aspool_before_change, then store_begin(db): how a change's
+ * transaction begins (audit_spool.c "Changes"). */
+mt_status core_change_begin(mt_core *c, mt_db *db, mt_err *err);
+/* Seconds a change refused by core_aspool_before_change is told to wait
+ * (Retry-After), as for a full spool (gateway.c). */
+#define CORE_ASPOOL_RETRY_S 5u
 /* Test-only (tests/unit/test_audit_spool.c; never set by the daemon):
  * called by mt_core_audit_record after the store refused a direct append
  * and before the entry is spooled, so that a test can act in that window. */
@@ -446,6 +461,9 @@ void core_set_object(core_ctx *x, const char *kind, const char *id);
  * commits, marking the response audited; otherwise, or if either fails, rolls
  * back. Returns the first failure, or MT_OK. */
 mt_status core_audit_commit(core_ctx *x, int status, mt_status rc);
+/* Begins a route's write transaction (x->db): core_change_begin, and when
+ * the audit spool refuses the change, Retry-After on the 503. */
+mt_status core_request_begin(core_ctx *x);
 /* RFC 3339 string as a new json_t. */
 json_t *core_time_json(int64_t t);
 /* True if user exists and is not deleted (a tombstone is no owner, participant

@@ -1401,7 +1401,7 @@ static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence
 
 static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *err)
 {
-    mt_status rc = store_begin(rs->db, err);
+    mt_status rc = core_change_begin(rs->core, rs->db, err);
     if (rc)
         return rc;
     lease_row l;

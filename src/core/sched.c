@@ -256,7 +256,7 @@ static mt_status outcome_mac_ids(mt_core *c, mt_db *mdb, json_t *ids, const char
 
 mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
 {
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = core_change_begin(c, mdb, err);
     if (rc)
         return rc;
     json_t *failed = NULL; /* the tasks failed here: their outcome is re-sealed */
@@ -334,7 +334,7 @@ static mt_status requeue_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err *err)
 
 mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
 {
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = core_change_begin(c, mdb, err);
     if (rc)
         return rc;
     json_t *ids = NULL, *canceled = NULL;
@@ -534,7 +534,10 @@ static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID
                        mt_err *err)
 {
     *got = false;
-    mt_status rc = claim_tx_begin(mdb, err);
+    /* its "task running" entry goes behind the spooled ones (audit_spool.c) */
+    mt_status rc = core_aspool_before_change(c, err);
+    if (!rc)
+        rc = claim_tx_begin(mdb, err);
     if (rc)
         return rc;
     mt_status hrc = MT_OK;
@@ -864,7 +867,7 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     if (next_got)
         *next_got = false;
     json_t *outs_owned = NULL; /* outputs verified here (outputs NULL) */
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = core_change_begin(c, mdb, err);
     if (rc)
         return rc;
     /* the caller's condition (a remote lease's fencing token and secret),
@@ -1380,7 +1383,7 @@ mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char 
                          sched_lost *out, int64_t *lost_count, mt_err *err)
 {
     *out = SCHED_LOST_NONE;
-    mt_status rc = store_begin(db, err);
+    mt_status rc = core_change_begin(c, db, err);
     if (rc)
         return rc;
     char a[24], now[24], nl[24], obj[8 + MT_ID_LEN];
