@@ -839,16 +839,19 @@ static mt_status xfer_object(mt_remote_sched *rs, const mt_rxfer *x, bool output
     if (rc)
         return rc;
     char id[MT_ID_LEN + 1] = "";
-    const char *v = !x->slot[0] ? row.payload_object
-                                : json_string_value(json_object_get(
-                                      json_object_get(row.assignments, output ? "outputs" : "inputs"),
-                                      x->slot));
+    const char *v =
+        !x->slot[0]
+            ? row.payload_object
+            : json_string_value(json_object_get(
+                  json_object_get(row.assignments, output ? "outputs" : "inputs"), x->slot));
     if (v && strlen(v) < sizeof id)
         snprintf(id, sizeof id, "%s", v);
     integ_task_row_free(&row);
     if (!id[0])
         return mt_err_set(err, MT_ENOTFOUND, "the task has no such %s slot",
-                          output ? "output" : x->slot[0] ? "input" : "module");
+                          output       ? "output"
+                          : x->slot[0] ? "input"
+                                       : "module");
     if (!x->slot[0]) {
         snprintf(object, MT_ID_LEN + 1, "%s", id);
         return untrusted_objects_read_path(rs->core, id, path, 4096, err);
@@ -1270,8 +1273,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
         }
         if (!vrc)
             outmap = json_object_get(vrow.assignments, "outputs");
-        if (vrc || !outmap ||
-            store_outputs(rs, task_id, outmap, outs, &r, st, &oerr)) {
+        if (vrc || !outmap || store_outputs(rs, task_id, outmap, outs, &r, st, &oerr)) {
             if (!vrc && !outmap)
                 integ_fail(&oerr, "binding");
             outmap = NULL;
@@ -1302,8 +1304,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
         r.outputs = NULL;
         free(r.failure_reason);
         r.failure_reason = strdup(reason);
-        rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, NULL, report_guard, st,
-                                  err);
+        rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, NULL, report_guard, st, err);
     }
     /* the outcome is stored: uploads of this lease not moved over an object
      * (a failed or canceled outcome, outputs the report did not name) go */

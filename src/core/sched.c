@@ -858,11 +858,10 @@ static mt_status outputs_verified(mt_core *c, mt_db *mdb, const char *task_id, j
  * PostgreSQL the outcome is stored only while it is still the task's
  * current run, else dropped with a log line (the fencing of local runs;
  * remote runs have their guard). */
-static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_id,
-                        int64_t attempt, const mt_job_result *r, const char *setup_failure,
-                        char next[MT_ID_LEN + 1], bool *next_got, int64_t *next_attempt,
-                        const json_t *outputs, sched_finish_guard guard, void *gctx,
-                        mt_err *err)
+static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_id, int64_t attempt,
+                        const mt_job_result *r, const char *setup_failure, char next[MT_ID_LEN + 1],
+                        bool *next_got, int64_t *next_attempt, const json_t *outputs,
+                        sched_finish_guard guard, void *gctx, mt_err *err)
 {
     if (next_got)
         *next_got = false;
@@ -1220,8 +1219,8 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
     for (int tries = 0; tries < 40; tries++) {
         mt_err ferr;
         mt_status frc = finish(s, c, mdb, task_id, attempt, rc || failing ? NULL : &res,
-                               rc || failing ? reason : NULL, next, next_got, next_attempt,
-                               outmap, NULL, NULL, &ferr);
+                               rc || failing ? reason : NULL, next, next_got, next_attempt, outmap,
+                               NULL, NULL, &ferr);
         if (frc == MT_OK)
             break;
         if (!rc && !failing && (frc != MT_EUNAVAIL || tries >= 19)) {
@@ -1448,8 +1447,8 @@ mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char 
          * another node's sweeper and scheduler); that run is not ended */
         lost_guard g = {task_id, node, "", false};
         snprintf(g.attempt, sizeof g.attempt, "%lld", (long long)run_attempt);
-        rc = sched_finish_guarded(c, db, task_id, cancel ? &r : NULL, cancel ? NULL : reason,
-                                  NULL, lost_run_guard, &g, err);
+        rc = sched_finish_guarded(c, db, task_id, cancel ? &r : NULL, cancel ? NULL : reason, NULL,
+                                  lost_run_guard, &g, err);
         if (g.gone) {
             mt_warn("task %s: the lost run (node id %s, attempt %lld) was requeued meanwhile; "
                     "its outcome is not stored",

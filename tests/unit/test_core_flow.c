@@ -478,9 +478,9 @@ static void add_input(tenv *e, const char *tok, const char *plain, char id[33])
     thex(key, 32, kh);
     snprintf(url, sizeof url, "%s", jstr(o, "url"));
     json_decref(o);
-    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", tok, &o,
-                           "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
-                     201);
+    assert_int_equal(
+        treqf(e, "POST", "/v1/files/inputs", tok, &o, "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
+        201);
     snprintf(id, 33, "%s", jstr(o, "file_id"));
     json_decref(o);
 }
@@ -561,8 +561,8 @@ static void test_output_slot_repointed(void **state)
         char kh[65];
         memset(kh, i ? 'b' : 'a', 64);
         kh[64] = 0;
-        assert_int_equal(
-            treqf(&e, "POST", "/v1/files/outputs", admin, &o, "{\"key\":\"%s\"}", kh), 201);
+        assert_int_equal(treqf(&e, "POST", "/v1/files/outputs", admin, &o, "{\"key\":\"%s\"}", kh),
+                         201);
         snprintf(outs[i], 33, "%s", jstr(o, "file_id"));
         json_decref(o);
     }

@@ -845,9 +845,9 @@ static void add_input(tenv *e, const char *tok, const char *plain, char id[33])
     snprintf(url, sizeof url, "%s", jstr(o, "url"));
     json_decref(o);
     thex(key, 32, kh);
-    assert_int_equal(treqf(e, "POST", "/v1/files/inputs", tok, &o,
-                           "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
-                     201);
+    assert_int_equal(
+        treqf(e, "POST", "/v1/files/inputs", tok, &o, "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
+        201);
     snprintf(id, 33, "%s", jstr(o, "file_id"));
     json_decref(o);
 }
