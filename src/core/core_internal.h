@@ -898,11 +898,18 @@ mt_status sched_finish(mt_core *c, mt_db *db, const char *task_id, const struct 
                        const char *setup_failure, mt_err *err);
 /* sched_finish, but guard(gctx, db, err) runs first inside the outcome's
  * transaction (under the write lock): an error from it rolls everything
- * back and is returned (remote_sched.c: the lease's fence and secret). */
+ * back and is returned (remote_sched.c: the lease's fence and secret).
+ * outputs: the task's output slots (slot -> file_id) from a verified read
+ * of its binding (integ_task_verify_row's row.assignments "outputs"), the
+ * only files a finished outcome marks written; NULL: the outcome's own
+ * transaction verifies the binding and takes them from there. Never a
+ * mapping read again from task_files: the host could answer that read with
+ * another file ("Verified values only" in docs/threat-model.md). */
 typedef mt_status (*sched_finish_guard)(void *gctx, mt_db *db, mt_err *err);
 mt_status sched_finish_guarded(mt_core *c, mt_db *db, const char *task_id,
                                const struct mt_job_result *r, const char *setup_failure,
-                               sched_finish_guard guard, void *gctx, mt_err *err);
+                               const json_t *outputs, sched_finish_guard guard, void *gctx,
+                               mt_err *err);
 
 /* Final task states. */
 bool core_task_status_final(const char *s);

@@ -43,7 +43,8 @@ struct mt_remote_sched {
     uint64_t outages_seen; /* mt_db_outages' count already answered by leases_grace */
 };
 
-static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence);
+static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence,
+                         const json_t *outs);
 
 /* ---- executor health (process-wide: one remote scheduler per daemon) --- */
 
@@ -812,19 +813,58 @@ static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
     return MT_OK;
 }
 
-/* The local path of file_id's object: a file holding it (read) or where an
- * output is produced (write; untrusted_objects.h). */
-static mt_status file_path(mt_remote_sched *rs, const char *file_id, bool write, char path[4096],
-                           mt_err *err)
+/* The task's slot -> file mapping (and its module's payload object) from
+ * a verified read of its binding (integ_task_verify_row): every transfer,
+ * upload and report takes the file an output goes to, or an input or the
+ * module comes from, from here, never from a further read of task_files or
+ * functions (the host could answer that read with another file: another
+ * task's unwritten output, any object; docs/threat-model.md "Verified
+ * values only"). The report may reach another node than the one that built
+ * the job (executor failover), so each path verifies itself. */
+static mt_status verified_row(mt_remote_sched *rs, const char *task_id, integ_task_row *row,
+                              mt_err *err)
 {
-    core_file f;
-    mt_status rc = core_file_load(rs->core, rs->db, file_id, &f, err);
+    return integ_task_verify_row(rs->core, rs->db, task_id, row, err);
+}
+
+/* The object a transfer of x's slot (output or input; "": the module)
+ * reads or writes, from the verified binding: *object, and the local path
+ * of that object (an input's or the module's: a file holding it; an
+ * output's: where it is produced). */
+static mt_status xfer_object(mt_remote_sched *rs, const mt_rxfer *x, bool output,
+                             char object[MT_ID_LEN + 1], char path[4096], mt_err *err)
+{
+    integ_task_row row;
+    mt_status rc = verified_row(rs, x->task_id, &row, err);
     if (rc)
         return rc;
-    if (!f.object_id[0])
+    char id[MT_ID_LEN + 1] = "";
+    const char *v =
+        !x->slot[0]
+            ? row.payload_object
+            : json_string_value(json_object_get(
+                  json_object_get(row.assignments, output ? "outputs" : "inputs"), x->slot));
+    if (v && strlen(v) < sizeof id)
+        snprintf(id, sizeof id, "%s", v);
+    integ_task_row_free(&row);
+    if (!id[0])
+        return mt_err_set(err, MT_ENOTFOUND, "the task has no such %s slot",
+                          output       ? "output"
+                          : x->slot[0] ? "input"
+                                       : "module");
+    if (!x->slot[0]) {
+        snprintf(object, MT_ID_LEN + 1, "%s", id);
+        return untrusted_objects_read_path(rs->core, id, path, 4096, err);
+    }
+    core_file f; /* the file row, verified by its MAC (integ_file_load) */
+    if ((rc = core_file_load(rs->core, rs->db, id, &f, err)))
+        return rc;
+    snprintf(object, MT_ID_LEN + 1, "%s", f.object_id);
+    mt_wipe(&f, sizeof f);
+    if (!object[0])
         return mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
-    return write ? untrusted_objects_write_path(rs->core, f.object_id, path, 4096, err)
-                 : untrusted_objects_read_path(rs->core, f.object_id, path, 4096, err);
+    return output ? untrusted_objects_write_path(rs->core, object, path, 4096, err)
+                  : untrusted_objects_read_path(rs->core, object, path, 4096, err);
 }
 
 /* The staging name of an uploaded output: <object>.up-<fence>. */
@@ -833,8 +873,9 @@ static void upload_name(const char *object, uint64_t fence, char out[4096 + 32])
     snprintf(out, 4096 + 32, "%s.up-%llu", object, (unsigned long long)fence);
 }
 
-mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool output,
-                               char path[4096 + 32], mt_err *err)
+/* mt_remote_sched_xfer, handing out the object it resolved. */
+static mt_status xfer_resolve(mt_remote_sched *rs, const mt_rxfer *x, bool output,
+                              char path[4096 + 32], char object[MT_ID_LEN + 1], mt_err *err)
 {
     lease_row l;
     mt_status rc = lease_load(rs, x->task_id, &l, err);
@@ -849,33 +890,8 @@ mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool outp
     }
     if (output && !x->slot[0])
         return mt_err_set(err, MT_EINVAL, "an output transfer names a slot");
-    mt_db_stmt *st;
-    const char *sql = !x->slot[0] ? "SELECT f.payload_object FROM tasks t JOIN functions f ON "
-                                    "f.function_id = t.function_id WHERE t.task_id = ?1 AND "
-                                    "f.payload_object IS NOT NULL AND ?2 = ''"
-                                  : "SELECT file_id FROM task_files WHERE task_id = ?1 AND "
-                                    "slot = ?2 AND direction = ?3";
-    if ((rc = mt_db_prepare(rs->db, sql, &st, err)))
-        return rc;
-    mt_db_bind_text(st, 1, x->task_id);
-    mt_db_bind_text(st, 2, x->slot);
-    if (x->slot[0])
-        mt_db_bind_text(st, 3, output ? "output" : "input");
-    char id[130] = "";
-    if (mt_db_step(st, &rc, err) == MT_DB_ROW)
-        snprintf(id, sizeof id, "%s", mt_db_col_text(st, 0));
-    mt_db_finalize(st);
-    if (rc)
-        return rc;
-    if (!id[0])
-        return mt_err_set(err, MT_ENOTFOUND, "the task has no such %s slot",
-                          output ? "output" : x->slot[0] ? "input" : "module");
     char obj[4096];
-    if (!x->slot[0])
-        rc = untrusted_objects_read_path(rs->core, id, obj, sizeof obj, err);
-    else
-        rc = file_path(rs, id, output, obj, err);
-    if (rc)
+    if ((rc = xfer_object(rs, x, output, object, obj, err)))
         return rc;
     if (output)
         upload_name(obj, x->fence, path);
@@ -884,33 +900,24 @@ mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool outp
     return MT_OK;
 }
 
+mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool output,
+                               char path[4096 + 32], mt_err *err)
+{
+    char object[MT_ID_LEN + 1];
+    return xfer_resolve(rs, x, output, path, object, err);
+}
+
 mt_status mt_remote_sched_upload_begin(mt_remote_sched *rs, const mt_rxfer *x, uint64_t size,
                                        untrusted_upload **out, mt_err *err)
 {
     *out = NULL;
-    char path[4096 + 32];
-    mt_status rc = mt_remote_sched_xfer(rs, x, true, path, err); /* the lease, the slot */
+    char path[4096 + 32], object[MT_ID_LEN + 1];
+    /* the lease, and the slot's file from the verified binding (one check) */
+    mt_status rc = xfer_resolve(rs, x, true, path, object, err);
     if (rc)
         return rc;
-    char file_id[130] = "";
-    mt_db_stmt *st;
-    if ((rc = mt_db_prepare(rs->db,
-                            "SELECT file_id FROM task_files WHERE task_id = ? AND slot = ? AND "
-                            "direction = 'output'",
-                            &st, err)))
-        return rc;
-    mt_db_bind_text(st, 1, x->task_id);
-    mt_db_bind_text(st, 2, x->slot);
-    if (mt_db_step(st, &rc, err) == MT_DB_ROW)
-        snprintf(file_id, sizeof file_id, "%s", mt_db_col_text(st, 0));
-    mt_db_finalize(st);
-    core_file f;
-    if (rc || (rc = core_file_load(rs->core, rs->db, file_id, &f, err)))
-        return rc;
-    if (!f.object_id[0])
-        return mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
-    return untrusted_objects_upload_begin(rs->core, x->task_id, (int64_t)x->fence, f.object_id,
-                                          size, MT_RXFER_MAX_BYTES, out, err);
+    return untrusted_objects_upload_begin(rs->core, x->task_id, (int64_t)x->fence, object, size,
+                                          MT_RXFER_MAX_BYTES, out, err);
 }
 
 mt_status mt_remote_sched_upload_write(untrusted_upload *u, const uint8_t *data, size_t len,
@@ -1059,22 +1066,26 @@ static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
     return MT_OK;
 }
 
-static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t *reported,
-                               mt_job_result *r, report_stage *st, mt_err *err)
+/* outs: the output slots' files from the verified binding (verified_row),
+ * never task_files read again. */
+static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, const json_t *outs,
+                               json_t *reported, mt_job_result *r, report_stage *st, mt_err *err)
 {
-    mt_db_stmt *q;
-    mt_status rc = mt_db_prepare(rs->db,
-                                 "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
-                                 "direction = 'output'",
-                                 &q, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(q, 1, task_id);
+    mt_status rc = MT_OK;
     r->outputs = json_object();
     if (!r->outputs)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    while (!rc && (mt_db_step(q, &rc, err) == MT_DB_ROW)) {
-        const char *slot = mt_db_col_text(q, 0);
+    const char *slot;
+    json_t *fv;
+    json_object_foreach((json_t *)outs, slot, fv)
+    {
+        if (rc)
+            break;
+        const char *fid = json_string_value(fv);
+        if (!fid) {
+            rc = integ_fail(err, "binding");
+            break;
+        }
         json_t *o = json_object_get(reported, slot);
         const char *ct = NULL, *sha = NULL;
         int64_t size = 0;
@@ -1095,7 +1106,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
                 rc = mt_err_set(err, MT_EINVAL, "too many output slots");
                 break;
             }
-            if ((rc = core_file_load(rs->core, rs->db, mt_db_col_text(q, 1), &f, err)))
+            if ((rc = core_file_load(rs->core, rs->db, fid, &f, err)))
                 break;
             if (!f.object_id[0]) {
                 rc = mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
@@ -1136,7 +1147,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
         }
         core_file f;
         char path[4096];
-        if (!(rc = core_file_load(rs->core, rs->db, mt_db_col_text(q, 1), &f, err)) &&
+        if (!(rc = core_file_load(rs->core, rs->db, fid, &f, err)) &&
             !(rc = untrusted_objects_write_path(rs->core, f.object_id, path, sizeof path, err)) &&
             !(rc = stage_add(st, path, err)))
             rc = mt_file_write_atomic(st->tmp[st->n - 1], data, len, 0600, err);
@@ -1146,7 +1157,6 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
                                                  "sha256", hex)))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    mt_db_finalize(q);
     return rc;
 }
 
@@ -1180,6 +1190,9 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     r.failure_reason = dup_opt(rep.failure_reason);
     r.log = dup_opt(rep.log);
     report_stage *st = NULL;
+    integ_task_row vrow; /* the binding verified for a finished outcome */
+    memset(&vrow, 0, sizeof vrow);
+    const json_t *outmap = NULL; /* its output slots (borrowed from vrow) */
     lease_row l;
     if ((rc = lease_load(rs, task_id, &l, err)))
         goto out;
@@ -1250,8 +1263,20 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     st->fence = rep.fence;
     st->secret = rep.lease_secret;
     if (r.ok && !r.canceled) {
+        /* which file each output goes to: the binding, verified here (this
+         * node may not be the one that built the job) */
         mt_err oerr;
-        if (store_outputs(rs, task_id, outs, &r, st, &oerr)) {
+        mt_status vrc = verified_row(rs, task_id, &vrow, &oerr);
+        if (vrc && vrc != MT_EINTERNAL) { /* the store is away: the executor retries */
+            rc = mt_err_set(err, vrc, "%s", oerr.msg);
+            goto out;
+        }
+        if (!vrc)
+            outmap = json_object_get(vrow.assignments, "outputs");
+        if (vrc || !outmap || store_outputs(rs, task_id, outmap, outs, &r, st, &oerr)) {
+            if (!vrc && !outmap)
+                integ_fail(&oerr, "binding");
+            outmap = NULL;
             stage_discard(st);
             r.ok = false;
             free(r.failure_reason);
@@ -1261,7 +1286,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
             r.failure_reason = strdup(reason);
         }
     }
-    rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, report_guard, st, err);
+    rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, outmap, report_guard, st, err);
     if (rc && st->lease_ok && (st->nup || st->n) && rc != MT_ECONFLICT && rc != MT_EUNAVAIL) {
         /* the lease was current but the outputs could not be stored (a
          * damaged staged upload, a local file gone): the task fails now with
@@ -1279,17 +1304,18 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
         r.outputs = NULL;
         free(r.failure_reason);
         r.failure_reason = strdup(reason);
-        rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, report_guard, st, err);
+        rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, NULL, report_guard, st, err);
     }
     /* the outcome is stored: uploads of this lease not moved over an object
      * (a failed or canceled outcome, outputs the report did not name) go */
     if (!rc && rep.fence)
-        uploads_drop(rs, task_id, (int64_t)rep.fence);
+        uploads_drop(rs, task_id, (int64_t)rep.fence, outmap);
 out:
     if (st) {
         stage_discard(st);
         free(st);
     }
+    integ_task_row_free(&vrow);
     mt_job_result_clear(&r);
     mt_rreport_free(&rep);
     return rc;
@@ -1344,25 +1370,32 @@ out:
  * canceled when that was asked, or failed after max_attempts leases. */
 /* Best effort: removes the outputs uploaded under a lease that can never be
  * current again (its fence expired; fences only grow). */
-static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence)
+static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence,
+                         const json_t *outs)
 {
-    json_t *ids = NULL;
+    /* which objects: the output slots' files from a verified read of the
+     * binding (outs, else verified here: a task whose outcome is not
+     * finished still has its outputs unwritten, so its binding holds);
+     * when it does not verify, only the store's own rows of (task, fence)
+     * go, and the sweep removes staged files no running lease names
+     * (untrusted_objects_sweep) */
     mt_err e;
     mt_err_clear(&e);
-    if (store_ids(rs->db,
-                  "SELECT file_id FROM task_files WHERE task_id = ? AND direction = 'output'",
-                  task_id, &ids, &e) != MT_OK)
-        return;
-    size_t i;
+    integ_task_row row;
+    memset(&row, 0, sizeof row);
+    if (!outs && verified_row(rs, task_id, &row, &e) == MT_OK)
+        outs = json_object_get(row.assignments, "outputs");
+    const char *slot;
     json_t *v;
-    json_array_foreach(ids, i, v)
+    json_object_foreach((json_t *)outs, slot, v)
     {
         core_file f;
-        if (core_file_load(rs->core, rs->db, json_string_value(v), &f, &e) == MT_OK &&
+        if (json_string_value(v) &&
+            core_file_load(rs->core, rs->db, json_string_value(v), &f, &e) == MT_OK &&
             f.object_id[0])
             untrusted_objects_upload_drop(rs->core, task_id, fence, f.object_id);
     }
-    json_decref(ids);
+    integ_task_row_free(&row);
     if (rs->core->ostore) /* also rows of an upload whose file row is gone */
         untrusted_objects_upload_drop(rs->core, task_id, fence, NULL);
 }
@@ -1403,7 +1436,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
                  (long long)expired, rs->max_attempts);
         mt_warn("task %s: lease (fencing token %lld) expired; %s", task_id, (long long)l.fence,
                 l.cancel ? "its cancellation was requested: canceled" : reason);
-        uploads_drop(rs, task_id, l.fence);
+        uploads_drop(rs, task_id, l.fence, NULL);
         return sched_finish(rs->core, rs->db, task_id, l.cancel ? &r : NULL,
                             l.cancel ? NULL : reason, err);
     }
@@ -1428,7 +1461,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
     mt_warn("task %s: the executor's lease (fencing token %lld) expired (executor died or "
             "partitioned); back in the queue, attempt %lld of %u",
             task_id, (long long)l.fence, (long long)expired + 1, rs->max_attempts);
-    uploads_drop(rs, task_id, l.fence);
+    uploads_drop(rs, task_id, l.fence, NULL);
     core_task_event_id(rs->core, task_id);
     return MT_OK;
 out:

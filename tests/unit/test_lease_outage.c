@@ -47,6 +47,7 @@
 #include <time.h>
 
 #include "core_internal.h" /* store_int */
+#include "mt_ff.h"
 #include "mt_remote_sched.h"
 
 #ifndef MT_WORKER_TEST_PATH
@@ -804,6 +805,206 @@ static void test_mac_deleted(tenv *e, mt_remote_sched *rs, const char *tok, cons
 
 /* A core (keep_leased: a node with remote executors) on the test's store,
  * its remote scheduler, the admin's token and an echo function. */
+/* One text column of one row through the core's connection ("" when none). */
+static void qtext(mt_core *c, const char *sql, const char *id, char *out, size_t n)
+{
+    mt_err err;
+    mt_db_stmt *st = NULL;
+    mt_status rc = MT_OK;
+    out[0] = '\0';
+    pthread_mutex_lock(&c->mu);
+    if (mt_db_prepare(c->db, sql, &st, &err) == MT_OK) {
+        mt_db_bind_text(st, 1, id);
+        if (mt_db_step(st, &rc, &err) == MT_DB_ROW)
+            snprintf(out, n, "%s", mt_db_col_null(st, 0) ? "NULL" : mt_db_col_text(st, 0));
+        mt_db_finalize(st);
+    } else
+        rc = MT_EINTERNAL;
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+#define FILE_STATE_SQL                                                                             \
+    "SELECT CAST(written AS TEXT) || '/' || COALESCE(CAST(size AS TEXT), 'NULL') || '/' || "       \
+    "COALESCE(sha256, 'NULL') || '/' || mac FROM files WHERE file_id = ?"
+
+/* An input file of tok's user holding plain (under a fresh key). */
+static void add_input(tenv *e, const char *tok, const char *plain, char id[33])
+{
+    json_t *o = NULL;
+    uint8_t key[32], *ct = NULL;
+    size_t n = 0;
+    mt_err err;
+    assert_int_equal(mt_random(key, sizeof key, &err), MT_OK);
+    assert_int_equal(mt_ff_encrypt(key, (const uint8_t *)plain, strlen(plain), &ct, &n, &err),
+                     MT_OK);
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, tok, ct, n, &o, NULL, NULL), 201);
+    free(ct);
+    char url[128], kh[65];
+    snprintf(url, sizeof url, "%s", jstr(o, "url"));
+    json_decref(o);
+    thex(key, 32, kh);
+    assert_int_equal(
+        treqf(e, "POST", "/v1/files/inputs", tok, &o, "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
+        201);
+    snprintf(id, 33, "%s", jstr(o, "file_id"));
+    json_decref(o);
+}
+
+/* A psi task of fn (inputs a, b; output r) of the admin, assigned and
+ * approved (and invoked when invoke). */
+static void psi_task(tenv *e, const char *tok, const char *fn, const char *a, const char *b,
+                     const char *r, bool run, char tid[33])
+{
+    json_t *o = NULL;
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", tok, &o,
+                           "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"a\",\"owners\":"
+                           "[\"admin\"]},{\"name\":\"b\",\"owners\":[\"admin\"]}],\"outputs\":"
+                           "[{\"name\":\"r\",\"owners\":[\"admin\"]}]}",
+                           fn),
+                     201);
+    snprintf(tid, 33, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    const char *acts[3] = {"assign", "approve", "invoke"};
+    for (int i = 0; i < (run ? 3 : 2); i++) {
+        char path[160];
+        snprintf(path, sizeof path, "/v1/tasks/%s/%s", tid, acts[i]);
+        if (i == 0)
+            assert_int_equal(treqf(e, "POST", path, tok, &o,
+                                   "{\"inputs\":{\"a\":\"%s\",\"b\":\"%s\"},\"outputs\":{\"r\":"
+                                   "\"%s\"}}",
+                                   a, b, r),
+                             200);
+        else
+            assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+        json_decref(o);
+    }
+}
+
+/* "Verified values only" on the remote paths: after an executor claimed
+ * task x, the host re-points x's output slot at task y's unwritten output.
+ * The output transfer (and upload: the same resolution, xfer_resolve)
+ * named y's object, and the report wrote the reported ciphertext over y's
+ * object and marked y's file written with x's hash under a genuine MAC,
+ * x's own output left unwritten. Now every remote path takes the slot's
+ * file from the verified binding.
+ *  - lie false (both backends): the host edits x's task_files row. The
+ *    binding no longer verifies: the transfer is refused, the report's
+ *    outputs are rejected (the task fails) and y's row stays as it was.
+ *  - lie true (PostgreSQL): task_files becomes a view that names y's file
+ *    for x's output slot to every statement but the binding's read (each
+ *    statement has its own snapshot: a host can answer a second read
+ *    differently). The binding verifies; the transfer names x's object,
+ *    the report writes x's output and y's row is untouched. */
+static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, bool lie)
+{
+    mt_err err;
+    json_t *o = NULL;
+    char fbody[256];
+    snprintf(fbody, sizeof fbody,
+             "{\"name\":\"psi_bind%d\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"},"
+             "{\"name\":\"b\"}],\"outputs\":[{\"name\":\"r\"}]}",
+             (int)lie);
+    assert_int_equal(treq(e, "POST", "/v1/functions", tok, fbody, &o), 201);
+    char fn[33], in_a[33], in_b[33], out_x[33], out_y[33], tx[33], ty[33];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    add_input(e, tok, "apple\n", in_a);
+    add_input(e, tok, "banana\n", in_b);
+    char *outs[2] = {out_x, out_y};
+    for (int i = 0; i < 2; i++) {
+        uint8_t k[32];
+        char kh[65];
+        assert_int_equal(mt_random(k, sizeof k, &err), MT_OK);
+        thex(k, 32, kh);
+        assert_int_equal(treqf(e, "POST", "/v1/files/outputs", tok, &o, "{\"key\":\"%s\"}", kh),
+                         201);
+        snprintf(outs[i], 33, "%s", jstr(o, "file_id"));
+        json_decref(o);
+    }
+    psi_task(e, tok, fn, in_a, in_b, out_y, false, ty); /* approved, not invoked */
+    psi_task(e, tok, fn, in_a, in_b, out_x, true, tx);
+    claim h;
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tx);
+    char obj_x[80], obj_y[80], y_before[512], y_after[512], sql[1024];
+    qtext(e->core, "SELECT object_id FROM files WHERE file_id = ?", out_x, obj_x, sizeof obj_x);
+    qtext(e->core, "SELECT object_id FROM files WHERE file_id = ?", out_y, obj_y, sizeof obj_y);
+    assert_true(obj_x[0] && obj_y[0] && strcmp(obj_x, obj_y));
+    qtext(e->core, FILE_STATE_SQL, out_y, y_before, sizeof y_before);
+    if (lie)
+        exec_sql(e->core, "ALTER TABLE task_files RENAME TO task_files_real");
+    if (lie)
+        snprintf(sql, sizeof sql,
+                 "CREATE VIEW task_files AS "
+                 "SELECT task_id, slot, direction, CASE WHEN task_id = '%s' AND direction = "
+                 "'output' AND current_query() NOT LIKE '%%UNION ALL%%' THEN '%s' ELSE file_id "
+                 "END AS file_id FROM task_files_real",
+                 tx, out_y);
+    else
+        snprintf(sql, sizeof sql,
+                 "UPDATE task_files SET file_id = '%s' WHERE task_id = '%s' AND direction = "
+                 "'output'",
+                 out_y, tx);
+    exec_sql(e->core, sql);
+    mt_rxfer x;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h.task_id);
+    x.fence = (uint64_t)h.fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h.secret);
+    snprintf(x.slot, sizeof x.slot, "r");
+    char xpath[4096 + 32];
+    mt_err_clear(&err);
+    mt_status xrc = mt_remote_sched_xfer(rs, &x, true, xpath, &err);
+    if (lie) { /* the output transfer goes to x's object */
+        if (xrc != MT_OK)
+            fail_msg("output transfer: %s", err.msg);
+        assert_non_null(strstr(xpath, obj_x));
+        assert_null(strstr(xpath, obj_y));
+    } else {
+        assert_int_equal(xrc, MT_EINTERNAL);
+        assert_string_equal(err.msg, "integrity check failed: binding");
+    }
+    const char *ct = "the executor's output ciphertext";
+    char hex[65];
+    core_sha256_hex((const uint8_t *)ct, strlen(ct), hex);
+    char *b64 = mt_b64_encode((const uint8_t *)ct, strlen(ct));
+    assert_non_null(b64);
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"task_id\":\"%s\",\"fence\":%lld,\"lease_secret\":\"%s\",\"ok\":true,"
+             "\"return_value\":\"done\",\"outputs\":{\"r\":{\"ciphertext\":\"%s\",\"sha256\":"
+             "\"%s\",\"size\":%zu}}}",
+             h.task_id, (long long)h.fence, h.secret, b64, hex, strlen(ct));
+    free(b64);
+    if (mt_remote_sched_report(rs, (const uint8_t *)body, strlen(body), &err) != MT_OK)
+        fail_msg("report: %s", err.msg);
+    if (lie) {
+        exec_sql(e->core, "DROP VIEW task_files");
+        exec_sql(e->core, "ALTER TABLE task_files_real RENAME TO task_files");
+    }
+    char sha_x[80], reason[512];
+    qtext(e->core, "SELECT status FROM tasks WHERE task_id = ?", tx, reason, sizeof reason);
+    assert_string_equal(reason, lie ? "finished" : "failed");
+    qtext(e->core, "SELECT COALESCE(failure_reason, '') FROM tasks WHERE task_id = ?", tx, reason,
+          sizeof reason);
+    if (!lie)
+        assert_string_equal(reason, "the executor's outputs were rejected: integrity check "
+                                    "failed: binding");
+    qtext(e->core, "SELECT COALESCE(sha256, '') FROM files WHERE file_id = ? AND written = 1",
+          out_x, sha_x, sizeof sha_x);
+    assert_string_equal(sha_x, lie ? hex : "");
+    qtext(e->core, FILE_STATE_SQL, out_y, y_after, sizeof y_after);
+    assert_string_equal(y_after, y_before);
+    pthread_mutex_lock(&e->core->mu);
+    mt_status vy = integ_task_verify_row(e->core, e->core->db, ty, NULL, &err);
+    mt_status fx = vy ? vy : integ_file_check(e->core, e->core->db, out_x, NULL, &err);
+    pthread_mutex_unlock(&e->core->mu);
+    if (vy || fx)
+        fail_msg("after the report: %s", err.msg);
+}
+
 static void lease_env_open(tenv *ep, mt_remote_sched **rsp, char **tokp, char fn[33])
 {
     memset(ep, 0, sizeof *ep);
@@ -853,6 +1054,7 @@ static void test_local_run_only(void **state)
     char *tok, fn[33];
     lease_env_open(&e, &rs, &tok, fn);
     test_mac_deleted(&e, rs, tok, fn);
+    test_output_binding(&e, rs, tok, false);
     test_row_rollback(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
@@ -965,6 +1167,8 @@ static void test_outage_longer_than_lease(void **state)
                      1);
 
     test_flapping_store(&e, rs, tok, fn);
+    test_output_binding(&e, rs, tok, false);
+    test_output_binding(&e, rs, tok, true);
     test_row_rollback(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
