@@ -44,7 +44,9 @@
  * waiting for it (a precondition, not a timing assertion). */
 #include "test_core_util.h"
 
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core_internal.h" /* store_int */
 #include "mt_remote_sched.h"
@@ -530,9 +532,9 @@ static void set_v2_mac(tenv *e, const char *tid, int64_t fence_delta)
 
 /* Takes the store's schema back to before the migration carrying marker
  * and opens another core on it, whose open migrates (again). */
-static void reopen_migrating(tenv *e, const char *marker)
+static mt_status reopen_migrating_as(tenv *e, const char *marker, bool seal_legacy,
+                                     mt_err *err)
 {
-    mt_err err;
     char sql[128];
     size_t v = store_marked_version(marker);
     assert_true(v > 0);
@@ -540,11 +542,22 @@ static void reopen_migrating(tenv *e, const char *marker)
     exec_sql(e->core, sql);
     tenv b = *e;
     b.core = NULL;
-    if (mt_core_open(&b.cfg, b.tee, &b.core, &err))
+    b.cfg.seal_legacy_store = seal_legacy;
+    mt_status rc = mt_core_open(&b.cfg, b.tee, &b.core, err);
+    if (!rc) {
+        mt_core_close(b.core);
+        assert_int_equal(
+            qint(e->core, "SELECT max(version) FROM schema_version WHERE ? <> ''", "x"),
+            (int64_t)store_schema_version());
+    }
+    return rc;
+}
+
+static void reopen_migrating(tenv *e, const char *marker)
+{
+    mt_err err;
+    if (reopen_migrating_as(e, marker, false, &err))
         fail_msg("mt_core_open (migrating): %s", err.msg);
-    mt_core_close(b.core);
-    assert_int_equal(qint(e->core, "SELECT max(version) FROM schema_version WHERE ? <> ''", "x"),
-                     (int64_t)store_schema_version());
 }
 
 static int64_t audit_count(tenv *e, const char *tid, const char *action)
@@ -554,6 +567,134 @@ static int64_t audit_count(tenv *e, const char *tid, const char *action)
     snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE object = ? AND action = '%s'",
              action);
     return qint(e->core, sql, obj);
+}
+
+/* Runs reopen_migrating_as with this process's stderr (the log) going to
+ * log_path. */
+static mt_status reopen_logged(tenv *e, const char *marker, const char *log_path, mt_err *err)
+{
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    assert_true(dup2(fd, 2) == 2);
+    close(fd);
+    mt_status rc = reopen_migrating_as(e, marker, false, err);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) == 2);
+    close(saved);
+    return rc;
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* The host deletes the schema version rows from the lease MAC v2 migration
+ * on (host-owned: the lease migrations run again at the next open), and the
+ * MAC of a claimed task with its token and count reset (what a release
+ * before v2 left for a task only ever claimed locally). The v1 -> v2 step
+ * gave that row the MAC of its state, so its next claim was accepted and its
+ * expiry count (max_attempts) reset; now such rows get a MAC only under
+ * --seal-legacy-store and the open is refused. A re-run on a store without
+ * such rows goes through and does not log valid v3 MACs as refused (the v1
+ * step read every MAC as a v1 one). */
+static void test_lease_mac_rerun(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char tid[33], sql[256], log_path[4200];
+    snprintf(log_path, sizeof log_path, "%s/rerun.log", e->dir);
+    invoke(e, tok, fn, tid);
+    claim h;
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tid);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET lease_mac = NULL, lease_fence = 0, lease_expired = 0, lease_until "
+             "= 0, status = 'staged' WHERE task_id = '%s'",
+             tid);
+    exec_sql(e->core, sql);
+    mt_status rc = reopen_logged(e, STORE_LEASE_V2_MARKER, log_path, &err);
+    if (rc == MT_OK)
+        fail_msg("the lease migrations run again gave a claimed row whose MAC was deleted a "
+                 "MAC (its next claim is accepted, its expiry count reset)");
+    assert_int_equal(rc, MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "--seal-legacy-store"));
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND lease_mac "
+                                   "IS NULL",
+                          tid),
+                     1);
+    /* without that row the migrations run again harmlessly, and quietly */
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    assert_true(qint(e->core, "SELECT count(*) FROM tasks WHERE lease_mac IS NOT NULL AND ? <> ''",
+                     "x") > 0);
+    if (reopen_logged(e, STORE_LEASE_V2_MARKER, log_path, &err))
+        fail_msg("mt_core_open (the lease migrations again): %s", err.msg);
+    if (file_has(log_path, "left refused at the upgrade"))
+        fail_msg("the migration run again logged valid lease MACs as refused");
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* A lease that ended without a new claim: the host sets only the status
+ * back to 'running'. After a stored outcome the row kept the holder's nonce,
+ * so its renewal was accepted again; the outcome's transaction now re-MACs
+ * the row under a fresh nonce. The same after the last expiry (expire_one
+ * fails the task under a fresh nonce). */
+static void test_ended_leases(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    char tid[33], sql[256];
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    invoke(e, tok, fn, tid);
+    claim h;
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tid);
+    if (report(rs, &h, &err) != MT_OK)
+        fail_msg("report: %s", err.msg);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'running' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    uint64_t fenced = fenced_total();
+    mt_status rc = renew(rs, &h, &err);
+    if (rc == MT_OK)
+        fail_msg("a finished lease's holder renewed after the host set the status back");
+    assert_int_equal(rc, MT_ECONFLICT);
+    assert_int_equal(report(rs, &h, &err), MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 2);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+
+    /* the last attempt's lease runs out: failed, under a fresh nonce */
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 1, &err), MT_OK);
+    invoke(e, tok, fn, tid);
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tid);
+    bool failed = false;
+    for (int i = 0; i < 1200 && !failed; i++) {
+        sweep_ok(rs);
+        failed = qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                               "'failed'",
+                      tid) == 1;
+        if (!failed)
+            sleep_ms(100);
+    }
+    assert_true(failed);
+    assert_int_equal(qint(e->core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid), 1);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'running' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    assert_true(qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", tid) > 0);
+    assert_int_equal(renew(rs, &h, &err), MT_ECONFLICT);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'failed' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
 }
 
 /* The lease MAC's version 3 (a claim nonce) comes with a migration that
@@ -613,14 +754,22 @@ static void test_lease_mac_v3_upgrade(tenv *e, mt_remote_sched *rs, const char *
     uint64_t fenced = fenced_total();
     assert_int_equal(renew(rs, &h5, &err), MT_ECONFLICT);
     assert_int_equal(fenced_total(), fenced + 1);
-    assert_int_not_equal(report(rs, &h5, &err), MT_OK);
+    /* its report too, counted (docs/cluster.md "Upgrading across the claim
+     * nonce"; it was refused as "not running" without being counted) */
+    assert_int_equal(report(rs, &h5, &err), MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 2);
     /* t8: canceled, as asked */
     assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
                                    "'canceled'",
                           t8),
                      1);
     assert_int_equal(audit_count(e, t8, "task canceled"), 1);
-    assert_int_not_equal(renew(rs, &h8, &err), MT_OK);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                   "failure_reason = 'canceled while running'",
+                          t8),
+                     1);
+    assert_int_equal(renew(rs, &h8, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "no longer running"));
     /* t6: still refused */
     assert_int_equal(renew(rs, &h6, &err), MT_EINTERNAL);
     assert_non_null(strstr(err.msg, "integrity check failed: lease"));
@@ -711,7 +860,17 @@ static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok
     exec_sql(e->core, sql);
     /* v1 MACs are not accepted as they are */
     assert_int_equal(renew(rs, &h1, &err), MT_EINTERNAL);
-    reopen_migrating(e, STORE_LEASE_V2_MARKER);
+    /* t4 (claimed, no MAC) gets one only with the operator's measured
+     * consent: nothing in the store tells it from a row whose MAC the host
+     * deleted (test_lease_mac_rerun) */
+    assert_int_equal(reopen_migrating_as(e, STORE_LEASE_V2_MARKER, false, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "--seal-legacy-store"));
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND lease_mac "
+                                   "IS NULL",
+                          t4),
+                     1);
+    if (reopen_migrating_as(e, STORE_LEASE_V2_MARKER, true, &err))
+        fail_msg("mt_core_open (migrating, --seal-legacy-store): %s", err.msg);
     /* t1's lease was valid: moved on to v3 and requeued (its holder's
      * secret has no claim nonce: fenced); t2's lease stays refused */
     assert_int_equal(renew(rs, &h1, &err), MT_ECONFLICT);
@@ -854,6 +1013,8 @@ static void test_local_run_only(void **state)
     lease_env_open(&e, &rs, &tok, fn);
     test_mac_deleted(&e, rs, tok, fn);
     test_row_rollback(&e, rs, tok, fn);
+    test_ended_leases(&e, rs, tok, fn);
+    test_lease_mac_rerun(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
     test_lease_mac_v3_upgrade(&e, rs, tok, fn);
@@ -966,6 +1127,8 @@ static void test_outage_longer_than_lease(void **state)
 
     test_flapping_store(&e, rs, tok, fn);
     test_row_rollback(&e, rs, tok, fn);
+    test_ended_leases(&e, rs, tok, fn);
+    test_lease_mac_rerun(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
     test_lease_mac_v3_upgrade(&e, rs, tok, fn);
