@@ -972,6 +972,20 @@ void mt_remote_sched_upload_free(untrusted_upload *u)
     untrusted_objects_upload_free(u);
 }
 
+mt_status mt_remote_sched_upload_recheck(mt_remote_sched *rs, const mt_rxfer *x, mt_err *err)
+{
+    lease_row l;
+    mt_status rc = lease_load(rs, x->task_id, &l, err);
+    if (rc)
+        return rc;
+    if (!l.remote || (int64_t)x->fence != l.fence ||
+        !lease_secret_ok(rs, x->task_id, &l, x->secret)) {
+        count(&reports_fenced_total);
+        return mt_err_set(err, MT_ECONFLICT, "lease lost: not the task's current lease");
+    }
+    return MT_OK;
+}
+
 mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
 {
     *out = NULL;

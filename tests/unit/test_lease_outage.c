@@ -49,6 +49,7 @@
 #include <unistd.h>
 
 #include "core_internal.h" /* store_int */
+#include "mt_ff.h"
 #include "mt_remote_sched.h"
 
 #ifndef MT_WORKER_TEST_PATH
@@ -416,35 +417,20 @@ static void claim_two(mt_remote_sched *rs, const char *a, const char *b, claim *
     *hb = y;
 }
 
-/* The host puts the whole tasks row of a task back to what it was before
- * its first claim: every column (read from the store's catalogue), from a
- * copy taken then. Before the claim nonce the next claim had the same
- * token, claim count and kind as the first, so it handed out the first
- * holder's lease secret again: that holder (an attested executor that was
- * partitioned, say) renewed and reported as if it held the new lease. Now
- * the first holder is fenced (counted in
- * mesatee_executor_reports_fenced_total) and the new holder's renewal and
- * report go through. */
-static void test_row_rollback(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+/* The host's copy of a task's whole tasks row (row_snap), written back
+ * over every column later (row_restore; the columns read from the store's
+ * catalogue). */
+static void row_snap(tenv *e, const char *tid)
 {
-    mt_err err;
-    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
-    char tid[33], sql[512];
-    invoke(e, tok, fn, tid);
-    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
-                                   "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL",
-                          tid),
-                     1);
+    char sql[512];
     snprintf(sql, sizeof sql,
              "CREATE TABLE rollback_snap AS SELECT * FROM tasks WHERE task_id = '%s'", tid);
     exec_sql(e->core, sql);
+}
 
-    claim h1;
-    claim_next(rs, &h1);
-    assert_string_equal(h1.task_id, tid);
-    assert_int_equal(renew(rs, &h1, &err), MT_OK);
-
-    /* the whole row back, column by column */
+static void row_restore(tenv *e, const char *tid)
+{
+    mt_err err;
     bool sqlite = mt_db_backend_of(e->core->db) == MT_DB_SQLITE;
     json_t *cols = NULL;
     pthread_mutex_lock(&e->core->mu);
@@ -476,6 +462,160 @@ static void test_row_rollback(tenv *e, mt_remote_sched *rs, const char *tok, con
     free(up);
     json_decref(cols);
     exec_sql(e->core, "DROP TABLE rollback_snap");
+}
+
+/* An output upload under h's lease: begun and written (the bytes of body),
+ * not committed. */
+static untrusted_upload *upload_start(mt_remote_sched *rs, const claim *h, const char *body)
+{
+    mt_rxfer x;
+    mt_err err;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h->task_id);
+    x.fence = (uint64_t)h->fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h->secret);
+    snprintf(x.slot, sizeof x.slot, "out");
+    untrusted_upload *u = NULL;
+    if (mt_remote_sched_upload_begin(rs, &x, strlen(body), &u, &err))
+        fail_msg("upload_begin: %s", err.msg);
+    assert_int_equal(mt_remote_sched_upload_write(u, (const uint8_t *)body, strlen(body), &err),
+                     MT_OK);
+    return u;
+}
+
+/* Completes u as the executor API does (executor_api.c serve_output): the
+ * lease checked again, then the commit; u is freed. */
+static mt_status upload_finish(mt_remote_sched *rs, const claim *h, untrusted_upload *u,
+                               char sha[65], mt_err *err)
+{
+    mt_rxfer x;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h->task_id);
+    x.fence = (uint64_t)h->fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h->secret);
+    snprintf(x.slot, sizeof x.slot, "out");
+    mt_status rc = mt_remote_sched_upload_recheck(rs, &x, err);
+    if (!rc)
+        rc = mt_remote_sched_upload_commit(u, sha, err);
+    mt_remote_sched_upload_free(u);
+    return rc;
+}
+
+/* Staged uploads are keyed by (task, fence), and after the host put a
+ * task's row back to before its claim the next claim has the same fence
+ * under another nonce (test_row_rollback). The earlier holder's upload,
+ * begun while it held the lease, used to complete into the later holder's
+ * staging place, over the later holder's upload, whose report then failed
+ * the task (size or digest mismatch); now its commit is refused. */
+static void test_upload_rollback(tenv *e, mt_remote_sched *rs, const char *tok)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    json_t *o = NULL;
+    assert_int_equal(treq(e, "POST", "/v1/functions", tok,
+                          "{\"name\":\"lr\",\"builtin\":\"linear_regression_train\","
+                          "\"arguments\":[{\"name\":\"label\",\"default\":\"y\"}],"
+                          "\"inputs\":[{\"name\":\"in\"}],\"outputs\":[{\"name\":\"out\"}]}",
+                          &o),
+                     201);
+    char fn[33], in_id[33], out_id[33], tid[33], kh[65], path[160], body[512];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    uint8_t key[32], *ct;
+    size_t n;
+    assert_int_equal(mt_random(key, sizeof key, &err), MT_OK);
+    thex(key, 32, kh);
+    assert_int_equal(mt_ff_encrypt(key, (const uint8_t *)"y\n1\n", 4, &ct, &n, &err), MT_OK);
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, tok, ct, n, &o, NULL, NULL), 201);
+    free(ct);
+    snprintf(body, sizeof body, "{\"url\":\"%s\",\"key\":\"%s\"}", jstr(o, "url"), kh);
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", "/v1/files/inputs", tok, body, &o), 201);
+    snprintf(in_id, sizeof in_id, "%s", jstr(o, "file_id"));
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/files/outputs", tok, &o, "{\"key\":\"%s\"}", kh),
+                     201);
+    snprintf(out_id, sizeof out_id, "%s", jstr(o, "file_id"));
+    json_decref(o);
+    if (treqf(e, "POST", "/v1/tasks", tok, &o,
+              "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in\",\"owners\":[\"admin\"]}],"
+              "\"outputs\":[{\"name\":\"out\",\"owners\":[\"admin\"]}]}",
+              fn) != 201)
+        fail_msg("POST /v1/tasks: %s", terr_msg(o));
+    snprintf(tid, sizeof tid, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/assign", tid);
+    assert_int_equal(treqf(e, "POST", path, tok, &o,
+                           "{\"inputs\":{\"in\":\"%s\"},\"outputs\":{\"out\":\"%s\"}}", in_id,
+                           out_id),
+                     200);
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/approve", tid);
+    assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/invoke", tid);
+    assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+    json_decref(o);
+    row_snap(e, tid); /* staged, before the claim: the host's copy */
+
+    claim a, c;
+    claim_next(rs, &a);
+    assert_string_equal(a.task_id, tid);
+    untrusted_upload *ua = upload_start(rs, &a, "from the earlier holder");
+    row_restore(e, tid);
+    claim_next(rs, &c);
+    assert_string_equal(c.task_id, tid);
+    assert_int_equal(c.fence, a.fence);
+    char sha[65], sha_a[65];
+    const char *mine = "the current holder's";
+    if (upload_finish(rs, &c, upload_start(rs, &c, mine), sha, &err))
+        fail_msg("the current holder's upload: %s", err.msg);
+    uint64_t fenced = fenced_total();
+    mt_status rc = upload_finish(rs, &a, ua, sha_a, &err);
+    if (rc == MT_OK)
+        fail_msg("the earlier holder's upload completed into the current holder's staging place");
+    assert_int_equal(rc, MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 1);
+    snprintf(body, sizeof body,
+             "{\"task_id\":\"%s\",\"fence\":%lld,\"lease_secret\":\"%s\",\"ok\":true,"
+             "\"outputs\":{\"out\":{\"uploaded\":true,\"size\":%zu,\"sha256\":\"%s\"}}}",
+             tid, (long long)c.fence, c.secret, strlen(mine), sha);
+    if (mt_remote_sched_report(rs, (const uint8_t *)body, strlen(body), &err))
+        fail_msg("the current holder's report: %s", err.msg);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          tid),
+                     1);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* The host puts the whole tasks row of a task back to what it was before
+ * its first claim: every column (read from the store's catalogue), from a
+ * copy taken then. Before the claim nonce the next claim had the same
+ * token, claim count and kind as the first, so it handed out the first
+ * holder's lease secret again: that holder (an attested executor that was
+ * partitioned, say) renewed and reported as if it held the new lease. Now
+ * the first holder is fenced (counted in
+ * mesatee_executor_reports_fenced_total) and the new holder's renewal and
+ * report go through. */
+static void test_row_rollback(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char tid[33];
+    invoke(e, tok, fn, tid);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                   "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL",
+                          tid),
+                     1);
+    row_snap(e, tid);
+    claim h1;
+    claim_next(rs, &h1);
+    assert_string_equal(h1.task_id, tid);
+    assert_int_equal(renew(rs, &h1, &err), MT_OK);
+
+    /* the whole row back, column by column */
+    row_restore(e, tid);
     assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
                                    "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL "
                                    "AND lease_fence = 0",
@@ -1014,6 +1154,7 @@ static void test_local_run_only(void **state)
     test_mac_deleted(&e, rs, tok, fn);
     test_row_rollback(&e, rs, tok, fn);
     test_ended_leases(&e, rs, tok, fn);
+    test_upload_rollback(&e, rs, tok);
     test_lease_mac_rerun(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
@@ -1128,6 +1269,7 @@ static void test_outage_longer_than_lease(void **state)
     test_flapping_store(&e, rs, tok, fn);
     test_row_rollback(&e, rs, tok, fn);
     test_ended_leases(&e, rs, tok, fn);
+    test_upload_rollback(&e, rs, tok);
     test_lease_mac_rerun(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
