@@ -38,7 +38,14 @@
  *    one moves on (a requeued task is claimed and reported again), an edited
  *    one stays refused, a remote lease in flight is requeued (not counted
  *    as an expiry; its holder's secret had no nonce: fenced) or, with its
- *    cancellation asked, canceled. Both parts run on both backends.
+ *    cancellation asked, canceled. Both parts run on both backends;
+ *  - (lease review, Low findings) a lease that ended without a new claim
+ *    (outcome stored, last expiry) whose status the host sets back to
+ *    running: the old holder stays fenced (the outcome re-MACs the row
+ *    under a fresh nonce); an output upload begun by the holder of a row
+ *    later put back is refused at its commit; the lease migrations run
+ *    again over a claimed row whose MAC the host deleted refuse the open
+ *    without --seal-legacy-store, and do not log valid MACs as refused.
  *
  * Waits are bounded polls; the outage is made longer than the lease by
  * waiting for it (a precondition, not a timing assertion). */
