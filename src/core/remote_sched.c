@@ -501,7 +501,12 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
  * lease_until 0), but not counted as an expiry (the executor did nothing
  * wrong), or canceled when its cancellation was asked (as sched.c
  * sched_requeue_running); the row gets the v3 MAC of its new state under a
- * fresh nonce, and the audit entry. Inside the migration's transaction. */
+ * fresh nonce, and the audit entry. Inside the migration's transaction.
+ * Outputs its executor staged under the old fence are not dropped here (no
+ * other connection may wait on the migration's write lock): staged for a
+ * fence that is no running task's lease, they go with the object sweep of
+ * the same start (core.c, after the migration: untrusted_objects_sweep) and,
+ * with --objects db, the remote scheduler's sweeps of staged uploads. */
 static mt_status upgrade_requeue(mt_core *c, mt_db *db, const upgrade_row *r, mt_err *err)
 {
     static const char cancel_reason[] = "canceled while running"; /* as sched.c */
