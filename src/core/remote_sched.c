@@ -502,8 +502,9 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
  * wrong), or canceled when its cancellation was asked (as sched.c
  * sched_requeue_running); the row gets the v3 MAC of its new state under a
  * fresh nonce, and the audit entry. Inside the migration's transaction.
- * Outputs its executor staged under the old fence are not dropped here (no
- * other connection may wait on the migration's write lock): staged for a
+ * Outputs its executor staged under the old fence are not dropped here
+ * (best-effort removals outside a transaction that may still roll back;
+ * the migration has no remote scheduler to call uploads_drop): staged for a
  * fence that is no running task's lease, they go with the object sweep of
  * the same start (core.c, after the migration: untrusted_objects_sweep) and,
  * with --objects db, the remote scheduler's sweeps of staged uploads. */
