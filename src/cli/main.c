@@ -72,7 +72,9 @@ static const cli_opt o_serve[] = {
     {"log-task-errors", false, 0, NULL,
      "log the detail behind task failures (may hold participants' data; measured)", "off"},
     {"seal-legacy-store", false, 0, NULL,
-     "MAC the rows of a store written before store integrity, once (measured)", "off"},
+     "MAC the rows of a store written before store integrity, and claimed tasks' lease MACs "
+     "of one before schema 16, once (measured)",
+     "off"},
     {"release-signers", true, 0, "PEM",
      "auditor P-256 public keys whose signatures KeyStore release-policy changes need "
      "(recorded in the KeyStore at first use)",

@@ -800,7 +800,8 @@ void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fall
  * expiry count, the claim it belongs to (tasks.run_attempt), the kind
  * (remote: lease_until > 0) and the claim nonce, 16 random bytes
  * (mt_random) drawn afresh by every write of the MAC (every claim, every
- * lease granted, every expiry, the upgrade). tasks.lease_mac holds the nonce
+ * lease granted, every expiry, every outcome an executor's report stores,
+ * the upgrade). tasks.lease_mac holds the nonce
  * (32 hex) and then the MAC (64 hex), LEASE_MAC_STORED_LEN characters: one
  * column, so a nonce is never written without its MAC. A host that sets
  * lease_until on a local run, or edits run_attempt or the nonce, breaks it
@@ -816,7 +817,9 @@ void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fall
  * claimed (run_attempt 0) is without a MAC. A MAC that does not verify, or
  * a missing one after the first claim, is left as it is (refused wherever a
  * lease is checked: a remote claim fails the task) and logged; a local
- * claim itself goes on. The lease secret handed to the executor is an HMAC
+ * claim itself goes on. An error computing a MAC (memory, the HMAC) is
+ * returned (the claim's transaction fails and nothing is judged), never
+ * taken for a MAC that does not verify. The lease secret handed to the executor is an HMAC
  * of the task, token, claim and the lease's nonce (remote_sched.c
  * lease_secret), so a row put back whole to an earlier state (even to
  * before its first claim) hands its next claim a secret no earlier holder
@@ -825,9 +828,13 @@ void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fall
 mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t attempt,
                         int64_t fence, int64_t expired, const char *mac, mt_err *err);
 /* store_migrate hook (STORE_MIG_LEASE_V2): every v1 lease MAC that verifies
- * is replaced by its v2 MAC over the row as it is, and every claimed task
- * that may be claimed again (staged or running) without a MAC and with token
- * and count 0 (v1's "never leased") gets the v2 MAC of that state. */
+ * is replaced by its v2 MAC over the row as it is (MACs already under v2 or
+ * v3, the migration run again, are left to the v3 step), and every claimed
+ * task that may be claimed again (staged or running) without a MAC and with
+ * token and count 0 (v1's "never leased") gets the v2 MAC of that state,
+ * only with c->seal_legacy_store (the schema version is the host's: else
+ * MT_ECONFLICT, the open refused, as integ_seal_legacy). Errors computing a
+ * MAC are returned, never taken for a MAC that does not verify. */
 mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err);
 /* store_migrate hook (STORE_MIG_LEASE_V3, after the v2 step): every v2 lease
  * MAC that verifies is replaced by a v3 one under a fresh nonce; one that

@@ -115,6 +115,18 @@ mt_status mt_remote_sched_upload_write(untrusted_upload *u, const uint8_t *data,
                                        mt_err *err);
 mt_status mt_remote_sched_upload_commit(untrusted_upload *u, char sha256_hex[65], mt_err *err);
 void mt_remote_sched_upload_free(untrusted_upload *u);
+/* Called right before _commit (with the caller's lock, as _begin): x's
+ * lease must still be the task's current one (else MT_ECONFLICT, counted
+ * in mesatee_executor_reports_fenced_total; the caller frees the upload
+ * uncommitted). The staging place is keyed by (task, fence) only, and once
+ * the host put a task's row back (docs/threat-model.md "Executor leases")
+ * one fence can belong to two leases with different secrets: without this
+ * check an upload begun by the earlier holder completed into the place of
+ * the later holder, whose report then failed on its digest. A check, not a
+ * lock: a commit the host delays past both the rollback and the later
+ * holder's own upload can still land there (availability only: the report
+ * checks size and digest). */
+mt_status mt_remote_sched_upload_recheck(mt_remote_sched *rs, const mt_rxfer *x, mt_err *err);
 
 /* Length of a peer id: the first 16 hex digits of the SHA-256 of the
  * executor's TLS public key (SubjectPublicKeyInfo, DER), which the mutually

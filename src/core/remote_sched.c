@@ -240,20 +240,27 @@ static mt_status lease_mac_c(const mt_core *c, const char *task_id, int64_t fenc
     return rc;
 }
 
-/* True when stored (tasks.lease_mac) is the nonce and lease MAC of these
- * values; *nonce (may be NULL) gets its nonce. */
-static bool lease_mac_ok(const mt_core *c, const char *task_id, int64_t fence, int64_t expired,
-                         int64_t attempt, bool remote, const char *stored,
-                         char nonce_out[LEASE_NONCE_HEX + 1])
+/* *ok: whether stored (tasks.lease_mac) is the nonce and lease MAC of these
+ * values; *nonce_out (may be NULL) gets its nonce. An error computing the
+ * MAC (memory, the HMAC) is returned as such, never taken for a mismatch:
+ * a mismatch marks the row as edited outside mesatee (a claim fails the
+ * task for good), an error only fails this operation. */
+static mt_status lease_mac_check(const mt_core *c, const char *task_id, int64_t fence,
+                                 int64_t expired, int64_t attempt, bool remote,
+                                 const char *stored, bool *ok,
+                                 char nonce_out[LEASE_NONCE_HEX + 1], mt_err *err)
 {
     char nonce[LEASE_NONCE_HEX + 1], got[65], want[65];
-    mt_err e;
-    bool ok = lease_split(stored, nonce, got) &&
-              !lease_mac_c(c, task_id, fence, expired, attempt, remote, nonce, want, &e) &&
-              integ_hex_equal(want, got);
-    if (ok && nonce_out)
+    *ok = false;
+    if (!lease_split(stored, nonce, got))
+        return MT_OK;
+    mt_status rc = lease_mac_c(c, task_id, fence, expired, attempt, remote, nonce, want, err);
+    if (rc)
+        return rc;
+    *ok = integ_hex_equal(want, got);
+    if (*ok && nonce_out)
         memcpy(nonce_out, nonce, sizeof nonce);
-    return ok;
+    return MT_OK;
 }
 
 /* A fresh nonce and the stored lease_mac (nonce, then MAC) of these values;
@@ -293,9 +300,14 @@ mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t atte
     /* no MAC: only the first claim of a row never claimed (a host that
      * deletes the MAC and resets token and count of a claimed row would
      * otherwise have the next remote claim hand out an old token again) */
-    bool ok = mac ? lease_mac_ok(c, task_id, fence, expired, attempt - 1, true, mac, NULL) ||
-                        lease_mac_ok(c, task_id, fence, expired, attempt - 1, false, mac, NULL)
-                  : attempt == 1 && fence == 0 && expired == 0;
+    bool ok = !mac && attempt == 1 && fence == 0 && expired == 0;
+    mt_status rc = MT_OK;
+    if (mac && !(rc = lease_mac_check(c, task_id, fence, expired, attempt - 1, true, mac, &ok,
+                                      NULL, err)) &&
+        !ok)
+        rc = lease_mac_check(c, task_id, fence, expired, attempt - 1, false, mac, &ok, NULL, err);
+    if (rc)
+        return rc; /* the claim's transaction fails; the row is not judged */
     if (!ok) {
         /* never laundered: the row stays refused wherever a lease counts */
         mt_error("store integrity: the lease of task %s does not match its MAC at its claim "
@@ -307,7 +319,7 @@ mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t atte
     /* a fresh nonce for this claim: a row put back whole to an earlier state
      * (even to before its first claim) gets another one here */
     char now_mac[LEASE_MAC_STORED_LEN + 1], f[24];
-    mt_status rc = lease_mac_new(c, task_id, fence, expired, attempt, false, now_mac, NULL, err);
+    rc = lease_mac_new(c, task_id, fence, expired, attempt, false, now_mac, NULL, err);
     if (rc)
         return rc;
     snprintf(f, sizeof f, "%lld", (long long)fence);
@@ -405,7 +417,17 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
      * those get the MAC of the state they were accepted in; a row without a
      * MAC whose token or count is not 0 was refused and stays so. The v2
      * MACs written here move on to v3 in the same transaction
-     * (lease_mac_upgrade_v3, core.c core_migrate_hook). */
+     * (lease_mac_upgrade_v3, core.c core_migrate_hook).
+     *
+     * Whether the store predates v2 is read from its (host-owned) schema
+     * version: a host that deletes the version rows from 16 on, and the MAC
+     * of a claimed row with its token and count reset, would otherwise have
+     * this step MAC that row as "never leased" (its next claim accepted, its
+     * expiry count, hence max_attempts, reset). Nothing in the store tells
+     * such a row from one a release before v2 left, so, as for rows without
+     * integrity MACs (integrity.c integ_seal_legacy), they get their MAC
+     * only with the operator's measured consent (--seal-legacy-store);
+     * without it the open is refused and the store left as it was. */
     upgrade_row *rows;
     size_t n;
     mt_status rc = upgrade_rows_read(db,
@@ -422,6 +444,17 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
         const upgrade_row *r = &rows[i];
         char v2[65];
         if (r->old) {
+            /* the migration run again: a v3 MAC (or a v2 one, moved on by
+             * the v3 step) is no v1 MAC that does not verify */
+            bool later;
+            if ((rc = lease_mac_check(c, r->id, r->fence, r->expired, r->attempt, r->remote,
+                                      r->old, &later, NULL, err)) ||
+                (!later &&
+                 (rc = lease_mac_v2(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2,
+                                    err))))
+                break;
+            if (later || integ_hex_equal(v2, r->old))
+                continue;
             char text[160], v1[65];
             /* a host-edited id too long for the text fails the MAC below:
              * its row stays refused */
@@ -438,6 +471,15 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
                 continue;
             }
             done++;
+        } else if (!c->seal_legacy_store) {
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "the store has claimed tasks without a lease MAC (schema version "
+                            "below 16: written by a mesatee from before lease MAC v2, or the "
+                            "MACs were removed by someone with access to the database). If "
+                            "you are upgrading, start once with --seal-legacy-store to trust "
+                            "their leases as they are now (the flag is part of the measured "
+                            "configuration)");
+            break;
         } else {
             claimed++;
         }
@@ -460,7 +502,13 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
  * lease_until 0), but not counted as an expiry (the executor did nothing
  * wrong), or canceled when its cancellation was asked (as sched.c
  * sched_requeue_running); the row gets the v3 MAC of its new state under a
- * fresh nonce, and the audit entry. Inside the migration's transaction. */
+ * fresh nonce, and the audit entry. Inside the migration's transaction.
+ * Outputs its executor staged under the old fence are not dropped here
+ * (best-effort removals outside a transaction that may still roll back;
+ * the migration has no remote scheduler to call uploads_drop): staged for a
+ * fence that is no running task's lease, they go with the object sweep of
+ * the same start (core.c, after the migration: untrusted_objects_sweep) and,
+ * with --objects db, the remote scheduler's sweeps of staged uploads. */
 static mt_status upgrade_requeue(mt_core *c, mt_db *db, const upgrade_row *r, mt_err *err)
 {
     static const char cancel_reason[] = "canceled while running"; /* as sched.c */
@@ -511,7 +559,11 @@ mt_status lease_mac_upgrade_v3(void *core, mt_db *db, mt_err *err)
     for (size_t i = 0; i < n && !rc; i++) {
         const upgrade_row *r = &rows[i];
         /* already v3 (the migration run again): nothing to do */
-        if (lease_mac_ok(c, r->id, r->fence, r->expired, r->attempt, r->remote, r->old, NULL))
+        bool v3;
+        if ((rc = lease_mac_check(c, r->id, r->fence, r->expired, r->attempt, r->remote, r->old,
+                                  &v3, NULL, err)))
+            break;
+        if (v3)
             continue;
         char v2[65];
         if ((rc = lease_mac_v2(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2, err)))
@@ -612,15 +664,12 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
     if (rc || !l->found)
         return rc;
     l->remote = l->running && l->fence > 0 && l->until > 0;
-    bool ok;
-    if (!has_mac) {
-        ok = l->fence == 0 && l->expired == 0 && l->attempt == 0;
-    } else {
-        /* the kind as the row says (a local run made to look like a lease
-         * by setting lease_until fails here) */
-        ok = lease_mac_ok(rs->core, task_id, l->fence, l->expired, l->attempt, l->until > 0,
-                          stored, l->nonce);
-    }
+    bool ok = !has_mac && l->fence == 0 && l->expired == 0 && l->attempt == 0;
+    /* the kind as the row says (a local run made to look like a lease by
+     * setting lease_until fails here); an error is no verdict on the row */
+    if (has_mac && (rc = lease_mac_check(rs->core, task_id, l->fence, l->expired, l->attempt,
+                                         l->until > 0, stored, &ok, l->nonce, err)))
+        return rc;
     if (!ok) {
         mt_error("store integrity: the lease of task %s does not match its MAC (fencing token, "
                  "expiry count, claim count, lease kind or claim nonce edited outside mesatee)",
@@ -936,6 +985,20 @@ void mt_remote_sched_upload_free(untrusted_upload *u)
     untrusted_objects_upload_free(u);
 }
 
+mt_status mt_remote_sched_upload_recheck(mt_remote_sched *rs, const mt_rxfer *x, mt_err *err)
+{
+    lease_row l;
+    mt_status rc = lease_load(rs, x->task_id, &l, err);
+    if (rc)
+        return rc;
+    if (!l.remote || (int64_t)x->fence != l.fence ||
+        !lease_secret_ok(rs, x->task_id, &l, x->secret)) {
+        count(&reports_fenced_total);
+        return mt_err_set(err, MT_ECONFLICT, "lease lost: not the task's current lease");
+    }
+    return MT_OK;
+}
+
 mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
 {
     *out = NULL;
@@ -1063,7 +1126,16 @@ static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
     }
     if (st->n && (rc = mt_fsync_parent_dir(st->path[0], err)))
         return rc;
-    return MT_OK;
+    /* the lease ends with this outcome (one UPDATE, in its transaction):
+     * the row keeps token, count, claim and kind under a fresh nonce, so a
+     * host that sets only the status back to 'running' does not make this
+     * holder's secret current again */
+    char mac[LEASE_MAC_STORED_LEN + 1];
+    if ((rc = lease_mac_new(st->rs->core, st->task_id, l.fence, l.expired, l.attempt,
+                            l.until > 0, mac, NULL, err)))
+        return rc;
+    return store_run(db, err, NULL, "UPDATE tasks SET lease_mac = ? WHERE task_id = ?", mac,
+                     st->task_id);
 }
 
 /* outs: the output slots' files from the verified binding (verified_row),
@@ -1196,7 +1268,8 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     lease_row l;
     if ((rc = lease_load(rs, task_id, &l, err)))
         goto out;
-    if (!l.running) {
+    if (!l.running) { /* no lease is current (requeued, finished): fenced too */
+        count(&reports_fenced_total);
         rc = mt_err_set(err, MT_ECONFLICT, "task %s is not running", task_id);
         goto out;
     }

@@ -331,6 +331,11 @@ static void serve_output(mt_executor_api *api, size_t slot, SSL *ssl, const mt_r
         xfer_alive(api, slot);
     }
     char dh[65];
+    if (!rc) { /* the lease may have changed hands meanwhile (a fence reissued) */
+        pthread_mutex_lock(&api->rs_mu);
+        rc = mt_remote_sched_upload_recheck(api->rs, x, &err);
+        pthread_mutex_unlock(&api->rs_mu);
+    }
     if (!rc)
         rc = mt_remote_sched_upload_commit(u, dh, &err);
     mt_remote_sched_upload_free(u);

@@ -38,13 +38,22 @@
  *    one moves on (a requeued task is claimed and reported again), an edited
  *    one stays refused, a remote lease in flight is requeued (not counted
  *    as an expiry; its holder's secret had no nonce: fenced) or, with its
- *    cancellation asked, canceled. Both parts run on both backends.
+ *    cancellation asked, canceled. Both parts run on both backends;
+ *  - (lease review, Low findings) a lease that ended without a new claim
+ *    (outcome stored, last expiry) whose status the host sets back to
+ *    running: the old holder stays fenced (the outcome re-MACs the row
+ *    under a fresh nonce); an output upload begun by the holder of a row
+ *    later put back is refused at its commit; the lease migrations run
+ *    again over a claimed row whose MAC the host deleted refuse the open
+ *    without --seal-legacy-store, and do not log valid MACs as refused.
  *
  * Waits are bounded polls; the outage is made longer than the lease by
  * waiting for it (a precondition, not a timing assertion). */
 #include "test_core_util.h"
 
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core_internal.h" /* store_int */
 #include "mt_ff.h"
@@ -415,35 +424,20 @@ static void claim_two(mt_remote_sched *rs, const char *a, const char *b, claim *
     *hb = y;
 }
 
-/* The host puts the whole tasks row of a task back to what it was before
- * its first claim: every column (read from the store's catalogue), from a
- * copy taken then. Before the claim nonce the next claim had the same
- * token, claim count and kind as the first, so it handed out the first
- * holder's lease secret again: that holder (an attested executor that was
- * partitioned, say) renewed and reported as if it held the new lease. Now
- * the first holder is fenced (counted in
- * mesatee_executor_reports_fenced_total) and the new holder's renewal and
- * report go through. */
-static void test_row_rollback(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+/* The host's copy of a task's whole tasks row (row_snap), written back
+ * over every column later (row_restore; the columns read from the store's
+ * catalogue). */
+static void row_snap(tenv *e, const char *tid)
 {
-    mt_err err;
-    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
-    char tid[33], sql[512];
-    invoke(e, tok, fn, tid);
-    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
-                                   "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL",
-                          tid),
-                     1);
+    char sql[512];
     snprintf(sql, sizeof sql,
              "CREATE TABLE rollback_snap AS SELECT * FROM tasks WHERE task_id = '%s'", tid);
     exec_sql(e->core, sql);
+}
 
-    claim h1;
-    claim_next(rs, &h1);
-    assert_string_equal(h1.task_id, tid);
-    assert_int_equal(renew(rs, &h1, &err), MT_OK);
-
-    /* the whole row back, column by column */
+static void row_restore(tenv *e, const char *tid)
+{
+    mt_err err;
     bool sqlite = mt_db_backend_of(e->core->db) == MT_DB_SQLITE;
     json_t *cols = NULL;
     pthread_mutex_lock(&e->core->mu);
@@ -475,6 +469,160 @@ static void test_row_rollback(tenv *e, mt_remote_sched *rs, const char *tok, con
     free(up);
     json_decref(cols);
     exec_sql(e->core, "DROP TABLE rollback_snap");
+}
+
+/* An output upload under h's lease: begun and written (the bytes of body),
+ * not committed. */
+static untrusted_upload *upload_start(mt_remote_sched *rs, const claim *h, const char *body)
+{
+    mt_rxfer x;
+    mt_err err;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h->task_id);
+    x.fence = (uint64_t)h->fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h->secret);
+    snprintf(x.slot, sizeof x.slot, "out");
+    untrusted_upload *u = NULL;
+    if (mt_remote_sched_upload_begin(rs, &x, strlen(body), &u, &err))
+        fail_msg("upload_begin: %s", err.msg);
+    assert_int_equal(mt_remote_sched_upload_write(u, (const uint8_t *)body, strlen(body), &err),
+                     MT_OK);
+    return u;
+}
+
+/* Completes u as the executor API does (executor_api.c serve_output): the
+ * lease checked again, then the commit; u is freed. */
+static mt_status upload_finish(mt_remote_sched *rs, const claim *h, untrusted_upload *u,
+                               char sha[65], mt_err *err)
+{
+    mt_rxfer x;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h->task_id);
+    x.fence = (uint64_t)h->fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h->secret);
+    snprintf(x.slot, sizeof x.slot, "out");
+    mt_status rc = mt_remote_sched_upload_recheck(rs, &x, err);
+    if (!rc)
+        rc = mt_remote_sched_upload_commit(u, sha, err);
+    mt_remote_sched_upload_free(u);
+    return rc;
+}
+
+/* Staged uploads are keyed by (task, fence), and after the host put a
+ * task's row back to before its claim the next claim has the same fence
+ * under another nonce (test_row_rollback). The earlier holder's upload,
+ * begun while it held the lease, used to complete into the later holder's
+ * staging place, over the later holder's upload, whose report then failed
+ * the task (size or digest mismatch); now its commit is refused. */
+static void test_upload_rollback(tenv *e, mt_remote_sched *rs, const char *tok)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    json_t *o = NULL;
+    assert_int_equal(treq(e, "POST", "/v1/functions", tok,
+                          "{\"name\":\"lr\",\"builtin\":\"linear_regression_train\","
+                          "\"arguments\":[{\"name\":\"label\",\"default\":\"y\"}],"
+                          "\"inputs\":[{\"name\":\"in\"}],\"outputs\":[{\"name\":\"out\"}]}",
+                          &o),
+                     201);
+    char fn[33], in_id[33], out_id[33], tid[33], kh[65], path[160], body[512];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    uint8_t key[32], *ct;
+    size_t n;
+    assert_int_equal(mt_random(key, sizeof key, &err), MT_OK);
+    thex(key, 32, kh);
+    assert_int_equal(mt_ff_encrypt(key, (const uint8_t *)"y\n1\n", 4, &ct, &n, &err), MT_OK);
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, tok, ct, n, &o, NULL, NULL), 201);
+    free(ct);
+    snprintf(body, sizeof body, "{\"url\":\"%s\",\"key\":\"%s\"}", jstr(o, "url"), kh);
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", "/v1/files/inputs", tok, body, &o), 201);
+    snprintf(in_id, sizeof in_id, "%s", jstr(o, "file_id"));
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/files/outputs", tok, &o, "{\"key\":\"%s\"}", kh),
+                     201);
+    snprintf(out_id, sizeof out_id, "%s", jstr(o, "file_id"));
+    json_decref(o);
+    if (treqf(e, "POST", "/v1/tasks", tok, &o,
+              "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in\",\"owners\":[\"admin\"]}],"
+              "\"outputs\":[{\"name\":\"out\",\"owners\":[\"admin\"]}]}",
+              fn) != 201)
+        fail_msg("POST /v1/tasks: %s", terr_msg(o));
+    snprintf(tid, sizeof tid, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/assign", tid);
+    assert_int_equal(treqf(e, "POST", path, tok, &o,
+                           "{\"inputs\":{\"in\":\"%s\"},\"outputs\":{\"out\":\"%s\"}}", in_id,
+                           out_id),
+                     200);
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/approve", tid);
+    assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/invoke", tid);
+    assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+    json_decref(o);
+    row_snap(e, tid); /* staged, before the claim: the host's copy */
+
+    claim a, c;
+    claim_next(rs, &a);
+    assert_string_equal(a.task_id, tid);
+    untrusted_upload *ua = upload_start(rs, &a, "from the earlier holder");
+    row_restore(e, tid);
+    claim_next(rs, &c);
+    assert_string_equal(c.task_id, tid);
+    assert_int_equal(c.fence, a.fence);
+    char sha[65], sha_a[65];
+    const char *mine = "the current holder's";
+    if (upload_finish(rs, &c, upload_start(rs, &c, mine), sha, &err))
+        fail_msg("the current holder's upload: %s", err.msg);
+    uint64_t fenced = fenced_total();
+    mt_status rc = upload_finish(rs, &a, ua, sha_a, &err);
+    if (rc == MT_OK)
+        fail_msg("the earlier holder's upload completed into the current holder's staging place");
+    assert_int_equal(rc, MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 1);
+    snprintf(body, sizeof body,
+             "{\"task_id\":\"%s\",\"fence\":%lld,\"lease_secret\":\"%s\",\"ok\":true,"
+             "\"outputs\":{\"out\":{\"uploaded\":true,\"size\":%zu,\"sha256\":\"%s\"}}}",
+             tid, (long long)c.fence, c.secret, strlen(mine), sha);
+    if (mt_remote_sched_report(rs, (const uint8_t *)body, strlen(body), &err))
+        fail_msg("the current holder's report: %s", err.msg);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          tid),
+                     1);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* The host puts the whole tasks row of a task back to what it was before
+ * its first claim: every column (read from the store's catalogue), from a
+ * copy taken then. Before the claim nonce the next claim had the same
+ * token, claim count and kind as the first, so it handed out the first
+ * holder's lease secret again: that holder (an attested executor that was
+ * partitioned, say) renewed and reported as if it held the new lease. Now
+ * the first holder is fenced (counted in
+ * mesatee_executor_reports_fenced_total) and the new holder's renewal and
+ * report go through. */
+static void test_row_rollback(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char tid[33];
+    invoke(e, tok, fn, tid);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                   "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL",
+                          tid),
+                     1);
+    row_snap(e, tid);
+    claim h1;
+    claim_next(rs, &h1);
+    assert_string_equal(h1.task_id, tid);
+    assert_int_equal(renew(rs, &h1, &err), MT_OK);
+
+    /* the whole row back, column by column */
+    row_restore(e, tid);
     assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
                                    "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL "
                                    "AND lease_fence = 0",
@@ -531,9 +679,9 @@ static void set_v2_mac(tenv *e, const char *tid, int64_t fence_delta)
 
 /* Takes the store's schema back to before the migration carrying marker
  * and opens another core on it, whose open migrates (again). */
-static void reopen_migrating(tenv *e, const char *marker)
+static mt_status reopen_migrating_as(tenv *e, const char *marker, bool seal_legacy,
+                                     mt_err *err)
 {
-    mt_err err;
     char sql[128];
     size_t v = store_marked_version(marker);
     assert_true(v > 0);
@@ -541,11 +689,22 @@ static void reopen_migrating(tenv *e, const char *marker)
     exec_sql(e->core, sql);
     tenv b = *e;
     b.core = NULL;
-    if (mt_core_open(&b.cfg, b.tee, &b.core, &err))
+    b.cfg.seal_legacy_store = seal_legacy;
+    mt_status rc = mt_core_open(&b.cfg, b.tee, &b.core, err);
+    if (!rc) {
+        mt_core_close(b.core);
+        assert_int_equal(
+            qint(e->core, "SELECT max(version) FROM schema_version WHERE ? <> ''", "x"),
+            (int64_t)store_schema_version());
+    }
+    return rc;
+}
+
+static void reopen_migrating(tenv *e, const char *marker)
+{
+    mt_err err;
+    if (reopen_migrating_as(e, marker, false, &err))
         fail_msg("mt_core_open (migrating): %s", err.msg);
-    mt_core_close(b.core);
-    assert_int_equal(qint(e->core, "SELECT max(version) FROM schema_version WHERE ? <> ''", "x"),
-                     (int64_t)store_schema_version());
 }
 
 static int64_t audit_count(tenv *e, const char *tid, const char *action)
@@ -555,6 +714,134 @@ static int64_t audit_count(tenv *e, const char *tid, const char *action)
     snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE object = ? AND action = '%s'",
              action);
     return qint(e->core, sql, obj);
+}
+
+/* Runs reopen_migrating_as with this process's stderr (the log) going to
+ * log_path. */
+static mt_status reopen_logged(tenv *e, const char *marker, const char *log_path, mt_err *err)
+{
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    assert_true(dup2(fd, 2) == 2);
+    close(fd);
+    mt_status rc = reopen_migrating_as(e, marker, false, err);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) == 2);
+    close(saved);
+    return rc;
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* The host deletes the schema version rows from the lease MAC v2 migration
+ * on (host-owned: the lease migrations run again at the next open), and the
+ * MAC of a claimed task with its token and count reset (what a release
+ * before v2 left for a task only ever claimed locally). The v1 -> v2 step
+ * gave that row the MAC of its state, so its next claim was accepted and its
+ * expiry count (max_attempts) reset; now such rows get a MAC only under
+ * --seal-legacy-store and the open is refused. A re-run on a store without
+ * such rows goes through and does not log valid v3 MACs as refused (the v1
+ * step read every MAC as a v1 one). */
+static void test_lease_mac_rerun(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char tid[33], sql[256], log_path[4200];
+    snprintf(log_path, sizeof log_path, "%s/rerun.log", e->dir);
+    invoke(e, tok, fn, tid);
+    claim h;
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tid);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET lease_mac = NULL, lease_fence = 0, lease_expired = 0, lease_until "
+             "= 0, status = 'staged' WHERE task_id = '%s'",
+             tid);
+    exec_sql(e->core, sql);
+    mt_status rc = reopen_logged(e, STORE_LEASE_V2_MARKER, log_path, &err);
+    if (rc == MT_OK)
+        fail_msg("the lease migrations run again gave a claimed row whose MAC was deleted a "
+                 "MAC (its next claim is accepted, its expiry count reset)");
+    assert_int_equal(rc, MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "--seal-legacy-store"));
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND lease_mac "
+                                   "IS NULL",
+                          tid),
+                     1);
+    /* without that row the migrations run again harmlessly, and quietly */
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    assert_true(qint(e->core, "SELECT count(*) FROM tasks WHERE lease_mac IS NOT NULL AND ? <> ''",
+                     "x") > 0);
+    if (reopen_logged(e, STORE_LEASE_V2_MARKER, log_path, &err))
+        fail_msg("mt_core_open (the lease migrations again): %s", err.msg);
+    if (file_has(log_path, "left refused at the upgrade"))
+        fail_msg("the migration run again logged valid lease MACs as refused");
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* A lease that ended without a new claim: the host sets only the status
+ * back to 'running'. After a stored outcome the row kept the holder's nonce,
+ * so its renewal was accepted again; the outcome's transaction now re-MACs
+ * the row under a fresh nonce. The same after the last expiry (expire_one
+ * fails the task under a fresh nonce). */
+static void test_ended_leases(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    char tid[33], sql[256];
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    invoke(e, tok, fn, tid);
+    claim h;
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tid);
+    if (report(rs, &h, &err) != MT_OK)
+        fail_msg("report: %s", err.msg);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'running' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    uint64_t fenced = fenced_total();
+    mt_status rc = renew(rs, &h, &err);
+    if (rc == MT_OK)
+        fail_msg("a finished lease's holder renewed after the host set the status back");
+    assert_int_equal(rc, MT_ECONFLICT);
+    assert_int_equal(report(rs, &h, &err), MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 2);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+
+    /* the last attempt's lease runs out: failed, under a fresh nonce */
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 1, &err), MT_OK);
+    invoke(e, tok, fn, tid);
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tid);
+    bool failed = false;
+    for (int i = 0; i < 1200 && !failed; i++) {
+        sweep_ok(rs);
+        failed = qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                               "'failed'",
+                      tid) == 1;
+        if (!failed)
+            sleep_ms(100);
+    }
+    assert_true(failed);
+    assert_int_equal(qint(e->core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid), 1);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'running' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    assert_true(qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", tid) > 0);
+    assert_int_equal(renew(rs, &h, &err), MT_ECONFLICT);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'failed' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
 }
 
 /* The lease MAC's version 3 (a claim nonce) comes with a migration that
@@ -614,14 +901,22 @@ static void test_lease_mac_v3_upgrade(tenv *e, mt_remote_sched *rs, const char *
     uint64_t fenced = fenced_total();
     assert_int_equal(renew(rs, &h5, &err), MT_ECONFLICT);
     assert_int_equal(fenced_total(), fenced + 1);
-    assert_int_not_equal(report(rs, &h5, &err), MT_OK);
+    /* its report too, counted (docs/cluster.md "Upgrading across the claim
+     * nonce"; it was refused as "not running" without being counted) */
+    assert_int_equal(report(rs, &h5, &err), MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 2);
     /* t8: canceled, as asked */
     assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
                                    "'canceled'",
                           t8),
                      1);
     assert_int_equal(audit_count(e, t8, "task canceled"), 1);
-    assert_int_not_equal(renew(rs, &h8, &err), MT_OK);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                   "failure_reason = 'canceled while running'",
+                          t8),
+                     1);
+    assert_int_equal(renew(rs, &h8, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "no longer running"));
     /* t6: still refused */
     assert_int_equal(renew(rs, &h6, &err), MT_EINTERNAL);
     assert_non_null(strstr(err.msg, "integrity check failed: lease"));
@@ -712,7 +1007,17 @@ static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok
     exec_sql(e->core, sql);
     /* v1 MACs are not accepted as they are */
     assert_int_equal(renew(rs, &h1, &err), MT_EINTERNAL);
-    reopen_migrating(e, STORE_LEASE_V2_MARKER);
+    /* t4 (claimed, no MAC) gets one only with the operator's measured
+     * consent: nothing in the store tells it from a row whose MAC the host
+     * deleted (test_lease_mac_rerun) */
+    assert_int_equal(reopen_migrating_as(e, STORE_LEASE_V2_MARKER, false, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "--seal-legacy-store"));
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND lease_mac "
+                                   "IS NULL",
+                          t4),
+                     1);
+    if (reopen_migrating_as(e, STORE_LEASE_V2_MARKER, true, &err))
+        fail_msg("mt_core_open (migrating, --seal-legacy-store): %s", err.msg);
     /* t1's lease was valid: moved on to v3 and requeued (its holder's
      * secret has no claim nonce: fenced); t2's lease stays refused */
     assert_int_equal(renew(rs, &h1, &err), MT_ECONFLICT);
@@ -1056,6 +1361,9 @@ static void test_local_run_only(void **state)
     test_mac_deleted(&e, rs, tok, fn);
     test_output_binding(&e, rs, tok, false);
     test_row_rollback(&e, rs, tok, fn);
+    test_ended_leases(&e, rs, tok, fn);
+    test_upload_rollback(&e, rs, tok);
+    test_lease_mac_rerun(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
     test_lease_mac_v3_upgrade(&e, rs, tok, fn);
@@ -1170,6 +1478,9 @@ static void test_outage_longer_than_lease(void **state)
     test_output_binding(&e, rs, tok, false);
     test_output_binding(&e, rs, tok, true);
     test_row_rollback(&e, rs, tok, fn);
+    test_ended_leases(&e, rs, tok, fn);
+    test_upload_rollback(&e, rs, tok);
+    test_lease_mac_rerun(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
     test_lease_mac_v3_upgrade(&e, rs, tok, fn);
