@@ -42,6 +42,9 @@ typedef struct zyg {
 
 static void spare_drop(zyg *z, bool kill_it);
 
+/* with children running, the spare is forked after this long without events */
+#define SPARE_IDLE_MS 5
+
 static void send_report(int fd, const mt_zyg_report *r)
 {
     uint8_t b[MT_ZYG_REPORT_LEN];
@@ -451,10 +454,13 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
         size_t np = 2;
         for (size_t i = 0; i < z.n; i++)
             pf[np++] = (struct pollfd){.fd = z.kids[i].report, .events = POLLIN};
-        /* without a spare, only look whether anything is pending: when
-         * nothing is, fork the spare now (off the next request's path) */
+        /* without a spare, fork one once the zygote is idle: at once when
+         * no child runs, else after SPARE_IDLE_MS without any event. Not
+         * while a child just started: the fork (page tables copied, ~0.4
+         * ms of CPU) would compete with it and with the daemon for the
+         * CPUs; a request meanwhile is forked for as before. */
         bool want_spare = !draining && z.spare_pid < 0 && z.spare_retry;
-        int pr = poll(pf, np, want_spare ? 0 : -1);
+        int pr = poll(pf, np, want_spare ? (z.n ? SPARE_IDLE_MS : 0) : -1);
         if (pr < 0 && errno != EINTR)
             break;
         if (pr == 0 && want_spare) {
