@@ -216,6 +216,11 @@ static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zy
 static void spare_wait(zyg *z, pid_t zpid, int sock, mt_zyg_child *child)
 {
     child_detach(z, zpid);
+    /* named for ps and the tests while it waits; the zygote's name again
+     * once it has a request */
+    char comm[17] = "";
+    (void)prctl(PR_GET_NAME, comm, 0, 0, 0);
+    (void)prctl(PR_SET_NAME, MT_ZYG_SPARE_COMM, 0, 0, 0);
     uint8_t buf[8 + MT_ZYG_REQ_MAX + 1];
     union {
         char b[CMSG_SPACE(sizeof(int) * (MT_ZYG_MAX_DATA_FDS + 2))];
@@ -231,6 +236,7 @@ static void spare_wait(zyg *z, pid_t zpid, int sock, mt_zyg_child *child)
     if (n <= 0)
         _exit(0); /* the zygote dropped its spare (out of service) */
     close(sock);
+    (void)prctl(PR_SET_NAME, comm, 0, 0, 0);
     int fds[MT_ZYG_MAX_DATA_FDS + 1];
     size_t nfd = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {

@@ -38,6 +38,9 @@
 
 #include "mt_err.h"
 
+/* The spare's process name (comm) while it waits for its request. */
+#define MT_ZYG_SPARE_COMM "mesatee-spare"
+
 typedef struct mt_zyg_hook {
     const char *executor_type; /* "builtin", "wasm", later "python" */
     mt_status (*init)(mt_err *err);
