@@ -209,12 +209,8 @@ static int ex_main(cli_ctx *ctx)
     c.slots = (unsigned)slots;
     c.name = name;
     /* --scheduler URL[,URL...]: the nodes of one cluster, tried in turn
-     * (mt_remote_executor.h "Failover"); given once (a second one would
-     * silently replace the first) */
-    const char *sched_all[2];
-    if (cli_opt_all(ctx, "scheduler", sched_all, 2) > 1)
-        return cli_usage_error(ctx, "--scheduler given more than once: list the nodes in one "
-                                    "--scheduler, separated by commas");
+     * (mt_remote_executor.h "Failover"); a repeated --scheduler is refused
+     * by cli_executor_config (cmd_serve_config.c) */
     for (const char *p = sched; p && *p;) {
         size_t ul = strcspn(p, ",");
         if (n_nodes == MT_REXEC_MAX_NODES)

@@ -129,17 +129,27 @@ static int ex_connect_timed(int fd, const struct addrinfo *ai, int timeout_ms)
     return e;
 }
 
-/* Whether the last failed TLS call on this thread got a fatal alert from
- * the peer (OpenSSL queues a received alert as reason
- * SSL_AD_REASON_OFFSET + the alert): the peer ended the channel on purpose,
- * e.g. it refused this executor's certificate, rather than going silent or
- * dropping the connection. */
-static bool ex_peer_alert(void)
+/* Why the last TLS call on ssl failed, when no policy verdict of this
+ * executor explains it. OpenSSL queues a fatal alert the peer sent as
+ * reason SSL_AD_REASON_OFFSET + the alert: the peer ended the channel on
+ * purpose (e.g. refused this executor's certificate). A read or write that
+ * ran past its socket bound (SO_RCVTIMEO/SO_SNDTIMEO: EAGAIN) leaves the
+ * socket BIO's retry flag set: the peer is silent (hung, SIGSTOP, a dead
+ * path). Anything else: the connection was closed or reset (a node that
+ * refuses this executor may reset it before its alert is read). Empties
+ * this thread's OpenSSL error queue. */
+typedef enum { EX_CHAN_ALERT, EX_CHAN_TIMEOUT, EX_CHAN_CLOSED } ex_chan;
+
+static ex_chan ex_chan_failure(SSL *ssl)
 {
+    bool alert = false;
     for (unsigned long e; (e = ERR_get_error());)
         if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET)
-            return true;
-    return false;
+            alert = true;
+    if (alert)
+        return EX_CHAN_ALERT;
+    BIO *b = SSL_get_rbio(ssl);
+    return b && BIO_should_retry(b) ? EX_CHAN_TIMEOUT : EX_CHAN_CLOSED;
 }
 
 /* A mutually attested TLS connection to node n: *fd and *ssl to ex_close;
@@ -214,15 +224,17 @@ static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, un
             return mt_err_set(err, MT_EAUTH,
                               "attested TLS handshake with the scheduler failed at %s%s%s:%s: %s",
                               EX_HOST(n), n->port, why);
-        bool alert = ex_peer_alert();
-        ERR_clear_error();
-        /* no verdict: the node closed, timed out or spoke no TLS 1.3 (a
-         * node accepted by the kernel but hung, SIGSTOP): the next node */
+        /* no verdict: the node went silent (accepted by its kernel but
+         * hung, SIGSTOP), closed, or ended the handshake itself: the next
+         * node */
+        ex_chan why_ch = ex_chan_failure(ssl);
         return mt_err_set(err, MT_EUNAVAIL,
                           "attested TLS handshake with the scheduler failed at %s%s%s:%s: %s",
                           EX_HOST(n), n->port,
-                          alert ? "the scheduler ended the handshake"
-                                : "unreachable or no answer (connection closed or timed out)");
+                          why_ch == EX_CHAN_TIMEOUT ? "unreachable or no answer (timed out)"
+                          : why_ch == EX_CHAN_ALERT ? "the scheduler ended the handshake (TLS alert)"
+                                                    : "unreachable or no answer (the connection "
+                                                      "was closed)");
     }
     return MT_OK;
 }
@@ -276,17 +288,25 @@ static mt_status ex_request_at(const mt_rexec_config *c, const mt_rexec_node *n,
                             "the scheduler's answer is larger than --max-job-mib (%zu MiB); "
                             "raise it to run such jobs",
                             c->max_job >> 20);
-        /* a refusal of this executor's certificate arrives as an alert;
-         * silence past the read bound or a dropped connection is no verdict */
-        if (rc == MT_EIO && ex_peer_alert())
+        /* a refusal of this executor's certificate arrives as an alert (or
+         * as a reset that overtook it); silence past the read bound is no
+         * verdict: the node is unreachable or hung */
+        ex_chan why_ch = rc == MT_EIO ? ex_chan_failure(ssl) : EX_CHAN_CLOSED;
+        if (rc == MT_EIO && why_ch == EX_CHAN_ALERT)
             rc = mt_err_set(err, MT_EAUTH,
                             "attested TLS handshake with the scheduler failed at %s%s%s:%s: the "
                             "scheduler refused this executor (see its log)",
                             EX_HOST(n), n->port);
+        else if (rc == MT_EIO && why_ch == EX_CHAN_TIMEOUT)
+            rc = mt_err_set(err, MT_EUNAVAIL,
+                            "the scheduler at %s%s%s:%s is unreachable or hung: no answer within "
+                            "%u s",
+                            EX_HOST(n), n->port, io_ms ? (io_ms + 999) / 1000 : 120);
         else if (rc == MT_EIO)
             rc = mt_err_set(err, MT_EUNAVAIL,
-                            "the scheduler at %s%s%s:%s is unreachable or did not answer "
-                            "(connection closed or timed out)",
+                            "the scheduler at %s%s%s:%s closed the connection without an answer: "
+                            "it refused this executor in the handshake (see its log) or the "
+                            "connection was cut",
                             EX_HOST(n), n->port);
         goto out;
     }
