@@ -220,10 +220,18 @@ static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, un
     ERR_clear_error();
     if (SSL_connect(ssl) != 1) {
         const char *why = mt_atls_last_refusal();
-        if (why[0]) /* this executor's --policy refused the node */
+        if (why[0]) { /* this executor's --policy refused the node */
+            /* the verdict quotes the node's evidence (e.g. its measurement):
+             * this executor's log only; the error, which a task's failure
+             * reason may carry, is constant but for the configured node */
+            fprintf(stderr, "mesatee executor: scheduler https://%s%s%s:%s: %s\n", EX_HOST(n),
+                    n->port, why);
             return mt_err_set(err, MT_EAUTH,
-                              "attested TLS handshake with the scheduler failed at %s%s%s:%s: %s",
-                              EX_HOST(n), n->port, why);
+                              "attested TLS handshake with the scheduler failed at %s%s%s:%s: "
+                              "this executor's --policy refused the node (the reason is in "
+                              "this executor's log)",
+                              EX_HOST(n), n->port);
+        }
         /* no verdict: the node went silent (accepted by its kernel but
          * hung, SIGSTOP), closed, or ended the handshake itself: the next
          * node */
