@@ -74,8 +74,7 @@ static void ctx_set(SSL_CTX *ctx)
 
 /* A node's host as in its URL, for "%s%s%s": an IPv6 literal (the only
  * host with a ':', cmd_executor.c) in brackets. */
-#define EX_HOST(n)                                                                                \
-    strchr((n)->host, ':') ? "[" : "", (n)->host, strchr((n)->host, ':') ? "]" : ""
+#define EX_HOST(n) strchr((n)->host, ':') ? "[" : "", (n)->host, strchr((n)->host, ':') ? "]" : ""
 
 /* The node requests go to: an index into cfg->nodes, moved on by
  * node_failed (one mt_rexec_run per process, as ctx_renewed). */
@@ -95,8 +94,9 @@ static void node_failed(const mt_rexec_config *c, unsigned i, const char *why)
         !atomic_compare_exchange_strong(&node_cur, &expect, (i + 1) % c->n_nodes))
         return;
     const mt_rexec_node *a = &c->nodes[i], *b = &c->nodes[(i + 1) % c->n_nodes];
-    fprintf(stderr, "mesatee executor: scheduler https://%s%s%s:%s failed (%s); moving to "
-                    "https://%s%s%s:%s\n",
+    fprintf(stderr,
+            "mesatee executor: scheduler https://%s%s%s:%s failed (%s); moving to "
+            "https://%s%s%s:%s\n",
             EX_HOST(a), a->port, why, EX_HOST(b), b->port);
 }
 
@@ -236,13 +236,13 @@ static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, un
          * hung, SIGSTOP), closed, or ended the handshake itself: the next
          * node */
         ex_chan why_ch = ex_chan_failure(ssl);
-        return mt_err_set(err, MT_EUNAVAIL,
-                          "attested TLS handshake with the scheduler failed at %s%s%s:%s: %s",
-                          EX_HOST(n), n->port,
-                          why_ch == EX_CHAN_TIMEOUT ? "unreachable or no answer (timed out)"
-                          : why_ch == EX_CHAN_ALERT ? "the scheduler ended the handshake (TLS alert)"
-                                                    : "unreachable or no answer (the connection "
-                                                      "was closed)");
+        return mt_err_set(
+            err, MT_EUNAVAIL, "attested TLS handshake with the scheduler failed at %s%s%s:%s: %s",
+            EX_HOST(n), n->port,
+            why_ch == EX_CHAN_TIMEOUT ? "unreachable or no answer (timed out)"
+            : why_ch == EX_CHAN_ALERT ? "the scheduler ended the handshake (TLS alert)"
+                                      : "unreachable or no answer (the connection "
+                                        "was closed)");
     }
     return MT_OK;
 }
@@ -400,8 +400,7 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
             local = true;
             rc = mt_err_set(err, MT_EIO, "reading an output to upload: %s",
                             n ? strerror(errno) : "it shrank");
-        }
-        else if (!(rc = mt_atls_write(ssl, buf, (size_t)n, err)))
+        } else if (!(rc = mt_atls_write(ssl, buf, (size_t)n, err)))
             left -= (uint64_t)n;
     }
     char rhead[8192];
@@ -446,8 +445,7 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
                 if (w <= 0) {
                     local = true;
                     rc = mt_err_set(err, MT_EIO, "writing an input: %s", strerror(errno));
-                }
-                else
+                } else
                     off += (size_t)w;
             }
             left -= (size_t)n;
@@ -842,8 +840,8 @@ static void *lease_main(void *p)
          * past the lease: each read within half of it (at least 5 s), so a
          * renewal sent at a third fails over with time left */
         unsigned io_ms = l->lease_ms / 2 > 5000 ? l->lease_ms / 2 : 5000;
-        if (ex_request_io(l->x->c, io_ms, "/v1/executor/renew", body, strlen(body), &status,
-                          &resp, &rlen, NULL, &err)) {
+        if (ex_request_io(l->x->c, io_ms, "/v1/executor/renew", body, strlen(body), &status, &resp,
+                          &rlen, NULL, &err)) {
             /* unreachable: keep trying; the scheduler decides when it ran out */
             fprintf(stderr, "mesatee executor: task %s: renewing its lease: %s\n", l->task_id,
                     err.msg);
@@ -1019,8 +1017,8 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     /* 503: the scheduler is buffering too many reports; retry a few times */
     bool resent = false;
     for (unsigned attempt = 0;; attempt++) {
-        rc = ex_request_io(c, 0, "/v1/executor/report", body, strlen(body), &status, &resp,
-                           &rlen, &resent, err);
+        rc = ex_request_io(c, 0, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen,
+                           &resent, err);
         if (rc || status != 503 || attempt == REPORT_RETRIES)
             break;
         fprintf(stderr, "mesatee executor: task %s: the scheduler is busy (HTTP 503), "
@@ -1034,8 +1032,10 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     if (!rc && status == 409 && resent) {
         /* the node that lost its answer may have stored this very report,
          * which makes the copy's token stale: not a refusal */
-        fprintf(stderr, "mesatee executor: task %s: the report may already be stored (resent "
-                        "after a lost answer; the next node answered HTTP 409)\n", tid);
+        fprintf(stderr,
+                "mesatee executor: task %s: the report may already be stored (resent "
+                "after a lost answer; the next node answered HTTP 409)\n",
+                tid);
     } else if (!rc && status != 200) {
         set_error(x, "the scheduler refused a report", status);
         rc = mt_err_set(err, MT_EIO, "the scheduler did not store the report (HTTP %d): %.200s",

@@ -2830,8 +2830,8 @@ static mt_status gw_bind(mt_gateway *gw, const char *spec, mt_err *err)
      * does not answer makes the start fail with a reason instead of
      * hanging it. Socket options as libevent's: non-blocking, SO_REUSEADDR,
      * SO_KEEPALIVE, backlog 128. */
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
     struct addrinfo *ai = NULL;
     char portstr[8];
     snprintf(portstr, sizeof portstr, "%u", port);
@@ -2853,16 +2853,14 @@ static mt_status gw_bind(mt_gateway *gw, const char *spec, mt_err *err)
             close(lfd);
         freeaddrinfo(ai);
         return mt_err_set(err, MT_EIO,
-                          "cannot listen on %s: %s (is the address local and the port free?)",
-                          spec, strerror(e));
+                          "cannot listen on %s: %s (is the address local and the port free?)", spec,
+                          strerror(e));
     }
     freeaddrinfo(ai);
     gw->bound = evhttp_accept_socket_with_handle(gw->http, lfd);
-    if (!gw->bound) {
-        close(lfd); /* not taken: libevent closes it only once it owns it */
-        return mt_err_set(err, MT_ENOMEM, "cannot listen on %s: libevent refused the socket",
-                          spec);
-    }
+    if (!gw->bound) /* out of memory; whether libevent closed lfd depends on where it
+                     * failed, so it is left open (the start fails, the process ends) */
+        return mt_err_set(err, MT_ENOMEM, "cannot listen on %s: libevent refused the socket", spec);
     evutil_socket_t fd = evhttp_bound_socket_get_fd(gw->bound);
     /* Accepted connections inherit TCP_NODELAY (Linux): a reply written as
      * several TLS records must not wait for the client's delayed ACK (40 ms

@@ -291,8 +291,8 @@ static int bind_listen(const char *addr, unsigned *port, mt_err *err)
     host[colon - addr] = '\0';
     /* AI_ADDRCONFIG as the gateway's --listen (gateway.c gw_bind): one name
      * gives every listener the same address */
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
     struct addrinfo *ai = NULL;
     /* bounded as a join's resolution: a DNS server that does not answer
      * makes the start fail with a reason instead of hanging it */

@@ -163,8 +163,7 @@ static atomic_int v4_only;
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                 struct addrinfo **res)
 {
-    static int (*real)(const char *, const char *, const struct addrinfo *,
-                       struct addrinfo **);
+    static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
     if (!real)
         real = (int (*)(const char *, const char *, const struct addrinfo *,
                         struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
@@ -187,8 +186,8 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 static void test_numeric_addrconfig(void **state)
 {
     (void)state;
-    const struct addrinfo ac = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                                .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
+    const struct addrinfo ac = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
     struct addrinfo *ai = NULL;
     atomic_store(&v4_only, 1);
     int rc = mt_resolve_bounded("::1", "1", &ac, 0, NULL, NULL, &ai);
