@@ -6,6 +6,9 @@
 # decrypts its own result. An executor whose measurement is not in the
 # executor policy, and a client without a certificate, are refused in the
 # handshake and get no task; the public gateway does not serve the API.
+# A transfer whose node fails in the TLS handshake (accepted, then closed:
+# no policy verdict) is retried on the next --scheduler node (the task was
+# failed when such a failure counted as a refusal).
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 0; }
