@@ -895,18 +895,23 @@ static mt_status xfer_object(mt_remote_sched *rs, const mt_rxfer *x, bool output
                   json_object_get(row.assignments, output ? "outputs" : "inputs"), x->slot));
     if (v && strlen(v) < sizeof id)
         snprintf(id, sizeof id, "%s", v);
-    integ_task_row_free(&row);
-    if (!id[0])
-        return mt_err_set(err, MT_ENOTFOUND, "the task has no such %s slot",
-                          output       ? "output"
-                          : x->slot[0] ? "input"
-                                       : "module");
-    if (!x->slot[0]) {
+    if (!id[0] || !x->slot[0]) {
+        integ_task_row_free(&row);
+        if (!id[0])
+            return mt_err_set(err, MT_ENOTFOUND, "the task has no such %s slot",
+                              output       ? "output"
+                              : x->slot[0] ? "input"
+                                           : "module");
         snprintf(object, MT_ID_LEN + 1, "%s", id);
         return untrusted_objects_read_path(rs->core, id, path, 4096, err);
     }
-    core_file f; /* the file row, verified by its MAC (integ_file_load) */
-    if ((rc = core_file_load(rs->core, rs->db, id, &f, err)))
+    /* the file row, verified by its MAC, that MAC the one the binding
+     * covered; an output already written is refused before any byte of an
+     * upload is taken (sched_bound_file) */
+    core_file f;
+    rc = sched_bound_file(rs->core, rs->db, &row, id, output, &f, err);
+    integ_task_row_free(&row);
+    if (rc)
         return rc;
     snprintf(object, MT_ID_LEN + 1, "%s", f.object_id);
     mt_wipe(&f, sizeof f);
@@ -1062,6 +1067,10 @@ typedef struct {
     char up_obj[MT_JOB_MAX_SLOTS][MT_ID_LEN + 1], up_sha[MT_JOB_MAX_SLOTS][65];
     uint64_t up_size[MT_JOB_MAX_SLOTS];
     bool lease_ok; /* report_guard found the lease current */
+    /* the verified output mapping the staged files go to (borrowed), and
+     * the outcome report_guard fails when one of them is written meanwhile */
+    const json_t *outs;
+    mt_job_result *r;
 } report_stage;
 
 static mt_status stage_add(report_stage *st, const char *path, mt_err *err)
@@ -1113,6 +1122,28 @@ static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
                           (unsigned long long)st->fence, (long long)l.fence);
     }
     st->lease_ok = true;
+    if ((st->nup || st->n) && st->outs) {
+        /* under the outcome's write lock, before any byte moves: an output
+         * written meanwhile (a store that assigned it to two tasks) keeps
+         * the other task's bytes; this outcome fails (sched_outputs_check
+         * in sched_finish refuses it too) and the staged files go */
+        size_t n;
+        mt_err e;
+        mt_err_clear(&e);
+        if ((rc = sched_outputs_check(st->rs->core, db, st->outs, &n, &e))) {
+            if (rc != MT_EINTERNAL)
+                return mt_err_set(err, rc, "%s", e.msg);
+            mt_job_result *r = st->r;
+            r->ok = false;
+            json_decref(r->outputs);
+            r->outputs = NULL;
+            free(r->failure_reason);
+            r->failure_reason = strdup(strstr(e.msg, "integrity check failed: ") == e.msg
+                                           ? e.msg
+                                           : "integrity check failed: file");
+            stage_discard(st);
+        }
+    }
     for (size_t i = 0; i < st->nup; i++)
         if ((rc = untrusted_objects_upload_publish_in(st->rs->core, db, st->task_id,
                                                       (int64_t)st->fence, st->up_obj[i],
@@ -1138,12 +1169,18 @@ static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
                      st->task_id);
 }
 
-/* outs: the output slots' files from the verified binding (verified_row),
- * never task_files read again. */
-static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, const json_t *outs,
-                               json_t *reported, mt_job_result *r, report_stage *st, mt_err *err)
+/* outs: the output slots' files from the verified binding (row, from
+ * verified_row), never task_files read again; each file's row must be the
+ * version that binding covered, no file written yet nor bound to two slots
+ * (checked before anything is staged). */
+static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, const integ_task_row *row,
+                               const json_t *outs, json_t *reported, mt_job_result *r,
+                               report_stage *st, mt_err *err)
 {
-    mt_status rc = MT_OK;
+    size_t nslots;
+    mt_status rc = sched_outputs_check(rs->core, rs->db, outs, &nslots, err);
+    if (rc)
+        return rc;
     r->outputs = json_object();
     if (!r->outputs)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -1178,7 +1215,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, const j
                 rc = mt_err_set(err, MT_EINVAL, "too many output slots");
                 break;
             }
-            if ((rc = core_file_load(rs->core, rs->db, fid, &f, err)))
+            if ((rc = sched_bound_file(rs->core, rs->db, row, fid, true, &f, err)))
                 break;
             if (!f.object_id[0]) {
                 rc = mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
@@ -1219,7 +1256,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, const j
         }
         core_file f;
         char path[4096];
-        if (!(rc = core_file_load(rs->core, rs->db, fid, &f, err)) &&
+        if (!(rc = sched_bound_file(rs->core, rs->db, row, fid, true, &f, err)) &&
             !(rc = untrusted_objects_write_path(rs->core, f.object_id, path, sizeof path, err)) &&
             !(rc = stage_add(st, path, err)))
             rc = mt_file_write_atomic(st->tmp[st->n - 1], data, len, 0600, err);
@@ -1346,7 +1383,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
         }
         if (!vrc)
             outmap = json_object_get(vrow.assignments, "outputs");
-        if (vrc || !outmap || store_outputs(rs, task_id, outmap, outs, &r, st, &oerr)) {
+        if (vrc || !outmap || store_outputs(rs, task_id, &vrow, outmap, outs, &r, st, &oerr)) {
             if (!vrc && !outmap)
                 integ_fail(&oerr, "binding");
             outmap = NULL;
@@ -1359,6 +1396,8 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
             r.failure_reason = strdup(reason);
         }
     }
+    st->outs = outmap;
+    st->r = &r;
     rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, outmap, report_guard, st, err);
     if (rc && st->lease_ok && (st->nup || st->n) && rc != MT_ECONFLICT && rc != MT_EUNAVAIL) {
         /* the lease was current but the outputs could not be stored (a

@@ -624,26 +624,45 @@ static void job_free(mt_job *job)
     memset(job, 0, sizeof *job);
 }
 
-/* Fills one job slot from an assigned file. Inputs (url != NULL) also get
- * the ciphertext SHA-256 recorded at registration into sha256 (the worker
- * checks it); an input without one is refused. */
+mt_status sched_bound_file(mt_core *c, mt_db *mdb, const integ_task_row *row,
+                           const char *file_id, bool output, core_file *f, mt_err *err)
+{
+    char mac[65];
+    /* the row verified by its MAC in this read, and that MAC the very one
+     * the binding (and so every approval) covered: not another version of
+     * the row a lying host answers this read with */
+    mt_status rc = integ_file_load(c, mdb, file_id ? file_id : "", f, NULL, mac, err);
+    if (rc)
+        return rc;
+    const char *bound = json_string_value(json_object_get(row->file_macs, file_id ? file_id : ""));
+    if (!bound || !integ_hex_equal(bound, mac)) {
+        mt_wipe(f, sizeof *f);
+        return integ_fail(err, "binding");
+    }
+    /* an output is written once, by the task it is assigned to: a written
+     * one here is a store that assigned it to two tasks (tasks.c's "output
+     * of an unfinished task" query answered falsely); writing it again
+     * would overwrite the other task's result */
+    if (output && f->written) {
+        mt_error("store integrity: output file %s is already written", file_id);
+        mt_wipe(f, sizeof *f);
+        return integ_fail(err, "file");
+    }
+    return MT_OK;
+}
+
+/* Fills one job slot from an assigned file (sched_bound_file: an output
+ * already written is refused before any bytes move). Inputs (url != NULL)
+ * also get the ciphertext SHA-256 recorded at registration into sha256 (the
+ * worker checks it); an input without one is refused. */
 static mt_status slot_from_file(mt_core *c, mt_db *mdb, const integ_task_row *row,
                                 const char *file_id, char **path, char **url, uint8_t key[32],
                                 char sha256[65], mt_err *err)
 {
     core_file f;
-    char mac[65];
-    /* the row verified by its MAC in this read, and that MAC the very one
-     * the binding (and so every approval) covered: not another version of
-     * the row a lying host answers this read with */
-    mt_status rc = integ_file_load(c, mdb, file_id, &f, NULL, mac, err);
+    mt_status rc = sched_bound_file(c, mdb, row, file_id, !url, &f, err);
     if (rc)
         return rc;
-    const char *bound = json_string_value(json_object_get(row->file_macs, file_id ? file_id : ""));
-    if (!bound || !integ_hex_equal(bound, mac)) {
-        mt_wipe(&f, sizeof f);
-        return integ_fail(err, "binding");
-    }
     if (url && strlen(f.sha256) != 64)
         return mt_err_set(err, MT_EINVAL,
                           "input file %s has no recorded SHA-256 of its ciphertext (registered "
@@ -811,7 +830,7 @@ out:
  * MAC must hold and the file must not be written yet (an output is written
  * once, by the task it is assigned to: a written one here is a store that
  * assigned it twice). *n: the number of output slots. */
-static mt_status outputs_check(mt_core *c, mt_db *mdb, const json_t *outs, size_t *n, mt_err *err)
+mt_status sched_outputs_check(mt_core *c, mt_db *mdb, const json_t *outs, size_t *n, mt_err *err)
 {
     *n = 0;
     const char *slot;
@@ -822,6 +841,17 @@ static mt_status outputs_check(mt_core *c, mt_db *mdb, const json_t *outs, size_
         core_file f;
         if (!fid)
             return integ_fail(err, "binding");
+        /* one file bound to two slots: the slots' bytes would overwrite
+         * each other */
+        const char *s2;
+        json_t *v2;
+        json_object_foreach((json_t *)outs, s2, v2)
+        {
+            if (!strcmp(s2, slot))
+                break;
+            if (json_is_string(v2) && !strcmp(json_string_value(v2), fid))
+                return integ_fail(err, "binding");
+        }
         mt_status rc = integ_file_load(c, mdb, fid, &f, NULL, NULL, err);
         bool written = f.written;
         mt_wipe(&f, sizeof f);
@@ -949,7 +979,7 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
         if (!outputs && !(irc = outputs_verified(c, mdb, task_id, &outs_owned, &ierr)))
             outputs = outs_owned;
         if (!irc)
-            irc = outputs_check(c, mdb, outputs, &n_outputs, &ierr);
+            irc = sched_outputs_check(c, mdb, outputs, &n_outputs, &ierr);
         if (irc == MT_EINTERNAL) {
             status = "failed";
             /* "integrity check failed: CLASS": nothing from the rows */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core_internal.h" /* integ_function_seal: the test stands in for the TEE */
+#include "untrusted_objects.h"
 #include "mt_ff.h"
 #include "mt_json.h"
 
@@ -634,6 +635,129 @@ static void test_output_slot_repointed(void **state)
     tenv_free(&e);
 }
 
+/* One output file assigned to two tasks (the host answered tasks.c's "output
+ * of an unfinished task" query falsely: here by showing the first task as
+ * finished while the second was assigned). The first task writes the file;
+ * the second, approved afterwards (its binding covers the written row),
+ * must be refused before any byte moves: the first task's object and row
+ * stay as its outcome left them. */
+static char *object_bytes(tenv *e, mt_db *mdb, const char *file_id, size_t *len)
+{
+    mt_db_stmt *st = NULL;
+    mt_err err;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(mdb, "SELECT object_id FROM files WHERE file_id = ?", &st, &err),
+                     MT_OK);
+    mt_db_bind_text(st, 1, file_id);
+    assert_int_equal(mt_db_step(st, &rc, &err), MT_DB_ROW);
+    char p[4096];
+    assert_int_equal(untrusted_objects_read_path(e->core, mt_db_col_text(st, 0), p, sizeof p, &err),
+                     MT_OK);
+    mt_db_finalize(st);
+    uint8_t *buf = NULL;
+    if (mt_file_read(p, 1 << 20, &buf, len, &err) != MT_OK)
+        fail_msg("object of %s: %s", file_id, err.msg);
+    return (char *)buf;
+}
+
+static void test_output_assigned_twice(void **state)
+{
+    (void)state;
+    tenv e;
+    tenv_init(&e, MT_WORKER_PATH);
+    mt_err err;
+    char *admin = tlogin(&e, "admin", ADMIN_PW);
+    json_t *o = NULL;
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"psi2\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"},"
+                          "{\"name\":\"b\"}],\"outputs\":[{\"name\":\"r\"}]}",
+                          &o),
+                     201);
+    char fn[33], in_a[33], in_b[33], out_x[33], ta[33], tb[33];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    add_input(&e, admin, "apple\nbanana\n", in_a);
+    add_input(&e, admin, "banana\ncherry\n", in_b);
+    char kh[65];
+    memset(kh, 'a', 64);
+    kh[64] = 0;
+    assert_int_equal(treqf(&e, "POST", "/v1/files/outputs", admin, &o, "{\"key\":\"%s\"}", kh), 201);
+    snprintf(out_x, sizeof out_x, "%s", jstr(o, "file_id"));
+    json_decref(o);
+    psi_task(&e, admin, "admin", fn, in_a, in_b, out_x, ta);
+    /* the lie: a is shown finished while b is assigned x, then set back */
+    mt_db *mdb = tenv_db_open_dir(e.dir);
+    mt_db_stmt *q = NULL;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(mdb, "SELECT status FROM tasks WHERE task_id = ?", &q, &err),
+                     MT_OK);
+    mt_db_bind_text(q, 1, ta);
+    assert_int_equal(mt_db_step(q, &rc, &err), MT_DB_ROW);
+    char a_status[32];
+    snprintf(a_status, sizeof a_status, "%s", mt_db_col_text(q, 0));
+    mt_db_finalize(q);
+    char sql[256];
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'finished' WHERE task_id = '%s'", ta);
+    if (mt_db_exec(mdb, sql, &err) != MT_OK)
+        fail_msg("lie: %s", err.msg);
+    assert_int_equal(
+        treqf(&e, "POST", "/v1/tasks", admin, &o,
+              "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"a\",\"owners\":[\"admin\"]},"
+              "{\"name\":\"b\",\"owners\":[\"admin\"]}],\"outputs\":[{\"name\":\"r\",\"owners\":"
+              "[\"admin\"]}]}",
+              fn),
+        201);
+    snprintf(tb, sizeof tb, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"inputs\":{\"a\":\"%s\",\"b\":\"%s\"},\"outputs\":{\"r\":\"%s\"}}", in_a, in_b,
+             out_x);
+    post_ok(&e, admin, "assign", tb, body);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = '%s' WHERE task_id = '%s'", a_status, ta);
+    if (mt_db_exec(mdb, sql, &err) != MT_OK)
+        fail_msg("restore: %s", err.msg);
+    /* a runs and writes x */
+    assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
+    post_ok(&e, admin, "invoke", ta, NULL);
+    char *st = wait_status(&e, admin, ta, "finished", 60000);
+    assert_string_equal(st, "finished");
+    free(st);
+    char *x_row = file_state(mdb, out_x);
+    size_t x_len = 0, x_len2 = 0;
+    char *x_obj = object_bytes(&e, mdb, out_x, &x_len);
+    /* b, approved now (over x's written row), runs: refused, x untouched */
+    post_ok(&e, admin, "approve", tb, NULL);
+    post_ok(&e, admin, "invoke", tb, NULL);
+    st = wait_status(&e, admin, tb, "failed", 60000);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/tasks/%s", tb);
+    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+    if (strcmp(st, "failed"))
+        fail_msg("task b %s: %s", st, mt_json_dump(o));
+    assert_non_null(strstr(jstr(o, "failure_reason"), "integrity check failed: file"));
+    json_decref(o);
+    free(st);
+    char *x_row2 = file_state(mdb, out_x);
+    assert_string_equal(x_row2, x_row);
+    char *x_obj2 = object_bytes(&e, mdb, out_x, &x_len2);
+    assert_int_equal(x_len2, x_len);
+    assert_memory_equal(x_obj2, x_obj, x_len);
+    /* a's result names the bytes the object holds */
+    snprintf(path, sizeof path, "/v1/tasks/%s", ta);
+    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+    assert_string_equal(jstr(o, "status"), "finished");
+    json_decref(o);
+    assert_int_equal(integ_file_check(e.core, mdb, out_x, NULL, &err), MT_OK);
+    free(x_row);
+    free(x_row2);
+    free(x_obj);
+    free(x_obj2);
+    mt_db_close(mdb);
+    free(admin);
+    tenv_free(&e);
+}
+
 static void test_echo_fail_and_cancel_running(void **state)
 {
     (void)state;
@@ -807,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_echo_fail_and_cancel_running),
         cmocka_unit_test(test_verified_values_only),
         cmocka_unit_test(test_output_slot_repointed),
+        cmocka_unit_test(test_output_assigned_twice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
