@@ -58,6 +58,7 @@
 #include "core_internal.h" /* store_int */
 #include "mt_ff.h"
 #include "mt_remote_sched.h"
+#include "untrusted_objects.h"
 
 #ifndef MT_WORKER_TEST_PATH
 #error "MT_WORKER_TEST_PATH must name the mesatee-worker-test executable"
@@ -1202,15 +1203,30 @@ static void psi_task(tenv *e, const char *tok, const char *fn, const char *a, co
  *    statement has its own snapshot: a host can answer a second read
  *    differently). The binding verifies; the transfer names x's object,
  *    the report writes x's output and y's row is untouched. */
-static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, bool lie)
+/* An object's bytes as text ("absent" when there is none): which object
+ * received an output. */
+static void obj_state(tenv *e, const char *object, char out[2 * 256 + 1])
+{
+    uint8_t buf[256];
+    size_t n = 0;
+    mt_err err;
+    if (untrusted_objects_head(e->core, object, buf, sizeof buf, &n, &err) != MT_OK) {
+        snprintf(out, 2 * 256 + 1, "absent");
+        return;
+    }
+    thex(buf, n, out);
+}
+
+static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, bool lie,
+                                bool upload)
 {
     mt_err err;
     json_t *o = NULL;
     char fbody[256];
     snprintf(fbody, sizeof fbody,
-             "{\"name\":\"psi_bind%d\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"},"
+             "{\"name\":\"psi_bind%d%d\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"},"
              "{\"name\":\"b\"}],\"outputs\":[{\"name\":\"r\"}]}",
-             (int)lie);
+             (int)lie, (int)upload);
     assert_int_equal(treq(e, "POST", "/v1/functions", tok, fbody, &o), 201);
     char fn[33], in_a[33], in_b[33], out_x[33], out_y[33], tx[33], ty[33];
     snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
@@ -1238,6 +1254,10 @@ static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, b
     qtext(e->core, "SELECT object_id FROM files WHERE file_id = ?", out_y, obj_y, sizeof obj_y);
     assert_true(obj_x[0] && obj_y[0] && strcmp(obj_x, obj_y));
     qtext(e->core, FILE_STATE_SQL, out_y, y_before, sizeof y_before);
+    char ox_before[2 * 256 + 1], oy_before[2 * 256 + 1], ox_after[2 * 256 + 1],
+        oy_after[2 * 256 + 1];
+    obj_state(e, obj_x, ox_before);
+    obj_state(e, obj_y, oy_before);
     if (lie)
         exec_sql(e->core, "ALTER TABLE task_files RENAME TO task_files_real");
     if (lie)
@@ -1277,11 +1297,34 @@ static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, b
     char *b64 = mt_b64_encode((const uint8_t *)ct, strlen(ct));
     assert_non_null(b64);
     char body[1024];
-    snprintf(body, sizeof body,
-             "{\"task_id\":\"%s\",\"fence\":%lld,\"lease_secret\":\"%s\",\"ok\":true,"
-             "\"return_value\":\"done\",\"outputs\":{\"r\":{\"ciphertext\":\"%s\",\"sha256\":"
-             "\"%s\",\"size\":%zu}}}",
-             h.task_id, (long long)h.fence, h.secret, b64, hex, strlen(ct));
+    if (upload) { /* streamed before the report (the "uploaded": true path) */
+        untrusted_upload *u = NULL;
+        mt_err_clear(&err);
+        xrc = mt_remote_sched_upload_begin(rs, &x, strlen(ct), &u, &err);
+        if (lie) {
+            if (xrc != MT_OK)
+                fail_msg("upload_begin: %s", err.msg);
+            char usha[65];
+            assert_int_equal(
+                mt_remote_sched_upload_write(u, (const uint8_t *)ct, strlen(ct), &err), MT_OK);
+            assert_int_equal(mt_remote_sched_upload_commit(u, usha, &err), MT_OK);
+            assert_string_equal(usha, hex);
+            mt_remote_sched_upload_free(u);
+        } else {
+            assert_int_equal(xrc, MT_EINTERNAL);
+            assert_string_equal(err.msg, "integrity check failed: binding");
+        }
+        snprintf(body, sizeof body,
+                 "{\"task_id\":\"%s\",\"fence\":%lld,\"lease_secret\":\"%s\",\"ok\":true,"
+                 "\"return_value\":\"done\",\"outputs\":{\"r\":{\"uploaded\":true,\"sha256\":"
+                 "\"%s\",\"size\":%zu}}}",
+                 h.task_id, (long long)h.fence, h.secret, hex, strlen(ct));
+    } else
+        snprintf(body, sizeof body,
+                 "{\"task_id\":\"%s\",\"fence\":%lld,\"lease_secret\":\"%s\",\"ok\":true,"
+                 "\"return_value\":\"done\",\"outputs\":{\"r\":{\"ciphertext\":\"%s\","
+                 "\"sha256\":\"%s\",\"size\":%zu}}}",
+                 h.task_id, (long long)h.fence, h.secret, b64, hex, strlen(ct));
     free(b64);
     if (mt_remote_sched_report(rs, (const uint8_t *)body, strlen(body), &err) != MT_OK)
         fail_msg("report: %s", err.msg);
@@ -1302,6 +1345,16 @@ static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, b
     assert_string_equal(sha_x, lie ? hex : "");
     qtext(e->core, FILE_STATE_SQL, out_y, y_after, sizeof y_after);
     assert_string_equal(y_after, y_before);
+    /* the bytes went to x's object (lie) or nowhere; y's object untouched */
+    obj_state(e, obj_x, ox_after);
+    obj_state(e, obj_y, oy_after);
+    if (lie) {
+        char want[2 * 256 + 1];
+        thex((const uint8_t *)ct, strlen(ct), want);
+        assert_string_equal(ox_after, want);
+    } else
+        assert_string_equal(ox_after, ox_before);
+    assert_string_equal(oy_after, oy_before);
     pthread_mutex_lock(&e->core->mu);
     mt_status vy = integ_task_verify_row(e->core, e->core->db, ty, NULL, &err);
     mt_status fx = vy ? vy : integ_file_check(e->core, e->core->db, out_x, NULL, &err);
@@ -1359,7 +1412,8 @@ static void test_local_run_only(void **state)
     char *tok, fn[33];
     lease_env_open(&e, &rs, &tok, fn);
     test_mac_deleted(&e, rs, tok, fn);
-    test_output_binding(&e, rs, tok, false);
+    test_output_binding(&e, rs, tok, false, false);
+    test_output_binding(&e, rs, tok, false, true);
     test_row_rollback(&e, rs, tok, fn);
     test_ended_leases(&e, rs, tok, fn);
     test_upload_rollback(&e, rs, tok);
@@ -1475,8 +1529,10 @@ static void test_outage_longer_than_lease(void **state)
                      1);
 
     test_flapping_store(&e, rs, tok, fn);
-    test_output_binding(&e, rs, tok, false);
-    test_output_binding(&e, rs, tok, true);
+    test_output_binding(&e, rs, tok, false, false);
+    test_output_binding(&e, rs, tok, false, true);
+    test_output_binding(&e, rs, tok, true, false);
+    test_output_binding(&e, rs, tok, true, true);
     test_row_rollback(&e, rs, tok, fn);
     test_ended_leases(&e, rs, tok, fn);
     test_upload_rollback(&e, rs, tok);
