@@ -69,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core_internal.h"
 #include "keyuse.h"
@@ -1189,6 +1190,118 @@ static json_t *job_outputs_map(const mt_job *job)
     return m;
 }
 
+/* A local run's outputs are produced under a name of their own
+ * (<object path>.run-<random>) and renamed over the objects only by
+ * local_publish, inside the outcome's transaction, after the outputs were
+ * checked there: an output written meanwhile by another task (a store that
+ * assigned one file to two tasks) keeps that task's bytes. */
+typedef struct local_stage {
+    mt_core *c;
+    const char *task_id;
+    int64_t attempt;
+    mt_job_result *r; /* NULL: a setup failure */
+    const json_t *outs;
+    size_t n;
+    char **staged, **final; /* n each; staged[i] NULL once renamed */
+} local_stage;
+
+/* finish's guard for local runs: see local_stage. */
+static mt_status local_publish(void *gctx, mt_db *mdb, mt_err *err)
+{
+    local_stage *ls = gctx;
+    mt_job_result *r = ls->r;
+    if (!r || !r->ok || r->canceled || !ls->n)
+        return MT_OK;
+    mt_status rc;
+    if (ls->attempt > 0 && mt_db_backend_of(mdb) == MT_DB_PG) {
+        /* no longer this node's run: finish drops the outcome, the objects
+         * stay as they are */
+        char a[24];
+        int64_t v;
+        bool found = false;
+        snprintf(a, sizeof a, "%lld", (long long)ls->attempt);
+        if ((rc = store_int(mdb, err, &v, &found, current_run_sql, ls->task_id, ls->c->node_id,
+                            a)))
+            return rc;
+        if (!found)
+            return MT_OK;
+    }
+    size_t n;
+    mt_err e;
+    mt_err_clear(&e);
+    if ((rc = sched_outputs_check(ls->c, mdb, ls->outs, &n, &e))) {
+        if (rc != MT_EINTERNAL)
+            return mt_err_set(err, rc, "%s", e.msg);
+        /* finish's own check fails the outcome with the same reason */
+        r->ok = false;
+        json_decref(r->outputs);
+        r->outputs = NULL;
+        free(r->failure_reason);
+        r->failure_reason = strdup(strstr(e.msg, "integrity check failed: ") == e.msg
+                                       ? e.msg
+                                       : "integrity check failed: file");
+        return MT_OK;
+    }
+    for (size_t i = 0; i < ls->n; i++) {
+        if (!ls->staged[i])
+            continue;
+        if (rename(ls->staged[i], ls->final[i]) != 0)
+            return mt_err_set(err, MT_EIO, "storing output %zu of task %s: %s", i, ls->task_id,
+                              strerror(errno));
+        free(ls->staged[i]);
+        ls->staged[i] = NULL;
+        if ((rc = mt_fsync_parent_dir(ls->final[i], err)))
+            return rc;
+    }
+    return MT_OK;
+}
+
+/* Points the job's outputs at staging names (local_stage): ls->final keeps
+ * the objects' paths, ls->staged the names the worker produces. */
+static mt_status local_stage_outputs(mt_job *job, local_stage *ls, mt_err *err)
+{
+    ls->n = 0;
+    if (!job->n_outputs)
+        return MT_OK;
+    if (!(ls->staged = calloc(job->n_outputs, sizeof *ls->staged)) ||
+        !(ls->final = calloc(job->n_outputs, sizeof *ls->final)))
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < job->n_outputs; i++) {
+        uint8_t rnd[8];
+        char hex[17];
+        mt_status rc = mt_random(rnd, sizeof rnd, err);
+        if (rc)
+            return rc;
+        mt_hex_encode(rnd, sizeof rnd, hex);
+        size_t len = strlen(job->outputs[i].path) + 6 + sizeof hex;
+        char *st = malloc(len);
+        if (!st)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        snprintf(st, len, "%s.run-%s", job->outputs[i].path, hex);
+        ls->final[i] = job->outputs[i].path;
+        ls->staged[i] = st;
+        ls->n++;
+        if (!(job->outputs[i].path = strdup(st)))
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    return MT_OK;
+}
+
+/* Removes the staged outputs not renamed over their objects. */
+static void local_stage_free(local_stage *ls)
+{
+    for (size_t i = 0; i < ls->n; i++) {
+        if (ls->staged && ls->staged[i]) {
+            (void)unlink(ls->staged[i]);
+            free(ls->staged[i]);
+        }
+        free(ls->final[i]);
+    }
+    free(ls->staged);
+    free(ls->final);
+    memset(ls, 0, sizeof *ls);
+}
+
 /* Runs a claimed task and stores its outcome, claiming the next task in
  * the same commit (*next_got, its id in next). */
 static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t attempt,
@@ -1219,6 +1332,14 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
         rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
         job_free(&job);
     }
+    local_stage ls;
+    memset(&ls, 0, sizeof ls);
+    ls.c = c;
+    ls.task_id = task_id;
+    ls.attempt = attempt;
+    ls.outs = outmap;
+    if (!rc && (rc = local_stage_outputs(&job, &ls, &err)))
+        job_free(&job);
     if (!rc && (rc = keyuse_audit(c, mdb, task_id, &job, &err))) { /* KeyStore key uses */
         mt_warn("task %s: recording its KeyStore key use failed: %s", task_id, err.msg);
         mt_err_set(&err, rc, "its KeyStore key use could not be recorded in the audit log");
@@ -1248,9 +1369,9 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
     bool failing = false;
     for (int tries = 0; tries < 40; tries++) {
         mt_err ferr;
-        mt_status frc = finish(s, c, mdb, task_id, attempt, rc || failing ? NULL : &res,
-                               rc || failing ? reason : NULL, next, next_got, next_attempt, outmap,
-                               NULL, NULL, &ferr);
+        ls.r = rc || failing ? NULL : &res;
+        mt_status frc = finish(s, c, mdb, task_id, attempt, ls.r, rc || failing ? reason : NULL,
+                               next, next_got, next_attempt, outmap, local_publish, &ls, &ferr);
         if (frc == MT_OK)
             break;
         if (!rc && !failing && (frc != MT_EUNAVAIL || tries >= 19)) {
@@ -1270,6 +1391,7 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
     for (size_t i = 0; i < n_out; i++)
         free(out_paths[i]);
     free(out_paths);
+    local_stage_free(&ls);
     json_decref(outmap);
     mt_job_result_clear(&res);
     /* after the outcome's commit (or after giving up: a row still running

@@ -379,7 +379,7 @@ size_t untrusted_objstore_sweep_leftovers(mt_objstore *s, int64_t min_age_s,
     while ((e = readdir(d)) != NULL) {
         const char *nm = e->d_name;
         if (!strstr(nm, ".tmp.") && !strstr(nm, ".tmp-") && !strstr(nm, ".report-") &&
-            !strstr(nm, ".up-"))
+            !strstr(nm, ".run-") && !strstr(nm, ".up-"))
             continue;
         struct stat sb;
         if (fstatat(dirfd(d), nm, &sb, AT_SYMLINK_NOFOLLOW) != 0)

@@ -62,7 +62,7 @@ void untrusted_objstore_writer_free(mt_objstore_writer *w);
 /* Removes leftover "*.tmp.*" files from interrupted writes; returns count. */
 size_t untrusted_objstore_sweep(mt_objstore *s);
 /* Removes the leftovers of interrupted writes of every kind the core makes:
- * names containing ".tmp.", ".tmp-", ".report-" or ".up-", except those
+ * names containing ".tmp.", ".tmp-", ".report-", ".run-" or ".up-", except those
  * keep(ctx, name) wants kept (keep may be NULL) and those modified less than
  * min_age_s seconds ago. *bytes (may be NULL) receives their total size.
  * Returns how many were removed. */
