@@ -924,13 +924,12 @@ mt_status sched_finish_guarded(mt_core *c, mt_db *db, const char *task_id,
  * written is refused (an output is written once; a written one is a store
  * that assigned it twice). Errors: "integrity check failed: binding|file"
  * (MT_EINTERNAL, nothing from the rows), or the store's. */
-mt_status sched_bound_file(mt_core *c, mt_db *mdb, const integ_task_row *row,
-                           const char *file_id, bool output, core_file *f, mt_err *err);
+mt_status sched_bound_file(mt_core *c, mt_db *mdb, const integ_task_row *row, const char *file_id,
+                           bool output, core_file *f, mt_err *err);
 /* The output mapping outs (slot -> file_id, a verified binding's) is fit
  * to be written: each file's MAC holds, none is written yet, no file is
  * bound to two slots. *n: the number of slots. */
-mt_status sched_outputs_check(mt_core *c, mt_db *mdb, const json_t *outs, size_t *n,
-                              mt_err *err);
+mt_status sched_outputs_check(mt_core *c, mt_db *mdb, const json_t *outs, size_t *n, mt_err *err);
 
 /* Final task states. */
 bool core_task_status_final(const char *s);

@@ -625,8 +625,8 @@ static void job_free(mt_job *job)
     memset(job, 0, sizeof *job);
 }
 
-mt_status sched_bound_file(mt_core *c, mt_db *mdb, const integ_task_row *row,
-                           const char *file_id, bool output, core_file *f, mt_err *err)
+mt_status sched_bound_file(mt_core *c, mt_db *mdb, const integ_task_row *row, const char *file_id,
+                           bool output, core_file *f, mt_err *err)
 {
     char mac[65];
     /* the row verified by its MAC in this read, and that MAC the very one
@@ -1220,8 +1220,7 @@ static mt_status local_publish(void *gctx, mt_db *mdb, mt_err *err)
         int64_t v;
         bool found = false;
         snprintf(a, sizeof a, "%lld", (long long)ls->attempt);
-        if ((rc = store_int(mdb, err, &v, &found, current_run_sql, ls->task_id, ls->c->node_id,
-                            a)))
+        if ((rc = store_int(mdb, err, &v, &found, current_run_sql, ls->task_id, ls->c->node_id, a)))
             return rc;
         if (!found)
             return MT_OK;

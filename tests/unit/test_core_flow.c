@@ -7,9 +7,9 @@
 #include <time.h>
 
 #include "core_internal.h" /* integ_function_seal: the test stands in for the TEE */
-#include "untrusted_objects.h"
 #include "mt_ff.h"
 #include "mt_json.h"
+#include "untrusted_objects.h"
 
 #ifndef MT_WORKER_PATH
 #error "MT_WORKER_PATH must name the mesatee-worker executable"
@@ -681,7 +681,8 @@ static void test_output_assigned_twice(void **state)
     char kh[65];
     memset(kh, 'a', 64);
     kh[64] = 0;
-    assert_int_equal(treqf(&e, "POST", "/v1/files/outputs", admin, &o, "{\"key\":\"%s\"}", kh), 201);
+    assert_int_equal(treqf(&e, "POST", "/v1/files/outputs", admin, &o, "{\"key\":\"%s\"}", kh),
+                     201);
     snprintf(out_x, sizeof out_x, "%s", jstr(o, "file_id"));
     json_decref(o);
     psi_task(&e, admin, "admin", fn, in_a, in_b, out_x, ta);

@@ -1305,8 +1305,8 @@ static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, b
             if (xrc != MT_OK)
                 fail_msg("upload_begin: %s", err.msg);
             char usha[65];
-            assert_int_equal(
-                mt_remote_sched_upload_write(u, (const uint8_t *)ct, strlen(ct), &err), MT_OK);
+            assert_int_equal(mt_remote_sched_upload_write(u, (const uint8_t *)ct, strlen(ct), &err),
+                             MT_OK);
             assert_int_equal(mt_remote_sched_upload_commit(u, usha, &err), MT_OK);
             assert_string_equal(usha, hex);
             mt_remote_sched_upload_free(u);
