@@ -343,6 +343,23 @@ mt_status store_run(mt_db *db, mt_err *err, int *changes, const char *sql, ...)
     return rc;
 }
 
+mt_status store_run_deferred(mt_db *db, mt_err *err, const char *sql, ...)
+{
+    va_list ap;
+    va_start(ap, sql);
+    mt_db_stmt *st;
+    mt_status rc = prepare_va(db, sql, ap, &st, err);
+    va_end(ap);
+    if (rc)
+        return rc;
+    if (mt_db_in_tx(db))
+        rc = mt_db_run_deferred(st, err);
+    else
+        mt_db_step(st, &rc, err);
+    core_stmt_put(NULL, st);
+    return rc;
+}
+
 mt_status store_int(mt_db *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...)
 {
     va_list ap;
