@@ -801,10 +801,19 @@ out:
     return rc;
 }
 
-/* Checks the MAC of every output file of the task. */
-static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, size_t *n, mt_err *err)
+/* Checks the MAC of every output file of the task: those in ids (an array
+ * of file ids the caller read in this transaction), or, ids NULL, those
+ * read here. */
+static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, const json_t *ids,
+                               size_t *n, mt_err *err)
 {
     *n = 0;
+    if (ids) {
+        mt_status rc = MT_OK;
+        for (size_t i = 0; !rc && i < json_array_size(ids); i++, ++*n)
+            rc = integ_file_check(c, mdb, json_string_value(json_array_get(ids, i)), NULL, err);
+        return rc;
+    }
     mt_db_stmt *q;
     mt_status rc = core_stmt_get(c, mdb,
                                  "SELECT file_id FROM task_files WHERE task_id = ? AND "
@@ -842,6 +851,7 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
         *next_got = false;
     t_next_empty = false;
     bool next_tried = false;
+    json_t *out_ids = NULL; /* PostgreSQL: the output files, read with the run check */
     mt_status rc = store_begin(mdb, err);
     if (rc)
         return rc;
@@ -850,12 +860,33 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     if (guard && (rc = guard(gctx, mdb, err)))
         goto out;
     int64_t cancel_req = 0;
-    bool found, dropped = false;
+    bool found = false, dropped = false;
     if (attempt > 0 && mt_db_backend_of(mdb) == MT_DB_PG) {
-        char a[24];
-        snprintf(a, sizeof a, "%lld", (long long)attempt);
-        if ((rc = store_int(mdb, err, &cancel_req, &found, current_run_sql, task_id, c->node_id,
-                            a)))
+        /* current_run_sql and outputs_check's read in one statement (one
+         * round trip), under the writer lock store_begin took */
+        mt_db_stmt *q;
+        if ((rc = core_stmt_get(c, mdb,
+                                "SELECT 0, cancel_requested, NULL FROM tasks WHERE task_id = ?1 "
+                                "AND status = 'running' AND run_node = ?2 AND run_attempt = "
+                                "CAST(?3 AS INTEGER) UNION ALL SELECT 1, NULL, file_id FROM "
+                                "task_files WHERE task_id = ?1 AND direction = 'output' "
+                                "ORDER BY 1, 3",
+                                &q, err)))
+            goto out;
+        mt_db_bind_text(q, 1, task_id);
+        mt_db_bind_text(q, 2, c->node_id);
+        mt_db_bind_int64(q, 3, attempt);
+        if (!(out_ids = json_array()))
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        while (!rc && mt_db_step(q, &rc, err) == MT_DB_ROW) {
+            if (mt_db_col_int64(q, 0) == 0) {
+                found = true;
+                cancel_req = mt_db_col_int64(q, 1);
+            } else if (json_array_append_new(out_ids, json_string(mt_db_col_text(q, 2))))
+                rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        }
+        core_stmt_put(c, q);
+        if (rc)
             goto out;
         if (!found) {
             /* another node's sweeper took this node for stopped and put the
@@ -918,7 +949,7 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     size_t n_outputs = 0;
     if (!strcmp(status, "finished")) {
         mt_err ierr;
-        mt_status irc = outputs_check(c, mdb, task_id, &n_outputs, &ierr);
+        mt_status irc = outputs_check(c, mdb, task_id, out_ids, &n_outputs, &ierr);
         if (irc == MT_EINTERNAL) {
             status = "failed";
             reason = "integrity check failed: file";
@@ -1078,6 +1109,7 @@ out:
         if (next_got)
             *next_got = false;
     }
+    json_decref(out_ids);
     return rc;
 }
 
