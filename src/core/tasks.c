@@ -517,18 +517,28 @@ mt_status tasks_approve(core_ctx *x)
         goto out;
     }
     json_array_append_new(t.approvals, json_string(x->who));
-    if ((rc = set_json_col(x, "approvals", t.task_id, t.approvals)))
-        goto out;
-    /* the approval that counts: a MAC over the binding as it is now */
-    if ((rc = integ_approval_seal(x->core, x->db, t.task_id, x->who, x->err)))
-        goto out;
     bool all = true;
     size_t i;
     json_t *p;
     json_array_foreach(t.participants, i, p) if (!json_array_has(t.approvals, json_string_value(p)))
         all = false;
     const char *status = all ? "approved" : t.status;
-    if ((rc = set_status(x, t.task_id, status)))
+    /* the approvals and the status in one UPDATE (neither is part of the
+     * binding the seal below reads), deferred as set_status is */
+    char *ap = mt_json_dump(t.approvals), now[24];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    if (!ap)
+        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    else
+        rc = store_run_deferred(x->db, x->err,
+                                "UPDATE tasks SET approvals = ?, status = ?, updated_at = "
+                                "CAST(? AS INTEGER) WHERE task_id = ?",
+                                ap, status, now, t.task_id);
+    free(ap);
+    if (rc)
+        goto out;
+    /* the approval that counts: a MAC over the binding as it is now */
+    if ((rc = integ_approval_seal(x->core, x->db, t.task_id, x->who, x->err)))
         goto out;
     status_response(x, 200, t.task_id, status);
 out:
