@@ -149,6 +149,9 @@ mt_status store_open_grouped(const char *path, mt_db **out, mt_err *err);
 typedef mt_status (*store_migrate_hook)(void *ctx, mt_db *db, unsigned marks, mt_err *err);
 mt_status store_migrate(mt_db *db, store_migrate_hook hook, void *hook_ctx, mt_err *err);
 size_t store_schema_version(void);
+/* The schema version the migration marked `marker` brings a store to (0:
+ * none is), for tests that re-run the migrations from that one on. */
+size_t store_marker_version(const char *marker);
 void store_close(mt_db *db); /* mt_db_close */
 
 mt_status store_exec(mt_db *db, const char *sql, mt_err *err);

@@ -309,6 +309,16 @@ static const char *const migrations[] = {
      * that v1 left without one (token and count 0). */
     "/* " STORE_LEASE_V2_MARKER " */"
     "UPDATE tasks SET lease_graced = lease_graced WHERE lease_mac IS NOT NULL;",
+    /* 16 -> 17 (issue 14, store cost per task): invoke numbers the staged
+     * task max(staged_seq) + 1 over every task (tasks.c tasks_invoke);
+     * without an index on staged_seq that max read the whole table (its
+     * only index led with status), so every invoke cost more the more
+     * tasks the store held. With it both engines read the max from the
+     * index's end. No data changes; the build locks the table for writes
+     * for as long as it takes (once, at the upgrade). IF NOT EXISTS: run
+     * again harmlessly where a test re-runs the migrations from an earlier
+     * one (test_lease_outage). */
+    "CREATE INDEX IF NOT EXISTS tasks_staged_seq ON tasks(staged_seq);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -484,6 +494,14 @@ static mt_status schema_version(mt_db *db, int64_t *v, mt_err *err)
 size_t store_schema_version(void)
 {
     return N_MIGRATIONS;
+}
+
+size_t store_marker_version(const char *marker)
+{
+    for (size_t v = 0; v < N_MIGRATIONS; v++)
+        if (strstr(migrations[v], marker))
+            return v + 1;
+    return 0;
 }
 
 mt_status store_migrate(mt_db *db, store_migrate_hook hook, void *hook_ctx, mt_err *err)
