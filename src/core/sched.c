@@ -1293,8 +1293,8 @@ static void *worker_main(void *p)
             pthread_mutex_lock(&s->mu);
             run_gen = s->gen; /* before this claim's snapshot */
             pthread_mutex_unlock(&s->mu);
-            if ((failed = claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err) !=
-                          MT_OK))
+            if ((failed =
+                     claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err) != MT_OK))
                 mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
         }
         if (got) {
