@@ -1,6 +1,9 @@
 /* Fuzz target: the PSI id-list parser and intersection (mt_psi_compute).
  * The input is split at the first 0x00 byte into two id lists; the result
- * must be sorted strictly, newline-terminated and contained in both lists. */
+ * must be sorted strictly, newline-terminated and contained in both lists,
+ * and the general path (MT_PSI_GENERAL) must give the same status and
+ * bytes as the default one (the fast path for ids of 16 hex digits, when
+ * it applies). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +36,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *out;
     size_t len, count;
     mt_err err;
-    if (mt_psi_compute(in, 2, 1, &out, &len, &count, &err) != MT_OK)
+    uint8_t *gout;
+    size_t glen, gcount;
+    mt_err gerr;
+    mt_status st = mt_psi_compute(in, 2, 1, &out, &len, &count, &err);
+    mt_status gst = mt_psi_compute_ex(in, 2, 2, MT_PSI_GENERAL, &gout, &glen, &gcount, &gerr);
+    if (st != gst || (st == MT_OK && (glen != len || gcount != count ||
+                                      (len && memcmp(out, gout, len) != 0))))
+        abort(); /* the two paths differ */
+    free(gout);
+    if (st != MT_OK)
         return 0;
     size_t pos = 0, seen = 0;
     const uint8_t *prev = NULL;

@@ -25,7 +25,7 @@ ORDER = [
     ("job_built", "job built: integrity verify, key unwrap, KeyStore audit"),
     ("x_start", "executor entry checks"),
     ("w_zyg_recv", "executor: files, job encoded, request sent; zygote receives it"),
-    ("w_child", "zygote fork (parent side to the child's first step)"),
+    ("w_child", "zygote hands the request to its spare child, or forks one (to the child's first step with it)"),
     ("w_fds", "child: fds placed, others closed, hash seed"),
     ("w_limits", "child: rlimits, no-new-privs, not dumpable"),
     ("w_seccomp", "child: seccomp filter built and loaded"),

@@ -3,8 +3,10 @@
  * TEE identity (mt_tee in its own data dir, measurement over this binary, the
  * worker and its settings) and the mutually attested TLS context (mt_atls.h:
  * the scheduler must satisfy --policy, role "gateway" or "scheduler"; the
- * scheduler checks this executor against its executor-role policy). The role
- * itself (claims, leases, slots, reports) is mt_remote_executor.h. */
+ * scheduler checks this executor against its executor-role policy; with
+ * several --scheduler URLs every node must satisfy it). The role itself
+ * (claims, leases, slots, reports, failover between nodes) is
+ * mt_remote_executor.h. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -125,7 +127,9 @@ static int ex_main(cli_ctx *ctx)
         ((slots = strtoul(v, &end, 10)) < 1 || slots > MT_REXEC_MAX_SLOTS || *end ||
          v[0] == '-'))
         return cli_usage_error(ctx, "--slots must be 1..64");
-    char name[MT_RHELLO_NAME_MAX + 1], host[256], port[16];
+    char name[MT_RHELLO_NAME_MAX + 1];
+    mt_rexec_node nodes[MT_REXEC_MAX_NODES];
+    unsigned n_nodes = 0;
     if ((v = cli_opt_get(ctx, "name"))) {
         size_t n = strlen(v);
         bool ok = n >= 1 && n <= MT_RHELLO_NAME_MAX;
@@ -153,18 +157,36 @@ static int ex_main(cli_ctx *ctx)
     c.max_tasks = max_tasks;
     c.slots = (unsigned)slots;
     c.name = name;
-    c.host = host;
-    c.port = port;
-    if (sched) {
-        const char *hp = strncmp(sched, "https://", 8) ? NULL : sched + 8;
-        const char *colon = hp ? strrchr(hp, ':') : NULL;
-        if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof host ||
-            strlen(colon + 1) >= sizeof port || !colon[1] || strchr(colon + 1, '/'))
-            return cli_usage_error(ctx, "--scheduler must be https://HOST:PORT");
-        memcpy(host, hp, (size_t)(colon - hp));
-        host[colon - hp] = 0;
-        snprintf(port, sizeof port, "%s", colon + 1);
+    /* --scheduler URL[,URL...]: the nodes of one cluster, tried in turn
+     * (mt_remote_executor.h "Failover") */
+    for (const char *p = sched; p && *p;) {
+        size_t ul = strcspn(p, ",");
+        if (n_nodes == MT_REXEC_MAX_NODES)
+            return cli_usage_error(ctx, "--scheduler: at most 8 URLs");
+        const char *hp = ul > 8 && !strncmp(p, "https://", 8) ? p + 8 : NULL;
+        const char *colon = NULL;
+        for (const char *q = hp; q && q < p + ul; q++)
+            if (*q == ':')
+                colon = q;
+        mt_rexec_node *nd = &nodes[n_nodes];
+        size_t pl = colon ? (size_t)(p + ul - colon - 1) : 0;
+        if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof nd->host ||
+            pl >= sizeof nd->port || !pl || memchr(colon + 1, '/', pl))
+            return cli_usage_error(ctx, "--scheduler must be https://HOST:PORT, or several "
+                                        "separated by commas");
+        memcpy(nd->host, hp, (size_t)(colon - hp));
+        nd->host[colon - hp] = 0;
+        memcpy(nd->port, colon + 1, pl);
+        nd->port[pl] = 0;
+        n_nodes++;
+        p += ul;
+        if (*p == ',' && !*++p)
+            return cli_usage_error(ctx, "--scheduler: a comma with no URL after it");
     }
+    if (sched && !n_nodes)
+        return cli_usage_error(ctx, "--scheduler must be https://HOST:PORT");
+    c.nodes = nodes;
+    c.n_nodes = n_nodes;
     const char *tcti = cli_opt_get(ctx, "tpm2-tcti");
     if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
         return cli_fail("cannot set MESATEE_TPM2_TCTI: %s", strerror(errno));
@@ -244,6 +266,9 @@ static int ex_main(cli_ctx *ctx)
     else
         fprintf(stderr, "mesatee executor: %s, %u slot(s), certificate never renewed\n", c.name,
                 c.slots);
+    if (c.n_nodes > 1)
+        fprintf(stderr, "mesatee executor: %u scheduler nodes, starting with https://%s:%s\n",
+                c.n_nodes, nodes[0].host, nodes[0].port);
     if (mt_rexec_run(&c, &err)) {
         cli_fail("executor: %s", err.msg);
         goto out;

@@ -332,6 +332,7 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
     cfg.executor_policy = serve_config_get(c, "executor-policy");
     cfg.keystore_listen = serve_config_get(c, "keystore-listen");
     cfg.keystore_join = serve_config_get(c, "keystore-join");
+    cfg.keystore_join_timeout_s = (uint32_t)serve_config_u64(c, "keystore-join-timeout-s", 0);
     cfg.keystore_policy = serve_config_get(c, "keystore-policy");
     cfg.keystore_db_ca = serve_config_get(c, "keystore-db-ca");
     /* range checked by serve_config (10..86400); 0 = unset */

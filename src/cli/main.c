@@ -72,7 +72,9 @@ static const cli_opt o_serve[] = {
     {"log-task-errors", false, 0, NULL,
      "log the detail behind task failures (may hold participants' data; measured)", "off"},
     {"seal-legacy-store", false, 0, NULL,
-     "MAC the rows of a store written before store integrity, once (measured)", "off"},
+     "MAC the rows of a store written before store integrity, and claimed tasks' lease MACs "
+     "of one before schema 16, once (measured)",
+     "off"},
     {"release-signers", true, 0, "PEM",
      "auditor P-256 public keys whose signatures KeyStore release-policy changes need "
      "(recorded in the KeyStore at first use)",
@@ -112,6 +114,10 @@ static const cli_opt o_serve[] = {
     {"keystore-policy", true, 0, "FILE",
      "with --keystore-join: policy the KeyStore node's evidence must satisfy",
      "required with --keystore-join"},
+    {"keystore-join-timeout-s", true, 0, "SECONDS",
+     "with --keystore-join: the most a whole join (and each refresh or database certificate "
+     "renewal) may take, however its steps go (5..3600)",
+     "60"},
     {"keystore-db-ca", true, 0, "FILE",
      "with --keystore-listen: PEM with the database CA's certificate and key, sealed into "
      "keystore.sealed (later starts need no file); joining nodes get a 24 h client certificate "
@@ -166,7 +172,10 @@ static const cli_opt o_serve[] = {
      "(bound into each task's approval; docs/python-functions.md)", "none", true},
     {NULL, false}};
 static const cli_opt o_executor[] = {
-    {"scheduler", true, 0, "URL", "the scheduler's executor API, https://HOST:PORT", "required"},
+    {"scheduler", true, 0, "URL[,URL...]",
+     "the scheduler's executor API, https://HOST:PORT; several nodes of one cluster separated "
+     "by commas (at most 8): a failed request moves to the next, every node checked against "
+     "--policy", "required"},
     {"data-dir", true, 'd', "DIR", "the executor's data directory (keys, identity)", "required"},
     {"level", true, 0, "soft|tpm2", "TEE level of this executor", "soft"},
     {"worker", true, 0, "PATH", "the mesatee-worker executable",

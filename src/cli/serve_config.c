@@ -95,6 +95,8 @@ static const sc_key sc_serve_keys[] = {
     {"keystore-listen", SC_HOSTPORT, 0, 0, NULL, "MESATEE_KEYSTORE_LISTEN", "(off)", false,
      SC_RELOAD_NO},
     {"keystore-join", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_JOIN", "(off)", false, SC_RELOAD_NO},
+    {"keystore-join-timeout-s", SC_U64, 5, 3600, NULL, "MESATEE_KEYSTORE_JOIN_TIMEOUT_S", "60",
+     false, SC_RELOAD_NO},
     {"keystore-policy", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_POLICY", "(none)", false,
      SC_RELOAD_NO},
     {"keystore-db-ca", SC_STR, 0, 0, NULL, "MESATEE_KEYSTORE_DB_CA", "(none)", false,

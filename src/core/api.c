@@ -378,6 +378,16 @@ void core_set_object(core_ctx *x, const char *kind, const char *id)
     snprintf(x->resp->object, sizeof x->resp->object, "%s:%s", kind, id);
 }
 
+mt_status core_request_begin(core_ctx *x)
+{
+    mt_status rc = core_aspool_before_change(x->core, x->err);
+    if (rc) {
+        x->resp->retry_after_s = CORE_ASPOOL_RETRY_S;
+        return rc;
+    }
+    return store_begin(x->db, x->err);
+}
+
 mt_status core_audit_commit(core_ctx *x, int status, mt_status rc)
 {
     if (rc == MT_OK)
@@ -496,6 +506,12 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
      * caller group-commits that entry before replying (audit_later). */
     if (tx == TX_WRITE && req->audit_later && route_audit_only(r))
         tx = TX_READ;
+    /* a change's entry goes behind the audit entries still in the spool
+     * (audit_spool.c "Changes"): they are appended first, before the lock */
+    if (tx == TX_WRITE && (rc = core_aspool_before_change(core, &err))) {
+        resp->retry_after_s = CORE_ASPOOL_RETRY_S;
+        goto handled;
+    }
     pthread_mutex_lock(&core->mu);
     mt_trace_mark(trace, "api_locked");
     if (tx == TX_WRITE)

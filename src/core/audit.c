@@ -9,7 +9,9 @@
  *
  * Appends run inside the transaction of the change they record
  * (mt_core_handle for requests, sched.c for the scheduler), so no committed
- * change is left without its entry.
+ * change is left without its entry. Such a transaction begins with
+ * core_change_begin (or after core_aspool_before_change): entries still
+ * waiting in the audit spool are appended first (audit_spool.c "Changes").
  *
  * Checkpoints (GET /v1/audit/checkpoint): the daemon verifies the whole
  * chain with its MACs, then signs {entries, head hash, time, level} with the
@@ -208,7 +210,7 @@ mt_status mt_core_audit(mt_core *core, const char *actor, const char *action, co
 {
     pthread_mutex_lock(&core->mu);
     mt_db *mdb = core->db;
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = core_change_begin(core, mdb, err);
     if (!rc)
         rc = audit_append(core, mdb, actor, action, object, status, err);
     if (!rc)

@@ -34,13 +34,33 @@
  * records (pending, until the replay has appended them all: the replay
  * thread has seen the store back) every new entry goes behind them without
  * trying the store (one request waits for a failing store's error, not
- * every one: mesatee_audit_store_failures_total). Entries written in a
- * change's own transaction do not pass here (docs/design.md "Audit spool").
+ * every one: mesatee_audit_store_failures_total).
+ *
+ * Changes: entries written in a change's own transaction (a write route,
+ * the scheduler, the KeyStore) do not pass mt_core_audit_record; they would
+ * reach the chain as soon as the change commits, ahead of older spooled
+ * entries still waiting for the replay's backoff. So every transaction that
+ * appends audit entries of its own begins with core_change_begin (or calls
+ * core_aspool_before_change first): while spooled entries wait, it runs a
+ * replay pass itself (or waits for the one in flight) before the change's
+ * transaction begins, and refuses the change (MT_EUNAVAIL, 503) when the
+ * spool still cannot be drained (the replay thread, meeting such a pass,
+ * takes its result and backs off rather than trying the store again at
+ * once). A request answered before a change arrived
+ * therefore precedes the change in the chain; an entry spooled while a
+ * change is already under way (its request overlaps the change) may follow
+ * it, as it may without the spool.
  *
  * Locks, always in this order: replay_mu (replays take turns), order_mu,
  * mu (the spool file and pending). mu is never held across a store
  * transaction; order_mu is (like audit.c's audit_mu, which serialises
- * every mt_core_audit_batch anyway). */
+ * every mt_core_audit_batch anyway). core_aspool_before_change runs before
+ * its change's transaction begins, so it holds no writer lock (SQLite's
+ * write lock, PostgreSQL's advisory lock) when it takes replay_mu and waits
+ * for audit_mu and the writer lock in the replay, as the change's own
+ * BEGIN IMMEDIATE would; its callers may hold core->mu or the KeyStore's
+ * lock, which nothing holding replay_mu, order_mu, mu or audit_mu ever
+ * takes. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -70,13 +90,15 @@ typedef struct core_aspool {
      * attempt see the spool in use and do not try the store again */
     pthread_mutex_t order_mu;
     mt_spool *sp;
-    bool pending; /* records wait in the spool: new entries queue behind them */
+    /* records wait in the spool: new entries queue behind them. Written
+     * under mu; read without it by core_aspool_before_change's fast path */
+    _Atomic bool pending;
     size_t skip;  /* records at the file's head already in the chain: a
                      rewrite after their commit failed (this run only) */
     bool stop;
     bool th_on;
     pthread_t th;
-    _Atomic uint64_t spooled, replayed, refused, full, store_failed;
+    _Atomic uint64_t spooled, replayed, refused, full, store_failed, change_refused;
 } core_aspool;
 
 void (*core_aspool_test_after_fail)(void *arg);
@@ -197,13 +219,12 @@ static void record_refusal(mt_core *c, const char *why)
         mt_error("audit: recording the spool refusal failed: %s", e.msg);
 }
 
-/* One replay pass: every chunk until the spool is empty or the store
- * fails. */
-static mt_status replay(mt_core *c, mt_err *err)
+/* One replay pass, under replay_mu: every chunk until the spool is empty
+ * or the store fails. */
+static mt_status replay_locked(mt_core *c, mt_err *err)
 {
     core_aspool *a = c->aspool;
     mt_status rc = MT_OK;
-    pthread_mutex_lock(&a->replay_mu);
     for (;;) {
         pthread_mutex_lock(&a->mu);
         if (!a->pending) {
@@ -290,8 +311,66 @@ static mt_status replay(mt_core *c, mt_err *err)
         mt_info("audit: %zu spooled entr%s appended to the chain%s", m, m == 1 ? "y" : "ies",
                 n2 > done ? "; more follow" : "");
     }
-    pthread_mutex_unlock(&a->replay_mu);
     return rc;
+}
+
+static mt_status replay(mt_core *c, mt_err *err)
+{
+    pthread_mutex_lock(&c->aspool->replay_mu);
+    mt_status rc = replay_locked(c, err);
+    pthread_mutex_unlock(&c->aspool->replay_mu);
+    return rc;
+}
+
+/* True while spooled records are not in the chain yet (records whose
+ * rewrite out of the file failed, a->skip, are in it). */
+static bool waiting(core_aspool *a)
+{
+    pthread_mutex_lock(&a->mu);
+    bool w = a->pending && mt_spool_records(a->sp) > a->skip;
+    pthread_mutex_unlock(&a->mu);
+    return w;
+}
+
+mt_status core_aspool_before_change(mt_core *c, mt_err *err)
+{
+    core_aspool *a = c ? c->aspool : NULL;
+    if (!a || !atomic_load(&a->pending))
+        return MT_OK; /* the common case: one atomic load */
+    /* A pass in flight (the replay thread's, or another change's): wait for
+     * it and take its result rather than trying a failing store twice (on
+     * SQLite each try may wait out the busy timeout). None: run one. */
+    bool ran = pthread_mutex_trylock(&a->replay_mu) == 0;
+    if (!ran)
+        pthread_mutex_lock(&a->replay_mu);
+    mt_err e;
+    mt_err_clear(&e);
+    mt_status rc = MT_OK;
+    if (ran && waiting(a))
+        rc = replay_locked(c, &e);
+    bool left = waiting(a);
+    pthread_mutex_unlock(&a->replay_mu);
+    if (!left)
+        return MT_OK;
+    atomic_fetch_add(&a->change_refused, 1);
+    pthread_mutex_lock(&a->mu);
+    uint64_t n = a->pending ? mt_spool_records(a->sp) - a->skip : 0;
+    pthread_mutex_unlock(&a->mu);
+    mt_warn("audit: a change is refused (503): %llu spooled audit entr%s must reach the chain "
+            "before it and the store cannot take them yet (%s)",
+            (unsigned long long)n, n == 1 ? "y" : "ies",
+            rc ? e.msg : ran ? "more were spooled meanwhile" : "the replay in flight left them");
+    /* a fixed text: the client reads it */
+    return mt_err_set(err, MT_EUNAVAIL,
+                      "the audit log cannot take this change now: audit entries spooled while "
+                      "the store was failing must be appended before it, and the store cannot "
+                      "take them yet; retry later");
+}
+
+mt_status core_change_begin(mt_core *c, mt_db *db, mt_err *err)
+{
+    mt_status rc = core_aspool_before_change(c, err);
+    return rc ? rc : store_begin(db, err);
 }
 
 mt_status mt_core_audit_spool_replay(mt_core *c, mt_err *err)
@@ -333,7 +412,18 @@ static void *replay_main(void *arg)
         pthread_mutex_unlock(&a->mu);
         mt_err err;
         mt_err_clear(&err);
-        mt_status rc = replay(c, &err);
+        mt_status rc;
+        if (pthread_mutex_trylock(&a->replay_mu)) {
+            /* a change's pass (core_aspool_before_change) is running: its
+             * result is ours; a failing store is not tried twice in a row
+             * (on SQLite each try may wait out the busy timeout) */
+            pthread_mutex_lock(&a->replay_mu);
+            rc = waiting(a) ? mt_err_set(&err, MT_EUNAVAIL, "a change's replay pass left them")
+                            : MT_OK;
+        } else {
+            rc = replay_locked(c, &err);
+        }
+        pthread_mutex_unlock(&a->replay_mu);
         pthread_mutex_lock(&a->mu);
         if (!rc)
             continue; /* empty now, or refused (pending false either way) */
@@ -489,14 +579,20 @@ char *core_aspool_metrics(mt_core *c)
                  "refused (the entries went to the spool); while the spool is in use new "
                  "entries go there without trying the store.\n"
                  "# TYPE mesatee_audit_store_failures_total counter\n"
-                 "mesatee_audit_store_failures_total %llu\n",
+                 "mesatee_audit_store_failures_total %llu\n"
+                 "# HELP mesatee_audit_spool_change_refused_total Changes refused (503) because "
+                 "spooled audit entries, which must precede them in the chain, could not be "
+                 "appended yet.\n"
+                 "# TYPE mesatee_audit_spool_change_refused_total counter\n"
+                 "mesatee_audit_spool_change_refused_total %llu\n",
                  (unsigned long long)entries, (unsigned long long)bytes,
                  (unsigned long long)mt_spool_cap(a->sp),
                  (unsigned long long)atomic_load(&a->spooled),
                  (unsigned long long)atomic_load(&a->replayed),
                  (unsigned long long)atomic_load(&a->refused),
                  (unsigned long long)atomic_load(&a->full),
-                 (unsigned long long)atomic_load(&a->store_failed)) < 0)
+                 (unsigned long long)atomic_load(&a->store_failed),
+                 (unsigned long long)atomic_load(&a->change_refused)) < 0)
         return NULL;
     return out;
 }

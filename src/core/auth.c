@@ -109,7 +109,7 @@ mt_status auth_bootstrap(mt_core *c, const char *admin_password, const char *pas
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     /* the account and its audit entry in one transaction */
-    if ((rc = store_begin(c->db, err)))
+    if ((rc = core_change_begin(c, c->db, err)))
         goto out;
     char umac[65]; /* over the values inserted, written with them */
     if ((rc = integ_user_mac_values(c, "admin", "admin", hash, now, "active", umac, err)) ||
@@ -710,7 +710,7 @@ mt_status auth_login(core_ctx *x)
     snprintf(snow, sizeof snow, "%lld", (long long)now);
     snprintf(sexp, sizeof sexp, "%lld", (long long)exp);
     pthread_mutex_lock(&core->mu);
-    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+    if ((rc = core_request_begin(x)) == MT_OK) {
         if ((rc = store_run(x->db, x->err, NULL,
                             "DELETE FROM tokens WHERE expires_at < CAST(? AS INTEGER) - 86400",
                             snow)) ||
@@ -782,7 +782,7 @@ mt_status auth_user_create(core_ctx *x)
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+    if ((rc = core_request_begin(x)) == MT_OK) {
         int64_t any;
         if ((rc = store_int(x->db, x->err, &any, &exists,
                             "SELECT 1 FROM users WHERE username = ?", d.username)) == MT_OK &&
@@ -897,7 +897,7 @@ static mt_status set_password(core_ctx *x, const char *user, const char *hash,
     int n = 0;
     *revoked = 0;
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+    if ((rc = core_request_begin(x)) == MT_OK) {
         /* the verified row (not deleted), its new hash, resealed from the
          * verified values */
         char role[16], state[16];

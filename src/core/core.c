@@ -137,8 +137,11 @@ static mt_status core_migrate_hook(void *core, mt_db *db, unsigned marks, mt_err
     mt_status rc = MT_OK;
     if ((marks & STORE_MIG_SEAL) && (rc = integ_seal_legacy(core, db, err)))
         return rc;
-    if (marks & STORE_MIG_LEASE_V2)
-        rc = lease_mac_upgrade(core, db, err);
+    if ((marks & STORE_MIG_LEASE_V2) && (rc = lease_mac_upgrade(core, db, err)))
+        return rc;
+    /* after the v2 step: a store from before both moves v1 -> v2 -> v3 */
+    if (marks & STORE_MIG_LEASE_V3)
+        rc = lease_mac_upgrade_v3(core, db, err);
     return rc;
 }
 
@@ -226,11 +229,12 @@ mt_status mt_core_open(const mt_core_config *cfg, mt_tee *tee, mt_core **out, mt
     if ((rc = store_migrate(c->db, core_migrate_hook, c, err)) ||
         (rc = mt_db_set_group_sync(c->db, err)))
         goto fail;
-    if ((rc = auth_bootstrap(c, cfg->admin_password, cfg->admin_password_out, err)) || (rc = auth_dummy_init(c, err)))
-        goto fail;
     /* the audit entries an earlier run could only spool: into the chain
-     * before anything is served (audit_spool.c) */
+     * before anything is served or changed, the admin's bootstrap included
+     * (audit_spool.c) */
     if ((rc = core_aspool_open(c, cfg->audit_spool_max, err)))
+        goto fail;
+    if ((rc = auth_bootstrap(c, cfg->admin_password, cfg->admin_password_out, err)) || (rc = auth_dummy_init(c, err)))
         goto fail;
     if ((rc = sched_recover(c, c->db, err)))
         goto fail;

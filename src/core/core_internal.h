@@ -141,17 +141,21 @@ mt_status store_open_grouped(const char *path, mt_db **out, mt_err *err);
  * marks saying which: STORE_MIG_SEAL (the migration that adds the integrity
  * MACs, marked STORE_INTEGRITY_MARKER: seal older rows), STORE_MIG_LEASE_V2
  * (marked STORE_LEASE_V2_MARKER: re-MAC the executor leases under
- * "mesatee-task-lease/v2"). store_schema_version is the newest version. */
+ * "mesatee-task-lease/v2"), STORE_MIG_LEASE_V3 (marked
+ * STORE_LEASE_V3_MARKER: move them on to "mesatee-task-lease/v3", with a
+ * claim nonce; it runs after the v2 step when a store needs both).
+ * store_schema_version is the newest version; store_marked_version the
+ * version a marked migration brings a store to (0: no such marker). */
 #define STORE_INTEGRITY_MARKER "integrity-macs"
 #define STORE_LEASE_V2_MARKER "lease-mac-v2"
+#define STORE_LEASE_V3_MARKER "lease-mac-v3"
 #define STORE_MIG_SEAL 1u
 #define STORE_MIG_LEASE_V2 2u
+#define STORE_MIG_LEASE_V3 4u
 typedef mt_status (*store_migrate_hook)(void *ctx, mt_db *db, unsigned marks, mt_err *err);
 mt_status store_migrate(mt_db *db, store_migrate_hook hook, void *hook_ctx, mt_err *err);
 size_t store_schema_version(void);
-/* The schema version the migration marked `marker` brings a store to (0:
- * none is), for tests that re-run the migrations from that one on. */
-size_t store_marker_version(const char *marker);
+size_t store_marked_version(const char *marker);
 void store_close(mt_db *db); /* mt_db_close */
 
 mt_status store_exec(mt_db *db, const char *sql, mt_err *err);
@@ -389,7 +393,9 @@ mt_status integ_valid_approvals(mt_core *c, mt_db *db, const char *task_id, json
 mt_status integ_seal_legacy(void *core, mt_db *db, mt_err *err);
 
 /* ---- audit.c ------------------------------------------------------------ */
-/* Appends one audit entry on db inside the caller's write transaction. */
+/* Appends one audit entry on db inside the caller's write transaction,
+ * which must have begun with core_change_begin (or after
+ * core_aspool_before_change): entries still in the audit spool go first. */
 mt_status audit_append(mt_core *c, mt_db *db, const char *actor, const char *action,
                        const char *object, int status, mt_err *err);
 /* The same with the time to record (0: now). */
@@ -404,6 +410,19 @@ mt_status core_aspool_open(mt_core *c, uint64_t cap_bytes, mt_err *err);
 void core_aspool_close(mt_core *c);
 /* Its /metrics lines (heap). */
 char *core_aspool_metrics(mt_core *c);
+/* Before a transaction that appends audit entries of its own (a change:
+ * audit_append in its transaction) begins, never inside one: while spooled
+ * entries wait for the chain, appends them first (one replay pass, or the
+ * pass in flight), so that the change's entries cannot overtake them.
+ * MT_OK when none wait (one atomic load) or all went in; MT_EUNAVAIL (503,
+ * a fixed message) when they still cannot: the change must not run. */
+mt_status core_aspool_before_change(mt_core *c, mt_err *err);
+/* core_aspool_before_change, then store_begin(db): how a change's
+ * transaction begins (audit_spool.c "Changes"). */
+mt_status core_change_begin(mt_core *c, mt_db *db, mt_err *err);
+/* Seconds a change refused by core_aspool_before_change is told to wait
+ * (Retry-After), as for a full spool (gateway.c). */
+#define CORE_ASPOOL_RETRY_S 5u
 /* Test-only (tests/unit/test_audit_spool.c; never set by the daemon):
  * called by mt_core_audit_record after the store refused a direct append
  * and before the entry is spooled, so that a test can act in that window. */
@@ -450,6 +469,9 @@ void core_set_object(core_ctx *x, const char *kind, const char *id);
  * commits, marking the response audited; otherwise, or if either fails, rolls
  * back. Returns the first failure, or MT_OK. */
 mt_status core_audit_commit(core_ctx *x, int status, mt_status rc);
+/* Begins a route's write transaction (x->db): core_change_begin, and when
+ * the audit spool refuses the change, Retry-After on the 503. */
+mt_status core_request_begin(core_ctx *x);
 /* RFC 3339 string as a new json_t. */
 json_t *core_time_json(int64_t t);
 /* True if user exists and is not deleted (a tombstone is no owner, participant
@@ -781,31 +803,57 @@ void cwake_counts(mt_core *c, uint64_t *sent, uint64_t *received, uint64_t *fall
  * "t."); the SQL is ours, never outside input. */
 #define SQL_REMOTE_LEASE(P) "(" P "lease_fence > 0 AND " P "lease_until > 0)"
 #define SQL_LOCAL_RUN(P) "(" P "status = 'running' AND NOT " SQL_REMOTE_LEASE(P) ")"
-/* The lease MAC (remote_sched.c, "mesatee-task-lease/v2") binds what makes an
+/* The lease MAC (remote_sched.c, "mesatee-task-lease/v3") binds what makes an
  * executor's renewal, transfer or report acceptable: the task, fencing token,
- * expiry count, the claim it belongs to (tasks.run_attempt) and the kind
- * (remote: lease_until > 0). A host that sets lease_until on a local run, or
- * edits run_attempt, breaks it ("integrity check failed: lease"). Every claim
- * calls lease_claimed inside the claim's transaction, after its UPDATE
- * (attempt: the new run_attempt; fence, expired, mac: the row's, as the
- * UPDATE returned them, mac NULL where the row has none): the MAC of the
- * previous claim (attempt - 1, either kind) must verify, or, without a MAC,
- * this must be the row's first claim (attempt 1, token and count 0); then
- * the row is re-MACed as a local run of this claim, so no earlier holder's
- * token verifies again (a remote claim then grants its own lease:
- * lease_grant), and only a row never claimed (run_attempt 0) is without a
- * MAC. A MAC that does not verify, or a missing one after the first claim,
- * is left as it is (refused wherever a lease is checked: a remote claim
- * fails the task) and logged; a local claim itself goes on. The lease secret
- * handed to the executor binds the task, token and claim (remote_sched.c
- * lease_secret). */
+ * expiry count, the claim it belongs to (tasks.run_attempt), the kind
+ * (remote: lease_until > 0) and the claim nonce, 16 random bytes
+ * (mt_random) drawn afresh by every write of the MAC (every claim, every
+ * lease granted, every expiry, every outcome an executor's report stores,
+ * the upgrade). tasks.lease_mac holds the nonce
+ * (32 hex) and then the MAC (64 hex), LEASE_MAC_STORED_LEN characters: one
+ * column, so a nonce is never written without its MAC. A host that sets
+ * lease_until on a local run, or edits run_attempt or the nonce, breaks it
+ * ("integrity check failed: lease"). Every claim calls lease_claimed inside
+ * the claim's transaction, after its UPDATE (attempt: the new run_attempt;
+ * fence, expired, mac: the row's, as the UPDATE returned them, mac NULL
+ * where the row has none): the MAC of the previous claim (attempt - 1,
+ * either kind, under the row's nonce) must verify, or, without a MAC, this
+ * must be the row's first claim (attempt 1, token and count 0); then the
+ * row is re-MACed as a local run of this claim under a fresh nonce, so no
+ * earlier holder's token verifies again (a remote claim then grants its own
+ * lease, with another fresh nonce: lease_grant), and only a row never
+ * claimed (run_attempt 0) is without a MAC. A MAC that does not verify, or
+ * a missing one after the first claim, is left as it is (refused wherever a
+ * lease is checked: a remote claim fails the task) and logged; a local
+ * claim itself goes on. An error computing a MAC (memory, the HMAC) is
+ * returned (the claim's transaction fails and nothing is judged), never
+ * taken for a MAC that does not verify. The lease secret handed to the executor is an HMAC
+ * of the task, token, claim and the lease's nonce (remote_sched.c
+ * lease_secret), so a row put back whole to an earlier state (even to
+ * before its first claim) hands its next claim a secret no earlier holder
+ * has (docs/threat-model.md "Executor leases"). */
+#define LEASE_MAC_STORED_LEN 96 /* tasks.lease_mac: nonce (32 hex), MAC (64 hex) */
 mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t attempt,
                         int64_t fence, int64_t expired, const char *mac, mt_err *err);
 /* store_migrate hook (STORE_MIG_LEASE_V2): every v1 lease MAC that verifies
- * is replaced by its v2 MAC over the row as it is, and every claimed task
- * that may be claimed again (staged or running) without a MAC and with token
- * and count 0 (v1's "never leased") gets the v2 MAC of that state. */
+ * is replaced by its v2 MAC over the row as it is (MACs already under v2 or
+ * v3, the migration run again, are left to the v3 step), and every claimed
+ * task that may be claimed again (staged or running) without a MAC and with
+ * token and count 0 (v1's "never leased") gets the v2 MAC of that state,
+ * only with c->seal_legacy_store (the schema version is the host's: else
+ * MT_ECONFLICT, the open refused, as integ_seal_legacy). Errors computing a
+ * MAC are returned, never taken for a MAC that does not verify. */
 mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err);
+/* store_migrate hook (STORE_MIG_LEASE_V3, after the v2 step): every v2 lease
+ * MAC that verifies is replaced by a v3 one under a fresh nonce; one that
+ * does not stays as it is (refused). A remote lease in flight (running,
+ * lease_until > 0) cannot keep its executor: the secret it holds was derived
+ * without a nonce. It is requeued in the same transaction (staged, its
+ * place kept, outcome cleared and re-sealed, not counted as an expiry,
+ * audited "task requeued (upgrade)"), or canceled when its cancellation was
+ * asked ("task canceled"); its executor's next renewal or report is
+ * refused and it stops. */
+mt_status lease_mac_upgrade_v3(void *core, mt_db *db, mt_err *err);
 /* ---- node_live.c: the local runs of a node that stopped (PostgreSQL) ---- */
 /* Starts the liveness thread on a PostgreSQL store (no-op on SQLite): it
  * holds this node's liveness lock and, on the one node that holds the
@@ -865,11 +913,18 @@ mt_status sched_finish(mt_core *c, mt_db *db, const char *task_id, const struct 
                        const char *setup_failure, mt_err *err);
 /* sched_finish, but guard(gctx, db, err) runs first inside the outcome's
  * transaction (under the write lock): an error from it rolls everything
- * back and is returned (remote_sched.c: the lease's fence and secret). */
+ * back and is returned (remote_sched.c: the lease's fence and secret).
+ * outputs: the task's output slots (slot -> file_id) from a verified read
+ * of its binding (integ_task_verify_row's row.assignments "outputs"), the
+ * only files a finished outcome marks written; NULL: the outcome's own
+ * transaction verifies the binding and takes them from there. Never a
+ * mapping read again from task_files: the host could answer that read with
+ * another file ("Verified values only" in docs/threat-model.md). */
 typedef mt_status (*sched_finish_guard)(void *gctx, mt_db *db, mt_err *err);
 mt_status sched_finish_guarded(mt_core *c, mt_db *db, const char *task_id,
                                const struct mt_job_result *r, const char *setup_failure,
-                               sched_finish_guard guard, void *gctx, mt_err *err);
+                               const json_t *outputs, sched_finish_guard guard, void *gctx,
+                               mt_err *err);
 
 /* Final task states. */
 bool core_task_status_final(const char *s);

@@ -226,7 +226,7 @@ mt_status files_upload(core_ctx *x)
         return rc;
     bool stood = false; /* the row committed although the commit failed (its sync) */
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+    if ((rc = core_request_begin(x)) == MT_OK) {
         rc = upload_row(x, id.s, n, sha);
         rc = core_audit_commit(x, 201, rc);
         stood = rc && mt_db_outcome_unknown(x->db);

@@ -242,7 +242,7 @@ mt_status functions_create(core_ctx *x)
      * mt_core_route_is_slow); the change and its audit entry are one
      * transaction under it. */
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+    if ((rc = core_request_begin(x)) == MT_OK) {
         rc = create_locked(x, &d, sa, si, so);
         rc = core_audit_commit(x, 201, rc);
     }

@@ -36,6 +36,11 @@
  * ones, every owner a participant, the assignments column equal to the
  * task_files rows, one task_participants row per participant) and every
  * participant's approval MAC, before any key is unwrapped for an executor.
+ * Its row (row.assignments) is also the only source of where a task's
+ * results go: the outcome's output files (sched.c: the job's mapping, or
+ * the binding verified in the outcome's transaction) and the object of every
+ * remote transfer, upload and report (remote_sched.c), never task_files read
+ * again.
  *
  * Each field is encoded as u32be length || bytes (length 0xffffffff for SQL
  * NULL) after a domain string and a NUL, so no two field lists collide.

@@ -607,7 +607,7 @@ static mt_status retire_unused(mt_core *c, mt_db *db, mt_err *err)
          * the two leaves the version live and the entry written; the next
          * pass retires it and writes the entry again (an entry may repeat,
          * none is missing). */
-        if ((rc = store_begin(db, err)))
+        if ((rc = core_change_begin(c, db, err)))
             return rc;
         if ((rc = audit_append(c, db, "-", "keystore: root key version retired", obj, 200, err)) ||
             (rc = store_commit(db, err))) {

@@ -266,7 +266,7 @@ mt_status keyuse_audit(mt_core *c, mt_db *mdb, const char *task_id, const mt_job
 {
     if (job->n_keys == 0)
         return MT_OK;
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = core_change_begin(c, mdb, err);
     if (rc)
         return rc;
     char obj[8 + MT_ID_LEN], action[300];

@@ -72,7 +72,9 @@ typedef struct mt_core_config {
     bool seal_legacy_store;          /* operator consents to MAC the rows of a store written
                                         before store integrity (schema < 3) as they are; without
                                         it such a store (or one made to look like it by removing
-                                        the MAC columns) is refused */
+                                        the MAC columns) is refused; likewise the lease MAC of
+                                        claimed tasks without one in a store before schema 16
+                                        (remote_sched.c lease_mac_upgrade) */
     const char *release_signers;     /* PEM bundle of auditor P-256 public keys whose
                                         signatures a KeyStore release-policy change needs
                                         (recorded in the sealed KeyStore at first use); NULL =

@@ -27,11 +27,14 @@
  * Leases (docs/design.md "Executor leases"): every claim grants the executor
  * a lease of lease_ms and the task's next fencing token (the job's "lease":
  * {"fence", "ms"}); the token and the count of expired leases are stored
- * with the task under a MAC (integ key, "mesatee-task-lease/v2", also over
- * the claim's run_attempt and whether the row is a remote lease: the store is
- * untrusted, a rolled-back token or a local run made to look like a lease
- * would let an old holder in; every claim MACs the row: core_internal.h
- * lease_claimed). The executor
+ * with the task under a MAC (integ key, "mesatee-task-lease/v3", also over
+ * the claim's run_attempt, whether the row is a remote lease and a claim
+ * nonce drawn afresh by every write of the MAC: the store is untrusted, a
+ * rolled-back token or a local run made to look like a lease would let an
+ * old holder in; every claim MACs the row: core_internal.h lease_claimed).
+ * The lease's secret (the job's "lease": {"secret"}) binds the nonce too,
+ * so no two leases share one, even after a row was put back whole to an
+ * earlier state. The executor
  * renews it (mt_remote_sched_renew) while the task runs; a renewal or a
  * report whose token is not the task's current one is MT_ECONFLICT ("lease
  * lost"), so a late outcome from an old holder is never stored. A lease that
@@ -112,6 +115,18 @@ mt_status mt_remote_sched_upload_write(untrusted_upload *u, const uint8_t *data,
                                        mt_err *err);
 mt_status mt_remote_sched_upload_commit(untrusted_upload *u, char sha256_hex[65], mt_err *err);
 void mt_remote_sched_upload_free(untrusted_upload *u);
+/* Called right before _commit (with the caller's lock, as _begin): x's
+ * lease must still be the task's current one (else MT_ECONFLICT, counted
+ * in mesatee_executor_reports_fenced_total; the caller frees the upload
+ * uncommitted). The staging place is keyed by (task, fence) only, and once
+ * the host put a task's row back (docs/threat-model.md "Executor leases")
+ * one fence can belong to two leases with different secrets: without this
+ * check an upload begun by the earlier holder completed into the place of
+ * the later holder, whose report then failed on its digest. A check, not a
+ * lock: a commit the host delays past both the rollback and the later
+ * holder's own upload can still land there (availability only: the report
+ * checks size and digest). */
+mt_status mt_remote_sched_upload_recheck(mt_remote_sched *rs, const mt_rxfer *x, mt_err *err);
 
 /* Length of a peer id: the first 16 hex digits of the SHA-256 of the
  * executor's TLS public key (SubjectPublicKeyInfo, DER), which the mutually

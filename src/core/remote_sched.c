@@ -26,9 +26,12 @@
 
 #define MAX_SLOTS 64
 
-#define LEASE_DOMAIN "mesatee-task-lease/v2"
+#define LEASE_DOMAIN "mesatee-task-lease/v3" /* v3: binds the claim nonce */
+#define LEASE_DOMAIN_V2 "mesatee-task-lease/v2" /* only the upgrades write or read it */
 #define LEASE_DOMAIN_V1 "mesatee-task-lease/v1" /* only lease_mac_upgrade reads it */
-#define LEASE_SECRET_DOMAIN "mesatee-task-lease-secret/v2" /* v2: binds the claim */
+#define LEASE_SECRET_DOMAIN "mesatee-task-lease-secret/v3" /* v3: binds the claim nonce */
+#define LEASE_NONCE_BYTES 16
+#define LEASE_NONCE_HEX (2 * LEASE_NONCE_BYTES)
 #define STAGE_SWEEP_ROUNDS 120 /* lease sweeps (250 ms apart) per sweep of staged uploads */
 #define HEALTH_MAX 64 /* executors remembered for /metrics (the least recently seen goes) */
 
@@ -40,7 +43,8 @@ struct mt_remote_sched {
     uint64_t outages_seen; /* mt_db_outages' count already answered by leases_grace */
 };
 
-static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence);
+static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence,
+                         const json_t *outs);
 
 /* ---- executor health (process-wide: one remote scheduler per daemon) --- */
 
@@ -188,28 +192,106 @@ typedef struct {
     int64_t fence, expired, until;
     int64_t attempt; /* tasks.run_attempt: the claim the lease belongs to */
     bool remote; /* under an executor lease: core_internal.h SQL_REMOTE_LEASE */
+    char nonce[LEASE_NONCE_HEX + 1]; /* the lease's claim nonce, "" without a MAC */
 } lease_row;
 
+/* A fresh claim nonce: LEASE_NONCE_BYTES from the CSPRNG, lowercase hex. */
+static mt_status lease_nonce_new(char out[LEASE_NONCE_HEX + 1], mt_err *err)
+{
+    uint8_t rnd[LEASE_NONCE_BYTES];
+    mt_status rc = mt_random(rnd, sizeof rnd, err);
+    if (!rc)
+        mt_hex_encode(rnd, sizeof rnd, out);
+    mt_wipe(rnd, sizeof rnd);
+    return rc;
+}
+
+/* Splits a stored v3 lease_mac into its nonce and MAC: false unless it is
+ * exactly LEASE_MAC_STORED_LEN lowercase hex characters (a host-edited
+ * value of any other shape is refused, never cut to fit). */
+static bool lease_split(const char *stored, char nonce[LEASE_NONCE_HEX + 1], char mac[65])
+{
+    if (!stored || strlen(stored) != LEASE_MAC_STORED_LEN ||
+        strspn(stored, "0123456789abcdef") != LEASE_MAC_STORED_LEN)
+        return false;
+    memcpy(nonce, stored, LEASE_NONCE_HEX);
+    nonce[LEASE_NONCE_HEX] = 0;
+    memcpy(mac, stored + LEASE_NONCE_HEX, 64);
+    mac[64] = 0;
+    return true;
+}
+
 /* The lease MAC (core_internal.h lease_claimed): task, fencing token, expiry
- * count, claim (run_attempt) and kind (remote: lease_until > 0). */
+ * count, claim (run_attempt), kind (remote: lease_until > 0) and the claim
+ * nonce. The text is as long as the id (a host-edited one is never cut: its
+ * MAC simply does not verify). */
 static mt_status lease_mac_c(const mt_core *c, const char *task_id, int64_t fence,
-                             int64_t expired, int64_t attempt, bool remote, char mac[65],
-                             mt_err *err)
+                             int64_t expired, int64_t attempt, bool remote, const char *nonce,
+                             char mac[65], mt_err *err)
+{
+    size_t cap = strlen(task_id) + strlen(nonce) + 96;
+    char *text = malloc(cap);
+    if (!text)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    snprintf(text, cap, "%s\n%lld\n%lld\n%lld\n%s\n%s", task_id, (long long)fence,
+             (long long)expired, (long long)attempt, remote ? "remote" : "local", nonce);
+    mt_status rc = integ_mac_text(c->integ_key, LEASE_DOMAIN, text, mac, err);
+    free(text);
+    return rc;
+}
+
+/* *ok: whether stored (tasks.lease_mac) is the nonce and lease MAC of these
+ * values; *nonce_out (may be NULL) gets its nonce. An error computing the
+ * MAC (memory, the HMAC) is returned as such, never taken for a mismatch:
+ * a mismatch marks the row as edited outside mesatee (a claim fails the
+ * task for good), an error only fails this operation. */
+static mt_status lease_mac_check(const mt_core *c, const char *task_id, int64_t fence,
+                                 int64_t expired, int64_t attempt, bool remote,
+                                 const char *stored, bool *ok,
+                                 char nonce_out[LEASE_NONCE_HEX + 1], mt_err *err)
+{
+    char nonce[LEASE_NONCE_HEX + 1], got[65], want[65];
+    *ok = false;
+    if (!lease_split(stored, nonce, got))
+        return MT_OK;
+    mt_status rc = lease_mac_c(c, task_id, fence, expired, attempt, remote, nonce, want, err);
+    if (rc)
+        return rc;
+    *ok = integ_hex_equal(want, got);
+    if (*ok && nonce_out)
+        memcpy(nonce_out, nonce, sizeof nonce);
+    return MT_OK;
+}
+
+/* A fresh nonce and the stored lease_mac (nonce, then MAC) of these values;
+ * nonce_out (may be NULL) gets the nonce. */
+static mt_status lease_mac_new(const mt_core *c, const char *task_id, int64_t fence,
+                               int64_t expired, int64_t attempt, bool remote,
+                               char stored[LEASE_MAC_STORED_LEN + 1],
+                               char nonce_out[LEASE_NONCE_HEX + 1], mt_err *err)
+{
+    char nonce[LEASE_NONCE_HEX + 1], mac[65];
+    mt_status rc = lease_nonce_new(nonce, err);
+    if (!rc)
+        rc = lease_mac_c(c, task_id, fence, expired, attempt, remote, nonce, mac, err);
+    if (rc)
+        return rc;
+    snprintf(stored, LEASE_MAC_STORED_LEN + 1, "%s%s", nonce, mac);
+    if (nonce_out)
+        memcpy(nonce_out, nonce, sizeof nonce);
+    return MT_OK;
+}
+
+/* The v2 lease MAC (no nonce): only the upgrades (v1 -> v2 writes it, v2 ->
+ * v3 checks it), byte for byte as the releases before v3 computed it. */
+static mt_status lease_mac_v2(const mt_core *c, const char *task_id, int64_t fence,
+                              int64_t expired, int64_t attempt, bool remote, char mac[65],
+                              mt_err *err)
 {
     char text[160];
     snprintf(text, sizeof text, "%s\n%lld\n%lld\n%lld\n%s", task_id, (long long)fence,
              (long long)expired, (long long)attempt, remote ? "remote" : "local");
-    return integ_mac_text(c->integ_key, LEASE_DOMAIN, text, mac, err);
-}
-
-/* True when mac (64 hex) is the lease MAC of these values. */
-static bool lease_mac_ok(const mt_core *c, const char *task_id, int64_t fence, int64_t expired,
-                         int64_t attempt, bool remote, const char *mac)
-{
-    char want[65];
-    mt_err e;
-    return !lease_mac_c(c, task_id, fence, expired, attempt, remote, want, &e) &&
-           integ_hex_equal(want, mac);
+    return integ_mac_text(c->integ_key, LEASE_DOMAIN_V2, text, mac, err);
 }
 
 mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t attempt,
@@ -218,19 +300,26 @@ mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t atte
     /* no MAC: only the first claim of a row never claimed (a host that
      * deletes the MAC and resets token and count of a claimed row would
      * otherwise have the next remote claim hand out an old token again) */
-    bool ok = mac ? lease_mac_ok(c, task_id, fence, expired, attempt - 1, true, mac) ||
-                        lease_mac_ok(c, task_id, fence, expired, attempt - 1, false, mac)
-                  : attempt == 1 && fence == 0 && expired == 0;
+    bool ok = !mac && attempt == 1 && fence == 0 && expired == 0;
+    mt_status rc = MT_OK;
+    if (mac && !(rc = lease_mac_check(c, task_id, fence, expired, attempt - 1, true, mac, &ok,
+                                      NULL, err)) &&
+        !ok)
+        rc = lease_mac_check(c, task_id, fence, expired, attempt - 1, false, mac, &ok, NULL, err);
+    if (rc)
+        return rc; /* the claim's transaction fails; the row is not judged */
     if (!ok) {
         /* never laundered: the row stays refused wherever a lease counts */
         mt_error("store integrity: the lease of task %s does not match its MAC at its claim "
-                 "(fencing token, expiry count, claim count or lease kind edited outside "
-                 "mesatee, or the MAC deleted); no executor lease is accepted for it",
+                 "(fencing token, expiry count, claim count, lease kind or claim nonce edited "
+                 "outside mesatee, or the MAC deleted); no executor lease is accepted for it",
                  task_id);
         return MT_OK;
     }
-    char now_mac[65], f[24];
-    mt_status rc = lease_mac_c(c, task_id, fence, expired, attempt, false, now_mac, err);
+    /* a fresh nonce for this claim: a row put back whole to an earlier state
+     * (even to before its first claim) gets another one here */
+    char now_mac[LEASE_MAC_STORED_LEN + 1], f[24];
+    rc = lease_mac_new(c, task_id, fence, expired, attempt, false, now_mac, NULL, err);
     if (rc)
         return rc;
     snprintf(f, sizeof f, "%lld", (long long)fence);
@@ -242,29 +331,33 @@ mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t atte
                               now_mac, task_id, f);
 }
 
-/* A row lease_mac_upgrade reads (its text columns copied as bytes: a
- * host-edited value need not be UTF-8). */
+/* A row lease_mac_upgrade or lease_mac_upgrade_v3 reads (its text columns
+ * copied as bytes: a host-edited value need not be UTF-8). */
 typedef struct {
     char *id, *old; /* old: NULL where the row has no MAC */
     int64_t fence, expired, attempt;
     bool remote;
+    bool running, cancel; /* only lease_mac_upgrade_v3 reads them */
 } upgrade_row;
 
-mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
+static void upgrade_rows_free(upgrade_row *rows, size_t n)
 {
-    mt_core *c = core;
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].id);
+        free(rows[i].old);
+    }
+    free(rows);
+}
+
+/* The rows of sql (task_id, lease_fence, lease_expired, run_attempt,
+ * lease_until, lease_mac, status, cancel_requested). */
+static mt_status upgrade_rows_read(mt_db *db, const char *sql, upgrade_row **out, size_t *n_out,
+                                   mt_err *err)
+{
+    *out = NULL;
+    *n_out = 0;
     mt_db_stmt *st;
-    /* the v1 MACs, and the claimed rows that may be claimed again (staged or
-     * running) without one: before v2 "no MAC" stood for "never leased"
-     * (token and count 0), now only for "never claimed" (lease_claimed), so
-     * those get the MAC of the state they were accepted in; a row without a
-     * MAC whose token or count is not 0 was refused and stays so */
-    mt_status rc = mt_db_prepare(db,
-                                 "SELECT task_id, lease_fence, lease_expired, run_attempt, "
-                                 "lease_until, lease_mac FROM tasks WHERE lease_mac IS NOT NULL "
-                                 "OR (run_attempt > 0 AND lease_fence = 0 AND lease_expired = 0 "
-                                 "AND status IN ('staged', 'running')) ORDER BY task_id",
-                                 &st, err);
+    mt_status rc = mt_db_prepare(db, sql, &st, err);
     if (rc)
         return rc;
     upgrade_row *rows = NULL;
@@ -287,6 +380,8 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
         r->attempt = mt_db_col_int64(st, 3);
         r->remote = mt_db_col_int64(st, 4) > 0;
         r->old = mt_db_col_null(st, 5) ? NULL : strdup(mt_db_col_text(st, 5));
+        r->running = !strcmp(mt_db_col_text(st, 6), "running");
+        r->cancel = mt_db_col_int64(st, 7) != 0;
         if (!r->id || (!r->old && !mt_db_col_null(st, 5))) {
             free(r->id);
             free(r->old);
@@ -296,11 +391,72 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
         n++;
     }
     mt_db_finalize(st);
+    if (rc) {
+        upgrade_rows_free(rows, n);
+        return rc;
+    }
+    *out = rows;
+    *n_out = n;
+    return MT_OK;
+}
+
+/* Logs a lease left refused at an upgrade: the id only where it is one (a
+ * host-edited one may be any bytes). */
+static void upgrade_refused(const char *id)
+{
+    bool plain = strlen(id) == MT_ID_LEN && strspn(id, "0123456789abcdef") == MT_ID_LEN;
+    mt_error("store integrity: the lease of task %s does not match its MAC; left refused at "
+             "the upgrade",
+             plain ? id : "(an id edited outside mesatee)");
+}
+
+mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
+{
+    mt_core *c = core;
+    /* the v1 MACs, and the claimed rows that may be claimed again (staged or
+     * running) without one: before v2 "no MAC" stood for "never leased"
+     * (token and count 0), now only for "never claimed" (lease_claimed), so
+     * those get the MAC of the state they were accepted in; a row without a
+     * MAC whose token or count is not 0 was refused and stays so. The v2
+     * MACs written here move on to v3 in the same transaction
+     * (lease_mac_upgrade_v3, core.c core_migrate_hook).
+     *
+     * Whether the store predates v2 is read from its (host-owned) schema
+     * version: a host that deletes the version rows from 16 on, and the MAC
+     * of a claimed row with its token and count reset, would otherwise have
+     * this step MAC that row as "never leased" (its next claim accepted, its
+     * expiry count, hence max_attempts, reset). Nothing in the store tells
+     * such a row from one a release before v2 left, so, as for rows without
+     * integrity MACs (integrity.c integ_seal_legacy), they get their MAC
+     * only with the operator's measured consent (--seal-legacy-store);
+     * without it the open is refused and the store left as it was. */
+    upgrade_row *rows;
+    size_t n;
+    mt_status rc = upgrade_rows_read(db,
+                                     "SELECT task_id, lease_fence, lease_expired, run_attempt, "
+                                     "lease_until, lease_mac, status, cancel_requested FROM "
+                                     "tasks WHERE lease_mac IS NOT NULL OR (run_attempt > 0 AND "
+                                     "lease_fence = 0 AND lease_expired = 0 AND status IN "
+                                     "('staged', 'running')) ORDER BY task_id",
+                                     &rows, &n, err);
+    if (rc)
+        return rc;
     size_t done = 0, bad = 0, claimed = 0;
     for (size_t i = 0; i < n && !rc; i++) {
         const upgrade_row *r = &rows[i];
         char v2[65];
         if (r->old) {
+            /* the migration run again: a v3 MAC (or a v2 one, moved on by
+             * the v3 step) is no v1 MAC that does not verify */
+            bool later;
+            if ((rc = lease_mac_check(c, r->id, r->fence, r->expired, r->attempt, r->remote,
+                                      r->old, &later, NULL, err)) ||
+                (!later &&
+                 (rc = lease_mac_v2(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2,
+                                    err))))
+                break;
+            if (later || integ_hex_equal(v2, r->old))
+                continue;
             char text[160], v1[65];
             /* a host-edited id too long for the text fails the MAC below:
              * its row stays refused */
@@ -313,27 +469,27 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
             }
             if (!v1[0] || !integ_hex_equal(v1, r->old)) {
                 bad++; /* stays refused: "integrity check failed: lease" */
-                /* the id only where it is one (a host-edited one may be any bytes) */
-                bool plain = strlen(r->id) == MT_ID_LEN &&
-                             strspn(r->id, "0123456789abcdef") == MT_ID_LEN;
-                mt_error("store integrity: the lease of task %s does not match its MAC; left "
-                         "refused at the upgrade",
-                         plain ? r->id : "(an id edited outside mesatee)");
+                upgrade_refused(r->id);
                 continue;
             }
             done++;
+        } else if (!c->seal_legacy_store) {
+            rc = mt_err_set(err, MT_ECONFLICT,
+                            "the store has claimed tasks without a lease MAC (schema version "
+                            "below 16: written by a mesatee from before lease MAC v2, or the "
+                            "MACs were removed by someone with access to the database). If "
+                            "you are upgrading, start once with --seal-legacy-store to trust "
+                            "their leases as they are now (the flag is part of the measured "
+                            "configuration)");
+            break;
         } else {
             claimed++;
         }
-        if (!(rc = lease_mac_c(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2, err)))
+        if (!(rc = lease_mac_v2(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2, err)))
             rc = store_run(db, err, NULL,
                            "UPDATE tasks SET lease_mac = ? WHERE task_id = ?", v2, r->id);
     }
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].id);
-        free(rows[i].old);
-    }
-    free(rows);
+    upgrade_rows_free(rows, n);
     if (!rc && (done || bad || claimed))
         mt_info("store: %zu executor lease MAC(s) moved to mesatee-task-lease/v2 (%zu "
                 "refused), %zu claimed task(s) without a lease given their lease MAC",
@@ -341,31 +497,134 @@ mt_status lease_mac_upgrade(void *core, mt_db *db, mt_err *err)
     return rc;
 }
 
-/* The lease secret of a claim: HMAC(TEE key, task id, fencing token, claim
- * (tasks.run_attempt)). Sent to the executor with the job, never stored: a
- * renewal or report must present it (besides the token), so an executor that
- * lost the lease cannot forge the next one's (token + 1) without the key.
- * Unique per claim as the token and the claim count only grow: the lease MAC
- * binds both, and every claimed row has one (lease_claimed), so neither can
- * be rolled back short of the whole row's return to "never claimed"
+/* One remote lease in flight at the v3 upgrade (r->running, r->remote): its
+ * executor holds a secret derived without a nonce, which no v3 check
+ * accepts. Requeued as a lease expiry would be (remote_sched.c expire_one:
+ * staged, its place in the queue kept, outcome cleared and re-sealed,
+ * lease_until 0), but not counted as an expiry (the executor did nothing
+ * wrong), or canceled when its cancellation was asked (as sched.c
+ * sched_requeue_running); the row gets the v3 MAC of its new state under a
+ * fresh nonce, and the audit entry. Inside the migration's transaction.
+ * Outputs its executor staged under the old fence are not dropped here
+ * (best-effort removals outside a transaction that may still roll back;
+ * the migration has no remote scheduler to call uploads_drop): staged for a
+ * fence that is no running task's lease, they go with the object sweep of
+ * the same start (core.c, after the migration: untrusted_objects_sweep) and,
+ * with --objects db, the remote scheduler's sweeps of staged uploads. */
+static mt_status upgrade_requeue(mt_core *c, mt_db *db, const upgrade_row *r, mt_err *err)
+{
+    static const char cancel_reason[] = "canceled while running"; /* as sched.c */
+    char now[24], obj[8 + MT_ID_LEN + 1], rmac[65], lmac[LEASE_MAC_STORED_LEN + 1];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    snprintf(obj, sizeof obj, "task:%s", r->id);
+    /* canceled: the kind as it is (lease_until kept); requeued: a local
+     * state (lease_until 0), as expire_one leaves it */
+    mt_status rc = lease_mac_new(c, r->id, r->fence, r->expired, r->attempt, r->cancel, lmac,
+                                 NULL, err);
+    if (rc)
+        return rc;
+    if (r->cancel) {
+        if ((rc = integ_task_result_mac(c, r->id, NULL, cancel_reason, NULL, rmac, err)) ||
+            (rc = audit_append(c, db, "scheduler", "task canceled", obj, 0, err)))
+            return rc;
+        return store_run(db, err, NULL,
+                         "UPDATE tasks SET status = 'canceled', failure_reason = ?, result = "
+                         "NULL, log = NULL, result_mac = ?, lease_mac = ?, updated_at = CAST(? AS "
+                         "INTEGER) WHERE task_id = ?",
+                         cancel_reason, rmac, lmac, now, r->id);
+    }
+    if ((rc = integ_task_result_mac(c, r->id, NULL, NULL, NULL, rmac, err)) ||
+        (rc = audit_append(c, db, "scheduler", "task requeued (upgrade)", obj, 0, err)))
+        return rc;
+    return store_run(db, err, NULL,
+                     "UPDATE tasks SET status = 'staged', result = NULL, failure_reason = NULL, "
+                     "log = NULL, cpu_ms = 0, peak_rss_kb = 0, wall_ms = 0, bytes_in = 0, "
+                     "bytes_out = 0, fuel_used = 0, key_signs = 0, result_mac = ?, lease_until = "
+                     "0, lease_graced = 0, lease_mac = ?, updated_at = CAST(? AS INTEGER) WHERE "
+                     "task_id = ?",
+                     rmac, lmac, now, r->id);
+}
+
+mt_status lease_mac_upgrade_v3(void *core, mt_db *db, mt_err *err)
+{
+    mt_core *c = core;
+    upgrade_row *rows;
+    size_t n;
+    mt_status rc = upgrade_rows_read(db,
+                                     "SELECT task_id, lease_fence, lease_expired, run_attempt, "
+                                     "lease_until, lease_mac, status, cancel_requested FROM "
+                                     "tasks WHERE lease_mac IS NOT NULL ORDER BY task_id",
+                                     &rows, &n, err);
+    if (rc)
+        return rc;
+    size_t done = 0, bad = 0, requeued = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const upgrade_row *r = &rows[i];
+        /* already v3 (the migration run again): nothing to do */
+        bool v3;
+        if ((rc = lease_mac_check(c, r->id, r->fence, r->expired, r->attempt, r->remote, r->old,
+                                  &v3, NULL, err)))
+            break;
+        if (v3)
+            continue;
+        char v2[65];
+        if ((rc = lease_mac_v2(c, r->id, r->fence, r->expired, r->attempt, r->remote, v2, err)))
+            break;
+        if (!integ_hex_equal(v2, r->old)) {
+            bad++; /* stays refused: "integrity check failed: lease" */
+            upgrade_refused(r->id);
+            continue;
+        }
+        done++;
+        if (r->running && r->fence > 0 && r->remote) { /* SQL_REMOTE_LEASE */
+            if ((rc = upgrade_requeue(c, db, r, err)))
+                break;
+            requeued++;
+            continue;
+        }
+        char now_mac[LEASE_MAC_STORED_LEN + 1];
+        if (!(rc = lease_mac_new(c, r->id, r->fence, r->expired, r->attempt, r->remote, now_mac,
+                                 NULL, err)))
+            rc = store_run(db, err, NULL, "UPDATE tasks SET lease_mac = ? WHERE task_id = ?",
+                           now_mac, r->id);
+    }
+    upgrade_rows_free(rows, n);
+    if (!rc && (done || bad))
+        mt_info("store: %zu executor lease MAC(s) moved to mesatee-task-lease/v3 (%zu refused); "
+                "%zu remote lease(s) in flight requeued or canceled (their executors' secrets "
+                "had no claim nonce)",
+                done, bad, requeued);
+    return rc;
+}
+
+/* The lease secret of a lease: HMAC(TEE key, task id, fencing token, claim
+ * (tasks.run_attempt), the lease's claim nonce). Sent to the executor with
+ * the job, never stored: a renewal or report must present it (besides the
+ * token), so an executor that lost the lease cannot forge the next one's
+ * (token + 1) without the key. Unique per lease, whatever the host does to
+ * the row: the nonce is drawn afresh (CSPRNG) by every grant and bound by
+ * the lease MAC, so even a row put back whole to its state before its
+ * first claim gives its next claim a secret no earlier holder has
  * (docs/threat-model.md "Executor leases"). */
 static mt_status lease_secret(mt_remote_sched *rs, const char *task_id, int64_t fence,
-                              int64_t attempt, char out[65], mt_err *err)
+                              int64_t attempt, const char *nonce, char out[65], mt_err *err)
 {
-    char text[96];
-    snprintf(text, sizeof text, "%s\n%lld\n%lld", task_id, (long long)fence,
-             (long long)attempt);
+    char text[MT_ID_LEN + LEASE_NONCE_HEX + 64];
+    int tl = snprintf(text, sizeof text, "%s\n%lld\n%lld\n%s", task_id, (long long)fence,
+                      (long long)attempt, nonce);
+    if (tl < 0 || (size_t)tl >= sizeof text || strlen(nonce) != LEASE_NONCE_HEX)
+        return mt_err_set(err, MT_EINVAL, "no lease secret for this task");
     return integ_mac_text(rs->core->integ_key, LEASE_SECRET_DOMAIN, text, out, err);
 }
 
 /* True when given (may be NULL) is the secret of the task's lease l (its
- * token and claim; constant-time comparison). */
+ * token, claim and nonce; constant-time comparison). */
 static bool lease_secret_ok(mt_remote_sched *rs, const char *task_id, const lease_row *l,
                             const char *given)
 {
     char want[65];
     mt_err e;
-    bool ok = given && !lease_secret(rs, task_id, l->fence, l->attempt, want, &e) &&
+    bool ok = given && !lease_secret(rs, task_id, l->fence, l->attempt, l->nonce, want, &e) &&
               integ_hex_equal(want, given);
     mt_wipe(want, sizeof want);
     return ok;
@@ -389,7 +648,8 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
         return rc;
     mt_db_bind_text(st, 1, task_id);
     int s = mt_db_step(st, &rc, err);
-    char stored[66] = ""; /* one more: a longer stored value stays too long */
+    /* one more: a longer stored value stays too long */
+    char stored[LEASE_MAC_STORED_LEN + 2] = "";
     bool has_mac = false;
     if (s == MT_DB_ROW) {
         l->found = true;
@@ -406,18 +666,15 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
     if (rc || !l->found)
         return rc;
     l->remote = l->running && l->fence > 0 && l->until > 0;
-    bool ok;
-    if (!has_mac) {
-        ok = l->fence == 0 && l->expired == 0 && l->attempt == 0;
-    } else {
-        /* the kind as the row says (a local run made to look like a lease
-         * by setting lease_until fails here) */
-        ok = lease_mac_ok(rs->core, task_id, l->fence, l->expired, l->attempt, l->until > 0,
-                          stored);
-    }
+    bool ok = !has_mac && l->fence == 0 && l->expired == 0 && l->attempt == 0;
+    /* the kind as the row says (a local run made to look like a lease by
+     * setting lease_until fails here); an error is no verdict on the row */
+    if (has_mac && (rc = lease_mac_check(rs->core, task_id, l->fence, l->expired, l->attempt,
+                                         l->until > 0, stored, &ok, l->nonce, err)))
+        return rc;
     if (!ok) {
         mt_error("store integrity: the lease of task %s does not match its MAC (fencing token, "
-                 "expiry count, claim count or lease kind edited outside mesatee)",
+                 "expiry count, claim count, lease kind or claim nonce edited outside mesatee)",
                  task_id);
         return integ_fail(err, "lease");
     }
@@ -426,12 +683,16 @@ static mt_status lease_load(mt_remote_sched *rs, const char *task_id, lease_row 
 
 /* Stores fence, count, until and their MAC (inside the caller's transaction)
  * for the claim `attempt` (the row's run_attempt, which this does not
- * change); the kind is until > 0. */
+ * change); the kind is until > 0. Every call draws a fresh claim nonce
+ * (nonce_out, may be NULL: the new lease's), so whatever lease the row held
+ * before, its secret no longer verifies. */
 static mt_status lease_store(mt_remote_sched *rs, const char *task_id, int64_t fence,
-                             int64_t expired, int64_t until, int64_t attempt, mt_err *err)
+                             int64_t expired, int64_t until, int64_t attempt,
+                             char nonce_out[LEASE_NONCE_HEX + 1], mt_err *err)
 {
-    char mac[65], f[24], e[24], u[24];
-    mt_status rc = lease_mac_c(rs->core, task_id, fence, expired, attempt, until > 0, mac, err);
+    char mac[LEASE_MAC_STORED_LEN + 1], f[24], e[24], u[24];
+    mt_status rc =
+        lease_mac_new(rs->core, task_id, fence, expired, attempt, until > 0, mac, nonce_out, err);
     if (rc)
         return rc;
     snprintf(f, sizeof f, "%lld", (long long)fence);
@@ -444,14 +705,15 @@ static mt_status lease_store(mt_remote_sched *rs, const char *task_id, int64_t f
                      f, e, u, mac, task_id);
 }
 
-/* A new lease on a task just claimed: the next fencing token. */
-/* The claim's new lease (sched_claim_hook): the next fencing token, inside
- * the claim's transaction, so the task never runs under the token of an
- * expired lease (whose holder's late report would then pass the guard). */
+/* The claim's new lease (sched_claim_hook): the next fencing token and a
+ * fresh claim nonce, inside the claim's transaction, so the task never runs
+ * under the token of an expired lease (whose holder's late report would
+ * then pass the guard). */
 typedef struct {
     mt_remote_sched *rs;
     int64_t fence;
     int64_t attempt; /* the claim (tasks.run_attempt): the lease secret binds it */
+    char nonce[LEASE_NONCE_HEX + 1]; /* the lease's claim nonce: so does the secret */
 } grant_ctx;
 
 static mt_status lease_grant(void *ctx, mt_db *db, const char *task_id, mt_err *err)
@@ -471,7 +733,7 @@ static mt_status lease_grant(void *ctx, mt_db *db, const char *task_id, mt_err *
         g->fence = l.fence + 1;
         g->attempt = l.attempt;
         rc = lease_store(rs, task_id, g->fence, l.expired, wall_ms() + rs->lease_ms, l.attempt,
-                         err);
+                         g->nonce, err);
     }
     return rc;
 }
@@ -602,19 +864,58 @@ static mt_status job_json(const mt_job *job, json_t **out, mt_err *err)
     return MT_OK;
 }
 
-/* The local path of file_id's object: a file holding it (read) or where an
- * output is produced (write; untrusted_objects.h). */
-static mt_status file_path(mt_remote_sched *rs, const char *file_id, bool write, char path[4096],
-                           mt_err *err)
+/* The task's slot -> file mapping (and its module's payload object) from
+ * a verified read of its binding (integ_task_verify_row): every transfer,
+ * upload and report takes the file an output goes to, or an input or the
+ * module comes from, from here, never from a further read of task_files or
+ * functions (the host could answer that read with another file: another
+ * task's unwritten output, any object; docs/threat-model.md "Verified
+ * values only"). The report may reach another node than the one that built
+ * the job (executor failover), so each path verifies itself. */
+static mt_status verified_row(mt_remote_sched *rs, const char *task_id, integ_task_row *row,
+                              mt_err *err)
 {
-    core_file f;
-    mt_status rc = core_file_load(rs->core, rs->db, file_id, &f, err);
+    return integ_task_verify_row(rs->core, rs->db, task_id, row, err);
+}
+
+/* The object a transfer of x's slot (output or input; "": the module)
+ * reads or writes, from the verified binding: *object, and the local path
+ * of that object (an input's or the module's: a file holding it; an
+ * output's: where it is produced). */
+static mt_status xfer_object(mt_remote_sched *rs, const mt_rxfer *x, bool output,
+                             char object[MT_ID_LEN + 1], char path[4096], mt_err *err)
+{
+    integ_task_row row;
+    mt_status rc = verified_row(rs, x->task_id, &row, err);
     if (rc)
         return rc;
-    if (!f.object_id[0])
+    char id[MT_ID_LEN + 1] = "";
+    const char *v =
+        !x->slot[0]
+            ? row.payload_object
+            : json_string_value(json_object_get(
+                  json_object_get(row.assignments, output ? "outputs" : "inputs"), x->slot));
+    if (v && strlen(v) < sizeof id)
+        snprintf(id, sizeof id, "%s", v);
+    integ_task_row_free(&row);
+    if (!id[0])
+        return mt_err_set(err, MT_ENOTFOUND, "the task has no such %s slot",
+                          output       ? "output"
+                          : x->slot[0] ? "input"
+                                       : "module");
+    if (!x->slot[0]) {
+        snprintf(object, MT_ID_LEN + 1, "%s", id);
+        return untrusted_objects_read_path(rs->core, id, path, 4096, err);
+    }
+    core_file f; /* the file row, verified by its MAC (integ_file_load) */
+    if ((rc = core_file_load(rs->core, rs->db, id, &f, err)))
+        return rc;
+    snprintf(object, MT_ID_LEN + 1, "%s", f.object_id);
+    mt_wipe(&f, sizeof f);
+    if (!object[0])
         return mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
-    return write ? untrusted_objects_write_path(rs->core, f.object_id, path, 4096, err)
-                 : untrusted_objects_read_path(rs->core, f.object_id, path, 4096, err);
+    return output ? untrusted_objects_write_path(rs->core, object, path, 4096, err)
+                  : untrusted_objects_read_path(rs->core, object, path, 4096, err);
 }
 
 /* The staging name of an uploaded output: <object>.up-<fence>. */
@@ -623,8 +924,9 @@ static void upload_name(const char *object, uint64_t fence, char out[4096 + 32])
     snprintf(out, 4096 + 32, "%s.up-%llu", object, (unsigned long long)fence);
 }
 
-mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool output,
-                               char path[4096 + 32], mt_err *err)
+/* mt_remote_sched_xfer, handing out the object it resolved. */
+static mt_status xfer_resolve(mt_remote_sched *rs, const mt_rxfer *x, bool output,
+                              char path[4096 + 32], char object[MT_ID_LEN + 1], mt_err *err)
 {
     lease_row l;
     mt_status rc = lease_load(rs, x->task_id, &l, err);
@@ -639,33 +941,8 @@ mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool outp
     }
     if (output && !x->slot[0])
         return mt_err_set(err, MT_EINVAL, "an output transfer names a slot");
-    mt_db_stmt *st;
-    const char *sql = !x->slot[0] ? "SELECT f.payload_object FROM tasks t JOIN functions f ON "
-                                    "f.function_id = t.function_id WHERE t.task_id = ?1 AND "
-                                    "f.payload_object IS NOT NULL AND ?2 = ''"
-                                  : "SELECT file_id FROM task_files WHERE task_id = ?1 AND "
-                                    "slot = ?2 AND direction = ?3";
-    if ((rc = mt_db_prepare(rs->db, sql, &st, err)))
-        return rc;
-    mt_db_bind_text(st, 1, x->task_id);
-    mt_db_bind_text(st, 2, x->slot);
-    if (x->slot[0])
-        mt_db_bind_text(st, 3, output ? "output" : "input");
-    char id[130] = "";
-    if (mt_db_step(st, &rc, err) == MT_DB_ROW)
-        snprintf(id, sizeof id, "%s", mt_db_col_text(st, 0));
-    mt_db_finalize(st);
-    if (rc)
-        return rc;
-    if (!id[0])
-        return mt_err_set(err, MT_ENOTFOUND, "the task has no such %s slot",
-                          output ? "output" : x->slot[0] ? "input" : "module");
     char obj[4096];
-    if (!x->slot[0])
-        rc = untrusted_objects_read_path(rs->core, id, obj, sizeof obj, err);
-    else
-        rc = file_path(rs, id, output, obj, err);
-    if (rc)
+    if ((rc = xfer_object(rs, x, output, object, obj, err)))
         return rc;
     if (output)
         upload_name(obj, x->fence, path);
@@ -674,33 +951,24 @@ mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool outp
     return MT_OK;
 }
 
+mt_status mt_remote_sched_xfer(mt_remote_sched *rs, const mt_rxfer *x, bool output,
+                               char path[4096 + 32], mt_err *err)
+{
+    char object[MT_ID_LEN + 1];
+    return xfer_resolve(rs, x, output, path, object, err);
+}
+
 mt_status mt_remote_sched_upload_begin(mt_remote_sched *rs, const mt_rxfer *x, uint64_t size,
                                        untrusted_upload **out, mt_err *err)
 {
     *out = NULL;
-    char path[4096 + 32];
-    mt_status rc = mt_remote_sched_xfer(rs, x, true, path, err); /* the lease, the slot */
+    char path[4096 + 32], object[MT_ID_LEN + 1];
+    /* the lease, and the slot's file from the verified binding (one check) */
+    mt_status rc = xfer_resolve(rs, x, true, path, object, err);
     if (rc)
         return rc;
-    char file_id[130] = "";
-    mt_db_stmt *st;
-    if ((rc = mt_db_prepare(rs->db,
-                            "SELECT file_id FROM task_files WHERE task_id = ? AND slot = ? AND "
-                            "direction = 'output'",
-                            &st, err)))
-        return rc;
-    mt_db_bind_text(st, 1, x->task_id);
-    mt_db_bind_text(st, 2, x->slot);
-    if (mt_db_step(st, &rc, err) == MT_DB_ROW)
-        snprintf(file_id, sizeof file_id, "%s", mt_db_col_text(st, 0));
-    mt_db_finalize(st);
-    core_file f;
-    if (rc || (rc = core_file_load(rs->core, rs->db, file_id, &f, err)))
-        return rc;
-    if (!f.object_id[0])
-        return mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
-    return untrusted_objects_upload_begin(rs->core, x->task_id, (int64_t)x->fence, f.object_id,
-                                          size, MT_RXFER_MAX_BYTES, out, err);
+    return untrusted_objects_upload_begin(rs->core, x->task_id, (int64_t)x->fence, object, size,
+                                          MT_RXFER_MAX_BYTES, out, err);
 }
 
 mt_status mt_remote_sched_upload_write(untrusted_upload *u, const uint8_t *data, size_t len,
@@ -719,6 +987,20 @@ void mt_remote_sched_upload_free(untrusted_upload *u)
     untrusted_objects_upload_free(u);
 }
 
+mt_status mt_remote_sched_upload_recheck(mt_remote_sched *rs, const mt_rxfer *x, mt_err *err)
+{
+    lease_row l;
+    mt_status rc = lease_load(rs, x->task_id, &l, err);
+    if (rc)
+        return rc;
+    if (!l.remote || (int64_t)x->fence != l.fence ||
+        !lease_secret_ok(rs, x->task_id, &l, x->secret)) {
+        count(&reports_fenced_total);
+        return mt_err_set(err, MT_ECONFLICT, "lease lost: not the task's current lease");
+    }
+    return MT_OK;
+}
+
 mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
 {
     *out = NULL;
@@ -726,7 +1008,7 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     bool got = false;
     mt_job job;
     memset(&job, 0, sizeof job);
-    grant_ctx g = {rs, 0, 0};
+    grant_ctx g = {rs, 0, 0, ""};
     mt_status rc = sched_claim_job(rs->core, rs->db, task_id, &got, &job, exec_type, builtin,
                                    lease_grant, &g, err);
     if (!got)
@@ -734,7 +1016,7 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
     int64_t fence = g.fence;
     char secret[65] = "";
     if (!rc)
-        rc = lease_secret(rs, task_id, fence, g.attempt, secret, err);
+        rc = lease_secret(rs, task_id, fence, g.attempt, g.nonce, secret, err);
     if (!rc)
         rc = keyuse_audit(rs->core, rs->db, task_id, &job, err);
     if (!rc)
@@ -846,25 +1128,38 @@ static mt_status report_guard(void *gctx, mt_db *db, mt_err *err)
     }
     if (st->n && (rc = mt_fsync_parent_dir(st->path[0], err)))
         return rc;
-    return MT_OK;
+    /* the lease ends with this outcome (one UPDATE, in its transaction):
+     * the row keeps token, count, claim and kind under a fresh nonce, so a
+     * host that sets only the status back to 'running' does not make this
+     * holder's secret current again */
+    char mac[LEASE_MAC_STORED_LEN + 1];
+    if ((rc = lease_mac_new(st->rs->core, st->task_id, l.fence, l.expired, l.attempt,
+                            l.until > 0, mac, NULL, err)))
+        return rc;
+    return store_run(db, err, NULL, "UPDATE tasks SET lease_mac = ? WHERE task_id = ?", mac,
+                     st->task_id);
 }
 
-static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t *reported,
-                               mt_job_result *r, report_stage *st, mt_err *err)
+/* outs: the output slots' files from the verified binding (verified_row),
+ * never task_files read again. */
+static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, const json_t *outs,
+                               json_t *reported, mt_job_result *r, report_stage *st, mt_err *err)
 {
-    mt_db_stmt *q;
-    mt_status rc = mt_db_prepare(rs->db,
-                                 "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
-                                 "direction = 'output'",
-                                 &q, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(q, 1, task_id);
+    mt_status rc = MT_OK;
     r->outputs = json_object();
     if (!r->outputs)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-    while (!rc && (mt_db_step(q, &rc, err) == MT_DB_ROW)) {
-        const char *slot = mt_db_col_text(q, 0);
+    const char *slot;
+    json_t *fv;
+    json_object_foreach((json_t *)outs, slot, fv)
+    {
+        if (rc)
+            break;
+        const char *fid = json_string_value(fv);
+        if (!fid) {
+            rc = integ_fail(err, "binding");
+            break;
+        }
         json_t *o = json_object_get(reported, slot);
         const char *ct = NULL, *sha = NULL;
         int64_t size = 0;
@@ -885,7 +1180,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
                 rc = mt_err_set(err, MT_EINVAL, "too many output slots");
                 break;
             }
-            if ((rc = core_file_load(rs->core, rs->db, mt_db_col_text(q, 1), &f, err)))
+            if ((rc = core_file_load(rs->core, rs->db, fid, &f, err)))
                 break;
             if (!f.object_id[0]) {
                 rc = mt_err_set(err, MT_ENOTFOUND, "this slot's file has no local object");
@@ -926,7 +1221,7 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
         }
         core_file f;
         char path[4096];
-        if (!(rc = core_file_load(rs->core, rs->db, mt_db_col_text(q, 1), &f, err)) &&
+        if (!(rc = core_file_load(rs->core, rs->db, fid, &f, err)) &&
             !(rc = untrusted_objects_write_path(rs->core, f.object_id, path, sizeof path, err)) &&
             !(rc = stage_add(st, path, err)))
             rc = mt_file_write_atomic(st->tmp[st->n - 1], data, len, 0600, err);
@@ -936,7 +1231,6 @@ static mt_status store_outputs(mt_remote_sched *rs, const char *task_id, json_t 
                                                  "sha256", hex)))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    mt_db_finalize(q);
     return rc;
 }
 
@@ -970,10 +1264,14 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     r.failure_reason = dup_opt(rep.failure_reason);
     r.log = dup_opt(rep.log);
     report_stage *st = NULL;
+    integ_task_row vrow; /* the binding verified for a finished outcome */
+    memset(&vrow, 0, sizeof vrow);
+    const json_t *outmap = NULL; /* its output slots (borrowed from vrow) */
     lease_row l;
     if ((rc = lease_load(rs, task_id, &l, err)))
         goto out;
-    if (!l.running) {
+    if (!l.running) { /* no lease is current (requeued, finished): fenced too */
+        count(&reports_fenced_total);
         rc = mt_err_set(err, MT_ECONFLICT, "task %s is not running", task_id);
         goto out;
     }
@@ -1040,8 +1338,20 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
     st->fence = rep.fence;
     st->secret = rep.lease_secret;
     if (r.ok && !r.canceled) {
+        /* which file each output goes to: the binding, verified here (this
+         * node may not be the one that built the job) */
         mt_err oerr;
-        if (store_outputs(rs, task_id, outs, &r, st, &oerr)) {
+        mt_status vrc = verified_row(rs, task_id, &vrow, &oerr);
+        if (vrc && vrc != MT_EINTERNAL) { /* the store is away: the executor retries */
+            rc = mt_err_set(err, vrc, "%s", oerr.msg);
+            goto out;
+        }
+        if (!vrc)
+            outmap = json_object_get(vrow.assignments, "outputs");
+        if (vrc || !outmap || store_outputs(rs, task_id, outmap, outs, &r, st, &oerr)) {
+            if (!vrc && !outmap)
+                integ_fail(&oerr, "binding");
+            outmap = NULL;
             stage_discard(st);
             r.ok = false;
             free(r.failure_reason);
@@ -1051,7 +1361,7 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
             r.failure_reason = strdup(reason);
         }
     }
-    rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, report_guard, st, err);
+    rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, outmap, report_guard, st, err);
     if (rc && st->lease_ok && (st->nup || st->n) && rc != MT_ECONFLICT && rc != MT_EUNAVAIL) {
         /* the lease was current but the outputs could not be stored (a
          * damaged staged upload, a local file gone): the task fails now with
@@ -1069,17 +1379,18 @@ mt_status mt_remote_sched_report(mt_remote_sched *rs, const uint8_t *body, size_
         r.outputs = NULL;
         free(r.failure_reason);
         r.failure_reason = strdup(reason);
-        rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, report_guard, st, err);
+        rc = sched_finish_guarded(rs->core, rs->db, task_id, &r, NULL, NULL, report_guard, st, err);
     }
     /* the outcome is stored: uploads of this lease not moved over an object
      * (a failed or canceled outcome, outputs the report did not name) go */
     if (!rc && rep.fence)
-        uploads_drop(rs, task_id, (int64_t)rep.fence);
+        uploads_drop(rs, task_id, (int64_t)rep.fence, outmap);
 out:
     if (st) {
         stage_discard(st);
         free(st);
     }
+    integ_task_row_free(&vrow);
     mt_job_result_clear(&r);
     mt_rreport_free(&rep);
     return rc;
@@ -1134,32 +1445,39 @@ out:
  * canceled when that was asked, or failed after max_attempts leases. */
 /* Best effort: removes the outputs uploaded under a lease that can never be
  * current again (its fence expired; fences only grow). */
-static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence)
+static void uploads_drop(mt_remote_sched *rs, const char *task_id, int64_t fence,
+                         const json_t *outs)
 {
-    json_t *ids = NULL;
+    /* which objects: the output slots' files from a verified read of the
+     * binding (outs, else verified here: a task whose outcome is not
+     * finished still has its outputs unwritten, so its binding holds);
+     * when it does not verify, only the store's own rows of (task, fence)
+     * go, and the sweep removes staged files no running lease names
+     * (untrusted_objects_sweep) */
     mt_err e;
     mt_err_clear(&e);
-    if (store_ids(rs->db,
-                  "SELECT file_id FROM task_files WHERE task_id = ? AND direction = 'output'",
-                  task_id, &ids, &e) != MT_OK)
-        return;
-    size_t i;
+    integ_task_row row;
+    memset(&row, 0, sizeof row);
+    if (!outs && verified_row(rs, task_id, &row, &e) == MT_OK)
+        outs = json_object_get(row.assignments, "outputs");
+    const char *slot;
     json_t *v;
-    json_array_foreach(ids, i, v)
+    json_object_foreach((json_t *)outs, slot, v)
     {
         core_file f;
-        if (core_file_load(rs->core, rs->db, json_string_value(v), &f, &e) == MT_OK &&
+        if (json_string_value(v) &&
+            core_file_load(rs->core, rs->db, json_string_value(v), &f, &e) == MT_OK &&
             f.object_id[0])
             untrusted_objects_upload_drop(rs->core, task_id, fence, f.object_id);
     }
-    json_decref(ids);
+    integ_task_row_free(&row);
     if (rs->core->ostore) /* also rows of an upload whose file row is gone */
         untrusted_objects_upload_drop(rs->core, task_id, fence, NULL);
 }
 
 static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *err)
 {
-    mt_status rc = store_begin(rs->db, err);
+    mt_status rc = core_change_begin(rs->core, rs->db, err);
     if (rc)
         return rc;
     lease_row l;
@@ -1180,7 +1498,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
          * count first: a crash between them leaves a task that fails again */
         /* its past end is kept: a crash before sched_finish leaves a remote
          * lease that this sweeper fails next round, not a "local run" */
-        if ((rc = lease_store(rs, task_id, l.fence, expired, l.until, l.attempt, err)) ||
+        if ((rc = lease_store(rs, task_id, l.fence, expired, l.until, l.attempt, NULL, err)) ||
             (rc = store_commit(rs->db, err)))
             goto out;
         mt_job_result r;
@@ -1193,7 +1511,7 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
                  (long long)expired, rs->max_attempts);
         mt_warn("task %s: lease (fencing token %lld) expired; %s", task_id, (long long)l.fence,
                 l.cancel ? "its cancellation was requested: canceled" : reason);
-        uploads_drop(rs, task_id, l.fence);
+        uploads_drop(rs, task_id, l.fence, NULL);
         return sched_finish(rs->core, rs->db, task_id, l.cancel ? &r : NULL,
                             l.cancel ? NULL : reason, err);
     }
@@ -1212,13 +1530,13 @@ static mt_status expire_one(mt_remote_sched *rs, const char *task_id, mt_err *er
                         "0, bytes_out = 0, fuel_used = 0, key_signs = 0, result_mac = ?, "
                         "updated_at = CAST(? AS INTEGER) WHERE task_id = ? AND status = 'running'",
                         rmac, now, task_id)) ||
-        (rc = lease_store(rs, task_id, l.fence, expired, 0, l.attempt, err)) ||
+        (rc = lease_store(rs, task_id, l.fence, expired, 0, l.attempt, NULL, err)) ||
         (rc = store_commit(rs->db, err)))
         goto out;
     mt_warn("task %s: the executor's lease (fencing token %lld) expired (executor died or "
             "partitioned); back in the queue, attempt %lld of %u",
             task_id, (long long)l.fence, (long long)expired + 1, rs->max_attempts);
-    uploads_drop(rs, task_id, l.fence);
+    uploads_drop(rs, task_id, l.fence, NULL);
     core_task_event_id(rs->core, task_id);
     return MT_OK;
 out:

@@ -256,7 +256,7 @@ static mt_status outcome_mac_ids(mt_core *c, mt_db *mdb, json_t *ids, const char
 
 mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
 {
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = core_change_begin(c, mdb, err);
     if (rc)
         return rc;
     json_t *failed = NULL; /* the tasks failed here: their outcome is re-sealed */
@@ -334,7 +334,7 @@ static mt_status requeue_ids(mt_core *c, mt_db *mdb, json_t *ids, mt_err *err)
 
 mt_status sched_requeue_running(mt_core *c, mt_db *mdb, mt_err *err)
 {
-    mt_status rc = store_begin(mdb, err);
+    mt_status rc = core_change_begin(c, mdb, err);
     if (rc)
         return rc;
     json_t *ids = NULL, *canceled = NULL;
@@ -476,7 +476,7 @@ static mt_status claim_in(mt_core *c, mt_db *mdb, char task_id[MT_ID_LEN + 1], b
     mt_db_bind_text(st, 2, c->node_id);
     int s = mt_db_step(st, &rc, err);
     int64_t fence = 0, expired = 0, a = 0;
-    char mac[66]; /* one more: a longer stored value stays too long */
+    char mac[LEASE_MAC_STORED_LEN + 2]; /* one more: a longer stored value stays too long */
     bool has_mac = false;
     if (s == MT_DB_ROW) {
         snprintf(task_id, MT_ID_LEN + 1, "%s", mt_db_col_text(st, 0));
@@ -534,7 +534,10 @@ static mt_status claim(core_sched *s, mt_core *c, mt_db *mdb, char task_id[MT_ID
                        mt_err *err)
 {
     *got = false;
-    mt_status rc = claim_tx_begin(mdb, err);
+    /* its "task running" entry goes behind the spooled ones (audit_spool.c) */
+    mt_status rc = core_aspool_before_change(c, err);
+    if (!rc)
+        rc = claim_tx_begin(mdb, err);
     if (rc)
         return rc;
     mt_status hrc = MT_OK;
@@ -801,33 +804,51 @@ out:
     return rc;
 }
 
-/* Checks the MAC of every output file of the task: those in ids (an array
- * of file ids the caller read in this transaction), or, ids NULL, those
- * read here. */
-static mt_status outputs_check(mt_core *c, mt_db *mdb, const char *task_id, const json_t *ids,
-                               size_t *n, mt_err *err)
+/* Checks every output file of the task: outs (slot -> file_id) is the
+ * verified mapping (the job's, or the binding verified in the outcome's own
+ * transaction), never task_files read again (the host could answer that read
+ * with another file: another task's unwritten output, any file). Each file's
+ * MAC must hold and the file must not be written yet (an output is written
+ * once, by the task it is assigned to: a written one here is a store that
+ * assigned it twice). *n: the number of output slots. */
+static mt_status outputs_check(mt_core *c, mt_db *mdb, const json_t *outs, size_t *n, mt_err *err)
 {
     *n = 0;
-    if (ids) {
-        mt_status rc = MT_OK;
-        for (size_t i = 0; !rc && i < json_array_size(ids); i++, ++*n)
-            rc = integ_file_check(c, mdb, json_string_value(json_array_get(ids, i)), NULL, err);
-        return rc;
-    }
-    mt_db_stmt *q;
-    mt_status rc = core_stmt_get(c, mdb,
-                                 "SELECT file_id FROM task_files WHERE task_id = ? AND "
-                                 "direction = 'output'",
-                                 &q, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(q, 1, task_id);
-    while (!rc && mt_db_step(q, &rc, err) == MT_DB_ROW) {
-        rc = integ_file_check(c, mdb, mt_db_col_text(q, 0), NULL, err);
+    const char *slot;
+    json_t *v;
+    json_object_foreach((json_t *)outs, slot, v)
+    {
+        const char *fid = json_string_value(v);
+        core_file f;
+        if (!fid)
+            return integ_fail(err, "binding");
+        mt_status rc = integ_file_load(c, mdb, fid, &f, NULL, NULL, err);
+        bool written = f.written;
+        mt_wipe(&f, sizeof f);
+        if (rc)
+            return rc;
+        if (written) {
+            mt_error("store integrity: output file %s is already written", fid);
+            return integ_fail(err, "file");
+        }
         ++*n;
     }
-    core_stmt_put(c, q);
-    return rc;
+    return MT_OK;
+}
+
+/* The task's output mapping from its binding, verified in this transaction
+ * (integ_task_verify_row): for an outcome whose caller has no verified
+ * mapping at hand. *outs: a new reference. */
+static mt_status outputs_verified(mt_core *c, mt_db *mdb, const char *task_id, json_t **outs,
+                                  mt_err *err)
+{
+    integ_task_row row;
+    mt_status rc = integ_task_verify_row(c, mdb, task_id, &row, err);
+    if (rc)
+        return rc;
+    *outs = json_incref(json_object_get(row.assignments, "outputs"));
+    integ_task_row_free(&row);
+    return *outs ? MT_OK : integ_fail(err, "binding");
 }
 
 /* Set by finish on a scheduler thread: its last committed outcome tried to
@@ -842,17 +863,17 @@ static _Thread_local bool t_next_empty;
  * PostgreSQL the outcome is stored only while it is still the task's
  * current run, else dropped with a log line (the fencing of local runs;
  * remote runs have their guard). */
-static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_id,
-                        int64_t attempt, const mt_job_result *r, const char *setup_failure,
-                        char next[MT_ID_LEN + 1], bool *next_got, int64_t *next_attempt,
+static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_id, int64_t attempt,
+                        const mt_job_result *r, const char *setup_failure, char next[MT_ID_LEN + 1],
+                        bool *next_got, int64_t *next_attempt, const json_t *outputs,
                         sched_finish_guard guard, void *gctx, mt_err *err)
 {
     if (next_got)
         *next_got = false;
     t_next_empty = false;
     bool next_tried = false;
-    json_t *out_ids = NULL; /* PostgreSQL: the output files, read with the run check */
-    mt_status rc = store_begin(mdb, err);
+    json_t *outs_owned = NULL; /* outputs verified here (outputs NULL) */
+    mt_status rc = core_change_begin(c, mdb, err);
     if (rc)
         return rc;
     /* the caller's condition (a remote lease's fencing token and secret),
@@ -862,31 +883,12 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     int64_t cancel_req = 0;
     bool found = false, dropped = false;
     if (attempt > 0 && mt_db_backend_of(mdb) == MT_DB_PG) {
-        /* current_run_sql and outputs_check's read in one statement (one
-         * round trip), under the writer lock store_begin took */
-        mt_db_stmt *q;
-        if ((rc = core_stmt_get(c, mdb,
-                                "SELECT 0, cancel_requested, NULL FROM tasks WHERE task_id = ?1 "
-                                "AND status = 'running' AND run_node = ?2 AND run_attempt = "
-                                "CAST(?3 AS INTEGER) UNION ALL SELECT 1, NULL, file_id FROM "
-                                "task_files WHERE task_id = ?1 AND direction = 'output' "
-                                "ORDER BY 1, 3",
-                                &q, err)))
-            goto out;
-        mt_db_bind_text(q, 1, task_id);
-        mt_db_bind_text(q, 2, c->node_id);
-        mt_db_bind_int64(q, 3, attempt);
-        if (!(out_ids = json_array()))
-            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-        while (!rc && mt_db_step(q, &rc, err) == MT_DB_ROW) {
-            if (mt_db_col_int64(q, 0) == 0) {
-                found = true;
-                cancel_req = mt_db_col_int64(q, 1);
-            } else if (json_array_append_new(out_ids, json_string(mt_db_col_text(q, 2))))
-                rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-        }
-        core_stmt_put(c, q);
-        if (rc)
+        /* the run check only: the output files come from the verified
+         * mapping (outputs, else outputs_verified), never from task_files */
+        char a[24];
+        snprintf(a, sizeof a, "%lld", (long long)attempt);
+        if ((rc = store_int(mdb, err, &cancel_req, &found, current_run_sql, task_id, c->node_id,
+                            a)))
             goto out;
         if (!found) {
             /* another node's sweeper took this node for stopped and put the
@@ -945,14 +947,24 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
         reason = r->failure_reason ? r->failure_reason : "the function failed";
     }
     /* an output row edited while the task ran is not marked written (nor
-     * re-MACed): the task fails instead of being stuck retrying */
+     * re-MACed): the task fails instead of being stuck retrying. Which files
+     * are its outputs comes from a verified read only: the job's mapping
+     * (outputs), else the binding verified here */
     size_t n_outputs = 0;
+    mt_err ierr; /* reason may point into it */
+    mt_err_clear(&ierr);
     if (!strcmp(status, "finished")) {
-        mt_err ierr;
-        mt_status irc = outputs_check(c, mdb, task_id, out_ids, &n_outputs, &ierr);
+        mt_status irc = MT_OK;
+        if (!outputs && !(irc = outputs_verified(c, mdb, task_id, &outs_owned, &ierr)))
+            outputs = outs_owned;
+        if (!irc)
+            irc = outputs_check(c, mdb, outputs, &n_outputs, &ierr);
         if (irc == MT_EINTERNAL) {
             status = "failed";
-            reason = "integrity check failed: file";
+            /* "integrity check failed: CLASS": nothing from the rows */
+            reason = strstr(ierr.msg, "integrity check failed: ") == ierr.msg
+                         ? ierr.msg
+                         : "integrity check failed: file";
             json_decref(result);
             result = NULL;
         } else if (irc) {
@@ -1003,36 +1015,31 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     free(result_text);
     if (rc)
         goto out;
-    /* outputs: mark written (none when outputs_check found no output row
-     * in this transaction: one read less) */
+    /* outputs: mark written, the verified mapping's files only (outputs:
+     * never task_files read again) */
     if (!strcmp(status, "finished") && r->outputs && n_outputs) {
-        mt_db_stmt *q;
-        if ((rc = core_stmt_get(c, mdb,
-                                "SELECT slot, file_id FROM task_files WHERE task_id = ? AND "
-                                "direction = 'output'",
-                                &q, err)))
-            goto out;
-        mt_db_bind_text(q, 1, task_id);
-        while (!rc && (mt_db_step(q, &rc, err) == MT_DB_ROW)) {
-            json_t *o = json_object_get(r->outputs, mt_db_col_text(q, 0));
+        const char *slot;
+        json_t *v;
+        json_object_foreach((json_t *)outputs, slot, v)
+        {
+            const char *fid = json_string_value(v);
+            json_t *o = json_object_get(r->outputs, slot);
             const char *sha = json_string_value(json_object_get(o, "sha256"));
             json_int_t size = json_integer_value(json_object_get(o, "size"));
             /* the output enters the object store with the outcome (--objects
              * db: its rows, in this transaction); core_file_load verifies */
             core_file of;
-            if (c->ostore && ((rc = core_file_load(c, mdb, mt_db_col_text(q, 1), &of, err)) ||
+            if (c->ostore && ((rc = core_file_load(c, mdb, fid, &of, err)) ||
                               (of.object_id[0] && (rc = untrusted_objects_publish_in(
                                                        c, mdb, of.object_id, sha, err)))))
-                break;
+                goto out;
             /* written, size and sha256 with the MAC over the row as verified
              * in the same read and so changed: never a MAC over whatever a
              * later read of the row returns */
             integ_file_change chg = {.set_written = true, .size = size, .sha256 = sha};
-            rc = integ_file_rewrite(c, mdb, mt_db_col_text(q, 1), &chg, err);
+            if ((rc = integ_file_rewrite(c, mdb, fid, &chg, err)))
+                goto out;
         }
-        core_stmt_put(c, q);
-        if (rc)
-            goto out;
     }
     /* function statistics */
     {
@@ -1102,6 +1109,7 @@ commit:
         mt_trace_mark(task_id, "event_raised");
     }
 out:
+    json_decref(outs_owned);
     if (rc) {
         store_rollback(mdb);
         if (next_got && *next_got) /* the commit failed: its outcome unknown */
@@ -1109,7 +1117,6 @@ out:
         if (next_got)
             *next_got = false;
     }
-    json_decref(out_ids);
     return rc;
 }
 
@@ -1151,6 +1158,20 @@ static void discard_outputs(mt_core *c, mt_db *mdb, const char *task_id, int64_t
     store_rollback(mdb);
 }
 
+/* job's output slots as {slot: file_id} (the verified values build_job put
+ * there); NULL when out of memory. */
+static json_t *job_outputs_map(const mt_job *job)
+{
+    json_t *m = json_object();
+    for (size_t i = 0; m && i < job->n_outputs; i++)
+        if (!job->outputs[i].slot || !job->outputs[i].file_id ||
+            json_object_set_new(m, job->outputs[i].slot, json_string(job->outputs[i].file_id))) {
+            json_decref(m);
+            m = NULL;
+        }
+    return m;
+}
+
 /* Runs a claimed task and stores its outcome, claiming the next task in
  * the same commit (*next_got, its id in next). */
 static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t attempt,
@@ -1173,6 +1194,14 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
     if (!rc && job.n_outputs && (out_paths = calloc(job.n_outputs, sizeof *out_paths)))
         for (; n_out < job.n_outputs; n_out++)
             out_paths[n_out] = job.outputs[n_out].path ? strdup(job.outputs[n_out].path) : NULL;
+    /* the output slots' files as the job was built from them (the binding
+     * verified by build_job): the outcome marks these written, never what a
+     * later read of task_files says */
+    json_t *outmap = NULL;
+    if (!rc && !(outmap = job_outputs_map(&job))) {
+        rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
+        job_free(&job);
+    }
     if (!rc && (rc = keyuse_audit(c, mdb, task_id, &job, &err))) { /* KeyStore key uses */
         mt_warn("task %s: recording its KeyStore key use failed: %s", task_id, err.msg);
         mt_err_set(&err, rc, "its KeyStore key use could not be recorded in the audit log");
@@ -1203,8 +1232,8 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
     for (int tries = 0; tries < 40; tries++) {
         mt_err ferr;
         mt_status frc = finish(s, c, mdb, task_id, attempt, rc || failing ? NULL : &res,
-                               rc || failing ? reason : NULL, next, next_got, next_attempt, NULL,
-                               NULL, &ferr);
+                               rc || failing ? reason : NULL, next, next_got, next_attempt, outmap,
+                               NULL, NULL, &ferr);
         if (frc == MT_OK)
             break;
         if (!rc && !failing && (frc != MT_EUNAVAIL || tries >= 19)) {
@@ -1224,6 +1253,7 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
     for (size_t i = 0; i < n_out; i++)
         free(out_paths[i]);
     free(out_paths);
+    json_decref(outmap);
     mt_job_result_clear(&res);
     /* after the outcome's commit (or after giving up: a row still running
      * is then the orphan check's, which runs it again) */
@@ -1386,7 +1416,7 @@ mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char 
                          sched_lost *out, int64_t *lost_count, mt_err *err)
 {
     *out = SCHED_LOST_NONE;
-    mt_status rc = store_begin(db, err);
+    mt_status rc = core_change_begin(c, db, err);
     if (rc)
         return rc;
     char a[24], now[24], nl[24], obj[8 + MT_ID_LEN];
@@ -1451,7 +1481,7 @@ mt_status sched_lose_run(mt_core *c, mt_db *db, const char *task_id, const char 
          * another node's sweeper and scheduler); that run is not ended */
         lost_guard g = {task_id, node, "", false};
         snprintf(g.attempt, sizeof g.attempt, "%lld", (long long)run_attempt);
-        rc = sched_finish_guarded(c, db, task_id, cancel ? &r : NULL, cancel ? NULL : reason,
+        rc = sched_finish_guarded(c, db, task_id, cancel ? &r : NULL, cancel ? NULL : reason, NULL,
                                   lost_run_guard, &g, err);
         if (g.gone) {
             mt_warn("task %s: the lost run (node id %s, attempt %lld) was requeued meanwhile; "
@@ -1674,7 +1704,7 @@ static mt_status claim_by_id(mt_core *c, mt_db *mdb, const char *task_id, bool *
     mt_db_bind_text(st, 2, c->node_id);
     mt_db_bind_text(st, 3, task_id);
     int64_t fence = 0, expired = 0;
-    char mac[66]; /* one more: a longer stored value stays too long */
+    char mac[LEASE_MAC_STORED_LEN + 2]; /* one more: a longer stored value stays too long */
     bool has_mac = false;
     if (mt_db_step(st, &rc, err) == MT_DB_ROW) {
         *attempt = mt_db_col_int64(st, 0);
@@ -1958,13 +1988,14 @@ void sched_job_free(mt_job *job)
 mt_status sched_finish(mt_core *c, mt_db *mdb, const char *task_id, const mt_job_result *r,
                        const char *setup_failure, mt_err *err)
 {
-    return finish(NULL, c, mdb, task_id, 0, r, setup_failure, NULL, NULL, NULL, NULL, NULL, err);
+    return finish(NULL, c, mdb, task_id, 0, r, setup_failure, NULL, NULL, NULL, NULL, NULL, NULL,
+                  err);
 }
 
 mt_status sched_finish_guarded(mt_core *c, mt_db *mdb, const char *task_id, const mt_job_result *r,
-                               const char *setup_failure, sched_finish_guard guard, void *gctx,
-                               mt_err *err)
+                               const char *setup_failure, const json_t *outputs,
+                               sched_finish_guard guard, void *gctx, mt_err *err)
 {
-    return finish(NULL, c, mdb, task_id, 0, r, setup_failure, NULL, NULL, NULL, guard, gctx,
-                  err);
+    return finish(NULL, c, mdb, task_id, 0, r, setup_failure, NULL, NULL, NULL, outputs, guard,
+                  gctx, err);
 }

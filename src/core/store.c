@@ -250,7 +250,8 @@ static const char *const migrations[] = {
      * of the parallel work, renumbered at merge): a remotely running task's
      * lease. lease_fence counts the claims (the fencing token of the current
      * holder), lease_expired the leases that ran out; both under lease_mac
-     * (integ key, "mesatee-task-lease/v1"; v2 since 15 -> 16). lease_until
+     * (integ key, "mesatee-task-lease/v1"; v2 since 15 -> 16, v3 with a
+     * claim nonce since 16 -> 17). lease_until
      * (ms since the epoch) only decides when the scheduler looks again: not
      * MACed (v2 binds whether it is 0). */
     "ALTER TABLE tasks ADD COLUMN lease_fence INTEGER NOT NULL DEFAULT 0;"
@@ -309,7 +310,22 @@ static const char *const migrations[] = {
      * that v1 left without one (token and count 0). */
     "/* " STORE_LEASE_V2_MARKER " */"
     "UPDATE tasks SET lease_graced = lease_graced WHERE lease_mac IS NOT NULL;",
-    /* 16 -> 17 (issue 14, store cost per task): invoke numbers the staged
+    /* 16 -> 17 (issue 14, whole-row rollback of a lease: remote_sched.c
+     * lease_mac_c, docs/threat-model.md "Executor leases"): every write of a
+     * lease MAC draws a fresh claim nonce (16 random bytes), kept in
+     * lease_mac before the MAC ("<32 hex nonce><64 hex MAC>") and bound by it
+     * under "mesatee-task-lease/v3"; the lease secret binds it too, so a row
+     * put back to its state before a claim hands the next claim another
+     * secret. No column changes: store_migrate's hook (remote_sched.c
+     * lease_mac_upgrade_v3) moves every lease MAC whose v2 MAC verifies to
+     * v3 under a fresh nonce, in this migration's transaction (one that does
+     * not verify stays refused), and requeues the remote leases in flight
+     * (their executors hold secrets without a nonce). Idempotent like 15 ->
+     * 16: running it again changes nothing (rows already under v3 are
+     * skipped). */
+    "/* " STORE_LEASE_V3_MARKER " */"
+    "UPDATE tasks SET lease_graced = lease_graced WHERE lease_mac IS NOT NULL;",
+    /* 17 -> 18 (issue 14, store cost per task): invoke numbers the staged
      * task max(staged_seq) + 1 over every task (tasks.c tasks_invoke);
      * without an index on staged_seq that max read the whole table (its
      * only index led with status), so every invoke cost more the more
@@ -496,7 +512,7 @@ size_t store_schema_version(void)
     return N_MIGRATIONS;
 }
 
-size_t store_marker_version(const char *marker)
+size_t store_marked_version(const char *marker)
 {
     for (size_t v = 0; v < N_MIGRATIONS; v++)
         if (strstr(migrations[v], marker))
@@ -526,6 +542,8 @@ mt_status store_migrate(mt_db *db, store_migrate_hook hook, void *hook_ctx, mt_e
             marks |= STORE_MIG_SEAL;
         if (strstr(migrations[v], STORE_LEASE_V2_MARKER))
             marks |= STORE_MIG_LEASE_V2;
+        if (strstr(migrations[v], STORE_LEASE_V3_MARKER))
+            marks |= STORE_MIG_LEASE_V3;
         rc = mt_db_exec(db, migrations[v], err);
         if (rc)
             goto out;

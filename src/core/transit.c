@@ -418,7 +418,7 @@ mt_status transit_key_create(core_ctx *x)
         goto out;
     }
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+    if ((rc = core_request_begin(x)) == MT_OK) {
         rc = tstore_lookup(x->core, x->db, x->who, name, 0, "", l, x->err);
         if (!rc && l->found) {
             /* Vault: creating an existing key changes nothing */
@@ -680,7 +680,7 @@ mt_status transit_key_rotate(core_ctx *x)
     if (rc)
         goto out;
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = store_begin(x->db, x->err)) == MT_OK) {
+    if ((rc = core_request_begin(x)) == MT_OK) {
         rc = rotate_check(x, seg, l, &hl);
         if (!rc && (l->key.latest != k.latest || l->key.type != k.type))
             rc = mt_err_set(x->err, MT_ECONFLICT, "the key was rotated meanwhile; retry");

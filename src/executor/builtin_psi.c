@@ -1,6 +1,9 @@
 /* builtin_psi: private set intersection inside the TEE.
  *
- * Every party's id list arrives decrypted in the worker. The intersection is
+ * Every party's id list arrives decrypted in the worker. Lists whose ids are
+ * all 16 hex digits take the fast path ("fast path" below: 64-bit values);
+ * every other input takes the general path described here, which gives the
+ * same bytes. The general path is
  * a partitioned hash join, built so that the random accesses stay in cache:
  *
  *  1. count: each input is split into lines (64-byte blocks turned into a
@@ -38,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #ifdef __SSE2__
@@ -574,19 +578,13 @@ static double psi_t(void)
 #define PSI_T(name) ((void)0)
 #endif
 
-mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
-                         size_t *out_len, size_t *count, mt_err *err)
+/* The general path: any ids (see the top of this file). */
+static mt_status psi_compute_general(const mt_psi_input *in, size_t n, uint64_t seed,
+                                     uint8_t **out, size_t *out_len, size_t *count, mt_err *err)
 {
 #ifdef PSI_PROFILE
     double t0_ = psi_t();
 #endif
-    *out = NULL;
-    *out_len = 0;
-    *count = 0;
-    if (n < 2)
-        return mt_err_set(err, MT_EINVAL, "psi needs at least 2 inputs, got %zu", n);
-    if (n > UINT16_MAX - 1)
-        return mt_err_set(err, MT_EINVAL, "psi: at most %d inputs", UINT16_MAX - 1);
     size_t small = 0;
     for (size_t i = 1; i < n; i++)
         if (in[i].len < in[small].len)
@@ -775,7 +773,888 @@ out:
     return st;
 }
 
+/* ------------------------------------------------------------- fast path
+ *
+ * Ids of exactly 16 hex digits (the common case: 64-bit ids printed as
+ * hex), with every letter of every input in one case (all a-f or all A-F;
+ * digits go with either), are parsed once into their 64-bit values, a
+ * bijection on such ids whose numeric order is their bytewise order. Any
+ * other id anywhere (another length, another byte, letters in both cases,
+ * a last line's CR kept) makes psi_fast give up before it has produced
+ * anything, and the general path above runs instead on the same inputs:
+ * both give the same bytes for every input the fast path accepts (the
+ * unit tests and the psi_parse fuzzer compare them).
+ *
+ *  1. parse: every input into its own array of values (one SSE2 load,
+ *     range check and nibble pack per id); the smallest input's (in
+ *     bytes) minimum and maximum fix the partitioning: partition p holds
+ *     the values v with (v - min) >> shift == p, about PSI_FAST_TARGET of
+ *     the smallest input's ids each. A partition is a range of values, so
+ *     the partitions in order are the values in order.
+ *  2. scatter: a counting sort by partition into one array per input
+ *     (8 bytes per id), staged a cache line at a time per partition; a
+ *     value of another input outside [min, max] cannot be in the
+ *     intersection and is dropped. Steps 1 and 2 run on two threads when
+ *     the inputs are large (psi_run: each input's job touches only its
+ *     own arrays).
+ *  3. join, partition by partition: a table of 64-byte buckets (psi_bkt,
+ *     four values each, picked by a multiply-shift hash whose multiplier
+ *     is drawn from the seed) over the smallest input's slice collapses
+ *     its duplicates (round 1); every other input's slice moves the
+ *     values it meets from round r - 1 to r; the values of round n
+ *     survive. The table (about half a bucket per id) stays in L2.
+ *  4. the survivors of a partition, in a range of 2^shift values, are
+ *     sorted in cache (MSD radix on the bits below the partition bits,
+ *     then insertion sort), and formatted as 16 hex digits and LF.
+ *     Steps 3 and 4 of the second half of the partitions run on a helper
+ *     thread (own table) when the inputs are large; its sorted survivors
+ *     are formatted after the first half's (psi_joiner).
+ * Memory: at most 16 bytes per id of every input (parsed and scattered;
+ * the parsed arrays but the smallest's are freed once scattered), besides
+ * the decrypted inputs; the output goes to the sink 64 KiB at a time.
+ * Every copy of an id is wiped before it is freed (the slices partition by
+ * partition as the join leaves them, while they are in cache). */
+
+#define PSI_FAST_TARGET 16384u
+#define PSI_FAST_MAX_BITS 12
+#define PSI_HEXLINE 17 /* 16 digits and LF */
+#define PSI_FAST_WC 8   /* values staged per partition in the scatter */
+
+enum { PSI_CASE_LOWER = 1, PSI_CASE_UPPER = 2 };
+
+#if !(defined(__SSE2__) && defined(__x86_64__))
+/* hex digit value, or -1 */
+static int psi_hexval(uint8_t c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+#endif
+
+/* The 16 bytes at s as hex digits, s[0] the most significant, in *v;
+ * returns the letter cases seen (PSI_CASE_*), or -1 when a byte is not a
+ * hex digit. Reads exactly s[0..16). */
+static inline int psi_hex16(const uint8_t *s, uint64_t *v)
+{
+#if defined(__SSE2__) && defined(__x86_64__)
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+    /* signed compares: bytes >= 0x80 are negative and match no range */
+    __m128i dig = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    __m128i lo = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('a' - 1)),
+                               _mm_cmplt_epi8(x, _mm_set1_epi8('f' + 1)));
+    __m128i up = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                               _mm_cmplt_epi8(x, _mm_set1_epi8('F' + 1)));
+    int ml = _mm_movemask_epi8(lo), mu = _mm_movemask_epi8(up);
+    if ((_mm_movemask_epi8(dig) | ml | mu) != 0xffff)
+        return -1;
+    /* digit: low nibble; letter: low nibble + 9 */
+    __m128i nib = _mm_add_epi8(_mm_and_si128(x, _mm_set1_epi8(0x0f)),
+                               _mm_and_si128(_mm_or_si128(lo, up), _mm_set1_epi8(9)));
+    /* 16-bit lane = even digit | odd digit << 8 -> byte even << 4 | odd */
+    __m128i pair = _mm_and_si128(_mm_or_si128(_mm_slli_epi16(nib, 4), _mm_srli_epi16(nib, 8)),
+                                 _mm_set1_epi16(0xff));
+    uint64_t w = (uint64_t)_mm_cvtsi128_si64(_mm_packus_epi16(pair, pair));
+    *v = __builtin_bswap64(w);
+    return (ml ? PSI_CASE_LOWER : 0) | (mu ? PSI_CASE_UPPER : 0);
+#else
+    uint64_t r = 0;
+    int cs = 0;
+    for (int i = 0; i < 16; i++) {
+        int d = psi_hexval(s[i]);
+        if (d < 0)
+            return -1;
+        if (s[i] >= 'a')
+            cs |= PSI_CASE_LOWER;
+        else if (s[i] >= 'A')
+            cs |= PSI_CASE_UPPER;
+        r = r << 4 | (uint64_t)d;
+    }
+    *v = r;
+    return cs;
+#endif
+}
+
+/* The partitioning of the fast path: partition p holds the values v with
+ * (v - mn) >> shift == p, for mn <= v <= mx. */
+typedef struct psi_range {
+    uint64_t mn, mx;
+    unsigned shift;
+    size_t *hist; /* NULL, or parts + 1 counters: hist[p + 1] counts p */
+} psi_range;
+
+/* Parses input in into v (room for cap values): true with *nv set when
+ * every id is 16 hex digits (lines as in psi_scan: LF ends a line, a CR
+ * before it is dropped, empty lines skipped); *cases collects the letter
+ * cases; *lo, *hi the smallest and largest value (untouched when there is
+ * none); with rg->hist, the values in rg's range are counted by partition
+ * (*inr of them). False: not for the fast path. */
+static bool psi_fast_parse(const mt_psi_input *in, uint64_t *v, size_t cap, size_t *nv,
+                           int *cases, uint64_t *lo_, uint64_t *hi_, const psi_range *rg,
+                           size_t *inr)
+{
+    const uint8_t *d = in->data;
+    size_t len = in->len, pos = 0, n = 0, kept = 0;
+    uint64_t lo = *lo_, hi = *hi_;
+    uint64_t mn = rg ? rg->mn : 0, w = rg ? rg->mx - rg->mn : 0;
+    unsigned shift = rg ? rg->shift : 0;
+    size_t *hist = rg ? rg->hist : NULL;
+    int cs = 0;
+    while (pos < len) {
+        size_t l, next;
+        if (len - pos >= PSI_HEXLINE && d[pos + 16] == '\n') {
+            l = 16;
+            next = pos + PSI_HEXLINE;
+        } else {
+            const uint8_t *nl = memchr(d + pos, '\n', len - pos);
+            l = nl ? (size_t)(nl - (d + pos)) : len - pos;
+            next = pos + l + (nl ? 1 : 0);
+            if (nl && l && d[pos + l - 1] == '\r')
+                l--;
+            if (l == 0) {
+                pos = next;
+                continue;
+            }
+            if (l != 16)
+                return false;
+        }
+        uint64_t x;
+        int c = psi_hex16(d + pos, &x); /* pos + 16 <= len: l == 16 */
+        if (c < 0 || n == cap)
+            return false;
+        cs |= c;
+        v[n++] = x;
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+        if (hist && x - mn <= w) { /* mn <= x <= mx */
+            hist[((x - mn) >> shift) + 1]++;
+            kept++;
+        }
+        pos = next;
+    }
+    *nv = n;
+    *cases |= cs;
+    *lo_ = lo;
+    *hi_ = hi;
+    if (inr)
+        *inr = kept;
+    return true;
+}
+
+/* Sorts v[0..m) ascending; the values differ only in their low 'bits' bits.
+ * tmp has room for m values. MSD radix, insertion sort for small ranges;
+ * qsort past a few levels (crafted clusters). */
+static int psi_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void psi_sort_u64(uint64_t *v, uint64_t *tmp, size_t m, unsigned bits, int depth)
+{
+    if (m <= 24) {
+        for (size_t i = 1; i < m; i++) {
+            uint64_t t = v[i];
+            size_t j = i;
+            while (j > 0 && v[j - 1] > t) {
+                v[j] = v[j - 1];
+                j--;
+            }
+            v[j] = t;
+        }
+        return;
+    }
+    if (depth > 6 || bits == 0 || m > UINT32_MAX) {
+        qsort(v, m, sizeof *v, psi_cmp_u64);
+        return;
+    }
+    unsigned db = 1;
+    while (db < 11 && ((size_t)4 << db) < m)
+        db++;
+    if (db > bits)
+        db = bits;
+    unsigned sh = bits - db;
+    size_t nb = (size_t)1 << db;
+    uint32_t cnt[(1u << 11) + 1];
+    memset(cnt, 0, (nb + 1) * sizeof *cnt);
+    for (size_t i = 0; i < m; i++)
+        cnt[((v[i] >> sh) & (nb - 1)) + 1]++;
+    for (size_t b = 1; b <= nb; b++)
+        cnt[b] += cnt[b - 1];
+    /* cnt[b]: start of bucket b */
+    uint32_t pos[(1u << 11)];
+    memcpy(pos, cnt, nb * sizeof *pos);
+    for (size_t i = 0; i < m; i++)
+        tmp[pos[(v[i] >> sh) & (nb - 1)]++] = v[i];
+    memcpy(v, tmp, m * sizeof *v);
+    for (size_t b = 0; b < nb; b++) {
+        size_t s = cnt[b], e = cnt[b + 1];
+        if (e - s > 1)
+            psi_sort_u64(v + s, tmp + s, e - s, sh, depth + 1);
+    }
+}
+
+/* A bucket of the join table (one cache line): four values and their
+ * rounds, as offsets from the partition's epoch: r <= epoch is empty (the
+ * table is zeroed once, and a partition's epoch is above every round of
+ * the partitions before it). Slots fill in order; a full bucket spills
+ * into the next one (linear probing by bucket). r[4] is a sink for
+ * branch-free updates: always 0, never a round. The four compares of a
+ * lookup are branch-free: the only branches left are the rare ones
+ * (a duplicate, a full bucket), which predict well, where a slot table
+ * mispredicts on every other lookup when half of the probes hit. */
+#define PSI_BKT 4
+#define PSI_PREFETCH 8 /* lookups ahead */
+typedef struct psi_bkt {
+    uint64_t k[PSI_BKT];
+    uint32_t r[PSI_BKT + 1];
+    uint32_t pad[3];
+} psi_bkt;
+
+/* Bits 0..3: slot i of bk is in use; bits 4..7: slot i holds x. The
+ * table must be 16-byte aligned and ep < 2^31 (signed compares). */
+static inline unsigned psi_bkt_look(const psi_bkt *bk, uint64_t x, uint32_t ep)
+{
+#if defined(__SSE2__) && defined(__x86_64__)
+    const __m128i *v = (const __m128i *)(const void *)bk;
+    __m128i X = _mm_set1_epi64x((long long)x);
+    __m128i e01 = _mm_cmpeq_epi32(_mm_load_si128(v), X);
+    __m128i e23 = _mm_cmpeq_epi32(_mm_load_si128(v + 1), X);
+    e01 = _mm_and_si128(e01, _mm_shuffle_epi32(e01, _MM_SHUFFLE(2, 3, 0, 1)));
+    e23 = _mm_and_si128(e23, _mm_shuffle_epi32(e23, _MM_SHUFFLE(2, 3, 0, 1)));
+    unsigned eq = (unsigned)_mm_movemask_pd(_mm_castsi128_pd(e01)) |
+                  (unsigned)_mm_movemask_pd(_mm_castsi128_pd(e23)) << 2;
+    __m128i occ = _mm_cmpgt_epi32(_mm_load_si128(v + 2), _mm_set1_epi32((int)ep));
+    return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(occ)) | eq << 4;
+#else
+    return (unsigned)(bk->r[0] > ep) | (unsigned)(bk->r[1] > ep) << 1 |
+           (unsigned)(bk->r[2] > ep) << 2 | (unsigned)(bk->r[3] > ep) << 3 |
+           (unsigned)(bk->k[0] == x) << 4 | (unsigned)(bk->k[1] == x) << 5 |
+           (unsigned)(bk->k[2] == x) << 6 | (unsigned)(bk->k[3] == x) << 7;
+#endif
+}
+
+typedef struct psi_fast {
+    uint64_t **sc;     /* n arrays: input k's values as parsed (k = 0: then
+                        * the survivors), each freed once scattered */
+    size_t *sccap;     /* room of sc[k] */
+    uint64_t **part;   /* n arrays: input k's values by partition */
+    size_t *pn;        /* values in part[k] */
+    size_t **off;      /* n arrays of P + 1 offsets */
+    psi_bkt *tab, *tab2; /* the join tables (tab2: the helper thread's) */
+    size_t tslots;       /* buckets of each */
+    uint64_t *tmp, *tmp2; /* the sorts' buffers, for the largest slice */
+    size_t tmp_n;
+    uint8_t *chunk;    /* formatted output, PSI_CHUNK bytes */
+    size_t parts, wiped; /* partitions; those whose slices are wiped */
+} psi_fast;
+
+/* Formatted output is handed on in pieces of at most this many bytes
+ * (whole lines), each as soon as it is full. */
+#define PSI_CHUNK (PSI_HEXLINE * 3855) /* 65535 bytes */
+
+static void psi_fast_free(psi_fast *f, size_t n)
+{
+    for (size_t k = 0; f->sc && k < n; k++)
+        if (f->sc[k]) {
+            mt_wipe(f->sc[k], f->sccap[k] * sizeof *f->sc[k]);
+            free(f->sc[k]);
+        }
+    free(f->sc);
+    free(f->sccap);
+    for (size_t k = 0; f->part && k < n; k++) {
+        if (f->part[k]) {
+            if (!f->parts || f->wiped < f->parts) /* else wiped partition by partition */
+                mt_wipe(f->part[k], f->pn[k] * sizeof *f->part[k]);
+            free(f->part[k]);
+        }
+        if (f->off)
+            free(f->off[k]);
+    }
+    psi_bkt *tabs[2] = {f->tab, f->tab2};
+    uint64_t *tmps[2] = {f->tmp, f->tmp2};
+    for (int i = 0; i < 2; i++) {
+        if (tabs[i]) {
+            mt_wipe(tabs[i], f->tslots * sizeof *tabs[i]);
+            free(tabs[i]);
+        }
+        if (tmps[i]) {
+            mt_wipe(tmps[i], f->tmp_n * sizeof *tmps[i]);
+            free(tmps[i]);
+        }
+    }
+    if (f->chunk) {
+        mt_wipe(f->chunk, PSI_CHUNK);
+        free(f->chunk);
+    }
+    free(f->part);
+    free(f->pn);
+    free(f->off);
+}
+
+/* Where the result goes: called with whole lines, in order. */
+typedef mt_status (*psi_sink)(void *ctx, const uint8_t *buf, size_t len, mt_err *err);
+
+/* One input of the fast path, for psi_run's jobs. */
+typedef struct psi_in {
+    const mt_psi_input *in;
+    psi_fast *f;
+    size_t k;              /* its place: 0 the smallest (build) input */
+    const psi_range *rg;   /* scatter: the partitioning */
+    size_t parts;
+    uint64_t lo, hi;       /* parse: smallest and largest value */
+    size_t nv;             /* parse: values */
+    int cases;
+    bool ok;               /* parse: every id was 16 hex digits */
+    mt_status st;          /* MT_OK or MT_ENOMEM */
+} psi_in;
+
+/* Parses input p->in into f->sc[k] (allocated here). */
+static void psi_parse_job(psi_in *p)
+{
+    psi_fast *f = p->f;
+    /* n ids take >= 17 n - 1 bytes; 2 more: the join's collect writes one
+     * past the survivors, of the first half and of the second
+     * (psi_join_range) */
+    size_t cap = (p->in->len + 1) / PSI_HEXLINE + 3;
+    if (!(f->sc[p->k] = mt_big_alloc(cap * sizeof *f->sc[p->k]))) {
+        p->st = MT_ENOMEM;
+        return;
+    }
+    f->sccap[p->k] = cap;
+    p->lo = UINT64_MAX;
+    p->hi = 0;
+    p->ok = psi_fast_parse(p->in, f->sc[p->k], cap, &p->nv, &p->cases, &p->lo, &p->hi, NULL,
+                           NULL);
+}
+
+/* Counts input k's values by partition (those in the range: f->pn[k]) and
+ * scatters them into f->part[k]; then its parsed values are wiped and freed
+ * (but the smallest input's: its array takes the survivors). */
+static void psi_scatter_job(psi_in *p)
+{
+    psi_fast *f = p->f;
+    size_t k = p->k, parts = p->parts, nv = p->nv;
+    const uint64_t *v = f->sc[k];
+    uint64_t mn = p->rg->mn, w = p->rg->mx - p->rg->mn;
+    unsigned shift = p->rg->shift;
+    size_t *off = f->off[k] = calloc(parts + 1, sizeof *off);
+    if (!off) {
+        p->st = MT_ENOMEM;
+        return;
+    }
+    size_t kept = 0;
+    for (size_t j = 0; j < nv; j++) {
+        uint64_t x = v[j];
+        if (x - mn <= w) { /* mn <= x <= mx */
+            off[((x - mn) >> shift) + 1]++;
+            kept++;
+        }
+    }
+    for (size_t q = 1; q <= parts; q++)
+        off[q] += off[q - 1];
+    f->pn[k] = kept;
+    /* staged PSI_FAST_WC values (a cache line) at a time per partition,
+     * so that the scatter writes whole lines */
+    size_t *cur = malloc(parts * sizeof *cur);
+    uint8_t *wfill = calloc(parts, 1);
+    uint64_t *wbuf = malloc(parts * PSI_FAST_WC * sizeof *wbuf);
+    uint64_t *dst = f->part[k] = mt_big_alloc((kept ? kept : 1) * sizeof *dst);
+    if (!cur || !wfill || !wbuf || !dst) {
+        free(cur);
+        free(wfill);
+        free(wbuf);
+        p->st = MT_ENOMEM;
+        return;
+    }
+    memcpy(cur, off, parts * sizeof *cur);
+    for (size_t j = 0; j < nv; j++) {
+        uint64_t x = v[j];
+        if (x - mn > w)
+            continue;
+        size_t q = (size_t)((x - mn) >> shift);
+        uint64_t *wb = wbuf + q * PSI_FAST_WC;
+        wb[wfill[q]] = x;
+        if (++wfill[q] == PSI_FAST_WC) {
+            memcpy(dst + cur[q], wb, PSI_FAST_WC * sizeof *wb);
+            cur[q] += PSI_FAST_WC;
+            wfill[q] = 0;
+        }
+    }
+    for (size_t q = 0; q < parts; q++) /* the staged rest */
+        memcpy(dst + cur[q], wbuf + q * PSI_FAST_WC, wfill[q] * sizeof *wbuf);
+    mt_wipe(wbuf, parts * PSI_FAST_WC * sizeof *wbuf);
+    free(wbuf);
+    free(wfill);
+    free(cur);
+    if (k > 0) {
+        mt_wipe(f->sc[k], f->sccap[k] * sizeof *f->sc[k]);
+        free(f->sc[k]);
+        f->sc[k] = NULL;
+    }
+}
+
+/* Inputs of at least this many bytes in all are parsed and scattered two
+ * at a time (a helper thread takes the odd places): each input's job
+ * touches only its own arrays. Smaller ones are not worth a thread. */
+#define PSI_PAR_MIN ((size_t)4 << 20)
+
+typedef struct psi_batch {
+    psi_in *pi;
+    size_t n;
+    void (*job)(psi_in *);
+} psi_batch;
+
+static void *psi_batch_odd(void *arg)
+{
+    psi_batch *b = arg;
+    for (size_t k = 1; k < b->n; k += 2)
+        b->job(&b->pi[k]);
+    return NULL;
+}
+
+/* Runs job on every input: on two threads when the inputs are large (the
+ * helper the odd places, this thread the even ones), else in turn. */
+static void psi_run(psi_in *pi, size_t n, void (*job)(psi_in *), size_t total)
+{
+    psi_batch b = {pi, n, job};
+    pthread_t th;
+    pthread_attr_t at;
+    bool two = false;
+    if (total >= PSI_PAR_MIN && n >= 2 && pthread_attr_init(&at) == 0) {
+        two = pthread_attr_setstacksize(&at, (size_t)1 << 20) == 0 &&
+              pthread_create(&th, &at, psi_batch_odd, &b) == 0;
+        pthread_attr_destroy(&at);
+    }
+    for (size_t k = 0; k < n; k += two ? 2 : 1)
+        job(&pi[k]);
+    if (two)
+        pthread_join(th, NULL);
+}
+
+/* The join of partitions [p0, p1) (steps 3 and 4): each partition's
+ * survivors are sorted in surv, after the partitions before it (m in
+ * all), then formatted and handed to sink when there is one (st: its
+ * status); every partition's slices are wiped as it is left (done: how
+ * many). One joiner per thread, each with its own table and buffer. */
+typedef struct psi_joiner {
+    psi_fast *f;
+    size_t n;
+    const psi_range *rg;
+    uint64_t mul;
+    psi_bkt *tab;          /* f->tslots buckets, zeroed */
+    uint64_t *tmp;         /* f->tmp_n values */
+    uint64_t *surv;
+    size_t m;
+    size_t p0, p1, done;
+    const uint16_t *pair;  /* formatting: two digits per byte value */
+    uint8_t *chunk;        /* PSI_CHUNK bytes, fill used */
+    size_t fill;
+    psi_sink sink;
+    void *sink_ctx;
+    mt_err *err;
+    mt_status st;
+} psi_joiner;
+
+/* Formats v[0..cnt) (values - mn) into J's chunk, handing full chunks on. */
+static void psi_format(psi_joiner *J, const uint64_t *v, size_t cnt)
+{
+    uint64_t mn = J->rg->mn;
+    for (size_t j = 0; j < cnt && J->st == MT_OK; j++) {
+        if (J->fill == PSI_CHUNK) {
+            if ((J->st = J->sink(J->sink_ctx, J->chunk, J->fill, J->err)) != MT_OK)
+                return;
+            J->fill = 0;
+        }
+        uint64_t x = v[j] + mn;
+        uint8_t *o = J->chunk + J->fill;
+        for (int q = 0; q < 8; q++)
+            memcpy(o + 2 * q, &J->pair[(x >> (56 - 8 * q)) & 0xff], 2);
+        o[16] = '\n';
+        J->fill += PSI_HEXLINE;
+    }
+}
+
+static void psi_join_range(psi_joiner *J)
+{
+    psi_fast *f = J->f;
+    size_t n = J->n;
+    uint64_t mul = J->mul, *surv = J->surv;
+    uint32_t ep = 0; /* the partition's epoch */
+    for (size_t p = J->p0; p < J->p1 && J->st == MT_OK; p++) {
+        const uint64_t *b = f->part[0] + f->off[0][p];
+        size_t nb = f->off[0][p + 1] - f->off[0][p];
+        if (nb == 0)
+            goto next;
+        size_t tsz = 4;
+        while (tsz * 2 < nb)
+            tsz <<= 1;
+        unsigned tb = (unsigned)__builtin_ctzll(tsz);
+        size_t tmask = tsz - 1;
+        psi_bkt *t = J->tab;
+        size_t alive = 0;
+        for (size_t j = 0; j < nb; j++) {
+            uint64_t x = b[j];
+            size_t h = (size_t)((x * mul) >> (64 - tb));
+            if (j + PSI_PREFETCH < nb) /* the bucket of a later value: latency hidden */
+                __builtin_prefetch(&t[(b[j + PSI_PREFETCH] * mul) >> (64 - tb)], 1);
+            for (;;) {
+                psi_bkt *bk = &t[h];
+                unsigned lk = psi_bkt_look(bk, x, ep), occ = lk & 15;
+                if ((lk >> 4) & occ)
+                    break; /* a duplicate */
+                if (occ != (1u << PSI_BKT) - 1) {
+                    unsigned i = (unsigned)__builtin_ctz(~occ);
+                    bk->k[i] = x;
+                    bk->r[i] = ep + 1;
+                    alive++;
+                    break;
+                }
+                h = (h + 1) & tmask;
+            }
+        }
+        uint32_t r = ep + 1;
+        for (size_t k = 1; k < n && alive; k++) {
+            r++;
+            const uint64_t *q = f->part[k] + f->off[k][p];
+            size_t nq = f->off[k][p + 1] - f->off[k][p];
+            alive = 0;
+            for (size_t j = 0; j < nq; j++) {
+                uint64_t x = q[j];
+                size_t h = (size_t)((x * mul) >> (64 - tb));
+                if (j + PSI_PREFETCH < nq)
+                    __builtin_prefetch(&t[(q[j + PSI_PREFETCH] * mul) >> (64 - tb)], 1);
+                for (;;) {
+                    psi_bkt *bk = &t[h];
+                    unsigned lk = psi_bkt_look(bk, x, ep), occ = lk & 15;
+                    unsigned hit = (lk >> 4) & occ;
+                    /* slot of the hit, or the sink r[4] (0: never r - 1) */
+                    uint32_t *rp = &bk->r[__builtin_ctz(hit | (1u << PSI_BKT))];
+                    uint32_t up = *rp == r - 1;
+                    *rp += up;
+                    alive += up;
+                    if (hit | (occ ^ ((1u << PSI_BKT) - 1)))
+                        break; /* found, or a bucket with room: not further */
+                    h = (h + 1) & tmask;
+                }
+            }
+        }
+        uint32_t last = ep + (uint32_t)n;
+        ep += (uint32_t)n; /* every slot of this partition is now empty for the next */
+        if (r != last || !alive)
+            goto next;
+        size_t m0 = J->m, m = m0;
+        /* branch-free (about half of them survive): surv[m] is written
+         * before m counts it, one past the survivors (room: psi_parse_job) */
+        for (size_t h = 0; h < tsz; h++)
+            for (unsigned i = 0; i < PSI_BKT; i++) {
+                surv[m] = t[h].k[i] - J->rg->mn;
+                m += t[h].r[i] == last;
+            }
+        J->m = m;
+        psi_sort_u64(surv + m0, J->tmp, m - m0, J->rg->shift, 0);
+        if (J->sink)
+            psi_format(J, surv + m0, m - m0);
+    next:
+        /* this partition's slices (copies of ids) are wiped while they are
+         * still in cache, not in one more pass over all of them at the end */
+        for (size_t k = 0; k < n; k++)
+            mt_wipe(f->part[k] + f->off[k][p], (f->off[k][p + 1] - f->off[k][p]) * sizeof(uint64_t));
+        J->done++;
+    }
+}
+
+static void *psi_join_thread(void *arg)
+{
+    psi_join_range(arg);
+    return NULL;
+}
+
+/* 1: done (*st the result; on MT_OK the intersection went to sink, *count
+ * its size); 0: not for the fast path, nothing given to sink. */
+static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, bool threads,
+                            psi_sink sink, void *sink_ctx, size_t *count, mt_status *st,
+                            mt_err *err)
+{
+#ifdef PSI_PROFILE
+    double t0_ = psi_t();
+#endif
+    psi_fast f = {0};
+    int done = 1;
+    *st = MT_OK;
+    *count = 0;
+    size_t small = 0;
+    for (size_t i = 1; i < n; i++)
+        if (in[i].len < in[small].len)
+            small = i;
+    /* a quick look before any allocation: the first id of each input */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x;
+        if (in[i].len >= PSI_HEXLINE && in[i].data[16] == '\n' && psi_hex16(in[i].data, &x) < 0)
+            return 0;
+        if (in[i].len > 0 && in[i].len < 16 && in[i].data[0] != '\n' && in[i].data[0] != '\r')
+            return 0;
+    }
+    f.sc = calloc(n, sizeof *f.sc);
+    f.sccap = calloc(n, sizeof *f.sccap);
+    f.part = calloc(n, sizeof *f.part);
+    f.pn = calloc(n, sizeof *f.pn);
+    f.off = calloc(n, sizeof *f.off);
+    psi_in *pi = calloc(n, sizeof *pi);
+    if (!f.sc || !f.sccap || !f.part || !f.pn || !f.off || !pi) {
+        free(pi);
+        *st = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++) {
+        pi[k].in = &in[k == 0 ? small : (k <= small ? k - 1 : k)];
+        pi[k].f = &f;
+        pi[k].k = k;
+        total += pi[k].in->len;
+    }
+    if (!threads)
+        total = 0; /* below PSI_PAR_MIN: all on this thread */
+    /* parse every input (two at a time when they are large) */
+    psi_run(pi, n, psi_parse_job, total);
+    PSI_T("f_parse");
+    int cases = 0;
+    bool empty = false;
+    for (size_t k = 0; k < n; k++) {
+        if (pi[k].st != MT_OK) {
+            *st = mt_err_set(err, pi[k].st, "out of memory for the ids of input '%s' (memory "
+                                            "limit?)", pi[k].in->slot ? pi[k].in->slot : "?");
+            free(pi);
+            goto out;
+        }
+        cases |= pi[k].cases;
+        if (!pi[k].ok || cases == (PSI_CASE_LOWER | PSI_CASE_UPPER)) {
+            free(pi);
+            done = 0;
+            goto out;
+        }
+        empty = empty || pi[k].nv == 0;
+    }
+    size_t parts = 1;
+    psi_range rg = {pi[0].lo, pi[0].hi, 0, NULL};
+    if (!empty) {
+        unsigned bits = 0;
+        while (bits < PSI_FAST_MAX_BITS && ((size_t)PSI_FAST_TARGET << bits) < pi[0].nv)
+            bits++;
+        unsigned span = rg.mn < rg.mx ? 64 - (unsigned)__builtin_clzll(rg.mx - rg.mn) : 0;
+        rg.shift = span > bits ? span - bits : 0;
+        if (rg.shift > 63) /* one partition would do: two, by the top bit */
+            rg.shift = 63;
+        parts = (size_t)((rg.mx - rg.mn) >> rg.shift) + 1;
+        /* count and scatter every input (two at a time when large) */
+        for (size_t k = 0; k < n; k++) {
+            pi[k].rg = &rg;
+            pi[k].parts = parts;
+        }
+        psi_run(pi, n, psi_scatter_job, total);
+        PSI_T("f_scatter");
+        for (size_t k = 0; k < n; k++) {
+            if (pi[k].st != MT_OK) {
+                *st = mt_err_set(err, pi[k].st, "out of memory for the ids of input '%s' "
+                                                "(memory limit?)",
+                                 pi[k].in->slot ? pi[k].in->slot : "?");
+                free(pi);
+                goto out;
+            }
+            empty = empty || f.pn[k] == 0; /* nothing in the smallest input's range */
+        }
+    }
+    free(pi);
+    if (empty)
+        goto out; /* *count 0, nothing to write */
+
+    f.parts = parts;
+    /* the table and the sort's buffer, for the largest slice of the
+     * smallest input; the table is zeroed once (populated zero pages) */
+    size_t maxb = 0;
+    for (size_t p = 0; p < parts; p++)
+        if (f.off[0][p + 1] - f.off[0][p] > maxb)
+            maxb = f.off[0][p + 1] - f.off[0][p];
+    size_t ts = 4; /* buckets: about 2 values of the slice each, at most */
+    while (ts * 2 < maxb)
+        ts <<= 1;
+    if (maxb > (size_t)UINT32_MAX / 2 || (uint64_t)parts * n > INT32_MAX - 2) {
+        *st = mt_err_set(err, MT_EINVAL, "psi: too many ids in input '%s'", in[small].slot);
+        goto out;
+    }
+    f.tslots = ts;
+    f.tmp_n = maxb;
+    f.tab = ts * sizeof *f.tab >= MT_BIG_ALLOC_HUGE ? mt_big_alloc(ts * sizeof *f.tab)
+                                                  : aligned_alloc(64, ts * sizeof *f.tab);
+    f.tmp = mt_big_alloc(maxb * sizeof *f.tmp);
+    f.chunk = malloc(PSI_CHUNK);
+    if (!f.tab || !f.tmp || !f.chunk) {
+        *st = mt_err_set(err, MT_ENOMEM, "out of memory for the join table");
+        goto out;
+    }
+    memset(f.tab, 0, ts * sizeof *f.tab);
+    PSI_T("f_table");
+    static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
+    const char *dg = cases & PSI_CASE_UPPER ? upper : lower;
+    uint16_t pair[256];
+    for (int x = 0; x < 256; x++)
+        pair[x] = (uint16_t)((uint8_t)dg[x >> 4] | (uint16_t)(uint8_t)dg[x & 15] << 8);
+    /* multiply-shift, odd multiplier from the seed */
+    uint64_t mul = psi_mix(seed ^ PSI_K2, PSI_K1) | 1;
+    const size_t *off0 = f.off[0];
+    /* large inputs: the partitions' second half (by ids of the smallest
+     * input) is joined and sorted on a helper thread with its own table;
+     * its survivors go after the first half's in the smallest input's
+     * parsed array (one slot apart: the branch-free collect writes one
+     * past its count), and are formatted once the first half is out */
+    size_t pm = parts;
+    if (total >= PSI_PAR_MIN && parts >= 2) {
+        pm = 1;
+        while (pm < parts - 1 && off0[pm] < f.pn[0] / 2)
+            pm++;
+    }
+    psi_joiner J = {&f, n, &rg, mul, f.tab, f.tmp, f.sc[0], 0, 0, pm, 0,
+                    pair, f.chunk, 0, sink, sink_ctx, err, MT_OK};
+    psi_joiner H = {&f, n, &rg, mul, NULL, NULL, f.sc[0] + off0[pm] + 1, 0, pm, parts, 0,
+                    pair, NULL, 0, NULL, NULL, NULL, MT_OK};
+    pthread_t th;
+    bool two = false;
+    if (pm < parts) {
+        f.tab2 = ts * sizeof *f.tab2 >= MT_BIG_ALLOC_HUGE ? mt_big_alloc(ts * sizeof *f.tab2)
+                                                        : aligned_alloc(64, ts * sizeof *f.tab2);
+        f.tmp2 = mt_big_alloc(maxb * sizeof *f.tmp2);
+        pthread_attr_t at;
+        if (f.tab2 && f.tmp2 && pthread_attr_init(&at) == 0) {
+            memset(f.tab2, 0, ts * sizeof *f.tab2);
+            H.tab = f.tab2;
+            H.tmp = f.tmp2;
+            two = pthread_attr_setstacksize(&at, (size_t)1 << 20) == 0 &&
+                  pthread_create(&th, &at, psi_join_thread, &H) == 0;
+            pthread_attr_destroy(&at);
+        }
+        if (!two)
+            J.p1 = parts; /* all on this thread */
+    }
+    psi_join_range(&J);
+    if (two)
+        pthread_join(th, NULL);
+    f.wiped = J.done + (two ? H.done : 0) == parts ? parts : 0;
+    if (J.st == MT_OK && two)
+        psi_format(&J, H.surv, H.m);
+    if (J.st == MT_OK && J.fill)
+        J.st = sink(sink_ctx, f.chunk, J.fill, err);
+    if ((*st = J.st) != MT_OK)
+        goto out;
+    PSI_T("f_join_sort_format");
+    *count = J.m + (two ? H.m : 0);
+out:
+    psi_fast_free(&f, n);
+    PSI_T("f_free");
+    return done;
+}
+
+/* A growing result buffer (every old copy wiped). */
+typedef struct psi_buf {
+    uint8_t *p;
+    size_t len, cap;
+} psi_buf;
+
+static mt_status psi_buf_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    psi_buf *b = ctx;
+    if (len > b->cap - b->len) {
+        size_t cap = b->cap ? b->cap : PSI_CHUNK;
+        while (cap - b->len < len)
+            cap *= 2;
+        uint8_t *p = mt_big_alloc(cap);
+        if (!p)
+            return mt_err_set(err, MT_ENOMEM, "out of memory for the intersection");
+        if (b->len)
+            memcpy(p, b->p, b->len);
+        if (b->p) {
+            mt_wipe(b->p, b->len); /* only the written bytes hold ids */
+            free(b->p);
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, buf, len);
+    b->len += len;
+    return MT_OK;
+}
+
+static mt_status psi_check_n(size_t n, mt_err *err)
+{
+    if (n < 2)
+        return mt_err_set(err, MT_EINVAL, "psi needs at least 2 inputs, got %zu", n);
+    if (n > UINT16_MAX - 1)
+        return mt_err_set(err, MT_EINVAL, "psi: at most %d inputs", UINT16_MAX - 1);
+    return MT_OK;
+}
+
+mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, unsigned flags,
+                            uint8_t **out, size_t *out_len, size_t *count, mt_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    *count = 0;
+    mt_status st = psi_check_n(n, err);
+    if (st != MT_OK)
+        return st;
+    if (!(flags & MT_PSI_GENERAL)) {
+        /* the result is at most the smallest input's bytes and a LF (17
+         * bytes per id, each id taking >= 17 bytes but the last): sized
+         * once, its pages touched only as they are written */
+        size_t cap = in[0].len;
+        for (size_t i = 1; i < n; i++)
+            cap = in[i].len < cap ? in[i].len : cap;
+        psi_buf b = {malloc(cap + 1), 0, cap + 1};
+        if (!b.p)
+            return mt_err_set(err, MT_ENOMEM, "out of memory for the intersection");
+        if (psi_fast_compute(in, n, seed, !(flags & MT_PSI_ONE_THREAD), psi_buf_sink, &b, count,
+                             &st, err)) {
+            if (st != MT_OK) {
+                *count = 0;
+                if (b.p)
+                    mt_wipe(b.p, b.len);
+                free(b.p);
+                return st;
+            }
+            *out = b.p;
+            *out_len = b.len;
+            return MT_OK;
+        }
+        free(b.p); /* not the fast path: nothing was written to it */
+    }
+    if (flags & MT_PSI_FAST_ONLY)
+        return mt_err_set(err, MT_EUNAVAIL, "psi: not every id is 16 hex digits of one case");
+    return psi_compute_general(in, n, seed, out, out_len, count, err);
+}
+
+mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
+                         size_t *out_len, size_t *count, mt_err *err)
+{
+    return mt_psi_compute_ex(in, n, seed, 0, out, out_len, count, err);
+}
+
 /* ------------------------------------------------------------- built-in */
+
+/* psi_sink of the built-in: the same bytes to every output. */
+static mt_status psi_out_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    mt_bctx *c = ctx;
+    for (size_t i = 0; i < c->n_outputs; i++) {
+        mt_status st = mt_bctx_output_write(c, i, buf, len, err);
+        if (st != MT_OK)
+            return st;
+    }
+    return MT_OK;
+}
 
 mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
 {
@@ -797,7 +1676,12 @@ mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
     uint8_t *res = NULL;
     size_t res_len = 0, count = 0;
     if (st == MT_OK)
-        st = mt_psi_compute(in, ctx->n_inputs, seed, &res, &res_len, &count, err);
+        st = psi_check_n(ctx->n_inputs, err);
+    /* the fast path writes every output as it formats the result; the
+     * general one gives the whole result, written below */
+    if (st == MT_OK && !psi_fast_compute(in, ctx->n_inputs, seed, true, psi_out_sink, ctx,
+                                         &count, &st, err))
+        st = psi_compute_general(in, ctx->n_inputs, seed, &res, &res_len, &count, err);
     free(in);
     for (size_t i = 0; st == MT_OK && i < ctx->n_outputs; i++)
         st = mt_bctx_output_write(ctx, i, res, res_len, err);

@@ -118,4 +118,16 @@ typedef struct mt_psi_input {
 mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
                          size_t *out_len, size_t *count, mt_err *err);
 
+/* mt_psi_compute with flags, for tests, the fuzzer and the benchmark to
+ * compare the paths (the result is the same either way): MT_PSI_GENERAL
+ * skips the fast path for ids of 16 hex digits (builtin_psi.c);
+ * MT_PSI_FAST_ONLY fails with MT_EUNAVAIL where the fast path does not
+ * apply; MT_PSI_ONE_THREAD keeps the fast path on the calling thread
+ * (else large inputs take a helper thread too). */
+#define MT_PSI_GENERAL 1u
+#define MT_PSI_FAST_ONLY 2u
+#define MT_PSI_ONE_THREAD 4u
+mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, unsigned flags,
+                            uint8_t **out, size_t *out_len, size_t *count, mt_err *err);
+
 #endif

@@ -22,6 +22,20 @@
  * report whose token is not the current one. A renewal that cannot reach the
  * scheduler is retried; the scheduler decides when the lease has run out.
  *
+ * Failover: cfg->nodes are the nodes of one cluster (--scheduler URL,URL...).
+ * Every request goes to the current node; when it cannot be reached (name
+ * resolution bounded at 5 s, connect at 5 s per address), its handshake or
+ * channel fails, or it answers 503 (e.g. cut off from the database), the
+ * next node becomes the current one (logged, naming both as configured;
+ * a renewal waits for each read at most half the lease, at least 5 s, so a
+ * node that accepts but does not answer is left while the lease lasts)
+ * and the request (claim, renewal, report, health) is sent there at once,
+ * each node at most once per request; a failed transfer moves on too and is
+ * retried there as before. The lease, its fencing token and secret live in
+ * the shared store, so the task keeps its lease: renewals and the report go
+ * to the new node. Every node is attested with the same context (cfg->ctx,
+ * one --policy): a node that fails the policy is refused like the first.
+ *
  * Ownership: mt_rexec_run borrows everything in cfg (cfg->ctx is used from
  * several threads: SSL_CTX is safe for that once set up); contexts made by
  * cfg->renew are the module's and freed when no request uses them.
@@ -42,10 +56,20 @@
 #include "mt_err.h"
 
 #define MT_REXEC_MAX_SLOTS 64
+#define MT_REXEC_MAX_NODES 8
+
+/* One node's executor API (https://HOST:PORT of --scheduler). */
+typedef struct {
+    char host[256];
+    char port[16];
+} mt_rexec_node;
 
 typedef struct {
-    const char *host;          /* the scheduler's executor API */
-    const char *port;
+    /* the scheduler's executor API: nodes[0..n_nodes) (1..MT_REXEC_MAX_NODES)
+     * of one cluster (one shared store); requests go to one of them at a
+     * time, starting with nodes[0] (see "Failover" above) */
+    const mt_rexec_node *nodes;
+    unsigned n_nodes;
     SSL_CTX *ctx;              /* mutually attested client context (mt_atls.h) */
     const char *work_dir;      /* per-task ciphertext files, 0700 */
     const char *worker;        /* the mesatee-worker executable */

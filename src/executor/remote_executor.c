@@ -10,6 +10,7 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -25,6 +26,7 @@
 #include "mt_atls.h"
 #include "mt_executor.h"
 #include "mt_json.h"
+#include "mt_resolve.h"
 #include "mt_util.h"
 #include "remote_job.h"
 
@@ -32,6 +34,10 @@
  * many times, after 1, 2, 4 ... s. */
 #define REPORT_RETRIES 3u
 #define XFER_RETRIES 3u
+/* A node's name resolves within this (mt_resolve_bounded), each of its
+ * addresses connects within this, or the request goes to the next node. */
+#define EX_RESOLVE_TIMEOUT_MS 5000
+#define EX_CONNECT_TIMEOUT_MS 5000
 
 static void ex_sleep_ms(unsigned ms)
 {
@@ -64,30 +70,111 @@ static void ctx_set(SSL_CTX *ctx)
     SSL_CTX_free(old); /* requests still using it hold their own reference */
 }
 
-/* A mutually attested TLS connection to the scheduler: *fd and *ssl to
- * ex_close. */
-static mt_status ex_connect(const mt_rexec_config *c, int *fdp, SSL **sslp, mt_err *err)
+/* The node requests go to: an index into cfg->nodes, moved on by
+ * node_failed (one mt_rexec_run per process, as ctx_renewed). */
+static atomic_uint node_cur;
+
+static unsigned node_pick(const mt_rexec_config *c)
+{
+    return atomic_load(&node_cur) % c->n_nodes;
+}
+
+/* Node i failed a request (unreachable, refused, 503): later requests go to
+ * the next node, unless another request moved on already. */
+static void node_failed(const mt_rexec_config *c, unsigned i, const char *why)
+{
+    unsigned expect = i;
+    if (c->n_nodes < 2 ||
+        !atomic_compare_exchange_strong(&node_cur, &expect, (i + 1) % c->n_nodes))
+        return;
+    const mt_rexec_node *a = &c->nodes[i], *b = &c->nodes[(i + 1) % c->n_nodes];
+    fprintf(stderr, "mesatee executor: scheduler https://%s:%s failed (%s); moving to "
+                    "https://%s:%s\n",
+            a->host, a->port, why, b->host, b->port);
+}
+
+/* connect() within timeout_ms; fd is blocking again afterwards. 0 or the
+ * error (ETIMEDOUT). */
+static int ex_connect_timed(int fd, const struct addrinfo *ai, int timeout_ms)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return errno;
+    int e = 0;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        e = errno;
+        if (e == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int n;
+            while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+                ; /* an interrupted wait starts over: at most a few times */
+            socklen_t len = sizeof e;
+            if (n < 0)
+                e = errno;
+            else if (n == 0)
+                e = ETIMEDOUT;
+            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+                e = errno;
+        }
+    }
+    if (!e && fcntl(fd, F_SETFL, fl) < 0)
+        e = errno;
+    return e;
+}
+
+/* A mutually attested TLS connection to node n: *fd and *ssl to ex_close;
+ * each read or write within io_ms (0: 120 s).
+ * MT_EUNAVAIL when the node cannot be reached (its name does not resolve
+ * within EX_RESOLVE_TIMEOUT_MS, no address connects within
+ * EX_CONNECT_TIMEOUT_MS), MT_EAUTH when the handshake fails. Messages name
+ * the node as configured (the operator's own --scheduler). */
+static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, unsigned io_ms,
+                            int *fdp, SSL **sslp, mt_err *err)
 {
     *fdp = -1;
     *sslp = NULL;
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(c->host, c->port, &hints, &ai) || !ai)
-        return mt_err_set(err, MT_EIO, "cannot resolve %s", c->host);
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen)) {
-        freeaddrinfo(ai);
-        if (fd >= 0)
+    struct addrinfo *ai0 = NULL;
+    /* bounded: a DNS server that does not answer must not hold a renewal
+     * past its lease (mt_resolve.h) */
+    int e = mt_resolve_bounded(n->host, n->port, &hints, EX_RESOLVE_TIMEOUT_MS, NULL, NULL, &ai0);
+    if (e == ETIMEDOUT)
+        return mt_err_set(err, MT_EUNAVAIL, "cannot resolve %s: no answer within %d ms",
+                          n->host, EX_RESOLVE_TIMEOUT_MS);
+    if (e || !ai0) {
+        if (ai0)
+            freeaddrinfo(ai0);
+        return mt_err_set(err, MT_EUNAVAIL, "cannot resolve %s", n->host);
+    }
+    int fd = -1;
+    for (const struct addrinfo *ai = ai0; ai && fd < 0; ai = ai->ai_next) {
+        if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0) {
+            e = errno;
+            continue;
+        }
+        if ((e = ex_connect_timed(fd, ai, EX_CONNECT_TIMEOUT_MS))) {
             close(fd);
-        return mt_err_set(err, MT_EIO, "cannot connect to %s:%s: %s", c->host, c->port,
-                          strerror(errno));
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai0);
+    if (fd < 0) {
+        if (e == ETIMEDOUT)
+            return mt_err_set(err, MT_EUNAVAIL,
+                              "cannot connect to %s:%s: no connection within %d ms", n->host,
+                              n->port, EX_CONNECT_TIMEOUT_MS);
+        return mt_err_set(err, MT_EUNAVAIL, "cannot connect to %s:%s: %s", n->host, n->port,
+                          strerror(e));
     }
     int one = 1; /* requests go out as several TLS records: no Nagle delay */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    freeaddrinfo(ai);
-    struct timeval tv = {120, 0};
+    /* each read or write (the handshake's too) within io_ms, 0: 120 s */
+    struct timeval tv = {io_ms ? (time_t)(io_ms / 1000) : 120,
+                         io_ms ? (suseconds_t)(io_ms % 1000) * 1000 : 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    /* every node is attested with the same context, the same --policy: a
+     * failover checks the next node exactly as the first */
     SSL_CTX *ctx = ctx_get(c);
     SSL *ssl = SSL_new(ctx);
     SSL_CTX_free(ctx); /* the SSL holds its own reference */
@@ -97,8 +184,9 @@ static mt_status ex_connect(const mt_rexec_config *c, int *fdp, SSL **sslp, mt_e
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     if (SSL_connect(ssl) != 1) {
         const char *why = mt_atls_last_refusal();
-        return mt_err_set(err, MT_EAUTH, "attested TLS handshake with the scheduler failed: %s",
-                          why[0] ? why : "the scheduler refused this executor");
+        return mt_err_set(err, MT_EAUTH,
+                          "attested TLS handshake with the scheduler failed at %s:%s: %s", n->host,
+                          n->port, why[0] ? why : "the scheduler refused this executor");
     }
     return MT_OK;
 }
@@ -111,34 +199,35 @@ static void ex_close(int fd, SSL *ssl)
 }
 
 /* The request head of POST path with a body of len bytes. */
-static mt_status ex_head(const mt_rexec_config *c, SSL *ssl, const char *path, const char *type,
+static mt_status ex_head(const mt_rexec_node *nd, SSL *ssl, const char *path, const char *type,
                          uint64_t len, mt_err *err)
 {
     char head[1024];
     int n = snprintf(head, sizeof head,
                      "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
                      "Content-Length: %llu\r\nConnection: close\r\n\r\n",
-                     path, c->host, type, (unsigned long long)len);
+                     path, nd->host, type, (unsigned long long)len);
     if (n < 0 || (size_t)n >= sizeof head)
         return mt_err_set(err, MT_EINTERNAL, "request line too long");
     return mt_atls_write(ssl, head, (size_t)n, err);
 }
 
-static mt_status ex_request(const mt_rexec_config *c, const char *path, const char *body, size_t len,
-                            int *status, uint8_t **resp, size_t *resp_len, mt_err *err)
+static mt_status ex_request_at(const mt_rexec_config *c, const mt_rexec_node *n, unsigned io_ms,
+                               const char *path, const char *body, size_t len, int *status,
+                               uint8_t **resp, size_t *resp_len, mt_err *err)
 {
     *status = 0;
     *resp = NULL;
     *resp_len = 0;
     int fd;
     SSL *ssl;
-    mt_status rc = ex_connect(c, &fd, &ssl, err);
+    mt_status rc = ex_connect(c, n, io_ms, &fd, &ssl, err);
     if (rc)
         goto out;
     /* TLS 1.3: the scheduler checks this executor's certificate after our
      * side of the handshake completed; a refusal shows as a closed channel. */
     char rhead[8192];
-    if ((rc = ex_head(c, ssl, path, "application/json", len, err)) ||
+    if ((rc = ex_head(n, ssl, path, "application/json", len, err)) ||
         (len && (rc = mt_atls_write(ssl, body, len, err))) ||
         (rc = mt_atls_read_msg(ssl, rhead, sizeof rhead, c->max_job, resp, resp_len, err))) {
         if (rc == MT_ETOOBIG)
@@ -159,6 +248,40 @@ out:
     return rc;
 }
 
+/* One request to the current node; when it fails (unreachable, the
+ * handshake or the channel failed, or it answered 503: e.g. cut off from
+ * the database) the next node of cfg->nodes is tried, each at most once per
+ * request. The lease and its fencing token live in the shared store, so any
+ * node takes a renewal or a report of a lease claimed through another; a
+ * report resent after a cut answer is fenced like any other (a second copy
+ * of a stored report is refused). io_ms: ex_connect's. */
+static mt_status ex_request_io(const mt_rexec_config *c, unsigned io_ms, const char *path,
+                               const char *body, size_t len, int *status, uint8_t **resp,
+                               size_t *resp_len, mt_err *err)
+{
+    for (unsigned tries = 1;; tries++) {
+        unsigned i = node_pick(c);
+        mt_status rc = ex_request_at(c, &c->nodes[i], io_ms, path, body, len, status, resp,
+                                     resp_len, err);
+        if (rc == MT_ETOOBIG || (!rc && *status != 503))
+            return rc;
+        node_failed(c, i, rc ? err->msg : "it answered HTTP 503");
+        if (tries >= c->n_nodes)
+            return rc;
+        free(*resp);
+        *resp = NULL;
+        *resp_len = 0;
+        *status = 0;
+    }
+}
+
+static mt_status ex_request(const mt_rexec_config *c, const char *path, const char *body,
+                            size_t len, int *status, uint8_t **resp, size_t *resp_len,
+                            mt_err *err)
+{
+    return ex_request_io(c, 0, path, body, len, status, resp, resp_len, err);
+}
+
 /* A raw transfer (remote_job.h mt_rxfer). Input (up_fd < 0): the answer's
  * body, exactly want bytes, goes to down_fd. Output: up_len bytes of up_fd
  * are the body; the answer's sha256 must be up_sha. MT_ECONFLICT when the
@@ -175,9 +298,13 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
     uint8_t *body = NULL;
     size_t blen = 0;
     uint8_t buf[1 << 16];
-    mt_status rc = ex_connect(c, &fd, &ssl, err);
+    unsigned node = node_pick(c);
+    mt_status rc = ex_connect(c, &c->nodes[node], 0, &fd, &ssl, err);
+    if (rc) /* retried by ex_xfer_retried, on the next node */
+        node_failed(c, node, err->msg);
     if (!rc)
-        rc = ex_head(c, ssl, path, "application/octet-stream", up_fd >= 0 ? up_len : 0, err);
+        rc = ex_head(&c->nodes[node], ssl, path, "application/octet-stream",
+                     up_fd >= 0 ? up_len : 0, err);
     for (uint64_t left = up_fd >= 0 ? up_len : 0; !rc && left;) {
         ssize_t n = read(up_fd, buf, left < sizeof buf ? (size_t)left : sizeof buf);
         if (n < 0 && errno == EINTR)
@@ -613,8 +740,12 @@ static void *lease_main(void *p)
         mt_err err;
         mt_err_clear(&err);
         mt_rrenew_answer ans;
-        if (ex_request(l->x->c, "/v1/executor/renew", body, strlen(body), &status, &resp, &rlen,
-                       &err)) {
+        /* a node that accepts but does not answer must not hold the renewal
+         * past the lease: each read within half of it (at least 5 s), so a
+         * renewal sent at a third fails over with time left */
+        unsigned io_ms = l->lease_ms / 2 > 5000 ? l->lease_ms / 2 : 5000;
+        if (ex_request_io(l->x->c, io_ms, "/v1/executor/renew", body, strlen(body), &status,
+                          &resp, &rlen, &err)) {
             /* unreachable: keep trying; the scheduler decides when it ran out */
             fprintf(stderr, "mesatee executor: task %s: renewing its lease: %s\n", l->task_id,
                     err.msg);
@@ -776,11 +907,10 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     int status = 0;
     uint8_t *resp = NULL;
     size_t rlen = 0;
-    /* test hooks (it_objects_nodes.sh: the outputs went up through one node,
-     * the report lands on another): wait until the file
-     * MESATEE_TEST_EXECUTOR_REPORT_GATE exists, then send the report to port
-     * MESATEE_TEST_EXECUTOR_REPORT_PORT of the same host */
-    mt_rexec_config rcfg = *c;
+    /* test hook (it_objects_nodes.sh: the outputs went up through one node,
+     * which is killed before the report, which then goes to the next node of
+     * --scheduler): wait until the file MESATEE_TEST_EXECUTOR_REPORT_GATE
+     * exists */
     const char *gate = getenv("MESATEE_TEST_EXECUTOR_REPORT_GATE");
     if (gate && *gate) {
         fprintf(stderr, "mesatee executor: task %s: outputs uploaded; waiting at the report "
@@ -788,12 +918,9 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
         for (unsigned i = 0; i < 6000 && access(gate, F_OK) != 0; i++)
             ex_sleep_ms(50);
     }
-    const char *rport = getenv("MESATEE_TEST_EXECUTOR_REPORT_PORT");
-    if (rport && *rport)
-        rcfg.port = rport;
     /* 503: the scheduler is buffering too many reports; retry a few times */
     for (unsigned attempt = 0;; attempt++) {
-        rc = ex_request(&rcfg, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen,
+        rc = ex_request(c, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen,
                         err);
         if (rc || status != 503 || attempt == REPORT_RETRIES)
             break;
@@ -940,6 +1067,9 @@ mt_status mt_rexec_run(const mt_rexec_config *cfg, mt_err *err)
 {
     if (!cfg->slots || cfg->slots > MT_REXEC_MAX_SLOTS)
         return mt_err_set(err, MT_EINVAL, "slots must be 1..%d", MT_REXEC_MAX_SLOTS);
+    if (!cfg->nodes || !cfg->n_nodes || cfg->n_nodes > MT_REXEC_MAX_NODES)
+        return mt_err_set(err, MT_EINVAL, "1..%d scheduler nodes", MT_REXEC_MAX_NODES);
+    atomic_store(&node_cur, 0);
     /* a scheduler that closes a connection while a body is still going out
      * (a refused transfer) must not kill the executor: EPIPE instead */
     struct sigaction sa;

@@ -33,7 +33,17 @@ typedef struct zyg {
     sigset_t old_mask;
     kid *kids;
     size_t n, cap;
+    /* the spare child, forked ahead while the zygote is idle: it waits on
+     * spare_sock (zygote's end) for its request; -1 when there is none */
+    pid_t spare_pid;
+    int spare_sock;
+    bool spare_retry; /* a failed spare fork is tried again after the next request */
 } zyg;
+
+static void spare_drop(zyg *z, bool kill_it);
+
+/* with children running, the spare is forked after this long without events */
+#define SPARE_IDLE_MS 5
 
 static void send_report(int fd, const mt_zyg_report *r)
 {
@@ -55,6 +65,14 @@ static void reap(zyg *z)
             continue;
         if (p <= 0)
             return;
+        if (p == z->spare_pid) {
+            /* the spare died before it got a request (nothing to report);
+             * forget its pid before it can be reused */
+            z->spare_pid = -1;
+            spare_drop(z, false);
+            z->spare_retry = false; /* no fork loop: again after the next request */
+            continue;
+        }
         for (size_t i = 0; i < z->n; i++) {
             if (z->kids[i].pid != p)
                 continue;
@@ -88,33 +106,47 @@ static void close_all(const int *fds, size_t n)
         close(fds[i]);
 }
 
-/* The child's side: places the fds, closes everything else, applies the
- * sandbox. Returns only with everything applied; otherwise reports on the
- * channel and exits. */
-static void child_enter(zyg *z, pid_t zpid, const mt_zyg_req *req, const int *fds, size_t nfd,
-                        mt_zyg_child *child, int64_t t_recv)
+/* A new child's first steps (a forked child or the spare): signal mask and
+ * SIGCHLD as before the zygote changed them, PDEATHSIG, the zygote's own
+ * descriptors closed (control socket, signalfd, other children's report
+ * sockets). Exits when the zygote is already gone. */
+static void child_detach(zyg *z, pid_t zpid)
 {
-    int64_t t_child = mono_us(), t_fds, t_limits, t_lock;
-    mt_err err = {0};
-    const char *step = "descriptors";
     if (sigprocmask(SIG_SETMASK, &z->old_mask, NULL) != 0 || signal(SIGCHLD, SIG_DFL) == SIG_ERR)
         _exit(71);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != zpid)
         _exit(71); /* the zygote is already gone */
-    int highest = req->n_data ? req->target[req->n_data - 1] : MT_JOB_FIRST_FD;
-    int first_free = highest + 1;
-    /* fds[1] -> 3, fds[2 + i] -> target[i]: move every source above the
-     * target range first so no dup2 clobbers another source. */
-    int hi[MT_ZYG_MAX_DATA_FDS + 1];
-    for (size_t i = 1; i < nfd; i++)
-        if ((hi[i - 1] = fcntl(fds[i], F_DUPFD_CLOEXEC, first_free)) < 0)
-            _exit(71);
-    close_all(fds, nfd);
     close(z->ctl);
     close(z->sfd);
+    if (z->spare_sock >= 0)
+        close(z->spare_sock);
     for (size_t i = 0; i < z->n; i++)
         if (z->kids[i].report >= 0)
             close(z->kids[i].report);
+    free(z->kids);
+    z->kids = NULL;
+    z->n = z->cap = 0;
+}
+
+/* The child's side after child_detach, with its request: places the fds
+ * (fds[0] the channel, fds[1 + i] data fd i; nfd = 1 + n_data), closes
+ * everything else, applies the sandbox. Returns only with everything
+ * applied; otherwise reports on the channel and exits. */
+static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zyg_child *child,
+                        int64_t t_recv, int64_t t_child)
+{
+    int64_t t_fds, t_limits, t_lock;
+    mt_err err = {0};
+    const char *step = "descriptors";
+    int highest = req->n_data ? req->target[req->n_data - 1] : MT_JOB_FIRST_FD;
+    int first_free = highest + 1;
+    /* fds[0] -> 3, fds[1 + i] -> target[i]: move every source above the
+     * target range first so no dup2 clobbers another source. */
+    int hi[MT_ZYG_MAX_DATA_FDS + 1];
+    for (size_t i = 0; i < nfd; i++)
+        if ((hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, first_free)) < 0)
+            _exit(71);
+    close_all(fds, nfd);
     if (dup2(hi[0], MT_JOB_FIRST_FD) < 0)
         _exit(71);
     for (uint32_t i = 0; i < req->n_data; i++)
@@ -130,8 +162,6 @@ static void child_enter(zyg *z, pid_t zpid, const mt_zyg_req *req, const int *fd
     }
     if (close_range((unsigned)first_free, ~0u, 0) != 0)
         _exit(71);
-    free(z->kids);
-    z->kids = NULL;
     /* per-child state that must not be shared between tasks: jansson's
      * hash seed (it would open /dev/urandom on first use, after the lock) */
     uint32_t seed = 0;
@@ -167,6 +197,135 @@ static void child_enter(zyg *z, pid_t zpid, const mt_zyg_req *req, const int *fd
     child->t_fds_us = t_fds;
     child->t_limits_us = t_limits;
     child->t_lock_us = t_lock;
+}
+
+/* ---- the spare child ------------------------------------------------------
+ * Forked ahead while the zygote is idle, so that a request finds a process
+ * ready: it does child_detach at once, then blocks on its own socket (the
+ * zygote's end is z->spare_sock) until the zygote hands it one request: an
+ * 8-byte CLOCK_MONOTONIC stamp (the zygote's receipt, for the trace) and the
+ * request as the daemon sent it (zygote_proto.h, decoded here once more),
+ * with the channel and the data fds attached (not the report socket, which
+ * stays with the zygote). Only then does it place them and apply the
+ * sandbox, exactly as a child forked for the request does (child_enter):
+ * the limits and the seccomp filter depend on the request, and nothing of
+ * the job can arrive before them (the job comes on the channel). It holds
+ * no task's state: it was forked from the zygote before any request of its
+ * own, and it serves exactly one request. The zygote kills it when it goes
+ * out of service; it dies with the zygote (PDEATHSIG). */
+static void spare_wait(zyg *z, pid_t zpid, int sock, mt_zyg_child *child)
+{
+    child_detach(z, zpid);
+    /* named for ps and the tests while it waits; the zygote's name again
+     * once it has a request */
+    char comm[17] = "";
+    (void)prctl(PR_GET_NAME, comm, 0, 0, 0);
+    (void)prctl(PR_SET_NAME, MT_ZYG_SPARE_COMM, 0, 0, 0);
+    uint8_t buf[8 + MT_ZYG_REQ_MAX + 1];
+    union {
+        char b[CMSG_SPACE(sizeof(int) * (MT_ZYG_MAX_DATA_FDS + 2))];
+        struct cmsghdr align;
+    } cb;
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+                        .msg_controllen = sizeof cb.b};
+    ssize_t n;
+    while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    int64_t t_child = mono_us();
+    if (n <= 0)
+        _exit(0); /* the zygote dropped its spare (out of service) */
+    close(sock);
+    (void)prctl(PR_SET_NAME, comm, 0, 0, 0);
+    int fds[MT_ZYG_MAX_DATA_FDS + 1];
+    size_t nfd = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < k; i++) {
+            if (nfd == sizeof fds / sizeof fds[0])
+                _exit(71);
+            memcpy(&fds[nfd++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        }
+    }
+    mt_zyg_req req;
+    int64_t t_recv;
+    if (n < 8 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+        _exit(71);
+    memcpy(&t_recv, buf, sizeof t_recv);
+    if (mt_zyg_req_decode(buf + 8, (size_t)n - 8, &req, NULL) != MT_OK ||
+        nfd != 1 + (size_t)req.n_data)
+        _exit(71);
+    child_enter(&req, fds, nfd, child, t_recv, t_child);
+}
+
+/* Forks the spare. Returns 1 in the spare once it got its request and is
+ * sandboxed (child filled), 0 in the zygote (z->spare_pid < 0 when the fork
+ * failed). */
+static int spare_fork(zyg *z, mt_zyg_child *child)
+{
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+        return 0;
+    pid_t zpid = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sp[0]);
+        spare_wait(z, zpid, sp[1], child);
+        return 1;
+    }
+    close(sp[1]);
+    if (pid < 0) {
+        close(sp[0]);
+        return 0;
+    }
+    z->spare_pid = pid;
+    z->spare_sock = sp[0];
+    return 0;
+}
+
+/* Gives up the spare: closes its socket (it exits on EOF) and, with kill_it,
+ * kills and reaps it (its pid is still ours: only the zygote reaps). */
+static void spare_drop(zyg *z, bool kill_it)
+{
+    if (z->spare_sock >= 0)
+        close(z->spare_sock);
+    z->spare_sock = -1;
+    if (z->spare_pid > 0 && kill_it) {
+        kill(z->spare_pid, SIGKILL);
+        while (waitpid(z->spare_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    }
+    z->spare_pid = -1;
+}
+
+/* Hands req and its channel and data fds (fds, nfd) to the spare; true when
+ * the spare has them (it is then the request's child). */
+static bool spare_hand(zyg *z, const mt_zyg_req *req, const int *fds, size_t nfd, int64_t t_recv)
+{
+    uint8_t buf[8 + MT_ZYG_REQ_MAX];
+    memcpy(buf, &t_recv, 8);
+    size_t len = mt_zyg_req_encode(req, buf + 8, sizeof buf - 8);
+    if (!len)
+        return false;
+    union {
+        char b[CMSG_SPACE(sizeof(int) * (MT_ZYG_MAX_DATA_FDS + 1))];
+        struct cmsghdr align;
+    } cb;
+    memset(&cb, 0, sizeof cb);
+    struct iovec iov = {.iov_base = buf, .iov_len = 8 + len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * nfd)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * nfd);
+    memcpy(CMSG_DATA(c), fds, sizeof(int) * nfd);
+    ssize_t n;
+    while ((n = sendmsg(z->spare_sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
+        ;
+    return n == (ssize_t)(8 + len);
 }
 
 /* Reads one request and forks its child. Returns 1 in the child, 0 in the
@@ -223,12 +382,29 @@ static int serve_one(zyg *z, mt_zyg_child *child)
         z->kids = k;
         z->cap = nc;
     }
-    pid_t zpid = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        child_enter(z, zpid, &req, fds, nfd, child, t_recv);
-        return 1;
+    pid_t pid = -1;
+    if (z->spare_pid > 0) {
+        if (spare_hand(z, &req, fds + 1, nfd - 1, t_recv)) {
+            pid = z->spare_pid;
+            z->spare_pid = -1;
+            close(z->spare_sock); /* the spare still reads what was sent */
+            z->spare_sock = -1;
+        } else {
+            spare_drop(z, true); /* it died or is stuck: fork for this request */
+        }
     }
+    if (pid < 0) {
+        pid_t zpid = getpid();
+        pid = fork();
+        if (pid == 0) {
+            int64_t t_child = mono_us();
+            close(fds[0]);
+            child_detach(z, zpid);
+            child_enter(&req, fds + 1, nfd - 1, child, t_recv, t_child);
+            return 1;
+        }
+    }
+    z->spare_retry = true;
     close_all(fds + 1, nfd - 1);
     if (pid < 0) {
         close(fds[0]);
@@ -243,7 +419,7 @@ static int serve_one(zyg *z, mt_zyg_child *child)
 mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
                           mt_zyg_child *child, mt_err *err)
 {
-    zyg z = {.ctl = ctl_fd, .sfd = -1};
+    zyg z = {.ctl = ctl_fd, .sfd = -1, .spare_pid = -1, .spare_sock = -1, .spare_retry = true};
     memset(child, 0, sizeof *child);
     sigset_t chld;
     sigemptyset(&chld);
@@ -284,9 +460,24 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
         size_t np = 2;
         for (size_t i = 0; i < z.n; i++)
             pf[np++] = (struct pollfd){.fd = z.kids[i].report, .events = POLLIN};
-        int pr = poll(pf, np, -1);
+        /* without a spare, fork one once the zygote is idle: at once when
+         * no child runs, else after SPARE_IDLE_MS without any event. Not
+         * while a child just started: the fork (page tables copied, ~0.4
+         * ms of CPU) would compete with it and with the daemon for the
+         * CPUs; a request meanwhile is forked for as before. */
+        bool want_spare = !draining && z.spare_pid < 0 && z.spare_retry;
+        int pr = poll(pf, np, want_spare ? (z.n ? SPARE_IDLE_MS : 0) : -1);
         if (pr < 0 && errno != EINTR)
             break;
+        if (pr == 0 && want_spare) {
+            if (spare_fork(&z, child) == 1) {
+                free(pf);
+                return MT_OK; /* in the spare, handed its request and sandboxed */
+            }
+            if (z.spare_pid < 0)
+                z.spare_retry = false; /* fork failed: again after the next request */
+            continue;
+        }
         if (pr <= 0)
             continue;
         /* kill requests first: the kids array is unchanged since poll */
@@ -324,10 +515,12 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
                 draining = true;
                 close(z.ctl);
                 z.ctl = -1;
+                spare_drop(&z, true);
             }
         }
     }
     /* poll failed (or drained): no child outlives the zygote's service */
+    spare_drop(&z, true);
     for (size_t i = 0; i < z.n; i++)
         kill(z.kids[i].pid, SIGKILL);
     _exit(0);

@@ -4,11 +4,15 @@
  * It runs the init hooks (heavy initialisation that holds no secret and no
  * per-task state: library loading happened at exec, the hooks warm up e.g.
  * OpenSSL's providers; a later "python" executor type adds a hook that
- * pre-imports its modules), then forks one child per request
- * (zygote_proto.h). It stays single-threaded: hooks must not start threads.
+ * pre-imports its modules), then gives each request (zygote_proto.h) one
+ * child: its spare (a child forked ahead while the zygote was idle, waiting
+ * for one request on a socket of its own; it holds no request's state
+ * before that), else one forked for the request. It stays single-threaded:
+ * hooks must not start threads.
  *
- * In the child, before mt_zygote_serve returns there (and so before the job
- * is read): signal mask cleared, PR_SET_PDEATHSIG SIGKILL (the zygote),
+ * In the child (the spare from the moment its request arrived), before
+ * mt_zygote_serve returns there (and so before the job is read): signal
+ * mask cleared, PR_SET_PDEATHSIG SIGKILL (the zygote),
  * the channel and data fds placed on their numbers and every other fd closed
  * (the control socket, other workers' report sockets), rlimits,
  * PR_SET_NO_NEW_PRIVS and not dumpable (mt_sandbox_limits) and, with
@@ -20,7 +24,7 @@
  * children and reports their exit status and rusage, kills a child on
  * request or when the daemon closes that child's report socket. When the
  * control socket closes (the daemon took the zygote out of service, or the
- * daemon ended) it forks nothing more, goes on supervising its running
+ * daemon ended) it kills and reaps its spare, forks nothing more, goes on supervising its running
  * children and exits 0 after the last one: the daemon's end closes every
  * report socket, so then each child is killed at once (no worker outlives the
  * daemon), while a retired zygote's children finish their tasks. Returns an
@@ -33,6 +37,9 @@
 #include <stdint.h>
 
 #include "mt_err.h"
+
+/* The spare's process name (comm) while it waits for its request. */
+#define MT_ZYG_SPARE_COMM "mesatee-spare"
 
 typedef struct mt_zyg_hook {
     const char *executor_type; /* "builtin", "wasm", later "python" */
@@ -47,7 +54,9 @@ typedef struct mt_zyg_child {
     uint32_t cpu_seconds; /* RLIMIT_CPU */
     int highest_fd;
     /* CLOCK_MONOTONIC us (the worker's trace, mt_trace.h): the zygote got the
-     * request, the child's first step, its fds placed, rlimits, seccomp */
+     * request, the child's first step with it (a forked child: after the
+     * fork; the spare: its request received), its fds placed, rlimits,
+     * seccomp */
     int64_t t_recv_us, t_child_us, t_fds_us, t_limits_us, t_lock_us;
 } mt_zyg_child;
 

@@ -27,9 +27,11 @@
 #include "mt_json.h"
 #include "mt_log.h"
 #include "mt_remote_sched.h"
+#include "mt_resolve.h"
 #include "mt_util.h"
 
 #define IO_TIMEOUT_S 30
+#define LISTEN_RESOLVE_TIMEOUT_MS 5000 /* --executor-listen HOST (mt_resolve_bounded) */
 
 /* One connection being served: its socket and the time at which the
  * watchdog (the accept loop) shuts it down whatever it is doing. */
@@ -86,8 +88,16 @@ static int bind_listen(const char *addr, unsigned *port, mt_err *err)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) || !ai) {
-        mt_err_set(err, MT_EINVAL, "cannot resolve executor listen address %s", listen_addr);
+    /* bounded (mt_resolve.h): a numeric address at once, a name within
+     * LISTEN_RESOLVE_TIMEOUT_MS, so a DNS server that does not answer makes
+     * the start fail with a reason instead of hanging it */
+    int e = mt_resolve_bounded(host, colon + 1, &hints, LISTEN_RESOLVE_TIMEOUT_MS, NULL, NULL,
+                               &ai);
+    if (e || !ai) {
+        if (ai)
+            freeaddrinfo(ai);
+        mt_err_set(err, MT_EINVAL, "cannot resolve executor listen address %s%s", listen_addr,
+                   e == ETIMEDOUT ? ": no answer within 5000 ms" : "");
         return -1;
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -321,6 +331,11 @@ static void serve_output(mt_executor_api *api, size_t slot, SSL *ssl, const mt_r
         xfer_alive(api, slot);
     }
     char dh[65];
+    if (!rc) { /* the lease may have changed hands meanwhile (a fence reissued) */
+        pthread_mutex_lock(&api->rs_mu);
+        rc = mt_remote_sched_upload_recheck(api->rs, x, &err);
+        pthread_mutex_unlock(&api->rs_mu);
+    }
     if (!rc)
         rc = mt_remote_sched_upload_commit(u, dh, &err);
     mt_remote_sched_upload_free(u);

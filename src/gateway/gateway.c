@@ -24,6 +24,7 @@
 #include <event2/listener.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -49,6 +50,7 @@
 #include "mt_vault_head.h"
 #include "mt_log.h"
 #include "mt_trace.h"
+#include "mt_resolve.h"
 #include "mt_sdnotify.h"
 #include "mt_util.h"
 
@@ -57,6 +59,7 @@
 /* ------------------------------------------------------------------------ */
 
 #define GW_DEFAULT_LISTEN "127.0.0.1:7443"
+#define GW_LISTEN_RESOLVE_MS 5000 /* the listen host (mt_resolve_bounded) */
 #define GW_DEFAULT_MAX_CONNS 256u
 #define GW_DEFAULT_TIMEOUT_S 60u
 #define GW_DEFAULT_GRACE_MS 5000u
@@ -2818,7 +2821,25 @@ static mt_status gw_bind(mt_gateway *gw, const char *listen, mt_err *err)
     mt_status st = gw_parse_listen(listen, host, sizeof host, &port, &v6, err);
     if (st != MT_OK)
         return st;
-    gw->bound = evhttp_bind_socket_with_handle(gw->http, host, (ev_uint16_t)port);
+    /* the host resolved within GW_LISTEN_RESOLVE_MS (mt_resolve.h; as
+     * libevent would: passive, the first address) and
+     * handed to libevent as a numeric address, which it converts without
+     * the resolver: a DNS server that does not answer makes the start fail
+     * with a reason instead of hanging it */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char num[INET6_ADDRSTRLEN];
+    int e = mt_resolve_bounded(host, NULL, &hints, GW_LISTEN_RESOLVE_MS, NULL, NULL, &ai);
+    if (!e && (!ai || getnameinfo(ai->ai_addr, ai->ai_addrlen, num, sizeof num, NULL, 0,
+                                  NI_NUMERICHOST) != 0))
+        e = ENOENT;
+    if (ai)
+        freeaddrinfo(ai);
+    if (e)
+        return mt_err_set(err, MT_EINVAL, "cannot resolve the listen address %s%s", listen,
+                          e == ETIMEDOUT ? ": no answer within 5000 ms" : "");
+    gw->bound = evhttp_bind_socket_with_handle(gw->http, num, (ev_uint16_t)port);
     if (!gw->bound)
         return mt_err_set(err, MT_EIO,
                           "cannot listen on %s: %s (is the address local and the port free?)",

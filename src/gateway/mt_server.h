@@ -55,6 +55,9 @@ typedef struct mt_server_config {
     const char *keystore_listen;
     const char *keystore_join;
     const char *keystore_policy;
+    /* With keystore_join: the most one join (the first, each refresh or
+     * database certificate renewal) may take, seconds (0 = 60). */
+    uint32_t keystore_join_timeout_s;
     /* With keystore_listen: PEM file holding the database CA's certificate
      * and its P-256 key, sealed into keystore.sealed (NULL = the sealed CA,
      * if any); with a CA every joining node also gets a client certificate

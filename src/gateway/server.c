@@ -563,6 +563,10 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
                         MT_DBCERT_TTL_MIN, MT_DBCERT_TTL_MAX);
         goto out;
     }
+    if (cfg->keystore_join_timeout_s && !cfg->keystore_join) {
+        st = mt_err_set(err, MT_EINVAL, "--keystore-join-timeout-s is for --keystore-join");
+        goto out;
+    }
     if (cfg->keystore_join && cfg->keystore_listen) {
         st = mt_err_set(err, MT_EINVAL, "--keystore-join and --keystore-listen exclude each "
                                         "other: only the KeyStore node serves joins");
@@ -578,7 +582,8 @@ mt_status mt_server_run(const mt_server_config *cfg, mt_err *err)
             mt_err_prefix(err, st, "--keystore-policy: ");
             goto out;
         }
-        if ((st = mt_ks_join_open(tee, cfg->keystore_join, ks_policy, &joined, err)) != MT_OK)
+        if ((st = mt_ks_join_open(tee, cfg->keystore_join, ks_policy,
+                                   cfg->keystore_join_timeout_s * 1000u, &joined, err)) != MT_OK)
             goto out;
         atomic_store(&g_joined, joined);
         if (atomic_load(&g_stop_requested))

@@ -292,8 +292,16 @@ static int bind_listen(const char *addr, unsigned *port, mt_err *err)
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE};
     struct addrinfo *ai = NULL;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) || !ai)
-        return mt_err_set(err, MT_EINVAL, "--keystore-listen: cannot resolve %s", addr), -1;
+    /* bounded as a join's resolution: a DNS server that does not answer
+     * makes the start fail with a reason instead of hanging it */
+    int e = mt_resolve_bounded(host, colon + 1, &hints, RESOLVE_TIMEOUT_MS, NULL, NULL, &ai);
+    if (e || !ai) {
+        if (ai)
+            freeaddrinfo(ai);
+        return mt_err_set(err, MT_EINVAL, "--keystore-listen: cannot resolve %s%s", addr,
+                          e == ETIMEDOUT ? ": no answer within 5000 ms" : ""),
+               -1;
+    }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
     if (fd >= 0)
         (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -629,10 +637,21 @@ struct mt_ks_joined {
     pthread_mutex_t io_mu;
     int io_fd;     /* the socket of the join in flight, -1 when none */
     bool canceled; /* every join from now on fails at once */
+    bool expired;  /* the join in flight ran past its deadline (join_watch) */
+    uint32_t deadline_ms; /* a whole join (mt_ks_join_open) */
 };
 
-static mt_status canceled_err(const mt_ks_joined *j, mt_err *err)
+/* The error of a join stopped by mt_ks_join_cancel or by its deadline. */
+static mt_status canceled_err(mt_ks_joined *j, mt_err *err)
 {
+    pthread_mutex_lock(&j->io_mu);
+    bool expired = j->expired && !j->canceled;
+    pthread_mutex_unlock(&j->io_mu);
+    if (expired)
+        return mt_err_set(err, MT_EIO,
+                          "KeyStore join with %s: not done within %u ms (--keystore-join-"
+                          "timeout-s): the KeyStore node answers too slowly",
+                          j->url, j->deadline_ms);
     return mt_err_set(err, MT_EIO, "KeyStore join with %s: canceled (this node is stopping)",
                       j->url);
 }
@@ -641,7 +660,7 @@ static mt_status canceled_err(const mt_ks_joined *j, mt_err *err)
 static bool io_set(mt_ks_joined *j, int fd)
 {
     pthread_mutex_lock(&j->io_mu);
-    bool ok = !j->canceled;
+    bool ok = !j->canceled && !j->expired;
     j->io_fd = ok ? fd : -1;
     pthread_mutex_unlock(&j->io_mu);
     return ok;
@@ -660,10 +679,11 @@ static void io_close(mt_ks_joined *j, int fd)
     close(fd);
 }
 
+/* Canceled, or the join in flight is past its deadline. */
 static bool is_canceled(mt_ks_joined *j)
 {
     pthread_mutex_lock(&j->io_mu);
-    bool c = j->canceled;
+    bool c = j->canceled || j->expired;
     pthread_mutex_unlock(&j->io_mu);
     return c;
 }
@@ -682,6 +702,85 @@ void mt_ks_join_cancel(mt_ks_joined *j)
     if (j->io_fd >= 0)
         shutdown(j->io_fd, SHUT_RDWR); /* a blocked read/write/handshake returns */
     pthread_mutex_unlock(&j->io_mu);
+}
+
+/* The deadline of one whole join: a thread that waits for the join to end
+ * or for deadline_ms to pass; past it, the join is marked expired and its
+ * socket shut down, as mt_ks_join_cancel does (a step in progress fails at
+ * once; a resolution or connect in progress gives up within 100 ms; every
+ * later step of this join fails). So a KeyStore node that answers each step
+ * just within its own bound (a byte every few seconds) cannot hold a join,
+ * and a renewal or a node's start behind it, for longer. */
+typedef struct join_watch {
+    mt_ks_joined *j;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    bool done;         /* under mu */
+    struct timespec at;
+    pthread_t th;
+    bool running;
+} join_watch;
+
+static void *watch_main(void *p)
+{
+    join_watch *w = p;
+    pthread_mutex_lock(&w->mu);
+    while (!w->done && pthread_cond_timedwait(&w->cv, &w->mu, &w->at) != ETIMEDOUT)
+        ;
+    bool expired = !w->done;
+    pthread_mutex_unlock(&w->mu);
+    if (expired) {
+        mt_ks_joined *j = w->j;
+        pthread_mutex_lock(&j->io_mu);
+        j->expired = true;
+        if (j->io_fd >= 0)
+            shutdown(j->io_fd, SHUT_RDWR); /* a blocked read/write/handshake returns */
+        pthread_mutex_unlock(&j->io_mu);
+    }
+    return NULL;
+}
+
+/* Starts the deadline of a join (the previous join's expiry forgotten).
+ * MT_EINTERNAL when its thread cannot start (the join is not made
+ * unbounded). */
+static mt_status watch_start(join_watch *w, mt_ks_joined *j, mt_err *err)
+{
+    memset(w, 0, sizeof *w);
+    w->j = j;
+    pthread_mutex_lock(&j->io_mu);
+    j->expired = false;
+    pthread_mutex_unlock(&j->io_mu);
+    clock_gettime(CLOCK_MONOTONIC, &w->at);
+    uint64_t ns = (uint64_t)w->at.tv_nsec + (uint64_t)j->deadline_ms * 1000000u;
+    w->at.tv_sec += (time_t)(ns / 1000000000u);
+    w->at.tv_nsec = (long)(ns % 1000000000u);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w->running = pthread_create(&w->th, NULL, watch_main, w) == 0;
+    if (!w->running) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        return mt_err_set(err, MT_EINTERNAL, "KeyStore join: cannot start its deadline thread");
+    }
+    return MT_OK;
+}
+
+static void watch_stop(join_watch *w)
+{
+    if (!w->running)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    w->running = false;
 }
 
 /* connect() within CONNECT_TIMEOUT_MS, watching the cancel flag every
@@ -789,9 +888,37 @@ static mt_status connect_to(mt_ks_joined *j, int *fdp, mt_err *err)
  * the certified key stays). db_cert (may be NULL): the answer's "db_cert"
  * (heap, NULL when absent). first: the first join keeps its key in j->key
  * when the answer has a database certificate. */
+static mt_status join_steps(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM],
+                            mt_keyring **kr, bool first, EVP_PKEY *reuse, char **db_cert,
+                            mt_err *err);
+
+/* One join within j->deadline_ms (join_watch): join_steps' results, or
+ * MT_EIO "not done within ..." when the deadline stopped it. */
 static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM],
                            mt_keyring **kr, bool first, EVP_PKEY *reuse, char **db_cert,
                            mt_err *err)
+{
+    join_watch w;
+    mt_status rc = watch_start(&w, j, err);
+    if (!rc)
+        rc = join_steps(j, platform, kr, first, reuse, db_cert, err);
+    watch_stop(&w);
+    pthread_mutex_lock(&j->io_mu);
+    bool expired = j->expired && !j->canceled;
+    pthread_mutex_unlock(&j->io_mu);
+    if (rc && expired) /* whatever step it stopped: the deadline is the reason */
+        rc = canceled_err(j, err);
+    if (!rc && expired) { /* done just as it passed: the answer is whole and checked */
+        pthread_mutex_lock(&j->io_mu);
+        j->expired = false;
+        pthread_mutex_unlock(&j->io_mu);
+    }
+    return rc;
+}
+
+static mt_status join_steps(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM],
+                            mt_keyring **kr, bool first, EVP_PKEY *reuse, char **db_cert,
+                            mt_err *err)
 {
     EVP_PKEY *key = NULL;
     X509 *cert = NULL;
@@ -902,9 +1029,11 @@ static mt_status join_once(mt_ks_joined *j, uint8_t platform[MT_KS_JOIN_PLATFORM
 }
 
 mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
-                          mt_ks_joined **out, mt_err *err)
+                          uint32_t deadline_ms, mt_ks_joined **out, mt_err *err)
 {
     *out = NULL;
+    if (!deadline_ms)
+        deadline_ms = MT_KS_JOIN_DEADLINE_MS_DEFAULT;
     if (!tee || !url || !policy)
         return mt_err_set(err, MT_EINVAL, "--keystore-join needs --keystore-policy FILE");
     if (!strcmp(mt_tee_level(tee), "none"))
@@ -917,6 +1046,7 @@ mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
     pthread_mutex_init(&j->mu, NULL);
     pthread_mutex_init(&j->io_mu, NULL);
     j->io_fd = -1;
+    j->deadline_ms = deadline_ms;
     j->tee = tee;
     j->policy = policy;
     snprintf(j->url, sizeof j->url, "%s", url);

@@ -89,11 +89,16 @@ void mt_ks_join_server_set_db_ca(mt_ks_join_server *s, const mt_dbcert_ca *ca, c
 
 /* ---- a joining node ----------------------------------------------------- */
 
+/* A whole join's deadline by default (--keystore-join-timeout-s 60). */
+#define MT_KS_JOIN_DEADLINE_MS_DEFAULT 60000u
+
 /* Joins the KeyStore node at url ("https://HOST:PORT") whose evidence must
  * satisfy policy (borrowed, must outlive *out, as tee): a fresh attested
- * identity of tee, the request, the answer opened. */
+ * identity of tee, the request, the answer opened. deadline_ms (0:
+ * MT_KS_JOIN_DEADLINE_MS_DEFAULT) bounds every join of *out, this one and
+ * each refresh or renewal, end to end (see "Bounds" below). */
 mt_status mt_ks_join_open(mt_tee *tee, const char *url, const mt_policy *policy,
-                          mt_ks_joined **out, mt_err *err);
+                          uint32_t deadline_ms, mt_ks_joined **out, mt_err *err);
 /* A fresh join (e.g. after a rotation on the KeyStore node): *kr the new
  * keyring (caller frees). The platform keys must not have changed
  * (MT_ECONFLICT otherwise: a different KeyStore node). */
@@ -122,7 +127,12 @@ const char *mt_ks_joined_url(const mt_ks_joined *j);
 /* Bounds: a join resolves the KeyStore host within 5 s (mt_resolve.h: a
  * numeric address at once; then MT_EIO "cannot resolve H: no answer within
  * ..."), connects within 5 s per address of it (then MT_EIO "no connection
- * within ..."), and each read or write of the attested channel within 10 s.
+ * within ..."), and each read or write of the attested channel within 10 s;
+ * the whole join (the identity, every step, the answer's checks) within the
+ * deadline of mt_ks_join_open: past it the join in flight is stopped as by a
+ * cancel (its socket shut down, a resolution or connect given up within
+ * 100 ms) and fails with MT_EIO "not done within N ms"; the next join has a
+ * deadline of its own.
  * mt_ks_join_cancel (any thread, never blocks on a join in flight; NULL:
  * no-op) makes the join in flight fail at once (its socket is shut down, a
  * resolution or connect in progress given up within 100 ms) and every

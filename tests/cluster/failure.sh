@@ -27,6 +27,14 @@
 #   1. kill -9 of a node mid-request, clients retry on the other: needs several
 #      nodes on one database (a KeyStore join, `serve --keystore-join`); skipped
 #      with a message where this build has no such option
+#   6. a whole node partitioned (n2, running tasks itself, a PSI task of its
+#      own at its gate): the clients retry on n1; the database server ends
+#      n2's sessions (keepalives) and with them its liveness lock, n1's
+#      sweeper requeues the run after --node-dead-after-ms (3000 here), an
+#      executor of n1 runs it once, both decrypt; the link comes back: n2's
+#      late outcome is dropped (log line, counter), nothing else changes, n2
+#      holds its lock again and runs a task itself; prints
+#      partition_lock_release_s and partition_requeue_s (needs the join too)
 # Workers are held at gate files (orderings, not timings); every wait polls
 # with a bound. Root only; exit 77 with "SKIP:" where namespaces, etcd,
 # Patroni or PostgreSQL 15 are missing. MT_KEEP=1 keeps the work directory.
@@ -70,7 +78,7 @@ cleanup() {
   [ -z "$PROBE_PID" ] || kill "$PROBE_PID" 2>/dev/null || true # scenario 3's probe loop
   nsx_teardown
   if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
-    for f in "$W"/n1/server.log "$W"/x1/ex.log "$W"/x2/ex.log "$W"/p1/patroni.log "$W"/p2/patroni.log; do
+    for f in "$W"/n1/server.log "$W"/n2/server.log "$W"/x1/ex.log "$W"/x2/ex.log "$W"/p1/patroni.log "$W"/p2/patroni.log; do
       [ -f "$f" ] && { echo "--- tail $f" >&2; tail -n 25 "$f" >&2; }
     done
   fi
@@ -188,13 +196,16 @@ cat >"$W/executor-policy.json" <<EOP
 EOP
 head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$W/admin.pw"
 LEASE_MS=3000
-# start_node N: `mesatee serve` in namespace N on the cluster's URL
+# start_node N: `mesatee serve` in namespace N on the cluster's URL. Every
+# node names the gated worker wrapper (--worker is measured: scenario 6 runs
+# n2 with local workers, and its measurement must stay n1's); a node with
+# --remote-executors never starts it.
 start_node() {
   local n=$1 ip
   ip=$(ha_ip "$n")
   mkdir -p "$W/$n"
   nsx_exec "$n" "$B" serve --data-dir "$W/$n/data" --listen "$ip:8443" --level soft \
-    --admin-password-file "$W/admin.pw" --store "$URL" --remote-executors \
+    --admin-password-file "$W/admin.pw" --store "$URL" --worker "$W/worker" --remote-executors \
     --executor-policy "$W/executor-policy.json" --executor-listen "$ip:8444" \
     --executor-lease-ms $LEASE_MS --executor-max-attempts 4 "${@:2}" >>"$W/$n/server.log" 2>&1 &
   local pid=$!
@@ -528,7 +539,7 @@ if [ -n "$JOIN" ]; then
   ln -s "$W/n1/data/objects" "$W/n2/data/objects"
   start_n2() {
     nsx_exec n2 "$B" serve --data-dir "$W/n2/data" --listen "$(ha_ip n2):8443" --level soft \
-      --admin-password-file "$W/admin.pw" --store "$URL" --remote-executors \
+      --admin-password-file "$W/admin.pw" --store "$URL" --worker "$W/worker" --remote-executors \
       --executor-policy "$W/executor-policy.json" --executor-listen "$(ha_ip n2):8444" \
       --executor-lease-ms $LEASE_MS --executor-max-attempts 4 \
       --keystore-join "$KS_URL" --keystore-policy "$W/gateway-policy.json" >>"$W/n2/server.log" 2>&1 &
@@ -581,11 +592,135 @@ else
   echo "SKIP scenario 1: needs several nodes (cluster-nodes)"
 fi
 
+# ---- scenario 6: a whole node partitioned with a local run in flight -------------------
+# n2 runs tasks itself (no --remote-executors: its own scheduler threads
+# claim; the gated wrapper as its worker, gate $W/n2/gate), n1 (back after
+# scenario 1, the KeyStore node) serves executors. Both run with
+# --node-dead-after-ms $DEAD_MS (the default 60 s would only add CI time).
+# A PSI task runs on n2 (held at its gate) when n2's link goes down. The
+# clients' request to n2 fails, they retry on n1 and get answers; the
+# database server ends n2's sessions (TCP keepalives, docs/cluster.md
+# "Partitions and TCP keepalives"), which releases n2's liveness lock; after
+# the grace n1's sweeper requeues the run, x1 (on n1) runs it once, both
+# parties decrypt the right result. The link comes back: n2's run (still at
+# its gate) is stopped by its cancel check and its late outcome dropped
+# (log line and counter), the stored result stays, n2 takes its lock again
+# and runs a new task itself.
+if [ -n "$JOIN" ]; then
+  T6_START=$(now)
+  DEAD_MS=3000
+  stop x2
+  stop n2
+  rm -f "$W/n1/data/server.url" "$W/n2/data/server.url"
+  start_node n1 --keystore-listen "$IP_N1:8445" --node-dead-after-ms $DEAD_MS
+  nsx_exec n2 "$B" serve --data-dir "$W/n2/data" --listen "$(ha_ip n2):8443" --level soft \
+    --admin-password-file "$W/admin.pw" --store "$URL" --worker "$W/worker" --worker-start spawn \
+    --executor-max-attempts 4 --node-dead-after-ms $DEAD_MS \
+    --keystore-join "$KS_URL" --keystore-policy "$W/gateway-policy.json" >>"$W/n2/server.log" 2>&1 &
+  disown "$!"
+  poll "node n2 to join again (local workers)" 60 test -s "$W/n2/data/server.url"
+  N1_URL=$(cat "$W/n1/data/server.url") N2_URL=$(cat "$W/n2/data/server.url")
+  on_n1() { SERVER=$N1_URL SERVER_CA=$W/n1/data/tls/server-cert.pem; }
+  on_n2() { SERVER=$N2_URL SERVER_CA=$W/n2/data/tls/server-cert.pem; }
+  # the superuser on the current primary (scenario 3 moved it): the
+  # server's view of the liveness lock and the run's node
+  SQL_URL="postgresql://postgres@$IP_P1:5432,$IP_P2:5432/mesatee?target_session_attrs=read-write&sslmode=verify-full&sslrootcert=$W/tls/ca.crt&connect_timeout=3"
+  sql() { PGPASSWORD=$HA_SUPER_PW nsx_exec c psql -X -q -tA -v ON_ERROR_STOP=1 "$SQL_URL" -c "$1"; }
+  lock_count() { # sessions holding node $1's liveness lock (node_live.c, db_cluster.c)
+    sql "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = 'mesatee') AND classid = $((16#${1:0:8}))::oid AND objid = $((16#${1:8:8}))::oid AND objsubid = 1"
+  }
+  rm -f "$W/n2/gate"
+  : >"$W/n2/started"
+  # no executor runs: n2's own scheduler claims the task invoked through it
+  on_n2
+  T6=$(psi_task)
+  poll "n2 to run PSI $T6 itself" 60 logged "$W/n2/server.log" "task $T6 running"
+  poll "n2's worker" 60 more n2 1
+  is "$T6" running || fail "T6 is $(st "$T6")"
+  NODE6=$(sql "SELECT run_node FROM tasks WHERE task_id = '$T6'")
+  [[ $NODE6 =~ ^[0-9a-f]{16}$ ]] || fail "T6's run_node: '$NODE6'"
+  [ "$(lock_count "$NODE6")" -ge 1 ] || fail "n2 ($NODE6) holds no liveness lock before the partition"
+  dropped0=$(metric mesatee_scheduler_outcomes_dropped_total)
+  lost0=$(metric mesatee_node_liveness_lock_lost_total)
+  if [ -z "$dropped0" ] || [ -z "$lost0" ]; then fail "n2's /metrics lacks the scheduler or liveness counters"; fi
+  nsx_link n2 down
+  T_P=$(now)
+  log "n2 (node id $NODE6) runs PSI $T6; its link is down"
+  EXEC_URL="https://$IP_N1:8444"
+  touch "$W/x1/gate"
+  executor x1 --slots 2
+  # the clients: n2 does not answer (the client's connect timeout, 10 s);
+  # they retry on n1, which answers
+  rc=0
+  nsx_exec c timeout 60 env MESATEE_TOKEN_FILE="$W/c/alice.token" MESATEE_SERVER="$N2_URL" \
+    MESATEE_CA="$W/n2/data/tls/server-cert.pem" MESATEE_CONFIG="$W/no-config" "$B" task show "$T6" \
+    >"$W/c/cut.out" 2>&1 || rc=$?
+  [ $rc -ne 0 ] || fail "the cut-off node answered: $(head -c 200 "$W/c/cut.out")"
+  grep -Eq 'cannot connect to|timed out' "$W/c/cut.out" ||
+    fail "the request to the cut-off node (exit $rc): $(head -c 200 "$W/c/cut.out")"
+  CUT_S=$(elapsed "$T_P" "$(now)")
+  on_n1
+  is "$T6" running || fail "through n1: T6 is $(st "$T6")"
+  # the server releases n2's lock when it ends n2's sessions
+  released() { [ "$(lock_count "$NODE6" 2>/dev/null)" = 0 ]; }
+  for _ in $(seq 240); do released && break; sleep 0.5; done
+  released || fail "n2's liveness lock still held 120 s after the partition"
+  LOCK_S=$(elapsed "$T_P" "$(now)")
+  log "the database released n2's liveness lock ${LOCK_S}s after the partition"
+  poll "n1 to requeue n2's run" 60 logged "$W/n1/server.log" \
+    "task $T6: the node that ran it stopped (node id $NODE6, without its liveness lock"
+  REQUEUE_S=$(elapsed "$T_P" "$(now)")
+  check_psi "$T6"
+  DONE_S=$(elapsed "$T_P" "$(now)")
+  logged "$W/x1/ex.log" "task $T6 running" || fail "$T6 not run by x1"
+  ev6=$(events "$T6")
+  cnt6() { tr ',' '\n' <<<"$ev6" | grep -cx "$1" || true; }
+  if [ "$(cnt6 'task requeued (node stopped)')" != 1 ] || [ "$(cnt6 'task running')" != 2 ] ||
+    [ "$(cnt6 'task finished')" != 1 ]; then fail "T6's audit: $ev6"; fi
+  res6=$(as alice --output json task show "$T6" | jq -c .result)
+  log "requeued ${REQUEUE_S}s, finished on n1/x1 ${DONE_S}s after the partition"
+  ok "6. node n2 partitioned with PSI $T6 running on it: the clients' request to n2 failed (${CUT_S}s after the partition: $(grep -Eom1 'cannot connect to|timed out' "$W/c/cut.out")), they retried on n1 and got answers; the server released n2's liveness lock after ${LOCK_S}s, n1 requeued the run after the ${DEAD_MS} ms grace, x1 ran it once; both decrypt ($ev6)"
+  # the link comes back: n2's run is no longer its own
+  nsx_link n2 up
+  T_H=$(now)
+  poll "n2's late outcome to be dropped" 90 logged "$W/n2/server.log" \
+    "task $T6: outcome of attempt [0-9]* dropped: the task is no longer this node's run"
+  DROP_S=$(elapsed "$T_H" "$(now)")
+  on_n2
+  held() { [ "$(metric mesatee_node_liveness_lock_held)" = 1 ]; }
+  poll "n2 to hold its liveness lock again" 60 held
+  dropped1=$(metric mesatee_scheduler_outcomes_dropped_total)
+  lost1=$(metric mesatee_node_liveness_lock_lost_total)
+  [ "$dropped1" -gt "$dropped0" ] || fail "mesatee_scheduler_outcomes_dropped_total $dropped0 -> $dropped1"
+  [ "$lost1" -gt "$lost0" ] || fail "mesatee_node_liveness_lock_lost_total $lost0 -> $lost1"
+  # nothing changed: one outcome, the same result, both still decrypt it
+  # (a download checks the SHA-256 recorded with the outcome)
+  [ "$(events "$T6")" = "$ev6" ] || fail "T6's audit after the heal: $(events "$T6")"
+  [ "$(as alice --output json task show "$T6" | jq -c .result)" = "$res6" ] || fail "T6's result changed"
+  check_psi "$T6"
+  no_leftovers "scenario 6"
+  # n2 serves and runs tasks itself again (no executor left)
+  stop x1
+  touch "$W/n2/gate"
+  T6E=$(as alice task create --function "$E5" --arg message=six)
+  as alice task approve "$T6E" >/dev/null 2>&1 || true
+  as alice task invoke "$T6E" >/dev/null
+  as alice task wait "$T6E" --timeout 60 >/dev/null || fail "echo task on n2 after the heal: $(st "$T6E")"
+  logged "$W/n2/server.log" "task $T6E running" || fail "n2 did not run $T6E itself"
+  ok "6. link back: n2's late outcome of $T6 dropped ${DROP_S}s after the heal (dropped_total $dropped0 -> $dropped1, liveness lock lost $lost0 -> $lost1), one outcome and the result unchanged; n2 holds its lock again and ran echo $T6E itself"
+  echo "partition_lock_release_s=$LOCK_S"
+  echo "partition_requeue_s=$REQUEUE_S"
+  echo "scenario6_s=$(elapsed "$T6_START" "$(now)")"
+else
+  echo "SKIP scenario 6: needs several nodes (cluster-nodes)"
+fi
+
 # ---- the audit chain over everything ------------------------------------------------
-pids=$(ns_pids n1)
+pids="$(ns_pids n1) $(ns_pids n2)"
 # shellcheck disable=SC2086
-[ -z "$pids" ] || kill -TERM $pids 2>/dev/null || true
+[ -z "${pids// /}" ] || kill -TERM $pids 2>/dev/null || true
 poll "node n1 to stop" 30 ns_empty n1
+poll "node n2 to stop" 30 ns_empty n2
 verified=$(nsx_exec n1 "$B" --output json audit verify --data-dir "$W/n1/data" --store "$URL") ||
   fail "audit verify --store: $verified"
 ne=$(jq -r .entries <<<"$verified")

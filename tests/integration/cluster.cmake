@@ -27,8 +27,9 @@ endif()
 # The failure script (tests/cluster/failure.sh): etcd x3 + Patroni/PostgreSQL x2,
 # a mesatee node on the multi-host URL and 2 executors, each in a network
 # namespace; executor kill, partition + fencing, primary kill, wrong
-# measurement, with PSI and GBDT tasks in flight (~90 s; root; skips like
-# cluster_failover). Normal build only, for the same reason.
+# measurement, node kill, a whole node partitioned, with PSI and GBDT tasks
+# in flight (~140 s; root; skips like cluster_failover). Normal build only,
+# for the same reason.
 if(NOT MT_SANITIZE AND NOT CMAKE_BUILD_TYPE STREQUAL "Release")
   add_test(NAME cluster_failure COMMAND bash ${MT_TEST_DIR}/cluster/failure.sh)
   set_tests_properties(cluster_failure PROPERTIES LABELS cluster SKIP_RETURN_CODE 77

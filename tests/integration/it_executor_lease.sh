@@ -61,6 +61,19 @@ expect_fail "slots 0" "slots" "$B" executor "${XS[@]}" --slots 0
 expect_fail "slots 65" "slots" "$B" executor "${XS[@]}" --slots 65
 expect_fail "slots x" "slots" "$B" executor "${XS[@]}" --slots x
 expect_fail "bad name" "--name must be" "$B" executor "${XS[@]}" --name 'a b'
+# a listen host resolved by mt_resolve_bounded (docs/design.md "Name resolution")
+expect_fail "listen on a name that does not resolve" "cannot resolve the listen address" \
+  "$B" serve "${X[@]}" --listen nosuchhost.invalid:0
+# --scheduler lists (several nodes, docs/cluster.md "Executors with several nodes")
+XL=(--data-dir "$MT_WORK/x" --policy /dev/null)
+expect_fail "scheduler list, second not https" "--scheduler must be https://HOST:PORT" \
+  "$B" executor "${XL[@]}" --scheduler https://127.0.0.1:1,http://127.0.0.1:2
+expect_fail "scheduler list, empty entry" "--scheduler must be https://HOST:PORT" \
+  "$B" executor "${XL[@]}" --scheduler https://127.0.0.1:1,,https://127.0.0.1:2
+expect_fail "scheduler list, trailing comma" "a comma with no URL" \
+  "$B" executor "${XL[@]}" --scheduler https://127.0.0.1:1,
+expect_fail "scheduler list, 9 nodes" "at most 8" "$B" executor "${XL[@]}" \
+  --scheduler "$(printf 'https://127.0.0.1:%d,' 1 2 3 4 5 6 7 8)https://127.0.0.1:9"
 
 ids=()
 for n in a b; do
@@ -68,6 +81,9 @@ for n in a b; do
     --poll-ms 100 --print-identity)") || fail "executor --print-identity"
 done
 mt_executor_policy "$MT_WORK/executor-policy.json" 86400 "${ids[@]}"
+expect_fail "executor API on a name that does not resolve" "cannot resolve executor listen address" \
+  "$B" serve --data-dir "$MT_WORK/x2" --remote-executors --executor-policy "$MT_WORK/executor-policy.json" \
+  --executor-listen nosuchhost.invalid:0
 mt_start_server --level soft --remote-executors --executor-policy "$MT_WORK/executor-policy.json" \
   --executor-listen 127.0.0.1:0 --executor-lease-ms 3000 --executor-max-attempts 2
 EURL=$(cat "$MT_DATA/executor.url")

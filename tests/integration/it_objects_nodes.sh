@@ -2,16 +2,23 @@
 # Executor uploads with several nodes and `--objects db` (issue 14,
 # docs/cluster.md "Object storage"): node A (the KeyStore node) and node B
 # (joined) on one throw-away PostgreSQL, each with its own local object
-# directory (no shared mount). A remote executor claims a two-party PSI and
-# uploads its outputs through A; they are staged in the database
-# (object_stage*), not on A's disk; A is killed (-9); the report goes to B,
-# which moves the staged upload into place inside the outcome's transaction:
-# both parties decrypt the right result through B, no staging row is left.
+# directory (no shared mount), 3 s executor leases. A remote executor given
+# both nodes (--scheduler A,B: failover, docs/cluster.md "Executors with
+# several nodes") claims a two-party PSI through A and uploads its outputs
+# there; they are staged in the database (object_stage*), not on A's disk;
+# A is killed (-9) while the executor holds the task's lease (its report
+# held at a gate); the executor's renewals move to B, which renews the same
+# lease (same fencing token, lease extended past the kill, the task claimed
+# once); the report goes to B, which moves the staged upload into place
+# inside the outcome's transaction: both parties decrypt the right result
+# through B, no staging row is left. An executor whose policy admits only A
+# moves from an unreachable first URL to B and refuses B at the handshake:
+# failover checks every node against --policy.
 # Then (through B) a staged chunk flipped and a staged chunk truncated before
 # the report: the report is refused at its digest check and the task fails
 # at once with the reason (no output stored, no staging row left).
-# The executor's report waits at a gate file and goes to another port
-# (MESATEE_TEST_EXECUTOR_REPORT_GATE / _PORT, test hooks of remote_executor.c).
+# The executor's report waits at a gate file (MESATEE_TEST_EXECUTOR_REPORT_GATE,
+# a test hook of remote_executor.c).
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 command -v psql >/dev/null || { echo "SKIP: psql not installed"; exit 77; }
@@ -30,7 +37,7 @@ sql() { psql "$MT_PG_URL" -qAtc "$1"; }
 id=$("$B" executor --data-dir "$MT_WORK/executor" --level soft --print-identity) || fail "executor --print-identity"
 mt_executor_policy "$MT_WORK/executor-policy.json" 86400 "$id"
 EXEC_ARGS=(--objects db --remote-executors --executor-policy "$MT_WORK/executor-policy.json"
-  --executor-listen 127.0.0.1:0)
+  --executor-listen 127.0.0.1:0 --executor-lease-ms 3000)
 mt_start_server --level soft --store "$MT_PG_URL" --keystore-listen 127.0.0.1:0 "${EXEC_ARGS[@]}"
 ALL_PIDS+=("$MT_PID")
 A_EURL=$(cat "$MT_DATA/executor.url")
@@ -91,15 +98,34 @@ want=$(seq -f "id%g" 201 300 | LC_ALL=C sort)
 seq -f "id%g" 1 300 >"$MT_WORK/alice.txt"
 seq -f "id%g" 201 500 >"$MT_WORK/bob.txt"
 
-# 1. upload through A, A killed, report through B
+# 1. an executor given both nodes: claim and uploads through A, A killed
+# while it holds the lease, renewals and the report through B
 mt_psi2_invoke
-start_executor "$A_EURL" "$MT_WORK/ex1.log" MESATEE_TEST_EXECUTOR_REPORT_PORT="${B_EURL##*:}"
+start_executor "$A_EURL,$B_EURL" "$MT_WORK/ex1.log"
+grep -q "2 scheduler nodes, starting with $A_EURL" "$MT_WORK/ex1.log" || fail "the executor does not start with A"
 [ "$(sql "SELECT count(*) FROM object_stage WHERE task_id = '$T'")" = 2 ] ||
   fail "the two uploads are not staged in the database: $(sql "SELECT task_id, fence, size FROM object_stage")"
 ls "$MT_DATA/objects" | grep -q '\.up-' && fail "an upload was staged on node A's disk"
+lease0=$(sql "SELECT lease_fence || ' ' || run_attempt FROM tasks WHERE task_id = '$T'")
 kill -KILL "$MT_PID"; wait "$MT_PID" 2>/dev/null || true
+killed_ms=$(($(date +%s%N) / 1000000))
+# a renewal after the kill: A refuses the connection, the executor moves to
+# B, and B extends the lease (past anything a renewal before the kill set)
+for _ in $(seq 1200); do
+  [ "$(sql "SELECT lease_until > $killed_ms + 3000 FROM tasks WHERE task_id = '$T'")" = t ] && break
+  kill -0 "$EX_PID" 2>/dev/null || fail "executor exited: $(tail -n 5 "$MT_WORK/ex1.log")"
+  sleep 0.05
+done
+[ "$(sql "SELECT lease_until > $killed_ms + 3000 FROM tasks WHERE task_id = '$T'")" = t ] ||
+  fail "the lease was not renewed through B: $(tail -n 5 "$MT_WORK/ex1.log")"
+grep -q "scheduler $A_EURL failed (.*); moving to $B_EURL" "$MT_WORK/ex1.log" ||
+  fail "the executor did not say it moved to B: $(tail -n 5 "$MT_WORK/ex1.log")"
+[ "$(sql "SELECT status || ' ' || lease_fence || ' ' || run_attempt FROM tasks WHERE task_id = '$T'")" = "running $lease0" ] ||
+  fail "the task changed hands: $(sql "SELECT status, lease_fence, run_attempt FROM tasks WHERE task_id = '$T'") (was $lease0)"
+ok "A killed while the executor held the task's lease: renewed through B under the same fencing token"
 finish_executor
 grep -q "task $T reported" "$MT_WORK/ex1.log" || fail "the report was refused: $(tail -n 5 "$MT_WORK/ex1.log")"
+grep -q "lease lost" "$MT_WORK/ex1.log" && fail "the executor lost the lease: $(grep "lease lost" "$MT_WORK/ex1.log")"
 asb alice task wait "$T" --timeout 60 >/dev/null || fail "task did not finish: $(asb alice task show "$T")"
 asb alice task result "$T" --slot ra --key "$MT_WORK/alice.out.key" --out "$MT_WORK/ra.txt" >/dev/null || fail "alice's result through B"
 asb bob task result "$T" --slot rb --key "$MT_WORK/bob.out.key" --out "$MT_WORK/rb.txt" >/dev/null || fail "bob's result through B"
@@ -107,7 +133,27 @@ asb bob task result "$T" --slot rb --key "$MT_WORK/bob.out.key" --out "$MT_WORK/
 [ "$(LC_ALL=C sort "$MT_WORK/rb.txt")" = "$want" ] || fail "bob's result is wrong"
 [ "$(sql "SELECT count(*) FROM object_stage") $(sql "SELECT count(*) FROM object_stage_chunks")" = "0 0" ] ||
   fail "staging rows left after the report"
+[ "$(sql "SELECT status || ' ' || lease_fence || ' ' || run_attempt FROM tasks WHERE task_id = '$T'")" = "finished $lease0" ] ||
+  fail "the task did not finish once under its first claim: $(sql "SELECT status, lease_fence, run_attempt FROM tasks WHERE task_id = '$T'")"
 ok "outputs uploaded through node A, A killed, report taken by node B: both parties decrypt the right result"
+
+# 1b. failover checks every node against --policy: an executor whose policy
+# admits only A's platform key, given an unreachable first URL and B
+"$B" --policy "$MT_WORK/ks-policy.json" executor --scheduler "https://127.0.0.1:1,$B_EURL" \
+  --data-dir "$MT_WORK/executor" --level soft --max-tasks 1 >"$MT_WORK/ex-pol.log" 2>&1 &
+EX_PID=$!
+ALL_PIDS+=("$EX_PID")
+for _ in $(seq 1200); do
+  grep -q "attested TLS handshake with the scheduler failed at 127.0.0.1:${B_EURL##*:}" "$MT_WORK/ex-pol.log" && break
+  kill -0 "$EX_PID" 2>/dev/null || fail "executor exited: $(tail -n 5 "$MT_WORK/ex-pol.log")"
+  sleep 0.05
+done
+grep -q "attested TLS handshake with the scheduler failed at 127.0.0.1:${B_EURL##*:}" "$MT_WORK/ex-pol.log" ||
+  fail "B was not refused: $(tail -n 5 "$MT_WORK/ex-pol.log")"
+grep -q "scheduler https://127.0.0.1:1 failed (cannot connect to 127.0.0.1:1: .*); moving to $B_EURL" "$MT_WORK/ex-pol.log" ||
+  fail "no move from the unreachable node: $(tail -n 5 "$MT_WORK/ex-pol.log")"
+kill -KILL "$EX_PID"; wait "$EX_PID" 2>/dev/null || true; EX_PID=
+ok "failover attests the next node with the same --policy: B (not in it) refused"
 
 # 2. a staged chunk changed (one byte flipped) or truncated before the
 # report: the task fails at once with the reason, nothing stored

@@ -49,12 +49,17 @@ as alice task cancel "$TC" >/dev/null
 expect_fail "waiting on a canceled task" "canceled" as alice task wait "$TC" --timeout 30
 # task workers: the daemon's mesatee-worker children that are not zygotes,
 # and the zygotes' children (one native and one python zygote by default)
+# but their spares (named mesatee-spare while they wait for a request)
 workers() {
   local p z
   for p in $(pgrep -P "$MT_PID" -f mesatee-worker); do
     if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- '--zygote'; then z+=" $p"; else echo "$p"; fi
   done
-  for p in $z; do pgrep -P "$p" || true; done
+  for p in $z; do
+    for c in $(pgrep -P "$p" || true); do
+      [ "$(cat "/proc/$c/comm" 2>/dev/null)" = mesatee-spare ] || echo "$c"
+    done
+  done
 }
 for _ in $(seq 300); do [ "$(workers | wc -l)" = 1 ] && break; sleep 0.1; done
 [ "$(workers | wc -l)" = 1 ] || fail "the canceled task's worker still runs ($(workers | wc -l) workers)"

@@ -8,7 +8,9 @@
  * it an entry is refused (the gateway then answers 503) and the file is
  * unchanged. Strict order: an entry on its way into the spool is not
  * overtaken by a later one appended directly, and one failed store attempt
- * per outage (the entries behind it go to the spool untried). The store is made to fail with a trigger that refuses every
+ * per outage (the entries behind it go to the spool untried). A change
+ * made while spooled entries wait lands behind them, or is refused (503)
+ * while they cannot be appended. The store is made to fail with a trigger that refuses every
  * audit insert (SQLite, or PostgreSQL under MT_TEST_STORE_URL). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -620,6 +622,97 @@ static void test_order_across_spool(void **state)
     verify_chain(f);
 }
 
+/* A store that takes every entry but those of actor "blk" (a spooled entry
+ * it refuses while changes still commit). */
+static void refuse_blk(fx *f, bool on)
+{
+    mt_err err;
+    const char *sql;
+    if (tenv_store_url())
+        sql = on ? "CREATE FUNCTION t_blk_fn() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN IF NEW.actor = 'blk' THEN RAISE EXCEPTION 'injected'; END IF; "
+                   "RETURN NEW; END $$; "
+                   "CREATE TRIGGER t_blk BEFORE INSERT ON audit FOR EACH ROW "
+                   "EXECUTE FUNCTION t_blk_fn()"
+                 : "DROP TRIGGER t_blk ON audit; DROP FUNCTION t_blk_fn()";
+    else
+        sql = on ? "CREATE TRIGGER t_blk BEFORE INSERT ON audit WHEN NEW.actor = 'blk' "
+                   "BEGIN SELECT RAISE(ABORT, 'injected'); END"
+                 : "DROP TRIGGER t_blk";
+    pthread_mutex_lock(&f->e.core->mu);
+    mt_status rc = mt_db_exec(f->e.core->db, sql, &err);
+    pthread_mutex_unlock(&f->e.core->mu);
+    if (rc)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+/* seq of the one entry matching where (fails unless there is exactly one) */
+static int64_t seq_of(fx *f, const char *where)
+{
+    assert_int_equal(chain_count(f, where), 1);
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT seq FROM audit WHERE %s", where);
+    return tenv_sql_int_dir(f->e.dir, sql);
+}
+
+/* A change made right after the store came back, while spooled entries
+ * still wait (no replay runs here unless a change starts one), lands in the
+ * chain behind them, not ahead: a route of the request loop (its
+ * transaction begun by mt_core_handle) and a slow route (which begins its
+ * own). And when the store takes changes but still not the spooled entries,
+ * the change is refused (503, nothing of it committed) until it does. */
+static void test_change_after_outage(void **state)
+{
+    fx *f = *state;
+    fail_store(f, true);
+    record(f, "ch", "a", 0, true);
+    record(f, "ch", "b", 0, true);
+    fail_store(f, false);
+    uint64_t entries, bytes;
+    mt_core_audit_spool_state(f->e.core, &entries, &bytes);
+    assert_int_equal(entries, 2); /* still waiting: the change comes now */
+    assert_int_equal(treq(&f->e, "POST", "/v1/users/alice/disable", f->admin, NULL, NULL), 200);
+    int64_t ch = seq_of(f, "action = 'POST /v1/users/{name}/disable' AND object = 'user:alice'");
+    assert_true(seq_of(f, "actor = 'ch' AND action = 'a'") <
+                seq_of(f, "actor = 'ch' AND action = 'b'"));
+    assert_true(seq_of(f, "actor = 'ch' AND action = 'b'") < ch);
+    mt_core_audit_spool_state(f->e.core, &entries, &bytes);
+    assert_int_equal(entries, 0);
+    /* a slow route (POST /v1/users: its own transaction) */
+    fail_store(f, true);
+    record(f, "ch", "c", 0, true);
+    fail_store(f, false);
+    tadd_user(&f->e, f->admin, "bob");
+    assert_true(seq_of(f, "actor = 'ch' AND action = 'c'") <
+                seq_of(f, "action = 'POST /v1/users' AND object = 'user:bob'"));
+    /* the store takes the change but not what waits: refused, not reordered */
+    refuse_blk(f, true);
+    record(f, "blk", "x", 0, true);
+    json_t *o = NULL;
+    assert_int_equal(treq(&f->e, "POST", "/v1/users/alice/enable", f->admin, NULL, &o), 503);
+    assert_string_equal(terr_code(o), "unavailable");
+    assert_non_null(strstr(terr_msg(o), "spooled"));
+    json_decref(o);
+    o = NULL;
+    int st = treqf(&f->e, "POST", "/v1/users", f->admin, &o,
+                   "{\"username\":\"carol\",\"password\":\"" USER_PW "\",\"role\":\"user\"}");
+    assert_int_equal(st, 503);
+    json_decref(o);
+    assert_int_equal(chain_count(f, "action = 'POST /v1/users/{name}/enable'"), 0);
+    assert_int_equal(chain_count(f, "object = 'user:carol'"), 0);
+    assert_int_equal(tenv_sql_int_dir(f->e.dir, "SELECT count(*) FROM users WHERE username = "
+                                                "'carol'"),
+                     0);
+    assert_int_equal(metric(f, "mesatee_audit_spool_change_refused_total"), 2);
+    refuse_blk(f, false);
+    assert_int_equal(treq(&f->e, "POST", "/v1/users/alice/enable", f->admin, NULL, NULL), 200);
+    assert_true(seq_of(f, "actor = 'blk' AND action = 'x'") <
+                seq_of(f, "action = 'POST /v1/users/{name}/enable' AND object = 'user:alice'"));
+    /* nothing waits: straight into the chain again */
+    record(f, "ch", "d", 0, false);
+    verify_chain(f);
+}
+
 /* The replay thread (the other tests run without it, so that they decide
  * when a replay happens): the entries reach the chain on their own once the
  * store is back. */
@@ -658,6 +751,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_fails_closed, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_background_replay, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_order_across_spool, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_change_after_outage, tfx_setup, tfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -460,6 +460,180 @@ static void test_verified_values_only(void **state)
     tenv_free(&e);
 }
 
+/* Registers plain (encrypted under a fresh key) as an input file of tok's
+ * user; its id into id. */
+static void add_input(tenv *e, const char *tok, const char *plain, char id[33])
+{
+    uint8_t key[32];
+    mt_err err;
+    mt_random(key, 32, NULL);
+    uint8_t *ct;
+    size_t n;
+    assert_int_equal(mt_ff_encrypt(key, (const uint8_t *)plain, strlen(plain), &ct, &n, &err),
+                     MT_OK);
+    json_t *o = NULL;
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, tok, ct, n, &o, NULL, NULL), 201);
+    free(ct);
+    char kh[65], url[128];
+    thex(key, 32, kh);
+    snprintf(url, sizeof url, "%s", jstr(o, "url"));
+    json_decref(o);
+    assert_int_equal(
+        treqf(e, "POST", "/v1/files/inputs", tok, &o, "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
+        201);
+    snprintf(id, 33, "%s", jstr(o, "file_id"));
+    json_decref(o);
+}
+
+/* A psi task of fn (inputs a, b; output r) by tok, its slots assigned and
+ * approved; its id into tid. */
+static void psi_task(tenv *e, const char *tok, const char *user, const char *fn, const char *a,
+                     const char *b, const char *r, char tid[33])
+{
+    json_t *o = NULL;
+    assert_int_equal(
+        treqf(e, "POST", "/v1/tasks", tok, &o,
+              "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"a\",\"owners\":[\"%s\"]},"
+              "{\"name\":\"b\",\"owners\":[\"%s\"]}],\"outputs\":[{\"name\":\"r\",\"owners\":"
+              "[\"%s\"]}]}",
+              fn, user, user, user),
+        201);
+    snprintf(tid, 33, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"inputs\":{\"a\":\"%s\",\"b\":\"%s\"},\"outputs\":{\"r\":\"%s\"}}", a, b, r);
+    post_ok(e, tok, "assign", tid, body);
+    post_ok(e, tok, "approve", tid, NULL);
+}
+
+/* A file row as one text (written, size, sha256, MAC): unchanged or not. */
+static char *file_state(mt_db *mdb, const char *file_id)
+{
+    mt_db_stmt *st = NULL;
+    mt_err err;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(mdb,
+                                   "SELECT CAST(written AS TEXT), CAST(size AS TEXT), sha256, "
+                                   "mac FROM files WHERE file_id = ?",
+                                   &st, &err),
+                     MT_OK);
+    mt_db_bind_text(st, 1, file_id);
+    assert_int_equal(mt_db_step(st, &rc, &err), MT_DB_ROW);
+    char buf[512];
+    snprintf(buf, sizeof buf, "written=%s size=%s sha256=%s mac=%s",
+             mt_db_col_null(st, 0) ? "NULL" : mt_db_col_text(st, 0),
+             mt_db_col_null(st, 1) ? "NULL" : mt_db_col_text(st, 1),
+             mt_db_col_null(st, 2) ? "NULL" : mt_db_col_text(st, 2),
+             mt_db_col_null(st, 3) ? "NULL" : mt_db_col_text(st, 3));
+    mt_db_finalize(st);
+    return strdup(buf);
+}
+
+/* "Verified values only" at outcome time: the store re-points the task's
+ * output slot (task_files) at another task's unwritten output after the job
+ * was built, inside the outcome's own transaction (a trigger on the
+ * outcome's UPDATE of tasks: deterministic, no race with the worker). The
+ * outcome marked the file the store named written (with this task's hash
+ * under a genuine MAC) and left the real output unwritten; now it writes
+ * the output of the verified job only, and the other file's row (and with
+ * it the other task's binding) stays as it was. Both backends. */
+static void test_output_slot_repointed(void **state)
+{
+    (void)state;
+    tenv e;
+    tenv_init(&e, MT_WORKER_PATH);
+    mt_err err;
+    char *admin = tlogin(&e, "admin", ADMIN_PW);
+    json_t *o = NULL;
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"psi2\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"},"
+                          "{\"name\":\"b\"}],\"outputs\":[{\"name\":\"r\"}]}",
+                          &o),
+                     201);
+    char fn[33], in_a[33], in_b[33], out_x[33], out_y[33], tx[33], ty[33];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    add_input(&e, admin, "apple\nbanana\n", in_a);
+    add_input(&e, admin, "banana\ncherry\n", in_b);
+    char *outs[2] = {out_x, out_y};
+    for (int i = 0; i < 2; i++) {
+        char kh[65];
+        memset(kh, i ? 'b' : 'a', 64);
+        kh[64] = 0;
+        assert_int_equal(treqf(&e, "POST", "/v1/files/outputs", admin, &o, "{\"key\":\"%s\"}", kh),
+                         201);
+        snprintf(outs[i], 33, "%s", jstr(o, "file_id"));
+        json_decref(o);
+    }
+    psi_task(&e, admin, "admin", fn, in_a, in_b, out_x, tx);
+    psi_task(&e, admin, "admin", fn, in_a, in_b, out_y, ty); /* approved, not invoked */
+    mt_db *mdb = tenv_db_open_dir(e.dir);
+    char *y_before = file_state(mdb, out_y);
+    char sql[1024];
+    if (tenv_store_url())
+        snprintf(sql, sizeof sql,
+                 "CREATE FUNCTION repoint_fn() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN "
+                 "UPDATE task_files SET file_id = ''%s'' WHERE task_id = NEW.task_id AND "
+                 "direction = ''output''; RETURN NEW; END'; CREATE TRIGGER repoint AFTER "
+                 "UPDATE OF status ON tasks FOR EACH ROW WHEN (NEW.task_id = '%s' AND "
+                 "NEW.status = 'finished') EXECUTE FUNCTION repoint_fn()",
+                 out_y, tx);
+    else
+        snprintf(sql, sizeof sql,
+                 "CREATE TRIGGER repoint AFTER UPDATE OF status ON tasks WHEN NEW.task_id = "
+                 "'%s' AND NEW.status = 'finished' BEGIN UPDATE task_files SET file_id = '%s' "
+                 "WHERE task_id = NEW.task_id AND direction = 'output'; END",
+                 tx, out_y);
+    if (mt_db_exec(mdb, sql, &err) != MT_OK)
+        fail_msg("trigger: %s", err.msg);
+    assert_int_equal(mt_core_start_scheduler(e.core, &err), MT_OK);
+    post_ok(&e, admin, "invoke", tx, NULL);
+    char *st = wait_status(&e, admin, tx, "finished", 60000);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/tasks/%s", tx);
+    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+    if (strcmp(st, "finished"))
+        fail_msg("task %s: %s", st, mt_json_dump(o));
+    json_decref(o);
+    free(st);
+    /* the trigger fired: the store now names y's output for x's slot */
+    mt_db_stmt *q = NULL;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(mdb,
+                                   "SELECT file_id FROM task_files WHERE task_id = ? AND "
+                                   "direction = 'output'",
+                                   &q, &err),
+                     MT_OK);
+    mt_db_bind_text(q, 1, tx);
+    assert_int_equal(mt_db_step(q, &rc, &err), MT_DB_ROW);
+    assert_string_equal(mt_db_col_text(q, 0), out_y);
+    mt_db_finalize(q);
+    /* the other task's output: row and MAC as they were, its task still
+     * verifies (it can run) */
+    char *y_after = file_state(mdb, out_y);
+    assert_string_equal(y_after, y_before);
+    mt_err_clear(&err);
+    if (integ_task_verify_row(e.core, mdb, ty, NULL, &err) != MT_OK)
+        fail_msg("task y: %s", err.msg);
+    /* x's own output is the one written, under a valid MAC */
+    snprintf(path, sizeof path, "/v1/files/%s", out_x);
+    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+    assert_true(json_is_true(json_object_get(o, "written")));
+    assert_int_equal(strlen(jstr(o, "sha256")), 64);
+    json_decref(o);
+    assert_int_equal(integ_file_check(e.core, mdb, out_x, NULL, &err), MT_OK);
+    snprintf(path, sizeof path, "/v1/files/%s", out_y);
+    assert_int_equal(treq(&e, "GET", path, admin, NULL, &o), 200);
+    assert_false(json_is_true(json_object_get(o, "written")));
+    json_decref(o);
+    free(y_before);
+    free(y_after);
+    mt_db_close(mdb);
+    free(admin);
+    tenv_free(&e);
+}
+
 static void test_echo_fail_and_cancel_running(void **state)
 {
     (void)state;
@@ -632,6 +806,7 @@ int main(void)
         cmocka_unit_test(test_psi_three_parties),
         cmocka_unit_test(test_echo_fail_and_cancel_running),
         cmocka_unit_test(test_verified_values_only),
+        cmocka_unit_test(test_output_slot_repointed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

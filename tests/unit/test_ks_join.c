@@ -25,6 +25,7 @@
 #include <netinet/in.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -260,7 +261,7 @@ static void test_join_over_tls(void **state)
     assert_int_equal(connect(silent, (struct sockaddr *)&sa, sizeof sa), 0);
     /* the KeyStore node's own identity: admitted */
     mt_ks_joined *j = NULL;
-    if (mt_ks_join_open(e->tee, url, pol, &j, &err))
+    if (mt_ks_join_open(e->tee, url, pol, 0, &j, &err))
         fail_msg("join: %s", err.msg);
     assert_memory_equal(mt_ks_joined_platform(j), plat, sizeof plat);
     mt_keyring *kr = mt_ks_joined_take_keyring(j);
@@ -277,7 +278,7 @@ static void test_join_over_tls(void **state)
     mt_ks_joined_free(j);
     /* another node (its own platform key) is refused, with the reason */
     j = NULL;
-    assert_int_equal(mt_ks_join_open(e->tee2, url, pol, &j, &err), MT_EPERM);
+    assert_int_equal(mt_ks_join_open(e->tee2, url, pol, 0, &j, &err), MT_EPERM);
     assert_null(j);
     assert_non_null(strstr(err.msg, "refused by the KeyStore release policy"));
     /* once its key is allowed, it joins */
@@ -286,22 +287,22 @@ static void test_join_over_tls(void **state)
     bool changed = false;
     assert_int_equal(mt_keystore_policy_allow(e->ks, "soft_platform_key", pk2, &changed, &err),
                      MT_OK);
-    if (mt_ks_join_open(e->tee2, url, pol, &j, &err))
+    if (mt_ks_join_open(e->tee2, url, pol, 0, &j, &err))
         fail_msg("join after allow: %s", err.msg);
     mt_ks_joined_free(j);
     /* a KeyStore policy that does not admit the KeyStore node: refused in
      * the handshake by the joining node */
     mt_policy *wrong = policy_for(e->tee2);
     j = NULL;
-    assert_int_equal(mt_ks_join_open(e->tee, url, wrong, &j, &err), MT_EPERM);
+    assert_int_equal(mt_ks_join_open(e->tee, url, wrong, 0, &j, &err), MT_EPERM);
     assert_non_null(strstr(err.msg, "attested TLS"));
     /* level none never joins; missing arguments */
     mt_tee *none = NULL;
     assert_int_equal(mt_tee_open("none", e->dir2, &none, &err), MT_OK);
-    assert_int_equal(mt_ks_join_open(none, url, pol, &j, &err), MT_EINVAL);
+    assert_int_equal(mt_ks_join_open(none, url, pol, 0, &j, &err), MT_EINVAL);
     mt_tee_free(none);
-    assert_int_equal(mt_ks_join_open(e->tee, url, NULL, &j, &err), MT_EINVAL);
-    assert_int_equal(mt_ks_join_open(e->tee, "https://127.0.0.1:1", pol, &j, &err), MT_EIO);
+    assert_int_equal(mt_ks_join_open(e->tee, url, NULL, 0, &j, &err), MT_EINVAL);
+    assert_int_equal(mt_ks_join_open(e->tee, "https://127.0.0.1:1", pol, 0, &j, &err), MT_EIO);
     mt_policy_free(wrong);
     mt_policy_free(pol);
     mt_ks_join_server_stop(srv); /* cuts the silent connection */
@@ -432,7 +433,7 @@ static void test_db_cert_renewal(void **state)
     mt_ks_join_server_set_db_ca(srv, ca, "mesatee", 600, NULL);
     mt_policy *pol = policy_for(e->tee);
     mt_ks_joined *j = NULL;
-    if (mt_ks_join_open(e->tee, mt_ks_join_server_url(srv), pol, &j, &err))
+    if (mt_ks_join_open(e->tee, mt_ks_join_server_url(srv), pol, 0, &j, &err))
         fail_msg("join: %s", err.msg);
     char *c1 = NULL, *k1 = NULL, *c2 = NULL, *k2 = NULL;
     int64_t nb = 0, na = 0, na2 = 0;
@@ -464,7 +465,7 @@ static void test_db_cert_renewal(void **state)
     assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", NULL, e->tee, e->ks, plat, e->dir,
                                              &srv, &err),
                      MT_OK);
-    if (mt_ks_join_open(e->tee, mt_ks_join_server_url(srv), pol, &j, &err))
+    if (mt_ks_join_open(e->tee, mt_ks_join_server_url(srv), pol, 0, &j, &err))
         fail_msg("join: %s", err.msg);
     assert_int_equal(mt_ks_join_renew_db_cert(j, &err), MT_ENOTFOUND);
     assert_int_equal(mt_ks_joined_db_cert(j, &c2, NULL, NULL, NULL, &err), MT_ENOTFOUND);
@@ -520,7 +521,7 @@ static void test_join_stuck_connect(void **state)
     mt_ks_join_server_set_db_ca(srv, ca, "mesatee", 600, NULL);
     mt_policy *pol = policy_for(e->tee);
     mt_ks_joined *j = NULL;
-    if (mt_ks_join_open(e->tee, mt_ks_join_server_url(srv), pol, &j, &err))
+    if (mt_ks_join_open(e->tee, mt_ks_join_server_url(srv), pol, 0, &j, &err))
         fail_msg("join: %s", err.msg);
     const char *colon = strrchr(mt_ks_join_server_url(srv), ':');
     assert_non_null(colon);
@@ -570,6 +571,70 @@ static void test_join_stuck_connect(void **state)
     free(ca_key);
 }
 
+/* A "KeyStore node" that answers every step just in time: it accepts, sends
+ * the header of a 16 KiB TLS handshake record and then one byte of it every
+ * 100 ms, so no read waits anywhere near its 10 s bound, and the record
+ * (the ServerHello the client waits for) is never complete. Gives up after
+ * 60 s (then closes: a join without an overall deadline fails later with
+ * another message, so the test fails rather than hangs). */
+typedef struct trickle {
+    int lfd;
+    int port;
+    atomic_bool stop;
+    pthread_t th;
+} trickle;
+
+static void *trickle_main(void *p)
+{
+    trickle *t = p;
+    int c = accept(t->lfd, NULL, NULL);
+    if (c < 0)
+        return NULL;
+    static const unsigned char head[5] = {0x16, 0x03, 0x03, 0x40, 0x00};
+    if (send(c, head, sizeof head, MSG_NOSIGNAL) == (ssize_t)sizeof head)
+        for (int i = 0; i < 600 && !atomic_load(&t->stop); i++) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            if (send(c, "\x02", 1, MSG_NOSIGNAL) != 1)
+                break;
+        }
+    close(c);
+    return NULL;
+}
+
+/* A whole join is bounded by its deadline, however slowly (but within each
+ * step's own bound) the KeyStore node answers: the join gives up with the
+ * deadline's error. Fails without the deadline: the join waited for the
+ * record until the peer closed (60 s), then failed with another message. */
+static void test_join_deadline(void **state)
+{
+    env *e = *state;
+    trickle t = {.lfd = socket(AF_INET, SOCK_STREAM, 0)};
+    atomic_init(&t.stop, false);
+    assert_true(t.lfd >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    assert_int_equal(bind(t.lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(t.lfd, 4), 0);
+    assert_int_equal(getsockname(t.lfd, (struct sockaddr *)&sa, &sl), 0);
+    assert_int_equal(pthread_create(&t.th, NULL, trickle_main, &t), 0);
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", ntohs(sa.sin_port));
+    mt_policy *pol = policy_for(e->tee);
+    mt_ks_joined *j = NULL;
+    mt_err err;
+    mt_err_clear(&err);
+    assert_int_equal(mt_ks_join_open(e->tee, url, pol, 1500, &j, &err), MT_EIO);
+    assert_null(j);
+    if (!strstr(err.msg, "not done within 1500 ms"))
+        fail_msg("join with a trickling peer: %s", err.msg);
+    atomic_store(&t.stop, true);
+    pthread_join(t.th, NULL);
+    close(t.lfd);
+    mt_policy_free(pol);
+}
+
 static void test_renew_schedule(void **state)
 {
     (void)state;
@@ -595,6 +660,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_advertise, setup, teardown),
         cmocka_unit_test_setup_teardown(test_db_cert_renewal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_join_stuck_connect, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_join_deadline, setup, teardown),
         cmocka_unit_test(test_renew_schedule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,15 +27,36 @@
  *    put back): the lease MAC (v2) binds the kind and the claim, so the old
  *    holder's report, renewal and transfer are still refused (the report was
  *    stored before). This part and the upgrade of v1 lease MACs (migration
- *    16) also run on SQLite (argv[1] "sqlite": test_lease_outage_sqlite).
+ *    16) also run on SQLite (argv[1] "sqlite": test_lease_outage_sqlite);
+ *  - the host puts the whole tasks row back to its state before its first
+ *    claim (every column, MAC-less as a row never claimed) after an
+ *    executor claimed it: the next claim got the same token, claim count and
+ *    hence the same lease secret, so the first holder renewed and reported
+ *    as the new one; now every claim draws a claim nonce that the lease MAC
+ *    and the secret bind (v3), and the first holder is fenced;
+ *  - the upgrade of v2 lease MACs to v3 (the migration after 16): a valid
+ *    one moves on (a requeued task is claimed and reported again), an edited
+ *    one stays refused, a remote lease in flight is requeued (not counted
+ *    as an expiry; its holder's secret had no nonce: fenced) or, with its
+ *    cancellation asked, canceled. Both parts run on both backends;
+ *  - (lease review, Low findings) a lease that ended without a new claim
+ *    (outcome stored, last expiry) whose status the host sets back to
+ *    running: the old holder stays fenced (the outcome re-MACs the row
+ *    under a fresh nonce); an output upload begun by the holder of a row
+ *    later put back is refused at its commit; the lease migrations run
+ *    again over a claimed row whose MAC the host deleted refuse the open
+ *    without --seal-legacy-store, and do not log valid MACs as refused.
  *
  * Waits are bounded polls; the outage is made longer than the lease by
  * waiting for it (a precondition, not a timing assertion). */
 #include "test_core_util.h"
 
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core_internal.h" /* store_int */
+#include "mt_ff.h"
 #include "mt_remote_sched.h"
 
 #ifndef MT_WORKER_TEST_PATH
@@ -361,12 +382,577 @@ static void exec_sql(mt_core *c, const char *sql)
         fail_msg("%s: %s", sql, err.msg);
 }
 
+/* mesatee_executor_reports_fenced_total of this process (/metrics). */
+static uint64_t fenced_total(void)
+{
+    char *m = mt_remote_sched_metrics();
+    assert_non_null(m);
+    const char *k = "\nmesatee_executor_reports_fenced_total ";
+    const char *p = strstr(m, k);
+    assert_non_null(p);
+    uint64_t v = strtoull(p + strlen(k), NULL, 10);
+    free(m);
+    return v;
+}
+
+static void xfer_refused(mt_remote_sched *rs, const claim *h, mt_status want)
+{
+    mt_rxfer x;
+    mt_err err;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h->task_id);
+    x.fence = (uint64_t)h->fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h->secret);
+    char xpath[4096 + 32];
+    assert_int_equal(mt_remote_sched_xfer(rs, &x, false, xpath, &err), want);
+}
+
+/* Claims the next two staged tasks (a, b in any order) into ha, hb. */
+static void claim_two(mt_remote_sched *rs, const char *a, const char *b, claim *ha, claim *hb)
+{
+    claim x, y;
+    claim_next(rs, &x);
+    claim_next(rs, &y);
+    if (!strcmp(x.task_id, b)) {
+        claim t = x;
+        x = y;
+        y = t;
+    }
+    assert_string_equal(x.task_id, a);
+    assert_string_equal(y.task_id, b);
+    *ha = x;
+    *hb = y;
+}
+
+/* The host's copy of a task's whole tasks row (row_snap), written back
+ * over every column later (row_restore; the columns read from the store's
+ * catalogue). */
+static void row_snap(tenv *e, const char *tid)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE rollback_snap AS SELECT * FROM tasks WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+}
+
+static void row_restore(tenv *e, const char *tid)
+{
+    mt_err err;
+    bool sqlite = mt_db_backend_of(e->core->db) == MT_DB_SQLITE;
+    json_t *cols = NULL;
+    pthread_mutex_lock(&e->core->mu);
+    mt_status rc = store_ids(e->core->db,
+                             sqlite ? "SELECT name FROM pragma_table_info('tasks') WHERE ? <> ''"
+                                    : "SELECT column_name FROM information_schema.columns WHERE "
+                                      "table_name = 'tasks' AND table_schema = current_schema() "
+                                      "AND ? <> ''",
+                             "x", &cols, &err);
+    pthread_mutex_unlock(&e->core->mu);
+    assert_int_equal(rc, MT_OK);
+    assert_true(json_array_size(cols) > 10);
+    size_t cap = 4096, n = 0;
+    char *up = malloc(cap);
+    assert_non_null(up);
+    n += (size_t)snprintf(up + n, cap - n, "UPDATE tasks SET ");
+    size_t i;
+    json_t *v;
+    json_array_foreach(cols, i, v)
+    {
+        const char *c = json_string_value(v);
+        n += (size_t)snprintf(up + n, cap - n, "%s\"%s\" = (SELECT \"%s\" FROM rollback_snap)",
+                              i ? ", " : "", c, c);
+        assert_true(n < cap);
+    }
+    n += (size_t)snprintf(up + n, cap - n, " WHERE task_id = '%s'", tid);
+    assert_true(n < cap);
+    exec_sql(e->core, up);
+    free(up);
+    json_decref(cols);
+    exec_sql(e->core, "DROP TABLE rollback_snap");
+}
+
+/* An output upload under h's lease: begun and written (the bytes of body),
+ * not committed. */
+static untrusted_upload *upload_start(mt_remote_sched *rs, const claim *h, const char *body)
+{
+    mt_rxfer x;
+    mt_err err;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h->task_id);
+    x.fence = (uint64_t)h->fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h->secret);
+    snprintf(x.slot, sizeof x.slot, "out");
+    untrusted_upload *u = NULL;
+    if (mt_remote_sched_upload_begin(rs, &x, strlen(body), &u, &err))
+        fail_msg("upload_begin: %s", err.msg);
+    assert_int_equal(mt_remote_sched_upload_write(u, (const uint8_t *)body, strlen(body), &err),
+                     MT_OK);
+    return u;
+}
+
+/* Completes u as the executor API does (executor_api.c serve_output): the
+ * lease checked again, then the commit; u is freed. */
+static mt_status upload_finish(mt_remote_sched *rs, const claim *h, untrusted_upload *u,
+                               char sha[65], mt_err *err)
+{
+    mt_rxfer x;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h->task_id);
+    x.fence = (uint64_t)h->fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h->secret);
+    snprintf(x.slot, sizeof x.slot, "out");
+    mt_status rc = mt_remote_sched_upload_recheck(rs, &x, err);
+    if (!rc)
+        rc = mt_remote_sched_upload_commit(u, sha, err);
+    mt_remote_sched_upload_free(u);
+    return rc;
+}
+
+/* Staged uploads are keyed by (task, fence), and after the host put a
+ * task's row back to before its claim the next claim has the same fence
+ * under another nonce (test_row_rollback). The earlier holder's upload,
+ * begun while it held the lease, used to complete into the later holder's
+ * staging place, over the later holder's upload, whose report then failed
+ * the task (size or digest mismatch); now its commit is refused. */
+static void test_upload_rollback(tenv *e, mt_remote_sched *rs, const char *tok)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    json_t *o = NULL;
+    assert_int_equal(treq(e, "POST", "/v1/functions", tok,
+                          "{\"name\":\"lr\",\"builtin\":\"linear_regression_train\","
+                          "\"arguments\":[{\"name\":\"label\",\"default\":\"y\"}],"
+                          "\"inputs\":[{\"name\":\"in\"}],\"outputs\":[{\"name\":\"out\"}]}",
+                          &o),
+                     201);
+    char fn[33], in_id[33], out_id[33], tid[33], kh[65], path[160], body[512];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    uint8_t key[32], *ct;
+    size_t n;
+    assert_int_equal(mt_random(key, sizeof key, &err), MT_OK);
+    thex(key, 32, kh);
+    assert_int_equal(mt_ff_encrypt(key, (const uint8_t *)"y\n1\n", 4, &ct, &n, &err), MT_OK);
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, tok, ct, n, &o, NULL, NULL), 201);
+    free(ct);
+    snprintf(body, sizeof body, "{\"url\":\"%s\",\"key\":\"%s\"}", jstr(o, "url"), kh);
+    json_decref(o);
+    assert_int_equal(treq(e, "POST", "/v1/files/inputs", tok, body, &o), 201);
+    snprintf(in_id, sizeof in_id, "%s", jstr(o, "file_id"));
+    json_decref(o);
+    assert_int_equal(treqf(e, "POST", "/v1/files/outputs", tok, &o, "{\"key\":\"%s\"}", kh),
+                     201);
+    snprintf(out_id, sizeof out_id, "%s", jstr(o, "file_id"));
+    json_decref(o);
+    if (treqf(e, "POST", "/v1/tasks", tok, &o,
+              "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"in\",\"owners\":[\"admin\"]}],"
+              "\"outputs\":[{\"name\":\"out\",\"owners\":[\"admin\"]}]}",
+              fn) != 201)
+        fail_msg("POST /v1/tasks: %s", terr_msg(o));
+    snprintf(tid, sizeof tid, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/assign", tid);
+    assert_int_equal(treqf(e, "POST", path, tok, &o,
+                           "{\"inputs\":{\"in\":\"%s\"},\"outputs\":{\"out\":\"%s\"}}", in_id,
+                           out_id),
+                     200);
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/approve", tid);
+    assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+    json_decref(o);
+    snprintf(path, sizeof path, "/v1/tasks/%s/invoke", tid);
+    assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+    json_decref(o);
+    row_snap(e, tid); /* staged, before the claim: the host's copy */
+
+    claim a, c;
+    claim_next(rs, &a);
+    assert_string_equal(a.task_id, tid);
+    untrusted_upload *ua = upload_start(rs, &a, "from the earlier holder");
+    row_restore(e, tid);
+    claim_next(rs, &c);
+    assert_string_equal(c.task_id, tid);
+    assert_int_equal(c.fence, a.fence);
+    char sha[65], sha_a[65];
+    const char *mine = "the current holder's";
+    if (upload_finish(rs, &c, upload_start(rs, &c, mine), sha, &err))
+        fail_msg("the current holder's upload: %s", err.msg);
+    uint64_t fenced = fenced_total();
+    mt_status rc = upload_finish(rs, &a, ua, sha_a, &err);
+    if (rc == MT_OK)
+        fail_msg("the earlier holder's upload completed into the current holder's staging place");
+    assert_int_equal(rc, MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 1);
+    snprintf(body, sizeof body,
+             "{\"task_id\":\"%s\",\"fence\":%lld,\"lease_secret\":\"%s\",\"ok\":true,"
+             "\"outputs\":{\"out\":{\"uploaded\":true,\"size\":%zu,\"sha256\":\"%s\"}}}",
+             tid, (long long)c.fence, c.secret, strlen(mine), sha);
+    if (mt_remote_sched_report(rs, (const uint8_t *)body, strlen(body), &err))
+        fail_msg("the current holder's report: %s", err.msg);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          tid),
+                     1);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* The host puts the whole tasks row of a task back to what it was before
+ * its first claim: every column (read from the store's catalogue), from a
+ * copy taken then. Before the claim nonce the next claim had the same
+ * token, claim count and kind as the first, so it handed out the first
+ * holder's lease secret again: that holder (an attested executor that was
+ * partitioned, say) renewed and reported as if it held the new lease. Now
+ * the first holder is fenced (counted in
+ * mesatee_executor_reports_fenced_total) and the new holder's renewal and
+ * report go through. */
+static void test_row_rollback(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char tid[33];
+    invoke(e, tok, fn, tid);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                   "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL",
+                          tid),
+                     1);
+    row_snap(e, tid);
+    claim h1;
+    claim_next(rs, &h1);
+    assert_string_equal(h1.task_id, tid);
+    assert_int_equal(renew(rs, &h1, &err), MT_OK);
+
+    /* the whole row back, column by column */
+    row_restore(e, tid);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                   "status = 'staged' AND run_attempt = 0 AND lease_mac IS NULL "
+                                   "AND lease_fence = 0",
+                          tid),
+                     1);
+
+    /* the next claim: the same token and claim count as the first... */
+    claim h2;
+    claim_next(rs, &h2);
+    assert_string_equal(h2.task_id, tid);
+    assert_int_equal(h2.fence, h1.fence);
+    assert_int_equal(qint(e->core, "SELECT run_attempt FROM tasks WHERE task_id = ?", tid), 1);
+    /* ...but another secret: the first holder is fenced off */
+    if (!strcmp(h1.secret, h2.secret))
+        fail_msg("the claim after the row's rollback handed out the first holder's secret");
+    uint64_t fenced = fenced_total();
+    assert_int_equal(renew(rs, &h1, &err), MT_ECONFLICT);
+    assert_int_equal(report(rs, &h1, &err), MT_ECONFLICT);
+    xfer_refused(rs, &h1, MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 3);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'running'",
+                          tid),
+                     1);
+    /* the new holder renews and reports */
+    assert_int_equal(renew(rs, &h2, &err), MT_OK);
+    if (report(rs, &h2, &err) != MT_OK)
+        fail_msg("the new holder's report: %s", err.msg);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          tid),
+                     1);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* As a mesatee of schema version 16 wrote it: the v2 lease MAC (no nonce)
+ * over the row's token (+ fence_delta: an edit outside mesatee), count,
+ * claim count and kind. */
+static void set_v2_mac(tenv *e, const char *tid, int64_t fence_delta)
+{
+    mt_err err;
+    int64_t fence = qint(e->core, "SELECT lease_fence FROM tasks WHERE task_id = ?", tid);
+    int64_t expired = qint(e->core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid);
+    int64_t attempt = qint(e->core, "SELECT run_attempt FROM tasks WHERE task_id = ?", tid);
+    bool remote = qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", tid) > 0;
+    char text[160], v2[65], sql[256];
+    snprintf(text, sizeof text, "%s\n%lld\n%lld\n%lld\n%s", tid, (long long)(fence + fence_delta),
+             (long long)expired, (long long)attempt, remote ? "remote" : "local");
+    assert_int_equal(integ_mac_text(e->core->integ_key, "mesatee-task-lease/v2", text, v2, &err),
+                     MT_OK);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET lease_mac = '%s' WHERE task_id = '%s'", v2, tid);
+    exec_sql(e->core, sql);
+}
+
+/* Takes the store's schema back to before the migration carrying marker
+ * and opens another core on it, whose open migrates (again). */
+static mt_status reopen_migrating_as(tenv *e, const char *marker, bool seal_legacy,
+                                     mt_err *err)
+{
+    char sql[128];
+    size_t v = store_marked_version(marker);
+    assert_true(v > 0);
+    snprintf(sql, sizeof sql, "DELETE FROM schema_version WHERE version >= %zu", v);
+    exec_sql(e->core, sql);
+    tenv b = *e;
+    b.core = NULL;
+    b.cfg.seal_legacy_store = seal_legacy;
+    mt_status rc = mt_core_open(&b.cfg, b.tee, &b.core, err);
+    if (!rc) {
+        mt_core_close(b.core);
+        assert_int_equal(
+            qint(e->core, "SELECT max(version) FROM schema_version WHERE ? <> ''", "x"),
+            (int64_t)store_schema_version());
+    }
+    return rc;
+}
+
+static void reopen_migrating(tenv *e, const char *marker)
+{
+    mt_err err;
+    if (reopen_migrating_as(e, marker, false, &err))
+        fail_msg("mt_core_open (migrating): %s", err.msg);
+}
+
+static int64_t audit_count(tenv *e, const char *tid, const char *action)
+{
+    char obj[64], sql[160];
+    snprintf(obj, sizeof obj, "task:%s", tid);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE object = ? AND action = '%s'",
+             action);
+    return qint(e->core, sql, obj);
+}
+
+/* Runs reopen_migrating_as with this process's stderr (the log) going to
+ * log_path. */
+static mt_status reopen_logged(tenv *e, const char *marker, const char *log_path, mt_err *err)
+{
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(saved >= 0 && fd >= 0);
+    assert_true(dup2(fd, 2) == 2);
+    close(fd);
+    mt_status rc = reopen_migrating_as(e, marker, false, err);
+    fflush(stderr);
+    assert_true(dup2(saved, 2) == 2);
+    close(saved);
+    return rc;
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[4096];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* The host deletes the schema version rows from the lease MAC v2 migration
+ * on (host-owned: the lease migrations run again at the next open), and the
+ * MAC of a claimed task with its token and count reset (what a release
+ * before v2 left for a task only ever claimed locally). The v1 -> v2 step
+ * gave that row the MAC of its state, so its next claim was accepted and its
+ * expiry count (max_attempts) reset; now such rows get a MAC only under
+ * --seal-legacy-store and the open is refused. A re-run on a store without
+ * such rows goes through and does not log valid v3 MACs as refused (the v1
+ * step read every MAC as a v1 one). */
+static void test_lease_mac_rerun(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char tid[33], sql[256], log_path[4200];
+    snprintf(log_path, sizeof log_path, "%s/rerun.log", e->dir);
+    invoke(e, tok, fn, tid);
+    claim h;
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tid);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET lease_mac = NULL, lease_fence = 0, lease_expired = 0, lease_until "
+             "= 0, status = 'staged' WHERE task_id = '%s'",
+             tid);
+    exec_sql(e->core, sql);
+    mt_status rc = reopen_logged(e, STORE_LEASE_V2_MARKER, log_path, &err);
+    if (rc == MT_OK)
+        fail_msg("the lease migrations run again gave a claimed row whose MAC was deleted a "
+                 "MAC (its next claim is accepted, its expiry count reset)");
+    assert_int_equal(rc, MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "--seal-legacy-store"));
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND lease_mac "
+                                   "IS NULL",
+                          tid),
+                     1);
+    /* without that row the migrations run again harmlessly, and quietly */
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    assert_true(qint(e->core, "SELECT count(*) FROM tasks WHERE lease_mac IS NOT NULL AND ? <> ''",
+                     "x") > 0);
+    if (reopen_logged(e, STORE_LEASE_V2_MARKER, log_path, &err))
+        fail_msg("mt_core_open (the lease migrations again): %s", err.msg);
+    if (file_has(log_path, "left refused at the upgrade"))
+        fail_msg("the migration run again logged valid lease MACs as refused");
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* A lease that ended without a new claim: the host sets only the status
+ * back to 'running'. After a stored outcome the row kept the holder's nonce,
+ * so its renewal was accepted again; the outcome's transaction now re-MACs
+ * the row under a fresh nonce. The same after the last expiry (expire_one
+ * fails the task under a fresh nonce). */
+static void test_ended_leases(tenv *e, mt_remote_sched *rs, const char *tok, const char *fn)
+{
+    mt_err err;
+    char tid[33], sql[256];
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    invoke(e, tok, fn, tid);
+    claim h;
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tid);
+    if (report(rs, &h, &err) != MT_OK)
+        fail_msg("report: %s", err.msg);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'running' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    uint64_t fenced = fenced_total();
+    mt_status rc = renew(rs, &h, &err);
+    if (rc == MT_OK)
+        fail_msg("a finished lease's holder renewed after the host set the status back");
+    assert_int_equal(rc, MT_ECONFLICT);
+    assert_int_equal(report(rs, &h, &err), MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 2);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+
+    /* the last attempt's lease runs out: failed, under a fresh nonce */
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 1, &err), MT_OK);
+    invoke(e, tok, fn, tid);
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tid);
+    bool failed = false;
+    for (int i = 0; i < 1200 && !failed; i++) {
+        sweep_ok(rs);
+        failed = qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                               "'failed'",
+                      tid) == 1;
+        if (!failed)
+            sleep_ms(100);
+    }
+    assert_true(failed);
+    assert_int_equal(qint(e->core, "SELECT lease_expired FROM tasks WHERE task_id = ?", tid), 1);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'running' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    assert_true(qint(e->core, "SELECT lease_until FROM tasks WHERE task_id = ?", tid) > 0);
+    assert_int_equal(renew(rs, &h, &err), MT_ECONFLICT);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'failed' WHERE task_id = '%s'", tid);
+    exec_sql(e->core, sql);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
+/* The lease MAC's version 3 (a claim nonce) comes with a migration that
+ * moves v2 MACs on: one that verifies gets its v3 MAC under a fresh nonce,
+ * one that does not stays refused, and a remote lease in flight (whose
+ * executor holds a secret without a nonce, which nothing accepts any more)
+ * is requeued at once, without counting an expiry, or canceled when that
+ * was asked. Made by writing v2 MACs and taking the schema back to before
+ * that migration, then opening another core on the store. */
+static void test_lease_mac_v3_upgrade(tenv *e, mt_remote_sched *rs, const char *tok,
+                                      const char *fn)
+{
+    mt_err err;
+    assert_int_equal(mt_remote_sched_set_leases(rs, 600000, 3, &err), MT_OK);
+    char t5[33], t6[33], t7[33], t8[33], sql[256];
+    claim h5, h6, h7, h8;
+    /* t5: in flight; t6: in flight, its MAC over another token; t7: once
+     * leased, its lease ran out, staged again; t8: in flight, cancel asked */
+    invoke(e, tok, fn, t5);
+    claim_next(rs, &h5);
+    assert_string_equal(h5.task_id, t5);
+    invoke(e, tok, fn, t6);
+    claim_next(rs, &h6);
+    assert_string_equal(h6.task_id, t6);
+    invoke(e, tok, fn, t7);
+    claim_next(rs, &h7);
+    assert_string_equal(h7.task_id, t7);
+    invoke(e, tok, fn, t8);
+    claim_next(rs, &h8);
+    assert_string_equal(h8.task_id, t8);
+    snprintf(sql, sizeof sql,
+             "UPDATE tasks SET status = 'staged', lease_until = 0, lease_expired = 1 WHERE "
+             "task_id = '%s'",
+             t7);
+    exec_sql(e->core, sql);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET cancel_requested = 1 WHERE task_id = '%s'", t8);
+    exec_sql(e->core, sql);
+    set_v2_mac(e, t5, 0);
+    set_v2_mac(e, t6, 1);
+    set_v2_mac(e, t7, 0);
+    set_v2_mac(e, t8, 0);
+    /* a v2 MAC is no v3 MAC */
+    assert_int_equal(renew(rs, &h5, &err), MT_EINTERNAL);
+    assert_non_null(strstr(err.msg, "integrity check failed: lease"));
+
+    reopen_migrating(e, STORE_LEASE_V3_MARKER);
+
+    /* t5: requeued by the upgrade (its place and token kept, no expiry
+     * counted); its holder is fenced */
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'staged' AND lease_until = 0 AND lease_expired = 0",
+                          t5),
+                     1);
+    assert_int_equal(qint(e->core, "SELECT lease_fence FROM tasks WHERE task_id = ?", t5),
+                     h5.fence);
+    assert_int_equal(audit_count(e, t5, "task requeued (upgrade)"), 1);
+    uint64_t fenced = fenced_total();
+    assert_int_equal(renew(rs, &h5, &err), MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 1);
+    /* its report too, counted (docs/cluster.md "Upgrading across the claim
+     * nonce"; it was refused as "not running" without being counted) */
+    assert_int_equal(report(rs, &h5, &err), MT_ECONFLICT);
+    assert_int_equal(fenced_total(), fenced + 2);
+    /* t8: canceled, as asked */
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'canceled'",
+                          t8),
+                     1);
+    assert_int_equal(audit_count(e, t8, "task canceled"), 1);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND "
+                                   "failure_reason = 'canceled while running'",
+                          t8),
+                     1);
+    assert_int_equal(renew(rs, &h8, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "no longer running"));
+    /* t6: still refused */
+    assert_int_equal(renew(rs, &h6, &err), MT_EINTERNAL);
+    assert_non_null(strstr(err.msg, "integrity check failed: lease"));
+    assert_int_equal(audit_count(e, t6, "task requeued (upgrade)"), 0);
+    snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", t6);
+    exec_sql(e->core, sql);
+    /* t5 and t7 are claimed again (their v3 MACs verify at the claim), under
+     * the next token, and their new holders' reports are stored */
+    claim n5, n7;
+    claim_two(rs, t5, t7, &n5, &n7);
+    assert_int_equal(n5.fence, h5.fence + 1);
+    assert_int_equal(n7.fence, h7.fence + 1);
+    assert_int_equal(renew(rs, &n5, &err), MT_OK);
+    if (report(rs, &n5, &err) != MT_OK)
+        fail_msg("the report of a task requeued by the upgrade: %s", err.msg);
+    if (report(rs, &n7, &err) != MT_OK)
+        fail_msg("the report of a task staged at the upgrade: %s", err.msg);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          t5),
+                     1);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          t7),
+                     1);
+    assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
+}
+
 /* The lease MAC's version 2 (binds the claim and the kind) comes with a
  * migration that re-MACs the leases of an older store: a v1 MAC that
- * verifies becomes its v2 MAC (the holder goes on renewing and reports),
- * one that does not stays refused. Made here by writing v1 MACs and
- * taking the store's last schema version back, then opening another core
- * on it (whose open migrates). */
+ * verifies becomes its v2 MAC, and then (the v3 migration in the same
+ * open) its v3 MAC; one that does not stays refused. A lease in flight is
+ * requeued by the v3 step (its holder's secret had no claim nonce) and
+ * runs again under a new lease. Made here by writing v1 MACs and taking
+ * the store's schema back to before the v2 migration, then opening
+ * another core on it (whose open migrates). */
 static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok,
                                    const char *fn)
 {
@@ -421,27 +1007,24 @@ static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok
     exec_sql(e->core, sql);
     /* v1 MACs are not accepted as they are */
     assert_int_equal(renew(rs, &h1, &err), MT_EINTERNAL);
-    snprintf(sql, sizeof sql, "DELETE FROM schema_version WHERE version >= %zu",
-             store_marker_version(STORE_LEASE_V2_MARKER)); /* it and any after it */
-    exec_sql(e->core, sql);
-    tenv b = *e;
-    b.core = NULL;
-    if (mt_core_open(&b.cfg, b.tee, &b.core, &err))
-        fail_msg("mt_core_open (migrating): %s", err.msg);
-    mt_core_close(b.core);
-    assert_int_equal(qint(e->core, "SELECT max(version) FROM schema_version WHERE ? <> ''", "x"),
-                     (int64_t)store_schema_version());
-    /* t1's holder renews and reports as before; t2's lease stays refused */
-    assert_int_equal(renew(rs, &h1, &err), MT_OK);
+    /* t4 (claimed, no MAC) gets one only with the operator's measured
+     * consent: nothing in the store tells it from a row whose MAC the host
+     * deleted (test_lease_mac_rerun) */
+    assert_int_equal(reopen_migrating_as(e, STORE_LEASE_V2_MARKER, false, &err), MT_ECONFLICT);
+    assert_non_null(strstr(err.msg, "--seal-legacy-store"));
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND lease_mac "
+                                   "IS NULL",
+                          t4),
+                     1);
+    if (reopen_migrating_as(e, STORE_LEASE_V2_MARKER, true, &err))
+        fail_msg("mt_core_open (migrating, --seal-legacy-store): %s", err.msg);
+    /* t1's lease was valid: moved on to v3 and requeued (its holder's
+     * secret has no claim nonce: fenced); t2's lease stays refused */
+    assert_int_equal(renew(rs, &h1, &err), MT_ECONFLICT);
+    assert_int_equal(audit_count(e, t1, "task requeued (upgrade)"), 1);
     assert_int_equal(renew(rs, &h2, &err), MT_EINTERNAL);
     assert_non_null(strstr(err.msg, "integrity check failed: lease"));
-    if (report(rs, &h1, &err) != MT_OK)
-        fail_msg("the holder's report after the upgrade: %s", err.msg);
     assert_int_equal(report(rs, &h2, &err), MT_EINTERNAL);
-    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
-                                   "'finished'",
-                          t1),
-                     1);
     snprintf(sql, sizeof sql, "UPDATE tasks SET status = 'canceled' WHERE task_id = '%s'", t2);
     exec_sql(e->core, sql);
     if (sqlite) {
@@ -454,10 +1037,18 @@ static void test_lease_mac_upgrade(tenv *e, mt_remote_sched *rs, const char *tok
     assert_true(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND lease_mac IS "
                               "NOT NULL",
                      t4) == 1);
-    claim n4;
-    claim_next(rs, &n4);
-    assert_string_equal(n4.task_id, t4);
+    /* t1 runs again under the next token; t4 is claimed (not refused for
+     * a missing MAC); both reports are stored */
+    claim n1, n4;
+    claim_two(rs, t1, t4, &n1, &n4);
+    assert_int_equal(n1.fence, h1.fence + 1);
     assert_int_equal(n4.fence, 1);
+    if (report(rs, &n1, &err) != MT_OK)
+        fail_msg("the report of a lease requeued by the upgrade: %s", err.msg);
+    assert_int_equal(qint(e->core, "SELECT count(*) FROM tasks WHERE task_id = ? AND status = "
+                                   "'finished'",
+                          t1),
+                     1);
     if (report(rs, &n4, &err) != MT_OK)
         fail_msg("the report of a task claimed locally before the upgrade: %s", err.msg);
     assert_int_equal(mt_remote_sched_set_leases(rs, LEASE_MS, 3, &err), MT_OK);
@@ -519,6 +1110,206 @@ static void test_mac_deleted(tenv *e, mt_remote_sched *rs, const char *tok, cons
 
 /* A core (keep_leased: a node with remote executors) on the test's store,
  * its remote scheduler, the admin's token and an echo function. */
+/* One text column of one row through the core's connection ("" when none). */
+static void qtext(mt_core *c, const char *sql, const char *id, char *out, size_t n)
+{
+    mt_err err;
+    mt_db_stmt *st = NULL;
+    mt_status rc = MT_OK;
+    out[0] = '\0';
+    pthread_mutex_lock(&c->mu);
+    if (mt_db_prepare(c->db, sql, &st, &err) == MT_OK) {
+        mt_db_bind_text(st, 1, id);
+        if (mt_db_step(st, &rc, &err) == MT_DB_ROW)
+            snprintf(out, n, "%s", mt_db_col_null(st, 0) ? "NULL" : mt_db_col_text(st, 0));
+        mt_db_finalize(st);
+    } else
+        rc = MT_EINTERNAL;
+    pthread_mutex_unlock(&c->mu);
+    if (rc)
+        fail_msg("%s: %s", sql, err.msg);
+}
+
+#define FILE_STATE_SQL                                                                             \
+    "SELECT CAST(written AS TEXT) || '/' || COALESCE(CAST(size AS TEXT), 'NULL') || '/' || "       \
+    "COALESCE(sha256, 'NULL') || '/' || mac FROM files WHERE file_id = ?"
+
+/* An input file of tok's user holding plain (under a fresh key). */
+static void add_input(tenv *e, const char *tok, const char *plain, char id[33])
+{
+    json_t *o = NULL;
+    uint8_t key[32], *ct = NULL;
+    size_t n = 0;
+    mt_err err;
+    assert_int_equal(mt_random(key, sizeof key, &err), MT_OK);
+    assert_int_equal(mt_ff_encrypt(key, (const uint8_t *)plain, strlen(plain), &ct, &n, &err),
+                     MT_OK);
+    assert_int_equal(treq_raw(e, "POST", "/v1/objects", NULL, tok, ct, n, &o, NULL, NULL), 201);
+    free(ct);
+    char url[128], kh[65];
+    snprintf(url, sizeof url, "%s", jstr(o, "url"));
+    json_decref(o);
+    thex(key, 32, kh);
+    assert_int_equal(
+        treqf(e, "POST", "/v1/files/inputs", tok, &o, "{\"url\":\"%s\",\"key\":\"%s\"}", url, kh),
+        201);
+    snprintf(id, 33, "%s", jstr(o, "file_id"));
+    json_decref(o);
+}
+
+/* A psi task of fn (inputs a, b; output r) of the admin, assigned and
+ * approved (and invoked when invoke). */
+static void psi_task(tenv *e, const char *tok, const char *fn, const char *a, const char *b,
+                     const char *r, bool run, char tid[33])
+{
+    json_t *o = NULL;
+    assert_int_equal(treqf(e, "POST", "/v1/tasks", tok, &o,
+                           "{\"function_id\":\"%s\",\"inputs\":[{\"name\":\"a\",\"owners\":"
+                           "[\"admin\"]},{\"name\":\"b\",\"owners\":[\"admin\"]}],\"outputs\":"
+                           "[{\"name\":\"r\",\"owners\":[\"admin\"]}]}",
+                           fn),
+                     201);
+    snprintf(tid, 33, "%s", jstr(o, "task_id"));
+    json_decref(o);
+    const char *acts[3] = {"assign", "approve", "invoke"};
+    for (int i = 0; i < (run ? 3 : 2); i++) {
+        char path[160];
+        snprintf(path, sizeof path, "/v1/tasks/%s/%s", tid, acts[i]);
+        if (i == 0)
+            assert_int_equal(treqf(e, "POST", path, tok, &o,
+                                   "{\"inputs\":{\"a\":\"%s\",\"b\":\"%s\"},\"outputs\":{\"r\":"
+                                   "\"%s\"}}",
+                                   a, b, r),
+                             200);
+        else
+            assert_int_equal(treq(e, "POST", path, tok, NULL, &o), 200);
+        json_decref(o);
+    }
+}
+
+/* "Verified values only" on the remote paths: after an executor claimed
+ * task x, the host re-points x's output slot at task y's unwritten output.
+ * The output transfer (and upload: the same resolution, xfer_resolve)
+ * named y's object, and the report wrote the reported ciphertext over y's
+ * object and marked y's file written with x's hash under a genuine MAC,
+ * x's own output left unwritten. Now every remote path takes the slot's
+ * file from the verified binding.
+ *  - lie false (both backends): the host edits x's task_files row. The
+ *    binding no longer verifies: the transfer is refused, the report's
+ *    outputs are rejected (the task fails) and y's row stays as it was.
+ *  - lie true (PostgreSQL): task_files becomes a view that names y's file
+ *    for x's output slot to every statement but the binding's read (each
+ *    statement has its own snapshot: a host can answer a second read
+ *    differently). The binding verifies; the transfer names x's object,
+ *    the report writes x's output and y's row is untouched. */
+static void test_output_binding(tenv *e, mt_remote_sched *rs, const char *tok, bool lie)
+{
+    mt_err err;
+    json_t *o = NULL;
+    char fbody[256];
+    snprintf(fbody, sizeof fbody,
+             "{\"name\":\"psi_bind%d\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"},"
+             "{\"name\":\"b\"}],\"outputs\":[{\"name\":\"r\"}]}",
+             (int)lie);
+    assert_int_equal(treq(e, "POST", "/v1/functions", tok, fbody, &o), 201);
+    char fn[33], in_a[33], in_b[33], out_x[33], out_y[33], tx[33], ty[33];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    add_input(e, tok, "apple\n", in_a);
+    add_input(e, tok, "banana\n", in_b);
+    char *outs[2] = {out_x, out_y};
+    for (int i = 0; i < 2; i++) {
+        uint8_t k[32];
+        char kh[65];
+        assert_int_equal(mt_random(k, sizeof k, &err), MT_OK);
+        thex(k, 32, kh);
+        assert_int_equal(treqf(e, "POST", "/v1/files/outputs", tok, &o, "{\"key\":\"%s\"}", kh),
+                         201);
+        snprintf(outs[i], 33, "%s", jstr(o, "file_id"));
+        json_decref(o);
+    }
+    psi_task(e, tok, fn, in_a, in_b, out_y, false, ty); /* approved, not invoked */
+    psi_task(e, tok, fn, in_a, in_b, out_x, true, tx);
+    claim h;
+    claim_next(rs, &h);
+    assert_string_equal(h.task_id, tx);
+    char obj_x[80], obj_y[80], y_before[512], y_after[512], sql[1024];
+    qtext(e->core, "SELECT object_id FROM files WHERE file_id = ?", out_x, obj_x, sizeof obj_x);
+    qtext(e->core, "SELECT object_id FROM files WHERE file_id = ?", out_y, obj_y, sizeof obj_y);
+    assert_true(obj_x[0] && obj_y[0] && strcmp(obj_x, obj_y));
+    qtext(e->core, FILE_STATE_SQL, out_y, y_before, sizeof y_before);
+    if (lie)
+        exec_sql(e->core, "ALTER TABLE task_files RENAME TO task_files_real");
+    if (lie)
+        snprintf(sql, sizeof sql,
+                 "CREATE VIEW task_files AS "
+                 "SELECT task_id, slot, direction, CASE WHEN task_id = '%s' AND direction = "
+                 "'output' AND current_query() NOT LIKE '%%UNION ALL%%' THEN '%s' ELSE file_id "
+                 "END AS file_id FROM task_files_real",
+                 tx, out_y);
+    else
+        snprintf(sql, sizeof sql,
+                 "UPDATE task_files SET file_id = '%s' WHERE task_id = '%s' AND direction = "
+                 "'output'",
+                 out_y, tx);
+    exec_sql(e->core, sql);
+    mt_rxfer x;
+    memset(&x, 0, sizeof x);
+    snprintf(x.task_id, sizeof x.task_id, "%s", h.task_id);
+    x.fence = (uint64_t)h.fence;
+    snprintf(x.secret, sizeof x.secret, "%s", h.secret);
+    snprintf(x.slot, sizeof x.slot, "r");
+    char xpath[4096 + 32];
+    mt_err_clear(&err);
+    mt_status xrc = mt_remote_sched_xfer(rs, &x, true, xpath, &err);
+    if (lie) { /* the output transfer goes to x's object */
+        if (xrc != MT_OK)
+            fail_msg("output transfer: %s", err.msg);
+        assert_non_null(strstr(xpath, obj_x));
+        assert_null(strstr(xpath, obj_y));
+    } else {
+        assert_int_equal(xrc, MT_EINTERNAL);
+        assert_string_equal(err.msg, "integrity check failed: binding");
+    }
+    const char *ct = "the executor's output ciphertext";
+    char hex[65];
+    core_sha256_hex((const uint8_t *)ct, strlen(ct), hex);
+    char *b64 = mt_b64_encode((const uint8_t *)ct, strlen(ct));
+    assert_non_null(b64);
+    char body[1024];
+    snprintf(body, sizeof body,
+             "{\"task_id\":\"%s\",\"fence\":%lld,\"lease_secret\":\"%s\",\"ok\":true,"
+             "\"return_value\":\"done\",\"outputs\":{\"r\":{\"ciphertext\":\"%s\",\"sha256\":"
+             "\"%s\",\"size\":%zu}}}",
+             h.task_id, (long long)h.fence, h.secret, b64, hex, strlen(ct));
+    free(b64);
+    if (mt_remote_sched_report(rs, (const uint8_t *)body, strlen(body), &err) != MT_OK)
+        fail_msg("report: %s", err.msg);
+    if (lie) {
+        exec_sql(e->core, "DROP VIEW task_files");
+        exec_sql(e->core, "ALTER TABLE task_files_real RENAME TO task_files");
+    }
+    char sha_x[80], reason[512];
+    qtext(e->core, "SELECT status FROM tasks WHERE task_id = ?", tx, reason, sizeof reason);
+    assert_string_equal(reason, lie ? "finished" : "failed");
+    qtext(e->core, "SELECT COALESCE(failure_reason, '') FROM tasks WHERE task_id = ?", tx, reason,
+          sizeof reason);
+    if (!lie)
+        assert_string_equal(reason, "the executor's outputs were rejected: integrity check "
+                                    "failed: binding");
+    qtext(e->core, "SELECT COALESCE(sha256, '') FROM files WHERE file_id = ? AND written = 1",
+          out_x, sha_x, sizeof sha_x);
+    assert_string_equal(sha_x, lie ? hex : "");
+    qtext(e->core, FILE_STATE_SQL, out_y, y_after, sizeof y_after);
+    assert_string_equal(y_after, y_before);
+    pthread_mutex_lock(&e->core->mu);
+    mt_status vy = integ_task_verify_row(e->core, e->core->db, ty, NULL, &err);
+    mt_status fx = vy ? vy : integ_file_check(e->core, e->core->db, out_x, NULL, &err);
+    pthread_mutex_unlock(&e->core->mu);
+    if (vy || fx)
+        fail_msg("after the report: %s", err.msg);
+}
+
 static void lease_env_open(tenv *ep, mt_remote_sched **rsp, char **tokp, char fn[33])
 {
     memset(ep, 0, sizeof *ep);
@@ -568,8 +1359,14 @@ static void test_local_run_only(void **state)
     char *tok, fn[33];
     lease_env_open(&e, &rs, &tok, fn);
     test_mac_deleted(&e, rs, tok, fn);
+    test_output_binding(&e, rs, tok, false);
+    test_row_rollback(&e, rs, tok, fn);
+    test_ended_leases(&e, rs, tok, fn);
+    test_upload_rollback(&e, rs, tok);
+    test_lease_mac_rerun(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
+    test_lease_mac_v3_upgrade(&e, rs, tok, fn);
     lease_env_close(&e, rs, tok);
 }
 
@@ -678,8 +1475,15 @@ static void test_outage_longer_than_lease(void **state)
                      1);
 
     test_flapping_store(&e, rs, tok, fn);
+    test_output_binding(&e, rs, tok, false);
+    test_output_binding(&e, rs, tok, true);
+    test_row_rollback(&e, rs, tok, fn);
+    test_ended_leases(&e, rs, tok, fn);
+    test_upload_rollback(&e, rs, tok);
+    test_lease_mac_rerun(&e, rs, tok, fn);
     test_local_run_after_lease(&e, rs, tok);
     test_lease_mac_upgrade(&e, rs, tok, fn);
+    test_lease_mac_v3_upgrade(&e, rs, tok, fn);
     lease_env_close(&e, rs, tok);
 }
 

@@ -453,6 +453,218 @@ static void test_partition_edges(void **state)
     free(want);
 }
 
+
+/* ---- the fast path (ids of 16 hex digits, one letter case) vs the general
+ * path and the sort-based reference ---- */
+
+/* Runs both paths on k lists: the same bytes and count, equal to the
+ * reference; fast says whether the fast path must take them. */
+static void check_paths(char **lists, size_t k, int fast)
+{
+    mt_psi_input in[8];
+    size_t lens[8];
+    for (size_t i = 0; i < k; i++) {
+        lens[i] = strlen(lists[i]);
+        in[i] = (mt_psi_input){"x", (const uint8_t *)lists[i], lens[i]};
+    }
+    strv acc = ref_set(lists[0], lens[0]);
+    for (size_t i = 1; i < k; i++) {
+        strv o = ref_set(lists[i], lens[i]);
+        size_t a = 0, b = 0, w = 0;
+        while (a < acc.n && b < o.n) {
+            int c = strcmp(acc.v[a], o.v[b]);
+            if (c == 0) {
+                acc.v[w++] = acc.v[a++];
+                b++;
+            } else if (c < 0) {
+                free(acc.v[a++]);
+            } else {
+                b++;
+            }
+        }
+        while (a < acc.n)
+            free(acc.v[a++]);
+        acc.n = w;
+        strv_free(&o);
+    }
+    size_t wl = 1;
+    for (size_t i = 0; i < acc.n; i++)
+        wl += strlen(acc.v[i]) + 1;
+    char *want = malloc(wl);
+    size_t wo = 0;
+    for (size_t i = 0; i < acc.n; i++)
+        wo += (size_t)sprintf(want + wo, "%s\n", acc.v[i]);
+    want[wo] = 0;
+    uint8_t *og, *of, *od;
+    size_t lg, lf, ld, cg, cf, cd;
+    mt_err err = {0};
+    assert_int_equal(mt_psi_compute_ex(in, k, 7, MT_PSI_GENERAL, &og, &lg, &cg, &err), MT_OK);
+    mt_status st = mt_psi_compute_ex(in, k, 8, MT_PSI_FAST_ONLY, &of, &lf, &cf, &err);
+    assert_int_equal(st, fast ? MT_OK : MT_EUNAVAIL);
+    assert_int_equal(mt_psi_compute(in, k, 9, &od, &ld, &cd, &err), MT_OK);
+    assert_int_equal(cg, acc.n);
+    assert_int_equal(lg, wo);
+    assert_memory_equal(og ? (const char *)og : "", want, wo);
+    assert_int_equal(cd, cg);
+    assert_int_equal(ld, lg);
+    assert_memory_equal(od ? (const char *)od : "", want, wo);
+    if (fast) {
+        assert_int_equal(cf, cg);
+        assert_int_equal(lf, lg);
+        assert_memory_equal(of ? (const char *)of : "", want, wo);
+        /* on one thread (large inputs otherwise take a helper thread) */
+        uint8_t *o1;
+        size_t l1, c1;
+        assert_int_equal(mt_psi_compute_ex(in, k, 10, MT_PSI_FAST_ONLY | MT_PSI_ONE_THREAD, &o1,
+                                           &l1, &c1, &err),
+                         MT_OK);
+        assert_int_equal(c1, cg);
+        assert_int_equal(l1, lg);
+        assert_memory_equal(o1 ? (const char *)o1 : "", want, wo);
+        free(o1);
+    } else {
+        assert_null(of);
+    }
+    free(og);
+    free(of);
+    free(od);
+    free(want);
+    strv_free(&acc);
+}
+
+/* n ids of 16 hex digits from a universe of u values spread by mul (plus
+ * base), upper case letters when up; CRLF, empty lines and no final LF
+ * now and then; duplicates whenever n > u. */
+static char *gen_hex(size_t n, uint64_t u, uint64_t mul, uint64_t base, int up)
+{
+    char *b = malloc(n * 19 + 8);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = base + (gen_rand() % u) * mul;
+        o += (size_t)sprintf(b + o, up ? "%016llX" : "%016llx", (unsigned long long)x);
+        if (gen_rand() % 16 == 0)
+            b[o++] = '\r';
+        b[o++] = '\n';
+        if (gen_rand() % 64 == 0)
+            b[o++] = '\n';
+    }
+    if (o && gen_rand() % 2)
+        o--; /* no LF after the last line (and then no CR) */
+    if (o && b[o - 1] == '\r')
+        o--;
+    b[o] = 0;
+    return b;
+}
+
+static void test_fast_path(void **state)
+{
+    (void)state;
+    gen_state = 23;
+    char *l[6];
+    /* random lists of both cases, 2..5 parties, sizes around the partition
+     * counts (8192 ids of the smallest input per partition) */
+    static const size_t sizes[] = {1, 100, 8192, 8193, 40000, 150000};
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        size_t n = sizes[t];
+        uint64_t mul = t % 2 ? 0x9e3779b97f4a7c15ULL : 1; /* spread or clustered */
+        for (int up = 0; up < 2; up++) {
+            for (size_t k = 2; k <= 5; k += 3) {
+                for (size_t i = 0; i < k; i++)
+                    l[i] = gen_hex(i == 1 ? n / 2 + 1 : n, n + n / 2 + 1, mul, 77, up);
+                check_paths(l, k, 1);
+                for (size_t i = 0; i < k; i++)
+                    free(l[i]);
+            }
+        }
+    }
+    /* two parties over PSI_PAR_MIN (4 MiB) in all: the helper threads */
+    l[0] = gen_hex(300000, 400000, 0x9e3779b97f4a7c15ULL, 5, 0);
+    l[1] = gen_hex(250000, 400000, 0x9e3779b97f4a7c15ULL, 5, 0);
+    check_paths(l, 2, 1);
+    free(l[0]);
+    free(l[1]);
+    /* duplicates: a universe of 5 values repeated over 30000 lines, 3 parties */
+    for (size_t i = 0; i < 3; i++)
+        l[i] = gen_hex(30000, 5, 1u << 20, 0, 0);
+    check_paths(l, 3, 1);
+    for (size_t i = 0; i < 3; i++)
+        free(l[i]);
+    /* the extremes of the value range, a far outlier beside a cluster (one
+     * partition takes nearly all), a value shared by all but one party */
+    l[0] = strdup("ffffffffffffffff\n0000000000000000\n00000000000000ff\n7fffffffffffffff\n"
+                  "8000000000000000\n");
+    l[1] = strdup("8000000000000000\nffffffffffffffff\n0000000000000000\n7fffffffffffffff\n");
+    l[2] = strdup("0000000000000000\r\n7fffffffffffffff\n\n\nffffffffffffffff");
+    check_paths(l, 3, 1);
+    for (size_t i = 0; i < 3; i++)
+        free(l[i]);
+    l[0] = gen_hex(20000, 20000, 1, 0x1000, 0);
+    l[1] = gen_hex(20000, 20000, 1, 0x1000, 0);
+    size_t a0 = strlen(l[0]);
+    l[0] = realloc(l[0], a0 + 40);
+    strcpy(l[0] + a0, "\nfedcba9876543210\n");
+    l[1] = realloc(l[1], strlen(l[1]) + 40);
+    strcat(l[1], "\nfedcba9876543210\n");
+    check_paths(l, 2, 1);
+    free(l[0]);
+    free(l[1]);
+    /* empty: no ids, only blank lines, one side empty */
+    char e0[] = "", e1[] = "\n\r\n\n", h1[] = "0123456789abcdef\n";
+    char *em[] = {e0, e1};
+    check_paths(em, 2, 1);
+    char *em2[] = {h1, e0};
+    check_paths(em2, 2, 1);
+    char *em3[] = {e1, h1, h1};
+    check_paths(em3, 3, 1);
+    /* digits only go with either case; letters of both cases do not (they
+     * are different ids), whichever input has them */
+    char d1[] = "0123456789012345\n1111111111111111\n", u1[] = "0123456789012345\nABCDEF0123456789\n",
+         w1[] = "abcdef0123456789\n0123456789012345\n";
+    char *dc[] = {d1, u1};
+    check_paths(dc, 2, 1);
+    char *mix[] = {u1, w1};
+    check_paths(mix, 2, 0);
+    char *mix3[] = {d1, w1, u1};
+    check_paths(mix3, 3, 0);
+    char m1[] = "0123456789abcDef\n0123456789abcdef\n";
+    char *mix1[] = {m1, w1};
+    check_paths(mix1, 2, 0);
+    /* not 16 hex digits somewhere (even on a big input's last line): the
+     * general path decides, errors included */
+    static const char *const odd[] = {"0123456789abcdeg", "0123456789abcde",
+                                      "0123456789abcdef0", "0123456789abcde\x80",
+                                      "0123456789abcdef\r", " 123456789abcdef",
+                                      "0123456789abcde\r\n"};
+    for (size_t t = 0; t < sizeof odd / sizeof odd[0]; t++) {
+        l[0] = gen_hex(9000, 9000, 1, 0, 0);
+        l[1] = gen_hex(9000, 9000, 1, 0, 0);
+        size_t n1 = strlen(l[1]);
+        l[1] = realloc(l[1], n1 + 40);
+        sprintf(l[1] + n1, "\n%s", odd[t]); /* the last line, no LF */
+        check_paths(l, 2, 0);
+        char *rev[] = {l[1], l[0]};
+        check_paths(rev, 2, 0);
+        free(l[0]);
+        free(l[1]);
+    }
+    /* an overlong id after many hex ids: the general path's error */
+    l[0] = gen_hex(1000, 1000, 1, 0, 0);
+    size_t n0 = strlen(l[0]);
+    l[0] = realloc(l[0], n0 + 1100);
+    l[0][n0] = '\n';
+    memset(l[0] + n0 + 1, 'a', 1025);
+    l[0][n0 + 1026] = 0;
+    mt_psi_input in[2] = {{"alice", (const uint8_t *)h1, strlen(h1)},
+                          {"bob", (const uint8_t *)l[0], strlen(l[0])}};
+    uint8_t *out;
+    size_t len, count;
+    mt_err err = {0};
+    assert_int_equal(mt_psi_compute(in, 2, 5, &out, &len, &count, &err), MT_EINVAL);
+    assert_null(out);
+    assert_non_null(strstr(err.msg, "input 'bob', line "));
+    free(l[0]);
+}
+
 /* mt_big_alloc (the PSI tables' and the worker's input memory): usable,
  * 2 MiB-aligned from 2 MiB up, realloc and free work; the hint keeps the
  * bytes already there (populating writes nothing), on every chunk of a
@@ -504,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_partitioned),
         cmocka_unit_test(test_partition_edges),
+        cmocka_unit_test(test_fast_path),
         cmocka_unit_test(test_big_alloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

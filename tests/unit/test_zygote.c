@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -422,8 +423,26 @@ static void test_zygote_garbage(void **state)
 
 /* ---- a zygote out of service: running workers go on ---------------------- */
 
-/* The one child process of zp (the running worker), or 0. */
-static pid_t child_of(pid_t zp)
+/* The seccomp mode of pid (/proc/PID/status "Seccomp:"), -1 when gone. */
+static int seccomp_mode(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int mode = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "Seccomp: %d", &mode) == 1)
+            break;
+    fclose(f);
+    return mode;
+}
+
+/* The one child process of zp that is sandboxed (want_locked: the running
+ * worker, seccomp filter mode 2) or not (the spare waiting for a request),
+ * or 0. */
+static pid_t child_of_kind(pid_t zp, bool want_locked)
 {
     DIR *d = opendir("/proc");
     assert_non_null(d);
@@ -441,11 +460,31 @@ static pid_t child_of(pid_t zp)
         const char *rp = strrchr(buf, ')');
         int ppid = 0, pid = atoi(buf);
         char st;
-        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == zp && st != 'Z')
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == zp && st != 'Z' &&
+            (seccomp_mode(pid) == 2) == want_locked)
             found = pid;
     }
     closedir(d);
     return found;
+}
+
+/* Polls (up to 60 s) for such a child other than `not`: a new child
+ * places its fds and loads its filter on its own time. */
+static pid_t wait_child(pid_t zp, bool want_locked, pid_t not)
+{
+    for (int i = 0; i < 6000; i++) {
+        pid_t p = child_of_kind(zp, want_locked);
+        if (p > 0 && p != not)
+            return p;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+static pid_t child_of(pid_t zp)
+{
+    return wait_child(zp, true, 0);
 }
 
 typedef struct hold {
@@ -590,6 +629,52 @@ static void test_zygote_hangs(void **state)
     assert_int_equal(kill(z, 0), -1); /* ended and reaped */
 }
 
+/* the zygote forks its next child ahead while idle (the spare: not yet
+ * sandboxed, it has no request) and the next task runs in exactly that
+ * process, fresh; a spare that died is replaced and the task still runs */
+static void test_spare(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    /* a zygote of its own, with the default budget (not one an earlier
+     * test's --zygote-max-tasks retires during this test) */
+    pid_t z0 = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    if (z0 > 0)
+        assert_int_equal(kill(z0, SIGKILL), 0);
+    mt_job_result r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    pid_t z = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(z > 0 && z != z0);
+    pid_t spare = wait_child(z, false, 0);
+    assert_true(spare > 0);
+    assert_int_equal(seccomp_mode(spare), 0);
+    r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    assert_int_equal(parse_pid(r.return_value), spare);
+    assert_non_null(strstr(r.return_value, " calls=1 prev=(none) heap=(none)"));
+    mt_job_result_clear(&r);
+    assert_int_equal(kill(spare, 0), -1); /* it exited after its task */
+    pid_t next = wait_child(z, false, spare);
+    assert_true(next > 0);
+    assert_int_equal(kill(next, SIGKILL), 0);
+    /* gone (reaped by the zygote): a request handed to a spare that is
+     * dying but still has its socket open fails like a worker killed
+     * during its task (docs/design.md) */
+    for (int i = 0; i < 6000 && kill(next, 0) == 0; i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(kill(next, 0), -1);
+    r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    assert_true(parse_pid(r.return_value) != next);
+    assert_non_null(strstr(r.return_value, " calls=1 prev=(none) heap=(none)"));
+    mt_job_result_clear(&r);
+    assert_int_equal(mt_executor_zygote_pid(MT_WORKER_TEST_PATH), z);
+    assert_true(wait_child(z, false, next) > 0); /* and a new spare follows */
+}
+
 /* the zygote itself: a closed control socket means no more requests; its
  * running child goes on and is reported; a closed report socket (the daemon
  * ended) kills the child; the zygote exits after its last child */
@@ -616,6 +701,8 @@ static void test_zygote_drain(void **state)
         assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
         assert_int_equal(rep.type, MT_ZYG_STARTED);
         pid_t child = rep.pid;
+        pid_t spare = wait_child(zp, false, child); /* forked ahead once idle */
+        assert_true(spare > 0);
         close(ctl); /* out of service (or the daemon ended) */
         if (daemon_gone) {
             close(rs[0]); /* the daemon's end closes every report socket */
@@ -637,6 +724,7 @@ static void test_zygote_drain(void **state)
         assert_int_equal(waitpid(zp, &ws, 0), zp);
         assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
         assert_int_equal(kill(child, 0), -1); /* reaped by the zygote before it exited */
+        assert_int_equal(kill(spare, 0), -1); /* the spare killed and reaped at once */
         close(ch[0]);
     }
 }
@@ -655,6 +743,7 @@ int main(void)
         cmocka_unit_test(test_zygote_garbage),
         cmocka_unit_test(test_start_failure_spares_running),
         cmocka_unit_test(test_max_tasks),
+        cmocka_unit_test(test_spare),
         cmocka_unit_test(test_zygote_drain),
         cmocka_unit_test(test_zygote_hangs),
     };
