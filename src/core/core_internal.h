@@ -180,6 +180,14 @@ mt_status store_ids(mt_db *db, const char *sql, const char *param, json_t **out,
 /* Runs a statement with text parameters (as many as the statement has)
  * expecting no rows; *changes (optional) receives mt_db_changes. */
 mt_status store_run(mt_db *db, mt_err *err, int *changes, const char *sql, ...);
+/* store_run for a write whose result (rows changed) the caller does not
+ * read, inside a transaction: mt_db_run_deferred (PostgreSQL: sent with the
+ * transaction's next statement or its COMMIT, no round trip of its own; a
+ * failure fails that statement or the commit, and so the transaction;
+ * SQLite: run now). The statement must change a row when it succeeds (an
+ * UPDATE by a key the transaction knows to exist). Outside a transaction:
+ * store_run. */
+mt_status store_run_deferred(mt_db *db, mt_err *err, const char *sql, ...);
 /* Runs a single-row single-integer query with text parameters; *found false
  * when no row. */
 mt_status store_int(mt_db *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);

@@ -757,83 +757,79 @@ static bool decl_sane(const json_t *parts, const json_t *ins, const json_t *outs
 
 static const row_list_spec function_spec;
 
-/* The columns of BINDING_SQL: the declaration (0-6, decl_mac 7, in
- * decl_mac's order), assignments 8, the number of task_participants rows 9,
- * then the function row as function_spec selects it (10-28; NULL when it is
- * gone). */
+/* BINDING_SQL: everything a binding reads, in one statement (one snapshot
+ * on PostgreSQL, one round trip), ?1 the task; the last column (B_KIND)
+ * tells the row's kind, rows in kind order:
+ * - kind 0: the task's function's allow-list (column 0, sorted as
+ *   function_spec sorts it), the function being the one of the task row
+ *   the same statement reads;
+ * - kind 1: the task row: the declaration (0-6, decl_mac 7, in decl_mac's
+ *   order), assignments 8, the number of task_participants rows 9, then the
+ *   function row as function_spec selects it (10-28; NULL when it is gone);
+ * - kind 2: the assigned files (direction, slot, file, kind: columns 0-3;
+ *   in the binding's order);
+ * - kind 3: the participants' approval MACs (user 0, MAC 1).
+ * The other columns of kinds 0, 2 and 3 are NULL. */
+#define B_NULLS25                                                                                  \
+    "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "   \
+    "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
 #define BINDING_SQL                                                                                \
-    "SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "                \
+    "SELECT username, NULL, NULL, NULL, " B_NULLS25 "0 FROM function_allowlist WHERE "             \
+    "function_id = (SELECT function_id FROM tasks WHERE task_id = ?1) "                            \
+    "UNION ALL SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "      \
     "t.outputs_ownership, t.participants, t.decl_mac, t.assignments, (SELECT count(*) FROM "       \
     "task_participants p WHERE p.task_id = t.task_id), f.function_id, f.owner, f.name, "           \
     "f.description, f.executor_type, f.builtin, f.public, f.disabled, f.deleted, f.arguments, "    \
     "f.inputs, f.outputs, f.usage_quota, f.created_at, f.payload_object, f.payload_size, "         \
-    "f.payload_sha256, f.payload_key, f.mac FROM tasks t LEFT JOIN functions f ON "                \
-    "f.function_id = t.function_id WHERE t.task_id = ?"
-#define B_FN 10 /* first function column of BINDING_SQL */
-
-/* What a binding needs besides the row, in one statement (?1 the task, ?2
- * its function): kind 0 the function's allow-list (sorted as function_spec
- * sorts it), 1 the assigned files (direction, slot, file, kind; in the
- * binding's order), 2 the participants' approval MACs. */
-#define SIDE_SQL                                                                                   \
-    "SELECT 0, username, NULL, NULL, NULL FROM function_allowlist WHERE function_id = ?2 "         \
-    "UNION ALL SELECT 1, tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf JOIN "       \
-    "files f ON f.file_id = tf.file_id WHERE tf.task_id = ?1 "                                     \
-    "UNION ALL SELECT 2, username, approval_mac, NULL, NULL FROM task_participants WHERE "         \
-    "task_id = ?1 ORDER BY 1, 2, 3"
+    "f.payload_sha256, f.payload_key, f.mac, 1 FROM tasks t LEFT JOIN functions f ON "             \
+    "f.function_id = t.function_id WHERE t.task_id = ?1 "                                          \
+    "UNION ALL SELECT tf.direction, tf.slot, tf.file_id, f.kind, " B_NULLS25 "2 FROM task_files "  \
+    "tf JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ?1 "                             \
+    "UNION ALL SELECT username, approval_mac, NULL, NULL, " B_NULLS25 "3 FROM task_participants "  \
+    "WHERE task_id = ?1 ORDER BY 30, 1, 2"
+#define B_FN 10   /* first function column of BINDING_SQL's task row */
+#define B_KIND 29 /* the kind column */
 
 static json_t *col_json(mt_db_stmt *st, int i)
 {
     return mt_db_col_null(st, i) ? json_null() : json_string_nocheck(mt_db_col_text(st, i));
 }
 
-/* SIDE_SQL's rows: *allow (names), *files ([direction, slot, file, kind]),
- * *approvals (user -> approval_mac, "" for NULL). */
-static mt_status side_rows(mt_db *mdb, const char *task_id, const char *fid, json_t **allow,
-                           json_t **files, json_t **approvals, mt_err *err)
+/* BINDING_SQL's rows after the task row: *files ([direction, slot, file,
+ * kind]), *approvals (user -> approval_mac, "" for NULL); another row of
+ * kind 0 or 1 there is refused. */
+static mt_status side_rows(mt_db_stmt *st, json_t *files, json_t *approvals, mt_err *err)
 {
-    *allow = json_array();
-    *files = json_array();
-    *approvals = json_object();
-    if (!*allow || !*files || !*approvals)
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
-    mt_db_stmt *st;
-    mt_status rc = core_stmt_get(NULL, mdb, SIDE_SQL, &st, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(st, 1, task_id);
-    mt_db_bind_text(st, 2, fid);
+    mt_status rc = MT_OK;
     while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW) {
-        int64_t k = mt_db_col_int64(st, 0);
+        int64_t k = mt_db_col_int64(st, B_KIND);
         int bad = 0;
-        if (k == 0)
-            bad = json_array_append_new(*allow, col_json(st, 1));
-        else if (k == 1) {
+        if (k == 2) {
             json_t *f = json_array();
-            for (int i = 1; i <= 4 && f && !bad; i++)
+            for (int i = 0; i <= 3 && f && !bad; i++)
                 bad = json_array_append_new(f, json_string_nocheck(mt_db_col_text(st, i)));
             if (bad || !f)
                 json_decref(f);
-            bad = bad || !f || json_array_append_new(*files, f);
-        } else
-            bad = json_object_set_new_nocheck(*approvals, mt_db_col_text(st, 1),
-                                              json_string_nocheck(mt_db_col_text(st, 2)));
+            bad = bad || !f || json_array_append_new(files, f);
+        } else if (k == 3)
+            bad = json_object_set_new_nocheck(approvals, mt_db_col_text(st, 0),
+                                              json_string_nocheck(mt_db_col_text(st, 1)));
+        else
+            return integ_fail(err, "task"); /* out of order: not our statement's answer */
         if (bad)
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    core_stmt_put(NULL, st);
     return rc;
 }
 
 /* integ_task_binding; *parts_out (optional) receives the verified
  * participants, *approvals_out (optional) the stored approval MACs (user ->
  * MAC, unverified: integ_task_verify_row checks them). Round trips
- * (PostgreSQL): the task row with its declaration MAC, its function row and
- * its participant count in one statement (BINDING_SQL; they were six:
- * decl, function_id, function row, the same task row joined again, the
- * count), then the allow-list, the assigned files and the approvals in one
- * more (SIDE_SQL; were two, plus one per participant in integ_task_verify_row):
- * every value the hash and the checks use comes from those reads, verified
+ * (PostgreSQL): one statement (BINDING_SQL) reads the task row with its
+ * declaration MAC, its function row, its participant count, the function's
+ * allow-list, the assigned files and the approvals (they were seven
+ * statements, then two, plus one per participant in integ_task_verify_row):
+ * every value the hash and the checks use comes from that read, verified
  * by their MACs before use, so nothing is read twice. Files assigned are
  * then checked one by one (integ_file_check, core_file_owners). */
 /* Copies column i of st into dst (n bytes); false when it does not fit (a
@@ -895,18 +891,35 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
     mt_status rc = core_stmt_get(NULL, mdb, BINDING_SQL, &st, err);
     if (rc)
         goto out;
+    allow = json_array();
+    files = json_array();
+    approvals = json_object();
+    if (!allow || !files || !approvals) {
+        core_stmt_put(NULL, st);
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
     mt_db_bind_text(st, 1, task_id);
-    int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_DONE)
+    /* the allow-list rows come first (kind 0), then the task row (kind 1) */
+    int s;
+    while ((s = mt_db_step(st, &rc, err)) == MT_DB_ROW && mt_db_col_int64(st, B_KIND) == 0)
+        if (json_array_append_new(allow, col_json(st, 0))) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            break;
+        }
+    if (!rc && (s == MT_DB_DONE || (s == MT_DB_ROW && mt_db_col_int64(st, B_KIND) != 1))) {
+        /* no task row: no such task (rows of other kinds without it are
+         * not answers to this question) */
+        s = MT_DB_DONE;
         rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
+    }
     /* the declaration first, then its function (row and allow-list) */
-    if (s == MT_DB_ROW && !(rc = integ_task_decl_row_check(c, st, 0, task_id, err))) {
+    if (s == MT_DB_ROW && !rc && !(rc = integ_task_decl_row_check(c, st, 0, task_id, err))) {
         char fid[MT_ID_LEN + 1], mac[65], stored[65];
         snprintf(fid, sizeof fid, "%s", mt_db_col_text(st, 1));
         if (mt_db_col_null(st, B_FN) || strcmp(mt_db_col_text(st, B_FN), fid))
             rc = integ_fail(err, "task"); /* decl verified, function row gone */
-        else if (!(rc = side_rows(mdb, task_id, fid, &allow, &files, &approvals, err)) &&
-                 !(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, allow, mac, stored,
+        else if (!(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, allow, mac, stored,
                                         err)) &&
                  !integ_hex_equal(mac, stored)) {
             mt_error("store integrity: function %s does not match its MAC", fid);
@@ -930,6 +943,9 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         if (row_out && !(rc = task_row_fill(st, row_out, err)) &&
             !(row_out->file_macs = json_object()))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        /* then the assigned files and the approvals (kinds 2, 3) */
+        if (!rc)
+            rc = side_rows(st, files, approvals, err);
     }
     core_stmt_put(NULL, st);
     if (rc)
@@ -957,7 +973,7 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         json_t *owners = NULL;
         core_file f;
         /* the kind and owners the file's MAC covers, from the read it
-         * verified (not SIDE_SQL's join nor another read) */
+         * verified (not BINDING_SQL's join nor another read) */
         if ((rc = integ_file_load(c, mdb, fid, &f, &owners, fmac, err)))
             break;
         bool kind_input = !strcmp(f.kind, "input");
@@ -1064,7 +1080,7 @@ mt_status integ_task_verify_row(mt_core *c, mt_db *mdb, const char *task_id, int
 {
     char binding[65];
     /* the participants the binding verified (its declaration MAC) and the
-     * approval MACs it read with the allow-list and files (SIDE_SQL), not
+     * approval MACs it read with the allow-list and files (BINDING_SQL), not
      * further reads */
     json_t *parts = NULL, *approvals = NULL;
     if (row)
