@@ -1075,16 +1075,25 @@ commit:
         nlive_claim_ok(c) && !sched_handoff_waiting(s)) {
         mt_err cerr;
         if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
-            bool failed = claim_in_tracked(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK;
+            mt_status crc = claim_in_tracked(c, mdb, next, next_got, next_attempt, &cerr);
+            bool failed = crc != MT_OK;
             if (failed) {
                 *next_got = false;
                 mt_warn("scheduler: claiming the next task failed: %s", cerr.msg);
             }
             bool claimed = *next_got;
-            next_tried = !failed;
+            /* the queue was seen empty only by a claim that neither failed
+             * nor claimed (a claim undone at its savepoint saw a task) */
+            next_tried = !failed && !claimed;
             rc = savepoint_leave(mdb, "claim_next", next_got, failed, err);
             if (claimed && !*next_got)
                 runs_del(next, *next_attempt);
+            /* on PostgreSQL an earlier deferred write of this transaction
+             * may have failed with the claim's statement: the ROLLBACK TO
+             * then fails too ("transaction aborted"); keep the claim's own
+             * retryable status so the outcome is retried, not discarded */
+            if (rc && crc == MT_EUNAVAIL)
+                rc = mt_err_set(err, MT_EUNAVAIL, "%s", cerr.msg);
             if (rc)
                 goto out;
         }
@@ -1755,7 +1764,8 @@ bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *at
     bool got = false;
     mt_err err;
     if (store_exec(mdb, "SAVEPOINT claim_on_invoke", &err) == MT_OK) {
-        bool failed = claim_by_id(c, mdb, task_id, &got, attempt, &err) != MT_OK;
+        mt_status crc = claim_by_id(c, mdb, task_id, &got, attempt, &err);
+        bool failed = crc != MT_OK;
         if (failed) {
             got = false;
             mt_warn("scheduler: claiming task %s with its invoke failed: %s; it is queued",
@@ -1766,6 +1776,10 @@ bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *at
         mt_status rc = savepoint_leave(mdb, "claim_on_invoke", &got, failed, err_out);
         if (claimed && !got)
             runs_del(task_id, *attempt);
+        /* a deferred write of the invoke failed with the claim (PostgreSQL:
+         * the ROLLBACK TO then fails too): keep the retryable status (503) */
+        if (rc && crc == MT_EUNAVAIL)
+            rc = mt_err_set(err_out, MT_EUNAVAIL, "%s", err.msg);
         if (rc) {
             got = false;
             *rc_out = rc;
