@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -675,6 +676,82 @@ static void test_spare(void **state)
     assert_true(wait_child(z, false, next) > 0); /* and a new spare follows */
 }
 
+/* What the test saw of the running worker's limits (prlimit from outside:
+ * the same user). */
+typedef struct lim_probe {
+    pid_t z, worker;
+    struct rlimit data, msgq;
+    int done;
+} lim_probe;
+
+static bool probe_limits(void *arg)
+{
+    lim_probe *p = arg;
+    if (p->done)
+        return false;
+    p->done = 1;
+    p->worker = child_of(p->z);
+    assert_true(p->worker > 0);
+    assert_int_equal(prlimit(p->worker, RLIMIT_DATA, NULL, &p->data), 0);
+    assert_int_equal(prlimit(p->worker, RLIMIT_MSGQUEUE, NULL, &p->msgq), 0);
+    return false;
+}
+
+/* limits changed on a waiting spare from outside (another process of the
+ * same user: before the sandbox's prlimit64 rule, a python worker) do not
+ * pass on to its task: a changed soft limit is back at the zygote's value
+ * when the task runs, a lowered hard limit (which cannot be raised again)
+ * fails the task's sandbox set-up; the next spare is clean */
+static void test_spare_limits(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    mt_job_result r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    pid_t z = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(z > 0);
+    struct rlimit zdata, zmsgq;
+    assert_int_equal(prlimit(z, RLIMIT_DATA, NULL, &zdata), 0);
+    assert_int_equal(prlimit(z, RLIMIT_MSGQUEUE, NULL, &zmsgq), 0);
+    assert_true(zmsgq.rlim_cur > 1);
+    assert_true(zdata.rlim_cur > 1);
+    pid_t spare = wait_child(z, false, 0);
+    assert_true(spare > 0);
+    /* soft limits lowered (hard ones kept: raising back is allowed) */
+    struct rlimit low = {.rlim_cur = 1, .rlim_max = zdata.rlim_max};
+    assert_int_equal(prlimit(spare, RLIMIT_DATA, &low, NULL), 0);
+    low.rlim_max = zmsgq.rlim_max;
+    assert_int_equal(prlimit(spare, RLIMIT_MSGQUEUE, &low, NULL), 0);
+    mt_job j = job_of("__test_sleep", MT_WORKER_TEST_PATH);
+    j.arguments = json_pack("{s:s}", "ms", "1500");
+    mt_err err = {0};
+    lim_probe p = {.z = z};
+    assert_int_equal(mt_executor_run(&j, probe_limits, &p, &r, &err), MT_OK);
+    json_decref(j.arguments);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    assert_int_equal(p.done, 1);
+    assert_int_equal(p.worker, spare);
+    assert_int_equal(p.data.rlim_cur, zdata.rlim_cur);
+    assert_int_equal(p.data.rlim_max, zdata.rlim_max);
+    assert_int_equal(p.msgq.rlim_cur, zmsgq.rlim_cur);
+    assert_int_equal(p.msgq.rlim_max, zmsgq.rlim_max);
+    /* a hard limit lowered: the spare cannot restore it and refuses the task */
+    spare = wait_child(z, false, spare);
+    assert_true(spare > 0);
+    low = (struct rlimit){.rlim_cur = 1, .rlim_max = 1};
+    assert_int_equal(prlimit(spare, RLIMIT_MSGQUEUE, &low, NULL), 0);
+    r = run_fn("__test_state", NULL, NULL);
+    assert_false(r.ok);
+    assert_non_null(r.failure_reason);
+    assert_non_null(strstr(r.failure_reason, "worker sandbox setup failed (limits)"));
+    mt_job_result_clear(&r);
+    r = run_fn("__test_state", NULL, NULL); /* the next spare is clean */
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+}
+
 /* the zygote itself: a closed control socket means no more requests; its
  * running child goes on and is reported; a closed report socket (the daemon
  * ended) kills the child; the zygote exits after its last child */
@@ -744,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_start_failure_spares_running),
         cmocka_unit_test(test_max_tasks),
         cmocka_unit_test(test_spare),
+        cmocka_unit_test(test_spare_limits),
         cmocka_unit_test(test_zygote_drain),
         cmocka_unit_test(test_zygote_hangs),
     };
