@@ -4,17 +4,21 @@
  * It runs the init hooks (heavy initialisation that holds no secret and no
  * per-task state: library loading happened at exec, the hooks warm up e.g.
  * OpenSSL's providers; a later "python" executor type adds a hook that
- * pre-imports its modules), then gives each request (zygote_proto.h) one
- * child: its spare (a child forked ahead while the zygote was idle, waiting
- * for one request on a socket of its own; it holds no request's state
- * before that), else one forked for the request. It stays single-threaded:
- * hooks must not start threads.
+ * pre-imports its modules), then gives each valid request (zygote_proto.h;
+ * an invalid one is refused, nothing forked) one child: its spare (a child
+ * it forks ahead whenever it is idle and has none, waiting for one request
+ * on a socket of its own; it holds no request's state before that), else
+ * one forked for the request. It stays single-threaded: hooks must not
+ * start threads.
  *
  * In the child (the spare from the moment its request arrived), before
  * mt_zygote_serve returns there (and so before the job is read): signal
  * mask cleared, PR_SET_PDEATHSIG SIGKILL (the zygote),
  * the channel and data fds placed on their numbers and every other fd closed
- * (the control socket, other workers' report sockets), rlimits,
+ * (the control socket, other workers' report sockets), every rlimit set
+ * back to the zygote's value at the start of serving (a limit changed on
+ * the zygote or the spare from outside does not pass on; a lowered hard
+ * limit fails the set-up), the sandbox's rlimits,
  * PR_SET_NO_NEW_PRIVS and not dumpable (mt_sandbox_limits) and, with
  * MT_ZYG_LOCK_EARLY, the seccomp filter (mt_sandbox_lock). A child that cannot
  * apply them writes a failure result to its channel and exits: it never runs
