@@ -51,6 +51,13 @@ static void spare_drop(zyg *z, bool kill_it);
  * be raised again) makes the child fail its sandbox set-up. */
 static struct rlimit g_base_rl[RLIM_NLIMITS];
 
+static int g_fault; /* MT_ZYG_FAULT_*, tests only */
+
+void mt_zygote_server_test_fault(int fault)
+{
+    g_fault = fault;
+}
+
 /* with children running, the spare is forked after this long without events */
 #define SPARE_IDLE_MS 5
 
@@ -326,6 +333,8 @@ static void spare_drop(zyg *z, bool kill_it)
  * the spare has them (it is then the request's child). */
 static bool spare_hand(zyg *z, const mt_zyg_req *req, const int *fds, size_t nfd, int64_t t_recv)
 {
+    if (g_fault == MT_ZYG_FAULT_HAND)
+        return false; /* as a failed sendmsg (tests only) */
     uint8_t buf[8 + MT_ZYG_REQ_MAX];
     memcpy(buf, &t_recv, 8);
     size_t len = mt_zyg_req_encode(req, buf + 8, sizeof buf - 8);

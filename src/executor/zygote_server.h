@@ -64,6 +64,13 @@ typedef struct mt_zyg_child {
     int64_t t_recv_us, t_child_us, t_fds_us, t_limits_us, t_lock_us;
 } mt_zyg_child;
 
+/* Tests only: mesatee-worker-test --zygote=... --test-fault=spare-hand sets
+ * MT_ZYG_FAULT_HAND before serving: every hand-off to the spare fails as a
+ * broken spare socket would, so each request takes the path that kills and
+ * reaps the spare and forks for the request (test_zygote). 0: none. */
+#define MT_ZYG_FAULT_HAND 1
+void mt_zygote_server_test_fault(int fault);
+
 mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
                           mt_zyg_child *child, mt_err *err);
 

@@ -243,23 +243,6 @@ def entrypoint(argv):
 bad listdir "$AROUND"'
 def entrypoint(argv):
     return os.listdir("/etc")' "Permission denied: '/etc'"
-# resource limits: scikit-learn's import loads psutil, whose prlimit is the `resource`
-# module's; lowering the zygote's (the parent's) limits, or any process's, is refused
-# (audit hook; the seccomp filter would kill the worker), reading its own works
-PSL='import sklearn
-psl = sklearn.utils._joblib.joblib.externals.loky.backend.utils.psutil._pslinux'
-bad prlimit_parent "$PSL"'
-def entrypoint(argv):
-    psl.prlimit(psl.os.getppid(), 7, (3, 3))' "changing resource limits is not allowed in mesatee functions"
-bad setrlimit_self "$PSL"'
-def entrypoint(argv):
-    psl.prlimit.__self__.setrlimit(7, (3, 3))' "changing resource limits is not allowed in mesatee functions"
-printf '%s\n' "$PSL" 'def entrypoint(argv):' '    soft, hard = psl.prlimit.__self__.getrlimit(7)' \
-  '    return soft' > "$MT_WORK/getrlimit.py"
-S=$(solo "$MT_WORK/getrlimit.py")
-[ "$(jget "$S" .result.return_value)" -gt 0 ] \
-  || fail "getrlimit: $(jget "$S" .status) $(jget "$S" .failure_reason) $(jget "$S" .log)"
-ok "a function reads its own limits: RLIMIT_NOFILE $(jget "$S" .result.return_value)"
 NA="module ctypes is not allowed in mesatee functions"
 bad name_rebind '__name__ = "x"
 import ctypes
