@@ -366,12 +366,12 @@ static bool spare_hand(zyg *z, const mt_zyg_req *req, const int *fds, size_t nfd
  * task's request. */
 typedef struct serve_buf {
     uint8_t buf[MT_ZYG_REQ_MAX + 1];
-    union {
+    mt_zyg_req req;
+    mt_err err;
+    union { /* last: clang counts CMSG_SPACE as variable-sized */
         char b[CMSG_SPACE(sizeof(int) * (MT_ZYG_MAX_DATA_FDS + 2))];
         struct cmsghdr align;
     } cb;
-    mt_zyg_req req;
-    mt_err err;
 } serve_buf;
 
 /* Reads one request and forks its child. Returns 1 in the child, 0 in the
