@@ -634,6 +634,132 @@ static void test_output_slot_repointed(void **state)
     tenv_free(&e);
 }
 
+/* Polls the admin status until the KeyStore rewrap pass is done. */
+static void wait_rewrap_done(tenv *e, const char *admin)
+{
+    for (int i = 0;; i++) {
+        json_t *o = NULL;
+        assert_int_equal(treq(e, "GET", "/v1/admin/keystore", admin, NULL, &o), 200);
+        json_t *rw = json_object_get(o, "rewrap");
+        bool done = !json_is_true(json_object_get(rw, "running")) &&
+                    json_integer_value(json_object_get(rw, "pending")) == 0;
+        json_decref(o);
+        if (done)
+            return;
+        if (i > 2400)
+            fail_msg("the KeyStore rewrap did not finish");
+        sleep_ms(50);
+    }
+}
+
+/* "Verified values only" in the KEK rewrap (kek.c, integ_rebind_*): the
+ * store re-points task x's input slot a (task_files and assignments) from
+ * file F to another file of the same owners and kind, inside the rewrap's
+ * own transaction (a trigger on the rewrap's UPDATE of F's row). The
+ * participants approved x over F: their approvals are resealed over the
+ * binding of the read that verified them, with only F's MAC replaced, so x
+ * no longer verifies (before the fix they were MACed over a fresh read of
+ * the re-pointed binding and x ran on data nobody approved). An untampered
+ * task y, bound to rewrapped files too, still verifies. Both backends. */
+static void test_rewrap_slot_repointed(void **state)
+{
+    (void)state;
+    tenv e;
+    tenv_init(&e, MT_WORKER_PATH);
+    mt_err err;
+    char *admin = tlogin(&e, "admin", ADMIN_PW);
+    json_t *o = NULL;
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"psi2\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"},"
+                          "{\"name\":\"b\"}],\"outputs\":[{\"name\":\"r\"}]}",
+                          &o),
+                     201);
+    char fn[33], in_f[33], in_b[33], in_o[33], out_x[33], out_y[33], tx[33], ty[33];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    add_input(&e, admin, "apple\nbanana\n", in_f);  /* F */
+    add_input(&e, admin, "banana\ncherry\n", in_b);
+    add_input(&e, admin, "cherry\ndate\n", in_o);   /* the other file: same owners, kind */
+    char *outs[2] = {out_x, out_y};
+    for (int i = 0; i < 2; i++) {
+        char kh[65];
+        memset(kh, i ? 'b' : 'a', 64);
+        kh[64] = 0;
+        assert_int_equal(treqf(&e, "POST", "/v1/files/outputs", admin, &o, "{\"key\":\"%s\"}", kh),
+                         201);
+        snprintf(outs[i], 33, "%s", jstr(o, "file_id"));
+        json_decref(o);
+    }
+    psi_task(&e, admin, "admin", fn, in_f, in_b, out_x, tx);
+    psi_task(&e, admin, "admin", fn, in_b, in_o, out_y, ty);
+    mt_db *mdb = tenv_db_open_dir(e.dir);
+    assert_int_equal(integ_task_verify_row(e.core, mdb, tx, NULL, &err), MT_OK);
+    assert_int_equal(integ_task_verify_row(e.core, mdb, ty, NULL, &err), MT_OK);
+    char sql[1536];
+    if (tenv_store_url())
+        snprintf(sql, sizeof sql,
+                 "CREATE FUNCTION repoint_fn() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN "
+                 "UPDATE task_files SET file_id = ''%s'' WHERE task_id = ''%s'' AND "
+                 "direction = ''input'' AND slot = ''a''; UPDATE tasks SET assignments = "
+                 "replace(assignments, ''%s'', ''%s'') WHERE task_id = ''%s''; RETURN NEW; "
+                 "END'; CREATE TRIGGER repoint AFTER UPDATE OF kek_version ON files FOR EACH "
+                 "ROW WHEN (NEW.file_id = '%s') EXECUTE FUNCTION repoint_fn()",
+                 in_o, tx, in_f, in_o, tx, in_f);
+    else
+        snprintf(sql, sizeof sql,
+                 "CREATE TRIGGER repoint AFTER UPDATE OF kek_version ON files WHEN "
+                 "NEW.file_id = '%s' BEGIN UPDATE task_files SET file_id = '%s' WHERE "
+                 "task_id = '%s' AND direction = 'input' AND slot = 'a'; UPDATE tasks SET "
+                 "assignments = replace(assignments, '%s', '%s') WHERE task_id = '%s'; END",
+                 in_f, in_o, tx, in_f, in_o, tx);
+    if (mt_db_exec(mdb, sql, &err) != MT_OK)
+        fail_msg("trigger: %s", err.msg);
+    assert_int_equal(treq(&e, "POST", "/v1/admin/keystore/rotate", admin, NULL, &o), 202);
+    json_decref(o);
+    wait_rewrap_done(&e, admin);
+    /* the trigger fired: the store now names the other file for x's slot a,
+     * consistently in task_files and the assignments */
+    mt_db_stmt *q = NULL;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(mdb,
+                                   "SELECT tf.file_id, t.assignments FROM task_files tf JOIN "
+                                   "tasks t ON t.task_id = tf.task_id WHERE tf.task_id = ? AND "
+                                   "tf.direction = 'input' AND tf.slot = 'a'",
+                                   &q, &err),
+                     MT_OK);
+    mt_db_bind_text(q, 1, tx);
+    assert_int_equal(mt_db_step(q, &rc, &err), MT_DB_ROW);
+    assert_string_equal(mt_db_col_text(q, 0), in_o);
+    assert_non_null(strstr(mt_db_col_text(q, 1), in_o));
+    assert_null(strstr(mt_db_col_text(q, 1), in_f));
+    mt_db_finalize(q);
+    /* every file was rewrapped to the new KEK, under a valid MAC */
+    const char *all[5] = {in_f, in_b, in_o, out_x, out_y};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(integ_file_check(e.core, mdb, all[i], NULL, &err), MT_OK);
+    assert_int_equal(mt_db_prepare(mdb,
+                                   "SELECT count(*), min(kek_version), max(kek_version) FROM "
+                                   "files",
+                                   &q, &err),
+                     MT_OK);
+    assert_int_equal(mt_db_step(q, &rc, &err), MT_DB_ROW);
+    assert_int_equal(mt_db_col_int64(q, 0), 5);
+    assert_int_equal(mt_db_col_int64(q, 1), mt_db_col_int64(q, 2));
+    assert_true(mt_db_col_int64(q, 1) >= 2); /* the version the rotation made */
+    mt_db_finalize(q);
+    /* x's approvals do not cover the re-pointed binding */
+    mt_err_clear(&err);
+    assert_int_not_equal(integ_task_verify_row(e.core, mdb, tx, NULL, &err), MT_OK);
+    assert_string_equal(err.msg, "integrity check failed: approval");
+    /* y, untampered, still verifies after the rewrap of its files */
+    mt_err_clear(&err);
+    if (integ_task_verify_row(e.core, mdb, ty, NULL, &err) != MT_OK)
+        fail_msg("task y: %s", err.msg);
+    mt_db_close(mdb);
+    free(admin);
+    tenv_free(&e);
+}
+
 static void test_echo_fail_and_cancel_running(void **state)
 {
     (void)state;
@@ -807,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_echo_fail_and_cancel_running),
         cmocka_unit_test(test_verified_values_only),
         cmocka_unit_test(test_output_slot_repointed),
+        cmocka_unit_test(test_rewrap_slot_repointed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
