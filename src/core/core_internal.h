@@ -558,7 +558,10 @@ typedef struct core_wrapped_col {
                        mt_err *err);
     /* NULL, or the table's verified write of a rewrapped key: verifies the
      * row's MAC, writes key_col, ver_col and the MAC over the verified row
-     * with the new key (replaces the plain UPDATE and reseal) */
+     * with the new key (replaces the plain UPDATE and reseal); old_hex and
+     * new_hex receive the value the bound tasks' bindings change by (files:
+     * the verified MAC and the MAC written; functions: the SHA-256 of the
+     * verified old key and of the new one), for integ_rebind_seal */
     mt_status (*rewrite)(mt_core *c, mt_db *db, const char *id, const void *blob, size_t len,
                          uint32_t ver, char old_hex[65], char new_hex[65], mt_err *err);
 } core_wrapped_col;

@@ -17,7 +17,14 @@
  * sealing key (legacy); they are rewrapped with the legacy keys this process
  * holds (the current binary's, and those an operator supplied with
  * POST /v1/admin/keystore/legacy). A root version is retired (destroyed in
- * the KeyStore) only when no row of any entry records it. */
+ * the KeyStore) only when no row of any entry records it.
+ *
+ * A rewrapped file or function key changes the binding of the tasks using
+ * it (bound_tasks): their approvals valid before are resealed over the
+ * binding pre-image of the one read that verified them, with only the
+ * rewrapped value replaced (integ_rebind_prepare before the rewrite,
+ * integ_rebind_seal after it), never over a binding read again after the
+ * write (the host could re-point a slot in between). */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
