@@ -679,9 +679,9 @@ static void rewrap_repointed(bool function_path)
     char fn[33], in_f[33], in_b[33], in_o[33], out_x[33], out_y[33], tx[33], ty[33];
     snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
     json_decref(o);
-    add_input(&e, admin, "apple\nbanana\n", in_f);  /* F */
+    add_input(&e, admin, "apple\nbanana\n", in_f); /* F */
     add_input(&e, admin, "banana\ncherry\n", in_b);
-    add_input(&e, admin, "cherry\ndate\n", in_o);   /* the other file: same owners, kind */
+    add_input(&e, admin, "cherry\ndate\n", in_o); /* the other file: same owners, kind */
     mt_db *mdb = tenv_db_open_dir(e.dir);
     if (function_path) {
         /* the function gets a payload key wrapped under the current KEK
@@ -692,8 +692,8 @@ static void rewrap_repointed(bool function_path)
         snprintf(aad, sizeof aad, "function:%s", fn);
         mt_random(key, sizeof key, NULL);
         assert_int_equal(core_kek(e.core, "file-keys", 0, kek, &v, &err), MT_OK);
-        assert_int_equal(
-            mt_keywrap_seal(kek, (const uint8_t *)aad, strlen(aad), key, wk, &err), MT_OK);
+        assert_int_equal(mt_keywrap_seal(kek, (const uint8_t *)aad, strlen(aad), key, wk, &err),
+                         MT_OK);
         thex(wk, sizeof wk, hex);
         snprintf(sql, sizeof sql,
                  tenv_store_url() ? "UPDATE functions SET payload_key = '\\x%s', "
