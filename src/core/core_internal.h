@@ -397,9 +397,8 @@ mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, const char *ta
  * differently) it reseals nothing and returns MT_OK. */
 typedef enum { INTEG_REBIND_FILE, INTEG_REBIND_FUNCTION } integ_rebind_what;
 typedef struct integ_rebind integ_rebind;
-mt_status integ_rebind_prepare(mt_core *c, mt_db *db, const char *task_id,
-                               integ_rebind_what what, const char *id, integ_rebind **out,
-                               mt_err *err);
+mt_status integ_rebind_prepare(mt_core *c, mt_db *db, const char *task_id, integ_rebind_what what,
+                               const char *id, integ_rebind **out, mt_err *err);
 mt_status integ_rebind_seal(mt_core *c, mt_db *db, integ_rebind *rb, const char *old_hex,
                             const char *new_hex, mt_err *err);
 void integ_rebind_free(integ_rebind *rb);

@@ -1154,9 +1154,8 @@ void integ_rebind_free(integ_rebind *rb)
     free(rb);
 }
 
-mt_status integ_rebind_prepare(mt_core *c, mt_db *mdb, const char *task_id,
-                               integ_rebind_what what, const char *id, integ_rebind **out,
-                               mt_err *err)
+mt_status integ_rebind_prepare(mt_core *c, mt_db *mdb, const char *task_id, integ_rebind_what what,
+                               const char *id, integ_rebind **out, mt_err *err)
 {
     *out = NULL;
     integ_rebind *rb = calloc(1, sizeof *rb);
@@ -1181,9 +1180,8 @@ mt_status integ_rebind_prepare(mt_core *c, mt_db *mdb, const char *task_id,
     }
     /* the verified row must bind what is rewrapped: the file in a slot, or
      * the function (its declaration's function_id) */
-    bool binds = what == INTEG_REBIND_FILE
-                     ? rb->pre.n_off > 0 && !rb->pre.overflow
-                     : !strcmp(rb->pre.function_id, id);
+    bool binds = what == INTEG_REBIND_FILE ? rb->pre.n_off > 0 && !rb->pre.overflow
+                                           : !strcmp(rb->pre.function_id, id);
     if (!binds || !json_is_array(parts) || !json_is_object(approvals))
         goto out;
     size_t i;
