@@ -510,7 +510,8 @@ mt_status integ_file_mac_values(mt_core *c, const char *const fields[9], const v
 }
 
 mt_status integ_file_rewrite(mt_core *c, mt_db *mdb, const char *file_id,
-                             const integ_file_change *chg, mt_err *err)
+                             const integ_file_change *chg, char old_mac[65], char new_mac[65],
+                             mt_err *err)
 {
     /* one read: the row and its owners, verified against the stored MAC;
      * the new MAC is computed over those verified fields with the changed
@@ -572,6 +573,10 @@ mt_status integ_file_rewrite(mt_core *c, mt_db *mdb, const char *file_id,
         return MT_OK;
     mt_db_step(st, &rc, err);
     core_stmt_put(NULL, st);
+    if (!rc && old_mac)
+        memcpy(old_mac, mac, 65); /* the MAC the read verified */
+    if (!rc && new_mac)
+        memcpy(new_mac, nmac, 65); /* the MAC written */
     return rc;
 }
 
@@ -877,9 +882,22 @@ void integ_task_row_free(integ_task_row *r)
     mt_wipe(r, sizeof *r);
 }
 
+/* A binding's pre-image kept from its verifying read (the KEK rewrap,
+ * integ_rebind_prepare): the hashed bytes, where the rewrapped value lies in
+ * them (file_id's MAC in each slot it is assigned to, or the function's
+ * payload key digest) and the verified function id. */
+#define REBIND_MAX_OFF 64
+typedef struct binding_pre {
+    const char *file_id; /* NULL: record no slot */
+    fbuf b;
+    size_t off[REBIND_MAX_OFF], n_off, key_off;
+    bool overflow;
+    char function_id[MT_ID_LEN + 1];
+} binding_pre;
+
 static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
                               json_t **parts_out, json_t **approvals_out, integ_task_row *row_out,
-                              mt_err *err)
+                              binding_pre *pre, mt_err *err)
 {
     fbuf b;
     fb_init(&b, "mesatee-task-binding/v1");
@@ -933,6 +951,10 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         fb_col(&b, st, B_FN + 5);         /* f.builtin */
         fb_col(&b, st, B_FN + 14);        /* f.payload_object */
         fb_col(&b, st, B_FN + 16);        /* f.payload_sha256 */
+        if (pre) {
+            pre->key_off = b.len;
+            snprintf(pre->function_id, sizeof pre->function_id, "%s", mt_db_col_text(st, 1));
+        }
         fb_col_digest(&b, st, B_FN + 17); /* f.payload_key */
         snprintf(creator, sizeof creator, "%s", mt_db_col_text(st, 2));
         ins = core_json_load(mt_db_col_text(st, 4));
@@ -994,6 +1016,12 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         fb_str(&b, dir);
         fb_str(&b, slot);
         fb_str(&b, fid);
+        if (pre && pre->file_id && !strcmp(fid, pre->file_id)) {
+            if (pre->n_off < REBIND_MAX_OFF)
+                pre->off[pre->n_off++] = b.len;
+            else
+                pre->overflow = true;
+        }
         fb_str(&b, fmac);
         if (row_out && json_object_set_new(row_out->file_macs, fid, json_string(fmac))) {
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -1027,6 +1055,10 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         *parts_out = json_incref(parts);
     if (approvals_out)
         *approvals_out = json_incref(approvals);
+    if (pre) {
+        pre->b = b; /* the pre-image, handed over */
+        memset(&b, 0, sizeof b);
+    }
 out:
     fb_free(&b);
     json_decref(allow);
@@ -1043,7 +1075,7 @@ out:
 mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
                              mt_err *err)
 {
-    return task_binding(c, mdb, task_id, hash_out, NULL, NULL, NULL, err);
+    return task_binding(c, mdb, task_id, hash_out, NULL, NULL, NULL, NULL, err);
 }
 
 /* ---- approvals --------------------------------------------------------- */
@@ -1085,7 +1117,7 @@ mt_status integ_task_verify_row(mt_core *c, mt_db *mdb, const char *task_id, int
     json_t *parts = NULL, *approvals = NULL;
     if (row)
         memset(row, 0, sizeof *row);
-    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, row, err);
+    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, row, NULL, err);
     if (rc) {
         integ_task_row_free(row);
         return rc;
@@ -1120,37 +1152,140 @@ mt_status integ_task_verify_row(mt_core *c, mt_db *mdb, const char *task_id, int
     return rc;
 }
 
-/* Issue 10 (KeyStore rewrap): the participants whose approval matches the
- * task's current binding. */
-mt_status integ_valid_approvals(mt_core *c, mt_db *mdb, const char *task_id, json_t **users,
-                                mt_err *err)
+/* Issue 10 (KeyStore rewrap): a task's approvals carried over a rewrap,
+ * sealed only over values of one verifying read (docs/threat-model.md
+ * "Verified values only, from the verifying read"). */
+struct integ_rebind {
+    char task_id[MT_ID_LEN + 1];
+    json_t *users; /* participants whose approval matched the verified binding */
+    binding_pre pre;
+};
+
+void integ_rebind_free(integ_rebind *rb)
 {
-    *users = json_array();
-    if (!*users)
+    if (!rb)
+        return;
+    json_decref(rb->users);
+    fb_free(&rb->pre.b);
+    free(rb);
+}
+
+mt_status integ_rebind_prepare(mt_core *c, mt_db *mdb, const char *task_id, integ_rebind_what what,
+                               const char *id, integ_rebind **out, mt_err *err)
+{
+    *out = NULL;
+    integ_rebind *rb = calloc(1, sizeof *rb);
+    if (!rb || !(rb->users = json_array())) {
+        integ_rebind_free(rb);
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    char binding[65];
-    mt_err e2;
-    if (integ_task_binding(c, mdb, task_id, binding, &e2))
-        return MT_OK; /* broken already: nothing to carry over */
-    mt_db_stmt *st;
-    mt_status rc = core_stmt_get(NULL, mdb,
-                                 "SELECT username, approval_mac FROM task_participants WHERE "
-                                 "task_id = ? AND approval_mac IS NOT NULL ORDER BY username",
-                                 &st, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(st, 1, task_id);
-    while (!rc && (mt_db_step(st, &rc, err) == MT_DB_ROW)) {
-        const char *user = mt_db_col_text(st, 0);
-        char want[65];
-        if ((rc = approval_mac(c, task_id, user, binding, want, err)))
-            break;
-        if (integ_hex_equal(want, mt_db_col_text(st, 1)) &&
-            json_array_append_new(*users, json_string(user)))
-            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    core_stmt_put(NULL, st);
+    snprintf(rb->task_id, sizeof rb->task_id, "%s", task_id);
+    rb->pre.file_id = what == INTEG_REBIND_FILE ? id : NULL;
+    char binding[65];
+    json_t *parts = NULL, *approvals = NULL;
+    mt_err e2;
+    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, NULL, &rb->pre, &e2);
+    if (rc) {
+        /* the store failing is retried (the batch rolls back); a task that
+         * does not verify is broken already: nothing to carry over */
+        if (rc == MT_ENOMEM || rc == MT_EIO)
+            *err = e2;
+        else
+            rc = MT_OK;
+        goto out;
+    }
+    /* the verified row must bind what is rewrapped: the file in a slot, or
+     * the function (its declaration's function_id) */
+    bool binds = what == INTEG_REBIND_FILE ? rb->pre.n_off > 0 && !rb->pre.overflow
+                                           : !strcmp(rb->pre.function_id, id);
+    if (!binds || !json_is_array(parts) || !json_is_object(approvals))
+        goto out;
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p)
+    {
+        const char *user = json_string_value(p);
+        const char *a = user ? json_string_value(json_object_get(approvals, user)) : NULL;
+        char want[65];
+        if (!a || !*a)
+            continue;
+        if ((rc = approval_mac(c, task_id, user, binding, want, err)))
+            goto out;
+        if (integ_hex_equal(want, a) && json_array_append_new(rb->users, json_string(user))) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (json_array_size(rb->users)) {
+        *out = rb;
+        rb = NULL;
+    }
+out:
+    json_decref(parts);
+    json_decref(approvals);
+    integ_rebind_free(rb);
     return rc;
+}
+
+/* Replaces the 64-hex field at off of b (u32be 64 || hex) holding old_hex
+ * with new_hex; false when the field is not exactly old_hex. */
+static bool pre_replace(fbuf *b, size_t off, const char *old_hex, const char *new_hex)
+{
+    static const uint8_t len64[4] = {0, 0, 0, 64};
+    char cur[65];
+    if (b->oom || off > b->len || b->len - off < 4 + 64 || memcmp(b->p + off, len64, 4) ||
+        strlen(old_hex) != 64 || strlen(new_hex) != 64)
+        return false;
+    memcpy(cur, b->p + off + 4, 64);
+    cur[64] = 0;
+    if (!integ_hex_equal(cur, old_hex))
+        return false;
+    memcpy(b->p + off + 4, new_hex, 64);
+    return true;
+}
+
+mt_status integ_rebind_seal(mt_core *c, mt_db *mdb, integ_rebind *rb, const char *old_hex,
+                            const char *new_hex, mt_err *err)
+{
+    bool ok = true;
+    if (rb->pre.file_id)
+        for (size_t i = 0; ok && i < rb->pre.n_off; i++)
+            ok = pre_replace(&rb->pre.b, rb->pre.off[i], old_hex, new_hex);
+    else
+        ok = pre_replace(&rb->pre.b, rb->pre.key_off, old_hex, new_hex);
+    if (!ok) {
+        /* the value the rewrite verified is not the one this binding was
+         * verified with: the host answered the two reads differently.
+         * Nothing is resealed; the task's approvals no longer verify. */
+        mt_error("store integrity: task %s changed during a key rewrap; its approvals are "
+                 "not carried over",
+                 rb->task_id);
+        return MT_OK;
+    }
+    uint8_t md[32];
+    unsigned int ml = 0;
+    char binding[65];
+    if (EVP_Digest(rb->pre.b.p, rb->pre.b.len, md, &ml, EVP_sha256(), NULL) != 1 || ml != 32)
+        return mt_err_set(err, MT_ENOMEM, "out of memory hashing the task binding");
+    mt_hex_encode(md, 32, binding);
+    size_t i;
+    json_t *u;
+    json_array_foreach(rb->users, i, u)
+    {
+        char mac[65];
+        int changed = 0;
+        mt_status rc = approval_mac(c, rb->task_id, json_string_value(u), binding, mac, err);
+        if (!rc)
+            rc = store_run(mdb, err, &changed,
+                           "UPDATE task_participants SET approval_mac = ? WHERE task_id = ? AND "
+                           "username = ?",
+                           mac, rb->task_id, json_string_value(u));
+        if (rc)
+            return rc;
+        if (changed != 1)
+            return integ_fail(err, "task");
+    }
+    return MT_OK;
 }
 
 /* ---- users and tokens --------------------------------------------------- */
@@ -1663,6 +1798,11 @@ mt_status integ_pin_set_names(integ_pin *p, const char *const *names, size_t n, 
     json_decref(p->names);
     p->names = a;
     return MT_OK;
+}
+
+const char *integ_pin_digest(const integ_pin *p)
+{
+    return p->digest;
 }
 
 mt_status integ_pin_seal(mt_core *c, mt_db *mdb, integ_pin *p, mt_err *err)

@@ -1037,7 +1037,7 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
              * in the same read and so changed: never a MAC over whatever a
              * later read of the row returns */
             integ_file_change chg = {.set_written = true, .size = size, .sha256 = sha};
-            if ((rc = integ_file_rewrite(c, mdb, fid, &chg, err)))
+            if ((rc = integ_file_rewrite(c, mdb, fid, &chg, NULL, NULL, err)))
                 goto out;
         }
     }
