@@ -1586,7 +1586,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
     else if (pm < parts)
         psi_join_range(&H); /* no helper thread: its half here, with its table */
     f.wiped = J.done + H.done == parts ? parts : 0;
-    if (J.st == MT_OK && pm < parts)
+    if (J.st == MT_OK && pm < parts && sink)
         psi_format(&J, H.surv, H.m);
     if (J.st == MT_OK && J.fill)
         J.st = sink(sink_ctx, f.chunk, J.fill, err);
@@ -1678,6 +1678,31 @@ mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, uns
     if (flags & MT_PSI_FAST_ONLY)
         return mt_err_set(err, MT_EUNAVAIL, "psi: not every id is 16 hex digits of one case");
     return psi_compute_general(in, n, seed, out, out_len, count, err);
+}
+
+mt_status mt_psi_count(const mt_psi_input *in, size_t n, uint64_t seed, size_t *count,
+                       mt_err *err)
+{
+    *count = 0;
+    mt_status st = psi_check_n(n, err);
+    if (st != MT_OK)
+        return st;
+    /* no sink: the fast path counts its survivors, formats nothing */
+    if (psi_fast_compute(in, n, seed, true, NULL, NULL, count, &st, err)) {
+        if (st != MT_OK)
+            *count = 0;
+        return st;
+    }
+    uint8_t *out = NULL;
+    size_t len = 0;
+    st = psi_compute_general(in, n, seed, &out, &len, count, err);
+    if (out) {
+        mt_wipe(out, len);
+        free(out);
+    }
+    if (st != MT_OK)
+        *count = 0;
+    return st;
 }
 
 mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,

@@ -512,6 +512,9 @@ static void check_paths(char **lists, size_t k, int fast)
     assert_memory_equal(og ? (const char *)og : "", want, wo);
     assert_int_equal(cd, cg);
     assert_int_equal(ld, lg);
+    size_t cc = 12345; /* the counting entry: the same size */
+    assert_int_equal(mt_psi_count(in, k, 11, &cc, &err), MT_OK);
+    assert_int_equal(cc, cg);
     assert_memory_equal(od ? (const char *)od : "", want, wo);
     if (fast) {
         assert_int_equal(cf, cg);
@@ -567,7 +570,7 @@ static void test_fast_path(void **state)
     gen_state = 23;
     char *l[6];
     /* random lists of both cases, 2..5 parties, sizes around the partition
-     * counts (8192 ids of the smallest input per partition) */
+     * counts (16384 ids of the smallest input per partition) */
     static const size_t sizes[] = {1, 100, 8192, 8193, 40000, 150000};
     for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
         size_t n = sizes[t];
