@@ -564,6 +564,8 @@ static char *gen_hex(size_t n, uint64_t u, uint64_t mul, uint64_t base, int up)
     return b;
 }
 
+static char *gen_skew(size_t n, uint64_t base, size_t *len);
+
 static void test_fast_path(void **state)
 {
     (void)state;
@@ -597,6 +599,33 @@ static void test_fast_path(void **state)
     check_paths(l, 3, 1);
     for (size_t i = 0; i < 3; i++)
         free(l[i]);
+    /* skewed value ranges (sequential ids and one sentinel; sentinels at
+     * both ends of a dense band): the smallest input's largest partition
+     * would hold over 4 times an even one's ids, so the general path runs
+     * (MT_PSI_FAST_ONLY: MT_EUNAVAIL), with the same bytes by default */
+    {
+        size_t la, lb;
+        l[0] = gen_skew(100000, 0x5000, &la);
+        l[1] = gen_skew(70000, 0x5000 + 20000, &lb); /* the smallest */
+        check_paths(l, 2, 0);
+        l[1][0] = '1'; /* the low sentinel 1000000000000000: one outlier above */
+        check_paths(l, 2, 0);
+        free(l[0]);
+        free(l[1]);
+        /* below the limit: a smallest input of 60000 in one partition */
+        l[0] = gen_skew(80000, 0x5000, &la);
+        l[1] = gen_skew(60000, 0x5000 + 20000, &lb);
+        check_paths(l, 2, 1);
+        free(l[0]);
+        free(l[1]);
+    }
+    /* ids of 64 hex digits: not eligible from the first line on */
+    l[0] = strdup("00000000000000000000000000000000000000000000000000000000000000aa\n"
+                  "00000000000000000000000000000000000000000000000000000000000000bb\n");
+    l[1] = strdup("00000000000000000000000000000000000000000000000000000000000000bb\n");
+    check_paths(l, 2, 0);
+    free(l[0]);
+    free(l[1]);
     /* the extremes of the value range, a far outlier beside a cluster (one
      * partition takes nearly all), a value shared by all but one party */
     l[0] = strdup("ffffffffffffffff\n0000000000000000\n00000000000000ff\n7fffffffffffffff\n"
