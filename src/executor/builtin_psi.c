@@ -1530,6 +1530,8 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         size_t s = off0[p + 1] - off0[p], *m = &maxb[p >= pm];
         *m = s > *m ? s : *m;
     }
+    if (maxb[0] > (size_t)UINT32_MAX / 2 || maxb[1] > (size_t)UINT32_MAX / 2)
+        goto out; /* (not reached below the skew limit) the general path */
     for (int i = 0; i < 2; i++) {
         tsz[i] = 4; /* buckets: about 2 values of the slice each, at most */
         while (tsz[i] * 2 < maxb[i])
