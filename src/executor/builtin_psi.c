@@ -803,16 +803,24 @@ out:
  *     is drawn from the seed) over the smallest input's slice collapses
  *     its duplicates (round 1); every other input's slice moves the
  *     values it meets from round r - 1 to r; the values of round n
- *     survive. The table (about half a bucket per id) stays in L2.
+ *     survive. The table (about half a bucket per id: about 1 MiB for an
+     even partition) is sized for L2: a value range whose largest partition
+     holds over PSI_FAST_SKEW times an even one's ids (outliers beside a
+     dense band) takes the general path instead, decided before the
+     scatter.
  *  4. the survivors of a partition, in a range of 2^shift values, are
  *     sorted in cache (MSD radix on the bits below the partition bits,
  *     then insertion sort), and formatted as 16 hex digits and LF.
  *     Steps 3 and 4 of the second half of the partitions run on a helper
  *     thread (own table) when the inputs are large; its sorted survivors
  *     are formatted after the first half's (psi_joiner).
- * Memory: at most 16 bytes per id of every input (parsed and scattered;
+ * Memory: about 16 bytes per id of every input (parsed and scattered;
  * the parsed arrays but the smallest's are freed once scattered), besides
- * the decrypted inputs; the output goes to the sink 64 KiB at a time.
+ * the decrypted inputs and the two halves' tables (each sized by its own
+ * largest slice); the output goes to the sink 64 KiB at a time. Memory the
+ * fast path cannot get makes it give up like an id it does not take (all
+ * it holds wiped and freed): the general path runs and reports any
+ * shortfall of its own.
  * Every copy of an id is wiped before it is freed (the slices partition by
  * partition as the join leaves them, while they are in cache). */
 
