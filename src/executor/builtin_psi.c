@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 
 #ifdef __SSE2__
@@ -802,21 +803,32 @@ out:
  *     is drawn from the seed) over the smallest input's slice collapses
  *     its duplicates (round 1); every other input's slice moves the
  *     values it meets from round r - 1 to r; the values of round n
- *     survive. The table (about half a bucket per id) stays in L2.
+ *     survive. The table (about half a bucket per id: about 1 MiB for an
+     even partition) is sized for L2: a value range whose largest partition
+     holds over PSI_FAST_SKEW times an even one's ids (outliers beside a
+     dense band) takes the general path instead, decided before the
+     scatter.
  *  4. the survivors of a partition, in a range of 2^shift values, are
  *     sorted in cache (MSD radix on the bits below the partition bits,
  *     then insertion sort), and formatted as 16 hex digits and LF.
  *     Steps 3 and 4 of the second half of the partitions run on a helper
  *     thread (own table) when the inputs are large; its sorted survivors
  *     are formatted after the first half's (psi_joiner).
- * Memory: at most 16 bytes per id of every input (parsed and scattered;
+ * Memory: about 16 bytes per id of every input (parsed and scattered;
  * the parsed arrays but the smallest's are freed once scattered), besides
- * the decrypted inputs; the output goes to the sink 64 KiB at a time.
+ * the decrypted inputs and the two halves' tables (each sized by its own
+ * largest slice); the output goes to the sink 64 KiB at a time. Memory the
+ * fast path cannot get makes it give up like an id it does not take (all
+ * it holds wiped and freed): the general path runs and reports any
+ * shortfall of its own.
  * Every copy of an id is wiped before it is freed (the slices partition by
  * partition as the join leaves them, while they are in cache). */
 
 #define PSI_FAST_TARGET 16384u
 #define PSI_FAST_MAX_BITS 12
+/* the fast path takes a value range only when its largest partition holds
+ * at most this many times the ids of an even one (else: the general path) */
+#define PSI_FAST_SKEW 4u
 #define PSI_HEXLINE 17 /* 16 digits and LF */
 #define PSI_FAST_WC 8   /* values staged per partition in the scatter */
 
@@ -1047,9 +1059,10 @@ typedef struct psi_fast {
     size_t *pn;        /* values in part[k] */
     size_t **off;      /* n arrays of P + 1 offsets */
     psi_bkt *tab, *tab2; /* the join tables (tab2: the helper thread's) */
-    size_t tslots;       /* buckets of each */
-    uint64_t *tmp, *tmp2; /* the sorts' buffers, for the largest slice */
-    size_t tmp_n;
+    size_t tslots, tslots2; /* buckets of each */
+    uint64_t *tmp, *tmp2; /* the sorts' buffers, for the largest slice of each half */
+    size_t tmp_n, tmp_n2;
+    atomic_bool bail;  /* parse: an input is not for the fast path, or no memory */
     uint8_t *chunk;    /* formatted output, PSI_CHUNK bytes */
     size_t parts, wiped; /* partitions; those whose slices are wiped */
 } psi_fast;
@@ -1078,16 +1091,18 @@ static void psi_fast_free(psi_fast *f, size_t n)
     }
     psi_bkt *tabs[2] = {f->tab, f->tab2};
     uint64_t *tmps[2] = {f->tmp, f->tmp2};
+    size_t tsl[2] = {f->tslots, f->tslots2}, tmn[2] = {f->tmp_n, f->tmp_n2};
     for (int i = 0; i < 2; i++) {
         if (tabs[i]) {
-            mt_wipe(tabs[i], f->tslots * sizeof *tabs[i]);
+            mt_wipe(tabs[i], tsl[i] * sizeof *tabs[i]);
             free(tabs[i]);
         }
         if (tmps[i]) {
-            mt_wipe(tmps[i], f->tmp_n * sizeof *tmps[i]);
+            mt_wipe(tmps[i], tmn[i] * sizeof *tmps[i]);
             free(tmps[i]);
         }
     }
+
     if (f->chunk) {
         mt_wipe(f->chunk, PSI_CHUNK);
         free(f->chunk);
@@ -1118,12 +1133,17 @@ typedef struct psi_in {
 static void psi_parse_job(psi_in *p)
 {
     psi_fast *f = p->f;
+    if (atomic_load_explicit(&f->bail, memory_order_relaxed)) {
+        p->ok = false; /* another input is not for the fast path: not parsed */
+        return;
+    }
     /* n ids take >= 17 n - 1 bytes; 2 more: the join's collect writes one
      * past the survivors, of the first half and of the second
      * (psi_join_range) */
     size_t cap = (p->in->len + 1) / PSI_HEXLINE + 3;
     if (!(f->sc[p->k] = mt_big_alloc(cap * sizeof *f->sc[p->k]))) {
         p->st = MT_ENOMEM;
+        atomic_store_explicit(&f->bail, true, memory_order_relaxed);
         return;
     }
     f->sccap[p->k] = cap;
@@ -1131,6 +1151,27 @@ static void psi_parse_job(psi_in *p)
     p->hi = 0;
     p->ok = psi_fast_parse(p->in, f->sc[p->k], cap, &p->nv, &p->cases, &p->lo, &p->hi, NULL,
                            NULL);
+    if (!p->ok)
+        atomic_store_explicit(&f->bail, true, memory_order_relaxed);
+}
+
+/* Whether the first non-empty line of in (as psi_fast_parse splits lines)
+ * is 16 hex digits: a look before anything is allocated for the fast path
+ * (an input of other ids is not parsed at all). An input of empty lines
+ * only is eligible. */
+static bool psi_fast_first_ok(const mt_psi_input *in)
+{
+    const uint8_t *d = in->data;
+    size_t len = in->len, pos = 0;
+    while (pos < len && (d[pos] == '\n' || (d[pos] == '\r' && len - pos >= 2 && d[pos + 1] == '\n')))
+        pos += d[pos] == '\n' ? 1 : 2;
+    if (pos == len)
+        return true;
+    uint64_t x;
+    if (len - pos < 16 || psi_hex16(d + pos, &x) < 0)
+        return false;
+    return len - pos == 16 || d[pos + 16] == '\n' ||
+           (d[pos + 16] == '\r' && len - pos >= 18 && d[pos + 17] == '\n');
 }
 
 /* Counts input k's values by partition (those in the range: f->pn[k]) and
@@ -1393,24 +1434,23 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         if (in[i].len < in[small].len)
             small = i;
     /* a quick look before any allocation: the first id of each input */
-    for (size_t i = 0; i < n; i++) {
-        uint64_t x;
-        if (in[i].len >= PSI_HEXLINE && in[i].data[16] == '\n' && psi_hex16(in[i].data, &x) < 0)
+    for (size_t i = 0; i < n; i++)
+        if (!psi_fast_first_ok(&in[i]))
             return 0;
-        if (in[i].len > 0 && in[i].len < 16 && in[i].data[0] != '\n' && in[i].data[0] != '\r')
-            return 0;
-    }
     f.sc = calloc(n, sizeof *f.sc);
     f.sccap = calloc(n, sizeof *f.sccap);
     f.part = calloc(n, sizeof *f.part);
     f.pn = calloc(n, sizeof *f.pn);
     f.off = calloc(n, sizeof *f.off);
+    atomic_init(&f.bail, false);
     psi_in *pi = calloc(n, sizeof *pi);
-    if (!f.sc || !f.sccap || !f.part || !f.pn || !f.off || !pi) {
-        free(pi);
-        *st = mt_err_set(err, MT_ENOMEM, "out of memory");
+    size_t *h0 = NULL;
+    /* from here on, anything the fast path cannot do (an id it does not
+     * take, memory it cannot get, a skewed value range) ends in 'fall back'
+     * (done 0): nothing has been handed to sink before the join */
+    done = 0;
+    if (!f.sc || !f.sccap || !f.part || !f.pn || !f.off || !pi)
         goto out;
-    }
     size_t total = 0;
     for (size_t k = 0; k < n; k++) {
         pi[k].in = &in[k == 0 ? small : (k <= small ? k - 1 : k)];
@@ -1420,26 +1460,19 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
     }
     if (!threads)
         total = 0; /* below PSI_PAR_MIN: all on this thread */
-    /* parse every input (two at a time when they are large) */
+    /* parse every input (two at a time when they are large; once one is
+     * not eligible, the inputs not yet started are not parsed) */
     psi_run(pi, n, psi_parse_job, total);
     PSI_T("f_parse");
     int cases = 0;
     bool empty = false;
     for (size_t k = 0; k < n; k++) {
-        if (pi[k].st != MT_OK) {
-            *st = mt_err_set(err, pi[k].st, "out of memory for the ids of input '%s' (memory "
-                                            "limit?)", pi[k].in->slot ? pi[k].in->slot : "?");
-            free(pi);
-            goto out;
-        }
         cases |= pi[k].cases;
-        if (!pi[k].ok || cases == (PSI_CASE_LOWER | PSI_CASE_UPPER)) {
-            free(pi);
-            done = 0;
+        if (pi[k].st != MT_OK || !pi[k].ok || cases == (PSI_CASE_LOWER | PSI_CASE_UPPER))
             goto out;
-        }
-        empty = empty || pi[k].nv == 0;
     }
+    for (size_t k = 0; k < n; k++)
+        empty = empty || pi[k].nv == 0;
     size_t parts = 1;
     psi_range rg = {pi[0].lo, pi[0].hi, 0, NULL};
     if (!empty) {
@@ -1451,6 +1484,23 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         if (rg.shift > 63) /* one partition would do: two, by the top bit */
             rg.shift = 63;
         parts = (size_t)((rg.mx - rg.mn) >> rg.shift) + 1;
+        /* a skewed value range (outliers beside a dense band, sequential ids
+         * and a sentinel) puts most ids in a few partitions, whose tables
+         * would leave the cache and take more memory than the general path:
+         * the smallest input's largest slice decides, before any scatter */
+        if (!(h0 = calloc(parts, sizeof *h0)))
+            goto out;
+        const uint64_t *v0 = f.sc[0];
+        size_t big = 0;
+        for (size_t j = 0; j < pi[0].nv; j++) {
+            size_t q = (size_t)((v0[j] - rg.mn) >> rg.shift);
+            h0[q]++;
+        }
+        for (size_t q = 0; q < parts; q++)
+            big = h0[q] > big ? h0[q] : big;
+        size_t avg = pi[0].nv / parts;
+        if (big > PSI_FAST_SKEW * (avg > PSI_FAST_TARGET ? avg : PSI_FAST_TARGET))
+            goto out;
         /* count and scatter every input (two at a time when large) */
         for (size_t k = 0; k < n; k++) {
             pi[k].rg = &rg;
@@ -1458,45 +1508,61 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         }
         psi_run(pi, n, psi_scatter_job, total);
         PSI_T("f_scatter");
-        for (size_t k = 0; k < n; k++) {
-            if (pi[k].st != MT_OK) {
-                *st = mt_err_set(err, pi[k].st, "out of memory for the ids of input '%s' "
-                                                "(memory limit?)",
-                                 pi[k].in->slot ? pi[k].in->slot : "?");
-                free(pi);
+        for (size_t k = 0; k < n; k++)
+            if (pi[k].st != MT_OK)
                 goto out;
-            }
+        for (size_t k = 0; k < n; k++)
             empty = empty || f.pn[k] == 0; /* nothing in the smallest input's range */
-        }
     }
-    free(pi);
-    if (empty)
+    if (empty) {
+        done = 1;
         goto out; /* *count 0, nothing to write */
+    }
+    if ((uint64_t)parts * n > INT32_MAX - 2)
+        goto out; /* rounds would overflow: the general path */
 
     f.parts = parts;
-    /* the table and the sort's buffer, for the largest slice of the
-     * smallest input; the table is zeroed once (populated zero pages) */
-    size_t maxb = 0;
-    for (size_t p = 0; p < parts; p++)
-        if (f.off[0][p + 1] - f.off[0][p] > maxb)
-            maxb = f.off[0][p + 1] - f.off[0][p];
-    size_t ts = 4; /* buckets: about 2 values of the slice each, at most */
-    while (ts * 2 < maxb)
-        ts <<= 1;
-    if (maxb > (size_t)UINT32_MAX / 2 || (uint64_t)parts * n > INT32_MAX - 2) {
-        *st = mt_err_set(err, MT_EINVAL, "psi: too many ids in input '%s'", in[small].slot);
-        goto out;
+    const size_t *off0 = f.off[0];
+    /* large inputs: the partitions' second half (by ids of the smallest
+     * input) is joined and sorted by a helper with its own table */
+    size_t pm = parts;
+    if (total >= PSI_PAR_MIN && parts >= 2) {
+        pm = 1;
+        while (pm < parts - 1 && off0[pm] < f.pn[0] / 2)
+            pm++;
     }
+    /* each half's table and sort buffer, for its own largest slice of the
+     * smallest input; a table is zeroed once (populated zero pages) */
+    size_t maxb[2] = {0, 0}, tsz[2];
+    for (size_t p = 0; p < parts; p++) {
+        size_t s = off0[p + 1] - off0[p], *m = &maxb[p >= pm];
+        *m = s > *m ? s : *m;
+    }
+    if (maxb[0] > (size_t)UINT32_MAX / 2 || maxb[1] > (size_t)UINT32_MAX / 2)
+        goto out; /* (not reached below the skew limit) the general path */
+    for (int i = 0; i < 2; i++) {
+        tsz[i] = 4; /* buckets: about 2 values of the slice each, at most */
+        while (tsz[i] * 2 < maxb[i])
+            tsz[i] <<= 1;
+    }
+    size_t ts = tsz[0];
     f.tslots = ts;
-    f.tmp_n = maxb;
+    f.tmp_n = maxb[0] ? maxb[0] : 1;
     f.tab = ts * sizeof *f.tab >= MT_BIG_ALLOC_HUGE ? mt_big_alloc(ts * sizeof *f.tab)
                                                   : aligned_alloc(64, ts * sizeof *f.tab);
-    f.tmp = mt_big_alloc(maxb * sizeof *f.tmp);
+    f.tmp = mt_big_alloc(f.tmp_n * sizeof *f.tmp);
     f.chunk = malloc(PSI_CHUNK);
-    if (!f.tab || !f.tmp || !f.chunk) {
-        *st = mt_err_set(err, MT_ENOMEM, "out of memory for the join table");
-        goto out;
+    if (pm < parts) {
+        f.tslots2 = tsz[1];
+        f.tmp_n2 = maxb[1] ? maxb[1] : 1;
+        f.tab2 = tsz[1] * sizeof *f.tab2 >= MT_BIG_ALLOC_HUGE
+                     ? mt_big_alloc(tsz[1] * sizeof *f.tab2)
+                     : aligned_alloc(64, tsz[1] * sizeof *f.tab2);
+        f.tmp2 = mt_big_alloc(f.tmp_n2 * sizeof *f.tmp2);
     }
+    if (!f.tab || !f.tmp || !f.chunk || (pm < parts && (!f.tab2 || !f.tmp2)))
+        goto out; /* no memory for the join: the general path */
+    done = 1;
     memset(f.tab, 0, ts * sizeof *f.tab);
     PSI_T("f_table");
     static const char lower[] = "0123456789abcdef", upper[] = "0123456789ABCDEF";
@@ -1506,53 +1572,41 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         pair[x] = (uint16_t)((uint8_t)dg[x >> 4] | (uint16_t)(uint8_t)dg[x & 15] << 8);
     /* multiply-shift, odd multiplier from the seed */
     uint64_t mul = psi_mix(seed ^ PSI_K2, PSI_K1) | 1;
-    const size_t *off0 = f.off[0];
-    /* large inputs: the partitions' second half (by ids of the smallest
-     * input) is joined and sorted on a helper thread with its own table;
-     * its survivors go after the first half's in the smallest input's
-     * parsed array (one slot apart: the branch-free collect writes one
-     * past its count), and are formatted once the first half is out */
-    size_t pm = parts;
-    if (total >= PSI_PAR_MIN && parts >= 2) {
-        pm = 1;
-        while (pm < parts - 1 && off0[pm] < f.pn[0] / 2)
-            pm++;
-    }
+    /* the helper's survivors go after the first half's in the smallest
+     * input's parsed array (one slot apart: the branch-free collect writes
+     * one past its count), and are formatted once the first half is out */
     psi_joiner J = {&f, n, &rg, mul, f.tab, f.tmp, f.sc[0], 0, 0, pm, 0,
                     pair, f.chunk, 0, sink, sink_ctx, err, MT_OK};
-    psi_joiner H = {&f, n, &rg, mul, NULL, NULL, f.sc[0] + off0[pm] + 1, 0, pm, parts, 0,
+    psi_joiner H = {&f, n, &rg, mul, f.tab2, f.tmp2, f.sc[0] + off0[pm] + 1, 0, pm, parts, 0,
                     pair, NULL, 0, NULL, NULL, NULL, MT_OK};
     pthread_t th;
     bool two = false;
     if (pm < parts) {
-        f.tab2 = ts * sizeof *f.tab2 >= MT_BIG_ALLOC_HUGE ? mt_big_alloc(ts * sizeof *f.tab2)
-                                                        : aligned_alloc(64, ts * sizeof *f.tab2);
-        f.tmp2 = mt_big_alloc(maxb * sizeof *f.tmp2);
+        memset(f.tab2, 0, tsz[1] * sizeof *f.tab2);
         pthread_attr_t at;
-        if (f.tab2 && f.tmp2 && pthread_attr_init(&at) == 0) {
-            memset(f.tab2, 0, ts * sizeof *f.tab2);
-            H.tab = f.tab2;
-            H.tmp = f.tmp2;
+        if (pthread_attr_init(&at) == 0) {
             two = pthread_attr_setstacksize(&at, (size_t)1 << 20) == 0 &&
                   pthread_create(&th, &at, psi_join_thread, &H) == 0;
             pthread_attr_destroy(&at);
         }
-        if (!two)
-            J.p1 = parts; /* all on this thread */
     }
     psi_join_range(&J);
     if (two)
         pthread_join(th, NULL);
-    f.wiped = J.done + (two ? H.done : 0) == parts ? parts : 0;
-    if (J.st == MT_OK && two)
+    else if (pm < parts)
+        psi_join_range(&H); /* no helper thread: its half here, with its table */
+    f.wiped = J.done + H.done == parts ? parts : 0;
+    if (J.st == MT_OK && pm < parts && sink)
         psi_format(&J, H.surv, H.m);
     if (J.st == MT_OK && J.fill)
         J.st = sink(sink_ctx, f.chunk, J.fill, err);
     if ((*st = J.st) != MT_OK)
         goto out;
     PSI_T("f_join_sort_format");
-    *count = J.m + (two ? H.m : 0);
+    *count = J.m + H.m;
 out:
+    free(pi);
+    free(h0);
     psi_fast_free(&f, n);
     PSI_T("f_free");
     return done;
@@ -1634,6 +1688,31 @@ mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, uns
     if (flags & MT_PSI_FAST_ONLY)
         return mt_err_set(err, MT_EUNAVAIL, "psi: not every id is 16 hex digits of one case");
     return psi_compute_general(in, n, seed, out, out_len, count, err);
+}
+
+mt_status mt_psi_count(const mt_psi_input *in, size_t n, uint64_t seed, size_t *count,
+                       mt_err *err)
+{
+    *count = 0;
+    mt_status st = psi_check_n(n, err);
+    if (st != MT_OK)
+        return st;
+    /* no sink: the fast path counts its survivors, formats nothing */
+    if (psi_fast_compute(in, n, seed, true, NULL, NULL, count, &st, err)) {
+        if (st != MT_OK)
+            *count = 0;
+        return st;
+    }
+    uint8_t *out = NULL;
+    size_t len = 0;
+    st = psi_compute_general(in, n, seed, &out, &len, count, err);
+    if (out) {
+        mt_wipe(out, len);
+        free(out);
+    }
+    if (st != MT_OK)
+        *count = 0;
+    return st;
 }
 
 mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,

@@ -203,16 +203,11 @@ mt_status mt_builtin_psi_cardinality(mt_bctx *ctx, char **ret, mt_err *err)
         in[i].len = ctx->inputs[i].len;
     }
     uint64_t seed = 0;
-    uint8_t *res = NULL;
-    size_t res_len = 0, count = 0;
+    size_t count = 0;
     st = mt_random((uint8_t *)&seed, sizeof seed, err);
-    if (st == MT_OK)
-        st = mt_psi_compute(in, ctx->n_inputs, seed, &res, &res_len, &count, err);
+    if (st == MT_OK) /* counted: no id is formatted (fast path) */
+        st = mt_psi_count(in, ctx->n_inputs, seed, &count, err);
     free(in);
-    if (res) {
-        mt_wipe(res, res_len);
-        free(res);
-    }
     if (st != MT_OK)
         return st;
     mt_bctx_log(ctx, "psi_cardinality: %zu inputs", ctx->n_inputs);

@@ -130,4 +130,10 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
 mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, unsigned flags,
                             uint8_t **out, size_t *out_len, size_t *count, mt_err *err);
 
+/* The size of the intersection mt_psi_compute would give (*count; 0 on
+ * error), same errors: the fast path counts its survivors and formats none;
+ * the general path's result is wiped and freed. */
+mt_status mt_psi_count(const mt_psi_input *in, size_t n, uint64_t seed, size_t *count,
+                       mt_err *err);
+
 #endif

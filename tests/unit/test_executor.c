@@ -475,7 +475,10 @@ static void flip_byte(const char *path, long at)
 static void test_psi_pair_inputs(void **state)
 {
     (void)state;
-    enum { N = 70000, SHARED = 30000 }; /* 17 bytes an id: 1.19 MB a list */
+    /* 17 bytes an id: 1.53 MB a list, 4.6 MB in all: over PSI_PAR_MIN
+     * (4 MiB), so the PSI fast path's helper threads run inside the
+     * sandboxed worker too (parse, scatter and join on two threads) */
+    enum { N = 90000, SHARED = 30000 };
     char *lists[3], *want = malloc(SHARED * 17 + 1);
     size_t wl = 0;
     for (size_t i = 0; i < SHARED; i++)

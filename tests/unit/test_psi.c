@@ -6,11 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "big_alloc.h"
 #include "mt_builtin.h"
+#include "mt_util.h"
 
 static char *psi(const char **lists, size_t n, size_t *count, mt_status *st, mt_err *err)
 {
@@ -507,6 +512,9 @@ static void check_paths(char **lists, size_t k, int fast)
     assert_memory_equal(og ? (const char *)og : "", want, wo);
     assert_int_equal(cd, cg);
     assert_int_equal(ld, lg);
+    size_t cc = 12345; /* the counting entry: the same size */
+    assert_int_equal(mt_psi_count(in, k, 11, &cc, &err), MT_OK);
+    assert_int_equal(cc, cg);
     assert_memory_equal(od ? (const char *)od : "", want, wo);
     if (fast) {
         assert_int_equal(cf, cg);
@@ -556,13 +564,15 @@ static char *gen_hex(size_t n, uint64_t u, uint64_t mul, uint64_t base, int up)
     return b;
 }
 
+static char *gen_skew(size_t n, uint64_t base, size_t *len);
+
 static void test_fast_path(void **state)
 {
     (void)state;
     gen_state = 23;
     char *l[6];
     /* random lists of both cases, 2..5 parties, sizes around the partition
-     * counts (8192 ids of the smallest input per partition) */
+     * counts (16384 ids of the smallest input per partition) */
     static const size_t sizes[] = {1, 100, 8192, 8193, 40000, 150000};
     for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
         size_t n = sizes[t];
@@ -589,6 +599,33 @@ static void test_fast_path(void **state)
     check_paths(l, 3, 1);
     for (size_t i = 0; i < 3; i++)
         free(l[i]);
+    /* skewed value ranges (sequential ids and one sentinel; sentinels at
+     * both ends of a dense band): the smallest input's largest partition
+     * would hold over 4 times an even one's ids, so the general path runs
+     * (MT_PSI_FAST_ONLY: MT_EUNAVAIL), with the same bytes by default */
+    {
+        size_t la, lb;
+        l[0] = gen_skew(100000, 0x5000, &la);
+        l[1] = gen_skew(70000, 0x5000 + 20000, &lb); /* the smallest */
+        check_paths(l, 2, 0);
+        l[1][0] = '1'; /* the low sentinel 1000000000000000: one outlier above */
+        check_paths(l, 2, 0);
+        free(l[0]);
+        free(l[1]);
+        /* below the limit: a smallest input of 60000 in one partition */
+        l[0] = gen_skew(80000, 0x5000, &la);
+        l[1] = gen_skew(60000, 0x5000 + 20000, &lb);
+        check_paths(l, 2, 1);
+        free(l[0]);
+        free(l[1]);
+    }
+    /* ids of 64 hex digits: not eligible from the first line on */
+    l[0] = strdup("00000000000000000000000000000000000000000000000000000000000000aa\n"
+                  "00000000000000000000000000000000000000000000000000000000000000bb\n");
+    l[1] = strdup("00000000000000000000000000000000000000000000000000000000000000bb\n");
+    check_paths(l, 2, 0);
+    free(l[0]);
+    free(l[1]);
     /* the extremes of the value range, a far outlier beside a cluster (one
      * partition takes nearly all), a value shared by all but one party */
     l[0] = strdup("ffffffffffffffff\n0000000000000000\n00000000000000ff\n7fffffffffffffff\n"
@@ -708,9 +745,120 @@ static void test_big_alloc(void **state)
     free(m);
 }
 
+/* ---- a skewed value range under a memory limit ---- */
+
+/* n ids: 0000000000000000 and ffffffffffffffff (sentinels at both ends of
+ * the range) and a dense band base, base + 1, ... of n - 2 values. */
+static char *gen_skew(size_t n, uint64_t base, size_t *len)
+{
+    char *b = malloc(n * 17 + 1);
+    size_t o = 0;
+    o += (size_t)sprintf(b + o, "%016llx\n", 0ULL);
+    for (size_t i = 0; i + 2 < n; i++)
+        o += (size_t)sprintf(b + o, "%016llx\n", (unsigned long long)(base + i));
+    o += (size_t)sprintf(b + o, "%016llx\n", ~0ULL);
+    *len = o;
+    return b;
+}
+
+/* Address space of this process now (bytes), from /proc/self/statm. */
+static size_t vm_now(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Child: under RLIMIT_AS = its address space now + extra, one path
+ * (flags) on in; writes the result's size, count and a digest of its bytes
+ * to fd. Exit status: 0 ok, 1 the path failed, 4 no limit set. */
+static int skew_child(const mt_psi_input *in, unsigned flags, size_t extra, int fd)
+{
+    malloc_trim(0);
+    struct rlimit rl = {vm_now() + extra, vm_now() + extra};
+    if (setrlimit(RLIMIT_AS, &rl) != 0)
+        return 4;
+    uint8_t *o = NULL;
+    uint64_t r[3] = {0, 0, 1469598103934665603ULL};
+    size_t len, cnt;
+    mt_err err = {0};
+    if (mt_psi_compute_ex(in, 2, 3, flags, &o, &len, &cnt, &err) != MT_OK)
+        return 1;
+    for (size_t i = 0; i < len; i++)
+        r[2] = (r[2] ^ o[i]) * 1099511628211ULL;
+    r[0] = len;
+    r[1] = cnt;
+    free(o);
+    return write(fd, r, sizeof r) == (ssize_t)sizeof r ? 0 : 5;
+}
+
+/* Runs skew_child in a forked child: its exit status; r its record. */
+static int skew_run(const mt_psi_input *in, unsigned flags, size_t extra, uint64_t r[3])
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        _exit(skew_child(in, flags, extra, fds[1]));
+    }
+    close(fds[1]);
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    ssize_t got = read(fds[0], r, 3 * sizeof *r);
+    close(fds[0]);
+    assert_true(WIFEXITED(ws));
+    if (WEXITSTATUS(ws) == 0)
+        assert_int_equal(got, 3 * sizeof *r);
+    return WEXITSTATUS(ws);
+}
+
+/* Sentinels at both ends of the value range beside a dense band put every
+ * id of the smallest input into one partition of the fast path: its
+ * tables would then need more memory than the general path (and fail
+ * where it succeeds). Under a memory limit the general path passes with
+ * room to spare, the default path must pass too, with the same bytes. */
+static void test_skew_memory_limit(void **state)
+{
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    skip(); /* the sanitizer's shadow memory does not fit under RLIMIT_AS */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+    skip();
+#endif
+#endif
+    size_t n = (size_t)1 << 21, la, lb;
+    char *a = gen_skew(n, 0x1000, &la);
+    char *b = gen_skew(n, 0x1000 + n / 2, &lb); /* half the band in common */
+    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la}, {"bob", (const uint8_t *)b, lb}};
+    /* the general path needs about 25 bytes per id of both inputs here
+     * beyond the inputs (test runs: 100-120 MiB); the fast path's tables for
+     * one partition of all ids took over 200 MiB (RSS 305 vs 188 MB) */
+    const char *ov = getenv("MT_TEST_SKEW_MB");
+    size_t extra = (ov && *ov ? (size_t)strtoul(ov, NULL, 10) : 160) << 20;
+    uint64_t rg[3], rd[3];
+    assert_int_equal(skew_run(in, MT_PSI_GENERAL, extra, rg), 0);
+    assert_int_equal(skew_run(in, 0, extra, rd), 0);
+    assert_int_equal(rd[0], rg[0]);
+    assert_int_equal(rd[1], rg[1]);
+    assert_int_equal(rd[2], rg[2]);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* first: no freed heap of other tests in its address space */
+        cmocka_unit_test(test_skew_memory_limit),
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_random),
