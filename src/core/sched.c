@@ -256,20 +256,39 @@ static mt_status outcome_mac_ids(mt_core *c, mt_db *mdb, json_t *ids, const char
 
 mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
 {
-    mt_status rc = core_change_begin(c, mdb, err);
-    if (rc)
-        return rc;
     json_t *failed = NULL; /* the tasks failed here: their outcome is re-sealed */
     /* with remote executors a leased run may still be going on elsewhere:
      * its lease decides (mt_core_config.keep_leased) */
     const char *keep = c->keep_leased ? "1" : "0";
-    char scope[64], tscope[64], q1[320], q2[768], q3[384];
+    char scope[64], tscope[64], q1[320], q2[768], q3[384], q0[360];
     run_scope(c, mdb, "", scope, sizeof scope);
     run_scope(c, mdb, "t.", tscope, sizeof tscope);
     snprintf(q1, sizeof q1,
              "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (" SQL_REMOTE_LEASE(
                  "") " AND ?1 <> 0)%s",
              scope);
+    /* nothing to fail: no change, so no wait for (or refusal by) the audit
+     * spool's gate; an open with a spool the store cannot take yet goes on
+     * (docs/operations.md "Audit spool that does not drain") */
+    snprintf(q0, sizeof q0,
+             "SELECT count(*) FROM tasks WHERE status = 'running' AND NOT (" SQL_REMOTE_LEASE(
+                 "") " AND ?1 <> 0)%s",
+             scope);
+    int64_t running = 0;
+    bool found = false;
+    mt_status rc = store_int(mdb, err, &running, &found, q0, keep);
+    if (rc)
+        return rc;
+    if (!found || running == 0)
+        return MT_OK;
+    if ((rc = core_change_begin(c, mdb, err))) {
+        if (core_aspool_refusal(rc, err))
+            mt_error("%lld task(s) left running by the last run cannot be marked failed: spooled "
+                     "audit entries must reach the chain first and the store does not take "
+                     "them (docs/operations.md \"Audit spool that does not drain\")",
+                     (long long)running);
+        return rc;
+    }
     snprintf(q2, sizeof q2,
              "UPDATE functions SET tasks_failed = tasks_failed + (SELECT count(*) FROM tasks t "
              "WHERE t.function_id = functions.function_id AND t.status = 'running' AND NOT "
@@ -1189,7 +1208,28 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
         rc = mt_err_set(&err, MT_ENOMEM, "out of memory");
         job_free(&job);
     }
-    if (!rc && (rc = keyuse_audit(c, mdb, task_id, &job, &err))) { /* KeyStore key uses */
+    /* KeyStore key uses; a refusal of the audit spool's gate (spooled
+     * entries first) is retried, never the task's failure */
+    for (int64_t ms = 250; !rc && (rc = keyuse_audit(c, mdb, task_id, &job, &err)) &&
+                           core_aspool_refusal(rc, &err) && !atomic_load(&s->stop);
+         ms = ms * 2 > 5000 ? 5000 : ms * 2) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        rc = MT_OK;
+    }
+    if (rc && core_aspool_refusal(rc, &err)) { /* stopping: left running, run again later */
+        mt_warn("task %s: its KeyStore key use waits for the audit spool and the scheduler "
+                "stops: left running (run again later)",
+                task_id);
+        job_free(&job);
+        for (size_t i = 0; i < n_out; i++)
+            free(out_paths[i]);
+        free(out_paths);
+        json_decref(outmap);
+        runs_del(task_id, attempt);
+        return;
+    }
+    if (rc) {
         mt_warn("task %s: recording its KeyStore key use failed: %s", task_id, err.msg);
         mt_err_set(&err, rc, "its KeyStore key use could not be recorded in the audit log");
         job_free(&job);
@@ -1216,14 +1256,33 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
      * retryable errors that do not pass) fails the task now, with the
      * reason, instead of leaving it 'running' until the next start. */
     bool failing = false;
-    for (int tries = 0; tries < 40; tries++) {
+    int64_t refused_ms = 250; /* the audit spool's refusals: backoff */
+    for (int tries = 0; tries < 40;) {
         mt_err ferr;
         mt_status frc = finish(s, c, mdb, task_id, attempt, rc || failing ? NULL : &res,
                                rc || failing ? reason : NULL, next, next_got, next_attempt, outmap,
                                NULL, NULL, &ferr);
         if (frc == MT_OK)
             break;
-        if (!rc && !failing && (frc != MT_EUNAVAIL || tries >= 19)) {
+        if (core_aspool_refusal(frc, &ferr)) {
+            /* nothing of the outcome ran: spooled audit entries must reach
+             * the chain first (audit_spool.c). Not an error of the outcome:
+             * never converted into a failure, the outputs kept; retried
+             * until the spool drains or we stop (the row stays running and
+             * the orphan check or the next start runs the task again) */
+            if (atomic_load(&s->stop)) {
+                mt_warn("task %s: its outcome waits for the audit spool and the scheduler "
+                        "stops: left running (run again later)",
+                        task_id);
+                break;
+            }
+            struct timespec ts = {refused_ms / 1000, (refused_ms % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+            refused_ms = refused_ms * 2 > 5000 ? 5000 : refused_ms * 2;
+            continue;
+        }
+        tries++;
+        if (!rc && !failing && (frc != MT_EUNAVAIL || tries >= 20)) {
             mt_error("task %s: storing the outcome failed (%s); the task fails", task_id,
                      ferr.msg);
             snprintf(reason, sizeof reason,
