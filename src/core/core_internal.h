@@ -472,9 +472,15 @@ void core_set_object(core_ctx *x, const char *kind, const char *id);
  * commits, marking the response audited; otherwise, or if either fails, rolls
  * back. Returns the first failure, or MT_OK. */
 mt_status core_audit_commit(core_ctx *x, int status, mt_status rc);
-/* Begins a route's write transaction (x->db): core_change_begin, and when
- * the audit spool refuses the change, Retry-After on the 503. */
-mt_status core_request_begin(core_ctx *x);
+/* A slow route's write transaction (x->db) begins in two steps:
+ * core_request_gate (core_aspool_before_change; when the audit spool
+ * refuses the change, Retry-After on the 503) before the route takes
+ * core->mu, so that a replay it runs or waits for never holds core->mu;
+ * then, under core->mu and only when the gate said MT_OK,
+ * core_request_begin_gated (store_begin). Entries spooled between the two
+ * overlap the change (audit_spool.c "Changes"). */
+mt_status core_request_gate(core_ctx *x);
+mt_status core_request_begin_gated(core_ctx *x);
 /* RFC 3339 string as a new json_t. */
 json_t *core_time_json(int64_t t);
 /* True if user exists and is not deleted (a tombstone is no owner, participant
