@@ -41,15 +41,26 @@
  * reach the chain as soon as the change commits, ahead of older spooled
  * entries still waiting for the replay's backoff. So every transaction that
  * appends audit entries of its own begins with core_change_begin (or calls
- * core_aspool_before_change first): while spooled entries wait, it runs a
- * replay pass itself (or waits for the one in flight) before the change's
- * transaction begins, and refuses the change (MT_EUNAVAIL, 503) when the
- * spool still cannot be drained (the replay thread, meeting such a pass,
- * takes its result and backs off rather than trying the store again at
- * once). A request answered before a change arrived
+ * core_aspool_before_change first). The gate waits for a high-water mark:
+ * the records spooled when it starts (seq_in) must be in the chain
+ * (seq_out), never the spool empty, which steady audited traffic could keep
+ * from happening. With no pass in flight it runs one itself, of at most
+ * CHANGE_CHUNKS chunks; with one in flight (the replay thread's, another
+ * change's) it waits while that pass appends at most CHANGE_CHUNKS + 1
+ * chunks, and takes the result of a pass that ends failing (the replay
+ * thread likewise takes a failed change pass's result and backs off, so a
+ * failing store is not tried twice in a row). Past that it wakes the
+ * replay thread (cutting its backoff) and refuses the change (MT_EUNAVAIL,
+ * 503, CORE_ASPOOL_REFUSAL; core_aspool_refusal tells it from other
+ * errors). So a change drains at most one chunk on the gateway's event
+ * loop or under core->mu. A request answered before a change arrived
  * therefore precedes the change in the chain; an entry spooled while a
  * change is already under way (its request overlaps the change) may follow
- * it, as it may without the spool.
+ * it, as it may without the spool. Once the store took a chunk of a pass,
+ * the pass appends its last chunk (what is left fits one) holding
+ * order_mu, so nothing is spooled meanwhile and it ends with the spool
+ * empty and pending false even under steady traffic (not before: a failing
+ * store would hold every request's entry up for its error).
  *
  * Locks, always in this order: replay_mu (replays take turns), order_mu,
  * mu (the spool file and pending). mu is never held across a store
@@ -353,11 +364,14 @@ static mt_status replay_locked(mt_core *c, uint64_t target, uint64_t max_chunks,
     pthread_mutex_lock(&a->mu);
     a->in_pass = true;
     pthread_mutex_unlock(&a->mu);
+    bool took = false; /* the store took a chunk of this pass */
     for (uint64_t k = 0; k < max_chunks; k++) {
         pthread_mutex_lock(&a->mu);
         bool go = a->pending && a->seq_out < target;
-        bool tail = mt_spool_records(a->sp) - (a->skip <= mt_spool_records(a->sp) ? a->skip : 0) <=
-                    REPLAY_CHUNK;
+        uint64_t recs = mt_spool_records(a->sp);
+        /* only once the store took a chunk of this pass: a failing store
+         * must not hold every request's entry up (they go to the spool) */
+        bool tail = took && recs - (a->skip <= recs ? a->skip : recs) <= REPLAY_CHUNK;
         pthread_mutex_unlock(&a->mu);
         if (!go)
             break;
@@ -374,6 +388,7 @@ static mt_status replay_locked(mt_core *c, uint64_t target, uint64_t max_chunks,
         }
         if (rc || !more)
             break;
+        took = true;
     }
     pthread_mutex_lock(&a->mu);
     a->passes++;
@@ -713,9 +728,11 @@ char *core_aspool_metrics(mt_core *c)
                  "entries go there without trying the store.\n"
                  "# TYPE mesatee_audit_store_failures_total counter\n"
                  "mesatee_audit_store_failures_total %llu\n"
-                 "# HELP mesatee_audit_spool_change_refused_total Changes refused (503) because "
+                 "# HELP mesatee_audit_spool_change_refused_total Changes refused because "
                  "spooled audit entries, which must precede them in the chain, could not be "
-                 "appended yet.\n"
+                 "appended yet: write requests (answered 503) and steps of the scheduler, "
+                 "the remote executors' claims, the KeyStore and the start's recovery "
+                 "(retried).\n"
                  "# TYPE mesatee_audit_spool_change_refused_total counter\n"
                  "mesatee_audit_spool_change_refused_total %llu\n",
                  (unsigned long long)entries, (unsigned long long)bytes,
