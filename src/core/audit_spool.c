@@ -430,7 +430,7 @@ mt_status core_aspool_before_change(mt_core *c, mt_err *err)
     mt_err_clear(&e);
     mt_status rc = MT_OK;
     const char *why = "the replay has not reached them yet";
-    for (int tries = 0; !ok && !rc && tries < 3; tries++) {
+    for (int tries = 0; !ok && !rc && tries < 20; tries++) {
         if (pthread_mutex_trylock(&a->replay_mu) == 0) {
             /* no pass in flight: run one, of at most CHANGE_CHUNKS chunks
              * (the caller may be the gateway's event loop or hold

@@ -1322,6 +1322,7 @@ static void *worker_main(void *p)
     int64_t attempt = 0, next_attempt = 0; /* their claims' tasks.run_attempt */
     bool got = false; /* task_id was claimed (by the last outcome's commit) */
     bool handed = false; /* ... taken from the hand-off queue (claim on invoke) */
+    int64_t refused_ms = RETRY_MS; /* claims the audit spool's gate refused: backoff */
     while (!atomic_load(&s->stop)) {
         pthread_mutex_lock(&s->mu);
         uint64_t seen = s->gen;
@@ -1350,9 +1351,21 @@ static void *worker_main(void *p)
         handed = false;
         /* without its liveness lock this node claims nothing new
          * (node_live.c); the liveness thread wakes us once it holds it */
-        if (!got && !atomic_load(&s->core->draining) && nlive_claim_ok(s->core) &&
-            (failed = claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err) != MT_OK))
-            mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
+        int64_t wait_ms = RETRY_MS;
+        if (!got && !atomic_load(&s->core->draining) && nlive_claim_ok(s->core)) {
+            mt_status crc = claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err);
+            failed = crc != MT_OK;
+            if (failed && core_aspool_refusal(crc, &err)) {
+                /* the audit spool's gate (logged there, rate-limited):
+                 * retried with backoff, not every RETRY_MS */
+                wait_ms = refused_ms;
+                refused_ms = refused_ms * 2 > 5000 ? 5000 : refused_ms * 2;
+            } else {
+                refused_ms = RETRY_MS;
+                if (failed)
+                    mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
+            }
+        }
         if (got) {
             mt_trace_mark(task_id, "sched_run"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
             run_task(s, db, task_id, attempt, next, &got, &next_attempt);
@@ -1370,7 +1383,7 @@ static void *worker_main(void *p)
             int e = 0;
             if (failed) {
                 struct timespec ts;
-                mt_mono_deadline(&ts, RETRY_MS);
+                mt_mono_deadline(&ts, (long)wait_ms);
                 e = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
             } else
                 pthread_cond_wait(&s->cv, &s->mu);
