@@ -10,7 +10,11 @@
  * overtaken by a later one appended directly, and one failed store attempt
  * per outage (the entries behind it go to the spool untried). A change
  * made while spooled entries wait lands behind them, or is refused (503)
- * while they cannot be appended. The store is made to fail with a trigger that refuses every
+ * while they cannot be appended; a change made while a stream of audited
+ * requests keeps adding entries behind the replay is answered while the
+ * stream goes on (it waits for the entries spooled before it, not for an
+ * empty spool); an open with a spool the store will not take yet goes on
+ * when no task was left running. The store is made to fail with a trigger that refuses every
  * audit insert (SQLite, or PostgreSQL under MT_TEST_STORE_URL). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -876,6 +880,42 @@ static void test_change_while_stream(void **state)
     verify_chain(f);
 }
 
+/* A spool the store will not take, left by a run: the next open goes on
+ * (it has no task left running to recover, so no change to make) and
+ * serves; changes are refused until the store takes the spooled entries,
+ * then they land behind them. */
+static void test_open_with_stuck_spool(void **state)
+{
+    fx *f = *state;
+    fail_store(f, true);
+    record(f, "blk", "left", 0, true);
+    tenv_close_core(&f->e);
+    /* the store is back but refuses the spooled entry */
+    const char *off = tenv_store_url() ? "DROP TRIGGER t_fail ON audit; DROP FUNCTION t_fail_fn()"
+                                       : "DROP TRIGGER t_fail";
+    tenv_sql_dir(f->e.dir, off);
+    const char *blk =
+        tenv_store_url()
+            ? "CREATE FUNCTION t_blk_fn() RETURNS trigger LANGUAGE plpgsql AS "
+              "$$ BEGIN IF NEW.actor = 'blk' THEN RAISE EXCEPTION 'injected'; END IF; "
+              "RETURN NEW; END $$; "
+              "CREATE TRIGGER t_blk BEFORE INSERT ON audit FOR EACH ROW "
+              "EXECUTE FUNCTION t_blk_fn()"
+            : "CREATE TRIGGER t_blk BEFORE INSERT ON audit WHEN NEW.actor = 'blk' "
+              "BEGIN SELECT RAISE(ABORT, 'injected'); END";
+    tenv_sql_dir(f->e.dir, blk);
+    tenv_open_core(&f->e); /* fails the test if the open fails */
+    uint64_t entries, bytes;
+    mt_core_audit_spool_state(f->e.core, &entries, &bytes);
+    assert_int_equal(entries, 1);
+    assert_int_equal(treq(&f->e, "POST", "/v1/users/alice/disable", f->admin, NULL, NULL), 503);
+    refuse_blk(f, false);
+    assert_int_equal(treq(&f->e, "POST", "/v1/users/alice/disable", f->admin, NULL, NULL), 200);
+    assert_true(seq_of(f, "actor = 'blk' AND action = 'left'") <
+                seq_of(f, "action = 'POST /v1/users/{name}/disable' AND object = 'user:alice'"));
+    verify_chain(f);
+}
+
 /* The replay thread (the other tests run without it, so that they decide
  * when a replay happens): the entries reach the chain on their own once the
  * store is back. */
@@ -917,6 +957,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_change_after_outage, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_change_while_chased, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_change_while_stream, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_open_with_stuck_spool, tfx_setup, tfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
