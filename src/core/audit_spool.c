@@ -116,13 +116,13 @@ typedef struct core_aspool {
      * the seq_in it saw when it began, never for the spool to be empty
      * (which steady traffic may keep from happening). */
     uint64_t seq_in, seq_out;
-    uint64_t chunks; /* chunks committed (or dropped) by replay passes */
-    uint64_t passes; /* replay passes ended */
-    bool in_pass;    /* a replay pass runs (under replay_mu) */
+    uint64_t chunks;        /* chunks committed (or dropped) by replay passes */
+    uint64_t passes;        /* replay passes ended */
+    bool in_pass;           /* a replay pass runs (under replay_mu) */
     mt_status last_pass_rc; /* how the last pass ended (a failing store) */
     char last_pass_msg[MT_ERR_MSG_MAX];
     pthread_cond_t done_cv; /* CLOCK_MONOTONIC; seq_out moved or a pass ended */
-    bool kick; /* a change wants the replay thread now: cut its backoff */
+    bool kick;              /* a change wants the replay thread now: cut its backoff */
     bool stop;
     bool th_on;
     pthread_t th;

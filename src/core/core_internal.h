@@ -411,7 +411,7 @@ char *core_aspool_metrics(mt_core *c);
 mt_status core_aspool_before_change(mt_core *c, mt_err *err);
 /* The fixed message of core_aspool_before_change's refusal. */
 #define CORE_ASPOOL_REFUSAL                                                                        \
-    "the audit log cannot take this change now: audit entries spooled while the store was "      \
+    "the audit log cannot take this change now: audit entries spooled while the store was "        \
     "failing must be appended before it, and that has not happened yet; retry later"
 /* True when rc/err is core_aspool_before_change's refusal (MT_EUNAVAIL with
  * CORE_ASPOOL_REFUSAL): nothing of the change ran, retrying is safe. */

@@ -785,8 +785,8 @@ static void chase(fx *f, const char *user, const char *tag)
     assert_int_equal(code, 200);
     assert_int_equal(atomic_load(&st.failed), 0);
     char where[200];
-    snprintf(where, sizeof where,
-             "action = 'POST /v1/users/{name}/disable' AND object = 'user:%s'", user);
+    snprintf(where, sizeof where, "action = 'POST /v1/users/{name}/disable' AND object = 'user:%s'",
+             user);
     int64_t ch = seq_of(f, where);
     snprintf(where, sizeof where, "actor = 'pre' AND action = '%s'", tag);
     assert_true(seq_of(f, where) < ch);
@@ -895,14 +895,13 @@ static void test_open_with_stuck_spool(void **state)
                                        : "DROP TRIGGER t_fail";
     tenv_sql_dir(f->e.dir, off);
     const char *blk =
-        tenv_store_url()
-            ? "CREATE FUNCTION t_blk_fn() RETURNS trigger LANGUAGE plpgsql AS "
-              "$$ BEGIN IF NEW.actor = 'blk' THEN RAISE EXCEPTION 'injected'; END IF; "
-              "RETURN NEW; END $$; "
-              "CREATE TRIGGER t_blk BEFORE INSERT ON audit FOR EACH ROW "
-              "EXECUTE FUNCTION t_blk_fn()"
-            : "CREATE TRIGGER t_blk BEFORE INSERT ON audit WHEN NEW.actor = 'blk' "
-              "BEGIN SELECT RAISE(ABORT, 'injected'); END";
+        tenv_store_url() ? "CREATE FUNCTION t_blk_fn() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN IF NEW.actor = 'blk' THEN RAISE EXCEPTION 'injected'; END IF; "
+                           "RETURN NEW; END $$; "
+                           "CREATE TRIGGER t_blk BEFORE INSERT ON audit FOR EACH ROW "
+                           "EXECUTE FUNCTION t_blk_fn()"
+                         : "CREATE TRIGGER t_blk BEFORE INSERT ON audit WHEN NEW.actor = 'blk' "
+                           "BEGIN SELECT RAISE(ABORT, 'injected'); END";
     tenv_sql_dir(f->e.dir, blk);
     tenv_open_core(&f->e); /* fails the test if the open fails */
     uint64_t entries, bytes;
