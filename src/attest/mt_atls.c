@@ -27,6 +27,11 @@ const char *mt_atls_last_refusal(void)
     return g_refusal;
 }
 
+void mt_atls_clear_refusal(void)
+{
+    g_refusal[0] = '\0';
+}
+
 /* 1 if the peer's leaf carries evidence that verifies and satisfies pol. */
 static int check_leaf(X509 *leaf, const mt_policy *pol)
 {

@@ -27,6 +27,11 @@ mt_status mt_atls_ctx_new(bool server, EVP_PKEY *key, X509 *cert, const mt_polic
 /* Why the last handshake on this thread refused the peer ("" if none). */
 const char *mt_atls_last_refusal(void);
 
+/* Forgets this thread's last refusal: call before a handshake whose failure
+ * must be told apart (a policy verdict sets the text; a cut or timed-out
+ * handshake leaves it ""). */
+void mt_atls_clear_refusal(void);
+
 /* Writes all bytes; MT_EIO on failure. */
 mt_status mt_atls_write(SSL *ssl, const void *data, size_t len, mt_err *err);
 

@@ -31,6 +31,57 @@
 #include "untrusted_fetch.h"
 #include "mt_tee.h"
 
+/* One --scheduler URL, the ul bytes at u: https://HOST:PORT or
+ * https://[IPV6]:PORT (brackets stripped: nd->host is what getaddrinfo
+ * takes; the executor writes it back in brackets). HOST: no whitespace or
+ * control bytes, no '/', '@', '[', ']' (nor ':' outside brackets); PORT:
+ * digits, 1..65535. */
+static bool ex_parse_node(const char *u, size_t ul, mt_rexec_node *nd)
+{
+    if (ul <= 8 || strncmp(u, "https://", 8) != 0)
+        return false;
+    const char *h = u + 8, *end = u + ul, *he, *colon;
+    bool v6 = *h == '[';
+    if (v6) {
+        h++;
+        he = memchr(h, ']', (size_t)(end - h));
+        if (!he || he + 1 >= end || he[1] != ':')
+            return false;
+        colon = he + 1;
+    } else {
+        colon = memchr(h, ':', (size_t)(end - h));
+        he = colon;
+        if (!colon)
+            return false;
+    }
+    size_t hl = (size_t)(he - h), pl = (size_t)(end - colon - 1);
+    if (!hl || hl >= sizeof nd->host || !pl || pl > 5)
+        return false;
+    bool has_colon = false;
+    for (const char *q = h; q < he; q++) {
+        unsigned char ch = (unsigned char)*q;
+        if (ch <= 0x20 || ch >= 0x7f || strchr("/@[]", ch))
+            return false;
+        if (ch == ':')
+            has_colon = true;
+    }
+    if (v6 != has_colon) /* a bracketed name, or an IPv6 address without brackets */
+        return false;
+    unsigned long port = 0;
+    for (const char *q = colon + 1; q < end; q++) {
+        if (*q < '0' || *q > '9')
+            return false;
+        port = port * 10 + (unsigned long)(*q - '0');
+    }
+    if (port < 1 || port > 65535)
+        return false;
+    memcpy(nd->host, h, hl);
+    nd->host[hl] = 0;
+    memcpy(nd->port, colon + 1, pl);
+    nd->port[pl] = 0;
+    return true;
+}
+
 /* The largest job document read from the scheduler by default
  * (--max-job-mib): it is buffered whole, inputs' ciphertext included as
  * base64. A job above the limit is refused before its body is read. */
@@ -158,26 +209,16 @@ static int ex_main(cli_ctx *ctx)
     c.slots = (unsigned)slots;
     c.name = name;
     /* --scheduler URL[,URL...]: the nodes of one cluster, tried in turn
-     * (mt_remote_executor.h "Failover") */
+     * (mt_remote_executor.h "Failover"); a repeated --scheduler is refused
+     * by cli_executor_config (cmd_serve_config.c) */
     for (const char *p = sched; p && *p;) {
         size_t ul = strcspn(p, ",");
         if (n_nodes == MT_REXEC_MAX_NODES)
             return cli_usage_error(ctx, "--scheduler: at most 8 URLs");
-        const char *hp = ul > 8 && !strncmp(p, "https://", 8) ? p + 8 : NULL;
-        const char *colon = NULL;
-        for (const char *q = hp; q && q < p + ul; q++)
-            if (*q == ':')
-                colon = q;
-        mt_rexec_node *nd = &nodes[n_nodes];
-        size_t pl = colon ? (size_t)(p + ul - colon - 1) : 0;
-        if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof nd->host ||
-            pl >= sizeof nd->port || !pl || memchr(colon + 1, '/', pl))
-            return cli_usage_error(ctx, "--scheduler must be https://HOST:PORT, or several "
-                                        "separated by commas");
-        memcpy(nd->host, hp, (size_t)(colon - hp));
-        nd->host[colon - hp] = 0;
-        memcpy(nd->port, colon + 1, pl);
-        nd->port[pl] = 0;
+        if (!ex_parse_node(p, ul, &nodes[n_nodes]))
+            return cli_usage_error(ctx, "--scheduler must be https://HOST:PORT (an IPv6 address "
+                                        "in brackets, PORT 1..65535), or several separated by "
+                                        "commas");
         n_nodes++;
         p += ul;
         if (*p == ',' && !*++p)
@@ -267,8 +308,9 @@ static int ex_main(cli_ctx *ctx)
         fprintf(stderr, "mesatee executor: %s, %u slot(s), certificate never renewed\n", c.name,
                 c.slots);
     if (c.n_nodes > 1)
-        fprintf(stderr, "mesatee executor: %u scheduler nodes, starting with https://%s:%s\n",
-                c.n_nodes, nodes[0].host, nodes[0].port);
+        fprintf(stderr, "mesatee executor: %u scheduler nodes, starting with https://%s%s%s:%s\n",
+                c.n_nodes, strchr(nodes[0].host, ':') ? "[" : "", nodes[0].host,
+                strchr(nodes[0].host, ':') ? "]" : "", nodes[0].port);
     if (mt_rexec_run(&c, &err)) {
         cli_fail("executor: %s", err.msg);
         goto out;

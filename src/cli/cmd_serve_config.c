@@ -156,6 +156,12 @@ static serve_config *g_exec; /* the executor's settings, for its options */
 int cli_executor_config(cli_ctx *ctx, bool *done)
 {
     *done = false;
+    /* a second --scheduler would silently replace the first list below (the
+     * effective value is the last): the nodes go in one list */
+    const char *sched_all[2];
+    if (cli_opt_all(ctx, "scheduler", sched_all, 2) > 1)
+        return cli_usage_error(ctx, "--scheduler given more than once: list the nodes in one "
+                                    "--scheduler, separated by commas");
     serve_config *c = NULL;
     int rc = cli_serve_config_load_or_print(ctx, &c, done);
     if (rc != CLI_OK || *done)

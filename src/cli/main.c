@@ -173,9 +173,9 @@ static const cli_opt o_serve[] = {
     {NULL, false}};
 static const cli_opt o_executor[] = {
     {"scheduler", true, 0, "URL[,URL...]",
-     "the scheduler's executor API, https://HOST:PORT; several nodes of one cluster separated "
-     "by commas (at most 8): a failed request moves to the next, every node checked against "
-     "--policy", "required"},
+     "the scheduler's executor API, https://HOST:PORT (IPv6: https://[ADDR]:PORT); several "
+     "nodes of one cluster separated by commas (at most 8): a failed request moves to the "
+     "next, every node checked against --policy", "required"},
     {"data-dir", true, 'd', "DIR", "the executor's data directory (keys, identity)", "required"},
     {"level", true, 0, "soft|tpm2", "TEE level of this executor", "soft"},
     {"worker", true, 0, "PATH", "the mesatee-worker executable",

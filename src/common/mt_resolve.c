@@ -136,7 +136,10 @@ int mt_resolve_bounded(const char *host, const char *port, const struct addrinfo
     nh.ai_addr = NULL;
     nh.ai_canonname = NULL;
     nh.ai_next = NULL;
-    nh.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
+    /* a literal is taken as written: AI_ADDRCONFIG is for names (glibc
+     * narrows the family by it for literals too, so ::1 would be refused on
+     * a host with no IPv6 address beyond loopback) */
+    nh.ai_flags = (nh.ai_flags & ~AI_ADDRCONFIG) | AI_NUMERICHOST | AI_NUMERICSERV;
     int e = getaddrinfo(host, port, &nh, out);
     if (!e)
         return 0;

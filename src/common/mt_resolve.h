@@ -4,7 +4,8 @@
  * server that does not answer: timeout x attempts x servers, tens of
  * seconds or more) and cannot be interrupted. mt_resolve_bounded:
  *  - a numeric address (IPv4, IPv6, numeric port) is converted at once
- *    (AI_NUMERICHOST | AI_NUMERICSERV: no resolver, no thread);
+ *    (AI_NUMERICHOST | AI_NUMERICSERV: no resolver, no thread), as written:
+ *    a hint AI_ADDRCONFIG applies to names only;
  *  - any other name is resolved asynchronously (glibc getaddrinfo_a) while
  *    the caller waits at most timeout_ms, asking canceled(ctx) (may be NULL)
  *    before each wait of at most MT_RESOLVE_SLICE_MS; on a timeout or a

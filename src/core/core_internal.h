@@ -180,6 +180,14 @@ mt_status store_ids(mt_db *db, const char *sql, const char *param, json_t **out,
 /* Runs a statement with text parameters (as many as the statement has)
  * expecting no rows; *changes (optional) receives mt_db_changes. */
 mt_status store_run(mt_db *db, mt_err *err, int *changes, const char *sql, ...);
+/* store_run for a write whose result (rows changed) the caller does not
+ * read, inside a transaction: mt_db_run_deferred (PostgreSQL: sent with the
+ * transaction's next statement or its COMMIT, no round trip of its own; a
+ * failure fails that statement or the commit, and so the transaction;
+ * SQLite: run now). The statement must change a row when it succeeds (an
+ * UPDATE by a key the transaction knows to exist). Outside a transaction:
+ * store_run. */
+mt_status store_run_deferred(mt_db *db, mt_err *err, const char *sql, ...);
 /* Runs a single-row single-integer query with text parameters; *found false
  * when no row. */
 mt_status store_int(mt_db *db, mt_err *err, int64_t *out, bool *found, const char *sql, ...);
@@ -244,9 +252,12 @@ typedef struct {
 } integ_file_change;
 /* Reads the file row and its owners once, verifies files.mac, and writes
  * the change together with the MAC over the verified fields as changed
- * ("integrity check failed: file" when the row does not verify). */
+ * ("integrity check failed: file" when the row does not verify). old_mac
+ * and new_mac (optional) receive the MAC that read verified and the MAC
+ * written (the KEK rewrap reseals approvals with them, integ_rebind_seal). */
 mt_status integ_file_rewrite(mt_core *c, mt_db *db, const char *file_id,
-                             const integ_file_change *chg, mt_err *err);
+                             const integ_file_change *chg, char old_mac[65], char new_mac[65],
+                             mt_err *err);
 /* Verifies files.mac ("integrity check failed: file"); mac_out (optional)
  * receives it. MT_ENOTFOUND when the file does not exist. */
 mt_status integ_file_check(mt_core *c, mt_db *db, const char *file_id, char mac_out[65],
@@ -357,6 +368,9 @@ mt_status integ_pin_set(integ_pin *p, const char *col, const char *text, mt_err 
 mt_status integ_pin_set_key(integ_pin *p, const void *blob, size_t len, mt_err *err);
 mt_status integ_pin_set_names(integ_pin *p, const char *const *names, size_t n, mt_err *err);
 mt_status integ_pin_seal(mt_core *c, mt_db *db, integ_pin *p, mt_err *err);
+/* The verified (or set) digest of the pinned row's key column, hex; NULL
+ * for SQL NULL. */
+const char *integ_pin_digest(const integ_pin *p);
 void integ_pin_free(integ_pin *p);
 mt_status integ_function_seal(mt_core *c, mt_db *db, const char *function_id, mt_err *err);
 mt_status integ_function_check(mt_core *c, mt_db *db, const char *function_id, mt_err *err);
@@ -374,13 +388,28 @@ mt_status integ_task_result_mac(mt_core *c, const char *task_id, const char *res
  * first..first+2 (result, failure_reason, log), mac_col (result_mac). */
 mt_status integ_task_result_row_check(mt_core *c, mt_db_stmt *st, const char *task_id, int id_col,
                                       int first, int mac_col, mt_err *err);
-/* Issue 10 (KeyStore rewrap): *users (new array) = the participants whose
- * approval matches the task's current binding (empty when it does not
- * verify). A rewrap changes a wrapped key, so the file's MAC and the
- * bindings that include it; the approvals valid before are re-sealed after
- * (the key inside is the same). */
-mt_status integ_valid_approvals(mt_core *c, mt_db *db, const char *task_id, json_t **users,
-                                mt_err *err);
+/* Issue 10 (KeyStore rewrap). A rewrap changes a wrapped key, hence the
+ * file's MAC (or the function's payload key digest) and the bindings that
+ * include it; the approvals valid before are resealed after (the key inside
+ * is the same), over values of ONE verifying read, never a later one:
+ * integ_rebind_prepare runs the binding's checks (integ_task_binding) once
+ * and keeps its pre-image and the participants whose approval matches it;
+ * *out stays NULL (nothing to carry) when the task does not verify, when
+ * its verified row does not bind id (INTEG_REBIND_FILE: the file assigned to
+ * a slot; INTEG_REBIND_FUNCTION: the declaration's function) or when no
+ * approval is valid. After the rewrite, integ_rebind_seal replaces in that
+ * pre-image only the rewritten value (old_hex: the file MAC the rewrite
+ * verified, or the old payload key's SHA-256; new_hex: the MAC written, or
+ * the new key's SHA-256) and MACs the carried approvals over its hash; when
+ * the pre-image does not hold old_hex there (the host answered the reads
+ * differently) it reseals nothing and returns MT_OK. */
+typedef enum { INTEG_REBIND_FILE, INTEG_REBIND_FUNCTION } integ_rebind_what;
+typedef struct integ_rebind integ_rebind;
+mt_status integ_rebind_prepare(mt_core *c, mt_db *db, const char *task_id, integ_rebind_what what,
+                               const char *id, integ_rebind **out, mt_err *err);
+mt_status integ_rebind_seal(mt_core *c, mt_db *db, integ_rebind *rb, const char *old_hex,
+                            const char *new_hex, mt_err *err);
+void integ_rebind_free(integ_rebind *rb);
 /* store_migrate hook: seals rows written before the MACs existed. */
 mt_status integ_seal_legacy(void *core, mt_db *db, mt_err *err);
 
@@ -553,9 +582,12 @@ typedef struct core_wrapped_col {
                        mt_err *err);
     /* NULL, or the table's verified write of a rewrapped key: verifies the
      * row's MAC, writes key_col, ver_col and the MAC over the verified row
-     * with the new key (replaces the plain UPDATE and reseal) */
+     * with the new key (replaces the plain UPDATE and reseal); old_hex and
+     * new_hex receive the value the bound tasks' bindings change by (files:
+     * the verified MAC and the MAC written; functions: the SHA-256 of the
+     * verified old key and of the new one), for integ_rebind_seal */
     mt_status (*rewrite)(mt_core *c, mt_db *db, const char *id, const void *blob, size_t len,
-                         uint32_t ver, mt_err *err);
+                         uint32_t ver, char old_hex[65], char new_hex[65], mt_err *err);
 } core_wrapped_col;
 extern const core_wrapped_col core_wrapped_cols[];
 extern const size_t core_n_wrapped_cols;

@@ -510,7 +510,8 @@ mt_status integ_file_mac_values(mt_core *c, const char *const fields[9], const v
 }
 
 mt_status integ_file_rewrite(mt_core *c, mt_db *mdb, const char *file_id,
-                             const integ_file_change *chg, mt_err *err)
+                             const integ_file_change *chg, char old_mac[65], char new_mac[65],
+                             mt_err *err)
 {
     /* one read: the row and its owners, verified against the stored MAC;
      * the new MAC is computed over those verified fields with the changed
@@ -572,6 +573,10 @@ mt_status integ_file_rewrite(mt_core *c, mt_db *mdb, const char *file_id,
         return MT_OK;
     mt_db_step(st, &rc, err);
     core_stmt_put(NULL, st);
+    if (!rc && old_mac)
+        memcpy(old_mac, mac, 65); /* the MAC the read verified */
+    if (!rc && new_mac)
+        memcpy(new_mac, nmac, 65); /* the MAC written */
     return rc;
 }
 
@@ -757,83 +762,79 @@ static bool decl_sane(const json_t *parts, const json_t *ins, const json_t *outs
 
 static const row_list_spec function_spec;
 
-/* The columns of BINDING_SQL: the declaration (0-6, decl_mac 7, in
- * decl_mac's order), assignments 8, the number of task_participants rows 9,
- * then the function row as function_spec selects it (10-28; NULL when it is
- * gone). */
+/* BINDING_SQL: everything a binding reads, in one statement (one snapshot
+ * on PostgreSQL, one round trip), ?1 the task; the last column (B_KIND)
+ * tells the row's kind, rows in kind order:
+ * - kind 0: the task's function's allow-list (column 0, sorted as
+ *   function_spec sorts it), the function being the one of the task row
+ *   the same statement reads;
+ * - kind 1: the task row: the declaration (0-6, decl_mac 7, in decl_mac's
+ *   order), assignments 8, the number of task_participants rows 9, then the
+ *   function row as function_spec selects it (10-28; NULL when it is gone);
+ * - kind 2: the assigned files (direction, slot, file, kind: columns 0-3;
+ *   in the binding's order);
+ * - kind 3: the participants' approval MACs (user 0, MAC 1).
+ * The other columns of kinds 0, 2 and 3 are NULL. */
+#define B_NULLS25                                                                                  \
+    "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "   \
+    "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
 #define BINDING_SQL                                                                                \
-    "SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "                \
+    "SELECT username, NULL, NULL, NULL, " B_NULLS25 "0 FROM function_allowlist WHERE "             \
+    "function_id = (SELECT function_id FROM tasks WHERE task_id = ?1) "                            \
+    "UNION ALL SELECT t.task_id, t.function_id, t.creator, t.arguments, t.inputs_ownership, "      \
     "t.outputs_ownership, t.participants, t.decl_mac, t.assignments, (SELECT count(*) FROM "       \
     "task_participants p WHERE p.task_id = t.task_id), f.function_id, f.owner, f.name, "           \
     "f.description, f.executor_type, f.builtin, f.public, f.disabled, f.deleted, f.arguments, "    \
     "f.inputs, f.outputs, f.usage_quota, f.created_at, f.payload_object, f.payload_size, "         \
-    "f.payload_sha256, f.payload_key, f.mac FROM tasks t LEFT JOIN functions f ON "                \
-    "f.function_id = t.function_id WHERE t.task_id = ?"
-#define B_FN 10 /* first function column of BINDING_SQL */
-
-/* What a binding needs besides the row, in one statement (?1 the task, ?2
- * its function): kind 0 the function's allow-list (sorted as function_spec
- * sorts it), 1 the assigned files (direction, slot, file, kind; in the
- * binding's order), 2 the participants' approval MACs. */
-#define SIDE_SQL                                                                                   \
-    "SELECT 0, username, NULL, NULL, NULL FROM function_allowlist WHERE function_id = ?2 "         \
-    "UNION ALL SELECT 1, tf.direction, tf.slot, tf.file_id, f.kind FROM task_files tf JOIN "       \
-    "files f ON f.file_id = tf.file_id WHERE tf.task_id = ?1 "                                     \
-    "UNION ALL SELECT 2, username, approval_mac, NULL, NULL FROM task_participants WHERE "         \
-    "task_id = ?1 ORDER BY 1, 2, 3"
+    "f.payload_sha256, f.payload_key, f.mac, 1 FROM tasks t LEFT JOIN functions f ON "             \
+    "f.function_id = t.function_id WHERE t.task_id = ?1 "                                          \
+    "UNION ALL SELECT tf.direction, tf.slot, tf.file_id, f.kind, " B_NULLS25 "2 FROM task_files "  \
+    "tf JOIN files f ON f.file_id = tf.file_id WHERE tf.task_id = ?1 "                             \
+    "UNION ALL SELECT username, approval_mac, NULL, NULL, " B_NULLS25 "3 FROM task_participants "  \
+    "WHERE task_id = ?1 ORDER BY 30, 1, 2"
+#define B_FN 10   /* first function column of BINDING_SQL's task row */
+#define B_KIND 29 /* the kind column */
 
 static json_t *col_json(mt_db_stmt *st, int i)
 {
     return mt_db_col_null(st, i) ? json_null() : json_string_nocheck(mt_db_col_text(st, i));
 }
 
-/* SIDE_SQL's rows: *allow (names), *files ([direction, slot, file, kind]),
- * *approvals (user -> approval_mac, "" for NULL). */
-static mt_status side_rows(mt_db *mdb, const char *task_id, const char *fid, json_t **allow,
-                           json_t **files, json_t **approvals, mt_err *err)
+/* BINDING_SQL's rows after the task row: *files ([direction, slot, file,
+ * kind]), *approvals (user -> approval_mac, "" for NULL); another row of
+ * kind 0 or 1 there is refused. */
+static mt_status side_rows(mt_db_stmt *st, json_t *files, json_t *approvals, mt_err *err)
 {
-    *allow = json_array();
-    *files = json_array();
-    *approvals = json_object();
-    if (!*allow || !*files || !*approvals)
-        return mt_err_set(err, MT_ENOMEM, "out of memory");
-    mt_db_stmt *st;
-    mt_status rc = core_stmt_get(NULL, mdb, SIDE_SQL, &st, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(st, 1, task_id);
-    mt_db_bind_text(st, 2, fid);
+    mt_status rc = MT_OK;
     while (!rc && mt_db_step(st, &rc, err) == MT_DB_ROW) {
-        int64_t k = mt_db_col_int64(st, 0);
+        int64_t k = mt_db_col_int64(st, B_KIND);
         int bad = 0;
-        if (k == 0)
-            bad = json_array_append_new(*allow, col_json(st, 1));
-        else if (k == 1) {
+        if (k == 2) {
             json_t *f = json_array();
-            for (int i = 1; i <= 4 && f && !bad; i++)
+            for (int i = 0; i <= 3 && f && !bad; i++)
                 bad = json_array_append_new(f, json_string_nocheck(mt_db_col_text(st, i)));
             if (bad || !f)
                 json_decref(f);
-            bad = bad || !f || json_array_append_new(*files, f);
-        } else
-            bad = json_object_set_new_nocheck(*approvals, mt_db_col_text(st, 1),
-                                              json_string_nocheck(mt_db_col_text(st, 2)));
+            bad = bad || !f || json_array_append_new(files, f);
+        } else if (k == 3)
+            bad = json_object_set_new_nocheck(approvals, mt_db_col_text(st, 0),
+                                              json_string_nocheck(mt_db_col_text(st, 1)));
+        else
+            return integ_fail(err, "task"); /* out of order: not our statement's answer */
         if (bad)
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    core_stmt_put(NULL, st);
     return rc;
 }
 
 /* integ_task_binding; *parts_out (optional) receives the verified
  * participants, *approvals_out (optional) the stored approval MACs (user ->
  * MAC, unverified: integ_task_verify_row checks them). Round trips
- * (PostgreSQL): the task row with its declaration MAC, its function row and
- * its participant count in one statement (BINDING_SQL; they were six:
- * decl, function_id, function row, the same task row joined again, the
- * count), then the allow-list, the assigned files and the approvals in one
- * more (SIDE_SQL; were two, plus one per participant in integ_task_verify_row):
- * every value the hash and the checks use comes from those reads, verified
+ * (PostgreSQL): one statement (BINDING_SQL) reads the task row with its
+ * declaration MAC, its function row, its participant count, the function's
+ * allow-list, the assigned files and the approvals (they were seven
+ * statements, then two, plus one per participant in integ_task_verify_row):
+ * every value the hash and the checks use comes from that read, verified
  * by their MACs before use, so nothing is read twice. Files assigned are
  * then checked one by one (integ_file_check, core_file_owners). */
 /* Copies column i of st into dst (n bytes); false when it does not fit (a
@@ -881,9 +882,22 @@ void integ_task_row_free(integ_task_row *r)
     mt_wipe(r, sizeof *r);
 }
 
+/* A binding's pre-image kept from its verifying read (the KEK rewrap,
+ * integ_rebind_prepare): the hashed bytes, where the rewrapped value lies in
+ * them (file_id's MAC in each slot it is assigned to, or the function's
+ * payload key digest) and the verified function id. */
+#define REBIND_MAX_OFF 64
+typedef struct binding_pre {
+    const char *file_id; /* NULL: record no slot */
+    fbuf b;
+    size_t off[REBIND_MAX_OFF], n_off, key_off;
+    bool overflow;
+    char function_id[MT_ID_LEN + 1];
+} binding_pre;
+
 static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
                               json_t **parts_out, json_t **approvals_out, integ_task_row *row_out,
-                              mt_err *err)
+                              binding_pre *pre, mt_err *err)
 {
     fbuf b;
     fb_init(&b, "mesatee-task-binding/v1");
@@ -895,18 +909,35 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
     mt_status rc = core_stmt_get(NULL, mdb, BINDING_SQL, &st, err);
     if (rc)
         goto out;
+    allow = json_array();
+    files = json_array();
+    approvals = json_object();
+    if (!allow || !files || !approvals) {
+        core_stmt_put(NULL, st);
+        rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
     mt_db_bind_text(st, 1, task_id);
-    int s = mt_db_step(st, &rc, err);
-    if (s == MT_DB_DONE)
+    /* the allow-list rows come first (kind 0), then the task row (kind 1) */
+    int s;
+    while ((s = mt_db_step(st, &rc, err)) == MT_DB_ROW && mt_db_col_int64(st, B_KIND) == 0)
+        if (json_array_append_new(allow, col_json(st, 0))) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            break;
+        }
+    if (!rc && (s == MT_DB_DONE || (s == MT_DB_ROW && mt_db_col_int64(st, B_KIND) != 1))) {
+        /* no task row: no such task (rows of other kinds without it are
+         * not answers to this question) */
+        s = MT_DB_DONE;
         rc = mt_err_set(err, MT_ENOTFOUND, "no task %s", task_id);
+    }
     /* the declaration first, then its function (row and allow-list) */
-    if (s == MT_DB_ROW && !(rc = integ_task_decl_row_check(c, st, 0, task_id, err))) {
+    if (s == MT_DB_ROW && !rc && !(rc = integ_task_decl_row_check(c, st, 0, task_id, err))) {
         char fid[MT_ID_LEN + 1], mac[65], stored[65];
         snprintf(fid, sizeof fid, "%s", mt_db_col_text(st, 1));
         if (mt_db_col_null(st, B_FN) || strcmp(mt_db_col_text(st, B_FN), fid))
             rc = integ_fail(err, "task"); /* decl verified, function row gone */
-        else if (!(rc = side_rows(mdb, task_id, fid, &allow, &files, &approvals, err)) &&
-                 !(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, allow, mac, stored,
+        else if (!(rc = row_list_mac_at(c, mdb, &function_spec, st, B_FN, fid, allow, mac, stored,
                                         err)) &&
                  !integ_hex_equal(mac, stored)) {
             mt_error("store integrity: function %s does not match its MAC", fid);
@@ -920,6 +951,10 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         fb_col(&b, st, B_FN + 5);         /* f.builtin */
         fb_col(&b, st, B_FN + 14);        /* f.payload_object */
         fb_col(&b, st, B_FN + 16);        /* f.payload_sha256 */
+        if (pre) {
+            pre->key_off = b.len;
+            snprintf(pre->function_id, sizeof pre->function_id, "%s", mt_db_col_text(st, 1));
+        }
         fb_col_digest(&b, st, B_FN + 17); /* f.payload_key */
         snprintf(creator, sizeof creator, "%s", mt_db_col_text(st, 2));
         ins = core_json_load(mt_db_col_text(st, 4));
@@ -930,6 +965,9 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         if (row_out && !(rc = task_row_fill(st, row_out, err)) &&
             !(row_out->file_macs = json_object()))
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+        /* then the assigned files and the approvals (kinds 2, 3) */
+        if (!rc)
+            rc = side_rows(st, files, approvals, err);
     }
     core_stmt_put(NULL, st);
     if (rc)
@@ -957,7 +995,7 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         json_t *owners = NULL;
         core_file f;
         /* the kind and owners the file's MAC covers, from the read it
-         * verified (not SIDE_SQL's join nor another read) */
+         * verified (not BINDING_SQL's join nor another read) */
         if ((rc = integ_file_load(c, mdb, fid, &f, &owners, fmac, err)))
             break;
         bool kind_input = !strcmp(f.kind, "input");
@@ -978,6 +1016,12 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         fb_str(&b, dir);
         fb_str(&b, slot);
         fb_str(&b, fid);
+        if (pre && pre->file_id && !strcmp(fid, pre->file_id)) {
+            if (pre->n_off < REBIND_MAX_OFF)
+                pre->off[pre->n_off++] = b.len;
+            else
+                pre->overflow = true;
+        }
         fb_str(&b, fmac);
         if (row_out && json_object_set_new(row_out->file_macs, fid, json_string(fmac))) {
             rc = mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -1011,6 +1055,10 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         *parts_out = json_incref(parts);
     if (approvals_out)
         *approvals_out = json_incref(approvals);
+    if (pre) {
+        pre->b = b; /* the pre-image, handed over */
+        memset(&b, 0, sizeof b);
+    }
 out:
     fb_free(&b);
     json_decref(allow);
@@ -1027,7 +1075,7 @@ out:
 mt_status integ_task_binding(mt_core *c, mt_db *mdb, const char *task_id, char hash_out[65],
                              mt_err *err)
 {
-    return task_binding(c, mdb, task_id, hash_out, NULL, NULL, NULL, err);
+    return task_binding(c, mdb, task_id, hash_out, NULL, NULL, NULL, NULL, err);
 }
 
 /* ---- approvals --------------------------------------------------------- */
@@ -1064,12 +1112,12 @@ mt_status integ_task_verify_row(mt_core *c, mt_db *mdb, const char *task_id, int
 {
     char binding[65];
     /* the participants the binding verified (its declaration MAC) and the
-     * approval MACs it read with the allow-list and files (SIDE_SQL), not
+     * approval MACs it read with the allow-list and files (BINDING_SQL), not
      * further reads */
     json_t *parts = NULL, *approvals = NULL;
     if (row)
         memset(row, 0, sizeof *row);
-    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, row, err);
+    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, row, NULL, err);
     if (rc) {
         integ_task_row_free(row);
         return rc;
@@ -1104,37 +1152,140 @@ mt_status integ_task_verify_row(mt_core *c, mt_db *mdb, const char *task_id, int
     return rc;
 }
 
-/* Issue 10 (KeyStore rewrap): the participants whose approval matches the
- * task's current binding. */
-mt_status integ_valid_approvals(mt_core *c, mt_db *mdb, const char *task_id, json_t **users,
-                                mt_err *err)
+/* Issue 10 (KeyStore rewrap): a task's approvals carried over a rewrap,
+ * sealed only over values of one verifying read (docs/threat-model.md
+ * "Verified values only, from the verifying read"). */
+struct integ_rebind {
+    char task_id[MT_ID_LEN + 1];
+    json_t *users; /* participants whose approval matched the verified binding */
+    binding_pre pre;
+};
+
+void integ_rebind_free(integ_rebind *rb)
 {
-    *users = json_array();
-    if (!*users)
+    if (!rb)
+        return;
+    json_decref(rb->users);
+    fb_free(&rb->pre.b);
+    free(rb);
+}
+
+mt_status integ_rebind_prepare(mt_core *c, mt_db *mdb, const char *task_id, integ_rebind_what what,
+                               const char *id, integ_rebind **out, mt_err *err)
+{
+    *out = NULL;
+    integ_rebind *rb = calloc(1, sizeof *rb);
+    if (!rb || !(rb->users = json_array())) {
+        integ_rebind_free(rb);
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    char binding[65];
-    mt_err e2;
-    if (integ_task_binding(c, mdb, task_id, binding, &e2))
-        return MT_OK; /* broken already: nothing to carry over */
-    mt_db_stmt *st;
-    mt_status rc = core_stmt_get(NULL, mdb,
-                                 "SELECT username, approval_mac FROM task_participants WHERE "
-                                 "task_id = ? AND approval_mac IS NOT NULL ORDER BY username",
-                                 &st, err);
-    if (rc)
-        return rc;
-    mt_db_bind_text(st, 1, task_id);
-    while (!rc && (mt_db_step(st, &rc, err) == MT_DB_ROW)) {
-        const char *user = mt_db_col_text(st, 0);
-        char want[65];
-        if ((rc = approval_mac(c, task_id, user, binding, want, err)))
-            break;
-        if (integ_hex_equal(want, mt_db_col_text(st, 1)) &&
-            json_array_append_new(*users, json_string(user)))
-            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
     }
-    core_stmt_put(NULL, st);
+    snprintf(rb->task_id, sizeof rb->task_id, "%s", task_id);
+    rb->pre.file_id = what == INTEG_REBIND_FILE ? id : NULL;
+    char binding[65];
+    json_t *parts = NULL, *approvals = NULL;
+    mt_err e2;
+    mt_status rc = task_binding(c, mdb, task_id, binding, &parts, &approvals, NULL, &rb->pre, &e2);
+    if (rc) {
+        /* the store failing is retried (the batch rolls back); a task that
+         * does not verify is broken already: nothing to carry over */
+        if (rc == MT_ENOMEM || rc == MT_EIO)
+            *err = e2;
+        else
+            rc = MT_OK;
+        goto out;
+    }
+    /* the verified row must bind what is rewrapped: the file in a slot, or
+     * the function (its declaration's function_id) */
+    bool binds = what == INTEG_REBIND_FILE ? rb->pre.n_off > 0 && !rb->pre.overflow
+                                           : !strcmp(rb->pre.function_id, id);
+    if (!binds || !json_is_array(parts) || !json_is_object(approvals))
+        goto out;
+    size_t i;
+    json_t *p;
+    json_array_foreach(parts, i, p)
+    {
+        const char *user = json_string_value(p);
+        const char *a = user ? json_string_value(json_object_get(approvals, user)) : NULL;
+        char want[65];
+        if (!a || !*a)
+            continue;
+        if ((rc = approval_mac(c, task_id, user, binding, want, err)))
+            goto out;
+        if (integ_hex_equal(want, a) && json_array_append_new(rb->users, json_string(user))) {
+            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (json_array_size(rb->users)) {
+        *out = rb;
+        rb = NULL;
+    }
+out:
+    json_decref(parts);
+    json_decref(approvals);
+    integ_rebind_free(rb);
     return rc;
+}
+
+/* Replaces the 64-hex field at off of b (u32be 64 || hex) holding old_hex
+ * with new_hex; false when the field is not exactly old_hex. */
+static bool pre_replace(fbuf *b, size_t off, const char *old_hex, const char *new_hex)
+{
+    static const uint8_t len64[4] = {0, 0, 0, 64};
+    char cur[65];
+    if (b->oom || off > b->len || b->len - off < 4 + 64 || memcmp(b->p + off, len64, 4) ||
+        strlen(old_hex) != 64 || strlen(new_hex) != 64)
+        return false;
+    memcpy(cur, b->p + off + 4, 64);
+    cur[64] = 0;
+    if (!integ_hex_equal(cur, old_hex))
+        return false;
+    memcpy(b->p + off + 4, new_hex, 64);
+    return true;
+}
+
+mt_status integ_rebind_seal(mt_core *c, mt_db *mdb, integ_rebind *rb, const char *old_hex,
+                            const char *new_hex, mt_err *err)
+{
+    bool ok = true;
+    if (rb->pre.file_id)
+        for (size_t i = 0; ok && i < rb->pre.n_off; i++)
+            ok = pre_replace(&rb->pre.b, rb->pre.off[i], old_hex, new_hex);
+    else
+        ok = pre_replace(&rb->pre.b, rb->pre.key_off, old_hex, new_hex);
+    if (!ok) {
+        /* the value the rewrite verified is not the one this binding was
+         * verified with: the host answered the two reads differently.
+         * Nothing is resealed; the task's approvals no longer verify. */
+        mt_error("store integrity: task %s changed during a key rewrap; its approvals are "
+                 "not carried over",
+                 rb->task_id);
+        return MT_OK;
+    }
+    uint8_t md[32];
+    unsigned int ml = 0;
+    char binding[65];
+    if (EVP_Digest(rb->pre.b.p, rb->pre.b.len, md, &ml, EVP_sha256(), NULL) != 1 || ml != 32)
+        return mt_err_set(err, MT_ENOMEM, "out of memory hashing the task binding");
+    mt_hex_encode(md, 32, binding);
+    size_t i;
+    json_t *u;
+    json_array_foreach(rb->users, i, u)
+    {
+        char mac[65];
+        int changed = 0;
+        mt_status rc = approval_mac(c, rb->task_id, json_string_value(u), binding, mac, err);
+        if (!rc)
+            rc = store_run(mdb, err, &changed,
+                           "UPDATE task_participants SET approval_mac = ? WHERE task_id = ? AND "
+                           "username = ?",
+                           mac, rb->task_id, json_string_value(u));
+        if (rc)
+            return rc;
+        if (changed != 1)
+            return integ_fail(err, "task");
+    }
+    return MT_OK;
 }
 
 /* ---- users and tokens --------------------------------------------------- */
@@ -1647,6 +1798,11 @@ mt_status integ_pin_set_names(integ_pin *p, const char *const *names, size_t n, 
     json_decref(p->names);
     p->names = a;
     return MT_OK;
+}
+
+const char *integ_pin_digest(const integ_pin *p)
+{
+    return p->digest;
 }
 
 mt_status integ_pin_seal(mt_core *c, mt_db *mdb, integ_pin *p, mt_err *err)

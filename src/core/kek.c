@@ -17,7 +17,14 @@
  * sealing key (legacy); they are rewrapped with the legacy keys this process
  * holds (the current binary's, and those an operator supplied with
  * POST /v1/admin/keystore/legacy). A root version is retired (destroyed in
- * the KeyStore) only when no row of any entry records it. */
+ * the KeyStore) only when no row of any entry records it.
+ *
+ * A rewrapped file or function key changes the binding of the tasks using
+ * it (bound_tasks): their approvals valid before are resealed over the
+ * binding pre-image of the one read that verified them, with only the
+ * rewrapped value replaced (integ_rebind_prepare before the rewrite,
+ * integ_rebind_seal after it), never over a binding read again after the
+ * write (the host could re-point a slot in between). */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,11 +60,12 @@ struct core_kek_state {
 /* ---- the wrapped-key columns ------------------------------------------- */
 
 static mt_status rewrite_file(mt_core *c, mt_db *db, const char *id, const void *blob, size_t len,
-                              uint32_t ver, mt_err *err)
+                              uint32_t ver, char old_hex[65], char new_hex[65], mt_err *err)
 {
     integ_file_change chg = {
         .set_wrapped = true, .wrapped = blob, .wrapped_len = len, .kek_version = ver};
-    return integ_file_rewrite(c, db, id, &chg, err);
+    /* old_hex: the MAC its read verified, new_hex: the MAC written */
+    return integ_file_rewrite(c, db, id, &chg, old_hex, new_hex, err);
 }
 
 /* functions.payload_key and payload_kek_version of one function. */
@@ -80,15 +88,22 @@ static mt_status store_run_blob_key(mt_db *db, const char *id, const void *blob,
 }
 
 static mt_status rewrite_function(mt_core *c, mt_db *db, const char *id, const void *blob,
-                                  size_t len, uint32_t ver, mt_err *err)
+                                  size_t len, uint32_t ver, char old_hex[65], char new_hex[65],
+                                  mt_err *err)
 {
-    /* verify the row, write the new key, reseal the verified values with it */
+    /* verify the row, write the new key, reseal the verified values with it;
+     * old_hex: the verified old key's SHA-256 (the binding's payload key
+     * field), new_hex: the new key's */
     integ_pin *pin = NULL;
     char v[16];
     snprintf(v, sizeof v, "%u", ver);
     mt_status rc = integ_function_pin(c, db, id, &pin, err);
-    if (!rc)
+    if (!rc) {
+        const char *d = integ_pin_digest(pin);
+        snprintf(old_hex, 65, "%s", d ? d : "");
+        core_sha256_hex(blob, len, new_hex);
         rc = store_run_blob_key(db, id, blob, len, v, err);
+    }
     if (!rc && !(rc = integ_pin_set_key(pin, blob, len, err)))
         rc = integ_pin_seal(c, db, pin, err);
     integ_pin_free(pin);
@@ -331,54 +346,47 @@ static mt_status rewrap_custom(mt_core *c, const core_wrapped_col *e, const rw_r
     return rc;
 }
 
-/* The approvals valid now of the tasks bound_tasks selects for id. */
-static mt_status approvals_before(mt_core *c, mt_db *db, const char *bound_tasks, const char *id,
-                                  json_t **out, mt_err *err)
+/* The tasks bound_tasks selects for id, each verified once
+ * (integ_rebind_prepare): *out (n entries) those whose verified row binds
+ * id and holds approvals valid now, to be resealed after the rewrite. */
+static void rebinds_free(integ_rebind **rb, size_t n)
 {
+    for (size_t i = 0; rb && i < n; i++)
+        integ_rebind_free(rb[i]);
+    free(rb);
+}
+
+static mt_status rebinds_before(mt_core *c, mt_db *db, const core_wrapped_col *e, const char *id,
+                                integ_rebind ***out, size_t *n, mt_err *err)
+{
+    *out = NULL;
+    *n = 0;
     json_t *tasks = NULL;
-    mt_status rc = store_ids(db, bound_tasks, id, &tasks, err);
+    mt_status rc = store_ids(db, e->bound_tasks, id, &tasks, err);
     if (rc)
         return rc;
-    json_t *carry = json_array();
-    size_t i;
-    json_t *t;
-    if (!carry)
+    integ_rebind_what what =
+        !strcmp(e->table, "functions") ? INTEG_REBIND_FUNCTION : INTEG_REBIND_FILE;
+    integ_rebind **rb = json_array_size(tasks) ? calloc(json_array_size(tasks), sizeof *rb) : NULL;
+    if (json_array_size(tasks) && !rb)
         rc = mt_err_set(err, MT_ENOMEM, "out of memory");
+    size_t i, k = 0;
+    json_t *t;
     json_array_foreach(tasks, i, t)
     {
-        json_t *users = NULL;
-        if (rc || (rc = integ_valid_approvals(c, db, json_string_value(t), &users, err)))
+        if (rc || (rc = integ_rebind_prepare(c, db, json_string_value(t), what, id, &rb[k], err)))
             break;
-        if (json_array_size(users) &&
-            json_array_append_new(carry, json_pack("[O, o]", t, users)))
-            rc = mt_err_set(err, MT_ENOMEM, "out of memory");
-        else if (!json_array_size(users))
-            json_decref(users);
+        if (rb[k])
+            k++;
     }
     json_decref(tasks);
     if (rc) {
-        json_decref(carry);
+        rebinds_free(rb, k);
         return rc;
     }
-    *out = carry;
+    *out = rb;
+    *n = k;
     return MT_OK;
-}
-
-static mt_status approvals_reseal(mt_core *c, mt_db *db, json_t *carry, mt_err *err)
-{
-    size_t i, j;
-    json_t *tu, *u;
-    mt_status rc = MT_OK;
-    json_array_foreach(carry, i, tu)
-    {
-        const char *task = json_string_value(json_array_get(tu, 0));
-        json_array_foreach(json_array_get(tu, 1), j, u)
-        {
-            if ((rc = integ_approval_seal(c, db, task, json_string_value(u), err)))
-                return rc;
-        }
-    }
-    return rc;
 }
 
 /* One batch of entry e after cursor: at most CORE_REWRAP_BATCH rows, one
@@ -460,14 +468,19 @@ static mt_status rewrap_batch(mt_core *c, mt_db *db, const core_wrapped_col *e, 
         }
         if ((rc = w))
             break;
-        json_t *carry = NULL; /* [[task_id, [users]]...] valid before the change */
-        if (e->bound_tasks && (rc = approvals_before(c, db, e->bound_tasks, r->id, &carry, err))) {
+        /* the approvals valid before the change, with the binding each was
+         * verified over (only a verified write, e->rewrite, reseals them) */
+        integ_rebind **carry = NULL;
+        size_t n_carry = 0;
+        char old_hex[65] = "", new_hex[65] = "";
+        if (e->bound_tasks && e->rewrite &&
+            (rc = rebinds_before(c, db, e, r->id, &carry, &n_carry, err))) {
             if (nb != kw)
                 free(nb);
             break;
         }
         if (e->rewrite)
-            rc = e->rewrite(c, db, r->id, nb, nl, v, err);
+            rc = e->rewrite(c, db, r->id, nb, nl, v, old_hex, new_hex, err);
         else if (!(rc = mt_db_prepare(db, sql, &st, err))) {
             mt_db_bind_blob(st, 1, nb, nl);
             mt_db_bind_int64(st, 2, (int64_t)v);
@@ -479,9 +492,9 @@ static mt_status rewrap_batch(mt_core *c, mt_db *db, const core_wrapped_col *e, 
             free(nb);
         if (!rc && e->reseal)
             rc = e->reseal(c, db, r->id, err);
-        if (!rc && carry)
-            rc = approvals_reseal(c, db, carry, err);
-        json_decref(carry);
+        for (size_t k = 0; !rc && k < n_carry; k++)
+            rc = integ_rebind_seal(c, db, carry[k], old_hex, new_hex, err);
+        rebinds_free(carry, n_carry);
         done++;
     }
     if (!rc) {

@@ -323,10 +323,12 @@ mt_status lease_claimed(mt_core *c, mt_db *db, const char *task_id, int64_t atte
     if (rc)
         return rc;
     snprintf(f, sizeof f, "%lld", (long long)fence);
-    return store_run(db, err, NULL,
-                     "UPDATE tasks SET lease_mac = ? WHERE task_id = ? AND lease_fence = "
-                     "CAST(? AS INTEGER)",
-                     now_mac, task_id, f);
+    /* the row was claimed in this transaction (its fence just read): sent
+     * with the next statement or the COMMIT (store_run_deferred) */
+    return store_run_deferred(db, err,
+                              "UPDATE tasks SET lease_mac = ? WHERE task_id = ? AND lease_fence = "
+                              "CAST(? AS INTEGER)",
+                              now_mac, task_id, f);
 }
 
 /* A row lease_mac_upgrade or lease_mac_upgrade_v3 reads (its text columns

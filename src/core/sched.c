@@ -870,6 +870,11 @@ static mt_status outputs_verified(mt_core *c, mt_db *mdb, const char *task_id, j
     return *outs ? MT_OK : integ_fail(err, "binding");
 }
 
+/* Set by finish on a scheduler thread: its last committed outcome tried to
+ * claim the next task in the same transaction and the queue was empty
+ * (worker_main then does not claim again before it sleeps). */
+static _Thread_local bool t_next_empty;
+
 /* Stores the outcome in one transaction. When next (may be NULL) is given,
  * the oldest staged task is claimed in the same transaction (group commit):
  * *next_got tells whether one was, its id in next (its claim count in
@@ -884,6 +889,8 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
 {
     if (next_got)
         *next_got = false;
+    t_next_empty = false;
+    bool next_tried = false;
     json_t *outs_owned = NULL; /* outputs verified here (outputs NULL) */
     mt_status rc = core_change_begin(c, mdb, err);
     if (rc)
@@ -893,8 +900,10 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     if (guard && (rc = guard(gctx, mdb, err)))
         goto out;
     int64_t cancel_req = 0;
-    bool found, dropped = false;
+    bool found = false, dropped = false;
     if (attempt > 0 && mt_db_backend_of(mdb) == MT_DB_PG) {
+        /* the run check only: the output files come from the verified
+         * mapping (outputs, else outputs_verified), never from task_files */
         char a[24];
         snprintf(a, sizeof a, "%lld", (long long)attempt);
         if ((rc = store_int(mdb, err, &cancel_req, &found, current_run_sql, task_id, c->node_id,
@@ -1018,7 +1027,9 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
     mt_db_bind_int64(st, 12, r ? (int64_t)r->fuel_used : 0);
     mt_db_bind_int64(st, 13, r ? (int64_t)r->key_signs : 0);
     mt_db_bind_text(st, 14, result_mac);
-    mt_db_step(st, &rc, err);
+    /* the row was read in this transaction (found above): the outcome goes
+     * with the next statement or the COMMIT, no round trip of its own */
+    rc = mt_db_run_deferred(st, err);
     core_stmt_put(c, st);
     free(result_text);
     if (rc)
@@ -1045,7 +1056,7 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
              * in the same read and so changed: never a MAC over whatever a
              * later read of the row returns */
             integ_file_change chg = {.set_written = true, .size = size, .sha256 = sha};
-            if ((rc = integ_file_rewrite(c, mdb, fid, &chg, err)))
+            if ((rc = integ_file_rewrite(c, mdb, fid, &chg, NULL, NULL, err)))
                 goto out;
         }
     }
@@ -1063,7 +1074,7 @@ static mt_status finish(core_sched *s, mt_core *c, mt_db *mdb, const char *task_
         mt_db_bind_int64(u, 2, !strcmp(status, "failed"));
         mt_db_bind_int64(u, 3, r ? (int64_t)r->cpu_ms : 0);
         mt_db_bind_text(u, 4, task_id);
-        mt_db_step(u, &rc, err);
+        rc = mt_db_run_deferred(u, err); /* as the outcome's UPDATE */
         core_stmt_put(c, u);
         if (rc)
             goto out;
@@ -1083,15 +1094,25 @@ commit:
         nlive_claim_ok(c) && !sched_handoff_waiting(s)) {
         mt_err cerr;
         if (store_exec(mdb, "SAVEPOINT claim_next", err) == MT_OK) {
-            bool failed = claim_in_tracked(c, mdb, next, next_got, next_attempt, &cerr) != MT_OK;
+            mt_status crc = claim_in_tracked(c, mdb, next, next_got, next_attempt, &cerr);
+            bool failed = crc != MT_OK;
             if (failed) {
                 *next_got = false;
                 mt_warn("scheduler: claiming the next task failed: %s", cerr.msg);
             }
             bool claimed = *next_got;
+            /* the queue was seen empty only by a claim that neither failed
+             * nor claimed (a claim undone at its savepoint saw a task) */
+            next_tried = !failed && !claimed;
             rc = savepoint_leave(mdb, "claim_next", next_got, failed, err);
             if (claimed && !*next_got)
                 runs_del(next, *next_attempt);
+            /* on PostgreSQL an earlier deferred write of this transaction
+             * may have failed with the claim's statement: the ROLLBACK TO
+             * then fails too ("transaction aborted"); keep the claim's own
+             * retryable status so the outcome is retried, not discarded */
+            if (rc && crc == MT_EUNAVAIL)
+                rc = mt_err_set(err, MT_EUNAVAIL, "%s", cerr.msg);
             if (rc)
                 goto out;
         }
@@ -1100,6 +1121,7 @@ commit:
     bool notified = cwake_notify_tx(c, mdb, CWAKE_TASK);
     rc = store_commit(mdb, err);
     if (!rc) {
+        t_next_empty = next_tried && !*next_got;
         if (s) {
             atomic_fetch_add(&s->commits, 1);
             atomic_fetch_add(&s->transitions, !dropped + (next_got && *next_got));
@@ -1323,9 +1345,20 @@ static void *worker_main(void *p)
     bool got = false; /* task_id was claimed (by the last outcome's commit) */
     bool handed = false; /* ... taken from the hand-off queue (claim on invoke) */
     int64_t refused_ms = RETRY_MS; /* claims the audit spool's gate refused: backoff */
+    /* the last outcome's commit found the queue empty (t_next_empty) with
+     * wake generation `run_gen` read before that run: no claim before the
+     * sleep. A task staged after the claim's snapshot was committed after
+     * it, and its wake (sched_wake after the commit, a NOTIFY delivered
+     * after it) bumps the generation after that: then seen != s->gen and
+     * the thread claims at once instead of sleeping (one empty claim, two
+     * round trips on PostgreSQL, less per task) */
+    bool queue_empty = false;
+    uint64_t run_gen = 0;
     while (!atomic_load(&s->stop)) {
         pthread_mutex_lock(&s->mu);
         uint64_t seen = s->gen;
+        bool skip_claim = queue_empty && seen == run_gen;
+        queue_empty = false;
         if (!got && s->ho_n) { /* claimed with its invoke: run it (even when draining) */
             unsigned h = s->ho_head;
             memcpy(task_id, s->ho[h].task_id, sizeof task_id);
@@ -1334,6 +1367,10 @@ static void *worker_main(void *p)
             s->ho_n--;
             got = true;
             handed = true;
+        }
+        if (got) {
+            skip_claim = false;
+            run_gen = s->gen; /* before the run's outcome tries its next claim */
         }
         pthread_mutex_unlock(&s->mu);
         bool failed = false;
@@ -1352,7 +1389,10 @@ static void *worker_main(void *p)
         /* without its liveness lock this node claims nothing new
          * (node_live.c); the liveness thread wakes us once it holds it */
         int64_t wait_ms = RETRY_MS;
-        if (!got && !atomic_load(&s->core->draining) && nlive_claim_ok(s->core)) {
+        if (!got && !skip_claim && !atomic_load(&s->core->draining) && nlive_claim_ok(s->core)) {
+            pthread_mutex_lock(&s->mu);
+            run_gen = s->gen; /* before this claim's snapshot */
+            pthread_mutex_unlock(&s->mu);
             mt_status crc = claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err);
             failed = crc != MT_OK;
             if (failed && core_aspool_refusal(crc, &err)) {
@@ -1372,7 +1412,8 @@ static void *worker_main(void *p)
             if (got) {
                 memcpy(task_id, next, sizeof task_id);
                 attempt = next_attempt;
-            }
+            } else
+                queue_empty = t_next_empty;
             continue;
         }
         /* sleep until a wake that came after `seen`; only a failed claim
@@ -1793,7 +1834,8 @@ bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *at
     bool got = false;
     mt_err err;
     if (store_exec(mdb, "SAVEPOINT claim_on_invoke", &err) == MT_OK) {
-        bool failed = claim_by_id(c, mdb, task_id, &got, attempt, &err) != MT_OK;
+        mt_status crc = claim_by_id(c, mdb, task_id, &got, attempt, &err);
+        bool failed = crc != MT_OK;
         if (failed) {
             got = false;
             mt_warn("scheduler: claiming task %s with its invoke failed: %s; it is queued",
@@ -1804,6 +1846,10 @@ bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *at
         mt_status rc = savepoint_leave(mdb, "claim_on_invoke", &got, failed, err_out);
         if (claimed && !got)
             runs_del(task_id, *attempt);
+        /* a deferred write of the invoke failed with the claim (PostgreSQL:
+         * the ROLLBACK TO then fails too): keep the retryable status (503) */
+        if (rc && crc == MT_EUNAVAIL)
+            rc = mt_err_set(err_out, MT_EUNAVAIL, "%s", err.msg);
         if (rc) {
             got = false;
             *rc_out = rc;

@@ -325,6 +325,16 @@ static const char *const migrations[] = {
      * skipped). */
     "/* " STORE_LEASE_V3_MARKER " */"
     "UPDATE tasks SET lease_graced = lease_graced WHERE lease_mac IS NOT NULL;",
+    /* 17 -> 18 (issue 14, store cost per task): invoke numbers the staged
+     * task max(staged_seq) + 1 over every task (tasks.c tasks_invoke);
+     * without an index on staged_seq that max read the whole table (its
+     * only index led with status), so every invoke cost more the more
+     * tasks the store held. With it both engines read the max from the
+     * index's end. No data changes; the build locks the table for writes
+     * for as long as it takes (once, at the upgrade). IF NOT EXISTS: run
+     * again harmlessly where a test re-runs the migrations from an earlier
+     * one (test_lease_outage). */
+    "CREATE INDEX IF NOT EXISTS tasks_staged_seq ON tasks(staged_seq);",
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -355,6 +365,23 @@ mt_status store_run(mt_db *db, mt_err *err, int *changes, const char *sql, ...)
         return rc;
     if (mt_db_step(st, &rc, err) >= 0 && changes)
         *changes = (int)mt_db_changes(db);
+    core_stmt_put(NULL, st);
+    return rc;
+}
+
+mt_status store_run_deferred(mt_db *db, mt_err *err, const char *sql, ...)
+{
+    va_list ap;
+    va_start(ap, sql);
+    mt_db_stmt *st;
+    mt_status rc = prepare_va(db, sql, ap, &st, err);
+    va_end(ap);
+    if (rc)
+        return rc;
+    if (mt_db_in_tx(db))
+        rc = mt_db_run_deferred(st, err);
+    else
+        mt_db_step(st, &rc, err);
     core_stmt_put(NULL, st);
     return rc;
 }

@@ -113,10 +113,12 @@ static mt_status set_status(core_ctx *x, const char *task_id, const char *status
 {
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
-    return store_run(x->db, x->err, NULL,
-                     "UPDATE tasks SET status = ?, updated_at = CAST(? AS INTEGER) "
-                     "WHERE task_id = ?",
-                     status, now, task_id);
+    /* the caller loaded the row in this transaction: sent with the next
+     * statement or the COMMIT (store_run_deferred) */
+    return store_run_deferred(x->db, x->err,
+                              "UPDATE tasks SET status = ?, updated_at = CAST(? AS INTEGER) "
+                              "WHERE task_id = ?",
+                              status, now, task_id);
 }
 
 static mt_status set_json_col(core_ctx *x, const char *col, const char *task_id, json_t *v)
@@ -126,7 +128,7 @@ static mt_status set_json_col(core_ctx *x, const char *col, const char *task_id,
         return mt_err_set(x->err, MT_ENOMEM, "out of memory");
     char sql[96];
     snprintf(sql, sizeof sql, "UPDATE tasks SET %s = ? WHERE task_id = ?", col);
-    mt_status rc = store_run(x->db, x->err, NULL, sql, s, task_id);
+    mt_status rc = store_run_deferred(x->db, x->err, sql, s, task_id); /* as set_status */
     free(s);
     return rc;
 }
@@ -321,15 +323,16 @@ mt_status tasks_create(core_ctx *x)
         mt_db_bind_int64(st, 9, now);
         mt_db_bind_int64(st, 10, now);
         mt_db_bind_text(st, 11, decl_mac);
-        mt_db_step(st, &rc, x->err);
+        rc = mt_db_run_deferred(st, x->err);
     }
     mt_db_finalize(st);
     free(sa);
     free(si);
     free(so);
     free(sp);
-    /* plain INSERTs nothing reads: on PostgreSQL sent with the next
-     * statement or the COMMIT (a failure fails that and the transaction) */
+    /* plain INSERTs nothing reads (the task's above too): on PostgreSQL
+     * sent with the next statement or the COMMIT (a failure fails that and
+     * the transaction) */
     st = NULL;
     if (!rc)
         rc = mt_db_prepare(x->db, "INSERT INTO task_participants(task_id, username) VALUES (?, ?)",
@@ -514,18 +517,28 @@ mt_status tasks_approve(core_ctx *x)
         goto out;
     }
     json_array_append_new(t.approvals, json_string(x->who));
-    if ((rc = set_json_col(x, "approvals", t.task_id, t.approvals)))
-        goto out;
-    /* the approval that counts: a MAC over the binding as it is now */
-    if ((rc = integ_approval_seal(x->core, x->db, t.task_id, x->who, x->err)))
-        goto out;
     bool all = true;
     size_t i;
     json_t *p;
     json_array_foreach(t.participants, i, p) if (!json_array_has(t.approvals, json_string_value(p)))
         all = false;
     const char *status = all ? "approved" : t.status;
-    if ((rc = set_status(x, t.task_id, status)))
+    /* the approvals and the status in one UPDATE (neither is part of the
+     * binding the seal below reads), deferred as set_status is */
+    char *ap = mt_json_dump(t.approvals), now[24];
+    snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    if (!ap)
+        rc = mt_err_set(x->err, MT_ENOMEM, "out of memory");
+    else
+        rc = store_run_deferred(x->db, x->err,
+                                "UPDATE tasks SET approvals = ?, status = ?, updated_at = "
+                                "CAST(? AS INTEGER) WHERE task_id = ?",
+                                ap, status, now, t.task_id);
+    free(ap);
+    if (rc)
+        goto out;
+    /* the approval that counts: a MAC over the binding as it is now */
+    if ((rc = integ_approval_seal(x->core, x->db, t.task_id, x->who, x->err)))
         goto out;
     status_response(x, 200, t.task_id, status);
 out:
@@ -592,11 +605,13 @@ mt_status tasks_invoke(core_ctx *x)
         goto out;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
-    if ((rc = store_run(x->db, x->err, NULL,
-                        "UPDATE tasks SET status = 'staged', updated_at = CAST(? AS INTEGER), "
-                        "staged_seq = (SELECT coalesce(max(staged_seq), 0) + 1 FROM tasks) "
-                        "WHERE task_id = ?",
-                        now, t.task_id)))
+    /* the row was loaded in this transaction: no round trip of its own
+     * (store_run_deferred; the claim on invoke's UPDATE follows it) */
+    if ((rc = store_run_deferred(x->db, x->err,
+                                 "UPDATE tasks SET status = 'staged', updated_at = "
+                                 "CAST(? AS INTEGER), staged_seq = (SELECT "
+                                 "coalesce(max(staged_seq), 0) + 1 FROM tasks) WHERE task_id = ?",
+                                 now, t.task_id)))
         goto out;
     x->wake_scheduler = true;
     status_response(x, 200, t.task_id, "staged");

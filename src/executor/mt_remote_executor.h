@@ -22,7 +22,8 @@
  * report whose token is not the current one. A renewal that cannot reach the
  * scheduler is retried; the scheduler decides when the lease has run out.
  *
- * Failover: cfg->nodes are the nodes of one cluster (--scheduler URL,URL...).
+ * Failover: cfg->nodes are the nodes of one cluster (--scheduler URL,URL...;
+ * an IPv6 host as its address, without brackets).
  * Every request goes to the current node; when it cannot be reached (name
  * resolution bounded at 5 s, connect at 5 s per address), its handshake or
  * channel fails, or it answers 503 (e.g. cut off from the database), the
@@ -30,8 +31,18 @@
  * a renewal waits for each read at most half the lease, at least 5 s, so a
  * node that accepts but does not answer is left while the lease lasts)
  * and the request (claim, renewal, report, health) is sent there at once,
- * each node at most once per request; a failed transfer moves on too and is
- * retried there as before. The lease, its fencing token and secret live in
+ * each node at most once per request. A transfer (input, module or output
+ * stream) whose node cannot be reached, fails the handshake without a
+ * policy verdict (closed, or silent past the 120 s socket bound: a hung
+ * node) or cuts the channel before answering moves the current node on as
+ * well and is retried there after 1, 2, 4 s. A node refused by this
+ * executor's --policy (MT_EAUTH; the verdict, which quotes the node's
+ * evidence, is logged, the error is constant) is not retried by a transfer.
+ * A node that answers with a TLS alert refused this executor; one that
+ * closes without an answer may have (its log says), and is treated as cut.
+ * A report answered 409 by the next node after the previous node lost its
+ * answer is logged as "may already be stored (resent after a lost answer)",
+ * not as a refusal. The lease, its fencing token and secret live in
  * the shared store, so the task keeps its lease: renewals and the report go
  * to the new node. Every node is attested with the same context (cfg->ctx,
  * one --policy): a node that fails the policy is refused like the first.
@@ -45,8 +56,9 @@
  * to stderr and retried or reported, never fatal.
  * Thread-safety: one mt_rexec_run per process (the worker it runs is shared).
  * It ignores SIGPIPE for the whole process (a refused transfer's closed
- * connection is an EPIPE, retried). Transfers refused (503, cut) are retried
- * after 1, 2 and 4 s; fetched inputs are deleted when the task ends. */
+ * connection is an EPIPE, retried). Transfers refused (503, cut, a node
+ * unreachable or hung) are retried after 1, 2 and 4 s; fetched inputs are
+ * deleted when the task ends. */
 #ifndef MT_REMOTE_EXECUTOR_H
 #define MT_REMOTE_EXECUTOR_H
 

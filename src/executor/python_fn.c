@@ -100,6 +100,8 @@ static int audit_hook(const char *event, PyObject *args, void *data)
         {"os.exec", "running programs"},        {"os.posix_spawn", "starting processes"},
         {"os.fork", "starting processes"},      {"subprocess.", "starting processes"},
         {"os.kill", "sending signals"},
+        {"resource.prlimit", "changing resource limits"},
+        {"resource.setrlimit", "changing resource limits"},
         {"os.remove", "changing files"},        {"os.rename", "changing files"},
         {"os.mkdir", "changing files"},         {"os.chmod", "changing files"},
         {"shutil.", "changing files"},          {"sys.addaudithook", "adding audit hooks"},

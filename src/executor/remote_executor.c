@@ -8,12 +8,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +72,10 @@ static void ctx_set(SSL_CTX *ctx)
     SSL_CTX_free(old); /* requests still using it hold their own reference */
 }
 
+/* A node's host as in its URL, for "%s%s%s": an IPv6 literal (the only
+ * host with a ':', cmd_executor.c) in brackets. */
+#define EX_HOST(n) strchr((n)->host, ':') ? "[" : "", (n)->host, strchr((n)->host, ':') ? "]" : ""
+
 /* The node requests go to: an index into cfg->nodes, moved on by
  * node_failed (one mt_rexec_run per process, as ctx_renewed). */
 static atomic_uint node_cur;
@@ -88,9 +94,10 @@ static void node_failed(const mt_rexec_config *c, unsigned i, const char *why)
         !atomic_compare_exchange_strong(&node_cur, &expect, (i + 1) % c->n_nodes))
         return;
     const mt_rexec_node *a = &c->nodes[i], *b = &c->nodes[(i + 1) % c->n_nodes];
-    fprintf(stderr, "mesatee executor: scheduler https://%s:%s failed (%s); moving to "
-                    "https://%s:%s\n",
-            a->host, a->port, why, b->host, b->port);
+    fprintf(stderr,
+            "mesatee executor: scheduler https://%s%s%s:%s failed (%s); moving to "
+            "https://%s%s%s:%s\n",
+            EX_HOST(a), a->port, why, EX_HOST(b), b->port);
 }
 
 /* connect() within timeout_ms; fd is blocking again afterwards. 0 or the
@@ -122,11 +129,36 @@ static int ex_connect_timed(int fd, const struct addrinfo *ai, int timeout_ms)
     return e;
 }
 
+/* Why the last TLS call on ssl failed, when no policy verdict of this
+ * executor explains it. OpenSSL queues a fatal alert the peer sent as
+ * reason SSL_AD_REASON_OFFSET + the alert: the peer ended the channel on
+ * purpose (e.g. refused this executor's certificate). A read or write that
+ * ran past its socket bound (SO_RCVTIMEO/SO_SNDTIMEO: EAGAIN) leaves the
+ * socket BIO's retry flag set: the peer is silent (hung, SIGSTOP, a dead
+ * path). Anything else: the connection was closed or reset (a node that
+ * refuses this executor may reset it before its alert is read). Empties
+ * this thread's OpenSSL error queue. */
+typedef enum { EX_CHAN_ALERT, EX_CHAN_TIMEOUT, EX_CHAN_CLOSED } ex_chan;
+
+static ex_chan ex_chan_failure(SSL *ssl)
+{
+    bool alert = false;
+    for (unsigned long e; (e = ERR_get_error());)
+        if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET)
+            alert = true;
+    if (alert)
+        return EX_CHAN_ALERT;
+    BIO *b = SSL_get_rbio(ssl);
+    return b && BIO_should_retry(b) ? EX_CHAN_TIMEOUT : EX_CHAN_CLOSED;
+}
+
 /* A mutually attested TLS connection to node n: *fd and *ssl to ex_close;
  * each read or write within io_ms (0: 120 s).
  * MT_EUNAVAIL when the node cannot be reached (its name does not resolve
  * within EX_RESOLVE_TIMEOUT_MS, no address connects within
- * EX_CONNECT_TIMEOUT_MS), MT_EAUTH when the handshake fails. Messages name
+ * EX_CONNECT_TIMEOUT_MS) or its handshake fails without a policy verdict
+ * (closed, timed out: a hung node), MT_EAUTH when this executor's --policy
+ * refuses the node. Messages name
  * the node as configured (the operator's own --scheduler). */
 static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, unsigned io_ms,
                             int *fdp, SSL **sslp, mt_err *err)
@@ -161,9 +193,9 @@ static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, un
     if (fd < 0) {
         if (e == ETIMEDOUT)
             return mt_err_set(err, MT_EUNAVAIL,
-                              "cannot connect to %s:%s: no connection within %d ms", n->host,
+                              "cannot connect to %s%s%s:%s: no connection within %d ms", EX_HOST(n),
                               n->port, EX_CONNECT_TIMEOUT_MS);
-        return mt_err_set(err, MT_EUNAVAIL, "cannot connect to %s:%s: %s", n->host, n->port,
+        return mt_err_set(err, MT_EUNAVAIL, "cannot connect to %s%s%s:%s: %s", EX_HOST(n), n->port,
                           strerror(e));
     }
     int one = 1; /* requests go out as several TLS records: no Nagle delay */
@@ -182,11 +214,35 @@ static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, un
     *sslp = ssl;
     if (!ssl || SSL_set_fd(ssl, fd) != 1)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
+    /* a policy verdict of this handshake (not one left over from an earlier
+     * one on this thread) tells a refused node from a hung or cut one */
+    mt_atls_clear_refusal();
+    ERR_clear_error();
     if (SSL_connect(ssl) != 1) {
         const char *why = mt_atls_last_refusal();
-        return mt_err_set(err, MT_EAUTH,
-                          "attested TLS handshake with the scheduler failed at %s:%s: %s", n->host,
-                          n->port, why[0] ? why : "the scheduler refused this executor");
+        if (why[0]) { /* this executor's --policy refused the node */
+            /* the verdict quotes the node's evidence (e.g. its measurement):
+             * this executor's log only; the error, which a task's failure
+             * reason may carry, is constant but for the configured node */
+            fprintf(stderr, "mesatee executor: scheduler https://%s%s%s:%s: %s\n", EX_HOST(n),
+                    n->port, why);
+            return mt_err_set(err, MT_EAUTH,
+                              "attested TLS handshake with the scheduler failed at %s%s%s:%s: "
+                              "this executor's --policy refused the node (the reason is in "
+                              "this executor's log)",
+                              EX_HOST(n), n->port);
+        }
+        /* no verdict: the node went silent (accepted by its kernel but
+         * hung, SIGSTOP), closed, or ended the handshake itself: the next
+         * node */
+        ex_chan why_ch = ex_chan_failure(ssl);
+        return mt_err_set(
+            err, MT_EUNAVAIL, "attested TLS handshake with the scheduler failed at %s%s%s:%s: %s",
+            EX_HOST(n), n->port,
+            why_ch == EX_CHAN_TIMEOUT ? "unreachable or no answer (timed out)"
+            : why_ch == EX_CHAN_ALERT ? "the scheduler ended the handshake (TLS alert)"
+                                      : "unreachable or no answer (the connection "
+                                        "was closed)");
     }
     return MT_OK;
 }
@@ -204,29 +260,34 @@ static mt_status ex_head(const mt_rexec_node *nd, SSL *ssl, const char *path, co
 {
     char head[1024];
     int n = snprintf(head, sizeof head,
-                     "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
+                     "POST %s HTTP/1.1\r\nHost: %s%s%s\r\nContent-Type: %s\r\n"
                      "Content-Length: %llu\r\nConnection: close\r\n\r\n",
-                     path, nd->host, type, (unsigned long long)len);
+                     path, EX_HOST(nd), type, (unsigned long long)len);
     if (n < 0 || (size_t)n >= sizeof head)
         return mt_err_set(err, MT_EINTERNAL, "request line too long");
     return mt_atls_write(ssl, head, (size_t)n, err);
 }
 
+/* *reached: the handshake completed, so the request may have arrived even
+ * when this fails (its answer lost). */
 static mt_status ex_request_at(const mt_rexec_config *c, const mt_rexec_node *n, unsigned io_ms,
                                const char *path, const char *body, size_t len, int *status,
-                               uint8_t **resp, size_t *resp_len, mt_err *err)
+                               uint8_t **resp, size_t *resp_len, bool *reached, mt_err *err)
 {
     *status = 0;
     *resp = NULL;
     *resp_len = 0;
+    *reached = false;
     int fd;
     SSL *ssl;
     mt_status rc = ex_connect(c, n, io_ms, &fd, &ssl, err);
     if (rc)
         goto out;
+    *reached = true;
     /* TLS 1.3: the scheduler checks this executor's certificate after our
      * side of the handshake completed; a refusal shows as a closed channel. */
     char rhead[8192];
+    ERR_clear_error();
     if ((rc = ex_head(n, ssl, path, "application/json", len, err)) ||
         (len && (rc = mt_atls_write(ssl, body, len, err))) ||
         (rc = mt_atls_read_msg(ssl, rhead, sizeof rhead, c->max_job, resp, resp_len, err))) {
@@ -235,9 +296,26 @@ static mt_status ex_request_at(const mt_rexec_config *c, const mt_rexec_node *n,
                             "the scheduler's answer is larger than --max-job-mib (%zu MiB); "
                             "raise it to run such jobs",
                             c->max_job >> 20);
-        if (rc == MT_EIO)
-            rc = mt_err_set(err, MT_EAUTH, "attested TLS handshake with the scheduler failed: "
-                                           "the scheduler refused this executor (see its log)");
+        /* a refusal of this executor's certificate arrives as an alert (or
+         * as a reset that overtook it); silence past the read bound is no
+         * verdict: the node is unreachable or hung */
+        ex_chan why_ch = rc == MT_EIO ? ex_chan_failure(ssl) : EX_CHAN_CLOSED;
+        if (rc == MT_EIO && why_ch == EX_CHAN_ALERT)
+            rc = mt_err_set(err, MT_EAUTH,
+                            "attested TLS handshake with the scheduler failed at %s%s%s:%s: the "
+                            "scheduler refused this executor (see its log)",
+                            EX_HOST(n), n->port);
+        else if (rc == MT_EIO && why_ch == EX_CHAN_TIMEOUT)
+            rc = mt_err_set(err, MT_EUNAVAIL,
+                            "the scheduler at %s%s%s:%s is unreachable or hung: no answer within "
+                            "%u s",
+                            EX_HOST(n), n->port, io_ms ? (io_ms + 999) / 1000 : 120);
+        else if (rc == MT_EIO)
+            rc = mt_err_set(err, MT_EUNAVAIL,
+                            "the scheduler at %s%s%s:%s closed the connection without an answer: "
+                            "it refused this executor in the handshake (see its log) or the "
+                            "connection was cut",
+                            EX_HOST(n), n->port);
         goto out;
     }
     if (sscanf(rhead, "HTTP/1.1 %d", status) != 1)
@@ -254,15 +332,24 @@ out:
  * request. The lease and its fencing token live in the shared store, so any
  * node takes a renewal or a report of a lease claimed through another; a
  * report resent after a cut answer is fenced like any other (a second copy
- * of a stored report is refused). io_ms: ex_connect's. */
+ * of a stored report is refused). io_ms: ex_connect's. *resent (may be
+ * NULL, the caller's false): set when the answer returned is to a copy sent
+ * after an earlier try reached a node and lost its answer (that node may
+ * have acted on it). */
 static mt_status ex_request_io(const mt_rexec_config *c, unsigned io_ms, const char *path,
                                const char *body, size_t len, int *status, uint8_t **resp,
-                               size_t *resp_len, mt_err *err)
+                               size_t *resp_len, bool *resent, mt_err *err)
 {
+    bool lost = false;
     for (unsigned tries = 1;; tries++) {
         unsigned i = node_pick(c);
+        bool reached;
+        if (resent && lost)
+            *resent = true;
         mt_status rc = ex_request_at(c, &c->nodes[i], io_ms, path, body, len, status, resp,
-                                     resp_len, err);
+                                     resp_len, &reached, err);
+        if (rc && rc != MT_EAUTH && reached) /* a refused executor sent nothing */
+            lost = true;
         if (rc == MT_ETOOBIG || (!rc && *status != 503))
             return rc;
         node_failed(c, i, rc ? err->msg : "it answered HTTP 503");
@@ -279,7 +366,7 @@ static mt_status ex_request(const mt_rexec_config *c, const char *path, const ch
                             size_t len, int *status, uint8_t **resp, size_t *resp_len,
                             mt_err *err)
 {
-    return ex_request_io(c, 0, path, body, len, status, resp, resp_len, err);
+    return ex_request_io(c, 0, path, body, len, status, resp, resp_len, NULL, err);
 }
 
 /* A raw transfer (remote_job.h mt_rxfer). Input (up_fd < 0): the answer's
@@ -299,9 +386,9 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
     size_t blen = 0;
     uint8_t buf[1 << 16];
     unsigned node = node_pick(c);
+    bool local = false; /* a failure of this host's files, not of the node */
+    ERR_clear_error();
     mt_status rc = ex_connect(c, &c->nodes[node], 0, &fd, &ssl, err);
-    if (rc) /* retried by ex_xfer_retried, on the next node */
-        node_failed(c, node, err->msg);
     if (!rc)
         rc = ex_head(&c->nodes[node], ssl, path, "application/octet-stream",
                      up_fd >= 0 ? up_len : 0, err);
@@ -309,10 +396,11 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
         ssize_t n = read(up_fd, buf, left < sizeof buf ? (size_t)left : sizeof buf);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            local = true;
             rc = mt_err_set(err, MT_EIO, "reading an output to upload: %s",
                             n ? strerror(errno) : "it shrank");
-        else if (!(rc = mt_atls_write(ssl, buf, (size_t)n, err)))
+        } else if (!(rc = mt_atls_write(ssl, buf, (size_t)n, err)))
             left -= (uint64_t)n;
     }
     char rhead[8192];
@@ -354,9 +442,10 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
                 ssize_t w = write(down_fd, buf + off, (size_t)n - off);
                 if (w < 0 && errno == EINTR)
                     continue;
-                if (w <= 0)
+                if (w <= 0) {
+                    local = true;
                     rc = mt_err_set(err, MT_EIO, "writing an input: %s", strerror(errno));
-                else
+                } else
                     off += (size_t)w;
             }
             left -= (size_t)n;
@@ -364,6 +453,11 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
     }
     if (!rc)
         SSL_shutdown(ssl);
+    /* the node could not be reached, hung or cut the channel before it
+     * answered: ex_xfer_retried tries again on the next node (a refusal by
+     * this executor's --policy, MT_EAUTH, is not retried anywhere) */
+    if (rc && rc != MT_EAUTH && rc != MT_ENOMEM && !status && !local)
+        node_failed(c, node, err->msg);
     free(body);
     ex_close(fd, ssl);
     return rc;
@@ -412,9 +506,11 @@ static mt_status ex_put(const mt_rjob_io *io, const char *fpath, char **path, mt
 }
 
 /* ex_xfer with the retries of both directions: a busy scheduler (503: too
- * many transfers) or a cut connection is retried after 1, 2 and 4 s from the
- * start of the file (the download file emptied first); a lost lease (409) or
- * a refused identity is not. */
+ * many transfers), a node that cannot be reached, hangs in the handshake or
+ * cuts the connection is retried after 1, 2 and 4 s from the start of the
+ * file (the download file emptied first), after an unreachable, hung or cut
+ * node on the next node (ex_xfer's node_failed); a lost lease (409) or a
+ * node refused by this executor's --policy (MT_EAUTH) is not. */
 static mt_status ex_xfer_retried(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
                                  uint64_t up_len, const char *up_sha, int down_fd, uint64_t want,
                                  mt_err *err)
@@ -744,8 +840,8 @@ static void *lease_main(void *p)
          * past the lease: each read within half of it (at least 5 s), so a
          * renewal sent at a third fails over with time left */
         unsigned io_ms = l->lease_ms / 2 > 5000 ? l->lease_ms / 2 : 5000;
-        if (ex_request_io(l->x->c, io_ms, "/v1/executor/renew", body, strlen(body), &status,
-                          &resp, &rlen, &err)) {
+        if (ex_request_io(l->x->c, io_ms, "/v1/executor/renew", body, strlen(body), &status, &resp,
+                          &rlen, NULL, &err)) {
             /* unreachable: keep trying; the scheduler decides when it ran out */
             fprintf(stderr, "mesatee executor: task %s: renewing its lease: %s\n", l->task_id,
                     err.msg);
@@ -919,9 +1015,10 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
             ex_sleep_ms(50);
     }
     /* 503: the scheduler is buffering too many reports; retry a few times */
+    bool resent = false;
     for (unsigned attempt = 0;; attempt++) {
-        rc = ex_request(c, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen,
-                        err);
+        rc = ex_request_io(c, 0, "/v1/executor/report", body, strlen(body), &status, &resp, &rlen,
+                           &resent, err);
         if (rc || status != 503 || attempt == REPORT_RETRIES)
             break;
         fprintf(stderr, "mesatee executor: task %s: the scheduler is busy (HTTP 503), "
@@ -932,7 +1029,14 @@ static mt_status ex_run(rx_state *x, const uint8_t *doc, size_t doc_len, mt_err 
     }
     free(body);
     lease_end(lease_on ? &l : NULL, lt, secret, sizeof secret);
-    if (!rc && status != 200) {
+    if (!rc && status == 409 && resent) {
+        /* the node that lost its answer may have stored this very report,
+         * which makes the copy's token stale: not a refusal */
+        fprintf(stderr,
+                "mesatee executor: task %s: the report may already be stored (resent "
+                "after a lost answer; the next node answered HTTP 409)\n",
+                tid);
+    } else if (!rc && status != 200) {
         set_error(x, "the scheduler refused a report", status);
         rc = mt_err_set(err, MT_EIO, "the scheduler did not store the report (HTTP %d): %.200s",
                         status, resp ? (const char *)resp : "");

@@ -202,15 +202,18 @@ mt_status mt_sandbox_lock_python(int highest_fd, const char *const *ro_paths,
  * - getuid/geteuid/getgid/getegid: module initialisation (os, pwd-less site);
  * - uname: platform and sysconfig queries at import;
  * - sched_getaffinity, sysinfo: os.cpu_count() and OpenBLAS's thread count;
- * - prlimit64: the resource limits read by NumPy/OpenBLAS (reading only:
- *   raising a limit is refused by the kernel below the hard limit anyway).
+ * - prlimit64: the resource limits read by NumPy/OpenBLAS, of this process
+ *   only: its pid argument must be 0 (glibc's getrlimit/setrlimit pass 0;
+ *   rule in build_filter). Another process of the same user (the zygote,
+ *   its spare, a concurrent worker) would otherwise be open to having its
+ *   limits lowered; prlimit64 with any other pid kills the worker.
  * - getrusage: the process's own resource usage (scikit-learn/joblib);
  * openat is allowed with read-only flags only (rule below); Landlock bounds
  * which files. */
 static const int python_allowed[] = {
     SCMP_SYS(getdents64), SCMP_SYS(fcntl),   SCMP_SYS(getcwd),  SCMP_SYS(readlink),
     SCMP_SYS(getuid),     SCMP_SYS(geteuid), SCMP_SYS(getgid),  SCMP_SYS(getegid),
-    SCMP_SYS(uname),      SCMP_SYS(prlimit64), SCMP_SYS(dup),   SCMP_SYS(statx),
+    SCMP_SYS(uname),      SCMP_SYS(dup),     SCMP_SYS(statx),
     SCMP_SYS(getrusage),
 };
 
@@ -247,6 +250,17 @@ static scmp_filter_ctx build_filter(bool python, pid_t pid, int *rcp)
     for (size_t i = 0; python && rc == 0 && i < sizeof python_allowed / sizeof python_allowed[0];
          i++)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, python_allowed[i], 0);
+    /* python: prlimit64 on this process only (pid argument 0). Every call
+     * of both filters that names a process or thread is confined to this
+     * process: prlimit64 (here), tgkill (own thread group, below); kill,
+     * tkill, ptrace, process_vm_*, pidfd_*, setpriority, sched_set* are
+     * not allowed at all. sched_getaffinity (both filters) takes a thread
+     * id, the caller's own when libgomp/glibc ask (pthread_getaffinity_np
+     * passes the thread's tid, so no fixed value fits): it only reads. */
+    if (python && rc == 0) {
+        const struct scmp_arg_cmp self = {.arg = 0, .op = SCMP_CMP_EQ, .datum_a = 0, .datum_b = 0};
+        rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, &self);
+    }
     if (python && rc == 0)
         rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOTTY), SCMP_SYS(ioctl), 0);
     for (size_t i = 0; python && rc == 0 && i < sizeof python_enosys / sizeof python_enosys[0];

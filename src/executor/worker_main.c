@@ -459,6 +459,13 @@ static int worker_run(const mt_zyg_child *zc);
 int main(int argc, char **argv)
 {
     mt_zyg_child zc = {0};
+#if defined(MT_WORKER_TEST_BUILTINS)
+    /* the test worker only: a fault in the zygote (zygote_server.h) */
+    if (argc == 3 && strcmp(argv[2], "--test-fault=spare-hand") == 0) {
+        mt_zygote_server_test_fault(MT_ZYG_FAULT_HAND);
+        argc = 2;
+    }
+#endif
     /* --zygote=native: the daemon's zygote for built-in and wasm tasks, without
      * the python hook (CPython's heap would make every fork ~20x dearer);
      * --zygote=python (and --zygote): every hook (zygote.h, mt_zyg_class) */

@@ -42,6 +42,22 @@ typedef struct zyg {
 
 static void spare_drop(zyg *z, bool kill_it);
 
+/* Every resource limit as the zygote had it when it started serving (the
+ * daemon's, RLIMIT_CORE 0), before any child ran: child_enter sets each one
+ * to this value again before the sandbox's own (mt_sandbox_limits,
+ * mt_sandbox_lock), so limits another process changed on the zygote or on
+ * a waiting spare (prlimit by a process of the same user) do not pass on
+ * to a task: a soft limit is restored, a lowered hard limit (which cannot
+ * be raised again) makes the child fail its sandbox set-up. */
+static struct rlimit g_base_rl[RLIM_NLIMITS];
+
+static int g_fault; /* MT_ZYG_FAULT_*, tests only */
+
+void mt_zygote_server_test_fault(int fault)
+{
+    g_fault = fault;
+}
+
 /* with children running, the spare is forked after this long without events */
 #define SPARE_IDLE_MS 5
 
@@ -51,6 +67,7 @@ static void send_report(int fd, const mt_zyg_report *r)
     mt_zyg_report_encode(r, b);
     while (send(fd, b, sizeof b, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == EINTR)
         ;
+    explicit_bzero(b, sizeof b);
 }
 
 /* Reaps every exited child and reports it. */
@@ -86,10 +103,15 @@ static void reap(zyg *z)
                     .maxrss_kb = ru.ru_maxrss > 0 ? (uint64_t)ru.ru_maxrss : 0};
                 send_report(z->kids[i].report, &r);
                 close(z->kids[i].report);
+                explicit_bzero(&r, sizeof r);
             }
             z->kids[i] = z->kids[--z->n];
             break;
         }
+        /* another task's exit status and usage: not left on the stack a
+         * later fork (the spare, a child) copies */
+        explicit_bzero(&ru, sizeof ru);
+        ws = 0;
     }
 }
 
@@ -168,10 +190,15 @@ static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zy
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
         _exit(71);
     json_object_seed(seed ? seed : 1);
-    mt_status st;
+    mt_status st = MT_OK;
     t_fds = mono_us();
     step = "limits";
-    st = mt_sandbox_limits(req->mem_bytes, req->cpu_seconds, &err);
+    for (int r = 0; r < RLIM_NLIMITS && st == MT_OK; r++)
+        if (setrlimit((__rlimit_resource_t)r, &g_base_rl[r]) != 0)
+            st = mt_err_set(&err, MT_EINTERNAL, "zygote: restoring resource limit %d failed: %s",
+                            r, strerror(errno));
+    if (st == MT_OK)
+        st = mt_sandbox_limits(req->mem_bytes, req->cpu_seconds, &err);
     t_limits = mono_us();
     if (st == MT_OK && (req->flags & MT_ZYG_LOCK_EARLY)) {
         step = "seccomp";
@@ -233,8 +260,10 @@ static void spare_wait(zyg *z, pid_t zpid, int sock, mt_zyg_child *child)
     while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
         ;
     int64_t t_child = mono_us();
-    if (n <= 0)
-        _exit(0); /* the zygote dropped its spare (out of service) */
+    if (n == 0)
+        _exit(0); /* EOF: the zygote dropped its spare (out of service) */
+    if (n < 0)
+        _exit(71); /* a receive error: not a normal end */
     close(sock);
     (void)prctl(PR_SET_NAME, comm, 0, 0, 0);
     int fds[MT_ZYG_MAX_DATA_FDS + 1];
@@ -304,6 +333,8 @@ static void spare_drop(zyg *z, bool kill_it)
  * the spare has them (it is then the request's child). */
 static bool spare_hand(zyg *z, const mt_zyg_req *req, const int *fds, size_t nfd, int64_t t_recv)
 {
+    if (g_fault == MT_ZYG_FAULT_HAND)
+        return false; /* as a failed sendmsg (tests only) */
     uint8_t buf[8 + MT_ZYG_REQ_MAX];
     memcpy(buf, &t_recv, 8);
     size_t len = mt_zyg_req_encode(req, buf + 8, sizeof buf - 8);
@@ -325,21 +356,32 @@ static bool spare_hand(zyg *z, const mt_zyg_req *req, const int *fds, size_t nfd
     ssize_t n;
     while ((n = sendmsg(z->spare_sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
         ;
+    explicit_bzero(buf, sizeof buf);
     return n == (ssize_t)(8 + len);
 }
 
-/* Reads one request and forks its child. Returns 1 in the child, 0 in the
- * zygote, -1 when the daemon is gone. */
-static int serve_one(zyg *z, mt_zyg_child *child)
-{
+/* The receive buffers of serve_one: the request's bytes, its decoded form
+ * and its fds' control message, wiped after each request (serve_one), so a
+ * later spare or child (a copy of the zygote's memory) holds no other
+ * task's request. */
+typedef struct serve_buf {
     uint8_t buf[MT_ZYG_REQ_MAX + 1];
-    union {
+    mt_zyg_req req;
+    mt_err err;
+    union { /* last: clang counts CMSG_SPACE as variable-sized */
         char b[CMSG_SPACE(sizeof(int) * (MT_ZYG_MAX_DATA_FDS + 2))];
         struct cmsghdr align;
     } cb;
-    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
-                        .msg_controllen = sizeof cb.b};
+} serve_buf;
+
+/* Reads one request and forks its child. Returns 1 in the child, 0 in the
+ * zygote, -1 when the daemon is gone. */
+static int serve_one_in(zyg *z, mt_zyg_child *child, serve_buf *sb)
+{
+    uint8_t *buf = sb->buf;
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof sb->buf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = sb->cb.b,
+                        .msg_controllen = sizeof sb->cb.b};
     ssize_t n = recvmsg(z->ctl, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (n < 0)
         return errno == EAGAIN || errno == EINTR ? 0 : -1;
@@ -364,10 +406,10 @@ static int serve_one(zyg *z, mt_zyg_child *child)
             }
         }
     }
-    mt_zyg_req req;
-    mt_err err = {0};
+    mt_zyg_req *reqp = &sb->req;
+    mt_err *errp = &sb->err;
     if (excess || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-        mt_zyg_req_decode(buf, (size_t)n, &req, &err) != MT_OK || nfd != 2 + (size_t)req.n_data) {
+        mt_zyg_req_decode(buf, (size_t)n, reqp, errp) != MT_OK || nfd != 2 + (size_t)reqp->n_data) {
         /* refused: closing the report socket tells the daemon */
         close_all(fds, nfd);
         return 0;
@@ -384,7 +426,7 @@ static int serve_one(zyg *z, mt_zyg_child *child)
     }
     pid_t pid = -1;
     if (z->spare_pid > 0) {
-        if (spare_hand(z, &req, fds + 1, nfd - 1, t_recv)) {
+        if (spare_hand(z, reqp, fds + 1, nfd - 1, t_recv)) {
             pid = z->spare_pid;
             z->spare_pid = -1;
             close(z->spare_sock); /* the spare still reads what was sent */
@@ -400,7 +442,7 @@ static int serve_one(zyg *z, mt_zyg_child *child)
             int64_t t_child = mono_us();
             close(fds[0]);
             child_detach(z, zpid);
-            child_enter(&req, fds + 1, nfd - 1, child, t_recv, t_child);
+            child_enter(reqp, fds + 1, nfd - 1, child, t_recv, t_child);
             return 1;
         }
     }
@@ -414,6 +456,15 @@ static int serve_one(zyg *z, mt_zyg_child *child)
     mt_zyg_report r = {.type = MT_ZYG_STARTED, .pid = pid};
     send_report(fds[0], &r);
     return 0;
+}
+
+static int serve_one(zyg *z, mt_zyg_child *child)
+{
+    serve_buf sb;
+    memset(&sb, 0, sizeof sb);
+    int r = serve_one_in(z, child, &sb);
+    explicit_bzero(&sb, sizeof sb);
+    return r;
 }
 
 mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
@@ -432,6 +483,10 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
     if (setrlimit(RLIMIT_CORE, &core0) != 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
         return mt_err_set(err, MT_EINTERNAL, "zygote: hardening failed: %s", strerror(errno));
+    for (int r = 0; r < RLIM_NLIMITS; r++)
+        if (getrlimit((__rlimit_resource_t)r, &g_base_rl[r]) != 0)
+            return mt_err_set(err, MT_EINTERNAL, "zygote: getrlimit(%d) failed: %s", r,
+                              strerror(errno));
     for (size_t i = 0; i < n_hooks; i++) {
         mt_status st = hooks[i].init ? hooks[i].init(err) : MT_OK;
         if (st != MT_OK)
@@ -499,6 +554,7 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
             struct signalfd_siginfo si;
             while (read(z.sfd, &si, sizeof si) > 0)
                 ;
+            explicit_bzero(&si, sizeof si); /* a child's pid and status */
             reap(&z);
         }
         if (!draining && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {

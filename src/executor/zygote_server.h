@@ -4,17 +4,21 @@
  * It runs the init hooks (heavy initialisation that holds no secret and no
  * per-task state: library loading happened at exec, the hooks warm up e.g.
  * OpenSSL's providers; a later "python" executor type adds a hook that
- * pre-imports its modules), then gives each request (zygote_proto.h) one
- * child: its spare (a child forked ahead while the zygote was idle, waiting
- * for one request on a socket of its own; it holds no request's state
- * before that), else one forked for the request. It stays single-threaded:
- * hooks must not start threads.
+ * pre-imports its modules), then gives each valid request (zygote_proto.h;
+ * an invalid one is refused, nothing forked) one child: its spare (a child
+ * it forks ahead whenever it is idle and has none, waiting for one request
+ * on a socket of its own; it holds no request's state before that), else
+ * one forked for the request. It stays single-threaded: hooks must not
+ * start threads.
  *
  * In the child (the spare from the moment its request arrived), before
  * mt_zygote_serve returns there (and so before the job is read): signal
  * mask cleared, PR_SET_PDEATHSIG SIGKILL (the zygote),
  * the channel and data fds placed on their numbers and every other fd closed
- * (the control socket, other workers' report sockets), rlimits,
+ * (the control socket, other workers' report sockets), every rlimit set
+ * back to the zygote's value at the start of serving (a limit changed on
+ * the zygote or the spare from outside does not pass on; a lowered hard
+ * limit fails the set-up), the sandbox's rlimits,
  * PR_SET_NO_NEW_PRIVS and not dumpable (mt_sandbox_limits) and, with
  * MT_ZYG_LOCK_EARLY, the seccomp filter (mt_sandbox_lock). A child that cannot
  * apply them writes a failure result to its channel and exits: it never runs
@@ -59,6 +63,13 @@ typedef struct mt_zyg_child {
      * seccomp */
     int64_t t_recv_us, t_child_us, t_fds_us, t_limits_us, t_lock_us;
 } mt_zyg_child;
+
+/* Tests only: mesatee-worker-test --zygote=... --test-fault=spare-hand sets
+ * MT_ZYG_FAULT_HAND before serving: every hand-off to the spare fails as a
+ * broken spare socket would, so each request takes the path that kills and
+ * reaps the spare and forks for the request (test_zygote). 0: none. */
+#define MT_ZYG_FAULT_HAND 1
+void mt_zygote_server_test_fault(int fault);
 
 mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
                           mt_zyg_child *child, mt_err *err);

@@ -85,8 +85,11 @@ static int bind_listen(const char *addr, unsigned *port, mt_err *err)
     }
     memcpy(host, listen_addr, (size_t)(colon - listen_addr));
     host[colon - listen_addr] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    /* AI_ADDRCONFIG as the gateway's --listen (gateway.c gw_bind): one name
+     * gives every listener the same address */
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_ADDRCONFIG};
     struct addrinfo *ai = NULL;
     /* bounded (mt_resolve.h): a numeric address at once, a name within
      * LISTEN_RESOLVE_TIMEOUT_MS, so a DNS server that does not answer makes

@@ -2813,37 +2813,54 @@ static void gw_sighup_cb(evutil_socket_t sig, short what, void *arg)
     mt_sdnotify_ready("reloaded");
 }
 
-static mt_status gw_bind(mt_gateway *gw, const char *listen, mt_err *err)
+static mt_status gw_bind(mt_gateway *gw, const char *spec, mt_err *err)
 {
     char host[256];
     unsigned port = 0;
     bool v6 = false;
-    mt_status st = gw_parse_listen(listen, host, sizeof host, &port, &v6, err);
+    mt_status st = gw_parse_listen(spec, host, sizeof host, &port, &v6, err);
     if (st != MT_OK)
         return st;
-    /* the host resolved within GW_LISTEN_RESOLVE_MS (mt_resolve.h; as
-     * libevent would: passive, the first address) and
-     * handed to libevent as a numeric address, which it converts without
-     * the resolver: a DNS server that does not answer makes the start fail
-     * with a reason instead of hanging it */
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    /* The host resolved within GW_LISTEN_RESOLVE_MS (mt_resolve.h) with the
+     * hints libevent's evhttp_bind_socket used (passive, AI_ADDRCONFIG: a
+     * name such as localhost gives the address it gave, e.g. 127.0.0.1
+     * rather than ::1 on a host without IPv6 beyond loopback; a numeric
+     * address is taken as written), the first address bound here and the
+     * socket handed to libevent, which never resolves: a DNS server that
+     * does not answer makes the start fail with a reason instead of
+     * hanging it. Socket options as libevent's: non-blocking, SO_REUSEADDR,
+     * SO_KEEPALIVE, backlog 128. */
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
     struct addrinfo *ai = NULL;
-    char num[INET6_ADDRSTRLEN];
-    int e = mt_resolve_bounded(host, NULL, &hints, GW_LISTEN_RESOLVE_MS, NULL, NULL, &ai);
-    if (!e && (!ai || getnameinfo(ai->ai_addr, ai->ai_addrlen, num, sizeof num, NULL, 0,
-                                  NI_NUMERICHOST) != 0))
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", port);
+    int e = mt_resolve_bounded(host, portstr, &hints, GW_LISTEN_RESOLVE_MS, NULL, NULL, &ai);
+    if (!e && !ai)
         e = ENOENT;
-    if (ai)
-        freeaddrinfo(ai);
-    if (e)
-        return mt_err_set(err, MT_EINVAL, "cannot resolve the listen address %s%s", listen,
+    if (e) {
+        if (ai)
+            freeaddrinfo(ai);
+        return mt_err_set(err, MT_EINVAL, "cannot resolve the listen address %s%s", spec,
                           e == ETIMEDOUT ? ": no answer within 5000 ms" : "");
-    gw->bound = evhttp_bind_socket_with_handle(gw->http, num, (ev_uint16_t)port);
-    if (!gw->bound)
+    }
+    int lfd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), on = 1;
+    if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0 ||
+        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        bind(lfd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(lfd, 128) != 0) {
+        e = errno;
+        if (lfd >= 0)
+            close(lfd);
+        freeaddrinfo(ai);
         return mt_err_set(err, MT_EIO,
-                          "cannot listen on %s: %s (is the address local and the port free?)",
-                          listen, strerror(errno));
+                          "cannot listen on %s: %s (is the address local and the port free?)", spec,
+                          strerror(e));
+    }
+    freeaddrinfo(ai);
+    gw->bound = evhttp_accept_socket_with_handle(gw->http, lfd);
+    if (!gw->bound) /* out of memory; whether libevent closed lfd depends on where it
+                     * failed, so it is left open (the start fails, the process ends) */
+        return mt_err_set(err, MT_ENOMEM, "cannot listen on %s: libevent refused the socket", spec);
     evutil_socket_t fd = evhttp_bound_socket_get_fd(gw->bound);
     /* Accepted connections inherit TCP_NODELAY (Linux): a reply written as
      * several TLS records must not wait for the client's delayed ACK (40 ms
@@ -2853,7 +2870,7 @@ static mt_status gw_bind(mt_gateway *gw, const char *listen, mt_err *err)
     struct sockaddr_storage ss;
     socklen_t slen = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &slen) != 0)
-        return mt_err_set(err, MT_EIO, "getsockname on %s failed: %s", listen, strerror(errno));
+        return mt_err_set(err, MT_EIO, "getsockname on %s failed: %s", spec, strerror(errno));
     if (ss.ss_family == AF_INET6) {
         gw->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
         v6 = true;

@@ -289,8 +289,10 @@ static int bind_listen(const char *addr, unsigned *port, mt_err *err)
         return mt_err_set(err, MT_EINVAL, "--keystore-listen: expected HOST:PORT"), -1;
     memcpy(host, addr, (size_t)(colon - addr));
     host[colon - addr] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    /* AI_ADDRCONFIG as the gateway's --listen (gateway.c gw_bind): one name
+     * gives every listener the same address */
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
     struct addrinfo *ai = NULL;
     /* bounded as a join's resolution: a DNS server that does not answer
      * makes the start fail with a reason instead of hanging it */

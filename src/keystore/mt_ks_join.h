@@ -132,7 +132,11 @@ const char *mt_ks_joined_url(const mt_ks_joined *j);
  * deadline of mt_ks_join_open: past it the join in flight is stopped as by a
  * cancel (its socket shut down, a resolution or connect given up within
  * 100 ms) and fails with MT_EIO "not done within N ms"; the next join has a
- * deadline of its own.
+ * deadline of its own. Only what the watchdog can shut down or give up is
+ * interrupted: the identity step (a fresh attested identity from tee, e.g.
+ * a TPM quote or key creation) is one blocking call; a slow one is not
+ * interrupted, the join fails with the deadline's error once it returns
+ * (so a hung TPM holds the join past its deadline).
  * mt_ks_join_cancel (any thread, never blocks on a join in flight; NULL:
  * no-op) makes the join in flight fail at once (its socket is shut down, a
  * resolution or connect in progress given up within 100 ms) and every

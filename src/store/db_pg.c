@@ -1229,6 +1229,19 @@ bool dbp_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap)
 {
     pg_state *ps = state_of(db);
     PGresult *r = ps->prefetch;
+    pg_pending *p = pending_of(db);
+    if (!r && db->in_tx && p->capture >= 0) {
+        /* asked for before anything of the transaction was sent: the
+         * caller reads it now itself (in the same round trip as the BEGIN
+         * and the lock), so the queued copy is not run as well */
+        item_free(&p->it[p->capture]);
+        memmove(&p->it[p->capture], &p->it[p->capture + 1],
+                (size_t)(p->n - p->capture - 1) * sizeof p->it[0]);
+        p->n--;
+        memset(&p->it[p->n], 0, sizeof p->it[0]);
+        p->capture = -1;
+        return false;
+    }
     if (!r || !db->in_tx)
         return false;
     ps->prefetch = NULL;

@@ -213,7 +213,9 @@ uint64_t mt_db_tx_serial(mt_db *db);
  * no row), column 0 as an integer in *i0 and column 1 as text in t1 (cap
  * bytes), false when there is none (SQLite: always; a transaction whose
  * first round trip was a command text; taken already; another
- * transaction). Dropped when the transaction ends. audit.c prefetches the
+ * transaction; asked for before the transaction's first round trip, which
+ * then goes without it: the caller reads for itself, in that round trip).
+ * Dropped when the transaction ends. audit.c prefetches the
  * chain head this way: one round trip less per audited change. */
 void mt_db_set_prefetch(mt_db *db, const char *sql);
 bool mt_db_prefetch_take(mt_db *db, bool *row, int64_t *i0, char *t1, size_t cap);

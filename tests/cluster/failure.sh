@@ -349,8 +349,8 @@ T5=$(as alice task create --function "$E5" --arg message=five)
 as alice task approve "$T5" >/dev/null 2>&1 || true
 as alice task invoke "$T5" >/dev/null
 executor xw
-poll "xw's refused handshakes" 60 logged "$W/xw/ex.log" "attested TLS handshake with the scheduler failed"
-refused() { grep -c "attested TLS handshake with the scheduler failed" "$W/xw/ex.log" || true; }
+poll "xw's refused handshakes" 60 logged "$W/xw/ex.log" "refused this executor"
+refused() { grep -c "refused this executor" "$W/xw/ex.log" || true; }
 c5=$(refused)
 # a few more polls of xw: still nothing claimed
 more_refused() { [ "$(refused)" -ge $((c5 + 2)) ] || ns_empty xw; }

@@ -74,6 +74,24 @@ expect_fail "scheduler list, trailing comma" "a comma with no URL" \
   "$B" executor "${XL[@]}" --scheduler https://127.0.0.1:1,
 expect_fail "scheduler list, 9 nodes" "at most 8" "$B" executor "${XL[@]}" \
   --scheduler "$(printf 'https://127.0.0.1:%d,' 1 2 3 4 5 6 7 8)https://127.0.0.1:9"
+# ports 1..65535 in digits; a host without whitespace, '/', '@'; an IPv6
+# address only in brackets (stripped: the connect path takes the address)
+for u in https://127.0.0.1:0 https://127.0.0.1:65536 https://127.0.0.1:99999 https://127.0.0.1:+1 \
+  https://127.0.0.1:1x https://127.0.0.1:123456 'https://127.0.0.1: 1' 'https://a b:1' \
+  https://a/b:1 https://u@h:1 https://::1:1 'https://[::1:1' \
+  'https://[::1]1' 'https://[localhost]:1' 'https://[]:1' 'https://[::1]:0' https://:1; do
+  expect_fail "scheduler URL '$u'" "--scheduler must be https://HOST:PORT" \
+    "$B" executor "${XL[@]}" --scheduler "https://127.0.0.1:2,$u"
+done
+expect_fail "scheduler URL with a tab" "--scheduler contains a control character" \
+  "$B" executor "${XL[@]}" --scheduler "$(printf 'https://a\tb:1')"
+# a valid list (an IPv6 literal in brackets) gets past the parser, to the policy
+out=$("$B" executor "${XL[@]}" --scheduler 'https://[::1]:1,https://h.example:65535' 2>&1) &&
+  fail "an executor with --policy /dev/null started"
+case "$out" in *"--scheduler"*) fail "a valid --scheduler list refused: $out" ;; esac
+ok "--scheduler https://[::1]:1,https://h.example:65535 parsed"
+expect_fail "--scheduler given twice" "--scheduler given more than once" \
+  "$B" executor "${XL[@]}" --scheduler https://127.0.0.1:1 --scheduler https://127.0.0.1:2
 
 ids=()
 for n in a b; do

@@ -139,7 +139,9 @@ ok "outputs uploaded through node A, A killed, report taken by node B: both part
 
 # 1b. failover checks every node against --policy: an executor whose policy
 # admits only A's platform key, given an unreachable first URL and B
-"$B" --policy "$MT_WORK/ks-policy.json" executor --scheduler "https://127.0.0.1:1,$B_EURL" \
+# (the unreachable first URL an IPv6 literal: brackets stripped for the
+# connect, put back in the messages)
+"$B" --policy "$MT_WORK/ks-policy.json" executor --scheduler "https://[::1]:1,$B_EURL" \
   --data-dir "$MT_WORK/executor" --level soft --max-tasks 1 >"$MT_WORK/ex-pol.log" 2>&1 &
 EX_PID=$!
 ALL_PIDS+=("$EX_PID")
@@ -150,8 +152,14 @@ for _ in $(seq 1200); do
 done
 grep -q "attested TLS handshake with the scheduler failed at 127.0.0.1:${B_EURL##*:}" "$MT_WORK/ex-pol.log" ||
   fail "B was not refused: $(tail -n 5 "$MT_WORK/ex-pol.log")"
-grep -q "scheduler https://127.0.0.1:1 failed (cannot connect to 127.0.0.1:1: .*); moving to $B_EURL" "$MT_WORK/ex-pol.log" ||
+grep -q "scheduler https://\[::1\]:1 failed (cannot connect to \[::1\]:1: .*); moving to $B_EURL" "$MT_WORK/ex-pol.log" ||
   fail "no move from the unreachable node: $(tail -n 5 "$MT_WORK/ex-pol.log")"
+# the verdict (it quotes B's evidence) in the executor's log only, the
+# error (which a task's failure reason may carry) constant
+grep -q "scheduler $B_EURL: the peer is refused by the .* policy" "$MT_WORK/ex-pol.log" ||
+  fail "no policy verdict in the executor's log: $(tail -n 5 "$MT_WORK/ex-pol.log")"
+grep -q "failed at 127.0.0.1:${B_EURL##*:}: this executor's --policy refused the node" "$MT_WORK/ex-pol.log" ||
+  fail "the handshake error is not the constant one: $(tail -n 5 "$MT_WORK/ex-pol.log")"
 kill -KILL "$EX_PID"; wait "$EX_PID" 2>/dev/null || true; EX_PID=
 ok "failover attests the next node with the same --policy: B (not in it) refused"
 

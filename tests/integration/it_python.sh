@@ -164,6 +164,44 @@ def entrypoint(argv):
 bad passwd_raw "$PRE"'
 def entrypoint(argv):
     if libc.open(b"/etc/passwd", 0) < 0: raise OSError("open refused, errno %d" % c.get_errno())' "open refused, errno 13"
+# resource limits: prlimit64 on any pid but 0 (another process: the zygote, the
+# waiting spare, a concurrent worker) kills the worker (seccomp); its own limits
+# (pid 0, as glibc's getrlimit/setrlimit pass) can be read and lowered.
+RL='
+rl = (c.c_ulong * 2)()'
+bad prlimit_pid_raw "$PRE$RL"'
+def entrypoint(argv):
+    return libc.prlimit(libc.getpid(), 7, None, rl)' "sandbox violation"
+bad prlimit_set_raw "$PRE$RL"'
+def entrypoint(argv):
+    new = (c.c_ulong * 2)(3, 3)
+    return libc.prlimit(libc.getpid(), 7, new, None)' "sandbox violation"
+printf '%s\n' "$PRE$RL" 'def entrypoint(argv):' \
+  '    if libc.getrlimit(7, rl) != 0: raise OSError("getrlimit errno %d" % c.get_errno())' \
+  '    new = (c.c_ulong * 2)(rl[0] - 1, rl[1])' \
+  '    if libc.setrlimit(7, new) != 0: raise OSError("setrlimit errno %d" % c.get_errno())' \
+  '    if libc.prlimit(0, 7, None, rl) != 0: raise OSError("prlimit errno %d" % c.get_errno())' \
+  '    return "%d %d" % (rl[0], new[0])' > "$MT_WORK/rlimit_self.py"
+FRL=$(as alice function register --name rlimit_self --python "$MT_WORK/rlimit_self.py" --output-slot out)
+"$MESATEE_BIN" key generate --out "$MT_WORK/rlimit_self.key" >/dev/null
+ORL=$(as alice file register-output --key "$MT_WORK/rlimit_self.key")
+T=$(as alice task create --function "$FRL" --output out=alice)
+as alice task assign "$T" --output "out=$ORL" >/dev/null
+run_task "$T" alice
+S=$(show alice "$T")
+read -r got want <<<"$(jget "$S" .result.return_value)"
+[ "$(jget "$S" .status)" = finished ] && [ "$got" = "$want" ] \
+  || fail "own limits: $(jget "$S" .status) $(jget "$S" .result.return_value) $(jget "$S" .failure_reason) $(jget "$S" .log)"
+ok "a function reads and lowers its own limits (RLIMIT_NOFILE soft now $got); prlimit64 on a pid kills it"
+# Python's `resource` module is kept out by the import guard (a meta-path finder:
+# even PyImport_ImportModuleLevel through ctypes gets ImportError); its audit
+# events, raised here through the C API, are refused too
+bad prlimit_audit "$PRE"'
+def entrypoint(argv):
+    c.pythonapi.PySys_Audit(b"resource.prlimit", None)' "changing resource limits is not allowed in mesatee functions"
+bad setrlimit_audit "$PRE"'
+def entrypoint(argv):
+    c.pythonapi.PySys_Audit(b"resource.setrlimit", None)' "changing resource limits is not allowed in mesatee functions"
 bad loop 'def entrypoint(argv):
     while True: pass' "limit"
 # a sanitizer build has no RLIMIT_AS (sandbox.c): no memory bomb there

@@ -6,6 +6,9 @@
 # decrypts its own result. An executor whose measurement is not in the
 # executor policy, and a client without a certificate, are refused in the
 # handshake and get no task; the public gateway does not serve the API.
+# A transfer whose node fails in the TLS handshake (accepted, then closed:
+# no policy verdict) is retried on the next --scheduler node (the task was
+# failed when such a failure counted as a refusal).
 source "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "SKIP: jq not installed"; exit 0; }
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 0; }
@@ -62,14 +65,14 @@ EX_PID=$!
 # wait (60 s at most) for its first refused handshake and the scheduler's log
 # line, not a fixed time: a loaded machine (ASan) can take seconds to start it
 for _ in $(seq 600); do
-  grep -q "handshake with the scheduler failed" "$MT_WORK/bad-executor.log" &&
+  grep -q "refused this executor" "$MT_WORK/bad-executor.log" &&
     grep -q "measurements.executor.measurement" "$MT_WORK/server.log" && break
   kill -0 "$EX_PID" 2>/dev/null || break
   sleep 0.1
 done
 kill "$EX_PID" 2>/dev/null || fail "the mismatching executor exited (did it get a task?)"
 wait "$EX_PID" 2>/dev/null || true; EX_PID=
-grep -q "handshake with the scheduler failed" "$MT_WORK/bad-executor.log" ||
+grep -q "refused this executor" "$MT_WORK/bad-executor.log" ||
   fail "bad executor not refused: $(tail -n 5 "$MT_WORK/bad-executor.log")"
 grep -q "measurements.executor.measurement" "$MT_WORK/server.log" ||
   fail "scheduler did not log the policy refusal"
@@ -103,10 +106,56 @@ T2=$(as alice task create --function "$KFN" --input data=bob)
 as bob task assign "$T2" --input "data=$DOC" >/dev/null
 as alice task approve "$T2" >/dev/null; as bob task approve "$T2" >/dev/null
 as alice task invoke "$T2" >/dev/null
-timeout 60 "$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "$EURL" \
+# ... through `--scheduler P,EURL` where P is a node that fails in the TLS
+# handshake after its first connection (a hung or dying node: TCP accepted,
+# then closed with no policy verdict): the claim goes through P, the input
+# transfer's handshake with P fails, the transfer moves to EURL and is
+# retried there (the task was failed: the failed handshake counted as a
+# refusal, which is never retried).
+cat >"$MT_WORK/flaky.py" <<'EOP'
+import socket, sys, threading
+up = (sys.argv[1], int(sys.argv[2]))
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(16)
+open(sys.argv[3] + ".tmp", "w").write(str(ls.getsockname()[1]))
+import os; os.rename(sys.argv[3] + ".tmp", sys.argv[3])
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d: break
+            b.sendall(d)
+    except OSError: pass
+    for s in (a, b):
+        try: s.shutdown(socket.SHUT_RDWR)
+        except OSError: pass
+n = 0
+while True:
+    c, _ = ls.accept(); n += 1
+    print("connection", n, flush=True)
+    if n == 1: # the claim: passed to the node
+        u = socket.create_connection(up)
+        threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+        threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+    else: # accepted, then closed in the handshake
+        try: c.recv(4096)
+        except OSError: pass
+        c.close()
+EOP
+EHP=${EURL#https://}
+python3 "$MT_WORK/flaky.py" "${EHP%:*}" "${EHP##*:}" "$MT_WORK/flaky.port" >"$MT_WORK/flaky.log" 2>&1 &
+FLAKY_PID=$!
+trap 'kill "$FLAKY_PID" 2>/dev/null || true; if [ -n "$EX_PID" ]; then kill "$EX_PID" 2>/dev/null || true; fi; mt_cleanup' EXIT
+for _ in $(seq 1200); do [ -s "$MT_WORK/flaky.port" ] && break; sleep 0.05; done
+[ -s "$MT_WORK/flaky.port" ] || fail "the flaky node did not start: $(cat "$MT_WORK/flaky.log")"
+PURL=https://127.0.0.1:$(cat "$MT_WORK/flaky.port")
+timeout 60 "$B" --policy "$MT_WORK/scheduler-policy.json" executor --scheduler "$PURL,$EURL" \
   --data-dir "$EX" --level soft --max-tasks 1 >"$MT_WORK/executor2.log" 2>&1 ||
   fail "executor failed: $(tail -n 10 "$MT_WORK/executor2.log")"
-line=$(as alice task wait "$T2" --timeout 60) || fail "keystore task: $line"
+line=$(as alice task wait "$T2" --timeout 60) || fail "keystore task: $line $(tail -n 10 "$MT_WORK/executor2.log")"
+grep -q "connection 2" "$MT_WORK/flaky.log" || fail "no transfer went to the flaky node: $(cat "$MT_WORK/flaky.log")"
+grep -q "scheduler $PURL failed (attested TLS handshake with the scheduler failed at .*unreachable or no answer.*); moving to $EURL" \
+  "$MT_WORK/executor2.log" || fail "the executor did not move on: $(tail -n 10 "$MT_WORK/executor2.log")"
+ok "a transfer whose node fails in the TLS handshake is retried on the next node"
 printf '%s' "${line#finished: }" | base64 -d >"$MT_WORK/doc.sig"
 openssl dgst -sha256 -verify "$MT_WORK/rk.pub" -signature "$MT_WORK/doc.sig" "$MT_WORK/doc.txt" \
   >/dev/null || fail "the remote executor's signature does not verify"

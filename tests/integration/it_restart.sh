@@ -64,7 +64,15 @@ workers() {
 for _ in $(seq 300); do [ "$(workers | wc -l)" = 1 ] && break; sleep 0.1; done
 [ "$(workers | wc -l)" = 1 ] || fail "the canceled task's worker still runs ($(workers | wc -l) workers)"
 ok "cancel of a running task killed its worker"
-WORKERS=$({ pgrep -P "$MT_PID" -f mesatee-worker || true; workers; } | sort -u | tr '\n' ' ') # zygotes and the worker
+# every process under the daemon's zygotes, the spares included: none may
+# outlive the daemon (below)
+zygote_children() {
+  local p
+  for p in $(pgrep -P "$MT_PID" -f mesatee-worker); do
+    if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- '--zygote'; then pgrep -P "$p" || true; fi
+  done
+}
+WORKERS=$({ pgrep -P "$MT_PID" -f mesatee-worker || true; workers; zygote_children; } | sort -u | tr '\n' ' ') # zygotes, spares and the worker
 [ -n "$WORKERS" ] || fail "no worker process under the daemon"
 kill -9 "$MT_PID"; wait "$MT_PID" 2>/dev/null || true; MT_PID=
 ok "daemon killed with SIGKILL"

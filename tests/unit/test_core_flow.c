@@ -9,6 +9,7 @@
 #include "core_internal.h" /* integ_function_seal: the test stands in for the TEE */
 #include "mt_ff.h"
 #include "mt_json.h"
+#include "mt_keywrap.h"
 
 #ifndef MT_WORKER_PATH
 #error "MT_WORKER_PATH must name the mesatee-worker executable"
@@ -634,6 +635,183 @@ static void test_output_slot_repointed(void **state)
     tenv_free(&e);
 }
 
+/* Polls the admin status until the KeyStore rewrap pass is done. */
+static void wait_rewrap_done(tenv *e, const char *admin)
+{
+    for (int i = 0;; i++) {
+        json_t *o = NULL;
+        assert_int_equal(treq(e, "GET", "/v1/admin/keystore", admin, NULL, &o), 200);
+        json_t *rw = json_object_get(o, "rewrap");
+        bool done = !json_is_true(json_object_get(rw, "running")) &&
+                    json_integer_value(json_object_get(rw, "pending")) == 0;
+        json_decref(o);
+        if (done)
+            return;
+        if (i > 2400)
+            fail_msg("the KeyStore rewrap did not finish");
+        sleep_ms(50);
+    }
+}
+
+/* "Verified values only" in the KEK rewrap (kek.c, integ_rebind_*): the
+ * store re-points task x's input slot a (task_files and assignments) from
+ * file F to another file of the same owners and kind, inside the rewrap's
+ * own transaction: a trigger on the rewrap's UPDATE of F's row (or, with
+ * function_path, of the row of x's function, whose payload key is
+ * rewrapped). The participants approved x over F: their approvals are
+ * resealed over the binding of the read that verified them, with only F's
+ * MAC (the function's key digest) replaced, so x no longer verifies (before
+ * the fix they were MACed over a fresh read of the re-pointed binding and x
+ * would run on data nobody approved). An untampered task y of the same
+ * function, bound to rewrapped files too, still verifies. Both backends. */
+static void rewrap_repointed(bool function_path)
+{
+    tenv e;
+    tenv_init(&e, MT_WORKER_PATH);
+    mt_err err;
+    char *admin = tlogin(&e, "admin", ADMIN_PW);
+    json_t *o = NULL;
+    assert_int_equal(treq(&e, "POST", "/v1/functions", admin,
+                          "{\"name\":\"psi2\",\"builtin\":\"psi\",\"inputs\":[{\"name\":\"a\"},"
+                          "{\"name\":\"b\"}],\"outputs\":[{\"name\":\"r\"}]}",
+                          &o),
+                     201);
+    char fn[33], in_f[33], in_b[33], in_o[33], out_x[33], out_y[33], tx[33], ty[33];
+    snprintf(fn, sizeof fn, "%s", jstr(o, "function_id"));
+    json_decref(o);
+    add_input(&e, admin, "apple\nbanana\n", in_f); /* F */
+    add_input(&e, admin, "banana\ncherry\n", in_b);
+    add_input(&e, admin, "cherry\ndate\n", in_o); /* the other file: same owners, kind */
+    mt_db *mdb = tenv_db_open_dir(e.dir);
+    if (function_path) {
+        /* the function gets a payload key wrapped under the current KEK
+         * (its row resealed by the core's key, as a wasm upload would) */
+        uint8_t kek[32], key[32], wk[MT_KEYWRAP_LEN];
+        uint32_t v = 0;
+        char aad[64], hex[2 * MT_KEYWRAP_LEN + 1], sql[256];
+        snprintf(aad, sizeof aad, "function:%s", fn);
+        mt_random(key, sizeof key, NULL);
+        assert_int_equal(core_kek(e.core, "file-keys", 0, kek, &v, &err), MT_OK);
+        assert_int_equal(mt_keywrap_seal(kek, (const uint8_t *)aad, strlen(aad), key, wk, &err),
+                         MT_OK);
+        thex(wk, sizeof wk, hex);
+        snprintf(sql, sizeof sql,
+                 tenv_store_url() ? "UPDATE functions SET payload_key = '\\x%s', "
+                                    "payload_kek_version = %u WHERE function_id = '%s'"
+                                  : "UPDATE functions SET payload_key = X'%s', "
+                                    "payload_kek_version = %u WHERE function_id = '%s'",
+                 hex, v, fn);
+        if (mt_db_exec(mdb, sql, &err) != MT_OK)
+            fail_msg("payload key: %s", err.msg);
+        assert_int_equal(integ_function_seal(e.core, mdb, fn, &err), MT_OK);
+    }
+    char *outs[2] = {out_x, out_y};
+    for (int i = 0; i < 2; i++) {
+        char kh[65];
+        memset(kh, i ? 'b' : 'a', 64);
+        kh[64] = 0;
+        assert_int_equal(treqf(&e, "POST", "/v1/files/outputs", admin, &o, "{\"key\":\"%s\"}", kh),
+                         201);
+        snprintf(outs[i], 33, "%s", jstr(o, "file_id"));
+        json_decref(o);
+    }
+    psi_task(&e, admin, "admin", fn, in_f, in_b, out_x, tx);
+    psi_task(&e, admin, "admin", fn, in_b, in_o, out_y, ty);
+    assert_int_equal(integ_task_verify_row(e.core, mdb, tx, NULL, &err), MT_OK);
+    assert_int_equal(integ_task_verify_row(e.core, mdb, ty, NULL, &err), MT_OK);
+    char sql[1536];
+    /* the row whose rewrap fires the trigger: F's, or x's function's */
+    const char *on = function_path ? "payload_kek_version ON functions" : "kek_version ON files";
+    const char *key = function_path ? "function_id" : "file_id";
+    const char *id = function_path ? fn : in_f;
+    if (tenv_store_url())
+        snprintf(sql, sizeof sql,
+                 "CREATE FUNCTION repoint_fn() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN "
+                 "UPDATE task_files SET file_id = ''%s'' WHERE task_id = ''%s'' AND "
+                 "direction = ''input'' AND slot = ''a''; UPDATE tasks SET assignments = "
+                 "replace(assignments, ''%s'', ''%s'') WHERE task_id = ''%s''; RETURN NEW; "
+                 "END'; CREATE TRIGGER repoint AFTER UPDATE OF %s FOR EACH ROW WHEN "
+                 "(NEW.%s = '%s') EXECUTE FUNCTION repoint_fn()",
+                 in_o, tx, in_f, in_o, tx, on, key, id);
+    else
+        snprintf(sql, sizeof sql,
+                 "CREATE TRIGGER repoint AFTER UPDATE OF %s WHEN NEW.%s = '%s' BEGIN UPDATE "
+                 "task_files SET file_id = '%s' WHERE task_id = '%s' AND direction = 'input' "
+                 "AND slot = 'a'; UPDATE tasks SET assignments = replace(assignments, '%s', "
+                 "'%s') WHERE task_id = '%s'; END",
+                 on, key, id, in_o, tx, in_f, in_o, tx);
+    if (mt_db_exec(mdb, sql, &err) != MT_OK)
+        fail_msg("trigger: %s", err.msg);
+    assert_int_equal(treq(&e, "POST", "/v1/admin/keystore/rotate", admin, NULL, &o), 202);
+    json_decref(o);
+    wait_rewrap_done(&e, admin);
+    /* the trigger fired: the store now names the other file for x's slot a,
+     * consistently in task_files and the assignments */
+    mt_db_stmt *q = NULL;
+    mt_status rc = MT_OK;
+    assert_int_equal(mt_db_prepare(mdb,
+                                   "SELECT tf.file_id, t.assignments FROM task_files tf JOIN "
+                                   "tasks t ON t.task_id = tf.task_id WHERE tf.task_id = ? AND "
+                                   "tf.direction = 'input' AND tf.slot = 'a'",
+                                   &q, &err),
+                     MT_OK);
+    mt_db_bind_text(q, 1, tx);
+    assert_int_equal(mt_db_step(q, &rc, &err), MT_DB_ROW);
+    assert_string_equal(mt_db_col_text(q, 0), in_o);
+    assert_non_null(strstr(mt_db_col_text(q, 1), in_o));
+    assert_null(strstr(mt_db_col_text(q, 1), in_f));
+    mt_db_finalize(q);
+    /* every file was rewrapped to the new KEK, under a valid MAC */
+    const char *all[5] = {in_f, in_b, in_o, out_x, out_y};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(integ_file_check(e.core, mdb, all[i], NULL, &err), MT_OK);
+    assert_int_equal(mt_db_prepare(mdb,
+                                   "SELECT count(*), min(kek_version), max(kek_version) FROM "
+                                   "files",
+                                   &q, &err),
+                     MT_OK);
+    assert_int_equal(mt_db_step(q, &rc, &err), MT_DB_ROW);
+    assert_int_equal(mt_db_col_int64(q, 0), 5);
+    assert_int_equal(mt_db_col_int64(q, 1), mt_db_col_int64(q, 2));
+    assert_true(mt_db_col_int64(q, 1) >= 2); /* the version the rotation made */
+    int64_t ver = mt_db_col_int64(q, 1);
+    mt_db_finalize(q);
+    if (function_path) { /* the payload key too, under a valid function MAC */
+        assert_int_equal(
+            mt_db_prepare(mdb, "SELECT payload_kek_version FROM functions WHERE function_id = ?",
+                          &q, &err),
+            MT_OK);
+        mt_db_bind_text(q, 1, fn);
+        assert_int_equal(mt_db_step(q, &rc, &err), MT_DB_ROW);
+        assert_int_equal(mt_db_col_int64(q, 0), ver);
+        mt_db_finalize(q);
+        assert_int_equal(integ_function_check(e.core, mdb, fn, &err), MT_OK);
+    }
+    /* x's approvals do not cover the re-pointed binding */
+    mt_err_clear(&err);
+    assert_int_not_equal(integ_task_verify_row(e.core, mdb, tx, NULL, &err), MT_OK);
+    assert_string_equal(err.msg, "integrity check failed: approval");
+    /* y, untampered, still verifies after the rewrap of its files */
+    mt_err_clear(&err);
+    if (integ_task_verify_row(e.core, mdb, ty, NULL, &err) != MT_OK)
+        fail_msg("task y: %s", err.msg);
+    mt_db_close(mdb);
+    free(admin);
+    tenv_free(&e);
+}
+
+static void test_rewrap_slot_repointed(void **state)
+{
+    (void)state;
+    rewrap_repointed(false);
+}
+
+static void test_rewrap_function_slot_repointed(void **state)
+{
+    (void)state;
+    rewrap_repointed(true);
+}
+
 static void test_echo_fail_and_cancel_running(void **state)
 {
     (void)state;
@@ -807,6 +985,8 @@ int main(void)
         cmocka_unit_test(test_echo_fail_and_cancel_running),
         cmocka_unit_test(test_verified_values_only),
         cmocka_unit_test(test_output_slot_repointed),
+        cmocka_unit_test(test_rewrap_slot_repointed),
+        cmocka_unit_test(test_rewrap_function_slot_repointed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

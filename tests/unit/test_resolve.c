@@ -12,7 +12,11 @@
  * notification still sent (here held back and delivered by the test once
  * mt_resolve_bounded has returned). mt_resolve_bounded freed the request at
  * once ("never queued: no notification"), so the notification freed it a
- * second time; now the caller's reference only goes. */
+ * second time; now the caller's reference only goes.
+ *
+ * And AI_ADDRCONFIG for names only: getaddrinfo is defined here too and,
+ * armed, narrows the family as glibc's does on a host with no IPv6 beyond
+ * loopback; a literal ::1 still converts at once. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -151,6 +155,50 @@ static void test_queue_error_notified(void **state)
     assert_int_equal(mt_resolve_live(), 0);
 }
 
+/* A host with IPv4 beyond loopback only, as glibc's getaddrinfo sees it
+ * for AI_ADDRCONFIG: an unspecified family narrowed to IPv4 (a literal ::1
+ * then fails: EAI_NONAME). Armed by the test below; otherwise glibc's. */
+static atomic_int v4_only;
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    static int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+    if (!real)
+        real = (int (*)(const char *, const char *, const struct addrinfo *,
+                        struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
+    if (!real)
+        return EAI_SYSTEM;
+    struct addrinfo h;
+    if (atomic_load(&v4_only) && hints && (hints->ai_flags & AI_ADDRCONFIG) &&
+        hints->ai_family == AF_UNSPEC) {
+        h = *hints;
+        h.ai_family = AF_INET;
+        hints = &h;
+    }
+    return real(node, service, hints, res);
+}
+
+/* AI_ADDRCONFIG (the listeners' hint, as libevent's) is for names: a
+ * literal is taken as written, at once, even where the host has no IPv6
+ * beyond loopback. Failed before: the literal went to the resolver (a zero
+ * timeout: ETIMEDOUT; a longer one: not found on such a host). */
+static void test_numeric_addrconfig(void **state)
+{
+    (void)state;
+    const struct addrinfo ac = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_ADDRCONFIG};
+    struct addrinfo *ai = NULL;
+    atomic_store(&v4_only, 1);
+    int rc = mt_resolve_bounded("::1", "1", &ac, 0, NULL, NULL, &ai);
+    atomic_store(&v4_only, 0);
+    assert_int_equal(rc, 0);
+    assert_non_null(ai);
+    assert_int_equal(ai->ai_family, AF_INET6);
+    freeaddrinfo(ai);
+    wait_none_live();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_queue_error_notified),
+        cmocka_unit_test(test_numeric_addrconfig),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,11 @@
  * mt_sandbox_prepare, issue 13): the prepared program with a pid filled in
  * is byte for byte the program compiled for that pid, and a process that
  * loaded it is confined exactly so (open, fork and a signal to another
- * process kill it; its own work and signals to itself do not). */
+ * process kill it; its own work and signals to itself do not), and both
+ * filters (native/wasm and python) confine prlimit64 to the process itself:
+ * a worker cannot change the limits of its parent (the zygote), of the
+ * waiting spare or of another worker, while getrlimit/setrlimit on itself
+ * still work under the python filter. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -12,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,16 +53,22 @@ static void test_prepared_equals_compiled(void **state)
     }
 }
 
-/* Runs body in a child that loaded the prepared filter; its wait status. */
-static int confined(int what)
+/* Runs body in a child that loaded the prepared filter (python false) or the
+ * python filter; its wait status. */
+static int confined_as(bool python, int what)
 {
     pid_t parent = getpid();
     pid_t k = fork();
     assert_true(k >= 0);
     if (k == 0) {
         mt_err err = {0};
-        if (mt_sandbox_limits(1ULL << 32, 10, &err) != MT_OK || mt_sandbox_lock(3, &err) != MT_OK)
+        static const char *const no_paths[] = {NULL};
+        const char *why = NULL;
+        if (mt_sandbox_limits(1ULL << 32, 10, &err) != MT_OK ||
+            (python ? mt_sandbox_lock_python(3, no_paths, &why, &err)
+                    : mt_sandbox_lock(3, &err)) != MT_OK)
             _exit(3);
+        struct rlimit rl;
         switch (what) {
         case 0: /* allowed: its own work, a signal to itself (ignored) */
             signal(SIGUSR1, SIG_IGN);
@@ -73,6 +84,28 @@ static int confined(int what)
         case 3:
             (void)!syscall(SYS_fork);
             _exit(0);
+        case 4: /* lower the parent's (the zygote's) descriptor limit */
+            rl = (struct rlimit){3, 3};
+            (void)!syscall(SYS_prlimit64, parent, RLIMIT_NOFILE, &rl, NULL);
+            _exit(0);
+        case 5: /* read the parent's limit (no new limit) */
+            (void)!syscall(SYS_prlimit64, parent, RLIMIT_STACK, NULL, &rl);
+            _exit(0);
+        case 6: /* its own limits: read and lowered (glibc passes pid 0) */
+            if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == 0)
+                _exit(4);
+            rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? (1u << 20) : rl.rlim_max / 2;
+            if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur < (1u << 20))
+                rl.rlim_cur = rl.rlim_max;
+            if (setrlimit(RLIMIT_STACK, &rl) != 0)
+                _exit(5);
+            {
+                struct rlimit back;
+                if (getrlimit(RLIMIT_STACK, &back) != 0 || back.rlim_cur != rl.rlim_cur ||
+                    back.rlim_max != rl.rlim_max)
+                    _exit(6);
+            }
+            _exit(0);
         default:
             _exit(0);
         }
@@ -80,6 +113,11 @@ static int confined(int what)
     int ws = 0;
     assert_int_equal(waitpid(k, &ws, 0), k);
     return ws;
+}
+
+static int confined(int what)
+{
+    return confined_as(false, what);
 }
 
 static void test_prepared_confines(void **state)
@@ -97,11 +135,46 @@ static void test_prepared_confines(void **state)
     }
 }
 
+/* prlimit64 on another process kills the worker under both filters, and
+ * the target's limits stay as they were; the python filter still lets the
+ * worker read and set its own. */
+static void test_prlimit_self_only(void **state)
+{
+    (void)state;
+    mt_err err = {0};
+    assert_int_equal(mt_sandbox_prepare(&err), MT_OK);
+    struct rlimit before, after;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &before), 0);
+    for (int python = 0; python <= 1; python++) {
+        for (int what = 4; what <= 5; what++) {
+            int ws = confined_as(python, what);
+            assert_true(WIFSIGNALED(ws));
+            assert_int_equal(WTERMSIG(ws), SIGSYS);
+        }
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &after), 0);
+        assert_int_equal(after.rlim_cur, before.rlim_cur);
+        assert_int_equal(after.rlim_max, before.rlim_max);
+    }
+    int ws = confined_as(true, 6);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    /* the python filter otherwise confines as the native one */
+    ws = confined_as(true, 0);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 0);
+    for (int what = 2; what <= 3; what++) {
+        ws = confined_as(true, what);
+        assert_true(WIFSIGNALED(ws));
+        assert_int_equal(WTERMSIG(ws), SIGSYS);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prepared_equals_compiled),
         cmocka_unit_test(test_prepared_confines),
+        cmocka_unit_test(test_prlimit_self_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

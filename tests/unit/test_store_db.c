@@ -950,7 +950,6 @@ static void test_round_trips(void **state)
     bool row = false;
     mt_db_set_prefetch(db, "SELECT v, k FROM mt_db_test_kv ORDER BY v DESC LIMIT 1");
     assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
-    assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1)); /* not sent yet */
     t0 = mt_db_round_trips();
     assert_int_equal(count(db, q), 1);
     if (pg) {
@@ -961,6 +960,16 @@ static void test_round_trips(void **state)
         assert_string_equal(t1, "r2");
     }
     assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1)); /* once */
+    assert_int_equal(mt_db_commit(db, &err), MT_OK);
+    /* asked for before anything was sent: none, and the queued one is
+     * dropped (the caller reads for itself in that first round trip) */
+    assert_int_equal(mt_db_begin(db, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1)); /* not sent yet */
+    t0 = mt_db_round_trips();
+    assert_int_equal(count(db, q), 1);
+    if (pg)
+        assert_int_equal(mt_db_round_trips() - t0, 1); /* with BEGIN and the lock */
+    assert_false(mt_db_prefetch_take(db, &row, &i0, t1, sizeof t1)); /* dropped */
     assert_int_equal(mt_db_commit(db, &err), MT_OK);
     /* review L1: one not taken before a ROLLBACK TO is dropped by it (the
      * rows it read may have changed since: an append of this transaction) */

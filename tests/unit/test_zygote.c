@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,6 +32,7 @@
 #include "mt_util.h"
 #include "zygote.h"
 #include "zygote_proto.h"
+#include "zygote_server.h"
 
 static mt_job job_of(const char *fn, const char *worker)
 {
@@ -298,14 +300,25 @@ static void test_slots_full(void **state)
 
 /* ---- garbage on a zygote's control socket --------------------------------- */
 
+static pid_t start_zygote_with(int *ctl, char *mode, char *fault);
+
 static pid_t start_zygote(int *ctl)
+{
+    return start_zygote_with(ctl, "--zygote", NULL);
+}
+
+/* a zygote of the test worker; mode: --zygote[=native|=python]; fault: its
+ * --test-fault= option or NULL */
+static pid_t start_zygote_with(int *ctl, char *mode, char *fault)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
-    char *argv[] = {"mesatee-worker", "--zygote", NULL}, *envp[] = {NULL};
+    /* as the daemon starts it (zygote.c): nothing else of this process */
+    posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+    char *argv[] = {"mesatee-worker", mode, fault, NULL}, *envp[] = {NULL};
     pid_t pid;
     assert_int_equal(posix_spawn(&pid, MT_WORKER_TEST_PATH, &fa, NULL, argv, envp), 0);
     posix_spawn_file_actions_destroy(&fa);
@@ -675,6 +688,200 @@ static void test_spare(void **state)
     assert_true(wait_child(z, false, next) > 0); /* and a new spare follows */
 }
 
+/* What the test saw of the running worker's limits (prlimit from outside:
+ * the same user). */
+typedef struct lim_probe {
+    pid_t z, worker;
+    struct rlimit data, msgq;
+    int done;
+} lim_probe;
+
+static bool probe_limits(void *arg)
+{
+    lim_probe *p = arg;
+    if (p->done)
+        return false;
+    p->done = 1;
+    p->worker = child_of(p->z);
+    assert_true(p->worker > 0);
+    assert_int_equal(prlimit(p->worker, RLIMIT_DATA, NULL, &p->data), 0);
+    assert_int_equal(prlimit(p->worker, RLIMIT_MSGQUEUE, NULL, &p->msgq), 0);
+    return false;
+}
+
+/* limits changed on a waiting spare from outside (another process of the
+ * same user: before the sandbox's prlimit64 rule, a python worker) do not
+ * pass on to its task: a changed soft limit is back at the zygote's value
+ * when the task runs, a lowered hard limit (which cannot be raised again)
+ * fails the task's sandbox set-up; the next spare is clean */
+static void test_spare_limits(void **state)
+{
+    (void)state;
+    mt_executor_set_worker_start(MT_WORKER_START_ZYGOTE);
+    mt_job_result r = run_fn("__test_state", NULL, NULL);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    pid_t z = mt_executor_zygote_pid(MT_WORKER_TEST_PATH);
+    assert_true(z > 0);
+    struct rlimit zdata, zmsgq;
+    assert_int_equal(prlimit(z, RLIMIT_DATA, NULL, &zdata), 0);
+    assert_int_equal(prlimit(z, RLIMIT_MSGQUEUE, NULL, &zmsgq), 0);
+    assert_true(zmsgq.rlim_cur > 1);
+    assert_true(zdata.rlim_cur > 1);
+    pid_t spare = wait_child(z, false, 0);
+    assert_true(spare > 0);
+    /* soft limits lowered (hard ones kept: raising back is allowed) */
+    struct rlimit low = {.rlim_cur = 1, .rlim_max = zdata.rlim_max};
+    assert_int_equal(prlimit(spare, RLIMIT_DATA, &low, NULL), 0);
+    low.rlim_max = zmsgq.rlim_max;
+    assert_int_equal(prlimit(spare, RLIMIT_MSGQUEUE, &low, NULL), 0);
+    mt_job j = job_of("__test_sleep", MT_WORKER_TEST_PATH);
+    j.arguments = json_pack("{s:s}", "ms", "1500");
+    mt_err err = {0};
+    lim_probe p = {.z = z};
+    assert_int_equal(mt_executor_run(&j, probe_limits, &p, &r, &err), MT_OK);
+    json_decref(j.arguments);
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+    assert_int_equal(p.done, 1);
+    assert_int_equal(p.worker, spare);
+    assert_int_equal(p.data.rlim_cur, zdata.rlim_cur);
+    assert_int_equal(p.data.rlim_max, zdata.rlim_max);
+    assert_int_equal(p.msgq.rlim_cur, zmsgq.rlim_cur);
+    assert_int_equal(p.msgq.rlim_max, zmsgq.rlim_max);
+    /* a hard limit lowered: the spare cannot restore it and refuses the task */
+    spare = wait_child(z, false, spare);
+    assert_true(spare > 0);
+    low = (struct rlimit){.rlim_cur = 1, .rlim_max = 1};
+    assert_int_equal(prlimit(spare, RLIMIT_MSGQUEUE, &low, NULL), 0);
+    r = run_fn("__test_state", NULL, NULL);
+    assert_false(r.ok);
+    assert_non_null(r.failure_reason);
+    assert_non_null(strstr(r.failure_reason, "worker sandbox setup failed (limits)"));
+    mt_job_result_clear(&r);
+    r = run_fn("__test_state", NULL, NULL); /* the next spare is clean */
+    assert_true(r.ok);
+    mt_job_result_clear(&r);
+}
+
+/* Polls (up to 60 s) until pid is named MT_ZYG_SPARE_COMM: past
+ * child_detach, waiting for its request. */
+static bool spare_waiting(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+    for (int i = 0; i < 6000; i++) {
+        char comm[32] = "";
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return false;
+        bool got = fgets(comm, sizeof comm, f) != NULL;
+        fclose(f);
+        if (got && strncmp(comm, MT_ZYG_SPARE_COMM "\n", strlen(MT_ZYG_SPARE_COMM) + 1) == 0)
+            return true;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* The descriptors of pid other than 0-2 (/proc/PID/fd): each must be a
+ * socket; their count. */
+static int sockets_beyond_stdio(pid_t pid)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0, std = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        int fd = atoi(e->d_name);
+        if (fd <= 2) {
+            std++;
+            continue;
+        }
+        char path[400], target[256];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        ssize_t k = readlink(path, target, sizeof target - 1);
+        assert_true(k > 0);
+        target[k] = 0;
+        if (strncmp(target, "socket:", 7) != 0)
+            fail_msg("the spare holds fd %d -> %s", fd, target);
+        n++;
+    }
+    closedir(d);
+    assert_int_equal(std, 3);
+    return n;
+}
+
+/* One request to the zygote at ctl: its report socket (the daemon's end),
+ * the channel's (*ch) and the STARTED pid. */
+static pid_t request_child(int ctl, int *rs_out, int *ch_out)
+{
+    mt_zyg_req q = {.flags = MT_ZYG_LOCK_EARLY, .mem_bytes = 1ULL << 30, .cpu_seconds = 10};
+    uint8_t good[MT_ZYG_REQ_MAX];
+    size_t gl = mt_zyg_req_encode(&q, good, sizeof good);
+    int rs[2], ch[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+    int fds[2] = {rs[1], ch[1]};
+    send_with_fds(ctl, good, gl, fds, 2);
+    close(rs[1]);
+    close(ch[1]);
+    uint8_t b[MT_ZYG_REPORT_LEN + 1];
+    mt_zyg_report rep;
+    assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+    assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+    assert_int_equal(rep.type, MT_ZYG_STARTED);
+    *rs_out = rs[0];
+    *ch_out = ch[0];
+    return rep.pid;
+}
+
+/* the idle spare holds only stdio and its own socket (nothing of the
+ * zygote: control socket, signalfd, report sockets); a request goes to it;
+ * when the hand-off fails (fault hook: as a broken spare socket), the
+ * zygote kills and reaps the spare and forks a child for the request,
+ * which runs sandboxed, and a new spare follows */
+static void test_spare_hand_fault(void **state)
+{
+    (void)state;
+    for (int fault = 0; fault < 2; fault++) {
+        int ctl;
+        /* native: the python hook's imports may run a short-lived child
+         * (platform.processor()) that the search for the spare would find */
+        pid_t zp = start_zygote_with(&ctl, "--zygote=native",
+                                     fault ? "--test-fault=spare-hand" : NULL);
+        pid_t spare = wait_child(zp, false, 0);
+        assert_true(spare > 0);
+        assert_true(spare_waiting(spare));
+        assert_int_equal(sockets_beyond_stdio(spare), 1);
+        int rs, ch;
+        pid_t child = request_child(ctl, &rs, &ch);
+        if (!fault) {
+            assert_int_equal(child, spare); /* the spare took it */
+        } else {
+            assert_true(child != spare);
+            assert_int_equal(kill(spare, 0), -1); /* killed and reaped before STARTED */
+        }
+        assert_int_equal(wait_child(zp, true, 0), child); /* sandboxed */
+        pid_t next = wait_child(zp, false, spare);
+        assert_true(next > 0 && next != child);
+        /* ends: the daemon's side closed (the child is killed) */
+        close(ctl);
+        close(rs);
+        close(ch);
+        int ws;
+        assert_int_equal(waitpid(zp, &ws, 0), zp);
+        assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+        assert_int_equal(kill(child, 0), -1);
+        assert_int_equal(kill(next, 0), -1);
+    }
+}
+
 /* the zygote itself: a closed control socket means no more requests; its
  * running child goes on and is reported; a closed report socket (the daemon
  * ended) kills the child; the zygote exits after its last child */
@@ -707,6 +914,14 @@ static void test_zygote_drain(void **state)
         if (daemon_gone) {
             close(rs[0]); /* the daemon's end closes every report socket */
         } else {
+            /* the spare is killed and reaped at once (spare_drop), while
+             * the zygote still runs (its child has not ended): not merely
+             * killed with the zygote by PDEATHSIG */
+            for (int i = 0; i < 6000 && kill(spare, 0) == 0; i++) {
+                struct timespec ts = {0, 10000000};
+                nanosleep(&ts, NULL);
+            }
+            assert_int_equal(kill(spare, 0), -1);
             /* the child waits for its job: both still there, then it ends
              * normally and the zygote reports it */
             assert_int_equal(kill(zp, 0), 0);
@@ -744,6 +959,8 @@ int main(void)
         cmocka_unit_test(test_start_failure_spares_running),
         cmocka_unit_test(test_max_tasks),
         cmocka_unit_test(test_spare),
+        cmocka_unit_test(test_spare_limits),
+        cmocka_unit_test(test_spare_hand_fault),
         cmocka_unit_test(test_zygote_drain),
         cmocka_unit_test(test_zygote_hangs),
     };
