@@ -378,13 +378,16 @@ void core_set_object(core_ctx *x, const char *kind, const char *id)
     snprintf(x->resp->object, sizeof x->resp->object, "%s:%s", kind, id);
 }
 
-mt_status core_request_begin(core_ctx *x)
+mt_status core_request_gate(core_ctx *x)
 {
     mt_status rc = core_aspool_before_change(x->core, x->err);
-    if (rc) {
+    if (rc)
         x->resp->retry_after_s = CORE_ASPOOL_RETRY_S;
-        return rc;
-    }
+    return rc;
+}
+
+mt_status core_request_begin_gated(core_ctx *x)
+{
     return store_begin(x->db, x->err);
 }
 

@@ -709,8 +709,11 @@ mt_status auth_login(core_ctx *x)
     char snow[24], sexp[24], tmac[65];
     snprintf(snow, sizeof snow, "%lld", (long long)now);
     snprintf(sexp, sizeof sexp, "%lld", (long long)exp);
+    /* the audit spool's gate before core->mu: a replay it may run or wait
+     * for never holds up the routes that need core->mu */
+    rc = core_request_gate(x);
     pthread_mutex_lock(&core->mu);
-    if ((rc = core_request_begin(x)) == MT_OK) {
+    if (rc == MT_OK && (rc = core_request_begin_gated(x)) == MT_OK) {
         if ((rc = store_run(x->db, x->err, NULL,
                             "DELETE FROM tokens WHERE expires_at < CAST(? AS INTEGER) - 86400",
                             snow)) ||
@@ -781,8 +784,11 @@ mt_status auth_user_create(core_ctx *x)
         goto out;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)mt_now());
+    /* the audit spool's gate before core->mu: a replay it may run or wait
+     * for never holds up the routes that need core->mu */
+    rc = core_request_gate(x);
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = core_request_begin(x)) == MT_OK) {
+    if (rc == MT_OK && (rc = core_request_begin_gated(x)) == MT_OK) {
         int64_t any;
         if ((rc = store_int(x->db, x->err, &any, &exists,
                             "SELECT 1 FROM users WHERE username = ?", d.username)) == MT_OK &&
@@ -896,8 +902,11 @@ static mt_status set_password(core_ctx *x, const char *user, const char *hash,
     mt_status rc;
     int n = 0;
     *revoked = 0;
+    /* the audit spool's gate before core->mu: a replay it may run or wait
+     * for never holds up the routes that need core->mu */
+    rc = core_request_gate(x);
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = core_request_begin(x)) == MT_OK) {
+    if (rc == MT_OK && (rc = core_request_begin_gated(x)) == MT_OK) {
         /* the verified row (not deleted), its new hash, resealed from the
          * verified values */
         char role[16], state[16];

@@ -438,6 +438,13 @@ char *core_aspool_metrics(mt_core *c);
  * MT_OK when none wait (one atomic load) or all went in; MT_EUNAVAIL (503,
  * a fixed message) when they still cannot: the change must not run. */
 mt_status core_aspool_before_change(mt_core *c, mt_err *err);
+/* The fixed message of core_aspool_before_change's refusal. */
+#define CORE_ASPOOL_REFUSAL                                                                        \
+    "the audit log cannot take this change now: audit entries spooled while the store was "        \
+    "failing must be appended before it, and that has not happened yet; retry later"
+/* True when rc/err is core_aspool_before_change's refusal (MT_EUNAVAIL with
+ * CORE_ASPOOL_REFUSAL): nothing of the change ran, retrying is safe. */
+bool core_aspool_refusal(mt_status rc, const mt_err *err);
 /* core_aspool_before_change, then store_begin(db): how a change's
  * transaction begins (audit_spool.c "Changes"). */
 mt_status core_change_begin(mt_core *c, mt_db *db, mt_err *err);
@@ -448,6 +455,10 @@ mt_status core_change_begin(mt_core *c, mt_db *db, mt_err *err);
  * called by mt_core_audit_record after the store refused a direct append
  * and before the entry is spooled, so that a test can act in that window. */
 extern void (*core_aspool_test_after_fail)(void *arg);
+/* Test-only, the same: called by a replay pass after each chunk's commit,
+ * before the pass looks at the spool again (under replay_mu; order_held:
+ * and order_mu, so an entry recorded now waits until the pass lets go). */
+extern void (*core_aspool_test_after_chunk)(void *arg, bool order_held);
 extern void *core_aspool_test_arg;
 /* Computes the MAC of every audit entry that has none (migration). */
 mt_status audit_seal_legacy(mt_core *c, mt_db *db, mt_err *err);
@@ -490,9 +501,15 @@ void core_set_object(core_ctx *x, const char *kind, const char *id);
  * commits, marking the response audited; otherwise, or if either fails, rolls
  * back. Returns the first failure, or MT_OK. */
 mt_status core_audit_commit(core_ctx *x, int status, mt_status rc);
-/* Begins a route's write transaction (x->db): core_change_begin, and when
- * the audit spool refuses the change, Retry-After on the 503. */
-mt_status core_request_begin(core_ctx *x);
+/* A slow route's write transaction (x->db) begins in two steps:
+ * core_request_gate (core_aspool_before_change; when the audit spool
+ * refuses the change, Retry-After on the 503) before the route takes
+ * core->mu, so that a replay it runs or waits for never holds core->mu;
+ * then, under core->mu and only when the gate said MT_OK,
+ * core_request_begin_gated (store_begin). Entries spooled between the two
+ * overlap the change (audit_spool.c "Changes"). */
+mt_status core_request_gate(core_ctx *x);
+mt_status core_request_begin_gated(core_ctx *x);
 /* RFC 3339 string as a new json_t. */
 json_t *core_time_json(int64_t t);
 /* True if user exists and is not deleted (a tombstone is no owner, participant

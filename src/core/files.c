@@ -225,8 +225,11 @@ mt_status files_upload(core_ctx *x)
     if (rc)
         return rc;
     bool stood = false; /* the row committed although the commit failed (its sync) */
+    /* the audit spool's gate before core->mu: a replay it may run or wait
+     * for never holds up the routes that need core->mu */
+    rc = core_request_gate(x);
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = core_request_begin(x)) == MT_OK) {
+    if (rc == MT_OK && (rc = core_request_begin_gated(x)) == MT_OK) {
         rc = upload_row(x, id.s, n, sha);
         rc = core_audit_commit(x, 201, rc);
         stood = rc && mt_db_outcome_unknown(x->db);

@@ -241,8 +241,11 @@ mt_status functions_create(core_ctx *x)
     /* The check above ran in a worker outside the store lock (a slow route:
      * mt_core_route_is_slow); the change and its audit entry are one
      * transaction under it. */
+    /* the audit spool's gate before core->mu: a replay it may run or wait
+     * for never holds up the routes that need core->mu */
+    rc = core_request_gate(x);
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = core_request_begin(x)) == MT_OK) {
+    if (rc == MT_OK && (rc = core_request_begin_gated(x)) == MT_OK) {
         rc = create_locked(x, &d, sa, si, so);
         rc = core_audit_commit(x, 201, rc);
     }

@@ -1040,10 +1040,21 @@ mt_status mt_remote_sched_claim(mt_remote_sched *rs, json_t **out, mt_err *err)
         mt_info("task %s handed to a remote executor (%s/%s)", task_id, exec_type, builtin);
         return MT_OK;
     }
-    char reason[MT_ERR_MSG_MAX + 64];
-    snprintf(reason, sizeof reason, "could not prepare the task: %s", err->msg);
     if (job.task_id)
         sched_job_free(&job);
+    if (core_aspool_refusal(rc, err)) {
+        /* the audit spool's gate refused the key-use entries (spooled
+         * entries first): not the task's fault, so it is not failed; the
+         * lease, which no executor holds, expires and the task is
+         * requeued then (expire_one; the expiry counts towards the
+         * executor attempts) */
+        mt_warn("task %s: its KeyStore key use waits for the audit spool: left to its lease's "
+                "expiry",
+                task_id);
+        return rc;
+    }
+    char reason[MT_ERR_MSG_MAX + 64];
+    snprintf(reason, sizeof reason, "could not prepare the task: %s", err->msg);
     mt_err ferr;
     if (sched_finish(rs->core, rs->db, task_id, NULL, reason, &ferr))
         mt_error("task %s: storing the failure failed: %s", task_id, ferr.msg);

@@ -257,20 +257,39 @@ static mt_status outcome_mac_ids(mt_core *c, mt_db *mdb, json_t *ids, const char
 
 mt_status sched_recover(mt_core *c, mt_db *mdb, mt_err *err)
 {
-    mt_status rc = core_change_begin(c, mdb, err);
-    if (rc)
-        return rc;
     json_t *failed = NULL; /* the tasks failed here: their outcome is re-sealed */
     /* with remote executors a leased run may still be going on elsewhere:
      * its lease decides (mt_core_config.keep_leased) */
     const char *keep = c->keep_leased ? "1" : "0";
-    char scope[64], tscope[64], q1[320], q2[768], q3[384];
+    char scope[64], tscope[64], q1[320], q2[768], q3[384], q0[360];
     run_scope(c, mdb, "", scope, sizeof scope);
     run_scope(c, mdb, "t.", tscope, sizeof tscope);
     snprintf(q1, sizeof q1,
              "SELECT task_id FROM tasks WHERE status = 'running' AND NOT (" SQL_REMOTE_LEASE(
                  "") " AND ?1 <> 0)%s",
              scope);
+    /* nothing to fail: no change, so no wait for (or refusal by) the audit
+     * spool's gate; an open with a spool the store cannot take yet goes on
+     * (docs/operations.md "Audit spool that does not drain") */
+    snprintf(q0, sizeof q0,
+             "SELECT count(*) FROM tasks WHERE status = 'running' AND NOT (" SQL_REMOTE_LEASE(
+                 "") " AND ?1 <> 0)%s",
+             scope);
+    int64_t running = 0;
+    bool found = false;
+    mt_status rc = store_int(mdb, err, &running, &found, q0, keep);
+    if (rc)
+        return rc;
+    if (!found || running == 0)
+        return MT_OK;
+    if ((rc = core_change_begin(c, mdb, err))) {
+        if (core_aspool_refusal(rc, err))
+            mt_error("%lld task(s) left running by the last run cannot be marked failed: spooled "
+                     "audit entries must reach the chain first and the store does not take "
+                     "them (docs/operations.md \"Audit spool that does not drain\")",
+                     (long long)running);
+        return rc;
+    }
     snprintf(q2, sizeof q2,
              "UPDATE functions SET tasks_failed = tasks_failed + (SELECT count(*) FROM tasks t "
              "WHERE t.function_id = functions.function_id AND t.status = 'running' AND NOT "
@@ -1263,17 +1282,26 @@ static mt_status local_publish(void *gctx, mt_db *mdb, mt_err *err)
                                        : "integrity check failed: file");
         return MT_OK;
     }
+    /* every output's rename, then one fsync of their directory (the object
+     * store is one flat directory), as the remote report_guard does: the
+     * write lock is held here */
+    const char *renamed = NULL;
     for (size_t i = 0; i < ls->n; i++) {
         if (!ls->staged[i])
             continue;
-        if (rename(ls->staged[i], ls->final[i]) != 0)
+        if (rename(ls->staged[i], ls->final[i]) != 0) {
+            int e2 = errno;
+            if (renamed)
+                (void)mt_fsync_parent_dir(renamed, NULL);
             return mt_err_set(err, MT_EIO, "storing output %zu of task %s: %s", i, ls->task_id,
-                              strerror(errno));
+                              strerror(e2));
+        }
         free(ls->staged[i]);
         ls->staged[i] = NULL;
-        if ((rc = mt_fsync_parent_dir(ls->final[i], err)))
-            return rc;
+        renamed = ls->final[i];
     }
+    if (renamed && (rc = mt_fsync_parent_dir(renamed, err)))
+        return rc;
     return MT_OK;
 }
 
@@ -1361,7 +1389,30 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
     ls.outs = outmap;
     if (!rc && (rc = local_stage_outputs(&job, &ls, &err)))
         job_free(&job);
-    if (!rc && (rc = keyuse_audit(c, mdb, task_id, &job, &err))) { /* KeyStore key uses */
+    /* KeyStore key uses; a refusal of the audit spool's gate (spooled
+     * entries first) is retried, never the task's failure */
+    mt_status krc = MT_OK; /* the key-use audit's own status (rc: any step's) */
+    for (int64_t ms = 250; !rc && (krc = rc = keyuse_audit(c, mdb, task_id, &job, &err)) &&
+                           core_aspool_refusal(rc, &err) && !atomic_load(&s->stop);
+         ms = ms * 2 > 5000 ? 5000 : ms * 2) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+        krc = rc = MT_OK;
+    }
+    if (krc && core_aspool_refusal(krc, &err)) { /* stopping: left running, run again later */
+        mt_warn("task %s: its KeyStore key use waits for the audit spool and the scheduler "
+                "stops: left running (run again later)",
+                task_id);
+        job_free(&job);
+        for (size_t i = 0; i < n_out; i++)
+            free(out_paths[i]);
+        free(out_paths);
+        local_stage_free(&ls);
+        json_decref(outmap);
+        runs_del(task_id, attempt);
+        return;
+    }
+    if (krc) {
         mt_warn("task %s: recording its KeyStore key use failed: %s", task_id, err.msg);
         mt_err_set(&err, rc, "its KeyStore key use could not be recorded in the audit log");
         job_free(&job);
@@ -1388,14 +1439,33 @@ static void run_task(core_sched *s, mt_db *mdb, const char *task_id, int64_t att
      * retryable errors that do not pass) fails the task now, with the
      * reason, instead of leaving it 'running' until the next start. */
     bool failing = false;
-    for (int tries = 0; tries < 40; tries++) {
+    int64_t refused_ms = 250; /* the audit spool's refusals: backoff */
+    for (int tries = 0; tries < 40;) {
         mt_err ferr;
         ls.r = rc || failing ? NULL : &res;
         mt_status frc = finish(s, c, mdb, task_id, attempt, ls.r, rc || failing ? reason : NULL,
                                next, next_got, next_attempt, outmap, local_publish, &ls, &ferr);
         if (frc == MT_OK)
             break;
-        if (!rc && !failing && (frc != MT_EUNAVAIL || tries >= 19)) {
+        if (core_aspool_refusal(frc, &ferr)) {
+            /* nothing of the outcome ran: spooled audit entries must reach
+             * the chain first (audit_spool.c). Not an error of the outcome:
+             * never converted into a failure, the outputs kept; retried
+             * until the spool drains or we stop (the row stays running and
+             * the orphan check or the next start runs the task again) */
+            if (atomic_load(&s->stop)) {
+                mt_warn("task %s: its outcome waits for the audit spool and the scheduler "
+                        "stops: left running (run again later)",
+                        task_id);
+                break;
+            }
+            struct timespec ts = {refused_ms / 1000, (refused_ms % 1000) * 1000000};
+            nanosleep(&ts, NULL);
+            refused_ms = refused_ms * 2 > 5000 ? 5000 : refused_ms * 2;
+            continue;
+        }
+        tries++;
+        if (!rc && !failing && (frc != MT_EUNAVAIL || tries >= 20)) {
             mt_error("task %s: storing the outcome failed (%s); the task fails", task_id,
                      ferr.msg);
             snprintf(reason, sizeof reason,
@@ -1436,6 +1506,7 @@ static void *worker_main(void *p)
     int64_t attempt = 0, next_attempt = 0; /* their claims' tasks.run_attempt */
     bool got = false; /* task_id was claimed (by the last outcome's commit) */
     bool handed = false; /* ... taken from the hand-off queue (claim on invoke) */
+    int64_t refused_ms = RETRY_MS; /* claims the audit spool's gate refused: backoff */
     /* the last outcome's commit found the queue empty (t_next_empty) with
      * wake generation `run_gen` read before that run: no claim before the
      * sleep. A task staged after the claim's snapshot was committed after
@@ -1479,13 +1550,23 @@ static void *worker_main(void *p)
         handed = false;
         /* without its liveness lock this node claims nothing new
          * (node_live.c); the liveness thread wakes us once it holds it */
+        int64_t wait_ms = RETRY_MS;
         if (!got && !skip_claim && !atomic_load(&s->core->draining) && nlive_claim_ok(s->core)) {
             pthread_mutex_lock(&s->mu);
             run_gen = s->gen; /* before this claim's snapshot */
             pthread_mutex_unlock(&s->mu);
-            if ((failed =
-                     claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err) != MT_OK))
-                mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
+            mt_status crc = claim(s, s->core, db, task_id, &got, &attempt, NULL, NULL, &err);
+            failed = crc != MT_OK;
+            if (failed && core_aspool_refusal(crc, &err)) {
+                /* the audit spool's gate (logged there, rate-limited):
+                 * retried with backoff, not every RETRY_MS */
+                wait_ms = refused_ms;
+                refused_ms = refused_ms * 2 > 5000 ? 5000 : refused_ms * 2;
+            } else {
+                refused_ms = RETRY_MS;
+                if (failed)
+                    mt_warn("scheduler: claiming a task failed: %s; retrying", err.msg);
+            }
         }
         if (got) {
             mt_trace_mark(task_id, "sched_run"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
@@ -1505,7 +1586,7 @@ static void *worker_main(void *p)
             int e = 0;
             if (failed) {
                 struct timespec ts;
-                mt_mono_deadline(&ts, RETRY_MS);
+                mt_mono_deadline(&ts, (long)wait_ms);
                 e = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
             } else
                 pthread_cond_wait(&s->cv, &s->mu);

@@ -417,8 +417,11 @@ mt_status transit_key_create(core_ctx *x)
         mt_tk_key_free(key);
         goto out;
     }
+    /* the audit spool's gate before core->mu: a replay it may run or wait
+     * for never holds up the routes that need core->mu */
+    rc = core_request_gate(x);
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = core_request_begin(x)) == MT_OK) {
+    if (rc == MT_OK && (rc = core_request_begin_gated(x)) == MT_OK) {
         rc = tstore_lookup(x->core, x->db, x->who, name, 0, "", l, x->err);
         if (!rc && l->found) {
             /* Vault: creating an existing key changes nothing */
@@ -679,8 +682,11 @@ mt_status transit_key_rotate(core_ctx *x)
     }
     if (rc)
         goto out;
+    /* the audit spool's gate before core->mu: a replay it may run or wait
+     * for never holds up the routes that need core->mu */
+    rc = core_request_gate(x);
     pthread_mutex_lock(&x->core->mu);
-    if ((rc = core_request_begin(x)) == MT_OK) {
+    if (rc == MT_OK && (rc = core_request_begin_gated(x)) == MT_OK) {
         rc = rotate_check(x, seg, l, &hl);
         if (!rc && (l->key.latest != k.latest || l->key.type != k.type))
             rc = mt_err_set(x->err, MT_ECONFLICT, "the key was rotated meanwhile; retry");

@@ -10,7 +10,11 @@
  * overtaken by a later one appended directly, and one failed store attempt
  * per outage (the entries behind it go to the spool untried). A change
  * made while spooled entries wait lands behind them, or is refused (503)
- * while they cannot be appended. The store is made to fail with a trigger that refuses every
+ * while they cannot be appended; a change made while a stream of audited
+ * requests keeps adding entries behind the replay is answered while the
+ * stream goes on (it waits for the entries spooled before it, not for an
+ * empty spool); an open with a spool the store will not take yet goes on
+ * when no task was left running. The store is made to fail with a trigger that refuses every
  * audit insert (SQLite, or PostgreSQL under MT_TEST_STORE_URL). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -713,6 +717,204 @@ static void test_change_after_outage(void **state)
     verify_chain(f);
 }
 
+/* A stream of audited requests (mt_core_audit_record in a loop) until
+ * told to stop or its own deadline (60 s) passes. */
+typedef struct stream {
+    fx *f;
+    const char *actor;
+    atomic_bool stop, ended;
+    atomic_int n, spooled, failed;
+} stream;
+
+static void *stream_main(void *arg)
+{
+    stream *st = arg;
+    int64_t end = mt_mono_ms() + 60 * 1000;
+    while (!atomic_load(&st->stop) && mt_mono_ms() < end) {
+        mt_audit_item it = {st->actor, "tick", "-", 200, 0};
+        bool sp = false;
+        mt_err err;
+        if (mt_core_audit_record(st->f->e.core, &it, 1, &sp, &err))
+            atomic_fetch_add(&st->failed, 1);
+        atomic_fetch_add(&st->n, 1);
+        if (sp)
+            atomic_fetch_add(&st->spooled, 1);
+    }
+    atomic_store(&st->ended, true);
+    return NULL;
+}
+
+/* A change made while a steady stream of audited requests keeps adding
+ * entries to the spool behind the ones it must follow: it waits for the
+ * entries spooled before it began, not for the spool to be empty (which
+ * the stream might never let happen), so it is answered while the stream
+ * still runs; the entries spooled before it precede it in the chain. With
+ * and without the replay thread. */
+static void chase(fx *f, const char *user, const char *tag)
+{
+    fail_store(f, true);
+    record(f, "pre", tag, 0, true);
+    stream st = {.f = f, .actor = tag};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stream_main, &st), 0);
+    /* the stream's entries go to the spool (behind "pre") */
+    for (int i = 0; i < 6000 && atomic_load(&st.spooled) < 20 && !atomic_load(&st.ended); i++)
+        usleep(10 * 1000);
+    assert_true(atomic_load(&st.spooled) >= 20);
+    fail_store(f, false);
+    char path[120];
+    snprintf(path, sizeof path, "/v1/users/%s/disable", user);
+    int code = 0;
+    /* 503 is allowed (the replay thread's pass may be beyond what a change
+     * waits for); the stream must still run when the change is answered */
+    for (int i = 0; i < 600 && !atomic_load(&st.ended); i++) {
+        if ((code = treq(&f->e, "POST", path, f->admin, NULL, NULL)) == 200)
+            break;
+        assert_int_equal(code, 503);
+        usleep(50 * 1000);
+    }
+    bool ended = atomic_load(&st.ended);
+    int n_at_change = atomic_load(&st.n);
+    /* the stream goes on after the change: new entries reach the chain */
+    for (int i = 0; i < 6000 && atomic_load(&st.n) < n_at_change + 10 && !atomic_load(&st.ended);
+         i++)
+        usleep(10 * 1000);
+    atomic_store(&st.stop, true);
+    pthread_join(th, NULL);
+    assert_false(ended);
+    assert_int_equal(code, 200);
+    assert_int_equal(atomic_load(&st.failed), 0);
+    char where[200];
+    snprintf(where, sizeof where, "action = 'POST /v1/users/{name}/disable' AND object = 'user:%s'",
+             user);
+    int64_t ch = seq_of(f, where);
+    snprintf(where, sizeof where, "actor = 'pre' AND action = '%s'", tag);
+    assert_true(seq_of(f, where) < ch);
+    /* every entry of the stream reaches the chain (the thread's replay or
+     * the manual one here) */
+    mt_err err;
+    uint64_t entries = 1, bytes;
+    for (int i = 0; i < 1200 && entries; i++) {
+        mt_status rc = mt_core_audit_spool_replay(f->e.core, &err);
+        mt_core_audit_spool_state(f->e.core, &entries, &bytes);
+        if (rc && entries)
+            usleep(50 * 1000);
+    }
+    assert_int_equal(entries, 0);
+    snprintf(where, sizeof where, "actor = '%s'", tag);
+    assert_int_equal(chain_count(f, where), atomic_load(&st.n));
+}
+
+/* A deterministic chase: after every chunk a replay pass appends, a new
+ * entry is recorded (spooled while the spool is in use) before the pass
+ * looks again, up to CHASE_MAX times. A pass that runs until the spool is
+ * empty never gets there before the hook gives up, so the change would be
+ * answered only after CHASE_MAX entries; it must be answered long before. */
+#define CHASE_MAX 40
+typedef struct chaser {
+    fx *f;
+    atomic_int fired;
+    pthread_t th[CHASE_MAX];
+    int n_th;
+} chaser;
+
+static void *chase_rec_main(void *arg)
+{
+    chaser *ch = arg;
+    mt_audit_item it = {"chase", "tick", "-", 200, 0};
+    mt_err err;
+    if (mt_core_audit_record(ch->f->e.core, &it, 1, NULL, &err))
+        fail_msg("mt_core_audit_record: %s", err.msg);
+    return NULL;
+}
+
+static void chase_after_chunk(void *arg, bool order_held)
+{
+    chaser *ch = arg;
+    if (atomic_load(&ch->fired) >= CHASE_MAX)
+        return;
+    atomic_fetch_add(&ch->fired, 1);
+    if (order_held) { /* it would wait for this pass: another request's thread */
+        assert_int_equal(pthread_create(&ch->th[ch->n_th++], NULL, chase_rec_main, ch), 0);
+        return;
+    }
+    chase_rec_main(ch); /* into the spool behind what the pass appends */
+}
+
+static void test_change_while_chased(void **state)
+{
+    fx *f = *state;
+    fail_store(f, true);
+    record(f, "pre", "x", 0, true);
+    fail_store(f, false);
+    chaser ch = {.f = f};
+    core_aspool_test_arg = &ch;
+    core_aspool_test_after_chunk = chase_after_chunk;
+    assert_int_equal(treq(&f->e, "POST", "/v1/users/alice/disable", f->admin, NULL, NULL), 200);
+    int fired = atomic_load(&ch.fired);
+    core_aspool_test_after_chunk = NULL;
+    core_aspool_test_arg = NULL;
+    for (int i = 0; i < ch.n_th; i++)
+        pthread_join(ch.th[i], NULL);
+    assert_true(fired < CHASE_MAX);
+    assert_true(seq_of(f, "actor = 'pre' AND action = 'x'") <
+                seq_of(f, "action = 'POST /v1/users/{name}/disable' AND object = 'user:alice'"));
+    mt_err err;
+    mt_status rc = mt_core_audit_spool_replay(f->e.core, &err);
+    if (rc)
+        fail_msg("replay: %s", err.msg);
+    assert_int_equal(chain_count(f, "actor = 'chase'"), fired);
+    verify_chain(f);
+}
+
+static void test_change_while_stream(void **state)
+{
+    fx *f = *state;
+    tadd_user(&f->e, f->admin, "bob");
+    chase(f, "alice", "manual");
+    tenv_close_core(&f->e);
+    setenv("MESATEE_TEST_AUDIT_SPOOL_MANUAL", "0", 1);
+    tenv_open_core(&f->e);
+    chase(f, "bob", "thread");
+    setenv("MESATEE_TEST_AUDIT_SPOOL_MANUAL", "1", 1);
+    verify_chain(f);
+}
+
+/* A spool the store will not take, left by a run: the next open goes on
+ * (it has no task left running to recover, so no change to make) and
+ * serves; changes are refused until the store takes the spooled entries,
+ * then they land behind them. */
+static void test_open_with_stuck_spool(void **state)
+{
+    fx *f = *state;
+    fail_store(f, true);
+    record(f, "blk", "left", 0, true);
+    tenv_close_core(&f->e);
+    /* the store is back but refuses the spooled entry */
+    const char *off = tenv_store_url() ? "DROP TRIGGER t_fail ON audit; DROP FUNCTION t_fail_fn()"
+                                       : "DROP TRIGGER t_fail";
+    tenv_sql_dir(f->e.dir, off);
+    const char *blk =
+        tenv_store_url() ? "CREATE FUNCTION t_blk_fn() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN IF NEW.actor = 'blk' THEN RAISE EXCEPTION 'injected'; END IF; "
+                           "RETURN NEW; END $$; "
+                           "CREATE TRIGGER t_blk BEFORE INSERT ON audit FOR EACH ROW "
+                           "EXECUTE FUNCTION t_blk_fn()"
+                         : "CREATE TRIGGER t_blk BEFORE INSERT ON audit WHEN NEW.actor = 'blk' "
+                           "BEGIN SELECT RAISE(ABORT, 'injected'); END";
+    tenv_sql_dir(f->e.dir, blk);
+    tenv_open_core(&f->e); /* fails the test if the open fails */
+    uint64_t entries, bytes;
+    mt_core_audit_spool_state(f->e.core, &entries, &bytes);
+    assert_int_equal(entries, 1);
+    assert_int_equal(treq(&f->e, "POST", "/v1/users/alice/disable", f->admin, NULL, NULL), 503);
+    refuse_blk(f, false);
+    assert_int_equal(treq(&f->e, "POST", "/v1/users/alice/disable", f->admin, NULL, NULL), 200);
+    assert_true(seq_of(f, "actor = 'blk' AND action = 'left'") <
+                seq_of(f, "action = 'POST /v1/users/{name}/disable' AND object = 'user:alice'"));
+    verify_chain(f);
+}
+
 /* The replay thread (the other tests run without it, so that they decide
  * when a replay happens): the entries reach the chain on their own once the
  * store is back. */
@@ -752,6 +954,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_background_replay, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_order_across_spool, tfx_setup, tfx_teardown),
         cmocka_unit_test_setup_teardown(test_change_after_outage, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_change_while_chased, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_change_while_stream, tfx_setup, tfx_teardown),
+        cmocka_unit_test_setup_teardown(test_open_with_stuck_spool, tfx_setup, tfx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
