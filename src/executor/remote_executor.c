@@ -418,9 +418,14 @@ static mt_status ex_xfer(const mt_rexec_config *c, const mt_rxfer *x, int up_fd,
         blen = clen;
     }
     if (!rc && status != 200) {
+        /* the answer's text stays in this executor's log: the error can
+         * become a task's failure reason, which other parties read */
+        fprintf(stderr,
+                "mesatee executor: task %s: the scheduler refused a transfer (HTTP %d): %.200s\n",
+                x->task_id, status, body ? (const char *)body : "");
         rc = mt_err_set(err, status == 409 ? MT_ECONFLICT : MT_EIO,
-                        "the scheduler refused the transfer (HTTP %d): %.200s", status,
-                        body ? (const char *)body : "");
+                        "the scheduler refused the transfer (HTTP %d; see the executor's log)",
+                        status);
     } else if (!rc && up_fd >= 0) {
         const char *sha = NULL;
         json_t *j = body ? json_loadb((const char *)body, blen, 0, NULL) : NULL;
