@@ -12,11 +12,14 @@
 #include "mt_resolve.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 typedef struct req {
@@ -219,4 +222,42 @@ int mt_resolve_bounded(const char *host, const char *port, const struct addrinfo
         req_unref(r, 1);
     }
     return rc;
+}
+
+int mt_connect_bounded(int fd, const struct addrinfo *ai, int timeout_ms,
+                       mt_resolve_canceled_fn canceled, void *ctx)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return errno;
+    int e = 0;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        e = errno;
+        if (e == EINPROGRESS) {
+            e = ETIMEDOUT;
+            for (int waited = 0; waited < timeout_ms; waited += MT_RESOLVE_SLICE_MS) {
+                if (canceled && canceled(ctx)) {
+                    e = ECANCELED;
+                    break;
+                }
+                struct pollfd p = {.fd = fd, .events = POLLOUT};
+                int n = poll(&p, 1, MT_RESOLVE_SLICE_MS);
+                if (n < 0 && errno != EINTR) {
+                    e = errno;
+                    break;
+                }
+                if (n > 0) {
+                    socklen_t len = sizeof e;
+                    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
+                        e = errno;
+                    if (e && canceled && canceled(ctx))
+                        e = ECANCELED;
+                    break;
+                }
+            }
+        }
+    }
+    if (!e && fcntl(fd, F_SETFL, fl) < 0)
+        e = errno;
+    return e;
 }

@@ -44,4 +44,12 @@ int mt_resolve_bounded(const char *host, const char *port, const struct addrinfo
  * abandoned request is freed once the resolver finishes it. */
 uint64_t mt_resolve_live(void);
 
+/* connect() of fd to ai within timeout_ms, asking canceled(ctx) (may be
+ * NULL) before each wait of at most MT_RESOLVE_SLICE_MS; fd is blocking
+ * again afterwards. Returns 0, ETIMEDOUT, ECANCELED (also when a connect
+ * error follows a cancel: the canceller's shutdown() ended it) or the
+ * connect error. */
+int mt_connect_bounded(int fd, const struct addrinfo *ai, int timeout_ms,
+                       mt_resolve_canceled_fn canceled, void *ctx);
+
 #endif

@@ -312,6 +312,17 @@ static mt_status fb_finish(const uint8_t key[32], fbuf *b, char out[65], mt_err 
     return ok ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory computing a MAC");
 }
 
+/* The task binding's hash: SHA-256 of the pre-image b (not freed), hex. */
+static mt_status fb_binding_hash(const fbuf *b, char out[65], mt_err *err)
+{
+    uint8_t md[32];
+    unsigned int ml = 0;
+    if (b->oom || EVP_Digest(b->p, b->len, md, &ml, EVP_sha256(), NULL) != 1 || ml != 32)
+        return mt_err_set(err, MT_ENOMEM, "out of memory hashing the task binding");
+    mt_hex_encode(md, 32, out);
+    return MT_OK;
+}
+
 static void fb_names(fbuf *b, const json_t *names)
 {
     size_t n = json_array_size(names), i;
@@ -1044,13 +1055,8 @@ static mt_status task_binding(mt_core *c, mt_db *mdb, const char *task_id, char 
         rc = integ_fail(err, "task");
         goto out;
     }
-    uint8_t md[32];
-    unsigned int ml = 0;
-    if (b.oom || EVP_Digest(b.p, b.len, md, &ml, EVP_sha256(), NULL) != 1 || ml != 32) {
-        rc = mt_err_set(err, MT_ENOMEM, "out of memory hashing the task binding");
+    if ((rc = fb_binding_hash(&b, hash_out, err)))
         goto out;
-    }
-    mt_hex_encode(md, 32, hash_out);
     if (parts_out)
         *parts_out = json_incref(parts);
     if (approvals_out)
@@ -1262,12 +1268,10 @@ mt_status integ_rebind_seal(mt_core *c, mt_db *mdb, integ_rebind *rb, const char
                  rb->task_id);
         return MT_OK;
     }
-    uint8_t md[32];
-    unsigned int ml = 0;
     char binding[65];
-    if (EVP_Digest(rb->pre.b.p, rb->pre.b.len, md, &ml, EVP_sha256(), NULL) != 1 || ml != 32)
-        return mt_err_set(err, MT_ENOMEM, "out of memory hashing the task binding");
-    mt_hex_encode(md, 32, binding);
+    mt_status hrc = fb_binding_hash(&rb->pre.b, binding, err);
+    if (hrc)
+        return hrc;
     size_t i;
     json_t *u;
     json_array_foreach(rb->users, i, u)

@@ -100,35 +100,6 @@ static void node_failed(const mt_rexec_config *c, unsigned i, const char *why)
             EX_HOST(a), a->port, why, EX_HOST(b), b->port);
 }
 
-/* connect() within timeout_ms; fd is blocking again afterwards. 0 or the
- * error (ETIMEDOUT). */
-static int ex_connect_timed(int fd, const struct addrinfo *ai, int timeout_ms)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return errno;
-    int e = 0;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        e = errno;
-        if (e == EINPROGRESS) {
-            struct pollfd p = {.fd = fd, .events = POLLOUT};
-            int n;
-            while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
-                ; /* an interrupted wait starts over: at most a few times */
-            socklen_t len = sizeof e;
-            if (n < 0)
-                e = errno;
-            else if (n == 0)
-                e = ETIMEDOUT;
-            else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
-                e = errno;
-        }
-    }
-    if (!e && fcntl(fd, F_SETFL, fl) < 0)
-        e = errno;
-    return e;
-}
-
 /* Why the last TLS call on ssl failed, when no policy verdict of this
  * executor explains it. OpenSSL queues a fatal alert the peer sent as
  * reason SSL_AD_REASON_OFFSET + the alert: the peer ended the channel on
@@ -184,7 +155,7 @@ static mt_status ex_connect(const mt_rexec_config *c, const mt_rexec_node *n, un
             e = errno;
             continue;
         }
-        if ((e = ex_connect_timed(fd, ai, EX_CONNECT_TIMEOUT_MS))) {
+        if ((e = mt_connect_bounded(fd, ai, EX_CONNECT_TIMEOUT_MS, NULL, NULL))) {
             close(fd);
             fd = -1;
         }

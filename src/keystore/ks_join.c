@@ -34,7 +34,6 @@
 #define JOIN_PATH "/v1/keystore/join"
 #define IO_TIMEOUT_S 10
 #define CONNECT_TIMEOUT_MS 5000 /* a client's connect(), each address */
-#define CONNECT_SLICE_MS 100    /* a client looks at its cancel flag this often */
 #define RESOLVE_TIMEOUT_MS 5000 /* a client's name resolution (mt_resolve_bounded) */
 #define CONN_DEADLINE_S 20 /* a whole join, however slowly the peer sends */
 #define MAX_CONNS 8        /* served at once; more are closed at accept */
@@ -690,7 +689,7 @@ static bool is_canceled(mt_ks_joined *j)
     return c;
 }
 
-static bool resolve_canceled(void *j)
+static bool join_canceled(void *j)
 {
     return is_canceled(j);
 }
@@ -785,46 +784,6 @@ static void watch_stop(join_watch *w)
     w->running = false;
 }
 
-/* connect() within CONNECT_TIMEOUT_MS, watching the cancel flag every
- * CONNECT_SLICE_MS; fd is blocking again afterwards. Returns 0, ETIMEDOUT,
- * ECANCELED or the connect error. */
-static int connect_bounded(mt_ks_joined *j, int fd, const struct addrinfo *ai)
-{
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return errno;
-    int e = 0;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        e = errno;
-        if (e == EINPROGRESS) {
-            e = ETIMEDOUT;
-            for (int waited = 0; waited < CONNECT_TIMEOUT_MS; waited += CONNECT_SLICE_MS) {
-                if (is_canceled(j)) {
-                    e = ECANCELED;
-                    break;
-                }
-                struct pollfd p = {.fd = fd, .events = POLLOUT};
-                int n = poll(&p, 1, CONNECT_SLICE_MS);
-                if (n < 0 && errno != EINTR) {
-                    e = errno;
-                    break;
-                }
-                if (n > 0) {
-                    socklen_t len = sizeof e;
-                    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0)
-                        e = errno;
-                    if (e && is_canceled(j)) /* the cancel's shutdown() ended it */
-                        e = ECANCELED;
-                    break;
-                }
-            }
-        }
-    }
-    if (!e && fcntl(fd, F_SETFL, fl) < 0)
-        e = errno;
-    return e;
-}
-
 /* Connects to the KeyStore node: each address of its host in turn, each
  * within CONNECT_TIMEOUT_MS; the socket is registered for
  * mt_ks_join_cancel (io_close closes it). */
@@ -838,8 +797,8 @@ static mt_status connect_to(mt_ks_joined *j, int *fdp, mt_err *err)
     /* bounded and cancellable: a numeric address at once, a name within
      * RESOLVE_TIMEOUT_MS (a resolver that does not answer no longer holds
      * a renewal, or the node's stop, for its own timeouts) */
-    int e = mt_resolve_bounded(j->host, j->port, &hints, RESOLVE_TIMEOUT_MS, resolve_canceled, j,
-                               &ai0);
+    int e =
+        mt_resolve_bounded(j->host, j->port, &hints, RESOLVE_TIMEOUT_MS, join_canceled, j, &ai0);
     if (e == ECANCELED)
         return canceled_err(j, err);
     if (e == ETIMEDOUT)
@@ -859,7 +818,7 @@ static mt_status connect_to(mt_ks_joined *j, int *fdp, mt_err *err)
         }
         if (!io_set(j, fd)) {
             e = ECANCELED;
-        } else if (!(e = connect_bounded(j, fd, ai))) {
+        } else if (!(e = mt_connect_bounded(fd, ai, CONNECT_TIMEOUT_MS, join_canceled, j))) {
             break;
         }
         io_close(j, fd);
