@@ -84,6 +84,12 @@ expect_fail "garbage --audit-spool-max-kib" "--audit-spool-max-kib must be a num
   "$M" serve --data-dir "$W/d2" --audit-spool-max-kib lots
 expect_fail "garbage --worker-start" "--worker-start must be one of zygote, spawn" \
   "$M" serve --data-dir "$W/d2" --worker-start fork
+expect_fail "garbage --keystore-join-timeout-s" "--keystore-join-timeout-s must be a number from 5 to 3600" \
+  "$M" serve --data-dir "$W/d2" --keystore-join https://127.0.0.1:1 --keystore-join-timeout-s 4
+expect_fail "garbage MESATEE_KEYSTORE_JOIN_TIMEOUT_S" \
+  "MESATEE_KEYSTORE_JOIN_TIMEOUT_S must be a number from 5 to 3600" \
+  env MESATEE_KEYSTORE_JOIN_TIMEOUT_S=lots "$M" serve --data-dir "$W/d2" \
+  --keystore-join https://127.0.0.1:1
 expect_fail "garbage MESATEE_WORKER_START" "MESATEE_WORKER_START must be one of zygote, spawn" \
   env MESATEE_WORKER_START=Zygote "$M" serve --data-dir "$W/d2"
 expect_fail "garbage executor --worker-start" "--worker-start must be one of zygote, spawn" \
