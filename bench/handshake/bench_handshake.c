@@ -74,6 +74,13 @@
 #endif
 #define MAX_REPEATS 9
 
+/* What libmesatee passes inside the handshake (src/client/client.c
+ * attest_leaf): both forms, and the handshake proves the key, so the
+ * certificate's self-signature is not checked (mt_ratls.h). The recorded
+ * row's server cannot prove the recorded key (it is not ours); it is
+ * measured as a client pays it against a server that can. */
+#define HS_FORMS (MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY | MT_RATLS_PEER_PROVES_KEY)
+
 typedef enum { V_PINNED, V_ATTESTED, V_RECORDED_CERT, V_RECORDED_QUOTE } vmode;
 
 typedef struct {
@@ -124,9 +131,9 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
         if (!leaf)
             snprintf(v->last_err, sizeof v->last_err, "no peer certificate");
         else if (v->cached) /* libmesatee: verified first, MT_ENOTFOUND = no evidence */
-            ok = (mt_policy_verify_x509(v->policy, leaf, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+            ok = (mt_policy_verify_x509(v->policy, leaf, HS_FORMS,
                                         now, claims, NULL, &err)) == MT_OK;
-        else if (mt_ratls_verify_x509(leaf, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+        else if (mt_ratls_verify_x509(leaf, HS_FORMS,
                                       mt_policy_collateral(v->policy), now, claims, NULL,
                                       &err) != MT_OK || /* MT_ENOTFOUND: no evidence */
                  mt_policy_check(v->policy, claims, now, &err) != MT_OK)
@@ -138,10 +145,10 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
     } else if (v->mode == V_RECORDED_CERT) {
         if (v->cached)
             ok = mt_policy_verify_cert(v->policy, v->rec, v->rec_len,
-                                       MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY, v->rec_at, claims,
+                                       HS_FORMS, v->rec_at, claims,
                                        NULL, &err) == MT_OK;
         else
-            ok = mt_ratls_verify_cert(v->rec, v->rec_len, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
+            ok = mt_ratls_verify_cert(v->rec, v->rec_len, HS_FORMS,
                                       v->coll, v->rec_at, claims, NULL, &err) == MT_OK &&
                  mt_policy_check(v->policy, claims, v->rec_at, &err) == MT_OK;
         if (!ok)

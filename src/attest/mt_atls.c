@@ -47,8 +47,11 @@ static int check_leaf(X509 *leaf, const mt_policy *pol)
     mt_status st = MT_OK;
     if (!claims)
         snprintf(g_refusal, sizeof g_refusal, "out of memory");
-    /* verified first: a peer seen before is not parsed again (mt_vcache.h) */
-    else if ((st = mt_policy_verify_x509(pol, leaf, MT_RATLS_FORM_CCC, now, claims, NULL, &err)) ==
+    /* verified first: a peer seen before is not parsed again (mt_vcache.h);
+     * in the handshake (TLS 1.3 only), whose CertificateVerify proves the
+     * peer holds the key: no self-signature check (MT_RATLS_PEER_PROVES_KEY) */
+    else if ((st = mt_policy_verify_x509(pol, leaf, MT_RATLS_FORM_CCC | MT_RATLS_PEER_PROVES_KEY,
+                                         now, claims, NULL, &err)) ==
              MT_ENOTFOUND)
         snprintf(g_refusal, sizeof g_refusal, "the peer presents no attestation evidence");
     else if (st == MT_EPERM)

@@ -810,12 +810,17 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
     int64_t now = mt_now();
     mt_status pst;
     /* Verified first: a certificate seen before is not parsed again
-     * (mt_vcache.h); MT_ENOTFOUND is "no evidence extension". */
+     * (mt_vcache.h); MT_ENOTFOUND is "no evidence extension". This runs in
+     * the handshake's verify callback: the server's CertificateVerify (TLS
+     * 1.3 only, CURLOPT_SSLVERSION) proves it holds the key, so the
+     * self-signature is not checked (MT_RATLS_PEER_PROVES_KEY); att_claims
+     * are used only once the handshake completed. */
     if (!claims) {
         snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
-    } else if ((pst =
-                    mt_policy_verify_x509(c->policy, leaf, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
-                                          now, claims, &info, &err)) == MT_ENOTFOUND) {
+    } else if ((pst = mt_policy_verify_x509(c->policy, leaf,
+                                            MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY |
+                                                MT_RATLS_PEER_PROVES_KEY,
+                                            now, claims, &info, &err)) == MT_ENOTFOUND) {
         snprintf(c->att_msg, sizeof c->att_msg,
                  "server %s refused: it presents no attestation evidence (level none) and the "
                  "policy %s needs at least level soft; pass --insecure only to talk to a server "

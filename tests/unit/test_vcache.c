@@ -293,6 +293,41 @@ static void test_one_byte_and_failures(void **state)
     free(der);
 }
 
+/* MT_RATLS_PEER_PROVES_KEY (verification inside a handshake) skips the
+ * self-signature; the forms are part of the key, so a verdict cached with
+ * it is never found by a caller without it (a certificate from a file or a
+ * request body), which still checks the signature. */
+static void test_peer_proves_key(void **state)
+{
+    TV_REQUIRE();
+    size_t len;
+    uint8_t *der = gramine_der(&len);
+    mt_policy *p = policy("true", "proves");
+    mt_attest_claims *c = malloc(sizeof *c);
+    assert_non_null(c);
+    mt_err err;
+    reset(256, 600);
+    der[len - 1] ^= 0x01; /* the last byte of the signature */
+    assert_int_equal(mt_policy_verify_cert(p, der, len, FORMS | MT_RATLS_PEER_PROVES_KEY, AT, c,
+                                           NULL, &err),
+                     MT_OK);
+    assert_int_equal(stats().stored, 1);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mt_policy_verify_cert(p, der, len, FORMS, AT, c, NULL, &err), MT_EAUTH);
+        tv_assert_msg(&err, "does not verify with its own key");
+    }
+    mt_vcache_stats s = stats();
+    assert_int_equal(s.hits, 0);
+    assert_int_equal(s.stored, 1);
+    assert_int_equal(mt_policy_verify_cert(p, der, len, FORMS | MT_RATLS_PEER_PROVES_KEY, AT + 1,
+                                           c, NULL, &err),
+                     MT_OK);
+    assert_int_equal(stats().hits, 1);
+    free(c);
+    mt_policy_free(p);
+    free(der);
+}
+
 /* Beyond the capacity the least recently used entry goes. */
 static void test_capacity(void **state)
 {
@@ -507,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_policy_change_misses),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_one_byte_and_failures),
+        cmocka_unit_test(test_peer_proves_key),
         cmocka_unit_test(test_capacity),
         cmocka_unit_test(test_configure),
         cmocka_unit_test(test_threads),
