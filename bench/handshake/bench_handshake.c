@@ -17,6 +17,7 @@
  *   soft      level soft evidence, TOFU policy (measurement + platform key)
  *   tpm2      level tpm2 quote (needs MESATEE_TPM2_TCTI, e.g. a swtpm; else skipped)
  *   sgx-ratls recorded Intel SGX SDK RA-TLS certificate (CCC form, DCAP quote,
+ *             its PEM converted to DER once, the form a TLS stack receives;
  *             no collateral: an empty handle, which holds the verified-PCK-chain
  *             cache) verified at its pinned time in the handshake of
  *             a level-none server: what a client pays against an SGX server
@@ -50,6 +51,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -530,6 +532,27 @@ static uint8_t *read_vec(const char *dir, const char *name, size_t *len)
     return b;
 }
 
+/* A recorded PEM certificate as DER, the form a TLS stack receives (takes
+ * and frees pem; NULL on failure). */
+static uint8_t *pem_to_der(uint8_t *pem, size_t *len)
+{
+    BIO *b = BIO_new_mem_buf(pem, (int)*len);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    uint8_t *der = NULL, *out = NULL;
+    int dl = x ? i2d_X509(x, &der) : -1;
+    if (dl > 0 && (out = malloc((size_t)dl)) != NULL) {
+        memcpy(out, der, (size_t)dl);
+        *len = (size_t)dl;
+    } else {
+        printf("| (recorded) | skipped: the certificate is not PEM |\n");
+    }
+    OPENSSL_free(der);
+    X509_free(x);
+    BIO_free(b);
+    free(pem);
+    return out;
+}
+
 int main(int argc, char **argv)
 {
     unsigned n = 500, repeats = 3;
@@ -628,6 +651,8 @@ int main(int argc, char **argv)
             free(vb);
             continue;
         }
+        if (rec[i].mode == V_RECORDED_CERT && !(ev = pem_to_der(ev, &len)))
+            continue;
         verifier v = {.mode = rec[i].mode, .rec = ev, .rec_len = len, .rec_kind = rec[i].kind};
         mt_err err;
         if (mt_attest_time_parse(rec[i].at, &v.rec_at, &err) != MT_OK)
