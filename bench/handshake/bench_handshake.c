@@ -66,6 +66,7 @@
 
 #include "mt_attest.h"
 #include "mt_policy.h"
+#include "mt_atls.h"
 #include "mt_ratls.h"
 #include "mt_tee.h"
 #include "mt_util.h"
@@ -132,9 +133,15 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
         int64_t now = mt_now();
         if (!leaf)
             snprintf(v->last_err, sizeof v->last_err, "no peer certificate");
-        else if (v->cached) /* libmesatee: verified first, MT_ENOTFOUND = no evidence */
-            ok = (mt_policy_verify_x509(v->policy, leaf, HS_FORMS,
-                                        now, claims, NULL, &err)) == MT_OK;
+        else if (v->cached) { /* libmesatee: verified first, MT_ENOTFOUND = no evidence */
+            SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+            mt_policy_pending *pend = NULL;
+            ok = (mt_policy_verify_peer(v->policy, leaf, HS_FORMS, now, claims, NULL, &pend,
+                                        &err)) == MT_OK;
+            mt_atls_hold_pending(ssl, ok ? pend : NULL); /* stored at handshake done */
+            if (!ok)
+                mt_policy_pending_free(pend);
+        }
         else if (mt_ratls_verify_x509(leaf, HS_FORMS,
                                       mt_policy_collateral(v->policy), now, claims, NULL,
                                       &err) != MT_OK || /* MT_ENOTFOUND: no evidence */
@@ -145,10 +152,11 @@ static int verify_cb(X509_STORE_CTX *xs, void *arg)
         if (!ok && v->cached && !v->last_err[0])
             snprintf(v->last_err, sizeof v->last_err, "%s", err.msg);
     } else if (v->mode == V_RECORDED_CERT) {
-        if (v->cached)
+        if (v->cached) /* remembered after the first full check (the recorded
+                        * key is not this handshake's: no pending entry) */
             ok = mt_policy_verify_cert(v->policy, v->rec, v->rec_len,
-                                       HS_FORMS, v->rec_at, claims,
-                                       NULL, &err) == MT_OK;
+                                       MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY, v->rec_at,
+                                       claims, NULL, &err) == MT_OK;
         else
             ok = mt_ratls_verify_cert(v->rec, v->rec_len, HS_FORMS,
                                       v->coll, v->rec_at, claims, NULL, &err) == MT_OK &&
@@ -240,6 +248,7 @@ static bool run_once(EVP_PKEY *key, X509 *cert, verifier *v, unsigned n, result 
     SSL_CTX_set_session_cache_mode(cctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_verify(cctx, SSL_VERIFY_PEER, NULL);
     SSL_CTX_set_cert_verify_callback(cctx, verify_cb, v);
+    SSL_CTX_set_info_callback(cctx, mt_atls_info_cb); /* libmesatee's, too */
     if (v->mode == V_PINNED && X509_STORE_add_cert(SSL_CTX_get_cert_store(cctx), cert) != 1)
         goto out;
     if ((s.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
