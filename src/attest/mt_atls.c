@@ -31,10 +31,23 @@ static void pend_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
     mt_policy_pending_free(ptr);
 }
 
+/* SSL_dup: the copy holds no pending entry (one owner; nothing dups today). */
+static int pend_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
+                    long argl, void *argp)
+{
+    (void)to;
+    (void)from;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    *from_d = NULL;
+    return 1;
+}
+
 static void idx_init(void)
 {
     g_pol_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
-    g_pend_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, pend_free);
+    g_pend_idx = SSL_get_ex_new_index(0, NULL, NULL, pend_dup, pend_free);
     g_verdict_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
@@ -57,12 +70,18 @@ void mt_atls_hold_pending(SSL *ssl, mt_policy_pending *pd)
 void mt_atls_info_cb(const SSL *ssl, int where, int ret)
 {
     (void)ret;
-    if ((where & SSL_CB_HANDSHAKE_DONE) && g_pend_idx >= 0)
+    if (!(where & SSL_CB_HANDSHAKE_DONE))
+        return;
+    pthread_once(&g_once, idx_init); /* libmesatee installs it on curl's contexts */
+    if (g_pend_idx >= 0)
         mt_policy_pending_commit(SSL_get_ex_data(ssl, g_pend_idx));
 }
 
-/* mt_atls_ctx_new's info callback: the above, and a new handshake (or a
- * TLS 1.3 post-handshake message) forgets the verdict of the last one. */
+/* mt_atls_ctx_new's info callback: the above, and a new handshake forgets
+ * the verdict of the last one (an SSL is never reused today). The verdict
+ * is per handshake: TLS 1.3 post-handshake client authentication
+ * (SSL_VERIFY_POST_HANDSHAKE) would need it reset per chain; it is not
+ * used, and OpenSSL signals no HANDSHAKE_START for it. */
 static void atls_info_cb(const SSL *ssl, int where, int ret)
 {
     mt_atls_info_cb(ssl, where, ret);

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -224,9 +225,30 @@ static mt_vcache_stats cache_stats(void)
     return st;
 }
 
+/* The server's socket, cut (/dev/null over it) when the client's
+ * Certificate has been read: the server never reads its CertificateVerify. */
+static int g_cut_fd = -1;
+
+static void cut_after_cert(int write_p, int version, int content_type, const void *buf,
+                           size_t len, SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)ssl;
+    (void)arg;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const uint8_t *)buf)[0] == SSL3_MT_CERTIFICATE && g_cut_fd >= 0) {
+        int n = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (n >= 0) {
+            dup2(n, g_cut_fd);
+            close(n);
+        }
+    }
+}
+
 /* One mutually attested handshake between a server presenting scert and a
- * client presenting ccert (same key, soft evidence); 1 if both completed. */
-static int handshake(EVP_PKEY *key, X509 *scert, X509 *ccert, const mt_policy *pol)
+ * client presenting ccert (same key, soft evidence); 1 if both completed.
+ * cut: the server stops reading after the client's Certificate. */
+static int handshake(EVP_PKEY *key, X509 *scert, X509 *ccert, const mt_policy *pol, bool cut)
 {
     SSL_CTX *sctx = NULL, *cctx = NULL;
     mt_err err;
@@ -238,11 +260,16 @@ static int handshake(EVP_PKEY *key, X509 *scert, X509 *ccert, const mt_policy *p
     hs_side c = {.ssl = SSL_new(cctx)};
     assert_int_equal(SSL_set_fd(s, fds[0]), 1);
     assert_int_equal(SSL_set_fd(c.ssl, fds[1]), 1);
+    g_cut_fd = cut ? fds[0] : -1;
+    if (cut)
+        SSL_set_msg_callback(s, cut_after_cert);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, connect_main, &c), 0);
     int rs = SSL_accept(s);
-    if (rs != 1)
+    if (rs != 1) {
         shutdown(fds[0], SHUT_RDWR);
+        shutdown(fds[1], SHUT_RDWR); /* fds[0] may be /dev/null by now */
+    }
     pthread_join(th, NULL);
     SSL_free(s);
     SSL_free(c.ssl);
@@ -299,13 +326,26 @@ static void test_peer_proves_key(void **state)
     /* both sides verify each other in the handshake: it completes, and
      * each peer's certificate is remembered after it */
     mt_vcache_stats st0 = cache_stats();
-    assert_true(handshake(key, bad, cert, pol));
+    assert_true(handshake(key, bad, cert, pol, false));
     mt_vcache_stats st = cache_stats();
     assert_int_equal(st.stored - st0.stored, 2);
     assert_int_equal(st.hits - st0.hits, 0);
     assert_int_equal(st.entries, 2);
-    assert_true(handshake(key, bad, cert, pol));
+    assert_true(handshake(key, bad, cert, pol, false));
     assert_int_equal(cache_stats().hits - st0.hits, 2);
+
+    /* a server that verified the client's certificate but never read its
+     * CertificateVerify (the handshake fails there) remembers nothing of it
+     * (the client, which completed its side, remembers the server's) */
+    assert_int_equal(mt_vcache_configure(mt_vcache_global(), 256, 600, &err), MT_OK);
+    assert_false(handshake(key, bad, cert, pol, true));
+    assert_true(cache_stats().entries <= 1);
+    mt_policy_pending *pc = NULL;
+    assert_int_equal(mt_policy_verify_peer(pol, cert, MT_RATLS_FORM_CCC | MT_RATLS_PEER_PROVES_KEY,
+                                           mt_now(), claims, NULL, &pc, &err),
+                     MT_OK);
+    assert_non_null(pc); /* a miss: the client's certificate was not stored */
+    mt_policy_pending_free(pc);
 
     /* a verification whose handshake never completes leaves nothing */
     assert_int_equal(mt_vcache_configure(mt_vcache_global(), 256, 600, &err), MT_OK);
