@@ -15,11 +15,78 @@
 
 static _Thread_local char g_refusal[MT_ERR_MSG_MAX + 96];
 static int g_pol_idx = -1;
+static int g_pend_idx = -1; /* SSL ex_data: the mt_policy_pending of its peer */
+static int g_verdict_idx = -1; /* SSL ex_data: VERDICT_OK/_REFUSED of this handshake */
+static char g_verdict_ok, g_verdict_refused; /* their addresses are the values */
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void pend_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
+                      void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    mt_policy_pending_free(ptr);
+}
+
+/* SSL_dup: the copy holds no pending entry (one owner; nothing dups today). */
+static int pend_dup(CRYPTO_EX_DATA *to, const CRYPTO_EX_DATA *from, void **from_d, int idx,
+                    long argl, void *argp)
+{
+    (void)to;
+    (void)from;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    *from_d = NULL;
+    return 1;
+}
 
 static void idx_init(void)
 {
     g_pol_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    g_pend_idx = SSL_get_ex_new_index(0, NULL, NULL, pend_dup, pend_free);
+    g_verdict_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+void mt_atls_hold_pending(SSL *ssl, mt_policy_pending *pd)
+{
+    pthread_once(&g_once, idx_init);
+    if (!ssl || g_pend_idx < 0) {
+        mt_policy_pending_free(pd);
+        return;
+    }
+    mt_policy_pending *old = SSL_get_ex_data(ssl, g_pend_idx);
+    if (SSL_set_ex_data(ssl, g_pend_idx, pd) != 1) {
+        mt_policy_pending_free(pd); /* not remembered: verified again next time */
+        return;
+    }
+    if (old != pd)
+        mt_policy_pending_free(old);
+}
+
+void mt_atls_info_cb(const SSL *ssl, int where, int ret)
+{
+    (void)ret;
+    if (!(where & SSL_CB_HANDSHAKE_DONE))
+        return;
+    pthread_once(&g_once, idx_init); /* libmesatee installs it on curl's contexts */
+    if (g_pend_idx >= 0)
+        mt_policy_pending_commit(SSL_get_ex_data(ssl, g_pend_idx));
+}
+
+/* mt_atls_ctx_new's info callback: the above, and a new handshake forgets
+ * the verdict of the last one (an SSL is never reused today). The verdict
+ * is per handshake: TLS 1.3 post-handshake client authentication
+ * (SSL_VERIFY_POST_HANDSHAKE) would need it reset per chain; it is not
+ * used, and OpenSSL signals no HANDSHAKE_START for it. */
+static void atls_info_cb(const SSL *ssl, int where, int ret)
+{
+    mt_atls_info_cb(ssl, where, ret);
+    if ((where & SSL_CB_HANDSHAKE_START) && g_verdict_idx >= 0)
+        SSL_set_ex_data((SSL *)ssl, g_verdict_idx, NULL); /* OpenSSL passes its own SSL */
 }
 
 const char *mt_atls_last_refusal(void)
@@ -33,13 +100,14 @@ void mt_atls_clear_refusal(void)
 }
 
 /* 1 if the peer's leaf carries evidence that verifies and satisfies pol. */
-static int check_leaf(X509 *leaf, const mt_policy *pol)
+static int check_leaf(SSL *ssl, X509 *leaf, const mt_policy *pol)
 {
     if (!leaf) {
         snprintf(g_refusal, sizeof g_refusal, "the peer presents no certificate");
         return 0;
     }
     mt_attest_claims *claims = malloc(sizeof *claims);
+    mt_policy_pending *pend = NULL;
     mt_err err;
     mt_err_clear(&err);
     int64_t now = mt_now();
@@ -47,8 +115,11 @@ static int check_leaf(X509 *leaf, const mt_policy *pol)
     mt_status st = MT_OK;
     if (!claims)
         snprintf(g_refusal, sizeof g_refusal, "out of memory");
-    /* verified first: a peer seen before is not parsed again (mt_vcache.h) */
-    else if ((st = mt_policy_verify_x509(pol, leaf, MT_RATLS_FORM_CCC, now, claims, NULL, &err)) ==
+    /* verified first: a peer seen before is not parsed again (mt_vcache.h);
+     * in the handshake (TLS 1.3 only), whose CertificateVerify proves the
+     * peer holds the key: no self-signature check (MT_RATLS_PEER_PROVES_KEY) */
+    else if ((st = mt_policy_verify_peer(pol, leaf, MT_RATLS_FORM_CCC | MT_RATLS_PEER_PROVES_KEY,
+                                         now, claims, NULL, &pend, &err)) ==
              MT_ENOTFOUND)
         snprintf(g_refusal, sizeof g_refusal, "the peer presents no attestation evidence");
     else if (st == MT_EPERM)
@@ -58,6 +129,11 @@ static int check_leaf(X509 *leaf, const mt_policy *pol)
         snprintf(g_refusal, sizeof g_refusal, "the peer's evidence does not verify: %s", err.msg);
     else
         ok = 1;
+    /* remembered in the verified-peer cache only once the handshake is
+     * done (mt_atls_info_cb): a peer without the key adds nothing */
+    mt_atls_hold_pending(ssl, ok ? pend : NULL);
+    if (!ok)
+        mt_policy_pending_free(pend);
     free(claims);
     return ok;
 }
@@ -73,7 +149,15 @@ static int verify_cb(int preverify_ok, X509_STORE_CTX *xs)
         X509_STORE_CTX_set_error(xs, X509_V_OK);
         return 1; /* the leaf carries the evidence */
     }
-    int ok = check_leaf(X509_STORE_CTX_get_current_cert(xs), pol);
+    /* OpenSSL calls back more than once for the leaf (each chain error,
+     * then the final call): it is verified once per handshake, as the
+     * verified-peer cache holds it only once the handshake is done. */
+    void *v = SSL_get_ex_data(ssl, g_verdict_idx);
+    int ok = v == &g_verdict_ok       ? 1
+             : v == &g_verdict_refused ? 0
+                                       : check_leaf(ssl, X509_STORE_CTX_get_current_cert(xs), pol);
+    if (!v)
+        SSL_set_ex_data(ssl, g_verdict_idx, ok ? &g_verdict_ok : &g_verdict_refused);
     if (ok)
         X509_STORE_CTX_set_error(xs, X509_V_OK);
     return ok;
@@ -102,6 +186,7 @@ mt_status mt_atls_ctx_new(bool server, EVP_PKEY *key, X509 *cert, const mt_polic
     SSL_CTX_set_verify(ctx,
                        SSL_VERIFY_PEER | (server ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
                        verify_cb);
+    SSL_CTX_set_info_callback(ctx, atls_info_cb);
     *out = ctx;
     return MT_OK;
 }

@@ -24,6 +24,15 @@
 mt_status mt_atls_ctx_new(bool server, EVP_PKEY *key, X509 *cert, const mt_policy *policy,
                           SSL_CTX **out, mt_err *err);
 
+/* The verified-peer cache entry of a handshake in progress
+ * (mt_policy_verify_peer) is held on its SSL (taking pd; a previous one is
+ * freed; pd may be NULL to drop it) and stored by mt_atls_info_cb when the
+ * handshake is done, i.e. after the peer's CertificateVerify and Finished
+ * were checked; freed with the SSL otherwise. mt_atls_ctx_new installs
+ * both; libmesatee's own verify callback uses them too. */
+void mt_atls_hold_pending(SSL *ssl, mt_policy_pending *pd);
+void mt_atls_info_cb(const SSL *ssl, int where, int ret);
+
 /* Why the last handshake on this thread refused the peer ("" if none). */
 const char *mt_atls_last_refusal(void);
 

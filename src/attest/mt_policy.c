@@ -994,10 +994,21 @@ static void pol_mark(const mt_policy *p, mt_attest_claims *c)
         c->checked |= MT_ATTEST_CHECKED_EK_CHAIN;
 }
 
-/* mt_policy_verify_cert / _x509: x (may be NULL) is cert already parsed. */
+struct mt_policy_pending {
+    uint8_t key[32];
+    int64_t now;
+    bool committed;
+    mt_attest_claims raw;
+    mt_ratls_info inf;
+};
+
+/* mt_policy_verify_cert / _x509 / _peer: x (may be NULL) is cert already
+ * parsed. pending is NULL except for mt_policy_verify_peer. A miss is
+ * remembered at once unless forms carry MT_RATLS_PEER_PROVES_KEY: then only
+ * through *pending, after the handshake (mt_policy.h). */
 static mt_status verify_cert(const mt_policy *p, X509 *x, const uint8_t *cert, size_t len,
                              unsigned forms, int64_t now, mt_attest_claims *claims,
-                             mt_ratls_info *info, mt_err *err)
+                             mt_ratls_info *info, mt_policy_pending **pending, mt_err *err)
 {
     if (!p || !cert || !claims)
         return mt_err_set(err, MT_EINVAL, "mt_policy_verify_cert: NULL argument");
@@ -1009,6 +1020,7 @@ static mt_status verify_cert(const mt_policy *p, X509 *x, const uint8_t *cert, s
     mt_ratls_info own;
     mt_ratls_info *inf = info ? info : &own;
     bool cacheable = p->digest_ok;
+    bool deferred = (forms & MT_RATLS_PEER_PROVES_KEY) != 0;
     if (cacheable) {
         mt_vcache_key(cert, len, forms, p->digest, key);
         if (mt_vcache_get(vc, key, now, claims, inf)) {
@@ -1023,14 +1035,25 @@ static mt_status verify_cert(const mt_policy *p, X509 *x, const uint8_t *cert, s
                      : mt_ratls_verify_cert(cert, len, forms, p->coll, now, claims, inf, err);
     if (st != MT_OK)
         return st == MT_EPERM ? MT_EAUTH : st;
-    mt_attest_claims *raw = cacheable ? malloc(sizeof *raw) : NULL;
-    if (raw)
-        memcpy(raw, claims, sizeof *raw);
+    if (deferred && !pending)
+        cacheable = false; /* nothing would prove the key before it is used */
+    mt_policy_pending *pd = cacheable ? malloc(sizeof *pd) : NULL;
+    if (pd) {
+        memcpy(pd->key, key, sizeof key);
+        pd->now = now;
+        pd->committed = false;
+        memcpy(&pd->raw, claims, sizeof pd->raw);
+        memcpy(&pd->inf, inf, sizeof pd->inf);
+    }
     pol_mark(p, claims);
     st = mt_policy_check(p, claims, now, err);
-    if (st == MT_OK && raw)
-        mt_vcache_put(vc, key, now, raw, inf);
-    free(raw);
+    if (st == MT_OK && pd && deferred) {
+        *pending = pd;
+        return st;
+    }
+    if (st == MT_OK && pd)
+        mt_vcache_put(vc, key, now, &pd->raw, inf);
+    mt_policy_pending_free(pd);
     return st;
 }
 
@@ -1038,26 +1061,73 @@ mt_status mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t 
                                 unsigned forms, int64_t now, mt_attest_claims *claims,
                                 mt_ratls_info *info, mt_err *err)
 {
-    return verify_cert(p, NULL, cert, len, forms, now, claims, info, err);
+    return verify_cert(p, NULL, cert, len, forms, now, claims, info, NULL, err);
+}
+
+/* x's own encoding, the cache key: OpenSSL keeps the bytes it read and
+ * i2d_X509 writes them back, so the key and what is verified on a miss are
+ * the same certificate by construction. */
+static mt_status own_der(X509 *x, uint8_t **der, int *dl, const char *fn, mt_err *err)
+{
+    *der = NULL;
+    if (!x)
+        return mt_err_set(err, MT_EINVAL, "%s: NULL argument", fn);
+    *dl = i2d_X509(x, der);
+    if (*dl <= 0) {
+        ERR_clear_error();
+        OPENSSL_free(*der);
+        *der = NULL;
+        return mt_err_set(err, MT_EINVAL, "the certificate cannot be encoded");
+    }
+    return MT_OK;
 }
 
 mt_status mt_policy_verify_x509(const mt_policy *p, X509 *x, unsigned forms, int64_t now,
                                 mt_attest_claims *claims, mt_ratls_info *info, mt_err *err)
 {
-    if (!x)
-        return mt_err_set(err, MT_EINVAL, "mt_policy_verify_x509: NULL argument");
-    /* The cache key is x's own encoding: OpenSSL keeps the bytes it read
-     * and i2d_X509 writes them back, so the key and what is verified on a
-     * miss are the same certificate by construction. */
+    int dl = 0;
     uint8_t *der = NULL;
-    int dl = i2d_X509(x, &der);
-    if (dl <= 0) {
-        ERR_clear_error();
-        return mt_err_set(err, MT_EINVAL, "the certificate cannot be encoded");
-    }
-    mt_status st = verify_cert(p, x, der, (size_t)dl, forms, now, claims, info, err);
+    mt_status st = own_der(x, &der, &dl, "mt_policy_verify_x509", err);
+    if (st != MT_OK)
+        return st;
+    st = verify_cert(p, x, der, (size_t)dl, forms, now, claims, info, NULL, err);
     OPENSSL_free(der);
     return st;
+}
+
+mt_status mt_policy_verify_peer(const mt_policy *p, X509 *x, unsigned forms, int64_t now,
+                                mt_attest_claims *claims, mt_ratls_info *info,
+                                mt_policy_pending **pending, mt_err *err)
+{
+    if (!pending)
+        return mt_err_set(err, MT_EINVAL, "mt_policy_verify_peer: NULL argument");
+    *pending = NULL;
+    if (!(forms & MT_RATLS_PEER_PROVES_KEY))
+        return mt_err_set(err, MT_EINVAL,
+                          "mt_policy_verify_peer: forms without MT_RATLS_PEER_PROVES_KEY");
+    int dl = 0;
+    uint8_t *der = NULL;
+    mt_status st = own_der(x, &der, &dl, "mt_policy_verify_peer", err);
+    if (st != MT_OK)
+        return st;
+    st = verify_cert(p, x, der, (size_t)dl, forms, now, claims, info, pending, err);
+    OPENSSL_free(der);
+    return st;
+}
+
+void mt_policy_pending_commit(mt_policy_pending *pd)
+{
+    if (!pd || pd->committed)
+        return;
+    pd->committed = true;
+    mt_vcache_put(mt_vcache_global(), pd->key, pd->now, &pd->raw, &pd->inf);
+}
+
+void mt_policy_pending_free(mt_policy_pending *pd)
+{
+    if (pd)
+        mt_wipe(pd, sizeof *pd);
+    free(pd);
 }
 
 void mt_policy_digest(const mt_policy *p, uint8_t out[32])

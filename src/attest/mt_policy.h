@@ -96,7 +96,33 @@ mt_policy_verify_x509(const mt_policy *p, X509 *x, unsigned forms, int64_t now,
  * collateral's end) under SHA-256 of the certificate bytes, forms and
  * mt_policy_digest; a hit skips mt_ratls_verify_cert (parse, self-signature,
  * evidence) but applies mt_policy_check at now again. Only successes are
- * remembered. */
+ * remembered. With MT_RATLS_PEER_PROVES_KEY in forms nothing is remembered
+ * by these two functions (the self-signature was not checked, and the
+ * handshake that would prove the key has not finished): use
+ * mt_policy_verify_peer. */
+
+/* What a handshake's verification would remember once the handshake proved
+ * the peer's key (opaque; owned by the caller). */
+typedef struct mt_policy_pending mt_policy_pending;
+
+/* mt_policy_verify_x509 for the peer certificate of a TLS handshake in
+ * progress, forms including MT_RATLS_PEER_PROVES_KEY (MT_EINVAL otherwise):
+ * the same checks and results; a hit is used as by mt_policy_verify_x509,
+ * but on a miss that succeeds the certificate is not remembered yet:
+ * *pending (NULL on failure and on a hit) holds the entry, which
+ * mt_policy_pending_commit stores once the handshake has completed (the
+ * peer's CertificateVerify checked: SSL_CB_HANDSHAKE_DONE). A handshake that
+ * fails frees it with mt_policy_pending_free, so a peer without the key
+ * leaves nothing in the cache (it could otherwise fill it with copies of a
+ * genuine certificate differing in unsigned bytes). */
+__attribute__((warn_unused_result)) mt_status
+mt_policy_verify_peer(const mt_policy *p, X509 *x, unsigned forms, int64_t now,
+                      mt_attest_claims *claims, mt_ratls_info *info, mt_policy_pending **pending,
+                      mt_err *err);
+/* Stores the entry (once: later calls do nothing); pd may be NULL. */
+void mt_policy_pending_commit(mt_policy_pending *pd);
+/* Frees pd without storing it; NULL is a no-op. */
+void mt_policy_pending_free(mt_policy_pending *pd);
 
 /* SHA-256 chain over what the policy was made from: its document and base
  * directory, the bytes of its collateral, EK CA and enrolment records, and

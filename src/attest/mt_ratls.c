@@ -328,13 +328,15 @@ static bool report_data_binds(const mt_attest_claims *c, const uint8_t h[32])
  * issuer to verify against), so it is refused rather than accepted unsigned.
  * Key usage is not consulted (X509_check_issued would treat a self-signed
  * certificate without keyCertSign as "not self-issued"). */
-static mt_status check_self_signed(X509 *x, mt_err *err)
+static mt_status check_self_signed(X509 *x, bool peer_proves_key, mt_err *err)
 {
     if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) != 0)
         return mt_err_set(err, MT_EAUTH,
                           "the RA-TLS certificate is not self-issued (its issuer is another "
                           "name) and its issuer's signature cannot be verified: refused");
-    if (!mt_x5_verify_self_sig(x))
+    /* MT_RATLS_PEER_PROVES_KEY (mt_ratls.h): the caller's handshake proves
+     * possession of the key, which is all a self-signature proves. */
+    if (!peer_proves_key && !mt_x5_verify_self_sig(x))
         return mt_err_set(err, MT_EAUTH, "the self-issued certificate's signature does not "
                                          "verify with its own key");
     return MT_OK;
@@ -511,7 +513,7 @@ static mt_status verify_x509(X509 *x, unsigned forms, const mt_attest_collateral
 sig:
     /* Last, so that a failure above names the binding that failed; nothing
      * is returned before it. */
-    if ((st = check_self_signed(x, err)) != MT_OK)
+    if ((st = check_self_signed(x, (forms & MT_RATLS_PEER_PROVES_KEY) != 0, err)) != MT_OK)
         goto out;
     if (info)
         *info = inf;

@@ -28,9 +28,9 @@
  * evidence extension of the chosen form and not critical, pubkey-hash equals
  * the hash of the certificate's SPKI, the evidence verifies (mt_attest_verify),
  * report_data binds the claims (all 64 bytes), and the certificate is
- * self-issued and its signature verifies with its own key: a certificate
- * issued by another name is refused (MT_EAUTH), as there is no issuer to
- * verify it against. It applies no policy (see mt_policy.h).
+ * self-issued and its signature verifies with its own key (not checked with
+ * MT_RATLS_PEER_PROVES_KEY, see there): a certificate issued by another name
+ * is refused (MT_EAUTH), as there is no issuer to verify it against. It applies no policy (see mt_policy.h).
  * Ownership: parse results borrow the input; nothing is allocated except by
  * mt_ratls_ext_encode. Thread-safety: reentrant. */
 #ifndef MT_RATLS_H
@@ -52,6 +52,23 @@
 /* Which extensions mt_ratls_verify_cert may use (CCC is tried first). */
 #define MT_RATLS_FORM_CCC 0x1u
 #define MT_RATLS_FORM_LEGACY 0x2u
+/* Not a form: a flag for callers that verify the peer certificate inside a
+ * TLS handshake (the TLS stack's verify callback), where the handshake
+ * itself proves that the peer holds the certificate's private key (TLS 1.3
+ * CertificateVerify under the certificate's key, checked by OpenSSL after
+ * the callback; a failed check fails the handshake). With it the
+ * certificate's self-signature is not verified (it is still required to be
+ * self-issued): a self-signature proves only that a holder of the same key
+ * signed these fields, and a peer that passes CertificateVerify holds the
+ * key, so it could have signed any fields; the evidence binds the key, not
+ * the signature. The caller must not use the verdict (nor claims taken from
+ * the certificate's fields, such as notBefore) unless the handshake
+ * completes. Never pass it for a certificate read from a file, a request
+ * body or any place other than the live handshake's peer certificate.
+ * (The self-signature is the largest cost of a first SGX RA-TLS handshake:
+ * ~0.4 ms of ~0.8 ms, a P-384 ECDSA verification; issue 13.) mt_vcache keys
+ * include the forms, so cached verdicts with and without it never mix. */
+#define MT_RATLS_PEER_PROVES_KEY 0x100u
 
 /* The parsed extension value (borrowed from the input). */
 typedef struct mt_ratls_ext {

@@ -22,6 +22,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "mt_atls.h"
 #include "mt_err.h"
 #include "mt_ff.h"
 #include "mt_policy.h"
@@ -781,7 +782,7 @@ static void att_init_once(void)
 
 /* Verifies the leaf certificate for c (policy mode) or records it (capture
  * mode). Returns 1 to continue the handshake. */
-static int attest_leaf(mesatee_client *c, X509 *leaf)
+static int attest_leaf(mesatee_client *c, SSL *ssl, X509 *leaf)
 {
     if (!leaf) {
         snprintf(c->att_msg, sizeof c->att_msg, "the server presents no certificate");
@@ -809,13 +810,20 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
     mt_err_clear(&err);
     int64_t now = mt_now();
     mt_status pst;
+    mt_policy_pending *pend = NULL;
     /* Verified first: a certificate seen before is not parsed again
-     * (mt_vcache.h); MT_ENOTFOUND is "no evidence extension". */
+     * (mt_vcache.h); MT_ENOTFOUND is "no evidence extension". This runs in
+     * the handshake's verify callback: the server's CertificateVerify (TLS
+     * 1.3 only, CURLOPT_SSLVERSION) proves it holds the key, so the
+     * self-signature is not checked (MT_RATLS_PEER_PROVES_KEY); att_claims
+     * are used only once the handshake completed, and the verified-peer
+     * cache remembers the certificate only then (mt_atls_info_cb). */
     if (!claims) {
         snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
-    } else if ((pst =
-                    mt_policy_verify_x509(c->policy, leaf, MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY,
-                                          now, claims, &info, &err)) == MT_ENOTFOUND) {
+    } else if ((pst = mt_policy_verify_peer(c->policy, leaf,
+                                            MT_RATLS_FORM_CCC | MT_RATLS_FORM_LEGACY |
+                                                MT_RATLS_PEER_PROVES_KEY,
+                                            now, claims, &info, &pend, &err)) == MT_ENOTFOUND) {
         snprintf(c->att_msg, sizeof c->att_msg,
                  "server %s refused: it presents no attestation evidence (level none) and the "
                  "policy %s needs at least level soft; pass --insecure only to talk to a server "
@@ -835,6 +843,9 @@ static int attest_leaf(mesatee_client *c, X509 *leaf)
         if (!ok)
             snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
     }
+    mt_atls_hold_pending(ssl, ok ? pend : NULL);
+    if (!ok)
+        mt_policy_pending_free(pend);
     free(claims);
     return ok;
 }
@@ -852,7 +863,7 @@ static int verify_cb(int preverify_ok, X509_STORE_CTX *xs)
     }
     if (!c->att_done) {
         c->att_done = true;
-        c->att_ok = attest_leaf(c, X509_STORE_CTX_get_current_cert(xs)) == 1;
+        c->att_ok = attest_leaf(c, ssl, X509_STORE_CTX_get_current_cert(xs)) == 1;
     }
     if (c->att_ok)
         X509_STORE_CTX_set_error(xs, X509_V_OK);
@@ -868,6 +879,7 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *ud)
         return CURLE_SSL_CERTPROBLEM;
     c->att_done = c->att_ok = false; /* a new connection: verify again */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+    SSL_CTX_set_info_callback(ctx, mt_atls_info_cb); /* the cache entry, once proven */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     return CURLE_OK;
 }

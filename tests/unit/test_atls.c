@@ -1,8 +1,10 @@
 /* Tests of the executor API's message reader (mt_atls.h): one framing only
  * (duplicate Content-Length, Transfer-Encoding), and a body buffer that grows
  * with the bytes received rather than the length announced (issue 8 item 6,
- * executor API). Plain TLS over a socketpair: the attestation check of the
- * handshake is tested elsewhere (it_remote_executor.sh). */
+ * executor API). Plain TLS over a socketpair; the attestation check of the
+ * handshake is tested elsewhere (it_remote_executor.sh), except how it treats
+ * the certificate's self-signature and the verified-peer cache
+ * (test_peer_proves_key: soft-level identities over a socketpair). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +24,10 @@
 #include <unistd.h>
 
 #include "mt_atls.h"
+#include "mt_ratls.h"
+#include "mt_tee.h"
+#include "mt_util.h"
+#include "mt_vcache.h"
 
 static mt_status parse(const char *head, size_t max, size_t *cl)
 {
@@ -199,6 +206,183 @@ static void test_body_exact(void **state)
     pair_close(&t);
 }
 
+typedef struct {
+    SSL *ssl;
+    int rc;
+} hs_side;
+
+static void *connect_main(void *p)
+{
+    hs_side *h = p;
+    h->rc = SSL_connect(h->ssl);
+    return NULL;
+}
+
+static mt_vcache_stats cache_stats(void)
+{
+    mt_vcache_stats st;
+    mt_vcache_stats_get(mt_vcache_global(), &st);
+    return st;
+}
+
+/* The server's socket, cut (/dev/null over it) when the client's
+ * Certificate has been read: the server never reads its CertificateVerify. */
+static int g_cut_fd = -1;
+
+static void cut_after_cert(int write_p, int version, int content_type, const void *buf,
+                           size_t len, SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)ssl;
+    (void)arg;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const uint8_t *)buf)[0] == SSL3_MT_CERTIFICATE && g_cut_fd >= 0) {
+        int n = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (n >= 0) {
+            dup2(n, g_cut_fd);
+            close(n);
+        }
+    }
+}
+
+/* One mutually attested handshake between a server presenting scert and a
+ * client presenting ccert (same key, soft evidence); 1 if both completed.
+ * cut: the server stops reading after the client's Certificate. */
+static int handshake(EVP_PKEY *key, X509 *scert, X509 *ccert, const mt_policy *pol, bool cut)
+{
+    SSL_CTX *sctx = NULL, *cctx = NULL;
+    mt_err err;
+    assert_int_equal(mt_atls_ctx_new(true, key, scert, pol, &sctx, &err), MT_OK);
+    assert_int_equal(mt_atls_ctx_new(false, key, ccert, pol, &cctx, &err), MT_OK);
+    int fds[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    SSL *s = SSL_new(sctx);
+    hs_side c = {.ssl = SSL_new(cctx)};
+    assert_int_equal(SSL_set_fd(s, fds[0]), 1);
+    assert_int_equal(SSL_set_fd(c.ssl, fds[1]), 1);
+    g_cut_fd = cut ? fds[0] : -1;
+    if (cut)
+        SSL_set_msg_callback(s, cut_after_cert);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, connect_main, &c), 0);
+    int rs = SSL_accept(s);
+    if (rs != 1) {
+        shutdown(fds[0], SHUT_RDWR);
+        shutdown(fds[1], SHUT_RDWR); /* fds[0] may be /dev/null by now */
+    }
+    pthread_join(th, NULL);
+    SSL_free(s);
+    SSL_free(c.ssl);
+    SSL_CTX_free(sctx);
+    SSL_CTX_free(cctx);
+    close(fds[0]);
+    close(fds[1]);
+    return rs == 1 && c.rc == 1;
+}
+
+/* Inside the handshake the RA-TLS certificate's self-signature is not
+ * checked (MT_RATLS_PEER_PROVES_KEY: CertificateVerify proves the key), and
+ * a verified peer is remembered only once the handshake is done. */
+static void test_peer_proves_key(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/mt-test-atls-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    mt_tee *tee = NULL;
+    mt_err err;
+    if (mt_tee_open("soft", dir, &tee, &err) != MT_OK)
+        fail_msg("soft tee: %s", err.msg);
+    EVP_PKEY *key = NULL;
+    X509 *cert = NULL;
+    assert_int_equal(mt_tee_tls_identity(tee, &key, &cert, &err), MT_OK);
+    char m[65], pk[65], json[512];
+    mt_tee_soft_ids(tee, m, pk);
+    snprintf(json, sizeof json,
+             "{\"mesatee_policy\": 1, \"allowed_kinds\": [\"soft\"], \"min_level\": \"soft\", "
+             "\"measurements\": {\"gateway\": {\"measurement\": [\"%s\"]}}, "
+             "\"soft_platform_keys\": [\"%s\"], \"max_evidence_age_s\": 600}",
+             m, pk);
+    mt_policy *pol = NULL;
+    if (mt_policy_parse(json, strlen(json), &pol, &err) != MT_OK)
+        fail_msg("policy: %s", err.msg);
+    /* the same certificate with one bit of its signature flipped */
+    X509 *bad = X509_dup(cert);
+    assert_non_null(bad);
+    const ASN1_BIT_STRING *sig = NULL;
+    X509_get0_signature(&sig, NULL, bad);
+    assert_true(sig && sig->length > 8);
+    ((ASN1_BIT_STRING *)sig)->data[sig->length - 1] ^= 0x01;
+    uint8_t *der = NULL;
+    int dl = i2d_X509(bad, &der);
+    assert_true(dl > 0);
+    mt_attest_claims *claims = malloc(sizeof *claims);
+    assert_non_null(claims);
+    assert_int_equal(mt_ratls_verify_cert(der, (size_t)dl, MT_RATLS_FORM_CCC, NULL, mt_now(),
+                                          claims, NULL, &err),
+                     MT_EAUTH); /* checked in full: refused */
+    OPENSSL_free(der);
+    assert_int_equal(mt_vcache_configure(mt_vcache_global(), 256, 600, &err), MT_OK);
+
+    /* both sides verify each other in the handshake: it completes, and
+     * each peer's certificate is remembered after it */
+    mt_vcache_stats st0 = cache_stats();
+    assert_true(handshake(key, bad, cert, pol, false));
+    mt_vcache_stats st = cache_stats();
+    assert_int_equal(st.stored - st0.stored, 2);
+    assert_int_equal(st.hits - st0.hits, 0);
+    assert_int_equal(st.entries, 2);
+    assert_true(handshake(key, bad, cert, pol, false));
+    assert_int_equal(cache_stats().hits - st0.hits, 2);
+
+    /* a server that verified the client's certificate but never read its
+     * CertificateVerify (the handshake fails there) remembers nothing of it
+     * (the client, which completed its side, remembers the server's) */
+    assert_int_equal(mt_vcache_configure(mt_vcache_global(), 256, 600, &err), MT_OK);
+    assert_false(handshake(key, bad, cert, pol, true));
+    assert_true(cache_stats().entries <= 1);
+    mt_policy_pending *pc = NULL;
+    assert_int_equal(mt_policy_verify_peer(pol, cert, MT_RATLS_FORM_CCC | MT_RATLS_PEER_PROVES_KEY,
+                                           mt_now(), claims, NULL, &pc, &err),
+                     MT_OK);
+    assert_non_null(pc); /* a miss: the client's certificate was not stored */
+    mt_policy_pending_free(pc);
+
+    /* a verification whose handshake never completes leaves nothing */
+    assert_int_equal(mt_vcache_configure(mt_vcache_global(), 256, 600, &err), MT_OK);
+    SSL_CTX *cctx = NULL;
+    assert_int_equal(mt_atls_ctx_new(false, key, cert, pol, &cctx, &err), MT_OK);
+    SSL *ssl = SSL_new(cctx);
+    mt_policy_pending *pd = NULL;
+    assert_int_equal(mt_policy_verify_peer(pol, bad, MT_RATLS_FORM_CCC | MT_RATLS_PEER_PROVES_KEY,
+                                           mt_now(), claims, NULL, &pd, &err),
+                     MT_OK);
+    assert_non_null(pd);
+    mt_atls_hold_pending(ssl, pd);
+    mt_atls_info_cb(ssl, SSL_CB_HANDSHAKE_START, 1);
+    SSL_free(ssl); /* frees the pending entry (ASan: no leak) */
+    assert_int_equal(cache_stats().entries, 0);
+    /* ... and one that completes stores it */
+    ssl = SSL_new(cctx);
+    assert_int_equal(mt_policy_verify_peer(pol, bad, MT_RATLS_FORM_CCC | MT_RATLS_PEER_PROVES_KEY,
+                                           mt_now(), claims, NULL, &pd, &err),
+                     MT_OK);
+    mt_atls_hold_pending(ssl, pd);
+    mt_atls_info_cb(ssl, SSL_CB_HANDSHAKE_DONE, 1);
+    assert_int_equal(cache_stats().entries, 1);
+    SSL_free(ssl);
+    SSL_CTX_free(cctx);
+
+    free(claims);
+    X509_free(bad);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    mt_policy_free(pol);
+    mt_tee_free(tee);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -206,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_parse_head_framing),
         cmocka_unit_test(test_body_grows_with_bytes),
         cmocka_unit_test(test_body_exact),
+        cmocka_unit_test(test_peer_proves_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

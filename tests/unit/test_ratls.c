@@ -436,6 +436,25 @@ static void test_issuer_and_report_data(void **state)
                      MT_EAUTH);
     tv_assert_msg(&err, "does not verify with its own key");
     OPENSSL_free(der);
+    /* MT_RATLS_PEER_PROVES_KEY (a TLS handshake proves the peer holds the
+     * key): the signature is not checked, everything else is. */
+    dl = make_cert(k, other, true, ext, el, &der);
+    if (mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC | MT_RATLS_PEER_PROVES_KEY, NULL, at, &c,
+                             NULL, &err) != MT_OK)
+        fail_msg("signed by another key, peer proves the key: %s", err.msg);
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "does not verify with its own key");
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC | MT_RATLS_PEER_PROVES_KEY,
+                                          NULL, at + 40 * 366 * 86400LL, &c, NULL, &err),
+                     MT_EAUTH); /* validity still checked */
+    OPENSSL_free(der);
+    dl = make_cert(k, other, false, ext, el, &der);
+    assert_int_equal(mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC | MT_RATLS_PEER_PROVES_KEY,
+                                          NULL, at, &c, NULL, &err),
+                     MT_EAUTH);
+    tv_assert_msg(&err, "is not self-issued");
+    OPENSSL_free(der);
     /* The same, correctly self-signed, is fine: key usage is not consulted. */
     dl = make_cert(k, k, true, ext, el, &der);
     if (mt_ratls_verify_cert(der, dl, MT_RATLS_FORM_CCC, NULL, at, &c, NULL, &err) != MT_OK)

@@ -293,6 +293,66 @@ static void test_one_byte_and_failures(void **state)
     free(der);
 }
 
+/* MT_RATLS_PEER_PROVES_KEY (verification inside a handshake) skips the
+ * self-signature. Such a verdict is remembered only through
+ * mt_policy_verify_peer's pending entry, committed once the handshake is
+ * done: a handshake that fails (a peer without the key) leaves nothing; the
+ * forms are part of the key, so a committed verdict is never found by a
+ * caller without the flag (a certificate from a file or a request body),
+ * which still checks the signature. */
+static void test_peer_proves_key(void **state)
+{
+    TV_REQUIRE();
+    size_t len;
+    uint8_t *der = gramine_der(&len);
+    mt_policy *p = policy("true", "proves");
+    mt_attest_claims *c = malloc(sizeof *c);
+    assert_non_null(c);
+    mt_err err;
+    const unsigned pk = FORMS | MT_RATLS_PEER_PROVES_KEY;
+    reset(256, 600);
+    der[len - 1] ^= 0x01; /* the last byte of the signature */
+    const uint8_t *q = der;
+    X509 *x = d2i_X509(NULL, &q, (long)len);
+    assert_non_null(x);
+    /* the plain entry points accept it with the flag but remember nothing */
+    assert_int_equal(mt_policy_verify_cert(p, der, len, pk, AT, c, NULL, &err), MT_OK);
+    assert_int_equal(mt_policy_verify_x509(p, x, pk, AT, c, NULL, &err), MT_OK);
+    assert_int_equal(stats().stored, 0);
+    /* a handshake that fails: the pending entry is dropped */
+    mt_policy_pending *pd = NULL;
+    assert_int_equal(mt_policy_verify_peer(p, x, pk, AT, c, NULL, &pd, &err), MT_OK);
+    assert_non_null(pd);
+    mt_policy_pending_free(pd);
+    assert_int_equal(stats().stored, 0);
+    /* without the flag: refused */
+    assert_int_equal(mt_policy_verify_peer(p, x, FORMS, AT, c, NULL, &pd, &err), MT_EINVAL);
+    assert_null(pd);
+    /* a handshake that completes: stored once, however often committed */
+    assert_int_equal(mt_policy_verify_peer(p, x, pk, AT, c, NULL, &pd, &err), MT_OK);
+    assert_int_equal(stats().stored, 0);
+    mt_policy_pending_commit(pd);
+    mt_policy_pending_commit(pd);
+    mt_policy_pending_free(pd);
+    assert_int_equal(stats().stored, 1);
+    /* ... found by the next handshake (no pending entry on a hit) ... */
+    assert_int_equal(mt_policy_verify_peer(p, x, pk, AT + 1, c, NULL, &pd, &err), MT_OK);
+    assert_null(pd);
+    assert_int_equal(stats().hits, 1);
+    /* ... never by a caller that checks the signature */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mt_policy_verify_cert(p, der, len, FORMS, AT, c, NULL, &err), MT_EAUTH);
+        tv_assert_msg(&err, "does not verify with its own key");
+    }
+    mt_vcache_stats s = stats();
+    assert_int_equal(s.hits, 1);
+    assert_int_equal(s.stored, 1);
+    X509_free(x);
+    free(c);
+    mt_policy_free(p);
+    free(der);
+}
+
 /* Beyond the capacity the least recently used entry goes. */
 static void test_capacity(void **state)
 {
@@ -507,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_policy_change_misses),
         cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_one_byte_and_failures),
+        cmocka_unit_test(test_peer_proves_key),
         cmocka_unit_test(test_capacity),
         cmocka_unit_test(test_configure),
         cmocka_unit_test(test_threads),
