@@ -38,6 +38,7 @@ typedef struct zyg {
     pid_t spare_pid;
     int spare_sock;
     bool spare_retry; /* a failed spare fork is tried again after the next request */
+    bool reaped;      /* a child was reaped since the last quiet SPARE_IDLE_MS */
 } zyg;
 
 static void spare_drop(zyg *z, bool kill_it);
@@ -106,6 +107,7 @@ static void reap(zyg *z)
                 explicit_bzero(&r, sizeof r);
             }
             z->kids[i] = z->kids[--z->n];
+            z->reaped = true;
             break;
         }
         /* another task's exit status and usage: not left on the stack a
@@ -516,12 +518,16 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
         for (size_t i = 0; i < z.n; i++)
             pf[np++] = (struct pollfd){.fd = z.kids[i].report, .events = POLLIN};
         /* without a spare, fork one once the zygote is idle: at once when
-         * no child runs, else after SPARE_IDLE_MS without any event. Not
-         * while a child just started: the fork (page tables copied, ~0.4
-         * ms of CPU) would compete with it and with the daemon for the
-         * CPUs; a request meanwhile is forked for as before. */
+         * no child runs and none ended just now, else after SPARE_IDLE_MS
+         * without any event. Not while a child just started, nor just
+         * after one was reaped (the daemon is then storing its outcome):
+         * the fork (page tables copied, ~0.4 ms of CPU) would compete with
+         * the child and with the daemon for the CPUs; a request meanwhile
+         * is forked for as before. */
         bool want_spare = !draining && z.spare_pid < 0 && z.spare_retry;
-        int pr = poll(pf, np, want_spare ? (z.n ? SPARE_IDLE_MS : 0) : -1);
+        int pr = poll(pf, np, want_spare ? (z.n || z.reaped ? SPARE_IDLE_MS : 0) : -1);
+        if (pr == 0)
+            z.reaped = false;
         if (pr < 0 && errno != EINTR)
             break;
         if (pr == 0 && want_spare) {
