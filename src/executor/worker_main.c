@@ -39,6 +39,7 @@
 #include "untrusted_fetch.h"
 #include "wasm_fn.h"
 #include "python_fn.h"
+#include "zygote_proto.h"
 #include "zygote_server.h"
 
 #define CHAN_FD MT_JOB_FIRST_FD
@@ -380,6 +381,11 @@ static void report(int ok, const char *ret, const char *reason, const mt_bctx *c
         (void)write_all(CHAN_FD, s, strlen(s));
     }
     free(s);
+    /* the result is complete: the channel's only reference in this process
+     * (no dup is allowed before it, see sandbox.c) is closed now, so the
+     * daemon reads EOF at once instead of after this process's teardown
+     * (issue 13); nothing can follow on the channel */
+    close(CHAN_FD);
 }
 
 /* Kind "wasm_check": decodes and validates the plaintext module on its fd in
@@ -763,5 +769,14 @@ report:
     free(ctx.inputs);
     free(ctx.outputs);
     mt_wjob_free(&job);
+    if (zc->await_kill) {
+        /* MT_ZYG_AWAIT_KILL (zygote_proto.h): the channel is closed (the
+         * result is complete); the daemon takes the usage so far and has
+         * the zygote kill this process, whose memory's teardown then runs
+         * off the task's path. Exits by itself if that never comes. */
+        struct timespec ts = {.tv_sec = MT_ZYG_AWAIT_KILL_S, .tv_nsec = 0};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
     _exit(0);
 }

@@ -117,6 +117,71 @@ static void reap(zyg *z)
     }
 }
 
+/* The peak RSS (kB) of pid from /proc/PID/status "VmHWM:"; false when the
+ * line is missing (the process is exiting: its memory is gone) or unreadable. */
+static bool vm_hwm_kb(pid_t pid, uint64_t *kb)
+{
+    char path[40], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return false;
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof buf - 1)
+            break;
+    }
+    close(fd);
+    buf[n] = 0;
+    /* a line of its own: "Name:" (the only text the process sets) is
+     * escaped by the kernel and cannot start a line */
+    const char *p = strstr(buf, "\nVmHWM:");
+    if (!p)
+        return false;
+    p += 7;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    uint64_t v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    if (!digits || strncmp(p, " kB\n", 4) != 0)
+        return false;
+    *kb = v;
+    return true;
+}
+
+/* Answers the daemon's 'U' for kid k (zygote_proto.h): its CPU time and
+ * peak RSS so far, while it still runs with its memory. k is not reaped
+ * (only reap() does that, after this), so its pid is still this child's.
+ * When they cannot be read (it is already exiting: its memory is gone) it
+ * is killed instead, so that "exited" follows in any case (an exiting
+ * process keeps its own exit status) and no worker waiting to be killed
+ * (MT_ZYG_AWAIT_KILL) is left waiting. */
+static void send_usage(const kid *k)
+{
+    uint64_t hwm = 0;
+    clockid_t cid;
+    struct timespec ts;
+    if (k->report < 0)
+        return;
+    if (!vm_hwm_kb(k->pid, &hwm) || clock_getcpuclockid(k->pid, &cid) != 0 ||
+        clock_gettime(cid, &ts) != 0 || ts.tv_sec < 0) {
+        kill(k->pid, SIGKILL);
+        return;
+    }
+    mt_zyg_report r = {.type = MT_ZYG_USAGE, .pid = k->pid,
+                       .utime_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
+                       .maxrss_kb = hwm};
+    send_report(k->report, &r);
+}
+
 static int64_t mono_us(void)
 {
     struct timespec ts;
@@ -218,6 +283,7 @@ static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zy
     }
     child->forked = true;
     child->locked = (req->flags & MT_ZYG_LOCK_EARLY) != 0;
+    child->await_kill = (req->flags & MT_ZYG_AWAIT_KILL) != 0;
     child->mem_bytes = req->mem_bytes;
     child->cpu_seconds = req->cpu_seconds;
     child->highest_fd = highest;
@@ -549,6 +615,8 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
             ssize_t r = recv(z.kids[i].report, b, sizeof b, MSG_DONTWAIT);
             if (r > 0 && memchr(b, 'K', (size_t)r)) {
                 kill(z.kids[i].pid, SIGKILL); /* not reaped yet: the pid is still ours */
+            } else if (r > 0 && memchr(b, 'U', (size_t)r)) {
+                send_usage(&z.kids[i]); /* not reaped yet either */
             } else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
                 /* the daemon gave up on this worker */
                 kill(z.kids[i].pid, SIGKILL);

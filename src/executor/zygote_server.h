@@ -54,6 +54,7 @@ typedef struct mt_zyg_hook {
 typedef struct mt_zyg_child {
     bool forked;          /* a child of the zygote */
     bool locked;          /* the seccomp filter is installed */
+    bool await_kill;      /* MT_ZYG_AWAIT_KILL: after the result, wait to be killed */
     uint64_t mem_bytes;   /* RLIMIT_AS requested */
     uint32_t cpu_seconds; /* RLIMIT_CPU */
     int highest_fd;
