@@ -25,7 +25,8 @@
  * a job unsandboxed.
  *
  * In the zygote, mt_zygote_serve never returns once it served: it reaps its
- * children and reports their exit status and rusage, kills a child on
+ * children and reports their exit status and rusage, answers the daemon's
+ * 'U' with a child's usage so far (zygote_proto.h), kills a child on
  * request or when the daemon closes that child's report socket. When the
  * control socket closes (the daemon took the zygote out of service, or the
  * daemon ended) it kills and reaps its spare, forks nothing more, goes on supervising its running
