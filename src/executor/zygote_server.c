@@ -39,6 +39,8 @@ typedef struct zyg {
     int spare_sock;
     bool spare_retry; /* a failed spare fork is tried again after the next request */
     bool reaped;      /* a child was reaped since the last quiet SPARE_IDLE_MS */
+    const mt_zyg_hook *hooks; /* their spare warm-ups run in each spare */
+    size_t n_hooks;
 } zyg;
 
 static void spare_drop(zyg *z, bool kill_it);
@@ -252,7 +254,9 @@ static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zy
     if (close_range((unsigned)first_free, ~0u, 0) != 0)
         _exit(71);
     /* per-child state that must not be shared between tasks: jansson's
-     * hash seed (it would open /dev/urandom on first use, after the lock) */
+     * hash seed (it would open /dev/urandom on first use, after the lock;
+     * a spare seeded itself when it started, spare_wait, and jansson keeps
+     * the first seed: then this is a no-op) */
     uint32_t seed = 0;
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
         _exit(71);
@@ -311,11 +315,21 @@ static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zy
 static void spare_wait(zyg *z, pid_t zpid, int sock, mt_zyg_child *child)
 {
     child_detach(z, zpid);
+    /* this spare's own jansson hash seed before a warm-up can use jansson
+     * (jansson seeds once per process: child_enter's call is then a no-op) */
+    uint32_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        _exit(71);
+    json_object_seed(seed ? seed : 1);
     /* named for ps and the tests while it waits; the zygote's name again
      * once it has a request */
     char comm[17] = "";
     (void)prctl(PR_GET_NAME, comm, 0, 0, 0);
     (void)prctl(PR_SET_NAME, MT_ZYG_SPARE_COMM, 0, 0, 0);
+    /* the hooks' warm-ups (zygote_server.h): constant data only */
+    for (size_t i = 0; i < z->n_hooks; i++)
+        if (z->hooks[i].spare)
+            z->hooks[i].spare();
     uint8_t buf[8 + MT_ZYG_REQ_MAX + 1];
     union {
         char b[CMSG_SPACE(sizeof(int) * (MT_ZYG_MAX_DATA_FDS + 2))];
@@ -538,7 +552,8 @@ static int serve_one(zyg *z, mt_zyg_child *child)
 mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
                           mt_zyg_child *child, mt_err *err)
 {
-    zyg z = {.ctl = ctl_fd, .sfd = -1, .spare_pid = -1, .spare_sock = -1, .spare_retry = true};
+    zyg z = {.ctl = ctl_fd, .sfd = -1, .spare_pid = -1, .spare_sock = -1, .spare_retry = true,
+             .hooks = hooks, .n_hooks = n_hooks};
     memset(child, 0, sizeof *child);
     sigset_t chld;
     sigemptyset(&chld);
