@@ -26,8 +26,9 @@
  * to ask for its usage so far: the zygote answers type 3 "usage" (status
  * zero; utime_us: the worker's CPU time, user plus system, from its process
  * CPU clock; stime_us zero; maxrss_kb: its peak RSS, VmHWM) while the worker
- * still runs with its memory (not reaped: its pid cannot be reused), and
- * nothing once it is exiting ("exited" follows as always).
+ * still runs with its memory (not reaped: its pid cannot be reused; a peak
+ * RSS of 0 when /proc cannot be read), and nothing once it is exiting (its
+ * memory gone: "exited" follows as always, with its own status).
  *
  * Neither side trusts the other's bytes beyond these checks: the zygote is a
  * process of the worker binary, the daemon's input is that process's output.

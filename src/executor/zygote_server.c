@@ -119,15 +119,17 @@ static void reap(zyg *z)
     }
 }
 
-/* The peak RSS (kB) of pid from /proc/PID/status "VmHWM:"; false when the
- * line is missing (the process is exiting: its memory is gone) or unreadable. */
-static bool vm_hwm_kb(pid_t pid, uint64_t *kb)
+/* The peak RSS (kB) of pid from /proc/PID/status "VmHWM:": 1 with *kb, 0
+ * when the line is missing (a process has no memory only once it is
+ * exiting) or malformed, -1 when the file cannot be read (/proc hidden or
+ * not mounted). */
+static int vm_hwm_kb(pid_t pid, uint64_t *kb)
 {
     char path[40], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return false;
+        return -1;
     size_t n = 0;
     for (;;) {
         ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
@@ -145,7 +147,7 @@ static bool vm_hwm_kb(pid_t pid, uint64_t *kb)
      * escaped by the kernel and cannot start a line */
     const char *p = strstr(buf, "\nVmHWM:");
     if (!p)
-        return false;
+        return n ? 0 : -1;
     p += 7;
     while (*p == ' ' || *p == '\t')
         p++;
@@ -154,18 +156,19 @@ static bool vm_hwm_kb(pid_t pid, uint64_t *kb)
     for (; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
         v = v * 10 + (uint64_t)(*p - '0');
     if (!digits || strncmp(p, " kB\n", 4) != 0)
-        return false;
+        return 0;
     *kb = v;
-    return true;
+    return 1;
 }
 
 /* Answers the daemon's 'U' for kid k (zygote_proto.h): its CPU time and
  * peak RSS so far, while it still runs with its memory. k is not reaped
  * (only reap() does that, after this), so its pid is still this child's.
- * When they cannot be read (it is already exiting: its memory is gone) it
- * is killed instead, so that "exited" follows in any case (an exiting
- * process keeps its own exit status) and no worker waiting to be killed
- * (MT_ZYG_AWAIT_KILL) is left waiting. */
+ * Nothing when it has no memory left: it is exiting, and "exited" follows
+ * with its own status (a crash is reported as such). Without a readable
+ * /proc the peak RSS is reported as 0. Its CPU clock cannot fail for a
+ * child not reaped; if it did, the child is killed ("exited" follows, so no
+ * worker waiting to be killed is left waiting). */
 static void send_usage(const kid *k)
 {
     uint64_t hwm = 0;
@@ -173,8 +176,11 @@ static void send_usage(const kid *k)
     struct timespec ts;
     if (k->report < 0)
         return;
-    if (!vm_hwm_kb(k->pid, &hwm) || clock_getcpuclockid(k->pid, &cid) != 0 ||
-        clock_gettime(cid, &ts) != 0 || ts.tv_sec < 0) {
+    int mem = vm_hwm_kb(k->pid, &hwm);
+    if (mem == 0)
+        return;
+    if (clock_getcpuclockid(k->pid, &cid) != 0 || clock_gettime(cid, &ts) != 0 ||
+        ts.tv_sec < 0) {
         kill(k->pid, SIGKILL);
         return;
     }
