@@ -308,8 +308,13 @@ static int read_report(int fd, int timeout_ms, mt_zyg_report *r)
         return -1;
     uint8_t b[MT_ZYG_REPORT_LEN + 1];
     ssize_t n;
-    while ((n = recv(fd, b, sizeof b, MSG_DONTWAIT)) < 0 && errno == EINTR)
-        ;
+    bool reset = false;
+    /* ECONNRESET: the zygote closed its end with a request of ours unread
+     * ('K' or 'U' crossing the child's exit), which the kernel reports
+     * once, before the reports still queued ("exited"): read on */
+    while ((n = recv(fd, b, sizeof b, MSG_DONTWAIT)) < 0 &&
+           (errno == EINTR || (errno == ECONNRESET && !reset)))
+        reset = reset || errno == ECONNRESET;
     if (n < 0 && errno == EAGAIN)
         return 0;
     if (n <= 0 || mt_zyg_report_decode(b, (size_t)n, r, NULL) != MT_OK)

@@ -390,6 +390,29 @@ static ssize_t report_of(int fd, uint8_t *b)
     return n;
 }
 
+/* Polls (up to 60 s) until pid sleeps with its memory (/proc/PID/status
+ * "State:\tS" and a "VmHWM:" line); false once it is gone or exiting. */
+static bool sleeps_with_memory(pid_t pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    for (int i = 0; i < 6000; i++) {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return false;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        if (!strstr(buf, "\nVmHWM:"))
+            return false; /* exiting: its memory is gone */
+        if (strstr(buf, "\nState:\tS"))
+            return true;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 static void test_zygote_garbage(void **state)
 {
     (void)state;
@@ -470,6 +493,38 @@ static void test_zygote_garbage(void **state)
     assert_true(WIFEXITED(rep.status) && WEXITSTATUS(rep.status) == 0);
     close(rs[0]);
     close(ch[0]);
+    /* MT_ZYG_AWAIT_KILL: after its result the child closes the channel (EOF
+     * while it lives on) and waits; 'U' then has its usage, and when the
+     * daemon's end of the report socket closes the zygote kills it */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+    q.flags = MT_ZYG_LOCK_EARLY | MT_ZYG_AWAIT_KILL;
+    gl = mt_zyg_req_encode(&q, good, sizeof good);
+    int fds2[2] = {rs[1], ch[1]};
+    send_with_fds(ctl, good, gl, fds2, 2);
+    close(rs[1]);
+    close(ch[1]);
+    assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+    assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+    assert_int_equal(rep.type, MT_ZYG_STARTED);
+    child = rep.pid;
+    assert_int_equal(write(ch[0], "{garbage", 8), 8);
+    shutdown(ch[0], SHUT_WR);
+    got = 0;
+    while (got < sizeof out - 1 && (n = read(ch[0], out + got, sizeof out - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = 0;
+    assert_non_null(strstr(out, "\"ok\":false"));
+    assert_true(sleeps_with_memory(child)); /* after its EOF it waits to be killed */
+    assert_int_equal(send(rs[0], "U", 1, MSG_NOSIGNAL), 1);
+    assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+    assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+    assert_int_equal(rep.type, MT_ZYG_USAGE); /* alive after its EOF, with its memory */
+    assert_int_equal(rep.pid, child);
+    assert_true(rep.maxrss_kb > 0);
+    close(rs[0]);
+    close(ch[0]);
+    assert_true(wait_gone(child)); /* killed and reaped by the zygote */
     /* the daemon's end closes: the zygote exits */
     close(ctl);
     int ws;
