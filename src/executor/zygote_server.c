@@ -146,19 +146,26 @@ static int vm_hwm_kb(pid_t pid, uint64_t *kb)
     /* a line of its own: "Name:" (the only text the process sets) is
      * escaped by the kernel and cannot start a line */
     const char *p = strstr(buf, "\nVmHWM:");
-    if (!p)
-        return n ? 0 : -1;
-    p += 7;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    uint64_t v = 0;
-    int digits = 0;
-    for (; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
-        v = v * 10 + (uint64_t)(*p - '0');
-    if (!digits || strncmp(p, " kB\n", 4) != 0)
-        return 0;
-    *kb = v;
-    return 1;
+    int ret = 0;
+    if (!p) {
+        ret = n ? 0 : -1;
+    } else {
+        p += 7;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        uint64_t v = 0;
+        int digits = 0;
+        for (; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
+            v = v * 10 + (uint64_t)(*p - '0');
+        if (digits && strncmp(p, " kB\n", 4) == 0) {
+            *kb = v;
+            ret = 1;
+        }
+    }
+    /* another task's worker's status: not left on the stack a later fork
+     * (the spare, a child) copies */
+    explicit_bzero(buf, sizeof buf);
+    return ret;
 }
 
 /* Answers the daemon's 'U' for kid k (zygote_proto.h): its CPU time and
@@ -188,6 +195,9 @@ static void send_usage(const kid *k)
                        .utime_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
                        .maxrss_kb = hwm};
     send_report(k->report, &r);
+    explicit_bzero(&r, sizeof r); /* as reap() does */
+    explicit_bzero(&ts, sizeof ts);
+    hwm = 0;
 }
 
 static int64_t mono_us(void)
