@@ -127,6 +127,7 @@ typedef struct run {
     int chan;         /* parent end of the socketpair */
     pid_t pid;
     bool zyg;         /* forked by the zygote: reaped there, reported on zw.report */
+    bool await_kill;  /* ... with MT_ZYG_AWAIT_KILL: usage asked for at EOF */
     mt_zyg_worker zw;
 } run;
 
@@ -249,14 +250,19 @@ void mt_worker_spawn_init(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at,
 }
 
 /* Starts the worker. Child fds: 0,1 /dev/null, 2 inherited, 3 channel, then
- * the data fds in job order (wfd[]); everything else closed. */
+ * the data fds in job order (wfd[]); everything else closed. await: the job
+ * has no output file the worker could still write after its result; a
+ * zygote child then waits to be killed after it (MT_ZYG_AWAIT_KILL,
+ * supervise). */
 static mt_status spawn_worker(run *x, int child_chan, const int *src, const int *wfd,
                               size_t nfd, uint64_t mem, uint32_t cpu, bool lock_early,
-                              bool python, mt_err *err)
+                              bool python, bool await, mt_err *err)
 {
     if (mt_executor_worker_start() == MT_WORKER_START_ZYGOTE) {
         /* the same fd layout, forked by the zygote (zygote.h) */
-        mt_zyg_req req = {.flags = lock_early ? MT_ZYG_LOCK_EARLY : 0, .mem_bytes = mem,
+        mt_zyg_req req = {.flags = (lock_early ? MT_ZYG_LOCK_EARLY : 0) |
+                                   (await ? MT_ZYG_AWAIT_KILL : 0),
+                          .mem_bytes = mem,
                           .cpu_seconds = cpu, .n_data = (uint32_t)nfd};
         int fds[MT_ZYG_MAX_DATA_FDS + 1];
         if (nfd > MT_ZYG_MAX_DATA_FDS)
@@ -274,6 +280,7 @@ static mt_status spawn_worker(run *x, int child_chan, const int *src, const int 
                                       fds, &x->zw, err);
         if (st == MT_OK) {
             x->zyg = true;
+            x->await_kill = await;
             x->pid = x->zw.pid;
             return MT_OK;
         }
@@ -516,7 +523,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
                      struct rusage *ru, int *why_killed)
 {
     size_t sent = 0, cap = 0;
-    bool sending = true, eof = false;
+    bool sending = true, eof = false, usage_asked = false;
     int64_t next_cancel_check = mt_mono_ms() + POLL_MS;
     int ws = 0, sleep_ms = 1, pidfd = -1;
     bool pidfd_tried = false;
@@ -540,8 +547,25 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
         if (wait > POLL_MS)
             wait = POLL_MS;
         if (eof && x->zyg) {
-            /* channel closed: the zygote reports the exit */
-            int got = mt_zygote_wait(&x->zw, (int)wait, &ws, ru);
+            /* channel closed: the zygote reports the exit. A worker closes
+             * its only reference to the channel right after its complete
+             * result (worker_main.c); with MT_ZYG_AWAIT_KILL (no output
+             * file it could still write) it then waits to be killed: its
+             * usage so far is all the outcome needs, and once released the
+             * zygote kills and reaps it, its teardown off this path
+             * (zygote.h, mt_zygote_ask_usage) */
+            if (x->await_kill && !usage_asked) {
+                mt_zygote_ask_usage(&x->zw);
+                usage_asked = true;
+            }
+            int got = usage_asked ? mt_zygote_wait_usage(&x->zw, (int)wait, &ws, ru)
+                                  : mt_zygote_wait(&x->zw, (int)wait, &ws, ru);
+            if (got == 2) {
+                mt_zygote_release(&x->zw); /* the zygote kills it, then reaps it */
+                x->zyg = false;
+                x->pid = -1;
+                return 0; /* the result decides: it is complete (EOF) */
+            }
             if (got == 1) {
                 x->pid = -1;
                 return ws;
@@ -729,7 +753,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     if ((st = spawn_worker(&x, sv[1], src, wfd, nfd,
                            job->limits.mem_bytes ? job->limits.mem_bytes : (2ULL << 30),
                            job->limits.cpu_seconds ? job->limits.cpu_seconds : 600, lock_early,
-                           python, err)) != MT_OK)
+                           python, no == 0, err)) != MT_OK)
         goto out;
     mt_trace_mark(job->task_id, "x_forked");
     close(sv[1]);
@@ -905,7 +929,7 @@ static mt_status module_check(const char *worker_path, const uint8_t *module, si
     /* python: the worker starts the interpreter (which reads its standard
      * library) before it closes the filter and compiles the source */
     if ((st = spawn_worker(&x, sv[1], &x.module_fd, &module_w, 1, CHECK_MEM_BYTES,
-                           CHECK_CPU_SECONDS, !python, python, err)) != MT_OK) {
+                           CHECK_CPU_SECONDS, !python, python, false, err)) != MT_OK) {
         st = MT_EUNAVAIL; /* the server's fault, not the module's: message kept */
         if (err)
             err->code = st;

@@ -308,8 +308,13 @@ static int read_report(int fd, int timeout_ms, mt_zyg_report *r)
         return -1;
     uint8_t b[MT_ZYG_REPORT_LEN + 1];
     ssize_t n;
-    while ((n = recv(fd, b, sizeof b, MSG_DONTWAIT)) < 0 && errno == EINTR)
-        ;
+    bool reset = false;
+    /* ECONNRESET: the zygote closed its end with a request of ours unread
+     * ('K' or 'U' crossing the child's exit), which the kernel reports
+     * once, before the reports still queued ("exited"): read on */
+    while ((n = recv(fd, b, sizeof b, MSG_DONTWAIT)) < 0 &&
+           (errno == EINTR || (errno == ECONNRESET && !reset)))
+        reset = reset || errno == ECONNRESET;
     if (n < 0 && errno == EAGAIN)
         return 0;
     if (n <= 0 || mt_zyg_report_decode(b, (size_t)n, r, NULL) != MT_OK)
@@ -403,12 +408,19 @@ mt_status mt_zygote_fork(const char *worker_path, mt_zyg_class cls, const mt_zyg
                                    "daemon's log)");
 }
 
-int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru)
+/* mt_zygote_wait; with usage, a "usage" report ends the wait too (returns
+ * 2, *ws 0); without, it is skipped. */
+static int wait_report(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru, bool usage)
 {
     if (w->report < 0)
         return -1;
     mt_zyg_report r;
     int got = read_report(w->report, timeout_ms < 0 && w->kill_sent ? atomic_load(&kill_grace_ms) : timeout_ms,
+                          &r);
+    /* a late answer to mt_zygote_ask_usage that is no longer wanted */
+    while (got == 1 && !usage && r.type == MT_ZYG_USAGE)
+        got = read_report(w->report, timeout_ms < 0 && w->kill_sent ? atomic_load(&kill_grace_ms)
+                                                                   : timeout_ms,
                           &r);
     if (got == 0 && timeout_ms < 0) {
         /* the zygote did not act on 'K': it hangs, and its children are
@@ -427,7 +439,8 @@ int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru)
     }
     if (got == 0)
         return 0;
-    if (got < 0 || r.type != MT_ZYG_EXITED || r.pid != w->pid)
+    if (got < 0 || (r.type != MT_ZYG_EXITED && !(usage && r.type == MT_ZYG_USAGE)) ||
+        r.pid != w->pid)
         return -1;
     *ws = r.status;
     memset(ru, 0, sizeof *ru);
@@ -436,7 +449,24 @@ int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru)
     ru->ru_stime.tv_sec = (time_t)(r.stime_us / 1000000u);
     ru->ru_stime.tv_usec = (suseconds_t)(r.stime_us % 1000000u);
     ru->ru_maxrss = (long)r.maxrss_kb;
-    return 1;
+    return r.type == MT_ZYG_USAGE ? 2 : 1;
+}
+
+int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru)
+{
+    return wait_report(w, timeout_ms, ws, ru, false);
+}
+
+int mt_zygote_wait_usage(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru)
+{
+    return wait_report(w, timeout_ms, ws, ru, true);
+}
+
+void mt_zygote_ask_usage(mt_zyg_worker *w)
+{
+    if (w->report >= 0)
+        while (send(w->report, "U", 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+            ;
 }
 
 void mt_zygote_kill(mt_zyg_worker *w)

@@ -63,6 +63,18 @@ mt_status mt_zygote_fork(const char *worker_path, mt_zyg_class cls, const mt_zyg
  * without reporting (the child died with it: PDEATHSIG). */
 int mt_zygote_wait(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru);
 
+/* Asks the zygote for the child's usage so far (zygote_proto.h, 'U'): once
+ * the child closed its channel after its complete result, its CPU time and
+ * peak RSS are known without waiting for its exit (its memory's teardown,
+ * ~0.4 ms; issue 13). Then mt_zygote_wait_usage: as mt_zygote_wait, but
+ * returns 2 with *ws 0 and *ru (ru_utime: user plus system CPU time,
+ * ru_maxrss) when the zygote answered with the usage of the child still
+ * running, 1 when it reported the exit instead (the child was already
+ * exiting). After 2 the caller releases the worker (mt_zygote_release: the
+ * zygote kills it and reaps it). */
+void mt_zygote_ask_usage(mt_zyg_worker *w);
+int mt_zygote_wait_usage(mt_zyg_worker *w, int timeout_ms, int *ws, struct rusage *ru);
+
 /* Asks the zygote to SIGKILL the child (race-free: the zygote reaps it only
  * after). Then mt_zygote_wait. */
 void mt_zygote_kill(mt_zyg_worker *w);

@@ -40,7 +40,7 @@ static uint64_t get64(const uint8_t *p)
 /* The checks both directions share. */
 static mt_status req_check(const mt_zyg_req *r, mt_err *err)
 {
-    if (r->flags & ~MT_ZYG_LOCK_EARLY)
+    if (r->flags & ~(MT_ZYG_LOCK_EARLY | MT_ZYG_AWAIT_KILL))
         return mt_err_set(err, MT_EINVAL, "zygote request: unknown flags");
     if (r->mem_bytes < MT_ZYG_MIN_MEM || r->mem_bytes > MT_ZYG_MAX_MEM)
         return mt_err_set(err, MT_EINVAL, "zygote request: mem_bytes out of range");
@@ -118,12 +118,14 @@ mt_status mt_zyg_report_decode(const uint8_t *buf, size_t len, mt_zyg_report *ou
     out->utime_us = get64(buf + 16);
     out->stime_us = get64(buf + 24);
     out->maxrss_kb = get64(buf + 32);
-    if (out->type != MT_ZYG_STARTED && out->type != MT_ZYG_EXITED)
+    if (out->type != MT_ZYG_STARTED && out->type != MT_ZYG_EXITED && out->type != MT_ZYG_USAGE)
         return mt_err_set(err, MT_EINVAL, "zygote report: unknown type");
     if (out->pid <= 0 || get32(buf + 12) != 0)
         return mt_err_set(err, MT_EINVAL, "zygote report: bad pid or padding");
     if (out->type == MT_ZYG_STARTED &&
         (out->status || out->utime_us || out->stime_us || out->maxrss_kb))
         return mt_err_set(err, MT_EINVAL, "zygote report: 'started' with exit fields");
+    if (out->type == MT_ZYG_USAGE && (out->status || out->stime_us))
+        return mt_err_set(err, MT_EINVAL, "zygote report: 'usage' with a status or stime");
     return MT_OK;
 }

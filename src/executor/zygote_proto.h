@@ -11,14 +11,24 @@
  * Targets are strictly increasing, above MT_JOB_FIRST_FD, at most
  * MT_JOB_MAX_FD; at most MT_ZYG_MAX_DATA_FDS of them. flags may hold only
  * MT_ZYG_LOCK_EARLY (the child installs the seccomp filter before it reads
- * the job: the job fetches nothing over the network).
+ * the job: the job fetches nothing over the network) and MT_ZYG_AWAIT_KILL
+ * (after its result the worker closes its channel and waits, at most
+ * MT_ZYG_AWAIT_KILL_S seconds, to be killed instead of exiting: the daemon
+ * asks for its usage with 'U' and releases it, and the zygote kills and
+ * reaps it; worker_main.c, executor.c).
  *
  * Report (zygote -> daemon, SOCK_SEQPACKET datagrams on the per-worker report
  * socket): exactly 40 bytes, u32 type | i32 pid | i32 wait status |
  * u32 zero | u64 utime_us | u64 stime_us | u64 maxrss_kb (last five zero in
  * "started"). Type 1 "started" (pid > 0), then type 2 "exited" (wait4's
  * status and rusage) when the zygote reaped the worker. The daemon writes one
- * byte 'K' to the report socket to have the worker killed (SIGKILL).
+ * byte 'K' to the report socket to have the worker killed (SIGKILL), or 'U'
+ * to ask for its usage so far: the zygote answers type 3 "usage" (status
+ * zero; utime_us: the worker's CPU time, user plus system, from its process
+ * CPU clock; stime_us zero; maxrss_kb: its peak RSS, VmHWM) while the worker
+ * still runs with its memory (not reaped: its pid cannot be reused; a peak
+ * RSS of 0 when /proc cannot be read), and nothing once it is exiting (its
+ * memory gone: "exited" follows as always, with its own status).
  *
  * Neither side trusts the other's bytes beyond these checks: the zygote is a
  * process of the worker binary, the daemon's input is that process's output.
@@ -35,12 +45,15 @@
 
 #define MT_ZYG_MAGIC 0x315a544du /* "MTZ1" little-endian */
 #define MT_ZYG_LOCK_EARLY 1u
+#define MT_ZYG_AWAIT_KILL 2u
 #define MT_ZYG_MAX_DATA_FDS (2 * MT_JOB_MAX_SLOTS + 1) /* inputs, outputs, module */
 #define MT_ZYG_REQ_HEAD 24
 #define MT_ZYG_REQ_MAX (MT_ZYG_REQ_HEAD + 2 * MT_ZYG_MAX_DATA_FDS)
 #define MT_ZYG_REPORT_LEN 40
+#define MT_ZYG_AWAIT_KILL_S 10
 #define MT_ZYG_STARTED 1u
 #define MT_ZYG_EXITED 2u
+#define MT_ZYG_USAGE 3u
 #define MT_ZYG_MIN_MEM (1ULL << 20)
 #define MT_ZYG_MAX_MEM (1ULL << 50)
 

@@ -38,6 +38,9 @@ typedef struct zyg {
     pid_t spare_pid;
     int spare_sock;
     bool spare_retry; /* a failed spare fork is tried again after the next request */
+    bool reaped;      /* a child was reaped since the last quiet SPARE_IDLE_MS */
+    const mt_zyg_hook *hooks; /* their spare warm-ups run in each spare */
+    size_t n_hooks;
 } zyg;
 
 static void spare_drop(zyg *z, bool kill_it);
@@ -106,6 +109,7 @@ static void reap(zyg *z)
                 explicit_bzero(&r, sizeof r);
             }
             z->kids[i] = z->kids[--z->n];
+            z->reaped = true;
             break;
         }
         /* another task's exit status and usage: not left on the stack a
@@ -113,6 +117,87 @@ static void reap(zyg *z)
         explicit_bzero(&ru, sizeof ru);
         ws = 0;
     }
+}
+
+/* The peak RSS (kB) of pid from /proc/PID/status "VmHWM:": 1 with *kb, 0
+ * when the line is missing (a process has no memory only once it is
+ * exiting) or malformed, -1 when the file cannot be read (/proc hidden or
+ * not mounted). */
+static int vm_hwm_kb(pid_t pid, uint64_t *kb)
+{
+    char path[40], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        if (n == sizeof buf - 1)
+            break;
+    }
+    close(fd);
+    buf[n] = 0;
+    /* a line of its own: "Name:" (the only text the process sets) is
+     * escaped by the kernel and cannot start a line */
+    const char *p = strstr(buf, "\nVmHWM:");
+    int ret = 0;
+    if (!p) {
+        ret = n ? 0 : -1;
+    } else {
+        p += 7;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        uint64_t v = 0;
+        int digits = 0;
+        for (; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
+            v = v * 10 + (uint64_t)(*p - '0');
+        if (digits && strncmp(p, " kB\n", 4) == 0) {
+            *kb = v;
+            ret = 1;
+        }
+    }
+    /* another task's worker's status: not left on the stack a later fork
+     * (the spare, a child) copies */
+    explicit_bzero(buf, sizeof buf);
+    return ret;
+}
+
+/* Answers the daemon's 'U' for kid k (zygote_proto.h): its CPU time and
+ * peak RSS so far, while it still runs with its memory. k is not reaped
+ * (only reap() does that, after this), so its pid is still this child's.
+ * Nothing when it has no memory left: it is exiting, and "exited" follows
+ * with its own status (a crash is reported as such). Without a readable
+ * /proc the peak RSS is reported as 0. Its CPU clock cannot fail for a
+ * child not reaped; if it did, the child is killed ("exited" follows, so no
+ * worker waiting to be killed is left waiting). */
+static void send_usage(const kid *k)
+{
+    uint64_t hwm = 0;
+    clockid_t cid;
+    struct timespec ts;
+    if (k->report < 0)
+        return;
+    int mem = vm_hwm_kb(k->pid, &hwm);
+    if (mem == 0)
+        return;
+    if (clock_getcpuclockid(k->pid, &cid) != 0 || clock_gettime(cid, &ts) != 0 ||
+        ts.tv_sec < 0) {
+        kill(k->pid, SIGKILL);
+        return;
+    }
+    mt_zyg_report r = {.type = MT_ZYG_USAGE, .pid = k->pid,
+                       .utime_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u,
+                       .maxrss_kb = hwm};
+    send_report(k->report, &r);
+    explicit_bzero(&r, sizeof r); /* as reap() does */
+    explicit_bzero(&ts, sizeof ts);
+    hwm = 0;
 }
 
 static int64_t mono_us(void)
@@ -185,7 +270,9 @@ static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zy
     if (close_range((unsigned)first_free, ~0u, 0) != 0)
         _exit(71);
     /* per-child state that must not be shared between tasks: jansson's
-     * hash seed (it would open /dev/urandom on first use, after the lock) */
+     * hash seed (it would open /dev/urandom on first use, after the lock;
+     * a spare seeded itself when it started, spare_wait, and jansson keeps
+     * the first seed: then this is a no-op) */
     uint32_t seed = 0;
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
         _exit(71);
@@ -216,6 +303,7 @@ static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zy
     }
     child->forked = true;
     child->locked = (req->flags & MT_ZYG_LOCK_EARLY) != 0;
+    child->await_kill = (req->flags & MT_ZYG_AWAIT_KILL) != 0;
     child->mem_bytes = req->mem_bytes;
     child->cpu_seconds = req->cpu_seconds;
     child->highest_fd = highest;
@@ -243,11 +331,21 @@ static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zy
 static void spare_wait(zyg *z, pid_t zpid, int sock, mt_zyg_child *child)
 {
     child_detach(z, zpid);
+    /* this spare's own jansson hash seed before a warm-up can use jansson
+     * (jansson seeds once per process: child_enter's call is then a no-op) */
+    uint32_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        _exit(71);
+    json_object_seed(seed ? seed : 1);
     /* named for ps and the tests while it waits; the zygote's name again
      * once it has a request */
     char comm[17] = "";
     (void)prctl(PR_GET_NAME, comm, 0, 0, 0);
     (void)prctl(PR_SET_NAME, MT_ZYG_SPARE_COMM, 0, 0, 0);
+    /* the hooks' warm-ups (zygote_server.h): constant data only */
+    for (size_t i = 0; i < z->n_hooks; i++)
+        if (z->hooks[i].spare)
+            z->hooks[i].spare();
     uint8_t buf[8 + MT_ZYG_REQ_MAX + 1];
     union {
         char b[CMSG_SPACE(sizeof(int) * (MT_ZYG_MAX_DATA_FDS + 2))];
@@ -470,7 +568,8 @@ static int serve_one(zyg *z, mt_zyg_child *child)
 mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
                           mt_zyg_child *child, mt_err *err)
 {
-    zyg z = {.ctl = ctl_fd, .sfd = -1, .spare_pid = -1, .spare_sock = -1, .spare_retry = true};
+    zyg z = {.ctl = ctl_fd, .sfd = -1, .spare_pid = -1, .spare_sock = -1, .spare_retry = true,
+             .hooks = hooks, .n_hooks = n_hooks};
     memset(child, 0, sizeof *child);
     sigset_t chld;
     sigemptyset(&chld);
@@ -516,12 +615,16 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
         for (size_t i = 0; i < z.n; i++)
             pf[np++] = (struct pollfd){.fd = z.kids[i].report, .events = POLLIN};
         /* without a spare, fork one once the zygote is idle: at once when
-         * no child runs, else after SPARE_IDLE_MS without any event. Not
-         * while a child just started: the fork (page tables copied, ~0.4
-         * ms of CPU) would compete with it and with the daemon for the
-         * CPUs; a request meanwhile is forked for as before. */
+         * no child runs and none ended just now, else after SPARE_IDLE_MS
+         * without any event. Not while a child just started, nor just
+         * after one was reaped (the daemon is then storing its outcome):
+         * the fork (page tables copied, ~0.4 ms of CPU) would compete with
+         * the child and with the daemon for the CPUs; a request meanwhile
+         * is forked for as before. */
         bool want_spare = !draining && z.spare_pid < 0 && z.spare_retry;
-        int pr = poll(pf, np, want_spare ? (z.n ? SPARE_IDLE_MS : 0) : -1);
+        int pr = poll(pf, np, want_spare ? (z.n || z.reaped ? SPARE_IDLE_MS : 0) : -1);
+        if (pr == 0)
+            z.reaped = false;
         if (pr < 0 && errno != EINTR)
             break;
         if (pr == 0 && want_spare) {
@@ -543,6 +646,8 @@ mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
             ssize_t r = recv(z.kids[i].report, b, sizeof b, MSG_DONTWAIT);
             if (r > 0 && memchr(b, 'K', (size_t)r)) {
                 kill(z.kids[i].pid, SIGKILL); /* not reaped yet: the pid is still ours */
+            } else if (r > 0 && memchr(b, 'U', (size_t)r)) {
+                send_usage(&z.kids[i]); /* not reaped yet either */
             } else if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
                 /* the daemon gave up on this worker */
                 kill(z.kids[i].pid, SIGKILL);

@@ -25,7 +25,8 @@
  * a job unsandboxed.
  *
  * In the zygote, mt_zygote_serve never returns once it served: it reaps its
- * children and reports their exit status and rusage, kills a child on
+ * children and reports their exit status and rusage, answers the daemon's
+ * 'U' with a child's usage so far (zygote_proto.h), kills a child on
  * request or when the daemon closes that child's report socket. When the
  * control socket closes (the daemon took the zygote out of service, or the
  * daemon ended) it kills and reaps its spare, forks nothing more, goes on supervising its running
@@ -48,12 +49,20 @@
 typedef struct mt_zyg_hook {
     const char *executor_type; /* "builtin", "wasm", later "python" */
     mt_status (*init)(mt_err *err);
+    /* optional, run in each spare while it waits (before its request): work
+     * on constant data only, that leaves no state a task could observe,
+     * which pages in code and copies the pages a task's first steps write
+     * (a fresh child's first job decode cost ~0.1 ms of page faults; issue
+     * 13). Failures are ignored; it must not start threads or draw OpenSSL
+     * random bytes. jansson is seeded for the spare before it runs. */
+    void (*spare)(void);
 } mt_zyg_hook;
 
 /* What a forked child already has applied (worker_main.c reads it). */
 typedef struct mt_zyg_child {
     bool forked;          /* a child of the zygote */
     bool locked;          /* the seccomp filter is installed */
+    bool await_kill;      /* MT_ZYG_AWAIT_KILL: after the result, wait to be killed */
     uint64_t mem_bytes;   /* RLIMIT_AS requested */
     uint32_t cpu_seconds; /* RLIMIT_CPU */
     int highest_fd;

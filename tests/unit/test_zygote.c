@@ -89,7 +89,7 @@ static void test_proto(void **state)
         size_t off;
         uint8_t v;
         const char *what;
-    } bad[] = {{0, 'X', "magic"},       {4, 2, "flags"},        {8 + 7, 0xff, "mem_bytes"},
+    } bad[] = {{0, 'X', "magic"},       {4, 4, "flags"},        {8 + 7, 0xff, "mem_bytes"},
                {16, 0, "cpu_seconds"},  {20, 4, "n_data"},      {24, 3, "target"},
                {28, 4, "target"},       {29, 0x7f, "target"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -121,9 +121,42 @@ static void test_proto(void **state)
     r.type = MT_ZYG_STARTED; /* "started" with exit fields */
     mt_zyg_report_encode(&r, rb);
     assert_int_equal(mt_zyg_report_decode(rb, sizeof rb, &o, &err), MT_EINVAL);
+    /* "usage": CPU time and peak RSS, never a status or a separate stime */
+    r = (mt_zyg_report){.type = MT_ZYG_USAGE, .pid = 42, .utime_us = 1234, .maxrss_kb = 900};
+    mt_zyg_report_encode(&r, rb);
+    assert_int_equal(mt_zyg_report_decode(rb, sizeof rb, &o, &err), MT_OK);
+    assert_int_equal(o.type, MT_ZYG_USAGE);
+    assert_int_equal(o.utime_us, 1234);
+    assert_int_equal(o.maxrss_kb, 900);
+    r.status = 9;
+    mt_zyg_report_encode(&r, rb);
+    assert_int_equal(mt_zyg_report_decode(rb, sizeof rb, &o, &err), MT_EINVAL);
+    r.status = 0;
+    r.stime_us = 1;
+    mt_zyg_report_encode(&r, rb);
+    assert_int_equal(mt_zyg_report_decode(rb, sizeof rb, &o, &err), MT_EINVAL);
+    /* MT_ZYG_AWAIT_KILL is a known flag */
+    q.flags = MT_ZYG_LOCK_EARLY | MT_ZYG_AWAIT_KILL;
+    q.target[1] = 5; /* valid again */
+    n = mt_zyg_req_encode(&q, b, sizeof b);
+    assert_int_equal(n, MT_ZYG_REQ_HEAD + 6);
+    assert_int_equal(mt_zyg_req_decode(b, n, &d, &err), MT_OK);
+    assert_int_equal(d.flags, MT_ZYG_LOCK_EARLY | MT_ZYG_AWAIT_KILL);
 }
 
 /* ---- fresh process per task ---------------------------------------------- */
+
+/* Polls (up to 60 s) until pid is gone: a task's worker without outputs is
+ * killed and reaped by the zygote once the daemon has its result and usage
+ * (MT_ZYG_AWAIT_KILL), on the zygote's own time. */
+static bool wait_gone(pid_t pid)
+{
+    for (int i = 0; i < 6000 && kill(pid, 0) == 0; i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    return kill(pid, 0) == -1;
+}
 
 static void test_fresh_process(void **state)
 {
@@ -146,7 +179,7 @@ static void test_fresh_process(void **state)
         z = zi;
         for (int k = 0; k < i; k++)
             assert_true(pids[k] != pids[i]);
-        assert_int_equal(kill(pids[i], 0), -1); /* the worker is gone */
+        assert_true(wait_gone(pids[i])); /* the worker is gone */
     }
 }
 
@@ -357,6 +390,29 @@ static ssize_t report_of(int fd, uint8_t *b)
     return n;
 }
 
+/* Polls (up to 60 s) until pid sleeps with its memory (/proc/PID/status
+ * "State:\tS" and a "VmHWM:" line); false once it is gone or exiting. */
+static bool sleeps_with_memory(pid_t pid)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    for (int i = 0; i < 6000; i++) {
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return false;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        if (!strstr(buf, "\nVmHWM:"))
+            return false; /* exiting: its memory is gone */
+        if (strstr(buf, "\nState:\tS"))
+            return true;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 static void test_zygote_garbage(void **state)
 {
     (void)state;
@@ -411,6 +467,16 @@ static void test_zygote_garbage(void **state)
     assert_int_equal(rep.type, MT_ZYG_STARTED);
     pid_t child = rep.pid;
     assert_true(child != zp);
+    /* 'U' while the child waits for its job: its usage so far (its CPU
+     * time, its peak RSS), no status; it runs on */
+    assert_int_equal(send(rs[0], "U", 1, MSG_NOSIGNAL), 1);
+    assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+    assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+    assert_int_equal(rep.type, MT_ZYG_USAGE);
+    assert_int_equal(rep.pid, child);
+    assert_int_equal(rep.status, 0);
+    assert_true(rep.maxrss_kb > 0);
+    assert_int_equal(kill(child, 0), 0);
     assert_int_equal(write(ch[0], "{garbage", 8), 8);
     shutdown(ch[0], SHUT_WR);
     char out[4096];
@@ -427,6 +493,38 @@ static void test_zygote_garbage(void **state)
     assert_true(WIFEXITED(rep.status) && WEXITSTATUS(rep.status) == 0);
     close(rs[0]);
     close(ch[0]);
+    /* MT_ZYG_AWAIT_KILL: after its result the child closes the channel (EOF
+     * while it lives on) and waits; 'U' then has its usage, and when the
+     * daemon's end of the report socket closes the zygote kills it */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rs), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ch), 0);
+    q.flags = MT_ZYG_LOCK_EARLY | MT_ZYG_AWAIT_KILL;
+    gl = mt_zyg_req_encode(&q, good, sizeof good);
+    int fds2[2] = {rs[1], ch[1]};
+    send_with_fds(ctl, good, gl, fds2, 2);
+    close(rs[1]);
+    close(ch[1]);
+    assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+    assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+    assert_int_equal(rep.type, MT_ZYG_STARTED);
+    child = rep.pid;
+    assert_int_equal(write(ch[0], "{garbage", 8), 8);
+    shutdown(ch[0], SHUT_WR);
+    got = 0;
+    while (got < sizeof out - 1 && (n = read(ch[0], out + got, sizeof out - 1 - got)) > 0)
+        got += (size_t)n;
+    out[got] = 0;
+    assert_non_null(strstr(out, "\"ok\":false"));
+    assert_true(sleeps_with_memory(child)); /* after its EOF it waits to be killed */
+    assert_int_equal(send(rs[0], "U", 1, MSG_NOSIGNAL), 1);
+    assert_int_equal(report_of(rs[0], b), MT_ZYG_REPORT_LEN);
+    assert_int_equal(mt_zyg_report_decode(b, MT_ZYG_REPORT_LEN, &rep, NULL), MT_OK);
+    assert_int_equal(rep.type, MT_ZYG_USAGE); /* alive after its EOF, with its memory */
+    assert_int_equal(rep.pid, child);
+    assert_true(rep.maxrss_kb > 0);
+    close(rs[0]);
+    close(ch[0]);
+    assert_true(wait_gone(child)); /* killed and reaped by the zygote */
     /* the daemon's end closes: the zygote exits */
     close(ctl);
     int ws;
@@ -667,7 +765,7 @@ static void test_spare(void **state)
     assert_int_equal(parse_pid(r.return_value), spare);
     assert_non_null(strstr(r.return_value, " calls=1 prev=(none) heap=(none)"));
     mt_job_result_clear(&r);
-    assert_int_equal(kill(spare, 0), -1); /* it exited after its task */
+    assert_true(wait_gone(spare)); /* it ended after its task */
     pid_t next = wait_child(z, false, spare);
     assert_true(next > 0);
     assert_int_equal(kill(next, SIGKILL), 0);
