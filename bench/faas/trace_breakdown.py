@@ -41,15 +41,15 @@ ORDER = [
     ("w_report", "result JSON being written"),
     ("x_result", "daemon read the result (channel EOF)"),
     ("x_reaped", "zygote reported the exit (reap, rusage)"),
-    ("x_flushed", "early output flushing ended (a flush under way waited for)"),
     ("x_hashed", "result parsed, outputs hashed (SHA-256; concurrent with their fsync)"),
+    ("x_flushed", "early output flushing's last flush waited for (only when it ran: tasks of 10 ms and more)"),
     ("x_synced", "outputs fsynced (the rest of the fsync)"),
     ("x_committed", "outputs renamed, their directory fsynced"),
     ("exec_done", "executor returned"),
     ("outcome_committed", "outcome transaction (+ next claim) committed (fsync)"),
     ("event_raised", "task event raised (wakes long polls)"),
 ]
-ALWAYS = [s for s, _ in ORDER if s not in ("w_inputs", "x_job_sent")]
+ALWAYS = [s for s, _ in ORDER if s not in ("w_inputs", "x_job_sent", "x_flushed")]
 
 LINE = re.compile(r"trace task ([0-9a-f]{32}) ([a-z_]+) (\d+)")
 

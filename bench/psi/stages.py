@@ -9,8 +9,9 @@ all runs and runs 2.. (a zygote warmed up). Stages (ms):
   psi+out  the built-in: PSI, formatting, encrypting and writing the outputs
   fin      outputs finished, result written
   exit     worker exit (its memory wiped and freed) until the zygote reaped it
-  flushw   the executor's early output flushing stopped (a flush under way)
-  hash     result parsed, outputs' SHA-256 (concurrent with their fsync)
+  hash     result parsed, outputs' SHA-256 (concurrent with their fsync and
+           with the early flushing's last flush)
+  flushw   the rest of the early flushing's last flush (the executor's helper)
   sync     the rest of the outputs' fsync
   seal     exit reaped -> outputs renamed, directory fsynced (flushw..rename)"""
 import re
@@ -20,8 +21,8 @@ import sys
 PARTS = [("pre", "x_start", "w_start"), ("job", "w_start", "w_outputs_ready"),
          ("inputs", "w_outputs_ready", "w_inputs"), ("psi+out", "w_inputs", "w_ran"),
          ("fin", "w_ran", "w_report"), ("exit", "w_report", "x_reaped"),
-         ("flushw", "x_reaped", "x_flushed"), ("hash", "x_flushed", "x_hashed"),
-         ("sync", "x_hashed", "x_synced"), ("seal", "x_reaped", "x_committed")]
+         ("hash", "x_reaped", "x_hashed"), ("flushw", "x_hashed", "x_flushed"),
+         ("sync", "x_flushed", "x_synced"), ("seal", "x_reaped", "x_committed")]
 ROW = re.compile(r"^\| (\d+) \| ours \(A\) \| ([\d.]+) \| (\d+) \(worker wall (\d+)\)")
 LINE = re.compile(r"trace task \S+ ([a-z_]+) (\d+)")
 
@@ -36,6 +37,8 @@ def tasks(label, rnd, load):
         m = ROW.match(line)
         if not m:
             continue
+        if "x_flushed" not in st and "x_hashed" in st:
+            st["x_flushed"] = st["x_hashed"]  # no early flushing: nothing waited for
         cells = ["%s %s" % (n, "%.1f" % ((st[b] - st[a]) / 1000) if a in st and b in st else "-")
                  for n, a, b in PARTS]
         print("%s round %s run %s load %s | wall %s | worker wall %s cpu %s | %s" %

@@ -131,9 +131,11 @@ typedef struct run {
     bool zyg;         /* forked by the zygote: reaped there, reported on zw.report */
     mt_zyg_worker zw;
     struct out_flush *flush; /* early flushing of the outputs, or NULL */
-    size_t flush_bad;        /* its first failed output (n_outputs: none) */
+    size_t flush_bad;        /* its first failed output (SIZE_MAX or n_outputs: none) */
     int flush_errno;
 } run;
+
+static void flush_finish(run *x);
 
 static void run_close_inputs(run *x)
 {
@@ -147,6 +149,7 @@ static void run_close_inputs(run *x)
 /* Removes all temp files and any final output already renamed. */
 static void run_discard_outputs(run *x)
 {
+    flush_finish(x); /* its helper uses the descriptors */
     for (size_t i = 0; x->out_fd && x->tmp_path && x->renamed && i < x->job->n_outputs; i++) {
         if (x->out_fd[i] >= 0) {
             close(x->out_fd[i]);
@@ -511,8 +514,6 @@ static bool seal_outputs(run *x, mt_job_result *res)
         if (fstat(x->out_fd[i], &sb) == 0)
             total += (uint64_t)sb.st_size;
     }
-    size_t flush_bad = x->flush_bad;
-    int flush_errno = x->flush_errno;
     bool par = total >= SEAL_PAR_MIN;
 #ifdef SYNC_FILE_RANGE_WRITE
     /* every output's data on its way to the disk at once (a hint: fsync
@@ -537,6 +538,9 @@ static bool seal_outputs(run *x, mt_job_result *res)
     if (t_odd)
         pthread_join(th_odd, NULL);
     mt_trace_mark(job->task_id, "x_hashed");
+    flush_finish(x); /* the early flushing's last flush ran beside the hashes */
+    size_t flush_bad = x->flush_bad;
+    int flush_errno = x->flush_errno;
     for (int k = 0; k < 2; k++)
         if (t_sync[k])
             pthread_join(th_sync[k], NULL);
@@ -626,7 +630,7 @@ static void commit_outputs(run *x, mt_job_result *res)
  * it, not the worker: the worker's descriptors share their open files with
  * these, and an error reported to one fdatasync is not reported again to a
  * later fsync of the same open file, so the flush that sees an error must
- * be the one that fails the task (flush_stop: the first error, which
+ * be the one that fails the task (flush_finish: the first error, which
  * seal_outputs reports). Short tasks (an echo: ~1 ms) never start it. */
 #define FLUSH_START_MS 10
 #define FLUSH_POLL_MS 4      /* while an output grows */
@@ -730,27 +734,36 @@ fail:
     free(f);
 }
 
-/* Stops and frees the helper (waiting for a flush under way). Returns the
- * index of the first output whose flush failed (its errno in *e), or n. */
-static size_t flush_stop(run *x, int *e)
+/* Tells the helper to stop after the flush under way, if any (no wait). */
+static void flush_ask_stop(run *x)
 {
     out_flush *f = x->flush;
-    size_t n = x->job->n_outputs, bad;
     if (!f)
-        return n;
+        return;
     pthread_mutex_lock(&f->mu);
     f->stop = true;
     pthread_cond_signal(&f->cv);
     pthread_mutex_unlock(&f->mu);
+}
+
+/* Stops and frees the helper (waiting for a flush under way) and keeps the
+ * index of the first output whose flush failed, and its errno, in x. Called
+ * before any output descriptor is closed or any output is judged sealed. */
+static void flush_finish(run *x)
+{
+    out_flush *f = x->flush;
+    if (!f)
+        return;
+    flush_ask_stop(x);
     pthread_join(f->th, NULL);
-    bad = f->err_index;
-    *e = f->err;
+    x->flush_bad = f->err_index;
+    x->flush_errno = f->err;
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
     free(f->flushed);
     free(f);
     x->flush = NULL;
-    return bad;
+    mt_trace_mark(x->job->task_id, "x_flushed");
 }
 
 /* SIGKILLs the worker and reaps it (through its zygote when it has one). */
@@ -930,7 +943,8 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
                           "worker path)", job->worker_path, strerror(errno));
 
     mt_status st = MT_OK;
-    run x = {.job = job, .chan = -1, .pid = -1, .module_fd = -1, .zw = {.pid = -1, .report = -1}};
+    run x = {.job = job, .chan = -1, .pid = -1, .module_fd = -1, .zw = {.pid = -1, .report = -1},
+             .flush_bad = SIZE_MAX};
     size_t ni = job->n_inputs, no = job->n_outputs;
     int sv[2] = {-1, -1};
     int *src = NULL, *wfd = NULL, *in_w = NULL, *out_w = NULL;
@@ -1015,11 +1029,10 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     int why = 0;
     int ws = supervise(&x, jobtxt, strlen(jobtxt), start + wall, should_cancel, arg, &rbuf,
                        &rlen, &ru, &why);
-    /* the worker is gone: the early flushing ends (a flush under way is
-     * waited for) before any output is sealed or discarded */
+    /* the worker is gone: the early flushing ends after the flush under
+     * way, which seal_outputs waits for while it hashes (flush_finish) */
+    flush_ask_stop(&x);
     mt_trace_mark(job->task_id, "x_reaped");
-    x.flush_bad = flush_stop(&x, &x.flush_errno);
-    mt_trace_mark(job->task_id, "x_flushed");
     result->wall_ms = (uint64_t)(mt_mono_ms() - start);
     result->cpu_ms = (uint64_t)ru.ru_utime.tv_sec * 1000 + (uint64_t)ru.ru_utime.tv_usec / 1000 +
                      (uint64_t)ru.ru_stime.tv_sec * 1000 + (uint64_t)ru.ru_stime.tv_usec / 1000;
@@ -1074,6 +1087,7 @@ out:
     mt_zygote_release(&x.zw);
     if (x.module_fd >= 0)
         close(x.module_fd);
+    flush_finish(&x); /* (done above on every path that reached the worker) */
     if (x.out_fd)
         for (size_t i = 0; i < no; i++)
             if (x.out_fd[i] >= 0)
@@ -1139,7 +1153,7 @@ static mt_status module_check(const char *worker_path, const uint8_t *module, si
                           what, len, mt_executor_wasm_max_bytes());
     mt_job dummy = {.worker_path = worker_path};
     run x = {.job = &dummy, .chan = -1, .pid = -1, .module_fd = -1,
-             .zw = {.pid = -1, .report = -1}};
+             .zw = {.pid = -1, .report = -1}, .flush_bad = SIZE_MAX};
     int sv[2] = {-1, -1};
     char *jobtxt = NULL, *rbuf = NULL;
     size_t rlen = 0;
