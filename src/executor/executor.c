@@ -484,15 +484,16 @@ static bool seal_start(pthread_t *th, seal_part *p)
     return started;
 }
 
-/* Outputs of at least this many bytes in all are sealed on three threads. */
+/* Outputs of at least this many bytes in all are sealed on four threads. */
 #define SEAL_PAR_MIN ((uint64_t)1 << 20)
 
 /* fsync + size + SHA-256 of every output's temp file (issue 13: a PSI's two
  * 9 MB outputs took ~20 ms of fsync, the host persisting the VM's disk
  * cache, after ~13 ms of SHA-256, one after the other). From SEAL_PAR_MIN
- * bytes on, one helper fsyncs every output while this thread and a second
- * helper hash them (the even and the odd ones): fsync waits on the disk,
- * the hashes use the CPUs. The hash covers the bytes fsync makes durable:
+ * bytes on, two helpers fsync the even and the odd outputs while this
+ * thread and a third helper hash them (the even and the odd ones): fsync
+ * waits on the disk, the hashes use the CPUs. Every output's write-back is
+ * started first (sync_file_range), so the disk gets all of them at once. The hash covers the bytes fsync makes durable:
  * the worker has exited and the parent holds the only descriptors of the
  * temp files, so nothing changes them meanwhile. */
 static bool seal_outputs(run *x, mt_job_result *res)
@@ -526,11 +527,14 @@ static bool seal_outputs(run *x, mt_job_result *res)
     seal_part odd = {x->out_fd, n, 1, 2, size, hex, ok, false, n, 0};
     seal_part even = {x->out_fd, n, 0, 2, size, hex, ok, false, n, 0};
     pthread_t th_sync[2], th_odd;
+    /* fsync: the even outputs on one helper, the odd ones on another; without
+     * a first helper all of them here after the hashes, without a second the
+     * odd ones here after the hashes */
     bool t_sync[2] = {par && seal_start(&th_sync[0], &sync[0]), false};
     if (!t_sync[0])
-        sync[0].step = 1; /* all of them, after the hashes */
-    else if (n > 1 && !(t_sync[1] = seal_start(&th_sync[1], &sync[1])))
-        sync[0].step = 1; /* all of them on the first helper */
+        sync[0].step = 1; /* (not started: its part is this thread's) */
+    else if (n > 1)
+        t_sync[1] = seal_start(&th_sync[1], &sync[1]);
     bool t_odd = par && n > 1 && seal_start(&th_odd, &odd);
     if (!t_odd)
         even.step = 1; /* all of them here */
@@ -541,15 +545,17 @@ static bool seal_outputs(run *x, mt_job_result *res)
     flush_finish(x); /* the early flushing's last flush ran beside the hashes */
     size_t flush_bad = x->flush_bad;
     int flush_errno = x->flush_errno;
+    if (!t_sync[0])
+        seal_run(&sync[0]); /* every output */
+    else if (n > 1 && !t_sync[1])
+        seal_run(&sync[1]); /* the odd ones */
     for (int k = 0; k < 2; k++)
         if (t_sync[k])
             pthread_join(th_sync[k], NULL);
-    if (!t_sync[0])
-        seal_run(&sync[0]);
     mt_trace_mark(job->task_id, "x_synced");
     for (size_t i = 0; good && i < n; i++) {
         const char *slot = job->outputs[i].slot;
-        const seal_part *sp = &sync[sync[0].step == 1 ? 0 : i % 2];
+        const seal_part *sp = &sync[t_sync[0] ? i % 2 : 0];
         if (flush_bad == i) {
             fail(res, "output '%s': fsync failed: %s", slot, strerror(flush_errno));
             good = false;
