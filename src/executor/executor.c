@@ -492,8 +492,7 @@ static bool seal_start(pthread_t *th, seal_part *p)
  * cache, after ~13 ms of SHA-256, one after the other). From SEAL_PAR_MIN
  * bytes on, two helpers fsync the even and the odd outputs while this
  * thread and a third helper hash them (the even and the odd ones): fsync
- * waits on the disk, the hashes use the CPUs. Every output's write-back is
- * started first (sync_file_range), so the disk gets all of them at once. The hash covers the bytes fsync makes durable:
+ * waits on the disk, the hashes use the CPUs. The hash covers the bytes fsync makes durable:
  * the worker has exited and the parent holds the only descriptors of the
  * temp files, so nothing changes them meanwhile. */
 static bool seal_outputs(run *x, mt_job_result *res)
@@ -516,12 +515,6 @@ static bool seal_outputs(run *x, mt_job_result *res)
             total += (uint64_t)sb.st_size;
     }
     bool par = total >= SEAL_PAR_MIN;
-#ifdef SYNC_FILE_RANGE_WRITE
-    /* every output's data on its way to the disk at once (a hint: fsync
-     * reports any error) */
-    for (size_t i = 0; par && i < n; i++)
-        (void)sync_file_range(x->out_fd[i], 0, 0, SYNC_FILE_RANGE_WRITE);
-#endif
     seal_part sync[2] = {{x->out_fd, n, 0, 2, size, hex, ok, true, n, 0},
                          {x->out_fd, n, 1, 2, size, hex, ok, true, n, 0}};
     seal_part odd = {x->out_fd, n, 1, 2, size, hex, ok, false, n, 0};
