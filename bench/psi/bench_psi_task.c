@@ -2,9 +2,10 @@
  * participant waits for once the task runs, measured the way the daemon
  * runs it: mt_executor_run of a psi job on encrypted input files (mt_ff),
  * in a fresh worker (forked by the zygote, or posix_spawn), which reads and
- * checks the ciphertexts (against their SHA-256, as a registered file's), decrypts them, computes, encrypts and writes both
- * outputs, and exits. One cold call per run: every run is a new worker
- * process, nothing is warm but the page cache of the input files.
+ * checks the ciphertexts (against their SHA-256, as a registered file's),
+ * decrypts them, computes, encrypts and writes both outputs, and exits. One
+ * cold call per run: every run is a new worker process, nothing is warm but
+ * the page cache of the input files.
  *
  * Two parties x 2^L ids (16 hex characters, fixed seed, half shared).
  * Workers A and B (e.g. this build's and an older build's mesatee-worker)

@@ -49,7 +49,8 @@ def tasks(label, rnd, load):
 def summary():
     rows = {}
     for line in sys.stdin:
-        m = re.match(r"(\S+) round \d+ run (\d+) load \S+ \| wall (\S+) \| worker wall (\d+) cpu (\d+) \| (.*)", line)
+        m = re.match(r"(\S+) round \d+ run (\d+) load \S+ \| wall (\S+) "
+                     r"\| worker wall (\d+) cpu (\d+) \| (.*)", line)
         if not m:
             continue
         f = m.group(6).split()
@@ -63,8 +64,8 @@ def summary():
             ds = [d for r, d in rows[label] if sel(r)]
             if not ds:
                 continue
-            med = [("%.1f" % statistics.median([d[k] for d in ds if k in d])) if any(k in d for d in ds) else "-"
-                   for k in keys]
+            med = [("%.1f" % statistics.median([d[k] for d in ds if k in d]))
+                   if any(k in d for d in ds) else "-" for k in keys]
             print("%s %s (%d): %s" % (label, what, len(ds), " ".join(med)))
 
 

@@ -632,18 +632,18 @@ static void commit_outputs(run *x, mt_job_result *res)
  * be the one that fails the task (flush_finish: the first error, which
  * seal_outputs reports). Short tasks (an echo: ~1 ms) never start it. */
 #define FLUSH_START_MS 10
-#define FLUSH_POLL_MS 4      /* while an output grows */
-#define FLUSH_POLL_MAX_MS 8  /* while none does (doubling from FLUSH_POLL_MS) */
+#define FLUSH_POLL_MS 4     /* while an output grows */
+#define FLUSH_POLL_MAX_MS 8 /* while none does (doubling from FLUSH_POLL_MS) */
 #define FLUSH_MIN ((off_t)2 << 20)
 
 typedef struct out_flush {
     const int *fd;
     size_t n;
-    off_t *flushed;      /* each output's size at its last flush */
+    off_t *flushed; /* each output's size at its last flush */
     pthread_mutex_t mu;
-    pthread_cond_t cv;   /* CLOCK_MONOTONIC */
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
     bool stop;
-    size_t err_index;    /* n: no error */
+    size_t err_index; /* n: no error */
     int err;
     pthread_t th;
 } out_flush;
