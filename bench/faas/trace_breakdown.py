@@ -41,12 +41,15 @@ ORDER = [
     ("w_report", "result JSON being written"),
     ("x_result", "daemon read the result (channel EOF: the worker closed it after its result)"),
     ("x_reaped", "zygote reported the usage (no outputs: the worker waits to be killed) or the exit (reap, rusage)"),
-    ("x_committed", "result parsed, outputs sealed (fsync, SHA-256, rename)"),
+    ("x_hashed", "result parsed, outputs hashed (SHA-256; concurrent with their fsync)"),
+    ("x_flushed", "early output flushing's last flush waited for (only when it ran: tasks of 10 ms and more)"),
+    ("x_synced", "outputs fsynced (the rest of the fsync)"),
+    ("x_committed", "outputs renamed, their directory fsynced"),
     ("exec_done", "executor returned"),
     ("outcome_committed", "outcome transaction (+ next claim) committed (fsync)"),
     ("event_raised", "task event raised (wakes long polls)"),
 ]
-ALWAYS = [s for s, _ in ORDER if s not in ("w_inputs", "x_job_sent")]
+ALWAYS = [s for s, _ in ORDER if s not in ("w_inputs", "x_job_sent", "x_flushed")]
 
 LINE = re.compile(r"trace task ([0-9a-f]{32}) ([a-z_]+) (\d+)")
 

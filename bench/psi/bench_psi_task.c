@@ -2,9 +2,10 @@
  * participant waits for once the task runs, measured the way the daemon
  * runs it: mt_executor_run of a psi job on encrypted input files (mt_ff),
  * in a fresh worker (forked by the zygote, or posix_spawn), which reads and
- * checks the ciphertexts, decrypts them, computes, encrypts and writes both
- * outputs, and exits. One cold call per run: every run is a new worker
- * process, nothing is warm but the page cache of the input files.
+ * checks the ciphertexts (against their SHA-256, as a registered file's),
+ * decrypts them, computes, encrypts and writes both outputs, and exits. One
+ * cold call per run: every run is a new worker process, nothing is warm but
+ * the page cache of the input files.
  *
  * Two parties x 2^L ids (16 hex characters, fixed seed, half shared).
  * Workers A and B (e.g. this build's and an older build's mesatee-worker)
@@ -179,6 +180,9 @@ int main(int argc, char **argv)
     char path[2 * PSI_MAX_PARTIES][600], plain_path[PSI_MAX_PARTIES][600];
     static char *const slots[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
     static char *const oslots[] = {"ra", "rb", "rc", "rd", "re", "rf", "rg", "rh"};
+    char file_ids[PSI_MAX_PARTIES][33];
+    for (int i = 0; i < k; i++)
+        snprintf(file_ids[i], sizeof file_ids[i], "%032x", i + 1);
     for (int i = 0; i < k; i++) {
         size_t len;
         char *plain = gen_list(n, (uint64_t)i + 1, &len);
@@ -196,12 +200,18 @@ int main(int argc, char **argv)
         free(plain);
         snprintf(path[i], sizeof path[i], "%s/in%d", dir, i);
         write_file(path[i], ct, ct_len);
+        /* checked by the worker as the daemon has it checked: the SHA-256
+         * recorded at registration */
+        uint8_t digest[crypto_hash_sha256_BYTES];
+        crypto_hash_sha256(digest, ct, ct_len);
+        mt_hex_encode(digest, sizeof digest, in[i].sha256);
         free(ct);
         in[i].slot = slots[i];
         in[i].path = path[i];
         snprintf(path[k + i], sizeof path[k + i], "%s/out%d", dir, i);
         out[i].slot = oslots[i];
         out[i].path = path[k + i];
+        out[i].file_id = file_ids[i]; /* bound (mt_ff version 2), as the daemon writes */
     }
     mt_job j = {0};
     j.task_id = "00000000000000000000000000000001";

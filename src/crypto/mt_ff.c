@@ -461,6 +461,8 @@ struct mt_ff_reader {
     uint8_t *buf;  /* ciphertext held back: buf_len <= seg_ct */
     size_t buf_len;
     uint8_t *plain; /* seg bytes: verified plaintext of one segment */
+    uint8_t *out;   /* mt_ff_reader_into: the caller's buffer, or NULL */
+    size_t out_cap, out_len;
     uint64_t index;
     mt_status fail_code;
     bool finished;
@@ -530,10 +532,37 @@ static mt_status reader_open(mt_ff_reader *r, const uint8_t *ct, size_t ct_len, 
 {
     if (r->index > FF_MAX_INDEX)
         return decrypt_failed(err, r->index, " (more than 2^32 segments)");
-    if (!seg_open(r->ctx, r->header, r->header_len, r->index, last, ct, ct_len, r->plain))
+    size_t len = ct_len - MT_FF_TAG_LEN;
+    if (r->out && len > r->out_cap - r->out_len)
+        return mt_err_set(err, MT_ETOOBIG, "mt_ff reader: plaintext over the %zu-byte buffer",
+                          r->out_cap);
+    /* seg_open wipes what it wrote when the tag does not match */
+    uint8_t *dst = r->out ? r->out + r->out_len : r->plain;
+    if (!seg_open(r->ctx, r->header, r->header_len, r->index, last, ct, ct_len, dst))
         return decrypt_failed(err, r->index, "");
     r->index++;
-    return r->sink(r->sink_ctx, r->plain, ct_len - MT_FF_TAG_LEN, err);
+    if (r->out) {
+        r->out_len += len;
+        return MT_OK;
+    }
+    return r->sink(r->sink_ctx, r->plain, len, err);
+}
+
+mt_status mt_ff_reader_into(mt_ff_reader *r, uint8_t *out, size_t cap, mt_err *err)
+{
+    if (!r || !out)
+        return mt_err_set(err, MT_EINVAL, "mt_ff_reader_into: NULL argument");
+    if (r->header_len || r->index || r->fail_code != MT_OK || r->finished)
+        return mt_err_set(err, MT_EINVAL, "mt_ff_reader_into: the reader was already fed");
+    r->out = out;
+    r->out_cap = cap;
+    r->out_len = 0;
+    return MT_OK;
+}
+
+size_t mt_ff_reader_out_len(const mt_ff_reader *r)
+{
+    return r ? r->out_len : 0;
 }
 
 static mt_status reader_usable(mt_ff_reader *r, mt_err *err)

@@ -106,6 +106,15 @@ mt_status mt_ff_reader_new(const uint8_t key[MT_FF_KEY_LEN], mt_ff_sink sink, vo
  * not bound to exactly *b (see mt_ff_binding_check). Call before the first
  * feed; b is copied. */
 void mt_ff_reader_expect(mt_ff_reader *r, const mt_ff_binding *b);
+/* Makes the reader decrypt each segment straight into out (the plaintext
+ * so far is out[0..mt_ff_reader_out_len)) instead of into its own buffer
+ * and handing it to the sink (a copy less; the sink is not called any
+ * more). A segment that fails its tag is wiped from out before feed or
+ * finish returns, as the reader's own buffer would be; one that would not
+ * fit in cap fails with MT_ETOOBIG. The caller uses out only once finish
+ * returned MT_OK. Call before the first feed. */
+mt_status mt_ff_reader_into(mt_ff_reader *r, uint8_t *out, size_t cap, mt_err *err);
+size_t mt_ff_reader_out_len(const mt_ff_reader *r);
 __attribute__((warn_unused_result)) mt_status
 mt_ff_reader_feed(mt_ff_reader *r, const uint8_t *buf, size_t len, mt_err *err);
 __attribute__((warn_unused_result)) mt_status mt_ff_reader_finish(mt_ff_reader *r, mt_err *err);

@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdatomic.h>
@@ -52,6 +53,7 @@
 #define POLL_MS 100
 #define DEFAULT_WALL_MS 900000u
 #define DEFAULT_MAX_INPUT (4ULL << 30)
+#define SEAL_CHUNK (256 * 1024) /* read-back buffer of an output: in L2 while hashed */
 
 /* 0 = not decided yet (read MESATEE_LOG_TASK_ERRORS), 1 = off, 2 = on */
 static atomic_int log_task_errors;
@@ -129,7 +131,12 @@ typedef struct run {
     bool zyg;         /* forked by the zygote: reaped there, reported on zw.report */
     bool await_kill;  /* ... with MT_ZYG_AWAIT_KILL: usage asked for at EOF */
     mt_zyg_worker zw;
+    struct out_flush *flush; /* early flushing of the outputs, or NULL */
+    size_t flush_bad;        /* its first failed output (SIZE_MAX or n_outputs: none) */
+    int flush_errno;
 } run;
+
+static void flush_finish(run *x);
 
 static void run_close_inputs(run *x)
 {
@@ -143,6 +150,7 @@ static void run_close_inputs(run *x)
 /* Removes all temp files and any final output already renamed. */
 static void run_discard_outputs(run *x)
 {
+    flush_finish(x); /* its helper uses the descriptors */
     for (size_t i = 0; x->out_fd && x->tmp_path && x->renamed && i < x->job->n_outputs; i++) {
         if (x->out_fd[i] >= 0) {
             close(x->out_fd[i]);
@@ -407,22 +415,16 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
     json_decref(r);
 }
 
-/* fsync + size + SHA-256 of output i's temp file. */
-static bool seal_output(run *x, size_t i, mt_job_result *res)
+/* Size + SHA-256 of a temp file, read back (from the page cache). */
+static bool digest_fd(int fd, uint64_t *size_out, char hex[65])
 {
-    int fd = x->out_fd[i];
-    const char *slot = x->job->outputs[i].slot;
-    if (fsync(fd) != 0) {
-        fail(res, "output '%s': fsync failed: %s", slot, strerror(errno));
-        return false;
-    }
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    uint8_t *buf = malloc(1 << 20), digest[32];
+    uint8_t *buf = malloc(SEAL_CHUNK), digest[32];
     unsigned int dl = 0;
     uint64_t size = 0;
     bool good = md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
     while (good) {
-        ssize_t n = pread(fd, buf, 1 << 20, (off_t)size);
+        ssize_t n = pread(fd, buf, SEAL_CHUNK, (off_t)size);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -435,19 +437,148 @@ static bool seal_output(run *x, size_t i, mt_job_result *res)
     good = good && EVP_DigestFinal_ex(md, digest, &dl) == 1 && dl == 32;
     EVP_MD_CTX_free(md);
     free(buf);
-    if (!good) {
-        fail(res, "output '%s': reading back the ciphertext failed", slot);
-        return false;
+    if (good)
+        mt_hex_encode(digest, 32, hex);
+    *size_out = size;
+    return good;
+}
+
+/* Sealing, split over threads (seal_thread): the outputs from, from + step,
+ * ... hashed (size, hex, ok of each), or, with sync, every output fsynced
+ * in order (the first failure: its index and errno). */
+typedef struct seal_part {
+    const int *fd;
+    size_t n, from, step;
+    uint64_t *size;
+    char (*hex)[65];
+    bool *ok;
+    bool sync;
+    size_t sync_failed; /* n: none */
+    int sync_errno;
+} seal_part;
+
+static void seal_run(seal_part *p)
+{
+    if (p->sync) {
+        p->sync_failed = p->n;
+        for (size_t i = p->from; i < p->n; i += p->step)
+            if (fsync(p->fd[i]) != 0) {
+                p->sync_failed = i;
+                p->sync_errno = errno;
+                return;
+            }
+        return;
     }
-    char hex[65];
-    mt_hex_encode(digest, 32, hex);
-    json_t *o = json_pack("{s:I,s:s}", "size", (json_int_t)size, "sha256", hex);
-    if (!o || json_object_set_new(res->outputs, slot, o) != 0) {
+    for (size_t i = p->from; i < p->n; i += p->step)
+        p->ok[i] = digest_fd(p->fd[i], &p->size[i], p->hex[i]);
+}
+
+static void *seal_thread(void *arg)
+{
+    seal_run(arg);
+    return NULL;
+}
+
+static bool seal_start(pthread_t *th, seal_part *p)
+{
+    pthread_attr_t at;
+    bool started = false;
+    if (pthread_attr_init(&at) == 0) {
+        started = pthread_attr_setstacksize(&at, (size_t)256 << 10) == 0 &&
+                  pthread_create(th, &at, seal_thread, p) == 0;
+        pthread_attr_destroy(&at);
+    }
+    return started;
+}
+
+/* Outputs of at least this many bytes in all are sealed on four threads. */
+#define SEAL_PAR_MIN ((uint64_t)1 << 20)
+
+/* fsync + size + SHA-256 of every output's temp file (issue 13: a PSI's two
+ * 9 MB outputs took ~20 ms of fsync, the host persisting the VM's disk
+ * cache, after ~13 ms of SHA-256, one after the other). From SEAL_PAR_MIN
+ * bytes on, two helpers fsync the even and the odd outputs while this
+ * thread and a third helper hash them (the even and the odd ones): fsync
+ * waits on the disk, the hashes use the CPUs. The hash covers the bytes fsync makes durable:
+ * the worker has exited and the parent holds the only descriptors of the
+ * temp files, so nothing changes them meanwhile. */
+static bool seal_outputs(run *x, mt_job_result *res)
+{
+    const mt_job *job = x->job;
+    size_t n = job->n_outputs;
+    uint64_t *size = calloc(n + 1, sizeof *size), total = 0;
+    char (*hex)[65] = calloc(n + 1, sizeof *hex);
+    bool *ok = calloc(n + 1, sizeof *ok), good = size && hex && ok;
+    if (!good) {
+        free(size);
+        free(hex);
+        free(ok);
         fail(res, "out of memory");
         return false;
     }
-    res->bytes_out += size;
-    return true;
+    for (size_t i = 0; i < n; i++) {
+        struct stat sb;
+        if (fstat(x->out_fd[i], &sb) == 0)
+            total += (uint64_t)sb.st_size;
+    }
+    bool par = total >= SEAL_PAR_MIN;
+    seal_part sync[2] = {{x->out_fd, n, 0, 2, size, hex, ok, true, n, 0},
+                         {x->out_fd, n, 1, 2, size, hex, ok, true, n, 0}};
+    seal_part odd = {x->out_fd, n, 1, 2, size, hex, ok, false, n, 0};
+    seal_part even = {x->out_fd, n, 0, 2, size, hex, ok, false, n, 0};
+    pthread_t th_sync[2], th_odd;
+    /* fsync: the even outputs on one helper, the odd ones on another; without
+     * a first helper all of them here after the hashes, without a second the
+     * odd ones here after the hashes */
+    bool t_sync[2] = {par && seal_start(&th_sync[0], &sync[0]), false};
+    if (!t_sync[0])
+        sync[0].step = 1; /* (not started: its part is this thread's) */
+    else if (n > 1)
+        t_sync[1] = seal_start(&th_sync[1], &sync[1]);
+    bool t_odd = par && n > 1 && seal_start(&th_odd, &odd);
+    if (!t_odd)
+        even.step = 1; /* all of them here */
+    seal_run(&even);
+    if (t_odd)
+        pthread_join(th_odd, NULL);
+    mt_trace_mark(job->task_id, "x_hashed");
+    flush_finish(x); /* the early flushing's last flush ran beside the hashes */
+    size_t flush_bad = x->flush_bad;
+    int flush_errno = x->flush_errno;
+    if (!t_sync[0])
+        seal_run(&sync[0]); /* every output */
+    else if (n > 1 && !t_sync[1])
+        seal_run(&sync[1]); /* the odd ones */
+    for (int k = 0; k < 2; k++)
+        if (t_sync[k])
+            pthread_join(th_sync[k], NULL);
+    mt_trace_mark(job->task_id, "x_synced");
+    for (size_t i = 0; good && i < n; i++) {
+        const char *slot = job->outputs[i].slot;
+        const seal_part *sp = &sync[t_sync[0] ? i % 2 : 0];
+        if (flush_bad == i) {
+            fail(res, "output '%s': fsync failed: %s", slot, strerror(flush_errno));
+            good = false;
+        } else if (sp->sync_failed == i) {
+            fail(res, "output '%s': fsync failed: %s", slot, strerror(sp->sync_errno));
+            good = false;
+        } else if (!ok[i]) {
+            fail(res, "output '%s': reading back the ciphertext failed", slot);
+            good = false;
+        } else {
+            json_t *o = json_pack("{s:I,s:s}", "size", (json_int_t)size[i], "sha256", hex[i]);
+            if (!o || json_object_set_new(res->outputs, slot, o) != 0) {
+                fail(res, "out of memory");
+                good = false;
+            } else {
+                res->bytes_out += size[i];
+            }
+        }
+    }
+    free(size);
+    free(hex);
+    free(ok);
+    return good;
 }
 
 /* Makes every output final; on any failure none remains. */
@@ -458,9 +589,8 @@ static void commit_outputs(run *x, mt_job_result *res)
         fail(res, "out of memory");
         return;
     }
-    for (size_t i = 0; res->ok && i < job->n_outputs; i++)
-        if (!seal_output(x, i, res))
-            break;
+    if (res->ok)
+        (void)seal_outputs(x, res);
     for (size_t i = 0; res->ok && i < job->n_outputs; i++) {
         if (rename(x->tmp_path[i], job->outputs[i].path) != 0) {
             int e = errno;
@@ -495,6 +625,153 @@ static void commit_outputs(run *x, mt_job_result *res)
     }
 }
 
+/* Early flushing (issue 13): on the project VM an fsync costs ~1 ms per MB
+ * written since the last one (the host persists the VM's disk cache), so a
+ * PSI's two 9 MB outputs took ~20-30 ms of fsync after the worker had
+ * exited. A worker still running FLUSH_START_MS after it was started gets a
+ * helper here that looks at its outputs' sizes every FLUSH_POLL_MS (up to
+ * FLUSH_POLL_MAX_MS while none grows) and fdatasyncs an output once it has
+ * FLUSH_MIN bytes more, while the worker still computes and writes; the
+ * fsync of the seal (seal_outputs) then finds little left. The daemon does
+ * it, not the worker: the worker's descriptors share their open files with
+ * these, and an error reported to one fdatasync is not reported again to a
+ * later fsync of the same open file, so the flush that sees an error must
+ * be the one that fails the task (flush_finish: the first error, which
+ * seal_outputs reports). Short tasks (an echo: ~1 ms) never start it. */
+#define FLUSH_START_MS 10
+#define FLUSH_POLL_MS 4     /* while an output grows */
+#define FLUSH_POLL_MAX_MS 8 /* while none does (doubling from FLUSH_POLL_MS) */
+#define FLUSH_MIN ((off_t)2 << 20)
+
+typedef struct out_flush {
+    const int *fd;
+    size_t n;
+    off_t *flushed; /* each output's size at its last flush */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* CLOCK_MONOTONIC */
+    bool stop;
+    size_t err_index; /* n: no error */
+    int err;
+    pthread_t th;
+} out_flush;
+
+static void *flush_thread(void *arg)
+{
+    out_flush *f = arg;
+    struct timespec ts;
+    long poll_ms = FLUSH_POLL_MS;
+    off_t *seen = calloc(f->n, sizeof *seen); /* sizes at the last look */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    pthread_mutex_lock(&f->mu);
+    while (!f->stop && seen) {
+        ts.tv_nsec += poll_ms * 1000000L;
+        while (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        if (pthread_cond_timedwait(&f->cv, &f->mu, &ts) != ETIMEDOUT || f->stop)
+            continue;
+        pthread_mutex_unlock(&f->mu);
+        bool grew = false;
+        for (size_t i = 0; i < f->n && f->err_index == f->n; i++) {
+            struct stat sb;
+            if (fstat(f->fd[i], &sb) != 0)
+                continue;
+            grew = grew || sb.st_size != seen[i];
+            seen[i] = sb.st_size;
+            if (sb.st_size - f->flushed[i] < FLUSH_MIN)
+                continue;
+            if (fdatasync(f->fd[i]) != 0) {
+                f->err = errno;
+                f->err_index = i;
+            }
+            f->flushed[i] = sb.st_size;
+        }
+        /* a worker writing nothing is looked at less often */
+        poll_ms = grew ? FLUSH_POLL_MS : poll_ms * 2 > FLUSH_POLL_MAX_MS ? FLUSH_POLL_MAX_MS
+                                                                          : poll_ms * 2;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        pthread_mutex_lock(&f->mu);
+    }
+    pthread_mutex_unlock(&f->mu);
+    free(seen);
+    return NULL;
+}
+
+/* Starts the helper for x's outputs; without it (no memory, no thread) the
+ * seal's fsync does all of the flushing, as before. */
+static void flush_start(run *x)
+{
+    size_t n = x->job->n_outputs;
+    out_flush *f = calloc(1, sizeof *f);
+    if (!f)
+        return;
+    pthread_condattr_t ca;
+    bool cond = false, mu = false;
+    if (!(f->flushed = calloc(n, sizeof *f->flushed)))
+        goto fail;
+    f->fd = x->out_fd;
+    f->n = n;
+    f->err_index = n;
+    if (pthread_condattr_init(&ca) == 0) {
+        cond = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+               pthread_cond_init(&f->cv, &ca) == 0;
+        pthread_condattr_destroy(&ca);
+    }
+    if (!cond || !(mu = pthread_mutex_init(&f->mu, NULL) == 0))
+        goto fail;
+    pthread_attr_t at;
+    bool started = false;
+    if (pthread_attr_init(&at) == 0) {
+        started = pthread_attr_setstacksize(&at, (size_t)128 << 10) == 0 &&
+                  pthread_create(&f->th, &at, flush_thread, f) == 0;
+        pthread_attr_destroy(&at);
+    }
+    if (!started)
+        goto fail;
+    x->flush = f;
+    return;
+fail:
+    if (cond)
+        pthread_cond_destroy(&f->cv);
+    if (mu)
+        pthread_mutex_destroy(&f->mu);
+    free(f->flushed);
+    free(f);
+}
+
+/* Tells the helper to stop after the flush under way, if any (no wait). */
+static void flush_ask_stop(run *x)
+{
+    out_flush *f = x->flush;
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->stop = true;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* Stops and frees the helper (waiting for a flush under way) and keeps the
+ * index of the first output whose flush failed, and its errno, in x. Called
+ * before any output descriptor is closed or any output is judged sealed. */
+static void flush_finish(run *x)
+{
+    out_flush *f = x->flush;
+    if (!f)
+        return;
+    flush_ask_stop(x);
+    pthread_join(f->th, NULL);
+    x->flush_bad = f->err_index;
+    x->flush_errno = f->err;
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f->flushed);
+    free(f);
+    x->flush = NULL;
+    mt_trace_mark(x->job->task_id, "x_flushed");
+}
+
 /* SIGKILLs the worker and reaps it (through its zygote when it has one). */
 static void worker_kill_reap(run *x, int *ws, struct rusage *ru)
 {
@@ -527,6 +804,8 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
     int64_t next_cancel_check = mt_mono_ms() + POLL_MS;
     int ws = 0, sleep_ms = 1, pidfd = -1;
     bool pidfd_tried = false;
+    /* outputs: the early flushing helper once the worker has run a while */
+    int64_t flush_at = x->job->n_outputs && x->out_fd ? mt_mono_ms() + FLUSH_START_MS : 0;
     *rbuf = NULL;
     *rlen = 0;
     *why_killed = 0;
@@ -543,9 +822,15 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
                 break;
             }
         }
+        if (flush_at && now >= flush_at) {
+            flush_at = 0;
+            flush_start(x);
+        }
         int64_t wait = deadline - now;
         if (wait > POLL_MS)
             wait = POLL_MS;
+        if (flush_at && wait > flush_at - now)
+            wait = flush_at - now;
         if (eof && x->zyg) {
             /* channel closed: the zygote reports the exit. A worker closes
              * its only reference to the channel right after its complete
@@ -681,7 +966,8 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
                           "worker path)", job->worker_path, strerror(errno));
 
     mt_status st = MT_OK;
-    run x = {.job = job, .chan = -1, .pid = -1, .module_fd = -1, .zw = {.pid = -1, .report = -1}};
+    run x = {.job = job, .chan = -1, .pid = -1, .module_fd = -1, .zw = {.pid = -1, .report = -1},
+             .flush_bad = SIZE_MAX};
     size_t ni = job->n_inputs, no = job->n_outputs;
     int sv[2] = {-1, -1};
     int *src = NULL, *wfd = NULL, *in_w = NULL, *out_w = NULL;
@@ -766,6 +1052,9 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     int why = 0;
     int ws = supervise(&x, jobtxt, strlen(jobtxt), start + wall, should_cancel, arg, &rbuf,
                        &rlen, &ru, &why);
+    /* the worker is gone: the early flushing ends after the flush under
+     * way, which seal_outputs waits for while it hashes (flush_finish) */
+    flush_ask_stop(&x);
     mt_trace_mark(job->task_id, "x_reaped");
     result->wall_ms = (uint64_t)(mt_mono_ms() - start);
     result->cpu_ms = (uint64_t)ru.ru_utime.tv_sec * 1000 + (uint64_t)ru.ru_utime.tv_usec / 1000 +
@@ -821,6 +1110,7 @@ out:
     mt_zygote_release(&x.zw);
     if (x.module_fd >= 0)
         close(x.module_fd);
+    flush_finish(&x); /* (done above on every path that reached the worker) */
     if (x.out_fd)
         for (size_t i = 0; i < no; i++)
             if (x.out_fd[i] >= 0)
@@ -886,7 +1176,7 @@ static mt_status module_check(const char *worker_path, const uint8_t *module, si
                           what, len, mt_executor_wasm_max_bytes());
     mt_job dummy = {.worker_path = worker_path};
     run x = {.job = &dummy, .chan = -1, .pid = -1, .module_fd = -1,
-             .zw = {.pid = -1, .report = -1}};
+             .zw = {.pid = -1, .report = -1}, .flush_bad = SIZE_MAX};
     int sv[2] = {-1, -1};
     char *jobtxt = NULL, *rbuf = NULL;
     size_t rlen = 0;

@@ -108,29 +108,21 @@ static mt_status read_to_eof(int fd, size_t max, char **out, size_t *len, mt_err
     return MT_OK;
 }
 
-/* ---- plaintext sink for the input decryptor ---- */
+/* ---- plaintext buffer of the input decryptor ---- */
 
 typedef struct plain_buf {
     uint8_t *data;
     size_t len, cap;
 } plain_buf;
 
-static mt_status plain_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+/* The reader's sink, never called: it decrypts into the plain_buf itself
+ * (mt_ff_reader_into). */
+static mt_status no_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
 {
-    plain_buf *b = ctx;
-    if (len > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap - b->len < len)
-            cap *= 2;
-        uint8_t *p = realloc(b->data, cap + 1);
-        if (!p)
-            return mt_err_set(err, MT_ENOMEM, "out of memory for input plaintext");
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, buf, len);
-    b->len += len;
-    return MT_OK;
+    (void)ctx;
+    (void)buf;
+    (void)len;
+    return mt_err_set(err, MT_EINTERNAL, "input plaintext handed to a sink");
 }
 
 static mt_status fd_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
@@ -193,7 +185,10 @@ static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t c
         EVP_MD_CTX_free(md);
         return mt_err_set(err, MT_ENOMEM, "out of memory for input '%s'", io->slot);
     }
-    if ((st = mt_ff_reader_new(io->key, plain_sink, &pb, &r, err)) != MT_OK)
+    /* decrypted straight into pb (no copy through a sink): what a segment
+     * that fails its tag wrote there is wiped before the reader returns */
+    if ((st = mt_ff_reader_new(io->key, no_sink, NULL, &r, err)) != MT_OK ||
+        (st = mt_ff_reader_into(r, pb.data, pb.cap, err)) != MT_OK)
         goto out;
     if (io->fd < 0) {
         if (EVP_DigestUpdate(md, ct, ct_len) != 1) {
@@ -236,6 +231,9 @@ static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t c
     }
     if (st == MT_OK)
         st = mt_ff_reader_finish(r, &ignore);
+    pb.len = mt_ff_reader_out_len(r);
+    if (st == MT_ETOOBIG) /* (more plaintext than ciphertext: not a valid file) */
+        st = MT_ECRYPTO;
     if (st == MT_ENOMEM)
         st = mt_err_set(err, MT_ENOMEM, "input '%s': out of memory (memory limit?)", io->slot);
     else if (st != MT_OK)
@@ -256,6 +254,7 @@ static mt_status decrypt_input(const mt_wjob_io *io, const uint8_t *ct, size_t c
                             strcmp(io->slot, "(module)") ? io->slot : "the function's module");
     }
 out:
+    pb.len = mt_ff_reader_out_len(r); /* (authenticated plaintext in pb so far) */
     EVP_MD_CTX_free(md);
     free(chunk);
     mt_ff_reader_free(r);

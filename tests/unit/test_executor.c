@@ -20,6 +20,10 @@
 #include <cmocka.h>
 
 #include "mt_executor.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -30,6 +34,58 @@
 #ifndef MT_WORKER_PATH
 #error "MT_WORKER_PATH must be defined by the build"
 #endif
+
+/* ---- simulated output sync failures --------------------------------------
+ * This program defines fsync and fdatasync itself (the executor's static
+ * library calls these): when armed, the first sync of each output temp file
+ * ("*.tmp.*") fails with EIO and every later one succeeds, as Linux reports a
+ * writeback error once per open file and then returns 0 for pages that never
+ * reached the disk (test_output_sync_error). Unarmed: the real calls. */
+static atomic_int sync_armed;
+static char sync_failed[8][PATH_MAX];
+static atomic_int sync_n_failed;
+
+static int sim_sync(int fd, const char *name)
+{
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
+    if (!real) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (atomic_load(&sync_armed)) {
+        char p[64], t[PATH_MAX];
+        snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(p, t, sizeof t - 1);
+        if (n > 0) {
+            t[n] = 0;
+            if (strstr(t, ".tmp.")) {
+                int k = atomic_load(&sync_n_failed);
+                for (int i = 0; i < k; i++)
+                    if (!strcmp(sync_failed[i], t))
+                        return real(fd); /* reported once */
+                if (k < 8) {
+                    snprintf(sync_failed[k], sizeof sync_failed[k], "%s", t);
+                    atomic_store(&sync_n_failed, k + 1);
+                    errno = EIO;
+                    return -1;
+                }
+            }
+        }
+    }
+    return real(fd);
+}
+
+int fsync(int fd);
+int fdatasync(int fd);
+int fsync(int fd)
+{
+    return sim_sync(fd, "fsync");
+}
+
+int fdatasync(int fd)
+{
+    return sim_sync(fd, "fdatasync");
+}
 
 static char dir[256];
 
@@ -559,6 +615,118 @@ static void test_psi_pair_inputs(void **state)
         free(lists[k]);
     free(want);
     free(out[0].path);
+}
+
+/* Outputs of several MB each, three of them: sealed by the executor's
+ * helpers (executor.c seal_outputs: fsync on one or two threads, the
+ * SHA-256 of the odd and the even outputs on two), and flushed while the
+ * worker writes them when it runs long enough (flush_thread). Whichever
+ * path a run takes, every output must decrypt to the intersection and its
+ * recorded size and SHA-256 must be those of the file as it lies on disk. */
+static void test_psi_large_outputs(void **state)
+{
+    (void)state;
+    enum { N = 1 << 18 }; /* every id shared: 4.4 MB of output each */
+    char *list = malloc((size_t)N * 17 + 1);
+    size_t len = 0;
+    for (size_t i = 0; i < N; i++) /* ascending: the output is this list */
+        len += (size_t)sprintf(list + len, "%016llx\n", (unsigned long long)(i * 0x9e3779b9ULL));
+    mt_job_input in[2] = {{0}};
+    mt_job_output out[3] = {{0}};
+    static char *const islots[] = {"a", "b"}, *const oslots[] = {"x", "y", "z"};
+    for (int k = 0; k < 2; k++) {
+        char name[8] = {'i', 'n', (char)('0' + k), 0};
+        in[k].slot = islots[k];
+        key_of(in[k].key, k + 1);
+        in[k].path = write_ct(name, in[k].key, list);
+        sha256_file_hex(in[k].path, in[k].sha256);
+    }
+    for (int k = 0; k < 3; k++) {
+        out[k].slot = oslots[k];
+        key_of(out[k].key, k + 50);
+        out[k].path = path_of(oslots[k]);
+    }
+    mt_job j = base_job("psi", false);
+    j.inputs = in;
+    j.n_inputs = 2;
+    j.outputs = out;
+    j.n_outputs = 3;
+    mt_job_result r;
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_true(r.ok);
+    uint64_t total = 0;
+    for (int k = 0; k < 3; k++) {
+        char *pt = read_pt(out[k].path, out[k].key);
+        assert_int_equal(strlen(pt), len);
+        assert_memory_equal(pt, list, len);
+        free(pt);
+        json_t *o = json_object_get(r.outputs, oslots[k]);
+        assert_non_null(o);
+        struct stat sb;
+        char hex[65];
+        assert_int_equal(stat(out[k].path, &sb), 0);
+        sha256_file_hex(out[k].path, hex);
+        assert_int_equal(json_integer_value(json_object_get(o, "size")), sb.st_size);
+        assert_string_equal(json_string_value(json_object_get(o, "sha256")), hex);
+        total += (uint64_t)sb.st_size;
+    }
+    assert_int_equal(r.bytes_out, total);
+    assert_int_equal(count_files(), 5); /* 2 inputs + 3 outputs, no temp files */
+    mt_job_result_clear(&r);
+    for (int k = 0; k < 2; k++)
+        free(in[k].path);
+    for (int k = 0; k < 3; k++)
+        free(out[k].path);
+    free(list);
+}
+
+/* A writeback error of an output fails the task, and no output remains,
+ * whichever sync meets it: the early flush while the worker writes (the
+ * error is then reported to no later sync of that open file) or the seal's
+ * fsync (executor.c, flush_thread and seal_outputs). */
+static void test_output_sync_error(void **state)
+{
+    (void)state;
+    enum { N = 1 << 18 };
+    char *list = malloc((size_t)N * 17 + 1);
+    size_t len = 0;
+    for (size_t i = 0; i < N; i++)
+        len += (size_t)sprintf(list + len, "%016llx\n", (unsigned long long)(i * 0x9e3779b9ULL));
+    mt_job_input in[2] = {{0}};
+    mt_job_output out[2] = {{0}};
+    static char *const islots[] = {"a", "b"}, *const oslots[] = {"x", "y"};
+    for (int k = 0; k < 2; k++) {
+        char name[8] = {'i', 'n', (char)('0' + k), 0};
+        in[k].slot = islots[k];
+        key_of(in[k].key, k + 1);
+        in[k].path = write_ct(name, in[k].key, list);
+        out[k].slot = oslots[k];
+        key_of(out[k].key, k + 50);
+        out[k].path = path_of(oslots[k]);
+    }
+    mt_job j = base_job("psi", false);
+    j.inputs = in;
+    j.n_inputs = 2;
+    j.outputs = out;
+    j.n_outputs = 2;
+    mt_job_result r;
+    atomic_store(&sync_n_failed, 0);
+    atomic_store(&sync_armed, 1);
+    mt_status st = mt_executor_run(&j, NULL, NULL, &r, NULL);
+    atomic_store(&sync_armed, 0);
+    assert_int_equal(st, MT_OK);
+    assert_false(r.ok);
+    assert_true(atomic_load(&sync_n_failed) >= 1);
+    assert_non_null(strstr(r.failure_reason, "fsync failed"));
+    assert_null(r.outputs);
+    assert_int_equal(r.bytes_out, 0);
+    assert_int_equal(count_files(), 2); /* the inputs only: no output, no temp file */
+    mt_job_result_clear(&r);
+    for (int k = 0; k < 2; k++) {
+        free(in[k].path);
+        free(out[k].path);
+    }
+    free(list);
 }
 
 /* The wasm module is checked against the SHA-256 registered with the function. */
@@ -1116,6 +1284,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_substituted_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_psi_pair_inputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_psi_large_outputs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_output_sync_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_integrity, setup, teardown),
         cmocka_unit_test(test_job_codec_integrity_fields),
         cmocka_unit_test(test_job_codec_keys),

@@ -635,6 +635,74 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
 /* Format version 2: outputs bound to (task, slot, file). Regression test of
  * issue 8 item 9: an output copied from another task, slot or file is refused
  * before any plaintext is released, and the binding is authenticated. */
+/* mt_ff_reader_into: plaintext decrypted straight into the caller's buffer
+ * (any chunking), the sink never called; a segment failing its tag leaves
+ * nothing of its plaintext there (wiped to zeros); a buffer too small fails
+ * with MT_ETOOBIG; the mode is set before the first feed only. */
+static void test_reader_into(void **state)
+{
+    (void)state;
+    enum { N = 5 * SMALL_SEG + 123 };
+    uint8_t *p = malloc(N);
+    rng_fill(p, N);
+    bytes c = {0}, sink = {0};
+    stream_encrypt(KEY, SMALL_SEG, p, N, 0, &c);
+    uint8_t *out = malloc(N + 16);
+    mt_err e;
+    for (size_t chunk = 1; chunk <= 100000; chunk *= 37) {
+        memset(out, 0xAA, N + 16);
+        mt_ff_reader *r = NULL;
+        assert_int_equal(mt_ff_reader_new(KEY, bytes_sink, &sink, &r, &e), MT_OK);
+        assert_int_equal(mt_ff_reader_into(r, out, N, &e), MT_OK);
+        mt_status st = MT_OK;
+        for (size_t off = 0; off < c.len && st == MT_OK; off += chunk)
+            st = mt_ff_reader_feed(r, c.p + off, chunk < c.len - off ? chunk : c.len - off, &e);
+        assert_int_equal(st, MT_OK);
+        assert_int_equal(mt_ff_reader_finish(r, &e), MT_OK);
+        assert_int_equal(mt_ff_reader_out_len(r), N);
+        assert_memory_equal(out, p, N);
+        assert_int_equal(out[N], 0xAA); /* nothing past the plaintext */
+        mt_ff_reader_free(r);
+    }
+    assert_int_equal(sink.calls, 0);
+    /* segment 2 tampered: segments 0-1 in out, segment 2's bytes zeros */
+    size_t hdr = c.len - (N + 6 * MT_FF_TAG_LEN), at = hdr + 2 * (SMALL_SEG + MT_FF_TAG_LEN) + 7;
+    c.p[at] ^= 1;
+    memset(out, 0xAA, N + 16);
+    mt_ff_reader *r = NULL;
+    assert_int_equal(mt_ff_reader_new(KEY, bytes_sink, &sink, &r, &e), MT_OK);
+    assert_int_equal(mt_ff_reader_into(r, out, N, &e), MT_OK);
+    mt_status st = mt_ff_reader_feed(r, c.p, c.len, &e);
+    if (st == MT_OK)
+        st = mt_ff_reader_finish(r, &e);
+    assert_int_equal(st, MT_ECRYPTO);
+    assert_int_equal(mt_ff_reader_out_len(r), 2 * SMALL_SEG);
+    assert_memory_equal(out, p, 2 * SMALL_SEG);
+    for (size_t i = 2 * SMALL_SEG; i < 3 * SMALL_SEG; i++)
+        assert_int_equal(out[i], 0);
+    assert_int_equal(out[3 * SMALL_SEG], 0xAA); /* the next segment was never decrypted */
+    mt_ff_reader_free(r);
+    c.p[at] ^= 1;
+    /* too small a buffer */
+    assert_int_equal(mt_ff_reader_new(KEY, bytes_sink, &sink, &r, &e), MT_OK);
+    assert_int_equal(mt_ff_reader_into(r, out, N - 1, &e), MT_OK);
+    st = mt_ff_reader_feed(r, c.p, c.len, &e);
+    if (st == MT_OK)
+        st = mt_ff_reader_finish(r, &e);
+    assert_int_equal(st, MT_ETOOBIG);
+    mt_ff_reader_free(r);
+    /* only before the first feed; NULL refused */
+    assert_int_equal(mt_ff_reader_new(KEY, bytes_sink, &sink, &r, &e), MT_OK);
+    assert_int_equal(mt_ff_reader_into(r, NULL, N, &e), MT_EINVAL);
+    assert_int_equal(mt_ff_reader_feed(r, c.p, 10, &e), MT_OK);
+    assert_int_equal(mt_ff_reader_into(r, out, N, &e), MT_EINVAL);
+    mt_ff_reader_free(r);
+    assert_int_equal(sink.calls, 0);
+    free(out);
+    free(p);
+    bytes_free(&c);
+}
+
 static void test_output_binding(void **state)
 {
     (void)state;
@@ -857,6 +925,7 @@ int main(void)
         cmocka_unit_test(test_api_misuse_and_sink_errors),
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_output_binding),
+        cmocka_unit_test(test_reader_into),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
