@@ -11,11 +11,15 @@
 
 #include "mt_json.h"
 
-/* One internal node of a complete tree: go left when x < split, or when x
- * is NaN and bit 0 of fdl (default left) is set; feature = fdl >> 1. */
+/* One internal node of a complete tree: go left when xs[slot] < split,
+ * where the walked row xs holds each feature twice (slot 2 * feature: NaN
+ * read as -inf, so a missing value goes left; slot 2 * feature + 1: NaN read
+ * as +inf, so it goes right) and slot picks the node's default direction.
+ * split is finite: -inf < split and !(+inf < split) for every node, and a
+ * present value compares as itself (XGBoost treats only NaN as missing). */
 typedef struct gf_node {
     float split;
-    uint32_t fdl;
+    uint32_t slot;
 } gf_node;
 
 struct mt_gbdt_forest {
@@ -171,14 +175,14 @@ static void src_fill(const gf_src *s, size_t i, size_t pos, int level, int d, gf
         return;
     }
     if (l == -1) {
-        nodes[pos] = (gf_node){.split = 0.0f, .fdl = 1}; /* both ways lead to v */
+        nodes[pos] = (gf_node){.split = 0.0f, .slot = 0}; /* both ways lead to v */
         src_fill(s, i, 2 * pos + 1, level + 1, d, nodes, leaves);
         src_fill(s, i, 2 * pos + 2, level + 1, d, nodes, leaves);
         return;
     }
     elem_int(s->ind, i, 0, INT64_MAX, &f);
     elem_int(s->dl, i, 0, 1, &dl);
-    nodes[pos] = (gf_node){.split = v, .fdl = (uint32_t)f << 1 | (uint32_t)dl};
+    nodes[pos] = (gf_node){.split = v, .slot = (uint32_t)f << 1 | (dl ? 0u : 1u)};
     src_fill(s, (size_t)l, 2 * pos + 1, level + 1, d, nodes, leaves);
     src_fill(s, (size_t)l + 1, 2 * pos + 2, level + 1, d, nodes, leaves);
 }
@@ -385,12 +389,21 @@ static float sigmoid(float x)
     return 1.0f / denom;
 }
 
-/* Rows [0, nb) of the block x (row stride nf): out[r] = transformed margin. */
-static void predict_block(const mt_gbdt_forest *f, const float *x, size_t nb, float *out)
+
+/* Rows [0, nb) of the block x (row stride nf, NaN missing): out[r] = the
+ * transformed margin. xs: scratch of GF_BLOCK * 2 * nf floats. */
+static void predict_block(const mt_gbdt_forest *f, const float *x, size_t nb, float *xs,
+                          float *out)
 {
     float acc[GF_BLOCK];
     uint32_t idx[GF_BLOCK];
-    const size_t nf = f->n_features;
+    const size_t nf = f->n_features, w = 2 * nf;
+    for (size_t r = 0; r < nb; r++)
+        for (size_t k = 0; k < nf; k++) {
+            const float v = x[r * nf + k];
+            xs[r * w + 2 * k] = v != v ? -INFINITY : v;
+            xs[r * w + 2 * k + 1] = v != v ? INFINITY : v;
+        }
     for (size_t r = 0; r < nb; r++)
         acc[r] = f->base_margin;
     for (size_t t = 0; t < f->n_trees; t++) {
@@ -402,15 +415,12 @@ static void predict_block(const mt_gbdt_forest *f, const float *x, size_t nb, fl
         for (int l = 0; l < d; l++) {
             for (size_t r = 0; r < nb; r++) {
                 const gf_node n = nodes[idx[r]];
-                const float v = x[r * nf + (n.fdl >> 1)];
-                /* left: v < split, or v missing (NaN) and default left */
-                const uint32_t left = (uint32_t)(v < n.split) | ((uint32_t)(v != v) & n.fdl);
-                idx[r] = 2 * idx[r] + 2 - left;
+                idx[r] = 2 * idx[r] + 2 - (uint32_t)(xs[r * w + n.slot] < n.split);
             }
         }
         const uint32_t first_leaf = ((uint32_t)1 << d) - 1;
         for (size_t r = 0; r < nb; r++)
-            acc[r] += leaves[idx[r] - first_leaf];
+            acc[r] += leaves[idx[r] - first_leaf]; /* in tree order, in float */
     }
     if (f->logistic)
         for (size_t r = 0; r < nb; r++)
@@ -434,30 +444,31 @@ static void *gf_run(void *arg)
 {
     gf_job *j = arg;
     const size_t nf = j->f->n_features;
-    float *buf = NULL;
-    if (!j->x) {
-        if (!(buf = malloc(GF_BLOCK * nf * sizeof *buf))) {
-            j->rc = 1;
-            return NULL;
-        }
+    float *xs = malloc(GF_BLOCK * 2 * nf * sizeof *xs), *buf = NULL;
+    if (!xs || (!j->x && !(buf = malloc(GF_BLOCK * nf * sizeof *buf)))) {
+        free(xs);
+        j->rc = 1;
+        return NULL;
+    }
+    if (buf)
         for (size_t k = 0; k < GF_BLOCK * nf; k++)
             buf[k] = NAN;
-    }
     for (size_t b = j->begin; b < j->end; b += GF_BLOCK) {
         size_t nb = j->end - b < GF_BLOCK ? j->end - b : GF_BLOCK;
         if (j->x) {
-            predict_block(j->f, j->x + b * nf, nb, j->out + b);
+            predict_block(j->f, j->x + b * nf, nb, xs, j->out + b);
             continue;
         }
         for (size_t r = 0; r < nb; r++)
             for (size_t k = j->indptr[b + r]; k < j->indptr[b + r + 1]; k++)
                 buf[r * nf + j->indices[k]] = j->values[k];
-        predict_block(j->f, buf, nb, j->out + b);
+        predict_block(j->f, buf, nb, xs, j->out + b);
         for (size_t r = 0; r < nb; r++) /* back to all missing */
             for (size_t k = j->indptr[b + r]; k < j->indptr[b + r + 1]; k++)
                 buf[r * nf + j->indices[k]] = NAN;
     }
     free(buf);
+    free(xs);
     return NULL;
 }
 

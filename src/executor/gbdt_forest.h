@@ -35,6 +35,7 @@
 #ifndef MT_GBDT_FOREST_H
 #define MT_GBDT_FOREST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,7 +44,7 @@
 #define MT_GBDT_FOREST_MAX_DEPTH 16
 #define MT_GBDT_FOREST_MAX_SLOTS (1u << 22)
 #define MT_GBDT_FOREST_MAX_TREES 100000
-#define MT_GBDT_FOREST_MAX_FEATURES (1u << 20)
+#define MT_GBDT_FOREST_MAX_FEATURES 4096u /* scratch: 64 rows x 2 x features floats */
 #define MT_GBDT_FOREST_MAX_JSON (256u << 20)
 
 typedef struct mt_gbdt_forest mt_gbdt_forest;
