@@ -7,7 +7,11 @@
  * XGBoost runs inside the sandboxed worker: its OpenMP threads are created
  * with clone(CLONE_THREAD), and its cgroup probe gets ENOENT (sandbox.c).
  * XGBoost's own error texts are passed on only for training parameters;
- * for a model or data it refuses, the reason is ours and quotes nothing. */
+ * for a model or data it refuses, the reason is ours and quotes nothing.
+ *
+ * gbdt_predict predicts with our own predictor (gbdt_forest.h) when it
+ * accepts the model XGBoost loaded and matches XGBoost bit for bit on the
+ * first rows (own_predictor), else with XGBoost's. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -718,16 +722,18 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
         }
         n = m.n;
     }
-    double t0 = now_s();
     const bst_ulong *shape = NULL;
     bst_ulong dim = 0;
     const float *pred = NULL;
     /* Our own predictor (gbdt_forest.c) when it takes the model XGBoost
      * loaded and agrees bit for bit with XGBoost on the first rows; else
-     * XGBoost's predictor. */
+     * XGBoost's predictor. Timed apart from the prediction, as part of
+     * loading the model ("model check" in the log). */
+    double tc = now_s();
     char why[MT_ERR_MSG_MAX + 32];
     const char *engine = own_predictor(b, nf, libsvm ? NULL : m.xf, &sd, n, (unsigned)threads,
                                        &forest, why, sizeof why);
+    double t0 = now_s();
     if (forest) {
         if (!(own = malloc((n ? n : 1) * sizeof *own))) {
             st = mt_err_set(err, MT_ENOMEM, "out of memory");
@@ -794,8 +800,9 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
     if ((st = mt_sbuf_write_all(ctx, &o, err)) != MT_OK)
         goto out;
     mt_bctx_log(ctx,
-                "gbdt_predict: %zu rows, %llu features, %lld threads; predict %.3f s (%s)", n,
-                (unsigned long long)nf, (long long)threads, t1 - t0, engine);
+                "gbdt_predict: %zu rows, %llu features, %lld threads; model check %.3f s, "
+                "predict %.3f s (%s)",
+                n, (unsigned long long)nf, (long long)threads, t0 - tc, t1 - t0, engine);
     char buf[64];
     snprintf(buf, sizeof buf, "predicted rows: %zu", n);
     if (!(*ret = strdup(buf)))
