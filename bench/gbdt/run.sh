@@ -96,5 +96,10 @@ for i in $(seq 1 "$RUNS"); do
   [ "$auc" = "$(av anchor_auc)" ] || { echo "bench: AUC differs: ours $auc, anchor $(av anchor_auc)" >&2; exit 1; }
 done
 mt_stop_server
+# load-robust view: one thread, thread CPU time, same model (the last round's)
+# and rows in one process: XGBoost's predictor vs ours, interleaved
+echo
+echo "== predict on one thread, thread CPU time (bench_gbdt cpu; model of the last round):"
+"$B" cpu "$MT_WORK/model.json" "$MT_WORK/test.csv" "${GBDT_CPU_REPS:-3}"
 echo "Targets: train (boosting) <= 1.1x the anchor; predict >= 700000 rows/s per thread; AUC identical."
 bench_footer gbdt
