@@ -1,6 +1,6 @@
 /* Fuzz target: gbdt_predict's tree reader and predictor (gbdt_forest.c,
  * mt_gbdt_forest_parse). Input: one byte choosing the number of features
- * (1 to 8), then the model JSON. A refusal must be MT_EINVAL with the fixed
+ * (1 to 8), then the model's UBJSON (as XGBoost 1.7 writes it). A refusal must be MT_EINVAL with the fixed
  * prefix (no input byte) or MT_ENOMEM; an accepted model must predict rows
  * built from the input's bytes (NaN, +-inf, -0, values), dense and CSR,
  * with the same bits both ways, probabilities in [0, 1] for binary:logistic
@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t nf = (size_t)(data[0] % 8) + 1;
     mt_gbdt_forest *f = NULL;
     mt_err err;
-    mt_status st = mt_gbdt_forest_parse((const char *)data + 1, size - 1, nf, &f, &err);
+    mt_status st = mt_gbdt_forest_parse(data + 1, size - 1, nf, &f, &err);
     if (st != MT_OK) {
         if (f || (st != MT_ENOMEM && (st != MT_EINVAL ||
                                       strncmp(err.msg, "gbdt model not for the own predictor: ",

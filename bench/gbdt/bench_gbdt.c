@@ -244,7 +244,7 @@ static double cpu_s(void)
 /* One thread, thread CPU time (robust on a loaded machine): XGBoost's
  * in-place prediction and gbdt_predict's own predictor (gbdt_forest.c) on
  * the same loaded model and test rows, interleaved reps times; the model
- * check's parts (XGBoost's JSON of the loaded model, our reading of it);
+ * check's parts (XGBoost's UBJSON of the loaded model, our reading of it);
  * exits 1 unless the predictions are the same bits. */
 static int cpu_cmd(const char *model, const char *test, int reps)
 {
@@ -270,11 +270,11 @@ static int cpu_cmd(const char *model, const char *test, int reps)
         bst_ulong jl;
         const char *js;
         double c0 = cpu_s();
-        XGB(XGBoosterSaveModelToBuffer(b, "{\"format\": \"json\"}", &jl, &js));
+        XGB(XGBoosterSaveModelToBuffer(b, "{\"format\": \"ubj\"}", &jl, &js));
         double c1 = cpu_s();
         mt_gbdt_forest *fo;
         mt_err err;
-        if (mt_gbdt_forest_parse(js, jl, NF, &fo, &err) != MT_OK) {
+        if (mt_gbdt_forest_parse((const uint8_t *)js, jl, NF, &fo, &err) != MT_OK) {
             fprintf(stderr, "cpu: %s\n", err.msg);
             return 1;
         }
@@ -296,7 +296,7 @@ static int cpu_cmd(const char *model, const char *test, int reps)
             return 1;
         }
         printf("cpu_rep %d xgboost_rows_per_cpu_s %.0f own_rows_per_cpu_s %.0f "
-               "model_json_cpu_s %.4f model_read_cpu_s %.4f json_bytes %llu same_bits 1\n",
+               "model_ubj_cpu_s %.4f model_read_cpu_s %.4f ubj_bytes %llu same_bits 1\n",
                r + 1, (double)m / (c3 - c2), (double)m / (c4 - c3), c1 - c0, c2 - c1,
                (unsigned long long)jl);
         mt_gbdt_forest_free(fo);

@@ -8,7 +8,7 @@
 #     predict = in-place prediction from the dense matrix.
 #  ours: gbdt_train then gbdt_predict as new platform tasks each round
 #     (predict: the engine from the task's log, "own" = gbdt_forest.c, and
-#     its model check: XGBoost's JSON of the loaded model read back and the
+#     its model check: XGBoost's UBJSON of the loaded model read back and the
 #     first 256 rows compared with XGBoost's, timed apart like model loading)
 #     through a real `mesatee serve` (a fresh sandboxed worker decrypts,
 #     parses, trains/predicts, encrypts); the files are encrypted and

@@ -533,7 +533,7 @@ static int xgb_predict(BoosterHandle b, DMatrixHandle dm, const float *x, size_t
 
 /* Our own predictor for the model loaded in b (*forest, NULL when not
  * used), and the log's name of the engine that predicts: the trees are
- * read from XGBoost's own JSON of the loaded model (gbdt_forest.c refuses
+ * read from XGBoost's own UBJSON of the loaded model (gbdt_forest.c refuses
  * what it does not reproduce exactly), then ours and XGBoost's predict the
  * first rows (dense x, or the CSR rows of sd) and any difference in any bit
  * keeps XGBoost's predictor. Why ours declined is not logged: it describes
@@ -547,9 +547,9 @@ static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x,
     bst_ulong jl = 0;
     const char *js = NULL;
     mt_err fe = {0};
-    if (XGBoosterSaveModelToBuffer(b, "{\"format\": \"json\"}", &jl, &js) != 0)
+    if (XGBoosterSaveModelToBuffer(b, "{\"format\": \"ubj\"}", &jl, &js) != 0)
         return "XGBoost's predictor";
-    if (mt_gbdt_forest_parse(js, jl, nf, forest, &fe) != MT_OK) {
+    if (mt_gbdt_forest_parse((const uint8_t *)js, jl, nf, forest, &fe) != MT_OK) {
         return "XGBoost's predictor";
     }
     size_t k = n < GBDT_PROBE_ROWS ? n : GBDT_PROBE_ROWS;

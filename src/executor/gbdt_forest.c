@@ -2,14 +2,12 @@
 #include "gbdt_forest.h"
 
 #include <float.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mt_json.h"
 
 /* One internal node of a complete tree: go left when xs[slot] < split,
  * where the walked row xs holds each feature twice (slot 2 * feature: NaN
@@ -35,6 +33,212 @@ struct mt_gbdt_forest {
 
 #define GF_BLOCK 64 /* rows walked together */
 
+/* ------------------------------------------------------------- UBJSON */
+
+/* A value of the UBJSON subset XGBoost 1.7 writes (src/common/json.cc,
+ * UBJWriter): objects '{' (keys 'L' int64 length + bytes) ... '}', arrays
+ * counted '[#L' n values, typed arrays '[$' type '#L' n big-endian elements
+ * (d f32, U u8, i i8, l i32, L i64), strings 'S' 'L' length bytes,
+ * integers i U I l L, floats d (f32), T F Z. Every length is checked
+ * against the bytes left before use; nesting is bounded. */
+typedef struct ubv {
+    uint8_t t;            /* '{', '[', '$' (typed array), 'S', 'N' (integer), 'd', 'T', 'F', 'Z' */
+    uint8_t elem;         /* typed array: element type */
+    const uint8_t *p;     /* contents: object members, array values, elements, string bytes */
+    const uint8_t *end;   /* object: its closing '}'; arrays: the end of their values */
+    uint64_t n;           /* array, typed array, string: count */
+    int64_t i;            /* integer */
+    float f;              /* float */
+} ubv;
+
+typedef struct ubr {
+    const uint8_t *p, *end;
+} ubr;
+
+#define UB_DEPTH 16
+
+static uint64_t be(const uint8_t *p, size_t k)
+{
+    uint64_t x = 0;
+    for (size_t i = 0; i < k; i++)
+        x = x << 8 | p[i];
+    return x;
+}
+
+static size_t elem_size(uint8_t t)
+{
+    switch (t) {
+    case 'U':
+    case 'i':
+        return 1;
+    case 'I':
+        return 2;
+    case 'l':
+    case 'd':
+        return 4;
+    case 'L':
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+static int64_t as_int(const uint8_t *p, uint8_t t)
+{
+    switch (t) {
+    case 'U':
+        return p[0];
+    case 'i':
+        return (int8_t)p[0];
+    case 'I':
+        return (int16_t)(uint16_t)be(p, 2);
+    case 'l':
+        return (int32_t)(uint32_t)be(p, 4);
+    default:
+        return (int64_t)be(p, 8);
+    }
+}
+
+static float as_float(const uint8_t *p)
+{
+    uint32_t u = (uint32_t)be(p, 4);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* 'L' then a non-negative int64 n with n * unit bytes left after it. */
+static bool ub_len(ubr *r, size_t unit, uint64_t *n)
+{
+    if (r->end - r->p < 9 || r->p[0] != 'L')
+        return false;
+    uint64_t x = be(r->p + 1, 8);
+    r->p += 9;
+    if (x > (uint64_t)(r->end - r->p) / (unit ? unit : 1))
+        return false;
+    *n = x;
+    return true;
+}
+
+/* Reads one value at r->p into *v and moves past it (containers included). */
+static bool ub_value(ubr *r, ubv *v, int depth)
+{
+    if (depth > UB_DEPTH || r->p >= r->end)
+        return false;
+    memset(v, 0, sizeof *v);
+    uint8_t c = *r->p++;
+    size_t k;
+    switch (c) {
+    case 'T':
+    case 'F':
+    case 'Z':
+        v->t = c;
+        return true;
+    case 'd':
+        if (r->end - r->p < 4)
+            return false;
+        v->t = 'd';
+        v->f = as_float(r->p);
+        r->p += 4;
+        return true;
+    case 'i':
+    case 'U':
+    case 'I':
+    case 'l':
+    case 'L':
+        k = elem_size(c);
+        if ((size_t)(r->end - r->p) < k)
+            return false;
+        v->t = 'N';
+        v->i = as_int(r->p, c);
+        r->p += k;
+        return true;
+    case 'S':
+        if (!ub_len(r, 1, &v->n))
+            return false;
+        v->t = 'S';
+        v->p = r->p;
+        r->p += v->n;
+        return true;
+    case '[':
+        if (r->end - r->p >= 2 && r->p[0] == '$') {
+            v->elem = r->p[1];
+            r->p += 2;
+            k = elem_size(v->elem);
+            if (k == 0 || v->elem == 'I' || r->p >= r->end || *r->p++ != '#' ||
+                !ub_len(r, k, &v->n))
+                return false;
+            v->t = '$';
+            v->p = r->p;
+            r->p += v->n * k;
+            v->end = r->p;
+            return true;
+        }
+        if (r->p >= r->end || *r->p++ != '#' || !ub_len(r, 1, &v->n))
+            return false;
+        v->t = '[';
+        v->p = r->p;
+        for (uint64_t i = 0; i < v->n; i++) {
+            ubv e;
+            if (!ub_value(r, &e, depth + 1))
+                return false;
+        }
+        v->end = r->p;
+        return true;
+    case '{':
+        v->t = '{';
+        v->p = r->p;
+        for (;;) {
+            if (r->p >= r->end)
+                return false;
+            if (*r->p == '}') {
+                v->end = r->p++;
+                return true;
+            }
+            uint64_t kl;
+            ubv e;
+            if (!ub_len(r, 1, &kl))
+                return false;
+            r->p += kl;
+            if (!ub_value(r, &e, depth + 1))
+                return false;
+        }
+    default:
+        return false;
+    }
+}
+
+/* Member key of object o into *out: false when o is not an object, key is
+ * absent or present more than once. */
+static bool ub_get(const ubv *o, const char *key, ubv *out)
+{
+    if (!o || o->t != '{')
+        return false;
+    ubr r = {o->p, o->end};
+    size_t klen = strlen(key);
+    int found = 0;
+    while (r.p < r.end) {
+        uint64_t kl;
+        ubv e;
+        if (!ub_len(&r, 1, &kl))
+            return false;
+        const uint8_t *k = r.p;
+        r.p += kl;
+        if (!ub_value(&r, &e, 1))
+            return false;
+        if (kl == klen && memcmp(k, key, klen) == 0) {
+            *out = e;
+            found++;
+        }
+    }
+    return found == 1;
+}
+
+static bool ub_is_str(const ubv *v, const char *s)
+{
+    return v->t == 'S' && v->n == strlen(s) && memcmp(v->p, s, v->n) == 0;
+}
+
 /* ------------------------------------------------------------- parsing */
 
 static mt_status refuse(mt_err *err, const char *why)
@@ -42,59 +246,36 @@ static mt_status refuse(mt_err *err, const char *why)
     return mt_err_set(err, MT_EINVAL, "gbdt model not for the own predictor: %s", why);
 }
 
-/* d as a float when d is one float exactly or rounds to one without
- * ambiguity: a decimal number that strtod put exactly halfway between two
- * floats may have been on either side of it (double rounding), so it is
- * refused; finite only. */
-static bool to_float(double d, float *out)
-{
-    if (!isfinite(d) || fabs(d) > FLT_MAX)
-        return false;
-    float f = (float)d;
-    if ((double)f != d) {
-        float g = d > (double)f ? nextafterf(f, INFINITY) : nextafterf(f, -INFINITY);
-        if (((double)f + (double)g) * 0.5 == d)
-            return false;
-    }
-    *out = f;
-    return true;
-}
-
 /* A decimal string ("5E-1") as XGBoost writes base_score: strtof of the
- * whole string, finite. */
-static bool str_float(const json_t *v, float *out)
+ * whole string (correctly rounded, as XGBoost's from_chars), finite. */
+static bool str_float(const ubv *v, float *out)
 {
-    if (!json_is_string(v))
+    char buf[65];
+    if (v->t != 'S' || v->n == 0 || v->n > 64)
         return false;
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (len == 0 || len > 64 || strlen(s) != len)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!strchr("0123456789+-.eE", s[i]))
+    memcpy(buf, v->p, v->n);
+    buf[v->n] = 0;
+    for (size_t i = 0; i < v->n; i++)
+        if (!buf[i] || !strchr("0123456789+-.eE", buf[i]))
             return false;
     char *end = NULL;
-    float f = strtof(s, &end);
-    if (end != s + len || !isfinite(f))
+    float f = strtof(buf, &end);
+    if (end != buf + v->n || !isfinite(f))
         return false;
     *out = f;
     return true;
 }
 
 /* A decimal integer string ("100") in [0, max]. */
-static bool str_uint(const json_t *v, uint64_t max, uint64_t *out)
+static bool str_uint(const ubv *v, uint64_t max, uint64_t *out)
 {
-    if (!json_is_string(v))
-        return false;
-    const char *s = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (len == 0 || len > 19 || strlen(s) != len)
+    if (v->t != 'S' || v->n == 0 || v->n > 19)
         return false;
     uint64_t x = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->p[i] < '0' || v->p[i] > '9')
             return false;
-        x = x * 10 + (uint64_t)(s[i] - '0');
+        x = x * 10 + (uint64_t)(v->p[i] - '0');
     }
     if (x > max)
         return false;
@@ -102,33 +283,27 @@ static bool str_uint(const json_t *v, uint64_t max, uint64_t *out)
     return true;
 }
 
-static const json_t *path(const json_t *o, const char *a, const char *b, const char *c)
+static bool get_uint(const ubv *o, const char *key, uint64_t max, uint64_t *out)
 {
-    const json_t *v = json_object_get(o, a);
-    if (b)
-        v = json_object_get(v, b);
-    if (c)
-        v = json_object_get(v, c);
-    return v;
+    ubv v;
+    return ub_get(o, key, &v) && str_uint(&v, max, out);
 }
 
-/* Integer element i of array a in [lo, hi]. */
-static bool elem_int(const json_t *a, size_t i, int64_t lo, int64_t hi, int64_t *out)
+/* Integer element i (< a->n) of typed integer array a. */
+static int64_t ta_int(const ubv *a, uint64_t i)
 {
-    const json_t *v = json_array_get(a, i);
-    if (!json_is_integer(v))
-        return false;
-    json_int_t x = json_integer_value(v);
-    if (x < lo || x > hi)
-        return false;
-    *out = (int64_t)x;
-    return true;
+    return as_int(a->p + i * elem_size(a->elem), a->elem);
 }
 
-/* One tree's arrays, checked to have num_nodes elements. */
+static bool is_int_array(const ubv *a, uint64_t n)
+{
+    return a->t == '$' && a->elem != 'd' && a->n == n;
+}
+
+/* One tree's arrays (typed, num_nodes elements each). */
 typedef struct gf_src {
     size_t n;
-    const json_t *left, *right, *ind, *cond, *dl;
+    ubv left, right, ind, cond, dl;
     uint8_t *seen; /* n */
 } gf_src;
 
@@ -139,17 +314,14 @@ static int src_depth(gf_src *s, size_t i, size_t n_features, int level)
     if (level > MT_GBDT_FOREST_MAX_DEPTH || i >= s->n || s->seen[i])
         return -1;
     s->seen[i] = 1;
-    int64_t l, r, f, d;
-    if (!elem_int(s->left, i, -1, (int64_t)s->n - 1, &l))
-        return -1;
-    float v;
-    const json_t *c = json_array_get(s->cond, i);
-    if (!json_is_number(c) || !to_float(json_number_value(c), &v))
+    int64_t l = ta_int(&s->left, i);
+    if (!isfinite(as_float(s->cond.p + 4 * i)))
         return -1;
     if (l == -1)
-        return 0; /* a leaf (XGBoost: left child -1), value v */
-    if (!elem_int(s->right, i, 0, (int64_t)s->n - 1, &r) || r != l + 1 ||
-        !elem_int(s->ind, i, 0, (int64_t)n_features - 1, &f) || !elem_int(s->dl, i, 0, 1, &d))
+        return 0; /* a leaf (XGBoost: left child -1), its value the condition */
+    int64_t r = ta_int(&s->right, i), f = ta_int(&s->ind, i), d = ta_int(&s->dl, i);
+    if (l < 0 || (uint64_t)l >= s->n || r != l + 1 || (uint64_t)r >= s->n || f < 0 ||
+        (uint64_t)f >= n_features || (d != 0 && d != 1))
         return -1;
     int a = src_depth(s, (size_t)l, n_features, level + 1);
     if (a < 0)
@@ -166,10 +338,8 @@ static int src_depth(gf_src *s, size_t i, size_t n_features, int level)
 static void src_fill(const gf_src *s, size_t i, size_t pos, int level, int d, gf_node *nodes,
                      float *leaves)
 {
-    int64_t l = 0, f = 0, dl = 0;
-    float v = 0;
-    elem_int(s->left, i, -1, (int64_t)s->n - 1, &l);
-    to_float(json_number_value(json_array_get(s->cond, i)), &v);
+    int64_t l = ta_int(&s->left, i);
+    float v = as_float(s->cond.p + 4 * i);
     if (level == d) {
         leaves[pos - (((size_t)1 << d) - 1)] = v; /* a leaf, by the depth computed */
         return;
@@ -180,84 +350,75 @@ static void src_fill(const gf_src *s, size_t i, size_t pos, int level, int d, gf
         src_fill(s, i, 2 * pos + 2, level + 1, d, nodes, leaves);
         return;
     }
-    elem_int(s->ind, i, 0, INT64_MAX, &f);
-    elem_int(s->dl, i, 0, 1, &dl);
-    nodes[pos] = (gf_node){.split = v, .slot = (uint32_t)f << 1 | (dl ? 0u : 1u)};
+    uint32_t f = (uint32_t)ta_int(&s->ind, i);
+    bool dl = ta_int(&s->dl, i) == 1;
+    nodes[pos] = (gf_node){.split = v, .slot = f << 1 | (dl ? 0u : 1u)};
     src_fill(s, (size_t)l, 2 * pos + 1, level + 1, d, nodes, leaves);
     src_fill(s, (size_t)l + 1, 2 * pos + 2, level + 1, d, nodes, leaves);
 }
 
 /* The arrays of tree t as gf_src; NULL reason when acceptable. */
-static const char *tree_src(const json_t *t, gf_src *s)
+static const char *tree_src(const ubv *t, gf_src *s)
 {
     uint64_t nn = 0;
-    if (!json_is_object(t) || !str_uint(path(t, "tree_param", "num_nodes", NULL),
-                                        MT_GBDT_FOREST_MAX_SLOTS * 2ull, &nn) ||
-        nn == 0)
+    ubv tp;
+    if (!ub_get(t, "tree_param", &tp) ||
+        !get_uint(&tp, "num_nodes", MT_GBDT_FOREST_MAX_SLOTS * 2ull, &nn) || nn == 0)
         return "tree without a valid num_nodes";
     s->n = (size_t)nn;
-    s->left = json_object_get(t, "left_children");
-    s->right = json_object_get(t, "right_children");
-    s->ind = json_object_get(t, "split_indices");
-    s->cond = json_object_get(t, "split_conditions");
-    s->dl = json_object_get(t, "default_left");
-    const json_t *arrs[] = {s->left, s->right, s->ind, s->cond, s->dl};
-    for (size_t k = 0; k < sizeof arrs / sizeof *arrs; k++)
-        if (!json_is_array(arrs[k]) || json_array_size(arrs[k]) != s->n)
-            return "tree array missing or of the wrong size";
+    if (!ub_get(t, "left_children", &s->left) || !is_int_array(&s->left, nn) ||
+        !ub_get(t, "right_children", &s->right) || !is_int_array(&s->right, nn) ||
+        !ub_get(t, "split_indices", &s->ind) || !is_int_array(&s->ind, nn) ||
+        !ub_get(t, "default_left", &s->dl) || !is_int_array(&s->dl, nn) ||
+        !ub_get(t, "split_conditions", &s->cond) || s->cond.t != '$' || s->cond.elem != 'd' ||
+        s->cond.n != nn)
+        return "tree array missing, of the wrong type or of the wrong size";
     /* numerical splits only */
-    const json_t *st = json_object_get(t, "split_type");
-    if (st) {
-        if (!json_is_array(st) || json_array_size(st) != s->n)
-            return "split_type of the wrong size";
-        for (size_t i = 0; i < s->n; i++) {
-            int64_t x;
-            if (!elem_int(st, i, 0, 0, &x))
+    ubv st;
+    if (ub_get(t, "split_type", &st)) {
+        if (!is_int_array(&st, nn))
+            return "split_type of the wrong type or size";
+        for (uint64_t i = 0; i < nn; i++)
+            if (ta_int(&st, i) != 0)
                 return "categorical split";
-        }
     }
     static const char *const cats[] = {"categories", "categories_nodes", "categories_segments",
                                        "categories_sizes"};
     for (size_t k = 0; k < sizeof cats / sizeof *cats; k++) {
-        const json_t *c = json_object_get(t, cats[k]);
-        if (c && (!json_is_array(c) || json_array_size(c) != 0))
+        ubv c;
+        if (ub_get(t, cats[k], &c) && !((c.t == '$' || c.t == '[') && c.n == 0))
             return "categories";
     }
     return NULL;
 }
 
-static const char *parse_model(const json_t *root, size_t n_features, mt_gbdt_forest *f)
+static const char *parse_model(const ubv *root, size_t n_features, mt_gbdt_forest *f)
 {
-    const json_t *learner = json_object_get(root, "learner");
-    if (!json_is_object(learner))
+    ubv learner, gb, name, objective, obj, mp, v, model, trees, info, gmp;
+    if (!ub_get(root, "learner", &learner) || learner.t != '{')
         return "no learner";
-    const json_t *gb = json_object_get(learner, "gradient_booster");
-    const json_t *name = json_object_get(gb, "name");
-    if (!json_is_string(name) || strcmp(json_string_value(name), "gbtree") != 0)
+    if (!ub_get(&learner, "gradient_booster", &gb) || !ub_get(&gb, "name", &name) ||
+        !ub_is_str(&name, "gbtree"))
         return "booster is not gbtree";
-    const json_t *obj = path(learner, "objective", "name", NULL);
-    if (!json_is_string(obj))
+    if (!ub_get(&learner, "objective", &objective) || !ub_get(&objective, "name", &obj))
         return "no objective";
-    if (strcmp(json_string_value(obj), "binary:logistic") == 0)
+    if (ub_is_str(&obj, "binary:logistic"))
         f->logistic = true;
-    else if (strcmp(json_string_value(obj), "reg:squarederror") == 0)
+    else if (ub_is_str(&obj, "reg:squarederror"))
         f->logistic = false;
     else
         return "objective other than binary:logistic and reg:squarederror";
-    const json_t *mp = json_object_get(learner, "learner_model_param");
     uint64_t num_class = 1, num_target = 1, num_feature = 0;
     float base_score;
-    if (!json_is_object(mp) || !str_uint(json_object_get(mp, "num_class"), 1000000, &num_class) ||
-        num_class != 0)
+    if (!ub_get(&learner, "learner_model_param", &mp) ||
+        !get_uint(&mp, "num_class", 1000000, &num_class) || num_class != 0)
         return "num_class is not 0";
-    if (json_object_get(mp, "num_target") &&
-        (!str_uint(json_object_get(mp, "num_target"), 1000000, &num_target) || num_target != 1))
+    if (ub_get(&mp, "num_target", &v) && (!str_uint(&v, 1000000, &num_target) || num_target != 1))
         return "num_target is not 1";
-    if (!str_uint(json_object_get(mp, "num_feature"), MT_GBDT_FOREST_MAX_FEATURES,
-                  &num_feature) ||
-        num_feature != n_features || n_features == 0)
+    if (!get_uint(&mp, "num_feature", MT_GBDT_FOREST_MAX_FEATURES, &num_feature) ||
+        num_feature != n_features)
         return "num_feature differs from the input's features";
-    if (!str_float(json_object_get(mp, "base_score"), &base_score))
+    if (!ub_get(&mp, "base_score", &v) || !str_float(&v, &base_score))
         return "base_score is not a finite number";
     if (f->logistic) {
         if (!(base_score > 0.0f && base_score < 1.0f))
@@ -269,20 +430,26 @@ static const char *parse_model(const json_t *root, size_t n_features, mt_gbdt_fo
     if (!isfinite(f->base_margin))
         return "base margin is not finite";
 
-    const json_t *model = json_object_get(gb, "model");
-    const json_t *trees = json_object_get(model, "trees");
-    const json_t *info = json_object_get(model, "tree_info");
     uint64_t num_trees = 0;
-    if (!json_is_array(trees) || !json_is_array(info) ||
-        json_array_size(trees) != json_array_size(info) ||
-        !str_uint(path(model, "gbtree_model_param", "num_trees", NULL), MT_GBDT_FOREST_MAX_TREES,
-                  &num_trees) ||
-        num_trees != json_array_size(trees))
+    if (!ub_get(&gb, "model", &model) || !ub_get(&model, "trees", &trees) || trees.t != '[' ||
+        !ub_get(&model, "tree_info", &info) || (info.t != '[' && info.t != '$') ||
+        info.n != trees.n || !ub_get(&model, "gbtree_model_param", &gmp) ||
+        !get_uint(&gmp, "num_trees", MT_GBDT_FOREST_MAX_TREES, &num_trees) ||
+        num_trees != trees.n)
         return "trees, tree_info and num_trees disagree";
     f->n_trees = (size_t)num_trees;
-    for (size_t t = 0; t < f->n_trees; t++) {
+    /* tree_info: every tree adds to output 0 */
+    ubr ir = {info.p, info.end};
+    for (uint64_t t = 0; t < info.n; t++) {
         int64_t g;
-        if (!elem_int(info, t, 0, 0, &g))
+        ubv e;
+        if (info.t == '$' && info.elem != 'd')
+            g = ta_int(&info, t);
+        else if (info.t == '[' && ub_value(&ir, &e, 1) && e.t == 'N')
+            g = e.i;
+        else
+            return "tree_info not integers";
+        if (g != 0)
             return "tree_info other than 0";
     }
     size_t nt = f->n_trees ? f->n_trees : 1;
@@ -293,9 +460,13 @@ static const char *parse_model(const json_t *root, size_t n_features, mt_gbdt_fo
         return NULL; /* ENOMEM: reported by the caller (nodes NULL) */
     /* pass 1: check each tree, its depth and the total size */
     size_t slots = 0, nodes = 0;
+    ubr tr = {trees.p, trees.end};
     for (size_t t = 0; t < f->n_trees; t++) {
+        ubv tv;
         gf_src s;
-        const char *why = tree_src(json_array_get(trees, t), &s);
+        if (!ub_value(&tr, &tv, 1) || tv.t != '{')
+            return "tree not an object";
+        const char *why = tree_src(&tv, &s);
         if (why)
             return why;
         if (!(s.seen = calloc(s.n, 1)))
@@ -317,9 +488,12 @@ static const char *parse_model(const json_t *root, size_t n_features, mt_gbdt_fo
     if (!f->nodes || !f->leaves)
         return NULL;
     /* pass 2: fill (the structure was checked in pass 1) */
+    tr.p = trees.p;
     for (size_t t = 0; t < f->n_trees; t++) {
+        ubv tv;
         gf_src s;
-        tree_src(json_array_get(trees, t), &s);
+        ub_value(&tr, &tv, 1);
+        tree_src(&tv, &s);
         src_fill(&s, 0, 0, 0, f->depth[t], f->nodes + f->node_off[t], f->leaves + f->leaf_off[t]);
     }
     return NULL;
@@ -337,25 +511,22 @@ void mt_gbdt_forest_free(mt_gbdt_forest *f)
     free(f);
 }
 
-mt_status mt_gbdt_forest_parse(const char *json, size_t len, size_t n_features,
+mt_status mt_gbdt_forest_parse(const uint8_t *ubj, size_t len, size_t n_features,
                                mt_gbdt_forest **out, mt_err *err)
 {
     *out = NULL;
-    mt_err je = {0};
-    json_t *root = mt_json_parse(json, len, MT_GBDT_FOREST_MAX_JSON, 16, &je);
-    if (!root)
-        return je.code == MT_ENOMEM ? mt_err_set(err, MT_ENOMEM, "out of memory")
-                                    : refuse(err, "not a JSON model within the limits");
+    ubr r = {ubj, ubj + len};
+    ubv root;
+    if (len > MT_GBDT_FOREST_MAX_MODEL || !ub_value(&r, &root, 0) || root.t != '{' ||
+        r.p != r.end)
+        return refuse(err, "not a UBJSON model within the limits");
     mt_gbdt_forest *f = calloc(1, sizeof *f);
-    if (!f) {
-        json_decref(root);
+    if (!f)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
-    }
     f->n_features = n_features;
     const char *why = n_features == 0 || n_features > MT_GBDT_FOREST_MAX_FEATURES
                           ? "number of features out of range"
-                          : parse_model(root, n_features, f);
-    json_decref(root);
+                          : parse_model(&root, n_features, f);
     if (why) {
         mt_gbdt_forest_free(f);
         return refuse(err, why);

@@ -3,12 +3,16 @@
  * complete trees, blocks of rows walked level by level).
  *
  * Contract of mt_gbdt_forest_parse (a parser of untrusted-ish bytes):
- *  - input: the JSON text of a model as XGBoost writes it
- *    (XGBoosterSaveModelToBuffer with {"format": "json"}) after XGBoost has
- *    loaded the model itself; any bytes are safe to pass (libFuzzer target
- *    fuzz/gbdt_forest.c): the text is read with the bounded reader mt_json
- *    (size and nesting limits), every index is range checked, every number
- *    converted only when it is exactly one float.
+ *  - input: the UBJSON of a model as XGBoost 1.7 writes it
+ *    (XGBoosterSaveModelToBuffer with {"format": "ubj"}) after XGBoost has
+ *    loaded the model itself (so the user's model file is parsed by XGBoost
+ *    first); any bytes are safe to pass (libFuzzer target
+ *    fuzz/gbdt_forest.c): only the subset XGBoost's writer produces is read
+ *    (objects, counted arrays, typed arrays, strings, integers, f32), every
+ *    length is checked against the bytes left before use, nesting is
+ *    bounded (16), keys we read must be present once, every node index and
+ *    feature index is range checked; float values are the f32 bits XGBoost
+ *    holds (no decimal conversion).
  *  - accepted: booster "gbtree" with one output (num_class 0, num_target 1),
  *    every tree_info 0, objective "binary:logistic" (base_score in (0, 1))
  *    or "reg:squarederror"; numerical splits only (no categorical split,
@@ -45,13 +49,13 @@
 #define MT_GBDT_FOREST_MAX_SLOTS (1u << 22)
 #define MT_GBDT_FOREST_MAX_TREES 100000
 #define MT_GBDT_FOREST_MAX_FEATURES 4096u /* scratch: 64 rows x 2 x features floats */
-#define MT_GBDT_FOREST_MAX_JSON (256u << 20)
+#define MT_GBDT_FOREST_MAX_MODEL (256u << 20) /* bytes of UBJSON */
 
 typedef struct mt_gbdt_forest mt_gbdt_forest;
 
-/* Parses the model JSON [json, json + len) for inputs of n_features
+/* Parses the model's UBJSON [ubj, ubj + len) for inputs of n_features
  * features into *out (free with mt_gbdt_forest_free). See the contract above. */
-mt_status mt_gbdt_forest_parse(const char *json, size_t len, size_t n_features,
+mt_status mt_gbdt_forest_parse(const uint8_t *ubj, size_t len, size_t n_features,
                                mt_gbdt_forest **out, mt_err *err);
 void mt_gbdt_forest_free(mt_gbdt_forest *f);
 

@@ -88,17 +88,35 @@ static char *train(const char *objective, const char *booster, int depth, int tr
     return out;
 }
 
-/* The JSON of model reloaded by XGBoost and saved again (what the built-in
- * hands to gbdt_forest), and the loaded booster in *bp. */
-static char *reload(const char *model, size_t len, BoosterHandle *bp, size_t *out_len)
+/* The UBJSON of model reloaded by XGBoost (what the built-in hands to
+ * gbdt_forest), its JSON in *json, and the loaded booster in *bp. */
+static char *reload(const char *model, size_t len, BoosterHandle *bp, size_t *out_len,
+                    char **json, size_t *json_len)
 {
     assert_int_equal(XGBoosterCreate(NULL, 0, bp), 0);
     assert_int_equal(XGBoosterLoadModelFromBuffer(*bp, model, len), 0);
     bst_ulong ml;
     const char *mj;
     assert_int_equal(XGBoosterSaveModelToBuffer(*bp, "{\"format\": \"json\"}", &ml, &mj), 0);
+    *json_len = ml;
+    *json = strndup(mj, ml);
+    assert_int_equal(XGBoosterSaveModelToBuffer(*bp, "{\"format\": \"ubj\"}", &ml, &mj), 0);
     *out_len = ml;
-    return strndup(mj, ml);
+    char *u = malloc(ml);
+    memcpy(u, mj, ml);
+    return u;
+}
+
+/* XGBoost's UBJSON of a JSON model. */
+static char *xgb_ubj(const char *model, size_t len, size_t *out_len)
+{
+    BoosterHandle b;
+    char *json;
+    size_t jl;
+    char *u = reload(model, len, &b, out_len, &json, &jl);
+    free(json);
+    XGBoosterFree(b);
+    return u;
 }
 
 /* Every finite split condition of the model's internal nodes. */
@@ -230,14 +248,16 @@ static void check_model(const char *objective, int depth, int trees)
     size_t len, rlen, ns;
     char *model = train(objective, "gbtree", depth, trees, NULL, NULL, &len);
     BoosterHandle b;
-    char *rj = reload(model, len, &b, &rlen);
+    char *js;
+    size_t jl;
+    char *rj = reload(model, len, &b, &rlen, &js, &jl);
     mt_gbdt_forest *f;
     mt_err err;
-    if (mt_gbdt_forest_parse(rj, rlen, NF, &f, &err) != MT_OK)
+    if (mt_gbdt_forest_parse((const uint8_t *)rj, rlen, NF, &f, &err) != MT_OK)
         fail_msg("%s depth %d trees %d refused: %s", objective, depth, trees, err.msg);
     assert_int_equal(mt_gbdt_forest_trees(f), trees);
     assert_int_equal(mt_gbdt_forest_is_logistic(f), strcmp(objective, "binary:logistic") == 0);
-    float *splits = split_values(rj, rlen, &ns);
+    float *splits = split_values(js, jl, &ns);
     if (depth > 1)
         assert_true(ns > 0);
     const size_t n = 1000; /* not a multiple of the block of rows */
@@ -270,6 +290,7 @@ static void check_model(const char *objective, int depth, int trees)
     mt_gbdt_forest_free(f);
     XGBoosterFree(b);
     free(rj);
+    free(js);
     free(model);
 }
 
@@ -302,11 +323,13 @@ static void test_base_score(void **state)
         size_t len, rlen, ns;
         char *model = train(objs[o], "gbtree", 4, 7, "base_score", "0.3", &len);
         BoosterHandle b;
-        char *rj = reload(model, len, &b, &rlen);
+        char *js;
+        size_t jl;
+        char *rj = reload(model, len, &b, &rlen, &js, &jl);
         mt_gbdt_forest *f;
         mt_err err;
-        assert_int_equal(mt_gbdt_forest_parse(rj, rlen, NF, &f, &err), MT_OK);
-        float *splits = split_values(rj, rlen, &ns);
+        assert_int_equal(mt_gbdt_forest_parse((const uint8_t *)rj, rlen, NF, &f, &err), MT_OK);
+        float *splits = split_values(js, jl, &ns);
         float *x = test_rows(splits, ns, 300, true), ours[300];
         float *theirs = xgb_dense(b, x, 300);
         assert_int_equal(mt_gbdt_forest_predict_dense(f, x, 300, 2, ours, &err), MT_OK);
@@ -317,19 +340,29 @@ static void test_base_score(void **state)
         mt_gbdt_forest_free(f);
         XGBoosterFree(b);
         free(rj);
+        free(js);
         free(model);
     }
 }
 
-static void expect_refused(const char *json, size_t len, size_t nf, const char *what)
+/* Refused with the fixed prefix and, when why is not NULL, that reason. */
+static void expect_refused_why(const void *ubj, size_t len, size_t nf, const char *what,
+                               const char *why)
 {
     mt_gbdt_forest *f = (mt_gbdt_forest *)&f; /* must be set to NULL */
     mt_err err = {0};
-    mt_status st = mt_gbdt_forest_parse(json, len, nf, &f, &err);
+    mt_status st = mt_gbdt_forest_parse(ubj, len, nf, &f, &err);
     if (st != MT_EINVAL)
         fail_msg("%s: status %d, expected refusal", what, (int)st);
     assert_null(f);
-    assert_non_null(strstr(err.msg, "gbdt model not for the own predictor"));
+    assert_non_null(strstr(err.msg, "gbdt model not for the own predictor: "));
+    if (why && !strstr(err.msg, why))
+        fail_msg("%s: refused for another reason: %s", what, err.msg);
+}
+
+static void expect_refused(const void *ubj, size_t len, size_t nf, const char *what)
+{
+    expect_refused_why(ubj, len, nf, what, NULL);
 }
 
 /* Models ours does not reproduce are refused (the built-in then uses
@@ -337,28 +370,42 @@ static void expect_refused(const char *json, size_t len, size_t nf, const char *
 static void test_unsupported_refused(void **state)
 {
     (void)state;
-    size_t len;
-    char *m = train("multi:softprob", "gbtree", 3, 2, "num_class", "3", &len);
-    expect_refused(m, len, NF, "multi:softprob");
+    size_t len, ul;
+    char *u, *m = train("multi:softprob", "gbtree", 3, 2, "num_class", "3", &len);
+    u = xgb_ubj(m, len, &ul);
+    expect_refused(u, ul, NF, "multi:softprob");
+    free(u);
     free(m);
     m = train("binary:logistic", "dart", 3, 3, NULL, NULL, &len);
-    expect_refused(m, len, NF, "dart");
+    u = xgb_ubj(m, len, &ul);
+    expect_refused(u, ul, NF, "dart");
+    free(u);
     free(m);
     m = train("binary:logistic", "gblinear", 3, 3, NULL, NULL, &len);
-    expect_refused(m, len, NF, "gblinear");
+    u = xgb_ubj(m, len, &ul);
+    expect_refused(u, ul, NF, "gblinear");
+    free(u);
     free(m);
     m = train("reg:logistic", "gbtree", 3, 3, NULL, NULL, &len);
-    expect_refused(m, len, NF, "reg:logistic");
+    u = xgb_ubj(m, len, &ul);
+    expect_refused(u, ul, NF, "reg:logistic");
+    free(u);
     free(m);
     m = train("binary:logitraw", "gbtree", 3, 3, NULL, NULL, &len);
-    expect_refused(m, len, NF, "binary:logitraw");
+    u = xgb_ubj(m, len, &ul);
+    expect_refused(u, ul, NF, "binary:logitraw");
+    free(u);
     free(m);
     /* a feature count other than the model's */
     m = train("binary:logistic", "gbtree", 3, 3, NULL, NULL, &len);
-    expect_refused(m, len, NF + 1, "num_feature");
+    u = xgb_ubj(m, len, &ul);
+    expect_refused(u, ul, NF + 1, "num_feature");
+    free(u);
     mt_gbdt_forest *f;
     mt_err err;
-    assert_int_equal(mt_gbdt_forest_parse(m, len, NF, &f, &err), MT_OK);
+    u = xgb_ubj(m, len, &ul);
+    assert_int_equal(mt_gbdt_forest_parse((const uint8_t *)u, ul, NF, &f, &err), MT_OK);
+    free(u);
     mt_gbdt_forest_free(f);
     free(m);
 }
@@ -389,6 +436,7 @@ static void test_categorical_refused(void **state)
     const char *mj;
     assert_int_equal(XGBoosterSaveModelToBuffer(b, "{\"format\": \"json\"}", &ml, &mj), 0);
     assert_non_null(strstr(mj, "\"split_type\":[1"));
+    assert_int_equal(XGBoosterSaveModelToBuffer(b, "{\"format\": \"ubj\"}", &ml, &mj), 0);
     expect_refused(mj, ml, 2, "categorical");
     XGBoosterFree(b);
     XGDMatrixFree(dm);
@@ -396,9 +444,138 @@ static void test_categorical_refused(void **state)
 
 /* ------------------------------------------------------------- malformed */
 
+/* A UBJSON encoder of jansson values written the way XGBoost 1.7's
+ * UBJWriter does (src/common/json.cc): objects with 'L' int64 keys, counted
+ * arrays, typed arrays for the tree's arrays (by key; a typed array holding
+ * a non-number is written as a counted array), the smallest integer type,
+ * reals as f32, strings 'S'. */
+typedef struct ubuf {
+    uint8_t *p;
+    size_t n, cap;
+} ubuf;
+
+static void put(ubuf *b, const void *d, size_t n)
+{
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 64;
+        b->p = realloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, d, n);
+    b->n += n;
+}
+
+static void put_be(ubuf *b, uint64_t v, size_t k)
+{
+    uint8_t t[8];
+    for (size_t i = 0; i < k; i++)
+        t[i] = (uint8_t)(v >> (8 * (k - 1 - i)));
+    put(b, t, k);
+}
+
+static void put_len(ubuf *b, size_t n)
+{
+    put(b, "L", 1);
+    put_be(b, n, 8);
+}
+
+static void put_f32(ubuf *b, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    put_be(b, u, 4);
+}
+
+static char typed_kind(const char *key)
+{
+    static const char *const l[] = {"left_children", "right_children", "parents",
+                                    "split_indices", "categories", "categories_nodes"};
+    static const char *const L[] = {"categories_segments", "categories_sizes"};
+    static const char *const d[] = {"loss_changes", "sum_hessian", "base_weights",
+                                    "split_conditions"};
+    static const char *const U[] = {"default_left", "split_type"};
+    for (size_t i = 0; i < 6; i++)
+        if (key && strcmp(key, l[i]) == 0)
+            return 'l';
+    for (size_t i = 0; i < 2; i++)
+        if (key && strcmp(key, L[i]) == 0)
+            return 'L';
+    for (size_t i = 0; i < 4; i++)
+        if (key && strcmp(key, d[i]) == 0)
+            return 'd';
+    for (size_t i = 0; i < 2; i++)
+        if (key && strcmp(key, U[i]) == 0)
+            return 'U';
+    return 0;
+}
+
+static void enc(ubuf *b, json_t *v, const char *key)
+{
+    if (json_is_object(v)) {
+        put(b, "{", 1);
+        const char *k;
+        json_t *e;
+        json_object_foreach(v, k, e)
+        {
+            size_t kl = strlen(k);
+            if (kl && k[kl - 1] == '\x01')
+                kl--; /* e_duplicate_key: written as the key without \x01 */
+            put_len(b, kl);
+            put(b, k, kl);
+            enc(b, e, k);
+        }
+        put(b, "}", 1);
+    } else if (json_is_array(v)) {
+        char t = typed_kind(key);
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) if (!json_is_number(e)) t = 0;
+        if (t) {
+            put(b, "[$", 2);
+            put(b, &t, 1);
+            put(b, "#", 1);
+            put_len(b, json_array_size(v));
+            json_array_foreach(v, i, e)
+            {
+                if (t == 'd')
+                    put_f32(b, (float)json_number_value(e));
+                else
+                    put_be(b, (uint64_t)json_integer_value(e), t == 'l' ? 4 : t == 'L' ? 8 : 1);
+            }
+        } else {
+            put(b, "[#", 2);
+            put_len(b, json_array_size(v));
+            json_array_foreach(v, i, e) enc(b, e, NULL);
+        }
+    } else if (json_is_string(v)) {
+        put(b, "S", 1);
+        put_len(b, json_string_length(v));
+        put(b, json_string_value(v), json_string_length(v));
+    } else if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i > INT8_MIN && i < INT8_MAX) {
+            put(b, "i", 1);
+            put_be(b, (uint64_t)i, 1);
+        } else if (i > INT16_MIN && i < INT16_MAX) {
+            put(b, "I", 1);
+            put_be(b, (uint64_t)i, 2);
+        } else if (i > INT32_MIN && i < INT32_MAX) {
+            put(b, "l", 1);
+            put_be(b, (uint64_t)i, 4);
+        } else {
+            put(b, "L", 1);
+            put_be(b, (uint64_t)i, 8);
+        }
+    } else if (json_is_real(v)) {
+        put(b, "d", 1);
+        put_f32(b, (float)json_real_value(v));
+    } else {
+        put(b, json_is_true(v) ? "T" : json_is_false(v) ? "F" : "Z", 1);
+    }
+}
+
 static json_t *tree0;
 
-/* The model m with tree 0 changed by edit, serialised. */
+/* The model m (JSON) with tree 0 changed by edit, as UBJSON. */
 static char *edited(const char *m, size_t len, void (*edit)(json_t *root, json_t *tree),
                     size_t *out_len)
 {
@@ -413,10 +590,11 @@ static char *edited(const char *m, size_t len, void (*edit)(json_t *root, json_t
         0);
     assert_non_null(tree0);
     edit(root, tree0);
-    char *s = json_dumps(root, JSON_COMPACT);
+    ubuf b = {0};
+    enc(&b, root, NULL);
     json_decref(root);
-    *out_len = strlen(s);
-    return s;
+    *out_len = b.n;
+    return (char *)b.p;
 }
 
 static void set_int(json_t *t, const char *arr, size_t i, json_int_t v)
@@ -516,12 +694,13 @@ static void e_objective(json_t *r, json_t *t)
     json_object_set_new(json_object_get(json_object_get(r, "learner"), "objective"), "name",
                         json_string("reg:pseudohubererror"));
 }
-/* a chain deeper than MT_GBDT_FOREST_MAX_DEPTH: node i's left child is
- * 2i + 1 (a leaf), its right child 2i + 2 */
-static void e_too_deep(json_t *r, json_t *t)
+/* a chain of chain_levels internal nodes: even node i's left child is the
+ * leaf i + 1, its right child i + 2 */
+static int chain_levels;
+static void e_chain(json_t *r, json_t *t)
 {
     (void)r;
-    const int levels = MT_GBDT_FOREST_MAX_DEPTH + 2, n = 2 * levels + 1;
+    const int levels = chain_levels, n = 2 * levels + 1;
     static const char *const ints[] = {"left_children", "right_children", "parents",
                                        "split_indices", "split_type", "default_left"};
     static const char *const floats[] = {"split_conditions", "loss_changes", "sum_hessian",
@@ -551,6 +730,13 @@ static void e_too_deep(json_t *r, json_t *t)
     snprintf(nn, sizeof nn, "%d", n);
     json_object_set_new(json_object_get(t, "tree_param"), "num_nodes", json_string(nn));
 }
+/* a key twice in the tree object: jansson keeps one value per key, so the
+ * extra key's name is one the encoder writes as "left_children" */
+static void e_duplicate_key(json_t *r, json_t *t)
+{
+    (void)r;
+    json_object_set(t, "left_children\x01", json_object_get(t, "left_children"));
+}
 static void e_none(json_t *r, json_t *t)
 {
     (void)r;
@@ -560,47 +746,70 @@ static void e_none(json_t *r, json_t *t)
 static void test_malformed_refused(void **state)
 {
     (void)state;
-    size_t len, el;
+    size_t len, el, ul;
     char *m = train("binary:logistic", "gbtree", 3, 2, NULL, NULL, &len);
-    /* the unedited round trip is accepted (the edits below are what differ) */
+    /* the unedited model through our encoder is XGBoost's own UBJSON, and
+     * accepted (the edits below are what differ) */
     char *s = edited(m, len, e_none, &el);
+    char *u = xgb_ubj(m, len, &ul);
+    assert_int_equal(el, ul);
+    assert_memory_equal(s, u, ul);
     mt_gbdt_forest *f;
     mt_err err;
-    assert_int_equal(mt_gbdt_forest_parse(s, el, NF, &f, &err), MT_OK);
+    assert_int_equal(mt_gbdt_forest_parse((const uint8_t *)s, el, NF, &f, &err), MT_OK);
     mt_gbdt_forest_free(f);
     free(s);
+    static const char tree[] = "tree structure, feature index or value not acceptable",
+                      arrays[] = "tree array missing, of the wrong type or of the wrong size";
     static const struct {
         const char *name;
         void (*edit)(json_t *, json_t *);
+        const char *why;
     } cases[] = {
-        {"left child out of range", e_left_out_of_range},
-        {"cycle", e_cycle},
-        {"right child not left + 1", e_right_not_left_plus_1},
-        {"shared nodes", e_shared},
-        {"feature out of range", e_feature},
-        {"negative feature", e_negative_feature},
-        {"array too short", e_short_array},
-        {"value a string", e_string_value},
-        {"value beyond float", e_huge_value},
-        {"categorical split", e_categorical},
-        {"num_nodes differs", e_num_nodes},
-        {"tree_info 1", e_tree_info},
-        {"num_trees differs", e_num_trees},
-        {"base_score 1 for logistic", e_base_score},
-        {"num_class 3", e_num_class},
-        {"objective", e_objective},
-        {"too deep", e_too_deep},
+        {"left child out of range", e_left_out_of_range, tree},
+        {"cycle", e_cycle, tree},
+        {"right child not left + 1", e_right_not_left_plus_1, tree},
+        {"shared nodes", e_shared, tree},
+        {"feature out of range", e_feature, tree},
+        {"negative feature", e_negative_feature, tree},
+        {"array too short", e_short_array, arrays},
+        {"value a string", e_string_value, arrays},
+        {"value beyond float", e_huge_value, tree},
+        {"categorical split", e_categorical, "categorical split"},
+        {"num_nodes differs", e_num_nodes, arrays},
+        {"tree_info 1", e_tree_info, "tree_info other than 0"},
+        {"num_trees differs", e_num_trees, "trees, tree_info and num_trees disagree"},
+        {"base_score 1 for logistic", e_base_score, "base_score outside (0, 1)"},
+        {"num_class 3", e_num_class, "num_class is not 0"},
+        {"objective", e_objective, "objective other than"},
+        {"duplicate key", e_duplicate_key, arrays},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         s = edited(m, len, cases[i].edit, &el);
-        expect_refused(s, el, NF, cases[i].name);
+        expect_refused_why(s, el, NF, cases[i].name, cases[i].why);
         free(s);
     }
-    /* truncated and garbage text */
-    for (size_t cut = 0; cut < len; cut += len / 7 + 1)
-        expect_refused(m, cut, NF, "truncated");
-    expect_refused("[]", 2, NF, "array");
-    expect_refused("{\"learner\": 1}", 14, NF, "learner not an object");
+    /* a chain of MT_GBDT_FOREST_MAX_DEPTH levels is taken, one more is not */
+    chain_levels = MT_GBDT_FOREST_MAX_DEPTH;
+    s = edited(m, len, e_chain, &el);
+    assert_int_equal(mt_gbdt_forest_parse((const uint8_t *)s, el, NF, &f, &err), MT_OK);
+    mt_gbdt_forest_free(f);
+    free(s);
+    chain_levels = MT_GBDT_FOREST_MAX_DEPTH + 1;
+    s = edited(m, len, e_chain, &el);
+    expect_refused_why(s, el, NF, "too deep", tree);
+    free(s);
+    /* truncated and garbage bytes */
+    for (size_t cut = 0; cut < ul; cut += ul / 13 + 1)
+        expect_refused(u, cut, NF, "truncated");
+    u[ul / 2] ^= 0x40; /* any byte changed: refused or a valid model, never a crash */
+    if (mt_gbdt_forest_parse((const uint8_t *)u, ul, NF, &f, &err) == MT_OK)
+        mt_gbdt_forest_free(f);
+    expect_refused("{}", 2, NF, "empty object");
+    expect_refused_why("{L\0\0\0\0\0\0\0\x07learneri\x01}", 20, NF, "learner not an object",
+                       "no learner");
+    expect_refused("[$d#L\xff\xff\xff\xff\xff\xff\xff\xff", 14, NF, "huge count");
+    free(u);
     free(m);
 }
 
