@@ -1,10 +1,9 @@
 /* Fuzz target: gbdt_predict's tree reader and predictor (gbdt_forest.c,
  * mt_gbdt_forest_parse). Input: one byte choosing the number of features
- * (1 to 8), then the model's UBJSON (as XGBoost 1.7 writes it). A refusal must be MT_EINVAL with the fixed
- * prefix (no input byte) or MT_ENOMEM; an accepted model must predict rows
- * built from the input's bytes (NaN, +-inf, -0, values), dense and CSR,
- * with the same bits both ways, probabilities in [0, 1] for binary:logistic
- * and never NaN. */
+ * (1 to 8), then the model's UBJSON (as XGBoost 1.7 writes it). A refusal must be MT_EINVAL with
+ * the fixed prefix (no input byte) or MT_ENOMEM; an accepted model must predict rows built from the
+ * input's bytes (NaN, +-inf, -0, values), dense and CSR, with the same bits both ways,
+ * probabilities in [0, 1] for binary:logistic and never NaN. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,9 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mt_err err;
     mt_status st = mt_gbdt_forest_parse(data + 1, size - 1, nf, &f, &err);
     if (st != MT_OK) {
-        if (f || (st != MT_ENOMEM && (st != MT_EINVAL ||
-                                      strncmp(err.msg, "gbdt model not for the own predictor: ",
-                                              38) != 0)))
+        if (f || (st != MT_ENOMEM &&
+                  (st != MT_EINVAL ||
+                   strncmp(err.msg, "gbdt model not for the own predictor: ", 38) != 0)))
             abort();
         return 0;
     }

@@ -549,9 +549,8 @@ static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x,
     mt_err fe = {0};
     if (XGBoosterSaveModelToBuffer(b, "{\"format\": \"ubj\"}", &jl, &js) != 0)
         return "XGBoost's predictor";
-    if (mt_gbdt_forest_parse((const uint8_t *)js, jl, nf, forest, &fe) != MT_OK) {
+    if (mt_gbdt_forest_parse((const uint8_t *)js, jl, nf, forest, &fe) != MT_OK)
         return "XGBoost's predictor";
-    }
     size_t k = n < GBDT_PROBE_ROWS ? n : GBDT_PROBE_ROWS;
     float mine[GBDT_PROBE_ROWS];
     const bst_ulong *shape = NULL;

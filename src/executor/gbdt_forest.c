@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* One internal node of a complete tree: go left when xs[slot] < split,
  * where the walked row xs holds each feature twice (slot 2 * feature: NaN
  * read as -inf, so a missing value goes left; slot 2 * feature + 1: NaN read
@@ -24,9 +23,9 @@ struct mt_gbdt_forest {
     size_t n_features, n_trees;
     bool logistic;
     float base_margin;
-    uint8_t *depth;     /* per tree */
-    size_t *node_off;   /* per tree: first node in nodes (2^depth - 1 nodes) */
-    size_t *leaf_off;   /* per tree: first leaf in leaves (2^depth leaves) */
+    uint8_t *depth;   /* per tree */
+    size_t *node_off; /* per tree: first node in nodes (2^depth - 1 nodes) */
+    size_t *leaf_off; /* per tree: first leaf in leaves (2^depth leaves) */
     gf_node *nodes;
     float *leaves;
 };
@@ -42,13 +41,13 @@ struct mt_gbdt_forest {
  * integers i U I l L, floats d (f32), T F Z. Every length is checked
  * against the bytes left before use; nesting is bounded. */
 typedef struct ubv {
-    uint8_t t;            /* '{', '[', '$' (typed array), 'S', 'N' (integer), 'd', 'T', 'F', 'Z' */
-    uint8_t elem;         /* typed array: element type */
-    const uint8_t *p;     /* contents: object members, array values, elements, string bytes */
-    const uint8_t *end;   /* object: its closing '}'; arrays: the end of their values */
-    uint64_t n;           /* array, typed array, string: count */
-    int64_t i;            /* integer */
-    float f;              /* float */
+    uint8_t t;          /* '{', '[', '$' (typed array), 'S', 'N' (integer), 'd', 'T', 'F', 'Z' */
+    uint8_t elem;       /* typed array: element type */
+    const uint8_t *p;   /* contents: object members, array values, elements, string bytes */
+    const uint8_t *end; /* object: its closing '}'; arrays: the end of their values */
+    uint64_t n;         /* array, typed array, string: count */
+    int64_t i;          /* integer */
+    float f;            /* float */
 } ubv;
 
 typedef struct ubr {
@@ -434,8 +433,7 @@ static const char *parse_model(const ubv *root, size_t n_features, mt_gbdt_fores
     if (!ub_get(&gb, "model", &model) || !ub_get(&model, "trees", &trees) || trees.t != '[' ||
         !ub_get(&model, "tree_info", &info) || (info.t != '[' && info.t != '$') ||
         info.n != trees.n || !ub_get(&model, "gbtree_model_param", &gmp) ||
-        !get_uint(&gmp, "num_trees", MT_GBDT_FOREST_MAX_TREES, &num_trees) ||
-        num_trees != trees.n)
+        !get_uint(&gmp, "num_trees", MT_GBDT_FOREST_MAX_TREES, &num_trees) || num_trees != trees.n)
         return "trees, tree_info and num_trees disagree";
     f->n_trees = (size_t)num_trees;
     /* tree_info: every tree adds to output 0 */
@@ -517,8 +515,7 @@ mt_status mt_gbdt_forest_parse(const uint8_t *ubj, size_t len, size_t n_features
     *out = NULL;
     ubr r = {ubj, ubj + len};
     ubv root;
-    if (len > MT_GBDT_FOREST_MAX_MODEL || !ub_value(&r, &root, 0) || root.t != '{' ||
-        r.p != r.end)
+    if (len > MT_GBDT_FOREST_MAX_MODEL || !ub_value(&r, &root, 0) || root.t != '{' || r.p != r.end)
         return refuse(err, "not a UBJSON model within the limits");
     mt_gbdt_forest *f = calloc(1, sizeof *f);
     if (!f)
@@ -560,11 +557,9 @@ static float sigmoid(float x)
     return 1.0f / denom;
 }
 
-
 /* Rows [0, nb) of the block x (row stride nf, NaN missing): out[r] = the
  * transformed margin. xs: scratch of GF_BLOCK * 2 * nf floats. */
-static void predict_block(const mt_gbdt_forest *f, const float *x, size_t nb, float *xs,
-                          float *out)
+static void predict_block(const mt_gbdt_forest *f, const float *x, size_t nb, float *xs, float *out)
 {
     float acc[GF_BLOCK];
     uint32_t idx[GF_BLOCK];

@@ -48,7 +48,7 @@
 #define MT_GBDT_FOREST_MAX_DEPTH 16
 #define MT_GBDT_FOREST_MAX_SLOTS (1u << 22)
 #define MT_GBDT_FOREST_MAX_TREES 100000
-#define MT_GBDT_FOREST_MAX_FEATURES 4096u /* scratch: 64 rows x 2 x features floats */
+#define MT_GBDT_FOREST_MAX_FEATURES 4096u     /* scratch: 64 rows x 2 x features floats */
 #define MT_GBDT_FOREST_MAX_MODEL (256u << 20) /* bytes of UBJSON */
 
 typedef struct mt_gbdt_forest mt_gbdt_forest;

@@ -58,8 +58,8 @@ static char *train(const char *objective, const char *booster, int depth, int tr
         float c = isnan(x[r * NF + 3]) ? 0.5f : x[r * NF + 3];
         float z = a - 0.5f * b + (isnan(x[r * NF + 2]) ? 3.0f : x[r * NF + 2] * c / 8);
         y[r] = strcmp(objective, "reg:squarederror") == 0 ? z
-               : strncmp(objective, "multi:", 6) == 0   ? (float)(r % 3)
-                                                        : (z > 0 ? 1.0f : 0.0f);
+               : strncmp(objective, "multi:", 6) == 0     ? (float)(r % 3)
+                                                          : (z > 0 ? 1.0f : 0.0f);
     }
     DMatrixHandle dm;
     BoosterHandle b;
@@ -90,8 +90,8 @@ static char *train(const char *objective, const char *booster, int depth, int tr
 
 /* The UBJSON of model reloaded by XGBoost (what the built-in hands to
  * gbdt_forest), its JSON in *json, and the loaded booster in *bp. */
-static char *reload(const char *model, size_t len, BoosterHandle *bp, size_t *out_len,
-                    char **json, size_t *json_len)
+static char *reload(const char *model, size_t len, BoosterHandle *bp, size_t *out_len, char **json,
+                    size_t *json_len)
 {
     assert_int_equal(XGBoosterCreate(NULL, 0, bp), 0);
     assert_int_equal(XGBoosterLoadModelFromBuffer(*bp, model, len), 0);
@@ -133,7 +133,8 @@ static float *split_values(const char *model, size_t len, size_t *n)
     float *v = malloc(cap * sizeof *v);
     for (size_t t = 0; t < json_array_size(trees); t++) {
         json_t *tr = json_array_get(trees, t);
-        json_t *l = json_object_get(tr, "left_children"), *c = json_object_get(tr, "split_conditions");
+        json_t *l = json_object_get(tr, "left_children"),
+               *c = json_object_get(tr, "split_conditions");
         for (size_t i = 0; i < json_array_size(l); i++) {
             if (json_integer_value(json_array_get(l, i)) == -1)
                 continue;
@@ -176,13 +177,13 @@ static float *xgb_dense(BoosterHandle b, const float *x, size_t n)
     const bst_ulong *shape;
     bst_ulong dim;
     const float *p;
-    assert_int_equal(XGBoosterPredictFromDense(
-                         b, ai,
-                         "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
-                         "\"iteration_end\": 0, \"strict_shape\": false, \"cache_id\": 0, "
-                         "\"missing\": NaN}",
-                         NULL, &shape, &dim, &p),
-                     0);
+    assert_int_equal(
+        XGBoosterPredictFromDense(b, ai,
+                                  "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+                                  "\"iteration_end\": 0, \"strict_shape\": false, \"cache_id\": 0, "
+                                  "\"missing\": NaN}",
+                                  NULL, &shape, &dim, &p),
+        0);
     assert_int_equal(shape[0], n);
     float *out = malloc(n * sizeof *out);
     memcpy(out, p, n * sizeof *out);
@@ -220,12 +221,12 @@ static float *xgb_csr(BoosterHandle b, csr c, size_t n)
     const bst_ulong *shape;
     bst_ulong dim;
     const float *p;
-    assert_int_equal(XGBoosterPredictFromDMatrix(
-                         b, d,
-                         "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
-                         "\"iteration_end\": 0, \"strict_shape\": false}",
-                         &shape, &dim, &p),
-                     0);
+    assert_int_equal(
+        XGBoosterPredictFromDMatrix(b, d,
+                                    "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+                                    "\"iteration_end\": 0, \"strict_shape\": false}",
+                                    &shape, &dim, &p),
+        0);
     assert_int_equal(shape[0], n);
     float *out = malloc(n * sizeof *out);
     memcpy(out, p, n * sizeof *out);
@@ -276,8 +277,7 @@ static void check_model(const char *objective, int depth, int trees)
     theirs = xgb_csr(b, c, n);
     for (unsigned th = 1; th <= 3; th += 2) {
         memset(ours, 0, n * sizeof *ours);
-        assert_int_equal(mt_gbdt_forest_predict_csr(f, c.ip, c.ix, c.v, n, th, ours, &err),
-                         MT_OK);
+        assert_int_equal(mt_gbdt_forest_predict_csr(f, c.ip, c.ix, c.v, n, th, ours, &err), MT_OK);
         expect_bits(ours, theirs, n, "csr");
     }
     free(c.ip);
@@ -488,7 +488,7 @@ static void put_f32(ubuf *b, float f)
 static char typed_kind(const char *key)
 {
     static const char *const l[] = {"left_children", "right_children", "parents",
-                                    "split_indices", "categories", "categories_nodes"};
+                                    "split_indices", "categories",     "categories_nodes"};
     static const char *const L[] = {"categories_segments", "categories_sizes"};
     static const char *const d[] = {"loss_changes", "sum_hessian", "base_weights",
                                     "split_conditions"};
@@ -664,17 +664,16 @@ static void e_num_nodes(json_t *r, json_t *t)
 static void e_tree_info(json_t *r, json_t *t)
 {
     (void)t;
-    json_t *m = json_object_get(
-        json_object_get(json_object_get(r, "learner"), "gradient_booster"), "model");
+    json_t *m = json_object_get(json_object_get(json_object_get(r, "learner"), "gradient_booster"),
+                                "model");
     json_array_set_new(json_object_get(m, "tree_info"), 0, json_integer(1));
 }
 static void e_num_trees(json_t *r, json_t *t)
 {
     (void)t;
-    json_t *m = json_object_get(
-        json_object_get(json_object_get(r, "learner"), "gradient_booster"), "model");
-    json_object_set_new(json_object_get(m, "gbtree_model_param"), "num_trees",
-                        json_string("3"));
+    json_t *m = json_object_get(json_object_get(json_object_get(r, "learner"), "gradient_booster"),
+                                "model");
+    json_object_set_new(json_object_get(m, "gbtree_model_param"), "num_trees", json_string("3"));
 }
 static void e_base_score(json_t *r, json_t *t)
 {
@@ -702,7 +701,7 @@ static void e_chain(json_t *r, json_t *t)
     (void)r;
     const int levels = chain_levels, n = 2 * levels + 1;
     static const char *const ints[] = {"left_children", "right_children", "parents",
-                                       "split_indices", "split_type", "default_left"};
+                                       "split_indices", "split_type",     "default_left"};
     static const char *const floats[] = {"split_conditions", "loss_changes", "sum_hessian",
                                          "base_weights"};
     for (size_t a = 0; a < 6; a++) {
