@@ -315,14 +315,17 @@ static void test_same_bits_regression(void **state)
     }
 }
 
-/* base_score other than 0.5 (margin -logf(1/b - 1)), for both objectives */
+/* base_score other than 0.5 (margin -logf(1/b - 1)), for both objectives;
+ * several trees per round (num_parallel_tree: every tree is summed) */
 static void test_base_score(void **state)
 {
     (void)state;
-    static const char *const objs[] = {"binary:logistic", "reg:squarederror"};
-    for (size_t o = 0; o < 2; o++) {
+    static const char *const objs[] = {"binary:logistic", "reg:squarederror", "binary:logistic"};
+    static const char *const keys[] = {"base_score", "base_score", "num_parallel_tree"};
+    static const char *const vals[] = {"0.3", "0.3", "3"};
+    for (size_t o = 0; o < 3; o++) {
         size_t len, rlen, ns;
-        char *model = train(objs[o], "gbtree", 4, 7, "base_score", "0.3", &len);
+        char *model = train(objs[o], "gbtree", 4, 7, keys[o], vals[o], &len);
         BoosterHandle b;
         char *js;
         size_t jl;
@@ -335,6 +338,8 @@ static void test_base_score(void **state)
         float *theirs = xgb_dense(b, x, 300);
         assert_int_equal(mt_gbdt_forest_predict_dense(f, x, 300, 2, ours, &err), MT_OK);
         expect_bits(ours, theirs, 300, objs[o]);
+        if (o == 2)
+            assert_int_equal(mt_gbdt_forest_trees(f), 7 * 3);
         free(theirs);
         free(x);
         free(splits);
