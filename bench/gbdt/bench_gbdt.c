@@ -27,6 +27,8 @@
 #include <time.h>
 #include <xgboost/c_api.h>
 
+#include "gbdt_forest.h"
+
 #define NF 28
 
 static double now_s(void)
@@ -232,6 +234,80 @@ static int anchor(const char *train, const char *test, const char *threads, int 
     return 0;
 }
 
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* One thread, thread CPU time (robust on a loaded machine): XGBoost's
+ * in-place prediction and gbdt_predict's own predictor (gbdt_forest.c) on
+ * the same loaded model and test rows, interleaved reps times; the model
+ * check's parts (XGBoost's UBJSON of the loaded model, our reading of it);
+ * exits 1 unless the predictions are the same bits. */
+static int cpu_cmd(const char *model, const char *test, int reps)
+{
+    float *tx, *ty;
+    long m = load(test, &tx, &ty);
+    FILE *f = fopen(model, "rb");
+    if (m <= 0 || !f)
+        return 1;
+    static char buf[64 << 20];
+    size_t ml = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    BoosterHandle b;
+    XGB(XGBoosterCreate(NULL, 0, &b));
+    XGB(XGBoosterLoadModelFromBuffer(b, buf, ml));
+    XGB(XGBoosterSetParam(b, "nthread", "1"));
+    char ai[160];
+    snprintf(ai, sizeof ai,
+             "{\"data\": [%llu, true], \"shape\": [%ld, %d], \"typestr\": \"<f4\", "
+             "\"version\": 3}",
+             (unsigned long long)(uintptr_t)tx, m, NF);
+    float *ours = malloc((size_t)m * sizeof *ours);
+    for (int r = 0; r < reps; r++) {
+        bst_ulong jl;
+        const char *js;
+        double c0 = cpu_s();
+        XGB(XGBoosterSaveModelToBuffer(b, "{\"format\": \"ubj\"}", &jl, &js));
+        double c1 = cpu_s();
+        mt_gbdt_forest *fo;
+        mt_err err;
+        if (mt_gbdt_forest_parse((const uint8_t *)js, jl, NF, &fo, &err) != MT_OK) {
+            fprintf(stderr, "cpu: %s\n", err.msg);
+            return 1;
+        }
+        double c2 = cpu_s();
+        const bst_ulong *shape;
+        bst_ulong dim;
+        const float *pr;
+        XGB(XGBoosterPredictFromDense(b, ai,
+                                      "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+                                      "\"iteration_end\": 0, \"strict_shape\": false, "
+                                      "\"cache_id\": 0, \"missing\": NaN}",
+                                      NULL, &shape, &dim, &pr));
+        double c3 = cpu_s();
+        if (mt_gbdt_forest_predict_dense(fo, tx, (size_t)m, 1, ours, &err) != MT_OK)
+            return 1;
+        double c4 = cpu_s();
+        if (memcmp(ours, pr, (size_t)m * sizeof *ours) != 0) {
+            fprintf(stderr, "cpu: predictions differ\n");
+            return 1;
+        }
+        printf("cpu_rep %d xgboost_rows_per_cpu_s %.0f own_rows_per_cpu_s %.0f "
+               "model_ubj_cpu_s %.4f model_read_cpu_s %.4f ubj_bytes %llu same_bits 1\n",
+               r + 1, (double)m / (c3 - c2), (double)m / (c4 - c3), c1 - c0, c2 - c1,
+               (unsigned long long)jl);
+        mt_gbdt_forest_free(fo);
+    }
+    free(ours);
+    XGBoosterFree(b);
+    free(tx);
+    free(ty);
+    return 0;
+}
+
 static int auc_cmd(const char *test, const char *preds)
 {
     float *tx, *ty;
@@ -266,7 +342,9 @@ int main(int argc, char **argv)
         return anchor(argv[2], argv[3], argv[4], atoi(argv[5]), argv[6], atof(argv[7]));
     if (argc == 4 && strcmp(argv[1], "auc") == 0)
         return auc_cmd(argv[2], argv[3]);
+    if (argc == 5 && strcmp(argv[1], "cpu") == 0)
+        return cpu_cmd(argv[2], argv[3], atoi(argv[4]));
     fprintf(stderr, "usage: bench_gbdt gen ROWS SEED OUT.csv | anchor TRAIN TEST THREADS TREES "
-                    "DEPTH ETA | auc TEST PRED\n");
+                    "DEPTH ETA | auc TEST PRED | cpu MODEL TEST REPS\n");
     return 2;
 }

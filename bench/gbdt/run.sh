@@ -7,6 +7,9 @@
 #     log: load = CSV + DMatrix + labels, train = booster + boosting rounds,
 #     predict = in-place prediction from the dense matrix.
 #  ours: gbdt_train then gbdt_predict as new platform tasks each round
+#     (predict: the engine from the task's log, "own" = gbdt_forest.c, and
+#     its model check: XGBoost's UBJSON of the loaded model read back and the
+#     first 256 rows compared with XGBoost's, timed apart like model loading)
 #     through a real `mesatee serve` (a fresh sandboxed worker decrypts,
 #     parses, trains/predicts, encrypts); the files are encrypted and
 #     uploaded once; AUC of the decrypted predictions.
@@ -47,7 +50,7 @@ FP=$(as alice function register --name gbdtp --builtin gbdt_predict --input-slot
   --input-slot data --output-slot pred --arg threads="$THREADS")
 ms() { date +%s%3N; }
 sec() { awk -v a="$1" 'BEGIN { printf "%.3f", a / 1000 }'; }
-ours_run() { # one train task and one predict task; prints "LOAD TRAIN TRAIN_WALL ITF PRED_S PRED_ITF AUC"
+ours_run() { # one train task and one predict task; prints "LOAD TRAIN TRAIN_WALL ITF PRED_S PRED_ITF AUC CHECK_S ENGINE"
   local T T2 t1 t2 t4 t5 FMO FMI FPO TJ log load train
   rm -f "$MT_WORK/model.key" "$MT_WORK/pred.key" "$MT_WORK/model.in.key" "$MT_WORK/model.enc"  # fresh keys per round
   "$MESATEE_BIN" key generate --out "$MT_WORK/model.key" >/dev/null
@@ -72,23 +75,31 @@ ours_run() { # one train task and one predict task; prints "LOAD TRAIN TRAIN_WAL
   as alice task wait "$T2" --timeout 3600 >/dev/null || fail "predict task failed: $(as alice task show "$T2")"
   t5=$(ms)
   as alice task result "$T2" --slot pred --key "$MT_WORK/pred.key" --out "$MT_WORK/pred.csv" >/dev/null
+  local plog; plog=$(jget "$(as alice --output json task show "$T2")" .log)
   echo "$load $train $(sec "$(jget "$TJ" .metering.wall_ms)") $(sec $((t2 - t1))) \
-$(jget "$(as alice --output json task show "$T2")" .log | sed -n 's/.*predict \([0-9.]*\) s.*/\1/p') \
-$(sec $((t5 - t4))) $("$B" auc "$MT_WORK/test.csv" "$MT_WORK/pred.csv")"
+$(echo "$plog" | sed -n 's/.*predict \([0-9.]*\) s.*/\1/p') \
+$(sec $((t5 - t4))) $("$B" auc "$MT_WORK/test.csv" "$MT_WORK/pred.csv") \
+$(echo "$plog" | sed -n 's/.*model check \([0-9.]*\) s.*/\1/p' | grep . || echo -) \
+$(echo "$plog" | grep -q '(own predictor)' && echo own || echo xgboost)"
 }
 rps() { awk -v n="$TEST" -v s="$1" -v t="$THREADS" 'BEGIN { printf "%.0f", n / s / t }'; }
-printf '\n| run | what | load s | train s (boosting) | train task s (worker wall / invoke->finished) | predict rows/s/thread | predict task invoke->finished s | AUC |\n|---|---|---|---|---|---|---|---|\n'
+printf '\n| run | what | load s | train s (boosting) | train task s (worker wall / invoke->finished) | predict rows/s/thread | predict engine (model check s) | predict task invoke->finished s | AUC |\n|---|---|---|---|---|---|---|---|---|\n'
 for i in $(seq 1 "$RUNS"); do
   A=$("$B" anchor "$MT_WORK/train.csv" "$MT_WORK/test.csv" "$THREADS" "$TREES" "$DEPTH" "$ETA")
   av() { echo "$A" | awk -v k="$1" '$1 == k { print $2 }'; }
-  printf '| %d | anchor: libxgboost, fresh process (CSV+DMatrix; whole process %s s) | %s | %s | | %s | | %.6f |\n' \
+  printf '| %d | anchor: libxgboost, fresh process (CSV+DMatrix; whole process %s s) | %s | %s | | %s | libxgboost | | %.6f |\n' \
     "$i" "$(av anchor_total_s)" "$(av anchor_load_s)" "$(av anchor_train_s)" "$(av anchor_predict_rows_per_s_per_thread)" "$(av anchor_auc)"
   ours_run > "$MT_WORK/ours.run"
-  read -r load train twall titf pred pitf auc < "$MT_WORK/ours.run"
-  printf '| %d | ours: gbdt_train + gbdt_predict tasks (decrypt+CSV+DMatrix) | %s | %s | %s / %s | %s | %s | %.6f |\n' \
-    "$i" "$load" "$train" "$twall" "$titf" "$(rps "$pred")" "$pitf" "$auc"
+  read -r load train twall titf pred pitf auc check engine < "$MT_WORK/ours.run"
+  printf '| %d | ours: gbdt_train + gbdt_predict tasks (decrypt+CSV+DMatrix) | %s | %s | %s / %s | %s | %s (%s) | %s | %.6f |\n' \
+    "$i" "$load" "$train" "$twall" "$titf" "$(rps "$pred")" "$engine" "$check" "$pitf" "$auc"
   [ "$auc" = "$(av anchor_auc)" ] || { echo "bench: AUC differs: ours $auc, anchor $(av anchor_auc)" >&2; exit 1; }
 done
 mt_stop_server
+# load-robust view: one thread, thread CPU time, same model (the last round's)
+# and rows in one process: XGBoost's predictor vs ours, interleaved
+echo
+echo "== predict on one thread, thread CPU time (bench_gbdt cpu; model of the last round):"
+"$B" cpu "$MT_WORK/model.json" "$MT_WORK/test.csv" "${GBDT_CPU_REPS:-3}"
 echo "Targets: train (boosting) <= 1.1x the anchor; predict >= 700000 rows/s per thread; AUC identical."
 bench_footer gbdt

@@ -7,7 +7,11 @@
  * XGBoost runs inside the sandboxed worker: its OpenMP threads are created
  * with clone(CLONE_THREAD), and its cgroup probe gets ENOENT (sandbox.c).
  * XGBoost's own error texts are passed on only for training parameters;
- * for a model or data it refuses, the reason is ours and quotes nothing. */
+ * for a model or data it refuses, the reason is ours and quotes nothing.
+ *
+ * gbdt_predict predicts with our own predictor (gbdt_forest.h) when it
+ * accepts the model XGBoost loaded and matches XGBoost bit for bit on the
+ * first rows (own_predictor), else with XGBoost's. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -19,6 +23,7 @@
 
 #include "builtin_csv.h"
 #include "builtin_ml.h"
+#include "gbdt_forest.h"
 #include "mt_json.h"
 #include "mt_util.h"
 
@@ -500,6 +505,83 @@ static mt_status model_objective(BoosterHandle b, char *out, size_t cap, mt_err 
     return MT_OK;
 }
 
+/* XGBoost's prediction (type 0, all trees) of n rows: in place from the
+ * dense row-major matrix x (n x nf, NaN missing) when dm is NULL, else from
+ * dm. The result belongs to b until its next prediction. 0 on success. */
+static int xgb_predict(BoosterHandle b, DMatrixHandle dm, const float *x, size_t n, bst_ulong nf,
+                       const bst_ulong **shape, bst_ulong *dim, const float **pred)
+{
+    static const char pred_cfg[] = "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+                                   "\"iteration_end\": 0, \"strict_shape\": false";
+    if (dm)
+        return XGBoosterPredictFromDMatrix(b, dm, "{\"type\": 0, \"training\": false, "
+                                                  "\"iteration_begin\": 0, \"iteration_end\": 0, "
+                                                  "\"strict_shape\": false}",
+                                           shape, dim, pred);
+    /* CSV: in-place prediction straight from our float matrix (an
+     * __array_interface__ over x), no DMatrix and no copy */
+    char ai[160], cfg[sizeof pred_cfg + 64];
+    snprintf(ai, sizeof ai,
+             "{\"data\": [%llu, true], \"shape\": [%zu, %llu], \"typestr\": \"<f4\", "
+             "\"version\": 3}",
+             (unsigned long long)(uintptr_t)x, n, (unsigned long long)nf);
+    snprintf(cfg, sizeof cfg, "%s, \"cache_id\": 0, \"missing\": NaN}", pred_cfg);
+    return XGBoosterPredictFromDense(b, ai, cfg, NULL, shape, dim, pred);
+}
+
+#define GBDT_PROBE_ROWS 256
+
+/* Our own predictor for the model loaded in b (*forest, NULL when not
+ * used), and the log's name of the engine that predicts: the trees are
+ * read from XGBoost's own UBJSON of the loaded model (gbdt_forest.c refuses
+ * what it does not reproduce exactly), then ours and XGBoost's predict the
+ * first rows (dense x, or the CSR rows of sd) and any difference in any bit
+ * keeps XGBoost's predictor. Why ours declined is not logged: it describes
+ * the model, which the task log's other readers may not know (and
+ * mt_bctx_detail is for failures); gbdt_forest.c's tests cover each reason. */
+static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x,
+                                 const svm_data *sd, size_t n, unsigned threads,
+                                 mt_gbdt_forest **forest)
+{
+    *forest = NULL;
+    bst_ulong jl = 0;
+    const char *js = NULL;
+    mt_err fe = {0};
+    if (XGBoosterSaveModelToBuffer(b, "{\"format\": \"ubj\"}", &jl, &js) != 0)
+        return "XGBoost's predictor";
+    if (mt_gbdt_forest_parse((const uint8_t *)js, jl, nf, forest, &fe) != MT_OK)
+        return "XGBoost's predictor";
+    size_t k = n < GBDT_PROBE_ROWS ? n : GBDT_PROBE_ROWS;
+    float mine[GBDT_PROBE_ROWS];
+    const bst_ulong *shape = NULL;
+    bst_ulong dim = 0;
+    const float *theirs = NULL;
+    DMatrixHandle dm = NULL;
+    int xr = 0;
+    mt_status st;
+    if (x) {
+        st = mt_gbdt_forest_predict_dense(*forest, x, k, threads, mine, &fe);
+        xr = k ? xgb_predict(b, NULL, x, k, nf, &shape, &dim, &theirs) : 0;
+    } else {
+        st = mt_gbdt_forest_predict_csr(*forest, sd->indptr, sd->indices, sd->values, k,
+                                        threads, mine, &fe);
+        xr = k ? (XGDMatrixCreateFromCSREx(sd->indptr, sd->indices, sd->values, k + 1,
+                                           sd->indptr[k], nf, &dm) ||
+                  xgb_predict(b, dm, NULL, k, nf, &shape, &dim, &theirs))
+               : 0;
+    }
+    bool same = st == MT_OK && xr == 0 &&
+                (k == 0 || (dim == 1 && shape[0] == k && memcmp(mine, theirs, k * sizeof *mine) == 0));
+    if (dm)
+        XGDMatrixFree(dm);
+    if (!same) {
+        mt_gbdt_forest_free(*forest);
+        *forest = NULL;
+        return "XGBoost's predictor";
+    }
+    return "own predictor";
+}
+
 mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
 {
     static const char *const allowed[] = {"model_slot", "format", "features", "id", "threads",
@@ -535,6 +617,8 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
     BoosterHandle b = NULL;
     mt_sbuf o = {0};
     size_t n = 0;
+    mt_gbdt_forest *forest = NULL;
+    float *own = NULL;
     xgb_init(ctx);
 
     /* The model: a JSON object (checked by our bounded reader first) that
@@ -584,12 +668,6 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
                 }
         }
         n = sd.n;
-        if (XGDMatrixCreateFromCSREx(sd.indptr, sd.indices, sd.values, sd.n + 1, sd.nnz, nf,
-                                     &dm) != 0) {
-            st = xgb_fail(err, "gbdt_predict: XGBoost refused the data", false);
-            goto out;
-        }
-        svm_free(&sd);
     } else {
         /* features: the argument, else the model's feature names, else every
          * column but the id */
@@ -643,39 +721,48 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
         }
         n = m.n;
     }
-    double t0 = now_s();
     const bst_ulong *shape = NULL;
     bst_ulong dim = 0;
     const float *pred = NULL;
-    static const char pred_cfg[] = "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
-                                   "\"iteration_end\": 0, \"strict_shape\": false";
-    int xr;
-    if (dm) {
-        xr = XGBoosterPredictFromDMatrix(b, dm, "{\"type\": 0, \"training\": false, "
-                                                "\"iteration_begin\": 0, \"iteration_end\": 0, "
-                                                "\"strict_shape\": false}",
-                                         &shape, &dim, &pred);
+    /* Our own predictor (gbdt_forest.c) when it takes the model XGBoost
+     * loaded and agrees bit for bit with XGBoost on the first rows; else
+     * XGBoost's predictor. Timed apart from the prediction, as part of
+     * loading the model ("model check" in the log). */
+    double tc = now_s();
+    const char *engine = own_predictor(b, nf, libsvm ? NULL : m.xf, &sd, n, (unsigned)threads,
+                                       &forest);
+    double t0 = now_s();
+    if (forest) {
+        if (!(own = malloc((n ? n : 1) * sizeof *own))) {
+            st = mt_err_set(err, MT_ENOMEM, "out of memory");
+            goto out;
+        }
+        st = libsvm ? mt_gbdt_forest_predict_csr(forest, sd.indptr, sd.indices, sd.values, n,
+                                                 (unsigned)threads, own, err)
+                    : mt_gbdt_forest_predict_dense(forest, m.xf, n, (unsigned)threads, own, err);
+        if (st != MT_OK)
+            goto out;
+        pred = own;
     } else {
-        /* CSV: in-place prediction straight from our float matrix (an
-         * __array_interface__ over m.xf), no DMatrix and no copy */
-        char ai[160], cfg[sizeof pred_cfg + 64];
-        snprintf(ai, sizeof ai,
-                 "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", "
-                 "\"version\": 3}",
-                 (unsigned long long)(uintptr_t)m.xf, m.n, m.p);
-        snprintf(cfg, sizeof cfg, "%s, \"cache_id\": 0, \"missing\": NaN}", pred_cfg);
-        xr = XGBoosterPredictFromDense(b, ai, cfg, NULL, &shape, &dim, &pred);
-    }
-    if (xr != 0) {
-        st = xgb_fail(err, "gbdt_predict: prediction failed", false);
-        goto out;
+        if (libsvm) {
+            if (XGDMatrixCreateFromCSREx(sd.indptr, sd.indices, sd.values, sd.n + 1, sd.nnz, nf,
+                                         &dm) != 0) {
+                st = xgb_fail(err, "gbdt_predict: XGBoost refused the data", false);
+                goto out;
+            }
+            svm_free(&sd);
+        }
+        if (xgb_predict(b, dm, libsvm ? NULL : m.xf, n, nf, &shape, &dim, &pred) != 0) {
+            st = xgb_fail(err, "gbdt_predict: prediction failed", false);
+            goto out;
+        }
+        if (dim < 1 || dim > 2 || shape[0] != n) {
+            st = mt_err_set(err, MT_EINTERNAL, "gbdt_predict: unexpected prediction shape");
+            goto out;
+        }
     }
     double t1 = now_s();
-    size_t k = dim == 2 ? (size_t)shape[1] : 1;
-    if (dim < 1 || dim > 2 || shape[0] != n) {
-        st = mt_err_set(err, MT_EINTERNAL, "gbdt_predict: unexpected prediction shape");
-        goto out;
-    }
+    size_t k = forest || dim != 2 ? 1 : (size_t)shape[1];
     bool binary = strcmp(objective, "binary:logistic") == 0 && k == 1;
     if (id)
         mt_sbuf_puts(&o, "id,");
@@ -710,14 +797,18 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
     }
     if ((st = mt_sbuf_write_all(ctx, &o, err)) != MT_OK)
         goto out;
-    mt_bctx_log(ctx, "gbdt_predict: %zu rows, %llu features, %lld threads; predict %.3f s", n,
-                (unsigned long long)nf, (long long)threads, t1 - t0);
+    mt_bctx_log(ctx,
+                "gbdt_predict: %zu rows, %llu features, %lld threads; model check %.3f s, "
+                "predict %.3f s (%s)",
+                n, (unsigned long long)nf, (long long)threads, t0 - tc, t1 - t0, engine);
     char buf[64];
     snprintf(buf, sizeof buf, "predicted rows: %zu", n);
     if (!(*ret = strdup(buf)))
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
 out:
     mt_sbuf_free(&o);
+    mt_gbdt_forest_free(forest);
+    free(own);
     if (b)
         XGBoosterFree(b);
     if (dm)

@@ -11,3 +11,9 @@ foreach(ex gbdt kmeans pca)
   set_tests_properties(example_${ex} PROPERTIES
     ENVIRONMENT "MESATEE_BIN=$<TARGET_FILE:mesatee>" TIMEOUT 120)
 endforeach()
+
+# gbdt_predict's own predictor (src/executor/gbdt_forest.c): bit-identical to
+# XGBoost on models trained in the test, refusals of what it does not handle
+mt_add_unit_test(test_gbdt_forest SOURCES ${MT_TEST_DIR}/unit/test_gbdt_forest.c
+                 LIBS mt_worker_lib)
+set_tests_properties(test_gbdt_forest PROPERTIES TIMEOUT 120)

@@ -159,6 +159,7 @@ static void test_binary_csv(void **state)
     float *want = xgb_predict(run.out[0], run.out_len[0], 0, 60, false, &cols);
     assert_int_equal(cols, 1);
     expect_same(pr.out[0], want, 60, 1, 1);
+    assert_non_null(strstr(pr.r.log, "(own predictor)"));
     free(want);
 
     /* empty fields are missing values: the in-place prediction gives what
@@ -181,6 +182,7 @@ static void test_binary_csv(void **state)
     for (int r = 0; r < 60; r++)
         X[r * NF + 1] = saved[r];
     expect_same(pm.out[0], want, 60, 1, 0);
+    assert_non_null(strstr(pm.r.log, "(own predictor)"));
     free(want);
     tb_run_clear(&pm);
 
@@ -235,6 +237,8 @@ static void test_multiclass(void **state)
     float *want = xgb_predict(run.out[0], run.out_len[0], 0, NR, false, &cols);
     assert_int_equal(cols, 3);
     expect_same(pr.out[0], want, NR, 3, 0);
+    /* XGBoost's predictor; the reason is not in the task's log */
+    assert_non_null(strstr(pr.r.log, "(XGBoost's predictor)"));
     free(want);
     tb_run_clear(&pr);
     tb_run_clear(&run);
@@ -259,6 +263,7 @@ static void test_regression_libsvm(void **state)
     size_t cols;
     float *want = xgb_predict(run.out[0], run.out_len[0], 100, NR, true, &cols);
     expect_same(pr.out[0], want, NR - 100, 1, 0);
+    assert_non_null(strstr(pr.r.log, "(own predictor)"));
     free(want);
     tb_run_clear(&pr);
     tb_run_clear(&run);
@@ -296,6 +301,43 @@ static void test_model_from_elsewhere(void **state)
     tb_expect_fail("gbdt_predict", tb_args("id", "id", NULL), pin, 2, pouts, 1,
                    "4 feature columns, but the model has 3 features");
     XGBoosterFree(bst); /* frees mj */
+    XGDMatrixFree(dm);
+    free(model);
+    free(data);
+}
+
+/* A model our predictor does not take (dart booster) is predicted by
+ * XGBoost's predictor: the same output as XGBoost in this process. */
+static void test_fallback_dart(void **state)
+{
+    (void)state;
+    DMatrixHandle dm;
+    BoosterHandle bst;
+    assert_int_equal(XGDMatrixCreateFromMat(X, NR, NF, NAN, &dm), 0);
+    assert_int_equal(XGDMatrixSetFloatInfo(dm, "label", Y, NR), 0);
+    assert_int_equal(XGBoosterCreate(&dm, 1, &bst), 0);
+    assert_int_equal(XGBoosterSetParam(bst, "booster", "dart"), 0);
+    assert_int_equal(XGBoosterSetParam(bst, "objective", "binary:logistic"), 0);
+    assert_int_equal(XGBoosterSetParam(bst, "rate_drop", "0.2"), 0);
+    assert_int_equal(XGBoosterSetParam(bst, "max_depth", "3"), 0);
+    for (int it = 0; it < 6; it++)
+        assert_int_equal(XGBoosterUpdateOneIter(bst, it, dm), 0);
+    bst_ulong ml;
+    const char *mj;
+    assert_int_equal(XGBoosterSaveModelToBuffer(bst, "{\"format\": \"json\"}", &ml, &mj), 0);
+    char *model = strndup(mj, ml);
+    char *data = csv(0, 80, NULL, false);
+    tb_in pin[2] = {{"model", model}, {"data", data}};
+    const char *const pouts[] = {"p"};
+    tb_run pr;
+    tb_expect_ok("gbdt_predict", tb_args("features", "x1,x2,x3", NULL), pin, 2, pouts, 1, &pr);
+    size_t cols;
+    float *want = xgb_predict(model, ml, 0, 80, false, &cols);
+    expect_same(pr.out[0], want, 80, 1, 0);
+    assert_non_null(strstr(pr.r.log, "(XGBoost's predictor)"));
+    free(want);
+    tb_run_clear(&pr);
+    XGBoosterFree(bst);
     XGDMatrixFree(dm);
     free(model);
     free(data);
@@ -367,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_multiclass),
         cmocka_unit_test(test_regression_libsvm),
         cmocka_unit_test(test_model_from_elsewhere),
+        cmocka_unit_test(test_fallback_dart),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, tb_setup, tb_teardown);
