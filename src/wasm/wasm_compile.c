@@ -54,8 +54,12 @@ typedef struct comp {
     uint32_t nvals, cap_vals;
     ctl *ctls;
     uint32_t nctls, cap_ctls;
+    /* The function's code: cells [0, len) at sc->ir + base, cap cells there
+     * before sc->ir must grow (grow_ir moves it). */
     uint64_t *ir;
     size_t len, cap;
+    wasm_scratch *sc;
+    size_t base;
     size_t fuel_cell;   /* index + 1 of the current OP_FUEL immediate */
     uint64_t fuel_count;
     uint32_t max_height;
@@ -215,13 +219,20 @@ static void relive(comp *c)
     c->lv = t && !t->unreachable && !t->dead;
 }
 
+/* Grows the module's code buffer (by half, at least to 256 cells); the
+ * function's cells move with it. */
 static bool grow_ir(comp *c)
 {
-    size_t nc = c->cap ? c->cap * 2 : 256;
-    uint64_t *p = realloc(c->ir, nc * sizeof *p);
+    wasm_scratch *sc = c->sc;
+    size_t total = sc->cap;
+    size_t nc = total < 256 ? 256 : total + total / 2;
+    if (nc > SIZE_MAX / sizeof *sc->ir)
+        return fail(c, "out of memory");
+    uint64_t *p = realloc(sc->ir, nc * sizeof *p);
     if (!p)
         return fail(c, "out of memory");
-    c->ir = p, c->cap = nc;
+    sc->ir = p, sc->cap = nc;
+    c->ir = p + c->base, c->cap = nc - c->base;
     return true;
 }
 
@@ -1770,6 +1781,33 @@ void wasm_scratch_free(wasm_scratch *sc)
     memset(sc, 0, sizeof *sc);
 }
 
+void wasm_scratch_reserve(wasm_scratch *sc, size_t cells)
+{
+    if (sc->ir || cells < 256 || cells > SIZE_MAX / sizeof *sc->ir)
+        return;
+    uint64_t *p = malloc(cells * sizeof *p);
+    if (p)
+        sc->ir = p, sc->cap = cells;
+}
+
+void wasm_scratch_take_ir(wasm_scratch *sc, mt_wasm_module *m)
+{
+    uint64_t *ir = sc->ir;
+    if (ir && sc->len < sc->cap) { /* give back what the estimate left over */
+        uint64_t *p = realloc(ir, (sc->len ? sc->len : 1) * sizeof *ir);
+        if (p)
+            ir = p;
+    }
+    m->ir = ir;
+    sc->ir = NULL;
+    sc->len = sc->cap = 0;
+    size_t off = 0;
+    for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++) {
+        m->codes[i].ir = ir + off; /* every body has cells (its OP_FUEL): ir is set */
+        off += m->codes[i].ir_len;
+    }
+}
+
 mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_err *err)
 {
     wasm_code *code = &m->codes[i];
@@ -1782,7 +1820,9 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_
     c.end = (size_t)code->body_off + code->body_len;
     c.err = err;
     c.cells = wasm_exec_op_cells();
-    c.ir = sc->ir, c.cap = sc->cap;
+    c.sc = sc;
+    c.base = sc->len;
+    c.ir = sc->ir ? sc->ir + sc->len : NULL, c.cap = sc->cap - sc->len;
     c.vals = sc->vals, c.cap_vals = sc->cap_vals;
     c.ctls = sc->ctls, c.cap_ctls = sc->cap_ctls;
     bool ok = false;
@@ -1839,14 +1879,11 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_
         memset(c.written, 0, c.nlocals + 1);
     ok = body(&c, ft);
 out:
-    sc->ir = c.ir, sc->cap = c.cap;
     sc->vals = c.vals, sc->cap_vals = c.cap_vals;
     sc->ctls = c.ctls, sc->cap_ctls = c.cap_ctls;
-    if (ok && !(code->ir = malloc((c.len ? c.len : 1) * sizeof *c.ir)))
-        ok = fail(&c, "out of memory");
     if (!ok)
         return c.failed ? MT_EINVAL : mt_err_set(err, MT_EINVAL, "wasm: invalid function");
-    memcpy(code->ir, c.ir, c.len * sizeof *c.ir);
+    sc->len += c.len; /* the cells stay where they were written */
     code->ir_len = c.len;
     code->nlocals = c.nlocals;
     code->nparams = ft->np;

@@ -669,9 +669,7 @@ void mt_wasm_module_free(mt_wasm_module *m)
         free(m->elems[i].items);
     free(m->elems);
     free(m->datas);
-    if (m->codes)
-        for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++)
-            free(m->codes[i].ir);
+    free(m->ir);
     free(m->codes);
     free(m->declared_funcs);
     free(m->bytes);
@@ -820,7 +818,15 @@ mt_status mt_wasm_module_new(const uint8_t *bytes, size_t len, const mt_wasm_lim
         return r.failed ? MT_EINVAL : mt_err_set(err, MT_EINVAL, "wasm: malformed module");
     }
     /* data segments point into m->bytes, which is ours */
+    /* The code of all functions goes into one buffer, reserved up front at
+     * one cell per byte of function bodies (the translated code of compiled
+     * C is about that size; a short estimate only means the buffer grows).
+     * No copy per function, no allocation per function. */
     wasm_scratch sc = {0};
+    size_t body_bytes = 0;
+    for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++)
+        body_bytes += m->codes[i].body_len;
+    wasm_scratch_reserve(&sc, body_bytes);
     for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++) {
         mt_status st = wasm_compile_func(m, i, &sc, err);
         if (st != MT_OK) {
@@ -829,6 +835,7 @@ mt_status mt_wasm_module_new(const uint8_t *bytes, size_t len, const mt_wasm_lim
             return st;
         }
     }
+    wasm_scratch_take_ir(&sc, m);
     wasm_scratch_free(&sc);
     *out = m;
     return MT_OK;
