@@ -221,7 +221,7 @@ static void relive(comp *c)
 
 /* Grows the module's code buffer (by half, at least to 256 cells); the
  * function's cells move with it. */
-static bool grow_ir(comp *c)
+static __attribute__((noinline, cold)) bool grow_ir(comp *c)
 {
     wasm_scratch *sc = c->sc;
     size_t total = sc->cap;
@@ -236,11 +236,29 @@ static bool grow_ir(comp *c)
     return true;
 }
 
+/* c->len is written after the cell: a cell store may alias any size_t of
+ * comp for the compiler, which otherwise reloads c->len after each one. */
 static inline bool put(comp *c, uint64_t v)
 {
-    if (c->len == c->cap && !grow_ir(c))
+    size_t len = c->len;
+    if (len == c->cap && !grow_ir(c))
         return false;
-    c->ir[c->len++] = v;
+    c->ir[len] = v;
+    c->len = len + 1;
+    return true;
+}
+
+/* Two cells (an operation and its immediate) with one capacity check. */
+static inline bool put2(comp *c, uint64_t a, uint64_t b)
+{
+    size_t len = c->len;
+    while (c->cap - len < 2)
+        if (!grow_ir(c))
+            return false;
+    uint64_t *ir = c->ir;
+    ir[len] = a;
+    ir[len + 1] = b;
+    c->len = len + 2;
     return true;
 }
 
@@ -255,7 +273,7 @@ static bool op1(comp *c, unsigned op, uint64_t a)
 {
     if (!live(c))
         return true;
-    return put(c, c->cells[op]) && put(c, a);
+    return put2(c, c->cells[op], a);
 }
 
 static bool op2(comp *c, unsigned op, uint64_t a, uint64_t b)
@@ -296,7 +314,8 @@ static bool emit_get(comp *c, uint32_t x)
 {
     if (!live(c))
         return true;
-    if (tail(c) == TL_GET) {
+    uint8_t t = tail(c);
+    if (t == TL_GET) {
         c->ir[c->tpos] = c->cells[OP_LOCAL_GET_LOCAL_GET];
         if (!put(c, x))
             return false;
@@ -304,10 +323,10 @@ static bool emit_get(comp *c, uint32_t x)
         set_tail(c, TL_GETGET, c->tpos);
         return true;
     }
-    bool cn = tail(c) == TL_COPYN;
-    size_t pos = c->len, cpos = tail(c) == TL_COPY || cn ? c->tpos + 1 : 0;
-    size_t lpos = tail(c) == TL_LOAD && c->tidx == 0 ? c->tpos + 1 : 0;
-    if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
+    bool cn = t == TL_COPYN;
+    size_t pos = c->len, cpos = t == TL_COPY || cn ? c->tpos + 1 : 0;
+    size_t lpos = t == TL_LOAD && c->tidx == 0 ? c->tpos + 1 : 0;
+    if (!put2(c, c->cells[OP_LOCAL_GET], x))
         return false;
     c->ta = x;
     c->get_instr = c->ninstr;
@@ -322,7 +341,8 @@ static bool emit_const(comp *c, uint64_t k)
 {
     if (!live(c))
         return true;
-    if (tail(c) == TL_GETGET) {
+    uint8_t t = tail(c);
+    if (t == TL_GETGET) {
         /* local.get a; local.get b; const k: LOCAL_GET a, then b and k as a
          * TL_GET_CONST (the pair fuses with what follows: FB_LC, F2, OP_SIG,
          * LOAD_LK) */
@@ -337,14 +357,15 @@ static bool emit_const(comp *c, uint64_t k)
         c->get_instr = c->ninstr - 1;
         c->cpos = c->lpos = 0;
         set_tail(c, TL_GET, pos);
+        t = TL_GET;
     }
-    bool after_get = tail(c) == TL_GET;
+    bool after_get = t == TL_GET;
     size_t pos = after_get ? c->tpos : c->len;
-    size_t kpos = tail(c) == TL_BIN && c->tvar == FV_LL && c->tidx == 20 &&
+    size_t kpos = t == TL_BIN && c->tvar == FV_LL && c->tidx == 20 &&
                           c->len == c->tpos + 2
                       ? c->tpos + 1
                       : 0;
-    if (!put(c, c->cells[OP_CONST]) || !put(c, k))
+    if (!put2(c, c->cells[OP_CONST], k))
         return false;
     c->tkv = k;
     c->kpos = kpos;
@@ -767,7 +788,7 @@ static bool bb_begin(comp *c)
     c->fuel_count = 0;
     if (!live(c))
         return true;
-    if (!put(c, c->cells[OP_FUEL]) || !put(c, 0))
+    if (!put2(c, c->cells[OP_FUEL], 0))
         return false;
     c->fuel_cell = c->len;
     return true;
@@ -918,9 +939,14 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
         static const uint8_t one[6] = {MT_WASM_I32, MT_WASM_I64, MT_WASM_F32,
                                        MT_WASM_F64, MT_WASM_FUNCREF, MT_WASM_EXTERNREF};
         c->pos++;
-        for (int i = 0; i < 6; i++)
-            if (one[i] == b)
-                *results = &one[i];
+        switch (b) {
+        case MT_WASM_I32: *results = &one[0]; break;
+        case MT_WASM_I64: *results = &one[1]; break;
+        case MT_WASM_F32: *results = &one[2]; break;
+        case MT_WASM_F64: *results = &one[3]; break;
+        case MT_WASM_FUNCREF: *results = &one[4]; break;
+        default: *results = &one[5]; break; /* MT_WASM_EXTERNREF */
+        }
         *nr = 1;
         return true;
     }
@@ -1786,8 +1812,9 @@ void wasm_scratch_reserve(wasm_scratch *sc, size_t cells)
     if (sc->ir || cells < 256 || cells > SIZE_MAX / sizeof *sc->ir)
         return;
     uint64_t *p = malloc(cells * sizeof *p);
-    if (p)
-        sc->ir = p, sc->cap = cells;
+    if (!p)
+        return;
+    sc->ir = p, sc->cap = cells;
 }
 
 void wasm_scratch_take_ir(wasm_scratch *sc, mt_wasm_module *m)
