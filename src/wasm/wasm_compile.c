@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "wasm_int.h"
 
@@ -1815,6 +1816,18 @@ void wasm_scratch_reserve(wasm_scratch *sc, size_t cells)
     if (!p)
         return;
     sc->ir = p, sc->cap = cells;
+#ifdef MADV_HUGEPAGE
+    /* A big module's code is megabytes written once, front to back: first
+     * touches of 4 KiB pages (a fault each) cost ~15 % of translating it.
+     * Transparent huge pages for the 2 MiB-aligned part of the buffer (whole
+     * huge pages inside this allocation only) take that to a few faults. A
+     * hint: refused or disabled, nothing changes but the time. */
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + cells * sizeof *p) & ~(huge - 1);
+    if (hi > lo && cells * sizeof *p >= 2 * huge)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#endif
 }
 
 void wasm_scratch_take_ir(wasm_scratch *sc, mt_wasm_module *m)
