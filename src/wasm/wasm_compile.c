@@ -1833,7 +1833,11 @@ void wasm_scratch_reserve(wasm_scratch *sc, size_t cells)
 void wasm_scratch_take_ir(wasm_scratch *sc, mt_wasm_module *m)
 {
     uint64_t *ir = sc->ir;
-    if (ir && sc->len < sc->cap) { /* give back what the estimate left over */
+    /* Give back what the estimate left over when that is much (a quarter or
+     * more: dead code, say); a few percent are not worth a realloc, which
+     * would also leave the allocator a smaller free block than the next
+     * module of the same size asks for. */
+    if (ir && sc->cap - sc->len >= sc->cap / 4) {
         uint64_t *p = realloc(ir, (sc->len ? sc->len : 1) * sizeof *ir);
         if (p)
             ir = p;
