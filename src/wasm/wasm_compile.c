@@ -796,7 +796,7 @@ static bool bb_begin(comp *c)
 }
 
 /* ---- type stack ---------------------------------------------------------- */
-static bool grow_vals(comp *c)
+static __attribute__((noinline, cold)) bool grow_vals(comp *c)
 {
     uint32_t nc = c->cap_vals ? c->cap_vals * 2 : 64;
     uint8_t *p = realloc(c->vals, nc);
@@ -806,7 +806,12 @@ static bool grow_vals(comp *c)
     return true;
 }
 
-static inline bool push(comp *c, uint8_t t)
+static inline __attribute__((always_inline)) bool push_hot(comp *c, uint8_t t);
+
+static inline bool push(comp *c, uint8_t t) { return push_hot(c, t); }
+
+/* push, inlined where most pushes are (local.get, const, numeric results). */
+static inline __attribute__((always_inline)) bool push_hot(comp *c, uint8_t t)
 {
     if (c->nvals == c->cap_vals && !grow_vals(c))
         return false;
@@ -1484,7 +1489,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (x >= c->nlocals)
                 return fail(c, "unknown local");
             if (op == 0x20) {
-                if (!emit_get(c, x) || !push(c, c->locals[x]))
+                if (!emit_get(c, x) || !push_hot(c, c->locals[x]))
                     return false;
             } else if (op == 0x21) {
                 if (!pop(c, c->locals[x], NULL) || !emit_set(c, x, false))
@@ -1614,7 +1619,7 @@ static bool body(comp *c, const wasm_functype *ft)
             break;
         case 0x41: {
             int64_t v;
-            if (!rsleb(c, 32, &v) || !emit_const(c, (uint32_t)v) || !push(c, MT_WASM_I32))
+            if (!rsleb(c, 32, &v) || !emit_const(c, (uint32_t)v) || !push_hot(c, MT_WASM_I32))
                 return false;
             break;
         }
@@ -1786,7 +1791,7 @@ static bool body(comp *c, const wasm_functype *ft)
                     if (op == 0x45 && live(c))
                         set_tail(c, TL_EQZ, pos);
                 }
-                if (!push(c, r))
+                if (!push_hot(c, r))
                     return false;
                 break;
             }
