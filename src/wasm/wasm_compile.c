@@ -311,7 +311,11 @@ static int fb_index(uint8_t op)
 }
 
 /* local.get x: fuses with a preceding lone local.get. */
-static bool emit_get(comp *c, uint32_t x)
+static inline __attribute__((always_inline)) bool emit_get_hot(comp *c, uint32_t x);
+static bool emit_get(comp *c, uint32_t x) { return emit_get_hot(c, x); }
+
+/* emit_get, inlined for the local.get instruction itself. */
+static inline __attribute__((always_inline)) bool emit_get_hot(comp *c, uint32_t x)
 {
     if (!live(c))
         return true;
@@ -1489,7 +1493,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (x >= c->nlocals)
                 return fail(c, "unknown local");
             if (op == 0x20) {
-                if (!emit_get(c, x) || !push_hot(c, c->locals[x]))
+                if (!emit_get_hot(c, x) || !push_hot(c, c->locals[x]))
                     return false;
             } else if (op == 0x21) {
                 if (!pop(c, c->locals[x], NULL) || !emit_set(c, x, false))
