@@ -857,6 +857,8 @@ static inline bool pop(comp *c, uint8_t expect, uint8_t *got)
  * WASM_MAX_PARAMS). */
 static bool top_is(comp *c, const uint8_t *ts, uint32_t n)
 {
+    if (n == 1) /* a single result: no memcmp call */
+        return c->nvals > top(c)->height && c->vals[c->nvals - 1] == ts[0];
     return n && c->nvals - top(c)->height >= n && !memcmp(c->vals + c->nvals - n, ts, n);
 }
 
