@@ -1856,11 +1856,8 @@ void wasm_scratch_take_ir(wasm_scratch *sc, mt_wasm_module *m)
     m->ir = ir;
     sc->ir = NULL;
     sc->len = sc->cap = 0;
-    size_t off = 0;
-    for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++) {
-        m->codes[i].ir = ir + off; /* every body has cells (its OP_FUEL): ir is set */
-        off += m->codes[i].ir_len;
-    }
+    for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++)
+        m->codes[i].ir = ir + m->codes[i].ir_off; /* every body has cells (its OP_FUEL) */
 }
 
 mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_err *err)
@@ -1875,6 +1872,16 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_
     c.end = (size_t)code->body_off + code->body_len;
     c.err = err;
     c.cells = wasm_exec_op_cells();
+    /* Each function's code starts on a 64-byte boundary where the buffer
+     * has room for the skip (like the start of an allocation of its own, or
+     * better): the interpreter's loops span no more cache lines than their
+     * size needs. Skipped cells are never read. A buffer that grows later
+     * moves, and the earlier functions keep their offsets. */
+    if (sc->ir) {
+        size_t skip = (size_t)(-(uintptr_t)(sc->ir + sc->len) & 63) / sizeof *sc->ir;
+        if (skip <= sc->cap - sc->len)
+            sc->len += skip;
+    }
     c.sc = sc;
     c.base = sc->len;
     c.ir = sc->ir ? sc->ir + sc->len : NULL, c.cap = sc->cap - sc->len;
@@ -1939,6 +1946,7 @@ out:
     if (!ok)
         return c.failed ? MT_EINVAL : mt_err_set(err, MT_EINVAL, "wasm: invalid function");
     sc->len += c.len; /* the cells stay where they were written */
+    code->ir_off = c.base;
     code->ir_len = c.len;
     code->nlocals = c.nlocals;
     code->nparams = ft->np;

@@ -334,6 +334,7 @@ typedef struct wasm_code {
     uint32_t max_height;          /* frame size in slots: locals + operand stack */
     uint64_t *ir;                 /* ir_len cells in mt_wasm_module.ir (not owned) */
     size_t ir_len;
+    size_t ir_off;                /* ir - mt_wasm_module.ir, in cells */
 } wasm_code;
 
 struct mt_wasm_module {
