@@ -469,8 +469,9 @@ void wasm_scratch_reserve(wasm_scratch *sc, size_t cells);
  * it, appending its IR to sc->ir (code->ir_len cells; code->ir is set by
  * wasm_scratch_take_ir, the buffer may still move until then). */
 mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_err *err);
-/* wasm_compile.c: after the last function: hands sc->ir, trimmed to its
- * length, to m->ir and points each defined function's code->ir into it. */
+/* wasm_compile.c: after the last function: hands sc->ir to m->ir (trimmed
+ * to its length when a quarter or more is unused) and points each defined
+ * function's code->ir into it (at code->ir_off). */
 void wasm_scratch_take_ir(wasm_scratch *sc, mt_wasm_module *m);
 /* wasm_exec.c: the table of operation cells (label addresses or numbers). */
 const uint64_t *wasm_exec_op_cells(void);
