@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "wasm_int.h"
 
@@ -54,8 +55,12 @@ typedef struct comp {
     uint32_t nvals, cap_vals;
     ctl *ctls;
     uint32_t nctls, cap_ctls;
+    /* The function's code: cells [0, len) at sc->ir + base, cap cells there
+     * before sc->ir must grow (grow_ir moves it). */
     uint64_t *ir;
     size_t len, cap;
+    wasm_scratch *sc;
+    size_t base;
     size_t fuel_cell;   /* index + 1 of the current OP_FUEL immediate */
     uint64_t fuel_count;
     uint32_t max_height;
@@ -215,21 +220,46 @@ static void relive(comp *c)
     c->lv = t && !t->unreachable && !t->dead;
 }
 
-static bool grow_ir(comp *c)
+/* Grows the module's code buffer (by half, at least to 256 cells); the
+ * function's cells move with it. */
+static __attribute__((noinline, cold)) bool grow_ir(comp *c)
 {
-    size_t nc = c->cap ? c->cap * 2 : 256;
-    uint64_t *p = realloc(c->ir, nc * sizeof *p);
+    wasm_scratch *sc = c->sc;
+    size_t total = sc->cap;
+    size_t nc = total < 256 ? 256 : total + total / 2;
+    if (nc > SIZE_MAX / sizeof *sc->ir)
+        return fail(c, "out of memory");
+    uint64_t *p = realloc(sc->ir, nc * sizeof *p);
     if (!p)
         return fail(c, "out of memory");
-    c->ir = p, c->cap = nc;
+    sc->ir = p, sc->cap = nc;
+    c->ir = p + c->base, c->cap = nc - c->base;
     return true;
 }
 
+/* c->len is written after the cell: a cell store may alias any size_t of
+ * comp for the compiler, which otherwise reloads c->len after each one. */
 static inline bool put(comp *c, uint64_t v)
 {
-    if (c->len == c->cap && !grow_ir(c))
+    size_t len = c->len;
+    if (len == c->cap && !grow_ir(c))
         return false;
-    c->ir[c->len++] = v;
+    c->ir[len] = v;
+    c->len = len + 1;
+    return true;
+}
+
+/* Two cells (an operation and its immediate) with one capacity check. */
+static inline bool put2(comp *c, uint64_t a, uint64_t b)
+{
+    size_t len = c->len;
+    while (c->cap - len < 2)
+        if (!grow_ir(c))
+            return false;
+    uint64_t *ir = c->ir;
+    ir[len] = a;
+    ir[len + 1] = b;
+    c->len = len + 2;
     return true;
 }
 
@@ -244,7 +274,7 @@ static bool op1(comp *c, unsigned op, uint64_t a)
 {
     if (!live(c))
         return true;
-    return put(c, c->cells[op]) && put(c, a);
+    return put2(c, c->cells[op], a);
 }
 
 static bool op2(comp *c, unsigned op, uint64_t a, uint64_t b)
@@ -281,11 +311,16 @@ static int fb_index(uint8_t op)
 }
 
 /* local.get x: fuses with a preceding lone local.get. */
-static bool emit_get(comp *c, uint32_t x)
+static inline __attribute__((always_inline)) bool emit_get_hot(comp *c, uint32_t x);
+static bool emit_get(comp *c, uint32_t x) { return emit_get_hot(c, x); }
+
+/* emit_get, inlined for the local.get instruction itself. */
+static inline __attribute__((always_inline)) bool emit_get_hot(comp *c, uint32_t x)
 {
     if (!live(c))
         return true;
-    if (tail(c) == TL_GET) {
+    uint8_t t = tail(c);
+    if (t == TL_GET) {
         c->ir[c->tpos] = c->cells[OP_LOCAL_GET_LOCAL_GET];
         if (!put(c, x))
             return false;
@@ -293,10 +328,10 @@ static bool emit_get(comp *c, uint32_t x)
         set_tail(c, TL_GETGET, c->tpos);
         return true;
     }
-    bool cn = tail(c) == TL_COPYN;
-    size_t pos = c->len, cpos = tail(c) == TL_COPY || cn ? c->tpos + 1 : 0;
-    size_t lpos = tail(c) == TL_LOAD && c->tidx == 0 ? c->tpos + 1 : 0;
-    if (!put(c, c->cells[OP_LOCAL_GET]) || !put(c, x))
+    bool cn = t == TL_COPYN;
+    size_t pos = c->len, cpos = t == TL_COPY || cn ? c->tpos + 1 : 0;
+    size_t lpos = t == TL_LOAD && c->tidx == 0 ? c->tpos + 1 : 0;
+    if (!put2(c, c->cells[OP_LOCAL_GET], x))
         return false;
     c->ta = x;
     c->get_instr = c->ninstr;
@@ -311,7 +346,8 @@ static bool emit_const(comp *c, uint64_t k)
 {
     if (!live(c))
         return true;
-    if (tail(c) == TL_GETGET) {
+    uint8_t t = tail(c);
+    if (t == TL_GETGET) {
         /* local.get a; local.get b; const k: LOCAL_GET a, then b and k as a
          * TL_GET_CONST (the pair fuses with what follows: FB_LC, F2, OP_SIG,
          * LOAD_LK) */
@@ -326,14 +362,15 @@ static bool emit_const(comp *c, uint64_t k)
         c->get_instr = c->ninstr - 1;
         c->cpos = c->lpos = 0;
         set_tail(c, TL_GET, pos);
+        t = TL_GET;
     }
-    bool after_get = tail(c) == TL_GET;
+    bool after_get = t == TL_GET;
     size_t pos = after_get ? c->tpos : c->len;
-    size_t kpos = tail(c) == TL_BIN && c->tvar == FV_LL && c->tidx == 20 &&
+    size_t kpos = t == TL_BIN && c->tvar == FV_LL && c->tidx == 20 &&
                           c->len == c->tpos + 2
                       ? c->tpos + 1
                       : 0;
-    if (!put(c, c->cells[OP_CONST]) || !put(c, k))
+    if (!put2(c, c->cells[OP_CONST], k))
         return false;
     c->tkv = k;
     c->kpos = kpos;
@@ -756,14 +793,14 @@ static bool bb_begin(comp *c)
     c->fuel_count = 0;
     if (!live(c))
         return true;
-    if (!put(c, c->cells[OP_FUEL]) || !put(c, 0))
+    if (!put2(c, c->cells[OP_FUEL], 0))
         return false;
     c->fuel_cell = c->len;
     return true;
 }
 
 /* ---- type stack ---------------------------------------------------------- */
-static bool grow_vals(comp *c)
+static __attribute__((noinline, cold)) bool grow_vals(comp *c)
 {
     uint32_t nc = c->cap_vals ? c->cap_vals * 2 : 64;
     uint8_t *p = realloc(c->vals, nc);
@@ -773,7 +810,12 @@ static bool grow_vals(comp *c)
     return true;
 }
 
-static inline bool push(comp *c, uint8_t t)
+static inline __attribute__((always_inline)) bool push_hot(comp *c, uint8_t t);
+
+static inline bool push(comp *c, uint8_t t) { return push_hot(c, t); }
+
+/* push, inlined where most pushes are (local.get, const, numeric results). */
+static inline __attribute__((always_inline)) bool push_hot(comp *c, uint8_t t)
 {
     if (c->nvals == c->cap_vals && !grow_vals(c))
         return false;
@@ -815,6 +857,8 @@ static inline bool pop(comp *c, uint8_t expect, uint8_t *got)
  * WASM_MAX_PARAMS). */
 static bool top_is(comp *c, const uint8_t *ts, uint32_t n)
 {
+    if (n == 1) /* a single result: no memcmp call */
+        return c->nvals > top(c)->height && c->vals[c->nvals - 1] == ts[0];
     return n && c->nvals - top(c)->height >= n && !memcmp(c->vals + c->nvals - n, ts, n);
 }
 
@@ -907,9 +951,14 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
         static const uint8_t one[6] = {MT_WASM_I32, MT_WASM_I64, MT_WASM_F32,
                                        MT_WASM_F64, MT_WASM_FUNCREF, MT_WASM_EXTERNREF};
         c->pos++;
-        for (int i = 0; i < 6; i++)
-            if (one[i] == b)
-                *results = &one[i];
+        switch (b) {
+        case MT_WASM_I32: *results = &one[0]; break;
+        case MT_WASM_I64: *results = &one[1]; break;
+        case MT_WASM_F32: *results = &one[2]; break;
+        case MT_WASM_F64: *results = &one[3]; break;
+        case MT_WASM_FUNCREF: *results = &one[4]; break;
+        default: *results = &one[5]; break; /* MT_WASM_EXTERNREF */
+        }
         *nr = 1;
         return true;
     }
@@ -1446,7 +1495,7 @@ static bool body(comp *c, const wasm_functype *ft)
             if (x >= c->nlocals)
                 return fail(c, "unknown local");
             if (op == 0x20) {
-                if (!emit_get(c, x) || !push(c, c->locals[x]))
+                if (!emit_get_hot(c, x) || !push_hot(c, c->locals[x]))
                     return false;
             } else if (op == 0x21) {
                 if (!pop(c, c->locals[x], NULL) || !emit_set(c, x, false))
@@ -1576,7 +1625,7 @@ static bool body(comp *c, const wasm_functype *ft)
             break;
         case 0x41: {
             int64_t v;
-            if (!rsleb(c, 32, &v) || !emit_const(c, (uint32_t)v) || !push(c, MT_WASM_I32))
+            if (!rsleb(c, 32, &v) || !emit_const(c, (uint32_t)v) || !push_hot(c, MT_WASM_I32))
                 return false;
             break;
         }
@@ -1748,7 +1797,7 @@ static bool body(comp *c, const wasm_functype *ft)
                     if (op == 0x45 && live(c))
                         set_tail(c, TL_EQZ, pos);
                 }
-                if (!push(c, r))
+                if (!push_hot(c, r))
                     return false;
                 break;
             }
@@ -1770,6 +1819,47 @@ void wasm_scratch_free(wasm_scratch *sc)
     memset(sc, 0, sizeof *sc);
 }
 
+void wasm_scratch_reserve(wasm_scratch *sc, size_t cells)
+{
+    if (sc->ir || cells < 256 || cells > SIZE_MAX / sizeof *sc->ir)
+        return;
+    uint64_t *p = malloc(cells * sizeof *p);
+    if (!p)
+        return;
+    sc->ir = p, sc->cap = cells;
+#ifdef MADV_HUGEPAGE
+    /* A big module's code is megabytes written once, front to back: first
+     * touches of 4 KiB pages (a fault each) cost ~15 % of translating it.
+     * Transparent huge pages for the 2 MiB-aligned part of the buffer (whole
+     * huge pages inside this allocation only) take that to a few faults. A
+     * hint: refused or disabled, nothing changes but the time. */
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    uintptr_t hi = ((uintptr_t)p + cells * sizeof *p) & ~(huge - 1);
+    if (hi > lo && cells * sizeof *p >= 2 * huge)
+        (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#endif
+}
+
+void wasm_scratch_take_ir(wasm_scratch *sc, mt_wasm_module *m)
+{
+    uint64_t *ir = sc->ir;
+    /* Give back what the estimate left over when that is much (a quarter or
+     * more: dead code, say); a few percent are not worth a realloc, which
+     * would also leave the allocator a smaller free block than the next
+     * module of the same size asks for. */
+    if (ir && sc->cap - sc->len >= sc->cap / 4) {
+        uint64_t *p = realloc(ir, (sc->len ? sc->len : 1) * sizeof *ir);
+        if (p)
+            ir = p;
+    }
+    m->ir = ir;
+    sc->ir = NULL;
+    sc->len = sc->cap = 0;
+    for (uint32_t i = 0; i < m->nfuncs - m->nfunc_imports; i++)
+        m->codes[i].ir = ir + m->codes[i].ir_off; /* every body has cells (its OP_FUEL) */
+}
+
 mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_err *err)
 {
     wasm_code *code = &m->codes[i];
@@ -1782,7 +1872,19 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_
     c.end = (size_t)code->body_off + code->body_len;
     c.err = err;
     c.cells = wasm_exec_op_cells();
-    c.ir = sc->ir, c.cap = sc->cap;
+    /* Each function's code starts on a 64-byte boundary where the buffer
+     * has room for the skip (like the start of an allocation of its own, or
+     * better): the interpreter's loops span no more cache lines than their
+     * size needs. Skipped cells are never read. A buffer that grows later
+     * moves, and the earlier functions keep their offsets. */
+    if (sc->ir) {
+        size_t skip = (size_t)(-(uintptr_t)(sc->ir + sc->len) & 63) / sizeof *sc->ir;
+        if (skip <= sc->cap - sc->len)
+            sc->len += skip;
+    }
+    c.sc = sc;
+    c.base = sc->len;
+    c.ir = sc->ir ? sc->ir + sc->len : NULL, c.cap = sc->cap - sc->len;
     c.vals = sc->vals, c.cap_vals = sc->cap_vals;
     c.ctls = sc->ctls, c.cap_ctls = sc->cap_ctls;
     bool ok = false;
@@ -1839,14 +1941,12 @@ mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_
         memset(c.written, 0, c.nlocals + 1);
     ok = body(&c, ft);
 out:
-    sc->ir = c.ir, sc->cap = c.cap;
     sc->vals = c.vals, sc->cap_vals = c.cap_vals;
     sc->ctls = c.ctls, sc->cap_ctls = c.cap_ctls;
-    if (ok && !(code->ir = malloc((c.len ? c.len : 1) * sizeof *c.ir)))
-        ok = fail(&c, "out of memory");
     if (!ok)
         return c.failed ? MT_EINVAL : mt_err_set(err, MT_EINVAL, "wasm: invalid function");
-    memcpy(code->ir, c.ir, c.len * sizeof *c.ir);
+    sc->len += c.len; /* the cells stay where they were written */
+    code->ir_off = c.base;
     code->ir_len = c.len;
     code->nlocals = c.nlocals;
     code->nparams = ft->np;

@@ -332,8 +332,9 @@ typedef struct wasm_code {
     uint32_t nlocals;             /* params + declared locals */
     uint32_t nparams;             /* params (the type's np), for the call path */
     uint32_t max_height;          /* frame size in slots: locals + operand stack */
-    uint64_t *ir;
+    uint64_t *ir;                 /* ir_len cells in mt_wasm_module.ir (not owned) */
     size_t ir_len;
+    size_t ir_off;                /* ir - mt_wasm_module.ir, in cells */
 } wasm_code;
 
 struct mt_wasm_module {
@@ -363,6 +364,8 @@ struct mt_wasm_module {
     uint32_t datacount;
     wasm_data *datas;
     wasm_code *codes;                /* for defined functions */
+    uint64_t *ir;                    /* the translated code of all of them, one
+                                      * after the other in function order */
     uint8_t *declared_funcs;         /* bitmap: may be named by ref.func */
 };
 
@@ -443,10 +446,13 @@ typedef struct wasm_frame {
 /* ---- cross-module functions --------------------------------------------- */
 /* wasm_compile.c: buffers the translator reuses from one function of a
  * module to the next (no allocation and regrowth per function); start
- * zeroed, release with wasm_scratch_free. */
+ * zeroed, release with wasm_scratch_free. ir is the module's code: each
+ * function is translated in place at its end (cells [0, len) hold the
+ * functions translated so far, cap cells are allocated); see
+ * wasm_scratch_take_ir. */
 typedef struct wasm_scratch {
     uint64_t *ir;
-    size_t cap;
+    size_t len, cap;
     uint8_t *vals;
     uint32_t cap_vals;
     void *ctls;
@@ -455,9 +461,18 @@ typedef struct wasm_scratch {
     size_t cap_locals;
 } wasm_scratch;
 void wasm_scratch_free(wasm_scratch *sc);
+/* wasm_compile.c: reserves room for about `cells` cells of code before the
+ * first function (an estimate: the buffer still grows when it is short, and
+ * a failed reservation is not an error). */
+void wasm_scratch_reserve(wasm_scratch *sc, size_t cells);
 /* wasm_compile.c: validates function body i (defined index) and translates
- * it (the code gets its own exactly sized copy of the IR). */
+ * it, appending its IR to sc->ir (code->ir_len cells; code->ir is set by
+ * wasm_scratch_take_ir, the buffer may still move until then). */
 mt_status wasm_compile_func(mt_wasm_module *m, uint32_t i, wasm_scratch *sc, mt_err *err);
+/* wasm_compile.c: after the last function: hands sc->ir to m->ir (trimmed
+ * to its length when a quarter or more is unused) and points each defined
+ * function's code->ir into it (at code->ir_off). */
+void wasm_scratch_take_ir(wasm_scratch *sc, mt_wasm_module *m);
 /* wasm_exec.c: the table of operation cells (label addresses or numbers). */
 const uint64_t *wasm_exec_op_cells(void);
 /* wasm_exec.c: runs f with args in stack slots; results written back to the

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -696,6 +697,148 @@ static void test_module_limits(void **state)
     free(m.b);
 }
 
+/* A module of one function () -> i32 per entry of names (exported under
+ * that name, nexp of them, all naming function 0 when nfuncs is 1) whose
+ * body is `block; i32.const 0; br_table 0 x nlab, 0; end; i32.const i`:
+ * the br_table's labels make the translated code larger than one cell per
+ * body byte, so the module's code buffer grows (and moves) while later
+ * functions are translated. export_idx: the function index each export
+ * names (NULL: 0). */
+static void exports_module(big *m, uint32_t nfuncs, uint32_t nlab, uint32_t nexp,
+                           const char *const *names, const uint32_t *export_idx)
+{
+    big c = {0};
+    memset(m, 0, sizeof *m);
+    big_put(m, "\0asm\1\0\0\0", 8);
+    big_put(&c, "\1\x60\0\1\x7F", 5);
+    big_section(m, 1, &c);
+    c.n = 0;
+    big_uleb(&c, nfuncs);
+    for (uint32_t i = 0; i < nfuncs; i++)
+        big_put(&c, "\0", 1);
+    big_section(m, 3, &c);
+    c.n = 0;
+    big_uleb(&c, nexp);
+    for (uint32_t i = 0; i < nexp; i++) {
+        big_uleb(&c, (uint32_t)strlen(names[i]));
+        big_put(&c, names[i], strlen(names[i]));
+        big_put(&c, "\0", 1);
+        big_uleb(&c, export_idx ? export_idx[i] : 0);
+    }
+    big_section(m, 7, &c);
+    c.n = 0;
+    big_uleb(&c, nfuncs);
+    big body = {0};
+    for (uint32_t f = 0; f < nfuncs; f++) {
+        body.n = 0;
+        big_put(&body, "\0\x02\x40\x41\0\x0E", 6);
+        big_uleb(&body, nlab);
+        for (uint32_t k = 0; k <= nlab; k++)
+            big_put(&body, "\0", 1);
+        big_put(&body, "\x0B\x41", 2);
+        big_uleb(&body, f); /* i32.const f (f < 64: one byte, no sign bit) */
+        big_put(&body, "\x0B", 1);
+        big_uleb(&c, (uint32_t)body.n);
+        big_put(&c, body.b, body.n);
+    }
+    big_section(m, 10, &c);
+    free(body.b);
+    free(c.b);
+}
+
+/* Export names: the duplicate check keeps the earlier rules (first error
+ * in the section wins) with many exports (its hashed set). */
+static void test_many_exports(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    static char store[N][8];
+    const char *names[N];
+    for (uint32_t i = 0; i < N; i++) {
+        snprintf(store[i], sizeof store[i], "e%05u", i);
+        names[i] = store[i];
+    }
+    mt_wasm_module *mod = NULL;
+    mt_err e;
+    big m;
+    exports_module(&m, 1, 1, N, names, NULL);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_OK);
+    assert_int_equal(mt_wasm_module_num_exports(mod), N);
+    const char *nm;
+    size_t nl;
+    uint8_t kind;
+    assert_true(mt_wasm_module_export(mod, N - 1, &nm, &nl, &kind));
+    assert_int_equal(nl, 6);
+    assert_memory_equal(nm, "e02999", 6);
+    mt_wasm_module_free(mod);
+    free(m.b);
+    /* the last name repeats the first: refused */
+    names[N - 1] = "e00000";
+    exports_module(&m, 1, 1, N, names, NULL);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_EINVAL);
+    assert_null(mod);
+    assert_non_null(strstr(e.msg, "export section"));
+    assert_non_null(strstr(e.msg, "duplicate export name"));
+    free(m.b);
+    /* a prefix of another name, and the empty name, are other names */
+    names[N - 1] = "e0000";
+    names[N - 2] = "";
+    exports_module(&m, 1, 1, N, names, NULL);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_OK);
+    mt_wasm_module_free(mod);
+    free(m.b);
+    /* a duplicate before an unknown function index: the duplicate is reported */
+    static uint32_t idx[N];
+    idx[N - 1] = 7;
+    names[N - 1] = "e02999";
+    names[N - 2] = "e00010";
+    exports_module(&m, 1, 1, N, names, idx);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_EINVAL);
+    assert_non_null(strstr(e.msg, "duplicate export name"));
+    free(m.b);
+    /* and the unknown index alone */
+    names[N - 2] = "e02998";
+    exports_module(&m, 1, 1, N, names, idx);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_EINVAL);
+    assert_non_null(strstr(e.msg, "unknown function 7"));
+    free(m.b);
+}
+
+/* All functions' code lives in one buffer that grows (and may move) while
+ * the module is translated: every function still runs its own code. */
+static void test_code_buffer(void **state)
+{
+    (void)state;
+    enum { F = 60 };
+    char store[F][4];
+    const char *names[F];
+    uint32_t idx[F];
+    for (uint32_t i = 0; i < F; i++) {
+        snprintf(store[i], sizeof store[i], "f%u", i);
+        names[i] = store[i];
+        idx[i] = i;
+    }
+    mt_wasm_module *mod = NULL;
+    mt_err e;
+    big m;
+    exports_module(&m, F, 2000, F, names, idx);
+    assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_OK);
+    free(m.b);
+    mt_wasm_store *s = mt_wasm_store_new(NULL);
+    assert_non_null(s);
+    mt_wasm_instance *in;
+    assert_int_equal(mt_wasm_instantiate(s, mod, resolve_host, NULL, &in, &e), MT_OK);
+    for (uint32_t i = 0; i < F; i++) {
+        mt_wasm_extern x;
+        mt_wasm_val res;
+        assert_int_equal(mt_wasm_instance_export(in, names[i], strlen(names[i]), &x, &e), MT_OK);
+        assert_int_equal(mt_wasm_func_call(s, x.of.func, NULL, 0, &res, 1, &e), MT_OK);
+        assert_int_equal(res.of.i32, i);
+    }
+    mt_wasm_store_free(s);
+    mt_wasm_module_free(mod);
+}
+
 /* Tables count against the store's memory cap (8 bytes per element). */
 static void test_table_memory(void **state)
 {
@@ -730,7 +873,8 @@ int main(void)
         cmocka_unit_test(test_memory_cap),    cmocka_unit_test(test_table_cap),
         cmocka_unit_test(test_fuel_bulk),     cmocka_unit_test(test_module_limits),
         cmocka_unit_test(test_table_memory),  cmocka_unit_test(test_fuel_loops), cmocka_unit_test(test_fuel_forward),
-        cmocka_unit_test(test_fuel_fused),
+        cmocka_unit_test(test_fuel_fused),    cmocka_unit_test(test_many_exports),
+        cmocka_unit_test(test_code_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
