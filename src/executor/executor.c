@@ -122,7 +122,10 @@ static void fail(mt_job_result *r, const char *fmt, ...)
 typedef struct run {
     const mt_job *job;
     int *in_fd;       /* parent copy of each input fd, -1 for https */
-    int *out_fd;      /* temp file of each output, opened O_RDWR */
+    int *out_fd;      /* temp file of each output, opened O_RDWR: the worker's */
+    int *own_fd;      /* the same file opened again O_RDONLY: the parent's own
+                       * open file, for every flush, fsync and hash (see
+                       * open_own_fd) */
     char **tmp_path;  /* "<path>.tmp.<hex>" */
     bool *renamed;    /* final path created */
     int module_fd;    /* "wasm": the encrypted module, else -1 */
@@ -154,6 +157,10 @@ static void run_discard_outputs(run *x)
         if (x->out_fd[i] >= 0) {
             close(x->out_fd[i]);
             x->out_fd[i] = -1;
+        }
+        if (x->own_fd && x->own_fd[i] >= 0) {
+            close(x->own_fd[i]);
+            x->own_fd[i] = -1;
         }
         if (x->tmp_path[i]) {
             unlink(x->tmp_path[i]);
@@ -214,6 +221,36 @@ static bool open_inputs(run *x, mt_job_result *res)
     return true;
 }
 
+/* The parent's own descriptor of an output's temp file: the file opened
+ * again (O_RDONLY), a second open file beside the worker's O_RDWR one.
+ * Linux reports a writeback error once per open file (errseq): a worker
+ * calling fsync on its descriptor, seeing EIO and ignoring it would
+ * otherwise make the parent's later fdatasync/fsync of the shared open file
+ * return 0 for bytes that never reached the disk. An open file samples the
+ * error state when it is opened, so this one is opened before the worker
+ * starts and reports any later error itself; fsync works on a read-only
+ * descriptor. Through /proc/self/fd (the same inode, whatever the name now
+ * is), else by name; either way checked to be the same inode. -1 on failure
+ * (errno set). */
+static int open_own_fd(int fd, const char *path)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int own = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (own < 0)
+        own = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+    if (own < 0)
+        return -1;
+    struct stat a, b;
+    if (fstat(fd, &a) != 0 || fstat(own, &b) != 0 || a.st_dev != b.st_dev ||
+        a.st_ino != b.st_ino) {
+        close(own);
+        errno = EXDEV;
+        return -1;
+    }
+    return own;
+}
+
 static bool create_outputs(run *x, mt_job_result *res)
 {
     const mt_job *job = x->job;
@@ -236,6 +273,12 @@ static bool create_outputs(run *x, mt_job_result *res)
             free(x->tmp_path[i]);
             x->tmp_path[i] = NULL;
             return false;
+        }
+        if ((x->own_fd[i] = open_own_fd(x->out_fd[i], x->tmp_path[i])) < 0) {
+            detail(job, "output '%s': opening %s again: %s", o->slot, x->tmp_path[i],
+                   strerror(errno));
+            fail(res, "output '%s': cannot open its file again (errno %d)", o->slot, errno);
+            return false; /* (the temp file is removed with the others) */
         }
     }
     return true;
@@ -511,14 +554,14 @@ static bool seal_outputs(run *x, mt_job_result *res)
     }
     for (size_t i = 0; i < n; i++) {
         struct stat sb;
-        if (fstat(x->out_fd[i], &sb) == 0)
+        if (fstat(x->own_fd[i], &sb) == 0)
             total += (uint64_t)sb.st_size;
     }
     bool par = total >= SEAL_PAR_MIN;
-    seal_part sync[2] = {{x->out_fd, n, 0, 2, size, hex, ok, true, n, 0},
-                         {x->out_fd, n, 1, 2, size, hex, ok, true, n, 0}};
-    seal_part odd = {x->out_fd, n, 1, 2, size, hex, ok, false, n, 0};
-    seal_part even = {x->out_fd, n, 0, 2, size, hex, ok, false, n, 0};
+    seal_part sync[2] = {{x->own_fd, n, 0, 2, size, hex, ok, true, n, 0},
+                         {x->own_fd, n, 1, 2, size, hex, ok, true, n, 0}};
+    seal_part odd = {x->own_fd, n, 1, 2, size, hex, ok, false, n, 0};
+    seal_part even = {x->own_fd, n, 0, 2, size, hex, ok, false, n, 0};
     pthread_t th_sync[2], th_odd;
     /* fsync: the even outputs on one helper, the odd ones on another; without
      * a first helper all of them here after the hashes, without a second the
@@ -614,6 +657,8 @@ static void commit_outputs(run *x, mt_job_result *res)
     for (size_t i = 0; i < job->n_outputs; i++) {
         close(x->out_fd[i]);
         x->out_fd[i] = -1;
+        close(x->own_fd[i]);
+        x->own_fd[i] = -1;
         x->renamed[i] = false; /* kept */
     }
 }
@@ -635,14 +680,16 @@ static void commit_outputs(run *x, mt_job_result *res)
 #define FLUSH_POLL_MS 4     /* while an output grows */
 #define FLUSH_POLL_MAX_MS 8 /* while none does (doubling from FLUSH_POLL_MS) */
 #define FLUSH_MIN ((off_t)2 << 20)
+#define FLUSH_GAP_MS 20 /* at least this long between two flushes of one output */
 
 typedef struct out_flush {
     const int *fd;
     size_t n;
-    off_t *flushed; /* each output's size at its last flush */
+    off_t *flushed;    /* each output's size at its last flush */
+    int64_t *last_ms;  /* when it was (mt_mono_ms), 0: never */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
-    bool stop;
+    atomic_bool stop;  /* set under mu; also read before each flush without it */
     size_t err_index; /* n: no error */
     int err;
     pthread_t th;
@@ -674,11 +721,21 @@ static void *flush_thread(void *arg)
             seen[i] = sb.st_size;
             if (sb.st_size - f->flushed[i] < FLUSH_MIN)
                 continue;
+            /* a worker growing its outputs in small steps gets no flush
+             * (a journal commit) every few ms; and none starts once the
+             * worker is gone (the seal's fsync follows, or the outputs are
+             * about to be removed) */
+            int64_t now = mt_mono_ms();
+            if (f->last_ms[i] && now - f->last_ms[i] < FLUSH_GAP_MS)
+                continue;
+            if (atomic_load(&f->stop))
+                break;
             if (fdatasync(f->fd[i]) != 0) {
                 f->err = errno;
                 f->err_index = i;
             }
             f->flushed[i] = sb.st_size;
+            f->last_ms[i] = mt_mono_ms();
         }
         /* a worker writing nothing is looked at less often */
         poll_ms = grew ? FLUSH_POLL_MS : poll_ms * 2 > FLUSH_POLL_MAX_MS ? FLUSH_POLL_MAX_MS
@@ -701,9 +758,10 @@ static void flush_start(run *x)
         return;
     pthread_condattr_t ca;
     bool cond = false, mu = false;
-    if (!(f->flushed = calloc(n, sizeof *f->flushed)))
+    if (!(f->flushed = calloc(n, sizeof *f->flushed)) ||
+        !(f->last_ms = calloc(n, sizeof *f->last_ms)))
         goto fail;
-    f->fd = x->out_fd;
+    f->fd = x->own_fd;
     f->n = n;
     f->err_index = n;
     if (pthread_condattr_init(&ca) == 0) {
@@ -730,6 +788,7 @@ fail:
     if (mu)
         pthread_mutex_destroy(&f->mu);
     free(f->flushed);
+    free(f->last_ms);
     free(f);
 }
 
@@ -760,6 +819,7 @@ static void flush_finish(run *x)
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
     free(f->flushed);
+    free(f->last_ms);
     free(f);
     x->flush = NULL;
     mt_trace_mark(x->job->task_id, "x_flushed");
@@ -798,7 +858,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
     int ws = 0, sleep_ms = 1, pidfd = -1;
     bool pidfd_tried = false;
     /* outputs: the early flushing helper once the worker has run a while */
-    int64_t flush_at = x->job->n_outputs && x->out_fd ? mt_mono_ms() + FLUSH_START_MS : 0;
+    int64_t flush_at = x->job->n_outputs && x->own_fd ? mt_mono_ms() + FLUSH_START_MS : 0;
     *rbuf = NULL;
     *rlen = 0;
     *why_killed = 0;
@@ -951,13 +1011,14 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     size_t rlen = 0;
     x.in_fd = malloc((ni + 1) * sizeof *x.in_fd);
     x.out_fd = malloc((no + 1) * sizeof *x.out_fd);
+    x.own_fd = malloc((no + 1) * sizeof *x.own_fd);
     x.tmp_path = calloc(no + 1, sizeof *x.tmp_path);
     x.renamed = calloc(no + 1, sizeof *x.renamed);
     src = malloc((ni + no + 2) * sizeof *src);
     wfd = malloc((ni + no + 2) * sizeof *wfd);
     in_w = malloc((ni + 1) * sizeof *in_w);
     out_w = malloc((no + 1) * sizeof *out_w);
-    if (!x.in_fd || !x.out_fd || !x.tmp_path || !x.renamed || !src || !wfd || !in_w ||
+    if (!x.in_fd || !x.out_fd || !x.own_fd || !x.tmp_path || !x.renamed || !src || !wfd || !in_w ||
         !out_w) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
@@ -965,7 +1026,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     for (size_t i = 0; i < ni; i++)
         x.in_fd[i] = -1;
     for (size_t i = 0; i < no; i++)
-        x.out_fd[i] = -1;
+        x.out_fd[i] = x.own_fd[i] = -1;
 
     int64_t start = mt_mono_ms();
     uint32_t wall = job->limits.wall_ms ? job->limits.wall_ms : DEFAULT_WALL_MS;
@@ -1091,6 +1152,10 @@ out:
         for (size_t i = 0; i < no; i++)
             if (x.out_fd[i] >= 0)
                 close(x.out_fd[i]);
+    if (x.own_fd)
+        for (size_t i = 0; i < no; i++)
+            if (x.own_fd[i] >= 0)
+                close(x.own_fd[i]);
     if (x.chan >= 0)
         close(x.chan);
     if (sv[0] >= 0)
@@ -1107,6 +1172,7 @@ out:
             free(x.tmp_path[i]);
     free(x.in_fd);
     free(x.out_fd);
+    free(x.own_fd);
     free(x.tmp_path);
     free(x.renamed);
     free(src);
