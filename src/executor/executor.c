@@ -537,7 +537,9 @@ static bool seal_start(pthread_t *th, seal_part *p)
  * thread and a third helper hash them (the even and the odd ones): fsync
  * waits on the disk, the hashes use the CPUs. The hash covers the bytes fsync makes durable:
  * the worker has exited and the parent holds the only descriptors of the
- * temp files, so nothing changes them meanwhile. */
+ * temp files, so nothing changes them meanwhile. All of it goes through the
+ * parent's own open files (x->own_fd, open_own_fd), which report a
+ * writeback error even when the worker's fsync already saw it. */
 static bool seal_outputs(run *x, mt_job_result *res)
 {
     const mt_job *job = x->job;
@@ -666,16 +668,20 @@ static void commit_outputs(run *x, mt_job_result *res)
 /* Early flushing (issue 13): on the project VM an fsync costs ~1 ms per MB
  * written since the last one (the host persists the VM's disk cache), so a
  * PSI's two 9 MB outputs took ~20-30 ms of fsync after the worker had
- * exited. A worker still running FLUSH_START_MS after it was started gets a
+ * exited. A worker still running FLUSH_START_MS after supervise began gets a
  * helper here that looks at its outputs' sizes every FLUSH_POLL_MS (up to
  * FLUSH_POLL_MAX_MS while none grows) and fdatasyncs an output once it has
  * FLUSH_MIN bytes more, while the worker still computes and writes; the
- * fsync of the seal (seal_outputs) then finds little left. The daemon does
- * it, not the worker: the worker's descriptors share their open files with
- * these, and an error reported to one fdatasync is not reported again to a
- * later fsync of the same open file, so the flush that sees an error must
- * be the one that fails the task (flush_finish: the first error, which
- * seal_outputs reports). Short tasks (an echo: ~1 ms) never start it. */
+ * fsync of the seal (seal_outputs) then finds little left; at least
+ * FLUSH_GAP_MS pass between two flushes of one output (a worker growing it
+ * in small steps forces no journal commit every few ms). The daemon does it,
+ * through its own open files (x->own_fd), not the worker: an error reported
+ * to one fdatasync is not reported again to a later fsync of the same open
+ * file, so the flush that sees an error must be the one that fails the task
+ * (flush_finish: the first error, which seal_outputs reports). Once asked to
+ * stop (the worker is gone) it starts no further fdatasync, so a failed or
+ * cancelled task waits at most for the one under way. Short tasks (an echo:
+ * ~1 ms) never start it. */
 #define FLUSH_START_MS 10
 #define FLUSH_POLL_MS 4     /* while an output grows */
 #define FLUSH_POLL_MAX_MS 8 /* while none does (doubling from FLUSH_POLL_MS) */
