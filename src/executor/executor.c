@@ -275,9 +275,10 @@ static bool create_outputs(run *x, mt_job_result *res)
             return false;
         }
         if ((x->own_fd[i] = open_own_fd(x->out_fd[i], x->tmp_path[i])) < 0) {
+            int e = errno;
             detail(job, "output '%s': opening %s again: %s", o->slot, x->tmp_path[i],
-                   strerror(errno));
-            fail(res, "output '%s': cannot open its file again (errno %d)", o->slot, errno);
+                   strerror(e));
+            fail(res, "output '%s': cannot open its file again (errno %d)", o->slot, e);
             return false; /* (the temp file is removed with the others) */
         }
     }
