@@ -129,6 +129,21 @@ mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err)
     unsigned long ms = a ? strtoul(a, &end, 10) : 0;
     if (!a || !*a || *end || ms > 600000)
         return mt_err_set(err, MT_EINVAL, "__test_sleep needs 'ms' (0..600000)");
+    /* optional 'fill': that many bytes written to every output first (the
+     * parent's early flushing sees them while the worker sleeps) */
+    const char *fa = mt_bctx_arg(ctx, "fill");
+    unsigned long fill = fa ? strtoul(fa, &end, 10) : 0;
+    if (fa && (!*fa || *end || fill > (64UL << 20)))
+        return mt_err_set(err, MT_EINVAL, "__test_sleep: 'fill' must be 0..67108864");
+    static const uint8_t zero[65536];
+    for (size_t i = 0; i < ctx->n_outputs; i++)
+        for (unsigned long done = 0; done < fill;) {
+            size_t len = fill - done < sizeof zero ? (size_t)(fill - done) : sizeof zero;
+            mt_status st = mt_bctx_output_write(ctx, i, zero, len, err);
+            if (st != MT_OK)
+                return st;
+            done += len;
+        }
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;

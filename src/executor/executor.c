@@ -122,7 +122,10 @@ static void fail(mt_job_result *r, const char *fmt, ...)
 typedef struct run {
     const mt_job *job;
     int *in_fd;       /* parent copy of each input fd, -1 for https */
-    int *out_fd;      /* temp file of each output, opened O_RDWR */
+    int *out_fd;      /* temp file of each output, opened O_RDWR: the worker's */
+    int *own_fd;      /* the same file opened again O_RDONLY: the parent's own
+                       * open file, for every flush, fsync and hash (see
+                       * open_own_fd) */
     char **tmp_path;  /* "<path>.tmp.<hex>" */
     bool *renamed;    /* final path created */
     int module_fd;    /* "wasm": the encrypted module, else -1 */
@@ -155,6 +158,10 @@ static void run_discard_outputs(run *x)
         if (x->out_fd[i] >= 0) {
             close(x->out_fd[i]);
             x->out_fd[i] = -1;
+        }
+        if (x->own_fd && x->own_fd[i] >= 0) {
+            close(x->own_fd[i]);
+            x->own_fd[i] = -1;
         }
         if (x->tmp_path[i]) {
             unlink(x->tmp_path[i]);
@@ -215,6 +222,36 @@ static bool open_inputs(run *x, mt_job_result *res)
     return true;
 }
 
+/* The parent's own descriptor of an output's temp file: the file opened
+ * again (O_RDONLY), a second open file beside the worker's O_RDWR one.
+ * Linux reports a writeback error once per open file (errseq): a worker
+ * calling fsync on its descriptor, seeing EIO and ignoring it would
+ * otherwise make the parent's later fdatasync/fsync of the shared open file
+ * return 0 for bytes that never reached the disk. An open file samples the
+ * error state when it is opened, so this one is opened before the worker
+ * starts and reports any later error itself; fsync works on a read-only
+ * descriptor. Through /proc/self/fd (the same inode, whatever the name now
+ * is), else by name; either way checked to be the same inode. -1 on failure
+ * (errno set). */
+static int open_own_fd(int fd, const char *path)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    int own = open(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (own < 0)
+        own = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+    if (own < 0)
+        return -1;
+    struct stat a, b;
+    if (fstat(fd, &a) != 0 || fstat(own, &b) != 0 || a.st_dev != b.st_dev ||
+        a.st_ino != b.st_ino) {
+        close(own);
+        errno = EXDEV;
+        return -1;
+    }
+    return own;
+}
+
 static bool create_outputs(run *x, mt_job_result *res)
 {
     const mt_job *job = x->job;
@@ -237,6 +274,13 @@ static bool create_outputs(run *x, mt_job_result *res)
             free(x->tmp_path[i]);
             x->tmp_path[i] = NULL;
             return false;
+        }
+        if ((x->own_fd[i] = open_own_fd(x->out_fd[i], x->tmp_path[i])) < 0) {
+            int e = errno;
+            detail(job, "output '%s': opening %s again: %s", o->slot, x->tmp_path[i],
+                   strerror(e));
+            fail(res, "output '%s': cannot open its file again (errno %d)", o->slot, e);
+            return false; /* (the temp file is removed with the others) */
         }
     }
     return true;
@@ -501,7 +545,9 @@ static bool seal_start(pthread_t *th, seal_part *p)
  * thread and a third helper hash them (the even and the odd ones): fsync
  * waits on the disk, the hashes use the CPUs. The hash covers the bytes fsync makes durable:
  * the worker has exited and the parent holds the only descriptors of the
- * temp files, so nothing changes them meanwhile. */
+ * temp files, so nothing changes them meanwhile. All of it goes through the
+ * parent's own open files (x->own_fd, open_own_fd), which report a
+ * writeback error even when the worker's fsync already saw it. */
 static bool seal_outputs(run *x, mt_job_result *res)
 {
     const mt_job *job = x->job;
@@ -518,14 +564,14 @@ static bool seal_outputs(run *x, mt_job_result *res)
     }
     for (size_t i = 0; i < n; i++) {
         struct stat sb;
-        if (fstat(x->out_fd[i], &sb) == 0)
+        if (fstat(x->own_fd[i], &sb) == 0)
             total += (uint64_t)sb.st_size;
     }
     bool par = total >= SEAL_PAR_MIN;
-    seal_part sync[2] = {{x->out_fd, n, 0, 2, size, hex, ok, true, n, 0},
-                         {x->out_fd, n, 1, 2, size, hex, ok, true, n, 0}};
-    seal_part odd = {x->out_fd, n, 1, 2, size, hex, ok, false, n, 0};
-    seal_part even = {x->out_fd, n, 0, 2, size, hex, ok, false, n, 0};
+    seal_part sync[2] = {{x->own_fd, n, 0, 2, size, hex, ok, true, n, 0},
+                         {x->own_fd, n, 1, 2, size, hex, ok, true, n, 0}};
+    seal_part odd = {x->own_fd, n, 1, 2, size, hex, ok, false, n, 0};
+    seal_part even = {x->own_fd, n, 0, 2, size, hex, ok, false, n, 0};
     pthread_t th_sync[2], th_odd;
     /* fsync: the even outputs on one helper, the odd ones on another; without
      * a first helper all of them here after the hashes, without a second the
@@ -621,6 +667,8 @@ static void commit_outputs(run *x, mt_job_result *res)
     for (size_t i = 0; i < job->n_outputs; i++) {
         close(x->out_fd[i]);
         x->out_fd[i] = -1;
+        close(x->own_fd[i]);
+        x->own_fd[i] = -1;
         x->renamed[i] = false; /* kept */
     }
 }
@@ -628,28 +676,34 @@ static void commit_outputs(run *x, mt_job_result *res)
 /* Early flushing (issue 13): on the project VM an fsync costs ~1 ms per MB
  * written since the last one (the host persists the VM's disk cache), so a
  * PSI's two 9 MB outputs took ~20-30 ms of fsync after the worker had
- * exited. A worker still running FLUSH_START_MS after it was started gets a
+ * exited. A worker still running FLUSH_START_MS after supervise began gets a
  * helper here that looks at its outputs' sizes every FLUSH_POLL_MS (up to
  * FLUSH_POLL_MAX_MS while none grows) and fdatasyncs an output once it has
  * FLUSH_MIN bytes more, while the worker still computes and writes; the
- * fsync of the seal (seal_outputs) then finds little left. The daemon does
- * it, not the worker: the worker's descriptors share their open files with
- * these, and an error reported to one fdatasync is not reported again to a
- * later fsync of the same open file, so the flush that sees an error must
- * be the one that fails the task (flush_finish: the first error, which
- * seal_outputs reports). Short tasks (an echo: ~1 ms) never start it. */
+ * fsync of the seal (seal_outputs) then finds little left; at least
+ * FLUSH_GAP_MS pass between two flushes of one output (a worker growing it
+ * in small steps forces no journal commit every few ms). The daemon does it,
+ * through its own open files (x->own_fd), not the worker: an error reported
+ * to one fdatasync is not reported again to a later fsync of the same open
+ * file, so the flush that sees an error must be the one that fails the task
+ * (flush_finish: the first error, which seal_outputs reports). Once asked to
+ * stop (the worker is gone) it starts no further fdatasync, so a failed or
+ * cancelled task waits at most for the one under way. Short tasks (an echo:
+ * ~1 ms) never start it. */
 #define FLUSH_START_MS 10
 #define FLUSH_POLL_MS 4     /* while an output grows */
 #define FLUSH_POLL_MAX_MS 8 /* while none does (doubling from FLUSH_POLL_MS) */
 #define FLUSH_MIN ((off_t)2 << 20)
+#define FLUSH_GAP_MS 20 /* at least this long between two flushes of one output */
 
 typedef struct out_flush {
     const int *fd;
     size_t n;
-    off_t *flushed; /* each output's size at its last flush */
+    off_t *flushed;    /* each output's size at its last flush */
+    int64_t *last_ms;  /* when it was (mt_mono_ms), 0: never */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
-    bool stop;
+    atomic_bool stop;  /* set under mu; also read before each flush without it */
     size_t err_index; /* n: no error */
     int err;
     pthread_t th;
@@ -681,11 +735,21 @@ static void *flush_thread(void *arg)
             seen[i] = sb.st_size;
             if (sb.st_size - f->flushed[i] < FLUSH_MIN)
                 continue;
+            /* a worker growing its outputs in small steps gets no flush
+             * (a journal commit) every few ms; and none starts once the
+             * worker is gone (the seal's fsync follows, or the outputs are
+             * about to be removed) */
+            int64_t now = mt_mono_ms();
+            if (f->last_ms[i] && now - f->last_ms[i] < FLUSH_GAP_MS)
+                continue;
+            if (atomic_load(&f->stop))
+                break;
             if (fdatasync(f->fd[i]) != 0) {
                 f->err = errno;
                 f->err_index = i;
             }
             f->flushed[i] = sb.st_size;
+            f->last_ms[i] = mt_mono_ms();
         }
         /* a worker writing nothing is looked at less often */
         poll_ms = grew ? FLUSH_POLL_MS : poll_ms * 2 > FLUSH_POLL_MAX_MS ? FLUSH_POLL_MAX_MS
@@ -708,9 +772,10 @@ static void flush_start(run *x)
         return;
     pthread_condattr_t ca;
     bool cond = false, mu = false;
-    if (!(f->flushed = calloc(n, sizeof *f->flushed)))
+    if (!(f->flushed = calloc(n, sizeof *f->flushed)) ||
+        !(f->last_ms = calloc(n, sizeof *f->last_ms)))
         goto fail;
-    f->fd = x->out_fd;
+    f->fd = x->own_fd;
     f->n = n;
     f->err_index = n;
     if (pthread_condattr_init(&ca) == 0) {
@@ -737,6 +802,7 @@ fail:
     if (mu)
         pthread_mutex_destroy(&f->mu);
     free(f->flushed);
+    free(f->last_ms);
     free(f);
 }
 
@@ -767,6 +833,7 @@ static void flush_finish(run *x)
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
     free(f->flushed);
+    free(f->last_ms);
     free(f);
     x->flush = NULL;
     mt_trace_mark(x->job->task_id, "x_flushed");
@@ -805,7 +872,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
     int ws = 0, sleep_ms = 1, pidfd = -1;
     bool pidfd_tried = false;
     /* outputs: the early flushing helper once the worker has run a while */
-    int64_t flush_at = x->job->n_outputs && x->out_fd ? mt_mono_ms() + FLUSH_START_MS : 0;
+    int64_t flush_at = x->job->n_outputs && x->own_fd ? mt_mono_ms() + FLUSH_START_MS : 0;
     *rbuf = NULL;
     *rlen = 0;
     *why_killed = 0;
@@ -975,13 +1042,14 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     size_t rlen = 0;
     x.in_fd = malloc((ni + 1) * sizeof *x.in_fd);
     x.out_fd = malloc((no + 1) * sizeof *x.out_fd);
+    x.own_fd = malloc((no + 1) * sizeof *x.own_fd);
     x.tmp_path = calloc(no + 1, sizeof *x.tmp_path);
     x.renamed = calloc(no + 1, sizeof *x.renamed);
     src = malloc((ni + no + 2) * sizeof *src);
     wfd = malloc((ni + no + 2) * sizeof *wfd);
     in_w = malloc((ni + 1) * sizeof *in_w);
     out_w = malloc((no + 1) * sizeof *out_w);
-    if (!x.in_fd || !x.out_fd || !x.tmp_path || !x.renamed || !src || !wfd || !in_w ||
+    if (!x.in_fd || !x.out_fd || !x.own_fd || !x.tmp_path || !x.renamed || !src || !wfd || !in_w ||
         !out_w) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
@@ -989,7 +1057,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     for (size_t i = 0; i < ni; i++)
         x.in_fd[i] = -1;
     for (size_t i = 0; i < no; i++)
-        x.out_fd[i] = -1;
+        x.out_fd[i] = x.own_fd[i] = -1;
 
     int64_t start = mt_mono_ms();
     uint32_t wall = job->limits.wall_ms ? job->limits.wall_ms : DEFAULT_WALL_MS;
@@ -1115,6 +1183,10 @@ out:
         for (size_t i = 0; i < no; i++)
             if (x.out_fd[i] >= 0)
                 close(x.out_fd[i]);
+    if (x.own_fd)
+        for (size_t i = 0; i < no; i++)
+            if (x.own_fd[i] >= 0)
+                close(x.own_fd[i]);
     if (x.chan >= 0)
         close(x.chan);
     if (sv[0] >= 0)
@@ -1131,6 +1203,7 @@ out:
             free(x.tmp_path[i]);
     free(x.in_fd);
     free(x.out_fd);
+    free(x.own_fd);
     free(x.tmp_path);
     free(x.renamed);
     free(src);

@@ -22,6 +22,7 @@
 #include "mt_executor.h"
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <openssl/evp.h>
@@ -37,54 +38,69 @@
 
 /* ---- simulated output sync failures --------------------------------------
  * This program defines fsync and fdatasync itself (the executor's static
- * library calls these): when armed, the first sync of each output temp file
- * ("*.tmp.*") fails with EIO and every later one succeeds, as Linux reports a
- * writeback error once per open file and then returns 0 for pages that never
- * reached the disk (test_output_sync_error). Unarmed: the real calls. */
+ * library calls these): when armed (sync_armed: SIM_FSYNC and/or
+ * SIM_FDATASYNC, the calls that fail), the first such sync of each output
+ * temp file ("*.tmp.*") fails with EIO and every later one succeeds, as Linux
+ * reports a writeback error once per open file and then returns 0 for pages
+ * that never reached the disk (test_output_sync_error, test_flush_error).
+ * Armed or not, every sync of a temp file is counted, and so is each one
+ * issued on a writable descriptor: the parent must sync through its own
+ * read-only open file, never the worker's (test_output_sync_own_file). */
+enum { SIM_FSYNC = 1, SIM_FDATASYNC = 2 };
 static atomic_int sync_armed;
-static char sync_failed[8][PATH_MAX];
+static pthread_mutex_t sync_mu = PTHREAD_MUTEX_INITIALIZER;
+static char sync_failed[8][PATH_MAX]; /* under sync_mu */
 static atomic_int sync_n_failed;
+static atomic_int sync_n_tmp, sync_n_tmp_writable;
 
-static int sim_sync(int fd, const char *name)
+static int sim_sync(int fd, const char *name, int which)
 {
     int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
     if (!real) {
         errno = ENOSYS;
         return -1;
     }
-    if (atomic_load(&sync_armed)) {
-        char p[64], t[PATH_MAX];
-        snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
-        ssize_t n = readlink(p, t, sizeof t - 1);
-        if (n > 0) {
-            t[n] = 0;
-            if (strstr(t, ".tmp.")) {
-                int k = atomic_load(&sync_n_failed);
-                for (int i = 0; i < k; i++)
-                    if (!strcmp(sync_failed[i], t))
-                        return real(fd); /* reported once */
-                if (k < 8) {
-                    snprintf(sync_failed[k], sizeof sync_failed[k], "%s", t);
-                    atomic_store(&sync_n_failed, k + 1);
-                    errno = EIO;
-                    return -1;
-                }
-            }
-        }
+    char p[64], t[PATH_MAX];
+    snprintf(p, sizeof p, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(p, t, sizeof t - 1);
+    if (n <= 0)
+        return real(fd);
+    t[n] = 0;
+    if (!strstr(t, ".tmp."))
+        return real(fd);
+    atomic_fetch_add(&sync_n_tmp, 1);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_ACCMODE) != O_RDONLY)
+        atomic_fetch_add(&sync_n_tmp_writable, 1);
+    if (!(atomic_load(&sync_armed) & which))
+        return real(fd);
+    pthread_mutex_lock(&sync_mu);
+    int k = atomic_load(&sync_n_failed);
+    bool fail_it = k < 8;
+    for (int i = 0; i < k; i++)
+        if (!strcmp(sync_failed[i], t))
+            fail_it = false; /* reported once */
+    if (fail_it) {
+        snprintf(sync_failed[k], sizeof sync_failed[k], "%s", t);
+        atomic_store(&sync_n_failed, k + 1);
     }
-    return real(fd);
+    pthread_mutex_unlock(&sync_mu);
+    if (!fail_it)
+        return real(fd);
+    errno = EIO;
+    return -1;
 }
 
 int fsync(int fd);
 int fdatasync(int fd);
 int fsync(int fd)
 {
-    return sim_sync(fd, "fsync");
+    return sim_sync(fd, "fsync", SIM_FSYNC);
 }
 
 int fdatasync(int fd)
 {
-    return sim_sync(fd, "fdatasync");
+    return sim_sync(fd, "fdatasync", SIM_FDATASYNC);
 }
 
 static char dir[256];
@@ -652,8 +668,15 @@ static void test_psi_large_outputs(void **state)
     j.outputs = out;
     j.n_outputs = 3;
     mt_job_result r;
+    atomic_store(&sync_n_tmp, 0);
+    atomic_store(&sync_n_tmp_writable, 0);
     assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
     assert_true(r.ok);
+    /* every output synced (the seal at least), and only ever through the
+     * parent's own read-only open file: a sync on the worker's shared one
+     * could find its writeback error already taken by the worker */
+    assert_true(atomic_load(&sync_n_tmp) >= 3);
+    assert_int_equal(atomic_load(&sync_n_tmp_writable), 0);
     uint64_t total = 0;
     for (int k = 0; k < 3; k++) {
         char *pt = read_pt(out[k].path, out[k].key);
@@ -711,7 +734,7 @@ static void test_output_sync_error(void **state)
     j.n_outputs = 2;
     mt_job_result r;
     atomic_store(&sync_n_failed, 0);
-    atomic_store(&sync_armed, 1);
+    atomic_store(&sync_armed, SIM_FSYNC | SIM_FDATASYNC);
     mt_status st = mt_executor_run(&j, NULL, NULL, &r, NULL);
     atomic_store(&sync_armed, 0);
     assert_int_equal(st, MT_OK);
@@ -727,6 +750,56 @@ static void test_output_sync_error(void **state)
         free(out[k].path);
     }
     free(list);
+}
+
+/* A writeback error that only the early flushing sees (its fdatasync fails
+ * once, the seal's fsync then succeeds, as Linux reports it once) fails the
+ * task and leaves no output. The test worker writes 3 MiB to each output
+ * (over FLUSH_MIN) and sleeps, so the flushing finds them while it runs;
+ * should a loaded machine run no flush before the worker ends (no fdatasync
+ * intercepted, the task succeeded), the run is repeated with a longer sleep. */
+static void test_flush_error(void **state)
+{
+    (void)state;
+    mt_job_output out[2] = {{0}};
+    static char *const oslots[] = {"x", "y"};
+    for (int k = 0; k < 2; k++) {
+        out[k].slot = oslots[k];
+        key_of(out[k].key, k + 60);
+        out[k].path = path_of(oslots[k]);
+    }
+    mt_job_result r;
+    bool flushed = false;
+    for (int ms = 200; !flushed && ms <= 12800; ms *= 2) {
+        char msa[16];
+        snprintf(msa, sizeof msa, "%d", ms);
+        mt_job j = base_job("__test_sleep", true);
+        j.arguments = json_pack("{s:s,s:s}", "ms", msa, "fill", "3145728");
+        j.outputs = out;
+        j.n_outputs = 2;
+        atomic_store(&sync_n_failed, 0);
+        atomic_store(&sync_armed, SIM_FDATASYNC);
+        mt_status st = mt_executor_run(&j, NULL, NULL, &r, NULL);
+        atomic_store(&sync_armed, 0);
+        json_decref(j.arguments);
+        assert_int_equal(st, MT_OK);
+        flushed = atomic_load(&sync_n_failed) >= 1;
+        if (!flushed) { /* no flush ran: the task succeeded; again, longer */
+            assert_true(r.ok);
+            for (int k = 0; k < 2; k++)
+                assert_int_equal(unlink(out[k].path), 0);
+            mt_job_result_clear(&r);
+        }
+    }
+    assert_true(flushed);
+    assert_false(r.ok);
+    assert_non_null(strstr(r.failure_reason, "fsync failed"));
+    assert_null(r.outputs);
+    assert_int_equal(r.bytes_out, 0);
+    assert_int_equal(count_files(), 0); /* no output, no temp file */
+    mt_job_result_clear(&r);
+    for (int k = 0; k < 2; k++)
+        free(out[k].path);
 }
 
 /* The wasm module is checked against the SHA-256 registered with the function. */
@@ -1286,6 +1359,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_psi_pair_inputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_psi_large_outputs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_sync_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_integrity, setup, teardown),
         cmocka_unit_test(test_job_codec_integrity_fields),
         cmocka_unit_test(test_job_codec_keys),

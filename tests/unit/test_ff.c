@@ -632,9 +632,6 @@ static void write_file(const char *path, const uint8_t *p, size_t n)
     fclose(f);
 }
 
-/* Format version 2: outputs bound to (task, slot, file). Regression test of
- * issue 8 item 9: an output copied from another task, slot or file is refused
- * before any plaintext is released, and the binding is authenticated. */
 /* mt_ff_reader_into: plaintext decrypted straight into the caller's buffer
  * (any chunking), the sink never called; a segment failing its tag leaves
  * nothing of its plaintext there (wiped to zeros); a buffer too small fails
@@ -703,6 +700,9 @@ static void test_reader_into(void **state)
     bytes_free(&c);
 }
 
+/* Format version 2: outputs bound to (task, slot, file). Regression test of
+ * issue 8 item 9: an output copied from another task, slot or file is refused
+ * before any plaintext is released, and the binding is authenticated. */
 static void test_output_binding(void **state)
 {
     (void)state;
