@@ -541,9 +541,8 @@ static int xgb_predict(BoosterHandle b, DMatrixHandle dm, const float *x, size_t
  * the model, which the task log's other readers may not know (and
  * mt_bctx_detail is for failures); gbdt_forest.c's tests cover each reason.
  * differs (a test fault only) makes the check see a difference. */
-static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x,
-                                 const svm_data *sd, size_t n, unsigned threads, bool differs,
-                                 mt_gbdt_forest **forest)
+static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x, const svm_data *sd,
+                                 size_t n, unsigned threads, bool differs, mt_gbdt_forest **forest)
 {
     *forest = NULL;
     bst_ulong jl = 0;
@@ -572,8 +571,9 @@ static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x,
                   xgb_predict(b, dm, NULL, k, nf, &shape, &dim, &theirs))
                : 0;
     }
-    bool same = !differs && st == MT_OK && xr == 0 &&
-                (k == 0 || (dim == 1 && shape[0] == k && memcmp(mine, theirs, k * sizeof *mine) == 0));
+    bool same =
+        !differs && st == MT_OK && xr == 0 &&
+        (k == 0 || (dim == 1 && shape[0] == k && memcmp(mine, theirs, k * sizeof *mine) == 0));
     if (dm)
         XGDMatrixFree(dm);
     if (!same) {
@@ -589,8 +589,7 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
     return mt_builtin_gbdt_predict_fault(ctx, MT_GBDT_FAULT_NONE, ret, err);
 }
 
-mt_status mt_builtin_gbdt_predict_fault(mt_bctx *ctx, mt_gbdt_fault fault, char **ret,
-                                        mt_err *err)
+mt_status mt_builtin_gbdt_predict_fault(mt_bctx *ctx, mt_gbdt_fault fault, char **ret, mt_err *err)
 {
     static const char *const allowed[] = {"model_slot", "format", "features", "id", "threads",
                                           NULL};
@@ -747,10 +746,10 @@ mt_status mt_builtin_gbdt_predict_fault(mt_bctx *ctx, mt_gbdt_fault fault, char 
         mt_err fe = {0};
         mt_status fs = MT_ENOMEM;
         if (fault != MT_GBDT_FAULT_PREDICT_FAILS && (own = malloc((n ? n : 1) * sizeof *own)))
-            fs = libsvm ? mt_gbdt_forest_predict_csr(forest, sd.indptr, sd.indices, sd.values,
-                                                     n, (unsigned)threads, own, &fe)
-                        : mt_gbdt_forest_predict_dense(forest, m.xf, n, (unsigned)threads, own,
-                                                       &fe);
+            fs = libsvm
+                     ? mt_gbdt_forest_predict_csr(forest, sd.indptr, sd.indices, sd.values, n,
+                                                  (unsigned)threads, own, &fe)
+                     : mt_gbdt_forest_predict_dense(forest, m.xf, n, (unsigned)threads, own, &fe);
         if (fs == MT_OK) {
             pred = own;
         } else {

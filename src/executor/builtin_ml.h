@@ -111,8 +111,7 @@ typedef enum mt_gbdt_fault {
     MT_GBDT_FAULT_CHECK_DIFFERS,
     MT_GBDT_FAULT_PREDICT_FAILS,
 } mt_gbdt_fault;
-mt_status mt_builtin_gbdt_predict_fault(mt_bctx *ctx, mt_gbdt_fault fault, char **ret,
-                                        mt_err *err);
+mt_status mt_builtin_gbdt_predict_fault(mt_bctx *ctx, mt_gbdt_fault fault, char **ret, mt_err *err);
 /* onnx_infer (builtin_onnx.c): linked into the worker executables only (MT_WORKER_NN) */
 mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err);
 /* image_classify, face_detect (builtin_image.c): worker executables only, as onnx_infer */

@@ -576,14 +576,10 @@ int main(void)
     make_data();
     make_big();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_binary_csv),
-        cmocka_unit_test(test_multiclass),
-        cmocka_unit_test(test_regression_libsvm),
-        cmocka_unit_test(test_model_from_elsewhere),
-        cmocka_unit_test(test_fallback_dart),
-        cmocka_unit_test(test_big_csv),
-        cmocka_unit_test(test_big_libsvm),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_binary_csv),        cmocka_unit_test(test_multiclass),
+        cmocka_unit_test(test_regression_libsvm), cmocka_unit_test(test_model_from_elsewhere),
+        cmocka_unit_test(test_fallback_dart),     cmocka_unit_test(test_big_csv),
+        cmocka_unit_test(test_big_libsvm),        cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, tb_setup, tb_teardown);
 }
