@@ -11,7 +11,8 @@
  *
  * gbdt_predict predicts with our own predictor (gbdt_forest.h) when it
  * accepts the model XGBoost loaded and matches XGBoost bit for bit on the
- * first rows (own_predictor), else with XGBoost's. */
+ * first rows (own_predictor) and predicts every row, else (also when our
+ * full prediction fails, e.g. out of memory) with XGBoost's. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -538,10 +539,10 @@ static int xgb_predict(BoosterHandle b, DMatrixHandle dm, const float *x, size_t
  * first rows (dense x, or the CSR rows of sd) and any difference in any bit
  * keeps XGBoost's predictor. Why ours declined is not logged: it describes
  * the model, which the task log's other readers may not know (and
- * mt_bctx_detail is for failures); gbdt_forest.c's tests cover each reason. */
-static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x,
-                                 const svm_data *sd, size_t n, unsigned threads,
-                                 mt_gbdt_forest **forest)
+ * mt_bctx_detail is for failures); gbdt_forest.c's tests cover each reason.
+ * differs (a test fault only) makes the check see a difference. */
+static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x, const svm_data *sd,
+                                 size_t n, unsigned threads, bool differs, mt_gbdt_forest **forest)
 {
     *forest = NULL;
     bst_ulong jl = 0;
@@ -570,8 +571,9 @@ static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x,
                   xgb_predict(b, dm, NULL, k, nf, &shape, &dim, &theirs))
                : 0;
     }
-    bool same = st == MT_OK && xr == 0 &&
-                (k == 0 || (dim == 1 && shape[0] == k && memcmp(mine, theirs, k * sizeof *mine) == 0));
+    bool same =
+        !differs && st == MT_OK && xr == 0 &&
+        (k == 0 || (dim == 1 && shape[0] == k && memcmp(mine, theirs, k * sizeof *mine) == 0));
     if (dm)
         XGDMatrixFree(dm);
     if (!same) {
@@ -583,6 +585,11 @@ static const char *own_predictor(BoosterHandle b, bst_ulong nf, const float *x,
 }
 
 mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    return mt_builtin_gbdt_predict_fault(ctx, MT_GBDT_FAULT_NONE, ret, err);
+}
+
+mt_status mt_builtin_gbdt_predict_fault(mt_bctx *ctx, mt_gbdt_fault fault, char **ret, mt_err *err)
 {
     static const char *const allowed[] = {"model_slot", "format", "features", "id", "threads",
                                           NULL};
@@ -730,20 +737,30 @@ mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err)
      * loading the model ("model check" in the log). */
     double tc = now_s();
     const char *engine = own_predictor(b, nf, libsvm ? NULL : m.xf, &sd, n, (unsigned)threads,
-                                       &forest);
+                                       fault == MT_GBDT_FAULT_CHECK_DIFFERS, &forest);
     double t0 = now_s();
     if (forest) {
-        if (!(own = malloc((n ? n : 1) * sizeof *own))) {
-            st = mt_err_set(err, MT_ENOMEM, "out of memory");
-            goto out;
+        /* every row by ours; should that fail (out of memory, a thread that
+         * cannot start), XGBoost's predictor predicts every row instead:
+         * nothing is written before the prediction is complete */
+        mt_err fe = {0};
+        mt_status fs = MT_ENOMEM;
+        if (fault != MT_GBDT_FAULT_PREDICT_FAILS && (own = malloc((n ? n : 1) * sizeof *own)))
+            fs = libsvm
+                     ? mt_gbdt_forest_predict_csr(forest, sd.indptr, sd.indices, sd.values, n,
+                                                  (unsigned)threads, own, &fe)
+                     : mt_gbdt_forest_predict_dense(forest, m.xf, n, (unsigned)threads, own, &fe);
+        if (fs == MT_OK) {
+            pred = own;
+        } else {
+            free(own);
+            own = NULL;
+            mt_gbdt_forest_free(forest);
+            forest = NULL;
+            engine = "XGBoost's predictor";
         }
-        st = libsvm ? mt_gbdt_forest_predict_csr(forest, sd.indptr, sd.indices, sd.values, n,
-                                                 (unsigned)threads, own, err)
-                    : mt_gbdt_forest_predict_dense(forest, m.xf, n, (unsigned)threads, own, err);
-        if (st != MT_OK)
-            goto out;
-        pred = own;
-    } else {
+    }
+    if (!forest) {
         if (libsvm) {
             if (XGDMatrixCreateFromCSREx(sd.indptr, sd.indices, sd.values, sd.n + 1, sd.nnz, nf,
                                          &dm) != 0) {

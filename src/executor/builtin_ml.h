@@ -101,6 +101,17 @@ mt_status mt_libsvm_parse_view(const char *slot, const uint8_t *data, size_t len
 /* The built-ins (registered in builtins.c). */
 mt_status mt_builtin_gbdt_train(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err);
+/* gbdt_predict with an injected fault, for the test worker's built-ins
+ * __test_gbdt_predict_differs / __test_gbdt_predict_fails (builtin_test.c,
+ * mesatee-worker-test only; gbdt_predict itself passes MT_GBDT_FAULT_NONE):
+ * the first-rows check sees a difference, or our full prediction fails with
+ * MT_ENOMEM after the check passed; either way XGBoost's predictor predicts. */
+typedef enum mt_gbdt_fault {
+    MT_GBDT_FAULT_NONE,
+    MT_GBDT_FAULT_CHECK_DIFFERS,
+    MT_GBDT_FAULT_PREDICT_FAILS,
+} mt_gbdt_fault;
+mt_status mt_builtin_gbdt_predict_fault(mt_bctx *ctx, mt_gbdt_fault fault, char **ret, mt_err *err);
 /* onnx_infer (builtin_onnx.c): linked into the worker executables only (MT_WORKER_NN) */
 mt_status mt_builtin_onnx_infer(mt_bctx *ctx, char **ret, mt_err *err);
 /* image_classify, face_detect (builtin_image.c): worker executables only, as onnx_infer */

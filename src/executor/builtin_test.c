@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "builtin_ml.h"
 #include "mt_builtin.h"
 
 #ifndef MT_WORKER_TEST_BUILTINS
@@ -24,6 +25,8 @@ mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err);
 
 mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err)
 {
@@ -174,4 +177,17 @@ mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err)
     snprintf(buf, sizeof buf, "OMP_WAIT_POLICY=%.32s; %zu variable(s)", v ? v : "(unset)", n);
     *ret = strdup(buf);
     return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+/* gbdt_predict (same arguments) with an injected fault (builtin_ml.h,
+ * test_builtin_gbdt.c): the own predictor's first-rows check sees a
+ * difference, or its full prediction fails after the check passed. */
+mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    return mt_builtin_gbdt_predict_fault(ctx, MT_GBDT_FAULT_CHECK_DIFFERS, ret, err);
+}
+
+mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    return mt_builtin_gbdt_predict_fault(ctx, MT_GBDT_FAULT_PREDICT_FAILS, ret, err);
 }

@@ -19,6 +19,8 @@ mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err);
 #endif
 
 /* onnx_infer runs the ONNX engine (mt_nn, oneDNN), which only the worker executables
@@ -69,6 +71,8 @@ static const struct {
     {"__test_sleep", mt_builtin_test_sleep},
     {"__test_keysign_huge", mt_builtin_test_keysign_huge},
     {"__test_env", mt_builtin_test_env},
+    {"__test_gbdt_predict_differs", mt_builtin_test_gbdt_differs},
+    {"__test_gbdt_predict_fails", mt_builtin_test_gbdt_fails},
 #endif
 };
 

@@ -642,14 +642,14 @@ static mt_status run_jobs(gf_job proto, size_t n, unsigned threads, mt_err *err)
 {
     if (threads < 1)
         threads = 1;
-    if (threads > 64)
-        threads = 64;
+    if (threads > MT_GBDT_FOREST_MAX_THREADS)
+        threads = MT_GBDT_FOREST_MAX_THREADS;
     size_t blocks = (n + GF_BLOCK - 1) / GF_BLOCK;
     if (threads > blocks)
         threads = blocks ? (unsigned)blocks : 1;
-    gf_job jobs[64];
-    pthread_t th[64];
-    bool started[64] = {0};
+    gf_job jobs[MT_GBDT_FOREST_MAX_THREADS];
+    pthread_t th[MT_GBDT_FOREST_MAX_THREADS];
+    bool started[MT_GBDT_FOREST_MAX_THREADS] = {0};
     size_t per = (blocks + threads - 1) / threads;
     for (unsigned i = 0; i < threads; i++) {
         jobs[i] = proto;

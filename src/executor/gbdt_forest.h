@@ -50,6 +50,9 @@
 #define MT_GBDT_FOREST_MAX_TREES 100000
 #define MT_GBDT_FOREST_MAX_FEATURES 4096u     /* scratch: 64 rows x 2 x features floats */
 #define MT_GBDT_FOREST_MAX_MODEL (256u << 20) /* bytes of UBJSON */
+/* threads of a prediction (each with up to 3 MiB of scratch at
+ * MT_GBDT_FOREST_MAX_FEATURES): more requested run as this many */
+#define MT_GBDT_FOREST_MAX_THREADS 16u
 
 typedef struct mt_gbdt_forest mt_gbdt_forest;
 
@@ -65,7 +68,8 @@ int mt_gbdt_forest_is_logistic(const mt_gbdt_forest *f);
 
 /* Predicts rows [0, n) of the dense row-major matrix x (n x n_features,
  * NaN = missing) into out[0, n), as XGBoost's prediction type 0 (transformed
- * by the objective). threads (1 to 64) worker threads. MT_ENOMEM or
+ * by the objective). threads worker threads (at least 1, at most
+ * MT_GBDT_FOREST_MAX_THREADS, fewer for few rows). MT_ENOMEM or
  * MT_EINTERNAL (a thread could not start) on failure. */
 mt_status mt_gbdt_forest_predict_dense(const mt_gbdt_forest *f, const float *x, size_t n,
                                        unsigned threads, float *out, mt_err *err);

@@ -2,6 +2,10 @@
 # gbdt_predict, kmeans, pca: src/executor/builtin_gbdt.c, builtin_cluster.c).
 mt_add_unit_test(test_builtin_gbdt SOURCES ${MT_TEST_DIR}/unit/test_builtin_gbdt.c
                  LIBS test_builtin_common)  # XGBoost comes with mt_worker_lib
+# the fallback tests run __test_gbdt_predict_* of the test worker
+add_dependencies(test_builtin_gbdt mesatee-worker-test)
+target_compile_definitions(test_builtin_gbdt PRIVATE
+  MT_WORKER_TEST_PATH="$<TARGET_FILE:mesatee-worker-test>")
 mt_add_unit_test(test_builtin_cluster SOURCES ${MT_TEST_DIR}/unit/test_builtin_cluster.c
                  LIBS test_builtin_common m)
 set_tests_properties(test_builtin_gbdt test_builtin_cluster PROPERTIES TIMEOUT 120)

@@ -97,6 +97,13 @@ void tb_set_keys(mt_job_key *keys, size_t n)
     next_n_keys = n;
 }
 
+static const char *next_worker;
+
+void tb_set_worker(const char *path)
+{
+    next_worker = path;
+}
+
 void tb_exec(const char *fn, json_t *args, const tb_in *in, size_t n_in,
              const char *const *outs, size_t n_out, tb_run *run)
 {
@@ -135,7 +142,8 @@ void tb_exec(const char *fn, json_t *args, const tb_in *in, size_t n_in,
     j.task_id = "00000000000000000000000000000001";
     j.executor_type = "builtin";
     j.function = fn;
-    j.worker_path = MT_WORKER_PATH;
+    j.worker_path = next_worker ? next_worker : MT_WORKER_PATH;
+    next_worker = NULL;
     j.limits.wall_ms = 20000;
     j.arguments = args;
     j.inputs = ji;

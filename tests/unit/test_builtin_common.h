@@ -40,6 +40,9 @@ void tb_run_clear(tb_run *run);
 /* KeyStore keys (borrowed) that the next tb_exec puts in its job, as the
  * scheduler does for a task naming one (keyuse.c); NULL, 0 clears. */
 void tb_set_keys(mt_job_key *keys, size_t n);
+/* The worker executable of the next tb_exec (e.g. mesatee-worker-test for
+ * its "__test_*" built-ins); MT_WORKER_PATH after it. */
+void tb_set_worker(const char *path);
 
 /* Runs and asserts success; returns nothing, outputs in run. */
 void tb_expect_ok(const char *fn, json_t *args, const tb_in *in, size_t n_in,

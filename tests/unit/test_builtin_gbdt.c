@@ -1,8 +1,10 @@
 /* Tests of gbdt_train / gbdt_predict through mt_executor_run and the real
  * sandboxed mesatee-worker (threads included): the platform's predictions
  * equal XGBoost's own, computed in this process on the same model and data
- * (binary, multi-class, regression on LIBSVM, a model trained elsewhere),
- * and bad input fails with line and column and writes no output. */
+ * (binary, multi-class, regression on LIBSVM, a model trained elsewhere,
+ * every row of 1,000 with missing values through the own predictor and
+ * through the fallback to XGBoost's), and bad input fails with line and
+ * column and writes no output. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -343,6 +345,174 @@ static void test_fallback_dart(void **state)
     free(data);
 }
 
+/* ------------------------------------------------- more rows than the check */
+
+#define BN 1000 /* rows: well past own_predictor's 256-row check */
+#define BF 4
+
+static float BX[BN * BF], BY[BN];
+
+/* Features on a grid of exact floats, about one in six missing (NaN). */
+static void make_big(void)
+{
+    uint64_t s = 777;
+    for (int r = 0; r < BN; r++) {
+        for (int k = 0; k < BF; k++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            int v = (int)(s >> 40) % 2000 - 1000;
+            BX[r * BF + k] = (s >> 33) % 6 == 0 ? NAN : (float)v / 32.0f;
+        }
+        float a = BX[r * BF], b = BX[r * BF + 2];
+        BY[r] = (a == a ? a : 7.0f) + (b == b ? 0.5f * b : -3.0f) > 0 ? 1.0f : 0.0f;
+    }
+}
+
+/* A model trained in this process on the big data (XGBoost's JSON, heap). */
+static char *big_model(const char *objective, size_t *len)
+{
+    DMatrixHandle dm;
+    BoosterHandle bst;
+    assert_int_equal(XGDMatrixCreateFromMat(BX, BN, BF, NAN, &dm), 0);
+    assert_int_equal(XGDMatrixSetFloatInfo(dm, "label", BY, BN), 0);
+    assert_int_equal(XGBoosterCreate(&dm, 1, &bst), 0);
+    assert_int_equal(XGBoosterSetParam(bst, "objective", objective), 0);
+    assert_int_equal(XGBoosterSetParam(bst, "max_depth", "5"), 0);
+    assert_int_equal(XGBoosterSetParam(bst, "nthread", "1"), 0);
+    for (int it = 0; it < 10; it++)
+        assert_int_equal(XGBoosterUpdateOneIter(bst, it, dm), 0);
+    bst_ulong ml;
+    const char *mj;
+    assert_int_equal(XGBoosterSaveModelToBuffer(bst, "{\"format\": \"json\"}", &ml, &mj), 0);
+    char *m = strndup(mj, ml);
+    *len = ml;
+    XGBoosterFree(bst);
+    XGDMatrixFree(dm);
+    return m;
+}
+
+/* XGBoost's own predictions of every big row: from the dense matrix
+ * (XGBoosterPredictFromDense) or from a CSR DMatrix of the present values. */
+static float *big_want(const char *model, size_t len, bool csr)
+{
+    BoosterHandle b;
+    assert_int_equal(XGBoosterCreate(NULL, 0, &b), 0);
+    assert_int_equal(XGBoosterLoadModelFromBuffer(b, model, len), 0);
+    assert_int_equal(XGBoosterSetParam(b, "nthread", "1"), 0);
+    const bst_ulong *shape;
+    bst_ulong dim;
+    const float *pr;
+    static const char cfg[] = "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+                              "\"iteration_end\": 0, \"strict_shape\": false";
+    DMatrixHandle d = NULL;
+    if (csr) {
+        size_t *ip = malloc((BN + 1) * sizeof *ip), nnz = 0;
+        unsigned *ix = malloc(BN * BF * sizeof *ix);
+        float *vs = malloc(BN * BF * sizeof *vs);
+        ip[0] = 0;
+        for (int r = 0; r < BN; r++) {
+            for (int k = 0; k < BF; k++)
+                if (BX[r * BF + k] == BX[r * BF + k]) {
+                    ix[nnz] = (unsigned)k;
+                    vs[nnz++] = BX[r * BF + k];
+                }
+            ip[r + 1] = nnz;
+        }
+        assert_int_equal(XGDMatrixCreateFromCSREx(ip, ix, vs, BN + 1, nnz, BF, &d), 0);
+        free(ip);
+        free(ix);
+        free(vs);
+        char c[sizeof cfg + 2];
+        snprintf(c, sizeof c, "%s}", cfg);
+        assert_int_equal(XGBoosterPredictFromDMatrix(b, d, c, &shape, &dim, &pr), 0);
+    } else {
+        char ai[160], c[sizeof cfg + 64];
+        snprintf(ai, sizeof ai,
+                 "{\"data\": [%llu, true], \"shape\": [%d, %d], \"typestr\": \"<f4\", "
+                 "\"version\": 3}",
+                 (unsigned long long)(uintptr_t)BX, BN, BF);
+        snprintf(c, sizeof c, "%s, \"cache_id\": 0, \"missing\": NaN}", cfg);
+        assert_int_equal(XGBoosterPredictFromDense(b, ai, c, NULL, &shape, &dim, &pr), 0);
+    }
+    assert_int_equal(shape[0], BN);
+    assert_true(dim == 1 || (dim == 2 && shape[1] == 1));
+    float *out = malloc(BN * sizeof *out);
+    memcpy(out, pr, BN * sizeof *out);
+    if (d)
+        XGDMatrixFree(d);
+    XGBoosterFree(b);
+    return out;
+}
+
+/* Runs fn (gbdt_predict, or a test worker's faulty one) on the big data and
+ * expects every row equal to want and engine named in the log. */
+static void big_run(const char *fn, const char *model, const char *data, bool libsvm,
+                    const float *want, const char *engine)
+{
+    tb_in pin[2] = {{"model", model}, {"data", data}};
+    const char *const pouts[] = {"p"};
+    tb_run pr;
+    if (strncmp(fn, "__test_", 7) == 0)
+        tb_set_worker(MT_WORKER_TEST_PATH);
+    tb_expect_ok(fn, tb_args("threads", "3", libsvm ? "format" : NULL, "libsvm", NULL), pin, 2,
+                 pouts, 1, &pr);
+    assert_string_equal(pr.r.return_value, "predicted rows: 1000");
+    expect_same(pr.out[0], want, BN, 1, 0);
+    if (!strstr(pr.r.log, engine))
+        fail_msg("%s: log without %s: %s", fn, engine, pr.r.log);
+    tb_run_clear(&pr);
+}
+
+/* CSV (empty fields missing), 1,000 rows: our predictor predicts every row
+ * as XGBoost does; when the check sees a difference, or our full prediction
+ * fails, XGBoost's predictor predicts every row. */
+static void test_big_csv(void **state)
+{
+    (void)state;
+    size_t ml;
+    char *model = big_model("binary:logistic", &ml);
+    float *want = big_want(model, ml, false);
+    char *d = malloc((size_t)BN * BF * 24 + 64), *p = d;
+    p += sprintf(p, "f0,f1,f2,f3\n");
+    for (int r = 0; r < BN; r++)
+        for (int k = 0; k < BF; k++) {
+            float v = BX[r * BF + k];
+            if (v == v)
+                p += sprintf(p, "%.9g", v);
+            *p++ = k + 1 < BF ? ',' : '\n';
+        }
+    *p = 0;
+    big_run("gbdt_predict", model, d, false, want, "(own predictor)");
+    big_run("__test_gbdt_predict_differs", model, d, false, want, "(XGBoost's predictor)");
+    big_run("__test_gbdt_predict_fails", model, d, false, want, "(XGBoost's predictor)");
+    free(d);
+    free(want);
+    free(model);
+}
+
+/* The same with LIBSVM rows (CSR; absent entries missing). */
+static void test_big_libsvm(void **state)
+{
+    (void)state;
+    size_t ml;
+    char *model = big_model("reg:squarederror", &ml);
+    float *want = big_want(model, ml, true);
+    char *d = malloc((size_t)BN * BF * 24 + 64), *p = d;
+    for (int r = 0; r < BN; r++) {
+        p += sprintf(p, "%g", BY[r]);
+        for (int k = 0; k < BF; k++)
+            if (BX[r * BF + k] == BX[r * BF + k])
+                p += sprintf(p, " %d:%.9g", k, BX[r * BF + k]);
+        *p++ = '\n';
+    }
+    *p = 0;
+    big_run("gbdt_predict", model, d, true, want, "(own predictor)");
+    big_run("__test_gbdt_predict_differs", model, d, true, want, "(XGBoost's predictor)");
+    big_run("__test_gbdt_predict_fails", model, d, true, want, "(XGBoost's predictor)");
+    free(d);
+    free(want);
+    free(model);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -404,13 +574,12 @@ static void test_bad_input(void **state)
 int main(void)
 {
     make_data();
+    make_big();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_binary_csv),
-        cmocka_unit_test(test_multiclass),
-        cmocka_unit_test(test_regression_libsvm),
-        cmocka_unit_test(test_model_from_elsewhere),
-        cmocka_unit_test(test_fallback_dart),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_binary_csv),        cmocka_unit_test(test_multiclass),
+        cmocka_unit_test(test_regression_libsvm), cmocka_unit_test(test_model_from_elsewhere),
+        cmocka_unit_test(test_fallback_dart),     cmocka_unit_test(test_big_csv),
+        cmocka_unit_test(test_big_libsvm),        cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, tb_setup, tb_teardown);
 }
