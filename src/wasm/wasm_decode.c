@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "mt_util.h"
 #include "wasm_int.h"
@@ -542,10 +543,12 @@ static bool sec_export(rd *r, mt_wasm_module *m)
     uint32_t *seen = calloc(size, sizeof *seen);
     if (!seen)
         return rd_fail(r, "out of memory");
+    /* getrandom(2) directly, not OpenSSL: the decoder also runs in a
+     * worker whose seccomp filter is locked before the module is read
+     * (wasm_check), where a first use of OpenSSL's RNG could open files. */
     uint64_t key = 0;
-    mt_err kerr;
-    if (n > 64 && mt_random((uint8_t *)&key, sizeof key, &kerr) != MT_OK)
-        key = 0; /* unkeyed: still correct */
+    if (n > 64 && getrandom(&key, sizeof key, GRND_NONBLOCK) != (ssize_t)sizeof key)
+        key = 0; /* unkeyed: still correct (at worst the old quadratic cost) */
     bool ok = sec_export_items(r, m, n, seen, size - 1, key);
     free(seen);
     return ok;
