@@ -88,7 +88,8 @@ void mt_zygote_server_test_fault(int fault);
  * once it is exiting) or malformed; -1 when the file cannot be read (/proc
  * hidden or not mounted), is empty, or is longer than MT_ZYG_STATUS_MAX
  * without the line in its first part (unknown, never "exiting"). The bytes
- * read are wiped before it returns. */
+ * read are wiped before it returns. Not thread-safe (one static buffer: the
+ * single-threaded zygote). */
 #define MT_ZYG_STATUS_MAX (64u * 1024u)
 int mt_zyg_status_vm_hwm(const char *path, uint64_t *kb);
 
