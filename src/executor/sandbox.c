@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "job_codec.h"
+
 static mt_status set_limit(int res, const char *name, rlim_t soft, rlim_t hard, mt_err *err)
 {
     struct rlimit rl = {.rlim_cur = soft, .rlim_max = hard};
@@ -285,6 +287,16 @@ static scmp_filter_ctx build_filter(bool python, pid_t pid, int *rcp)
                                            .datum_a = wbits[i], .datum_b = wbits[i]};
             rc = seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 1, &w);
         }
+    }
+    /* shutdown of the channel (fd 3, MT_JOB_FIRST_FD) only: the worker ends
+     * the connection after its complete result (worker_main.c report()), so
+     * the daemon reads EOF even when a python function kept a dup of it.
+     * The channel is the worker's only socket; a shutdown of it can only
+     * cut this task's own result short. */
+    if (rc == 0) {
+        const struct scmp_arg_cmp chan = {
+            .arg = 0, .op = SCMP_CMP_EQ, .datum_a = MT_JOB_FIRST_FD, .datum_b = 0};
+        rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(shutdown), 1, &chan);
     }
     /* raise()/abort() send a signal to this process only: tgkill(own pid). */
     if (rc == 0) {

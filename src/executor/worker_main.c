@@ -24,6 +24,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -380,10 +381,14 @@ static void report(int ok, const char *ret, const char *reason, const mt_bctx *c
         (void)write_all(CHAN_FD, s, strlen(s));
     }
     free(s);
-    /* the result is complete: the channel's only reference in this process
-     * (no dup is allowed before it, see sandbox.c) is closed now, so the
-     * daemon reads EOF at once instead of after this process's teardown
-     * (issue 13); nothing can follow on the channel */
+    /* the result is complete: the connection is shut down (both ways) and
+     * the channel closed, so the daemon reads EOF at once instead of after
+     * this process's teardown (issue 13); nothing can follow on it. shutdown
+     * ends the connection whatever duplicates of fd 3 exist (a python
+     * function may dup it: the python filter allows dup/fcntl), which
+     * close() alone would not (the worker then waited to be killed with the
+     * daemon still waiting for EOF). sandbox.c allows shutdown on fd 3. */
+    (void)shutdown(CHAN_FD, SHUT_RDWR);
     close(CHAN_FD);
 }
 

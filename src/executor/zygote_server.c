@@ -119,53 +119,67 @@ static void reap(zyg *z)
     }
 }
 
-/* The peak RSS (kB) of pid from /proc/PID/status "VmHWM:": 1 with *kb, 0
- * when the line is missing (a process has no memory only once it is
- * exiting) or malformed, -1 when the file cannot be read (/proc hidden or
- * not mounted). */
-static int vm_hwm_kb(pid_t pid, uint64_t *kb)
+/* The "VmHWM:" line of the status text buf[0..len) (NUL at buf[len]), read
+ * whole when `complete`: as mt_zyg_status_vm_hwm. */
+static int parse_vm_hwm(const char *buf, size_t len, bool complete, uint64_t *kb)
 {
-    char path[40], buf[4096];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    /* a line of its own: "Name:" (the only text the process sets) is
+     * escaped by the kernel and cannot start a line */
+    const char *p = strstr(buf, "\nVmHWM:");
+    if (!p)
+        return len && complete ? 0 : -1;
+    p += 7;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    uint64_t v = 0;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
+        v = v * 10 + (uint64_t)(*p - '0');
+    if (digits && strncmp(p, " kB\n", 4) == 0) {
+        *kb = v;
+        return 1;
+    }
+    return 0;
+}
+
+int mt_zyg_status_vm_hwm(const char *path, uint64_t *kb)
+{
+    /* static: 64 KiB off the zygote's stack; wiped after each use */
+    static char buf[MT_ZYG_STATUS_MAX + 1];
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return -1;
     size_t n = 0;
+    bool complete = false;
     for (;;) {
         ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r <= 0)
+        if (r < 0)
             break;
+        if (r == 0) {
+            complete = true;
+            break;
+        }
         n += (size_t)r;
         if (n == sizeof buf - 1)
             break;
     }
     close(fd);
     buf[n] = 0;
-    /* a line of its own: "Name:" (the only text the process sets) is
-     * escaped by the kernel and cannot start a line */
-    const char *p = strstr(buf, "\nVmHWM:");
-    int ret = 0;
-    if (!p) {
-        ret = n ? 0 : -1;
-    } else {
-        p += 7;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        uint64_t v = 0;
-        int digits = 0;
-        for (; *p >= '0' && *p <= '9' && digits < 15; p++, digits++)
-            v = v * 10 + (uint64_t)(*p - '0');
-        if (digits && strncmp(p, " kB\n", 4) == 0) {
-            *kb = v;
-            ret = 1;
-        }
-    }
-    /* another task's worker's status: not left on the stack a later fork
-     * (the spare, a child) copies */
-    explicit_bzero(buf, sizeof buf);
+    int ret = parse_vm_hwm(buf, n, complete, kb);
+    /* another task's worker's status: not left in memory a later fork (the
+     * spare, a child) copies */
+    explicit_bzero(buf, n);
     return ret;
+}
+
+/* The peak RSS (kB) of pid: mt_zyg_status_vm_hwm of /proc/PID/status. */
+static int vm_hwm_kb(pid_t pid, uint64_t *kb)
+{
+    char path[40];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    return mt_zyg_status_vm_hwm(path, kb);
 }
 
 /* Answers the daemon's 'U' for kid k (zygote_proto.h): its CPU time and

@@ -80,6 +80,19 @@ typedef struct mt_zyg_child {
 #define MT_ZYG_FAULT_HAND 1
 void mt_zygote_server_test_fault(int fault);
 
+/* The peak RSS (kB) from a /proc/PID/status file at path (the zygote's 'U'
+ * answer; tests pass a file of their own): its "VmHWM:" line. The file is
+ * read whole up to MT_ZYG_STATUS_MAX bytes (the Groups: line before VmHWM
+ * lists every supplementary group and can make it long). 1 with *kb; 0 when
+ * the line is missing from a file read whole (a process has no memory only
+ * once it is exiting) or malformed; -1 when the file cannot be read (/proc
+ * hidden or not mounted), is empty, or is longer than MT_ZYG_STATUS_MAX
+ * without the line in its first part (unknown, never "exiting"). The bytes
+ * read are wiped before it returns. Not thread-safe (one static buffer: the
+ * single-threaded zygote). */
+#define MT_ZYG_STATUS_MAX (64u * 1024u)
+int mt_zyg_status_vm_hwm(const char *path, uint64_t *kb);
+
 mt_status mt_zygote_serve(int ctl_fd, const mt_zyg_hook *hooks, size_t n_hooks,
                           mt_zyg_child *child, mt_err *err);
 

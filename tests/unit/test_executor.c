@@ -846,6 +846,52 @@ static void test_module_integrity(void **state)
     free(m.path);
 }
 
+/* A zygote-started task without outputs ends its channel with shutdown, not
+ * only close: a python function that keeps a dup of fd 3 (the python filter
+ * allows dup) still gives the daemon its EOF at once. Without it the worker
+ * waited to be killed (MT_ZYG_AWAIT_KILL_S, 10 s) with the daemon waiting
+ * for EOF, and a task whose wall limit is under that failed. */
+static void test_python_dup_channel(void **state)
+{
+    (void)state;
+    static const char src[] = "import random\n"
+                              "def entrypoint(argv):\n"
+                              "    random._os.dup(3)\n"
+                              "    return 'kept a dup'\n";
+    mt_err err = {0};
+    mt_job_input m = {0};
+    key_of(m.key, 6);
+    uint8_t *ct, md[32];
+    size_t ct_len;
+    unsigned int ml = 0;
+    assert_int_equal(mt_ff_encrypt(m.key, (const uint8_t *)src, sizeof src - 1, &ct, &ct_len,
+                                   NULL),
+                     MT_OK);
+    m.path = path_of("pydup");
+    FILE *f = fopen(m.path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(ct, 1, ct_len, f), ct_len);
+    fclose(f);
+    free(ct);
+    assert_int_equal(EVP_Digest(src, sizeof src - 1, md, &ml, EVP_sha256(), NULL), 1);
+    mt_hex_encode(md, 32, m.plain_sha256);
+    mt_job j = base_job("entrypoint", false);
+    j.executor_type = "python";
+    j.module = &m;
+    j.limits.wall_ms = 8000; /* under MT_ZYG_AWAIT_KILL_S */
+    j.limits.mem_bytes = 1ULL << 30;
+    mt_job_result r;
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, &err), MT_OK);
+    if (!r.ok)
+        fprintf(stderr, "python dup task: %s\n%s\n", r.failure_reason ? r.failure_reason : "",
+                r.log ? r.log : "");
+    assert_true(r.ok);
+    assert_string_equal(r.return_value, "kept a dup");
+    mt_job_result_clear(&r);
+    unlink(m.path);
+    free(m.path);
+}
+
 /* The job codec carries the integrity fields (issue 8 item 9) and rejects
  * malformed ones. */
 static void test_job_codec_integrity_fields(void **state)
@@ -1361,6 +1407,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_output_sync_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_module_integrity, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_python_dup_channel, setup, teardown),
         cmocka_unit_test(test_job_codec_integrity_fields),
         cmocka_unit_test(test_job_codec_keys),
         cmocka_unit_test_setup_teardown(test_key_signs, setup, teardown),

@@ -6,7 +6,8 @@
  * filters (native/wasm and python) confine prlimit64 to the process itself:
  * a worker cannot change the limits of its parent (the zygote), of the
  * waiting spare or of another worker, while getrlimit/setrlimit on itself
- * still work under the python filter. */
+ * still work under the python filter; shutdown is allowed on the channel
+ * (fd 3) only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -64,6 +66,9 @@ static int confined_as(bool python, int what)
         mt_err err = {0};
         static const char *const no_paths[] = {NULL};
         const char *why = NULL;
+        int sv[2];
+        if (what >= 7 && (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || dup2(sv[0], 3) != 3))
+            _exit(3);
         if (mt_sandbox_limits(1ULL << 32, 10, &err) != MT_OK ||
             (python ? mt_sandbox_lock_python(3, no_paths, &why, &err)
                     : mt_sandbox_lock(3, &err)) != MT_OK)
@@ -105,6 +110,11 @@ static int confined_as(bool python, int what)
                     back.rlim_max != rl.rlim_max)
                     _exit(6);
             }
+            _exit(0);
+        case 7: /* the channel (fd 3): shut down (worker_main.c report()) */
+            _exit(shutdown(3, SHUT_RDWR) == 0 ? 0 : 7);
+        case 8: /* any other descriptor */
+            (void)!shutdown(0, SHUT_RDWR);
             _exit(0);
         default:
             _exit(0);
@@ -169,10 +179,29 @@ static void test_prlimit_self_only(void **state)
     }
 }
 
+/* shutdown is allowed on the channel (fd 3) only, under both filters: the
+ * worker ends the connection after its result even when a python function
+ * kept a dup of fd 3 (test_executor test_python_dup_channel). */
+static void test_shutdown_channel_only(void **state)
+{
+    (void)state;
+    mt_err err = {0};
+    assert_int_equal(mt_sandbox_prepare(&err), MT_OK);
+    for (int python = 0; python <= 1; python++) {
+        int ws = confined_as(python, 7);
+        assert_true(WIFEXITED(ws));
+        assert_int_equal(WEXITSTATUS(ws), 0);
+        ws = confined_as(python, 8);
+        assert_true(WIFSIGNALED(ws));
+        assert_int_equal(WTERMSIG(ws), SIGSYS);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prepared_equals_compiled),
+        cmocka_unit_test(test_shutdown_channel_only),
         cmocka_unit_test(test_prepared_confines),
         cmocka_unit_test(test_prlimit_self_only),
     };

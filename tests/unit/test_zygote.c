@@ -1042,10 +1042,68 @@ static void test_zygote_drain(void **state)
     }
 }
 
+/* Writes a /proc/PID/status-like file: `groups` supplementary groups on the
+ * Groups: line (before VmHWM, as the kernel orders them), VmHWM when
+ * `hwm`, padding lines after it up to `pad` bytes. Returns its path. */
+static void write_status(char *path, size_t groups, int hwm, size_t pad)
+{
+    strcpy(path, "/tmp/mt-test-status-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fprintf(f, "Name:\tmesatee-worker\nUmask:\t0022\nState:\tS (sleeping)\n"
+               "Pid:\t4242\nFDSize:\t64\nGroups:\t");
+    for (size_t i = 0; i < groups; i++)
+        fprintf(f, "%zu ", 1000000 + i);
+    fprintf(f, "\nNStgid:\t4242\nVmPeak:\t  123456 kB\nVmSize:\t  123000 kB\n");
+    if (hwm)
+        fprintf(f, "VmHWM:\t    7654 kB\nVmRSS:\t    7000 kB\n");
+    while (ftell(f) < (long)pad)
+        fprintf(f, "Padding:\t0\n");
+    fprintf(f, "Threads:\t1\n");
+    assert_int_equal(fclose(f), 0);
+}
+
+/* mt_zyg_status_vm_hwm, the 'U' answer's peak RSS: the whole file is read,
+ * so a long Groups: line (~1000 groups, ~8 KB) before VmHWM does not make a
+ * living worker look "exiting" (no answer; it waited for its 10 s exit). */
+static void test_status_vm_hwm(void **state)
+{
+    (void)state;
+    char path[64];
+    uint64_t kb = 0;
+    write_status(path, 3, 1, 0);
+    assert_int_equal(mt_zyg_status_vm_hwm(path, &kb), 1);
+    assert_int_equal(kb, 7654);
+    unlink(path);
+    kb = 0;
+    write_status(path, 1000, 1, 0);
+    assert_int_equal(mt_zyg_status_vm_hwm(path, &kb), 1);
+    assert_int_equal(kb, 7654);
+    unlink(path);
+    /* read whole without VmHWM: the process has no memory (exiting) */
+    write_status(path, 1000, 0, 0);
+    assert_int_equal(mt_zyg_status_vm_hwm(path, &kb), 0);
+    unlink(path);
+    /* longer than MT_ZYG_STATUS_MAX, VmHWM beyond it: unknown, not exiting */
+    write_status(path, 9000, 1, 0);
+    assert_int_equal(mt_zyg_status_vm_hwm(path, &kb), -1);
+    unlink(path);
+    /* long but with VmHWM inside the bound; padding after it */
+    kb = 0;
+    write_status(path, 10, 1, 2 * MT_ZYG_STATUS_MAX);
+    assert_int_equal(mt_zyg_status_vm_hwm(path, &kb), 1);
+    assert_int_equal(kb, 7654);
+    unlink(path);
+    assert_int_equal(mt_zyg_status_vm_hwm("/nonexistent/mt-status", &kb), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_proto),
+        cmocka_unit_test(test_status_vm_hwm),
         cmocka_unit_test(test_fresh_process),
         cmocka_unit_test(test_seccomp_both_paths),
         cmocka_unit_test(test_spawn_mode),
