@@ -139,7 +139,9 @@ static int parse_vm_hwm(const char *buf, size_t len, bool complete, uint64_t *kb
         *kb = v;
         return 1;
     }
-    return 0;
+    /* a line cut by the read bound is not a malformed one: answer (RSS 0)
+     * rather than take a living worker for an exiting one */
+    return complete || strchr(p, '\n') ? 0 : -1;
 }
 
 int mt_zyg_status_vm_hwm(const char *path, uint64_t *kb)

@@ -1096,6 +1096,25 @@ static void test_status_vm_hwm(void **state)
     assert_int_equal(mt_zyg_status_vm_hwm(path, &kb), 1);
     assert_int_equal(kb, 7654);
     unlink(path);
+    /* the VmHWM line cut by the bound ("VmHWM:\t  76" at its last bytes):
+     * unknown (answered with RSS 0), not a malformed line meaning exiting */
+    {
+        static const char tail[] = "\nVmHWM:\t  76";
+        strcpy(path, "/tmp/mt-test-status-XXXXXX");
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        FILE *f = fdopen(fd, "w");
+        assert_non_null(f);
+        fprintf(f, "Name:\tmesatee-worker\nGroups:\t");
+        while (ftell(f) < (long)(MT_ZYG_STATUS_MAX - (sizeof tail - 1)))
+            fputc(ftell(f) % 8 ? '1' : ' ', f);
+        fputs(tail, f);
+        assert_int_equal(ftell(f), (long)MT_ZYG_STATUS_MAX);
+        fputs("54 kB\nVmRSS:\t 7000 kB\n", f);
+        assert_int_equal(fclose(f), 0);
+        assert_int_equal(mt_zyg_status_vm_hwm(path, &kb), -1);
+        unlink(path);
+    }
     assert_int_equal(mt_zyg_status_vm_hwm("/nonexistent/mt-status", &kb), -1);
 }
 
