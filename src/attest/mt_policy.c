@@ -1064,35 +1064,31 @@ mt_status mt_policy_verify_cert(const mt_policy *p, const uint8_t *cert, size_t 
     return verify_cert(p, NULL, cert, len, forms, now, claims, info, NULL, err);
 }
 
-/* x's own encoding, the cache key: OpenSSL keeps the bytes it read and
- * i2d_X509 writes them back, so the key and what is verified on a miss are
- * the same certificate by construction. */
-static mt_status own_der(X509 *x, uint8_t **der, int *dl, const char *fn, mt_err *err)
+/* verify_cert on x keyed by x's own encoding: OpenSSL keeps the bytes it
+ * read and i2d_X509 writes them back, so the key and what is verified on a
+ * miss are the same certificate by construction. fn names the caller. */
+static mt_status verify_own(const mt_policy *p, X509 *x, unsigned forms, int64_t now,
+                            mt_attest_claims *claims, mt_ratls_info *info,
+                            mt_policy_pending **pending, const char *fn, mt_err *err)
 {
-    *der = NULL;
     if (!x)
         return mt_err_set(err, MT_EINVAL, "%s: NULL argument", fn);
-    *dl = i2d_X509(x, der);
-    if (*dl <= 0) {
+    uint8_t *der = NULL;
+    int dl = i2d_X509(x, &der);
+    if (dl <= 0) {
         ERR_clear_error();
-        OPENSSL_free(*der);
-        *der = NULL;
+        OPENSSL_free(der);
         return mt_err_set(err, MT_EINVAL, "the certificate cannot be encoded");
     }
-    return MT_OK;
+    mt_status st = verify_cert(p, x, der, (size_t)dl, forms, now, claims, info, pending, err);
+    OPENSSL_free(der);
+    return st;
 }
 
 mt_status mt_policy_verify_x509(const mt_policy *p, X509 *x, unsigned forms, int64_t now,
                                 mt_attest_claims *claims, mt_ratls_info *info, mt_err *err)
 {
-    int dl = 0;
-    uint8_t *der = NULL;
-    mt_status st = own_der(x, &der, &dl, "mt_policy_verify_x509", err);
-    if (st != MT_OK)
-        return st;
-    st = verify_cert(p, x, der, (size_t)dl, forms, now, claims, info, NULL, err);
-    OPENSSL_free(der);
-    return st;
+    return verify_own(p, x, forms, now, claims, info, NULL, "mt_policy_verify_x509", err);
 }
 
 mt_status mt_policy_verify_peer(const mt_policy *p, X509 *x, unsigned forms, int64_t now,
@@ -1105,14 +1101,7 @@ mt_status mt_policy_verify_peer(const mt_policy *p, X509 *x, unsigned forms, int
     if (!(forms & MT_RATLS_PEER_PROVES_KEY))
         return mt_err_set(err, MT_EINVAL,
                           "mt_policy_verify_peer: forms without MT_RATLS_PEER_PROVES_KEY");
-    int dl = 0;
-    uint8_t *der = NULL;
-    mt_status st = own_der(x, &der, &dl, "mt_policy_verify_peer", err);
-    if (st != MT_OK)
-        return st;
-    st = verify_cert(p, x, der, (size_t)dl, forms, now, claims, info, pending, err);
-    OPENSSL_free(der);
-    return st;
+    return verify_own(p, x, forms, now, claims, info, pending, "mt_policy_verify_peer", err);
 }
 
 void mt_policy_pending_commit(mt_policy_pending *pd)

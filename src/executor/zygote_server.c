@@ -251,6 +251,16 @@ static void child_detach(zyg *z, pid_t zpid)
     z->n = z->cap = 0;
 }
 
+/* This process's own jansson hash seed, from getrandom (jansson would open
+ * /dev/urandom on first use, after the seccomp lock); _exit(71) without one. */
+static void seed_jansson(void)
+{
+    uint32_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        _exit(71);
+    json_object_seed(seed ? seed : 1);
+}
+
 /* The child's side after child_detach, with its request: places the fds
  * (fds[0] the channel, fds[1 + i] data fd i; nfd = 1 + n_data), closes
  * everything else, applies the sandbox. Returns only with everything
@@ -289,10 +299,7 @@ static void child_enter(const mt_zyg_req *req, const int *fds, size_t nfd, mt_zy
      * hash seed (it would open /dev/urandom on first use, after the lock;
      * a spare seeded itself when it started, spare_wait, and jansson keeps
      * the first seed: then this is a no-op) */
-    uint32_t seed = 0;
-    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
-        _exit(71);
-    json_object_seed(seed ? seed : 1);
+    seed_jansson();
     mt_status st = MT_OK;
     t_fds = mono_us();
     step = "limits";
@@ -349,10 +356,7 @@ static void spare_wait(zyg *z, pid_t zpid, int sock, mt_zyg_child *child)
     child_detach(z, zpid);
     /* this spare's own jansson hash seed before a warm-up can use jansson
      * (jansson seeds once per process: child_enter's call is then a no-op) */
-    uint32_t seed = 0;
-    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
-        _exit(71);
-    json_object_seed(seed ? seed : 1);
+    seed_jansson();
     /* named for ps and the tests while it waits; the zygote's name again
      * once it has a request */
     char comm[17] = "";
