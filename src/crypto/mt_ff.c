@@ -7,7 +7,10 @@
  *  - A segment is "last" only when the writer is finished; so both writer and
  *    reader hold back one full segment until they know more data follows.
  *  - Large inputs bypass the internal buffer (encrypt/decrypt straight from
- *    the caller's memory); the one-shot helpers work in place on the output. */
+ *    the caller's memory); the one-shot helpers seal/open each segment straight
+ *    between the caller's buffer and the output (the _into variants: a
+ *    caller-owned, reusable output).
+ *  - AES-256-GCM and SHA-256 are fetched once per process (algs_fetch). */
 #include "mt_ff.h"
 
 #include <errno.h>
@@ -718,6 +721,48 @@ static uint8_t *alloc_result(size_t len)
     return p;
 }
 
+/* Ciphertext length of a len-byte plaintext in default segments; MT_ETOOBIG
+ * when it would exceed 2^32 segments or SIZE_MAX. */
+static mt_status encrypt_size(size_t len, uint64_t *nseg, size_t *total, mt_err *err)
+{
+    *nseg = segment_count(len, MT_FF_DEFAULT_SEGMENT);
+    if (*nseg - 1 > FF_MAX_INDEX)
+        return mt_err_set(err, MT_ETOOBIG, "plaintext too large: at most 2^32 segments");
+    if (len > SIZE_MAX - MT_FF_HEADER_LEN - MT_FF_TAG_LEN * *nseg)
+        return mt_err_set(err, MT_ETOOBIG, "plaintext too large for memory");
+    *total = MT_FF_HEADER_LEN + len + (size_t)(MT_FF_TAG_LEN * *nseg);
+    return MT_OK;
+}
+
+/* Seals plain into out (total bytes, checked by the caller): header, then
+ * each segment straight from the caller's plaintext into its place. */
+static mt_status encrypt_to(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
+                            uint64_t nseg, uint8_t *out, mt_err *err)
+{
+    const uint32_t seg = MT_FF_DEFAULT_SEGMENT;
+    uint8_t prefix[FF_PREFIX_LEN], key_id[MT_FF_KEY_ID_LEN];
+    mt_status st = mt_random(prefix, sizeof prefix, err);
+    if (st != MT_OK)
+        return st;
+    EVP_CIPHER_CTX *ctx = ctx_new(key, 1);
+    if (!ctx)
+        return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
+    mt_ff_key_id(key, key_id);
+    header_encode(seg, key_id, prefix, out);
+    uint8_t *o = out + MT_FF_HEADER_LEN;
+    for (uint64_t i = 0; i < nseg; i++) {
+        size_t n = (i + 1 < nseg) ? seg : len - (size_t)(i * seg);
+        const uint8_t *in = plain ? plain + (size_t)(i * seg) : NULL;
+        if (!seg_seal(ctx, out, MT_FF_HEADER_LEN, i, i + 1 == nseg, in, n, o)) {
+            EVP_CIPHER_CTX_free(ctx);
+            return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM encryption failed in OpenSSL");
+        }
+        o += n + MT_FF_TAG_LEN;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    return MT_OK;
+}
+
 mt_status mt_ff_encrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
                         uint8_t **out, size_t *out_len, mt_err *err)
 {
@@ -725,42 +770,97 @@ mt_status mt_ff_encrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, 
         return mt_err_set(err, MT_EINVAL, "mt_ff_encrypt: NULL argument");
     *out = NULL;
     *out_len = 0;
-    const uint32_t seg = MT_FF_DEFAULT_SEGMENT;
-    uint64_t nseg = segment_count(len, seg);
-    if (nseg - 1 > FF_MAX_INDEX)
-        return mt_err_set(err, MT_ETOOBIG, "plaintext too large: at most 2^32 segments");
-    if (len > SIZE_MAX - MT_FF_HEADER_LEN - MT_FF_TAG_LEN * nseg)
-        return mt_err_set(err, MT_ETOOBIG, "plaintext too large for memory");
-    size_t total = MT_FF_HEADER_LEN + len + (size_t)(MT_FF_TAG_LEN * nseg);
-    uint8_t prefix[FF_PREFIX_LEN], key_id[MT_FF_KEY_ID_LEN];
-    mt_status st = mt_random(prefix, sizeof prefix, err);
+    uint64_t nseg;
+    size_t total;
+    mt_status st = encrypt_size(len, &nseg, &total, err);
     if (st != MT_OK)
         return st;
     uint8_t *buf = alloc_result(total);
     if (!buf)
         return mt_err_set(err, MT_ENOMEM, "out of memory (%zu bytes of ciphertext)", total);
-    EVP_CIPHER_CTX *ctx = ctx_new(key, 1);
-    if (!ctx) {
+    if ((st = encrypt_to(key, plain, len, nseg, buf, err)) != MT_OK) {
         free(buf);
-        return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
+        return st;
     }
-    mt_ff_key_id(key, key_id);
-    header_encode(seg, key_id, prefix, buf);
-    uint8_t *o = buf + MT_FF_HEADER_LEN;
-    for (uint64_t i = 0; i < nseg; i++) {
-        size_t n = (i + 1 < nseg) ? seg : len - (size_t)(i * seg);
-        const uint8_t *in = plain ? plain + (size_t)(i * seg) : NULL;
-        if (!seg_seal(ctx, buf, MT_FF_HEADER_LEN, i, i + 1 == nseg, in, n, o)) {
-            EVP_CIPHER_CTX_free(ctx);
-            free(buf);
-            return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM encryption failed in OpenSSL");
-        }
-        o += n + MT_FF_TAG_LEN;
-    }
-    EVP_CIPHER_CTX_free(ctx);
     *out = buf;
     *out_len = total;
     return MT_OK;
+}
+
+mt_status mt_ff_encrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
+                             uint8_t *out, size_t cap, size_t *out_len, mt_err *err)
+{
+    if (!key || (!plain && len) || !out || !out_len)
+        return mt_err_set(err, MT_EINVAL, "mt_ff_encrypt_into: NULL argument");
+    *out_len = 0;
+    uint64_t nseg;
+    size_t total;
+    mt_status st = encrypt_size(len, &nseg, &total, err);
+    if (st != MT_OK)
+        return st;
+    if (cap < total)
+        return mt_err_set(err, MT_ETOOBIG,
+                          "mt_ff_encrypt_into: %zu bytes of ciphertext do not fit in %zu", total,
+                          cap);
+    if ((st = encrypt_to(key, plain, len, nseg, out, err)) != MT_OK)
+        return st;
+    *out_len = total;
+    return MT_OK;
+}
+
+/* Checks a whole ciphertext's header and key and derives its segment layout
+ * from the length alone: full segments, then a last one of 0..seg plaintext
+ * bytes (a full last one if rem == 0). */
+static mt_status decrypt_layout(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
+                                mt_ff_header *h, size_t *nseg, size_t *plain_len, mt_err *err)
+{
+    mt_status st = mt_ff_header_parse(ct, len, h, err);
+    if (st != MT_OK)
+        return st;
+    uint8_t key_id[MT_FF_KEY_ID_LEN];
+    mt_ff_key_id(key, key_id);
+    if (!mt_ct_equal(key_id, h->key_id, MT_FF_KEY_ID_LEN))
+        return mt_err_set(err, MT_ECRYPTO, "wrong key (key id mismatch)");
+    size_t body = len - h->length, sc = (size_t)h->segment_size + MT_FF_TAG_LEN;
+    size_t nfull = body / sc, rem = body % sc;
+    if (rem == 0) {
+        if (nfull == 0)
+            return decrypt_failed(err, 0, " (truncated)");
+        *nseg = nfull;
+    } else {
+        if (rem < MT_FF_TAG_LEN)
+            return decrypt_failed(err, nfull, " (truncated)");
+        *nseg = nfull + 1;
+    }
+    if ((uint64_t)*nseg - 1 > FF_MAX_INDEX)
+        return decrypt_failed(err, (uint64_t)FF_MAX_INDEX + 1, " (more than 2^32 segments)");
+    *plain_len = body - MT_FF_TAG_LEN * *nseg;
+    return MT_OK;
+}
+
+/* Opens every segment of ct straight into out (plain_len bytes, checked by
+ * the caller). On failure all of out[0..plain_len) is wiped. */
+static mt_status decrypt_to(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
+                            const mt_ff_header *h, size_t nseg, uint8_t *out, size_t plain_len,
+                            mt_err *err)
+{
+    size_t body = len - h->length, seg = h->segment_size, sc = seg + MT_FF_TAG_LEN;
+    EVP_CIPHER_CTX *ctx = ctx_new(key, 0);
+    if (!ctx)
+        return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
+    mt_status st = MT_OK;
+    const uint8_t *c = ct + h->length;
+    for (size_t i = 0; i < nseg; i++) {
+        size_t clen = (i + 1 < nseg) ? sc : body - i * sc;
+        if (!seg_open(ctx, ct, h->length, i, i + 1 == nseg, c, clen, out + i * seg)) {
+            st = decrypt_failed(err, i, "");
+            mt_wipe(out, plain_len);
+            break;
+        }
+        c += clen;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    return st;
 }
 
 mt_status mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
@@ -771,55 +871,41 @@ mt_status mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, siz
     *out = NULL;
     *out_len = 0;
     mt_ff_header h;
-    mt_status st = mt_ff_header_parse(ct, len, &h, err);
+    size_t nseg, plain_len;
+    mt_status st = decrypt_layout(key, ct, len, &h, &nseg, &plain_len, err);
     if (st != MT_OK)
         return st;
-    uint8_t key_id[MT_FF_KEY_ID_LEN];
-    mt_ff_key_id(key, key_id);
-    if (!mt_ct_equal(key_id, h.key_id, MT_FF_KEY_ID_LEN))
-        return mt_err_set(err, MT_ECRYPTO, "wrong key (key id mismatch)");
-    /* The segment layout follows from the length alone: full segments, then
-     * a last one of 0..seg plaintext bytes (a full last one if rem == 0). */
-    size_t body = len - h.length, seg = h.segment_size, sc = seg + MT_FF_TAG_LEN;
-    size_t nfull = body / sc, rem = body % sc, nseg;
-    if (rem == 0) {
-        if (nfull == 0)
-            return decrypt_failed(err, 0, " (truncated)");
-        nseg = nfull;
-    } else {
-        if (rem < MT_FF_TAG_LEN)
-            return decrypt_failed(err, nfull, " (truncated)");
-        nseg = nfull + 1;
-    }
-    if ((uint64_t)nseg - 1 > FF_MAX_INDEX)
-        return decrypt_failed(err, (uint64_t)FF_MAX_INDEX + 1, " (more than 2^32 segments)");
-    size_t plain_len = body - MT_FF_TAG_LEN * nseg;
     uint8_t *buf = alloc_result(plain_len);
     if (!buf)
         return mt_err_set(err, MT_ENOMEM, "out of memory (%zu bytes of plaintext)", plain_len);
-    EVP_CIPHER_CTX *ctx = ctx_new(key, 0);
-    if (!ctx) {
-        free(buf);
-        return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
+    if ((st = decrypt_to(key, ct, len, &h, nseg, buf, plain_len, err)) != MT_OK) {
+        free(buf); /* wiped by decrypt_to */
+        return st;
     }
-    const uint8_t *c = ct + h.length;
-    for (size_t i = 0; i < nseg; i++) {
-        size_t clen = (i + 1 < nseg) ? sc : body - i * sc;
-        if (!seg_open(ctx, ct, h.length, i, i + 1 == nseg, c, clen, buf + i * seg)) {
-            st = decrypt_failed(err, i, "");
-            goto fail;
-        }
-        c += clen;
-    }
-    EVP_CIPHER_CTX_free(ctx);
     *out = buf;
     *out_len = plain_len;
     return MT_OK;
-fail:
-    EVP_CIPHER_CTX_free(ctx);
-    mt_wipe(buf, plain_len);
-    free(buf);
-    return st;
+}
+
+mt_status mt_ff_decrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
+                             uint8_t *out, size_t cap, size_t *out_len, mt_err *err)
+{
+    if (!key || (!ct && len) || !out || !out_len)
+        return mt_err_set(err, MT_EINVAL, "mt_ff_decrypt_into: NULL argument");
+    *out_len = 0;
+    mt_ff_header h;
+    size_t nseg, plain_len;
+    mt_status st = decrypt_layout(key, ct, len, &h, &nseg, &plain_len, err);
+    if (st != MT_OK)
+        return st;
+    if (cap < plain_len)
+        return mt_err_set(err, MT_ETOOBIG,
+                          "mt_ff_decrypt_into: %zu bytes of plaintext do not fit in %zu",
+                          plain_len, cap);
+    if ((st = decrypt_to(key, ct, len, &h, nseg, out, plain_len, err)) != MT_OK)
+        return st;
+    *out_len = plain_len;
+    return MT_OK;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -127,6 +127,20 @@ __attribute__((warn_unused_result)) mt_status
 mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len, uint8_t **out,
               size_t *out_len, mt_err *err);
 
+/* The one-shot helpers writing into the caller's buffer out of cap bytes
+ * (for callers that size and reuse their buffers: no allocation, no first
+ * touch of fresh pages per call). Encrypt needs cap >= ciphertext length
+ * (mt_ff_ciphertext_size(len)), decrypt cap >= plaintext length (at most
+ * len - 56); MT_ETOOBIG otherwise, before anything is written. *out_len is
+ * the bytes written, 0 on failure. A decryption failure leaves the first
+ * plaintext-length bytes of out wiped (zeros), nothing of the plaintext.
+ * ct/plain must not overlap out. */
+mt_status mt_ff_encrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
+                             uint8_t *out, size_t cap, size_t *out_len, mt_err *err);
+__attribute__((warn_unused_result)) mt_status
+mt_ff_decrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len, uint8_t *out,
+                   size_t cap, size_t *out_len, mt_err *err);
+
 /* File helpers: stream in_path to out_path (written crash-safely: tmp + fsync
  * + rename; on failure out_path is untouched). */
 mt_status mt_ff_encrypt_file(const uint8_t key[MT_FF_KEY_LEN], const char *in_path,

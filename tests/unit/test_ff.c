@@ -700,6 +700,115 @@ static void test_reader_into(void **state)
     bytes_free(&c);
 }
 
+/* Segment i of a file with header hdr (hlen bytes), sealed by raw EVP calls
+ * written from docs/formats.md 1.2 alone (not seg_seal): AES-256-GCM, nonce
+ * prefix(7) || u32_be(i) || last, AAD the header; ciphertext then tag. */
+static void reference_seal(const uint8_t *key, const uint8_t *hdr, size_t hlen, uint32_t i,
+                           int last, const uint8_t *in, size_t n, uint8_t *out)
+{
+    uint8_t iv[12];
+    int l = 0;
+    memcpy(iv, hdr + 28, 7);
+    iv[7] = (uint8_t)(i >> 24);
+    iv[8] = (uint8_t)(i >> 16);
+    iv[9] = (uint8_t)(i >> 8);
+    iv[10] = (uint8_t)i;
+    iv[11] = (uint8_t)last;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    assert_non_null(c);
+    assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL), 1);
+    assert_int_equal(EVP_EncryptInit_ex(c, NULL, NULL, key, iv), 1);
+    assert_int_equal(EVP_EncryptUpdate(c, NULL, &l, hdr, (int)hlen), 1);
+    if (n)
+        assert_int_equal(EVP_EncryptUpdate(c, out, &l, in, (int)n), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(c, out + n, &l), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, out + n), 1);
+    EVP_CIPHER_CTX_free(c);
+}
+
+/* mt_ff_encrypt_into / mt_ff_decrypt_into: the one-shot helpers into the
+ * caller's buffer. Their bytes are the documented layout (checked against
+ * reference_seal: the format is unchanged by the one-shot fast path) and
+ * interoperate with mt_ff_encrypt/_decrypt; a buffer one byte short fails
+ * with MT_ETOOBIG before anything is written; a tampered segment fails with
+ * MT_ECRYPTO and leaves the whole plaintext range of out zeroed. */
+static void test_oneshot_into(void **state)
+{
+    (void)state;
+    const size_t seg = MT_FF_DEFAULT_SEGMENT;
+    for (size_t k = 0; k < 4; k++) {
+        const size_t ns[4] = {0, 1000, 2 * seg, 3 * seg + 123};
+        size_t n = ns[k], cl = (size_t)mt_ff_ciphertext_size(n), got = 99;
+        uint8_t *p = malloc(n + 1), *c = malloc(cl + 1), *ref = malloc(cl), *q = malloc(n + 1);
+        assert_true(p && c && ref && q);
+        rng_fill(p, n);
+        mt_err e;
+        memset(c, 0xAA, cl + 1);
+        assert_int_equal(mt_ff_encrypt_into(KEY, p, n, c, cl - 1, &got, &e), MT_ETOOBIG);
+        assert_int_equal(got, 0);
+        assert_int_equal(c[0], 0xAA);
+        assert_int_equal(mt_ff_encrypt_into(KEY, n ? p : NULL, n, c, cl, &got, &e), MT_OK);
+        assert_int_equal(got, cl);
+        assert_int_equal(c[cl], 0xAA);
+        /* byte-identical to the documented layout */
+        uint8_t id[16];
+        mt_ff_key_id(KEY, id);
+        assert_memory_equal(c, "MTF1\x01\x01\x00\x00\x00\x01\x00\x00", 12);
+        assert_memory_equal(c + 12, id, 16);
+        assert_memory_equal(c + 35, "\0\0\0\0\0", 5);
+        memcpy(ref, c, 40);
+        size_t nseg = n ? (n + seg - 1) / seg : 1;
+        for (size_t i = 0; i < nseg; i++) {
+            size_t len = i + 1 < nseg ? seg : n - i * seg;
+            reference_seal(KEY, c, 40, (uint32_t)i, i + 1 == nseg, p + i * seg, len,
+                           ref + 40 + i * (seg + 16));
+        }
+        assert_memory_equal(c, ref, cl);
+        /* interoperates with the allocating helpers */
+        uint8_t *d = NULL;
+        size_t dl = 0;
+        assert_int_equal(mt_ff_decrypt(KEY, c, cl, &d, &dl, &e), MT_OK);
+        assert_int_equal(dl, n);
+        assert_memory_equal(d, p, n);
+        free(d);
+        uint8_t *c2 = NULL;
+        size_t c2l = 0;
+        assert_int_equal(mt_ff_encrypt(KEY, p, n, &c2, &c2l, &e), MT_OK);
+        assert_int_equal(c2l, cl);
+        memset(q, 0xAA, n + 1);
+        assert_int_equal(mt_ff_decrypt_into(KEY, c2, c2l, q, n, &got, &e), MT_OK);
+        assert_int_equal(got, n);
+        assert_memory_equal(q, p, n);
+        assert_int_equal(q[n], 0xAA);
+        free(c2);
+        /* too small, wrong key, tampered last segment */
+        if (n) {
+            memset(q, 0xAA, n + 1);
+            assert_int_equal(mt_ff_decrypt_into(KEY, c, cl, q, n - 1, &got, &e), MT_ETOOBIG);
+            assert_int_equal(got, 0);
+            assert_int_equal(q[0], 0xAA);
+        }
+        assert_int_equal(mt_ff_decrypt_into(KEY2, c, cl, q, n, &got, &e), MT_ECRYPTO);
+        c[cl - 1] ^= 1;
+        memset(q, 0xAA, n + 1);
+        assert_int_equal(mt_ff_decrypt_into(KEY, c, cl, q, n, &got, &e), MT_ECRYPTO);
+        assert_int_equal(got, 0);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(q[i], 0);
+        assert_int_equal(q[n], 0xAA);
+        free(p);
+        free(c);
+        free(ref);
+        free(q);
+    }
+    uint8_t b[64];
+    size_t got;
+    mt_err e;
+    assert_int_equal(mt_ff_encrypt_into(KEY, NULL, 1, b, sizeof b, &got, &e), MT_EINVAL);
+    assert_int_equal(mt_ff_decrypt_into(KEY, b, sizeof b, NULL, 8, &got, &e), MT_EINVAL);
+}
+
 /* Format version 2: outputs bound to (task, slot, file). Regression test of
  * issue 8 item 9: an output copied from another task, slot or file is refused
  * before any plaintext is released, and the binding is authenticated. */
@@ -926,6 +1035,7 @@ int main(void)
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_output_binding),
         cmocka_unit_test(test_reader_into),
+        cmocka_unit_test(test_oneshot_into),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
