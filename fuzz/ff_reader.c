@@ -6,7 +6,8 @@
  * successful one-shot and streaming decrypt must agree, and so must a reader
  * expecting a version 2 file's own binding (one expecting another binding
  * must fail without releasing plaintext), and so must a reader decrypting
- * into a buffer (mt_ff_reader_into). */
+ * into a buffer (mt_ff_reader_into), and so must mt_ff_decrypt_into (whose
+ * failure leaves only zeros where it wrote). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* one-shot and streaming readers disagree */
     if (st == MT_OK && (plain_len != a.len || (plain_len && memcmp(plain, a.p, plain_len))))
         abort();
+    /* one-shot into a caller's buffer: agrees too; a failure leaves zeros */
+    uint8_t *dst = malloc(size ? size : 1);
+    if (dst) {
+        size_t got = 1;
+        memset(dst, 0xA5, size ? size : 1);
+        mt_status s4 = mt_ff_decrypt_into(key, data, size, dst, size, &got, &err);
+        if ((s4 == MT_OK) != (st1 == MT_OK) || (s4 == MT_OK && got != plain_len) ||
+            (s4 != MT_OK && got != 0) || (s4 == MT_OK && got && memcmp(dst, plain, got)))
+            abort();
+        if (s4 == MT_ECRYPTO)
+            for (size_t i = 0; i < size && dst[i] != 0xA5; i++)
+                if (dst[i] != 0)
+                    abort(); /* plaintext of a failed decryption left behind */
+        free(dst);
+    }
     free(plain);
     free(a.p);
     return 0;
