@@ -247,7 +247,13 @@ static EVP_CIPHER_CTX *ctx_new(const uint8_t key[MT_FF_KEY_LEN], int enc)
 }
 
 /* Seals one segment: ciphertext of len bytes to out, tag to out + len.
- * in and out may be equal. Returns false only on an OpenSSL failure. */
+ * in and out must not overlap (no caller passes overlapping buffers; the
+ * _into helpers refuse them: in a one-shot file each segment's output lies
+ * ahead of its plaintext by the header and the tags before it, so an
+ * overlap would seal plaintext already overwritten with ciphertext). hdr
+ * (AAD and nonce prefix) must be the caller's own copy, never memory that
+ * someone else can write (see encrypt_to). Returns false only on an
+ * OpenSSL failure. */
 static bool seg_seal(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, uint64_t index,
                      bool last, const uint8_t *in, size_t len, uint8_t *out)
 {
@@ -268,7 +274,8 @@ static bool seg_seal(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, ui
 }
 
 /* Opens one segment of ct_len bytes (ciphertext + tag) into out (ct_len - 16
- * bytes). Returns false if authentication fails; out is then wiped. */
+ * bytes); ct and out must not overlap, hdr must be the caller's own copy (as
+ * for seg_seal). Returns false if authentication fails; out is then wiped. */
 static bool seg_open(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, uint64_t index,
                      bool last, const uint8_t *ct, size_t ct_len, uint8_t *out)
 {
@@ -278,7 +285,7 @@ static bool seg_open(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, ui
     memcpy(iv, hdr + 28, FF_PREFIX_LEN);
     put_be32(iv + FF_PREFIX_LEN, (uint32_t)index);
     iv[11] = last ? 1 : 0;
-    memcpy(tag, ct + len, MT_FF_TAG_LEN); /* ct may alias out */
+    memcpy(tag, ct + len, MT_FF_TAG_LEN);
     bool ok = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1) == 1 &&
               EVP_CipherUpdate(ctx, NULL, &n, hdr, (int)hdr_len) == 1 &&
               (len == 0 || EVP_CipherUpdate(ctx, out, &n, ct, (int)len) == 1) &&
@@ -721,6 +728,16 @@ static uint8_t *alloc_result(size_t len)
     return p;
 }
 
+/* Whether [a, a + alen) and [b, b + blen) share a byte (no pointer
+ * arithmetic past either range). */
+static bool ranges_overlap(const void *a, size_t alen, const void *b, size_t blen)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    if (alen == 0 || blen == 0)
+        return false;
+    return x <= y ? y - x < alen : x - y < blen;
+}
+
 /* Ciphertext length of a len-byte plaintext in default segments; MT_ETOOBIG
  * when it would exceed 2^32 segments or SIZE_MAX. */
 static mt_status encrypt_size(size_t len, uint64_t *nseg, size_t *total, mt_err *err)
@@ -735,7 +752,11 @@ static mt_status encrypt_size(size_t len, uint64_t *nseg, size_t *total, mt_err 
 }
 
 /* Seals plain into out (total bytes, checked by the caller): header, then
- * each segment straight from the caller's plaintext into its place. */
+ * each segment straight from the caller's plaintext into its place. The
+ * header (AAD and nonce prefix of every segment) is sealed from a local
+ * copy, never re-read from out: the caller's buffer may be written by
+ * someone else meanwhile (or map the same memory twice), and a nonce prefix
+ * read back from it could repeat another file's (nonce reuse). */
 static mt_status encrypt_to(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
                             uint64_t nseg, uint8_t *out, mt_err *err)
 {
@@ -747,13 +768,15 @@ static mt_status encrypt_to(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *pla
     EVP_CIPHER_CTX *ctx = ctx_new(key, 1);
     if (!ctx)
         return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
+    uint8_t hdr[MT_FF_HEADER_LEN];
     mt_ff_key_id(key, key_id);
-    header_encode(seg, key_id, prefix, out);
+    header_encode(seg, key_id, prefix, hdr);
+    memcpy(out, hdr, sizeof hdr);
     uint8_t *o = out + MT_FF_HEADER_LEN;
     for (uint64_t i = 0; i < nseg; i++) {
         size_t n = (i + 1 < nseg) ? seg : len - (size_t)(i * seg);
         const uint8_t *in = plain ? plain + (size_t)(i * seg) : NULL;
-        if (!seg_seal(ctx, out, MT_FF_HEADER_LEN, i, i + 1 == nseg, in, n, o)) {
+        if (!seg_seal(ctx, hdr, sizeof hdr, i, i + 1 == nseg, in, n, o)) {
             EVP_CIPHER_CTX_free(ctx);
             return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM encryption failed in OpenSSL");
         }
@@ -793,6 +816,10 @@ mt_status mt_ff_encrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *pl
     if (!key || (!plain && len) || !out || !out_len)
         return mt_err_set(err, MT_EINVAL, "mt_ff_encrypt_into: NULL argument");
     *out_len = 0;
+    if (ranges_overlap(plain, len, out, cap))
+        return mt_err_set(err, MT_EINVAL,
+                          "mt_ff_encrypt_into: the plaintext overlaps the output buffer "
+                          "(in-place encryption is not supported: use separate buffers)");
     uint64_t nseg;
     size_t total;
     mt_status st = encrypt_size(len, &nseg, &total, err);
@@ -810,11 +837,18 @@ mt_status mt_ff_encrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *pl
 
 /* Checks a whole ciphertext's header and key and derives its segment layout
  * from the length alone: full segments, then a last one of 0..seg plaintext
- * bytes (a full last one if rem == 0). */
+ * bytes (a full last one if rem == 0). The header is copied to hdr once and
+ * parsed there; decrypt_to opens every segment with that copy as AAD and
+ * nonce prefix, never with ct's bytes again (ct may be mapped or shared
+ * memory that changes between two reads). */
 static mt_status decrypt_layout(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
-                                mt_ff_header *h, size_t *nseg, size_t *plain_len, mt_err *err)
+                                uint8_t hdr[MT_FF_HEADER_MAX], mt_ff_header *h, size_t *nseg,
+                                size_t *plain_len, mt_err *err)
 {
-    mt_status st = mt_ff_header_parse(ct, len, h, err);
+    size_t hlen = len < MT_FF_HEADER_MAX ? len : MT_FF_HEADER_MAX;
+    if (hlen)
+        memcpy(hdr, ct, hlen);
+    mt_status st = mt_ff_header_parse(hdr, hlen, h, err);
     if (st != MT_OK)
         return st;
     uint8_t key_id[MT_FF_KEY_ID_LEN];
@@ -839,10 +873,11 @@ static mt_status decrypt_layout(const uint8_t key[MT_FF_KEY_LEN], const uint8_t 
 }
 
 /* Opens every segment of ct straight into out (plain_len bytes, checked by
- * the caller). On failure all of out[0..plain_len) is wiped. */
+ * the caller), with decrypt_layout's header copy hdr as AAD and nonce
+ * prefix. On failure all of out[0..plain_len) is wiped. */
 static mt_status decrypt_to(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
-                            const mt_ff_header *h, size_t nseg, uint8_t *out, size_t plain_len,
-                            mt_err *err)
+                            const uint8_t *hdr, const mt_ff_header *h, size_t nseg, uint8_t *out,
+                            size_t plain_len, mt_err *err)
 {
     size_t body = len - h->length, seg = h->segment_size, sc = seg + MT_FF_TAG_LEN;
     EVP_CIPHER_CTX *ctx = ctx_new(key, 0);
@@ -852,7 +887,7 @@ static mt_status decrypt_to(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct,
     const uint8_t *c = ct + h->length;
     for (size_t i = 0; i < nseg; i++) {
         size_t clen = (i + 1 < nseg) ? sc : body - i * sc;
-        if (!seg_open(ctx, ct, h->length, i, i + 1 == nseg, c, clen, out + i * seg)) {
+        if (!seg_open(ctx, hdr, h->length, i, i + 1 == nseg, c, clen, out + i * seg)) {
             st = decrypt_failed(err, i, "");
             mt_wipe(out, plain_len);
             break;
@@ -870,15 +905,16 @@ mt_status mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, siz
         return mt_err_set(err, MT_EINVAL, "mt_ff_decrypt: NULL argument");
     *out = NULL;
     *out_len = 0;
+    uint8_t hdr[MT_FF_HEADER_MAX];
     mt_ff_header h;
     size_t nseg, plain_len;
-    mt_status st = decrypt_layout(key, ct, len, &h, &nseg, &plain_len, err);
+    mt_status st = decrypt_layout(key, ct, len, hdr, &h, &nseg, &plain_len, err);
     if (st != MT_OK)
         return st;
     uint8_t *buf = alloc_result(plain_len);
     if (!buf)
         return mt_err_set(err, MT_ENOMEM, "out of memory (%zu bytes of plaintext)", plain_len);
-    if ((st = decrypt_to(key, ct, len, &h, nseg, buf, plain_len, err)) != MT_OK) {
+    if ((st = decrypt_to(key, ct, len, hdr, &h, nseg, buf, plain_len, err)) != MT_OK) {
         free(buf); /* wiped by decrypt_to */
         return st;
     }
@@ -893,19 +929,23 @@ mt_status mt_ff_decrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct
     if (!key || (!ct && len) || !out || !out_len)
         return mt_err_set(err, MT_EINVAL, "mt_ff_decrypt_into: NULL argument");
     *out_len = 0;
+    if (ranges_overlap(ct, len, out, cap))
+        return mt_err_set(err, MT_EINVAL,
+                          "mt_ff_decrypt_into: the ciphertext overlaps the output buffer "
+                          "(in-place decryption is not supported: use separate buffers)");
+    uint8_t hdr[MT_FF_HEADER_MAX];
     mt_ff_header h;
     size_t nseg, plain_len;
-    mt_status st = decrypt_layout(key, ct, len, &h, &nseg, &plain_len, err);
-    if (st != MT_OK)
-        return st;
-    if (cap < plain_len)
-        return mt_err_set(err, MT_ETOOBIG,
-                          "mt_ff_decrypt_into: %zu bytes of plaintext do not fit in %zu",
-                          plain_len, cap);
-    if ((st = decrypt_to(key, ct, len, &h, nseg, out, plain_len, err)) != MT_OK)
-        return st;
-    *out_len = plain_len;
-    return MT_OK;
+    mt_status st = decrypt_layout(key, ct, len, hdr, &h, &nseg, &plain_len, err);
+    if (st == MT_OK && cap < plain_len)
+        st = mt_err_set(err, MT_ETOOBIG,
+                        "mt_ff_decrypt_into: %zu bytes of plaintext do not fit in %zu", plain_len,
+                        cap);
+    if (st == MT_OK && (st = decrypt_to(key, ct, len, hdr, &h, nseg, out, plain_len, err)) == MT_OK)
+        *out_len = plain_len;
+    else /* the contract in mt_ff.h: every byte a plaintext could occupy */
+        mt_wipe(out, cap < len ? cap : len);
+    return st;
 }
 
 /* ------------------------------------------------------------------------ */
