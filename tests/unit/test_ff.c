@@ -928,8 +928,12 @@ static void test_into_header_copy(void **state)
     const size_t seg = MT_FF_DEFAULT_SEGMENT, pg = (size_t)sysconf(_SC_PAGESIZE);
     size_t n = seg + 1000, cl = (size_t)mt_ff_ciphertext_size(n), got = 0;
     size_t span = (cl + pg - 1) / pg * pg + pg;
+    if (2 * pg >= seg) { /* 64 KiB pages: page 1 would not lie inside segment 0 */
+        print_message("test_into_header_copy: skipped, page size %zu\n", pg);
+        skip();
+    }
     uint8_t *p = malloc(n), *ref = malloc(1000 + 16);
-    assert_true(p && ref && pg >= 64 && 2 * pg < seg);
+    assert_true(p && ref);
     rng_fill(p, n);
     mt_err e;
     int fd = memfd_create("test_ff", MFD_CLOEXEC);
