@@ -6,7 +6,9 @@
  * successful one-shot and streaming decrypt must agree, and so must a reader
  * expecting a version 2 file's own binding (one expecting another binding
  * must fail without releasing plaintext), and so must a reader decrypting
- * into a buffer (mt_ff_reader_into). */
+ * into a buffer (mt_ff_reader_into), and so must mt_ff_decrypt_into (whose
+ * failure, MT_ETOOBIG for a buffer one byte short included, leaves exactly
+ * out[0..min(cap, len)) zeros and nothing written past it). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,47 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* one-shot and streaming readers disagree */
     if (st == MT_OK && (plain_len != a.len || (plain_len && memcmp(plain, a.p, plain_len))))
         abort();
+    /* a success's plaintext length follows from the header and the length
+     * alone (docs/formats.md 1.2): full segments of seg + 16 bytes, then a
+     * last one of 16..seg + 16 */
+    if (st1 == MT_OK) {
+        mt_ff_header h3;
+        if (mt_ff_header_parse(data, size, &h3, &err) != MT_OK || size < h3.length)
+            abort();
+        size_t body = size - h3.length, sc = (size_t)h3.segment_size + MT_FF_TAG_LEN;
+        size_t nseg = body / sc + (body % sc != 0);
+        if (plain_len != body - MT_FF_TAG_LEN * nseg)
+            abort();
+    }
+    /* one-shot into a caller's buffer (cap = the input's size, then one
+     * byte less than the plaintext): agrees with mt_ff_decrypt; on success
+     * out[plain_len..] is untouched; on any failure (MT_ETOOBIG included)
+     * out[0..min(cap, size)) is all zeros and nothing past it written
+     * (mt_ff.h) */
+    const size_t guard = 64;
+    uint8_t *dst = malloc(size + guard);
+    for (int small = 0; dst && small < 2; small++) {
+        if (small && (st1 != MT_OK || plain_len == 0))
+            break;
+        size_t cap = small ? plain_len - 1 : size, got = 1;
+        memset(dst, 0xA5, size + guard);
+        mt_status s4 = mt_ff_decrypt_into(key, data, size, dst, cap, &got, &err);
+        if (small ? s4 != MT_ETOOBIG : (s4 == MT_OK) != (st1 == MT_OK))
+            abort();
+        if (s4 == MT_OK && (got != plain_len || (got && memcmp(dst, plain, got))))
+            abort();
+        if (s4 != MT_OK && got != 0)
+            abort();
+        size_t zeros = s4 == MT_OK ? 0 : (cap < size ? cap : size);
+        size_t from = s4 == MT_OK ? got : zeros;
+        for (size_t i = 0; i < zeros; i++)
+            if (dst[i] != 0)
+                abort(); /* plaintext (or old bytes) of a failed decryption left behind */
+        for (size_t i = from; i < size + guard; i++)
+            if (dst[i] != 0xA5)
+                abort(); /* written past the plaintext / the wiped range */
+    }
+    free(dst);
     free(plain);
     free(a.p);
     return 0;

@@ -8,6 +8,26 @@
 #  - a large buffer (MIB, default 256 MiB), rate over wall time: one cold
 #    one-shot encrypt and decrypt (bench_fileformat big MIB) beside
 #    `openssl speed -elapsed -bytes <MIB << 20>`.
+#  - like with like at the segment size (64 KiB, CPU time): ours
+#    (bench_fileformat seg MIB SECS: mt_ff_encrypt_into/_decrypt_into of a
+#    MIB buffer in memory into output buffers touched once, reused) beside
+#    `openssl speed -aead -bytes 65536` (per op: IV, 13-byte AAD, 64 KiB,
+#    tag: what one mt_ff segment costs) and `openssl speed -bytes 65536`.
+#    Like with like in the work per segment, not in the memory traffic:
+#    openssl speed encrypts one 64 KiB buffer over and over (it stays in
+#    cache), while ours at MIB MiB streams the plaintext, ciphertext and
+#    output (3 x MIB MiB) from and to main memory on every call. So ours is
+#    also run on a 1 MiB buffer (bench_fileformat seg 1 SECS: 16 segments a
+#    call, about 3 MiB in all, cache-resident on usual server CPUs, L2 or
+#    L3; still more than openssl's 64 KiB): the "1 MiB, cache-resident"
+#    row is the nearer anchor for openssl's, the MIB MiB row what a large
+#    file in memory costs. Both are kept.
+# The first two measures are not like with like and are kept to show it: at
+# 16 KiB ours is a whole file per call (key schedule, key id SHA-256, 7
+# random bytes, header, one segment with its tag) while `openssl speed
+# -bytes 16384` without -aead is one EVP_CipherUpdate of 16 KiB (no IV, AAD
+# or tag); at MIB wall time ours is one cold call whose output is fresh
+# memory (page faults) while openssl loops over one warm buffer.
 # Decryption rates: `openssl speed -decrypt` (AES-GCM without checking the
 # tag: openssl's loop does not verify it; ours does). GB/s = 10^9 bytes of
 # plaintext per second.
@@ -34,11 +54,20 @@ for i in $(seq 1 "$RUNS"); do
   printf '| %d | 16 KiB, CPU time | ours (mt_ff_encrypt/decrypt) | %s | %s |\n' "$i" "$(res "$o" small_encrypt 3)" "$(res "$o" small_decrypt 3)"
   printf '| %d | 16 KiB, CPU time | openssl speed -bytes 16384 | %s | %s |\n' "$i" \
     "$(ossl -bytes 16384 -seconds "$SECS")" "$(ossl -decrypt -bytes 16384 -seconds "$SECS")"
+  o=$("$bin" seg "$MIB" "$SECS")
+  printf '| %d | 64 KiB segments, CPU time | ours (mt_ff_*_into, %d MiB streamed from memory, buffers reused) | %s | %s |\n' "$i" "$MIB" "$(res "$o" seg_encrypt 3)" "$(res "$o" seg_decrypt 3)"
+  o=$("$bin" seg 1 "$SECS")
+  printf '| %d | 64 KiB segments, CPU time | ours (mt_ff_*_into, 1 MiB cache-resident, buffers reused) | %s | %s |\n' "$i" "$(res "$o" seg_encrypt 3)" "$(res "$o" seg_decrypt 3)"
+  printf '| %d | 64 KiB segments, CPU time | openssl speed -aead -bytes 65536 | %s | %s |\n' "$i" \
+    "$(ossl -aead -bytes 65536 -seconds "$SECS")" "$(ossl -aead -decrypt -bytes 65536 -seconds "$SECS")"
+  printf '| %d | 64 KiB segments, CPU time | openssl speed -bytes 65536 | %s | %s |\n' "$i" \
+    "$(ossl -bytes 65536 -seconds "$SECS")" "$(ossl -decrypt -bytes 65536 -seconds "$SECS")"
   o=$("$bin" big "$MIB")
   printf '| %d | %d MiB, wall time | ours (one cold call each) | %s | %s |\n' "$i" "$MIB" "$(res "$o" big_encrypt 3)" "$(res "$o" big_decrypt 3)"
   printf '| %d | %d MiB, wall time | openssl speed -elapsed -bytes %d | %s | %s |\n' "$i" "$MIB" $((MIB << 20)) \
     "$(ossl -elapsed -bytes $((MIB << 20)) -seconds 2)" "$(ossl -elapsed -decrypt -bytes $((MIB << 20)) -seconds 2)"
 done
 echo "(ours at 16 KiB over wall time, and at $MIB MiB over CPU time, for reference: last run $(res "$o" big_encrypt 4) / $(res "$o" big_decrypt 4) GB/s CPU at $MIB MiB)"
-echo "Target: >= 3 GB/s per core."
+echo "Target: >= 3 GB/s per core, judged on the like-with-like rows (64 KiB segments, CPU time); the 16 KiB and cold $MIB MiB rows are reported as they are."
+echo "Note: openssl speed reuses one cache-resident 64 KiB buffer; ours streams $MIB MiB (x3: plaintext, ciphertext, output) from memory in the $MIB MiB row and stays in cache (about 3 MiB) in the 1 MiB row."
 bench_footer fileformat

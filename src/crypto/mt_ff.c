@@ -7,13 +7,17 @@
  *  - A segment is "last" only when the writer is finished; so both writer and
  *    reader hold back one full segment until they know more data follows.
  *  - Large inputs bypass the internal buffer (encrypt/decrypt straight from
- *    the caller's memory); the one-shot helpers work in place on the output. */
+ *    the caller's memory); the one-shot helpers seal/open each segment straight
+ *    between the caller's buffer and the output (the _into variants: a
+ *    caller-owned, reusable output).
+ *  - AES-256-GCM and SHA-256 are fetched once per process (algs_fetch). */
 #include "mt_ff.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +41,40 @@
 #define FF_HUGE (2u << 20)
 
 /* ------------------------------------------------------------------------ */
+/* Algorithms, fetched once                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* EVP_aes_256_gcm() / EVP_sha256() passed to an init call make OpenSSL 3
+ * fetch the provider implementation by name on every call (a locked name
+ * lookup: ~10% of a 16 KiB mt_ff_encrypt). Fetched once per process instead
+ * and kept for its lifetime (never freed: OpenSSL's own exit handler tears
+ * the providers down; the objects hold no key material). pthread_once makes
+ * the first use from several threads safe. NULL when the default provider
+ * lacks the algorithm: callers then fall back to the implicit fetch, which
+ * fails the same way it did before. */
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+static EVP_CIPHER *alg_gcm;
+static EVP_MD *alg_sha256;
+
+static void algs_fetch(void)
+{
+    alg_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    alg_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
+static const EVP_CIPHER *aes256gcm(void)
+{
+    (void)pthread_once(&algs_once, algs_fetch);
+    return alg_gcm ? alg_gcm : EVP_aes_256_gcm();
+}
+
+static const EVP_MD *sha256(void)
+{
+    (void)pthread_once(&algs_once, algs_fetch);
+    return alg_sha256 ? alg_sha256 : EVP_sha256();
+}
+
+/* ------------------------------------------------------------------------ */
 /* Header, key id, nonces                                                    */
 /* ------------------------------------------------------------------------ */
 
@@ -47,7 +85,7 @@ void mt_ff_key_id(const uint8_t key[MT_FF_KEY_LEN], uint8_t out[MT_FF_KEY_ID_LEN
     unsigned int mdlen = 0;
     memcpy(msg, FF_KEY_ID_LABEL, sizeof FF_KEY_ID_LABEL - 1);
     memcpy(msg + sizeof FF_KEY_ID_LABEL - 1, key, MT_FF_KEY_LEN);
-    if (EVP_Digest(msg, sizeof msg, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+    if (EVP_Digest(msg, sizeof msg, md, &mdlen, sha256(), NULL) != 1 || mdlen != 32)
         abort(); /* SHA-256 unavailable: no safe way to continue */
     memcpy(out, md, MT_FF_KEY_ID_LEN);
     mt_wipe(msg, sizeof msg);
@@ -89,7 +127,7 @@ mt_status mt_ff_binding_make(const char *task_id, const char *slot, const char *
     unsigned int mdlen = 0;
     memcpy(msg, FF_SLOT_LABEL, sizeof FF_SLOT_LABEL - 1);
     memcpy(msg + sizeof FF_SLOT_LABEL - 1, slot, sl);
-    if (EVP_Digest(msg, sizeof FF_SLOT_LABEL - 1 + sl, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+    if (EVP_Digest(msg, sizeof FF_SLOT_LABEL - 1 + sl, md, &mdlen, sha256(), NULL) != 1 ||
         mdlen != 32)
         return mt_err_set(err, MT_EINTERNAL, "SHA-256 unavailable in OpenSSL");
     memcpy(out->slot_hash, md, sizeof out->slot_hash);
@@ -198,9 +236,10 @@ static EVP_CIPHER_CTX *ctx_new(const uint8_t key[MT_FF_KEY_LEN], int enc)
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     if (!ctx)
         return NULL;
-    if (EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, FF_NONCE_LEN, NULL) != 1 ||
-        EVP_CipherInit_ex(ctx, NULL, NULL, key, NULL, -1) != 1) {
+    /* one init with the key (the IV length does not enter the key
+     * schedule; 12 is GCM's default and is set explicitly all the same) */
+    if (EVP_CipherInit_ex(ctx, aes256gcm(), NULL, key, NULL, enc) != 1 ||
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, FF_NONCE_LEN, NULL) != 1) {
         EVP_CIPHER_CTX_free(ctx);
         return NULL;
     }
@@ -208,7 +247,13 @@ static EVP_CIPHER_CTX *ctx_new(const uint8_t key[MT_FF_KEY_LEN], int enc)
 }
 
 /* Seals one segment: ciphertext of len bytes to out, tag to out + len.
- * in and out may be equal. Returns false only on an OpenSSL failure. */
+ * in and out must not overlap (no caller passes overlapping buffers; the
+ * _into helpers refuse them: in a one-shot file each segment's output lies
+ * ahead of its plaintext by the header and the tags before it, so an
+ * overlap would seal plaintext already overwritten with ciphertext). hdr
+ * (AAD and nonce prefix) must be the caller's own copy, never memory that
+ * someone else can write (see encrypt_to). Returns false only on an
+ * OpenSSL failure. */
 static bool seg_seal(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, uint64_t index,
                      bool last, const uint8_t *in, size_t len, uint8_t *out)
 {
@@ -229,7 +274,8 @@ static bool seg_seal(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, ui
 }
 
 /* Opens one segment of ct_len bytes (ciphertext + tag) into out (ct_len - 16
- * bytes). Returns false if authentication fails; out is then wiped. */
+ * bytes); ct and out must not overlap, hdr must be the caller's own copy (as
+ * for seg_seal). Returns false if authentication fails; out is then wiped. */
 static bool seg_open(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, uint64_t index,
                      bool last, const uint8_t *ct, size_t ct_len, uint8_t *out)
 {
@@ -239,7 +285,7 @@ static bool seg_open(EVP_CIPHER_CTX *ctx, const uint8_t *hdr, size_t hdr_len, ui
     memcpy(iv, hdr + 28, FF_PREFIX_LEN);
     put_be32(iv + FF_PREFIX_LEN, (uint32_t)index);
     iv[11] = last ? 1 : 0;
-    memcpy(tag, ct + len, MT_FF_TAG_LEN); /* ct may alias out */
+    memcpy(tag, ct + len, MT_FF_TAG_LEN);
     bool ok = EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1) == 1 &&
               EVP_CipherUpdate(ctx, NULL, &n, hdr, (int)hdr_len) == 1 &&
               (len == 0 || EVP_CipherUpdate(ctx, out, &n, ct, (int)len) == 1) &&
@@ -682,6 +728,64 @@ static uint8_t *alloc_result(size_t len)
     return p;
 }
 
+/* Whether [a, a + alen) and [b, b + blen) share a byte (no pointer
+ * arithmetic past either range). */
+static bool ranges_overlap(const void *a, size_t alen, const void *b, size_t blen)
+{
+    uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+    if (alen == 0 || blen == 0)
+        return false;
+    return x <= y ? y - x < alen : x - y < blen;
+}
+
+/* Ciphertext length of a len-byte plaintext in default segments; MT_ETOOBIG
+ * when it would exceed 2^32 segments or SIZE_MAX. */
+static mt_status encrypt_size(size_t len, uint64_t *nseg, size_t *total, mt_err *err)
+{
+    *nseg = segment_count(len, MT_FF_DEFAULT_SEGMENT);
+    if (*nseg - 1 > FF_MAX_INDEX)
+        return mt_err_set(err, MT_ETOOBIG, "plaintext too large: at most 2^32 segments");
+    if (len > SIZE_MAX - MT_FF_HEADER_LEN - MT_FF_TAG_LEN * *nseg)
+        return mt_err_set(err, MT_ETOOBIG, "plaintext too large for memory");
+    *total = MT_FF_HEADER_LEN + len + (size_t)(MT_FF_TAG_LEN * *nseg);
+    return MT_OK;
+}
+
+/* Seals plain into out (total bytes, checked by the caller): header, then
+ * each segment straight from the caller's plaintext into its place. The
+ * header (AAD and nonce prefix of every segment) is sealed from a local
+ * copy, never re-read from out: the caller's buffer may be written by
+ * someone else meanwhile (or map the same memory twice), and a nonce prefix
+ * read back from it could repeat another file's (nonce reuse). */
+static mt_status encrypt_to(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
+                            uint64_t nseg, uint8_t *out, mt_err *err)
+{
+    const uint32_t seg = MT_FF_DEFAULT_SEGMENT;
+    uint8_t prefix[FF_PREFIX_LEN], key_id[MT_FF_KEY_ID_LEN];
+    mt_status st = mt_random(prefix, sizeof prefix, err);
+    if (st != MT_OK)
+        return st;
+    EVP_CIPHER_CTX *ctx = ctx_new(key, 1);
+    if (!ctx)
+        return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
+    uint8_t hdr[MT_FF_HEADER_LEN];
+    mt_ff_key_id(key, key_id);
+    header_encode(seg, key_id, prefix, hdr);
+    memcpy(out, hdr, sizeof hdr);
+    uint8_t *o = out + MT_FF_HEADER_LEN;
+    for (uint64_t i = 0; i < nseg; i++) {
+        size_t n = (i + 1 < nseg) ? seg : len - (size_t)(i * seg);
+        const uint8_t *in = plain ? plain + (size_t)(i * seg) : NULL;
+        if (!seg_seal(ctx, hdr, sizeof hdr, i, i + 1 == nseg, in, n, o)) {
+            EVP_CIPHER_CTX_free(ctx);
+            return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM encryption failed in OpenSSL");
+        }
+        o += n + MT_FF_TAG_LEN;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    return MT_OK;
+}
+
 mt_status mt_ff_encrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
                         uint8_t **out, size_t *out_len, mt_err *err)
 {
@@ -689,42 +793,109 @@ mt_status mt_ff_encrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, 
         return mt_err_set(err, MT_EINVAL, "mt_ff_encrypt: NULL argument");
     *out = NULL;
     *out_len = 0;
-    const uint32_t seg = MT_FF_DEFAULT_SEGMENT;
-    uint64_t nseg = segment_count(len, seg);
-    if (nseg - 1 > FF_MAX_INDEX)
-        return mt_err_set(err, MT_ETOOBIG, "plaintext too large: at most 2^32 segments");
-    if (len > SIZE_MAX - MT_FF_HEADER_LEN - MT_FF_TAG_LEN * nseg)
-        return mt_err_set(err, MT_ETOOBIG, "plaintext too large for memory");
-    size_t total = MT_FF_HEADER_LEN + len + (size_t)(MT_FF_TAG_LEN * nseg);
-    uint8_t prefix[FF_PREFIX_LEN], key_id[MT_FF_KEY_ID_LEN];
-    mt_status st = mt_random(prefix, sizeof prefix, err);
+    uint64_t nseg;
+    size_t total;
+    mt_status st = encrypt_size(len, &nseg, &total, err);
     if (st != MT_OK)
         return st;
     uint8_t *buf = alloc_result(total);
     if (!buf)
         return mt_err_set(err, MT_ENOMEM, "out of memory (%zu bytes of ciphertext)", total);
-    EVP_CIPHER_CTX *ctx = ctx_new(key, 1);
-    if (!ctx) {
+    if ((st = encrypt_to(key, plain, len, nseg, buf, err)) != MT_OK) {
         free(buf);
-        return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
+        return st;
     }
-    mt_ff_key_id(key, key_id);
-    header_encode(seg, key_id, prefix, buf);
-    uint8_t *o = buf + MT_FF_HEADER_LEN;
-    for (uint64_t i = 0; i < nseg; i++) {
-        size_t n = (i + 1 < nseg) ? seg : len - (size_t)(i * seg);
-        const uint8_t *in = plain ? plain + (size_t)(i * seg) : NULL;
-        if (!seg_seal(ctx, buf, MT_FF_HEADER_LEN, i, i + 1 == nseg, in, n, o)) {
-            EVP_CIPHER_CTX_free(ctx);
-            free(buf);
-            return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM encryption failed in OpenSSL");
-        }
-        o += n + MT_FF_TAG_LEN;
-    }
-    EVP_CIPHER_CTX_free(ctx);
     *out = buf;
     *out_len = total;
     return MT_OK;
+}
+
+mt_status mt_ff_encrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
+                             uint8_t *out, size_t cap, size_t *out_len, mt_err *err)
+{
+    if (!key || (!plain && len) || !out || !out_len)
+        return mt_err_set(err, MT_EINVAL, "mt_ff_encrypt_into: NULL argument");
+    *out_len = 0;
+    if (ranges_overlap(plain, len, out, cap))
+        return mt_err_set(err, MT_EINVAL,
+                          "mt_ff_encrypt_into: the plaintext overlaps the output buffer "
+                          "(in-place encryption is not supported: use separate buffers)");
+    uint64_t nseg;
+    size_t total;
+    mt_status st = encrypt_size(len, &nseg, &total, err);
+    if (st != MT_OK)
+        return st;
+    if (cap < total)
+        return mt_err_set(err, MT_ETOOBIG,
+                          "mt_ff_encrypt_into: %zu bytes of ciphertext do not fit in %zu", total,
+                          cap);
+    if ((st = encrypt_to(key, plain, len, nseg, out, err)) != MT_OK)
+        return st;
+    *out_len = total;
+    return MT_OK;
+}
+
+/* Checks a whole ciphertext's header and key and derives its segment layout
+ * from the length alone: full segments, then a last one of 0..seg plaintext
+ * bytes (a full last one if rem == 0). The header is copied to hdr once and
+ * parsed there; decrypt_to opens every segment with that copy as AAD and
+ * nonce prefix, never with ct's bytes again (ct may be mapped or shared
+ * memory that changes between two reads). */
+static mt_status decrypt_layout(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
+                                uint8_t hdr[MT_FF_HEADER_MAX], mt_ff_header *h, size_t *nseg,
+                                size_t *plain_len, mt_err *err)
+{
+    size_t hlen = len < MT_FF_HEADER_MAX ? len : MT_FF_HEADER_MAX;
+    if (hlen)
+        memcpy(hdr, ct, hlen);
+    mt_status st = mt_ff_header_parse(hdr, hlen, h, err);
+    if (st != MT_OK)
+        return st;
+    uint8_t key_id[MT_FF_KEY_ID_LEN];
+    mt_ff_key_id(key, key_id);
+    if (!mt_ct_equal(key_id, h->key_id, MT_FF_KEY_ID_LEN))
+        return mt_err_set(err, MT_ECRYPTO, "wrong key (key id mismatch)");
+    size_t body = len - h->length, sc = (size_t)h->segment_size + MT_FF_TAG_LEN;
+    size_t nfull = body / sc, rem = body % sc;
+    if (rem == 0) {
+        if (nfull == 0)
+            return decrypt_failed(err, 0, " (truncated)");
+        *nseg = nfull;
+    } else {
+        if (rem < MT_FF_TAG_LEN)
+            return decrypt_failed(err, nfull, " (truncated)");
+        *nseg = nfull + 1;
+    }
+    if ((uint64_t)*nseg - 1 > FF_MAX_INDEX)
+        return decrypt_failed(err, (uint64_t)FF_MAX_INDEX + 1, " (more than 2^32 segments)");
+    *plain_len = body - MT_FF_TAG_LEN * *nseg;
+    return MT_OK;
+}
+
+/* Opens every segment of ct straight into out (plain_len bytes, checked by
+ * the caller), with decrypt_layout's header copy hdr as AAD and nonce
+ * prefix. On failure all of out[0..plain_len) is wiped. */
+static mt_status decrypt_to(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
+                            const uint8_t *hdr, const mt_ff_header *h, size_t nseg, uint8_t *out,
+                            size_t plain_len, mt_err *err)
+{
+    size_t body = len - h->length, seg = h->segment_size, sc = seg + MT_FF_TAG_LEN;
+    EVP_CIPHER_CTX *ctx = ctx_new(key, 0);
+    if (!ctx)
+        return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
+    mt_status st = MT_OK;
+    const uint8_t *c = ct + h->length;
+    for (size_t i = 0; i < nseg; i++) {
+        size_t clen = (i + 1 < nseg) ? sc : body - i * sc;
+        if (!seg_open(ctx, hdr, h->length, i, i + 1 == nseg, c, clen, out + i * seg)) {
+            st = decrypt_failed(err, i, "");
+            mt_wipe(out, plain_len);
+            break;
+        }
+        c += clen;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    return st;
 }
 
 mt_status mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
@@ -734,55 +905,46 @@ mt_status mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, siz
         return mt_err_set(err, MT_EINVAL, "mt_ff_decrypt: NULL argument");
     *out = NULL;
     *out_len = 0;
+    uint8_t hdr[MT_FF_HEADER_MAX];
     mt_ff_header h;
-    mt_status st = mt_ff_header_parse(ct, len, &h, err);
+    size_t nseg, plain_len;
+    mt_status st = decrypt_layout(key, ct, len, hdr, &h, &nseg, &plain_len, err);
     if (st != MT_OK)
         return st;
-    uint8_t key_id[MT_FF_KEY_ID_LEN];
-    mt_ff_key_id(key, key_id);
-    if (!mt_ct_equal(key_id, h.key_id, MT_FF_KEY_ID_LEN))
-        return mt_err_set(err, MT_ECRYPTO, "wrong key (key id mismatch)");
-    /* The segment layout follows from the length alone: full segments, then
-     * a last one of 0..seg plaintext bytes (a full last one if rem == 0). */
-    size_t body = len - h.length, seg = h.segment_size, sc = seg + MT_FF_TAG_LEN;
-    size_t nfull = body / sc, rem = body % sc, nseg;
-    if (rem == 0) {
-        if (nfull == 0)
-            return decrypt_failed(err, 0, " (truncated)");
-        nseg = nfull;
-    } else {
-        if (rem < MT_FF_TAG_LEN)
-            return decrypt_failed(err, nfull, " (truncated)");
-        nseg = nfull + 1;
-    }
-    if ((uint64_t)nseg - 1 > FF_MAX_INDEX)
-        return decrypt_failed(err, (uint64_t)FF_MAX_INDEX + 1, " (more than 2^32 segments)");
-    size_t plain_len = body - MT_FF_TAG_LEN * nseg;
     uint8_t *buf = alloc_result(plain_len);
     if (!buf)
         return mt_err_set(err, MT_ENOMEM, "out of memory (%zu bytes of plaintext)", plain_len);
-    EVP_CIPHER_CTX *ctx = ctx_new(key, 0);
-    if (!ctx) {
-        free(buf);
-        return mt_err_set(err, MT_EINTERNAL, "AES-256-GCM unavailable in OpenSSL");
+    if ((st = decrypt_to(key, ct, len, hdr, &h, nseg, buf, plain_len, err)) != MT_OK) {
+        free(buf); /* wiped by decrypt_to */
+        return st;
     }
-    const uint8_t *c = ct + h.length;
-    for (size_t i = 0; i < nseg; i++) {
-        size_t clen = (i + 1 < nseg) ? sc : body - i * sc;
-        if (!seg_open(ctx, ct, h.length, i, i + 1 == nseg, c, clen, buf + i * seg)) {
-            st = decrypt_failed(err, i, "");
-            goto fail;
-        }
-        c += clen;
-    }
-    EVP_CIPHER_CTX_free(ctx);
     *out = buf;
     *out_len = plain_len;
     return MT_OK;
-fail:
-    EVP_CIPHER_CTX_free(ctx);
-    mt_wipe(buf, plain_len);
-    free(buf);
+}
+
+mt_status mt_ff_decrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len,
+                             uint8_t *out, size_t cap, size_t *out_len, mt_err *err)
+{
+    if (!key || (!ct && len) || !out || !out_len)
+        return mt_err_set(err, MT_EINVAL, "mt_ff_decrypt_into: NULL argument");
+    *out_len = 0;
+    if (ranges_overlap(ct, len, out, cap))
+        return mt_err_set(err, MT_EINVAL,
+                          "mt_ff_decrypt_into: the ciphertext overlaps the output buffer "
+                          "(in-place decryption is not supported: use separate buffers)");
+    uint8_t hdr[MT_FF_HEADER_MAX];
+    mt_ff_header h;
+    size_t nseg, plain_len;
+    mt_status st = decrypt_layout(key, ct, len, hdr, &h, &nseg, &plain_len, err);
+    if (st == MT_OK && cap < plain_len)
+        st = mt_err_set(err, MT_ETOOBIG,
+                        "mt_ff_decrypt_into: %zu bytes of plaintext do not fit in %zu", plain_len,
+                        cap);
+    if (st == MT_OK && (st = decrypt_to(key, ct, len, hdr, &h, nseg, out, plain_len, err)) == MT_OK)
+        *out_len = plain_len;
+    else /* the contract in mt_ff.h: every byte a plaintext could occupy */
+        mt_wipe(out, cap < len ? cap : len);
     return st;
 }
 

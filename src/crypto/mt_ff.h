@@ -127,6 +127,29 @@ __attribute__((warn_unused_result)) mt_status
 mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len, uint8_t **out,
               size_t *out_len, mt_err *err);
 
+/* The one-shot helpers writing into the caller's buffer out of cap bytes
+ * (for callers that size and reuse their buffers: no allocation, no first
+ * touch of fresh pages per call). Encrypt needs cap >= ciphertext length
+ * (mt_ff_ciphertext_size(len)), decrypt cap >= plaintext length (at most
+ * len - 56); MT_ETOOBIG otherwise. *out_len is the bytes written, 0 on
+ * failure. plain/ct must not share a byte with out[0..cap): overlapping
+ * buffers (in-place use included) fail with MT_EINVAL before anything is
+ * read or written.
+ * mt_ff_encrypt_into writes nothing to out on a failure.
+ * mt_ff_decrypt_into: on every failure except a NULL argument or
+ * overlapping buffers (MT_EINVAL, out untouched), whether the header, the
+ * key, the size (MT_ETOOBIG) or a segment's tag failed, out[0..min(cap,
+ * len)) is wiped (zeros): every byte a plaintext (never longer than len)
+ * could have been written to; out[min(cap, len)..cap) is never written.
+ * On success out[plain length..cap) is untouched.
+ * Both read the header from plain/ct or write it to out once and use their
+ * own copy for every segment: out and ct may be memory that others write. */
+mt_status mt_ff_encrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, size_t len,
+                             uint8_t *out, size_t cap, size_t *out_len, mt_err *err);
+__attribute__((warn_unused_result)) mt_status
+mt_ff_decrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, size_t len, uint8_t *out,
+                   size_t cap, size_t *out_len, mt_err *err);
+
 /* File helpers: stream in_path to out_path (written crash-safely: tmp + fsync
  * + rename; on failure out_path is untouched). */
 mt_status mt_ff_encrypt_file(const uint8_t key[MT_FF_KEY_LEN], const char *in_path,

@@ -700,6 +700,280 @@ static void test_reader_into(void **state)
     bytes_free(&c);
 }
 
+/* Segment i of a file with header hdr (hlen bytes), sealed by raw EVP calls
+ * written from docs/formats.md 1.2 alone (not seg_seal): AES-256-GCM, nonce
+ * prefix(7) || u32_be(i) || last, AAD the header; ciphertext then tag. */
+static void reference_seal(const uint8_t *key, const uint8_t *hdr, size_t hlen, uint32_t i,
+                           int last, const uint8_t *in, size_t n, uint8_t *out)
+{
+    uint8_t iv[12];
+    int l = 0;
+    memcpy(iv, hdr + 28, 7);
+    iv[7] = (uint8_t)(i >> 24);
+    iv[8] = (uint8_t)(i >> 16);
+    iv[9] = (uint8_t)(i >> 8);
+    iv[10] = (uint8_t)i;
+    iv[11] = (uint8_t)last;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    assert_non_null(c);
+    assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL), 1);
+    assert_int_equal(EVP_EncryptInit_ex(c, NULL, NULL, key, iv), 1);
+    assert_int_equal(EVP_EncryptUpdate(c, NULL, &l, hdr, (int)hlen), 1);
+    if (n)
+        assert_int_equal(EVP_EncryptUpdate(c, out, &l, in, (int)n), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(c, out + n, &l), 1);
+    assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, out + n), 1);
+    EVP_CIPHER_CTX_free(c);
+}
+
+/* mt_ff_encrypt_into / mt_ff_decrypt_into: the one-shot helpers into the
+ * caller's buffer. Their bytes are the documented layout (checked against
+ * reference_seal: the format is unchanged by the one-shot fast path) and
+ * interoperate with mt_ff_encrypt/_decrypt; a buffer one byte short fails
+ * with MT_ETOOBIG before anything is written; a tampered segment fails with
+ * MT_ECRYPTO and leaves the whole plaintext range of out zeroed. */
+static void test_oneshot_into(void **state)
+{
+    (void)state;
+    const size_t seg = MT_FF_DEFAULT_SEGMENT;
+    for (size_t k = 0; k < 4; k++) {
+        const size_t ns[4] = {0, 1000, 2 * seg, 3 * seg + 123};
+        size_t n = ns[k], cl = (size_t)mt_ff_ciphertext_size(n), got = 99;
+        uint8_t *p = malloc(n + 1), *c = malloc(cl + 1), *ref = malloc(cl), *q = malloc(n + 1);
+        assert_true(p && c && ref && q);
+        rng_fill(p, n);
+        mt_err e;
+        memset(c, 0xAA, cl + 1);
+        assert_int_equal(mt_ff_encrypt_into(KEY, p, n, c, cl - 1, &got, &e), MT_ETOOBIG);
+        assert_int_equal(got, 0);
+        assert_int_equal(c[0], 0xAA);
+        assert_int_equal(mt_ff_encrypt_into(KEY, n ? p : NULL, n, c, cl, &got, &e), MT_OK);
+        assert_int_equal(got, cl);
+        assert_int_equal(c[cl], 0xAA);
+        /* byte-identical to the documented layout */
+        uint8_t id[16];
+        mt_ff_key_id(KEY, id);
+        assert_memory_equal(c, "MTF1\x01\x01\x00\x00\x00\x01\x00\x00", 12);
+        assert_memory_equal(c + 12, id, 16);
+        assert_memory_equal(c + 35, "\0\0\0\0\0", 5);
+        memcpy(ref, c, 40);
+        size_t nseg = n ? (n + seg - 1) / seg : 1;
+        for (size_t i = 0; i < nseg; i++) {
+            size_t len = i + 1 < nseg ? seg : n - i * seg;
+            reference_seal(KEY, c, 40, (uint32_t)i, i + 1 == nseg, p + i * seg, len,
+                           ref + 40 + i * (seg + 16));
+        }
+        assert_memory_equal(c, ref, cl);
+        /* interoperates with the allocating helpers */
+        uint8_t *d = NULL;
+        size_t dl = 0;
+        assert_int_equal(mt_ff_decrypt(KEY, c, cl, &d, &dl, &e), MT_OK);
+        assert_int_equal(dl, n);
+        assert_memory_equal(d, p, n);
+        free(d);
+        uint8_t *c2 = NULL;
+        size_t c2l = 0;
+        assert_int_equal(mt_ff_encrypt(KEY, p, n, &c2, &c2l, &e), MT_OK);
+        assert_int_equal(c2l, cl);
+        memset(q, 0xAA, n + 1);
+        assert_int_equal(mt_ff_decrypt_into(KEY, c2, c2l, q, n, &got, &e), MT_OK);
+        assert_int_equal(got, n);
+        assert_memory_equal(q, p, n);
+        assert_int_equal(q[n], 0xAA);
+        free(c2);
+        /* too small, wrong key, tampered last segment: out[0..min(cap, cl))
+         * wiped (mt_ff.h), nothing past it written */
+        if (n) {
+            memset(q, 0xAA, n + 1);
+            assert_int_equal(mt_ff_decrypt_into(KEY, c, cl, q, n - 1, &got, &e), MT_ETOOBIG);
+            assert_int_equal(got, 0);
+            for (size_t i = 0; i < n - 1; i++)
+                assert_int_equal(q[i], 0);
+            assert_int_equal(q[n - 1], 0xAA);
+        }
+        memset(q, 0xAA, n + 1);
+        assert_int_equal(mt_ff_decrypt_into(KEY2, c, cl, q, n, &got, &e), MT_ECRYPTO);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(q[i], 0);
+        assert_int_equal(q[n], 0xAA);
+        c[cl - 1] ^= 1;
+        memset(q, 0xAA, n + 1);
+        assert_int_equal(mt_ff_decrypt_into(KEY, c, cl, q, n, &got, &e), MT_ECRYPTO);
+        assert_int_equal(got, 0);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(q[i], 0);
+        assert_int_equal(q[n], 0xAA);
+        free(p);
+        free(c);
+        free(ref);
+        free(q);
+    }
+    uint8_t b[64];
+    size_t got;
+    mt_err e;
+    assert_int_equal(mt_ff_encrypt_into(KEY, NULL, 1, b, sizeof b, &got, &e), MT_EINVAL);
+    assert_int_equal(mt_ff_decrypt_into(KEY, b, sizeof b, NULL, 8, &got, &e), MT_EINVAL);
+}
+
+/* mt_ff_decrypt_into's wipe contract (mt_ff.h; review L2): failures before
+ * any segment is opened (bad header, wrong key) wipe out[0..min(cap, len))
+ * too and write nothing past it; a ciphertext shorter than cap wipes only
+ * len bytes. */
+static void test_decrypt_into_wipes(void **state)
+{
+    (void)state;
+    mt_err e;
+    size_t n = 5000, cl = (size_t)mt_ff_ciphertext_size(n), got = 7;
+    uint8_t *p = malloc(n), *c = malloc(cl), *q = malloc(cl + 64);
+    assert_true(p && c && q);
+    rng_fill(p, n);
+    assert_int_equal(mt_ff_encrypt_into(KEY, p, n, c, cl, &got, &e), MT_OK);
+    for (int k = 0; k < 3; k++) {
+        /* k 0: wrong key; 1: bad magic; 2: reserved byte set (bad header) */
+        const uint8_t *key = k == 0 ? KEY2 : KEY;
+        if (k == 1)
+            c[0] ^= 1;
+        if (k == 2) {
+            c[0] ^= 1;
+            c[6] ^= 1;
+        }
+        for (int big = 0; big < 2; big++) {
+            size_t cap = big ? cl + 32 : n; /* cap > len: only len bytes wiped */
+            memset(q, 0xA5, cl + 64);
+            got = 7;
+            assert_int_not_equal(mt_ff_decrypt_into(key, c, cl, q, cap, &got, &e), MT_OK);
+            assert_int_equal(got, 0);
+            size_t w = cap < cl ? cap : cl;
+            for (size_t i = 0; i < w; i++)
+                assert_int_equal(q[i], 0);
+            for (size_t i = w; i < cl + 64; i++)
+                assert_int_equal(q[i], 0xA5);
+        }
+    }
+    /* a ciphertext shorter than any header */
+    memset(q, 0xA5, 64);
+    assert_int_equal(mt_ff_decrypt_into(KEY, c, 10, q, 32, &got, &e), MT_EINVAL);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(q[i], 0);
+    for (size_t i = 10; i < 64; i++)
+        assert_int_equal(q[i], 0xA5);
+    free(p);
+    free(c);
+    free(q);
+}
+
+/* Review L1: in-place or overlapping one-shot calls are refused with
+ * MT_EINVAL and leave both buffers untouched (a shifted overlap used to
+ * seal plaintext already overwritten by ciphertext into a valid file). */
+static void test_into_overlap_refused(void **state)
+{
+    (void)state;
+    mt_err e;
+    size_t n = 3000, cl = (size_t)mt_ff_ciphertext_size(n), got = 7;
+    uint8_t *buf = malloc(2 * cl), *keep = malloc(2 * cl);
+    assert_true(buf && keep);
+    rng_fill(buf, 2 * cl);
+    memcpy(keep, buf, 2 * cl);
+    /* plaintext at buf + off, output at buf: in place, shifted both ways, last byte shared */
+    const size_t offs[4] = {0, 40, cl - n, cl - 1};
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(mt_ff_encrypt_into(KEY, buf + offs[k], n, buf, cl, &got, &e), MT_EINVAL);
+        assert_non_null(strstr(e.msg, "overlaps"));
+        assert_int_equal(got, 0);
+        /* output ahead of the plaintext, still sharing bytes with it */
+        size_t ahead = k == 0 ? 1 : k == 1 ? 40 : n - 1;
+        assert_int_equal(mt_ff_encrypt_into(KEY, buf, n, buf + ahead, cl, &got, &e), MT_EINVAL);
+        assert_memory_equal(buf, keep, 2 * cl);
+    }
+    /* adjacent is fine */
+    assert_int_equal(mt_ff_encrypt_into(KEY, buf + cl, n, buf, cl, &got, &e), MT_OK);
+    assert_int_equal(got, cl);
+    /* decrypt: ciphertext at buf, output overlapping it; then adjacent */
+    memcpy(keep, buf, 2 * cl);
+    for (int k = 0; k < 3; k++) {
+        uint8_t *o = k == 0 ? buf : k == 1 ? buf + 40 : buf + cl - 1;
+        got = 7;
+        assert_int_equal(mt_ff_decrypt_into(KEY, buf, cl, o, n, &got, &e), MT_EINVAL);
+        assert_non_null(strstr(e.msg, "overlaps"));
+        assert_int_equal(got, 0);
+        assert_memory_equal(buf, keep, 2 * cl); /* nothing wiped either */
+    }
+    assert_int_equal(mt_ff_decrypt_into(KEY, buf, cl, buf + cl, n, &got, &e), MT_OK);
+    assert_int_equal(got, n);
+    assert_memory_equal(buf + cl, keep + cl, n); /* the plaintext it was sealed from */
+    free(buf);
+    free(keep);
+}
+
+/* Review M1 / L3: the one-shot helpers seal and open every segment with
+ * their own copy of the header, not with the header bytes in the caller's
+ * out / ct, which someone else may change meanwhile. Made deterministic
+ * without threads: one memfd page is mapped twice, so writing one part of
+ * a buffer changes another part (as a concurrent writer or a second
+ * mapping of the same file would). */
+static uint8_t *map_aliased(size_t len, size_t alias_page, int fd)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), span = (len + pg - 1) / pg * pg + pg;
+    uint8_t *b = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(b != MAP_FAILED);
+    assert_true(mmap(b + alias_page * pg, pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                     0) == b + alias_page * pg);
+    return b;
+}
+
+static void test_into_header_copy(void **state)
+{
+    (void)state;
+    const size_t seg = MT_FF_DEFAULT_SEGMENT, pg = (size_t)sysconf(_SC_PAGESIZE);
+    size_t n = seg + 1000, cl = (size_t)mt_ff_ciphertext_size(n), got = 0;
+    size_t span = (cl + pg - 1) / pg * pg + pg;
+    if (2 * pg >= seg) { /* 64 KiB pages: page 1 would not lie inside segment 0 */
+        print_message("test_into_header_copy: skipped, page size %zu\n", pg);
+        skip();
+    }
+    uint8_t *p = malloc(n), *ref = malloc(1000 + 16);
+    assert_true(p && ref);
+    rng_fill(p, n);
+    mt_err e;
+    int fd = memfd_create("test_ff", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, (off_t)pg), 0);
+
+    /* encrypt: out's pages 0 and 1 are the same page, so sealing segment 0
+     * overwrites the header in out (with ciphertext) before segment 1 */
+    uint8_t *out = map_aliased(cl, 0, fd);
+    assert_true(mmap(out + pg, pg, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+                out + pg);
+    assert_int_equal(mt_ff_encrypt_into(KEY, p, n, out, cl, &got, &e), MT_OK);
+    assert_int_equal(got, cl);
+    /* segment 1 (the last) sealed with the header now in out would mean its
+     * nonce and AAD came from the caller's buffer after the header was
+     * written: a nonce the caller (or anyone writing out) chose */
+    reference_seal(KEY, out, 40, 1, 1, p + seg, 1000, ref);
+    assert_memory_not_equal(out + 40 + seg + 16, ref, 1000 + 16);
+    assert_int_equal(munmap(out, span), 0);
+
+    /* decrypt: a correct file in ct whose page 0 (the header) is also out's
+     * page 1, so opening segment 0 overwrites ct's header with plaintext
+     * before segment 1 is opened; the copy taken first still opens it */
+    uint8_t *c = NULL;
+    size_t clen = 0;
+    assert_int_equal(mt_ff_encrypt(KEY, p, n, &c, &clen, &e), MT_OK);
+    uint8_t *ct = map_aliased(clen, 0, fd), *q = map_aliased(n, 1, fd);
+    memcpy(ct, c, clen);
+    assert_int_equal(mt_ff_decrypt_into(KEY, ct, clen, q, n, &got, &e), MT_OK);
+    assert_int_equal(got, n);
+    assert_memory_equal(q, p, n);
+    assert_memory_not_equal(ct, c, 40); /* the header in ct did change */
+    assert_int_equal(munmap(ct, (clen + pg - 1) / pg * pg + pg), 0);
+    assert_int_equal(munmap(q, (n + pg - 1) / pg * pg + pg), 0);
+    close(fd);
+    free(c);
+    free(p);
+    free(ref);
+}
+
 /* Format version 2: outputs bound to (task, slot, file). Regression test of
  * issue 8 item 9: an output copied from another task, slot or file is refused
  * before any plaintext is released, and the binding is authenticated. */
@@ -926,6 +1200,10 @@ int main(void)
         cmocka_unit_test(test_files),
         cmocka_unit_test(test_output_binding),
         cmocka_unit_test(test_reader_into),
+        cmocka_unit_test(test_oneshot_into),
+        cmocka_unit_test(test_decrypt_into_wipes),
+        cmocka_unit_test(test_into_overlap_refused),
+        cmocka_unit_test(test_into_header_copy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
