@@ -935,16 +935,11 @@ static bool push_ctl(comp *c, uint8_t kind, const uint8_t *params, uint32_t np,
         c->ctls = p, c->cap_ctls = nc;
     }
     bool dead = c->nctls ? !live(c) : false;
-    ctl *t = &c->ctls[c->nctls++];
-    memset(t, 0, sizeof *t);
-    t->kind = kind;
-    t->dead = dead;
-    t->single = single;
-    t->params = params, t->np = np;
-    t->results = results;
-    t->nr = nr;
-    t->height = c->nvals;
-    relive(c);
+    uint32_t height = c->nvals;
+    c->ctls[c->nctls++] = (ctl){.kind = kind, .dead = dead, .single = single, .params = params,
+                                .np = np, .results = results, .nr = nr, .height = height};
+    c->lv = !dead; /* relive() for the new frame */
+    c->h = height;
     return true;
 }
 
@@ -958,8 +953,8 @@ static void label_types(ctl *t, const uint8_t **ts, uint32_t *n)
 }
 
 /* Reads a block type. */
-static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8_t **results,
-                      uint32_t *nr, uint8_t *single)
+static bool blocktype_slow(comp *c, const uint8_t **params, uint32_t *np,
+                           const uint8_t **results, uint32_t *nr, uint8_t *single)
 {
     if (c->pos >= c->end)
         return fail(c, "unexpected end of section or function");
@@ -994,6 +989,18 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
     const wasm_functype *ft = &c->m->types[idx];
     *params = ft->t, *np = ft->np, *results = ft->t + ft->np, *nr = ft->nr;
     return true;
+}
+
+/* blocktype_slow, with the empty block type (most blocks) read inline. */
+static inline bool blocktype(comp *c, const uint8_t **params, uint32_t *np,
+                             const uint8_t **results, uint32_t *nr, uint8_t *single)
+{
+    if (c->pos < c->end && c->b[c->pos] == 0x40) {
+        c->pos++;
+        *params = NULL, *np = 0, *results = NULL, *nr = 0, *single = 0;
+        return true;
+    }
+    return blocktype_slow(c, params, np, results, nr, single);
 }
 
 /* A branch without drop, operation `op` in cell `at`, that goes back to a
@@ -1106,7 +1113,7 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
  * (a block end that starts a basic block), so the branches that can charge
  * it themselves are switched to those forms (one dispatch less per taken
  * branch, the same fuel at the same moment). */
-static void patch_list(comp *c, size_t head, size_t target, bool fuel_head)
+static void patch_list_slow(comp *c, size_t head, size_t target, bool fuel_head)
 {
     while (head) {
         size_t cell = head - 1;
@@ -1116,6 +1123,13 @@ static void patch_list(comp *c, size_t head, size_t target, bool fuel_head)
             c->ir[cell - PL_DIST(v)] = c->cells[PL_FORM(v)];
         c->ir[cell] = (uint64_t)((int64_t)target - (int64_t)cell);
     }
+}
+
+/* patch_list_slow, inline for an empty list (no call). */
+static inline void patch_list(comp *c, size_t head, size_t target, bool fuel_head)
+{
+    if (head)
+        patch_list_slow(c, head, target, fuel_head);
 }
 
 static bool set_unreachable(comp *c)
