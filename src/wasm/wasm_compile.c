@@ -359,7 +359,11 @@ static inline __attribute__((always_inline)) bool emit_get_hot(comp *c, uint32_t
     return true;
 }
 
-static bool emit_const(comp *c, uint64_t k)
+static inline __attribute__((always_inline)) bool emit_const_hot(comp *c, uint64_t k);
+static bool emit_const(comp *c, uint64_t k) { return emit_const_hot(c, k); }
+
+/* emit_const, inlined for i32.const. */
+static inline __attribute__((always_inline)) bool emit_const_hot(comp *c, uint64_t k)
 {
     if (!live(c))
         return true;
@@ -1667,7 +1671,7 @@ static bool body(comp *c, const wasm_functype *ft)
             break;
         case 0x41: {
             int64_t v;
-            if (!rsleb(c, 32, &v) || !emit_const(c, (uint32_t)v) || !push_hot(c, MT_WASM_I32))
+            if (!rsleb(c, 32, &v) || !emit_const_hot(c, (uint32_t)v) || !push_hot(c, MT_WASM_I32))
                 return false;
             break;
         }
