@@ -714,7 +714,7 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
         return tee ? emit_get(c, d) : true;
     }
     if (t != TL_BIN)
-        return put(c, c->cells[tee ? OP_LOCAL_TEE : OP_LOCAL_SET]) && put(c, d);
+        return put2(c, c->cells[tee ? OP_LOCAL_TEE : OP_LOCAL_SET], d);
     size_t pos = c->tpos;
     uint64_t *ir = c->ir;
     int idx = c->tidx;
@@ -768,8 +768,7 @@ static bool fuse_cond(comp *c, bool invert)
         bool unless = (t == TL_GET_EQZ) != invert;
         c->len = c->tpos;
         c->brop = unless ? OP_BR_UNLESS_L : OP_BR_IF_L;
-        if (put(c, c->cells[c->brop]))
-            put(c, c->ta); /* failure: c->failed */
+        put2(c, c->cells[c->brop], c->ta); /* failure: c->failed */
         return true;
     }
     if (t == TL_EQZ) {
@@ -1090,7 +1089,7 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
             return false;
     } else {
         at = c->len, op = needs_drop ? drop : plain;
-        if (!put(c, c->cells[op]) || !put(c, 0))
+        if (!put2(c, c->cells[op], 0))
             return false;
     }
     size_t cell = c->len - 1;
@@ -1274,7 +1273,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 return fail(c, "type mismatch (values remaining at else)");
             /* jump from the end of the then branch to the end */
             if (live(c)) {
-                if (!put(c, c->cells[OP_BR]) || !put(c, t->patches))
+                if (!put2(c, c->cells[OP_BR], t->patches))
                     return false;
                 t->patches = c->len;
                 t->targeted = true;
@@ -1308,7 +1307,7 @@ static bool body(comp *c, const wasm_functype *ft)
                     return false;
                 size_t target = c->len;
                 if (!fused && (live(c) || t->targeted) &&
-                    (!put(c, c->cells[OP_RETURN]) || !put(c, t->nr)))
+                    !put2(c, c->cells[OP_RETURN], t->nr))
                     return false;
                 patch_list(c, t->patches, target, false);
                 if (c->fuel_cell)
