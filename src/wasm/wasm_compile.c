@@ -1819,7 +1819,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 const uint8_t *sig = numeric_sig[op - 0x45];
                 uint8_t a = sig[0], b = sig[1], r = sig[2];
                 uint32_t n = c->nvals;
-                if (b && n - c->h >= 2 && c->vals[n - 1] == b && c->vals[n - 2] == a) {
+                if (b && n >= 2 && n - 2 >= c->h && c->vals[n - 1] == b && c->vals[n - 2] == a) {
                     c->nvals = n - 2; /* both operands in place: the common case */
                 } else if ((b && !pop(c, b, NULL)) || !pop(c, a, NULL)) {
                     return false;
