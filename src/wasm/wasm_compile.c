@@ -1199,7 +1199,9 @@ static bool check_table(comp *c, uint32_t t)
 }
 
 /* ---- the main loop --------------------------------------------------------- */
-static bool body(comp *c, const wasm_functype *ft)
+/* Aligned to a cache line: the main loop's layout (and its speed, a few
+ * percent) then does not depend on the size of the code before it. */
+static __attribute__((aligned(64))) bool body(comp *c, const wasm_functype *ft)
 {
     mt_wasm_module *m = c->m;
     if (!push_ctl(c, K_FUNC, NULL, 0, ft->t + ft->np, ft->nr, 0))
