@@ -49,6 +49,7 @@ typedef struct comp {
     bool failed;
     const uint64_t *cells;
     bool lv;            /* live(): the innermost frame is reachable (relive()) */
+    uint32_t h;         /* the innermost frame's height (relive()) */
     uint8_t *locals;
     uint32_t nlocals;
     uint8_t *vals;
@@ -214,10 +215,11 @@ static inline ctl *top(comp *c) { return &c->ctls[c->nctls - 1]; }
  * whenever the innermost frame or its reachability changes. */
 static inline bool live(comp *c) { return c->lv; }
 
-static void relive(comp *c)
+static inline void relive(comp *c)
 {
     ctl *t = c->nctls ? top(c) : NULL;
     c->lv = t && !t->unreachable && !t->dead;
+    c->h = t ? t->height : 0;
 }
 
 /* Grows the module's code buffer (by half, at least to 256 cells); the
@@ -263,6 +265,21 @@ static inline bool put2(comp *c, uint64_t a, uint64_t b)
     return true;
 }
 
+/* Three cells with one capacity check. */
+static inline bool put3(comp *c, uint64_t a, uint64_t b, uint64_t d)
+{
+    size_t len = c->len;
+    while (c->cap - len < 3)
+        if (!grow_ir(c))
+            return false;
+    uint64_t *ir = c->ir;
+    ir[len] = a;
+    ir[len + 1] = b;
+    ir[len + 2] = d;
+    c->len = len + 3;
+    return true;
+}
+
 static bool op0(comp *c, unsigned op)
 {
     if (!live(c))
@@ -281,7 +298,7 @@ static bool op2(comp *c, unsigned op, uint64_t a, uint64_t b)
 {
     if (!live(c))
         return true;
-    return put(c, c->cells[op]) && put(c, a) && put(c, b);
+    return put3(c, c->cells[op], a, b);
 }
 
 /* ---- peephole fusion -----------------------------------------------------
@@ -342,7 +359,11 @@ static inline __attribute__((always_inline)) bool emit_get_hot(comp *c, uint32_t
     return true;
 }
 
-static bool emit_const(comp *c, uint64_t k)
+static inline __attribute__((always_inline)) bool emit_const_hot(comp *c, uint64_t k);
+static bool emit_const(comp *c, uint64_t k) { return emit_const_hot(c, k); }
+
+/* emit_const, inlined for i32.const. */
+static inline __attribute__((always_inline)) bool emit_const_hot(comp *c, uint64_t k)
 {
     if (!live(c))
         return true;
@@ -517,20 +538,19 @@ static bool emit_binop(comp *c, uint8_t op, int idx)
     switch (t) {
     case TL_GETGET:
         var = FV_LL;
-        ok = put(c, c->cells[OP_FB(FV_LL, idx)]) &&
-             put(c, (uint64_t)c->ta | (uint64_t)c->tb << 32);
+        ok = put2(c, c->cells[OP_FB(FV_LL, idx)], (uint64_t)c->ta | (uint64_t)c->tb << 32);
         break;
     case TL_GET_CONST:
         var = FV_LC;
-        ok = put(c, c->cells[OP_FB(FV_LC, idx)]) && put(c, c->ta) && put(c, c->tkv);
+        ok = put3(c, c->cells[OP_FB(FV_LC, idx)], c->ta, c->tkv);
         break;
     case TL_CONST:
         var = FV_SC;
-        ok = put(c, c->cells[OP_FB(FV_SC, idx)]) && put(c, c->tkv);
+        ok = put2(c, c->cells[OP_FB(FV_SC, idx)], c->tkv);
         break;
     case TL_GET:
         var = FV_SL;
-        ok = put(c, c->cells[OP_FB(FV_SL, idx)]) && put(c, c->ta);
+        ok = put2(c, c->cells[OP_FB(FV_SL, idx)], c->ta);
         /* an i32 LOAD_L (3 cells) right before: kept for fuse_cond */
         c->blpos = c->lpos && c->lpos + 2 == pos ? c->lpos : 0;
         break;
@@ -694,7 +714,7 @@ static bool emit_set(comp *c, uint32_t d, bool tee)
         return tee ? emit_get(c, d) : true;
     }
     if (t != TL_BIN)
-        return put(c, c->cells[tee ? OP_LOCAL_TEE : OP_LOCAL_SET]) && put(c, d);
+        return put2(c, c->cells[tee ? OP_LOCAL_TEE : OP_LOCAL_SET], d);
     size_t pos = c->tpos;
     uint64_t *ir = c->ir;
     int idx = c->tidx;
@@ -748,8 +768,7 @@ static bool fuse_cond(comp *c, bool invert)
         bool unless = (t == TL_GET_EQZ) != invert;
         c->len = c->tpos;
         c->brop = unless ? OP_BR_UNLESS_L : OP_BR_IF_L;
-        if (put(c, c->cells[c->brop]))
-            put(c, c->ta); /* failure: c->failed */
+        put2(c, c->cells[c->brop], c->ta); /* failure: c->failed */
         return true;
     }
     if (t == TL_EQZ) {
@@ -783,7 +802,7 @@ static bool fuse_cond(comp *c, bool invert)
 }
 
 /* Closes the current basic block and opens a new one here. */
-static bool bb_begin(comp *c)
+static inline bool bb_begin(comp *c)
 {
     c->entry = false;
     c->ipos = c->ipos2 = c->fmpos = 0;
@@ -817,11 +836,18 @@ static inline bool push(comp *c, uint8_t t) { return push_hot(c, t); }
 /* push, inlined where most pushes are (local.get, const, numeric results). */
 static inline __attribute__((always_inline)) bool push_hot(comp *c, uint8_t t)
 {
-    if (c->nvals == c->cap_vals && !grow_vals(c))
+    uint32_t n = c->nvals;
+    if (n == c->cap_vals && !grow_vals(c))
         return false;
-    c->vals[c->nvals++] = t;
-    if (live(c) && c->nlocals + c->nvals > c->max_height)
-        c->max_height = c->nlocals + c->nvals;
+    /* everything read before the byte store, which the compiler must assume
+     * may alias any field of comp */
+    uint8_t *vals = c->vals;
+    uint32_t h = c->nlocals + n + 1;
+    bool grows = live(c) && h > c->max_height;
+    c->nvals = n + 1;
+    if (grows)
+        c->max_height = h;
+    vals[n] = t;
     return true;
 }
 
@@ -835,10 +861,9 @@ static bool is_ref(uint8_t t) { return t == MT_WASM_FUNCREF || t == MT_WASM_EXTE
 /* Pops one value; expect UNK accepts any type. *got receives the type. */
 static inline bool pop(comp *c, uint8_t expect, uint8_t *got)
 {
-    ctl *t = top(c);
     uint8_t v;
-    if (c->nvals == t->height) {
-        if (!t->unreachable)
+    if (c->nvals == c->h) {
+        if (!top(c)->unreachable)
             return fail(c, "type mismatch (operand stack underflow)");
         v = UNK;
     } else {
@@ -858,8 +883,8 @@ static inline bool pop(comp *c, uint8_t expect, uint8_t *got)
 static bool top_is(comp *c, const uint8_t *ts, uint32_t n)
 {
     if (n == 1) /* a single result: no memcmp call */
-        return c->nvals > top(c)->height && c->vals[c->nvals - 1] == ts[0];
-    return n && c->nvals - top(c)->height >= n && !memcmp(c->vals + c->nvals - n, ts, n);
+        return c->nvals > c->h && c->vals[c->nvals - 1] == ts[0];
+    return n && c->nvals - c->h >= n && !memcmp(c->vals + c->nvals - n, ts, n);
 }
 
 static bool pop_n_slow(comp *c, const uint8_t *ts, uint32_t n)
@@ -913,16 +938,11 @@ static bool push_ctl(comp *c, uint8_t kind, const uint8_t *params, uint32_t np,
         c->ctls = p, c->cap_ctls = nc;
     }
     bool dead = c->nctls ? !live(c) : false;
-    ctl *t = &c->ctls[c->nctls++];
-    memset(t, 0, sizeof *t);
-    t->kind = kind;
-    t->dead = dead;
-    t->single = single;
-    t->params = params, t->np = np;
-    t->results = results;
-    t->nr = nr;
-    t->height = c->nvals;
-    relive(c);
+    uint32_t height = c->nvals;
+    c->ctls[c->nctls++] = (ctl){.kind = kind, .dead = dead, .single = single, .params = params,
+                                .np = np, .results = results, .nr = nr, .height = height};
+    c->lv = !dead; /* relive() for the new frame */
+    c->h = height;
     return true;
 }
 
@@ -936,8 +956,8 @@ static void label_types(ctl *t, const uint8_t **ts, uint32_t *n)
 }
 
 /* Reads a block type. */
-static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8_t **results,
-                      uint32_t *nr, uint8_t *single)
+static bool blocktype_slow(comp *c, const uint8_t **params, uint32_t *np,
+                           const uint8_t **results, uint32_t *nr, uint8_t *single)
 {
     if (c->pos >= c->end)
         return fail(c, "unexpected end of section or function");
@@ -972,6 +992,18 @@ static bool blocktype(comp *c, const uint8_t **params, uint32_t *np, const uint8
     const wasm_functype *ft = &c->m->types[idx];
     *params = ft->t, *np = ft->np, *results = ft->t + ft->np, *nr = ft->nr;
     return true;
+}
+
+/* blocktype_slow, with the empty block type (most blocks) read inline. */
+static inline bool blocktype(comp *c, const uint8_t **params, uint32_t *np,
+                             const uint8_t **results, uint32_t *nr, uint8_t *single)
+{
+    if (c->pos < c->end && c->b[c->pos] == 0x40) {
+        c->pos++;
+        *params = NULL, *np = 0, *results = NULL, *nr = 0, *single = 0;
+        return true;
+    }
+    return blocktype_slow(c, params, np, results, nr, single);
 }
 
 /* A branch without drop, operation `op` in cell `at`, that goes back to a
@@ -1057,7 +1089,7 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
             return false;
     } else {
         at = c->len, op = needs_drop ? drop : plain;
-        if (!put(c, c->cells[op]) || !put(c, 0))
+        if (!put2(c, c->cells[op], 0))
             return false;
     }
     size_t cell = c->len - 1;
@@ -1084,7 +1116,7 @@ static bool emit_branch(comp *c, uint32_t l, unsigned plain, unsigned drop)
  * (a block end that starts a basic block), so the branches that can charge
  * it themselves are switched to those forms (one dispatch less per taken
  * branch, the same fuel at the same moment). */
-static void patch_list(comp *c, size_t head, size_t target, bool fuel_head)
+static void patch_list_slow(comp *c, size_t head, size_t target, bool fuel_head)
 {
     while (head) {
         size_t cell = head - 1;
@@ -1096,6 +1128,13 @@ static void patch_list(comp *c, size_t head, size_t target, bool fuel_head)
     }
 }
 
+/* patch_list_slow, inline for an empty list (no call). */
+static inline void patch_list(comp *c, size_t head, size_t target, bool fuel_head)
+{
+    if (head)
+        patch_list_slow(c, head, target, fuel_head);
+}
+
 static bool set_unreachable(comp *c)
 {
     ctl *t = top(c);
@@ -1105,34 +1144,40 @@ static bool set_unreachable(comp *c)
     return true;
 }
 
-/* Signature of numeric opcodes 0x45..0xC4: a, b (0: unary), result. */
-static void numeric_sig(uint8_t op, uint8_t *a, uint8_t *b, uint8_t *r)
-{
-    const uint8_t I = MT_WASM_I32, L = MT_WASM_I64, F = MT_WASM_F32, D = MT_WASM_F64;
-    *b = 0;
-    if (op == 0x45) { *a = I, *r = I; }
-    else if (op <= 0x4F) { *a = *b = I, *r = I; }
-    else if (op == 0x50) { *a = L, *r = I; }
-    else if (op <= 0x5A) { *a = *b = L, *r = I; }
-    else if (op <= 0x60) { *a = *b = F, *r = I; }
-    else if (op <= 0x66) { *a = *b = D, *r = I; }
-    else if (op <= 0x69) { *a = I, *r = I; }
-    else if (op <= 0x78) { *a = *b = I, *r = I; }
-    else if (op <= 0x7B) { *a = L, *r = L; }
-    else if (op <= 0x8A) { *a = *b = L, *r = L; }
-    else if (op <= 0x91) { *a = F, *r = F; }
-    else if (op <= 0x98) { *a = *b = F, *r = F; }
-    else if (op <= 0x9F) { *a = D, *r = D; }
-    else if (op <= 0xA6) { *a = *b = D, *r = D; }
-    else {
-        static const uint8_t conv[][2] = {
-            /* A7 */ {L, I}, {F, I}, {F, I}, {D, I}, {D, I}, {I, L}, {I, L}, {F, L}, {F, L},
-            /* B0 */ {D, L}, {D, L}, {I, F}, {I, F}, {L, F}, {L, F}, {D, F}, {I, D}, {I, D},
-            /* B9 */ {L, D}, {L, D}, {F, D}, {F, I}, {D, L}, {I, F}, {L, D},
-            /* C0 */ {I, I}, {I, I}, {L, L}, {L, L}, {L, L}};
-        *a = conv[op - 0xA7][0], *r = conv[op - 0xA7][1];
-    }
-}
+/* Signature of numeric opcodes 0x45..0xC4 (index op - 0x45): operand a,
+ * operand b (0: unary), result; b is on top of the stack. */
+#define I MT_WASM_I32
+#define L MT_WASM_I64
+#define F MT_WASM_F32
+#define D MT_WASM_F64
+static const uint8_t numeric_sig[0xC5 - 0x45][3] = {
+    /* 45 */ {I, 0, I}, {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I},
+    /* 4B */ {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I}, {L, 0, I},
+    /* 51 */ {L, L, I}, {L, L, I}, {L, L, I}, {L, L, I}, {L, L, I}, {L, L, I},
+    /* 57 */ {L, L, I}, {L, L, I}, {L, L, I}, {L, L, I}, {F, F, I}, {F, F, I},
+    /* 5D */ {F, F, I}, {F, F, I}, {F, F, I}, {F, F, I}, {D, D, I}, {D, D, I},
+    /* 63 */ {D, D, I}, {D, D, I}, {D, D, I}, {D, D, I}, {I, 0, I}, {I, 0, I},
+    /* 69 */ {I, 0, I}, {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I},
+    /* 6F */ {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I},
+    /* 75 */ {I, I, I}, {I, I, I}, {I, I, I}, {I, I, I}, {L, 0, L}, {L, 0, L},
+    /* 7B */ {L, 0, L}, {L, L, L}, {L, L, L}, {L, L, L}, {L, L, L}, {L, L, L},
+    /* 81 */ {L, L, L}, {L, L, L}, {L, L, L}, {L, L, L}, {L, L, L}, {L, L, L},
+    /* 87 */ {L, L, L}, {L, L, L}, {L, L, L}, {L, L, L}, {F, 0, F}, {F, 0, F},
+    /* 8D */ {F, 0, F}, {F, 0, F}, {F, 0, F}, {F, 0, F}, {F, 0, F}, {F, F, F},
+    /* 93 */ {F, F, F}, {F, F, F}, {F, F, F}, {F, F, F}, {F, F, F}, {F, F, F},
+    /* 99 */ {D, 0, D}, {D, 0, D}, {D, 0, D}, {D, 0, D}, {D, 0, D}, {D, 0, D},
+    /* 9F */ {D, 0, D}, {D, D, D}, {D, D, D}, {D, D, D}, {D, D, D}, {D, D, D},
+    /* A5 */ {D, D, D}, {D, D, D}, {L, 0, I}, {F, 0, I}, {F, 0, I}, {D, 0, I},
+    /* AB */ {D, 0, I}, {I, 0, L}, {I, 0, L}, {F, 0, L}, {F, 0, L}, {D, 0, L},
+    /* B1 */ {D, 0, L}, {I, 0, F}, {I, 0, F}, {L, 0, F}, {L, 0, F}, {D, 0, F},
+    /* B7 */ {I, 0, D}, {I, 0, D}, {L, 0, D}, {L, 0, D}, {F, 0, D}, {F, 0, I},
+    /* BD */ {D, 0, L}, {I, 0, F}, {L, 0, D}, {I, 0, I}, {I, 0, I}, {L, 0, L},
+    /* C3 */ {L, 0, L}, {L, 0, L},
+};
+#undef I
+#undef L
+#undef F
+#undef D
 
 static bool memarg(comp *c, unsigned natural_log2, uint32_t *offset)
 {
@@ -1154,7 +1199,9 @@ static bool check_table(comp *c, uint32_t t)
 }
 
 /* ---- the main loop --------------------------------------------------------- */
-static bool body(comp *c, const wasm_functype *ft)
+/* Aligned to a cache line: the main loop's layout (and its speed, a few
+ * percent) then does not depend on the size of the code before it. */
+static __attribute__((aligned(64))) bool body(comp *c, const wasm_functype *ft)
 {
     mt_wasm_module *m = c->m;
     if (!push_ctl(c, K_FUNC, NULL, 0, ft->t + ft->np, ft->nr, 0))
@@ -1228,7 +1275,7 @@ static bool body(comp *c, const wasm_functype *ft)
                 return fail(c, "type mismatch (values remaining at else)");
             /* jump from the end of the then branch to the end */
             if (live(c)) {
-                if (!put(c, c->cells[OP_BR]) || !put(c, t->patches))
+                if (!put2(c, c->cells[OP_BR], t->patches))
                     return false;
                 t->patches = c->len;
                 t->targeted = true;
@@ -1262,7 +1309,7 @@ static bool body(comp *c, const wasm_functype *ft)
                     return false;
                 size_t target = c->len;
                 if (!fused && (live(c) || t->targeted) &&
-                    (!put(c, c->cells[OP_RETURN]) || !put(c, t->nr)))
+                    !put2(c, c->cells[OP_RETURN], t->nr))
                     return false;
                 patch_list(c, t->patches, target, false);
                 if (c->fuel_cell)
@@ -1625,7 +1672,7 @@ static bool body(comp *c, const wasm_functype *ft)
             break;
         case 0x41: {
             int64_t v;
-            if (!rsleb(c, 32, &v) || !emit_const(c, (uint32_t)v) || !push_hot(c, MT_WASM_I32))
+            if (!rsleb(c, 32, &v) || !emit_const_hot(c, (uint32_t)v) || !push_hot(c, MT_WASM_I32))
                 return false;
             break;
         }
@@ -1771,10 +1818,14 @@ static bool body(comp *c, const wasm_functype *ft)
         }
         default:
             if (op >= 0x45 && op <= 0xC4) {
-                uint8_t a, b, r;
-                numeric_sig(op, &a, &b, &r);
-                if ((b && !pop(c, b, NULL)) || !pop(c, a, NULL))
+                const uint8_t *sig = numeric_sig[op - 0x45];
+                uint8_t a = sig[0], b = sig[1], r = sig[2];
+                uint32_t n = c->nvals;
+                if (b && n >= 2 && n - 2 >= c->h && c->vals[n - 1] == b && c->vals[n - 2] == a) {
+                    c->nvals = n - 2; /* both operands in place: the common case */
+                } else if ((b && !pop(c, b, NULL)) || !pop(c, a, NULL)) {
                     return false;
+                }
                 int idx = fb_index(op);
                 if (idx >= 0) {
                     if (!emit_binop(c, op, idx))
