@@ -1,7 +1,7 @@
 /* db_sqlite: the SQLite backend of mt_db (mt_db.h). The connection settings
  * are those src/core/store.c used: WAL, synchronous=FULL (a group sync
  * connection's transactions: NORMAL, then one shared fsync; mt_db.h), foreign keys on,
- * a 10 s busy timeout (BEGIN, COMMIT and ROLLBACK kept prepared per
+ * a 10 s busy timeout (busy_wait: short sleeps; BEGIN, COMMIT and ROLLBACK kept prepared per
  * connection), opened SQLITE_OPEN_NOMUTEX (one thread at a time per
  * connection, the caller's lock). SQL is passed unchanged (our dialect is
  * SQLite's). Messages are sqlite3_errmsg's (a VFS failure: sqlite3_errstr), which name constraints and
@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db_internal.h"
@@ -42,6 +43,32 @@ static mt_status dbs_fail_code(mt_db *db, int code, mt_err *err)
     if ((code & 0xff) == SQLITE_NOMEM)
         return db_fail(db, err, MT_ENOMEM, false, "out of memory");
     return db_fail(db, err, MT_EIO, false, "database error: %s", sqlite3_errstr(code));
+}
+
+/* The busy handler of the connections dbs_open opens (in place of
+ * sqlite3_busy_timeout: the same timeout, db->busy_ms, shorter sleeps).
+ * SQLite's own handler sleeps 1, 2, 5, 10, 15, 20, 25 ms ... between tries;
+ * the write transactions of this process's connections (group sync: COMMIT
+ * without an fsync) hold the write lock for tens of microseconds, so a
+ * BEGIN IMMEDIATE that lost the race slept far longer than the lock was
+ * held, with the event loop or a scheduler thread idle meanwhile (bench/faas
+ * cost.sh: ~2 such sleeps per task). Here the sleeps grow 20, 40, 80 ...
+ * us up to 1 ms, and the handler gives up (SQLITE_BUSY, as before) once
+ * busy_ms have passed since the first try of this wait (CLOCK_MONOTONIC). */
+static int busy_wait(void *arg, int count)
+{
+    mt_db *db = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    if (count == 0)
+        db->busy_since_us = now_us;
+    else if (now_us - db->busy_since_us >= (int64_t)db->busy_ms * 1000)
+        return 0;
+    long us = count >= 6 ? 1000 : 20L << count; /* 20 ... 640, then 1000 */
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+    return 1;
 }
 
 static mt_status wrap(sqlite3 *h, bool borrowed, mt_db **out, mt_err *err)
@@ -78,7 +105,6 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
         sqlite3_close(h);
         return rc;
     }
-    sqlite3_busy_timeout(h, DBS_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(h, 0);
     mt_db *db = NULL;
     mt_status rc = wrap(h, false, &db, err);
@@ -86,6 +112,8 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
         sqlite3_close(h);
         return rc;
     }
+    db->busy_ms = DBS_BUSY_TIMEOUT_MS;
+    sqlite3_busy_handler(h, busy_wait, db);
     const char *pragmas = readonly ? "PRAGMA foreign_keys=ON;"
                                    : "PRAGMA journal_mode=WAL;"
                                      "PRAGMA synchronous=FULL;"
@@ -530,7 +558,12 @@ mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err)
 
 mt_status dbs_set_busy_timeout(mt_db *db, unsigned ms, mt_err *err)
 {
-    int c = sqlite3_busy_timeout(db->h, ms > 0x7fffffffu ? 0x7fffffff : (int)ms);
+    if (db->borrowed) { /* the caller's connection: SQLite's own handler */
+        int c = sqlite3_busy_timeout(db->h, ms > 0x7fffffffu ? 0x7fffffff : (int)ms);
+        return c == SQLITE_OK ? MT_OK : dbs_fail(db, c, err);
+    }
+    db->busy_ms = ms;
+    int c = sqlite3_busy_handler(db->h, ms ? busy_wait : NULL, ms ? db : NULL);
     return c == SQLITE_OK ? MT_OK : dbs_fail(db, c, err);
 }
 
