@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <time.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -523,6 +525,46 @@ static void test_conflict(void **state)
 
 /* The core's whole schema (every migration) on this backend, then again (a
  * no-op at the newest version), and a newer version is refused. */
+/* A writer that waits for the write lock gets it once the holder commits
+ * (SQLite: db_sqlite.c busy_wait, short sleeps up to the connection's busy
+ * timeout): b's BEGIN IMMEDIATE, started while a holds the lock, succeeds
+ * after a's commit from another thread and sees a's change. */
+static void *commit_later(void *arg)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    mt_err err;
+    return (void *)(intptr_t)mt_db_commit(arg, &err);
+}
+
+static void test_busy_wait(void **state)
+{
+    (void)state;
+    if (backend != MT_DB_SQLITE)
+        skip();
+    mt_db *a = open_db(), *b = open_db();
+    fresh_tables(a);
+    exec_ok(a, "INSERT INTO mt_db_test_kv(k, v) VALUES ('w', 0)");
+    mt_err err;
+    assert_int_equal(mt_db_set_busy_timeout(b, 30000, &err), MT_OK); /* generous: a loaded host */
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(mt_db_begin(a, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+        exec_ok(a, "UPDATE mt_db_test_kv SET v = v + 1 WHERE k = 'w'");
+        pthread_t t; /* a is the thread's alone from here until the join */
+        assert_int_equal(pthread_create(&t, NULL, commit_later, a), 0);
+        assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK); /* waits for a */
+        void *trc = NULL;
+        assert_int_equal(pthread_join(t, &trc), 0);
+        assert_int_equal((intptr_t)trc, MT_OK);
+        assert_int_equal(count(b, "SELECT v FROM mt_db_test_kv WHERE k = 'w'"), 2 * round + 1);
+        exec_ok(b, "UPDATE mt_db_test_kv SET v = v + 1 WHERE k = 'w'");
+        assert_int_equal(mt_db_commit(b, &err), MT_OK);
+    }
+    assert_int_equal(count(a, "SELECT v FROM mt_db_test_kv WHERE k = 'w'"), 6);
+    mt_db_close(a);
+    mt_db_close(b);
+}
+
 static void test_core_migrations(void **state)
 {
     (void)state;
@@ -1278,6 +1320,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
         cmocka_unit_test(test_deferred),        cmocka_unit_test(test_pg_keepalives),
         cmocka_unit_test(test_round_trips),     cmocka_unit_test(test_group_sync),
+        cmocka_unit_test(test_busy_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
