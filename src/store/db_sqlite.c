@@ -307,6 +307,12 @@ static void tx_stmts_free(mt_db *db)
         sqlite3_finalize(db->txst[i]);
         db->txst[i] = NULL;
     }
+    for (size_t i = 0; i < sizeof db->spst / sizeof db->spst[0]; i++) {
+        sqlite3_finalize(db->spst[i]);
+        db->spst[i] = NULL;
+        free(db->spsql[i]);
+        db->spsql[i] = NULL;
+    }
 }
 
 void dbs_close(mt_db *db)
@@ -531,6 +537,54 @@ static mt_status tx_exec(mt_db *db, int i, mt_err *err)
     return rc;
 }
 
+/* One savepoint statement (SAVEPOINT, RELEASE or ROLLBACK TO a name; no
+ * ';'): kept prepared like the transaction statements, as each run
+ * compiled it anew (sqlite3_exec). */
+static bool sp_text(const char *sql)
+{
+    size_t n = strlen(sql);
+    return n < 64 && !strchr(sql, ';') &&
+           (!strncmp(sql, "SAVEPOINT ", 10) || !strncmp(sql, "RELEASE ", 8) ||
+            !strncmp(sql, "ROLLBACK TO ", 12));
+}
+
+static mt_status sp_exec(mt_db *db, const char *sql, mt_err *err)
+{
+    const size_t n = sizeof db->spst / sizeof db->spst[0];
+    sqlite3_stmt *st = NULL;
+    for (size_t i = 0; i < n && !st; i++)
+        if (db->spst[i] && !strcmp(db->spsql[i], sql))
+            st = db->spst[i];
+    int c;
+    if (!st) {
+        if ((c = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL)) != SQLITE_OK)
+            return dbs_fail(db, c, err);
+        char *key = strdup(sql);
+        if (key) { /* no memory: run once, not kept */
+            size_t i = db->sp_hand++ % n;
+            sqlite3_finalize(db->spst[i]);
+            free(db->spsql[i]);
+            db->spst[i] = st;
+            db->spsql[i] = key;
+        }
+        c = sqlite3_step(st);
+        mt_status rc = c == SQLITE_DONE ? MT_OK : dbs_fail(db, c, err);
+        if (key)
+            sqlite3_reset(st);
+        else
+            sqlite3_finalize(st);
+        if (!rc)
+            db->changes = sqlite3_changes(db->h);
+        return rc;
+    }
+    c = sqlite3_step(st);
+    mt_status rc = c == SQLITE_DONE ? MT_OK : dbs_fail(db, c, err); /* errmsg before reset */
+    sqlite3_reset(st);
+    if (!rc)
+        db->changes = sqlite3_changes(db->h);
+    return rc;
+}
+
 mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err)
 {
     int ti = tx_index(sql);
@@ -539,6 +593,8 @@ mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err)
     mt_status prc = portable(db, sql, err);
     if (prc)
         return prc;
+    if (sp_text(sql))
+        return sp_exec(db, sql, err);
     char *msg = NULL;
     int c = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
     if (c != SQLITE_OK) {
