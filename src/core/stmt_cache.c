@@ -267,21 +267,27 @@ mt_status core_stmt_get(mt_core *c, mt_db *db, const char *sql, mt_db_stmt **st,
     struct core_stmt_cache *cache;
     if (db && tl_cache && db == tl_db)
         cache = tl_cache;
-    else if (db && !c) { /* store.c's helpers: a request or audit connection's cache, if any */
-        if (!(cache = owner_cache(reg_find(db), db)))
-            return mt_db_prepare(db, sql, st, err);
-    } else if (c && db && db == c->audit_db && c->audit_stmts)
-        cache = c->audit_stmts;
-    else if (!c || !db || db != c->db)
-        return mt_db_prepare(db, sql, st, err);
-    else if (!c->stmts) {
-        if (!(c->stmts = calloc(1, sizeof *c->stmts)))
-            return mt_db_prepare(db, sql, st, err);
-        c->stmts->own_sql = true; /* helpers pass texts built in buffers */
-        reg_add(c, c->db);
+    else if (c && db && db == c->db) { /* under c->mu */
+        if (!c->stmts) {
+            if (!(c->stmts = calloc(1, sizeof *c->stmts)))
+                return mt_db_prepare(db, sql, st, err);
+            c->stmts->own_sql = true; /* helpers pass texts built in buffers */
+            reg_add(c, c->db);
+        }
         cache = c->stmts;
-    } else
-        cache = c->stmts;
+    } else {
+        /* Any other connection: the cache of the core it is registered
+         * with (store.c's helpers pass no core; a caller naming its core:
+         * only that core's), else uncached. c->audit_db is not read here:
+         * owner_cache reads it only for a registered connection that is
+         * not owner->db, i.e. the audit committer's, whose user holds
+         * audit_mu (a thread holding only mu must not read it). */
+        mt_core *owner = db ? reg_find(db) : NULL;
+        if (c && owner != c)
+            owner = NULL;
+        if (!(cache = owner_cache(owner, db)))
+            return mt_db_prepare(db, sql, st, err);
+    }
     stmt_ent *free_ent = NULL;
     for (size_t i = 0; i < STMT_CACHE_N; i++) {
         stmt_ent *e = &cache->e[i];
@@ -339,8 +345,9 @@ void core_stmt_put(mt_core *c, mt_db_stmt *st)
     if (tl_cache && db == tl_db)
         cache = tl_cache;
     else {
-        /* the statement's connection decides, whichever core the caller names */
-        mt_core *owner = (c && (db == c->db || db == c->audit_db)) ? c : reg_find(db);
+        /* the statement's connection decides, whichever core the caller
+         * names (c->audit_db is not read: see core_stmt_get) */
+        mt_core *owner = (c && db == c->db) ? c : reg_find(db);
         cache = owner_cache(owner, db);
     }
     for (size_t i = 0; cache && i < STMT_CACHE_N; i++) {

@@ -6,6 +6,7 @@
  * connection, the caller's lock). SQL is passed unchanged (our dialect is
  * SQLite's). Messages are sqlite3_errmsg's (a VFS failure: sqlite3_errstr), which name constraints and
  * columns, never values. */
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -319,8 +320,12 @@ void dbs_close(mt_db *db)
 {
     tx_stmts_free(db);
     group_leave(db, db->borrowed);
-    if (!db->borrowed)
+    if (!db->borrowed) {
+        /* a zombie handle (statements left open) outlives db: no busy_wait
+         * with db as its argument on it */
+        sqlite3_busy_handler(db->h, NULL, NULL);
         sqlite3_close_v2(db->h);
+    }
     free(db);
 }
 
@@ -740,6 +745,11 @@ struct sqlite3 *mt_db_release_sqlite(mt_db *db)
     if (db->tx_lazy && sqlite3_get_autocommit(h)) /* the caller's handle: FULL again */
         sqlite3_exec(h, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     group_leave(db, true);
+    /* busy_wait's argument is db, freed below: SQLite's own handler with
+     * the same timeout (0: none) in its place (a borrowed handle keeps the
+     * caller's handler: busy_wait is never set on one) */
+    if (!db->borrowed)
+        sqlite3_busy_timeout(h, db->busy_ms > INT_MAX ? INT_MAX : (int)db->busy_ms);
     free(db);
     return h;
 }
