@@ -4,6 +4,7 @@
  * part of the build; otherwise the commands say they are not built in. */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,6 +213,16 @@ int cli_serve_run(cli_ctx *ctx, serve_config *c)
 #ifdef MT_CLI_HAVE_CORE
     mt_db_set_sync_fatal(true);
 #endif
+    /* glibc malloc: keep freed memory mapped (a heap top up to 32 MiB is
+     * not trimmed, blocks under 4 MiB come from the heap, not mmap). With
+     * the defaults every task's burst of allocations (SQLite's page caches
+     * refilled after another connection's commit, request buffers) found
+     * its memory handed back and faulted it in again: ~77 page faults per
+     * echo task in the daemon, ~38 with these (bench/faas/cost.sh). Only
+     * where memory goes back to the kernel changes; freed memory was never
+     * wiped by it (secrets are wiped before free: mt_wipe, mt_secmem). */
+    (void)mallopt(M_TRIM_THRESHOLD, 32 << 20);
+    (void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
     /* flag > environment; read by the tpm2 attester (tee_tpm2.h) */
     if (tcti && setenv("MESATEE_TPM2_TCTI", tcti, 1) != 0)
         return cli_fail("cannot set MESATEE_TPM2_TCTI: %s", strerror(errno));

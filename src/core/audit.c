@@ -234,8 +234,8 @@ mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t 
         return MT_OK;
     pthread_mutex_lock(&core->audit_mu);
     mt_status rc = MT_OK;
-    if (!core->audit_db)
-        rc = store_open_grouped(core->db_path, &core->audit_db, err);
+    if (!core->audit_db && !(rc = store_open_grouped(core->db_path, &core->audit_db, err)))
+        core_stmt_audit_cache(core);
     mt_db *mdb = core->audit_db;
     if (!rc)
         rc = store_begin(mdb, err);
@@ -263,8 +263,8 @@ mt_status mt_core_sync(mt_core *core, mt_err *err)
         return MT_OK;
     pthread_mutex_lock(&core->audit_mu);
     mt_status rc = MT_OK;
-    if (!core->audit_db)
-        rc = store_open_grouped(core->db_path, &core->audit_db, err);
+    if (!core->audit_db && !(rc = store_open_grouped(core->db_path, &core->audit_db, err)))
+        core_stmt_audit_cache(core);
     if (!rc)
         rc = mt_db_sync(core->audit_db, err);
     pthread_mutex_unlock(&core->audit_mu);

@@ -87,6 +87,8 @@ struct mt_core {
     struct auth_limits *limits; /* failed-login rate limits (auth.c), own lock */
     struct transit_cache *transit; /* unwrapped transit keys (transit_store.c), under mu */
     struct core_stmt_cache *stmts; /* kept statements on db (stmt_cache.c), under mu */
+    /* kept statements on audit_db (stmt_cache.c), under audit_mu */
+    struct core_stmt_cache *audit_stmts;
     struct stmt_cache_sqlite *stmts_sqlite; /* the same for the SQLite shim (stmt_cache.c) */
     /* task_wait.c: told after every committed task state change */
     atomic_bool task_listener_set;
@@ -167,7 +169,11 @@ void store_rollback(mt_db *db);
  * core_stmt_put instead of mt_db_finalize. */
 mt_status core_stmt_get(mt_core *c, mt_db *db, const char *sql, mt_db_stmt **st, mt_err *err);
 void core_stmt_put(mt_core *c, mt_db_stmt *st);
-void core_stmt_cache_free(mt_core *c); /* before c->db closes */
+void core_stmt_cache_free(mt_core *c); /* before c->db and c->audit_db close */
+/* Keeps the statements on c->audit_db too (the audit committer's batches:
+ * the audit INSERT was compiled for every entry); the caller holds
+ * c->audit_mu, as every user of audit_db does. Without memory: uncached. */
+void core_stmt_audit_cache(mt_core *c);
 /* The calling thread's statements on db (its own connection, which it alone
  * uses) are cached too, until core_stmt_thread_release (before the thread
  * ends and db closes). */

@@ -21,6 +21,10 @@
  * backend prepares again on a new server connection after a reconnect.
  * core_stmt_cache_free finalizes them all; mt_core's close calls it before
  * closing c->db.
+ * The audit committer's connection (c->audit_db, used only under
+ * c->audit_mu) has a cache of its own the same way (core_stmt_audit_cache,
+ * called under audit_mu when audit.c opens it): the batches' audit INSERT
+ * and chain head read are compiled once, not per entry.
  *
  * Thread-bound caches (issue 13): a thread that owns a connection for its
  * whole life (a scheduler thread) calls core_stmt_thread_bind(db) once; its
@@ -61,13 +65,13 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic(mt_db *) reg_db[STMT_REG_N];
 static _Atomic(mt_core *) reg_core[STMT_REG_N];
 
-static void reg_add(mt_core *c)
+static void reg_add(mt_core *c, mt_db *db)
 {
     pthread_mutex_lock(&reg_mu);
     for (size_t i = 0; i < STMT_REG_N; i++)
         if (!atomic_load(&reg_db[i])) {
             atomic_store(&reg_core[i], c);
-            atomic_store(&reg_db[i], c->db);
+            atomic_store(&reg_db[i], db);
             break;
         } /* full: that core's helpers stay uncached (still correct) */
     pthread_mutex_unlock(&reg_mu);
@@ -89,6 +93,19 @@ static mt_core *reg_find(const mt_db *db)
     for (size_t i = 0; i < STMT_REG_N; i++)
         if (atomic_load(&reg_db[i]) == db)
             return atomic_load(&reg_core[i]);
+    return NULL;
+}
+
+/* The cache of owner's that keeps the statements on db: its request
+ * connection's (under mu) or its audit committer's (under audit_mu). */
+static struct core_stmt_cache *owner_cache(const mt_core *owner, const mt_db *db)
+{
+    if (!owner || !db)
+        return NULL;
+    if (db == owner->db)
+        return owner->stmts;
+    if (db == owner->audit_db)
+        return owner->audit_stmts;
     return NULL;
 }
 
@@ -250,21 +267,27 @@ mt_status core_stmt_get(mt_core *c, mt_db *db, const char *sql, mt_db_stmt **st,
     struct core_stmt_cache *cache;
     if (db && tl_cache && db == tl_db)
         cache = tl_cache;
-    else if (db && !c) { /* store.c's helpers: a request connection's cache, if any */
-        mt_core *owner = reg_find(db);
-        if (!owner || !owner->stmts)
-            return mt_db_prepare(db, sql, st, err);
-        cache = owner->stmts;
-    } else if (!c || !db || db != c->db)
-        return mt_db_prepare(db, sql, st, err);
-    else if (!c->stmts) {
-        if (!(c->stmts = calloc(1, sizeof *c->stmts)))
-            return mt_db_prepare(db, sql, st, err);
-        c->stmts->own_sql = true; /* helpers pass texts built in buffers */
-        reg_add(c);
+    else if (c && db && db == c->db) { /* under c->mu */
+        if (!c->stmts) {
+            if (!(c->stmts = calloc(1, sizeof *c->stmts)))
+                return mt_db_prepare(db, sql, st, err);
+            c->stmts->own_sql = true; /* helpers pass texts built in buffers */
+            reg_add(c, c->db);
+        }
         cache = c->stmts;
-    } else
-        cache = c->stmts;
+    } else {
+        /* Any other connection: the cache of the core it is registered
+         * with (store.c's helpers pass no core; a caller naming its core:
+         * only that core's), else uncached. c->audit_db is not read here:
+         * owner_cache reads it only for a registered connection that is
+         * not owner->db, i.e. the audit committer's, whose user holds
+         * audit_mu (a thread holding only mu must not read it). */
+        mt_core *owner = db ? reg_find(db) : NULL;
+        if (c && owner != c)
+            owner = NULL;
+        if (!(cache = owner_cache(owner, db)))
+            return mt_db_prepare(db, sql, st, err);
+    }
     stmt_ent *free_ent = NULL;
     for (size_t i = 0; i < STMT_CACHE_N; i++) {
         stmt_ent *e = &cache->e[i];
@@ -322,10 +345,10 @@ void core_stmt_put(mt_core *c, mt_db_stmt *st)
     if (tl_cache && db == tl_db)
         cache = tl_cache;
     else {
-        /* the statement's connection decides, whichever core the caller names */
+        /* the statement's connection decides, whichever core the caller
+         * names (c->audit_db is not read: see core_stmt_get) */
         mt_core *owner = (c && db == c->db) ? c : reg_find(db);
-        if (owner)
-            cache = owner->stmts;
+        cache = owner_cache(owner, db);
     }
     for (size_t i = 0; cache && i < STMT_CACHE_N; i++) {
         stmt_ent *e = &cache->e[i];
@@ -339,17 +362,38 @@ void core_stmt_put(mt_core *c, mt_db_stmt *st)
     mt_db_finalize(st);
 }
 
+static void cache_free(struct core_stmt_cache **cp)
+{
+    struct core_stmt_cache *cache = *cp;
+    if (!cache)
+        return;
+    for (size_t i = 0; i < STMT_CACHE_N; i++) {
+        mt_db_finalize(cache->e[i].st);
+        if (cache->own_sql)
+            free((char *)cache->e[i].sql);
+    }
+    free(cache);
+    *cp = NULL;
+}
+
 void core_stmt_cache_free(mt_core *c)
 {
     stmt_cache_free_sqlite(c);
-    if (!c || !c->stmts)
+    if (!c)
         return;
     reg_drop(c);
-    for (size_t i = 0; i < STMT_CACHE_N; i++) {
-        mt_db_finalize(c->stmts->e[i].st);
-        if (c->stmts->own_sql)
-            free((char *)c->stmts->e[i].sql);
-    }
-    free(c->stmts);
-    c->stmts = NULL;
+    cache_free(&c->stmts);
+    cache_free(&c->audit_stmts);
+}
+
+void core_stmt_audit_cache(mt_core *c)
+{
+    if (!c || !c->audit_db || c->audit_stmts)
+        return;
+    struct core_stmt_cache *cache = calloc(1, sizeof *cache);
+    if (!cache)
+        return; /* uncached, still correct */
+    cache->own_sql = true; /* store.c's helpers pass texts built in buffers */
+    c->audit_stmts = cache;
+    reg_add(c, c->audit_db);
 }

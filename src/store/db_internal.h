@@ -32,6 +32,16 @@ struct mt_db {
     /* SQLite: BEGIN, BEGIN IMMEDIATE, COMMIT, ROLLBACK kept prepared
      * (sqlite3_stmt *; compiled at first use, finalized at close) */
     void *txst[4];
+    /* SQLite: single savepoint statements (SAVEPOINT, RELEASE, ROLLBACK TO
+     * a name: the scheduler's claim runs two per task) kept prepared too,
+     * with their text; evicted in turn (sp_hand) */
+    void *spst[4];
+    char *spsql[4];
+    unsigned sp_hand;
+    /* SQLite, dbs_open's connections: busy_wait's timeout (ms; 0: none)
+     * and the start of the wait under way (CLOCK_MONOTONIC, us) */
+    unsigned busy_ms;
+    int64_t busy_since_us;
 };
 
 typedef struct db_param {

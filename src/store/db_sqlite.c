@@ -1,16 +1,18 @@
 /* db_sqlite: the SQLite backend of mt_db (mt_db.h). The connection settings
  * are those src/core/store.c used: WAL, synchronous=FULL (a group sync
  * connection's transactions: NORMAL, then one shared fsync; mt_db.h), foreign keys on,
- * a 10 s busy timeout (BEGIN, COMMIT and ROLLBACK kept prepared per
+ * a 10 s busy timeout (busy_wait: short sleeps; BEGIN, COMMIT and ROLLBACK kept prepared per
  * connection), opened SQLITE_OPEN_NOMUTEX (one thread at a time per
  * connection, the caller's lock). SQL is passed unchanged (our dialect is
  * SQLite's). Messages are sqlite3_errmsg's (a VFS failure: sqlite3_errstr), which name constraints and
  * columns, never values. */
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "db_internal.h"
@@ -42,6 +44,32 @@ static mt_status dbs_fail_code(mt_db *db, int code, mt_err *err)
     if ((code & 0xff) == SQLITE_NOMEM)
         return db_fail(db, err, MT_ENOMEM, false, "out of memory");
     return db_fail(db, err, MT_EIO, false, "database error: %s", sqlite3_errstr(code));
+}
+
+/* The busy handler of the connections dbs_open opens (in place of
+ * sqlite3_busy_timeout: the same timeout, db->busy_ms, shorter sleeps).
+ * SQLite's own handler sleeps 1, 2, 5, 10, 15, 20, 25 ms ... between tries;
+ * the write transactions of this process's connections (group sync: COMMIT
+ * without an fsync) hold the write lock for tens of microseconds, so a
+ * BEGIN IMMEDIATE that lost the race slept far longer than the lock was
+ * held, with the event loop or a scheduler thread idle meanwhile (bench/faas
+ * cost.sh: ~2 such sleeps per task). Here the sleeps grow 20, 40, 80 ...
+ * us up to 1 ms, and the handler gives up (SQLITE_BUSY, as before) once
+ * busy_ms have passed since the first try of this wait (CLOCK_MONOTONIC). */
+static int busy_wait(void *arg, int count)
+{
+    mt_db *db = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t now_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    if (count == 0)
+        db->busy_since_us = now_us;
+    else if (now_us - db->busy_since_us >= (int64_t)db->busy_ms * 1000)
+        return 0;
+    long us = count >= 6 ? 1000 : 20L << count; /* 20 ... 640, then 1000 */
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+    return 1;
 }
 
 static mt_status wrap(sqlite3 *h, bool borrowed, mt_db **out, mt_err *err)
@@ -78,7 +106,6 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
         sqlite3_close(h);
         return rc;
     }
-    sqlite3_busy_timeout(h, DBS_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(h, 0);
     mt_db *db = NULL;
     mt_status rc = wrap(h, false, &db, err);
@@ -86,6 +113,8 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
         sqlite3_close(h);
         return rc;
     }
+    db->busy_ms = DBS_BUSY_TIMEOUT_MS;
+    sqlite3_busy_handler(h, busy_wait, db);
     const char *pragmas = readonly ? "PRAGMA foreign_keys=ON;"
                                    : "PRAGMA journal_mode=WAL;"
                                      "PRAGMA synchronous=FULL;"
@@ -279,14 +308,24 @@ static void tx_stmts_free(mt_db *db)
         sqlite3_finalize(db->txst[i]);
         db->txst[i] = NULL;
     }
+    for (size_t i = 0; i < sizeof db->spst / sizeof db->spst[0]; i++) {
+        sqlite3_finalize(db->spst[i]);
+        db->spst[i] = NULL;
+        free(db->spsql[i]);
+        db->spsql[i] = NULL;
+    }
 }
 
 void dbs_close(mt_db *db)
 {
     tx_stmts_free(db);
     group_leave(db, db->borrowed);
-    if (!db->borrowed)
+    if (!db->borrowed) {
+        /* a zombie handle (statements left open) outlives db: no busy_wait
+         * with db as its argument on it */
+        sqlite3_busy_handler(db->h, NULL, NULL);
         sqlite3_close_v2(db->h);
+    }
     free(db);
 }
 
@@ -503,6 +542,54 @@ static mt_status tx_exec(mt_db *db, int i, mt_err *err)
     return rc;
 }
 
+/* One savepoint statement (SAVEPOINT, RELEASE or ROLLBACK TO a name; no
+ * ';'): kept prepared like the transaction statements, as each run
+ * compiled it anew (sqlite3_exec). */
+static bool sp_text(const char *sql)
+{
+    size_t n = strlen(sql);
+    return n < 64 && !strchr(sql, ';') &&
+           (!strncmp(sql, "SAVEPOINT ", 10) || !strncmp(sql, "RELEASE ", 8) ||
+            !strncmp(sql, "ROLLBACK TO ", 12));
+}
+
+static mt_status sp_exec(mt_db *db, const char *sql, mt_err *err)
+{
+    const size_t n = sizeof db->spst / sizeof db->spst[0];
+    sqlite3_stmt *st = NULL;
+    for (size_t i = 0; i < n && !st; i++)
+        if (db->spst[i] && !strcmp(db->spsql[i], sql))
+            st = db->spst[i];
+    int c;
+    if (!st) {
+        if ((c = sqlite3_prepare_v2(db->h, sql, -1, &st, NULL)) != SQLITE_OK)
+            return dbs_fail(db, c, err);
+        char *key = strdup(sql);
+        if (key) { /* no memory: run once, not kept */
+            size_t i = db->sp_hand++ % n;
+            sqlite3_finalize(db->spst[i]);
+            free(db->spsql[i]);
+            db->spst[i] = st;
+            db->spsql[i] = key;
+        }
+        c = sqlite3_step(st);
+        mt_status rc = c == SQLITE_DONE ? MT_OK : dbs_fail(db, c, err);
+        if (key)
+            sqlite3_reset(st);
+        else
+            sqlite3_finalize(st);
+        if (!rc)
+            db->changes = sqlite3_changes(db->h);
+        return rc;
+    }
+    c = sqlite3_step(st);
+    mt_status rc = c == SQLITE_DONE ? MT_OK : dbs_fail(db, c, err); /* errmsg before reset */
+    sqlite3_reset(st);
+    if (!rc)
+        db->changes = sqlite3_changes(db->h);
+    return rc;
+}
+
 mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err)
 {
     int ti = tx_index(sql);
@@ -511,6 +598,8 @@ mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err)
     mt_status prc = portable(db, sql, err);
     if (prc)
         return prc;
+    if (sp_text(sql))
+        return sp_exec(db, sql, err);
     char *msg = NULL;
     int c = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
     if (c != SQLITE_OK) {
@@ -530,7 +619,12 @@ mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err)
 
 mt_status dbs_set_busy_timeout(mt_db *db, unsigned ms, mt_err *err)
 {
-    int c = sqlite3_busy_timeout(db->h, ms > 0x7fffffffu ? 0x7fffffff : (int)ms);
+    if (db->borrowed) { /* the caller's connection: SQLite's own handler */
+        int c = sqlite3_busy_timeout(db->h, ms > 0x7fffffffu ? 0x7fffffff : (int)ms);
+        return c == SQLITE_OK ? MT_OK : dbs_fail(db, c, err);
+    }
+    db->busy_ms = ms;
+    int c = sqlite3_busy_handler(db->h, ms ? busy_wait : NULL, ms ? db : NULL);
     return c == SQLITE_OK ? MT_OK : dbs_fail(db, c, err);
 }
 
@@ -651,6 +745,11 @@ struct sqlite3 *mt_db_release_sqlite(mt_db *db)
     if (db->tx_lazy && sqlite3_get_autocommit(h)) /* the caller's handle: FULL again */
         sqlite3_exec(h, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
     group_leave(db, true);
+    /* busy_wait's argument is db, freed below: SQLite's own handler with
+     * the same timeout (0: none) in its place (a borrowed handle keeps the
+     * caller's handler: busy_wait is never set on one) */
+    if (!db->borrowed)
+        sqlite3_busy_timeout(h, db->busy_ms > INT_MAX ? INT_MAX : (int)db->busy_ms);
     free(db);
     return h;
 }

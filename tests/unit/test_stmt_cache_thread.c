@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,11 +135,60 @@ static void test_unbound_not_kept(void **state)
     assert_int_equal(sqlite3_close(rdb), SQLITE_OK);
 }
 
+/* The audit committer's connection (c->audit_db, core_stmt_audit_cache):
+ * store.c-style callers (no core named) and callers naming the core get
+ * the same kept statement on it; the request connection's cache is not
+ * touched; core_stmt_cache_free finalizes them (the connection then closes
+ * with SQLITE_OK); a core without the audit cache keeps nothing there. */
+static void test_audit_cache(void **state)
+{
+    (void)state;
+    sqlite3 *raudit = open_mem(), *rreq = open_mem();
+    mt_core *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->db = wrap(rreq);
+    c->audit_db = wrap(raudit);
+    mt_err err = {0};
+    mt_db_stmt *a, *b;
+    /* not yet asked for: uncached */
+    assert_int_equal(core_stmt_get(NULL, c->audit_db, "SELECT x FROM t", &a, &err), MT_OK);
+    core_stmt_put(NULL, a);
+    assert_null(kept_stmt(raudit));
+    core_stmt_audit_cache(c);
+    char sql[32];
+    snprintf(sql, sizeof sql, "SELECT x FROM t"); /* a text that does not outlive the call */
+    assert_int_equal(core_stmt_get(NULL, c->audit_db, sql, &a, &err), MT_OK);
+    memset(sql, 0, sizeof sql);
+    core_stmt_put(NULL, a);
+    assert_non_null(kept_stmt(raudit));
+    assert_int_equal(core_stmt_get(c, c->audit_db, "SELECT x FROM t", &b, &err), MT_OK);
+    assert_ptr_equal(a, b); /* the kept one, through the core as well */
+    core_stmt_put(c, b);
+    int64_t v = 0;
+    assert_int_equal(store_int(c->audit_db, &err, &v, NULL, "SELECT x FROM t"), MT_OK);
+    assert_int_equal(v, 7);
+    assert_null(kept_stmt(rreq)); /* the request connection's cache untouched */
+    assert_int_equal(sqlite3_close(raudit), SQLITE_BUSY);
+    core_stmt_cache_free(c);
+    assert_null(kept_stmt(raudit));
+    assert_null(c->audit_stmts);
+    /* after the free nothing is kept any more (the registry dropped it) */
+    assert_int_equal(core_stmt_get(NULL, c->audit_db, "SELECT x FROM t", &a, &err), MT_OK);
+    core_stmt_put(NULL, a);
+    assert_null(kept_stmt(raudit));
+    mt_db_close(c->audit_db);
+    mt_db_close(c->db);
+    assert_int_equal(sqlite3_close(raudit), SQLITE_OK);
+    assert_int_equal(sqlite3_close(rreq), SQLITE_OK);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bound_cache),
         cmocka_unit_test(test_unbound_not_kept),
+        cmocka_unit_test(test_audit_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,9 @@
  * extremes, text, blobs with NULs, empty blob vs NULL), transactions and
  * rollback, changes and last insert id, INSERT OR IGNORE / OR REPLACE, a
  * retryable conflict between two connections, error messages without row
- * values, the core's migrations (store_migrate) on the backend, and on
+ * values, the core's migrations (store_migrate) on the backend, SQLite's
+ * lock waits (busy_wait: a waiter gets the lock, the timeout is honoured,
+ * a released handle waits without it), and on
  * PostgreSQL: TLS in use, a multi-host URL whose first host is dead, and
  * reconnect after a server restart between transactions. */
 // clang-format off
@@ -24,6 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <time.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -523,6 +528,115 @@ static void test_conflict(void **state)
 
 /* The core's whole schema (every migration) on this backend, then again (a
  * no-op at the newest version), and a newer version is refused. */
+/* A writer that waits for the write lock gets it once the holder commits
+ * (SQLite: db_sqlite.c busy_wait, short sleeps up to the connection's busy
+ * timeout): b's BEGIN IMMEDIATE, started while a holds the lock, succeeds
+ * after a's commit from another thread and sees a's change. */
+static void *commit_later(void *arg)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    mt_err err;
+    return (void *)(intptr_t)mt_db_commit(arg, &err);
+}
+
+static void test_busy_wait(void **state)
+{
+    (void)state;
+    if (backend != MT_DB_SQLITE)
+        skip();
+    mt_db *a = open_db(), *b = open_db();
+    fresh_tables(a);
+    exec_ok(a, "INSERT INTO mt_db_test_kv(k, v) VALUES ('w', 0)");
+    mt_err err;
+    assert_int_equal(mt_db_set_busy_timeout(b, 30000, &err), MT_OK); /* generous: a loaded host */
+    for (int round = 0; round < 3; round++) {
+        assert_int_equal(mt_db_begin(a, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+        exec_ok(a, "UPDATE mt_db_test_kv SET v = v + 1 WHERE k = 'w'");
+        pthread_t t; /* a is the thread's alone from here until the join */
+        assert_int_equal(pthread_create(&t, NULL, commit_later, a), 0);
+        assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK); /* waits for a */
+        void *trc = NULL;
+        assert_int_equal(pthread_join(t, &trc), 0);
+        assert_int_equal((intptr_t)trc, MT_OK);
+        assert_int_equal(count(b, "SELECT v FROM mt_db_test_kv WHERE k = 'w'"), 2 * round + 1);
+        exec_ok(b, "UPDATE mt_db_test_kv SET v = v + 1 WHERE k = 'w'");
+        assert_int_equal(mt_db_commit(b, &err), MT_OK);
+    }
+    assert_int_equal(count(a, "SELECT v FROM mt_db_test_kv WHERE k = 'w'"), 6);
+    mt_db_close(a);
+    mt_db_close(b);
+}
+
+/* The timeout is honoured, and each wait has its own clock (busy_wait's
+ * busy_since restarts at a wait's first try): with a 200 ms timeout against
+ * a holder that never lets go, b's BEGIN IMMEDIATE fails retryably
+ * (MT_EUNAVAIL); b's next wait, started more than the timeout after the
+ * first one began, still waits and gets the lock once the holder commits
+ * from another thread (a clock left from the first wait would give up at
+ * its first retry). The holder commits 50 ms into that wait: a round in
+ * which a loaded host delays that commit past b's timeout is run again (a
+ * stale clock fails every round). */
+static void test_busy_timeout(void **state)
+{
+    (void)state;
+    if (backend != MT_DB_SQLITE)
+        skip();
+    mt_db *a = open_db(), *b = open_db();
+    fresh_tables(a);
+    mt_err err;
+    assert_int_equal(mt_db_set_busy_timeout(b, 200, &err), MT_OK);
+    bool second_ok = false;
+    for (int round = 0; round < 5 && !second_ok; round++) {
+        assert_int_equal(mt_db_begin(a, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+        assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_EUNAVAIL);
+        assert_true(mt_db_retryable(b));
+        assert_false(mt_db_in_tx(b));
+        pthread_t t; /* a is the thread's alone from here until the join */
+        assert_int_equal(pthread_create(&t, NULL, commit_later, a), 0);
+        mt_status rc = mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err); /* waits for a */
+        void *trc = NULL;
+        assert_int_equal(pthread_join(t, &trc), 0);
+        assert_int_equal((intptr_t)trc, MT_OK);
+        if (rc == MT_OK) {
+            second_ok = true;
+            assert_int_equal(mt_db_commit(b, &err), MT_OK);
+        } else
+            assert_int_equal(rc, MT_EUNAVAIL);
+    }
+    assert_true(second_ok);
+    mt_db_close(a);
+    mt_db_close(b);
+}
+
+/* mt_db_release_sqlite hands back a handle without busy_wait on it (its
+ * argument, the mt_db, is freed): SQLite's own handler with the timeout
+ * set before the release. A lock wait on the released handle then ends in
+ * SQLITE_BUSY cleanly (before the fix busy_wait wrote the freed mt_db:
+ * heap-use-after-free under ASan), and succeeds once the lock is free. */
+static void test_release_busy(void **state)
+{
+    (void)state;
+    if (backend != MT_DB_SQLITE)
+        skip();
+    mt_db *a = NULL;
+    mt_err err;
+    if (mt_db_open_sqlite_path(url, 0, &a, &err))
+        fail_msg("open %s: %s", url, err.msg);
+    assert_int_equal(mt_db_set_busy_timeout(a, 50, &err), MT_OK);
+    sqlite3 *h = mt_db_release_sqlite(a);
+    assert_non_null(h);
+    mt_db *b = open_db();
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK); /* the write lock */
+    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_BUSY);
+    assert_true(sqlite3_get_autocommit(h));
+    assert_int_equal(mt_db_commit(b, &err), MT_OK);
+    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    mt_db_close(b);
+    assert_int_equal(sqlite3_close_v2(h), SQLITE_OK);
+}
+
 static void test_core_migrations(void **state)
 {
     (void)state;
@@ -1278,6 +1392,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
         cmocka_unit_test(test_deferred),        cmocka_unit_test(test_pg_keepalives),
         cmocka_unit_test(test_round_trips),     cmocka_unit_test(test_group_sync),
+        cmocka_unit_test(test_busy_wait),       cmocka_unit_test(test_busy_timeout),
+        cmocka_unit_test(test_release_busy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
