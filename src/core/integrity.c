@@ -160,14 +160,21 @@ mt_status integ_fail(mt_err *err, const char *cls)
     return mt_err_set(err, MT_EINTERNAL, "integrity check failed: %s", cls);
 }
 
-/* Each thread keeps one HMAC-SHA256 context keyed with the last key it
- * used (thread-specific, freed and wiped when the thread exits): re-keying
- * per MAC (EVP_Q_mac fetched the algorithm and the digest each time) cost
- * about 1 us of the ~1.3 us a store-row MAC took. mt_core's close clears
- * the closing thread's context (integ_mac_thread_clear). */
+/* Each thread keeps HMAC-SHA256 contexts keyed with the last MAC_TL_SLOTS
+ * keys it used (thread-specific, freed and wiped when the thread exits):
+ * re-keying per MAC (EVP_Q_mac fetched the algorithm and the digest each
+ * time) cost about 1 us of the ~1.3 us a store-row MAC took. Two slots:
+ * the scheduler and request threads alternate integ_key (rows, leases)
+ * and audit_key (audit entries) within one task, which re-keyed the single
+ * context at every switch. mt_core's close clears the closing thread's
+ * contexts (integ_mac_thread_clear). */
+#define MAC_TL_SLOTS 2
 typedef struct {
-    uint8_t key[32];
-    EVP_MAC_CTX *ctx;
+    struct {
+        uint8_t key[32];
+        EVP_MAC_CTX *ctx;
+    } s[MAC_TL_SLOTS];
+    unsigned next; /* the slot a new key replaces */
 } mac_tl;
 
 static pthread_key_t mac_tl_key;
@@ -177,7 +184,8 @@ static bool mac_tl_ok;
 static void mac_tl_free(void *p)
 {
     mac_tl *t = p;
-    EVP_MAC_CTX_free(t->ctx);
+    for (unsigned i = 0; i < MAC_TL_SLOTS; i++)
+        EVP_MAC_CTX_free(t->s[i].ctx);
     mt_wipe(t, sizeof *t);
     free(t);
 }
@@ -212,10 +220,14 @@ static EVP_MAC_CTX *mac_ctx(const uint8_t key[32])
             return NULL;
         }
     }
-    if (t->ctx && mt_ct_equal(t->key, key, 32))
-        return EVP_MAC_init(t->ctx, NULL, 0, NULL) ? t->ctx : NULL;
-    EVP_MAC_CTX_free(t->ctx);
-    t->ctx = NULL;
+    for (unsigned i = 0; i < MAC_TL_SLOTS; i++)
+        if (t->s[i].ctx && mt_ct_equal(t->s[i].key, key, 32))
+            return EVP_MAC_init(t->s[i].ctx, NULL, 0, NULL) ? t->s[i].ctx : NULL;
+    unsigned slot = t->next;
+    t->next = (slot + 1) % MAC_TL_SLOTS;
+    EVP_MAC_CTX_free(t->s[slot].ctx);
+    t->s[slot].ctx = NULL;
+    mt_wipe(t->s[slot].key, 32);
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
     EVP_MAC_free(mac); /* the context holds its own reference */
@@ -226,8 +238,8 @@ static EVP_MAC_CTX *mac_ctx(const uint8_t key[32])
         EVP_MAC_CTX_free(ctx);
         return NULL;
     }
-    memcpy(t->key, key, 32);
-    t->ctx = ctx;
+    memcpy(t->s[slot].key, key, 32);
+    t->s[slot].ctx = ctx;
     return ctx;
 }
 
@@ -317,7 +329,7 @@ static mt_status fb_binding_hash(const fbuf *b, char out[65], mt_err *err)
 {
     uint8_t md[32];
     unsigned int ml = 0;
-    if (b->oom || EVP_Digest(b->p, b->len, md, &ml, EVP_sha256(), NULL) != 1 || ml != 32)
+    if (b->oom || EVP_Digest(b->p, b->len, md, &ml, core_sha256_md(), NULL) != 1 || ml != 32)
         return mt_err_set(err, MT_ENOMEM, "out of memory hashing the task binding");
     mt_hex_encode(md, 32, out);
     return MT_OK;

@@ -5,7 +5,8 @@
  * connection is never kept; and authentication through the kept statements
  * sees every committed change at once (a revoked token, a tampered token
  * row, a new token), also with a second connection writing beside it; the
- * per-thread HMAC context (integrity.c) re-keys between two cores.
+ * per-thread HMAC context (integrity.c) re-keys between two cores, and its
+ * per-key contexts give each key's MAC when three keys alternate (t_mac_keys).
  * Also on PostgreSQL (test_stmt_cache_pg, MT_TEST_STORE_URL: kept prepared
  * statements there too); the checks that read SQLite's own statement list
  * (sqlite3_next_stmt, sqlite3_get_autocommit) run on SQLite only, and
@@ -18,6 +19,8 @@
 #include <cmocka.h>
 // clang-format on
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -289,6 +292,53 @@ static void t_two_cores(void **state)
     assert_int_equal(treq(&f->e, "GET", "/v1/users/me", f->admin, NULL, NULL), 200);
 }
 
+/* The reference MAC of integ_mac_text (integrity.c's pre-image: the domain
+ * with its NUL, the text's length as u32be, the text), computed without
+ * the per-thread contexts. */
+static void ref_mac(const uint8_t key[32], const char *domain, const char *text, char out[65])
+{
+    uint8_t pre[128], md[32];
+    size_t dl = strlen(domain) + 1, tl = strlen(text);
+    assert_true(dl + 4 + tl <= sizeof pre);
+    memcpy(pre, domain, dl);
+    pre[dl] = (uint8_t)(tl >> 24);
+    pre[dl + 1] = (uint8_t)(tl >> 16);
+    pre[dl + 2] = (uint8_t)(tl >> 8);
+    pre[dl + 3] = (uint8_t)tl;
+    memcpy(pre + dl + 4, text, tl);
+    unsigned int ml = 0;
+    assert_non_null(HMAC(EVP_sha256(), key, 32, pre, dl + 4 + tl, md, &ml));
+    assert_int_equal(ml, 32);
+    mt_hex_encode(md, 32, out);
+}
+
+/* One thread MACs under three keys in turn (more keys than it keeps
+ * contexts for: integ_key and audit_key alternate in a task): every MAC is
+ * the reference one of its own key, whichever context served it, also
+ * after the thread's contexts are cleared. */
+static void t_mac_keys(void **state)
+{
+    (void)state;
+    uint8_t keys[3][32];
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 32; i++)
+            keys[k][i] = (uint8_t)(k * 32 + i + 1);
+    static const int order[] = {0, 1, 0, 1, 2, 0, 2, 1, 1, 0, 2, 2, 1, 0};
+    char got[65], want[65];
+    mt_err err;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < sizeof order / sizeof *order; i++) {
+            int k = order[i];
+            char text[32];
+            snprintf(text, sizeof text, "row %zu", i);
+            assert_int_equal(integ_mac_text(keys[k], "mesatee-test/v1", text, got, &err), MT_OK);
+            ref_mac(keys[k], "mesatee-test/v1", text, want);
+            assert_string_equal(got, want);
+        }
+        integ_mac_thread_clear();
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_auth_current, setup, teardown),
         cmocka_unit_test_setup_teardown(t_two_cores, setup, teardown),
         cmocka_unit_test_setup_teardown(t_helpers_evict, setup, teardown),
+        cmocka_unit_test(t_mac_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
