@@ -49,7 +49,12 @@
  * What this does not give: freshness. A host that restores an older,
  * consistent copy of the database (rollback) is not detected
  * (docs/threat-model.md).
- * Thread-safety: stateless; callers pass their own connection. */
+ * Thread-safety: callers pass their own connection; each thread keeps up
+ * to two keyed HMAC contexts of its own (mac_ctx: a copy of each key,
+ * compared by bytes, wiped when its slot is replaced, by
+ * integ_mac_thread_clear and at thread exit). A core's keys can stay in
+ * another thread's slots after the core closes, until that thread replaces
+ * them or exits (the daemon has one core; tests open several). */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <pthread.h>
