@@ -525,6 +525,20 @@ static int tx_index(const char *sql)
     return -1;
 }
 
+/* Runs a kept statement once; reset after (finalized instead when !keep). */
+static mt_status step_once(mt_db *db, sqlite3_stmt *st, bool keep, mt_err *err)
+{
+    int c = sqlite3_step(st);
+    mt_status rc = c == SQLITE_DONE ? MT_OK : dbs_fail(db, c, err); /* errmsg before reset */
+    if (keep)
+        sqlite3_reset(st);
+    else
+        sqlite3_finalize(st);
+    if (!rc)
+        db->changes = sqlite3_changes(db->h);
+    return rc;
+}
+
 static mt_status tx_exec(mt_db *db, int i, mt_err *err)
 {
     sqlite3_stmt *st = db->txst[i];
@@ -534,12 +548,7 @@ static mt_status tx_exec(mt_db *db, int i, mt_err *err)
             return dbs_fail(db, c, err);
         db->txst[i] = st;
     }
-    c = sqlite3_step(st);
-    mt_status rc = c == SQLITE_DONE ? MT_OK : dbs_fail(db, c, err); /* errmsg before reset */
-    sqlite3_reset(st);
-    if (!rc)
-        db->changes = sqlite3_changes(db->h);
-    return rc;
+    return step_once(db, st, true, err);
 }
 
 /* One savepoint statement (SAVEPOINT, RELEASE or ROLLBACK TO a name; no
@@ -572,22 +581,9 @@ static mt_status sp_exec(mt_db *db, const char *sql, mt_err *err)
             db->spst[i] = st;
             db->spsql[i] = key;
         }
-        c = sqlite3_step(st);
-        mt_status rc = c == SQLITE_DONE ? MT_OK : dbs_fail(db, c, err);
-        if (key)
-            sqlite3_reset(st);
-        else
-            sqlite3_finalize(st);
-        if (!rc)
-            db->changes = sqlite3_changes(db->h);
-        return rc;
+        return step_once(db, st, key != NULL, err);
     }
-    c = sqlite3_step(st);
-    mt_status rc = c == SQLITE_DONE ? MT_OK : dbs_fail(db, c, err); /* errmsg before reset */
-    sqlite3_reset(st);
-    if (!rc)
-        db->changes = sqlite3_changes(db->h);
-    return rc;
+    return step_once(db, st, true, err);
 }
 
 mt_status dbs_exec(mt_db *db, const char *sql, mt_err *err)
