@@ -706,6 +706,107 @@ static void test_fast_path(void **state)
  * 2 MiB-aligned from 2 MiB up, realloc and free work; the hint keeps the
  * bytes already there (populating writes nothing), on every chunk of a
  * range larger than one huge-page chunk and on unaligned ends. */
+/* n ids of the general path's kinds (16 bytes and shorter, longer ones
+ * read from the input), from a universe of u values: value x is shared
+ * by every input that draws it; x % 7 picks the length. */
+static char *gen_ids(size_t n, uint64_t u, uint64_t base, size_t *len)
+{
+    char *b = malloc(n * 48 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = base + gen_rand() % u;
+        switch (x % 7) {
+        case 0:
+            o += (size_t)sprintf(b + o, "%llx", (unsigned long long)x);
+            break;
+        case 1:
+            o += (size_t)sprintf(b + o, "id-%013llu", (unsigned long long)x); /* 16 bytes */
+            break;
+        case 2:
+            o += (size_t)sprintf(b + o, "user-%llu@example.org", (unsigned long long)x);
+            break;
+        default:
+            o += (size_t)sprintf(b + o, "%012llu-%llu", (unsigned long long)x,
+                                 (unsigned long long)(x % 1000));
+        }
+        b[o++] = '\n';
+    }
+    b[o] = 0;
+    *len = o;
+    return b;
+}
+
+/* The general path on two threads (inputs over PSI_PAR_MIN in all: both
+ * counted, then scattered, at once; the partitions joined in two halves)
+ * gives the bytes, count and errors it gives on one thread
+ * (MT_PSI_ONE_THREAD): two to five inputs, 1 to 16 partitions, an empty
+ * intersection, an input without ids, an overlong id in the first and
+ * in a later input. */
+static void test_general_threads(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t k, n[5];
+        uint64_t u, base[5];
+        int bad; /* > 0: input bad - 1 gets an overlong id in its middle */
+    } cs[] = {
+        {2, {150000, 150000}, 200000, {0, 0}, 0},                  /* 16 partitions */
+        {5, {55000, 56000, 57000, 58000, 55500}, 70000, {0}, 0},   /* odd count of inputs */
+        {3, {100, 130000, 140000}, 150000, {0}, 0},                /* one partition */
+        {2, {140000, 150000}, 1000000, {0, 5000000}, 0},           /* disjoint */
+        {3, {200000, 0, 100000}, 300000, {0}, 0},                  /* no ids in one */
+        {4, {300000, 310000, 305000, 320000}, 400000, {0}, 0},     /* 32 partitions */
+        {3, {120000, 130000, 140000}, 150000, {0}, 3},             /* overlong: last */
+        {2, {150000, 150000}, 200000, {0}, 1},                     /* overlong: first */
+    };
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        mt_psi_input in[5];
+        char *txt[5];
+        static const char *slot[] = {"a", "b", "c", "d", "e"};
+        gen_state = 0x7e57 + c;
+        for (size_t i = 0; i < cs[c].k; i++) {
+            size_t len;
+            txt[i] = gen_ids(cs[c].n[i], cs[c].u, cs[c].base[i], &len);
+            if (cs[c].bad == (int)i + 1) { /* an id of 1025 bytes after the middle line */
+                char *nl = strchr(txt[i] + len / 2, '\n');
+                char *t = malloc(len + 1100);
+                size_t h = (size_t)(nl + 1 - txt[i]);
+                memcpy(t, txt[i], h);
+                memset(t + h, 'x', 1025);
+                t[h + 1025] = '\n';
+                memcpy(t + h + 1026, txt[i] + h, len - h + 1);
+                free(txt[i]);
+                txt[i] = t;
+                len += 1026;
+            }
+            in[i] = (mt_psi_input){slot[i], (const uint8_t *)txt[i], len};
+        }
+        uint8_t *o1 = NULL, *o2 = NULL;
+        size_t l1 = 0, l2 = 0, c1 = 0, c2 = 0;
+        mt_err e1 = {0}, e2 = {0};
+        mt_status s1 = mt_psi_compute_ex(in, cs[c].k, 5, MT_PSI_GENERAL | MT_PSI_ONE_THREAD,
+                                         &o1, &l1, &c1, &e1);
+        mt_status s2 = mt_psi_compute_ex(in, cs[c].k, 6, MT_PSI_GENERAL, &o2, &l2, &c2, &e2);
+        assert_int_equal(s1, cs[c].bad ? MT_EINVAL : MT_OK);
+        assert_int_equal(s2, s1);
+        assert_string_equal(e2.msg, e1.msg);
+        assert_int_equal(c2, c1);
+        assert_int_equal(l2, l1);
+        if (l1)
+            assert_memory_equal(o2, o1, l1);
+        if (cs[c].bad)
+            assert_non_null(strstr(e1.msg, slot[cs[c].bad - 1]));
+        else if (c == 3 || c == 4)
+            assert_int_equal(c1, 0);
+        else
+            assert_true(c1 > 0);
+        free(o1);
+        free(o2);
+        for (size_t i = 0; i < cs[c].k; i++)
+            free(txt[i]);
+    }
+}
+
 static void test_big_alloc(void **state)
 {
     (void)state;
@@ -865,6 +966,7 @@ int main(void)
         cmocka_unit_test(test_partitioned),
         cmocka_unit_test(test_partition_edges),
         cmocka_unit_test(test_fast_path),
+        cmocka_unit_test(test_general_threads),
         cmocka_unit_test(test_big_alloc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
