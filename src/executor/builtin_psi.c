@@ -30,6 +30,15 @@
  *     occur, in as few bits as those need (hex ids: 32 bits), scattered by
  *     the top 12 bits, each bucket sorted in cache on the rest; runs of equal prefixes are then sorted by a comparison
  *     sort on the whole id.
+ * Threads (large inputs, PSI_PAR_MIN): steps 1 and 2 take two inputs at a
+ * time, both counted at once, then their memory taken in input order on
+ * the calling thread (so that the input named when memory runs out is the
+ * one named on one thread), then both scattered at once; step 3 joins the
+ * partitions from pm on (about half of the smallest input's ids) on a
+ * helper thread with its own table, kept[p] per partition. The result is
+ * byte for byte that of one thread (MT_PSI_ONE_THREAD), and so is the
+ * first error: that of the sequence count 0, partition 0, count 1, ...;
+ * no helper thread: everything on the calling thread.
  *
  * Memory (issue 13 "Cold memory": a fresh worker pays for every page it
  * first touches): 24 bytes per id of every input (the partitioned entries),
