@@ -1725,8 +1725,10 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
 
 /* The built-in's outputs all get the same bytes (issue 13: 2 x 2^20 ids
  * write 2 x 8.9 MB, each encrypted under its own key). The result is staged
- * PSI_FAN_BUF bytes at a time; each full stage is written to output 0 by
- * the caller and to outputs 1.. by one helper thread at the same time, while
+ * PSI_FAN_BUF bytes at a time; each full stage is written to the first
+ * half of the outputs (output 0 when there are 2 or 3: the caller also
+ * formats the result) by the caller and to the rest by one helper thread at
+ * the same time, while
  * the caller goes on filling the other stage. Every output gets every byte
  * in order, as with one writer: the helper writes a stage only after the
  * caller handed it over (mutex), and the caller refills a stage only after
@@ -1737,6 +1739,7 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
 
 typedef struct psi_fan {
     mt_bctx *ctx;
+    size_t split;          /* the caller writes outputs [0, split), the helper the rest */
     uint8_t *buf;          /* two stages of PSI_FAN_BUF bytes */
     size_t cur, fill;      /* the stage being filled, its bytes */
     bool started, failed;  /* helper running; a write failed (no more writes) */
@@ -1775,7 +1778,8 @@ static void *psi_fan_thread(void *arg)
         size_t len = f->job_len;
         bool skip = f->hst != MT_OK;
         pthread_mutex_unlock(&f->mu);
-        mt_status st = skip ? MT_OK : psi_fan_write(f->ctx, 1, f->ctx->n_outputs, b, len, &f->herr);
+        mt_status st =
+            skip ? MT_OK : psi_fan_write(f->ctx, f->split, f->ctx->n_outputs, b, len, &f->herr);
         pthread_mutex_lock(&f->mu);
         if (st != MT_OK)
             f->hst = st;
@@ -1799,8 +1803,8 @@ static mt_status psi_fan_wait(psi_fan *f)
 
 /* Writes the stage being filled to every output: with the helper when it
  * runs (or can be started, for a full stage), else here output by output.
- * The first failure is reported (output 0's before the helper's of the
- * same stage) and ends all writing. */
+ * The first failure is reported (the caller's outputs' before the helper's
+ * of the same stage) and ends all writing. */
 static mt_status psi_fan_flush(psi_fan *f, mt_err *err)
 {
     mt_bctx *c = f->ctx;
@@ -1830,7 +1834,7 @@ static mt_status psi_fan_flush(psi_fan *f, mt_err *err)
     f->job_len = len;
     pthread_cond_broadcast(&f->cv);
     pthread_mutex_unlock(&f->mu);
-    mt_status st = mt_bctx_output_write(c, 0, b, len, err);
+    mt_status st = psi_fan_write(c, 0, f->split, b, len, err);
     f->cur ^= 1; /* the caller fills the other stage meanwhile */
     return st;
 }
@@ -1860,7 +1864,7 @@ static mt_status psi_out_sink(void *ctx, const uint8_t *buf, size_t len, mt_err 
 
 static mt_status psi_fan_open(psi_fan *f, mt_bctx *ctx, mt_err *err)
 {
-    *f = (psi_fan){.ctx = ctx};
+    *f = (psi_fan){.ctx = ctx, .split = ctx->n_outputs / 2};
     if (pthread_mutex_init(&f->mu, NULL) != 0)
         return mt_err_set(err, MT_ENOMEM, "out of memory");
     if (pthread_cond_init(&f->cv, NULL) != 0) {

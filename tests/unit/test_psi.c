@@ -963,7 +963,7 @@ static void test_builtin_outputs(void **state)
      * helper), of ~1.9 MB (seven stages: the helper writes outputs 1..) */
     static const size_t ns[] = {1, 18000, 340000};
     for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++)
-        for (size_t n_out = 1; n_out <= 3; n_out++)
+        for (size_t n_out = 1; n_out <= 4; n_out++)
             assert_int_equal(run_builtin(ns[t], n_out, NULL, &err), MT_OK);
     /* a failing output fails the run with its error, whichever thread
      * writes it: output 0 (the caller), output 1 or 2 (the helper), late
@@ -980,6 +980,16 @@ static void test_builtin_outputs(void **state)
             snprintf(want, sizeof want, "writing an output failed: test sink %zu full", w);
             assert_string_equal(err.msg, want);
         }
+    /* four outputs: the caller writes 0 and 1, the helper 2 and 3 */
+    for (size_t w = 0; w < 4; w++) {
+        size_t fail[4] = {0, 0, 0, 0};
+        fail[w] = 700000;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(run_builtin(340000, 4, fail, &err), MT_EIO);
+        char want[64];
+        snprintf(want, sizeof want, "writing an output failed: test sink %zu full", w);
+        assert_string_equal(err.msg, want);
+    }
     /* two failing outputs: the run fails with one of their errors */
     size_t fail2[3] = {0, 300000, 150000};
     memset(&err, 0, sizeof err);
