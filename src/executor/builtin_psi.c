@@ -1742,6 +1742,7 @@ typedef struct psi_fan {
     size_t split;          /* the caller writes outputs [0, split), the helper the rest */
     uint8_t *buf;          /* two stages of PSI_FAN_BUF bytes */
     size_t cur, fill;      /* the stage being filled, its bytes */
+    size_t used[2];        /* bytes of each stage ever written (wiped at close) */
     bool started, failed;  /* helper running; a write failed (no more writes) */
     pthread_t th;
     pthread_mutex_t mu;
@@ -1849,6 +1850,8 @@ static mt_status psi_out_sink(void *ctx, const uint8_t *buf, size_t len, mt_err 
         size_t n = PSI_FAN_BUF - f->fill < len ? PSI_FAN_BUF - f->fill : len;
         memcpy(f->buf + f->cur * PSI_FAN_BUF + f->fill, buf, n);
         f->fill += n;
+        if (f->fill > f->used[f->cur])
+            f->used[f->cur] = f->fill;
         buf += n;
         len -= n;
         if (f->fill == PSI_FAN_BUF) {
@@ -1898,7 +1901,9 @@ static mt_status psi_fan_close(psi_fan *f, mt_status st, mt_err *err)
         pthread_mutex_unlock(&f->mu);
         pthread_join(f->th, NULL);
     }
-    mt_wipe(f->buf, 2 * PSI_FAN_BUF);
+    /* (only what was written: a small result leaves most pages untouched) */
+    mt_wipe(f->buf, f->used[0]);
+    mt_wipe(f->buf + PSI_FAN_BUF, f->used[1]);
     free(f->buf);
     pthread_cond_destroy(&f->cv);
     pthread_mutex_destroy(&f->mu);
