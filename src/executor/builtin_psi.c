@@ -1891,16 +1891,191 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
 
 /* ------------------------------------------------------------- built-in */
 
-/* psi_sink of the built-in: the same bytes to every output. */
-static mt_status psi_out_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+/* The built-in's outputs all get the same bytes (issue 13: 2 x 2^20 ids
+ * write 2 x 8.9 MB, each encrypted under its own key). The result is staged
+ * PSI_FAN_BUF bytes at a time; each full stage is written to the first
+ * half of the outputs (output 0 when there are 2 or 3: the caller also
+ * formats the result) by the caller and to the rest by one helper thread at
+ * the same time, while
+ * the caller goes on filling the other stage. Every output gets every byte
+ * in order, as with one writer: the helper writes a stage only after the
+ * caller handed it over (mutex), and the caller refills a stage only after
+ * the helper is done with it. Small results (under one stage) and a helper
+ * that cannot be started are written by the caller alone, output by output.
+ * The stages hold result ids: wiped when the fan closes. */
+#define PSI_FAN_BUF ((size_t)256 << 10) /* one stage, in L2 while encrypted */
+
+typedef struct psi_fan {
+    mt_bctx *ctx;
+    size_t split;          /* the caller writes outputs [0, split), the helper the rest */
+    uint8_t *buf;          /* two stages of PSI_FAN_BUF bytes */
+    size_t cur, fill;      /* the stage being filled, its bytes */
+    size_t used[2];        /* bytes of each stage ever written (wiped at close) */
+    bool started, failed;  /* helper running; a write failed (no more writes) */
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const uint8_t *job;    /* the stage the helper writes; NULL: none */
+    size_t job_len;
+    bool quit;
+    mt_status hst;         /* the helper's first failure (then it writes no more) */
+    mt_err herr;
+} psi_fan;
+
+/* Writes buf to outputs from..to-1, in order; stops at the first failure. */
+static mt_status psi_fan_write(mt_bctx *c, size_t from, size_t to, const uint8_t *buf,
+                               size_t len, mt_err *err)
 {
-    mt_bctx *c = ctx;
-    for (size_t i = 0; i < c->n_outputs; i++) {
+    for (size_t i = from; i < to; i++) {
         mt_status st = mt_bctx_output_write(c, i, buf, len, err);
         if (st != MT_OK)
             return st;
     }
     return MT_OK;
+}
+
+static void *psi_fan_thread(void *arg)
+{
+    psi_fan *f = arg;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (!f->job && !f->quit)
+            pthread_cond_wait(&f->cv, &f->mu);
+        if (!f->job)
+            break; /* quit, nothing left */
+        const uint8_t *b = f->job;
+        size_t len = f->job_len;
+        bool skip = f->hst != MT_OK;
+        pthread_mutex_unlock(&f->mu);
+        mt_status st =
+            skip ? MT_OK : psi_fan_write(f->ctx, f->split, f->ctx->n_outputs, b, len, &f->herr);
+        pthread_mutex_lock(&f->mu);
+        if (st != MT_OK)
+            f->hst = st;
+        f->job = NULL;
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* Waits until the helper has written its stage; its failure, if any. */
+static mt_status psi_fan_wait(psi_fan *f)
+{
+    pthread_mutex_lock(&f->mu);
+    while (f->job)
+        pthread_cond_wait(&f->cv, &f->mu);
+    mt_status st = f->hst;
+    pthread_mutex_unlock(&f->mu);
+    return st;
+}
+
+/* Writes the stage being filled to every output: with the helper when it
+ * runs (or can be started, for a full stage), else here output by output.
+ * The first failure is reported (the caller's outputs' before the helper's
+ * of the same stage) and ends all writing. */
+static mt_status psi_fan_flush(psi_fan *f, mt_err *err)
+{
+    mt_bctx *c = f->ctx;
+    const uint8_t *b = f->buf + f->cur * PSI_FAN_BUF;
+    size_t len = f->fill;
+    if (len == 0)
+        return MT_OK;
+    f->fill = 0;
+    if (!f->started && len == PSI_FAN_BUF && c->n_outputs >= 2) {
+        pthread_attr_t at;
+        if (pthread_attr_init(&at) == 0) {
+            f->started = pthread_attr_setstacksize(&at, (size_t)1 << 20) == 0 &&
+                         pthread_create(&f->th, &at, psi_fan_thread, f) == 0;
+            pthread_attr_destroy(&at);
+        }
+    }
+    if (!f->started)
+        return psi_fan_write(c, 0, c->n_outputs, b, len, err);
+    /* the helper is done with the other stage before it gets this one */
+    mt_status hs = psi_fan_wait(f);
+    if (hs != MT_OK) {
+        *err = f->herr;
+        return hs;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->job = b;
+    f->job_len = len;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    mt_status st = psi_fan_write(c, 0, f->split, b, len, err);
+    f->cur ^= 1; /* the caller fills the other stage meanwhile */
+    return st;
+}
+
+/* psi_sink of the built-in: the same bytes to every output, staged. */
+static mt_status psi_out_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    psi_fan *f = ctx;
+    if (f->failed)
+        return mt_err_set(err, MT_EINTERNAL, "psi: output written after a failure");
+    while (len > 0) {
+        size_t n = PSI_FAN_BUF - f->fill < len ? PSI_FAN_BUF - f->fill : len;
+        memcpy(f->buf + f->cur * PSI_FAN_BUF + f->fill, buf, n);
+        f->fill += n;
+        if (f->fill > f->used[f->cur])
+            f->used[f->cur] = f->fill;
+        buf += n;
+        len -= n;
+        if (f->fill == PSI_FAN_BUF) {
+            mt_status st = psi_fan_flush(f, err);
+            if (st != MT_OK) {
+                f->failed = true;
+                return st;
+            }
+        }
+    }
+    return MT_OK;
+}
+
+static mt_status psi_fan_open(psi_fan *f, mt_bctx *ctx, mt_err *err)
+{
+    *f = (psi_fan){.ctx = ctx, .split = ctx->n_outputs / 2};
+    if (pthread_mutex_init(&f->mu, NULL) != 0)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (pthread_cond_init(&f->cv, NULL) != 0) {
+        pthread_mutex_destroy(&f->mu);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    if (!(f->buf = malloc(2 * PSI_FAN_BUF))) {
+        pthread_cond_destroy(&f->cv);
+        pthread_mutex_destroy(&f->mu);
+        return mt_err_set(err, MT_ENOMEM, "out of memory for the outputs");
+    }
+    return MT_OK;
+}
+
+/* Writes what is staged (st == MT_OK: the run succeeded so far), stops the
+ * helper once it is done with its stage, wipes the stages. Returns st, or
+ * the first write failure. */
+static mt_status psi_fan_close(psi_fan *f, mt_status st, mt_err *err)
+{
+    if (st == MT_OK && !f->failed)
+        st = psi_fan_flush(f, err);
+    if (f->started) {
+        mt_status hs = psi_fan_wait(f);
+        if (st == MT_OK && hs != MT_OK) {
+            *err = f->herr;
+            st = hs;
+        }
+        pthread_mutex_lock(&f->mu);
+        f->quit = true;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+        pthread_join(f->th, NULL);
+    }
+    /* (only what was written: a small result leaves most pages untouched) */
+    mt_wipe(f->buf, f->used[0]);
+    mt_wipe(f->buf + PSI_FAN_BUF, f->used[1]);
+    free(f->buf);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    return st;
 }
 
 mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
@@ -1922,16 +2097,22 @@ mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
     mt_status st = mt_random((uint8_t *)&seed, sizeof seed, err);
     uint8_t *res = NULL;
     size_t res_len = 0, count = 0;
+    psi_fan fan;
+    bool fan_open = false;
     if (st == MT_OK)
         st = psi_check_n(ctx->n_inputs, err);
+    if (st == MT_OK)
+        fan_open = (st = psi_fan_open(&fan, ctx, err)) == MT_OK;
     /* the fast path writes every output as it formats the result; the
      * general one gives the whole result, written below */
-    if (st == MT_OK && !psi_fast_compute(in, ctx->n_inputs, seed, true, psi_out_sink, ctx,
+    if (st == MT_OK && !psi_fast_compute(in, ctx->n_inputs, seed, true, psi_out_sink, &fan,
                                          &count, &st, err))
         st = psi_compute_general(in, ctx->n_inputs, seed, true, &res, &res_len, &count, err);
     free(in);
-    for (size_t i = 0; st == MT_OK && i < ctx->n_outputs; i++)
-        st = mt_bctx_output_write(ctx, i, res, res_len, err);
+    if (st == MT_OK && res_len)
+        st = psi_out_sink(&fan, res, res_len, err);
+    if (fan_open)
+        st = psi_fan_close(&fan, st, err);
     if (res) {
         mt_wipe(res, res_len);
         free(res);

@@ -955,6 +955,149 @@ static void test_skew_memory_limit(void **state)
     free(b);
 }
 
+/* ---- the built-in's outputs (psi_fan): the same bytes to every output,
+ * outputs 1.. written by a helper thread once the result fills a stage ---- */
+
+typedef struct mem_out {
+    uint8_t *p;
+    size_t len, cap;
+    size_t fail_after; /* a write that would pass this many bytes fails; 0: never */
+    size_t idx;        /* the output's index, in the error */
+} mem_out;
+
+static mt_status mem_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    mem_out *o = ctx;
+    if (o->fail_after && o->len + len > o->fail_after)
+        return mt_err_set(err, MT_EIO, "writing an output failed: test sink %zu full", o->idx);
+    if (o->len + len > o->cap) {
+        o->cap = (o->len + len) * 2;
+        o->p = realloc(o->p, o->cap);
+        assert_non_null(o->p);
+    }
+    memcpy(o->p + o->len, buf, len);
+    o->len += len;
+    return MT_OK;
+}
+
+/* Runs the built-in over two lists of n ids (every third shared) into
+ * n_out in-memory outputs; fail[i]: output i's ciphertext sink fails past
+ * that many bytes (0: never). On success every output must decrypt to the
+ * same, sorted intersection; on failure the first failing output's error
+ * is returned and no return value. */
+static mt_status run_builtin(size_t n, size_t n_out, const size_t *fail, mt_err *err)
+{
+    char *lists[2];
+    for (int k = 0; k < 2; k++) {
+        lists[k] = malloc(n * 17 + 1);
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)sprintf(lists[k] + o, "%016llx\n",
+                                 (unsigned long long)(i % 3 == 0 ? i * 0x9e3779b9ULL
+                                                                 : ((uint64_t)(k + 1) << 60) + i));
+    }
+    mt_bctx *ctx = calloc(1, sizeof *ctx);
+    mt_bctx_input in[2];
+    mt_bctx_output out[4];
+    mem_out mo[4];
+    uint8_t key[4][MT_FF_KEY_LEN];
+    assert_true(n_out <= 4);
+    for (int k = 0; k < 2; k++)
+        in[k] = (mt_bctx_input){k ? "b" : "a", (const uint8_t *)lists[k], strlen(lists[k])};
+    for (size_t i = 0; i < n_out; i++) {
+        memset(key[i], (int)(0x40 + i), MT_FF_KEY_LEN);
+        mo[i] = (mem_out){NULL, 0, 0, fail ? fail[i] : 0, i};
+        out[i] = (mt_bctx_output){"o", NULL, 0};
+        assert_int_equal(mt_ff_writer_new(key[i], mem_sink, &mo[i], &out[i].writer, err), MT_OK);
+    }
+    ctx->inputs = in;
+    ctx->n_inputs = 2;
+    ctx->outputs = out;
+    ctx->n_outputs = n_out;
+    char *ret = NULL;
+    mt_status st = mt_builtin_psi(ctx, &ret, err);
+    size_t want = (n + 2) / 3;
+    if (st == MT_OK) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "intersection size: %zu", want);
+        assert_non_null(ret);
+        assert_string_equal(ret, buf);
+        uint8_t *first = NULL;
+        size_t first_len = 0;
+        for (size_t i = 0; i < n_out; i++) {
+            assert_int_equal(mt_ff_writer_finish(out[i].writer, err), MT_OK);
+            assert_int_equal(out[i].plain_bytes, want * 17);
+            uint8_t *pt = NULL;
+            size_t pl = 0;
+            assert_int_equal(mt_ff_decrypt(key[i], mo[i].p, mo[i].len, &pt, &pl, err), MT_OK);
+            assert_int_equal(pl, want * 17);
+            if (i == 0) {
+                for (size_t j = 1; j < want; j++) /* sorted, one line per id */
+                    assert_true(memcmp(pt + (j - 1) * 17, pt + j * 17, 16) < 0);
+                first = pt;
+                first_len = pl;
+            } else {
+                assert_memory_equal(pt, first, first_len);
+                free(pt);
+            }
+        }
+        free(first);
+    } else {
+        assert_null(ret);
+    }
+    for (size_t i = 0; i < n_out; i++) {
+        mt_ff_writer_free(out[i].writer);
+        free(mo[i].p);
+    }
+    free(ret);
+    free(ctx);
+    for (int k = 0; k < 2; k++)
+        free(lists[k]);
+    return st;
+}
+
+static void test_builtin_outputs(void **state)
+{
+    (void)state;
+    mt_err err = {0};
+    /* a result of one id (no helper), of ~100 KiB (under one stage: no
+     * helper), of ~1.9 MB (seven stages: the helper writes outputs 1..) */
+    static const size_t ns[] = {1, 18000, 340000};
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++)
+        for (size_t n_out = 1; n_out <= 4; n_out++)
+            assert_int_equal(run_builtin(ns[t], n_out, NULL, &err), MT_OK);
+    /* a failing output fails the run with its error, whichever thread
+     * writes it: output 0 (the caller), output 1 or 2 (the helper), late
+     * (past several stages; or 1880000: in the last, partial stage, so that
+     * only the fan's close finds it) or at its first segment */
+    static const size_t at[] = {200000, 1000000, 100, 1880000};
+    for (size_t w = 0; w < 3; w++)
+        for (size_t a = 0; a < sizeof at / sizeof at[0]; a++) {
+            size_t fail[3] = {0, 0, 0};
+            fail[w] = at[a];
+            memset(&err, 0, sizeof err);
+            assert_int_equal(run_builtin(340000, 3, fail, &err), MT_EIO);
+            char want[64];
+            snprintf(want, sizeof want, "writing an output failed: test sink %zu full", w);
+            assert_string_equal(err.msg, want);
+        }
+    /* four outputs: the caller writes 0 and 1, the helper 2 and 3 */
+    for (size_t w = 0; w < 4; w++) {
+        size_t fail[4] = {0, 0, 0, 0};
+        fail[w] = 700000;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(run_builtin(340000, 4, fail, &err), MT_EIO);
+        char want[64];
+        snprintf(want, sizeof want, "writing an output failed: test sink %zu full", w);
+        assert_string_equal(err.msg, want);
+    }
+    /* two failing outputs: the run fails with one of their errors */
+    size_t fail2[3] = {0, 300000, 150000};
+    memset(&err, 0, sizeof err);
+    assert_int_equal(run_builtin(340000, 3, fail2, &err), MT_EIO);
+    assert_non_null(strstr(err.msg, "writing an output failed: test sink"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -968,6 +1111,7 @@ int main(void)
         cmocka_unit_test(test_fast_path),
         cmocka_unit_test(test_general_threads),
         cmocka_unit_test(test_big_alloc),
+        cmocka_unit_test(test_builtin_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
