@@ -1995,7 +1995,8 @@ static mt_status psi_fan_flush(psi_fan *f, mt_err *err)
     /* the helper is done with the other stage before it gets this one */
     mt_status hs = psi_fan_wait(f);
     if (hs != MT_OK) {
-        *err = f->herr;
+        if (err)
+            *err = f->herr;
         return hs;
     }
     pthread_mutex_lock(&f->mu);
@@ -2060,7 +2061,8 @@ static mt_status psi_fan_close(psi_fan *f, mt_status st, mt_err *err)
     if (f->started) {
         mt_status hs = psi_fan_wait(f);
         if (st == MT_OK && hs != MT_OK) {
-            *err = f->herr;
+            if (err)
+                *err = f->herr;
             st = hs;
         }
         pthread_mutex_lock(&f->mu);
