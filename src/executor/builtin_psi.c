@@ -30,6 +30,15 @@
  *     occur, in as few bits as those need (hex ids: 32 bits), scattered by
  *     the top 12 bits, each bucket sorted in cache on the rest; runs of equal prefixes are then sorted by a comparison
  *     sort on the whole id.
+ * Threads (large inputs, PSI_PAR_MIN): steps 1 and 2 take two inputs at a
+ * time, both counted at once, then their memory taken in input order on
+ * the calling thread (so that the input named when memory runs out is the
+ * one named on one thread), then both scattered at once; step 3 joins the
+ * partitions from pm on (about half of the smallest input's ids) on a
+ * helper thread with its own table, kept[p] per partition. The result is
+ * byte for byte that of one thread (MT_PSI_ONE_THREAD), and so is the
+ * first error: that of the sequence count 0, partition 0, count 1, ...;
+ * no helper thread: everything on the calling thread.
  *
  * Memory (issue 13 "Cold memory": a fresh worker pays for every page it
  * first touches): 24 bytes per id of every input (the partitioned entries),
@@ -69,6 +78,12 @@
 /* Lengths are stored in the top 11 bits of an entry's hash word. */
 #define PSI_LEN_BITS 11
 #define PSI_MAX_INPUT (((uint64_t)1 << (64 - PSI_LEN_BITS)) - 1)
+
+/* Inputs of at least this many bytes in all are worked on by two threads
+ * (both paths: parse or count and scatter two inputs at a time, join the
+ * partitions in two halves); each thread touches only its own arrays.
+ * Smaller ones are not worth a thread. */
+#define PSI_PAR_MIN ((size_t)4 << 20)
 
 /* ------------------------------------------------------------- hashing */
 
@@ -270,22 +285,27 @@ static void *psi_big_alloc(size_t bytes)
     return mt_big_alloc(bytes);
 }
 
-/* Partitions input pt->in by the top 'bits' hash bits given its 12-bit
- * histogram (a counting sort: partition p is a slice of one array). */
-static mt_status psi_partition(psi_part *pt, const uint32_t *hist, size_t n, unsigned bits,
-                               uint64_t seed, mt_err *err)
+/* Partitioning input pt->in by the top 'bits' hash bits given its 12-bit
+ * histogram (a counting sort: partition p is a slice of one array), in two
+ * steps: psi_part_alloc takes the memory (in input order, on the calling
+ * thread: the first input to run out of memory is the one named, as when
+ * one input is partitioned after the other), psi_part_scatter fills it
+ * (two inputs at a time on two threads: each touches only its own). */
+static mt_status psi_part_alloc(psi_part *pt, psi_wc *wc, const uint32_t *hist, size_t n,
+                                unsigned bits, mt_err *err)
 {
     size_t parts = (size_t)1 << bits;
     pt->n = n;
     pt->off = malloc((parts + 1) * sizeof *pt->off);
     pt->ent = psi_big_alloc(n * sizeof *pt->ent);
-    size_t *cur = malloc(parts * sizeof *cur);
-    uint8_t *fill = calloc(parts, 1);
-    psi_ent *buf = malloc(parts * PSI_WC * sizeof *buf);
-    if (!pt->off || !pt->ent || !cur || !fill || !buf) {
-        free(cur);
-        free(fill);
-        free(buf);
+    wc->cur = malloc(parts * sizeof *wc->cur);
+    wc->fill = calloc(parts, 1);
+    wc->buf = malloc(parts * PSI_WC * sizeof *wc->buf);
+    if (!pt->off || !pt->ent || !wc->cur || !wc->fill || !wc->buf) {
+        free(wc->cur);
+        free(wc->fill);
+        free(wc->buf);
+        *wc = (psi_wc){0};
         return mt_err_set(err, MT_ENOMEM, "out of memory for the ids of input '%s' (memory limit?)",
                           pt->in->slot ? pt->in->slot : "?");
     }
@@ -297,16 +317,93 @@ static mt_status psi_partition(psi_part *pt, const uint32_t *hist, size_t n, uns
             sum += hist[p * group + k];
     }
     pt->off[parts] = sum;
-    memcpy(cur, pt->off, parts * sizeof *cur);
-    psi_wc wc = {cur, fill, buf};
-    mt_status st = psi_scan(pt->in, seed, NULL, pt, &wc, bits, err);
+    memcpy(wc->cur, pt->off, parts * sizeof *wc->cur);
+    return MT_OK;
+}
+
+/* The scatter state's buffers (copies of ids: wiped) freed. */
+static void psi_wc_free(psi_wc *wc, unsigned bits)
+{
+    if (wc->buf)
+        mt_wipe(wc->buf, ((size_t)1 << bits) * PSI_WC * sizeof *wc->buf);
+    free(wc->buf);
+    free(wc->fill);
+    free(wc->cur);
+    *wc = (psi_wc){0};
+}
+
+static mt_status psi_part_scatter(psi_part *pt, psi_wc *wc, unsigned bits, uint64_t seed,
+                                  mt_err *err)
+{
+    size_t parts = (size_t)1 << bits;
+    mt_status st = psi_scan(pt->in, seed, NULL, pt, wc, bits, err);
     for (size_t p = 0; st == MT_OK && p < parts; p++) /* the staged rest */
-        memcpy(&pt->ent[cur[p]], buf + p * PSI_WC, fill[p] * sizeof *buf);
-    mt_wipe(buf, parts * PSI_WC * sizeof *buf); /* copies of ids */
-    free(buf);
-    free(fill);
-    free(cur);
+        memcpy(&pt->ent[wc->cur[p]], wc->buf + p * PSI_WC, wc->fill[p] * sizeof *wc->buf);
+    psi_wc_free(wc, bits);
     return st;
+}
+
+/* Runs job(a) on this thread and job(b) on a helper thread (b == NULL:
+ * only a; a helper that cannot be started: b after a, here). Each job
+ * touches only its own argument. */
+typedef struct psi_task {
+    void (*job)(void *);
+    void *arg;
+} psi_task;
+
+static void *psi_task_thread(void *t)
+{
+    ((psi_task *)t)->job(((psi_task *)t)->arg);
+    return NULL;
+}
+
+static void psi_two(void (*job)(void *), void *a, void *b)
+{
+    psi_task t = {job, b};
+    pthread_t th;
+    pthread_attr_t at;
+    bool two = false;
+    if (b && pthread_attr_init(&at) == 0) {
+        two = pthread_attr_setstacksize(&at, (size_t)1 << 20) == 0 &&
+              pthread_create(&th, &at, psi_task_thread, &t) == 0;
+        pthread_attr_destroy(&at);
+    }
+    job(a);
+    if (two)
+        pthread_join(th, NULL);
+    else if (b)
+        job(b);
+}
+
+/* One input of the general path in its count and scatter jobs. */
+typedef struct psi_gin {
+    const mt_psi_input *in;
+    uint64_t seed;
+    uint32_t hist[PSI_HIST];
+    size_t ids;
+    psi_part *pt; /* scatter: where to (NULL: not partitioned) */
+    psi_wc wc;
+    unsigned bits;
+    mt_status st;
+    mt_err err;
+} psi_gin;
+
+static void psi_count_job(void *arg)
+{
+    psi_gin *g = arg;
+    memset(g->hist, 0, sizeof g->hist);
+    g->ids = 0;
+    if ((g->st = psi_scan(g->in, g->seed, g->hist, NULL, NULL, 0, &g->err)) != MT_OK)
+        return;
+    for (size_t h = 0; h < PSI_HIST; h++)
+        g->ids += g->hist[h];
+}
+
+static void psi_scatter_gjob(void *arg)
+{
+    psi_gin *g = arg;
+    if (g->pt)
+        g->st = psi_part_scatter(g->pt, &g->wc, g->bits, g->seed, &g->err);
 }
 
 /* ------------------------------------------------------------- join */
@@ -414,6 +511,23 @@ wipe:
         mt_wipe(probes[k]->ent + probes[k]->off[p],
                 (probes[k]->off[p + 1] - probes[k]->off[p]) * sizeof(psi_ent));
     return kept;
+}
+
+/* The join of partitions [p0, p1) with its own work space (one per
+ * thread): kept[p] for each. */
+typedef struct psi_gjoin {
+    psi_join js;
+    psi_part *b;
+    psi_part *const *probes;
+    size_t np, p0, p1;
+    size_t *kept;
+} psi_gjoin;
+
+static void psi_gjoin_job(void *arg)
+{
+    psi_gjoin *J = arg;
+    for (size_t p = J->p0; p < J->p1; p++)
+        J->kept[p] = psi_join_part(&J->js, J->b, J->probes, J->np, p);
 }
 
 /* ------------------------------------------------------------- sorting */
@@ -579,88 +693,141 @@ static double psi_t(void)
 #define PSI_T(name) ((void)0)
 #endif
 
-/* The general path: any ids (see the top of this file). */
+/* The general path: any ids (see the top of this file). threads: large
+ * inputs take a helper thread (else all on this one: the same result). */
 static mt_status psi_compute_general(const mt_psi_input *in, size_t n, uint64_t seed,
-                                     uint8_t **out, size_t *out_len, size_t *count, mt_err *err)
+                                     bool threads, uint8_t **out, size_t *out_len,
+                                     size_t *count, mt_err *err)
 {
 #ifdef PSI_PROFILE
     double t0_ = psi_t();
 #endif
-    size_t small = 0;
-    for (size_t i = 1; i < n; i++)
+    size_t small = 0, total = 0;
+    for (size_t i = 0; i < n; i++) {
         if (in[i].len < in[small].len)
             small = i;
+        total += in[i].len;
+    }
+    bool two = threads && total >= PSI_PAR_MIN;
 
     mt_status st = MT_OK;
-    uint32_t *hist = malloc(PSI_HIST * sizeof *hist);
+    psi_gin *g = calloc(2, sizeof *g); /* the inputs counted and scattered at once */
     psi_part *parts = calloc(n, sizeof *parts); /* parts[0]: build; then rounds 2..n */
     psi_part **probes = calloc(n, sizeof *probes);
-    psi_join js = {0};
+    psi_gjoin J[2];
     psi_key *keys = NULL, *tmp = NULL;
     size_t *kept = NULL, nparts = 0, m = 0, bufcap = 16; /* slack: short ids copied as 16 B */
     uint8_t *buf = NULL, *keymem = NULL; /* keymem: keys' own allocation, if any */
     size_t keymem_len = 0;
     psi_part *reuse = NULL; /* the probe whose entries hold the keys (and the output) */
     bool joined = false;
-    if (!hist || !parts || !probes) {
+    memset(J, 0, sizeof J);
+    if (!g || !parts || !probes) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory");
         goto out;
     }
     /* count and partition, the smallest input first, then the others in
      * order (their rounds); every input is scanned, so that an overlong id
-     * fails the task even when the intersection is already known empty */
+     * fails the task even when the intersection is already known empty.
+     * Two inputs at a time when two: both counted at once, then their
+     * memory taken in order, then both scattered at once; the first error
+     * in the order of one input after the other (count 0, partition 0,
+     * count 1, ...) is the one reported. */
     unsigned bits = 0;
     bool empty = false;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = k == 0 ? small : (k <= small ? k - 1 : k);
-        memset(hist, 0, PSI_HIST * sizeof *hist);
-        if ((st = psi_scan(&in[i], seed, hist, NULL, NULL, 0, err)) != MT_OK)
-            goto out;
-        size_t ids = 0;
-        for (size_t h = 0; h < PSI_HIST; h++)
-            ids += hist[h];
+    for (size_t k0 = 0; k0 < n; k0 += two ? 2 : 1) {
+        size_t w = two && k0 + 1 < n ? 2 : 1;
+        for (size_t j = 0; j < w; j++) {
+            size_t k = k0 + j;
+            g[j].in = &in[k == 0 ? small : (k <= small ? k - 1 : k)];
+            g[j].seed = seed;
+            g[j].pt = NULL;
+        }
+        psi_two(psi_count_job, &g[0], w == 2 ? &g[1] : NULL);
         PSI_T("count");
-        if (k == 0)
-            while (bits < PSI_PART_MAX_BITS && ((size_t)PSI_PART_TARGET << bits) < ids)
-                bits++;
-        empty = empty || ids == 0;
-        if (empty)
-            continue;
-        parts[k].in = &in[i];
-        if ((st = psi_partition(&parts[k], hist, ids, bits, seed, err)) != MT_OK)
+        for (size_t j = 0; j < w; j++) {
+            size_t k = k0 + j;
+            if ((st = g[j].st) != MT_OK) {
+                if (err)
+                    *err = g[j].err;
+                break;
+            }
+            if (k == 0)
+                while (bits < PSI_PART_MAX_BITS && ((size_t)PSI_PART_TARGET << bits) < g[j].ids)
+                    bits++;
+            empty = empty || g[j].ids == 0;
+            if (empty)
+                continue;
+            parts[k].in = g[j].in;
+            g[j].bits = bits;
+            if ((st = psi_part_alloc(&parts[k], &g[j].wc, g[j].hist, g[j].ids, bits, err)) !=
+                MT_OK)
+                break;
+            g[j].pt = &parts[k];
+        }
+        /* scatter what was allocated (an error above: nothing, it fails) */
+        for (size_t j = 0; j < w; j++)
+            if (st != MT_OK && g[j].pt) {
+                psi_wc_free(&g[j].wc, g[j].bits);
+                g[j].pt = NULL;
+            }
+        if (st != MT_OK)
             goto out;
+        psi_two(psi_scatter_gjob, &g[0], w == 2 ? &g[1] : NULL);
+        for (size_t j = 0; j < w; j++)
+            if (g[j].pt && (st = g[j].st) != MT_OK) {
+                if (err)
+                    *err = g[j].err;
+                goto out;
+            }
         PSI_T("partition");
     }
     if (empty)
         goto out;
 
-    /* join partition by partition */
+    /* join partition by partition: when two, the partitions from pm on
+     * (about half of the build input's ids) on a helper thread with its
+     * own table */
     nparts = (size_t)1 << bits;
-    size_t maxb = 0;
-    for (size_t p = 0; p < nparts; p++)
-        if (parts[0].off[p + 1] - parts[0].off[p] > maxb)
-            maxb = parts[0].off[p + 1] - parts[0].off[p];
-    if (maxb > UINT32_MAX - 1) {
+    size_t pm = nparts;
+    if (two && nparts >= 2) {
+        pm = 1;
+        while (pm < nparts - 1 && parts[0].off[pm] < parts[0].n / 2)
+            pm++;
+    }
+    size_t maxb[2] = {0, 0};
+    for (size_t p = 0; p < nparts; p++) {
+        size_t nb = parts[0].off[p + 1] - parts[0].off[p], *mb = &maxb[p >= pm];
+        *mb = nb > *mb ? nb : *mb;
+    }
+    if (maxb[0] > UINT32_MAX - 1 || maxb[1] > UINT32_MAX - 1) {
         st = mt_err_set(err, MT_EINVAL, "psi: too many ids in input '%s'", in[small].slot);
         goto out;
     }
-    size_t tsize = 16;
-    while (tsize < 2 * maxb)
-        tsize <<= 1;
-    js.tab = psi_big_alloc(tsize * sizeof *js.tab);
-    js.round = malloc(maxb * sizeof *js.round);
-    js.cap = maxb;
     kept = malloc(nparts * sizeof *kept);
-    if (!js.tab || !js.round || !kept) {
+    for (size_t k = 1; k < n; k++)
+        probes[k - 1] = &parts[k];
+    for (int h = 0; h < 2; h++) {
+        J[h] = (psi_gjoin){{NULL, NULL, maxb[h]}, &parts[0], probes, n - 1, h ? pm : 0,
+                           h ? nparts : pm, kept};
+        if (h == 1 && pm == nparts)
+            break;
+        size_t tsize = 16;
+        while (tsize < 2 * maxb[h])
+            tsize <<= 1;
+        J[h].js.tab = psi_big_alloc(tsize * sizeof *J[h].js.tab);
+        J[h].js.round = malloc((maxb[h] ? maxb[h] : 1) * sizeof *J[h].js.round);
+        if (!J[h].js.tab || !J[h].js.round)
+            break;
+    }
+    if (!kept || !J[0].js.tab || !J[0].js.round ||
+        (pm < nparts && (!J[1].js.tab || !J[1].js.round))) {
         st = mt_err_set(err, MT_ENOMEM, "out of memory for the join table");
         goto out;
     }
-    for (size_t k = 1; k < n; k++)
-        probes[k - 1] = &parts[k];
-    for (size_t p = 0; p < nparts; p++) {
-        kept[p] = psi_join_part(&js, &parts[0], probes, n - 1, p);
+    psi_two(psi_gjoin_job, &J[0], pm < nparts ? &J[1] : NULL);
+    for (size_t p = 0; p < nparts; p++)
         m += kept[p];
-    }
     joined = true; /* all but the survivors are wiped */
     PSI_T("join");
     if (m == 0)
@@ -755,8 +922,10 @@ out:
         mt_wipe(keymem, keymem_len);
         free(keymem);
     }
-    free(js.tab);
-    free(js.round);
+    for (int h = 0; h < 2; h++) {
+        free(J[h].js.tab);
+        free(J[h].js.round);
+    }
     for (size_t i = 0; parts && i < n; i++) {
         if (parts[i].ent && (!joined || &parts[i] == reuse))
             mt_wipe(parts[i].ent, parts[i].n * sizeof *parts[i].ent); /* keys are there */
@@ -767,7 +936,7 @@ out:
         free(parts[i].off);
     }
     free(kept);
-    free(hist);
+    free(g);
     free(parts);
     free(probes);
     PSI_T("free");
@@ -1240,10 +1409,8 @@ static void psi_scatter_job(psi_in *p)
     }
 }
 
-/* Inputs of at least this many bytes in all are parsed and scattered two
- * at a time (a helper thread takes the odd places): each input's job
- * touches only its own arrays. Smaller ones are not worth a thread. */
-#define PSI_PAR_MIN ((size_t)4 << 20)
+/* (PSI_PAR_MIN, above: inputs this large are parsed and scattered two at
+ * a time, a helper thread taking the odd places.) */
 
 typedef struct psi_batch {
     psi_in *pi;
@@ -1687,7 +1854,8 @@ mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, uns
     }
     if (flags & MT_PSI_FAST_ONLY)
         return mt_err_set(err, MT_EUNAVAIL, "psi: not every id is 16 hex digits of one case");
-    return psi_compute_general(in, n, seed, out, out_len, count, err);
+    return psi_compute_general(in, n, seed, !(flags & MT_PSI_ONE_THREAD), out, out_len, count,
+                               err);
 }
 
 mt_status mt_psi_count(const mt_psi_input *in, size_t n, uint64_t seed, size_t *count,
@@ -1705,7 +1873,7 @@ mt_status mt_psi_count(const mt_psi_input *in, size_t n, uint64_t seed, size_t *
     }
     uint8_t *out = NULL;
     size_t len = 0;
-    st = psi_compute_general(in, n, seed, &out, &len, count, err);
+    st = psi_compute_general(in, n, seed, true, &out, &len, count, err);
     if (out) {
         mt_wipe(out, len);
         free(out);
@@ -1723,16 +1891,193 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
 
 /* ------------------------------------------------------------- built-in */
 
-/* psi_sink of the built-in: the same bytes to every output. */
-static mt_status psi_out_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+/* The built-in's outputs all get the same bytes (issue 13: 2 x 2^20 ids
+ * write 2 x 8.9 MB, each encrypted under its own key). The result is staged
+ * PSI_FAN_BUF bytes at a time; each full stage is written to the first
+ * half of the outputs (output 0 when there are 2 or 3: the caller also
+ * formats the result) by the caller and to the rest by one helper thread at
+ * the same time, while
+ * the caller goes on filling the other stage. Every output gets every byte
+ * in order, as with one writer: the helper writes a stage only after the
+ * caller handed it over (mutex), and the caller refills a stage only after
+ * the helper is done with it. Small results (under one stage) and a helper
+ * that cannot be started are written by the caller alone, output by output.
+ * The stages hold result ids: wiped when the fan closes. */
+#define PSI_FAN_BUF ((size_t)256 << 10) /* one stage, in L2 while encrypted */
+
+typedef struct psi_fan {
+    mt_bctx *ctx;
+    size_t split;          /* the caller writes outputs [0, split), the helper the rest */
+    uint8_t *buf;          /* two stages of PSI_FAN_BUF bytes */
+    size_t cur, fill;      /* the stage being filled, its bytes */
+    size_t used[2];        /* bytes of each stage ever written (wiped at close) */
+    bool started, failed;  /* helper running; a write failed (no more writes) */
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    const uint8_t *job;    /* the stage the helper writes; NULL: none */
+    size_t job_len;
+    bool quit;
+    mt_status hst;         /* the helper's first failure (then it writes no more) */
+    mt_err herr;
+} psi_fan;
+
+/* Writes buf to outputs from..to-1, in order; stops at the first failure. */
+static mt_status psi_fan_write(mt_bctx *c, size_t from, size_t to, const uint8_t *buf,
+                               size_t len, mt_err *err)
 {
-    mt_bctx *c = ctx;
-    for (size_t i = 0; i < c->n_outputs; i++) {
+    for (size_t i = from; i < to; i++) {
         mt_status st = mt_bctx_output_write(c, i, buf, len, err);
         if (st != MT_OK)
             return st;
     }
     return MT_OK;
+}
+
+static void *psi_fan_thread(void *arg)
+{
+    psi_fan *f = arg;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (!f->job && !f->quit)
+            pthread_cond_wait(&f->cv, &f->mu);
+        if (!f->job)
+            break; /* quit, nothing left */
+        const uint8_t *b = f->job;
+        size_t len = f->job_len;
+        bool skip = f->hst != MT_OK;
+        pthread_mutex_unlock(&f->mu);
+        mt_status st =
+            skip ? MT_OK : psi_fan_write(f->ctx, f->split, f->ctx->n_outputs, b, len, &f->herr);
+        pthread_mutex_lock(&f->mu);
+        if (st != MT_OK)
+            f->hst = st;
+        f->job = NULL;
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* Waits until the helper has written its stage; its failure, if any. */
+static mt_status psi_fan_wait(psi_fan *f)
+{
+    pthread_mutex_lock(&f->mu);
+    while (f->job)
+        pthread_cond_wait(&f->cv, &f->mu);
+    mt_status st = f->hst;
+    pthread_mutex_unlock(&f->mu);
+    return st;
+}
+
+/* Writes the stage being filled to every output: with the helper when it
+ * runs (or can be started, for a full stage), else here output by output.
+ * The first failure is reported (the caller's outputs' before the helper's
+ * of the same stage) and ends all writing. */
+static mt_status psi_fan_flush(psi_fan *f, mt_err *err)
+{
+    mt_bctx *c = f->ctx;
+    const uint8_t *b = f->buf + f->cur * PSI_FAN_BUF;
+    size_t len = f->fill;
+    if (len == 0)
+        return MT_OK;
+    f->fill = 0;
+    if (!f->started && len == PSI_FAN_BUF && c->n_outputs >= 2) {
+        pthread_attr_t at;
+        if (pthread_attr_init(&at) == 0) {
+            f->started = pthread_attr_setstacksize(&at, (size_t)1 << 20) == 0 &&
+                         pthread_create(&f->th, &at, psi_fan_thread, f) == 0;
+            pthread_attr_destroy(&at);
+        }
+    }
+    if (!f->started)
+        return psi_fan_write(c, 0, c->n_outputs, b, len, err);
+    /* the helper is done with the other stage before it gets this one */
+    mt_status hs = psi_fan_wait(f);
+    if (hs != MT_OK) {
+        if (err)
+            *err = f->herr;
+        return hs;
+    }
+    pthread_mutex_lock(&f->mu);
+    f->job = b;
+    f->job_len = len;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    mt_status st = psi_fan_write(c, 0, f->split, b, len, err);
+    f->cur ^= 1; /* the caller fills the other stage meanwhile */
+    return st;
+}
+
+/* psi_sink of the built-in: the same bytes to every output, staged. */
+static mt_status psi_out_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    psi_fan *f = ctx;
+    if (f->failed)
+        return mt_err_set(err, MT_EINTERNAL, "psi: output written after a failure");
+    while (len > 0) {
+        size_t n = PSI_FAN_BUF - f->fill < len ? PSI_FAN_BUF - f->fill : len;
+        memcpy(f->buf + f->cur * PSI_FAN_BUF + f->fill, buf, n);
+        f->fill += n;
+        if (f->fill > f->used[f->cur])
+            f->used[f->cur] = f->fill;
+        buf += n;
+        len -= n;
+        if (f->fill == PSI_FAN_BUF) {
+            mt_status st = psi_fan_flush(f, err);
+            if (st != MT_OK) {
+                f->failed = true;
+                return st;
+            }
+        }
+    }
+    return MT_OK;
+}
+
+static mt_status psi_fan_open(psi_fan *f, mt_bctx *ctx, mt_err *err)
+{
+    *f = (psi_fan){.ctx = ctx, .split = ctx->n_outputs / 2};
+    if (pthread_mutex_init(&f->mu, NULL) != 0)
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    if (pthread_cond_init(&f->cv, NULL) != 0) {
+        pthread_mutex_destroy(&f->mu);
+        return mt_err_set(err, MT_ENOMEM, "out of memory");
+    }
+    if (!(f->buf = malloc(2 * PSI_FAN_BUF))) {
+        pthread_cond_destroy(&f->cv);
+        pthread_mutex_destroy(&f->mu);
+        return mt_err_set(err, MT_ENOMEM, "out of memory for the outputs");
+    }
+    return MT_OK;
+}
+
+/* Writes what is staged (st == MT_OK: the run succeeded so far), stops the
+ * helper once it is done with its stage, wipes the stages. Returns st, or
+ * the first write failure. */
+static mt_status psi_fan_close(psi_fan *f, mt_status st, mt_err *err)
+{
+    if (st == MT_OK && !f->failed)
+        st = psi_fan_flush(f, err);
+    if (f->started) {
+        mt_status hs = psi_fan_wait(f);
+        if (st == MT_OK && hs != MT_OK) {
+            if (err)
+                *err = f->herr;
+            st = hs;
+        }
+        pthread_mutex_lock(&f->mu);
+        f->quit = true;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+        pthread_join(f->th, NULL);
+    }
+    /* (only what was written: a small result leaves most pages untouched) */
+    mt_wipe(f->buf, f->used[0]);
+    mt_wipe(f->buf + PSI_FAN_BUF, f->used[1]);
+    free(f->buf);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    return st;
 }
 
 mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
@@ -1754,16 +2099,22 @@ mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
     mt_status st = mt_random((uint8_t *)&seed, sizeof seed, err);
     uint8_t *res = NULL;
     size_t res_len = 0, count = 0;
+    psi_fan fan;
+    bool fan_open = false;
     if (st == MT_OK)
         st = psi_check_n(ctx->n_inputs, err);
+    if (st == MT_OK)
+        fan_open = (st = psi_fan_open(&fan, ctx, err)) == MT_OK;
     /* the fast path writes every output as it formats the result; the
      * general one gives the whole result, written below */
-    if (st == MT_OK && !psi_fast_compute(in, ctx->n_inputs, seed, true, psi_out_sink, ctx,
+    if (st == MT_OK && !psi_fast_compute(in, ctx->n_inputs, seed, true, psi_out_sink, &fan,
                                          &count, &st, err))
-        st = psi_compute_general(in, ctx->n_inputs, seed, &res, &res_len, &count, err);
+        st = psi_compute_general(in, ctx->n_inputs, seed, true, &res, &res_len, &count, err);
     free(in);
-    for (size_t i = 0; st == MT_OK && i < ctx->n_outputs; i++)
-        st = mt_bctx_output_write(ctx, i, res, res_len, err);
+    if (st == MT_OK && res_len)
+        st = psi_out_sink(&fan, res, res_len, err);
+    if (fan_open)
+        st = psi_fan_close(&fan, st, err);
     if (res) {
         mt_wipe(res, res_len);
         free(res);

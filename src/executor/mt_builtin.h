@@ -122,7 +122,7 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
  * compare the paths (the result is the same either way): MT_PSI_GENERAL
  * skips the fast path for ids of 16 hex digits (builtin_psi.c);
  * MT_PSI_FAST_ONLY fails with MT_EUNAVAIL where the fast path does not
- * apply; MT_PSI_ONE_THREAD keeps the fast path on the calling thread
+ * apply; MT_PSI_ONE_THREAD keeps either path on the calling thread
  * (else large inputs take a helper thread too). */
 #define MT_PSI_GENERAL 1u
 #define MT_PSI_FAST_ONLY 2u

@@ -15,6 +15,7 @@
  * no-new-privs and (without https inputs) its seccomp filter already applied
  * before it reads the job; the steps above that it already did are skipped. */
 #include <errno.h>
+#include <malloc.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -521,6 +522,13 @@ static int worker_run(const mt_zyg_child *zc);
 int main(int argc, char **argv)
 {
     mt_zyg_child zc = {0};
+    /* One malloc arena for every thread (the zygote's children inherit it):
+     * glibc gives a thread its own arena at its first allocation or free,
+     * reserving 64 MiB of address space that counts against the task's
+     * RLIMIT_AS only when that much happens to be free, so a task near its
+     * memory limit would pass or fail depending on which helper thread
+     * (input decryption, psi, gbdt) touched the heap first (review, issue 13). */
+    mallopt(M_ARENA_MAX, 1);
 #if defined(MT_WORKER_TEST_BUILTINS)
     /* the test worker only: a fault in the zygote (zygote_server.h) */
     if (argc == 3 && strcmp(argv[2], "--test-fault=spare-hand") == 0) {

@@ -706,6 +706,107 @@ static void test_fast_path(void **state)
  * 2 MiB-aligned from 2 MiB up, realloc and free work; the hint keeps the
  * bytes already there (populating writes nothing), on every chunk of a
  * range larger than one huge-page chunk and on unaligned ends. */
+/* n ids of the general path's kinds (16 bytes and shorter, longer ones
+ * read from the input), from a universe of u values: value x is shared
+ * by every input that draws it; x % 7 picks the length. */
+static char *gen_ids(size_t n, uint64_t u, uint64_t base, size_t *len)
+{
+    char *b = malloc(n * 48 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x = base + gen_rand() % u;
+        switch (x % 7) {
+        case 0:
+            o += (size_t)sprintf(b + o, "%llx", (unsigned long long)x);
+            break;
+        case 1:
+            o += (size_t)sprintf(b + o, "id-%013llu", (unsigned long long)x); /* 16 bytes */
+            break;
+        case 2:
+            o += (size_t)sprintf(b + o, "user-%llu@example.org", (unsigned long long)x);
+            break;
+        default:
+            o += (size_t)sprintf(b + o, "%012llu-%llu", (unsigned long long)x,
+                                 (unsigned long long)(x % 1000));
+        }
+        b[o++] = '\n';
+    }
+    b[o] = 0;
+    *len = o;
+    return b;
+}
+
+/* The general path on two threads (inputs over PSI_PAR_MIN in all: both
+ * counted, then scattered, at once; the partitions joined in two halves)
+ * gives the bytes, count and errors it gives on one thread
+ * (MT_PSI_ONE_THREAD): two to five inputs, 1 to 16 partitions, an empty
+ * intersection, an input without ids, an overlong id in the first and
+ * in a later input. */
+static void test_general_threads(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t k, n[5];
+        uint64_t u, base[5];
+        int bad; /* > 0: input bad - 1 gets an overlong id in its middle */
+    } cs[] = {
+        {2, {150000, 150000}, 200000, {0, 0}, 0},                  /* 16 partitions */
+        {5, {55000, 56000, 57000, 58000, 55500}, 70000, {0}, 0},   /* odd count of inputs */
+        {3, {100, 130000, 140000}, 150000, {0}, 0},                /* one partition */
+        {2, {140000, 150000}, 1000000, {0, 5000000}, 0},           /* disjoint */
+        {3, {200000, 0, 100000}, 300000, {0}, 0},                  /* no ids in one */
+        {4, {300000, 310000, 305000, 320000}, 400000, {0}, 0},     /* 32 partitions */
+        {3, {120000, 130000, 140000}, 150000, {0}, 3},             /* overlong: last */
+        {2, {150000, 150000}, 200000, {0}, 1},                     /* overlong: first */
+    };
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        mt_psi_input in[5];
+        char *txt[5];
+        static const char *slot[] = {"a", "b", "c", "d", "e"};
+        gen_state = 0x7e57 + c;
+        for (size_t i = 0; i < cs[c].k; i++) {
+            size_t len;
+            txt[i] = gen_ids(cs[c].n[i], cs[c].u, cs[c].base[i], &len);
+            if (cs[c].bad == (int)i + 1) { /* an id of 1025 bytes after the middle line */
+                char *nl = strchr(txt[i] + len / 2, '\n');
+                char *t = malloc(len + 1100);
+                size_t h = (size_t)(nl + 1 - txt[i]);
+                memcpy(t, txt[i], h);
+                memset(t + h, 'x', 1025);
+                t[h + 1025] = '\n';
+                memcpy(t + h + 1026, txt[i] + h, len - h + 1);
+                free(txt[i]);
+                txt[i] = t;
+                len += 1026;
+            }
+            in[i] = (mt_psi_input){slot[i], (const uint8_t *)txt[i], len};
+        }
+        uint8_t *o1 = NULL, *o2 = NULL;
+        size_t l1 = 0, l2 = 0, c1 = 0, c2 = 0;
+        mt_err e1 = {0}, e2 = {0};
+        mt_status s1 = mt_psi_compute_ex(in, cs[c].k, 5, MT_PSI_GENERAL | MT_PSI_ONE_THREAD,
+                                         &o1, &l1, &c1, &e1);
+        mt_status s2 = mt_psi_compute_ex(in, cs[c].k, 6, MT_PSI_GENERAL, &o2, &l2, &c2, &e2);
+        assert_int_equal(s1, cs[c].bad ? MT_EINVAL : MT_OK);
+        assert_int_equal(s2, s1);
+        assert_string_equal(e2.msg, e1.msg);
+        assert_int_equal(c2, c1);
+        assert_int_equal(l2, l1);
+        if (l1)
+            assert_memory_equal(o2, o1, l1);
+        if (cs[c].bad)
+            assert_non_null(strstr(e1.msg, slot[cs[c].bad - 1]));
+        else if (c == 3 || c == 4)
+            assert_int_equal(c1, 0);
+        else
+            assert_true(c1 > 0);
+        free(o1);
+        free(o2);
+        for (size_t i = 0; i < cs[c].k; i++)
+            free(txt[i]);
+    }
+}
+
 static void test_big_alloc(void **state)
 {
     (void)state;
@@ -854,6 +955,149 @@ static void test_skew_memory_limit(void **state)
     free(b);
 }
 
+/* ---- the built-in's outputs (psi_fan): the same bytes to every output,
+ * outputs 1.. written by a helper thread once the result fills a stage ---- */
+
+typedef struct mem_out {
+    uint8_t *p;
+    size_t len, cap;
+    size_t fail_after; /* a write that would pass this many bytes fails; 0: never */
+    size_t idx;        /* the output's index, in the error */
+} mem_out;
+
+static mt_status mem_sink(void *ctx, const uint8_t *buf, size_t len, mt_err *err)
+{
+    mem_out *o = ctx;
+    if (o->fail_after && o->len + len > o->fail_after)
+        return mt_err_set(err, MT_EIO, "writing an output failed: test sink %zu full", o->idx);
+    if (o->len + len > o->cap) {
+        o->cap = (o->len + len) * 2;
+        o->p = realloc(o->p, o->cap);
+        assert_non_null(o->p);
+    }
+    memcpy(o->p + o->len, buf, len);
+    o->len += len;
+    return MT_OK;
+}
+
+/* Runs the built-in over two lists of n ids (every third shared) into
+ * n_out in-memory outputs; fail[i]: output i's ciphertext sink fails past
+ * that many bytes (0: never). On success every output must decrypt to the
+ * same, sorted intersection; on failure the first failing output's error
+ * is returned and no return value. */
+static mt_status run_builtin(size_t n, size_t n_out, const size_t *fail, mt_err *err)
+{
+    char *lists[2];
+    for (int k = 0; k < 2; k++) {
+        lists[k] = malloc(n * 17 + 1);
+        size_t o = 0;
+        for (size_t i = 0; i < n; i++)
+            o += (size_t)sprintf(lists[k] + o, "%016llx\n",
+                                 (unsigned long long)(i % 3 == 0 ? i * 0x9e3779b9ULL
+                                                                 : ((uint64_t)(k + 1) << 60) + i));
+    }
+    mt_bctx *ctx = calloc(1, sizeof *ctx);
+    mt_bctx_input in[2];
+    mt_bctx_output out[4];
+    mem_out mo[4];
+    uint8_t key[4][MT_FF_KEY_LEN];
+    assert_true(n_out <= 4);
+    for (int k = 0; k < 2; k++)
+        in[k] = (mt_bctx_input){k ? "b" : "a", (const uint8_t *)lists[k], strlen(lists[k])};
+    for (size_t i = 0; i < n_out; i++) {
+        memset(key[i], (int)(0x40 + i), MT_FF_KEY_LEN);
+        mo[i] = (mem_out){NULL, 0, 0, fail ? fail[i] : 0, i};
+        out[i] = (mt_bctx_output){"o", NULL, 0};
+        assert_int_equal(mt_ff_writer_new(key[i], mem_sink, &mo[i], &out[i].writer, err), MT_OK);
+    }
+    ctx->inputs = in;
+    ctx->n_inputs = 2;
+    ctx->outputs = out;
+    ctx->n_outputs = n_out;
+    char *ret = NULL;
+    mt_status st = mt_builtin_psi(ctx, &ret, err);
+    size_t want = (n + 2) / 3;
+    if (st == MT_OK) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "intersection size: %zu", want);
+        assert_non_null(ret);
+        assert_string_equal(ret, buf);
+        uint8_t *first = NULL;
+        size_t first_len = 0;
+        for (size_t i = 0; i < n_out; i++) {
+            assert_int_equal(mt_ff_writer_finish(out[i].writer, err), MT_OK);
+            assert_int_equal(out[i].plain_bytes, want * 17);
+            uint8_t *pt = NULL;
+            size_t pl = 0;
+            assert_int_equal(mt_ff_decrypt(key[i], mo[i].p, mo[i].len, &pt, &pl, err), MT_OK);
+            assert_int_equal(pl, want * 17);
+            if (i == 0) {
+                for (size_t j = 1; j < want; j++) /* sorted, one line per id */
+                    assert_true(memcmp(pt + (j - 1) * 17, pt + j * 17, 16) < 0);
+                first = pt;
+                first_len = pl;
+            } else {
+                assert_memory_equal(pt, first, first_len);
+                free(pt);
+            }
+        }
+        free(first);
+    } else {
+        assert_null(ret);
+    }
+    for (size_t i = 0; i < n_out; i++) {
+        mt_ff_writer_free(out[i].writer);
+        free(mo[i].p);
+    }
+    free(ret);
+    free(ctx);
+    for (int k = 0; k < 2; k++)
+        free(lists[k]);
+    return st;
+}
+
+static void test_builtin_outputs(void **state)
+{
+    (void)state;
+    mt_err err = {0};
+    /* a result of one id (no helper), of ~100 KiB (under one stage: no
+     * helper), of ~1.9 MB (seven stages: the helper writes outputs 1..) */
+    static const size_t ns[] = {1, 18000, 340000};
+    for (size_t t = 0; t < sizeof ns / sizeof ns[0]; t++)
+        for (size_t n_out = 1; n_out <= 4; n_out++)
+            assert_int_equal(run_builtin(ns[t], n_out, NULL, &err), MT_OK);
+    /* a failing output fails the run with its error, whichever thread
+     * writes it: output 0 (the caller), output 1 or 2 (the helper), late
+     * (past several stages; or 1880000: in the last, partial stage, so that
+     * only the fan's close finds it) or at its first segment */
+    static const size_t at[] = {200000, 1000000, 100, 1880000};
+    for (size_t w = 0; w < 3; w++)
+        for (size_t a = 0; a < sizeof at / sizeof at[0]; a++) {
+            size_t fail[3] = {0, 0, 0};
+            fail[w] = at[a];
+            memset(&err, 0, sizeof err);
+            assert_int_equal(run_builtin(340000, 3, fail, &err), MT_EIO);
+            char want[64];
+            snprintf(want, sizeof want, "writing an output failed: test sink %zu full", w);
+            assert_string_equal(err.msg, want);
+        }
+    /* four outputs: the caller writes 0 and 1, the helper 2 and 3 */
+    for (size_t w = 0; w < 4; w++) {
+        size_t fail[4] = {0, 0, 0, 0};
+        fail[w] = 700000;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(run_builtin(340000, 4, fail, &err), MT_EIO);
+        char want[64];
+        snprintf(want, sizeof want, "writing an output failed: test sink %zu full", w);
+        assert_string_equal(err.msg, want);
+    }
+    /* two failing outputs: the run fails with one of their errors */
+    size_t fail2[3] = {0, 300000, 150000};
+    memset(&err, 0, sizeof err);
+    assert_int_equal(run_builtin(340000, 3, fail2, &err), MT_EIO);
+    assert_non_null(strstr(err.msg, "writing an output failed: test sink"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -865,7 +1109,9 @@ int main(void)
         cmocka_unit_test(test_partitioned),
         cmocka_unit_test(test_partition_edges),
         cmocka_unit_test(test_fast_path),
+        cmocka_unit_test(test_general_threads),
         cmocka_unit_test(test_big_alloc),
+        cmocka_unit_test(test_builtin_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
