@@ -2,6 +2,7 @@
  * mesatee-worker-test (MT_WORKER_TEST_BUILTINS) to test the sandbox. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_arena(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err);
 
@@ -176,6 +178,53 @@ mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err)
     char buf[128];
     snprintf(buf, sizeof buf, "OMP_WAIT_POLICY=%.32s; %zu variable(s)", v ? v : "(unset)", n);
     *ret = strdup(buf);
+    return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+/* Whether a block allocated on a helper thread comes from glibc's main
+ * arena (worker_main.c: mallopt(M_ARENA_MAX, 1)): glibc marks every chunk
+ * of another arena with the NON_MAIN_ARENA bit (0x4) of the size word just
+ * before the block (malloc/malloc.c, unchanged since glibc 2.3; a test
+ * built-in only). 64 KiB: under the mmap threshold. */
+static void *arena_probe(void *arg)
+{
+    int *main_arena = arg;
+    void *volatile p = malloc(64 << 10);
+    if (p) {
+        size_t size_word;
+        memcpy(&size_word, (const char *)p - sizeof size_word, sizeof size_word);
+        *main_arena = (size_word & 0x2) ? -1 : !(size_word & 0x4); /* 0x2: mmapped */
+        free(p);
+    }
+    return NULL;
+}
+
+/* "one arena" when a helper thread allocates from the main arena, "own
+ * arena" when it got one of its own (test_executor test_worker_arena). */
+mt_status mt_builtin_test_arena(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    (void)ctx;
+#ifdef TEST_ASAN
+    *ret = strdup("not measurable: AddressSanitizer replaces malloc");
+#else
+    int main_arena = -2;
+    pthread_t t;
+    if (pthread_create(&t, NULL, arena_probe, &main_arena) != 0)
+        return mt_err_set(err, MT_EINTERNAL, "cannot start a thread");
+    pthread_join(t, NULL);
+    if (main_arena < 0)
+        return mt_err_set(err, MT_EINTERNAL, "the probe block was %s",
+                          main_arena == -1 ? "mmapped" : "not allocated");
+    *ret = strdup(main_arena ? "one arena" : "own arena");
+#endif
     return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
 }
 

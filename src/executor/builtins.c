@@ -19,6 +19,7 @@ mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_arena(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err);
 #endif
@@ -71,6 +72,7 @@ static const struct {
     {"__test_sleep", mt_builtin_test_sleep},
     {"__test_keysign_huge", mt_builtin_test_keysign_huge},
     {"__test_env", mt_builtin_test_env},
+    {"__test_arena", mt_builtin_test_arena},
     {"__test_gbdt_predict_differs", mt_builtin_test_gbdt_differs},
     {"__test_gbdt_predict_fails", mt_builtin_test_gbdt_fails},
 #endif

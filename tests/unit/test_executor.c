@@ -1053,6 +1053,32 @@ static void test_worker_env(void **state)
     mt_executor_set_worker_start(prev);
 }
 
+/* A worker's helper threads allocate from its one malloc arena
+ * (worker_main.c): a thread arena of its own would reserve 64 MiB of the
+ * task's RLIMIT_AS only when that much is free, so a task near its limit
+ * would pass or fail by which thread touched the heap first. Both start
+ * modes (the zygote's children inherit the setting). */
+static void test_worker_arena(void **state)
+{
+    (void)state;
+    mt_worker_start prev = mt_executor_worker_start();
+    const mt_worker_start modes[2] = {MT_WORKER_START_ZYGOTE, MT_WORKER_START_SPAWN};
+    for (int i = 0; i < 2; i++) {
+        mt_executor_set_worker_start(modes[i]);
+        mt_job_result r;
+        mt_job j = base_job("__test_arena", true);
+        j.limits.mem_bytes = 1ULL << 30; /* room for a thread arena, were one made */
+        assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+        assert_true(r.ok);
+        if (strncmp(r.return_value, "not measurable", 14) == 0)
+            fprintf(stderr, "test_worker_arena: skipped (%s)\n", r.return_value);
+        else
+            assert_string_equal(r.return_value, "one arena");
+        mt_job_result_clear(&r);
+    }
+    mt_executor_set_worker_start(prev);
+}
+
 /* Key metering (key_signs): what the worker reports is taken for a job that
  * carried a KeyStore key, and refused (the task fails) for one without. */
 static void test_key_signs(void **state)
@@ -1415,6 +1441,7 @@ int main(void)
         cmocka_unit_test(test_job_codec_keys),
         cmocka_unit_test_setup_teardown(test_key_signs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_env, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_worker_arena, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
