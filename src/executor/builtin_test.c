@@ -189,6 +189,7 @@ mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err)
 #endif
 #endif
 
+#ifndef TEST_ASAN
 /* Whether a block allocated on a helper thread comes from glibc's main
  * arena (worker_main.c: mallopt(M_ARENA_MAX, 1)): glibc marks every chunk
  * of another arena with the NON_MAIN_ARENA bit (0x4) of the size word just
@@ -206,6 +207,7 @@ static void *arena_probe(void *arg)
     }
     return NULL;
 }
+#endif
 
 /* "one arena" when a helper thread allocates from the main arena, "own
  * arena" when it got one of its own (test_executor test_worker_arena). */
