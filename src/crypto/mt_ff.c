@@ -793,8 +793,8 @@ mt_status mt_ff_encrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *plain, 
         return mt_err_set(err, MT_EINVAL, "mt_ff_encrypt: NULL argument");
     *out = NULL;
     *out_len = 0;
-    uint64_t nseg;
-    size_t total;
+    uint64_t nseg = 0;
+    size_t total = 0;
     mt_status st = encrypt_size(len, &nseg, &total, err);
     if (st != MT_OK)
         return st;
@@ -820,8 +820,8 @@ mt_status mt_ff_encrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *pl
         return mt_err_set(err, MT_EINVAL,
                           "mt_ff_encrypt_into: the plaintext overlaps the output buffer "
                           "(in-place encryption is not supported: use separate buffers)");
-    uint64_t nseg;
-    size_t total;
+    uint64_t nseg = 0;
+    size_t total = 0;
     mt_status st = encrypt_size(len, &nseg, &total, err);
     if (st != MT_OK)
         return st;
@@ -907,7 +907,7 @@ mt_status mt_ff_decrypt(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct, siz
     *out_len = 0;
     uint8_t hdr[MT_FF_HEADER_MAX];
     mt_ff_header h;
-    size_t nseg, plain_len;
+    size_t nseg = 0, plain_len = 0;
     mt_status st = decrypt_layout(key, ct, len, hdr, &h, &nseg, &plain_len, err);
     if (st != MT_OK)
         return st;
@@ -935,7 +935,7 @@ mt_status mt_ff_decrypt_into(const uint8_t key[MT_FF_KEY_LEN], const uint8_t *ct
                           "(in-place decryption is not supported: use separate buffers)");
     uint8_t hdr[MT_FF_HEADER_MAX];
     mt_ff_header h;
-    size_t nseg, plain_len;
+    size_t nseg = 0, plain_len = 0;
     mt_status st = decrypt_layout(key, ct, len, hdr, &h, &nseg, &plain_len, err);
     if (st == MT_OK && cap < plain_len)
         st = mt_err_set(err, MT_ETOOBIG,
