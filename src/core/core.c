@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core_internal.h"
+#include "mt_algs.h"
 #include "transit_core.h"
 #include "mt_json.h"
 #include "mt_ks_join.h"
@@ -19,29 +20,11 @@
 
 /* ---- shared helpers ---------------------------------------------------- */
 
-/* SHA-256 fetched once: EVP_sha256() in EVP_Digest fetched the algorithm
- * from the provider on every call (~40% of an audit entry's hash, which
- * the daemon computes several times per task). Never freed (process-wide,
- * as libcrypto's own cached methods). */
-static EVP_MD *g_sha256;
-static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_fetch(void)
-{
-    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-const EVP_MD *core_sha256_md(void)
-{
-    pthread_once(&g_sha256_once, sha256_fetch);
-    return g_sha256 ? g_sha256 : EVP_sha256(); /* a failed fetch: the implicit one */
-}
-
 void core_sha256_hex(const void *data, size_t len, char out[65])
 {
     uint8_t md[32];
     unsigned int mdlen = 0;
-    if (EVP_Digest(data, len, md, &mdlen, core_sha256_md(), NULL) != 1 || mdlen != 32)
+    if (EVP_Digest(data, len, md, &mdlen, mt_algs_sha256(), NULL) != 1 || mdlen != 32)
         abort(); /* SHA-256 cannot fail short of a broken libcrypto */
     mt_hex_encode(md, 32, out);
 }

@@ -480,9 +480,6 @@ mt_status audit_prune_handle(core_ctx *x);
 
 /* Hex SHA-256 of len bytes into out (65 bytes). */
 void core_sha256_hex(const void *data, size_t len, char out[65]);
-/* SHA-256, fetched from the provider once per process (EVP_sha256() in a
- * digest call fetches it on every call); never freed. */
-const EVP_MD *core_sha256_md(void);
 /* Keyed fingerprint of a file key (HMAC-SHA256 under core->key_fp_key, 64
  * hex): equal keys give equal fingerprints; without the TEE-held key the
  * fingerprint tells nothing about the key. */

@@ -63,6 +63,7 @@
 #include <string.h>
 
 #include "core_internal.h"
+#include "mt_algs.h"
 #include "mt_json.h"
 #include "mt_log.h"
 
@@ -334,7 +335,7 @@ static mt_status fb_binding_hash(const fbuf *b, char out[65], mt_err *err)
 {
     uint8_t md[32];
     unsigned int ml = 0;
-    if (b->oom || EVP_Digest(b->p, b->len, md, &ml, core_sha256_md(), NULL) != 1 || ml != 32)
+    if (b->oom || EVP_Digest(b->p, b->len, md, &ml, mt_algs_sha256(), NULL) != 1 || ml != 32)
         return mt_err_set(err, MT_ENOMEM, "out of memory hashing the task binding");
     mt_hex_encode(md, 32, out);
     return MT_OK;

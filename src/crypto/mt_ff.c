@@ -10,7 +10,7 @@
  *    the caller's memory); the one-shot helpers seal/open each segment straight
  *    between the caller's buffer and the output (the _into variants: a
  *    caller-owned, reusable output).
- *  - AES-256-GCM and SHA-256 are fetched once per process (algs_fetch). */
+ *  - AES-256-GCM and SHA-256 are fetched once per process (mt_algs.h). */
 #include "mt_ff.h"
 
 #include <errno.h>
@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mt_algs.h"
 #include "mt_util.h"
 
 #define FF_MAGIC "MTF1"
@@ -44,35 +45,6 @@
 /* Algorithms, fetched once                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* EVP_aes_256_gcm() / EVP_sha256() passed to an init call make OpenSSL 3
- * fetch the provider implementation by name on every call (a locked name
- * lookup: ~10% of a 16 KiB mt_ff_encrypt). Fetched once per process instead
- * and kept for its lifetime (never freed: OpenSSL's own exit handler tears
- * the providers down; the objects hold no key material). pthread_once makes
- * the first use from several threads safe. NULL when the default provider
- * lacks the algorithm: callers then fall back to the implicit fetch, which
- * fails the same way it did before. */
-static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
-static EVP_CIPHER *alg_gcm;
-static EVP_MD *alg_sha256;
-
-static void algs_fetch(void)
-{
-    alg_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-    alg_sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-}
-
-static const EVP_CIPHER *aes256gcm(void)
-{
-    (void)pthread_once(&algs_once, algs_fetch);
-    return alg_gcm ? alg_gcm : EVP_aes_256_gcm();
-}
-
-static const EVP_MD *sha256(void)
-{
-    (void)pthread_once(&algs_once, algs_fetch);
-    return alg_sha256 ? alg_sha256 : EVP_sha256();
-}
 
 /* ------------------------------------------------------------------------ */
 /* Header, key id, nonces                                                    */
@@ -85,7 +57,7 @@ void mt_ff_key_id(const uint8_t key[MT_FF_KEY_LEN], uint8_t out[MT_FF_KEY_ID_LEN
     unsigned int mdlen = 0;
     memcpy(msg, FF_KEY_ID_LABEL, sizeof FF_KEY_ID_LABEL - 1);
     memcpy(msg + sizeof FF_KEY_ID_LABEL - 1, key, MT_FF_KEY_LEN);
-    if (EVP_Digest(msg, sizeof msg, md, &mdlen, sha256(), NULL) != 1 || mdlen != 32)
+    if (EVP_Digest(msg, sizeof msg, md, &mdlen, mt_algs_sha256(), NULL) != 1 || mdlen != 32)
         abort(); /* SHA-256 unavailable: no safe way to continue */
     memcpy(out, md, MT_FF_KEY_ID_LEN);
     mt_wipe(msg, sizeof msg);
@@ -127,7 +99,7 @@ mt_status mt_ff_binding_make(const char *task_id, const char *slot, const char *
     unsigned int mdlen = 0;
     memcpy(msg, FF_SLOT_LABEL, sizeof FF_SLOT_LABEL - 1);
     memcpy(msg + sizeof FF_SLOT_LABEL - 1, slot, sl);
-    if (EVP_Digest(msg, sizeof FF_SLOT_LABEL - 1 + sl, md, &mdlen, sha256(), NULL) != 1 ||
+    if (EVP_Digest(msg, sizeof FF_SLOT_LABEL - 1 + sl, md, &mdlen, mt_algs_sha256(), NULL) != 1 ||
         mdlen != 32)
         return mt_err_set(err, MT_EINTERNAL, "SHA-256 unavailable in OpenSSL");
     memcpy(out->slot_hash, md, sizeof out->slot_hash);
@@ -238,7 +210,7 @@ static EVP_CIPHER_CTX *ctx_new(const uint8_t key[MT_FF_KEY_LEN], int enc)
         return NULL;
     /* one init with the key (the IV length does not enter the key
      * schedule; 12 is GCM's default and is set explicitly all the same) */
-    if (EVP_CipherInit_ex(ctx, aes256gcm(), NULL, key, NULL, enc) != 1 ||
+    if (EVP_CipherInit_ex(ctx, mt_algs_aes256gcm(), NULL, key, NULL, enc) != 1 ||
         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, FF_NONCE_LEN, NULL) != 1) {
         EVP_CIPHER_CTX_free(ctx);
         return NULL;
