@@ -1034,49 +1034,56 @@ static void run_test_builtin(const char *fn, uint32_t wall_ms, uint64_t mem,
     free(out[0].path);
 }
 
-/* The worker starts with OMP_WAIT_POLICY=PASSIVE and nothing else: libgomp (oneDNN,
- * XGBoost) reads it at load time, so it must come with the environment (docs/nn.md). */
-static void test_worker_env(void **state)
+/* Runs test built-in fn in a zygote-started and in a spawned worker; the
+ * return value of each (it must succeed) goes to check. */
+static void run_both_modes(const char *fn, uint64_t mem, void (*check)(const char *ret))
 {
-    (void)state;
     mt_worker_start prev = mt_executor_worker_start();
     const mt_worker_start modes[2] = {MT_WORKER_START_ZYGOTE, MT_WORKER_START_SPAWN};
     for (int i = 0; i < 2; i++) {
         mt_executor_set_worker_start(modes[i]);
         mt_job_result r;
-        mt_job j = base_job("__test_env", true);
+        mt_job j = base_job(fn, true);
+        j.limits.mem_bytes = mem;
         assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
         assert_true(r.ok);
-        assert_string_equal(r.return_value, "OMP_WAIT_POLICY=PASSIVE; 1 variable(s)");
+        check(r.return_value);
         mt_job_result_clear(&r);
     }
     mt_executor_set_worker_start(prev);
+}
+
+static void check_env(const char *ret)
+{
+    assert_string_equal(ret, "OMP_WAIT_POLICY=PASSIVE; 1 variable(s)");
+}
+
+/* The worker starts with OMP_WAIT_POLICY=PASSIVE and nothing else: libgomp (oneDNN,
+ * XGBoost) reads it at load time, so it must come with the environment (docs/nn.md). */
+static void test_worker_env(void **state)
+{
+    (void)state;
+    run_both_modes("__test_env", 0, check_env);
+}
+
+static void check_arena(const char *ret)
+{
+    if (strncmp(ret, "not measurable", 14) == 0)
+        fprintf(stderr, "test_worker_arena: skipped (%s)\n", ret);
+    else
+        assert_string_equal(ret, "one arena");
 }
 
 /* A worker's helper threads allocate from its one malloc arena
  * (worker_main.c): a thread arena of its own would reserve 64 MiB of the
  * task's RLIMIT_AS only when that much is free, so a task near its limit
  * would pass or fail by which thread touched the heap first. Both start
- * modes (the zygote's children inherit the setting). */
+ * modes (the zygote's children inherit the setting); 1 GiB leaves room for
+ * a thread arena, were one made. */
 static void test_worker_arena(void **state)
 {
     (void)state;
-    mt_worker_start prev = mt_executor_worker_start();
-    const mt_worker_start modes[2] = {MT_WORKER_START_ZYGOTE, MT_WORKER_START_SPAWN};
-    for (int i = 0; i < 2; i++) {
-        mt_executor_set_worker_start(modes[i]);
-        mt_job_result r;
-        mt_job j = base_job("__test_arena", true);
-        j.limits.mem_bytes = 1ULL << 30; /* room for a thread arena, were one made */
-        assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
-        assert_true(r.ok);
-        if (strncmp(r.return_value, "not measurable", 14) == 0)
-            fprintf(stderr, "test_worker_arena: skipped (%s)\n", r.return_value);
-        else
-            assert_string_equal(r.return_value, "one arena");
-        mt_job_result_clear(&r);
-    }
-    mt_executor_set_worker_start(prev);
+    run_both_modes("__test_arena", 1ULL << 30, check_arena);
 }
 
 /* Key metering (key_signs): what the worker reports is taken for a job that
