@@ -1901,7 +1901,8 @@ mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_
  * in order, as with one writer: the helper writes a stage only after the
  * caller handed it over (mutex), and the caller refills a stage only after
  * the helper is done with it. Small results (under one stage) and a helper
- * that cannot be started are written by the caller alone, output by output.
+ * that cannot be started (tried once, at the first full stage) are written
+ * by the caller alone, output by output.
  * The stages hold result ids: wiped when the fan closes. */
 #define PSI_FAN_BUF ((size_t)256 << 10) /* one stage, in L2 while encrypted */
 
@@ -1912,6 +1913,7 @@ typedef struct psi_fan {
     size_t cur, fill;      /* the stage being filled, its bytes */
     size_t used[2];        /* bytes of each stage ever written (wiped at close) */
     bool started, failed;  /* helper running; a write failed (no more writes) */
+    bool no_helper;        /* starting the helper failed once: not tried again */
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -1982,13 +1984,14 @@ static mt_status psi_fan_flush(psi_fan *f, mt_err *err)
     if (len == 0)
         return MT_OK;
     f->fill = 0;
-    if (!f->started && len == PSI_FAN_BUF && c->n_outputs >= 2) {
+    if (!f->started && !f->no_helper && len == PSI_FAN_BUF && c->n_outputs >= 2) {
         pthread_attr_t at;
         if (pthread_attr_init(&at) == 0) {
             f->started = pthread_attr_setstacksize(&at, (size_t)1 << 20) == 0 &&
                          pthread_create(&f->th, &at, psi_fan_thread, f) == 0;
             pthread_attr_destroy(&at);
         }
+        f->no_helper = !f->started; /* the rest of the stages: here */
     }
     if (!f->started)
         return psi_fan_write(c, 0, c->n_outputs, b, len, err);

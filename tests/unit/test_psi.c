@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1056,6 +1060,50 @@ static mt_status run_builtin(size_t n, size_t n_out, const size_t *fail, mt_err 
     return st;
 }
 
+/* pthread_create of this binary (it comes before libc's): while
+ * g_create_fail is set every call fails with EAGAIN and is counted. */
+static atomic_bool g_create_fail;
+static atomic_int g_create_calls;
+
+int pthread_create(pthread_t *th, const pthread_attr_t *at, void *(*fn)(void *), void *arg)
+{
+    if (atomic_load(&g_create_fail)) {
+        atomic_fetch_add(&g_create_calls, 1);
+        return EAGAIN;
+    }
+    int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    *(void **)&real = dlsym(RTLD_NEXT, "pthread_create");
+    return real ? real(th, at, fn, arg) : EAGAIN;
+}
+
+/* No thread can be started: the caller writes every output (the result is
+ * the same), the fan tries its helper once and not at every later stage
+ * (the run with one output, which never wants the helper, counts the
+ * other attempts of the same inputs), and a failing output still fails the
+ * run with its own error. */
+static void test_builtin_no_threads(void **state)
+{
+    (void)state;
+    mt_err err = {0};
+    atomic_store(&g_create_fail, true);
+    atomic_store(&g_create_calls, 0);
+    assert_int_equal(run_builtin(340000, 1, NULL, &err), MT_OK); /* seven stages */
+    int others = atomic_load(&g_create_calls);
+    atomic_store(&g_create_calls, 0);
+    assert_int_equal(run_builtin(340000, 3, NULL, &err), MT_OK);
+    assert_int_equal(atomic_load(&g_create_calls), others + 1);
+    for (size_t w = 0; w < 3; w++) {
+        size_t fail[3] = {0, 0, 0};
+        fail[w] = 1000000;
+        memset(&err, 0, sizeof err);
+        assert_int_equal(run_builtin(340000, 3, fail, &err), MT_EIO);
+        char want[64];
+        snprintf(want, sizeof want, "writing an output failed: test sink %zu full", w);
+        assert_string_equal(err.msg, want);
+    }
+    atomic_store(&g_create_fail, false);
+}
+
 static void test_builtin_outputs(void **state)
 {
     (void)state;
@@ -1112,6 +1160,7 @@ int main(void)
         cmocka_unit_test(test_general_threads),
         cmocka_unit_test(test_big_alloc),
         cmocka_unit_test(test_builtin_outputs),
+        cmocka_unit_test(test_builtin_no_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
