@@ -86,8 +86,12 @@ static void core_free(mt_core *c)
     auth_limits_free(c);
     untrusted_objects_close(c);
     mt_wipe(c->key_fp_key, sizeof c->key_fp_key);
+    /* every thread's keyed HMAC contexts of these keys (integrity.c), then
+     * the keys; this thread's contexts are freed */
+    integ_mac_forget(c->integ_key);
+    integ_mac_forget(c->audit_key);
+    integ_mac_thread_clear();
     mt_wipe(c->integ_key, sizeof c->integ_key);
-    integ_mac_thread_clear(); /* this thread's keyed HMAC context (integrity.c) */
     mt_wipe(c->audit_key, sizeof c->audit_key);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->audit_mu);

@@ -232,6 +232,13 @@ bool integ_hex_equal(const char *a, const char *b);
  * one per thread, wiped at thread exit); mt_core's close calls it so that no
  * keyed state outlives the core's wiped keys on the closing thread. */
 void integ_mac_thread_clear(void);
+/* Wipes `key` (compared by bytes) from every thread's HMAC slots, waiting
+ * for a thread that is MACing with it; mt_core's close calls it for the
+ * core's integ_key and audit_key before wiping them, so no thread keeps a
+ * closed core's keys. A thread MACing with the key later re-keys a slot. */
+void integ_mac_forget(const uint8_t key[32]);
+/* Tests only: how many slots, over all threads, hold `key`. */
+size_t integ_mac_slots_holding(const uint8_t key[32]);
 /* HMAC-SHA256(key, domain NUL || field(text)) as hex. */
 mt_status integ_mac_text(const uint8_t key[32], const char *domain, const char *text,
                          char out[65], mt_err *err);

@@ -52,9 +52,11 @@
  * Thread-safety: callers pass their own connection; each thread keeps up
  * to two keyed HMAC contexts of its own (mac_ctx: a copy of each key,
  * compared by bytes, wiped when its slot is replaced, by
- * integ_mac_thread_clear and at thread exit). A core's keys can stay in
- * another thread's slots after the core closes, until that thread replaces
- * them or exits (the daemon has one core; tests open several). */
+ * integ_mac_thread_clear and at thread exit). Every thread's slots are in
+ * one registry, so that integ_mac_forget (mt_core's close, for the core's
+ * integ_key and audit_key) wipes a key from the slots of all threads, idle
+ * ones included; a slot is used only under its thread's mutex, which
+ * integ_mac_forget takes to wipe it. */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -172,26 +174,57 @@ mt_status integ_fail(mt_err *err, const char *cls)
  * time) cost about 1 us of the ~1.3 us a store-row MAC took. Two slots:
  * the scheduler and request threads alternate integ_key (rows, leases)
  * and audit_key (audit entries) within one task, which re-keyed the single
- * context at every switch. mt_core's close clears the closing thread's
- * contexts (integ_mac_thread_clear). */
+ * context at every switch. mt_core's close wipes the core's keys from
+ * every thread's slots (integ_mac_forget) and frees the closing thread's
+ * contexts (integ_mac_thread_clear).
+ * Locking: a thread's slots are used (mac_ctx to the end of the MAC, fb_mac)
+ * and wiped (integ_mac_forget) only under its mac_tl.mu; the registry of all
+ * threads' mac_tl (mac_reg) changes only under mac_reg_mu. Order: mac_reg_mu,
+ * then a mac_tl.mu; a thread holding its own mac_tl.mu takes no other lock.
+ * Uncontended, the lock costs a few ns of the ~300 ns a MAC takes. */
 #define MAC_TL_SLOTS 2
-typedef struct {
+typedef struct mac_tl {
+    pthread_mutex_t mu; /* the slots: their owner while it MACs, integ_mac_forget */
     struct {
         uint8_t key[32];
         EVP_MAC_CTX *ctx;
     } s[MAC_TL_SLOTS];
     unsigned next; /* the slot a new key replaces */
+    struct mac_tl *reg_prev, *reg_next; /* mac_reg, under mac_reg_mu */
 } mac_tl;
 
 static pthread_key_t mac_tl_key;
 static pthread_once_t mac_tl_once = PTHREAD_ONCE_INIT;
 static bool mac_tl_ok;
+static pthread_mutex_t mac_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static mac_tl *mac_reg; /* every thread's slots */
 
+/* Frees slot i's context and wipes its key (the caller holds t->mu, or t
+ * is no longer reachable by anyone else). */
+static void mac_slot_clear(mac_tl *t, unsigned i)
+{
+    EVP_MAC_CTX_free(t->s[i].ctx); /* OpenSSL wipes the keyed HMAC state */
+    t->s[i].ctx = NULL;
+    mt_wipe(t->s[i].key, sizeof t->s[i].key);
+}
+
+/* Thread exit (destructor of mac_tl_key) and integ_mac_thread_clear: takes
+ * t out of the registry, then wipes and frees it. Once unlinked (under
+ * mac_reg_mu) no integ_mac_forget can hold or take t->mu. */
 static void mac_tl_free(void *p)
 {
     mac_tl *t = p;
+    pthread_mutex_lock(&mac_reg_mu);
+    if (t->reg_prev)
+        t->reg_prev->reg_next = t->reg_next;
+    else
+        mac_reg = t->reg_next;
+    if (t->reg_next)
+        t->reg_next->reg_prev = t->reg_prev;
+    pthread_mutex_unlock(&mac_reg_mu);
     for (unsigned i = 0; i < MAC_TL_SLOTS; i++)
-        EVP_MAC_CTX_free(t->s[i].ctx);
+        mac_slot_clear(t, i);
+    pthread_mutex_destroy(&t->mu);
     mt_wipe(t, sizeof *t);
     free(t);
 }
@@ -211,41 +244,99 @@ void integ_mac_thread_clear(void)
         mac_tl_free(t);
 }
 
-/* The calling thread's context, initialised for `key`; NULL on failure. */
-static EVP_MAC_CTX *mac_ctx(const uint8_t key[32])
+void integ_mac_forget(const uint8_t key[32])
+{
+    pthread_mutex_lock(&mac_reg_mu);
+    for (mac_tl *t = mac_reg; t; t = t->reg_next) {
+        pthread_mutex_lock(&t->mu);
+        for (unsigned i = 0; i < MAC_TL_SLOTS; i++)
+            if (t->s[i].ctx && mt_ct_equal(t->s[i].key, key, 32))
+                mac_slot_clear(t, i);
+        pthread_mutex_unlock(&t->mu);
+    }
+    pthread_mutex_unlock(&mac_reg_mu);
+}
+
+size_t integ_mac_slots_holding(const uint8_t key[32])
+{
+    size_t n = 0;
+    pthread_mutex_lock(&mac_reg_mu);
+    for (mac_tl *t = mac_reg; t; t = t->reg_next) {
+        pthread_mutex_lock(&t->mu);
+        for (unsigned i = 0; i < MAC_TL_SLOTS; i++)
+            n += t->s[i].ctx && mt_ct_equal(t->s[i].key, key, 32);
+        pthread_mutex_unlock(&t->mu);
+    }
+    pthread_mutex_unlock(&mac_reg_mu);
+    return n;
+}
+
+/* The calling thread's slots, made and registered on first use; NULL on
+ * failure. */
+static mac_tl *mac_tl_get(void)
 {
     pthread_once(&mac_tl_once, mac_tl_init);
     if (!mac_tl_ok)
         return NULL;
     mac_tl *t = pthread_getspecific(mac_tl_key);
-    if (!t) {
-        if (!(t = calloc(1, sizeof *t)))
-            return NULL;
-        if (pthread_setspecific(mac_tl_key, t)) {
-            free(t);
-            return NULL;
-        }
+    if (t)
+        return t;
+    if (!(t = calloc(1, sizeof *t)))
+        return NULL;
+    if (pthread_mutex_init(&t->mu, NULL)) {
+        free(t);
+        return NULL;
     }
+    if (pthread_setspecific(mac_tl_key, t)) {
+        pthread_mutex_destroy(&t->mu);
+        free(t);
+        return NULL;
+    }
+    pthread_mutex_lock(&mac_reg_mu);
+    t->reg_next = mac_reg;
+    if (mac_reg)
+        mac_reg->reg_prev = t;
+    mac_reg = t;
+    pthread_mutex_unlock(&mac_reg_mu);
+    return t;
+}
+
+/* The calling thread's context, initialised for `key`, with *held locked
+ * (the caller unlocks (*held)->mu when the MAC is done); NULL on failure
+ * (nothing held). */
+static EVP_MAC_CTX *mac_ctx(const uint8_t key[32], mac_tl **held)
+{
+    mac_tl *t = mac_tl_get();
+    if (!t)
+        return NULL;
+    pthread_mutex_lock(&t->mu);
+    EVP_MAC_CTX *ctx = NULL;
     for (unsigned i = 0; i < MAC_TL_SLOTS; i++)
-        if (t->s[i].ctx && mt_ct_equal(t->s[i].key, key, 32))
-            return EVP_MAC_init(t->s[i].ctx, NULL, 0, NULL) ? t->s[i].ctx : NULL;
+        if (t->s[i].ctx && mt_ct_equal(t->s[i].key, key, 32)) {
+            ctx = EVP_MAC_init(t->s[i].ctx, NULL, 0, NULL) ? t->s[i].ctx : NULL;
+            goto out;
+        }
     unsigned slot = t->next;
     t->next = (slot + 1) % MAC_TL_SLOTS;
-    EVP_MAC_CTX_free(t->s[slot].ctx);
-    t->s[slot].ctx = NULL;
-    mt_wipe(t->s[slot].key, 32);
+    mac_slot_clear(t, slot);
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+    ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
     EVP_MAC_free(mac); /* the context holds its own reference */
     char digest[] = "SHA256";
     OSSL_PARAM p[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                       OSSL_PARAM_construct_end()};
     if (!ctx || !EVP_MAC_init(ctx, key, 32, p)) {
         EVP_MAC_CTX_free(ctx);
-        return NULL;
+        ctx = NULL;
+        goto out;
     }
     memcpy(t->s[slot].key, key, 32);
     t->s[slot].ctx = ctx;
+out:
+    if (ctx)
+        *held = t;
+    else
+        pthread_mutex_unlock(&t->mu);
     return ctx;
 }
 
@@ -256,9 +347,14 @@ static bool fb_mac(const uint8_t key[32], const fbuf *b, char out[65])
         return false;
     uint8_t md[32];
     size_t ml = 0;
-    EVP_MAC_CTX *ctx = mac_ctx(key);
-    if (!ctx || !EVP_MAC_update(ctx, b->p, b->len) || !EVP_MAC_final(ctx, md, &ml, sizeof md) ||
-        ml != 32)
+    mac_tl *held = NULL;
+    EVP_MAC_CTX *ctx = mac_ctx(key, &held);
+    if (!ctx)
+        return false;
+    bool ok = EVP_MAC_update(ctx, b->p, b->len) && EVP_MAC_final(ctx, md, &ml, sizeof md) &&
+              ml == 32;
+    pthread_mutex_unlock(&held->mu);
+    if (!ok)
         return false;
     mt_hex_encode(md, 32, out);
     return true;

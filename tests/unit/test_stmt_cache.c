@@ -339,6 +339,144 @@ static void t_mac_keys(void **state)
     }
 }
 
+/* ---- every thread's HMAC slots: a key is wiped from all of them --------- */
+
+typedef struct {
+    const uint8_t (*keys)[32];
+    size_t n_keys;
+    tenv *e;           /* with it: one request instead of the keys */
+    const char *token;
+    int status;        /* the request's */
+    bool macs_ok;      /* every MAC was the reference one */
+    size_t loops;      /* > 0: MAC keys[0] this many times, then exit */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int phase;         /* 1: the peer MACed and waits; 2: it may go on */
+} mac_peer;
+
+static void *mac_peer_main(void *arg)
+{
+    mac_peer *p = arg;
+    char got[65], want[65];
+    mt_err err;
+    p->macs_ok = true;
+    if (p->e)
+        p->status = treq(p->e, "GET", "/v1/users/me", p->token, NULL, NULL);
+    for (size_t k = 0; k < p->n_keys; k++) {
+        ref_mac(p->keys[k], "mesatee-test/v1", "peer", want);
+        p->macs_ok &= integ_mac_text(p->keys[k], "mesatee-test/v1", "peer", got, &err) == MT_OK &&
+                      !strcmp(got, want);
+    }
+    for (size_t i = 0; i < p->loops; i++)
+        p->macs_ok &= integ_mac_text(p->keys[0], "mesatee-test/v1", "peer", got, &err) == MT_OK &&
+                      !strcmp(got, want);
+    if (p->loops)
+        return NULL;
+    pthread_mutex_lock(&p->mu);
+    p->phase = 1;
+    pthread_cond_broadcast(&p->cv);
+    while (p->phase != 2)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    if (p->n_keys) { /* after the wipe: re-keys, the same MAC */
+        p->macs_ok &= integ_mac_text(p->keys[0], "mesatee-test/v1", "peer", got, &err) == MT_OK;
+        ref_mac(p->keys[0], "mesatee-test/v1", "peer", want);
+        p->macs_ok &= !strcmp(got, want);
+    }
+    return NULL;
+}
+
+static void mac_peer_start(mac_peer *p, pthread_t *th)
+{
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    assert_int_equal(pthread_create(th, NULL, mac_peer_main, p), 0);
+    if (p->loops)
+        return;
+    pthread_mutex_lock(&p->mu);
+    while (p->phase != 1)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void mac_peer_finish(mac_peer *p, pthread_t th)
+{
+    pthread_mutex_lock(&p->mu);
+    p->phase = 2;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    assert_true(p->macs_ok);
+}
+
+/* integ_mac_forget wipes a key from another, idle thread's slots (and only
+ * that key); the thread then re-keys and MACs correctly; its exit wipes the
+ * rest. */
+static void t_mac_forget(void **state)
+{
+    (void)state;
+    uint8_t keys[2][32];
+    for (int k = 0; k < 2; k++)
+        memset(keys[k], 0xa0 + k, 32);
+    mac_peer p = {.keys = (const uint8_t(*)[32])keys, .n_keys = 2};
+    pthread_t th;
+    mac_peer_start(&p, &th);
+    assert_int_equal(integ_mac_slots_holding(keys[0]), 1);
+    assert_int_equal(integ_mac_slots_holding(keys[1]), 1);
+    integ_mac_forget(keys[0]);
+    assert_int_equal(integ_mac_slots_holding(keys[0]), 0);
+    assert_int_equal(integ_mac_slots_holding(keys[1]), 1);
+    mac_peer_finish(&p, th);
+    assert_int_equal(integ_mac_slots_holding(keys[0]), 0); /* thread exit */
+    assert_int_equal(integ_mac_slots_holding(keys[1]), 0);
+}
+
+/* Wiping while the owner MACs with the key: the owner's slot is never
+ * wiped under it (every MAC is the reference one; ASan/TSan builds would
+ * see a context freed while in use). */
+static void t_mac_forget_busy(void **state)
+{
+    (void)state;
+    uint8_t key[1][32];
+    memset(key[0], 0x5c, 32);
+    mac_peer p = {.keys = (const uint8_t(*)[32])key, .n_keys = 1, .loops = 20000};
+    pthread_t th;
+    mac_peer_start(&p, &th);
+    for (int i = 0; i < 2000; i++)
+        integ_mac_forget(key[0]);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_true(p.macs_ok);
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
+}
+
+/* Closing a core wipes its store-integrity and audit keys from the slots
+ * of a thread that served one of its requests and still lives. */
+static void t_close_wipes_other_threads(void **state)
+{
+    (void)state;
+    tenv e;
+    tenv_init(&e, NULL);
+    char *admin = tlogin(&e, "admin", ADMIN_PW);
+    mac_peer p = {.e = &e, .token = admin};
+    pthread_t th;
+    mac_peer_start(&p, &th);
+    assert_int_equal(p.status, 200);
+    uint8_t ik[32], ak[32];
+    memcpy(ik, e.core->integ_key, 32);
+    memcpy(ak, e.core->audit_key, 32);
+    assert_true(integ_mac_slots_holding(ik) >= 1); /* the peer's (token row) */
+    tenv_free(&e);
+    assert_int_equal(integ_mac_slots_holding(ik), 0);
+    assert_int_equal(integ_mac_slots_holding(ak), 0);
+    mac_peer_finish(&p, th);
+    mt_wipe(ik, sizeof ik);
+    mt_wipe(ak, sizeof ak);
+    free(admin);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +487,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(t_two_cores, setup, teardown),
         cmocka_unit_test_setup_teardown(t_helpers_evict, setup, teardown),
         cmocka_unit_test(t_mac_keys),
+        cmocka_unit_test(t_mac_forget),
+        cmocka_unit_test(t_mac_forget_busy),
+        cmocka_unit_test(t_close_wipes_other_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
