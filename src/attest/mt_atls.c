@@ -180,7 +180,8 @@ mt_status mt_atls_ctx_new(bool server, EVP_PKEY *key, X509 *cert, const mt_polic
         return mt_err_set(err, MT_EINTERNAL, "cannot set up the attested TLS context");
     }
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    /* decrypted records are wiped once read, and the read buffer when freed */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CLEANSE_PLAINTEXT);
     if (server)
         SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_verify(ctx,

@@ -13,6 +13,10 @@
 #include "mt_secmem.h"
 #include "mt_util.h"
 
+#ifdef MT_CLI_HAVE_SERVER
+#include "mt_evmem.h"
+#endif
+
 #define CLI_DEFAULT_SERVER "https://127.0.0.1:7443"
 
 /* ======================================================================== */
@@ -1415,6 +1419,9 @@ int main(int argc, char **argv)
     cli_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     mt_secmem_install_json(); /* passwords, keys, tokens in jansson's heap: wiped on free */
+#ifdef MT_CLI_HAVE_SERVER
+    mt_evmem_install(); /* request bodies in libevent's buffers (mesatee serve): the same */
+#endif
     g_ctx = &ctx;
     const char *env_out = nonempty_env("MESATEE_OUTPUT");
     ctx.json = env_out && !strcmp(env_out, "json"); /* JSON errors while parsing */

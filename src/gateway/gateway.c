@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_evmem.h"
 #include "mt_http_head.h"
 #include "mt_vault_head.h"
 #include "mt_log.h"
@@ -2694,7 +2695,11 @@ static mt_status gw_tls_context(SSL_CTX **out, EVP_PKEY *key, X509 *cert,
         return mt_err_set(err, MT_ECRYPTO,
                           "cannot set up TLS 1.3 with the server key and certificate: %s", buf);
     }
-    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    /* CLEANSE_PLAINTEXT: OpenSSL wipes each decrypted record once it is
+     * read, and the read buffer before RELEASE_BUFFERS frees it (libevent's
+     * copies: mt_evmem) */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_CLEANSE_PLAINTEXT);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     *out = ctx;
     return MT_OK;
@@ -2994,6 +2999,7 @@ mt_status mt_gateway_new(const mt_gateway_config *cfg, const mt_gateway_backend 
         goto out;
     }
     gw->pool_init = true;
+    mt_evmem_install(); /* libevent's buffers wiped when freed (first call only) */
     gw->base = event_base_new();
     gw->http = gw->base ? evhttp_new(gw->base) : NULL;
     if (gw->http) {

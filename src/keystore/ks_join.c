@@ -567,6 +567,7 @@ mt_status mt_ks_join_server_start(const char *listen, const char *advertise, mt_
                                accept_any);
             SSL_CTX_set_session_cache_mode(s->ctx, SSL_SESS_CACHE_OFF);
             SSL_CTX_set_num_tickets(s->ctx, 0);
+            SSL_CTX_set_options(s->ctx, SSL_OP_CLEANSE_PLAINTEXT); /* wrapped keys */
         }
     }
     EVP_PKEY_free(key);
