@@ -2764,6 +2764,11 @@ unsigned long mt_gateway_renewals(const mt_gateway *gw)
     return gw ? gw->renewals : 0;
 }
 
+uint64_t mt_gateway_tls_options(const mt_gateway *gw)
+{
+    return gw && gw->ssl_ctx ? SSL_CTX_get_options(gw->ssl_ctx) : 0;
+}
+
 static void gw_renew_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;

@@ -40,6 +40,7 @@
 #include <openssl/x509.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mt_core.h"
 #include "mt_err.h"
@@ -206,6 +207,9 @@ mt_status mt_gateway_renew_now(mt_gateway *gw, mt_err *err);
 mt_status mt_gateway_reload_identity(mt_gateway *gw, mt_err *err);
 /* How many renewals succeeded since start. */
 unsigned long mt_gateway_renewals(const mt_gateway *gw);
+/* Tests only: the options (SSL_CTX_get_options) of the TLS context served
+ * now; not while a renewal or reload may replace it. */
+uint64_t mt_gateway_tls_options(const mt_gateway *gw);
 /* Changes the connection limit (0 = the default); open connections over it
  * stay. Only on the gateway's thread (e.g. from the reload hook). */
 void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n);

@@ -254,6 +254,9 @@ static int handshake(EVP_PKEY *key, X509 *scert, X509 *ccert, const mt_policy *p
     mt_err err;
     assert_int_equal(mt_atls_ctx_new(true, key, scert, pol, &sctx, &err), MT_OK);
     assert_int_equal(mt_atls_ctx_new(false, key, ccert, pol, &cctx, &err), MT_OK);
+    /* both sides wipe decrypted records once read */
+    assert_true(SSL_CTX_get_options(sctx) & SSL_OP_CLEANSE_PLAINTEXT);
+    assert_true(SSL_CTX_get_options(cctx) & SSL_OP_CLEANSE_PLAINTEXT);
     int fds[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
     SSL *s = SSL_new(sctx);

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -560,6 +561,9 @@ static void test_files_written(void **state)
     assert_true(mt_gateway_port(f->gw) > 0);
     snprintf(want, sizeof want, "https://127.0.0.1:%u", mt_gateway_port(f->gw));
     assert_string_equal(url, want);
+    /* decrypted records wiped once read, and the read buffer before it is
+     * released (SSL_MODE_RELEASE_BUFFERS) */
+    assert_true(mt_gateway_tls_options(f->gw) & SSL_OP_CLEANSE_PLAINTEXT);
 }
 
 static void test_tls12_refused(void **state)
