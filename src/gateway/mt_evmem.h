@@ -22,9 +22,13 @@
  *   later calls do nothing. libevent wants it before its first allocation:
  *   with mt_secmem the blocks carry no header (the size comes from
  *   malloc_usable_size), so a block libevent allocated with plain malloc
- *   before the call is still released correctly (and wiped) after it, and a
- *   block it returns to the caller (evbuffer_readln, evhttp_uridecode, ...)
- *   may still be freed with free(), as libevent's documentation says.
+ *   before the call is still released correctly (and wiped) after it. A
+ *   block libevent returns to the caller (evbuffer_readln, evhttp_uridecode,
+ *   ...) is released with mt_secmem_free where it may hold a secret
+ *   (libevent's documentation says free() is no longer the right call once
+ *   an allocator is replaced; plain free() still works here, since the
+ *   blocks carry no header, but skips the wipe: the gateway's decoded
+ *   request paths, which are not secret, are freed that way).
  * - Thread-safety: the first call writes libevent's process-wide allocator
  *   pointers without a lock: make it before other threads use libevent. The
  *   functions installed are thread-safe (malloc/free, atomic counters).

@@ -467,20 +467,28 @@ static void t_close_wipes_other_threads(void **state)
     tenv e;
     tenv_init(&e, NULL);
     char *admin = tlogin(&e, "admin", ADMIN_PW);
-    mac_peer p = {.e = &e, .token = admin};
+    /* the peer's slots hold both of the core's keys: the token row's MAC
+     * (a request) and one MAC with each key (copies of them, which it
+     * re-keys with after the close) */
+    uint8_t keys[2][32];
+    memcpy(keys[0], e.core->integ_key, 32);
+    memcpy(keys[1], e.core->audit_key, 32);
+    mac_peer p = {.e = &e, .token = admin, .keys = (const uint8_t(*)[32])keys, .n_keys = 2};
     pthread_t th;
     mac_peer_start(&p, &th);
     assert_int_equal(p.status, 200);
     uint8_t ik[32], ak[32];
     memcpy(ik, e.core->integ_key, 32);
     memcpy(ak, e.core->audit_key, 32);
-    assert_true(integ_mac_slots_holding(ik) >= 1); /* the peer's (token row) */
+    assert_true(integ_mac_slots_holding(ik) >= 1);
+    assert_true(integ_mac_slots_holding(ak) >= 1);
     tenv_free(&e);
     assert_int_equal(integ_mac_slots_holding(ik), 0);
     assert_int_equal(integ_mac_slots_holding(ak), 0);
     mac_peer_finish(&p, th);
     mt_wipe(ik, sizeof ik);
     mt_wipe(ak, sizeof ak);
+    mt_wipe(keys, sizeof keys);
     free(admin);
 }
 
