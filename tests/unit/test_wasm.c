@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_siphash.h"
 #include "mt_wasm.h"
+#include "wasm_int.h"
 
 typedef struct buf {
     uint8_t b[4096];
@@ -864,6 +866,25 @@ static void test_table_memory(void **state)
     teardown(&r);
 }
 
+/* The duplicate-export check hashes names with SipHash-1-3 under the
+ * module's key (a PRF: names cannot be chosen to collide without the key).
+ * Keyed FNV-1a, used before, failed this. */
+static void test_export_name_hash_prf(void **state)
+{
+    (void)state;
+    uint8_t kb[16];
+    for (int i = 0; i < 16; i++)
+        kb[i] = (uint8_t)i;
+    mt_siphash_key k = mt_siphash_key_from(kb), k2 = {k.k0 ^ 1, k.k1};
+    char name[32];
+    for (int i = 0; i < 200; i++) {
+        int n = snprintf(name, sizeof name, "export_%d", i);
+        assert_true(wasm_export_name_hash(&k, name, (uint32_t)n) == mt_siphash13(&k, name, (size_t)n));
+        assert_true(wasm_export_name_hash(&k, name, (uint32_t)n) !=
+                    wasm_export_name_hash(&k2, name, (uint32_t)n));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -873,7 +894,7 @@ int main(void)
         cmocka_unit_test(test_memory_cap),    cmocka_unit_test(test_table_cap),
         cmocka_unit_test(test_fuel_bulk),     cmocka_unit_test(test_module_limits),
         cmocka_unit_test(test_table_memory),  cmocka_unit_test(test_fuel_loops), cmocka_unit_test(test_fuel_forward),
-        cmocka_unit_test(test_fuel_fused),    cmocka_unit_test(test_many_exports),
+        cmocka_unit_test(test_fuel_fused),    cmocka_unit_test(test_many_exports), cmocka_unit_test(test_export_name_hash_prf),
         cmocka_unit_test(test_code_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
