@@ -533,7 +533,8 @@ static int xgb_predict(BoosterHandle b, DMatrixHandle dm, const float *x, size_t
 #define GBDT_PROBE_ROWS 256
 
 /* Our own predictor for the model loaded in b (*forest, NULL when not
- * used), and the log's name of the engine that predicts: the trees are
+ * used), and the name of the engine that predicts (logged by the test
+ * worker's built-ins only): the trees are
  * read from XGBoost's own UBJSON of the loaded model (gbdt_forest.c refuses
  * what it does not reproduce exactly), then ours and XGBoost's predict the
  * first rows (dense x, or the CSR rows of sd) and any difference in any bit
@@ -814,10 +815,15 @@ mt_status mt_builtin_gbdt_predict_fault(mt_bctx *ctx, mt_gbdt_fault fault, char 
     }
     if ((st = mt_sbuf_write_all(ctx, &o, err)) != MT_OK)
         goto out;
+    /* the engine only for the test worker's built-ins: which one predicts
+     * depends on the model and the data's first rows, and every participant
+     * reads the log (docs/threat-model.md "Failure reasons and task logs") */
     mt_bctx_log(ctx,
                 "gbdt_predict: %zu rows, %llu features, %lld threads; model check %.3f s, "
-                "predict %.3f s (%s)",
-                n, (unsigned long long)nf, (long long)threads, t0 - tc, t1 - t0, engine);
+                "predict %.3f s%s%s%s",
+                n, (unsigned long long)nf, (long long)threads, t0 - tc, t1 - t0,
+                fault != MT_GBDT_FAULT_NONE ? " (" : "", fault != MT_GBDT_FAULT_NONE ? engine : "",
+                fault != MT_GBDT_FAULT_NONE ? ")" : "");
     char buf[64];
     snprintf(buf, sizeof buf, "predicted rows: %zu", n);
     if (!(*ret = strdup(buf)))
