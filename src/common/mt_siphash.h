@@ -90,16 +90,8 @@ static inline uint64_t mt_siphash_cd(const mt_siphash_key *key, const void *p, s
     }
     /* the last word: the 0..7 remaining bytes and n mod 256 in the top byte */
     uint64_t b = (uint64_t)n << 56;
-    switch (n & 7) {
-    case 7: b |= (uint64_t)m[full + 6] << 48; /* fall through */
-    case 6: b |= (uint64_t)m[full + 5] << 40; /* fall through */
-    case 5: b |= (uint64_t)m[full + 4] << 32; /* fall through */
-    case 4: b |= (uint64_t)m[full + 3] << 24; /* fall through */
-    case 3: b |= (uint64_t)m[full + 2] << 16; /* fall through */
-    case 2: b |= (uint64_t)m[full + 1] << 8;  /* fall through */
-    case 1: b |= (uint64_t)m[full]; break;
-    default: break;
-    }
+    for (size_t j = 0; j < (n & 7); j++)
+        b |= (uint64_t)m[full + j] << (8 * j);
     v3 ^= b;
     for (int r = 0; r < c; r++)
         MT_SIP_ROUND(v0, v1, v2, v3);
