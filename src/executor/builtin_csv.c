@@ -823,7 +823,8 @@ mt_status mt_strmap_init(mt_strmap *m, size_t n, mt_err *err)
     m->mask = sz - 1;
     uint8_t kb[16];
     mt_status st = mt_random(kb, sizeof kb, err);
-    m->key = mt_siphash_key_from(kb);
+    if (st == MT_OK)
+        m->key = mt_siphash_key_from(kb);
     mt_wipe(kb, sizeof kb);
     if (st != MT_OK) {
         free(m->slots);
