@@ -798,25 +798,18 @@ struct mt_strmap_slot {
     uint32_t value;
 };
 
-static inline uint64_t map_mix(uint64_t a, uint64_t b)
+/* SipHash-1-3 under the map's random key: a PRF, so a party choosing the
+ * keys cannot make them collide (the multiply-fold hash with a random seed
+ * used before could not stop that: a word equal to its constant zeroed the
+ * state for every seed). */
+static inline uint64_t map_hash(const char *p, size_t len, const mt_siphash_key *key)
 {
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)r ^ (uint64_t)(r >> 64);
+    return mt_siphash13(key, p, len);
 }
 
-static uint64_t map_hash(const char *p, size_t len, uint64_t seed)
+uint64_t mt_strmap_hash(const mt_strmap *m, const char *key, size_t len)
 {
-    uint64_t h = seed ^ (len * 0xa0761d6478bd642fULL);
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, p + i, 8);
-        h = map_mix(w ^ 0x9e3779b97f4a7c15ULL, h ^ 0xd6e8feb86659fd93ULL);
-    }
-    uint64_t w = 0;
-    memcpy(&w, p + i, len - i);
-    h = map_mix(w ^ 0x9e3779b97f4a7c15ULL ^ h, 0xd6e8feb86659fd93ULL ^ len);
-    return map_mix(h, 0xa0761d6478bd642fULL);
+    return map_hash(key, len, &m->key);
 }
 
 mt_status mt_strmap_init(mt_strmap *m, size_t n, mt_err *err)
@@ -828,7 +821,11 @@ mt_status mt_strmap_init(mt_strmap *m, size_t n, mt_err *err)
     if (!(m->slots = calloc(sz, sizeof *m->slots)))
         return mt_err_set(err, MT_ENOMEM, "out of memory for a table of %zu keys", n);
     m->mask = sz - 1;
-    mt_status st = mt_random((uint8_t *)&m->seed, sizeof m->seed, err);
+    uint8_t kb[16];
+    mt_status st = mt_random(kb, sizeof kb, err);
+    if (st == MT_OK)
+        m->key = mt_siphash_key_from(kb);
+    mt_wipe(kb, sizeof kb);
     if (st != MT_OK) {
         free(m->slots);
         m->slots = NULL;
@@ -838,7 +835,7 @@ mt_status mt_strmap_init(mt_strmap *m, size_t n, mt_err *err)
 
 int64_t mt_strmap_get(const mt_strmap *m, const char *key, size_t len)
 {
-    uint64_t h = map_hash(key, len, m->seed);
+    uint64_t h = map_hash(key, len, &m->key);
     for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
         const struct mt_strmap_slot *s = &m->slots[i];
         if (!s->key)
@@ -876,7 +873,7 @@ mt_status mt_strmap_put(mt_strmap *m, const char *key, size_t len, uint32_t valu
         if (st != MT_OK)
             return st;
     }
-    uint64_t h = map_hash(key, len, m->seed);
+    uint64_t h = map_hash(key, len, &m->key);
     for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
         struct mt_strmap_slot *s = &m->slots[i];
         if (!s->key) {

@@ -27,6 +27,7 @@
 #include "mt_bschema.h"
 #include "mt_builtin.h"
 #include "mt_err.h"
+#include "mt_siphash.h"
 
 #define MT_CSV_MAX_RECORD_DEFAULT (1u << 20) /* bytes of one record */
 #define MT_CSV_MAX_COLS_DEFAULT 4096
@@ -145,10 +146,13 @@ mt_status mt_sbuf_write_all(mt_bctx *ctx, const mt_sbuf *b, mt_err *err);
 typedef struct mt_strmap {
     struct mt_strmap_slot *slots;
     size_t mask, count;
-    uint64_t seed;
+    mt_siphash_key key;
 } mt_strmap;
 
-/* Empty map sized for about n keys, keyed by a random seed. */
+/* Empty map sized for about n keys. Keys (an untrusted party's CSV fields)
+ * are hashed with SipHash-1-3 under a random key per map (mt_siphash.h), so
+ * that they cannot be chosen to collide. Fails (nothing allocated) when
+ * memory or the random key cannot be had. */
 mt_status mt_strmap_init(mt_strmap *m, size_t n, mt_err *err);
 /* Finds key; returns its value or -1. */
 int64_t mt_strmap_get(const mt_strmap *m, const char *key, size_t len);
@@ -157,6 +161,8 @@ int64_t mt_strmap_get(const mt_strmap *m, const char *key, size_t len);
 mt_status mt_strmap_put(mt_strmap *m, const char *key, size_t len, uint32_t value,
                         bool *found, uint32_t *existing, mt_err *err);
 void mt_strmap_free(mt_strmap *m);
+/* The hash the map files key under (for tests). */
+uint64_t mt_strmap_hash(const mt_strmap *m, const char *key, size_t len);
 
 /* ---- arguments ---- */
 

@@ -102,12 +102,18 @@ mt_status mt_libsvm_parse_view(const char *slot, const uint8_t *data, size_t len
 mt_status mt_builtin_gbdt_train(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_gbdt_predict(mt_bctx *ctx, char **ret, mt_err *err);
 /* gbdt_predict with an injected fault, for the test worker's built-ins
- * __test_gbdt_predict_differs / __test_gbdt_predict_fails (builtin_test.c,
- * mesatee-worker-test only; gbdt_predict itself passes MT_GBDT_FAULT_NONE):
+ * __test_gbdt_predict / __test_gbdt_predict_differs /
+ * __test_gbdt_predict_fails (builtin_test.c, mesatee-worker-test only;
+ * gbdt_predict itself passes MT_GBDT_FAULT_NONE): none (MT_GBDT_TEST_NAMED),
  * the first-rows check sees a difference, or our full prediction fails with
- * MT_ENOMEM after the check passed; either way XGBoost's predictor predicts. */
+ * MT_ENOMEM after the check passed; either way XGBoost's predictor predicts.
+ * Every value but MT_GBDT_FAULT_NONE also names the engine in the task log
+ * (so tests see which predicted); gbdt_predict does not: which engine
+ * predicts is a bit about the model and the first rows of the data, and
+ * every participant reads the log. */
 typedef enum mt_gbdt_fault {
     MT_GBDT_FAULT_NONE,
+    MT_GBDT_TEST_NAMED,
     MT_GBDT_FAULT_CHECK_DIFFERS,
     MT_GBDT_FAULT_PREDICT_FAILS,
 } mt_gbdt_fault;

@@ -7,7 +7,8 @@
  * a partitioned hash join, built so that the random accesses stay in cache:
  *
  *  1. count: each input is split into lines (64-byte blocks turned into a
- *     newline bit mask), every id is hashed (64-bit, seeded) and counted in
+ *     newline bit mask), every id is hashed (SipHash-1-3, keyed from the
+ *     seed) and counted in
  *     a histogram of the hash's top 12 bits. The smallest input (in bytes)
  *     goes first: its id count fixes the number of partitions P = 2^b
  *     (about PSI_PART_TARGET ids of it per partition, at most 2^12).
@@ -60,6 +61,7 @@
 
 #include "big_alloc.h"
 #include "mt_builtin.h"
+#include "mt_siphash.h"
 #include "mt_util.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -129,18 +131,20 @@ static inline void psi_prefix(const uint8_t *s, size_t len, size_t avail, uint64
     *p1 = b;
 }
 
-/* Seeded 64-bit hash of an id (multiply-fold mixing over 16-byte chunks,
- * the first given as its zero-padded prefix p0, p1). */
-static inline uint64_t psi_hash(uint64_t p0, uint64_t p1, const uint8_t *s, size_t len,
-                                uint64_t seed)
+/* Keyed 64-bit hash of the id s[0..len): SipHash-1-3 (a PRF, mt_siphash.h)
+ * under a key from the task's random seed. The ids are a party's: the
+ * multiply-fold hash with the seed mixed in used before had collisions for
+ * every seed (bytes 8..15 equal to PSI_K2 zeroed the state), which a party
+ * could use to put all its ids in one partition and one probe chain. */
+static inline uint64_t psi_hash(const uint8_t *s, size_t len, uint64_t seed)
 {
-    uint64_t h = psi_mix(p0 ^ seed ^ PSI_K1, p1 ^ PSI_K2);
-    for (size_t i = 16; i < len; i += 16) {
-        uint8_t t[16] = {0};
-        memcpy(t, s + i, len - i < 16 ? len - i : 16);
-        h = psi_mix(psi_load64(t) ^ h ^ PSI_K1, psi_load64(t + 8) ^ PSI_K2);
-    }
-    return psi_mix(h ^ PSI_K3, PSI_K1 ^ len);
+    const mt_siphash_key k = {seed, seed ^ PSI_K3};
+    return mt_siphash13(&k, s, len);
+}
+
+uint64_t mt_psi_id_hash(const uint8_t *id, size_t len, uint64_t seed)
+{
+    return psi_hash(id, len, seed);
 }
 
 /* ------------------------------------------------------------- scanning */
@@ -235,7 +239,7 @@ static inline mt_status psi_scan_id(const mt_psi_input *in, size_t off, size_t l
     const uint8_t *s = in->data + off;
     uint64_t p0, p1;
     psi_prefix(s, len, in->len - off, &p0, &p1);
-    uint64_t h = psi_hash(p0, p1, s, len, seed);
+    uint64_t h = psi_hash(s, len, seed);
     if (!pt) {
         hist[h >> (64 - PSI_PART_MAX_BITS)]++;
         return MT_OK;

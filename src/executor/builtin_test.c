@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,8 @@ mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_arena(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_gbdt_named(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_sparse(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err);
 
@@ -230,9 +233,15 @@ mt_status mt_builtin_test_arena(mt_bctx *ctx, char **ret, mt_err *err)
     return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
 }
 
-/* gbdt_predict (same arguments) with an injected fault (builtin_ml.h,
- * test_builtin_gbdt.c): the own predictor's first-rows check sees a
- * difference, or its full prediction fails after the check passed. */
+/* gbdt_predict (same arguments) that names its engine in the log, with no
+ * fault or an injected one (builtin_ml.h, test_builtin_gbdt.c): the own
+ * predictor's first-rows check sees a difference, or its full prediction
+ * fails after the check passed. */
+mt_status mt_builtin_test_gbdt_named(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    return mt_builtin_gbdt_predict_fault(ctx, MT_GBDT_TEST_NAMED, ret, err);
+}
+
 mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err)
 {
     return mt_builtin_gbdt_predict_fault(ctx, MT_GBDT_FAULT_CHECK_DIFFERS, ret, err);
@@ -241,4 +250,29 @@ mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err)
 mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err)
 {
     return mt_builtin_gbdt_predict_fault(ctx, MT_GBDT_FAULT_PREDICT_FAILS, ret, err);
+}
+
+/* Leaves every output file (the regular files open for writing; run it with
+ * no inputs) sparse and 15 GiB long: one byte written at 15 GiB, under the
+ * worker's RLIMIT_FSIZE, so that hashing the outputs (the executor's
+ * sealing) takes far longer than the worker did (test_executor
+ * test_seal_wall_limit). Returns the number of files extended. */
+mt_status mt_builtin_test_sparse(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    *ret = NULL;
+    if (ctx->n_inputs)
+        return mt_err_set(err, MT_EINVAL, "__test_sparse takes no inputs");
+    int done = 0;
+    for (int fd = 3; fd < 1024; fd++) {
+        struct stat sb;
+        if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        if (lseek(fd, (off_t)15 << 30, SEEK_SET) < 0 || write(fd, "x", 1) != 1)
+            continue; /* not writable */
+        done++;
+    }
+    char buf[32];
+    snprintf(buf, sizeof buf, "%d", done);
+    *ret = strdup(buf);
+    return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
 }

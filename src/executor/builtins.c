@@ -20,6 +20,8 @@ mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_arena(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_gbdt_named(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_sparse(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err);
 #endif
@@ -73,6 +75,8 @@ static const struct {
     {"__test_keysign_huge", mt_builtin_test_keysign_huge},
     {"__test_env", mt_builtin_test_env},
     {"__test_arena", mt_builtin_test_arena},
+    {"__test_gbdt_predict", mt_builtin_test_gbdt_named},
+    {"__test_sparse", mt_builtin_test_sparse},
     {"__test_gbdt_predict_differs", mt_builtin_test_gbdt_differs},
     {"__test_gbdt_predict_fails", mt_builtin_test_gbdt_fails},
 #endif

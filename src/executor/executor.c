@@ -137,6 +137,9 @@ typedef struct run {
     struct out_flush *flush; /* early flushing of the outputs, or NULL */
     size_t flush_bad;        /* its first failed output (SIZE_MAX or n_outputs: none) */
     int flush_errno;
+    int64_t deadline;        /* start + wall limit (mt_mono_ms): sealing stops there too */
+    uint32_t wall;           /* the wall-clock limit, ms */
+    atomic_bool seal_late;   /* hashing the outputs reached the deadline */
 } run;
 
 static void flush_finish(run *x);
@@ -459,8 +462,13 @@ static void take_result(const char *buf, size_t len, run *x, mt_job_result *res)
     json_decref(r);
 }
 
-/* Size + SHA-256 of a temp file, read back (from the page cache). */
-static bool digest_fd(int fd, uint64_t *size_out, char hex[65])
+/* Size + SHA-256 of a temp file, read back (from the page cache). Stops
+ * (false) once mt_mono_ms() passes deadline, setting *late, or once another
+ * thread has set *late: the task's wall-clock limit covers sealing too (a
+ * worker can leave outputs of up to RLIMIT_FSIZE each, sparse, that take
+ * far longer to hash than to write). */
+static bool digest_fd(int fd, uint64_t *size_out, char hex[65], int64_t deadline,
+                      atomic_bool *late)
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     uint8_t *buf = malloc(SEAL_CHUNK), digest[32];
@@ -468,6 +476,11 @@ static bool digest_fd(int fd, uint64_t *size_out, char hex[65])
     uint64_t size = 0;
     bool good = md && buf && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1;
     while (good) {
+        if (atomic_load_explicit(late, memory_order_relaxed) || mt_mono_ms() > deadline) {
+            atomic_store(late, true);
+            good = false;
+            break;
+        }
         ssize_t n = pread(fd, buf, SEAL_CHUNK, (off_t)size);
         if (n < 0 && errno == EINTR)
             continue;
@@ -499,6 +512,8 @@ typedef struct seal_part {
     bool sync;
     size_t sync_failed; /* n: none */
     int sync_errno;
+    int64_t deadline;   /* hashing stops there (digest_fd) */
+    atomic_bool *late;
 } seal_part;
 
 static void seal_run(seal_part *p)
@@ -514,7 +529,7 @@ static void seal_run(seal_part *p)
         return;
     }
     for (size_t i = p->from; i < p->n; i += p->step)
-        p->ok[i] = digest_fd(p->fd[i], &p->size[i], p->hex[i]);
+        p->ok[i] = digest_fd(p->fd[i], &p->size[i], p->hex[i], p->deadline, p->late);
 }
 
 static void *seal_thread(void *arg)
@@ -568,10 +583,12 @@ static bool seal_outputs(run *x, mt_job_result *res)
             total += (uint64_t)sb.st_size;
     }
     bool par = total >= SEAL_PAR_MIN;
-    seal_part sync[2] = {{x->own_fd, n, 0, 2, size, hex, ok, true, n, 0},
-                         {x->own_fd, n, 1, 2, size, hex, ok, true, n, 0}};
-    seal_part odd = {x->own_fd, n, 1, 2, size, hex, ok, false, n, 0};
-    seal_part even = {x->own_fd, n, 0, 2, size, hex, ok, false, n, 0};
+    atomic_bool *late = &x->seal_late;
+    int64_t dl = x->deadline;
+    seal_part sync[2] = {{x->own_fd, n, 0, 2, size, hex, ok, true, n, 0, dl, late},
+                         {x->own_fd, n, 1, 2, size, hex, ok, true, n, 0, dl, late}};
+    seal_part odd = {x->own_fd, n, 1, 2, size, hex, ok, false, n, 0, dl, late};
+    seal_part even = {x->own_fd, n, 0, 2, size, hex, ok, false, n, 0, dl, late};
     pthread_t th_sync[2], th_odd;
     /* fsync: the even outputs on one helper, the odd ones on another; without
      * a first helper all of them here after the hashes, without a second the
@@ -599,6 +616,11 @@ static bool seal_outputs(run *x, mt_job_result *res)
         if (t_sync[k])
             pthread_join(th_sync[k], NULL);
     mt_trace_mark(job->task_id, "x_synced");
+    if (atomic_load(late)) {
+        /* the same reason as a worker that runs past the limit */
+        fail(res, "wall-clock limit of %u ms exceeded", x->wall);
+        good = false;
+    }
     for (size_t i = 0; good && i < n; i++) {
         const char *slot = job->outputs[i].slot;
         const seal_part *sp = &sync[t_sync[0] ? i % 2 : 0];
@@ -1061,6 +1083,9 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
 
     int64_t start = mt_mono_ms();
     uint32_t wall = job->limits.wall_ms ? job->limits.wall_ms : DEFAULT_WALL_MS;
+    x.deadline = start + wall;
+    x.wall = wall;
+    atomic_init(&x.seal_late, false);
     mt_trace_mark(job->task_id, "x_start"); /* MESATEE_TRACE_TASKS (mt_trace.h) */
     if (!open_inputs(&x, result) || !create_outputs(&x, result))
         goto done; /* an outcome: the task fails with the reason */

@@ -136,4 +136,8 @@ mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, uns
 mt_status mt_psi_count(const mt_psi_input *in, size_t n, uint64_t seed, size_t *count,
                        mt_err *err);
 
+/* The general path's hash of one id under seed (SipHash-1-3 keyed from the
+ * seed), for tests. */
+uint64_t mt_psi_id_hash(const uint8_t *id, size_t len, uint64_t seed);
+
 #endif

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "mt_siphash.h"
 #include "mt_util.h"
 #include "wasm_int.h"
 
@@ -481,15 +481,13 @@ static bool sec_global(rd *r, mt_wasm_module *m)
     return true;
 }
 
-/* Hash of an export name for the duplicate check, keyed (a random key for
- * many exports) so that names cannot be chosen to collide: a collision costs
- * time, never correctness. */
-static uint64_t name_hash(const char *s, uint32_t n, uint64_t key)
+/* Hash of an export name for the duplicate check: SipHash-1-3 (a PRF,
+ * mt_siphash.h) under a random key per module, so that a module's author
+ * cannot choose names that collide (FNV-1a with a random key mixed in, used
+ * before, is not a PRF). A collision costs time, never correctness. */
+uint64_t wasm_export_name_hash(const mt_siphash_key *key, const char *s, uint32_t n)
 {
-    uint64_t h = key ^ UINT64_C(0xcbf29ce484222325);
-    for (uint32_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)s[i]) * UINT64_C(0x100000001b3);
-    return h ^ (h >> 29);
+    return mt_siphash13(key, s, n);
 }
 
 /* The export section. Duplicate names are found as each export is read (so
@@ -498,7 +496,7 @@ static uint64_t name_hash(const char *s, uint32_t n, uint64_t key)
  * empty), at most half full, instead of comparing each name with all the
  * earlier ones (quadratic: 100,000 exports took 19 s). */
 static bool sec_export_items(rd *r, mt_wasm_module *m, uint32_t n, uint32_t *seen, size_t mask,
-                             uint64_t key)
+                             const mt_siphash_key *key)
 {
     for (uint32_t i = 0; i < n; i++) {
         wasm_export *e = &m->exports[i];
@@ -518,7 +516,7 @@ static bool sec_export_items(rd *r, mt_wasm_module *m, uint32_t n, uint32_t *see
             return rd_failf(r, "unknown %s %u", what, e->idx);
         if (e->kind == MT_WASM_EXTERN_FUNC)
             m->declared_funcs[e->idx / 8] |= (uint8_t)(1u << (e->idx % 8));
-        size_t j = (size_t)name_hash(e->name, e->nlen, key) & mask;
+        size_t j = (size_t)wasm_export_name_hash(key, e->name, e->nlen) & mask;
         for (; seen[j]; j = (j + 1) & mask) {
             const wasm_export *o = &m->exports[seen[j] - 1];
             if (o->nlen == e->nlen && !memcmp(o->name, e->name, e->nlen))
@@ -543,13 +541,15 @@ static bool sec_export(rd *r, mt_wasm_module *m)
     uint32_t *seen = calloc(size, sizeof *seen);
     if (!seen)
         return rd_fail(r, "out of memory");
-    /* getrandom(2) directly, not OpenSSL: the decoder also runs in a
-     * worker whose seccomp filter is locked before the module is read
-     * (wasm_check), where a first use of OpenSSL's RNG could open files. */
-    uint64_t key = 0;
-    if (n > 64 && getrandom(&key, sizeof key, GRND_NONBLOCK) != (ssize_t)sizeof key)
-        key = 0; /* unkeyed: still correct (at worst the old quadratic cost) */
-    bool ok = sec_export_items(r, m, n, seen, size - 1, key);
+    /* getrandom(2) directly, not OpenSSL (mt_siphash_key_random): the
+     * decoder also runs in a worker whose seccomp filter is locked before the
+     * module is read (wasm_check), where a first use of OpenSSL's RNG could
+     * open files. Unkeyed (all zero) when that fails or for a few exports:
+     * still correct (at worst the old quadratic cost). */
+    mt_siphash_key key = {0, 0};
+    if (n > 64)
+        (void)mt_siphash_key_random(&key);
+    bool ok = sec_export_items(r, m, n, seen, size - 1, &key);
     free(seen);
     return ok;
 }

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mt_siphash.h"
 #include "mt_wasm.h"
 
 #if defined(__GNUC__) && !defined(MT_WASM_NO_THREADED)
@@ -567,5 +568,9 @@ static inline wasm_leb_status wasm_leb_s(const uint8_t *p, size_t n, unsigned bi
     *out = (int64_t)v;
     return WASM_LEB_OK;
 }
+
+/* The hash of an export name in the decoder's duplicate check (SipHash-1-3
+ * under key; declared here for tests/unit/test_wasm.c). */
+uint64_t wasm_export_name_hash(const mt_siphash_key *key, const char *s, uint32_t n);
 
 #endif

@@ -420,6 +420,40 @@ static void test_read_numbers(void **state)
     assert_true(parsed > 2000);
 }
 
+/* Keys an untrusted party chooses cannot be made to collide: 8 free bytes
+ * followed by the word 0x9e3779b97f4a7c15 (little-endian) gave one hash for
+ * every seed under the multiply-fold hash used before (the word zeroed the
+ * state); under SipHash-1-3 they are all distinct. */
+static void test_strmap_no_seedless_collisions(void **state)
+{
+    (void)state;
+    mt_strmap m;
+    mt_err err;
+    assert_int_equal(mt_strmap_init(&m, 512, &err), MT_OK);
+    enum { N = 256 };
+    char keys[N][16];
+    uint64_t h[N];
+    static const uint8_t k1[8] = {0x15, 0x7c, 0x4a, 0x7f, 0xb9, 0x79, 0x37, 0x9e};
+    for (int i = 0; i < N; i++) {
+        memset(keys[i], 'a', 8);
+        keys[i][0] = (char)('A' + i % 26);
+        keys[i][1] = (char)('A' + i / 26);
+        memcpy(keys[i] + 8, k1, 8);
+        h[i] = mt_strmap_hash(&m, keys[i], 16);
+    }
+    int same = 0;
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++)
+            same += h[i] == h[j];
+    assert_int_equal(same, 0);
+    bool found;
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mt_strmap_put(&m, keys[i], 16, (uint32_t)i, &found, NULL, &err), MT_OK);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(mt_strmap_get(&m, keys[i], 16), i);
+    mt_strmap_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_read_numbers),
         cmocka_unit_test(test_writer_roundtrip),
         cmocka_unit_test(test_strmap),
+        cmocka_unit_test(test_strmap_no_seedless_collisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

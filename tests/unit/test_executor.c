@@ -1427,6 +1427,36 @@ static void test_concurrent(void **state)
     assert_int_equal(a[1].ok, 3);
 }
 
+/* The wall-clock limit covers sealing: a worker that returns at once but
+ * leaves four sparse 15 GiB outputs (__test_sparse) would keep the executor
+ * hashing 60 GiB of zero pages long past a 3 s limit; the task fails with the
+ * limit's reason, and no output remains. (Without the limit in digest_fd the
+ * task succeeded after the hashing.) */
+static void test_seal_wall_limit(void **state)
+{
+    (void)state;
+    mt_job j = base_job("__test_sparse", true);
+    j.limits.wall_ms = 3000;
+    mt_job_output out[4] = {{0}};
+    static char slots[4][3] = {"o1", "o2", "o3", "o4"};
+    for (int i = 0; i < 4; i++) {
+        out[i].slot = slots[i];
+        out[i].path = path_of(slots[i]);
+    }
+    j.outputs = out;
+    j.n_outputs = 4;
+    mt_job_result r;
+    assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+    assert_false(r.ok);
+    assert_non_null(r.failure_reason);
+    if (!strstr(r.failure_reason, "wall-clock limit of 3000 ms exceeded"))
+        fail_msg("unexpected reason: %s", r.failure_reason);
+    assert_int_equal(count_files(), 0);
+    mt_job_result_clear(&r);
+    for (int i = 0; i < 4; i++)
+        free(out[i].path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1449,6 +1479,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_key_signs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_arena, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_wall_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),

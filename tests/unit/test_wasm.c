@@ -8,10 +8,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mt_siphash.h"
 #include "mt_wasm.h"
+#include "wasm_int.h"
 
 typedef struct buf {
     uint8_t b[4096];
@@ -839,6 +842,53 @@ static void test_code_buffer(void **state)
     mt_wasm_module_free(mod);
 }
 
+/* The module keeps no more of its code buffer than its code uses (plus
+ * less than a page) once the buffer is 32 MiB or more (a mapping of its own:
+ * giving back is an mremap), and under a quarter of it below that (so under
+ * 8 MiB in all): the buffer is reserved at one cell per body byte and counts
+ * against the worker's RLIMIT_AS for the module's lifetime (up to a quarter
+ * of any size was kept before: 128 MiB for a 64 MiB module). Bodies of
+ * i32.const/drop pairs and a growing share of nops (no cells) leave 0..40 %
+ * of the estimate unused. */
+static void test_code_buffer_slack(void **state)
+{
+    (void)state;
+    for (int pct = 0; pct <= 40; pct += 8)
+        for (int large = 0; large < 2; large++) {
+        big m = {0}, c = {0}, body = {0};
+        big_put(&m, "\0asm\1\0\0\0", 8);
+        big_put(&c, "\1\x60\0\0", 4);
+        big_section(&m, 1, &c);
+        c.n = 0;
+        big_put(&c, "\1\0", 2);
+        big_section(&m, 3, &c);
+        big_put(&body, "\0", 1);
+        size_t BODY = large ? (size_t)4400000 : 60000; /* cells: 35 MB or 480 KB */
+        size_t nops = BODY * (size_t)pct / 100;
+        for (size_t k = 0; k < nops; k++)
+            big_put(&body, "\x01", 1);
+        while (body.n + 3 < BODY)
+            big_put(&body, "\x41\x01\x1A", 3);
+        big_put(&body, "\x0B", 1);
+        c.n = 0;
+        big_uleb(&c, 1);
+        big_uleb(&c, (uint32_t)body.n);
+        big_put(&c, body.b, body.n);
+        big_section(&m, 10, &c);
+        mt_wasm_module *mod = NULL;
+        mt_err e;
+        assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_OK);
+        size_t used = (mod->codes[0].ir_off + mod->codes[0].ir_len) * sizeof *mod->ir;
+        size_t have = malloc_usable_size(mod->ir);
+        if (large ? have > used + 4096 : (have - used) * 4 > have)
+            fail_msg("%d %% nops: %zu bytes of code in a buffer of %zu", pct, used, have);
+        mt_wasm_module_free(mod);
+        free(m.b);
+        free(c.b);
+        free(body.b);
+    }
+}
+
 /* Tables count against the store's memory cap (8 bytes per element). */
 static void test_table_memory(void **state)
 {
@@ -864,6 +914,25 @@ static void test_table_memory(void **state)
     teardown(&r);
 }
 
+/* The duplicate-export check hashes names with SipHash-1-3 under the
+ * module's key (a PRF: names cannot be chosen to collide without the key).
+ * Keyed FNV-1a, used before, failed this. */
+static void test_export_name_hash_prf(void **state)
+{
+    (void)state;
+    uint8_t kb[16];
+    for (int i = 0; i < 16; i++)
+        kb[i] = (uint8_t)i;
+    mt_siphash_key k = mt_siphash_key_from(kb), k2 = {k.k0 ^ 1, k.k1};
+    char name[32];
+    for (int i = 0; i < 200; i++) {
+        int n = snprintf(name, sizeof name, "export_%d", i);
+        assert_true(wasm_export_name_hash(&k, name, (uint32_t)n) == mt_siphash13(&k, name, (size_t)n));
+        assert_true(wasm_export_name_hash(&k, name, (uint32_t)n) !=
+                    wasm_export_name_hash(&k2, name, (uint32_t)n));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -873,8 +942,8 @@ int main(void)
         cmocka_unit_test(test_memory_cap),    cmocka_unit_test(test_table_cap),
         cmocka_unit_test(test_fuel_bulk),     cmocka_unit_test(test_module_limits),
         cmocka_unit_test(test_table_memory),  cmocka_unit_test(test_fuel_loops), cmocka_unit_test(test_fuel_forward),
-        cmocka_unit_test(test_fuel_fused),    cmocka_unit_test(test_many_exports),
-        cmocka_unit_test(test_code_buffer),
+        cmocka_unit_test(test_fuel_fused),    cmocka_unit_test(test_many_exports), cmocka_unit_test(test_export_name_hash_prf),
+        cmocka_unit_test(test_code_buffer),   cmocka_unit_test(test_code_buffer_slack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
