@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const uint8_t *z = memchr(data, 0, size);
     size_t la = z ? (size_t)(z - data) : size;
-    mt_psi_input in[2] = {{"a", data, la}, {"b", z ? z + 1 : data + size, z ? size - la - 1 : 0}};
+    mt_psi_input in[2] = {{"a", data, la, NULL}, {"b", z ? z + 1 : data + size, z ? size - la - 1 : 0, NULL}};
     uint8_t *out;
     size_t len, count;
     mt_err err;

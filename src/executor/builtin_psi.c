@@ -986,10 +986,14 @@ out:
  * Memory: about 16 bytes per id of every input (parsed and scattered;
  * the parsed arrays but the smallest's are freed once scattered), besides
  * the decrypted inputs and the two halves' tables (each sized by its own
- * largest slice); the output goes to the sink 64 KiB at a time. Memory the
+ * largest slice); the output goes to the sink 64 KiB at a time. An input
+ * with scratch (mt_psi_input: the worker's buffer of it) takes its
+ * scattered values in its own bytes, no longer read once every input is
+ * parsed: 8 bytes per id less of fresh memory (issue 13). Memory the
  * fast path cannot get makes it give up like an id it does not take (all
  * it holds wiped and freed): the general path runs and reports any
- * shortfall of its own.
+ * shortfall of its own; but once an input's scratch is written, the
+ * general path cannot run on it and the shortfall is MT_ENOMEM here.
  * Every copy of an id is wiped before it is freed (the slices partition by
  * partition as the join leaves them, while they are in cache). */
 
@@ -1225,6 +1229,8 @@ typedef struct psi_fast {
                         * the survivors), each freed once scattered */
     size_t *sccap;     /* room of sc[k] */
     uint64_t **part;   /* n arrays: input k's values by partition */
+    bool *inplace;     /* part[k] lies in its input's scratch (not freed) */
+    bool clobbered;    /* an input's scratch was written: no general path */
     size_t *pn;        /* values in part[k] */
     size_t **off;      /* n arrays of P + 1 offsets */
     psi_bkt *tab, *tab2; /* the join tables (tab2: the helper thread's) */
@@ -1253,7 +1259,8 @@ static void psi_fast_free(psi_fast *f, size_t n)
         if (f->part[k]) {
             if (!f->parts || f->wiped < f->parts) /* else wiped partition by partition */
                 mt_wipe(f->part[k], f->pn[k] * sizeof *f->part[k]);
-            free(f->part[k]);
+            if (!f->inplace || !f->inplace[k])
+                free(f->part[k]);
         }
         if (f->off)
             free(f->off[k]);
@@ -1277,6 +1284,7 @@ static void psi_fast_free(psi_fast *f, size_t n)
         free(f->chunk);
     }
     free(f->part);
+    free(f->inplace);
     free(f->pn);
     free(f->off);
 }
@@ -1344,8 +1352,11 @@ static bool psi_fast_first_ok(const mt_psi_input *in)
 }
 
 /* Counts input k's values by partition (those in the range: f->pn[k]) and
- * scatters them into f->part[k]; then its parsed values are wiped and freed
- * (but the smallest input's: its array takes the survivors). */
+ * scatters them into f->part[k]: the input's scratch when it has one that
+ * holds them (its bytes, parsed, are not read again; issue 13: its pages
+ * are already touched, fresh ones would each be a fault and a zeroing),
+ * else a new array; then its parsed values are wiped and freed (but the
+ * smallest input's: its array takes the survivors). */
 static void psi_scatter_job(psi_in *p)
 {
     psi_fast *f = p->f;
@@ -1374,7 +1385,13 @@ static void psi_scatter_job(psi_in *p)
     size_t *cur = malloc(parts * sizeof *cur);
     uint8_t *wfill = calloc(parts, 1);
     uint64_t *wbuf = malloc(parts * PSI_FAST_WC * sizeof *wbuf);
-    uint64_t *dst = f->part[k] = mt_big_alloc((kept ? kept : 1) * sizeof *dst);
+    uint8_t *scr = p->in->scratch;
+    bool inplace = cur && wfill && wbuf && scr && scr == p->in->data &&
+                   (uintptr_t)scr % _Alignof(uint64_t) == 0 &&
+                   (kept ? kept : 1) <= p->in->len / sizeof(uint64_t);
+    uint64_t *dst = f->part[k] =
+        inplace ? (uint64_t *)(void *)scr : mt_big_alloc((kept ? kept : 1) * sizeof *dst);
+    f->inplace[k] = inplace;
     if (!cur || !wfill || !wbuf || !dst) {
         free(cur);
         free(wfill);
@@ -1584,7 +1601,8 @@ static void *psi_join_thread(void *arg)
 }
 
 /* 1: done (*st the result; on MT_OK the intersection went to sink, *count
- * its size); 0: not for the fast path, nothing given to sink. */
+ * its size); 0: not for the fast path, nothing given to sink and no
+ * input's scratch written. */
 static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, bool threads,
                             psi_sink sink, void *sink_ctx, size_t *count, mt_status *st,
                             mt_err *err)
@@ -1607,6 +1625,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
     f.sc = calloc(n, sizeof *f.sc);
     f.sccap = calloc(n, sizeof *f.sccap);
     f.part = calloc(n, sizeof *f.part);
+    f.inplace = calloc(n, sizeof *f.inplace);
     f.pn = calloc(n, sizeof *f.pn);
     f.off = calloc(n, sizeof *f.off);
     atomic_init(&f.bail, false);
@@ -1616,7 +1635,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
      * take, memory it cannot get, a skewed value range) ends in 'fall back'
      * (done 0): nothing has been handed to sink before the join */
     done = 0;
-    if (!f.sc || !f.sccap || !f.part || !f.pn || !f.off || !pi)
+    if (!f.sc || !f.sccap || !f.part || !f.inplace || !f.pn || !f.off || !pi)
         goto out;
     size_t total = 0;
     for (size_t k = 0; k < n; k++) {
@@ -1668,6 +1687,8 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         size_t avg = pi[0].nv / parts;
         if (big > PSI_FAST_SKEW * (avg > PSI_FAST_TARGET ? avg : PSI_FAST_TARGET))
             goto out;
+        if ((uint64_t)parts * n > INT32_MAX - 2)
+            goto out; /* rounds would overflow: the general path */
         /* count and scatter every input (two at a time when large) */
         for (size_t k = 0; k < n; k++) {
             pi[k].rg = &rg;
@@ -1675,6 +1696,8 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         }
         psi_run(pi, n, psi_scatter_job, total);
         PSI_T("f_scatter");
+        for (size_t k = 0; k < n; k++)
+            f.clobbered = f.clobbered || f.inplace[k];
         for (size_t k = 0; k < n; k++)
             if (pi[k].st != MT_OK)
                 goto out;
@@ -1685,8 +1708,6 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         done = 1;
         goto out; /* *count 0, nothing to write */
     }
-    if ((uint64_t)parts * n > INT32_MAX - 2)
-        goto out; /* rounds would overflow: the general path */
 
     f.parts = parts;
     const size_t *off0 = f.off[0];
@@ -1772,6 +1793,12 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
     PSI_T("f_join_sort_format");
     *count = J.m + H.m;
 out:
+    if (!done && f.clobbered) {
+        /* an input was overwritten (its scratch): the general path cannot
+         * run on it; what failed after that is memory (the join's) */
+        done = 1;
+        *st = mt_err_set(err, MT_ENOMEM, "psi: out of memory for the join (memory limit?)");
+    }
     free(pi);
     free(h0);
     psi_fast_free(&f, n);
@@ -2094,6 +2121,7 @@ mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
         in[i].slot = ctx->inputs[i].slot;
         in[i].data = ctx->inputs[i].data;
         in[i].len = ctx->inputs[i].len;
+        in[i].scratch = ctx->inputs[i].scratch; /* the worker's: one buffer per input */
     }
     uint64_t seed = 0;
     mt_status st = mt_random((uint8_t *)&seed, sizeof seed, err);

@@ -320,7 +320,7 @@ static void test_partitioned(void **state)
         lb += (size_t)sprintf(b + lb, "%x\r\n", i);
     memset(b + lb, 'q', 1025);
     lb += 1025;
-    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la}, {"bob", (const uint8_t *)b, lb}};
+    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la, NULL}, {"bob", (const uint8_t *)b, lb, NULL}};
     uint8_t *out;
     size_t len, count;
     mt_err err = {0};
@@ -334,7 +334,7 @@ static void test_partitioned(void **state)
 /* Output of mt_psi_compute on two binary-safe lists (bytes may be NUL). */
 static char *psi2(const char *a, size_t la, const char *b, size_t lb, size_t *len, size_t *count)
 {
-    mt_psi_input in[2] = {{"a", (const uint8_t *)a, la}, {"b", (const uint8_t *)b, lb}};
+    mt_psi_input in[2] = {{"a", (const uint8_t *)a, la, NULL}, {"b", (const uint8_t *)b, lb, NULL}};
     uint8_t *out;
     mt_err err = {0};
     assert_int_equal(mt_psi_compute(in, 2, 3, &out, len, count, &err), MT_OK);
@@ -470,7 +470,7 @@ static void check_paths(char **lists, size_t k, int fast)
     size_t lens[8];
     for (size_t i = 0; i < k; i++) {
         lens[i] = strlen(lists[i]);
-        in[i] = (mt_psi_input){"x", (const uint8_t *)lists[i], lens[i]};
+        in[i] = (mt_psi_input){"x", (const uint8_t *)lists[i], lens[i], NULL};
     }
     strv acc = ref_set(lists[0], lens[0]);
     for (size_t i = 1; i < k; i++) {
@@ -530,6 +530,29 @@ static void check_paths(char **lists, size_t k, int fast)
         assert_int_equal(l1, lg);
         assert_memory_equal(o1 ? (const char *)o1 : "", want, wo);
         free(o1);
+        /* with scratch (the worker's buffers, mt_psi_input.scratch): the
+         * same bytes, the partitions kept in the inputs, which they
+         * overwrite (no fresh memory for them, issue 13) */
+        mt_psi_input ins[8];
+        uint8_t *copy[8];
+        for (size_t i = 0; i < k; i++) {
+            assert_non_null(copy[i] = malloc(lens[i] + 1));
+            memcpy(copy[i], lists[i], lens[i] + 1);
+            ins[i] = (mt_psi_input){"x", copy[i], lens[i], copy[i]};
+        }
+        assert_int_equal(mt_psi_compute_ex(ins, k, 13, MT_PSI_FAST_ONLY, &o1, &l1, &c1, &err),
+                         MT_OK);
+        assert_int_equal(c1, cg);
+        assert_int_equal(l1, lg);
+        assert_memory_equal(o1 ? (const char *)o1 : "", want, wo);
+        free(o1);
+        size_t changed = 0;
+        for (size_t i = 0; i < k; i++) {
+            changed += memcmp(copy[i], lists[i], lens[i]) != 0;
+            free(copy[i]);
+        }
+        if (cg)
+            assert_true(changed > 0);
     } else {
         assert_null(of);
     }
@@ -691,8 +714,8 @@ static void test_fast_path(void **state)
     l[0][n0] = '\n';
     memset(l[0] + n0 + 1, 'a', 1025);
     l[0][n0 + 1026] = 0;
-    mt_psi_input in[2] = {{"alice", (const uint8_t *)h1, strlen(h1)},
-                          {"bob", (const uint8_t *)l[0], strlen(l[0])}};
+    mt_psi_input in[2] = {{"alice", (const uint8_t *)h1, strlen(h1), NULL},
+                          {"bob", (const uint8_t *)l[0], strlen(l[0]), NULL}};
     uint8_t *out;
     size_t len, count;
     mt_err err = {0};
@@ -779,7 +802,7 @@ static void test_general_threads(void **state)
                 txt[i] = t;
                 len += 1026;
             }
-            in[i] = (mt_psi_input){slot[i], (const uint8_t *)txt[i], len};
+            in[i] = (mt_psi_input){slot[i], (const uint8_t *)txt[i], len, NULL};
         }
         uint8_t *o1 = NULL, *o2 = NULL;
         size_t l1 = 0, l2 = 0, c1 = 0, c2 = 0;
@@ -939,7 +962,7 @@ static void test_skew_memory_limit(void **state)
     size_t n = (size_t)1 << 21, la, lb;
     char *a = gen_skew(n, 0x1000, &la);
     char *b = gen_skew(n, 0x1000 + n / 2, &lb); /* half the band in common */
-    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la}, {"bob", (const uint8_t *)b, lb}};
+    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la, NULL}, {"bob", (const uint8_t *)b, lb, NULL}};
     /* the general path needs about 25 bytes per id of both inputs here
      * beyond the inputs (test runs: 100-120 MiB); the fast path's tables for
      * one partition of all ids took over 200 MiB (RSS 305 vs 188 MB) */
@@ -1003,7 +1026,7 @@ static mt_status run_builtin(size_t n, size_t n_out, const size_t *fail, mt_err 
     uint8_t key[4][MT_FF_KEY_LEN];
     assert_true(n_out <= 4);
     for (int k = 0; k < 2; k++)
-        in[k] = (mt_bctx_input){k ? "b" : "a", (const uint8_t *)lists[k], strlen(lists[k])};
+        in[k] = (mt_bctx_input){k ? "b" : "a", (const uint8_t *)lists[k], strlen(lists[k]), NULL};
     for (size_t i = 0; i < n_out; i++) {
         memset(key[i], (int)(0x40 + i), MT_FF_KEY_LEN);
         mo[i] = (mem_out){NULL, 0, 0, fail ? fail[i] : 0, i};
