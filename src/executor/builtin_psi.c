@@ -987,15 +987,19 @@ out:
  * the parsed arrays but the smallest's are freed once scattered), besides
  * the decrypted inputs and the two halves' tables (each sized by its own
  * largest slice); the output goes to the sink 64 KiB at a time. An input
- * with scratch (mt_psi_input: the worker's buffer of it) takes its
- * scattered values in its own bytes, no longer read once every input is
- * parsed: 8 bytes per id less of fresh memory (issue 13). Memory the
+ * with scratch (mt_psi_input: the worker's buffer of it) needs no fresh
+ * memory (issue 13: a fresh worker pays for every page it first touches):
+ * when every line is 16 digits and a LF in one case it is parsed into its
+ * own bytes (psi_parse_inplace; its text is put back, psi_unparse, if the
+ * general path runs after all), and its scattered values go after the
+ * parsed ones (or at its start, when parsed elsewhere). Memory the
  * fast path cannot get makes it give up like an id it does not take (all
  * it holds wiped and freed): the general path runs and reports any
- * shortfall of its own; but once an input's scratch is written, the
- * general path cannot run on it and the shortfall is MT_ENOMEM here.
- * Every copy of an id is wiped before it is freed (the slices partition by
- * partition as the join leaves them, while they are in cache). */
+ * shortfall of its own; but once the scatter has begun on an input's
+ * scratch, the general path cannot run on it and the shortfall is
+ * MT_ENOMEM here. Every copy of an id is wiped before it is freed (the
+ * slices partition by partition as the join leaves them, while they are
+ * in cache; what lies in an input's scratch with the input, by its owner). */
 
 #define PSI_FAST_TARGET 16384u
 #define PSI_FAST_MAX_BITS 12
@@ -1131,6 +1135,59 @@ static bool psi_fast_parse(const mt_psi_input *in, uint64_t *v, size_t cap, size
     return true;
 }
 
+/* Puts back the text of lines 0..n-1 of an input parsed in place by
+ * psi_parse_inplace (d: its bytes, len of them; v == d: its values): each
+ * line 16 hex digits in the case cs (PSI_CASE_*, at most one) and a LF but
+ * where the input ended without one. Last line first: line i's text
+ * [17 i, 17 i + 17) lies above the values 0..i-1 still to be read. */
+static void psi_unparse(uint8_t *d, size_t len, const uint64_t *v, size_t n, int cs)
+{
+    const char *dg = cs & PSI_CASE_UPPER ? "0123456789ABCDEF" : "0123456789abcdef";
+    for (size_t i = n; i-- > 0;) {
+        uint64_t x = v[i];
+        uint8_t t[16];
+        for (int j = 15; j >= 0; j--, x >>= 4)
+            t[j] = (uint8_t)dg[x & 15];
+        memcpy(d + i * PSI_HEXLINE, t, 16);
+        if (i * PSI_HEXLINE + 16 < len)
+            d[i * PSI_HEXLINE + 16] = '\n';
+    }
+}
+
+/* Parses input in into its own bytes (v == in->data, writable: value i's 8
+ * bytes lie below line i's text, already read), as psi_fast_parse would,
+ * when every line is 16 hex digits and a LF (the last one's LF optional)
+ * in one letter case: the text can then be put back from the values
+ * (psi_unparse). Any other input: its text is put back at the first line
+ * that is not so, and false (then psi_fast_parse decides). */
+static bool psi_parse_inplace(const mt_psi_input *in, uint64_t *v, size_t *nv, int *cases,
+                              uint64_t *lo_, uint64_t *hi_)
+{
+    const uint8_t *d = in->data;
+    size_t len = in->len, n = 0;
+    uint64_t lo = *lo_, hi = *hi_;
+    int cs = 0;
+    for (size_t pos = 0; pos < len; pos += PSI_HEXLINE) {
+        uint64_t x;
+        int c = len - pos < 16 || (len - pos > 16 && d[pos + 16] != '\n')
+                    ? -1
+                    : psi_hex16(d + pos, &x);
+        if (c < 0 || (cs | c) == (PSI_CASE_LOWER | PSI_CASE_UPPER)) {
+            psi_unparse(in->scratch, len, v, n, cs);
+            return false;
+        }
+        cs |= c;
+        v[n++] = x; /* (8 n + 8 <= 17 n for n >= 1: below this line) */
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+    }
+    *nv = n;
+    *cases |= cs;
+    *lo_ = lo;
+    *hi_ = hi;
+    return true;
+}
+
 /* Sorts v[0..m) ascending; the values differ only in their low 'bits' bits.
  * tmp has room for m values. MSD radix, insertion sort for small ranges;
  * qsort past a few levels (crafted clusters). */
@@ -1228,6 +1285,8 @@ typedef struct psi_fast {
     uint64_t **sc;     /* n arrays: input k's values as parsed (k = 0: then
                         * the survivors), each freed once scattered */
     size_t *sccap;     /* room of sc[k] */
+    bool *scin;        /* sc[k] is input k's own bytes (psi_parse_inplace):
+                        * neither wiped nor freed here (the owner wipes) */
     uint64_t **part;   /* n arrays: input k's values by partition */
     bool *inplace;     /* part[k] lies in its input's scratch (not freed) */
     bool clobbered;    /* an input's scratch was written: no general path */
@@ -1249,11 +1308,12 @@ typedef struct psi_fast {
 static void psi_fast_free(psi_fast *f, size_t n)
 {
     for (size_t k = 0; f->sc && k < n; k++)
-        if (f->sc[k]) {
+        if (f->sc[k] && (!f->scin || !f->scin[k])) {
             mt_wipe(f->sc[k], f->sccap[k] * sizeof *f->sc[k]);
             free(f->sc[k]);
         }
     free(f->sc);
+    free(f->scin);
     free(f->sccap);
     for (size_t k = 0; f->part && k < n; k++) {
         if (f->part[k]) {
@@ -1318,14 +1378,31 @@ static void psi_parse_job(psi_in *p)
      * past the survivors, of the first half and of the second
      * (psi_join_range) */
     size_t cap = (p->in->len + 1) / PSI_HEXLINE + 3;
+    p->lo = UINT64_MAX;
+    p->hi = 0;
+    /* an input with scratch (mt_psi_input) room for its values and, after
+     * them, its partitions: parsed into its own bytes (no fresh memory,
+     * issue 13) when its text allows (psi_parse_inplace) */
+    uint8_t *scr = p->in->scratch;
+    if (scr && scr == p->in->data && (uintptr_t)scr % _Alignof(uint64_t) == 0 &&
+        cap <= p->in->len / (2 * sizeof(uint64_t))) {
+        uint64_t *v = (uint64_t *)(void *)scr;
+        if (psi_parse_inplace(p->in, v, &p->nv, &p->cases, &p->lo, &p->hi)) {
+            f->sc[p->k] = v;
+            f->sccap[p->k] = cap;
+            f->scin[p->k] = true;
+            p->ok = true;
+            return;
+        }
+        p->lo = UINT64_MAX; /* (the text is back as it was) */
+        p->hi = 0;
+    }
     if (!(f->sc[p->k] = mt_big_alloc(cap * sizeof *f->sc[p->k]))) {
         p->st = MT_ENOMEM;
         atomic_store_explicit(&f->bail, true, memory_order_relaxed);
         return;
     }
     f->sccap[p->k] = cap;
-    p->lo = UINT64_MAX;
-    p->hi = 0;
     p->ok = psi_fast_parse(p->in, f->sc[p->k], cap, &p->nv, &p->cases, &p->lo, &p->hi, NULL,
                            NULL);
     if (!p->ok)
@@ -1385,10 +1462,13 @@ static void psi_scatter_job(psi_in *p)
     size_t *cur = malloc(parts * sizeof *cur);
     uint8_t *wfill = calloc(parts, 1);
     uint64_t *wbuf = malloc(parts * PSI_FAST_WC * sizeof *wbuf);
+    /* in the input's scratch: after its values when they are there too */
     uint8_t *scr = p->in->scratch;
+    size_t skip = f->scin[k] ? f->sccap[k] * sizeof(uint64_t) : 0;
     bool inplace = cur && wfill && wbuf && scr && scr == p->in->data &&
-                   (uintptr_t)scr % _Alignof(uint64_t) == 0 &&
-                   (kept ? kept : 1) <= p->in->len / sizeof(uint64_t);
+                   (uintptr_t)scr % _Alignof(uint64_t) == 0 && skip <= p->in->len &&
+                   (kept ? kept : 1) <= (p->in->len - skip) / sizeof(uint64_t);
+    scr += inplace ? skip : 0;
     uint64_t *dst = f->part[k] =
         inplace ? (uint64_t *)(void *)scr : mt_big_alloc((kept ? kept : 1) * sizeof *dst);
     f->inplace[k] = inplace;
@@ -1419,7 +1499,7 @@ static void psi_scatter_job(psi_in *p)
     free(wbuf);
     free(wfill);
     free(cur);
-    if (k > 0) {
+    if (k > 0 && !f->scin[k]) {
         mt_wipe(f->sc[k], f->sccap[k] * sizeof *f->sc[k]);
         free(f->sc[k]);
         f->sc[k] = NULL;
@@ -1624,6 +1704,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
             return 0;
     f.sc = calloc(n, sizeof *f.sc);
     f.sccap = calloc(n, sizeof *f.sccap);
+    f.scin = calloc(n, sizeof *f.scin);
     f.part = calloc(n, sizeof *f.part);
     f.inplace = calloc(n, sizeof *f.inplace);
     f.pn = calloc(n, sizeof *f.pn);
@@ -1635,7 +1716,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
      * take, memory it cannot get, a skewed value range) ends in 'fall back'
      * (done 0): nothing has been handed to sink before the join */
     done = 0;
-    if (!f.sc || !f.sccap || !f.part || !f.inplace || !f.pn || !f.off || !pi)
+    if (!f.sc || !f.sccap || !f.scin || !f.part || !f.inplace || !f.pn || !f.off || !pi)
         goto out;
     size_t total = 0;
     for (size_t k = 0; k < n; k++) {
@@ -1694,6 +1775,10 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
             pi[k].rg = &rg;
             pi[k].parts = parts;
         }
+        /* from here on an input parsed in place is not put back: the
+         * scatter and the join write its bytes */
+        for (size_t k = 0; k < n; k++)
+            f.clobbered = f.clobbered || f.scin[k];
         psi_run(pi, n, psi_scatter_job, total);
         PSI_T("f_scatter");
         for (size_t k = 0; k < n; k++)
@@ -1793,6 +1878,10 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
     PSI_T("f_join_sort_format");
     *count = J.m + H.m;
 out:
+    /* the general path: inputs parsed in place get their text back */
+    for (size_t k = 0; !done && !f.clobbered && pi && f.scin && k < n; k++)
+        if (f.scin[k])
+            psi_unparse(pi[k].in->scratch, pi[k].in->len, f.sc[k], pi[k].nv, pi[k].cases);
     if (!done && f.clobbered) {
         /* an input was overwritten (its scratch): the general path cannot
          * run on it; what failed after that is memory (the join's) */

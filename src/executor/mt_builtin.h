@@ -112,12 +112,13 @@ typedef struct mt_psi_input {
     const char *slot;     /* for error messages */
     const uint8_t *data;  /* newline-separated ids */
     size_t len;
-    /* NULL, or data itself, writable for len bytes and no other input's:
-     * once every input is parsed, the fast path keeps this input's
-     * partitioned values there (8 bytes per id) instead of in fresh memory,
-     * overwriting the input (the caller wipes len bytes as before). A
-     * failure after that is MT_ENOMEM: the general path is no longer an
-     * option. mt_builtin_psi passes the worker's buffers (mt_bctx_input). */
+    /* NULL, or data itself, writable for len bytes, 8-byte aligned, and no
+     * other input's: the fast path keeps this input's parsed values (when
+     * every line is 16 digits and a LF) and its partitioned values there
+     * instead of in fresh memory, overwriting the input (the caller wipes
+     * len bytes as before). Should the general path run after all, the
+     * text is put back first; a failure once the partitioning has begun is
+     * MT_ENOMEM. mt_builtin_psi passes the worker's buffers (mt_bctx_input). */
     uint8_t *scratch;
 } mt_psi_input;
 

@@ -530,37 +530,55 @@ static void check_paths(char **lists, size_t k, int fast)
         assert_int_equal(l1, lg);
         assert_memory_equal(o1 ? (const char *)o1 : "", want, wo);
         free(o1);
-        /* with scratch (the worker's buffers, mt_psi_input.scratch): the
-         * same bytes, the partitions kept in the inputs, which they
-         * overwrite (no fresh memory for them, issue 13) */
-        mt_psi_input ins[8];
-        uint8_t *copy[8];
-        for (size_t i = 0; i < k; i++) {
-            assert_non_null(copy[i] = malloc(lens[i] + 1));
-            memcpy(copy[i], lists[i], lens[i] + 1);
-            ins[i] = (mt_psi_input){"x", copy[i], lens[i], copy[i]};
-        }
-        assert_int_equal(mt_psi_compute_ex(ins, k, 13, MT_PSI_FAST_ONLY, &o1, &l1, &c1, &err),
-                         MT_OK);
-        assert_int_equal(c1, cg);
-        assert_int_equal(l1, lg);
-        assert_memory_equal(o1 ? (const char *)o1 : "", want, wo);
-        free(o1);
-        size_t changed = 0;
-        for (size_t i = 0; i < k; i++) {
-            changed += memcmp(copy[i], lists[i], lens[i]) != 0;
-            free(copy[i]);
-        }
-        if (cg)
-            assert_true(changed > 0);
     } else {
         assert_null(of);
     }
+    /* with scratch (the worker's buffers, mt_psi_input.scratch): the same
+     * bytes; the fast path parses and partitions in the inputs' own bytes
+     * (no fresh memory for them, issue 13), overwriting them; an input the
+     * fast path gives up on (the general path runs) gets its text back,
+     * byte for byte */
+    mt_psi_input ins[8];
+    uint8_t *copy[8], *os;
+    size_t ls, cs;
+    for (size_t i = 0; i < k; i++) {
+        assert_non_null(copy[i] = malloc(lens[i] + 1));
+        memcpy(copy[i], lists[i], lens[i] + 1);
+        ins[i] = (mt_psi_input){"x", copy[i], lens[i], copy[i]};
+    }
+    assert_int_equal(mt_psi_compute_ex(ins, k, 13, 0, &os, &ls, &cs, &err), MT_OK);
+    assert_int_equal(cs, cg);
+    assert_int_equal(ls, lg);
+    assert_memory_equal(os ? (const char *)os : "", want, wo);
+    free(os);
+    size_t changed = 0;
+    for (size_t i = 0; i < k; i++) {
+        changed += memcmp(copy[i], lists[i], lens[i]) != 0;
+        free(copy[i]);
+    }
+    if (fast && cg)
+        assert_true(changed > 0);
+    if (!fast)
+        assert_int_equal(changed, 0);
     free(og);
     free(of);
     free(od);
     free(want);
     strv_free(&acc);
+}
+
+/* n ids of 16 hex digits, each line 16 digits and a LF (what the fast path
+ * parses in place), the last LF left out when nolf; upper case when up. */
+static char *gen_canon(size_t n, uint64_t u, int up, int nolf)
+{
+    char *b = malloc(n * 17 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(b + o, up ? "%016llX\n" : "%016llx\n",
+                             (unsigned long long)(gen_rand() % u * 0x9e3779b97f4a7c15ULL));
+    if (nolf && o)
+        b[--o] = 0;
+    return b;
 }
 
 /* n ids of 16 hex digits from a universe of u values spread by mul (plus
@@ -707,6 +725,32 @@ static void test_fast_path(void **state)
         free(l[0]);
         free(l[1]);
     }
+    /* lists the fast path parses in place (with scratch: check_paths),
+     * then one line that is not 16 digits and a LF, or a letter of the other
+     * case, far in: their text goes back (the fast path or the general path
+     * then runs on it) */
+    for (int up = 0; up < 2; up++)
+        for (int nolf = 0; nolf < 2; nolf++) {
+            l[0] = gen_canon(300000, 400000, up, nolf);
+            l[1] = gen_canon(250000, 400000, up, !nolf);
+            check_paths(l, 2, 1);
+            static const char *const bad[] = {"0123456789012345\r\n", "\n",
+                                              "0123456789ABCDEF\n", "0123456789abcdeg\n"};
+            for (size_t t = 0; t < sizeof bad / sizeof bad[0]; t++) {
+                char *m = malloc(strlen(l[1]) + 20);
+                size_t at = 170000 * 17;
+                memcpy(m, l[1], at);
+                strcpy(m + at, bad[t]);
+                strcat(m + at, l[1] + at);
+                char *two[] = {l[0], m};
+                /* CR LF and empty lines: still the fast path; a letter of
+                 * the other case (in lower-case lists) or a bad digit: not */
+                check_paths(two, 2, t < 2 || (t == 2 && up));
+                free(m);
+            }
+            free(l[0]);
+            free(l[1]);
+        }
     /* an overlong id after many hex ids: the general path's error */
     l[0] = gen_hex(1000, 1000, 1, 0, 0);
     size_t n0 = strlen(l[0]);
