@@ -131,7 +131,7 @@ static int run_case(const bcase *c, int ours_only, double ecdh_pair_cpu, bres *r
     static const char *const names[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
     for (size_t i = 0; i < c->parties; i++) {
         lists[i] = make_list(shared, shared_n, n, &lens[i]);
-        in[i] = (mt_psi_input){names[i], (const uint8_t *)lists[i], lens[i]};
+        in[i] = (mt_psi_input){names[i], (const uint8_t *)lists[i], lens[i], NULL};
     }
     free(shared);
     r->expect = shared_n;

@@ -990,12 +990,20 @@ out:
  * Memory: about 16 bytes per id of every input (parsed and scattered;
  * the parsed arrays but the smallest's are freed once scattered), besides
  * the decrypted inputs and the two halves' tables (each sized by its own
- * largest slice); the output goes to the sink 64 KiB at a time. Memory the
+ * largest slice); the output goes to the sink 64 KiB at a time. An input
+ * with scratch (mt_psi_input: the worker's buffer of it) needs no fresh
+ * memory (issue 13: a fresh worker pays for every page it first touches):
+ * when every line is 16 digits and a LF in one case it is parsed into its
+ * own bytes (psi_parse_inplace; its text is put back, psi_unparse, if the
+ * general path runs after all), and its scattered values go after the
+ * parsed ones (or at its start, when parsed elsewhere). Memory the
  * fast path cannot get makes it give up like an id it does not take (all
  * it holds wiped and freed): the general path runs and reports any
- * shortfall of its own.
- * Every copy of an id is wiped before it is freed (the slices partition by
- * partition as the join leaves them, while they are in cache). */
+ * shortfall of its own; but once the scatter has begun on an input's
+ * scratch, the general path cannot run on it and the shortfall is
+ * MT_ENOMEM here. Every copy of an id is wiped before it is freed (the
+ * slices partition by partition as the join leaves them, while they are
+ * in cache; what lies in an input's scratch with the input, by its owner). */
 
 #define PSI_FAST_TARGET 16384u
 #define PSI_FAST_MAX_BITS 12
@@ -1131,6 +1139,59 @@ static bool psi_fast_parse(const mt_psi_input *in, uint64_t *v, size_t cap, size
     return true;
 }
 
+/* Puts back the text of lines 0..n-1 of an input parsed in place by
+ * psi_parse_inplace (d: its bytes, len of them; v == d: its values): each
+ * line 16 hex digits in the case cs (PSI_CASE_*, at most one) and a LF but
+ * where the input ended without one. Last line first: line i's text
+ * [17 i, 17 i + 17) lies above the values 0..i-1 still to be read. */
+static void psi_unparse(uint8_t *d, size_t len, const uint64_t *v, size_t n, int cs)
+{
+    const char *dg = cs & PSI_CASE_UPPER ? "0123456789ABCDEF" : "0123456789abcdef";
+    for (size_t i = n; i-- > 0;) {
+        uint64_t x = v[i];
+        uint8_t t[16];
+        for (int j = 15; j >= 0; j--, x >>= 4)
+            t[j] = (uint8_t)dg[x & 15];
+        memcpy(d + i * PSI_HEXLINE, t, 16);
+        if (i * PSI_HEXLINE + 16 < len)
+            d[i * PSI_HEXLINE + 16] = '\n';
+    }
+}
+
+/* Parses input in into its own bytes (v == in->data, writable: value i's 8
+ * bytes lie below line i's text, already read), as psi_fast_parse would,
+ * when every line is 16 hex digits and a LF (the last one's LF optional)
+ * in one letter case: the text can then be put back from the values
+ * (psi_unparse). Any other input: its text is put back at the first line
+ * that is not so, and false (then psi_fast_parse decides). */
+static bool psi_parse_inplace(const mt_psi_input *in, uint64_t *v, size_t *nv, int *cases,
+                              uint64_t *lo_, uint64_t *hi_)
+{
+    const uint8_t *d = in->data;
+    size_t len = in->len, n = 0;
+    uint64_t lo = *lo_, hi = *hi_;
+    int cs = 0;
+    for (size_t pos = 0; pos < len; pos += PSI_HEXLINE) {
+        uint64_t x;
+        int c = len - pos < 16 || (len - pos > 16 && d[pos + 16] != '\n')
+                    ? -1
+                    : psi_hex16(d + pos, &x);
+        if (c < 0 || (cs | c) == (PSI_CASE_LOWER | PSI_CASE_UPPER)) {
+            psi_unparse(in->scratch, len, v, n, cs);
+            return false;
+        }
+        cs |= c;
+        v[n++] = x; /* (8 n + 8 <= 17 n for n >= 1: below this line) */
+        lo = x < lo ? x : lo;
+        hi = x > hi ? x : hi;
+    }
+    *nv = n;
+    *cases |= cs;
+    *lo_ = lo;
+    *hi_ = hi;
+    return true;
+}
+
 /* Sorts v[0..m) ascending; the values differ only in their low 'bits' bits.
  * tmp has room for m values. MSD radix, insertion sort for small ranges;
  * qsort past a few levels (crafted clusters). */
@@ -1228,7 +1289,11 @@ typedef struct psi_fast {
     uint64_t **sc;     /* n arrays: input k's values as parsed (k = 0: then
                         * the survivors), each freed once scattered */
     size_t *sccap;     /* room of sc[k] */
+    bool *scin;        /* sc[k] is input k's own bytes (psi_parse_inplace):
+                        * neither wiped nor freed here (the owner wipes) */
     uint64_t **part;   /* n arrays: input k's values by partition */
+    bool *inplace;     /* part[k] lies in its input's scratch (not freed) */
+    bool clobbered;    /* an input's scratch was written: no general path */
     size_t *pn;        /* values in part[k] */
     size_t **off;      /* n arrays of P + 1 offsets */
     psi_bkt *tab, *tab2; /* the join tables (tab2: the helper thread's) */
@@ -1247,17 +1312,19 @@ typedef struct psi_fast {
 static void psi_fast_free(psi_fast *f, size_t n)
 {
     for (size_t k = 0; f->sc && k < n; k++)
-        if (f->sc[k]) {
+        if (f->sc[k] && (!f->scin || !f->scin[k])) {
             mt_wipe(f->sc[k], f->sccap[k] * sizeof *f->sc[k]);
             free(f->sc[k]);
         }
     free(f->sc);
+    free(f->scin);
     free(f->sccap);
     for (size_t k = 0; f->part && k < n; k++) {
         if (f->part[k]) {
             if (!f->parts || f->wiped < f->parts) /* else wiped partition by partition */
                 mt_wipe(f->part[k], f->pn[k] * sizeof *f->part[k]);
-            free(f->part[k]);
+            if (!f->inplace || !f->inplace[k])
+                free(f->part[k]);
         }
         if (f->off)
             free(f->off[k]);
@@ -1281,6 +1348,7 @@ static void psi_fast_free(psi_fast *f, size_t n)
         free(f->chunk);
     }
     free(f->part);
+    free(f->inplace);
     free(f->pn);
     free(f->off);
 }
@@ -1314,14 +1382,31 @@ static void psi_parse_job(psi_in *p)
      * past the survivors, of the first half and of the second
      * (psi_join_range) */
     size_t cap = (p->in->len + 1) / PSI_HEXLINE + 3;
+    p->lo = UINT64_MAX;
+    p->hi = 0;
+    /* an input with scratch (mt_psi_input) room for its values and, after
+     * them, its partitions: parsed into its own bytes (no fresh memory,
+     * issue 13) when its text allows (psi_parse_inplace) */
+    uint8_t *scr = p->in->scratch;
+    if (scr && scr == p->in->data && (uintptr_t)scr % _Alignof(uint64_t) == 0 &&
+        cap <= p->in->len / (2 * sizeof(uint64_t))) {
+        uint64_t *v = (uint64_t *)(void *)scr;
+        if (psi_parse_inplace(p->in, v, &p->nv, &p->cases, &p->lo, &p->hi)) {
+            f->sc[p->k] = v;
+            f->sccap[p->k] = cap;
+            f->scin[p->k] = true;
+            p->ok = true;
+            return;
+        }
+        p->lo = UINT64_MAX; /* (the text is back as it was) */
+        p->hi = 0;
+    }
     if (!(f->sc[p->k] = mt_big_alloc(cap * sizeof *f->sc[p->k]))) {
         p->st = MT_ENOMEM;
         atomic_store_explicit(&f->bail, true, memory_order_relaxed);
         return;
     }
     f->sccap[p->k] = cap;
-    p->lo = UINT64_MAX;
-    p->hi = 0;
     p->ok = psi_fast_parse(p->in, f->sc[p->k], cap, &p->nv, &p->cases, &p->lo, &p->hi, NULL,
                            NULL);
     if (!p->ok)
@@ -1348,8 +1433,11 @@ static bool psi_fast_first_ok(const mt_psi_input *in)
 }
 
 /* Counts input k's values by partition (those in the range: f->pn[k]) and
- * scatters them into f->part[k]; then its parsed values are wiped and freed
- * (but the smallest input's: its array takes the survivors). */
+ * scatters them into f->part[k]: the input's scratch when it has one that
+ * holds them (its bytes, parsed, are not read again; issue 13: its pages
+ * are already touched, fresh ones would each be a fault and a zeroing),
+ * else a new array; then its parsed values are wiped and freed (but the
+ * smallest input's: its array takes the survivors). */
 static void psi_scatter_job(psi_in *p)
 {
     psi_fast *f = p->f;
@@ -1378,7 +1466,16 @@ static void psi_scatter_job(psi_in *p)
     size_t *cur = malloc(parts * sizeof *cur);
     uint8_t *wfill = calloc(parts, 1);
     uint64_t *wbuf = malloc(parts * PSI_FAST_WC * sizeof *wbuf);
-    uint64_t *dst = f->part[k] = mt_big_alloc((kept ? kept : 1) * sizeof *dst);
+    /* in the input's scratch: after its values when they are there too */
+    uint8_t *scr = p->in->scratch;
+    size_t skip = f->scin[k] ? f->sccap[k] * sizeof(uint64_t) : 0;
+    bool inplace = cur && wfill && wbuf && scr && scr == p->in->data &&
+                   (uintptr_t)scr % _Alignof(uint64_t) == 0 && skip <= p->in->len &&
+                   (kept ? kept : 1) <= (p->in->len - skip) / sizeof(uint64_t);
+    scr += inplace ? skip : 0;
+    uint64_t *dst = f->part[k] =
+        inplace ? (uint64_t *)(void *)scr : mt_big_alloc((kept ? kept : 1) * sizeof *dst);
+    f->inplace[k] = inplace;
     if (!cur || !wfill || !wbuf || !dst) {
         free(cur);
         free(wfill);
@@ -1406,7 +1503,7 @@ static void psi_scatter_job(psi_in *p)
     free(wbuf);
     free(wfill);
     free(cur);
-    if (k > 0) {
+    if (k > 0 && !f->scin[k]) {
         mt_wipe(f->sc[k], f->sccap[k] * sizeof *f->sc[k]);
         free(f->sc[k]);
         f->sc[k] = NULL;
@@ -1588,7 +1685,8 @@ static void *psi_join_thread(void *arg)
 }
 
 /* 1: done (*st the result; on MT_OK the intersection went to sink, *count
- * its size); 0: not for the fast path, nothing given to sink. */
+ * its size); 0: not for the fast path, nothing given to sink and no
+ * input's scratch written. */
 static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, bool threads,
                             psi_sink sink, void *sink_ctx, size_t *count, mt_status *st,
                             mt_err *err)
@@ -1610,7 +1708,9 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
             return 0;
     f.sc = calloc(n, sizeof *f.sc);
     f.sccap = calloc(n, sizeof *f.sccap);
+    f.scin = calloc(n, sizeof *f.scin);
     f.part = calloc(n, sizeof *f.part);
+    f.inplace = calloc(n, sizeof *f.inplace);
     f.pn = calloc(n, sizeof *f.pn);
     f.off = calloc(n, sizeof *f.off);
     atomic_init(&f.bail, false);
@@ -1620,7 +1720,7 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
      * take, memory it cannot get, a skewed value range) ends in 'fall back'
      * (done 0): nothing has been handed to sink before the join */
     done = 0;
-    if (!f.sc || !f.sccap || !f.part || !f.pn || !f.off || !pi)
+    if (!f.sc || !f.sccap || !f.scin || !f.part || !f.inplace || !f.pn || !f.off || !pi)
         goto out;
     size_t total = 0;
     for (size_t k = 0; k < n; k++) {
@@ -1672,13 +1772,21 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         size_t avg = pi[0].nv / parts;
         if (big > PSI_FAST_SKEW * (avg > PSI_FAST_TARGET ? avg : PSI_FAST_TARGET))
             goto out;
+        if ((uint64_t)parts * n > INT32_MAX - 2)
+            goto out; /* rounds would overflow: the general path */
         /* count and scatter every input (two at a time when large) */
         for (size_t k = 0; k < n; k++) {
             pi[k].rg = &rg;
             pi[k].parts = parts;
         }
+        /* from here on an input parsed in place is not put back: the
+         * scatter and the join write its bytes */
+        for (size_t k = 0; k < n; k++)
+            f.clobbered = f.clobbered || f.scin[k];
         psi_run(pi, n, psi_scatter_job, total);
         PSI_T("f_scatter");
+        for (size_t k = 0; k < n; k++)
+            f.clobbered = f.clobbered || f.inplace[k];
         for (size_t k = 0; k < n; k++)
             if (pi[k].st != MT_OK)
                 goto out;
@@ -1689,8 +1797,6 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
         done = 1;
         goto out; /* *count 0, nothing to write */
     }
-    if ((uint64_t)parts * n > INT32_MAX - 2)
-        goto out; /* rounds would overflow: the general path */
 
     f.parts = parts;
     const size_t *off0 = f.off[0];
@@ -1776,6 +1882,16 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
     PSI_T("f_join_sort_format");
     *count = J.m + H.m;
 out:
+    /* the general path: inputs parsed in place get their text back */
+    for (size_t k = 0; !done && !f.clobbered && pi && f.scin && k < n; k++)
+        if (f.scin[k])
+            psi_unparse(pi[k].in->scratch, pi[k].in->len, f.sc[k], pi[k].nv, pi[k].cases);
+    if (!done && f.clobbered) {
+        /* an input was overwritten (its scratch): the general path cannot
+         * run on it; what failed after that is memory (the join's) */
+        done = 1;
+        *st = mt_err_set(err, MT_ENOMEM, "psi: out of memory for the join (memory limit?)");
+    }
     free(pi);
     free(h0);
     psi_fast_free(&f, n);
@@ -2101,6 +2217,7 @@ mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
         in[i].slot = ctx->inputs[i].slot;
         in[i].data = ctx->inputs[i].data;
         in[i].len = ctx->inputs[i].len;
+        in[i].scratch = ctx->inputs[i].scratch; /* the worker's: one buffer per input */
     }
     uint64_t seed = 0;
     mt_status st = mt_random((uint8_t *)&seed, sizeof seed, err);

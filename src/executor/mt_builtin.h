@@ -27,6 +27,12 @@ typedef struct mt_bctx_input {
     const char *slot;
     const uint8_t *data; /* plaintext, NUL-terminated (not counted in len) */
     size_t len;
+    /* data itself, writable for len bytes, or NULL: the worker's own heap
+     * buffer of this input alone (no other input's), which a built-in may
+     * use as scratch memory once it no longer reads the input's bytes
+     * (issue 13: pages already touched cost nothing more); nothing reads
+     * the input after the built-in. The worker wipes len bytes and frees it. */
+    uint8_t *scratch;
 } mt_bctx_input;
 
 typedef struct mt_bctx_output {
@@ -106,6 +112,14 @@ typedef struct mt_psi_input {
     const char *slot;     /* for error messages */
     const uint8_t *data;  /* newline-separated ids */
     size_t len;
+    /* NULL, or data itself, writable for len bytes, 8-byte aligned, and no
+     * other input's: the fast path keeps this input's parsed values (when
+     * every line is 16 digits and a LF) and its partitioned values there
+     * instead of in fresh memory, overwriting the input (the caller wipes
+     * len bytes as before). Should the general path run after all, the
+     * text is put back first; a failure once the partitioning has begun is
+     * MT_ENOMEM. mt_builtin_psi passes the worker's buffers (mt_bctx_input). */
+    uint8_t *scratch;
 } mt_psi_input;
 
 /* Intersects n >= 2 id lists: lines split on LF (a CR before LF is dropped),

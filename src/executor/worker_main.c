@@ -269,6 +269,7 @@ out:
     out->slot = io->slot;
     out->data = pb.data;
     out->len = pb.len;
+    out->scratch = pb.data; /* (mt_builtin.h: the built-in's to reuse) */
     return MT_OK;
 }
 

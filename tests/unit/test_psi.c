@@ -324,7 +324,7 @@ static void test_partitioned(void **state)
         lb += (size_t)sprintf(b + lb, "%x\r\n", i);
     memset(b + lb, 'q', 1025);
     lb += 1025;
-    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la}, {"bob", (const uint8_t *)b, lb}};
+    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la, NULL}, {"bob", (const uint8_t *)b, lb, NULL}};
     uint8_t *out;
     size_t len, count;
     mt_err err = {0};
@@ -338,7 +338,7 @@ static void test_partitioned(void **state)
 /* Output of mt_psi_compute on two binary-safe lists (bytes may be NUL). */
 static char *psi2(const char *a, size_t la, const char *b, size_t lb, size_t *len, size_t *count)
 {
-    mt_psi_input in[2] = {{"a", (const uint8_t *)a, la}, {"b", (const uint8_t *)b, lb}};
+    mt_psi_input in[2] = {{"a", (const uint8_t *)a, la, NULL}, {"b", (const uint8_t *)b, lb, NULL}};
     uint8_t *out;
     mt_err err = {0};
     assert_int_equal(mt_psi_compute(in, 2, 3, &out, len, count, &err), MT_OK);
@@ -474,7 +474,7 @@ static void check_paths(char **lists, size_t k, int fast)
     size_t lens[8];
     for (size_t i = 0; i < k; i++) {
         lens[i] = strlen(lists[i]);
-        in[i] = (mt_psi_input){"x", (const uint8_t *)lists[i], lens[i]};
+        in[i] = (mt_psi_input){"x", (const uint8_t *)lists[i], lens[i], NULL};
     }
     strv acc = ref_set(lists[0], lens[0]);
     for (size_t i = 1; i < k; i++) {
@@ -537,11 +537,52 @@ static void check_paths(char **lists, size_t k, int fast)
     } else {
         assert_null(of);
     }
+    /* with scratch (the worker's buffers, mt_psi_input.scratch): the same
+     * bytes; the fast path parses and partitions in the inputs' own bytes
+     * (no fresh memory for them, issue 13), overwriting them; an input the
+     * fast path gives up on (the general path runs) gets its text back,
+     * byte for byte */
+    mt_psi_input ins[8];
+    uint8_t *copy[8], *os;
+    size_t ls, cs;
+    for (size_t i = 0; i < k; i++) {
+        assert_non_null(copy[i] = malloc(lens[i] + 1));
+        memcpy(copy[i], lists[i], lens[i] + 1);
+        ins[i] = (mt_psi_input){"x", copy[i], lens[i], copy[i]};
+    }
+    assert_int_equal(mt_psi_compute_ex(ins, k, 13, 0, &os, &ls, &cs, &err), MT_OK);
+    assert_int_equal(cs, cg);
+    assert_int_equal(ls, lg);
+    assert_memory_equal(os ? (const char *)os : "", want, wo);
+    free(os);
+    size_t changed = 0;
+    for (size_t i = 0; i < k; i++) {
+        changed += memcmp(copy[i], lists[i], lens[i]) != 0;
+        free(copy[i]);
+    }
+    if (fast && cg)
+        assert_true(changed > 0);
+    if (!fast)
+        assert_int_equal(changed, 0);
     free(og);
     free(of);
     free(od);
     free(want);
     strv_free(&acc);
+}
+
+/* n ids of 16 hex digits, each line 16 digits and a LF (what the fast path
+ * parses in place), the last LF left out when nolf; upper case when up. */
+static char *gen_canon(size_t n, uint64_t u, int up, int nolf)
+{
+    char *b = malloc(n * 17 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)sprintf(b + o, up ? "%016llX\n" : "%016llx\n",
+                             (unsigned long long)(gen_rand() % u * 0x9e3779b97f4a7c15ULL));
+    if (nolf && o)
+        b[--o] = 0;
+    return b;
 }
 
 /* n ids of 16 hex digits from a universe of u values spread by mul (plus
@@ -688,6 +729,32 @@ static void test_fast_path(void **state)
         free(l[0]);
         free(l[1]);
     }
+    /* lists the fast path parses in place (with scratch: check_paths),
+     * then one line that is not 16 digits and a LF, or a letter of the other
+     * case, far in: their text goes back (the fast path or the general path
+     * then runs on it) */
+    for (int up = 0; up < 2; up++)
+        for (int nolf = 0; nolf < 2; nolf++) {
+            l[0] = gen_canon(300000, 400000, up, nolf);
+            l[1] = gen_canon(250000, 400000, up, !nolf);
+            check_paths(l, 2, 1);
+            static const char *const bad[] = {"0123456789012345\r\n", "\n",
+                                              "0123456789ABCDEF\n", "0123456789abcdeg\n"};
+            for (size_t t = 0; t < sizeof bad / sizeof bad[0]; t++) {
+                char *m = malloc(strlen(l[1]) + 20);
+                size_t at = 170000 * 17;
+                memcpy(m, l[1], at);
+                strcpy(m + at, bad[t]);
+                strcat(m + at, l[1] + at);
+                char *two[] = {l[0], m};
+                /* CR LF and empty lines: still the fast path; a letter of
+                 * the other case (in lower-case lists) or a bad digit: not */
+                check_paths(two, 2, t < 2 || (t == 2 && up));
+                free(m);
+            }
+            free(l[0]);
+            free(l[1]);
+        }
     /* an overlong id after many hex ids: the general path's error */
     l[0] = gen_hex(1000, 1000, 1, 0, 0);
     size_t n0 = strlen(l[0]);
@@ -695,8 +762,8 @@ static void test_fast_path(void **state)
     l[0][n0] = '\n';
     memset(l[0] + n0 + 1, 'a', 1025);
     l[0][n0 + 1026] = 0;
-    mt_psi_input in[2] = {{"alice", (const uint8_t *)h1, strlen(h1)},
-                          {"bob", (const uint8_t *)l[0], strlen(l[0])}};
+    mt_psi_input in[2] = {{"alice", (const uint8_t *)h1, strlen(h1), NULL},
+                          {"bob", (const uint8_t *)l[0], strlen(l[0]), NULL}};
     uint8_t *out;
     size_t len, count;
     mt_err err = {0};
@@ -783,7 +850,7 @@ static void test_general_threads(void **state)
                 txt[i] = t;
                 len += 1026;
             }
-            in[i] = (mt_psi_input){slot[i], (const uint8_t *)txt[i], len};
+            in[i] = (mt_psi_input){slot[i], (const uint8_t *)txt[i], len, NULL};
         }
         uint8_t *o1 = NULL, *o2 = NULL;
         size_t l1 = 0, l2 = 0, c1 = 0, c2 = 0;
@@ -943,7 +1010,7 @@ static void test_skew_memory_limit(void **state)
     size_t n = (size_t)1 << 21, la, lb;
     char *a = gen_skew(n, 0x1000, &la);
     char *b = gen_skew(n, 0x1000 + n / 2, &lb); /* half the band in common */
-    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la}, {"bob", (const uint8_t *)b, lb}};
+    mt_psi_input in[2] = {{"alice", (const uint8_t *)a, la, NULL}, {"bob", (const uint8_t *)b, lb, NULL}};
     /* the general path needs about 25 bytes per id of both inputs here
      * beyond the inputs (test runs: 100-120 MiB); the fast path's tables for
      * one partition of all ids took over 200 MiB (RSS 305 vs 188 MB) */
@@ -1007,7 +1074,7 @@ static mt_status run_builtin(size_t n, size_t n_out, const size_t *fail, mt_err 
     uint8_t key[4][MT_FF_KEY_LEN];
     assert_true(n_out <= 4);
     for (int k = 0; k < 2; k++)
-        in[k] = (mt_bctx_input){k ? "b" : "a", (const uint8_t *)lists[k], strlen(lists[k])};
+        in[k] = (mt_bctx_input){k ? "b" : "a", (const uint8_t *)lists[k], strlen(lists[k]), NULL};
     for (size_t i = 0; i < n_out; i++) {
         memset(key[i], (int)(0x40 + i), MT_FF_KEY_LEN);
         mo[i] = (mem_out){NULL, 0, 0, fail ? fail[i] : 0, i};
