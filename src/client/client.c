@@ -1633,7 +1633,17 @@ static int task_verb(mesatee_client *c, const char *task_id, const char *verb,
         return st;
     char path[96];
     snprintf(path, sizeof path, "/v1/tasks/%s/%s", task_id, verb);
-    return post_doc(c, path, doc ? doc : "{}", "assignment", NULL, NULL, json_out);
+    if (doc)
+        return post_doc(c, path, doc, "assignment", NULL, NULL, json_out);
+    /* no document: "{}" as it is (what post_doc would parse and dump again) */
+    char *resp = NULL;
+    st = call_json(c, "POST", path, "{}", &resp);
+    if (json_out && (st == MESATEE_OK || c->http_status >= 400)) {
+        *json_out = resp;
+        resp = NULL;
+    }
+    mt_secmem_free(resp);
+    return st;
 }
 
 MESATEE_API int mesatee_task_assign(mesatee_client *c, const char *task_id,
@@ -1680,6 +1690,18 @@ static int task_get_wait(mesatee_client *c, const char *task_id, long wait_s, ch
     char path[80];
     snprintf(path, sizeof path, "/v1/tasks/%s?wait=%lds", task_id, wait_s);
     return call_json(c, "GET", path, NULL, json_out);
+}
+
+/* The ?wait= of the next long poll of mesatee_task_wait: up to
+ * CLIENT_LONG_POLL_S, within the wait's deadline (mt_mono_ms) and the
+ * handle's own request timeout; 0 (a plain GET) when under a second is left. */
+static long long_poll_s(const mesatee_client *c, int64_t deadline)
+{
+    int64_t left = deadline - mt_mono_ms();
+    long wait_s = left / 1000 >= CLIENT_LONG_POLL_S ? CLIENT_LONG_POLL_S : (long)(left / 1000);
+    if (c->timeout_s > 0 && wait_s > c->timeout_s - 2)
+        wait_s = c->timeout_s - 2; /* within the handle's own request timeout */
+    return wait_s < 1 ? 0 : wait_s;
 }
 
 static void sleep_ms(long ms)
@@ -1732,7 +1754,10 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
     long delay = 100;
     bool seen = false;       /* the server answered once: it exists at this address */
     int64_t gone_since = -1; /* first failed poll of the current outage */
-    long wait_s = 0;         /* this poll's ?wait= (0: a plain GET, the first) */
+    /* this poll's ?wait= (0: a plain GET). The first poll is a long poll
+     * already: the server answers it at once when the task is final, so a
+     * plain GET first would only cost a request per wait (issue 13). */
+    long wait_s = long_poll_s(c, deadline);
     for (;;) {
         char *resp = NULL;
         int64_t asked = mt_mono_ms();
@@ -1740,11 +1765,14 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
                     : mesatee_task_get(c, task_id, &resp);
         if (st != MESATEE_OK) {
             free(resp);
-            if (wait_s && seen && st == MESATEE_ESERVER && c->http_status == 503) {
-                /* too many waiters held (or a stop): a plain GET next */
+            if (wait_s && st == MESATEE_ESERVER && c->http_status == 503) {
+                /* too many waiters held (or a stop): a plain GET next, at
+                 * once after a first poll (as if it had been a plain GET) */
                 wait_s = 0;
-                sleep_ms(delay);
-                delay = delay * 2 > 1000 ? 1000 : delay * 2;
+                if (seen) {
+                    sleep_ms(delay);
+                    delay = delay * 2 > 1000 ? 1000 : delay * 2;
+                }
                 continue;
             }
             if (!seen || !wait_transient(c, st))
@@ -1809,12 +1837,7 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
          * an answer that came back early and not final is from a server
          * without it (or one stopping): poll with backoff as before. */
         bool early = wait_s && mt_mono_ms() - asked < wait_s * 500;
-        int64_t left = deadline - mt_mono_ms();
-        wait_s = left / 1000 >= CLIENT_LONG_POLL_S ? CLIENT_LONG_POLL_S : (long)(left / 1000);
-        if (c->timeout_s > 0 && wait_s > c->timeout_s - 2)
-            wait_s = c->timeout_s - 2; /* within the handle's own request timeout */
-        if (wait_s < 1)
-            wait_s = 0;
+        wait_s = long_poll_s(c, deadline);
         if (early || !wait_s) {
             sleep_ms(delay);
             if (delay < 1000)

@@ -4,7 +4,7 @@
 # over (then the current state); garbage wait values are 400 naming the
 # parameter; at most --max-task-waiters are held (more: 503 naming the
 # reason); a client that leaves is dropped; a stop answers those held; and
-# `task wait` needs one long poll after its first GET instead of repeated
+# `task wait` needs one long poll (its first request) instead of repeated
 # polls (counted in the audit log: every answer is audited once).
 # Tasks are held at a gate (a wrapper in front of the real worker) that the
 # test opens: orderings, not timings. Loops below are safety nets only.
@@ -110,8 +110,8 @@ touch "$GATE"
 rc=0; wait "$W1" || rc=$?
 [ "$rc" = 0 ] || fail "task wait: exit $rc: $(cat "$MT_WORK/w1.out")"
 p1=$(polls "$T1")
-[ $((p1 - p0)) = 2 ] || fail "task wait made $((p1 - p0)) requests, want 2 (a GET and one long poll)"
-ok "task wait learns the end with one long poll after its first GET ($((p1 - p0)) requests)"
+[ $((p1 - p0)) = 1 ] || fail "task wait made $((p1 - p0)) requests, want 1 (one long poll, no plain GET first)"
+ok "task wait learns the end with one long poll, its first request ($((p1 - p0)) request)"
 [ "$(parked)" = 0 ] || fail "still parked: $(parked)"
 
 # ---- cancel and failure wake the waiters --------------------------------
