@@ -53,6 +53,10 @@ struct mesatee_client {
     int curl_rc; /* CURLcode of the last request's transfer (mesatee_task_wait) */
     long wait_reconnect_s; /* mesatee_client_set_wait_reconnect; 0 = default */
     CURL *curl;
+    /* curl holds request()'s per-configuration options (request_options):
+     * every setter of what they depend on, and mesatee_client_attest (which
+     * resets the handle), clears it */
+    bool curl_ready;
     char errmsg[CLIENT_ERR_MAX];
     /* Attestation (see "Attested TLS" below). */
     mt_policy *policy;
@@ -336,6 +340,7 @@ MESATEE_API int mesatee_client_set_ca_file(mesatee_client *c, const char *path)
         return set_err(c, MESATEE_ENOMEM, "out of memory");
     free(c->ca_file);
     c->ca_file = copy;
+    c->curl_ready = false;
     return MESATEE_OK;
 }
 
@@ -388,6 +393,7 @@ MESATEE_API int mesatee_client_set_tls_server_name(mesatee_client *c, const char
     curl_slist_free_all(c->connect_to);
     c->tls_name_base = nb;
     c->connect_to = ct;
+    c->curl_ready = false; /* the handle still points at the old CONNECT_TO list */
     return MESATEE_OK;
 }
 
@@ -402,6 +408,7 @@ MESATEE_API int mesatee_client_set_insecure_skip_verify(mesatee_client *c, int o
     if (!c)
         return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
     c->insecure = on != 0;
+    c->curl_ready = false;
     return MESATEE_OK;
 }
 
@@ -410,6 +417,7 @@ MESATEE_API int mesatee_client_set_verify_hostname(mesatee_client *c, int on)
     if (!c)
         return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
     c->verify_host = on != 0;
+    c->curl_ready = false;
     return MESATEE_OK;
 }
 
@@ -448,6 +456,7 @@ MESATEE_API int mesatee_client_set_timeout(mesatee_client *c, long seconds)
     if (seconds < 0)
         return set_err(c, MESATEE_EINVAL, "timeout must be >= 0 seconds");
     c->timeout_s = seconds;
+    c->curl_ready = false;
     return MESATEE_OK;
 }
 
@@ -458,6 +467,7 @@ MESATEE_API int mesatee_client_set_progress(mesatee_client *c, mesatee_progress_
         return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
     c->progress = fn;
     c->progress_ud = userdata;
+    c->curl_ready = false;
     return MESATEE_OK;
 }
 
@@ -749,14 +759,15 @@ static CURLcode seen_ctx_cb(CURL *curl, void *sslctx, void *ud)
     return CURLE_OK;
 }
 
-/* Installs the recorder on h for a verified (CA or system store) transfer. */
-static void seen_setup(mesatee_client *c, CURL *h)
+/* Installs the recorder on h for a verified (CA or system store) transfer
+ * (options: when h gets request()'s options, see request_options). */
+static void seen_setup(mesatee_client *c, CURL *h, bool options)
 {
     pthread_once(&seen_once, seen_init_once);
     c->seen_any = false;
     c->seen_verr = X509_V_OK;
     c->seen_leaf_len = 0;
-    if (!seen_usable)
+    if (!seen_usable || !options)
         return;
     curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, seen_ctx_cb);
     curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, c);
@@ -774,6 +785,8 @@ static void seen_setup(mesatee_client *c, CURL *h)
 
 static pthread_once_t att_once = PTHREAD_ONCE_INIT;
 static int att_idx = -1;
+
+static void attest_options(mesatee_client *c, CURL *h);
 
 static void att_init_once(void)
 {
@@ -895,8 +908,10 @@ static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
     return c->att_mode == ATT_POLICY && !c->att_ok ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
 }
 
-/* Installs the handshake verification on handle h. */
-static void attest_setup(mesatee_client *c, CURL *h, int mode)
+/* Installs the handshake verification on handle h, for one transfer;
+ * options: also the options that stay on h (attest_options; request()'s
+ * handle has them from request_options). */
+static void attest_setup(mesatee_client *c, CURL *h, int mode, bool options)
 {
     pthread_once(&att_once, att_init_once);
     c->att_mode = mode;
@@ -905,6 +920,14 @@ static void attest_setup(mesatee_client *c, CURL *h, int mode)
         curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
         c->att_fresh = false;
     }
+    if (options)
+        attest_options(c, h);
+}
+
+/* The options of attest_setup that stay on the handle. */
+static void attest_options(mesatee_client *c, CURL *h)
+{
+    pthread_once(&att_once, att_init_once);
     /* Our verify_cb decides; curl's own chain and name checks are off. */
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -925,6 +948,7 @@ MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *pa
         c->policy = NULL;
         free(c->policy_path);
         c->policy_path = NULL;
+        c->curl_ready = false;
         return MESATEE_OK;
     }
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
@@ -954,6 +978,7 @@ MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *pa
     c->policy_path = copy;
     c->att_ok = false;
     c->att_fresh = true;
+    c->curl_ready = false;
     return MESATEE_OK;
 }
 
@@ -983,6 +1008,7 @@ MESATEE_API int mesatee_client_attest(mesatee_client *c, char **json_out)
                        "attestation is not checked with insecure verification switched on");
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *h = c->curl;
+    c->curl_ready = false; /* the handle gets this check's options */
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, req_base(c));
     curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
@@ -994,7 +1020,7 @@ MESATEE_API int mesatee_client_attest(mesatee_client *c, char **json_out)
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
-    attest_setup(c, h, c->policy ? ATT_POLICY : ATT_CAPTURE);
+    attest_setup(c, h, c->policy ? ATT_POLICY : ATT_CAPTURE, true);
     free(c->att_claims);
     c->att_claims = NULL;
     free(c->att_cert);
@@ -1063,6 +1089,51 @@ out:
     return st;
 }
 
+/* Puts on h, reset, the options of request() that depend only on the
+ * handle's configuration (the connection, TLS verification, timeouts,
+ * progress): set once, not for every request (each curl_easy_reset and
+ * setopt allocates), and again after a setter changed what they depend on
+ * (c->curl_ready). What varies per request is set by request() each time. */
+static void request_options(mesatee_client *c, CURL *h)
+{
+    curl_easy_reset(h);
+    /* libcurl's default since 7.50.2, said here because every call's latency
+     * depends on it: a request's TLS records must not wait for an ACK */
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure || !c->verify_host ? 0L : 2L);
+    if (!c->insecure && c->policy) {
+        attest_options(c, h);
+    } else if (c->ca_file) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* pin: only this file */
+    }
+    if (!c->insecure && !c->policy)
+        seen_setup(c, h, true);
+    long connect_to = CLIENT_CONNECT_TIMEOUT_S;
+    if (c->timeout_s > 0) {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
+        if (c->timeout_s < connect_to)
+            connect_to = c->timeout_s;
+    } else {
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, CLIENT_DEFAULT_STALL_S);
+    }
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, connect_to);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "libmesatee/" MESATEE_VERSION_STRING);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
+    if (c->progress) {
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
+}
+
 /* Performs one request. The response body of a 2xx answer goes to out_file
  * when non-NULL, else to *resp_out (heap string; may be NULL). On non-2xx
  * answers *resp_out still receives the body. */
@@ -1096,46 +1167,20 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     snprintf(url, url_len, "%s%s", req_base(c), path);
 
     CURL *h = c->curl;
-    curl_easy_reset(h);
+    if (!c->curl_ready) {
+        request_options(c, h);
+        c->curl_ready = true;
+    }
+    /* per request: what the last one may have set */
     curl_easy_setopt(h, CURLOPT_URL, url);
-    /* libcurl's default since 7.50.2, said here because every call's latency
-     * depends on it: a request's TLS records must not wait for an ACK */
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L); /* attest_setup may set it */
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure || !c->verify_host ? 0L : 2L);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     c->att_mode = ATT_OFF;
     if (!c->insecure && c->policy)
-        attest_setup(c, h, ATT_POLICY);
-    else if (c->ca_file) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* pin: only this file */
-    }
+        attest_setup(c, h, ATT_POLICY, false);
     if (!c->insecure && !c->policy)
-        seen_setup(c, h);
-    long connect_to = CLIENT_CONNECT_TIMEOUT_S;
-    if (c->timeout_s > 0) {
-        curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
-        if (c->timeout_s < connect_to)
-            connect_to = c->timeout_s;
-    } else {
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, CLIENT_DEFAULT_STALL_S);
-    }
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, connect_to);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "libmesatee/" MESATEE_VERSION_STRING);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    if (c->progress) {
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    }
+        seen_setup(c, h, false);
 
     struct curl_slist *t;
     if (c->token) {
@@ -1161,6 +1206,11 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, NULL);
+    curl_easy_setopt(h, CURLOPT_READDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
     if (is_get) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else if (in && in->file) {
@@ -1210,8 +1260,12 @@ nomem:
     st = set_err(c, MESATEE_ENOMEM, "out of memory");
 out:
     curl_slist_free_all(hdrs);
+    /* the handle keeps no pointer into this call (freed or on its stack) */
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_READDATA, NULL);
     if (auth) {
         mt_wipe(auth, strlen(auth));
         free(auth);

@@ -886,6 +886,44 @@ static void test_tls_errors_explained(void **state)
     fake_stop(&s);
 }
 
+/* One handle, many requests: request() keeps its per-configuration curl
+ * options between requests (request_options), so what one request set (a
+ * method, a body) must not reach the next, and a setter (here the CA file)
+ * must apply to the next request. */
+static void test_handle_reuse(void **state)
+{
+    (void)state;
+    fake_server s;
+    fake_start(&s, 5, 200, "{}", 0);
+    char other[600];
+    snprintf(other, sizeof other, "%s/reuse-other.pem", tmpdir);
+    write_other_cert(other, false);
+    mesatee_client *c = client_for(&s, true);
+    if (mesatee_call(c, "PUT", "/v1/a", "{\"k\":1}", NULL) != MESATEE_OK)
+        fail_msg("PUT: %s", mesatee_client_errmsg(c));
+    assert_int_equal(s.body_len, 7);
+    if (mesatee_call(c, "GET", "/v1/b", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET: %s", mesatee_client_errmsg(c));
+    assert_int_equal(s.body_len, 0);
+    assert_false(contains(s.req, "Content-Length"));
+    if (mesatee_call(c, "POST", "/v1/c", NULL, NULL) != MESATEE_OK)
+        fail_msg("POST: %s", mesatee_client_errmsg(c));
+    assert_int_equal(s.body_len, 0);
+    /* another CA file: the next request verifies with it (and fails) */
+    assert_int_equal(mesatee_client_set_ca_file(c, other), MESATEE_OK);
+    assert_int_equal(mesatee_call(c, "GET", "/v1/d", NULL, NULL), MESATEE_ENET);
+    assert_true(contains(mesatee_client_errmsg(c), "the server's certificate changed"));
+    assert_int_equal(mesatee_client_set_ca_file(c, cert_path), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/e", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET after the CA file: %s", mesatee_client_errmsg(c));
+    mesatee_client_free(c);
+    fake_stop(&s);
+    assert_string_equal(s.reqline[0], "PUT /v1/a HTTP/1.1");
+    assert_string_equal(s.reqline[1], "GET /v1/b HTTP/1.1");
+    assert_string_equal(s.reqline[2], "POST /v1/c HTTP/1.1");
+    assert_string_equal(s.reqline[4], "GET /v1/e HTTP/1.1");
+}
+
 static void test_tls_server_name_garbage(void **state)
 {
     (void)state;
@@ -1198,6 +1236,7 @@ int main(void)
         cmocka_unit_test(test_tls_untrusted_and_pinned),
         cmocka_unit_test(test_tls_errors_explained),
         cmocka_unit_test(test_tls_server_name_garbage),
+        cmocka_unit_test(test_handle_reuse),
         cmocka_unit_test(test_tls12_refused),
         cmocka_unit_test(test_bearer_and_upload_stream),
         cmocka_unit_test(test_large_download_streams),
