@@ -755,12 +755,13 @@ static int error_from_curl(mesatee_client *c, CURLcode rc, const char *errbuf, c
     }
 }
 
-/* e = curl_easy_setopt(h, opt, val) unless an earlier option failed: the
- * first failure is kept (request_options, attest_options). */
+/* curl_easy_setopt(h, opt, val), keeping in e the first option libcurl
+ * refused (request_options, attest_options). */
 #define OPT(e, h, opt, val)                                                                       \
     do {                                                                                          \
+        CURLcode opt_rc_ = curl_easy_setopt((h), (opt), (val));                                   \
         if ((e) == CURLE_OK)                                                                      \
-            (e) = curl_easy_setopt((h), (opt), (val));                                            \
+            (e) = opt_rc_;                                                                        \
     } while (0)
 
 /* ======================================================================== */
@@ -1199,7 +1200,8 @@ static CURLcode request_options(mesatee_client *c, CURL *h)
     OPT(e, h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
     OPT(e, h, CURLOPT_SSL_VERIFYHOST, c->insecure || !c->verify_host ? 0L : 2L);
     if (!c->insecure && c->policy) {
-        e = e == CURLE_OK ? attest_options(c, h) : e;
+        CURLcode ae = attest_options(c, h);
+        e = e == CURLE_OK ? ae : e;
     } else if (c->ca_file) {
         OPT(e, h, CURLOPT_CAINFO, c->ca_file);
         OPT(e, h, CURLOPT_CAPATH, NULL); /* pin: only this file */

@@ -118,7 +118,10 @@ MESATEE_API int mesatee_client_set_verify_hostname(mesatee_client *c, int on);
  * a policy the CA file is not used. A server at level none is refused unless
  * mesatee_client_set_insecure_skip_verify is on (which skips all checks).
  * NULL clears the policy. MESATEE_EIO (unreadable) or MESATEE_EINVAL (bad
- * policy, message names the field). */
+ * policy, message names the field). A connection kept alive from before a
+ * change of the policy (or of the CA file, TLS server name, hostname check or
+ * insecure mode) never carries another request: the next one connects and
+ * verifies anew. */
 MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *path);
 /* Auditor signatures (docs/attestation.md): from now on a policy file is
  * accepted only when PATH.sig holds valid ECDSA P-256 signatures over its
