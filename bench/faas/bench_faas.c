@@ -22,16 +22,15 @@
  *             (what the server allows a client; the task is created and
  *             approved before the clock starts)
  *   wait      the same with mesatee_task_wait, what a user of `task wait`
- *             sees: one GET, then long polls (GET /v1/tasks/{id}?wait=) that
- *             the server answers when the task ends (before issue 13's long
- *             poll: polls at 100 ms, then growing)
+ *             sees: long polls (GET /v1/tasks/{id}?wait=), the first request
+ *             one already, that the server answers when the task ends
+ *             (before issue 13's long poll: polls at 100 ms, then growing)
  *   tput      trivial (echo) tasks completed per second by 8 concurrent
  *             clients, each invoking its next pre-created task when it sees
  *             the previous one finished (polling every 1 ms: each poll is an
  *             authenticated, audited request the server answers)
- *   wtput     the same with mesatee_task_wait (one GET, then a long poll
- *             that the server answers when the task ends): what a user of
- *             libmesatee gets
+ *   wtput     the same with mesatee_task_wait (a long poll that the server
+ *             answers when the task ends): what a user of libmesatee gets
  *   burst     the same tasks, each client invoking all of its tasks at once
  *             and then collecting them (polling every 10 ms): the server's
  *             rate without a client waiting between tasks
@@ -40,9 +39,9 @@
  *
  * Cost mode (bench/faas/cost.sh): -C URL,POLICY,FUNCTION -M poll|wait|burst
  * [-G FIFO] runs one throughput phase of that kind against one server and
- * prints its rate and the client's requests; with -G it prints "READY" once
- * the tasks are created and waits for a line on FIFO before it invokes them
- * (the script counts the server's work in between).
+ * prints its rate, the client's requests and its CPU (getrusage); with -G
+ * it prints "READY" once the tasks are created and waits for a line on FIFO
+ * before it invokes them (the script counts the server's work in between).
  *
  * Usage: bench_faas -A URL,POLICY,FUNCTION,ACCESS_LOG,SERVER_LOG (zygote
  *   server) -B ... (spawn server) -u USER -w PASSWORD_FILE [-r ROUNDS]
@@ -59,6 +58,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -106,6 +106,17 @@ static int cmp_d(const void *a, const void *b)
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
+
+/* This process's CPU time (user + system, all threads) in ms. */
+static double cpu_ms(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+}
+
+static double g_cpu_ms; /* CPU of the last throughput phase (cost mode) */
 
 static double median(const double *v, int n)
 {
@@ -384,7 +395,7 @@ static double throughput(server *s, tput_mode mode)
             die("go fifo", g_go);
         fclose(f);
     }
-    double t0 = now_ms();
+    double t0 = now_ms(), c0 = cpu_ms();
     pthread_barrier_wait(&bar);
     for (int i = 0; i < g_clients; i++) {
         pthread_join(th[i], NULL);
@@ -393,6 +404,7 @@ static double throughput(server *s, tput_mode mode)
         free(args[i].ids);
     }
     double rate = (double)(g_clients * g_per_client) / ((now_ms() - t0) / 1e3);
+    g_cpu_ms = cpu_ms() - c0;
     pthread_barrier_destroy(&bar);
     return rate;
 }
@@ -501,6 +513,9 @@ int main(int argc, char **argv)
                "GETs (%.2f per task; the waits' long polls not counted)\n",
                cost_mode, g_clients, g_per_client, rate, atomic_load(&srv[0].invokes),
                atomic_load(&g_gets), (double)atomic_load(&g_gets) / (g_clients * g_per_client));
+        printf("bench_faas cost: client CPU (getrusage, user+sys, all threads) %.1f ms, %.3f ms "
+               "per task\n",
+               g_cpu_ms, g_cpu_ms / (g_clients * g_per_client));
         return 0;
     }
     if (!srv[0].url || !srv[1].url || !g_user || !g_pwfile || g_rounds < 1 ||
@@ -577,7 +592,7 @@ int main(int argc, char **argv)
         printf(c == 2 ? " %.4f |" : RATE_COL(c) ? " %.0f |" : " %.2f |", median(col[c], g_rounds));
     printf("\n\nsrv = invoke request arrival to the scheduler's finished line (ms stamps, +-1 ms); "
            "cli = invoke to the client seeing finished (GET every 0.5 ms); wait = the same with "
-           "mesatee_task_wait (a GET, then long polls ?wait=); poll tasks/s = %d clients each "
+           "mesatee_task_wait (long polls ?wait=); poll tasks/s = %d clients each "
            "invoking its next task when it saw the previous finished (GET every 1 ms, each an "
            "audited request); wait tasks/s = the same clients waiting with mesatee_task_wait "
            "(long poll); burst/s = each client invokes all its tasks, then collects them (GET "

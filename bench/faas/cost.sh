@@ -13,10 +13,12 @@
 # calls, and SQL statements compiled and stepped (uprobes on libsqlite3's
 # sqlite3_prepare_v2/_v3 and sqlite3_step; they slow the run down, so the
 # rate it prints is not a throughput figure: run.sh's are; PROBES=0 leaves
-# them out), each per task; then the scheduler's /metrics counters.
+# them out), each per task, and the client's (bench_faas: task-clock and
+# syscalls); then the scheduler's /metrics counters.
 # RECORD=FILE: `perf record -g` of the daemon instead of the counts
 # (RECORD_EV=EVENT: of that event, e.g. a uprobe with the SQL text). Needs
-# perf with uprobes (root).
+# perf with uprobes (root). RECORD_CLIENT=FILE: `perf record -g --call-graph
+# dwarf` of the client (bench_faas) instead of its counts.
 # bench_faas is taken from BUILD (default build). Compare two builds by
 # running it for each, alternating.
 set -euo pipefail
@@ -28,8 +30,8 @@ BENCH=${BUILD:-build}/bench/faas/bench_faas
 export MESATEE_BIN=$BINDIR/mesatee MESATEE_WORKER=$BINDIR/mesatee-worker
 source tests/integration/lib.sh
 ADDED=()
-PP=; BP=
-trap '[ -n "$PP" ] && kill -INT "$PP" 2>/dev/null; [ -n "$BP" ] && kill "$BP" 2>/dev/null; mt_cleanup; for p in "${ADDED[@]}"; do perf probe -q -d "$p" || true; done' EXIT
+PP=; BP=; CP=
+trap '[ -n "$PP" ] && kill -INT "$PP" 2>/dev/null; [ -n "$CP" ] && kill -INT "$CP" 2>/dev/null; [ -n "$BP" ] && kill "$BP" 2>/dev/null; mt_cleanup; for p in "${ADDED[@]}"; do perf probe -q -d "$p" || true; done' EXIT
 EV=task-clock,syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync
 if [ "${PROBES:-1}" != 0 ]; then
   LIB=$(ldd "$MESATEE_BIN" | awk '/libsqlite3/ {print $3}')
@@ -71,9 +73,17 @@ if [ -n "${RECORD:-}" ]; then # a profile of the daemon instead (perf report -i 
 else
   perf stat --per-thread -x, -e "$EV" -p "$MT_PID${ZYG:+,$ZYG}" -o "$MT_WORK/perf.txt" &
 fi
-PP=$!; sleep 1
+PP=$!
+# the client (bench_faas: libmesatee, its threads all started by READY)
+if [ -n "${RECORD_CLIENT:-}" ]; then # a profile of the client too (perf report -i RECORD_CLIENT)
+  perf record -g --call-graph dwarf -o "$RECORD_CLIENT" -p "$BP" 2>/dev/null &
+else
+  perf stat -x, -e task-clock,raw_syscalls:sys_enter -p "$BP" -o "$MT_WORK/perf-client.txt" &
+fi
+CP=$!; sleep 1
 echo go > "$MT_WORK/go"
 wait "$BP"; BP=
+kill -INT "$CP" 2>/dev/null; wait "$CP" || true; CP=
 sleep 0.3; kill -INT "$PP"; wait "$PP" || true; PP=
 C1=$(metric mesatee_scheduler_commits_total); T1=$(metric mesatee_scheduler_transitions_total)
 N=$((NC * NT))
@@ -91,5 +101,9 @@ awk -F, -v n="$N" -v dt="$DTIDS" '
     print "  daemon threads (nonzero):"
     for (k in th) { split(k, b, ","); printf "    %-24s %-38s %12.1f\n", b[1], b[2], th[k] }
   }' "$MT_WORK/perf.txt" | sort
+[ -f "$MT_WORK/perf-client.txt" ] && awk -F, -v n="$N" '/^#/ || NF < 4 { next }
+  # perf -x, lines: value,unit,event,...
+  { printf "  %-15s %-38s %12.1f  per task %9.3f\n", "client", $3, $1, $1 / n }' \
+  "$MT_WORK/perf-client.txt"
 echo "  scheduler commits $((C1 - C0)), task state changes committed $((T1 - T0)) ($N tasks)"
 echo "  (task-clock in ms)"

@@ -10,7 +10,9 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,17 @@ struct mesatee_client {
     int curl_rc; /* CURLcode of the last request's transfer (mesatee_task_wait) */
     long wait_reconnect_s; /* mesatee_client_set_wait_reconnect; 0 = default */
     CURL *curl;
+    /* curl holds request()'s per-configuration options (request_options):
+     * every setter of what they depend on, and mesatee_client_attest (which
+     * resets the handle), clears it; a failed setopt leaves it false */
+    bool curl_ready;
+    /* The connections curl keeps alive were opened (and verified) under
+     * another TLS trust or server identity (trust_changed): request() replaces
+     * the handle, and with it its connection pool, before the next transfer.
+     * curl's own reuse check cannot see it in policy mode (its TLS settings
+     * are the same for every policy). */
+    bool pool_stale;
+    bool req_sent; /* the last transfer got past connect and TLS (the server exists there) */
     char errmsg[CLIENT_ERR_MAX];
     /* Attestation (see "Attested TLS" below). */
     mt_policy *policy;
@@ -60,8 +73,12 @@ struct mesatee_client {
     char *policy_signers; /* PEM auditor keys; NULL: policy signatures not required */
     unsigned policy_threshold;
     int att_mode;        /* ATT_OFF, ATT_POLICY (enforce), ATT_CAPTURE (attest show) */
-    bool att_done, att_ok; /* per connection, set by the verify callback */
-    bool att_fresh;        /* next request must open a new connection */
+    bool att_done, att_ok; /* the connection being opened: set by the verify callback */
+    /* Generation of the trust configuration (trust_changed): verify_cb stamps
+     * the SSL of a connection it accepted with it, and prereq_cb sends only
+     * on a connection stamped with the current one (att_verdict_idx). */
+    uintptr_t att_gen;
+    bool att_refused;      /* prereq_cb refused the connection of this transfer */
     char att_msg[CLIENT_ERR_MAX];
     char *att_claims;    /* JSON of the last verified claims */
     uint8_t *att_cert;   /* ATT_CAPTURE: the server's leaf certificate (DER) */
@@ -276,6 +293,44 @@ static char *parse_server_url(const char *url)
     return base;
 }
 
+/* Trust generations: unique in the process, never 0 (no verdict). */
+static atomic_uintptr_t att_gen_last;
+
+static uintptr_t next_att_gen(void)
+{
+    uintptr_t g = atomic_fetch_add(&att_gen_last, 1) + 1;
+    return g ? g : atomic_fetch_add(&att_gen_last, 1) + 1;
+}
+
+/* What decides whether a server is trusted (CA file, insecure, hostname
+ * check, policy) or which server it is (TLS server name) changed: no
+ * connection opened before is used again (pool_stale: request() replaces the
+ * handle), a verdict given before is void (att_gen), and the options are set
+ * again (curl_ready). */
+static void trust_changed(mesatee_client *c)
+{
+    c->pool_stale = true;
+    c->curl_ready = false;
+    c->att_ok = false;
+    c->att_gen = next_att_gen();
+}
+
+/* A new easy handle for c when its connections must not be reused: curl
+ * closes the old handle's connections with it. */
+static int renew_handle(mesatee_client *c)
+{
+    if (!c->pool_stale)
+        return MESATEE_OK;
+    CURL *h = curl_easy_init();
+    if (!h)
+        return set_err(c, MESATEE_ENOMEM, "out of memory (new connection handle)");
+    curl_easy_cleanup(c->curl);
+    c->curl = h;
+    c->pool_stale = false;
+    c->curl_ready = false;
+    return MESATEE_OK;
+}
+
 MESATEE_API mesatee_client *mesatee_client_new(const char *server_url)
 {
     clear_err(NULL);
@@ -297,6 +352,7 @@ MESATEE_API mesatee_client *mesatee_client_new(const char *server_url)
     }
     c->base = base;
     c->verify_host = true;
+    c->att_gen = next_att_gen();
     return c;
 }
 
@@ -336,6 +392,7 @@ MESATEE_API int mesatee_client_set_ca_file(mesatee_client *c, const char *path)
         return set_err(c, MESATEE_ENOMEM, "out of memory");
     free(c->ca_file);
     c->ca_file = copy;
+    trust_changed(c);
     return MESATEE_OK;
 }
 
@@ -388,6 +445,7 @@ MESATEE_API int mesatee_client_set_tls_server_name(mesatee_client *c, const char
     curl_slist_free_all(c->connect_to);
     c->tls_name_base = nb;
     c->connect_to = ct;
+    trust_changed(c); /* another identity; the handle points at the old CONNECT_TO list */
     return MESATEE_OK;
 }
 
@@ -402,6 +460,7 @@ MESATEE_API int mesatee_client_set_insecure_skip_verify(mesatee_client *c, int o
     if (!c)
         return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
     c->insecure = on != 0;
+    trust_changed(c); /* an unverified connection must not serve a verified client */
     return MESATEE_OK;
 }
 
@@ -410,6 +469,7 @@ MESATEE_API int mesatee_client_set_verify_hostname(mesatee_client *c, int on)
     if (!c)
         return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
     c->verify_host = on != 0;
+    trust_changed(c);
     return MESATEE_OK;
 }
 
@@ -448,6 +508,7 @@ MESATEE_API int mesatee_client_set_timeout(mesatee_client *c, long seconds)
     if (seconds < 0)
         return set_err(c, MESATEE_EINVAL, "timeout must be >= 0 seconds");
     c->timeout_s = seconds;
+    c->curl_ready = false;
     return MESATEE_OK;
 }
 
@@ -458,6 +519,7 @@ MESATEE_API int mesatee_client_set_progress(mesatee_client *c, mesatee_progress_
         return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
     c->progress = fn;
     c->progress_ud = userdata;
+    c->curl_ready = false;
     return MESATEE_OK;
 }
 
@@ -693,6 +755,15 @@ static int error_from_curl(mesatee_client *c, CURLcode rc, const char *errbuf, c
     }
 }
 
+/* curl_easy_setopt(h, opt, val), keeping in e the first option libcurl
+ * refused (request_options, attest_options). */
+#define OPT(e, h, opt, val)                                                                       \
+    do {                                                                                          \
+        CURLcode opt_rc_ = curl_easy_setopt((h), (opt), (val));                                   \
+        if ((e) == CURLE_OK)                                                                      \
+            (e) = opt_rc_;                                                                        \
+    } while (0)
+
 /* ======================================================================== */
 /* What a verified handshake saw (to explain failures, client_tls.h)        */
 /*                                                                           */
@@ -749,14 +820,15 @@ static CURLcode seen_ctx_cb(CURL *curl, void *sslctx, void *ud)
     return CURLE_OK;
 }
 
-/* Installs the recorder on h for a verified (CA or system store) transfer. */
-static void seen_setup(mesatee_client *c, CURL *h)
+/* Installs the recorder on h for a verified (CA or system store) transfer
+ * (options: when h gets request()'s options, see request_options). */
+static void seen_setup(mesatee_client *c, CURL *h, bool options)
 {
     pthread_once(&seen_once, seen_init_once);
     c->seen_any = false;
     c->seen_verr = X509_V_OK;
     c->seen_leaf_len = 0;
-    if (!seen_usable)
+    if (!seen_usable || !options)
         return;
     curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, seen_ctx_cb);
     curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, c);
@@ -769,15 +841,23 @@ static void seen_setup(mesatee_client *c, CURL *h)
 /* the SSL_CTX gets SSL_VERIFY_PEER and verify_cb, which checks the RA-TLS   */
 /* evidence (mt_ratls) and the policy (mt_policy) on the leaf and aborts the */
 /* handshake on failure, so no request byte reaches an unverified server. A  */
-/* CURLOPT_PREREQFUNCTION gate refuses to send if the callback never passed. */
+/* CURLOPT_PREREQFUNCTION gate refuses to send on a connection whose SSL   */
+/* does not carry the callback's verdict for the current trust generation   */
+/* (att_gen): a kept-alive connection verified under an earlier policy, or  */
+/* opened with verification off, never carries a request (curl's own reuse */
+/* check sees the same TLS settings for every policy).                      */
 /* TLS session resumption is off (a resumed session skips verification).    */
 
 static pthread_once_t att_once = PTHREAD_ONCE_INIT;
 static int att_idx = -1;
+static int att_verdict_idx = -1; /* SSL ex data: the att_gen it was verified for */
+
+static CURLcode attest_options(mesatee_client *c, CURL *h);
 
 static void att_init_once(void)
 {
     att_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    att_verdict_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* Verifies the leaf certificate for c (policy mode) or records it (capture
@@ -864,6 +944,13 @@ static int verify_cb(int preverify_ok, X509_STORE_CTX *xs)
     if (!c->att_done) {
         c->att_done = true;
         c->att_ok = attest_leaf(c, ssl, X509_STORE_CTX_get_current_cert(xs)) == 1;
+        /* this connection's verdict, for the trust it was verified under */
+        if (c->att_ok && c->att_mode == ATT_POLICY &&
+            (att_verdict_idx < 0 ||
+             SSL_set_ex_data(ssl, att_verdict_idx, (void *)c->att_gen) != 1)) {
+            snprintf(c->att_msg, sizeof c->att_msg, "out of memory verifying the server");
+            c->att_ok = false;
+        }
     }
     if (c->att_ok)
         X509_STORE_CTX_set_error(xs, X509_V_OK);
@@ -891,28 +978,56 @@ static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
     (void)conn_local_ip;
     (void)conn_primary_port;
     (void)conn_local_port;
-    const mesatee_client *c = ud;
-    return c->att_mode == ATT_POLICY && !c->att_ok ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+    mesatee_client *c = ud;
+    if (c->att_mode != ATT_POLICY)
+        return CURL_PREREQFUNC_OK;
+    /* the connection this transfer uses, new or kept alive: its own verdict */
+    struct curl_tlssessioninfo *ti = NULL;
+    SSL *ssl = NULL;
+    if (curl_easy_getinfo(c->curl, CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti &&
+        ti->backend == CURLSSLBACKEND_OPENSSL)
+        ssl = ti->internals;
+    uintptr_t verdict = ssl && att_verdict_idx >= 0
+                            ? (uintptr_t)SSL_get_ex_data(ssl, att_verdict_idx)
+                            : 0;
+    if (verdict != 0 && verdict == c->att_gen)
+        return CURL_PREREQFUNC_OK;
+    c->att_refused = true;
+    snprintf(c->att_msg, sizeof c->att_msg,
+             "server %s refused: the connection was not verified under the current policy %s "
+             "(nothing was sent)",
+             c->base, c->policy_path ? c->policy_path : "(none)");
+    return CURL_PREREQFUNC_ABORT;
 }
 
-/* Installs the handshake verification on handle h. */
-static void attest_setup(mesatee_client *c, CURL *h, int mode)
+/* Installs the handshake verification on handle h, for one transfer;
+ * options: also the options that stay on h (attest_options; request()'s
+ * handle has them from request_options). */
+static void attest_setup(mesatee_client *c, CURL *h, int mode, bool options)
 {
     pthread_once(&att_once, att_init_once);
     c->att_mode = mode;
     c->att_msg[0] = '\0';
-    if (c->att_fresh) { /* policy changed: never reuse a connection verified before */
-        curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
-        c->att_fresh = false;
-    }
+    c->att_refused = false;
+    if (options)
+        (void)attest_options(c, h); /* mesatee_client_attest: its gate is att_ok */
+}
+
+/* The options of attest_setup that stay on the handle; the first option
+ * libcurl refused, else CURLE_OK. */
+static CURLcode attest_options(mesatee_client *c, CURL *h)
+{
+    pthread_once(&att_once, att_init_once);
+    CURLcode e = CURLE_OK;
     /* Our verify_cb decides; curl's own chain and name checks are off. */
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
-    curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
-    curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, c);
-    curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, prereq_cb);
-    curl_easy_setopt(h, CURLOPT_PREREQDATA, c);
+    OPT(e, h, CURLOPT_SSL_VERIFYPEER, 0L);
+    OPT(e, h, CURLOPT_SSL_VERIFYHOST, 0L);
+    OPT(e, h, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    OPT(e, h, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+    OPT(e, h, CURLOPT_SSL_CTX_DATA, c);
+    OPT(e, h, CURLOPT_PREREQFUNCTION, prereq_cb);
+    OPT(e, h, CURLOPT_PREREQDATA, c);
+    return e;
 }
 
 MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *path)
@@ -925,6 +1040,7 @@ MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *pa
         c->policy = NULL;
         free(c->policy_path);
         c->policy_path = NULL;
+        trust_changed(c);
         return MESATEE_OK;
     }
     const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
@@ -952,8 +1068,7 @@ MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *pa
     free(c->policy_path);
     c->policy = p;
     c->policy_path = copy;
-    c->att_ok = false;
-    c->att_fresh = true;
+    trust_changed(c); /* never reuse a connection verified under the old policy */
     return MESATEE_OK;
 }
 
@@ -983,6 +1098,7 @@ MESATEE_API int mesatee_client_attest(mesatee_client *c, char **json_out)
                        "attestation is not checked with insecure verification switched on");
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *h = c->curl;
+    c->curl_ready = false; /* the handle gets this check's options */
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, req_base(c));
     curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
@@ -994,7 +1110,7 @@ MESATEE_API int mesatee_client_attest(mesatee_client *c, char **json_out)
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, CLIENT_CONNECT_TIMEOUT_S);
-    attest_setup(c, h, c->policy ? ATT_POLICY : ATT_CAPTURE);
+    attest_setup(c, h, c->policy ? ATT_POLICY : ATT_CAPTURE, true);
     free(c->att_claims);
     c->att_claims = NULL;
     free(c->att_cert);
@@ -1056,11 +1172,60 @@ out:
     curl_easy_reset(h);
     c->att_mode = ATT_OFF;
     c->att_done = c->att_ok = false; /* that connection is closed (FORBID_REUSE) */
-    /* a connection verified by an earlier request may still be cached: its
-     * verdict was just cleared, so the next request must not reuse it (it
-     * would be refused by prereq_cb without a handshake) but verify anew */
-    c->att_fresh = true;
+    /* the handle lost request()'s options (curl_easy_reset); the next
+     * request verifies the server anew, on a connection of its own */
+    c->pool_stale = true;
     return st;
+}
+
+/* Puts on h, reset, the options of request() that depend only on the
+ * handle's configuration (the connection, TLS verification, timeouts,
+ * progress): set once, not for every request (each curl_easy_reset and
+ * setopt allocates), and again after a setter changed what they depend on
+ * (c->curl_ready). What varies per request is set by request() each time.
+ * Returns the first option libcurl refused (then h must not be used as it
+ * is), else CURLE_OK. */
+static CURLcode request_options(mesatee_client *c, CURL *h)
+{
+    curl_easy_reset(h);
+    CURLcode e = CURLE_OK;
+    /* libcurl's default since 7.50.2, said here because every call's latency
+     * depends on it: a request's TLS records must not wait for an ACK */
+    OPT(e, h, CURLOPT_TCP_NODELAY, 1L);
+    OPT(e, h, CURLOPT_CONNECT_TO, c->connect_to);
+    OPT(e, h, CURLOPT_PROTOCOLS_STR, "https");
+    OPT(e, h, CURLOPT_FOLLOWLOCATION, 0L);
+    OPT(e, h, CURLOPT_NOSIGNAL, 1L);
+    OPT(e, h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
+    OPT(e, h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+    OPT(e, h, CURLOPT_SSL_VERIFYHOST, c->insecure || !c->verify_host ? 0L : 2L);
+    if (!c->insecure && c->policy) {
+        CURLcode ae = attest_options(c, h);
+        e = e == CURLE_OK ? ae : e;
+    } else if (c->ca_file) {
+        OPT(e, h, CURLOPT_CAINFO, c->ca_file);
+        OPT(e, h, CURLOPT_CAPATH, NULL); /* pin: only this file */
+    }
+    if (!c->insecure && !c->policy)
+        seen_setup(c, h, true);
+    long connect_to = CLIENT_CONNECT_TIMEOUT_S;
+    if (c->timeout_s > 0) {
+        OPT(e, h, CURLOPT_TIMEOUT, c->timeout_s);
+        if (c->timeout_s < connect_to)
+            connect_to = c->timeout_s;
+    } else {
+        OPT(e, h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        OPT(e, h, CURLOPT_LOW_SPEED_TIME, CLIENT_DEFAULT_STALL_S);
+    }
+    OPT(e, h, CURLOPT_CONNECTTIMEOUT, connect_to);
+    OPT(e, h, CURLOPT_USERAGENT, "libmesatee/" MESATEE_VERSION_STRING);
+    OPT(e, h, CURLOPT_WRITEFUNCTION, on_write);
+    if (c->progress) {
+        OPT(e, h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+        OPT(e, h, CURLOPT_XFERINFODATA, c);
+        OPT(e, h, CURLOPT_NOPROGRESS, 0L);
+    }
+    return e;
 }
 
 /* Performs one request. The response body of a 2xx answer goes to out_file
@@ -1081,6 +1246,11 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     bool is_get = strcmp(method, "GET") == 0, is_post = strcmp(method, "POST") == 0;
     if (!is_get && !is_post && strcmp(method, "PUT") != 0 && strcmp(method, "DELETE") != 0)
         return set_err(c, MESATEE_EINVAL, "unsupported HTTP method '%.16s'", method);
+    c->req_sent = false;
+    c->att_refused = false;
+    int rst = renew_handle(c); /* no connection of an earlier trust is reused */
+    if (rst != MESATEE_OK)
+        return rst;
 
     size_t url_len = strlen(req_base(c)) + strlen(path) + 1;
     char *url = malloc(url_len);
@@ -1096,46 +1266,24 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     snprintf(url, url_len, "%s%s", req_base(c), path);
 
     CURL *h = c->curl;
-    curl_easy_reset(h);
+    if (!c->curl_ready) {
+        CURLcode oe = request_options(c, h);
+        if (oe != CURLE_OK) { /* set again by the next request, never used half set */
+            st = set_err(c, MESATEE_EINVAL, "libcurl refused the client's settings: %s",
+                         curl_easy_strerror(oe));
+            goto out;
+        }
+        c->curl_ready = true;
+    }
+    /* per request: what the last one may have set */
     curl_easy_setopt(h, CURLOPT_URL, url);
-    /* libcurl's default since 7.50.2, said here because every call's latency
-     * depends on it: a request's TLS records must not wait for an ACK */
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_CONNECT_TO, c->connect_to);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_3);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, c->insecure || !c->verify_host ? 0L : 2L);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
     c->att_mode = ATT_OFF;
     if (!c->insecure && c->policy)
-        attest_setup(c, h, ATT_POLICY);
-    else if (c->ca_file) {
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->ca_file);
-        curl_easy_setopt(h, CURLOPT_CAPATH, NULL); /* pin: only this file */
-    }
+        attest_setup(c, h, ATT_POLICY, false);
     if (!c->insecure && !c->policy)
-        seen_setup(c, h);
-    long connect_to = CLIENT_CONNECT_TIMEOUT_S;
-    if (c->timeout_s > 0) {
-        curl_easy_setopt(h, CURLOPT_TIMEOUT, c->timeout_s);
-        if (c->timeout_s < connect_to)
-            connect_to = c->timeout_s;
-    } else {
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, CLIENT_DEFAULT_STALL_S);
-    }
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, connect_to);
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "libmesatee/" MESATEE_VERSION_STRING);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
-    if (c->progress) {
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-    }
+        seen_setup(c, h, false);
 
     struct curl_slist *t;
     if (c->token) {
@@ -1161,6 +1309,11 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     }
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
 
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, NULL);
+    curl_easy_setopt(h, CURLOPT_READDATA, NULL);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
     if (is_get) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
     } else if (in && in->file) {
@@ -1180,10 +1333,15 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     CURLcode rc = curl_easy_perform(h);
     long http = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
+    curl_off_t pretransfer = 0;
+    curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
     c->http_status = (int)http;
     c->curl_rc = (int)rc;
+    c->req_sent = !c->att_refused && (http > 0 || pretransfer > 0);
     if (rc != CURLE_OK) {
-        if (s.mem.too_big)
+        if (c->att_refused)
+            st = set_err(c, MESATEE_EATTEST, "%s", c->att_msg);
+        else if (s.mem.too_big)
             st = set_err(c, MESATEE_ESERVER, "response from %s is larger than %u bytes", url,
                          CLIENT_MAX_RESPONSE);
         else if (s.file_error)
@@ -1210,8 +1368,12 @@ nomem:
     st = set_err(c, MESATEE_ENOMEM, "out of memory");
 out:
     curl_slist_free_all(hdrs);
+    /* the handle keeps no pointer into this call (freed or on its stack) */
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c->curl, CURLOPT_READDATA, NULL);
     if (auth) {
         mt_wipe(auth, strlen(auth));
         free(auth);
@@ -1633,7 +1795,17 @@ static int task_verb(mesatee_client *c, const char *task_id, const char *verb,
         return st;
     char path[96];
     snprintf(path, sizeof path, "/v1/tasks/%s/%s", task_id, verb);
-    return post_doc(c, path, doc ? doc : "{}", "assignment", NULL, NULL, json_out);
+    if (doc)
+        return post_doc(c, path, doc, "assignment", NULL, NULL, json_out);
+    /* no document: "{}" as it is (what post_doc would parse and dump again) */
+    char *resp = NULL;
+    st = call_json(c, "POST", path, "{}", &resp);
+    if (json_out && (st == MESATEE_OK || c->http_status >= 400)) {
+        *json_out = resp;
+        resp = NULL;
+    }
+    mt_secmem_free(resp);
+    return st;
 }
 
 MESATEE_API int mesatee_task_assign(mesatee_client *c, const char *task_id,
@@ -1680,6 +1852,18 @@ static int task_get_wait(mesatee_client *c, const char *task_id, long wait_s, ch
     char path[80];
     snprintf(path, sizeof path, "/v1/tasks/%s?wait=%lds", task_id, wait_s);
     return call_json(c, "GET", path, NULL, json_out);
+}
+
+/* The ?wait= of the next long poll of mesatee_task_wait: up to
+ * CLIENT_LONG_POLL_S, within the wait's deadline (mt_mono_ms) and the
+ * handle's own request timeout; 0 (a plain GET) when under a second is left. */
+static long long_poll_s(const mesatee_client *c, int64_t deadline)
+{
+    int64_t left = deadline - mt_mono_ms();
+    long wait_s = left / 1000 >= CLIENT_LONG_POLL_S ? CLIENT_LONG_POLL_S : (long)(left / 1000);
+    if (c->timeout_s > 0 && wait_s > c->timeout_s - 2)
+        wait_s = c->timeout_s - 2; /* within the handle's own request timeout */
+    return wait_s < 1 ? 0 : wait_s;
 }
 
 static void sleep_ms(long ms)
@@ -1732,7 +1916,10 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
     long delay = 100;
     bool seen = false;       /* the server answered once: it exists at this address */
     int64_t gone_since = -1; /* first failed poll of the current outage */
-    long wait_s = 0;         /* this poll's ?wait= (0: a plain GET, the first) */
+    /* this poll's ?wait= (0: a plain GET). The first poll is a long poll
+     * already: the server answers it at once when the task is final, so a
+     * plain GET first would only cost a request per wait (issue 13). */
+    long wait_s = long_poll_s(c, deadline);
     for (;;) {
         char *resp = NULL;
         int64_t asked = mt_mono_ms();
@@ -1740,14 +1927,24 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
                     : mesatee_task_get(c, task_id, &resp);
         if (st != MESATEE_OK) {
             free(resp);
-            if (wait_s && seen && st == MESATEE_ESERVER && c->http_status == 503) {
-                /* too many waiters held (or a stop): a plain GET next */
+            if (wait_s && st == MESATEE_ESERVER && c->http_status == 503) {
+                /* too many waiters held (or a stop): a plain GET next, at
+                 * once after a first poll (as if it had been a plain GET) */
                 wait_s = 0;
-                sleep_ms(delay);
-                delay = delay * 2 > 1000 ? 1000 : delay * 2;
+                if (seen) {
+                    sleep_ms(delay);
+                    delay = delay * 2 > 1000 ? 1000 : delay * 2;
+                }
                 continue;
             }
-            if (!seen || !wait_transient(c, st))
+            bool transient = wait_transient(c, st);
+            /* the first poll is a hold already: a server killed or restarted
+             * during it (connection cut, 502/504 from a proxy) after the
+             * request reached it has been seen at this address, as a quick
+             * first poll answered before would have shown */
+            if (transient && c->req_sent)
+                seen = true;
+            if (!seen || !transient)
                 return st;
             /* the server went away (stopping, restarting): poll again until
              * the timeout, or MESATEE_WAIT_RECONNECT_S without one */
@@ -1809,12 +2006,7 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
          * an answer that came back early and not final is from a server
          * without it (or one stopping): poll with backoff as before. */
         bool early = wait_s && mt_mono_ms() - asked < wait_s * 500;
-        int64_t left = deadline - mt_mono_ms();
-        wait_s = left / 1000 >= CLIENT_LONG_POLL_S ? CLIENT_LONG_POLL_S : (long)(left / 1000);
-        if (c->timeout_s > 0 && wait_s > c->timeout_s - 2)
-            wait_s = c->timeout_s - 2; /* within the handle's own request timeout */
-        if (wait_s < 1)
-            wait_s = 0;
+        wait_s = long_poll_s(c, deadline);
         if (early || !wait_s) {
             sleep_ms(delay);
             if (delay < 1000)

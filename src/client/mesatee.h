@@ -118,7 +118,10 @@ MESATEE_API int mesatee_client_set_verify_hostname(mesatee_client *c, int on);
  * a policy the CA file is not used. A server at level none is refused unless
  * mesatee_client_set_insecure_skip_verify is on (which skips all checks).
  * NULL clears the policy. MESATEE_EIO (unreadable) or MESATEE_EINVAL (bad
- * policy, message names the field). */
+ * policy, message names the field). A connection kept alive from before a
+ * change of the policy (or of the CA file, TLS server name, hostname check or
+ * insecure mode) never carries another request: the next one connects and
+ * verifies anew. */
 MESATEE_API int mesatee_client_set_policy_file(mesatee_client *c, const char *path);
 /* Auditor signatures (docs/attestation.md): from now on a policy file is
  * accepted only when PATH.sig holds valid ECDSA P-256 signatures over its
@@ -291,11 +294,12 @@ MESATEE_API int mesatee_task_cancel(mesatee_client *c, const char *task_id, char
 /* GET /v1/tasks/{id}. */
 MESATEE_API int mesatee_task_get(mesatee_client *c, const char *task_id, char **json_out);
 /* Polls GET /v1/tasks/{id} until its status is final (finished, failed,
- * canceled): after a first plain GET, with long polls (?wait=, up to 25 s
- * each, within timeout_s and the handle's timeout) that the server answers
- * as soon as the task ends; against a server that answers them at once (an
- * older one) or refuses one with 503 (too many waiters), with plain polls
- * every 100 ms to 1 s. MESATEE_OK with the task in *json_out and the status copied
+ * canceled): with long polls (?wait=, up to 25 s each, within timeout_s and
+ * the handle's timeout; the first one too) that the server answers as soon
+ * as the task ends, or at once when it is final already; against a server
+ * that answers them at once (an older one) or refuses one with 503 (too many
+ * waiters), with plain polls every 100 ms to 1 s (after a refused first long
+ * poll, a plain GET at once). MESATEE_OK with the task in *json_out and the status copied
  * into status_out (>= 16 bytes; may be NULL). MESATEE_ETIMEOUT after
  * timeout_s seconds (0 = wait forever) with the last task JSON.
  * Once the server has answered, a server that goes away (connection refused,

@@ -178,3 +178,10 @@ set_tests_properties(it_node_dead PROPERTIES
 add_test(NAME it_objects_nodes COMMAND bash ${MT_TEST_DIR}/integration/it_objects_nodes.sh)
 set_tests_properties(it_objects_nodes PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MESATEE_WORKER=$<TARGET_FILE:mesatee-worker>" TIMEOUT 300 SKIP_RETURN_CODE 77)
+# libmesatee's kept-alive connections after a change of TLS trust (policy,
+# insecure mode), through a test program linked against the library
+add_executable(client_pool ${MT_TEST_DIR}/integration/client_pool.c)
+target_link_libraries(client_pool PRIVATE libmesatee)
+add_test(NAME it_client_pool COMMAND bash ${MT_TEST_DIR}/integration/it_client_pool.sh)
+set_tests_properties(it_client_pool PROPERTIES
+  ENVIRONMENT "${MT_IT_ENV};MT_CLIENT_POOL=$<TARGET_FILE:client_pool>" TIMEOUT 300)

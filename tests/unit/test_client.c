@@ -886,6 +886,112 @@ static void test_tls_errors_explained(void **state)
     fake_stop(&s);
 }
 
+/* One handle, many requests: request() keeps its per-configuration curl
+ * options between requests (request_options), so what one request set (a
+ * method, a body) must not reach the next, and a setter (here the CA file)
+ * must apply to the next request. */
+static void count_progress(const mesatee_progress *p, void *ud)
+{
+    (void)p;
+    ++*(int *)ud;
+}
+
+/* The handle keeps request()'s options between requests (and connections
+ * alive): every setter of what they depend on must take effect at the next
+ * request, in both directions. */
+static void test_handle_reuse(void **state)
+{
+    (void)state;
+    fake_server s;
+    fake_start(&s, 17, 200, "{}", 0);
+    char other[600];
+    snprintf(other, sizeof other, "%s/reuse-other.pem", tmpdir);
+    write_other_cert(other, false);
+    mesatee_client *c = client_for(&s, true);
+    if (mesatee_call(c, "PUT", "/v1/a", "{\"k\":1}", NULL) != MESATEE_OK)
+        fail_msg("PUT: %s", mesatee_client_errmsg(c));
+    assert_int_equal(s.body_len, 7);
+    if (mesatee_call(c, "GET", "/v1/b", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET: %s", mesatee_client_errmsg(c));
+    assert_int_equal(s.body_len, 0);
+    assert_false(contains(s.req, "Content-Length"));
+    if (mesatee_call(c, "POST", "/v1/c", NULL, NULL) != MESATEE_OK)
+        fail_msg("POST: %s", mesatee_client_errmsg(c));
+    assert_int_equal(s.body_len, 0);
+    /* another CA file: the next request verifies with it (and fails) */
+    assert_int_equal(mesatee_client_set_ca_file(c, other), MESATEE_OK);
+    assert_int_equal(mesatee_call(c, "GET", "/v1/d", NULL, NULL), MESATEE_ENET);
+    assert_true(contains(mesatee_client_errmsg(c), "the server's certificate changed"));
+    assert_int_equal(mesatee_client_set_ca_file(c, cert_path), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/e", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET after the CA file: %s", mesatee_client_errmsg(c));
+    /* insecure on, then off again (the pinned CA does not match) */
+    assert_int_equal(mesatee_client_set_ca_file(c, other), MESATEE_OK);
+    assert_int_equal(mesatee_client_set_insecure_skip_verify(c, 1), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/f", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET with insecure on: %s", mesatee_client_errmsg(c));
+    assert_int_equal(mesatee_client_set_insecure_skip_verify(c, 0), MESATEE_OK);
+    assert_int_equal(mesatee_call(c, "GET", "/v1/g", NULL, NULL), MESATEE_ENET);
+    assert_int_equal(mesatee_client_set_ca_file(c, cert_path), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/h", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET with the CA file again: %s", mesatee_client_errmsg(c));
+    /* a TLS server name the certificate does not carry: the hostname check
+     * off, then on again */
+    assert_int_equal(mesatee_client_set_tls_server_name(c, "other.example"), MESATEE_OK);
+    assert_int_equal(mesatee_call(c, "GET", "/v1/i", NULL, NULL), MESATEE_ENET);
+    assert_int_equal(mesatee_client_set_verify_hostname(c, 0), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/j", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET without the hostname check: %s", mesatee_client_errmsg(c));
+    assert_int_equal(mesatee_client_set_verify_hostname(c, 1), MESATEE_OK);
+    assert_int_equal(mesatee_call(c, "GET", "/v1/k", NULL, NULL), MESATEE_ENET);
+    assert_int_equal(mesatee_client_set_tls_server_name(c, NULL), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/k2", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET with the URL's name again: %s", mesatee_client_errmsg(c));
+    /* a policy (this server has no attestation evidence), then none */
+    const char *pol = tpath("reuse-policy.json");
+    static const char pol_json[] =
+        "{\"mesatee_policy\":1,\"allowed_kinds\":[\"soft\"],\"min_level\":\"soft\","
+        "\"measurements\":{\"gateway\":{\"measurement\":"
+        "[\"deef35d43432e5ff39c94c549b71fe61f2d30bf4a8a0bc4efc7b64f9f63dd851\"]}},"
+        "\"soft_platform_keys\":"
+        "[\"ea07c190519b8b5ef8a2a2d58d511711e65c9158e1b07195c578c450bc29da0f\"],"
+        "\"max_evidence_age_s\":3600}";
+    write_file(pol, pol_json, strlen(pol_json), 0600);
+    assert_int_equal(mesatee_client_set_policy_file(c, pol), MESATEE_OK);
+    assert_int_equal(mesatee_call(c, "GET", "/v1/l", NULL, NULL), MESATEE_EATTEST);
+    assert_true(contains(mesatee_client_errmsg(c), "no attestation evidence"));
+    assert_int_equal(mesatee_client_set_policy_file(c, NULL), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/m", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET without the policy: %s", mesatee_client_errmsg(c));
+    /* progress on, then off */
+    int calls = 0;
+    assert_int_equal(mesatee_client_set_progress(c, count_progress, &calls), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/n", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET with progress: %s", mesatee_client_errmsg(c));
+    assert_true(calls > 0);
+    int had = calls;
+    assert_int_equal(mesatee_client_set_progress(c, NULL, NULL), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/o", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET without progress: %s", mesatee_client_errmsg(c));
+    assert_int_equal(calls, had);
+    /* a timeout libcurl refuses (over INT_MAX ms): every request fails, before
+     * connecting, until the timeout is one it takes */
+    assert_int_equal(mesatee_client_set_timeout(c, 3000000L), MESATEE_OK);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mesatee_call(c, "GET", "/v1/never", NULL, NULL), MESATEE_EINVAL);
+        assert_true(contains(mesatee_client_errmsg(c), "libcurl refused"));
+    }
+    assert_int_equal(mesatee_client_set_timeout(c, 10), MESATEE_OK);
+    if (mesatee_call(c, "GET", "/v1/p", NULL, NULL) != MESATEE_OK)
+        fail_msg("GET with a timeout again: %s", mesatee_client_errmsg(c));
+    mesatee_client_free(c);
+    fake_stop(&s);
+    assert_string_equal(s.reqline[0], "PUT /v1/a HTTP/1.1");
+    assert_string_equal(s.reqline[1], "GET /v1/b HTTP/1.1");
+    assert_string_equal(s.reqline[2], "POST /v1/c HTTP/1.1");
+    assert_string_equal(s.reqline[4], "GET /v1/e HTTP/1.1");
+}
+
 static void test_tls_server_name_garbage(void **state)
 {
     (void)state;
@@ -1198,6 +1304,7 @@ int main(void)
         cmocka_unit_test(test_tls_untrusted_and_pinned),
         cmocka_unit_test(test_tls_errors_explained),
         cmocka_unit_test(test_tls_server_name_garbage),
+        cmocka_unit_test(test_handle_reuse),
         cmocka_unit_test(test_tls12_refused),
         cmocka_unit_test(test_bearer_and_upload_stream),
         cmocka_unit_test(test_large_download_streams),
