@@ -814,6 +814,7 @@ static CURLcode seen_ctx_cb(CURL *curl, void *sslctx, void *ud)
 {
     (void)curl;
     SSL_CTX *ctx = sslctx;
+    SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT); /* decrypted records wiped once read */
     if (SSL_CTX_set_ex_data(ctx, seen_idx, ud) != 1)
         return CURLE_OK; /* only the explanation is lost */
     SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), seen_verify_cb);
@@ -965,6 +966,7 @@ static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *ud)
     if (att_idx < 0 || SSL_CTX_set_ex_data(ctx, att_idx, c) != 1)
         return CURLE_SSL_CERTPROBLEM;
     c->att_done = c->att_ok = false; /* a new connection: verify again */
+    SSL_CTX_set_options(ctx, SSL_OP_CLEANSE_PLAINTEXT); /* decrypted records wiped once read */
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
     SSL_CTX_set_info_callback(ctx, mt_atls_info_cb); /* the cache entry, once proven */
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);

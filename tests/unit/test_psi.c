@@ -1239,7 +1239,7 @@ static void test_no_seedless_collisions(void **state)
             same += h[i] == h[j];
     assert_int_equal(same, 0);
     memcpy(b, a, sizeof b);
-    mt_psi_input in[2] = {{"a", a, sizeof a}, {"b", b, N / 2 * 17}};
+    mt_psi_input in[2] = {{"a", a, sizeof a, NULL}, {"b", b, N / 2 * 17, NULL}};
     uint8_t *out = NULL;
     size_t len = 0, count = 0;
     mt_err err;
