@@ -5,7 +5,8 @@
  *
  * Contract.
  * - What it is for: every hash table whose keys an untrusted party chooses
- *   (export names of a user's wasm module, CSV/set-operation keys, PSI ids)
+ *   (export names of a user's wasm module, CSV/set-operation keys, PSI ids,
+ *   tensor names of an ONNX model)
  *   hashes them with mt_siphash13 under a key drawn at random per table
  *   (or per task), so that the party cannot find colliding keys without the
  *   key and cannot force the tables' quadratic case. A keyed non-PRF (FNV-1a
