@@ -743,6 +743,25 @@ static void test_tensor_parse(void **state)
     pb_free(&t);
 }
 
+/* When no random key can be drawn for the tensor-name table the load fails with an
+ * error (never an unkeyed table); with a key the same model loads. */
+static void test_load_no_key(void **state)
+{
+    (void)state;
+    pb b = {0};
+    model_conv_bn_relu(&b, 1);
+    mt_nn_model *m = NULL;
+    mt_siphash_test_fail_keys(true);
+    int rc = mt_nn_load(b.p, b.n, NULL, &m, err, sizeof err);
+    mt_siphash_test_fail_keys(false);
+    assert_int_not_equal(rc, 0);
+    assert_null(m);
+    assert_non_null(strstr(err, "no random key for the tensor-name table"));
+    assert_int_equal(mt_nn_load(b.p, b.n, NULL, &m, err, sizeof err), 0);
+    mt_nn_free(m);
+    pb_free(&b);
+}
+
 /* FNV-1a of a NUL-terminated string (the tensor-name table's hash before SipHash). */
 static uint64_t fnv1a(const char *s)
 {
@@ -850,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_tensor_parse),
         cmocka_unit_test(test_overflowing_attrs),
         cmocka_unit_test(test_tensor_names_keyed),
+        cmocka_unit_test(test_load_no_key),
 #ifdef MT_NN_HAVE_DNNL
         cmocka_unit_test(test_conv_chain_layouts),
 #endif
