@@ -11,6 +11,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mt_siphash.h"
 #include "mt_wasm.h"
@@ -917,7 +918,8 @@ static void test_code_buffer_slack(void **state)
         assert_int_equal(mt_wasm_module_new(m.b, m.n, NULL, &mod, &e), MT_OK);
         size_t used = (mod->codes[0].ir_off + mod->codes[0].ir_len) * sizeof *mod->ir;
         size_t have = malloc_usable_size(mod->ir);
-        if (large ? have > used + 4096 : (have - used) * 4 > have)
+        size_t page = (size_t)sysconf(_SC_PAGESIZE);
+        if (large ? have > used + page : (have - used) * 4 > have)
             fail_msg("%d %% nops: %zu bytes of code in a buffer of %zu", pct, used, have);
         mt_wasm_module_free(mod);
         free(m.b);
