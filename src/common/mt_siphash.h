@@ -5,7 +5,8 @@
  *
  * Contract.
  * - What it is for: every hash table whose keys an untrusted party chooses
- *   (export names of a user's wasm module, CSV/set-operation keys, PSI ids)
+ *   (export names of a user's wasm module, CSV/set-operation keys, PSI ids,
+ *   tensor names of an ONNX model)
  *   hashes them with mt_siphash13 under a key drawn at random per table
  *   (or per task), so that the party cannot find colliding keys without the
  *   key and cannot force the tables' quadratic case. A keyed non-PRF (FNV-1a
@@ -22,9 +23,10 @@
  *   They are inline (hot loops call them per id).
  * - mt_siphash_key_random fills a key from getrandom(2) directly (not
  *   OpenSSL's RNG: it is also called after a worker's seccomp filter is
- *   locked, where a first use of OpenSSL's RNG could open files). On
- *   failure (no entropy yet, or the call refused) it returns false and the
- *   key is all zero: a table keyed so is still correct, only exposed. */
+ *   locked, where a first use of OpenSSL's RNG could open files), blocking
+ *   until the kernel's pool is initialised. On failure (the call refused)
+ *   it returns false and the key is all zero: callers must then refuse
+ *   their input (a table keyed so is correct but exposed), never use it. */
 #ifndef MT_SIPHASH_H
 #define MT_SIPHASH_H
 
@@ -42,6 +44,9 @@ mt_siphash_key mt_siphash_key_from(const uint8_t bytes[16]);
 
 /* A random key from getrandom(2); false (key all zero) when that fails. */
 bool mt_siphash_key_random(mt_siphash_key *key);
+
+/* Tests only: while on, mt_siphash_key_random fails (as when getrandom is refused). */
+void mt_siphash_test_fail_keys(bool on);
 
 #define MT_SIP_ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mt_siphash.h"
 #include "nn.h"
 #include "nn_dnnl.h"
 #include "onnx/onnx.pb-c.h"
@@ -92,9 +93,12 @@ struct mt_nn_model {
     size_t errlen;
     void *dnnl;
     struct nn_pool *pool;
-    /* name -> tensor index */
+    /* name -> tensor index: open addressing, linear probing, keyed by SipHash-1-3 under
+     * hkey (drawn at random per model by mt_nn_load_ext) */
     int *hash;
     size_t hcap;
+    mt_siphash_key hkey;
+    size_t *probe_count; /* tests only: when set, add and find add their probe steps to it */
 };
 
 /* errors: write "node 'name' (Op): ..." into m->err; return code */

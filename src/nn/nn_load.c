@@ -116,25 +116,34 @@ static int w_scan(const uint8_t *p, const uint8_t *end, int kind, int depth)
 }
 
 /* ---- tensors ------------------------------------------------------------------------ */
-static uint64_t h_str(const char *s)
+/* Tensor names come from the party's model (up to NN_MAX_TENSORS): they are hashed with
+ * SipHash-1-3 (a PRF, mt_siphash.h) under the model's random key m->hkey, so that the
+ * model's author cannot choose names that collide and make the table's probing quadratic
+ * (FNV-1a, used before, lets anyone pick names equal in the low bits). */
+static uint64_t h_str(const mt_nn_model *m, const char *s)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
-    return h;
+    return mt_siphash13(&m->hkey, s, strlen(s));
 }
 
 int nn_tensor_find(const mt_nn_model *m, const char *name)
 {
     if (!m->hcap)
         return -1;
-    for (size_t i = h_str(name) & (m->hcap - 1);; i = (i + 1) & (m->hcap - 1)) {
+    size_t steps = 0;
+    int found = -1;
+    for (size_t i = h_str(m, name) & (m->hcap - 1);; i = (i + 1) & (m->hcap - 1)) {
+        steps++;
         int k = m->hash[i];
         if (k < 0)
-            return -1;
-        if (strcmp(m->t[k].name, name) == 0)
-            return k;
+            break;
+        if (strcmp(m->t[k].name, name) == 0) {
+            found = k;
+            break;
+        }
     }
+    if (m->probe_count)
+        *m->probe_count += steps;
+    return found;
 }
 
 static int h_grow(mt_nn_model *m)
@@ -145,7 +154,7 @@ static int h_grow(mt_nn_model *m)
         return -1;
     memset(h, 0xff, nc * sizeof *h);
     for (size_t k = 0; k < m->nt; k++) {
-        size_t i = h_str(m->t[k].name) & (nc - 1);
+        size_t i = h_str(m, m->t[k].name) & (nc - 1);
         while (h[i] >= 0)
             i = (i + 1) & (nc - 1);
         h[i] = (int)k;
@@ -183,9 +192,14 @@ int nn_tensor_add(mt_nn_model *m, const char *name)
     if ((m->nt + 1) * 2 > m->hcap && h_grow(m))
         return -1;
     m->t[m->nt].name = name;
-    size_t i = h_str(name) & (m->hcap - 1);
-    while (m->hash[i] >= 0)
+    size_t i = h_str(m, name) & (m->hcap - 1);
+    size_t steps = 1;
+    while (m->hash[i] >= 0) {
         i = (i + 1) & (m->hcap - 1);
+        steps++;
+    }
+    if (m->probe_count)
+        *m->probe_count += steps;
     m->hash[i] = (int)m->nt;
     return (int)m->nt++;
 }
@@ -759,6 +773,12 @@ int mt_nn_load_ext(const uint8_t *buf, size_t len, const uint8_t *ext, size_t ex
     if (m->threads > 64)
         m->threads = 64;
     int rc;
+    /* the tensor-name table's key (h_str): never run unkeyed */
+    if (!mt_siphash_key_random(&m->hkey)) {
+        rc = nn_fail(m, MT_NN_EUNSUPPORTED, "model: no random key for the tensor-name table "
+                     "(getrandom failed); try again");
+        goto fail;
+    }
     int ws = w_scan(buf, buf + len, W_MODEL, 0);
     if (ws) {
         rc = nn_fail(m, MT_NN_EINVAL, ws == -2 ? "model: protobuf nested too deeply"

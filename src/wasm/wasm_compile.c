@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "wasm_int.h"
 
@@ -1907,7 +1908,9 @@ void wasm_scratch_take_ir(wasm_scratch *sc, mt_wasm_module *m)
      * (the 1 MiB translate benchmark: 4.8 -> 6.0 ms with every shrink). */
     size_t slack = sc->cap - sc->len;
     bool mapped = sc->cap >= ((size_t)32 << 20) / sizeof *ir;
-    if (ir && (slack >= sc->cap / 4 || (mapped && slack >= 4096 / sizeof *ir))) {
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
+    if (ir && (slack >= sc->cap / 4 || (mapped && slack >= page / sizeof *ir))) {
         uint64_t *p = realloc(ir, (sc->len ? sc->len : 1) * sizeof *ir);
         if (p)
             ir = p;

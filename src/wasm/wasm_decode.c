@@ -544,11 +544,14 @@ static bool sec_export(rd *r, mt_wasm_module *m)
     /* getrandom(2) directly, not OpenSSL (mt_siphash_key_random): the
      * decoder also runs in a worker whose seccomp filter is locked before the
      * module is read (wasm_check), where a first use of OpenSSL's RNG could
-     * open files. Unkeyed (all zero) when that fails or for a few exports:
-     * still correct (at worst the old quadratic cost). */
+     * open files. Up to 64 exports unkeyed (a bounded cost); above that never
+     * under a fixed key: the module fails when no key can be drawn. */
     mt_siphash_key key = {0, 0};
-    if (n > 64)
-        (void)mt_siphash_key_random(&key);
+    if (n > 64 && !mt_siphash_key_random(&key)) {
+        free(seen);
+        return rd_fail(r, "no random key for the export-name check (getrandom failed); "
+                          "try again");
+    }
     bool ok = sec_export_items(r, m, n, seen, size - 1, &key);
     free(seen);
     return ok;

@@ -1432,8 +1432,9 @@ static void test_concurrent(void **state)
 }
 
 /* The wall-clock limit covers sealing: a worker that returns at once but
- * leaves four sparse 15 GiB outputs (__test_sparse) would keep the executor
- * hashing 60 GiB of zero pages long past a 3 s limit; the task fails with the
+ * leaves sixteen sparse 15 GiB outputs (__test_sparse; 15 GiB + 1 byte is
+ * under the worker's RLIMIT_FSIZE, MT_SANDBOX_MAX_OUTPUT_BYTES = 16 GiB)
+ * would keep the executor hashing 240 GiB of zero pages far past a 3 s limit; the task fails with the
  * limit's reason, and no output remains. (Without the limit in digest_fd the
  * task succeeded after the hashing.) */
 static void test_seal_wall_limit(void **state)
@@ -1441,14 +1442,16 @@ static void test_seal_wall_limit(void **state)
     (void)state;
     mt_job j = base_job("__test_sparse", true);
     j.limits.wall_ms = 3000;
-    mt_job_output out[4] = {{0}};
-    static char slots[4][3] = {"o1", "o2", "o3", "o4"};
-    for (int i = 0; i < 4; i++) {
+    enum { NOUT = 16 };
+    mt_job_output out[NOUT] = {{0}};
+    static char slots[NOUT][4];
+    for (int i = 0; i < NOUT; i++) {
+        snprintf(slots[i], sizeof slots[i], "o%d", i + 1);
         out[i].slot = slots[i];
         out[i].path = path_of(slots[i]);
     }
     j.outputs = out;
-    j.n_outputs = 4;
+    j.n_outputs = NOUT;
     mt_job_result r;
     assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
     assert_false(r.ok);
@@ -1457,7 +1460,7 @@ static void test_seal_wall_limit(void **state)
         fail_msg("unexpected reason: %s", r.failure_reason);
     assert_int_equal(count_files(), 0);
     mt_job_result_clear(&r);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < NOUT; i++)
         free(out[i].path);
 }
 

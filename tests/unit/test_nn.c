@@ -16,9 +16,9 @@
 
 #include "nn.h"
 #include "onnx_build.h"
+#include "nn_int.h" /* the tensor-name table (test_tensor_names_keyed); oneDNN counters */
 #ifdef MT_NN_HAVE_DNNL
 #include "nn_dnnl_priv.h"
-#include "nn_int.h" /* the model's oneDNN context, for its counters */
 #endif
 
 static char err[512];
@@ -743,6 +743,112 @@ static void test_tensor_parse(void **state)
     pb_free(&t);
 }
 
+/* When no random key can be drawn for the tensor-name table the load fails with an
+ * error (never an unkeyed table); with a key the same model loads. */
+static void test_load_no_key(void **state)
+{
+    (void)state;
+    pb b = {0};
+    model_conv_bn_relu(&b, 1);
+    mt_nn_model *m = NULL;
+    mt_siphash_test_fail_keys(true);
+    int rc = mt_nn_load(b.p, b.n, NULL, &m, err, sizeof err);
+    mt_siphash_test_fail_keys(false);
+    assert_int_not_equal(rc, 0);
+    assert_null(m);
+    assert_non_null(strstr(err, "no random key for the tensor-name table"));
+    assert_int_equal(mt_nn_load(b.p, b.n, NULL, &m, err, sizeof err), 0);
+    mt_nn_free(m);
+    pb_free(&b);
+}
+
+/* FNV-1a of a NUL-terminated string (the tensor-name table's hash before SipHash). */
+static uint64_t fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Tensor names that all collide in FNV-1a's low 16 bits (so in every table of up to 2^16
+ * slots), as a party could put in a model: the tensor-name table must not probe
+ * quadratically for them. For each name "w<i>_" a 3-character suffix takes FNV-1a's state
+ * to 0 in its low 16 bits (the low k bits of FNV-1a's next state depend only on the low k
+ * bits of the state and the byte, and the FNV prime is invertible mod 2^64, so suffixes
+ * are found by running FNV-1a backwards from 0). Counts probe steps (no timing): with an
+ * unkeyed FNV-1a table the N adds and N finds take about N^2 steps; keyed SipHash, about
+ * 2 N. */
+static void test_tensor_names_keyed(void **state)
+{
+    (void)state;
+    enum { K = 16, N = 3000 };
+    const uint32_t mask = (1u << K) - 1;
+    const uint64_t P = 1099511628211ull;
+    uint64_t pinv = P;
+    for (int i = 0; i < 6; i++)
+        pinv *= 2 - P * pinv; /* P^-1 mod 2^64 (Newton) */
+    assert_true(P * pinv == 1);
+    static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+    uint32_t *suf = malloc(((size_t)mask + 1) * sizeof *suf);
+    uint8_t *have = calloc((size_t)mask + 1, 1);
+    assert_non_null(suf);
+    assert_non_null(have);
+    for (int a = 0; a < 64; a++)
+        for (int b = 0; b < 64; b++)
+            for (int c = 0; c < 64; c++) {
+                const uint8_t by[3] = {(uint8_t)al[a], (uint8_t)al[b], (uint8_t)al[c]};
+                uint64_t x = 0;
+                for (int i = 2; i >= 0; i--)
+                    x = (x * pinv) ^ by[i];
+                uint32_t s = (uint32_t)x & mask;
+                if (!have[s]) {
+                    have[s] = 1;
+                    suf[s] = (uint32_t)(a | b << 6 | c << 12);
+                }
+            }
+    char **names = calloc(N, sizeof *names);
+    assert_non_null(names);
+    int made = 0;
+    for (int i = 0; made < N; i++) {
+        char buf[32];
+        int n = snprintf(buf, sizeof buf, "w%d_", i);
+        uint32_t s = (uint32_t)fnv1a(buf) & mask;
+        if (!have[s])
+            continue;
+        for (int j = 0; j < 3; j++)
+            buf[n++] = al[(suf[s] >> (6 * j)) & 63];
+        buf[n] = 0;
+        assert_int_equal(fnv1a(buf) & mask, 0);
+        names[made] = strdup(buf);
+        assert_non_null(names[made]);
+        made++;
+    }
+    /* the table as mt_nn_load_ext sets it up: a random key per model */
+    mt_nn_model *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    assert_true(mt_siphash_key_random(&m->hkey));
+    size_t probes = 0;
+    m->probe_count = &probes;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(nn_tensor_find(m, names[i]), -1);
+        assert_int_equal(nn_tensor_add(m, names[i]), i);
+    }
+    for (int i = 0; i < N; i++)
+        assert_int_equal(nn_tensor_find(m, names[i]), i);
+    /* 3 N lookups in a table at most half full: a few steps each on average; the
+     * colliding names under FNV-1a took about N^2 = 9,000,000 */
+    assert_true(probes < (size_t)20 * N);
+    free(m->hash);
+    free(m->t);
+    free(m);
+    for (int i = 0; i < N; i++)
+        free(names[i]);
+    free(names);
+    free(have);
+    free(suf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -762,6 +868,8 @@ int main(void)
         cmocka_unit_test(test_threads_same_results),
         cmocka_unit_test(test_tensor_parse),
         cmocka_unit_test(test_overflowing_attrs),
+        cmocka_unit_test(test_tensor_names_keyed),
+        cmocka_unit_test(test_load_no_key),
 #ifdef MT_NN_HAVE_DNNL
         cmocka_unit_test(test_conv_chain_layouts),
 #endif

@@ -1253,8 +1253,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         /* first: no freed heap of other tests in its address space */
-        cmocka_unit_test(test_no_seedless_collisions),
         cmocka_unit_test(test_skew_memory_limit),
+        cmocka_unit_test(test_no_seedless_collisions),
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_random),

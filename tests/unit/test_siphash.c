@@ -39,6 +39,9 @@ static void test_paper_vector(void **state)
     assert_true(mt_siphash24(&k, m, sizeof m) == UINT64_C(0xa129ca6149be45e5));
 }
 
+static uint64_t openssl_siphash(const uint8_t key[16], const uint8_t *m, size_t n, unsigned c,
+                                unsigned d);
+
 /* The reference implementation's vectors_sip64 (output bytes little-endian),
  * messages 00, 00 01, ... of lengths 0, 1, 2, 7, 8, 15, 16 under the paper's key. */
 static void test_reference_vectors(void **state)
@@ -51,7 +54,10 @@ static void test_reference_vectors(void **state)
         {0, {0x31, 0x0e, 0x0e, 0xdd, 0x47, 0xdb, 0x6f, 0x72}},
         {1, {0xfd, 0x67, 0xdc, 0x93, 0xc5, 0x39, 0xf8, 0x74}},
         {2, {0x5a, 0x4f, 0xa9, 0xd9, 0x09, 0x80, 0x6c, 0x0d}},
+        {7, {0x37, 0xd1, 0x01, 0x8b, 0xf5, 0x00, 0x02, 0xab}},
+        {8, {0x62, 0x24, 0x93, 0x9a, 0x79, 0xf5, 0xf5, 0x93}},
         {15, {0xe5, 0x45, 0xbe, 0x49, 0x61, 0xca, 0x29, 0xa1}},
+        {16, {0xdb, 0x9b, 0xc2, 0x57, 0x7f, 0xcc, 0x2a, 0x3f}},
     };
     mt_siphash_key k = paper_key();
     uint8_t m[64];
@@ -63,6 +69,11 @@ static void test_reference_vectors(void **state)
         for (int b = 0; b < 8; b++)
             le[b] = (uint8_t)(h >> (8 * b));
         assert_memory_equal(le, v[i].out, 8);
+        /* and the table itself against OpenSSL's independent SipHash */
+        uint8_t kb[16];
+        for (int b = 0; b < 16; b++)
+            kb[b] = (uint8_t)b;
+        assert_true(h == openssl_siphash(kb, m, v[i].len, 2, 4));
     }
 }
 
@@ -116,6 +127,12 @@ static void test_key_random(void **state)
     assert_true(mt_siphash_key_random(&a));
     assert_true(mt_siphash_key_random(&b));
     assert_false(a.k0 == b.k0 && a.k1 == b.k1);
+    /* the test hook: the draw fails and the key is all zero */
+    mt_siphash_test_fail_keys(true);
+    bool ok = mt_siphash_key_random(&a);
+    mt_siphash_test_fail_keys(false);
+    assert_false(ok);
+    assert_true(a.k0 == 0 && a.k1 == 0);
 }
 
 int main(void)
