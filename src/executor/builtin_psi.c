@@ -1884,9 +1884,11 @@ out:
             psi_unparse(pi[k].in->scratch, pi[k].in->len, f.sc[k], pi[k].nv, pi[k].cases);
     if (!done && f.clobbered) {
         /* an input was overwritten (its scratch): the general path cannot
-         * run on it; what failed after that is memory (the join's) */
+         * run on it; what failed after that is memory (the scatter's or
+         * the join's) */
         done = 1;
-        *st = mt_err_set(err, MT_ENOMEM, "psi: out of memory for the join (memory limit?)");
+        *st = mt_err_set(err, MT_ENOMEM,
+                         "psi: out of memory for the partitions or the join (memory limit?)");
     }
     free(pi);
     free(h0);
