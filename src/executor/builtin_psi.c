@@ -1936,13 +1936,73 @@ static mt_status psi_check_n(size_t n, mt_err *err)
     return MT_OK;
 }
 
+/* The scratch buffers' ranges [scratch, scratch + len), sorted by start. */
+typedef struct psi_span {
+    uintptr_t lo, hi;
+    size_t k;
+} psi_span;
+
+static int psi_cmp_span(const void *a, const void *b)
+{
+    const psi_span *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* psi_check_n, and the rule of mt_psi_input.scratch that no two inputs'
+ * scratch buffers overlap (the fast path writes each input's as its own):
+ * pairwise for a few inputs, else sorted by start. */
+static mt_status psi_check_inputs(const mt_psi_input *in, size_t n, mt_err *err)
+{
+    mt_status st = psi_check_n(n, err);
+    if (st != MT_OK)
+        return st;
+    size_t a = SIZE_MAX, b = SIZE_MAX;
+    if (n <= 64) {
+        for (size_t i = 0; i < n && a == SIZE_MAX; i++)
+            for (size_t j = i + 1; j < n; j++) {
+                if (!in[i].scratch || !in[j].scratch || !in[i].len || !in[j].len)
+                    continue;
+                uintptr_t li = (uintptr_t)in[i].scratch, lj = (uintptr_t)in[j].scratch;
+                if (li < lj + in[j].len && lj < li + in[i].len) {
+                    a = i;
+                    b = j;
+                    break;
+                }
+            }
+    } else {
+        psi_span *sp = malloc(n * sizeof *sp);
+        if (!sp)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (in[i].scratch && in[i].len)
+                sp[m++] = (psi_span){(uintptr_t)in[i].scratch,
+                                     (uintptr_t)in[i].scratch + in[i].len, i};
+        qsort(sp, m, sizeof *sp, psi_cmp_span);
+        for (size_t q = 1, far = 0; q < m && a == SIZE_MAX; q++) {
+            if (sp[q].lo < sp[far].hi) {
+                a = sp[far].k < sp[q].k ? sp[far].k : sp[q].k;
+                b = sp[far].k < sp[q].k ? sp[q].k : sp[far].k;
+            }
+            far = sp[q].hi > sp[far].hi ? q : far;
+        }
+        free(sp);
+    }
+    if (a != SIZE_MAX)
+        return mt_err_set(err, MT_EINVAL,
+                          "psi: inputs %zu and %zu have overlapping scratch buffers (each "
+                          "input's scratch must be its own memory)",
+                          a, b);
+    return MT_OK;
+}
+
 mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, unsigned flags,
                             uint8_t **out, size_t *out_len, size_t *count, mt_err *err)
 {
     *out = NULL;
     *out_len = 0;
     *count = 0;
-    mt_status st = psi_check_n(n, err);
+    mt_status st = psi_check_inputs(in, n, err);
     if (st != MT_OK)
         return st;
     if (!(flags & MT_PSI_GENERAL)) {
@@ -1980,7 +2040,7 @@ mt_status mt_psi_count(const mt_psi_input *in, size_t n, uint64_t seed, size_t *
                        mt_err *err)
 {
     *count = 0;
-    mt_status st = psi_check_n(n, err);
+    mt_status st = psi_check_inputs(in, n, err);
     if (st != MT_OK)
         return st;
     /* no sink: the fast path counts its survivors, formats nothing */
@@ -2221,7 +2281,7 @@ mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
     psi_fan fan;
     bool fan_open = false;
     if (st == MT_OK)
-        st = psi_check_n(ctx->n_inputs, err);
+        st = psi_check_inputs(in, ctx->n_inputs, err);
     if (st == MT_OK)
         fan_open = (st = psi_fan_open(&fan, ctx, err)) == MT_OK;
     /* the fast path writes every output as it formats the result; the

@@ -128,7 +128,8 @@ typedef struct mt_psi_input {
  * be NULL when *count is 0), *count the number of ids. seed keys the hash
  * table (use a random one against crafted collisions).
  * Errors: MT_EINVAL naming the slot and line for an id longer than
- * MT_PSI_MAX_ID bytes; MT_ENOMEM. On error *out is NULL. */
+ * MT_PSI_MAX_ID bytes, or naming two inputs whose scratch buffers overlap
+ * (checked before anything is written); MT_ENOMEM. On error *out is NULL. */
 mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
                          size_t *out_len, size_t *count, mt_err *err);
 
