@@ -1143,15 +1143,16 @@ static bool psi_fast_parse(const mt_psi_input *in, uint64_t *v, size_t cap, size
 static void psi_unparse(uint8_t *d, size_t len, const uint64_t *v, size_t n, int cs)
 {
     const char *dg = cs & PSI_CASE_UPPER ? "0123456789ABCDEF" : "0123456789abcdef";
+    uint8_t t[16];
     for (size_t i = n; i-- > 0;) {
         uint64_t x = v[i];
-        uint8_t t[16];
         for (int j = 15; j >= 0; j--, x >>= 4)
             t[j] = (uint8_t)dg[x & 15];
         memcpy(d + i * PSI_HEXLINE, t, 16);
         if (i * PSI_HEXLINE + 16 < len)
             d[i * PSI_HEXLINE + 16] = '\n';
     }
+    mt_wipe(t, sizeof t); /* the last id's digits */
 }
 
 /* Parses input in into its own bytes (v == in->data, writable: value i's 8
