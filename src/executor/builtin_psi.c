@@ -1290,7 +1290,8 @@ typedef struct psi_fast {
                         * neither wiped nor freed here (the owner wipes) */
     uint64_t **part;   /* n arrays: input k's values by partition */
     bool *inplace;     /* part[k] lies in its input's scratch (not freed) */
-    bool clobbered;    /* an input's scratch was written: no general path */
+    bool clobbered;    /* an input's text is lost (partitions in its scratch,
+                        * not parsed in place): no general path */
     size_t *pn;        /* values in part[k] */
     size_t **off;      /* n arrays of P + 1 offsets */
     psi_bkt *tab, *tab2; /* the join tables (tab2: the helper thread's) */
@@ -1776,14 +1777,14 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
             pi[k].rg = &rg;
             pi[k].parts = parts;
         }
-        /* from here on an input parsed in place is not put back: the
-         * scatter and the join write its bytes */
-        for (size_t k = 0; k < n; k++)
-            f.clobbered = f.clobbered || f.scin[k];
         psi_run(pi, n, psi_scatter_job, total);
         PSI_T("f_scatter");
+        /* an input whose partitions went into its buffer loses its text
+         * unless it was parsed in place: its values (below the partitions)
+         * are intact until the join (after the point of no fallback) and
+         * give its text back; any other's text is gone */
         for (size_t k = 0; k < n; k++)
-            f.clobbered = f.clobbered || f.inplace[k];
+            f.clobbered = f.clobbered || (f.inplace[k] && !f.scin[k]);
         for (size_t k = 0; k < n; k++)
             if (pi[k].st != MT_OK)
                 goto out;
@@ -1879,14 +1880,20 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
     PSI_T("f_join_sort_format");
     *count = J.m + H.m;
 out:
-    /* the general path: inputs parsed in place get their text back */
+    /* the general path: inputs parsed in place get their text back (over
+     * their partitions, if any, wiped first and not wiped again after) */
     for (size_t k = 0; !done && !f.clobbered && pi && f.scin && k < n; k++)
-        if (f.scin[k])
+        if (f.scin[k]) {
+            if (f.part && f.part[k] && f.inplace && f.inplace[k]) {
+                mt_wipe(f.part[k], f.pn[k] * sizeof *f.part[k]);
+                f.part[k] = NULL;
+            }
             psi_unparse(pi[k].in->scratch, pi[k].in->len, f.sc[k], pi[k].nv, pi[k].cases);
+        }
     if (!done && f.clobbered) {
-        /* an input was overwritten (its scratch): the general path cannot
-         * run on it; what failed after that is memory (the scatter's or
-         * the join's) */
+        /* an input's text was lost (its partitions in its scratch, its
+         * text not parsed in place): the general path cannot run on it;
+         * what failed after that is memory (the scatter's or the join's) */
         done = 1;
         *st = mt_err_set(err, MT_ENOMEM,
                          "psi: out of memory for the partitions or the join (memory limit?)");

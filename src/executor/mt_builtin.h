@@ -117,8 +117,10 @@ typedef struct mt_psi_input {
      * every line is 16 digits and a LF) and its partitioned values there
      * instead of in fresh memory, overwriting the input (the caller wipes
      * len bytes as before). Should the general path run after all, the
-     * text is put back first; a failure once the partitioning has begun is
-     * MT_ENOMEM. mt_builtin_psi passes the worker's buffers (mt_bctx_input). */
+     * text of an input parsed there is put back first; a failure once the
+     * partitioned values of an input not parsed there are in its buffer
+     * (its text is then lost) is MT_ENOMEM. Overlapping scratch buffers:
+     * MT_EINVAL. mt_builtin_psi passes the worker's buffers (mt_bctx_input). */
     uint8_t *scratch;
 } mt_psi_input;
 

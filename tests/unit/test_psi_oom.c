@@ -1,9 +1,10 @@
 /* Allocation failures in the PSI fast path (mt_psi_compute_ex) on canonical
  * inputs parsed in place (mt_psi_input.scratch): every allocation of a run
  * is failed in turn (the k-th, for every k), and each run must give either
- * the output of the run without failures (the fast path or, before any
- * input was overwritten, the general path on the restored text) or
- * MT_ENOMEM with a fixed message. Were the general path to run on inputs
+ * the output of the run without failures (the fast path or, while every
+ * input's text can be put back, the general path on the restored text) or
+ * MT_ENOMEM with a fixed message (the result's memory, or once an input's
+ * text is lost). Were the general path to run on inputs
  * already overwritten by the partitioning, it would read binary values:
  * another error or another output. malloc, calloc and aligned_alloc are
  * interposed in this binary (big_alloc.c allocates through them); not under
@@ -72,26 +73,34 @@ static uint64_t rnd(void)
     return rs;
 }
 
-/* n lists of m canonical lines (lower case, LF) each; half the ids shared */
-static char **gen(size_t n, size_t m, size_t *len)
+/* n lists of m[i] lines (lower case) each, LF or, where crlf[i], CRLF;
+ * half the ids shared */
+static char **gen(size_t n, const size_t *m, const int *crlf, size_t *len)
 {
     char **t = calloc(n, sizeof *t);
     assert_non_null(t);
-    uint64_t *common = malloc(m * sizeof *common);
+    size_t mx = 0;
+    for (size_t i = 0; i < n; i++)
+        mx = m[i] > mx ? m[i] : mx;
+    uint64_t *common = malloc(mx * sizeof *common);
     assert_non_null(common);
-    for (size_t j = 0; j < m; j++)
+    for (size_t j = 0; j < mx; j++)
         common[j] = rnd();
     for (size_t i = 0; i < n; i++) {
-        t[i] = malloc(m * 17 + 1);
+        size_t ll = crlf[i] ? 18 : 17, o = 0;
+        t[i] = malloc(m[i] * ll + 1);
         assert_non_null(t[i]);
-        for (size_t j = 0; j < m; j++) {
+        for (size_t j = 0; j < m[i]; j++) {
             uint64_t x = j % 2 ? common[j] : rnd();
             for (int d = 15; d >= 0; d--, x >>= 4)
-                t[i][j * 17 + (size_t)d] = "0123456789abcdef"[x & 15];
-            t[i][j * 17 + 16] = '\n';
+                t[i][o + (size_t)d] = "0123456789abcdef"[x & 15];
+            o += 16;
+            if (crlf[i])
+                t[i][o++] = '\r';
+            t[i][o++] = '\n';
         }
-        t[i][m * 17] = 0;
-        len[i] = m * 17 - (i == 1); /* one list without its last LF */
+        t[i][o] = 0;
+        len[i] = o - (i == 1 && !crlf[i]); /* one list without its last LF */
     }
     free(common);
     return t;
@@ -120,10 +129,15 @@ static mt_status run_once(char **text, const size_t *len, size_t n, unsigned fla
     return st;
 }
 
-static void check_all(size_t n, size_t m, unsigned flags)
+/* clobber: whether some input loses its text to the partitioning (one not
+ * parsed in place: under 816 bytes, or of CRLF lines), so that a failure
+ * after the scatter must be MT_ENOMEM; else every input was parsed in place
+ * and gets its text back, and every failure but the result's own memory
+ * falls back to the general path (the same output). */
+static void check_all(size_t n, const size_t *m, const int *crlf, unsigned flags, int clobber)
 {
     size_t len[4];
-    char **text = gen(n, m, len);
+    char **text = gen(n, m, crlf, len);
     uint8_t *want;
     size_t want_len, want_count;
     mt_err err = {0};
@@ -132,7 +146,7 @@ static void check_all(size_t n, size_t m, unsigned flags)
     assert_true(want_count > 0);
     long total = atomic_load(&alloc_n);
     assert_true(total > 3);
-    size_t ok = 0, nomem = 0;
+    size_t ok = 0, nomem = 0, lost = 0;
     /* a few past the count: the helper threads' allocations vary a little */
     for (long k = 1; k <= total + 4; k++) {
         uint8_t *out = NULL;
@@ -146,17 +160,21 @@ static void check_all(size_t n, size_t m, unsigned flags)
             assert_memory_equal(out, want, want_len);
         } else {
             nomem++;
-            if (st != MT_ENOMEM || !atomic_load(&failed) ||
-                (strcmp(e.msg, "psi: out of memory for the partitions or the join "
-                               "(memory limit?)") != 0 &&
-                 strcmp(e.msg, "out of memory for the intersection") != 0))
-                fail_msg("n %zu m %zu k %ld: status %d '%s'", n, m, k, (int)st, e.msg);
+            int is_lost = strcmp(e.msg, "psi: out of memory for the partitions or the join "
+                                        "(memory limit?)") == 0;
+            lost += is_lost;
+            if (st != MT_ENOMEM || !atomic_load(&failed) || (is_lost && !clobber) ||
+                (!is_lost && strcmp(e.msg, "out of memory for the intersection") != 0))
+                fail_msg("n %zu m0 %zu k %ld: status %d '%s'", n, m[0], k, (int)st, e.msg);
         }
         free(out);
     }
-    /* both outcomes were seen: the point of no return was reached */
+    /* both outcomes were seen; with an input that loses its text, the
+     * point of no return was reached */
     assert_true(ok > 0);
     assert_true(nomem > 0);
+    if (clobber)
+        assert_true(lost > 0);
     free(want);
     for (size_t i = 0; i < n; i++)
         free(text[i]);
@@ -169,9 +187,16 @@ static void test_fail_each_alloc(void **state)
 #ifdef PSI_OOM_SANITIZED
     skip();
 #else
-    check_all(2, 300, 0);                 /* small: no helper threads */
-    check_all(3, 2000, MT_PSI_ONE_THREAD);
-    check_all(3, 100000, 0);              /* > 4 MiB: scatter and join helpers */
+    static const int lf[3] = {0, 0, 0}, cr[3] = {0, 0, 1};
+    /* every input parsed in place (>= 816 bytes, LF): no text lost */
+    check_all(2, (size_t[]){300, 300}, lf, 0, 0);           /* small: no helpers */
+    check_all(3, (size_t[]){2000, 2000, 2000}, lf, MT_PSI_ONE_THREAD, 0);
+    check_all(3, (size_t[]){100000, 100000, 100000}, lf, 0, 0); /* > 4 MiB: helpers */
+    /* one input whose partitions overwrite its text: 40 ids (680 bytes),
+     * or CRLF lines */
+    check_all(2, (size_t[]){300, 40}, lf, 0, 1);
+    check_all(3, (size_t[]){2000, 2000, 2000}, cr, MT_PSI_ONE_THREAD, 1);
+    check_all(3, (size_t[]){100000, 100000, 100000}, cr, 0, 1);
 #endif
 }
 
