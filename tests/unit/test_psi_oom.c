@@ -31,11 +31,11 @@
 #endif
 #endif
 
+#ifndef PSI_OOM_SANITIZED
 static atomic_long fail_at; /* > 0: the fail_at-th allocation from arming fails */
 static atomic_long alloc_n;
 static atomic_int failed;
 
-#ifndef PSI_OOM_SANITIZED
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_memalign(size_t, size_t);
@@ -62,7 +62,6 @@ void *aligned_alloc(size_t al, size_t n)
 {
     return should_fail() ? NULL : __libc_memalign(al, n);
 }
-#endif
 
 static uint64_t rs = 0x9e3779b97f4a7c15ULL;
 static uint64_t rnd(void)
@@ -180,6 +179,8 @@ static void check_all(size_t n, const size_t *m, const int *crlf, unsigned flags
         free(text[i]);
     free(text);
 }
+
+#endif /* PSI_OOM_SANITIZED */
 
 static void test_fail_each_alloc(void **state)
 {
