@@ -1147,15 +1147,16 @@ static bool psi_fast_parse(const mt_psi_input *in, uint64_t *v, size_t cap, size
 static void psi_unparse(uint8_t *d, size_t len, const uint64_t *v, size_t n, int cs)
 {
     const char *dg = cs & PSI_CASE_UPPER ? "0123456789ABCDEF" : "0123456789abcdef";
+    uint8_t t[16];
     for (size_t i = n; i-- > 0;) {
         uint64_t x = v[i];
-        uint8_t t[16];
         for (int j = 15; j >= 0; j--, x >>= 4)
             t[j] = (uint8_t)dg[x & 15];
         memcpy(d + i * PSI_HEXLINE, t, 16);
         if (i * PSI_HEXLINE + 16 < len)
             d[i * PSI_HEXLINE + 16] = '\n';
     }
+    mt_wipe(t, sizeof t); /* the last id's digits */
 }
 
 /* Parses input in into its own bytes (v == in->data, writable: value i's 8
@@ -1293,7 +1294,8 @@ typedef struct psi_fast {
                         * neither wiped nor freed here (the owner wipes) */
     uint64_t **part;   /* n arrays: input k's values by partition */
     bool *inplace;     /* part[k] lies in its input's scratch (not freed) */
-    bool clobbered;    /* an input's scratch was written: no general path */
+    bool clobbered;    /* an input's text is lost (partitions in its scratch,
+                        * not parsed in place): no general path */
     size_t *pn;        /* values in part[k] */
     size_t **off;      /* n arrays of P + 1 offsets */
     psi_bkt *tab, *tab2; /* the join tables (tab2: the helper thread's) */
@@ -1779,14 +1781,14 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
             pi[k].rg = &rg;
             pi[k].parts = parts;
         }
-        /* from here on an input parsed in place is not put back: the
-         * scatter and the join write its bytes */
-        for (size_t k = 0; k < n; k++)
-            f.clobbered = f.clobbered || f.scin[k];
         psi_run(pi, n, psi_scatter_job, total);
         PSI_T("f_scatter");
+        /* an input whose partitions went into its buffer loses its text
+         * unless it was parsed in place: its values (below the partitions)
+         * are intact until the join (after the point of no fallback) and
+         * give its text back; any other's text is gone */
         for (size_t k = 0; k < n; k++)
-            f.clobbered = f.clobbered || f.inplace[k];
+            f.clobbered = f.clobbered || (f.inplace[k] && !f.scin[k]);
         for (size_t k = 0; k < n; k++)
             if (pi[k].st != MT_OK)
                 goto out;
@@ -1882,15 +1884,23 @@ static int psi_fast_compute(const mt_psi_input *in, size_t n, uint64_t seed, boo
     PSI_T("f_join_sort_format");
     *count = J.m + H.m;
 out:
-    /* the general path: inputs parsed in place get their text back */
+    /* the general path: inputs parsed in place get their text back (over
+     * their partitions, if any, wiped first and not wiped again after) */
     for (size_t k = 0; !done && !f.clobbered && pi && f.scin && k < n; k++)
-        if (f.scin[k])
+        if (f.scin[k]) {
+            if (f.part && f.part[k] && f.inplace && f.inplace[k]) {
+                mt_wipe(f.part[k], f.pn[k] * sizeof *f.part[k]);
+                f.part[k] = NULL;
+            }
             psi_unparse(pi[k].in->scratch, pi[k].in->len, f.sc[k], pi[k].nv, pi[k].cases);
+        }
     if (!done && f.clobbered) {
-        /* an input was overwritten (its scratch): the general path cannot
-         * run on it; what failed after that is memory (the join's) */
+        /* an input's text was lost (its partitions in its scratch, its
+         * text not parsed in place): the general path cannot run on it;
+         * what failed after that is memory (the scatter's or the join's) */
         done = 1;
-        *st = mt_err_set(err, MT_ENOMEM, "psi: out of memory for the join (memory limit?)");
+        *st = mt_err_set(err, MT_ENOMEM,
+                         "psi: out of memory for the partitions or the join (memory limit?)");
     }
     free(pi);
     free(h0);
@@ -1938,13 +1948,73 @@ static mt_status psi_check_n(size_t n, mt_err *err)
     return MT_OK;
 }
 
+/* The scratch buffers' ranges [scratch, scratch + len), sorted by start. */
+typedef struct psi_span {
+    uintptr_t lo, hi;
+    size_t k;
+} psi_span;
+
+static int psi_cmp_span(const void *a, const void *b)
+{
+    const psi_span *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* psi_check_n, and the rule of mt_psi_input.scratch that no two inputs'
+ * scratch buffers overlap (the fast path writes each input's as its own):
+ * pairwise for a few inputs, else sorted by start. */
+static mt_status psi_check_inputs(const mt_psi_input *in, size_t n, mt_err *err)
+{
+    mt_status st = psi_check_n(n, err);
+    if (st != MT_OK)
+        return st;
+    size_t a = SIZE_MAX, b = SIZE_MAX;
+    if (n <= 64) {
+        for (size_t i = 0; i < n && a == SIZE_MAX; i++)
+            for (size_t j = i + 1; j < n; j++) {
+                if (!in[i].scratch || !in[j].scratch || !in[i].len || !in[j].len)
+                    continue;
+                uintptr_t li = (uintptr_t)in[i].scratch, lj = (uintptr_t)in[j].scratch;
+                if (li < lj + in[j].len && lj < li + in[i].len) {
+                    a = i;
+                    b = j;
+                    break;
+                }
+            }
+    } else {
+        psi_span *sp = malloc(n * sizeof *sp);
+        if (!sp)
+            return mt_err_set(err, MT_ENOMEM, "out of memory");
+        size_t m = 0;
+        for (size_t i = 0; i < n; i++)
+            if (in[i].scratch && in[i].len)
+                sp[m++] = (psi_span){(uintptr_t)in[i].scratch,
+                                     (uintptr_t)in[i].scratch + in[i].len, i};
+        qsort(sp, m, sizeof *sp, psi_cmp_span);
+        for (size_t q = 1, far = 0; q < m && a == SIZE_MAX; q++) {
+            if (sp[q].lo < sp[far].hi) {
+                a = sp[far].k < sp[q].k ? sp[far].k : sp[q].k;
+                b = sp[far].k < sp[q].k ? sp[q].k : sp[far].k;
+            }
+            far = sp[q].hi > sp[far].hi ? q : far;
+        }
+        free(sp);
+    }
+    if (a != SIZE_MAX)
+        return mt_err_set(err, MT_EINVAL,
+                          "psi: inputs %zu and %zu have overlapping scratch buffers (each "
+                          "input's scratch must be its own memory)",
+                          a, b);
+    return MT_OK;
+}
+
 mt_status mt_psi_compute_ex(const mt_psi_input *in, size_t n, uint64_t seed, unsigned flags,
                             uint8_t **out, size_t *out_len, size_t *count, mt_err *err)
 {
     *out = NULL;
     *out_len = 0;
     *count = 0;
-    mt_status st = psi_check_n(n, err);
+    mt_status st = psi_check_inputs(in, n, err);
     if (st != MT_OK)
         return st;
     if (!(flags & MT_PSI_GENERAL)) {
@@ -1982,7 +2052,7 @@ mt_status mt_psi_count(const mt_psi_input *in, size_t n, uint64_t seed, size_t *
                        mt_err *err)
 {
     *count = 0;
-    mt_status st = psi_check_n(n, err);
+    mt_status st = psi_check_inputs(in, n, err);
     if (st != MT_OK)
         return st;
     /* no sink: the fast path counts its survivors, formats nothing */
@@ -2226,7 +2296,7 @@ mt_status mt_builtin_psi(mt_bctx *ctx, char **ret, mt_err *err)
     psi_fan fan;
     bool fan_open = false;
     if (st == MT_OK)
-        st = psi_check_n(ctx->n_inputs, err);
+        st = psi_check_inputs(in, ctx->n_inputs, err);
     if (st == MT_OK)
         fan_open = (st = psi_fan_open(&fan, ctx, err)) == MT_OK;
     /* the fast path writes every output as it formats the result; the

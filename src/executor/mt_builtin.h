@@ -117,8 +117,10 @@ typedef struct mt_psi_input {
      * every line is 16 digits and a LF) and its partitioned values there
      * instead of in fresh memory, overwriting the input (the caller wipes
      * len bytes as before). Should the general path run after all, the
-     * text is put back first; a failure once the partitioning has begun is
-     * MT_ENOMEM. mt_builtin_psi passes the worker's buffers (mt_bctx_input). */
+     * text of an input parsed there is put back first; a failure once the
+     * partitioned values of an input not parsed there are in its buffer
+     * (its text is then lost) is MT_ENOMEM. Overlapping scratch buffers:
+     * MT_EINVAL. mt_builtin_psi passes the worker's buffers (mt_bctx_input). */
     uint8_t *scratch;
 } mt_psi_input;
 
@@ -128,7 +130,8 @@ typedef struct mt_psi_input {
  * be NULL when *count is 0), *count the number of ids. seed keys the hash
  * table (use a random one against crafted collisions).
  * Errors: MT_EINVAL naming the slot and line for an id longer than
- * MT_PSI_MAX_ID bytes; MT_ENOMEM. On error *out is NULL. */
+ * MT_PSI_MAX_ID bytes, or naming two inputs whose scratch buffers overlap
+ * (checked before anything is written); MT_ENOMEM. On error *out is NULL. */
 mt_status mt_psi_compute(const mt_psi_input *in, size_t n, uint64_t seed, uint8_t **out,
                          size_t *out_len, size_t *count, mt_err *err);
 

@@ -28,6 +28,7 @@ static char *psi(const char **lists, size_t n, size_t *count, mt_status *st, mt_
         in[i].slot = i == 0 ? "alice" : i == 1 ? "bob" : "carol";
         in[i].data = (const uint8_t *)lists[i];
         in[i].len = strlen(lists[i]);
+        in[i].scratch = NULL;
     }
     uint8_t *out;
     size_t len;
@@ -255,6 +256,7 @@ static void check_lists(size_t k, size_t n0, size_t n, uint64_t u)
         in[i].slot = "x";
         in[i].data = (const uint8_t *)lists[i];
         in[i].len = lens[i];
+        in[i].scratch = NULL;
     }
     /* reference: intersect the sorted sets in turn */
     strv acc = ref_set(lists[0], lens[0]);
@@ -1249,12 +1251,86 @@ static void test_no_seedless_collisions(void **state)
     free(out);
 }
 
+/* Inputs whose scratch buffers overlap: MT_EINVAL before anything is
+ * written (mt_psi_input.scratch: no other input's); adjacent ones are fine. */
+static void test_scratch_overlap(void **state)
+{
+    (void)state;
+    const size_t L = 17 * 100; /* 100 canonical ids: parsed in place */
+    uint8_t *buf = malloc(2 * L + 1), *copy = malloc(2 * L);
+    assert_non_null(buf);
+    assert_non_null(copy);
+    for (size_t j = 0; j < 200; j++) {
+        snprintf((char *)buf + 17 * j, 18, "%016llx", (unsigned long long)(j % 100) * 977);
+        buf[17 * j + 16] = '\n';
+    }
+    memcpy(copy, buf, 2 * L);
+    uint8_t *out;
+    size_t out_len, count;
+    mt_err err = {0};
+    for (int cnt = 0; cnt < 2; cnt++) {
+        mt_psi_input in[2] = {{"a", buf, L + 17, buf}, {"b", buf + L, L, buf + L}};
+        memset(&err, 0, sizeof err);
+        mt_status st = cnt ? mt_psi_count(in, 2, 1, &count, &err)
+                           : mt_psi_compute_ex(in, 2, 1, 0, &out, &out_len, &count, &err);
+        assert_int_equal(st, MT_EINVAL);
+        assert_string_equal(err.msg, "psi: inputs 0 and 1 have overlapping scratch buffers "
+                                     "(each input's scratch must be its own memory)");
+        assert_memory_equal(buf, copy, 2 * L); /* untouched */
+        /* the same scratch given to two inputs */
+        mt_psi_input in2[3] = {{"a", buf, L, NULL}, {"b", buf + L, L, buf + L},
+                               {"c", buf + L, L, buf + L}};
+        memset(&err, 0, sizeof err);
+        st = cnt ? mt_psi_count(in2, 3, 1, &count, &err)
+                 : mt_psi_compute_ex(in2, 3, 1, 0, &out, &out_len, &count, &err);
+        assert_int_equal(st, MT_EINVAL);
+        assert_non_null(strstr(err.msg, "inputs 1 and 2 have overlapping scratch"));
+        assert_memory_equal(buf, copy, 2 * L);
+    }
+    /* adjacent: the two halves of one buffer, each its own input's */
+    mt_psi_input in[2] = {{"a", buf, L, buf}, {"b", buf + L, L, buf + L}};
+    assert_int_equal(mt_psi_compute_ex(in, 2, 1, 0, &out, &out_len, &count, &err), MT_OK);
+    assert_int_equal(count, 100);
+    free(out);
+    /* many inputs (the sorted check): one pair overlapping, then none */
+    enum { N = 80 };
+    mt_psi_input many[N];
+    uint8_t *b[N];
+    for (size_t i = 0; i < N; i++) {
+        b[i] = malloc(L);
+        assert_non_null(b[i]);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < N; i++) {
+            memcpy(b[i], copy, L);
+            many[i] = (mt_psi_input){"x", b[i], L, b[i]};
+        }
+        if (pass == 0)
+            many[71] = (mt_psi_input){"x", b[13] + 32, L - 32, b[13] + 32};
+        memset(&err, 0, sizeof err);
+        mt_status st = mt_psi_compute_ex(many, N, 1, 0, &out, &out_len, &count, &err);
+        if (pass == 0) {
+            assert_int_equal(st, MT_EINVAL);
+            assert_non_null(strstr(err.msg, "inputs 13 and 71 have overlapping scratch"));
+        } else {
+            assert_int_equal(st, MT_OK);
+            assert_int_equal(count, 100);
+            free(out);
+        }
+    }
+    for (size_t i = 0; i < N; i++)
+        free(b[i]);
+    free(buf);
+    free(copy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         /* first: no freed heap of other tests in its address space */
         cmocka_unit_test(test_skew_memory_limit),
         cmocka_unit_test(test_no_seedless_collisions),
+        cmocka_unit_test(test_scratch_overlap),
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_random),
