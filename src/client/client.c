@@ -65,7 +65,7 @@ struct mesatee_client {
      * curl's own reuse check cannot see it in policy mode (its TLS settings
      * are the same for every policy). */
     bool pool_stale;
-    bool req_sent; /* the last transfer got past connect and TLS (the server exists there) */
+    bool req_sent; /* the last transfer got past connect and TLS (prereq_cb let it send) */
     char errmsg[CLIENT_ERR_MAX];
     /* Attestation (see "Attested TLS" below). */
     mt_policy *policy;
@@ -979,8 +979,14 @@ static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
     (void)conn_primary_port;
     (void)conn_local_port;
     mesatee_client *c = ud;
-    if (c->att_mode != ATT_POLICY)
+    /* curl calls this after connect and TLS verification, right before the
+     * request goes out: the server exists there (req_sent). The pretransfer
+     * time cannot tell: libcurl >= 8.21 sets it for transfers that failed
+     * before sending too (a refused connect, a cut handshake). */
+    if (c->att_mode != ATT_POLICY) {
+        c->req_sent = true;
         return CURL_PREREQFUNC_OK;
+    }
     /* the connection this transfer uses, new or kept alive: its own verdict */
     struct curl_tlssessioninfo *ti = NULL;
     SSL *ssl = NULL;
@@ -990,8 +996,10 @@ static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
     uintptr_t verdict = ssl && att_verdict_idx >= 0
                             ? (uintptr_t)SSL_get_ex_data(ssl, att_verdict_idx)
                             : 0;
-    if (verdict != 0 && verdict == c->att_gen)
+    if (verdict != 0 && verdict == c->att_gen) {
+        c->req_sent = true;
         return CURL_PREREQFUNC_OK;
+    }
     c->att_refused = true;
     snprintf(c->att_msg, sizeof c->att_msg,
              "server %s refused: the connection was not verified under the current policy %s "
@@ -1208,6 +1216,9 @@ static CURLcode request_options(mesatee_client *c, CURL *h)
     }
     if (!c->insecure && !c->policy)
         seen_setup(c, h, true);
+    /* every mode: prereq_cb marks that a request reached a server (req_sent) */
+    OPT(e, h, CURLOPT_PREREQFUNCTION, prereq_cb);
+    OPT(e, h, CURLOPT_PREREQDATA, c);
     long connect_to = CLIENT_CONNECT_TIMEOUT_S;
     if (c->timeout_s > 0) {
         OPT(e, h, CURLOPT_TIMEOUT, c->timeout_s);
@@ -1333,11 +1344,9 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     CURLcode rc = curl_easy_perform(h);
     long http = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
-    curl_off_t pretransfer = 0;
-    curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
     c->http_status = (int)http;
     c->curl_rc = (int)rc;
-    c->req_sent = !c->att_refused && (http > 0 || pretransfer > 0);
+    /* req_sent: set by prereq_cb only when it let the request go out */
     if (rc != CURLE_OK) {
         if (c->att_refused)
             st = set_err(c, MESATEE_EATTEST, "%s", c->att_msg);

@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,6 +460,90 @@ static void test_unreachable_server(void **state)
     assert_null(tok);
     assert_null(mesatee_client_token(c));
     mesatee_client_free(c);
+}
+
+/* A peer that accepts TCP connections, counts them and answers garbage (no
+ * TLS): a mesatee_task_wait against it never reaches a server. */
+typedef struct garbage_peer {
+    int lfd, port;
+    pthread_t th;
+    atomic_int conns;
+} garbage_peer;
+
+static void *garbage_main(void *arg)
+{
+    garbage_peer *g = arg;
+    for (;;) {
+        int fd = accept(g->lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL; /* shut down by garbage_stop */
+        atomic_fetch_add(&g->conns, 1);
+        char buf[4096];
+        (void)!read(fd, buf, sizeof buf);
+        static const char junk[] = "HTTP/1.1 200 OK\r\n\r\ngarbage-not-tls";
+        (void)!write(fd, junk, sizeof junk - 1);
+        close(fd);
+    }
+}
+
+static void garbage_start(garbage_peer *g)
+{
+    memset(g, 0, sizeof *g);
+    g->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(g->lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(g->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(g->lfd, 16), 0);
+    socklen_t al = sizeof a;
+    assert_int_equal(getsockname(g->lfd, (struct sockaddr *)&a, &al), 0);
+    g->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&g->th, NULL, garbage_main, g), 0);
+}
+
+static void garbage_stop(garbage_peer *g)
+{
+    shutdown(g->lfd, SHUT_RDWR); /* wakes the accept */
+    pthread_join(g->th, NULL);
+    close(g->lfd);
+}
+
+/* mesatee_task_wait whose first poll never reached a server (a refused
+ * connect; a peer that is no TLS server) fails at once with that error: the
+ * reconnect window is only for a server that was reached. libcurl >= 8.21
+ * sets the pretransfer time for such failures too, so it must not count as
+ * "reached" (req_sent comes from the PREREQFUNCTION). The reconnect window
+ * is set short so that a wrong retry ends too, with its own message. */
+static void test_wait_never_reached(void **state)
+{
+    (void)state;
+    mesatee_client *c = mesatee_client_new("https://127.0.0.1:1");
+    assert_non_null(c);
+    assert_int_equal(mesatee_client_set_token(c, "tok"), MESATEE_OK);
+    assert_int_equal(mesatee_client_set_wait_reconnect(c, 3), MESATEE_OK);
+    char st[16];
+    assert_int_equal(mesatee_task_wait(c, "0123456789abcdef0123456789abcdef", 0, st, NULL),
+                     MESATEE_ENET);
+    const char *m = mesatee_client_errmsg(c);
+    if (!contains(m, "cannot connect") || contains(m, "went away"))
+        fail_msg("closed port: %s", m);
+    mesatee_client_free(c);
+
+    garbage_peer g;
+    garbage_start(&g);
+    char url[64];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", g.port);
+    c = mesatee_client_new(url);
+    assert_non_null(c);
+    assert_int_equal(mesatee_client_set_token(c, "tok"), MESATEE_OK);
+    assert_int_equal(mesatee_client_set_wait_reconnect(c, 3), MESATEE_OK);
+    assert_int_equal(mesatee_task_wait(c, "0123456789abcdef0123456789abcdef", 0, st, NULL),
+                     MESATEE_ENET);
+    m = mesatee_client_errmsg(c);
+    if (contains(m, "went away"))
+        fail_msg("garbage peer: %s", m);
+    mesatee_client_free(c);
+    garbage_stop(&g);
+    assert_int_equal(atomic_load(&g.conns), 1); /* one poll, no reconnect */
 }
 
 /* ======================================================================== */
@@ -1299,6 +1384,7 @@ int main(void)
         cmocka_unit_test(test_invalid_urls),
         cmocka_unit_test(test_argument_checks),
         cmocka_unit_test(test_unreachable_server),
+        cmocka_unit_test(test_wait_never_reached),
         cmocka_unit_test(test_server_error_message),
         cmocka_unit_test(test_list_paging),
         cmocka_unit_test(test_tls_untrusted_and_pinned),
