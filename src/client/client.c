@@ -1976,6 +1976,9 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
             }
             sleep_ms(delay);
             delay = delay * 2 > 2000 ? 2000 : delay * 2;
+            /* the next hold ends by the deadline: not the length of the
+             * poll that failed (taken when more time was left) */
+            wait_s = long_poll_s(c, deadline);
             continue;
         }
         seen = true;

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mesatee.h"
@@ -557,6 +559,8 @@ typedef struct fake_server {
     int status;          /* HTTP status of every answer */
     const char *answer;  /* body of every answer */
     const char *const *answers; /* when set: body of the answer to connection n */
+    const int *statuses;        /* when set: status of the answer to connection n */
+    int hold_first_ms;          /* connection 0 is answered this long after its request */
     char reqline[8][160];       /* first line of the request of connection n (n < 8) */
     char *req;           /* last request: head + body */
     size_t req_len;
@@ -682,10 +686,16 @@ static void *fake_main(void *arg)
             char hdr[256];
             const char *answer = s->answers ? s->answers[n] : s->answer;
             size_t blen = strlen(answer);
+            if (n == 0 && s->hold_first_ms > 0) {
+                struct timespec ts = {s->hold_first_ms / 1000,
+                                      (s->hold_first_ms % 1000) * 1000000L};
+                while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                    ;
+            }
             int h = snprintf(hdr, sizeof hdr,
                              "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
                              "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-                             s->status, blen);
+                             s->statuses ? s->statuses[n] : s->status, blen);
             SSL_write(ssl, hdr, h);
             if (blen)
                 SSL_write(ssl, answer, (int)blen);
@@ -773,6 +783,39 @@ static mesatee_client *client_for(const fake_server *s, bool pin)
     if (pin)
         assert_int_equal(mesatee_client_set_ca_file(c, cert_path), MESATEE_OK);
     return c;
+}
+
+/* A hold cut by a transient failure (here a 502 from a proxy, answered
+ * 1.5 s after the request) is polled again with a hold that ends by the
+ * wait's deadline, not with the length of the failed one (taken when more
+ * time was left): --timeout is kept. The 1.5 s only makes the time left
+ * drop by a whole second between the two requests (a lower bound, never a
+ * limit); the assertion is on the ?wait= the server was asked. */
+static void test_wait_retry_within_deadline(void **state)
+{
+    (void)state;
+    fake_server s;
+    static const char *const answers[] = {"{\"error\":\"bad gateway\"}",
+                                          "{\"id\":\"0123456789abcdef0123456789abcdef\","
+                                          "\"status\":\"finished\"}"};
+    static const int statuses[] = {502, 200};
+    fake_start(&s, 2, 200, NULL, 0);
+    s.answers = answers;
+    s.statuses = statuses;
+    s.hold_first_ms = 1500;
+    mesatee_client *c = client_for(&s, true);
+    char st[16];
+    if (mesatee_task_wait(c, "0123456789abcdef0123456789abcdef", 5, st, NULL) != MESATEE_OK)
+        fail_msg("task wait: %s", mesatee_client_errmsg(c));
+    assert_string_equal(st, "finished");
+    mesatee_client_free(c);
+    fake_stop(&s);
+    const char *q0 = strstr(s.reqline[0], "?wait="), *q1 = strstr(s.reqline[1], "?wait=");
+    if (!q0 || !q1)
+        fail_msg("requests: '%s', '%s'", s.reqline[0], s.reqline[1]);
+    long w0 = strtol(q0 + 6, NULL, 10), w1 = strtol(q1 + 6, NULL, 10);
+    if (!(w0 >= 1 && w0 <= 5 && w1 < w0))
+        fail_msg("the retry asks for a hold of %ld s after one of %ld s", w1, w0);
 }
 
 static void test_server_error_message(void **state)
@@ -1385,6 +1428,7 @@ int main(void)
         cmocka_unit_test(test_argument_checks),
         cmocka_unit_test(test_unreachable_server),
         cmocka_unit_test(test_wait_never_reached),
+        cmocka_unit_test(test_wait_retry_within_deadline),
         cmocka_unit_test(test_server_error_message),
         cmocka_unit_test(test_list_paging),
         cmocka_unit_test(test_tls_untrusted_and_pinned),
