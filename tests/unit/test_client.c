@@ -1,6 +1,7 @@
 /* Unit tests of libmesatee through its public API only: key files, file
  * encryption helpers, URL checks, error messages, and the HTTP/TLS transport
- * against a small in-process TLS server (OpenSSL) with canned answers. */
+ * against a small in-process TLS server (OpenSSL) with canned answers.
+ * libcurl is called directly only to ask what the loaded one accepts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -1027,6 +1029,16 @@ static void count_progress(const mesatee_progress *p, void *ud)
 /* The handle keeps request()'s options between requests (and connections
  * alive): every setter of what they depend on must take effect at the next
  * request, in both directions. */
+/* Whether the libcurl loaded takes CURLOPT_TIMEOUT seconds (a scratch handle). */
+static bool curl_takes_timeout(long seconds)
+{
+    CURL *h = curl_easy_init();
+    assert_non_null(h);
+    bool ok = curl_easy_setopt(h, CURLOPT_TIMEOUT, seconds) == CURLE_OK;
+    curl_easy_cleanup(h);
+    return ok;
+}
+
 static void test_handle_reuse(void **state)
 {
     (void)state;
@@ -1103,11 +1115,20 @@ static void test_handle_reuse(void **state)
         fail_msg("GET without progress: %s", mesatee_client_errmsg(c));
     assert_int_equal(calls, had);
     /* a timeout libcurl refuses (over INT_MAX ms): every request fails, before
-     * connecting, until the timeout is one it takes */
-    assert_int_equal(mesatee_client_set_timeout(c, 3000000L), MESATEE_OK);
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(mesatee_call(c, "GET", "/v1/never", NULL, NULL), MESATEE_EINVAL);
-        assert_true(contains(mesatee_client_errmsg(c), "libcurl refused"));
+     * connecting, until the timeout is one it takes. libcurl >= 8.15 clamps
+     * such a timeout instead, and no setter of the API then gives an option
+     * value every libcurl refuses: the step is skipped there (asked of the
+     * libcurl loaded, not of a version number) */
+    if (curl_takes_timeout(3000000L)) {
+        print_message("libcurl %s takes a timeout of 3000000 s: the refused-option step "
+                      "is skipped\n",
+                      curl_version_info(CURLVERSION_NOW)->version);
+    } else {
+        assert_int_equal(mesatee_client_set_timeout(c, 3000000L), MESATEE_OK);
+        for (int i = 0; i < 2; i++) {
+            assert_int_equal(mesatee_call(c, "GET", "/v1/never", NULL, NULL), MESATEE_EINVAL);
+            assert_true(contains(mesatee_client_errmsg(c), "libcurl refused"));
+        }
     }
     assert_int_equal(mesatee_client_set_timeout(c, 10), MESATEE_OK);
     if (mesatee_call(c, "GET", "/v1/p", NULL, NULL) != MESATEE_OK)
