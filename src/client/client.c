@@ -3,6 +3,7 @@
 #include "mesatee.h"
 #include "client_internal.h"
 #include "client_tls.h"
+#include "client_testing.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -65,6 +66,7 @@ struct mesatee_client {
      * curl's own reuse check cannot see it in policy mode (its TLS settings
      * are the same for every policy). */
     bool pool_stale;
+    bool testing_keep_pool; /* mesatee_testing_keep_connections (test builds only) */
     bool req_sent; /* the last transfer got past connect and TLS (prereq_cb let it send) */
     char errmsg[CLIENT_ERR_MAX];
     /* Attestation (see "Attested TLS" below). */
@@ -321,6 +323,10 @@ static int renew_handle(mesatee_client *c)
 {
     if (!c->pool_stale)
         return MESATEE_OK;
+    if (c->testing_keep_pool) { /* tests of the generation check on its own */
+        c->pool_stale = false;
+        return MESATEE_OK;
+    }
     CURL *h = curl_easy_init();
     if (!h)
         return set_err(c, MESATEE_ENOMEM, "out of memory (new connection handle)");
@@ -330,6 +336,16 @@ static int renew_handle(mesatee_client *c)
     c->curl_ready = false;
     return MESATEE_OK;
 }
+
+#ifdef MT_CLIENT_TESTING
+int mesatee_testing_keep_connections(mesatee_client *c, int keep)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    c->testing_keep_pool = keep != 0;
+    return MESATEE_OK;
+}
+#endif
 
 MESATEE_API mesatee_client *mesatee_client_new(const char *server_url)
 {
