@@ -3,6 +3,7 @@
 #include "mesatee.h"
 #include "client_internal.h"
 #include "client_tls.h"
+#include "client_testing.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -65,7 +66,8 @@ struct mesatee_client {
      * curl's own reuse check cannot see it in policy mode (its TLS settings
      * are the same for every policy). */
     bool pool_stale;
-    bool req_sent; /* the last transfer got past connect and TLS (the server exists there) */
+    bool testing_keep_pool; /* mesatee_testing_keep_connections (test builds only) */
+    bool req_sent; /* the last transfer got past connect and TLS (prereq_cb let it send) */
     char errmsg[CLIENT_ERR_MAX];
     /* Attestation (see "Attested TLS" below). */
     mt_policy *policy;
@@ -321,6 +323,10 @@ static int renew_handle(mesatee_client *c)
 {
     if (!c->pool_stale)
         return MESATEE_OK;
+    if (c->testing_keep_pool) { /* tests of the generation check on its own */
+        c->pool_stale = false;
+        return MESATEE_OK;
+    }
     CURL *h = curl_easy_init();
     if (!h)
         return set_err(c, MESATEE_ENOMEM, "out of memory (new connection handle)");
@@ -330,6 +336,16 @@ static int renew_handle(mesatee_client *c)
     c->curl_ready = false;
     return MESATEE_OK;
 }
+
+#ifdef MT_CLIENT_TESTING
+int mesatee_testing_keep_connections(mesatee_client *c, int keep)
+{
+    if (!c)
+        return set_err(NULL, MESATEE_EINVAL, "client handle is NULL");
+    c->testing_keep_pool = keep != 0;
+    return MESATEE_OK;
+}
+#endif
 
 MESATEE_API mesatee_client *mesatee_client_new(const char *server_url)
 {
@@ -981,8 +997,14 @@ static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
     (void)conn_primary_port;
     (void)conn_local_port;
     mesatee_client *c = ud;
-    if (c->att_mode != ATT_POLICY)
+    /* curl calls this after connect and TLS verification, right before the
+     * request goes out: the server exists there (req_sent). The pretransfer
+     * time cannot tell: libcurl >= 8.21 sets it for transfers that failed
+     * before sending too (a refused connect, a cut handshake). */
+    if (c->att_mode != ATT_POLICY) {
+        c->req_sent = true;
         return CURL_PREREQFUNC_OK;
+    }
     /* the connection this transfer uses, new or kept alive: its own verdict */
     struct curl_tlssessioninfo *ti = NULL;
     SSL *ssl = NULL;
@@ -992,8 +1014,10 @@ static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
     uintptr_t verdict = ssl && att_verdict_idx >= 0
                             ? (uintptr_t)SSL_get_ex_data(ssl, att_verdict_idx)
                             : 0;
-    if (verdict != 0 && verdict == c->att_gen)
+    if (verdict != 0 && verdict == c->att_gen) {
+        c->req_sent = true;
         return CURL_PREREQFUNC_OK;
+    }
     c->att_refused = true;
     snprintf(c->att_msg, sizeof c->att_msg,
              "server %s refused: the connection was not verified under the current policy %s "
@@ -1210,6 +1234,9 @@ static CURLcode request_options(mesatee_client *c, CURL *h)
     }
     if (!c->insecure && !c->policy)
         seen_setup(c, h, true);
+    /* every mode: prereq_cb marks that a request reached a server (req_sent) */
+    OPT(e, h, CURLOPT_PREREQFUNCTION, prereq_cb);
+    OPT(e, h, CURLOPT_PREREQDATA, c);
     long connect_to = CLIENT_CONNECT_TIMEOUT_S;
     if (c->timeout_s > 0) {
         OPT(e, h, CURLOPT_TIMEOUT, c->timeout_s);
@@ -1335,11 +1362,9 @@ static int request(mesatee_client *c, const char *method, const char *path, cons
     CURLcode rc = curl_easy_perform(h);
     long http = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &http);
-    curl_off_t pretransfer = 0;
-    curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
     c->http_status = (int)http;
     c->curl_rc = (int)rc;
-    c->req_sent = !c->att_refused && (http > 0 || pretransfer > 0);
+    /* req_sent: set by prereq_cb only when it let the request go out */
     if (rc != CURLE_OK) {
         if (c->att_refused)
             st = set_err(c, MESATEE_EATTEST, "%s", c->att_msg);
@@ -1969,6 +1994,9 @@ MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long t
             }
             sleep_ms(delay);
             delay = delay * 2 > 2000 ? 2000 : delay * 2;
+            /* the next hold ends by the deadline: not the length of the
+             * poll that failed (taken when more time was left) */
+            wait_s = long_poll_s(c, deadline);
             continue;
         }
         seen = true;

@@ -302,12 +302,17 @@ MESATEE_API int mesatee_task_get(mesatee_client *c, const char *task_id, char **
  * poll, a plain GET at once). MESATEE_OK with the task in *json_out and the status copied
  * into status_out (>= 16 bytes; may be NULL). MESATEE_ETIMEOUT after
  * timeout_s seconds (0 = wait forever) with the last task JSON.
- * Once the server has answered, a server that goes away (connection refused,
+ * Once the server was reached (it answered, or the first poll's request went
+ * out over a verified connection: a first hold cut, timed out or answered
+ * 502, 503 or 504 counts), a server that goes away (connection refused,
  * reset or timed out; 502, 503, 504: a restart or a graceful stop) is polled
- * again with backoff until the timeout, or for MESATEE_WAIT_RECONNECT_S
- * without one (mesatee_client_set_wait_reconnect); if it does not come
- * back, MESATEE_ENET ("the server went away ..."). A first poll that fails, and refusals (TLS verification,
- * attestation, 4xx), are returned at once. */
+ * again with backoff, each hold ending by the timeout, until the timeout, or
+ * for MESATEE_WAIT_RECONNECT_S without one
+ * (mesatee_client_set_wait_reconnect); if it does not come back,
+ * MESATEE_ENET ("the server went away ..."). A first poll that never reached
+ * a server (connection refused or timed out, TLS handshake failed or cut,
+ * a peer that is no TLS server) and refusals (TLS verification,
+ * attestation, 4xx) are returned at once. */
 #define MESATEE_WAIT_RECONNECT_S 120
 MESATEE_API int mesatee_task_wait(mesatee_client *c, const char *task_id, long timeout_s,
                                   char status_out[16], char **json_out);

@@ -5,6 +5,12 @@
  *   client_pool insecure URL TOKEN_FILE POLICY_B
  *     GET /healthz with verification off, then on (POLICY_B) and three
  *     GET /v1/users/me
+ *   client_pool keep     URL TOKEN_FILE POLICY_A POLICY_B
+ *     as policy, with the connection pool kept across the change
+ *     (mesatee_testing_keep_connections): the first request after it, on the
+ *     connection verified under POLICY_A, must be refused by the trust
+ *     generation check (MESATEE_EATTEST, nothing sent); the next, on a new
+ *     connection, must succeed
  * Every request after the change must succeed (TOKEN_FILE is valid only on
  * the server POLICY_B admits). Prints one line per request; exit 0 when all
  * succeeded, 1 at the first failure, 2 on bad usage. */
@@ -13,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_testing.h"
 #include "mesatee.h"
 
 static int get(mesatee_client *c, const char *what, const char *path)
@@ -41,10 +48,11 @@ static char *read_token(const char *path)
 
 int main(int argc, char **argv)
 {
-    bool policy = argc == 6 && strcmp(argv[1], "policy") == 0;
+    bool keep = argc == 6 && strcmp(argv[1], "keep") == 0;
+    bool policy = keep || (argc == 6 && strcmp(argv[1], "policy") == 0);
     bool insecure = argc == 5 && strcmp(argv[1], "insecure") == 0;
     if (!policy && !insecure) {
-        fprintf(stderr, "usage: client_pool policy URL TOKEN_FILE POLICY_A POLICY_B\n"
+        fprintf(stderr, "usage: client_pool policy|keep URL TOKEN_FILE POLICY_A POLICY_B\n"
                         "       client_pool insecure URL TOKEN_FILE POLICY_B\n");
         return 2;
     }
@@ -62,6 +70,8 @@ int main(int argc, char **argv)
     }
     if (insecure)
         mesatee_client_set_insecure_skip_verify(c, 1);
+    if (keep)
+        mesatee_testing_keep_connections(c, 1);
     int rc = 0;
     if (get(c, "before", "/healthz") != MESATEE_OK)
         rc = 1;
@@ -70,6 +80,13 @@ int main(int argc, char **argv)
     else if (mesatee_client_set_policy_file(c, then) != MESATEE_OK) {
         fprintf(stderr, "client_pool: policy %s: %s\n", then, mesatee_client_errmsg(c));
         return 2;
+    }
+    if (keep && rc == 0) {
+        int st = get(c, "kept", "/v1/users/me");
+        if (st != MESATEE_EATTEST ||
+            !strstr(mesatee_client_errmsg(c), "not verified under the current policy") ||
+            !strstr(mesatee_client_errmsg(c), "nothing was sent"))
+            rc = 1;
     }
     for (int i = 0; i < 3 && rc == 0; i++)
         if (get(c, "after", "/v1/users/me") != MESATEE_OK)

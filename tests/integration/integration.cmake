@@ -181,7 +181,7 @@ set_tests_properties(it_objects_nodes PROPERTIES
 # libmesatee's kept-alive connections after a change of TLS trust (policy,
 # insecure mode), through a test program linked against the library
 add_executable(client_pool ${MT_TEST_DIR}/integration/client_pool.c)
-target_link_libraries(client_pool PRIVATE libmesatee)
+target_link_libraries(client_pool PRIVATE libmesatee_testing) # its test hooks (client_testing.h)
 add_test(NAME it_client_pool COMMAND bash ${MT_TEST_DIR}/integration/it_client_pool.sh)
 set_tests_properties(it_client_pool PROPERTIES
   ENVIRONMENT "${MT_IT_ENV};MT_CLIENT_POOL=$<TARGET_FILE:client_pool>" TIMEOUT 300)

@@ -8,6 +8,9 @@
 #  - a request under A (connection 0, to s1), then policy B: every request
 #    must go to s2 (s1 refuses the token with 401, so one sent over the old
 #    connection fails);
+#  - the same with the pool kept across the change (a test hook): the trust
+#    generation check alone refuses the old connection (EATTEST, nothing
+#    sent), the next request opens one to s2;
 #  - a request with verification off (connection 0, unverified, to s1), then
 #    verification on: the same.
 source "$(dirname "$0")/lib.sh"
@@ -87,6 +90,20 @@ stop_proxy
 [ "$rc" = 0 ] || fail "after a policy change: exit $rc: $(cat "$MT_WORK/policy.out")"
 [ "$(grep -c '^after: .*: ok$' "$MT_WORK/policy.out")" = 3 ] || fail "$(cat "$MT_WORK/policy.out")"
 ok "after a policy change no request goes over a connection verified under the old policy"
+
+# the trust generation check on its own: the pool is kept across the change
+# (a test hook), so the request after it finds the connection verified under
+# A; it must be refused before sending (a request sent to s1 gets 401)
+start_proxy
+rc=0; "$MT_CLIENT_POOL" keep "https://127.0.0.1:$PX" "$MT_WORK/admin.token" \
+  "$MT_WORK/A.json" "$MT_WORK/B.json" > "$MT_WORK/keep.out" 2>&1 || rc=$?
+stop_proxy
+grep -q '^before: GET /healthz: ok$' "$MT_WORK/keep.out" || fail "$(cat "$MT_WORK/keep.out")"
+grep -q '^kept: GET /v1/users/me: attestation_failed: .*not verified under the current policy .*(nothing was sent)$' \
+  "$MT_WORK/keep.out" || fail "the old connection after a policy change: $(cat "$MT_WORK/keep.out")"
+[ "$rc" = 0 ] || fail "pool kept across a policy change: exit $rc: $(cat "$MT_WORK/keep.out")"
+[ "$(grep -c '^after: .*: ok$' "$MT_WORK/keep.out")" = 3 ] || fail "$(cat "$MT_WORK/keep.out")"
+ok "with the pool kept, the connection verified under the old policy carries no request"
 
 start_proxy
 rc=0; "$MT_CLIENT_POOL" insecure "https://127.0.0.1:$PX" "$MT_WORK/admin.token" \
