@@ -1902,6 +1902,8 @@ out:
         *st = mt_err_set(err, MT_ENOMEM,
                          "psi: out of memory for the partitions or the join (memory limit?)");
     }
+    if (pi) /* each input's smallest and largest id */
+        mt_wipe(pi, n * sizeof *pi);
     free(pi);
     free(h0);
     psi_fast_free(&f, n);

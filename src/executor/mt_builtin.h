@@ -120,7 +120,11 @@ typedef struct mt_psi_input {
      * text of an input parsed there is put back first; a failure once the
      * partitioned values of an input not parsed there are in its buffer
      * (its text is then lost) is MT_ENOMEM. Overlapping scratch buffers:
-     * MT_EINVAL. mt_builtin_psi passes the worker's buffers (mt_bctx_input). */
+     * MT_EINVAL. The caller must also not let one input's scratch overlap
+     * another input's data (that input would read the values written
+     * there): this is not checked (only scratch against scratch is).
+     * mt_builtin_psi passes the worker's buffers (mt_bctx_input), one per
+     * input, each its own input's data. */
     uint8_t *scratch;
 } mt_psi_input;
 
