@@ -166,6 +166,7 @@ struct core_sched {
     struct {
         char task_id[MT_ID_LEN + 1];
         int64_t attempt;
+        uint64_t sync_mark; /* the invoke's commit (mt_db_sync_mark) */
     } ho[SCHED_HANDOFF_MAX];
     unsigned ho_head, ho_n, ho_reserved;
     /* the orphan check (orphan_main): its thread, connection and wake */
@@ -1501,11 +1502,13 @@ static void *worker_main(void *p)
     core_sched *s = ta->s;
     mt_db *db = s->dbs[ta->idx];
     free(ta);
+    pthread_setname_np(pthread_self(), "mt-sched"); /* top -H, perf --per-thread */
     core_stmt_thread_bind(db);
     char task_id[MT_ID_LEN + 1], next[MT_ID_LEN + 1];
     int64_t attempt = 0, next_attempt = 0; /* their claims' tasks.run_attempt */
     bool got = false; /* task_id was claimed (by the last outcome's commit) */
     bool handed = false; /* ... taken from the hand-off queue (claim on invoke) */
+    uint64_t handed_mark = 0; /* ... whose commit that mark covers (sync_mark) */
     int64_t refused_ms = RETRY_MS; /* claims the audit spool's gate refused: backoff */
     /* the last outcome's commit found the queue empty (t_next_empty) with
      * wake generation `run_gen` read before that run: no claim before the
@@ -1525,6 +1528,7 @@ static void *worker_main(void *p)
             unsigned h = s->ho_head;
             memcpy(task_id, s->ho[h].task_id, sizeof task_id);
             attempt = s->ho[h].attempt;
+            handed_mark = s->ho[h].sync_mark;
             s->ho_head = (h + 1) % SCHED_HANDOFF_MAX;
             s->ho_n--;
             got = true;
@@ -1539,8 +1543,11 @@ static void *worker_main(void *p)
         mt_err err;
         /* a claim on invoke whose commit the gateway makes durable itself
          * (mt_request.defer_sync) may not be on disk yet: the run starts
-         * only once it is (no fsync when it already is) */
-        if (got && handed && mt_db_sync(db, &err) != MT_OK) {
+         * only once it is (no fsync when it already is: mt_db_sync_to waits
+         * for that commit only, not for every commit registered since,
+         * which the committer's sync for the invoke's reply or another
+         * thread's usually covers already) */
+        if (got && handed && mt_db_sync_to(db, handed_mark, &err) != MT_OK) {
             mt_warn("task %s: its claim could not be made durable (%s); the orphan check "
                     "requeues it",
                     task_id, err.msg);
@@ -1786,6 +1793,7 @@ static void *orphan_main(void *p)
 {
     core_sched *s = p;
     mt_core *c = s->core;
+    pthread_setname_np(pthread_self(), "mt-orphan");
     orphan_seen *seen = calloc(ORPHAN_MAX, sizeof *seen), *next = calloc(ORPHAN_MAX, sizeof *next);
     size_t n_seen = 0;
     char q[256];
@@ -2025,7 +2033,8 @@ bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *at
     return got;
 }
 
-void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool committed)
+void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool committed,
+                          uint64_t sync_mark)
 {
     core_sched *s = c->sched;
     pthread_mutex_lock(&s->mu);
@@ -2034,6 +2043,7 @@ void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool
         unsigned t = (s->ho_head + s->ho_n) % SCHED_HANDOFF_MAX;
         snprintf(s->ho[t].task_id, sizeof s->ho[t].task_id, "%s", task_id);
         s->ho[t].attempt = attempt;
+        s->ho[t].sync_mark = sync_mark;
         s->ho_n++;
         s->gen++;
         pthread_cond_signal(&s->cv);

@@ -436,17 +436,29 @@ static mt_status sync_wal(mt_db *db, mt_err *err)
     return mt_err_set(err, MT_EIO, "the database has no WAL to sync");
 }
 
-mt_status dbs_sync(mt_db *db, mt_err *err)
+/* The last lazy commit registered (0: no group) */
+uint64_t dbs_sync_mark(mt_db *db)
+{
+    dbs_group *g = db->grp;
+    if (!g) /* in-memory or read-only */
+        return 0;
+    pthread_mutex_lock(&g->mu);
+    uint64_t my = g->reg;
+    pthread_mutex_unlock(&g->mu);
+    return my;
+}
+
+/* A mark is a number of the group's registrations, which every connection
+ * of the file shares (one dbs_group per file): a mark taken on another
+ * connection of the file is good here. */
+mt_status dbs_sync_to(mt_db *db, uint64_t mark, mt_err *err)
 {
     dbs_group *g = db->grp;
     if (!g) /* in-memory or read-only */
         return MT_OK;
     if (!db->group_sync) /* synchronous=FULL: every commit was durable when it returned */
         return group_is_broken(g) ? group_broken_err(err) : MT_OK;
-    pthread_mutex_lock(&g->mu);
-    uint64_t my = g->reg; /* the last lazy commit registered */
-    pthread_mutex_unlock(&g->mu);
-    return group_wait(db, my, err);
+    return group_wait(db, mark, err);
 }
 
 /* Returns once lazy commit number `my` is durable: runs the sync when none

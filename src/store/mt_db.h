@@ -168,6 +168,19 @@ mt_status mt_db_commit(mt_db *db, mt_err *err);
 mt_status mt_db_set_group_sync(mt_db *db, mt_err *err);
 mt_status mt_db_commit_nosync(mt_db *db, mt_err *err);
 mt_status mt_db_sync(mt_db *db, mt_err *err);
+/* mt_db_sync in two steps, for a caller that syncs on behalf of commits it
+ * knows to have returned earlier: mt_db_sync_mark(db) marks every commit of
+ * db's file group registered so far (a group sync connection's commit
+ * registers before mt_db_commit_nosync returns); mt_db_sync_to(db, mark)
+ * returns once those are durable, with no fdatasync when a sync that
+ * started after them has completed meanwhile (mt_db_sync waits for every
+ * commit registered at its call, so a busy file keeps it syncing). The
+ * mark may be taken on any connection of the file and used on another
+ * group sync connection of it (on one without group sync both are mt_db_sync).
+ * mt_db_sync(db) is mt_db_sync_to(db, mt_db_sync_mark(db)). A broken group
+ * (below) fails as mt_db_sync does. PostgreSQL: 0 and MT_OK. */
+uint64_t mt_db_sync_mark(mt_db *db);
+mt_status mt_db_sync_to(mt_db *db, uint64_t mark, mt_err *err);
 /* Group sync counters of this process (all files): syncs run (fdatasyncs of
  * a WAL) and sync waits served (commits and mt_db_sync calls); waits / syncs
  * is the mean group. For /metrics and tests. */

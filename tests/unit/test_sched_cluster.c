@@ -924,7 +924,7 @@ static void invoke_claim_tx(cluster *cl, const char *tid, bool commit, bool comm
             rc = store_commit(c0->db, &err);
         else
             store_rollback(c0->db);
-        sched_invoke_claimed(c0, tid, attempt, committed);
+        sched_invoke_claimed(c0, tid, attempt, committed, mt_db_sync_mark(c0->db));
         pthread_mutex_unlock(&c0->mu);
         if (rc)
             fail_msg("commit: %s", err.msg);

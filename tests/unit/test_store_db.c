@@ -540,6 +540,52 @@ static void *commit_later(void *arg)
     return (void *)(intptr_t)mt_db_commit(arg, &err);
 }
 
+/* mt_db_sync_to(mark) waits for the commits the mark covers only: a commit
+ * registered after the mark needs no sync of its own there (issue 13: the
+ * scheduler's handed claim, the committer's sync-only replies); a mark
+ * taken after it does. */
+static void test_group_sync_mark(void **state)
+{
+    (void)state;
+    mt_db *a = open_db(), *b = open_db();
+    fresh_tables(a);
+    mt_err err;
+    assert_int_equal(mt_db_set_group_sync(a, &err), MT_OK);
+    assert_int_equal(mt_db_set_group_sync(b, &err), MT_OK);
+    bool lite = backend == MT_DB_SQLITE;
+    uint64_t s0, w0, s, w;
+    assert_int_equal(mt_db_begin(a, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(a, "INSERT INTO mt_db_test_kv(k, v) VALUES ('m1', 1)");
+    assert_int_equal(mt_db_commit_nosync(a, &err), MT_OK);
+    uint64_t m1 = mt_db_sync_mark(a);
+    if (!lite)
+        assert_int_equal(m1, 0);
+    mt_db_group_sync_counts(&s0, &w0);
+    assert_int_equal(mt_db_sync_to(b, m1, &err), MT_OK); /* on another connection */
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + lite);
+    /* a commit after the mark: the mark is covered already, no sync */
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(b, "INSERT INTO mt_db_test_kv(k, v) VALUES ('m2', 2)");
+    assert_int_equal(mt_db_commit_nosync(b, &err), MT_OK);
+    assert_int_equal(mt_db_sync_to(a, m1, &err), MT_OK);
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + lite);
+    /* a mark taken after it: one sync, then none for the same mark */
+    uint64_t m2 = mt_db_sync_mark(b);
+    if (lite)
+        assert_true(m2 > m1);
+    assert_int_equal(mt_db_sync_to(a, m2, &err), MT_OK);
+    assert_int_equal(mt_db_sync_to(b, m2, &err), MT_OK);
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + 2 * lite);
+    assert_int_equal(mt_db_sync(a, &err), MT_OK); /* nothing new: no sync */
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + 2 * lite);
+    mt_db_close(b);
+    mt_db_close(a);
+}
+
 static void test_busy_wait(void **state)
 {
     (void)state;
@@ -1392,6 +1438,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
         cmocka_unit_test(test_deferred),        cmocka_unit_test(test_pg_keepalives),
         cmocka_unit_test(test_round_trips),     cmocka_unit_test(test_group_sync),
+        cmocka_unit_test(test_group_sync_mark),
         cmocka_unit_test(test_busy_wait),       cmocka_unit_test(test_busy_timeout),
         cmocka_unit_test(test_release_busy),
     };
