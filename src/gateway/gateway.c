@@ -1948,8 +1948,12 @@ static void *gw_commit_main(void *arg)
             }
         }
         size_t n_sync = 0;
-        for (gw_job *j = batch; j; j = j->next) /* counted whatever rc is */
+        uint64_t mark = 0; /* covers every sync-only job's commit */
+        for (gw_job *j = batch; j; j = j->next) { /* counted whatever rc is */
             n_sync += j->sync_only;
+            if (j->sync_only && j->resp.sync_mark > mark)
+                mark = j->resp.sync_mark;
+        }
         if (!rc) {
             size_t i = 0;
             for (gw_job *j = batch; j; j = j->next) {
@@ -1972,7 +1976,7 @@ static void *gw_commit_main(void *arg)
         mt_err serr;
         mt_err_clear(&serr);
         bool covered = n && !rc;
-        mt_status src = n_sync && !covered ? gw->be.sync(gw->be.ctx, &serr) : MT_OK;
+        mt_status src = n_sync && !covered ? gw->be.sync(gw->be.ctx, mark, &serr) : MT_OK;
         if (src)
             mt_error("mesatee: %zu committed changes could not be made durable (%s): answered "
                      "500",

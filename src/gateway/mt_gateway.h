@@ -76,13 +76,13 @@ typedef struct mt_gateway_backend {
      * before the call is durable: the committer then runs no sync of its own
      * for the batch's needs_sync replies (see sync). */
     mt_status (*audit_batch)(void *ctx, const mt_audit_item *items, size_t n, mt_err *err);
-    /* Optional, with audit_batch: makes every change committed so far
-     * durable (mt_core_sync). With it the gateway also sets
+    /* Optional, with audit_batch: makes the changes that mark covers durable
+     * (mt_core_sync_to; mark: the highest resp.sync_mark of the replies). With it the gateway also sets
      * mt_request.defer_sync on the loop's requests, and a reply whose
      * resp.needs_sync is set waits on the committer for this sync (or for
      * the batch's, when its batch also recorded entries) instead of its own
      * fsync on the loop thread; a failed sync answers 500. */
-    mt_status (*sync)(void *ctx, mt_err *err);
+    mt_status (*sync)(void *ctx, uint64_t mark, mt_err *err);
     /* Optional (both or none): the number of the last task event, and
      * whether the task of a parked request's path changed since a number
      * (mt_core_task_event_seq, mt_core_task_changed). With them a task event
