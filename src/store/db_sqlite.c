@@ -132,7 +132,14 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
  * read-write connections of this process to it (group_join at open; those
  * that turned group sync on commit lazily); freed with the last of them. reg numbers the lazy commits (each registers after its
  * COMMIT returned), done is the highest one a completed sync covered;
- * started numbers the syncs.
+ * started numbers the syncs, target is the in-flight one's (reg at its
+ * start). A waiter sleeps on cv[n & 1] for the sync numbered n that will
+ * cover it: the one in flight when its target covers the waiter, else the
+ * next. A completed sync n wakes its own waiters (broadcast on cv[n & 1])
+ * and one waiter of sync n + 1 (signal on the other), which runs it: the
+ * others of n + 1 sleep on until it completed (one condition variable for
+ * all woke every waiter at every sync, and those the sync did not cover
+ * went back to sleep: a context switch each for nothing; issue 13).
  * A failed fsync of the WAL (a group sync, or a checkpoint run by the WAL
  * hook) breaks the group for good (broken): Linux reports a writeback error
  * once, and a later fdatasync returns 0 although the frames it lost never
@@ -145,8 +152,9 @@ typedef struct dbs_group {
     char *path;
     unsigned refs;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint64_t reg, done, started;
+    pthread_cond_t cv[2];
+    unsigned waiting[2]; /* sleeping on cv[i] */
+    uint64_t reg, done, started, target;
     bool syncing, broken;
     struct dbs_group *next;
 } dbs_group;
@@ -166,7 +174,8 @@ void mt_db_set_sync_fatal(bool on)
 static void group_break(dbs_group *g, const char *what)
 {
     g->broken = true;
-    pthread_cond_broadcast(&g->cv);
+    pthread_cond_broadcast(&g->cv[0]);
+    pthread_cond_broadcast(&g->cv[1]);
     mt_error("FATAL: %s of the WAL of %s failed: %s; commits of this process are no longer "
              "known to be durable%s",
              "the fsync", g->path, what,
@@ -227,7 +236,8 @@ static void group_put(dbs_group *g)
                 break;
             }
         pthread_mutex_destroy(&g->mu);
-        pthread_cond_destroy(&g->cv);
+        pthread_cond_destroy(&g->cv[0]);
+        pthread_cond_destroy(&g->cv[1]);
         free(g->path);
         free(g);
     }
@@ -255,7 +265,8 @@ static mt_status group_join(mt_db *db, mt_err *err)
             return mt_err_set(err, MT_ENOMEM, "out of memory");
         }
         pthread_mutex_init(&g->mu, NULL);
-        pthread_cond_init(&g->cv, NULL);
+        pthread_cond_init(&g->cv[0], NULL);
+        pthread_cond_init(&g->cv[1], NULL);
         g->next = g_groups;
         g_groups = g;
     }
@@ -474,13 +485,16 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
             rc = group_broken_err(err);
             break;
         }
-        if (g->syncing) {
-            pthread_cond_wait(&g->cv, &g->mu);
+        if (g->syncing) { /* the sync in flight covers my, or the next one will */
+            unsigned i = (unsigned)((g->target >= my ? g->started : g->started + 1) & 1);
+            g->waiting[i]++;
+            pthread_cond_wait(&g->cv[i], &g->mu);
+            g->waiting[i]--;
             continue;
         }
         g->syncing = true; /* this thread syncs for everyone registered so far */
-        uint64_t target = g->reg;
-        g->started++;
+        uint64_t target = g->target = g->reg;
+        uint64_t n = ++g->started;
         pthread_mutex_unlock(&g->mu);
         mt_err serr;
         mt_err_clear(&serr);
@@ -497,7 +511,12 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
             rc = src;
             break;
         }
-        pthread_cond_broadcast(&g->cv);
+        /* this sync's waiters, and one of the next sync's to run it (a
+         * waiter of n + 1 that finds one in flight waits for that) */
+        if (g->waiting[n & 1])
+            pthread_cond_broadcast(&g->cv[n & 1]);
+        if (g->waiting[(n + 1) & 1])
+            pthread_cond_signal(&g->cv[(n + 1) & 1]);
     }
     pthread_mutex_unlock(&g->mu);
     return rc;

@@ -586,6 +586,67 @@ static void test_group_sync_mark(void **state)
     mt_db_close(a);
 }
 
+/* Many threads, each on its own group sync connection, commit and wait at
+ * once (issue 13: a sync's waiters sleep on one of two condition variables
+ * by the sync that will cover them): every commit returns (no wake-up is
+ * lost: a hang fails the test by ctest's timeout), every row is there, and
+ * the syncs never outnumber the commits. */
+#define STRESS_THREADS 6
+#define STRESS_COMMITS 40
+typedef struct {
+    mt_db *db;
+    int id;
+    mt_status rc;
+} stress_arg;
+
+static void *stress_committer(void *p)
+{
+    stress_arg *a = p;
+    mt_err err;
+    for (int i = 0; i < STRESS_COMMITS && !a->rc; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "INSERT INTO mt_db_test_kv(k, v) VALUES ('s%d_%d', %d)", a->id,
+                 i, i);
+        a->rc = mt_db_begin(a->db, MT_DB_TX_IMMEDIATE, &err);
+        if (!a->rc)
+            a->rc = mt_db_exec(a->db, sql, &err);
+        if (!a->rc)
+            a->rc = mt_db_commit(a->db, &err);
+        else
+            mt_db_rollback(a->db);
+    }
+    return NULL;
+}
+
+static void test_group_sync_stress(void **state)
+{
+    (void)state;
+    mt_db *first = open_db();
+    fresh_tables(first);
+    mt_err err;
+    stress_arg args[STRESS_THREADS];
+    pthread_t th[STRESS_THREADS];
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        args[i] = (stress_arg){open_db(), i, MT_OK};
+        assert_int_equal(mt_db_set_group_sync(args[i].db, &err), MT_OK);
+    }
+    uint64_t s0, w0, s, w;
+    mt_db_group_sync_counts(&s0, &w0);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, stress_committer, &args[i]), 0);
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].rc, MT_OK);
+    }
+    mt_db_group_sync_counts(&s, &w);
+    assert_true(s - s0 <= (uint64_t)STRESS_THREADS * STRESS_COMMITS);
+    assert_int_equal(count(first, "SELECT count(*) FROM mt_db_test_kv WHERE k LIKE 's%'"),
+                     STRESS_THREADS * STRESS_COMMITS);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        mt_db_close(args[i].db);
+    mt_db_close(first);
+}
+
 static void test_busy_wait(void **state)
 {
     (void)state;
@@ -1439,6 +1500,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_deferred),        cmocka_unit_test(test_pg_keepalives),
         cmocka_unit_test(test_round_trips),     cmocka_unit_test(test_group_sync),
         cmocka_unit_test(test_group_sync_mark),
+        cmocka_unit_test(test_group_sync_stress),
         cmocka_unit_test(test_busy_wait),       cmocka_unit_test(test_busy_timeout),
         cmocka_unit_test(test_release_busy),
     };
