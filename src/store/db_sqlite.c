@@ -155,7 +155,8 @@ typedef struct dbs_group {
     pthread_cond_t cv[2];
     unsigned waiting[2]; /* sleeping on cv[i] */
     uint64_t reg, done, started, target;
-    bool syncing, broken;
+    bool syncing;
+    atomic_bool broken; /* set under mu (group_break), read without it too */
     struct dbs_group *next;
 } dbs_group;
 
@@ -303,14 +304,12 @@ mt_status dbs_group_on(mt_db *db, mt_err *err)
     return rc;
 }
 
+/* Without mu: every begin and commit of the file's connections asks, and
+ * the flag only ever goes from false to true (a caller that read false just
+ * before a break is one that asked just before it). */
 static bool group_is_broken(dbs_group *g)
 {
-    if (!g)
-        return false;
-    pthread_mutex_lock(&g->mu);
-    bool b = g->broken;
-    pthread_mutex_unlock(&g->mu);
-    return b;
+    return g && atomic_load(&g->broken);
 }
 
 static void tx_stmts_free(mt_db *db)
