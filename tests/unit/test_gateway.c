@@ -37,6 +37,8 @@
 #define TB_MAX_AUDIT 512
 #define TB_GOOD_TOKEN "good-token-0123456789"
 #define TB_BLOB_BIG (16u << 20)
+/* the wait of GET /v1/task: much longer than its expected immediate answer */
+#define TB_PARK_MS 8000u
 #define TB_FILE_LEN ((3u << 20) + 12345u) /* several pieces, the last one short */
 static char TB_FILE_SHA[65];             /* of the bytes tb_handle writes; set in main */
 #define TB_FILE_BAD_SHA "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -62,6 +64,10 @@ typedef struct tb {
     atomic_int batch_calls; /* be.audit_batch calls */
     pthread_cond_t hold_cv; /* be.audit_batch waits while hold is set */
     bool hold;              /* under mu */
+    /* GET /v1/task (a long poll, test_park_missed_wake) */
+    mt_gateway *gw;
+    atomic_uint_fast64_t task_seq; /* task events */
+    atomic_bool task_final;
 } tb;
 
 static mt_status tb_authenticate(void *ctx, const char *token, mt_principal *out, mt_err *err)
@@ -118,6 +124,21 @@ static void tb_handle(void *ctx, const mt_request *req, mt_response *resp)
         resp->audited = true;
         resp->needs_sync = req->defer_sync;
         resp->sync_mark = 7;
+    } else if (!strcmp(m, "GET") && !strcmp(p, "/v1/task")) {
+        /* a long poll: not final at the first handling, and the task ends
+         * right after it (before the gateway parks the request): its event
+         * and mt_gateway_wake fall between the handling and gw_park's store
+         * of parked_any, the window the missed-wake check closes */
+        bool final = atomic_load(&b->task_final);
+        resp->status = 200;
+        resp->json = json_pack("{s:b}", "final", final);
+        strcpy(resp->route, "GET /v1/task");
+        if (!final) {
+            resp->park_ms = TB_PARK_MS;
+            atomic_store(&b->task_final, true);
+            atomic_fetch_add(&b->task_seq, 1);
+            mt_gateway_wake(b->gw); /* nothing parked yet: writes nothing */
+        }
     } else if (!strcmp(m, "GET") && (!strcmp(p, "/v1/blob") || !strcmp(p, "/v1/blob/big"))) {
         size_t n = !strcmp(p, "/v1/blob") ? 1000 : TB_BLOB_BIG;
         resp->raw = malloc(n);
@@ -196,6 +217,17 @@ static mt_status tb_sync(void *ctx, uint64_t mark, mt_err *err)
     if (mark != 7)
         return mt_err_set(err, MT_EINTERNAL, "tb: not the reply's sync mark");
     return atomic_load(&b->sync_fail) ? mt_err_set(err, MT_EIO, "tb: the sync failed") : MT_OK;
+}
+
+static uint64_t tb_task_seq(void *ctx)
+{
+    return atomic_load(&((tb *)ctx)->task_seq);
+}
+
+static bool tb_task_changed(void *ctx, const char *path, uint64_t since)
+{
+    (void)path; /* one task */
+    return atomic_load(&((tb *)ctx)->task_seq) != since;
 }
 
 static char *tb_metrics(void *ctx)
@@ -277,6 +309,8 @@ static void fixture_start(fixture *f, unsigned max_conns, bool signals, unsigned
     if (f->commit) {
         be.audit_batch = tb_audit_batch;
         be.sync = tb_sync;
+        be.task_seq = tb_task_seq;
+        be.task_changed = tb_task_changed;
     }
     mt_gateway_config cfg = {
         .listen = "127.0.0.1:0",
@@ -295,6 +329,7 @@ static void fixture_start(fixture *f, unsigned max_conns, bool signals, unsigned
     mt_status st = mt_gateway_new(&cfg, &be, &f->gw, &err);
     if (st != MT_OK)
         fail_msg("mt_gateway_new: %s", err.msg);
+    f->backend.gw = f->gw;
     assert_int_equal(pthread_create(&f->thread, NULL, server_thread, f), 0);
     f->running = true;
 }
@@ -1009,6 +1044,35 @@ static void test_commit_sync_only(void **state)
     assert_int_equal(atomic_load(&b->sync_calls), 3);
 }
 
+/* A long poll whose task ends between its handling and its parking (the
+ * task event's mt_gateway_wake finds nothing parked and writes nothing) is
+ * answered at once by gw_park's missed-wake check, not held until its wait
+ * (TB_PARK_MS) expires. The answer is final either way (the re-handling
+ * after the wait sees the ended task too), so the only difference is when
+ * it comes: a time bound, but of seconds (TB_PARK_MS, 8 s) against an
+ * answer expected in milliseconds. Run with task_seq/task_changed (the
+ * commit fixture) and without (park_wake). Fails with `missed = false`. */
+static void test_park_missed_wake(void **state)
+{
+    fixture *f = *state;
+    req_opts o = {.token = "Bearer " TB_GOOD_TOKEN};
+    for (int round = 0; round < 3; round++) {
+        atomic_store(&f->backend.task_final, false);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        http_resp r = request(f, "GET", "/v1/task", &o);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"final\":true"));
+        http_resp_free(&r);
+        int64_t ms = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= (int64_t)TB_PARK_MS)
+            fail_msg("round %d: the long poll was held its full wait (%lld ms) although its "
+                     "task had ended",
+                     round, (long long)ms);
+    }
+}
+
 /* Fail closed: a request whose audit entry cannot be recorded (the backend
  * could neither append nor spool it) is not served but answered 503 with
  * the reason, for JSON and file answers alike, and counted. */
@@ -1251,6 +1315,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_refused_fails_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_increase, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_sync_only, setup_commit, teardown),
+        cmocka_unit_test_setup_teardown(test_park_missed_wake, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_park_missed_wake, setup_commit, teardown),
         cmocka_unit_test_setup_teardown(test_connection_limit, setup_limit, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup_timeout, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_stop, setup_grace, teardown),
