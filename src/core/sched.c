@@ -161,6 +161,7 @@ struct core_sched {
     atomic_uint_fast64_t wake_event, wake_timer, commits, transitions;
     atomic_uint_fast64_t dropped; /* outcomes of local runs no longer current (finish) */
     atomic_uint_fast64_t on_invoke; /* claims committed with their invoke */
+    atomic_uint_fast64_t handed_unsynced; /* ... whose commit could not be made durable */
     /* claims that rode on an invoke's commit (sched_invoke_claim), waiting
      * for the sleeping thread reserved for them (under mu) */
     struct {
@@ -1552,6 +1553,7 @@ static void *worker_main(void *p)
                     "requeues it",
                     task_id, err.msg);
             runs_del(task_id, attempt);
+            atomic_fetch_add(&s->handed_unsynced, 1);
             got = false;
         }
         handed = false;
@@ -2060,7 +2062,7 @@ char *sched_metrics_text(mt_core *c)
 {
     core_sched *s = c ? c->sched : NULL;
     unsigned sleeping = 0;
-    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0, oi = 0, orp = 0;
+    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0, oi = 0, orp = 0, hu = 0;
     if (s) {
         pthread_mutex_lock(&s->mu);
         sleeping = s->sleeping;
@@ -2071,6 +2073,7 @@ char *sched_metrics_text(mt_core *c)
         tr = atomic_load(&s->transitions);
         dr = atomic_load(&s->dropped);
         oi = atomic_load(&s->on_invoke);
+        hu = atomic_load(&s->handed_unsynced);
         orp = atomic_load(&s->orphans);
     }
     char buf[4096];
@@ -2107,6 +2110,11 @@ char *sched_metrics_text(mt_core *c)
                  "invoke's own transaction (a thread was idle), not counted above.\n"
                  "# TYPE mesatee_scheduler_claims_on_invoke_total counter\n"
                  "mesatee_scheduler_claims_on_invoke_total %llu\n"
+                 "# HELP mesatee_scheduler_claims_on_invoke_unsynced_total Claims on invoke "
+                 "not run because their commit could not be made durable (left to the orphan "
+                 "check).\n"
+                 "# TYPE mesatee_scheduler_claims_on_invoke_unsynced_total counter\n"
+                 "mesatee_scheduler_claims_on_invoke_unsynced_total %llu\n"
                  "# HELP mesatee_scheduler_orphans_requeued_total Runs claimed by this node "
                  "that nobody ran (a claim's commit reported a failure yet stood), put back "
                  "in the queue (or failed/canceled at the attempt limit).\n"
@@ -2116,7 +2124,7 @@ char *sched_metrics_text(mt_core *c)
                  (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr,
                  c ? (int)nlive_claim_ok(c) : 1,
                  c ? (unsigned long long)atomic_load(&c->live_lost) : 0ULL, (unsigned long long)oi,
-                 (unsigned long long)orp);
+                 (unsigned long long)hu, (unsigned long long)orp);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
     if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */
