@@ -478,6 +478,8 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
     dbs_group *g = db->grp;
     atomic_fetch_add(&g_waits, 1);
     pthread_mutex_lock(&g->mu);
+    if (my > g->reg) /* not a mark: no sync could ever cover it (mt_db.h) */
+        my = g->reg;
     mt_status rc = MT_OK;
     while (g->broken || g->done < my) {
         if (g->broken) { /* this or an earlier sync failed: none is trusted again */

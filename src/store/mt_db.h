@@ -177,6 +177,8 @@ mt_status mt_db_sync(mt_db *db, mt_err *err);
  * commit registered at its call, so a busy file keeps it syncing). The
  * mark may be taken on any connection of the file and used on another
  * group sync connection of it (on one without group sync both are mt_db_sync).
+ * A mark above the last commit registered (not one mt_db_sync_mark returned)
+ * is taken as mt_db_sync_mark(db): no sync could ever cover it.
  * mt_db_sync(db) is mt_db_sync_to(db, mt_db_sync_mark(db)). A broken group
  * (below) fails as mt_db_sync does. PostgreSQL: 0 and MT_OK. */
 uint64_t mt_db_sync_mark(mt_db *db);
