@@ -466,7 +466,10 @@ mt_status dbs_sync_to(mt_db *db, uint64_t mark, mt_err *err)
     dbs_group *g = db->grp;
     if (!g) /* in-memory or read-only */
         return MT_OK;
-    if (!db->group_sync) /* synchronous=FULL: every commit was durable when it returned */
+    /* synchronous=FULL: this connection's own commits were durable when they
+     * returned; returns at once and does NOT cover the lazy commits of the
+     * file's group sync connections, whatever the mark (mt_db.h) */
+    if (!db->group_sync)
         return group_is_broken(g) ? group_broken_err(err) : MT_OK;
     return group_wait(db, mark, err);
 }
