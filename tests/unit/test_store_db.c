@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -595,33 +596,57 @@ static void test_group_sync_mark(void **state)
 }
 
 /* Many threads, each on its own group sync connection, commit and wait at
- * once (issue 13: a sync's waiters sleep on one of two condition variables
- * by the sync that will cover them): every commit returns (no wake-up is
- * lost: a hang fails the test by ctest's timeout), every row is there, and
- * the syncs never outnumber the commits. */
+ * once, in rounds (a barrier between them, so that each round's waiters
+ * find no later commit to wake them): a commit (mt_db_commit), or a
+ * mt_db_commit_nosync followed by mt_db_sync_to(its own mark), by
+ * mt_db_sync_to(an older mark) then its own, or by mt_db_sync (issue 13: a
+ * sync's waiters sleep on one of two condition variables by the sync that
+ * will cover them, and a completed sync broadcasts to its own). Every call
+ * returns (a lost wake-up leaves a round unfinished: the test fails after
+ * 60 s without progress; with the broadcast to a sync's own waiters made a
+ * signal, a round hangs), every row is there, and the syncs never
+ * outnumber the commits. */
 #define STRESS_THREADS 6
 #define STRESS_COMMITS 40
 typedef struct {
     mt_db *db;
     int id;
     mt_status rc;
+    pthread_barrier_t *round;
+    atomic_int *progress; /* calls returned, all threads */
 } stress_arg;
 
 static void *stress_committer(void *p)
 {
     stress_arg *a = p;
     mt_err err;
-    for (int i = 0; i < STRESS_COMMITS && !a->rc; i++) {
+    for (int i = 0; i < STRESS_COMMITS; i++) {
+        pthread_barrier_wait(a->round);
+        if (a->rc) { /* still at every barrier, so the others' rounds go on */
+            atomic_fetch_add(a->progress, 1);
+            continue;
+        }
         char sql[128];
         snprintf(sql, sizeof sql, "INSERT INTO mt_db_test_kv(k, v) VALUES ('s%d_%d', %d)", a->id,
                  i, i);
         a->rc = mt_db_begin(a->db, MT_DB_TX_IMMEDIATE, &err);
         if (!a->rc)
             a->rc = mt_db_exec(a->db, sql, &err);
-        if (!a->rc)
-            a->rc = mt_db_commit(a->db, &err);
-        else
+        int how = (a->id + i) % 4;
+        if (a->rc) {
             mt_db_rollback(a->db);
+        } else if (how == 0) {
+            a->rc = mt_db_commit(a->db, &err);
+        } else if (!(a->rc = mt_db_commit_nosync(a->db, &err))) {
+            uint64_t m = mt_db_sync_mark(a->db);
+            if (how == 1)
+                a->rc = mt_db_sync_to(a->db, m, &err);
+            else if (how == 2 && !(a->rc = mt_db_sync_to(a->db, m > 3 ? m - 3 : m, &err)))
+                a->rc = mt_db_sync_to(a->db, m, &err);
+            else if (how == 3)
+                a->rc = mt_db_sync(a->db, &err);
+        }
+        atomic_fetch_add(a->progress, 1);
     }
     return NULL;
 }
@@ -634,18 +659,35 @@ static void test_group_sync_stress(void **state)
     mt_err err;
     stress_arg args[STRESS_THREADS];
     pthread_t th[STRESS_THREADS];
+    pthread_barrier_t round;
+    atomic_int progress = 0;
+    assert_int_equal(pthread_barrier_init(&round, NULL, STRESS_THREADS), 0);
     for (int i = 0; i < STRESS_THREADS; i++) {
-        args[i] = (stress_arg){open_db(), i, MT_OK};
+        args[i] = (stress_arg){open_db(), i, MT_OK, &round, &progress};
         assert_int_equal(mt_db_set_group_sync(args[i].db, &err), MT_OK);
     }
     uint64_t s0, w0, s, w;
     mt_db_group_sync_counts(&s0, &w0);
     for (int i = 0; i < STRESS_THREADS; i++)
         assert_int_equal(pthread_create(&th[i], NULL, stress_committer, &args[i]), 0);
+    /* a watchdog, not a timing threshold: 60 s without one call returning */
+    int last = -1;
+    for (int idle = 0; atomic_load(&progress) < STRESS_THREADS * STRESS_COMMITS; idle++) {
+        int now = atomic_load(&progress);
+        if (now != last) {
+            last = now;
+            idle = 0;
+        }
+        if (idle >= 6000)
+            fail_msg("group sync: no progress for 60 s at %d of %d calls (a lost wake-up)", now,
+                     STRESS_THREADS * STRESS_COMMITS);
+        usleep(10000);
+    }
     for (int i = 0; i < STRESS_THREADS; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(args[i].rc, MT_OK);
     }
+    pthread_barrier_destroy(&round);
     mt_db_group_sync_counts(&s, &w);
     assert_true(s - s0 <= (uint64_t)STRESS_THREADS * STRESS_COMMITS);
     assert_int_equal(count(first, "SELECT count(*) FROM mt_db_test_kv WHERE k LIKE 's%'"),
