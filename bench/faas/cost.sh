@@ -16,7 +16,7 @@
 # them out), each per task; then the scheduler's /metrics counters.
 # RECORD=FILE: `perf record -g` of the daemon instead of the counts
 # (RECORD_EV=EVENT: of that event, e.g. a uprobe with the SQL text;
-# RECORD_OPTS: more perf record options, e.g. --call-graph dwarf).
+# RECORD_OPTS: more perf record options for either, e.g. --call-graph dwarf).
 # EXTRA_EV=EV1,EV2: more events counted (e.g. context-switches). Needs
 # perf with uprobes (root).
 # bench_faas is taken from BUILD (default build). Compare two builds by
@@ -68,7 +68,7 @@ ZYG=$(pgrep -P "$MT_PID" | tr '\n' ',' | sed 's/,$//')
 DTIDS=" $(ls /proc/"$MT_PID"/task | tr '\n' ' ')"
 if [ -n "${RECORD:-}" ]; then # a profile of the daemon instead (perf report -i RECORD)
   if [ -n "${RECORD_EV:-}" ]; then perf record -e "$RECORD_EV" ${RECORD_OPTS:-} -o "$RECORD" -p "$MT_PID" 2>/dev/null &
-  else perf record -g -o "$RECORD" -p "$MT_PID" 2>/dev/null &
+  else perf record -g ${RECORD_OPTS:-} -o "$RECORD" -p "$MT_PID" 2>/dev/null &
   fi
 else
   perf stat --per-thread -x, -e "$EV" -p "$MT_PID${ZYG:+,$ZYG}" -o "$MT_WORK/perf.txt" &
