@@ -16,9 +16,11 @@
 # them out), each per task, and the client's (bench_faas: task-clock and
 # syscalls); then the scheduler's /metrics counters.
 # RECORD=FILE: `perf record -g` of the daemon instead of the counts
-# (RECORD_EV=EVENT: of that event, e.g. a uprobe with the SQL text). Needs
-# perf with uprobes (root). RECORD_CLIENT=FILE: `perf record -g --call-graph
-# dwarf` of the client (bench_faas) instead of its counts.
+# (RECORD_EV=EVENT: of that event, e.g. a uprobe with the SQL text;
+# RECORD_OPTS: more perf record options for either, e.g. --call-graph dwarf).
+# RECORD_CLIENT=FILE: `perf record -g --call-graph dwarf` of the client
+# (bench_faas) instead of its counts. EXTRA_EV=EV1,EV2: more events counted
+# (e.g. context-switches). Needs perf with uprobes (root).
 # bench_faas is taken from BUILD (default build). Compare two builds by
 # running it for each, alternating.
 set -euo pipefail
@@ -32,7 +34,7 @@ source tests/integration/lib.sh
 ADDED=()
 PP=; BP=; CP=
 trap '[ -n "$PP" ] && kill -INT "$PP" 2>/dev/null; [ -n "$CP" ] && kill -INT "$CP" 2>/dev/null; [ -n "$BP" ] && kill "$BP" 2>/dev/null; mt_cleanup; for p in "${ADDED[@]}"; do perf probe -q -d "$p" || true; done' EXIT
-EV=task-clock,syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync
+EV=task-clock,syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync${EXTRA_EV:+,$EXTRA_EV}
 if [ "${PROBES:-1}" != 0 ]; then
   LIB=$(ldd "$MESATEE_BIN" | awk '/libsqlite3/ {print $3}')
   for f in sqlite3_prepare_v2 sqlite3_prepare_v3 sqlite3_step; do # removed at exit if added here
@@ -67,8 +69,8 @@ C0=$(metric mesatee_scheduler_commits_total); T0=$(metric mesatee_scheduler_tran
 ZYG=$(pgrep -P "$MT_PID" | tr '\n' ',' | sed 's/,$//')
 DTIDS=" $(ls /proc/"$MT_PID"/task | tr '\n' ' ')"
 if [ -n "${RECORD:-}" ]; then # a profile of the daemon instead (perf report -i RECORD)
-  if [ -n "${RECORD_EV:-}" ]; then perf record -e "$RECORD_EV" -o "$RECORD" -p "$MT_PID" 2>/dev/null &
-  else perf record -g -o "$RECORD" -p "$MT_PID" 2>/dev/null &
+  if [ -n "${RECORD_EV:-}" ]; then perf record -e "$RECORD_EV" ${RECORD_OPTS:-} -o "$RECORD" -p "$MT_PID" 2>/dev/null &
+  else perf record -g ${RECORD_OPTS:-} -o "$RECORD" -p "$MT_PID" 2>/dev/null &
   fi
 else
   perf stat --per-thread -x, -e "$EV" -p "$MT_PID${ZYG:+,$ZYG}" -o "$MT_WORK/perf.txt" &

@@ -551,13 +551,15 @@ static void core_handle(mt_core *core, const mt_request *req, mt_response *resp)
             rc = defer ? mt_db_commit_nosync(core->db, &err) : store_commit(core->db, &err);
         if (rc)
             store_rollback(core->db);
-        else if (defer)
+        else if (defer) {
             resp->needs_sync = true;
+            resp->sync_mark = mt_db_sync_mark(core->db);
+        }
     }
     if (!rc)
         mt_trace_mark(trace, "api_committed"); /* before the hand-off: its thread may run now */
     if (claimed) {
-        sched_invoke_claimed(core, x.id, attempt, !rc);
+        sched_invoke_claimed(core, x.id, attempt, !rc, rc ? 0 : mt_db_sync_mark(core->db));
         x.wake_scheduler = false; /* handed to its thread */
     }
     pthread_mutex_unlock(&core->mu);

@@ -254,7 +254,19 @@ mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t 
 
 /* On the committer's connection (its lock): any group sync connection of
  * the file serves (mt_db_sync covers the commits of all of them). */
+static mt_status core_sync(mt_core *core, bool to_mark, uint64_t mark, mt_err *err);
+
 mt_status mt_core_sync(mt_core *core, mt_err *err)
+{
+    return core_sync(core, false, 0, err);
+}
+
+mt_status mt_core_sync_to(mt_core *core, uint64_t mark, mt_err *err)
+{
+    return core_sync(core, true, mark, err);
+}
+
+static mt_status core_sync(mt_core *core, bool to_mark, uint64_t mark, mt_err *err)
 {
     /* PostgreSQL: every commit was durable when it returned (no group sync);
      * nothing to open either, which matters while the store is down and
@@ -266,7 +278,7 @@ mt_status mt_core_sync(mt_core *core, mt_err *err)
     if (!core->audit_db && !(rc = store_open_grouped(core->db_path, &core->audit_db, err)))
         core_stmt_audit_cache(core);
     if (!rc)
-        rc = mt_db_sync(core->audit_db, err);
+        rc = to_mark ? mt_db_sync_to(core->audit_db, mark, err) : mt_db_sync(core->audit_db, err);
     pthread_mutex_unlock(&core->audit_mu);
     return rc;
 }

@@ -799,12 +799,15 @@ void sched_wake_all(mt_core *c);
  * task to the reserved thread (no sched_wake needed); else the reservation
  * is dropped (the rollback undid the claim with the invoke; a commit that
  * reported a failure yet stood leaves an orphaned run, which sched.c's
- * orphan check requeues). When the claim
+ * orphan check requeues). sync_mark: mt_db_sync_mark of the invoke's
+ * connection taken after its commit (mt_db_commit_nosync) returned; the
+ * thread runs the task once mt_db_sync_to(that mark) returned. When the claim
  * could not be undone alone, *rc_out and *err_out get the error and the caller
  * must fail (roll back) the whole invoke. */
 bool sched_invoke_claim(mt_core *c, mt_db *db, const char *task_id, int64_t *attempt,
                         mt_status *rc_out, mt_err *err_out);
-void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool committed);
+void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool committed,
+                          uint64_t sync_mark);
 /* The scheduler's counters as Prometheus text (heap; NULL when out of
  * memory): wake-ups by cause, commits and the state changes they carried. */
 char *sched_metrics_text(mt_core *c);

@@ -218,7 +218,8 @@ typedef struct mt_response {
     bool audited;              /* the audit entry was written in the change's own
                                   transaction: the gateway must not append another */
     bool needs_sync;           /* req->defer_sync: committed, to be made durable
-                                  (mt_core_sync) before the reply */
+                                  (mt_core_sync_to(sync_mark)) before the reply */
+    uint64_t sync_mark;        /* with needs_sync: covers the change's commit */
     unsigned retry_after_s;    /* > 0: sent as Retry-After (429, 503) */
     /* > 0: a complete answer that is not final yet (a task not done, asked
      * with ?wait=): the caller may hold the request up to park_ms and call
@@ -272,6 +273,12 @@ mt_status mt_core_audit_batch(mt_core *core, const mt_audit_item *items, size_t 
  * once when they already are; PostgreSQL: at once). For the replies of
  * requests handled with mt_request.defer_sync. */
 mt_status mt_core_sync(mt_core *core, mt_err *err);
+/* The same for the changes a mark covers (mt_response.sync_mark of such
+ * replies: the highest of several covers them all): at once, without an
+ * fsync of its own, when a sync that started after them has completed
+ * (mt_db_sync_to), where mt_core_sync also waits for every commit made
+ * since by any thread. */
+mt_status mt_core_sync_to(mt_core *core, uint64_t mark, mt_err *err);
 
 /* The audit entries of requests that changed nothing, made durable or
  * refused (docs/design.md "Audit spool"): appended to the chain like

@@ -161,11 +161,13 @@ struct core_sched {
     atomic_uint_fast64_t wake_event, wake_timer, commits, transitions;
     atomic_uint_fast64_t dropped; /* outcomes of local runs no longer current (finish) */
     atomic_uint_fast64_t on_invoke; /* claims committed with their invoke */
+    atomic_uint_fast64_t handed_unsynced; /* ... whose commit could not be made durable */
     /* claims that rode on an invoke's commit (sched_invoke_claim), waiting
      * for the sleeping thread reserved for them (under mu) */
     struct {
         char task_id[MT_ID_LEN + 1];
         int64_t attempt;
+        uint64_t sync_mark; /* the invoke's commit (mt_db_sync_mark) */
     } ho[SCHED_HANDOFF_MAX];
     unsigned ho_head, ho_n, ho_reserved;
     /* the orphan check (orphan_main): its thread, connection and wake */
@@ -1501,11 +1503,13 @@ static void *worker_main(void *p)
     core_sched *s = ta->s;
     mt_db *db = s->dbs[ta->idx];
     free(ta);
+    pthread_setname_np(pthread_self(), "mt-sched"); /* top -H, perf --per-thread */
     core_stmt_thread_bind(db);
     char task_id[MT_ID_LEN + 1], next[MT_ID_LEN + 1];
     int64_t attempt = 0, next_attempt = 0; /* their claims' tasks.run_attempt */
     bool got = false; /* task_id was claimed (by the last outcome's commit) */
     bool handed = false; /* ... taken from the hand-off queue (claim on invoke) */
+    uint64_t handed_mark = 0; /* ... whose commit that mark covers (sync_mark) */
     int64_t refused_ms = RETRY_MS; /* claims the audit spool's gate refused: backoff */
     /* the last outcome's commit found the queue empty (t_next_empty) with
      * wake generation `run_gen` read before that run: no claim before the
@@ -1525,6 +1529,7 @@ static void *worker_main(void *p)
             unsigned h = s->ho_head;
             memcpy(task_id, s->ho[h].task_id, sizeof task_id);
             attempt = s->ho[h].attempt;
+            handed_mark = s->ho[h].sync_mark;
             s->ho_head = (h + 1) % SCHED_HANDOFF_MAX;
             s->ho_n--;
             got = true;
@@ -1539,12 +1544,16 @@ static void *worker_main(void *p)
         mt_err err;
         /* a claim on invoke whose commit the gateway makes durable itself
          * (mt_request.defer_sync) may not be on disk yet: the run starts
-         * only once it is (no fsync when it already is) */
-        if (got && handed && mt_db_sync(db, &err) != MT_OK) {
+         * only once it is (no fsync when it already is: mt_db_sync_to waits
+         * for that commit only, not for every commit registered since,
+         * which the committer's sync for the invoke's reply or another
+         * thread's usually covers already) */
+        if (got && handed && mt_db_sync_to(db, handed_mark, &err) != MT_OK) {
             mt_warn("task %s: its claim could not be made durable (%s); the orphan check "
                     "requeues it",
                     task_id, err.msg);
             runs_del(task_id, attempt);
+            atomic_fetch_add(&s->handed_unsynced, 1);
             got = false;
         }
         handed = false;
@@ -1786,6 +1795,7 @@ static void *orphan_main(void *p)
 {
     core_sched *s = p;
     mt_core *c = s->core;
+    pthread_setname_np(pthread_self(), "mt-orphan");
     orphan_seen *seen = calloc(ORPHAN_MAX, sizeof *seen), *next = calloc(ORPHAN_MAX, sizeof *next);
     size_t n_seen = 0;
     char q[256];
@@ -2025,7 +2035,8 @@ bool sched_invoke_claim(mt_core *c, mt_db *mdb, const char *task_id, int64_t *at
     return got;
 }
 
-void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool committed)
+void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool committed,
+                          uint64_t sync_mark)
 {
     core_sched *s = c->sched;
     pthread_mutex_lock(&s->mu);
@@ -2034,6 +2045,7 @@ void sched_invoke_claimed(mt_core *c, const char *task_id, int64_t attempt, bool
         unsigned t = (s->ho_head + s->ho_n) % SCHED_HANDOFF_MAX;
         snprintf(s->ho[t].task_id, sizeof s->ho[t].task_id, "%s", task_id);
         s->ho[t].attempt = attempt;
+        s->ho[t].sync_mark = sync_mark;
         s->ho_n++;
         s->gen++;
         pthread_cond_signal(&s->cv);
@@ -2050,7 +2062,7 @@ char *sched_metrics_text(mt_core *c)
 {
     core_sched *s = c ? c->sched : NULL;
     unsigned sleeping = 0;
-    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0, oi = 0, orp = 0;
+    uint64_t ev = 0, tm = 0, cm = 0, tr = 0, dr = 0, oi = 0, orp = 0, hu = 0;
     if (s) {
         pthread_mutex_lock(&s->mu);
         sleeping = s->sleeping;
@@ -2061,6 +2073,7 @@ char *sched_metrics_text(mt_core *c)
         tr = atomic_load(&s->transitions);
         dr = atomic_load(&s->dropped);
         oi = atomic_load(&s->on_invoke);
+        hu = atomic_load(&s->handed_unsynced);
         orp = atomic_load(&s->orphans);
     }
     char buf[4096];
@@ -2097,6 +2110,11 @@ char *sched_metrics_text(mt_core *c)
                  "invoke's own transaction (a thread was idle), not counted above.\n"
                  "# TYPE mesatee_scheduler_claims_on_invoke_total counter\n"
                  "mesatee_scheduler_claims_on_invoke_total %llu\n"
+                 "# HELP mesatee_scheduler_claims_on_invoke_unsynced_total Claims on invoke "
+                 "not run because their commit could not be made durable (left to the orphan "
+                 "check).\n"
+                 "# TYPE mesatee_scheduler_claims_on_invoke_unsynced_total counter\n"
+                 "mesatee_scheduler_claims_on_invoke_unsynced_total %llu\n"
                  "# HELP mesatee_scheduler_orphans_requeued_total Runs claimed by this node "
                  "that nobody ran (a claim's commit reported a failure yet stood), put back "
                  "in the queue (or failed/canceled at the attempt limit).\n"
@@ -2106,7 +2124,7 @@ char *sched_metrics_text(mt_core *c)
                  (unsigned long long)cm, (unsigned long long)tr, (unsigned long long)dr,
                  c ? (int)nlive_claim_ok(c) : 1,
                  c ? (unsigned long long)atomic_load(&c->live_lost) : 0ULL, (unsigned long long)oi,
-                 (unsigned long long)orp);
+                 (unsigned long long)hu, (unsigned long long)orp);
     if (n < 0 || (size_t)n >= sizeof buf)
         return NULL;
     if (c && c->cwake) { /* PostgreSQL: the wake-ups between nodes (cluster_wake.c) */

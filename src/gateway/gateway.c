@@ -265,6 +265,12 @@ struct mt_gateway {
     uint64_t parked_full; /* refused with 503: too many parked */
     struct event *park_ev; /* deadlines and gone connections, while any is parked */
     atomic_bool park_wake;
+    /* Set by the loop before it parks a request, cleared when none is
+     * parked: mt_gateway_wake wakes the loop (done_pipe) only while set, so
+     * a task event with nobody parked costs no write and no loop wake-up
+     * (issue 13). A wake that found it clear while a request was being
+     * parked is caught by gw_park itself (see there). */
+    atomic_bool parked_any;
 
     gw_series series[GW_MAX_SERIES];
     size_t n_series;
@@ -1813,6 +1819,7 @@ static gw_job *gw_queue_pop(mt_gateway *gw, gw_job **head, gw_job **tail, pthrea
 static void *gw_pool_main(void *arg)
 {
     mt_gateway *gw = arg;
+    pthread_setname_np(pthread_self(), "mt-gw-slow"); /* top -H, perf --per-thread */
     pthread_mutex_lock(&gw->pool_mu);
     for (;;) {
         gw_job *j = gw_queue_pop(gw, &gw->pool_q_head, &gw->pool_q_tail, &gw->pool_cv);
@@ -1893,6 +1900,7 @@ static void gw_job_pooled_done(mt_gateway *gw, gw_job *j)
 static void *gw_req_main(void *arg)
 {
     mt_gateway *gw = arg;
+    pthread_setname_np(pthread_self(), "mt-gw-req");
     pthread_mutex_lock(&gw->pool_mu);
     for (;;) {
         gw_job *j = gw_queue_pop(gw, &gw->req_q_head, &gw->req_q_tail, &gw->req_cv);
@@ -1913,6 +1921,7 @@ static void *gw_req_main(void *arg)
 static void *gw_commit_main(void *arg)
 {
     mt_gateway *gw = arg;
+    pthread_setname_np(pthread_self(), "mt-gw-commit");
     size_t cap = 0;
     mt_audit_item *items = NULL;
     pthread_mutex_lock(&gw->pool_mu);
@@ -1940,8 +1949,12 @@ static void *gw_commit_main(void *arg)
             }
         }
         size_t n_sync = 0;
-        for (gw_job *j = batch; j; j = j->next) /* counted whatever rc is */
+        uint64_t mark = 0; /* covers every sync-only job's commit */
+        for (gw_job *j = batch; j; j = j->next) { /* counted whatever rc is */
             n_sync += j->sync_only;
+            if (j->sync_only && j->resp.sync_mark > mark)
+                mark = j->resp.sync_mark;
+        }
         if (!rc) {
             size_t i = 0;
             for (gw_job *j = batch; j; j = j->next) {
@@ -1956,10 +1969,15 @@ static void *gw_commit_main(void *arg)
                 rc = gw->be.audit_batch(gw->be.ctx, items, n, &err);
         }
         /* the changes of the sync-only jobs committed before they were
-         * queued: one sync (none when the batch's commit covered them) */
+         * queued: one sync, none when the batch's entries were recorded
+         * (be.audit_batch returned MT_OK only once a sync that started after
+         * its own commit, or after this call began, completed: the WAL is
+         * append-only, so that fdatasync covered every change committed
+         * before the batch was taken; mt_gateway.h "audit_batch") */
         mt_err serr;
         mt_err_clear(&serr);
-        mt_status src = n_sync ? gw->be.sync(gw->be.ctx, &serr) : MT_OK;
+        bool covered = n && !rc;
+        mt_status src = n_sync && !covered ? gw->be.sync(gw->be.ctx, mark, &serr) : MT_OK;
         if (src)
             mt_error("mesatee: %zu committed changes could not be made durable (%s): answered "
                      "500",
@@ -2139,6 +2157,21 @@ static bool gw_park(gw_job *j)
     j->next = gw->parked;
     gw->parked = j;
     gw->parked_n++;
+    /* A task event between j->park_seq (read before its handling) and here
+     * whose mt_gateway_wake saw parked_any clear wrote nothing: both sides
+     * are sequentially consistent (the event is recorded before its wake
+     * loads parked_any; parked_any is stored here before the check), so
+     * either that wake writes done_pipe or this check sees the event. */
+    atomic_store(&gw->parked_any, true);
+    bool missed = gw->be.task_changed
+                      ? gw->be.task_seq(gw->be.ctx) != j->park_seq &&
+                            gw->be.task_changed(gw->be.ctx, j->path, j->park_seq)
+                      : atomic_load(&gw->park_wake);
+    if (missed) {
+        atomic_store(&gw->park_wake, true);
+        ssize_t w = write(gw->done_pipe[1], "w", 1); /* gw_done_cb rechecks */
+        (void)w;
+    }
     gw_conn *c = gw_conn_of_request(req);
     if (c && !c->responding) { /* a graceful stop waits for it (it answers at once) */
         c->responding = true;
@@ -2213,6 +2246,8 @@ static void gw_park_recheck(mt_gateway *gw, int why)
     }
     if (!gw->parked && gw->park_ev)
         event_del(gw->park_ev);
+    if (!gw->parked)
+        atomic_store(&gw->parked_any, false);
     gw_maybe_finish(gw);
 }
 
@@ -2228,7 +2263,7 @@ void mt_gateway_wake(mt_gateway *gw)
     if (!gw)
         return;
     atomic_store(&gw->park_wake, true);
-    if (gw->done_pipe[1] >= 0) {
+    if (atomic_load(&gw->parked_any) && gw->done_pipe[1] >= 0) {
         ssize_t w = write(gw->done_pipe[1], "w", 1); /* full pipe: a wake is pending */
         (void)w;
     }

@@ -73,15 +73,17 @@ typedef struct mt_gateway_backend {
      * and a committer thread appends the entries handle did not write, many
      * requests' at once, before their replies are sent; a failed batch
      * (not recorded durably, as for audit) turns each of its replies into a
-     * 503. */
+     * 503. MT_OK also means that every change committed (by any thread)
+     * before the call is durable: the committer then runs no sync of its own
+     * for the batch's needs_sync replies (see sync). */
     mt_status (*audit_batch)(void *ctx, const mt_audit_item *items, size_t n, mt_err *err);
-    /* Optional, with audit_batch: makes every change committed so far
-     * durable (mt_core_sync). With it the gateway also sets
+    /* Optional, with audit_batch: makes the changes that mark covers durable
+     * (mt_core_sync_to; mark: the highest resp.sync_mark of the replies). With it the gateway also sets
      * mt_request.defer_sync on the loop's requests, and a reply whose
-     * resp.needs_sync is set waits on the committer for this sync (shared
-     * with the batch's) instead of its own fsync on the loop thread; a
-     * failed sync answers 500. */
-    mt_status (*sync)(void *ctx, mt_err *err);
+     * resp.needs_sync is set waits on the committer for this sync (or for
+     * the batch's, when its batch also recorded entries) instead of its own
+     * fsync on the loop thread; a failed sync answers 500. */
+    mt_status (*sync)(void *ctx, uint64_t mark, mt_err *err);
     /* Optional (both or none): the number of the last task event, and
      * whether the task of a parked request's path changed since a number
      * (mt_core_task_event_seq, mt_core_task_changed). With them a task event
@@ -223,7 +225,11 @@ void mt_gateway_set_max_connections(mt_gateway *gw, unsigned n);
  * since they were last handled): an answer without park_ms is sent, as is any answer once
  * park_ms (from the first answer) has passed (checked every 200 ms, as is a
  * client that closed its connection). At stop every held request is handled
- * once more and answered. Each is audited and counted once, as answered. */
+ * once more and answered. Each is audited and counted once, as answered.
+ * While nothing is held mt_gateway_wake only notes the wake (no write to the
+ * loop's pipe); a request held right after such a wake is handled again at
+ * once when its task changed since it was handled (or, without
+ * backend.task_changed, when a wake was noted). */
 void mt_gateway_wake(mt_gateway *gw);
 
 /* Frees the gateway (closes the socket and every connection). NULL ok. */

@@ -253,9 +253,9 @@ static mt_status be_audit_batch(void *ctx, const mt_audit_item *items, size_t n,
     return audit_record(ctx, items, n, err);
 }
 
-static mt_status be_sync(void *ctx, mt_err *err)
+static mt_status be_sync(void *ctx, uint64_t mark, mt_err *err)
 {
-    return mt_core_sync(ctx, err);
+    return mt_core_sync_to(ctx, mark, err);
 }
 
 static uint64_t be_task_seq(void *ctx)

@@ -284,7 +284,17 @@ mt_status mt_db_commit_nosync(mt_db *db, mt_err *err)
 
 mt_status mt_db_sync(mt_db *db, mt_err *err)
 {
-    return db->backend == MT_DB_PG ? MT_OK : dbs_sync(db, err);
+    return db->backend == MT_DB_PG ? MT_OK : dbs_sync_to(db, dbs_sync_mark(db), err);
+}
+
+uint64_t mt_db_sync_mark(mt_db *db)
+{
+    return db->backend == MT_DB_PG ? 0 : dbs_sync_mark(db);
+}
+
+mt_status mt_db_sync_to(mt_db *db, uint64_t mark, mt_err *err)
+{
+    return db->backend == MT_DB_PG ? MT_OK : dbs_sync_to(db, mark, err);
 }
 
 bool mt_db_outcome_unknown(const mt_db *db)

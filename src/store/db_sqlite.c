@@ -132,7 +132,14 @@ mt_status dbs_open(const char *path, unsigned flags, mt_db **out, mt_err *err)
  * read-write connections of this process to it (group_join at open; those
  * that turned group sync on commit lazily); freed with the last of them. reg numbers the lazy commits (each registers after its
  * COMMIT returned), done is the highest one a completed sync covered;
- * started numbers the syncs.
+ * started numbers the syncs, target is the in-flight one's (reg at its
+ * start). A waiter sleeps on cv[n & 1] for the sync numbered n that will
+ * cover it: the one in flight when its target covers the waiter, else the
+ * next. A completed sync n wakes its own waiters (broadcast on cv[n & 1])
+ * and one waiter of sync n + 1 (signal on the other), which runs it: the
+ * others of n + 1 sleep on until it completed (one condition variable for
+ * all woke every waiter at every sync, and those the sync did not cover
+ * went back to sleep: a context switch each for nothing; issue 13).
  * A failed fsync of the WAL (a group sync, or a checkpoint run by the WAL
  * hook) breaks the group for good (broken): Linux reports a writeback error
  * once, and a later fdatasync returns 0 although the frames it lost never
@@ -145,9 +152,11 @@ typedef struct dbs_group {
     char *path;
     unsigned refs;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint64_t reg, done, started;
-    bool syncing, broken;
+    pthread_cond_t cv[2];
+    unsigned waiting[2]; /* sleeping on cv[i] */
+    uint64_t reg, done, started, target;
+    bool syncing;
+    atomic_bool broken; /* set under mu (group_break), read without it too */
     struct dbs_group *next;
 } dbs_group;
 
@@ -166,7 +175,8 @@ void mt_db_set_sync_fatal(bool on)
 static void group_break(dbs_group *g, const char *what)
 {
     g->broken = true;
-    pthread_cond_broadcast(&g->cv);
+    pthread_cond_broadcast(&g->cv[0]);
+    pthread_cond_broadcast(&g->cv[1]);
     mt_error("FATAL: %s of the WAL of %s failed: %s; commits of this process are no longer "
              "known to be durable%s",
              "the fsync", g->path, what,
@@ -227,7 +237,8 @@ static void group_put(dbs_group *g)
                 break;
             }
         pthread_mutex_destroy(&g->mu);
-        pthread_cond_destroy(&g->cv);
+        pthread_cond_destroy(&g->cv[0]);
+        pthread_cond_destroy(&g->cv[1]);
         free(g->path);
         free(g);
     }
@@ -255,7 +266,8 @@ static mt_status group_join(mt_db *db, mt_err *err)
             return mt_err_set(err, MT_ENOMEM, "out of memory");
         }
         pthread_mutex_init(&g->mu, NULL);
-        pthread_cond_init(&g->cv, NULL);
+        pthread_cond_init(&g->cv[0], NULL);
+        pthread_cond_init(&g->cv[1], NULL);
         g->next = g_groups;
         g_groups = g;
     }
@@ -292,14 +304,12 @@ mt_status dbs_group_on(mt_db *db, mt_err *err)
     return rc;
 }
 
+/* Without mu: every begin and commit of the file's connections asks, and
+ * the flag only ever goes from false to true (a caller that read false just
+ * before a break is one that asked just before it). */
 static bool group_is_broken(dbs_group *g)
 {
-    if (!g)
-        return false;
-    pthread_mutex_lock(&g->mu);
-    bool b = g->broken;
-    pthread_mutex_unlock(&g->mu);
-    return b;
+    return g && atomic_load(&g->broken);
 }
 
 static void tx_stmts_free(mt_db *db)
@@ -436,17 +446,32 @@ static mt_status sync_wal(mt_db *db, mt_err *err)
     return mt_err_set(err, MT_EIO, "the database has no WAL to sync");
 }
 
-mt_status dbs_sync(mt_db *db, mt_err *err)
+/* The last lazy commit registered (0: no group) */
+uint64_t dbs_sync_mark(mt_db *db)
+{
+    dbs_group *g = db->grp;
+    if (!g) /* in-memory or read-only */
+        return 0;
+    pthread_mutex_lock(&g->mu);
+    uint64_t my = g->reg;
+    pthread_mutex_unlock(&g->mu);
+    return my;
+}
+
+/* A mark is a number of the group's registrations, which every connection
+ * of the file shares (one dbs_group per file): a mark taken on another
+ * connection of the file is good here. */
+mt_status dbs_sync_to(mt_db *db, uint64_t mark, mt_err *err)
 {
     dbs_group *g = db->grp;
     if (!g) /* in-memory or read-only */
         return MT_OK;
-    if (!db->group_sync) /* synchronous=FULL: every commit was durable when it returned */
+    /* synchronous=FULL: this connection's own commits were durable when they
+     * returned; returns at once and does NOT cover the lazy commits of the
+     * file's group sync connections, whatever the mark (mt_db.h) */
+    if (!db->group_sync)
         return group_is_broken(g) ? group_broken_err(err) : MT_OK;
-    pthread_mutex_lock(&g->mu);
-    uint64_t my = g->reg; /* the last lazy commit registered */
-    pthread_mutex_unlock(&g->mu);
-    return group_wait(db, my, err);
+    return group_wait(db, mark, err);
 }
 
 /* Returns once lazy commit number `my` is durable: runs the sync when none
@@ -456,19 +481,24 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
     dbs_group *g = db->grp;
     atomic_fetch_add(&g_waits, 1);
     pthread_mutex_lock(&g->mu);
+    if (my > g->reg) /* not a mark: no sync could ever cover it (mt_db.h) */
+        my = g->reg;
     mt_status rc = MT_OK;
     while (g->broken || g->done < my) {
         if (g->broken) { /* this or an earlier sync failed: none is trusted again */
             rc = group_broken_err(err);
             break;
         }
-        if (g->syncing) {
-            pthread_cond_wait(&g->cv, &g->mu);
+        if (g->syncing) { /* the sync in flight covers my, or the next one will */
+            unsigned i = (unsigned)((g->target >= my ? g->started : g->started + 1) & 1);
+            g->waiting[i]++;
+            pthread_cond_wait(&g->cv[i], &g->mu);
+            g->waiting[i]--;
             continue;
         }
         g->syncing = true; /* this thread syncs for everyone registered so far */
-        uint64_t target = g->reg;
-        g->started++;
+        uint64_t target = g->target = g->reg;
+        uint64_t n = ++g->started;
         pthread_mutex_unlock(&g->mu);
         mt_err serr;
         mt_err_clear(&serr);
@@ -485,7 +515,12 @@ static mt_status group_wait(mt_db *db, uint64_t my, mt_err *err)
             rc = src;
             break;
         }
-        pthread_cond_broadcast(&g->cv);
+        /* this sync's waiters, and one of the next sync's to run it (a
+         * waiter of n + 1 that finds one in flight waits for that) */
+        if (g->waiting[n & 1])
+            pthread_cond_broadcast(&g->cv[n & 1]);
+        if (g->waiting[(n + 1) & 1])
+            pthread_cond_signal(&g->cv[(n + 1) & 1]);
     }
     pthread_mutex_unlock(&g->mu);
     return rc;

@@ -150,8 +150,9 @@ mt_status mt_db_commit(mt_db *db, mt_err *err);
  * returns MT_OK the transaction is on disk. A commit that succeeded but whose
  * sync failed returns MT_EIO ("committed, but the sync failed"): its outcome
  * is unknown to the caller, as after a connection broken during COMMIT.
- * mt_db_sync(db): returns when everything committed to db's database file by
- * any connection of this process before the call is durable: one fdatasync
+ * mt_db_sync(db) on a group sync connection: returns when everything
+ * committed to db's database file by any connection of this process before
+ * the call is durable: one fdatasync
  * of the WAL (through db's own WAL handle) serves every caller waiting
  * meanwhile, from all the connections of that file (the first waiter that
  * finds no sync in flight runs it; the others wait for it or the next one).
@@ -161,13 +162,34 @@ mt_status mt_db_commit(mt_db *db, mt_err *err);
  * to the other connections from its COMMIT on, before it is durable: a reply
  * built from what a connection READ must pass a commit or mt_db_sync that
  * started after that read before it leaves (the gateway's audit committer
- * does: docs/design.md "Group sync").
+ * does: docs/design.md "Group sync"). On a connection without group sync
+ * (never mt_db_set_group_sync'd, read-only or in-memory) mt_db_sync and
+ * mt_db_sync_to return MT_OK at once (MT_EIO when the file's group is
+ * broken): its own commits were durable when they returned, and it does NOT
+ * make the lazy commits of the file's group sync connections durable; sync
+ * those through one of them.
  * mt_db_commit_nosync: commits without waiting (a group sync connection; on
- * any other it is mt_db_commit): the caller must call mt_db_sync (on any
- * connection of the same file) before it acknowledges the transaction. */
+ * any other it is mt_db_commit): the caller must call mt_db_sync (on a group
+ * sync connection of the same file) before it acknowledges the transaction. */
 mt_status mt_db_set_group_sync(mt_db *db, mt_err *err);
 mt_status mt_db_commit_nosync(mt_db *db, mt_err *err);
 mt_status mt_db_sync(mt_db *db, mt_err *err);
+/* mt_db_sync in two steps, for a caller that syncs on behalf of commits it
+ * knows to have returned earlier: mt_db_sync_mark(db) marks every commit of
+ * db's file group registered so far (a group sync connection's commit
+ * registers before mt_db_commit_nosync returns); mt_db_sync_to(db, mark)
+ * returns once those are durable, with no fdatasync when a sync that
+ * started after them has completed meanwhile (mt_db_sync waits for every
+ * commit registered at its call, so a busy file keeps it syncing). The
+ * mark may be taken on any connection of the file and used on another
+ * group sync connection of it (on one without group sync both return at
+ * once, without covering other connections' lazy commits: above).
+ * A mark above the last commit registered (not one mt_db_sync_mark returned)
+ * is taken as mt_db_sync_mark(db): no sync could ever cover it.
+ * mt_db_sync(db) is mt_db_sync_to(db, mt_db_sync_mark(db)). A broken group
+ * (below) fails as mt_db_sync does. PostgreSQL: 0 and MT_OK. */
+uint64_t mt_db_sync_mark(mt_db *db);
+mt_status mt_db_sync_to(mt_db *db, uint64_t mark, mt_err *err);
 /* Group sync counters of this process (all files): syncs run (fdatasyncs of
  * a WAL) and sync waits served (commits and mt_db_sync calls); waits / syncs
  * is the mean group. For /metrics and tests. */

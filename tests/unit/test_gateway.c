@@ -38,6 +38,8 @@
 #define TB_MAX_AUDIT 512
 #define TB_GOOD_TOKEN "good-token-0123456789"
 #define TB_BLOB_BIG (16u << 20)
+/* the wait of GET /v1/task: much longer than its expected immediate answer */
+#define TB_PARK_MS 8000u
 #define TB_FILE_LEN ((3u << 20) + 12345u) /* several pieces, the last one short */
 static char TB_FILE_SHA[65];             /* of the bytes tb_handle writes; set in main */
 #define TB_FILE_BAD_SHA "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -57,6 +59,16 @@ typedef struct tb {
     tb_audit audits[TB_MAX_AUDIT];
     int n_audits;
     atomic_bool audit_fail; /* the entry can be neither appended nor spooled */
+    /* group commit (fixture.commit: be.audit_batch and be.sync) */
+    atomic_bool sync_fail;  /* a sync fails, so does a batch (its own sync) */
+    atomic_int sync_calls;  /* be.sync calls */
+    atomic_int batch_calls; /* be.audit_batch calls */
+    pthread_cond_t hold_cv; /* be.audit_batch waits while hold is set */
+    bool hold;              /* under mu */
+    /* GET /v1/task (a long poll, test_park_missed_wake) */
+    mt_gateway *gw;
+    atomic_uint_fast64_t task_seq; /* task events */
+    atomic_bool task_final;
 } tb;
 
 static mt_status tb_authenticate(void *ctx, const char *token, mt_principal *out, mt_err *err)
@@ -105,6 +117,29 @@ static void tb_handle(void *ctx, const mt_request *req, mt_response *resp)
         resp->status = 201;
         resp->json = json_pack("{s:I}", "size", (json_int_t)req->body_len);
         strcpy(resp->route, "POST /v1/objects");
+    } else if (!strcmp(m, "POST") && !strcmp(p, "/v1/synconly")) {
+        /* a change committed with its own entry, not yet synced (api.c) */
+        resp->status = 200;
+        resp->json = json_pack("{s:b}", "changed", 1);
+        strcpy(resp->route, "POST /v1/synconly");
+        resp->audited = true;
+        resp->needs_sync = req->defer_sync;
+        resp->sync_mark = 7;
+    } else if (!strcmp(m, "GET") && !strcmp(p, "/v1/task")) {
+        /* a long poll: not final at the first handling, and the task ends
+         * right after it (before the gateway parks the request): its event
+         * and mt_gateway_wake fall between the handling and gw_park's store
+         * of parked_any, the window the missed-wake check closes */
+        bool final = atomic_load(&b->task_final);
+        resp->status = 200;
+        resp->json = json_pack("{s:b}", "final", final);
+        strcpy(resp->route, "GET /v1/task");
+        if (!final) {
+            resp->park_ms = TB_PARK_MS;
+            atomic_store(&b->task_final, true);
+            atomic_fetch_add(&b->task_seq, 1);
+            mt_gateway_wake(b->gw); /* nothing parked yet: writes nothing */
+        }
     } else if (!strcmp(m, "GET") && (!strcmp(p, "/v1/blob") || !strcmp(p, "/v1/blob/big"))) {
         size_t n = !strcmp(p, "/v1/blob") ? 1000 : TB_BLOB_BIG;
         resp->raw = malloc(n);
@@ -155,6 +190,47 @@ static mt_status tb_audit_fn(void *ctx, const char *actor, const char *action, c
     return MT_OK;
 }
 
+/* Group commit: the entries in one go after its sync (fails with
+ * sync_fail, as a real batch whose fdatasync failed); waits while hold. */
+static mt_status tb_audit_batch(void *ctx, const mt_audit_item *items, size_t n, mt_err *err)
+{
+    tb *b = ctx;
+    atomic_fetch_add(&b->batch_calls, 1);
+    pthread_mutex_lock(&b->mu);
+    while (b->hold)
+        pthread_cond_wait(&b->hold_cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+    if (atomic_load(&b->sync_fail))
+        return mt_err_set(err, MT_EIO, "tb: the batch's sync failed");
+    for (size_t i = 0; i < n; i++) {
+        mt_status rc = tb_audit_fn(ctx, items[i].actor, items[i].action, items[i].object,
+                                   items[i].status, err);
+        if (rc)
+            return rc;
+    }
+    return MT_OK;
+}
+
+static mt_status tb_sync(void *ctx, uint64_t mark, mt_err *err)
+{
+    tb *b = ctx;
+    atomic_fetch_add(&b->sync_calls, 1);
+    if (mark != 7)
+        return mt_err_set(err, MT_EINTERNAL, "tb: not the reply's sync mark");
+    return atomic_load(&b->sync_fail) ? mt_err_set(err, MT_EIO, "tb: the sync failed") : MT_OK;
+}
+
+static uint64_t tb_task_seq(void *ctx)
+{
+    return atomic_load(&((tb *)ctx)->task_seq);
+}
+
+static bool tb_task_changed(void *ctx, const char *path, uint64_t since)
+{
+    (void)path; /* one task */
+    return atomic_load(&((tb *)ctx)->task_seq) != since;
+}
+
 static char *tb_metrics(void *ctx)
 {
     return strdup("mesatee_test_gauge 7\n");
@@ -177,6 +253,7 @@ typedef struct fixture {
     mt_gateway *gw;
     pthread_t thread;
     bool running;
+    bool commit; /* group commit: be.audit_batch and be.sync */
     mt_status run_status;
     tb backend;
 } fixture;
@@ -230,6 +307,12 @@ static void fixture_start(fixture *f, unsigned max_conns, bool signals, unsigned
         .metrics = tb_metrics,
         .ready = tb_ready,
     };
+    if (f->commit) {
+        be.audit_batch = tb_audit_batch;
+        be.sync = tb_sync;
+        be.task_seq = tb_task_seq;
+        be.task_changed = tb_task_changed;
+    }
     mt_gateway_config cfg = {
         .listen = "127.0.0.1:0",
         .data_dir = f->dir,
@@ -247,12 +330,13 @@ static void fixture_start(fixture *f, unsigned max_conns, bool signals, unsigned
     mt_status st = mt_gateway_new(&cfg, &be, &f->gw, &err);
     if (st != MT_OK)
         fail_msg("mt_gateway_new: %s", err.msg);
+    f->backend.gw = f->gw;
     assert_int_equal(pthread_create(&f->thread, NULL, server_thread, f), 0);
     f->running = true;
 }
 
-static int setup_common(void **state, unsigned max_conns, bool signals, unsigned timeout_s,
-                        unsigned grace_ms)
+static int setup_common2(void **state, unsigned max_conns, bool signals, unsigned timeout_s,
+                         unsigned grace_ms, bool commit)
 {
     fixture *f = calloc(1, sizeof *f);
     if (!f)
@@ -262,6 +346,8 @@ static int setup_common(void **state, unsigned max_conns, bool signals, unsigned
         return -1;
     snprintf(f->ca, sizeof f->ca, "%s/tls/server-cert.pem", f->dir);
     pthread_mutex_init(&f->backend.mu, NULL);
+    pthread_cond_init(&f->backend.hold_cv, NULL);
+    f->commit = commit;
     atomic_store(&f->backend.ready, true);
     f->run_status = MT_EINTERNAL;
     make_identity(&f->key, &f->cert);
@@ -270,9 +356,19 @@ static int setup_common(void **state, unsigned max_conns, bool signals, unsigned
     return 0;
 }
 
+static int setup_common(void **state, unsigned max_conns, bool signals, unsigned timeout_s,
+                        unsigned grace_ms)
+{
+    return setup_common2(state, max_conns, signals, timeout_s, grace_ms, false);
+}
+
 static int setup(void **state)
 {
     return setup_common(state, 8, false, 0, 5000);
+}
+static int setup_commit(void **state)
+{
+    return setup_common2(state, 8, false, 0, 5000, true);
 }
 static int setup_limit(void **state)
 {
@@ -318,6 +414,7 @@ static int teardown(void **state)
     EVP_PKEY_free(f->key);
     X509_free(f->cert);
     pthread_mutex_destroy(&f->backend.mu);
+    pthread_cond_destroy(&f->backend.hold_cv);
     rm_rf(f->dir);
     free(f);
     return st == MT_OK ? 0 : -1; /* mt_gateway_run must return MT_OK after a stop */
@@ -847,6 +944,139 @@ static void test_audit_every_request(void **state)
     }
 }
 
+/* A request sent from its own thread (async_start / async_join). */
+typedef struct async_req {
+    fixture *f;
+    const char *method, *path;
+    req_opts o;
+    http_resp r;
+    pthread_t t;
+} async_req;
+
+static void *async_main(void *arg)
+{
+    async_req *a = arg;
+    a->r = request(a->f, a->method, a->path, &a->o);
+    return NULL;
+}
+
+static void async_start(async_req *a, fixture *f, const char *method, const char *path)
+{
+    a->f = f;
+    a->method = method;
+    a->path = path;
+    a->o = (req_opts){.token = "Bearer " TB_GOOD_TOKEN};
+    assert_int_equal(pthread_create(&a->t, NULL, async_main, a), 0);
+}
+
+static long async_join(async_req *a)
+{
+    pthread_join(a->t, NULL);
+    http_resp_free(&a->r);
+    return a->r.status;
+}
+
+
+static void set_hold(fixture *f, bool on)
+{
+    pthread_mutex_lock(&f->backend.mu);
+    f->backend.hold = on;
+    pthread_cond_broadcast(&f->backend.hold_cv);
+    pthread_mutex_unlock(&f->backend.mu);
+}
+
+/* Queues the committer's next batch: one request (GET /v1/users/me) holds
+ * the committer in be.audit_batch; then the requests of reqs are handled
+ * (their jobs queued behind it: the loop queues a job in the same callback
+ * as its handle, and answers /healthz only after it) and the hold let go,
+ * so that they make one batch. Returns the first request's status. */
+static long commit_batch(fixture *f, async_req *reqs, const char *const (*what)[2], size_t n)
+{
+    set_hold(f, true);
+    int h0 = handle_calls(f);
+    int b0 = atomic_load(&f->backend.batch_calls);
+    async_req first;
+    async_start(&first, f, "GET", "/v1/users/me");
+    while (atomic_load(&f->backend.batch_calls) == b0) /* the committer holds */
+        usleep(1000);
+    for (size_t i = 0; i < n; i++)
+        async_start(&reqs[i], f, what[i][0], what[i][1]);
+    while (handle_calls(f) < h0 + 1 + (int)n)
+        usleep(1000);
+    http_resp r = request(f, "GET", "/healthz", NULL); /* after the last handle's queueing */
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+    set_hold(f, false);
+    return async_join(&first);
+}
+
+/* A reply whose change committed with its entry but without its fsync
+ * (needs_sync) goes only once the committer made it durable: a failed sync
+ * answers 500 in a batch without entries (be.sync) and in one with entries
+ * whose recording failed (the batch's own sync); a batch that recorded its
+ * entries runs no sync of its own (mt_gateway.h audit_batch). */
+static void test_commit_sync_only(void **state)
+{
+    fixture *f = *state;
+    tb *b = &f->backend;
+    req_opts o = {.token = "Bearer " TB_GOOD_TOKEN};
+    /* alone: the committer syncs */
+    http_resp r = request(f, "POST", "/v1/synconly", &o);
+    assert_int_equal(r.status, 200);
+    http_resp_free(&r);
+    assert_int_equal(atomic_load(&b->sync_calls), 1);
+    atomic_store(&b->sync_fail, true);
+    r = request(f, "POST", "/v1/synconly", &o);
+    assert_int_equal(r.status, 500);
+    assert_non_null(strstr(r.body, "could not be made durable"));
+    http_resp_free(&r);
+    assert_int_equal(atomic_load(&b->sync_calls), 2);
+    atomic_store(&b->sync_fail, false);
+
+    static const char *const mixed[2][2] = {{"GET", "/v1/users/me"}, {"POST", "/v1/synconly"}};
+    async_req q[2];
+    /* with an entry recorded: no sync of its own */
+    assert_int_equal(commit_batch(f, q, mixed, 2), 200);
+    assert_int_equal(async_join(&q[0]), 200);
+    assert_int_equal(async_join(&q[1]), 200);
+    assert_int_equal(atomic_load(&b->sync_calls), 2);
+    /* with an entry that could not be recorded: synced, and that fails */
+    atomic_store(&b->sync_fail, true);
+    assert_int_equal(commit_batch(f, q, mixed, 2), 503);
+    assert_int_equal(async_join(&q[0]), 503);
+    assert_int_equal(async_join(&q[1]), 500);
+    assert_int_equal(atomic_load(&b->sync_calls), 3);
+}
+
+/* A long poll whose task ends between its handling and its parking (the
+ * task event's mt_gateway_wake finds nothing parked and writes nothing) is
+ * answered at once by gw_park's missed-wake check, not held until its wait
+ * (TB_PARK_MS) expires. The answer is final either way (the re-handling
+ * after the wait sees the ended task too), so the only difference is when
+ * it comes: a time bound, but of seconds (TB_PARK_MS, 8 s) against an
+ * answer expected in milliseconds. Run with task_seq/task_changed (the
+ * commit fixture) and without (park_wake). Fails with `missed = false`. */
+static void test_park_missed_wake(void **state)
+{
+    fixture *f = *state;
+    req_opts o = {.token = "Bearer " TB_GOOD_TOKEN};
+    for (int round = 0; round < 3; round++) {
+        atomic_store(&f->backend.task_final, false);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        http_resp r = request(f, "GET", "/v1/task", &o);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"final\":true"));
+        http_resp_free(&r);
+        int64_t ms = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= (int64_t)TB_PARK_MS)
+            fail_msg("round %d: the long poll was held its full wait (%lld ms) although its "
+                     "task had ended",
+                     round, (long long)ms);
+    }
+}
+
 /* Fail closed: a request whose audit entry cannot be recorded (the backend
  * could neither append nor spool it) is not served but answered 503 with
  * the reason, for JSON and file answers alike, and counted. */
@@ -1088,6 +1318,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_audit_every_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_refused_fails_closed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_metrics_increase, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_sync_only, setup_commit, teardown),
+        cmocka_unit_test_setup_teardown(test_park_missed_wake, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_park_missed_wake, setup_commit, teardown),
         cmocka_unit_test_setup_teardown(test_connection_limit, setup_limit, teardown),
         cmocka_unit_test_setup_teardown(test_idle_timeout, setup_timeout, teardown),
         cmocka_unit_test_setup_teardown(test_graceful_stop, setup_grace, teardown),

@@ -28,6 +28,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -538,6 +539,162 @@ static void *commit_later(void *arg)
     nanosleep(&ts, NULL);
     mt_err err;
     return (void *)(intptr_t)mt_db_commit(arg, &err);
+}
+
+/* mt_db_sync_to(mark) waits for the commits the mark covers only: a commit
+ * registered after the mark needs no sync of its own there (issue 13: the
+ * scheduler's handed claim, the committer's sync-only replies); a mark
+ * taken after it does. */
+static void test_group_sync_mark(void **state)
+{
+    (void)state;
+    mt_db *a = open_db(), *b = open_db();
+    fresh_tables(a);
+    mt_err err;
+    assert_int_equal(mt_db_set_group_sync(a, &err), MT_OK);
+    assert_int_equal(mt_db_set_group_sync(b, &err), MT_OK);
+    bool lite = backend == MT_DB_SQLITE;
+    uint64_t s0, w0, s, w;
+    assert_int_equal(mt_db_begin(a, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(a, "INSERT INTO mt_db_test_kv(k, v) VALUES ('m1', 1)");
+    assert_int_equal(mt_db_commit_nosync(a, &err), MT_OK);
+    uint64_t m1 = mt_db_sync_mark(a);
+    if (!lite)
+        assert_int_equal(m1, 0);
+    mt_db_group_sync_counts(&s0, &w0);
+    assert_int_equal(mt_db_sync_to(b, m1, &err), MT_OK); /* on another connection */
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + lite);
+    /* a commit after the mark: the mark is covered already, no sync */
+    assert_int_equal(mt_db_begin(b, MT_DB_TX_IMMEDIATE, &err), MT_OK);
+    exec_ok(b, "INSERT INTO mt_db_test_kv(k, v) VALUES ('m2', 2)");
+    assert_int_equal(mt_db_commit_nosync(b, &err), MT_OK);
+    assert_int_equal(mt_db_sync_to(a, m1, &err), MT_OK);
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + lite);
+    /* a mark taken after it: one sync, then none for the same mark */
+    uint64_t m2 = mt_db_sync_mark(b);
+    if (lite)
+        assert_true(m2 > m1);
+    assert_int_equal(mt_db_sync_to(a, m2, &err), MT_OK);
+    assert_int_equal(mt_db_sync_to(b, m2, &err), MT_OK);
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + 2 * lite);
+    assert_int_equal(mt_db_sync(a, &err), MT_OK); /* nothing new: no sync */
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + 2 * lite);
+    /* a mark above every commit registered is clamped to the last one:
+     * covered already, no sync (unclamped, no sync ever covered it and
+     * mt_db_sync_to ran fdatasync after fdatasync without returning: the
+     * test then fails by ctest's timeout) */
+    assert_int_equal(mt_db_sync_to(a, m2 + 1000, &err), MT_OK);
+    assert_int_equal(mt_db_sync_to(b, UINT64_MAX, &err), MT_OK);
+    mt_db_group_sync_counts(&s, &w);
+    assert_int_equal(s, s0 + 2 * lite);
+    mt_db_close(b);
+    mt_db_close(a);
+}
+
+/* Many threads, each on its own group sync connection, commit and wait at
+ * once, in rounds (a barrier between them, so that each round's waiters
+ * find no later commit to wake them): a commit (mt_db_commit), or a
+ * mt_db_commit_nosync followed by mt_db_sync_to(its own mark), by
+ * mt_db_sync_to(an older mark) then its own, or by mt_db_sync (issue 13: a
+ * sync's waiters sleep on one of two condition variables by the sync that
+ * will cover them, and a completed sync broadcasts to its own). Every call
+ * returns (a lost wake-up leaves a round unfinished: the test fails after
+ * 60 s without progress; with the broadcast to a sync's own waiters made a
+ * signal, a round hangs), every row is there, and the syncs never
+ * outnumber the commits. */
+#define STRESS_THREADS 6
+#define STRESS_COMMITS 40
+typedef struct {
+    mt_db *db;
+    int id;
+    mt_status rc;
+    pthread_barrier_t *round;
+    atomic_int *progress; /* calls returned, all threads */
+} stress_arg;
+
+static void *stress_committer(void *p)
+{
+    stress_arg *a = p;
+    mt_err err;
+    for (int i = 0; i < STRESS_COMMITS; i++) {
+        pthread_barrier_wait(a->round);
+        if (a->rc) { /* still at every barrier, so the others' rounds go on */
+            atomic_fetch_add(a->progress, 1);
+            continue;
+        }
+        char sql[128];
+        snprintf(sql, sizeof sql, "INSERT INTO mt_db_test_kv(k, v) VALUES ('s%d_%d', %d)", a->id,
+                 i, i);
+        a->rc = mt_db_begin(a->db, MT_DB_TX_IMMEDIATE, &err);
+        if (!a->rc)
+            a->rc = mt_db_exec(a->db, sql, &err);
+        int how = (a->id + i) % 4;
+        if (a->rc) {
+            mt_db_rollback(a->db);
+        } else if (how == 0) {
+            a->rc = mt_db_commit(a->db, &err);
+        } else if (!(a->rc = mt_db_commit_nosync(a->db, &err))) {
+            uint64_t m = mt_db_sync_mark(a->db);
+            if (how == 1)
+                a->rc = mt_db_sync_to(a->db, m, &err);
+            else if (how == 2 && !(a->rc = mt_db_sync_to(a->db, m > 3 ? m - 3 : m, &err)))
+                a->rc = mt_db_sync_to(a->db, m, &err);
+            else if (how == 3)
+                a->rc = mt_db_sync(a->db, &err);
+        }
+        atomic_fetch_add(a->progress, 1);
+    }
+    return NULL;
+}
+
+static void test_group_sync_stress(void **state)
+{
+    (void)state;
+    mt_db *first = open_db();
+    fresh_tables(first);
+    mt_err err;
+    stress_arg args[STRESS_THREADS];
+    pthread_t th[STRESS_THREADS];
+    pthread_barrier_t round;
+    atomic_int progress = 0;
+    assert_int_equal(pthread_barrier_init(&round, NULL, STRESS_THREADS), 0);
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        args[i] = (stress_arg){open_db(), i, MT_OK, &round, &progress};
+        assert_int_equal(mt_db_set_group_sync(args[i].db, &err), MT_OK);
+    }
+    uint64_t s0, w0, s, w;
+    mt_db_group_sync_counts(&s0, &w0);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, stress_committer, &args[i]), 0);
+    /* a watchdog, not a timing threshold: 60 s without one call returning */
+    int last = -1;
+    for (int idle = 0; atomic_load(&progress) < STRESS_THREADS * STRESS_COMMITS; idle++) {
+        int now = atomic_load(&progress);
+        if (now != last) {
+            last = now;
+            idle = 0;
+        }
+        if (idle >= 6000)
+            fail_msg("group sync: no progress for 60 s at %d of %d calls (a lost wake-up)", now,
+                     STRESS_THREADS * STRESS_COMMITS);
+        usleep(10000);
+    }
+    for (int i = 0; i < STRESS_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].rc, MT_OK);
+    }
+    pthread_barrier_destroy(&round);
+    mt_db_group_sync_counts(&s, &w);
+    assert_true(s - s0 <= (uint64_t)STRESS_THREADS * STRESS_COMMITS);
+    assert_int_equal(count(first, "SELECT count(*) FROM mt_db_test_kv WHERE k LIKE 's%'"),
+                     STRESS_THREADS * STRESS_COMMITS);
+    for (int i = 0; i < STRESS_THREADS; i++)
+        mt_db_close(args[i].db);
+    mt_db_close(first);
 }
 
 static void test_busy_wait(void **state)
@@ -1392,6 +1549,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cluster_primitives), cmocka_unit_test(test_commit_counts),
         cmocka_unit_test(test_deferred),        cmocka_unit_test(test_pg_keepalives),
         cmocka_unit_test(test_round_trips),     cmocka_unit_test(test_group_sync),
+        cmocka_unit_test(test_group_sync_mark),
+        cmocka_unit_test(test_group_sync_stress),
         cmocka_unit_test(test_busy_wait),       cmocka_unit_test(test_busy_timeout),
         cmocka_unit_test(test_release_busy),
     };
