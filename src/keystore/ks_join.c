@@ -601,6 +601,11 @@ const char *mt_ks_join_server_url(const mt_ks_join_server *s)
     return s->url;
 }
 
+uint64_t mt_ks_join_server_tls_options(const mt_ks_join_server *s)
+{
+    return s && s->ctx ? SSL_CTX_get_options(s->ctx) : 0;
+}
+
 void mt_ks_join_server_stop(mt_ks_join_server *s)
 {
     if (!s)

@@ -69,6 +69,9 @@ mt_status mt_ks_join_server_start(const char *listen, const char *advertise, mt_
                                   const char *data_dir, mt_ks_join_server **out, mt_err *err);
 /* The URL written to MT_KS_JOIN_URL_FILE (no trailing newline). */
 const char *mt_ks_join_server_url(const mt_ks_join_server *s);
+/* Tests only: the options (SSL_CTX_get_options) of the listener's TLS
+ * context (set once at start), 0 for NULL. */
+uint64_t mt_ks_join_server_tls_options(const mt_ks_join_server *s);
 void mt_ks_join_server_stop(mt_ks_join_server *s);
 /* Told every decision (on the server's thread, before the answer is sent):
  * released or not, and the peer's evidence measurement (hex, "" when none).

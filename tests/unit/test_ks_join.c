@@ -31,6 +31,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -244,6 +245,8 @@ static void test_join_over_tls(void **state)
     assert_int_equal(mt_ks_join_server_start("127.0.0.1:0", NULL, e->tee, e->ks, plat, e->dir,
                                              &srv, &err),
                      MT_OK);
+    /* the wrapped keys' records are wiped once read (docs/threat-model.md) */
+    assert_true(mt_ks_join_server_tls_options(srv) & SSL_OP_CLEANSE_PLAINTEXT);
     char path[128], url[64] = "";
     snprintf(path, sizeof path, "%s/%s", e->dir, MT_KS_JOIN_URL_FILE);
     FILE *f = fopen(path, "r");
