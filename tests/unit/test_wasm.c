@@ -750,6 +750,15 @@ static void exports_module(big *m, uint32_t nfuncs, uint32_t nlab, uint32_t nexp
     free(c.b);
 }
 
+/* names[i] = "e%05u" of i, written into store (n entries). */
+static void export_names(char (*store)[8], const char **names, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(store[i], sizeof store[i], "e%05u", i % 100000u); /* n <= 100000 */
+        names[i] = store[i];
+    }
+}
+
 /* Export names: the duplicate check keeps the earlier rules (first error
  * in the section wins) with many exports (its hashed set). */
 static void test_many_exports(void **state)
@@ -758,10 +767,7 @@ static void test_many_exports(void **state)
     enum { N = 3000 };
     static char store[N][8];
     const char *names[N];
-    for (uint32_t i = 0; i < N; i++) {
-        snprintf(store[i], sizeof store[i], "e%05u", i);
-        names[i] = store[i];
-    }
+    export_names(store, names, N);
     mt_wasm_module *mod = NULL;
     mt_err e;
     big m;
@@ -817,10 +823,7 @@ static void test_exports_no_key(void **state)
     enum { N = 65 };
     static char store[N][8];
     const char *names[N];
-    for (uint32_t i = 0; i < N; i++) {
-        snprintf(store[i], sizeof store[i], "e%05u", i);
-        names[i] = store[i];
-    }
+    export_names(store, names, N);
     mt_wasm_module *mod = NULL;
     mt_err e;
     big m;
