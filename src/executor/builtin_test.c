@@ -32,6 +32,11 @@ mt_status mt_builtin_test_gbdt_named(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sparse(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_differs(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_fails(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_linger(mt_bctx *ctx, char **ret, mt_err *err);
+
+/* Set by __test_linger: worker_main (test worker only) then sleeps after
+ * its complete result instead of exiting. */
+bool mt_builtin_test_lingering;
 
 mt_status mt_builtin_test_crash(mt_bctx *ctx, char **ret, mt_err *err)
 {
@@ -274,5 +279,24 @@ mt_status mt_builtin_test_sparse(mt_bctx *ctx, char **ret, mt_err *err)
     char buf[32];
     snprintf(buf, sizeof buf, "%d", done);
     *ret = strdup(buf);
+    return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
+}
+
+/* Writes "lingered\n" to every output and returns "lingering"; then the
+ * worker, having sent its complete result and closed the channel, sleeps
+ * for up to a minute instead of exiting (worker_main, test worker only), as
+ * a worker whose wipe of large inputs takes a while: the daemon must end
+ * it at that EOF rather than wait for its exit (test_executor
+ * test_killed_at_eof). */
+mt_status mt_builtin_test_linger(mt_bctx *ctx, char **ret, mt_err *err)
+{
+    *ret = NULL;
+    for (size_t i = 0; i < ctx->n_outputs; i++) {
+        mt_status st = mt_bctx_output_write(ctx, i, (const uint8_t *)"lingered\n", 9, err);
+        if (st != MT_OK)
+            return st;
+    }
+    mt_builtin_test_lingering = true;
+    *ret = strdup("lingering");
     return *ret ? MT_OK : mt_err_set(err, MT_ENOMEM, "out of memory");
 }

@@ -18,6 +18,7 @@ mt_status mt_builtin_test_state(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_sleep(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_keysign_huge(mt_bctx *ctx, char **ret, mt_err *err);
+mt_status mt_builtin_test_linger(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_env(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_arena(mt_bctx *ctx, char **ret, mt_err *err);
 mt_status mt_builtin_test_gbdt_named(mt_bctx *ctx, char **ret, mt_err *err);
@@ -77,6 +78,7 @@ static const struct {
     {"__test_arena", mt_builtin_test_arena},
     {"__test_gbdt_predict", mt_builtin_test_gbdt_named},
     {"__test_sparse", mt_builtin_test_sparse},
+    {"__test_linger", mt_builtin_test_linger},
     {"__test_gbdt_predict_differs", mt_builtin_test_gbdt_differs},
     {"__test_gbdt_predict_fails", mt_builtin_test_gbdt_fails},
 #endif

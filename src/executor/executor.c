@@ -881,6 +881,14 @@ static void worker_kill_reap(run *x, int *ws, struct rusage *ru)
     x->pid = -1;
 }
 
+/* The wait status of a worker killed (SIGKILL) at the EOF of its complete
+ * result: 0 (the result decides, as for MT_ZYG_AWAIT_KILL), unless it had
+ * ended otherwise first (a crash, a nonzero exit: judged as before). */
+static int at_eof_status(int ws)
+{
+    return WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL ? 0 : ws;
+}
+
 /* Exchanges messages with the worker and reaps it. Returns the wait status;
  * sets *why_killed when the parent killed it (1 timeout, 2 cancel, 3 result
  * too large). */
@@ -892,7 +900,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
     bool sending = true, eof = false, usage_asked = false;
     int64_t next_cancel_check = mt_mono_ms() + POLL_MS;
     int ws = 0, sleep_ms = 1, pidfd = -1;
-    bool pidfd_tried = false;
+    bool pidfd_tried = false, killed_at_eof = false;
     /* outputs: the early flushing helper once the worker has run a while */
     int64_t flush_at = x->job->n_outputs && x->own_fd ? mt_mono_ms() + FLUSH_START_MS : 0;
     *rbuf = NULL;
@@ -932,6 +940,15 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
                 mt_zygote_ask_usage(&x->zw);
                 usage_asked = true;
             }
+            if (!x->await_kill && !killed_at_eof) {
+                /* outputs: the worker could still write them until it is
+                 * gone, so their sealing waits for its exit; its result is
+                 * complete, so it is killed now rather than waited for
+                 * (its wipe and frees of the inputs' plaintext: ~3 ms for a
+                 * PSI of 2 x 2^20, issue 13; docs/design.md) */
+                mt_zygote_kill(&x->zw);
+                killed_at_eof = true;
+            }
             int got = usage_asked ? mt_zygote_wait_usage(&x->zw, (int)wait, &ws, ru)
                                   : mt_zygote_wait(&x->zw, (int)wait, &ws, ru);
             if (got == 2) {
@@ -942,7 +959,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
             }
             if (got == 1) {
                 x->pid = -1;
-                return ws;
+                return killed_at_eof ? at_eof_status(ws) : ws;
             }
             if (got < 0) {
                 *why_killed = 4;
@@ -952,13 +969,19 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
             continue;
         }
         if (eof) {
-            /* channel closed: wait for the process itself */
+            /* channel closed: the result is complete; the process is killed
+             * (unreaped, so its pid is still its own) and waited for, as
+             * above */
+            if (!killed_at_eof) {
+                kill(x->pid, SIGKILL);
+                killed_at_eof = true;
+            }
             pid_t p = wait4(x->pid, &ws, WNOHANG, ru);
             if (p == x->pid || (p < 0 && errno != EINTR)) {
                 x->pid = -1;
                 if (pidfd >= 0)
                     close(pidfd);
-                return p < 0 ? 0 : ws;
+                return p < 0 ? 0 : at_eof_status(ws);
             }
             /* a pidfd wakes us at the exit (Linux >= 5.3); else back off */
             if (pidfd < 0 && !pidfd_tried) {

@@ -45,6 +45,10 @@
 #include "zygote_server.h"
 
 #define CHAN_FD MT_JOB_FIRST_FD
+#if defined(MT_WORKER_TEST_BUILTINS)
+extern bool mt_builtin_test_lingering; /* builtin_test.c: __test_linger ran */
+#endif
+
 #define READ_CHUNK (1024 * 1024)
 
 #if defined(MT_SANITIZER_BUILD)
@@ -821,6 +825,9 @@ report:
     free((void *)module.data);
     json_decref(outs);
     free(ret);
+    /* best effort: the daemon kills this process once the result above is
+     * complete (executor.c supervise; docs/threat-model.md "Worker memory
+     * at exit") */
     for (size_t i = 0; i < ctx.n_inputs; i++) {
         mt_wipe((void *)ctx.inputs[i].data, ctx.inputs[i].len);
         free((void *)ctx.inputs[i].data);
@@ -834,6 +841,15 @@ report:
     free(ctx.inputs);
     free(ctx.outputs);
     mt_wjob_free(&job);
+#if defined(MT_WORKER_TEST_BUILTINS)
+    {
+        /* the test worker only: __test_linger (builtin_test.c) stays after
+         * its complete result, as a long wipe would */
+        struct timespec lt = {.tv_sec = 60, .tv_nsec = 0};
+        while (mt_builtin_test_lingering && nanosleep(&lt, &lt) != 0 && errno == EINTR)
+            ;
+    }
+#endif
     if (zc->await_kill) {
         /* MT_ZYG_AWAIT_KILL (zygote_proto.h): the channel is closed (the
          * result is complete); the daemon takes the usage so far and has

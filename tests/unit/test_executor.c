@@ -1464,6 +1464,41 @@ static void test_seal_wall_limit(void **state)
         free(out[i].path);
 }
 
+/* A worker whose result is complete (its channel closed) but which has not
+ * exited (__test_linger: it sleeps a minute, as a long wipe of its inputs'
+ * plaintext would) is killed at that EOF in both start modes: the task
+ * succeeds with its output sealed, well inside a 5 s wall limit. (Before,
+ * the daemon waited for the exit, and the task failed on the wall limit.) */
+static void test_killed_at_eof(void **state)
+{
+    (void)state;
+    mt_worker_start prev = mt_executor_worker_start();
+    const mt_worker_start modes[2] = {MT_WORKER_START_ZYGOTE, MT_WORKER_START_SPAWN};
+    for (int m = 0; m < 2; m++) {
+        mt_executor_set_worker_start(modes[m]);
+        mt_job j = base_job("__test_linger", true);
+        j.limits.wall_ms = 5000;
+        mt_job_output out[1] = {{0}};
+        uint8_t key[32];
+        out[0].slot = "result";
+        key_of(out[0].key, 7);
+        memcpy(key, out[0].key, 32);
+        out[0].path = path_of("linger");
+        j.outputs = out;
+        j.n_outputs = 1;
+        mt_job_result r;
+        assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+        if (!r.ok)
+            fail_msg("mode %d: %s", m, r.failure_reason ? r.failure_reason : "(no reason)");
+        assert_string_equal(r.return_value, "lingering");
+        check_output(&r, "result", out[0].path, key, "lingered\n");
+        mt_job_result_clear(&r);
+        unlink(out[0].path);
+        free(out[0].path);
+    }
+    mt_executor_set_worker_start(prev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1487,6 +1522,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_worker_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_worker_arena, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_wall_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_killed_at_eof, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
