@@ -133,6 +133,7 @@ typedef struct run {
     pid_t pid;
     bool zyg;         /* forked by the zygote: reaped there, reported on zw.report */
     bool await_kill;  /* ... with MT_ZYG_AWAIT_KILL: usage asked for at EOF */
+    bool killed_at_eof; /* supervise killed it at its channel's EOF (eof_status) */
     mt_zyg_worker zw;
     struct out_flush *flush; /* early flushing of the outputs, or NULL */
     size_t flush_bad;        /* its first failed output (SIZE_MAX or n_outputs: none) */
@@ -881,12 +882,21 @@ static void worker_kill_reap(run *x, int *ws, struct rusage *ru)
     x->pid = -1;
 }
 
-/* The wait status of a worker killed (SIGKILL) at the EOF of its complete
- * result: 0 (the result decides, as for MT_ZYG_AWAIT_KILL), unless it had
- * ended otherwise first (a crash, a nonzero exit: judged as before). */
-static int at_eof_status(int ws)
+/* The wait status to judge after supervise: a worker that supervise killed
+ * (SIGKILL) at the EOF of its channel counts as exited normally (0: the
+ * result decides, as for MT_ZYG_AWAIT_KILL) when what it sent parses as a
+ * result (a JSON object, i.e. complete); with nothing or a truncated result
+ * it is a worker killed as before (a SIGKILL of its own: the memory or CPU
+ * limit, seen as the same EOF). Any other end (a crash, a nonzero exit)
+ * is judged as before. */
+static int eof_status(const run *x, int ws, const char *rbuf, size_t rlen)
 {
-    return WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL ? 0 : ws;
+    if (!x->killed_at_eof || !WIFSIGNALED(ws) || WTERMSIG(ws) != SIGKILL || !rbuf || !rlen)
+        return ws;
+    json_t *r = mt_json_parse(rbuf, rlen, MT_JOB_RESULT_MAX, 8, NULL);
+    bool complete = r && json_is_object(r);
+    json_decref(r);
+    return complete ? 0 : ws;
 }
 
 /* Exchanges messages with the worker and reaps it. Returns the wait status;
@@ -900,7 +910,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
     bool sending = true, eof = false, usage_asked = false;
     int64_t next_cancel_check = mt_mono_ms() + POLL_MS;
     int ws = 0, sleep_ms = 1, pidfd = -1;
-    bool pidfd_tried = false, killed_at_eof = false;
+    bool pidfd_tried = false;
     /* outputs: the early flushing helper once the worker has run a while */
     int64_t flush_at = x->job->n_outputs && x->own_fd ? mt_mono_ms() + FLUSH_START_MS : 0;
     *rbuf = NULL;
@@ -940,14 +950,14 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
                 mt_zygote_ask_usage(&x->zw);
                 usage_asked = true;
             }
-            if (!x->await_kill && !killed_at_eof) {
+            if (!x->await_kill && !x->killed_at_eof) {
                 /* outputs: the worker could still write them until it is
                  * gone, so their sealing waits for its exit; its result is
                  * complete, so it is killed now rather than waited for
                  * (its wipe and frees of the inputs' plaintext: ~3 ms for a
                  * PSI of 2 x 2^20, issue 13; docs/design.md) */
                 mt_zygote_kill(&x->zw);
-                killed_at_eof = true;
+                x->killed_at_eof = true;
             }
             int got = usage_asked ? mt_zygote_wait_usage(&x->zw, (int)wait, &ws, ru)
                                   : mt_zygote_wait(&x->zw, (int)wait, &ws, ru);
@@ -959,7 +969,7 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
             }
             if (got == 1) {
                 x->pid = -1;
-                return killed_at_eof ? at_eof_status(ws) : ws;
+                return ws;
             }
             if (got < 0) {
                 *why_killed = 4;
@@ -972,16 +982,16 @@ static int supervise(run *x, const char *jobtxt, size_t joblen, int64_t deadline
             /* channel closed: the result is complete; the process is killed
              * (unreaped, so its pid is still its own) and waited for, as
              * above */
-            if (!killed_at_eof) {
+            if (!x->killed_at_eof) {
                 kill(x->pid, SIGKILL);
-                killed_at_eof = true;
+                x->killed_at_eof = true;
             }
             pid_t p = wait4(x->pid, &ws, WNOHANG, ru);
             if (p == x->pid || (p < 0 && errno != EINTR)) {
                 x->pid = -1;
                 if (pidfd >= 0)
                     close(pidfd);
-                return p < 0 ? 0 : at_eof_status(ws);
+                return p < 0 ? 0 : ws;
             }
             /* a pidfd wakes us at the exit (Linux >= 5.3); else back off */
             if (pidfd < 0 && !pidfd_tried) {
@@ -1168,6 +1178,7 @@ mt_status mt_executor_run(const mt_job *job, bool (*should_cancel)(void *), void
     int why = 0;
     int ws = supervise(&x, jobtxt, strlen(jobtxt), start + wall, should_cancel, arg, &rbuf,
                        &rlen, &ru, &why);
+    ws = eof_status(&x, ws, rbuf, rlen);
     /* the worker is gone: the early flushing ends after the flush under
      * way, which seal_outputs waits for while it hashes (flush_finish) */
     flush_ask_stop(&x);
@@ -1354,6 +1365,7 @@ static mt_status module_check(const char *worker_path, const uint8_t *module, si
     int why = 0;
     int ws = supervise(&x, jobtxt, strlen(jobtxt), mt_mono_ms() + CHECK_WALL_MS, NULL, NULL, &rbuf,
                        &rlen, &ru, &why);
+    ws = eof_status(&x, ws, rbuf, rlen);
     mt_job_result res = {0};
     if (why == 0)
         describe_status(ws, &dummy, &res);

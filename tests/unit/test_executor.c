@@ -1468,7 +1468,8 @@ static void test_seal_wall_limit(void **state)
  * exited (__test_linger: it sleeps a minute, as a long wipe of its inputs'
  * plaintext would) is killed at that EOF in both start modes: the task
  * succeeds with its output sealed, well inside a 5 s wall limit. (Before,
- * the daemon waited for the exit, and the task failed on the wall limit.) */
+ * the daemon waited for the exit, and the task failed on the wall limit.)
+ * A SIGKILL before any result still reads as one (eof_status). */
 static void test_killed_at_eof(void **state)
 {
     (void)state;
@@ -1494,6 +1495,23 @@ static void test_killed_at_eof(void **state)
         check_output(&r, "result", out[0].path, key, "lingered\n");
         mt_job_result_clear(&r);
         unlink(out[0].path);
+        free(out[0].path);
+        /* a worker with outputs that SIGKILL ends before any result (the
+         * kernel at a limit, seen as the same EOF) is still reported as
+         * killed, not as one that "returned no valid result" */
+        j = base_job("__test_crash", true);
+        j.arguments = json_pack("{s:s}", "signal", "kill");
+        out[0].path = path_of("killed");
+        j.outputs = out;
+        j.n_outputs = 1;
+        assert_int_equal(mt_executor_run(&j, NULL, NULL, &r, NULL), MT_OK);
+        assert_false(r.ok);
+        assert_non_null(r.failure_reason);
+        if (strcmp(r.failure_reason, "worker killed by signal 9 (SIGKILL): memory or CPU limit?"))
+            fail_msg("mode %d: %s", m, r.failure_reason);
+        assert_int_equal(count_files(), 0);
+        mt_job_result_clear(&r);
+        json_decref(j.arguments);
         free(out[0].path);
     }
     mt_executor_set_worker_start(prev);
