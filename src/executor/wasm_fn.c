@@ -20,7 +20,20 @@
 #define WASI_ESPIPE 70
 #define MAX_IOVS 1024
 #define LINE_MAX_BYTES 1000
-#define HOST_CALL_FUEL 10 /* every host call; plus 1 per 16 bytes copied */
+/* Host-call fuel (docs/wasm-functions.md, "Fuel"): every call costs
+ * HOST_CALL_FUEL, plus 1 per HOST_BYTES_PER_UNIT bytes it copies, scans or
+ * compares, plus HOST_IOV_FUEL per iovec and HOST_LOG_LINE_FUEL per log line
+ * it makes, HOST_RANDOM_FUEL for a random_get of 1 byte or more (the DRBG's
+ * cost per request) and HOST_SYSCALL_FUEL for a clock read that is a system
+ * call (the CPU-time clocks; the others are read in user space). Each call charges all of it before
+ * doing the work it pays for, whatever the outcome: with too little fuel left it does nothing and
+ * traps. */
+#define HOST_CALL_FUEL 10
+#define HOST_BYTES_PER_UNIT 16
+#define HOST_IOV_FUEL 1
+#define HOST_LOG_LINE_FUEL 8
+#define HOST_RANDOM_FUEL 128
+#define HOST_SYSCALL_FUEL 64
 
 /* Per-run state of the host functions. */
 typedef struct hctx {
@@ -55,10 +68,10 @@ static uint8_t *gmem(hctx *h, uint32_t ptr, uint64_t len, const char *fn, mt_err
     return base ? base + ptr : empty;
 }
 
-/* Charges the fuel of a host call that moves n bytes. */
-static mt_status charge(hctx *h, uint64_t n, mt_err *err)
+/* Charges extra fuel units (beyond the call's own cost). */
+static mt_status charge_units(hctx *h, uint64_t cost, mt_err *err)
 {
-    uint64_t cost = HOST_CALL_FUEL + n / 16, f = mt_wasm_store_fuel(h->s);
+    uint64_t f = mt_wasm_store_fuel(h->s);
     if (f < cost) {
         mt_wasm_store_set_fuel(h->s, 0);
         h->fuel_out = true;
@@ -66,6 +79,20 @@ static mt_status charge(hctx *h, uint64_t n, mt_err *err)
     }
     mt_wasm_store_set_fuel(h->s, f - cost);
     return MT_OK;
+}
+
+/* Charges the fuel of a host call that copies, scans or compares n bytes. */
+static mt_status charge(hctx *h, uint64_t n, mt_err *err)
+{
+    return charge_units(h, HOST_CALL_FUEL + n / HOST_BYTES_PER_UNIT, err);
+}
+
+/* The bytes input_open / output_open touch for a guest name of len bytes
+ * matched against n slots: the name's copy and each slot's strcmp (at most
+ * len + 1 bytes each); a name too long for any slot is not read. */
+static uint64_t slot_scan_bytes(uint32_t len, size_t n)
+{
+    return len < 129 ? ((uint64_t)n + 1) * (len + 1) : 0;
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
@@ -158,15 +185,20 @@ HOSTFN(h_arg_get)
     if (!np || !buf)
         return err->code;
     char name[65];
+    /* the name (at most 64 bytes) is looked up before the charge: the value's
+     * length is what the call costs */
     const char *v = gname(np, nlen, name, sizeof name) ? mt_bctx_arg(h->ctx, name) : NULL;
+    size_t len = v ? strlen(v) : 0;
+    mt_status st = charge(h, (nlen < sizeof name ? nlen : 0) + len, err);
+    if (st != MT_OK)
+        return st;
     if (!v) {
         RET_I32(-1);
-        return charge(h, 0, err);
+        return MT_OK;
     }
-    size_t len = strlen(v);
     memcpy(buf, v, len < cap ? len : cap);
     RET_I32(len);
-    return charge(h, len, err);
+    return MT_OK;
 }
 
 HOSTFN(h_input_open)
@@ -178,6 +210,9 @@ HOSTFN(h_input_open)
     if (!p)
         return err->code;
     char slot[129];
+    mt_status st = charge(h, slot_scan_bytes(len, h->ctx->n_inputs), err);
+    if (st != MT_OK)
+        return st;
     RET_I32(-1);
     if (gname(p, len, slot, sizeof slot))
         for (size_t i = 0; i < h->ctx->n_inputs; i++)
@@ -186,7 +221,7 @@ HOSTFN(h_input_open)
                 RET_I32(i);
                 break;
             }
-    return charge(h, 0, err);
+    return MT_OK;
 }
 
 HOSTFN(h_input_size)
@@ -194,8 +229,10 @@ HOSTFN(h_input_size)
     (void)s;
     hctx *h = env;
     uint32_t hd = ARG_I32(0);
-    results[0].of.i64 = hd < h->ctx->n_inputs ? (uint64_t)h->ctx->inputs[hd].len : (uint64_t)-2;
-    return charge(h, 0, err);
+    mt_status st = charge(h, 0, err);
+    if (st == MT_OK)
+        results[0].of.i64 = hd < h->ctx->n_inputs ? (uint64_t)h->ctx->inputs[hd].len : (uint64_t)-2;
+    return st;
 }
 
 HOSTFN(h_input_read)
@@ -234,6 +271,9 @@ HOSTFN(h_output_open)
     if (!p)
         return err->code;
     char slot[129];
+    mt_status st = charge(h, slot_scan_bytes(len, h->ctx->n_outputs), err);
+    if (st != MT_OK)
+        return st;
     RET_I32(-1);
     if (gname(p, len, slot, sizeof slot))
         for (size_t i = 0; i < h->ctx->n_outputs; i++)
@@ -241,7 +281,7 @@ HOSTFN(h_output_open)
                 RET_I32(i);
                 break;
             }
-    return charge(h, 0, err);
+    return MT_OK;
 }
 
 HOSTFN(h_output_write)
@@ -272,8 +312,11 @@ HOSTFN(h_log)
     const uint8_t *p = gmem(h, ARG_I32(0), len, "mesatee.log", err);
     if (!p)
         return err->code;
+    mt_status st = charge(h, HOST_LOG_LINE_FUEL * HOST_BYTES_PER_UNIT + (uint64_t)len, err);
+    if (st != MT_OK)
+        return st;
     log_bytes(h->ctx, "", p, len);
-    return charge(h, len, err);
+    return MT_OK;
 }
 
 HOSTFN(h_set_result)
@@ -284,9 +327,13 @@ HOSTFN(h_set_result)
     const uint8_t *p = gmem(h, ARG_I32(0), len, "mesatee.set_result", err);
     if (!p)
         return err->code;
+    /* the scan and the copy cost len, paid before either, valid or not */
+    mt_status st = charge(h, len, err);
+    if (st != MT_OK)
+        return st;
     if (len > MT_WASM_FN_MAX_RESULT || !utf8_ok(p, len)) {
         RET_I32(-3);
-        return charge(h, 0, err);
+        return MT_OK;
     }
     char *r = malloc((size_t)len + 1);
     if (!r)
@@ -297,7 +344,7 @@ HOSTFN(h_set_result)
     h->result = r;
     h->result_len = len;
     RET_I32(0);
-    return charge(h, len, err);
+    return MT_OK;
 }
 
 /* ---- module "wasi_snapshot_preview1" -------------------------------------- */
@@ -324,6 +371,9 @@ HOSTFN(w_args_get)
     uint8_t *buf = gmem(h, ARG_I32(1), h->argv_bytes, "wasi.args_get", err);
     if (!av || !buf)
         return err->code;
+    mt_status st = charge(h, 4ULL * h->argc + h->argv_bytes, err);
+    if (st != MT_OK)
+        return st;
     uint32_t off = ARG_I32(1);
     for (size_t i = 0; i < h->argc; i++) {
         size_t l = strlen(h->argv[i]) + 1;
@@ -333,7 +383,7 @@ HOSTFN(w_args_get)
         off += (uint32_t)l;
     }
     RET_I32(WASI_ESUCCESS);
-    return charge(h, h->argv_bytes, err);
+    return MT_OK;
 }
 
 HOSTFN(w_environ_sizes_get)
@@ -358,7 +408,8 @@ HOSTFN(w_environ_get)
     return charge(env, 0, err);
 }
 
-/* Feeds bytes written to fd 1 or 2 into the log, one line per '\n'. */
+/* Feeds bytes written to fd 1 or 2 into the log, one line per '\n' and per
+ * LINE_MAX_BYTES without one. */
 static void line_feed(hctx *h, int k, const uint8_t *p, size_t n)
 {
     static const char *const prefix[2] = {"", "stderr: "};
@@ -371,6 +422,30 @@ static void line_feed(hctx *h, int k, const uint8_t *p, size_t n)
         }
         h->line[k][h->line_len[k]++] = (char)p[i];
     }
+}
+
+/* The number of log lines line_feed would make from p[0..n) with a partial
+ * line of *cur bytes pending; advances *cur as line_feed would. */
+static uint64_t line_count(const uint8_t *p, size_t n, size_t *cur)
+{
+    uint64_t lines = 0;
+    while (n) {
+        const uint8_t *nl = memchr(p, '\n', n);
+        size_t seg = nl ? (size_t)(nl - p) : n; /* bytes before the next '\n' */
+        if (seg) {
+            /* a full line followed by one more byte is logged first */
+            size_t t = *cur + seg;
+            lines += (t - 1) / LINE_MAX_BYTES;
+            *cur = t - (t - 1) / LINE_MAX_BYTES * LINE_MAX_BYTES;
+        }
+        if (!nl)
+            break;
+        lines++; /* the '\n' logs the pending line, empty or not */
+        *cur = 0;
+        p = nl + 1;
+        n -= seg + 1;
+    }
+    return lines;
 }
 
 static void line_flush(hctx *h)
@@ -394,27 +469,43 @@ HOSTFN(w_fd_write)
     uint8_t *nw = gmem(h, ARG_I32(3), 4, "wasi.fd_write", err);
     if (!iov || !nw)
         return err->code;
-    /* check and charge every range first, then log: the cost is paid up front */
+    /* Charge and check every range first, then count the log lines and charge
+     * them, then log: each part of the cost is paid before the work it pays
+     * for (the iovecs before they are read, the bytes before they are
+     * scanned, the lines before they are logged). */
+    mt_status st = charge_units(h, HOST_CALL_FUEL + (uint64_t)n * HOST_IOV_FUEL, err);
+    if (st != MT_OK)
+        return st;
     uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t ptr, len;
+        memcpy(&ptr, iov + 8 * i, 4);
+        memcpy(&len, iov + 8 * i + 4, 4);
+        if (!gmem(h, ptr, len, "wasi.fd_write", err))
+            return err->code;
+        total += len;
+    }
+    if (total > INT32_MAX) { /* the same range named many times */
+        RET_I32(WASI_EINVAL);
+        return MT_OK;
+    }
+    if ((st = charge_units(h, total / HOST_BYTES_PER_UNIT, err)) != MT_OK)
+        return st;
+    int k = fd == 2;
+    uint64_t lines = 0;
+    size_t cur = h->line_len[k];
     for (uint32_t pass = 0; pass < 2; pass++) {
         for (uint32_t i = 0; i < n; i++) {
             uint32_t ptr, len;
             memcpy(&ptr, iov + 8 * i, 4);
             memcpy(&len, iov + 8 * i + 4, 4);
-            const uint8_t *p = gmem(h, ptr, len, "wasi.fd_write", err);
-            if (!p)
-                return err->code;
+            const uint8_t *p = gmem(h, ptr, len, "wasi.fd_write", err); /* checked above */
             if (pass == 0)
-                total += len;
+                lines += line_count(p, len, &cur);
             else
-                line_feed(h, fd == 2, p, len);
+                line_feed(h, k, p, len);
         }
-        if (pass == 0 && total > INT32_MAX) { /* the same range named many times */
-            RET_I32(WASI_EINVAL);
-            return charge(h, 0, err);
-        }
-        mt_status st = pass == 0 ? charge(h, total, err) : MT_OK;
-        if (st != MT_OK)
+        if (pass == 0 && (st = charge_units(h, lines * HOST_LOG_LINE_FUEL, err)) != MT_OK)
             return st;
     }
     put_u32(nw, (uint32_t)total);
@@ -497,7 +588,8 @@ HOSTFN(w_random_get)
     uint8_t *p = gmem(h, ARG_I32(0), len, "wasi.random_get", err);
     if (!p)
         return err->code;
-    mt_status st = charge(h, len, err);
+    mt_status st = charge_units(
+        h, HOST_CALL_FUEL + (len ? HOST_RANDOM_FUEL : 0) + len / HOST_BYTES_PER_UNIT, err);
     if (st != MT_OK)
         return st;
     if (len && mt_random(p, len, err) != MT_OK)
@@ -543,14 +635,18 @@ HOSTFN(w_clock_time_get)
     uint8_t *p = gmem(h, ARG_I32(2), 8, "wasi.clock_time_get", err);
     if (!p)
         return err->code;
+    bool sys = c == CLOCK_PROCESS_CPUTIME_ID || c == CLOCK_THREAD_CPUTIME_ID;
+    mt_status st = charge_units(h, HOST_CALL_FUEL + (sys ? HOST_SYSCALL_FUEL : 0), err);
+    if (st != MT_OK)
+        return st;
     struct timespec ts;
     if (clock_gettime(c, &ts) != 0) {
         RET_I32(WASI_EINVAL);
-        return charge(h, 0, err);
+        return MT_OK;
     }
     put_u64(p, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
     RET_I32(WASI_ESUCCESS);
-    return charge(h, 0, err);
+    return MT_OK;
 }
 
 HOSTFN(w_clock_res_get)

@@ -32,8 +32,10 @@
  * unit (charged per basic block); on top of that, before doing the work:
  * memory.fill/copy/init 1 unit per WASM_FUEL_BYTES_PER_UNIT bytes (rounded
  * down), table.fill/copy/init/grow WASM_FUEL_PER_ELEM per element,
- * memory.grow WASM_FUEL_PER_PAGE per page added (a grow that fails for the
- * cap costs nothing extra), and 1 per WASM_FUEL_SLOTS_PER_UNIT value slots
+ * memory.grow WASM_FUEL_PER_PAGE per page asked for and table.grow per
+ * element (charged when the new size is within the page / element cap: a
+ * grow past the cap costs nothing extra; one within it that the store's byte
+ * budget or the allocator then refuses keeps its charge), and 1 per WASM_FUEL_SLOTS_PER_UNIT value slots
  * for the locals a call zeroes and the operands a branch or return moves.
  * Not enough fuel left traps with MT_WASM_TRAP_FUEL and nothing is written. */
 #define WASM_FUEL_BYTES_PER_UNIT 64u

@@ -584,6 +584,20 @@ static void test_fuel_bulk(void **state)
     assert_int_equal(mt_wasm_store_fuel(r.store), 2997 - 2051);
     assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_EQUOTA);
     teardown(&r);
+    /* a grow within the page cap that the store's byte budget refuses (a table
+     * of 100,000 elements holds 800,000 bytes of the 64 pages) keeps its
+     * charge: -1, 60 * 1024 + 3 (docs/wasm-engine.md, "Fuel") */
+    spec s6 = {T_I32, T_I32, 1, 1, grow, sizeof grow, 1, 100000, false};
+    uint32_t elems = lim.max_table_elems;
+    lim.fuel = 100000;
+    lim.max_table_elems = 100000;
+    setup(&r, &s6, &lim, NULL);
+    a.of.i32 = 60;
+    assert_int_equal(mt_wasm_func_call(r.store, r.f, &a, 1, &res, 1, &e), MT_OK);
+    assert_int_equal(res.of.i32, 0xFFFFFFFFu);
+    assert_int_equal(mt_wasm_store_fuel(r.store), 100000 - 60 * 1024 - 3);
+    teardown(&r);
+    lim.max_table_elems = elems;
     /* locals are zeroed at every call: 1 per 8 (4000 i64 locals: 500 + 1 for end) */
     const uint8_t locals[] = {1, 0xA0, 0x1F, 0x7E, 0x0B};
     spec s5 = {NULL, NULL, 0, 0, locals, sizeof locals, -1, -1, false};

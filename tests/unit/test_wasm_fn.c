@@ -400,7 +400,8 @@ static void test_key_sign(void **state)
         " (data (i32.const 8) \"hello\")\n"
         " (data (i32.const 16) \"ok-1-2\")\n"
         " (func (export \"_start\") (local $n i32)\n"
-        "  (local.set $n (call $sign (i32.const 8) (i32.const 5) (i32.const 100) (i32.const 512)))\n"
+        "  (local.set $n (call $sign (i32.const 8) (i32.const 5) (i32.const 100) (i32.const "
+        "512)))\n"
         "  (if (i32.lt_s (local.get $n) (i32.const 0)) (then\n"
         "    (drop (call $res (i32.const 16) (i32.const 4))) (return)))\n"
         "  (if (i32.ne (call $sign (i32.const 8) (i32.const 5) (i32.const 600) (i32.const 4))\n"
@@ -451,6 +452,185 @@ static void test_key_sign(void **state)
     EVP_PKEY_free(k);
 }
 
+/* ---- host-call fuel (docs/wasm-functions.md, "Fuel") ------------------------ */
+
+/* The fuel a run of the module printf(fmt, ...) uses with task arguments
+ * args_json; the run must succeed. Fuel is compared between two modules that
+ * differ only in a host call's arguments: the wasm instructions cost the same,
+ * so the difference is what the host calls charge. */
+static uint64_t fuel_of(const char *args_json, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static uint64_t fuel_of(const char *args_json, const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof text);
+    fx *f = fx_new(args_json);
+    char *ret = NULL;
+    uint64_t fuel = 0;
+    mt_err err = {0};
+    assert_int_equal(run(f, text, &ret, &fuel, &err), MT_OK);
+    free(ret);
+    fx_free(f);
+    return fuel;
+}
+
+#define WASI "\"wasi_snapshot_preview1\""
+
+/* set_result(0, len) on len bytes of 0xff: refused (-3), but the scan of len
+ * bytes is paid, len / 16, as for a valid result. */
+#define SETRES_MODULE                                                                              \
+    "(module (import \"mesatee\" \"set_result\" (func $sr (param i32 i32) (result i32)))\n"        \
+    " (memory (export \"memory\") 1) (data (i32.const 0) \"\\ff\")\n"                              \
+    " (func (export \"_start\")\n"                                                                 \
+    "  (if (i32.ne (call $sr (i32.const 0) (i32.const %u)) (i32.const %d))\n"                      \
+    "   (then unreachable))))"
+
+/* fd_write(1, 0, niov, 8192) after filling [1024, 1024+len) with byte b and
+ * pointing the first iovec at it (the others are zero: empty ranges). */
+#define FDWRITE_MODULE                                                                             \
+    "(module (import " WASI " \"fd_write\" (func $w (param i32 i32 i32 i32) (result i32)))\n"      \
+    " (memory (export \"memory\") 1)\n"                                                            \
+    " (func (export \"_start\")\n"                                                                 \
+    "  (memory.fill (i32.const 1024) (i32.const %d) (i32.const %u))\n"                             \
+    "  (i32.store (i32.const 0) (i32.const 1024)) (i32.store (i32.const 4) (i32.const %u))\n"      \
+    "  (if (call $w (i32.const 1) (i32.const 0) (i32.const %u) (i32.const 8192))\n"                \
+    "   (then unreachable))))"
+
+static uint64_t fdw_fuel(int b, unsigned len, unsigned niov)
+{
+    return fuel_of(NULL, FDWRITE_MODULE, b, len, len, niov);
+}
+
+static void test_fuel_set_result(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_WABT();
+    /* invalid UTF-8 of 4096 bytes vs an empty (valid) result: 4096 / 16 */
+    uint64_t bad = fuel_of(NULL, SETRES_MODULE, 4096u, -3);
+    uint64_t empty = fuel_of(NULL, SETRES_MODULE, 0u, 0);
+    assert_int_equal(bad - empty, 4096 / 16);
+    /* too long for a result (not scanned, still charged by length) */
+    uint64_t big = fuel_of(NULL, SETRES_MODULE, 65536u, -3);
+    assert_int_equal(big - empty, 65536 / 16);
+}
+
+static void test_fuel_fd_write(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_WABT();
+    /* 1,024 empty iovecs vs none: 1 per iovec */
+    assert_int_equal(fdw_fuel('a', 0, 1024) - fdw_fuel('a', 0, 0), 1024);
+    /* 160 newlines vs 160 letters: the same bytes, 160 log lines at 8 each */
+    assert_int_equal(fdw_fuel('\n', 160, 1) - fdw_fuel('a', 160, 1), 160 * 8);
+    /* 2,500 letters: 1 iovec, 2500 / 16 bytes, and the 2 log lines of 1,000
+     * bytes they fill (the last 500 are logged at the end of the run, free) */
+    assert_int_equal(fdw_fuel('a', 2500, 1) - fdw_fuel('a', 2500, 0), 1 + 2500 / 16 + 2 * 8);
+    /* 1,000 letters then a newline: one line, not two */
+    assert_int_equal(fdw_fuel('a', 1000, 1) - fdw_fuel('a', 1000, 0), 1 + 1000 / 16);
+}
+
+/* A budget one unit short of a run that logs (the host call is its last
+ * charge): the charge comes first, so the run traps before logging anything. */
+static void test_fuel_before_log(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_WABT();
+    static const char logm[] =
+        "(module (import \"mesatee\" \"log\" (func $log (param i32 i32)))\n"
+        " (memory (export \"memory\") 1) (data (i32.const 0) \"hello\")\n"
+        " (func (export \"_start\") (call $log (i32.const 0) (i32.const 5))))";
+    static const char fdwm[] =
+        "(module (import " WASI " \"fd_write\" (func $w (param i32 i32 i32 i32) (result i32)))\n"
+        " (memory (export \"memory\") 1)\n"
+        " (data (i32.const 0) \"\\10\\00\\00\\00\\40\\00\\00\\00\") (data (i32.const 16) "
+        "\"\\0a\")\n"
+        " (func (export \"_start\")\n" /* one iovec: 64 bytes at 16, a newline first */
+        "  (drop (call $w (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))";
+    const char *mods[] = {logm, fdwm};
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t need = fuel_of(NULL, "%s", mods[i]);
+        char args[64];
+        snprintf(args, sizeof args, "{\"wasm_fuel\":\"%llu\"}", (unsigned long long)need - 1);
+        fx *f = fx_new(args);
+        char *ret = NULL;
+        uint64_t fuel = 0;
+        mt_err err = {0};
+        assert_int_equal(run(f, mods[i], &ret, &fuel, &err), MT_EQUOTA);
+        assert_int_equal(f->ctx.log_len, 0);
+        fx_free(f);
+    }
+    /* mesatee.log costs 10 + 8 for its line + len / 16: vs set_result(0, 0)
+     * (10, and one more instruction to drop its result) */
+    uint64_t lg =
+        fuel_of(NULL, "(module (import \"mesatee\" \"log\" (func $f (param i32 i32)))\n"
+                      " (memory (export \"memory\") 1)\n"
+                      " (func (export \"_start\") (call $f (i32.const 0) (i32.const 0))))");
+    uint64_t sr_drop = fuel_of(
+        NULL, "(module (import \"mesatee\" \"set_result\" (func $f (param i32 i32) (result i32)))\n"
+              " (memory (export \"memory\") 1)\n"
+              " (func (export \"_start\") (drop (call $f (i32.const 0) (i32.const 0)))))");
+    assert_int_equal(lg + 1 - sr_drop, 8);
+}
+
+/* A call with the given import and argument list (i32s, or an i64 where the
+ * signature has one), its result dropped. */
+#define CALL_MODULE                                                                                \
+    "(module (import %s \"%s\" (func $f (param %s) (result i32)))\n"                               \
+    " (memory (export \"memory\") 1)\n"                                                            \
+    " (func (export \"_start\") (drop (call $f %s))))"
+
+static void test_fuel_other_calls(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_WABT();
+    /* input_open / output_open: a 128-byte name against 1 slot: the copy and
+     * one strcmp, 2 * 129 bytes, vs an empty name (2 bytes) */
+    const char *opens[] = {"input_open", "output_open"};
+    for (size_t i = 0; i < 2; i++) {
+        uint64_t l = fuel_of(NULL, CALL_MODULE, "\"mesatee\"", opens[i], "i32 i32",
+                             "(i32.const 0) (i32.const 128)");
+        uint64_t z = fuel_of(NULL, CALL_MODULE, "\"mesatee\"", opens[i], "i32 i32",
+                             "(i32.const 0) (i32.const 0)");
+        assert_int_equal(l - z, 2 * 129 / 16);
+    }
+    /* arg_get: the name's bytes (64) are paid */
+    uint64_t a = fuel_of(NULL, CALL_MODULE, "\"mesatee\"", "arg_get", "i32 i32 i32 i32",
+                         "(i32.const 0) (i32.const 64) (i32.const 0) (i32.const 0)");
+    uint64_t a0 = fuel_of(NULL, CALL_MODULE, "\"mesatee\"", "arg_get", "i32 i32 i32 i32",
+                          "(i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)");
+    assert_int_equal(a - a0, 64 / 16);
+    /* args_get: argv is main + 20 arguments "kNN=" (105 bytes) and 21
+     * pointers (84 bytes); args_sizes_get, the same shape, costs 10 */
+    char args[512] = "{";
+    for (int i = 0; i < 20; i++)
+        snprintf(args + strlen(args), sizeof args - strlen(args), "%s\"k%02d\":\"\"", i ? "," : "",
+                 i);
+    strcat(args, "}");
+    uint64_t ag =
+        fuel_of(args, CALL_MODULE, WASI, "args_get", "i32 i32", "(i32.const 0) (i32.const 1024)");
+    uint64_t as = fuel_of(args, CALL_MODULE, WASI, "args_sizes_get", "i32 i32",
+                          "(i32.const 0) (i32.const 1024)");
+    assert_int_equal(ag - as, (84 + 105) / 16);
+    /* random_get: 128 for a request of 1 byte or more, plus len / 16 */
+    uint64_t r =
+        fuel_of(NULL, CALL_MODULE, WASI, "random_get", "i32 i32", "(i32.const 0) (i32.const 32)");
+    uint64_t r0 =
+        fuel_of(NULL, CALL_MODULE, WASI, "random_get", "i32 i32", "(i32.const 0) (i32.const 0)");
+    assert_int_equal(r - r0, 128 + 32 / 16);
+    /* clock_time_get: a CPU-time clock (a system call) costs 64 more than the
+     * monotonic clock */
+    const char *clk = "{\"wasm_clock\":\"1\"}";
+    uint64_t c2 = fuel_of(clk, CALL_MODULE, WASI, "clock_time_get", "i32 i64 i32",
+                          "(i32.const 2) (i64.const 0) (i32.const 0)");
+    uint64_t c1 = fuel_of(clk, CALL_MODULE, WASI, "clock_time_get", "i32 i64 i32",
+                          "(i32.const 1) (i64.const 0) (i32.const 0)");
+    assert_int_equal(c2 - c1, 64);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -467,6 +647,10 @@ int main(void)
         cmocka_unit_test(test_wasi),
         cmocka_unit_test(test_traps_and_limits),
         cmocka_unit_test(test_key_sign),
+        cmocka_unit_test(test_fuel_set_result),
+        cmocka_unit_test(test_fuel_fd_write),
+        cmocka_unit_test(test_fuel_before_log),
+        cmocka_unit_test(test_fuel_other_calls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
