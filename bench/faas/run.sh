@@ -4,9 +4,11 @@
 # with --worker-start zygote and one with --worker-start spawn, each with an
 # access log, a policy pinning its measurement and platform key (the client
 # verifies the evidence in its TLS handshake, as `mesatee --policy` does), a
-# user `bench` and an echo function; then runs bench_faas at low priority,
-# which measures both servers and the anchors interleaved in every round
-# (see bench_faas.c). Figures vary with the machine's load: quote them with
+# user `bench` and an echo function; then runs bench_faas, which measures
+# both servers and the anchors interleaved in every round (see bench_faas.c).
+# Priority: bench_faas (the clients and the in-process anchors: fork+exec
+# floor, posix_spawn, wasm instantiate) runs at the same nice level as the
+# servers (the caller's, normally 0): no side gets a lower priority. Figures vary with the machine's load: quote them with
 # the load average the script prints.
 # Before/after in one run: OLD_BIN=DIR (holding an older build's mesatee and
 # mesatee-worker) makes server B that older binary with --worker-start
@@ -61,7 +63,7 @@ EOP
 setup zygote; A=$SPEC
 if [ -n "${OLD_BIN:-}" ]; then setup old; else setup spawn; fi; B=$SPEC
 bench_header "faas ($*)"
-nice -n 19 "$BIN" -A "$A" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
+"$BIN" -A "$A" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
 # group commit under load: scheduler commits vs task state changes committed
 for m in zygote old spawn; do
   d=$ROOT/$m; [ -d "$d" ] || continue
