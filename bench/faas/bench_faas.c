@@ -15,9 +15,15 @@
  * For each server (run.sh starts one with --worker-start zygote, one with
  * spawn; soft attestation, the client verifies the evidence in its TLS
  * handshake, connections kept alive):
- *   srv       echo invoke -> finished on the server: the invoke request's
- *             arrival (access log: time - duration) to the scheduler's
- *             "task ID finished" log line, both with millisecond stamps
+ *   srv       echo invoke -> finished on the server. When the server log has
+ *             the task's trace stamps (the daemon ran with
+ *             MESATEE_TRACE_TASKS=1: run.sh TRACE=1), microsecond
+ *             CLOCK_MONOTONIC stamps, gw_recv (invoke request parsed) to
+ *             event_raised (the task's event, after the outcome's commit),
+ *             as bench/faas/trace_breakdown.py's total; else the invoke
+ *             request's arrival (access log: time - duration) to the
+ *             scheduler's "task ID finished" log line, both with millisecond
+ *             stamps (+-1 ms). The legend says which one each server got.
  *   cli       invoke -> the client sees "finished", polling GET every 0.5 ms
  *             (what the server allows a client; the task is created and
  *             approved before the clock starts)
@@ -35,7 +41,8 @@
  *             and then collecting them (polling every 10 ms): the server's
  *             rate without a client waiting between tasks
  * Latency columns are the median of the round's tasks in ms; every round is
- * printed, then the median over rounds.
+ * printed, then the median over rounds, then every latency sample (srv, cli
+ * and wait of every task, in order).
  *
  * Cost mode (bench/faas/cost.sh): -C URL,POLICY,FUNCTION -M poll|wait|burst
  * [-G FIFO] runs one throughput phase of that kind against one server and
@@ -82,6 +89,7 @@ typedef struct server {
     long lat_idx[MAX_ROUNDS][MAX_LAT];
     double cli[MAX_ROUNDS][MAX_LAT], wait[MAX_ROUNDS][MAX_LAT], srv[MAX_ROUNDS][MAX_LAT];
     double tput[MAX_ROUNDS], wtput[MAX_ROUNDS], burst[MAX_ROUNDS];
+    bool srv_us; /* srv from the trace's microsecond stamps (else ms stamps) */
 } server;
 
 static int g_rounds = 5, g_lat = 20, g_wait = 3, g_per_client = 25, g_clients = 8, g_iter = 20;
@@ -424,6 +432,44 @@ static double stamp_ms(const char *p)
     return (double)timegm(&tm) * 1e3 + ms;
 }
 
+/* srv from the trace lines "trace task ID STAGE US" (MESATEE_TRACE_TASKS=1)
+ * when every latency task has both gw_recv and event_raised: microseconds,
+ * the path trace_breakdown.py totals. Leaves srv as it is otherwise. */
+static void trace_side(server *s)
+{
+    static long long gw[MAX_ROUNDS][MAX_LAT], ev[MAX_ROUNDS][MAX_LAT];
+    for (int r = 0; r < g_rounds; r++)
+        for (int i = 0; i < g_lat; i++)
+            gw[r][i] = ev[r][i] = -1;
+    FILE *f = fopen(s->server_log, "r");
+    if (!f)
+        die("server log", s->server_log);
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        const char *t = strstr(line, "trace task ");
+        char id[33], stage[32];
+        long long us;
+        if (!t || sscanf(t + 11, "%32[0-9a-f] %31[a-z_] %lld", id, stage, &us) != 3)
+            continue;
+        bool is_gw = !strcmp(stage, "gw_recv"), is_ev = !strcmp(stage, "event_raised");
+        if (!is_gw && !is_ev)
+            continue;
+        for (int r = 0; r < g_rounds; r++)
+            for (int i = 0; i < g_lat; i++)
+                if (!strcmp(s->lat_id[r][i], id))
+                    *(is_gw ? &gw[r][i] : &ev[r][i]) = us;
+    }
+    fclose(f);
+    for (int r = 0; r < g_rounds; r++)
+        for (int i = 0; i < g_lat; i++)
+            if (gw[r][i] < 0 || ev[r][i] < gw[r][i])
+                return;
+    for (int r = 0; r < g_rounds; r++)
+        for (int i = 0; i < g_lat; i++)
+            s->srv[r][i] = (double)(ev[r][i] - gw[r][i]) / 1e3;
+    s->srv_us = true;
+}
+
 static void server_side(server *s)
 {
     long n_inv = atomic_load(&s->invokes);
@@ -459,6 +505,7 @@ static void server_side(server *s)
     }
     fclose(f);
     free(arrive);
+    trace_side(s);
 }
 
 static void parse_server(server *s, const char *name, char *spec)
@@ -590,22 +637,42 @@ int main(int argc, char **argv)
     printf("| median |");
     for (int c = 0; c < NC; c++)
         printf(c == 2 ? " %.4f |" : RATE_COL(c) ? " %.0f |" : " %.2f |", median(col[c], g_rounds));
-    printf("\n\nsrv = invoke request arrival to the scheduler's finished line (ms stamps, +-1 ms); "
-           "cli = invoke to the client seeing finished (GET every 0.5 ms); wait = the same with "
+    printf("\n\n");
+    for (int i = 0; i < 2; i++)
+        printf("srv (%s server) = %s\n", srv[i].name,
+               srv[i].srv_us ? "gw_recv (invoke request parsed) to event_raised, the trace's "
+                               "microsecond stamps (MESATEE_TRACE_TASKS=1: its log lines cost "
+                               "the server time in every column)"
+                             : "invoke request arrival (access log) to the scheduler's finished "
+                               "line, millisecond stamps (+-1 ms; run.sh TRACE=1 for "
+                               "microseconds)");
+    printf("cli = invoke to the client seeing finished (GET every 0.5 ms); wait = the same with "
            "mesatee_task_wait (long polls ?wait=); poll tasks/s = %d clients each "
            "invoking its next task when it saw the previous finished (GET every 1 ms, each an "
            "audited request); wait tasks/s = the same clients waiting with mesatee_task_wait "
            "(long poll); burst/s = each client invokes all its tasks, then collects them (GET "
            "every 10 ms).\n",
            g_clients);
-    printf("All server-side latency samples (ms), zygote: ");
-    for (int r = 0; r < g_rounds; r++)
-        for (int i = 0; i < g_lat; i++)
-            printf("%.0f ", srv[0].srv[r][i]);
-    printf("\nAll server-side latency samples (ms), spawn: ");
-    for (int r = 0; r < g_rounds; r++)
-        for (int i = 0; i < g_lat; i++)
-            printf("%.0f ", srv[1].srv[r][i]);
-    printf("\n");
+    printf("\nEvery latency sample (ms), in the order run, rounds separated by \"/\":\n");
+    for (int i = 0; i < 2; i++) {
+        const struct {
+            const char *what;
+            double (*v)[MAX_LAT];
+            int n;
+            int prec;
+        } kinds[] = {{"srv", srv[i].srv, g_lat, srv[i].srv_us ? 3 : 0},
+                     {"cli", srv[i].cli, g_lat, 2},
+                     {"wait", srv[i].wait, g_wait, 2}};
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            printf("%s %s: ", srv[i].name, kinds[k].what);
+            for (int r = 0; r < g_rounds; r++) {
+                if (r)
+                    printf("/ ");
+                for (int j = 0; j < kinds[k].n; j++)
+                    printf("%.*f ", kinds[k].prec, kinds[k].v[r][j]);
+            }
+            printf("\n");
+        }
+    }
     return 0;
 }

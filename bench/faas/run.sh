@@ -13,6 +13,11 @@
 # Before/after in one run: OLD_BIN=DIR (holding an older build's mesatee and
 # mesatee-worker) makes server B that older binary with --worker-start
 # zygote instead of this build with spawn (bench_faas still labels it "spawn").
+# TRACE=1 starts both servers with MESATEE_TRACE_TASKS=1: bench_faas's srv
+# column then uses the trace's microsecond stamps (gw_recv -> event_raised)
+# instead of the logs' millisecond stamps; the trace's log lines cost the
+# servers time in every column (both servers alike), so quote TRACE=1 runs as
+# such. Default: off.
 # BENCH_QUICK=1 (the default) with no bench_faas options: -r 3 -n 10 -m 10
 # (3 rounds, 10 latency tasks, 10 tasks per client); BENCH_QUICK=0: its defaults.
 set -euo pipefail
@@ -34,6 +39,7 @@ trap 'for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; MT_WO
 # setup MODE: a server with --worker-start MODE in $ROOT/MODE; prints its -A/-B spec
 setup() {
   MT_WORK=$ROOT/$1; MT_DATA=$MT_WORK/server; mkdir -p "$MT_WORK"
+  if [ "${TRACE:-0}" = 1 ]; then export MESATEE_TRACE_TASKS=1; else unset MESATEE_TRACE_TASKS; fi
   if [ "$1" = old ]; then
     MESATEE_BIN=$OLD_BIN/mesatee MESATEE_WORKER=$OLD_BIN/mesatee-worker \
       mt_start_server --level soft --worker-start zygote --access-log "$MT_WORK/access.log" >&2
@@ -62,7 +68,7 @@ EOP
 }
 setup zygote; A=$SPEC
 if [ -n "${OLD_BIN:-}" ]; then setup old; else setup spawn; fi; B=$SPEC
-bench_header "faas ($*)"
+bench_header "faas ($*${TRACE:+, TRACE=$TRACE})"
 "$BIN" -A "$A" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
 # group commit under load: scheduler commits vs task state changes committed
 for m in zygote old spawn; do
