@@ -51,7 +51,8 @@
  * before it invokes them (the script counts the server's work in between).
  *
  * Usage: bench_faas -A URL,POLICY,FUNCTION,ACCESS_LOG,SERVER_LOG (zygote
- *   server) -B ... (spawn server) -u USER -w PASSWORD_FILE [-r ROUNDS]
+ *   server) -B ... (spawn server) [-N NAME: server B's label, default
+ *   "spawn"; before -B] -u USER -w PASSWORD_FILE [-r ROUNDS]
  *   [-n LATENCY_TASKS] [-k WAIT_TASKS] [-m TASKS_PER_CLIENT] [-c CLIENTS]
  *   [-i ANCHOR_ITERATIONS] */
 
@@ -525,11 +526,12 @@ int main(int argc, char **argv)
     static server srv[2];
     int opt;
     char *cost_spec = NULL;
-    const char *cost_mode = "burst";
-    while ((opt = getopt(argc, argv, "A:B:C:M:G:u:w:r:n:k:m:c:i:")) != -1) {
+    const char *cost_mode = "burst", *b_name = "spawn";
+    while ((opt = getopt(argc, argv, "N:A:B:C:M:G:u:w:r:n:k:m:c:i:")) != -1) {
         switch (opt) {
         case 'A': parse_server(&srv[0], "zygote", optarg); break;
-        case 'B': parse_server(&srv[1], "spawn", optarg); break;
+        case 'B': parse_server(&srv[1], b_name, optarg); break;
+        case 'N': b_name = optarg; break;
         case 'C': cost_spec = optarg; break;
         case 'M': cost_mode = optarg; break;
         case 'G': g_go = optarg; break;
@@ -606,9 +608,12 @@ int main(int argc, char **argv)
            "%d task-wait tasks, %d clients x %d tasks (throughput); ms are medians of the round\n\n",
            g_rounds, g_iter, g_lat, g_wait, g_clients, g_per_client);
     printf("| round | floor fork+exec ms | posix_spawn ms | wasm inst ms | exec zygote ms | exec "
-           "spawn ms | zygote srv ms | zygote cli ms | zygote wait ms | zygote poll tasks/s | "
-           "zygote wait tasks/s | zygote burst/s | spawn srv ms | spawn cli ms | spawn wait ms | "
-           "spawn poll tasks/s | spawn wait tasks/s | spawn burst/s |\n");
+           "spawn ms |");
+    for (int i = 0; i < 2; i++)
+        printf(" %s srv ms | %s cli ms | %s wait ms | %s poll tasks/s | %s wait tasks/s | %s "
+               "burst/s |",
+               srv[i].name, srv[i].name, srv[i].name, srv[i].name, srv[i].name, srv[i].name);
+    printf("\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     enum { NC = 17, PER = 6 };
 #define RATE_COL(c) ((c) >= 5 && ((c) - 5) % PER >= 3)

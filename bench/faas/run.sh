@@ -12,7 +12,7 @@
 # the load average the script prints.
 # Before/after in one run: OLD_BIN=DIR (holding an older build's mesatee and
 # mesatee-worker) makes server B that older binary with --worker-start
-# zygote instead of this build with spawn (bench_faas still labels it "spawn").
+# zygote instead of this build with spawn; bench_faas labels it "old-zygote".
 # TRACE=1 starts both servers with MESATEE_TRACE_TASKS=1: bench_faas's srv
 # column then uses the trace's microsecond stamps (gw_recv -> event_raised)
 # instead of the logs' millisecond stamps; the trace's log lines cost the
@@ -69,7 +69,8 @@ EOP
 setup zygote; A=$SPEC
 if [ -n "${OLD_BIN:-}" ]; then setup old; else setup spawn; fi; B=$SPEC
 bench_header "faas ($*${TRACE:+, TRACE=$TRACE})"
-"$BIN" -A "$A" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
+BNAME=spawn; [ -n "${OLD_BIN:-}" ] && BNAME=old-zygote
+"$BIN" -A "$A" -N "$BNAME" -B "$B" -u bench -w "$ROOT/bench.pw" "$@"
 # group commit under load: scheduler commits vs task state changes committed
 for m in zygote old spawn; do
   d=$ROOT/$m; [ -d "$d" ] || continue
